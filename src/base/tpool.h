@@ -1,0 +1,32 @@
+/* tpool.h — one persistent pool of compute threads shared by every engine.
+ *
+ * Kernels split work with tpool_parallel_for: fn(ctx, ith, nth) runs once for each
+ * ith in [0, nth) where nth is the pool size; the calling thread takes ith 0 and the
+ * call returns when every part is done. Workers spin briefly between jobs (token-by-token
+ * LLM decoding issues thousands of tiny jobs per second) and then sleep on a condvar.
+ * Jobs from different callers are serialised by a mutex; a pool of size 1 runs fn inline.
+ *
+ *   struct tpool *p = tpool_new(4);
+ *   tpool_parallel_for(p, matmul_part, &args);   // matmul_part(&args, ith, 4)
+ *   tpool_free(p);
+ */
+#ifndef INFERD_TPOOL_H
+#define INFERD_TPOOL_H
+
+struct tpool;
+
+typedef void (*tpool_fn)(void *ctx, int ith, int nth);
+
+/* Starts n_threads-1 workers (the caller is the n-th). n_threads <= 0 means the number of
+ * online CPUs. Returns NULL on failure. */
+struct tpool *tpool_new(int n_threads);
+/* Stops and joins the workers. NULL is a no-op. */
+void tpool_free(struct tpool *p);
+/* Number of threads a job is split over (workers + caller). */
+int tpool_size(const struct tpool *p);
+/* Runs fn on every thread of the pool and waits. p may be NULL: then fn(ctx, 0, 1). */
+void tpool_parallel_for(struct tpool *p, tpool_fn fn, void *ctx);
+/* Like tpool_parallel_for but with at most max_threads parts (>= 1). */
+void tpool_parallel_for_n(struct tpool *p, int max_threads, tpool_fn fn, void *ctx);
+
+#endif
