@@ -1,0 +1,65 @@
+/* onnx.h — inferd's ONNX engine: load a model file, describe its inputs and outputs, run it.
+ *
+ * A model is decoded straight from the protobuf wire format; weights point into the
+ * memory-mapped file (zero-copy) wherever alignment allows. Shapes are inferred at load
+ * time with the batch (first, symbolic) dimension free; a memory plan is made once per
+ * batch size and cached, so inferd_onnx_run does not allocate on a shape it has seen.
+ *
+ * Threading: one model may be run by one thread at a time (the serving layer's per-model
+ * scheduler guarantees this); kernels split work over the thread pool given at load.
+ *
+ *   struct inferd_onnx_model *m;
+ *   struct inferd_err err = {0};
+ *   if (inferd_onnx_load("model.onnx", &(struct inferd_onnx_options){.pool = pool}, &m, &err) < 0) ...
+ *   struct inferd_tensor in = {...}, out[1];
+ *   inferd_onnx_run(m, &in, 1, out, 1, &err);    // out[0].data valid until the next run
+ *   inferd_onnx_free(m);
+ */
+#ifndef INFERD_ONNX_H
+#define INFERD_ONNX_H
+
+#include "inferd/err.h"
+#include "inferd/tensor.h"
+
+struct tpool;
+struct inferd_onnx_model;
+
+struct inferd_onnx_options {
+    struct tpool *pool;          /* borrowed compute pool; NULL = single-threaded */
+    int64_t max_elements;        /* cap on any one tensor's element count; 0 = 1<<28 */
+};
+
+/* Describes one graph input or output. dims[i] == -1 marks a symbolic dimension. */
+struct inferd_onnx_io {
+    const char *name;            /* borrowed from the model; lives as long as it */
+    enum inferd_dtype dtype;
+    int rank;
+    int64_t dims[INFERD_MAX_RANK];
+};
+
+/* Loads path. OUT: *out, to be released with inferd_onnx_free. Returns 0 or INFERD_E*
+ * (EFORMAT for a corrupt file, EUNSUPPORTED naming the op/opset/dtype). */
+int inferd_onnx_load(const char *path, const struct inferd_onnx_options *opt,
+                     struct inferd_onnx_model **out, struct inferd_err *err);
+/* Same from a buffer the caller keeps alive for the model's lifetime (borrowed). */
+int inferd_onnx_load_buffer(const void *data, size_t size, const struct inferd_onnx_options *opt,
+                            struct inferd_onnx_model **out, struct inferd_err *err);
+void inferd_onnx_free(struct inferd_onnx_model *m);
+
+int inferd_onnx_n_inputs(const struct inferd_onnx_model *m);
+int inferd_onnx_n_outputs(const struct inferd_onnx_model *m);
+/* Borrowed descriptions, index in graph order. NULL when out of range. */
+const struct inferd_onnx_io *inferd_onnx_input(const struct inferd_onnx_model *m, int i);
+const struct inferd_onnx_io *inferd_onnx_output(const struct inferd_onnx_model *m, int i);
+/* Model-level facts for metadata answers: opset of the default domain, producer name. */
+int inferd_onnx_opset(const struct inferd_onnx_model *m);
+const char *inferd_onnx_producer(const struct inferd_onnx_model *m);
+
+/* Runs the graph. inputs[i] must match inferd_onnx_input(m, i) in dtype and in every
+ * non-symbolic dim (else ETYPE/ESHAPE naming the input). OUT: outputs[0..n_outputs) are
+ * filled with views into model-owned memory valid until the next run or free.
+ * Returns 0 or INFERD_E*. */
+int inferd_onnx_run(struct inferd_onnx_model *m, const struct inferd_tensor *inputs, int n_inputs,
+                    struct inferd_tensor *outputs, int n_outputs, struct inferd_err *err);
+
+#endif
