@@ -1,0 +1,126 @@
+/* llm.h — inferd's LLM engine: GGUF llama-family models on CPU, the interface the serving
+ * layer (continuous batching) and `inferd generate` call.
+ *
+ * A model (weights mmapped, tokenizer, metadata) is shared; a context owns a KV cache with
+ * room for n_seq sequences of up to n_ctx positions in all. One decode call evaluates a batch
+ * of tokens that may belong to different sequences (prompt chunks of some, the next token of
+ * others) and leaves logits for the rows that asked for them. Sampling is separate.
+ *
+ *   struct inferd_llm_model *m;  inferd_llm_load("m.gguf", NULL, &m, &err);
+ *   struct inferd_llm_ctx *c;    inferd_llm_ctx_new(m, &(struct inferd_llm_ctx_params){.n_ctx=2048, .n_seq=4}, &c, &err);
+ *   int32_t toks[256]; int n = inferd_llm_tokenize(m, "Hello", 5, 1, 0, toks, 256);
+ *   struct inferd_llm_batch b = {.n = n, .tokens = toks, .pos = pos, .seq = seq, .want_logits = want};
+ *   inferd_llm_decode(c, &b, &err);  const float *logits = inferd_llm_logits(c, n - 1);
+ */
+#ifndef INFERD_LLM_H
+#define INFERD_LLM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "inferd/err.h"
+
+struct tpool;
+struct inferd_llm_model;
+struct inferd_llm_ctx;
+struct inferd_llm_sampler;
+
+struct inferd_llm_load_params {
+    int n_threads;              /* for a pool the model creates when pool is NULL; 0 = all CPUs */
+    struct tpool *pool;         /* borrowed compute pool, or NULL */
+};
+
+/* Facts about a loaded model (borrowed strings live as long as the model). */
+struct inferd_llm_info {
+    const char *arch;           /* "llama", "qwen2" */
+    const char *name;           /* general.name or "" */
+    int n_vocab, n_ctx_train, n_embd, n_layer, n_head, n_head_kv, n_ff;
+    int32_t bos, eos, eot;      /* -1 when absent */
+    int add_bos;                /* tokenize(add_special=1) prepends BOS */
+    const char *chat_template;  /* tokenizer.chat_template or NULL */
+    const char *file_type;      /* "F32", "F16", "Q8_0", "Q4_K_M"... */
+    uint64_t n_params;
+    uint64_t file_bytes;
+};
+
+int inferd_llm_load(const char *path, const struct inferd_llm_load_params *p,
+                    struct inferd_llm_model **out, struct inferd_err *err);
+void inferd_llm_free(struct inferd_llm_model *m);
+const struct inferd_llm_info *inferd_llm_info(const struct inferd_llm_model *m);
+
+/* Tokenizer (from the GGUF's tokenizer.* metadata). add_special adds BOS (and EOS) as the
+ * model's metadata says; parse_special turns special-token text such as "<|im_start|>" into
+ * its id. Returns the number of tokens, writing at most cap of them: a return > cap means
+ * "call again with a buffer that large". Never negative for valid UTF-8 or not. */
+int inferd_llm_tokenize(const struct inferd_llm_model *m, const char *text, size_t len,
+                        int add_special, int parse_special, int32_t *out, int cap);
+/* Bytes of token tok's text (byte tokens give their byte; SPM's ▁ becomes a space).
+ * Writes up to cap bytes (no NUL); returns the length, or -1 for an invalid id. */
+int inferd_llm_token_to_piece(const struct inferd_llm_model *m, int32_t tok, char *buf, size_t cap);
+/* Whether tok ends generation (EOS, EOT, or another end-of-generation token). */
+int inferd_llm_token_is_eog(const struct inferd_llm_model *m, int32_t tok);
+
+struct inferd_llm_ctx_params {
+    int n_ctx;                  /* KV positions in all, shared by all sequences; 0 = n_ctx_train */
+    int n_seq;                  /* max concurrent sequences (ids 0..n_seq-1); 0 = 1 */
+    int n_batch;                /* max tokens per decode call; 0 = 512 */
+    int kv_f32;                 /* 1 = F32 KV cache; default F16 */
+    int embeddings;             /* 1 = keep final hidden states for inferd_llm_embedding */
+};
+
+int inferd_llm_ctx_new(struct inferd_llm_model *m, const struct inferd_llm_ctx_params *p,
+                       struct inferd_llm_ctx **out, struct inferd_err *err);
+void inferd_llm_ctx_free(struct inferd_llm_ctx *c);
+
+/* One decode step: n tokens, each with its position and sequence id; want_logits[i] != 0
+ * keeps row i's logits. Positions of a sequence must continue its cache (pos == cached len).
+ * Returns 0, ETOOLARGE when the KV cache has no room (message says so), EINVAL on bad ids. */
+struct inferd_llm_batch {
+    int n;
+    const int32_t *tokens;
+    const int32_t *pos;
+    const int32_t *seq;
+    const int8_t *want_logits;  /* NULL = only the last row */
+};
+int inferd_llm_decode(struct inferd_llm_ctx *c, const struct inferd_llm_batch *b,
+                      struct inferd_err *err);
+/* Logits (n_vocab floats) of batch row i of the last decode; NULL if not kept. */
+const float *inferd_llm_logits(const struct inferd_llm_ctx *c, int i);
+/* Final-norm hidden state (n_embd floats) of row i (needs params.embeddings). */
+const float *inferd_llm_embedding(const struct inferd_llm_ctx *c, int i);
+
+/* KV cache per sequence: how many positions it holds; drop all of them; drop from pos on;
+ * copy the first n positions of src into dst (prompt-prefix reuse). */
+int inferd_llm_seq_len(const struct inferd_llm_ctx *c, int seq);
+void inferd_llm_seq_clear(struct inferd_llm_ctx *c, int seq);
+void inferd_llm_seq_truncate(struct inferd_llm_ctx *c, int seq, int pos);
+int inferd_llm_seq_copy(struct inferd_llm_ctx *c, int src, int dst, int n);
+/* KV cache positions in use / in all (for the kv-usage gauge). */
+int inferd_llm_kv_used(const struct inferd_llm_ctx *c);
+int inferd_llm_kv_size(const struct inferd_llm_ctx *c);
+
+/* Sampling chain: penalties -> top-k -> top-p -> min-p -> temperature -> draw.
+ * temperature <= 0 means greedy (argmax). */
+struct inferd_llm_sampling {
+    float temperature;          /* default 0.8 */
+    int top_k;                  /* 0 = off; default 40 */
+    float top_p;                /* 1 = off; default 0.95 */
+    float min_p;                /* 0 = off; default 0.05 */
+    float repeat_penalty;       /* 1 = off */
+    float frequency_penalty;    /* 0 = off */
+    float presence_penalty;     /* 0 = off */
+    int penalty_last_n;         /* window of past tokens the penalties look at; default 64 */
+    uint64_t seed;              /* 0xFFFFFFFFFFFFFFFF = random */
+};
+void inferd_llm_sampling_defaults(struct inferd_llm_sampling *s);
+struct inferd_llm_sampler *inferd_llm_sampler_new(const struct inferd_llm_sampling *s, int n_vocab);
+void inferd_llm_sampler_free(struct inferd_llm_sampler *s);
+/* Records a token in the penalty history (prompt tokens and sampled ones). */
+void inferd_llm_sampler_accept(struct inferd_llm_sampler *s, int32_t tok);
+/* Picks the next token from logits (not modified). OUT (optional): *logprob of the pick
+ * under the unmodified softmax. */
+int32_t inferd_llm_sample(struct inferd_llm_sampler *s, const float *logits, float *logprob);
+/* Top-n (id, logprob) pairs of the unmodified softmax, descending; returns the count. */
+int inferd_llm_top_logprobs(const float *logits, int n_vocab, int n, int32_t *ids, float *logprobs);
+
+#endif
