@@ -270,21 +270,17 @@ static void index_strings(struct gguf_file *g)
     }
 }
 
-/* Block traits for validation: (elements, bytes) per block, as ggml lays them out. Kept local
- * so the reader links on its own; it must agree with ggml_types.c (the unit test checks). */
+/* Block traits for validation (ggml_types.c). Returns -1 for a type we cannot size. */
 static int tensor_type_traits(uint32_t t, uint64_t *blk_elems, uint64_t *blk_bytes)
 {
-    static const struct { uint16_t elems, bytes; } tab[GGML_TYPE_COUNT] = {
-        [GGML_TYPE_F32] = {1, 4},     [GGML_TYPE_F16] = {1, 2},      [GGML_TYPE_Q4_0] = {32, 18},
-        [GGML_TYPE_Q4_1] = {32, 20},  [GGML_TYPE_Q5_0] = {32, 22},   [GGML_TYPE_Q5_1] = {32, 24},
-        [GGML_TYPE_Q8_0] = {32, 34},  [GGML_TYPE_Q8_1] = {32, 36},   [GGML_TYPE_Q2_K] = {256, 84},
-        [GGML_TYPE_Q3_K] = {256, 110}, [GGML_TYPE_Q4_K] = {256, 144}, [GGML_TYPE_Q5_K] = {256, 176},
-        [GGML_TYPE_Q6_K] = {256, 210}, [GGML_TYPE_Q8_K] = {256, 292}, [GGML_TYPE_BF16] = {1, 2},
-    };
-    if (t >= GGML_TYPE_COUNT || tab[t].elems == 0)
+    if (t >= GGML_TYPE_COUNT)
         return -1;
-    *blk_elems = tab[t].elems;
-    *blk_bytes = tab[t].bytes;
+    int e = ggml_type_block_elems((enum ggml_type)t);
+    size_t b = ggml_type_block_bytes((enum ggml_type)t);
+    if (e <= 0 || b == 0)
+        return -1;
+    *blk_elems = (uint64_t)e;
+    *blk_bytes = b;
     return 0;
 }
 
@@ -331,8 +327,8 @@ static int parse_tensor(struct cursor *c, struct gguf_tensor_info *ti)
     ti->type = (enum ggml_type)type;
     if ((uint64_t)ti->ne[0] % be != 0)
         return inferd_err_set(c->err, INFERD_EFORMAT,
-                              "gguf: offset %zu: tensor '%.*s': ne[0] = %" PRId64 " not a multiple of the type %u block of %"
-                              PRIu64, at, nlen, ti->name.ptr, ti->ne[0], type, be);
+                              "gguf: offset %zu: tensor '%.*s': ne[0] = %" PRId64 " not a multiple of the %s block of %"
+                              PRIu64, at, nlen, ti->name.ptr, ti->ne[0], ggml_type_name(ti->type), be);
     uint64_t blocks = nelem / be;
     if (blocks > SIZE_MAX / bb)
         return inferd_err_set(c->err, INFERD_EFORMAT, "gguf: offset %zu: tensor '%.*s': byte size overflows", at,
