@@ -1,10 +1,11 @@
 /* access_log.h — the JSON-lines access log (one line per request) and request ids.
  *
  * The caller fills a struct access_record after answering a request and calls
- * access_log_write, which formats one line of at most ACCESS_LOG_LINE_MAX bytes (over-long
- * strings are truncated, marked with "…") and emits it with one write(2) on an O_APPEND
- * descriptor, so concurrent writers never interleave lines. access_log_reopen (safe to call
- * from a signal handler, e.g. on SIGHUP) reopens the file by path so logrotate can move it.
+ * access_log_write, which formats one line of at most ACCESS_LOG_LINE_MAX bytes (string
+ * fields over ACCESS_LOG_FIELD_MAX are cut at a character boundary and end in "…") and
+ * emits it with one write(2) on an O_APPEND descriptor, so concurrent writers never
+ * interleave lines. access_log_reopen (safe to call from a signal handler, e.g. on SIGHUP)
+ * reopens the file by path so logrotate can move it.
  * There is no field for headers like Authorization: secrets cannot be logged by mistake.
  *
  *   struct access_log *al;
@@ -31,8 +32,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define ACCESS_LOG_LINE_MAX 8192   /* bytes per line including the '\n' */
-#define ACCESS_LOG_FIELD_MAX 1024  /* bytes kept of any one string field (path, agent...) */
+#define ACCESS_LOG_LINE_MAX 16384  /* bytes per line including the '\n'; every record fits */
+#define ACCESS_LOG_FIELD_MAX 1024  /* escaped bytes kept of one string field (path, agent...) */
 #define REQUEST_ID_LEN 32          /* hex characters of a request id (128 bits) */
 
 struct access_log;

@@ -102,6 +102,10 @@ double metrics_hist_sum(const struct metrics_series *s);
  * Returns 0 or INFERD_ENOMEM / INFERD_ETOOLARGE (more than 16 collectors). */
 int metrics_add_collector(struct metrics_registry *reg, metrics_collect_fn fn, void *ctx,
                           struct inferd_err *err);
+/* Same, but takes ownership of ctx: free_ctx(ctx) runs in metrics_registry_free, or at once
+ * when this call fails. */
+int metrics_add_owned_collector(struct metrics_registry *reg, metrics_collect_fn fn, void *ctx,
+                                void (*free_ctx)(void *), struct inferd_err *err);
 
 /* Renders every family, in creation order, with series in creation order, as Prometheus
  * text format 0.0.4 (Content-Type "text/plain; version=0.0.4; charset=utf-8").

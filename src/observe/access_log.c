@@ -1,0 +1,245 @@
+/* access_log.c — JSON-lines access log: one write(2) per line, reopen by dup2 on SIGHUP. */
+#include "observe/access_log.h"
+
+#include "base/clock.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+struct access_log {
+    int fd;      /* the descriptor writers use; reopen swaps the file behind it with dup2 */
+    int own_fd;  /* 1 when fd is ours to close (a file), 0 for stdout */
+    char *path;  /* owned; NULL for stdout */
+};
+
+int access_log_open(const char *path, struct access_log **out, struct inferd_err *err)
+{
+    struct access_log *al = NULL;
+    int rc;
+    if (!out)
+        return inferd_err_set(err, INFERD_EINVAL, "access_log: out is required");
+    al = calloc(1, sizeof *al);
+    if (!al)
+        return inferd_err_set(err, INFERD_ENOMEM, "access_log: out of memory");
+    if (!path || strcmp(path, "-") == 0) {
+        al->fd = STDOUT_FILENO;
+        *out = al;
+        return 0;
+    }
+    al->path = strdup(path);
+    if (!al->path) {
+        rc = inferd_err_set(err, INFERD_ENOMEM, "access_log: out of memory");
+        goto fail;
+    }
+    al->fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    if (al->fd < 0) {
+        rc = inferd_err_set(err, INFERD_EIO, "access_log: open %s: %s", path, strerror(errno));
+        goto fail;
+    }
+    al->own_fd = 1;
+    *out = al;
+    return 0;
+fail:
+    free(al->path);
+    free(al);
+    return rc;
+}
+
+void access_log_close(struct access_log *al)
+{
+    if (!al)
+        return;
+    if (al->own_fd)
+        close(al->fd);
+    free(al->path);
+    free(al);
+}
+
+int access_log_reopen(struct access_log *al)
+{
+    /* Only async-signal-safe calls: open, dup2, close; errno is preserved for the caller. */
+    int saved = errno, rc = 0;
+    if (!al || !al->path)
+        return 0;
+    int fd = open(al->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        rc = -errno;
+    } else {
+        if (dup3(fd, al->fd, O_CLOEXEC) < 0)
+            rc = -errno;
+        close(fd);
+    }
+    errno = saved;
+    return rc;
+}
+
+/* Appends to a fixed buffer; once it overflows, stays overflowed. */
+struct line {
+    char *p;
+    size_t len, cap;
+    int over;
+};
+
+static void put(struct line *l, const char *s, size_t n)
+{
+    if (l->over || l->len + n + 1 > l->cap) {
+        l->over = 1;
+        return;
+    }
+    memcpy(l->p + l->len, s, n);
+    l->len += n;
+    l->p[l->len] = '\0';
+}
+
+static void puts_(struct line *l, const char *s)
+{
+    put(l, s, strlen(s));
+}
+
+/* Writes "key":"escaped value", keeping at most ACCESS_LOG_FIELD_MAX bytes of escaped
+ * value (cut at a UTF-8 boundary, then "…"), so any record fits in ACCESS_LOG_LINE_MAX.
+ * Control bytes are \u-escaped. */
+static void put_str(struct line *l, const char *key, const char *v, int comma)
+{
+    char esc[8];
+    size_t used = 0, i = 0;
+    if (comma)
+        put(l, ",", 1);
+    put(l, "\"", 1);
+    puts_(l, key);
+    put(l, "\":\"", 3);
+    v = v ? v : "";
+    for (; v[i]; i++) {
+        unsigned char c = (unsigned char)v[i];
+        size_t n = 1;
+        if (c == '"' || c == '\\') {
+            esc[0] = '\\';
+            esc[1] = (char)c;
+            n = 2;
+        } else if (c < 0x20 || c == 0x7f) {
+            snprintf(esc, sizeof esc, "\\u%04x", c);
+            n = 6;
+        } else {
+            esc[0] = (char)c;
+        }
+        /* stop before a byte that would pass the cap, or that starts a UTF-8 sequence
+         * which cannot fit whole (lead byte 11xxxxxx: up to 4 bytes) */
+        size_t need = n + ((c & 0xC0) == 0xC0 ? 3 : 0);
+        if (used + need > ACCESS_LOG_FIELD_MAX)
+            break;
+        put(l, esc, n);
+        used += n;
+    }
+    if (v[i])
+        puts_(l, "\xe2\x80\xa6"); /* U+2026 marks the cut */
+    put(l, "\"", 1);
+}
+
+static void put_int(struct line *l, const char *key, long long v)
+{
+    char buf[96];
+    int n = snprintf(buf, sizeof buf, ",\"%s\":%lld", key, v);
+    put(l, buf, (size_t)n);
+}
+
+/* Milliseconds with microsecond resolution; non-finite values (not JSON) become 0. */
+static void put_ms(struct line *l, const char *key, double v)
+{
+    char buf[96];
+    int n = snprintf(buf, sizeof buf, ",\"%s\":%.3f", key, isfinite(v) ? v : 0.0);
+    put(l, buf, (size_t)n);
+}
+
+int access_log_format(const struct access_record *rec, char *buf, size_t cap, size_t *len,
+                      struct inferd_err *err)
+{
+    char ts[40];
+    struct line l = {buf, 0, cap, 0};
+    if (!rec || !buf || !cap)
+        return inferd_err_set(err, INFERD_EINVAL, "access_log: record and buffer are required");
+    clock_rfc3339(rec->ts_ms ? rec->ts_ms : clock_wall_ms(), ts, sizeof ts);
+    put(&l, "{", 1);
+    put_str(&l, "ts", ts, 0);
+    put_str(&l, "request_id", rec->request_id, 1);
+    put_str(&l, "method", rec->method, 1);
+    put_str(&l, "path", rec->path, 1);
+    put_int(&l, "status", rec->status);
+    put_str(&l, "model", rec->model, 1);
+    put_str(&l, "version", rec->version, 1);
+    put_str(&l, "protocol", rec->protocol, 1);
+    put_int(&l, "bytes_in", (long long)rec->bytes_in);
+    put_int(&l, "bytes_out", (long long)rec->bytes_out);
+    put_ms(&l, "duration_ms", rec->duration_ms);
+    put_ms(&l, "queue_ms", rec->queue_ms);
+    put_ms(&l, "compute_ms", rec->compute_ms);
+    put_str(&l, "remote_addr", rec->remote_addr, 1);
+    put_str(&l, "user_agent", rec->user_agent, 1);
+    if (rec->llm) {
+        put_int(&l, "prompt_tokens", (long long)rec->prompt_tokens);
+        put_int(&l, "completion_tokens", (long long)rec->completion_tokens);
+        put_ms(&l, "ttft_ms", rec->ttft_ms);
+        put_ms(&l, "tokens_per_s", rec->tokens_per_s);
+        put_str(&l, "finish_reason", rec->finish_reason, 1);
+    }
+    put(&l, "}\n", 2);
+    if (l.over) {
+        if (cap)
+            buf[0] = '\0';
+        return inferd_err_set(err, INFERD_ETOOLARGE,
+                              "access_log: line does not fit in %zu bytes", cap);
+    }
+    if (len)
+        *len = l.len;
+    return 0;
+}
+
+int access_log_write(struct access_log *al, const struct access_record *rec,
+                     struct inferd_err *err)
+{
+    char buf[ACCESS_LOG_LINE_MAX];
+    size_t len;
+    if (!al)
+        return inferd_err_set(err, INFERD_EINVAL, "access_log: log is required");
+    int rc = access_log_format(rec, buf, sizeof buf, &len, err);
+    if (rc < 0)
+        return rc;
+    for (;;) {
+        ssize_t n = write(al->fd, buf, len);
+        if (n == (ssize_t)len)
+            return 0;
+        if (n < 0 && errno == EINTR)
+            continue;
+        /* A short write would split the line; report it rather than write the rest later. */
+        return inferd_err_set(err, INFERD_EIO, "access_log: write: %s",
+                              n < 0 ? strerror(errno) : "short write");
+    }
+}
+
+int request_id_new(char out[REQUEST_ID_LEN + 1])
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char raw[REQUEST_ID_LEN / 2];
+    size_t got = 0;
+    while (got < sizeof raw) {
+        ssize_t n = getrandom(raw + got, sizeof raw - got, 0);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            out[0] = '\0';
+            return INFERD_EIO;
+        }
+        got += (size_t)n;
+    }
+    for (size_t i = 0; i < sizeof raw; i++) {
+        out[2 * i] = hex[raw[i] >> 4];
+        out[2 * i + 1] = hex[raw[i] & 15];
+    }
+    out[REQUEST_ID_LEN] = '\0';
+    return 0;
+}
