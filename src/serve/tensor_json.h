@@ -1,0 +1,36 @@
+/* tensor_json.h — JSON values <-> tensors: nested lists (TF-Serving, /predict) or flat
+ * lists with a shape (KServe v2), converted to and from every numeric dtype and BOOL.
+ *
+ *   struct inferd_tensor t;
+ *   if (tj_from_json(val, INFERD_FP32, NULL, 0, max_elems, "input_data", &t, &err) < 0) ...
+ *   tj_write(&jb, &t, 0, 1);   // nested lists
+ *   free(t.data);
+ */
+#ifndef INFERD_SERVE_TENSOR_JSON_H
+#define INFERD_SERVE_TENSOR_JSON_H
+
+#include "inferd/err.h"
+#include "inferd/tensor.h"
+#include "serve/jbuf.h"
+
+#include <jansson.h>
+
+/* Shape of a nested JSON list (scalars have rank 0). Only the first element of each level
+ * is looked at; rectangularity is checked when filling. Returns 0 or EINVAL/ESHAPE. */
+int tj_shape(const json_t *v, int *rank, int64_t *dims, const char *field, struct inferd_err *err);
+
+/* Builds a tensor of dtype from v. With shape (rank >= 0) given, v may be nested to that
+ * shape or flat with exactly numel elements (v2); with rank < 0 the shape comes from the
+ * nesting. OUT: *out with malloc'd data (caller frees out->data). field names the JSON
+ * member in messages. Returns 0 or EINVAL (not numbers...), ETYPE (value out of the
+ * dtype's range), ESHAPE (ragged or wrong count), ETOOLARGE (> max_elements),
+ * EUNSUPPORTED (BYTES). */
+int tj_from_json(const json_t *v, enum inferd_dtype dt, const int64_t *dims, int rank,
+                 int64_t max_elements, const char *field, struct inferd_tensor *out,
+                 struct inferd_err *err);
+
+/* Writes t's elements: nested lists following the shape (nested=1) or one flat list.
+ * With row >= 0 only element `row` along the first dim is written (TF-Serving rows). */
+void tj_write(struct jbuf *b, const struct inferd_tensor *t, int nested, int64_t row);
+
+#endif
