@@ -1,0 +1,116 @@
+/* kernels.c — picks the kernel set per ggml type: AVX2/FMA/F16C when the CPU has them,
+ * else the portable scalar reference. */
+#include "llm/kernels/kernels.h"
+
+#include "base/cpu.h"
+#include "llm/kernels/fp16.h"
+#include "llm/kernels/kernels_x86.h"
+
+#define SIMD_MASK (CPU_AVX2 | CPU_FMA | CPU_F16C)
+
+static const struct kern_type ref_types[] = {
+    {GGML_TYPE_F32, GGML_TYPE_F32, dequant_row_f32, quant_row_f32, dot_ref_f32},
+    {GGML_TYPE_F16, GGML_TYPE_F16, dequant_row_f16, quant_row_f16, dot_ref_f16},
+    {GGML_TYPE_BF16, GGML_TYPE_F32, dequant_row_bf16, quant_row_bf16, dot_ref_bf16},
+    {GGML_TYPE_Q4_0, GGML_TYPE_Q8_0, dequant_row_q4_0, quant_row_q4_0, dot_ref_q4_0},
+    {GGML_TYPE_Q4_1, GGML_TYPE_Q8_0, dequant_row_q4_1, quant_row_q4_1, dot_ref_q4_1},
+    {GGML_TYPE_Q5_0, GGML_TYPE_Q8_0, dequant_row_q5_0, quant_row_q5_0, dot_ref_q5_0},
+    {GGML_TYPE_Q5_1, GGML_TYPE_Q8_0, dequant_row_q5_1, quant_row_q5_1, dot_ref_q5_1},
+    {GGML_TYPE_Q8_0, GGML_TYPE_Q8_0, dequant_row_q8_0, quant_row_q8_0, dot_ref_q8_0},
+    {GGML_TYPE_Q4_K, GGML_TYPE_Q8_K, dequant_row_q4_k, NULL, dot_ref_q4_k},
+    {GGML_TYPE_Q5_K, GGML_TYPE_Q8_K, dequant_row_q5_k, NULL, dot_ref_q5_k},
+    {GGML_TYPE_Q6_K, GGML_TYPE_Q8_K, dequant_row_q6_k, NULL, dot_ref_q6_k},
+    {GGML_TYPE_Q8_K, GGML_TYPE_Q8_K, dequant_row_q8_k, quant_row_q8_k, NULL},
+};
+
+static const struct kern_type simd_types[] = {
+    {GGML_TYPE_F32, GGML_TYPE_F32, dequant_row_f32, quant_row_f32, dot_avx2_f32},
+    {GGML_TYPE_F16, GGML_TYPE_F16, dequant_avx2_f16, quant_avx2_f16, dot_avx2_f16},
+    {GGML_TYPE_BF16, GGML_TYPE_F32, dequant_row_bf16, quant_row_bf16, dot_avx2_bf16},
+    {GGML_TYPE_Q4_0, GGML_TYPE_Q8_0, dequant_row_q4_0, quant_row_q4_0, dot_avx2_q4_0},
+    {GGML_TYPE_Q4_1, GGML_TYPE_Q8_0, dequant_row_q4_1, quant_row_q4_1, dot_avx2_q4_1},
+    {GGML_TYPE_Q5_0, GGML_TYPE_Q8_0, dequant_row_q5_0, quant_row_q5_0, dot_avx2_q5_0},
+    {GGML_TYPE_Q5_1, GGML_TYPE_Q8_0, dequant_row_q5_1, quant_row_q5_1, dot_avx2_q5_1},
+    {GGML_TYPE_Q8_0, GGML_TYPE_Q8_0, dequant_row_q8_0, quant_row_q8_0, dot_avx2_q8_0},
+    {GGML_TYPE_Q4_K, GGML_TYPE_Q8_K, dequant_row_q4_k, NULL, dot_avx2_q4_k},
+    {GGML_TYPE_Q5_K, GGML_TYPE_Q8_K, dequant_row_q5_k, NULL, dot_avx2_q5_k},
+    {GGML_TYPE_Q6_K, GGML_TYPE_Q8_K, dequant_row_q6_k, NULL, dot_avx2_q6_k},
+    {GGML_TYPE_Q8_K, GGML_TYPE_Q8_K, dequant_row_q8_k, quant_row_q8_k, NULL},
+};
+
+#define N_TYPES (sizeof ref_types / sizeof ref_types[0])
+
+static const struct kern_type *find(const struct kern_type *tab, enum ggml_type t)
+{
+    for (size_t i = 0; i < N_TYPES; i++)
+        if (tab[i].type == t)
+            return &tab[i];
+    return NULL;
+}
+
+int kern_simd_active(void)
+{
+    return cpu_has(SIMD_MASK);
+}
+
+const struct kern_type *kern_get(enum ggml_type t)
+{
+    return find(kern_simd_active() ? simd_types : ref_types, t);
+}
+
+const struct kern_type *kern_get_ref(enum ggml_type t)
+{
+    return find(ref_types, t);
+}
+
+int kern_quantize_row(enum ggml_type t, const float *src, void *dst, int64_t n)
+{
+    const struct kern_type *k = kern_get(t);
+    if (!k || !k->quantize_row)
+        return INFERD_EUNSUPPORTED;
+    k->quantize_row(src, dst, n);
+    return 0;
+}
+
+static float ref_dot_f16(const float *q, const void *k, int n)
+{
+    const uint16_t *h = k;
+    float s = 0;
+    for (int i = 0; i < n; i++)
+        s += q[i] * fp16_to_f32(h[i]);
+    return s;
+}
+
+static float ref_dot_f32(const float *q, const void *k, int n)
+{
+    const float *f = k;
+    float s = 0;
+    for (int i = 0; i < n; i++)
+        s += q[i] * f[i];
+    return s;
+}
+
+static void ref_axpy_f16(float *y, float a, const void *v, int n)
+{
+    const uint16_t *h = v;
+    for (int i = 0; i < n; i++)
+        y[i] += a * fp16_to_f32(h[i]);
+}
+
+static void ref_axpy_f32(float *y, float a, const void *v, int n)
+{
+    const float *f = v;
+    for (int i = 0; i < n; i++)
+        y[i] += a * f[i];
+}
+
+const struct kern_kv_ops *kern_kv(int kv_f16)
+{
+    static const struct kern_kv_ops ref16 = {ref_dot_f16, ref_axpy_f16, quant_row_f16, 2},
+                                    ref32 = {ref_dot_f32, ref_axpy_f32, quant_row_f32, 4},
+                                    simd16 = {kv_avx2_dot_f16, kv_avx2_axpy_f16, quant_avx2_f16, 2},
+                                    simd32 = {kv_avx2_dot_f32, kv_avx2_axpy_f32, quant_row_f32, 4};
+    if (kern_simd_active())
+        return kv_f16 ? &simd16 : &simd32;
+    return kv_f16 ? &ref16 : &ref32;
+}

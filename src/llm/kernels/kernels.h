@@ -1,0 +1,119 @@
+/* kernels.h — per-type row kernels for the LLM engine: dequantize (row -> f32), quantize
+ * (f32 -> row), and the dot product of a weight row with an activation row.
+ *
+ * Like llama.cpp, every weight type has a "vec_dot_type": the format the activation vector
+ * is quantized to before the dot product, so that quantized weights are multiplied with
+ * integer arithmetic (Q4_0..Q8_0 -> Q8_0 activations, K-quants -> Q8_K, F16 -> F16,
+ * F32 and BF16 -> F32). kern_get() returns the fastest implementation the CPU supports
+ * (AVX2/FMA/F16C when cpu_has() says so), kern_get_ref() the portable scalar reference
+ * that tests compare against. Tables are immutable; the returned pointers are static.
+ *
+ *   const struct kern_type *k = kern_get(GGML_TYPE_Q4_0);
+ *   kern_quantize_row(k->vec_dot_type, x, xq, n);     // activation -> Q8_0
+ *   float s; k->vec_dot(n, &s, weight_row, xq);        // W row (n,) . x (n,) -> s
+ *   k->dequant_row(weight_row, out, n);                 // W row -> f32 (n,)
+ */
+#ifndef INFERD_LLM_KERNELS_H
+#define INFERD_LLM_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "llm/gguf.h"
+
+#define QK4_0 32
+#define QK8_0 32
+#define QK_K 256
+
+/* Block layouts, byte-identical to ggml's (see ggml_types.c for the size table). */
+struct blk_q4_0 { uint16_t d; uint8_t qs[16]; };
+struct blk_q4_1 { uint16_t d, m; uint8_t qs[16]; };
+struct blk_q5_0 { uint16_t d; uint8_t qh[4]; uint8_t qs[16]; };
+struct blk_q5_1 { uint16_t d, m; uint8_t qh[4]; uint8_t qs[16]; };
+struct blk_q8_0 { uint16_t d; int8_t qs[32]; };
+struct blk_q4_k { uint16_t d, dmin; uint8_t scales[12]; uint8_t qs[128]; };
+struct blk_q5_k { uint16_t d, dmin; uint8_t scales[12]; uint8_t qh[32]; uint8_t qs[128]; };
+struct blk_q6_k { uint8_t ql[128]; uint8_t qh[64]; int8_t scales[16]; uint16_t d; };
+struct blk_q8_k { float d; int8_t qs[256]; int16_t bsums[16]; };
+
+/* n elements (a multiple of the block size). */
+typedef void (*kern_dequant_fn)(const void *src, float *dst, int64_t n);
+typedef void (*kern_quant_fn)(const float *src, void *dst, int64_t n);
+/* *s = dot(w, a) over n elements; w in the weight type, a in its vec_dot_type. */
+typedef void (*kern_dot_fn)(int64_t n, float *s, const void *w, const void *a);
+
+struct kern_type {
+    enum ggml_type type;
+    enum ggml_type vec_dot_type;
+    kern_dequant_fn dequant_row;
+    kern_quant_fn quantize_row;  /* NULL when we cannot produce this type */
+    kern_dot_fn vec_dot;
+};
+
+/* NULL for types the engine does not run. */
+const struct kern_type *kern_get(enum ggml_type t);
+const struct kern_type *kern_get_ref(enum ggml_type t);
+/* Whether kern_get picks SIMD kernels on this CPU (for logs and tests). */
+int kern_simd_active(void);
+/* Quantizes n floats into type t (which must have a quantize_row). Returns 0 or EUNSUPPORTED. */
+int kern_quantize_row(enum ggml_type t, const float *src, void *dst, int64_t n);
+
+/* Attention helpers over KV-cache rows stored as F16 or F32:
+ * dot: q (n,) . k (n,) -> float;  axpy: y (n,) += a * v (n,);  store: f32 (n,) -> cache row. */
+struct kern_kv_ops {
+    float (*dot)(const float *q, const void *k, int n);
+    void (*axpy)(float *y, float a, const void *v, int n);
+    kern_quant_fn store;
+    size_t elem_bytes;
+};
+const struct kern_kv_ops *kern_kv(int kv_f16);
+
+/* ---- scalar reference kernels (dequant.c, quantize.c, dot_ref.c) ---- */
+void dequant_row_f32(const void *src, float *dst, int64_t n);
+void dequant_row_f16(const void *src, float *dst, int64_t n);
+void dequant_row_bf16(const void *src, float *dst, int64_t n);
+void dequant_row_q4_0(const void *src, float *dst, int64_t n);
+void dequant_row_q4_1(const void *src, float *dst, int64_t n);
+void dequant_row_q5_0(const void *src, float *dst, int64_t n);
+void dequant_row_q5_1(const void *src, float *dst, int64_t n);
+void dequant_row_q8_0(const void *src, float *dst, int64_t n);
+void dequant_row_q4_k(const void *src, float *dst, int64_t n);
+void dequant_row_q5_k(const void *src, float *dst, int64_t n);
+void dequant_row_q6_k(const void *src, float *dst, int64_t n);
+void dequant_row_q8_k(const void *src, float *dst, int64_t n);
+
+void quant_row_f32(const float *src, void *dst, int64_t n);
+void quant_row_f16(const float *src, void *dst, int64_t n);
+void quant_row_bf16(const float *src, void *dst, int64_t n);
+void quant_row_q4_0(const float *src, void *dst, int64_t n);
+void quant_row_q4_1(const float *src, void *dst, int64_t n);
+void quant_row_q5_0(const float *src, void *dst, int64_t n);
+void quant_row_q5_1(const float *src, void *dst, int64_t n);
+void quant_row_q8_0(const float *src, void *dst, int64_t n);
+void quant_row_q8_k(const float *src, void *dst, int64_t n);
+
+void dot_ref_f32(int64_t n, float *s, const void *w, const void *a);
+void dot_ref_f16(int64_t n, float *s, const void *w, const void *a);
+void dot_ref_bf16(int64_t n, float *s, const void *w, const void *a);
+void dot_ref_q4_0(int64_t n, float *s, const void *w, const void *a);
+void dot_ref_q4_1(int64_t n, float *s, const void *w, const void *a);
+void dot_ref_q5_0(int64_t n, float *s, const void *w, const void *a);
+void dot_ref_q5_1(int64_t n, float *s, const void *w, const void *a);
+void dot_ref_q8_0(int64_t n, float *s, const void *w, const void *a);
+void dot_ref_q4_k(int64_t n, float *s, const void *w, const void *a);
+void dot_ref_q5_k(int64_t n, float *s, const void *w, const void *a);
+void dot_ref_q6_k(int64_t n, float *s, const void *w, const void *a);
+
+/* Q4_K/Q5_K 6-bit scale and min of sub-block j (0..7) from the 12 packed bytes. */
+static inline void kern_scale_min_k4(int j, const uint8_t *q, uint8_t *d, uint8_t *m)
+{
+    if (j < 4) {
+        *d = q[j] & 63;
+        *m = q[j + 4] & 63;
+    } else {
+        *d = (uint8_t)((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4));
+        *m = (uint8_t)((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
+    }
+}
+
+#endif

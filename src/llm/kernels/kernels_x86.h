@@ -1,0 +1,34 @@
+/* kernels_x86.h — AVX2/FMA/F16C versions of the row kernels (x86/dot_avx2.c). Call only
+ * after cpu_has(CPU_AVX2 | CPU_FMA | CPU_F16C); kern_get() does that check.
+ *
+ *   if (cpu_has(CPU_AVX2 | CPU_FMA | CPU_F16C)) dot_avx2_q8_0(n, &s, w, xq);
+ *   else dot_ref_q8_0(n, &s, w, xq);
+ *   // each has the same contract as its dot_ref_* twin in kernels.h
+ *   // (results differ from the reference only by float summation order)
+ */
+#ifndef INFERD_LLM_KERNELS_X86_H
+#define INFERD_LLM_KERNELS_X86_H
+
+#include <stdint.h>
+
+void dot_avx2_f32(int64_t n, float *s, const void *w, const void *a);
+void dot_avx2_f16(int64_t n, float *s, const void *w, const void *a);
+void dot_avx2_bf16(int64_t n, float *s, const void *w, const void *a);
+void dot_avx2_q4_0(int64_t n, float *s, const void *w, const void *a);
+void dot_avx2_q4_1(int64_t n, float *s, const void *w, const void *a);
+void dot_avx2_q5_0(int64_t n, float *s, const void *w, const void *a);
+void dot_avx2_q5_1(int64_t n, float *s, const void *w, const void *a);
+void dot_avx2_q8_0(int64_t n, float *s, const void *w, const void *a);
+void dot_avx2_q4_k(int64_t n, float *s, const void *w, const void *a);
+void dot_avx2_q5_k(int64_t n, float *s, const void *w, const void *a);
+void dot_avx2_q6_k(int64_t n, float *s, const void *w, const void *a);
+void dequant_avx2_f16(const void *src, float *dst, int64_t n);
+void quant_avx2_f16(const float *src, void *dst, int64_t n);
+
+/* KV-cache attention helpers (see kern_kv_ops in kernels.h). */
+float kv_avx2_dot_f16(const float *q, const void *k, int n);
+float kv_avx2_dot_f32(const float *q, const void *k, int n);
+void kv_avx2_axpy_f16(float *y, float a, const void *v, int n);
+void kv_avx2_axpy_f32(float *y, float a, const void *v, int n);
+
+#endif

@@ -1,0 +1,387 @@
+/* dot_avx2.c — AVX2/FMA/F16C dot products of weight rows with quantized activations
+ * (compiled with -mavx2 -mfma -mf16c; only reached after cpu_has() says yes). */
+#include <immintrin.h>
+#include <string.h>
+
+#include "llm/kernels/kernels.h"
+#include "llm/kernels/kernels_x86.h"
+
+static inline float hsum_ps(__m256 v)
+{
+    __m128 lo = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
+    lo = _mm_add_ss(lo, _mm_movehdup_ps(lo));
+    return _mm_cvtss_f32(lo);
+}
+
+static inline float h2f(uint16_t h)
+{
+    return _cvtsh_ss(h);
+}
+
+/* 32 signed bytes . 32 signed bytes -> 8 int32 partial sums (x must not hold -128). */
+static inline __m256i dot_i8(__m256i x, __m256i y)
+{
+    __m256i p16 = _mm256_maddubs_epi16(_mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x));
+    return _mm256_madd_epi16(p16, _mm256_set1_epi16(1));
+}
+
+/* 32 unsigned bytes (< 128) . 32 signed bytes -> 8 int32 partial sums. */
+static inline __m256i dot_u8(__m256i x, __m256i y)
+{
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(x, y), _mm256_set1_epi16(1));
+}
+
+/* 16 bytes of packed nibbles -> 32 bytes: low nibbles (elements 0..15), then high (16..31). */
+static inline __m256i unpack_nibbles(const uint8_t *qs)
+{
+    __m128i t = _mm_loadu_si128((const __m128i *)qs);
+    __m256i v = _mm256_set_m128i(_mm_srli_epi16(t, 4), t);
+    return _mm256_and_si256(v, _mm256_set1_epi8(0x0F));
+}
+
+/* 32 bits -> 32 bytes, byte k = 0xFF when bit k is set. */
+static inline __m256i bits_to_bytes(const uint8_t *qh)
+{
+    uint32_t b;
+    memcpy(&b, qh, 4);
+    const __m256i shuf = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2,
+                                          2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
+    const __m256i bm = _mm256_set1_epi64x((long long)0x8040201008040201ULL);
+    __m256i r = _mm256_and_si256(_mm256_shuffle_epi8(_mm256_set1_epi32((int)b), shuf), bm);
+    return _mm256_cmpeq_epi8(r, bm);
+}
+
+/* W f32 (n,) . a f32 (n,) */
+void dot_avx2_f32(int64_t n, float *s, const void *w, const void *a)
+{
+    const float *x = w, *y = a;
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8), _mm256_loadu_ps(y + i + 8), acc1);
+    }
+    float sum = hsum_ps(_mm256_add_ps(acc0, acc1));
+    for (; i < n; i++)
+        sum += x[i] * y[i];
+    *s = sum;
+}
+
+/* W f16 (n,) . a f16 (n,) */
+void dot_avx2_f16(int64_t n, float *s, const void *w, const void *a)
+{
+    const uint16_t *x = w, *y = a;
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m256 x0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x + i)));
+        __m256 y0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(y + i)));
+        __m256 x1 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x + i + 8)));
+        __m256 y1 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(y + i + 8)));
+        acc0 = _mm256_fmadd_ps(x0, y0, acc0);
+        acc1 = _mm256_fmadd_ps(x1, y1, acc1);
+    }
+    float sum = hsum_ps(_mm256_add_ps(acc0, acc1));
+    for (; i < n; i++)
+        sum += h2f(x[i]) * h2f(y[i]);
+    *s = sum;
+}
+
+/* W bf16 (n,) . a f32 (n,) */
+void dot_avx2_bf16(int64_t n, float *s, const void *w, const void *a)
+{
+    const uint16_t *x = w;
+    const float *y = a;
+    __m256 acc = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256i u = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(x + i)));
+        __m256 xf = _mm256_castsi256_ps(_mm256_slli_epi32(u, 16));
+        acc = _mm256_fmadd_ps(xf, _mm256_loadu_ps(y + i), acc);
+    }
+    float sum = hsum_ps(acc);
+    for (; i < n; i++) {
+        uint32_t u = (uint32_t)x[i] << 16;
+        float f;
+        memcpy(&f, &u, 4);
+        sum += f * y[i];
+    }
+    *s = sum;
+}
+
+/* W q8_0 (n,) . a q8_0 (n,) */
+void dot_avx2_q8_0(int64_t n, float *s, const void *w, const void *a)
+{
+    const struct blk_q8_0 *x = w, *y = a;
+    int64_t nb = n / 32, i = 0;
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    for (; i + 2 <= nb; i += 2) {
+        __m256i p0 = dot_i8(_mm256_loadu_si256((const __m256i *)x[i].qs),
+                            _mm256_loadu_si256((const __m256i *)y[i].qs));
+        __m256i p1 = dot_i8(_mm256_loadu_si256((const __m256i *)x[i + 1].qs),
+                            _mm256_loadu_si256((const __m256i *)y[i + 1].qs));
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(x[i].d) * h2f(y[i].d)), _mm256_cvtepi32_ps(p0), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(x[i + 1].d) * h2f(y[i + 1].d)),
+                               _mm256_cvtepi32_ps(p1), acc1);
+    }
+    for (; i < nb; i++) {
+        __m256i p0 = dot_i8(_mm256_loadu_si256((const __m256i *)x[i].qs),
+                            _mm256_loadu_si256((const __m256i *)y[i].qs));
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(x[i].d) * h2f(y[i].d)), _mm256_cvtepi32_ps(p0), acc0);
+    }
+    *s = hsum_ps(_mm256_add_ps(acc0, acc1));
+}
+
+/* W q4_0 (n,) . a q8_0 (n,) */
+void dot_avx2_q4_0(int64_t n, float *s, const void *w, const void *a)
+{
+    const struct blk_q4_0 *x = w;
+    const struct blk_q8_0 *y = a;
+    int64_t nb = n / 32, i = 0;
+    const __m256i off = _mm256_set1_epi8(8);
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    for (; i + 2 <= nb; i += 2) {
+        __m256i q0 = _mm256_sub_epi8(unpack_nibbles(x[i].qs), off);
+        __m256i q1 = _mm256_sub_epi8(unpack_nibbles(x[i + 1].qs), off);
+        __m256i p0 = dot_i8(q0, _mm256_loadu_si256((const __m256i *)y[i].qs));
+        __m256i p1 = dot_i8(q1, _mm256_loadu_si256((const __m256i *)y[i + 1].qs));
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(x[i].d) * h2f(y[i].d)), _mm256_cvtepi32_ps(p0), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(x[i + 1].d) * h2f(y[i + 1].d)),
+                               _mm256_cvtepi32_ps(p1), acc1);
+    }
+    for (; i < nb; i++) {
+        __m256i q0 = _mm256_sub_epi8(unpack_nibbles(x[i].qs), off);
+        __m256i p0 = dot_i8(q0, _mm256_loadu_si256((const __m256i *)y[i].qs));
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(x[i].d) * h2f(y[i].d)), _mm256_cvtepi32_ps(p0), acc0);
+    }
+    *s = hsum_ps(_mm256_add_ps(acc0, acc1));
+}
+
+/* W q4_1 (n,) . a q8_0 (n,): d_w d_a sum(q a) + m d_a sum(a) */
+void dot_avx2_q4_1(int64_t n, float *s, const void *w, const void *a)
+{
+    const struct blk_q4_1 *x = w;
+    const struct blk_q8_0 *y = a;
+    const __m256i ones = _mm256_set1_epi8(1);
+    __m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / 32; i++) {
+        __m256i qy = _mm256_loadu_si256((const __m256i *)y[i].qs);
+        __m256i p = dot_u8(unpack_nibbles(x[i].qs), qy);
+        __m256i sa = dot_u8(ones, qy);
+        float da = h2f(y[i].d);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(x[i].d) * da), _mm256_cvtepi32_ps(p), acc);
+        accm = _mm256_fmadd_ps(_mm256_set1_ps(h2f(x[i].m) * da), _mm256_cvtepi32_ps(sa), accm);
+    }
+    *s = hsum_ps(_mm256_add_ps(acc, accm));
+}
+
+/* W q5_0 (n,) . a q8_0 (n,) */
+void dot_avx2_q5_0(int64_t n, float *s, const void *w, const void *a)
+{
+    const struct blk_q5_0 *x = w;
+    const struct blk_q8_0 *y = a;
+    const __m256i b4 = _mm256_set1_epi8(0x10), off = _mm256_set1_epi8(16);
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / 32; i++) {
+        __m256i q = _mm256_or_si256(unpack_nibbles(x[i].qs), _mm256_and_si256(bits_to_bytes(x[i].qh), b4));
+        __m256i p = dot_i8(_mm256_sub_epi8(q, off), _mm256_loadu_si256((const __m256i *)y[i].qs));
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(x[i].d) * h2f(y[i].d)), _mm256_cvtepi32_ps(p), acc);
+    }
+    *s = hsum_ps(acc);
+}
+
+/* W q5_1 (n,) . a q8_0 (n,) */
+void dot_avx2_q5_1(int64_t n, float *s, const void *w, const void *a)
+{
+    const struct blk_q5_1 *x = w;
+    const struct blk_q8_0 *y = a;
+    const __m256i b4 = _mm256_set1_epi8(0x10), ones = _mm256_set1_epi8(1);
+    __m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / 32; i++) {
+        __m256i qy = _mm256_loadu_si256((const __m256i *)y[i].qs);
+        __m256i q = _mm256_or_si256(unpack_nibbles(x[i].qs), _mm256_and_si256(bits_to_bytes(x[i].qh), b4));
+        __m256i p = dot_u8(q, qy);
+        __m256i sa = dot_u8(ones, qy);
+        float da = h2f(y[i].d);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(x[i].d) * da), _mm256_cvtepi32_ps(p), acc);
+        accm = _mm256_fmadd_ps(_mm256_set1_ps(h2f(x[i].m) * da), _mm256_cvtepi32_ps(sa), accm);
+    }
+    *s = hsum_ps(_mm256_add_ps(acc, accm));
+}
+
+/* Q4_K/Q5_K common tail: the mins term sum_j m_j * (bsums of sub-block j). */
+static inline int kq_mins(const uint8_t *scales, const int16_t *bsums, uint8_t *sc)
+{
+    int summ = 0;
+    for (int j = 0; j < 8; j++) {
+        uint8_t m;
+        kern_scale_min_k4(j, scales, &sc[j], &m);
+        summ += m * (bsums[2 * j] + bsums[2 * j + 1]);
+    }
+    return summ;
+}
+
+/* W q4_k (n,) . a q8_k (n,) */
+void dot_avx2_q4_k(int64_t n, float *s, const void *w, const void *a)
+{
+    const struct blk_q4_k *x = w;
+    const struct blk_q8_k *y = a;
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    __m256 acc = _mm256_setzero_ps();
+    float accm = 0;
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        uint8_t sc[8];
+        int summ = kq_mins(x[i].scales, y[i].bsums, sc);
+        __m256i sumi = _mm256_setzero_si256();
+        for (int j = 0; j < 4; j++) {
+            __m256i q = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * j));
+            __m256i ql = _mm256_and_si256(q, m4);
+            __m256i qh = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+            __m256i y0 = _mm256_loadu_si256((const __m256i *)(y[i].qs + 64 * j));
+            __m256i y1 = _mm256_loadu_si256((const __m256i *)(y[i].qs + 64 * j + 32));
+            __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(ql, y0), _mm256_set1_epi16(sc[2 * j]));
+            __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(qh, y1), _mm256_set1_epi16(sc[2 * j + 1]));
+            sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p0, p1));
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(x[i].d) * y[i].d), _mm256_cvtepi32_ps(sumi), acc);
+        accm += h2f(x[i].dmin) * y[i].d * (float)summ;
+    }
+    *s = hsum_ps(acc) - accm;
+}
+
+/* W q5_k (n,) . a q8_k (n,) */
+void dot_avx2_q5_k(int64_t n, float *s, const void *w, const void *a)
+{
+    const struct blk_q5_k *x = w;
+    const struct blk_q8_k *y = a;
+    const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
+    __m256 acc = _mm256_setzero_ps();
+    float accm = 0;
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        uint8_t sc[8];
+        int summ = kq_mins(x[i].scales, y[i].bsums, sc);
+        __m256i hb = _mm256_loadu_si256((const __m256i *)x[i].qh);
+        __m256i sumi = _mm256_setzero_si256();
+        for (int j = 0; j < 4; j++) {
+            __m256i q = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * j));
+            __m256i h0 = _mm256_and_si256(_mm256_srl_epi16(hb, _mm_cvtsi32_si128(2 * j)), one);
+            __m256i h1 = _mm256_and_si256(_mm256_srl_epi16(hb, _mm_cvtsi32_si128(2 * j + 1)), one);
+            __m256i ql = _mm256_or_si256(_mm256_and_si256(q, m4), _mm256_slli_epi16(h0, 4));
+            __m256i qh = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4), _mm256_slli_epi16(h1, 4));
+            __m256i y0 = _mm256_loadu_si256((const __m256i *)(y[i].qs + 64 * j));
+            __m256i y1 = _mm256_loadu_si256((const __m256i *)(y[i].qs + 64 * j + 32));
+            __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(ql, y0), _mm256_set1_epi16(sc[2 * j]));
+            __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(qh, y1), _mm256_set1_epi16(sc[2 * j + 1]));
+            sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p0, p1));
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(x[i].d) * y[i].d), _mm256_cvtepi32_ps(sumi), acc);
+        accm += h2f(x[i].dmin) * y[i].d * (float)summ;
+    }
+    *s = hsum_ps(acc) - accm;
+}
+
+/* W q6_k (n,) . a q8_k (n,): q is 0..63 here, the -32 comes back through bsums. */
+void dot_avx2_q6_k(int64_t n, float *s, const void *w, const void *a)
+{
+    const struct blk_q6_k *x = w;
+    const struct blk_q8_k *y = a;
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3);
+    __m256 acc = _mm256_setzero_ps();
+    float accb = 0;
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        const uint8_t *ql = x[i].ql, *qh = x[i].qh;
+        const int8_t *sc = x[i].scales, *ya = y[i].qs;
+        int bias = 0;
+        for (int j = 0; j < 16; j++)
+            bias += sc[j] * y[i].bsums[j];
+        __m256i sumi = _mm256_setzero_si256();
+        for (int c = 0; c < 2; c++, ql += 64, qh += 32, sc += 8, ya += 128) {
+            __m256i h = _mm256_loadu_si256((const __m256i *)qh);
+            __m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
+            __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
+            __m256i q[4];
+            q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(h, m2), 4));
+            q[1] = _mm256_or_si256(_mm256_and_si256(l1, m4),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2), m2), 4));
+            q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 4), m2), 4));
+            q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 6), m2), 4));
+            for (int k = 0; k < 4; k++) {
+                __m256i yk = _mm256_loadu_si256((const __m256i *)(ya + 32 * k));
+                __m256i scv = _mm256_set_m128i(_mm_set1_epi16(sc[2 * k + 1]), _mm_set1_epi16(sc[2 * k]));
+                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(_mm256_maddubs_epi16(q[k], yk), scv));
+            }
+        }
+        float d = h2f(x[i].d) * y[i].d;
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+        accb += d * 32.f * (float)bias;
+    }
+    *s = hsum_ps(acc) - accb;
+}
+
+void dequant_avx2_f16(const void *src, float *dst, int64_t n)
+{
+    const uint16_t *h = src;
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(h + i))));
+    for (; i < n; i++)
+        dst[i] = h2f(h[i]);
+}
+
+void quant_avx2_f16(const float *src, void *dst, int64_t n)
+{
+    uint16_t *h = dst;
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm_storeu_si128((__m128i *)(h + i), _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT));
+    for (; i < n; i++)
+        h[i] = _cvtss_sh(src[i], _MM_FROUND_TO_NEAREST_INT);
+}
+
+float kv_avx2_dot_f16(const float *q, const void *k, int n)
+{
+    float s;
+    const uint16_t *kh = k;
+    __m256 acc = _mm256_setzero_ps();
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        acc = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(kh + i))), acc);
+    s = hsum_ps(acc);
+    for (; i < n; i++)
+        s += q[i] * h2f(kh[i]);
+    return s;
+}
+
+float kv_avx2_dot_f32(const float *q, const void *k, int n)
+{
+    float s;
+    dot_avx2_f32(n, &s, k, q);
+    return s;
+}
+
+void kv_avx2_axpy_f16(float *y, float a, const void *v, int n)
+{
+    const uint16_t *vh = v;
+    __m256 av = _mm256_set1_ps(a);
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 vv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(vh + i)));
+        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(av, vv, _mm256_loadu_ps(y + i)));
+    }
+    for (; i < n; i++)
+        y[i] += a * h2f(vh[i]);
+}
+
+void kv_avx2_axpy_f32(float *y, float a, const void *v, int n)
+{
+    const float *vf = v;
+    __m256 av = _mm256_set1_ps(a);
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(av, _mm256_loadu_ps(vf + i), _mm256_loadu_ps(y + i)));
+    for (; i < n; i++)
+        y[i] += a * vf[i];
+}
