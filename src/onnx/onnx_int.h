@@ -1,0 +1,200 @@
+/* onnx_int.h — private structures of inferd's ONNX engine: the decoded model, the graph of
+ * values and nodes, the per-shape plan, and the operator table.
+ *
+ * Layers, bottom up: pb.c (wire format) -> decode.c / decode_tensor.c (ModelProto into
+ * struct ox_model, weights zero-copy) -> graph.c (names to value ids, topological order,
+ * operator binding) -> plan.c (shape inference + constant folding + arena layout for one
+ * set of input shapes) -> model.c (public API, plan cache, run loop). Operators live in
+ * ops/, one file per family, each exporting `struct ox_op` entries listed in ops/ops.c.
+ *
+ *   struct ox_model *m = ...;                       // from ox_decode_model
+ *   ox_graph_build(m, err);                         // binds ops, sorts nodes
+ *   struct ox_plan *p = ox_plan_build(m, shapes, err);
+ *   ox_plan_run(m, p, err);                         // executes p->steps
+ */
+#ifndef INFERD_ONNX_INT_H
+#define INFERD_ONNX_INT_H
+
+#include <stdint.h>
+
+#include "inferd/err.h"
+#include "inferd/onnx.h"
+#include "inferd/tensor.h"
+
+struct tpool;
+
+/* Caps on what a model may declare; exceeding one is INFERD_ETOOLARGE / EFORMAT. */
+#define OX_MAX_NODES 100000
+#define OX_MAX_VALUES 400000
+#define OX_MAX_NODE_IO 4096        /* inputs or outputs of one node */
+#define OX_MAX_ATTRS 256           /* attributes of one node */
+#define OX_MAX_ATTR_ELEMS 1000000  /* ints/floats of one attribute */
+#define OX_MAX_GRAPH_IO 4096       /* graph inputs or outputs */
+#define OX_MAX_DEPTH 8             /* nesting of messages we recurse into */
+#define OX_MAX_PLANS 16            /* cached plans (input shape sets) per model */
+#define OX_ALIGN 64                /* arena / copied weight alignment */
+
+/* A dense tensor as the engine sees it. In a plan, `data` points into the plan's arena, a
+ * folded-constant buffer, the model's weights, or (for graph inputs) the caller's buffer. */
+struct ox_tensor {
+    enum inferd_dtype dt;
+    int rank;
+    int64_t dims[INFERD_MAX_RANK];
+    int64_t numel;
+    void *data;
+    size_t nbytes;
+    int is_const; /* data is known at plan time (weights, Constant, folded) */
+};
+
+/* ONNX AttributeProto.AttributeType values we look at. */
+enum ox_attr_type {
+    OX_ATTR_FLOAT = 1, OX_ATTR_INT = 2, OX_ATTR_STRING = 3, OX_ATTR_TENSOR = 4, OX_ATTR_GRAPH = 5,
+    OX_ATTR_FLOATS = 6, OX_ATTR_INTS = 7, OX_ATTR_STRINGS = 8, OX_ATTR_TENSORS = 9,
+    OX_ATTR_GRAPHS = 10, OX_ATTR_SPARSE_TENSOR = 11,
+};
+
+struct ox_attr {
+    const char *name;        /* model-owned */
+    int type;                /* enum ox_attr_type; 0 when the file left it out */
+    float f;
+    int64_t i;
+    const char *s;           /* model-owned, NUL-terminated copy */
+    size_t s_len;
+    struct ox_tensor *t;     /* model-owned, for TENSOR */
+    int64_t *ints;           /* model-owned arrays */
+    int64_t n_ints;
+    float *floats;
+    int64_t n_floats;
+};
+
+struct ox_op;
+
+/* One node. `in`/`out` are value ids; -1 marks an omitted optional input/output. */
+struct ox_node {
+    const char *op_type, *name, *domain; /* model-owned */
+    int n_in, n_out;
+    int *in, *out;
+    const char **in_names, **out_names; /* model-owned; "" for an omitted optional */
+    int n_attrs;
+    struct ox_attr *attrs;
+    const struct ox_op *op; /* bound by ox_graph_build */
+    int opset;              /* opset of the node's domain */
+    int64_t ip[8];          /* op-specific integer parameters, filled by op->prepare */
+    float fp[4];            /* op-specific float parameters */
+};
+
+/* One named value of the graph. */
+struct ox_value {
+    const char *name;          /* model-owned */
+    int producer;              /* node index, -1 for inputs and initializers */
+    int input_index;           /* graph input index or -1 */
+    struct ox_tensor *init;    /* initializer or NULL (model-owned) */
+    int n_consumers;
+};
+
+/* A decoded ModelProto plus the graph built from it. Owns every allocation through `mem`. */
+struct ox_model {
+    struct ox_mem *mem;        /* bump allocator for everything below */
+    int64_t ir_version;
+    int opset;                 /* default ("" / "ai.onnx") domain opset */
+    const char *producer;
+    int n_nodes;
+    struct ox_node *nodes;     /* in file order until ox_graph_build, then topological */
+    int n_inits;
+    struct ox_tensor *inits;   /* initializer tensors */
+    const char **init_names;
+    int n_inputs, n_outputs;   /* graph inputs (minus initializers) / outputs */
+    struct inferd_onnx_io *inputs, *outputs;
+    int *input_ids, *output_ids; /* value ids, filled by ox_graph_build */
+    int n_values;
+    struct ox_value *values;
+};
+
+/* The bump allocator the decoder uses: many malloc chunks freed together. */
+struct ox_mem;
+struct ox_mem *ox_mem_new(void);
+void ox_mem_free(struct ox_mem *m);
+/* Zeroed, OX_ALIGN-aligned block; NULL on failure. */
+void *ox_mem_alloc(struct ox_mem *m, size_t n);
+char *ox_mem_strdup(struct ox_mem *m, const void *s, size_t n);
+
+/* decode.c: ModelProto bytes (borrowed; must outlive the model) -> *out. */
+int ox_decode_model(const uint8_t *data, size_t size, struct ox_model **out, struct inferd_err *err);
+void ox_model_free(struct ox_model *m);
+/* decode_tensor.c: a TensorProto. Data points into buf when the encoding allows, otherwise
+ * into memory from mem. *name (may be NULL) gets the tensor's name. */
+int ox_decode_tensor(struct ox_mem *mem, const uint8_t *buf, size_t len, struct ox_tensor *t,
+                     const char **name, struct inferd_err *err);
+
+/* graph.c: value table, op binding (op->prepare), topological order. */
+int ox_graph_build(struct ox_model *m, struct inferd_err *err);
+const struct ox_attr *ox_attr_find(const struct ox_node *n, const char *name);
+int64_t ox_attr_int(const struct ox_node *n, const char *name, int64_t dflt);
+float ox_attr_float(const struct ox_node *n, const char *name, float dflt);
+
+/* Execution context handed to kernels. */
+struct ox_ctx {
+    struct tpool *pool; /* borrowed, may be NULL */
+    int nth;            /* pool size (1 without a pool) */
+};
+
+/* An operator. prepare validates attributes at load; infer sets output dtype/shape from
+ * inputs (reading input data only when it is_const); exec computes. in[i]/out[i] may be
+ * NULL for omitted optional ones. */
+struct ox_op {
+    const char *name;
+    int min_in, max_in, min_out, max_out;
+    int (*prepare)(struct ox_node *n, struct inferd_err *err);
+    int (*infer)(const struct ox_node *n, struct ox_tensor *const *in, struct ox_tensor **out,
+                 struct inferd_err *err);
+    int (*exec)(const struct ox_ctx *c, const struct ox_node *n, struct ox_tensor *const *in,
+                struct ox_tensor **out, struct inferd_err *err);
+    unsigned flags;
+};
+#define OX_OP_SHAPE_ONLY 1u /* output depends only on input shapes (Shape): fold always */
+
+const struct ox_op *ox_op_find(const char *name);
+
+/* plan.c: one set of input shapes -> steps + arena. */
+struct ox_step {
+    const struct ox_node *node;
+    struct ox_tensor **in, **out; /* point into plan->vals */
+};
+struct ox_plan {
+    int n_inputs;
+    int64_t *in_dims;          /* n_inputs * INFERD_MAX_RANK, the cache key */
+    struct ox_tensor *vals;    /* one per value */
+    int n_steps;
+    struct ox_step *steps;
+    struct ox_tensor **ptrs;   /* backing store of the steps' in/out arrays */
+    void *arena;
+    size_t arena_size;
+    void **folded;             /* buffers of constant-folded values */
+    int n_folded;
+    uint64_t last_used;        /* for LRU eviction */
+};
+int ox_plan_build(const struct ox_model *m, const struct ox_ctx *c, const struct inferd_tensor *inputs,
+                  int64_t max_elements, struct ox_plan **out, struct inferd_err *err);
+void ox_plan_free(struct ox_plan *p);
+
+/* Shared helpers for ops (ops/util.c). */
+int64_t ox_numel(int rank, const int64_t *dims);
+int ox_set_shape(struct ox_tensor *t, enum inferd_dtype dt, int rank, const int64_t *dims,
+                 struct inferd_err *err);
+/* Normalises axis into [0, rank); EINVAL naming op and attribute when out of range. */
+int ox_axis(int64_t axis, int rank, int64_t *out, const struct ox_node *n, const char *what,
+            struct inferd_err *err);
+/* Reads element i of t as double / int64 (any numeric dtype). */
+double ox_get_f64(const struct ox_tensor *t, int64_t i);
+int64_t ox_get_i64(const struct ox_tensor *t, int64_t i);
+void ox_put_f64(struct ox_tensor *t, int64_t i, double v);
+void ox_put_i64(struct ox_tensor *t, int64_t i, int64_t v);
+int ox_dtype_is_int(enum inferd_dtype dt);
+/* Reads a constant 1-D int tensor (axes, shape) into out[cap]; returns count or <0. */
+int ox_const_ints(const struct ox_tensor *t, int64_t *out, int cap, const struct ox_node *n,
+                  const char *what, struct inferd_err *err);
+/* Splits [0, n) over the pool when n is large enough to be worth it. */
+typedef void (*ox_range_fn)(void *ctx, int64_t lo, int64_t hi);
+void ox_parallel(const struct ox_ctx *c, int64_t n, int64_t min_per_thread, ox_range_fn fn, void *ctx);
+
+#endif

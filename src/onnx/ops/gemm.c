@@ -1,0 +1,226 @@
+/* gemm.c — Gemm and MatMul (FP32) through OpenBLAS's cblas_sgemm, single-threaded BLAS
+ * split over inferd's pool: by rows of the output when there are enough, else by columns.
+ *
+ *   Gemm:   Y (M,N) = alpha * op(A) (M,K) @ op(B) (K,N) + beta * C (broadcast to M,N)
+ *   MatMul: numpy matmul; 1-D operands promoted, batch dims broadcast; a batch over a
+ *           2-D right operand is folded into one tall GEMM.
+ */
+#include <cblas.h>
+#include <string.h>
+
+#include "base/tpool.h"
+#include "onnx/onnx_int.h"
+#include "onnx/ops/ops.h"
+
+/* Work (M*N*K) below which a GEMM runs on the calling thread only. */
+#define GEMM_PAR_MIN (1 << 18)
+
+struct sgemm_job {
+    int ta, tb;
+    int64_t m, n, k;
+    float alpha, beta;
+    const float *a, *b;
+    float *c;
+    int64_t lda, ldb, ldc;
+    int by_rows;
+};
+
+static void sgemm_part(void *arg, int ith, int nth)
+{
+    struct sgemm_job *j = arg;
+    int64_t total = j->by_rows ? j->m : j->n;
+    int64_t lo = total * ith / nth, hi = total * (ith + 1) / nth;
+    if (hi <= lo)
+        return;
+    const float *a = j->a, *b = j->b;
+    float *c = j->c;
+    int64_t m = j->m, n = j->n;
+    if (j->by_rows) {
+        a += j->ta ? lo : lo * j->lda;
+        c += lo * j->ldc;
+        m = hi - lo;
+    } else {
+        b += j->tb ? lo * j->ldb : lo;
+        c += lo;
+        n = hi - lo;
+    }
+    cblas_sgemm(CblasRowMajor, j->ta ? CblasTrans : CblasNoTrans, j->tb ? CblasTrans : CblasNoTrans, (int)m,
+                (int)n, (int)j->k, j->alpha, a, (int)j->lda, b, (int)j->ldb, j->beta, c, (int)j->ldc);
+}
+
+/* C (m,n) = alpha * op(A) @ op(B) + beta * C, row-major, split over the pool. */
+static void sgemm_par(const struct ox_ctx *ctx, int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha,
+                      const float *a, const float *b, float beta, float *c)
+{
+    if (m == 0 || n == 0)
+        return;
+    if (k == 0) {
+        for (int64_t i = 0; i < m * n; i++)
+            c[i] = beta == 0.0f ? 0.0f : beta * c[i];
+        return;
+    }
+    struct sgemm_job j = {ta, tb, m, n, k, alpha, beta, a, b, c, ta ? m : k, tb ? k : n, n, 1};
+    double work = (double)m * (double)n * (double)k;
+    int parts = ctx->nth;
+    if (work < GEMM_PAR_MIN || parts <= 1) {
+        sgemm_part(&j, 0, 1);
+        return;
+    }
+    if (work / parts < GEMM_PAR_MIN)
+        parts = (int)(work / GEMM_PAR_MIN) + 1;
+    j.by_rows = m >= 4 * (int64_t)parts || m >= n;
+    int64_t span = j.by_rows ? m : n;
+    if (parts > span)
+        parts = (int)span;
+    tpool_parallel_for_n(ctx->pool, parts, sgemm_part, &j);
+}
+
+/* ---- Gemm ---- */
+
+static int gemm_prepare(struct ox_node *n, struct inferd_err *err)
+{
+    (void)err;
+    n->ip[0] = ox_attr_int(n, "transA", 0) != 0;
+    n->ip[1] = ox_attr_int(n, "transB", 0) != 0;
+    n->fp[0] = ox_attr_float(n, "alpha", 1.0f);
+    n->fp[1] = ox_attr_float(n, "beta", 1.0f);
+    return 0;
+}
+
+static int gemm_infer(const struct ox_node *n, struct ox_tensor *const *in, struct ox_tensor **out,
+                      struct inferd_err *err)
+{
+    const struct ox_tensor *a = in[0], *b = in[1], *c = n->n_in > 2 ? in[2] : NULL;
+    if (a->dt != INFERD_FP32 || b->dt != INFERD_FP32 || (c && c->dt != INFERD_FP32))
+        return inferd_err_set(err, INFERD_EUNSUPPORTED, "Gemm: only FP32 is supported");
+    if (a->rank != 2 || b->rank != 2)
+        return inferd_err_set(err, INFERD_ESHAPE, "Gemm: A and B must be 2-D (ranks %d, %d)", a->rank, b->rank);
+    int64_t m = n->ip[0] ? a->dims[1] : a->dims[0], k = n->ip[0] ? a->dims[0] : a->dims[1];
+    int64_t kb = n->ip[1] ? b->dims[1] : b->dims[0], nn = n->ip[1] ? b->dims[0] : b->dims[1];
+    if (k != kb)
+        return inferd_err_set(err, INFERD_ESHAPE, "Gemm: inner dims differ (%lld vs %lld)", (long long)k,
+                              (long long)kb);
+    if (m > INT32_MAX || nn > INT32_MAX || k > INT32_MAX)
+        return inferd_err_set(err, INFERD_ETOOLARGE, "Gemm: dims above 2^31");
+    if (c) {
+        if (c->rank > 2 || (c->rank == 2 && ((c->dims[0] != 1 && c->dims[0] != m) || (c->dims[1] != 1 && c->dims[1] != nn))) ||
+            (c->rank == 1 && c->dims[0] != 1 && c->dims[0] != nn))
+            return inferd_err_set(err, INFERD_ESHAPE, "Gemm: C does not broadcast to (%lld,%lld)", (long long)m,
+                                  (long long)nn);
+    }
+    int64_t dims[2] = {m, nn};
+    return ox_set_shape(out[0], INFERD_FP32, 2, dims, err);
+}
+
+static int gemm_exec(const struct ox_ctx *ctx, const struct ox_node *n, struct ox_tensor *const *in,
+                     struct ox_tensor **out, struct inferd_err *err)
+{
+    (void)err;
+    const struct ox_tensor *a = in[0], *b = in[1], *c = n->n_in > 2 ? in[2] : NULL;
+    float *y = out[0]->data;
+    int64_t m = out[0]->dims[0], nn = out[0]->dims[1];
+    int64_t k = n->ip[0] ? a->dims[0] : a->dims[1];
+    float beta = n->fp[1];
+    if (c && beta != 0.0f && c->numel > 0) {
+        const float *cv = c->data;
+        int64_t rs = 0, cs = 0; /* strides of C over (m, n) */
+        if (c->rank == 2) {
+            rs = c->dims[0] == 1 ? 0 : c->dims[1];
+            cs = c->dims[1] == 1 ? 0 : 1;
+        } else if (c->rank == 1) {
+            cs = c->dims[0] == 1 ? 0 : 1;
+        }
+        for (int64_t i = 0; i < m; i++)
+            for (int64_t jj = 0; jj < nn; jj++)
+                y[i * nn + jj] = beta * cv[i * rs + jj * cs];
+    } else {
+        beta = 0.0f;
+    }
+    sgemm_par(ctx, (int)n->ip[0], (int)n->ip[1], m, nn, k, n->fp[0], a->data, b->data, beta != 0.0f ? 1.0f : 0.0f, y);
+    return 0;
+}
+
+const struct ox_op ox_op_gemm = {"Gemm", 2, 3, 1, 1, gemm_prepare, gemm_infer, gemm_exec, 0};
+
+/* ---- MatMul ---- */
+
+static int matmul_infer(const struct ox_node *n, struct ox_tensor *const *in, struct ox_tensor **out,
+                        struct inferd_err *err)
+{
+    const struct ox_tensor *a = in[0], *b = in[1];
+    if (a->dt != INFERD_FP32 || b->dt != INFERD_FP32)
+        return inferd_err_set(err, INFERD_EUNSUPPORTED, "MatMul: only FP32 is supported");
+    if (a->rank < 1 || b->rank < 1)
+        return inferd_err_set(err, INFERD_ESHAPE, "MatMul: scalar operands");
+    int64_t k = a->dims[a->rank - 1], kb = b->rank == 1 ? b->dims[0] : b->dims[b->rank - 2];
+    if (k != kb)
+        return inferd_err_set(err, INFERD_ESHAPE, "MatMul: inner dims differ (%lld vs %lld)", (long long)k,
+                              (long long)kb);
+    /* batch dims */
+    struct ox_tensor ba = {0}, bb = {0};
+    ba.rank = a->rank > 2 ? a->rank - 2 : 0;
+    bb.rank = b->rank > 2 ? b->rank - 2 : 0;
+    memcpy(ba.dims, a->dims, (size_t)ba.rank * sizeof(int64_t));
+    memcpy(bb.dims, b->dims, (size_t)bb.rank * sizeof(int64_t));
+    int rank;
+    int64_t dims[INFERD_MAX_RANK + 2];
+    int rc = ox_broadcast_shape(&ba, &bb, &rank, dims, n, err);
+    if (rc < 0)
+        return rc;
+    if (a->rank >= 2)
+        dims[rank++] = a->dims[a->rank - 2];
+    if (b->rank >= 2)
+        dims[rank++] = b->dims[b->rank - 1];
+    if (a->dims[a->rank - 1] > INT32_MAX || (a->rank >= 2 && a->dims[a->rank - 2] > INT32_MAX))
+        return inferd_err_set(err, INFERD_ETOOLARGE, "MatMul: dims above 2^31");
+    return ox_set_shape(out[0], INFERD_FP32, rank, dims, err);
+}
+
+static int matmul_exec(const struct ox_ctx *ctx, const struct ox_node *n, struct ox_tensor *const *in,
+                       struct ox_tensor **out, struct inferd_err *err)
+{
+    (void)n;
+    (void)err;
+    const struct ox_tensor *a = in[0], *b = in[1];
+    struct ox_tensor *o = out[0];
+    int64_t k = a->dims[a->rank - 1];
+    int64_t m = a->rank >= 2 ? a->dims[a->rank - 2] : 1;
+    int64_t nn = b->rank >= 2 ? b->dims[b->rank - 1] : 1;
+    const float *av = a->data, *bv = b->data;
+    float *ov = o->data;
+    if (o->numel == 0)
+        return 0;
+    int brank = o->rank - (a->rank >= 2) - (b->rank >= 2);
+    int64_t batch = 1;
+    for (int d = 0; d < brank; d++)
+        batch *= o->dims[d];
+    if (b->rank <= 2) { /* every batch of A against the same B: one tall GEMM */
+        sgemm_par(ctx, 0, 0, batch * m, nn, k, 1.0f, av, bv, 0.0f, ov);
+        return 0;
+    }
+    /* element strides of A's and B's matrices over the broadcast batch dims */
+    int64_t sa[INFERD_MAX_RANK] = {0}, sb[INFERD_MAX_RANK] = {0};
+    int ra = a->rank > 2 ? a->rank - 2 : 0, rb = b->rank - 2;
+    int64_t stra = m * k, strb = k * nn;
+    for (int d = brank - 1; d >= 0; d--) {
+        int da = d - (brank - ra), db = d - (brank - rb);
+        int64_t la = da >= 0 ? a->dims[da] : 1, lb = db >= 0 ? b->dims[db] : 1;
+        sa[d] = la == 1 ? 0 : stra;
+        sb[d] = lb == 1 ? 0 : strb;
+        stra *= la;
+        strb *= lb;
+    }
+    for (int64_t bi = 0; bi < batch; bi++) {
+        int64_t rem = bi, oa = 0, ob = 0;
+        for (int d = brank - 1; d >= 0; d--) {
+            int64_t c = rem % o->dims[d];
+            rem /= o->dims[d];
+            oa += c * sa[d];
+            ob += c * sb[d];
+        }
+        sgemm_par(ctx, 0, 0, m, nn, k, 1.0f, av + oa, bv + ob, 0.0f, ov + bi * m * nn);
+    }
+    return 0;
+}
+
+const struct ox_op ox_op_matmul = {"MatMul", 2, 2, 1, 1, NULL, matmul_infer, matmul_exec, 0};

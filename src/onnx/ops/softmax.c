@@ -1,0 +1,81 @@
+/* softmax.c — Softmax (FP32). Opset < 13 coerces the input to 2-D at `axis` (default 1)
+ * and normalises each row; opset >= 13 normalises along the single `axis` (default -1).
+ * Both reduce to (outer, len, inner) loops: element (o, l, i) at (o*len + l)*inner + i. */
+#include <math.h>
+
+#include "onnx/onnx_int.h"
+#include "onnx/ops/ops.h"
+
+static int softmax_prepare(struct ox_node *n, struct inferd_err *err)
+{
+    (void)err;
+    n->ip[0] = ox_attr_int(n, "axis", n->opset >= 13 ? -1 : 1);
+    return 0;
+}
+
+static int softmax_infer(const struct ox_node *n, struct ox_tensor *const *in, struct ox_tensor **out,
+                         struct inferd_err *err)
+{
+    if (in[0]->dt != INFERD_FP32)
+        return inferd_err_set(err, INFERD_EUNSUPPORTED, "Softmax: only FP32 is supported");
+    int64_t axis;
+    int rc = ox_axis(n->ip[0], in[0]->rank, &axis, n, "axis", err);
+    if (rc < 0)
+        return rc;
+    return ox_set_shape(out[0], INFERD_FP32, in[0]->rank, in[0]->dims, err);
+}
+
+struct sm_job {
+    const float *x;
+    float *y;
+    int64_t len, inner;
+};
+
+static void sm_rows(void *arg, int64_t lo, int64_t hi)
+{
+    struct sm_job *j = arg;
+    for (int64_t r = lo; r < hi; r++) {
+        int64_t o = r / j->inner, i = r % j->inner;
+        const float *x = j->x + o * j->len * j->inner + i;
+        float *y = j->y + o * j->len * j->inner + i;
+        int64_t st = j->inner;
+        float mx = -INFINITY;
+        for (int64_t l = 0; l < j->len; l++)
+            mx = x[l * st] > mx ? x[l * st] : mx;
+        double sum = 0;
+        for (int64_t l = 0; l < j->len; l++) {
+            float e = expf(x[l * st] - mx);
+            y[l * st] = e;
+            sum += e;
+        }
+        float inv = (float)(1.0 / sum);
+        for (int64_t l = 0; l < j->len; l++)
+            y[l * st] *= inv;
+    }
+}
+
+static int softmax_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_tensor *const *in,
+                        struct ox_tensor **out, struct inferd_err *err)
+{
+    const struct ox_tensor *x = in[0];
+    int64_t axis;
+    int rc = ox_axis(n->ip[0], x->rank, &axis, n, "axis", err);
+    if (rc < 0)
+        return rc;
+    int64_t outer = 1, len = 1, inner = 1;
+    for (int d = 0; d < x->rank; d++) {
+        if (d < axis)
+            outer *= x->dims[d];
+        else if (d == axis || n->opset < 13)
+            len *= x->dims[d];
+        else
+            inner *= x->dims[d];
+    }
+    if (x->numel == 0)
+        return 0;
+    struct sm_job j = {x->data, out[0]->data, len, inner};
+    ox_parallel(c, outer * inner, (1 << 14) / (len + 1) + 1, sm_rows, &j);
+    return 0;
+}
+
+const struct ox_op ox_op_softmax = {"Softmax", 1, 1, 1, 1, softmax_prepare, softmax_infer, softmax_exec, 0};

@@ -1,0 +1,185 @@
+/* util.c — helpers shared by the ONNX operators: shapes, axes, element access by dtype,
+ * constant int inputs, and splitting a range over the thread pool. */
+#include <math.h>
+#include <string.h>
+
+#include "base/tpool.h"
+#include "onnx/onnx_int.h"
+
+int64_t ox_numel(int rank, const int64_t *dims)
+{
+    return inferd_shape_numel(rank, dims);
+}
+
+int ox_set_shape(struct ox_tensor *t, enum inferd_dtype dt, int rank, const int64_t *dims,
+                 struct inferd_err *err)
+{
+    if (!t)
+        return 0;
+    if (rank < 0 || rank > INFERD_MAX_RANK)
+        return inferd_err_set(err, INFERD_EUNSUPPORTED, "output rank %d is above the maximum %d", rank,
+                              INFERD_MAX_RANK);
+    t->dt = dt;
+    t->rank = rank;
+    memset(t->dims, 0, sizeof t->dims);
+    if (rank)
+        memcpy(t->dims, dims, (size_t)rank * sizeof *dims);
+    t->numel = inferd_shape_numel(rank, t->dims);
+    size_t es = inferd_dtype_size(dt);
+    if (t->numel < 0 || es == 0 || (uint64_t)t->numel > (uint64_t)1 << 40)
+        return inferd_err_set(err, INFERD_ETOOLARGE, "output shape is invalid or too large");
+    t->nbytes = (size_t)t->numel * es;
+    t->is_const = 0;
+    t->data = NULL;
+    return 0;
+}
+
+int ox_axis(int64_t axis, int rank, int64_t *out, const struct ox_node *n, const char *what,
+            struct inferd_err *err)
+{
+    if (axis < -rank || axis >= rank || (rank == 0 && axis != 0))
+        return inferd_err_set(err, INFERD_EINVAL, "%s: %s %lld is out of range for rank %d", n->op_type, what,
+                              (long long)axis, rank);
+    *out = axis < 0 ? axis + rank : axis;
+    return 0;
+}
+
+int ox_dtype_is_int(enum inferd_dtype dt)
+{
+    switch (dt) {
+    case INFERD_INT8: case INFERD_INT16: case INFERD_INT32: case INFERD_INT64: case INFERD_UINT8:
+    case INFERD_UINT16: case INFERD_UINT32: case INFERD_UINT64: case INFERD_BOOL:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+double ox_get_f64(const struct ox_tensor *t, int64_t i)
+{
+    const void *d = t->data;
+    switch (t->dt) {
+    case INFERD_FP32: return ((const float *)d)[i];
+    case INFERD_FP64: return ((const double *)d)[i];
+    case INFERD_FP16: return inferd_fp16_to_fp32(((const uint16_t *)d)[i]);
+    case INFERD_BF16: return inferd_bf16_to_fp32(((const uint16_t *)d)[i]);
+    case INFERD_INT8: return ((const int8_t *)d)[i];
+    case INFERD_INT16: return ((const int16_t *)d)[i];
+    case INFERD_INT32: return ((const int32_t *)d)[i];
+    case INFERD_INT64: return (double)((const int64_t *)d)[i];
+    case INFERD_UINT8: case INFERD_BOOL: return ((const uint8_t *)d)[i];
+    case INFERD_UINT16: return ((const uint16_t *)d)[i];
+    case INFERD_UINT32: return ((const uint32_t *)d)[i];
+    case INFERD_UINT64: return (double)((const uint64_t *)d)[i];
+    default: return 0;
+    }
+}
+
+int64_t ox_get_i64(const struct ox_tensor *t, int64_t i)
+{
+    const void *d = t->data;
+    switch (t->dt) {
+    case INFERD_INT8: return ((const int8_t *)d)[i];
+    case INFERD_INT16: return ((const int16_t *)d)[i];
+    case INFERD_INT32: return ((const int32_t *)d)[i];
+    case INFERD_INT64: return ((const int64_t *)d)[i];
+    case INFERD_UINT8: case INFERD_BOOL: return ((const uint8_t *)d)[i];
+    case INFERD_UINT16: return ((const uint16_t *)d)[i];
+    case INFERD_UINT32: return ((const uint32_t *)d)[i];
+    case INFERD_UINT64: return (int64_t)((const uint64_t *)d)[i];
+    default: {
+        double v = ox_get_f64(t, i);
+        if (isnan(v))
+            return 0;
+        if (v >= 9.2e18)
+            return INT64_MAX;
+        if (v <= -9.2e18)
+            return INT64_MIN;
+        return (int64_t)v;
+    }
+    }
+}
+
+void ox_put_f64(struct ox_tensor *t, int64_t i, double v)
+{
+    void *d = t->data;
+    switch (t->dt) {
+    case INFERD_FP32: ((float *)d)[i] = (float)v; break;
+    case INFERD_FP64: ((double *)d)[i] = v; break;
+    case INFERD_FP16: ((uint16_t *)d)[i] = inferd_fp32_to_fp16((float)v); break;
+    case INFERD_BF16: ((uint16_t *)d)[i] = inferd_fp32_to_bf16((float)v); break;
+    case INFERD_BOOL: ((uint8_t *)d)[i] = v != 0; break;
+    default: {
+        int64_t x;
+        if (isnan(v))
+            x = 0;
+        else if (v >= 9.2e18)
+            x = INT64_MAX;
+        else if (v <= -9.2e18)
+            x = INT64_MIN;
+        else
+            x = (int64_t)v;
+        ox_put_i64(t, i, x);
+    }
+    }
+}
+
+void ox_put_i64(struct ox_tensor *t, int64_t i, int64_t v)
+{
+    void *d = t->data;
+    switch (t->dt) {
+    case INFERD_INT8: ((int8_t *)d)[i] = (int8_t)v; break;
+    case INFERD_INT16: ((int16_t *)d)[i] = (int16_t)v; break;
+    case INFERD_INT32: ((int32_t *)d)[i] = (int32_t)v; break;
+    case INFERD_INT64: ((int64_t *)d)[i] = v; break;
+    case INFERD_UINT8: ((uint8_t *)d)[i] = (uint8_t)v; break;
+    case INFERD_BOOL: ((uint8_t *)d)[i] = v != 0; break;
+    case INFERD_UINT16: ((uint16_t *)d)[i] = (uint16_t)v; break;
+    case INFERD_UINT32: ((uint32_t *)d)[i] = (uint32_t)v; break;
+    case INFERD_UINT64: ((uint64_t *)d)[i] = (uint64_t)v; break;
+    default: ox_put_f64(t, i, (double)v); break;
+    }
+}
+
+int ox_const_ints(const struct ox_tensor *t, int64_t *out, int cap, const struct ox_node *n, const char *what,
+                  struct inferd_err *err)
+{
+    if (!t->is_const)
+        return inferd_err_set(err, INFERD_EUNSUPPORTED,
+                              "%s: input '%s' must be computable at load time (data-dependent shapes are not supported)",
+                              n->op_type, what);
+    if (t->dt != INFERD_INT64 && t->dt != INFERD_INT32)
+        return inferd_err_set(err, INFERD_ETYPE, "%s: input '%s' must be int64", n->op_type, what);
+    if (t->rank > 1 || t->numel > cap)
+        return inferd_err_set(err, INFERD_EINVAL, "%s: input '%s' must be 1-D with at most %d entries", n->op_type,
+                              what, cap);
+    for (int64_t i = 0; i < t->numel; i++)
+        out[i] = ox_get_i64(t, i);
+    return (int)t->numel;
+}
+
+struct par_ctx {
+    ox_range_fn fn;
+    void *ctx;
+    int64_t n;
+};
+
+static void par_part(void *arg, int ith, int nth)
+{
+    struct par_ctx *p = arg;
+    int64_t lo = p->n * ith / nth, hi = p->n * (ith + 1) / nth;
+    if (hi > lo)
+        p->fn(p->ctx, lo, hi);
+}
+
+void ox_parallel(const struct ox_ctx *c, int64_t n, int64_t min_per_thread, ox_range_fn fn, void *ctx)
+{
+    int64_t parts = min_per_thread > 0 ? n / min_per_thread : n;
+    if (!c || c->nth <= 1 || parts < 2) {
+        if (n > 0)
+            fn(ctx, 0, n);
+        return;
+    }
+    struct par_ctx p = {fn, ctx, n};
+    tpool_parallel_for_n(c->pool, parts < c->nth ? (int)parts : c->nth, par_part, &p);
+}

@@ -1,0 +1,225 @@
+/* plan.c — the memory plan for one set of input shapes: static shape inference over the
+ * sorted nodes, constant folding (a node whose inputs are all known at plan time — weights,
+ * Constant outputs, Shape outputs — runs here, once), and a lifetime-based layout of every
+ * remaining intermediate in one arena (first-fit reuse of buffers whose last reader ran).
+ * Running a plan touches no allocator. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "onnx/onnx_int.h"
+
+struct block {
+    size_t off, size;
+    int value;
+};
+
+/* First-fit placement among live blocks kept sorted by offset. */
+static size_t place(struct block *live, int *n_live, size_t size, int value)
+{
+    size_t off = 0;
+    int at = 0;
+    size = (size + OX_ALIGN - 1) & ~(size_t)(OX_ALIGN - 1);
+    for (; at < *n_live; at++) {
+        if (live[at].off >= off + size)
+            break;
+        size_t end = live[at].off + live[at].size;
+        if (end > off)
+            off = end;
+    }
+    memmove(&live[at + 1], &live[at], (size_t)(*n_live - at) * sizeof *live);
+    live[at] = (struct block){off, size, value};
+    (*n_live)++;
+    return off;
+}
+
+static void release(struct block *live, int *n_live, int value)
+{
+    for (int i = 0; i < *n_live; i++) {
+        if (live[i].value == value) {
+            memmove(&live[i], &live[i + 1], (size_t)(*n_live - i - 1) * sizeof *live);
+            (*n_live)--;
+            return;
+        }
+    }
+}
+
+void ox_plan_free(struct ox_plan *p)
+{
+    if (!p)
+        return;
+    for (int i = 0; i < p->n_folded; i++)
+        free(p->folded[i]);
+    free(p->folded);
+    free(p->arena);
+    free(p->ptrs);
+    free(p->steps);
+    free(p->vals);
+    free(p->in_dims);
+    free(p);
+}
+
+int ox_plan_build(const struct ox_model *m, const struct ox_ctx *c, const struct inferd_tensor *inputs,
+                  int64_t max_elements, struct ox_plan **out, struct inferd_err *err)
+{
+    int rc = INFERD_ENOMEM;
+    int nv = m->n_values, nn = m->n_nodes;
+    int64_t total_io = 0;
+    for (int i = 0; i < nn; i++)
+        total_io += m->nodes[i].n_in + m->nodes[i].n_out;
+    struct ox_plan *p = calloc(1, sizeof *p);
+    int *first = NULL, *last = NULL, *offv = NULL;
+    struct block *live = NULL;
+    size_t *offs = NULL;
+    *out = NULL;
+    if (!p)
+        goto oom;
+    p->n_inputs = m->n_inputs;
+    p->in_dims = calloc((size_t)m->n_inputs * INFERD_MAX_RANK + 1, sizeof(int64_t));
+    p->vals = calloc((size_t)nv + 1, sizeof *p->vals);
+    p->steps = calloc((size_t)nn + 1, sizeof *p->steps);
+    p->ptrs = calloc((size_t)total_io + 1, sizeof *p->ptrs);
+    p->folded = calloc((size_t)total_io + 1, sizeof *p->folded);
+    first = malloc(((size_t)nv + 1) * sizeof(int));
+    last = malloc(((size_t)nv + 1) * sizeof(int));
+    if (!p->in_dims || !p->vals || !p->steps || !p->ptrs || !p->folded || !first || !last)
+        goto oom;
+    for (int i = 0; i < nv; i++) {
+        first[i] = last[i] = -1;
+        if (m->values[i].init)
+            p->vals[i] = *m->values[i].init;
+    }
+    for (int i = 0; i < m->n_inputs; i++) {
+        struct ox_tensor *v = &p->vals[m->input_ids[i]];
+        v->dt = inputs[i].dtype;
+        v->rank = inputs[i].rank;
+        memcpy(v->dims, inputs[i].dims, sizeof v->dims);
+        memcpy(&p->in_dims[i * INFERD_MAX_RANK], inputs[i].dims, sizeof v->dims);
+        v->numel = ox_numel(v->rank, v->dims);
+        v->nbytes = (size_t)v->numel * inferd_dtype_size(v->dt);
+    }
+    size_t ptr_at = 0;
+    for (int ni = 0; ni < nn; ni++) {
+        const struct ox_node *n = &m->nodes[ni];
+        struct ox_tensor **in = &p->ptrs[ptr_at], **outs = &p->ptrs[ptr_at + (size_t)n->n_in];
+        int all_const = 1;
+        for (int k = 0; k < n->n_in; k++) {
+            in[k] = n->in[k] >= 0 ? &p->vals[n->in[k]] : NULL;
+            if (in[k] && !in[k]->is_const)
+                all_const = 0;
+        }
+        for (int k = 0; k < n->n_out; k++) {
+            outs[k] = n->out[k] >= 0 ? &p->vals[n->out[k]] : NULL;
+            if (outs[k])
+                memset(outs[k], 0, sizeof *outs[k]);
+        }
+        if ((rc = n->op->infer(n, in, outs, err)) < 0) {
+            inferd_err_prefix(err, "node '%s' (%s)", n->name, n->op_type);
+            goto fail;
+        }
+        for (int k = 0; k < n->n_out; k++) {
+            if (!outs[k])
+                continue;
+            if (outs[k]->numel > max_elements) {
+                rc = inferd_err_set(err, INFERD_ETOOLARGE,
+                                    "node '%s' (%s): output '%s' has %lld elements, over the cap of %lld",
+                                    n->name, n->op_type, n->out_names[k], (long long)outs[k]->numel,
+                                    (long long)max_elements);
+                goto fail;
+            }
+        }
+        if (all_const || (n->op->flags & OX_OP_SHAPE_ONLY)) {
+            for (int k = 0; k < n->n_out; k++) {
+                if (!outs[k])
+                    continue;
+                void *buf = aligned_alloc(OX_ALIGN, (outs[k]->nbytes + OX_ALIGN) & ~(size_t)(OX_ALIGN - 1));
+                if (!buf)
+                    goto oom;
+                p->folded[p->n_folded++] = buf;
+                outs[k]->data = buf;
+            }
+            if ((rc = n->op->exec(c, n, in, outs, err)) < 0) {
+                inferd_err_prefix(err, "node '%s' (%s) while folding constants", n->name, n->op_type);
+                goto fail;
+            }
+            for (int k = 0; k < n->n_out; k++)
+                if (outs[k])
+                    outs[k]->is_const = 1;
+            continue;
+        }
+        int s = p->n_steps++;
+        p->steps[s] = (struct ox_step){n, in, outs};
+        ptr_at += (size_t)(n->n_in + n->n_out);
+        for (int k = 0; k < n->n_in; k++)
+            if (in[k] && !in[k]->is_const)
+                last[n->in[k]] = s;
+        for (int k = 0; k < n->n_out; k++) {
+            if (n->out[k] >= 0) {
+                first[n->out[k]] = s;
+                last[n->out[k]] = s;
+            }
+        }
+    }
+    for (int i = 0; i < m->n_outputs; i++) {
+        int id = m->output_ids[i];
+        if (first[id] >= 0)
+            last[id] = p->n_steps;
+    }
+    /* lay out: at step s allocate its outputs (inputs are still live), then free what died */
+    live = malloc(((size_t)nv + 1) * sizeof *live);
+    offs = calloc((size_t)nv + 1, sizeof *offs);
+    offv = malloc(((size_t)total_io + 1) * sizeof(int));
+    if (!live || !offs || !offv)
+        goto oom;
+    int n_live = 0;
+    size_t arena = 0;
+    for (int s = 0; s < p->n_steps; s++) {
+        const struct ox_node *n = p->steps[s].node;
+        for (int k = 0; k < n->n_out; k++) {
+            int id = n->out[k];
+            if (id < 0)
+                continue;
+            offs[id] = place(live, &n_live, p->vals[id].nbytes, id);
+            size_t end = offs[id] + p->vals[id].nbytes;
+            if (end > arena)
+                arena = end;
+        }
+        int nd = 0;
+        for (int k = 0; k < n->n_in; k++)
+            if (n->in[k] >= 0 && last[n->in[k]] == s && first[n->in[k]] >= 0)
+                offv[nd++] = n->in[k];
+        for (int k = 0; k < n->n_out; k++)
+            if (n->out[k] >= 0 && last[n->out[k]] == s)
+                offv[nd++] = n->out[k];
+        for (int k = 0; k < nd; k++)
+            release(live, &n_live, offv[k]);
+    }
+    if (arena > (size_t)max_elements * 16) {
+        rc = inferd_err_set(err, INFERD_ETOOLARGE, "plan: activations need %zu bytes, over the cap of %lld",
+                            arena, (long long)max_elements * 16);
+        goto fail;
+    }
+    p->arena_size = arena;
+    p->arena = aligned_alloc(OX_ALIGN, (arena + OX_ALIGN) & ~(size_t)(OX_ALIGN - 1));
+    if (!p->arena)
+        goto oom;
+    for (int i = 0; i < nv; i++)
+        if (first[i] >= 0)
+            p->vals[i].data = (char *)p->arena + offs[i];
+    free(first);
+    free(last);
+    free(live);
+    free(offs);
+    free(offv);
+    *out = p;
+    return 0;
+oom:
+    rc = inferd_err_set(err, INFERD_ENOMEM, "plan: out of memory");
+fail:
+    free(first);
+    free(last);
+    free(live);
+    free(offs);
+    free(offv);
+    ox_plan_free(p);
+    return rc;
+}
