@@ -62,7 +62,6 @@ void llm_job_release(struct llm_job *j)
 {
     if (!j || atomic_fetch_sub(&j->refs, 1) != 1)
         return;
-    inferd_llm_sampler_free(j->smp);
     pthread_mutex_destroy(&j->lock);
     pthread_cond_destroy(&j->cond);
     free(j->prompt);

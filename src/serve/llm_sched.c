@@ -67,6 +67,8 @@ static void update_gauges(struct llm_sched *s)
 static void finish(struct llm_sched *s, struct llm_job *j, const char *reason, int code, const char *msg)
 {
     uint64_t now = clock_now_ns();
+    inferd_llm_sampler_free(j->smp); /* scheduler-private, so llm_job.c needs no engine */
+    j->smp = NULL;
     pthread_mutex_lock(&j->lock);
     j->out_len = j->text_len;
     j->done = 1;
