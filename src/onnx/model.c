@@ -19,6 +19,7 @@ struct inferd_onnx_model {
     int64_t max_elements;
     struct ox_plan *plans[OX_MAX_PLANS];
     int n_plans;
+    unsigned char *value_keyed; /* per graph input: its values are part of the plan key */
     uint64_t clock;             /* run counter for LRU */
 };
 
@@ -33,6 +34,9 @@ static int load_common(const void *data, size_t size, const struct inferd_onnx_o
                               m->g->opset);
     if ((rc = ox_graph_build(m->g, err)) < 0)
         return rc;
+    m->value_keyed = calloc((size_t)m->g->n_inputs + 1, 1);
+    if (!m->value_keyed)
+        return inferd_err_set(err, INFERD_ENOMEM, "onnx: out of memory");
     m->ctx.pool = opt ? opt->pool : NULL;
     m->ctx.nth = m->ctx.pool ? tpool_size(m->ctx.pool) : 1;
     m->max_elements = opt && opt->max_elements > 0 ? opt->max_elements : (int64_t)1 << 28;
@@ -106,6 +110,7 @@ void inferd_onnx_free(struct inferd_onnx_model *m)
     for (int i = 0; i < m->n_plans; i++)
         ox_plan_free(m->plans[i]);
     ox_model_free(m->g);
+    free(m->value_keyed);
     if (m->map)
         munmap(m->map, m->map_size);
     free(m);
@@ -156,6 +161,16 @@ static int check_inputs(const struct inferd_onnx_model *m, const struct inferd_t
     return 0;
 }
 
+static int key_matches(const struct ox_plan *pl, int i, const struct inferd_tensor *t)
+{
+    struct ox_tensor v = {.dt = t->dtype, .data = t->data};
+    int64_t n = inferd_shape_numel(t->rank, t->dims);
+    for (int64_t k = 0; k < n; k++)
+        if (ox_get_i64(&v, k) != pl->key_vals[i * OX_MAX_KEYED + k])
+            return 0;
+    return 1;
+}
+
 static struct ox_plan *find_plan(struct inferd_onnx_model *m, const struct inferd_tensor *in)
 {
     for (int p = 0; p < m->n_plans; p++) {
@@ -163,7 +178,8 @@ static struct ox_plan *find_plan(struct inferd_onnx_model *m, const struct infer
         int i = 0;
         for (; i < pl->n_inputs; i++)
             if (pl->vals[m->g->input_ids[i]].rank != in[i].rank ||
-                memcmp(&pl->in_dims[i * INFERD_MAX_RANK], in[i].dims, (size_t)in[i].rank * sizeof(int64_t)))
+                memcmp(&pl->in_dims[i * INFERD_MAX_RANK], in[i].dims, (size_t)in[i].rank * sizeof(int64_t)) ||
+                (pl->keyed[i] && !key_matches(pl, i, &in[i])))
                 break;
         if (i == pl->n_inputs)
             return pl;
@@ -182,7 +198,14 @@ int inferd_onnx_run(struct inferd_onnx_model *m, const struct inferd_tensor *inp
                               n_outputs);
     struct ox_plan *p = find_plan(m, inputs);
     if (!p) {
-        if ((rc = ox_plan_build(m->g, &m->ctx, inputs, m->max_elements, &p, err)) < 0)
+        for (int tries = 0;; tries++) {
+            rc = ox_plan_build(m->g, &m->ctx, inputs, m->value_keyed, m->max_elements, &p, err);
+            if (rc != OX_ENEEDCONST)
+                break;
+            if (tries > m->g->n_inputs)
+                return inferd_err_set(err, INFERD_EUNSUPPORTED, "plan: shape inputs did not settle");
+        }
+        if (rc < 0)
             return rc;
         if (m->n_plans == OX_MAX_PLANS) { /* evict the least recently used */
             int lru = 0;

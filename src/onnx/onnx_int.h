@@ -163,6 +163,8 @@ struct ox_step {
 struct ox_plan {
     int n_inputs;
     int64_t *in_dims;          /* n_inputs * INFERD_MAX_RANK, the cache key */
+    unsigned char *keyed;      /* n_inputs flags: values below are part of the key */
+    int64_t *key_vals;         /* n_inputs * OX_MAX_KEYED values of value-keyed inputs */
     struct ox_tensor *vals;    /* one per value */
     int n_steps;
     struct ox_step *steps;
@@ -173,8 +175,14 @@ struct ox_plan {
     int n_folded;
     uint64_t last_used;        /* for LRU eviction */
 };
+/* value_keyed[i] != 0: graph input i decides shapes (a Reshape shape, axes...) so its
+ * values are treated as constants and become part of the plan's key. When planning finds
+ * such an input not yet flagged it flags it and returns OX_ENEEDCONST: plan again. */
+#define OX_ENEEDCONST (-100)
+#define OX_MAX_KEYED 64 /* elements of a value-keyed input */
 int ox_plan_build(const struct ox_model *m, const struct ox_ctx *c, const struct inferd_tensor *inputs,
-                  int64_t max_elements, struct ox_plan **out, struct inferd_err *err);
+                  unsigned char *value_keyed, int64_t max_elements, struct ox_plan **out,
+                  struct inferd_err *err);
 void ox_plan_free(struct ox_plan *p);
 
 /* Shared helpers for ops (ops/util.c). */

@@ -55,11 +55,37 @@ void ox_plan_free(struct ox_plan *p)
     free(p->steps);
     free(p->vals);
     free(p->in_dims);
+    free(p->keyed);
+    free(p->key_vals);
     free(p);
 }
 
+/* A node wanted constant data it lacks: flag the graph inputs among its inputs that could
+ * be value-keyed. Returns OX_ENEEDCONST when one was flagged, else EUNSUPPORTED. */
+static int want_keyed(const struct ox_model *m, const struct ox_node *n, struct ox_tensor *const *in,
+                      unsigned char *value_keyed, struct inferd_err *err)
+{
+    int flagged = 0;
+    for (int k = 0; k < n->n_in; k++) {
+        int id = n->in[k];
+        if (id < 0 || m->values[id].input_index < 0 || in[k]->is_const)
+            continue;
+        if ((in[k]->dt == INFERD_INT64 || in[k]->dt == INFERD_INT32) && in[k]->numel <= OX_MAX_KEYED &&
+            !value_keyed[m->values[id].input_index]) {
+            value_keyed[m->values[id].input_index] = 1;
+            flagged = 1;
+        }
+    }
+    if (flagged)
+        return OX_ENEEDCONST;
+    if (err)
+        err->code = INFERD_EUNSUPPORTED;
+    return INFERD_EUNSUPPORTED;
+}
+
 int ox_plan_build(const struct ox_model *m, const struct ox_ctx *c, const struct inferd_tensor *inputs,
-                  int64_t max_elements, struct ox_plan **out, struct inferd_err *err)
+                  unsigned char *value_keyed, int64_t max_elements, struct ox_plan **out,
+                  struct inferd_err *err)
 {
     int rc = INFERD_ENOMEM;
     int nv = m->n_values, nn = m->n_nodes;
@@ -75,13 +101,15 @@ int ox_plan_build(const struct ox_model *m, const struct ox_ctx *c, const struct
         goto oom;
     p->n_inputs = m->n_inputs;
     p->in_dims = calloc((size_t)m->n_inputs * INFERD_MAX_RANK + 1, sizeof(int64_t));
+    p->keyed = calloc((size_t)m->n_inputs + 1, 1);
+    p->key_vals = calloc((size_t)m->n_inputs * OX_MAX_KEYED + 1, sizeof(int64_t));
     p->vals = calloc((size_t)nv + 1, sizeof *p->vals);
     p->steps = calloc((size_t)nn + 1, sizeof *p->steps);
     p->ptrs = calloc((size_t)total_io + 1, sizeof *p->ptrs);
     p->folded = calloc((size_t)total_io + 1, sizeof *p->folded);
     first = malloc(((size_t)nv + 1) * sizeof(int));
     last = malloc(((size_t)nv + 1) * sizeof(int));
-    if (!p->in_dims || !p->vals || !p->steps || !p->ptrs || !p->folded || !first || !last)
+    if (!p->in_dims || !p->keyed || !p->key_vals || !p->vals || !p->steps || !p->ptrs || !p->folded || !first || !last)
         goto oom;
     for (int i = 0; i < nv; i++) {
         first[i] = last[i] = -1;
@@ -96,6 +124,13 @@ int ox_plan_build(const struct ox_model *m, const struct ox_ctx *c, const struct
         memcpy(&p->in_dims[i * INFERD_MAX_RANK], inputs[i].dims, sizeof v->dims);
         v->numel = ox_numel(v->rank, v->dims);
         v->nbytes = (size_t)v->numel * inferd_dtype_size(v->dt);
+        if (value_keyed[i] && v->numel <= OX_MAX_KEYED && (v->dt == INFERD_INT64 || v->dt == INFERD_INT32)) {
+            v->data = inputs[i].data; /* the caller's values, read during planning only */
+            v->is_const = 1;
+            p->keyed[i] = 1;
+            for (int64_t k = 0; k < v->numel; k++)
+                p->key_vals[i * OX_MAX_KEYED + k] = ox_get_i64(v, k);
+        }
     }
     size_t ptr_at = 0;
     for (int ni = 0; ni < nn; ni++) {
@@ -113,6 +148,8 @@ int ox_plan_build(const struct ox_model *m, const struct ox_ctx *c, const struct
                 memset(outs[k], 0, sizeof *outs[k]);
         }
         if ((rc = n->op->infer(n, in, outs, err)) < 0) {
+            if (rc == OX_ENEEDCONST && (rc = want_keyed(m, n, in, value_keyed, err)) == OX_ENEEDCONST)
+                goto fail;
             inferd_err_prefix(err, "node '%s' (%s)", n->name, n->op_type);
             goto fail;
         }

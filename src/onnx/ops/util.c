@@ -145,7 +145,7 @@ int ox_const_ints(const struct ox_tensor *t, int64_t *out, int cap, const struct
                   struct inferd_err *err)
 {
     if (!t->is_const)
-        return inferd_err_set(err, INFERD_EUNSUPPORTED,
+        return inferd_err_set(err, OX_ENEEDCONST,
                               "%s: input '%s' must be computable at load time (data-dependent shapes are not supported)",
                               n->op_type, what);
     if (t->dt != INFERD_INT64 && t->dt != INFERD_INT32)
