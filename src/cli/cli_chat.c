@@ -1,12 +1,290 @@
-/* cli_chat.c — `inferd chat`: placeholder until its part lands (being built this session). */
+/* cli_chat.c — `inferd chat`: a line-by-line REPL against /v1/chat/completions with
+ * stream:true, printing tokens as they arrive and keeping the conversation. */
 #include "cli.h"
 
+#include "inferd/client.h"
+
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define CHAT_LINE_MAX (1u << 20)   /* bytes of one user line */
+#define CHAT_REPLY_MAX (16u << 20) /* bytes of one assistant reply kept in the history */
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: inferd chat URL[,URL2...] MODEL [options]\n"
+            "  Reads one user message per line from stdin and streams the answers to stdout.\n"
+            "  /reset starts a new conversation, /exit (or end of input) quits.\n"
+            "options:\n"
+            "  --system TEXT        system prompt\n"
+            "  --temperature T      sampling temperature\n"
+            "  --max-tokens N       cap on tokens per answer\n"
+            "  --retries N          retries before the first token (default 3)\n"
+            "  --timeout SECONDS    deadline per answer (default 600)\n"
+            "  --api-key KEY        bearer token (default: $INFERD_API_KEY)\n");
+}
+
+/* One streamed answer being assembled. */
+struct reply {
+    char *text;          /* owned */
+    size_t len, cap;
+    int done;            /* [DONE] seen */
+    int too_long;
+    char error[256];     /* an error event's message */
+    char finish[32];     /* finish_reason of the last choice that had one */
+};
+
+static int reply_append(struct reply *r, const char *s, size_t n)
+{
+    if (r->len + n + 1 > CHAT_REPLY_MAX) {
+        r->too_long = 1;
+        return -1;
+    }
+    if (r->len + n + 1 > r->cap) {
+        size_t cap = r->cap ? r->cap : 256;
+        while (cap < r->len + n + 1)
+            cap *= 2;
+        char *nt = realloc(r->text, cap);
+        if (!nt)
+            return -1;
+        r->text = nt;
+        r->cap = cap;
+    }
+    memcpy(r->text + r->len, s, n);
+    r->len += n;
+    r->text[r->len] = '\0';
+    return 0;
+}
+
+static int on_event(const char *event, const char *data, size_t len, void *ctx)
+{
+    struct reply *r = ctx;
+    (void)event;
+    if (strcmp(data, "[DONE]") == 0) {
+        r->done = 1;
+        return 1;
+    }
+    json_t *j = json_loadb(data, len, 0, NULL);
+    if (!j)
+        return 0; /* not JSON: ignore, as OpenAI clients do */
+    json_t *e = json_object_get(j, "error");
+    if (e) {
+        json_t *m = json_is_object(e) ? json_object_get(e, "message") : e;
+        snprintf(r->error, sizeof r->error, "%s",
+                 json_is_string(m) ? json_string_value(m) : "error event");
+    }
+    json_t *choice = json_array_get(json_object_get(j, "choices"), 0);
+    json_t *content = json_object_get(json_object_get(choice, "delta"), "content");
+    if (json_is_string(content)) {
+        const char *s = json_string_value(content);
+        size_t n = json_string_length(content);
+        fwrite(s, 1, n, stdout);
+        fflush(stdout);
+        reply_append(r, s, n);
+    }
+    json_t *fin = json_object_get(choice, "finish_reason");
+    if (json_is_string(fin))
+        snprintf(r->finish, sizeof r->finish, "%s", json_string_value(fin));
+    json_decref(j);
+    return r->too_long ? 1 : 0;
+}
+
+static void print_retry(const struct inferd_retry_info *i, void *ctx)
+{
+    (void)ctx;
+    fprintf(stderr, "retry %d/%d after %.2fs: %s from %s\n", i->retry, i->max_retries,
+            i->delay_s, i->reason, i->url);
+}
+
+/* Appends {"role":role,"content":text} to messages. Returns 0 or -1. */
+static int add_message(json_t *messages, const char *role, const char *text, size_t len)
+{
+    json_t *m = json_pack("{s:s, s:s%}", "role", role, "content", text, len);
+    return m ? json_array_append_new(messages, m) : -1;
+}
+
+static json_t *new_history(const char *system)
+{
+    json_t *h = json_array();
+    if (h && system && add_message(h, "system", system, strlen(system)) < 0) {
+        json_decref(h);
+        return NULL;
+    }
+    return h;
+}
+
+/* One turn: sends the history, streams the answer. Returns 0 or -1 (message printed). */
+static int turn(struct inferd_client *c, const char *model, json_t *history,
+                const json_t *params)
+{
+    struct reply r = {0};
+    struct inferd_response resp = {0};
+    struct inferd_err err = {0};
+    int ok = -1;
+    json_t *body = json_deep_copy(params);
+    if (!body || json_object_set_new(body, "model", json_string(model)) < 0 ||
+        json_object_set(body, "messages", history) < 0 ||
+        json_object_set_new(body, "stream", json_true()) < 0) {
+        fprintf(stderr, "inferd chat: out of memory\n");
+        goto done;
+    }
+    int rc = inferd_client_stream(c, "/v1/chat/completions", body, on_event, &r, &resp, &err);
+    if (r.len || r.done)
+        printf("\n");
+    fflush(stdout);
+    if (rc < 0) {
+        fprintf(stderr, "inferd chat: %s\n", err.msg);
+        goto done;
+    }
+    if (r.error[0]) {
+        fprintf(stderr, "inferd chat: server error: %s\n", r.error);
+        goto done;
+    }
+    if (!r.done)
+        fprintf(stderr, "inferd chat: warning: stream ended without [DONE]\n");
+    if (r.too_long)
+        fprintf(stderr, "inferd chat: answer over %u bytes, cut\n", CHAT_REPLY_MAX);
+    if (add_message(history, "assistant", r.text ? r.text : "", r.len) < 0) {
+        fprintf(stderr, "inferd chat: out of memory\n");
+        goto done;
+    }
+    ok = 0;
+done:
+    inferd_response_clear(&resp);
+    json_decref(body);
+    free(r.text);
+    return ok;
+}
 
 int cli_chat(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "inferd chat: not built yet\n");
-    return 1;
+    struct inferd_client_opts o = inferd_client_opts_default();
+    const char *pos[2];
+    int npos = 0, exit_code = 1, last_failed = 0;
+    const char *system = NULL;
+    struct inferd_client *c = NULL;
+    struct inferd_err err = {0};
+    json_t *params = json_object(), *history = NULL;
+    char *line = NULL;
+    size_t line_cap = 0;
+
+    o.api_key = getenv("INFERD_API_KEY");
+    o.on_retry = print_retry;
+    o.timeout_s = 600;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        char *end = NULL;
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            usage(stdout);
+            exit_code = 0;
+            goto done;
+        } else if (strcmp(a, "--system") == 0 && v) {
+            system = v;
+        } else if (strcmp(a, "--temperature") == 0 && v) {
+            double t = strtod(v, &end);
+            if (*end || t < 0) {
+                fprintf(stderr, "inferd chat: bad --temperature '%s'\n", v);
+                exit_code = 2;
+                goto done;
+            }
+            json_object_set_new(params, "temperature", json_real(t));
+        } else if (strcmp(a, "--max-tokens") == 0 && v) {
+            long n = strtol(v, &end, 10);
+            if (*end || n < 1) {
+                fprintf(stderr, "inferd chat: bad --max-tokens '%s'\n", v);
+                exit_code = 2;
+                goto done;
+            }
+            json_object_set_new(params, "max_tokens", json_integer(n));
+        } else if (strcmp(a, "--retries") == 0 && v) {
+            long n = strtol(v, &end, 10);
+            if (*end || n < 0 || n > 100) {
+                fprintf(stderr, "inferd chat: bad --retries '%s'\n", v);
+                exit_code = 2;
+                goto done;
+            }
+            o.max_retries = (int)n;
+        } else if (strcmp(a, "--timeout") == 0 && v) {
+            o.timeout_s = strtod(v, &end);
+            if (*end || o.timeout_s < 0) {
+                fprintf(stderr, "inferd chat: bad --timeout '%s'\n", v);
+                exit_code = 2;
+                goto done;
+            }
+        } else if (strcmp(a, "--api-key") == 0 && v) {
+            o.api_key = v;
+        } else if (a[0] == '-' && a[1] == '-') {
+            fprintf(stderr, "inferd chat: unknown or incomplete option '%s'\n", a);
+            usage(stderr);
+            exit_code = 2;
+            goto done;
+        } else if (npos < 2) {
+            pos[npos++] = a;
+            continue;
+        } else {
+            usage(stderr);
+            exit_code = 2;
+            goto done;
+        }
+        i++; /* every option above takes a value */
+    }
+    if (npos != 2 || !params) {
+        usage(stderr);
+        exit_code = 2;
+        goto done;
+    }
+    o.base_urls = pos[0];
+    if (inferd_client_new(&o, &c, &err) < 0) {
+        fprintf(stderr, "inferd chat: %s\n", err.msg);
+        exit_code = 2;
+        goto done;
+    }
+    history = new_history(system);
+    if (!history)
+        goto done;
+    int tty = isatty(STDIN_FILENO);
+    for (;;) {
+        if (tty) {
+            fprintf(stderr, "> ");
+            fflush(stderr);
+        }
+        ssize_t n = getline(&line, &line_cap, stdin);
+        if (n < 0)
+            break;
+        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+            line[--n] = '\0';
+        if (n == 0)
+            continue;
+        if ((size_t)n > CHAT_LINE_MAX) {
+            fprintf(stderr, "inferd chat: line over %u bytes ignored\n", CHAT_LINE_MAX);
+            continue;
+        }
+        if (strcmp(line, "/exit") == 0 || strcmp(line, "/quit") == 0)
+            break;
+        if (strcmp(line, "/reset") == 0) {
+            json_decref(history);
+            history = new_history(system);
+            if (!history)
+                goto done;
+            fprintf(stderr, "(conversation reset)\n");
+            continue;
+        }
+        if (add_message(history, "user", line, (size_t)n) < 0)
+            goto done;
+        last_failed = turn(c, pos[1], history, params) < 0;
+        if (last_failed) /* forget the unanswered message so the user can try again */
+            json_array_remove(history, json_array_size(history) - 1);
+    }
+    exit_code = last_failed ? 1 : 0;
+done:
+    free(line);
+    json_decref(history);
+    json_decref(params);
+    inferd_client_free(c);
+    return exit_code;
 }

@@ -1,12 +1,223 @@
-/* cli_infer.c — `inferd infer`: placeholder until its part lands (being built this session). */
+/* cli_infer.c — `inferd infer`: send one request file to a served model through the client
+ * library (retry, backoff, fail-over) and print the answer. */
 #include "cli.h"
 
+#include "inferd/client.h"
+
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define INFER_INPUT_MAX (256u << 20) /* bytes of request file */
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: inferd infer URL[,URL2...] MODEL FILE|- [options]\n"
+            "  FILE holds a v2 infer request {\"inputs\":[...]} or, for /predict, a nested\n"
+            "  array or {\"input_data\":...}; '-' reads stdin. The answer goes to stdout;\n"
+            "  retries and a summary go to stderr.\n"
+            "options:\n"
+            "  --retries N          retries after the first attempt (default 3)\n"
+            "  --timeout SECONDS    deadline for all attempts together (default 60)\n"
+            "  --api-key KEY        bearer token (default: $INFERD_API_KEY)\n"
+            "  --protocol v2|predict  (default: v2 when FILE has \"inputs\", else predict)\n"
+            "  --model-version V    v2 only: a specific model version\n"
+            "  --backoff-base S     first backoff ceiling in seconds (default 0.1)\n"
+            "  --backoff-cap S      largest backoff in seconds (default 10)\n");
+}
+
+/* Reads all of path ("-" = stdin) up to INFER_INPUT_MAX bytes. OUT: malloc'd, NUL-ended. */
+static char *read_all(const char *path, size_t *len)
+{
+    FILE *fp = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+    char *buf = NULL;
+    size_t n = 0, cap = 0;
+    if (!fp) {
+        fprintf(stderr, "inferd infer: %s: %s\n", path, strerror(errno));
+        return NULL;
+    }
+    for (;;) {
+        if (n + 65536 + 1 > cap) {
+            cap = cap ? cap * 2 : 65536 * 2;
+            if (cap > INFER_INPUT_MAX + 65536 + 1) {
+                fprintf(stderr, "inferd infer: %s is larger than %u bytes\n", path,
+                        INFER_INPUT_MAX);
+                goto fail;
+            }
+            char *nb = realloc(buf, cap);
+            if (!nb)
+                goto fail;
+            buf = nb;
+        }
+        size_t got = fread(buf + n, 1, 65536, fp);
+        n += got;
+        if (got == 0)
+            break;
+    }
+    if (ferror(fp)) {
+        fprintf(stderr, "inferd infer: reading %s failed\n", path);
+        goto fail;
+    }
+    buf[n] = '\0';
+    if (fp != stdin)
+        fclose(fp);
+    *len = n;
+    return buf;
+fail:
+    if (fp != stdin)
+        fclose(fp);
+    free(buf);
+    return NULL;
+}
+
+static void print_retry(const struct inferd_retry_info *i, void *ctx)
+{
+    (void)ctx;
+    fprintf(stderr, "retry %d/%d after %.2fs: %s from %s", i->retry, i->max_retries, i->delay_s,
+            i->reason, i->url);
+    if (i->retry_after_s >= 0)
+        fprintf(stderr, " (Retry-After %.0fs)", i->retry_after_s);
+    if (strcmp(i->url, i->next_url) != 0)
+        fprintf(stderr, "; next %s", i->next_url);
+    fprintf(stderr, "\n");
+}
+
+static int parse_double(const char *s, double *out)
+{
+    char *end;
+    errno = 0;
+    *out = strtod(s, &end);
+    return errno || end == s || *end ? -1 : 0;
+}
 
 int cli_infer(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "inferd infer: not built yet\n");
-    return 1;
+    struct inferd_client_opts o = inferd_client_opts_default();
+    const char *pos[3];
+    int npos = 0;
+    const char *protocol = NULL, *version = NULL;
+    struct inferd_client *c = NULL;
+    struct inferd_response r = {0};
+    struct inferd_err err = {0};
+    json_t *req = NULL, *input = NULL;
+    char *text = NULL;
+    int exit_code = 1, rc;
+    size_t len;
+
+    o.api_key = getenv("INFERD_API_KEY");
+    o.on_retry = print_retry;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        double d;
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            usage(stdout);
+            return 0;
+        } else if (strcmp(a, "--retries") == 0 && v) {
+            char *end;
+            long n = strtol(v, &end, 10);
+            if (*end || n < 0 || n > 100) {
+                fprintf(stderr, "inferd infer: --retries wants 0..100, not '%s'\n", v);
+                return 2;
+            }
+            o.max_retries = (int)n;
+            i++;
+        } else if ((strcmp(a, "--timeout") == 0 || strcmp(a, "--backoff-base") == 0 ||
+                    strcmp(a, "--backoff-cap") == 0) && v) {
+            if (parse_double(v, &d) < 0 || d < 0) {
+                fprintf(stderr, "inferd infer: %s wants seconds, not '%s'\n", a, v);
+                return 2;
+            }
+            if (strcmp(a, "--timeout") == 0)
+                o.timeout_s = d;
+            else if (strcmp(a, "--backoff-base") == 0)
+                o.backoff_base_s = d;
+            else
+                o.backoff_cap_s = d;
+            i++;
+        } else if (strcmp(a, "--api-key") == 0 && v) {
+            o.api_key = v;
+            i++;
+        } else if (strcmp(a, "--protocol") == 0 && v) {
+            if (strcmp(v, "v2") != 0 && strcmp(v, "predict") != 0) {
+                fprintf(stderr, "inferd infer: --protocol is v2 or predict, not '%s'\n", v);
+                return 2;
+            }
+            protocol = v;
+            i++;
+        } else if (strcmp(a, "--model-version") == 0 && v) {
+            version = v;
+            i++;
+        } else if (a[0] == '-' && a[1] == '-') {
+            fprintf(stderr, "inferd infer: unknown or incomplete option '%s'\n", a);
+            usage(stderr);
+            return 2;
+        } else if (npos < 3) {
+            pos[npos++] = a;
+        } else {
+            fprintf(stderr, "inferd infer: too many arguments\n");
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (npos != 3) {
+        usage(stderr);
+        return 2;
+    }
+    o.base_urls = pos[0];
+    text = read_all(pos[2], &len);
+    if (!text)
+        goto done;
+    json_error_t je;
+    req = json_loadb(text, len, 0, &je);
+    if (!req) {
+        fprintf(stderr, "inferd infer: %s is not JSON: line %d: %s\n", pos[2], je.line, je.text);
+        goto done;
+    }
+    if (!protocol)
+        protocol = json_is_object(req) && json_object_get(req, "inputs") ? "v2" : "predict";
+    if (strcmp(protocol, "v2") == 0 && !json_is_object(req)) {
+        fprintf(stderr, "inferd infer: a v2 request is a JSON object {\"inputs\":[...]}\n");
+        goto done;
+    }
+    if (inferd_client_new(&o, &c, &err) < 0) {
+        fprintf(stderr, "inferd infer: %s\n", err.msg);
+        exit_code = 2;
+        goto done;
+    }
+    if (strcmp(protocol, "v2") == 0) {
+        rc = inferd_client_infer_v2(c, pos[1], version, req, &r, &err);
+    } else {
+        input = json_is_object(req) && json_object_get(req, "input_data")
+                    ? json_incref(json_object_get(req, "input_data"))
+                    : json_incref(req);
+        rc = inferd_client_predict(c, pos[1], input, &r, &err);
+    }
+    if (r.json) {
+        char *out = json_dumps(r.json, JSON_COMPACT | JSON_ENCODE_ANY);
+        if (out)
+            printf("%s\n", out);
+        free(out);
+    } else if (r.body && rc == 0) {
+        fwrite(r.body, 1, r.body_len, stdout);
+        printf("\n");
+    }
+    fflush(stdout);
+    if (rc == 0) {
+        fprintf(stderr, "ok: HTTP %d from %s after %d attempt%s in %.2fs\n", r.status, r.url,
+                r.attempts, r.attempts == 1 ? "" : "s", r.elapsed_s);
+        exit_code = 0;
+    } else {
+        fprintf(stderr, "failed: %s (%d attempt%s in %.2fs, key %s)\n", err.msg, r.attempts,
+                r.attempts == 1 ? "" : "s", r.elapsed_s, r.idempotency_key);
+    }
+done:
+    inferd_response_clear(&r);
+    inferd_client_free(c);
+    json_decref(input);
+    json_decref(req);
+    free(text);
+    return exit_code;
 }

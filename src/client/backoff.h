@@ -1,0 +1,41 @@
+/* backoff.h — the client's retry arithmetic: full-jitter exponential backoff, Retry-After
+ * parsing, which failures are worth a retry, and a small seeded random generator.
+ *
+ * Kept apart from the HTTP code so it can be tested exactly.
+ *
+ *   struct backoff_rng rng;
+ *   backoff_rng_seed(&rng, 0);                       // 0: seed from getrandom
+ *   double d = backoff_delay(0.1, 10, retry, backoff_rng_unit(&rng));
+ *   double ra;
+ *   if (backoff_parse_retry_after("Wed, 21 Oct 2026 07:28:00 GMT", time(NULL), &ra) == 0)
+ *       d = ra > d ? ra : d;
+ */
+#ifndef INFERD_CLIENT_BACKOFF_H
+#define INFERD_CLIENT_BACKOFF_H
+
+#include <stdint.h>
+#include <time.h>
+
+struct backoff_rng {
+    uint64_t s; /* xorshift64* state, never 0 */
+};
+
+/* Seeds rng with seed, or from getrandom(2) (falling back to the clock) when seed is 0. */
+void backoff_rng_seed(struct backoff_rng *rng, uint64_t seed);
+/* Uniform double in [0, 1). */
+double backoff_rng_unit(struct backoff_rng *rng);
+
+/* Full jitter: u * min(cap, base * 2^retry), retry counted from 0 for the first retry,
+ * u in [0, 1). Non-positive base or cap give 0; retry is clamped so 2^retry cannot overflow. */
+double backoff_delay(double base, double cap, int retry, double u);
+
+/* Parses a Retry-After value: delta-seconds ("120") or an HTTP-date (IMF-fixdate
+ * "Sun, 06 Nov 1994 08:49:37 GMT", RFC 850 "Sunday, 06-Nov-94 08:49:37 GMT", or asctime
+ * "Sun Nov  6 08:49:37 1994"), relative to now (Unix seconds). A date in the past gives 0.
+ * OUT: *seconds. Returns 0, or -1 when value is none of these (leading/trailing spaces ok). */
+int backoff_parse_retry_after(const char *value, time_t now, double *seconds);
+
+/* Is this HTTP status worth a retry? 429 and 5xx yes; everything else no. */
+int backoff_status_retryable(int status);
+
+#endif
