@@ -22,10 +22,12 @@
 #include "serve/infer_req.h"
 
 struct tpool;
+struct metrics_inferd;
 
 struct backend_opts {
     struct tpool *pool;       /* borrowed compute pool */
     int64_t max_elements;     /* cap on any tensor's element count */
+    struct metrics_inferd *metrics; /* borrowed, may be NULL (the gguf backend's LLM series) */
 };
 
 struct backend_ops {
