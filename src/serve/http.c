@@ -61,6 +61,9 @@ struct http_req {
     /* labels for metrics */
     char model[128], version[24];
     const char *error_kind;
+    double queue_ms, compute_ms;
+    size_t bytes_out;
+    char remote[64];
     /* response */
     int status;
     char *resp_body;                 /* owned, malloc'd */
@@ -160,6 +163,25 @@ const char *http_req_model(const struct http_req *r) { return r->model; }
 const char *http_req_version(const struct http_req *r) { return r->version; }
 const char *http_req_error_kind(const struct http_req *r) { return r->error_kind; }
 void *http_req_user(const struct http_req *r) { return r->user; }
+void http_req_set_timing(struct http_req *r, double queue_ms, double compute_ms)
+{
+    r->queue_ms = queue_ms;
+    r->compute_ms = compute_ms;
+}
+double http_req_queue_ms(const struct http_req *r) { return r->queue_ms; }
+double http_req_compute_ms(const struct http_req *r) { return r->compute_ms; }
+size_t http_req_bytes_in(const struct http_req *r) { return r->body_len; }
+size_t http_req_bytes_out(const struct http_req *r) { return r->bytes_out; }
+
+const char *http_req_remote_addr(struct http_req *r)
+{
+    if (r->remote[0])
+        return r->remote;
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (ci && ci->client_addr && ci->client_addr->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)ci->client_addr)->sin_addr, r->remote, sizeof r->remote);
+    return r->remote;
+}
 void http_req_set_user(struct http_req *r, void *user) { r->user = user; }
 int http_resp_status(const struct http_req *r) { return r->status; }
 
@@ -352,8 +374,10 @@ static enum MHD_Result queue_response(struct http_req *r)
     } else {
         resp = MHD_create_response_from_buffer(r->resp_len, r->resp_body ? r->resp_body : (char *)"",
                                                r->resp_body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
-        if (resp)
+        if (resp) {
+            r->bytes_out = r->resp_len;
             r->resp_body = NULL; /* MHD owns it now */
+        }
     }
     if (!resp)
         return MHD_NO;

@@ -113,6 +113,15 @@ const char *http_req_error_kind(const struct http_req *r);
 /* Runs fn(arg) once the request is over (response sent or connection gone), on an MHD
  * thread. One hook per request; used to drop references held for the request. */
 void http_req_on_done(struct http_req *r, void (*fn)(void *arg), void *arg);
+/* Queue and engine milliseconds for the access log (set by inference routes). */
+void http_req_set_timing(struct http_req *r, double queue_ms, double compute_ms);
+double http_req_queue_ms(const struct http_req *r);
+double http_req_compute_ms(const struct http_req *r);
+/* Request and response body sizes in bytes. */
+size_t http_req_bytes_in(const struct http_req *r);
+size_t http_req_bytes_out(const struct http_req *r);
+/* The peer's IP address as text ("" when unknown); borrowed. */
+const char *http_req_remote_addr(struct http_req *r);
 /* A per-request user pointer for handlers (NULL initially). */
 void *http_req_user(const struct http_req *r);
 void http_req_set_user(struct http_req *r, void *user);

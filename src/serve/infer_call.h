@@ -1,0 +1,45 @@
+/* infer_call.h — one inference as a route runs it: take a model version, build the
+ * request, queue it on the version's scheduler, answer from the scheduler thread.
+ *
+ *   struct infer_call *c;
+ *   if (infer_call_new(r, srv, model, version, &c) < 0) return HTTP_DONE;  // error sent
+ *   ... build q from the body using c->mv->in[] ...
+ *   return infer_call_submit(c, q, encode_fn, proto_state);
+ *
+ * encode(c, job) runs on the scheduler thread with the job's output views and must set
+ * the HTTP response (http_resp_*); it must not block. The call and its model reference
+ * are released when the HTTP request ends, never on the scheduler thread.
+ */
+#ifndef INFERD_SERVE_INFER_CALL_H
+#define INFERD_SERVE_INFER_CALL_H
+
+#include "serve/serve_int.h"
+
+struct infer_call;
+typedef void (*infer_encode_fn)(struct infer_call *c, struct sched_job *job);
+
+struct infer_call {
+    struct http_req *http;        /* the request being answered */
+    struct serve_server *srv;
+    struct model_version *mv;     /* reference held until the request ends */
+    struct infer_req *q;          /* owned */
+    struct sched_job job;
+    infer_encode_fn encode;
+    void *proto;                  /* protocol state for encode (owned by the call: freed with free()) */
+    int error_status;             /* status used for errors: 400 etc. */
+    int predict_style;            /* /predict: errors as {"status":"error","error":...} */
+};
+
+/* Parses the version capture, takes the model version, labels the request. OUT: *out.
+ * Returns 0, or <0 after setting the error response. */
+int infer_call_new(struct http_req *r, struct serve_server *s, const char *model, const char *version,
+                   int predict_style, struct infer_call **out);
+/* Checks q against the model, sets its deadline, queues it. Takes ownership of q and
+ * proto. Returns HTTP_ASYNC when queued, HTTP_DONE after setting an error response. */
+int infer_call_submit(struct infer_call *c, struct infer_req *q, infer_encode_fn encode, void *proto);
+/* Sets an error response in the call's style from code and message. */
+void infer_call_error(struct infer_call *c, int code, const char *msg);
+/* Same for a request without a call (predict-style when predict_style). */
+void serve_error(struct http_req *r, int predict_style, int code, const char *msg);
+
+#endif

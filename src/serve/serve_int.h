@@ -1,0 +1,51 @@
+/* serve_int.h — the server object shared by the route files (private to src/serve).
+ *
+ * Route files (routes_*.c) get a struct serve_server * as their ctx and use its
+ * repository, limits and metrics; inference routes go through infer_call.h.
+ *
+ *   static int h(struct http_req *r, void *ctx) { struct serve_server *s = ctx; ... }
+ */
+#ifndef INFERD_SERVE_SERVE_INT_H
+#define INFERD_SERVE_SERVE_INT_H
+
+#include "observe/access_log.h"
+#include "observe/families.h"
+#include "serve/auth.h"
+#include "serve/http.h"
+#include "serve/repo.h"
+#include "serve/serve.h"
+
+#include <stdatomic.h>
+
+struct tpool;
+
+/* The one documented server struct (STYLE rule 9). */
+struct serve_server {
+    struct serve_options opts;        /* copied; strings borrowed from the caller */
+    struct tpool *pool;               /* compute threads for engines */
+    struct metrics_registry *reg;     /* the process's metrics */
+    struct metrics_inferd m;          /* families in reg */
+    struct access_log *alog;          /* NULL when --access-log not given */
+    struct keyring *infer_keys;       /* NULL = inference routes open */
+    struct keyring *admin_keys;       /* NULL = repository routes use infer_keys */
+    struct repo *repo;
+    struct http_server *http;
+    atomic_int draining;              /* set by serve_drain: ready answers 503 */
+};
+
+/* Route tables, one per protocol (each routes_*.c). */
+extern const struct http_route routes_ops[];
+extern const size_t routes_ops_count;
+extern const struct http_route routes_v2[];
+extern const size_t routes_v2_count;
+extern const struct http_route routes_repository[];
+extern const size_t routes_repository_count;
+extern const struct http_route routes_predict[];
+extern const size_t routes_predict_count;
+extern const struct http_route routes_tfserving[];
+extern const size_t routes_tfserving_count;
+
+/* Parses a version capture ("3"); NULL gives 0 (= newest). Returns 0 or EINVAL. */
+int serve_parse_version(const char *s, int64_t *out, struct inferd_err *err);
+
+#endif

@@ -1,0 +1,189 @@
+/* server.c — `inferd serve` assembled: logs, metrics, keys, compute pool, repository,
+ * HTTP front and route tables; per-request metrics and access log; drain. */
+#include "serve/infer_call.h"
+
+#include "base/clock.h"
+#include "base/log.h"
+#include "base/tpool.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+struct serve_options serve_options_default(void)
+{
+    return (struct serve_options){
+        .host = "127.0.0.1",
+        .port = 8080,
+        .max_body_bytes = 64u << 20,
+        .max_elements = 16 << 20,
+        .poll_ms = 1000,
+    };
+}
+
+static int authorize(void *ctx, enum http_auth level, const char *header, struct inferd_err *err)
+{
+    struct serve_server *s = ctx;
+    const struct keyring *k = s->infer_keys;
+    if (level == HTTP_AUTH_ADMIN && s->admin_keys)
+        k = s->admin_keys;
+    if (!k)
+        return 0;
+    int rc = keyring_check(k, header, err);
+    /* An admin key also opens inference routes. */
+    if (rc < 0 && level == HTTP_AUTH_INFER && s->admin_keys && keyring_check(s->admin_keys, header, NULL) == 0)
+        return 0;
+    return rc;
+}
+
+/* "v2_infer" -> "v2" in buf. */
+static const char *protocol_of(const char *route, char *buf, size_t cap)
+{
+    size_t n = strcspn(route, "_");
+    if (n >= cap)
+        n = cap - 1;
+    memcpy(buf, route, n);
+    buf[n] = '\0';
+    return buf;
+}
+
+static void on_complete(void *ctx, struct http_req *r)
+{
+    struct serve_server *s = ctx;
+    char proto[16], code[8];
+    int status = http_resp_status(r);
+    double dur = (double)(clock_now_ns() - http_req_start_ns(r)) / 1e9;
+    protocol_of(http_req_route_name(r), proto, sizeof proto);
+    snprintf(code, sizeof code, "%d", status);
+    const char *model = http_req_model(r), *version = http_req_version(r);
+    metrics_add(metrics_series_get(s->m.requests_total, (const char *[]){model, version, proto, code}), 1);
+    if (model[0])
+        metrics_observe(metrics_series_get(s->m.request_duration, (const char *[]){model, version}), dur);
+    if (status >= 400) {
+        const char *kind = http_req_error_kind(r);
+        metrics_add(metrics_series_get(s->m.errors_total, (const char *[]){kind ? kind : "other"}), 1);
+    }
+    if (s->alog) {
+        struct access_record rec = {
+            .method = http_req_method_str(r),
+            .path = http_req_path(r),
+            .status = status,
+            .model = model,
+            .version = version,
+            .protocol = proto,
+            .bytes_in = http_req_bytes_in(r),
+            .bytes_out = http_req_bytes_out(r),
+            .duration_ms = dur * 1e3,
+            .queue_ms = http_req_queue_ms(r),
+            .compute_ms = http_req_compute_ms(r),
+            .remote_addr = http_req_remote_addr(r),
+            .user_agent = http_req_header(r, "User-Agent"),
+        };
+        snprintf(rec.request_id, sizeof rec.request_id, "%.32s", http_req_id(r));
+        access_log_write(s->alog, &rec, NULL);
+    }
+}
+
+int serve_start(const struct serve_options *o, struct serve_server **out, struct inferd_err *err)
+{
+    struct serve_server *s = calloc(1, sizeof *s);
+    int rc = 0;
+    if (!s)
+        return inferd_err_set(err, INFERD_ENOMEM, "serve: out of memory");
+    s->opts = *o;
+    atomic_init(&s->draining, 0);
+    if (o->error_log && log_open(o->error_log, LOG_INFO) < 0) {
+        rc = inferd_err_set(err, INFERD_EIO, "--error-log: cannot open %s", o->error_log);
+        goto fail;
+    }
+    if (o->access_log && (rc = access_log_open(o->access_log, &s->alog, err)) < 0)
+        goto fail;
+    if (o->api_key_file && (rc = keyring_load(o->api_key_file, &s->infer_keys, err)) < 0)
+        goto fail;
+    if (o->admin_key_file && (rc = keyring_load(o->admin_key_file, &s->admin_keys, err)) < 0)
+        goto fail;
+    s->reg = metrics_registry_new();
+    if (!s->reg) {
+        rc = inferd_err_set(err, INFERD_ENOMEM, "serve: out of memory");
+        goto fail;
+    }
+    if ((rc = metrics_inferd_register(s->reg, &s->m, err)) < 0)
+        goto fail;
+    metrics_process_register(s->reg, NULL); /* best effort: no /proc is not fatal */
+    int threads = o->threads > 0 ? o->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    if (threads < 1)
+        threads = 1;
+    s->pool = tpool_new(threads);
+    if (!s->pool) {
+        rc = inferd_err_set(err, INFERD_ENOMEM, "serve: cannot start %d compute threads", threads);
+        goto fail;
+    }
+    struct repo_opts ro = {.root = o->models_dir, .poll_ms = o->poll_ms, .pool = s->pool,
+                           .max_elements = o->max_elements, .metrics = &s->m};
+    if ((rc = repo_open(&ro, &s->repo, err)) < 0)
+        goto fail;
+    struct http_config hc = {
+        .host = o->host, .port = o->port, .threads = threads < 2 ? 2 : threads,
+        .max_body_bytes = o->max_body_bytes,
+        .authorize = authorize, .auth_ctx = s,
+        .on_complete = on_complete, .obs_ctx = s,
+    };
+    if ((rc = http_server_new(&hc, &s->http, err)) < 0)
+        goto fail;
+    /* One line per protocol; a new protocol file adds its table here. */
+    if ((rc = http_add_routes(s->http, routes_ops, routes_ops_count, s, err)) < 0 ||
+        (rc = http_add_routes(s->http, routes_repository, routes_repository_count, s, err)) < 0 ||
+        (rc = http_add_routes(s->http, routes_v2, routes_v2_count, s, err)) < 0 ||
+        (rc = http_add_routes(s->http, routes_predict, routes_predict_count, s, err)) < 0 ||
+        (rc = http_add_routes(s->http, routes_tfserving, routes_tfserving_count, s, err)) < 0)
+        goto fail;
+    if ((rc = http_server_start(s->http, err)) < 0)
+        goto fail;
+    log_msg(LOG_INFO, "serving", "\"host\":\"%s\",\"port\":%d,\"models_loaded\":%d", o->host ? o->host : "127.0.0.1",
+            http_port(s->http), repo_loaded_count(s->repo));
+    *out = s;
+    return 0;
+fail:
+    serve_free(s);
+    return rc;
+}
+
+int serve_port(const struct serve_server *s) { return http_port(s->http); }
+
+void serve_reopen_logs(struct serve_server *s)
+{
+    log_reopen();
+    if (s->alog)
+        access_log_reopen(s->alog);
+    log_msg(LOG_INFO, "logs reopened", NULL);
+}
+
+long serve_drain(struct serve_server *s, int timeout_ms)
+{
+    atomic_store(&s->draining, 1);
+    http_server_quiesce(s->http);
+    uint64_t until = clock_now_ns() + (uint64_t)timeout_ms * 1000000u;
+    long n;
+    while ((n = http_in_flight(s->http)) > 0 && clock_now_ns() < until) {
+        struct timespec ts = {0, 5 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    log_msg(LOG_INFO, "drained", "\"in_flight_left\":%ld", n);
+    return n;
+}
+
+void serve_free(struct serve_server *s)
+{
+    if (!s)
+        return;
+    http_server_free(s->http);
+    repo_close(s->repo);
+    tpool_free(s->pool);
+    keyring_free(s->infer_keys);
+    keyring_free(s->admin_keys);
+    access_log_close(s->alog);
+    metrics_registry_free(s->reg);
+    free(s);
+}
