@@ -1,0 +1,157 @@
+/* llm_int.h — private structures of the LLM engine shared by its files: the loaded model
+ * (hyper-parameters, weight views into the mmapped GGUF, per-architecture hooks), the
+ * context (paged KV cache, scratch buffers planned at ctx_new) and the internal calls
+ * between model_load.c, arch_*.c, forward.c, matmul.c, kv_cache.c and ctx.c.
+ *
+ *   const struct llm_arch *a = llm_arch_find("qwen2");     // NULL when unsupported
+ *   a->hparams(g, &m->hp, err);                              // arch-specific keys
+ *   llm_forward(ctx, batch, err);                            // one decode step
+ *   llm_matmul(ctx, x, n_tok, jobs, 3);                      // W (out,in) @ x (n_tok,in)
+ *   kv_cell(&ctx->kv, seq, pos);                             // where (seq, pos) lives
+ */
+#ifndef INFERD_LLM_INT_H
+#define INFERD_LLM_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "inferd/llm.h"
+#include "llm/gguf.h"
+#include "llm/kernels/kernels.h"
+
+struct tokenizer;
+
+/* A 1-D or 2-D weight: rows of ne0 elements, ne1 rows, borrowed from the mapping. */
+struct llm_weight {
+    const void *data;            /* NULL when the tensor is absent (optional ones) */
+    enum ggml_type type;
+    int64_t ne0, ne1;
+    size_t row_bytes;
+    const struct kern_type *k;   /* kernels for type */
+};
+
+struct llm_layer {
+    struct llm_weight attn_norm, wq, wk, wv, wo, bq, bk, bv;
+    struct llm_weight ffn_norm, w_gate, w_up, w_down;
+};
+
+struct llm_hparams {
+    int n_vocab, n_ctx_train, n_embd, n_layer, n_head, n_head_kv, head_dim, n_ff, n_rot;
+    float eps;                  /* RMSNorm epsilon */
+    float rope_base;            /* rope.freq_base (10000 when absent) */
+    float rope_freq_scale;      /* 1 / rope.scaling.factor for linear scaling, else 1 */
+    int rope_neox;              /* 1: rotate (x[i], x[i + n_rot/2]); 0: (x[2i], x[2i+1]) */
+};
+
+/* Per-architecture hooks: everything else is the generic block in forward.c. */
+struct llm_arch {
+    const char *name;           /* general.architecture */
+    int rope_neox;
+    int qkv_bias_required;      /* qwen2: attn_{q,k,v}.bias must exist */
+    /* Reads arch-specific keys after the generic ones (may be NULL). */
+    int (*hparams)(const struct gguf_file *g, struct llm_hparams *hp, struct inferd_err *err);
+};
+
+extern const struct llm_arch llm_arch_llama;
+extern const struct llm_arch llm_arch_qwen2;
+const struct llm_arch *llm_arch_find(const char *name, size_t len);
+
+struct inferd_llm_model {
+    struct gguf_file *g;         /* owned; weights point into its mapping */
+    const struct llm_arch *arch;
+    struct llm_hparams hp;
+    struct llm_layer *layers;    /* owned, n_layer */
+    struct llm_weight tok_embd, output_norm, output;  /* output = tok_embd when tied */
+    const float *rope_freqs;     /* rope_freqs.weight (n_rot/2 divisors) or NULL */
+    struct tokenizer *tok;       /* owned; NULL if the file has no tokenizer */
+    struct tpool *pool;          /* owned when own_pool, else borrowed */
+    int own_pool;
+    struct inferd_llm_info info;
+    char arch_name[32];
+    char *name;                  /* owned copies for info */
+    char *chat_template;
+    char file_type[16];
+};
+
+/* ---- paged KV cache (kv_cache.c) ----
+ * Positions live in cells; cells come in pages of KV_PAGE cells. Each sequence has a page
+ * table (its i-th page holds positions [i*KV_PAGE, (i+1)*KV_PAGE)); free pages sit on a
+ * stack. K and V of layer l, cell c start at (l * n_cells + c) * kv_dim elements. */
+#define KV_PAGE 16
+
+struct kv_cache {
+    int n_layer, kv_dim, n_seq;
+    int n_pages, n_cells;        /* n_cells = n_pages * KV_PAGE = usable positions in all */
+    int max_pages_seq;           /* page-table length per sequence (= n_pages) */
+    const struct kern_kv_ops *ops;
+    size_t elem;                 /* bytes per stored element (2 or 4) */
+    unsigned char *k, *v;        /* owned */
+    int32_t *table;              /* owned, n_seq * max_pages_seq page ids */
+    int *len;                    /* owned, positions held per sequence */
+    int32_t *free_stack;         /* owned */
+    int n_free;
+};
+
+int kv_init(struct kv_cache *kv, int n_layer, int kv_dim, int n_ctx, int n_seq, int f16,
+            struct inferd_err *err);
+void kv_free(struct kv_cache *kv);
+/* Pages sequence s needs to grow to len positions. */
+int kv_pages_needed(const struct kv_cache *kv, int s, int len);
+/* Grows s to hold len positions (pages must be available: check kv_pages_needed first). */
+void kv_grow(struct kv_cache *kv, int s, int len);
+void kv_truncate(struct kv_cache *kv, int s, int len);
+int kv_copy_seq(struct kv_cache *kv, int src, int dst, int n);
+
+static inline int kv_cell(const struct kv_cache *kv, int s, int pos)
+{
+    return kv->table[(size_t)s * kv->max_pages_seq + pos / KV_PAGE] * KV_PAGE + pos % KV_PAGE;
+}
+static inline void *kv_k(const struct kv_cache *kv, int layer, int cell)
+{
+    return kv->k + ((size_t)layer * kv->n_cells + (size_t)cell) * kv->kv_dim * kv->elem;
+}
+static inline void *kv_v(const struct kv_cache *kv, int layer, int cell)
+{
+    return kv->v + ((size_t)layer * kv->n_cells + (size_t)cell) * kv->kv_dim * kv->elem;
+}
+
+struct inferd_llm_ctx {
+    struct inferd_llm_model *m;  /* borrowed */
+    struct tpool *pool;          /* borrowed from the model */
+    int n_batch, n_seq, want_emb;
+    struct kv_cache kv;
+    /* scratch, n_batch rows each (owned) */
+    float *x, *xn, *q, *k, *v, *att, *gate, *up;
+    void *xq;                    /* quantized activations, n_batch * xq_stride bytes */
+    size_t xq_stride;
+    float *scores;               /* n_threads * n_cells attention scores */
+    int n_threads;
+    /* outputs of the last decode */
+    float *logits;               /* logits_cap rows of n_vocab (grown on demand, <= n_batch) */
+    int logits_cap;
+    int32_t *row_logit;          /* owned, n_batch: row -> logits row or -1 */
+    float *emb;                  /* owned when want_emb, n_batch * n_embd */
+    int n_rows;                  /* rows in the last batch */
+    int8_t *want;                /* owned, n_batch: row wants logits */
+};
+
+/* llm_tokenize.c: builds m->tok from the file's tokenizer.* keys (none is fine: tokenize then
+ * returns 0 tokens) and fills the special ids in m->info; detach frees it. */
+int llm_tokenizer_attach(struct inferd_llm_model *m, struct inferd_err *err);
+void llm_tokenizer_detach(struct inferd_llm_model *m);
+
+/* forward.c: evaluates a validated batch (KV pages already reserved). */
+int llm_forward(struct inferd_llm_ctx *c, const struct inferd_llm_batch *b, const int8_t *want,
+                struct inferd_err *err);
+
+/* matmul.c: y_j (n_tok, w_j.ne1) = x (n_tok, n_in) @ W_j^T for each job, rows of y_j spaced
+ * ldy_j floats apart. All W_j share n_in = ne0. Parallel over output rows. */
+struct llm_mm_job {
+    const struct llm_weight *w;
+    float *y;
+    int ldy;
+};
+void llm_matmul(struct inferd_llm_ctx *c, const float *x, int n_tok, const struct llm_mm_job *jobs,
+                int n_jobs);
+
+#endif

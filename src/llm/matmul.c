@@ -1,0 +1,99 @@
+/* matmul.c — Y (n_tok, out) = X (n_tok, in) @ W^T over the thread pool: the activations
+ * are quantized once to the weights' vec_dot_type, then each thread takes a slice of the
+ * output rows and walks them in tiles (TILE_T tokens x TILE_R rows) so a weight tile is
+ * reused from cache across many tokens during prompt processing. */
+#include "base/tpool.h"
+#include "llm/llm_int.h"
+
+#define TILE_T 32
+#define TILE_R 4
+#define MM_MAX_JOBS 4
+
+struct mm_args {
+    const float *x;
+    int n_tok;
+    int64_t n_in;
+    const struct kern_type *vk;        /* quantizer of the activations */
+    unsigned char *xq;
+    size_t xq_stride;
+    const struct llm_mm_job *jobs[MM_MAX_JOBS];
+    int64_t row0[MM_MAX_JOBS + 1];     /* first global row of each job */
+    int n_jobs;
+};
+
+static void quant_part(void *ctx, int ith, int nth)
+{
+    struct mm_args *a = ctx;
+    int t0 = (int)((int64_t)a->n_tok * ith / nth), t1 = (int)((int64_t)a->n_tok * (ith + 1) / nth);
+    for (int t = t0; t < t1; t++)
+        a->vk->quantize_row(a->x + (size_t)t * a->n_in, a->xq + (size_t)t * a->xq_stride, a->n_in);
+}
+
+/* Rows [r0, r1) of one job, all tokens. */
+static void mm_rows(const struct mm_args *a, const struct llm_mm_job *j, int64_t r0, int64_t r1)
+{
+    const struct llm_weight *w = j->w;
+    kern_dot_fn dot = w->k->vec_dot;
+    const unsigned char *wd = w->data;
+    for (int t0 = 0; t0 < a->n_tok; t0 += TILE_T) {
+        int t1 = t0 + TILE_T < a->n_tok ? t0 + TILE_T : a->n_tok;
+        for (int64_t r = r0; r < r1; r += TILE_R) {
+            int64_t re = r + TILE_R < r1 ? r + TILE_R : r1;
+            for (int t = t0; t < t1; t++) {
+                const unsigned char *xq = a->xq + (size_t)t * a->xq_stride;
+                float *y = j->y + (size_t)t * j->ldy;
+                for (int64_t rr = r; rr < re; rr++)
+                    dot(a->n_in, &y[rr], wd + (size_t)rr * w->row_bytes, xq);
+            }
+        }
+    }
+}
+
+static void mm_part(void *ctx, int ith, int nth)
+{
+    struct mm_args *a = ctx;
+    int64_t total = a->row0[a->n_jobs];
+    /* split on multiples of TILE_R so threads never share a tile */
+    int64_t tiles = (total + TILE_R - 1) / TILE_R;
+    int64_t g0 = tiles * ith / nth * TILE_R, g1 = tiles * (ith + 1) / nth * TILE_R;
+    if (g1 > total)
+        g1 = total;
+    for (int i = 0; i < a->n_jobs; i++) {
+        int64_t s = a->row0[i] > g0 ? a->row0[i] : g0, e = a->row0[i + 1] < g1 ? a->row0[i + 1] : g1;
+        if (s < e)
+            mm_rows(a, a->jobs[i], s - a->row0[i], e - a->row0[i]);
+    }
+}
+
+void llm_matmul(struct inferd_llm_ctx *c, const float *x, int n_tok, const struct llm_mm_job *jobs,
+                int n_jobs)
+{
+    int done[MM_MAX_JOBS * 4] = {0};
+    for (int first = 0; first < n_jobs; first++) {
+        if (done[first])
+            continue;
+        struct mm_args a = {.x = x, .n_tok = n_tok, .n_in = jobs[first].w->ne0};
+        enum ggml_type vdt = jobs[first].w->k->vec_dot_type;
+        a.vk = kern_get(vdt);
+        for (int i = first; i < n_jobs && a.n_jobs < MM_MAX_JOBS; i++) {
+            if (done[i] || jobs[i].w->k->vec_dot_type != vdt)
+                continue;
+            done[i] = 1;
+            a.jobs[a.n_jobs] = &jobs[i];
+            a.row0[a.n_jobs + 1] = a.row0[a.n_jobs] + jobs[i].w->ne1;
+            a.n_jobs++;
+        }
+        if (vdt == GGML_TYPE_F32) {
+            a.xq = (unsigned char *)(uintptr_t)x; /* read only: F32 rows are used as they are */
+            a.xq_stride = (size_t)a.n_in * sizeof(float);
+        } else {
+            a.xq = c->xq;
+            a.xq_stride = ggml_row_size(vdt, a.n_in);
+            if (n_tok == 1)
+                quant_part(&a, 0, 1);
+            else
+                tpool_parallel_for(c->pool, quant_part, &a);
+        }
+        tpool_parallel_for(c->pool, mm_part, &a);
+    }
+}

@@ -1,0 +1,307 @@
+/* model_load.c — inferd_llm_load: maps a GGUF file, reads the hyper-parameters of a supported
+ * architecture, checks every weight's name, shape and type, and builds the model. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/tpool.h"
+#include "llm/llm_int.h"
+#include "llm/tokenizer.h"
+
+#define LLM_MAX_LAYERS 1024
+#define LLM_MAX_DIM (1 << 20)
+
+const struct llm_arch *llm_arch_find(const char *name, size_t len)
+{
+    static const struct llm_arch *const all[] = {&llm_arch_llama, &llm_arch_qwen2};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        if (strlen(all[i]->name) == len && memcmp(all[i]->name, name, len) == 0)
+            return all[i];
+    return NULL;
+}
+
+/* "<arch>.<suffix>" as a u32 in [lo, hi]; def is used when absent (def < 0: required). */
+static int hp_u32(const struct gguf_file *g, const char *arch, const char *suffix, int64_t def,
+                  int lo, int hi, int *out, struct inferd_err *err)
+{
+    char key[128];
+    snprintf(key, sizeof key, "%s.%s", arch, suffix);
+    int64_t v;
+    int rc = gguf_get_i64(g, key, &v);
+    if (rc == INFERD_ENOTFOUND && def >= 0)
+        v = def;
+    else if (rc == INFERD_ENOTFOUND)
+        return inferd_err_set(err, INFERD_EFORMAT, "%s: missing", key);
+    else if (rc < 0)
+        return inferd_err_set(err, INFERD_EFORMAT, "%s: not an integer", key);
+    if (v < lo || v > hi)
+        return inferd_err_set(err, INFERD_EFORMAT, "%s: %lld outside [%d, %d]", key, (long long)v, lo, hi);
+    *out = (int)v;
+    return 0;
+}
+
+static int hp_f32(const struct gguf_file *g, const char *arch, const char *suffix, float def, float *out,
+                  struct inferd_err *err)
+{
+    char key[128];
+    snprintf(key, sizeof key, "%s.%s", arch, suffix);
+    int rc = gguf_get_f32(g, key, out);
+    if (rc == INFERD_ENOTFOUND) {
+        *out = def;
+        return 0;
+    }
+    if (rc < 0 || !(*out == *out))
+        return inferd_err_set(err, INFERD_EFORMAT, "%s: not a number", key);
+    return 0;
+}
+
+static int read_hparams(struct inferd_llm_model *m, struct inferd_err *err)
+{
+    const struct gguf_file *g = m->g;
+    struct llm_hparams *hp = &m->hp;
+    const char *a = m->arch_name;
+    int rc, key_len = 0;
+    if ((rc = hp_u32(g, a, "embedding_length", -1, 1, LLM_MAX_DIM, &hp->n_embd, err)) < 0 ||
+        (rc = hp_u32(g, a, "block_count", -1, 1, LLM_MAX_LAYERS, &hp->n_layer, err)) < 0 ||
+        (rc = hp_u32(g, a, "feed_forward_length", -1, 1, LLM_MAX_DIM, &hp->n_ff, err)) < 0 ||
+        (rc = hp_u32(g, a, "attention.head_count", -1, 1, 4096, &hp->n_head, err)) < 0 ||
+        (rc = hp_u32(g, a, "attention.head_count_kv", hp->n_head, 1, 4096, &hp->n_head_kv, err)) < 0 ||
+        (rc = hp_u32(g, a, "context_length", 2048, 1, 1 << 24, &hp->n_ctx_train, err)) < 0 ||
+        (rc = hp_u32(g, a, "attention.key_length", 0, 0, 65536, &key_len, err)) < 0)
+        return rc;
+    if (hp->n_head % hp->n_head_kv != 0)
+        return inferd_err_set(err, INFERD_EFORMAT, "%s.attention.head_count_kv: %d does not divide head_count %d",
+                              a, hp->n_head_kv, hp->n_head);
+    if (key_len == 0 && hp->n_embd % hp->n_head != 0)
+        return inferd_err_set(err, INFERD_EFORMAT, "%s.attention.head_count: %d does not divide embedding_length %d",
+                              a, hp->n_head, hp->n_embd);
+    hp->head_dim = key_len ? key_len : hp->n_embd / hp->n_head;
+    if ((rc = hp_u32(g, a, "rope.dimension_count", hp->head_dim, 2, 1024, &hp->n_rot, err)) < 0)
+        return rc;
+    if (hp->n_rot % 2 || hp->n_rot > hp->head_dim)
+        return inferd_err_set(err, INFERD_EFORMAT, "%s.rope.dimension_count: %d must be even and <= head dim %d",
+                              a, hp->n_rot, hp->head_dim);
+    if ((rc = hp_f32(g, a, "attention.layer_norm_rms_epsilon", 1e-5f, &hp->eps, err)) < 0 ||
+        (rc = hp_f32(g, a, "rope.freq_base", 10000.f, &hp->rope_base, err)) < 0)
+        return rc;
+    if (hp->rope_base <= 0)
+        return inferd_err_set(err, INFERD_EFORMAT, "%s.rope.freq_base: must be > 0", a);
+    hp->rope_freq_scale = 1.f;
+    char key[128];
+    snprintf(key, sizeof key, "%s.rope.scaling.type", a);
+    struct gguf_str st;
+    if (gguf_get_str(g, key, &st) == 0 && !(st.len == 4 && memcmp(st.ptr, "none", 4) == 0)) {
+        if (!(st.len == 6 && memcmp(st.ptr, "linear", 6) == 0))
+            return inferd_err_set(err, INFERD_EUNSUPPORTED, "%s: \"%.*s\" (only linear RoPE scaling)", key,
+                                  (int)(st.len > 32 ? 32 : st.len), st.ptr);
+        float factor;
+        if ((rc = hp_f32(g, a, "rope.scaling.factor", 1.f, &factor, err)) < 0)
+            return rc;
+        if (!(factor > 0))
+            return inferd_err_set(err, INFERD_EFORMAT, "%s.rope.scaling.factor: must be > 0", a);
+        hp->rope_freq_scale = 1.f / factor;
+    }
+    hp->rope_neox = m->arch->rope_neox;
+    return m->arch->hparams ? m->arch->hparams(g, hp, err) : 0;
+}
+
+/* Looks up a weight of shape (ne0) when ne1 == 0, else (ne0, ne1). ne1 < 0: any row count. */
+static int get_w(struct inferd_llm_model *m, const char *name, int64_t ne0, int64_t ne1, int required,
+                 struct llm_weight *w, struct inferd_err *err)
+{
+    memset(w, 0, sizeof *w);
+    const struct gguf_tensor_info *t = gguf_find_tensor(m->g, name);
+    if (!t)
+        return required ? inferd_err_set(err, INFERD_EFORMAT, "tensor %s: missing", name) : 0;
+    int is_1d = ne1 == 0;
+    if (t->ne[0] != ne0 || (is_1d && t->n_dims != 1) || (!is_1d && t->n_dims != 2) ||
+        (ne1 > 0 && t->ne[1] != ne1))
+        return inferd_err_set(err, INFERD_ESHAPE, "tensor %s: shape [%lld, %lld] (%d dims), want [%lld, %lld]",
+                              name, (long long)t->ne[0], (long long)t->ne[1], t->n_dims, (long long)ne0,
+                              (long long)ne1);
+    if (is_1d && t->type != GGML_TYPE_F32)
+        return inferd_err_set(err, INFERD_ETYPE, "tensor %s: type %s, want F32", name, ggml_type_name(t->type));
+    w->k = kern_get(t->type);
+    if (!w->k || !w->k->vec_dot)
+        return inferd_err_set(err, INFERD_EUNSUPPORTED, "tensor %s: type %s is not supported", name,
+                              ggml_type_name(t->type));
+    w->data = t->data;
+    w->type = t->type;
+    w->ne0 = t->ne[0];
+    w->ne1 = t->n_dims > 1 ? t->ne[1] : 1;
+    w->row_bytes = ggml_row_size(t->type, t->ne[0]);
+    if (!w->row_bytes || w->row_bytes * (size_t)w->ne1 > t->nbytes)
+        return inferd_err_set(err, INFERD_EFORMAT, "tensor %s: data size does not match shape", name);
+    return 0;
+}
+
+static int load_weights(struct inferd_llm_model *m, struct inferd_err *err)
+{
+    struct llm_hparams *hp = &m->hp;
+    const int64_t E = hp->n_embd, qd = (int64_t)hp->n_head * hp->head_dim,
+                  kvd = (int64_t)hp->n_head_kv * hp->head_dim, F = hp->n_ff;
+    int rc;
+    if ((rc = get_w(m, "token_embd.weight", E, -1, 1, &m->tok_embd, err)) < 0)
+        return rc;
+    if (m->tok_embd.ne1 < 1 || m->tok_embd.ne1 > (1 << 22))
+        return inferd_err_set(err, INFERD_EFORMAT, "token_embd.weight: %lld rows", (long long)m->tok_embd.ne1);
+    hp->n_vocab = (int)m->tok_embd.ne1;
+    if ((rc = get_w(m, "output_norm.weight", E, 0, 1, &m->output_norm, err)) < 0 ||
+        (rc = get_w(m, "output.weight", E, hp->n_vocab, 0, &m->output, err)) < 0)
+        return rc;
+    if (!m->output.data)
+        m->output = m->tok_embd; /* tied embeddings */
+    struct llm_weight rf;
+    if ((rc = get_w(m, "rope_freqs.weight", hp->n_rot / 2, 0, 0, &rf, err)) < 0)
+        return rc;
+    m->rope_freqs = rf.data;
+    m->layers = calloc((size_t)hp->n_layer, sizeof *m->layers);
+    if (!m->layers)
+        return inferd_err_set(err, INFERD_ENOMEM, "layers: out of memory");
+    int breq = m->arch->qkv_bias_required;
+    for (int l = 0; l < hp->n_layer; l++) {
+        struct llm_layer *L = &m->layers[l];
+        char n[96];
+#define W(field, suffix, ne0, ne1, req)                                   \
+    snprintf(n, sizeof n, "blk.%d.%s", l, suffix);                        \
+    if ((rc = get_w(m, n, ne0, ne1, req, &L->field, err)) < 0)            \
+        return rc;
+        W(attn_norm, "attn_norm.weight", E, 0, 1)
+        W(wq, "attn_q.weight", E, qd, 1)
+        W(wk, "attn_k.weight", E, kvd, 1)
+        W(wv, "attn_v.weight", E, kvd, 1)
+        W(wo, "attn_output.weight", qd, E, 1)
+        W(bq, "attn_q.bias", qd, 0, breq)
+        W(bk, "attn_k.bias", kvd, 0, breq)
+        W(bv, "attn_v.bias", kvd, 0, breq)
+        W(ffn_norm, "ffn_norm.weight", E, 0, 1)
+        W(w_gate, "ffn_gate.weight", E, F, 1)
+        W(w_up, "ffn_up.weight", E, F, 1)
+        W(w_down, "ffn_down.weight", F, E, 1)
+#undef W
+    }
+    return 0;
+}
+
+static const char *ftype_name(int64_t ft)
+{
+    static const struct { int id; const char *name; } names[] = {
+        {0, "F32"}, {1, "F16"}, {2, "Q4_0"}, {3, "Q4_1"}, {7, "Q8_0"}, {8, "Q5_0"}, {9, "Q5_1"},
+        {10, "Q2_K"}, {11, "Q3_K_S"}, {12, "Q3_K_M"}, {13, "Q3_K_L"}, {14, "Q4_K_S"}, {15, "Q4_K_M"},
+        {16, "Q5_K_S"}, {17, "Q5_K_M"}, {18, "Q6_K"}, {32, "BF16"}};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (names[i].id == ft)
+            return names[i].name;
+    return NULL;
+}
+
+static char *dup_str(struct gguf_str s)
+{
+    char *p = malloc(s.len + 1);
+    if (p) {
+        memcpy(p, s.ptr, s.len);
+        p[s.len] = 0;
+    }
+    return p;
+}
+
+static int fill_info(struct inferd_llm_model *m, struct inferd_err *err)
+{
+    struct inferd_llm_info *in = &m->info;
+    const struct llm_hparams *hp = &m->hp;
+    struct gguf_str s;
+    m->name = gguf_get_str(m->g, "general.name", &s) == 0 ? dup_str(s) : strdup("");
+    if (gguf_get_str(m->g, "tokenizer.chat_template", &s) == 0) {
+        m->chat_template = dup_str(s);
+        if (!m->chat_template)
+            return inferd_err_set(err, INFERD_ENOMEM, "chat_template: out of memory");
+    }
+    if (!m->name)
+        return inferd_err_set(err, INFERD_ENOMEM, "general.name: out of memory");
+    int64_t ft;
+    const char *fname = gguf_get_i64(m->g, "general.file_type", &ft) == 0 ? ftype_name(ft) : NULL;
+    snprintf(m->file_type, sizeof m->file_type, "%s",
+             fname ? fname : ggml_type_name(m->layers[0].wq.type));
+    in->arch = m->arch_name;
+    in->name = m->name;
+    in->n_vocab = hp->n_vocab;
+    in->n_ctx_train = hp->n_ctx_train;
+    in->n_embd = hp->n_embd;
+    in->n_layer = hp->n_layer;
+    in->n_head = hp->n_head;
+    in->n_head_kv = hp->n_head_kv;
+    in->n_ff = hp->n_ff;
+    in->bos = in->eos = in->eot = -1;
+    in->chat_template = m->chat_template;
+    in->file_type = m->file_type;
+    in->file_bytes = gguf_file_size(m->g);
+    for (uint64_t i = 0; i < gguf_n_tensors(m->g); i++) {
+        const struct gguf_tensor_info *t = gguf_tensor_at(m->g, i);
+        uint64_t ne = 1;
+        for (int d = 0; d < t->n_dims; d++)
+            ne *= (uint64_t)t->ne[d];
+        in->n_params += ne;
+    }
+    return llm_tokenizer_attach(m, err);
+}
+
+int inferd_llm_load(const char *path, const struct inferd_llm_load_params *p,
+                    struct inferd_llm_model **out, struct inferd_err *err)
+{
+    int rc;
+    *out = NULL;
+    struct inferd_llm_model *m = calloc(1, sizeof *m);
+    if (!m)
+        return inferd_err_set(err, INFERD_ENOMEM, "model: out of memory");
+    if ((rc = gguf_open(path, &m->g, err)) < 0)
+        goto fail;
+    struct gguf_str arch;
+    if (gguf_get_str(m->g, "general.architecture", &arch) < 0) {
+        rc = inferd_err_set(err, INFERD_EFORMAT, "general.architecture: missing");
+        goto fail;
+    }
+    m->arch = llm_arch_find(arch.ptr, arch.len);
+    if (!m->arch) {
+        rc = inferd_err_set(err, INFERD_EUNSUPPORTED, "general.architecture: \"%.*s\" is not supported (llama, qwen2)",
+                            (int)(arch.len > 32 ? 32 : arch.len), arch.ptr);
+        goto fail;
+    }
+    snprintf(m->arch_name, sizeof m->arch_name, "%s", m->arch->name);
+    if ((rc = read_hparams(m, err)) < 0 || (rc = load_weights(m, err)) < 0 || (rc = fill_info(m, err)) < 0)
+        goto fail;
+    if (p && p->pool) {
+        m->pool = p->pool;
+    } else {
+        m->pool = tpool_new(p ? p->n_threads : 0);
+        m->own_pool = 1;
+        if (!m->pool) {
+            rc = inferd_err_set(err, INFERD_ENOMEM, "n_threads: cannot start the thread pool");
+            goto fail;
+        }
+    }
+    *out = m;
+    return 0;
+fail:
+    inferd_err_prefix(err, "%s", path);
+    inferd_llm_free(m);
+    return rc;
+}
+
+void inferd_llm_free(struct inferd_llm_model *m)
+{
+    if (!m)
+        return;
+    if (m->own_pool)
+        tpool_free(m->pool);
+    llm_tokenizer_detach(m);
+    free(m->layers);
+    free(m->name);
+    free(m->chat_template);
+    gguf_close(m->g);
+    free(m);
+}
+
+const struct inferd_llm_info *inferd_llm_info(const struct inferd_llm_model *m)
+{
+    return &m->info;
+}
