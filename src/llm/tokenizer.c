@@ -1,0 +1,433 @@
+/* tokenizer.c — encode driver (special-token split, BOS/EOS), pieces, detokenize, accessors. */
+#include "llm/tokenizer_int.h"
+
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- small containers ---- */
+
+int tok_ids_push(struct tok_ids *ids, int32_t id)
+{
+    if (ids->n == ids->cap) {
+        size_t cap = ids->cap ? ids->cap * 2 : 64;
+        if (cap > TOKENIZER_MAX_TEXT)
+            return INFERD_ETOOLARGE;
+        int32_t *v = realloc(ids->v, cap * sizeof *v);
+        if (!v)
+            return INFERD_ENOMEM;
+        ids->v = v;
+        ids->cap = cap;
+    }
+    ids->v[ids->n++] = id;
+    return 0;
+}
+
+void tok_ids_free(struct tok_ids *ids)
+{
+    free(ids->v);
+    ids->v = NULL;
+    ids->n = ids->cap = 0;
+}
+
+int tok_spans_push(struct tok_spans *s, size_t off, size_t len)
+{
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 32;
+        struct tok_span *v = realloc(s->v, cap * sizeof *v);
+        if (!v)
+            return INFERD_ENOMEM;
+        s->v = v;
+        s->cap = cap;
+    }
+    s->v[s->n].off = off;
+    s->v[s->n].len = len;
+    s->n++;
+    return 0;
+}
+
+void tok_spans_free(struct tok_spans *s)
+{
+    free(s->v);
+    s->v = NULL;
+    s->n = s->cap = 0;
+}
+
+/* ---- lookups ---- */
+
+uint64_t tok_hash_bytes(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++) {
+        h ^= b[i];
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+int32_t tok_lookup(const struct tokenizer *t, const char *p, size_t n)
+{
+    uint64_t s = tok_hash_bytes(TOK_HASH_SEED, p, n) & t->by_text.mask;
+    for (;;) {
+        int32_t v = t->by_text.slots[s];
+        if (v == 0)
+            return -1;
+        if (t->text_len[v - 1] == n && memcmp(t->blob + t->text_off[v - 1], p, n) == 0)
+            return v - 1;
+        s = (s + 1) & t->by_text.mask;
+    }
+}
+
+int32_t tok_merge_rank(const struct tokenizer *t, const char *l, size_t ln, const char *r, size_t rn)
+{
+    if (!t->merges.slots)
+        return -1;
+    uint64_t h = tok_hash_bytes(tok_hash_bytes(tok_hash_bytes(TOK_HASH_SEED, l, ln), "\xff", 1), r, rn);
+    uint64_t s = h & t->merges.mask;
+    for (;;) {
+        int32_t v = t->merges.slots[s];
+        if (v == 0)
+            return -1;
+        int32_t i = v - 1;
+        const char *m = t->merge_blob + t->merge_off[i];
+        if (t->merge_left[i] == ln && t->merge_right[i] == rn && memcmp(m, l, ln) == 0 &&
+            memcmp(m + ln, r, rn) == 0)
+            return i;
+        s = (s + 1) & t->merges.mask;
+    }
+}
+
+/* ---- UTF-8 and the GPT-2 byte mapping ---- */
+
+size_t tok_utf8_decode(const char *p, size_t n, uint32_t *cp)
+{
+    const unsigned char *s = (const unsigned char *)p;
+    size_t len = tok_utf8_len(s[0]);
+    if (len == 1 || len > n) {
+        *cp = s[0] < 0x80 ? s[0] : 0xFFFD;
+        return 1;
+    }
+    uint32_t c = s[0] & (0xFF >> (len + 1));
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xC0) != 0x80) {
+            *cp = 0xFFFD;
+            return 1;
+        }
+        c = (c << 6) | (s[i] & 0x3F);
+    }
+    *cp = c;
+    return len;
+}
+
+/* GPT-2 maps the printable bytes ('!'..'~', 0xA1..0xAC, 0xAE..0xFF) to themselves and the
+ * other 68 bytes, in order, to U+0100..U+0143. */
+static int byte_is_printable(unsigned b)
+{
+    return (b >= 0x21 && b <= 0x7E) || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE);
+}
+
+size_t tok_byte_to_utf8(uint8_t b, char out[2])
+{
+    uint32_t cp;
+    if (byte_is_printable(b))
+        cp = b;
+    else if (b <= 0x20)
+        cp = 256 + b;
+    else if (b <= 0xA0)
+        cp = 256 + 33 + (b - 0x7F);
+    else
+        cp = 256 + 67;  /* 0xAD */
+    if (cp < 0x80) {
+        out[0] = (char)cp;
+        return 1;
+    }
+    out[0] = (char)(0xC0 | (cp >> 6));
+    out[1] = (char)(0x80 | (cp & 0x3F));
+    return 2;
+}
+
+int tok_unicode_to_byte(uint32_t cp)
+{
+    if (cp < 256)
+        return byte_is_printable(cp) ? (int)cp : -1;
+    if (cp < 256 + 33)
+        return (int)(cp - 256);
+    if (cp < 256 + 67)
+        return (int)(cp - 256 - 33 + 0x7F);
+    if (cp == 256 + 67)
+        return 0xAD;
+    return -1;
+}
+
+/* ---- encode ---- */
+
+struct frag {
+    int32_t id;  /* -1: text */
+    size_t off, len;
+};
+struct frags {
+    struct frag *v;
+    size_t n, cap;
+};
+
+static int frag_push(struct frags *f, int32_t id, size_t off, size_t len)
+{
+    if (f->n == f->cap) {
+        size_t cap = f->cap ? f->cap * 2 : 16;
+        struct frag *v = realloc(f->v, cap * sizeof *v);
+        if (!v)
+            return INFERD_ENOMEM;
+        f->v = v;
+        f->cap = cap;
+    }
+    f->v[f->n++] = (struct frag){id, off, len};
+    return 0;
+}
+
+/* Splits the text fragments of *in on every occurrence of special token id (left to right,
+ * non-overlapping). Swaps the result into *in. */
+static int split_on(const struct tokenizer *t, const char *text, int32_t id, struct frags *in, struct frags *tmp)
+{
+    const char *st = t->blob + t->text_off[id];
+    size_t sl = t->text_len[id];
+    int hit = 0;
+    for (size_t k = 0; k < in->n && !hit; k++)
+        hit = in->v[k].id < 0 && in->v[k].len >= sl && memmem(text + in->v[k].off, in->v[k].len, st, sl);
+    if (!hit)
+        return 0;
+    tmp->n = 0;
+    for (size_t k = 0; k < in->n; k++) {
+        struct frag f = in->v[k];
+        if (f.id >= 0) {
+            if (frag_push(tmp, f.id, 0, 0) < 0)
+                return INFERD_ENOMEM;
+            continue;
+        }
+        size_t pos = f.off, end = f.off + f.len;
+        while (pos < end) {
+            const char *m = memmem(text + pos, end - pos, st, sl);
+            if (!m)
+                break;
+            size_t at = (size_t)(m - text);
+            if (at > pos && frag_push(tmp, -1, pos, at - pos) < 0)
+                return INFERD_ENOMEM;
+            if (frag_push(tmp, id, 0, 0) < 0)
+                return INFERD_ENOMEM;
+            pos = at + sl;
+        }
+        if (pos < end && frag_push(tmp, -1, pos, end - pos) < 0)
+            return INFERD_ENOMEM;
+    }
+    struct frags s = *in;
+    *in = *tmp;
+    *tmp = s;
+    return 0;
+}
+
+int tokenizer_encode(const struct tokenizer *t, const char *text, size_t len, int add_special,
+                     int parse_special, int32_t *out, int cap)
+{
+    int rc = 0;
+    struct frags fr = {0}, tmp = {0};
+    struct tok_ids ids = {0};
+    if (len > TOKENIZER_MAX_TEXT)
+        return INFERD_ETOOLARGE;
+    if (len && (rc = frag_push(&fr, -1, 0, len)) < 0)
+        goto fail;
+    for (int32_t k = 0; k < t->n_special && fr.n; k++) {
+        int32_t id = t->special[k];
+        if (!parse_special && t->types[id] != TOKEN_TYPE_USER_DEFINED)
+            continue;  /* CONTROL and UNKNOWN text is plain text unless asked */
+        if ((rc = split_on(t, text, id, &fr, &tmp)) < 0)
+            goto fail;
+    }
+    if (add_special && t->add_bos && (rc = tok_ids_push(&ids, t->bos)) < 0)
+        goto fail;
+    int prev_special = 1;  /* SPM: a text run at the start or after a special token gets "▁" */
+    for (size_t k = 0; k < fr.n; k++) {
+        const struct frag *f = &fr.v[k];
+        if (f->id >= 0) {
+            rc = tok_ids_push(&ids, f->id);
+            prev_special = 1;
+        } else if (t->kind == TOKENIZER_SPM) {
+            rc = tok_spm_encode(t, text + f->off, f->len, t->add_space_prefix && prev_special, &ids);
+            prev_special = 0;
+        } else if (t->kind == TOKENIZER_BPE) {
+            rc = tok_bpe_encode(t, text + f->off, f->len, &ids);
+        } else {
+            rc = tok_wpm_encode(t, text + f->off, f->len, &ids);
+        }
+        if (rc < 0)
+            goto fail;
+    }
+    if (add_special && t->kind == TOKENIZER_WPM && t->add_sep && (rc = tok_ids_push(&ids, t->sep)) < 0)
+        goto fail;
+    if (add_special && t->add_eos && (rc = tok_ids_push(&ids, t->eos)) < 0)
+        goto fail;
+    if (ids.n > INT_MAX) {
+        rc = INFERD_ETOOLARGE;
+        goto fail;
+    }
+    rc = (int)ids.n;
+    if (out && cap > 0)
+        memcpy(out, ids.v, (ids.n < (size_t)cap ? ids.n : (size_t)cap) * sizeof *out);
+fail:
+    free(fr.v);
+    free(tmp.v);
+    tok_ids_free(&ids);
+    return rc;
+}
+
+/* ---- pieces ---- */
+
+/* Appends src[0..n) to buf at *pos (copying only what fits in cap). */
+static void put(char *buf, size_t cap, size_t *pos, const char *src, size_t n)
+{
+    if (*pos < cap) {
+        size_t room = cap - *pos;
+        memcpy(buf + *pos, src, n < room ? n : room);
+    }
+    *pos += n;
+}
+
+/* Piece of id into buf at *pos; render_special says whether CONTROL/UNKNOWN text shows. */
+static int piece(const struct tokenizer *t, int32_t id, int render_special, char *buf, size_t cap, size_t *pos)
+{
+    if (id < 0 || id >= t->n_vocab)
+        return INFERD_EINVAL;
+    const char *s = t->blob + t->text_off[id];
+    size_t n = t->text_len[id];
+    uint8_t ty = t->types[id];
+    if (ty == TOKEN_TYPE_CONTROL || ty == TOKEN_TYPE_UNKNOWN) {
+        if (render_special)
+            put(buf, cap, pos, s, n);
+        return 0;
+    }
+    if (ty == TOKEN_TYPE_USER_DEFINED) {
+        put(buf, cap, pos, s, n);
+        return 0;
+    }
+    if (ty == TOKEN_TYPE_BYTE && t->kind == TOKENIZER_SPM) {
+        /* "<0xNN>" */
+        if (n == 6 && s[0] == '<' && s[1] == '0' && s[2] == 'x' && s[5] == '>') {
+            char h[3] = {s[3], s[4], 0};
+            char b = (char)strtol(h, NULL, 16);
+            put(buf, cap, pos, &b, 1);
+        }
+        return 0;
+    }
+    if (ty != TOKEN_TYPE_NORMAL && ty != TOKEN_TYPE_UNDEFINED && ty != TOKEN_TYPE_BYTE)
+        return 0;  /* UNUSED */
+    if (t->kind == TOKENIZER_BPE) {
+        for (size_t i = 0; i < n;) {
+            uint32_t cp;
+            size_t l = tok_utf8_decode(s + i, n - i, &cp);
+            int b = tok_unicode_to_byte(cp);
+            if (b >= 0) {
+                char c = (char)b;
+                put(buf, cap, pos, &c, 1);
+            } else {
+                put(buf, cap, pos, s + i, l);
+            }
+            i += l;
+        }
+        return 0;
+    }
+    /* SPM and WPM: "▁" (E2 96 81) is a space. */
+    for (size_t i = 0; i < n;) {
+        if (i + 3 <= n && (unsigned char)s[i] == 0xE2 && (unsigned char)s[i + 1] == 0x96 &&
+            (unsigned char)s[i + 2] == 0x81) {
+            put(buf, cap, pos, " ", 1);
+            i += 3;
+        } else {
+            put(buf, cap, pos, s + i, 1);
+            i++;
+        }
+    }
+    return 0;
+}
+
+int tokenizer_token_to_piece(const struct tokenizer *t, int32_t id, char *buf, size_t cap)
+{
+    size_t pos = 0;
+    int rc = piece(t, id, 1, buf, cap, &pos);
+    if (rc < 0)
+        return rc;
+    return pos > INT_MAX ? INFERD_ETOOLARGE : (int)pos;
+}
+
+int tokenizer_detokenize(const struct tokenizer *t, const int32_t *toks, int n, int render_special, char *buf,
+                         size_t cap)
+{
+    size_t pos = 0;
+    int strip = t->kind == TOKENIZER_SPM && t->add_space_prefix;
+    for (int i = 0; i < n; i++) {
+        int rc;
+        if (!strip) {
+            if ((rc = piece(t, toks[i], render_special, buf, cap, &pos)) < 0)
+                return rc;
+            continue;
+        }
+        /* First non-empty piece: drop the one leading space the encoder's prefix added. A
+         * piece is never longer than its token text, so a scratch of that size holds it. */
+        if (toks[i] < 0 || toks[i] >= t->n_vocab)
+            return INFERD_EINVAL;
+        char small[256];
+        size_t need = t->text_len[toks[i]], len = 0;
+        char *tmp = need <= sizeof small ? small : malloc(need);
+        if (!tmp)
+            return INFERD_ENOMEM;
+        rc = piece(t, toks[i], render_special, tmp, need, &len);
+        if (rc == 0 && len > 0) {
+            size_t skip = tmp[0] == ' ';
+            put(buf, cap, &pos, tmp + skip, len - skip);
+            strip = 0;
+        }
+        if (tmp != small)
+            free(tmp);
+        if (rc < 0)
+            return rc;
+    }
+    return pos > INT_MAX ? INFERD_ETOOLARGE : (int)pos;
+}
+
+/* ---- accessors ---- */
+
+int tokenizer_is_eog(const struct tokenizer *t, int32_t id)
+{
+    if (id < 0)
+        return 0;
+    for (int32_t i = 0; i < t->n_eog; i++)
+        if (t->eog[i] == id)
+            return 1;
+    return 0;
+}
+
+enum tokenizer_kind tokenizer_get_kind(const struct tokenizer *t) { return t->kind; }
+int32_t tokenizer_n_vocab(const struct tokenizer *t) { return t->n_vocab; }
+int32_t tokenizer_bos(const struct tokenizer *t) { return t->bos; }
+int32_t tokenizer_eos(const struct tokenizer *t) { return t->eos; }
+int32_t tokenizer_eot(const struct tokenizer *t) { return t->eot; }
+int32_t tokenizer_unk(const struct tokenizer *t) { return t->unk; }
+int32_t tokenizer_pad(const struct tokenizer *t) { return t->pad; }
+int tokenizer_add_bos(const struct tokenizer *t) { return t->add_bos; }
+int tokenizer_add_eos(const struct tokenizer *t) { return t->add_eos; }
+
+const char *tokenizer_token_text(const struct tokenizer *t, int32_t id, size_t *len)
+{
+    if (id < 0 || id >= t->n_vocab)
+        return NULL;
+    if (len)
+        *len = t->text_len[id];
+    return t->blob + t->text_off[id];
+}
+
+int tokenizer_token_type(const struct tokenizer *t, int32_t id)
+{
+    return id < 0 || id >= t->n_vocab ? -1 : t->types[id];
+}
+
+int32_t tokenizer_find_token(const struct tokenizer *t, const char *text)
+{
+    return tok_lookup(t, text, strlen(text));
+}

@@ -1,0 +1,113 @@
+/* tokenizer_int.h — the tokenizer's private state, shared by tokenizer*.c files only.
+ *
+ * The vocabulary is copied out of the GGUF into one blob of NUL-terminated strings; a hash
+ * index maps text -> id (last id wins for duplicate texts, as in llama.cpp), another maps a
+ * BPE merge pair (left, right) -> rank. Each algorithm (SPM, BPE, WPM) is a function that
+ * appends ids for one run of plain text (no special tokens in it) to a bounded id vector.
+ *
+ *   struct tok_ids v = {0};
+ *   tok_spm_encode(t, "Hello world", 11, 1, &v);   // appends ids
+ *   tok_ids_free(&v);
+ */
+#ifndef INFERD_TOKENIZER_INT_H
+#define INFERD_TOKENIZER_INT_H
+
+#include "llm/tokenizer.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct tok_pretok;  /* compiled pre-tokenizer regexes (tokenizer_pretok.c) */
+
+/* Open-addressing hash: slots hold (index + 1), 0 = empty; capacity a power of two. */
+struct tok_hash {
+    int32_t *slots;  /* owned */
+    uint64_t mask;
+};
+
+struct tokenizer {
+    enum tokenizer_kind kind;
+    int32_t n_vocab;
+    char *blob;            /* owned: every token text, NUL-terminated, back to back */
+    uint32_t *text_off;    /* owned: n_vocab offsets into blob */
+    uint32_t *text_len;    /* owned: n_vocab lengths */
+    float *scores;         /* owned: n_vocab scores (0 when absent) */
+    uint8_t *types;        /* owned: n_vocab enum tokenizer_token_type */
+    struct tok_hash by_text;
+
+    /* BPE merges: "left right" strings; left_len splits them. Rank = index. */
+    char *merge_blob;      /* owned */
+    uint32_t *merge_off;   /* owned: n_merges offsets */
+    uint16_t *merge_left;  /* owned: bytes of the left part */
+    uint16_t *merge_right; /* owned: bytes of the right part */
+    int32_t n_merges;
+    struct tok_hash merges;
+
+    /* Tokens split out of the text before the algorithm runs (CONTROL, USER_DEFINED, UNKNOWN),
+     * longest text first. */
+    int32_t *special;      /* owned */
+    int32_t n_special;
+    int32_t *eog;          /* owned: end-of-generation ids */
+    int32_t n_eog;
+
+    int32_t bos, eos, eot, eom, unk, pad, sep;  /* -1 when absent */
+    int add_bos, add_eos, add_sep, add_space_prefix, ignore_merges;
+    int32_t byte_token[256];  /* SPM: <0xNN> id; BPE: id of the byte's mapped char; -1 */
+    struct tok_pretok *pre;   /* owned; BPE and WPM only */
+};
+
+/* Growable id vector with a hard cap (TOKENIZER_MAX_TEXT ids). */
+struct tok_ids {
+    int32_t *v;
+    size_t n, cap;
+};
+int tok_ids_push(struct tok_ids *ids, int32_t id);
+void tok_ids_free(struct tok_ids *ids);
+
+/* A byte span of the input. */
+struct tok_span {
+    size_t off, len;
+};
+struct tok_spans {
+    struct tok_span *v;
+    size_t n, cap;
+};
+int tok_spans_push(struct tok_spans *s, size_t off, size_t len);
+void tok_spans_free(struct tok_spans *s);
+
+/* Hash of bytes (FNV-1a) and the vocab lookups. */
+uint64_t tok_hash_bytes(uint64_t h, const void *p, size_t n);
+#define TOK_HASH_SEED 1469598103934665603ull
+/* Id of the token with text p[0..n), or -1. */
+int32_t tok_lookup(const struct tokenizer *t, const char *p, size_t n);
+/* Rank of the merge (left, right), or -1. */
+int32_t tok_merge_rank(const struct tokenizer *t, const char *l, size_t ln, const char *r, size_t rn);
+
+/* Bytes of one UTF-8 sequence starting with byte c (1 for invalid lead bytes). */
+static inline size_t tok_utf8_len(unsigned char c)
+{
+    static const uint8_t lens[16] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 3, 4};
+    return lens[c >> 4];
+}
+
+/* Algorithms: append ids for plain text (no special tokens) to out. Return 0 or INFERD_E*. */
+int tok_spm_encode(const struct tokenizer *t, const char *text, size_t len, int space_prefix, struct tok_ids *out);
+int tok_bpe_encode(const struct tokenizer *t, const char *text, size_t len, struct tok_ids *out);
+int tok_wpm_encode(const struct tokenizer *t, const char *text, size_t len, struct tok_ids *out);
+
+/* Byte-level BPE's bytes<->unicode mapping (GPT-2). */
+/* UTF-8 of the char byte b maps to; returns its length (1 or 2). */
+size_t tok_byte_to_utf8(uint8_t b, char out[2]);
+/* Raw byte for the mapped codepoint cp, or -1 when cp is not a mapped char. */
+int tok_unicode_to_byte(uint32_t cp);
+/* Decodes one UTF-8 sequence at p (n bytes left). Returns its length (>= 1) and *cp (an
+ * invalid byte gives 1 and cp = 0xFFFD). */
+size_t tok_utf8_decode(const char *p, size_t n, uint32_t *cp);
+
+/* Pre-tokenizer: the regex list for a tokenizer.ggml.pre name (tokenizer_pretok.c). */
+int tok_pretok_new(const char *pre, size_t pre_len, struct tok_pretok **out, struct inferd_err *err);
+void tok_pretok_free(struct tok_pretok *p);
+/* Splits text[0..len) into words (spans cover the whole text, in order). */
+int tok_pretok_split(const struct tok_pretok *p, const char *text, size_t len, struct tok_spans *out);
+
+#endif
