@@ -87,6 +87,10 @@ static int bind_op(struct ox_model *m, struct ox_node *n, struct inferd_err *err
         return inferd_err_set(err, INFERD_EFORMAT, "node '%s': %s takes %d..%d inputs and %d..%d outputs, has %d and %d",
                               n->name, n->op_type, n->op->min_in, n->op->max_in, n->op->min_out,
                               n->op->max_out, n->n_in, n->n_out);
+    for (int k = 0; k < n->op->min_in; k++)
+        if (n->in[k] < 0)
+            return inferd_err_set(err, INFERD_EFORMAT, "node '%s' (%s): required input %d is empty", n->name,
+                                  n->op_type, k);
     if (n->op->prepare) {
         int rc = n->op->prepare(n, err);
         if (rc < 0) {
