@@ -52,6 +52,7 @@ struct tokenizer {
 
     int32_t bos, eos, eot, eom, unk, pad, sep;  /* -1 when absent */
     int add_bos, add_eos, add_sep, add_space_prefix, ignore_merges;
+    int spm_split_words;      /* SPM: no token has "▁" after another char (see tokenizer_spm.c) */
     int32_t byte_token[256];  /* SPM: <0xNN> id; BPE: id of the byte's mapped char; -1 */
     struct tok_pretok *pre;   /* owned; BPE and WPM only */
 };

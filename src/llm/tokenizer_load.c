@@ -227,6 +227,23 @@ static int build_special(struct tokenizer *t, struct inferd_err *err)
     return 0;
 }
 
+/* 1 when no token text holds "▁" right after a character other than "▁". A byte in the
+ * middle of a UTF-8 sequence (continuation byte) cannot start "▁", so a byte scan is exact. */
+static int spm_words_independent(const struct tokenizer *t)
+{
+    for (int32_t i = 0; i < t->n_vocab; i++) {
+        const unsigned char *s = (const unsigned char *)t->blob + t->text_off[i];
+        size_t n = t->text_len[i];
+        for (size_t p = 1; p + 3 <= n; p++) {
+            if (s[p] != 0xE2 || s[p + 1] != 0x96 || s[p + 2] != 0x81)
+                continue;
+            if (!(p >= 3 && s[p - 3] == 0xE2 && s[p - 2] == 0x96 && s[p - 1] == 0x81))
+                return 0;
+        }
+    }
+    return 1;
+}
+
 static void build_byte_tokens(struct tokenizer *t)
 {
     for (int b = 0; b < 256; b++) {
@@ -304,6 +321,8 @@ int tokenizer_from_gguf(const struct gguf_file *g, struct tokenizer **out, struc
     if ((rc = build_special(t, err)) < 0)
         goto fail;
     build_byte_tokens(t);
+    if (t->kind == TOKENIZER_SPM)
+        t->spm_split_words = spm_words_independent(t);
     *out = t;
     return 0;
 fail:

@@ -99,11 +99,67 @@ static int emit_bytes(const struct tokenizer *t, const unsigned char *p, size_t 
     return 0;
 }
 
+/* Scratch reused across the chunks of one call. */
+struct spm_scratch {
+    struct spm_sym *sym;
+    struct spm_heap heap;
+};
+
+/* The SPM algorithm over s[0..n) (escaped text); appends ids. */
+static int encode_chunk(const struct tokenizer *t, const char *s, size_t n, struct spm_scratch *sc,
+                        struct tok_ids *out)
+{
+    int rc;
+    struct spm_sym *sym = sc->sym;
+    int32_t ns = 0;
+    for (size_t off = 0; off < n;) {
+        size_t cl = tok_utf8_len((unsigned char)s[off]);
+        if (cl > n - off)
+            cl = n - off;
+        sym[ns] = (struct spm_sym){ns - 1, off + cl == n ? -1 : ns + 1, (uint32_t)off, (uint32_t)cl};
+        ns++;
+        off += cl;
+    }
+    sc->heap.n = 0;
+    for (int32_t i = 1; i < ns; i++)
+        if ((rc = try_pair(t, s, sym, i - 1, i, &sc->heap)) < 0)
+            return rc;
+    while (sc->heap.n) {
+        struct spm_pair p = heap_pop(&sc->heap);
+        struct spm_sym *l = &sym[p.left], *r = &sym[p.right];
+        if (l->n == 0 || r->n == 0 || l->n + r->n != p.size)
+            continue;  /* stale: a side was merged elsewhere since */
+        l->n += r->n;
+        r->n = 0;
+        l->next = r->next;
+        if (r->next >= 0)
+            sym[r->next].prev = p.left;
+        if ((rc = try_pair(t, s, sym, l->prev, p.left, &sc->heap)) < 0 ||
+            (rc = try_pair(t, s, sym, p.left, l->next, &sc->heap)) < 0)
+            return rc;
+    }
+    for (int32_t i = 0; ns > 0 && i != -1; i = sym[i].next) {
+        int32_t id = tok_lookup(t, s + sym[i].off, sym[i].n);
+        if (id >= 0)
+            rc = tok_ids_push(out, id);
+        else
+            rc = emit_bytes(t, (const unsigned char *)s + sym[i].off, sym[i].n, out);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+static int is_space_mark(const char *s, size_t n, size_t i)
+{
+    return i + 3 <= n && (unsigned char)s[i] == 0xE2 && (unsigned char)s[i + 1] == 0x96 &&
+           (unsigned char)s[i + 2] == 0x81;
+}
+
 int tok_spm_encode(const struct tokenizer *t, const char *text, size_t len, int space_prefix, struct tok_ids *out)
 {
     int rc = 0;
-    struct spm_heap heap = {0};
-    struct spm_sym *sym = NULL;
+    struct spm_scratch sc = {0};
     /* Escape: ' ' -> "▁" (3 bytes), plus an optional leading "▁". */
     size_t cap = 3 * len + 3;
     char *s = malloc(cap);
@@ -128,49 +184,29 @@ int tok_spm_encode(const struct tokenizer *t, const char *text, size_t len, int 
         rc = INFERD_ETOOLARGE;
         goto done;
     }
-    sym = malloc(n * sizeof *sym);
-    if (!sym) {
+    sc.sym = malloc(n * sizeof *sc.sym);
+    if (!sc.sym) {
         rc = INFERD_ENOMEM;
         goto done;
     }
-    int32_t ns = 0;
-    for (size_t off = 0; off < n;) {
-        size_t cl = tok_utf8_len((unsigned char)s[off]);
-        if (cl > n - off)
-            cl = n - off;
-        sym[ns] = (struct spm_sym){ns - 1, off + cl == n ? -1 : ns + 1, (uint32_t)off, (uint32_t)cl};
-        ns++;
-        off += cl;
+    if (!t->spm_split_words) {
+        rc = encode_chunk(t, s, n, &sc, out);
+        goto done;
     }
-    for (int32_t i = 1; i < ns; i++)
-        if ((rc = try_pair(t, s, sym, i - 1, i, &heap)) < 0)
-            goto done;
-    while (heap.n) {
-        struct spm_pair p = heap_pop(&heap);
-        struct spm_sym *l = &sym[p.left], *r = &sym[p.right];
-        if (l->n == 0 || r->n == 0 || l->n + r->n != p.size)
-            continue;  /* stale: a side was merged elsewhere since */
-        l->n += r->n;
-        r->n = 0;
-        l->next = r->next;
-        if (r->next >= 0)
-            sym[r->next].prev = p.left;
-        if ((rc = try_pair(t, s, sym, l->prev, p.left, &heap)) < 0 ||
-            (rc = try_pair(t, s, sym, p.left, l->next, &heap)) < 0)
-            goto done;
+    /* No token holds a "▁" after another character, so no merge crosses the start of a
+     * "▁" run: each run-started chunk is independent and the heap stays small. */
+    size_t start = 0;
+    for (size_t i = 3; i < n; i++) {
+        if (is_space_mark(s, n, i) && !(i >= 3 && is_space_mark(s, n, i - 3))) {
+            if ((rc = encode_chunk(t, s + start, i - start, &sc, out)) < 0)
+                goto done;
+            start = i;
+        }
     }
-    for (int32_t i = 0; i != -1; i = sym[i].next) {
-        int32_t id = tok_lookup(t, s + sym[i].off, sym[i].n);
-        if (id >= 0)
-            rc = tok_ids_push(out, id);
-        else
-            rc = emit_bytes(t, (const unsigned char *)s + sym[i].off, sym[i].n, out);
-        if (rc < 0)
-            goto done;
-    }
+    rc = encode_chunk(t, s + start, n - start, &sc, out);
 done:
-    free(heap.v);
-    free(sym);
+    free(sc.heap.v);
+    free(sc.sym);
     free(s);
     return rc;
 }

@@ -3,6 +3,7 @@
 #include "check.h"
 #include "llm/gguf.h"
 #include "llm/tokenizer.h"
+#include "llm/tokenizer_int.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -260,8 +261,36 @@ static void time_4k(const char *vocab)
     tokenizer_free(t);
 }
 
+/* SPM's per-word chunking (taken when no token has "▁" after another char) must give the
+ * same ids as running the algorithm over the whole text at once. */
+static void test_spm_chunking(void)
+{
+    char p[4096];
+    snprintf(p, sizeof p, "%s", check_shared_path("llm/vocab/ggml-vocab-llama-spm.gguf.inp"));
+    FILE *f = fopen(p, "rb");
+    CHECK(f != NULL);
+    if (!f)
+        return;
+    static char text[8192];
+    size_t n = fread(text, 1, sizeof text, f);
+    fclose(f);
+    snprintf(p, sizeof p, "%s", check_shared_path("llm/vocab/ggml-vocab-llama-spm.gguf"));
+    struct inferd_err err = {0};
+    struct tokenizer *t = load(p, NULL, &err);
+    CHECK(t != NULL && t->spm_split_words == 1);
+    if (!t)
+        return;
+    static int32_t a[8192], b[8192];
+    int na = tokenizer_encode(t, text, n, 1, 0, a, 8192);
+    t->spm_split_words = 0;
+    int nb = tokenizer_encode(t, text, n, 1, 0, b, 8192);
+    CHECK(na > 100 && ids_eq(a, na, b, nb));
+    tokenizer_free(t);
+}
+
 int main(void)
 {
+    test_spm_chunking();
     test_hand_built();
     test_golden("llm/aidreams260K.gguf", "llm/golden_aidreams260K.json");
     test_golden("llm/llama-2-tiny-random.gguf", "llm/golden_llama-2-tiny-random.json");
