@@ -4,11 +4,27 @@
 
 #include "serve/serve.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+/* The write end is used by the signal handler only (async-signal-safe write). */
+static int sig_pipe[2] = {-1, -1};
+
+static void on_signal(int sig)
+{
+    int saved = errno;
+    unsigned char b = (unsigned char)sig;
+    if (write(sig_pipe[1], &b, 1) < 0) {
+        /* pipe full: a signal is already pending for the main loop */
+    }
+    errno = saved;
+}
 
 static void usage(FILE *f)
 {
@@ -71,13 +87,18 @@ int cli_serve(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    /* Block the signals in every thread; this thread takes them with sigwait. */
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    /* Signals arrive on any thread (libraries such as OpenBLAS start threads before main
+     * can block anything), so a handler forwards them through a pipe to this thread. */
+    if (pipe2(sig_pipe, O_CLOEXEC) != 0) {
+        perror("inferd serve: pipe");
+        return 1;
+    }
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
     struct serve_server *s;
     struct inferd_err err = {0};
@@ -87,10 +108,11 @@ int cli_serve(int argc, char **argv)
     }
     fprintf(stderr, "inferd serve: listening on http://%s:%d (models from %s)\n", o.host, serve_port(s), o.models_dir);
     for (;;) {
-        int sig = 0;
-        if (sigwait(&set, &sig) != 0)
+        unsigned char sig = 0;
+        ssize_t n = read(sig_pipe[0], &sig, 1);
+        if (n < 0 && errno == EINTR)
             continue;
-        if (sig == SIGHUP) {
+        if (n == 1 && sig == SIGHUP) {
             serve_reopen_logs(s);
             continue;
         }
