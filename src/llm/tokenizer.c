@@ -306,7 +306,7 @@ int tokenizer_encode(const struct tokenizer *t, const char *text, size_t len, in
         goto fail;
     }
     rc = (int)ids.n;
-    if (out && cap > 0)
+    if (out && cap > 0 && ids.n > 0)
         memcpy(out, ids.v, (ids.n < (size_t)cap ? ids.n : (size_t)cap) * sizeof *out);
 fail:
     free(ps);

@@ -181,7 +181,7 @@ static int by_len_desc(const void *a, const void *b, void *ctx)
 /* Texts that end a turn in common chat formats; such tokens also stop generation. */
 static const char *const eog_texts[] = {
     "<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|eom_id|>", "<EOT>", "_<EOT>",
-    "<|end_of_text|>", "<\xef\xbd\x9c" "end\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>", "<|return|>",
+    "<|end_of_text|>", "<\357\275\234end\342\226\201of\342\226\201sentence\357\275\234>", "<|return|>",
 };
 
 static int build_special(struct tokenizer *t, struct inferd_err *err)

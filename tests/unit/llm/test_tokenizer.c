@@ -34,7 +34,7 @@ static int write_vocab(const char *path, const char *model, int with_merges)
         toks[n] = bytes[b], scores[n] = 0, types[n++] = 6;
     }
     /* 259.. */
-    const char *extra[] = {"\xe2\x96\x81", "a", "b", "c", "ab", "bc", "\xe2\x96\x81" "a", "abc"};
+    const char *extra[] = {"\342\226\201", "a", "b", "c", "ab", "bc", "\342\226\201a", "abc"};
     float esc[] = {-3, -4, -4, -4, -1, -0.5f, -2, -0.1f};
     for (int i = 0; i < 8; i++)
         toks[n] = extra[i], scores[n] = esc[i], types[n++] = 1;
@@ -124,7 +124,7 @@ static void test_hand_built(void)
         CHECK(tokenizer_find_token(t, "abc") == 266 && tokenizer_find_token(t, "zzz") == -1);
         size_t len;
         const char *tx = tokenizer_token_text(t, 265, &len);
-        CHECK(tx && len == 4 && strcmp(tx, "\xe2\x96\x81" "a") == 0);
+        CHECK(tx && len == 4 && strcmp(tx, "\342\226\201a") == 0);
         CHECK(tokenizer_token_text(t, 267, &len) == NULL);
         CHECK(tokenizer_token_type(t, 0) == TOKEN_TYPE_UNKNOWN && tokenizer_token_type(t, 3) == TOKEN_TYPE_BYTE);
         CHECK(tokenizer_encode(t, "x", (size_t)TOKENIZER_MAX_TEXT + 1, 0, 0, ids, 16) == INFERD_ETOOLARGE);
