@@ -134,7 +134,10 @@ static void layer_forward(struct inferd_llm_ctx *c, const struct inferd_llm_batc
     }
 
     struct att_args aa = {c, b, l};
-    if (n * hp->n_head == 1)
+    int64_t att_work = 0; /* multiply-adds: below ~64K the pool costs more than it saves */
+    for (int t = 0; t < n; t++)
+        att_work += (int64_t)(b->pos[t] + 1) * q_dim * 2;
+    if (att_work < (1 << 16))
         att_part(&aa, 0, 1);
     else
         tpool_parallel_for(c->pool, att_part, &aa);

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -298,6 +299,7 @@ int gguf_writer_write(struct gguf_writer *w, const char *path, struct inferd_err
         free(tmp);
         return rc;
     }
+    (void)fchmod(fd, 0644); /* mkstemp makes 0600; a model file is meant to be shared */
     f = fdopen(fd, "wb");
     if (!f) {
         rc = inferd_err_set(err, INFERD_EIO, "gguf write %s: fdopen: %s", path, strerror(errno));

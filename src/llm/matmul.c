@@ -8,6 +8,9 @@
 #define TILE_T 32
 #define TILE_R 4
 #define MM_MAX_JOBS 4
+/* Below this many multiply-adds a job runs on the calling thread: waking the pool costs
+ * more than it saves (tiny models, single rows). */
+#define MM_PAR_MIN_WORK (1 << 17)
 
 struct mm_args {
     const float *x;
@@ -89,11 +92,14 @@ void llm_matmul(struct inferd_llm_ctx *c, const float *x, int n_tok, const struc
         } else {
             a.xq = c->xq;
             a.xq_stride = ggml_row_size(vdt, a.n_in);
-            if (n_tok == 1)
+            if ((int64_t)n_tok * a.n_in < MM_PAR_MIN_WORK)
                 quant_part(&a, 0, 1);
             else
                 tpool_parallel_for(c->pool, quant_part, &a);
         }
-        tpool_parallel_for(c->pool, mm_part, &a);
+        if (a.row0[a.n_jobs] * a.n_in * n_tok < MM_PAR_MIN_WORK)
+            mm_part(&a, 0, 1);
+        else
+            tpool_parallel_for(c->pool, mm_part, &a);
     }
 }

@@ -1,0 +1,235 @@
+/* llm_tool.c — helper program for the LLM engine's benchmark and fuzz corpus (built with the
+ * tests, not installed):
+ *   llm_tool random OUT.gguf [--preset tiny|tinyllama] [--type F32|F16|Q8_0|Q4_0|...]
+ *   llm_tool seeds DIR                       small GGUF seeds for tests/fuzz/corpus/gguf
+ *   llm_tool bench MODEL.gguf [-t N] [-p 512] [-n 128] [-r 3]
+ * bench measures like llama-bench: pp = one decode of p random tokens, tg = n single-token
+ * decodes from an empty cache; each repeated r times after a warm-up; prints one JSON line. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/clock.h"
+#include "inferd/llm.h"
+#include "llm/gguf.h"
+#include "llm/model_random.h"
+
+static int type_from_name(const char *s, enum ggml_type *t)
+{
+    for (int i = 0; i < GGML_TYPE_COUNT; i++) {
+        if (ggml_type_block_elems((enum ggml_type)i) && strcmp(ggml_type_name((enum ggml_type)i), s) == 0) {
+            *t = (enum ggml_type)i;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static int cmd_random(int argc, char **argv)
+{
+    const char *out = NULL, *preset = "tiny";
+    enum ggml_type type = GGML_TYPE_F32;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--preset") && i + 1 < argc)
+            preset = argv[++i];
+        else if (!strcmp(argv[i], "--type") && i + 1 < argc) {
+            if (type_from_name(argv[++i], &type) < 0) {
+                fprintf(stderr, "unknown type %s\n", argv[i]);
+                return 2;
+            }
+        } else
+            out = argv[i];
+    }
+    if (!out)
+        return 2;
+    struct llm_random_spec s;
+    if (!strcmp(preset, "tinyllama")) {
+        s = llm_random_spec_tinyllama(type);
+    } else {
+        s = llm_random_spec_tiny();
+        s.type = s.embd_type = type;
+    }
+    struct inferd_err err = {0};
+    uint64_t t0 = clock_now_ns();
+    if (llm_random_model_write(out, &s, &err) < 0) {
+        fprintf(stderr, "llm_tool random: %s\n", err.msg);
+        return 1;
+    }
+    fprintf(stderr, "wrote %s (%s, %s) in %.1f s\n", out, preset, ggml_type_name(type), (clock_now_ns() - t0) / 1e9);
+    return 0;
+}
+
+static int write_file(const char *dir, const char *name, const void *p, size_t n)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        return -1;
+    size_t w = fwrite(p, 1, n, f);
+    fclose(f);
+    return w == n ? 0 : -1;
+}
+
+static unsigned char *read_all(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long sz = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *b = malloc(sz > 0 ? (size_t)sz : 1);
+    if (b && fread(b, 1, (size_t)sz, f) != (size_t)sz) {
+        free(b);
+        b = NULL;
+    }
+    fclose(f);
+    *n = (size_t)sz;
+    return b;
+}
+
+static int cmd_seeds(const char *dir)
+{
+    char path[1024];
+    struct inferd_err err = {0};
+    /* 1: a tiny model in Q8_0 (no vocab): every kind of tensor info */
+    struct llm_random_spec s = {.arch = "llama", .n_vocab = 8, .n_embd = 32, .n_layer = 1, .n_head = 2,
+                                .n_head_kv = 1, .n_ff = 32, .n_ctx = 64, .type = GGML_TYPE_Q8_0,
+                                .embd_type = GGML_TYPE_Q4_0, .seed = 3, .rope_linear_factor = 2};
+    snprintf(path, sizeof path, "%s/model_q8_0.gguf", dir);
+    if (llm_random_model_write(path, &s, &err) < 0)
+        goto fail;
+    /* 2: metadata of every value type, arrays included */
+    struct gguf_writer *w = gguf_writer_new();
+    const char *strs[3] = {"<s>", "", "\xe2\x96\x81hello"};
+    int32_t iv[3] = {1, -2, 3};
+    float fv[2] = {0.5f, -1.f};
+    float t[32] = {1.f};
+    int64_t ne[1] = {32};
+    gguf_writer_set_str(w, "general.architecture", "llama");
+    gguf_writer_set_u32(w, "general.alignment", 32);
+    gguf_writer_set_i32(w, "i", -5);
+    gguf_writer_set_f32(w, "f", 1.25f);
+    gguf_writer_set_bool(w, "b", 1);
+    gguf_writer_set_arr_str(w, "tokenizer.ggml.tokens", strs, 3);
+    gguf_writer_set_arr_i32(w, "ai", iv, 3);
+    gguf_writer_set_arr_f32(w, "af", fv, 2);
+    gguf_writer_add_tensor(w, "t", GGML_TYPE_F32, 1, ne, t);
+    gguf_writer_add_tensor(w, "h", GGML_TYPE_F16, 1, ne, t);
+    snprintf(path, sizeof path, "%s/kv_all_types.gguf", dir);
+    int rc = gguf_writer_write(w, path, &err);
+    gguf_writer_free(w);
+    if (rc < 0)
+        goto fail;
+    /* 3..: truncated and mutated copies of the model */
+    size_t n;
+    snprintf(path, sizeof path, "%s/model_q8_0.gguf", dir);
+    unsigned char *b = read_all(path, &n);
+    if (!b)
+        goto fail;
+    write_file(dir, "trunc_header.gguf", b, 20);
+    write_file(dir, "trunc_kv.gguf", b, 200);
+    write_file(dir, "trunc_data.gguf", b, n / 2);
+    b[24] ^= 0x40; /* first key's length */
+    write_file(dir, "mut_keylen.gguf", b, n);
+    b[24] ^= 0x40;
+    b[8] = 0xff; /* tensor count */
+    write_file(dir, "mut_ntensors.gguf", b, n);
+    free(b);
+    return 0;
+fail:
+    fprintf(stderr, "llm_tool seeds: %s\n", err.msg);
+    return 1;
+}
+
+static int cmd_bench(int argc, char **argv)
+{
+    const char *model = NULL;
+    int threads = 0, n_pp = 512, n_tg = 128, reps = 3;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "-t") && i + 1 < argc)
+            threads = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "-p") && i + 1 < argc)
+            n_pp = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "-n") && i + 1 < argc)
+            n_tg = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "-r") && i + 1 < argc)
+            reps = atoi(argv[++i]);
+        else
+            model = argv[i];
+    }
+    if (!model || n_pp < 1 || n_tg < 1 || reps < 1 || n_pp > 4096)
+        return 2;
+    struct inferd_err err = {0};
+    struct inferd_llm_model *m = NULL;
+    struct inferd_llm_ctx *c = NULL;
+    if (inferd_llm_load(model, &(struct inferd_llm_load_params){.n_threads = threads}, &m, &err) < 0 ||
+        inferd_llm_ctx_new(m, &(struct inferd_llm_ctx_params){.n_ctx = n_pp > n_tg ? n_pp : n_tg, .n_batch = n_pp},
+                           &c, &err) < 0) {
+        fprintf(stderr, "llm_tool bench: %s\n", err.msg);
+        inferd_llm_free(m);
+        return 1;
+    }
+    int nv = inferd_llm_info(m)->n_vocab;
+    int32_t *toks = malloc(sizeof(int32_t) * n_pp), *pos = malloc(sizeof(int32_t) * n_pp),
+            *seq = calloc((size_t)n_pp, sizeof(int32_t));
+    uint64_t r = 12345;
+    for (int i = 0; i < n_pp; i++) {
+        r = r * 6364136223846793005ull + 1442695040888963407ull;
+        toks[i] = (int32_t)((r >> 33) % (uint64_t)nv);
+        pos[i] = i;
+    }
+    double pp_s = 0, tg_s = 0;
+    for (int rep = -1; rep < reps; rep++) { /* rep -1 is the warm-up */
+        inferd_llm_seq_clear(c, 0);
+        struct inferd_llm_batch b = {.n = n_pp, .tokens = toks, .pos = pos, .seq = seq};
+        uint64_t t0 = clock_now_ns();
+        if (inferd_llm_decode(c, &b, &err) < 0)
+            goto fail;
+        uint64_t t1 = clock_now_ns();
+        inferd_llm_seq_clear(c, 0);
+        for (int i = 0; i < n_tg; i++) {
+            b = (struct inferd_llm_batch){.n = 1, .tokens = &toks[i % n_pp], .pos = &pos[i], .seq = seq};
+            if (inferd_llm_decode(c, &b, &err) < 0)
+                goto fail;
+        }
+        uint64_t t2 = clock_now_ns();
+        if (rep >= 0) {
+            pp_s += (t1 - t0) / 1e9;
+            tg_s += (t2 - t1) / 1e9;
+        }
+        if (rep == -1 && reps > 0)
+            continue;
+    }
+    printf("{\"model\":\"%s\",\"type\":\"%s\",\"threads\":%d,\"pp\":%d,\"tg\":%d,\"pp_tps\":%.3f,\"tg_tps\":%.3f}\n",
+           model, inferd_llm_info(m)->file_type, threads, n_pp, n_tg, n_pp * reps / pp_s, n_tg * reps / tg_s);
+    free(toks);
+    free(pos);
+    free(seq);
+    inferd_llm_ctx_free(c);
+    inferd_llm_free(m);
+    return 0;
+fail:
+    fprintf(stderr, "llm_tool bench: %s\n", err.msg);
+    free(toks);
+    free(pos);
+    free(seq);
+    inferd_llm_ctx_free(c);
+    inferd_llm_free(m);
+    return 1;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc >= 3 && !strcmp(argv[1], "random"))
+        return cmd_random(argc - 2, argv + 2);
+    if (argc == 3 && !strcmp(argv[1], "seeds"))
+        return cmd_seeds(argv[2]);
+    if (argc >= 3 && !strcmp(argv[1], "bench"))
+        return cmd_bench(argc - 2, argv + 2);
+    fprintf(stderr, "usage: llm_tool random OUT.gguf [--preset tiny|tinyllama] [--type T]\n"
+                    "       llm_tool seeds DIR\n"
+                    "       llm_tool bench MODEL.gguf [-t N] [-p 512] [-n 128] [-r 3]\n");
+    return 2;
+}
