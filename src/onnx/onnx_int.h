@@ -44,6 +44,7 @@ struct ox_tensor {
     void *data;
     size_t nbytes;
     int is_const; /* data is known at plan time (weights, Constant, folded) */
+    int alias;    /* set by the plan: data is the input's buffer (OX_OP_ALIAS ops), no copy */
 };
 
 /* ONNX AttributeProto.AttributeType values we look at. */
@@ -152,6 +153,7 @@ struct ox_op {
     unsigned flags;
 };
 #define OX_OP_SHAPE_ONLY 1u /* output depends only on input shapes (Shape): fold always */
+#define OX_OP_ALIAS 2u      /* output 0 is input 0's bytes reshaped: the plan may alias them */
 
 const struct ox_op *ox_op_find(const char *name);
 

@@ -93,7 +93,8 @@ int ox_plan_build(const struct ox_model *m, const struct ox_ctx *c, const struct
     for (int i = 0; i < nn; i++)
         total_io += m->nodes[i].n_in + m->nodes[i].n_out;
     struct ox_plan *p = calloc(1, sizeof *p);
-    int *first = NULL, *last = NULL, *offv = NULL;
+    int *first = NULL, *last = NULL, *offv = NULL, *root = NULL;
+    unsigned char *is_out = NULL;
     struct block *live = NULL;
     size_t *offs = NULL;
     *out = NULL;
@@ -109,10 +110,15 @@ int ox_plan_build(const struct ox_model *m, const struct ox_ctx *c, const struct
     p->folded = calloc((size_t)total_io + 1, sizeof *p->folded);
     first = malloc(((size_t)nv + 1) * sizeof(int));
     last = malloc(((size_t)nv + 1) * sizeof(int));
-    if (!p->in_dims || !p->keyed || !p->key_vals || !p->vals || !p->steps || !p->ptrs || !p->folded || !first || !last)
+    root = malloc(((size_t)nv + 1) * sizeof(int));
+    is_out = calloc((size_t)nv + 1, 1);
+    if (!root || !is_out ||!p->in_dims || !p->keyed || !p->key_vals || !p->vals || !p->steps || !p->ptrs || !p->folded || !first || !last)
         goto oom;
+    for (int i = 0; i < m->n_outputs; i++)
+        is_out[m->output_ids[i]] = 1;
     for (int i = 0; i < nv; i++) {
         first[i] = last[i] = -1;
+        root[i] = i; /* the value whose buffer holds i's bytes (aliasing ops) */
         if (m->values[i].init)
             p->vals[i] = *m->values[i].init;
     }
@@ -188,7 +194,14 @@ int ox_plan_build(const struct ox_model *m, const struct ox_ctx *c, const struct
         ptr_at += (size_t)(n->n_in + n->n_out);
         for (int k = 0; k < n->n_in; k++)
             if (in[k] && !in[k]->is_const)
-                last[n->in[k]] = s;
+                last[root[n->in[k]]] = s;
+        if ((n->op->flags & OX_OP_ALIAS) && n->out[0] >= 0 && !is_out[n->out[0]] && !in[0]->is_const) {
+            /* output 0 shares input 0's buffer: no copy, the buffer lives until its last alias dies */
+            root[n->out[0]] = root[n->in[0]];
+            outs[0]->alias = 1;
+            last[root[n->in[0]]] = s;
+            continue;
+        }
         for (int k = 0; k < n->n_out; k++) {
             if (n->out[k] >= 0) {
                 first[n->out[k]] = s;
@@ -198,8 +211,8 @@ int ox_plan_build(const struct ox_model *m, const struct ox_ctx *c, const struct
     }
     for (int i = 0; i < m->n_outputs; i++) {
         int id = m->output_ids[i];
-        if (first[id] >= 0)
-            last[id] = p->n_steps;
+        if (first[root[id]] >= 0)
+            last[root[id]] = p->n_steps;
     }
     /* lay out: at step s allocate its outputs (inputs are still live), then free what died */
     live = malloc(((size_t)nv + 1) * sizeof *live);
@@ -213,7 +226,7 @@ int ox_plan_build(const struct ox_model *m, const struct ox_ctx *c, const struct
         const struct ox_node *n = p->steps[s].node;
         for (int k = 0; k < n->n_out; k++) {
             int id = n->out[k];
-            if (id < 0)
+            if (id < 0 || root[id] != id)
                 continue;
             offs[id] = place(live, &n_live, p->vals[id].nbytes, id);
             size_t end = offs[id] + p->vals[id].nbytes;
@@ -222,11 +235,11 @@ int ox_plan_build(const struct ox_model *m, const struct ox_ctx *c, const struct
         }
         int nd = 0;
         for (int k = 0; k < n->n_in; k++)
-            if (n->in[k] >= 0 && last[n->in[k]] == s && first[n->in[k]] >= 0)
-                offv[nd++] = n->in[k];
+            if (n->in[k] >= 0 && last[root[n->in[k]]] == s && first[root[n->in[k]]] >= 0)
+                offv[nd++] = root[n->in[k]];
         for (int k = 0; k < n->n_out; k++)
-            if (n->out[k] >= 0 && last[n->out[k]] == s)
-                offv[nd++] = n->out[k];
+            if (n->out[k] >= 0 && last[root[n->out[k]]] == s && first[root[n->out[k]]] >= 0)
+                offv[nd++] = root[n->out[k]];
         for (int k = 0; k < nd; k++)
             release(live, &n_live, offv[k]);
     }
@@ -242,6 +255,8 @@ int ox_plan_build(const struct ox_model *m, const struct ox_ctx *c, const struct
     for (int i = 0; i < nv; i++)
         if (first[i] >= 0)
             p->vals[i].data = (char *)p->arena + offs[i];
+    free(root);
+    free(is_out);
     free(first);
     free(last);
     free(live);
@@ -252,6 +267,8 @@ int ox_plan_build(const struct ox_model *m, const struct ox_ctx *c, const struct
 oom:
     rc = inferd_err_set(err, INFERD_ENOMEM, "plan: out of memory");
 fail:
+    free(root);
+    free(is_out);
     free(first);
     free(last);
     free(live);

@@ -2,13 +2,17 @@
  * split over inferd's pool: by rows of the output when there are enough, else by columns.
  *
  *   Gemm:   Y (M,N) = alpha * op(A) (M,K) @ op(B) (K,N) + beta * C (broadcast to M,N)
+ *           transB=1 with a narrow output (N <= 512, PyTorch Linear layers) uses the
+ *           dot-product kernel of gemm_nt.h instead: no per-call packing of B.
  *   MatMul: numpy matmul; 1-D operands promoted, batch dims broadcast; a batch over a
  *           2-D right operand is folded into one tall GEMM.
  */
 #include <cblas.h>
 #include <string.h>
 
+#include "base/cpu.h"
 #include "base/tpool.h"
+#include "onnx/gemm_nt.h"
 #include "onnx/onnx_int.h"
 #include "onnx/ops/ops.h"
 
@@ -77,6 +81,29 @@ static void sgemm_par(const struct ox_ctx *ctx, int ta, int tb, int64_t m, int64
 
 /* ---- Gemm ---- */
 
+struct nt_job {
+    struct ox_gemm_nt g;
+    int64_t m, n;
+    int avx2, by_rows;
+};
+
+static void nt_part(void *arg, int ith, int nth)
+{
+    struct nt_job *j = arg;
+    int64_t total = j->by_rows ? j->m : j->n;
+    int64_t lo = total * ith / nth, hi = total * (ith + 1) / nth;
+    if (j->by_rows) /* keep 4-row blocks whole */
+        lo = (lo + 3) & ~(int64_t)3, hi = ith == nth - 1 ? hi : (hi + 3) & ~(int64_t)3;
+    if (hi <= lo)
+        return;
+    int64_t m0 = j->by_rows ? lo : 0, m1 = j->by_rows ? hi : j->m;
+    int64_t n0 = j->by_rows ? 0 : lo, n1 = j->by_rows ? j->n : hi;
+    if (j->avx2)
+        ox_gemm_nt_avx2(&j->g, m0, m1, n0, n1);
+    else
+        ox_gemm_nt_ref(&j->g, m0, m1, n0, n1);
+}
+
 static int gemm_prepare(struct ox_node *n, struct inferd_err *err)
 {
     (void)err;
@@ -84,6 +111,7 @@ static int gemm_prepare(struct ox_node *n, struct inferd_err *err)
     n->ip[1] = ox_attr_int(n, "transB", 0) != 0;
     n->fp[0] = ox_attr_float(n, "alpha", 1.0f);
     n->fp[1] = ox_attr_float(n, "beta", 1.0f);
+    n->ip[2] = cpu_has(CPU_AVX2 | CPU_FMA) != 0;
     return 0;
 }
 
@@ -135,6 +163,21 @@ static int gemm_exec(const struct ox_ctx *ctx, const struct ox_node *n, struct o
                 y[i * nn + jj] = beta * cv[i * rs + jj * cs];
     } else {
         beta = 0.0f;
+    }
+    if (!n->ip[0] && n->ip[1] && nn <= 512 && k > 0) {
+        struct nt_job j = {{a->data, b->data, y, k, k, k, nn, n->fp[0], beta != 0.0f}, m, nn, (int)n->ip[2], 1};
+        double work = (double)m * (double)nn * (double)k;
+        int parts = ctx->nth;
+        if (work / parts < GEMM_PAR_MIN)
+            parts = (int)(work / GEMM_PAR_MIN) + 1;
+        if (parts > ctx->nth)
+            parts = ctx->nth;
+        j.by_rows = m >= 8 * (int64_t)parts;
+        if (parts <= 1)
+            nt_part(&j, 0, 1);
+        else
+            tpool_parallel_for_n(ctx->pool, parts, nt_part, &j);
+        return 0;
     }
     sgemm_par(ctx, (int)n->ip[0], (int)n->ip[1], m, nn, k, n->fp[0], a->data, b->data, beta != 0.0f ? 1.0f : 0.0f, y);
     return 0;

@@ -1,0 +1,82 @@
+/* onnx_bench.c — times inferd's ONNX engine on one model: single-request latency and
+ * throughput for a given batch and thread count. Used by bench/onnx_vs_ort.
+ *
+ *   onnx_bench <model.onnx> <batch> <threads> [seconds=2]
+ *   -> "inferd batch=64 threads=2 runs=1234 us_per_run=56.7 samples_per_s=1.1e6 checksum=..."
+ *
+ * Inputs: every FP32 input, symbolic dims = batch, filled with the LCG of ort_reference.js. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "base/tpool.h"
+#include "inferd/onnx.h"
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 4) {
+        fprintf(stderr, "usage: %s model.onnx batch threads [seconds]\n", argv[0]);
+        return 2;
+    }
+    int batch = atoi(argv[2]), threads = atoi(argv[3]);
+    double secs = argc > 4 ? atof(argv[4]) : 2.0;
+    struct tpool *pool = threads > 1 ? tpool_new(threads) : NULL;
+    struct inferd_onnx_model *m = NULL;
+    struct inferd_err err = {0};
+    if (inferd_onnx_load(argv[1], &(struct inferd_onnx_options){.pool = pool}, &m, &err) < 0) {
+        fprintf(stderr, "load: %s\n", err.msg);
+        return 1;
+    }
+    int ni = inferd_onnx_n_inputs(m), no = inferd_onnx_n_outputs(m);
+    struct inferd_tensor in[16], out[16];
+    if (ni > 16 || no > 16)
+        return 1;
+    for (int i = 0; i < ni; i++) {
+        const struct inferd_onnx_io *io = inferd_onnx_input(m, i);
+        in[i] = (struct inferd_tensor){.dtype = io->dtype, .rank = io->rank};
+        for (int d = 0; d < io->rank; d++)
+            in[i].dims[d] = io->dims[d] < 0 ? batch : io->dims[d];
+        int64_t n = inferd_shape_numel(in[i].rank, in[i].dims);
+        float *x = malloc((size_t)n * sizeof *x);
+        uint32_t s = 12345u + (uint32_t)i * 1000u;
+        for (int64_t k = 0; k < n; k++) {
+            s = s * 1664525u + 1013904223u;
+            x[k] = (float)((((double)(s >> 8) / 16777216.0) * 2 - 1) * 0.5);
+        }
+        in[i].data = x;
+        in[i].nbytes = (size_t)n * sizeof *x;
+    }
+    for (int w = 0; w < 50; w++)
+        if (inferd_onnx_run(m, in, ni, out, no, &err) < 0) {
+            fprintf(stderr, "run: %s\n", err.msg);
+            return 1;
+        }
+    long runs = 0;
+    double t0 = now_s(), t1;
+    do {
+        for (int k = 0; k < 50; k++)
+            inferd_onnx_run(m, in, ni, out, no, &err);
+        runs += 50;
+        t1 = now_s();
+    } while (t1 - t0 < secs && runs < 10000000);
+    double us = (t1 - t0) / (double)runs * 1e6;
+    double sum = 0;
+    int64_t on = inferd_shape_numel(out[0].rank, out[0].dims);
+    for (int64_t k = 0; k < on; k++)
+        sum += ((float *)out[0].data)[k];
+    printf("inferd batch=%d threads=%d runs=%ld us_per_run=%.2f samples_per_s=%.0f checksum=%.6f\n", batch, threads,
+           runs, us, batch / (us * 1e-6), sum);
+    for (int i = 0; i < ni; i++)
+        free(in[i].data);
+    inferd_onnx_free(m);
+    tpool_free(pool);
+    return 0;
+}
