@@ -93,4 +93,5 @@ with Server(models) as s:
     r = s.post_json("/v2/models/q/infer", body(xs[0]), headers={"X-Request-Timeout-Ms": "20000"})
     c.check(r.status == 200, "generous deadline passes %r" % r)
 
+c.check(s.returncode == 0, "clean exit %r" % s.returncode)
 c.finish()

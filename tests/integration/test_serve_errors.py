@@ -122,5 +122,6 @@ with Server(models, "--api-key-file", keys, "--admin-key-file", admin) as s:
     r = s.post("/v2/repository/index", b"", headers={"Authorization": "Bearer admin-key"})
     c.check(r.status == 200, "admin key opens repository %r" % r)
     log = s.stderr_text()
+c.check(s.returncode == 0, "clean exit %r" % s.returncode)
 c.check("secret-one" not in log and "admin-key" not in log, "keys never logged")
 c.finish()
