@@ -8,6 +8,7 @@
 /* Add a backend here (e.g. &backend_gguf). Read-only, so no global mutable state. */
 static const struct backend_ops *const backends[] = {
     &backend_onnx,
+    &backend_gguf,
 };
 
 const struct backend_ops *backend_find(const char *name)

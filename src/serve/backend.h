@@ -51,5 +51,6 @@ const struct backend_ops *backend_find(const char *name);
 const struct backend_ops *backend_for_dir(const char *dir, const char *name);
 
 extern const struct backend_ops backend_onnx;
+extern const struct backend_ops backend_gguf;
 
 #endif

@@ -522,6 +522,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     free(r->resp_body);
     free(r->body);
     free(r->path);
+    /* A finisher on another thread may still hold the lock right after resuming us. */
+    pthread_mutex_lock(&r->lock);
+    pthread_mutex_unlock(&r->lock);
     pthread_mutex_destroy(&r->lock);
     free(r);
     atomic_fetch_sub(&s->in_flight, 1);

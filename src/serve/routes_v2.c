@@ -33,6 +33,7 @@ static int v2_model_meta(struct http_req *r, void *ctx)
         serve_error(r, 0, err.code, err.msg);
         return HTTP_DONE;
     }
+    http_req_set_model(r, mv->name, mv->version_str);
     json_t *versions = v ? json_pack("[s]", mv->version_str) : repo_versions(s->repo, m);
     json_t *j = json_pack("{s:s,s:o,s:s,s:i,s:o,s:o}", "name", mv->name, "versions", versions ? versions : json_array(),
                           "platform", mv->be->platform, "max_batch_size", mv->max_batch_size, "inputs",

@@ -44,6 +44,8 @@ extern const struct http_route routes_predict[];
 extern const size_t routes_predict_count;
 extern const struct http_route routes_tfserving[];
 extern const size_t routes_tfserving_count;
+extern const struct http_route routes_openai[];
+extern const size_t routes_openai_count;
 
 /* Parses a version capture ("3"); NULL gives 0 (= newest). Returns 0 or EINVAL. */
 int serve_parse_version(const char *s, int64_t *out, struct inferd_err *err);

@@ -137,7 +137,8 @@ int serve_start(const struct serve_options *o, struct serve_server **out, struct
         (rc = http_add_routes(s->http, routes_repository, routes_repository_count, s, err)) < 0 ||
         (rc = http_add_routes(s->http, routes_v2, routes_v2_count, s, err)) < 0 ||
         (rc = http_add_routes(s->http, routes_predict, routes_predict_count, s, err)) < 0 ||
-        (rc = http_add_routes(s->http, routes_tfserving, routes_tfserving_count, s, err)) < 0)
+        (rc = http_add_routes(s->http, routes_tfserving, routes_tfserving_count, s, err)) < 0 ||
+        (rc = http_add_routes(s->http, routes_openai, routes_openai_count, s, err)) < 0)
         goto fail;
     if ((rc = http_server_start(s->http, err)) < 0)
         goto fail;
