@@ -220,9 +220,11 @@ int inferd_onnx_run(struct inferd_onnx_model *m, const struct inferd_tensor *inp
     p->last_used = ++m->clock;
     for (int i = 0; i < n_inputs; i++)
         p->vals[m->g->input_ids[i]].data = inputs[i].data;
+    struct ox_ctx ctx = m->ctx;
     for (int s = 0; s < p->n_steps; s++) {
         const struct ox_step *st = &p->steps[s];
-        if ((rc = st->node->op->exec(&m->ctx, st->node, st->in, st->out, err)) < 0) {
+        ctx.scratch = st->scratch;
+        if ((rc = st->node->op->exec(&ctx, st->node, st->in, st->out, err)) < 0) {
             inferd_err_prefix(err, "node '%s' (%s)", st->node->name, st->node->op_type);
             return rc;
         }

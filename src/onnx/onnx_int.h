@@ -137,6 +137,7 @@ float ox_attr_float(const struct ox_node *n, const char *name, float dflt);
 struct ox_ctx {
     struct tpool *pool; /* borrowed, may be NULL */
     int nth;            /* pool size (1 without a pool) */
+    void *scratch;      /* the running step's scratch (op->scratch bytes), else NULL */
 };
 
 /* An operator. prepare validates attributes at load; infer sets output dtype/shape from
@@ -151,6 +152,8 @@ struct ox_op {
     int (*exec)(const struct ox_ctx *c, const struct ox_node *n, struct ox_tensor *const *in,
                 struct ox_tensor **out, struct inferd_err *err);
     unsigned flags;
+    /* optional: bytes of scratch exec needs (im2col...), planned in the arena per step */
+    size_t (*scratch)(const struct ox_node *n, struct ox_tensor *const *in, struct ox_tensor *const *out);
 };
 #define OX_OP_SHAPE_ONLY 1u /* output depends only on input shapes (Shape): fold always */
 #define OX_OP_ALIAS 2u      /* output 0 is input 0's bytes reshaped: the plan may alias them */
@@ -161,6 +164,7 @@ const struct ox_op *ox_op_find(const char *name);
 struct ox_step {
     const struct ox_node *node;
     struct ox_tensor **in, **out; /* point into plan->vals */
+    void *scratch;                /* in the arena, live during this step only; or NULL */
 };
 struct ox_plan {
     int n_inputs;

@@ -96,7 +96,7 @@ int ox_plan_build(const struct ox_model *m, const struct ox_ctx *c, const struct
     int *first = NULL, *last = NULL, *offv = NULL, *root = NULL;
     unsigned char *is_out = NULL;
     struct block *live = NULL;
-    size_t *offs = NULL;
+    size_t *offs = NULL, *soffs = NULL;
     *out = NULL;
     if (!p)
         goto oom;
@@ -180,7 +180,14 @@ int ox_plan_build(const struct ox_model *m, const struct ox_ctx *c, const struct
                 p->folded[p->n_folded++] = buf;
                 outs[k]->data = buf;
             }
-            if ((rc = n->op->exec(c, n, in, outs, err)) < 0) {
+            struct ox_ctx fc = *c;
+            size_t sbytes = n->op->scratch ? n->op->scratch(n, in, outs) : 0;
+            fc.scratch = sbytes ? malloc(sbytes) : NULL;
+            if (sbytes && !fc.scratch)
+                goto oom;
+            rc = n->op->exec(&fc, n, in, outs, err);
+            free(fc.scratch);
+            if (rc < 0) {
                 inferd_err_prefix(err, "node '%s' (%s) while folding constants", n->name, n->op_type);
                 goto fail;
             }
@@ -190,7 +197,7 @@ int ox_plan_build(const struct ox_model *m, const struct ox_ctx *c, const struct
             continue;
         }
         int s = p->n_steps++;
-        p->steps[s] = (struct ox_step){n, in, outs};
+        p->steps[s] = (struct ox_step){n, in, outs, NULL};
         ptr_at += (size_t)(n->n_in + n->n_out);
         for (int k = 0; k < n->n_in; k++)
             if (in[k] && !in[k]->is_const)
@@ -218,7 +225,8 @@ int ox_plan_build(const struct ox_model *m, const struct ox_ctx *c, const struct
     live = malloc(((size_t)nv + 1) * sizeof *live);
     offs = calloc((size_t)nv + 1, sizeof *offs);
     offv = malloc(((size_t)total_io + 1) * sizeof(int));
-    if (!live || !offs || !offv)
+    soffs = calloc((size_t)p->n_steps + 1, sizeof *soffs);
+    if (!live || !offs || !offv || !soffs)
         goto oom;
     int n_live = 0;
     size_t arena = 0;
@@ -232,6 +240,13 @@ int ox_plan_build(const struct ox_model *m, const struct ox_ctx *c, const struct
             size_t end = offs[id] + p->vals[id].nbytes;
             if (end > arena)
                 arena = end;
+        }
+        size_t sb = n->op->scratch ? n->op->scratch(n, p->steps[s].in, p->steps[s].out) : 0;
+        if (sb) { /* scratch lives for this step only: value id nv marks it */
+            soffs[s] = place(live, &n_live, sb, nv) + 1;
+            if (soffs[s] - 1 + sb > arena)
+                arena = soffs[s] - 1 + sb;
+            release(live, &n_live, nv);
         }
         int nd = 0;
         for (int k = 0; k < n->n_in; k++)
@@ -255,6 +270,10 @@ int ox_plan_build(const struct ox_model *m, const struct ox_ctx *c, const struct
     for (int i = 0; i < nv; i++)
         if (first[i] >= 0)
             p->vals[i].data = (char *)p->arena + offs[i];
+    for (int s = 0; s < p->n_steps; s++)
+        if (soffs[s])
+            p->steps[s].scratch = (char *)p->arena + soffs[s] - 1;
+    free(soffs);
     free(root);
     free(is_out);
     free(first);
@@ -267,6 +286,7 @@ int ox_plan_build(const struct ox_model *m, const struct ox_ctx *c, const struct
 oom:
     rc = inferd_err_set(err, INFERD_ENOMEM, "plan: out of memory");
 fail:
+    free(soffs);
     free(root);
     free(is_out);
     free(first);

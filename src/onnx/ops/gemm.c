@@ -53,7 +53,7 @@ static void sgemm_part(void *arg, int ith, int nth)
 }
 
 /* C (m,n) = alpha * op(A) @ op(B) + beta * C, row-major, split over the pool. */
-static void sgemm_par(const struct ox_ctx *ctx, int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha,
+void ox_sgemm(const struct ox_ctx *ctx, int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha,
                       const float *a, const float *b, float beta, float *c)
 {
     if (m == 0 || n == 0)
@@ -179,11 +179,11 @@ static int gemm_exec(const struct ox_ctx *ctx, const struct ox_node *n, struct o
             tpool_parallel_for_n(ctx->pool, parts, nt_part, &j);
         return 0;
     }
-    sgemm_par(ctx, (int)n->ip[0], (int)n->ip[1], m, nn, k, n->fp[0], a->data, b->data, beta != 0.0f ? 1.0f : 0.0f, y);
+    ox_sgemm(ctx, (int)n->ip[0], (int)n->ip[1], m, nn, k, n->fp[0], a->data, b->data, beta != 0.0f ? 1.0f : 0.0f, y);
     return 0;
 }
 
-const struct ox_op ox_op_gemm = {"Gemm", 2, 3, 1, 1, gemm_prepare, gemm_infer, gemm_exec, 0};
+const struct ox_op ox_op_gemm = {"Gemm", 2, 3, 1, 1, gemm_prepare, gemm_infer, gemm_exec, 0, NULL};
 
 /* ---- MatMul ---- */
 
@@ -238,7 +238,7 @@ static int matmul_exec(const struct ox_ctx *ctx, const struct ox_node *n, struct
     for (int d = 0; d < brank; d++)
         batch *= o->dims[d];
     if (b->rank <= 2) { /* every batch of A against the same B: one tall GEMM */
-        sgemm_par(ctx, 0, 0, batch * m, nn, k, 1.0f, av, bv, 0.0f, ov);
+        ox_sgemm(ctx, 0, 0, batch * m, nn, k, 1.0f, av, bv, 0.0f, ov);
         return 0;
     }
     /* element strides of A's and B's matrices over the broadcast batch dims */
@@ -261,9 +261,9 @@ static int matmul_exec(const struct ox_ctx *ctx, const struct ox_node *n, struct
             oa += c * sa[d];
             ob += c * sb[d];
         }
-        sgemm_par(ctx, 0, 0, m, nn, k, 1.0f, av + oa, bv + ob, 0.0f, ov + bi * m * nn);
+        ox_sgemm(ctx, 0, 0, m, nn, k, 1.0f, av + oa, bv + ob, 0.0f, ov + bi * m * nn);
     }
     return 0;
 }
 
-const struct ox_op ox_op_matmul = {"MatMul", 2, 2, 1, 1, NULL, matmul_infer, matmul_exec, 0};
+const struct ox_op ox_op_matmul = {"MatMul", 2, 2, 1, 1, NULL, matmul_infer, matmul_exec, 0, NULL};

@@ -17,6 +17,18 @@
 int ox_broadcast_shape(const struct ox_tensor *a, const struct ox_tensor *b, int *rank, int64_t *dims,
                        const struct ox_node *n, struct inferd_err *err);
 
+/* C (m,n) = alpha * op(A) @ op(B) + beta * C (row-major FP32) through OpenBLAS, split over
+ * the pool when the work is large. */
+void ox_sgemm(const struct ox_ctx *ctx, int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha,
+              const float *a, const float *b, float beta, float *c);
+/* Spatial attributes shared by Conv and the pools (2-D): kernel, strides, dilations, pads
+ * (top, left, bottom, right) resolved against an input of h x w, and the output size. */
+struct ox_window {
+    int64_t kh, kw, sh, sw, dh, dw, pt, pl, pb, pr, oh, ow;
+};
+int ox_window_resolve(const struct ox_node *n, int64_t h, int64_t w, int64_t kh, int64_t kw, int ceil_mode,
+                      struct ox_window *win, struct inferd_err *err);
+
 extern const struct ox_op ox_op_add, ox_op_sub, ox_op_mul, ox_op_div, ox_op_pow;
 extern const struct ox_op ox_op_sqrt, ox_op_relu, ox_op_sigmoid, ox_op_tanh, ox_op_erf;
 extern const struct ox_op ox_op_gemm, ox_op_matmul;
@@ -24,5 +36,7 @@ extern const struct ox_op ox_op_softmax, ox_op_reduce_mean, ox_op_layer_norm;
 extern const struct ox_op ox_op_flatten, ox_op_reshape, ox_op_squeeze, ox_op_unsqueeze, ox_op_identity;
 extern const struct ox_op ox_op_shape, ox_op_constant;
 extern const struct ox_op ox_op_transpose, ox_op_concat, ox_op_gather, ox_op_cast;
+extern const struct ox_op ox_op_conv, ox_op_batch_norm, ox_op_clip, ox_op_hard_sigmoid;
+extern const struct ox_op ox_op_max_pool, ox_op_average_pool, ox_op_global_average_pool, ox_op_slice;
 
 #endif

@@ -1,0 +1,89 @@
+/* clip.c — parametrised activations, FP32: Clip (min/max as attributes before opset 11,
+ * as optional inputs after; inputs must be known at plan time) and HardSigmoid
+ * (max(0, min(1, alpha*x + beta)), alpha 0.2, beta 0.5 by default). */
+#include <float.h>
+
+#include "onnx/onnx_int.h"
+#include "onnx/ops/ops.h"
+
+static int clip_bounds(const struct ox_node *n, struct ox_tensor *const *in, float *lo, float *hi,
+                       struct inferd_err *err)
+{
+    *lo = -FLT_MAX;
+    *hi = FLT_MAX;
+    if (n->opset < 11) {
+        *lo = ox_attr_float(n, "min", -FLT_MAX);
+        *hi = ox_attr_float(n, "max", FLT_MAX);
+        return 0;
+    }
+    for (int k = 1; k < n->n_in && k < 3; k++) {
+        if (!in[k])
+            continue;
+        if (!in[k]->is_const || in[k]->numel != 1 || in[k]->dt != INFERD_FP32)
+            return inferd_err_set(err, INFERD_EUNSUPPORTED, "Clip: %s must be an FP32 scalar known at load time",
+                                  k == 1 ? "min" : "max");
+        if (k == 1)
+            *lo = *(const float *)in[k]->data;
+        else
+            *hi = *(const float *)in[k]->data;
+    }
+    return 0;
+}
+
+static int act_infer(const struct ox_node *n, struct ox_tensor *const *in, struct ox_tensor **out,
+                     struct inferd_err *err)
+{
+    if (in[0]->dt != INFERD_FP32)
+        return inferd_err_set(err, INFERD_EUNSUPPORTED, "%s: only FP32 is supported", n->op_type);
+    if (n->op_type[0] == 'C') {
+        float lo, hi;
+        int rc = clip_bounds(n, in, &lo, &hi, err);
+        if (rc < 0)
+            return rc;
+    }
+    return ox_set_shape(out[0], INFERD_FP32, in[0]->rank, in[0]->dims, err);
+}
+
+struct act_job {
+    const float *x;
+    float *y;
+    float a, b;
+    int clip;
+};
+
+static void act_range(void *arg, int64_t lo, int64_t hi)
+{
+    const struct act_job *j = arg;
+    if (j->clip) {
+        for (int64_t i = lo; i < hi; i++) {
+            float v = j->x[i];
+            v = v < j->a ? j->a : v;
+            j->y[i] = v > j->b ? j->b : v;
+        }
+    } else {
+        for (int64_t i = lo; i < hi; i++) {
+            float v = j->a * j->x[i] + j->b;
+            v = v < 0.0f ? 0.0f : v;
+            j->y[i] = v > 1.0f ? 1.0f : v;
+        }
+    }
+}
+
+static int act_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_tensor *const *in,
+                    struct ox_tensor **out, struct inferd_err *err)
+{
+    struct act_job j = {in[0]->data, out[0]->data, 0, 0, n->op_type[0] == 'C'};
+    if (j.clip) {
+        int rc = clip_bounds(n, in, &j.a, &j.b, err);
+        if (rc < 0)
+            return rc;
+    } else {
+        j.a = ox_attr_float(n, "alpha", 0.2f);
+        j.b = ox_attr_float(n, "beta", 0.5f);
+    }
+    ox_parallel(c, in[0]->numel, 1 << 16, act_range, &j);
+    return 0;
+}
+
+const struct ox_op ox_op_clip = {"Clip", 1, 3, 1, 1, NULL, act_infer, act_exec, 0, NULL};
+const struct ox_op ox_op_hard_sigmoid = {"HardSigmoid", 1, 1, 1, 1, NULL, act_infer, act_exec, 0, NULL};

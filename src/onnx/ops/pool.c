@@ -1,0 +1,130 @@
+/* pool.c — 2-D pooling, FP32: MaxPool (kernel_shape, strides, pads/auto_pad, dilations,
+ * ceil_mode; no Indices output), AveragePool (count_include_pad, ceil_mode) and
+ * GlobalAveragePool (mean over every spatial dim, any rank >= 3).
+ *
+ *   X (N, C, H, W) -> Y (N, C, OH, OW); one (n, c) plane per work item. */
+#include <math.h>
+
+#include "onnx/onnx_int.h"
+#include "onnx/ops/ops.h"
+
+static int pool_geometry(const struct ox_node *n, const struct ox_tensor *x, struct ox_window *win,
+                         struct inferd_err *err)
+{
+    if (x->dt != INFERD_FP32)
+        return inferd_err_set(err, INFERD_EUNSUPPORTED, "%s: only FP32 is supported", n->op_type);
+    if (x->rank != 4)
+        return inferd_err_set(err, INFERD_EUNSUPPORTED, "%s: only 2-D pooling (rank-4 input) is supported", n->op_type);
+    const struct ox_attr *ks = ox_attr_find(n, "kernel_shape");
+    if (!ks || ks->type != OX_ATTR_INTS || ks->n_ints != 2)
+        return inferd_err_set(err, INFERD_EUNSUPPORTED, "%s: kernel_shape must list 2 dims", n->op_type);
+    return ox_window_resolve(n, x->dims[2], x->dims[3], ks->ints[0], ks->ints[1],
+                             ox_attr_int(n, "ceil_mode", 0) != 0, win, err);
+}
+
+static int pool_infer(const struct ox_node *n, struct ox_tensor *const *in, struct ox_tensor **out,
+                      struct inferd_err *err)
+{
+    struct ox_window win;
+    int rc = pool_geometry(n, in[0], &win, err);
+    if (rc < 0)
+        return rc;
+    if (n->n_out > 1 && out[1])
+        return inferd_err_set(err, INFERD_EUNSUPPORTED, "MaxPool: the Indices output is not supported");
+    int64_t dims[4] = {in[0]->dims[0], in[0]->dims[1], win.oh, win.ow};
+    return ox_set_shape(out[0], INFERD_FP32, 4, dims, err);
+}
+
+struct pool_job {
+    const float *x;
+    float *y;
+    struct ox_window win;
+    int64_t h, w;
+    int is_max, include_pad;
+};
+
+static void pool_planes(void *arg, int64_t lo, int64_t hi)
+{
+    const struct pool_job *j = arg;
+    const struct ox_window *v = &j->win;
+    for (int64_t p = lo; p < hi; p++) {
+        const float *x = j->x + p * j->h * j->w;
+        float *y = j->y + p * v->oh * v->ow;
+        for (int64_t oy = 0; oy < v->oh; oy++) {
+            for (int64_t ox = 0; ox < v->ow; ox++) {
+                float mx = -INFINITY, s = 0.0f;
+                int64_t cnt = 0, cnt_pad = 0;
+                for (int64_t ky = 0; ky < v->kh; ky++) {
+                    int64_t iy = oy * v->sh - v->pt + ky * v->dh;
+                    for (int64_t kx = 0; kx < v->kw; kx++) {
+                        int64_t ix = ox * v->sw - v->pl + kx * v->dw;
+                        /* count_include_pad counts the window inside the padded input only */
+                        if (iy < j->h + v->pb && ix < j->w + v->pr)
+                            cnt_pad++;
+                        if (iy < 0 || iy >= j->h || ix < 0 || ix >= j->w)
+                            continue;
+                        float val = x[iy * j->w + ix];
+                        mx = val > mx ? val : mx;
+                        s += val;
+                        cnt++;
+                    }
+                }
+                if (j->is_max)
+                    y[oy * v->ow + ox] = mx;
+                else
+                    y[oy * v->ow + ox] = (j->include_pad ? cnt_pad : cnt) ? s / (float)(j->include_pad ? cnt_pad : cnt) : 0.0f;
+            }
+        }
+    }
+}
+
+static int pool_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_tensor *const *in,
+                     struct ox_tensor **out, struct inferd_err *err)
+{
+    struct pool_job j = {.x = in[0]->data, .y = out[0]->data, .h = in[0]->dims[2], .w = in[0]->dims[3]};
+    int rc = pool_geometry(n, in[0], &j.win, err);
+    if (rc < 0)
+        return rc;
+    j.is_max = n->op_type[0] == 'M';
+    j.include_pad = ox_attr_int(n, "count_include_pad", 0) != 0;
+    if (out[0]->numel)
+        ox_parallel(c, in[0]->dims[0] * in[0]->dims[1], 1 + (1 << 14) / (j.win.oh * j.win.ow * j.win.kh * j.win.kw + 1),
+                    pool_planes, &j);
+    return 0;
+}
+
+const struct ox_op ox_op_max_pool = {"MaxPool", 1, 1, 1, 2, NULL, pool_infer, pool_exec, 0, NULL};
+const struct ox_op ox_op_average_pool = {"AveragePool", 1, 1, 1, 1, NULL, pool_infer, pool_exec, 0, NULL};
+
+static int gap_infer(const struct ox_node *n, struct ox_tensor *const *in, struct ox_tensor **out,
+                     struct inferd_err *err)
+{
+    (void)n;
+    if (in[0]->dt != INFERD_FP32 || in[0]->rank < 3)
+        return inferd_err_set(err, INFERD_EUNSUPPORTED, "GlobalAveragePool: FP32 input of rank >= 3 expected");
+    int64_t dims[INFERD_MAX_RANK];
+    for (int d = 0; d < in[0]->rank; d++)
+        dims[d] = d < 2 ? in[0]->dims[d] : 1;
+    return ox_set_shape(out[0], INFERD_FP32, in[0]->rank, dims, err);
+}
+
+static int gap_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_tensor *const *in,
+                    struct ox_tensor **out, struct inferd_err *err)
+{
+    (void)c;
+    (void)n;
+    (void)err;
+    int64_t planes = in[0]->dims[0] * in[0]->dims[1];
+    int64_t len = planes ? in[0]->numel / planes : 0;
+    const float *x = in[0]->data;
+    float *y = out[0]->data;
+    for (int64_t p = 0; p < planes; p++) {
+        float s = 0.0f;
+        for (int64_t i = 0; i < len; i++)
+            s += x[p * len + i];
+        y[p] = len ? s / (float)len : 0.0f;
+    }
+    return 0;
+}
+
+const struct ox_op ox_op_global_average_pool = {"GlobalAveragePool", 1, 1, 1, 1, NULL, gap_infer, gap_exec, 0, NULL};
