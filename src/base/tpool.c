@@ -4,10 +4,19 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <unistd.h>
 
 #define TPOOL_SPIN_ITERS 20000
+
+/* Parts of a job are claimed, not assigned: the caller and every awake worker take the next
+ * unclaimed part until none is left, so a worker the OS has not scheduled yet costs nothing
+ * (the caller simply runs its part), and a job ends when all parts are done, not when every
+ * worker has woken. The claim word packs (job id << 32 | nth << 16 | next part), so a late
+ * worker can never claim a part of a job other than the one it saw, and fn/ctx/nth stay
+ * valid while it holds a claim (the job cannot finish before the claimed part does). */
+#define CLAIM(gen, nth, next) (((uint64_t)(gen) << 32) | ((uint64_t)(nth) << 16) | (uint64_t)(next))
 
 struct tpool {
     int n;                     /* threads per job, caller included */
@@ -15,12 +24,12 @@ struct tpool {
     pthread_mutex_t job_lock;  /* serialises callers */
     pthread_mutex_t mu;        /* guards sleeping workers */
     pthread_cond_t cv;
-    atomic_uint generation;    /* bumped for every job */
-    atomic_int pending;        /* parts not finished yet */
+    atomic_uint generation;    /* bumped for every job (wakes workers) */
+    _Atomic uint64_t claim;    /* CLAIM(job id, nth, next unclaimed part) */
+    atomic_int done;           /* parts finished in the current job */
     atomic_int stop;
     tpool_fn fn;               /* current job */
     void *ctx;
-    int nth;                   /* parts in the current job */
 };
 
 struct worker_arg {
@@ -28,13 +37,28 @@ struct worker_arg {
     int ith;
 };
 
+/* Claims and runs parts of job gen until none is left. */
+static void run_parts(struct tpool *p, unsigned gen)
+{
+    for (;;) {
+        uint64_t c = atomic_load_explicit(&p->claim, memory_order_acquire);
+        unsigned nth = (unsigned)(c >> 16) & 0xFFFF, next = (unsigned)c & 0xFFFF;
+        if ((unsigned)(c >> 32) != gen || next >= nth)
+            return;
+        if (!atomic_compare_exchange_weak_explicit(&p->claim, &c, c + 1, memory_order_acq_rel,
+                                                   memory_order_acquire))
+            continue;
+        p->fn(p->ctx, (int)next, (int)nth);
+        atomic_fetch_add_explicit(&p->done, 1, memory_order_acq_rel);
+    }
+}
+
 static void *worker_main(void *arg)
 {
     struct worker_arg *wa = arg;
     struct tpool *p = wa->p;
-    int ith = wa->ith;
     free(wa);
-    unsigned seen = 0; /* generation before the first job; a worker that starts late still runs it */
+    unsigned seen = 0; /* generation before the first job; a worker that starts late still looks */
     for (;;) {
         unsigned gen;
         int spins = 0;
@@ -55,9 +79,7 @@ static void *worker_main(void *arg)
         if (atomic_load(&p->stop))
             return NULL;
         seen = gen;
-        if (ith < p->nth)
-            p->fn(p->ctx, ith, p->nth);
-        atomic_fetch_sub_explicit(&p->pending, 1, memory_order_acq_rel);
+        run_parts(p, gen);
     }
 }
 
@@ -126,16 +148,20 @@ void tpool_parallel_for_n(struct tpool *p, int max_threads, tpool_fn fn, void *c
         return;
     }
     pthread_mutex_lock(&p->job_lock);
+    int nth = max_threads < p->n ? max_threads : p->n;
+    if (nth > 0xFFFF)
+        nth = 0xFFFF;
     p->fn = fn;
     p->ctx = ctx;
-    p->nth = max_threads < p->n ? max_threads : p->n;
-    atomic_store(&p->pending, p->n - 1);
+    atomic_store_explicit(&p->done, 0, memory_order_relaxed);
+    unsigned gen = atomic_load(&p->generation) + 1;
+    atomic_store_explicit(&p->claim, CLAIM(gen, nth, 0), memory_order_release);
     pthread_mutex_lock(&p->mu);
-    atomic_fetch_add_explicit(&p->generation, 1, memory_order_release);
+    atomic_store_explicit(&p->generation, gen, memory_order_release);
     pthread_cond_broadcast(&p->cv);
     pthread_mutex_unlock(&p->mu);
-    fn(ctx, 0, p->nth);
-    while (atomic_load_explicit(&p->pending, memory_order_acquire) > 0) {
+    run_parts(p, gen);
+    while (atomic_load_explicit(&p->done, memory_order_acquire) < nth) {
 #if defined(__x86_64__) || defined(__i386__)
         __builtin_ia32_pause();
 #endif

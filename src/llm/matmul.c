@@ -2,6 +2,8 @@
  * are quantized once to the weights' vec_dot_type, then each thread takes a slice of the
  * output rows and walks them in tiles (TILE_T tokens x TILE_R rows) so a weight tile is
  * reused from cache across many tokens during prompt processing. */
+#include <stdatomic.h>
+
 #include "base/tpool.h"
 #include "llm/llm_int.h"
 
@@ -22,6 +24,8 @@ struct mm_args {
     const struct llm_mm_job *jobs[MM_MAX_JOBS];
     int64_t row0[MM_MAX_JOBS + 1];     /* first global row of each job */
     int n_jobs;
+    int64_t chunk_rows;                /* rows per claimed chunk (multiple of TILE_R) */
+    atomic_llong next_chunk;           /* next unclaimed chunk */
 };
 
 static void quant_part(void *ctx, int ith, int nth)
@@ -52,19 +56,24 @@ static void mm_rows(const struct mm_args *a, const struct llm_mm_job *j, int64_t
     }
 }
 
+/* Threads claim chunks of output rows until none is left: a thread the OS preempts holds
+ * up at most one chunk, and the others take the rest. */
 static void mm_part(void *ctx, int ith, int nth)
 {
     struct mm_args *a = ctx;
     int64_t total = a->row0[a->n_jobs];
-    /* split on multiples of TILE_R so threads never share a tile */
-    int64_t tiles = (total + TILE_R - 1) / TILE_R;
-    int64_t g0 = tiles * ith / nth * TILE_R, g1 = tiles * (ith + 1) / nth * TILE_R;
-    if (g1 > total)
-        g1 = total;
-    for (int i = 0; i < a->n_jobs; i++) {
-        int64_t s = a->row0[i] > g0 ? a->row0[i] : g0, e = a->row0[i + 1] < g1 ? a->row0[i + 1] : g1;
-        if (s < e)
-            mm_rows(a, a->jobs[i], s - a->row0[i], e - a->row0[i]);
+    (void)ith;
+    (void)nth;
+    for (;;) {
+        int64_t g0 = atomic_fetch_add_explicit(&a->next_chunk, 1, memory_order_relaxed) * a->chunk_rows;
+        if (g0 >= total)
+            return;
+        int64_t g1 = g0 + a->chunk_rows < total ? g0 + a->chunk_rows : total;
+        for (int i = 0; i < a->n_jobs; i++) {
+            int64_t s = a->row0[i] > g0 ? a->row0[i] : g0, e = a->row0[i + 1] < g1 ? a->row0[i + 1] : g1;
+            if (s < e)
+                mm_rows(a, a->jobs[i], s - a->row0[i], e - a->row0[i]);
+        }
     }
 }
 
@@ -97,7 +106,11 @@ void llm_matmul(struct inferd_llm_ctx *c, const float *x, int n_tok, const struc
             else
                 tpool_parallel_for(c->pool, quant_part, &a);
         }
-        if (a.row0[a.n_jobs] * a.n_in * n_tok < MM_PAR_MIN_WORK)
+        /* about 8 chunks per thread, whole tiles */
+        int64_t total = a.row0[a.n_jobs], per = total / (8 * tpool_size(c->pool)) + 1;
+        a.chunk_rows = (per + TILE_R - 1) / TILE_R * TILE_R;
+        atomic_init(&a.next_chunk, 0);
+        if (total * a.n_in * n_tok < MM_PAR_MIN_WORK)
             mm_part(&a, 0, 1);
         else
             tpool_parallel_for(c->pool, mm_part, &a);

@@ -4,7 +4,8 @@
  *   llm_tool seeds DIR                       small GGUF seeds for tests/fuzz/corpus/gguf
  *   llm_tool bench MODEL.gguf [-t N] [-p 512] [-n 128] [-r 3]
  * bench measures like llama-bench: pp = one decode of p random tokens, tg = n single-token
- * decodes from an empty cache; each repeated r times after a warm-up; prints one JSON line. */
+ * decodes from an empty cache; each repeated r times after a warm-up (pp, then one tg token,
+ * as llama-bench does); prints one JSON line. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -189,7 +190,7 @@ static int cmd_bench(int argc, char **argv)
             goto fail;
         uint64_t t1 = clock_now_ns();
         inferd_llm_seq_clear(c, 0);
-        for (int i = 0; i < n_tg; i++) {
+        for (int i = 0; i < (rep < 0 ? 1 : n_tg); i++) { /* warm-up: one token, like llama-bench */
             b = (struct inferd_llm_batch){.n = 1, .tokens = &toks[i % n_pp], .pos = &pos[i], .seq = seq};
             if (inferd_llm_decode(c, &b, &err) < 0)
                 goto fail;
@@ -199,8 +200,6 @@ static int cmd_bench(int argc, char **argv)
             pp_s += (t1 - t0) / 1e9;
             tg_s += (t2 - t1) / 1e9;
         }
-        if (rep == -1 && reps > 0)
-            continue;
     }
     printf("{\"model\":\"%s\",\"type\":\"%s\",\"threads\":%d,\"pp\":%d,\"tg\":%d,\"pp_tps\":%.3f,\"tg_tps\":%.3f}\n",
            model, inferd_llm_info(m)->file_type, threads, n_pp, n_tg, n_pp * reps / pp_s, n_tg * reps / tg_s);
