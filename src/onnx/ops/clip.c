@@ -1,12 +1,13 @@
-/* clip.c — parametrised activations, FP32: Clip (min/max as attributes before opset 11,
- * as optional inputs after; inputs must be known at plan time) and HardSigmoid
+/* clip.c — parametrised activations: Clip (FP32, FP64, ints; min/max as attributes before
+ * opset 11, as optional scalar inputs after, read at run time) and HardSigmoid
  * (max(0, min(1, alpha*x + beta)), alpha 0.2, beta 0.5 by default). */
 #include <float.h>
 
 #include "onnx/onnx_int.h"
 #include "onnx/ops/ops.h"
 
-static int clip_bounds(const struct ox_node *n, struct ox_tensor *const *in, float *lo, float *hi,
+/* at_run: min/max inputs have data (run time); else only their dtype/size are checked */
+static int clip_bounds(const struct ox_node *n, struct ox_tensor *const *in, float *lo, float *hi, int at_run,
                        struct inferd_err *err)
 {
     *lo = -FLT_MAX;
@@ -19,9 +20,13 @@ static int clip_bounds(const struct ox_node *n, struct ox_tensor *const *in, flo
     for (int k = 1; k < n->n_in && k < 3; k++) {
         if (!in[k])
             continue;
-        if (!in[k]->is_const || in[k]->numel != 1 || in[k]->dt != INFERD_FP32)
-            return inferd_err_set(err, INFERD_EUNSUPPORTED, "Clip: %s must be an FP32 scalar known at load time",
+        if (in[k]->numel != 1 || in[k]->dt != in[0]->dt)
+            return inferd_err_set(err, INFERD_EINVAL, "Clip: %s must be a scalar of the input's dtype",
                                   k == 1 ? "min" : "max");
+        if (!at_run && !in[k]->is_const)
+            continue;
+        if (in[0]->dt != INFERD_FP32)
+            continue;
         if (k == 1)
             *lo = *(const float *)in[k]->data;
         else
@@ -33,15 +38,17 @@ static int clip_bounds(const struct ox_node *n, struct ox_tensor *const *in, flo
 static int act_infer(const struct ox_node *n, struct ox_tensor *const *in, struct ox_tensor **out,
                      struct inferd_err *err)
 {
-    if (in[0]->dt != INFERD_FP32)
-        return inferd_err_set(err, INFERD_EUNSUPPORTED, "%s: only FP32 is supported", n->op_type);
-    if (n->op_type[0] == 'C') {
+    int clip = n->op_type[0] == 'C';
+    if (in[0]->dt != INFERD_FP32 && !(clip && (ox_dtype_is_int(in[0]->dt) || in[0]->dt == INFERD_FP64)))
+        return inferd_err_set(err, INFERD_EUNSUPPORTED, "%s: dtype %s is not supported", n->op_type,
+                              inferd_dtype_v2_name(in[0]->dt));
+    if (clip) {
         float lo, hi;
-        int rc = clip_bounds(n, in, &lo, &hi, err);
+        int rc = clip_bounds(n, in, &lo, &hi, 0, err);
         if (rc < 0)
             return rc;
     }
-    return ox_set_shape(out[0], INFERD_FP32, in[0]->rank, in[0]->dims, err);
+    return ox_set_shape(out[0], in[0]->dt, in[0]->rank, in[0]->dims, err);
 }
 
 struct act_job {
@@ -73,8 +80,19 @@ static int act_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_t
                     struct ox_tensor **out, struct inferd_err *err)
 {
     struct act_job j = {in[0]->data, out[0]->data, 0, 0, n->op_type[0] == 'C'};
+    if (j.clip && in[0]->dt != INFERD_FP32) { /* integer / double Clip through double */
+        for (int64_t i = 0; i < in[0]->numel; i++) {
+            double v = ox_get_f64(in[0], i);
+            if (n->n_in > 1 && in[1] && v < ox_get_f64(in[1], 0))
+                v = ox_get_f64(in[1], 0);
+            if (n->n_in > 2 && in[2] && v > ox_get_f64(in[2], 0))
+                v = ox_get_f64(in[2], 0);
+            ox_put_f64(out[0], i, v);
+        }
+        return 0;
+    }
     if (j.clip) {
-        int rc = clip_bounds(n, in, &j.a, &j.b, err);
+        int rc = clip_bounds(n, in, &j.a, &j.b, 1, err);
         if (rc < 0)
             return rc;
     } else {

@@ -24,6 +24,8 @@ static const char *const supported_ops[] = {
     "Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "Pow", "Sqrt", "Relu", "Sigmoid", "Tanh", "Softmax",
     "Flatten", "Reshape", "Transpose", "Identity", "ReduceMean", "Concat", "Unsqueeze", "Squeeze",
     "Cast", "Constant", "Shape", "Gather", "Erf", "LayerNormalization",
+    /* beyond the required list, added for the PaddleOCR models */
+    "Conv", "BatchNormalization", "Clip", "HardSigmoid", "MaxPool", "AveragePool", "GlobalAveragePool", "Slice",
 };
 
 /* Folders whose ops are all supported but which use a feature we do not implement. */
@@ -36,6 +38,16 @@ static const struct { const char *name, *why; } skip_list[] = {
                                     "(as ONNX >= 1.13 and ONNX Runtime do)"},
     {"test_castlike_BFLOAT16_to_FLOAT_expanded", "test data's 'like' input is [1], the model declares [3,4]"},
     {"test_castlike_FLOAT_to_BFLOAT16_expanded", "test data's 'like' input is [1], the model declares [3,4]"},
+    /* Conv/pool/BN family (added beyond the required list for PaddleOCR): 2-D FP32 inference only */
+    {"test_averagepool_1d_default", "pools are 2-D only"},
+    {"test_averagepool_3d_default", "pools are 2-D only"},
+    {"test_maxpool_1d_default", "pools are 2-D only"},
+    {"test_maxpool_3d_default", "pools are 2-D only"},
+    {"test_maxpool_2d_uint8", "pools are FP32 only"},
+    {"test_maxpool_with_argmax_2d_precomputed_pads", "MaxPool's Indices output is not supported"},
+    {"test_maxpool_with_argmax_2d_precomputed_strides", "MaxPool's Indices output is not supported"},
+    {"test_batchnorm_epsilon_training_mode", "BatchNormalization training mode is not supported"},
+    {"test_batchnorm_example_training_mode", "BatchNormalization training mode is not supported"},
     {"test_identity_opt", "optional-typed values are not supported"},
     {"test_identity_sequence", "sequence-typed values are not supported"},
 };
