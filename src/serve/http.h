@@ -140,9 +140,11 @@ void http_resp_error(struct http_req *r, int status, const char *kind, const cha
     __attribute__((format(printf, 4, 5)));
 /* Adds a response header (both copied); at most HTTP_MAX_RESP_HEADERS. */
 void http_resp_header(struct http_req *r, const char *name, const char *value);
-/* Streaming: read(ctx, buf, cap) returns bytes written (> 0), 0 to be called again later
- * (it may block briefly instead), or -1 at the end of the stream. free_ctx(ctx) runs when
- * the response is over. */
+/* Streaming (chunked transfer): read(ctx, buf, cap) runs on an MHD worker thread and
+ * returns bytes written (> 0) or -1 at the end of the stream. It should block (e.g. on a
+ * bounded per-request queue, with a timeout) until it has bytes; returning 0 makes MHD call
+ * it again at once. free_ctx(ctx) runs when the response is over (also when the client
+ * went away). Usable from a handler that returns HTTP_DONE or after HTTP_ASYNC. */
 typedef ssize_t (*http_stream_read_fn)(void *ctx, char *buf, size_t cap);
 void http_resp_stream(struct http_req *r, int status, const char *content_type,
                       http_stream_read_fn read, void *ctx, void (*free_ctx)(void *));
