@@ -163,12 +163,9 @@ static int check_inputs(const struct inferd_onnx_model *m, const struct inferd_t
 
 static int key_matches(const struct ox_plan *pl, int i, const struct inferd_tensor *t)
 {
-    struct ox_tensor v = {.dt = t->dtype, .data = t->data};
-    int64_t n = inferd_shape_numel(t->rank, t->dims);
-    for (int64_t k = 0; k < n; k++)
-        if (ox_get_i64(&v, k) != pl->key_vals[i * OX_MAX_KEYED + k])
-            return 0;
-    return 1;
+    /* dtype and dims already match the plan's, so the byte counts agree */
+    size_t nbytes = (size_t)inferd_shape_numel(t->rank, t->dims) * inferd_dtype_size(t->dtype);
+    return memcmp(&pl->key_vals[i * OX_MAX_KEYED], t->data, nbytes) == 0;
 }
 
 static struct ox_plan *find_plan(struct inferd_onnx_model *m, const struct inferd_tensor *in)

@@ -170,7 +170,7 @@ struct ox_plan {
     int n_inputs;
     int64_t *in_dims;          /* n_inputs * INFERD_MAX_RANK, the cache key */
     unsigned char *keyed;      /* n_inputs flags: values below are part of the key */
-    int64_t *key_vals;         /* n_inputs * OX_MAX_KEYED values of value-keyed inputs */
+    int64_t *key_vals;         /* n_inputs * OX_MAX_KEYED slots: raw bytes of value-keyed inputs */
     struct ox_tensor *vals;    /* one per value */
     int n_steps;
     struct ox_step *steps;
@@ -185,7 +185,7 @@ struct ox_plan {
  * values are treated as constants and become part of the plan's key. When planning finds
  * such an input not yet flagged it flags it and returns OX_ENEEDCONST: plan again. */
 #define OX_ENEEDCONST (-100)
-#define OX_MAX_KEYED 64 /* elements of a value-keyed input */
+#define OX_MAX_KEYED 64 /* elements of a value-keyed input (int32, int64 or FP32) */
 int ox_plan_build(const struct ox_model *m, const struct ox_ctx *c, const struct inferd_tensor *inputs,
                   unsigned char *value_keyed, int64_t max_elements, struct ox_plan **out,
                   struct inferd_err *err);

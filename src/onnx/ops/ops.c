@@ -13,6 +13,7 @@ static const struct ox_op *const ox_ops[] = {
     &ox_op_transpose, &ox_op_concat, &ox_op_gather, &ox_op_cast,
     &ox_op_conv, &ox_op_batch_norm, &ox_op_clip, &ox_op_hard_sigmoid,
     &ox_op_max_pool, &ox_op_average_pool, &ox_op_global_average_pool, &ox_op_slice,
+    &ox_op_resize, &ox_op_upsample, &ox_op_conv_transpose,
 };
 
 const struct ox_op *ox_op_find(const char *name)

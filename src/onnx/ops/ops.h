@@ -38,5 +38,6 @@ extern const struct ox_op ox_op_shape, ox_op_constant;
 extern const struct ox_op ox_op_transpose, ox_op_concat, ox_op_gather, ox_op_cast;
 extern const struct ox_op ox_op_conv, ox_op_batch_norm, ox_op_clip, ox_op_hard_sigmoid;
 extern const struct ox_op ox_op_max_pool, ox_op_average_pool, ox_op_global_average_pool, ox_op_slice;
+extern const struct ox_op ox_op_resize, ox_op_upsample, ox_op_conv_transpose;
 
 #endif

@@ -26,6 +26,7 @@ static const char *const supported_ops[] = {
     "Cast", "Constant", "Shape", "Gather", "Erf", "LayerNormalization",
     /* beyond the required list, added for the PaddleOCR models */
     "Conv", "BatchNormalization", "Clip", "HardSigmoid", "MaxPool", "AveragePool", "GlobalAveragePool", "Slice",
+    "Resize", "Upsample", "ConvTranspose",
 };
 
 /* Folders whose ops are all supported but which use a feature we do not implement. */
@@ -48,6 +49,18 @@ static const struct { const char *name, *why; } skip_list[] = {
     {"test_maxpool_with_argmax_2d_precomputed_strides", "MaxPool's Indices output is not supported"},
     {"test_batchnorm_epsilon_training_mode", "BatchNormalization training mode is not supported"},
     {"test_batchnorm_example_training_mode", "BatchNormalization training mode is not supported"},
+    {"test_convtranspose_1d", "ConvTranspose is 2-D only"},
+    {"test_convtranspose_3d", "ConvTranspose is 2-D only"},
+    {"test_resize_downsample_scales_cubic", "Resize mode cubic is not implemented"},
+    {"test_resize_downsample_scales_cubic_A_n0p5_exclude_outside", "Resize mode cubic is not implemented"},
+    {"test_resize_downsample_scales_cubic_align_corners", "Resize mode cubic is not implemented"},
+    {"test_resize_downsample_sizes_cubic", "Resize mode cubic is not implemented"},
+    {"test_resize_upsample_scales_cubic", "Resize mode cubic is not implemented"},
+    {"test_resize_upsample_scales_cubic_A_n0p5_exclude_outside", "Resize mode cubic is not implemented"},
+    {"test_resize_upsample_scales_cubic_align_corners", "Resize mode cubic is not implemented"},
+    {"test_resize_upsample_scales_cubic_asymmetric", "Resize mode cubic is not implemented"},
+    {"test_resize_upsample_sizes_cubic", "Resize mode cubic is not implemented"},
+    {"test_resize_tf_crop_and_resize", "Resize tf_crop_and_resize is not implemented"},
     {"test_identity_opt", "optional-typed values are not supported"},
     {"test_identity_sequence", "sequence-typed values are not supported"},
 };
