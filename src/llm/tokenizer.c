@@ -184,6 +184,12 @@ static int frag_push(struct frags *f, int32_t id, size_t off, size_t len)
     return 0;
 }
 
+/* C isspace in the "C" locale, as llama.cpp's strip uses. */
+static int is_c_space(char c)
+{
+    return c == ' ' || (c >= '\t' && c <= '\r');
+}
+
 /* Splits the text fragments of *in on every occurrence of special token id (left to right,
  * non-overlapping). Swaps the result into *in. */
 static int split_on(const struct tokenizer *t, const char *text, int32_t id, struct frags *in, struct frags *tmp)
@@ -208,12 +214,18 @@ static int split_on(const struct tokenizer *t, const char *text, int32_t id, str
             const char *m = memmem(text + pos, end - pos, st, sl);
             if (!m)
                 break;
-            size_t at = (size_t)(m - text);
-            if (at > pos && frag_push(tmp, -1, pos, at - pos) < 0)
+            size_t at = (size_t)(m - text), left = at;
+            if (t->strip[id] & TOK_LSTRIP)
+                while (left > pos && is_c_space(text[left - 1]))
+                    left--;
+            if (left > pos && frag_push(tmp, -1, pos, left - pos) < 0)
                 return INFERD_ENOMEM;
             if (frag_push(tmp, id, 0, 0) < 0)
                 return INFERD_ENOMEM;
             pos = at + sl;
+            if (t->strip[id] & TOK_RSTRIP)
+                while (pos < end && is_c_space(text[pos]))
+                    pos++;
         }
         if (pos < end && frag_push(tmp, -1, pos, end - pos) < 0)
             return INFERD_ENOMEM;

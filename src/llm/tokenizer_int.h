@@ -33,6 +33,7 @@ struct tokenizer {
     uint32_t *text_len;    /* owned: n_vocab lengths */
     float *scores;         /* owned: n_vocab scores (0 when absent) */
     uint8_t *types;        /* owned: n_vocab enum tokenizer_token_type */
+    uint8_t *strip;        /* owned: n_vocab TOK_LSTRIP | TOK_RSTRIP (whitespace eaten around a special) */
     struct tok_hash by_text;
 
     /* BPE merges: "left right" strings; left_len splits them. Rank = index. */
@@ -56,6 +57,9 @@ struct tokenizer {
     int32_t byte_token[256];  /* SPM: <0xNN> id; BPE: id of the byte's mapped char; -1 */
     struct tok_pretok *pre;   /* owned; BPE and WPM only */
 };
+
+#define TOK_LSTRIP 1
+#define TOK_RSTRIP 2
 
 /* Growable id vector with a hard cap (TOKENIZER_MAX_TEXT ids). */
 struct tok_ids {

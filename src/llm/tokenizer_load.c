@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define TOK_MAX_VOCAB (1 << 24)
 
@@ -62,7 +63,9 @@ static int load_vocab(struct tokenizer *t, const struct gguf_file *g, struct inf
     t->text_len = malloc((size_t)n * sizeof *t->text_len);
     t->scores = calloc((size_t)n, sizeof *t->scores);
     t->types = malloc((size_t)n);
-    if (!t->blob || !t->text_off || !t->text_len || !t->scores || !t->types || hash_init(&t->by_text, (uint64_t)n))
+    t->strip = calloc((size_t)n, 1);
+    if (!t->blob || !t->text_off || !t->text_len || !t->scores || !t->types || !t->strip ||
+        hash_init(&t->by_text, (uint64_t)n))
         return inferd_err_set(err, INFERD_ENOMEM, "tokenizer: out of memory for %d tokens", n);
     uint32_t off = 0;
     for (int32_t i = 0; i < n; i++) {
@@ -244,6 +247,42 @@ static int spm_words_independent(const struct tokenizer *t)
     return 1;
 }
 
+static int contains_ci(struct gguf_str s, const char *needle)
+{
+    size_t n = strlen(needle);
+    for (size_t i = 0; i + n <= s.len; i++)
+        if (strncasecmp(s.ptr + i, needle, n) == 0)
+            return 1;
+    return 0;
+}
+
+static void set_strip(struct tokenizer *t, const char *text, int bit, int on)
+{
+    int32_t id = tokenizer_find_token(t, text);
+    if (id >= 0)
+        t->strip[id] = (uint8_t)(on ? t->strip[id] | bit : t->strip[id] & ~bit);
+}
+
+/* Whitespace-eating specials, which GGUF does not record: set by model name as llama.cpp
+ * does (Hugging Face's added-token lstrip/rstrip for these models). */
+static void set_strip_attrs(struct tokenizer *t, const struct gguf_file *g, struct gguf_str pre)
+{
+    struct gguf_str name = {0}, arch = {0};
+    gguf_get_str(g, "general.name", &name);
+    gguf_get_str(g, "general.architecture", &arch);
+    if (contains_ci(pre, "jina-v2-de") || contains_ci(pre, "jina-v2-es") || contains_ci(pre, "jina-v2-code") ||
+        contains_ci(arch, "nomic-bert-moe") || contains_ci(arch, "jina-bert-v3")) {
+        set_strip(t, "<mask>", TOK_LSTRIP, 1);
+    } else if (contains_ci(name, "phi-3") || contains_ci(name, "phi3")) {
+        for (int32_t k = 0; k < t->n_special; k++)
+            t->strip[t->special[k]] |= TOK_RSTRIP;
+        set_strip(t, "</s>", TOK_RSTRIP, 1);
+        set_strip(t, "<unk>", TOK_RSTRIP, 0);
+        set_strip(t, "<s>", TOK_RSTRIP, 0);
+        set_strip(t, "<|endoftext|>", TOK_RSTRIP, 0);
+    }
+}
+
 static void build_byte_tokens(struct tokenizer *t)
 {
     for (int b = 0; b < 256; b++) {
@@ -320,6 +359,7 @@ int tokenizer_from_gguf(const struct gguf_file *g, struct tokenizer **out, struc
         t->add_sep = 0;
     if ((rc = build_special(t, err)) < 0)
         goto fail;
+    set_strip_attrs(t, g, pre);
     build_byte_tokens(t);
     if (t->kind == TOKENIZER_SPM)
         t->spm_split_words = spm_words_independent(t);
@@ -340,6 +380,7 @@ void tokenizer_free(struct tokenizer *t)
     free(t->text_len);
     free(t->scores);
     free(t->types);
+    free(t->strip);
     free(t->by_text.slots);
     free(t->merge_blob);
     free(t->merge_off);
