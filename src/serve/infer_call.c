@@ -118,6 +118,8 @@ int infer_call_submit(struct infer_call *c, struct infer_req *q, infer_encode_fn
     c->job.user = c;
     c->job.done = on_job_done;
     c->job.deadline_ns = timeout_us > 0 ? now + (uint64_t)timeout_us * 1000u : 0;
+    if (sched_run_inline(c->mv->sched, &c->job))
+        return HTTP_ASYNC; /* already finished: http_req_finish ran on this thread */
     if (sched_submit(c->mv->sched, &c->job, &err) < 0) {
         infer_call_error(c, err.code, err.msg);
         return HTTP_DONE;

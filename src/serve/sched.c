@@ -24,6 +24,7 @@ struct sched {
     int depth;                       /* jobs queued */
     int64_t queued_rows;             /* sum of the batch dims of queued jobs */
     int stop;
+    int running;                     /* a batch is being computed (by the thread or inline) */
     /* concatenation scratch, one per input, grown as needed; used by the thread only */
     void *scratch[INFER_MAX_TENSORS];
     size_t scratch_cap[INFER_MAX_TENSORS];
@@ -169,7 +170,7 @@ static void *sched_main(void *arg)
     struct sched_job *jobs[256];
     pthread_mutex_lock(&s->lock);
     for (;;) {
-        while (!s->head && !s->stop)
+        while ((!s->head && !s->stop) || s->running)
             pthread_cond_wait(&s->cond, &s->lock);
         if (!s->head)
             break;
@@ -233,6 +234,7 @@ static void *sched_main(void *arg)
         }
         if (s->cfg.queue_depth)
             metrics_set(s->cfg.queue_depth, s->depth);
+        s->running = n > 0;
         pthread_mutex_unlock(&s->lock);
         while (expired) {
             struct sched_job *e = expired;
@@ -248,6 +250,7 @@ static void *sched_main(void *arg)
         if (n > 0)
             run_batch(s, jobs, n, rows);
         pthread_mutex_lock(&s->lock);
+        s->running = 0;
     }
     pthread_mutex_unlock(&s->lock);
     return NULL;
@@ -311,6 +314,36 @@ int sched_submit(struct sched *s, struct sched_job *job, struct inferd_err *err)
     pthread_cond_signal(&s->cond);
     pthread_mutex_unlock(&s->lock);
     return 0;
+}
+
+int sched_run_inline(struct sched *s, struct sched_job *job)
+{
+    if (s->cfg.dynamic && s->cfg.max_batch_size > 0)
+        return 0; /* batching wants requests to meet in the queue */
+    pthread_mutex_lock(&s->lock);
+    if (s->stop || s->running || s->head) {
+        pthread_mutex_unlock(&s->lock);
+        return 0;
+    }
+    s->running = 1;
+    pthread_mutex_unlock(&s->lock);
+    job->t_enqueue = clock_now_ns();
+    job->next = NULL;
+    job->rc = 0;
+    job->n_outputs = 0;
+    if (job->deadline_ns && job->t_enqueue > job->deadline_ns) {
+        struct inferd_err err;
+        inferd_err_set(&err, INFERD_ETIMEDOUT, "%s: the request's deadline passed before compute", s->name);
+        finish(job, INFERD_ETIMEDOUT, &err);
+    } else {
+        run_batch(s, &job, 1, job_rows(s, job));
+    }
+    pthread_mutex_lock(&s->lock);
+    s->running = 0;
+    if (s->head)
+        pthread_cond_signal(&s->cond);
+    pthread_mutex_unlock(&s->lock);
+    return 1;
 }
 
 int sched_depth(struct sched *s)
