@@ -120,5 +120,24 @@ int main(void)
     CHECK(rcs[1] == 0 && results[1][3] == 26.0f);
     CHECK(m.runs == 1);
     sched_free(s);
+
+    /* no batching: an idle scheduler runs the job on the caller's thread */
+    w.done = 0;
+    m.runs = 0;
+    cfg = (struct sched_config){.max_queue_size = 4};
+    CHECK(sched_new(&cfg, &twice_ops, &m, 1, 1, "twice", &s, &err) == 0);
+    make_job(&jobs[3], &qs[3], data[3], 3);
+    CHECK(sched_run_inline(s, &jobs[3]) == 1);
+    CHECK(w.done == 1 && rcs[3] == 0 && results[3][0] == 60.0f && m.runs == 1);
+    make_job(&jobs[4], &qs[4], data[4], 4);
+    CHECK(sched_submit(s, &jobs[4], &err) == 0);
+    wait_done(2);
+    CHECK(rcs[4] == 0 && results[4][1] == 82.0f);
+    sched_free(s);
+    /* with dynamic batching the fast path is never taken */
+    cfg = (struct sched_config){.max_batch_size = 4, .dynamic = 1, .max_queue_size = 4};
+    CHECK(sched_new(&cfg, &twice_ops, &m, 1, 1, "twice", &s, &err) == 0);
+    CHECK(sched_run_inline(s, &jobs[3]) == 0);
+    sched_free(s);
     return check_finish();
 }
