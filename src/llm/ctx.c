@@ -57,6 +57,7 @@ int inferd_llm_ctx_new(struct inferd_llm_model *m, const struct inferd_llm_ctx_p
     c->xq_stride = max_in * sizeof(float); /* every vec_dot_type takes <= 4 bytes/element */
     c->xq = malloc(nb * c->xq_stride);
     c->scores = malloc(sizeof(float) * (size_t)c->n_threads * c->kv.n_cells);
+    c->wf = malloc(sizeof(float) * (size_t)c->n_threads * BLAS_ROWS * max_in);
     c->row_logit = malloc(sizeof(int32_t) * nb);
     c->want = malloc(nb);
     c->logits_cap = d.n_seq < d.n_batch ? d.n_seq : d.n_batch;
@@ -64,7 +65,7 @@ int inferd_llm_ctx_new(struct inferd_llm_model *m, const struct inferd_llm_ctx_p
     if (d.embeddings)
         c->emb = malloc(sizeof(float) * nb * E);
     if (!c->x || !c->xn || !c->q || !c->k || !c->v || !c->att || !c->gate || !c->up || !c->xq ||
-        !c->scores || !c->row_logit || !c->want || !c->logits || (d.embeddings && !c->emb)) {
+        !c->scores || !c->wf || !c->row_logit || !c->want || !c->logits || (d.embeddings && !c->emb)) {
         rc = inferd_err_set(err, INFERD_ENOMEM, "n_batch: scratch for %d tokens does not fit in memory", d.n_batch);
         goto fail;
     }
@@ -92,6 +93,7 @@ void inferd_llm_ctx_free(struct inferd_llm_ctx *c)
     free(c->up);
     free(c->xq);
     free(c->scores);
+    free(c->wf);
     free(c->row_logit);
     free(c->want);
     free(c->logits);

@@ -125,6 +125,7 @@ struct inferd_llm_ctx {
     void *xq;                    /* quantized activations, n_batch * xq_stride bytes */
     size_t xq_stride;
     float *scores;               /* n_threads * n_cells attention scores */
+    float *wf;                   /* n_threads * BLAS_ROWS * max_in: dequantized weight rows */
     int n_threads;
     /* outputs of the last decode */
     float *logits;               /* logits_cap rows of n_vocab (grown on demand, <= n_batch) */
@@ -146,6 +147,7 @@ int llm_forward(struct inferd_llm_ctx *c, const struct inferd_llm_batch *b, cons
 
 /* matmul.c: y_j (n_tok, w_j.ne1) = x (n_tok, n_in) @ W_j^T for each job, rows of y_j spaced
  * ldy_j floats apart. All W_j share n_in = ne0. Parallel over output rows. */
+#define BLAS_ROWS 64             /* weight rows dequantized per sgemm call */
 struct llm_mm_job {
     const struct llm_weight *w;
     float *y;

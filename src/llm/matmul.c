@@ -1,7 +1,12 @@
-/* matmul.c — Y (n_tok, out) = X (n_tok, in) @ W^T over the thread pool: the activations
- * are quantized once to the weights' vec_dot_type, then each thread takes a slice of the
- * output rows and walks them in tiles (TILE_T tokens x TILE_R rows) so a weight tile is
- * reused from cache across many tokens during prompt processing. */
+/* matmul.c — Y (n_tok, out) = X (n_tok, in) @ W^T over the thread pool. Threads claim
+ * chunks of output rows. Two paths:
+ *  - few tokens (generation, small continuous batches): the activations are quantized once
+ *    to the weights' vec_dot_type and each (row, token) is one integer dot product, walked
+ *    in tiles (TILE_T tokens x TILE_R rows) so a weight tile stays in cache;
+ *  - >= MM_BLAS_MIN_TOK tokens (prompt processing): each chunk of BLAS_ROWS weight rows is
+ *    dequantized to f32 once and multiplied with all tokens by OpenBLAS's single-threaded
+ *    sgemm (a register-blocked GEMM; the dequantization is amortised over the tokens). */
+#include <cblas.h>
 #include <stdatomic.h>
 
 #include "base/tpool.h"
@@ -10,6 +15,7 @@
 #define TILE_T 32
 #define TILE_R 4
 #define MM_MAX_JOBS 4
+#define MM_BLAS_MIN_TOK 32
 /* Below this many multiply-adds a job runs on the calling thread: waking the pool costs
  * more than it saves (tiny models, single rows). */
 #define MM_PAR_MIN_WORK (1 << 17)
@@ -24,6 +30,8 @@ struct mm_args {
     const struct llm_mm_job *jobs[MM_MAX_JOBS];
     int64_t row0[MM_MAX_JOBS + 1];     /* first global row of each job */
     int n_jobs;
+    int use_blas;
+    float *wf;                         /* BLAS path: per-part scratch, BLAS_ROWS x n_in floats */
     int64_t chunk_rows;                /* rows per claimed chunk (multiple of TILE_R) */
     atomic_llong next_chunk;           /* next unclaimed chunk */
 };
@@ -56,13 +64,32 @@ static void mm_rows(const struct mm_args *a, const struct llm_mm_job *j, int64_t
     }
 }
 
-/* Threads claim chunks of output rows until none is left: a thread the OS preempts holds
+/* Rows [r0, r1) of one job through sgemm: Y[:, r0:r1] = X @ Wf^T with Wf the dequantized
+ * rows (F32 weights are used in place). */
+static void mm_rows_blas(const struct mm_args *a, const struct llm_mm_job *j, int64_t r0, int64_t r1, int ith)
+{
+    const struct llm_weight *w = j->w;
+    float *wf = a->wf + (size_t)ith * BLAS_ROWS * a->n_in;
+    for (int64_t r = r0; r < r1; r += BLAS_ROWS) {
+        int64_t nr = r1 - r < BLAS_ROWS ? r1 - r : BLAS_ROWS;
+        const float *wp = wf;
+        if (w->type == GGML_TYPE_F32)
+            wp = (const float *)((const unsigned char *)w->data + (size_t)r * w->row_bytes);
+        else
+            for (int64_t i = 0; i < nr; i++)
+                w->k->dequant_row((const unsigned char *)w->data + (size_t)(r + i) * w->row_bytes,
+                                  wf + (size_t)i * a->n_in, a->n_in);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, a->n_tok, (int)nr, (int)a->n_in, 1.f, a->x,
+                    (int)a->n_in, wp, (int)a->n_in, 0.f, j->y + r, j->ldy);
+    }
+}
+
+/* Threads claim of output rows until none is left: a thread the OS preempts holds
  * up at most one chunk, and the others take the rest. */
 static void mm_part(void *ctx, int ith, int nth)
 {
     struct mm_args *a = ctx;
     int64_t total = a->row0[a->n_jobs];
-    (void)ith;
     (void)nth;
     for (;;) {
         int64_t g0 = atomic_fetch_add_explicit(&a->next_chunk, 1, memory_order_relaxed) * a->chunk_rows;
@@ -71,7 +98,9 @@ static void mm_part(void *ctx, int ith, int nth)
         int64_t g1 = g0 + a->chunk_rows < total ? g0 + a->chunk_rows : total;
         for (int i = 0; i < a->n_jobs; i++) {
             int64_t s = a->row0[i] > g0 ? a->row0[i] : g0, e = a->row0[i + 1] < g1 ? a->row0[i + 1] : g1;
-            if (s < e)
+            if (s < e && a->use_blas)
+                mm_rows_blas(a, a->jobs[i], s - a->row0[i], e - a->row0[i], ith);
+            else if (s < e)
                 mm_rows(a, a->jobs[i], s - a->row0[i], e - a->row0[i]);
         }
     }
@@ -95,7 +124,9 @@ void llm_matmul(struct inferd_llm_ctx *c, const float *x, int n_tok, const struc
             a.row0[a.n_jobs + 1] = a.row0[a.n_jobs] + jobs[i].w->ne1;
             a.n_jobs++;
         }
-        if (vdt == GGML_TYPE_F32) {
+        a.use_blas = n_tok >= MM_BLAS_MIN_TOK;
+        a.wf = c->wf;
+        if (vdt == GGML_TYPE_F32 || a.use_blas) {
             a.xq = (unsigned char *)(uintptr_t)x; /* read only: F32 rows are used as they are */
             a.xq_stride = (size_t)a.n_in * sizeof(float);
         } else {
@@ -109,6 +140,8 @@ void llm_matmul(struct inferd_llm_ctx *c, const float *x, int n_tok, const struc
         /* about 8 chunks per thread, whole tiles */
         int64_t total = a.row0[a.n_jobs], per = total / (8 * tpool_size(c->pool)) + 1;
         a.chunk_rows = (per + TILE_R - 1) / TILE_R * TILE_R;
+        if (a.use_blas)
+            a.chunk_rows = BLAS_ROWS;
         atomic_init(&a.next_chunk, 0);
         if (total * a.n_in * n_tok < MM_PAR_MIN_WORK)
             mm_part(&a, 0, 1);

@@ -1,5 +1,6 @@
 /* model_load.c — inferd_llm_load: maps a GGUF file, reads the hyper-parameters of a supported
  * architecture, checks every weight's name, shape and type, and builds the model. */
+#include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -269,6 +270,9 @@ int inferd_llm_load(const char *path, const struct inferd_llm_load_params *p,
     snprintf(m->arch_name, sizeof m->arch_name, "%s", m->arch->name);
     if ((rc = read_hparams(m, err)) < 0 || (rc = load_weights(m, err)) < 0 || (rc = fill_info(m, err)) < 0)
         goto fail;
+    /* Prompt matmuls call sgemm from our pool's threads: BLAS itself stays single-threaded
+     * (the ONNX engine pins it the same way). */
+    openblas_set_num_threads(1);
     if (p && p->pool) {
         m->pool = p->pool;
     } else {

@@ -147,6 +147,42 @@ static void test_batch_equivalence(struct inferd_llm_model *m, const char *what)
     inferd_llm_ctx_free(c);
 }
 
+/* A prompt of >= 32 tokens takes the dequantize + sgemm path; token by token takes the
+ * quantized-dot path. Max |dlogit| relative to the largest logit: F32 < 1e-4, Q8_0 < 3e-2
+ * (the dot path also quantizes activations to Q8_0). */
+static void test_blas_path(struct inferd_llm_model *m, const char *what, double tol)
+{
+    int nv = inferd_llm_info(m)->n_vocab;
+    struct inferd_llm_ctx *c = ctx(m, 128, 2);
+    struct inferd_err err = {0};
+    int32_t toks[48], pos[48], seq[48];
+    int8_t want[48];
+    for (int i = 0; i < 48; i++) {
+        toks[i] = (i * 37 + 11) % nv;
+        pos[i] = i;
+        seq[i] = 0;
+        want[i] = 1;
+    }
+    struct inferd_llm_batch b = {.n = 48, .tokens = toks, .pos = pos, .seq = seq, .want_logits = want};
+    CHECK(inferd_llm_decode(c, &b, &err) == 0);
+    float *all = malloc(sizeof(float) * nv * 48);
+    for (int i = 0; i < 48; i++)
+        memcpy(all + (size_t)i * nv, inferd_llm_logits(c, i), sizeof(float) * nv);
+    double worst = 0, scale = 0;
+    for (int i = 0; i < 48; i++) {
+        CHECK(decode1(c, toks[i], i, 1) == 0);
+        const float *lg = inferd_llm_logits(c, 0);
+        double d = max_abs_diff(lg, all + (size_t)i * nv, nv);
+        worst = d > worst ? d : worst;
+        for (int k = 0; k < nv; k++)
+            scale = fabs(lg[k]) > scale ? fabs(lg[k]) : scale;
+    }
+    printf("%s: 48-token batch (sgemm) vs token-by-token: max |dlogit| / max |logit| = %.3g\n", what, worst / scale);
+    CHECK(worst / scale < tol);
+    free(all);
+    inferd_llm_ctx_free(c);
+}
+
 static void test_errors(struct inferd_llm_model *m)
 {
     struct inferd_llm_ctx *c = ctx(m, 32, 2);
@@ -217,6 +253,9 @@ static void test_quantized_close(void)
     CHECK(mf && m8 && m4 && m16);
     if (!mf || !m8 || !m4 || !m16)
         return;
+    test_blas_path(mf, "F32", 1e-4);
+    test_blas_path(m8, "Q8_0", 3e-2);
+    test_blas_path(m4, "Q4_0", 3e-2);
     int nv = inferd_llm_info(mf)->n_vocab;
     float *lf = last_logits(mf), *l8 = last_logits(m8), *l4 = last_logits(m4), *l16 = last_logits(m16);
     double scale = 0;
