@@ -34,7 +34,7 @@ static int slice_spec(const struct ox_node *n, struct ox_tensor *const *in, stru
         if (na == 0)
             na = -1;
     } else {
-        if (n->n_in < 3)
+        if (n->n_in < 3 || !in[1] || !in[2])
             return inferd_err_set(err, INFERD_EFORMAT, "Slice: starts and ends inputs are required");
         if ((ns = ox_const_ints(in[1], st, INFERD_MAX_RANK, n, "starts", err)) < 0)
             return ns;

@@ -144,6 +144,8 @@ void ox_put_i64(struct ox_tensor *t, int64_t i, int64_t v)
 int ox_const_ints(const struct ox_tensor *t, int64_t *out, int cap, const struct ox_node *n, const char *what,
                   struct inferd_err *err)
 {
+    if (!t)
+        return inferd_err_set(err, INFERD_EFORMAT, "%s: input '%s' is missing", n->op_type, what);
     if (!t->is_const)
         return inferd_err_set(err, OX_ENEEDCONST,
                               "%s: input '%s' must be computable at load time (data-dependent shapes are not supported)",
