@@ -676,12 +676,25 @@ static json_t *model_entry(struct model_version *mv)
     struct llm_model *lm = mv->model;
     struct llm_sched_stats st;
     llm_sched_stats(lm->sched, &st);
-    return json_pack("{s:s,s:s,s:I,s:s,s:{s:s,s:s,s:i,s:i,s:i,s:i,s:I,s:s,s:s,s:i,s:i}}", "id", mv->name, "object",
-                     "model", (json_int_t)lm->created, "owned_by", "inferd", "meta", "version", mv->version_str,
-                     "arch", lm->info->arch, "n_vocab", lm->info->n_vocab, "n_ctx_train", lm->info->n_ctx_train,
-                     "n_embd", lm->info->n_embd, "n_ctx", st.n_ctx, "n_params", (json_int_t)lm->info->n_params,
-                     "chat_template", chat_tmpl_name(lm->tmpl.family), "chat_template_source", lm->tmpl_source,
-                     "parallel", st.n_seq, "n_ctx_per_seq", st.slot_ctx);
+    json_t *meta = json_object();
+    json_object_set_new(meta, "version", json_string(mv->version_str));
+    json_object_set_new(meta, "arch", json_string(lm->info->arch ? lm->info->arch : ""));
+    json_object_set_new(meta, "n_vocab", json_integer(lm->info->n_vocab));
+    json_object_set_new(meta, "n_ctx_train", json_integer(lm->info->n_ctx_train));
+    json_object_set_new(meta, "n_embd", json_integer(lm->info->n_embd));
+    json_object_set_new(meta, "n_params", json_integer((json_int_t)lm->info->n_params));
+    json_object_set_new(meta, "n_ctx", json_integer(st.n_ctx));
+    json_object_set_new(meta, "parallel", json_integer(st.n_seq));
+    json_object_set_new(meta, "n_ctx_per_seq", json_integer(st.slot_ctx));
+    json_object_set_new(meta, "chat_template", json_string(chat_tmpl_name(lm->tmpl.family)));
+    json_object_set_new(meta, "chat_template_source", json_string(lm->tmpl_source));
+    json_t *e = json_object();
+    json_object_set_new(e, "id", json_string(mv->name));
+    json_object_set_new(e, "object", json_string("model"));
+    json_object_set_new(e, "created", json_integer((json_int_t)lm->created));
+    json_object_set_new(e, "owned_by", json_string("inferd"));
+    json_object_set_new(e, "meta", meta);
+    return e;
 }
 
 static int h_models(struct http_req *r, void *ctx)
