@@ -11,6 +11,8 @@
 #include <string.h>
 #include <time.h>
 
+#define SCHED_INLINE_MAX_NS 1000000u /* engine runs longer than 1 ms are not run inline */
+
 struct sched {
     struct sched_config cfg;
     const struct backend_ops *be;
@@ -25,6 +27,7 @@ struct sched {
     int64_t queued_rows;             /* sum of the batch dims of queued jobs */
     int stop;
     int running;                     /* a batch is being computed (by the thread or inline) */
+    uint64_t compute_ewma_ns;        /* recent engine time per run (guarded by lock) */
     /* concatenation scratch, one per input, grown as needed; used by the thread only */
     void *scratch[INFER_MAX_TENSORS];
     size_t scratch_cap[INFER_MAX_TENSORS];
@@ -109,7 +112,11 @@ static void run_batch(struct sched *s, struct sched_job **jobs, int n, int64_t r
             metrics_observe(s->cfg.queue_duration, jobs[k]->queue_s);
     }
     int rc = s->be->infer(s->model, in, s->n_in, out, s->n_out, &err);
-    double comp = (double)(clock_now_ns() - t0) / 1e9;
+    uint64_t t1 = clock_now_ns();
+    double comp = (double)(t1 - t0) / 1e9;
+    pthread_mutex_lock(&s->lock);
+    s->compute_ewma_ns = s->compute_ewma_ns ? (s->compute_ewma_ns * 7 + (t1 - t0)) / 8 : t1 - t0;
+    pthread_mutex_unlock(&s->lock);
     if (s->cfg.compute_duration)
         metrics_observe(s->cfg.compute_duration, comp);
     if (s->cfg.batch_size)
@@ -321,7 +328,9 @@ int sched_run_inline(struct sched *s, struct sched_job *job)
     if (s->cfg.dynamic && s->cfg.max_batch_size > 0)
         return 0; /* batching wants requests to meet in the queue */
     pthread_mutex_lock(&s->lock);
-    if (s->stop || s->running || s->head) {
+    /* Long runs stay on the scheduler thread so they never hold an HTTP worker (and the
+     * health checks it serves) for long. */
+    if (s->stop || s->running || s->head || s->compute_ewma_ns > SCHED_INLINE_MAX_NS) {
         pthread_mutex_unlock(&s->lock);
         return 0;
     }

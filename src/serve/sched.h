@@ -65,8 +65,9 @@ int sched_new(const struct sched_config *cfg, const struct backend_ops *be, void
 /* Queues job. Returns 0 (done() will run) or EBUSY (queue full) / EUNAVAIL (stopping);
  * then done() never runs. */
 int sched_submit(struct sched *s, struct sched_job *job, struct inferd_err *err);
-/* Fast path without batching: when nothing is queued or running, runs job on the calling
- * thread (done() included) and returns 1; otherwise returns 0 and the caller submits.
+/* Fast path without batching: when nothing is queued or running and recent engine runs
+ * took under 1 ms, runs job on the calling thread (done() included) and returns 1;
+ * otherwise returns 0 and the caller submits.
  * Never used with dynamic batching, where requests must meet in the queue. */
 int sched_run_inline(struct sched *s, struct sched_job *job);
 /* Jobs queued now. */
