@@ -1,12 +1,15 @@
 /* tok_bench.c — times inferd's tokenizer: `tok_bench VOCAB.gguf TEXT_FILE SECONDS`.
- * Encodes the whole file (no BOS, no special parsing) repeatedly for about SECONDS and prints
- * one line: "inferd n_bytes=B n_tokens=N us_per_call=T", then the ids on the next line (so a
- * bench script can check them against the peer's). */
+ * Encodes the whole file (no BOS, no special parsing) repeatedly for about SECONDS of CPU time
+ * and prints one line: "inferd n_bytes=B n_tokens=N us_per_call=T", then the ids on the next
+ * line (so a bench script can check them against the peer's).
+ * `tok_bench VOCAB.gguf TEXT_FILE --nul` instead encodes each NUL-separated text of the file
+ * once and prints one line of ids per text (differential tests against reference tokenizers). */
 #include "llm/gguf.h"
 #include "llm/tokenizer.h"
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 static double now_s(void)
@@ -50,6 +53,22 @@ int main(int argc, char **argv)
     ids = malloc((size_t)cap * sizeof *ids);
     if (!ids)
         goto done;
+    if (strcmp(argv[3], "--nul") == 0) {
+        for (long a = 0; a <= len;) {
+            long b = a;
+            while (b < len && text[b] != '\0')
+                b++;
+            int n = tokenizer_encode(t, text + a, (size_t)(b - a), 0, 0, ids, cap);
+            if (n < 0 || n > cap)
+                goto done;
+            for (int i = 0; i < n; i++)
+                printf("%s%d", i ? " " : "", ids[i]);
+            printf("\n");
+            a = b + 1;
+        }
+        rc = 0;
+        goto done;
+    }
     double secs = atof(argv[3]), t0 = now_s(), t1;
     long calls = 0;
     int n = 0;
