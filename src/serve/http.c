@@ -62,6 +62,8 @@ struct http_req {
     char model[128], version[24];
     const char *error_kind;
     double queue_ms, compute_ms;
+    struct http_llm_stats llm;     /* valid when has_llm */
+    int has_llm;
     size_t bytes_out;
     char remote[64];
     /* response */
@@ -169,6 +171,12 @@ void http_req_set_timing(struct http_req *r, double queue_ms, double compute_ms)
     r->compute_ms = compute_ms;
 }
 double http_req_queue_ms(const struct http_req *r) { return r->queue_ms; }
+void http_req_set_llm(struct http_req *r, const struct http_llm_stats *st)
+{
+    r->llm = *st;
+    r->has_llm = 1;
+}
+const struct http_llm_stats *http_req_llm(const struct http_req *r) { return r->has_llm ? &r->llm : NULL; }
 double http_req_compute_ms(const struct http_req *r) { return r->compute_ms; }
 size_t http_req_bytes_in(const struct http_req *r) { return r->body_len; }
 size_t http_req_bytes_out(const struct http_req *r) { return r->bytes_out; }

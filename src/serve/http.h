@@ -116,6 +116,15 @@ void http_req_on_done(struct http_req *r, void (*fn)(void *arg), void *arg);
 /* Queue and engine milliseconds for the access log (set by inference routes). */
 void http_req_set_timing(struct http_req *r, double queue_ms, double compute_ms);
 double http_req_queue_ms(const struct http_req *r);
+/* LLM facts for the access log (set by the OpenAI routes; finish_reason static). */
+struct http_llm_stats {
+    long long prompt_tokens, completion_tokens;
+    double ttft_ms, tokens_per_s;
+    const char *finish_reason;
+};
+void http_req_set_llm(struct http_req *r, const struct http_llm_stats *st);
+/* NULL until http_req_set_llm was called. */
+const struct http_llm_stats *http_req_llm(const struct http_req *r);
 double http_req_compute_ms(const struct http_req *r);
 /* Request and response body sizes in bytes. */
 size_t http_req_bytes_in(const struct http_req *r);

@@ -47,6 +47,7 @@ struct llm_job *llm_job_new(const struct llm_job_params *p, struct inferd_err *e
     j->n_top = p->n_top;
     j->logprobs = p->logprobs;
     j->embed = p->embed;
+    j->ignore_eos = p->ignore_eos;
     j->deadline_ns = p->deadline_ns;
     j->on_done = p->on_done;
     j->on_done_arg = p->on_done_arg;

@@ -298,6 +298,10 @@ static int parse_generation(struct llm_oai_req *q, char *param, struct inferd_er
             FAIL(INFERD_EINVAL, "stream_options.include_usage", "stream_options.include_usage: must be a boolean");
         q->include_usage = json_is_true(iu);
     }
+    v = json_object_get(r, "ignore_eos");
+    if (v && !json_is_null(v) && !json_is_boolean(v))
+        FAIL(INFERD_EINVAL, "ignore_eos", "ignore_eos: must be a boolean");
+    q->ignore_eos = json_is_true(v);
     v = json_object_get(r, "echo");
     if (json_is_true(v))
         FAIL(INFERD_EINVAL, "echo", "echo: not supported");

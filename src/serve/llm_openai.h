@@ -57,6 +57,7 @@ struct llm_oai_req {
     int logprobs;                   /* chat: logprobs true; completions: logprobs given */
     int top_logprobs;               /* chat: top_logprobs; completions: the logprobs int */
     int stream, include_usage;
+    int ignore_eos;                 /* llama.cpp extension: generate past end-of-generation */
     const char *user;
 };
 

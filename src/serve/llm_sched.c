@@ -262,7 +262,7 @@ static void on_token(struct llm_sched *s, struct llm_job *j, const float *logits
         j->t_first = now;
     j->t_last = now;
     atomic_fetch_add(&s->generated_tokens, 1);
-    int eog = inferd_llm_token_is_eog(s->model, tok);
+    int eog = !j->ignore_eos && inferd_llm_token_is_eog(s->model, tok);
     if (j->toks) {
         struct llm_tok_rec *r = &j->toks[j->n_toks];
         r->id = tok;

@@ -60,6 +60,7 @@ struct llm_job_params {
     int n_top;                     /* top logprobs per token, 0..LLM_TOP_MAX */
     int logprobs;                  /* keep per-token records (logprob, top) */
     int embed;                     /* embedding job: mean-pooled normalised hidden state */
+    int ignore_eos;                /* keep generating past end-of-generation tokens */
     uint64_t deadline_ns;          /* clock_now_ns() deadline; 0 = none */
     llm_job_done_fn on_done;       /* optional, scheduler thread, once, after done is set */
     void *on_done_arg;
@@ -73,7 +74,7 @@ struct llm_job {
     struct inferd_llm_sampling sampling;
     char stop[LLM_STOP_MAX][LLM_STOP_LEN];
     int n_stop;
-    int n_top, logprobs, embed;
+    int n_top, logprobs, embed, ignore_eos;
     uint64_t deadline_ns;
     llm_job_done_fn on_done;
     void *on_done_arg;

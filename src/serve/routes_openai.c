@@ -195,6 +195,11 @@ static void set_timing(struct oai_call *c, struct llm_job *j)
 {
     double queue_ms = j->t_start > j->t_submit ? (j->t_start - j->t_submit) / 1e6 : 0;
     http_req_set_timing(c->http, queue_ms, j->t_start ? (clock_now_ns() - j->t_start) / 1e6 : 0);
+    struct http_llm_stats st = {.prompt_tokens = j->prompt_tokens, .completion_tokens = j->completion_tokens,
+                                .ttft_ms = j->ttft_s * 1e3,
+                                .tokens_per_s = j->gen_s > 0 ? (j->completion_tokens - 1) / j->gen_s : 0,
+                                .finish_reason = j->finish_reason};
+    http_req_set_llm(c->http, &st);
 }
 
 /* Scheduler thread: the non-streaming answer. http_req_finish is the last touch of c. */
@@ -347,6 +352,7 @@ static int submit_generation(struct oai_call *c, int32_t *prompt, int n_prompt)
         .n_stop = c->q.n_stop,
         .n_top = c->q.top_logprobs,
         .logprobs = c->q.logprobs,
+        .ignore_eos = c->q.ignore_eos,
         .deadline_ns = deadline_of(c->http),
         .on_done = c->q.stream ? NULL : completion_done,
         .on_done_arg = c,
@@ -475,6 +481,8 @@ static void embeddings_done(struct llm_job *j, void *arg)
         n_embd = k->n_embd;
     }
     json_t *resp = embs ? llm_oai_embeddings(&c->q, embs, c->n_jobs, n_embd, c->mv->name, prompt_tokens) : NULL;
+    struct http_llm_stats st = {.prompt_tokens = prompt_tokens, .finish_reason = "stop"};
+    http_req_set_llm(c->http, &st);
     free(embs);
     if (resp)
         http_resp_json(c->http, 200, resp);

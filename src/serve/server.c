@@ -81,6 +81,15 @@ static void on_complete(void *ctx, struct http_req *r)
             .remote_addr = http_req_remote_addr(r),
             .user_agent = http_req_header(r, "User-Agent"),
         };
+        const struct http_llm_stats *llm = http_req_llm(r);
+        if (llm) {
+            rec.llm = true;
+            rec.prompt_tokens = llm->prompt_tokens;
+            rec.completion_tokens = llm->completion_tokens;
+            rec.ttft_ms = llm->ttft_ms;
+            rec.tokens_per_s = llm->tokens_per_s;
+            rec.finish_reason = llm->finish_reason;
+        }
         snprintf(rec.request_id, sizeof rec.request_id, "%.32s", http_req_id(r));
         access_log_write(s->alog, &rec, NULL);
     }
