@@ -410,7 +410,7 @@ int tokenizer_detokenize(const struct tokenizer *t, const int32_t *toks, int n, 
                          size_t cap)
 {
     size_t pos = 0;
-    int strip = t->kind == TOKENIZER_SPM && t->add_space_prefix;
+    int strip = (t->kind == TOKENIZER_SPM && t->add_space_prefix) || t->kind == TOKENIZER_WPM;
     for (int i = 0; i < n; i++) {
         int rc;
         if (!strip) {

@@ -67,9 +67,10 @@ int tokenizer_encode(const struct tokenizer *t, const char *text, size_t len, in
 int tokenizer_token_to_piece(const struct tokenizer *t, int32_t id, char *buf, size_t cap);
 
 /* Concatenated pieces of toks[0..n). Like token_to_piece, but CONTROL tokens are dropped
- * unless render_special, and SPM's leading space (from add_space_prefix) is removed from the
- * first piece, so that detokenize(encode(x)) == x for lossless vocabularies. Returns the byte
- * count (> cap means grow) or INFERD_EINVAL for a bad id. */
+ * unless render_special, and the leading space of the first piece that SPM's add_space_prefix
+ * (or WordPiece's word-initial "▁") introduced is removed, so that detokenize(encode(x)) == x
+ * for lossless vocabularies. Returns the byte count (> cap means grow) or INFERD_EINVAL for a
+ * bad id. */
 int tokenizer_detokenize(const struct tokenizer *t, const int32_t *toks, int n, int render_special,
                          char *buf, size_t cap);
 

@@ -100,6 +100,12 @@ static int run_vocab(const char *dir, const char *name, int lossless, int *n_cas
             print_ids("want", want, nw);
             print_ids("got ", ids, n > 4096 ? 4096 : n);
         }
+        if (!lossless && n > 0 && n <= 4096 && strcmp(name, "bert-bge") == 0 && strncmp(p, "Hello world", tl) == 0 &&
+            tl == 11) {
+            /* WordPiece decodes to the normalized words, without a leading space */
+            int m = tokenizer_detokenize(tok, ids, n, 0, text, sizeof text);
+            CHECK(m == 11 && memcmp(text, "hello world", 11) == 0);
+        }
         if (lossless && n >= 0 && n <= 4096) {
             int m = tokenizer_detokenize(tok, ids, n, 0, text, sizeof text);
             if (m != (int)tl || memcmp(text, p, tl) != 0) {
