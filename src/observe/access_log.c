@@ -2,6 +2,7 @@
 #include "observe/access_log.h"
 
 #include "base/clock.h"
+#include "observe/utf8.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -103,40 +104,51 @@ static void puts_(struct line *l, const char *s)
 }
 
 /* Writes "key":"escaped value", keeping at most ACCESS_LOG_FIELD_MAX bytes of escaped
- * value (cut at a UTF-8 boundary, then "…"), so any record fits in ACCESS_LOG_LINE_MAX.
- * Control bytes are \u-escaped. */
+ * value (cut at a character boundary, then "…"), so any record fits in ACCESS_LOG_LINE_MAX.
+ * Control bytes are \u-escaped; bytes that are not well-formed UTF-8 become U+FFFD, so the
+ * line is always valid JSON. */
 static void put_str(struct line *l, const char *key, const char *v, int comma)
 {
     char esc[8];
-    size_t used = 0, i = 0;
+    size_t used = 0, i = 0, n;
     if (comma)
         put(l, ",", 1);
     put(l, "\"", 1);
     puts_(l, key);
     put(l, "\":\"", 3);
     v = v ? v : "";
-    for (; v[i]; i++) {
+    size_t len = strlen(v);
+    for (; i < len; i += n) {
         unsigned char c = (unsigned char)v[i];
-        size_t n = 1;
+        const char *out = esc;
+        size_t outn = 1;
+        n = 1;
         if (c == '"' || c == '\\') {
             esc[0] = '\\';
             esc[1] = (char)c;
-            n = 2;
+            outn = 2;
         } else if (c < 0x20 || c == 0x7f) {
             snprintf(esc, sizeof esc, "\\u%04x", c);
-            n = 6;
-        } else {
+            outn = 6;
+        } else if (c < 0x80) {
             esc[0] = (char)c;
+        } else {
+            n = utf8_seq_len((const unsigned char *)v + i, len - i);
+            if (n) {
+                out = v + i;
+                outn = n;
+            } else {
+                n = 1;
+                out = UTF8_REPLACEMENT;
+                outn = 3;
+            }
         }
-        /* stop before a byte that would pass the cap, or that starts a UTF-8 sequence
-         * which cannot fit whole (lead byte 11xxxxxx: up to 4 bytes) */
-        size_t need = n + ((c & 0xC0) == 0xC0 ? 3 : 0);
-        if (used + need > ACCESS_LOG_FIELD_MAX)
+        if (used + outn > ACCESS_LOG_FIELD_MAX)
             break;
-        put(l, esc, n);
-        used += n;
+        put(l, out, outn);
+        used += outn;
     }
-    if (v[i])
+    if (i < len)
         puts_(l, "\xe2\x80\xa6"); /* U+2026 marks the cut */
     put(l, "\"", 1);
 }

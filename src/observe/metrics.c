@@ -1,5 +1,6 @@
 /* metrics.c — metric families, label-set lookup with a cardinality cap, and atomic updates. */
 #include "observe/metrics_int.h"
+#include "observe/utf8.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -98,19 +99,42 @@ static int ends_with(const char *s, const char *suffix)
     return n >= m && strcmp(s + n - m, suffix) == 0;
 }
 
-/* Copies v into dst (cap bytes incl. NUL), cutting at a UTF-8 character boundary. */
+/* Copies v into dst (cap bytes incl. NUL) as valid UTF-8: bytes that are not well-formed
+ * UTF-8 become U+FFFD, and the copy stops before a character that would not fit.
+ * Returns the bytes written (without the NUL). */
 static size_t copy_label_value(char *dst, size_t cap, const char *v)
 {
-    size_t n = v ? strlen(v) : 0;
-    if (n >= cap) {
-        n = cap - 1;
-        while (n > 0 && ((unsigned char)v[n] & 0xC0) == 0x80)
-            n--;
+    size_t o = 0, len = v ? strlen(v) : 0;
+    for (size_t i = 0; i < len;) {
+        size_t k = utf8_seq_len((const unsigned char *)v + i, len - i);
+        const char *src = k ? v + i : UTF8_REPLACEMENT;
+        size_t outn = k ? k : 3;
+        if (o + outn + 1 > cap)
+            break;
+        memcpy(dst + o, src, outn);
+        o += outn;
+        i += k ? k : 1;
     }
-    if (n)
-        memcpy(dst, v, n);
-    dst[n] = '\0';
-    return n;
+    dst[o] = '\0';
+    return o;
+}
+
+/* Is v stored as it is: shorter than the cap and valid UTF-8? (ASCII is the fast path.) */
+static int label_value_clean(const char *v)
+{
+    size_t i = 0;
+    for (; v[i]; i++) {
+        if (i >= METRICS_LABEL_VALUE_MAX - 1)
+            return 0;
+        if ((unsigned char)v[i] >= 0x80) {
+            size_t n = strnlen(v + i, METRICS_LABEL_VALUE_MAX);
+            size_t k = utf8_seq_len((const unsigned char *)v + i, n);
+            if (!k)
+                return 0;
+            i += k - 1;
+        }
+    }
+    return 1;
 }
 
 static uint64_t hash_values(size_t n, const char *const *values)
@@ -357,12 +381,12 @@ static int insert_locked(struct metrics_family *f, struct metrics_series *s)
 
 struct metrics_series *metrics_series_get(struct metrics_family *f, const char *const *values)
 {
-    /* Normalise: NULL -> "", over-long values cut as they will be stored. */
+    /* Normalise: NULL -> "", over-long or non-UTF-8 values as they will be stored. */
     const char *norm[METRICS_MAX_LABELS];
     char cut[METRICS_MAX_LABELS][METRICS_LABEL_VALUE_MAX];
     for (size_t i = 0; i < f->nlabels; i++) {
         const char *v = values && values[i] ? values[i] : "";
-        if (strnlen(v, METRICS_LABEL_VALUE_MAX) == METRICS_LABEL_VALUE_MAX) {
+        if (!label_value_clean(v)) {
             copy_label_value(cut[i], sizeof cut[i], v);
             v = cut[i];
         }

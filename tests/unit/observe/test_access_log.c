@@ -53,6 +53,26 @@ static void test_exact_line(void)
     CHECK(access_log_format(&r, buf, 64, &len, NULL) == INFERD_ETOOLARGE);
 }
 
+static void test_utf8(void)
+{
+    char buf[ACCESS_LOG_LINE_MAX];
+    size_t len = 0;
+    struct access_record r = {.path = "/v2/models/caf\xc3\xa9/\xff\xfe/\xe2\x82",
+                              .user_agent = "\xf0\x9f\x98\x80"};
+    CHECK(access_log_format(&r, buf, sizeof buf, &len, NULL) == 0);
+    json_error_t je;
+    json_t *j = json_loadb(buf, len, 0, &je); /* jansson rejects invalid UTF-8 */
+    CHECK(j != NULL);
+    if (j) {
+        const char *p = json_string_value(json_object_get(j, "path"));
+        CHECK(p && strcmp(p, "/v2/models/caf\xc3\xa9/\xef\xbf\xbd\xef\xbf\xbd/"
+                             "\xef\xbf\xbd\xef\xbf\xbd") == 0);
+        const char *ua = json_string_value(json_object_get(j, "user_agent"));
+        CHECK(ua && strcmp(ua, "\xf0\x9f\x98\x80") == 0);
+    }
+    json_decref(j);
+}
+
 static void test_truncation(void)
 {
     /* Every string field at its worst (all control bytes: 6x when escaped) still fits. */
@@ -180,6 +200,7 @@ static void test_request_ids(void)
 int main(void)
 {
     test_exact_line();
+    test_utf8();
     test_truncation();
     test_concurrent_and_reopen();
     test_request_ids();

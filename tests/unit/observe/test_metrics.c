@@ -144,6 +144,21 @@ static void test_cap(void)
     big[METRICS_LABEL_VALUE_MAX + 5] = '\0';
     struct metrics_series *s2 = metrics_series_get(g, (const char *[]){big});
     CHECK(s1 == s2);
+
+    /* Invalid UTF-8 becomes U+FFFD (Prometheus needs valid UTF-8); valid UTF-8 is kept. */
+    struct metrics_family *u;
+    CHECK(metrics_gauge_new(reg, "t_utf8", "u", l, 1, &u, &err) == 0);
+    metrics_set(metrics_series_get(u, (const char *[]){"a\xff\xc3(b"}), 1);
+    metrics_set(metrics_series_get(u, (const char *[]){"caf\xc3\xa9 \xf0\x9f\x98\x80"}), 2);
+    metrics_set(metrics_series_get(u, (const char *[]){"\xed\xa0\x80"}), 3); /* surrogate */
+    char *t2 = expose(reg);
+    CHECK(strstr(t2, "t_utf8{user=\"a\xef\xbf\xbd\xef\xbf\xbd(b\"} 1\n") != NULL);
+    CHECK(strstr(t2, "t_utf8{user=\"caf\xc3\xa9 \xf0\x9f\x98\x80\"} 2\n") != NULL);
+    CHECK(strstr(t2, "t_utf8{user=\"\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\"} 3\n") != NULL);
+    /* the same bad input finds the same series */
+    CHECK(metrics_series_get(u, (const char *[]){"a\xff\xc3(b"}) ==
+          metrics_series_get(u, (const char *[]){"a\xff\xc3(b"}));
+    free(t2);
     metrics_registry_free(reg);
 }
 

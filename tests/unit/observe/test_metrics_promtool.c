@@ -33,6 +33,9 @@ int main(void)
     metrics_set(metrics_series_get(m.models_loaded, NULL), 1);
     metrics_add(metrics_series_get(m.model_load_failures, (const char *[]){"bad\nmodel"}), 1);
     metrics_add(metrics_series_get(m.errors_total, (const char *[]){"timeout"}), 1);
+    /* a model name taken from a URL with bytes that are not UTF-8 must not break the scrape */
+    metrics_add(metrics_series_get(m.requests_total,
+                                   (const char *[]){"bad\xff\xfe", "1", "v2", "404"}), 1);
     const char *q[] = {"qwen\\path"};
     metrics_observe(metrics_series_get(m.llm_ttft, q), 0.2);
     metrics_observe(metrics_series_get(m.llm_itl, q), 0.02);
