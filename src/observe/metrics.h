@@ -78,7 +78,9 @@ void metrics_family_set_max_series(struct metrics_family *f, size_t max_series);
 int metrics_buckets_exponential(double start, double factor, size_t n, double *out);
 
 /* Returns the series of f for these label values (one per label name of f, in order;
- * may be NULL when f has no labels; NULL values count as ""). Creates it on first use.
+ * may be NULL when f has no labels; NULL values count as ""). Values are stored as valid
+ * UTF-8 (ill-formed bytes become U+FFFD) cut to METRICS_LABEL_VALUE_MAX - 1 bytes at a
+ * character boundary; inputs that store the same are the same series. Creates it on first use.
  * Never returns NULL: past the cap or out of memory it returns f's overflow series.
  * The series is owned by the registry and valid until metrics_registry_free. */
 struct metrics_series *metrics_series_get(struct metrics_family *f, const char *const *values);
