@@ -42,12 +42,18 @@ typedef void (*kern_quant_fn)(const float *src, void *dst, int64_t n);
 /* *s = dot(w, a) over n elements; w in the weight type, a in its vec_dot_type. */
 typedef void (*kern_dot_fn)(int64_t n, float *s, const void *w, const void *a);
 
+/* 4 weight rows x 2 activation rows at once (prompt processing): y[t * ldy + r] =
+ * dot(w row r, a row t) for r < 4, t < 2; weight rows ws bytes apart, activation rows as. */
+typedef void (*kern_gemm4x2_fn)(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *y,
+                                size_t ldy);
+
 struct kern_type {
     enum ggml_type type;
     enum ggml_type vec_dot_type;
     kern_dequant_fn dequant_row;
     kern_quant_fn quantize_row;  /* NULL when we cannot produce this type */
     kern_dot_fn vec_dot;
+    kern_gemm4x2_fn gemm4x2;     /* NULL: use vec_dot (or the sgemm path) */
 };
 
 /* NULL for types the engine does not run. */

@@ -195,6 +195,41 @@ static void test_dots(void)
     free(a);
 }
 
+/* The 4x2 tiles equal four-by-two vec_dot calls (same blocks, same order per lane). */
+static void test_gemm4x2(void)
+{
+    const enum ggml_type types[] = {GGML_TYPE_Q8_0, GGML_TYPE_Q4_0};
+    const int n = 512;
+    float x[512];
+    for (size_t ti = 0; ti < 2; ti++) {
+        const struct kern_type *k = kern_get(types[ti]);
+        if (!k->gemm4x2)
+            continue;
+        size_t ws = ggml_row_size(types[ti], n) + 34, as = ggml_row_size(GGML_TYPE_Q8_0, n) + 68; /* padded strides */
+        unsigned char *w = malloc(ws * 4), *a = malloc(as * 2);
+        for (int r = 0; r < 4; r++) {
+            for (int i = 0; i < n; i++)
+                x[i] = frand();
+            k->quantize_row(x, w + r * ws, n);
+        }
+        for (int t = 0; t < 2; t++) {
+            for (int i = 0; i < n; i++)
+                x[i] = frand() * 3.f;
+            quant_row_q8_0(x, a + t * as, n);
+        }
+        float y[2 * 5] = {0}, ref;
+        k->gemm4x2(n, w, ws, a, as, y, 5);
+        for (int t = 0; t < 2; t++)
+            for (int r = 0; r < 4; r++) {
+                k->vec_dot(n, &ref, w + r * ws, a + t * as);
+                CHECK_NEAR(y[t * 5 + r], ref, 1e-4 * (fabs(ref) + 1));
+            }
+        CHECK(y[4] == 0.f); /* nothing written outside the 4 columns */
+        free(w);
+        free(a);
+    }
+}
+
 static void test_quant_error(void)
 {
     /* Round-trip error bounds: Q8_0 <= d/2, Q4_0/Q4_1/Q5_x <= d (per block). */
@@ -232,5 +267,6 @@ int main(void)
     test_dequant_hand();
     test_dots();
     test_quant_error();
+    test_gemm4x2();
     return check_finish();
 }
