@@ -155,12 +155,31 @@ def test_predict_and_api_key():
     check(p.returncode == 2, "bad URL is a usage error")
 
 
+def test_stdin_and_usage():
+    with FaultServer() as s:
+        p = subprocess.run([BIN, "infer", s.url, "m", "-"], input=json.dumps(V2),
+                           capture_output=True, text=True, timeout=60)
+        reqs = s.requests
+    check(p.returncode == 0 and reqs and json.loads(reqs[0]["body"]) == V2,
+          "request read from stdin with '-'")
+    p = subprocess.run([BIN, "infer", "http://127.0.0.1:1", "m"], capture_output=True,
+                       text=True, timeout=60)
+    check(p.returncode == 2 and "usage" in p.stderr, "missing FILE is a usage error")
+    p = subprocess.run([BIN, "infer", "http://127.0.0.1:1", "m", "-", "--retries", "x"],
+                       input="{}", capture_output=True, text=True, timeout=60)
+    check(p.returncode == 2, "bad --retries is a usage error")
+    p = subprocess.run([BIN, "infer", "http://127.0.0.1:1", "m", "-"], input="{not json",
+                       capture_output=True, text=True, timeout=60)
+    check(p.returncode == 1 and "not JSON" in p.stderr, "bad JSON named: %s" % p.stderr)
+
+
 def main():
     if not BIN or not os.path.exists(BIN):
         print("INFERD_BIN not set", file=sys.stderr)
         return 77
     for t in (test_retry_after_then_ok, test_400_not_retried, test_429_and_http_date,
-              test_failover_from_dead_url, test_deadline, test_predict_and_api_key):
+              test_failover_from_dead_url, test_deadline, test_predict_and_api_key,
+              test_stdin_and_usage):
         t()
     print("%d failures" % len(failures))
     return 1 if failures else 0
