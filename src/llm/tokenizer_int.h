@@ -112,6 +112,8 @@ size_t tok_utf8_decode(const char *p, size_t n, uint32_t *cp);
 /* Pre-tokenizer: the regex list for a tokenizer.ggml.pre name (tokenizer_pretok.c). */
 int tok_pretok_new(const char *pre, size_t pre_len, struct tok_pretok **out, struct inferd_err *err);
 void tok_pretok_free(struct tok_pretok *p);
+/* Pattern i of p as PCRE2 source (static), NULL past the last. */
+const char *tok_pretok_source(const struct tok_pretok *p, int i);
 /* Splits text[0..len) into words (spans cover the whole text, in order). */
 int tok_pretok_split(const struct tok_pretok *p, const char *text, size_t len, struct tok_spans *out);
 

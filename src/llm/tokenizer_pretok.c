@@ -13,6 +13,7 @@
 struct tok_pretok {
     int n;
     pcre2_code *code[PRETOK_MAX_REGEX];  /* owned */
+    const char *src[PRETOK_MAX_REGEX];   /* static pattern text */
 };
 
 /* The patterns, as llama.cpp lists them per pre-tokenizer type (llama-vocab.cpp), which in
@@ -119,6 +120,7 @@ int tok_pretok_new(const char *pre, size_t pre_len, struct tok_pretok **out, str
             goto fail;
         }
         pcre2_jit_compile(c, PCRE2_JIT_COMPLETE);  /* optional: falls back to the interpreter */
+        p->src[p->n] = d->rx[i];
         p->code[p->n++] = c;
     }
     *out = p;
@@ -126,6 +128,11 @@ int tok_pretok_new(const char *pre, size_t pre_len, struct tok_pretok **out, str
 fail:
     tok_pretok_free(p);
     return rc;
+}
+
+const char *tok_pretok_source(const struct tok_pretok *p, int i)
+{
+    return i >= 0 && i < p->n ? p->src[i] : NULL;
 }
 
 /* Splits every span of in by one regex into out (matches and the gaps between them). */
