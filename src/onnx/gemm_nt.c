@@ -1,4 +1,7 @@
-/* gemm_nt.c — portable reference of the A @ B^T skinny-GEMM kernel (see gemm_nt.h). */
+/* gemm_nt.c — portable references of the A @ B^T and packed-weight GEMM kernels, and the
+ * packing of constant weights into 16-column panels (see gemm_nt.h). */
+#include <string.h>
+
 #include "onnx/gemm_nt.h"
 
 void ox_gemm_nt_ref(const struct ox_gemm_nt *g, int64_t m0, int64_t m1, int64_t n0, int64_t n1)
@@ -10,6 +13,34 @@ void ox_gemm_nt_ref(const struct ox_gemm_nt *g, int64_t m0, int64_t m1, int64_t 
             float s = 0.0f;
             for (int64_t p = 0; p < g->k; p++)
                 s += a[p] * b[p];
+            float *c = &g->c[i * g->ldc + j];
+            *c = g->accumulate ? *c + g->alpha * s : g->alpha * s;
+        }
+    }
+}
+
+void ox_gemm_pack(const float *b, int64_t k, int64_t n, int trans_b, float *out)
+{
+    int64_t panels = (n + OX_PK_NR - 1) / OX_PK_NR;
+    for (int64_t p = 0; p < panels; p++) {
+        float *dst = out + p * k * OX_PK_NR;
+        for (int64_t kk = 0; kk < k; kk++) {
+            for (int64_t j = 0; j < OX_PK_NR; j++) {
+                int64_t col = p * OX_PK_NR + j;
+                dst[kk * OX_PK_NR + j] = col >= n ? 0.0f : trans_b ? b[col * k + kk] : b[kk * n + col];
+            }
+        }
+    }
+}
+
+void ox_gemm_pk_ref(const struct ox_gemm_pk *g, int64_t m0, int64_t m1)
+{
+    for (int64_t i = m0; i < m1; i++) {
+        for (int64_t j = 0; j < g->n; j++) {
+            const float *panel = g->bp + (j / OX_PK_NR) * g->k * OX_PK_NR + j % OX_PK_NR;
+            float s = 0.0f;
+            for (int64_t p = 0; p < g->k; p++)
+                s += g->a[i * g->lda + p] * panel[p * OX_PK_NR];
             float *c = &g->c[i * g->ldc + j];
             *c = g->accumulate ? *c + g->alpha * s : g->alpha * s;
         }

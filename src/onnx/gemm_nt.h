@@ -24,4 +24,27 @@ void ox_gemm_nt_ref(const struct ox_gemm_nt *g, int64_t m0, int64_t m1, int64_t 
 /* AVX2+FMA version; only call after cpu_has(CPU_AVX2 | CPU_FMA). */
 void ox_gemm_nt_avx2(const struct ox_gemm_nt *g, int64_t m0, int64_t m1, int64_t n0, int64_t n1);
 
+/* Packed-weight GEMM for a constant right operand: C (M,N) = alpha * A (M,K) @ B (K,N)
+ * (+ C when accumulate), with B packed once at plan time into panels of 16 columns,
+ * panel p = B[:, 16p .. 16p+16) stored K x 16 contiguous (zero-padded past N).
+ * The AVX2 kernel keeps a 6x16 block of C in 12 registers and broadcasts A. */
+#define OX_PK_NR 16
+struct ox_gemm_pk {
+    const float *a;  /* A (M,K), row stride lda */
+    const float *bp; /* packed panels, n_panels * k * OX_PK_NR floats */
+    float *c;        /* C (M,N), row stride ldc */
+    int64_t k, n, lda, ldc;
+    float alpha;
+    int accumulate;
+};
+/* Floats ox_gemm_pack needs for a (K,N) operand. */
+static inline int64_t ox_gemm_pack_size(int64_t k, int64_t n)
+{
+    return k * ((n + OX_PK_NR - 1) / OX_PK_NR) * OX_PK_NR;
+}
+/* Packs B into panels; trans_b: B is stored (N,K) (Gemm transB=1) instead of (K,N). */
+void ox_gemm_pack(const float *b, int64_t k, int64_t n, int trans_b, float *out);
+void ox_gemm_pk_ref(const struct ox_gemm_pk *g, int64_t m0, int64_t m1);
+void ox_gemm_pk_avx2(const struct ox_gemm_pk *g, int64_t m0, int64_t m1);
+
 #endif

@@ -221,6 +221,7 @@ int inferd_onnx_run(struct inferd_onnx_model *m, const struct inferd_tensor *inp
     for (int s = 0; s < p->n_steps; s++) {
         const struct ox_step *st = &p->steps[s];
         ctx.scratch = st->scratch;
+        ctx.packed = st->packed;
         if ((rc = st->node->op->exec(&ctx, st->node, st->in, st->out, err)) < 0) {
             inferd_err_prefix(err, "node '%s' (%s)", st->node->name, st->node->op_type);
             return rc;

@@ -138,6 +138,7 @@ struct ox_ctx {
     struct tpool *pool; /* borrowed, may be NULL */
     int nth;            /* pool size (1 without a pool) */
     void *scratch;      /* the running step's scratch (op->scratch bytes), else NULL */
+    const float *packed; /* the running step's packed operand (op->pack), else NULL */
 };
 
 /* An operator. prepare validates attributes at load; infer sets output dtype/shape from
@@ -154,6 +155,9 @@ struct ox_op {
     unsigned flags;
     /* optional: bytes of scratch exec needs (im2col...), planned in the arena per step */
     size_t (*scratch)(const struct ox_node *n, struct ox_tensor *const *in, struct ox_tensor *const *out);
+    /* optional: repacks a constant operand once per plan (GEMM weights into panels). Returns
+     * the floats needed (0 = nothing to pack); with dst non-NULL also fills dst. */
+    int64_t (*pack)(const struct ox_node *n, struct ox_tensor *const *in, float *dst);
 };
 #define OX_OP_SHAPE_ONLY 1u /* output depends only on input shapes (Shape): fold always */
 #define OX_OP_ALIAS 2u      /* output 0 is input 0's bytes reshaped: the plan may alias them */
@@ -165,6 +169,7 @@ struct ox_step {
     const struct ox_node *node;
     struct ox_tensor **in, **out; /* point into plan->vals */
     void *scratch;                /* in the arena, live during this step only; or NULL */
+    const float *packed;          /* op->pack output, in plan->folded; or NULL */
 };
 struct ox_plan {
     int n_inputs;

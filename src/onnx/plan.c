@@ -108,7 +108,7 @@ int ox_plan_build(const struct ox_model *m, const struct ox_ctx *c, const struct
     p->vals = calloc((size_t)nv + 1, sizeof *p->vals);
     p->steps = calloc((size_t)nn + 1, sizeof *p->steps);
     p->ptrs = calloc((size_t)total_io + 1, sizeof *p->ptrs);
-    p->folded = calloc((size_t)total_io + 1, sizeof *p->folded);
+    p->folded = calloc((size_t)total_io + (size_t)nn + 1, sizeof *p->folded); /* folded outputs + packs */
     first = malloc(((size_t)nv + 1) * sizeof(int));
     last = malloc(((size_t)nv + 1) * sizeof(int));
     root = malloc(((size_t)nv + 1) * sizeof(int));
@@ -198,7 +198,16 @@ int ox_plan_build(const struct ox_model *m, const struct ox_ctx *c, const struct
             continue;
         }
         int s = p->n_steps++;
-        p->steps[s] = (struct ox_step){n, in, outs, NULL};
+        p->steps[s] = (struct ox_step){n, in, outs, NULL, NULL};
+        int64_t pk = n->op->pack ? n->op->pack(n, in, NULL) : 0;
+        if (pk > 0) { /* constant operand repacked once for this plan */
+            float *buf = aligned_alloc(OX_ALIGN, ((size_t)pk * sizeof(float) + OX_ALIGN) & ~(size_t)(OX_ALIGN - 1));
+            if (!buf)
+                goto oom;
+            p->folded[p->n_folded++] = buf;
+            n->op->pack(n, in, buf);
+            p->steps[s].packed = buf;
+        }
         ptr_at += (size_t)(n->n_in + n->n_out);
         for (int k = 0; k < n->n_in; k++)
             if (in[k] && !in[k]->is_const)

@@ -52,4 +52,4 @@ static int cast_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_
     return 0;
 }
 
-const struct ox_op ox_op_cast = {"Cast", 1, 1, 1, 1, cast_prepare, cast_infer, cast_exec, 0, NULL};
+const struct ox_op ox_op_cast = {"Cast", 1, 1, 1, 1, cast_prepare, cast_infer, cast_exec, 0, NULL, NULL};

@@ -103,5 +103,5 @@ static int act_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_t
     return 0;
 }
 
-const struct ox_op ox_op_clip = {"Clip", 1, 3, 1, 1, NULL, act_infer, act_exec, 0, NULL};
-const struct ox_op ox_op_hard_sigmoid = {"HardSigmoid", 1, 1, 1, 1, NULL, act_infer, act_exec, 0, NULL};
+const struct ox_op ox_op_clip = {"Clip", 1, 3, 1, 1, NULL, act_infer, act_exec, 0, NULL, NULL};
+const struct ox_op ox_op_hard_sigmoid = {"HardSigmoid", 1, 1, 1, 1, NULL, act_infer, act_exec, 0, NULL, NULL};

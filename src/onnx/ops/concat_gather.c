@@ -64,7 +64,7 @@ static int concat_exec(const struct ox_ctx *c, const struct ox_node *n, struct o
     return 0;
 }
 
-const struct ox_op ox_op_concat = {"Concat", 1, OX_MAX_NODE_IO, 1, 1, NULL, concat_infer, concat_exec, 0, NULL};
+const struct ox_op ox_op_concat = {"Concat", 1, OX_MAX_NODE_IO, 1, 1, NULL, concat_infer, concat_exec, 0, NULL, NULL};
 
 static int gather_infer(const struct ox_node *n, struct ox_tensor *const *in, struct ox_tensor **out,
                         struct inferd_err *err)
@@ -127,4 +127,4 @@ static int gather_exec(const struct ox_ctx *c, const struct ox_node *n, struct o
     return 0;
 }
 
-const struct ox_op ox_op_gather = {"Gather", 2, 2, 1, 1, NULL, gather_infer, gather_exec, 0, NULL};
+const struct ox_op ox_op_gather = {"Gather", 2, 2, 1, 1, NULL, gather_infer, gather_exec, 0, NULL, NULL};

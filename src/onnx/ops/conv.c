@@ -169,4 +169,4 @@ static int conv_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_
     return 0;
 }
 
-const struct ox_op ox_op_conv = {"Conv", 2, 3, 1, 1, NULL, conv_infer, conv_exec, 0, conv_scratch};
+const struct ox_op ox_op_conv = {"Conv", 2, 3, 1, 1, NULL, conv_infer, conv_exec, 0, conv_scratch, NULL};

@@ -157,4 +157,4 @@ static int ct_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_te
     return 0;
 }
 
-const struct ox_op ox_op_conv_transpose = {"ConvTranspose", 2, 3, 1, 1, NULL, ct_infer, ct_exec, 0, ct_scratch};
+const struct ox_op ox_op_conv_transpose = {"ConvTranspose", 2, 3, 1, 1, NULL, ct_infer, ct_exec, 0, ct_scratch, NULL};

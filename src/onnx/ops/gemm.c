@@ -2,8 +2,11 @@
  * split over inferd's pool: by rows of the output when there are enough, else by columns.
  *
  *   Gemm:   Y (M,N) = alpha * op(A) (M,K) @ op(B) (K,N) + beta * C (broadcast to M,N)
- *           transB=1 with a narrow output (N <= 512, PyTorch Linear layers) uses the
- *           dot-product kernel of gemm_nt.h instead: no per-call packing of B.
+ *           A constant B (weights) is packed once per plan into 16-column panels and,
+ *           for M >= 6 on AVX2 machines, multiplied by the 6x16 kernel of gemm_nt.h;
+ *           transB=1 with fewer rows and N <= 512 (PyTorch Linear at batch 1) uses the
+ *           dot-product kernel instead. MatMul with a constant 2-D B uses the packed
+ *           kernel too.
  *   MatMul: numpy matmul; 1-D operands promoted, batch dims broadcast; a batch over a
  *           2-D right operand is folded into one tall GEMM.
  */
@@ -77,6 +80,47 @@ void ox_sgemm(const struct ox_ctx *ctx, int ta, int tb, int64_t m, int64_t n, in
     if (parts > span)
         parts = (int)span;
     tpool_parallel_for_n(ctx->pool, parts, sgemm_part, &j);
+}
+
+/* ---- packed constant weights (gemm_nt.h) ---- */
+
+struct pk_job {
+    struct ox_gemm_pk g;
+    int64_t m;
+    int avx2;
+};
+
+static void pk_part(void *arg, int ith, int nth)
+{
+    struct pk_job *j = arg;
+    int64_t blocks = (j->m + 5) / 6;
+    int64_t lo = blocks * ith / nth * 6, hi = blocks * (ith + 1) / nth * 6;
+    hi = hi > j->m ? j->m : hi;
+    if (hi <= lo)
+        return;
+    if (j->avx2)
+        ox_gemm_pk_avx2(&j->g, lo, hi);
+    else
+        ox_gemm_pk_ref(&j->g, lo, hi);
+}
+
+/* C (m,n) = alpha * A (m,k) @ packed B (+ C), rows split over the pool when large */
+static void pk_run(const struct ox_ctx *ctx, int avx2, const float *a, int64_t m, int64_t n, int64_t k, float alpha,
+                   int accumulate, float *c)
+{
+    struct pk_job j = {{a, ctx->packed, c, k, n, k, n, alpha, accumulate}, m, avx2};
+    double work = (double)m * (double)n * (double)k;
+    int parts = ctx->nth;
+    if (work / parts < GEMM_PAR_MIN)
+        parts = (int)(work / GEMM_PAR_MIN) + 1;
+    if (parts > ctx->nth)
+        parts = ctx->nth;
+    if (parts > (m + 5) / 6)
+        parts = (int)((m + 5) / 6);
+    if (parts <= 1)
+        pk_part(&j, 0, 1);
+    else
+        tpool_parallel_for_n(ctx->pool, parts, pk_part, &j);
 }
 
 /* ---- Gemm ---- */
@@ -164,6 +208,10 @@ static int gemm_exec(const struct ox_ctx *ctx, const struct ox_node *n, struct o
     } else {
         beta = 0.0f;
     }
+    if (ctx->packed && k > 0 && m >= 6 && n->ip[2]) { /* AVX2 packed kernel; fewer rows: dot products */
+        pk_run(ctx, 1, a->data, m, nn, k, n->fp[0], beta != 0.0f, y);
+        return 0;
+    }
     if (!n->ip[0] && n->ip[1] && nn <= 512 && k > 0) {
         struct nt_job j = {{a->data, b->data, y, k, k, k, nn, n->fp[0], beta != 0.0f}, m, nn, (int)n->ip[2], 1};
         double work = (double)m * (double)nn * (double)k;
@@ -183,7 +231,19 @@ static int gemm_exec(const struct ox_ctx *ctx, const struct ox_node *n, struct o
     return 0;
 }
 
-const struct ox_op ox_op_gemm = {"Gemm", 2, 3, 1, 1, gemm_prepare, gemm_infer, gemm_exec, 0, NULL};
+/* constant B with transA=0: packed once per plan */
+static int64_t gemm_pack(const struct ox_node *n, struct ox_tensor *const *in, float *dst)
+{
+    const struct ox_tensor *b = in[1];
+    if (n->ip[0] || !b->is_const || b->rank != 2 || b->numel == 0)
+        return 0;
+    int64_t k = n->ip[1] ? b->dims[1] : b->dims[0], nn = n->ip[1] ? b->dims[0] : b->dims[1];
+    if (dst)
+        ox_gemm_pack(b->data, k, nn, (int)n->ip[1], dst);
+    return ox_gemm_pack_size(k, nn);
+}
+
+const struct ox_op ox_op_gemm = {"Gemm", 2, 3, 1, 1, gemm_prepare, gemm_infer, gemm_exec, 0, NULL, gemm_pack};
 
 /* ---- MatMul ---- */
 
@@ -237,6 +297,10 @@ static int matmul_exec(const struct ox_ctx *ctx, const struct ox_node *n, struct
     int64_t batch = 1;
     for (int d = 0; d < brank; d++)
         batch *= o->dims[d];
+    if (ctx->packed && k > 0 && batch * m >= 6 && cpu_has(CPU_AVX2 | CPU_FMA)) { /* constant 2-D B, packed */
+        pk_run(ctx, 1, av, batch * m, nn, k, 1.0f, 0, ov);
+        return 0;
+    }
     if (b->rank <= 2) { /* every batch of A against the same B: one tall GEMM */
         ox_sgemm(ctx, 0, 0, batch * m, nn, k, 1.0f, av, bv, 0.0f, ov);
         return 0;
@@ -266,4 +330,15 @@ static int matmul_exec(const struct ox_ctx *ctx, const struct ox_node *n, struct
     return 0;
 }
 
-const struct ox_op ox_op_matmul = {"MatMul", 2, 2, 1, 1, NULL, matmul_infer, matmul_exec, 0, NULL};
+static int64_t matmul_pack(const struct ox_node *n, struct ox_tensor *const *in, float *dst)
+{
+    (void)n;
+    const struct ox_tensor *b = in[1];
+    if (!b->is_const || b->rank != 2 || b->numel == 0)
+        return 0;
+    if (dst)
+        ox_gemm_pack(b->data, b->dims[0], b->dims[1], 0, dst);
+    return ox_gemm_pack_size(b->dims[0], b->dims[1]);
+}
+
+const struct ox_op ox_op_matmul = {"MatMul", 2, 2, 1, 1, NULL, matmul_infer, matmul_exec, 0, NULL, matmul_pack};

@@ -84,4 +84,4 @@ static int ln_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_te
     return 0;
 }
 
-const struct ox_op ox_op_layer_norm = {"LayerNormalization", 2, 3, 1, 3, ln_prepare, ln_infer, ln_exec, 0, NULL};
+const struct ox_op ox_op_layer_norm = {"LayerNormalization", 2, 3, 1, 3, ln_prepare, ln_infer, ln_exec, 0, NULL, NULL};

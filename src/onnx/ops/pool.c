@@ -93,8 +93,8 @@ static int pool_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_
     return 0;
 }
 
-const struct ox_op ox_op_max_pool = {"MaxPool", 1, 1, 1, 2, NULL, pool_infer, pool_exec, 0, NULL};
-const struct ox_op ox_op_average_pool = {"AveragePool", 1, 1, 1, 1, NULL, pool_infer, pool_exec, 0, NULL};
+const struct ox_op ox_op_max_pool = {"MaxPool", 1, 1, 1, 2, NULL, pool_infer, pool_exec, 0, NULL, NULL};
+const struct ox_op ox_op_average_pool = {"AveragePool", 1, 1, 1, 1, NULL, pool_infer, pool_exec, 0, NULL, NULL};
 
 static int gap_infer(const struct ox_node *n, struct ox_tensor *const *in, struct ox_tensor **out,
                      struct inferd_err *err)
@@ -127,4 +127,4 @@ static int gap_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_t
     return 0;
 }
 
-const struct ox_op ox_op_global_average_pool = {"GlobalAveragePool", 1, 1, 1, 1, NULL, gap_infer, gap_exec, 0, NULL};
+const struct ox_op ox_op_global_average_pool = {"GlobalAveragePool", 1, 1, 1, 1, NULL, gap_infer, gap_exec, 0, NULL, NULL};

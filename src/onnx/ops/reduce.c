@@ -124,4 +124,4 @@ static int rm_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_te
     return 0;
 }
 
-const struct ox_op ox_op_reduce_mean = {"ReduceMean", 1, 2, 1, 1, rm_prepare, rm_infer, rm_exec, 0, NULL};
+const struct ox_op ox_op_reduce_mean = {"ReduceMean", 1, 2, 1, 1, rm_prepare, rm_infer, rm_exec, 0, NULL, NULL};

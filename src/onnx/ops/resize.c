@@ -217,5 +217,5 @@ static int resize_exec(const struct ox_ctx *c, const struct ox_node *n, struct o
     return 0;
 }
 
-const struct ox_op ox_op_resize = {"Resize", 1, 4, 1, 1, resize_prepare, resize_infer, resize_exec, 0, NULL};
-const struct ox_op ox_op_upsample = {"Upsample", 2, 2, 1, 1, resize_prepare, resize_infer, resize_exec, 0, NULL};
+const struct ox_op ox_op_resize = {"Resize", 1, 4, 1, 1, resize_prepare, resize_infer, resize_exec, 0, NULL, NULL};
+const struct ox_op ox_op_upsample = {"Upsample", 2, 2, 1, 1, resize_prepare, resize_infer, resize_exec, 0, NULL, NULL};

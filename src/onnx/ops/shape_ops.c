@@ -29,7 +29,7 @@ static int identity_infer(const struct ox_node *n, struct ox_tensor *const *in, 
     (void)n;
     return ox_set_shape(out[0], in[0]->dt, in[0]->rank, in[0]->dims, err);
 }
-const struct ox_op ox_op_identity = {"Identity", 1, 1, 1, 1, NULL, identity_infer, copy_exec, OX_OP_ALIAS, NULL};
+const struct ox_op ox_op_identity = {"Identity", 1, 1, 1, 1, NULL, identity_infer, copy_exec, OX_OP_ALIAS, NULL, NULL};
 
 /* ---- Flatten ---- */
 static int flatten_infer(const struct ox_node *n, struct ox_tensor *const *in, struct ox_tensor **out,
@@ -47,7 +47,7 @@ static int flatten_infer(const struct ox_node *n, struct ox_tensor *const *in, s
         dims[d >= axis] *= in[0]->dims[d];
     return ox_set_shape(out[0], in[0]->dt, 2, dims, err);
 }
-const struct ox_op ox_op_flatten = {"Flatten", 1, 1, 1, 1, NULL, flatten_infer, copy_exec, OX_OP_ALIAS, NULL};
+const struct ox_op ox_op_flatten = {"Flatten", 1, 1, 1, 1, NULL, flatten_infer, copy_exec, OX_OP_ALIAS, NULL, NULL};
 
 /* ---- Reshape ---- */
 static int reshape_infer(const struct ox_node *n, struct ox_tensor *const *in, struct ox_tensor **out,
@@ -90,7 +90,7 @@ static int reshape_infer(const struct ox_node *n, struct ox_tensor *const *in, s
                               (long long)in[0]->numel, (long long)known);
     return ox_set_shape(out[0], in[0]->dt, r, shape, err);
 }
-const struct ox_op ox_op_reshape = {"Reshape", 2, 2, 1, 1, NULL, reshape_infer, copy_exec, OX_OP_ALIAS, NULL};
+const struct ox_op ox_op_reshape = {"Reshape", 2, 2, 1, 1, NULL, reshape_infer, copy_exec, OX_OP_ALIAS, NULL, NULL};
 
 /* axes of Squeeze/Unsqueeze: attribute before opset 13, input after. Returns count. */
 static int get_axes(const struct ox_node *n, struct ox_tensor *const *in, int64_t *axes, struct inferd_err *err)
@@ -137,7 +137,7 @@ static int squeeze_infer(const struct ox_node *n, struct ox_tensor *const *in, s
     }
     return ox_set_shape(out[0], in[0]->dt, r, dims, err);
 }
-const struct ox_op ox_op_squeeze = {"Squeeze", 1, 2, 1, 1, NULL, squeeze_infer, copy_exec, OX_OP_ALIAS, NULL};
+const struct ox_op ox_op_squeeze = {"Squeeze", 1, 2, 1, 1, NULL, squeeze_infer, copy_exec, OX_OP_ALIAS, NULL, NULL};
 
 /* ---- Unsqueeze ---- */
 static int unsqueeze_infer(const struct ox_node *n, struct ox_tensor *const *in, struct ox_tensor **out,
@@ -165,7 +165,7 @@ static int unsqueeze_infer(const struct ox_node *n, struct ox_tensor *const *in,
         dims[d] = (mask >> d) & 1 ? 1 : in[0]->dims[s++];
     return ox_set_shape(out[0], in[0]->dt, r, dims, err);
 }
-const struct ox_op ox_op_unsqueeze = {"Unsqueeze", 1, 2, 1, 1, NULL, unsqueeze_infer, copy_exec, OX_OP_ALIAS, NULL};
+const struct ox_op ox_op_unsqueeze = {"Unsqueeze", 1, 2, 1, 1, NULL, unsqueeze_infer, copy_exec, OX_OP_ALIAS, NULL, NULL};
 
 /* ---- Shape ---- */
 static void shape_range(const struct ox_node *n, int rank, int64_t *lo, int64_t *hi)
@@ -201,7 +201,7 @@ static int shape_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox
         ((int64_t *)out[0]->data)[i - lo] = in[0]->dims[i];
     return 0;
 }
-const struct ox_op ox_op_shape = {"Shape", 1, 1, 1, 1, NULL, shape_infer, shape_exec, OX_OP_SHAPE_ONLY, NULL};
+const struct ox_op ox_op_shape = {"Shape", 1, 1, 1, 1, NULL, shape_infer, shape_exec, OX_OP_SHAPE_ONLY, NULL, NULL};
 
 /* ---- Constant ---- */
 static int constant_prepare(struct ox_node *n, struct inferd_err *err)
@@ -249,4 +249,4 @@ static int constant_exec(const struct ox_ctx *c, const struct ox_node *n, struct
         memcpy(out[0]->data, src, out[0]->nbytes);
     return 0;
 }
-const struct ox_op ox_op_constant = {"Constant", 0, 0, 1, 1, constant_prepare, constant_infer, constant_exec, 0, NULL};
+const struct ox_op ox_op_constant = {"Constant", 0, 0, 1, 1, constant_prepare, constant_infer, constant_exec, 0, NULL, NULL};

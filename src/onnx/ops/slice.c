@@ -131,4 +131,4 @@ static int slice_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox
     return 0;
 }
 
-const struct ox_op ox_op_slice = {"Slice", 1, 5, 1, 1, NULL, slice_infer, slice_exec, 0, NULL};
+const struct ox_op ox_op_slice = {"Slice", 1, 5, 1, 1, NULL, slice_infer, slice_exec, 0, NULL, NULL};

@@ -78,4 +78,4 @@ static int softmax_exec(const struct ox_ctx *c, const struct ox_node *n, struct 
     return 0;
 }
 
-const struct ox_op ox_op_softmax = {"Softmax", 1, 1, 1, 1, softmax_prepare, softmax_infer, softmax_exec, 0, NULL};
+const struct ox_op ox_op_softmax = {"Softmax", 1, 1, 1, 1, softmax_prepare, softmax_infer, softmax_exec, 0, NULL, NULL};

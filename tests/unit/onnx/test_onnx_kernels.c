@@ -1,6 +1,6 @@
 /* test_onnx_kernels.c — inferd ONNX engine internals: the protobuf wire reader (varints,
  * packed/unpacked repeated fields, truncation), and the AVX2 A@B^T kernel against its
- * portable reference over odd sizes (|diff| <= 1e-4 * (1 + |ref|)). */
+ * packed-panel kernel against their portable reference over odd sizes (|diff| <= 1e-4 * (1 + |ref|)). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,8 +62,8 @@ static void test_gemm_nt(void)
     }
     static const int ks[] = {1, 7, 8, 9, 100, 513, 1100};
     uint32_t s = 1;
-    for (int m = 1; m <= 9; m++) {
-        for (int n = 1; n <= 7; n++) {
+    for (int m = 1; m <= 13; m++) {
+        for (int n = 1; n <= 35; n += (n < 7 ? 1 : 14)) {
             for (size_t ki = 0; ki < sizeof ks / sizeof *ks; ki++) {
                 int k = ks[ki];
                 float *a = malloc(sizeof(float) * (size_t)(m * k)), *b = malloc(sizeof(float) * (size_t)(n * k));
@@ -81,6 +81,16 @@ static void test_gemm_nt(void)
                     ox_gemm_nt_avx2(&g2, 0, m, 0, n);
                     for (int i = 0; i < m * n; i++)
                         CHECK(fabsf(c1[i] - c2[i]) <= 1e-4f * (1.0f + fabsf(c1[i])));
+                    /* packed kernel (B as (N,K), i.e. transB) against the same reference */
+                    float *bp = aligned_alloc(64, sizeof(float) * (size_t)ox_gemm_pack_size(k, n) + 64);
+                    ox_gemm_pack(b, k, n, 1, bp);
+                    for (int i = 0; i < m * n; i++)
+                        c2[i] = (float)i * 0.25f;
+                    struct ox_gemm_pk pk = {a, bp, c2, k, n, k, n, 0.75f, acc};
+                    ox_gemm_pk_avx2(&pk, 0, m);
+                    for (int i = 0; i < m * n; i++)
+                        CHECK(fabsf(c1[i] - c2[i]) <= 1e-4f * (1.0f + fabsf(c1[i])));
+                    free(bp);
                 }
                 free(a);
                 free(b);
