@@ -30,6 +30,7 @@ struct http_server {
     struct MHD_Daemon *daemon;       /* NULL until started */
     int port;                        /* bound port */
     atomic_long in_flight;           /* requests accepted and not yet completed */
+    atomic_int quiesced;             /* draining: answers carry Connection: close */
     atomic_ullong id_counter;        /* for generated request ids */
     unsigned long long id_salt;      /* random per process, so ids differ across restarts */
 };
@@ -392,6 +393,8 @@ static enum MHD_Result queue_response(struct http_req *r)
     if (r->resp_ctype)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->resp_ctype);
     MHD_add_response_header(resp, "X-Request-Id", r->id);
+    if (atomic_load(&r->srv->quiesced))
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close"); /* keep-alive ends the drain */
     for (int i = 0; i < r->n_headers; i++)
         MHD_add_response_header(resp, r->headers[i].name, r->headers[i].value);
     enum MHD_Result ok = MHD_queue_response(r->conn, (unsigned)(r->status ? r->status : 500), resp);
@@ -593,6 +596,7 @@ int http_port(const struct http_server *s) { return s->port; }
 
 void http_server_quiesce(struct http_server *s)
 {
+    atomic_store(&s->quiesced, 1);
     if (s->daemon) {
         MHD_socket fd = MHD_quiesce_daemon(s->daemon);
         if (fd != MHD_INVALID_SOCKET)

@@ -123,15 +123,15 @@ void jbuf_f32(struct jbuf *b, float v)
         jbuf_i64(b, (int32_t)v);
         return;
     }
+    /* Shortest of 7, 8 or 9 significant digits that reads back to the same float. */
     char t[32];
-    int n = snprintf(t, sizeof t, "%.9g", (double)v);
-    /* Prefer fewer digits when they read back to the same float. */
-    char s[32];
-    int m = snprintf(s, sizeof s, "%.7g", (double)v);
-    if (strtof(s, NULL) == v)
-        jbuf_put(b, s, (size_t)m);
-    else
-        jbuf_put(b, t, (size_t)n);
+    int n = 0;
+    for (int digits = 7; digits <= 9; digits++) {
+        n = snprintf(t, sizeof t, "%.*g", digits, (double)v);
+        if (digits == 9 || strtof(t, NULL) == v)
+            break;
+    }
+    jbuf_put(b, t, (size_t)n);
 }
 
 void jbuf_f64(struct jbuf *b, double v)
