@@ -29,7 +29,8 @@ struct inferd_onnx_options {
     int64_t max_elements;        /* cap on any one tensor's element count; 0 = 1<<28 */
 };
 
-/* Describes one graph input or output. dims[i] == -1 marks a symbolic dimension. */
+/* Describes one graph input or output. dims[i] == -1 marks a symbolic dimension; rank is -1
+ * when the model declares no shape at all (then any rank is accepted). */
 struct inferd_onnx_io {
     const char *name;            /* borrowed from the model; lives as long as it */
     enum inferd_dtype dtype;
