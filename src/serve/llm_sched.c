@@ -148,7 +148,9 @@ static int admit(struct llm_sched *s, struct llm_job *j, struct inferd_err *err)
     sl->job = j;
     j->slot = best;
     j->n_past = best_keep;
+    pthread_mutex_lock(&j->lock);
     j->t_start = clock_now_ns();
+    pthread_mutex_unlock(&j->lock);
     if (!j->embed) {
         j->smp = inferd_llm_sampler_new(&j->sampling, s->info->n_vocab);
         if (!j->smp)

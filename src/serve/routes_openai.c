@@ -191,14 +191,18 @@ static struct llm_oai_out out_of(struct llm_job *j, const char *text, size_t len
     return o;
 }
 
+/* Access-log facts; a stream cut before its end keeps finish_reason "incomplete". */
 static void set_timing(struct oai_call *c, struct llm_job *j)
 {
+    pthread_mutex_lock(&j->lock);
     double queue_ms = j->t_start > j->t_submit ? (j->t_start - j->t_submit) / 1e6 : 0;
-    http_req_set_timing(c->http, queue_ms, j->t_start ? (clock_now_ns() - j->t_start) / 1e6 : 0);
+    double compute_ms = j->t_start ? (clock_now_ns() - j->t_start) / 1e6 : 0;
     struct http_llm_stats st = {.prompt_tokens = j->prompt_tokens, .completion_tokens = j->completion_tokens,
                                 .ttft_ms = j->ttft_s * 1e3,
                                 .tokens_per_s = j->gen_s > 0 ? (j->completion_tokens - 1) / j->gen_s : 0,
-                                .finish_reason = j->finish_reason};
+                                .finish_reason = j->done ? j->finish_reason : "incomplete"};
+    pthread_mutex_unlock(&j->lock);
+    http_req_set_timing(c->http, queue_ms, compute_ms);
     http_req_set_llm(c->http, &st);
 }
 
@@ -277,6 +281,8 @@ static void stream_produce(struct oai_call *c)
         o.toks = j->toks ? j->toks + c->toks_sent : NULL;
         o.n_toks = j->toks ? n_toks - c->toks_sent : 0;
         pend(c, llm_oai_chunk(&c->q, &o, 0, c->id, c->created, c->mv->name, piece_cb, c->lm));
+        if (!done)
+            set_timing(c, j);
         c->text_sent = text ? out_len : c->text_sent;
         c->toks_sent = n_toks;
         free(text);
@@ -735,22 +741,10 @@ static int h_models(struct http_req *r, void *ctx)
     return HTTP_DONE;
 }
 
-static int h_model(struct http_req *r, void *ctx)
-{
-    struct serve_server *s = ctx;
-    if (check_auth(r, s) < 0)
-        return HTTP_DONE;
-    struct model_version *mv;
-    if (take_model(r, s, http_req_capture(r, "m"), &mv) < 0)
-        return HTTP_DONE;
-    http_resp_json(r, 200, model_entry(mv));
-    repo_release(mv);
-    return HTTP_DONE;
-}
-
+/* GET /v1/models/{m} is TF-Serving's model status route (routes_tfserving.c), registered
+ * first; OpenAI's "retrieve model" is therefore not offered: /v1/models lists everything. */
 const struct http_route routes_openai[] = {
     {HTTP_GET, "/v1/models", HTTP_AUTH_NONE, h_models, "openai_models"},
-    {HTTP_GET, "/v1/models/{m}", HTTP_AUTH_NONE, h_model, "openai_model"},
     {HTTP_POST, "/v1/chat/completions", HTTP_AUTH_NONE, h_chat, "openai_chat"},
     {HTTP_POST, "/v1/completions", HTTP_AUTH_NONE, h_completions, "openai_completions"},
     {HTTP_POST, "/v1/embeddings", HTTP_AUTH_NONE, h_embeddings, "openai_embeddings"},

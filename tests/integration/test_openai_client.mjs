@@ -1,0 +1,86 @@
+// test_openai_client.mjs — the official `openai` npm client, unchanged, against inferd:
+// chat (plain and streaming with usage), completions (plain and streaming), embeddings,
+// models, and an error. Usage: node test_openai_client.mjs http://127.0.0.1:PORT/v1 MODEL
+// Prints one JSON object with what it saw; exits non-zero on any failure.
+import { createRequire } from "module";
+
+const require = createRequire(import.meta.url);
+const root = process.env.INFERD_ROOT || new URL("../..", import.meta.url).pathname;
+const OpenAI = require(root + "/node_modules/openai").default;
+
+const [baseURL, model] = process.argv.slice(2);
+const client = new OpenAI({ baseURL, apiKey: "sk-unused", maxRetries: 0, timeout: 60000 });
+const out = {};
+let failures = 0;
+function check(cond, what) {
+  if (!cond) {
+    failures++;
+    console.error("FAIL:", what);
+  }
+}
+
+const messages = [
+  { role: "system", content: "You are a poet." },
+  { role: "user", content: "Echoes of" },
+];
+
+const chat = await client.chat.completions.create({ model, messages, max_tokens: 24, temperature: 0 });
+out.chat = chat.choices[0].message.content;
+check(chat.object === "chat.completion", "chat object");
+check(chat.choices[0].message.role === "assistant", "assistant role");
+check(chat.usage && chat.usage.completion_tokens > 0, "chat usage");
+
+const stream = await client.chat.completions.create({
+  model, messages, max_tokens: 24, temperature: 0, stream: true, stream_options: { include_usage: true },
+});
+let text = "", usage = null, finish = null, chunks = 0;
+for await (const chunk of stream) {
+  chunks++;
+  if (chunk.usage) usage = chunk.usage;
+  for (const c of chunk.choices) {
+    text += c.delta.content || "";
+    if (c.finish_reason) finish = c.finish_reason;
+  }
+}
+out.chat_stream = text;
+check(text === out.chat, "chat stream text equals the non-streamed text");
+check(usage && usage.completion_tokens === chat.usage.completion_tokens, "stream usage chunk");
+check(finish === chat.choices[0].finish_reason, "stream finish_reason");
+check(chunks >= 3, "several chunks");
+
+const comp = await client.completions.create({ model, prompt: "The", max_tokens: 48, temperature: 0 });
+out.completion = comp.choices[0].text;
+check(comp.object === "text_completion", "completion object");
+const cstream = await client.completions.create({ model, prompt: "The", max_tokens: 48, temperature: 0, stream: true });
+let ctext = "";
+for await (const chunk of cstream) for (const c of chunk.choices) ctext += c.text || "";
+out.completion_stream = ctext;
+check(ctext === out.completion, "completion stream equals non-stream");
+
+const emb = await client.embeddings.create({ model, input: ["hello", "world"] });
+check(emb.data.length === 2, "two embeddings");
+out.embedding_dims = emb.data[0].embedding.length;
+const norm = Math.sqrt(emb.data[0].embedding.reduce((a, x) => a + x * x, 0));
+check(Math.abs(norm - 1) < 1e-3, "normalised embedding (client decodes base64 by default)");
+
+const models = await client.models.list();
+out.models = models.data.map((m) => m.id);
+check(out.models.includes(model), "models.list has the model");
+
+try {
+  await client.chat.completions.create({ model: "no-such-model", messages });
+  check(false, "unknown model must throw");
+} catch (e) {
+  out.error_status = e.status;
+  check(e.status === 404, "404 for an unknown model");
+  check(e.error && e.error.code === "model_not_found", "error code model_not_found");
+}
+try {
+  await client.chat.completions.create({ model, messages, n: 3 });
+  check(false, "n=3 must throw");
+} catch (e) {
+  check(e.status === 400 && e.param === "n", "400 with param n");
+}
+
+console.log(JSON.stringify(out));
+process.exit(failures ? 1 : 0);
