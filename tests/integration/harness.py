@@ -230,6 +230,15 @@ def wait_until(pred, timeout=15.0, step=0.05):
     return False
 
 
+def metric_value(server, name, labels):
+    """Value of one sample from /metrics, e.g. metric_value(s, "inferd_queue_depth",
+    'model="m",version="1"'); None when absent."""
+    import re
+    text = server.get("/metrics").body.decode()
+    m = re.search(r"^%s\{%s\} ([0-9.e+-]+)$" % (re.escape(name), re.escape(labels)), text, re.M)
+    return float(m.group(1)) if m else None
+
+
 class Checker:
     """Collects failures so one run reports every broken case; exit code at the end."""
 

@@ -19,11 +19,14 @@ tmp = tempfile.mkdtemp(prefix="inferd-batch-")
 models = os.path.join(tmp, "models")
 wb = make_mlp(os.path.join(models, "b", "1", "model.onnx"), seed=3)
 write_json(os.path.join(models, "b", "config.json"),
-           {"max_batch_size": 8, "dynamic_batching": {"preferred_batch_size": [8], "max_queue_delay_microseconds": 300000}})
+           {"max_batch_size": 8, "dynamic_batching": {"preferred_batch_size": [8], "max_queue_delay_microseconds": 3000000}})
 wq = make_mlp(os.path.join(models, "q", "1", "model.onnx"), seed=4)
 write_json(os.path.join(models, "q", "config.json"),
            {"max_batch_size": 4, "max_queue_size": 2,
-            "dynamic_batching": {"preferred_batch_size": [4], "max_queue_delay_microseconds": 1000000}})
+            "dynamic_batching": {"preferred_batch_size": [4], "max_queue_delay_microseconds": 3000000}})
+wd = make_mlp(os.path.join(models, "d", "1", "model.onnx"), seed=6)
+write_json(os.path.join(models, "d", "config.json"),
+           {"max_batch_size": 4, "dynamic_batching": {"preferred_batch_size": [4], "max_queue_delay_microseconds": 600000}})
 c = Checker()
 
 
@@ -84,13 +87,13 @@ with Server(models) as s:
     c.check("inferd_errors_total" in s.get("/metrics").body.decode(), "errors counted")
 
     # deadlines: the request waits in the batching queue longer than its timeout
-    r = s.post_json("/v2/models/q/infer", body(xs[0]), headers={"X-Request-Timeout-Ms": "100"})
+    r = s.post_json("/v2/models/d/infer", body(xs[0]), headers={"X-Request-Timeout-Ms": "100"})
     c.check(r.status == 504 and "deadline" in r.json()["error"], "header deadline 504 %r" % r)
     b = body(xs[0])
     b["parameters"] = {"timeout": 100000}
-    r = s.post_json("/v2/models/q/infer", b)
+    r = s.post_json("/v2/models/d/infer", b)
     c.check(r.status == 504 and "deadline" in r.json()["error"], "parameters.timeout 504 %r" % r)
-    r = s.post_json("/v2/models/q/infer", body(xs[0]), headers={"X-Request-Timeout-Ms": "20000"})
+    r = s.post_json("/v2/models/d/infer", body(xs[0]), headers={"X-Request-Timeout-Ms": "20000"})
     c.check(r.status == 200, "generous deadline passes %r" % r)
 
 c.check(s.returncode == 0, "clean exit %r" % s.returncode)

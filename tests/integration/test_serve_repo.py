@@ -10,7 +10,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (Checker, Server, make_mlp, mlp_ref, sha256_manifest, skip,  # noqa: E402
+from harness import (Checker, Server, make_mlp, metric_value, mlp_ref, sha256_manifest, skip,  # noqa: E402
                      wait_until, write_json)
 
 try:
@@ -59,7 +59,7 @@ write_json(os.path.join(models, "some", "config.json"), {"version_policy": {"spe
 # a slow-batching model for the in-flight unload test
 wb = make_mlp(os.path.join(models, "held", "1", "model.onnx"), seed=9)
 write_json(os.path.join(models, "held", "config.json"),
-           {"max_batch_size": 16, "dynamic_batching": {"preferred_batch_size": [16], "max_queue_delay_microseconds": 1500000}})
+           {"max_batch_size": 16, "dynamic_batching": {"preferred_batch_size": [16], "max_queue_delay_microseconds": 5000000}})
 # a model with a broken config
 os.makedirs(os.path.join(models, "badcfg", "1"))
 shutil.copy(os.path.join(models, "every", "1", "model.onnx"), os.path.join(models, "badcfg", "1"))
@@ -136,7 +136,8 @@ with Server(models, "--poll-ms", "100") as s:
     ts = [threading.Thread(target=worker, args=(i,)) for i in range(3)]
     for t in ts:
         t.start()
-    time.sleep(0.4)
+    c.check(wait_until(lambda: metric_value(s, "inferd_queue_depth", 'model="held",version="1"') == 3),
+            "three requests queued")
     r = s.post("/v2/repository/models/held/unload", b"")
     c.check(r.status == 200, "unload held %r" % r)
     for t in ts:

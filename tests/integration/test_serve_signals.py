@@ -9,7 +9,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Checker, Server, make_mlp, mlp_ref, skip, wait_until, write_json  # noqa: E402
+from harness import Checker, Server, make_mlp, metric_value, mlp_ref, skip, wait_until, write_json  # noqa: E402
 
 try:
     import numpy as np
@@ -20,7 +20,7 @@ tmp = tempfile.mkdtemp(prefix="inferd-signals-")
 models = os.path.join(tmp, "models")
 w = make_mlp(os.path.join(models, "held", "1", "model.onnx"), seed=5)
 write_json(os.path.join(models, "held", "config.json"),
-           {"max_batch_size": 16, "dynamic_batching": {"preferred_batch_size": [16], "max_queue_delay_microseconds": 1000000}})
+           {"max_batch_size": 16, "dynamic_batching": {"preferred_batch_size": [16], "max_queue_delay_microseconds": 3000000}})
 access = os.path.join(tmp, "access.log")
 errlog = os.path.join(tmp, "error.log")
 c = Checker()
@@ -72,7 +72,8 @@ def worker(i):
 ts = [threading.Thread(target=worker, args=(i,)) for i in range(3)]
 for t in ts:
     t.start()
-time.sleep(0.3)
+c.check(wait_until(lambda: metric_value(s, "inferd_queue_depth", 'model="held",version="1"') == 3),
+        "three requests queued before SIGTERM")
 s.send_signal(signal.SIGTERM)
 for t in ts:
     t.join()
