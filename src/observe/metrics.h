@@ -100,6 +100,25 @@ double metrics_value(const struct metrics_series *s);
 /* A histogram series' sum of observations (0 for other kinds). */
 double metrics_hist_sum(const struct metrics_series *s);
 
+/* A family's series that match some labels, added up (for alert rules and dashboards). */
+struct metrics_snapshot {
+    enum metrics_kind kind;
+    size_t nseries;                         /* series that matched */
+    double value;                           /* counter/gauge: sum; histogram: count */
+    double sum;                             /* histogram: sum of observations */
+    size_t nbuckets;                        /* histogram: finite bounds */
+    double bounds[METRICS_MAX_BUCKETS];
+    double counts[METRICS_MAX_BUCKETS + 1]; /* histogram: per-bucket (not cumulative), +Inf last */
+};
+
+/* The family called name in reg, or NULL. Owned by reg. */
+struct metrics_family *metrics_family_find(struct metrics_registry *reg, const char *name);
+/* Adds up f's series whose labels match: match holds nmatch (label, pattern) pairs, a
+ * pattern equals the value or ends in '*' to match a prefix ("5*"). OUT: *snap.
+ * Returns 0 or INFERD_EINVAL (a label f does not have). */
+int metrics_family_snapshot(struct metrics_family *f, const char *const *match, size_t nmatch,
+                            struct metrics_snapshot *snap, struct inferd_err *err);
+
 /* Registers fn(ctx) to run before each exposition (ctx borrowed; must outlive reg).
  * Returns 0 or INFERD_ENOMEM / INFERD_ETOOLARGE (more than 16 collectors). */
 int metrics_add_collector(struct metrics_registry *reg, metrics_collect_fn fn, void *ctx,

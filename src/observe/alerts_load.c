@@ -1,0 +1,117 @@
+/* alerts_load.c — reads an alert rule file (JSON, format in alerts.h) into a rule set. */
+#include "observe/alerts.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Fills pairs[] from a {"label":"pattern",...} object. Returns 0 or INFERD_EINVAL. */
+static int read_match(json_t *obj, const char *rule, const char *field, const char **pairs,
+                      size_t *n, struct inferd_err *err)
+{
+    const char *k;
+    json_t *v;
+    *n = 0;
+    if (!obj)
+        return 0;
+    if (!json_is_object(obj))
+        return inferd_err_set(err, INFERD_EINVAL, "alerts: %s: %s must be an object", rule,
+                              field);
+    json_object_foreach(obj, k, v) {
+        if (*n == ALERTS_MAX_MATCH || !json_is_string(v))
+            return inferd_err_set(err, INFERD_EINVAL, "alerts: %s: %s: at most %d string "
+                                  "values", rule, field, ALERTS_MAX_MATCH);
+        pairs[2 * *n] = k;
+        pairs[2 * *n + 1] = json_string_value(v);
+        (*n)++;
+    }
+    return 0;
+}
+
+static int read_rule(struct alerts *a, json_t *o, size_t idx, struct inferd_err *err)
+{
+    struct alert_rule r = {0};
+    char label[48];
+    const char *kind = json_string_value(json_object_get(o, "kind"));
+    const char *op = json_string_value(json_object_get(o, "op"));
+    json_t *thr = json_object_get(o, "threshold");
+    snprintf(label, sizeof label, "rules[%zu]", idx);
+    if (!json_is_object(o))
+        return inferd_err_set(err, INFERD_EINVAL, "alerts: %s must be an object", label);
+    r.name = json_string_value(json_object_get(o, "name"));
+    const char *who = r.name ? r.name : label;
+    if (!kind || !strcmp(kind, "value"))
+        r.kind = ALERT_VALUE;
+    else if (!strcmp(kind, "rate"))
+        r.kind = ALERT_RATE;
+    else if (!strcmp(kind, "ratio"))
+        r.kind = ALERT_RATIO;
+    else if (!strcmp(kind, "quantile"))
+        r.kind = ALERT_QUANTILE;
+    else
+        return inferd_err_set(err, INFERD_EINVAL, "alerts: %s: kind '%s' is not value, rate, "
+                              "ratio or quantile", who, kind);
+    if (!op || (strcmp(op, ">") && strcmp(op, "<")))
+        return inferd_err_set(err, INFERD_EINVAL, "alerts: %s: op must be \">\" or \"<\"", who);
+    if (!json_is_number(thr))
+        return inferd_err_set(err, INFERD_EINVAL, "alerts: %s: threshold must be a number",
+                              who);
+    r.above = op[0] == '>';
+    r.threshold = json_number_value(thr);
+    r.metric = json_string_value(json_object_get(o, "metric"));
+    r.denominator = json_string_value(json_object_get(o, "denominator"));
+    r.quantile = json_number_value(json_object_get(o, "quantile"));
+    r.window_s = json_number_value(json_object_get(o, "window_s"));
+    r.for_s = json_number_value(json_object_get(o, "for_s"));
+    r.severity = json_string_value(json_object_get(o, "severity"));
+    r.summary = json_string_value(json_object_get(o, "summary"));
+    int rc = read_match(json_object_get(o, "match"), who, "match", r.match, &r.nmatch, err);
+    if (rc == 0)
+        rc = read_match(json_object_get(o, "denominator_match"), who, "denominator_match",
+                        r.den_match, &r.den_nmatch, err);
+    if (rc == 0)
+        rc = alerts_add_rule(a, &r, err);
+    return rc;
+}
+
+int alerts_load(struct metrics_registry *reg, const char *path, struct alerts **out,
+                struct inferd_err *err)
+{
+    struct alerts *a = NULL;
+    json_error_t je;
+    int rc;
+    json_t *root = json_load_file(path, 0, &je);
+    if (!root)
+        return inferd_err_set(err, INFERD_EFORMAT, "alerts: %s: line %d: %s", path, je.line,
+                              je.text);
+    json_t *rules = json_object_get(root, "rules"), *hooks = json_object_get(root, "webhooks");
+    if (!json_is_array(rules) || (hooks && !json_is_array(hooks))) {
+        rc = inferd_err_set(err, INFERD_EINVAL, "alerts: %s: needs \"rules\": [...] (and "
+                            "optional \"webhooks\": [...])", path);
+        goto fail;
+    }
+    rc = alerts_new(reg, &a, err);
+    if (rc < 0)
+        goto fail;
+    size_t i;
+    json_t *v;
+    json_array_foreach(rules, i, v) {
+        rc = read_rule(a, v, i, err);
+        if (rc < 0)
+            goto fail;
+    }
+    json_array_foreach(hooks, i, v) {
+        rc = json_is_string(v) ? alerts_add_webhook(a, json_string_value(v), err)
+                               : inferd_err_set(err, INFERD_EINVAL, "alerts: webhooks[%zu] "
+                                                "must be a URL string", i);
+        if (rc < 0)
+            goto fail;
+    }
+    json_decref(root);
+    *out = a;
+    return 0;
+fail:
+    alerts_free(a);
+    json_decref(root);
+    return rc;
+}
