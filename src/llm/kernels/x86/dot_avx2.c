@@ -388,35 +388,45 @@ void kv_avx2_axpy_f32(float *y, float a, const void *v, int n)
 
 /* 4x2 register tile: W (4 rows, n) . A (2 rows, n) -> y (2, 4). Each weight block is loaded
  * once for both activation rows, each activation block once for all four weight rows. */
+/* one weight row r of the tile against both activation blocks (kept in registers) */
+#define GEMM_ROW(r, LOADW)                                                                              \
+    {                                                                                              \
+        __m256i x = LOADW(w##r + i);                                                               \
+        float dw = h2f(w##r[i].d);                                                                 \
+        __m256i ax = _mm256_sign_epi8(x, x);                                                       \
+        __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(ax, _mm256_sign_epi8(y0, x)), ones);   \
+        __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(ax, _mm256_sign_epi8(y1, x)), ones);   \
+        c##r##0 = _mm256_fmadd_ps(_mm256_set1_ps(dw * d0), _mm256_cvtepi32_ps(p0), c##r##0);       \
+        c##r##1 = _mm256_fmadd_ps(_mm256_set1_ps(dw * d1), _mm256_cvtepi32_ps(p1), c##r##1);       \
+    }
+
 #define GEMM4X2(NAME, WBLK, LOADW)                                                                     \
     void NAME(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *y, size_t ldy)     \
     {                                                                                                  \
-        const struct WBLK *wr[4];                                                                      \
-        for (int r = 0; r < 4; r++)                                                                    \
-            wr[r] = (const struct WBLK *)((const unsigned char *)w + (size_t)r * ws);                 \
+        const struct WBLK *w0 = w, *w1 = (const struct WBLK *)((const unsigned char *)w + ws),        \
+                          *w2 = (const struct WBLK *)((const unsigned char *)w + 2 * ws),              \
+                          *w3 = (const struct WBLK *)((const unsigned char *)w + 3 * ws);              \
         const struct blk_q8_0 *a0 = a, *a1 = (const struct blk_q8_0 *)((const unsigned char *)a + as); \
-        __m256 acc[4][2];                                                                              \
-        for (int r = 0; r < 4; r++)                                                                    \
-            acc[r][0] = acc[r][1] = _mm256_setzero_ps();                                               \
+        __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00,       \
+               c30 = c00, c31 = c00;                                                                   \
         const __m256i ones = _mm256_set1_epi16(1);                                                     \
         for (int64_t i = 0; i < n / 32; i++) {                                                         \
             __m256i y0 = _mm256_loadu_si256((const __m256i *)a0[i].qs);                                \
             __m256i y1 = _mm256_loadu_si256((const __m256i *)a1[i].qs);                                \
             float d0 = h2f(a0[i].d), d1 = h2f(a1[i].d);                                                \
-            for (int r = 0; r < 4; r++) {                                                              \
-                __m256i x = LOADW(wr[r] + i);                                                          \
-                float dw = h2f(wr[r][i].d);                                                            \
-                __m256i ax = _mm256_sign_epi8(x, x);                                                   \
-                __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(ax, _mm256_sign_epi8(y0, x)), ones); \
-                __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(ax, _mm256_sign_epi8(y1, x)), ones); \
-                acc[r][0] = _mm256_fmadd_ps(_mm256_set1_ps(dw * d0), _mm256_cvtepi32_ps(p0), acc[r][0]); \
-                acc[r][1] = _mm256_fmadd_ps(_mm256_set1_ps(dw * d1), _mm256_cvtepi32_ps(p1), acc[r][1]); \
-            }                                                                                          \
+            GEMM_ROW(0, LOADW)                                                                             \
+            GEMM_ROW(1, LOADW)                                                                             \
+            GEMM_ROW(2, LOADW)                                                                             \
+            GEMM_ROW(3, LOADW)                                                                             \
         }                                                                                              \
-        for (int r = 0; r < 4; r++) {                                                                  \
-            y[r] = hsum_ps(acc[r][0]);                                                                 \
-            y[ldy + r] = hsum_ps(acc[r][1]);                                                           \
-        }                                                                                              \
+        y[0] = hsum_ps(c00);                                                                           \
+        y[1] = hsum_ps(c10);                                                                           \
+        y[2] = hsum_ps(c20);                                                                           \
+        y[3] = hsum_ps(c30);                                                                           \
+        y[ldy + 0] = hsum_ps(c01);                                                                     \
+        y[ldy + 1] = hsum_ps(c11);                                                                     \
+        y[ldy + 2] = hsum_ps(c21);                                                                     \
+        y[ldy + 3] = hsum_ps(c31);                                                                     \
     }
 
 static inline __m256i load_q8_0(const struct blk_q8_0 *b)
