@@ -1,0 +1,209 @@
+#!/usr/bin/python3
+"""bench/llm_serve.py — LLM serving under load: aggregate generated tokens/s and time to first
+token (p50/p99) at 1, 4, 8, 16 concurrent streams, inferd vs llama.cpp's llama-server with
+the same number of parallel sequences, side by side, printing inferd/llama.cpp ratios.
+
+    /usr/bin/python3 bench/llm_serve.py                       # aidreams260K.gguf
+    /usr/bin/python3 bench/llm_serve.py --model /tmp/inferd-bench/tinyllama-random-q8_0.gguf \
+        --levels 1,4 --tokens 16 --requests 1
+
+Every client streams POST /v1/completions (temperature 0, ignore_eos so every request makes
+exactly --tokens tokens) and sends its next request when the previous one ends; each level
+runs --requests requests per client. llama-server is looked for in $LLAMA_CPP_DIR (or
+/tmp/llama.cpp/build/bin); without it only inferd is measured. Standard library only.
+"""
+import argparse
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PROMPTS = ["Once upon a time", "The", "Echoes of", "I sense the weights", "whispers through", "Dimensions",
+           "a gentle hum", "Classification", "as I adjust", "tapestry of", "precision", "nodes", "petals",
+           "my ear", "secrets", "probability"]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(port, path, timeout=120):
+    end = time.time() + timeout
+    while time.time() < end:
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            c.request("GET", path)
+            if c.getresponse().status == 200:
+                return True
+        except OSError:
+            pass
+        time.sleep(0.1)
+    return False
+
+
+def one_stream(port, model, prompt, tokens):
+    """Returns (ttft seconds, generated tokens) for one streamed completion."""
+    body = {"model": model, "prompt": prompt, "max_tokens": tokens, "temperature": 0, "ignore_eos": True,
+            "stream": True, "stream_options": {"include_usage": True}}
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+    t0 = time.perf_counter()
+    c.request("POST", "/v1/completions", body=json.dumps(body), headers={"Content-Type": "application/json"})
+    r = c.getresponse()
+    if r.status != 200:
+        raise RuntimeError("status %d: %s" % (r.status, r.read()[:200]))
+    ttft, n_chunks, usage = None, 0, None
+    while True:
+        line = r.readline()
+        if not line:
+            break
+        line = line.strip()
+        if not line.startswith(b"data: "):
+            continue
+        data = line[6:]
+        if data == b"[DONE]":
+            break
+        ev = json.loads(data)
+        if ev.get("usage"):
+            usage = ev["usage"]
+        for ch in ev.get("choices", []):
+            if ch.get("text"):
+                n_chunks += 1
+                if ttft is None:
+                    ttft = time.perf_counter() - t0
+    c.close()
+    n = usage["completion_tokens"] if usage else tokens
+    return ttft if ttft is not None else time.perf_counter() - t0, n
+
+
+def one_plain(port, model, prompt, tokens):
+    """Non-streaming: returns (end-to-end seconds, generated tokens)."""
+    body = {"model": model, "prompt": prompt, "max_tokens": tokens, "temperature": 0, "ignore_eos": True}
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+    t0 = time.perf_counter()
+    c.request("POST", "/v1/completions", body=json.dumps(body), headers={"Content-Type": "application/json"})
+    r = c.getresponse()
+    data = r.read()
+    if r.status != 200:
+        raise RuntimeError("status %d: %s" % (r.status, data[:200]))
+    c.close()
+    return time.perf_counter() - t0, json.loads(data)["usage"]["completion_tokens"]
+
+
+def run_level(port, model, conc, reqs, tokens, fn=one_stream):
+    ttfts, toks, errors = [], [0], []
+    lock = threading.Lock()
+
+    def client(i):
+        for k in range(reqs):
+            try:
+                t, n = fn(port, model, PROMPTS[(i + k) % len(PROMPTS)], tokens)
+                with lock:
+                    ttfts.append(t)
+                    toks[0] += n
+            except Exception as e:  # noqa: BLE001
+                with lock:
+                    errors.append(repr(e))
+    t0 = time.perf_counter()
+    th = [threading.Thread(target=client, args=(i,)) for i in range(conc)]
+    for x in th:
+        x.start()
+    for x in th:
+        x.join()
+    wall = time.perf_counter() - t0
+    ttfts.sort()
+
+    def pct(p):
+        return ttfts[min(len(ttfts) - 1, int(p * len(ttfts)))] if ttfts else float("nan")
+    return {"tok_s": toks[0] / wall, "ttft_p50": pct(0.5), "ttft_p99": pct(0.99), "errors": len(errors),
+            "tokens": toks[0], "wall": wall}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", default=os.path.join(os.environ.get("INFERD_SHARED", "/work/shared"),
+                                                    "testdata/llm/aidreams260K.gguf"))
+    ap.add_argument("--levels", default="1,4,8,16")
+    ap.add_argument("--tokens", type=int, default=64)
+    ap.add_argument("--requests", type=int, default=2, help="requests per client per level")
+    ap.add_argument("--ctx-per-seq", type=int, default=256)
+    ap.add_argument("--threads", type=int, default=os.cpu_count() or 2)
+    ap.add_argument("--bin", default=os.environ.get("INFERD_BIN", os.path.join(ROOT, "build", "inferd")))
+    a = ap.parse_args()
+    levels = [int(x) for x in a.levels.split(",")]
+    np_ = max(levels)
+    n_ctx = np_ * a.ctx_per_seq
+    work = tempfile.mkdtemp(prefix="inferd-bench-llm-")
+    os.makedirs(os.path.join(work, "models", "m", "1"))
+    os.symlink(os.path.abspath(a.model), os.path.join(work, "models", "m", "1", "model.gguf"))
+    with open(os.path.join(work, "models", "m", "config.json"), "w") as f:
+        json.dump({"context_size": n_ctx, "parallel": np_}, f)
+
+    procs = {}
+    port_i = free_port()
+    procs["inferd"] = (subprocess.Popen([a.bin, "serve", "--models", os.path.join(work, "models"), "--port",
+                                         str(port_i), "--threads", str(a.threads), "--poll-ms", "0"],
+                                        stdout=subprocess.DEVNULL, stderr=open(os.path.join(work, "inferd.log"), "w")),
+                       port_i, "/v2/health/ready")
+    lcpp = os.environ.get("LLAMA_CPP_DIR", "/tmp/llama.cpp/build/bin")
+    server = os.path.join(lcpp, "llama-server")
+    if os.path.exists(server):
+        port_l = free_port()
+        env = dict(os.environ, LD_LIBRARY_PATH=lcpp + ":" + os.environ.get("LD_LIBRARY_PATH", ""))
+        procs["llama.cpp"] = (subprocess.Popen([server, "-m", a.model, "-c", str(n_ctx), "-np", str(np_), "--threads",
+                                                str(a.threads), "--host", "127.0.0.1", "--port", str(port_l),
+                                                "-cb", "--no-warmup"],
+                                               stdout=subprocess.DEVNULL,
+                                               stderr=open(os.path.join(work, "llama.log"), "w"), env=env),
+                              port_l, "/health")
+    else:
+        print("llama-server not found (set LLAMA_CPP_DIR): measuring inferd only")
+    try:
+        for name, (p, port, path) in procs.items():
+            if not wait_http(port, path):
+                sys.exit("%s did not start; see %s" % (name, work))
+        print("model %s, parallel %d, ctx %d (%d per sequence), %d tokens per request, %d requests per client, "
+              "%d threads" % (os.path.basename(a.model), np_, n_ctx, a.ctx_per_seq, a.tokens, a.requests, a.threads))
+        res = {}
+        for conc in levels:
+            for name, (p, port, path) in procs.items():
+                one_stream(port, "m", "warm up", 4)
+                res[(name, conc)] = run_level(port, "m", conc, a.requests, a.tokens)
+                res[(name, conc, "plain")] = run_level(port, "m", conc, a.requests, a.tokens, one_plain)
+        print("%-10s %4s %12s %12s %12s %14s %6s" % ("server", "conc", "stream tok/s", "ttft p50 ms", "ttft p99 ms",
+                                                      "plain tok/s", "errors"))
+        for conc in levels:
+            for name in procs:
+                r, q = res[(name, conc)], res[(name, conc, "plain")]
+                print("%-10s %4d %12.1f %12.1f %12.1f %14.1f %6d" % (name, conc, r["tok_s"], r["ttft_p50"] * 1e3,
+                                                                    r["ttft_p99"] * 1e3, q["tok_s"],
+                                                                    r["errors"] + q["errors"]))
+        if "llama.cpp" in procs:
+            print("\nratios inferd / llama.cpp (tok/s: higher is better for inferd; ttft: lower is better)")
+            for conc in levels:
+                i, l = res[("inferd", conc)], res[("llama.cpp", conc)]
+                ip, lp = res[("inferd", conc, "plain")], res[("llama.cpp", conc, "plain")]
+                print("conc %2d: stream tok/s x%.2f   ttft p50 x%.2f   ttft p99 x%.2f   plain tok/s x%.2f" % (
+                    conc, i["tok_s"] / l["tok_s"], i["ttft_p50"] / l["ttft_p50"], i["ttft_p99"] / l["ttft_p99"],
+                    ip["tok_s"] / lp["tok_s"]))
+    finally:
+        for name, (p, port, path) in procs.items():
+            p.send_signal(signal.SIGTERM)
+            try:
+                p.wait(30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
