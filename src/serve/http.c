@@ -472,6 +472,15 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         set_request_id(r);
         atomic_fetch_add(&s->in_flight, 1);
         *con_cls = r;
+        /* A declared body over the cap is refused before it is read (MHD then closes the
+         * connection instead of reading the rest). */
+        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (cl && strtoull(cl, NULL, 10) > s->cfg.max_body_bytes) {
+            r->too_large = 1;
+            r->state = REQ_DISPATCHED;
+            dispatch(r);
+            return queue_response(r);
+        }
         return MHD_YES;
     }
     if (r->state == REQ_RECEIVING) {
