@@ -73,6 +73,10 @@ int alerts_add_webhook(struct alerts *a, const char *url, struct inferd_err *err
 int alerts_load(struct metrics_registry *reg, const char *path, struct alerts **out,
                 struct inferd_err *err);
 
+/* The same from a rule file's text (len bytes, need not be NUL-terminated). */
+int alerts_load_text(struct metrics_registry *reg, const char *text, size_t len,
+                     struct alerts **out, struct inferd_err *err);
+
 /* Evaluates every rule at time now_s (monotonic seconds; must not go backwards) and sends
  * the notifications due. Returns the number of rules firing afterwards. */
 int alerts_eval(struct alerts *a, double now_s);

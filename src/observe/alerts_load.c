@@ -74,25 +74,19 @@ static int read_rule(struct alerts *a, json_t *o, size_t idx, struct inferd_err 
     return rc;
 }
 
-int alerts_load(struct metrics_registry *reg, const char *path, struct alerts **out,
-                struct inferd_err *err)
+/* Builds the rule set from a parsed rule file (borrowed); where names it in messages. */
+static int load_root(struct metrics_registry *reg, json_t *root, const char *where,
+                     struct alerts **out, struct inferd_err *err)
 {
     struct alerts *a = NULL;
-    json_error_t je;
     int rc;
-    json_t *root = json_load_file(path, 0, &je);
-    if (!root)
-        return inferd_err_set(err, INFERD_EFORMAT, "alerts: %s: line %d: %s", path, je.line,
-                              je.text);
     json_t *rules = json_object_get(root, "rules"), *hooks = json_object_get(root, "webhooks");
-    if (!json_is_array(rules) || (hooks && !json_is_array(hooks))) {
-        rc = inferd_err_set(err, INFERD_EINVAL, "alerts: %s: needs \"rules\": [...] (and "
-                            "optional \"webhooks\": [...])", path);
-        goto fail;
-    }
+    if (!json_is_array(rules) || (hooks && !json_is_array(hooks)))
+        return inferd_err_set(err, INFERD_EINVAL, "alerts: %s: needs \"rules\": [...] (and "
+                              "optional \"webhooks\": [...])", where);
     rc = alerts_new(reg, &a, err);
     if (rc < 0)
-        goto fail;
+        return rc;
     size_t i;
     json_t *v;
     json_array_foreach(rules, i, v) {
@@ -107,11 +101,35 @@ int alerts_load(struct metrics_registry *reg, const char *path, struct alerts **
         if (rc < 0)
             goto fail;
     }
-    json_decref(root);
     *out = a;
     return 0;
 fail:
     alerts_free(a);
+    return rc;
+}
+
+int alerts_load_text(struct metrics_registry *reg, const char *text, size_t len,
+                     struct alerts **out, struct inferd_err *err)
+{
+    json_error_t je;
+    json_t *root = json_loadb(text, len, 0, &je);
+    if (!root)
+        return inferd_err_set(err, INFERD_EFORMAT, "alerts: rules: line %d: %s", je.line,
+                              je.text);
+    int rc = load_root(reg, root, "rules", out, err);
+    json_decref(root);
+    return rc;
+}
+
+int alerts_load(struct metrics_registry *reg, const char *path, struct alerts **out,
+                struct inferd_err *err)
+{
+    json_error_t je;
+    json_t *root = json_load_file(path, 0, &je);
+    if (!root)
+        return inferd_err_set(err, INFERD_EFORMAT, "alerts: %s: line %d: %s", path, je.line,
+                              je.text);
+    int rc = load_root(reg, root, path, out, err);
     json_decref(root);
     return rc;
 }
