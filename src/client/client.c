@@ -311,7 +311,13 @@ int client__run(struct inferd_client *c, const char *method, const char *path,
     size_t ui = c->preferred % c->nurls;
     pthread_mutex_unlock(&c->lock);
 
+    if (strlen(path) >= INFERD_CLIENT_URL_MAX / 2) {
+        rc = inferd_err_set(err, INFERD_EINVAL, "client: path longer than %d bytes",
+                            INFERD_CLIENT_URL_MAX / 2 - 1);
+        goto done;
+    }
     for (int attempt = 0;; attempt++) {
+        /* base URLs are < URL_MAX/2 (checked at new) and so is path: this never truncates */
         snprintf(resp->url, sizeof resp->url, "%s%s", c->urls[ui], path);
         double left = deadline ? deadline - now_s() : 0;
         if (deadline && left <= 0) {

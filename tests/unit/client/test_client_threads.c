@@ -153,6 +153,15 @@ int main(void)
     for (int i = 0; i < s.nkeys; i++)
         CHECK(s.count[i] == 2); /* the same key on the first attempt and its retry */
 
+    /* an over-long path is refused, not truncated */
+    char longpath[INFERD_CLIENT_URL_MAX];
+    memset(longpath, 'a', sizeof longpath - 1);
+    longpath[0] = '/';
+    longpath[sizeof longpath - 1] = '\0';
+    struct inferd_response lr = {0};
+    CHECK(inferd_client_request(c, "GET", longpath, NULL, 0, NULL, &lr, &err) == INFERD_EINVAL);
+    CHECK(strstr(err.msg, "path longer") != NULL);
+    inferd_response_clear(&lr);
     inferd_client_free(c);
 
     /* bad options are refused with a message */
