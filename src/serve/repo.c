@@ -8,6 +8,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -251,6 +252,18 @@ static void add_version(struct repo *r, struct model_entry *e, struct model_vers
     pthread_mutex_unlock(&r->lock);
 }
 
+/* Writes e->reason under the lock that readers (acquire, index) take. */
+static void set_reason(struct repo *r, struct model_entry *e, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void set_reason(struct repo *r, struct model_entry *e, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    pthread_mutex_lock(&r->lock);
+    vsnprintf(e->reason, sizeof e->reason, fmt, ap);
+    pthread_mutex_unlock(&r->lock);
+    va_end(ap);
+}
+
 static int is_loaded(struct model_entry *e, int64_t v)
 {
     for (int i = 0; i < e->nv; i++)
@@ -278,10 +291,13 @@ static int sync_model(struct repo *r, const char *name, struct inferd_err *err)
     char dir[4300];
     snprintf(dir, sizeof dir, "%s/%s", r->root, name);
     struct stat st;
-    e->on_disk = stat(dir, &st) == 0 && S_ISDIR(st.st_mode);
-    if (!e->on_disk || e->unloaded_by_api) {
+    int on_disk = stat(dir, &st) == 0 && S_ISDIR(st.st_mode);
+    pthread_mutex_lock(&r->lock);
+    e->on_disk = on_disk;
+    pthread_mutex_unlock(&r->lock);
+    if (!on_disk || e->unloaded_by_api) {
         drop_versions(r, e, NULL, 0);
-        snprintf(e->reason, sizeof e->reason, "%s", e->on_disk ? "unloaded through the repository API" : "removed from disk");
+        set_reason(r, e, "%s", on_disk ? "unloaded through the repository API" : "removed from disk");
         return 0;
     }
     struct model_config cfg;
@@ -292,7 +308,7 @@ static int sync_model(struct repo *r, const char *name, struct inferd_err *err)
             char esc[INFERD_ERR_MSG_MAX * 2];
             log_msg(LOG_ERROR, "model config rejected; loaded versions keep serving", "\"model\":\"%s\",\"reason\":\"%s\"",
                     name, log_json_escape(lerr.msg, esc, sizeof esc));
-            snprintf(e->reason, sizeof e->reason, "%s", lerr.msg);
+            set_reason(r, e, "%s", lerr.msg);
             if (r->opts.metrics)
                 metrics_add(metrics_series_get(r->opts.metrics->model_load_failures, (const char *[]){name}), 1);
         }
@@ -305,7 +321,7 @@ static int sync_model(struct repo *r, const char *name, struct inferd_err *err)
     int last_rc = 0;
     if (nv == 0) {
         last_rc = inferd_err_set(&lerr, INFERD_ENOTFOUND, "%s: no numeric version folder (e.g. %s/1/model.onnx)", dir, dir);
-        snprintf(e->reason, sizeof e->reason, "%s", lerr.msg);
+        set_reason(r, e, "%s", lerr.msg);
     }
     for (int i = 0; i < nv; i++) {
         int64_t v = vers[i];
@@ -341,7 +357,7 @@ static int sync_model(struct repo *r, const char *name, struct inferd_err *err)
                 metrics_add(metrics_series_get(r->opts.metrics->model_load_failures, (const char *[]){name}), 1);
             int slot = e->n_failed < REPO_MAX_FAILED ? e->n_failed++ : (int)(v % REPO_MAX_FAILED);
             e->failed[slot] = (struct failed_version){v, sig};
-            snprintf(e->reason, sizeof e->reason, "version %lld: %.480s", (long long)v, lerr.msg);
+            set_reason(r, e, "version %lld: %.480s", (long long)v, lerr.msg);
             last_rc = rc;
             continue;
         }
@@ -352,7 +368,7 @@ static int sync_model(struct repo *r, const char *name, struct inferd_err *err)
     }
     drop_versions(r, e, keep, nk);
     if (nk > 0 && last_rc == 0)
-        e->reason[0] = '\0';
+        set_reason(r, e, "%s", "");
     if (last_rc < 0 && err)
         *err = lerr;
     return nk > 0 ? 0 : last_rc;
@@ -383,11 +399,15 @@ void repo_poll(struct repo *r)
     int nm = r->n_models;
     pthread_mutex_unlock(&r->lock);
     for (int i = 0; i < nm; i++) {
+        pthread_mutex_lock(&r->lock);
+        struct model_entry *e = r->models[i];
+        int on_disk = e->on_disk;
+        pthread_mutex_unlock(&r->lock);
         int listed = 0;
         for (int j = 0; j < n; j++)
-            listed |= strcmp(names[j], r->models[i]->name) == 0;
-        if (!listed && r->models[i]->on_disk)
-            sync_model(r, r->models[i]->name, NULL);
+            listed |= strcmp(names[j], e->name) == 0;
+        if (!listed && on_disk)
+            sync_model(r, e->name, NULL);
     }
     update_loaded_gauge(r);
     pthread_mutex_unlock(&r->sync);
@@ -546,7 +566,7 @@ int repo_unload(struct repo *r, const char *name, struct inferd_err *err)
         rc = inferd_err_set(err, INFERD_ENOTFOUND, "model '%s' is not in the repository", name);
     } else {
         drop_versions(r, e, NULL, 0);
-        snprintf(e->reason, sizeof e->reason, "unloaded through the repository API");
+        set_reason(r, e, "unloaded through the repository API");
     }
     update_loaded_gauge(r);
     pthread_mutex_unlock(&r->sync);
