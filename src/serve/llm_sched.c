@@ -328,6 +328,7 @@ static int step(struct llm_sched *s)
 {
     uint64_t now = clock_now_ns();
     admit_waiting(s, now);
+    update_gauges(s); /* before any token of a newly admitted job can be seen */
     int n = 0;
     /* 1. cancellations and deadlines; 2. one next-token row per generating job. */
     for (int i = 0; i < s->n_seq; i++) {

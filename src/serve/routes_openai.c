@@ -380,6 +380,9 @@ static int submit_generation(struct oai_call *c, int32_t *prompt, int n_prompt)
         oai_error_from(c->http, err.code, c->q.kind == LLM_OAI_CHAT ? "messages" : "prompt", err.msg);
         return HTTP_DONE;
     }
+    /* Until the job reports, the access log shows the prompt and "incomplete". */
+    struct http_llm_stats st = {.prompt_tokens = n_prompt, .finish_reason = "incomplete"};
+    http_req_set_llm(c->http, &st);
     if (!c->q.stream)
         return HTTP_ASYNC;
     http_resp_header(c->http, "Cache-Control", "no-cache");

@@ -11,6 +11,7 @@ import math
 import os
 import re
 import shutil
+import signal
 import struct
 import subprocess
 import sys
@@ -300,6 +301,23 @@ def main():
         r = s.post_json("/v1/chat/completions", {"model": "aidreams", "messages": msgs, "max_tokens": 2},
                         {"Authorization": "Bearer sk-test-123"})
         t.check(r.status == 200, "200 with key %r" % r)
+    # -- 13. SIGTERM drains: a running stream still ends with [DONE] --
+    with Server(root) as s:
+        box = {}
+
+        def drained_stream():
+            box["r"] = sse_events(s, "/v1/completions", {"model": "slow", "prompt": "The", "max_tokens": 400,
+                                                         "temperature": 0, "ignore_eos": True, "stream": True})
+        th = threading.Thread(target=drained_stream)
+        th.start()
+        wait_until(lambda: metric(s.get("/metrics").body.decode(), "inferd_llm_requests_running", "slow") == 1,
+                   timeout=20)
+        s.send_signal(signal.SIGTERM)
+        th.join(120)
+        st, _, ev, done = box.get("r", (0, None, [], False))
+        t.check(st == 200 and done and ev[-1]["choices"][0]["finish_reason"] == "length",
+                "stream finished across SIGTERM: %r" % (ev[-1:] if ev else st))
+        t.check(s.stop() == 0, "clean exit after the drain")
     t.finish()
 
 
