@@ -216,7 +216,10 @@ static int parse_kv(struct cursor *c, struct gguf_kv *kv, uint64_t *n_strings)
     uint32_t et = 0;
     uint64_t n = 0;
     at = c->pos;
-    if ((rc = cur_u32(c, &et, "array element type")) < 0 || (rc = cur_u64(c, &n, "array count")) < 0)
+    rc = cur_u32(c, &et, "array element type");
+    if (rc == 0)
+        rc = cur_u64(c, &n, "array count");
+    if (rc < 0)
         return rc;
     if (et >= GGUF_TYPE_COUNT || et == GGUF_TYPE_ARRAY)
         return inferd_err_set(c->err, INFERD_EFORMAT,
@@ -235,7 +238,8 @@ static int parse_kv(struct cursor *c, struct gguf_kv *kv, uint64_t *n_strings)
                                   cur_left(c));
         for (uint64_t i = 0; i < n; i++) {
             struct gguf_str s;
-            if ((rc = cur_str(c, &s, "string array element")) < 0)
+            rc = cur_str(c, &s, "string array element");
+            if (rc < 0)
                 return rc;
         }
         *n_strings += n;
@@ -289,11 +293,13 @@ static int parse_tensor(struct cursor *c, struct gguf_tensor_info *ti)
     int rc;
     uint32_t nd = 0, type = 0;
     size_t at = c->pos;
-    if ((rc = cur_str(c, &ti->name, "tensor name")) < 0)
+    rc = cur_str(c, &ti->name, "tensor name");
+    if (rc < 0)
         return rc;
     int nlen = (int)(ti->name.len > 200 ? 200 : ti->name.len);
     at = c->pos;
-    if ((rc = cur_u32(c, &nd, "tensor n_dims")) < 0)
+    rc = cur_u32(c, &nd, "tensor n_dims");
+    if (rc < 0)
         return rc;
     if (nd > GGUF_MAX_DIMS)
         return inferd_err_set(c->err, INFERD_EFORMAT, "gguf: offset %zu: tensor '%.*s': n_dims %u > %d", at, nlen,
@@ -305,7 +311,8 @@ static int parse_tensor(struct cursor *c, struct gguf_tensor_info *ti)
     for (uint32_t d = 0; d < nd; d++) {
         uint64_t v;
         at = c->pos;
-        if ((rc = cur_u64(c, &v, "tensor ne")) < 0)
+        rc = cur_u64(c, &v, "tensor ne");
+        if (rc < 0)
             return rc;
         if (v == 0 || v > (uint64_t)INT64_MAX)
             return inferd_err_set(c->err, INFERD_EFORMAT, "gguf: offset %zu: tensor '%.*s': ne[%u] = %" PRIu64
@@ -318,7 +325,8 @@ static int parse_tensor(struct cursor *c, struct gguf_tensor_info *ti)
         ti->ne[d] = (int64_t)v;
     }
     at = c->pos;
-    if ((rc = cur_u32(c, &type, "tensor type")) < 0)
+    rc = cur_u32(c, &type, "tensor type");
+    if (rc < 0)
         return rc;
     uint64_t be, bb;
     if (tensor_type_traits(type, &be, &bb) < 0)
@@ -334,7 +342,8 @@ static int parse_tensor(struct cursor *c, struct gguf_tensor_info *ti)
         return inferd_err_set(c->err, INFERD_EFORMAT, "gguf: offset %zu: tensor '%.*s': byte size overflows", at,
                               nlen, ti->name.ptr);
     ti->nbytes = (size_t)(blocks * bb);
-    if ((rc = cur_u64(c, &ti->offset, "tensor offset")) < 0)
+    rc = cur_u64(c, &ti->offset, "tensor offset");
+    if (rc < 0)
         return rc;
     return 0;
 }
@@ -363,11 +372,13 @@ static int parse(struct gguf_file *g, struct inferd_err *err)
     char magic[4];
     uint64_t n_tensors, n_kv;
     int rc;
-    if ((rc = cur_read(&c, magic, 4, "magic")) < 0)
+    rc = cur_read(&c, magic, 4, "magic");
+    if (rc < 0)
         return rc;
     if (memcmp(magic, "GGUF", 4) != 0)
         return inferd_err_set(err, INFERD_EFORMAT, "gguf: offset 0: magic: not a GGUF file (expected \"GGUF\")");
-    if ((rc = cur_u32(&c, &g->version, "version")) < 0)
+    rc = cur_u32(&c, &g->version, "version");
+    if (rc < 0)
         return rc;
     if (g->version == 1)
         return inferd_err_set(err, INFERD_EUNSUPPORTED, "gguf: offset 4: version: GGUF v1 is not supported");
@@ -376,7 +387,10 @@ static int parse(struct gguf_file *g, struct inferd_err *err)
             return inferd_err_set(err, INFERD_EUNSUPPORTED, "gguf: offset 4: version: big-endian GGUF is not supported");
         return inferd_err_set(err, INFERD_EFORMAT, "gguf: offset 4: version: %u (expected 2 or 3)", g->version);
     }
-    if ((rc = cur_u64(&c, &n_tensors, "n_tensors")) < 0 || (rc = cur_u64(&c, &n_kv, "n_kv")) < 0)
+    rc = cur_u64(&c, &n_tensors, "n_tensors");
+    if (rc == 0)
+        rc = cur_u64(&c, &n_kv, "n_kv");
+    if (rc < 0)
         return rc;
     /* A kv needs at least key length (8) + type (4) + 1 byte; a tensor at least 8+4+4+8. */
     if (n_kv > cur_left(&c) / 13 || n_kv > UINT32_MAX)
@@ -394,7 +408,8 @@ static int parse(struct gguf_file *g, struct inferd_err *err)
     uint64_t n_strings = 0;
     for (uint64_t i = 0; i < n_kv; i++) {
         size_t at = c.pos;
-        if ((rc = parse_kv(&c, &g->kvs[i], &n_strings)) < 0) {
+        rc = parse_kv(&c, &g->kvs[i], &n_strings);
+        if (rc < 0) {
             inferd_err_prefix(err, "kv %" PRIu64 " of %" PRIu64, i, n_kv);
             return rc;
         }
@@ -411,7 +426,8 @@ static int parse(struct gguf_file *g, struct inferd_err *err)
         return inferd_err_set(err, INFERD_ENOMEM, "gguf: out of memory indexing %" PRIu64 " strings", n_strings);
     g->n_str_off = n_strings;
     index_strings(g);
-    if ((rc = set_alignment(g, err)) < 0)
+    rc = set_alignment(g, err);
+    if (rc < 0)
         return rc;
 
     g->n_tensors = n_tensors;
@@ -420,7 +436,8 @@ static int parse(struct gguf_file *g, struct inferd_err *err)
         return inferd_err_set(err, INFERD_ENOMEM, "gguf: out of memory for %" PRIu64 " tensors", n_tensors);
     for (uint64_t i = 0; i < n_tensors; i++) {
         size_t at = c.pos;
-        if ((rc = parse_tensor(&c, &g->tensors[i])) < 0) {
+        rc = parse_tensor(&c, &g->tensors[i]);
+        if (rc < 0) {
             inferd_err_prefix(err, "tensor %" PRIu64 " of %" PRIu64, i, n_tensors);
             return rc;
         }

@@ -271,8 +271,11 @@ int tokenizer_encode(const struct tokenizer *t, const char *text, size_t len, in
     if (len > TOKENIZER_MAX_TEXT)
         return INFERD_ETOOLARGE;
     struct pair_set *ps = NULL;
-    if (len && (rc = frag_push(&fr, -1, 0, len)) < 0)
-        goto fail;
+    if (len) {
+        rc = frag_push(&fr, -1, 0, len);
+        if (rc < 0)
+            goto fail;
+    }
     if (len && t->n_special) {
         ps = malloc(sizeof *ps);
         if (!ps) {
@@ -287,11 +290,15 @@ int tokenizer_encode(const struct tokenizer *t, const char *text, size_t len, in
             continue;  /* CONTROL and UNKNOWN text is plain text unless asked */
         if (t->text_len[id] > len || !pairs_may_contain(ps, t->blob + t->text_off[id], t->text_len[id]))
             continue;
-        if ((rc = split_on(t, text, id, &fr, &tmp)) < 0)
+        rc = split_on(t, text, id, &fr, &tmp);
+        if (rc < 0)
             goto fail;
     }
-    if (add_special && t->add_bos && (rc = tok_ids_push(&ids, t->bos)) < 0)
-        goto fail;
+    if (add_special && t->add_bos) {
+        rc = tok_ids_push(&ids, t->bos);
+        if (rc < 0)
+            goto fail;
+    }
     int prev_special = 1;  /* SPM: a text run at the start or after a special token gets "▁" */
     for (size_t k = 0; k < fr.n; k++) {
         const struct frag *f = &fr.v[k];
@@ -309,10 +316,16 @@ int tokenizer_encode(const struct tokenizer *t, const char *text, size_t len, in
         if (rc < 0)
             goto fail;
     }
-    if (add_special && t->kind == TOKENIZER_WPM && t->add_sep && (rc = tok_ids_push(&ids, t->sep)) < 0)
-        goto fail;
-    if (add_special && t->add_eos && (rc = tok_ids_push(&ids, t->eos)) < 0)
-        goto fail;
+    if (add_special && t->kind == TOKENIZER_WPM && t->add_sep) {
+        rc = tok_ids_push(&ids, t->sep);
+        if (rc < 0)
+            goto fail;
+    }
+    if (add_special && t->add_eos) {
+        rc = tok_ids_push(&ids, t->eos);
+        if (rc < 0)
+            goto fail;
+    }
     if (ids.n > INT_MAX) {
         rc = INFERD_ETOOLARGE;
         goto fail;
@@ -414,7 +427,8 @@ int tokenizer_detokenize(const struct tokenizer *t, const int32_t *toks, int n, 
     for (int i = 0; i < n; i++) {
         int rc;
         if (!strip) {
-            if ((rc = piece(t, toks[i], render_special, buf, cap, &pos)) < 0)
+            rc = piece(t, toks[i], render_special, buf, cap, &pos);
+            if (rc < 0)
                 return rc;
             continue;
         }

@@ -114,9 +114,11 @@ static int encode_word(const struct tokenizer *t, const char *word, size_t len, 
         off += cl;
     }
     sc->heap.n = 0;
-    for (int32_t i = 1; i < ns; i++)
-        if ((rc = try_pair(t, w, sym, i - 1, i, &sc->heap)) < 0)
+    for (int32_t i = 1; i < ns; i++) {
+        rc = try_pair(t, w, sym, i - 1, i, &sc->heap);
+        if (rc < 0)
             return rc;
+    }
     while (sc->heap.n) {
         struct bpe_pair p = heap_pop(&sc->heap);
         struct bpe_sym *l = &sym[p.left], *r = &sym[p.right];
@@ -127,21 +129,27 @@ static int encode_word(const struct tokenizer *t, const char *word, size_t len, 
         l->next = r->next;
         if (r->next >= 0)
             sym[r->next].prev = p.left;
-        if ((rc = try_pair(t, w, sym, l->prev, p.left, &sc->heap)) < 0 ||
-            (rc = try_pair(t, w, sym, p.left, l->next, &sc->heap)) < 0)
+        rc = try_pair(t, w, sym, l->prev, p.left, &sc->heap);
+        if (rc == 0)
+            rc = try_pair(t, w, sym, p.left, l->next, &sc->heap);
+        if (rc < 0)
             return rc;
     }
     for (int32_t i = 0; ns > 0 && i != -1; i = sym[i].next) {
         int32_t id = tok_lookup(t, w + sym[i].off, sym[i].n);
         if (id >= 0) {
-            if ((rc = tok_ids_push(out, id)) < 0)
+            rc = tok_ids_push(out, id);
+            if (rc < 0)
                 return rc;
             continue;
         }
         /* Not a token: each byte of the symbol's text on its own, where that is a token. */
         for (uint32_t j = 0; j < sym[i].n; j++) {
             id = tok_lookup(t, w + sym[i].off + j, 1);
-            if (id >= 0 && (rc = tok_ids_push(out, id)) < 0)
+            if (id < 0)
+                continue;
+            rc = tok_ids_push(out, id);
+            if (rc < 0)
                 return rc;
         }
     }
@@ -155,7 +163,8 @@ int tok_bpe_encode(const struct tokenizer *t, const char *text, size_t len, stru
     struct bpe_scratch sc = {0};
     if (len == 0)
         return 0;
-    if ((rc = tok_pretok_split(t->pre, text, len, &words)) < 0)
+    rc = tok_pretok_split(t->pre, text, len, &words);
+    if (rc < 0)
         goto fail;
     size_t longest = 0;
     for (size_t k = 0; k < words.n; k++)
@@ -167,9 +176,11 @@ int tok_bpe_encode(const struct tokenizer *t, const char *text, size_t len, stru
         rc = INFERD_ENOMEM;
         goto fail;
     }
-    for (size_t k = 0; k < words.n; k++)
-        if ((rc = encode_word(t, text + words.v[k].off, words.v[k].len, &sc, out)) < 0)
+    for (size_t k = 0; k < words.n; k++) {
+        rc = encode_word(t, text + words.v[k].off, words.v[k].len, &sc, out);
+        if (rc < 0)
             goto fail;
+    }
     rc = 0;
 fail:
     free(sc.w);

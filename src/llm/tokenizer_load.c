@@ -327,12 +327,15 @@ int tokenizer_from_gguf(const struct gguf_file *g, struct tokenizer **out, struc
                             (int)(model.len > 64 ? 64 : model.len), model.ptr);
         goto fail;
     }
-    if ((rc = load_vocab(t, g, err)) < 0)
+    rc = load_vocab(t, g, err);
+    if (rc < 0)
         goto fail;
     if (t->kind == TOKENIZER_BPE) {
-        if ((rc = load_merges(t, g, err)) < 0)
+        rc = load_merges(t, g, err);
+        if (rc < 0)
             goto fail;
-        if ((rc = tok_pretok_new(pre.ptr, (size_t)pre.len, &t->pre, err)) < 0)
+        rc = tok_pretok_new(pre.ptr, (size_t)pre.len, &t->pre, err);
+        if (rc < 0)
             goto fail;
         static const char *const llama3_like[] = {"llama3", "llama-v3", "llama-bpe", "falcon3", "falcon-h1",
                                                   "pixtral", "midm-2.0", "lfm2", "tekken"};
@@ -357,7 +360,8 @@ int tokenizer_from_gguf(const struct gguf_file *g, struct tokenizer **out, struc
         t->add_eos = 0;
     if (t->add_sep && t->sep < 0)
         t->add_sep = 0;
-    if ((rc = build_special(t, err)) < 0)
+    rc = build_special(t, err);
+    if (rc < 0)
         goto fail;
     set_strip_attrs(t, g, pre);
     build_byte_tokens(t);

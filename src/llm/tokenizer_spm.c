@@ -121,9 +121,11 @@ static int encode_chunk(const struct tokenizer *t, const char *s, size_t n, stru
         off += cl;
     }
     sc->heap.n = 0;
-    for (int32_t i = 1; i < ns; i++)
-        if ((rc = try_pair(t, s, sym, i - 1, i, &sc->heap)) < 0)
+    for (int32_t i = 1; i < ns; i++) {
+        rc = try_pair(t, s, sym, i - 1, i, &sc->heap);
+        if (rc < 0)
             return rc;
+    }
     while (sc->heap.n) {
         struct spm_pair p = heap_pop(&sc->heap);
         struct spm_sym *l = &sym[p.left], *r = &sym[p.right];
@@ -134,8 +136,10 @@ static int encode_chunk(const struct tokenizer *t, const char *s, size_t n, stru
         l->next = r->next;
         if (r->next >= 0)
             sym[r->next].prev = p.left;
-        if ((rc = try_pair(t, s, sym, l->prev, p.left, &sc->heap)) < 0 ||
-            (rc = try_pair(t, s, sym, p.left, l->next, &sc->heap)) < 0)
+        rc = try_pair(t, s, sym, l->prev, p.left, &sc->heap);
+        if (rc == 0)
+            rc = try_pair(t, s, sym, p.left, l->next, &sc->heap);
+        if (rc < 0)
             return rc;
     }
     for (int32_t i = 0; ns > 0 && i != -1; i = sym[i].next) {
@@ -198,7 +202,8 @@ int tok_spm_encode(const struct tokenizer *t, const char *text, size_t len, int 
     size_t start = 0;
     for (size_t i = 3; i < n; i++) {
         if (is_space_mark(s, n, i) && !(i >= 3 && is_space_mark(s, n, i - 3))) {
-            if ((rc = encode_chunk(t, s + start, i - start, &sc, out)) < 0)
+            rc = encode_chunk(t, s + start, i - start, &sc, out);
+            if (rc < 0)
                 goto done;
             start = i;
         }

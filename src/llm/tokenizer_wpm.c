@@ -111,7 +111,8 @@ int tok_wpm_encode(const struct tokenizer *t, const char *text, size_t len, stru
             UChar32 c;
             U16_NEXT(buf, k, dl, c);
             if (u_isUWhiteSpace(c) || c == '\t' || c == '\n' || c == '\r') {
-                if ((rc = emit_word(t, w, n, too_long, out)) < 0)
+                rc = emit_word(t, w, n, too_long, out);
+                if (rc < 0)
                     goto done;
                 n = 0, too_long = 0;
                 continue;
@@ -121,11 +122,13 @@ int tok_wpm_encode(const struct tokenizer *t, const char *text, size_t len, stru
                 continue;
             c = u_tolower(c);
             if (is_punct(c) || is_cjk(c) || (c < 0x7F && (U_GET_GC_MASK(c) & U_GC_S_MASK))) {
-                if ((rc = emit_word(t, w, n, too_long, out)) < 0)
+                rc = emit_word(t, w, n, too_long, out);
+                if (rc < 0)
                     goto done;
                 n = 0, too_long = 0;
                 put_utf8(word, &n, c);
-                if ((rc = emit_word(t, w, n, 0, out)) < 0)
+                rc = emit_word(t, w, n, 0, out);
+                if (rc < 0)
                     goto done;
                 n = 0;
                 continue;
