@@ -1,10 +1,11 @@
 /* onnx_bench.c — times inferd's ONNX engine on one model: single-request latency and
  * throughput for a given batch and thread count. Used by bench/onnx_vs_ort.
  *
- *   onnx_bench <model.onnx> <batch> <threads> [seconds=2]
+ *   onnx_bench <model.onnx> <batch> <threads> [seconds=2] [dims=1,3,48,192]
  *   -> "inferd batch=64 threads=2 runs=1234 us_per_run=56.7 samples_per_s=1.1e6 checksum=..."
  *
- * Inputs: every FP32 input, symbolic dims = batch, filled with the LCG of ort_reference.js. */
+ * Inputs: every FP32 input, symbolic dims = batch (or the given dims for every input),
+ * filled with the LCG of ort_reference.js. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,13 @@ int main(int argc, char **argv)
     }
     int batch = atoi(argv[2]), threads = atoi(argv[3]);
     double secs = argc > 4 ? atof(argv[4]) : 2.0;
+    int64_t fixed[INFERD_MAX_RANK];
+    int n_fixed = 0;
+    for (const char *p = argc > 5 ? argv[5] : ""; *p && n_fixed < INFERD_MAX_RANK; p += *p == ',') {
+        char *end;
+        fixed[n_fixed++] = strtoll(p, &end, 10);
+        p = end;
+    }
     struct tpool *pool = threads > 1 ? tpool_new(threads) : NULL;
     struct inferd_onnx_model *m = NULL;
     struct inferd_err err = {0};
@@ -42,8 +50,13 @@ int main(int argc, char **argv)
     for (int i = 0; i < ni; i++) {
         const struct inferd_onnx_io *io = inferd_onnx_input(m, i);
         in[i] = (struct inferd_tensor){.dtype = io->dtype, .rank = io->rank};
-        for (int d = 0; d < io->rank; d++)
-            in[i].dims[d] = io->dims[d] < 0 ? batch : io->dims[d];
+        if (n_fixed) {
+            in[i].rank = n_fixed;
+            memcpy(in[i].dims, fixed, (size_t)n_fixed * sizeof *fixed);
+        } else {
+            for (int d = 0; d < io->rank; d++)
+                in[i].dims[d] = io->dims[d] < 0 ? batch : io->dims[d];
+        }
         int64_t n = inferd_shape_numel(in[i].rank, in[i].dims);
         float *x = malloc((size_t)n * sizeof *x);
         uint32_t s = 12345u + (uint32_t)i * 1000u;

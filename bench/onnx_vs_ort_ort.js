@@ -1,12 +1,13 @@
 // onnx_vs_ort_ort.js — the ONNX Runtime side of bench/onnx_vs_ort: same model, inputs, batch
 // and thread count as bench/onnx_bench.c, same output line format.
-//   node bench/onnx_vs_ort_ort.js <model.onnx> <batch> <threads> [seconds=2]
+//   node bench/onnx_vs_ort_ort.js <model.onnx> <batch> <threads> [seconds=2] [dims=1,3,48,192]
 'use strict';
 const path = require('path');
 const ort = require(path.join(__dirname, '../node_modules/onnxruntime-node'));
 
 async function main() {
-  const [model, batchArg, thrArg, secArg] = process.argv.slice(2);
+  const [model, batchArg, thrArg, secArg, dimsArg] = process.argv.slice(2);
+  const fixed = dimsArg ? dimsArg.split(',').map(Number) : null;
   const batch = Number(batchArg), threads = Number(thrArg), secs = Number(secArg || 2);
   const sess = await ort.InferenceSession.create(model, {
     intraOpNumThreads: threads, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all',
@@ -14,7 +15,7 @@ async function main() {
   const feeds = {};
   sess.inputNames.forEach((name, i) => {
     const meta = sess.inputMetadata.find((m) => m.name === name);
-    const dims = meta.shape.map((d) => (typeof d === 'number' && d > 0 ? d : batch));
+    const dims = fixed || meta.shape.map((d) => (typeof d === 'number' && d > 0 ? d : batch));
     const n = dims.reduce((a, b) => a * b, 1);
     const a = new Float32Array(n);
     let s = (12345 + i * 1000) >>> 0;

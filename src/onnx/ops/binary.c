@@ -76,10 +76,57 @@ WRAP_OPS(uint16_t, uint32_t)
 WRAP_OPS(uint32_t, uint32_t)
 WRAP_OPS(uint64_t, uint64_t)
 
-BIN_KERNEL(add_f32, float, OP_ADD)
-BIN_KERNEL(sub_f32, float, OP_SUB)
-BIN_KERNEL(mul_f32, float, OP_MUL)
-BIN_KERNEL(div_f32, float, OP_DIVF)
+/* FP32 kernels four lanes at a time with GCC/clang vector extensions (SSE2 on x86-64 at
+ * the default -O2, where gcc 12 does not auto-vectorise loops of unknown length). */
+typedef float ox_v4f __attribute__((vector_size(16)));
+
+#define BIN_KERNEL_F32(name, OP)                                                             \
+    static void name(const void *a_, int64_t sa, const void *b_, int64_t sb, void *o_, int64_t n) \
+    {                                                                                        \
+        const float *a = a_, *b = b_;                                                        \
+        float *o = o_;                                                                       \
+        int64_t i = 0;                                                                       \
+        ox_v4f x, y;                                                                         \
+        if (sa && sb) {                                                                      \
+            for (; i + 4 <= n; i += 4) {                                                     \
+                memcpy(&x, a + i, 16);                                                       \
+                memcpy(&y, b + i, 16);                                                       \
+                x = OP(x, y);                                                                \
+                memcpy(o + i, &x, 16);                                                       \
+            }                                                                                \
+            for (; i < n; i++)                                                               \
+                o[i] = OP(a[i], b[i]);                                                       \
+        } else if (sa) {                                                                     \
+            float ys = b[0];                                                                 \
+            y = (ox_v4f){ys, ys, ys, ys};                                                    \
+            for (; i + 4 <= n; i += 4) {                                                     \
+                memcpy(&x, a + i, 16);                                                       \
+                x = OP(x, y);                                                                \
+                memcpy(o + i, &x, 16);                                                       \
+            }                                                                                \
+            for (; i < n; i++)                                                               \
+                o[i] = OP(a[i], ys);                                                         \
+        } else if (sb) {                                                                     \
+            float xs = a[0];                                                                 \
+            x = (ox_v4f){xs, xs, xs, xs};                                                    \
+            for (; i + 4 <= n; i += 4) {                                                     \
+                memcpy(&y, b + i, 16);                                                       \
+                y = OP(x, y);                                                                \
+                memcpy(o + i, &y, 16);                                                       \
+            }                                                                                \
+            for (; i < n; i++)                                                               \
+                o[i] = OP(xs, b[i]);                                                         \
+        } else {                                                                             \
+            float v = OP(a[0], b[0]);                                                        \
+            for (; i < n; i++)                                                               \
+                o[i] = v;                                                                    \
+        }                                                                                    \
+    }
+
+BIN_KERNEL_F32(add_f32, OP_ADD)
+BIN_KERNEL_F32(sub_f32, OP_SUB)
+BIN_KERNEL_F32(mul_f32, OP_MUL)
+BIN_KERNEL_F32(div_f32, OP_DIVF)
 BIN_KERNEL(add_f64, double, OP_ADD)
 BIN_KERNEL(sub_f64, double, OP_SUB)
 BIN_KERNEL(mul_f64, double, OP_MUL)

@@ -72,7 +72,15 @@ struct dw_job {
     int64_t c, h, wd;
 };
 
-/* depthwise: one (batch, channel) plane per index */
+/* ceil(a / b) for b > 0 and any sign of a */
+static inline int64_t ceil_div(int64_t a, int64_t b)
+{
+    return a >= 0 ? (a + b - 1) / b : -((-a) / b);
+}
+
+/* depthwise: one (batch, channel) plane per index. Row by row, tap by tap: for each tap
+ * the range of output columns whose input column is inside the image is computed once,
+ * so the inner loop has no bounds checks and independent accumulators (one per pixel). */
 static void dw_planes(void *arg, int64_t lo, int64_t hi)
 {
     const struct dw_job *j = arg;
@@ -83,19 +91,27 @@ static void dw_planes(void *arg, int64_t lo, int64_t hi)
         float *y = j->y + p * v->oh * v->ow;
         float bias = j->b ? j->b[ch] : 0.0f;
         for (int64_t oy = 0; oy < v->oh; oy++) {
-            for (int64_t ox = 0; ox < v->ow; ox++) {
-                float s = bias;
-                for (int64_t ky = 0; ky < v->kh; ky++) {
-                    int64_t iy = oy * v->sh - v->pt + ky * v->dh;
-                    if (iy < 0 || iy >= j->h)
-                        continue;
-                    for (int64_t kx = 0; kx < v->kw; kx++) {
-                        int64_t ix = ox * v->sw - v->pl + kx * v->dw;
-                        if (ix >= 0 && ix < j->wd)
-                            s += x[iy * j->wd + ix] * k[ky * v->kw + kx];
-                    }
+            float *yr = y + oy * v->ow;
+            for (int64_t ox = 0; ox < v->ow; ox++)
+                yr[ox] = bias;
+            for (int64_t ky = 0; ky < v->kh; ky++) {
+                int64_t iy = oy * v->sh - v->pt + ky * v->dh;
+                if (iy < 0 || iy >= j->h)
+                    continue;
+                for (int64_t kx = 0; kx < v->kw; kx++) {
+                    int64_t off = kx * v->dw - v->pl; /* ix = ox*sw + off */
+                    int64_t o0 = ceil_div(-off, v->sw), o1 = ceil_div(j->wd - off, v->sw);
+                    o0 = o0 < 0 ? 0 : o0;
+                    o1 = o1 > v->ow ? v->ow : o1;
+                    float wk = k[ky * v->kw + kx];
+                    const float *xr = x + iy * j->wd + off;
+                    if (v->sw == 1)
+                        for (int64_t ox = o0; ox < o1; ox++)
+                            yr[ox] += xr[ox] * wk;
+                    else
+                        for (int64_t ox = o0; ox < o1; ox++)
+                            yr[ox] += xr[ox * v->sw] * wk;
                 }
-                y[oy * v->ow + ox] = s;
             }
         }
     }
