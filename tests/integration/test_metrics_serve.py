@@ -29,9 +29,10 @@ def sample(text, name, labels):
 
 
 def read_lines(path):
+    """Complete lines only: a line still being written (no '\n' yet) is not read."""
     try:
         with open(path) as f:
-            return [json.loads(l) for l in f if l.strip()]
+            return [json.loads(l) for l in f if l.endswith("\n") and l.strip()]
     except FileNotFoundError:
         return []
 
