@@ -61,15 +61,17 @@ struct act_job {
 static void act_range(void *arg, int64_t lo, int64_t hi)
 {
     const struct act_job *j = arg;
+    /* ternaries, not fminf/fmaxf: these compile to maxss/minss instead of libm calls */
+    float a = j->a, b = j->b;
     if (j->clip) {
         for (int64_t i = lo; i < hi; i++) {
             float v = j->x[i];
-            v = v < j->a ? j->a : v;
-            j->y[i] = v > j->b ? j->b : v;
+            v = v < a ? a : v;
+            j->y[i] = v > b ? b : v;
         }
     } else {
         for (int64_t i = lo; i < hi; i++) {
-            float v = j->a * j->x[i] + j->b;
+            float v = a * j->x[i] + b;
             v = v < 0.0f ? 0.0f : v;
             j->y[i] = v > 1.0f ? 1.0f : v;
         }
