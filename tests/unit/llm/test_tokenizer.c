@@ -6,6 +6,7 @@
 #include "llm/tokenizer_int.h"
 
 #include <jansson.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -311,8 +312,59 @@ static void test_phi3_rstrip(void)
     tokenizer_free(t);
 }
 
+/* One tokenizer, four threads encoding at once: same ids as a single-threaded run. */
+struct mt_arg {
+    const struct tokenizer *t;
+    const char *text;
+    size_t len;
+    const int32_t *want;
+    int n_want;
+    int ok;
+};
+
+static void *mt_worker(void *p)
+{
+    struct mt_arg *a = p;
+    int32_t ids[4096];
+    a->ok = 1;
+    for (int i = 0; i < 50; i++) {
+        int n = tokenizer_encode(a->t, a->text, a->len, 1, 1, ids, 4096);
+        a->ok &= ids_eq(ids, n, a->want, a->n_want);
+    }
+    return NULL;
+}
+
+static void test_threads(const char *vocab)
+{
+    char p[4096];
+    snprintf(p, sizeof p, "%s", check_shared_path(vocab));
+    struct inferd_err err = {0};
+    struct tokenizer *t = load(p, NULL, &err);
+    CHECK(t != NULL);
+    if (!t)
+        return;
+    const char *text = "Hello <|endoftext|> world!\n\n  I've 3333 \xf0\x9f\xa6\x99 caf\xc3\xa9 \xe6\x88\x91\xe6\x83\xb3";
+    static int32_t want[4096];
+    int n = tokenizer_encode(t, text, strlen(text), 1, 1, want, 4096);
+    CHECK(n > 5);
+    pthread_t th[4];
+    struct mt_arg args[4];
+    for (int i = 0; i < 4; i++) {
+        args[i] = (struct mt_arg){t, text, strlen(text), want, n, 0};
+        CHECK(pthread_create(&th[i], NULL, mt_worker, &args[i]) == 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        CHECK(args[i].ok);
+    }
+    tokenizer_free(t);
+}
+
 int main(void)
 {
+    test_threads("llm/vocab/ggml-vocab-gpt-2.gguf");
+    test_threads("llm/vocab/ggml-vocab-llama-spm.gguf");
+    test_threads("llm/vocab/ggml-vocab-bert-bge.gguf");
     test_phi3_rstrip();
     test_spm_chunking();
     test_hand_built();
