@@ -56,6 +56,8 @@ struct inferd_client_opts {
     double timeout_s;           /* overall deadline of one call, all attempts (default 60;
                                  * <= 0: none) */
     double connect_timeout_s;   /* per attempt (default 5) */
+    double attempt_timeout_s;   /* cap on one attempt, so a hung server is failed over
+                                 * (default 0: the time left of the deadline) */
     double backoff_base_s;      /* default 0.1 */
     double backoff_cap_s;       /* default 10 */
     const char *api_key;        /* sent as "Authorization: Bearer KEY"; NULL: none */

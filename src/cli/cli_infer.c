@@ -21,6 +21,7 @@ static void usage(FILE *out)
             "options:\n"
             "  --retries N          retries after the first attempt (default 3)\n"
             "  --timeout SECONDS    deadline for all attempts together (default 60)\n"
+            "  --attempt-timeout S  cap on one attempt, so a hung server is failed over\n"
             "  --api-key KEY        bearer token (default: $INFERD_API_KEY)\n"
             "  --protocol v2|predict  (default: v2 when FILE has \"inputs\", else predict)\n"
             "  --model-version V    v2 only: a specific model version\n"
@@ -125,13 +126,16 @@ int cli_infer(int argc, char **argv)
             o.max_retries = (int)n;
             i++;
         } else if ((strcmp(a, "--timeout") == 0 || strcmp(a, "--backoff-base") == 0 ||
-                    strcmp(a, "--backoff-cap") == 0) && v) {
+                    strcmp(a, "--backoff-cap") == 0 || strcmp(a, "--attempt-timeout") == 0) &&
+                   v) {
             if (parse_double(v, &d) < 0 || d < 0) {
                 fprintf(stderr, "inferd infer: %s wants seconds, not '%s'\n", a, v);
                 return 2;
             }
             if (strcmp(a, "--timeout") == 0)
                 o.timeout_s = d;
+            else if (strcmp(a, "--attempt-timeout") == 0)
+                o.attempt_timeout_s = d;
             else if (strcmp(a, "--backoff-base") == 0)
                 o.backoff_base_s = d;
             else

@@ -87,7 +87,8 @@ int inferd_client_new(const struct inferd_client_opts *opts, struct inferd_clien
                               opts->max_retries);
     if (!isfinite(opts->timeout_s) || opts->backoff_base_s < 0 || opts->backoff_cap_s < 0 ||
         !isfinite(opts->backoff_base_s) || !isfinite(opts->backoff_cap_s) ||
-        opts->connect_timeout_s < 0 || !isfinite(opts->connect_timeout_s))
+        opts->connect_timeout_s < 0 || !isfinite(opts->connect_timeout_s) ||
+        opts->attempt_timeout_s < 0 || !isfinite(opts->attempt_timeout_s))
         return inferd_err_set(err, INFERD_EINVAL,
                               "client: timeouts and backoff must be finite and not negative");
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
@@ -338,8 +339,13 @@ int client__run(struct inferd_client *c, const char *method, const char *path,
         a.max_body = c->opts.max_body;
         a.sse = sse;
         a.timeout_ms = deadline ? (long)ceil(left * 1000) : 0;
+        if (c->opts.attempt_timeout_s > 0) {
+            long cap = (long)ceil(c->opts.attempt_timeout_s * 1000);
+            if (a.timeout_ms == 0 || cap < a.timeout_ms)
+                a.timeout_ms = cap;
+        }
         a.connect_timeout_ms = (long)ceil(c->opts.connect_timeout_s * 1000);
-        if (deadline && (a.connect_timeout_ms <= 0 || a.connect_timeout_ms > a.timeout_ms))
+        if (a.timeout_ms && (a.connect_timeout_ms <= 0 || a.connect_timeout_ms > a.timeout_ms))
             a.connect_timeout_ms = a.timeout_ms;
         client__attempt(&a);
         resp->attempts = attempt + 1;

@@ -127,6 +127,17 @@ def test_deadline():
           % p.stderr)
 
 
+def test_hung_server_fails_over():
+    with FaultServer(default={"status": 200, "delay": 30}) as hung, FaultServer() as live:
+        p = infer(hung.url + "," + live.url, "m", V2, "--attempt-timeout", "1",
+                  "--timeout", "20", timeout=25)
+        n = len(live.requests)
+    check(p.returncode == 0, "hung first server is failed over: %s" % p.stderr)
+    check(re.search(r"retry 1/3 after \S+s: timeout: .* from " + re.escape(hung.url),
+                    p.stderr) is not None, "timeout reported: %s" % p.stderr)
+    check(n == 1 and ("ok: HTTP 200 from " + live.url) in p.stderr, "answered by the live one")
+
+
 def test_predict_and_api_key():
     with FaultServer([{"status": 200, "body": {"status": "success", "prediction": [1]}}]) as s:
         p = infer(s.url, "iris", [[5.1, 3.5, 1.4, 0.2]], env={"INFERD_API_KEY": "sekret"})
@@ -178,7 +189,8 @@ def main():
         print("INFERD_BIN not set", file=sys.stderr)
         return 77
     for t in (test_retry_after_then_ok, test_400_not_retried, test_429_and_http_date,
-              test_failover_from_dead_url, test_deadline, test_predict_and_api_key,
+              test_failover_from_dead_url, test_deadline, test_hung_server_fails_over,
+              test_predict_and_api_key,
               test_stdin_and_usage):
         t()
     print("%d failures" % len(failures))
