@@ -54,6 +54,8 @@ w1 = add_version("mlp", 1, seed=1)
 for v in (1, 2, 3):
     make_mlp(os.path.join(models, "every", str(v), "model.onnx"), seed=v)
     make_mlp(os.path.join(models, "some", str(v), "model.onnx"), seed=v)
+    make_mlp(os.path.join(models, "two", str(v), "model.onnx"), seed=v)
+write_json(os.path.join(models, "two", "config.json"), {"version_policy": {"latest": {"num_versions": 2}}})
 write_json(os.path.join(models, "every", "config.json"), {"version_policy": {"all": {}}})
 write_json(os.path.join(models, "some", "config.json"), {"version_policy": {"specific": {"versions": [1, 3]}}})
 # a slow-batching model for the in-flight unload test
@@ -72,6 +74,9 @@ with Server(models, "--poll-ms", "100") as s:
     # policies
     meta = s.get("/v2/models/every").json()
     c.check(meta["versions"] == ["1", "2", "3"], "all policy loads every version %r" % meta)
+    meta = s.get("/v2/models/two").json()
+    c.check(meta["versions"] == ["2", "3"], "latest-2 policy %r" % meta)
+    c.check(infer(s, "two")[1][0] == "3", "newest version answers by default")
     meta = s.get("/v2/models/some").json()
     c.check(meta["versions"] == ["1", "3"], "specific policy %r" % meta)
     c.check(infer(s, "some", 2)[0].status == 404, "version outside specific policy is 404")
