@@ -18,7 +18,7 @@ except ImportError:
 
 SPLIT = os.path.join(os.environ["INFERD_BUILD"], "tests", "unit", "llm", "tok_split")
 PRES = ["default", "llama3", "deepseek-llm", "deepseek-coder", "deepseek-v3", "falcon", "starcoder", "gpt-2",
-        "qwen2", "poro-chat", "tekken", "chameleon", "gpt-4o"]
+        "qwen2", "poro-chat", "tekken", "chameleon", "gpt-4o", "seed-coder", "bailingmoe", "viking"]
 
 # No \x1c-\x1f or \x85: Python counts them as \s, PCRE2 (and Oniguruma) do not.
 ALPHABET = (list("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") * 2 + list(" " * 20) +
