@@ -56,12 +56,17 @@ static void family_free(struct metrics_family *f)
         series_free(f->order[i]);
     series_free(f->overflow);
     free(f->order);
-    free(f->slots);
+    free(atomic_load_explicit(&f->table, memory_order_relaxed));
+    while (f->retired) {
+        struct metrics_table *t = f->retired;
+        f->retired = t->next;
+        free(t);
+    }
     for (size_t i = 0; i < f->nlabels; i++)
         free(f->labels[i]);
     free(f->name);
     free(f->help);
-    pthread_rwlock_destroy(&f->lock);
+    pthread_mutex_destroy(&f->lock);
     free(f);
 }
 
@@ -226,7 +231,7 @@ static int family_new(struct metrics_registry *reg, enum metrics_kind kind, cons
     f = calloc(1, sizeof *f);
     if (!f)
         return inferd_err_set(err, INFERD_ENOMEM, "metrics: out of memory");
-    pthread_rwlock_init(&f->lock, NULL);
+    pthread_mutex_init(&f->lock, NULL);
     f->reg = reg;
     f->kind = kind;
     f->max_series = METRICS_DEFAULT_MAX_SERIES;
@@ -306,9 +311,9 @@ void metrics_family_set_max_series(struct metrics_family *f, size_t max_series)
 {
     if (!f || max_series < 1)
         return;
-    pthread_rwlock_wrlock(&f->lock);
+    pthread_mutex_lock(&f->lock);
     f->max_series = max_series;
-    pthread_rwlock_unlock(&f->lock);
+    pthread_mutex_unlock(&f->lock);
 }
 
 int metrics_buckets_exponential(double start, double factor, size_t n, double *out)
@@ -330,14 +335,16 @@ static int series_matches(const struct metrics_series *s, size_t n, const char *
     return 1;
 }
 
-/* Finds values in f's hash table; caller holds f->lock (read or write). */
-static struct metrics_series *find_locked(const struct metrics_family *f,
-                                          const char *const *values, uint64_t hash)
+/* Finds values in f's hash table. Lock-free: safe with concurrent inserts (see
+ * metrics_int.h); a miss may be stale, so callers re-check under f->lock. */
+static struct metrics_series *find(const struct metrics_family *f, const char *const *values,
+                                   uint64_t hash)
 {
-    if (!f->slot_cap)
+    struct metrics_table *t = atomic_load_explicit(&f->table, memory_order_acquire);
+    if (!t)
         return NULL;
-    for (size_t i = hash & (f->slot_cap - 1);; i = (i + 1) & (f->slot_cap - 1)) {
-        struct metrics_series *s = f->slots[i];
+    for (size_t i = hash & (t->cap - 1);; i = (i + 1) & (t->cap - 1)) {
+        struct metrics_series *s = atomic_load_explicit(&t->slots[i], memory_order_acquire);
         if (!s)
             return NULL;
         if (s->hash == hash && series_matches(s, f->nlabels, values))
@@ -345,7 +352,15 @@ static struct metrics_series *find_locked(const struct metrics_family *f,
     }
 }
 
-/* Inserts s into f's table and order list; caller holds the write lock. Returns 0 or -1. */
+static void table_put(struct metrics_table *t, struct metrics_series *s)
+{
+    size_t i = s->hash & (t->cap - 1);
+    while (atomic_load_explicit(&t->slots[i], memory_order_relaxed))
+        i = (i + 1) & (t->cap - 1);
+    atomic_store_explicit(&t->slots[i], s, memory_order_release);
+}
+
+/* Inserts s into f's table and order list; caller holds f->lock. Returns 0 or -1. */
 static int insert_locked(struct metrics_family *f, struct metrics_series *s)
 {
     if (f->nseries == f->order_cap) {
@@ -356,26 +371,24 @@ static int insert_locked(struct metrics_family *f, struct metrics_series *s)
         f->order = no;
         f->order_cap = cap;
     }
-    if ((f->nseries + 1) * 2 > f->slot_cap) {
-        size_t cap = f->slot_cap ? f->slot_cap * 2 : 16;
-        struct metrics_series **ns = calloc(cap, sizeof *ns);
-        if (!ns)
+    struct metrics_table *t = atomic_load_explicit(&f->table, memory_order_relaxed);
+    if (!t || (f->nseries + 1) * 2 > t->cap) {
+        size_t cap = t ? t->cap * 2 : 16;
+        struct metrics_table *nt = calloc(1, sizeof *nt + cap * sizeof nt->slots[0]);
+        if (!nt)
             return -1;
-        for (size_t k = 0; k < f->nseries; k++) {
-            size_t i = f->order[k]->hash & (cap - 1);
-            while (ns[i])
-                i = (i + 1) & (cap - 1);
-            ns[i] = f->order[k];
+        nt->cap = cap;
+        for (size_t k = 0; k < f->nseries; k++)
+            table_put(nt, f->order[k]);
+        atomic_store_explicit(&f->table, nt, memory_order_release);
+        if (t) { /* readers may still be probing it */
+            t->next = f->retired;
+            f->retired = t;
         }
-        free(f->slots);
-        f->slots = ns;
-        f->slot_cap = cap;
+        t = nt;
     }
-    size_t i = s->hash & (f->slot_cap - 1);
-    while (f->slots[i])
-        i = (i + 1) & (f->slot_cap - 1);
-    f->slots[i] = s;
     f->order[f->nseries++] = s;
+    table_put(t, s);
     return 0;
 }
 
@@ -393,14 +406,12 @@ struct metrics_series *metrics_series_get(struct metrics_family *f, const char *
         norm[i] = v;
     }
     uint64_t hash = hash_values(f->nlabels, norm);
-    pthread_rwlock_rdlock(&f->lock);
-    struct metrics_series *s = find_locked(f, norm, hash);
-    pthread_rwlock_unlock(&f->lock);
+    struct metrics_series *s = find(f, norm, hash);
     if (s)
         return s;
 
-    pthread_rwlock_wrlock(&f->lock);
-    s = find_locked(f, norm, hash); /* another thread may have made it meanwhile */
+    pthread_mutex_lock(&f->lock);
+    s = find(f, norm, hash); /* another thread may have made it meanwhile */
     if (!s && f->nseries < f->max_series) {
         s = series_new(f, norm, hash);
         if (s && insert_locked(f, s) < 0) {
@@ -408,7 +419,7 @@ struct metrics_series *metrics_series_get(struct metrics_family *f, const char *
             s = NULL;
         }
     }
-    pthread_rwlock_unlock(&f->lock);
+    pthread_mutex_unlock(&f->lock);
     if (s)
         return s;
     atomic_fetch_add_explicit(&f->dropped, 1, memory_order_relaxed);

@@ -4,8 +4,8 @@
  * A registry holds families; a family has a name, help text, a kind and label names; a
  * family's series (one per set of label values) are found with metrics_series_get and are
  * then updated lock-free with atomics. Series live as long as the registry, so a caller may
- * look a series up once and keep the pointer. Lookups take a per-family read lock (a write
- * lock only the first time a label set is seen). Each family caps its label sets
+ * look a series up once and keep the pointer. Lookups of existing series are lock-free (a
+ * hash-table probe); the per-family mutex is taken only the first time a label set is seen. Each family caps its label sets
  * (METRICS_DEFAULT_MAX_SERIES unless metrics_family_set_max_series says otherwise); a
  * lookup past the cap returns the family's hidden "overflow" series, whose updates are
  * never exposed, and the rejected lookup is counted in

@@ -177,10 +177,10 @@ static void out_family(struct outbuf *o, struct metrics_family *f)
     out_str(o, " ");
     out_str(o, kind_name(f->kind));
     out_str(o, "\n");
-    pthread_rwlock_rdlock(&f->lock);
+    pthread_mutex_lock(&f->lock);
     for (size_t i = 0; i < f->nseries; i++)
         out_series(o, f, f->order[i]);
-    pthread_rwlock_unlock(&f->lock);
+    pthread_mutex_unlock(&f->lock);
 }
 
 /* The cardinality-cap drop counter, only when some family dropped a label set. */

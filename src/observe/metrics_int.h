@@ -11,6 +11,8 @@
 
 #define METRICS_MAX_COLLECTORS 16
 
+struct metrics_table;
+
 struct metrics_series {
     const struct metrics_family *fam;  /* owner (borrowed back-pointer) */
     char **values;                     /* fam->nlabels label values (owned, one block) */
@@ -32,11 +34,20 @@ struct metrics_family {
     size_t max_series;                 /* cap on label sets */
     _Atomic uint64_t dropped;          /* lookups refused by the cap (or out of memory) */
     struct metrics_series *overflow;   /* hidden sink returned past the cap (owned) */
-    pthread_rwlock_t lock;             /* guards the fields below */
+    pthread_mutex_t lock;              /* guards writers and the fields below */
     struct metrics_series **order;     /* series in creation order (owned array + series) */
     size_t nseries, order_cap;
-    struct metrics_series **slots;     /* open-addressing hash table, size slot_cap (pow2) */
-    size_t slot_cap;
+    /* The hash table readers probe without a lock: a slot is set once (release) and never
+     * cleared; growing publishes a new table (release) and keeps the old one on the retired
+     * list until the family is freed, so a reader holding it stays safe. */
+    _Atomic(struct metrics_table *) table;
+    struct metrics_table *retired;     /* owned, linked by next */
+};
+
+struct metrics_table {
+    struct metrics_table *next;        /* retired list */
+    size_t cap;                        /* power of two */
+    _Atomic(struct metrics_series *) slots[];
 };
 
 struct metrics_registry {

@@ -45,7 +45,7 @@ int metrics_family_snapshot(struct metrics_family *f, const char *const *match, 
     snap->kind = f->kind;
     snap->nbuckets = f->kind == METRICS_HISTOGRAM ? f->nbuckets : 0;
     memcpy(snap->bounds, f->buckets, snap->nbuckets * sizeof f->buckets[0]);
-    pthread_rwlock_rdlock(&f->lock);
+    pthread_mutex_lock(&f->lock);
     for (size_t k = 0; k < f->nseries; k++) {
         const struct metrics_series *s = f->order[k];
         int ok = 1;
@@ -65,6 +65,6 @@ int metrics_family_snapshot(struct metrics_family *f, const char *const *match, 
         }
         snap->sum += metrics_hist_sum(s);
     }
-    pthread_rwlock_unlock(&f->lock);
+    pthread_mutex_unlock(&f->lock);
     return 0;
 }

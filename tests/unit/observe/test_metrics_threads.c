@@ -27,6 +27,11 @@ static void *worker(void *arg)
         metrics_observe(metrics_series_get(c->hist, (const char *[]){label}), (i % 3) * 0.5);
         metrics_add(metrics_series_get(c->gauge, NULL), 1);
         metrics_add(metrics_series_get(c->gauge, NULL), -1);
+        if (i % 64 == 0) { /* a new label set now and then: the table grows under readers */
+            char mine[32];
+            snprintf(mine, sizeof mine, "t%d-%d", c->id, i / 64);
+            metrics_add(metrics_series_get(c->counter, (const char *[]){mine}), 1);
+        }
         if (c->id == 0 && i % 5000 == 0) { /* scrape while others update */
             char *text;
             size_t len;
@@ -47,6 +52,7 @@ int main(void)
     CHECK(metrics_counter_new(reg, "t_ops_total", "ops", l, 1, &base.counter, &err) == 0);
     CHECK(metrics_histogram_new(reg, "t_v", "v", l, 1, b, 2, &base.hist, &err) == 0);
     CHECK(metrics_gauge_new(reg, "t_inflight", "g", NULL, 0, &base.gauge, &err) == 0);
+    metrics_family_set_max_series(base.counter, 4 + THREADS * (ITERS / 64 + 1));
     pthread_t th[THREADS];
     struct ctx cs[THREADS];
     for (int i = 0; i < THREADS; i++) {
@@ -67,6 +73,13 @@ int main(void)
         CHECK(metrics_value(h) == THREADS * ITERS / 4);
     }
     CHECK(total == THREADS * ITERS);
+    /* every thread's own label sets exist once, each counted exactly once */
+    for (int t = 0; t < THREADS; t++)
+        for (int k = 0; k < (ITERS + 63) / 64; k++) {
+            char mine[32];
+            snprintf(mine, sizeof mine, "t%d-%d", t, k);
+            CHECK(metrics_value(metrics_series_get(base.counter, (const char *[]){mine})) == 1);
+        }
     CHECK(metrics_value(metrics_series_get(base.gauge, NULL)) == 0);
 
     /* The exposition's bucket counts are cumulative and end in the count. */
