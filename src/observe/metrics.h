@@ -5,8 +5,9 @@
  * family's series (one per set of label values) are found with metrics_series_get and are
  * then updated lock-free with atomics. Series live as long as the registry, so a caller may
  * look a series up once and keep the pointer. Lookups of existing series are lock-free (a
- * hash-table probe); the per-family mutex is taken only the first time a label set is seen. Each family caps its label sets
- * (METRICS_DEFAULT_MAX_SERIES unless metrics_family_set_max_series says otherwise); a
+ * hash-table probe); the per-family mutex is taken only the first time a label set is
+ * seen. Each family caps its label sets (METRICS_DEFAULT_MAX_SERIES unless
+ * metrics_family_set_max_series says otherwise); a
  * lookup past the cap returns the family's hidden "overflow" series, whose updates are
  * never exposed, and the rejected lookup is counted in
  * inferd_metrics_series_dropped_total{family="<name>"} (exposed once any drop happened).
