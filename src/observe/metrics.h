@@ -7,9 +7,9 @@
  * look a series up once and keep the pointer. Lookups of existing series are lock-free (a
  * hash-table probe); the per-family mutex is taken only the first time a label set is
  * seen. Each family caps its label sets (METRICS_DEFAULT_MAX_SERIES unless
- * metrics_family_set_max_series says otherwise); a
- * lookup past the cap returns the family's hidden "overflow" series, whose updates are
- * never exposed, and the rejected lookup is counted in
+ * metrics_family_set_max_series says otherwise); a lookup past the cap returns the
+ * family's hidden "overflow" series, whose updates are never exposed, and the rejected
+ * lookup is counted in
  * inferd_metrics_series_dropped_total{family="<name>"} (exposed once any drop happened).
  * metrics_series_get never returns NULL, so the hot path needs no error handling.
  *
@@ -22,8 +22,7 @@
  *   metrics_registry_free(reg);
  *
  * Thread-safety: every function may be called from any thread at any time, except
- * metrics_registry_free (no other call may be in flight) and family creation, which may
- * race with exposition only (both take the registry lock).
+ * metrics_registry_free (no other call may be in flight).
  */
 #ifndef INFERD_METRICS_H
 #define INFERD_METRICS_H
