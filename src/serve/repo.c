@@ -183,16 +183,22 @@ static int cmp_desc(const void *a, const void *b)
     return x < y ? 1 : x > y ? -1 : 0;
 }
 
-/* Numeric version folders of dir, newest first. Returns the count. */
+/* The newest `cap` numeric version folders of dir, newest first. Returns the count. */
 static int list_versions(const char *dir, int64_t *out, int cap)
 {
     DIR *d = opendir(dir);
     if (!d)
         return 0;
+    enum { SCAN_MAX = 4096 };
+    int64_t *all = malloc(SCAN_MAX * sizeof *all);
+    if (!all) {
+        closedir(d);
+        return 0;
+    }
     int n = 0;
     struct dirent *e;
     char path[4400];
-    while ((e = readdir(d)) && n < cap) {
+    while ((e = readdir(d)) && n < SCAN_MAX) {
         const char *s = e->d_name;
         if (!*s || strspn(s, "0123456789") != strlen(s) || strlen(s) > 15)
             continue;
@@ -201,10 +207,14 @@ static int list_versions(const char *dir, int64_t *out, int cap)
         snprintf(path, sizeof path, "%s/%s", dir, s);
         if (v < 1 || stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
             continue;
-        out[n++] = v;
+        all[n++] = v;
     }
     closedir(d);
-    qsort(out, (size_t)n, sizeof *out, cmp_desc);
+    qsort(all, (size_t)n, sizeof *all, cmp_desc);
+    if (n > cap)
+        n = cap;
+    memcpy(out, all, (size_t)n * sizeof *out);
+    free(all);
     return n;
 }
 
@@ -377,12 +387,12 @@ static int sync_model(struct repo *r, const char *name, struct inferd_err *err)
 void repo_poll(struct repo *r)
 {
     pthread_mutex_lock(&r->sync);
-    char names[256][REPO_NAME_MAX];
+    char(*names)[REPO_NAME_MAX] = malloc(REPO_MAX_MODELS * sizeof *names);
     int n = 0;
-    DIR *d = opendir(r->root);
+    DIR *d = names ? opendir(r->root) : NULL;
     if (d) {
         struct dirent *e;
-        while ((e = readdir(d)) && n < 256) {
+        while ((e = readdir(d)) && n < REPO_MAX_MODELS) {
             char path[4400];
             struct stat st;
             snprintf(path, sizeof path, "%s/%s", r->root, e->d_name);
@@ -410,6 +420,7 @@ void repo_poll(struct repo *r)
             sync_model(r, e->name, NULL);
     }
     update_loaded_gauge(r);
+    free(names);
     pthread_mutex_unlock(&r->sync);
 }
 
