@@ -127,6 +127,8 @@ static void dw_planes(void *arg, int64_t lo, int64_t hi)
     }
 }
 
+/* cols row (ci, ky, kx), column (oy, ox) = x[ci][oy*sh - pt + ky*dh][ox*sw - pl + kx*dw] or 0.
+ * Per row of taps the in-image column range is computed once: zeros, a copy, zeros. */
 static void im2col(const float *x, int64_t c, int64_t h, int64_t w, const struct ox_window *v, float *cols)
 {
     int64_t ohw = v->oh * v->ow;
@@ -134,6 +136,10 @@ static void im2col(const float *x, int64_t c, int64_t h, int64_t w, const struct
         for (int64_t ky = 0; ky < v->kh; ky++) {
             for (int64_t kx = 0; kx < v->kw; kx++) {
                 float *row = cols + ((ci * v->kh + ky) * v->kw + kx) * ohw;
+                int64_t off = kx * v->dw - v->pl; /* ix = ox*sw + off */
+                int64_t o0 = ceil_div(-off, v->sw), o1 = ceil_div(w - off, v->sw);
+                o0 = o0 < 0 ? 0 : o0 > v->ow ? v->ow : o0;
+                o1 = o1 > v->ow ? v->ow : o1 < o0 ? o0 : o1;
                 for (int64_t oy = 0; oy < v->oh; oy++) {
                     int64_t iy = oy * v->sh - v->pt + ky * v->dh;
                     float *r = row + oy * v->ow;
@@ -141,11 +147,18 @@ static void im2col(const float *x, int64_t c, int64_t h, int64_t w, const struct
                         memset(r, 0, (size_t)v->ow * sizeof(float));
                         continue;
                     }
-                    const float *xr = x + (ci * h + iy) * w;
-                    for (int64_t ox = 0; ox < v->ow; ox++) {
-                        int64_t ix = ox * v->sw - v->pl + kx * v->dw;
-                        r[ox] = ix >= 0 && ix < w ? xr[ix] : 0.0f;
+                    const float *xr = x + (ci * h + iy) * w + off;
+                    if (o0 > 0)
+                        memset(r, 0, (size_t)o0 * sizeof(float));
+                    if (v->sw == 1) {
+                        if (o1 > o0)
+                            memcpy(r + o0, xr + o0, (size_t)(o1 - o0) * sizeof(float));
+                    } else {
+                        for (int64_t ox = o0; ox < o1; ox++)
+                            r[ox] = xr[ox * v->sw];
                     }
+                    if (o1 < v->ow)
+                        memset(r + o1, 0, (size_t)(v->ow - o1) * sizeof(float));
                 }
             }
         }

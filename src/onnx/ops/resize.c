@@ -139,7 +139,6 @@ static int64_t nearest(int nm, double v)
 static int resize_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_tensor *const *in,
                        struct ox_tensor **out, struct inferd_err *err)
 {
-    (void)c;
     const struct ox_tensor *x = in[0];
     struct ox_tensor *y = out[0];
     double scales[INFERD_MAX_RANK];
@@ -156,6 +155,35 @@ static int resize_exec(const struct ox_ctx *c, const struct ox_node *n, struct o
     const float *xv = x->data;
     float *yv = y->data;
     int64_t coord[INFERD_MAX_RANK] = {0};
+    if (n->ip[0] == 0 && c->scratch && x->numel > 0 && rank > 0) {
+        /* nearest: a table of input offsets per output coordinate of every dim (scratch),
+         * then rows of the last dim gathered through it */
+        int64_t *tab[INFERD_MAX_RANK], *t = c->scratch;
+        for (int d = 0; d < rank; d++) {
+            tab[d] = t;
+            for (int64_t o = 0; o < y->dims[d]; o++) {
+                int64_t ic = x->dims[d] == y->dims[d] ? o
+                             : nearest(nm, in_coord(ct, o, scales[d], x->dims[d], (double)x->dims[d] * scales[d]));
+                ic = ic < 0 ? 0 : ic >= x->dims[d] ? x->dims[d] - 1 : ic;
+                t[o] = ic * istr[d];
+            }
+            t += y->dims[d];
+        }
+        int64_t inner = y->dims[rank - 1], rows = inner ? y->numel / inner : 0;
+        const int64_t *last = tab[rank - 1];
+        for (int64_t r = 0; r < rows; r++) {
+            int64_t rem = r, base = 0;
+            for (int d = rank - 2; d >= 0; d--) {
+                base += tab[d][rem % y->dims[d]];
+                rem /= y->dims[d];
+            }
+            const float *xb = xv + base;
+            float *yr = yv + r * inner;
+            for (int64_t o = 0; o < inner; o++)
+                yr[o] = xb[last[o]];
+        }
+        return 0;
+    }
     for (int64_t i = 0; i < y->numel; i++) {
         if (x->numel == 0)
             break;
@@ -217,5 +245,17 @@ static int resize_exec(const struct ox_ctx *c, const struct ox_node *n, struct o
     return 0;
 }
 
-const struct ox_op ox_op_resize = {"Resize", 1, 4, 1, 1, resize_prepare, resize_infer, resize_exec, 0, NULL, NULL};
-const struct ox_op ox_op_upsample = {"Upsample", 2, 2, 1, 1, resize_prepare, resize_infer, resize_exec, 0, NULL, NULL};
+/* nearest mode: one int64 input offset per output coordinate of each dim */
+static size_t resize_scratch(const struct ox_node *n, struct ox_tensor *const *in, struct ox_tensor *const *out)
+{
+    (void)in;
+    if (n->ip[0] != 0 || !out[0])
+        return 0;
+    int64_t sum = 0;
+    for (int d = 0; d < out[0]->rank; d++)
+        sum += out[0]->dims[d];
+    return (size_t)sum * sizeof(int64_t);
+}
+
+const struct ox_op ox_op_resize = {"Resize", 1, 4, 1, 1, resize_prepare, resize_infer, resize_exec, 0, resize_scratch, NULL};
+const struct ox_op ox_op_upsample = {"Upsample", 2, 2, 1, 1, resize_prepare, resize_infer, resize_exec, 0, resize_scratch, NULL};
