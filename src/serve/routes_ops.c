@@ -28,7 +28,7 @@ static int server_meta(struct http_req *r, void *ctx)
     (void)ctx;
     http_resp_json_str(r, 200,
                        "{\"name\":\"inferd\",\"version\":\"" INFERD_SERVER_VERSION "\",\"extensions\":"
-                       "[\"binary_tensor_data\",\"model_repository\",\"statistics\"]}");
+                       "[\"binary_tensor_data\",\"model_repository\"]}");
     return HTTP_DONE;
 }
 
