@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* ---- a tiny in-memory GGUF builder ---- */
 
@@ -298,6 +299,78 @@ static void test_corrupt(void)
     expect_bad(&a, off_align_val - 4, GGUF_TYPE_FLOAT32, 4, INFERD_EFORMAT, "general.alignment");
 }
 
+/* Integer conversions of the typed getters, version 2, no tensors, v1 refused by gguf_open. */
+static void test_getters(void)
+{
+    struct buf b = {.n = 0};
+    put(&b, "GGUF", 4);
+    put_u32(&b, 2);
+    put_u64(&b, 0);
+    put_u64(&b, 6);
+    put_str(&b, "u64.big");
+    put_u32(&b, GGUF_TYPE_UINT64);
+    put_u64(&b, UINT64_MAX);
+    put_str(&b, "i64.neg");
+    put_u32(&b, GGUF_TYPE_INT64);
+    put_u64(&b, (uint64_t)-3);
+    put_str(&b, "u16");
+    put_u32(&b, GGUF_TYPE_UINT16);
+    uint16_t v16 = 65535;
+    put(&b, &v16, 2);
+    put_str(&b, "f64");
+    put_u32(&b, GGUF_TYPE_FLOAT64);
+    double d = 0.25;
+    put(&b, &d, 8);
+    put_str(&b, "u32.5e9");
+    put_u32(&b, GGUF_TYPE_UINT64);
+    put_u64(&b, 5000000000ull);
+    put_str(&b, "arr.f64");
+    put_u32(&b, GGUF_TYPE_ARRAY);
+    put_u32(&b, GGUF_TYPE_FLOAT64);
+    put_u64(&b, 1);
+    put(&b, &d, 8);
+    struct gguf_file *g = NULL;
+    struct inferd_err err;
+    CHECK(open_buf(&b, b.n, &g, &err) == 0);
+    if (!g)
+        return;
+    CHECK(gguf_version(g) == 2 && gguf_n_tensors(g) == 0 && gguf_alignment(g) == 32);
+    uint32_t u;
+    int64_t i;
+    float f;
+    int bo;
+    CHECK(gguf_get_i64(g, "u64.big", &i) == INFERD_ETYPE);
+    CHECK(gguf_get_u32(g, "u64.big", &u) == INFERD_ETYPE);
+    CHECK(gguf_get_bool(g, "u64.big", &bo) == 0 && bo == 1);
+    CHECK(gguf_get_i64(g, "i64.neg", &i) == 0 && i == -3);
+    CHECK(gguf_get_u32(g, "i64.neg", &u) == INFERD_ETYPE);
+    CHECK(gguf_get_u32(g, "u16", &u) == 0 && u == 65535);
+    CHECK(gguf_get_u32(g, "u32.5e9", &u) == INFERD_ETYPE);
+    CHECK(gguf_get_i64(g, "u32.5e9", &i) == 0 && i == 5000000000ll);
+    CHECK(gguf_get_f32(g, "f64", &f) == 0 && f == 0.25f);
+    CHECK(gguf_get_f32(g, "u16", &f) == INFERD_ETYPE);
+    CHECK(gguf_get_u32(g, "f64", &u) == INFERD_ETYPE);
+    const struct gguf_kv *kv = gguf_find_kv(g, "arr.f64");
+    CHECK(kv && gguf_arr_f32(kv, 0, &f) == 0 && f == 0.25f);
+    CHECK(kv && gguf_arr_f32(kv, 1, &f) == INFERD_ENOTFOUND);
+    CHECK(gguf_find_kv(g, "u16") == gguf_kv_at(g, 2));
+    CHECK(gguf_find_tensor(g, "x") == NULL && gguf_tensor_at(g, 0) == NULL);
+    gguf_close(g);
+    /* v1 through the file path: EUNSUPPORTED with the path in the message */
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/inferd_gguf_v1_%d.gguf", (int)getpid());
+    b.d[4] = 1;
+    FILE *fp = fopen(path, "wb");
+    CHECK(fp != NULL);
+    if (fp) {
+        fwrite(b.d, 1, b.n, fp);
+        fclose(fp);
+        memset(&err, 0, sizeof err);
+        CHECK(gguf_open(path, &g, &err) == INFERD_EUNSUPPORTED && g == NULL && strstr(err.msg, path));
+        unlink(path);
+    }
+}
+
 static void test_open_errors(void)
 {
     struct gguf_file *g = NULL;
@@ -377,6 +450,7 @@ int main(void)
     test_valid(0);
     test_truncations();
     test_corrupt();
+    test_getters();
     test_open_errors();
     test_real();
     return check_finish();
