@@ -1,6 +1,8 @@
 /* test_onnx_kernels.c — inferd ONNX engine internals: the protobuf wire reader (varints,
- * packed/unpacked repeated fields, truncation), and the AVX2 A@B^T kernel against its
- * packed-panel kernel against their portable reference over odd sizes (|diff| <= 1e-4 * (1 + |ref|)). */
+ * packed/unpacked repeated fields, truncation), TensorProto typed fields (int32_data packed
+ * and unpacked, double_data, FP16 bits, uint64_data, external data refused), and the AVX2
+ * A@B^T and packed-panel kernels against their portable references over odd sizes
+ * (|diff| <= 1e-4 * (1 + |ref|)). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,7 +10,9 @@
 
 #include "base/cpu.h"
 #include "check.h"
+#include "inferd/tensor.h"
 #include "onnx/gemm_nt.h"
+#include "onnx/onnx_int.h"
 #include "onnx/pb.h"
 
 static void test_pb(void)
@@ -52,6 +56,45 @@ static void test_pb(void)
     const uint8_t tenbytes[] = {0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01};
     r = pb_reader_init(tenbytes, sizeof tenbytes);
     CHECK(pb_next(&r, &f, &err) == INFERD_EFORMAT);
+}
+
+/* TensorProto bytes made with onnx.helper.make_tensor (typed fields, not raw_data) */
+static const uint8_t tp_i32[] = {0x08, 0x03, 0x10, 0x06, 0x2a, 0x0d, 0x01, 0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+                                 0xff, 0xff, 0x01, 0xac, 0x02, 0x42, 0x03, 0x69, 0x33, 0x32};
+static const uint8_t tp_f64[] = {0x08, 0x02, 0x10, 0x0b, 0x42, 0x03, 0x66, 0x36, 0x34, 0x52, 0x10, 0x00, 0x00, 0x00,
+                                 0x00, 0x00, 0x00, 0xe0, 0x3f, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xf4, 0xbf};
+static const uint8_t tp_f16[] = {0x08, 0x02, 0x10, 0x0a, 0x2a, 0x06, 0xc0, 0xe7, 0x01, 0x80, 0xf4, 0x01, 0x42, 0x03,
+                                 0x66, 0x31, 0x36};
+static const uint8_t tp_ext[] = {0x08, 0x02, 0x10, 0x01, 0x42, 0x03, 0x65, 0x78, 0x74, 0x6a, 0x11, 0x0a, 0x08, 0x6c, 0x6f,
+                                 0x63, 0x61, 0x74, 0x69, 0x6f, 0x6e, 0x12, 0x05, 0x77, 0x2e, 0x62, 0x69, 0x6e, 0x70, 0x01};
+static const uint8_t tp_u64[] = {0x08, 0x02, 0x10, 0x0d, 0x42, 0x03, 0x75, 0x36, 0x34, 0x5a, 0x07, 0x07, 0x80, 0x80,
+                                 0x80, 0x80, 0x80, 0x20};
+static const uint8_t tp_i32_unpacked[] = {0x08, 0x02, 0x10, 0x06, 0x28, 0x05, 0x28, 0x07};
+static const uint8_t tp_i32_short[] = {0x08, 0x03, 0x10, 0x06, 0x28, 0x05, 0x28, 0x07};
+
+static void test_tensor_proto(void)
+{
+    struct ox_mem *mem = ox_mem_new();
+    struct ox_tensor t;
+    struct inferd_err err = {0};
+    const char *name;
+    CHECK(ox_decode_tensor(mem, tp_i32, sizeof tp_i32, &t, &name, &err) == 0);
+    CHECK(t.dt == INFERD_INT32 && t.numel == 3 && strcmp(name, "i32") == 0);
+    CHECK(((int32_t *)t.data)[0] == 1 && ((int32_t *)t.data)[1] == -2 && ((int32_t *)t.data)[2] == 300);
+    CHECK(ox_decode_tensor(mem, tp_f64, sizeof tp_f64, &t, &name, &err) == 0);
+    CHECK(t.dt == INFERD_FP64 && ((double *)t.data)[0] == 0.5 && ((double *)t.data)[1] == -1.25);
+    CHECK(ox_decode_tensor(mem, tp_f16, sizeof tp_f16, &t, &name, &err) == 0);
+    /* int32_data carries the raw half bits (0x73c0 = 15872.0, 0x7a00 = 49152.0) */
+    CHECK(t.dt == INFERD_FP16 && ((uint16_t *)t.data)[0] == 0x73c0 && ((uint16_t *)t.data)[1] == 0x7a00);
+    CHECK(inferd_fp16_to_fp32(((uint16_t *)t.data)[0]) == 15872.0f);
+    CHECK(ox_decode_tensor(mem, tp_u64, sizeof tp_u64, &t, &name, &err) == 0);
+    CHECK(t.dt == INFERD_UINT64 && ((uint64_t *)t.data)[0] == 7 && ((uint64_t *)t.data)[1] == (uint64_t)1 << 40);
+    CHECK(ox_decode_tensor(mem, tp_i32_unpacked, sizeof tp_i32_unpacked, &t, &name, &err) == 0);
+    CHECK(((int32_t *)t.data)[0] == 5 && ((int32_t *)t.data)[1] == 7);
+    CHECK(ox_decode_tensor(mem, tp_i32_short, sizeof tp_i32_short, &t, &name, &err) == INFERD_EFORMAT);
+    CHECK(ox_decode_tensor(mem, tp_ext, sizeof tp_ext, &t, &name, &err) == INFERD_EUNSUPPORTED);
+    CHECK(strstr(err.msg, "external data") != NULL);
+    ox_mem_free(mem);
 }
 
 static void test_gemm_nt(void)
@@ -104,6 +147,7 @@ static void test_gemm_nt(void)
 int main(void)
 {
     test_pb();
+    test_tensor_proto();
     test_gemm_nt();
     return check_finish();
 }
