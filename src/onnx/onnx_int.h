@@ -30,7 +30,8 @@ struct tpool;
 #define OX_MAX_ATTRS 256           /* attributes of one node */
 #define OX_MAX_ATTR_ELEMS 1000000  /* ints/floats of one attribute */
 #define OX_MAX_GRAPH_IO 4096       /* graph inputs or outputs */
-#define OX_MAX_DEPTH 8             /* nesting of messages we recurse into */
+/* No depth cap is needed: the decoder never recurses (Model > Graph > Node > Attribute >
+ * Tensor is a fixed nesting; sub-graphs of If/Loop are not decoded). */
 #define OX_MAX_PLANS 16            /* cached plans (input shape sets) per model */
 #define OX_ALIGN 64                /* arena / copied weight alignment */
 
