@@ -337,11 +337,20 @@ static int bin_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_t
     return 0;
 }
 
-static int prep_add(struct ox_node *n, struct inferd_err *e) { (void)e; n->ip[0] = BIN_ADD; return 0; }
-static int prep_sub(struct ox_node *n, struct inferd_err *e) { (void)e; n->ip[0] = BIN_SUB; return 0; }
-static int prep_mul(struct ox_node *n, struct inferd_err *e) { (void)e; n->ip[0] = BIN_MUL; return 0; }
-static int prep_div(struct ox_node *n, struct inferd_err *e) { (void)e; n->ip[0] = BIN_DIV; return 0; }
-static int prep_pow(struct ox_node *n, struct inferd_err *e) { (void)e; n->ip[0] = BIN_POW; return 0; }
+/* Before opset 7 these ops broadcast only with broadcast=1 and an `axis` (not numpy rules). */
+static int prep_bin(struct ox_node *n, int op, struct inferd_err *e)
+{
+    n->ip[0] = op;
+    if (n->opset < 7 && ox_attr_int(n, "broadcast", 0))
+        return inferd_err_set(e, INFERD_EUNSUPPORTED, "%s: legacy (opset %d) broadcast attribute is not supported",
+                              n->op_type, n->opset);
+    return 0;
+}
+static int prep_add(struct ox_node *n, struct inferd_err *e) { return prep_bin(n, BIN_ADD, e); }
+static int prep_sub(struct ox_node *n, struct inferd_err *e) { return prep_bin(n, BIN_SUB, e); }
+static int prep_mul(struct ox_node *n, struct inferd_err *e) { return prep_bin(n, BIN_MUL, e); }
+static int prep_div(struct ox_node *n, struct inferd_err *e) { return prep_bin(n, BIN_DIV, e); }
+static int prep_pow(struct ox_node *n, struct inferd_err *e) { return prep_bin(n, BIN_POW, e); }
 
 const struct ox_op ox_op_add = {"Add", 2, 2, 1, 1, prep_add, bin_infer, bin_exec, 0, NULL, NULL};
 const struct ox_op ox_op_sub = {"Sub", 2, 2, 1, 1, prep_sub, bin_infer, bin_exec, 0, NULL, NULL};
