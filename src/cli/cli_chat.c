@@ -100,11 +100,15 @@ static void print_retry(const struct inferd_retry_info *i, void *ctx)
             i->delay_s, i->reason, i->url);
 }
 
-/* Appends {"role":role,"content":text} to messages. Returns 0 or -1. */
+/* Appends {"role":role,"content":text} to messages. Returns 0, INFERD_EINVAL when text is
+ * not valid UTF-8 (JSON cannot carry it), or INFERD_ENOMEM. */
 static int add_message(json_t *messages, const char *role, const char *text, size_t len)
 {
-    json_t *m = json_pack("{s:s, s:s%}", "role", role, "content", text, len);
-    return m ? json_array_append_new(messages, m) : -1;
+    json_t *content = json_stringn(text, len);
+    if (!content)
+        return INFERD_EINVAL;
+    json_t *m = json_pack("{s:s, s:o}", "role", role, "content", content); /* steals content */
+    return m && json_array_append_new(messages, m) == 0 ? 0 : INFERD_ENOMEM;
 }
 
 static json_t *new_history(const char *system)
@@ -245,8 +249,11 @@ int cli_chat(int argc, char **argv)
         goto done;
     }
     history = new_history(system);
-    if (!history)
+    if (!history) {
+        fprintf(stderr, "inferd chat: --system is not valid UTF-8 (or out of memory)\n");
+        exit_code = 2;
         goto done;
+    }
     int tty = isatty(STDIN_FILENO);
     for (;;) {
         if (tty) {
@@ -274,8 +281,15 @@ int cli_chat(int argc, char **argv)
             fprintf(stderr, "(conversation reset)\n");
             continue;
         }
-        if (add_message(history, "user", line, (size_t)n) < 0)
+        int mrc = add_message(history, "user", line, (size_t)n);
+        if (mrc == INFERD_EINVAL) {
+            fprintf(stderr, "inferd chat: line is not valid UTF-8, ignored\n");
+            continue;
+        }
+        if (mrc < 0) {
+            fprintf(stderr, "inferd chat: out of memory\n");
             goto done;
+        }
         last_failed = turn(c, pos[1], history, params) < 0;
         if (last_failed) /* forget the unanswered message so the user can try again */
             json_array_remove(history, json_array_size(history) - 1);

@@ -88,12 +88,27 @@ def test_no_failover_after_first_byte():
         check([x["content"] for x in m] == ["b"], "failed turn dropped from history: %r" % m)
 
 
+def test_invalid_utf8_line():
+    # a line JSON cannot carry is reported and skipped; the REPL goes on
+    with FaultServer([sse("ok")]) as s:
+        p = subprocess.run([BIN, "chat", s.url, "m"], input=b"bad\xff\ngood\n",
+                           capture_output=True, timeout=60)
+        reqs = s.requests
+    check(b"not valid UTF-8" in p.stderr, "invalid line reported: %r" % p.stderr)
+    check(len(reqs) == 1 and p.stdout == b"ok\n" and p.returncode == 0,
+          "next line answered (%d requests, %r)" % (len(reqs), p.stdout))
+    if len(reqs) == 1:
+        m = json.loads(reqs[0]["body"])["messages"]
+        check([x["content"] for x in m] == ["good"], "only the valid line sent: %r" % m)
+
+
 def main():
     if not BIN or not os.path.exists(BIN):
         print("INFERD_BIN not set", file=sys.stderr)
         return 77
     test_conversation()
     test_no_failover_after_first_byte()
+    test_invalid_utf8_line()
     print("%d failures" % len(failures))
     return 1 if failures else 0
 
