@@ -160,7 +160,7 @@ static int cmd_bench(int argc, char **argv)
         else
             model = argv[i];
     }
-    if (!model || n_pp < 1 || n_tg < 1 || reps < 1 || n_pp > 4096)
+    if (!model || n_pp < 1 || n_tg < 1 || reps < 1 || n_pp > 4096 || n_tg > 4096)
         return 2;
     struct inferd_err err = {0};
     struct inferd_llm_model *m = NULL;
@@ -173,10 +173,11 @@ static int cmd_bench(int argc, char **argv)
         return 1;
     }
     int nv = inferd_llm_info(m)->n_vocab;
-    int32_t *toks = malloc(sizeof(int32_t) * n_pp), *pos = malloc(sizeof(int32_t) * n_pp),
-            *seq = calloc((size_t)n_pp, sizeof(int32_t));
+    int n_max = n_pp > n_tg ? n_pp : n_tg;
+    int32_t *toks = malloc(sizeof(int32_t) * n_max), *pos = malloc(sizeof(int32_t) * n_max),
+            *seq = calloc((size_t)n_max, sizeof(int32_t));
     uint64_t r = 12345;
-    for (int i = 0; i < n_pp; i++) {
+    for (int i = 0; i < n_max; i++) {
         r = r * 6364136223846793005ull + 1442695040888963407ull;
         toks[i] = (int32_t)((r >> 33) % (uint64_t)nv);
         pos[i] = i;
@@ -191,7 +192,7 @@ static int cmd_bench(int argc, char **argv)
         uint64_t t1 = clock_now_ns();
         inferd_llm_seq_clear(c, 0);
         for (int i = 0; i < (rep < 0 ? 1 : n_tg); i++) { /* warm-up: one token, like llama-bench */
-            b = (struct inferd_llm_batch){.n = 1, .tokens = &toks[i % n_pp], .pos = &pos[i], .seq = seq};
+            b = (struct inferd_llm_batch){.n = 1, .tokens = &toks[i], .pos = &pos[i], .seq = seq};
             if (inferd_llm_decode(c, &b, &err) < 0)
                 goto fail;
         }
