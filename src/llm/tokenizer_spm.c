@@ -11,82 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct spm_sym {
-    int32_t prev, next;  /* -1 at the ends */
-    uint32_t off, n;     /* bytes of the escaped text; n = 0 once merged away */
-};
-
-struct spm_pair {
-    float score;
-    int32_t left, right;
-    uint32_t size;  /* bytes of left + right when queued */
-};
-
-struct spm_heap {
-    struct spm_pair *v;
-    size_t n, cap;
-};
-
-/* a goes before b: higher score, then the leftmost. */
-static int pair_before(const struct spm_pair *a, const struct spm_pair *b)
-{
-    return a->score > b->score || (a->score == b->score && a->left < b->left);
-}
-
-static int heap_push(struct spm_heap *h, struct spm_pair p)
-{
-    if (h->n == h->cap) {
-        size_t cap = h->cap ? h->cap * 2 : 64;
-        struct spm_pair *v = realloc(h->v, cap * sizeof *v);
-        if (!v)
-            return INFERD_ENOMEM;
-        h->v = v;
-        h->cap = cap;
-    }
-    size_t i = h->n++;
-    while (i > 0) {
-        size_t up = (i - 1) / 2;
-        if (!pair_before(&p, &h->v[up]))
-            break;
-        h->v[i] = h->v[up];
-        i = up;
-    }
-    h->v[i] = p;
-    return 0;
-}
-
-static struct spm_pair heap_pop(struct spm_heap *h)
-{
-    struct spm_pair top = h->v[0], last = h->v[--h->n];
-    size_t i = 0;
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= h->n)
-            break;
-        if (c + 1 < h->n && pair_before(&h->v[c + 1], &h->v[c]))
-            c++;
-        if (!pair_before(&h->v[c], &last))
-            break;
-        h->v[i] = h->v[c];
-        i = c;
-    }
-    if (h->n)
-        h->v[i] = last;
-    return top;
-}
-
-static int try_pair(const struct tokenizer *t, const char *s, const struct spm_sym *sym, int32_t l, int32_t r,
-                    struct spm_heap *h)
-{
-    if (l < 0 || r < 0)
-        return 0;
-    uint32_t size = sym[l].n + sym[r].n;
-    int32_t id = tok_lookup(t, s + sym[l].off, size);
-    if (id < 0)
-        return 0;
-    return heap_push(h, (struct spm_pair){t->scores[id], l, r, size});
-}
-
 static int emit_bytes(const struct tokenizer *t, const unsigned char *p, size_t n, struct tok_ids *out)
 {
     for (size_t i = 0; i < n; i++) {
@@ -101,8 +25,8 @@ static int emit_bytes(const struct tokenizer *t, const unsigned char *p, size_t 
 
 /* Scratch reused across the chunks of one call. */
 struct spm_scratch {
-    struct spm_sym *sym;
-    struct spm_heap heap;
+    struct tok_sym *sym;
+    struct tok_merge_heap heap;
 };
 
 /* The SPM algorithm over s[0..n) (escaped text); appends ids. */
@@ -110,38 +34,11 @@ static int encode_chunk(const struct tokenizer *t, const char *s, size_t n, stru
                         struct tok_ids *out)
 {
     int rc;
-    struct spm_sym *sym = sc->sym;
+    struct tok_sym *sym = sc->sym;
     int32_t ns = 0;
-    for (size_t off = 0; off < n;) {
-        size_t cl = tok_utf8_len((unsigned char)s[off]);
-        if (cl > n - off)
-            cl = n - off;
-        sym[ns] = (struct spm_sym){ns - 1, off + cl == n ? -1 : ns + 1, (uint32_t)off, (uint32_t)cl};
-        ns++;
-        off += cl;
-    }
-    sc->heap.n = 0;
-    for (int32_t i = 1; i < ns; i++) {
-        rc = try_pair(t, s, sym, i - 1, i, &sc->heap);
-        if (rc < 0)
-            return rc;
-    }
-    while (sc->heap.n) {
-        struct spm_pair p = heap_pop(&sc->heap);
-        struct spm_sym *l = &sym[p.left], *r = &sym[p.right];
-        if (l->n == 0 || r->n == 0 || l->n + r->n != p.size)
-            continue;  /* stale: a side was merged elsewhere since */
-        l->n += r->n;
-        r->n = 0;
-        l->next = r->next;
-        if (r->next >= 0)
-            sym[r->next].prev = p.left;
-        rc = try_pair(t, s, sym, l->prev, p.left, &sc->heap);
-        if (rc == 0)
-            rc = try_pair(t, s, sym, p.left, l->next, &sc->heap);
-        if (rc < 0)
-            return rc;
-    }
+    rc = tok_merge_run(t, s, n, sym, &sc->heap, &ns);
+    if (rc < 0)
+        return rc;
     for (int32_t i = 0; ns > 0 && i != -1; i = sym[i].next) {
         int32_t id = tok_lookup(t, s + sym[i].off, sym[i].n);
         if (id >= 0)
