@@ -627,16 +627,23 @@ int gguf_get_str(const struct gguf_file *g, const char *key, struct gguf_str *ou
     return 0;
 }
 
-int gguf_get_i64(const struct gguf_file *g, const char *key, int64_t *out)
+/* The integer value of key: ENOTFOUND when absent, ETYPE when not an integer type. */
+static int find_int(const struct gguf_file *g, const char *key, int64_t *s, uint64_t *u, int *uns)
 {
     const struct gguf_kv *kv = gguf_find_kv(g, key);
     if (!kv)
         return INFERD_ENOTFOUND;
+    return load_int(kv->type, kv->data, s, u, uns);
+}
+
+int gguf_get_i64(const struct gguf_file *g, const char *key, int64_t *out)
+{
     int64_t s;
     uint64_t u;
     int uns;
-    if (load_int(kv->type, kv->data, &s, &u, &uns) < 0)
-        return INFERD_ETYPE;
+    int rc = find_int(g, key, &s, &u, &uns);
+    if (rc < 0)
+        return rc;
     if (uns) {
         if (u > (uint64_t)INT64_MAX)
             return INFERD_ETYPE;
@@ -648,14 +655,12 @@ int gguf_get_i64(const struct gguf_file *g, const char *key, int64_t *out)
 
 int gguf_get_u32(const struct gguf_file *g, const char *key, uint32_t *out)
 {
-    const struct gguf_kv *kv = gguf_find_kv(g, key);
-    if (!kv)
-        return INFERD_ENOTFOUND;
     int64_t s;
     uint64_t u;
     int uns;
-    if (load_int(kv->type, kv->data, &s, &u, &uns) < 0)
-        return INFERD_ETYPE;
+    int rc = find_int(g, key, &s, &u, &uns);
+    if (rc < 0)
+        return rc;
     if (uns) {
         if (u > UINT32_MAX)
             return INFERD_ETYPE;
