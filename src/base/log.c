@@ -2,9 +2,11 @@
 #include "log.h"
 
 #include "clock.h"
+#include "utf8.h"
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,7 +15,7 @@
 static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
 static FILE *log_fp;          /* NULL = stderr */
 static char *log_path;        /* owned copy of the file name, NULL for stderr */
-static enum log_level log_min = LOG_INFO;
+static atomic_int log_min = LOG_INFO; /* read without the lock by log_msg */
 
 static const char *level_name(enum log_level l)
 {
@@ -46,7 +48,7 @@ int log_open(const char *path, enum log_level min_level)
     free(log_path);
     log_fp = fp;
     log_path = copy;
-    log_min = min_level;
+    atomic_store(&log_min, (int)min_level);
     pthread_mutex_unlock(&log_mu);
     return 0;
 }
@@ -82,9 +84,7 @@ void log_close(void)
 
 void log_set_level(enum log_level min_level)
 {
-    pthread_mutex_lock(&log_mu);
-    log_min = min_level;
-    pthread_mutex_unlock(&log_mu);
+    atomic_store(&log_min, (int)min_level);
 }
 
 char *log_json_escape(const char *src, char *dst, unsigned long cap)
@@ -92,32 +92,38 @@ char *log_json_escape(const char *src, char *dst, unsigned long cap)
     unsigned long o = 0;
     if (cap == 0)
         return dst;
-    for (const unsigned char *s = (const unsigned char *)(src ? src : ""); *s; s++) {
+    const unsigned char *s = (const unsigned char *)(src ? src : "");
+    size_t len = strlen((const char *)s);
+    for (size_t i = 0; i < len;) {
         char tmp[8];
-        const char *rep = NULL;
-        switch (*s) {
-        case '"': rep = "\\\""; break;
-        case '\\': rep = "\\\\"; break;
-        case '\n': rep = "\\n"; break;
-        case '\r': rep = "\\r"; break;
-        case '\t': rep = "\\t"; break;
-        default:
-            if (*s < 0x20) {
-                snprintf(tmp, sizeof tmp, "\\u%04x", *s);
-                rep = tmp;
-            }
-        }
-        if (rep) {
-            size_t n = strlen(rep);
-            if (o + n >= cap)
-                break;
-            memcpy(dst + o, rep, n);
-            o += n;
+        const char *out = tmp;
+        size_t n, in = 1; /* bytes written, bytes consumed */
+        unsigned char c = s[i];
+        if (c == '"' || c == '\\') {
+            tmp[0] = '\\';
+            tmp[1] = (char)c;
+            n = 2;
+        } else if (c == '\n' || c == '\r' || c == '\t') {
+            tmp[0] = '\\';
+            tmp[1] = c == '\n' ? 'n' : c == '\r' ? 'r' : 't';
+            n = 2;
+        } else if (c < 0x20) {
+            n = (size_t)snprintf(tmp, sizeof tmp, "\\u%04x", c);
+        } else if (c < 0x80) {
+            out = (const char *)s + i;
+            n = 1;
         } else {
-            if (o + 1 >= cap)
-                break;
-            dst[o++] = (char)*s;
+            /* JSON is UTF-8: a well-formed sequence goes whole, a bad byte as U+FFFD */
+            size_t k = utf8_seq_len(s + i, len - i);
+            out = k ? (const char *)s + i : UTF8_REPLACEMENT;
+            n = k ? k : 3;
+            in = k ? k : 1;
         }
+        if (o + n >= cap)
+            break; /* truncate between characters, never inside one */
+        memcpy(dst + o, out, n);
+        o += n;
+        i += in;
     }
     dst[o] = '\0';
     return dst;
@@ -125,7 +131,7 @@ char *log_json_escape(const char *src, char *dst, unsigned long cap)
 
 void log_msg(enum log_level level, const char *msg, const char *extra_fmt, ...)
 {
-    if (level < log_min)
+    if ((int)level < atomic_load_explicit(&log_min, memory_order_relaxed))
         return;
     char ts[40];
     char esc[1024];

@@ -26,7 +26,9 @@ void log_set_level(enum log_level min_level);
 void log_msg(enum log_level level, const char *msg, const char *extra_fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* JSON-escapes src into dst (always NUL-terminated, truncated to cap). Returns dst. */
+/* JSON-escapes src into dst (always NUL-terminated, truncated to cap between characters).
+ * Bytes that are not well-formed UTF-8 become U+FFFD, so the result is always valid JSON
+ * string content. Returns dst. */
 char *log_json_escape(const char *src, char *dst, unsigned long cap);
 
 #endif

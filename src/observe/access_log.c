@@ -2,7 +2,7 @@
 #include "observe/access_log.h"
 
 #include "base/clock.h"
-#include "observe/utf8.h"
+#include "base/utf8.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,6 +1,6 @@
 /* metrics.c — metric families, label-set lookup with a cardinality cap, and atomic updates. */
 #include "observe/metrics_int.h"
-#include "observe/utf8.h"
+#include "base/utf8.h"
 
 #include <math.h>
 #include <stdlib.h>

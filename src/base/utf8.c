@@ -1,5 +1,5 @@
 /* utf8.c — well-formed UTF-8 sequence lengths (RFC 3629, Unicode table 3-7). */
-#include "observe/utf8.h"
+#include "base/utf8.h"
 
 size_t utf8_seq_len(const unsigned char *s, size_t n)
 {

@@ -1,5 +1,5 @@
 /* utf8.h — UTF-8 validation for text that must be valid UTF-8 on the way out (Prometheus
- * label values, JSON access-log strings).
+ * label values, JSON access-log and event-log strings).
  *
  * utf8_seq_len tells how many bytes the well-formed UTF-8 sequence at s takes (1..4), or 0
  * when the bytes there are not one (stray continuation, overlong form, surrogate, past
@@ -10,8 +10,8 @@
  *       if (k) { emit(s + i, k); i += k; } else { emit(UTF8_REPLACEMENT, 3); i++; }
  *   }
  */
-#ifndef INFERD_OBSERVE_UTF8_H
-#define INFERD_OBSERVE_UTF8_H
+#ifndef INFERD_BASE_UTF8_H
+#define INFERD_BASE_UTF8_H
 
 #include <stddef.h>
 
