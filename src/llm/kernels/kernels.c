@@ -31,7 +31,7 @@ static const struct kern_type simd_types[] = {
     {GGML_TYPE_Q4_1, GGML_TYPE_Q8_0, dequant_row_q4_1, quant_row_q4_1, dot_avx2_q4_1, NULL},
     {GGML_TYPE_Q5_0, GGML_TYPE_Q8_0, dequant_row_q5_0, quant_row_q5_0, dot_avx2_q5_0, NULL},
     {GGML_TYPE_Q5_1, GGML_TYPE_Q8_0, dequant_row_q5_1, quant_row_q5_1, dot_avx2_q5_1, NULL},
-    {GGML_TYPE_Q8_0, GGML_TYPE_Q8_0, dequant_row_q8_0, quant_row_q8_0, dot_avx2_q8_0, gemm4x2_avx2_q8_0},
+    {GGML_TYPE_Q8_0, GGML_TYPE_Q8_0, dequant_row_q8_0, quant_avx2_q8_0, dot_avx2_q8_0, gemm4x2_avx2_q8_0},
     {GGML_TYPE_Q4_K, GGML_TYPE_Q8_K, dequant_row_q4_k, NULL, dot_avx2_q4_k, NULL},
     {GGML_TYPE_Q5_K, GGML_TYPE_Q8_K, dequant_row_q5_k, NULL, dot_avx2_q5_k, NULL},
     {GGML_TYPE_Q6_K, GGML_TYPE_Q8_K, dequant_row_q6_k, NULL, dot_avx2_q6_k, NULL},

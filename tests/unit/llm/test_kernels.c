@@ -178,6 +178,23 @@ static void test_dots(void)
                        ggml_type_name(types[ti]), rep, exact, sr, sf, tol);
         }
     }
+    /* fast q8_0 quantizer vs reference: same scale, quants within 1 (ties round to even) */
+    for (int rep = 0; rep < 20; rep++) {
+        for (int i = 0; i < n; i++)
+            tmp[i] = frand() * (rep + 1);
+        if (rep == 3)
+            memset(tmp, 0, sizeof(float) * 64); /* all-zero blocks */
+        struct blk_q8_0 *q1 = w, *q2 = a;
+        kern_get_ref(GGML_TYPE_Q8_0)->quantize_row(tmp, q1, n);
+        kern_get(GGML_TYPE_Q8_0)->quantize_row(tmp, q2, n);
+        int worst = 0, dsame = 1;
+        for (int b = 0; b < n / 32; b++) {
+            dsame &= q1[b].d == q2[b].d;
+            for (int j = 0; j < 32; j++)
+                worst = abs(q1[b].qs[j] - q2[b].qs[j]) > worst ? abs(q1[b].qs[j] - q2[b].qs[j]) : worst;
+        }
+        CHECK(dsame && worst <= 1);
+    }
     /* fast f16 dequant/quant vs reference */
     for (int i = 0; i < n; i++)
         tmp[i] = frand() * 100.f;
