@@ -17,6 +17,10 @@ void check_fail(const char *file, int line, const char *expr)
 int check_finish(void)
 {
     printf("%d checks, %d failed\n", check_count, check_failures);
+    if (check_count == 0) { /* a test that checked nothing proves nothing */
+        fprintf(stderr, "FAIL: no CHECK ran\n");
+        return 1;
+    }
     return check_failures ? 1 : 0;
 }
 

@@ -1,7 +1,7 @@
 /* check.h — the tiny assertion kit every C unit test uses.
  *
  * CHECK(cond) records a failure with file:line and goes on; CHECK_NEAR compares floats.
- * main() returns check_finish(): 0 when nothing failed. check_skip("why") exits 77,
+ * main() returns check_finish(): 0 when at least one check ran and none failed. check_skip("why") exits 77,
  * which CTest reports as skipped.
  *
  *   CHECK(x == 3);
