@@ -55,11 +55,15 @@ const struct inferd_llm_info *inferd_llm_info(const struct inferd_llm_model *m);
 int inferd_llm_tokenize(const struct inferd_llm_model *m, const char *text, size_t len,
                         int add_special, int parse_special, int32_t *out, int cap);
 /* Bytes of token tok's text (byte tokens give their byte; SPM's ▁ becomes a space).
- * Writes up to cap bytes (no NUL); returns the length, or -1 for an invalid id. */
+ * Writes up to cap bytes (no NUL); returns the number written (a piece longer than cap is
+ * cut at cap), or -1 for an invalid id. */
 int inferd_llm_token_to_piece(const struct inferd_llm_model *m, int32_t tok, char *buf, size_t cap);
 /* Whether tok ends generation (EOS, EOT, or another end-of-generation token). */
 int inferd_llm_token_is_eog(const struct inferd_llm_model *m, int32_t tok);
 
+/* The KV cache is paged (16 positions a page): any sequence may grow until the n_ctx
+ * positions in all are used up; a decode that does not fit fails with ETOOLARGE and
+ * changes nothing. */
 struct inferd_llm_ctx_params {
     int n_ctx;                  /* KV positions in all, shared by all sequences; 0 = n_ctx_train */
     int n_seq;                  /* max concurrent sequences (ids 0..n_seq-1); 0 = 1 */
