@@ -98,18 +98,25 @@ void jbuf_str(struct jbuf *b, const char *s)
     jbuf_putc(b, '"');
 }
 
-void jbuf_i64(struct jbuf *b, int64_t v)
-{
-    char t[24];
-    int n = snprintf(t, sizeof t, "%lld", (long long)v);
-    jbuf_put(b, t, (size_t)n);
-}
-
 void jbuf_u64(struct jbuf *b, uint64_t v)
 {
     char t[24];
-    int n = snprintf(t, sizeof t, "%llu", (unsigned long long)v);
-    jbuf_put(b, t, (size_t)n);
+    size_t i = sizeof t;
+    do {
+        t[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    jbuf_put(b, t + i, sizeof t - i);
+}
+
+void jbuf_i64(struct jbuf *b, int64_t v)
+{
+    if (v < 0) {
+        jbuf_putc(b, '-');
+        jbuf_u64(b, (uint64_t)0 - (uint64_t)v); /* also right for INT64_MIN */
+        return;
+    }
+    jbuf_u64(b, (uint64_t)v);
 }
 
 void jbuf_f32(struct jbuf *b, float v)
@@ -126,11 +133,12 @@ void jbuf_f32(struct jbuf *b, float v)
     /* Shortest of 7, 8 or 9 significant digits that reads back to the same float. */
     char t[32];
     int n = 0;
-    for (int digits = 7; digits <= 9; digits++) {
-        n = snprintf(t, sizeof t, "%.*g", digits, (double)v);
-        if (digits == 9 || strtof(t, NULL) == v)
-            break;
-    }
+    /* literal formats: glibc takes a much slower path for "%.*g" */
+    n = snprintf(t, sizeof t, "%.7g", (double)v);
+    if (strtof(t, NULL) != v)
+        n = snprintf(t, sizeof t, "%.8g", (double)v);
+    if (strtof(t, NULL) != v)
+        n = snprintf(t, sizeof t, "%.9g", (double)v);
     jbuf_put(b, t, (size_t)n);
 }
 

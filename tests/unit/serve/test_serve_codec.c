@@ -119,6 +119,17 @@ static void test_tensor_json(void)
     CHECK(strtof(b.data, NULL) == 0.1f);
     CHECK(strtof(strchr(b.data, ' ') + 1, NULL) == 1.0f / 3.0f);
     jbuf_free(&b);
+    /* integers, extremes included */
+    jbuf_init(&b, 1024);
+    jbuf_i64(&b, INT64_MIN);
+    jbuf_putc(&b, ' ');
+    jbuf_i64(&b, 0);
+    jbuf_putc(&b, ' ');
+    jbuf_i64(&b, -42);
+    jbuf_putc(&b, ' ');
+    jbuf_u64(&b, UINT64_MAX);
+    CHECK(strcmp(b.data, "-9223372036854775808 0 -42 18446744073709551615") == 0);
+    jbuf_free(&b);
     /* the cap */
     jbuf_init(&b, 8);
     jbuf_puts(&b, "0123456789");
