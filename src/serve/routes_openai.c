@@ -376,13 +376,14 @@ static int submit_generation(struct oai_call *c, int32_t *prompt, int n_prompt)
     }
     c->jobs[0] = j;
     c->n_jobs = 1;
+    /* Until the job reports, the access log shows the prompt and "incomplete". Set before
+     * the submit: afterwards the scheduler thread may write it (completion_done). */
+    struct http_llm_stats st = {.prompt_tokens = n_prompt, .finish_reason = "incomplete"};
+    http_req_set_llm(c->http, &st);
     if (llm_sched_submit(c->lm->sched, j, &err) < 0) {
         oai_error_from(c->http, err.code, c->q.kind == LLM_OAI_CHAT ? "messages" : "prompt", err.msg);
         return HTTP_DONE;
     }
-    /* Until the job reports, the access log shows the prompt and "incomplete". */
-    struct http_llm_stats st = {.prompt_tokens = n_prompt, .finish_reason = "incomplete"};
-    http_req_set_llm(c->http, &st);
     if (!c->q.stream)
         return HTTP_ASYNC;
     http_resp_header(c->http, "Cache-Control", "no-cache");
