@@ -158,6 +158,16 @@ def main():
         lc = r.json()["choices"][0]["logprobs"]["content"] if r.status == 200 else []
         t.check(len(lc) == 3 and all(set(x) >= {"token", "logprob", "bytes", "top_logprobs"} and
                                      len(x["top_logprobs"]) == 2 for x in lc), "chat logprobs shape %r" % lc[:1])
+        # prompt-prefix reuse: the same system prompt again is served from the slot's cache
+        sys_msgs = [{"role": "system", "content": "You are a poet who writes about vectors and petals."},
+                    {"role": "user", "content": "Dimensions"}]
+        r1 = s.post_json("/v1/chat/completions", {"model": "aidreams", "messages": sys_msgs, "max_tokens": 4,
+                                                  "temperature": 0})
+        sys_msgs[1]["content"] = "precision"
+        r2 = s.post_json("/v1/chat/completions", {"model": "aidreams", "messages": sys_msgs, "max_tokens": 4,
+                                                  "temperature": 0})
+        cached = r2.json()["usage"]["prompt_tokens_details"]["cached_tokens"] if r2.status == 200 else -1
+        t.check(r1.status == 200 and cached >= 10, "repeated system prompt reused from the cache: %r tokens" % cached)
         # seeded sampling is reproducible
         samp = {"model": "aidreams", "prompt": "The", "max_tokens": 20, "temperature": 0.9, "top_p": 0.9, "seed": 7}
         a, b = s.post_json("/v1/completions", samp), s.post_json("/v1/completions", samp)
