@@ -1,10 +1,12 @@
 /* tpool.h — one persistent pool of compute threads shared by every engine.
  *
  * Kernels split work with tpool_parallel_for: fn(ctx, ith, nth) runs once for each
- * ith in [0, nth) where nth is the pool size; the calling thread takes ith 0 and the
- * call returns when every part is done. Workers spin briefly between jobs (token-by-token
- * LLM decoding issues thousands of tiny jobs per second) and then sleep on a condvar.
- * Jobs from different callers are serialised by a mutex; a pool of size 1 runs fn inline.
+ * ith in [0, nth) where nth is the pool size; parts are claimed by whichever thread is free
+ * (the caller included), so no part is tied to a thread, and the call returns when every
+ * part is done. Workers spin briefly between jobs (token-by-token LLM decoding issues
+ * thousands of tiny jobs per second) and then sleep on a condvar. Jobs from different
+ * callers are serialised by a mutex, so fn must not start a job on the same pool (it would
+ * deadlock); a pool of size 1 runs fn inline.
  *
  *   struct tpool *p = tpool_new(4);
  *   tpool_parallel_for(p, matmul_part, &args);   // matmul_part(&args, ith, 4)
