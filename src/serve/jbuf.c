@@ -130,15 +130,10 @@ void jbuf_f32(struct jbuf *b, float v)
         jbuf_i64(b, (int32_t)v);
         return;
     }
-    /* Shortest of 7, 8 or 9 significant digits that reads back to the same float. */
+    /* 9 significant digits always read back to the same float; one snprintf per value
+     * (searching for the shortest form cost 2-3 formats + parses per value). */
     char t[32];
-    int n = 0;
-    /* literal formats: glibc takes a much slower path for "%.*g" */
-    n = snprintf(t, sizeof t, "%.7g", (double)v);
-    if (strtof(t, NULL) != v)
-        n = snprintf(t, sizeof t, "%.8g", (double)v);
-    if (strtof(t, NULL) != v)
-        n = snprintf(t, sizeof t, "%.9g", (double)v);
+    int n = snprintf(t, sizeof t, "%.9g", (double)v);
     jbuf_put(b, t, (size_t)n);
 }
 

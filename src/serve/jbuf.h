@@ -35,7 +35,8 @@ void jbuf_putc(struct jbuf *b, char c);
 void jbuf_str(struct jbuf *b, const char *s);
 void jbuf_i64(struct jbuf *b, int64_t v);
 void jbuf_u64(struct jbuf *b, uint64_t v);
-/* Shortest text that reads back to the same float / double; null for NaN and infinities. */
+/* Text that reads back to the same float (integers exactly, else 9 significant digits) /
+ * double (17 digits); null for NaN and infinities. */
 void jbuf_f32(struct jbuf *b, float v);
 void jbuf_f64(struct jbuf *b, double v);
 
