@@ -462,7 +462,7 @@ void quant_avx2_q8_0(const float *src, void *dst, int64_t n)
         float d = amax / 127.f, id = d != 0.f ? 1.f / d : 0.f;
         b[i].d = _cvtss_sh(d, _MM_FROUND_TO_NEAREST_INT);
         const __m256 mul = _mm256_set1_ps(id);
-        const int rm = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
+        enum { rm = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }; /* an immediate even at -O0 */
         __m256i i0 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v0, mul), rm));
         __m256i i1 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v1, mul), rm));
         __m256i i2 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v2, mul), rm));
