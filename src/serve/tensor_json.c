@@ -209,6 +209,10 @@ void tj_write(struct jbuf *b, const struct inferd_tensor *t, int nested, int64_t
         jbuf_puts(b, "[]");
         return;
     }
+    if (row >= 0 && t->rank >= 1 && row >= t->dims[0]) {
+        jbuf_puts(b, "null"); /* no such row */
+        return;
+    }
     if (row >= 0 && t->rank >= 1) {
         struct inferd_tensor sub = *t;
         sub.rank = t->rank - 1;

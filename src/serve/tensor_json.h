@@ -30,7 +30,8 @@ int tj_from_json(const json_t *v, enum inferd_dtype dt, const int64_t *dims, int
                  struct inferd_err *err);
 
 /* Writes t's elements: nested lists following the shape (nested=1) or one flat list.
- * With row >= 0 only element `row` along the first dim is written (TF-Serving rows). */
+ * With row >= 0 only element `row` along the first dim is written (TF-Serving rows);
+ * a row past the first dim writes null. */
 void tj_write(struct jbuf *b, const struct inferd_tensor *t, int nested, int64_t row);
 
 #endif

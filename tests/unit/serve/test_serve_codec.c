@@ -105,6 +105,10 @@ static void test_tensor_json(void)
     tj_write(&b, &t, 1, 1);
     CHECK(strcmp(b.data, "[4,5,6]") == 0);
     jbuf_free(&b);
+    jbuf_init(&b, 1024);
+    tj_write(&b, &t, 1, 2); /* past the first dim (found by fuzz_v2_json with "[]") */
+    CHECK(strcmp(b.data, "null") == 0);
+    jbuf_free(&b);
     free(t.data);
     CHECK(tj_from_json(j, INFERD_INT64, NULL, -1, 5, "v", &t, &err) == INFERD_ETOOLARGE);
     json_decref(j);
