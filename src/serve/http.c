@@ -87,6 +87,31 @@ struct http_req {
 
 /* ---------------- status mapping ---------------- */
 
+int http_parse_timeout_ms(const char *name, const char *text, int64_t *ms, struct inferd_err *err)
+{
+    int64_t v = 0;
+    if (!text || !*text)
+        return inferd_err_set(err, INFERD_EINVAL, "%s: empty; want a non-negative integer (ms)", name);
+    for (const char *p = text; *p; p++) {
+        if (*p < '0' || *p > '9')
+            return inferd_err_set(err, INFERD_EINVAL, "%s: \"%.32s\" is not a non-negative integer (ms)", name,
+                                  text);
+        if (v <= HTTP_TIMEOUT_MS_MAX)
+            v = v * 10 + (*p - '0');
+    }
+    *ms = v > HTTP_TIMEOUT_MS_MAX ? HTTP_TIMEOUT_MS_MAX : v;
+    return 0;
+}
+
+uint64_t http_deadline_ns(uint64_t now_ns, int64_t timeout_us)
+{
+    if (timeout_us <= 0)
+        return 0;
+    if (timeout_us > HTTP_TIMEOUT_MS_MAX * 1000)
+        timeout_us = HTTP_TIMEOUT_MS_MAX * 1000;
+    return now_ns + (uint64_t)timeout_us * 1000u;
+}
+
 int http_status_for(int code)
 {
     switch (code) {

@@ -161,6 +161,17 @@ void http_resp_stream(struct http_req *r, int status, const char *content_type,
  * after setting the response. */
 void http_req_finish(struct http_req *r);
 
+/* Longest timeout a request may ask for, in ms (about 11.6 days); larger values are
+ * clamped to it, so deadline arithmetic never overflows. */
+#define HTTP_TIMEOUT_MS_MAX 1000000000LL
+/* Parses a timeout in milliseconds given in header `name` (e.g. "X-Request-Timeout-Ms"):
+ * decimal digits only (no sign, no spaces), clamped to HTTP_TIMEOUT_MS_MAX.
+ * OUT: *ms. Returns 0 or INFERD_EINVAL (err names the header). */
+int http_parse_timeout_ms(const char *name, const char *text, int64_t *ms, struct inferd_err *err);
+/* The deadline now_ns + timeout_us (microseconds), with timeout_us clamped to
+ * HTTP_TIMEOUT_MS_MAX ms; 0 (no deadline) when timeout_us <= 0. */
+uint64_t http_deadline_ns(uint64_t now_ns, int64_t timeout_us);
+
 /* Maps an INFERD_E* code to the HTTP status a client should see. */
 int http_status_for(int code);
 /* Stable error-kind label for an INFERD_E* code ("EINVAL" -> "invalid"). */

@@ -106,10 +106,9 @@ int infer_call_submit(struct infer_call *c, struct infer_req *q, infer_encode_fn
     const char *h = http_req_header(c->http, "X-Request-Timeout-Ms");
     int64_t timeout_us = q->timeout_us;
     if (h) {
-        char *end;
-        long long ms = strtoll(h, &end, 10);
-        if (!*h || *end || ms < 0) {
-            infer_call_error(c, INFERD_EINVAL, "X-Request-Timeout-Ms: not a non-negative integer");
+        int64_t ms;
+        if (http_parse_timeout_ms("X-Request-Timeout-Ms", h, &ms, &err) < 0) {
+            infer_call_error(c, err.code, err.msg);
             return HTTP_DONE;
         }
         timeout_us = ms * 1000;
@@ -117,7 +116,7 @@ int infer_call_submit(struct infer_call *c, struct infer_req *q, infer_encode_fn
     c->job.q = q;
     c->job.user = c;
     c->job.done = on_job_done;
-    c->job.deadline_ns = timeout_us > 0 ? now + (uint64_t)timeout_us * 1000u : 0;
+    c->job.deadline_ns = http_deadline_ns(now, timeout_us);
     if (sched_run_inline(c->mv->sched, &c->job))
         return HTTP_ASYNC; /* already finished: http_req_finish ran on this thread */
     if (sched_submit(c->mv->sched, &c->job, &err) < 0) {

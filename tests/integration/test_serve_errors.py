@@ -91,6 +91,12 @@ with Server(models, "--max-body-bytes", "20000", "--max-elements", "1000") as s:
     expect(s, v2, hdr, 400, ["Inference-Header-Content-Length"], raw=True,
            headers={"Inference-Header-Content-Length": "-3"})
     expect(s, v2, good(), 400, ["X-Request-Timeout-Ms"], headers={"X-Request-Timeout-Ms": "soon"})
+    expect(s, v2, good(), 400, ["X-Request-Timeout-Ms"], headers={"X-Request-Timeout-Ms": "-5"})
+    expect(s, v2, good(), 400, ["X-Request-Timeout-Ms"], headers={"X-Request-Timeout-Ms": "+5"})
+    # huge timeouts are clamped, not overflowed into a deadline in the past
+    expect(s, v2, good(), 200, [], headers={"X-Request-Timeout-Ms": "99999999999999999999999"})
+    b = good(); b["parameters"] = {"timeout": 9223372036854775807}
+    expect(s, v2, b, 200, [])
     b = good(); b["parameters"] = {"timeout": "x"}
     expect(s, v2, b, 400, ["parameters.timeout"])
     # predict / TF-Serving errors

@@ -166,6 +166,16 @@ int main(void)
     CHECK(strcasestr(h.data, "chunked") != NULL);
     CHECK(call(port, "GET", "/admin", NULL, NULL, &b, NULL) == 401 && strstr(b.data, "admin key needed"));
     CHECK(call(port, "GET", "/admin", NULL, "Authorization: Bearer ok", &b, NULL) == 200);
+    /* timeout parsing: strict digits, clamped, deadline never wraps */
+    int64_t ms = -1;
+    CHECK(http_parse_timeout_ms("X-T", "250", &ms, &err) == 0 && ms == 250);
+    CHECK(http_parse_timeout_ms("X-T", "99999999999999999999999999", &ms, &err) == 0 && ms == HTTP_TIMEOUT_MS_MAX);
+    CHECK(http_parse_timeout_ms("X-T", "-1", &ms, &err) == INFERD_EINVAL && strstr(err.msg, "X-T"));
+    CHECK(http_parse_timeout_ms("X-T", "", &ms, &err) == INFERD_EINVAL);
+    CHECK(http_parse_timeout_ms("X-T", "5s", &ms, &err) == INFERD_EINVAL);
+    CHECK(http_deadline_ns(1000, 0) == 0);
+    CHECK(http_deadline_ns(1000, 2) == 3000);
+    CHECK(http_deadline_ns(1000, INT64_MAX) == 1000 + (uint64_t)HTTP_TIMEOUT_MS_MAX * 1000000u);
     http_server_quiesce(s);
     CHECK(http_in_flight(s) == 0);
     http_server_free(s);
