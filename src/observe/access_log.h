@@ -34,7 +34,8 @@
 
 #define ACCESS_LOG_LINE_MAX 16384  /* bytes per line including the '\n'; every record fits */
 #define ACCESS_LOG_FIELD_MAX 1024  /* escaped bytes kept of one string field (path, agent...) */
-#define REQUEST_ID_LEN 32          /* hex characters of a request id (128 bits) */
+#define REQUEST_ID_LEN 32          /* hex characters of a generated request id (128 bits) */
+#define ACCESS_LOG_ID_MAX 128      /* longest request id logged (client-supplied ids too) */
 
 struct access_log;
 
@@ -42,7 +43,7 @@ struct access_log;
  * Numbers that are unknown may be left 0. */
 struct access_record {
     uint64_t ts_ms;                         /* wall-clock ms when the request arrived; 0 = now */
-    char request_id[REQUEST_ID_LEN + 1];    /* from request_id_new, or a client-supplied id */
+    char request_id[ACCESS_LOG_ID_MAX + 1]; /* from request_id_new, or a client-supplied id */
     const char *method;                     /* "GET", "POST" ... */
     const char *path;                       /* request path without the query string */
     int status;                             /* HTTP status sent */

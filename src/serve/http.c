@@ -3,6 +3,7 @@
 #include "serve/http.h"
 
 #include "base/clock.h"
+#include "observe/access_log.h"
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
@@ -16,7 +17,7 @@
 #include <unistd.h>
 
 #define HTTP_CAPTURE_MAX 256 /* bytes of one captured path segment */
-#define HTTP_ID_MAX 128
+#define HTTP_ID_MAX ACCESS_LOG_ID_MAX /* a client id is logged whole */
 
 struct route_entry {
     const struct http_route *route; /* borrowed from the caller's table */
@@ -31,8 +32,6 @@ struct http_server {
     int port;                        /* bound port */
     atomic_long in_flight;           /* requests accepted and not yet completed */
     atomic_int quiesced;             /* draining: answers carry Connection: close */
-    atomic_ullong id_counter;        /* for generated request ids */
-    unsigned long long id_salt;      /* random per process, so ids differ across restarts */
 };
 
 enum req_state { REQ_RECEIVING, REQ_DISPATCHED, REQ_READY, REQ_SENT };
@@ -386,8 +385,10 @@ static void set_request_id(struct http_req *r)
             return;
         }
     }
-    unsigned long long n = atomic_fetch_add(&r->srv->id_counter, 1);
-    snprintf(r->id, sizeof r->id, "%016llx%08llx", r->srv->id_salt, n & 0xffffffffull);
+    char id[REQUEST_ID_LEN + 1];
+    if (request_id_new(id) < 0) /* 128 random bits (getrandom), 32 hex */
+        snprintf(id, sizeof id, "%032llx", (unsigned long long)clock_now_ns());
+    memcpy(r->id, id, sizeof id);
 }
 
 static ssize_t stream_cb(void *cls, uint64_t pos, char *buf, size_t max)
@@ -587,8 +588,6 @@ int http_server_new(const struct http_config *cfg, struct http_server **out, str
         s->cfg.threads = 1;
     if (s->cfg.max_body_bytes == 0)
         s->cfg.max_body_bytes = 64u << 20;
-    s->id_salt = (clock_now_ns() ^ ((unsigned long long)getpid() << 32)) * 0x9e3779b97f4a7c15ull;
-    s->id_salt &= 0xffffffffffffffffull;
     *out = s;
     return 0;
 }

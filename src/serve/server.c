@@ -90,7 +90,7 @@ static void on_complete(void *ctx, struct http_req *r)
             rec.tokens_per_s = llm->tokens_per_s;
             rec.finish_reason = llm->finish_reason;
         }
-        snprintf(rec.request_id, sizeof rec.request_id, "%.32s", http_req_id(r));
+        snprintf(rec.request_id, sizeof rec.request_id, "%s", http_req_id(r)); /* ids are <= 128 */
         access_log_write(s->alog, &rec, NULL);
     }
 }

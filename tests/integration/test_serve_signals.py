@@ -46,6 +46,15 @@ if rec:
     c.check(l["status"] == 200 and l["model"] == "held" and l["version"] == "1" and l["protocol"] == "v2"
             and l["path"] == "/v2/models/held/infer" and l["queue_ms"] > 0, "access log fields %r" % l)
 c.check(any(l.get("msg") == "model version loaded" for l in lines(errlog)), "error log is JSON lines in the file")
+# a long client id (up to 128 chars) is echoed and logged whole; generated ids are 32 hex
+long_id = "t" * 100 + "-" + "9" * 27
+r = s.get("/v2/health/ready", headers={"X-Request-Id": long_id})
+c.check(r.headers.get("x-request-id") == long_id, "long id echoed %r" % r.headers.get("x-request-id"))
+c.check(wait_until(lambda: any(l.get("request_id") == long_id for l in lines(access))), "long id logged whole")
+r = s.get("/v2/health/ready")
+gen = r.headers.get("x-request-id") or ""
+c.check(len(gen) == 32 and all(ch in "0123456789abcdef" for ch in gen), "generated id is 32 hex %r" % gen)
+c.check(wait_until(lambda: any(l.get("request_id") == gen for l in lines(access))), "generated id logged")
 
 # SIGHUP: rotate both files
 os.rename(access, access + ".1")
