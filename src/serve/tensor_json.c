@@ -166,6 +166,84 @@ int tj_from_json(const json_t *v, enum inferd_dtype dt, const int64_t *dims, int
     return 0;
 }
 
+/* Counts the scalars under v, any nesting (at most TJ_FLAT_DEPTH levels). */
+#define TJ_FLAT_DEPTH 32
+static int count_leaves(const json_t *v, int depth, int64_t *n, const char *field, struct inferd_err *err)
+{
+    if (!json_is_array(v)) {
+        (*n)++;
+        return 0;
+    }
+    if (depth >= TJ_FLAT_DEPTH)
+        return inferd_err_set(err, INFERD_ESHAPE, "%s: lists nested deeper than %d levels", field, TJ_FLAT_DEPTH);
+    for (size_t i = 0; i < json_array_size(v); i++) {
+        int rc = count_leaves(json_array_get(v, i), depth + 1, n, field, err);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+static int fill_any(const json_t *v, enum inferd_dtype dt, void *out, int64_t *pos, const char *field,
+                    struct inferd_err *err)
+{
+    if (!json_is_array(v)) {
+        int rc = put_elem(v, dt, out, *pos, field, err);
+        (*pos)++;
+        return rc;
+    }
+    for (size_t i = 0; i < json_array_size(v); i++) {
+        int rc = fill_any(json_array_get(v, i), dt, out, pos, field, err);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+int tj_from_json_flat(const json_t *v, enum inferd_dtype dt, const int64_t *dims, int rank,
+                      int64_t max_elements, const char *field, struct inferd_tensor *out,
+                      struct inferd_err *err)
+{
+    memset(out, 0, sizeof *out);
+    if (dt == INFERD_BYTES || inferd_dtype_size(dt) == 0)
+        return inferd_err_set(err, INFERD_EUNSUPPORTED, "%s: datatype %s is not supported", field,
+                              inferd_dtype_v2_name(dt));
+    if (rank < 0 || rank > INFERD_MAX_RANK)
+        return inferd_err_set(err, INFERD_ESHAPE, "%s: rank %d is not in 0..%d", field, rank, INFERD_MAX_RANK);
+    for (int i = 0; i < rank; i++)
+        if (dims[i] < 0)
+            return inferd_err_set(err, INFERD_ESHAPE, "%s: shape[%d] is negative (%lld)", field, i,
+                                  (long long)dims[i]);
+    int64_t n = inferd_shape_numel(rank, dims);
+    if (n < 0 || (max_elements > 0 && n > max_elements))
+        return inferd_err_set(err, INFERD_ETOOLARGE, "%s: %lld elements is more than the limit of %lld (--max-elements)",
+                              field, (long long)n, (long long)max_elements);
+    int64_t have = 0;
+    int rc = count_leaves(v, 0, &have, field, err);
+    if (rc < 0)
+        return rc;
+    if (have != n) {
+        char sb[96];
+        return inferd_err_set(err, INFERD_ESHAPE, "%s: holds %lld elements, but shape %s needs %lld elements", field,
+                              (long long)have, inferd_shape_str(rank, dims, sb, sizeof sb), (long long)n);
+    }
+    size_t esz = inferd_dtype_size(dt);
+    void *data = malloc(n > 0 ? (size_t)n * esz : 1);
+    if (!data)
+        return inferd_err_set(err, INFERD_ENOMEM, "%s: out of memory for %lld elements", field, (long long)n);
+    int64_t pos = 0;
+    if ((rc = fill_any(v, dt, data, &pos, field, err)) < 0) {
+        free(data);
+        return rc;
+    }
+    out->dtype = dt;
+    out->rank = rank;
+    memcpy(out->dims, dims, sizeof(int64_t) * (size_t)rank);
+    out->data = data;
+    out->nbytes = (size_t)n * esz;
+    return 0;
+}
+
 static void write_elem(struct jbuf *b, const struct inferd_tensor *t, int64_t i)
 {
     const void *p = t->data;

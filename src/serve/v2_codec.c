@@ -118,13 +118,8 @@ static int parse_input(const json_t *in, int idx, const char *bin, size_t bin_le
     snprintf(dfield, sizeof dfield, "%s.data", field);
     if (!json_is_array(data) && rank > 0)
         return inferd_err_set(err, INFERD_EINVAL, "%s: not a list", dfield);
-    rc = tj_from_json(data, dtype, dims, rank, max_elements, dfield, &t->t, err);
-    if (rc == INFERD_ESHAPE && json_is_array(data)) {
-        /* Say what the counts were; the common mistake is data that does not fill shape. */
-        char sb[96];
-        inferd_err_set(err, INFERD_ESHAPE, "%s: does not hold the %lld elements that shape %s needs", dfield,
-                       (long long)inferd_shape_numel(rank, dims), inferd_shape_str(rank, dims, sb, sizeof sb));
-    }
+    /* Like Triton, any nesting is accepted as long as the flattened count matches. */
+    rc = tj_from_json_flat(data, dtype, dims, rank, max_elements, dfield, &t->t, err);
     return rc;
 }
 

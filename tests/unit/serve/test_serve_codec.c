@@ -40,6 +40,25 @@ static void test_v2_json(void)
     CHECK(infer_req_check(q, in, 1, 4, &err) == INFERD_ENOTFOUND && strstr(err.msg, "'x'"));
     infer_req_free(q);
 
+    /* any nesting is accepted when the flattened count matches (Triton) */
+    CHECK(parse("{\"inputs\":[{\"name\":\"x\",\"shape\":[1,2,3],\"datatype\":\"FP32\","
+                "\"data\":[[1,2,3],[4,5,6]]}]}", -1, &q, &err) == 0);
+    CHECK(q->inputs[0].t.rank == 3 && q->inputs[0].t.nbytes == 24 && ((float *)q->inputs[0].t.data)[5] == 6.0f);
+    infer_req_free(q);
+    CHECK(parse("{\"inputs\":[{\"name\":\"x\",\"shape\":[4],\"datatype\":\"INT32\","
+                "\"data\":[[1],[[2,3]],4]}]}", -1, &q, &err) == 0);
+    CHECK(q->inputs[0].t.nbytes == 16 && ((int32_t *)q->inputs[0].t.data)[2] == 3);
+    infer_req_free(q);
+    /* real errors keep precise messages */
+    CHECK(parse("{\"inputs\":[{\"name\":\"x\",\"shape\":[2,3],\"datatype\":\"FP32\","
+                "\"data\":[[1,2],[3,4]]}]}", -1, &q, &err) == INFERD_ESHAPE);
+    CHECK(strstr(err.msg, "holds 4 elements") && strstr(err.msg, "[2,3]") && strstr(err.msg, "needs 6"));
+    infer_req_free(q);
+    CHECK(parse("{\"inputs\":[{\"name\":\"x\",\"shape\":[2],\"datatype\":\"FP32\","
+                "\"data\":[1,\"a\"]}]}", -1, &q, &err) == INFERD_ETYPE);
+    CHECK(strstr(err.msg, "element 1 is not a number") && strstr(err.msg, "FP32"));
+    infer_req_free(q);
+
     const char *bad[] = {
         "{", "[]", "{\"inputs\":[]}", "{\"inputs\":[{\"shape\":[1],\"datatype\":\"FP32\",\"data\":[1]}]}",
         "{\"inputs\":[{\"name\":\"x\",\"shape\":[2],\"datatype\":\"FP32\",\"data\":[1]}]}",
