@@ -156,8 +156,22 @@ static int parse_prompt(struct llm_oai_req *q, char *param, struct inferd_err *e
         if (read_ids(json_array_get(p, 0), &q->prompt_ids, &q->n_prompt_ids) < 0)
             FAIL(INFERD_EINVAL, "prompt", "prompt[0]: token ids must be non-negative integers");
     } else if (json_is_array(p) && json_array_size(p) > 1) {
-        FAIL(INFERD_EINVAL, "prompt", "prompt: one prompt per request is supported (got %zu); send one request per prompt",
-             json_array_size(p));
+        if (json_array_size(p) > LLM_OAI_MAX_INPUTS)
+            FAIL(INFERD_ETOOLARGE, "prompt", "prompt: more than %d prompts", LLM_OAI_MAX_INPUTS);
+        size_t n = json_array_size(p);
+        q->n_inputs = (int)n;
+        q->inputs = calloc(n, sizeof *q->inputs);
+        q->input_ids = calloc(n, sizeof *q->input_ids);
+        q->n_input_ids = calloc(n, sizeof *q->n_input_ids);
+        if (!q->inputs || !q->input_ids || !q->n_input_ids)
+            FAIL(INFERD_ENOMEM, "prompt", "prompt: out of memory");
+        for (size_t i = 0; i < n; i++) {
+            json_t *e = json_array_get(p, i);
+            if (json_is_string(e))
+                q->inputs[i] = json_string_value(e);
+            else if (!is_int_array(e) || read_ids(e, &q->input_ids[i], &q->n_input_ids[i]) < 0)
+                FAIL(INFERD_EINVAL, "prompt", "prompt[%zu]: must be a string or an array of token ids", i);
+        }
     } else {
         FAIL(INFERD_EINVAL, "prompt", "prompt: required, a string, an array of one string, or an array of token ids");
     }

@@ -124,22 +124,38 @@ static json_t *usage_json(const struct llm_oai_out *o)
 
 static json_t *finish_json(const char *f) { return f ? json_string(f) : json_null(); }
 
+json_t *llm_oai_response_n(const struct llm_oai_req *q, const struct llm_oai_out *outs, int n, const char *id,
+                           long long created, const char *model, llm_oai_piece_fn piece, void *pctx)
+{
+    json_t *choices = json_array();
+    struct llm_oai_out total = {0};
+    for (int i = 0; i < n; i++) {
+        const struct llm_oai_out *o = &outs[i];
+        json_t *lp = q->logprobs ? (q->kind == LLM_OAI_CHAT ? chat_logprobs(o, piece, pctx)
+                                                             : completion_logprobs(o, 0, piece, pctx))
+                                 : json_null();
+        json_t *choice;
+        if (q->kind == LLM_OAI_CHAT)
+            choice = json_pack("{s:i,s:{s:s,s:o},s:o,s:o}", "index", i, "message", "role", "assistant", "content",
+                               str_json(o->text, o->len), "logprobs", lp, "finish_reason",
+                               finish_json(o->finish_reason));
+        else
+            choice = json_pack("{s:i,s:o,s:o,s:o}", "index", i, "text", str_json(o->text, o->len), "logprobs", lp,
+                               "finish_reason", finish_json(o->finish_reason));
+        json_array_append_new(choices, choice);
+        total.prompt_tokens += o->prompt_tokens;
+        total.completion_tokens += o->completion_tokens;
+        total.cached_tokens += o->cached_tokens;
+    }
+    return json_pack("{s:s,s:s,s:I,s:s,s:s,s:o,s:o}", "id", id, "object",
+                     q->kind == LLM_OAI_CHAT ? "chat.completion" : "text_completion", "created", (json_int_t)created,
+                     "model", model, "system_fingerprint", "inferd", "choices", choices, "usage", usage_json(&total));
+}
+
 json_t *llm_oai_response(const struct llm_oai_req *q, const struct llm_oai_out *o, const char *id,
                          long long created, const char *model, llm_oai_piece_fn piece, void *pctx)
 {
-    json_t *choice;
-    json_t *lp = q->logprobs ? (q->kind == LLM_OAI_CHAT ? chat_logprobs(o, piece, pctx)
-                                                         : completion_logprobs(o, 0, piece, pctx))
-                             : json_null();
-    if (q->kind == LLM_OAI_CHAT)
-        choice = json_pack("{s:i,s:{s:s,s:o},s:o,s:o}", "index", 0, "message", "role", "assistant", "content",
-                           str_json(o->text, o->len), "logprobs", lp, "finish_reason", finish_json(o->finish_reason));
-    else
-        choice = json_pack("{s:i,s:o,s:o,s:o}", "index", 0, "text", str_json(o->text, o->len), "logprobs", lp,
-                           "finish_reason", finish_json(o->finish_reason));
-    return json_pack("{s:s,s:s,s:I,s:s,s:s,s:[o],s:o}", "id", id, "object",
-                     q->kind == LLM_OAI_CHAT ? "chat.completion" : "text_completion", "created", (json_int_t)created,
-                     "model", model, "system_fingerprint", "inferd", "choices", choice, "usage", usage_json(o));
+    return llm_oai_response_n(q, o, 1, id, created, model, piece, pctx);
 }
 
 static char *sse(json_t *j)

@@ -39,11 +39,11 @@ struct llm_oai_req {
     int n_msgs;
     char **owned_strs;              /* joined content parts, freed with the request */
     int n_owned;
-    /* completions: exactly one of prompt / prompt_ids */
+    /* completions: exactly one of prompt / prompt_ids, or (several prompts) inputs/input_ids */
     const char *prompt;
     int32_t *prompt_ids;            /* owned */
     int n_prompt_ids;
-    /* embeddings: inputs (strings) or input_ids (one token list per input) */
+    /* embeddings, and completions with several prompts: strings or token lists */
     const char **inputs;            /* owned array of borrowed strings */
     int32_t **input_ids;            /* owned arrays */
     int *n_input_ids;
@@ -86,6 +86,9 @@ struct llm_oai_out {
 /* Whole answer of a chat completion / completion. Returns a new reference or NULL. */
 json_t *llm_oai_response(const struct llm_oai_req *q, const struct llm_oai_out *o, const char *id,
                          long long created, const char *model, llm_oai_piece_fn piece, void *pctx);
+/* Several answers (completions with a list of prompts): choices[i] from outs[i], usage summed. */
+json_t *llm_oai_response_n(const struct llm_oai_req *q, const struct llm_oai_out *outs, int n, const char *id,
+                           long long created, const char *model, llm_oai_piece_fn piece, void *pctx);
 /* One SSE event "data: {...}\n\n" for a stream chunk: role_chunk (chat: the first delta
  * with the role) or text/logprobs/finish_reason from o; with q->include_usage every chunk
  * carries "usage":null. Returns malloc'd text (caller frees) or NULL. */

@@ -392,6 +392,111 @@ static int submit_generation(struct oai_call *c, int32_t *prompt, int n_prompt)
     return HTTP_DONE;
 }
 
+/* Scheduler thread: the last of several prompts' jobs answers with one choice each. */
+static void several_done(struct llm_job *j, void *arg)
+{
+    (void)j;
+    struct oai_call *c = arg;
+    if (atomic_fetch_sub(&c->jobs_left, 1) != 1)
+        return;
+    struct llm_oai_out *outs = calloc((size_t)c->n_jobs, sizeof *outs);
+    struct http_llm_stats st = {.finish_reason = "stop"};
+    int failed = -1;
+    for (int i = 0; i < c->n_jobs; i++) {
+        struct llm_job *k = c->jobs[i];
+        if (strcmp(k->finish_reason, "error") == 0 && failed < 0)
+            failed = i;
+        if (outs)
+            outs[i] = out_of(k, k->text, k->text_len);
+        st.prompt_tokens += k->prompt_tokens;
+        st.completion_tokens += k->completion_tokens;
+    }
+    json_t *resp = NULL;
+    if (failed >= 0)
+        oai_error_from(c->http, c->jobs[failed]->err_code, "prompt", c->jobs[failed]->err_msg);
+    else if (outs && (resp = llm_oai_response_n(&c->q, outs, c->n_jobs, c->id, c->created, c->mv->name, piece_cb,
+                                                c->lm)) != NULL)
+        http_resp_json(c->http, 200, resp);
+    else
+        oai_error_from(c->http, INFERD_ENOMEM, NULL, "out of memory building the response");
+    free(outs);
+    http_req_set_llm(c->http, &st);
+    http_req_finish(c->http);
+}
+
+/* Completions with a list of prompts: one job per prompt, one choice each (not streamed). */
+static int submit_several(struct oai_call *c)
+{
+    struct inferd_err err = {0};
+    if (c->q.stream) {
+        oai_error_from(c->http, INFERD_EINVAL, "stream", "stream: not supported with several prompts");
+        return HTTP_DONE;
+    }
+    c->jobs = calloc((size_t)c->q.n_inputs, sizeof *c->jobs);
+    if (!c->jobs) {
+        oai_error_from(c->http, INFERD_ENOMEM, NULL, "out of memory");
+        return HTTP_DONE;
+    }
+    for (int i = 0; i < c->q.n_inputs; i++) {
+        int32_t *toks = NULL;
+        int n = 0;
+        if (c->q.inputs[i]) {
+            if (llm_model_tokenize(c->lm, c->q.inputs[i], strlen(c->q.inputs[i]), 1, 1, OAI_MAX_PROMPT_TOKENS, &toks,
+                                   &n, &err) < 0) {
+                oai_error_from(c->http, err.code, "prompt", err.msg);
+                return HTTP_DONE;
+            }
+        } else {
+            toks = c->q.input_ids[i];
+            n = c->q.n_input_ids[i];
+            c->q.input_ids[i] = NULL;
+            for (int k = 0; k < n; k++) {
+                if (toks[k] >= c->lm->info->n_vocab) {
+                    free(toks);
+                    oai_error_from(c->http, INFERD_EINVAL, "prompt", "prompt: token id is not below the vocabulary size");
+                    return HTTP_DONE;
+                }
+            }
+        }
+        struct llm_job_params jp = {.prompt = toks, .n_prompt = n,
+                                    .max_tokens = c->q.max_tokens > 0 ? c->q.max_tokens : c->lm->max_tokens,
+                                    .sampling = c->q.sampling, .stop = c->q.stop, .n_stop = c->q.n_stop,
+                                    .n_top = c->q.top_logprobs, .logprobs = c->q.logprobs,
+                                    .ignore_eos = c->q.ignore_eos, .deadline_ns = deadline_of(c->http),
+                                    .on_done = several_done, .on_done_arg = c};
+        c->jobs[i] = llm_job_new(&jp, &err);
+        if (!c->jobs[i]) {
+            oai_error_from(c->http, err.code, "prompt", err.msg);
+            return HTTP_DONE;
+        }
+        c->n_jobs++;
+    }
+    atomic_store(&c->jobs_left, c->n_jobs);
+    struct http_llm_stats st = {.finish_reason = "incomplete"};
+    http_req_set_llm(c->http, &st);
+    for (int i = 0; i < c->n_jobs; i++) {
+        if (llm_sched_submit(c->lm->sched, c->jobs[i], &err) == 0)
+            continue;
+        if (i == 0) {
+            oai_error_from(c->http, err.code, "prompt", err.msg);
+            return HTTP_DONE;
+        }
+        /* Some are queued and will call back: mark the rest failed, count them done. */
+        for (int k = i; k < c->n_jobs; k++) {
+            pthread_mutex_lock(&c->jobs[k]->lock);
+            c->jobs[k]->done = 1;
+            c->jobs[k]->finish_reason = "error";
+            c->jobs[k]->err_code = err.code;
+            snprintf(c->jobs[k]->err_msg, sizeof c->jobs[k]->err_msg, "%.255s", err.msg);
+            pthread_mutex_unlock(&c->jobs[k]->lock);
+        }
+        if (atomic_fetch_sub(&c->jobs_left, c->n_jobs - i) == c->n_jobs - i)
+            several_done(c->jobs[0], c);
+        return HTTP_ASYNC;
+    }
+    return HTTP_ASYNC;
+}
+
 static int handle_generation(struct http_req *r, void *ctx, enum llm_oai_kind kind)
 {
     struct serve_server *s = ctx;
@@ -421,6 +526,8 @@ static int handle_generation(struct http_req *r, void *ctx, enum llm_oai_kind ki
     }
     llm_oai_req_free(&dq);
 
+    if (kind == LLM_OAI_COMPLETION && c->q.n_inputs > 1)
+        return submit_several(c);
     int32_t *prompt = NULL;
     int n_prompt = 0;
     if (kind == LLM_OAI_CHAT) {

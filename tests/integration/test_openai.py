@@ -119,6 +119,14 @@ def main():
                                                  "temperature": 0})
             t.check(r2.status == 200 and r2.json()["choices"][0]["text"] == case["text"], "token-id prompt %r" % r2)
 
+        # several prompts: one choice each, equal to the single-prompt answers
+        cases = golden["cases"][:3]
+        r = s.post_json("/v1/completions", {"model": "aidreams", "prompt": [c["prompt"] for c in cases[:2]] +
+                                            [cases[2]["prompt_tokens"]], "max_tokens": 48, "temperature": 0})
+        t.check(r.status == 200 and [c["index"] for c in r.json()["choices"]] == [0, 1, 2] and
+                [c["text"] for c in r.json()["choices"]] == [c["text"] for c in cases] and
+                r.json()["usage"]["completion_tokens"] == 3 * 48, "several prompts: %r" % r)
+
         # -- 3. streaming equals non-streaming; SSE shapes --
         chat_body = {"model": "aidreams", "messages": [{"role": "system", "content": "You are a poet."},
                                                        {"role": "user", "content": "Echoes of"}],

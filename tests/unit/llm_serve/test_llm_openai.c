@@ -70,6 +70,9 @@ static void test_parse_ok(void)
     llm_oai_req_free(&q);
     CHECK(parse(LLM_OAI_COMPLETION, "{\"prompt\":[[5,6]]}", &q, param, &err) == 0 && q.n_prompt_ids == 2);
     llm_oai_req_free(&q);
+    CHECK(parse(LLM_OAI_COMPLETION, "{\"prompt\":[\"a\",[7,8,9]]}", &q, param, &err) == 0);
+    CHECK(q.n_inputs == 2 && strcmp(q.inputs[0], "a") == 0 && q.n_input_ids[1] == 3 && q.input_ids[1][2] == 9);
+    llm_oai_req_free(&q);
     CHECK(parse(LLM_OAI_EMBEDDING, "{\"input\":[\"a\",\"bc\"],\"encoding_format\":\"base64\"}", &q, param, &err) == 0);
     CHECK(q.n_inputs == 2 && strcmp(q.inputs[1], "bc") == 0 && q.base64 == 1);
     llm_oai_req_free(&q);
@@ -101,7 +104,7 @@ static void test_parse_bad(void)
                "stream_options");
     expect_bad(LLM_OAI_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],\"seed\":1.5}", "seed");
     expect_bad(LLM_OAI_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],\"model\":7}", "model");
-    expect_bad(LLM_OAI_COMPLETION, "{\"prompt\":[\"a\",\"b\"]}", "prompt");
+    expect_bad(LLM_OAI_COMPLETION, "{\"prompt\":[\"a\",5]}", "prompt");
     expect_bad(LLM_OAI_COMPLETION, "{\"prompt\":[1,-2]}", "prompt");
     expect_bad(LLM_OAI_COMPLETION, "{}", "prompt");
     expect_bad(LLM_OAI_COMPLETION, "{\"prompt\":\"a\",\"logprobs\":true}", "logprobs");
