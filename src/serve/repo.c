@@ -20,6 +20,7 @@
 struct failed_version {
     int64_t version;
     uint64_t sig;                    /* files' size+mtime when the load failed */
+    char reason[INFERD_ERR_MSG_MAX]; /* the load error, shown by repo_index */
 };
 
 struct model_entry {
@@ -326,8 +327,8 @@ static int sync_model(struct repo *r, const char *name, struct inferd_err *err)
             *err = lerr;
         return rc;
     }
-    int64_t vers[REPO_MAX_VERSIONS], keep[REPO_MAX_VERSIONS] = {0};
-    int nv = list_versions(dir, vers, REPO_MAX_VERSIONS), nk = 0;
+    int64_t vers[REPO_MAX_VERSIONS], keep[REPO_MAX_VERSIONS] = {0}, bad[REPO_MAX_VERSIONS];
+    int nv = list_versions(dir, vers, REPO_MAX_VERSIONS), nk = 0, nb = 0;
     int last_rc = 0;
     if (nv == 0) {
         last_rc = inferd_err_set(&lerr, INFERD_ENOTFOUND, "%s: no numeric version folder (e.g. %s/1/model.onnx)", dir, dir);
@@ -354,8 +355,10 @@ static int sync_model(struct repo *r, const char *name, struct inferd_err *err)
         int seen = 0;
         for (int j = 0; j < e->n_failed; j++)
             seen |= e->failed[j].version == v && e->failed[j].sig == sig;
-        if (seen)
+        if (seen) {
+            bad[nb++] = v;
             continue;
+        }
         struct model_version *mv = NULL;
         rc = load_version(r, name, &cfg, v, &mv, &lerr);
         if (rc < 0) {
@@ -365,8 +368,18 @@ static int sync_model(struct repo *r, const char *name, struct inferd_err *err)
                     log_json_escape(lerr.msg, esc, sizeof esc));
             if (r->opts.metrics)
                 metrics_add(metrics_series_get(r->opts.metrics->model_load_failures, (const char *[]){name}), 1);
-            int slot = e->n_failed < REPO_MAX_FAILED ? e->n_failed++ : (int)(v % REPO_MAX_FAILED);
-            e->failed[slot] = (struct failed_version){v, sig};
+            pthread_mutex_lock(&r->lock);
+            int slot = -1;
+            for (int j = 0; j < e->n_failed && slot < 0; j++)
+                if (e->failed[j].version == v)
+                    slot = j;
+            if (slot < 0)
+                slot = e->n_failed < REPO_MAX_FAILED ? e->n_failed++ : (int)(v % REPO_MAX_FAILED);
+            e->failed[slot].version = v;
+            e->failed[slot].sig = sig;
+            snprintf(e->failed[slot].reason, sizeof e->failed[slot].reason, "%s", lerr.msg);
+            pthread_mutex_unlock(&r->lock);
+            bad[nb++] = v;
             set_reason(r, e, "version %lld: %.480s", (long long)v, lerr.msg);
             last_rc = rc;
             continue;
@@ -377,6 +390,18 @@ static int sync_model(struct repo *r, const char *name, struct inferd_err *err)
         keep[nk++] = v;
     }
     drop_versions(r, e, keep, nk);
+    /* Forget failures of versions no longer on disk or outside the policy. */
+    pthread_mutex_lock(&r->lock);
+    int nf = 0;
+    for (int j = 0; j < e->n_failed; j++) {
+        int still = 0;
+        for (int k = 0; k < nb; k++)
+            still |= bad[k] == e->failed[j].version;
+        if (still)
+            e->failed[nf++] = e->failed[j];
+    }
+    e->n_failed = nf;
+    pthread_mutex_unlock(&r->lock);
     if (nk > 0 && last_rc == 0)
         set_reason(r, e, "%s", "");
     if (last_rc < 0 && err)
@@ -597,7 +622,16 @@ json_t *repo_index(struct repo *r)
         for (int j = 0; j < e->nv; j++)
             json_array_append_new(a, json_pack("{s:s,s:s,s:s,s:s}", "name", e->name, "version",
                                                e->v[j]->version_str, "state", "READY", "reason", ""));
-        if (e->nv == 0)
+        /* versions that failed to load (Triton lists them as UNAVAILABLE with the reason) */
+        int shown = 0;
+        for (int j = 0; e->on_disk && !e->unloaded_by_api && j < e->n_failed; j++) {
+            char vs[24];
+            snprintf(vs, sizeof vs, "%lld", (long long)e->failed[j].version);
+            json_array_append_new(a, json_pack("{s:s,s:s,s:s,s:s}", "name", e->name, "version", vs, "state",
+                                               "UNAVAILABLE", "reason", e->failed[j].reason));
+            shown++;
+        }
+        if (e->nv == 0 && shown == 0)
             json_array_append_new(a, json_pack("{s:s,s:s,s:s}", "name", e->name, "state", "UNAVAILABLE", "reason",
                                                e->reason));
     }

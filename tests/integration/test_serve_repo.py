@@ -100,6 +100,11 @@ with Server(models, "--poll-ms", "100") as s:
             "broken v3 logged")
     r, out = infer(s, "mlp")
     c.check(out is not None and out[0] == "2", "v2 still serving after broken v3 %r" % r)
+    idx = s.post("/v2/repository/index", b"").json()
+    bad3 = [e for e in idx if e.get("name") == "mlp" and e.get("version") == "3"]
+    c.check(len(bad3) == 1 and bad3[0]["state"] == "UNAVAILABLE" and bad3[0]["reason"],
+            "index lists failed v3 as UNAVAILABLE with a reason %r" % idx)
+    c.check({"name": "mlp", "version": "2", "state": "READY", "reason": ""} in idx, "index still shows v2 %r" % idx)
 
     # manifest mismatch: refused
     add_version("mlp", 4, seed=4, manifest=True, corrupt_manifest=True)
