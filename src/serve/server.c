@@ -35,6 +35,10 @@ static int authorize(void *ctx, enum http_auth level, const char *header, struct
     /* An admin key also opens inference routes. */
     if (rc < 0 && level == HTTP_AUTH_INFER && s->admin_keys && keyring_check(s->admin_keys, header, NULL) == 0)
         return 0;
+    /* An inference key on an admin route: say so rather than "unknown". */
+    if (rc < 0 && level == HTTP_AUTH_ADMIN && k == s->admin_keys && s->infer_keys &&
+        keyring_check(s->infer_keys, header, NULL) == 0)
+        rc = inferd_err_set(err, INFERD_EAUTH, "Authorization header: this key is not an admin key");
     return rc;
 }
 
