@@ -89,18 +89,23 @@ static void finish(struct llm_sched *s, struct llm_job *j, const char *reason, i
     llm_job_release(j);
 }
 
-/* Frees j's slot (its KV cache stays for prefix reuse) and counts j out of the running
- * set; every job popped from the wait queue passes here exactly once. */
+/* Frees j's slot; its KV cache stays for prefix reuse (not for embeddings). */
 static void release_slot(struct llm_sched *s, struct llm_job *j)
 {
-    if (j->slot >= 0) {
-        s->slots[j->slot].job = NULL;
-        if (j->embed) { /* hidden states of a finished embedding are not worth keeping */
-            inferd_llm_seq_clear(s->ctx, j->slot);
-            s->slots[j->slot].n_cache = 0;
-        }
-        j->slot = -1;
+    if (j->slot < 0)
+        return;
+    s->slots[j->slot].job = NULL;
+    if (j->embed) { /* hidden states of a finished embedding are not worth keeping */
+        inferd_llm_seq_clear(s->ctx, j->slot);
+        s->slots[j->slot].n_cache = 0;
     }
+    j->slot = -1;
+}
+
+/* Counts a job popped from the wait queue out of the running set, after it was published
+ * (so llm_sched_drain returning means every job's result is visible). */
+static void count_out(struct llm_sched *s)
+{
     pthread_mutex_lock(&s->lock);
     s->n_running--;
     if (s->n_running == 0 && s->n_waiting == 0)
@@ -111,7 +116,8 @@ static void release_slot(struct llm_sched *s, struct llm_job *j)
 static void end_job(struct llm_sched *s, struct llm_job *j, const char *reason, int code, const char *msg)
 {
     release_slot(s, j);
-    finish(s, j, reason, code, msg);
+    finish(s, j, reason, code, msg); /* may drop the last reference to j */
+    count_out(s);
 }
 
 static int common_prefix(const int32_t *a, int na, const int32_t *b, int nb)
