@@ -286,7 +286,8 @@ int inferd_llm_load(const char *path, const struct inferd_llm_load_params *p,
     *out = m;
     return 0;
 fail:
-    inferd_err_prefix(err, "%s", path);
+    if (err && !strstr(err->msg, path)) /* gguf_open already names the file */
+        inferd_err_prefix(err, "%s", path);
     inferd_llm_free(m);
     return rc;
 }

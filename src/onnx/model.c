@@ -91,7 +91,8 @@ int inferd_onnx_load(const char *path, const struct inferd_onnx_options *opt, st
     close(fd);
     fd = -1;
     if ((rc = load_common(m->map, m->map_size, opt, m, err)) < 0) {
-        inferd_err_prefix(err, "%s", path);
+        if (err && !strstr(err->msg, path)) /* name the file once */
+            inferd_err_prefix(err, "%s", path);
         goto fail;
     }
     *out = m;

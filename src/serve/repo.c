@@ -140,7 +140,8 @@ static int load_version(struct repo *r, const char *name, const struct model_con
     struct backend_opts bo = {.pool = r->opts.pool, .max_elements = r->opts.max_elements, .metrics = r->opts.metrics};
     rc = mv->be->load(path, &bo, &mv->model, err);
     if (rc < 0) {
-        inferd_err_prefix(err, "%s", path);
+        if (err && !strstr(err->msg, path)) /* backends usually name the file already */
+            inferd_err_prefix(err, "%s", path);
         goto fail;
     }
     rc = mv->be->describe(mv->model, mv->in, &mv->n_in, mv->out, &mv->n_out, err);

@@ -100,6 +100,9 @@ with Server(models, "--poll-ms", "100") as s:
             "broken v3 logged")
     r, out = infer(s, "mlp")
     c.check(out is not None and out[0] == "2", "v2 still serving after broken v3 %r" % r)
+    v3_lines = [l for l in s.stderr_text().splitlines() if '"version":3' in l and "failed to load" in l]
+    c.check(v3_lines and v3_lines[0].count(os.path.join("mlp", "3", "model.onnx")) == 1,
+            "the error names the file once %r" % v3_lines[:1])
     idx = s.post("/v2/repository/index", b"").json()
     bad3 = [e for e in idx if e.get("name") == "mlp" and e.get("version") == "3"]
     c.check(len(bad3) == 1 and bad3[0]["state"] == "UNAVAILABLE" and bad3[0]["reason"],
