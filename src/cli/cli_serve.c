@@ -33,9 +33,18 @@ static void usage(FILE *f)
             "                    [--api-key-file F] [--admin-key-file F] [--access-log F] [--error-log F]\n"
             "                    [--max-body-bytes N] [--max-elements N] [--poll-ms N] [--drain-ms N]\n"
             "\n"
-            "Serves every model under DIR (DIR/<name>/<version>/model.onnx, optional config.json and\n"
-            "manifest.json) over KServe v2, /predict and TF-Serving REST on one port.\n"
-            "SIGHUP reopens the log files; SIGTERM stops accepting and finishes in-flight requests.\n");
+            "Serves every model under DIR on one port. Each DIR/<name>/<version>/ holds a model\n"
+            "file, with optional DIR/<name>/config.json and <version>/manifest.json:\n"
+            "  model.onnx  ONNX models: KServe v2 (/v2/models/<name>/infer), /predict and\n"
+            "              TF-Serving REST (/v1/models/<name>:predict)\n"
+            "  model.gguf  GGUF language models: the OpenAI-compatible API\n"
+            "              (/v1/chat/completions, /v1/completions, /v1/embeddings, /v1/models)\n"
+            "              and /tokenize, /detokenize; config.json sets context_size, parallel,\n"
+            "              chat_template, max_queue_size and sampling defaults\n"
+            "              (see docs/llm_serve.md)\n"
+            "Also: /v2/health/{live,ready}, /v2/repository/... (admin key), /metrics.\n"
+            "SIGHUP reopens the log files; SIGTERM stops accepting and finishes in-flight requests\n"
+            "(streams included) within --drain-ms.\n");
 }
 
 static int parse_num(const char *flag, const char *s, long long lo, long long hi, long long *out)

@@ -21,6 +21,12 @@ tmp = tempfile.mkdtemp(prefix="inferd-routes-")
 models = os.path.join(tmp, "models")
 w = make_mlp(os.path.join(models, "mlp", "1", "model.onnx"), seed=1, din=4, dh=16, dout=3)
 c = Checker()
+
+# serve --help names both kinds of model and the OpenAI routes
+from harness import BIN  # noqa: E402
+h = subprocess.run([BIN, "serve", "--help"], capture_output=True, text=True)
+c.check(h.returncode == 0 and "model.gguf" in h.stdout and "/v1/chat/completions" in h.stdout
+        and "model.onnx" in h.stdout, "serve --help mentions GGUF and OpenAI routes %r" % h.stdout)
 x = np.arange(8, dtype=np.float32).reshape(2, 4) / 7.0 - 0.3
 ref = mlp_ref(w, x)
 
