@@ -199,14 +199,11 @@ int cli_infer(int argc, char **argv)
                     : json_incref(req);
         rc = inferd_client_predict(c, pos[1], input, &r, &err);
     }
-    if (r.json) {
-        char *out = json_dumps(r.json, JSON_COMPACT | JSON_ENCODE_ANY);
-        if (out)
-            printf("%s\n", out);
-        free(out);
-    } else if (r.body && rc == 0) {
+    /* The body exactly as the server sent it (re-serialising would print 17-digit floats). */
+    if (r.body && r.body_len && (r.json || rc == 0)) {
         fwrite(r.body, 1, r.body_len, stdout);
-        printf("\n");
+        if (r.body[r.body_len - 1] != '\n')
+            printf("\n");
     }
     fflush(stdout);
     if (rc == 0) {

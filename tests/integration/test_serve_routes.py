@@ -39,6 +39,15 @@ with Server(models) as s:
     meta = r.json()
     c.check(r.status == 200 and meta["inputs"][0]["name"] == "x" and meta["inputs"][0]["shape"] == [-1, 4]
             and meta["outputs"][0]["datatype"] == "FP32" and meta["versions"] == ["1"], "model metadata %r" % r)
+    # inferd infer prints the answer byte for byte as the server sent it
+    req = {"inputs": [{"name": "x", "shape": [2, 4], "datatype": "FP32", "data": x.ravel().tolist()}]}
+    rf = os.path.join(tmp, "req.json")
+    with open(rf, "w") as f:
+        json.dump(req, f)
+    direct = s.post("/v2/models/mlp/infer", json.dumps(req).encode()).body.decode()
+    p = subprocess.run([BIN, "infer", "http://127.0.0.1:%d" % s.port, "mlp", rf], capture_output=True, text=True)
+    c.check(p.returncode == 0 and p.stdout.rstrip("\n") == direct.rstrip("\n"),
+            "infer prints the body as received %r vs %r" % (p.stdout[:200], direct[:200]))
     r = s.get("/v2/models/mlp/versions/1")
     c.check(r.status == 200 and r.json()["versions"] == ["1"], "version metadata %r" % r)
     c.check(s.get("/v2/models/mlp/ready").status == 200, "model ready")
