@@ -42,19 +42,10 @@ static void predict_encode(struct infer_call *c, struct sched_job *job)
     jbuf_puts(&b, ",\"version\":");
     jbuf_str(&b, c->mv->version_str);
     jbuf_puts(&b, ",\"prediction\":");
-    if (job->n_outputs == 1) {
-        tj_write(&b, &job->outputs[0], 1, ps->squeeze && job->outputs[0].rank >= 1 && job->outputs[0].dims[0] == 1 ? 0 : -1);
-    } else {
-        jbuf_putc(&b, '{');
-        for (int i = 0; i < job->n_outputs; i++) {
-            if (i)
-                jbuf_putc(&b, ',');
-            jbuf_str(&b, c->mv->out[i].name);
-            jbuf_putc(&b, ':');
-            tj_write(&b, &job->outputs[i], 1, ps->squeeze && job->outputs[i].rank >= 1 && job->outputs[i].dims[0] == 1 ? 0 : -1);
-        }
-        jbuf_putc(&b, '}');
-    }
+    const char *names[INFER_MAX_TENSORS];
+    for (int i = 0; i < job->n_outputs; i++)
+        names[i] = c->mv->out[i].name;
+    tj_write_outputs(&b, job->outputs, names, job->n_outputs, ps->squeeze);
     jbuf_putc(&b, '}');
     size_t len;
     char *body = jbuf_take(&b, &len);

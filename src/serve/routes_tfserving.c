@@ -41,19 +41,10 @@ static void tfs_encode(struct infer_call *c, struct sched_job *job)
         }
     } else {
         jbuf_puts(&b, "{\"outputs\":");
-        if (job->n_outputs == 1) {
-            tj_write(&b, &job->outputs[0], 1, -1);
-        } else {
-            jbuf_putc(&b, '{');
-            for (int i = 0; i < job->n_outputs; i++) {
-                if (i)
-                    jbuf_putc(&b, ',');
-                jbuf_str(&b, c->mv->out[i].name);
-                jbuf_putc(&b, ':');
-                tj_write(&b, &job->outputs[i], 1, -1);
-            }
-            jbuf_putc(&b, '}');
-        }
+        const char *names[INFER_MAX_TENSORS];
+        for (int i = 0; i < job->n_outputs; i++)
+            names[i] = c->mv->out[i].name;
+        tj_write_outputs(&b, job->outputs, names, job->n_outputs, 0);
     }
     jbuf_putc(&b, '}');
     size_t len;

@@ -314,3 +314,20 @@ void tj_write(struct jbuf *b, const struct inferd_tensor *t, int nested, int64_t
     }
     jbuf_putc(b, ']');
 }
+
+void tj_write_outputs(struct jbuf *b, const struct inferd_tensor *t, const char *const *names, int n, int squeeze)
+{
+    if (n == 1) {
+        tj_write(b, &t[0], 1, squeeze && t[0].rank >= 1 && t[0].dims[0] == 1 ? 0 : -1);
+        return;
+    }
+    jbuf_putc(b, '{');
+    for (int i = 0; i < n; i++) {
+        if (i)
+            jbuf_putc(b, ',');
+        jbuf_str(b, names[i]);
+        jbuf_putc(b, ':');
+        tj_write(b, &t[i], 1, squeeze && t[i].rank >= 1 && t[i].dims[0] == 1 ? 0 : -1);
+    }
+    jbuf_putc(b, '}');
+}

@@ -128,6 +128,20 @@ static void test_tensor_json(void)
     tj_write(&b, &t, 1, 2); /* past the first dim (found by fuzz_v2_json with "[]") */
     CHECK(strcmp(b.data, "null") == 0);
     jbuf_free(&b);
+    /* outputs by name (TF-Serving / predict): one bare, several as an object, squeeze */
+    {
+        float one[3] = {7, 8, 9};
+        struct inferd_tensor ts[2] = {t, {.dtype = INFERD_FP32, .rank = 2, .dims = {1, 3}, .data = one, .nbytes = 12}};
+        const char *names[2] = {"a", "b"};
+        jbuf_init(&b, 1024);
+        tj_write_outputs(&b, ts, names, 2, 1);
+        CHECK(strcmp(b.data, "{\"a\":[[1,2,3],[4,5,6]],\"b\":[7,8,9]}") == 0);
+        jbuf_free(&b);
+        jbuf_init(&b, 1024);
+        tj_write_outputs(&b, ts + 1, names + 1, 1, 0);
+        CHECK(strcmp(b.data, "[[7,8,9]]") == 0);
+        jbuf_free(&b);
+    }
     free(t.data);
     CHECK(tj_from_json(j, INFERD_INT64, NULL, -1, 5, "v", &t, &err) == INFERD_ETOOLARGE);
     json_decref(j);
