@@ -46,7 +46,7 @@ static const struct family_spec specs[] = {
     {OFF(compute_duration), F_HIST, "inferd_compute_duration_seconds",
      "Time spent in the engine computing a batch, in seconds.", {MV}, 2, latency_buckets,
      NB(latency_buckets)},
-    {OFF(batch_size), F_HIST, "inferd_batch_size", "Requests per executed batch.", {MV}, 2,
+    {OFF(batch_size), F_HIST, "inferd_batch_size", "Rows (batch dim) per engine execution.", {MV}, 2,
      batch_buckets, NB(batch_buckets)},
     {OFF(inflight_requests), F_GAUGE, "inferd_inflight_requests",
      "Requests being handled now.", {"model"}, 1, NULL, 0},

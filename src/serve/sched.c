@@ -119,8 +119,8 @@ static void run_batch(struct sched *s, struct sched_job **jobs, int n, int64_t r
     pthread_mutex_unlock(&s->lock);
     if (s->cfg.compute_duration)
         metrics_observe(s->cfg.compute_duration, comp);
-    if (s->cfg.batch_size)
-        metrics_observe(s->cfg.batch_size, (double)n);
+    if (s->cfg.batch_size) /* Triton's meaning: rows per engine execution (inline runs too) */
+        metrics_observe(s->cfg.batch_size, (double)rows);
     if (rc < 0) {
         inferd_err_prefix(&err, "%s", s->name);
         fail_all(jobs, n, rc, &err);

@@ -70,6 +70,10 @@ with Server(models) as s:
     r = s.post_json("/v2/models/b/infer", body(x3))
     c.check(r.status == 200 and np.allclose(np.array(r.json()["outputs"][0]["data"]).reshape(3, 3), mlp_ref(wb, x3),
                                             atol=1e-4), "multi-row request %r" % r)
+    text = s.get("/metrics").body.decode()
+    runs2 = metric(text, "inferd_batch_size_count", 'model="b",version="1"')
+    rows2 = metric(text, "inferd_batch_size_sum", 'model="b",version="1"')
+    c.check(runs2 == runs + 1 and rows2 == reqs + 3, "inferd_batch_size counts rows: %r %r" % (runs2, rows2))
     r = s.post_json("/v2/models/b/infer", body(np.zeros((9, 4), np.float32)))
     c.check(r.status == 400 and "max_batch_size" in r.json()["error"], "batch above max_batch_size %r" % r)
 
