@@ -54,7 +54,8 @@ struct inferd_client_opts {
     const char *base_urls;      /* "http://h:p[,http://h2:p2...]", trailing '/' ignored */
     int max_retries;            /* further attempts after the first (default 3, max 100) */
     double timeout_s;           /* overall deadline of one call, all attempts (default 60;
-                                 * <= 0: none) */
+                                 * <= 0: none; then a Retry-After wait is capped at
+                                 * max(backoff_cap_s, 300 s)) */
     double connect_timeout_s;   /* per attempt (default 5) */
     double attempt_timeout_s;   /* cap on one attempt, so a hung server is failed over
                                  * (default 0: the time left of the deadline) */

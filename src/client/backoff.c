@@ -106,3 +106,14 @@ int backoff_status_retryable(int status)
 {
     return status == 429 || (status >= 500 && status <= 599);
 }
+
+double backoff_retry_wait(double jitter, double retry_after_s, double cap, int has_deadline)
+{
+    double d = retry_after_s > jitter ? retry_after_s : jitter;
+    if (!has_deadline) {
+        double most = cap > BACKOFF_NO_DEADLINE_WAIT_MAX_S ? cap : BACKOFF_NO_DEADLINE_WAIT_MAX_S;
+        if (!(d <= most)) /* NaN too */
+            d = most;
+    }
+    return d;
+}

@@ -29,6 +29,16 @@ double backoff_rng_unit(struct backoff_rng *rng);
  * u in [0, 1). Non-positive base or cap give 0; retry is clamped so 2^retry cannot overflow. */
 double backoff_delay(double base, double cap, int retry, double u);
 
+/* Longest wait a Retry-After can impose when the call has no overall deadline (seconds);
+ * the bound is max(cap, BACKOFF_NO_DEADLINE_WAIT_MAX_S). */
+#define BACKOFF_NO_DEADLINE_WAIT_MAX_S 300.0
+
+/* The sleep before a retry: max(jitter, retry_after_s) (retry_after_s < 0: none). With no
+ * overall deadline (has_deadline 0) it is capped at max(cap, BACKOFF_NO_DEADLINE_WAIT_MAX_S),
+ * so a server saying "Retry-After: 999999999" cannot park the caller for years; with a
+ * deadline the caller's deadline check bounds it instead. */
+double backoff_retry_wait(double jitter, double retry_after_s, double cap, int has_deadline);
+
 /* Parses a Retry-After value: delta-seconds ("120") or an HTTP-date (IMF-fixdate
  * "Sun, 06 Nov 1994 08:49:37 GMT", RFC 850 "Sunday, 06-Nov-94 08:49:37 GMT", or asctime
  * "Sun Nov  6 08:49:37 1994"), relative to now (Unix seconds). A date in the past gives 0.

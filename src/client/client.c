@@ -408,8 +408,7 @@ int client__run(struct inferd_client *c, const char *method, const char *path,
         double u = backoff_rng_unit(&c->rng);
         pthread_mutex_unlock(&c->lock);
         double delay = backoff_delay(c->opts.backoff_base_s, c->opts.backoff_cap_s, attempt, u);
-        if (a.retry_after_s > delay)
-            delay = a.retry_after_s;
+        delay = backoff_retry_wait(delay, a.retry_after_s, c->opts.backoff_cap_s, deadline != 0);
         if (deadline && now_s() + delay >= deadline) {
             rc = inferd_err_set(err, INFERD_ETIMEDOUT,
                                 "deadline of %.3gs would pass before retry %d (wait %.2fs) "

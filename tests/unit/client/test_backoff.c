@@ -79,8 +79,20 @@ static void test_statuses(void)
     CHECK(!backoff_status_retryable(0));
 }
 
+static void test_retry_wait(void)
+{
+    CHECK(backoff_retry_wait(0.5, -1, 10, 0) == 0.5);
+    CHECK(backoff_retry_wait(0.5, 2, 10, 0) == 2);
+    /* no deadline: a huge Retry-After is capped at max(cap, 300 s) */
+    CHECK(backoff_retry_wait(0.5, 999999999, 10, 0) == BACKOFF_NO_DEADLINE_WAIT_MAX_S);
+    CHECK(backoff_retry_wait(0.5, 999999999, 1000, 0) == 1000);
+    /* with a deadline the caller's deadline check bounds it */
+    CHECK(backoff_retry_wait(0.5, 999999999, 10, 1) == 999999999);
+}
+
 int main(void)
 {
+    test_retry_wait();
     test_delay();
     test_retry_after();
     test_statuses();
