@@ -28,6 +28,7 @@ struct oai_call {
     atomic_int jobs_left;           /* embeddings: the last on_done answers */
     char id[64];
     long long created;
+    uint64_t deadline_ns;           /* from X-Request-Timeout-Ms; 0 = none */
     /* streaming state (MHD thread only) */
     int role_sent, final_sent, usage_sent, done_sent;
     size_t text_sent;
@@ -173,12 +174,20 @@ static struct oai_call *call_new(struct http_req *r, struct serve_server *s, con
     return c;
 }
 
-/* Deadline from X-Request-Timeout-Ms (0 = none). */
-static uint64_t deadline_of(struct http_req *r)
+/* Deadline from X-Request-Timeout-Ms into c->deadline_ns (0 = none). A value that is not
+ * a non-negative integer answers 400 naming the header and returns < 0; a huge one is
+ * clamped (HTTP_TIMEOUT_MS_MAX), never wrapped into a deadline in the past. */
+static int deadline_of(struct oai_call *c)
 {
-    const char *h = http_req_header(r, "X-Request-Timeout-Ms");
-    long ms = h ? strtol(h, NULL, 10) : 0;
-    return ms > 0 ? clock_now_ns() + (uint64_t)ms * 1000000u : 0;
+    const char *h = http_req_header(c->http, "X-Request-Timeout-Ms");
+    struct inferd_err err = {0};
+    int64_t ms = 0;
+    if (h && http_parse_timeout_ms("X-Request-Timeout-Ms", h, &ms, &err) < 0) {
+        oai_error_from(c->http, err.code, "X-Request-Timeout-Ms", err.msg);
+        return -1;
+    }
+    c->deadline_ns = http_deadline_ns(clock_now_ns(), ms * 1000);
+    return 0;
 }
 
 /* ---------------- completions (chat and plain) ---------------- */
@@ -359,7 +368,7 @@ static int submit_generation(struct oai_call *c, int32_t *prompt, int n_prompt)
         .n_top = c->q.top_logprobs,
         .logprobs = c->q.logprobs,
         .ignore_eos = c->q.ignore_eos,
-        .deadline_ns = deadline_of(c->http),
+        .deadline_ns = c->deadline_ns,
         .on_done = c->q.stream ? NULL : completion_done,
         .on_done_arg = c,
     };
@@ -462,7 +471,7 @@ static int submit_several(struct oai_call *c)
                                     .max_tokens = c->q.max_tokens > 0 ? c->q.max_tokens : c->lm->max_tokens,
                                     .sampling = c->q.sampling, .stop = c->q.stop, .n_stop = c->q.n_stop,
                                     .n_top = c->q.top_logprobs, .logprobs = c->q.logprobs,
-                                    .ignore_eos = c->q.ignore_eos, .deadline_ns = deadline_of(c->http),
+                                    .ignore_eos = c->q.ignore_eos, .deadline_ns = c->deadline_ns,
                                     .on_done = several_done, .on_done_arg = c};
         c->jobs[i] = llm_job_new(&jp, &err);
         if (!c->jobs[i]) {
@@ -507,6 +516,8 @@ static int handle_generation(struct http_req *r, void *ctx, enum llm_oai_kind ki
         oai_error_from(r, INFERD_ENOMEM, NULL, "out of memory");
         return HTTP_DONE;
     }
+    if (deadline_of(c) < 0)
+        return HTTP_DONE;
     size_t len;
     const char *body = http_req_body(r, &len);
     char param[64];
@@ -618,6 +629,8 @@ static int h_embeddings(struct http_req *r, void *ctx)
         oai_error_from(r, INFERD_ENOMEM, NULL, "out of memory");
         return HTTP_DONE;
     }
+    if (deadline_of(c) < 0)
+        return HTTP_DONE;
     size_t len;
     const char *body = http_req_body(r, &len);
     char param[64];
@@ -660,7 +673,7 @@ static int h_embeddings(struct http_req *r, void *ctx)
                 }
             }
         }
-        struct llm_job_params jp = {.prompt = toks, .n_prompt = n, .embed = 1, .deadline_ns = deadline_of(r),
+        struct llm_job_params jp = {.prompt = toks, .n_prompt = n, .embed = 1, .deadline_ns = c->deadline_ns,
                                     .on_done = embeddings_done, .on_done_arg = c};
         c->jobs[i] = llm_job_new(&jp, &err);
         if (!c->jobs[i]) {

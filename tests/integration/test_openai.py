@@ -290,6 +290,18 @@ def main():
                 "token id out of range")
         t.check(err(s.post_json("/v1/completions", {"model": "aidreams", "prompt": "x" * 3000}), 400), "prompt too long")
         t.check(err(s.post_json("/detokenize", {"model": "aidreams", "tokens": [-1]}), 400, "tokens"), "bad detokenize")
+        for bad in ("soon", "-5", "12ms", "1e3"):
+            r = s.post_json("/v1/completions", {"model": "aidreams", "prompt": "The", "max_tokens": 2},
+                            {"X-Request-Timeout-Ms": bad})
+            t.check(err(r, 400, "X-Request-Timeout-Ms"), "bad X-Request-Timeout-Ms %r -> 400: %r" % (bad, r))
+        r = s.post_json("/v1/embeddings", {"model": "aidreams", "input": "The"}, {"X-Request-Timeout-Ms": "x"})
+        t.check(err(r, 400, "X-Request-Timeout-Ms"), "bad X-Request-Timeout-Ms on embeddings -> 400: %r" % r)
+        for huge in ("18446744073709552", "99999999999999999999999999"):
+            r = s.post_json("/v1/completions", {"model": "aidreams", "prompt": "The", "max_tokens": 4,
+                                                "temperature": 0, "ignore_eos": True},
+                            {"X-Request-Timeout-Ms": huge})
+            t.check(r.status == 200 and r.json()["choices"][0]["finish_reason"] == "length",
+                    "huge X-Request-Timeout-Ms %s is clamped, not wrapped into a timeout: %r" % (huge, r))
 
         # -- 10. metrics --
         mt = s.get("/metrics").body.decode()
