@@ -60,6 +60,10 @@ def main():
         r = s.post_json("/v2/models/mlp/infer", {"inputs": []})
         ck.check(r.status == 400, "bad request is 400: %r" % r)
 
+        # Requests are counted when libmicrohttpd reports the response sent, which can be a
+        # moment after the client has read it: wait for the last one to land, then check exactly.
+        wait_until(lambda: sample(s.get("/metrics").body.decode(), "inferd_requests_total",
+                                  {"model": "mlp", "code": "400"}) is not None, timeout=10)
         m = s.get("/metrics")
         ck.check(m.status == 200, "GET /metrics")
         ck.check(m.headers.get("content-type", "").startswith("text/plain; version=0.0.4"),
