@@ -523,6 +523,7 @@ static int handle_generation(struct http_req *r, void *ctx, enum llm_oai_kind ki
     char param[64];
     struct inferd_err err = {0};
     if (llm_oai_parse(kind, body, len, NULL, &c->q, param, &err) < 0) {
+        http_req_set_model(r, c->q.model, ""); /* the log/metrics name it even on a 400 */
         oai_error_from(r, err.code, param, err.msg);
         return HTTP_DONE;
     }
@@ -636,6 +637,7 @@ static int h_embeddings(struct http_req *r, void *ctx)
     char param[64];
     struct inferd_err err = {0};
     if (llm_oai_parse(LLM_OAI_EMBEDDING, body, len, NULL, &c->q, param, &err) < 0) {
+        http_req_set_model(r, c->q.model, ""); /* the log/metrics name it even on a 400 */
         oai_error_from(r, err.code, param, err.msg);
         return HTTP_DONE;
     }

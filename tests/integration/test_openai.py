@@ -290,6 +290,10 @@ def main():
                 "token id out of range")
         t.check(err(s.post_json("/v1/completions", {"model": "aidreams", "prompt": "x" * 3000}), 400), "prompt too long")
         t.check(err(s.post_json("/detokenize", {"model": "aidreams", "tokens": [-1]}), 400, "tokens"), "bad detokenize")
+        # a 400 still names the model in the access log and metrics (checked in 10 and 11)
+        t.check(err(s.post_json("/v1/chat/completions", {"model": "aidreams", "messages": msgs, "temperature": "hot"}),
+                    400, "temperature"), "temperature hot")
+        t.check(err(s.post_json("/v1/embeddings", {"model": "aidreams", "input": 5}), 400, "input"), "input 5")
         for bad in ("soon", "-5", "12ms", "1e3"):
             r = s.post_json("/v1/completions", {"model": "aidreams", "prompt": "The", "max_tokens": 2},
                             {"X-Request-Timeout-Ms": bad})
@@ -309,6 +313,8 @@ def main():
                      "inferd_llm_prompt_tokens_total", "inferd_llm_generation_tokens_total"):
             v = metric(mt, name, "aidreams")
             t.check(v is not None and v > 0, "metric %s{model=aidreams} > 0: %r" % (name, v))
+        n400 = sum(float(v) for v in re.findall(r'^inferd_requests_total\{model="aidreams",[^}]*code="400"\} (\S+)$',
+                                                mt, re.M))
         if shutil.which("promtool"):
             p = subprocess.run(["promtool", "check", "metrics"], input=mt.encode(), capture_output=True)
             t.check(p.returncode == 0, "promtool: %s" % p.stdout.decode()[-500:] + p.stderr.decode()[-500:])
@@ -321,6 +327,12 @@ def main():
                 for x in comp), "LLM fields in every completion line: %r" % comp[:1])
     t.check(any(x["completion_tokens"] == 48 and x["finish_reason"] == "length" for x in comp), "48-token line")
 
+    bad = [x for x in lines if x.get("status") == 400 and x.get("path") in ("/v1/chat/completions", "/v1/embeddings")
+           and x.get("model") == "aidreams"]
+    t.check(len(bad) >= 2, "400 lines of chat and embeddings carry model=aidreams: %r" %
+            [x for x in lines if x.get("status") == 400][:3])
+    t.check(n400 == len([x for x in lines if x.get("status") == 400 and x.get("model") == "aidreams"]) and n400 >= 2,
+            "inferd_requests_total{model=aidreams,code=400} (%s) == the access log's 400 lines for it" % n400)
     # -- 12. API keys: OpenAI-shaped 401 --
     keyf = os.path.join(work, "keys.txt")
     with open(keyf, "w") as f:
