@@ -347,15 +347,39 @@ fail:
     return rc;
 }
 
-int llm_oai_parse(enum llm_oai_kind kind, const char *body, size_t len,
-                  const struct inferd_llm_sampling *defaults, struct llm_oai_req *q, char *param,
-                  struct inferd_err *err)
+int llm_oai_load(const char *body, size_t len, json_t **root, const char **model, char *param,
+                 struct inferd_err *err)
+{
+    int rc = 0;
+    json_error_t jerr;
+    *root = NULL;
+    *model = NULL;
+    param[0] = 0;
+    json_t *r = json_loadb(body ? body : "", len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!r)
+        FAIL(INFERD_EINVAL, "", "request body: invalid JSON at line %d column %d: %s", jerr.line, jerr.column, jerr.text);
+    if (!json_is_object(r))
+        FAIL(INFERD_EINVAL, "", "request body: must be a JSON object");
+    json_t *m = json_object_get(r, "model");
+    if (m && !json_is_string(m))
+        FAIL(INFERD_EINVAL, "model", "model: must be a string");
+    *root = r;
+    *model = json_string_value(m);
+    return 0;
+fail:
+    json_decref(r);
+    return rc;
+}
+
+int llm_oai_parse_root(enum llm_oai_kind kind, json_t *root, const struct inferd_llm_sampling *defaults,
+                       struct llm_oai_req *q, char *param, struct inferd_err *err)
 {
     int rc = 0;
     memset(q, 0, sizeof *q);
     param[0] = 0;
     q->kind = kind;
     q->max_tokens = -1;
+    q->root = root;
     if (defaults) {
         q->sampling = *defaults;
     } else {
@@ -363,16 +387,7 @@ int llm_oai_parse(enum llm_oai_kind kind, const char *body, size_t len,
         q->sampling = (struct inferd_llm_sampling){.temperature = 1.0f, .top_k = 0, .top_p = 1.0f, .min_p = 0.0f,
                                                    .repeat_penalty = 1.0f, .penalty_last_n = 64, .seed = UINT64_MAX};
     }
-    json_error_t jerr;
-    q->root = json_loadb(body ? body : "", len, JSON_REJECT_DUPLICATES, &jerr);
-    if (!q->root)
-        FAIL(INFERD_EINVAL, "", "request body: invalid JSON at line %d column %d: %s", jerr.line, jerr.column, jerr.text);
-    if (!json_is_object(q->root))
-        FAIL(INFERD_EINVAL, "", "request body: must be a JSON object");
-    json_t *m = json_object_get(q->root, "model");
-    if (m && !json_is_string(m))
-        FAIL(INFERD_EINVAL, "model", "model: must be a string");
-    q->model = json_string_value(m);
+    q->model = json_string_value(json_object_get(root, "model"));
     if (kind == LLM_OAI_CHAT)
         rc = parse_messages(q, param, err);
     else if (kind == LLM_OAI_COMPLETION)
@@ -382,8 +397,19 @@ int llm_oai_parse(enum llm_oai_kind kind, const char *body, size_t len,
     if (rc < 0 || kind == LLM_OAI_EMBEDDING)
         return rc;
     return parse_generation(q, param, err);
-fail:
-    return rc;
+}
+
+int llm_oai_parse(enum llm_oai_kind kind, const char *body, size_t len,
+                  const struct inferd_llm_sampling *defaults, struct llm_oai_req *q, char *param,
+                  struct inferd_err *err)
+{
+    json_t *root;
+    const char *model;
+    memset(q, 0, sizeof *q);
+    int rc = llm_oai_load(body, len, &root, &model, param, err);
+    if (rc < 0)
+        return rc;
+    return llm_oai_parse_root(kind, root, defaults, q, param, err);
 }
 
 void llm_oai_req_free(struct llm_oai_req *q)

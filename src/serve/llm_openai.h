@@ -69,6 +69,15 @@ int llm_oai_parse(enum llm_oai_kind kind, const char *body, size_t len,
                   const struct inferd_llm_sampling *defaults, struct llm_oai_req *q, char *param,
                   struct inferd_err *err);
 void llm_oai_req_free(struct llm_oai_req *q);
+/* llm_oai_parse in two steps, for a caller that needs the model name before it knows the
+ * defaults. llm_oai_load reads body: a JSON object whose "model", when present, is a
+ * string. OUT: *root (owned by the caller until passed on), *model (borrowed from *root;
+ * NULL when absent). llm_oai_parse_root validates the rest as llm_oai_parse does; it takes
+ * root whatever it returns (freed by llm_oai_req_free). */
+int llm_oai_load(const char *body, size_t len, json_t **root, const char **model, char *param,
+                 struct inferd_err *err);
+int llm_oai_parse_root(enum llm_oai_kind kind, json_t *root, const struct inferd_llm_sampling *defaults,
+                       struct llm_oai_req *q, char *param, struct inferd_err *err);
 
 /* Token text for logprobs: bytes of tok into buf (cap), returns length or -1. */
 typedef int (*llm_oai_piece_fn)(void *ctx, int32_t tok, char *buf, size_t cap);

@@ -112,30 +112,35 @@ static int default_llm(struct serve_server *s, struct model_version **out)
     return rc;
 }
 
+/* Finds the named (or, with no name, the default) LLM. OUT: *mv (a reference). Returns 0
+ * or INFERD_ENOTFOUND with err's message saying why; answers nothing. */
+static int find_model(struct serve_server *s, const char *name, struct model_version **mv, struct inferd_err *err)
+{
+    struct inferd_err rerr = {0};
+    if (!name || !*name) {
+        if (default_llm(s, mv) == 0)
+            return 0;
+        return inferd_err_set(err, INFERD_ENOTFOUND, "no language model is loaded");
+    }
+    if (repo_acquire(s->repo, name, 0, mv, &rerr) < 0)
+        return inferd_err_set(err, INFERD_ENOTFOUND, "The model '%.200s' does not exist or is not loaded (%.300s)", name,
+                              rerr.msg);
+    if ((*mv)->be != &backend_gguf) {
+        repo_release(*mv);
+        *mv = NULL;
+        return inferd_err_set(err, INFERD_ENOTFOUND, "The model '%.200s' is not a language model", name);
+    }
+    return 0;
+}
+
 /* Takes the named (or default) LLM. Sets the error response and returns < 0 on failure. */
 static int take_model(struct http_req *r, struct serve_server *s, const char *name, struct model_version **mv)
 {
     struct inferd_err err = {0};
-    if (!name || !*name) {
-        if (default_llm(s, mv) == 0)
-            goto ok;
-        oai_send_error(r, 404, "invalid_request_error", "model", "model_not_found", "no language model is loaded");
+    if (find_model(s, name, mv, &err) < 0) {
+        oai_send_error(r, 404, "invalid_request_error", "model", "model_not_found", err.msg);
         return -1;
     }
-    if (repo_acquire(s->repo, name, 0, mv, &err) < 0) {
-        char msg[600];
-        snprintf(msg, sizeof msg, "The model '%.200s' does not exist or is not loaded (%.300s)", name, err.msg);
-        oai_send_error(r, 404, "invalid_request_error", "model", "model_not_found", msg);
-        return -1;
-    }
-    if ((*mv)->be != &backend_gguf) {
-        char msg[300];
-        snprintf(msg, sizeof msg, "The model '%.200s' is not a language model", name);
-        repo_release(*mv);
-        oai_send_error(r, 404, "invalid_request_error", "model", "model_not_found", msg);
-        return -1;
-    }
-ok:
     http_req_set_model(r, (*mv)->name, (*mv)->version_str);
     return 0;
 }
@@ -188,6 +193,50 @@ static int deadline_of(struct oai_call *c)
     }
     c->deadline_ns = http_deadline_ns(clock_now_ns(), ms * 1000);
     return 0;
+}
+
+/* The opening steps of the generation and embeddings routes: auth, the call (freed with
+ * the request), the deadline, the model the body names (or the default LLM), and one parse
+ * of the body starting from that model's sampling defaults. The model is looked up before
+ * the parse so the body is parsed once; a bad field still answers 400 before an unknown
+ * model's 404. Returns the call, or NULL after answering the error. */
+static struct oai_call *call_open(struct http_req *r, struct serve_server *s, enum llm_oai_kind kind,
+                                  const char *prefix)
+{
+    if (check_auth(r, s) < 0)
+        return NULL;
+    struct oai_call *c = call_new(r, s, prefix);
+    if (!c) {
+        oai_error_from(r, INFERD_ENOMEM, NULL, "out of memory");
+        return NULL;
+    }
+    if (deadline_of(c) < 0)
+        return NULL;
+    size_t len;
+    const char *body = http_req_body(r, &len);
+    char param[64];
+    struct inferd_err err = {0}, merr = {0};
+    json_t *root;
+    const char *model;
+    if (llm_oai_load(body, len, &root, &model, param, &err) < 0) {
+        oai_error_from(r, err.code, param, err.msg);
+        return NULL;
+    }
+    http_req_set_model(r, model, ""); /* the log and metrics name it even on a 400 */
+    if (find_model(s, model, &c->mv, &merr) == 0) {
+        c->lm = c->mv->model;
+        http_req_set_model(r, c->mv->name, c->mv->version_str);
+    }
+    /* Model defaults, then the request's own values (OpenAI's defaults without a model). */
+    if (llm_oai_parse_root(kind, root, c->lm ? &c->lm->defaults : NULL, &c->q, param, &err) < 0) {
+        oai_error_from(r, err.code, param, err.msg);
+        return NULL;
+    }
+    if (!c->mv) {
+        oai_send_error(r, 404, "invalid_request_error", "model", "model_not_found", merr.msg);
+        return NULL;
+    }
+    return c;
 }
 
 /* ---------------- completions (chat and plain) ---------------- */
@@ -508,35 +557,10 @@ static int submit_several(struct oai_call *c)
 
 static int handle_generation(struct http_req *r, void *ctx, enum llm_oai_kind kind)
 {
-    struct serve_server *s = ctx;
-    if (check_auth(r, s) < 0)
+    struct oai_call *c = call_open(r, ctx, kind, kind == LLM_OAI_CHAT ? "chatcmpl-" : "cmpl-");
+    if (!c)
         return HTTP_DONE;
-    struct oai_call *c = call_new(r, s, kind == LLM_OAI_CHAT ? "chatcmpl-" : "cmpl-");
-    if (!c) {
-        oai_error_from(r, INFERD_ENOMEM, NULL, "out of memory");
-        return HTTP_DONE;
-    }
-    if (deadline_of(c) < 0)
-        return HTTP_DONE;
-    size_t len;
-    const char *body = http_req_body(r, &len);
-    char param[64];
     struct inferd_err err = {0};
-    if (llm_oai_parse(kind, body, len, NULL, &c->q, param, &err) < 0) {
-        http_req_set_model(r, c->q.model, ""); /* the log/metrics name it even on a 400 */
-        oai_error_from(r, err.code, param, err.msg);
-        return HTTP_DONE;
-    }
-    if (take_model(r, s, c->q.model, &c->mv) < 0)
-        return HTTP_DONE;
-    c->lm = c->mv->model;
-    /* Model defaults, then the request's own values (parse started from OpenAI's). */
-    struct llm_oai_req dq;
-    char dparam[64];
-    if (llm_oai_parse(kind, body, len, &c->lm->defaults, &dq, dparam, &err) == 0) {
-        c->q.sampling = dq.sampling;
-    }
-    llm_oai_req_free(&dq);
 
     if (kind == LLM_OAI_COMPLETION && c->q.n_inputs > 1)
         return submit_several(c);
@@ -622,28 +646,10 @@ static void embeddings_done(struct llm_job *j, void *arg)
 
 static int h_embeddings(struct http_req *r, void *ctx)
 {
-    struct serve_server *s = ctx;
-    if (check_auth(r, s) < 0)
+    struct oai_call *c = call_open(r, ctx, LLM_OAI_EMBEDDING, "emb-");
+    if (!c)
         return HTTP_DONE;
-    struct oai_call *c = call_new(r, s, "emb-");
-    if (!c) {
-        oai_error_from(r, INFERD_ENOMEM, NULL, "out of memory");
-        return HTTP_DONE;
-    }
-    if (deadline_of(c) < 0)
-        return HTTP_DONE;
-    size_t len;
-    const char *body = http_req_body(r, &len);
-    char param[64];
     struct inferd_err err = {0};
-    if (llm_oai_parse(LLM_OAI_EMBEDDING, body, len, NULL, &c->q, param, &err) < 0) {
-        http_req_set_model(r, c->q.model, ""); /* the log/metrics name it even on a 400 */
-        oai_error_from(r, err.code, param, err.msg);
-        return HTTP_DONE;
-    }
-    if (take_model(r, s, c->q.model, &c->mv) < 0)
-        return HTTP_DONE;
-    c->lm = c->mv->model;
     if (!c->lm->embeddings) {
         oai_error_from(r, INFERD_EUNSUPPORTED, "model", "embeddings are turned off for this model (config.json)");
         return HTTP_DONE;

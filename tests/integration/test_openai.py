@@ -284,6 +284,10 @@ def main():
         t.check(err(s.post_json("/v1/chat/completions", {"model": "aidreams", "messages": msgs, "n": 2}), 400, "n"), "n=2")
         t.check(err(s.post_json("/v1/chat/completions", {"model": "aidreams", "messages": msgs, "temperature": 5}), 400,
                     "temperature"), "temperature 5")
+        t.check(err(s.post_json("/v1/chat/completions", {"model": "no-such", "messages": msgs, "temperature": 5}), 400,
+                    "temperature"), "a bad field answers 400 before an unknown model's 404")
+        t.check(err(s.post_json("/v1/embeddings", {"model": "no-such", "input": "x"}), 404, "model"),
+                "embeddings: unknown model 404")
         r = s.post_json("/v1/chat/completions", {"model": "no-such", "messages": msgs})
         t.check(err(r, 404, "model") and r.json()["error"]["code"] == "model_not_found", "unknown model %r" % r)
         t.check(err(s.post_json("/v1/completions", {"model": "aidreams", "prompt": [1, 99999]}), 400, "prompt"),

@@ -230,10 +230,45 @@ static void test_stop_rules(void)
     CHECK(llm_job_new(&(struct llm_job_params){.prompt = NULL, .n_prompt = 0}, NULL) == NULL);
 }
 
+/* llm_oai_load gives the model name before the rest is validated; llm_oai_parse_root then
+ * starts from the given defaults and the request's own values win. */
+static void test_load_then_parse(void)
+{
+    const char *body = "{\"model\":\"tiny\",\"temperature\":\"hot\",\"prompt\":\"x\"}";
+    json_t *root = NULL;
+    const char *model = NULL;
+    char param[64];
+    struct inferd_err err = {0};
+    CHECK(llm_oai_load(body, strlen(body), &root, &model, param, &err) == 0);
+    CHECK(root != NULL && model != NULL && strcmp(model, "tiny") == 0);
+    struct llm_oai_req q;
+    CHECK(llm_oai_parse_root(LLM_OAI_COMPLETION, root, NULL, &q, param, &err) < 0);
+    CHECK(strcmp(param, "temperature") == 0);
+    llm_oai_req_free(&q);
+
+    const char *bad_model = "{\"model\":5}";
+    CHECK(llm_oai_load(bad_model, strlen(bad_model), &root, &model, param, &err) < 0);
+    CHECK(root == NULL && model == NULL && strcmp(param, "model") == 0);
+    CHECK(llm_oai_load("[1]", 3, &root, &model, param, &err) < 0 && root == NULL);
+    CHECK(llm_oai_load("{", 1, &root, &model, param, &err) < 0 && root == NULL);
+
+    const char *good = "{\"prompt\":\"x\",\"top_p\":0.5}";
+    CHECK(llm_oai_load(good, strlen(good), &root, &model, param, &err) == 0 && model == NULL);
+    struct inferd_llm_sampling d = {.temperature = 0.25f, .top_k = 7, .top_p = 0.9f, .min_p = 0.05f,
+                                    .repeat_penalty = 1.1f, .penalty_last_n = 32, .seed = 3};
+    CHECK(llm_oai_parse_root(LLM_OAI_COMPLETION, root, &d, &q, param, &err) == 0);
+    CHECK_NEAR(q.sampling.temperature, 0.25, 1e-6);
+    CHECK(q.sampling.top_k == 7);
+    CHECK_NEAR(q.sampling.top_p, 0.5, 1e-6);
+    CHECK(q.prompt && strcmp(q.prompt, "x") == 0);
+    llm_oai_req_free(&q);
+}
+
 int main(void)
 {
     test_parse_ok();
     test_parse_bad();
+    test_load_then_parse();
     test_write();
     test_utf8();
     test_stop_rules();
