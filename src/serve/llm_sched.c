@@ -473,6 +473,27 @@ static void *sched_main(void *arg)
     return NULL;
 }
 
+/* Frees s and everything it owns (slots, batch arrays, the engine context, lock and
+ * conditions); the thread must not be running. Used by llm_sched_new's failure path
+ * (fields may still be NULL) and by llm_sched_free. */
+static void sched_destroy(struct llm_sched *s)
+{
+    if (s->slots)
+        for (int i = 0; i < s->n_seq; i++)
+            free(s->slots[i].cache);
+    free(s->slots);
+    free(s->b_tok);
+    free(s->b_pos);
+    free(s->b_seq);
+    free(s->b_want);
+    free(s->b_slot);
+    inferd_llm_ctx_free(s->ctx);
+    pthread_mutex_destroy(&s->lock);
+    pthread_cond_destroy(&s->wake);
+    pthread_cond_destroy(&s->idle);
+    free(s);
+}
+
 int llm_sched_new(struct inferd_llm_model *model, const struct llm_sched_config *cfg,
                   struct llm_sched **out, struct inferd_err *err)
 {
@@ -544,20 +565,7 @@ int llm_sched_new(struct inferd_llm_model *model, const struct llm_sched_config 
     *out = s;
     return 0;
 fail:
-    if (s->slots)
-        for (int i = 0; i < s->n_seq; i++)
-            free(s->slots[i].cache);
-    free(s->slots);
-    free(s->b_tok);
-    free(s->b_pos);
-    free(s->b_seq);
-    free(s->b_want);
-    free(s->b_slot);
-    inferd_llm_ctx_free(s->ctx);
-    pthread_mutex_destroy(&s->lock);
-    pthread_cond_destroy(&s->wake);
-    pthread_cond_destroy(&s->idle);
-    free(s);
+    sched_destroy(s);
     return rc;
 }
 
@@ -624,19 +632,7 @@ void llm_sched_free(struct llm_sched *s)
     pthread_cond_broadcast(&s->wake);
     pthread_mutex_unlock(&s->lock);
     pthread_join(s->thread, NULL);
-    for (int i = 0; i < s->n_seq; i++)
-        free(s->slots[i].cache);
-    free(s->slots);
-    free(s->b_tok);
-    free(s->b_pos);
-    free(s->b_seq);
-    free(s->b_want);
-    free(s->b_slot);
-    inferd_llm_ctx_free(s->ctx);
-    pthread_mutex_destroy(&s->lock);
-    pthread_cond_destroy(&s->wake);
-    pthread_cond_destroy(&s->idle);
-    free(s);
+    sched_destroy(s);
 }
 
 void llm_sched_stats(struct llm_sched *s, struct llm_sched_stats *o)

@@ -71,6 +71,11 @@ int main(void)
         return 1;
     }
     struct llm_sched *s;
+    /* the engine refuses the context: the failure path frees what was made (ASan: no leak) */
+    s = NULL;
+    CHECK(llm_sched_new(model, &(struct llm_sched_config){.n_ctx = 1 << 25, .n_seq = 1, .model_name = "big"}, &s,
+                        &err) == INFERD_EINVAL);
+    CHECK(s == NULL && strstr(err.msg, "n_ctx") != NULL);
     CHECK(llm_sched_new(model, &(struct llm_sched_config){.n_ctx = 1024, .n_seq = 8, .n_batch = 64, .max_queue = 2,
                                                            .embeddings = 1, .model_name = "t"},
                         &s, &err) == 0);
