@@ -483,6 +483,34 @@ static void several_done(struct llm_job *j, void *arg)
 }
 
 /* Completions with a list of prompts: one job per prompt, one choice each (not streamed). */
+/* Queues c->jobs[0..n_jobs) (jobs_left already set). If the first submit fails the request
+ * gets an OpenAI error naming param; if a later one fails, the rest are marked failed and
+ * counted done so that done_fn runs once when the queued ones finish. */
+static int submit_jobs(struct oai_call *c, const char *param, void (*done_fn)(struct llm_job *, void *))
+{
+    struct inferd_err err = {0};
+    for (int i = 0; i < c->n_jobs; i++) {
+        if (llm_sched_submit(c->lm->sched, c->jobs[i], &err) == 0)
+            continue;
+        if (i == 0) {
+            oai_error_from(c->http, err.code, param, err.msg);
+            return HTTP_DONE;
+        }
+        for (int k = i; k < c->n_jobs; k++) {
+            pthread_mutex_lock(&c->jobs[k]->lock);
+            c->jobs[k]->done = 1;
+            c->jobs[k]->finish_reason = "error";
+            c->jobs[k]->err_code = err.code;
+            snprintf(c->jobs[k]->err_msg, sizeof c->jobs[k]->err_msg, "%.255s", err.msg);
+            pthread_mutex_unlock(&c->jobs[k]->lock);
+        }
+        if (atomic_fetch_sub(&c->jobs_left, c->n_jobs - i) == c->n_jobs - i)
+            done_fn(c->jobs[0], c);
+        return HTTP_ASYNC;
+    }
+    return HTTP_ASYNC;
+}
+
 static int submit_several(struct oai_call *c)
 {
     struct inferd_err err = {0};
@@ -532,27 +560,7 @@ static int submit_several(struct oai_call *c)
     atomic_store(&c->jobs_left, c->n_jobs);
     struct http_llm_stats st = {.finish_reason = "incomplete"};
     http_req_set_llm(c->http, &st);
-    for (int i = 0; i < c->n_jobs; i++) {
-        if (llm_sched_submit(c->lm->sched, c->jobs[i], &err) == 0)
-            continue;
-        if (i == 0) {
-            oai_error_from(c->http, err.code, "prompt", err.msg);
-            return HTTP_DONE;
-        }
-        /* Some are queued and will call back: mark the rest failed, count them done. */
-        for (int k = i; k < c->n_jobs; k++) {
-            pthread_mutex_lock(&c->jobs[k]->lock);
-            c->jobs[k]->done = 1;
-            c->jobs[k]->finish_reason = "error";
-            c->jobs[k]->err_code = err.code;
-            snprintf(c->jobs[k]->err_msg, sizeof c->jobs[k]->err_msg, "%.255s", err.msg);
-            pthread_mutex_unlock(&c->jobs[k]->lock);
-        }
-        if (atomic_fetch_sub(&c->jobs_left, c->n_jobs - i) == c->n_jobs - i)
-            several_done(c->jobs[0], c);
-        return HTTP_ASYNC;
-    }
-    return HTTP_ASYNC;
+    return submit_jobs(c, "prompt", several_done);
 }
 
 static int handle_generation(struct http_req *r, void *ctx, enum llm_oai_kind kind)
@@ -691,27 +699,7 @@ static int h_embeddings(struct http_req *r, void *ctx)
         c->n_jobs++;
     }
     atomic_store(&c->jobs_left, c->n_jobs);
-    for (int i = 0; i < c->n_jobs; i++) {
-        if (llm_sched_submit(c->lm->sched, c->jobs[i], &err) < 0) {
-            if (i == 0) {
-                oai_error_from(r, err.code, "input", err.msg);
-                return HTTP_DONE;
-            }
-            /* Jobs already queued will call back: fail the rest as cancelled results. */
-            for (int k = i; k < c->n_jobs; k++) {
-                pthread_mutex_lock(&c->jobs[k]->lock);
-                c->jobs[k]->done = 1;
-                c->jobs[k]->finish_reason = "error";
-                c->jobs[k]->err_code = err.code;
-                snprintf(c->jobs[k]->err_msg, sizeof c->jobs[k]->err_msg, "%.255s", err.msg);
-                pthread_mutex_unlock(&c->jobs[k]->lock);
-            }
-            if (atomic_fetch_sub(&c->jobs_left, c->n_jobs - i) == c->n_jobs - i)
-                embeddings_done(c->jobs[0], c);
-            return HTTP_ASYNC;
-        }
-    }
-    return HTTP_ASYNC;
+    return submit_jobs(c, "input", embeddings_done);
 }
 
 /* ---------------- tokenize / detokenize / models ---------------- */
