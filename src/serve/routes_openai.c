@@ -805,7 +805,7 @@ static int h_detokenize(struct http_req *r, void *ctx)
     return HTTP_DONE;
 }
 
-static json_t *model_entry(struct model_version *mv)
+json_t *openai_model_object(struct model_version *mv)
 {
     struct llm_model *lm = mv->model;
     struct llm_sched_stats st;
@@ -853,7 +853,7 @@ static int h_models(struct http_req *r, void *ctx)
         for (size_t k = 0; k < json_array_size(data); k++)
             dup |= strcmp(json_string_value(json_object_get(json_array_get(data, k), "id")), name) == 0;
         if (mv->be == &backend_gguf && !dup)
-            json_array_append_new(data, model_entry(mv));
+            json_array_append_new(data, openai_model_object(mv));
         repo_release(mv);
     }
     json_decref(idx);
@@ -861,8 +861,8 @@ static int h_models(struct http_req *r, void *ctx)
     return HTTP_DONE;
 }
 
-/* GET /v1/models/{m} is TF-Serving's model status route (routes_tfserving.c), registered
- * first; OpenAI's "retrieve model" is therefore not offered: /v1/models lists everything. */
+/* GET /v1/models/{m} is shared with TF-Serving's model status route (routes_tfserving.c),
+ * which answers with openai_model_object for a GGUF model: OpenAI's "retrieve model". */
 const struct http_route routes_openai[] = {
     {HTTP_GET, "/v1/models", HTTP_AUTH_NONE, h_models, "openai_models"},
     {HTTP_POST, "/v1/chat/completions", HTTP_AUTH_NONE, h_chat, "openai_chat"},

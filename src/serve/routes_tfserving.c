@@ -184,6 +184,17 @@ static int tfs_status(struct http_req *r, void *ctx)
         serve_error(r, 0, err.code, err.msg);
         return HTTP_DONE;
     }
+    if (!v) { /* an LLM answers OpenAI's "retrieve model" shape on the same path */
+        struct model_version *mv;
+        if (repo_acquire(s->repo, m, 0, &mv, NULL) == 0) {
+            json_t *obj = mv->be == &backend_gguf ? openai_model_object(mv) : NULL;
+            repo_release(mv);
+            if (obj) {
+                http_resp_json(r, 200, obj);
+                return HTTP_DONE;
+            }
+        }
+    }
     json_t *versions = repo_versions(s->repo, m);
     if (!versions) {
         struct model_version *mv;

@@ -46,6 +46,10 @@ extern const struct http_route routes_tfserving[];
 extern const size_t routes_tfserving_count;
 extern const struct http_route routes_openai[];
 extern const size_t routes_openai_count;
+/* OpenAI "model" object of a loaded GGUF model version (routes_openai.c); caller owns it.
+ * TF-Serving's GET /v1/models/{m} answers with it for LLMs (OpenAI's "retrieve model"). */
+struct model_version;
+json_t *openai_model_object(struct model_version *mv);
 
 /* Parses a version capture ("3"); NULL gives 0 (= newest). Returns 0 or EINVAL. */
 int serve_parse_version(const char *s, int64_t *out, struct inferd_err *err);

@@ -90,6 +90,11 @@ def main():
         t.check("aidreams" in ids and "slow" in ids, "/v1/models lists both: %r" % ids)
         meta = [m for m in r.json()["data"] if m["id"] == "aidreams"][0]
         t.check(meta["object"] == "model" and meta["meta"]["parallel"] == 16, "model entry %r" % meta)
+        r = s.get("/v1/models/aidreams")  # OpenAI's "retrieve model" (shared with TF-Serving's path)
+        t.check(r.status == 200 and r.json().get("id") == "aidreams" and r.json().get("object") == "model",
+                "GET /v1/models/aidreams: %r" % r)
+        r = s.get("/v1/models/nope")
+        t.check(r.status == 404, "GET /v1/models/nope is 404: %r" % r)
         r = s.get("/v2/models/aidreams")
         t.check(r.status == 200 and r.json().get("name") == "aidreams", "v2 metadata %r" % r)
         r = s.post_json("/v2/repository/index", {})

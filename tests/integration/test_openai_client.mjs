@@ -66,6 +66,8 @@ check(Math.abs(norm - 1) < 1e-3, "normalised embedding (client decodes base64 by
 const models = await client.models.list();
 out.models = models.data.map((m) => m.id);
 check(out.models.includes(model), "models.list has the model");
+const one = await client.models.retrieve(model);
+check(one.id === model && one.object === "model", "models.retrieve gives the model");
 
 try {
   await client.chat.completions.create({ model: "no-such-model", messages });
