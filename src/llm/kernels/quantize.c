@@ -6,6 +6,29 @@
 
 #include "llm/kernels/fp16.h"
 
+/* The element of largest magnitude, with its sign (the first one on ties); 0 for all zeros. */
+static float signed_absmax(const float *x, int n)
+{
+    float amax = 0, max = 0;
+    for (int j = 0; j < n; j++) {
+        if (fabsf(x[j]) > amax) {
+            amax = fabsf(x[j]);
+            max = x[j];
+        }
+    }
+    return max;
+}
+
+/* OUT: *mn, *mx = the smallest and largest of x[0..n), n >= 1. */
+static void min_max(const float *x, int n, float *mn, float *mx)
+{
+    *mn = *mx = x[0];
+    for (int j = 1; j < n; j++) {
+        *mn = fminf(*mn, x[j]);
+        *mx = fmaxf(*mx, x[j]);
+    }
+}
+
 void quant_row_f32(const float *src, void *dst, int64_t n)
 {
     memcpy(dst, src, (size_t)n * sizeof(float));
@@ -45,13 +68,7 @@ void quant_row_q4_0(const float *src, void *dst, int64_t n)
 {
     struct blk_q4_0 *b = dst;
     for (int64_t i = 0; i < n / 32; i++, src += 32) {
-        float amax = 0, max = 0;
-        for (int j = 0; j < 32; j++) {
-            if (fabsf(src[j]) > amax) {
-                amax = fabsf(src[j]);
-                max = src[j];
-            }
-        }
+        float max = signed_absmax(src, 32);
         float d = max / -8.f, id = d != 0.f ? 1.f / d : 0.f;
         b[i].d = fp16_from_f32(d);
         for (int j = 0; j < 16; j++) {
@@ -68,11 +85,8 @@ void quant_row_q4_1(const float *src, void *dst, int64_t n)
 {
     struct blk_q4_1 *b = dst;
     for (int64_t i = 0; i < n / 32; i++, src += 32) {
-        float mn = src[0], mx = src[0];
-        for (int j = 1; j < 32; j++) {
-            mn = fminf(mn, src[j]);
-            mx = fmaxf(mx, src[j]);
-        }
+        float mn, mx;
+        min_max(src, 32, &mn, &mx);
         float d = (mx - mn) / 15.f, id = d != 0.f ? 1.f / d : 0.f;
         b[i].d = fp16_from_f32(d);
         b[i].m = fp16_from_f32(mn);
@@ -90,13 +104,7 @@ void quant_row_q5_0(const float *src, void *dst, int64_t n)
 {
     struct blk_q5_0 *b = dst;
     for (int64_t i = 0; i < n / 32; i++, src += 32) {
-        float amax = 0, max = 0;
-        for (int j = 0; j < 32; j++) {
-            if (fabsf(src[j]) > amax) {
-                amax = fabsf(src[j]);
-                max = src[j];
-            }
-        }
+        float max = signed_absmax(src, 32);
         float d = max / -16.f, id = d != 0.f ? 1.f / d : 0.f;
         b[i].d = fp16_from_f32(d);
         uint32_t qh = 0;
@@ -116,11 +124,8 @@ void quant_row_q5_1(const float *src, void *dst, int64_t n)
 {
     struct blk_q5_1 *b = dst;
     for (int64_t i = 0; i < n / 32; i++, src += 32) {
-        float mn = src[0], mx = src[0];
-        for (int j = 1; j < 32; j++) {
-            mn = fminf(mn, src[j]);
-            mx = fmaxf(mx, src[j]);
-        }
+        float mn, mx;
+        min_max(src, 32, &mn, &mx);
         float d = (mx - mn) / 31.f, id = d != 0.f ? 1.f / d : 0.f;
         b[i].d = fp16_from_f32(d);
         b[i].m = fp16_from_f32(mn);
@@ -143,13 +148,7 @@ void quant_row_q8_k(const float *src, void *dst, int64_t n)
 {
     struct blk_q8_k *b = dst;
     for (int64_t i = 0; i < n / QK_K; i++, src += QK_K) {
-        float amax = 0, max = 0;
-        for (int j = 0; j < QK_K; j++) {
-            if (fabsf(src[j]) > amax) {
-                amax = fabsf(src[j]);
-                max = src[j];
-            }
-        }
+        float max = signed_absmax(src, QK_K), amax = fabsf(max);
         if (amax == 0.f) {
             memset(&b[i], 0, sizeof b[i]);
             continue;
