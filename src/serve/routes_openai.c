@@ -704,15 +704,26 @@ static int h_embeddings(struct http_req *r, void *ctx)
 
 /* ---------------- tokenize / detokenize / models ---------------- */
 
-static int h_tokenize(struct http_req *r, void *ctx)
+/* Opening of /tokenize and /detokenize: auth, then the body as JSON. OUT: *root (NULL when
+ * the body is not JSON: the caller's field checks then name the missing field). Returns -1
+ * when the request has been answered (401). */
+static int tok_open(struct http_req *r, struct serve_server *s, json_t **root)
 {
-    struct serve_server *s = ctx;
     if (check_auth(r, s) < 0)
-        return HTTP_DONE;
+        return -1;
     size_t len;
     const char *body = http_req_body(r, &len);
     json_error_t je;
-    json_t *root = json_loadb(body, len, 0, &je);
+    *root = json_loadb(body, len, 0, &je);
+    return 0;
+}
+
+static int h_tokenize(struct http_req *r, void *ctx)
+{
+    struct serve_server *s = ctx;
+    json_t *root;
+    if (tok_open(r, s, &root) < 0)
+        return HTTP_DONE;
     json_t *content = json_object_get(root, "content");
     if (!json_is_string(content)) {
         json_decref(root);
@@ -757,12 +768,9 @@ static int h_tokenize(struct http_req *r, void *ctx)
 static int h_detokenize(struct http_req *r, void *ctx)
 {
     struct serve_server *s = ctx;
-    if (check_auth(r, s) < 0)
+    json_t *root;
+    if (tok_open(r, s, &root) < 0)
         return HTTP_DONE;
-    size_t len;
-    const char *body = http_req_body(r, &len);
-    json_error_t je;
-    json_t *root = json_loadb(body, len, 0, &je);
     json_t *toks = json_object_get(root, "tokens");
     if (!json_is_array(toks) || json_array_size(toks) > OAI_MAX_PROMPT_TOKENS) {
         json_decref(root);
