@@ -175,6 +175,21 @@ static const struct gguf_str *tensor_name(const void *ctx, uint32_t i)
     return &((const struct gguf_file *)ctx)->tensors[i].name;
 }
 
+/* Adds entry i, named *name, to ix; a name already there is an EFORMAT error naming what
+ * ("kv key", "tensor name") and the file offset at. Returns 0 or INFERD_EFORMAT. */
+static int index_add_unique(struct gguf_index *ix, const struct gguf_str *name, uint64_t i,
+                            const struct gguf_str *(*name_of)(const void *, uint32_t), const void *ctx,
+                            const char *what, size_t at, struct inferd_err *err)
+{
+    int64_t found;
+    uint64_t slot = index_probe(ix, name->ptr, (size_t)name->len, name_of, ctx, &found);
+    if (found >= 0)
+        return inferd_err_set(err, INFERD_EFORMAT, "gguf: offset %zu: %s '%.*s' is duplicated", at, what,
+                              (int)(name->len > 200 ? 200 : name->len), name->ptr);
+    ix->slots[slot] = (uint32_t)i + 1;
+    return 0;
+}
+
 /* ---- parsing ---- */
 
 /* Validates one value of type t at the cursor (not ARRAY) and advances past it. */
@@ -413,13 +428,9 @@ static int parse(struct gguf_file *g, struct inferd_err *err)
             inferd_err_prefix(err, "kv %" PRIu64 " of %" PRIu64, i, n_kv);
             return rc;
         }
-        int64_t found;
-        const struct gguf_str *k = &g->kvs[i].key;
-        uint64_t s = index_probe(&g->kv_index, k->ptr, (size_t)k->len, kv_name, g, &found);
-        if (found >= 0)
-            return inferd_err_set(err, INFERD_EFORMAT, "gguf: offset %zu: kv key '%.*s' is duplicated", at,
-                                  (int)(k->len > 200 ? 200 : k->len), k->ptr);
-        g->kv_index.slots[s] = (uint32_t)i + 1;
+        rc = index_add_unique(&g->kv_index, &g->kvs[i].key, i, kv_name, g, "kv key", at, err);
+        if (rc < 0)
+            return rc;
     }
     g->str_off = malloc((n_strings ? n_strings : 1) * sizeof *g->str_off);
     if (!g->str_off)
@@ -441,13 +452,9 @@ static int parse(struct gguf_file *g, struct inferd_err *err)
             inferd_err_prefix(err, "tensor %" PRIu64 " of %" PRIu64, i, n_tensors);
             return rc;
         }
-        int64_t found;
-        const struct gguf_str *nm = &g->tensors[i].name;
-        uint64_t s = index_probe(&g->tensor_index, nm->ptr, (size_t)nm->len, tensor_name, g, &found);
-        if (found >= 0)
-            return inferd_err_set(err, INFERD_EFORMAT, "gguf: offset %zu: tensor name '%.*s' is duplicated", at,
-                                  (int)(nm->len > 200 ? 200 : nm->len), nm->ptr);
-        g->tensor_index.slots[s] = (uint32_t)i + 1;
+        rc = index_add_unique(&g->tensor_index, &g->tensors[i].name, i, tensor_name, g, "tensor name", at, err);
+        if (rc < 0)
+            return rc;
     }
     /* Data section starts at the next multiple of the alignment (may be EOF with 0 tensors). */
     uint64_t a = g->alignment;
