@@ -91,6 +91,10 @@ static int bind_op(struct ox_model *m, struct ox_node *n, struct inferd_err *err
         if (n->in[k] < 0)
             return inferd_err_set(err, INFERD_EFORMAT, "node '%s' (%s): required input %d is empty", n->name,
                                   n->op_type, k);
+    for (int k = 0; k < n->op->min_out; k++)
+        if (n->out[k] < 0)
+            return inferd_err_set(err, INFERD_EFORMAT, "node '%s' (%s): required output %d is empty", n->name,
+                                  n->op_type, k);
     if (n->op->prepare) {
         int rc = n->op->prepare(n, err);
         if (rc < 0) {
