@@ -1,6 +1,6 @@
 /* serve_int.h — the server object shared by the route files (private to src/serve).
  *
- * Route files (routes_*.c) get a struct serve_server * as their ctx and use its
+ * Route files (the files in routes/) get a struct serve_server * as their ctx and use its
  * repository, limits and metrics; inference routes go through infer_call.h.
  *
  *   static int h(struct http_req *r, void *ctx) { struct serve_server *s = ctx; ... }
@@ -10,9 +10,9 @@
 
 #include "observe/access_log.h"
 #include "observe/families.h"
-#include "serve/auth.h"
-#include "serve/http.h"
-#include "serve/repo.h"
+#include "serve/http/auth.h"
+#include "serve/http/http.h"
+#include "serve/repo/repo.h"
 #include "serve/serve.h"
 
 #include <stdatomic.h>
@@ -33,7 +33,7 @@ struct serve_server {
     atomic_int draining;              /* set by serve_drain: ready answers 503 */
 };
 
-/* Route tables, one per protocol (each routes_*.c). */
+/* Route tables, one per protocol (each file in routes/). */
 extern const struct http_route routes_ops[];
 extern const size_t routes_ops_count;
 extern const struct http_route routes_v2[];
@@ -46,7 +46,7 @@ extern const struct http_route routes_tfserving[];
 extern const size_t routes_tfserving_count;
 extern const struct http_route routes_openai[];
 extern const size_t routes_openai_count;
-/* OpenAI "model" object of a loaded GGUF model version (routes_openai.c); caller owns it.
+/* OpenAI "model" object of a loaded GGUF model version (routes/openai.c); caller owns it.
  * TF-Serving's GET /v1/models/{m} answers with it for LLMs (OpenAI's "retrieve model"). */
 struct model_version;
 json_t *openai_model_object(struct model_version *mv);

@@ -1,6 +1,6 @@
 /* server.c — `inferd serve` assembled: logs, metrics, keys, compute pool, repository,
  * HTTP front and route tables; per-request metrics and access log; drain. */
-#include "serve/infer_call.h"
+#include "serve/routes/infer_call.h"
 
 #include "base/clock.h"
 #include "base/log.h"

@@ -2,7 +2,7 @@
  * embeddings), the response/chunk writers fed from what parsed, and the chat template
  * detector/renderer over the parsed messages (every family). Must never crash or leak. */
 #include "llm/chat_template.h"
-#include "serve/llm_openai.h"
+#include "serve/routes/openai_wire.h"
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -1,6 +1,6 @@
 /* fuzz_serve_config.c — libFuzzer driver for a model's config.json parser (version
  * policy, batching, queue settings). Input: the file's bytes. */
-#include "serve/repo_config.h"
+#include "serve/repo/repo_config.h"
 
 #include <stdint.h>
 

@@ -1,8 +1,8 @@
 /* fuzz_v2_binary.c — libFuzzer driver for the KServe v2 binary tensor extension: the
  * first two bytes give the JSON header length (Inference-Header-Content-Length), the
  * rest is the body: JSON header followed by raw tensor bytes. */
-#include "serve/infer_req.h"
-#include "serve/v2_codec.h"
+#include "serve/sched/infer_req.h"
+#include "serve/routes/v2_codec.h"
 
 #include <stdint.h>
 #include <string.h>

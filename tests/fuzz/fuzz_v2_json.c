@@ -1,10 +1,10 @@
 /* fuzz_v2_json.c — libFuzzer driver for the KServe v2 JSON infer request parser, the
  * input checks against a model, the response writer, and the /predict-style nested JSON
  * tensor reader. Input: any bytes, taken as the request body. */
-#include "serve/infer_req.h"
+#include "serve/sched/infer_req.h"
 #include "serve/jbuf.h"
-#include "serve/tensor_json.h"
-#include "serve/v2_codec.h"
+#include "serve/routes/tensor_json.h"
+#include "serve/routes/v2_codec.h"
 
 #include <stdint.h>
 #include <stdlib.h>

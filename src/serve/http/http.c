@@ -1,0 +1,648 @@
+/* http.c — the libmicrohttpd front: connection state, body collection, route matching,
+ * suspend/resume for handlers that finish on another thread, and response queueing. */
+#include "serve/http/http.h"
+
+#include "base/clock.h"
+#include "observe/access_log.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define HTTP_CAPTURE_MAX 256 /* bytes of one captured path segment */
+#define HTTP_ID_MAX ACCESS_LOG_ID_MAX /* a client id is logged whole */
+
+struct route_entry {
+    const struct http_route *route; /* borrowed from the caller's table */
+    void *ctx;
+};
+
+struct http_server {
+    struct http_config cfg;          /* copied at creation; host borrowed */
+    struct route_entry routes[HTTP_MAX_ROUTES];
+    size_t n_routes;
+    struct MHD_Daemon *daemon;       /* NULL until started */
+    int port;                        /* bound port */
+    atomic_long in_flight;           /* requests accepted and not yet completed */
+    atomic_int quiesced;             /* draining: answers carry Connection: close */
+};
+
+enum req_state { REQ_RECEIVING, REQ_DISPATCHED, REQ_READY, REQ_SENT };
+
+struct resp_header {
+    char *name, *value;
+};
+
+struct http_req {
+    struct http_server *srv;
+    struct MHD_Connection *conn;
+    enum req_state state;
+    enum http_method method;
+    const char *method_str;          /* borrowed from MHD */
+    char *path;                      /* owned copy of the (unescaped) URL path */
+    uint64_t t_start;
+    char id[HTTP_ID_MAX + 1];
+    /* body: grown up to max_body_bytes; too_large once a byte past the cap arrived */
+    char *body;
+    size_t body_len, body_cap;
+    int too_large;
+    /* matched route */
+    const struct route_entry *route;
+    int n_caps;
+    char cap_name[HTTP_MAX_CAPTURES][32];
+    char cap_val[HTTP_MAX_CAPTURES][HTTP_CAPTURE_MAX];
+    /* labels for metrics */
+    char model[128], version[24];
+    const char *error_kind;
+    double queue_ms, compute_ms;
+    struct http_llm_stats llm;     /* valid when has_llm */
+    int has_llm;
+    size_t bytes_out;
+    char remote[64];
+    /* response */
+    int status;
+    char *resp_body;                 /* owned, malloc'd */
+    size_t resp_len;
+    const char *resp_ctype;          /* static string */
+    struct resp_header headers[HTTP_MAX_RESP_HEADERS];
+    int n_headers;
+    http_stream_read_fn stream_read;
+    void *stream_ctx;
+    void (*stream_free)(void *);
+    /* async hand-off */
+    pthread_mutex_t lock;
+    int suspended, finished;
+    void (*done_fn)(void *);
+    void *done_arg;
+    void *user;
+};
+
+/* ---------------- status mapping ---------------- */
+
+int http_parse_timeout_ms(const char *name, const char *text, int64_t *ms, struct inferd_err *err)
+{
+    int64_t v = 0;
+    if (!text || !*text)
+        return inferd_err_set(err, INFERD_EINVAL, "%s: empty; want a non-negative integer (ms)", name);
+    for (const char *p = text; *p; p++) {
+        if (*p < '0' || *p > '9')
+            return inferd_err_set(err, INFERD_EINVAL, "%s: \"%.32s\" is not a non-negative integer (ms)", name,
+                                  text);
+        if (v <= HTTP_TIMEOUT_MS_MAX)
+            v = v * 10 + (*p - '0');
+    }
+    *ms = v > HTTP_TIMEOUT_MS_MAX ? HTTP_TIMEOUT_MS_MAX : v;
+    return 0;
+}
+
+uint64_t http_deadline_ns(uint64_t now_ns, int64_t timeout_us)
+{
+    if (timeout_us <= 0)
+        return 0;
+    if (timeout_us > HTTP_TIMEOUT_MS_MAX * 1000)
+        timeout_us = HTTP_TIMEOUT_MS_MAX * 1000;
+    return now_ns + (uint64_t)timeout_us * 1000u;
+}
+
+int http_status_for(int code)
+{
+    switch (code) {
+    case 0: return 200;
+    case INFERD_EINVAL: case INFERD_EUNSUPPORTED: case INFERD_ESHAPE: case INFERD_ETYPE:
+    case INFERD_EFORMAT: return 400;
+    case INFERD_ENOTFOUND: return 404;
+    case INFERD_ETOOLARGE: return 413;
+    case INFERD_EBUSY: case INFERD_EUNAVAIL: return 503;
+    case INFERD_ETIMEDOUT: return 504;
+    case INFERD_EAUTH: return 401;
+    default: return 500;
+    }
+}
+
+const char *http_kind_for(int code)
+{
+    switch (code) {
+    case INFERD_EINVAL: return "invalid";
+    case INFERD_EUNSUPPORTED: return "unsupported";
+    case INFERD_ESHAPE: return "shape";
+    case INFERD_ETYPE: return "dtype";
+    case INFERD_EFORMAT: return "format";
+    case INFERD_ENOTFOUND: return "not_found";
+    case INFERD_ETOOLARGE: return "too_large";
+    case INFERD_EBUSY: return "queue_full";
+    case INFERD_EUNAVAIL: return "unavailable";
+    case INFERD_ETIMEDOUT: return "timeout";
+    case INFERD_EAUTH: return "auth";
+    default: return "internal";
+    }
+}
+
+/* ---------------- route matching ---------------- */
+
+/* Matches path against pat, recording captures in r. Returns 1 on a match. */
+static int route_match(const char *pat, const char *path, struct http_req *r)
+{
+    r->n_caps = 0;
+    while (*pat) {
+        if (*pat != '{') {
+            if (*pat != *path)
+                return 0;
+            pat++, path++;
+            continue;
+        }
+        const char *close = strchr(pat, '}');
+        if (!close || r->n_caps >= HTTP_MAX_CAPTURES)
+            return 0;
+        size_t nlen = (size_t)(close - pat - 1);
+        const char *suffix = close + 1;
+        size_t slen = strcspn(suffix, "/");
+        size_t seglen = strcspn(path, "/");
+        if (seglen <= slen || seglen - slen >= HTTP_CAPTURE_MAX || nlen >= 32)
+            return 0;
+        if (memcmp(path + seglen - slen, suffix, slen) != 0)
+            return 0;
+        int i = r->n_caps++;
+        memcpy(r->cap_name[i], pat + 1, nlen);
+        r->cap_name[i][nlen] = '\0';
+        memcpy(r->cap_val[i], path, seglen - slen);
+        r->cap_val[i][seglen - slen] = '\0';
+        pat = suffix + slen;
+        path += seglen;
+    }
+    return *path == '\0';
+}
+
+/* ---------------- request accessors ---------------- */
+
+enum http_method http_req_method(const struct http_req *r) { return r->method; }
+const char *http_req_method_str(const struct http_req *r) { return r->method_str; }
+const char *http_req_path(const struct http_req *r) { return r->path; }
+const char *http_req_id(const struct http_req *r) { return r->id; }
+uint64_t http_req_start_ns(const struct http_req *r) { return r->t_start; }
+const char *http_req_model(const struct http_req *r) { return r->model; }
+const char *http_req_version(const struct http_req *r) { return r->version; }
+const char *http_req_error_kind(const struct http_req *r) { return r->error_kind; }
+void *http_req_user(const struct http_req *r) { return r->user; }
+void http_req_set_timing(struct http_req *r, double queue_ms, double compute_ms)
+{
+    r->queue_ms = queue_ms;
+    r->compute_ms = compute_ms;
+}
+double http_req_queue_ms(const struct http_req *r) { return r->queue_ms; }
+void http_req_set_llm(struct http_req *r, const struct http_llm_stats *st)
+{
+    r->llm = *st;
+    r->has_llm = 1;
+}
+const struct http_llm_stats *http_req_llm(const struct http_req *r) { return r->has_llm ? &r->llm : NULL; }
+double http_req_compute_ms(const struct http_req *r) { return r->compute_ms; }
+size_t http_req_bytes_in(const struct http_req *r) { return r->body_len; }
+size_t http_req_bytes_out(const struct http_req *r) { return r->bytes_out; }
+
+const char *http_req_remote_addr(struct http_req *r)
+{
+    if (r->remote[0])
+        return r->remote;
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (ci && ci->client_addr && ci->client_addr->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)ci->client_addr)->sin_addr, r->remote, sizeof r->remote);
+    return r->remote;
+}
+void http_req_set_user(struct http_req *r, void *user) { r->user = user; }
+int http_resp_status(const struct http_req *r) { return r->status; }
+
+const char *http_req_route_name(const struct http_req *r)
+{
+    return r->route ? r->route->route->name : "-";
+}
+
+const char *http_req_capture(const struct http_req *r, const char *name)
+{
+    for (int i = 0; i < r->n_caps; i++)
+        if (strcmp(r->cap_name[i], name) == 0)
+            return r->cap_val[i];
+    return NULL;
+}
+
+const char *http_req_header(const struct http_req *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+const char *http_req_query(const struct http_req *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+const char *http_req_body(const struct http_req *r, size_t *len)
+{
+    if (len)
+        *len = r->body_len;
+    return r->body ? r->body : "";
+}
+
+void http_req_set_model(struct http_req *r, const char *model, const char *version)
+{
+    snprintf(r->model, sizeof r->model, "%s", model ? model : "");
+    snprintf(r->version, sizeof r->version, "%s", version ? version : "");
+}
+
+void http_req_on_done(struct http_req *r, void (*fn)(void *arg), void *arg)
+{
+    r->done_fn = fn;
+    r->done_arg = arg;
+}
+
+/* ---------------- responses ---------------- */
+
+static void resp_reset(struct http_req *r)
+{
+    free(r->resp_body);
+    r->resp_body = NULL;
+    r->resp_len = 0;
+}
+
+void http_resp_take(struct http_req *r, int status, const char *content_type, char *body, size_t len)
+{
+    resp_reset(r);
+    r->status = status;
+    r->resp_ctype = content_type;
+    r->resp_body = body;
+    r->resp_len = len;
+}
+
+void http_resp_copy(struct http_req *r, int status, const char *content_type, const char *body, size_t len)
+{
+    char *b = malloc(len + 1);
+    if (!b) {
+        http_resp_take(r, 500, "text/plain", NULL, 0);
+        return;
+    }
+    memcpy(b, body, len);
+    b[len] = '\0';
+    http_resp_take(r, status, content_type, b, len);
+}
+
+void http_resp_json_str(struct http_req *r, int status, const char *json)
+{
+    http_resp_copy(r, status, "application/json", json, strlen(json));
+}
+
+void http_resp_json(struct http_req *r, int status, json_t *j)
+{
+    char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    if (!s) {
+        http_resp_json_str(r, 500, "{\"error\":\"out of memory while writing the response\"}");
+        return;
+    }
+    http_resp_take(r, status, "application/json", s, strlen(s));
+}
+
+void http_resp_error(struct http_req *r, int status, const char *kind, const char *fmt, ...)
+{
+    char msg[INFERD_ERR_MSG_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    r->error_kind = kind;
+    http_resp_json(r, status, json_pack("{s:s}", "error", msg));
+}
+
+void http_resp_header(struct http_req *r, const char *name, const char *value)
+{
+    if (r->n_headers >= HTTP_MAX_RESP_HEADERS)
+        return;
+    struct resp_header *h = &r->headers[r->n_headers];
+    h->name = strdup(name);
+    h->value = strdup(value);
+    if (!h->name || !h->value) {
+        free(h->name);
+        free(h->value);
+        return;
+    }
+    r->n_headers++;
+}
+
+void http_resp_stream(struct http_req *r, int status, const char *content_type,
+                      http_stream_read_fn read, void *ctx, void (*free_ctx)(void *))
+{
+    resp_reset(r);
+    r->status = status;
+    r->resp_ctype = content_type;
+    r->stream_read = read;
+    r->stream_ctx = ctx;
+    r->stream_free = free_ctx;
+}
+
+void http_req_finish(struct http_req *r)
+{
+    pthread_mutex_lock(&r->lock);
+    r->finished = 1;
+    if (r->suspended) {
+        r->suspended = 0;
+        MHD_resume_connection(r->conn);
+    }
+    pthread_mutex_unlock(&r->lock);
+}
+
+/* ---------------- MHD callbacks ---------------- */
+
+static enum http_method method_of(const char *m)
+{
+    if (strcmp(m, "GET") == 0) return HTTP_GET;
+    if (strcmp(m, "POST") == 0) return HTTP_POST;
+    if (strcmp(m, "PUT") == 0) return HTTP_PUT;
+    if (strcmp(m, "DELETE") == 0) return HTTP_DELETE;
+    if (strcmp(m, "HEAD") == 0) return HTTP_HEAD;
+    return 0;
+}
+
+static int id_char_ok(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '-' || c == '_' || c == '.' || c == ':';
+}
+
+static void set_request_id(struct http_req *r)
+{
+    const char *given = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "X-Request-Id");
+    if (given) {
+        size_t n = strlen(given);
+        int ok = n > 0 && n <= HTTP_ID_MAX;
+        for (size_t i = 0; ok && i < n; i++)
+            ok = id_char_ok(given[i]);
+        if (ok) {
+            memcpy(r->id, given, n + 1);
+            return;
+        }
+    }
+    char id[REQUEST_ID_LEN + 1];
+    if (request_id_new(id) < 0) /* 128 random bits (getrandom), 32 hex */
+        snprintf(id, sizeof id, "%032llx", (unsigned long long)clock_now_ns());
+    memcpy(r->id, id, sizeof id);
+}
+
+static ssize_t stream_cb(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    (void)pos;
+    struct http_req *r = cls;
+    ssize_t n = r->stream_read(r->stream_ctx, buf, max);
+    if (n < 0)
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    return n;
+}
+
+static enum MHD_Result queue_response(struct http_req *r)
+{
+    struct MHD_Response *resp;
+    if (r->stream_read) {
+        resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, stream_cb, r, NULL);
+    } else {
+        resp = MHD_create_response_from_buffer(r->resp_len, r->resp_body ? r->resp_body : (char *)"",
+                                               r->resp_body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+        if (resp) {
+            r->bytes_out = r->resp_len;
+            r->resp_body = NULL; /* MHD owns it now */
+        }
+    }
+    if (!resp)
+        return MHD_NO;
+    if (r->resp_ctype)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->resp_ctype);
+    MHD_add_response_header(resp, "X-Request-Id", r->id);
+    if (atomic_load(&r->srv->quiesced))
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close"); /* keep-alive ends the drain */
+    for (int i = 0; i < r->n_headers; i++)
+        MHD_add_response_header(resp, r->headers[i].name, r->headers[i].value);
+    enum MHD_Result ok = MHD_queue_response(r->conn, (unsigned)(r->status ? r->status : 500), resp);
+    MHD_destroy_response(resp);
+    r->state = REQ_SENT;
+    return ok;
+}
+
+static void dispatch(struct http_req *r)
+{
+    struct http_server *s = r->srv;
+    if (r->too_large) {
+        http_resp_error(r, 413, "body_too_large",
+                        "request body: larger than the limit of %zu bytes (--max-body-bytes)",
+                        s->cfg.max_body_bytes);
+        return;
+    }
+    int path_found = 0;
+    for (size_t i = 0; i < s->n_routes; i++) {
+        const struct route_entry *e = &s->routes[i];
+        if (!route_match(e->route->pattern, r->path, r))
+            continue;
+        path_found = 1;
+        if (!(e->route->methods & r->method))
+            continue;
+        r->route = e;
+        if (e->route->auth != HTTP_AUTH_NONE && s->cfg.authorize) {
+            struct inferd_err err = {0};
+            const char *h = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Authorization");
+            if (s->cfg.authorize(s->cfg.auth_ctx, e->route->auth, h, &err) < 0) {
+                http_resp_error(r, 401, "auth", "%s", err.msg);
+                http_resp_header(r, "WWW-Authenticate", "Bearer");
+                return;
+            }
+        }
+        if (e->route->handler(r, e->ctx) != HTTP_ASYNC)
+            return;
+        pthread_mutex_lock(&r->lock);
+        if (!r->finished) {
+            r->suspended = 1;
+            MHD_suspend_connection(r->conn);
+        }
+        pthread_mutex_unlock(&r->lock);
+        return;
+    }
+    r->n_caps = 0;
+    if (path_found)
+        http_resp_error(r, 405, "method", "method %s is not allowed on %s", r->method_str, r->path);
+    else
+        http_resp_error(r, 404, "no_route", "no route for %s %s", r->method_str, r->path);
+}
+
+static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
+                                 const char *method, const char *version, const char *upload_data,
+                                 size_t *upload_data_size, void **con_cls)
+{
+    (void)version;
+    struct http_server *s = cls;
+    struct http_req *r = *con_cls;
+    if (!r) {
+        r = calloc(1, sizeof *r);
+        if (!r)
+            return MHD_NO;
+        r->path = strdup(url);
+        if (!r->path) {
+            free(r);
+            return MHD_NO;
+        }
+        pthread_mutex_init(&r->lock, NULL);
+        r->srv = s;
+        r->conn = conn;
+        r->t_start = clock_now_ns();
+        r->method_str = method;
+        r->method = method_of(method);
+        set_request_id(r);
+        atomic_fetch_add(&s->in_flight, 1);
+        *con_cls = r;
+        /* A declared body over the cap is refused before it is read (MHD then closes the
+         * connection instead of reading the rest). */
+        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (cl && strtoull(cl, NULL, 10) > s->cfg.max_body_bytes) {
+            r->too_large = 1;
+            r->state = REQ_DISPATCHED;
+            dispatch(r);
+            return queue_response(r);
+        }
+        return MHD_YES;
+    }
+    if (r->state == REQ_RECEIVING) {
+        if (*upload_data_size) {
+            size_t n = *upload_data_size;
+            *upload_data_size = 0;
+            if (r->too_large || n > s->cfg.max_body_bytes - r->body_len) {
+                r->too_large = 1;
+                return MHD_YES;
+            }
+            if (r->body_len + n + 1 > r->body_cap) {
+                size_t cap = r->body_cap ? r->body_cap : 4096;
+                while (cap < r->body_len + n + 1)
+                    cap *= 2;
+                char *nb = realloc(r->body, cap);
+                if (!nb)
+                    return MHD_NO;
+                r->body = nb;
+                r->body_cap = cap;
+            }
+            memcpy(r->body + r->body_len, upload_data, n);
+            r->body_len += n;
+            r->body[r->body_len] = '\0';
+            return MHD_YES;
+        }
+        r->state = REQ_DISPATCHED;
+        dispatch(r);
+        pthread_mutex_lock(&r->lock);
+        int wait = r->suspended;
+        pthread_mutex_unlock(&r->lock);
+        if (wait)
+            return MHD_YES;
+    }
+    if (r->state == REQ_SENT)
+        return MHD_YES;
+    return queue_response(r);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)conn;
+    (void)toe;
+    struct http_server *s = cls;
+    struct http_req *r = *con_cls;
+    if (!r)
+        return;
+    *con_cls = NULL;
+    if (r->state != REQ_RECEIVING && s->cfg.on_complete)
+        s->cfg.on_complete(s->cfg.obs_ctx, r);
+    if (r->done_fn)
+        r->done_fn(r->done_arg);
+    if (r->stream_free)
+        r->stream_free(r->stream_ctx);
+    for (int i = 0; i < r->n_headers; i++) {
+        free(r->headers[i].name);
+        free(r->headers[i].value);
+    }
+    free(r->resp_body);
+    free(r->body);
+    free(r->path);
+    /* A finisher on another thread may still hold the lock right after resuming us. */
+    pthread_mutex_lock(&r->lock);
+    pthread_mutex_unlock(&r->lock);
+    pthread_mutex_destroy(&r->lock);
+    free(r);
+    atomic_fetch_sub(&s->in_flight, 1);
+}
+
+/* ---------------- server lifecycle ---------------- */
+
+int http_server_new(const struct http_config *cfg, struct http_server **out, struct inferd_err *err)
+{
+    struct http_server *s = calloc(1, sizeof *s);
+    if (!s)
+        return inferd_err_set(err, INFERD_ENOMEM, "http: out of memory");
+    s->cfg = *cfg;
+    if (s->cfg.threads < 1)
+        s->cfg.threads = 1;
+    if (s->cfg.max_body_bytes == 0)
+        s->cfg.max_body_bytes = 64u << 20;
+    *out = s;
+    return 0;
+}
+
+int http_add_routes(struct http_server *srv, const struct http_route *routes, size_t n, void *ctx,
+                    struct inferd_err *err)
+{
+    if (srv->n_routes + n > HTTP_MAX_ROUTES)
+        return inferd_err_set(err, INFERD_ETOOLARGE, "http: more than %d routes", HTTP_MAX_ROUTES);
+    for (size_t i = 0; i < n; i++)
+        srv->routes[srv->n_routes++] = (struct route_entry){&routes[i], ctx};
+    return 0;
+}
+
+int http_server_start(struct http_server *s, struct inferd_err *err)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)s->cfg.port)};
+    const char *host = s->cfg.host ? s->cfg.host : "127.0.0.1";
+    if (inet_pton(AF_INET, host, &sa.sin_addr) != 1)
+        return inferd_err_set(err, INFERD_EINVAL, "--host: '%s' is not an IPv4 address", host);
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+                     MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    s->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_access, s,
+                                 MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+                                 MHD_OPTION_THREAD_POOL_SIZE, (unsigned)s->cfg.threads,
+                                 MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+                                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
+                                 MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096,
+                                 MHD_OPTION_END);
+    if (!s->daemon)
+        return inferd_err_set(err, INFERD_EIO, "http: cannot listen on %s:%d (in use?)", host, s->cfg.port);
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    s->port = info ? info->port : s->cfg.port;
+    return 0;
+}
+
+int http_port(const struct http_server *s) { return s->port; }
+
+void http_server_quiesce(struct http_server *s)
+{
+    atomic_store(&s->quiesced, 1);
+    if (s->daemon) {
+        MHD_socket fd = MHD_quiesce_daemon(s->daemon);
+        if (fd != MHD_INVALID_SOCKET)
+            close(fd);
+    }
+}
+
+long http_in_flight(const struct http_server *s) { return atomic_load(&s->in_flight); }
+
+void http_server_free(struct http_server *s)
+{
+    if (!s)
+        return;
+    if (s->daemon)
+        MHD_stop_daemon(s->daemon);
+    free(s);
+}

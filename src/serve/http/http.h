@@ -1,0 +1,180 @@
+/* http.h — inferd's HTTP front: a libmicrohttpd server with a route table and a small
+ * request/response API that protocol files (routes/v2.c, routes/openai.c, ...) use.
+ *
+ * A protocol is one file holding a table of struct http_route. A route's pattern is a path
+ * whose segments are literals or captures: "/v2/models/{m}/versions/{v}/infer"; a capture
+ * may carry a literal suffix inside its segment ("/v1/models/{m}:predict"). The first route
+ * (in registration order) whose method and pattern match wins. The handler reads the
+ * request (method, captures, headers, the whole body, already size-checked) and either
+ * sets a response before returning HTTP_DONE, or returns HTTP_ASYNC after handing the
+ * request to another thread, which later sets the response and calls http_req_finish.
+ * The connection is suspended meanwhile (no MHD thread waits). Streaming responses
+ * (Server-Sent Events) use http_resp_stream with a pull callback.
+ *
+ *   static int hello(struct http_req *r, void *ctx) {
+ *       return http_resp_json_str(r, 200, "{\"hello\":\"world\"}"), HTTP_DONE;
+ *   }
+ *   static const struct http_route my_routes[] = {{HTTP_GET, "/hello", HTTP_AUTH_NONE, hello, "hello"}};
+ *   http_add_routes(srv, my_routes, 1, ctx);
+ *
+ * Memory: a struct http_req and its body live from the first byte of a request until its
+ * response has been sent; every string the API returns is borrowed from it.
+ */
+#ifndef INFERD_SERVE_HTTP_H
+#define INFERD_SERVE_HTTP_H
+
+#include "inferd/err.h"
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+enum http_method { HTTP_GET = 1, HTTP_POST = 2, HTTP_PUT = 4, HTTP_DELETE = 8, HTTP_HEAD = 16 };
+/* Who may call a route: anyone, holders of an inference key, holders of an admin key. */
+enum http_auth { HTTP_AUTH_NONE = 0, HTTP_AUTH_INFER = 1, HTTP_AUTH_ADMIN = 2 };
+/* Handler results. */
+enum { HTTP_DONE = 0, HTTP_ASYNC = 1 };
+
+#define HTTP_MAX_CAPTURES 4
+#define HTTP_MAX_ROUTES 128
+#define HTTP_MAX_RESP_HEADERS 8
+
+struct http_req;
+struct http_server;
+
+typedef int (*http_handler_fn)(struct http_req *req, void *ctx);
+
+struct http_route {
+    unsigned methods;        /* bitmask of enum http_method */
+    const char *pattern;     /* "/v2/models/{m}/infer"; static storage */
+    enum http_auth auth;     /* key needed */
+    http_handler_fn handler;
+    const char *name;        /* short label for metrics and logs ("v2_infer") */
+};
+
+/* Limits and hooks fixed when the server starts. */
+struct http_config {
+    const char *host;        /* "127.0.0.1" */
+    int port;                /* 0 = pick a free port (see http_port) */
+    int threads;             /* MHD worker threads (>= 1) */
+    size_t max_body_bytes;   /* request bodies above this get 413 */
+    /* Authorisation: returns 0 when the request may use a route with this auth level,
+     * or fills err (401) otherwise. NULL = everything allowed. ctx is auth_ctx. */
+    int (*authorize)(void *auth_ctx, enum http_auth level, const char *authorization_header,
+                     struct inferd_err *err);
+    void *auth_ctx;
+    /* Called once per finished request (any thread) for metrics and the access log. */
+    void (*on_complete)(void *obs_ctx, struct http_req *req);
+    void *obs_ctx;
+};
+
+/* Creates (does not start) a server. OUT: *out, freed by http_server_free. */
+int http_server_new(const struct http_config *cfg, struct http_server **out, struct inferd_err *err);
+/* Appends routes (borrowed: the table must outlive the server); ctx is passed to handlers.
+ * Call before http_server_start. Returns 0 or INFERD_ETOOLARGE past HTTP_MAX_ROUTES. */
+int http_add_routes(struct http_server *srv, const struct http_route *routes, size_t n, void *ctx,
+                    struct inferd_err *err);
+/* Binds and starts the worker threads. Returns 0 or INFERD_EIO naming the address. */
+int http_server_start(struct http_server *srv, struct inferd_err *err);
+/* The bound port (useful when cfg.port was 0). */
+int http_port(const struct http_server *srv);
+/* Stops accepting new connections; requests already accepted go on. */
+void http_server_quiesce(struct http_server *srv);
+/* Requests accepted but not yet answered. */
+long http_in_flight(const struct http_server *srv);
+/* Stops the threads (cuts what is left) and frees. NULL is a no-op. */
+void http_server_free(struct http_server *srv);
+
+/* ---- request side (borrowed strings, valid until the response is sent) ---- */
+enum http_method http_req_method(const struct http_req *r);
+const char *http_req_method_str(const struct http_req *r);
+const char *http_req_path(const struct http_req *r);
+/* Value of capture `name` from the route pattern, or NULL. */
+const char *http_req_capture(const struct http_req *r, const char *name);
+/* Header value (case-insensitive name), or NULL. */
+const char *http_req_header(const struct http_req *r, const char *name);
+/* Query argument, or NULL. */
+const char *http_req_query(const struct http_req *r, const char *name);
+/* The whole body (NUL-terminated for convenience; len excludes the NUL). */
+const char *http_req_body(const struct http_req *r, size_t *len);
+/* The request id: the client's X-Request-Id when sane, else a generated one. */
+const char *http_req_id(const struct http_req *r);
+/* The matched route's name ("-" when none matched). */
+const char *http_req_route_name(const struct http_req *r);
+/* Monotonic ns when the request's first byte arrived. */
+uint64_t http_req_start_ns(const struct http_req *r);
+/* Labels a request for metrics/logs: model and version it addressed (copied, truncated). */
+void http_req_set_model(struct http_req *r, const char *model, const char *version);
+const char *http_req_model(const struct http_req *r);
+const char *http_req_version(const struct http_req *r);
+/* Error kind for metrics ("bad_json", "shape", ...); static string; NULL when none. */
+const char *http_req_error_kind(const struct http_req *r);
+/* Runs fn(arg) once the request is over (response sent or connection gone), on an MHD
+ * thread. One hook per request; used to drop references held for the request. */
+void http_req_on_done(struct http_req *r, void (*fn)(void *arg), void *arg);
+/* Queue and engine milliseconds for the access log (set by inference routes). */
+void http_req_set_timing(struct http_req *r, double queue_ms, double compute_ms);
+double http_req_queue_ms(const struct http_req *r);
+/* LLM facts for the access log (set by the OpenAI routes; finish_reason static). */
+struct http_llm_stats {
+    long long prompt_tokens, completion_tokens;
+    double ttft_ms, tokens_per_s;
+    const char *finish_reason;
+};
+void http_req_set_llm(struct http_req *r, const struct http_llm_stats *st);
+/* NULL until http_req_set_llm was called. */
+const struct http_llm_stats *http_req_llm(const struct http_req *r);
+double http_req_compute_ms(const struct http_req *r);
+/* Request and response body sizes in bytes. */
+size_t http_req_bytes_in(const struct http_req *r);
+size_t http_req_bytes_out(const struct http_req *r);
+/* The peer's IP address as text ("" when unknown); borrowed. */
+const char *http_req_remote_addr(struct http_req *r);
+/* A per-request user pointer for handlers (NULL initially). */
+void *http_req_user(const struct http_req *r);
+void http_req_set_user(struct http_req *r, void *user);
+
+/* ---- response side: set exactly one response per request ---- */
+int http_resp_status(const struct http_req *r);
+/* Takes ownership of body (malloc'd; freed by the server). */
+void http_resp_take(struct http_req *r, int status, const char *content_type, char *body, size_t len);
+/* Copies body. */
+void http_resp_copy(struct http_req *r, int status, const char *content_type, const char *body, size_t len);
+void http_resp_json_str(struct http_req *r, int status, const char *json);
+/* Serialises and decrefs j (steals the reference). */
+void http_resp_json(struct http_req *r, int status, json_t *j);
+/* {"error":"<printf message>"}; kind labels the error in metrics (static string). */
+void http_resp_error(struct http_req *r, int status, const char *kind, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Adds a response header (both copied); at most HTTP_MAX_RESP_HEADERS. */
+void http_resp_header(struct http_req *r, const char *name, const char *value);
+/* Streaming (chunked transfer): read(ctx, buf, cap) runs on an MHD worker thread and
+ * returns bytes written (> 0) or -1 at the end of the stream. It should block (e.g. on a
+ * bounded per-request queue, with a timeout) until it has bytes; returning 0 makes MHD call
+ * it again at once. free_ctx(ctx) runs when the response is over (also when the client
+ * went away). Usable from a handler that returns HTTP_DONE or after HTTP_ASYNC. */
+typedef ssize_t (*http_stream_read_fn)(void *ctx, char *buf, size_t cap);
+void http_resp_stream(struct http_req *r, int status, const char *content_type,
+                      http_stream_read_fn read, void *ctx, void (*free_ctx)(void *));
+/* Finishes a request that its handler left with HTTP_ASYNC: call once, from any thread,
+ * after setting the response. */
+void http_req_finish(struct http_req *r);
+
+/* Longest timeout a request may ask for, in ms (about 11.6 days); larger values are
+ * clamped to it, so deadline arithmetic never overflows. */
+#define HTTP_TIMEOUT_MS_MAX 1000000000LL
+/* Parses a timeout in milliseconds given in header `name` (e.g. "X-Request-Timeout-Ms"):
+ * decimal digits only (no sign, no spaces), clamped to HTTP_TIMEOUT_MS_MAX.
+ * OUT: *ms. Returns 0 or INFERD_EINVAL (err names the header). */
+int http_parse_timeout_ms(const char *name, const char *text, int64_t *ms, struct inferd_err *err);
+/* The deadline now_ns + timeout_us (microseconds), with timeout_us clamped to
+ * HTTP_TIMEOUT_MS_MAX ms; 0 (no deadline) when timeout_us <= 0. */
+uint64_t http_deadline_ns(uint64_t now_ns, int64_t timeout_us);
+
+/* Maps an INFERD_E* code to the HTTP status a client should see. */
+int http_status_for(int code);
+/* Stable error-kind label for an INFERD_E* code ("EINVAL" -> "invalid"). */
+const char *http_kind_for(int code);
+
+#endif

@@ -1,0 +1,33 @@
+/* backend.c — the table of inference backends the repository can load models with. */
+#include "serve/repo/backend.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Add a backend here (e.g. &backend_gguf). Read-only, so no global mutable state. */
+static const struct backend_ops *const backends[] = {
+    &backend_onnx,
+    &backend_gguf,
+};
+
+const struct backend_ops *backend_find(const char *name)
+{
+    for (size_t i = 0; i < sizeof backends / sizeof backends[0]; i++)
+        if (strcmp(backends[i]->name, name) == 0)
+            return backends[i];
+    return NULL;
+}
+
+const struct backend_ops *backend_for_dir(const char *dir, const char *name)
+{
+    char path[4096];
+    for (size_t i = 0; i < sizeof backends / sizeof backends[0]; i++) {
+        if (name && strcmp(backends[i]->name, name) != 0)
+            continue;
+        snprintf(path, sizeof path, "%s/%s", dir, backends[i]->file_name);
+        if (access(path, R_OK) == 0)
+            return backends[i];
+    }
+    return name ? backend_find(name) : NULL;
+}

@@ -1,0 +1,49 @@
+/* backend_gguf.h — a GGUF model as the repository serves it (the "gguf" backend): the engine
+ * model, its continuous-batching scheduler, its chat template and default sampling, all
+ * read from models/<name>/<v>/model.gguf and the model's config.json.
+ *
+ * config.json members read here (all optional; other members belong to repo_config):
+ *   "context_size" | "n_ctx": KV positions in all (default parallel × the model's n_ctx_train)
+ *   "parallel": sequences decoded together = slots (default 4)
+ *   "n_batch": tokens per decode step (default 512)
+ *   "max_queue_size": requests waiting beyond the slots (default 64)
+ *   "chat_template": a family name ("chatml", "llama3", ...) overriding detection
+ *   "max_tokens": default generation cap (default: until the sequence's context is full)
+ *   "temperature", "top_p", "top_k", "min_p", "repeat_penalty", "seed": default sampling
+ *   "embeddings": false turns off hidden-state keeping (then /v1/embeddings answers 400)
+ *
+ *   const struct backend_ops *be = &backend_gguf;   // the repository does this
+ *   be->load("models/tiny/1/model.gguf", &opts, (void **)&lm, &err);
+ *   llm_sched_submit(lm->sched, job, &err);  ...  be->unload(lm);
+ */
+#ifndef INFERD_SERVE_LLM_MODEL_H
+#define INFERD_SERVE_LLM_MODEL_H
+
+#include "inferd/llm.h"
+#include "llm/chat_template.h"
+#include "serve/repo/backend.h"
+#include "serve/sched/llm_sched.h"
+
+#include <stdint.h>
+
+struct llm_model {
+    char name[128];                     /* models/<name>/... */
+    struct inferd_llm_model *m;         /* owned */
+    const struct inferd_llm_info *info; /* borrowed from m */
+    struct llm_sched *sched;            /* owned */
+    struct chat_tmpl tmpl;
+    const char *tmpl_source;            /* "gguf", "config" or "fallback" (static) */
+    struct inferd_llm_sampling defaults; /* OpenAI defaults overlaid with config.json */
+    int max_tokens;                     /* config default; <= 0 = context-bound */
+    int n_ctx, n_seq, embeddings;
+    long long created;                  /* Unix seconds at load, for /v1/models */
+};
+
+extern const struct backend_ops backend_gguf;
+
+/* Tokenizes text (add_special, parse_special as in inferd_llm_tokenize). OUT: *out
+ * (malloc'd, caller frees), *n. Returns 0, INFERD_ETOOLARGE past cap tokens, INFERD_ENOMEM. */
+int llm_model_tokenize(const struct llm_model *lm, const char *text, size_t len, int add_special,
+                       int parse_special, int cap, int32_t **out, int *n, struct inferd_err *err);
+
+#endif

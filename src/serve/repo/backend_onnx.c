@@ -1,0 +1,67 @@
+/* backend_onnx.c — the ONNX backend: the repository's view of include/inferd/onnx.h. */
+#include "serve/repo/backend.h"
+
+#include "inferd/onnx.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static int onnx_load(const char *path, const struct backend_opts *opt, void **model, struct inferd_err *err)
+{
+    struct inferd_onnx_options o = {.pool = opt->pool, .max_elements = opt->max_elements};
+    struct inferd_onnx_model *m = NULL;
+    int rc = inferd_onnx_load(path, &o, &m, err);
+    if (rc < 0)
+        return rc;
+    *model = m;
+    return 0;
+}
+
+static void onnx_unload(void *model) { inferd_onnx_free(model); }
+
+static int copy_io(const struct inferd_onnx_io *s, struct model_io *d, struct inferd_err *err)
+{
+    if (strlen(s->name) >= INFER_NAME_MAX)
+        return inferd_err_set(err, INFERD_ETOOLARGE, "tensor name '%.40s...' is longer than %d bytes",
+                              s->name, INFER_NAME_MAX - 1);
+    snprintf(d->name, sizeof d->name, "%s", s->name);
+    d->dtype = s->dtype;
+    d->rank = s->rank;
+    memcpy(d->dims, s->dims, sizeof d->dims);
+    return 0;
+}
+
+static int onnx_describe(void *model, struct model_io *in, int *n_in, struct model_io *out, int *n_out,
+                         struct inferd_err *err)
+{
+    struct inferd_onnx_model *m = model;
+    int ni = inferd_onnx_n_inputs(m), no = inferd_onnx_n_outputs(m);
+    if (ni > INFER_MAX_TENSORS || no > INFER_MAX_TENSORS)
+        return inferd_err_set(err, INFERD_ETOOLARGE, "model has %d inputs and %d outputs; at most %d each are served",
+                              ni, no, INFER_MAX_TENSORS);
+    for (int i = 0; i < ni; i++)
+        if (copy_io(inferd_onnx_input(m, i), &in[i], err) < 0)
+            return err ? err->code : INFERD_ETOOLARGE;
+    for (int i = 0; i < no; i++)
+        if (copy_io(inferd_onnx_output(m, i), &out[i], err) < 0)
+            return err ? err->code : INFERD_ETOOLARGE;
+    *n_in = ni;
+    *n_out = no;
+    return 0;
+}
+
+static int onnx_infer(void *model, const struct inferd_tensor *in, int n_in, struct inferd_tensor *out,
+                      int n_out, struct inferd_err *err)
+{
+    return inferd_onnx_run(model, in, n_in, out, n_out, err);
+}
+
+const struct backend_ops backend_onnx = {
+    .name = "onnx",
+    .platform = "onnxruntime_onnx",
+    .file_name = "model.onnx",
+    .load = onnx_load,
+    .unload = onnx_unload,
+    .describe = onnx_describe,
+    .infer = onnx_infer,
+};

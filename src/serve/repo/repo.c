@@ -1,0 +1,665 @@
+/* repo.c — model repository: scanning, version policy, loading/unloading, polling and
+ * reference counting of model versions. */
+#include "serve/repo/repo.h"
+
+#include "base/log.h"
+#include "observe/families.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#define REPO_MAX_FAILED 16
+
+struct failed_version {
+    int64_t version;
+    uint64_t sig;                    /* files' size+mtime when the load failed */
+    char reason[INFERD_ERR_MSG_MAX]; /* the load error, shown by repo_index */
+};
+
+struct model_entry {
+    char name[REPO_NAME_MAX];
+    struct model_version *v[REPO_MAX_VERSIONS]; /* loaded, ascending by version */
+    int nv;
+    int on_disk;                     /* the folder exists at the last scan */
+    int unloaded_by_api;             /* keep unloaded until repo_load */
+    char reason[INFERD_ERR_MSG_MAX]; /* why nothing (or not the newest) is loaded */
+    struct failed_version failed[REPO_MAX_FAILED];
+    int n_failed;
+};
+
+struct repo {
+    char root[4096];
+    struct repo_opts opts;           /* root points at this->root */
+    pthread_mutex_t lock;            /* guards models[] and each entry's v[] */
+    pthread_mutex_t sync;            /* one sync (poll, load, unload) at a time */
+    struct model_entry *models[REPO_MAX_MODELS];
+    int n_models;
+    pthread_t poller;
+    int have_poller;
+    pthread_mutex_t stop_lock;
+    pthread_cond_t stop_cond;
+    int stop;
+};
+
+static int name_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n >= REPO_NAME_MAX || s[0] == '.')
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+              c == '-' || c == '.'))
+            return 0;
+    }
+    return 1;
+}
+
+static void version_free(struct model_version *mv)
+{
+    sched_free(mv->sched);
+    if (mv->model)
+        mv->be->unload(mv->model);
+    free(mv);
+}
+
+void repo_release(struct model_version *mv)
+{
+    if (mv && atomic_fetch_sub(&mv->refs, 1) == 1)
+        version_free(mv);
+}
+
+static struct model_entry *find_entry(struct repo *r, const char *name)
+{
+    for (int i = 0; i < r->n_models; i++)
+        if (strcmp(r->models[i]->name, name) == 0)
+            return r->models[i];
+    return NULL;
+}
+
+/* Size+mtime digest of the files in a version folder. */
+static uint64_t version_sig(const char *dir)
+{
+    uint64_t h = 1469598103934665603ull;
+    DIR *d = opendir(dir);
+    if (!d)
+        return 0;
+    struct dirent *e;
+    char path[4400];
+    while ((e = readdir(d))) {
+        if (strlen(dir) + strlen(e->d_name) + 2 > sizeof path)
+            continue;
+        struct stat st;
+        snprintf(path, sizeof path, "%.4000s/%.255s", dir, e->d_name);
+        if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+            continue;
+        uint64_t x = (uint64_t)st.st_size * 31u + (uint64_t)st.st_mtim.tv_sec * 1000000007u + (uint64_t)st.st_mtim.tv_nsec;
+        for (const char *p = e->d_name; *p; p++)
+            x = x * 131u + (unsigned char)*p;
+        h ^= x; /* order-independent */
+        h *= 1099511628211ull;
+        h += x;
+    }
+    closedir(d);
+    return h;
+}
+
+static int load_version(struct repo *r, const char *name, const struct model_config *cfg, int64_t version,
+                        struct model_version **out, struct inferd_err *err)
+{
+    struct model_version *mv = calloc(1, sizeof *mv);
+    char path[4400];
+    int rc = 0;
+    if (!mv)
+        return inferd_err_set(err, INFERD_ENOMEM, "out of memory");
+    atomic_init(&mv->refs, 1);
+    snprintf(mv->name, sizeof mv->name, "%s", name);
+    mv->version = version;
+    snprintf(mv->version_str, sizeof mv->version_str, "%lld", (long long)version);
+    snprintf(mv->dir, sizeof mv->dir, "%.3900s/%.127s/%lld", r->root, name, (long long)version);
+    if (cfg->backend[0] && !backend_find(cfg->backend)) {
+        rc = inferd_err_set(err, INFERD_EINVAL, "config.json: backend: unknown backend '%s'", cfg->backend);
+        goto fail;
+    }
+    mv->be = backend_for_dir(mv->dir, cfg->backend[0] ? cfg->backend : NULL);
+    if (!mv->be) {
+        rc = inferd_err_set(err, INFERD_ENOTFOUND, "%s: no model file (model.onnx) in the version folder", mv->dir);
+        goto fail;
+    }
+    rc = manifest_verify(mv->dir, mv->be->file_name, err);
+    if (rc < 0)
+        goto fail;
+    snprintf(path, sizeof path, "%s/%s", mv->dir, mv->be->file_name);
+    struct backend_opts bo = {.pool = r->opts.pool, .max_elements = r->opts.max_elements, .metrics = r->opts.metrics};
+    rc = mv->be->load(path, &bo, &mv->model, err);
+    if (rc < 0) {
+        if (err && !strstr(err->msg, path)) /* backends usually name the file already */
+            inferd_err_prefix(err, "%s", path);
+        goto fail;
+    }
+    rc = mv->be->describe(mv->model, mv->in, &mv->n_in, mv->out, &mv->n_out, err);
+    if (rc < 0)
+        goto fail;
+    mv->max_batch_size = cfg->sched.max_batch_size;
+    if (mv->max_batch_size > 0) {
+        for (int i = 0; i < mv->n_in; i++) {
+            if (mv->in[i].rank < 1) {
+                rc = inferd_err_set(err, INFERD_EINVAL,
+                                    "config.json: max_batch_size is %d but input '%s' has no batch dimension",
+                                    mv->max_batch_size, mv->in[i].name);
+                goto fail;
+            }
+        }
+    }
+    struct sched_config sc = cfg->sched;
+    struct metrics_inferd *m = r->opts.metrics;
+    if (m) {
+        const char *lv[] = {mv->name, mv->version_str};
+        sc.queue_depth = metrics_series_get(m->queue_depth, lv);
+        sc.batch_size = metrics_series_get(m->batch_size, lv);
+        sc.queue_duration = metrics_series_get(m->queue_duration, lv);
+        sc.compute_duration = metrics_series_get(m->compute_duration, lv);
+    }
+    char sname[200];
+    snprintf(sname, sizeof sname, "model '%s' version %lld", name, (long long)version);
+    rc = sched_new(&sc, mv->be, mv->model, mv->n_in, mv->n_out, sname, &mv->sched, err);
+    if (rc < 0)
+        goto fail;
+    *out = mv;
+    return 0;
+fail:
+    version_free(mv);
+    return rc;
+}
+
+static int cmp_desc(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/* The newest `cap` numeric version folders of dir, newest first. Returns the count. */
+static int list_versions(const char *dir, int64_t *out, int cap)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return 0;
+    enum { SCAN_MAX = 4096 };
+    int64_t *all = malloc(SCAN_MAX * sizeof *all);
+    if (!all) {
+        closedir(d);
+        return 0;
+    }
+    int n = 0;
+    struct dirent *e;
+    char path[4400];
+    while ((e = readdir(d)) && n < SCAN_MAX) {
+        const char *s = e->d_name;
+        if (!*s || strspn(s, "0123456789") != strlen(s) || strlen(s) > 15)
+            continue;
+        int64_t v = strtoll(s, NULL, 10);
+        struct stat st;
+        snprintf(path, sizeof path, "%s/%s", dir, s);
+        if (v < 1 || stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
+            continue;
+        all[n++] = v;
+    }
+    closedir(d);
+    qsort(all, (size_t)n, sizeof *all, cmp_desc);
+    if (n > cap)
+        n = cap;
+    memcpy(out, all, (size_t)n * sizeof *out);
+    free(all);
+    return n;
+}
+
+static void update_loaded_gauge(struct repo *r)
+{
+    if (r->opts.metrics)
+        metrics_set(metrics_series_get(r->opts.metrics->models_loaded, NULL), repo_loaded_count(r));
+}
+
+/* Removes versions not in keep[0..nk) from e (all when nk < 0) and releases them. */
+static void drop_versions(struct repo *r, struct model_entry *e, const int64_t *keep, int nk)
+{
+    struct model_version *gone[REPO_MAX_VERSIONS];
+    int ng = 0;
+    pthread_mutex_lock(&r->lock);
+    int w = 0;
+    for (int i = 0; i < e->nv; i++) {
+        int k = 0;
+        for (int j = 0; j < nk; j++)
+            k |= keep[j] == e->v[i]->version;
+        if (k)
+            e->v[w++] = e->v[i];
+        else
+            gone[ng++] = e->v[i];
+    }
+    e->nv = w;
+    pthread_mutex_unlock(&r->lock);
+    for (int i = 0; i < ng; i++) {
+        log_msg(LOG_INFO, "model version unloaded", "\"model\":\"%s\",\"version\":%lld", e->name,
+                (long long)gone[i]->version);
+        repo_release(gone[i]);
+    }
+}
+
+static void add_version(struct repo *r, struct model_entry *e, struct model_version *mv)
+{
+    pthread_mutex_lock(&r->lock);
+    int i = e->nv;
+    while (i > 0 && e->v[i - 1]->version > mv->version) {
+        e->v[i] = e->v[i - 1];
+        i--;
+    }
+    e->v[i] = mv;
+    e->nv++;
+    pthread_mutex_unlock(&r->lock);
+}
+
+/* Writes e->reason under the lock that readers (acquire, index) take. */
+static void set_reason(struct repo *r, struct model_entry *e, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void set_reason(struct repo *r, struct model_entry *e, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    pthread_mutex_lock(&r->lock);
+    vsnprintf(e->reason, sizeof e->reason, fmt, ap);
+    pthread_mutex_unlock(&r->lock);
+    va_end(ap);
+}
+
+static int is_loaded(struct model_entry *e, int64_t v)
+{
+    for (int i = 0; i < e->nv; i++)
+        if (e->v[i]->version == v)
+            return 1;
+    return 0;
+}
+
+/* Brings one model in line with the disk. Caller holds r->sync. Returns the last load
+ * error code (0 when none) with its message in err. */
+static int sync_model(struct repo *r, const char *name, struct inferd_err *err)
+{
+    pthread_mutex_lock(&r->lock);
+    struct model_entry *e = find_entry(r, name);
+    if (!e && r->n_models < REPO_MAX_MODELS) {
+        e = calloc(1, sizeof *e);
+        if (e) {
+            snprintf(e->name, sizeof e->name, "%s", name);
+            r->models[r->n_models++] = e;
+        }
+    }
+    pthread_mutex_unlock(&r->lock);
+    if (!e)
+        return inferd_err_set(err, INFERD_ETOOLARGE, "repository: more than %d models", REPO_MAX_MODELS);
+    char dir[4300];
+    snprintf(dir, sizeof dir, "%s/%s", r->root, name);
+    struct stat st;
+    int on_disk = stat(dir, &st) == 0 && S_ISDIR(st.st_mode);
+    pthread_mutex_lock(&r->lock);
+    e->on_disk = on_disk;
+    pthread_mutex_unlock(&r->lock);
+    if (!on_disk || e->unloaded_by_api) {
+        drop_versions(r, e, NULL, 0);
+        set_reason(r, e, "%s", on_disk ? "unloaded through the repository API" : "removed from disk");
+        return 0;
+    }
+    struct model_config cfg;
+    struct inferd_err lerr = {0};
+    int rc = model_config_load(dir, &cfg, &lerr);
+    if (rc < 0) {
+        if (strcmp(e->reason, lerr.msg) != 0) {
+            char esc[INFERD_ERR_MSG_MAX * 2];
+            log_msg(LOG_ERROR, "model config rejected; loaded versions keep serving", "\"model\":\"%s\",\"reason\":\"%s\"",
+                    name, log_json_escape(lerr.msg, esc, sizeof esc));
+            set_reason(r, e, "%s", lerr.msg);
+            if (r->opts.metrics)
+                metrics_add(metrics_series_get(r->opts.metrics->model_load_failures, (const char *[]){name}), 1);
+        }
+        if (err)
+            *err = lerr;
+        return rc;
+    }
+    int64_t vers[REPO_MAX_VERSIONS], keep[REPO_MAX_VERSIONS] = {0}, bad[REPO_MAX_VERSIONS];
+    int nv = list_versions(dir, vers, REPO_MAX_VERSIONS), nk = 0, nb = 0;
+    int last_rc = 0;
+    if (nv == 0) {
+        last_rc = inferd_err_set(&lerr, INFERD_ENOTFOUND, "%s: no numeric version folder (e.g. %s/1/model.onnx)", dir, dir);
+        set_reason(r, e, "%s", lerr.msg);
+    }
+    for (int i = 0; i < nv; i++) {
+        int64_t v = vers[i];
+        if (cfg.policy == POLICY_LATEST && nk >= cfg.num_versions)
+            break;
+        if (cfg.policy == POLICY_SPECIFIC) {
+            int want = 0;
+            for (int j = 0; j < cfg.n_versions; j++)
+                want |= cfg.versions[j] == v;
+            if (!want)
+                continue;
+        }
+        if (is_loaded(e, v)) {
+            keep[nk++] = v;
+            continue;
+        }
+        char vdir[4400];
+        snprintf(vdir, sizeof vdir, "%s/%lld", dir, (long long)v);
+        uint64_t sig = version_sig(vdir);
+        int seen = 0;
+        for (int j = 0; j < e->n_failed; j++)
+            seen |= e->failed[j].version == v && e->failed[j].sig == sig;
+        if (seen) {
+            bad[nb++] = v;
+            continue;
+        }
+        struct model_version *mv = NULL;
+        rc = load_version(r, name, &cfg, v, &mv, &lerr);
+        if (rc < 0) {
+            char esc[INFERD_ERR_MSG_MAX * 2];
+            log_msg(LOG_ERROR, "model version failed to load; older versions keep serving",
+                    "\"model\":\"%s\",\"version\":%lld,\"reason\":\"%s\"", name, (long long)v,
+                    log_json_escape(lerr.msg, esc, sizeof esc));
+            if (r->opts.metrics)
+                metrics_add(metrics_series_get(r->opts.metrics->model_load_failures, (const char *[]){name}), 1);
+            pthread_mutex_lock(&r->lock);
+            int slot = -1;
+            for (int j = 0; j < e->n_failed && slot < 0; j++)
+                if (e->failed[j].version == v)
+                    slot = j;
+            if (slot < 0)
+                slot = e->n_failed < REPO_MAX_FAILED ? e->n_failed++ : (int)(v % REPO_MAX_FAILED);
+            e->failed[slot].version = v;
+            e->failed[slot].sig = sig;
+            snprintf(e->failed[slot].reason, sizeof e->failed[slot].reason, "%s", lerr.msg);
+            pthread_mutex_unlock(&r->lock);
+            bad[nb++] = v;
+            set_reason(r, e, "version %lld: %.480s", (long long)v, lerr.msg);
+            last_rc = rc;
+            continue;
+        }
+        log_msg(LOG_INFO, "model version loaded", "\"model\":\"%s\",\"version\":%lld,\"backend\":\"%s\"", name,
+                (long long)v, mv->be->name);
+        add_version(r, e, mv);
+        keep[nk++] = v;
+    }
+    drop_versions(r, e, keep, nk);
+    /* Forget failures of versions no longer on disk or outside the policy. */
+    pthread_mutex_lock(&r->lock);
+    int nf = 0;
+    for (int j = 0; j < e->n_failed; j++) {
+        int still = 0;
+        for (int k = 0; k < nb; k++)
+            still |= bad[k] == e->failed[j].version;
+        if (still)
+            e->failed[nf++] = e->failed[j];
+    }
+    e->n_failed = nf;
+    pthread_mutex_unlock(&r->lock);
+    if (nk > 0 && last_rc == 0)
+        set_reason(r, e, "%s", "");
+    if (last_rc < 0 && err)
+        *err = lerr;
+    return nk > 0 ? 0 : last_rc;
+}
+
+void repo_poll(struct repo *r)
+{
+    pthread_mutex_lock(&r->sync);
+    char(*names)[REPO_NAME_MAX] = malloc(REPO_MAX_MODELS * sizeof *names);
+    int n = 0;
+    DIR *d = names ? opendir(r->root) : NULL;
+    if (d) {
+        struct dirent *e;
+        while ((e = readdir(d)) && n < REPO_MAX_MODELS) {
+            char path[4400];
+            struct stat st;
+            snprintf(path, sizeof path, "%s/%s", r->root, e->d_name);
+            if (!name_ok(e->d_name) || stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
+                continue;
+            snprintf(names[n++], REPO_NAME_MAX, "%.127s", e->d_name);
+        }
+        closedir(d);
+    }
+    for (int i = 0; i < n; i++)
+        sync_model(r, names[i], NULL);
+    /* models that vanished from disk */
+    pthread_mutex_lock(&r->lock);
+    int nm = r->n_models;
+    pthread_mutex_unlock(&r->lock);
+    for (int i = 0; i < nm; i++) {
+        pthread_mutex_lock(&r->lock);
+        struct model_entry *e = r->models[i];
+        int on_disk = e->on_disk;
+        pthread_mutex_unlock(&r->lock);
+        int listed = 0;
+        for (int j = 0; j < n; j++)
+            listed |= strcmp(names[j], e->name) == 0;
+        if (!listed && on_disk)
+            sync_model(r, e->name, NULL);
+    }
+    update_loaded_gauge(r);
+    free(names);
+    pthread_mutex_unlock(&r->sync);
+}
+
+static void *poller_main(void *arg)
+{
+    struct repo *r = arg;
+    pthread_mutex_lock(&r->stop_lock);
+    while (!r->stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        uint64_t ns = (uint64_t)ts.tv_nsec + (uint64_t)r->opts.poll_ms * 1000000u;
+        ts.tv_sec += (time_t)(ns / 1000000000u);
+        ts.tv_nsec = (long)(ns % 1000000000u);
+        pthread_cond_timedwait(&r->stop_cond, &r->stop_lock, &ts);
+        if (r->stop)
+            break;
+        pthread_mutex_unlock(&r->stop_lock);
+        repo_poll(r);
+        pthread_mutex_lock(&r->stop_lock);
+    }
+    pthread_mutex_unlock(&r->stop_lock);
+    return NULL;
+}
+
+int repo_open(const struct repo_opts *opts, struct repo **out, struct inferd_err *err)
+{
+    struct stat st;
+    if (!opts->root || stat(opts->root, &st) != 0 || !S_ISDIR(st.st_mode))
+        return inferd_err_set(err, INFERD_ENOTFOUND, "--models: '%s' is not a readable folder",
+                              opts->root ? opts->root : "(none)");
+    struct repo *r = calloc(1, sizeof *r);
+    if (!r)
+        return inferd_err_set(err, INFERD_ENOMEM, "repository: out of memory");
+    snprintf(r->root, sizeof r->root, "%s", opts->root);
+    r->opts = *opts;
+    r->opts.root = r->root;
+    pthread_mutex_init(&r->lock, NULL);
+    pthread_mutex_init(&r->sync, NULL);
+    pthread_mutex_init(&r->stop_lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&r->stop_cond, &ca);
+    pthread_condattr_destroy(&ca);
+    repo_poll(r);
+    if (opts->poll_ms > 0) {
+        if (pthread_create(&r->poller, NULL, poller_main, r) != 0) {
+            repo_close(r);
+            return inferd_err_set(err, INFERD_EIO, "repository: cannot start the poll thread");
+        }
+        r->have_poller = 1;
+    }
+    *out = r;
+    return 0;
+}
+
+void repo_close(struct repo *r)
+{
+    if (!r)
+        return;
+    if (r->have_poller) {
+        pthread_mutex_lock(&r->stop_lock);
+        r->stop = 1;
+        pthread_cond_signal(&r->stop_cond);
+        pthread_mutex_unlock(&r->stop_lock);
+        pthread_join(r->poller, NULL);
+    }
+    for (int i = 0; i < r->n_models; i++) {
+        drop_versions(r, r->models[i], NULL, 0);
+        free(r->models[i]);
+    }
+    pthread_mutex_destroy(&r->lock);
+    pthread_mutex_destroy(&r->sync);
+    pthread_mutex_destroy(&r->stop_lock);
+    pthread_cond_destroy(&r->stop_cond);
+    free(r);
+}
+
+int repo_acquire(struct repo *r, const char *name, int64_t version, struct model_version **mv,
+                 struct inferd_err *err)
+{
+    int rc = 0;
+    pthread_mutex_lock(&r->lock);
+    struct model_entry *e = find_entry(r, name);
+    if (!e || (!e->on_disk && e->nv == 0)) {
+        rc = inferd_err_set(err, INFERD_ENOTFOUND, "model '%s' is not in the repository", name);
+    } else if (e->nv == 0) {
+        rc = inferd_err_set(err, INFERD_EUNAVAIL, "model '%s' has no loaded version%s%s", name, e->reason[0] ? ": " : "",
+                            e->reason);
+    } else if (version == 0) {
+        *mv = e->v[e->nv - 1];
+    } else {
+        *mv = NULL;
+        for (int i = 0; i < e->nv; i++)
+            if (e->v[i]->version == version)
+                *mv = e->v[i];
+        if (!*mv) {
+            char have[256] = "";
+            size_t off = 0;
+            for (int i = 0; i < e->nv && off < sizeof have - 24; i++)
+                off += (size_t)snprintf(have + off, sizeof have - off, "%s%lld", i ? ", " : "", (long long)e->v[i]->version);
+            rc = inferd_err_set(err, INFERD_ENOTFOUND, "model '%s' has no loaded version %lld (loaded: %s)", name,
+                                (long long)version, have);
+        }
+    }
+    if (rc == 0)
+        atomic_fetch_add(&(*mv)->refs, 1);
+    pthread_mutex_unlock(&r->lock);
+    return rc;
+}
+
+int repo_load(struct repo *r, const char *name, struct inferd_err *err)
+{
+    if (!name_ok(name))
+        return inferd_err_set(err, INFERD_EINVAL, "model name '%s': not a valid folder name", name);
+    pthread_mutex_lock(&r->sync);
+    pthread_mutex_lock(&r->lock);
+    struct model_entry *e = find_entry(r, name);
+    if (e) {
+        e->unloaded_by_api = 0;
+        e->n_failed = 0; /* an explicit load retries failed versions */
+    }
+    pthread_mutex_unlock(&r->lock);
+    char dir[4300];
+    struct stat st;
+    snprintf(dir, sizeof dir, "%s/%s", r->root, name);
+    int rc;
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+        rc = inferd_err_set(err, INFERD_ENOTFOUND, "model '%s': no folder %s in the repository", name, dir);
+    else
+        rc = sync_model(r, name, err);
+    if (rc == 0) {
+        pthread_mutex_lock(&r->lock);
+        e = find_entry(r, name);
+        if (!e || e->nv == 0)
+            rc = inferd_err_set(err, INFERD_ENOTFOUND, "model '%s': no version matches its version policy", name);
+        pthread_mutex_unlock(&r->lock);
+    }
+    update_loaded_gauge(r);
+    pthread_mutex_unlock(&r->sync);
+    return rc;
+}
+
+int repo_unload(struct repo *r, const char *name, struct inferd_err *err)
+{
+    pthread_mutex_lock(&r->sync);
+    pthread_mutex_lock(&r->lock);
+    struct model_entry *e = find_entry(r, name);
+    if (e)
+        e->unloaded_by_api = 1;
+    pthread_mutex_unlock(&r->lock);
+    int rc = 0;
+    if (!e) {
+        rc = inferd_err_set(err, INFERD_ENOTFOUND, "model '%s' is not in the repository", name);
+    } else {
+        drop_versions(r, e, NULL, 0);
+        set_reason(r, e, "unloaded through the repository API");
+    }
+    update_loaded_gauge(r);
+    pthread_mutex_unlock(&r->sync);
+    return rc;
+}
+
+json_t *repo_index(struct repo *r)
+{
+    json_t *a = json_array();
+    if (!a)
+        return NULL;
+    pthread_mutex_lock(&r->lock);
+    for (int i = 0; i < r->n_models; i++) {
+        struct model_entry *e = r->models[i];
+        if (!e->on_disk && e->nv == 0)
+            continue;
+        for (int j = 0; j < e->nv; j++)
+            json_array_append_new(a, json_pack("{s:s,s:s,s:s,s:s}", "name", e->name, "version",
+                                               e->v[j]->version_str, "state", "READY", "reason", ""));
+        /* versions that failed to load (Triton lists them as UNAVAILABLE with the reason) */
+        int shown = 0;
+        for (int j = 0; e->on_disk && !e->unloaded_by_api && j < e->n_failed; j++) {
+            char vs[24];
+            snprintf(vs, sizeof vs, "%lld", (long long)e->failed[j].version);
+            json_array_append_new(a, json_pack("{s:s,s:s,s:s,s:s}", "name", e->name, "version", vs, "state",
+                                               "UNAVAILABLE", "reason", e->failed[j].reason));
+            shown++;
+        }
+        if (e->nv == 0 && shown == 0)
+            json_array_append_new(a, json_pack("{s:s,s:s,s:s}", "name", e->name, "state", "UNAVAILABLE", "reason",
+                                               e->reason));
+    }
+    pthread_mutex_unlock(&r->lock);
+    return a;
+}
+
+json_t *repo_versions(struct repo *r, const char *name)
+{
+    json_t *a = NULL;
+    pthread_mutex_lock(&r->lock);
+    struct model_entry *e = find_entry(r, name);
+    if (e && e->nv > 0) {
+        a = json_array();
+        for (int j = 0; a && j < e->nv; j++)
+            json_array_append_new(a, json_string(e->v[j]->version_str));
+    }
+    pthread_mutex_unlock(&r->lock);
+    return a;
+}
+
+int repo_loaded_count(struct repo *r)
+{
+    int n = 0;
+    pthread_mutex_lock(&r->lock);
+    for (int i = 0; i < r->n_models; i++)
+        n += r->models[i]->nv;
+    pthread_mutex_unlock(&r->lock);
+    return n;
+}

@@ -1,0 +1,48 @@
+/* repo_config.h — a model's config.json (Triton-like) and a version's manifest.json.
+ *
+ * config.json (every member optional):
+ *   {"backend":"onnx", "max_batch_size":8, "max_queue_size":64,
+ *    "dynamic_batching":{"preferred_batch_size":[4,8],"max_queue_delay_microseconds":500},
+ *    "version_policy":{"latest":{"num_versions":1}} | {"all":{}} | {"specific":{"versions":[1,3]}}}
+ * manifest.json, in a version folder: {"files":{"model.onnx":"<sha256 hex>", ...}}
+ *
+ *   struct model_config c;
+ *   if (model_config_load("models/mlp", &c, &err) < 0) log err.msg;
+ *   if (manifest_verify("models/mlp/1", "model.onnx", &err) < 0) refuse;
+ */
+#ifndef INFERD_SERVE_REPO_CONFIG_H
+#define INFERD_SERVE_REPO_CONFIG_H
+
+#include "inferd/err.h"
+#include "serve/sched/sched.h"
+
+#include <stdint.h>
+
+enum version_policy { POLICY_LATEST, POLICY_ALL, POLICY_SPECIFIC };
+
+#define CONFIG_MAX_SPECIFIC 32
+
+struct model_config {
+    char backend[32];               /* "" = by model file */
+    enum version_policy policy;
+    int num_versions;               /* POLICY_LATEST */
+    int64_t versions[CONFIG_MAX_SPECIFIC]; /* POLICY_SPECIFIC */
+    int n_versions;
+    struct sched_config sched;      /* batching and queue (metrics series left NULL) */
+};
+
+/* Reads dir/config.json into c; a missing file gives the defaults (latest 1, no batching,
+ * max_queue_size 1024). Returns 0 or EINVAL/EFORMAT with a message naming the member. */
+int model_config_load(const char *dir, struct model_config *c, struct inferd_err *err);
+/* Same from a string (for tests and fuzzing). */
+int model_config_parse(const char *json, size_t len, struct model_config *c, struct inferd_err *err);
+
+/* When dir/manifest.json exists: checks the sha256 of every file it lists and that
+ * model_file is listed. Returns 0 (also when there is no manifest) or EFORMAT naming the
+ * file whose digest differs, ENOTFOUND for a listed file that is missing. */
+int manifest_verify(const char *dir, const char *model_file, struct inferd_err *err);
+
+/* sha256 of a file as 64 lowercase hex characters + NUL. Returns 0 or EIO. */
+int sha256_file_hex(const char *path, char hex[65], struct inferd_err *err);
+
+#endif

@@ -1,0 +1,127 @@
+/* infer_call.c — the shared inference path of every protocol's routes. */
+#include "serve/routes/infer_call.h"
+
+#include "base/clock.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int serve_parse_version(const char *s, int64_t *out, struct inferd_err *err)
+{
+    *out = 0;
+    if (!s)
+        return 0;
+    if (!*s || strspn(s, "0123456789") != strlen(s) || strlen(s) > 15 || strtoll(s, NULL, 10) < 1)
+        return inferd_err_set(err, INFERD_EINVAL, "version '%s': not a positive integer", s);
+    *out = strtoll(s, NULL, 10);
+    return 0;
+}
+
+void serve_error(struct http_req *r, int predict_style, int code, const char *msg)
+{
+    int status = http_status_for(code);
+    const char *kind = http_kind_for(code);
+    if (predict_style) {
+        json_t *j = json_pack("{s:s,s:s}", "status", "error", "error", msg);
+        http_resp_error(r, status, kind, "%s", msg); /* sets kind; body replaced below */
+        http_resp_json(r, status, j);
+    } else {
+        http_resp_error(r, status, kind, "%s", msg);
+    }
+    if (code == INFERD_EBUSY || code == INFERD_EUNAVAIL)
+        http_resp_header(r, "Retry-After", "1");
+}
+
+void infer_call_error(struct infer_call *c, int code, const char *msg)
+{
+    serve_error(c->http, c->predict_style, code, msg);
+}
+
+static void call_free(void *arg)
+{
+    struct infer_call *c = arg;
+    if (c->mv) {
+        if (c->srv->m.inflight_requests)
+            metrics_add(metrics_series_get(c->srv->m.inflight_requests, (const char *[]){c->mv->name}), -1);
+        repo_release(c->mv);
+    }
+    infer_req_free(c->q);
+    free(c->proto);
+    free(c);
+}
+
+int infer_call_new(struct http_req *r, struct serve_server *s, const char *model, const char *version,
+                   int predict_style, struct infer_call **out)
+{
+    struct inferd_err err = {0};
+    int64_t v = 0;
+    http_req_set_model(r, model, version);
+    if (serve_parse_version(version, &v, &err) < 0) {
+        serve_error(r, predict_style, err.code, err.msg);
+        return -1;
+    }
+    struct infer_call *c = calloc(1, sizeof *c);
+    if (!c) {
+        serve_error(r, predict_style, INFERD_ENOMEM, "out of memory");
+        return -1;
+    }
+    c->http = r;
+    c->srv = s;
+    c->predict_style = predict_style;
+    http_req_on_done(r, call_free, c);
+    if (repo_acquire(s->repo, model, v, &c->mv, &err) < 0) {
+        c->mv = NULL;
+        serve_error(r, predict_style, err.code, err.msg);
+        return -1;
+    }
+    metrics_add(metrics_series_get(s->m.inflight_requests, (const char *[]){c->mv->name}), 1);
+    http_req_set_model(r, c->mv->name, c->mv->version_str);
+    *out = c;
+    return 0;
+}
+
+static void on_job_done(struct sched_job *job)
+{
+    struct infer_call *c = job->user;
+    http_req_set_timing(c->http, job->queue_s * 1e3, job->compute_s * 1e3);
+    if (job->rc < 0)
+        infer_call_error(c, job->rc, job->err.msg);
+    else
+        c->encode(c, job);
+    http_req_finish(c->http);
+}
+
+int infer_call_submit(struct infer_call *c, struct infer_req *q, infer_encode_fn encode, void *proto)
+{
+    struct inferd_err err = {0};
+    c->q = q;
+    c->proto = proto;
+    c->encode = encode;
+    if (infer_req_check(q, c->mv->in, c->mv->n_in, c->mv->max_batch_size, &err) < 0) {
+        infer_call_error(c, err.code, err.msg);
+        return HTTP_DONE;
+    }
+    uint64_t now = http_req_start_ns(c->http);
+    const char *h = http_req_header(c->http, "X-Request-Timeout-Ms");
+    int64_t timeout_us = q->timeout_us;
+    if (h) {
+        int64_t ms;
+        if (http_parse_timeout_ms("X-Request-Timeout-Ms", h, &ms, &err) < 0) {
+            infer_call_error(c, err.code, err.msg);
+            return HTTP_DONE;
+        }
+        timeout_us = ms * 1000;
+    }
+    c->job.q = q;
+    c->job.user = c;
+    c->job.done = on_job_done;
+    c->job.deadline_ns = http_deadline_ns(now, timeout_us);
+    if (sched_run_inline(c->mv->sched, &c->job))
+        return HTTP_ASYNC; /* already finished: http_req_finish ran on this thread */
+    if (sched_submit(c->mv->sched, &c->job, &err) < 0) {
+        infer_call_error(c, err.code, err.msg);
+        return HTTP_DONE;
+    }
+    return HTTP_ASYNC;
+}

@@ -1,0 +1,152 @@
+/* llm_job.c — the life of one LLM job: creation, references, cancellation, and the text
+ * publication rules (stop strings and partial UTF-8 held back) the scheduler applies. */
+#include "serve/sched/llm_sched.h"
+#include "serve/sched/llm_job_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct llm_job *llm_job_new(const struct llm_job_params *p, struct inferd_err *err)
+{
+    if (p->n_prompt <= 0 || !p->prompt) {
+        free(p->prompt);
+        inferd_err_set(err, INFERD_EINVAL, "prompt: must hold at least one token");
+        return NULL;
+    }
+    if (p->n_stop < 0 || p->n_stop > LLM_STOP_MAX) {
+        free(p->prompt);
+        inferd_err_set(err, INFERD_EINVAL, "stop: at most %d sequences", LLM_STOP_MAX);
+        return NULL;
+    }
+    if (p->n_top < 0 || p->n_top > LLM_TOP_MAX) {
+        free(p->prompt);
+        inferd_err_set(err, INFERD_EINVAL, "top_logprobs: must be between 0 and %d", LLM_TOP_MAX);
+        return NULL;
+    }
+    struct llm_job *j = calloc(1, sizeof *j);
+    if (!j) {
+        free(p->prompt);
+        inferd_err_set(err, INFERD_ENOMEM, "out of memory");
+        return NULL;
+    }
+    j->prompt = p->prompt;
+    j->n_prompt = p->n_prompt;
+    j->max_tokens = p->max_tokens;
+    j->sampling = p->sampling;
+    for (int i = 0; i < p->n_stop; i++) {
+        size_t n = p->stop[i] ? strlen(p->stop[i]) : 0;
+        if (n == 0)
+            continue;
+        if (n >= LLM_STOP_LEN) {
+            llm_job_release(j);
+            inferd_err_set(err, INFERD_EINVAL, "stop[%d]: longer than %d bytes", i, LLM_STOP_LEN - 1);
+            return NULL;
+        }
+        memcpy(j->stop[j->n_stop++], p->stop[i], n + 1);
+    }
+    j->n_top = p->n_top;
+    j->logprobs = p->logprobs;
+    j->embed = p->embed;
+    j->ignore_eos = p->ignore_eos;
+    j->deadline_ns = p->deadline_ns;
+    j->on_done = p->on_done;
+    j->on_done_arg = p->on_done_arg;
+    j->slot = -1;
+    atomic_init(&j->cancel, 0);
+    atomic_init(&j->refs, 1);
+    pthread_mutex_init(&j->lock, NULL);
+    pthread_cond_init(&j->cond, NULL);
+    return j;
+}
+
+void llm_job_release(struct llm_job *j)
+{
+    if (!j || atomic_fetch_sub(&j->refs, 1) != 1)
+        return;
+    pthread_mutex_destroy(&j->lock);
+    pthread_cond_destroy(&j->cond);
+    free(j->prompt);
+    free(j->emb_sum);
+    free(j->embedding);
+    free(j->text);
+    free(j->toks);
+    free(j);
+}
+
+void llm_job_cancel(struct llm_job *j)
+{
+    if (j)
+        atomic_store(&j->cancel, 1);
+}
+
+/* Bytes at the end of text[0..len) that begin an incomplete UTF-8 sequence. */
+static size_t utf8_partial_tail(const char *text, size_t len)
+{
+    for (size_t back = 1; back <= 4 && back <= len; back++) {
+        unsigned char c = (unsigned char)text[len - back];
+        if ((c & 0xC0) == 0x80)
+            continue; /* continuation byte: keep looking for the lead */
+        size_t need = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
+        return need > back ? back : 0;
+    }
+    return 0;
+}
+
+int llm_job__append(struct llm_job *j, const char *piece, size_t n)
+{
+    pthread_mutex_lock(&j->lock);
+    if (j->text_len + n + 1 > j->text_cap) {
+        size_t cap = j->text_cap ? j->text_cap * 2 : 256;
+        while (cap < j->text_len + n + 1)
+            cap *= 2;
+        char *t = realloc(j->text, cap);
+        if (!t) {
+            pthread_mutex_unlock(&j->lock);
+            return INFERD_ENOMEM;
+        }
+        j->text = t;
+        j->text_cap = cap;
+    }
+    memcpy(j->text + j->text_len, piece, n);
+    j->text_len += n;
+    j->text[j->text_len] = 0;
+    pthread_mutex_unlock(&j->lock);
+    return 0;
+}
+
+int llm_job__check_stop(struct llm_job *j)
+{
+    /* No match can start before out_len: a prefix of a stop string at the end of the
+     * text is never published (see the hold-back below). */
+    pthread_mutex_lock(&j->lock);
+    size_t best = (size_t)-1;
+    for (int i = 0; i < j->n_stop; i++) {
+        const char *hit = j->text_len ? memmem(j->text + j->out_len, j->text_len - j->out_len,
+                                               j->stop[i], strlen(j->stop[i]))
+                                      : NULL;
+        if (hit && (size_t)(hit - j->text) < best)
+            best = (size_t)(hit - j->text);
+    }
+    if (best != (size_t)-1) {
+        j->text_len = best;
+        j->text[best] = 0;
+        pthread_mutex_unlock(&j->lock);
+        return 1;
+    }
+    size_t hold = utf8_partial_tail(j->text, j->text_len);
+    for (int i = 0; i < j->n_stop; i++) {
+        size_t sl = strlen(j->stop[i]);
+        for (size_t k = sl - 1; k > hold; k--) {
+            if (k <= j->text_len - j->out_len &&
+                memcmp(j->text + j->text_len - k, j->stop[i], k) == 0) {
+                hold = k;
+                break;
+            }
+        }
+    }
+    size_t pub = j->text_len - hold;
+    if (pub > j->out_len)
+        j->out_len = pub;
+    pthread_mutex_unlock(&j->lock);
+    return 0;
+}

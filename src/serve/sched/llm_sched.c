@@ -1,0 +1,653 @@
+/* llm_sched.c — continuous batching: one thread per model packs prompt chunks and next
+ * tokens of every active sequence into one decode call per step. */
+#include "serve/sched/llm_sched.h"
+#include "serve/sched/llm_job_int.h"
+
+#include "base/clock.h"
+#include "base/log.h"
+#include "observe/families.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct slot {
+    struct llm_job *job;           /* NULL when free */
+    int32_t *cache;                /* tokens whose K/V this sequence holds (slot_ctx cap) */
+    int n_cache;
+};
+
+struct llm_sched {
+    struct inferd_llm_model *model;     /* borrowed */
+    struct inferd_llm_ctx *ctx;         /* owned */
+    const struct inferd_llm_info *info; /* borrowed from model */
+    int n_seq, n_ctx, slot_ctx, n_batch, max_queue, embeddings;
+    char model_name[128];
+    struct metrics_inferd *metrics;
+    struct metrics_series *m_running, *m_waiting, *m_kv, *m_ttft, *m_itl, *m_e2e, *m_queue,
+        *m_prompt, *m_gen;
+
+    pthread_t thread;
+    pthread_mutex_t lock;               /* guards the queue, n_waiting, stop, draining, n_running */
+    pthread_cond_t wake;                /* new work or stop */
+    pthread_cond_t idle;                /* running + waiting reached 0 */
+    struct llm_job *q_head, *q_tail;
+    int n_waiting, n_running;
+    int stop, draining;
+
+    struct slot *slots;                 /* n_seq */
+    /* decode batch, allocated once (n_batch rows) */
+    int32_t *b_tok, *b_pos, *b_seq;
+    int8_t *b_want;
+    int *b_slot;                        /* row -> slot */
+    float *scratch_lp;                  /* LLM_TOP_MAX */
+    int32_t *scratch_id;
+    char piece[512];
+
+    atomic_llong steps, prompt_tokens, generated_tokens, reused_tokens;
+};
+
+static void update_gauges(struct llm_sched *s)
+{
+    if (!s->metrics)
+        return;
+    pthread_mutex_lock(&s->lock);
+    int running = s->n_running, waiting = s->n_waiting;
+    pthread_mutex_unlock(&s->lock);
+    metrics_set(s->m_running, running);
+    metrics_set(s->m_waiting, waiting);
+    int size = inferd_llm_kv_size(s->ctx);
+    metrics_set(s->m_kv, size > 0 ? (double)inferd_llm_kv_used(s->ctx) / size : 0);
+}
+
+/* Publishes the end of a job and hands it back: sets done, wakes readers, calls on_done,
+ * drops the scheduler's reference. The slot (if any) must already be released. */
+static void finish(struct llm_sched *s, struct llm_job *j, const char *reason, int code, const char *msg)
+{
+    uint64_t now = clock_now_ns();
+    inferd_llm_sampler_free(j->smp); /* scheduler-private, so llm_job.c needs no engine */
+    j->smp = NULL;
+    pthread_mutex_lock(&j->lock);
+    j->out_len = j->text_len;
+    j->done = 1;
+    j->finish_reason = reason;
+    j->err_code = code;
+    if (msg)
+        snprintf(j->err_msg, sizeof j->err_msg, "%s", msg);
+    if (j->t_first) {
+        j->ttft_s = (j->t_first - j->t_submit) / 1e9;
+        j->gen_s = (now - j->t_first) / 1e9;
+    }
+    pthread_cond_broadcast(&j->cond);
+    pthread_mutex_unlock(&j->lock);
+    if (s->metrics && j->t_start && code == 0)
+        metrics_observe(s->m_e2e, (now - j->t_submit) / 1e9);
+    if (j->on_done)
+        j->on_done(j, j->on_done_arg);
+    llm_job_release(j);
+}
+
+/* Frees j's slot; its KV cache stays for prefix reuse (not for embeddings). */
+static void release_slot(struct llm_sched *s, struct llm_job *j)
+{
+    if (j->slot < 0)
+        return;
+    s->slots[j->slot].job = NULL;
+    if (j->embed) { /* hidden states of a finished embedding are not worth keeping */
+        inferd_llm_seq_clear(s->ctx, j->slot);
+        s->slots[j->slot].n_cache = 0;
+    }
+    j->slot = -1;
+}
+
+/* Counts a job popped from the wait queue out of the running set, after it was published
+ * (so llm_sched_drain returning means every job's result is visible). */
+static void count_out(struct llm_sched *s)
+{
+    pthread_mutex_lock(&s->lock);
+    s->n_running--;
+    if (s->n_running == 0 && s->n_waiting == 0)
+        pthread_cond_broadcast(&s->idle);
+    pthread_mutex_unlock(&s->lock);
+}
+
+static void end_job(struct llm_sched *s, struct llm_job *j, const char *reason, int code, const char *msg)
+{
+    release_slot(s, j);
+    finish(s, j, reason, code, msg); /* may drop the last reference to j */
+    count_out(s);
+}
+
+static int common_prefix(const int32_t *a, int na, const int32_t *b, int nb)
+{
+    int n = na < nb ? na : nb, i = 0;
+    while (i < n && a[i] == b[i])
+        i++;
+    return i;
+}
+
+/* Puts job j into the free slot that shares the longest prefix with its prompt. */
+static int admit(struct llm_sched *s, struct llm_job *j, struct inferd_err *err)
+{
+    int best = -1, best_keep = -1;
+    for (int i = 0; i < s->n_seq; i++) {
+        if (s->slots[i].job)
+            continue;
+        int keep = j->embed ? 0 : common_prefix(s->slots[i].cache, s->slots[i].n_cache, j->prompt, j->n_prompt);
+        if (keep > best_keep) {
+            best = i;
+            best_keep = keep;
+        }
+    }
+    if (best < 0)
+        return inferd_err_set(err, INFERD_EBUSY, "no free slot");
+    if (best_keep >= j->n_prompt)
+        best_keep = j->n_prompt - 1; /* the last prompt token must run to give logits */
+    struct slot *sl = &s->slots[best];
+    if (best_keep == 0)
+        inferd_llm_seq_clear(s->ctx, best);
+    else if (best_keep < inferd_llm_seq_len(s->ctx, best))
+        inferd_llm_seq_truncate(s->ctx, best, best_keep);
+    sl->n_cache = best_keep;
+    sl->job = j;
+    j->slot = best;
+    j->n_past = best_keep;
+    pthread_mutex_lock(&j->lock);
+    j->t_start = clock_now_ns();
+    pthread_mutex_unlock(&j->lock);
+    if (!j->embed) {
+        j->smp = inferd_llm_sampler_new(&j->sampling, s->info->n_vocab);
+        if (!j->smp)
+            return inferd_err_set(err, INFERD_ENOMEM, "sampler: out of memory");
+        for (int i = 0; i < j->n_prompt; i++)
+            inferd_llm_sampler_accept(j->smp, j->prompt[i]);
+    } else {
+        j->emb_sum = calloc((size_t)s->info->n_embd, sizeof(float));
+        if (!j->emb_sum)
+            return inferd_err_set(err, INFERD_ENOMEM, "embedding: out of memory");
+    }
+    if (j->logprobs && !j->embed) {
+        int cap = j->max_tokens > 0 ? j->max_tokens : s->slot_ctx;
+        j->toks = calloc((size_t)cap, sizeof *j->toks);
+        if (!j->toks)
+            return inferd_err_set(err, INFERD_ENOMEM, "logprobs: out of memory");
+    }
+    pthread_mutex_lock(&j->lock);
+    j->prompt_tokens = j->n_prompt;
+    j->cached_tokens = best_keep;
+    pthread_mutex_unlock(&j->lock);
+    atomic_fetch_add(&s->reused_tokens, best_keep);
+    if (s->metrics) {
+        metrics_observe(s->m_queue, (j->t_start - j->t_submit) / 1e9);
+        metrics_add(s->m_prompt, j->n_prompt);
+    }
+    return 0;
+}
+
+/* Ends waiting jobs whose client left or whose deadline passed, without a slot. */
+static void reap_waiting(struct llm_sched *s, uint64_t now)
+{
+    struct llm_job *dead = NULL;
+    pthread_mutex_lock(&s->lock);
+    struct llm_job **pp = &s->q_head, *prev = NULL;
+    while (*pp) {
+        struct llm_job *j = *pp;
+        if (atomic_load(&j->cancel) || (j->deadline_ns && now > j->deadline_ns)) {
+            *pp = j->next;
+            if (s->q_tail == j)
+                s->q_tail = prev;
+            s->n_waiting--;
+            s->n_running++; /* counted out again by end_job */
+            j->next = dead;
+            dead = j;
+            continue;
+        }
+        prev = j;
+        pp = &j->next;
+    }
+    pthread_mutex_unlock(&s->lock);
+    while (dead) {
+        struct llm_job *j = dead;
+        dead = j->next;
+        j->next = NULL;
+        end_job(s, j, atomic_load(&j->cancel) ? "cancelled" : "timeout", 0, NULL);
+    }
+}
+
+/* Moves waiting jobs into free slots; drops cancelled/expired ones. Holds no lock on entry. */
+static void admit_waiting(struct llm_sched *s, uint64_t now)
+{
+    reap_waiting(s, now);
+    for (;;) {
+        int free_slot = 0;
+        for (int i = 0; i < s->n_seq; i++)
+            free_slot |= s->slots[i].job == NULL;
+        pthread_mutex_lock(&s->lock);
+        struct llm_job *j = free_slot ? s->q_head : NULL;
+        if (j) {
+            s->q_head = j->next;
+            if (!s->q_head)
+                s->q_tail = NULL;
+            s->n_waiting--;
+            s->n_running++;
+        }
+        pthread_mutex_unlock(&s->lock);
+        if (!j)
+            return;
+        j->next = NULL;
+        if (atomic_load(&j->cancel)) {
+            end_job(s, j, "cancelled", 0, NULL);
+            continue;
+        }
+        if (j->deadline_ns && now > j->deadline_ns) {
+            end_job(s, j, "timeout", 0, NULL);
+            continue;
+        }
+        struct inferd_err err = {0};
+        if (admit(s, j, &err) < 0)
+            end_job(s, j, "error", err.code, err.msg);
+    }
+}
+
+/* After the decode: sample for a generating row, publish, check every end condition. */
+static void on_token(struct llm_sched *s, struct llm_job *j, const float *logits)
+{
+    struct slot *sl = &s->slots[j->slot];
+    float lp = 0;
+    int32_t tok = inferd_llm_sample(j->smp, logits, &lp);
+    inferd_llm_sampler_accept(j->smp, tok);
+    uint64_t now = clock_now_ns();
+    if (s->metrics) {
+        if (!j->t_first)
+            metrics_observe(s->m_ttft, (now - j->t_submit) / 1e9);
+        else
+            metrics_observe(s->m_itl, (now - j->t_last) / 1e9);
+        metrics_add(s->m_gen, 1);
+    }
+    if (!j->t_first)
+        j->t_first = now;
+    j->t_last = now;
+    atomic_fetch_add(&s->generated_tokens, 1);
+    int eog = !j->ignore_eos && inferd_llm_token_is_eog(s->model, tok);
+    if (j->toks) {
+        struct llm_tok_rec *r = &j->toks[j->n_toks];
+        r->id = tok;
+        r->logprob = lp;
+        r->n_top = j->n_top ? inferd_llm_top_logprobs(logits, s->info->n_vocab, j->n_top, r->top_id, r->top_lp) : 0;
+        r->text_off = (uint32_t)j->text_len;
+    }
+    pthread_mutex_lock(&j->lock);
+    j->completion_tokens++;
+    if (j->toks)
+        j->n_toks++;
+    pthread_mutex_unlock(&j->lock);
+    if (eog) {
+        end_job(s, j, "stop", 0, NULL);
+        return;
+    }
+    int n = inferd_llm_token_to_piece(s->model, tok, s->piece, sizeof s->piece);
+    if (n > 0 && llm_job__append(j, s->piece, (size_t)n) < 0) {
+        end_job(s, j, "error", INFERD_ENOMEM, "out of memory");
+        return;
+    }
+    if (llm_job__check_stop(j)) {
+        end_job(s, j, "stop", 0, NULL);
+        return;
+    }
+    pthread_mutex_lock(&j->lock);
+    pthread_cond_broadcast(&j->cond);
+    pthread_mutex_unlock(&j->lock);
+    if ((j->max_tokens > 0 && j->completion_tokens >= j->max_tokens) || sl->n_cache >= s->slot_ctx) {
+        end_job(s, j, "length", 0, NULL);
+        return;
+    }
+    j->last_tok = tok;
+}
+
+static void finish_embedding(struct llm_sched *s, struct llm_job *j)
+{
+    int n = s->info->n_embd;
+    double norm = 0;
+    float *e = malloc((size_t)n * sizeof *e);
+    if (!e) {
+        end_job(s, j, "error", INFERD_ENOMEM, "out of memory");
+        return;
+    }
+    for (int i = 0; i < n; i++) {
+        e[i] = j->emb_sum[i] / (float)j->n_prompt;
+        norm += (double)e[i] * e[i];
+    }
+    norm = sqrt(norm);
+    for (int i = 0; i < n; i++)
+        e[i] = norm > 0 ? (float)(e[i] / norm) : 0.0f;
+    pthread_mutex_lock(&j->lock);
+    j->embedding = e;
+    j->n_embd = n;
+    pthread_mutex_unlock(&j->lock);
+    end_job(s, j, "stop", 0, NULL);
+}
+
+/* One step: build the batch, decode, handle outputs. Returns 1 if it did work. */
+static int step(struct llm_sched *s)
+{
+    uint64_t now = clock_now_ns();
+    admit_waiting(s, now);
+    update_gauges(s); /* before any token of a newly admitted job can be seen */
+    int n = 0;
+    /* 1. cancellations and deadlines; 2. one next-token row per generating job. */
+    for (int i = 0; i < s->n_seq; i++) {
+        struct llm_job *j = s->slots[i].job;
+        if (!j)
+            continue;
+        if (atomic_load(&j->cancel)) {
+            end_job(s, j, "cancelled", 0, NULL);
+            continue;
+        }
+        if (j->deadline_ns && now > j->deadline_ns) {
+            end_job(s, j, "timeout", 0, NULL);
+            continue;
+        }
+        if (j->n_past < j->n_prompt || n >= s->n_batch)
+            continue;
+        s->b_tok[n] = j->last_tok;
+        s->b_pos[n] = s->slots[i].n_cache;
+        s->b_seq[n] = i;
+        s->b_want[n] = 1;
+        s->b_slot[n] = i;
+        n++;
+    }
+    /* 3. prompt chunks fill the rest of the batch, slot by slot. */
+    for (int i = 0; i < s->n_seq && n < s->n_batch; i++) {
+        struct llm_job *j = s->slots[i].job;
+        if (!j || j->n_past >= j->n_prompt)
+            continue;
+        struct slot *sl = &s->slots[i];
+        int take = j->n_prompt - j->n_past;
+        if (take > s->n_batch - n)
+            take = s->n_batch - n;
+        for (int k = 0; k < take; k++) {
+            int p = j->n_past + k;
+            s->b_tok[n] = j->prompt[p];
+            s->b_pos[n] = sl->n_cache + k;
+            s->b_seq[n] = i;
+            s->b_want[n] = j->embed || p == j->n_prompt - 1;
+            s->b_slot[n] = i;
+            n++;
+        }
+    }
+    if (n == 0)
+        return 0;
+    struct inferd_llm_batch b = {.n = n, .tokens = s->b_tok, .pos = s->b_pos, .seq = s->b_seq, .want_logits = s->b_want};
+    struct inferd_err err = {0};
+    int rc = inferd_llm_decode(s->ctx, &b, &err);
+    atomic_fetch_add(&s->steps, 1);
+    if (rc < 0) {
+        log_msg(LOG_ERROR, "llm decode failed", "\"model\":\"%s\",\"rows\":%d,\"code\":\"%s\"", s->model_name, n,
+                inferd_err_name(rc));
+        for (int i = 0; i < s->n_seq; i++) {
+            struct llm_job *j = s->slots[i].job;
+            if (!j)
+                continue;
+            inferd_llm_seq_clear(s->ctx, i);
+            s->slots[i].n_cache = 0;
+            end_job(s, j, "error", rc, err.msg);
+        }
+        return 1;
+    }
+    /* Record what each sequence now caches, then hand outputs to their jobs. */
+    for (int r = 0; r < n; r++) {
+        struct slot *sl = &s->slots[s->b_slot[r]];
+        if (sl->n_cache < s->slot_ctx)
+            sl->cache[sl->n_cache] = s->b_tok[r];
+        sl->n_cache++;
+    }
+    for (int r = 0; r < n; r++) {
+        int i = s->b_slot[r];
+        struct llm_job *j = s->slots[i].job;
+        if (!j)
+            continue;
+        if (j->n_past < j->n_prompt) {
+            j->n_past++;
+            atomic_fetch_add(&s->prompt_tokens, 1);
+            if (j->embed) {
+                const float *e = inferd_llm_embedding(s->ctx, r);
+                if (!e) {
+                    end_job(s, j, "error", INFERD_EUNSUPPORTED, "embeddings: the engine kept no hidden state");
+                    continue;
+                }
+                for (int k = 0; k < s->info->n_embd; k++)
+                    j->emb_sum[k] += e[k];
+                if (j->n_past == j->n_prompt)
+                    finish_embedding(s, j);
+                continue;
+            }
+            if (j->n_past < j->n_prompt)
+                continue;
+        }
+        if (!s->b_want[r])
+            continue;
+        const float *logits = inferd_llm_logits(s->ctx, r);
+        if (!logits) {
+            end_job(s, j, "error", INFERD_EUNAVAIL, "decode kept no logits");
+            continue;
+        }
+        on_token(s, j, logits);
+    }
+    return 1;
+}
+
+static void *sched_main(void *arg)
+{
+    struct llm_sched *s = arg;
+    for (;;) {
+        pthread_mutex_lock(&s->lock);
+        while (!s->stop && s->n_running == 0 && s->n_waiting == 0)
+            pthread_cond_wait(&s->wake, &s->lock);
+        int stop = s->stop;
+        pthread_mutex_unlock(&s->lock);
+        if (stop)
+            break;
+        step(s);
+        update_gauges(s);
+    }
+    /* Shutdown: everything left ends as "cancelled". */
+    for (int i = 0; i < s->n_seq; i++)
+        if (s->slots[i].job)
+            end_job(s, s->slots[i].job, "cancelled", 0, NULL);
+    for (;;) {
+        pthread_mutex_lock(&s->lock);
+        struct llm_job *j = s->q_head;
+        if (j) {
+            s->q_head = j->next;
+            s->n_waiting--;
+            s->n_running++;
+        }
+        pthread_mutex_unlock(&s->lock);
+        if (!j)
+            break;
+        end_job(s, j, "cancelled", 0, NULL);
+    }
+    update_gauges(s);
+    return NULL;
+}
+
+/* Frees s and everything it owns (slots, batch arrays, the engine context, lock and
+ * conditions); the thread must not be running. Used by llm_sched_new's failure path
+ * (fields may still be NULL) and by llm_sched_free. */
+static void sched_destroy(struct llm_sched *s)
+{
+    if (s->slots)
+        for (int i = 0; i < s->n_seq; i++)
+            free(s->slots[i].cache);
+    free(s->slots);
+    free(s->b_tok);
+    free(s->b_pos);
+    free(s->b_seq);
+    free(s->b_want);
+    free(s->b_slot);
+    inferd_llm_ctx_free(s->ctx);
+    pthread_mutex_destroy(&s->lock);
+    pthread_cond_destroy(&s->wake);
+    pthread_cond_destroy(&s->idle);
+    free(s);
+}
+
+int llm_sched_new(struct inferd_llm_model *model, const struct llm_sched_config *cfg,
+                  struct llm_sched **out, struct inferd_err *err)
+{
+    struct llm_sched *s = calloc(1, sizeof *s);
+    if (!s)
+        return inferd_err_set(err, INFERD_ENOMEM, "scheduler: out of memory");
+    int rc;
+    s->model = model;
+    s->info = inferd_llm_info(model);
+    s->n_seq = cfg->n_seq > 0 ? cfg->n_seq : 4;
+    s->n_ctx = cfg->n_ctx > 0 ? cfg->n_ctx : s->n_seq * s->info->n_ctx_train;
+    s->slot_ctx = s->n_ctx / s->n_seq;
+    s->n_batch = cfg->n_batch > 0 ? cfg->n_batch : 512;
+    if (s->n_batch < s->n_seq)
+        s->n_batch = s->n_seq;
+    s->max_queue = cfg->max_queue > 0 ? cfg->max_queue : 64;
+    s->embeddings = cfg->embeddings;
+    snprintf(s->model_name, sizeof s->model_name, "%s", cfg->model_name ? cfg->model_name : "");
+    if (s->slot_ctx < 2) {
+        rc = inferd_err_set(err, INFERD_EINVAL, "context_size: %d positions for %d sequences leaves < 2 each",
+                            s->n_ctx, s->n_seq);
+        free(s);
+        return rc;
+    }
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_cond_init(&s->wake, NULL);
+    pthread_cond_init(&s->idle, NULL);
+    struct inferd_llm_ctx_params cp = {.n_ctx = s->n_ctx, .n_seq = s->n_seq, .n_batch = s->n_batch,
+                                       .embeddings = s->embeddings};
+    rc = inferd_llm_ctx_new(model, &cp, &s->ctx, err);
+    if (rc < 0)
+        goto fail;
+    s->slots = calloc((size_t)s->n_seq, sizeof *s->slots);
+    s->b_tok = calloc((size_t)s->n_batch, sizeof *s->b_tok);
+    s->b_pos = calloc((size_t)s->n_batch, sizeof *s->b_pos);
+    s->b_seq = calloc((size_t)s->n_batch, sizeof *s->b_seq);
+    s->b_want = calloc((size_t)s->n_batch, sizeof *s->b_want);
+    s->b_slot = calloc((size_t)s->n_batch, sizeof *s->b_slot);
+    rc = INFERD_ENOMEM;
+    if (!s->slots || !s->b_tok || !s->b_pos || !s->b_seq || !s->b_want || !s->b_slot) {
+        inferd_err_set(err, rc, "scheduler: out of memory");
+        goto fail;
+    }
+    for (int i = 0; i < s->n_seq; i++) {
+        s->slots[i].cache = calloc((size_t)s->slot_ctx, sizeof(int32_t));
+        if (!s->slots[i].cache) {
+            inferd_err_set(err, rc, "scheduler: out of memory");
+            goto fail;
+        }
+    }
+    s->metrics = cfg->metrics;
+    if (s->metrics) {
+        const char *l[] = {s->model_name};
+        s->m_running = metrics_series_get(s->metrics->llm_running, l);
+        s->m_waiting = metrics_series_get(s->metrics->llm_waiting, l);
+        s->m_kv = metrics_series_get(s->metrics->llm_kv_usage, l);
+        s->m_ttft = metrics_series_get(s->metrics->llm_ttft, l);
+        s->m_itl = metrics_series_get(s->metrics->llm_itl, l);
+        s->m_e2e = metrics_series_get(s->metrics->llm_e2e, l);
+        s->m_queue = metrics_series_get(s->metrics->llm_queue_time, l);
+        s->m_prompt = metrics_series_get(s->metrics->llm_prompt_tokens, l);
+        s->m_gen = metrics_series_get(s->metrics->llm_generation_tokens, l);
+        update_gauges(s);
+    }
+    if (pthread_create(&s->thread, NULL, sched_main, s) != 0) {
+        rc = inferd_err_set(err, INFERD_EIO, "scheduler: cannot start its thread");
+        goto fail;
+    }
+    *out = s;
+    return 0;
+fail:
+    sched_destroy(s);
+    return rc;
+}
+
+int llm_sched_submit(struct llm_sched *s, struct llm_job *j, struct inferd_err *err)
+{
+    if (!j->embed && j->n_prompt >= s->slot_ctx)
+        return inferd_err_set(err, INFERD_EINVAL,
+                              "prompt: %d tokens do not fit the context of %d tokens per sequence "
+                              "(context_size / parallel)", j->n_prompt, s->slot_ctx);
+    if (j->embed && j->n_prompt > s->slot_ctx)
+        return inferd_err_set(err, INFERD_EINVAL, "input: %d tokens exceed the context of %d tokens per sequence",
+                              j->n_prompt, s->slot_ctx);
+    pthread_mutex_lock(&s->lock);
+    if (s->stop || s->draining) {
+        pthread_mutex_unlock(&s->lock);
+        return inferd_err_set(err, INFERD_EUNAVAIL, "model %s is shutting down", s->model_name);
+    }
+    int free_slots = s->n_seq - s->n_running;
+    if (s->n_waiting >= s->max_queue + (free_slots > 0 ? free_slots : 0)) {
+        pthread_mutex_unlock(&s->lock);
+        return inferd_err_set(err, INFERD_EBUSY, "model %s: %d requests running and %d waiting (queue limit %d)",
+                              s->model_name, s->n_running, s->n_waiting, s->max_queue);
+    }
+    atomic_fetch_add(&j->refs, 1);
+    j->t_submit = clock_now_ns();
+    j->next = NULL;
+    if (s->q_tail)
+        s->q_tail->next = j;
+    else
+        s->q_head = j;
+    s->q_tail = j;
+    s->n_waiting++;
+    pthread_cond_signal(&s->wake);
+    pthread_mutex_unlock(&s->lock);
+    return 0;
+}
+
+int llm_sched_drain(struct llm_sched *s, int timeout_ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += timeout_ms / 1000;
+    ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    int rc = 0;
+    pthread_mutex_lock(&s->lock);
+    s->draining = 1;
+    while (s->n_running + s->n_waiting > 0 && rc == 0)
+        if (pthread_cond_timedwait(&s->idle, &s->lock, &ts) == ETIMEDOUT)
+            rc = INFERD_ETIMEDOUT;
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+void llm_sched_free(struct llm_sched *s)
+{
+    if (!s)
+        return;
+    pthread_mutex_lock(&s->lock);
+    s->stop = 1;
+    pthread_cond_broadcast(&s->wake);
+    pthread_mutex_unlock(&s->lock);
+    pthread_join(s->thread, NULL);
+    sched_destroy(s);
+}
+
+void llm_sched_stats(struct llm_sched *s, struct llm_sched_stats *o)
+{
+    pthread_mutex_lock(&s->lock);
+    o->running = s->n_running;
+    o->waiting = s->n_waiting;
+    pthread_mutex_unlock(&s->lock);
+    o->n_seq = s->n_seq;
+    o->n_ctx = s->n_ctx;
+    o->slot_ctx = s->slot_ctx;
+    o->n_batch = s->n_batch;
+    o->max_queue = s->max_queue;
+    o->steps = atomic_load(&s->steps);
+    o->prompt_tokens = atomic_load(&s->prompt_tokens);
+    o->generated_tokens = atomic_load(&s->generated_tokens);
+    o->reused_tokens = atomic_load(&s->reused_tokens);
+}
