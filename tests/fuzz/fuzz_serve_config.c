@@ -13,6 +13,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (c.n_versions > CONFIG_MAX_SPECIFIC || c.sched.n_preferred > SCHED_MAX_PREFERRED ||
             c.sched.max_queue_size < 1 || (c.sched.dynamic && c.sched.max_batch_size < 1))
             __builtin_trap();
+        model_config_free(&c);
     }
     return 0;
 }

@@ -3,9 +3,13 @@
 #include "serve/http/http.h"
 
 #include "base/clock.h"
+#include "serve/http/hangup.h"
 #include "observe/access_log.h"
 
+#include "base/log.h"
+
 #include <arpa/inet.h>
+#include <assert.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -14,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define HTTP_CAPTURE_MAX 256 /* bytes of one captured path segment */
@@ -32,6 +37,7 @@ struct http_server {
     int port;                        /* bound port */
     atomic_long in_flight;           /* requests accepted and not yet completed */
     atomic_int quiesced;             /* draining: answers carry Connection: close */
+    struct hangup_watch *watch;      /* suspended requests, and their clients' hang-ups */
 };
 
 enum req_state { REQ_RECEIVING, REQ_DISPATCHED, REQ_READY, REQ_SENT };
@@ -76,9 +82,13 @@ struct http_req {
     http_stream_read_fn stream_read;
     void *stream_ctx;
     void (*stream_free)(void *);
-    /* async hand-off */
+    /* async hand-off: suspended, finished, wake_pending and watch change under lock */
     pthread_mutex_t lock;
     int suspended, finished;
+    int wake_pending;                /* a stream got data since its read last found none */
+    int watch;                       /* hangup_watch handle while suspended, else -1 */
+    hangup_fn hup_fn;                /* the route's hang-up hook (NULL: none) */
+    void *hup_arg;
     void (*done_fn)(void *);
     void *done_arg;
     void *user;
@@ -343,15 +353,48 @@ void http_resp_stream(struct http_req *r, int status, const char *content_type,
     r->stream_free = free_ctx;
 }
 
+/* Suspends r's connection and tracks it (watching for the client's hang-up when the route
+ * gave a hook). Caller holds r->lock, on an MHD thread inside an MHD callback. */
+static void suspend_locked(struct http_req *r)
+{
+    assert(!r->suspended);
+    r->suspended = 1;
+    MHD_suspend_connection(r->conn);
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    r->watch = hangup_watch_add(r->srv->watch, ci ? (int)ci->connect_fd : -1, r->hup_fn, r->hup_arg);
+}
+
+/* Resumes r's connection when suspended. Caller holds r->lock; any thread. */
+static void resume_locked(struct http_req *r)
+{
+    if (!r->suspended)
+        return;
+    hangup_watch_remove(r->srv->watch, r->watch);
+    r->watch = -1;
+    r->suspended = 0;
+    MHD_resume_connection(r->conn);
+}
+
 void http_req_finish(struct http_req *r)
 {
     pthread_mutex_lock(&r->lock);
     r->finished = 1;
-    if (r->suspended) {
-        r->suspended = 0;
-        MHD_resume_connection(r->conn);
-    }
+    resume_locked(r);
     pthread_mutex_unlock(&r->lock);
+}
+
+void http_req_wake(struct http_req *r)
+{
+    pthread_mutex_lock(&r->lock);
+    r->wake_pending = 1;
+    resume_locked(r);
+    pthread_mutex_unlock(&r->lock);
+}
+
+void http_req_on_hangup(struct http_req *r, void (*fn)(void *arg), void *arg)
+{
+    r->hup_fn = fn;
+    r->hup_arg = arg;
 }
 
 /* ---------------- MHD callbacks ---------------- */
@@ -391,14 +434,26 @@ static void set_request_id(struct http_req *r)
     memcpy(r->id, id, sizeof id);
 }
 
+/* MHD asks for the next bytes of a stream. When the producer has none, the connection is
+ * suspended (unless a wake came in meanwhile) and http_req_wake resumes it: no worker
+ * thread waits for a producer. */
 static ssize_t stream_cb(void *cls, uint64_t pos, char *buf, size_t max)
 {
     (void)pos;
     struct http_req *r = cls;
+    pthread_mutex_lock(&r->lock);
+    r->wake_pending = 0;
+    pthread_mutex_unlock(&r->lock);
     ssize_t n = r->stream_read(r->stream_ctx, buf, max);
     if (n < 0)
         return MHD_CONTENT_READER_END_OF_STREAM;
-    return n;
+    if (n > 0)
+        return n;
+    pthread_mutex_lock(&r->lock);
+    if (!r->wake_pending)
+        suspend_locked(r);
+    pthread_mutex_unlock(&r->lock);
+    return 0;
 }
 
 static enum MHD_Result queue_response(struct http_req *r)
@@ -459,10 +514,8 @@ static void dispatch(struct http_req *r)
         if (e->route->handler(r, e->ctx) != HTTP_ASYNC)
             return;
         pthread_mutex_lock(&r->lock);
-        if (!r->finished) {
-            r->suspended = 1;
-            MHD_suspend_connection(r->conn);
-        }
+        if (!r->finished)
+            suspend_locked(r);
         pthread_mutex_unlock(&r->lock);
         return;
     }
@@ -490,6 +543,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
             return MHD_NO;
         }
         pthread_mutex_init(&r->lock, NULL);
+        r->watch = -1;
         r->srv = s;
         r->conn = conn;
         r->t_start = clock_now_ns();
@@ -588,6 +642,11 @@ int http_server_new(const struct http_config *cfg, struct http_server **out, str
         s->cfg.threads = 1;
     if (s->cfg.max_body_bytes == 0)
         s->cfg.max_body_bytes = 64u << 20;
+    int rc = hangup_watch_new(HTTP_MAX_CONNECTIONS, &s->watch, err);
+    if (rc < 0) {
+        free(s);
+        return rc;
+    }
     *out = s;
     return 0;
 }
@@ -615,7 +674,7 @@ int http_server_start(struct http_server *s, struct inferd_err *err)
                                  MHD_OPTION_THREAD_POOL_SIZE, (unsigned)s->cfg.threads,
                                  MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
                                  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
-                                 MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096,
+                                 MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_MAX_CONNECTIONS,
                                  MHD_OPTION_END);
     if (!s->daemon)
         return inferd_err_set(err, INFERD_EIO, "http: cannot listen on %s:%d (in use?)", host, s->cfg.port);
@@ -638,11 +697,29 @@ void http_server_quiesce(struct http_server *s)
 
 long http_in_flight(const struct http_server *s) { return atomic_load(&s->in_flight); }
 
+int http_server_cut(struct http_server *s, int timeout_ms)
+{
+    int n = hangup_watch_fire_all(s->watch);
+    uint64_t until = clock_now_ns() + (uint64_t)timeout_ms * 1000000u;
+    while (n > 0 && clock_now_ns() < until) {
+        struct timespec ts = {0, 2 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+        n = hangup_watch_count(s->watch);
+    }
+    return n;
+}
+
 void http_server_free(struct http_server *s)
 {
     if (!s)
         return;
-    if (s->daemon)
+    if (s->daemon) {
+        /* MHD aborts when stopped with suspended connections: cut what still waits. */
+        int left = http_server_cut(s, 5000);
+        if (left > 0)
+            log_msg(LOG_ERROR, "requests still suspended at shutdown", "\"count\":%d", left);
         MHD_stop_daemon(s->daemon);
+    }
+    hangup_watch_free(s->watch);
     free(s);
 }

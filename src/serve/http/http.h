@@ -39,6 +39,7 @@ enum { HTTP_DONE = 0, HTTP_ASYNC = 1 };
 #define HTTP_MAX_CAPTURES 4
 #define HTTP_MAX_ROUTES 128
 #define HTTP_MAX_RESP_HEADERS 8
+#define HTTP_MAX_CONNECTIONS 4096 /* open connections at once (MHD's limit) */
 
 struct http_req;
 struct http_server;
@@ -83,7 +84,10 @@ int http_port(const struct http_server *srv);
 void http_server_quiesce(struct http_server *srv);
 /* Requests accepted but not yet answered. */
 long http_in_flight(const struct http_server *srv);
-/* Stops the threads (cuts what is left) and frees. NULL is a no-op. */
+/* Runs the hang-up hook of every request waiting suspended (cancelling its work) and waits
+ * up to timeout_ms for them to end. Returns how many still wait. */
+int http_server_cut(struct http_server *srv, int timeout_ms);
+/* Cuts what waits (http_server_cut, 5 s), stops the threads and frees. NULL is a no-op. */
 void http_server_free(struct http_server *srv);
 
 /* ---- request side (borrowed strings, valid until the response is sent) ---- */
@@ -150,16 +154,25 @@ void http_resp_error(struct http_req *r, int status, const char *kind, const cha
 /* Adds a response header (both copied); at most HTTP_MAX_RESP_HEADERS. */
 void http_resp_header(struct http_req *r, const char *name, const char *value);
 /* Streaming (chunked transfer): read(ctx, buf, cap) runs on an MHD worker thread and
- * returns bytes written (> 0) or -1 at the end of the stream. It should block (e.g. on a
- * bounded per-request queue, with a timeout) until it has bytes; returning 0 makes MHD call
- * it again at once. free_ctx(ctx) runs when the response is over (also when the client
- * went away). Usable from a handler that returns HTTP_DONE or after HTTP_ASYNC. */
+ * returns bytes written (> 0), -1 at the end of the stream, or 0 when it has nothing yet:
+ * the connection is then suspended — no thread waits — until the producer calls
+ * http_req_wake (a wake that comes before the read returns 0 is not lost). read must never
+ * block. free_ctx(ctx) runs when the response is over (also when the client went away).
+ * Usable from a handler that returns HTTP_DONE or after HTTP_ASYNC. */
 typedef ssize_t (*http_stream_read_fn)(void *ctx, char *buf, size_t cap);
 void http_resp_stream(struct http_req *r, int status, const char *content_type,
                       http_stream_read_fn read, void *ctx, void (*free_ctx)(void *));
 /* Finishes a request that its handler left with HTTP_ASYNC: call once, from any thread,
  * after setting the response. */
 void http_req_finish(struct http_req *r);
+/* Tells a streaming response that its read has bytes (or the end) again; any thread. The
+ * caller must know r is alive: call it only before r's on_done hook has run. */
+void http_req_wake(struct http_req *r);
+/* Runs fn(arg) if the client closes its connection while the request waits suspended
+ * (after HTTP_ASYNC, or a stream waiting for bytes) or when the server shuts down with it
+ * waiting. fn runs on another thread and must only flag the work to stop (it must not
+ * finish the request itself); the work's completion then ends the request as usual. */
+void http_req_on_hangup(struct http_req *r, void (*fn)(void *arg), void *arg);
 
 /* Longest timeout a request may ask for, in ms (about 11.6 days); larger values are
  * clamped to it, so deadline arithmetic never overflows. */

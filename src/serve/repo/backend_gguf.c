@@ -6,126 +6,52 @@
 #include "base/log.h"
 #include "observe/families.h"
 
-#include <jansson.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-static void copy_trunc(char *dst, size_t cap, const char *src)
+/* Reads the LLM members of config.json (parsed by the repository) into lm and sc. */
+static int read_config(const struct model_config *cfg, struct llm_model *lm, struct llm_sched_config *sc,
+                       char *tmpl_name, size_t tmpl_cap, struct inferd_err *err)
 {
-    size_t n = strlen(src);
-    if (n >= cap)
-        n = cap - 1;
-    memcpy(dst, src, n);
-    dst[n] = 0;
-}
-
-/* models/<name>/<v>/model.gguf -> name (and the model folder for config.json). */
-static void split_path(const char *path, char *name, size_t name_cap, char *dir, size_t dir_cap)
-{
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s", path);
-    char *slash = strrchr(tmp, '/');      /* before model.gguf */
-    if (slash)
-        *slash = 0;
-    slash = strrchr(tmp, '/');            /* before <v> */
-    if (slash)
-        *slash = 0;
-    copy_trunc(dir, dir_cap, slash ? tmp : ".");
-    const char *base = strrchr(tmp, '/');
-    copy_trunc(name, name_cap, base ? base + 1 : tmp);
-}
-
-static int cfg_int(json_t *c, const char *key, int lo, int hi, int *out, struct inferd_err *err)
-{
-    json_t *v = json_object_get(c, key);
-    if (!v)
-        return 0;
-    if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi)
-        return inferd_err_set(err, INFERD_EINVAL, "config.json: %s: must be an integer between %d and %d", key, lo, hi);
-    *out = (int)json_integer_value(v);
-    return 0;
-}
-
-static int cfg_float(json_t *c, const char *key, double lo, double hi, float *out, struct inferd_err *err)
-{
-    json_t *v = json_object_get(c, key);
-    if (!v)
-        return 0;
-    if (!json_is_number(v) || json_number_value(v) < lo || json_number_value(v) > hi)
-        return inferd_err_set(err, INFERD_EINVAL, "config.json: %s: must be a number between %g and %g", key, lo, hi);
-    *out = (float)json_number_value(v);
-    return 0;
-}
-
-/* Reads the LLM members of dir/config.json into lm and cfg. A missing file is fine. */
-static int read_config(const char *dir, struct llm_model *lm, struct llm_sched_config *sc, char *tmpl_name,
-                       size_t tmpl_cap, struct inferd_err *err)
-{
-    char path[4200];
-    snprintf(path, sizeof path, "%s/config.json", dir);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return 0;
-    fclose(f);
-    json_error_t je;
-    json_t *c = json_load_file(path, 0, &je);
-    if (!c || !json_is_object(c)) {
-        json_decref(c);
-        return inferd_err_set(err, INFERD_EFORMAT, "config.json: invalid JSON at line %d: %s", je.line, je.text);
-    }
-    int rc = 0, seed = -1;
-    if ((rc = cfg_int(c, "context_size", 0, 1 << 24, &sc->n_ctx, err)) < 0 ||
-        (rc = cfg_int(c, "n_ctx", 0, 1 << 24, &sc->n_ctx, err)) < 0 ||
-        (rc = cfg_int(c, "parallel", 1, 256, &sc->n_seq, err)) < 0 ||
-        (rc = cfg_int(c, "n_batch", 1, 1 << 16, &sc->n_batch, err)) < 0 ||
-        (rc = cfg_int(c, "max_queue_size", 1, 1 << 20, &sc->max_queue, err)) < 0 ||
-        (rc = cfg_int(c, "max_tokens", 1, 1 << 24, &lm->max_tokens, err)) < 0 ||
-        (rc = cfg_int(c, "top_k", 0, 1 << 20, &lm->defaults.top_k, err)) < 0 ||
-        (rc = cfg_int(c, "seed", 0, INT_MAX, &seed, err)) < 0 ||
-        (rc = cfg_float(c, "temperature", 0, 2, &lm->defaults.temperature, err)) < 0 ||
-        (rc = cfg_float(c, "top_p", 0, 1, &lm->defaults.top_p, err)) < 0 ||
-        (rc = cfg_float(c, "min_p", 0, 1, &lm->defaults.min_p, err)) < 0 ||
-        (rc = cfg_float(c, "repeat_penalty", 0, 10, &lm->defaults.repeat_penalty, err)) < 0)
-        goto out;
+    int rc, seed = -1;
+    if ((rc = config_int(cfg, "context_size", 0, 1 << 24, &sc->n_ctx, err)) < 0 ||
+        (rc = config_int(cfg, "n_ctx", 0, 1 << 24, &sc->n_ctx, err)) < 0 ||
+        (rc = config_int(cfg, "parallel", 1, 256, &sc->n_seq, err)) < 0 ||
+        (rc = config_int(cfg, "n_batch", 1, 1 << 16, &sc->n_batch, err)) < 0 ||
+        (rc = config_int(cfg, "max_queue_size", 1, 1 << 20, &sc->max_queue, err)) < 0 ||
+        (rc = config_int(cfg, "max_tokens", 1, 1 << 24, &lm->max_tokens, err)) < 0 ||
+        (rc = config_int(cfg, "top_k", 0, 1 << 20, &lm->defaults.top_k, err)) < 0 ||
+        (rc = config_int(cfg, "seed", 0, INT_MAX, &seed, err)) < 0 ||
+        (rc = config_float(cfg, "temperature", 0, 2, &lm->defaults.temperature, err)) < 0 ||
+        (rc = config_float(cfg, "top_p", 0, 1, &lm->defaults.top_p, err)) < 0 ||
+        (rc = config_float(cfg, "min_p", 0, 1, &lm->defaults.min_p, err)) < 0 ||
+        (rc = config_float(cfg, "repeat_penalty", 0, 10, &lm->defaults.repeat_penalty, err)) < 0 ||
+        (rc = config_bool(cfg, "embeddings", &sc->embeddings, err)) < 0 ||
+        (rc = config_string(cfg, "chat_template", tmpl_name, tmpl_cap, err)) < 0)
+        return rc;
     if (seed >= 0)
         lm->defaults.seed = (uint64_t)seed;
-    json_t *e = json_object_get(c, "embeddings");
-    if (e && !json_is_boolean(e)) {
-        rc = inferd_err_set(err, INFERD_EINVAL, "config.json: embeddings: must be a boolean");
-        goto out;
-    }
-    if (e)
-        sc->embeddings = json_is_true(e);
-    json_t *t = json_object_get(c, "chat_template");
-    if (t && !json_is_string(t)) {
-        rc = inferd_err_set(err, INFERD_EINVAL, "config.json: chat_template: must be a family name string");
-        goto out;
-    }
-    if (t)
-        snprintf(tmpl_name, tmpl_cap, "%s", json_string_value(t));
-out:
-    json_decref(c);
-    return rc;
+    return 0;
 }
 
-static int gguf_load(const char *path, const struct backend_opts *opt, void **model, struct inferd_err *err)
+static int gguf_load(const struct backend_load *ld, void **model, struct inferd_err *err)
 {
     struct llm_model *lm = calloc(1, sizeof *lm);
     if (!lm)
         return inferd_err_set(err, INFERD_ENOMEM, "out of memory");
-    char dir[4096], tmpl_name[64] = "";
-    split_path(path, lm->name, sizeof lm->name, dir, sizeof dir);
+    char tmpl_name[64] = "";
+    snprintf(lm->name, sizeof lm->name, "%s", ld->name);
     lm->defaults = (struct inferd_llm_sampling){.temperature = 1.0f, .top_k = 0, .top_p = 1.0f, .min_p = 0.0f,
                                                 .repeat_penalty = 1.0f, .penalty_last_n = 64, .seed = UINT64_MAX};
-    struct llm_sched_config sc = {.n_seq = 4, .embeddings = 1, .model_name = lm->name, .metrics = opt->metrics};
-    int rc = read_config(dir, lm, &sc, tmpl_name, sizeof tmpl_name, err);
+    struct llm_sched_config sc = {.n_seq = 4, .embeddings = 1, .model_name = lm->name, .metrics = ld->metrics};
+    int rc = read_config(ld->cfg, lm, &sc, tmpl_name, sizeof tmpl_name, err);
     if (rc < 0)
         goto fail;
-    struct inferd_llm_load_params lp = {.pool = opt->pool};
-    rc = inferd_llm_load(path, &lp, &lm->m, err);
+    struct inferd_llm_load_params lp = {.pool = ld->pool};
+    rc = inferd_llm_load(ld->path, &lp, &lm->m, err);
     if (rc < 0)
         goto fail;
     lm->info = inferd_llm_info(lm->m);
@@ -192,17 +118,13 @@ static int gguf_describe(void *model, struct model_io *in, int *n_in, struct mod
     return 0;
 }
 
-static int gguf_infer(void *model, const struct inferd_tensor *in, int n_in, struct inferd_tensor *out, int n_out,
-                      struct inferd_err *err)
+static unsigned gguf_caps(void *model)
 {
     struct llm_model *lm = model;
-    (void)in;
-    (void)n_in;
-    (void)out;
-    (void)n_out;
-    return inferd_err_set(err, INFERD_EUNSUPPORTED,
-                          "model %s is an LLM: use POST /v1/completions or /v1/chat/completions", lm->name);
+    return MODEL_CAP_GENERATE | (lm->embeddings ? MODEL_CAP_EMBED : 0u);
 }
+
+static struct llm_model *gguf_llm(void *model) { return model; }
 
 const struct backend_ops backend_gguf = {
     .name = "gguf",
@@ -210,8 +132,9 @@ const struct backend_ops backend_gguf = {
     .file_name = "model.gguf",
     .load = gguf_load,
     .unload = gguf_unload,
+    .caps = gguf_caps,
     .describe = gguf_describe,
-    .infer = gguf_infer,
+    .llm = gguf_llm,
 };
 
 int llm_model_tokenize(const struct llm_model *lm, const char *text, size_t len, int add_special,

@@ -2,7 +2,8 @@
  * model, its continuous-batching scheduler, its chat template and default sampling, all
  * read from models/<name>/<v>/model.gguf and the model's config.json.
  *
- * config.json members read here (all optional; other members belong to repo_config):
+ * config.json members read here, through repo_config's validators from the config the
+ * repository parsed (all optional; the other members belong to repo_config):
  *   "context_size" | "n_ctx": KV positions in all (default parallel × the model's n_ctx_train)
  *   "parallel": sequences decoded together = slots (default 4)
  *   "n_batch": tokens per decode step (default 512)
@@ -12,16 +13,17 @@
  *   "temperature", "top_p", "top_k", "min_p", "repeat_penalty", "seed": default sampling
  *   "embeddings": false turns off hidden-state keeping (then /v1/embeddings answers 400)
  *
- *   const struct backend_ops *be = &backend_gguf;   // the repository does this
- *   be->load("models/tiny/1/model.gguf", &opts, (void **)&lm, &err);
- *   llm_sched_submit(lm->sched, job, &err);  ...  be->unload(lm);
+ *   struct llm_model *lm = model_version_llm(mv, MODEL_CAP_GENERATE);  // a route does this
+ *   if (!lm) answer 400;                       // not a language model
+ *   llm_sched_submit(lm->sched, job, &err);
  */
-#ifndef INFERD_SERVE_LLM_MODEL_H
-#define INFERD_SERVE_LLM_MODEL_H
+#ifndef INFERD_SERVE_BACKEND_GGUF_H
+#define INFERD_SERVE_BACKEND_GGUF_H
 
 #include "inferd/llm.h"
 #include "llm/chat_template.h"
 #include "serve/repo/backend.h"
+#include "serve/repo/repo_config.h"
 #include "serve/sched/llm_sched.h"
 
 #include <stdint.h>
@@ -38,8 +40,6 @@ struct llm_model {
     int n_ctx, n_seq, embeddings;
     long long created;                  /* Unix seconds at load, for /v1/models */
 };
-
-extern const struct backend_ops backend_gguf;
 
 /* Tokenizes text (add_special, parse_special as in inferd_llm_tokenize). OUT: *out
  * (malloc'd, caller frees), *n. Returns 0, INFERD_ETOOLARGE past cap tokens, INFERD_ENOMEM. */

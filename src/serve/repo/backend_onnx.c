@@ -6,11 +6,11 @@
 #include <stdio.h>
 #include <string.h>
 
-static int onnx_load(const char *path, const struct backend_opts *opt, void **model, struct inferd_err *err)
+static int onnx_load(const struct backend_load *ld, void **model, struct inferd_err *err)
 {
-    struct inferd_onnx_options o = {.pool = opt->pool, .max_elements = opt->max_elements};
+    struct inferd_onnx_options o = {.pool = ld->pool, .max_elements = ld->max_elements};
     struct inferd_onnx_model *m = NULL;
-    int rc = inferd_onnx_load(path, &o, &m, err);
+    int rc = inferd_onnx_load(ld->path, &o, &m, err);
     if (rc < 0)
         return rc;
     *model = m;
@@ -18,6 +18,12 @@ static int onnx_load(const char *path, const struct backend_opts *opt, void **mo
 }
 
 static void onnx_unload(void *model) { inferd_onnx_free(model); }
+
+static unsigned onnx_caps(void *model)
+{
+    (void)model;
+    return MODEL_CAP_TENSOR;
+}
 
 static int copy_io(const struct inferd_onnx_io *s, struct model_io *d, struct inferd_err *err)
 {
@@ -62,6 +68,7 @@ const struct backend_ops backend_onnx = {
     .file_name = "model.onnx",
     .load = onnx_load,
     .unload = onnx_unload,
+    .caps = onnx_caps,
     .describe = onnx_describe,
     .infer = onnx_infer,
 };

@@ -5,6 +5,7 @@
 #include "base/log.h"
 #include "observe/families.h"
 
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
@@ -84,10 +85,12 @@ static struct model_entry *find_entry(struct repo *r, const char *name)
     return NULL;
 }
 
-/* Size+mtime digest of the files in a version folder. */
+/* Size+mtime digest of the files in a version folder. readdir's order is not fixed, so
+ * each file's value is folded in with commutative operations (a sum and an xor of a
+ * mixed value): the digest does not depend on the order files are listed in. */
 static uint64_t version_sig(const char *dir)
 {
-    uint64_t h = 1469598103934665603ull;
+    uint64_t sum = 0, xr = 0;
     DIR *d = opendir(dir);
     if (!d)
         return 0;
@@ -103,14 +106,26 @@ static uint64_t version_sig(const char *dir)
         uint64_t x = (uint64_t)st.st_size * 31u + (uint64_t)st.st_mtim.tv_sec * 1000000007u + (uint64_t)st.st_mtim.tv_nsec;
         for (const char *p = e->d_name; *p; p++)
             x = x * 131u + (unsigned char)*p;
-        h ^= x; /* order-independent */
-        h *= 1099511628211ull;
-        h += x;
+        x ^= x >> 33; /* spread every input bit before the commutative fold */
+        x *= 0xff51afd7ed558ccdull;
+        x ^= x >> 33;
+        sum += x;
+        xr ^= x;
     }
     closedir(d);
-    return h;
+    return sum ^ (xr * 0x9e3779b97f4a7c15ull);
 }
 
+struct llm_model *model_version_llm(const struct model_version *mv, unsigned cap)
+{
+    if (!cap || !model_version_can(mv, cap) || !mv->be->llm)
+        return NULL;
+    return mv->be->llm(mv->model);
+}
+
+/* Loads version `version` of model `name` with the parsed config cfg: the backend the
+ * folder's model file (or config.json "backend") names, its capabilities, and the batching
+ * scheduler when it does tensor inference. OUT: *out. Returns 0 or INFERD_E*. */
 static int load_version(struct repo *r, const char *name, const struct model_config *cfg, int64_t version,
                         struct model_version **out, struct inferd_err *err)
 {
@@ -123,30 +138,43 @@ static int load_version(struct repo *r, const char *name, const struct model_con
     snprintf(mv->name, sizeof mv->name, "%s", name);
     mv->version = version;
     snprintf(mv->version_str, sizeof mv->version_str, "%lld", (long long)version);
-    snprintf(mv->dir, sizeof mv->dir, "%.3900s/%.127s/%lld", r->root, name, (long long)version);
+    if (snprintf(mv->dir, sizeof mv->dir, "%s/%s/%lld", r->root, name, (long long)version) >= (int)sizeof mv->dir) {
+        rc = inferd_err_set(err, INFERD_ETOOLARGE, "%.200s...: the version folder's path is longer than %zu bytes",
+                            r->root, sizeof mv->dir - 1);
+        goto fail;
+    }
     if (cfg->backend[0] && !backend_find(cfg->backend)) {
         rc = inferd_err_set(err, INFERD_EINVAL, "config.json: backend: unknown backend '%s'", cfg->backend);
         goto fail;
     }
     mv->be = backend_for_dir(mv->dir, cfg->backend[0] ? cfg->backend : NULL);
     if (!mv->be) {
-        rc = inferd_err_set(err, INFERD_ENOTFOUND, "%s: no model file (model.onnx) in the version folder", mv->dir);
+        rc = backend_none_error(mv->dir, err);
         goto fail;
     }
     rc = manifest_verify(mv->dir, mv->be->file_name, err);
     if (rc < 0)
         goto fail;
     snprintf(path, sizeof path, "%s/%s", mv->dir, mv->be->file_name);
-    struct backend_opts bo = {.pool = r->opts.pool, .max_elements = r->opts.max_elements, .metrics = r->opts.metrics};
-    rc = mv->be->load(path, &bo, &mv->model, err);
+    struct backend_load ld = {.name = mv->name, .version = version, .dir = mv->dir, .path = path, .cfg = cfg,
+                              .pool = r->opts.pool, .max_elements = r->opts.max_elements,
+                              .metrics = r->opts.metrics};
+    rc = mv->be->load(&ld, &mv->model, err);
     if (rc < 0) {
-        if (err && !strstr(err->msg, path)) /* backends usually name the file already */
+        if (err && !strstr(err->msg, path) && !strstr(err->msg, "config.json")) /* usually named already */
             inferd_err_prefix(err, "%s", path);
         goto fail;
     }
+    mv->caps = mv->be->caps(mv->model);
+    assert(!(mv->caps & MODEL_CAP_TENSOR) || mv->be->infer);
+    assert(!(mv->caps & (MODEL_CAP_GENERATE | MODEL_CAP_EMBED)) || mv->be->llm);
     rc = mv->be->describe(mv->model, mv->in, &mv->n_in, mv->out, &mv->n_out, err);
     if (rc < 0)
         goto fail;
+    if (!(mv->caps & MODEL_CAP_TENSOR)) { /* nothing to batch: no batching scheduler */
+        *out = mv;
+        return 0;
+    }
     mv->max_batch_size = cfg->sched.max_batch_size;
     if (mv->max_batch_size > 0) {
         for (int i = 0; i < mv->n_in; i++) {
@@ -390,6 +418,7 @@ static int sync_model(struct repo *r, const char *name, struct inferd_err *err)
         add_version(r, e, mv);
         keep[nk++] = v;
     }
+    model_config_free(&cfg);
     drop_versions(r, e, keep, nk);
     /* Forget failures of versions no longer on disk or outside the policy. */
     pthread_mutex_lock(&r->lock);
@@ -610,48 +639,82 @@ int repo_unload(struct repo *r, const char *name, struct inferd_err *err)
     return rc;
 }
 
-json_t *repo_index(struct repo *r)
+int repo_acquire_first(struct repo *r, unsigned cap, struct model_version **mv)
 {
-    json_t *a = json_array();
-    if (!a)
-        return NULL;
+    int rc = INFERD_ENOTFOUND;
     pthread_mutex_lock(&r->lock);
-    for (int i = 0; i < r->n_models; i++) {
+    for (int i = 0; i < r->n_models && rc != 0; i++) {
+        struct model_entry *e = r->models[i];
+        if (e->nv > 0 && model_version_can(e->v[e->nv - 1], cap)) {
+            *mv = e->v[e->nv - 1];
+            atomic_fetch_add(&(*mv)->refs, 1);
+            rc = 0;
+        }
+    }
+    pthread_mutex_unlock(&r->lock);
+    return rc;
+}
+
+/* Appends one row to *rows (grown by doubling). Returns 0 or INFERD_ENOMEM. */
+static int list_add(struct repo_entry **rows, size_t *n, size_t *cap, const char *name, int64_t version,
+                    enum repo_state state, unsigned caps, const char *reason)
+{
+    if (*n == *cap) {
+        size_t nc = *cap ? *cap * 2 : 16;
+        struct repo_entry *g = realloc(*rows, nc * sizeof *g);
+        if (!g)
+            return INFERD_ENOMEM;
+        *rows = g;
+        *cap = nc;
+    }
+    struct repo_entry *x = &(*rows)[(*n)++];
+    snprintf(x->name, sizeof x->name, "%s", name);
+    x->version = version;
+    x->state = state;
+    x->caps = caps;
+    snprintf(x->reason, sizeof x->reason, "%s", reason);
+    return 0;
+}
+
+int repo_list(struct repo *r, struct repo_entry **out, size_t *n_out)
+{
+    struct repo_entry *rows = NULL;
+    size_t n = 0, cap = 0;
+    int rc = 0;
+    pthread_mutex_lock(&r->lock);
+    for (int i = 0; i < r->n_models && rc == 0; i++) {
         struct model_entry *e = r->models[i];
         if (!e->on_disk && e->nv == 0)
             continue;
-        for (int j = 0; j < e->nv; j++)
-            json_array_append_new(a, json_pack("{s:s,s:s,s:s,s:s}", "name", e->name, "version",
-                                               e->v[j]->version_str, "state", "READY", "reason", ""));
+        for (int j = 0; j < e->nv && rc == 0; j++)
+            rc = list_add(&rows, &n, &cap, e->name, e->v[j]->version, REPO_READY, e->v[j]->caps, "");
         /* versions that failed to load (Triton lists them as UNAVAILABLE with the reason) */
         int shown = 0;
-        for (int j = 0; e->on_disk && !e->unloaded_by_api && j < e->n_failed; j++) {
-            char vs[24];
-            snprintf(vs, sizeof vs, "%lld", (long long)e->failed[j].version);
-            json_array_append_new(a, json_pack("{s:s,s:s,s:s,s:s}", "name", e->name, "version", vs, "state",
-                                               "UNAVAILABLE", "reason", e->failed[j].reason));
-            shown++;
-        }
-        if (e->nv == 0 && shown == 0)
-            json_array_append_new(a, json_pack("{s:s,s:s,s:s}", "name", e->name, "state", "UNAVAILABLE", "reason",
-                                               e->reason));
+        for (int j = 0; rc == 0 && e->on_disk && !e->unloaded_by_api && j < e->n_failed; j++, shown++)
+            rc = list_add(&rows, &n, &cap, e->name, e->failed[j].version, REPO_UNAVAILABLE, 0, e->failed[j].reason);
+        if (rc == 0 && e->nv == 0 && shown == 0)
+            rc = list_add(&rows, &n, &cap, e->name, 0, REPO_UNAVAILABLE, 0, e->reason);
     }
     pthread_mutex_unlock(&r->lock);
-    return a;
+    if (rc < 0) {
+        free(rows);
+        return rc;
+    }
+    *out = rows;
+    *n_out = n;
+    return 0;
 }
 
-json_t *repo_versions(struct repo *r, const char *name)
+int repo_versions(struct repo *r, const char *name, int64_t *out, int cap)
 {
-    json_t *a = NULL;
+    int n = 0;
     pthread_mutex_lock(&r->lock);
     struct model_entry *e = find_entry(r, name);
-    if (e && e->nv > 0) {
-        a = json_array();
-        for (int j = 0; a && j < e->nv; j++)
-            json_array_append_new(a, json_string(e->v[j]->version_str));
-    }
+    for (int j = 0; e && j < e->nv; j++, n++)
+        if (n < cap)
+            out[n] = e->v[j]->version;
     pthread_mutex_unlock(&r->lock);
-    return a;
+    return n;
 }
 
 int repo_loaded_count(struct repo *r)

@@ -27,7 +27,6 @@
 #include "serve/repo/repo_config.h"
 #include "serve/sched/sched.h"
 
-#include <jansson.h>
 #include <stdatomic.h>
 #include <stdint.h>
 
@@ -46,20 +45,31 @@ struct repo_opts {
     struct metrics_inferd *metrics; /* borrowed; may be NULL */
 };
 
-/* One loaded model version. Fields are read-only after load. */
+/* One loaded model version. Fields are read-only after load. Routes ask for what they
+ * need through caps / model_version_llm, never through be or model. */
 struct model_version {
     atomic_int refs;                /* the repository's own + one per request */
     char name[REPO_NAME_MAX];
     int64_t version;
     char version_str[24];
     char dir[4096];                 /* the version folder */
-    const struct backend_ops *be;
+    const struct backend_ops *be;   /* for the repository and v2 metadata (platform) */
     void *model;                    /* backend-owned */
+    unsigned caps;                  /* MODEL_CAP_* of this version */
     int n_in, n_out;
     struct model_io in[INFER_MAX_TENSORS], out[INFER_MAX_TENSORS];
     int max_batch_size;
-    struct sched *sched;
+    struct sched *sched;            /* the batching scheduler; only with MODEL_CAP_TENSOR */
 };
+
+/* 1 when mv has every capability in cap (MODEL_CAP_*). */
+static inline int model_version_can(const struct model_version *mv, unsigned cap)
+{
+    return (mv->caps & cap) == cap;
+}
+/* The served language model of mv when it has every capability in cap (MODEL_CAP_GENERATE,
+ * MODEL_CAP_EMBED), else NULL. Borrowed: valid while the caller holds mv. */
+struct llm_model *model_version_llm(const struct model_version *mv, unsigned cap);
 
 struct repo;
 
@@ -85,11 +95,30 @@ int repo_unload(struct repo *r, const char *name, struct inferd_err *err);
 /* Re-scans the whole folder now (what the poller does). */
 void repo_poll(struct repo *r);
 
-/* [{"name","version","state","reason"}...] for every model seen on disk or loaded.
- * New reference; NULL on out-of-memory. */
-json_t *repo_index(struct repo *r);
-/* Loaded versions of name, ascending, as strings in a new JSON list; NULL when unknown. */
-json_t *repo_versions(struct repo *r, const char *name);
+/* Takes a reference on the newest version of the first model (in the order models were
+ * found) that has every capability in cap: the model a request that names none gets.
+ * OUT: *mv. Returns 0 or INFERD_ENOTFOUND. */
+int repo_acquire_first(struct repo *r, unsigned cap, struct model_version **mv);
+
+enum repo_state { REPO_READY, REPO_UNAVAILABLE };
+
+/* One row of the repository index (Triton's: a loaded version, a version that failed to
+ * load, or a model with nothing loaded). */
+struct repo_entry {
+    char name[REPO_NAME_MAX];
+    int64_t version;                /* 0: no version to name (the model as a whole) */
+    enum repo_state state;
+    unsigned caps;                  /* MODEL_CAP_* of a READY version; 0 otherwise */
+    char reason[INFERD_ERR_MSG_MAX]; /* why UNAVAILABLE; "" when READY */
+};
+
+/* Every model seen on disk or loaded: each loaded version READY, each version that failed
+ * to load UNAVAILABLE with its reason, a model with neither as one UNAVAILABLE row.
+ * OUT: *out (malloc'd; the caller frees; NULL when *n is 0), *n. Returns 0 or ENOMEM. */
+int repo_list(struct repo *r, struct repo_entry **out, size_t *n);
+/* The loaded versions of name, ascending, into out[0..cap). Returns how many are loaded
+ * (may exceed cap), 0 when none is (or the model is unknown). */
+int repo_versions(struct repo *r, const char *name, int64_t *out, int cap);
 /* Number of loaded versions over all models. */
 int repo_loaded_count(struct repo *r);
 

@@ -23,14 +23,69 @@ static int get_int(const json_t *o, const char *key, int64_t lo, int64_t hi, int
     return 0;
 }
 
+int config_int(const struct model_config *c, const char *key, int lo, int hi, int *out, struct inferd_err *err)
+{
+    int64_t v = *out;
+    int rc = get_int(c->json, key, lo, hi, &v, "", err);
+    if (rc == 0)
+        *out = (int)v;
+    return rc;
+}
+
+int config_float(const struct model_config *c, const char *key, double lo, double hi, float *out,
+                 struct inferd_err *err)
+{
+    const json_t *v = json_object_get(c->json, key);
+    if (!v)
+        return 0;
+    if (!json_is_number(v) || json_number_value(v) < lo || json_number_value(v) > hi)
+        return inferd_err_set(err, INFERD_EINVAL, "config.json: %s: not a number in %g..%g", key, lo, hi);
+    *out = (float)json_number_value(v);
+    return 0;
+}
+
+int config_bool(const struct model_config *c, const char *key, int *out, struct inferd_err *err)
+{
+    const json_t *v = json_object_get(c->json, key);
+    if (!v)
+        return 0;
+    if (!json_is_boolean(v))
+        return inferd_err_set(err, INFERD_EINVAL, "config.json: %s: not true or false", key);
+    *out = json_is_true(v);
+    return 0;
+}
+
+int config_string(const struct model_config *c, const char *key, char *out, size_t cap, struct inferd_err *err)
+{
+    const json_t *v = json_object_get(c->json, key);
+    if (!v)
+        return 0;
+    if (!json_is_string(v) || json_string_length(v) >= cap)
+        return inferd_err_set(err, INFERD_EINVAL, "config.json: %s: not a string of at most %zu bytes", key, cap - 1);
+    memcpy(out, json_string_value(v), json_string_length(v) + 1);
+    return 0;
+}
+
+void model_config_free(struct model_config *c)
+{
+    if (!c)
+        return;
+    json_decref(c->json);
+    c->json = NULL;
+}
+
 int model_config_parse(const char *json, size_t len, struct model_config *c, struct inferd_err *err)
 {
     memset(c, 0, sizeof *c);
     c->policy = POLICY_LATEST;
     c->num_versions = 1;
     c->sched.max_queue_size = 1024;
-    if (!json)
-        return 0;
+    if (!json) {
+        c->json = json_object();
+        return c->json ? 0 : inferd_err_set(err, INFERD_ENOMEM, "config.json: out of memory");
+    }
+    if (len > CONFIG_MAX_BYTES)
+        return inferd_err_set(err, INFERD_ETOOLARGE, "config.json: larger than %d bytes", CONFIG_MAX_BYTES);
     json_error_t je;
     json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &je);
     int rc = 0;
@@ -138,7 +193,7 @@ int model_config_parse(const char *json, size_t len, struct model_config *c, str
             goto fail;
         }
     }
-    json_decref(root);
+    c->json = root;
     return 0;
 fail:
     json_decref(root);

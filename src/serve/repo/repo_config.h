@@ -16,6 +16,8 @@
 #include "inferd/err.h"
 #include "serve/sched/sched.h"
 
+#include <jansson.h>
+#include <stddef.h>
 #include <stdint.h>
 
 enum version_policy { POLICY_LATEST, POLICY_ALL, POLICY_SPECIFIC };
@@ -29,13 +31,27 @@ struct model_config {
     int64_t versions[CONFIG_MAX_SPECIFIC]; /* POLICY_SPECIFIC */
     int n_versions;
     struct sched_config sched;      /* batching and queue (metrics series left NULL) */
+    json_t *json;                   /* the whole object (owned; {} without a file): members
+                                       a backend reads itself, through config_int ... */
 };
 
-/* Reads dir/config.json into c; a missing file gives the defaults (latest 1, no batching,
- * max_queue_size 1024). Returns 0 or EINVAL/EFORMAT with a message naming the member. */
+/* Reads dir/config.json (at most 1 MiB) into c; a missing file gives the defaults (latest 1,
+ * no batching, max_queue_size 1024). On success free c with model_config_free. Returns 0 or
+ * EINVAL/EFORMAT/ETOOLARGE with a message naming the member (c then needs no free). */
 int model_config_load(const char *dir, struct model_config *c, struct inferd_err *err);
 /* Same from a string (for tests and fuzzing). */
 int model_config_parse(const char *json, size_t len, struct model_config *c, struct inferd_err *err);
+/* Drops c->json. NULL is a no-op. */
+void model_config_free(struct model_config *c);
+
+/* A backend's own members of config.json, one validator each; an absent member leaves
+ * *out as it is. Each returns 0 or INFERD_EINVAL with "config.json: <key>: <why>". */
+int config_int(const struct model_config *c, const char *key, int lo, int hi, int *out, struct inferd_err *err);
+int config_float(const struct model_config *c, const char *key, double lo, double hi, float *out,
+                 struct inferd_err *err);
+int config_bool(const struct model_config *c, const char *key, int *out, struct inferd_err *err);
+/* Copies a string member (at most cap - 1 bytes) into out. */
+int config_string(const struct model_config *c, const char *key, char *out, size_t cap, struct inferd_err *err);
 
 /* When dir/manifest.json exists: checks the sha256 of every file it lists and that
  * model_file is listed. Returns 0 (also when there is no manifest) or EFORMAT naming the

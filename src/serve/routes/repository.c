@@ -1,14 +1,33 @@
 /* repository.c — KServe v2 / Triton repository extension: index, load, unload. */
 #include "serve/routes/infer_call.h"
 
+#include <stdio.h>
+#include <stdlib.h>
+
 static int repo_index_route(struct http_req *r, void *ctx)
 {
     struct serve_server *s = ctx;
-    json_t *idx = repo_index(s->repo);
-    if (!idx) {
+    struct repo_entry *rows;
+    size_t n;
+    if (repo_list(s->repo, &rows, &n) < 0) {
         serve_error(r, 0, INFERD_ENOMEM, "out of memory");
         return HTTP_DONE;
     }
+    /* Triton's index: [{"name","version","state","reason"}]; a model with nothing loaded and
+     * no failed version has no "version". */
+    json_t *idx = json_array();
+    for (size_t i = 0; i < n; i++) {
+        const struct repo_entry *e = &rows[i];
+        const char *state = e->state == REPO_READY ? "READY" : "UNAVAILABLE";
+        json_t *row = json_pack("{s:s,s:s,s:s}", "name", e->name, "state", state, "reason", e->reason);
+        if (row && e->version > 0) {
+            char vs[24];
+            snprintf(vs, sizeof vs, "%lld", (long long)e->version);
+            json_object_set_new(row, "version", json_string(vs));
+        }
+        json_array_append_new(idx, row);
+    }
+    free(rows);
     http_resp_json(r, 200, idx);
     return HTTP_DONE;
 }

@@ -187,7 +187,7 @@ static int tfs_status(struct http_req *r, void *ctx)
     if (!v) { /* an LLM answers OpenAI's "retrieve model" shape on the same path */
         struct model_version *mv;
         if (repo_acquire(s->repo, m, 0, &mv, NULL) == 0) {
-            json_t *obj = mv->be == &backend_gguf ? openai_model_object(mv) : NULL;
+            json_t *obj = model_version_can(mv, MODEL_CAP_GENERATE) ? openai_model_object(mv) : NULL;
             repo_release(mv);
             if (obj) {
                 http_resp_json(r, 200, obj);
@@ -195,8 +195,9 @@ static int tfs_status(struct http_req *r, void *ctx)
             }
         }
     }
-    json_t *versions = repo_versions(s->repo, m);
-    if (!versions) {
+    int64_t vs[REPO_MAX_VERSIONS];
+    int nv = repo_versions(s->repo, m, vs, REPO_MAX_VERSIONS);
+    if (nv == 0) {
         struct model_version *mv;
         if (repo_acquire(s->repo, m, 0, &mv, &err) == 0)
             repo_release(mv);
@@ -204,16 +205,14 @@ static int tfs_status(struct http_req *r, void *ctx)
         return HTTP_DONE;
     }
     json_t *st = json_array();
-    size_t i;
-    json_t *x;
-    json_array_foreach(versions, i, x)
-    {
-        if (ver && strtoll(json_string_value(x), NULL, 10) != ver)
+    for (int i = 0; i < nv && i < REPO_MAX_VERSIONS; i++) {
+        if (ver && vs[i] != ver)
             continue;
-        json_array_append_new(st, json_pack("{s:s,s:s,s:{s:s,s:s}}", "version", json_string_value(x), "state", "AVAILABLE",
-                                            "status", "error_code", "OK", "error_message", ""));
+        char vstr[24];
+        snprintf(vstr, sizeof vstr, "%lld", (long long)vs[i]);
+        json_array_append_new(st, json_pack("{s:s,s:s,s:{s:s,s:s}}", "version", vstr, "state", "AVAILABLE", "status",
+                                            "error_code", "OK", "error_message", ""));
     }
-    json_decref(versions);
     if (json_array_size(st) == 0) {
         json_decref(st);
         serve_error(r, 0, INFERD_ENOTFOUND, "that version of the model is not loaded");

@@ -34,8 +34,14 @@ static int v2_model_meta(struct http_req *r, void *ctx)
         return HTTP_DONE;
     }
     http_req_set_model(r, mv->name, mv->version_str);
-    json_t *versions = v ? json_pack("[s]", mv->version_str) : repo_versions(s->repo, m);
-    json_t *j = json_pack("{s:s,s:o,s:s,s:i,s:o,s:o}", "name", mv->name, "versions", versions ? versions : json_array(),
+    json_t *versions = json_array();
+    int64_t vs[REPO_MAX_VERSIONS];
+    int nv = v ? 1 : repo_versions(s->repo, m, vs, REPO_MAX_VERSIONS);
+    if (v)
+        vs[0] = mv->version;
+    for (int i = 0; i < nv && i < REPO_MAX_VERSIONS; i++)
+        json_array_append_new(versions, json_sprintf("%lld", (long long)vs[i]));
+    json_t *j = json_pack("{s:s,s:o,s:s,s:i,s:o,s:o}", "name", mv->name, "versions", versions,
                           "platform", mv->be->platform, "max_batch_size", mv->max_batch_size, "inputs",
                           io_json(mv->in, mv->n_in), "outputs", io_json(mv->out, mv->n_out));
     repo_release(mv);

@@ -3,6 +3,10 @@
 #include "serve/sched/llm_sched.h"
 #include "serve/sched/llm_job_int.h"
 
+#include "base/clock.h"
+
+#include <assert.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -49,12 +53,15 @@ struct llm_job *llm_job_new(const struct llm_job_params *p, struct inferd_err *e
     j->embed = p->embed;
     j->ignore_eos = p->ignore_eos;
     j->deadline_ns = p->deadline_ns;
+    j->max_unread = p->max_unread;
     j->on_done = p->on_done;
+    j->on_publish = p->on_publish;
     j->on_done_arg = p->on_done_arg;
     j->slot = -1;
     atomic_init(&j->cancel, 0);
     atomic_init(&j->refs, 1);
     pthread_mutex_init(&j->lock, NULL);
+    pthread_mutex_init(&j->cb_lock, NULL);
     pthread_cond_init(&j->cond, NULL);
     return j;
 }
@@ -64,6 +71,7 @@ void llm_job_release(struct llm_job *j)
     if (!j || atomic_fetch_sub(&j->refs, 1) != 1)
         return;
     pthread_mutex_destroy(&j->lock);
+    pthread_mutex_destroy(&j->cb_lock);
     pthread_cond_destroy(&j->cond);
     free(j->prompt);
     free(j->emb_sum);
@@ -77,6 +85,102 @@ void llm_job_cancel(struct llm_job *j)
 {
     if (j)
         atomic_store(&j->cancel, 1);
+}
+
+void llm_job_detach(struct llm_job *j)
+{
+    if (!j)
+        return;
+    pthread_mutex_lock(&j->cb_lock);
+    j->on_done = NULL;
+    j->on_publish = NULL;
+    pthread_mutex_unlock(&j->cb_lock);
+}
+
+void llm_job_fail(struct llm_job *j, int code, const char *msg)
+{
+    pthread_mutex_lock(&j->lock);
+    assert(!j->done);
+    j->done = 1;
+    j->finish_reason = "error";
+    j->err_code = code;
+    snprintf(j->err_msg, sizeof j->err_msg, "%.255s", msg);
+    pthread_cond_broadcast(&j->cond);
+    pthread_mutex_unlock(&j->lock);
+}
+
+void llm_job__notify(struct llm_job *j, int done)
+{
+    pthread_mutex_lock(&j->cb_lock);
+    if (done && j->on_done)
+        j->on_done(j, j->on_done_arg);
+    if (j->on_publish)
+        j->on_publish(j, j->on_done_arg);
+    pthread_mutex_unlock(&j->cb_lock);
+}
+
+int llm_job__unread_over(struct llm_job *j)
+{
+    pthread_mutex_lock(&j->lock);
+    int over = j->max_unread && j->out_len - j->taken > j->max_unread;
+    pthread_mutex_unlock(&j->lock);
+    return over;
+}
+
+int llm_job_take(struct llm_job *j, struct llm_job_cursor *cur, struct llm_job_out *o)
+{
+    memset(o, 0, sizeof *o);
+    pthread_mutex_lock(&j->lock);
+    assert(cur->text <= j->out_len && cur->toks <= j->n_toks);
+    if (j->out_len > cur->text) {
+        o->len = j->out_len - cur->text;
+        o->text = malloc(o->len + 1);
+        if (!o->text) {
+            pthread_mutex_unlock(&j->lock);
+            return INFERD_ENOMEM;
+        }
+        memcpy(o->text, j->text + cur->text, o->len);
+        o->text[o->len] = 0;
+    }
+    o->text_off = cur->text;
+    o->toks = j->toks ? j->toks + cur->toks : NULL;
+    o->n_toks = j->toks ? j->n_toks - cur->toks : 0;
+    cur->text = j->out_len;
+    cur->toks = j->n_toks;
+    if (cur->text > j->taken)
+        j->taken = cur->text;
+    o->done = j->done;
+    o->prompt_tokens = j->prompt_tokens;
+    o->completion_tokens = j->completion_tokens;
+    o->cached_tokens = j->cached_tokens;
+    if (j->done) {
+        o->finish_reason = j->finish_reason;
+        o->err_code = j->err_code;
+        memcpy(o->err_msg, j->err_msg, sizeof o->err_msg);
+        o->embedding = j->embedding;
+        o->n_embd = j->n_embd;
+    }
+    uint64_t now = clock_now_ns();
+    o->queue_ms = j->t_start > j->t_submit ? (j->t_start - j->t_submit) / 1e6 : 0;
+    o->compute_ms = j->t_start ? ((j->done && j->t_end ? j->t_end : now) - j->t_start) / 1e6 : 0;
+    o->ttft_ms = j->ttft_s * 1e3;
+    o->tokens_per_s = j->gen_s > 0 ? (j->completion_tokens - 1) / j->gen_s : 0;
+    pthread_mutex_unlock(&j->lock);
+    return 0;
+}
+
+void llm_job_out_free(struct llm_job_out *o)
+{
+    free(o->text);
+    o->text = NULL;
+}
+
+void llm_job_wait(struct llm_job *j)
+{
+    pthread_mutex_lock(&j->lock);
+    while (!j->done)
+        pthread_cond_wait(&j->cond, &j->lock);
+    pthread_mutex_unlock(&j->lock);
 }
 
 /* Bytes at the end of text[0..len) that begin an incomplete UTF-8 sequence. */

@@ -19,5 +19,9 @@ int llm_job__append(struct llm_job *j, const char *piece, size_t n);
  * everything but a tail that could still begin a stop string or is an incomplete UTF-8
  * sequence, and returns 0. */
 int llm_job__check_stop(struct llm_job *j);
+/* Runs the consumer's callbacks (on_done first when done) under cb_lock. */
+void llm_job__notify(struct llm_job *j, int done);
+/* 1 when the consumer left more than max_unread published bytes untaken. */
+int llm_job__unread_over(struct llm_job *j);
 
 #endif

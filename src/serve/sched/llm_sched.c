@@ -71,6 +71,7 @@ static void finish(struct llm_sched *s, struct llm_job *j, const char *reason, i
     j->smp = NULL;
     pthread_mutex_lock(&j->lock);
     j->out_len = j->text_len;
+    j->t_end = now;
     j->done = 1;
     j->finish_reason = reason;
     j->err_code = code;
@@ -84,8 +85,7 @@ static void finish(struct llm_sched *s, struct llm_job *j, const char *reason, i
     pthread_mutex_unlock(&j->lock);
     if (s->metrics && j->t_start && code == 0)
         metrics_observe(s->m_e2e, (now - j->t_submit) / 1e9);
-    if (j->on_done)
-        j->on_done(j, j->on_done_arg);
+    llm_job__notify(j, 1);
     llm_job_release(j);
 }
 
@@ -296,9 +296,14 @@ static void on_token(struct llm_sched *s, struct llm_job *j, const float *logits
         end_job(s, j, "stop", 0, NULL);
         return;
     }
+    if (llm_job__unread_over(j)) {
+        end_job(s, j, "error", INFERD_EBUSY, "the client is not reading its stream (too much output unread)");
+        return;
+    }
     pthread_mutex_lock(&j->lock);
     pthread_cond_broadcast(&j->cond);
     pthread_mutex_unlock(&j->lock);
+    llm_job__notify(j, 0);
     if ((j->max_tokens > 0 && j->completion_tokens >= j->max_tokens) || sl->n_cache >= s->slot_ctx) {
         end_job(s, j, "length", 0, NULL);
         return;

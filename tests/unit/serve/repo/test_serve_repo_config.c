@@ -23,15 +23,36 @@ static void test_config(void)
     struct model_config c;
     struct inferd_err err = {0};
     CHECK(model_config_parse(NULL, 0, &c, &err) == 0 && c.policy == POLICY_LATEST && c.num_versions == 1);
+    CHECK(json_is_object(c.json) && json_object_size(c.json) == 0);
+    model_config_free(&c);
     const char *ok = "{\"max_batch_size\":8,\"max_queue_size\":5,\"dynamic_batching\":{\"preferred_batch_size\":[4,8],"
                      "\"max_queue_delay_microseconds\":100},\"version_policy\":{\"specific\":{\"versions\":[1,3]}}}";
     CHECK(model_config_parse(ok, strlen(ok), &c, &err) == 0);
     CHECK(c.sched.max_batch_size == 8 && c.sched.max_queue_size == 5 && c.sched.dynamic && c.sched.n_preferred == 2);
     CHECK(c.sched.max_queue_delay_us == 100 && c.policy == POLICY_SPECIFIC && c.n_versions == 2 && c.versions[1] == 3);
+    model_config_free(&c);
     const char *all = "{\"version_policy\":{\"all\":{}}}";
     CHECK(model_config_parse(all, strlen(all), &c, &err) == 0 && c.policy == POLICY_ALL);
+    model_config_free(&c);
     const char *latest = "{\"version_policy\":{\"latest\":{\"num_versions\":2}}}";
     CHECK(model_config_parse(latest, strlen(latest), &c, &err) == 0 && c.num_versions == 2);
+    model_config_free(&c);
+    /* a backend's own members: one validator each, errors naming the member */
+    const char *llm = "{\"parallel\":3,\"temperature\":0.5,\"embeddings\":false,\"chat_template\":\"chatml\","
+                      "\"top_k\":\"x\"}";
+    CHECK(model_config_parse(llm, strlen(llm), &c, &err) == 0);
+    int n = 4, b = 1, k = 0;
+    float t = 1;
+    char name[16] = "";
+    CHECK(config_int(&c, "parallel", 1, 256, &n, &err) == 0 && n == 3);
+    CHECK(config_int(&c, "absent", 1, 256, &n, &err) == 0 && n == 3);
+    CHECK(config_float(&c, "temperature", 0, 2, &t, &err) == 0 && t == 0.5f);
+    CHECK(config_bool(&c, "embeddings", &b, &err) == 0 && b == 0);
+    CHECK(config_string(&c, "chat_template", name, sizeof name, &err) == 0 && strcmp(name, "chatml") == 0);
+    CHECK(config_int(&c, "top_k", 0, 100, &k, &err) == INFERD_EINVAL && strstr(err.msg, "config.json: top_k"));
+    CHECK(config_int(&c, "parallel", 4, 8, &n, &err) == INFERD_EINVAL && strstr(err.msg, "parallel") && n == 3);
+    CHECK(config_string(&c, "chat_template", name, 4, &err) == INFERD_EINVAL);
+    model_config_free(&c);
     const char *bad[] = {"{", "{\"max_batch_size\":-1}", "{\"dynamic_batching\":{}}",
                          "{\"max_batch_size\":2,\"dynamic_batching\":{\"preferred_batch_size\":[4]}}",
                          "{\"version_policy\":{\"newest\":{}}}", "{\"version_policy\":{\"specific\":{\"versions\":[]}}}",

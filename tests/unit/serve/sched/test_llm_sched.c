@@ -5,6 +5,8 @@
 #include "check.h"
 #include "serve/sched/llm_sched.h"
 
+#include <stdatomic.h>
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,12 +35,94 @@ static struct llm_job *job(const char *text, int max_tokens, const char *stop)
     return llm_job_new(&jp, NULL);
 }
 
-static void wait_done(struct llm_job *j)
+static void wait_done(struct llm_job *j) { llm_job_wait(j); }
+
+/* A consumer as the HTTP side is one: counts on_publish calls and takes the output in
+ * pieces through the cursor API. */
+struct consumer {
+    atomic_int published, done_calls;
+};
+
+static void on_publish(struct llm_job *j, void *arg)
 {
-    pthread_mutex_lock(&j->lock);
-    while (!j->done)
-        pthread_cond_wait(&j->cond, &j->lock);
-    pthread_mutex_unlock(&j->lock);
+    (void)j;
+    atomic_fetch_add(&((struct consumer *)arg)->published, 1);
+}
+
+static void on_done(struct llm_job *j, void *arg)
+{
+    (void)j;
+    atomic_fetch_add(&((struct consumer *)arg)->done_calls, 1);
+}
+
+/* The hand-off: output taken in pieces while it is generated equals the whole answer;
+ * every publication calls on_publish; a consumer that takes nothing ends a job whose
+ * max_unread it exceeds; a detached job calls nothing. */
+static void test_handoff(struct llm_sched *s, const char *whole)
+{
+    struct consumer cs = {0};
+    int n;
+    int32_t *p = tok("The", &n);
+    struct llm_job_params jp = {.prompt = p, .n_prompt = n, .max_tokens = 40, .logprobs = 1,
+                                .on_publish = on_publish, .on_done = on_done, .on_done_arg = &cs};
+    jp.sampling = (struct inferd_llm_sampling){.temperature = 0, .top_p = 1, .repeat_penalty = 1, .penalty_last_n = 64,
+                                               .seed = 1};
+    struct llm_job *j = llm_job_new(&jp, NULL);
+    CHECK(llm_sched_submit(s, j, NULL) == 0);
+    struct llm_job_cursor cur = {0};
+    char got[4096] = "";
+    size_t off = 0;
+    int toks = 0, done = 0;
+    for (int spins = 0; !done && spins < 200000; spins++) {
+        struct llm_job_out o;
+        CHECK(llm_job_take(j, &cur, &o) == 0);
+        CHECK(o.text_off == off);
+        if (o.len && off + o.len < sizeof got) {
+            memcpy(got + off, o.text, o.len);
+            off += o.len;
+        }
+        toks += o.n_toks;
+        done = o.done;
+        if (done)
+            CHECK(strcmp(o.finish_reason, "length") == 0 && o.completion_tokens == 40);
+        llm_job_out_free(&o);
+        if (!done)
+            usleep(50);
+    }
+    got[off] = 0;
+    CHECK(done && strcmp(got, whole) == 0 && toks == 40);
+    CHECK(atomic_load(&cs.published) >= 2 && atomic_load(&cs.done_calls) == 1);
+    llm_job_release(j);
+
+    /* nobody takes: more than 8 bytes unread ends the job with an error */
+    p = tok("The", &n);
+    jp.prompt = p;
+    jp.n_prompt = n;
+    jp.max_unread = 8;
+    jp.ignore_eos = 1;
+    j = llm_job_new(&jp, NULL);
+    CHECK(llm_sched_submit(s, j, NULL) == 0);
+    llm_job_wait(j);
+    struct llm_job_cursor zero = {0};
+    struct llm_job_out o;
+    CHECK(llm_job_take(j, &zero, &o) == 0);
+    CHECK(strcmp(o.finish_reason, "error") == 0 && o.err_code == INFERD_EBUSY && o.completion_tokens < 40);
+    llm_job_out_free(&o);
+    llm_job_release(j);
+
+    /* detached before it ends: no callback after llm_job_detach */
+    struct consumer quiet = {0};
+    p = tok("The", &n);
+    jp.prompt = p;
+    jp.n_prompt = n;
+    jp.max_unread = 0;
+    jp.on_done_arg = &quiet;
+    j = llm_job_new(&jp, NULL);
+    llm_job_detach(j);
+    CHECK(llm_sched_submit(s, j, NULL) == 0);
+    llm_job_wait(j);
+    CHECK(atomic_load(&quiet.published) == 0 && atomic_load(&quiet.done_calls) == 0);
+    llm_job_release(j);
 }
 
 static char *run_alone(struct llm_sched *s, const char *text, int max_tokens)
@@ -84,6 +168,7 @@ int main(void)
     char *alone[8];
     for (int i = 0; i < 8; i++)
         alone[i] = run_alone(s, prompts[i], 40);
+    test_handoff(s, alone[0]);
     /* all 8 together, one decode per step */
     struct llm_sched_stats before, after;
     llm_sched_stats(s, &before);
