@@ -26,6 +26,8 @@ struct serve_options {
     const char *access_log;     /* --access-log: JSON lines; NULL = none */
     const char *error_log;      /* --error-log: JSON lines; NULL = stderr */
     size_t max_body_bytes;      /* --max-body-bytes, default 64 MiB */
+    size_t max_buffered_bytes;  /* --max-buffered-bytes: bodies held at once, default 8 x max_body_bytes */
+    unsigned max_conns_per_client; /* --max-connections-per-client, default 1024 */
     int64_t max_elements;       /* --max-elements per tensor, default 16M */
     int poll_ms;                /* --poll-ms, default 1000; 0 = no polling */
 };

@@ -139,7 +139,8 @@ int serve_start(const struct serve_options *o, struct serve_server **out, struct
         goto fail;
     struct http_config hc = {
         .host = o->host, .port = o->port, .threads = threads < 2 ? 2 : threads,
-        .max_body_bytes = o->max_body_bytes,
+        .max_body_bytes = o->max_body_bytes, .max_buffered_bytes = o->max_buffered_bytes,
+        .max_conns_per_client = o->max_conns_per_client,
         .authorize = authorize, .auth_ctx = s,
         .on_complete = on_complete, .obs_ctx = s,
     };

@@ -37,6 +37,8 @@ struct http_server {
     int port;                        /* bound port */
     atomic_long in_flight;           /* requests accepted and not yet completed */
     atomic_int quiesced;             /* draining: answers carry Connection: close */
+    atomic_size_t buffered;          /* body bytes reserved by requests now (max_buffered_bytes) */
+    int quiesced_fd;                 /* the listen socket MHD gave back; closed after MHD stops */
     struct hangup_watch *watch;      /* suspended requests, and their clients' hang-ups */
 };
 
@@ -58,6 +60,7 @@ struct http_req {
     /* body: grown up to max_body_bytes; too_large once a byte past the cap arrived */
     char *body;
     size_t body_len, body_cap;
+    size_t reserved;                 /* of srv->buffered, given back at completion */
     int too_large;
     /* matched route */
     const struct route_entry *route;
@@ -484,15 +487,12 @@ static enum MHD_Result queue_response(struct http_req *r)
     return ok;
 }
 
-static void dispatch(struct http_req *r)
+/* Settles the route and its key from the request line and headers, before any body byte
+ * is read. Returns 0 when the request may go on, or -1 after setting the error response
+ * (unknown route 404, method 405, key 401). */
+static int resolve(struct http_req *r)
 {
     struct http_server *s = r->srv;
-    if (r->too_large) {
-        http_resp_error(r, 413, "body_too_large",
-                        "request body: larger than the limit of %zu bytes (--max-body-bytes)",
-                        s->cfg.max_body_bytes);
-        return;
-    }
     int path_found = 0;
     for (size_t i = 0; i < s->n_routes; i++) {
         const struct route_entry *e = &s->routes[i];
@@ -506,24 +506,67 @@ static void dispatch(struct http_req *r)
             struct inferd_err err = {0};
             const char *h = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Authorization");
             if (s->cfg.authorize(s->cfg.auth_ctx, e->route->auth, h, &err) < 0) {
-                http_resp_error(r, 401, "auth", "%s", err.msg);
+                r->error_kind = "auth";
+                if (e->route->auth_error)
+                    e->route->auth_error(r, err.msg);
+                else
+                    http_resp_error(r, 401, "auth", "%s", err.msg);
                 http_resp_header(r, "WWW-Authenticate", "Bearer");
-                return;
+                return -1;
             }
         }
-        if (e->route->handler(r, e->ctx) != HTTP_ASYNC)
-            return;
-        pthread_mutex_lock(&r->lock);
-        if (!r->finished)
-            suspend_locked(r);
-        pthread_mutex_unlock(&r->lock);
-        return;
+        return 0;
     }
     r->n_caps = 0;
     if (path_found)
         http_resp_error(r, 405, "method", "method %s is not allowed on %s", r->method_str, r->path);
     else
         http_resp_error(r, 404, "no_route", "no route for %s %s", r->method_str, r->path);
+    return -1;
+}
+
+/* Reserves n more body bytes of the server-wide budget. Returns 0, or -1 when the budget
+ * would be passed (nothing reserved). */
+static int reserve(struct http_req *r, size_t n)
+{
+    struct http_server *s = r->srv;
+    size_t before = atomic_fetch_add(&s->buffered, n);
+    if (before + n > s->cfg.max_buffered_bytes) {
+        atomic_fetch_sub(&s->buffered, n);
+        return -1;
+    }
+    r->reserved += n;
+    return 0;
+}
+
+static void busy_response(struct http_req *r)
+{
+    http_resp_error(r, 503, "busy", "server busy: request bodies being received exceed %zu bytes "
+                    "(--max-buffered-bytes); retry", r->srv->cfg.max_buffered_bytes);
+    http_resp_header(r, "Retry-After", "1");
+}
+
+/* Runs the resolved route's handler on the whole body. */
+static void dispatch(struct http_req *r)
+{
+    struct http_server *s = r->srv;
+    if (r->too_large) {
+        if (r->too_large == 2)
+            busy_response(r);
+        else
+            http_resp_error(r, 413, "body_too_large",
+                            "request body: larger than the limit of %zu bytes (--max-body-bytes)",
+                            s->cfg.max_body_bytes);
+        return;
+    }
+    assert(r->route);
+    const struct route_entry *e = r->route;
+    if (e->route->handler(r, e->ctx) != HTTP_ASYNC)
+        return;
+    pthread_mutex_lock(&r->lock);
+    if (!r->finished)
+        suspend_locked(r);
+    pthread_mutex_unlock(&r->lock);
 }
 
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
@@ -552,11 +595,17 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         set_request_id(r);
         atomic_fetch_add(&s->in_flight, 1);
         *con_cls = r;
-        /* A declared body over the cap is refused before it is read (MHD then closes the
-         * connection instead of reading the rest). */
+        /* Route, key and declared size are settled before any body byte is read: a refused
+         * request is answered now and MHD closes the connection instead of reading the rest,
+         * so no client without a key can make the server buffer anything. */
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-        if (cl && strtoull(cl, NULL, 10) > s->cfg.max_body_bytes) {
-            r->too_large = 1;
+        unsigned long long declared = cl ? strtoull(cl, NULL, 10) : 0;
+        if (resolve(r) < 0) {
+            r->state = REQ_DISPATCHED;
+            return queue_response(r);
+        }
+        if (declared > s->cfg.max_body_bytes || (declared && reserve(r, (size_t)declared) < 0)) {
+            r->too_large = declared > s->cfg.max_body_bytes ? 1 : 2;
             r->state = REQ_DISPATCHED;
             dispatch(r);
             return queue_response(r);
@@ -568,7 +617,13 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
             size_t n = *upload_data_size;
             *upload_data_size = 0;
             if (r->too_large || n > s->cfg.max_body_bytes - r->body_len) {
-                r->too_large = 1;
+                if (!r->too_large)
+                    r->too_large = 1;
+                return MHD_YES;
+            }
+            /* a body without Content-Length (chunked) reserves its budget as it arrives */
+            if (r->body_len + n > r->reserved && reserve(r, r->body_len + n - r->reserved) < 0) {
+                r->too_large = 2;
                 return MHD_YES;
             }
             if (r->body_len + n + 1 > r->body_cap) {
@@ -622,6 +677,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     free(r->resp_body);
     free(r->body);
     free(r->path);
+    atomic_fetch_sub(&s->buffered, r->reserved);
     /* A finisher on another thread may still hold the lock right after resuming us. */
     pthread_mutex_lock(&r->lock);
     pthread_mutex_unlock(&r->lock);
@@ -638,10 +694,15 @@ int http_server_new(const struct http_config *cfg, struct http_server **out, str
     if (!s)
         return inferd_err_set(err, INFERD_ENOMEM, "http: out of memory");
     s->cfg = *cfg;
+    s->quiesced_fd = -1;
     if (s->cfg.threads < 1)
         s->cfg.threads = 1;
     if (s->cfg.max_body_bytes == 0)
         s->cfg.max_body_bytes = 64u << 20;
+    if (s->cfg.max_buffered_bytes == 0)
+        s->cfg.max_buffered_bytes = s->cfg.max_body_bytes * 8;
+    if (s->cfg.max_conns_per_client == 0)
+        s->cfg.max_conns_per_client = 1024;
     int rc = hangup_watch_new(HTTP_MAX_CONNECTIONS, &s->watch, err);
     if (rc < 0) {
         free(s);
@@ -675,6 +736,7 @@ int http_server_start(struct http_server *s, struct inferd_err *err)
                                  MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
                                  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
                                  MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_MAX_CONNECTIONS,
+                                 MHD_OPTION_PER_IP_CONNECTION_LIMIT, s->cfg.max_conns_per_client,
                                  MHD_OPTION_END);
     if (!s->daemon)
         return inferd_err_set(err, INFERD_EIO, "http: cannot listen on %s:%d (in use?)", host, s->cfg.port);
@@ -688,10 +750,11 @@ int http_port(const struct http_server *s) { return s->port; }
 void http_server_quiesce(struct http_server *s)
 {
     atomic_store(&s->quiesced, 1);
-    if (s->daemon) {
+    if (s->daemon && s->quiesced_fd < 0) {
+        /* MHD's threads may still use the socket: close it only after MHD_stop_daemon. */
         MHD_socket fd = MHD_quiesce_daemon(s->daemon);
         if (fd != MHD_INVALID_SOCKET)
-            close(fd);
+            s->quiesced_fd = fd;
     }
 }
 
@@ -720,6 +783,8 @@ void http_server_free(struct http_server *s)
             log_msg(LOG_ERROR, "requests still suspended at shutdown", "\"count\":%d", left);
         MHD_stop_daemon(s->daemon);
     }
+    if (s->quiesced_fd >= 0)
+        close(s->quiesced_fd);
     hangup_watch_free(s->watch);
     free(s);
 }

@@ -4,8 +4,10 @@
  * A protocol is one file holding a table of struct http_route. A route's pattern is a path
  * whose segments are literals or captures: "/v2/models/{m}/versions/{v}/infer"; a capture
  * may carry a literal suffix inside its segment ("/v1/models/{m}:predict"). The first route
- * (in registration order) whose method and pattern match wins. The handler reads the
- * request (method, captures, headers, the whole body, already size-checked) and either
+ * (in registration order) whose method and pattern match wins. The route, its key and the
+ * declared body size are settled from the headers before any body byte is read (an
+ * unknown route, a missing key or a body over a limit is answered without reading the
+ * body). The handler reads the request (method, captures, headers, the whole body) and either
  * sets a response before returning HTTP_DONE, or returns HTTP_ASYNC after handing the
  * request to another thread, which later sets the response and calls http_req_finish.
  * The connection is suspended meanwhile (no MHD thread waits). Streaming responses
@@ -49,9 +51,12 @@ typedef int (*http_handler_fn)(struct http_req *req, void *ctx);
 struct http_route {
     unsigned methods;        /* bitmask of enum http_method */
     const char *pattern;     /* "/v2/models/{m}/infer"; static storage */
-    enum http_auth auth;     /* key needed */
+    enum http_auth auth;     /* key needed (checked from the headers, before any body byte) */
     http_handler_fn handler;
     const char *name;        /* short label for metrics and logs ("v2_infer") */
+    /* Optional: writes the 401 in the protocol's own error shape (OpenAI's error object);
+     * NULL gives {"error": msg}. The front adds WWW-Authenticate. */
+    void (*auth_error)(struct http_req *req, const char *msg);
 };
 
 /* Limits and hooks fixed when the server starts. */
@@ -60,6 +65,9 @@ struct http_config {
     int port;                /* 0 = pick a free port (see http_port) */
     int threads;             /* MHD worker threads (>= 1) */
     size_t max_body_bytes;   /* request bodies above this get 413 */
+    size_t max_buffered_bytes; /* body bytes held over all connections at once; a request that
+                                  would pass it gets 503 + Retry-After (0 = 8 x max_body_bytes) */
+    unsigned max_conns_per_client; /* connections from one IP address at once (0 = 1024) */
     /* Authorisation: returns 0 when the request may use a route with this auth level,
      * or fills err (401) otherwise. NULL = everything allowed. ctx is auth_ctx. */
     int (*authorize)(void *auth_ctx, enum http_auth level, const char *authorization_header,

@@ -78,17 +78,9 @@ static void oai_error_from(struct http_req *r, int code, const char *param, cons
     }
 }
 
-static int check_auth(struct http_req *r, struct serve_server *s)
-{
-    if (!s->infer_keys)
-        return 0;
-    struct inferd_err err = {0};
-    if (keyring_check(s->infer_keys, http_req_header(r, "Authorization"), &err) == 0)
-        return 0;
-    http_resp_header(r, "WWW-Authenticate", "Bearer");
-    oai_error_from(r, INFERD_EAUTH, NULL, err.msg);
-    return -1;
-}
+/* The front's 401 (a missing or unknown key, checked before the body is read) in OpenAI's
+ * error shape. */
+static void oai_auth_error(struct http_req *r, const char *msg) { oai_error_from(r, INFERD_EAUTH, NULL, msg); }
 
 /* Finds the named (or, with no name, the first) model with capability cap. OUT: *mv (a
  * reference) and *lm (borrowed from it). Returns 0, INFERD_ENOTFOUND (no such model) or
@@ -200,8 +192,6 @@ static int deadline_of(struct oai_call *c)
 static struct oai_call *call_open(struct http_req *r, struct serve_server *s, enum llm_oai_kind kind,
                                   const char *prefix)
 {
-    if (check_auth(r, s) < 0)
-        return NULL;
     struct oai_call *c = call_new(r, s, prefix);
     if (!c) {
         oai_error_from(r, INFERD_ENOMEM, NULL, "out of memory");
@@ -696,8 +686,7 @@ static int h_embeddings(struct http_req *r, void *ctx)
  * when the request has been answered (401). */
 static int tok_open(struct http_req *r, struct serve_server *s, json_t **root)
 {
-    if (check_auth(r, s) < 0)
-        return -1;
+    (void)s;
     size_t len;
     const char *body = http_req_body(r, &len);
     json_error_t je;
@@ -831,8 +820,6 @@ json_t *openai_model_object(struct model_version *mv)
 static int h_models(struct http_req *r, void *ctx)
 {
     struct serve_server *s = ctx;
-    if (check_auth(r, s) < 0)
-        return HTTP_DONE;
     struct repo_entry *rows;
     size_t n;
     if (repo_list(s->repo, &rows, &n) < 0) {
@@ -861,11 +848,11 @@ static int h_models(struct http_req *r, void *ctx)
 /* GET /v1/models/{m} is shared with TF-Serving's model status route (routes/tfserving.c),
  * which answers with openai_model_object for a GGUF model: OpenAI's "retrieve model". */
 const struct http_route routes_openai[] = {
-    {HTTP_GET, "/v1/models", HTTP_AUTH_NONE, h_models, "openai_models"},
-    {HTTP_POST, "/v1/chat/completions", HTTP_AUTH_NONE, h_chat, "openai_chat"},
-    {HTTP_POST, "/v1/completions", HTTP_AUTH_NONE, h_completions, "openai_completions"},
-    {HTTP_POST, "/v1/embeddings", HTTP_AUTH_NONE, h_embeddings, "openai_embeddings"},
-    {HTTP_POST, "/tokenize", HTTP_AUTH_NONE, h_tokenize, "openai_tokenize"},
-    {HTTP_POST, "/detokenize", HTTP_AUTH_NONE, h_detokenize, "openai_detokenize"},
+    {HTTP_GET, "/v1/models", HTTP_AUTH_INFER, h_models, "openai_models", oai_auth_error},
+    {HTTP_POST, "/v1/chat/completions", HTTP_AUTH_INFER, h_chat, "openai_chat", oai_auth_error},
+    {HTTP_POST, "/v1/completions", HTTP_AUTH_INFER, h_completions, "openai_completions", oai_auth_error},
+    {HTTP_POST, "/v1/embeddings", HTTP_AUTH_INFER, h_embeddings, "openai_embeddings", oai_auth_error},
+    {HTTP_POST, "/tokenize", HTTP_AUTH_INFER, h_tokenize, "openai_tokenize", oai_auth_error},
+    {HTTP_POST, "/detokenize", HTTP_AUTH_INFER, h_detokenize, "openai_detokenize", oai_auth_error},
 };
 const size_t routes_openai_count = sizeof routes_openai / sizeof routes_openai[0];

@@ -47,9 +47,9 @@ static int metrics_route(struct http_req *r, void *ctx)
 }
 
 const struct http_route routes_ops[] = {
-    {HTTP_GET | HTTP_HEAD, "/v2/health/live", HTTP_AUTH_NONE, live, "ops_live"},
-    {HTTP_GET | HTTP_HEAD, "/v2/health/ready", HTTP_AUTH_NONE, ready, "ops_ready"},
-    {HTTP_GET, "/v2", HTTP_AUTH_NONE, server_meta, "v2_server"},
-    {HTTP_GET, "/metrics", HTTP_AUTH_NONE, metrics_route, "ops_metrics"},
+    {HTTP_GET | HTTP_HEAD, "/v2/health/live", HTTP_AUTH_NONE, live, "ops_live", NULL},
+    {HTTP_GET | HTTP_HEAD, "/v2/health/ready", HTTP_AUTH_NONE, ready, "ops_ready", NULL},
+    {HTTP_GET, "/v2", HTTP_AUTH_NONE, server_meta, "v2_server", NULL},
+    {HTTP_GET, "/metrics", HTTP_AUTH_NONE, metrics_route, "ops_metrics", NULL},
 };
 const size_t routes_ops_count = sizeof routes_ops / sizeof routes_ops[0];

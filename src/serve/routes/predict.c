@@ -148,6 +148,6 @@ done:
 }
 
 const struct http_route routes_predict[] = {
-    {HTTP_POST, "/predict", HTTP_AUTH_INFER, predict, "predict"},
+    {HTTP_POST, "/predict", HTTP_AUTH_INFER, predict, "predict", NULL},
 };
 const size_t routes_predict_count = sizeof routes_predict / sizeof routes_predict[0];

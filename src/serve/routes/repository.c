@@ -61,8 +61,8 @@ static int repo_unload_route(struct http_req *r, void *ctx)
 }
 
 const struct http_route routes_repository[] = {
-    {HTTP_POST | HTTP_GET, "/v2/repository/index", HTTP_AUTH_ADMIN, repo_index_route, "repo_index"},
-    {HTTP_POST, "/v2/repository/models/{m}/load", HTTP_AUTH_ADMIN, repo_load_route, "repo_load"},
-    {HTTP_POST, "/v2/repository/models/{m}/unload", HTTP_AUTH_ADMIN, repo_unload_route, "repo_unload"},
+    {HTTP_POST | HTTP_GET, "/v2/repository/index", HTTP_AUTH_ADMIN, repo_index_route, "repo_index", NULL},
+    {HTTP_POST, "/v2/repository/models/{m}/load", HTTP_AUTH_ADMIN, repo_load_route, "repo_load", NULL},
+    {HTTP_POST, "/v2/repository/models/{m}/unload", HTTP_AUTH_ADMIN, repo_unload_route, "repo_unload", NULL},
 };
 const size_t routes_repository_count = sizeof routes_repository / sizeof routes_repository[0];

@@ -223,9 +223,9 @@ static int tfs_status(struct http_req *r, void *ctx)
 }
 
 const struct http_route routes_tfserving[] = {
-    {HTTP_POST, "/v1/models/{m}:predict", HTTP_AUTH_INFER, tfs_predict, "tfs_predict"},
-    {HTTP_POST, "/v1/models/{m}/versions/{v}:predict", HTTP_AUTH_INFER, tfs_predict, "tfs_predict"},
-    {HTTP_GET, "/v1/models/{m}", HTTP_AUTH_INFER, tfs_status, "tfs_status"},
-    {HTTP_GET, "/v1/models/{m}/versions/{v}", HTTP_AUTH_INFER, tfs_status, "tfs_status"},
+    {HTTP_POST, "/v1/models/{m}:predict", HTTP_AUTH_INFER, tfs_predict, "tfs_predict", NULL},
+    {HTTP_POST, "/v1/models/{m}/versions/{v}:predict", HTTP_AUTH_INFER, tfs_predict, "tfs_predict", NULL},
+    {HTTP_GET, "/v1/models/{m}", HTTP_AUTH_INFER, tfs_status, "tfs_status", NULL},
+    {HTTP_GET, "/v1/models/{m}/versions/{v}", HTTP_AUTH_INFER, tfs_status, "tfs_status", NULL},
 };
 const size_t routes_tfserving_count = sizeof routes_tfserving / sizeof routes_tfserving[0];

@@ -154,11 +154,11 @@ static int v2_infer(struct http_req *r, void *ctx)
 }
 
 const struct http_route routes_v2[] = {
-    {HTTP_GET, "/v2/models/{m}", HTTP_AUTH_INFER, v2_model_meta, "v2_metadata"},
-    {HTTP_GET, "/v2/models/{m}/versions/{v}", HTTP_AUTH_INFER, v2_model_meta, "v2_metadata"},
-    {HTTP_GET, "/v2/models/{m}/ready", HTTP_AUTH_INFER, v2_model_ready, "v2_ready"},
-    {HTTP_GET, "/v2/models/{m}/versions/{v}/ready", HTTP_AUTH_INFER, v2_model_ready, "v2_ready"},
-    {HTTP_POST, "/v2/models/{m}/infer", HTTP_AUTH_INFER, v2_infer, "v2_infer"},
-    {HTTP_POST, "/v2/models/{m}/versions/{v}/infer", HTTP_AUTH_INFER, v2_infer, "v2_infer"},
+    {HTTP_GET, "/v2/models/{m}", HTTP_AUTH_INFER, v2_model_meta, "v2_metadata", NULL},
+    {HTTP_GET, "/v2/models/{m}/versions/{v}", HTTP_AUTH_INFER, v2_model_meta, "v2_metadata", NULL},
+    {HTTP_GET, "/v2/models/{m}/ready", HTTP_AUTH_INFER, v2_model_ready, "v2_ready", NULL},
+    {HTTP_GET, "/v2/models/{m}/versions/{v}/ready", HTTP_AUTH_INFER, v2_model_ready, "v2_ready", NULL},
+    {HTTP_POST, "/v2/models/{m}/infer", HTTP_AUTH_INFER, v2_infer, "v2_infer", NULL},
+    {HTTP_POST, "/v2/models/{m}/versions/{v}/infer", HTTP_AUTH_INFER, v2_infer, "v2_infer", NULL},
 };
 const size_t routes_v2_count = sizeof routes_v2 / sizeof routes_v2[0];
