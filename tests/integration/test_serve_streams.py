@@ -142,6 +142,14 @@ def main():
         r = s.post_json("/v1/completions", {"model": "one", "prompt": "The", "max_tokens": 4, "temperature": 0})
         t.check(r.status == 200 and r.json()["usage"]["completion_tokens"] == 4, "the slot serves the next: %r" % r)
 
+        # a request that could never be admitted whole is a 400 naming the limit, not a 503
+        r = s.post_json("/v1/completions", {"model": "one", "prompt": ["a"] * 6, "max_tokens": 2})
+        t.check(r.status == 400 and "at most 5 at once" in r.json()["error"]["message"], "6 prompts, room for 5: %r" % r)
+        r = s.post_json("/v1/embeddings", {"model": "one", "input": ["a"] * 6})
+        t.check(r.status == 400 and r.json()["error"]["param"] == "input", "6 embedding inputs, room for 5: %r" % r)
+        r = s.post_json("/v1/completions", {"model": "one", "prompt": ["a"] * 5, "max_tokens": 2, "temperature": 0})
+        t.check(r.status == 200 and len(r.json()["choices"]) == 5, "5 prompts fit: %r" % r)
+
         # -- 3. capabilities --
         r = s.post_json("/v2/models/tiny/infer", infer)
         t.check(r.status == 400 and "language model" in r.json().get("error", ""), "v2 infer on an LLM: 400 %r" % r)

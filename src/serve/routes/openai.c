@@ -472,6 +472,15 @@ static void several_done(struct llm_job *j, void *arg)
 static int submit_jobs(struct oai_call *c, const char *param, void (*done_fn)(struct llm_job *, void *))
 {
     struct inferd_err err = {0};
+    struct llm_sched_stats st;
+    llm_sched_stats(c->lm->sched, &st);
+    if (c->n_jobs > st.n_seq + st.max_queue) { /* could never be admitted whole: not a 503 to retry */
+        snprintf(err.msg, sizeof err.msg,
+                 "%s: %d items; model '%s' holds at most %d at once (parallel %d + max_queue_size %d)", param,
+                 c->n_jobs, c->mv->name, st.n_seq + st.max_queue, st.n_seq, st.max_queue);
+        oai_error_from(c->http, INFERD_EINVAL, param, err.msg);
+        return HTTP_DONE;
+    }
     for (int i = 0; i < c->n_jobs; i++) {
         if (llm_sched_submit(c->lm->sched, c->jobs[i], &err) == 0)
             continue;

@@ -169,7 +169,8 @@ static int admit(struct llm_sched *s, struct llm_job *j, struct inferd_err *err)
             return inferd_err_set(err, INFERD_ENOMEM, "embedding: out of memory");
     }
     if (j->logprobs && !j->embed) {
-        int cap = j->max_tokens > 0 ? j->max_tokens : s->slot_ctx;
+        /* a slot holds at most slot_ctx tokens, whatever max_tokens asks for */
+        int cap = j->max_tokens > 0 && j->max_tokens < s->slot_ctx ? j->max_tokens : s->slot_ctx;
         j->toks = calloc((size_t)cap, sizeof *j->toks);
         if (!j->toks)
             return inferd_err_set(err, INFERD_ENOMEM, "logprobs: out of memory");
