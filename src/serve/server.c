@@ -53,6 +53,22 @@ static const char *protocol_of(const char *route, char *buf, size_t cap)
     return buf;
 }
 
+/* 1 when version (text) is "" or a loaded version of model. */
+static int version_loaded(struct serve_server *s, const char *model, const char *version)
+{
+    if (!version[0])
+        return 1;
+    int64_t vs[REPO_MAX_VERSIONS];
+    int n = repo_versions(s->repo, model, vs, REPO_MAX_VERSIONS);
+    for (int i = 0; i < n && i < REPO_MAX_VERSIONS; i++) {
+        char buf[24];
+        snprintf(buf, sizeof buf, "%lld", (long long)vs[i]);
+        if (strcmp(buf, version) == 0)
+            return 1;
+    }
+    return 0;
+}
+
 static void on_complete(void *ctx, struct http_req *r)
 {
     struct serve_server *s = ctx;
@@ -62,9 +78,13 @@ static void on_complete(void *ctx, struct http_req *r)
     protocol_of(http_req_route_name(r), proto, sizeof proto);
     snprintf(code, sizeof code, "%d", status);
     const char *model = http_req_model(r), *version = http_req_version(r);
-    metrics_add(metrics_series_get(s->m.requests_total, (const char *[]){model, version, proto, code}), 1);
+    /* Series are labelled only with models the repository knows: names a client makes up
+     * share one label, so they cannot fill the series cap and starve real models. */
+    const char *mlabel = !model[0] || repo_has(s->repo, model) ? model : "_unknown";
+    const char *vlabel = mlabel == model && version_loaded(s, model, version) ? version : "";
+    metrics_add(metrics_series_get(s->m.requests_total, (const char *[]){mlabel, vlabel, proto, code}), 1);
     if (model[0])
-        metrics_observe(metrics_series_get(s->m.request_duration, (const char *[]){model, version}), dur);
+        metrics_observe(metrics_series_get(s->m.request_duration, (const char *[]){mlabel, vlabel}), dur);
     if (status >= 400) {
         const char *kind = http_req_error_kind(r);
         metrics_add(metrics_series_get(s->m.errors_total, (const char *[]){kind ? kind : "other"}), 1);

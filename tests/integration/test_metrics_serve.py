@@ -1,7 +1,8 @@
 """test_metrics_serve.py — the real `inferd serve`'s /metrics and access log: promtool
 accepts the exposition with no warnings, request counters and histograms count exactly the
 requests made, process metrics are present, and the access log holds one JSON line per
-request (fields filled, no secrets) and is reopened on SIGHUP."""
+request (fields filled, no secrets) and is reopened on SIGHUP; made-up model names and
+versions do not create metric series."""
 import json
 import os
 import re
@@ -119,6 +120,20 @@ def main():
             ck.check(l0.get("bytes_in", 0) > 0 and l0.get("bytes_out", 0) > 0, "byte counts")
         with open(alog) as f:
             ck.check("topsecret" not in f.read(), "no secrets in the access log")
+
+        # made-up model names and versions share one label: they cannot fill the series cap
+        for i in range(60):
+            s.post_json("/v2/models/nosuch%d/infer" % i, v2)
+            s.post_json("/v2/models/mlp/versions/%d/infer" % (1000 + i), v2)
+        wait_until(lambda: (sample(s.get("/metrics").body.decode(), "inferd_requests_total",
+                                   {"model": "_unknown", "code": "404"}) or 0) >= 60, timeout=10)
+        text = s.get("/metrics").body.decode()
+        ck.check(sample(text, "inferd_requests_total", {"model": "_unknown", "code": "404"}) == 60,
+                 "unknown models counted under model=\"_unknown\"")
+        ck.check("nosuch" not in text and 'version="10' not in text,
+                 "no series for made-up model names or versions")
+        ck.check(sample(text, "inferd_requests_total", {"model": "mlp", "version": "", "code": "404"}) == 60,
+                 "a made-up version of a real model is counted without its version")
 
         # rotation: move the file, SIGHUP, the next request lands in a new file
         os.rename(alog, alog + ".1")

@@ -717,6 +717,15 @@ int repo_versions(struct repo *r, const char *name, int64_t *out, int cap)
     return n;
 }
 
+int repo_has(struct repo *r, const char *name)
+{
+    pthread_mutex_lock(&r->lock);
+    struct model_entry *e = find_entry(r, name);
+    int known = e && (e->on_disk || e->nv > 0);
+    pthread_mutex_unlock(&r->lock);
+    return known;
+}
+
 int repo_loaded_count(struct repo *r)
 {
     int n = 0;

@@ -119,6 +119,9 @@ int repo_list(struct repo *r, struct repo_entry **out, size_t *n);
 /* The loaded versions of name, ascending, into out[0..cap). Returns how many are loaded
  * (may exceed cap), 0 when none is (or the model is unknown). */
 int repo_versions(struct repo *r, const char *name, int64_t *out, int cap);
+/* 1 when name is a model the repository knows (its folder is there or a version is
+ * loaded), else 0: what may label a metric series (bounded by REPO_MAX_MODELS). */
+int repo_has(struct repo *r, const char *name);
 /* Number of loaded versions over all models. */
 int repo_loaded_count(struct repo *r);
 
