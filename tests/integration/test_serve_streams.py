@@ -150,6 +150,14 @@ def main():
         r = s.post_json("/v1/completions", {"model": "one", "prompt": ["a"] * 5, "max_tokens": 2, "temperature": 0})
         t.check(r.status == 200 and len(r.json()["choices"]) == 5, "5 prompts fit: %r" % r)
 
+        # errors name the field and the limit
+        r = s.post_json("/v1/chat/completions", {"model": "tiny", "messages": [{"role": "user", "content": "hi"}],
+                                                 "stop": "x" * 1000})
+        t.check(r.status == 400 and r.json()["error"]["param"] == "stop" and "255" in r.json()["error"]["message"],
+                "a 1000-byte stop string names stop and its cap: %r" % r)
+        r = s.post_json("/v1/completions", {"model": "tiny", "prompt": "a", "max_tokens": 10 ** 9})
+        t.check(r.status == 400 and "1000000" in r.json()["error"]["message"], "max_tokens names its cap: %r" % r)
+
         # -- 3. capabilities --
         r = s.post_json("/v2/models/tiny/infer", infer)
         t.check(r.status == 400 and "language model" in r.json().get("error", ""), "v2 infer on an LLM: 400 %r" % r)

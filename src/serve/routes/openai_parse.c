@@ -224,6 +224,8 @@ static int parse_stop(struct llm_oai_req *q, char *param, struct inferd_err *err
     if (!s || json_is_null(s))
         return 0;
     if (json_is_string(s)) {
+        if (json_string_length(s) >= LLM_STOP_LEN)
+            FAIL(INFERD_EINVAL, "stop", "stop: %zu bytes; at most %d", json_string_length(s), LLM_STOP_LEN - 1);
         q->stop[q->n_stop++] = json_string_value(s);
         return 0;
     }
@@ -288,7 +290,7 @@ static int parse_generation(struct llm_oai_req *q, char *param, struct inferd_er
     v = json_object_get(r, mt_key);
     if (v && !json_is_null(v)) {
         if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > 1000000)
-            FAIL(INFERD_EINVAL, mt_key, "%s: must be an integer >= 1", mt_key);
+            FAIL(INFERD_EINVAL, mt_key, "%s: must be an integer from 1 to 1000000", mt_key);
         q->max_tokens = (int)json_integer_value(v);
     }
     v = json_object_get(r, "n");
