@@ -1,5 +1,6 @@
-/* tokenizer_load.c — building a tokenizer from GGUF tokenizer.* metadata (and freeing it). */
-#include "llm/tokenizer_int.h"
+/* load.c — building a tokenizer from GGUF tokenizer.* metadata (and freeing it). */
+#include "llm/tokenizer/pretok.h"
+#include "llm/tokenizer/vocab.h"
 
 #include <stdio.h>
 #include <stdlib.h>
