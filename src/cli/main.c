@@ -1,10 +1,9 @@
 /* main.c — `inferd` entry point: dispatches to one subcommand. */
 #include "cli.h"
+#include "inferd/version.h"
 
 #include <stdio.h>
 #include <string.h>
-
-#define INFERD_VERSION_STR "0.1.0"
 
 struct command {
     const char *name;
@@ -37,7 +36,7 @@ int main(int argc, char **argv)
         return argc < 2 ? 2 : 0;
     }
     if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
-        printf("inferd %s\n", INFERD_VERSION_STR);
+        printf("inferd %s\n", INFERD_VERSION);
         return 0;
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
