@@ -43,7 +43,7 @@ int main(void)
     CHECK(llm_stop_init(&st, stops, 2, NULL) == 0);
     CHECK(llm_stop_feed(&st, "ab U", 4, buf) == 3);
     CHECK(llm_stop_feed(&st, "x", 1, buf) == 2 && memcmp(buf, "Ux", 2) == 0);
-    char big[LLM_STOP_LEN + 2];
+    char big[LLM_STOP_LEN_MAX + 2];
     memset(big, 'a', sizeof big - 1);
     big[sizeof big - 1] = 0;
     const char *toolong[] = {big};
