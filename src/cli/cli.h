@@ -22,12 +22,14 @@ int cli_tokenize(int argc, char **argv); /* inferd tokenize MODEL.gguf TEXT */
 int cli_chat(int argc, char **argv);     /* inferd chat URL MODEL */
 
 /* getopt_long over a subcommand's argv (argv[0] is the subcommand's name), restarted from
- * the first argument, with GNU permutation (flags and positionals mix) and getopt's own
+ * the first argument when argv changes, with GNU permutation (flags and positionals mix;
+ * a shortopts that starts with '+' stops at the first positional instead) and getopt's own
  * messages off: an unknown option or one missing its value returns '?' (see
  * cli_bad_option). */
 int cli_getopt(int argc, char **argv, const char *shortopts, const struct option *longopts);
 /* Prints "inferd CMD: unknown option 'ARG'" or "inferd CMD: ARG needs a value" for the
- * option cli_getopt just returned '?' for, and returns 2 (the usage-error exit code). */
+ * option cli_getopt just returned '?' for (cmd NULL: main's own options), and returns 2
+ * (the usage-error exit code). */
 int cli_bad_option(const char *cmd, char **argv);
 /* Parses v as a whole decimal integer in lo..hi into *out. On failure prints
  * "inferd CMD: FLAG: 'V' is not WHAT" (WHAT NULL: "an integer in LO..HI") and returns -1. */

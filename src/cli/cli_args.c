@@ -20,7 +20,10 @@ int cli_getopt(int argc, char **argv, const char *shortopts, const struct option
         parsing = argv;
         optind = 0; /* glibc: 0 re-initialises all of getopt's state */
     }
-    snprintf(so, sizeof so, ":%s", shortopts);
+    if (shortopts[0] == '+') /* stop at the first positional: '+' must come first */
+        snprintf(so, sizeof so, "+:%s", shortopts + 1);
+    else
+        snprintf(so, sizeof so, ":%s", shortopts);
     opterr = 0;
     int c = getopt_long(argc, argv, so, longopts, NULL);
     last_missing = c == ':';
@@ -33,10 +36,12 @@ int cli_bad_option(const char *cmd, char **argv)
     char shortopt[3] = {'-', (char)optopt, 0};
     if (optopt && !(arg[0] == '-' && arg[1] == '-'))
         arg = shortopt; /* a short option inside a group such as -xv */
+    const char *sep = cmd ? " " : "";
+    cmd = cmd ? cmd : "";
     if (last_missing)
-        fprintf(stderr, "inferd %s: %s needs a value\n", cmd, arg);
+        fprintf(stderr, "inferd%s%s: %s needs a value\n", sep, cmd, arg);
     else
-        fprintf(stderr, "inferd %s: unknown option '%s' (see 'inferd %s --help')\n", cmd, arg, cmd);
+        fprintf(stderr, "inferd%s%s: unknown option '%s' (see 'inferd%s%s --help')\n", sep, cmd, arg, sep, cmd);
     return 2;
 }
 
