@@ -16,7 +16,6 @@ _Static_assert(INFERD_LLM_GEN_STOP_LEN == LLM_STOP_LEN_MAX, "llm.h and stop.h ca
 
 /* Generation state; one per call, freed at its end. */
 struct gen {
-    struct inferd_llm_ctx *c;                 /* borrowed */
     const struct inferd_llm_gen_params *p;    /* borrowed */
     struct inferd_llm_gen_result *r;          /* borrowed: the caller's result */
     size_t cap;                               /* bytes allocated at r->text */
@@ -81,7 +80,7 @@ int inferd_llm_generate(struct inferd_llm_ctx *c, const int32_t *prompt, int n_p
     int32_t *pos = NULL, *seqs = NULL;
     struct llm_stop st;
     struct inferd_llm_sampling defaults;
-    struct gen g = {.c = c, .p = p, .r = out};
+    struct gen g = {.p = p, .r = out};
     char piece[GEN_PIECE_MAX], shown[LLM_STOP_OUT(GEN_PIECE_MAX)];
     int rc;
 
