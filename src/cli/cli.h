@@ -5,10 +5,10 @@
  * 2 usage error.
  *
  *   static const struct option opts[] = {{"port", required_argument, 0, 'p'}, {0, 0, 0, 0}};
- *   while ((c = cli_getopt(argc, argv, "p:", opts)) != -1)
- *       if (c == 'p' && cli_int("serve", "--port", optarg, 0, 65535, "a port number", &v) < 0)
+ *   for (int c = cli_getopt(argc, argv, "p:", opts); c != -1; c = cli_getopt(argc, argv, "p:", opts))
+ *       if (c == '?') return cli_bad_option("serve", argv);
+ *       else if (cli_int("serve", "--port", optarg, 0, 65535, "a port number", &v) < 0)
  *           return 2;   // printed: inferd serve: --port: 'abc' is not a port number
- *       else if (c == '?') return cli_bad_option("serve", argv);
  */
 #ifndef INFERD_CLI_H
 #define INFERD_CLI_H

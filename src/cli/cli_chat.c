@@ -192,7 +192,10 @@ int cli_chat(int argc, char **argv)
     int opt;
     long long num;
     double d;
-    while ((opt = cli_getopt(argc, argv, "h", opts)) != -1) {
+    for (;;) {
+        opt = cli_getopt(argc, argv, "h", opts);
+        if (opt == -1)
+            break;
         switch (opt) {
         case 's': system = optarg; break;
         case 'k': o.api_key = optarg; break;

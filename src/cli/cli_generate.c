@@ -77,7 +77,10 @@ int cli_generate(int argc, char **argv)
     double d;
     struct inferd_llm_sampling sp;
     inferd_llm_sampling_defaults(&sp);
-    while ((c = cli_getopt(argc, argv, "p:n:t:h", opts)) != -1) {
+    for (;;) {
+        c = cli_getopt(argc, argv, "p:n:t:h", opts);
+        if (c == -1)
+            break;
         switch (c) {
         case 'p': prompt = optarg; break;
         case 'f': kv_f32 = 1; break;

@@ -111,7 +111,10 @@ int cli_infer(int argc, char **argv)
     int opt;
     long long num;
     double d;
-    while ((opt = cli_getopt(argc, argv, "h", opts)) != -1) {
+    for (;;) {
+        opt = cli_getopt(argc, argv, "h", opts);
+        if (opt == -1)
+            break;
         switch (opt) {
         case 'r':
             if (cli_int("infer", "--retries", optarg, 0, 100, NULL, &num) < 0)

@@ -73,7 +73,10 @@ int cli_serve(int argc, char **argv)
         {"help", no_argument, 0, 'h'},                {0, 0, 0, 0},
     };
     int c;
-    while ((c = cli_getopt(argc, argv, "m:p:H:t:h", opts)) != -1) {
+    for (;;) {
+        c = cli_getopt(argc, argv, "m:p:H:t:h", opts);
+        if (c == -1)
+            break;
         switch (c) {
         case 'm': o.models_dir = optarg; break;
         case 'H': o.host = optarg; break;

@@ -58,7 +58,10 @@ int cli_tokenize(int argc, char **argv)
             av[ac++] = argv[i];
     }
     av[ac] = NULL;
-    while ((c = cli_getopt(ac, av, "h", opts)) != -1) {
+    for (;;) {
+        c = cli_getopt(ac, av, "h", opts);
+        if (c == -1)
+            break;
         switch (c) {
         case 'B': add_special = 0; break;
         case 'S': parse_special = 0; break;

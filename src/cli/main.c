@@ -36,7 +36,10 @@ int main(int argc, char **argv)
     };
     int c;
     /* Options before the command; '+' stops at the command, whose own flags follow it. */
-    while ((c = cli_getopt(argc, argv, "+hV", opts)) != -1) {
+    for (;;) {
+        c = cli_getopt(argc, argv, "+hV", opts);
+        if (c == -1)
+            break;
         switch (c) {
         case 'h': usage(stdout); return 0;
         case 'V': printf("inferd %s\n", INFERD_VERSION); return 0;
