@@ -162,6 +162,7 @@ int cli_generate(int argc, char **argv)
         return 2;
     }
     if (!model || !prompt) {
+        fprintf(stderr, "inferd generate: %s is required\n\n", !model ? "MODEL.gguf" : "-p/--prompt");
         usage(stderr);
         return 2;
     }
