@@ -5,7 +5,7 @@
  * `tok_bench VOCAB.gguf TEXT_FILE --nul` instead encodes each NUL-separated text of the file
  * once and prints one line of ids per text (differential tests against reference tokenizers). */
 #include "llm/gguf.h"
-#include "llm/tokenizer.h"
+#include "llm/tokenizer/tokenizer.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -127,4 +127,71 @@ int32_t inferd_llm_sample(struct inferd_llm_sampler *s, const float *logits, flo
 /* Top-n (id, logprob) pairs of the unmodified softmax, descending; returns the count. */
 int inferd_llm_top_logprobs(const float *logits, int n_vocab, int n, int32_t *ids, float *logprobs);
 
+/* Generation: the whole loop `inferd generate` runs, in one call. The prompt is decoded in
+ * chunks of n_batch tokens (continuing what sequence seq's cache holds), then tokens are
+ * sampled one by one until max_tokens, an end-of-generation token, a stop string, the
+ * callback's say-so, or a full KV cache. Stop strings never reach the output; text that
+ * could still begin one, or ends in half a UTF-8 character, is held back until it is known
+ * (the stop-string engine of the server too).
+ *
+ *   struct inferd_llm_gen_result r;
+ *   if (inferd_llm_generate(c, toks, n, &(struct inferd_llm_gen_params){.max_tokens = 128,
+ *           .sampling = &sp, .on_piece = print_piece}, &r, &err) == 0)
+ *       printf("%d tokens, finish_reason %s\n", r.n_gen, r.finish_reason);
+ *   inferd_llm_gen_result_free(&r);
+ */
+#define INFERD_LLM_GEN_STOP_MAX 16    /* stop strings per call */
+#define INFERD_LLM_GEN_STOP_LEN 256   /* bytes per stop string */
+
+enum inferd_llm_finish {
+    INFERD_LLM_FINISH_LENGTH = 0,    /* max_tokens generated: finish_reason "length" */
+    INFERD_LLM_FINISH_EOG,           /* an end-of-generation token: "stop" */
+    INFERD_LLM_FINISH_STOP_STRING,   /* a stop string appeared: "stop" */
+    INFERD_LLM_FINISH_CALLBACK,      /* on_piece returned nonzero: "stop" */
+    INFERD_LLM_FINISH_CONTEXT,       /* the KV cache had no room for the next token: "length" */
+};
+
+/* Called with each run of text that is safe to show (never empty), in order; the runs
+ * concatenated are the result's text. Return 0 to go on, nonzero to stop generation (text
+ * still held back at that point is dropped). */
+typedef int (*inferd_llm_piece_fn)(const char *text, size_t len, void *arg);
+
+struct inferd_llm_gen_params {
+    int max_tokens;             /* tokens to sample at most (an EOG token counts); 0 = none,
+                                   only the prompt is decoded; < 0 = until EOG or a full cache */
+    int n_batch;                /* prompt tokens per decode call; 0 = the context's n_batch
+                                   (more than the context's is INFERD_EINVAL) */
+    int seq;                    /* sequence of the context to use; default 0 */
+    const struct inferd_llm_sampling *sampling;  /* borrowed; NULL = inferd_llm_sampling_defaults */
+    const char *const *stop;    /* borrowed: n_stop strings (empty ones ignored) */
+    int n_stop;
+    int ignore_eos;             /* 1: EOG tokens do not end generation; their piece is output */
+    inferd_llm_piece_fn on_piece;  /* optional streaming callback */
+    void *arg;                  /* passed to on_piece */
+};
+
+struct inferd_llm_gen_result {
+    char *text;                 /* OUT, owned: all text shown, NUL-terminated; free with
+                                   inferd_llm_gen_result_free */
+    size_t len;                 /* bytes of text */
+    int n_prompt;               /* prompt tokens decoded */
+    int n_gen;                  /* tokens sampled (the EOG token, when one ended it, included) */
+    enum inferd_llm_finish finish;
+    const char *finish_reason;  /* "stop" or "length" (static) */
+    double prompt_ms;           /* decoding the prompt */
+    double gen_ms;              /* sampling and decoding the generated tokens */
+};
+
+/* Generates from prompt[0..n_prompt) (borrowed) on sequence p->seq of c. The sequence's
+ * cache keeps prompt and generated tokens afterwards (inferd_llm_seq_clear to reuse it).
+ * Returns 0 with *out filled, or a negative INFERD_E* with err set and *out zeroed (nothing
+ * to free): EINVAL (bad parameters, no tokens, bad token ids), ETOOLARGE (too many stop
+ * strings or one too long; the prompt does not fit the KV cache), ENOMEM, or a decode error.
+ * on_piece may have run before a later failure. */
+int inferd_llm_generate(struct inferd_llm_ctx *c, const int32_t *prompt, int n_prompt,
+                        const struct inferd_llm_gen_params *p, struct inferd_llm_gen_result *out,
+                        struct inferd_err *err);
+/* Frees r->text and zeroes *r; r == NULL is a no-op. */
+void inferd_llm_gen_result_free(struct inferd_llm_gen_result *r);
+
 #endif

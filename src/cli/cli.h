@@ -1,13 +1,42 @@
-/* cli.h — the `inferd` subcommands. main.c dispatches argv[1] to one of these; each lives in
- * its own cli_<name>.c and does argument parsing and printing only — the work belongs to a
- * library part (serve, onnx, llm, client). Each returns the process exit code. */
+/* cli.h — the `inferd` subcommands and the argument helpers they share. main.c dispatches
+ * argv[1] to one of these; each lives in its own cli_<name>.c and does argument parsing
+ * (getopt_long, through the helpers below) and printing only — the work belongs to a library
+ * part (serve, onnx, llm, client). Each returns the process exit code: 0 ok, 1 failure,
+ * 2 usage error.
+ *
+ *   static const struct option opts[] = {{"port", required_argument, 0, 'p'}, {0, 0, 0, 0}};
+ *   for (int c = cli_getopt(argc, argv, "p:", opts); c != -1; c = cli_getopt(argc, argv, "p:", opts))
+ *       if (c == '?') return cli_bad_option("serve", argv);
+ *       else if (cli_int("serve", "--port", optarg, 0, 65535, "a port number", &v) < 0)
+ *           return 2;   // printed: inferd serve: --port: 'abc' is not a port number
+ */
 #ifndef INFERD_CLI_H
 #define INFERD_CLI_H
+
+#include <getopt.h>
 
 int cli_serve(int argc, char **argv);    /* inferd serve --models DIR --port N ... */
 int cli_infer(int argc, char **argv);    /* inferd infer URL MODEL FILE|- [--retries N] ... */
 int cli_generate(int argc, char **argv); /* inferd generate MODEL.gguf -p PROMPT ... */
 int cli_tokenize(int argc, char **argv); /* inferd tokenize MODEL.gguf TEXT */
 int cli_chat(int argc, char **argv);     /* inferd chat URL MODEL */
+
+/* getopt_long over a subcommand's argv (argv[0] is the subcommand's name), restarted from
+ * the first argument when argv changes, with GNU permutation (flags and positionals mix;
+ * a shortopts that starts with '+' stops at the first positional instead) and getopt's own
+ * messages off: an unknown option or one missing its value returns '?' (see
+ * cli_bad_option). */
+int cli_getopt(int argc, char **argv, const char *shortopts, const struct option *longopts);
+/* Prints "inferd CMD: unknown option 'ARG'" or "inferd CMD: ARG needs a value" for the
+ * option cli_getopt just returned '?' for (cmd NULL: main's own options), and returns 2
+ * (the usage-error exit code). */
+int cli_bad_option(const char *cmd, char **argv);
+/* Parses v as a whole decimal integer in lo..hi into *out. On failure prints
+ * "inferd CMD: FLAG: 'V' is not WHAT" (WHAT NULL: "an integer in LO..HI") and returns -1. */
+int cli_int(const char *cmd, const char *flag, const char *v, long long lo, long long hi, const char *what,
+            long long *out);
+/* The same for a number (strtod) in [lo, hi]. */
+int cli_double(const char *cmd, const char *flag, const char *v, double lo, double hi, const char *what,
+               double *out);
 
 #endif

@@ -4,7 +4,6 @@
 
 #include "inferd/client.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +24,8 @@ static void usage(FILE *out)
             "  --max-tokens N       cap on tokens per answer\n"
             "  --retries N          retries before the first token (default 3)\n"
             "  --timeout SECONDS    deadline per answer (default 600)\n"
-            "  --api-key KEY        bearer token (default: $INFERD_API_KEY)\n");
+            "  --api-key KEY        bearer token (default: $INFERD_API_KEY)\n"
+            "  -h, --help           this text\n");
 }
 
 /* One streamed answer being assembled. */
@@ -167,8 +167,14 @@ done:
 int cli_chat(int argc, char **argv)
 {
     struct inferd_client_opts o = inferd_client_opts_default();
+    static const struct option opts[] = {
+        {"system", required_argument, 0, 's'},  {"temperature", required_argument, 0, 'T'},
+        {"max-tokens", required_argument, 0, 'n'}, {"retries", required_argument, 0, 'r'},
+        {"timeout", required_argument, 0, 't'}, {"api-key", required_argument, 0, 'k'},
+        {"help", no_argument, 0, 'h'},          {0, 0, 0, 0},
+    };
     const char *pos[2];
-    int npos = 0, exit_code = 1, last_failed = 0;
+    int exit_code = 1, last_failed = 0;
     const char *system = NULL;
     struct inferd_client *c = NULL;
     struct inferd_err err = {0};
@@ -179,69 +185,55 @@ int cli_chat(int argc, char **argv)
     o.api_key = getenv("INFERD_API_KEY");
     o.on_retry = print_retry;
     o.timeout_s = 600;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        char *end = NULL;
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+    if (!params) {
+        fprintf(stderr, "inferd chat: out of memory\n");
+        goto done;
+    }
+    int opt;
+    long long num;
+    double d;
+    for (;;) {
+        opt = cli_getopt(argc, argv, "h", opts);
+        if (opt == -1)
+            break;
+        switch (opt) {
+        case 's': system = optarg; break;
+        case 'k': o.api_key = optarg; break;
+        case 'T':
+            if (cli_double("chat", "--temperature", optarg, 0, 1e300, "a temperature (a number >= 0)", &d) < 0)
+                goto usage_error;
+            json_object_set_new(params, "temperature", json_real(d));
+            break;
+        case 'n':
+            if (cli_int("chat", "--max-tokens", optarg, 1, 1LL << 62, "a token count (>= 1)", &num) < 0)
+                goto usage_error;
+            json_object_set_new(params, "max_tokens", json_integer(num));
+            break;
+        case 'r':
+            if (cli_int("chat", "--retries", optarg, 0, 100, NULL, &num) < 0)
+                goto usage_error;
+            o.max_retries = (int)num;
+            break;
+        case 't':
+            if (cli_double("chat", "--timeout", optarg, 0, 1e300, "a number of seconds", &d) < 0)
+                goto usage_error;
+            o.timeout_s = d;
+            break;
+        case 'h':
             usage(stdout);
             exit_code = 0;
             goto done;
-        } else if (strcmp(a, "--system") == 0 && v) {
-            system = v;
-        } else if (strcmp(a, "--temperature") == 0 && v) {
-            double t = strtod(v, &end);
-            if (*end || t < 0) {
-                fprintf(stderr, "inferd chat: bad --temperature '%s'\n", v);
-                exit_code = 2;
-                goto done;
-            }
-            json_object_set_new(params, "temperature", json_real(t));
-        } else if (strcmp(a, "--max-tokens") == 0 && v) {
-            long n = strtol(v, &end, 10);
-            if (*end || n < 1) {
-                fprintf(stderr, "inferd chat: bad --max-tokens '%s'\n", v);
-                exit_code = 2;
-                goto done;
-            }
-            json_object_set_new(params, "max_tokens", json_integer(n));
-        } else if (strcmp(a, "--retries") == 0 && v) {
-            long n = strtol(v, &end, 10);
-            if (*end || n < 0 || n > 100) {
-                fprintf(stderr, "inferd chat: bad --retries '%s'\n", v);
-                exit_code = 2;
-                goto done;
-            }
-            o.max_retries = (int)n;
-        } else if (strcmp(a, "--timeout") == 0 && v) {
-            o.timeout_s = strtod(v, &end);
-            if (*end || o.timeout_s < 0) {
-                fprintf(stderr, "inferd chat: bad --timeout '%s'\n", v);
-                exit_code = 2;
-                goto done;
-            }
-        } else if (strcmp(a, "--api-key") == 0 && v) {
-            o.api_key = v;
-        } else if (a[0] == '-' && a[1] == '-') {
-            fprintf(stderr, "inferd chat: unknown or incomplete option '%s'\n", a);
-            usage(stderr);
-            exit_code = 2;
-            goto done;
-        } else if (npos < 2) {
-            pos[npos++] = a;
-            continue;
-        } else {
-            usage(stderr);
-            exit_code = 2;
+        default:
+            exit_code = cli_bad_option("chat", argv);
             goto done;
         }
-        i++; /* every option above takes a value */
     }
-    if (npos != 2 || !params) {
+    if (argc - optind != 2) {
         usage(stderr);
-        exit_code = 2;
-        goto done;
+        goto usage_error;
     }
+    pos[0] = argv[optind];
+    pos[1] = argv[optind + 1];
     o.base_urls = pos[0];
     if (inferd_client_new(&o, &c, &err) < 0) {
         fprintf(stderr, "inferd chat: %s\n", err.msg);
@@ -295,6 +287,9 @@ int cli_chat(int argc, char **argv)
             json_array_remove(history, json_array_size(history) - 1);
     }
     exit_code = last_failed ? 1 : 0;
+    goto done;
+usage_error:
+    exit_code = 2;
 done:
     free(line);
     json_decref(history);

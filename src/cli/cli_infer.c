@@ -26,7 +26,8 @@ static void usage(FILE *out)
             "  --protocol v2|predict  (default: v2 when FILE has \"inputs\", else predict)\n"
             "  --model-version V    v2 only: a specific model version\n"
             "  --backoff-base S     first backoff ceiling in seconds (default 0.1)\n"
-            "  --backoff-cap S      largest backoff in seconds (default 10)\n");
+            "  --backoff-cap S      largest backoff in seconds (default 10)\n"
+            "  -h, --help           this text\n");
 }
 
 /* Reads all of path ("-" = stdin) up to INFER_INPUT_MAX bytes. OUT: malloc'd, NUL-ended. */
@@ -85,19 +86,17 @@ static void print_retry(const struct inferd_retry_info *i, void *ctx)
     fprintf(stderr, "\n");
 }
 
-static int parse_double(const char *s, double *out)
-{
-    char *end;
-    errno = 0;
-    *out = strtod(s, &end);
-    return errno || end == s || *end ? -1 : 0;
-}
-
 int cli_infer(int argc, char **argv)
 {
     struct inferd_client_opts o = inferd_client_opts_default();
+    static const struct option opts[] = {
+        {"retries", required_argument, 0, 'r'},      {"timeout", required_argument, 0, 't'},
+        {"attempt-timeout", required_argument, 0, 'a'}, {"backoff-base", required_argument, 0, 'b'},
+        {"backoff-cap", required_argument, 0, 'c'},  {"api-key", required_argument, 0, 'k'},
+        {"protocol", required_argument, 0, 'p'},     {"model-version", required_argument, 0, 'V'},
+        {"help", no_argument, 0, 'h'},               {0, 0, 0, 0},
+    };
     const char *pos[3];
-    int npos = 0;
     const char *protocol = NULL, *version = NULL;
     struct inferd_client *c = NULL;
     struct inferd_response r = {0};
@@ -109,67 +108,60 @@ int cli_infer(int argc, char **argv)
 
     o.api_key = getenv("INFERD_API_KEY");
     o.on_retry = print_retry;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        double d;
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            usage(stdout);
-            return 0;
-        } else if (strcmp(a, "--retries") == 0 && v) {
-            char *end;
-            long n = strtol(v, &end, 10);
-            if (*end || n < 0 || n > 100) {
-                fprintf(stderr, "inferd infer: --retries wants 0..100, not '%s'\n", v);
+    int opt;
+    long long num;
+    double d;
+    for (;;) {
+        opt = cli_getopt(argc, argv, "h", opts);
+        if (opt == -1)
+            break;
+        switch (opt) {
+        case 'r':
+            if (cli_int("infer", "--retries", optarg, 0, 100, NULL, &num) < 0)
                 return 2;
-            }
-            o.max_retries = (int)n;
-            i++;
-        } else if ((strcmp(a, "--timeout") == 0 || strcmp(a, "--backoff-base") == 0 ||
-                    strcmp(a, "--backoff-cap") == 0 || strcmp(a, "--attempt-timeout") == 0) &&
-                   v) {
-            if (parse_double(v, &d) < 0 || d < 0) {
-                fprintf(stderr, "inferd infer: %s wants seconds, not '%s'\n", a, v);
+            o.max_retries = (int)num;
+            break;
+        case 't':
+        case 'a':
+        case 'b':
+        case 'c':
+            if (cli_double("infer", opt == 't' ? "--timeout" : opt == 'a' ? "--attempt-timeout"
+                                    : opt == 'b' ? "--backoff-base" : "--backoff-cap",
+                           optarg, 0, 1e300, "a number of seconds", &d) < 0)
                 return 2;
-            }
-            if (strcmp(a, "--timeout") == 0)
+            if (opt == 't')
                 o.timeout_s = d;
-            else if (strcmp(a, "--attempt-timeout") == 0)
+            else if (opt == 'a')
                 o.attempt_timeout_s = d;
-            else if (strcmp(a, "--backoff-base") == 0)
+            else if (opt == 'b')
                 o.backoff_base_s = d;
             else
                 o.backoff_cap_s = d;
-            i++;
-        } else if (strcmp(a, "--api-key") == 0 && v) {
-            o.api_key = v;
-            i++;
-        } else if (strcmp(a, "--protocol") == 0 && v) {
-            if (strcmp(v, "v2") != 0 && strcmp(v, "predict") != 0) {
-                fprintf(stderr, "inferd infer: --protocol is v2 or predict, not '%s'\n", v);
+            break;
+        case 'k': o.api_key = optarg; break;
+        case 'p':
+            if (strcmp(optarg, "v2") != 0 && strcmp(optarg, "predict") != 0) {
+                fprintf(stderr, "inferd infer: --protocol: '%s' is not v2 or predict\n", optarg);
                 return 2;
             }
-            protocol = v;
-            i++;
-        } else if (strcmp(a, "--model-version") == 0 && v) {
-            version = v;
-            i++;
-        } else if (a[0] == '-' && a[1] == '-') {
-            fprintf(stderr, "inferd infer: unknown or incomplete option '%s'\n", a);
-            usage(stderr);
-            return 2;
-        } else if (npos < 3) {
-            pos[npos++] = a;
-        } else {
-            fprintf(stderr, "inferd infer: too many arguments\n");
-            usage(stderr);
-            return 2;
+            protocol = optarg;
+            break;
+        case 'V': version = optarg; break;
+        case 'h': usage(stdout); return 0;
+        default: return cli_bad_option("infer", argv);
         }
     }
-    if (npos != 3) {
+    if (argc - optind > 3) {
+        fprintf(stderr, "inferd infer: too many arguments\n");
         usage(stderr);
         return 2;
     }
+    if (argc - optind != 3) {
+        usage(stderr);
+        return 2;
+    }
+    for (int i = 0; i < 3; i++)
+        pos[i] = argv[optind + i];
     o.base_urls = pos[0];
     text = read_all(pos[2], &len);
     if (!text)

@@ -29,9 +29,21 @@ static void on_signal(int sig)
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: inferd serve --models DIR [--port N] [--host 127.0.0.1] [--threads N]\n"
-            "                    [--api-key-file F] [--admin-key-file F] [--access-log F] [--error-log F]\n"
-            "                    [--max-body-bytes N] [--max-elements N] [--poll-ms N] [--drain-ms N]\n"
+            "usage: inferd serve --models DIR [options]\n"
+            "options:\n"
+            "  -m, --models DIR         the model repository (required)\n"
+            "  -p, --port N             TCP port, 0 = any free one (default 8080)\n"
+            "  -H, --host ADDR          address to listen on (default 127.0.0.1)\n"
+            "  -t, --threads N          HTTP workers and compute threads, 0 = one per CPU (default 0)\n"
+            "      --api-key-file F     bearer keys for the inference routes, one a line\n"
+            "      --admin-key-file F   bearer keys for the repository routes, one a line\n"
+            "      --access-log F       JSON access log (reopened on SIGHUP)\n"
+            "      --error-log F        JSON error log (default stderr; reopened on SIGHUP)\n"
+            "      --max-body-bytes N   largest request body (default 64 MiB)\n"
+            "      --max-elements N     largest tensor, in elements (default 16M)\n"
+            "      --poll-ms N          how often the repository is rescanned, 0 = never (default 1000)\n"
+            "      --drain-ms N         on SIGTERM, how long in-flight requests may take (default 30000)\n"
+            "  -h, --help               this text\n"
             "\n"
             "Serves every model under DIR on one port. Each DIR/<name>/<version>/ holds a model\n"
             "file, with optional DIR/<name>/config.json and <version>/manifest.json:\n"
@@ -45,18 +57,6 @@ static void usage(FILE *f)
             "Also: /v2/health/{live,ready}, /v2/repository/... (admin key), /metrics.\n"
             "SIGHUP reopens the log files; SIGTERM stops accepting and finishes in-flight requests\n"
             "(streams included) within --drain-ms.\n");
-}
-
-static int parse_num(const char *flag, const char *s, long long lo, long long hi, long long *out)
-{
-    char *end;
-    long long v = strtoll(s, &end, 10);
-    if (!*s || *end || v < lo || v > hi) {
-        fprintf(stderr, "inferd serve: %s: '%s' is not an integer in %lld..%lld\n", flag, s, lo, hi);
-        return -1;
-    }
-    *out = v;
-    return 0;
 }
 
 int cli_serve(int argc, char **argv)
@@ -73,8 +73,10 @@ int cli_serve(int argc, char **argv)
         {"help", no_argument, 0, 'h'},                {0, 0, 0, 0},
     };
     int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "m:p:H:t:h", opts, NULL)) != -1) {
+    for (;;) {
+        c = cli_getopt(argc, argv, "m:p:H:t:h", opts);
+        if (c == -1)
+            break;
         switch (c) {
         case 'm': o.models_dir = optarg; break;
         case 'H': o.host = optarg; break;
@@ -82,14 +84,38 @@ int cli_serve(int argc, char **argv)
         case 'K': o.admin_key_file = optarg; break;
         case 'a': o.access_log = optarg; break;
         case 'e': o.error_log = optarg; break;
-        case 'p': if (parse_num("--port", optarg, 0, 65535, &v) < 0) return 2; o.port = (int)v; break;
-        case 't': if (parse_num("--threads", optarg, 0, 1024, &v) < 0) return 2; o.threads = (int)v; break;
-        case 'b': if (parse_num("--max-body-bytes", optarg, 1, 1LL << 40, &v) < 0) return 2; o.max_body_bytes = (size_t)v; break;
-        case 'n': if (parse_num("--max-elements", optarg, 1, 1LL << 40, &v) < 0) return 2; o.max_elements = v; break;
-        case 'P': if (parse_num("--poll-ms", optarg, 0, 86400000, &v) < 0) return 2; o.poll_ms = (int)v; break;
-        case 'd': if (parse_num("--drain-ms", optarg, 0, 86400000, &v) < 0) return 2; drain_ms = v; break;
+        case 'p':
+            if (cli_int("serve", "--port", optarg, 0, 65535, "a port number", &v) < 0)
+                return 2;
+            o.port = (int)v;
+            break;
+        case 't':
+            if (cli_int("serve", "--threads", optarg, 0, 1024, NULL, &v) < 0)
+                return 2;
+            o.threads = (int)v;
+            break;
+        case 'b':
+            if (cli_int("serve", "--max-body-bytes", optarg, 1, 1LL << 40, NULL, &v) < 0)
+                return 2;
+            o.max_body_bytes = (size_t)v;
+            break;
+        case 'n':
+            if (cli_int("serve", "--max-elements", optarg, 1, 1LL << 40, NULL, &v) < 0)
+                return 2;
+            o.max_elements = v;
+            break;
+        case 'P':
+            if (cli_int("serve", "--poll-ms", optarg, 0, 86400000, NULL, &v) < 0)
+                return 2;
+            o.poll_ms = (int)v;
+            break;
+        case 'd':
+            if (cli_int("serve", "--drain-ms", optarg, 0, 86400000, NULL, &v) < 0)
+                return 2;
+            drain_ms = v;
+            break;
         case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        default: return cli_bad_option("serve", argv);
         }
     }
     if (!o.models_dir || optind != argc) {

@@ -1,10 +1,9 @@
 /* main.c — `inferd` entry point: dispatches to one subcommand. */
 #include "cli.h"
+#include "inferd/version.h"
 
 #include <stdio.h>
 #include <string.h>
-
-#define INFERD_VERSION_STR "0.1.0"
 
 struct command {
     const char *name;
@@ -25,25 +24,45 @@ static void usage(FILE *out)
     fprintf(out, "usage: inferd <command> [options]\n\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
-    fprintf(out, "  %-10s %s\n", "version", "print the version");
+    fprintf(out, "  %-10s %s\n", "version", "print the version (also --version)");
+    fprintf(out, "  %-10s %s\n", "help", "this text (also -h, --help)");
     fprintf(out, "\n'inferd <command> --help' describes each command's options.\n");
 }
 
 int main(int argc, char **argv)
 {
-    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
-        strcmp(argv[1], "help") == 0) {
-        usage(argc < 2 ? stderr : stdout);
-        return argc < 2 ? 2 : 0;
+    static const struct option opts[] = {
+        {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, 'V'}, {0, 0, 0, 0},
+    };
+    int c;
+    /* Options before the command; '+' stops at the command, whose own flags follow it. */
+    for (;;) {
+        c = cli_getopt(argc, argv, "+hV", opts);
+        if (c == -1)
+            break;
+        switch (c) {
+        case 'h': usage(stdout); return 0;
+        case 'V': printf("inferd %s\n", INFERD_VERSION); return 0;
+        default: return cli_bad_option(NULL, argv);
+        }
     }
-    if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
-        printf("inferd %s\n", INFERD_VERSION_STR);
+    if (optind >= argc) {
+        usage(stderr);
+        return 2;
+    }
+    const char *cmd = argv[optind];
+    if (strcmp(cmd, "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(cmd, "version") == 0) {
+        printf("inferd %s\n", INFERD_VERSION);
         return 0;
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        if (strcmp(argv[1], commands[i].name) == 0)
-            return commands[i].run(argc - 1, argv + 1);
-    fprintf(stderr, "inferd: unknown command '%s'\n\n", argv[1]);
+        if (strcmp(cmd, commands[i].name) == 0)
+            return commands[i].run(argc - optind, argv + optind);
+    fprintf(stderr, "inferd: unknown command '%s'\n\n", cmd);
     usage(stderr);
     return 2;
 }

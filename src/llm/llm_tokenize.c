@@ -1,7 +1,7 @@
 /* llm_tokenize.c — the tokenizer half of llm.h: wires inferd_llm_tokenize / token_to_piece /
  * token_is_eog to the GGUF tokenizer (tokenizer.h) built at model load. */
 #include "llm/llm_int.h"
-#include "llm/tokenizer.h"
+#include "llm/tokenizer/tokenizer.h"
 
 int llm_tokenizer_attach(struct inferd_llm_model *m, struct inferd_err *err)
 {

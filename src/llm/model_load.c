@@ -7,7 +7,7 @@
 
 #include "base/tpool.h"
 #include "llm/llm_int.h"
-#include "llm/tokenizer.h"
+#include "llm/tokenizer/tokenizer.h"
 
 #define LLM_MAX_LAYERS 1024
 #define LLM_MAX_DIM (1 << 20)

@@ -4,7 +4,7 @@
  * and without special parsing detokenize(encode(x)) must give x back (both vocabularies are
  * lossless: SPM has all 256 byte tokens, BPE maps every byte). */
 #include "llm/gguf.h"
-#include "llm/tokenizer.h"
+#include "llm/tokenizer/tokenizer.h"
 
 #include <stdint.h>
 #include <stdio.h>

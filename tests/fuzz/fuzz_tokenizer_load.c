@@ -3,7 +3,7 @@
  * without special parsing), check every id is in range, and render every id back. Seeds:
  * tiny SPM (with Phi-3 strip rules), BPE (qwen2 pre-tokenizer) and BERT vocabularies. */
 #include "llm/gguf.h"
-#include "llm/tokenizer.h"
+#include "llm/tokenizer/tokenizer.h"
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -16,7 +16,7 @@ except ImportError:
     print("SKIP: python3-regex not installed")
     sys.exit(77)
 
-SPLIT = os.path.join(os.environ["INFERD_BUILD"], "tests", "unit", "llm", "tok_split")
+SPLIT = os.path.join(os.environ["INFERD_BUILD"], "tests", "unit", "llm", "tokenizer", "tok_split")
 PRES = ["default", "llama3", "deepseek-llm", "deepseek-coder", "deepseek-v3", "falcon", "starcoder", "gpt-2",
         "qwen2", "poro-chat", "tekken", "chameleon", "gpt-4o", "seed-coder", "bailingmoe", "viking"]
 

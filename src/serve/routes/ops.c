@@ -1,9 +1,8 @@
 /* ops.c — operations routes: liveness, readiness, server metadata, /metrics. */
+#include "inferd/version.h"
 #include "serve/routes/infer_call.h"
 
 #include <stdlib.h>
-
-#define INFERD_SERVER_VERSION "0.1.0"
 
 static int live(struct http_req *r, void *ctx)
 {
@@ -27,7 +26,7 @@ static int server_meta(struct http_req *r, void *ctx)
 {
     (void)ctx;
     http_resp_json_str(r, 200,
-                       "{\"name\":\"inferd\",\"version\":\"" INFERD_SERVER_VERSION "\",\"extensions\":"
+                       "{\"name\":\"inferd\",\"version\":\"" INFERD_VERSION "\",\"extensions\":"
                        "[\"binary_tensor_data\",\"model_repository\"]}");
     return HTTP_DONE;
 }

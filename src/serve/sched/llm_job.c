@@ -2,6 +2,7 @@
  * publication rules (stop strings and partial UTF-8 held back) the scheduler applies. */
 #include "serve/sched/llm_sched.h"
 #include "serve/sched/llm_job_int.h"
+#include "llm/stop.h"
 
 #include "base/clock.h"
 
@@ -183,19 +184,6 @@ void llm_job_wait(struct llm_job *j)
     pthread_mutex_unlock(&j->lock);
 }
 
-/* Bytes at the end of text[0..len) that begin an incomplete UTF-8 sequence. */
-static size_t utf8_partial_tail(const char *text, size_t len)
-{
-    for (size_t back = 1; back <= 4 && back <= len; back++) {
-        unsigned char c = (unsigned char)text[len - back];
-        if ((c & 0xC0) == 0x80)
-            continue; /* continuation byte: keep looking for the lead */
-        size_t need = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
-        return need > back ? back : 0;
-    }
-    return 0;
-}
-
 int llm_job__append(struct llm_job *j, const char *piece, size_t n)
 {
     pthread_mutex_lock(&j->lock);
@@ -220,35 +208,20 @@ int llm_job__append(struct llm_job *j, const char *piece, size_t n)
 
 int llm_job__check_stop(struct llm_job *j)
 {
-    /* No match can start before out_len: a prefix of a stop string at the end of the
-     * text is never published (see the hold-back below). */
+    /* The stop-string engine is llm/stop.c's. No match can start before out_len: a prefix
+     * of a stop string at the end of the text is never published (see the hold-back). */
+    const char *stops[LLM_STOP_MAX];
+    for (int i = 0; i < j->n_stop; i++)
+        stops[i] = j->stop[i];
     pthread_mutex_lock(&j->lock);
-    size_t best = (size_t)-1;
-    for (int i = 0; i < j->n_stop; i++) {
-        const char *hit = j->text_len ? memmem(j->text + j->out_len, j->text_len - j->out_len,
-                                               j->stop[i], strlen(j->stop[i]))
-                                      : NULL;
-        if (hit && (size_t)(hit - j->text) < best)
-            best = (size_t)(hit - j->text);
-    }
-    if (best != (size_t)-1) {
-        j->text_len = best;
-        j->text[best] = 0;
+    size_t at = llm_stop_find(stops, j->n_stop, j->text, j->out_len, j->text_len);
+    if (at < j->text_len) {
+        j->text_len = at;
+        j->text[at] = 0;
         pthread_mutex_unlock(&j->lock);
         return 1;
     }
-    size_t hold = utf8_partial_tail(j->text, j->text_len);
-    for (int i = 0; i < j->n_stop; i++) {
-        size_t sl = strlen(j->stop[i]);
-        for (size_t k = sl - 1; k > hold; k--) {
-            if (k <= j->text_len - j->out_len &&
-                memcmp(j->text + j->text_len - k, j->stop[i], k) == 0) {
-                hold = k;
-                break;
-            }
-        }
-    }
-    size_t pub = j->text_len - hold;
+    size_t pub = j->text_len - llm_stop_hold(stops, j->n_stop, j->text, j->out_len, j->text_len);
     if (pub > j->out_len)
         j->out_len = pub;
     pthread_mutex_unlock(&j->lock);

@@ -13,7 +13,7 @@
 #include "base/clock.h"
 #include "inferd/llm.h"
 #include "llm/gguf.h"
-#include "llm/model_random.h"
+#include "support/model_random.h"
 
 static int type_from_name(const char *s, enum ggml_type *t)
 {

@@ -9,7 +9,7 @@
 #include "check.h"
 #include "inferd/llm.h"
 #include "llm/gguf.h"
-#include "llm/model_random.h"
+#include "support/model_random.h"
 
 static char dir[256];
 

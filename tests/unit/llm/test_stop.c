@@ -43,10 +43,28 @@ int main(void)
     CHECK(llm_stop_init(&st, stops, 2, NULL) == 0);
     CHECK(llm_stop_feed(&st, "ab U", 4, buf) == 3);
     CHECK(llm_stop_feed(&st, "x", 1, buf) == 2 && memcmp(buf, "Ux", 2) == 0);
-    char big[LLM_STOP_LEN + 2];
+    char big[LLM_STOP_LEN_MAX + 2];
     memset(big, 'a', sizeof big - 1);
     big[sizeof big - 1] = 0;
     const char *toolong[] = {big};
+    /* half a UTF-8 character is held back until it is complete, with or without stop strings */
+    CHECK(run(NULL, 0, (const char *[]){"a\xE2\x96", "\x81" "b"}, 2, out) == 0);
+    CHECK(strcmp(out, "a\xE2\x96\x81" "b") == 0);
+    CHECK(llm_stop_init(&st, NULL, 0, NULL) == 0);
+    CHECK(llm_stop_feed(&st, "a\xE2\x96", 3, buf) == 1 && buf[0] == 'a');
+    CHECK(llm_stop_feed(&st, "\x81", 1, buf) == 3 && memcmp(buf, "\xE2\x96\x81", 3) == 0);
+    CHECK(llm_stop_feed(&st, "\xF0\x9F", 2, buf) == 0 && llm_stop_flush(&st, buf) == 2);
+    /* over a caller's text: [0, from) is published, matches and held tails lie after it */
+    const char *ss[] = {"User:", "", "ab"};
+    CHECK(llm_stop_find(ss, 3, "xx User: ab", 0, 11) == 3);
+    CHECK(llm_stop_find(ss, 3, "xx User: ab", 4, 11) == 9);
+    CHECK(llm_stop_find(ss, 3, "xx User: ab", 10, 11) == 11);
+    CHECK(llm_stop_find(ss, 3, NULL, 0, 0) == 0);
+    CHECK(llm_stop_hold(ss, 3, "hello Use", 0, 9) == 3);
+    CHECK(llm_stop_hold(ss, 3, "hello Use", 7, 9) == 0); /* only "se" is unpublished: no prefix */
+    CHECK(llm_stop_hold(ss, 3, "hello a", 0, 7) == 1);
+    CHECK(llm_stop_hold(ss, 3, "hello \xE2\x96", 8, 8) == 2); /* partial UTF-8 regardless of from */
+    CHECK(llm_stop_hold(ss, 3, NULL, 0, 0) == 0);
     struct inferd_err err = {0};
     CHECK(llm_stop_init(&st, toolong, 1, &err) == INFERD_ETOOLARGE);
     return check_finish();

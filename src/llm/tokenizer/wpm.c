@@ -1,4 +1,4 @@
-/* tokenizer_wpm.c — WordPiece ("bert"): BERT normalization, then greedy longest-match.
+/* wpm.c — WordPiece ("bert"): BERT normalization, then greedy longest-match.
  *
  * Normalization (Hugging Face BertNormalizer with lowercase): drop NUL, U+FFFD and control
  * characters, decompose (NFD) and drop non-spacing marks (accents), lowercase; whitespace
@@ -8,7 +8,7 @@
  * Vocabulary convention of llama.cpp's BERT conversion: a word-initial piece is stored with a
  * leading "▁" and a continuation piece without the "##" prefix. Each word gets "▁" prepended
  * and is matched greedily longest-first; a word that cannot be covered becomes [UNK]. */
-#include "llm/tokenizer_int.h"
+#include "llm/tokenizer/encoders.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -2,8 +2,8 @@
  * specials), metadata errors, golden prompt tokens from llama.cpp, pieces, EOG, timing. */
 #include "check.h"
 #include "llm/gguf.h"
-#include "llm/tokenizer.h"
-#include "llm/tokenizer_int.h"
+#include "llm/tokenizer/tokenizer.h"
+#include "llm/tokenizer/pretok.h"
 
 #include <jansson.h>
 #include <pthread.h>

@@ -1,5 +1,6 @@
-/* model_random.c — random-weight llama/qwen2 GGUF files for tests and benchmarks. */
-#include "llm/model_random.h"
+/* model_random.c — random-weight llama/qwen2 GGUF files for tests and benchmarks (test
+ * support: compiled into the tools and tests that use it, never into the library). */
+#include "support/model_random.h"
 
 #include <math.h>
 #include <stdio.h>

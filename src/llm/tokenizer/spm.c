@@ -1,4 +1,4 @@
-/* tokenizer_spm.c — SentencePiece-style tokenization ("llama"): merge adjacent symbols by the
+/* spm.c — SentencePiece-style tokenization ("llama"): merge adjacent symbols by the
  * score of the token they form, best first (a binary heap), then fall back to <0xNN> bytes.
  *
  * Same algorithm and tie-breaks as llama.cpp's llm_tokenizer_spm: the text has its spaces
@@ -6,7 +6,8 @@
  * adjacent pair whose concatenation is a token is queued with that token's score. Popping the
  * best pair (higher score, then leftmost) merges it unless either side changed since; new
  * pairs with the neighbours are queued. O(n log n) in the text length. */
-#include "llm/tokenizer_int.h"
+#include "llm/tokenizer/encoders.h"
+#include "llm/tokenizer/merge.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,8 +1,8 @@
-/* tokenizer_pretok.c — BPE pre-tokenizers: the regex list each tokenizer.ggml.pre names, run
+/* pretok.c — BPE pre-tokenizers: the regex list each tokenizer.ggml.pre names, run
  * with PCRE2 (UTF + UCP, JIT) so \p{L}, \p{N}, \p{P} and lookaheads mean what they mean in the
  * Hugging Face tokenizers these vocabularies come from. */
 #define PCRE2_CODE_UNIT_WIDTH 8
-#include "llm/tokenizer_int.h"
+#include "llm/tokenizer/pretok.h"
 
 #include <pcre2.h>
 #include <stdlib.h>

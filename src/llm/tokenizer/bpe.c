@@ -1,11 +1,13 @@
-/* tokenizer_bpe.c — byte-level BPE ("gpt2"): pre-tokenize with the model's regexes, map each
+/* bpe.c — byte-level BPE ("gpt2"): pre-tokenize with the model's regexes, map each
  * word's bytes to GPT-2's printable characters, then apply merges lowest rank first.
  *
  * Same algorithm and tie-breaks as llama.cpp's llm_tokenizer_bpe: symbols are the UTF-8
  * characters of the mapped word; every adjacent pair that is a merge is queued by rank (then
  * leftmost); popping a pair merges it unless a side changed since; the merged symbol's new
  * neighbours are queued. Symbols that are not tokens fall back to single-byte tokens. */
-#include "llm/tokenizer_int.h"
+#include "llm/tokenizer/encoders.h"
+#include "llm/tokenizer/merge.h"
+#include "llm/tokenizer/pretok.h"
 
 #include <stdlib.h>
 #include <string.h>

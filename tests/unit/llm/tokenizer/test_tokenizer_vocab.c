@@ -2,7 +2,7 @@
  * the detokenize(encode(x)) == x round trip, per vocabulary, with pass counts. */
 #include "check.h"
 #include "llm/gguf.h"
-#include "llm/tokenizer.h"
+#include "llm/tokenizer/tokenizer.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,11 +1,11 @@
-/* tokenizer_merge.c — the best-first merge loop that SPM and BPE share: cut the text into
+/* merge.c — the best-first merge loop that SPM and BPE share: cut the text into
  * UTF-8 characters, queue every adjacent pair that may merge (a binary heap ordered by key,
  * then leftmost), pop and merge unless a side changed since, queue the new neighbours.
  *
  * Only the key differs: BPE ranks a pair by its merge rank (lower first), SPM by the score of
  * the token the pair forms (higher first, so the key is -score). Both are exact in a double,
  * so the order and tie-breaks are those of llama.cpp's llm_tokenizer_bpe / llm_tokenizer_spm. */
-#include "llm/tokenizer_int.h"
+#include "llm/tokenizer/merge.h"
 
 #include <stdlib.h>
 

@@ -1,23 +1,25 @@
-/* tokenizer_int.h — the tokenizer's private state, shared by tokenizer*.c files only.
+/* vocab.h — the tokenizer's vocabulary and the helpers every encoder shares (vocab.c).
  *
- * The vocabulary is copied out of the GGUF into one blob of NUL-terminated strings; a hash
- * index maps text -> id (last id wins for duplicate texts, as in llama.cpp), another maps a
- * BPE merge pair (left, right) -> rank. Each algorithm (SPM, BPE, WPM) is a function that
- * appends ids for one run of plain text (no special tokens in it) to a bounded id vector.
+ * The bottom layer of src/llm/tokenizer/: the encoders (spm.c, bpe.c, wpm.c, merge.c,
+ * pretok.c) and the loader call into it; it calls none of them. The vocabulary is copied out
+ * of the GGUF into one blob of NUL-terminated strings; a hash index maps text -> id (last id
+ * wins for duplicate texts, as in llama.cpp), another maps a BPE merge pair (left, right) ->
+ * rank. Bounded id and span vectors, UTF-8 decoding and GPT-2's byte mapping live here too.
  *
  *   struct tok_ids v = {0};
- *   tok_spm_encode(t, "Hello world", 11, 1, &v);   // appends ids
+ *   int32_t id = tok_lookup(t, "Hello", 5);        // -1 when not a token
+ *   if (id >= 0 && tok_ids_push(&v, id) < 0) ...;  // ENOMEM / ETOOLARGE
  *   tok_ids_free(&v);
  */
-#ifndef INFERD_TOKENIZER_INT_H
-#define INFERD_TOKENIZER_INT_H
+#ifndef INFERD_TOKENIZER_VOCAB_H
+#define INFERD_TOKENIZER_VOCAB_H
 
-#include "llm/tokenizer.h"
+#include "llm/tokenizer/tokenizer.h"
 
 #include <stddef.h>
 #include <stdint.h>
 
-struct tok_pretok;  /* compiled pre-tokenizer regexes (tokenizer_pretok.c) */
+struct tok_pretok;  /* compiled pre-tokenizer regexes (pretok.h) */
 
 /* Open-addressing hash: slots hold (index + 1), 0 = empty; capacity a power of two. */
 struct tok_hash {
@@ -53,7 +55,7 @@ struct tokenizer {
 
     int32_t bos, eos, eot, eom, unk, pad, sep;  /* -1 when absent */
     int add_bos, add_eos, add_sep, add_space_prefix, ignore_merges;
-    int spm_split_words;      /* SPM: no token has "▁" after another char (see tokenizer_spm.c) */
+    int spm_split_words;      /* SPM: no token has "▁" after another char (see spm.c) */
     int32_t byte_token[256];  /* SPM: <0xNN> id; BPE: id of the byte's mapped char; -1 */
     struct tok_pretok *pre;   /* owned; BPE and WPM only */
 };
@@ -95,32 +97,6 @@ static inline size_t tok_utf8_len(unsigned char c)
     return lens[c >> 4];
 }
 
-/* The merge loop SPM and BPE share (tokenizer_merge.c). A symbol is a run of bytes of the
- * text; n = 0 once merged into its left neighbour. */
-struct tok_sym {
-    int32_t prev, next;  /* -1 at the ends */
-    uint32_t off, n;
-};
-struct tok_pair {
-    double key;           /* lower first: BPE merge rank, SPM -score */
-    int32_t left, right;  /* symbol indexes */
-    uint32_t size;        /* bytes of left + right when queued (detects stale pairs) */
-};
-struct tok_merge_heap {  /* scratch reused across calls; free v */
-    struct tok_pair *v;
-    size_t n, cap;
-};
-/* Cuts s[0..n) into UTF-8 characters in sym (room for n entries), then merges pairs best
- * first by t's rule (BPE: merge rank; otherwise: score of the token the pair forms). OUT:
- * *n_sym; the live symbols are the list from sym[0] along next. Returns 0 or INFERD_ENOMEM. */
-int tok_merge_run(const struct tokenizer *t, const char *s, size_t n, struct tok_sym *sym, struct tok_merge_heap *h,
-                  int32_t *n_sym);
-
-/* Algorithms: append ids for plain text (no special tokens) to out. Return 0 or INFERD_E*. */
-int tok_spm_encode(const struct tokenizer *t, const char *text, size_t len, int space_prefix, struct tok_ids *out);
-int tok_bpe_encode(const struct tokenizer *t, const char *text, size_t len, struct tok_ids *out);
-int tok_wpm_encode(const struct tokenizer *t, const char *text, size_t len, struct tok_ids *out);
-
 /* Byte-level BPE's bytes<->unicode mapping (GPT-2). */
 /* UTF-8 of the char byte b maps to; returns its length (1 or 2). */
 size_t tok_byte_to_utf8(uint8_t b, char out[2]);
@@ -129,13 +105,5 @@ int tok_unicode_to_byte(uint32_t cp);
 /* Decodes one UTF-8 sequence at p (n bytes left). Returns its length (>= 1) and *cp (an
  * invalid byte gives 1 and cp = 0xFFFD). */
 size_t tok_utf8_decode(const char *p, size_t n, uint32_t *cp);
-
-/* Pre-tokenizer: the regex list for a tokenizer.ggml.pre name (tokenizer_pretok.c). */
-int tok_pretok_new(const char *pre, size_t pre_len, struct tok_pretok **out, struct inferd_err *err);
-void tok_pretok_free(struct tok_pretok *p);
-/* Pattern i of p as PCRE2 source (static), NULL past the last. */
-const char *tok_pretok_source(const struct tok_pretok *p, int i);
-/* Splits text[0..len) into words (spans cover the whole text, in order). */
-int tok_pretok_split(const struct tok_pretok *p, const char *text, size_t len, struct tok_spans *out);
 
 #endif

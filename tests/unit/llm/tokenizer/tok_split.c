@@ -2,7 +2,7 @@
  * tokenizer.ggml.pre value) over each NUL-separated text of FILE and prints, per text, one
  * line of "offset:length" words. `tok_split PRE --patterns` prints the patterns, one per line
  * as hex bytes. Used by the pre-tokenizer differential test. */
-#include "llm/tokenizer_int.h"
+#include "llm/tokenizer/pretok.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,5 +1,6 @@
-/* tokenizer_load.c — building a tokenizer from GGUF tokenizer.* metadata (and freeing it). */
-#include "llm/tokenizer_int.h"
+/* load.c — building a tokenizer from GGUF tokenizer.* metadata (and freeing it). */
+#include "llm/tokenizer/pretok.h"
+#include "llm/tokenizer/vocab.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -209,7 +210,7 @@ static int build_special(struct tokenizer *t, struct inferd_err *err)
 
     /* EOT: detect by text when the metadata does not say. */
     for (size_t k = 0; t->eot < 0 && k < 4; k++) {
-        int32_t id = tokenizer_find_token(t, eog_texts[k]);
+        int32_t id = tok_lookup(t, eog_texts[k], strlen(eog_texts[k]));
         if (id >= 0 && id != t->eos)
             t->eot = id;
     }
@@ -218,7 +219,7 @@ static int build_special(struct tokenizer *t, struct inferd_err *err)
         if (cand[k] >= 0)
             t->eog[t->n_eog++] = cand[k];
     for (size_t k = 0; k < sizeof eog_texts / sizeof eog_texts[0]; k++) {
-        int32_t id = tokenizer_find_token(t, eog_texts[k]);
+        int32_t id = tok_lookup(t, eog_texts[k], strlen(eog_texts[k]));
         if (id < 0 || t->types[id] == TOKEN_TYPE_NORMAL)
             continue;
         int dup = 0;
@@ -258,7 +259,7 @@ static int contains_ci(struct gguf_str s, const char *needle)
 
 static void set_strip(struct tokenizer *t, const char *text, int bit, int on)
 {
-    int32_t id = tokenizer_find_token(t, text);
+    int32_t id = tok_lookup(t, text, strlen(text));
     if (id >= 0)
         t->strip[id] = (uint8_t)(on ? t->strip[id] | bit : t->strip[id] & ~bit);
 }
