@@ -1,14 +1,31 @@
-/* test_log.c — log_json_escape: escapes, invalid UTF-8 -> U+FFFD, truncation between characters. */
+/* test_log.c — log_event / log_json lines (every value escaped, numbers as numbers, long
+ * values cut, oversized fields dropped) and the deprecated log_json_escape. */
 #include "base/log.h"
 
 #include "../check.h"
 
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
-int main(void)
+/* The last line of the file at path, parsed. */
+static json_t *last_line(const char *path)
+{
+    FILE *fp = fopen(path, "r");
+    char line[16384], last[16384] = "";
+    while (fp && fgets(line, sizeof line, fp))
+        memcpy(last, line, sizeof last);
+    if (fp)
+        fclose(fp);
+    return json_loads(last, 0, NULL);
+}
+
+static void test_escape(void)
 {
     char b[64];
-    CHECK(strcmp(log_json_escape("a\"b\\c\nd\te\x01", b, sizeof b), "a\\\"b\\\\c\\nd\\te\\u0001") == 0);
+    CHECK(strcmp(log_json_escape("a\"b\\c\nd\te\x01", b, sizeof b), "a\\\"b\\\\c\\u000ad\\u0009e\\u0001") == 0);
     CHECK(strcmp(log_json_escape(NULL, b, sizeof b), "") == 0);
     /* well-formed UTF-8 passes through; stray, overlong and cut-short bytes become U+FFFD */
     CHECK(strcmp(log_json_escape("caf\xc3\xa9", b, sizeof b), "caf\xc3\xa9") == 0);
@@ -20,5 +37,67 @@ int main(void)
     CHECK(strcmp(log_json_escape("ab\"", b, 4), "ab") == 0);
     CHECK(strcmp(log_json_escape("abc", b, 4), "abc") == 0);
     CHECK(strcmp(log_json_escape("abc", b, 1), "") == 0);
+}
+
+static void test_lines(void)
+{
+    char path[] = "/tmp/inferd_test_log_XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    close(fd);
+    CHECK(log_open(path, LOG_INFO) == 0);
+
+    log_event(LOG_INFO, "model \"loaded\"", "model", "m\"1\n", "reason", "bad \xff byte", "none", NULL, NULL);
+    json_t *j = last_line(path);
+    CHECK(j != NULL);
+    CHECK(strcmp(json_string_value(json_object_get(j, "level")), "info") == 0);
+    CHECK(strcmp(json_string_value(json_object_get(j, "msg")), "model \"loaded\"") == 0);
+    CHECK(strcmp(json_string_value(json_object_get(j, "model")), "m\"1\n") == 0);
+    CHECK(strcmp(json_string_value(json_object_get(j, "reason")), "bad \xef\xbf\xbd byte") == 0);
+    CHECK(strcmp(json_string_value(json_object_get(j, "none")), "") == 0);
+    json_decref(j);
+
+    log_json(LOG_WARN, "drained", json_pack("{s:I,s:f,s:b,s:s,s:[i]}", "left", (json_int_t)3, "ms", 1.5, "ok", 1,
+                                            "who", "a\\b", "list", 7));
+    j = last_line(path);
+    CHECK(j != NULL);
+    CHECK(strcmp(json_string_value(json_object_get(j, "level")), "warn") == 0);
+    CHECK(json_integer_value(json_object_get(j, "left")) == 3);
+    CHECK(json_real_value(json_object_get(j, "ms")) == 1.5);
+    CHECK(json_is_true(json_object_get(j, "ok")));
+    CHECK(strcmp(json_string_value(json_object_get(j, "who")), "a\\b") == 0);
+    CHECK(json_integer_value(json_array_get(json_object_get(j, "list"), 0)) == 7);
+    json_decref(j);
+
+    /* below the level: nothing written (and the object is still freed) */
+    log_json(LOG_DEBUG, "quiet", json_pack("{s:i}", "n", 1));
+    log_event(LOG_DEBUG, "quiet", NULL);
+    j = last_line(path);
+    CHECK(j && strcmp(json_string_value(json_object_get(j, "msg")), "drained") == 0);
+    json_decref(j);
+
+    /* a long value is cut; fields that no longer fit are dropped; the line stays JSON */
+    char *big = malloc(5000);
+    memset(big, 'x', 4999);
+    big[4999] = '\0';
+    log_event(LOG_ERROR, big, "a", big, "b", big, "c", big, "d", big, "e", big, "f", big, "g", big, "h", big,
+              "i", big, "last", "kept", NULL);
+    j = last_line(path);
+    CHECK(j != NULL);
+    CHECK(strlen(json_string_value(json_object_get(j, "msg"))) == LOG_VALUE_MAX);
+    CHECK(strlen(json_string_value(json_object_get(j, "a"))) == LOG_VALUE_MAX);
+    CHECK(json_object_get(j, "i") == NULL);
+    CHECK(strcmp(json_string_value(json_object_get(j, "last")), "kept") == 0);
+    json_decref(j);
+    free(big);
+
+    log_close();
+    unlink(path);
+}
+
+int main(void)
+{
+    test_escape();
+    test_lines();
     return check_finish();
 }
