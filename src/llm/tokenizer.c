@@ -55,19 +55,9 @@ void tok_spans_free(struct tok_spans *s)
 
 /* ---- lookups ---- */
 
-uint64_t tok_hash_bytes(uint64_t h, const void *p, size_t n)
-{
-    const unsigned char *b = p;
-    for (size_t i = 0; i < n; i++) {
-        h ^= b[i];
-        h *= 1099511628211ull;
-    }
-    return h;
-}
-
 int32_t tok_lookup(const struct tokenizer *t, const char *p, size_t n)
 {
-    uint64_t s = tok_hash_bytes(TOK_HASH_SEED, p, n) & t->by_text.mask;
+    uint64_t s = hash_fnv1a(HASH_FNV1A_SEED, p, n) & t->by_text.mask;
     for (;;) {
         int32_t v = t->by_text.slots[s];
         if (v == 0)
@@ -82,7 +72,7 @@ int32_t tok_merge_rank(const struct tokenizer *t, const char *l, size_t ln, cons
 {
     if (!t->merges.slots)
         return -1;
-    uint64_t h = tok_hash_bytes(tok_hash_bytes(tok_hash_bytes(TOK_HASH_SEED, l, ln), "\xff", 1), r, rn);
+    uint64_t h = tok_merge_hash(l, ln, r, rn);
     uint64_t s = h & t->merges.mask;
     for (;;) {
         int32_t v = t->merges.slots[s];

@@ -12,6 +12,7 @@
 #ifndef INFERD_TOKENIZER_INT_H
 #define INFERD_TOKENIZER_INT_H
 
+#include "base/hash.h"
 #include "llm/tokenizer.h"
 
 #include <stddef.h>
@@ -80,9 +81,12 @@ struct tok_spans {
 int tok_spans_push(struct tok_spans *s, size_t off, size_t len);
 void tok_spans_free(struct tok_spans *s);
 
-/* Hash of bytes (FNV-1a) and the vocab lookups. */
-uint64_t tok_hash_bytes(uint64_t h, const void *p, size_t n);
-#define TOK_HASH_SEED 1469598103934665603ull
+/* The vocab lookups, hashed with base/hash.h's FNV-1a. A merge pair hashes as left, 0xff,
+ * right (0xff never occurs in UTF-8, so ("ab","c") and ("a","bc") differ). */
+static inline uint64_t tok_merge_hash(const char *l, size_t ln, const char *r, size_t rn)
+{
+    return hash_fnv1a(hash_fnv1a_byte(hash_fnv1a(HASH_FNV1A_SEED, l, ln), 0xff), r, rn);
+}
 /* Id of the token with text p[0..n), or -1. */
 int32_t tok_lookup(const struct tokenizer *t, const char *p, size_t n);
 /* Rank of the merge (left, right), or -1. */

@@ -1,5 +1,6 @@
 /* metrics.c — metric families, label-set lookup with a cardinality cap, and atomic updates. */
 #include "observe/metrics_int.h"
+#include "base/hash.h"
 #include "base/utf8.h"
 
 #include <math.h>
@@ -144,16 +145,9 @@ static int label_value_clean(const char *v)
 
 static uint64_t hash_values(size_t n, const char *const *values)
 {
-    uint64_t h = 1469598103934665603ull; /* FNV-1a over values, each followed by 0xff */
-    for (size_t i = 0; i < n; i++) {
-        const unsigned char *p = (const unsigned char *)(values && values[i] ? values[i] : "");
-        for (size_t k = 0; p[k]; k++) {
-            h ^= p[k];
-            h *= 1099511628211ull;
-        }
-        h ^= 0xff;
-        h *= 1099511628211ull;
-    }
+    uint64_t h = HASH_FNV1A_SEED; /* values in order, each followed by 0xff (not in UTF-8) */
+    for (size_t i = 0; i < n; i++)
+        h = hash_fnv1a_byte(hash_fnv1a_str(h, values && values[i] ? values[i] : ""), 0xff);
     return h;
 }
 
