@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <sys/random.h>
+#include <stdint.h>
 #include <time.h>
 
 uint64_t rng_splitmix64(uint64_t *state)
@@ -22,16 +23,18 @@ void rng_seed(struct rng *r, uint64_t seed)
     /* splitmix64 is a bijection of a counter, so four outputs are never all zero */
 }
 
-void rng_seed_random(struct rng *r)
+uint64_t rng_random_seed(void)
 {
     uint64_t seed;
     if (getrandom(&seed, sizeof seed, GRND_NONBLOCK) != (ssize_t)sizeof seed) {
         struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        seed = (uint64_t)ts.tv_nsec * 0x9E3779B97F4A7C15ull ^ (uint64_t)ts.tv_sec;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        seed = (uint64_t)ts.tv_nsec * 0x9E3779B97F4A7C15ull ^ (uint64_t)ts.tv_sec ^ (uint64_t)(uintptr_t)&ts;
     }
-    rng_seed(r, seed);
+    return seed;
 }
+
+void rng_seed_random(struct rng *r) { rng_seed(r, rng_random_seed()); }
 
 static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
 

@@ -30,8 +30,10 @@ struct rng {
 uint64_t rng_splitmix64(uint64_t *state);
 /* Seeds r from seed (any value, 0 included) through splitmix64. */
 void rng_seed(struct rng *r, uint64_t seed);
-/* Seeds r from getrandom(2), falling back to the clock when the kernel has no randomness
- * yet (early boot); never fails. */
+/* A 64-bit seed from getrandom(2), falling back to the clock when the kernel has no
+ * randomness yet (early boot); never fails. */
+uint64_t rng_random_seed(void);
+/* rng_seed(r, rng_random_seed()). */
 void rng_seed_random(struct rng *r);
 /* The next 64 random bits. */
 uint64_t rng_next(struct rng *r);

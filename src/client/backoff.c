@@ -1,31 +1,10 @@
-/* backoff.c — full-jitter backoff, Retry-After parsing, retryable statuses, seeded RNG. */
+/* backoff.c — full-jitter backoff, Retry-After parsing, retryable statuses. */
 #include "client/backoff.h"
 
 #include <ctype.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
-
-void backoff_rng_seed(struct backoff_rng *rng, uint64_t seed)
-{
-    if (!seed && getrandom(&seed, sizeof seed, GRND_NONBLOCK) != (ssize_t)sizeof seed) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        seed = (uint64_t)ts.tv_nsec * 0x9E3779B97F4A7C15ull ^ (uint64_t)ts.tv_sec;
-    }
-    rng->s = seed ? seed : 0x853c49e6748fea9bull;
-}
-
-double backoff_rng_unit(struct backoff_rng *rng)
-{
-    uint64_t x = rng->s;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    rng->s = x;
-    return (double)((x * 0x2545F4914F6CDD1Dull) >> 11) * 0x1.0p-53;
-}
 
 double backoff_delay(double base, double cap, int retry, double u)
 {

@@ -3,6 +3,7 @@
 #ifndef INFERD_CLIENT_INT_H
 #define INFERD_CLIENT_INT_H
 
+#include "base/rng.h"
 #include "client/backoff.h"
 #include "client/sse.h"
 #include "inferd/client.h"
@@ -22,7 +23,7 @@ struct inferd_client {
     pthread_mutex_t lock;               /* guards pool, npool, rng, preferred */
     CURL *pool[CLIENT_POOL_MAX];        /* idle handles (owned) */
     size_t npool;
-    struct backoff_rng rng;
+    struct rng rng;
     size_t preferred;                   /* index of the URL that answered last */
 };
 

@@ -2,6 +2,7 @@
 #include "observe/access_log.h"
 
 #include "base/clock.h"
+#include "base/rng.h"
 #include "base/utf8.h"
 
 #include <errno.h>
@@ -10,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <unistd.h>
 
 struct access_log {
@@ -235,23 +235,5 @@ int access_log_write(struct access_log *al, const struct access_record *rec,
 
 int request_id_new(char out[REQUEST_ID_LEN + 1])
 {
-    static const char hex[] = "0123456789abcdef";
-    unsigned char raw[REQUEST_ID_LEN / 2];
-    size_t got = 0;
-    while (got < sizeof raw) {
-        ssize_t n = getrandom(raw + got, sizeof raw - got, 0);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            out[0] = '\0';
-            return INFERD_EIO;
-        }
-        got += (size_t)n;
-    }
-    for (size_t i = 0; i < sizeof raw; i++) {
-        out[2 * i] = hex[raw[i] >> 4];
-        out[2 * i + 1] = hex[raw[i] & 15];
-    }
-    out[REQUEST_ID_LEN] = '\0';
-    return 0;
+    return rng_hex(out, REQUEST_ID_LEN / 2);
 }
