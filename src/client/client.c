@@ -318,7 +318,7 @@ int client__run(struct inferd_client *c, const char *method, const char *path,
                                 c->opts.timeout_s, attempt);
             goto done;
         }
-        free(a.resp_body);
+        buf_free(&a.resp);
         memset(&a, 0, sizeof a);
         if (attempt > 0)
             curl_easy_reset(h);
@@ -346,10 +346,10 @@ int client__run(struct inferd_client *c, const char *method, const char *path,
         /* keep this attempt's body (an error answer is worth showing) */
         free(resp->body);
         json_decref(resp->json);
-        resp->body = a.resp_body;
-        resp->body_len = a.resp_len;
+        resp->body = a.resp.data; /* NULL when there was no body; kept even when cut short */
+        resp->body_len = a.resp.len;
         resp->json = NULL;
-        a.resp_body = NULL;
+        buf_init(&a.resp, 0);
         if (resp->body && resp->body_len)
             resp->json = json_loadb(resp->body, resp->body_len, 0, NULL);
 
@@ -366,9 +366,13 @@ int client__run(struct inferd_client *c, const char *method, const char *path,
             rc = 0;
             goto done;
         }
-        if (a.too_large) {
+        if (buf_rc(&a.resp) == INFERD_ETOOLARGE) {
             rc = inferd_err_set(err, INFERD_ETOOLARGE, "response body from %s exceeds %zu bytes",
                                 resp->url, c->opts.max_body);
+            goto done;
+        }
+        if (buf_rc(&a.resp)) {
+            rc = inferd_err_set(err, INFERD_ENOMEM, "response body from %s: out of memory", resp->url);
             goto done;
         }
         describe(&a, reason, sizeof reason);
@@ -423,7 +427,7 @@ int client__run(struct inferd_client *c, const char *method, const char *path,
     }
 done:
     resp->elapsed_s = now_s() - start;
-    free(a.resp_body);
+    buf_free(&a.resp);
     curl_slist_free_all(headers);
     pool_give(c, h);
     return rc;
