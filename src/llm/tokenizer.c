@@ -87,27 +87,7 @@ int32_t tok_merge_rank(const struct tokenizer *t, const char *l, size_t ln, cons
     }
 }
 
-/* ---- UTF-8 and the GPT-2 byte mapping ---- */
-
-size_t tok_utf8_decode(const char *p, size_t n, uint32_t *cp)
-{
-    const unsigned char *s = (const unsigned char *)p;
-    size_t len = tok_utf8_len(s[0]);
-    if (len == 1 || len > n) {
-        *cp = s[0] < 0x80 ? s[0] : 0xFFFD;
-        return 1;
-    }
-    uint32_t c = s[0] & (0xFF >> (len + 1));
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xC0) != 0x80) {
-            *cp = 0xFFFD;
-            return 1;
-        }
-        c = (c << 6) | (s[i] & 0x3F);
-    }
-    *cp = c;
-    return len;
-}
+/* ---- the GPT-2 byte mapping ---- */
 
 /* GPT-2 maps the printable bytes ('!'..'~', 0xA1..0xAC, 0xAE..0xFF) to themselves and the
  * other 68 bytes, in order, to U+0100..U+0143. */
@@ -374,7 +354,7 @@ static int piece(const struct tokenizer *t, int32_t id, int render_special, char
     if (t->kind == TOKENIZER_BPE) {
         for (size_t i = 0; i < n;) {
             uint32_t cp;
-            size_t l = tok_utf8_decode(s + i, n - i, &cp);
+            size_t l = utf8_decode(s + i, n - i, &cp);
             int b = tok_unicode_to_byte(cp);
             if (b >= 0) {
                 char c = (char)b;

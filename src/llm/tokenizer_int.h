@@ -13,6 +13,7 @@
 #define INFERD_TOKENIZER_INT_H
 
 #include "base/hash.h"
+#include "base/utf8.h"
 #include "llm/tokenizer.h"
 
 #include <stddef.h>
@@ -92,11 +93,12 @@ int32_t tok_lookup(const struct tokenizer *t, const char *p, size_t n);
 /* Rank of the merge (left, right), or -1. */
 int32_t tok_merge_rank(const struct tokenizer *t, const char *l, size_t ln, const char *r, size_t rn);
 
-/* Bytes of one UTF-8 sequence starting with byte c (1 for invalid lead bytes). */
-static inline size_t tok_utf8_len(unsigned char c)
+/* Bytes of the character at s (n bytes left): its well-formed UTF-8 sequence (base/utf8.h),
+ * or 1 for a byte that does not start one, so a bad byte is a character of its own. */
+static inline size_t tok_char_len(const char *s, size_t n)
 {
-    static const uint8_t lens[16] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 3, 4};
-    return lens[c >> 4];
+    size_t k = utf8_seq_len((const unsigned char *)s, n);
+    return k ? k : 1;
 }
 
 /* The merge loop SPM and BPE share (tokenizer_merge.c). A symbol is a run of bytes of the
@@ -130,9 +132,6 @@ int tok_wpm_encode(const struct tokenizer *t, const char *text, size_t len, stru
 size_t tok_byte_to_utf8(uint8_t b, char out[2]);
 /* Raw byte for the mapped codepoint cp, or -1 when cp is not a mapped char. */
 int tok_unicode_to_byte(uint32_t cp);
-/* Decodes one UTF-8 sequence at p (n bytes left). Returns its length (>= 1) and *cp (an
- * invalid byte gives 1 and cp = 0xFFFD). */
-size_t tok_utf8_decode(const char *p, size_t n, uint32_t *cp);
 
 /* Pre-tokenizer: the regex list for a tokenizer.ggml.pre name (tokenizer_pretok.c). */
 int tok_pretok_new(const char *pre, size_t pre_len, struct tok_pretok **out, struct inferd_err *err);
