@@ -35,7 +35,9 @@ void log_event(enum log_level level, const char *msg, ...) __attribute__((sentin
 /* Writes one JSON line: msg, then the members of the object fields in its order (strings
  * escaped by the log; numbers, booleans and null as they are; arrays and objects as compact
  * JSON). Takes ownership of fields (decref'd here; NULL or a non-object adds nothing), so
- * a json_pack result can be passed straight in. */
+ * a json_pack result can be passed straight in. jansson refuses strings that are not valid
+ * UTF-8 (json_pack then returns NULL and only msg is logged): pass untrusted text through
+ * log_event, or as json_stringn_nocheck, which the log sanitizes itself. */
 void log_json(enum log_level level, const char *msg, json_t *fields);
 
 /* Deprecated (kept until src/serve/repo/repo.c, backend_gguf.c and sched/llm_sched.c move to
