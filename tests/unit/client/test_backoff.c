@@ -63,6 +63,10 @@ static void test_retry_after(void)
     CHECK(backoff_parse_retry_after("", now, &s) == -1);
     CHECK(backoff_parse_retry_after("tomorrow", now, &s) == -1);
     CHECK(backoff_parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT junk", now, &s) == -1);
+    CHECK(backoff_parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT 5", now, &s) == -1);
+    CHECK(backoff_parse_retry_after("Sun, 06 Nov 1994", now, &s) == -1);
+    CHECK(backoff_parse_retry_after("Sun, 06 Nov 1994 08:49:37 UTC", now, &s) == -1);
+    CHECK(backoff_parse_retry_after("Sun Nov  6 08:49:37 1994 x", now, &s) == -1);
     CHECK(backoff_parse_retry_after("99999999999", now, &s) == -1);
     CHECK(backoff_parse_retry_after(NULL, now, &s) == -1);
 }
