@@ -69,11 +69,19 @@ static void test_lines(void)
     CHECK(json_integer_value(json_array_get(json_object_get(j, "list"), 0)) == 7);
     json_decref(j);
 
+    /* text jansson would refuse goes in unchecked and comes out sanitized */
+    json_t *f = json_object();
+    json_object_set_new(f, "raw", json_stringn_nocheck("a\xff\"b", 4));
+    log_json(LOG_INFO, "unchecked", f);
+    j = last_line(path);
+    CHECK(j && strcmp(json_string_value(json_object_get(j, "raw")), "a\xef\xbf\xbd\"b") == 0);
+    json_decref(j);
+
     /* below the level: nothing written (and the object is still freed) */
     log_json(LOG_DEBUG, "quiet", json_pack("{s:i}", "n", 1));
     log_event(LOG_DEBUG, "quiet", NULL);
     j = last_line(path);
-    CHECK(j && strcmp(json_string_value(json_object_get(j, "msg")), "drained") == 0);
+    CHECK(j && strcmp(json_string_value(json_object_get(j, "msg")), "unchecked") == 0);
     json_decref(j);
 
     /* a long value is cut; fields that no longer fit are dropped; the line stays JSON */
