@@ -16,7 +16,7 @@
 static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
 static FILE *log_fp;          /* NULL = stderr */
 static char *log_path;        /* owned copy of the file name, NULL for stderr */
-static atomic_int log_min = LOG_INFO; /* read without the lock by log_msg */
+static atomic_int log_min = LOG_INFO; /* read without the lock by the writers */
 
 static const char *level_name(enum log_level l)
 {
