@@ -1,4 +1,4 @@
-/* utf8.c — well-formed UTF-8 sequence lengths (RFC 3629, Unicode table 3-7). */
+/* utf8.c — the strict UTF-8 validator (RFC 3629, Unicode table 3-7) and its helpers. */
 #include "base/utf8.h"
 
 #include <stdlib.h>
