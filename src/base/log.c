@@ -1,8 +1,9 @@
 /* log.c — JSON-lines event log with reopen-on-SIGHUP support. */
-#include "log.h"
+#include "base/log.h"
 
-#include "clock.h"
-#include "utf8.h"
+#include "base/buf.h"
+#include "base/clock.h"
+#include "base/json_write.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -15,7 +16,7 @@
 static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
 static FILE *log_fp;          /* NULL = stderr */
 static char *log_path;        /* owned copy of the file name, NULL for stderr */
-static atomic_int log_min = LOG_INFO; /* read without the lock by log_msg */
+static atomic_int log_min = LOG_INFO; /* read without the lock by the writers */
 
 static const char *level_name(enum log_level l)
 {
@@ -87,67 +88,102 @@ void log_set_level(enum log_level min_level)
     atomic_store(&log_min, (int)min_level);
 }
 
-char *log_json_escape(const char *src, char *dst, unsigned long cap)
+/* A string field value: escaped, cut at LOG_VALUE_MAX escaped bytes. */
+static void put_value(struct buf *b, const char *v, size_t n)
 {
-    unsigned long o = 0;
-    if (cap == 0)
-        return dst;
-    const unsigned char *s = (const unsigned char *)(src ? src : "");
-    size_t len = strlen((const char *)s);
-    for (size_t i = 0; i < len;) {
-        char tmp[8];
-        const char *out = tmp;
-        size_t n, in = 1; /* bytes written, bytes consumed */
-        unsigned char c = s[i];
-        if (c == '"' || c == '\\') {
-            tmp[0] = '\\';
-            tmp[1] = (char)c;
-            n = 2;
-        } else if (c == '\n' || c == '\r' || c == '\t') {
-            tmp[0] = '\\';
-            tmp[1] = c == '\n' ? 'n' : c == '\r' ? 'r' : 't';
-            n = 2;
-        } else if (c < 0x20) {
-            n = (size_t)snprintf(tmp, sizeof tmp, "\\u%04x", c);
-        } else if (c < 0x80) {
-            out = (const char *)s + i;
-            n = 1;
-        } else {
-            /* JSON is UTF-8: a well-formed sequence goes whole, a bad byte as U+FFFD */
-            size_t k = utf8_seq_len(s + i, len - i);
-            out = k ? (const char *)s + i : UTF8_REPLACEMENT;
-            n = k ? k : 3;
-            in = k ? k : 1;
-        }
-        if (o + n >= cap)
-            break; /* truncate between characters, never inside one */
-        memcpy(dst + o, out, n);
-        o += n;
-        i += in;
-    }
-    dst[o] = '\0';
-    return dst;
+    char esc[LOG_VALUE_MAX + 1];
+    json_write_escape(esc, sizeof esc, v, n, NULL);
+    buf_putc(b, '"');
+    buf_puts(b, esc);
+    buf_putc(b, '"');
 }
 
-void log_msg(enum log_level level, const char *msg, const char *extra_fmt, ...)
+/* Starts a line in b: {"ts":…,"level":…,"msg":… (no closing brace). */
+static void line_open(struct buf *b, enum log_level level, const char *msg)
 {
-    if ((int)level < atomic_load_explicit(&log_min, memory_order_relaxed))
-        return;
     char ts[40];
-    char esc[1024];
-    char extra[2048] = "";
     clock_rfc3339(clock_wall_ms(), ts, sizeof ts);
-    log_json_escape(msg, esc, sizeof esc);
-    if (extra_fmt) {
-        va_list ap;
-        va_start(ap, extra_fmt);
-        vsnprintf(extra, sizeof extra, extra_fmt, ap);
-        va_end(ap);
+    buf_init(b, LOG_LINE_MAX - 2); /* room for "}\n" */
+    buf_puts(b, "{\"ts\":\"");
+    buf_puts(b, ts);
+    buf_puts(b, "\",\"level\":\"");
+    buf_puts(b, level_name(level));
+    buf_puts(b, "\",\"msg\":");
+    put_value(b, msg, msg ? strlen(msg) : 0);
+}
+
+/* Appends one field to b, or leaves b as it was when the field does not fit. */
+static void line_field(struct buf *b, const char *key, const char *v, size_t n, const json_t *j)
+{
+    size_t mark = b->len;
+    buf_putc(b, ',');
+    put_value(b, key, strlen(key));
+    buf_putc(b, ':');
+    if (!j) {
+        put_value(b, v, n);
+    } else if (json_is_string(j)) {
+        put_value(b, json_string_value(j), json_string_length(j));
+    } else if (json_is_integer(j)) {
+        json_write_i64(b, (int64_t)json_integer_value(j));
+    } else if (json_is_real(j)) {
+        json_write_f64(b, json_real_value(j));
+    } else {
+        char *s = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
+        buf_puts(b, s ? s : "null");
+        free(s);
     }
-    pthread_mutex_lock(&log_mu);
-    FILE *fp = log_fp ? log_fp : stderr;
-    fprintf(fp, "{\"ts\":\"%s\",\"level\":\"%s\",\"msg\":\"%s\"%s%s}\n", ts, level_name(level), esc,
-            extra[0] ? "," : "", extra);
-    fflush(fp);
-    pthread_mutex_unlock(&log_mu);
+    if (buf_rc(b) == INFERD_ETOOLARGE)
+        buf_truncate(b, mark); /* drop this field, keep the line */
+}
+
+/* Ends the line and writes it under the lock. */
+static void line_write(struct buf *b)
+{
+    const char *line = buf_str(b);
+    if (line) {
+        pthread_mutex_lock(&log_mu);
+        FILE *fp = log_fp ? log_fp : stderr;
+        fprintf(fp, "%s}\n", line);
+        fflush(fp);
+        pthread_mutex_unlock(&log_mu);
+    }
+    buf_free(b);
+}
+
+static int enabled(enum log_level level)
+{
+    return (int)level >= atomic_load_explicit(&log_min, memory_order_relaxed);
+}
+
+void log_event(enum log_level level, const char *msg, ...)
+{
+    if (!enabled(level))
+        return;
+    struct buf b;
+    line_open(&b, level, msg);
+    va_list ap;
+    va_start(ap, msg);
+    for (;;) {
+        const char *key = va_arg(ap, const char *);
+        if (!key)
+            break;
+        const char *v = va_arg(ap, const char *);
+        line_field(&b, key, v, v ? strlen(v) : 0, NULL);
+    }
+    va_end(ap);
+    line_write(&b);
+}
+
+void log_json(enum log_level level, const char *msg, json_t *fields)
+{
+    if (enabled(level)) {
+        struct buf b;
+        line_open(&b, level, msg);
+        const char *key;
+        json_t *v;
+        if (json_is_object(fields))
+            json_object_foreach(fields, key, v) line_field(&b, key, NULL, 0, v);
+        line_write(&b);
+    }
+    json_decref(fields);
 }

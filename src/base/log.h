@@ -1,15 +1,24 @@
 /* log.h — the process's error/event log as JSON lines.
  *
- * One line per event: {"ts":"…","level":"error","msg":"…", extra fields…}. The log goes
- * to stderr until log_open names a file; log_reopen (called on SIGHUP) reopens that file
+ * One line per event: {"ts":"…","level":"error","msg":"…", fields…}. Fields are given as
+ * values, never as JSON text: log_event takes key/string-value pairs, log_json a jansson
+ * object (numbers, booleans); the log escapes every key and value itself (base/json_write.h),
+ * cutting a value at LOG_VALUE_MAX escaped bytes and the whole line at LOG_LINE_MAX. The log
+ * goes to stderr until log_open names a file; log_reopen (called on SIGHUP) reopens that file
  * so logrotate can move it. Thread-safe. Secrets (API keys) must never be passed in.
  *
  *   log_open("/var/log/inferd/error.log", LOG_INFO);
- *   log_msg(LOG_ERROR, "model load failed", "\"model\":\"%s\",\"reason\":\"%s\"", name, why);
+ *   log_event(LOG_ERROR, "model load failed", "model", name, "reason", err.msg, NULL);
+ *   log_json(LOG_INFO, "drained", json_pack("{s:I}", "in_flight_left", (json_int_t)n));
  *   log_reopen();
  */
 #ifndef INFERD_LOG_H
 #define INFERD_LOG_H
+
+#include <jansson.h>
+
+#define LOG_LINE_MAX 8192 /* bytes of one line; fields that do not fit are dropped */
+#define LOG_VALUE_MAX 1024 /* escaped bytes kept of msg or one string value */
 
 enum log_level { LOG_DEBUG = 0, LOG_INFO = 1, LOG_WARN = 2, LOG_ERROR = 3 };
 
@@ -20,15 +29,15 @@ int log_reopen(void);
 void log_close(void);
 void log_set_level(enum log_level min_level);
 
-/* Writes one JSON line. msg is escaped. extra_fmt, if not NULL, is a printf format that
- * yields extra members already in JSON form ("\"model\":\"a\",\"n\":3") — callers must
- * escape strings they put there with log_json_escape. */
-void log_msg(enum log_level level, const char *msg, const char *extra_fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-/* JSON-escapes src into dst (always NUL-terminated, truncated to cap between characters).
- * Bytes that are not well-formed UTF-8 become U+FFFD, so the result is always valid JSON
- * string content. Returns dst. */
-char *log_json_escape(const char *src, char *dst, unsigned long cap);
+/* Writes one JSON line: msg, then the fields given as (const char *key, const char *value)
+ * pairs ended by NULL. Every key and value is escaped; a NULL value is written as "". */
+void log_event(enum log_level level, const char *msg, ...) __attribute__((sentinel));
+/* Writes one JSON line: msg, then the members of the object fields in its order (strings
+ * escaped by the log; numbers, booleans and null as they are; arrays and objects as compact
+ * JSON). Takes ownership of fields (decref'd here; NULL or a non-object adds nothing), so
+ * a json_pack result can be passed straight in. jansson refuses strings that are not valid
+ * UTF-8 (json_pack then returns NULL and only msg is logged): pass untrusted text through
+ * log_event, or as json_stringn_nocheck, which the log sanitizes itself. */
+void log_json(enum log_level level, const char *msg, json_t *fields);
 
 #endif

@@ -2,6 +2,8 @@
  * stream:true, printing tokens as they arrive and keeping the conversation. */
 #include "cli.h"
 
+#include "base/buf.h"
+
 #include "inferd/client.h"
 
 #include <stdio.h>
@@ -30,35 +32,11 @@ static void usage(FILE *out)
 
 /* One streamed answer being assembled. */
 struct reply {
-    char *text;          /* owned */
-    size_t len, cap;
+    struct buf text;     /* owned; capped at CHAT_REPLY_MAX - 1 bytes (room for the NUL) */
     int done;            /* [DONE] seen */
-    int too_long;
     char error[256];     /* an error event's message */
     char finish[32];     /* finish_reason of the last choice that had one */
 };
-
-static int reply_append(struct reply *r, const char *s, size_t n)
-{
-    if (r->len + n + 1 > CHAT_REPLY_MAX) {
-        r->too_long = 1;
-        return -1;
-    }
-    if (r->len + n + 1 > r->cap) {
-        size_t cap = r->cap ? r->cap : 256;
-        while (cap < r->len + n + 1)
-            cap *= 2;
-        char *nt = realloc(r->text, cap);
-        if (!nt)
-            return -1;
-        r->text = nt;
-        r->cap = cap;
-    }
-    memcpy(r->text + r->len, s, n);
-    r->len += n;
-    r->text[r->len] = '\0';
-    return 0;
-}
 
 static int on_event(const char *event, const char *data, size_t len, void *ctx)
 {
@@ -84,13 +62,13 @@ static int on_event(const char *event, const char *data, size_t len, void *ctx)
         size_t n = json_string_length(content);
         fwrite(s, 1, n, stdout);
         fflush(stdout);
-        reply_append(r, s, n);
+        buf_put(&r->text, s, n);
     }
     json_t *fin = json_object_get(choice, "finish_reason");
     if (json_is_string(fin))
         snprintf(r->finish, sizeof r->finish, "%s", json_string_value(fin));
     json_decref(j);
-    return r->too_long ? 1 : 0;
+    return buf_rc(&r->text) ? 1 : 0; /* a reply that cannot grow stops the stream */
 }
 
 static void print_retry(const struct inferd_retry_info *i, void *ctx)
@@ -126,6 +104,7 @@ static int turn(struct inferd_client *c, const char *model, json_t *history,
                 const json_t *params)
 {
     struct reply r = {0};
+    buf_init(&r.text, CHAT_REPLY_MAX - 1);
     struct inferd_response resp = {0};
     struct inferd_err err = {0};
     int ok = -1;
@@ -137,7 +116,7 @@ static int turn(struct inferd_client *c, const char *model, json_t *history,
         goto done;
     }
     int rc = inferd_client_stream(c, "/v1/chat/completions", body, on_event, &r, &resp, &err);
-    if (r.len || r.done)
+    if (r.text.len || r.done)
         printf("\n");
     fflush(stdout);
     if (rc < 0) {
@@ -150,9 +129,11 @@ static int turn(struct inferd_client *c, const char *model, json_t *history,
     }
     if (!r.done)
         fprintf(stderr, "inferd chat: warning: stream ended without [DONE]\n");
-    if (r.too_long)
+    if (buf_rc(&r.text) == INFERD_ETOOLARGE)
         fprintf(stderr, "inferd chat: answer over %u bytes, cut\n", CHAT_REPLY_MAX);
-    if (add_message(history, "assistant", r.text ? r.text : "", r.len) < 0) {
+    else if (buf_rc(&r.text))
+        fprintf(stderr, "inferd chat: out of memory, answer cut\n");
+    if (add_message(history, "assistant", r.text.data ? r.text.data : "", r.text.len) < 0) {
         fprintf(stderr, "inferd chat: out of memory\n");
         goto done;
     }
@@ -160,7 +141,7 @@ static int turn(struct inferd_client *c, const char *model, json_t *history,
 done:
     inferd_response_clear(&resp);
     json_decref(body);
-    free(r.text);
+    buf_free(&r.text);
     return ok;
 }
 

@@ -2,6 +2,8 @@
  * library (retry, backoff, fail-over) and print the answer. */
 #include "cli.h"
 
+#include "base/buf.h"
+
 #include "inferd/client.h"
 
 #include <errno.h>
@@ -34,44 +36,31 @@ static void usage(FILE *out)
 static char *read_all(const char *path, size_t *len)
 {
     FILE *fp = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
-    char *buf = NULL;
-    size_t n = 0, cap = 0;
+    struct buf b;
+    char chunk[65536];
+    char *text = NULL;
     if (!fp) {
         fprintf(stderr, "inferd infer: %s: %s\n", path, strerror(errno));
         return NULL;
     }
-    for (;;) {
-        if (n + 65536 + 1 > cap) {
-            cap = cap ? cap * 2 : 65536 * 2;
-            if (cap > INFER_INPUT_MAX + 65536 + 1) {
-                fprintf(stderr, "inferd infer: %s is larger than %u bytes\n", path,
-                        INFER_INPUT_MAX);
-                goto fail;
-            }
-            char *nb = realloc(buf, cap);
-            if (!nb)
-                goto fail;
-            buf = nb;
-        }
-        size_t got = fread(buf + n, 1, 65536, fp);
-        n += got;
-        if (got == 0)
-            break;
-    }
-    if (ferror(fp)) {
+    buf_init(&b, INFER_INPUT_MAX);
+    size_t got;
+    do {
+        got = fread(chunk, 1, sizeof chunk, fp);
+        buf_put(&b, chunk, got);
+    } while (got > 0 && !buf_rc(&b));
+    if (buf_rc(&b) == INFERD_ETOOLARGE)
+        fprintf(stderr, "inferd infer: %s is larger than %u bytes\n", path, INFER_INPUT_MAX);
+    else if (buf_rc(&b))
+        fprintf(stderr, "inferd infer: reading %s: out of memory\n", path);
+    else if (ferror(fp))
         fprintf(stderr, "inferd infer: reading %s failed\n", path);
-        goto fail;
-    }
-    buf[n] = '\0';
+    else
+        text = buf_take(&b, len);
     if (fp != stdin)
         fclose(fp);
-    *len = n;
-    return buf;
-fail:
-    if (fp != stdin)
-        fclose(fp);
-    free(buf);
-    return NULL;
+    buf_free(&b);
+    return text;
 }
 
 static void print_retry(const struct inferd_retry_info *i, void *ctx)

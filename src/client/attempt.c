@@ -27,36 +27,19 @@ static size_t on_header(char *buf, size_t size, size_t n, void *ud)
     return len;
 }
 
-/* Keeps the body in a->resp_body, up to a->max_body bytes. */
+/* Keeps the body in a->resp; a failed append (over the cap, out of memory) aborts the
+ * transfer and stays in buf_rc(&a->resp). */
 static size_t keep_body(struct attempt *a, const char *buf, size_t len)
 {
-    if (a->resp_len + len + 1 > a->max_body) {
-        a->too_large = 1;
-        return 0; /* aborts the transfer */
-    }
-    if (a->resp_len + len + 1 > a->resp_cap) {
-        size_t cap = a->resp_cap ? a->resp_cap : 4096;
-        while (cap < a->resp_len + len + 1)
-            cap *= 2;
-        char *nb = realloc(a->resp_body, cap);
-        if (!nb) {
-            a->too_large = 1;
-            return 0;
-        }
-        a->resp_body = nb;
-        a->resp_cap = cap;
-    }
-    memcpy(a->resp_body + a->resp_len, buf, len);
-    a->resp_len += len;
-    a->resp_body[a->resp_len] = '\0';
-    return len;
+    buf_put(&a->resp, buf, len);
+    return buf_rc(&a->resp) ? 0 : len;
 }
 
 static size_t on_body(char *buf, size_t size, size_t n, void *ud)
 {
     struct attempt *a = ud;
     size_t len = size * n;
-    if (a->sse && !a->stream_started && a->resp_len == 0) {
+    if (a->sse && !a->stream_started && a->resp.len == 0) {
         /* First body bytes: a 2xx answer is the stream; anything else is an error body. */
         long st = 0;
         curl_easy_getinfo(a->curl, CURLINFO_RESPONSE_CODE, &st);
@@ -83,6 +66,8 @@ void client__attempt(struct attempt *a)
     a->status = 0;
     a->retry_after_s = -1;
     a->curl_msg[0] = '\0';
+    buf_free(&a->resp);
+    buf_init(&a->resp, a->max_body ? a->max_body - 1 : 0); /* room for the NUL, as always */
     curl_easy_setopt(h, CURLOPT_URL, a->url);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, a->curl_msg);

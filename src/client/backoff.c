@@ -1,31 +1,11 @@
-/* backoff.c — full-jitter backoff, Retry-After parsing, retryable statuses, seeded RNG. */
+/* backoff.c — full-jitter backoff, Retry-After parsing, retryable statuses. */
 #include "client/backoff.h"
 
 #include <ctype.h>
+#include <curl/curl.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
-
-void backoff_rng_seed(struct backoff_rng *rng, uint64_t seed)
-{
-    if (!seed && getrandom(&seed, sizeof seed, GRND_NONBLOCK) != (ssize_t)sizeof seed) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        seed = (uint64_t)ts.tv_nsec * 0x9E3779B97F4A7C15ull ^ (uint64_t)ts.tv_sec;
-    }
-    rng->s = seed ? seed : 0x853c49e6748fea9bull;
-}
-
-double backoff_rng_unit(struct backoff_rng *rng)
-{
-    uint64_t x = rng->s;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    rng->s = x;
-    return (double)((x * 0x2545F4914F6CDD1Dull) >> 11) * 0x1.0p-53;
-}
 
 double backoff_delay(double base, double cap, int retry, double u)
 {
@@ -45,31 +25,39 @@ double backoff_delay(double base, double cap, int retry, double u)
     return u * ceiling;
 }
 
-/* Parses s fully as an HTTP-date in one of the three formats RFC 9110 allows. */
-static int parse_http_date(const char *s, time_t *out)
+/* Has s the word shape of one of the three HTTP-date forms (RFC 9110 5.6.7)?
+ *   IMF-fixdate  "Sun, 06 Nov 1994 08:49:37 GMT"   6 words, "Sun," ... "GMT"
+ *   RFC 850      "Sunday, 06-Nov-94 08:49:37 GMT"  4 words, "Sunday," ... "GMT"
+ *   asctime      "Sun Nov  6 08:49:37 1994"        5 words, no comma, a 4-digit year last
+ * curl_getdate parses the fields but ignores words after a complete date, so this check
+ * is what refuses "… GMT junk". */
+static int http_date_shape(const char *s)
 {
-    static const char *const formats[] = {
-        "%a, %d %b %Y %H:%M:%S GMT", /* IMF-fixdate */
-        "%A, %d-%b-%y %H:%M:%S GMT", /* obsolete RFC 850 */
-        "%a %b %e %H:%M:%S %Y",      /* obsolete asctime */
-    };
-    for (size_t i = 0; i < sizeof formats / sizeof formats[0]; i++) {
-        struct tm tm;
-        memset(&tm, 0, sizeof tm);
-        const char *end = strptime(s, formats[i], &tm);
-        if (!end)
-            continue;
-        while (isspace((unsigned char)*end))
-            end++;
-        if (*end)
-            continue;
-        time_t t = timegm(&tm);
-        if (t == (time_t)-1)
-            continue;
-        *out = t;
-        return 0;
+    const char *word[8];
+    size_t len[8];
+    int n = 0;
+    for (const char *p = s; *p;) {
+        while (*p == ' ')
+            p++;
+        if (!*p)
+            break;
+        if (n == 8)
+            return 0;
+        word[n] = p;
+        while (*p && *p != ' ')
+            p++;
+        len[n] = (size_t)(p - word[n]);
+        n++;
     }
-    return -1;
+    if (n < 4)
+        return 0;
+    const char *last = word[n - 1];
+    int comma = word[0][len[0] - 1] == ',';
+    if ((n == 6 || n == 4) && comma)
+        return len[n - 1] == 3 && memcmp(last, "GMT", 3) == 0;
+    if (n == 5 && !comma)
+        return len[n - 1] == 4 && strspn(last, "0123456789") >= 4;
+    return 0;
 }
 
 int backoff_parse_retry_after(const char *value, time_t now, double *seconds)
@@ -95,8 +83,12 @@ int backoff_parse_retry_after(const char *value, time_t now, double *seconds)
         *seconds = strtod(buf, NULL);
         return 0;
     }
-    time_t t;
-    if (parse_http_date(buf, &t) < 0)
+    /* An HTTP-date (IMF-fixdate, RFC 850 or asctime), parsed by libcurl (locale-independent,
+     * unlike strptime's %a and %b). */
+    if (!http_date_shape(buf))
+        return -1;
+    time_t t = curl_getdate(buf, NULL);
+    if (t == (time_t)-1)
         return -1;
     *seconds = t > now ? difftime(t, now) : 0;
     return 0;

@@ -1,11 +1,12 @@
 /* backoff.h — the client's retry arithmetic: full-jitter exponential backoff, Retry-After
- * parsing, which failures are worth a retry, and a small seeded random generator.
+ * parsing, and which failures are worth a retry. The jitter's random numbers come from
+ * base/rng.h.
  *
  * Kept apart from the HTTP code so it can be tested exactly.
  *
- *   struct backoff_rng rng;
- *   backoff_rng_seed(&rng, 0);                       // 0: seed from getrandom
- *   double d = backoff_delay(0.1, 10, retry, backoff_rng_unit(&rng));
+ *   struct rng rng;
+ *   rng_seed_random(&rng);
+ *   double d = backoff_delay(0.1, 10, retry, rng_unit(&rng));
  *   double ra;
  *   if (backoff_parse_retry_after("Wed, 21 Oct 2026 07:28:00 GMT", time(NULL), &ra) == 0)
  *       d = ra > d ? ra : d;
@@ -15,15 +16,6 @@
 
 #include <stdint.h>
 #include <time.h>
-
-struct backoff_rng {
-    uint64_t s; /* xorshift64* state, never 0 */
-};
-
-/* Seeds rng with seed, or from getrandom(2) (falling back to the clock) when seed is 0. */
-void backoff_rng_seed(struct backoff_rng *rng, uint64_t seed);
-/* Uniform double in [0, 1). */
-double backoff_rng_unit(struct backoff_rng *rng);
 
 /* Full jitter: u * min(cap, base * 2^retry), retry counted from 0 for the first retry,
  * u in [0, 1). Non-positive base or cap give 0; retry is clamped so 2^retry cannot overflow. */

@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 
 struct inferd_client_opts inferd_client_opts_default(void)
@@ -113,7 +112,7 @@ int inferd_client_new(const struct inferd_client_opts *opts, struct inferd_clien
     }
     c->opts.api_key = c->api_key;
     c->opts.user_agent = c->user_agent;
-    backoff_rng_seed(&c->rng, 0);
+    rng_seed_random(&c->rng);
     *out = c;
     return 0;
 fail:
@@ -176,19 +175,12 @@ static void sleep_s(double s)
 
 static void new_key(char out[INFERD_CLIENT_KEY_LEN + 1], struct inferd_client *c)
 {
-    static const char hex[] = "0123456789abcdef";
-    unsigned char raw[INFERD_CLIENT_KEY_LEN / 2];
-    if (getrandom(raw, sizeof raw, GRND_NONBLOCK) != (ssize_t)sizeof raw) {
-        pthread_mutex_lock(&c->lock); /* fallback: the seeded generator */
-        for (size_t i = 0; i < sizeof raw; i++)
-            raw[i] = (unsigned char)(backoff_rng_unit(&c->rng) * 256);
-        pthread_mutex_unlock(&c->lock);
-    }
-    for (size_t i = 0; i < sizeof raw; i++) {
-        out[2 * i] = hex[raw[i] >> 4];
-        out[2 * i + 1] = hex[raw[i] & 15];
-    }
-    out[INFERD_CLIENT_KEY_LEN] = '\0';
+    if (rng_hex(out, INFERD_CLIENT_KEY_LEN / 2) == 0)
+        return;
+    pthread_mutex_lock(&c->lock); /* fallback: the seeded generator */
+    uint64_t a = rng_next(&c->rng), b = rng_next(&c->rng);
+    pthread_mutex_unlock(&c->lock);
+    snprintf(out, INFERD_CLIENT_KEY_LEN + 1, "%016llx%016llx", (unsigned long long)a, (unsigned long long)b);
 }
 
 static struct curl_slist *build_headers(struct inferd_client *c, const char *content_type,
@@ -326,7 +318,7 @@ int client__run(struct inferd_client *c, const char *method, const char *path,
                                 c->opts.timeout_s, attempt);
             goto done;
         }
-        free(a.resp_body);
+        buf_free(&a.resp);
         memset(&a, 0, sizeof a);
         if (attempt > 0)
             curl_easy_reset(h);
@@ -354,10 +346,10 @@ int client__run(struct inferd_client *c, const char *method, const char *path,
         /* keep this attempt's body (an error answer is worth showing) */
         free(resp->body);
         json_decref(resp->json);
-        resp->body = a.resp_body;
-        resp->body_len = a.resp_len;
+        resp->body = a.resp.data; /* NULL when there was no body; kept even when cut short */
+        resp->body_len = a.resp.len;
         resp->json = NULL;
-        a.resp_body = NULL;
+        buf_init(&a.resp, 0);
         if (resp->body && resp->body_len)
             resp->json = json_loadb(resp->body, resp->body_len, 0, NULL);
 
@@ -374,9 +366,13 @@ int client__run(struct inferd_client *c, const char *method, const char *path,
             rc = 0;
             goto done;
         }
-        if (a.too_large) {
+        if (buf_rc(&a.resp) == INFERD_ETOOLARGE) {
             rc = inferd_err_set(err, INFERD_ETOOLARGE, "response body from %s exceeds %zu bytes",
                                 resp->url, c->opts.max_body);
+            goto done;
+        }
+        if (buf_rc(&a.resp)) {
+            rc = inferd_err_set(err, INFERD_ENOMEM, "response body from %s: out of memory", resp->url);
             goto done;
         }
         describe(&a, reason, sizeof reason);
@@ -405,7 +401,7 @@ int client__run(struct inferd_client *c, const char *method, const char *path,
             goto done;
         }
         pthread_mutex_lock(&c->lock);
-        double u = backoff_rng_unit(&c->rng);
+        double u = rng_unit(&c->rng);
         pthread_mutex_unlock(&c->lock);
         double delay = backoff_delay(c->opts.backoff_base_s, c->opts.backoff_cap_s, attempt, u);
         delay = backoff_retry_wait(delay, a.retry_after_s, c->opts.backoff_cap_s, deadline != 0);
@@ -431,7 +427,7 @@ int client__run(struct inferd_client *c, const char *method, const char *path,
     }
 done:
     resp->elapsed_s = now_s() - start;
-    free(a.resp_body);
+    buf_free(&a.resp);
     curl_slist_free_all(headers);
     pool_give(c, h);
     return rc;

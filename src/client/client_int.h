@@ -3,6 +3,8 @@
 #ifndef INFERD_CLIENT_INT_H
 #define INFERD_CLIENT_INT_H
 
+#include "base/buf.h"
+#include "base/rng.h"
 #include "client/backoff.h"
 #include "client/sse.h"
 #include "inferd/client.h"
@@ -22,7 +24,7 @@ struct inferd_client {
     pthread_mutex_t lock;               /* guards pool, npool, rng, preferred */
     CURL *pool[CLIENT_POOL_MAX];        /* idle handles (owned) */
     size_t npool;
-    struct backoff_rng rng;
+    struct rng rng;
     size_t preferred;                   /* index of the URL that answered last */
 };
 
@@ -44,9 +46,8 @@ struct attempt {
     char curl_msg[CURL_ERROR_SIZE];
     long status;                 /* HTTP status, 0 when none */
     double retry_after_s;        /* -1 when the answer had no (valid) Retry-After */
-    char *resp_body;             /* owned: the body when not streamed */
-    size_t resp_len, resp_cap;
-    int too_large;               /* body passed max_body */
+    struct buf resp;             /* owned: the body when not streamed, at most max_body - 1
+                                  * bytes; fails with INFERD_ETOOLARGE past that */
     int stream_started;          /* some 2xx body bytes went to the SSE parser */
     int stream_stopped;          /* the SSE callback asked to stop */
     int stream_rc;               /* negative: the SSE parser failed */
@@ -54,7 +55,7 @@ struct attempt {
 };
 
 /* Runs one HTTP exchange on a->curl. Never fails itself: the results are in a (the caller
- * frees a->resp_body). */
+ * frees a->resp with buf_free). */
 void client__attempt(struct attempt *a);
 
 /* The retry/fail-over loop behind every call (client.c). sse non-NULL streams 2xx bodies. */

@@ -10,43 +10,35 @@ void sse_init(struct sse_parser *p, size_t max_data, sse_event_fn fn, void *ctx)
     p->fn = fn;
     p->ctx = ctx;
     p->max_data = max_data ? max_data : 1;
+    buf_init(&p->line, p->max_data + 64);
+    buf_init(&p->data, p->max_data);
 }
 
 void sse_free(struct sse_parser *p)
 {
     if (!p)
         return;
-    free(p->line);
-    free(p->data);
-    p->line = p->data = NULL;
+    buf_free(&p->line);
+    buf_free(&p->data);
 }
 
-/* Grows *buf to hold need bytes (need <= cap_max + 2). Returns 0 or INFERD_ENOMEM. */
-static int grow(char **buf, size_t *cap, size_t need)
+/* The error of a failed append to b (INFERD_ETOOLARGE names the cap). */
+static int append_failed(const struct buf *b, const char *what, struct inferd_err *err)
 {
-    if (need <= *cap)
-        return 0;
-    size_t nc = *cap ? *cap : 256;
-    while (nc < need)
-        nc *= 2;
-    char *nb = realloc(*buf, nc);
-    if (!nb)
-        return INFERD_ENOMEM;
-    *buf = nb;
-    *cap = nc;
-    return 0;
+    if (buf_rc(b) == INFERD_ETOOLARGE)
+        return inferd_err_set(err, INFERD_ETOOLARGE, "sse: %s exceeds the %zu-byte cap", what, b->max);
+    return inferd_err_set(err, INFERD_ENOMEM, "sse: out of memory");
 }
 
 static int dispatch(struct sse_parser *p)
 {
     if (p->has_data) {
-        p->data[p->data_len] = '\0';
         p->events++;
-        if (p->fn(p->event[0] ? p->event : "message", p->data, p->data_len, p->ctx) != 0)
+        if (p->fn(p->event[0] ? p->event : "message", buf_str(&p->data), p->data.len, p->ctx) != 0)
             p->stopped = 1;
     }
     p->has_data = 0;
-    p->data_len = 0;
+    buf_reset(&p->data);
     p->event[0] = '\0';
     return p->stopped;
 }
@@ -54,8 +46,8 @@ static int dispatch(struct sse_parser *p)
 /* Handles one complete line (without its end). */
 static int take_line(struct sse_parser *p, struct inferd_err *err)
 {
-    const char *l = p->line ? p->line : "";
-    size_t n = p->line_len;
+    const char *l = buf_str(&p->line);
+    size_t n = p->line.len;
     if (n == 0)
         return dispatch(p);
     if (l[0] == ':')
@@ -69,16 +61,11 @@ static int take_line(struct sse_parser *p, struct inferd_err *err)
         vl--;
     }
     if (fl == 4 && memcmp(l, "data", 4) == 0) {
-        size_t need = p->data_len + (p->has_data ? 1 : 0) + vl;
-        if (need > p->max_data)
-            return inferd_err_set(err, INFERD_ETOOLARGE,
-                                  "sse: event data exceeds the %zu-byte cap", p->max_data);
-        if (grow(&p->data, &p->data_cap, need + 1) < 0)
-            return inferd_err_set(err, INFERD_ENOMEM, "sse: out of memory");
         if (p->has_data)
-            p->data[p->data_len++] = '\n';
-        memcpy(p->data + p->data_len, v, vl);
-        p->data_len += vl;
+            buf_putc(&p->data, '\n');
+        buf_put(&p->data, v, vl);
+        if (buf_rc(&p->data))
+            return append_failed(&p->data, "event data", err);
         p->has_data = 1;
     } else if (fl == 5 && memcmp(l, "event", 5) == 0) {
         size_t k = vl < sizeof p->event - 1 ? vl : sizeof p->event - 1;
@@ -101,17 +88,14 @@ int sse_feed(struct sse_parser *p, const char *buf, size_t n, struct inferd_err 
         p->saw_cr = c == '\r';
         if (c == '\n' || c == '\r') {
             int rc = take_line(p, err);
-            p->line_len = 0;
+            buf_reset(&p->line);
             if (rc != 0)
                 return rc;
             continue;
         }
-        if (p->line_len + 1 > p->max_data + 64)
-            return inferd_err_set(err, INFERD_ETOOLARGE, "sse: line exceeds the %zu-byte cap",
-                                  p->max_data + 64);
-        if (grow(&p->line, &p->line_cap, p->line_len + 1) < 0)
-            return inferd_err_set(err, INFERD_ENOMEM, "sse: out of memory");
-        p->line[p->line_len++] = c;
+        buf_putc(&p->line, c);
+        if (buf_rc(&p->line))
+            return append_failed(&p->line, "line", err);
     }
     return p->stopped;
 }

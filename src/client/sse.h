@@ -16,6 +16,7 @@
 #ifndef INFERD_CLIENT_SSE_H
 #define INFERD_CLIENT_SSE_H
 
+#include "base/buf.h"
 #include "inferd/err.h"
 
 #include <stddef.h>
@@ -27,11 +28,9 @@ struct sse_parser {
     sse_event_fn fn;
     void *ctx;          /* borrowed */
     size_t max_data;    /* cap on one event's data (and on one line) */
-    char *line;         /* owned: the line being read */
-    size_t line_len, line_cap;
+    struct buf line;    /* owned: the line being read, capped at max_data + 64 */
     int saw_cr;         /* the last byte was '\r' (a following '\n' belongs to it) */
-    char *data;         /* owned: the event's data so far */
-    size_t data_len, data_cap;
+    struct buf data;    /* owned: the event's data so far, capped at max_data */
     int has_data;       /* a data field was seen in this event */
     char event[64];     /* the event's name ("" = "message") */
     int stopped;        /* fn returned non-zero; further input is ignored */

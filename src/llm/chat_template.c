@@ -1,49 +1,15 @@
 /* chat_template.c — chat template detection by substrings and per-family rendering in C. */
 #include "llm/chat_template.h"
 
+#include "base/buf.h"
+
 #include <stdlib.h>
 #include <string.h>
-
-/* A bounded growable string: append fails with ETOOLARGE past cap. */
-struct tbuf {
-    char *p;
-    size_t len, alloc, cap;
-    int rc; /* first error, sticky */
-};
-
-static void tb_put(struct tbuf *b, const char *s, size_t n)
-{
-    if (b->rc < 0)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        b->rc = INFERD_ETOOLARGE;
-        return;
-    }
-    if (b->len + n + 1 > b->alloc) {
-        size_t na = b->alloc ? b->alloc : 256;
-        while (na < b->len + n + 1)
-            na *= 2;
-        if (na > b->cap)
-            na = b->cap;
-        char *np = realloc(b->p, na);
-        if (!np) {
-            b->rc = INFERD_ENOMEM;
-            return;
-        }
-        b->p = np;
-        b->alloc = na;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = 0;
-}
-
-static void tb_s(struct tbuf *b, const char *s) { tb_put(b, s, strlen(s)); }
 
 static int is_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
 
 /* Appends s with leading and trailing whitespace removed (Jinja's trim / Python strip). */
-static void tb_trim(struct tbuf *b, const char *s)
+static void put_trimmed(struct buf *b, const char *s)
 {
     size_t n = strlen(s);
     while (n && is_ws(*s)) {
@@ -52,7 +18,7 @@ static void tb_trim(struct tbuf *b, const char *s)
     }
     while (n && is_ws(s[n - 1]))
         n--;
-    tb_put(b, s, n);
+    buf_put(b, s, n);
 }
 
 #define QWEN_DEFAULT_SYSTEM "You are Qwen, created by Alibaba Cloud. You are a helpful assistant."
@@ -168,40 +134,40 @@ int chat_tmpl_from_name(const char *name, struct chat_tmpl *out)
 static int is_role(const struct chat_msg *m, const char *r) { return strcmp(m->role, r) == 0; }
 
 /* Mistral v1/v3/v3-tekken, as llama.cpp renders them (system text opens the next turn). */
-static void render_mistral(struct tbuf *b, enum chat_tmpl_family f, const struct chat_msg *m, int n)
+static void render_mistral(struct buf *b, enum chat_tmpl_family f, const struct chat_msg *m, int n)
 {
     const char *lead = f == CHAT_TMPL_MISTRAL_V1 ? " " : "";
     const char *trail = f == CHAT_TMPL_MISTRAL_V3_TEKKEN ? "" : " ";
     int inside = 0;
     for (int i = 0; i < n; i++) {
         if (!inside) {
-            tb_s(b, lead);
-            tb_s(b, "[INST]");
-            tb_s(b, trail);
+            buf_puts(b, lead);
+            buf_puts(b, "[INST]");
+            buf_puts(b, trail);
             inside = 1;
         }
         if (is_role(&m[i], "system")) {
-            tb_s(b, m[i].content);
-            tb_s(b, "\n\n");
+            buf_puts(b, m[i].content);
+            buf_puts(b, "\n\n");
         } else if (is_role(&m[i], "assistant")) {
-            tb_s(b, trail);
+            buf_puts(b, trail);
             if (f == CHAT_TMPL_MISTRAL_V3)
-                tb_trim(b, m[i].content);
+                put_trimmed(b, m[i].content);
             else
-                tb_s(b, m[i].content);
-            tb_s(b, "</s>");
+                buf_puts(b, m[i].content);
+            buf_puts(b, "</s>");
             inside = 0;
         } else {
-            tb_s(b, m[i].content);
-            tb_s(b, lead);
-            tb_s(b, "[/INST]");
+            buf_puts(b, m[i].content);
+            buf_puts(b, lead);
+            buf_puts(b, "[/INST]");
         }
     }
 }
 
 /* Llama 2 chat as Meta's template writes it: system folded into the first user turn
  * inside <<SYS>>; every user turn after the first is preceded by BOS text "<s>". */
-static void render_llama2(struct tbuf *b, const struct chat_msg *m, int n)
+static void render_llama2(struct buf *b, const struct chat_msg *m, int n)
 {
     const char *sys = NULL;
     int first = 1;
@@ -211,60 +177,60 @@ static void render_llama2(struct tbuf *b, const struct chat_msg *m, int n)
             continue;
         }
         if (is_role(&m[i], "assistant")) {
-            tb_s(b, " ");
-            tb_trim(b, m[i].content);
-            tb_s(b, " </s>");
+            buf_puts(b, " ");
+            put_trimmed(b, m[i].content);
+            buf_puts(b, " </s>");
             first = 0;
             continue;
         }
         if (!first)
-            tb_s(b, "<s>");
-        tb_s(b, "[INST] ");
+            buf_puts(b, "<s>");
+        buf_puts(b, "[INST] ");
         if (sys) {
             /* strip() applies to the whole "<<SYS>>..." + content string */
-            tb_s(b, "<<SYS>>\n");
-            tb_s(b, sys);
-            tb_s(b, "\n<</SYS>>\n\n");
+            buf_puts(b, "<<SYS>>\n");
+            buf_puts(b, sys);
+            buf_puts(b, "\n<</SYS>>\n\n");
             const char *c = m[i].content;
             size_t len = strlen(c);
             while (len && is_ws(c[len - 1]))
                 len--;
-            tb_put(b, c, len);
+            buf_put(b, c, len);
             sys = NULL;
         } else {
-            tb_trim(b, m[i].content);
+            put_trimmed(b, m[i].content);
         }
-        tb_s(b, " [/INST]");
+        buf_puts(b, " [/INST]");
         first = 0;
     }
 }
 
-static void render_llama3(struct tbuf *b, unsigned flags, const struct chat_msg *m, int n, int add_gen)
+static void render_llama3(struct buf *b, unsigned flags, const struct chat_msg *m, int n, int add_gen)
 {
     int i = 0;
     if (flags & CHAT_TMPL_F_DATE_HEADER) {
         /* Llama 3.1+: the system block is always there, with the template's default date. */
-        tb_s(b, "<|start_header_id|>system<|end_header_id|>\n\n"
+        buf_puts(b, "<|start_header_id|>system<|end_header_id|>\n\n"
                 "Cutting Knowledge Date: December 2023\nToday Date: 26 Jul 2024\n\n");
         if (n > 0 && is_role(&m[0], "system")) {
-            tb_trim(b, m[0].content);
+            put_trimmed(b, m[0].content);
             i = 1;
         }
-        tb_s(b, "<|eot_id|>");
+        buf_puts(b, "<|eot_id|>");
     }
     for (; i < n; i++) {
-        tb_s(b, "<|start_header_id|>");
-        tb_s(b, m[i].role);
-        tb_s(b, "<|end_header_id|>\n\n");
-        tb_trim(b, m[i].content);
-        tb_s(b, "<|eot_id|>");
+        buf_puts(b, "<|start_header_id|>");
+        buf_puts(b, m[i].role);
+        buf_puts(b, "<|end_header_id|>\n\n");
+        put_trimmed(b, m[i].content);
+        buf_puts(b, "<|eot_id|>");
     }
     if (add_gen)
-        tb_s(b, "<|start_header_id|>assistant<|end_header_id|>\n\n");
+        buf_puts(b, "<|start_header_id|>assistant<|end_header_id|>\n\n");
 }
 
 /* Gemma has no system role: its text opens the first user turn (as llama.cpp does). */
-static void render_gemma(struct tbuf *b, const struct chat_msg *m, int n, int add_gen)
+static void render_gemma(struct buf *b, const struct chat_msg *m, int n, int add_gen)
 {
     const char *sys = NULL;
     for (int i = 0; i < n; i++) {
@@ -273,22 +239,22 @@ static void render_gemma(struct tbuf *b, const struct chat_msg *m, int n, int ad
             continue;
         }
         int asst = is_role(&m[i], "assistant");
-        tb_s(b, "<start_of_turn>");
-        tb_s(b, asst ? "model" : m[i].role);
-        tb_s(b, "\n");
+        buf_puts(b, "<start_of_turn>");
+        buf_puts(b, asst ? "model" : m[i].role);
+        buf_puts(b, "\n");
         if (sys && !asst) {
-            tb_trim(b, sys);
-            tb_s(b, "\n\n");
+            put_trimmed(b, sys);
+            buf_puts(b, "\n\n");
             sys = NULL;
         }
-        tb_trim(b, m[i].content);
-        tb_s(b, "<end_of_turn>\n");
+        put_trimmed(b, m[i].content);
+        buf_puts(b, "<end_of_turn>\n");
     }
     if (add_gen)
-        tb_s(b, "<start_of_turn>model\n");
+        buf_puts(b, "<start_of_turn>model\n");
 }
 
-static void render_deepseek3(struct tbuf *b, unsigned flags, const struct chat_msg *m, int n, int add_gen)
+static void render_deepseek3(struct buf *b, unsigned flags, const struct chat_msg *m, int n, int add_gen)
 {
     /* The template prints the (last) system prompt first, then the turns. */
     const char *sys = NULL;
@@ -296,92 +262,92 @@ static void render_deepseek3(struct tbuf *b, unsigned flags, const struct chat_m
         if (is_role(&m[i], "system"))
             sys = m[i].content;
     if (sys)
-        tb_s(b, sys);
+        buf_puts(b, sys);
     for (int i = 0; i < n; i++) {
         if (is_role(&m[i], "user")) {
-            tb_s(b, "<\xef\xbd\x9cUser\xef\xbd\x9c>");
-            tb_s(b, m[i].content);
+            buf_puts(b, "<\xef\xbd\x9cUser\xef\xbd\x9c>");
+            buf_puts(b, m[i].content);
         } else if (is_role(&m[i], "assistant")) {
             const char *c = m[i].content, *think;
             while ((think = strstr(c, "</think>")) != NULL)
                 c = think + 8;
-            tb_s(b, "<\xef\xbd\x9c" "Assistant\xef\xbd\x9c>");
-            tb_s(b, c);
-            tb_s(b, "<\xef\xbd\x9c" "end\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>");
+            buf_puts(b, "<\xef\xbd\x9c" "Assistant\xef\xbd\x9c>");
+            buf_puts(b, c);
+            buf_puts(b, "<\xef\xbd\x9c" "end\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>");
         }
     }
     if (add_gen) {
-        tb_s(b, "<\xef\xbd\x9c" "Assistant\xef\xbd\x9c>");
+        buf_puts(b, "<\xef\xbd\x9c" "Assistant\xef\xbd\x9c>");
         if (flags & CHAT_TMPL_F_THINK)
-            tb_s(b, "<think>\n");
+            buf_puts(b, "<think>\n");
     }
 }
 
-static void render_simple(struct tbuf *b, const struct chat_tmpl *t, const struct chat_msg *m, int n, int add_gen)
+static void render_simple(struct buf *b, const struct chat_tmpl *t, const struct chat_msg *m, int n, int add_gen)
 {
     if (t->family == CHAT_TMPL_CHATML && (t->flags & CHAT_TMPL_F_QWEN_SYSTEM) &&
         (n == 0 || !is_role(&m[0], "system")))
-        tb_s(b, "<|im_start|>system\n" QWEN_DEFAULT_SYSTEM "<|im_end|>\n");
+        buf_puts(b, "<|im_start|>system\n" QWEN_DEFAULT_SYSTEM "<|im_end|>\n");
     for (int i = 0; i < n; i++) {
         const char *r = m[i].role, *c = m[i].content;
         switch (t->family) {
         case CHAT_TMPL_PHI3:
             if (is_role(&m[i], "system") && !*c)
                 break;
-            tb_s(b, "<|");
-            tb_s(b, r);
-            tb_s(b, "|>\n");
-            tb_s(b, c);
-            tb_s(b, "<|end|>\n");
+            buf_puts(b, "<|");
+            buf_puts(b, r);
+            buf_puts(b, "|>\n");
+            buf_puts(b, c);
+            buf_puts(b, "<|end|>\n");
             break;
         case CHAT_TMPL_ZEPHYR:
-            tb_s(b, "<|");
-            tb_s(b, r);
-            tb_s(b, "|>\n");
-            tb_s(b, c);
-            tb_s(b, (t->flags & CHAT_TMPL_F_ENDOFTEXT) ? "<|endoftext|>\n" : "</s>\n");
+            buf_puts(b, "<|");
+            buf_puts(b, r);
+            buf_puts(b, "|>\n");
+            buf_puts(b, c);
+            buf_puts(b, (t->flags & CHAT_TMPL_F_ENDOFTEXT) ? "<|endoftext|>\n" : "</s>\n");
             break;
         case CHAT_TMPL_DEEPSEEK:
             if (is_role(&m[i], "system")) {
-                tb_s(b, c);
+                buf_puts(b, c);
             } else if (is_role(&m[i], "assistant")) {
-                tb_s(b, "### Response:\n");
-                tb_s(b, c);
-                tb_s(b, "\n<|EOT|>\n");
+                buf_puts(b, "### Response:\n");
+                buf_puts(b, c);
+                buf_puts(b, "\n<|EOT|>\n");
             } else {
-                tb_s(b, "### Instruction:\n");
-                tb_s(b, c);
-                tb_s(b, "\n");
+                buf_puts(b, "### Instruction:\n");
+                buf_puts(b, c);
+                buf_puts(b, "\n");
             }
             break;
         case CHAT_TMPL_COMMAND_R:
-            tb_s(b, "<|START_OF_TURN_TOKEN|>");
-            tb_s(b, is_role(&m[i], "system") ? "<|SYSTEM_TOKEN|>"
+            buf_puts(b, "<|START_OF_TURN_TOKEN|>");
+            buf_puts(b, is_role(&m[i], "system") ? "<|SYSTEM_TOKEN|>"
                     : is_role(&m[i], "assistant") ? "<|CHATBOT_TOKEN|>" : "<|USER_TOKEN|>");
-            tb_trim(b, c);
-            tb_s(b, "<|END_OF_TURN_TOKEN|>");
+            put_trimmed(b, c);
+            buf_puts(b, "<|END_OF_TURN_TOKEN|>");
             break;
         case CHAT_TMPL_MISTRAL_V7:
             if (is_role(&m[i], "system")) {
-                tb_s(b, "[SYSTEM_PROMPT] ");
-                tb_s(b, c);
-                tb_s(b, "[/SYSTEM_PROMPT]");
+                buf_puts(b, "[SYSTEM_PROMPT] ");
+                buf_puts(b, c);
+                buf_puts(b, "[/SYSTEM_PROMPT]");
             } else if (is_role(&m[i], "assistant")) {
-                tb_s(b, " ");
-                tb_s(b, c);
-                tb_s(b, "</s>");
+                buf_puts(b, " ");
+                buf_puts(b, c);
+                buf_puts(b, "</s>");
             } else {
-                tb_s(b, "[INST] ");
-                tb_s(b, c);
-                tb_s(b, "[/INST]");
+                buf_puts(b, "[INST] ");
+                buf_puts(b, c);
+                buf_puts(b, "[/INST]");
             }
             break;
         default: /* ChatML */
-            tb_s(b, "<|im_start|>");
-            tb_s(b, r);
-            tb_s(b, "\n");
-            tb_s(b, c);
-            tb_s(b, "<|im_end|>\n");
+            buf_puts(b, "<|im_start|>");
+            buf_puts(b, r);
+            buf_puts(b, "\n");
+            buf_puts(b, c);
+            buf_puts(b, "<|im_end|>\n");
             break;
         }
     }
@@ -390,18 +356,18 @@ static void render_simple(struct tbuf *b, const struct chat_tmpl *t, const struc
     switch (t->family) {
     case CHAT_TMPL_PHI3:
     case CHAT_TMPL_ZEPHYR:
-        tb_s(b, "<|assistant|>\n");
+        buf_puts(b, "<|assistant|>\n");
         break;
     case CHAT_TMPL_DEEPSEEK:
-        tb_s(b, "### Response:\n");
+        buf_puts(b, "### Response:\n");
         break;
     case CHAT_TMPL_COMMAND_R:
-        tb_s(b, "<|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|>");
+        buf_puts(b, "<|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|>");
         break;
     case CHAT_TMPL_MISTRAL_V7:
         break;
     default:
-        tb_s(b, "<|im_start|>assistant\n");
+        buf_puts(b, "<|im_start|>assistant\n");
         break;
     }
 }
@@ -409,7 +375,7 @@ static void render_simple(struct tbuf *b, const struct chat_tmpl *t, const struc
 int chat_tmpl_render(const struct chat_tmpl *t, const struct chat_msg *msgs, int n,
                      int add_generation_prompt, size_t cap, char **out, struct inferd_err *err)
 {
-    struct tbuf b = {.cap = cap ? cap : 1};
+    struct buf b;
     *out = NULL;
     if (n < 0)
         return inferd_err_set(err, INFERD_EINVAL, "messages: negative count");
@@ -417,7 +383,7 @@ int chat_tmpl_render(const struct chat_tmpl *t, const struct chat_msg *msgs, int
         if (!msgs[i].role || !msgs[i].content)
             return inferd_err_set(err, INFERD_EINVAL, "messages[%d]: role and content are required", i);
     }
-    tb_put(&b, "", 0);
+    buf_init(&b, cap ? cap - 1 : 0); /* cap counts the NUL */
     switch (t->family) {
     case CHAT_TMPL_LLAMA2:
         render_llama2(&b, msgs, n);
@@ -440,12 +406,12 @@ int chat_tmpl_render(const struct chat_tmpl *t, const struct chat_msg *msgs, int
         render_simple(&b, t, msgs, n, add_generation_prompt);
         break;
     }
-    if (b.rc < 0) {
-        free(b.p);
-        if (b.rc == INFERD_ETOOLARGE)
-            return inferd_err_set(err, b.rc, "messages: rendered prompt exceeds the %zu-byte cap", cap);
-        return inferd_err_set(err, b.rc, "messages: out of memory rendering the chat template");
-    }
-    *out = b.p;
+    int rc = buf_rc(&b);
+    char *text = buf_take(&b, NULL); /* NULL when b failed */
+    if (rc == INFERD_ETOOLARGE)
+        return inferd_err_set(err, rc, "messages: rendered prompt exceeds the %zu-byte cap", cap);
+    if (!text)
+        return inferd_err_set(err, INFERD_ENOMEM, "messages: out of memory rendering the chat template");
+    *out = text;
     return 0;
 }

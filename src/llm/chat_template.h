@@ -11,7 +11,7 @@
  * with parse_special=1.
  *
  *   struct chat_tmpl t;
- *   if (chat_tmpl_detect(info->chat_template, &t) < 0) log_msg(LOG_WARN, "unknown...", NULL);
+ *   if (chat_tmpl_detect(info->chat_template, &t) < 0) log_event(LOG_WARN, "unknown...", NULL);
  *   struct chat_msg msgs[] = {{"system", "Be brief."}, {"user", "Hi"}};
  *   char *prompt; chat_tmpl_render(&t, msgs, 2, 1, 1 << 20, &prompt, &err);
  *   ... free(prompt);

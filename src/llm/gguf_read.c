@@ -1,6 +1,8 @@
 /* gguf_read.c — the GGUF reader: mmap, validate everything once at open, then O(1) access. */
 #include "llm/gguf.h"
 
+#include "base/hash.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -123,16 +125,6 @@ static const char *gguf_type_str(enum gguf_type t)
 
 /* ---- hash index ---- */
 
-static uint64_t hash_bytes(const char *p, size_t n)
-{
-    uint64_t h = 1469598103934665603ull;  /* FNV-1a */
-    for (size_t i = 0; i < n; i++) {
-        h ^= (uint8_t)p[i];
-        h *= 1099511628211ull;
-    }
-    return h;
-}
-
 static int index_init(struct gguf_index *ix, uint64_t n)
 {
     uint64_t cap = 8;
@@ -150,7 +142,7 @@ static uint64_t index_probe(const struct gguf_index *ix, const char *name, size_
                             const struct gguf_str *(*name_of)(const void *, uint32_t), const void *ctx,
                             int64_t *found)
 {
-    uint64_t s = hash_bytes(name, len) & ix->mask;
+    uint64_t s = hash_fnv1a(HASH_FNV1A_SEED, name, len) & ix->mask;
     *found = -1;
     for (;;) {
         uint32_t v = ix->slots[s];

@@ -1,5 +1,5 @@
 /* sampler.c — the sampling chain of llm.h: penalties -> top-k -> top-p -> min-p ->
- * temperature -> draw (greedy when temperature <= 0), with a seeded xoshiro-style RNG.
+ * temperature -> draw (greedy when temperature <= 0), with a seeded splitmix64 RNG (base/rng.h).
  * All buffers are allocated at sampler_new; sampling does not allocate. */
 #include <math.h>
 #include <stdio.h>
@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/rng.h"
 #include "inferd/llm.h"
 
 #define PENALTY_MAX_N 4096
@@ -39,18 +40,11 @@ void inferd_llm_sampling_defaults(struct inferd_llm_sampling *s)
     s->seed = 0xFFFFFFFFFFFFFFFFull;
 }
 
-static uint64_t splitmix(uint64_t *x)
-{
-    uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-/* Uniform in [0, 1). */
+/* Uniform in [0, 1). The sampler draws from splitmix64 directly (not struct rng), so a
+ * seeded request keeps producing the same tokens it always has. */
 static double rng_uniform(uint64_t *x)
 {
-    return (double)(splitmix(x) >> 11) * 0x1.0p-53;
+    return (double)(rng_splitmix64(x) >> 11) * 0x1.0p-53;
 }
 
 struct inferd_llm_sampler *inferd_llm_sampler_new(const struct inferd_llm_sampling *s, int n_vocab)
@@ -70,11 +64,8 @@ struct inferd_llm_sampler *inferd_llm_sampler_new(const struct inferd_llm_sampli
         sm->p.penalty_last_n = PENALTY_MAX_N;
     sm->n_vocab = n_vocab;
     sm->rng = sm->p.seed;
-    if (sm->p.seed == 0xFFFFFFFFFFFFFFFFull) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        sm->rng = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 32) ^ (uint64_t)(uintptr_t)sm;
-    }
+    if (sm->p.seed == 0xFFFFFFFFFFFFFFFFull)
+        sm->rng = rng_random_seed();
     sm->hist = malloc(sizeof(int32_t) * (size_t)(sm->p.penalty_last_n > 0 ? sm->p.penalty_last_n : 1));
     sm->counts = calloc((size_t)n_vocab, sizeof(int32_t));
     sm->cand = malloc(sizeof(struct cand) * (size_t)n_vocab);

@@ -2,7 +2,8 @@
 #include "observe/access_log.h"
 
 #include "base/clock.h"
-#include "base/utf8.h"
+#include "base/json_write.h"
+#include "base/rng.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -10,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <unistd.h>
 
 struct access_log {
@@ -80,7 +80,8 @@ int access_log_reopen(struct access_log *al)
     return rc;
 }
 
-/* Appends to a fixed buffer; once it overflows, stays overflowed. */
+/* Appends to the caller's fixed buffer (no allocation per request, unlike struct buf);
+ * once it overflows, stays overflowed. */
 struct line {
     char *p;
     size_t len, cap;
@@ -105,50 +106,19 @@ static void puts_(struct line *l, const char *s)
 
 /* Writes "key":"escaped value", keeping at most ACCESS_LOG_FIELD_MAX bytes of escaped
  * value (cut at a character boundary, then "…"), so any record fits in ACCESS_LOG_LINE_MAX.
- * Control bytes are \u-escaped; bytes that are not well-formed UTF-8 become U+FFFD, so the
- * line is always valid JSON. */
+ * The escaping is base/json_write.h's: the line is always valid JSON. */
 static void put_str(struct line *l, const char *key, const char *v, int comma)
 {
-    char esc[8];
-    size_t used = 0, i = 0, n;
+    char esc[ACCESS_LOG_FIELD_MAX + 1];
+    size_t len = v ? strlen(v) : 0, used;
+    size_t n = json_write_escape(esc, sizeof esc, v, len, &used);
     if (comma)
         put(l, ",", 1);
     put(l, "\"", 1);
     puts_(l, key);
     put(l, "\":\"", 3);
-    v = v ? v : "";
-    size_t len = strlen(v);
-    for (; i < len; i += n) {
-        unsigned char c = (unsigned char)v[i];
-        const char *out = esc;
-        size_t outn = 1;
-        n = 1;
-        if (c == '"' || c == '\\') {
-            esc[0] = '\\';
-            esc[1] = (char)c;
-            outn = 2;
-        } else if (c < 0x20 || c == 0x7f) {
-            snprintf(esc, sizeof esc, "\\u%04x", c);
-            outn = 6;
-        } else if (c < 0x80) {
-            esc[0] = (char)c;
-        } else {
-            n = utf8_seq_len((const unsigned char *)v + i, len - i);
-            if (n) {
-                out = v + i;
-                outn = n;
-            } else {
-                n = 1;
-                out = UTF8_REPLACEMENT;
-                outn = 3;
-            }
-        }
-        if (used + outn > ACCESS_LOG_FIELD_MAX)
-            break;
-        put(l, out, outn);
-        used += outn;
-    }
-    if (i < len)
+    put(l, esc, n);
+    if (used < len)
         puts_(l, "\xe2\x80\xa6"); /* U+2026 marks the cut */
     put(l, "\"", 1);
 }
@@ -235,23 +205,5 @@ int access_log_write(struct access_log *al, const struct access_record *rec,
 
 int request_id_new(char out[REQUEST_ID_LEN + 1])
 {
-    static const char hex[] = "0123456789abcdef";
-    unsigned char raw[REQUEST_ID_LEN / 2];
-    size_t got = 0;
-    while (got < sizeof raw) {
-        ssize_t n = getrandom(raw + got, sizeof raw - got, 0);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            out[0] = '\0';
-            return INFERD_EIO;
-        }
-        got += (size_t)n;
-    }
-    for (size_t i = 0; i < sizeof raw; i++) {
-        out[2 * i] = hex[raw[i] >> 4];
-        out[2 * i + 1] = hex[raw[i] & 15];
-    }
-    out[REQUEST_ID_LEN] = '\0';
-    return 0;
+    return rng_hex(out, REQUEST_ID_LEN / 2);
 }

@@ -3,6 +3,7 @@
 #include "observe/alerts.h"
 
 #include "base/clock.h"
+#include "base/json_write.h"
 #include "base/log.h"
 #include "inferd/client.h"
 
@@ -340,20 +341,21 @@ static double rule_value(struct alerts *a, struct rule *r, double now)
 
 static void make_notice(struct notice *n, const struct rule *r, const char *status, double now)
 {
+    /* escaped strings cut to fit (at most 127 + 159 + 511 bytes), so the body always fits */
     char name[2 * ALERTS_NAME_MAX], sev[160], sum[2 * ALERTS_TEXT_MAX];
-    log_json_escape(r->name, name, sizeof name);
-    log_json_escape(r->severity, sev, sizeof sev);
-    log_json_escape(r->summary, sum, sizeof sum);
+    json_write_escape(name, sizeof name, r->name, strlen(r->name), NULL);
+    json_write_escape(sev, sizeof sev, r->severity, strlen(r->severity), NULL);
+    json_write_escape(sum, sizeof sum, r->summary, strlen(r->summary), NULL);
     snprintf(n->body, sizeof n->body,
              "{\"status\":\"%s\",\"alert\":\"%s\",\"severity\":\"%s\",\"summary\":\"%s\","
              "\"value\":%s%.6g%s,\"op\":\"%s\",\"threshold\":%.6g,\"active_for_s\":%.3f}",
              status, name, sev, sum, isfinite(r->value) ? "" : "\"", r->value,
              isfinite(r->value) ? "" : "\"", r->r.above ? ">" : "<", r->r.threshold,
              now - r->since);
-    log_msg(strcmp(status, "firing") == 0 ? LOG_WARN : LOG_INFO,
-            strcmp(status, "firing") == 0 ? "alert firing" : "alert resolved",
-            "\"alert\":\"%s\",\"value\":%.6g,\"threshold\":%.6g", name,
-            isfinite(r->value) ? r->value : 0.0, r->r.threshold);
+    log_json(strcmp(status, "firing") == 0 ? LOG_WARN : LOG_INFO,
+             strcmp(status, "firing") == 0 ? "alert firing" : "alert resolved",
+             json_pack("{s:s,s:f,s:f}", "alert", r->name, "value", isfinite(r->value) ? r->value : 0.0,
+                       "threshold", r->r.threshold));
 }
 
 int alerts_eval(struct alerts *a, double now)
@@ -391,8 +393,7 @@ int alerts_eval(struct alerts *a, double now)
             if (inferd_client_request(a->hooks[h], "POST", a->hook_path[h], notes[k].body,
                                       strlen(notes[k].body), "application/json", &resp,
                                       &err) < 0)
-                log_msg(LOG_WARN, "alert webhook failed", "\"reason\":\"%s\"",
-                        log_json_escape(err.msg, (char[300]){0}, 300));
+                log_event(LOG_WARN, "alert webhook failed", "reason", err.msg, NULL);
             inferd_response_clear(&resp);
         }
     return firing;

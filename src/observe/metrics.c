@@ -1,5 +1,6 @@
 /* metrics.c — metric families, label-set lookup with a cardinality cap, and atomic updates. */
 #include "observe/metrics_int.h"
+#include "base/hash.h"
 #include "base/utf8.h"
 
 #include <math.h>
@@ -109,51 +110,21 @@ static int ends_with(const char *s, const char *suffix)
  * Returns the bytes written (without the NUL). */
 static size_t copy_label_value(char *dst, size_t cap, const char *v)
 {
-    size_t o = 0, len = v ? strlen(v) : 0;
-    for (size_t i = 0; i < len;) {
-        size_t k = utf8_seq_len((const unsigned char *)v + i, len - i);
-        const char *src = k ? v + i : UTF8_REPLACEMENT;
-        size_t outn = k ? k : 3;
-        if (o + outn + 1 > cap)
-            break;
-        memcpy(dst + o, src, outn);
-        o += outn;
-        i += k ? k : 1;
-    }
-    dst[o] = '\0';
-    return o;
+    return utf8_sanitize_into(dst, cap, v ? v : "", v ? strlen(v) : 0);
 }
 
-/* Is v stored as it is: shorter than the cap and valid UTF-8? (ASCII is the fast path.) */
+/* Is v stored as it is: shorter than the cap and valid UTF-8? */
 static int label_value_clean(const char *v)
 {
-    size_t i = 0;
-    for (; v[i]; i++) {
-        if (i >= METRICS_LABEL_VALUE_MAX - 1)
-            return 0;
-        if ((unsigned char)v[i] >= 0x80) {
-            size_t n = strnlen(v + i, METRICS_LABEL_VALUE_MAX);
-            size_t k = utf8_seq_len((const unsigned char *)v + i, n);
-            if (!k)
-                return 0;
-            i += k - 1;
-        }
-    }
-    return 1;
+    size_t n = strnlen(v, METRICS_LABEL_VALUE_MAX);
+    return n < METRICS_LABEL_VALUE_MAX && utf8_valid(v, n);
 }
 
 static uint64_t hash_values(size_t n, const char *const *values)
 {
-    uint64_t h = 1469598103934665603ull; /* FNV-1a over values, each followed by 0xff */
-    for (size_t i = 0; i < n; i++) {
-        const unsigned char *p = (const unsigned char *)(values && values[i] ? values[i] : "");
-        for (size_t k = 0; p[k]; k++) {
-            h ^= p[k];
-            h *= 1099511628211ull;
-        }
-        h ^= 0xff;
-        h *= 1099511628211ull;
-    }
+    uint64_t h = HASH_FNV1A_SEED; /* values in order, each followed by 0xff (not in UTF-8) */
+    for (size_t i = 0; i < n; i++)
+        h = hash_fnv1a_byte(hash_fnv1a_str(h, values && values[i] ? values[i] : ""), 0xff);
     return h;
 }
 

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/hash.h"
 #include "onnx/onnx_int.h"
 
 struct name_table {
@@ -11,17 +12,9 @@ struct name_table {
     size_t mask;
 };
 
-static uint64_t name_hash(const char *s)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h;
-}
-
 static int value_lookup(const struct ox_model *m, const struct name_table *t, const char *name)
 {
-    for (size_t i = name_hash(name) & t->mask;; i = (i + 1) & t->mask) {
+    for (size_t i = hash_fnv1a_str(HASH_FNV1A_SEED, name) & t->mask;; i = (i + 1) & t->mask) {
         int id = t->slots[i] - 1;
         if (id < 0)
             return -1;
@@ -33,7 +26,7 @@ static int value_lookup(const struct ox_model *m, const struct name_table *t, co
 /* Returns the id of name, adding a value when new; -1 when the table is full. */
 static int value_intern(struct ox_model *m, struct name_table *t, int cap, const char *name)
 {
-    size_t i = name_hash(name) & t->mask;
+    size_t i = hash_fnv1a_str(HASH_FNV1A_SEED, name) & t->mask;
     for (;; i = (i + 1) & t->mask) {
         int id = t->slots[i] - 1;
         if (id < 0)

@@ -176,8 +176,9 @@ int serve_start(const struct serve_options *o, struct serve_server **out, struct
         goto fail;
     if ((rc = http_server_start(s->http, err)) < 0)
         goto fail;
-    log_msg(LOG_INFO, "serving", "\"host\":\"%s\",\"port\":%d,\"models_loaded\":%d", o->host ? o->host : "127.0.0.1",
-            http_port(s->http), repo_loaded_count(s->repo));
+    log_json(LOG_INFO, "serving",
+             json_pack("{s:s,s:i,s:i}", "host", o->host ? o->host : "127.0.0.1", "port", http_port(s->http),
+                       "models_loaded", repo_loaded_count(s->repo)));
     *out = s;
     return 0;
 fail:
@@ -192,7 +193,7 @@ void serve_reopen_logs(struct serve_server *s)
     log_reopen();
     if (s->alog)
         access_log_reopen(s->alog);
-    log_msg(LOG_INFO, "logs reopened", NULL);
+    log_event(LOG_INFO, "logs reopened", NULL);
 }
 
 long serve_drain(struct serve_server *s, int timeout_ms)
@@ -205,7 +206,7 @@ long serve_drain(struct serve_server *s, int timeout_ms)
         struct timespec ts = {0, 5 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
-    log_msg(LOG_INFO, "drained", "\"in_flight_left\":%ld", n);
+    log_json(LOG_INFO, "drained", json_pack("{s:I}", "in_flight_left", (json_int_t)n));
     return n;
 }
 

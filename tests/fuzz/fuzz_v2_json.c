@@ -2,7 +2,7 @@
  * input checks against a model, the response writer, and the /predict-style nested JSON
  * tensor reader. Input: any bytes, taken as the request body. */
 #include "serve/sched/infer_req.h"
-#include "serve/jbuf.h"
+#include "base/json_write.h"
 #include "serve/routes/tensor_json.h"
 #include "serve/routes/v2_codec.h"
 
@@ -26,10 +26,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             outs[i] = q->inputs[i];
             outs[i].binary = i & 1;
         }
-        struct jbuf b;
-        jbuf_init(&b, 1 << 22);
+        struct buf b;
+        buf_init(&b, 1 << 22);
         v2_write_response(&b, "m", "1", q->id, outs, n);
-        jbuf_free(&b);
+        buf_free(&b);
     }
     infer_req_free(q);
     /* the nested-list reader used by /predict and TF-Serving */
@@ -37,10 +37,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (j) {
         struct inferd_tensor t;
         if (tj_from_json(j, INFERD_INT16, NULL, -1, 4096, "input_data", &t, &err) == 0) {
-            struct jbuf b;
-            jbuf_init(&b, 1 << 22);
+            struct buf b;
+            buf_init(&b, 1 << 22);
             tj_write(&b, &t, 1, t.rank ? 0 : -1);
-            jbuf_free(&b);
+            buf_free(&b);
             free(t.data);
         }
         json_decref(j);

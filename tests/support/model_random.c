@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/rng.h"
 #include "llm/kernels/kernels.h"
 
 struct llm_random_spec llm_random_spec_tiny(void)
@@ -24,17 +25,10 @@ struct llm_random_spec llm_random_spec_tinyllama(enum ggml_type type)
                                     .type = type, .embd_type = type, .seed = 42, .vocab = 1};
 }
 
-static uint64_t next_u64(uint64_t *x)
-{
-    uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
 static float uniform(uint64_t *x, float scale)
 {
-    return ((float)(next_u64(x) >> 40) * 0x1.0p-24f * 2.f - 1.f) * scale;
+    /* splitmix64 directly: the random test models are pinned to this sequence */
+    return ((float)(rng_splitmix64(x) >> 40) * 0x1.0p-24f * 2.f - 1.f) * scale;
 }
 
 /* Tensor buffers live until the writer has written them. */

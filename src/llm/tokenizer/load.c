@@ -26,7 +26,7 @@ static void index_token(struct tokenizer *t, int32_t i)
 {
     const char *p = t->blob + t->text_off[i];
     size_t n = t->text_len[i];
-    uint64_t s = tok_hash_bytes(TOK_HASH_SEED, p, n) & t->by_text.mask;
+    uint64_t s = hash_fnv1a(HASH_FNV1A_SEED, p, n) & t->by_text.mask;
     for (;;) {
         int32_t v = t->by_text.slots[s];
         if (v == 0 || (t->text_len[v - 1] == n && memcmp(t->blob + t->text_off[v - 1], p, n) == 0)) {
@@ -143,9 +143,7 @@ static int load_merges(struct tokenizer *t, const struct gguf_file *g, struct in
         off += (uint32_t)(ln + rn);
         if (tok_merge_rank(t, t->merge_blob + t->merge_off[i], ln, t->merge_blob + t->merge_off[i] + ln, rn) >= 0)
             continue;  /* duplicate: keep the first (lower) rank */
-        uint64_t h = tok_hash_bytes(tok_hash_bytes(tok_hash_bytes(TOK_HASH_SEED, t->merge_blob + t->merge_off[i], ln),
-                                                   "\xff", 1),
-                                    t->merge_blob + t->merge_off[i] + ln, rn);
+        uint64_t h = tok_merge_hash(t->merge_blob + t->merge_off[i], ln, t->merge_blob + t->merge_off[i] + ln, rn);
         uint64_t slot = h & t->merges.mask;
         while (t->merges.slots[slot])
             slot = (slot + 1) & t->merges.mask;

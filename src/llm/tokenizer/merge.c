@@ -85,9 +85,7 @@ int tok_merge_run(const struct tokenizer *t, const char *s, size_t n, struct tok
     int rc;
     int32_t ns = 0;
     for (size_t off = 0; off < n;) {
-        size_t cl = tok_utf8_len((unsigned char)s[off]);
-        if (cl > n - off)
-            cl = n - off;
+        size_t cl = tok_char_len(s + off, n - off);
         sym[ns] = (struct tok_sym){ns - 1, off + cl == n ? -1 : ns + 1, (uint32_t)off, (uint32_t)cl};
         ns++;
         off += cl;

@@ -158,7 +158,7 @@ static int split_one(const pcre2_code *code, pcre2_match_data *md, const char *t
             PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
             size_t s = ov[0], e = ov[1];
             if (e <= s) {  /* empty match: step one character, keep the gap open */
-                pos = s + tok_utf8_len((unsigned char)subj[s]);
+                pos = s + tok_char_len(subj + s, slen - s);
                 continue;
             }
             if (s > last && tok_spans_push(out, base + last, s - last) < 0)

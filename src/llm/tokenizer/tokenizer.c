@@ -233,7 +233,7 @@ static int piece(const struct tokenizer *t, int32_t id, int render_special, char
     if (t->kind == TOKENIZER_BPE) {
         for (size_t i = 0; i < n;) {
             uint32_t cp;
-            size_t l = tok_utf8_decode(s + i, n - i, &cp);
+            size_t l = utf8_decode(s + i, n - i, &cp);
             int b = tok_unicode_to_byte(cp);
             if (b >= 0) {
                 char c = (char)b;

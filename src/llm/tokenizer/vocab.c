@@ -55,19 +55,9 @@ void tok_spans_free(struct tok_spans *s)
 
 /* ---- lookups ---- */
 
-uint64_t tok_hash_bytes(uint64_t h, const void *p, size_t n)
-{
-    const unsigned char *b = p;
-    for (size_t i = 0; i < n; i++) {
-        h ^= b[i];
-        h *= 1099511628211ull;
-    }
-    return h;
-}
-
 int32_t tok_lookup(const struct tokenizer *t, const char *p, size_t n)
 {
-    uint64_t s = tok_hash_bytes(TOK_HASH_SEED, p, n) & t->by_text.mask;
+    uint64_t s = hash_fnv1a(HASH_FNV1A_SEED, p, n) & t->by_text.mask;
     for (;;) {
         int32_t v = t->by_text.slots[s];
         if (v == 0)
@@ -82,7 +72,7 @@ int32_t tok_merge_rank(const struct tokenizer *t, const char *l, size_t ln, cons
 {
     if (!t->merges.slots)
         return -1;
-    uint64_t h = tok_hash_bytes(tok_hash_bytes(tok_hash_bytes(TOK_HASH_SEED, l, ln), "\xff", 1), r, rn);
+    uint64_t h = tok_merge_hash(l, ln, r, rn);
     uint64_t s = h & t->merges.mask;
     for (;;) {
         int32_t v = t->merges.slots[s];
@@ -97,27 +87,7 @@ int32_t tok_merge_rank(const struct tokenizer *t, const char *l, size_t ln, cons
     }
 }
 
-/* ---- UTF-8 and the GPT-2 byte mapping ---- */
-
-size_t tok_utf8_decode(const char *p, size_t n, uint32_t *cp)
-{
-    const unsigned char *s = (const unsigned char *)p;
-    size_t len = tok_utf8_len(s[0]);
-    if (len == 1 || len > n) {
-        *cp = s[0] < 0x80 ? s[0] : 0xFFFD;
-        return 1;
-    }
-    uint32_t c = s[0] & (0xFF >> (len + 1));
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xC0) != 0x80) {
-            *cp = 0xFFFD;
-            return 1;
-        }
-        c = (c << 6) | (s[i] & 0x3F);
-    }
-    *cp = c;
-    return len;
-}
+/* ---- the GPT-2 byte mapping ---- */
 
 /* GPT-2 maps the printable bytes ('!'..'~', 0xA1..0xAC, 0xAE..0xFF) to themselves and the
  * other 68 bytes, in order, to U+0100..U+0143. */

@@ -14,6 +14,8 @@
 #ifndef INFERD_TOKENIZER_VOCAB_H
 #define INFERD_TOKENIZER_VOCAB_H
 
+#include "base/hash.h"
+#include "base/utf8.h"
 #include "llm/tokenizer/tokenizer.h"
 
 #include <stddef.h>
@@ -82,19 +84,23 @@ struct tok_spans {
 int tok_spans_push(struct tok_spans *s, size_t off, size_t len);
 void tok_spans_free(struct tok_spans *s);
 
-/* Hash of bytes (FNV-1a) and the vocab lookups. */
-uint64_t tok_hash_bytes(uint64_t h, const void *p, size_t n);
-#define TOK_HASH_SEED 1469598103934665603ull
+/* The vocab lookups, hashed with base/hash.h's FNV-1a. A merge pair hashes as left, 0xff,
+ * right (0xff never occurs in UTF-8, so ("ab","c") and ("a","bc") differ). */
+static inline uint64_t tok_merge_hash(const char *l, size_t ln, const char *r, size_t rn)
+{
+    return hash_fnv1a(hash_fnv1a_byte(hash_fnv1a(HASH_FNV1A_SEED, l, ln), 0xff), r, rn);
+}
 /* Id of the token with text p[0..n), or -1. */
 int32_t tok_lookup(const struct tokenizer *t, const char *p, size_t n);
 /* Rank of the merge (left, right), or -1. */
 int32_t tok_merge_rank(const struct tokenizer *t, const char *l, size_t ln, const char *r, size_t rn);
 
-/* Bytes of one UTF-8 sequence starting with byte c (1 for invalid lead bytes). */
-static inline size_t tok_utf8_len(unsigned char c)
+/* Bytes of the character at s (n bytes left): its well-formed UTF-8 sequence (base/utf8.h),
+ * or 1 for a byte that does not start one, so a bad byte is a character of its own. */
+static inline size_t tok_char_len(const char *s, size_t n)
 {
-    static const uint8_t lens[16] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 3, 4};
-    return lens[c >> 4];
+    size_t k = utf8_seq_len((const unsigned char *)s, n);
+    return k ? k : 1;
 }
 
 /* Byte-level BPE's bytes<->unicode mapping (GPT-2). */
@@ -102,8 +108,5 @@ static inline size_t tok_utf8_len(unsigned char c)
 size_t tok_byte_to_utf8(uint8_t b, char out[2]);
 /* Raw byte for the mapped codepoint cp, or -1 when cp is not a mapped char. */
 int tok_unicode_to_byte(uint32_t cp);
-/* Decodes one UTF-8 sequence at p (n bytes left). Returns its length (>= 1) and *cp (an
- * invalid byte gives 1 and cp = 0xFFFD). */
-size_t tok_utf8_decode(const char *p, size_t n, uint32_t *cp);
 
 #endif

@@ -99,7 +99,7 @@ int tok_wpm_encode(const struct tokenizer *t, const char *text, size_t len, stru
     int rc = 0, too_long = 0;
     for (size_t i = 0; i < len;) {
         uint32_t cp;
-        i += tok_utf8_decode(text + i, len - i, &cp);
+        i += utf8_decode(text + i, len - i, &cp);
         UChar buf[32];
         uerr = U_ZERO_ERROR;
         int32_t dl = unorm2_getDecomposition(nfd, (UChar32)cp, buf, 32, &uerr);

@@ -2,6 +2,7 @@
  * suspend/resume for handlers that finish on another thread, and response queueing. */
 #include "serve/http/http.h"
 
+#include "base/buf.h"
 #include "base/clock.h"
 #include "serve/http/hangup.h"
 #include "observe/access_log.h"
@@ -57,9 +58,9 @@ struct http_req {
     char *path;                      /* owned copy of the (unescaped) URL path */
     uint64_t t_start;
     char id[HTTP_ID_MAX + 1];
-    /* body: grown up to max_body_bytes; too_large once a byte past the cap arrived */
-    char *body;
-    size_t body_len, body_cap;
+    /* body: capped at max_body_bytes; too_large once a byte past the cap arrived (1) or
+     * the server-wide budget was spent (2) */
+    struct buf body;
     size_t reserved;                 /* of srv->buffered, given back at completion */
     int too_large;
     /* matched route */
@@ -216,7 +217,7 @@ void http_req_set_llm(struct http_req *r, const struct http_llm_stats *st)
 }
 const struct http_llm_stats *http_req_llm(const struct http_req *r) { return r->has_llm ? &r->llm : NULL; }
 double http_req_compute_ms(const struct http_req *r) { return r->compute_ms; }
-size_t http_req_bytes_in(const struct http_req *r) { return r->body_len; }
+size_t http_req_bytes_in(const struct http_req *r) { return r->body.len; }
 size_t http_req_bytes_out(const struct http_req *r) { return r->bytes_out; }
 
 const char *http_req_remote_addr(struct http_req *r)
@@ -257,8 +258,8 @@ const char *http_req_query(const struct http_req *r, const char *name)
 const char *http_req_body(const struct http_req *r, size_t *len)
 {
     if (len)
-        *len = r->body_len;
-    return r->body ? r->body : "";
+        *len = r->body.len;
+    return r->body.data ? r->body.data : "";
 }
 
 void http_req_set_model(struct http_req *r, const char *model, const char *version)
@@ -587,6 +588,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         }
         pthread_mutex_init(&r->lock, NULL);
         r->watch = -1;
+        buf_init(&r->body, s->cfg.max_body_bytes);
         r->srv = s;
         r->conn = conn;
         r->t_start = clock_now_ns();
@@ -616,30 +618,18 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         if (*upload_data_size) {
             size_t n = *upload_data_size;
             *upload_data_size = 0;
-            if (r->too_large || n > s->cfg.max_body_bytes - r->body_len) {
+            if (r->too_large || n > s->cfg.max_body_bytes - r->body.len) {
                 if (!r->too_large)
                     r->too_large = 1;
                 return MHD_YES;
             }
             /* a body without Content-Length (chunked) reserves its budget as it arrives */
-            if (r->body_len + n > r->reserved && reserve(r, r->body_len + n - r->reserved) < 0) {
+            if (r->body.len + n > r->reserved && reserve(r, r->body.len + n - r->reserved) < 0) {
                 r->too_large = 2;
                 return MHD_YES;
             }
-            if (r->body_len + n + 1 > r->body_cap) {
-                size_t cap = r->body_cap ? r->body_cap : 4096;
-                while (cap < r->body_len + n + 1)
-                    cap *= 2;
-                char *nb = realloc(r->body, cap);
-                if (!nb)
-                    return MHD_NO;
-                r->body = nb;
-                r->body_cap = cap;
-            }
-            memcpy(r->body + r->body_len, upload_data, n);
-            r->body_len += n;
-            r->body[r->body_len] = '\0';
-            return MHD_YES;
+            buf_put(&r->body, upload_data, n);
+            return buf_rc(&r->body) ? MHD_NO : MHD_YES; /* within the cap: only ENOMEM fails */
         }
         r->state = REQ_DISPATCHED;
         dispatch(r);
@@ -675,7 +665,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         free(r->headers[i].value);
     }
     free(r->resp_body);
-    free(r->body);
+    buf_free(&r->body);
     free(r->path);
     atomic_fetch_sub(&s->buffered, r->reserved);
     /* A finisher on another thread may still hold the lock right after resuming us. */
@@ -780,7 +770,7 @@ void http_server_free(struct http_server *s)
         /* MHD aborts when stopped with suspended connections: cut what still waits. */
         int left = http_server_cut(s, 5000);
         if (left > 0)
-            log_msg(LOG_ERROR, "requests still suspended at shutdown", "\"count\":%d", left);
+            log_json(LOG_ERROR, "requests still suspended at shutdown", json_pack("{s:i}", "count", left));
         MHD_stop_daemon(s->daemon);
     }
     if (s->quiesced_fd >= 0)

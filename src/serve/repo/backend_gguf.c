@@ -65,8 +65,8 @@ static int gguf_load(const struct backend_load *ld, void **model, struct inferd_
         lm->tmpl_source = "gguf";
     } else {
         lm->tmpl_source = "fallback";
-        log_msg(LOG_WARN, "chat template not recognised; using ChatML", "\"model\":\"%s\",\"has_template\":%s",
-                lm->name, lm->info->chat_template ? "true" : "false");
+        log_json(LOG_WARN, "chat template not recognised; using ChatML",
+                 json_pack("{s:s,s:b}", "model", lm->name, "has_template", lm->info->chat_template != NULL));
     }
     rc = llm_sched_new(lm->m, &sc, &lm->sched, err);
     if (rc < 0)
@@ -77,8 +77,9 @@ static int gguf_load(const struct backend_load *ld, void **model, struct inferd_
     lm->n_seq = st.n_seq;
     lm->embeddings = sc.embeddings;
     lm->created = (long long)time(NULL);
-    log_msg(LOG_INFO, "llm model loaded", "\"model\":\"%s\",\"n_ctx\":%d,\"parallel\":%d,\"chat_template\":\"%s\",\"template_source\":\"%s\"",
-            lm->name, lm->n_ctx, lm->n_seq, chat_tmpl_name(lm->tmpl.family), lm->tmpl_source);
+    log_json(LOG_INFO, "llm model loaded",
+             json_pack("{s:s,s:i,s:i,s:s,s:s}", "model", lm->name, "n_ctx", lm->n_ctx, "parallel", lm->n_seq,
+                       "chat_template", chat_tmpl_name(lm->tmpl.family), "template_source", lm->tmpl_source));
     *model = lm;
     return 0;
 fail:

@@ -2,6 +2,7 @@
  * reference counting of model versions. */
 #include "serve/repo/repo.h"
 
+#include "base/hash.h"
 #include "base/log.h"
 #include "observe/families.h"
 
@@ -86,8 +87,8 @@ static struct model_entry *find_entry(struct repo *r, const char *name)
 }
 
 /* Size+mtime digest of the files in a version folder. readdir's order is not fixed, so
- * each file's value is folded in with commutative operations (a sum and an xor of a
- * mixed value): the digest does not depend on the order files are listed in. */
+ * each file's hash is folded in with commutative operations (a sum and an xor): the digest
+ * does not depend on the order files are listed in. */
 static uint64_t version_sig(const char *dir)
 {
     uint64_t sum = 0, xr = 0;
@@ -97,23 +98,18 @@ static uint64_t version_sig(const char *dir)
     struct dirent *e;
     char path[4400];
     while ((e = readdir(d))) {
-        if (strlen(dir) + strlen(e->d_name) + 2 > sizeof path)
-            continue;
         struct stat st;
-        snprintf(path, sizeof path, "%.4000s/%.255s", dir, e->d_name);
+        if (snprintf(path, sizeof path, "%s/%s", dir, e->d_name) >= (int)sizeof path)
+            continue;
         if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
             continue;
-        uint64_t x = (uint64_t)st.st_size * 31u + (uint64_t)st.st_mtim.tv_sec * 1000000007u + (uint64_t)st.st_mtim.tv_nsec;
-        for (const char *p = e->d_name; *p; p++)
-            x = x * 131u + (unsigned char)*p;
-        x ^= x >> 33; /* spread every input bit before the commutative fold */
-        x *= 0xff51afd7ed558ccdull;
-        x ^= x >> 33;
+        int64_t facts[3] = {(int64_t)st.st_size, (int64_t)st.st_mtim.tv_sec, (int64_t)st.st_mtim.tv_nsec};
+        uint64_t x = hash_fnv1a_str(hash_fnv1a(HASH_FNV1A_SEED, facts, sizeof facts), e->d_name);
         sum += x;
         xr ^= x;
     }
     closedir(d);
-    return sum ^ (xr * 0x9e3779b97f4a7c15ull);
+    return sum ^ (xr * HASH_FNV1A_PRIME);
 }
 
 struct llm_model *model_version_llm(const struct model_version *mv, unsigned cap)
@@ -273,8 +269,8 @@ static void drop_versions(struct repo *r, struct model_entry *e, const int64_t *
     e->nv = w;
     pthread_mutex_unlock(&r->lock);
     for (int i = 0; i < ng; i++) {
-        log_msg(LOG_INFO, "model version unloaded", "\"model\":\"%s\",\"version\":%lld", e->name,
-                (long long)gone[i]->version);
+        log_json(LOG_INFO, "model version unloaded",
+                 json_pack("{s:s,s:I}", "model", e->name, "version", (json_int_t)gone[i]->version));
         repo_release(gone[i]);
     }
 }
@@ -345,9 +341,8 @@ static int sync_model(struct repo *r, const char *name, struct inferd_err *err)
     int rc = model_config_load(dir, &cfg, &lerr);
     if (rc < 0) {
         if (strcmp(e->reason, lerr.msg) != 0) {
-            char esc[INFERD_ERR_MSG_MAX * 2];
-            log_msg(LOG_ERROR, "model config rejected; loaded versions keep serving", "\"model\":\"%s\",\"reason\":\"%s\"",
-                    name, log_json_escape(lerr.msg, esc, sizeof esc));
+            log_event(LOG_ERROR, "model config rejected; loaded versions keep serving", "model", name, "reason",
+                      lerr.msg, NULL);
             set_reason(r, e, "%s", lerr.msg);
             if (r->opts.metrics)
                 metrics_add(metrics_series_get(r->opts.metrics->model_load_failures, (const char *[]){name}), 1);
@@ -391,10 +386,9 @@ static int sync_model(struct repo *r, const char *name, struct inferd_err *err)
         struct model_version *mv = NULL;
         rc = load_version(r, name, &cfg, v, &mv, &lerr);
         if (rc < 0) {
-            char esc[INFERD_ERR_MSG_MAX * 2];
-            log_msg(LOG_ERROR, "model version failed to load; older versions keep serving",
-                    "\"model\":\"%s\",\"version\":%lld,\"reason\":\"%s\"", name, (long long)v,
-                    log_json_escape(lerr.msg, esc, sizeof esc));
+            log_json(LOG_ERROR, "model version failed to load; older versions keep serving",
+                     json_pack("{s:s,s:I,s:o}", "model", name, "version", (json_int_t)v, "reason",
+                               json_stringn_nocheck(lerr.msg, strlen(lerr.msg))));
             if (r->opts.metrics)
                 metrics_add(metrics_series_get(r->opts.metrics->model_load_failures, (const char *[]){name}), 1);
             pthread_mutex_lock(&r->lock);
@@ -413,8 +407,8 @@ static int sync_model(struct repo *r, const char *name, struct inferd_err *err)
             last_rc = rc;
             continue;
         }
-        log_msg(LOG_INFO, "model version loaded", "\"model\":\"%s\",\"version\":%lld,\"backend\":\"%s\"", name,
-                (long long)v, mv->be->name);
+        log_json(LOG_INFO, "model version loaded",
+                 json_pack("{s:s,s:I,s:s}", "model", name, "version", (json_int_t)v, "backend", mv->be->name));
         add_version(r, e, mv);
         keep[nk++] = v;
     }

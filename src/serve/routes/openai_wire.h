@@ -115,8 +115,9 @@ json_t *llm_oai_embeddings(const struct llm_oai_req *q, const float *const *embs
 /* {"error":{"message","type","param","code"}}. param/code may be NULL (JSON null). */
 json_t *llm_oai_error(const char *message, const char *type, const char *param, const char *code);
 
-/* Copies src (n bytes) into a new NUL-terminated string with every invalid UTF-8 byte
- * replaced by U+FFFD. Returns malloc'd text or NULL. */
+/* utf8_sanitize (base/utf8.h), except that U+0000 also becomes U+FFFD, so the result can go
+ * on as a C string: a new NUL-terminated copy of src (n bytes). Returns malloc'd text or
+ * NULL. */
 char *llm_utf8_sanitize(const char *src, size_t n, size_t *out_len);
 
 #endif

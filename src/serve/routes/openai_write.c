@@ -2,44 +2,36 @@
  * chunks, embeddings lists and error objects. */
 #include "serve/routes/openai_wire.h"
 
+#include "base/utf8.h"
+
+#include <nettle/base64.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 char *llm_utf8_sanitize(const char *src, size_t n, size_t *out_len)
 {
-    char *d = malloc(n * 3 + 1); /* each bad byte may become 3 bytes of U+FFFD */
+    if (!memchr(src, 0, n))
+        return utf8_sanitize(src, n, out_len);
+    /* U+0000 becomes U+FFFD as well: callers pass the result on as a C string */
+    if (n > (SIZE_MAX - 1) / 3)
+        return NULL;
+    size_t cap = n * 3 + 1, o = 0;
+    char *d = malloc(cap);
     if (!d)
         return NULL;
-    size_t o = 0, i = 0;
-    const unsigned char *s = (const unsigned char *)src;
-    while (i < n) {
-        unsigned char c = s[i];
-        size_t need = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
-        int ok = need > 0 && i + need <= n && c != 0;
-        for (size_t k = 1; ok && k < need; k++)
-            ok = (s[i + k] & 0xC0) == 0x80;
-        if (ok && need == 2)
-            ok = c >= 0xC2;
-        if (ok && need == 3) {
-            unsigned cp = ((c & 0x0Fu) << 12) | ((s[i + 1] & 0x3Fu) << 6) | (s[i + 2] & 0x3Fu);
-            ok = cp >= 0x800 && (cp < 0xD800 || cp > 0xDFFF);
-        }
-        if (ok && need == 4) {
-            unsigned cp = ((c & 0x07u) << 18) | ((s[i + 1] & 0x3Fu) << 12) | ((s[i + 2] & 0x3Fu) << 6) | (s[i + 3] & 0x3Fu);
-            ok = cp >= 0x10000 && cp <= 0x10FFFF;
-        }
-        if (ok) {
-            memcpy(d + o, s + i, need);
-            o += need;
-            i += need;
-        } else {
-            memcpy(d + o, "\xEF\xBF\xBD", 3);
-            o += 3;
-            i++;
-        }
+    for (size_t i = 0; i <= n;) {
+        const char *nul = memchr(src + i, 0, n - i);
+        size_t seg = nul ? (size_t)(nul - (src + i)) : n - i;
+        o += utf8_sanitize_into(d + o, cap - o, src + i, seg);
+        if (!nul)
+            break;
+        memcpy(d + o, UTF8_REPLACEMENT, 3);
+        o += 3;
+        d[o] = '\0';
+        i += seg + 1;
     }
-    d[o] = 0;
     if (out_len)
         *out_len = o;
     return d;
@@ -217,22 +209,15 @@ char *llm_oai_usage_chunk(const struct llm_oai_req *q, const struct llm_oai_out 
                          usage_json(o)));
 }
 
+/* The floats' bytes (little-endian float32, as OpenAI sends them) in standard base64. */
 static json_t *base64_floats(const float *v, int n)
 {
-    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    const unsigned char *b = (const unsigned char *)v; /* little-endian float32, as OpenAI sends */
-    size_t len = (size_t)n * 4, o = 0;
-    char *s = malloc((len + 2) / 3 * 4 + 1);
+    size_t len = (size_t)n * sizeof *v;
+    char *s = malloc(BASE64_ENCODE_RAW_LENGTH(len) + 1);
     if (!s)
         return NULL;
-    for (size_t i = 0; i < len; i += 3) {
-        unsigned x = (unsigned)b[i] << 16 | (i + 1 < len ? (unsigned)b[i + 1] << 8 : 0) | (i + 2 < len ? b[i + 2] : 0);
-        s[o++] = tab[(x >> 18) & 63];
-        s[o++] = tab[(x >> 12) & 63];
-        s[o++] = i + 1 < len ? tab[(x >> 6) & 63] : '=';
-        s[o++] = i + 2 < len ? tab[x & 63] : '=';
-    }
-    s[o] = 0;
+    base64_encode_raw(s, len, (const uint8_t *)v);
+    s[BASE64_ENCODE_RAW_LENGTH(len)] = '\0';
     json_t *j = json_string(s);
     free(s);
     return j;

@@ -35,20 +35,20 @@ static int input_from_json(const json_t *v, const struct model_io *io, int64_t m
 static void predict_encode(struct infer_call *c, struct sched_job *job)
 {
     struct predict_state *ps = c->proto;
-    struct jbuf b;
-    jbuf_init(&b, 512u << 20);
-    jbuf_puts(&b, "{\"status\":\"success\",\"model\":");
-    jbuf_str(&b, c->mv->name);
-    jbuf_puts(&b, ",\"version\":");
-    jbuf_str(&b, c->mv->version_str);
-    jbuf_puts(&b, ",\"prediction\":");
+    struct buf b;
+    buf_init(&b, 512u << 20);
+    buf_puts(&b, "{\"status\":\"success\",\"model\":");
+    json_write_str(&b, c->mv->name);
+    buf_puts(&b, ",\"version\":");
+    json_write_str(&b, c->mv->version_str);
+    buf_puts(&b, ",\"prediction\":");
     const char *names[INFER_MAX_TENSORS];
     for (int i = 0; i < job->n_outputs; i++)
         names[i] = c->mv->out[i].name;
     tj_write_outputs(&b, job->outputs, names, job->n_outputs, ps->squeeze);
-    jbuf_putc(&b, '}');
+    buf_putc(&b, '}');
     size_t len;
-    char *body = jbuf_take(&b, &len);
+    char *body = buf_take(&b, &len);
     if (!body)
         infer_call_error(c, INFERD_ETOOLARGE, "the prediction is larger than 512 MiB");
     else

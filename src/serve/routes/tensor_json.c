@@ -244,51 +244,51 @@ int tj_from_json_flat(const json_t *v, enum inferd_dtype dt, const int64_t *dims
     return 0;
 }
 
-static void write_elem(struct jbuf *b, const struct inferd_tensor *t, int64_t i)
+static void write_elem(struct buf *b, const struct inferd_tensor *t, int64_t i)
 {
     const void *p = t->data;
     switch (t->dtype) {
-    case INFERD_FP32: jbuf_f32(b, ((const float *)p)[i]); break;
-    case INFERD_FP64: jbuf_f64(b, ((const double *)p)[i]); break;
-    case INFERD_FP16: jbuf_f32(b, inferd_fp16_to_fp32(((const uint16_t *)p)[i])); break;
-    case INFERD_BF16: jbuf_f32(b, inferd_bf16_to_fp32(((const uint16_t *)p)[i])); break;
-    case INFERD_INT8: jbuf_i64(b, ((const int8_t *)p)[i]); break;
-    case INFERD_INT16: jbuf_i64(b, ((const int16_t *)p)[i]); break;
-    case INFERD_INT32: jbuf_i64(b, ((const int32_t *)p)[i]); break;
-    case INFERD_INT64: jbuf_i64(b, ((const int64_t *)p)[i]); break;
-    case INFERD_UINT8: jbuf_i64(b, ((const uint8_t *)p)[i]); break;
-    case INFERD_UINT16: jbuf_i64(b, ((const uint16_t *)p)[i]); break;
-    case INFERD_UINT32: jbuf_i64(b, ((const uint32_t *)p)[i]); break;
-    case INFERD_UINT64: jbuf_u64(b, ((const uint64_t *)p)[i]); break;
-    case INFERD_BOOL: jbuf_puts(b, ((const uint8_t *)p)[i] ? "true" : "false"); break;
-    default: jbuf_puts(b, "null"); break;
+    case INFERD_FP32: json_write_f32(b, ((const float *)p)[i]); break;
+    case INFERD_FP64: json_write_f64(b, ((const double *)p)[i]); break;
+    case INFERD_FP16: json_write_f32(b, inferd_fp16_to_fp32(((const uint16_t *)p)[i])); break;
+    case INFERD_BF16: json_write_f32(b, inferd_bf16_to_fp32(((const uint16_t *)p)[i])); break;
+    case INFERD_INT8: json_write_i64(b, ((const int8_t *)p)[i]); break;
+    case INFERD_INT16: json_write_i64(b, ((const int16_t *)p)[i]); break;
+    case INFERD_INT32: json_write_i64(b, ((const int32_t *)p)[i]); break;
+    case INFERD_INT64: json_write_i64(b, ((const int64_t *)p)[i]); break;
+    case INFERD_UINT8: json_write_i64(b, ((const uint8_t *)p)[i]); break;
+    case INFERD_UINT16: json_write_i64(b, ((const uint16_t *)p)[i]); break;
+    case INFERD_UINT32: json_write_i64(b, ((const uint32_t *)p)[i]); break;
+    case INFERD_UINT64: json_write_u64(b, ((const uint64_t *)p)[i]); break;
+    case INFERD_BOOL: buf_puts(b, ((const uint8_t *)p)[i] ? "true" : "false"); break;
+    default: buf_puts(b, "null"); break;
     }
 }
 
-static void write_rec(struct jbuf *b, const struct inferd_tensor *t, int depth, int64_t *pos)
+static void write_rec(struct buf *b, const struct inferd_tensor *t, int depth, int64_t *pos)
 {
     if (depth == t->rank) {
         write_elem(b, t, (*pos)++);
         return;
     }
-    jbuf_putc(b, '[');
+    buf_putc(b, '[');
     for (int64_t i = 0; i < t->dims[depth]; i++) {
         if (i)
-            jbuf_putc(b, ',');
+            buf_putc(b, ',');
         write_rec(b, t, depth + 1, pos);
     }
-    jbuf_putc(b, ']');
+    buf_putc(b, ']');
 }
 
-void tj_write(struct jbuf *b, const struct inferd_tensor *t, int nested, int64_t row)
+void tj_write(struct buf *b, const struct inferd_tensor *t, int nested, int64_t row)
 {
     int64_t n = inferd_tensor_numel(t);
     if (n < 0 || !t->data) {
-        jbuf_puts(b, "[]");
+        buf_puts(b, "[]");
         return;
     }
     if (row >= 0 && t->rank >= 1 && row >= t->dims[0]) {
-        jbuf_puts(b, "null"); /* no such row */
+        buf_puts(b, "null"); /* no such row */
         return;
     }
     if (row >= 0 && t->rank >= 1) {
@@ -306,28 +306,28 @@ void tj_write(struct jbuf *b, const struct inferd_tensor *t, int nested, int64_t
         write_rec(b, t, 0, &pos);
         return;
     }
-    jbuf_putc(b, '[');
+    buf_putc(b, '[');
     for (int64_t i = 0; i < n; i++) {
         if (i)
-            jbuf_putc(b, ',');
+            buf_putc(b, ',');
         write_elem(b, t, i);
     }
-    jbuf_putc(b, ']');
+    buf_putc(b, ']');
 }
 
-void tj_write_outputs(struct jbuf *b, const struct inferd_tensor *t, const char *const *names, int n, int squeeze)
+void tj_write_outputs(struct buf *b, const struct inferd_tensor *t, const char *const *names, int n, int squeeze)
 {
     if (n == 1) {
         tj_write(b, &t[0], 1, squeeze && t[0].rank >= 1 && t[0].dims[0] == 1 ? 0 : -1);
         return;
     }
-    jbuf_putc(b, '{');
+    buf_putc(b, '{');
     for (int i = 0; i < n; i++) {
         if (i)
-            jbuf_putc(b, ',');
-        jbuf_str(b, names[i]);
-        jbuf_putc(b, ':');
+            buf_putc(b, ',');
+        json_write_str(b, names[i]);
+        buf_putc(b, ':');
         tj_write(b, &t[i], 1, squeeze && t[i].rank >= 1 && t[i].dims[0] == 1 ? 0 : -1);
     }
-    jbuf_putc(b, '}');
+    buf_putc(b, '}');
 }

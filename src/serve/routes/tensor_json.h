@@ -11,7 +11,7 @@
 
 #include "inferd/err.h"
 #include "inferd/tensor.h"
-#include "serve/jbuf.h"
+#include "base/json_write.h"
 
 #include <jansson.h>
 
@@ -41,11 +41,11 @@ int tj_from_json_flat(const json_t *v, enum inferd_dtype dt, const int64_t *dims
 /* Writes t's elements: nested lists following the shape (nested=1) or one flat list.
  * With row >= 0 only element `row` along the first dim is written (TF-Serving rows);
  * a row past the first dim writes null. */
-void tj_write(struct jbuf *b, const struct inferd_tensor *t, int nested, int64_t row);
+void tj_write(struct buf *b, const struct inferd_tensor *t, int nested, int64_t row);
 
 /* Writes a model's outputs as TF-Serving and /predict answer them: one output as nested
  * lists, several as {"<names[i]>": nested lists, ...}. With squeeze, an output whose first
  * dim is 1 is written without that dim (its row 0). names[i] names t[i]; n >= 1. */
-void tj_write_outputs(struct jbuf *b, const struct inferd_tensor *t, const char *const *names, int n, int squeeze);
+void tj_write_outputs(struct buf *b, const struct inferd_tensor *t, const char *const *names, int n, int squeeze);
 
 #endif

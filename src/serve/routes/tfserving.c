@@ -16,39 +16,39 @@ struct tfs_state {
 static void tfs_encode(struct infer_call *c, struct sched_job *job)
 {
     struct tfs_state *st = c->proto;
-    struct jbuf b;
-    jbuf_init(&b, 512u << 20);
+    struct buf b;
+    buf_init(&b, 512u << 20);
     if (st->rows) {
-        jbuf_puts(&b, "{\"predictions\":");
+        buf_puts(&b, "{\"predictions\":");
         if (job->n_outputs == 1) {
             tj_write(&b, &job->outputs[0], 1, -1);
         } else {
             int64_t n = job->outputs[0].rank ? job->outputs[0].dims[0] : 1;
-            jbuf_putc(&b, '[');
+            buf_putc(&b, '[');
             for (int64_t row = 0; row < n; row++) {
-                jbuf_puts(&b, row ? ",{" : "{");
+                buf_puts(&b, row ? ",{" : "{");
                 for (int i = 0; i < job->n_outputs; i++) {
                     if (i)
-                        jbuf_putc(&b, ',');
-                    jbuf_str(&b, c->mv->out[i].name);
-                    jbuf_putc(&b, ':');
+                        buf_putc(&b, ',');
+                    json_write_str(&b, c->mv->out[i].name);
+                    buf_putc(&b, ':');
                     int has_row = job->outputs[i].rank >= 1 && job->outputs[i].dims[0] == n;
                     tj_write(&b, &job->outputs[i], 1, has_row ? row : -1);
                 }
-                jbuf_putc(&b, '}');
+                buf_putc(&b, '}');
             }
-            jbuf_putc(&b, ']');
+            buf_putc(&b, ']');
         }
     } else {
-        jbuf_puts(&b, "{\"outputs\":");
+        buf_puts(&b, "{\"outputs\":");
         const char *names[INFER_MAX_TENSORS];
         for (int i = 0; i < job->n_outputs; i++)
             names[i] = c->mv->out[i].name;
         tj_write_outputs(&b, job->outputs, names, job->n_outputs, 0);
     }
-    jbuf_putc(&b, '}');
+    buf_putc(&b, '}');
     size_t len;
-    char *body = jbuf_take(&b, &len);
+    char *body = buf_take(&b, &len);
     if (!body)
         infer_call_error(c, INFERD_ETOOLARGE, "the response is larger than 512 MiB");
     else

@@ -91,12 +91,12 @@ static void v2_encode(struct infer_call *c, struct sched_job *job)
             n++;
         }
     }
-    struct jbuf b;
-    jbuf_init(&b, V2_RESP_MAX);
+    struct buf b;
+    buf_init(&b, V2_RESP_MAX);
     long hlen = v2_write_response(&b, mv->name, mv->version_str, q->id, outs, n);
     free(outs);
     size_t len;
-    char *body = jbuf_take(&b, &len);
+    char *body = buf_take(&b, &len);
     if (!body) {
         infer_call_error(c, INFERD_ETOOLARGE, "the response is larger than 512 MiB");
         return;

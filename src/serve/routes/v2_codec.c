@@ -237,51 +237,51 @@ fail:
     return rc;
 }
 
-long v2_write_response(struct jbuf *b, const char *model, const char *version, const char *id,
+long v2_write_response(struct buf *b, const char *model, const char *version, const char *id,
                        const struct infer_tensor *outs, int n)
 {
     int any_bin = 0;
-    jbuf_puts(b, "{\"model_name\":");
-    jbuf_str(b, model);
-    jbuf_puts(b, ",\"model_version\":");
-    jbuf_str(b, version);
+    buf_puts(b, "{\"model_name\":");
+    json_write_str(b, model);
+    buf_puts(b, ",\"model_version\":");
+    json_write_str(b, version);
     if (id && *id) {
-        jbuf_puts(b, ",\"id\":");
-        jbuf_str(b, id);
+        buf_puts(b, ",\"id\":");
+        json_write_str(b, id);
     }
-    jbuf_puts(b, ",\"outputs\":[");
+    buf_puts(b, ",\"outputs\":[");
     for (int i = 0; i < n; i++) {
         const struct infer_tensor *o = &outs[i];
         if (i)
-            jbuf_putc(b, ',');
-        jbuf_puts(b, "{\"name\":");
-        jbuf_str(b, o->name);
-        jbuf_puts(b, ",\"datatype\":");
-        jbuf_str(b, inferd_dtype_v2_name(o->t.dtype));
-        jbuf_puts(b, ",\"shape\":[");
+            buf_putc(b, ',');
+        buf_puts(b, "{\"name\":");
+        json_write_str(b, o->name);
+        buf_puts(b, ",\"datatype\":");
+        json_write_str(b, inferd_dtype_v2_name(o->t.dtype));
+        buf_puts(b, ",\"shape\":[");
         for (int d = 0; d < o->t.rank; d++) {
             if (d)
-                jbuf_putc(b, ',');
-            jbuf_i64(b, o->t.dims[d]);
+                buf_putc(b, ',');
+            json_write_i64(b, o->t.dims[d]);
         }
-        jbuf_putc(b, ']');
+        buf_putc(b, ']');
         if (o->binary) {
             any_bin = 1;
-            jbuf_puts(b, ",\"parameters\":{\"binary_data_size\":");
-            jbuf_u64(b, o->t.nbytes);
-            jbuf_puts(b, "}}");
+            buf_puts(b, ",\"parameters\":{\"binary_data_size\":");
+            json_write_u64(b, o->t.nbytes);
+            buf_puts(b, "}}");
         } else {
-            jbuf_puts(b, ",\"data\":");
+            buf_puts(b, ",\"data\":");
             tj_write(b, &o->t, 0, -1);
-            jbuf_putc(b, '}');
+            buf_putc(b, '}');
         }
     }
-    jbuf_puts(b, "]}");
+    buf_puts(b, "]}");
     if (!any_bin)
         return -1;
     long hlen = (long)b->len;
     for (int i = 0; i < n; i++)
         if (outs[i].binary)
-            jbuf_put(b, outs[i].t.data, outs[i].t.nbytes);
+            buf_put(b, outs[i].t.data, outs[i].t.nbytes);
     return hlen;
 }

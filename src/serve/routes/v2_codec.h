@@ -22,7 +22,7 @@
 #define INFERD_SERVE_V2_CODEC_H
 
 #include "serve/sched/infer_req.h"
-#include "serve/jbuf.h"
+#include "base/json_write.h"
 
 #include <stddef.h>
 
@@ -36,7 +36,7 @@ int v2_parse_request(const char *body, size_t len, long header_len, int64_t max_
 /* Writes a v2 response: JSON then the binary parts of outputs with binary set.
  * Returns the JSON header's length when some output is binary (the caller sends it as
  * Inference-Header-Content-Length), else -1. */
-long v2_write_response(struct jbuf *b, const char *model, const char *version, const char *id,
+long v2_write_response(struct buf *b, const char *model, const char *version, const char *id,
                        const struct infer_tensor *outs, int n);
 
 #endif

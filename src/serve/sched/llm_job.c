@@ -61,6 +61,7 @@ struct llm_job *llm_job_new(const struct llm_job_params *p, struct inferd_err *e
     j->slot = -1;
     atomic_init(&j->cancel, 0);
     atomic_init(&j->refs, 1);
+    buf_init(&j->text, LLM_JOB_TEXT_MAX);
     pthread_mutex_init(&j->lock, NULL);
     pthread_mutex_init(&j->cb_lock, NULL);
     pthread_cond_init(&j->cond, NULL);
@@ -77,7 +78,7 @@ void llm_job_release(struct llm_job *j)
     free(j->prompt);
     free(j->emb_sum);
     free(j->embedding);
-    free(j->text);
+    buf_free(&j->text);
     free(j->toks);
     free(j);
 }
@@ -140,7 +141,7 @@ int llm_job_take(struct llm_job *j, struct llm_job_cursor *cur, struct llm_job_o
             pthread_mutex_unlock(&j->lock);
             return INFERD_ENOMEM;
         }
-        memcpy(o->text, j->text + cur->text, o->len);
+        memcpy(o->text, j->text.data + cur->text, o->len);
         o->text[o->len] = 0;
     }
     o->text_off = cur->text;
@@ -184,26 +185,13 @@ void llm_job_wait(struct llm_job *j)
     pthread_mutex_unlock(&j->lock);
 }
 
-int llm_job__append(struct llm_job *j, const char *piece, size_t n)
+int llm_job__append(struct llm_job *j, const char *piece, size_t n, struct inferd_err *err)
 {
     pthread_mutex_lock(&j->lock);
-    if (j->text_len + n + 1 > j->text_cap) {
-        size_t cap = j->text_cap ? j->text_cap * 2 : 256;
-        while (cap < j->text_len + n + 1)
-            cap *= 2;
-        char *t = realloc(j->text, cap);
-        if (!t) {
-            pthread_mutex_unlock(&j->lock);
-            return INFERD_ENOMEM;
-        }
-        j->text = t;
-        j->text_cap = cap;
-    }
-    memcpy(j->text + j->text_len, piece, n);
-    j->text_len += n;
-    j->text[j->text_len] = 0;
+    buf_put(&j->text, piece, n);
+    int rc = buf_err(&j->text, err, "generated text");
     pthread_mutex_unlock(&j->lock);
-    return 0;
+    return rc;
 }
 
 int llm_job__check_stop(struct llm_job *j)
@@ -214,14 +202,17 @@ int llm_job__check_stop(struct llm_job *j)
     for (int i = 0; i < j->n_stop; i++)
         stops[i] = j->stop[i];
     pthread_mutex_lock(&j->lock);
-    size_t at = llm_stop_find(stops, j->n_stop, j->text, j->out_len, j->text_len);
-    if (at < j->text_len) {
-        j->text_len = at;
-        j->text[at] = 0;
+    if (j->text.len == 0) { /* nothing generated yet (or only empty pieces) */
+        pthread_mutex_unlock(&j->lock);
+        return 0;
+    }
+    size_t at = llm_stop_find(stops, j->n_stop, j->text.data, j->out_len, j->text.len);
+    if (at < j->text.len) {
+        buf_truncate(&j->text, at);
         pthread_mutex_unlock(&j->lock);
         return 1;
     }
-    size_t pub = j->text_len - llm_stop_hold(stops, j->n_stop, j->text, j->out_len, j->text_len);
+    size_t pub = j->text.len - llm_stop_hold(stops, j->n_stop, j->text.data, j->out_len, j->text.len);
     if (pub > j->out_len)
         j->out_len = pub;
     pthread_mutex_unlock(&j->lock);

@@ -11,9 +11,11 @@
 #include <stddef.h>
 
 struct llm_job;
+struct inferd_err;
 
-/* Appends n bytes to the job's text (not yet published). Returns 0 or INFERD_ENOMEM. */
-int llm_job__append(struct llm_job *j, const char *piece, size_t n);
+/* Appends n bytes to the job's text (not yet published). Returns 0, or INFERD_ENOMEM /
+ * INFERD_ETOOLARGE (LLM_JOB_TEXT_MAX) with err saying which. */
+int llm_job__append(struct llm_job *j, const char *piece, size_t n, struct inferd_err *err);
 /* Looks for a stop string in the unpublished text: on a match cuts the text there and
  * returns 1 (the caller finishes the job, which publishes the rest). Otherwise publishes
  * everything but a tail that could still begin a stop string or is an incomplete UTF-8

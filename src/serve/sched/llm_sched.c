@@ -70,7 +70,7 @@ static void finish(struct llm_sched *s, struct llm_job *j, const char *reason, i
     inferd_llm_sampler_free(j->smp); /* scheduler-private, so llm_job.c needs no engine */
     j->smp = NULL;
     pthread_mutex_lock(&j->lock);
-    j->out_len = j->text_len;
+    j->out_len = j->text.len;
     j->t_end = now;
     j->done = 1;
     j->finish_reason = reason;
@@ -277,7 +277,7 @@ static void on_token(struct llm_sched *s, struct llm_job *j, const float *logits
         r->id = tok;
         r->logprob = lp;
         r->n_top = j->n_top ? inferd_llm_top_logprobs(logits, s->info->n_vocab, j->n_top, r->top_id, r->top_lp) : 0;
-        r->text_off = (uint32_t)j->text_len;
+        r->text_off = (uint32_t)j->text.len;
     }
     pthread_mutex_lock(&j->lock);
     j->completion_tokens++;
@@ -289,8 +289,9 @@ static void on_token(struct llm_sched *s, struct llm_job *j, const float *logits
         return;
     }
     int n = inferd_llm_token_to_piece(s->model, tok, s->piece, sizeof s->piece);
-    if (n > 0 && llm_job__append(j, s->piece, (size_t)n) < 0) {
-        end_job(s, j, "error", INFERD_ENOMEM, "out of memory");
+    struct inferd_err aerr = {0};
+    if (n > 0 && llm_job__append(j, s->piece, (size_t)n, &aerr) < 0) {
+        end_job(s, j, "error", aerr.code, aerr.msg);
         return;
     }
     if (llm_job__check_stop(j)) {
@@ -390,8 +391,9 @@ static int step(struct llm_sched *s)
     int rc = inferd_llm_decode(s->ctx, &b, &err);
     atomic_fetch_add(&s->steps, 1);
     if (rc < 0) {
-        log_msg(LOG_ERROR, "llm decode failed", "\"model\":\"%s\",\"rows\":%d,\"code\":\"%s\"", s->model_name, n,
-                inferd_err_name(rc));
+        log_json(LOG_ERROR, "llm decode failed",
+                 json_pack("{s:s,s:i,s:s,s:o}", "model", s->model_name, "rows", n, "code", inferd_err_name(rc),
+                           "reason", json_stringn_nocheck(err.msg, strlen(err.msg))));
         for (int i = 0; i < s->n_seq; i++) {
             struct llm_job *j = s->slots[i].job;
             if (!j)

@@ -1,5 +1,6 @@
 /* test_backoff.c — full-jitter backoff bounds, Retry-After parsing, retryable statuses. */
 #include "check.h"
+#include "base/rng.h"
 #include "client/backoff.h"
 
 #include <time.h>
@@ -18,13 +19,13 @@ static void test_delay(void)
     CHECK(backoff_delay(0.1, 10, -3, 0.5) == 0.05);
 
     /* the generator is uniform-ish in [0,1) and reproducible from a seed */
-    struct backoff_rng a, b;
-    backoff_rng_seed(&a, 42);
-    backoff_rng_seed(&b, 42);
+    struct rng a, b;
+    rng_seed(&a, 42);
+    rng_seed(&b, 42);
     double sum = 0, lo = 1, hi = 0;
     for (int i = 0; i < 100000; i++) {
-        double u = backoff_rng_unit(&a);
-        CHECK(u == backoff_rng_unit(&b));
+        double u = rng_unit(&a);
+        CHECK(u == rng_unit(&b));
         CHECK(u >= 0 && u < 1);
         sum += u;
         lo = u < lo ? u : lo;
@@ -35,7 +36,7 @@ static void test_delay(void)
     /* every full-jitter delay stays inside [0, ceiling) */
     for (int r = 0; r < 12; r++)
         for (int i = 0; i < 100; i++) {
-            double d = backoff_delay(0.2, 3, r, backoff_rng_unit(&a));
+            double d = backoff_delay(0.2, 3, r, rng_unit(&a));
             double ceil = 0.2 * (1 << r) < 3 ? 0.2 * (1 << r) : 3;
             CHECK(d >= 0 && d < ceil);
         }
@@ -62,6 +63,10 @@ static void test_retry_after(void)
     CHECK(backoff_parse_retry_after("", now, &s) == -1);
     CHECK(backoff_parse_retry_after("tomorrow", now, &s) == -1);
     CHECK(backoff_parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT junk", now, &s) == -1);
+    CHECK(backoff_parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT 5", now, &s) == -1);
+    CHECK(backoff_parse_retry_after("Sun, 06 Nov 1994", now, &s) == -1);
+    CHECK(backoff_parse_retry_after("Sun, 06 Nov 1994 08:49:37 UTC", now, &s) == -1);
+    CHECK(backoff_parse_retry_after("Sun Nov  6 08:49:37 1994 x", now, &s) == -1);
     CHECK(backoff_parse_retry_after("99999999999", now, &s) == -1);
     CHECK(backoff_parse_retry_after(NULL, now, &s) == -1);
 }

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "base/clock.h"
+#include "base/rng.h"
 #include "inferd/llm.h"
 #include "llm/gguf.h"
 #include "support/model_random.h"
@@ -176,10 +177,10 @@ static int cmd_bench(int argc, char **argv)
     int n_max = n_pp > n_tg ? n_pp : n_tg;
     int32_t *toks = malloc(sizeof(int32_t) * n_max), *pos = malloc(sizeof(int32_t) * n_max),
             *seq = calloc((size_t)n_max, sizeof(int32_t));
-    uint64_t r = 12345;
+    struct rng r;
+    rng_seed(&r, 12345);
     for (int i = 0; i < n_max; i++) {
-        r = r * 6364136223846793005ull + 1442695040888963407ull;
-        toks[i] = (int32_t)((r >> 33) % (uint64_t)nv);
+        toks[i] = (int32_t)(rng_next(&r) % (uint64_t)nv);
         pos[i] = i;
     }
     double pp_s = 0, tg_s = 0;

@@ -5,20 +5,14 @@
 #include <string.h>
 
 #include "check.h"
+#include "base/rng.h"
 #include "llm/kernels/fp16.h"
 #include "llm/kernels/kernels.h"
 
-static uint64_t rng = 0x9E3779B97F4A7C15ull;
-static uint32_t rnd(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return (uint32_t)(rng >> 11);
-}
+static struct rng rng = {{0x9E3779B97F4A7C15ull, 1, 2, 3}}; /* fixed data on every run */
 static float frand(void) /* [-1, 1) */
 {
-    return (float)(rnd() % 2000001) / 1000000.f - 1.f;
+    return (float)(rng_next(&rng) % 2000001) / 1000000.f - 1.f;
 }
 
 static void test_fp16(void)
@@ -126,9 +120,9 @@ static void fill_weights(enum ggml_type t, void *buf, int n, float *tmp)
     size_t bytes = ggml_row_size(t, n);
     unsigned char *p = buf;
     for (size_t i = 0; i < bytes; i++)
-        p[i] = (unsigned char)rnd();
+        p[i] = (unsigned char)rng_next(&rng);
     for (int b = 0; b < n / QK_K; b++) {
-        uint16_t d = fp16_from_f32(0.001f + 0.01f * (float)(rnd() % 100) / 100.f);
+        uint16_t d = fp16_from_f32(0.001f + 0.01f * (float)(rng_next(&rng) % 100) / 100.f);
         if (t == GGML_TYPE_Q4_K) {
             ((struct blk_q4_k *)buf)[b].d = d;
             ((struct blk_q4_k *)buf)[b].dmin = d;

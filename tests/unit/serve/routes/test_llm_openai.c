@@ -205,24 +205,24 @@ static void test_stop_rules(void)
     const char *stops[] = {"END", "\n\n"};
     struct llm_job *j = job_with_stops(stops, 2);
     CHECK(j != NULL);
-    llm_job__append(j, "abc", 3);
+    llm_job__append(j, "abc", 3, NULL);
     CHECK(llm_job__check_stop(j) == 0 && j->out_len == 3);
-    llm_job__append(j, " E", 2); /* "E" may begin "END": held back */
+    llm_job__append(j, " E", 2, NULL); /* "E" may begin "END": held back */
     CHECK(llm_job__check_stop(j) == 0 && j->out_len == 4);
-    llm_job__append(j, "Nx", 2); /* "ENx" is not a stop: released */
+    llm_job__append(j, "Nx", 2, NULL); /* "ENx" is not a stop: released */
     CHECK(llm_job__check_stop(j) == 0 && j->out_len == 7);
-    llm_job__append(j, "\xE2\x82", 2); /* incomplete UTF-8: held back */
+    llm_job__append(j, "\xE2\x82", 2, NULL); /* incomplete UTF-8: held back */
     CHECK(llm_job__check_stop(j) == 0 && j->out_len == 7);
-    llm_job__append(j, "\xAC", 1);
+    llm_job__append(j, "\xAC", 1, NULL);
     CHECK(llm_job__check_stop(j) == 0 && j->out_len == 10);
-    llm_job__append(j, "yEN", 3);
+    llm_job__append(j, "yEN", 3, NULL);
     CHECK(llm_job__check_stop(j) == 0 && j->out_len == 11);
-    llm_job__append(j, "Dzz", 3); /* completes "END": text cut before it */
-    CHECK(llm_job__check_stop(j) == 1 && j->text_len == 11 && memcmp(j->text, "abc ENx\xE2\x82\xACy", 11) == 0);
+    llm_job__append(j, "Dzz", 3, NULL); /* completes "END": text cut before it */
+    CHECK(llm_job__check_stop(j) == 1 && j->text.len == 11 && memcmp(j->text.data, "abc ENx\xE2\x82\xACy", 11) == 0);
     llm_job_release(j);
 
     j = job_with_stops(NULL, 0);
-    llm_job__append(j, "x\n\n", 3);
+    llm_job__append(j, "x\n\n", 3, NULL);
     CHECK(llm_job__check_stop(j) == 0 && j->out_len == 3);
     llm_job_release(j);
     int32_t *p = malloc(4);

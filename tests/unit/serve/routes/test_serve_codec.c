@@ -1,9 +1,9 @@
-/* test_serve_codec.c — v2 request parsing, response writing, JSON tensors, jbuf caps and
+/* test_serve_codec.c — v2 request parsing, response writing, JSON tensors, buf caps and
  * input checks against a model. */
 #include "check.h"
 
 #include "serve/sched/infer_req.h"
-#include "serve/jbuf.h"
+#include "base/json_write.h"
 #include "serve/routes/tensor_json.h"
 #include "serve/routes/v2_codec.h"
 
@@ -94,12 +94,12 @@ static void test_v2_binary(void)
     /* response with the same tensor as binary output */
     struct infer_tensor o = q->inputs[0];
     o.binary = 1;
-    struct jbuf b;
-    jbuf_init(&b, 1 << 20);
+    struct buf b;
+    buf_init(&b, 1 << 20);
     long h = v2_write_response(&b, "m", "1", "", &o, 1);
     CHECK(h > 0 && b.len == (size_t)h + 8 && memcmp(b.data + h, v, 8) == 0);
     CHECK(strstr(b.data, "\"binary_data_size\":8") != NULL);
-    jbuf_free(&b);
+    buf_free(&b);
     infer_req_free(q);
     /* wrong sizes */
     q = infer_req_new();
@@ -115,32 +115,32 @@ static void test_tensor_json(void)
     struct inferd_tensor t;
     CHECK(tj_from_json(j, INFERD_INT64, NULL, -1, 100, "v", &t, &err) == 0);
     CHECK(t.rank == 2 && t.dims[0] == 2 && t.dims[1] == 3 && ((int64_t *)t.data)[5] == 6);
-    struct jbuf b;
-    jbuf_init(&b, 1024);
+    struct buf b;
+    buf_init(&b, 1024);
     tj_write(&b, &t, 1, -1);
     CHECK(strcmp(b.data, "[[1,2,3],[4,5,6]]") == 0);
-    jbuf_free(&b);
-    jbuf_init(&b, 1024);
+    buf_free(&b);
+    buf_init(&b, 1024);
     tj_write(&b, &t, 1, 1);
     CHECK(strcmp(b.data, "[4,5,6]") == 0);
-    jbuf_free(&b);
-    jbuf_init(&b, 1024);
+    buf_free(&b);
+    buf_init(&b, 1024);
     tj_write(&b, &t, 1, 2); /* past the first dim (found by fuzz_v2_json with "[]") */
     CHECK(strcmp(b.data, "null") == 0);
-    jbuf_free(&b);
+    buf_free(&b);
     /* outputs by name (TF-Serving / predict): one bare, several as an object, squeeze */
     {
         float one[3] = {7, 8, 9};
         struct inferd_tensor ts[2] = {t, {.dtype = INFERD_FP32, .rank = 2, .dims = {1, 3}, .data = one, .nbytes = 12}};
         const char *names[2] = {"a", "b"};
-        jbuf_init(&b, 1024);
+        buf_init(&b, 1024);
         tj_write_outputs(&b, ts, names, 2, 1);
         CHECK(strcmp(b.data, "{\"a\":[[1,2,3],[4,5,6]],\"b\":[7,8,9]}") == 0);
-        jbuf_free(&b);
-        jbuf_init(&b, 1024);
+        buf_free(&b);
+        buf_init(&b, 1024);
         tj_write_outputs(&b, ts + 1, names + 1, 1, 0);
         CHECK(strcmp(b.data, "[[7,8,9]]") == 0);
-        jbuf_free(&b);
+        buf_free(&b);
     }
     free(t.data);
     CHECK(tj_from_json(j, INFERD_INT64, NULL, -1, 5, "v", &t, &err) == INFERD_ETOOLARGE);
@@ -149,32 +149,32 @@ static void test_tensor_json(void)
     CHECK(tj_from_json(j, INFERD_FP32, NULL, -1, 100, "v", &t, &err) == INFERD_ESHAPE);
     json_decref(j);
     /* floats print back exactly */
-    jbuf_init(&b, 1024);
-    jbuf_f32(&b, 0.1f);
-    jbuf_putc(&b, ' ');
-    jbuf_f32(&b, 1.0f / 3.0f);
+    buf_init(&b, 1024);
+    json_write_f32(&b, 0.1f);
+    buf_putc(&b, ' ');
+    json_write_f32(&b, 1.0f / 3.0f);
     CHECK(strtof(b.data, NULL) == 0.1f);
     CHECK(strtof(strchr(b.data, ' ') + 1, NULL) == 1.0f / 3.0f);
-    jbuf_free(&b);
+    buf_free(&b);
     /* integers, extremes included */
-    jbuf_init(&b, 1024);
-    jbuf_i64(&b, INT64_MIN);
-    jbuf_putc(&b, ' ');
-    jbuf_i64(&b, 0);
-    jbuf_putc(&b, ' ');
-    jbuf_i64(&b, -42);
-    jbuf_putc(&b, ' ');
-    jbuf_u64(&b, UINT64_MAX);
+    buf_init(&b, 1024);
+    json_write_i64(&b, INT64_MIN);
+    buf_putc(&b, ' ');
+    json_write_i64(&b, 0);
+    buf_putc(&b, ' ');
+    json_write_i64(&b, -42);
+    buf_putc(&b, ' ');
+    json_write_u64(&b, UINT64_MAX);
     CHECK(strcmp(b.data, "-9223372036854775808 0 -42 18446744073709551615") == 0);
-    jbuf_free(&b);
+    buf_free(&b);
     /* the cap */
-    jbuf_init(&b, 8);
-    jbuf_puts(&b, "0123456789");
-    CHECK(jbuf_failed(&b) && jbuf_take(&b, NULL) == NULL);
-    jbuf_init(&b, 64);
-    jbuf_str(&b, "a\"b\n");
+    buf_init(&b, 8);
+    buf_puts(&b, "0123456789");
+    CHECK(buf_rc(&b) && buf_take(&b, NULL) == NULL);
+    buf_init(&b, 64);
+    json_write_str(&b, "a\"b\n");
     CHECK(strcmp(b.data, "\"a\\\"b\\u000a\"") == 0);
-    jbuf_free(&b);
+    buf_free(&b);
 }
 
 int main(void)

@@ -130,7 +130,7 @@ static char *run_alone(struct llm_sched *s, const char *text, int max_tokens)
     struct llm_job *j = job(text, max_tokens, NULL);
     CHECK(llm_sched_submit(s, j, NULL) == 0);
     wait_done(j);
-    char *out = strndup(j->text, j->text_len);
+    char *out = strndup(j->text.data ? j->text.data : "", j->text.len);
     llm_job_release(j);
     return out;
 }
@@ -179,7 +179,7 @@ int main(void)
     }
     for (int i = 0; i < 8; i++) {
         wait_done(js[i]);
-        CHECK(js[i]->text_len == strlen(alone[i]) && memcmp(js[i]->text, alone[i], js[i]->text_len) == 0);
+        CHECK(js[i]->text.len == strlen(alone[i]) && memcmp(js[i]->text.data, alone[i], js[i]->text.len) == 0);
         CHECK(js[i]->completion_tokens == 40 && strcmp(js[i]->finish_reason, "length") == 0);
         CHECK(js[i]->n_toks == 40 && js[i]->toks[0].n_top == 2 && js[i]->toks[0].top_id[0] == js[i]->toks[0].id);
         llm_job_release(js[i]);
@@ -193,8 +193,8 @@ int main(void)
     struct llm_job *j = job("The", 40, " within");
     CHECK(llm_sched_submit(s, j, NULL) == 0);
     wait_done(j);
-    CHECK(strcmp(j->finish_reason, "stop") == 0 && j->text_len == strlen(" dissolve") &&
-          memcmp(j->text, " dissolve", j->text_len) == 0);
+    CHECK(strcmp(j->finish_reason, "stop") == 0 && j->text.len == strlen(" dissolve") &&
+          memcmp(j->text.data, " dissolve", j->text.len) == 0);
     llm_job_release(j);
 
     /* cancellation frees the slot; deadline gives "timeout" */
