@@ -494,6 +494,36 @@ static int submit_jobs(struct oai_call *c, const char *param, void (*done_fn)(st
     return HTTP_ASYNC;
 }
 
+/* The tokens of input i of a list-valued prompt/input: its text tokenized (parse_special
+ * as given) or its token ids (taken from the request) checked against the vocabulary.
+ * OUT: *toks (malloc'd), *n. Returns 0, or -1 after answering 400 naming param. */
+static int input_tokens(struct oai_call *c, int i, const char *param, int parse_special, int32_t **toks, int *n)
+{
+    struct inferd_err err = {0};
+    if (c->q.inputs[i]) {
+        if (llm_model_tokenize(c->lm, c->q.inputs[i], strlen(c->q.inputs[i]), 1, parse_special,
+                               OAI_MAX_PROMPT_TOKENS, toks, n, &err) < 0) {
+            oai_error_from(c->http, err.code, param, err.msg);
+            return -1;
+        }
+        return 0;
+    }
+    *toks = c->q.input_ids[i];
+    *n = c->q.n_input_ids[i];
+    c->q.input_ids[i] = NULL;
+    for (int k = 0; k < *n; k++) {
+        if ((*toks)[k] >= c->lm->info->n_vocab) {
+            snprintf(err.msg, sizeof err.msg, "%s[%d][%d]: token id %d is not below the vocabulary size %d", param, i, k,
+                     (*toks)[k], c->lm->info->n_vocab);
+            free(*toks);
+            *toks = NULL;
+            oai_error_from(c->http, INFERD_EINVAL, param, err.msg);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static int submit_several(struct oai_call *c)
 {
     struct inferd_err err = {0};
@@ -509,24 +539,8 @@ static int submit_several(struct oai_call *c)
     for (int i = 0; i < c->q.n_inputs; i++) {
         int32_t *toks = NULL;
         int n = 0;
-        if (c->q.inputs[i]) {
-            if (llm_model_tokenize(c->lm, c->q.inputs[i], strlen(c->q.inputs[i]), 1, 1, OAI_MAX_PROMPT_TOKENS, &toks,
-                                   &n, &err) < 0) {
-                oai_error_from(c->http, err.code, "prompt", err.msg);
-                return HTTP_DONE;
-            }
-        } else {
-            toks = c->q.input_ids[i];
-            n = c->q.n_input_ids[i];
-            c->q.input_ids[i] = NULL;
-            for (int k = 0; k < n; k++) {
-                if (toks[k] >= c->lm->info->n_vocab) {
-                    free(toks);
-                    oai_error_from(c->http, INFERD_EINVAL, "prompt", "prompt: token id is not below the vocabulary size");
-                    return HTTP_DONE;
-                }
-            }
-        }
+        if (input_tokens(c, i, "prompt", 1, &toks, &n) < 0)
+            return HTTP_DONE;
         struct llm_job_params jp = {.prompt = toks, .n_prompt = n,
                                     .max_tokens = c->q.max_tokens > 0 ? c->q.max_tokens : c->lm->max_tokens,
                                     .sampling = c->q.sampling, .stop = c->q.stop, .n_stop = c->q.n_stop,
@@ -654,24 +668,8 @@ static int h_embeddings(struct http_req *r, void *ctx)
     for (int i = 0; i < c->q.n_inputs; i++) {
         int32_t *toks = NULL;
         int n = 0;
-        if (c->q.inputs[i]) {
-            if (llm_model_tokenize(c->lm, c->q.inputs[i], strlen(c->q.inputs[i]), 1, 0, OAI_MAX_PROMPT_TOKENS, &toks,
-                                   &n, &err) < 0) {
-                oai_error_from(r, err.code, "input", err.msg);
-                return HTTP_DONE;
-            }
-        } else {
-            toks = c->q.input_ids[i];
-            n = c->q.n_input_ids[i];
-            c->q.input_ids[i] = NULL;
-            for (int k = 0; k < n; k++) {
-                if (toks[k] >= c->lm->info->n_vocab) {
-                    free(toks);
-                    oai_error_from(r, INFERD_EINVAL, "input", "input: token id is not below the vocabulary size");
-                    return HTTP_DONE;
-                }
-            }
-        }
+        if (input_tokens(c, i, "input", 0, &toks, &n) < 0)
+            return HTTP_DONE;
         struct llm_job_params jp = {.prompt = toks, .n_prompt = n, .embed = 1, .deadline_ns = c->deadline_ns,
                                     .on_done = embeddings_done, .on_done_arg = c};
         c->jobs[i] = llm_job_new(&jp, &err);

@@ -21,19 +21,29 @@ static json_t *io_json(const struct model_io *io, int n)
     return a;
 }
 
+/* The version the captures {m} and {v} name (v absent: the newest), labelled on the
+ * request. OUT: *mv (a reference). Returns 0, or -1 after answering the error. */
+static int take_version(struct http_req *r, struct serve_server *s, struct model_version **mv)
+{
+    const char *m = http_req_capture(r, "m"), *v = http_req_capture(r, "v");
+    struct inferd_err err = {0};
+    int64_t ver;
+    http_req_set_model(r, m, v);
+    if (serve_parse_version(v, &ver, &err) < 0 || repo_acquire(s->repo, m, ver, mv, &err) < 0) {
+        serve_error(r, 0, err.code, err.msg);
+        return -1;
+    }
+    http_req_set_model(r, (*mv)->name, (*mv)->version_str);
+    return 0;
+}
+
 static int v2_model_meta(struct http_req *r, void *ctx)
 {
     struct serve_server *s = ctx;
     const char *m = http_req_capture(r, "m"), *v = http_req_capture(r, "v");
-    struct inferd_err err = {0};
-    int64_t ver;
     struct model_version *mv;
-    http_req_set_model(r, m, v);
-    if (serve_parse_version(v, &ver, &err) < 0 || repo_acquire(s->repo, m, ver, &mv, &err) < 0) {
-        serve_error(r, 0, err.code, err.msg);
+    if (take_version(r, s, &mv) < 0)
         return HTTP_DONE;
-    }
-    http_req_set_model(r, mv->name, mv->version_str);
     json_t *versions = json_array();
     int64_t vs[REPO_MAX_VERSIONS];
     int nv = v ? 1 : repo_versions(s->repo, m, vs, REPO_MAX_VERSIONS);
@@ -51,16 +61,9 @@ static int v2_model_meta(struct http_req *r, void *ctx)
 
 static int v2_model_ready(struct http_req *r, void *ctx)
 {
-    struct serve_server *s = ctx;
-    const char *m = http_req_capture(r, "m"), *v = http_req_capture(r, "v");
-    struct inferd_err err = {0};
-    int64_t ver;
     struct model_version *mv;
-    http_req_set_model(r, m, v);
-    if (serve_parse_version(v, &ver, &err) < 0 || repo_acquire(s->repo, m, ver, &mv, &err) < 0) {
-        serve_error(r, 0, err.code, err.msg);
+    if (take_version(r, ctx, &mv) < 0)
         return HTTP_DONE;
-    }
     repo_release(mv);
     http_resp_json_str(r, 200, "{\"ready\":true}");
     return HTTP_DONE;

@@ -120,6 +120,18 @@ static void end_job(struct llm_sched *s, struct llm_job *j, const char *reason, 
     count_out(s);
 }
 
+/* Ends j when its client left (cancel) or its deadline passed. Returns 1 when it did. */
+static int end_if_over(struct llm_sched *s, struct llm_job *j, uint64_t now)
+{
+    if (atomic_load(&j->cancel))
+        end_job(s, j, "cancelled", 0, NULL);
+    else if (j->deadline_ns && now > j->deadline_ns)
+        end_job(s, j, "timeout", 0, NULL);
+    else
+        return 0;
+    return 1;
+}
+
 static int common_prefix(const int32_t *a, int na, const int32_t *b, int nb)
 {
     int n = na < nb ? na : nb, i = 0;
@@ -238,14 +250,8 @@ static void admit_waiting(struct llm_sched *s, uint64_t now)
         if (!j)
             return;
         j->next = NULL;
-        if (atomic_load(&j->cancel)) {
-            end_job(s, j, "cancelled", 0, NULL);
+        if (end_if_over(s, j, now))
             continue;
-        }
-        if (j->deadline_ns && now > j->deadline_ns) {
-            end_job(s, j, "timeout", 0, NULL);
-            continue;
-        }
         struct inferd_err err = {0};
         if (admit(s, j, &err) < 0)
             end_job(s, j, "error", err.code, err.msg);
@@ -348,14 +354,8 @@ static int step(struct llm_sched *s)
         struct llm_job *j = s->slots[i].job;
         if (!j)
             continue;
-        if (atomic_load(&j->cancel)) {
-            end_job(s, j, "cancelled", 0, NULL);
+        if (end_if_over(s, j, now))
             continue;
-        }
-        if (j->deadline_ns && now > j->deadline_ns) {
-            end_job(s, j, "timeout", 0, NULL);
-            continue;
-        }
         if (j->n_past < j->n_prompt || n >= s->n_batch)
             continue;
         s->b_tok[n] = j->last_tok;
