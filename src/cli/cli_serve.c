@@ -5,24 +5,25 @@
 #include "serve/serve.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-/* The write end is used by the signal handler only (async-signal-safe write). */
-static int sig_pipe[2] = {-1, -1};
+/* The thread that waits for signals in sigwaitinfo (main). Written once before the
+ * handler is installed, read only by the handler. */
+static pthread_t sig_waiter;
 
+/* Runs only on threads started before main could block the signals (OpenBLAS starts its
+ * workers in a constructor): hands the signal to the waiting thread, where it is blocked
+ * and so stays pending until sigwaitinfo takes it. pthread_kill is async-signal-safe. */
 static void on_signal(int sig)
 {
     int saved = errno;
-    unsigned char b = (unsigned char)sig;
-    if (write(sig_pipe[1], &b, 1) < 0) {
-        /* pipe full: a signal is already pending for the main loop */
-    }
+    pthread_kill(sig_waiter, sig);
     errno = saved;
 }
 
@@ -96,12 +97,19 @@ int cli_serve(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    /* Signals arrive on any thread (libraries such as OpenBLAS start threads before main
-     * can block anything), so a handler forwards them through a pipe to this thread. */
-    if (pipe2(sig_pipe, O_CLOEXEC) != 0) {
-        perror("inferd serve: pipe");
-        return 1;
-    }
+    /* Signals are taken synchronously by this thread with sigwaitinfo: blocked here before
+     * serve_start, so every thread the server starts inherits the mask. No handler runs
+     * server code, and nothing depends on when a signal handler is delivered (TSan defers
+     * handlers to the thread's next intercepted call, which a handler-writes-a-pipe
+     * design deadlocks on while this thread sits in read). Threads that libraries started
+     * before main still have the signals unblocked; on_signal forwards from them. */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGHUP);
+    sig_waiter = pthread_self();
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     struct sigaction sa = {.sa_handler = on_signal};
     sigemptyset(&sa.sa_mask);
     sa.sa_flags = SA_RESTART;
@@ -117,11 +125,10 @@ int cli_serve(int argc, char **argv)
     }
     fprintf(stderr, "inferd serve: listening on http://%s:%d (models from %s)\n", o.host, serve_port(s), o.models_dir);
     for (;;) {
-        unsigned char sig = 0;
-        ssize_t n = read(sig_pipe[0], &sig, 1);
-        if (n < 0 && errno == EINTR)
+        int sig = sigwaitinfo(&sigs, NULL);
+        if (sig < 0 && errno == EINTR)
             continue;
-        if (n == 1 && sig == SIGHUP) {
+        if (sig == SIGHUP) {
             serve_reopen_logs(s);
             continue;
         }
