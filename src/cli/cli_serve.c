@@ -33,6 +33,7 @@ static void usage(FILE *f)
             "usage: inferd serve --models DIR [--port N] [--host 127.0.0.1] [--threads N]\n"
             "                    [--api-key-file F] [--admin-key-file F] [--access-log F] [--error-log F]\n"
             "                    [--max-body-bytes N] [--max-elements N] [--poll-ms N] [--drain-ms N]\n"
+            "                    [--conn-timeout SECONDS] [--max-connections N]\n"
             "\n"
             "Serves every model under DIR on one port. Each DIR/<name>/<version>/ holds a model\n"
             "file, with optional DIR/<name>/config.json and <version>/manifest.json:\n"
@@ -71,6 +72,7 @@ int cli_serve(int argc, char **argv)
         {"access-log", required_argument, 0, 'a'},    {"error-log", required_argument, 0, 'e'},
         {"max-body-bytes", required_argument, 0, 'b'}, {"max-elements", required_argument, 0, 'n'},
         {"poll-ms", required_argument, 0, 'P'},       {"drain-ms", required_argument, 0, 'd'},
+        {"conn-timeout", required_argument, 0, 'T'},  {"max-connections", required_argument, 0, 'C'},
         {"help", no_argument, 0, 'h'},                {0, 0, 0, 0},
     };
     int c;
@@ -89,6 +91,8 @@ int cli_serve(int argc, char **argv)
         case 'n': if (parse_num("--max-elements", optarg, 1, 1LL << 40, &v) < 0) return 2; o.max_elements = v; break;
         case 'P': if (parse_num("--poll-ms", optarg, 0, 86400000, &v) < 0) return 2; o.poll_ms = (int)v; break;
         case 'd': if (parse_num("--drain-ms", optarg, 0, 86400000, &v) < 0) return 2; drain_ms = v; break;
+        case 'T': if (parse_num("--conn-timeout", optarg, 1, 86400, &v) < 0) return 2; o.conn_timeout_s = (int)v; break;
+        case 'C': if (parse_num("--max-connections", optarg, 1, 1000000, &v) < 0) return 2; o.max_connections = (int)v; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }

@@ -20,6 +20,8 @@ struct serve_options serve_options_default(void)
         .max_body_bytes = 64u << 20,
         .max_elements = 16 << 20,
         .poll_ms = 1000,
+        .conn_timeout_s = HTTP_CONN_TIMEOUT_S_DEFAULT,
+        .max_connections = HTTP_MAX_CONNECTIONS_DEFAULT,
     };
 }
 
@@ -140,6 +142,7 @@ int serve_start(const struct serve_options *o, struct serve_server **out, struct
     struct http_config hc = {
         .host = o->host, .port = o->port, .threads = threads < 2 ? 2 : threads,
         .max_body_bytes = o->max_body_bytes,
+        .conn_timeout_s = o->conn_timeout_s, .max_connections = o->max_connections,
         .authorize = authorize, .auth_ctx = s,
         .on_complete = on_complete, .obs_ctx = s,
     };

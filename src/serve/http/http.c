@@ -614,8 +614,8 @@ int http_server_start(struct http_server *s, struct inferd_err *err)
                                  MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
                                  MHD_OPTION_THREAD_POOL_SIZE, (unsigned)s->cfg.threads,
                                  MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-                                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
-                                 MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096,
+                                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(s->cfg.conn_timeout_s > 0 ? s->cfg.conn_timeout_s : HTTP_CONN_TIMEOUT_S_DEFAULT),
+                                 MHD_OPTION_CONNECTION_LIMIT, (unsigned)(s->cfg.max_connections > 0 ? s->cfg.max_connections : HTTP_MAX_CONNECTIONS_DEFAULT),
                                  MHD_OPTION_END);
     if (!s->daemon)
         return inferd_err_set(err, INFERD_EIO, "http: cannot listen on %s:%d (in use?)", host, s->cfg.port);

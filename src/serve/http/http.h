@@ -39,6 +39,8 @@ enum { HTTP_DONE = 0, HTTP_ASYNC = 1 };
 #define HTTP_MAX_CAPTURES 4
 #define HTTP_MAX_ROUTES 128
 #define HTTP_MAX_RESP_HEADERS 8
+#define HTTP_CONN_TIMEOUT_S_DEFAULT 120
+#define HTTP_MAX_CONNECTIONS_DEFAULT 4096
 
 struct http_req;
 struct http_server;
@@ -59,6 +61,12 @@ struct http_config {
     int port;                /* 0 = pick a free port (see http_port) */
     int threads;             /* MHD worker threads (>= 1) */
     size_t max_body_bytes;   /* request bodies above this get 413 */
+    int conn_timeout_s;      /* idle connection closed after this many seconds;
+                                0 = HTTP_CONN_TIMEOUT_S_DEFAULT */
+    int max_connections;     /* open connections at most; at the cap a worker stops
+                                accepting, so more wait unanswered in the listen backlog.
+                                Split evenly over the worker threads (libmicrohttpd gives
+                                each its share). 0 = HTTP_MAX_CONNECTIONS_DEFAULT */
     /* Authorisation: returns 0 when the request may use a route with this auth level,
      * or fills err (401) otherwise. NULL = everything allowed. ctx is auth_ctx. */
     int (*authorize)(void *auth_ctx, enum http_auth level, const char *authorization_header,
