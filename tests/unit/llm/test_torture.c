@@ -1,8 +1,8 @@
-/* test_llm_torture.c — allocation-failure run over the LLM engine: load a GGUF model
- * (../shared/testdata/llm: aidreams260K, llama-2-tiny-random, arch/qwen2), make a context, tokenize a prompt, decode it
- * and three greedy tokens, failing each of the N allocations of a clean run in turn. Every
- * failure must give a negative code and leak nothing (LeakSanitizer in the ASan build).
- * Skips (77) when the shared model is absent. */
+/* test_torture.c (test_llm_torture) — allocation-failure run over the LLM engine: load a
+ * GGUF model (../shared/testdata/llm: aidreams260K, llama-2-tiny-random, arch/qwen2), make a
+ * context, tokenize a prompt, decode it and three greedy tokens, failing each of the N
+ * allocations of a clean run in turn. Every failure must give a negative code and leak
+ * nothing (LeakSanitizer in the ASan build). Skips (77) when the shared models are absent. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
