@@ -32,6 +32,8 @@ struct http_server {
     int port;                        /* bound port */
     atomic_long in_flight;           /* requests accepted and not yet completed */
     atomic_int quiesced;             /* draining: answers carry Connection: close */
+    int quiesced_fd;                 /* listen fd + 1 after quiesce (0 = none); closed after
+                                        MHD_stop_daemon, as MHD_quiesce_daemon requires */
 };
 
 enum req_state { REQ_RECEIVING, REQ_DISPATCHED, REQ_READY, REQ_SENT };
@@ -631,8 +633,12 @@ void http_server_quiesce(struct http_server *s)
     atomic_store(&s->quiesced, 1);
     if (s->daemon) {
         MHD_socket fd = MHD_quiesce_daemon(s->daemon);
-        if (fd != MHD_INVALID_SOCKET)
-            close(fd);
+        /* shutdown, not close: new connects are refused now, while MHD's workers may still
+         * epoll_ctl the fd (closing it here made that fail: MHD_PANIC, abort) */
+        if (fd != MHD_INVALID_SOCKET) {
+            shutdown(fd, SHUT_RDWR);
+            s->quiesced_fd = fd + 1;
+        }
     }
 }
 
@@ -644,5 +650,7 @@ void http_server_free(struct http_server *s)
         return;
     if (s->daemon)
         MHD_stop_daemon(s->daemon);
+    if (s->quiesced_fd)
+        close(s->quiesced_fd - 1);
     free(s);
 }
