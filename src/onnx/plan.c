@@ -44,7 +44,6 @@ static void release(struct block *live, int *n_live, int value)
             return;
         }
     }
-    assert(!"release: value not live"); /* every value is placed before it dies */
 }
 
 void ox_plan_free(struct ox_plan *p)
