@@ -1,6 +1,7 @@
 /* tpool.c — persistent compute thread pool with spin-then-sleep workers. */
 #include "tpool.h"
 
+#include <assert.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -166,6 +167,8 @@ void tpool_parallel_for_n(struct tpool *p, int max_threads, tpool_fn fn, void *c
         __builtin_ia32_pause();
 #endif
     }
+    /* each part ran exactly once: a claim never outlives its job */
+    assert(atomic_load(&p->done) == nth);
     pthread_mutex_unlock(&p->job_lock);
 }
 

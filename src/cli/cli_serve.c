@@ -1,28 +1,29 @@
 /* cli_serve.c — `inferd serve`: parses flags, starts the server, waits for signals
- * (SIGHUP reopens logs; SIGTERM/SIGINT drain in-flight requests and exit 0). */
+ * (SIGHUP reopens logs; SIGTERM/SIGINT drain in-flight requests, exit 0, or 1 when some were cut). */
 #include "cli.h"
 
 #include "serve/serve.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-/* The write end is used by the signal handler only (async-signal-safe write). */
-static int sig_pipe[2] = {-1, -1};
+/* The thread that waits for signals in sigwaitinfo (main). Written once before the
+ * handler is installed, read only by the handler. */
+static pthread_t sig_waiter;
 
+/* Runs only on threads started before main could block the signals (OpenBLAS starts its
+ * workers in a constructor): hands the signal to the waiting thread, where it is blocked
+ * and so stays pending until sigwaitinfo takes it. pthread_kill is async-signal-safe. */
 static void on_signal(int sig)
 {
     int saved = errno;
-    unsigned char b = (unsigned char)sig;
-    if (write(sig_pipe[1], &b, 1) < 0) {
-        /* pipe full: a signal is already pending for the main loop */
-    }
+    pthread_kill(sig_waiter, sig);
     errno = saved;
 }
 
@@ -43,6 +44,11 @@ static void usage(FILE *f)
             "      --max-elements N     largest tensor, in elements (default 16M)\n"
             "      --poll-ms N          how often the repository is rescanned, 0 = never (default 1000)\n"
             "      --drain-ms N         on SIGTERM, how long in-flight requests may take (default 30000)\n"
+            "      --conn-timeout S     close a connection idle for S seconds (default 120)\n"
+            "      --max-connections N  open connections at most (default 4096)\n"
+            "      --max-connections-per-client N  from one IP address (default 1024)\n"
+            "      --max-buffered-bytes N  request bodies being received, over all connections\n"
+            "                           (default 8 x --max-body-bytes; past it: 503)\n"
             "  -h, --help               this text\n"
             "\n"
             "Serves every model under DIR on one port. Each DIR/<name>/<version>/ holds a model\n"
@@ -70,6 +76,9 @@ int cli_serve(int argc, char **argv)
         {"access-log", required_argument, 0, 'a'},    {"error-log", required_argument, 0, 'e'},
         {"max-body-bytes", required_argument, 0, 'b'}, {"max-elements", required_argument, 0, 'n'},
         {"poll-ms", required_argument, 0, 'P'},       {"drain-ms", required_argument, 0, 'd'},
+        {"conn-timeout", required_argument, 0, 'T'},  {"max-connections", required_argument, 0, 'C'},
+        {"max-connections-per-client", required_argument, 0, 'I'},
+        {"max-buffered-bytes", required_argument, 0, 'B'},
         {"help", no_argument, 0, 'h'},                {0, 0, 0, 0},
     };
     int c;
@@ -114,6 +123,26 @@ int cli_serve(int argc, char **argv)
                 return 2;
             drain_ms = v;
             break;
+        case 'T':
+            if (cli_int("serve", "--conn-timeout", optarg, 1, 86400, NULL, &v) < 0)
+                return 2;
+            o.conn_timeout_s = (int)v;
+            break;
+        case 'C':
+            if (cli_int("serve", "--max-connections", optarg, 1, 1000000, NULL, &v) < 0)
+                return 2;
+            o.max_connections = (int)v;
+            break;
+        case 'I':
+            if (cli_int("serve", "--max-connections-per-client", optarg, 1, 1000000, NULL, &v) < 0)
+                return 2;
+            o.max_conns_per_client = (unsigned)v;
+            break;
+        case 'B':
+            if (cli_int("serve", "--max-buffered-bytes", optarg, 1, 1LL << 42, NULL, &v) < 0)
+                return 2;
+            o.max_buffered_bytes = (size_t)v;
+            break;
         case 'h': usage(stdout); return 0;
         default: return cli_bad_option("serve", argv);
         }
@@ -122,12 +151,19 @@ int cli_serve(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    /* Signals arrive on any thread (libraries such as OpenBLAS start threads before main
-     * can block anything), so a handler forwards them through a pipe to this thread. */
-    if (pipe2(sig_pipe, O_CLOEXEC) != 0) {
-        perror("inferd serve: pipe");
-        return 1;
-    }
+    /* Signals are taken synchronously by this thread with sigwaitinfo: blocked here before
+     * serve_start, so every thread the server starts inherits the mask. No handler runs
+     * server code, and nothing depends on when a signal handler is delivered (TSan defers
+     * handlers to the thread's next intercepted call, which a handler-writes-a-pipe
+     * design deadlocks on while this thread sits in read). Threads that libraries started
+     * before main still have the signals unblocked; on_signal forwards from them. */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGHUP);
+    sig_waiter = pthread_self();
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     struct sigaction sa = {.sa_handler = on_signal};
     sigemptyset(&sa.sa_mask);
     sa.sa_flags = SA_RESTART;
@@ -143,11 +179,10 @@ int cli_serve(int argc, char **argv)
     }
     fprintf(stderr, "inferd serve: listening on http://%s:%d (models from %s)\n", o.host, serve_port(s), o.models_dir);
     for (;;) {
-        unsigned char sig = 0;
-        ssize_t n = read(sig_pipe[0], &sig, 1);
-        if (n < 0 && errno == EINTR)
+        int sig = sigwaitinfo(&sigs, NULL);
+        if (sig < 0 && errno == EINTR)
             continue;
-        if (n == 1 && sig == SIGHUP) {
+        if (sig == SIGHUP) {
             serve_reopen_logs(s);
             continue;
         }

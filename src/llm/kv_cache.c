@@ -1,5 +1,6 @@
 /* kv_cache.c — the paged KV cache: fixed pool of KV_PAGE-position pages shared by all
  * sequences, a page table per sequence and a free-page stack (no allocation after init). */
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -49,6 +50,7 @@ void kv_free(struct kv_cache *kv)
 
 int kv_pages_needed(const struct kv_cache *kv, int s, int len)
 {
+    assert(s >= 0 && s < kv->n_seq);
     int have = (kv->len[s] + KV_PAGE - 1) / KV_PAGE, want = (len + KV_PAGE - 1) / KV_PAGE;
     return want > have ? want - have : 0;
 }
@@ -57,8 +59,12 @@ void kv_grow(struct kv_cache *kv, int s, int len)
 {
     int have = (kv->len[s] + KV_PAGE - 1) / KV_PAGE, want = (len + KV_PAGE - 1) / KV_PAGE;
     int32_t *t = kv->table + (size_t)s * kv->max_pages_seq;
-    for (int p = have; p < want; p++)
+    /* callers checked kv_pages_needed against n_free: growing never runs out */
+    assert(s >= 0 && s < kv->n_seq && want <= kv->max_pages_seq && want - have <= kv->n_free);
+    for (int p = have; p < want; p++) {
         t[p] = kv->free_stack[--kv->n_free];
+        assert(t[p] >= 0 && t[p] < kv->n_pages);
+    }
     if (len > kv->len[s])
         kv->len[s] = len;
 }
@@ -73,6 +79,8 @@ void kv_truncate(struct kv_cache *kv, int s, int len)
     int32_t *t = kv->table + (size_t)s * kv->max_pages_seq;
     for (int p = keep; p < have; p++)
         kv->free_stack[kv->n_free++] = t[p];
+    /* a page is either in one sequence's table or on the free stack, never both */
+    assert(kv->n_free <= kv->n_pages);
     kv->len[s] = len;
 }
 

@@ -3,6 +3,7 @@
 #include "base/hash.h"
 #include "base/utf8.h"
 
+#include <assert.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -426,6 +427,7 @@ void metrics_observe(struct metrics_series *s, double v)
         else
             lo = mid + 1;
     }
+    assert(lo <= f->nbuckets); /* counts has nbuckets + 1 slots, the last for +Inf */
     atomic_fetch_add_explicit(&s->counts[lo], 1, memory_order_relaxed);
     atomic_add_double(&s->bits, v);
 }

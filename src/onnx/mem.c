@@ -1,5 +1,6 @@
 /* mem.c — the ONNX decoder's bump allocator: aligned blocks carved from malloc'd chunks,
  * all released by ox_mem_free. Large requests get a chunk of their own. */
+#include <assert.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,6 +62,7 @@ void *ox_mem_alloc(struct ox_mem *m, size_t n)
         }
         c = nc;
     }
+    assert(c->cap - c->used >= n);
     void *p = c->data + c->used;
     c->used += n;
     memset(p, 0, n);

@@ -3,6 +3,7 @@
  * Constant outputs, Shape outputs — runs here, once), and a lifetime-based layout of every
  * remaining intermediate in one arena (first-fit reuse of buffers whose last reader ran).
  * Running a plan touches no allocator. */
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,6 +27,8 @@ static size_t place(struct block *live, int *n_live, size_t size, int value)
         if (end > off)
             off = end;
     }
+    /* live[] has room for every value plus the scratch marker; blocks stay sorted, disjoint */
+    assert(at == *n_live || live[at].off >= off + size);
     memmove(&live[at + 1], &live[at], (size_t)(*n_live - at) * sizeof *live);
     live[at] = (struct block){off, size, value};
     (*n_live)++;
@@ -142,6 +145,7 @@ int ox_plan_build(const struct ox_model *m, const struct ox_ctx *c, const struct
     size_t ptr_at = 0;
     for (int ni = 0; ni < nn; ni++) {
         const struct ox_node *n = &m->nodes[ni];
+        assert(ptr_at + (size_t)n->n_in + (size_t)n->n_out <= (size_t)total_io);
         struct ox_tensor **in = &p->ptrs[ptr_at], **outs = &p->ptrs[ptr_at + (size_t)n->n_in];
         int all_const = 1;
         for (int k = 0; k < n->n_in; k++) {
@@ -246,6 +250,7 @@ int ox_plan_build(const struct ox_model *m, const struct ox_ctx *c, const struct
             int id = n->out[k];
             if (id < 0 || root[id] != id)
                 continue;
+            assert(id < nv && n_live <= nv);
             offs[id] = place(live, &n_live, p->vals[id].nbytes, id);
             size_t end = offs[id] + p->vals[id].nbytes;
             if (end > arena)
@@ -277,9 +282,12 @@ int ox_plan_build(const struct ox_model *m, const struct ox_ctx *c, const struct
     p->arena = aligned_alloc(OX_ALIGN, (arena + OX_ALIGN) & ~(size_t)(OX_ALIGN - 1));
     if (!p->arena)
         goto oom;
-    for (int i = 0; i < nv; i++)
+    for (int i = 0; i < nv; i++) {
+        /* every planned value lies inside the arena */
+        assert(first[i] < 0 || offs[i] + p->vals[i].nbytes <= arena);
         if (first[i] >= 0)
             p->vals[i].data = (char *)p->arena + offs[i];
+    }
     for (int s = 0; s < p->n_steps; s++)
         if (soffs[s])
             p->steps[s].scratch = (char *)p->arena + soffs[s] - 1;

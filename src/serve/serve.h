@@ -30,6 +30,8 @@ struct serve_options {
     unsigned max_conns_per_client; /* --max-connections-per-client, default 1024 */
     int64_t max_elements;       /* --max-elements per tensor, default 16M */
     int poll_ms;                /* --poll-ms, default 1000; 0 = no polling */
+    int conn_timeout_s;         /* --conn-timeout: idle connections closed after, default 120 */
+    int max_connections;        /* --max-connections: open connections at most, default 4096 */
 };
 
 struct serve_server;

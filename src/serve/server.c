@@ -20,6 +20,8 @@ struct serve_options serve_options_default(void)
         .max_body_bytes = 64u << 20,
         .max_elements = 16 << 20,
         .poll_ms = 1000,
+        .conn_timeout_s = HTTP_CONN_TIMEOUT_S_DEFAULT,
+        .max_connections = HTTP_MAX_CONNECTIONS_DEFAULT,
     };
 }
 
@@ -161,6 +163,7 @@ int serve_start(const struct serve_options *o, struct serve_server **out, struct
         .host = o->host, .port = o->port, .threads = threads < 2 ? 2 : threads,
         .max_body_bytes = o->max_body_bytes, .max_buffered_bytes = o->max_buffered_bytes,
         .max_conns_per_client = o->max_conns_per_client,
+        .conn_timeout_s = o->conn_timeout_s, .max_connections = o->max_connections,
         .authorize = authorize, .auth_ctx = s,
         .on_complete = on_complete, .obs_ctx = s,
     };

@@ -693,7 +693,11 @@ int http_server_new(const struct http_config *cfg, struct http_server **out, str
         s->cfg.max_buffered_bytes = s->cfg.max_body_bytes * 8;
     if (s->cfg.max_conns_per_client == 0)
         s->cfg.max_conns_per_client = 1024;
-    int rc = hangup_watch_new(HTTP_MAX_CONNECTIONS, &s->watch, err);
+    if (s->cfg.conn_timeout_s <= 0)
+        s->cfg.conn_timeout_s = HTTP_CONN_TIMEOUT_S_DEFAULT;
+    if (s->cfg.max_connections <= 0)
+        s->cfg.max_connections = HTTP_MAX_CONNECTIONS_DEFAULT;
+    int rc = hangup_watch_new(s->cfg.max_connections, &s->watch, err);
     if (rc < 0) {
         free(s);
         return rc;
@@ -724,8 +728,8 @@ int http_server_start(struct http_server *s, struct inferd_err *err)
                                  MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
                                  MHD_OPTION_THREAD_POOL_SIZE, (unsigned)s->cfg.threads,
                                  MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-                                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
-                                 MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_MAX_CONNECTIONS,
+                                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)s->cfg.conn_timeout_s,
+                                 MHD_OPTION_CONNECTION_LIMIT, (unsigned)s->cfg.max_connections,
                                  MHD_OPTION_PER_IP_CONNECTION_LIMIT, s->cfg.max_conns_per_client,
                                  MHD_OPTION_END);
     if (!s->daemon)
@@ -743,8 +747,12 @@ void http_server_quiesce(struct http_server *s)
     if (s->daemon && s->quiesced_fd < 0) {
         /* MHD's threads may still use the socket: close it only after MHD_stop_daemon. */
         MHD_socket fd = MHD_quiesce_daemon(s->daemon);
-        if (fd != MHD_INVALID_SOCKET)
+        /* shutdown, not close: new connects are refused now, while MHD's workers may still
+         * epoll_ctl the fd (closing it here made that fail: MHD_PANIC, abort) */
+        if (fd != MHD_INVALID_SOCKET) {
+            shutdown(fd, SHUT_RDWR);
             s->quiesced_fd = fd;
+        }
     }
 }
 

@@ -41,7 +41,8 @@ enum { HTTP_DONE = 0, HTTP_ASYNC = 1 };
 #define HTTP_MAX_CAPTURES 4
 #define HTTP_MAX_ROUTES 128
 #define HTTP_MAX_RESP_HEADERS 8
-#define HTTP_MAX_CONNECTIONS 4096 /* open connections at once (MHD's limit) */
+#define HTTP_CONN_TIMEOUT_S_DEFAULT 120
+#define HTTP_MAX_CONNECTIONS_DEFAULT 4096
 
 struct http_req;
 struct http_server;
@@ -68,6 +69,12 @@ struct http_config {
     size_t max_buffered_bytes; /* body bytes held over all connections at once; a request that
                                   would pass it gets 503 + Retry-After (0 = 8 x max_body_bytes) */
     unsigned max_conns_per_client; /* connections from one IP address at once (0 = 1024) */
+    int conn_timeout_s;      /* idle connection closed after this many seconds;
+                                0 = HTTP_CONN_TIMEOUT_S_DEFAULT */
+    int max_connections;     /* open connections at most; at the cap a worker stops
+                                accepting, so more wait unanswered in the listen backlog.
+                                Split evenly over the worker threads (libmicrohttpd gives
+                                each its share). 0 = HTTP_MAX_CONNECTIONS_DEFAULT */
     /* Authorisation: returns 0 when the request may use a route with this auth level,
      * or fills err (401) otherwise. NULL = everything allowed. ctx is auth_ctx. */
     int (*authorize)(void *auth_ctx, enum http_auth level, const char *authorization_header,

@@ -1,6 +1,8 @@
 /* backend.c — the table of backends the repository can load models with. */
 #include "serve/repo/backend.h"
 
+#include "base/path.h"
+
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -26,13 +28,12 @@ const struct backend_ops *backend_find(const char *name)
 
 const struct backend_ops *backend_for_dir(const char *dir, const char *name)
 {
-    char path[4096];
+    char path[PATH_MAX_LEN];
     for (size_t i = 0; i < N_BACKENDS; i++) {
         if (name && strcmp(backends[i]->name, name) != 0)
             continue;
-        if (snprintf(path, sizeof path, "%s/%s", dir, backends[i]->file_name) >= (int)sizeof path)
-            continue;
-        if (access(path, R_OK) == 0)
+        /* A path too long to build names no file we could open either. */
+        if (path_join(path, sizeof path, dir, backends[i]->file_name, NULL) == 0 && access(path, R_OK) == 0)
             return backends[i];
     }
     return name ? backend_find(name) : NULL;

@@ -21,6 +21,7 @@
 #ifndef INFERD_SERVE_REPO_H
 #define INFERD_SERVE_REPO_H
 
+#include "base/path.h"
 #include "inferd/err.h"
 #include "serve/repo/backend.h"
 #include "serve/sched/infer_req.h"
@@ -52,7 +53,7 @@ struct model_version {
     char name[REPO_NAME_MAX];
     int64_t version;
     char version_str[24];
-    char dir[4096];                 /* the version folder */
+    char dir[PATH_MAX_LEN];         /* the version folder */
     const struct backend_ops *be;   /* for the repository and v2 metadata (platform) */
     void *model;                    /* backend-owned */
     unsigned caps;                  /* MODEL_CAP_* of this version */

@@ -1,6 +1,8 @@
 /* repo_config.c — parsing config.json and verifying manifest.json (sha256 via nettle). */
 #include "serve/repo/repo_config.h"
 
+#include "base/path.h"
+
 #include <errno.h>
 #include <jansson.h>
 #include <nettle/sha2.h>
@@ -225,11 +227,13 @@ static int read_small(const char *path, char **buf, size_t *len, struct inferd_e
 
 int model_config_load(const char *dir, struct model_config *c, struct inferd_err *err)
 {
-    char path[4200];
-    snprintf(path, sizeof path, "%s/config.json", dir);
+    char path[PATH_MAX_LEN];
+    int rc = path_join(path, sizeof path, dir, "config.json", err);
+    if (rc < 0)
+        return rc;
     char *buf = NULL;
     size_t len = 0;
-    int rc = read_small(path, &buf, &len, err);
+    rc = read_small(path, &buf, &len, err);
     if (rc == INFERD_ENOTFOUND)
         return model_config_parse(NULL, 0, c, err);
     if (rc < 0)
@@ -269,11 +273,13 @@ int sha256_file_hex(const char *path, char hex[65], struct inferd_err *err)
 
 int manifest_verify(const char *dir, const char *model_file, struct inferd_err *err)
 {
-    char path[4200];
-    snprintf(path, sizeof path, "%s/manifest.json", dir);
+    char path[PATH_MAX_LEN];
+    int rc = path_join(path, sizeof path, dir, "manifest.json", err);
+    if (rc < 0)
+        return rc;
     char *buf = NULL;
     size_t len = 0;
-    int rc = read_small(path, &buf, &len, err);
+    rc = read_small(path, &buf, &len, err);
     if (rc == INFERD_ENOTFOUND)
         return 0;
     if (rc < 0)
@@ -304,8 +310,10 @@ int manifest_verify(const char *dir, const char *model_file, struct inferd_err *
             rc = inferd_err_set(err, INFERD_EFORMAT, "%s: files.%s: path leaves the version folder", path, key);
             goto fail;
         }
-        char fpath[4400], hex[65];
-        snprintf(fpath, sizeof fpath, "%s/%s", dir, key);
+        char fpath[PATH_MAX_LEN], hex[65];
+        rc = path_join(fpath, sizeof fpath, dir, key, err);
+        if (rc < 0)
+            goto fail;
         rc = sha256_file_hex(fpath, hex, err);
         if (rc < 0)
             goto fail;

@@ -4,6 +4,7 @@
 #include "base/clock.h"
 #include "observe/metrics.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -228,6 +229,7 @@ static void *sched_main(void *arg)
                     s->tail = prev;
                 s->depth--;
                 s->queued_rows -= job_rows(s, j);
+                assert(s->depth >= 0 && s->queued_rows >= 0);
                 if (drop) {
                     j->next = expired;
                     expired = j;
@@ -316,6 +318,7 @@ int sched_submit(struct sched *s, struct sched_job *job, struct inferd_err *err)
     s->tail = job;
     s->depth++;
     s->queued_rows += job_rows(s, job);
+    assert(s->depth <= s->cfg.max_queue_size && (s->head != NULL) == (s->depth > 0));
     if (s->cfg.queue_depth)
         metrics_set(s->cfg.queue_depth, s->depth);
     pthread_cond_signal(&s->cond);

@@ -1,0 +1,120 @@
+"""test_serve_limits.py — what a client without a key, or with too much data, can make the
+real `inferd serve --threads 2` hold.
+
+1. Eight connections that each declare a 60 MB body and send none of it, with no key, are
+   answered 401 at once (the key is checked from the headers, before any body byte), and
+   the server's peak RSS (VmHWM) stays far below what buffering them would take.
+2. One authorization for every route: the admin key opens the OpenAI routes too; no key
+   there is OpenAI's 401 error object.
+3. --max-buffered-bytes: while one request's declared body holds the budget, a second one
+   is answered 503 + Retry-After before its body is read; the first is still served.
+"""
+import json
+import os
+import socket
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import Checker, Server, make_mlp, skip  # noqa: E402
+
+SHARED = os.environ.get("INFERD_SHARED", "/work/shared")
+GGUF = os.path.join(SHARED, "testdata", "llm", "aidreams260K.gguf")
+
+
+def vm_hwm_kb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return 0
+
+
+def send_headers(port, path, length, key=None):
+    sk = socket.create_connection(("127.0.0.1", port), timeout=10)
+    h = "POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n" % (path, length)
+    if key:
+        h += "Authorization: Bearer %s\r\n" % key
+    sk.sendall((h + "\r\n").encode())
+    return sk
+
+
+def status_of(sk, timeout=10):
+    sk.settimeout(timeout)
+    data = b""
+    try:
+        while b"\r\n\r\n" not in data:
+            chunk = sk.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+    except socket.timeout:
+        pass
+    line = data.split(b"\r\n", 1)[0].decode(errors="replace")
+    return (int(line.split()[1]) if line.startswith("HTTP/1.1 ") else 0), data.decode(errors="replace")
+
+
+def main():
+    t = Checker()
+    root = tempfile.mkdtemp(prefix="inferd-limits-")
+    make_mlp(os.path.join(root, "mlp", "1", "model.onnx"))
+    if os.path.exists(GGUF):
+        os.makedirs(os.path.join(root, "tiny", "1"))
+        os.symlink(GGUF, os.path.join(root, "tiny", "1", "model.gguf"))
+    work = tempfile.mkdtemp(prefix="inferd-limits-keys-")
+    keys, admin = os.path.join(work, "keys"), os.path.join(work, "admin")
+    with open(keys, "w") as f:
+        f.write("infer-key\n")
+    with open(admin, "w") as f:
+        f.write("admin-key\n")
+    body = json.dumps({"inputs": [{"name": "x", "shape": [1, 4], "datatype": "FP32", "data": [1, 2, 3, 4]}]})
+    with Server(root, "--threads", "2", "--api-key-file", keys, "--admin-key-file", admin,
+                "--max-buffered-bytes", "1000000", "--max-body-bytes", "900000") as s:
+        # -- 1. no key, huge declared bodies: 401 before the body --
+        socks = [send_headers(s.port, "/v2/models/mlp/infer", 62914560) for _ in range(8)]
+        got = [status_of(sk)[0] for sk in socks]
+        for sk in socks:
+            sk.close()
+        t.check(got == [401] * 8, "no key, 60 MB declared: 401 with the body unread: %r" % got)
+        socks = [send_headers(s.port, "/v2/models/mlp/infer", 62914560, key="infer-key") for _ in range(8)]
+        got = [status_of(sk)[0] for sk in socks]
+        for sk in socks:
+            sk.close()
+        t.check(got == [413] * 8, "with a key, over --max-body-bytes: 413 before reading: %r" % got)
+        hwm = vm_hwm_kb(s.proc.pid)
+        print("VmHWM after the unauthenticated bodies: %d kB" % hwm)
+        t.check(hwm < 200 * 1024, "peak RSS stays under 200 MB (%d kB)" % hwm)
+
+        # -- 2. one authorization for every route --
+        if os.path.exists(GGUF):
+            for key, want in (("admin-key", 200), ("infer-key", 200), (None, 401)):
+                h = {"Authorization": "Bearer " + key} if key else {}
+                r = s.get("/v1/models", headers=h)
+                t.check(r.status == want, "/v1/models with %s: %d (%r)" % (key, want, r))
+            r = s.post_json("/v1/chat/completions", {"messages": [{"role": "user", "content": "hi"}]})
+            t.check(r.status == 401 and r.json()["error"]["code"] == "invalid_api_key"
+                    and "www-authenticate" in r.headers, "OpenAI 401 shape: %r" % r)
+        else:
+            print("SKIP part 2: ../shared/testdata/llm/aidreams260K.gguf is absent")
+
+        # -- 3. the body budget --
+        first = send_headers(s.port, "/v2/models/mlp/infer", 600000, key="infer-key")
+        first.sendall(b"{")
+        time.sleep(0.2)
+        second = send_headers(s.port, "/v2/models/mlp/infer", 600000, key="infer-key")
+        code, text = status_of(second)
+        second.close()
+        t.check(code == 503 and "retry-after: 1" in text.lower() and "--max-buffered-bytes" in text,
+                "a body past the budget: 503 + Retry-After before it is read: %r" % text[:300])
+        first.sendall(b" " * (600000 - 2) + b"}")
+        code, text = status_of(first)
+        first.close()
+        t.check(code == 400, "the first request is still served (its body is bad JSON on purpose): %d" % code)
+        r = s.post("/v2/models/mlp/infer", body, headers={"Authorization": "Bearer infer-key"})
+        t.check(r.status == 200, "the budget is given back when requests end: %r" % r)
+    return t.finish()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
