@@ -673,7 +673,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     pthread_mutex_unlock(&r->lock);
     pthread_mutex_destroy(&r->lock);
     free(r);
-    atomic_fetch_sub(&s->in_flight, 1);
+    long before = atomic_fetch_sub(&s->in_flight, 1);
+    assert(before >= 1); /* one completion per accepted request */
+    (void)before;
 }
 
 /* ---------------- server lifecycle ---------------- */

@@ -4,6 +4,7 @@
 
 #include "base/hash.h"
 #include "base/log.h"
+#include "base/path.h"
 #include "observe/families.h"
 
 #include <assert.h>
@@ -37,7 +38,7 @@ struct model_entry {
 };
 
 struct repo {
-    char root[4096];
+    char root[PATH_MAX_LEN];
     struct repo_opts opts;           /* root points at this->root */
     pthread_mutex_t lock;            /* guards models[] and each entry's v[] */
     pthread_mutex_t sync;            /* one sync (poll, load, unload) at a time */
@@ -74,7 +75,11 @@ static void version_free(struct model_version *mv)
 
 void repo_release(struct model_version *mv)
 {
-    if (mv && atomic_fetch_sub(&mv->refs, 1) == 1)
+    if (!mv)
+        return;
+    int before = atomic_fetch_sub(&mv->refs, 1);
+    assert(before >= 1); /* a release without its acquire */
+    if (before == 1)
         version_free(mv);
 }
 
@@ -96,10 +101,10 @@ static uint64_t version_sig(const char *dir)
     if (!d)
         return 0;
     struct dirent *e;
-    char path[4400];
+    char path[PATH_MAX_LEN];
     while ((e = readdir(d))) {
         struct stat st;
-        if (snprintf(path, sizeof path, "%s/%s", dir, e->d_name) >= (int)sizeof path)
+        if (path_join(path, sizeof path, dir, e->d_name, NULL) < 0)
             continue;
         if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
             continue;
@@ -126,7 +131,7 @@ static int load_version(struct repo *r, const char *name, const struct model_con
                         struct model_version **out, struct inferd_err *err)
 {
     struct model_version *mv = calloc(1, sizeof *mv);
-    char path[4400];
+    char path[PATH_MAX_LEN];
     int rc = 0;
     if (!mv)
         return inferd_err_set(err, INFERD_ENOMEM, "out of memory");
@@ -151,7 +156,9 @@ static int load_version(struct repo *r, const char *name, const struct model_con
     rc = manifest_verify(mv->dir, mv->be->file_name, err);
     if (rc < 0)
         goto fail;
-    snprintf(path, sizeof path, "%s/%s", mv->dir, mv->be->file_name);
+    rc = path_join(path, sizeof path, mv->dir, mv->be->file_name, err);
+    if (rc < 0)
+        goto fail;
     struct backend_load ld = {.name = mv->name, .version = version, .dir = mv->dir, .path = path, .cfg = cfg,
                               .pool = r->opts.pool, .max_elements = r->opts.max_elements,
                               .metrics = r->opts.metrics};
@@ -223,15 +230,14 @@ static int list_versions(const char *dir, int64_t *out, int cap)
     }
     int n = 0;
     struct dirent *e;
-    char path[4400];
+    char path[PATH_MAX_LEN];
     while ((e = readdir(d)) && n < SCAN_MAX) {
         const char *s = e->d_name;
         if (!*s || strspn(s, "0123456789") != strlen(s) || strlen(s) > 15)
             continue;
         int64_t v = strtoll(s, NULL, 10);
         struct stat st;
-        snprintf(path, sizeof path, "%s/%s", dir, s);
-        if (v < 1 || stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
+        if (v < 1 || path_join(path, sizeof path, dir, s, NULL) < 0 || stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
             continue;
         all[n++] = v;
     }
@@ -324,8 +330,10 @@ static int sync_model(struct repo *r, const char *name, struct inferd_err *err)
     pthread_mutex_unlock(&r->lock);
     if (!e)
         return inferd_err_set(err, INFERD_ETOOLARGE, "repository: more than %d models", REPO_MAX_MODELS);
-    char dir[4300];
-    snprintf(dir, sizeof dir, "%s/%s", r->root, name);
+    char dir[PATH_MAX_LEN];
+    int rc = path_join(dir, sizeof dir, r->root, name, err);
+    if (rc < 0)
+        return rc;
     struct stat st;
     int on_disk = stat(dir, &st) == 0 && S_ISDIR(st.st_mode);
     pthread_mutex_lock(&r->lock);
@@ -338,7 +346,7 @@ static int sync_model(struct repo *r, const char *name, struct inferd_err *err)
     }
     struct model_config cfg;
     struct inferd_err lerr = {0};
-    int rc = model_config_load(dir, &cfg, &lerr);
+    rc = model_config_load(dir, &cfg, &lerr);
     if (rc < 0) {
         if (strcmp(e->reason, lerr.msg) != 0) {
             log_event(LOG_ERROR, "model config rejected; loaded versions keep serving", "model", name, "reason",
@@ -373,8 +381,10 @@ static int sync_model(struct repo *r, const char *name, struct inferd_err *err)
             keep[nk++] = v;
             continue;
         }
-        char vdir[4400];
-        snprintf(vdir, sizeof vdir, "%s/%lld", dir, (long long)v);
+        char vdir[PATH_MAX_LEN], vname[24];
+        snprintf(vname, sizeof vname, "%lld", (long long)v);
+        if (path_join(vdir, sizeof vdir, dir, vname, NULL) < 0)
+            continue; /* load_version names the cap for a path this long */
         uint64_t sig = version_sig(vdir);
         int seen = 0;
         for (int j = 0; j < e->n_failed; j++)
@@ -442,10 +452,10 @@ void repo_poll(struct repo *r)
     if (d) {
         struct dirent *e;
         while ((e = readdir(d)) && n < REPO_MAX_MODELS) {
-            char path[4400];
+            char path[PATH_MAX_LEN];
             struct stat st;
-            snprintf(path, sizeof path, "%s/%s", r->root, e->d_name);
-            if (!name_ok(e->d_name) || stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
+            if (!name_ok(e->d_name) || path_join(path, sizeof path, r->root, e->d_name, NULL) < 0 ||
+                stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
                 continue;
             snprintf(names[n++], REPO_NAME_MAX, "%.127s", e->d_name);
         }
@@ -503,7 +513,11 @@ int repo_open(const struct repo_opts *opts, struct repo **out, struct inferd_err
     struct repo *r = calloc(1, sizeof *r);
     if (!r)
         return inferd_err_set(err, INFERD_ENOMEM, "repository: out of memory");
-    snprintf(r->root, sizeof r->root, "%s", opts->root);
+    int rc = path_copy(r->root, sizeof r->root, opts->root, err);
+    if (rc < 0) {
+        free(r);
+        return rc;
+    }
     r->opts = *opts;
     r->opts.root = r->root;
     pthread_mutex_init(&r->lock, NULL);
@@ -593,13 +607,12 @@ int repo_load(struct repo *r, const char *name, struct inferd_err *err)
         e->n_failed = 0; /* an explicit load retries failed versions */
     }
     pthread_mutex_unlock(&r->lock);
-    char dir[4300];
+    char dir[PATH_MAX_LEN];
     struct stat st;
-    snprintf(dir, sizeof dir, "%s/%s", r->root, name);
-    int rc;
-    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+    int rc = path_join(dir, sizeof dir, r->root, name, err);
+    if (rc == 0 && (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)))
         rc = inferd_err_set(err, INFERD_ENOTFOUND, "model '%s': no folder %s in the repository", name, dir);
-    else
+    else if (rc == 0)
         rc = sync_model(r, name, err);
     if (rc == 0) {
         pthread_mutex_lock(&r->lock);

@@ -8,6 +8,7 @@
 #include "base/buf.h"
 #include "base/clock.h"
 
+#include <assert.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -430,7 +431,9 @@ static void several_done(struct llm_job *j, void *arg)
 {
     (void)j;
     struct oai_call *c = arg;
-    if (atomic_fetch_sub(&c->jobs_left, 1) != 1)
+    int left = atomic_fetch_sub(&c->jobs_left, 1);
+    assert(left >= 1); /* one on_done per job */
+    if (left != 1)
         return;
     struct llm_oai_out *outs = calloc((size_t)c->n_jobs, sizeof *outs);
     struct llm_job_out *jos = calloc((size_t)c->n_jobs, sizeof *jos);
@@ -620,7 +623,9 @@ static void embeddings_done(struct llm_job *j, void *arg)
 {
     (void)j;
     struct oai_call *c = arg;
-    if (atomic_fetch_sub(&c->jobs_left, 1) != 1)
+    int left = atomic_fetch_sub(&c->jobs_left, 1);
+    assert(left >= 1); /* one on_done per job */
+    if (left != 1)
         return;
     const float **embs = calloc((size_t)c->n_jobs, sizeof *embs);
     int prompt_tokens = 0, n_embd = 0;
