@@ -158,6 +158,10 @@ def main():
         r = s.post_json("/v1/completions", {"model": "tiny", "prompt": "a", "max_tokens": 10 ** 9})
         t.check(r.status == 400 and "1000000" in r.json()["error"]["message"], "max_tokens names its cap: %r" % r)
 
+        r = s.post("/tokenize", "{")
+        t.check(r.status == 400 and "malformed JSON" in r.json()["error"]["message"],
+                "/tokenize with a broken body says so: %r" % r)
+
         # -- 3. capabilities --
         r = s.post_json("/v2/models/tiny/infer", infer)
         t.check(r.status == 400 and "language model" in r.json().get("error", ""), "v2 infer on an LLM: 400 %r" % r)

@@ -690,9 +690,8 @@ static int h_embeddings(struct http_req *r, void *ctx)
 
 /* ---------------- tokenize / detokenize / models ---------------- */
 
-/* Opening of /tokenize and /detokenize: auth, then the body as JSON. OUT: *root (NULL when
- * the body is not JSON: the caller's field checks then name the missing field). Returns -1
- * when the request has been answered (401). */
+/* Opening of /tokenize and /detokenize (the key was checked by the front): the body as a
+ * JSON object. OUT: *root. Returns 0, or -1 after answering 400 with the parse error. */
 static int tok_open(struct http_req *r, struct serve_server *s, json_t **root)
 {
     (void)s;
@@ -700,6 +699,18 @@ static int tok_open(struct http_req *r, struct serve_server *s, json_t **root)
     const char *body = http_req_body(r, &len);
     json_error_t je;
     *root = json_loadb(body, len, 0, &je);
+    if (!*root || !json_is_object(*root)) {
+        char msg[INFERD_ERR_MSG_MAX];
+        if (*root)
+            snprintf(msg, sizeof msg, "request body: not a JSON object");
+        else
+            snprintf(msg, sizeof msg, "request body: malformed JSON at line %d column %d: %.200s", je.line, je.column,
+                     je.text);
+        json_decref(*root);
+        *root = NULL;
+        oai_error_from(r, INFERD_EINVAL, NULL, msg);
+        return -1;
+    }
     return 0;
 }
 
