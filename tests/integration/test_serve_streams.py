@@ -162,6 +162,11 @@ def main():
         t.check(r.status == 400 and "malformed JSON" in r.json()["error"]["message"],
                 "/tokenize with a broken body says so: %r" % r)
 
+        huge = {"inputs": [{"name": "x", "shape": [2 ** 31, 2 ** 31, 4], "datatype": "FP32", "data": [1]}]}
+        r = s.post_json("/v2/models/mlp/infer", huge)
+        t.check(r.status == 413 and "64 bits" in r.json().get("error", "") and "-1" not in r.json().get("error", ""),
+                "a 2^64-element shape names the limit, not -1 elements: %r" % r)
+
         # -- 3. capabilities --
         r = s.post_json("/v2/models/tiny/infer", infer)
         t.check(r.status == 400 and "language model" in r.json().get("error", ""), "v2 infer on an LLM: 400 %r" % r)

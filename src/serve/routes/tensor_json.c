@@ -22,6 +22,20 @@ int tj_shape(const json_t *v, int *rank, int64_t *dims, const char *field, struc
     return 0;
 }
 
+
+int tj_numel(int rank, const int64_t *dims, int64_t max_elements, const char *field, int64_t *n,
+             struct inferd_err *err)
+{
+    *n = inferd_shape_numel(rank, dims);
+    if (*n < 0)
+        return inferd_err_set(err, INFERD_ETOOLARGE,
+                              "%s.shape: more elements than 64 bits can count; the limit is %lld (--max-elements)", field,
+                              (long long)max_elements);
+    if (max_elements > 0 && *n > max_elements)
+        return inferd_err_set(err, INFERD_ETOOLARGE, "%s: %lld elements is more than the limit of %lld (--max-elements)",
+                              field, (long long)*n, (long long)max_elements);
+    return 0;
+}
 /* Stores one JSON scalar as element i of dtype dt at out. */
 static int put_elem(const json_t *e, enum inferd_dtype dt, void *out, int64_t i, const char *field,
                     struct inferd_err *err)
@@ -134,10 +148,10 @@ int tj_from_json(const json_t *v, enum inferd_dtype dt, const int64_t *dims, int
         if (rc < 0)
             return rc;
     }
-    int64_t n = inferd_shape_numel(rank, shape);
-    if (n < 0 || (max_elements > 0 && n > max_elements))
-        return inferd_err_set(err, INFERD_ETOOLARGE, "%s: %lld elements is more than the limit of %lld (--max-elements)",
-                              field, (long long)n, (long long)max_elements);
+    int64_t n;
+    int nrc = tj_numel(rank, shape, max_elements, field, &n, err);
+    if (nrc < 0)
+        return nrc;
     /* v2 allows flat data: a list of exactly numel scalars whatever the rank. */
     if (rank != 1 && json_is_array(v) && (int64_t)json_array_size(v) == n &&
         (n == 0 || !json_is_array(json_array_get(v, 0))))
@@ -214,10 +228,10 @@ int tj_from_json_flat(const json_t *v, enum inferd_dtype dt, const int64_t *dims
         if (dims[i] < 0)
             return inferd_err_set(err, INFERD_ESHAPE, "%s: shape[%d] is negative (%lld)", field, i,
                                   (long long)dims[i]);
-    int64_t n = inferd_shape_numel(rank, dims);
-    if (n < 0 || (max_elements > 0 && n > max_elements))
-        return inferd_err_set(err, INFERD_ETOOLARGE, "%s: %lld elements is more than the limit of %lld (--max-elements)",
-                              field, (long long)n, (long long)max_elements);
+    int64_t n;
+    int nrc = tj_numel(rank, dims, max_elements, field, &n, err);
+    if (nrc < 0)
+        return nrc;
     int64_t have = 0;
     int rc = count_leaves(v, 0, &have, field, err);
     if (rc < 0)

@@ -86,10 +86,10 @@ static int parse_input(const json_t *in, int idx, const char *bin, size_t bin_le
         size_t sz = (size_t)json_integer_value(bsz);
         if (dtype == INFERD_BYTES)
             return inferd_err_set(err, INFERD_EUNSUPPORTED, "%s.datatype: BYTES is not supported", field);
-        int64_t n = inferd_shape_numel(rank, dims);
-        if (n < 0 || (max_elements > 0 && n > max_elements))
-            return inferd_err_set(err, INFERD_ETOOLARGE, "%s: %lld elements is more than the limit of %lld (--max-elements)",
-                                  field, (long long)n, (long long)max_elements);
+        int64_t n;
+        int nrc = tj_numel(rank, dims, max_elements, field, &n, err);
+        if (nrc < 0)
+            return nrc;
         size_t want = (size_t)n * inferd_dtype_size(dtype);
         if (sz != want)
             return inferd_err_set(err, INFERD_EINVAL,
