@@ -371,6 +371,8 @@ static ssize_t stream_read(void *ctx, char *buf, size_t cap)
             return -1;
     }
     size_t n = c->pending.len - c->pending_off;
+    if (n == 0)
+        return 0; /* nothing new: the connection waits for stream_publish */
     if (n > cap)
         n = cap;
     memcpy(buf, c->pending.data + c->pending_off, n);
