@@ -183,9 +183,12 @@ static int admit(struct llm_sched *s, struct llm_job *j, struct inferd_err *err)
     if (j->logprobs && !j->embed) {
         /* a slot holds at most slot_ctx tokens, whatever max_tokens asks for */
         int cap = j->max_tokens > 0 && j->max_tokens < s->slot_ctx ? j->max_tokens : s->slot_ctx;
-        j->toks = calloc((size_t)cap, sizeof *j->toks);
-        if (!j->toks)
+        struct llm_tok_rec *toks = calloc((size_t)cap, sizeof *toks);
+        if (!toks)
             return inferd_err_set(err, INFERD_ENOMEM, "logprobs: out of memory");
+        pthread_mutex_lock(&j->lock); /* llm_job_take reads the pointer under the lock */
+        j->toks = toks;
+        pthread_mutex_unlock(&j->lock);
     }
     pthread_mutex_lock(&j->lock);
     j->prompt_tokens = j->n_prompt;

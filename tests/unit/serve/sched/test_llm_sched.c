@@ -91,6 +91,9 @@ static void test_handoff(struct llm_sched *s, const char *whole)
     }
     got[off] = 0;
     CHECK(done && strcmp(got, whole) == 0 && toks == 40);
+    /* done is visible to take before the scheduler has run the callbacks: wait (bounded) */
+    for (int i = 0; i < 5000 && atomic_load(&cs.done_calls) == 0; i++)
+        usleep(1000);
     CHECK(atomic_load(&cs.published) >= 2 && atomic_load(&cs.done_calls) == 1);
     llm_job_release(j);
 
