@@ -166,11 +166,3 @@ int hangup_watch_fire_all(struct hangup_watch *w)
     pthread_mutex_unlock(&w->lock);
     return n;
 }
-
-int hangup_watch_count(struct hangup_watch *w)
-{
-    pthread_mutex_lock(&w->lock);
-    int n = w->n_used;
-    pthread_mutex_unlock(&w->lock);
-    return n;
-}

@@ -2,14 +2,15 @@
  *
  * libmicrohttpd does not look at a suspended connection's socket, so a client that closes
  * its connection during a long non-streamed generation would keep its KV-cache slot busy
- * until the answer is ready. One watcher thread per server holds the sockets of suspended
- * requests in an epoll set (EPOLLRDHUP: the peer closed or shut down its sending side) and
- * runs the request's hang-up hook when one closes. The hook only flags work to stop
- * (cancel a job); the work's own completion resumes and ends the request as usual.
+ * until the answer is ready. One watcher thread per server holds the sockets of requests
+ * that wait for work (from their first suspension to their completion) in an epoll set
+ * (EPOLLRDHUP: the peer closed or shut down its sending side) and runs the request's
+ * hang-up hook when one closes. The hook only flags work to stop (cancel a job); the
+ * work's own completion resumes and ends the request as usual. At shutdown every hook runs.
  *
  *   struct hangup_watch *w;  hangup_watch_new(4096, &w, &err);
- *   int h = hangup_watch_add(w, fd, cancel_job, job);     // when suspending
- *   hangup_watch_remove(w, h);                            // before resuming
+ *   int h = hangup_watch_add(w, fd, cancel_job, job);     // when it first waits
+ *   hangup_watch_remove(w, h);                            // when the request completes
  *   hangup_watch_free(w);
  *
  * Threading: add/remove/fire_all from any thread. A hook runs on the watcher thread (or
@@ -30,15 +31,15 @@ typedef void (*hangup_fn)(void *arg);
 int hangup_watch_new(int max, struct hangup_watch **out, struct inferd_err *err);
 /* Stops the thread and frees. NULL is a no-op. */
 void hangup_watch_free(struct hangup_watch *w);
-/* Watches fd (fn may be NULL: tracked, not watched). fn(arg) runs at most once. Returns a
- * handle >= 0, or -1 when the table is full (then nothing is watched). */
+/* Tracks a suspended request with its hook fn(arg) (may be NULL), and watches fd for the
+ * peer closing when fd >= 0 (fd < 0: tracked only; hangup_watch_fire_all still runs fn).
+ * fn runs at most once. Returns a handle >= 0, or -1 when the table is full (then nothing
+ * is tracked). */
 int hangup_watch_add(struct hangup_watch *w, int fd, hangup_fn fn, void *arg);
 /* Forgets handle (< 0 is a no-op). */
 void hangup_watch_remove(struct hangup_watch *w, int handle);
-/* Runs every watched hook now, as if each client had gone (server shutdown: cut what
+/* Runs every tracked hook now, as if each client had gone (server shutdown: cut what
  * waits). Returns how many requests are tracked. */
 int hangup_watch_fire_all(struct hangup_watch *w);
-/* How many requests are tracked (suspended) now. */
-int hangup_watch_count(struct hangup_watch *w);
 
 #endif

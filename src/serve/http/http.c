@@ -40,7 +40,8 @@ struct http_server {
     atomic_int quiesced;             /* draining: answers carry Connection: close */
     atomic_size_t buffered;          /* body bytes reserved by requests now (max_buffered_bytes) */
     int quiesced_fd;                 /* the listen socket MHD gave back; closed after MHD stops */
-    struct hangup_watch *watch;      /* suspended requests, and their clients' hang-ups */
+    struct hangup_watch *watch;      /* requests with a hang-up hook that have waited */
+    atomic_int n_suspended;          /* connections suspended now */
 };
 
 enum req_state { REQ_RECEIVING, REQ_DISPATCHED, REQ_READY, REQ_SENT };
@@ -90,7 +91,8 @@ struct http_req {
     pthread_mutex_t lock;
     int suspended, finished;
     int wake_pending;                /* a stream got data since its read last found none */
-    int watch;                       /* hangup_watch handle while suspended, else -1 */
+    int watch;                       /* hangup_watch handle from the first suspension to the
+                                        completion, else -1 */
     hangup_fn hup_fn;                /* the route's hang-up hook (NULL: none) */
     void *hup_arg;
     void (*done_fn)(void *);
@@ -357,15 +359,20 @@ void http_resp_stream(struct http_req *r, int status, const char *content_type,
     r->stream_free = free_ctx;
 }
 
-/* Suspends r's connection and tracks it (watching for the client's hang-up when the route
- * gave a hook). Caller holds r->lock, on an MHD thread inside an MHD callback. */
+/* Suspends r's connection. The first time, a request whose route gave a hang-up hook is
+ * put under the watcher until it completes (not per suspension: a stream suspends between
+ * every two tokens, and epoll changes each time would cost more than the token). Caller
+ * holds r->lock, on an MHD thread inside an MHD callback. */
 static void suspend_locked(struct http_req *r)
 {
     assert(!r->suspended);
     r->suspended = 1;
+    atomic_fetch_add(&r->srv->n_suspended, 1);
     MHD_suspend_connection(r->conn);
-    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-    r->watch = hangup_watch_add(r->srv->watch, ci ? (int)ci->connect_fd : -1, r->hup_fn, r->hup_arg);
+    if (r->hup_fn && r->watch < 0) {
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        r->watch = hangup_watch_add(r->srv->watch, ci ? (int)ci->connect_fd : -1, r->hup_fn, r->hup_arg);
+    }
 }
 
 /* Resumes r's connection when suspended. Caller holds r->lock; any thread. */
@@ -373,9 +380,8 @@ static void resume_locked(struct http_req *r)
 {
     if (!r->suspended)
         return;
-    hangup_watch_remove(r->srv->watch, r->watch);
-    r->watch = -1;
     r->suspended = 0;
+    atomic_fetch_sub(&r->srv->n_suspended, 1);
     MHD_resume_connection(r->conn);
 }
 
@@ -656,6 +662,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     *con_cls = NULL;
     if (r->state != REQ_RECEIVING && s->cfg.on_complete)
         s->cfg.on_complete(s->cfg.obs_ctx, r);
+    hangup_watch_remove(s->watch, r->watch); /* after this the hook never runs: done_fn may free its arg */
+    r->watch = -1;
     if (r->done_fn)
         r->done_fn(r->done_arg);
     if (r->stream_free)
@@ -762,12 +770,12 @@ long http_in_flight(const struct http_server *s) { return atomic_load(&s->in_fli
 
 int http_server_cut(struct http_server *s, int timeout_ms)
 {
-    int n = hangup_watch_fire_all(s->watch);
+    hangup_watch_fire_all(s->watch);
     uint64_t until = clock_now_ns() + (uint64_t)timeout_ms * 1000000u;
-    while (n > 0 && clock_now_ns() < until) {
+    int n;
+    while ((n = atomic_load(&s->n_suspended)) > 0 && clock_now_ns() < until) {
         struct timespec ts = {0, 2 * 1000 * 1000};
         nanosleep(&ts, NULL);
-        n = hangup_watch_count(s->watch);
     }
     return n;
 }

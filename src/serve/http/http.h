@@ -183,10 +183,11 @@ void http_req_finish(struct http_req *r);
 /* Tells a streaming response that its read has bytes (or the end) again; any thread. The
  * caller must know r is alive: call it only before r's on_done hook has run. */
 void http_req_wake(struct http_req *r);
-/* Runs fn(arg) if the client closes its connection while the request waits suspended
- * (after HTTP_ASYNC, or a stream waiting for bytes) or when the server shuts down with it
- * waiting. fn runs on another thread and must only flag the work to stop (it must not
- * finish the request itself); the work's completion then ends the request as usual. */
+/* Runs fn(arg) if the client closes its connection after the request first waited
+ * suspended (after HTTP_ASYNC, or a stream waiting for bytes) and before it completes, or
+ * when the server shuts down with it unfinished. fn runs on another thread and must only
+ * flag the work to stop (it must not finish the request itself); the work's completion
+ * then ends the request as usual. fn never runs once the request's on_done hook has. */
 void http_req_on_hangup(struct http_req *r, void (*fn)(void *arg), void *arg);
 
 /* Longest timeout a request may ask for, in ms (about 11.6 days); larger values are

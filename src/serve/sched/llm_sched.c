@@ -132,6 +132,9 @@ static int end_if_over(struct llm_sched *s, struct llm_job *j, uint64_t now)
     return 1;
 }
 
+/* Shortest time between two on_publish calls of one running job (see the end of step). */
+#define LLM_NOTIFY_MIN_NS 500000u
+
 static int common_prefix(const int32_t *a, int na, const int32_t *b, int nb)
 {
     int n = na < nb ? na : nb, i = 0;
@@ -314,7 +317,7 @@ static void on_token(struct llm_sched *s, struct llm_job *j, const float *logits
     pthread_mutex_lock(&j->lock);
     pthread_cond_broadcast(&j->cond);
     pthread_mutex_unlock(&j->lock);
-    llm_job__notify(j, 0);
+    j->publish_pending = 1; /* told at the end of the step, with every other sequence's token */
     if ((j->max_tokens > 0 && j->completion_tokens >= j->max_tokens) || sl->n_cache >= s->slot_ctx) {
         end_job(s, j, "length", 0, NULL);
         return;
@@ -445,6 +448,20 @@ static int step(struct llm_sched *s)
             continue;
         }
         on_token(s, j, logits);
+    }
+    /* One round of wake-ups per step, after every token of it is published: the HTTP side
+     * resumes all the step's streams together instead of one between two samplings. A job
+     * told less than LLM_NOTIFY_MIN_NS ago waits for a later step (its first token and its
+     * end are told at once): with steps of tens of microseconds a stream then takes a few
+     * tokens per wake-up instead of paying a suspend/resume for each. */
+    uint64_t t = clock_now_ns();
+    for (int i = 0; i < s->n_seq; i++) {
+        struct llm_job *j = s->slots[i].job;
+        if (j && j->publish_pending && (!j->t_notified || t - j->t_notified >= LLM_NOTIFY_MIN_NS)) {
+            j->publish_pending = 0;
+            j->t_notified = t;
+            llm_job__notify(j, 0);
+        }
     }
     return 1;
 }

@@ -97,6 +97,8 @@ struct llm_job {
     int slot;                      /* -1 while waiting */
     int n_past;                    /* prompt tokens already in the KV cache */
     int32_t last_tok;              /* token to feed next step when generating */
+    int publish_pending;           /* published and not yet told (on_publish at a step's end) */
+    uint64_t t_notified;           /* when on_publish last ran (0 = never) */
     float *emb_sum;                /* embed: running sum of hidden states (n_embd) */
     uint64_t t_submit, t_first, t_last;
     /* ---- the consumer's callbacks, under cb_lock (cleared by llm_job_detach) ---- */
