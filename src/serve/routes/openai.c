@@ -428,14 +428,20 @@ static int submit_generation(struct oai_call *c, int32_t *prompt, int n_prompt)
     return HTTP_DONE;
 }
 
+/* Counts one of the call's jobs done. Returns 1 for the last one (it answers). */
+static int last_job(struct oai_call *c)
+{
+    int left = atomic_fetch_sub(&c->jobs_left, 1);
+    assert(left >= 1); /* one on_done per job */
+    return left == 1;
+}
+
 /* Scheduler thread: the last of several prompts' jobs answers with one choice each. */
 static void several_done(struct llm_job *j, void *arg)
 {
     (void)j;
     struct oai_call *c = arg;
-    int left = atomic_fetch_sub(&c->jobs_left, 1);
-    assert(left >= 1); /* one on_done per job */
-    if (left != 1)
+    if (!last_job(c))
         return;
     struct llm_oai_out *outs = calloc((size_t)c->n_jobs, sizeof *outs);
     struct llm_job_out *jos = calloc((size_t)c->n_jobs, sizeof *jos);
@@ -625,9 +631,7 @@ static void embeddings_done(struct llm_job *j, void *arg)
 {
     (void)j;
     struct oai_call *c = arg;
-    int left = atomic_fetch_sub(&c->jobs_left, 1);
-    assert(left >= 1); /* one on_done per job */
-    if (left != 1)
+    if (!last_job(c))
         return;
     const float **embs = calloc((size_t)c->n_jobs, sizeof *embs);
     int prompt_tokens = 0, n_embd = 0;
