@@ -8,6 +8,9 @@ real `inferd serve --threads 2` hold.
    there is OpenAI's 401 error object.
 3. --max-buffered-bytes: while one request's declared body holds the budget, a second one
    is answered 503 + Retry-After before its body is read; the first is still served.
+4. Strictness: Content-Length with Transfer-Encoding is refused (RFC 9112), a signed
+   Inference-Header-Content-Length is refused, an FP32 value out of range is refused (not
+   turned into inf), and "%00" in a path does not cut the model name.
 """
 import json
 import os
@@ -113,6 +116,23 @@ def main():
         t.check(code == 400, "the first request is still served (its body is bad JSON on purpose): %d" % code)
         r = s.post("/v2/models/mlp/infer", body, headers={"Authorization": "Bearer infer-key"})
         t.check(r.status == 200, "the budget is given back when requests end: %r" % r)
+        # -- 4. strictness --
+        auth = {"Authorization": "Bearer infer-key"}
+        sk = socket.create_connection(("127.0.0.1", s.port), timeout=10)
+        sk.sendall(b"POST /v2/models/mlp/infer HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer infer-key\r\n"
+                   b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
+        code, text = status_of(sk)
+        sk.close()
+        t.check(code == 400 and "both Content-Length and Transfer-Encoding" in text,
+                "Content-Length with Transfer-Encoding: refused, not answered (%r)" % text[:200])
+        h = dict(auth, **{"Inference-Header-Content-Length": "+%d" % len(body)})
+        r = s.post("/v2/models/mlp/infer", body, headers=h)
+        t.check(r.status == 400 and "decimal digits" in r.json()["error"], "+N header length refused: %r" % r)
+        big = json.dumps({"inputs": [{"name": "x", "shape": [1, 4], "datatype": "FP32", "data": [1e300, 2, 3, 4]}]})
+        r = s.post("/v2/models/mlp/infer", big, headers=auth)
+        t.check(r.status == 400 and "out of range" in r.json()["error"], "FP32 1e300 refused: %r" % r)
+        r = s.post("/v2/models/mlp%00junk/infer", body, headers=auth)
+        t.check(r.status == 404 and "mlp%00junk" in r.json()["error"], "%%00 does not cut the name: %r" % r)
     return t.finish()
 
 

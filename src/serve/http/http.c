@@ -608,6 +608,13 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
          * so no client without a key can make the server buffer anything. */
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         unsigned long long declared = cl ? strtoull(cl, NULL, 10) : 0;
+        if (cl && MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING)) {
+            /* RFC 9112 6.3: a request with both is a smuggling vector; refuse and close */
+            http_resp_error(r, 400, "bad_framing", "request: both Content-Length and Transfer-Encoding are set");
+            http_resp_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
+            r->state = REQ_DISPATCHED;
+            return queue_response(r);
+        }
         if (resolve(r) < 0) {
             r->state = REQ_DISPATCHED;
             return queue_response(r);
@@ -686,6 +693,38 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     (void)before;
 }
 
+static int hex_val(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* MHD's URL unescaper with one difference: "%00" stays as those three characters. Decoding
+ * it to a NUL byte silently cut the path (and so the model name in it) at that point. */
+static size_t unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+    (void)cls;
+    (void)c;
+    char *w = s;
+    for (const char *p = s; *p; p++) {
+        int hi = p[0] == '%' ? hex_val(p[1]) : -1;
+        int lo = hi >= 0 ? hex_val(p[2]) : -1;
+        if (lo >= 0 && (hi | lo) != 0) {
+            *w++ = (char)(hi << 4 | lo);
+            p += 2;
+        } else {
+            *w++ = *p;
+        }
+    }
+    *w = '\0';
+    return (size_t)(w - s);
+}
+
 /* ---------------- server lifecycle ---------------- */
 
 int http_server_new(const struct http_config *cfg, struct http_server **out, struct inferd_err *err)
@@ -741,6 +780,7 @@ int http_server_start(struct http_server *s, struct inferd_err *err)
                                  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)s->cfg.conn_timeout_s,
                                  MHD_OPTION_CONNECTION_LIMIT, (unsigned)s->cfg.max_connections,
                                  MHD_OPTION_PER_IP_CONNECTION_LIMIT, s->cfg.max_conns_per_client,
+                                 MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
                                  MHD_OPTION_END);
     if (!s->daemon)
         return inferd_err_set(err, INFERD_EIO, "http: cannot listen on %s:%d (in use?)", host, s->cfg.port);

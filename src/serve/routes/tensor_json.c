@@ -36,6 +36,7 @@ int tj_numel(int rank, const int64_t *dims, int64_t max_elements, const char *fi
                               field, (long long)*n, (long long)max_elements);
     return 0;
 }
+
 /* Stores one JSON scalar as element i of dtype dt at out. */
 static int put_elem(const json_t *e, enum inferd_dtype dt, void *out, int64_t i, const char *field,
                     struct inferd_err *err)
@@ -55,6 +56,14 @@ static int put_elem(const json_t *e, enum inferd_dtype dt, void *out, int64_t i,
         return inferd_err_set(err, json_is_array(e) ? INFERD_ESHAPE : INFERD_ETYPE,
                               "%s: element %lld is not a number (datatype %s)", field, (long long)i,
                               inferd_dtype_v2_name(dt));
+    if (dt == INFERD_FP32 || dt == INFERD_FP16 || dt == INFERD_BF16) {
+        /* a value the datatype cannot hold would become inf and come back as null */
+        d = json_number_value(e);
+        double max = dt == INFERD_FP16 ? 65504.0 : 3.4028234663852886e38;
+        if (fabs(d) > max)
+            return inferd_err_set(err, INFERD_EINVAL, "%s: element %lld (%g) is out of range for datatype %s (|x| <= %g)",
+                                  field, (long long)i, d, inferd_dtype_v2_name(dt), max);
+    }
     switch (dt) {
     case INFERD_FP32: ((float *)out)[i] = (float)json_number_value(e); return 0;
     case INFERD_FP64: ((double *)out)[i] = json_number_value(e); return 0;

@@ -124,12 +124,15 @@ static int v2_infer(struct http_req *r, void *ctx)
     long hlen = -1;
     const char *h = http_req_header(r, "Inference-Header-Content-Length");
     if (h) {
-        char *end;
-        long long x = strtoll(h, &end, 10);
-        if (!*h || *end || x < 0) {
-            infer_call_error(c, INFERD_EINVAL, "Inference-Header-Content-Length: not a non-negative integer");
+        /* decimal digits only: no sign, no spaces, no hex (strtoll took "+185" and " 185") */
+        size_t nd = strspn(h, "0123456789");
+        if (nd == 0 || h[nd] || nd > 15) {
+            snprintf(err.msg, sizeof err.msg,
+                     "Inference-Header-Content-Length: \"%.32s\" is not a byte count (decimal digits only)", h);
+            infer_call_error(c, INFERD_EINVAL, err.msg);
             return HTTP_DONE;
         }
+        long long x = strtoll(h, NULL, 10);
         hlen = x > (long long)1 << 40 ? (long)((long long)1 << 40) : (long)x;
     }
     struct infer_req *q = infer_req_new();
