@@ -11,6 +11,8 @@ real `inferd serve --threads 2` hold.
 4. Strictness: Content-Length with Transfer-Encoding is refused (RFC 9112), a signed
    Inference-Header-Content-Length is refused, an FP32 value out of range is refused (not
    turned into inf), and "%00" in a path does not cut the model name.
+5. A 20 MB v2 body with 5 M values against --max-elements 1000 is refused (413) by the
+   pre-scan, before jansson builds a tree of it: peak RSS stays far below that tree's size.
 """
 import json
 import os
@@ -133,6 +135,20 @@ def main():
         t.check(r.status == 400 and "out of range" in r.json()["error"], "FP32 1e300 refused: %r" % r)
         r = s.post("/v2/models/mlp%00junk/infer", body, headers=auth)
         t.check(r.status == 404 and "mlp%00junk" in r.json()["error"], "%%00 does not cut the name: %r" % r)
+    with Server(root, "--threads", "2", "--max-elements", "1000") as s:
+        values = ",".join(["0.5"] * 5000000)
+        huge = '{"inputs":[{"name":"x","shape":[1250000,4],"datatype":"FP32","data":[' + values + ']}]}'
+        before = vm_hwm_kb(s.proc.pid)
+        r = s.post("/v2/models/mlp/infer", huge)
+        t.check(r.status == 413 and "refused before parsing" in r.json().get("error", ""),
+                "5 M values over --max-elements: 413 from the pre-scan: %r" % r)
+        r = s.post("/v1/models/mlp:predict", '{"instances":[' + values + ']}')
+        t.check(r.status == 413, "TF-Serving too: %r" % r)
+        r = s.post("/predict", '{"model":"mlp","input_data":[' + values + ']}')
+        t.check(r.status == 413 and r.json().get("status") == "error", "/predict too: %r" % r)
+        hwm = vm_hwm_kb(s.proc.pid)
+        print("VmHWM %d kB before, %d kB after three 20 MB bodies" % (before, hwm))
+        t.check(hwm < 150 * 1024, "no tree was built (peak RSS %d kB; a tree of 5 M values is ~300 MB)" % hwm)
     return t.finish()
 
 

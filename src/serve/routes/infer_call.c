@@ -1,5 +1,6 @@
 /* infer_call.c — the shared inference path of every protocol's routes. */
 #include "serve/routes/infer_call.h"
+#include "serve/routes/tensor_json.h"
 
 #include "base/clock.h"
 
@@ -133,4 +134,16 @@ int infer_call_submit(struct infer_call *c, struct infer_req *q, infer_encode_fn
         return HTTP_DONE;
     }
     return HTTP_ASYNC;
+}
+
+int infer_call_prescan(struct infer_call *c, const char *body, size_t len)
+{
+    struct inferd_err err = {0};
+    /* every input at its cap, plus room for the numbers a request carries besides data
+     * (shapes, parameters) */
+    int64_t max_values = (int64_t)c->mv->n_in * c->srv->opts.max_elements + 4096;
+    if (tj_prescan(body, len, max_values, &err) == 0)
+        return 0;
+    infer_call_error(c, err.code, err.msg);
+    return -1;
 }

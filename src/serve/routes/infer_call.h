@@ -37,6 +37,10 @@ int infer_call_new(struct http_req *r, struct serve_server *s, const char *model
 /* Checks q against the model, sets its deadline, queues it. Takes ownership of q and
  * proto. Returns HTTP_ASYNC when queued, HTTP_DONE after setting an error response. */
 int infer_call_submit(struct infer_call *c, struct infer_req *q, infer_encode_fn encode, void *proto);
+/* Refuses (413, in the call's style) a JSON body holding more scalars than the model's
+ * inputs can take at --max-elements each, before anything parses it. Returns 0, or -1
+ * after setting the error response. */
+int infer_call_prescan(struct infer_call *c, const char *body, size_t len);
 /* Sets an error response in the call's style from code and message. */
 void infer_call_error(struct infer_call *c, int code, const char *msg);
 /* Same for a request without a call (predict-style when predict_style). */

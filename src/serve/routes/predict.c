@@ -62,6 +62,11 @@ static int predict(struct http_req *r, void *ctx)
     const char *body = http_req_body(r, &len);
     json_error_t je;
     struct inferd_err err = {0};
+    /* the model is named inside the body: bound by the most inputs any model may have */
+    if (tj_prescan(body, len, (int64_t)INFER_MAX_TENSORS * s->opts.max_elements + 4096, &err) < 0) {
+        serve_error(r, 1, err.code, err.msg);
+        return HTTP_DONE;
+    }
     json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
     struct infer_call *c = NULL;
     struct infer_req *q = NULL;

@@ -37,6 +37,37 @@ int tj_numel(int rank, const int64_t *dims, int64_t max_elements, const char *fi
     return 0;
 }
 
+int tj_prescan(const char *s, size_t n, int64_t max_values, struct inferd_err *err)
+{
+    int64_t count = 0;
+    int in_str = 0;
+    char prev = ' ';
+    for (size_t i = 0; i < n; i++) {
+        char ch = s[i];
+        if (in_str) {
+            if (ch == '\\')
+                i++; /* the escaped character cannot end the string */
+            else if (ch == '"')
+                in_str = 0;
+            prev = ch;
+            continue;
+        }
+        if (ch == '"') {
+            in_str = 1;
+        } else if ((ch == '-' || (ch >= '0' && ch <= '9') || ch == 't' || ch == 'f' || ch == 'n') &&
+                   (prev == '[' || prev == ',' || prev == ':' || prev == ' ' || prev == '\n' || prev == '\t' ||
+                    prev == '\r')) {
+            if (++count > max_values)
+                return inferd_err_set(err, INFERD_ETOOLARGE,
+                                      "request body: more than %lld values (--max-elements for each of the "
+                                      "model's inputs); refused before parsing",
+                                      (long long)max_values);
+        }
+        prev = ch;
+    }
+    return 0;
+}
+
 /* Stores one JSON scalar as element i of dtype dt at out. */
 static int put_elem(const json_t *e, enum inferd_dtype dt, void *out, int64_t i, const char *field,
                     struct inferd_err *err)

@@ -53,4 +53,10 @@ void tj_write_outputs(struct buf *b, const struct inferd_tensor *t, const char *
 int tj_numel(int rank, const int64_t *dims, int64_t max_elements, const char *field, int64_t *n,
              struct inferd_err *err);
 
+/* Counts the scalars (numbers, true, false, null) in JSON text s[0..n) without building
+ * anything, and refuses (INFERD_ETOOLARGE) a body holding more than max_values: a body
+ * under --max-body-bytes but over the element limits is answered before jansson builds a
+ * tree of it (about 60 bytes per value). Malformed text is left to the parser. */
+int tj_prescan(const char *s, size_t n, int64_t max_values, struct inferd_err *err);
+
 #endif

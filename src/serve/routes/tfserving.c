@@ -72,6 +72,8 @@ static int tfs_predict(struct http_req *r, void *ctx)
     const struct model_version *mv = c->mv;
     size_t len;
     const char *body = http_req_body(r, &len);
+    if (infer_call_prescan(c, body, len) < 0)
+        return HTTP_DONE;
     json_error_t je;
     json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je), *cols = NULL;
     struct infer_req *q = infer_req_new();

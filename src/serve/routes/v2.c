@@ -135,13 +135,15 @@ static int v2_infer(struct http_req *r, void *ctx)
         long long x = strtoll(h, NULL, 10);
         hlen = x > (long long)1 << 40 ? (long)((long long)1 << 40) : (long)x;
     }
+    size_t len;
+    const char *body = http_req_body(r, &len);
+    if (infer_call_prescan(c, body, hlen >= 0 && (size_t)hlen < len ? (size_t)hlen : len) < 0)
+        return HTTP_DONE;
     struct infer_req *q = infer_req_new();
     if (!q) {
         infer_call_error(c, INFERD_ENOMEM, "out of memory");
         return HTTP_DONE;
     }
-    size_t len;
-    const char *body = http_req_body(r, &len);
     if (v2_parse_request(body, len, hlen, s->opts.max_elements, q, &err) < 0) {
         infer_req_free(q);
         infer_call_error(c, err.code, err.msg);
