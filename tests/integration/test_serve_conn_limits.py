@@ -69,12 +69,13 @@ with Server(models, "--threads", "2", "--max-connections", "4", "--poll-ms", "0"
     served, waiting = [], []
     for i in range(8):
         k = connect(s.port)
-        got = ask(k, timeout=1 if len(served) >= 2 else 10)
+        # generous: under a loaded CI machine a served answer can take over a second
+        got = ask(k, timeout=3 if len(served) >= 2 else 10)
         (served if got == "ok" else waiting if got == "waiting" else []).append(k)
     c.check(2 <= len(served) <= 4, "at most 4 of 8 connections served, got %d" % len(served))
     c.check(len(served) + len(waiting) == 8, "the others wait unanswered (%d)" % len(waiting))
     c.check(all(ask(k) == "ok" for k in served), "connections under the cap keep serving")
-    c.check(all(answer(k, 0.5) == "waiting" for k in waiting), "still no answer over the cap")
+    c.check(all(answer(k, 1.0) == "waiting" for k in waiting), "still no answer over the cap")
     for k in served:
         k.close()
     # freed slots: the waiting connections are accepted and their requests answered
