@@ -19,12 +19,11 @@ static int repo_index_route(struct http_req *r, void *ctx)
     for (size_t i = 0; i < n; i++) {
         const struct repo_entry *e = &rows[i];
         const char *state = e->state == REPO_READY ? "READY" : "UNAVAILABLE";
-        json_t *row = json_pack("{s:s,s:s,s:s}", "name", e->name, "state", state, "reason", e->reason);
-        if (row && e->version > 0) {
-            char vs[24];
-            snprintf(vs, sizeof vs, "%lld", (long long)e->version);
-            json_object_set_new(row, "version", json_string(vs));
-        }
+        json_t *row = json_pack("{s:s}", "name", e->name);
+        if (row && e->version > 0) /* Triton's member order: name, version, state, reason */
+            json_object_set_new(row, "version", json_sprintf("%lld", (long long)e->version));
+        json_object_set_new(row, "state", json_string(state));
+        json_object_set_new(row, "reason", json_string(e->reason));
         json_array_append_new(idx, row);
     }
     free(rows);
