@@ -26,6 +26,7 @@ from harness import Checker, Server, make_mlp, skip  # noqa: E402
 
 SHARED = os.environ.get("INFERD_SHARED", "/work/shared")
 GGUF = os.path.join(SHARED, "testdata", "llm", "aidreams260K.gguf")
+SANITIZED = os.environ.get("INFERD_SANITIZED") == "1"
 
 
 def vm_hwm_kb(pid):
@@ -89,7 +90,8 @@ def main():
         t.check(got == [413] * 8, "with a key, over --max-body-bytes: 413 before reading: %r" % got)
         hwm = vm_hwm_kb(s.proc.pid)
         print("VmHWM after the unauthenticated bodies: %d kB" % hwm)
-        t.check(hwm < 200 * 1024, "peak RSS stays under 200 MB (%d kB)" % hwm)
+        if not SANITIZED:
+            t.check(hwm < 200 * 1024, "peak RSS stays under 200 MB (%d kB)" % hwm)
 
         # -- 2. one authorization for every route --
         if os.path.exists(GGUF):
@@ -148,7 +150,10 @@ def main():
         t.check(r.status == 413 and r.json().get("status") == "error", "/predict too: %r" % r)
         hwm = vm_hwm_kb(s.proc.pid)
         print("VmHWM %d kB before, %d kB after three 20 MB bodies" % (before, hwm))
-        t.check(hwm < 150 * 1024, "no tree was built (peak RSS %d kB; a tree of 5 M values is ~300 MB)" % hwm)
+        if SANITIZED:  # ASan's shadow memory and quarantine of freed bodies make RSS meaningless here
+            print("sanitizer build: peak RSS not checked")
+        else:
+            t.check(hwm < 150 * 1024, "no tree was built (peak RSS %d kB; a tree of 5 M values is ~300 MB)" % hwm)
     return t.finish()
 
 
