@@ -613,9 +613,10 @@ int llm_sched_submit(struct llm_sched *s, struct llm_job *j, struct inferd_err *
     }
     int free_slots = s->n_seq - s->n_running;
     if (s->n_waiting >= s->max_queue + (free_slots > 0 ? free_slots : 0)) {
+        int running = s->n_running, waiting = s->n_waiting; /* read under the lock */
         pthread_mutex_unlock(&s->lock);
         return inferd_err_set(err, INFERD_EBUSY, "model %s: %d requests running and %d waiting (queue limit %d)",
-                              s->model_name, s->n_running, s->n_waiting, s->max_queue);
+                              s->model_name, running, waiting, s->max_queue);
     }
     atomic_fetch_add(&j->refs, 1);
     j->t_submit = clock_now_ns();
