@@ -29,7 +29,8 @@ static int rm_mask(const struct ox_node *n, struct ox_tensor *const *in, unsigne
         if (a->n_ints > INFERD_MAX_RANK * 2)
             return inferd_err_set(err, INFERD_EINVAL, "ReduceMean: too many axes");
         na = (int)a->n_ints;
-        memcpy(axes, a->ints, (size_t)na * sizeof(int64_t));
+        if (na > 0) /* an empty INTS attribute has no array (memcpy from NULL is UB) */
+            memcpy(axes, a->ints, (size_t)na * sizeof(int64_t));
     }
     *mask = 0;
     if (na == 0) {
