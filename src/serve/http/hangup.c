@@ -19,9 +19,9 @@ struct watch_slot {
 };
 
 struct hangup_watch {
-    pthread_mutex_t lock;   /* guards slots, n_used and every hook call */
+    pthread_mutex_t lock;   /* guards slots and every hook call */
     struct watch_slot *slots;
-    int max, n_used, next;  /* next: where the search for a free slot starts */
+    int max, next;          /* next: where the search for a free slot starts */
     int ep;                 /* epoll set of the watched sockets + the stop eventfd */
     int stop_fd;
     pthread_t thread;
@@ -129,7 +129,6 @@ int hangup_watch_add(struct hangup_watch *w, int fd, hangup_fn fn, void *arg)
         s->fn = fn;
         s->arg = arg;
         s->fd = -1;
-        w->n_used++;
         w->next = (i + 1) % w->max;
         struct epoll_event ev = {.events = EPOLLRDHUP, .data.u64 = ((uint64_t)s->gen << 32) | (uint32_t)i};
         if (fn && fd >= 0 && epoll_ctl(w->ep, EPOLL_CTL_ADD, fd, &ev) == 0)
@@ -151,18 +150,14 @@ void hangup_watch_remove(struct hangup_watch *w, int handle)
     s->fd = -1;
     s->fn = NULL;
     s->used = 0;
-    w->n_used--;
-    assert(w->n_used >= 0);
     pthread_mutex_unlock(&w->lock);
 }
 
-int hangup_watch_fire_all(struct hangup_watch *w)
+void hangup_watch_fire_all(struct hangup_watch *w)
 {
     pthread_mutex_lock(&w->lock);
     for (int i = 0; i < w->max; i++)
         if (w->slots[i].used)
             fire(w, i);
-    int n = w->n_used;
     pthread_mutex_unlock(&w->lock);
-    return n;
 }

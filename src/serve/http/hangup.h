@@ -39,7 +39,7 @@ int hangup_watch_add(struct hangup_watch *w, int fd, hangup_fn fn, void *arg);
 /* Forgets handle (< 0 is a no-op). */
 void hangup_watch_remove(struct hangup_watch *w, int handle);
 /* Runs every tracked hook now, as if each client had gone (server shutdown: cut what
- * waits). Returns how many requests are tracked. */
-int hangup_watch_fire_all(struct hangup_watch *w);
+ * waits). */
+void hangup_watch_fire_all(struct hangup_watch *w);
 
 #endif

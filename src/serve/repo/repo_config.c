@@ -225,15 +225,20 @@ static int read_small(const char *path, char **buf, size_t *len, struct inferd_e
     return 0;
 }
 
+/* read_small of dir/name; the joined path (PATH_MAX_LEN bytes) goes to path for messages.
+ * A path too long is refused, never cut. */
+static int read_in(const char *dir, const char *name, char *path, char **buf, size_t *len, struct inferd_err *err)
+{
+    int rc = path_join(path, PATH_MAX_LEN, dir, name, err);
+    return rc < 0 ? rc : read_small(path, buf, len, err);
+}
+
 int model_config_load(const char *dir, struct model_config *c, struct inferd_err *err)
 {
     char path[PATH_MAX_LEN];
-    int rc = path_join(path, sizeof path, dir, "config.json", err);
-    if (rc < 0)
-        return rc;
     char *buf = NULL;
     size_t len = 0;
-    rc = read_small(path, &buf, &len, err);
+    int rc = read_in(dir, "config.json", path, &buf, &len, err);
     if (rc == INFERD_ENOTFOUND)
         return model_config_parse(NULL, 0, c, err);
     if (rc < 0)
@@ -274,12 +279,9 @@ int sha256_file_hex(const char *path, char hex[65], struct inferd_err *err)
 int manifest_verify(const char *dir, const char *model_file, struct inferd_err *err)
 {
     char path[PATH_MAX_LEN];
-    int rc = path_join(path, sizeof path, dir, "manifest.json", err);
-    if (rc < 0)
-        return rc;
     char *buf = NULL;
     size_t len = 0;
-    rc = read_small(path, &buf, &len, err);
+    int rc = read_in(dir, "manifest.json", path, &buf, &len, err);
     if (rc == INFERD_ENOTFOUND)
         return 0;
     if (rc < 0)

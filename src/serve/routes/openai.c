@@ -698,9 +698,8 @@ static int h_embeddings(struct http_req *r, void *ctx)
 
 /* Opening of /tokenize and /detokenize (the key was checked by the front): the body as a
  * JSON object. OUT: *root. Returns 0, or -1 after answering 400 with the parse error. */
-static int tok_open(struct http_req *r, struct serve_server *s, json_t **root)
+static int tok_open(struct http_req *r, json_t **root)
 {
-    (void)s;
     size_t len;
     const char *body = http_req_body(r, &len);
     json_error_t je;
@@ -724,7 +723,7 @@ static int h_tokenize(struct http_req *r, void *ctx)
 {
     struct serve_server *s = ctx;
     json_t *root;
-    if (tok_open(r, s, &root) < 0)
+    if (tok_open(r, &root) < 0)
         return HTTP_DONE;
     json_t *content = json_object_get(root, "content");
     if (!json_is_string(content)) {
@@ -771,7 +770,7 @@ static int h_detokenize(struct http_req *r, void *ctx)
 {
     struct serve_server *s = ctx;
     json_t *root;
-    if (tok_open(r, s, &root) < 0)
+    if (tok_open(r, &root) < 0)
         return HTTP_DONE;
     json_t *toks = json_object_get(root, "tokens");
     if (!json_is_array(toks) || json_array_size(toks) > OAI_MAX_PROMPT_TOKENS) {

@@ -26,6 +26,10 @@ int tj_shape(const json_t *v, int *rank, int64_t *dims, const char *field, struc
 int tj_numel(int rank, const int64_t *dims, int64_t max_elements, const char *field, int64_t *n,
              struct inferd_err *err)
 {
+    for (int i = 0; i < rank; i++)
+        if (dims[i] < 0)
+            return inferd_err_set(err, INFERD_ESHAPE, "%s: shape[%d] is negative (%lld)", field, i,
+                                  (long long)dims[i]);
     *n = inferd_shape_numel(rank, dims);
     if (*n < 0)
         return inferd_err_set(err, INFERD_ETOOLARGE,
@@ -34,6 +38,20 @@ int tj_numel(int rank, const int64_t *dims, int64_t max_elements, const char *fi
     if (max_elements > 0 && *n > max_elements)
         return inferd_err_set(err, INFERD_ETOOLARGE, "%s: %lld elements is more than the limit of %lld (--max-elements)",
                               field, (long long)*n, (long long)max_elements);
+    return 0;
+}
+
+/* The opening of both converters: out emptied, dtype and rank checked. Returns 0 or the
+ * error (rank < 0 = "infer the shape from the nesting" is allowed). */
+static int begin(struct inferd_tensor *out, enum inferd_dtype dt, int rank, const char *field,
+                 struct inferd_err *err)
+{
+    memset(out, 0, sizeof *out);
+    if (dt == INFERD_BYTES || inferd_dtype_size(dt) == 0)
+        return inferd_err_set(err, INFERD_EUNSUPPORTED, "%s: datatype %s is not supported", field,
+                              inferd_dtype_v2_name(dt));
+    if (rank > INFERD_MAX_RANK)
+        return inferd_err_set(err, INFERD_ESHAPE, "%s: rank %d is above %d", field, rank, INFERD_MAX_RANK);
     return 0;
 }
 
@@ -169,20 +187,13 @@ int tj_from_json(const json_t *v, enum inferd_dtype dt, const int64_t *dims, int
                  int64_t max_elements, const char *field, struct inferd_tensor *out,
                  struct inferd_err *err)
 {
-    memset(out, 0, sizeof *out);
-    if (dt == INFERD_BYTES || inferd_dtype_size(dt) == 0)
-        return inferd_err_set(err, INFERD_EUNSUPPORTED, "%s: datatype %s is not supported", field,
-                              inferd_dtype_v2_name(dt));
+    int brc = begin(out, dt, rank, field, err);
+    if (brc < 0)
+        return brc;
     int64_t shape[INFERD_MAX_RANK];
     int flat = 0;
     if (rank >= 0) {
-        if (rank > INFERD_MAX_RANK)
-            return inferd_err_set(err, INFERD_ESHAPE, "%s: rank %d is above %d", field, rank, INFERD_MAX_RANK);
         memcpy(shape, dims, sizeof(int64_t) * (size_t)rank);
-        for (int i = 0; i < rank; i++)
-            if (shape[i] < 0)
-                return inferd_err_set(err, INFERD_ESHAPE, "%s: shape[%d] is negative (%lld)", field, i,
-                                      (long long)shape[i]);
     } else {
         int rc = tj_shape(v, &rank, shape, field, err);
         if (rc < 0)
@@ -258,16 +269,10 @@ int tj_from_json_flat(const json_t *v, enum inferd_dtype dt, const int64_t *dims
                       int64_t max_elements, const char *field, struct inferd_tensor *out,
                       struct inferd_err *err)
 {
-    memset(out, 0, sizeof *out);
-    if (dt == INFERD_BYTES || inferd_dtype_size(dt) == 0)
-        return inferd_err_set(err, INFERD_EUNSUPPORTED, "%s: datatype %s is not supported", field,
-                              inferd_dtype_v2_name(dt));
-    if (rank < 0 || rank > INFERD_MAX_RANK)
-        return inferd_err_set(err, INFERD_ESHAPE, "%s: rank %d is not in 0..%d", field, rank, INFERD_MAX_RANK);
-    for (int i = 0; i < rank; i++)
-        if (dims[i] < 0)
-            return inferd_err_set(err, INFERD_ESHAPE, "%s: shape[%d] is negative (%lld)", field, i,
-                                  (long long)dims[i]);
+    int brc = rank < 0 ? inferd_err_set(err, INFERD_ESHAPE, "%s: rank %d is negative", field, rank)
+                       : begin(out, dt, rank, field, err);
+    if (brc < 0)
+        return brc;
     int64_t n;
     int nrc = tj_numel(rank, dims, max_elements, field, &n, err);
     if (nrc < 0)

@@ -48,8 +48,9 @@ void tj_write(struct buf *b, const struct inferd_tensor *t, int nested, int64_t 
  * dim is 1 is written without that dim (its row 0). names[i] names t[i]; n >= 1. */
 void tj_write_outputs(struct buf *b, const struct inferd_tensor *t, const char *const *names, int n, int squeeze);
 
-/* The element count of a shape (OUT: *n), checked: a count past 64 bits or over
- * max_elements (> 0) is INFERD_ETOOLARGE naming field and the limit. Returns 0 or that. */
+/* The element count of a shape (OUT: *n), checked: a negative dimension is INFERD_ESHAPE,
+ * a count past 64 bits or over max_elements (> 0) INFERD_ETOOLARGE, each naming field (and
+ * the limit). Returns 0 or the error. */
 int tj_numel(int rank, const int64_t *dims, int64_t max_elements, const char *field, int64_t *n,
              struct inferd_err *err);
 

@@ -121,14 +121,6 @@ void llm_job__notify(struct llm_job *j, int done)
     pthread_mutex_unlock(&j->cb_lock);
 }
 
-int llm_job__unread_over(struct llm_job *j)
-{
-    pthread_mutex_lock(&j->lock);
-    int over = j->max_unread && j->out_len - j->taken > j->max_unread;
-    pthread_mutex_unlock(&j->lock);
-    return over;
-}
-
 int llm_job_take(struct llm_job *j, struct llm_job_cursor *cur, struct llm_job_out *o)
 {
     memset(o, 0, sizeof *o);
@@ -215,6 +207,8 @@ int llm_job__check_stop(struct llm_job *j)
     size_t pub = j->text.len - llm_stop_hold(stops, j->n_stop, j->text.data, j->out_len, j->text.len);
     if (pub > j->out_len)
         j->out_len = pub;
+    int over = j->max_unread && j->out_len - j->taken > j->max_unread;
+    pthread_cond_broadcast(&j->cond);
     pthread_mutex_unlock(&j->lock);
-    return 0;
+    return over ? 2 : 0;
 }

@@ -306,17 +306,15 @@ static void on_token(struct llm_sched *s, struct llm_job *j, const float *logits
         end_job(s, j, "error", aerr.code, aerr.msg);
         return;
     }
-    if (llm_job__check_stop(j)) {
+    int pub = llm_job__check_stop(j);
+    if (pub == 1) {
         end_job(s, j, "stop", 0, NULL);
         return;
     }
-    if (llm_job__unread_over(j)) {
+    if (pub == 2) {
         end_job(s, j, "error", INFERD_EBUSY, "the client is not reading its stream (too much output unread)");
         return;
     }
-    pthread_mutex_lock(&j->lock);
-    pthread_cond_broadcast(&j->cond);
-    pthread_mutex_unlock(&j->lock);
     j->publish_pending = 1; /* told at the end of the step, with every other sequence's token */
     if ((j->max_tokens > 0 && j->completion_tokens >= j->max_tokens) || sl->n_cache >= s->slot_ctx) {
         end_job(s, j, "length", 0, NULL);
