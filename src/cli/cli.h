@@ -20,6 +20,7 @@ int cli_infer(int argc, char **argv);    /* inferd infer URL MODEL FILE|- [--ret
 int cli_generate(int argc, char **argv); /* inferd generate MODEL.gguf -p PROMPT ... */
 int cli_tokenize(int argc, char **argv); /* inferd tokenize MODEL.gguf TEXT */
 int cli_chat(int argc, char **argv);     /* inferd chat URL MODEL */
+int cli_gateway(int argc, char **argv);  /* inferd gateway --channels F --port N ... */
 
 /* getopt_long over a subcommand's argv (argv[0] is the subcommand's name), restarted from
  * the first argument when argv changes, with GNU permutation (flags and positionals mix;
@@ -38,5 +39,14 @@ int cli_int(const char *cmd, const char *flag, const char *v, long long lo, long
 /* The same for a number (strtod) in [lo, hi]. */
 int cli_double(const char *cmd, const char *flag, const char *v, double lo, double hi, const char *what,
                double *out);
+
+/* Signals for long-running subcommands: SIGTERM, SIGINT and SIGHUP are blocked in this
+ * thread before any server thread starts (so every thread inherits the mask) and taken
+ * synchronously by cli_signals_wait: no handler runs server code. SIGPIPE is ignored.
+ * Call cli_signals_block first thing, then start the server, then cli_signals_wait, which
+ * calls on_hup(ctx) for each SIGHUP and returns at SIGTERM or SIGINT. */
+#include <signal.h>
+void cli_signals_block(sigset_t *sigs);
+void cli_signals_wait(const sigset_t *sigs, void (*on_hup)(void *ctx), void *ctx);
 
 #endif

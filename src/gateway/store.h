@@ -85,13 +85,15 @@ int gw_store_each_channel(struct gw_store *st,
                           void (*fn)(void *ctx, const char *id, const char *def, const char *source),
                           void *ctx, struct inferd_err *err);
 
-/* API keys. key: the secret (only its sha256 is stored). Returns 0, INFERD_EEXIST. */
+/* API keys. key: the secret (only its sha256 is stored). Returns 0, INFERD_EINVAL (a key or id already stored) or INFERD_EIO. */
 int gw_store_put_key(struct gw_store *st, const struct gw_key_row *k, const char *key,
                      struct inferd_err *err);
 int gw_store_delete_key(struct gw_store *st, const char *id, struct inferd_err *err);
 int gw_store_each_key(struct gw_store *st, void (*fn)(void *ctx, const struct gw_key_row *k,
                                                       const char *key_hash),
                       void *ctx, struct inferd_err *err);
+/* The sha256 hex of a key secret, as api_keys.key_hash holds it. */
+void gw_store_key_hash(const char *key, char hex[65]);
 /* Adds usage to a key (queued like history rows). */
 void gw_store_add_usage(struct gw_store *st, const char *key_id, int64_t requests, int64_t tokens);
 

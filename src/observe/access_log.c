@@ -169,6 +169,12 @@ int access_log_format(const struct access_record *rec, char *buf, size_t cap, si
         put_ms(&l, "tokens_per_s", rec->tokens_per_s);
         put_str(&l, "finish_reason", rec->finish_reason, 1);
     }
+    if (rec->channel)
+        put_str(&l, "channel", rec->channel, 1);
+    if (rec->attempts_json && strlen(rec->attempts_json) <= ACCESS_LOG_ATTEMPTS_MAX) {
+        puts_(&l, ",\"attempts\":");
+        puts_(&l, rec->attempts_json);
+    }
     put(&l, "}\n", 2);
     if (l.over) {
         if (cap)

@@ -21,7 +21,8 @@
  *    "duration_ms":1.250,"queue_ms":0.100,"compute_ms":1.000,"remote_addr":"127.0.0.1",
  *    "user_agent":"curl/8",
  *    "prompt_tokens":5,"completion_tokens":7,"ttft_ms":12.0,"tokens_per_s":40.1,
- *    "finish_reason":"stop"}
+ *    "finish_reason":"stop",
+ *    "channel":"a","attempts":[{"channel":"b","status":0,"error":"connect","ms":1.2},...]}
  */
 #ifndef INFERD_ACCESS_LOG_H
 #define INFERD_ACCESS_LOG_H
@@ -63,7 +64,12 @@ struct access_record {
     double ttft_ms;                         /* time to first token */
     double tokens_per_s;                    /* completion tokens / generation time */
     const char *finish_reason;              /* "stop", "length" ... */
+    /* Gateway: the channel that answered and every attempt made (a JSON array written by
+     * the gateway itself, copied verbatim; dropped when over ACCESS_LOG_ATTEMPTS_MAX). */
+    const char *channel;                    /* NULL: no "channel" member */
+    const char *attempts_json;              /* NULL: no "attempts" member */
 };
+#define ACCESS_LOG_ATTEMPTS_MAX 4096
 
 /* Opens path for appending (created 0644 if missing); NULL or "-" means stdout (then
  * reopen is a no-op). OUT: *out, free with access_log_close.

@@ -455,6 +455,8 @@ static ssize_t stream_cb(void *cls, uint64_t pos, char *buf, size_t max)
     r->wake_pending = 0;
     pthread_mutex_unlock(&r->lock);
     ssize_t n = r->stream_read(r->stream_ctx, buf, max);
+    if (n == HTTP_STREAM_ABORT)
+        return MHD_CONTENT_READER_END_WITH_ERROR;
     if (n < 0)
         return MHD_CONTENT_READER_END_OF_STREAM;
     if (n > 0)

@@ -175,6 +175,9 @@ void http_resp_header(struct http_req *r, const char *name, const char *value);
  * block. free_ctx(ctx) runs when the response is over (also when the client went away).
  * Usable from a handler that returns HTTP_DONE or after HTTP_ASYNC. */
 typedef ssize_t (*http_stream_read_fn)(void *ctx, char *buf, size_t cap);
+/* What a stream's read returns to cut the connection instead of ending the chunked body
+ * cleanly (the producer broke mid-stream: the client must not take it as complete). */
+#define HTTP_STREAM_ABORT (-2)
 void http_resp_stream(struct http_req *r, int status, const char *content_type,
                       http_stream_read_fn read, void *ctx, void (*free_ctx)(void *));
 /* Finishes a request that its handler left with HTTP_ASYNC: call once, from any thread,
