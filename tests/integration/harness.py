@@ -52,8 +52,9 @@ class Response:
 class Server:
     """One `inferd serve` process. Extra args are passed through (flags)."""
 
-    def __init__(self, models_dir, *flags, ready_timeout=30.0, env=None, workdir=None):
+    def __init__(self, models_dir, *flags, ready_timeout=30.0, env=None, workdir=None, port=None):
         self.models_dir = models_dir
+        self.fixed_port = port
         self.flags = list(flags)
         self.ready_timeout = ready_timeout
         self.env = env
@@ -67,9 +68,8 @@ class Server:
     # -- lifecycle --
     def start(self):
         for attempt in range(5):
-            self.port = free_port()
-            args = [BIN, "serve", "--models", self.models_dir, "--host", "127.0.0.1",
-                    "--port", str(self.port)] + self.flags
+            self.port = self.fixed_port or free_port()
+            args = self.argv()
             env = dict(os.environ)
             if self.env:
                 env.update(self.env)
@@ -83,9 +83,13 @@ class Server:
                 self.proc.kill()
                 self.proc.wait()
             self._close_files()
-            if "cannot listen" not in self.stderr_text():
+            if "cannot listen" not in self.stderr_text() or self.fixed_port:
                 break
-        raise RuntimeError("inferd serve did not become ready; log:\n" + self.stderr_text())
+        raise RuntimeError("%s did not become ready; log:\n%s" % (self.argv()[1], self.stderr_text()))
+
+    def argv(self):
+        return [BIN, "serve", "--models", self.models_dir, "--host", "127.0.0.1",
+                "--port", str(self.port)] + self.flags
 
     def _wait_ready(self):
         deadline = time.time() + self.ready_timeout
@@ -166,6 +170,32 @@ class Server:
         h = {"Content-Type": "application/json"}
         h.update(headers or {})
         return self.request("POST", path, body=json.dumps(obj), headers=h)
+
+
+class Gateway(Server):
+    """One `inferd gateway` process: Gateway(state_path, "--channels", f, ...). Ready means
+    it answers /v2/health/live (its readiness needs a healthy channel)."""
+
+    def __init__(self, state, *flags, **kw):
+        super().__init__(None, *flags, **kw)
+        self.state = state
+
+    def argv(self):
+        return [BIN, "gateway", "--state", self.state, "--host", "127.0.0.1",
+                "--port", str(self.port)] + self.flags
+
+    def _wait_ready(self):
+        deadline = time.time() + self.ready_timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                return False
+            try:
+                if self.request("GET", "/v2/health/live", timeout=2).status == 200:
+                    return True
+            except OSError:
+                pass
+            time.sleep(0.05)
+        return False
 
 
 # -- models --
