@@ -17,6 +17,7 @@ static const struct command commands[] = {
     {"generate", cli_generate, "generate text from a GGUF model on this machine"},
     {"tokenize", cli_tokenize, "show the tokens a GGUF model makes of a text"},
     {"chat", cli_chat, "talk to an LLM served by inferd or any OpenAI-compatible server"},
+    {"eval", cli_eval, "probe endpoints, send canaries, compare their answers, recommend"},
 };
 
 static void usage(FILE *out)
