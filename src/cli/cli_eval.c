@@ -53,7 +53,8 @@ struct ev_endpoint {
     const char *url;               /* borrowed from argv */
     struct inferd_client *c;       /* owned */
     bool live, ready, openai_only; /* openai_only: no /v2 routes, /v1/models answered */
-    bool listed;                   /* the models it serves are known */
+    bool listed;                   /* the models it serves are known (else every model
+                                    * found elsewhere is tried on it) */
     char error[EVAL_TEXT_MAX];     /* why it is not live / its models are unknown */
     json_t *v2_models;             /* owned: names (strings) of tensor models */
     json_t *chat_models;           /* owned: names of models /v1/models lists */
@@ -175,7 +176,9 @@ static void probe(struct ev_endpoint *e, size_t idx, size_t n)
         inferd_response_clear(&r);
     }
     if (e->live && inferd_client_get_json(e->c, "/v1/models", &r, &err) == 0) {
-        e->listed = true;
+        /* a v2 server answers /v1/models too (with its LLMs only): its list is only whole
+         * when the repository index answered */
+        e->listed = e->listed || e->openai_only;
         json_array_foreach(json_object_get(r.json, "data"), i, v)
         {
             add_name(e->chat_models, json_string_value(json_object_get(v, "id")), EVAL_MODELS_MAX);

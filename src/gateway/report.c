@@ -72,7 +72,7 @@ static void queries_free(struct chan_queries *q)
 static int queries_prepare(sqlite3 *db, struct chan_queries *q, struct inferd_err *err)
 {
     if (prepare(db,
-                "SELECT COUNT(*), COALESCE(SUM(error != ''), 0) FROM requests "
+                "SELECT COUNT(*), COALESCE(SUM(COALESCE(error, '') != ''), 0) FROM requests "
                 "WHERE channel_id = ?1 AND ts_ms > ?2 AND ts_ms <= ?3",
                 &q->requests, err) < 0 ||
         prepare(db,
@@ -125,19 +125,22 @@ static int chan_read(sqlite3 *db, struct chan_queries *q, const char *id, int64_
     int rc;
     memset(w, 0, sizeof *w);
     bind3(q->requests, id, since, now);
-    if (sqlite3_step(q->requests) == SQLITE_ROW) {
-        w->requests = sqlite3_column_int64(q->requests, 0);
-        w->errors = sqlite3_column_int64(q->requests, 1);
-    }
+    if (sqlite3_step(q->requests) != SQLITE_ROW) /* an aggregate always has its row */
+        return sql_err(db, err, "reading requests");
+    w->requests = sqlite3_column_int64(q->requests, 0);
+    w->errors = sqlite3_column_int64(q->requests, 1);
     bind3(q->probes, id, since, now);
-    if (sqlite3_step(q->probes) == SQLITE_ROW) {
-        w->probes = sqlite3_column_int64(q->probes, 0);
-        w->probes_failed = sqlite3_column_int64(q->probes, 1);
-    }
+    if (sqlite3_step(q->probes) != SQLITE_ROW)
+        return sql_err(db, err, "reading probes");
+    w->probes = sqlite3_column_int64(q->probes, 0);
+    w->probes_failed = sqlite3_column_int64(q->probes, 1);
     bind3(q->canary, id, since, now);
-    if (sqlite3_step(q->canary) == SQLITE_ROW && sqlite3_column_text(q->canary, 0))
+    rc = sqlite3_step(q->canary);
+    if (rc == SQLITE_ROW && sqlite3_column_text(q->canary, 0))
         snprintf(w->canary_detail, sizeof w->canary_detail, "%s",
                  (const char *)sqlite3_column_text(q->canary, 0));
+    else if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return sql_err(db, err, "reading probes");
 
     /* History: the window cut into REPORT_HISTORY_POINTS equal spans; a point per span that
      * has samples, at its last sample's time: mean score, the highest p95, mean errors and
@@ -483,7 +486,7 @@ static int demand_rows(sqlite3 *db, int64_t since, int64_t now, int64_t by_hour[
     /* The most requested models first, so the cap drops the least requested. */
     if (prepare(db,
                 "WITH r AS (SELECT model, (ts_ms / 3600000) % 24 AS h, busy FROM requests "
-                "WHERE ts_ms > ?1 AND ts_ms <= ?2 AND error != 'no_channel' AND model != ''), "
+                "WHERE ts_ms > ?1 AND ts_ms <= ?2 AND COALESCE(error, '') != 'no_channel' AND model != ''), "
                 "t AS (SELECT model, COUNT(*) AS total FROM r GROUP BY model "
                 "ORDER BY total DESC, model LIMIT ?3) "
                 "SELECT r.model, r.h, COUNT(*), COALESCE(SUM(r.busy != 0), 0) FROM r JOIN t "

@@ -2,7 +2,8 @@
 the same name with other weights, and a dead URL. The table and the JSON must mark the dead
 one not live ("remove"), the different one's quality bad (naming the output element), and
 the two that agree good; the exit status is 1, and 0 when only the good two are evaluated.
-Also: --model for a model an endpoint lacks, the API key file, and usage errors (exit 2)."""
+Also: --model for a model an endpoint lacks, the API key file, the chat canary on two LLM
+servers (when ../shared has the tiny GGUF model), and usage errors (exit 2)."""
 import json
 import os
 import shutil
@@ -111,6 +112,24 @@ with Server(same_a) as sa, Server(same_b) as sb, Server(other) as so:
         f.write("\n# comment\n  sekrit  \n")
     p = run(ua, "--api-key-file", kf, "--tries", "1")
     c.check(p.returncode == 0, "--api-key-file %d %r" % (p.returncode, p.stderr))
+
+# LLMs get the chat canary: two servers with the same tiny GGUF model agree
+gguf = os.path.join(os.environ.get("INFERD_SHARED", ""), "testdata", "llm", "llama-2-tiny-random.gguf")
+if os.path.exists(gguf):
+    llm = os.path.join(tmp, "llm")
+    os.makedirs(os.path.join(llm, "rnd", "1"))
+    shutil.copy(gguf, os.path.join(llm, "rnd", "1", "model.gguf"))
+    with Server(llm) as l1, Server(llm) as l2:
+        u1, u2 = ("http://127.0.0.1:%d" % s.port for s in (l1, l2))
+        p = run(u1, u2, "--tries", "2", "--json")
+        out = json.loads(p.stdout) if p.stdout.startswith("{") else {}
+        res = out.get("results", [])
+        c.check(p.returncode == 0 and len(res) == 2 and all(r["kind"] == "chat" and r["quality"] == "good"
+                                                             and r["ok"] == 2 for r in res),
+                "chat canary on two LLM servers: %d %r %s" % (p.returncode, res, p.stderr))
+        c.check(out.get("endpoints", [{}])[0].get("chat_models") == ["rnd"], "chat models listed %r" % out)
+else:
+    print("(no %s: the chat canary is not checked)" % gguf)
 
 # usage errors
 for args in ([], ["--tries", "0", "http://127.0.0.1:1"], ["--tries", "x", "http://127.0.0.1:1"],

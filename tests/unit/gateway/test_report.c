@@ -113,6 +113,10 @@ static void fill(void)
         request(since + 150000LL * (i + 1), "llm", "slow", 200, "", 0);
     for (int i = 0; i < 60; i++)
         request(NOW_MS - 3 * HOUR_MS + 30LL * 60000 + i * 1000, "llm", "slow", 200, "", i % 2 == 0);
+    /* a row whose error is NULL rather than '' is a success too */
+    CHECK(sqlite3_exec(db, "INSERT INTO requests(ts_ms, model, channel_id, status, error, busy) "
+                           "VALUES(1764899000000, 'mlp', 'good', 200, NULL, NULL)",
+                       NULL, NULL, NULL) == SQLITE_OK);
     /* ghost: asked for 37 times, no channel serves it */
     for (int i = 0; i < 37; i++)
         request(NOW_MS - 1000LL * (i + 1), "ghost", "", 404, "no_channel", 0);
@@ -200,6 +204,8 @@ static void test_report(const json_t *live)
     CHECK(strcmp(json_string_value(json_object_get(b1, "reason")), "connect: refused") == 0);
     CHECK_NEAR(json_real_value(json_object_get(chan(rep, "slow"), "error_ratio")), 0.0, 1e-9);
     CHECK_NEAR(json_real_value(json_object_get(chan(rep, "good"), "error_ratio")), 0.0, 1e-9);
+    CHECK(json_integer_value(json_object_get(chan(rep, "good"), "window_requests")) == 201);
+    CHECK(json_integer_value(json_object_get(chan(rep, "good"), "window_errors")) == 0);
     CHECK(json_is_null(json_object_get(chan(rep, "cand"), "down_share")));
     /* live members are kept */
     CHECK(json_number_value(json_object_get(json_object_get(chan(rep, "slow"), "latency_ms"), "p95")) == 400);
@@ -251,7 +257,7 @@ static void test_report(const json_t *live)
         CHECK(json_integer_value(json_object_get(x, "hour")) == (json_int_t)i);
         total += json_integer_value(json_object_get(x, "requests"));
     }
-    CHECK(total == 200 + 20 + 100 + 37);
+    CHECK(total == 201 + 20 + 100 + 37);
     CHECK(json_integer_value(json_object_get(json_array_get(bh, 3), "requests")) == 0);
 
     /* gw_demand_build alone gives the same member */
