@@ -113,6 +113,21 @@ with Server(same_a) as sa, Server(same_b) as sb, Server(other) as so:
     p = run(ua, "--api-key-file", kf, "--tries", "1")
     c.check(p.returncode == 0, "--api-key-file %d %r" % (p.returncode, p.stderr))
 
+    # a server whose repository index needs an admin key: its models are unknown, so the
+    # models found elsewhere are tried on it
+    akf = os.path.join(tmp, "admin-keys")
+    with open(akf, "w") as f:
+        f.write("admin-secret\n")
+    with Server(same_b, "--admin-key-file", akf) as sk:
+        uk = "http://127.0.0.1:%d" % sk.port
+        p = run(ua, uk, "--tries", "1", "--json")
+        res = {r["endpoint"]: r for r in json.loads(p.stdout)["results"]} if p.stdout.startswith("{") else {}
+        c.check(p.returncode == 0 and res.get(uk, {}).get("quality") == "good" and "repository index" in p.stderr,
+                "unlisted endpoint tried with the others' models: %d %r %s" % (p.returncode, res, p.stderr))
+        p = run(uk, "--tries", "1")
+        c.check(p.returncode == 1 and "investigate: repository index" in p.stdout,
+                "alone, an unlisted endpoint is investigated: %d %r" % (p.returncode, p.stdout))
+
 # LLMs get the chat canary: two servers with the same tiny GGUF model agree
 gguf = os.path.join(os.environ.get("INFERD_SHARED", ""), "testdata", "llm", "llama-2-tiny-random.gguf")
 if os.path.exists(gguf):
