@@ -488,7 +488,7 @@ int cli_eval(int argc, char **argv)
     struct ev_row *rows = NULL;
     json_t *models = json_array(); /* names to evaluate (strings); rows borrow them */
     char *key = NULL;
-    bool as_json = false, explicit_models = false, all_good = true;
+    bool as_json = false, explicit_models = false, all_good = false;
     size_t neps = 0, nrows = 0, i, j;
     int exit_code = 1, tries = 5;
     long long num;
@@ -639,8 +639,12 @@ int cli_eval(int argc, char **argv)
         if (!rows[i].quality[0])
             snprintf(rows[i].quality, sizeof rows[i].quality, "-");
     recommend(eps, rows, nrows);
+    size_t ngood = 0;
     for (i = 0; i < nrows; i++)
-        all_good = all_good && rows[i].good;
+        ngood += rows[i].good;
+    all_good = ngood == nrows;
+    fprintf(stderr, "eval: %zu of %zu row(s) good (%zu endpoint(s), %zu model(s), %d tries each)\n", ngood,
+            nrows, neps, json_array_size(models), tries);
     if (as_json ? print_json(eps, neps, rows, nrows, all_good) < 0 : (print_table(eps, rows, nrows), 0))
         goto done;
     fflush(stdout);
