@@ -21,6 +21,7 @@ int cli_generate(int argc, char **argv); /* inferd generate MODEL.gguf -p PROMPT
 int cli_tokenize(int argc, char **argv); /* inferd tokenize MODEL.gguf TEXT */
 int cli_chat(int argc, char **argv);     /* inferd chat URL MODEL */
 int cli_gateway(int argc, char **argv);  /* inferd gateway --channels F --port N ... */
+int cli_eval(int argc, char **argv);     /* inferd eval URL [URL...] [--model M]... [--json] */
 
 /* getopt_long over a subcommand's argv (argv[0] is the subcommand's name), restarted from
  * the first argument when argv changes, with GNU permutation (flags and positionals mix;

@@ -18,6 +18,7 @@ static const struct command commands[] = {
     {"tokenize", cli_tokenize, "show the tokens a GGUF model makes of a text"},
     {"gateway", cli_gateway, "one front door over many serving endpoints (channels)"},
     {"chat", cli_chat, "talk to an LLM served by inferd or any OpenAI-compatible server"},
+    {"eval", cli_eval, "probe endpoints, send canaries, compare their answers, recommend"},
 };
 
 static void usage(FILE *out)

@@ -44,6 +44,7 @@ FLAGS = {
     "generate": ["--prompt", "--n-predict", "--temp", "--top-k", "--top-p", "--min-p", "--repeat-penalty",
                  "--seed", "--threads", "--stop", "--ctx", "--batch", "--kv-f32", "--no-special", "--help"],
     "tokenize": ["--no-bos", "--no-parse-special", "--ids", "--help"],
+    "eval": ["--model", "--tries", "--timeout", "--api-key-file", "--json", "--help"],
 }
 for cmd, flags in FLAGS.items():
     r = run(cmd, "--help")
@@ -70,6 +71,7 @@ cases = [
     (["chat", "http://127.0.0.1:1", "m", "--max-tokens", "0"], "inferd chat: --max-tokens: '0'"),
     (["chat", "http://127.0.0.1:1", "m", "--timeout", "soon"], "inferd chat: --timeout: 'soon'"),
     (["tokenize", "m.gguf", "x", "--idz"], "inferd tokenize: unknown option '--idz'"),
+    (["eval", "http://127.0.0.1:1", "--tries", "0"], "inferd eval: --tries: '0'"),
     (["--bogus"], "inferd: unknown option '--bogus'"),
 ]
 for args, msg in cases:
