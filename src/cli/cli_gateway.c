@@ -45,6 +45,8 @@ static void usage(FILE *f)
             "      --retention S         seconds of history kept (default 604800)\n"
             "      --max-body-bytes N    largest request body (default 64 MiB)\n"
             "      --drain-ms N          on SIGTERM, how long requests may take (default 30000)\n"
+            "      --max-connections N   open client connections at most (default 8192)\n"
+            "      --max-connections-per-client N  from one IP address (default 1024)\n"
             "  -h, --help                this text\n"
             "\n"
             "Answers the server's protocols (KServe v2, /predict, TF-Serving, OpenAI with streaming)\n"
@@ -77,7 +79,8 @@ int cli_gateway(int argc, char **argv)
         {"eject-failures", required_argument, 0, 9},   {"eject-ratio", required_argument, 0, 10},
         {"max-ejected", required_argument, 0, 11},     {"hedge", required_argument, 0, 12},
         {"retention", required_argument, 0, 13},       {"max-body-bytes", required_argument, 0, 14},
-        {"drain-ms", required_argument, 0, 15},        {"help", no_argument, 0, 'h'},
+        {"drain-ms", required_argument, 0, 15},        {"max-connections", required_argument, 0, 16},
+        {"max-connections-per-client", required_argument, 0, 17}, {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
     const char *cmd = "gateway";
@@ -176,6 +179,16 @@ int cli_gateway(int argc, char **argv)
             if (cli_int(cmd, "--drain-ms", optarg, 0, 86400000, NULL, &v) < 0)
                 return 2;
             drain_ms = v;
+            break;
+        case 16:
+            if (cli_int(cmd, "--max-connections", optarg, 1, 1000000, NULL, &v) < 0)
+                return 2;
+            o.max_connections = (int)v;
+            break;
+        case 17:
+            if (cli_int(cmd, "--max-connections-per-client", optarg, 1, 1000000, NULL, &v) < 0)
+                return 2;
+            o.max_conns_per_client = (unsigned)v;
             break;
         case 'h': usage(stdout); return 0;
         default: return cli_bad_option(cmd, argv);

@@ -167,7 +167,7 @@ static int openai_models(struct http_req *r, void *ctx)
     {
         if (any_healthy(g, ids))
             json_array_append_new(data, json_pack("{s:s,s:s,s:I,s:s}", "id", name, "object", "model", "created",
-                                                  (json_int_t)(g->started_ns / 1000000000u), "owned_by",
+                                                  (json_int_t)(g->started_wall_ms / 1000), "owned_by",
                                                   "inferd-gateway"));
     }
     pthread_mutex_unlock(&g->mu);

@@ -182,6 +182,7 @@ int gw_start(const struct gw_options *o, struct gw **out, struct inferd_err *err
         return inferd_err_set(err, INFERD_ENOMEM, "gateway: out of memory");
     g->o = *o;
     g->started_ns = clock_now_ns();
+    g->started_wall_ms = clock_wall_ms();
     pthread_mutex_init(&g->mu, NULL);
     g->canary = json_object();
     int rc;
@@ -218,6 +219,7 @@ int gw_start(const struct gw_options *o, struct gw **out, struct inferd_err *err
         .threads = o->threads > 0 ? o->threads : 4,
         .max_body_bytes = o->max_body_bytes,
         .max_connections = o->max_connections,
+        .max_conns_per_client = o->max_conns_per_client,
         .conn_timeout_s = 600, /* streams may be quiet for long between events */
         .authorize = authorize,
         .auth_ctx = g,

@@ -55,6 +55,7 @@ struct gw_options {
     int rollout_step_ms;          /* the share doubles every step while healthy (5000) */
     int64_t retention_s;          /* --retention: history kept (default 7 days) */
     int max_connections;          /* --max-connections (default 8192) */
+    unsigned max_conns_per_client; /* --max-connections-per-client (default 1024) */
 };
 
 struct gw;

@@ -133,6 +133,7 @@ struct gw {
     uint64_t budget_sec;
     atomic_int retries_active;
     uint64_t started_ns;
+    uint64_t started_wall_ms;
     atomic_int draining;
     atomic_long in_flight;
     struct gw_call *live_calls;      /* calls the loop holds (proxy.c; loop thread only) */

@@ -1,0 +1,162 @@
+"""test_gateway_streams.py — streams through the gateway hold no thread.
+
+Against a real `inferd serve` with the tiny GGUF llama and `inferd gateway --threads 2`:
+1. 2,000 streamed completions are opened at once through the gateway (300 in sanitizer
+   builds). While they are open, the gateway's thread count (/proc/PID/status) stays
+   bounded (it does not grow with the streams) and /v2/health/live answers; then every
+   stream ends with data: [DONE].
+2. A stream whose first channel is dead (connection refused) or hung (SIGSTOP, no first
+   byte within --first-byte-timeout) completes on another channel; the access log names
+   both attempts.
+3. A client that leaves mid-stream is noticed: the upstream transfer is cancelled and the
+   gateway's outstanding count returns to 0.
+"""
+import json
+import os
+import resource
+import signal
+import socket
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import Checker, Gateway, Server, free_port, skip, wait_until, write_json  # noqa: E402
+
+SHARED = os.environ.get("INFERD_SHARED", "/work/shared")
+GGUF = os.path.join(SHARED, "testdata", "llm", "aidreams260K.gguf")
+N = 300 if os.environ.get("INFERD_SANITIZED") else 2000
+THREAD_BOUND = 40  # 2 HTTP workers, the loop, the hang-up watcher, the store writer, ...
+
+
+def threads_of(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("Threads:"):
+                return int(line.split()[1])
+    return -1
+
+
+def open_stream(port, model="tiny", max_tokens=8):
+    body = json.dumps({"model": model, "prompt": "Once upon a time", "max_tokens": max_tokens,
+                       "stream": True, "temperature": 0}).encode()
+    sk = socket.create_connection(("127.0.0.1", port), timeout=300)
+    sk.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+               b"Content-Length: %d\r\n\r\n" % len(body) + body)
+    return sk
+
+
+def read_all(sk, deadline):
+    buf = b""
+    while time.time() < deadline:
+        try:
+            chunk = sk.recv(65536)
+        except (socket.timeout, ConnectionResetError):
+            break
+        if not chunk:
+            break
+        buf += chunk
+        if b"data: [DONE]" in buf and buf.endswith(b"0\r\n\r\n"):
+            break
+    sk.close()
+    return buf
+
+
+def main():
+    if not os.path.exists(GGUF):
+        skip("no ../shared/testdata/llm/aidreams260K.gguf")
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = min(hard, 16384)
+    if want < 3 * N + 200:
+        skip("RLIMIT_NOFILE hard limit %d is too low for %d streams" % (hard, N))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    ck = Checker()
+    root = tempfile.mkdtemp(prefix="inferd-gws-")
+    os.makedirs(os.path.join(root, "m", "tiny", "1"))
+    os.symlink(GGUF, os.path.join(root, "m", "tiny", "1", "model.gguf"))
+    write_json(os.path.join(root, "m", "tiny", "config.json"),
+               {"context_size": 4096, "parallel": 8, "max_queue_size": 8192})
+    flags = ["--threads", "2", "--max-connections", "8192", "--max-connections-per-client", "8192"]
+    s1 = Server(os.path.join(root, "m"), *flags).start()
+    s2 = Server(os.path.join(root, "m"), *flags).start()
+    dead_port = free_port()
+    chan_file = os.path.join(root, "channels.json")
+    write_json(chan_file, [{"id": "main", "base_url": "http://127.0.0.1:%d" % s1.port}])
+    access = os.path.join(root, "access.log")
+    gw = Gateway(os.path.join(root, "gw.db"), "--channels", chan_file, "--threads", "2",
+                 "--max-connections-per-client", "8192",
+                 "--access-log", access, "--probe-interval", "300", "--first-byte-timeout", "1500").start()
+    try:
+        ck.check(wait_until(lambda: gw.get("/v1/models").body.find(b"tiny") > 0, 20), "the gateway lists tiny")
+        idle_threads = threads_of(gw.proc.pid)
+        # -- 1. N streams at once --
+        socks = []
+        t0 = time.time()
+        for _ in range(N):
+            socks.append(open_stream(gw.port))
+        most = idle_threads
+        live_ok = True
+        for _ in range(10):
+            most = max(most, threads_of(gw.proc.pid))
+            try:
+                live_ok &= gw.get("/v2/health/live").status == 200
+            except OSError:
+                live_ok = False
+            time.sleep(0.1)
+        deadline = time.time() + 240
+        done = sum(1 for sk in socks if b"data: [DONE]" in read_all(sk, deadline))
+        print("%d streams: %d ended with [DONE] in %.1f s; gateway threads idle %d, at most %d"
+              % (N, done, time.time() - t0, idle_threads, most))
+        ck.check(done == N, "every stream ends with [DONE]: %d of %d" % (done, N))
+        ck.check(most <= THREAD_BOUND and most - idle_threads <= 2,
+                 "thread count bounded while %d streams are open: idle %d, at most %d" % (N, idle_threads, most))
+        ck.check(live_ok, "/v2/health/live answers while the streams are open")
+
+        # -- 2. fail-over before the first byte: dead, then hung --
+        write_json(chan_file, [{"id": "dead", "base_url": "http://127.0.0.1:%d" % dead_port, "models": ["tiny"],
+                                "priority": 0},
+                               {"id": "main", "base_url": "http://127.0.0.1:%d" % s1.port, "priority": 1}])
+        time.sleep(1.5)  # the file is re-read within a second
+        out = read_all(open_stream(gw.port), time.time() + 30)
+        ck.check(b"data: [DONE]" in out and b"x-inferd-channel: main" in out.lower(),
+                 "a stream whose first channel is dead completes on another: %r" % out[:300])
+        write_json(chan_file, [{"id": "hung", "base_url": "http://127.0.0.1:%d" % s2.port, "models": ["tiny"],
+                                "priority": 0},
+                               {"id": "main", "base_url": "http://127.0.0.1:%d" % s1.port, "priority": 1}])
+        time.sleep(1.5)
+        s2.proc.send_signal(signal.SIGSTOP)
+        out = read_all(open_stream(gw.port), time.time() + 30)
+        s2.proc.send_signal(signal.SIGCONT)
+        ck.check(b"data: [DONE]" in out and b"x-inferd-channel: main" in out.lower(),
+                 "a stream whose first channel hangs completes on another: %r" % out[:300])
+        lines = [json.loads(x) for x in open(access)]
+        hung = [x for x in lines if [a["channel"] for a in x.get("attempts", [])][:1] == ["hung"]]
+        ck.check(hung and hung[-1]["attempts"][0]["status"] == 0 and hung[-1]["channel"] == "main",
+                 "the access log shows the hung attempt and the one that answered: %s" % hung[-1:])
+
+        # -- 3. a client leaving mid-stream --
+        write_json(chan_file, [{"id": "main", "base_url": "http://127.0.0.1:%d" % s1.port}])
+        time.sleep(1.5)
+        sk = open_stream(gw.port, max_tokens=3000)
+        first = sk.recv(4096)
+        sk.close()
+        ck.check(b"200" in first.split(b"\r\n")[0], "the long stream started: %r" % first[:100])
+
+        def outstanding():
+            text = gw.get("/metrics").body.decode()
+            for line in text.splitlines():
+                if line.startswith('inferd_gateway_channel_outstanding{channel="main"}'):
+                    return float(line.split()[-1])
+            return -1
+        ck.check(wait_until(lambda: outstanding() == 0, 15), "the upstream is cancelled when the client leaves")
+    finally:
+        gw.stop()
+        s1.stop()
+        s2.proc and s2.proc.send_signal(signal.SIGCONT)
+        s2.stop()
+    ck.check(gw.returncode == 0, "the gateway exits 0 on SIGTERM: %s" % gw.returncode)
+    ck.finish()
+
+
+if __name__ == "__main__":
+    main()
