@@ -217,6 +217,13 @@ int gw_keys_admit(struct gw *g, const char *authorization, char key_id[65], doub
                   struct inferd_err *err);
 void gw_keys_charge(struct gw *g, const char *key_id, int64_t tokens);
 
+/* probe.c: what channels answer, parsed (pure; fuzzed). Names longer than 256 bytes are
+ * skipped. Return 0, or -1 when the body is not that kind of answer. */
+int gw_parse_index(const char *body, size_t len, json_t *models);          /* [{"name","state"}] */
+int gw_parse_model_list(const char *body, size_t len, json_t *models, json_t *llms); /* {"data":[{"id"}]} */
+/* {"peers":[{"base_url"}]} -> a new array of http(s) URL strings (empty when none). */
+json_t *gw_parse_peers(const char *body, size_t len);
+
 /* probe.c: the periodic work on the loop thread (probes, crawl, canaries, samples). */
 void gw_tick_start(struct gw *g);
 void gw_probe_channel_now(struct gw *g, struct gw_chan *c);

@@ -376,31 +376,63 @@ static void add_unique(json_t *a, const char *s)
     json_array_append_new(a, json_string(s));
 }
 
+int gw_parse_index(const char *body, size_t len, json_t *models)
+{
+    json_t *j = json_loadb(body, len, 0, NULL);
+    if (!json_is_array(j)) {
+        json_decref(j);
+        return -1;
+    }
+    size_t i;
+    json_t *e;
+    json_array_foreach(j, i, e)
+    {
+        json_t *n = json_object_get(e, "name"), *s = json_object_get(e, "state");
+        if (json_is_string(n) && json_string_length(n) > 0 && json_string_length(n) <= 256 &&
+            (!s || (json_is_string(s) && strcmp(json_string_value(s), "READY") == 0)))
+            add_unique(models, json_string_value(n));
+    }
+    json_decref(j);
+    return 0;
+}
+
 static void got_index(struct gw *g, struct gw_chan *c, void *arg, long status, const char *body, size_t len,
                       double ms, const char *fail)
 {
     struct round *rd = arg;
     rd->ms = ms > rd->ms ? ms : rd->ms;
-    json_t *j = !fail && status == 200 ? json_loadb(body, len, 0, NULL) : NULL;
-    if (json_is_array(j)) { /* v2 repository index: [{"name","version","state"}] */
+    if (!fail && status == 200 && gw_parse_index(body, len, rd->models) == 0) {
         rd->ok = true;
-        size_t i;
-        json_t *e;
-        json_array_foreach(j, i, e)
-        {
-            json_t *n = json_object_get(e, "name"), *s = json_object_get(e, "state");
-            if (json_is_string(n) && (!s || (json_is_string(s) && strcmp(json_string_value(s), "READY") == 0)))
-                add_unique(rd->models, json_string_value(n));
-        }
     } else if (!rd->ok) {
-        snprintf(rd->why, sizeof rd->why, "POST /v2/repository/index: %s",
-                 fail ? fail : status ? "unexpected answer" : "no answer");
-        if (status && !fail)
+        if (fail || !status)
+            snprintf(rd->why, sizeof rd->why, "POST /v2/repository/index: %s", fail ? fail : "no answer");
+        else
             snprintf(rd->why, sizeof rd->why, "POST /v2/repository/index: HTTP %ld", status);
     }
-    json_decref(j);
     if (--rd->pending == 0)
         round_end(g, c, rd);
+}
+
+int gw_parse_model_list(const char *body, size_t len, json_t *models, json_t *llms)
+{
+    json_t *j = json_loadb(body, len, 0, NULL);
+    json_t *data = json_object_get(j, "data");
+    if (!json_is_array(data)) {
+        json_decref(j);
+        return -1;
+    }
+    size_t i;
+    json_t *e;
+    json_array_foreach(data, i, e)
+    {
+        json_t *id = json_object_get(e, "id");
+        if (json_is_string(id) && json_string_length(id) > 0 && json_string_length(id) <= 256) {
+            add_unique(models, json_string_value(id));
+            add_unique(llms, json_string_value(id));
+        }
+    }
+    json_decref(j);
+    return 0;
 }
 
 static void got_models(struct gw *g, struct gw_chan *c, void *arg, long status, const char *body, size_t len,
@@ -408,25 +440,11 @@ static void got_models(struct gw *g, struct gw_chan *c, void *arg, long status, 
 {
     struct round *rd = arg;
     rd->ms = ms > rd->ms ? ms : rd->ms;
-    json_t *j = !fail && status == 200 ? json_loadb(body, len, 0, NULL) : NULL;
-    json_t *data = json_object_get(j, "data");
-    if (json_is_array(data)) { /* OpenAI model list: {"data":[{"id"}]} */
-        if (c->proto == GW_PROTO_OPENAI)
-            rd->ok = true;
-        size_t i;
-        json_t *e;
-        json_array_foreach(data, i, e)
-        {
-            json_t *id = json_object_get(e, "id");
-            if (json_is_string(id)) {
-                add_unique(rd->models, json_string_value(id));
-                add_unique(rd->llms, json_string_value(id));
-            }
-        }
-    } else if (c->proto == GW_PROTO_OPENAI) {
+    bool ok = !fail && status == 200 && gw_parse_model_list(body, len, rd->models, rd->llms) == 0;
+    if (ok && c->proto == GW_PROTO_OPENAI)
+        rd->ok = true;
+    else if (!ok && c->proto == GW_PROTO_OPENAI)
         snprintf(rd->why, sizeof rd->why, "GET /v1/models: %s", fail ? fail : "no model list");
-    }
-    json_decref(j);
     if (--rd->pending == 0)
         round_end(g, c, rd);
 }
@@ -464,21 +482,36 @@ static void crawl_done(struct gw *g, struct crawl *cr)
     free(cr);
 }
 
-static void got_peers(struct gw *g, struct gw_chan *c, void *arg, long status, const char *body, size_t len,
-                      double ms, const char *fail)
+json_t *gw_parse_peers(const char *body, size_t len)
 {
-    (void)c;
-    (void)ms;
-    struct crawl *cr = arg;
-    json_t *j = !fail && status == 200 ? json_loadb(body, len, 0, NULL) : NULL;
+    json_t *out = json_array();
+    json_t *j = json_loadb(body, len, 0, NULL);
     json_t *peers = json_object_get(j, "peers");
     size_t i;
     json_t *p;
     json_array_foreach(peers, i, p)
     {
         json_t *u = json_object_get(p, "base_url");
-        if (!json_is_string(u) || json_string_length(u) > 400)
+        const char *url = json_string_value(u);
+        if (!url || json_string_length(u) > 400 || (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0))
             continue;
+        json_array_append(out, u);
+    }
+    json_decref(j);
+    return out;
+}
+
+static void got_peers(struct gw *g, struct gw_chan *c, void *arg, long status, const char *body, size_t len,
+                      double ms, const char *fail)
+{
+    (void)c;
+    (void)ms;
+    struct crawl *cr = arg;
+    json_t *urls = !fail && status == 200 ? gw_parse_peers(body, len) : json_array();
+    size_t i;
+    json_t *u;
+    json_array_foreach(urls, i, u)
+    {
         const char *url = json_string_value(u);
         bool known = false;
         pthread_mutex_lock(&g->mu);
@@ -499,7 +532,7 @@ static void got_peers(struct gw *g, struct gw_chan *c, void *arg, long status, c
         json_array_append_new(cr->defs, json_pack("{s:s,s:s,s:s,s:[s]}", "id", id, "base_url", url, "protocol",
                                                   "inferd", "tags", "crawled"));
     }
-    json_decref(j);
+    json_decref(urls);
     if (--cr->pending == 0)
         crawl_done(g, cr);
 }
