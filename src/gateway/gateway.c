@@ -185,6 +185,7 @@ int gw_start(const struct gw_options *o, struct gw **out, struct inferd_err *err
     g->started_wall_ms = clock_wall_ms();
     pthread_mutex_init(&g->mu, NULL);
     g->canary = json_object();
+    rng_seed_random(&g->loop_rng);
     int rc;
     curl_global_init(CURL_GLOBAL_DEFAULT);
     if (!(g->reg = metrics_registry_new())) {

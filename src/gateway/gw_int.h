@@ -16,6 +16,7 @@
 #include "gateway/gateway.h"
 #include "gateway/loop.h"
 #include "gateway/store.h"
+#include "base/rng.h"
 #include "observe/access_log.h"
 #include "observe/metrics.h"
 #include "serve/http/auth.h"
@@ -79,6 +80,7 @@ struct gw_chan {
     double ewma_ms;            /* latency of successful attempts; 0 = none yet */
     float lat[GW_LAT_RING];
     unsigned nlat;
+    double p95_ms;             /* of lat, recomputed every 16 samples (routing reads it) */
     double ttft_ewma_ms, tps_ewma;
     double quality;            /* 1 good, 0 bad, -1 not known */
     char quality_why[256];
@@ -132,6 +134,7 @@ struct gw {
     struct { uint32_t req, retry; } budget[GW_WIN_SLOTS];
     uint64_t budget_sec;
     atomic_int retries_active;
+    struct rng loop_rng;             /* backoff jitter (loop thread only) */
     uint64_t started_ns;
     uint64_t started_wall_ms;
     atomic_int draining;

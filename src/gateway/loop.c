@@ -27,7 +27,6 @@ struct gw_xfer {
     bool in_cb;                       /* a callback of ours is on the stack */
     bool cancelled;                   /* cancelled inside a callback: abort, no more callbacks */
     bool paused;
-    bool timed_out;                   /* our first-byte timer fired */
     struct gw_timer *fb_timer;        /* first-byte deadline */
     char content_type[HEAD_VALUE_MAX];
     char retry_after[HEAD_VALUE_MAX];
@@ -235,17 +234,24 @@ static size_t write_cb(char *p, size_t size, size_t n, void *ud)
     return len;
 }
 
+/* No body byte by the first-byte deadline: the transfer ends here as a timeout (removed
+ * from the multi at once; changing curl's own timeout of a running transfer would not
+ * take effect before its next event). */
 static void fb_timeout(void *arg)
 {
     struct gw_xfer *x = arg;
     x->fb_timer = NULL;
-    x->timed_out = true;
-    /* ends the transfer at the next perform; reported as a timeout */
-    curl_easy_setopt(x->easy, CURLOPT_TIMEOUT_MS, 1L);
-    if (x->paused) {
-        x->paused = false;
-        curl_easy_pause(x->easy, CURLPAUSE_CONT);
+    if (x->cancelled)
+        return;
+    struct gw_done d = {.failed = 1, .kind = "timeout", .msg = "no answer before the first-byte timeout",
+                        .status = x->status};
+    d.total_ms = d.first_byte_ms = (double)(clock_now_ns() - x->start_ns) / 1e6;
+    if (x->cb.on_done) {
+        x->in_cb = true;
+        x->cb.on_done(x->ctx, x, &d);
+        x->in_cb = false;
     }
+    xfer_free(x);
 }
 
 struct gw_xfer *gw_xfer_start(struct gw_loop *lp, const struct gw_xfer_req *req, const struct gw_xfer_cb *cb,
@@ -339,9 +345,9 @@ void gw_xfer_resume(struct gw_xfer *x)
     }
 }
 
-static const char *kind_of(CURLcode c, bool timed_out)
+static const char *kind_of(CURLcode c)
 {
-    if (timed_out || c == CURLE_OPERATION_TIMEDOUT)
+    if (c == CURLE_OPERATION_TIMEDOUT)
         return "timeout";
     switch (c) {
     case CURLE_COULDNT_CONNECT:
@@ -372,10 +378,8 @@ static void done_msgs(struct gw_loop *lp)
             uint64_t now = clock_now_ns();
             struct gw_done d = {0};
             d.failed = code != CURLE_OK;
-            d.kind = d.failed ? kind_of(code, x->timed_out) : "";
+            d.kind = d.failed ? kind_of(code) : "";
             d.msg = x->errbuf[0] ? x->errbuf : (d.failed ? curl_easy_strerror(code) : "");
-            if (x->timed_out)
-                d.msg = "no answer before the first-byte timeout";
             d.status = x->status;
             d.total_ms = (double)(now - x->start_ns) / 1e6;
             d.first_byte_ms = x->first_byte_ns ? (double)(x->first_byte_ns - x->start_ns) / 1e6 : d.total_ms;
@@ -490,8 +494,18 @@ void gw_loop_stop(struct gw_loop *lp)
     curl_multi_wakeup(lp->multi);
     pthread_join(lp->thread, NULL);
     run_posts(lp); /* anything posted after the last round */
-    while (lp->xfers) /* transfers still running: cancelled without callbacks */
-        xfer_free(lp->xfers);
+    /* transfers still running (probes; proxied calls were cut before): their owners hear
+     * of it once, so that what they hold is released */
+    while (lp->xfers) {
+        struct gw_xfer *x = lp->xfers;
+        if (!x->cancelled && x->cb.on_done) {
+            struct gw_done d = {.failed = 1, .kind = "error", .msg = "the gateway is stopping", .status = x->status};
+            x->cancelled = true; /* a cancel from inside the callback only marks it */
+            x->in_cb = true;
+            x->cb.on_done(x->ctx, x, &d);
+        }
+        xfer_free(x);
+    }
     for (size_t i = 0; i < lp->nheap; i++)
         free(lp->heap[i]);
     free(lp->heap);

@@ -84,7 +84,6 @@ struct gw_call {
     bool answered;                 /* a response was set (or the client left) */
     bool ended;                    /* call_end ran */
     struct gw_timer *retry_timer, *hedge_timer;
-    struct rng rng;
     /* what is recorded (written on the loop, read by the access log after the answer) */
     struct buf log;                /* JSON array of attempts */
     char channel[GW_ID_MAX + 1];
@@ -454,7 +453,7 @@ static void on_done(void *ctx, struct gw_xfer *x, const struct gw_done *d)
         c->retries++;
         metrics_add(metrics_series_get(g->m.retries, (const char *[]){c->model}), 1);
         /* the first retry goes at once (another channel); later ones back off */
-        double delay = c->natt <= 1 ? 0 : backoff_delay(0.025, 0.5, c->natt - 2, rng_unit(&c->rng));
+        double delay = c->natt <= 1 ? 0 : backoff_delay(0.025, 0.5, c->natt - 2, rng_unit(&g->loop_rng));
         if (delay <= 0) {
             start_attempt(c, false);
         } else {
@@ -569,13 +568,20 @@ static void build_url(struct gw_call *c, struct attempt *a, const char *up)
     }
 }
 
+/* A plain request waits for its first byte at most 5 x the model's p95 (at least 1 s, at
+ * most the cap), so a hung channel is left quickly. A stream waits the cap: its first byte
+ * may sit behind a busy server's queue, which is no fault of the channel. */
 static long first_byte_timeout(struct gw_call *c)
 {
     struct gw *g = c->g;
     long cap = g->o.first_byte_timeout_ms;
+    if (g->o.upstream_timeout_ms < cap && !c->stream)
+        cap = g->o.upstream_timeout_ms;
+    if (c->stream)
+        return cap;
     double p95 = gw_model_p95(g, c->model);
     if (p95 <= 0)
-        return c->stream ? cap : (g->o.upstream_timeout_ms < cap ? g->o.upstream_timeout_ms : cap);
+        return cap;
     long t = (long)(5 * p95);
     if (t < 1000)
         t = 1000;
@@ -864,7 +870,6 @@ static int submit(struct http_req *r, struct gw *g, enum call_kind kind, enum gw
     snprintf(c->req_id, sizeof c->req_id, "%s", http_req_id(r));
     snprintf(c->key_id, sizeof c->key_id, "%s", key_id);
     c->start_ns = clock_now_ns();
-    rng_seed_random(&c->rng);
     http_req_set_model(r, model, c->version);
     http_req_set_user(r, c);
     http_req_on_done(r, on_http_done, c);

@@ -235,6 +235,8 @@ void gw_outcome(struct gw *g, struct gw_chan *c, const struct gw_outcome *o)
         c->consec_fail = 0;
         c->ewma_ms = c->ewma_ms > 0 ? 0.8 * c->ewma_ms + 0.2 * o->ms : o->ms;
         c->lat[c->nlat++ % GW_LAT_RING] = (float)o->ms;
+        if (c->nlat % 16 == 0 || c->nlat < 16)
+            c->p95_ms = gw_chan_quantile(c, 0.95);
         if (o->ttft_ms > 0)
             c->ttft_ewma_ms = c->ttft_ewma_ms > 0 ? 0.8 * c->ttft_ewma_ms + 0.2 * o->ttft_ms : o->ttft_ms;
         if (o->tps > 0)
@@ -285,12 +287,16 @@ void gw_probe_result(struct gw *g, struct gw_chan *c, bool ok, const char *why)
             snprintf(c->reason, sizeof c->reason, "re-admitted after a good probe");
         } else if (!ok && c->state == GW_ST_HALF_OPEN) {
             eject_locked(g, c, why);
+            log_event(LOG_WARN, "channel ejected again after a failed probe", "channel", c->id, "reason", c->reason,
+                      NULL);
         }
     } else if (c->state == GW_ST_HEALTHY && !ok) {
         /* a failed probe counts like a failed request */
         c->consec_fail++;
-        if (c->consec_fail >= g->o.eject_failures && ejected_share(g, c) <= g->o.max_ejected_share)
+        if (c->consec_fail >= g->o.eject_failures && ejected_share(g, c) <= g->o.max_ejected_share) {
             eject_locked(g, c, why);
+            log_event(LOG_WARN, "channel ejected", "channel", c->id, "reason", c->reason, NULL);
+        }
     } else if (c->state == GW_ST_HEALTHY && ok && now - c->state_since_ns > 300000000000ull) {
         c->ejections = 0; /* healthy for 5 minutes: the next ejection starts short again */
     }
@@ -343,9 +349,8 @@ double gw_model_p95(struct gw *g, const char *model)
         struct gw_chan *c = g->chans[i];
         if (c->state != GW_ST_HEALTHY || c->nlat < 20 || !gw_chan_upstream_model(c, model))
             continue;
-        double q = gw_chan_quantile(c, 0.95);
-        if (q > p)
-            p = q;
+        if (c->p95_ms > p)
+            p = c->p95_ms;
     }
     pthread_mutex_unlock(&g->mu);
     return p;
