@@ -7,7 +7,8 @@
  * Registration's life:
  *   start: grant(TTL) -> put(prefix/<id>, value, lease)      (failures: retried each period)
  *   every TTL/3: keepalive(lease); no TTL in the answer (lease gone: etcd lost it, or it
- *       expired while we could not reach etcd) or an error -> grant + put again
+ *       expired while we could not reach etcd) -> grant + put again; etcd unreachable or
+ *       erring -> keepalive again every second (the lease may outlive the outage)
  *   stop: revoke(lease) — the key vanishes at once; after a crash it vanishes after TTL.
  */
 #include "gateway/discover.h"
@@ -388,24 +389,44 @@ static void *reg_main(void *arg)
     int period_ms = r->ttl_s * 1000 / 3, failing = !r->lease;
     if (period_ms < 100)
         period_ms = 100;
-    while (!waker_sleep(&r->w, r->lease ? period_ms : failing ? 1000 : 0)) {
+    int wait_ms = r->lease ? period_ms : 1000;
+    while (!waker_sleep(&r->w, wait_ms)) {
         struct inferd_err err = {0};
-        if (r->lease && reg_keepalive(r, &err) == 0)
-            continue;
-        if (atomic_load(&r->w.stop))
-            break;
-        if (r->lease)
-            log_event(LOG_WARN, "etcd registration: lease lost; registering again", "key_id", r->id, "reason",
-                      err.msg, NULL);
-        r->lease = 0;
+        if (r->lease) {
+            int rc = reg_keepalive(r, &err);
+            if (rc == 0) {
+                if (failing)
+                    log_event(LOG_INFO, "etcd registration: keepalive recovered", "id", r->id, NULL);
+                failing = 0;
+                wait_ms = period_ms;
+                continue;
+            }
+            if (atomic_load(&r->w.stop))
+                break;
+            if (rc != INFERD_ENOTFOUND) {
+                /* etcd unreachable or erring: the lease (and key) may well still be there;
+                 * retry the keepalive, and re-register only when etcd says it is gone. */
+                if (!failing)
+                    log_event(LOG_WARN, "etcd registration: keepalive failed; retrying every second", "id", r->id,
+                              "reason", err.msg, NULL);
+                failing = 1;
+                wait_ms = 1000;
+                continue;
+            }
+            log_event(LOG_WARN, "etcd registration: lease lost; registering again", "id", r->id, "reason", err.msg,
+                      NULL);
+            r->lease = 0;
+        }
         if (reg_put(r, &err) == 0) {
             log_event(LOG_INFO, "etcd registration: registered", "prefix", r->prefix, "id", r->id, NULL);
             failing = 0;
+            wait_ms = period_ms;
         } else {
             if (!failing && !atomic_load(&r->w.stop))
                 log_event(LOG_WARN, "etcd registration failed; retrying every second", "prefix", r->prefix, "reason",
                           err.msg, NULL);
             failing = 1;
+            wait_ms = 1000;
         }
     }
     return NULL;
