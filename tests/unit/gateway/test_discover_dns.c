@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -129,6 +130,7 @@ static pid_t dnsmasq_start(void)
     snprintf(log, sizeof log, "%s/dnsmasq.log", dir);
     pid_t pid = fork();
     if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive a test that crashed */
         FILE *f = freopen(log, "a", stderr);
         (void)f;
         char *argv[] = {"dnsmasq", "--no-daemon", "--keep-in-foreground", a_port, "--listen-address=127.0.0.1",

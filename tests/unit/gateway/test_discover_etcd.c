@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -113,6 +114,7 @@ static pid_t etcd_start(void)
     snprintf(log, sizeof log, "%s/etcd.log", dir);
     pid_t pid = fork();
     if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive a test that crashed */
         FILE *f = freopen(log, "a", stderr);
         (void)f;
         char *argv[] = {"etcd", "--name", "t", "--data-dir", data, "--listen-client-urls", curl,
