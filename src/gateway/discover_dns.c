@@ -6,7 +6,11 @@
  *   every query answered (NOERROR with records, NODATA or NXDOMAIN) -> fn(ctx, "dns:NAME", set)
  *       (NXDOMAIN / no records: the empty set — the records were removed)
  *   any query failed (timeout, SERVFAIL, REFUSED, unreachable, bad answer) -> no call, a log
- *       line; the gateway keeps the last set
+ *       line (once per outage); the gateway keeps the last set
+ *
+ * A channel per address: id "dns-<host>-<ip>-<port>" and name <host>, where host is the
+ * name itself for A/AAAA and the SRV target for SRV (so an id stays the same while the
+ * target keeps its address and port).
  */
 #include "gateway/discover.h"
 #include "gateway/discover_parse.h"

@@ -180,7 +180,7 @@ static int etcd_list(CURL *h, const char *endpoint, const char *prefix, atomic_i
     snprintf(keys[0], sizeof keys[0], "%s/", prefix);
     snprintf(keys[1], sizeof keys[1], "%s0", prefix); /* '0' = '/' + 1: the end of prefix/ */
     buf_init(&resp, 0);
-    if ((rc = discover_b64_encode(keys[0], n + 1, &b64[0])) < 0 || (rc = discover_b64_encode(keys[1], n + 1, &b64[1])) < 0)
+    if (discover_b64_encode(keys[0], n + 1, &b64[0]) < 0 || discover_b64_encode(keys[1], n + 1, &b64[1]) < 0)
         goto nomem;
     json_t *req = json_pack("{s:s,s:s,s:i}", "key", b64[0], "range_end", b64[1], "limit", DISCOVER_MAX_DEFS);
     body = req ? json_dumps(req, JSON_COMPACT) : NULL;

@@ -102,6 +102,9 @@ static int start_registration(struct serve_server *s, struct inferd_err *err)
                      http_port(s->http));
     if (n < 0 || (size_t)n >= sizeof s->advertise)
         return inferd_err_set(err, INFERD_EINVAL, "--advertise: longer than %d bytes", SERVE_URL_MAX - 1);
+    if (!o->advertise_url && o->host && (strcmp(o->host, "0.0.0.0") == 0 || strcmp(o->host, "::") == 0))
+        log_event(LOG_WARN, "--register without --advertise on a wildcard --host: gateways cannot reach the "
+                  "registered URL", "advertise", s->advertise, NULL);
     if ((rc = etcd_register_start(o->register_url, s->advertise, o->register_ttl_s > 0 ? o->register_ttl_s : 10,
                                   &s->registration, err)) < 0) {
         inferd_err_prefix(err, "--register");
