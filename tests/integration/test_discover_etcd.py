@@ -168,5 +168,5 @@ finally:
         if s.proc:
             s.stop(signal.SIGKILL)
     etcd.stop()
-shutil.rmtree(tmp, ignore_errors=True)
+    shutil.rmtree(tmp, ignore_errors=True)
 c.finish()
