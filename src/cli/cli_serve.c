@@ -49,6 +49,11 @@ static void usage(FILE *f)
             "      --max-connections-per-client N  from one IP address (default 1024)\n"
             "      --max-buffered-bytes N  request bodies being received, over all connections\n"
             "                           (default 8 x --max-body-bytes; past it: 503)\n"
+            "      --register etcd://HOST:PORT/PREFIX  register this server in etcd under\n"
+            "                           PREFIX/<id> with a lease (revoked on SIGTERM), for gateways\n"
+            "      --advertise URL      the URL registered (default http://<host>:<port>)\n"
+            "      --register-ttl S     the lease's TTL in seconds (default 10)\n"
+            "      --peer URL           another server, listed by GET /api/peers (repeatable)\n"
             "  -h, --help               this text\n"
             "\n"
             "Serves every model under DIR on one port. Each DIR/<name>/<version>/ holds a model\n"
@@ -60,7 +65,7 @@ static void usage(FILE *f)
             "              and /tokenize, /detokenize; config.json sets context_size, parallel,\n"
             "              chat_template, max_queue_size and sampling defaults\n"
             "              (see docs/llm_serve.md)\n"
-            "Also: /v2/health/{live,ready}, /v2/repository/... (admin key), /metrics.\n"
+            "Also: /v2/health/{live,ready}, /v2/repository/... (admin key), /metrics, /api/peers.\n"
             "SIGHUP reopens the log files; SIGTERM stops accepting and finishes in-flight requests\n"
             "(streams included) within --drain-ms.\n");
 }
@@ -69,6 +74,14 @@ int cli_serve(int argc, char **argv)
 {
     struct serve_options o = serve_options_default();
     long long drain_ms = 30000, v;
+    /* --peer values point into argv; at most one per argument. */
+    const char **peers = calloc((size_t)argc + 1, sizeof *peers);
+    int rc = 2;
+    if (!peers) {
+        fprintf(stderr, "inferd serve: out of memory\n");
+        return 1;
+    }
+    o.peers = peers;
     static const struct option opts[] = {
         {"models", required_argument, 0, 'm'},        {"port", required_argument, 0, 'p'},
         {"host", required_argument, 0, 'H'},          {"threads", required_argument, 0, 't'},
@@ -79,6 +92,8 @@ int cli_serve(int argc, char **argv)
         {"conn-timeout", required_argument, 0, 'T'},  {"max-connections", required_argument, 0, 'C'},
         {"max-connections-per-client", required_argument, 0, 'I'},
         {"max-buffered-bytes", required_argument, 0, 'B'},
+        {"register", required_argument, 0, 'R'},      {"advertise", required_argument, 0, 'A'},
+        {"register-ttl", required_argument, 0, 'L'},  {"peer", required_argument, 0, 'Q'},
         {"help", no_argument, 0, 'h'},                {0, 0, 0, 0},
     };
     int c;
@@ -95,61 +110,90 @@ int cli_serve(int argc, char **argv)
         case 'e': o.error_log = optarg; break;
         case 'p':
             if (cli_int("serve", "--port", optarg, 0, 65535, "a port number", &v) < 0)
-                return 2;
+                goto done;
             o.port = (int)v;
             break;
         case 't':
             if (cli_int("serve", "--threads", optarg, 0, 1024, NULL, &v) < 0)
-                return 2;
+                goto done;
             o.threads = (int)v;
             break;
         case 'b':
             if (cli_int("serve", "--max-body-bytes", optarg, 1, 1LL << 40, NULL, &v) < 0)
-                return 2;
+                goto done;
             o.max_body_bytes = (size_t)v;
             break;
         case 'n':
             if (cli_int("serve", "--max-elements", optarg, 1, 1LL << 40, NULL, &v) < 0)
-                return 2;
+                goto done;
             o.max_elements = v;
             break;
         case 'P':
             if (cli_int("serve", "--poll-ms", optarg, 0, 86400000, NULL, &v) < 0)
-                return 2;
+                goto done;
             o.poll_ms = (int)v;
             break;
         case 'd':
             if (cli_int("serve", "--drain-ms", optarg, 0, 86400000, NULL, &v) < 0)
-                return 2;
+                goto done;
             drain_ms = v;
             break;
         case 'T':
             if (cli_int("serve", "--conn-timeout", optarg, 1, 86400, NULL, &v) < 0)
-                return 2;
+                goto done;
             o.conn_timeout_s = (int)v;
             break;
         case 'C':
             if (cli_int("serve", "--max-connections", optarg, 1, 1000000, NULL, &v) < 0)
-                return 2;
+                goto done;
             o.max_connections = (int)v;
             break;
         case 'I':
             if (cli_int("serve", "--max-connections-per-client", optarg, 1, 1000000, NULL, &v) < 0)
-                return 2;
+                goto done;
             o.max_conns_per_client = (unsigned)v;
             break;
         case 'B':
             if (cli_int("serve", "--max-buffered-bytes", optarg, 1, 1LL << 42, NULL, &v) < 0)
-                return 2;
+                goto done;
             o.max_buffered_bytes = (size_t)v;
             break;
-        case 'h': usage(stdout); return 0;
-        default: return cli_bad_option("serve", argv);
+        case 'R': o.register_url = optarg; break;
+        case 'A':
+            if (strncmp(optarg, "http://", 7) != 0 && strncmp(optarg, "https://", 8) != 0) {
+                fprintf(stderr, "inferd serve: --advertise: '%s' is not an http:// or https:// URL\n", optarg);
+                goto done;
+            }
+            o.advertise_url = optarg;
+            break;
+        case 'L':
+            if (cli_int("serve", "--register-ttl", optarg, 1, 86400, NULL, &v) < 0)
+                goto done;
+            o.register_ttl_s = (int)v;
+            break;
+        case 'Q':
+            if (strncmp(optarg, "http://", 7) != 0 && strncmp(optarg, "https://", 8) != 0) {
+                fprintf(stderr, "inferd serve: --peer: '%s' is not an http:// or https:// URL\n", optarg);
+                goto done;
+            }
+            peers[o.n_peers++] = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            rc = 0;
+            goto done;
+        default:
+            cli_bad_option("serve", argv);
+            goto done;
         }
     }
     if (!o.models_dir || optind != argc) {
         usage(stderr);
-        return 2;
+        goto done;
+    }
+    if (!o.register_url && (o.advertise_url || o.register_ttl_s)) {
+        fprintf(stderr, "inferd serve: --advertise and --register-ttl need --register etcd://HOST:PORT/PREFIX\n");
+        goto done;
     }
     /* Signals are taken synchronously by this thread with sigwaitinfo: blocked here before
      * serve_start, so every thread the server starts inherits the mask. No handler runs
@@ -175,7 +219,8 @@ int cli_serve(int argc, char **argv)
     struct inferd_err err = {0};
     if (serve_start(&o, &s, &err) < 0) {
         fprintf(stderr, "inferd serve: %s\n", err.msg);
-        return 1;
+        rc = 1;
+        goto done;
     }
     fprintf(stderr, "inferd serve: listening on http://%s:%d (models from %s)\n", o.host, serve_port(s), o.models_dir);
     for (;;) {
@@ -191,5 +236,8 @@ int cli_serve(int argc, char **argv)
     long left = serve_drain(s, (int)drain_ms);
     serve_free(s);
     fprintf(stderr, "inferd serve: stopped (%ld requests cut)\n", left);
-    return left ? 1 : 0;
+    rc = left ? 1 : 0;
+done:
+    free(peers);
+    return rc;
 }

@@ -32,6 +32,12 @@ struct serve_options {
     int poll_ms;                /* --poll-ms, default 1000; 0 = no polling */
     int conn_timeout_s;         /* --conn-timeout: idle connections closed after, default 120 */
     int max_connections;        /* --max-connections: open connections at most, default 4096 */
+    const char *register_url;   /* --register etcd://HOST:PORT/prefix: register under
+                                   prefix/<id> with a lease; NULL = none */
+    const char *advertise_url;  /* --advertise: the URL registered; NULL = http://<host>:<port> */
+    int register_ttl_s;         /* --register-ttl: the lease's TTL, default 10 */
+    const char *const *peers;   /* --peer URLs for GET /api/peers (borrowed), n_peers of them */
+    size_t n_peers;
 };
 
 struct serve_server;

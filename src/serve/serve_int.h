@@ -15,9 +15,14 @@
 #include "serve/repo/repo.h"
 #include "serve/serve.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 
 struct tpool;
+struct etcd_register;
+struct gw_etcd;
+
+#define SERVE_URL_MAX 512 /* bytes of the advertised URL, NUL included */
 
 /* The one documented server struct (STYLE rule 9). */
 struct serve_server {
@@ -31,6 +36,12 @@ struct serve_server {
     struct repo *repo;
     struct http_server *http;
     atomic_int draining;              /* set by serve_drain: ready answers 503 */
+    char advertise[SERVE_URL_MAX];    /* the URL registered in etcd ("" without --register) */
+    struct etcd_register *registration; /* NULL without --register; stopped (revoked) first at drain */
+    struct gw_etcd *peer_watch;       /* lists the --register prefix for GET /api/peers; or NULL */
+    pthread_mutex_t peers_mu;         /* guards peers_etcd */
+    json_t *peers_etcd;               /* the last listing of the prefix (array of channel
+                                         definitions, owned); NULL before the first */
 };
 
 /* Route tables, one per protocol (each file in routes/). */
@@ -46,6 +57,8 @@ extern const struct http_route routes_tfserving[];
 extern const size_t routes_tfserving_count;
 extern const struct http_route routes_openai[];
 extern const size_t routes_openai_count;
+extern const struct http_route routes_peers[];
+extern const size_t routes_peers_count;
 /* OpenAI "model" object of a loaded GGUF model version (routes/openai.c); caller owns it.
  * TF-Serving's GET /v1/models/{m} answers with it for LLMs (OpenAI's "retrieve model"). */
 struct model_version;

@@ -4,6 +4,7 @@
 
 #include "base/clock.h"
 #include "base/log.h"
+#include "gateway/discover.h"
 #include "base/tpool.h"
 
 #include <stdio.h>
@@ -71,6 +72,51 @@ static int version_loaded(struct serve_server *s, const char *model, const char 
     return 0;
 }
 
+/* The peer watch's callback (its thread): keeps a copy of the prefix's listing. */
+static void on_peers(void *ctx, const char *source, json_t *defs)
+{
+    struct serve_server *s = ctx;
+    (void)source;
+    json_t *copy = json_deep_copy(defs);
+    if (!copy)
+        return; /* out of memory: keep the last listing */
+    pthread_mutex_lock(&s->peers_mu);
+    json_decref(s->peers_etcd);
+    s->peers_etcd = copy;
+    pthread_mutex_unlock(&s->peers_mu);
+}
+
+/* --register: registers s->advertise under the prefix and starts the peer watch. Returns
+ * 0 or INFERD_EINVAL (bad URL, TTL) with err set; etcd being down is not an error (both
+ * keep trying in their threads). */
+static int start_registration(struct serve_server *s, struct inferd_err *err)
+{
+    const struct serve_options *o = &s->opts;
+    int n, rc;
+    if (o->advertise_url)
+        n = snprintf(s->advertise, sizeof s->advertise, "%s", o->advertise_url);
+    else if (strchr(o->host ? o->host : "", ':'))
+        n = snprintf(s->advertise, sizeof s->advertise, "http://[%s]:%d", o->host, http_port(s->http));
+    else
+        n = snprintf(s->advertise, sizeof s->advertise, "http://%s:%d", o->host ? o->host : "127.0.0.1",
+                     http_port(s->http));
+    if (n < 0 || (size_t)n >= sizeof s->advertise)
+        return inferd_err_set(err, INFERD_EINVAL, "--advertise: longer than %d bytes", SERVE_URL_MAX - 1);
+    if (!o->advertise_url && o->host && (strcmp(o->host, "0.0.0.0") == 0 || strcmp(o->host, "::") == 0))
+        log_event(LOG_WARN, "--register without --advertise on a wildcard --host: gateways cannot reach the "
+                  "registered URL", "advertise", s->advertise, NULL);
+    if ((rc = etcd_register_start(o->register_url, s->advertise, o->register_ttl_s > 0 ? o->register_ttl_s : 10,
+                                  &s->registration, err)) < 0) {
+        inferd_err_prefix(err, "--register");
+        return rc;
+    }
+    if ((rc = gw_etcd_start(o->register_url, on_peers, s, &s->peer_watch, err)) < 0) {
+        inferd_err_prefix(err, "--register");
+        return rc;
+    }
+    return 0;
+}
+
 static void on_complete(void *ctx, struct http_req *r)
 {
     struct serve_server *s = ctx;
@@ -129,6 +175,7 @@ int serve_start(const struct serve_options *o, struct serve_server **out, struct
         return inferd_err_set(err, INFERD_ENOMEM, "serve: out of memory");
     s->opts = *o;
     atomic_init(&s->draining, 0);
+    pthread_mutex_init(&s->peers_mu, NULL);
     if (o->error_log && log_open(o->error_log, LOG_INFO) < 0) {
         rc = inferd_err_set(err, INFERD_EIO, "--error-log: cannot open %s", o->error_log);
         goto fail;
@@ -175,9 +222,13 @@ int serve_start(const struct serve_options *o, struct serve_server **out, struct
         (rc = http_add_routes(s->http, routes_v2, routes_v2_count, s, err)) < 0 ||
         (rc = http_add_routes(s->http, routes_predict, routes_predict_count, s, err)) < 0 ||
         (rc = http_add_routes(s->http, routes_tfserving, routes_tfserving_count, s, err)) < 0 ||
-        (rc = http_add_routes(s->http, routes_openai, routes_openai_count, s, err)) < 0)
+        (rc = http_add_routes(s->http, routes_openai, routes_openai_count, s, err)) < 0 ||
+        (rc = http_add_routes(s->http, routes_peers, routes_peers_count, s, err)) < 0)
         goto fail;
     if ((rc = http_server_start(s->http, err)) < 0)
+        goto fail;
+    /* Registered only once the server answers, so the gateway never sees a dead URL. */
+    if (o->register_url && (rc = start_registration(s, err)) < 0)
         goto fail;
     log_json(LOG_INFO, "serving",
              json_pack("{s:s,s:i,s:i}", "host", o->host ? o->host : "127.0.0.1", "port", http_port(s->http),
@@ -201,6 +252,9 @@ void serve_reopen_logs(struct serve_server *s)
 
 long serve_drain(struct serve_server *s, int timeout_ms)
 {
+    /* First out of etcd (the key is revoked at once), so gateways stop sending new work. */
+    etcd_register_stop(s->registration);
+    s->registration = NULL;
     atomic_store(&s->draining, 1);
     http_server_quiesce(s->http);
     uint64_t until = clock_now_ns() + (uint64_t)timeout_ms * 1000000u;
@@ -217,6 +271,8 @@ void serve_free(struct serve_server *s)
 {
     if (!s)
         return;
+    etcd_register_stop(s->registration);
+    gw_etcd_stop(s->peer_watch);
     http_server_free(s->http);
     repo_close(s->repo);
     tpool_free(s->pool);
@@ -224,5 +280,7 @@ void serve_free(struct serve_server *s)
     keyring_free(s->admin_keys);
     access_log_close(s->alog);
     metrics_registry_free(s->reg);
+    json_decref(s->peers_etcd);
+    pthread_mutex_destroy(&s->peers_mu);
     free(s);
 }
