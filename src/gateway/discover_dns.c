@@ -57,6 +57,8 @@ struct resolve {
     json_t *defs;          /* the set being built (owned) */
     int pending;           /* queries issued whose callback has not run */
     int failed;            /* an INFERD_E* code or ares status of the first failure; 0 = none */
+    int answered;          /* queries that got an answer (records, NODATA or NXDOMAIN) */
+    int soft_failed;       /* AAAA queries refused (or SERVFAIL) */
     char why[DISCOVER_HOST_MAX + 128]; /* what failed, for the log */
 };
 
@@ -96,7 +98,16 @@ static void on_addr(void *arg, int status, int timeouts, unsigned char *abuf, in
     struct resolve *r = q->r;
     (void)timeouts;
     r->pending--;
-    if (!is_answer(status)) {
+    if (is_answer(status))
+        r->answered++;
+    /* A server holding only A records for a name may refuse its AAAA query (dnsmasq does,
+     * with no upstream): that is "no AAAA" when the same server answered something else,
+     * which resolve_once checks. */
+    if (q->type == DISCOVER_AAAA && (status == ARES_ECONNREFUSED || status == ARES_ESERVFAIL)) {
+        if (!r->soft_failed)
+            snprintf(r->why, sizeof r->why, "AAAA %s: %s", q->host, ares_strerror(status));
+        r->soft_failed++;
+    } else if (!is_answer(status)) {
         fail_with(r, status, q->type == DISCOVER_A ? "A" : "AAAA", q->host);
     } else if (status == ARES_SUCCESS) {
         int rc = discover_dns_addrs(abuf, alen, q->type, q->host, q->port, r->d->protocol, r->defs);
@@ -129,6 +140,8 @@ static void on_srv(void *arg, int status, int timeouts, unsigned char *abuf, int
     int n = 0;
     (void)timeouts;
     r->pending--;
+    if (is_answer(status))
+        r->answered++;
     if (!is_answer(status)) {
         fail_with(r, status, "SRV", r->d->name);
         return;
@@ -214,7 +227,7 @@ static void resolve_once(struct gw_dns *d)
     run_queries(&r);
     if (atomic_load(&d->stop)) {
         /* stopping: nothing to report */
-    } else if (r.failed || r.pending) {
+    } else if (r.failed || r.pending || (r.soft_failed && !r.answered)) {
         if (!d->failing) /* once per outage, not once per interval */
             log_event(LOG_WARN, "dns discovery failed; keeping the last set", "source", d->source, "reason",
                       r.pending ? "resolver loop failed" : r.why, NULL);
