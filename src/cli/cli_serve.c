@@ -13,18 +13,9 @@
 #include <string.h>
 #include <unistd.h>
 
-/* The thread that waits for signals in sigwaitinfo (main). Written once before the
- * handler is installed, read only by the handler. */
-static pthread_t sig_waiter;
-
-/* Runs only on threads started before main could block the signals (OpenBLAS starts its
- * workers in a constructor): hands the signal to the waiting thread, where it is blocked
- * and so stays pending until sigwaitinfo takes it. pthread_kill is async-signal-safe. */
-static void on_signal(int sig)
+static void reopen_logs(void *ctx)
 {
-    int saved = errno;
-    pthread_kill(sig_waiter, sig);
-    errno = saved;
+    serve_reopen_logs(ctx);
 }
 
 static void usage(FILE *f)
@@ -195,26 +186,10 @@ int cli_serve(int argc, char **argv)
         fprintf(stderr, "inferd serve: --advertise and --register-ttl need --register etcd://HOST:PORT/PREFIX\n");
         goto done;
     }
-    /* Signals are taken synchronously by this thread with sigwaitinfo: blocked here before
-     * serve_start, so every thread the server starts inherits the mask. No handler runs
-     * server code, and nothing depends on when a signal handler is delivered (TSan defers
-     * handlers to the thread's next intercepted call, which a handler-writes-a-pipe
-     * design deadlocks on while this thread sits in read). Threads that libraries started
-     * before main still have the signals unblocked; on_signal forwards from them. */
+    /* Signals are blocked here, before serve_start, so every server thread inherits the
+     * mask, and taken synchronously by this thread (cli_signals.c says why). */
     sigset_t sigs;
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGTERM);
-    sigaddset(&sigs, SIGINT);
-    sigaddset(&sigs, SIGHUP);
-    sig_waiter = pthread_self();
-    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-    struct sigaction sa = {.sa_handler = on_signal};
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = SA_RESTART;
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGHUP, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    cli_signals_block(&sigs);
     struct serve_server *s;
     struct inferd_err err = {0};
     if (serve_start(&o, &s, &err) < 0) {
@@ -223,16 +198,7 @@ int cli_serve(int argc, char **argv)
         goto done;
     }
     fprintf(stderr, "inferd serve: listening on http://%s:%d (models from %s)\n", o.host, serve_port(s), o.models_dir);
-    for (;;) {
-        int sig = sigwaitinfo(&sigs, NULL);
-        if (sig < 0 && errno == EINTR)
-            continue;
-        if (sig == SIGHUP) {
-            serve_reopen_logs(s);
-            continue;
-        }
-        break;
-    }
+    cli_signals_wait(&sigs, reopen_logs, s);
     long left = serve_drain(s, (int)drain_ms);
     serve_free(s);
     fprintf(stderr, "inferd serve: stopped (%ld requests cut)\n", left);

@@ -1,5 +1,9 @@
 /* cli_signals.c — how long-running subcommands (serve, gateway) take signals: blocked in
- * every thread and taken synchronously with sigwaitinfo by the main thread (see cli.h). */
+ * every thread and taken synchronously with sigwaitinfo by the main thread (see cli.h).
+ * No handler runs server code, and nothing depends on when a handler is delivered (TSan
+ * defers handlers to the thread's next intercepted call, which a handler-writes-a-pipe
+ * design deadlocks on while the main thread sits in read). Threads that libraries started
+ * before main still have the signals unblocked; on_signal forwards from them. */
 #include "cli.h"
 
 #include <errno.h>

@@ -105,6 +105,7 @@ static void call_unref(struct gw_call *c)
         return;
     for (int i = 0; i < c->natt; i++) {
         struct attempt *a = c->att[i];
+        gw_chan_unref(c->g, a->ch); /* the reference gw_pick took */
         buf_free(&a->resp);
         free(a->body);
         free(a);

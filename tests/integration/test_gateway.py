@@ -243,6 +243,8 @@ def main():
                  "the key and its used quota survive a restart")
         rep = gw.get("/api/report", headers=A)
         ck.check(rep.status == 200, "report after restart: %r" % rep)
+        rc = gw.stop()
+        ck.check(rc == 0, "the gateway exits 0 on SIGTERM, with no sanitizer report: %s\n%s" % (rc, gw.stderr_text()[-3000:]))
     finally:
         gw.stop()
         for s in servers + ([wrong] if wrong else []):

@@ -152,6 +152,8 @@ def main():
         # -- 4. the file --
         write_json(chan_file, [])
         ck.check(wait_until(lambda: "seed" not in chans(gw), 10), "a channel removed from the file disappears")
+        rc = gw.stop()
+        ck.check(rc == 0, "the gateway exits 0 on SIGTERM, with no sanitizer report: %s\n%s" % (rc, gw.stderr_text()[-3000:]))
     finally:
         if gw:
             gw.stop()

@@ -168,7 +168,7 @@ def main():
         s1.stop()
         s2.proc and s2.proc.send_signal(signal.SIGCONT)
         s2.stop()
-    ck.check(gw.returncode == 0, "the gateway exits 0 on SIGTERM: %s" % gw.returncode)
+    ck.check(gw.returncode == 0, "the gateway exits 0 on SIGTERM: %s; log:\n%s" % (gw.returncode, gw.stderr_text()[-3000:]))
     ck.finish()
 
 
