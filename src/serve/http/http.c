@@ -11,6 +11,7 @@
 
 #include <arpa/inet.h>
 #include <assert.h>
+#include <malloc.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -24,6 +25,10 @@
 
 #define HTTP_CAPTURE_MAX 256 /* bytes of one captured path segment */
 #define HTTP_ID_MAX ACCESS_LOG_ID_MAX /* a client id is logged whole */
+/* A request whose body was at least this big hands free heap memory back to the system
+ * when it ends (malloc_trim): parsing such a body (a JSON tree of millions of values) leaves
+ * hundreds of MB of freed small blocks that glibc would otherwise keep for the process. */
+#define HTTP_TRIM_BODY_BYTES (8u << 20)
 
 struct route_entry {
     const struct http_route *route; /* borrowed from the caller's table */
@@ -680,6 +685,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         free(r->headers[i].value);
     }
     free(r->resp_body);
+    int trim = r->body.len >= HTTP_TRIM_BODY_BYTES;
     buf_free(&r->body);
     free(r->path);
     atomic_fetch_sub(&s->buffered, r->reserved);
@@ -691,6 +697,12 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     long before = atomic_fetch_sub(&s->in_flight, 1);
     assert(before >= 1); /* one completion per accepted request */
     (void)before;
+#ifdef __GLIBC__
+    if (trim)
+        malloc_trim(0); /* the body and what was parsed from it are freed by now */
+#else
+    (void)trim;
+#endif
 }
 
 static int hex_val(char c)
