@@ -3,6 +3,7 @@
 #include "serve/routes/tensor_json.h"
 
 #include "base/clock.h"
+#include "base/utf8.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,7 +25,9 @@ void serve_error(struct http_req *r, int predict_style, int code, const char *ms
     int status = http_status_for(code);
     const char *kind = http_kind_for(code);
     if (predict_style) {
-        json_t *j = json_pack("{s:s,s:s}", "status", "error", "error", msg);
+        char clean[INFERD_ERR_MSG_MAX];
+        utf8_sanitize_into(clean, sizeof clean, msg, strlen(msg)); /* JSON strings are UTF-8 */
+        json_t *j = json_pack("{s:s,s:s}", "status", "error", "error", clean);
         http_resp_error(r, status, kind, "%s", msg); /* sets kind; body replaced below */
         http_resp_json(r, status, j);
     } else {
