@@ -842,6 +842,12 @@ static void refuse_bad_length(struct http_server *s)
     for (struct conn_entry *e = s->conns; e; e = e->next) {
         if (!pthread_equal(e->owner, self))
             continue;
+        /* Only a connection whose headers are in and that has no response yet: a closed one's
+         * header strings are freed already (its pool goes before our CLOSED notice), and one
+         * that got libmicrohttpd's error answer has had its read buffer (the strings) reused. */
+        if (!MHD_get_connection_info(e->conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE) ||
+            MHD_get_connection_info(e->conn, MHD_CONNECTION_INFO_HTTP_STATUS))
+            continue;
         const char *cl = MHD_lookup_connection_value(e->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (!cl || is_length(cl))
             continue;
