@@ -23,6 +23,9 @@ struct etcd_register;
 struct gw_etcd;
 
 #define SERVE_URL_MAX 512 /* bytes of the advertised URL, NUL included */
+struct workq;
+
+#define SERVE_PARSE_QUEUE_MAX 64 /* large bodies waiting for a parse thread; past it: 503 */
 
 /* The one documented server struct (STYLE rule 9). */
 struct serve_server {
@@ -35,6 +38,8 @@ struct serve_server {
     struct keyring *admin_keys;       /* NULL = repository routes use infer_keys */
     struct repo *repo;
     struct http_server *http;
+    struct workq *parse_q;            /* large tensor JSON bodies are parsed here, not on an
+                                         HTTP worker (serve_defer_large) */
     atomic_int draining;              /* set by serve_drain: ready answers 503 */
     char advertise[SERVE_URL_MAX];    /* the URL registered in etcd ("" without --register) */
     struct etcd_register *registration; /* NULL without --register; stopped (revoked) first at drain */

@@ -6,6 +6,7 @@
 #include "base/log.h"
 #include "gateway/discover.h"
 #include "base/tpool.h"
+#include "base/workq.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -206,6 +207,9 @@ int serve_start(const struct serve_options *o, struct serve_server **out, struct
                            .max_elements = o->max_elements, .metrics = &s->m};
     if ((rc = repo_open(&ro, &s->repo, err)) < 0)
         goto fail;
+    /* half the threads (at least one) parse large bodies, so HTTP workers never do */
+    if ((rc = workq_new(threads / 2 > 0 ? threads / 2 : 1, SERVE_PARSE_QUEUE_MAX, &s->parse_q, err)) < 0)
+        goto fail;
     struct http_config hc = {
         .host = o->host, .port = o->port, .threads = threads < 2 ? 2 : threads,
         .max_body_bytes = o->max_body_bytes, .max_buffered_bytes = o->max_buffered_bytes,
@@ -273,6 +277,7 @@ void serve_free(struct serve_server *s)
         return;
     etcd_register_stop(s->registration);
     gw_etcd_stop(s->peer_watch);
+    workq_free(s->parse_q); /* runs what is queued: those requests answer while MHD still runs */
     http_server_free(s->http);
     repo_close(s->repo);
     tpool_free(s->pool);

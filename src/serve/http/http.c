@@ -4,6 +4,7 @@
 
 #include "base/buf.h"
 #include "base/clock.h"
+#include "base/utf8.h"
 #include "serve/http/hangup.h"
 #include "observe/access_log.h"
 
@@ -11,6 +12,7 @@
 
 #include <arpa/inet.h>
 #include <assert.h>
+#include <malloc.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -19,15 +21,30 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #define HTTP_CAPTURE_MAX 256 /* bytes of one captured path segment */
 #define HTTP_ID_MAX ACCESS_LOG_ID_MAX /* a client id is logged whole */
+/* A request whose body was at least this big hands free heap memory back to the system
+ * when it ends (malloc_trim): parsing such a body (a JSON tree of millions of values) leaves
+ * hundreds of MB of freed small blocks that glibc would otherwise keep for the process. */
+#define HTTP_TRIM_BODY_BYTES (8u << 20)
 
 struct route_entry {
     const struct http_route *route; /* borrowed from the caller's table */
     void *ctx;
+};
+
+/* A connection libmicrohttpd has open, from its start to its close, with the worker thread
+ * that owns it (thread-pool mode: a connection lives on the worker that accepted it). Only
+ * refuse_bad_length uses the list. */
+struct conn_entry {
+    struct MHD_Connection *conn;
+    pthread_t owner;
+    struct conn_entry *prev, *next;
 };
 
 struct http_server {
@@ -42,6 +59,8 @@ struct http_server {
     int quiesced_fd;                 /* the listen socket MHD gave back; closed after MHD stops */
     struct hangup_watch *watch;      /* requests with a hang-up hook that have waited */
     atomic_int n_suspended;          /* connections suspended now */
+    pthread_mutex_t conns_lock;      /* guards conns */
+    struct conn_entry *conns;        /* every open connection (on_connection) */
 };
 
 enum req_state { REQ_RECEIVING, REQ_DISPATCHED, REQ_READY, REQ_SENT };
@@ -324,13 +343,16 @@ void http_resp_json(struct http_req *r, int status, json_t *j)
 
 void http_resp_error(struct http_req *r, int status, const char *kind, const char *fmt, ...)
 {
-    char msg[INFERD_ERR_MSG_MAX];
+    char msg[INFERD_ERR_MSG_MAX], clean[INFERD_ERR_MSG_MAX];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    /* a message may quote the client's bytes (a path, a header): JSON strings must be
+     * UTF-8, and jansson refuses anything else (that refusal was answered as a 500) */
+    utf8_sanitize_into(clean, sizeof clean, msg, strlen(msg));
     r->error_kind = kind;
-    http_resp_json(r, status, json_pack("{s:s}", "error", msg));
+    http_resp_json(r, status, json_pack("{s:s}", "error", clean));
 }
 
 void http_resp_header(struct http_req *r, const char *name, const char *value)
@@ -578,6 +600,48 @@ static void dispatch(struct http_req *r)
     pthread_mutex_unlock(&r->lock);
 }
 
+/* 1 when s is a byte count as RFC 9110 writes it: 1 to 19 decimal digits, nothing else. */
+static int is_length(const char *s)
+{
+    size_t n = strspn(s, "0123456789");
+    return n > 0 && n <= 19 && s[n] == '\0';
+}
+
+struct length_scan {
+    const char *first; /* the first Content-Length value */
+    int differ;        /* another one differs from it */
+};
+
+static enum MHD_Result scan_length(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    (void)kind;
+    struct length_scan *ls = cls;
+    if (!key || strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) != 0)
+        return MHD_YES;
+    if (!ls->first)
+        ls->first = value ? value : "";
+    else if (strcmp(ls->first, value ? value : "") != 0)
+        ls->differ = 1;
+    return MHD_YES;
+}
+
+/* Refuses a request whose framing is ambiguous (RFC 9112 6.3): both Content-Length and
+ * Transfer-Encoding, or Content-Length given twice with different values (libmicrohttpd
+ * would frame the body by the first). Returns 0, or -1 after setting a 400 that closes. */
+static int check_framing(struct http_req *r)
+{
+    struct length_scan ls = {0};
+    MHD_get_connection_values(r->conn, MHD_HEADER_KIND, scan_length, &ls);
+    if (ls.first && MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING))
+        http_resp_error(r, 400, "bad_framing", "request: both Content-Length and Transfer-Encoding are set");
+    else if (ls.differ)
+        http_resp_error(r, 400, "bad_framing", "request: Content-Length is given twice with different values");
+    else
+        return 0;
+    http_resp_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
+    return -1;
+}
+
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
                                  const char *method, const char *version, const char *upload_data,
                                  size_t *upload_data_size, void **con_cls)
@@ -609,11 +673,8 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
          * request is answered now and MHD closes the connection instead of reading the rest,
          * so no client without a key can make the server buffer anything. */
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-        unsigned long long declared = cl ? strtoull(cl, NULL, 10) : 0;
-        if (cl && MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING)) {
-            /* RFC 9112 6.3: a request with both is a smuggling vector; refuse and close */
-            http_resp_error(r, 400, "bad_framing", "request: both Content-Length and Transfer-Encoding are set");
-            http_resp_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
+        unsigned long long declared = cl ? strtoull(cl, NULL, 10) : 0; /* digits only: MHD checked */
+        if (check_framing(r) < 0) {
             r->state = REQ_DISPATCHED;
             return queue_response(r);
         }
@@ -682,6 +743,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         free(r->headers[i].value);
     }
     free(r->resp_body);
+    int trim = r->body.len >= HTTP_TRIM_BODY_BYTES;
     buf_free(&r->body);
     free(r->path);
     atomic_fetch_sub(&s->buffered, r->reserved);
@@ -693,6 +755,12 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     long before = atomic_fetch_sub(&s->in_flight, 1);
     assert(before >= 1); /* one completion per accepted request */
     (void)before;
+#ifdef __GLIBC__
+    if (trim)
+        malloc_trim(0); /* the body and what was parsed from it are freed by now */
+#else
+    (void)trim;
+#endif
 }
 
 static int hex_val(char c)
@@ -727,6 +795,93 @@ static size_t unescape(void *cls, struct MHD_Connection *c, char *s)
     return (size_t)(w - s);
 }
 
+/* Keeps s->conns: every open connection and the worker thread that owns it. */
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    struct http_server *s = cls;
+    struct conn_entry *e = *socket_context;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        e = calloc(1, sizeof *e);
+        if (!e)
+            return; /* not listed: a bad Content-Length on it gets libmicrohttpd's own answer */
+        e->conn = conn;
+        e->owner = pthread_self();
+        pthread_mutex_lock(&s->conns_lock);
+        e->next = s->conns;
+        if (s->conns)
+            s->conns->prev = e;
+        s->conns = e;
+        pthread_mutex_unlock(&s->conns_lock);
+        *socket_context = e;
+    } else if (e) {
+        pthread_mutex_lock(&s->conns_lock);
+        if (e->prev)
+            e->prev->next = e->next;
+        else
+            s->conns = e->next;
+        if (e->next)
+            e->next->prev = e->prev;
+        pthread_mutex_unlock(&s->conns_lock);
+        free(e);
+        *socket_context = NULL;
+    }
+}
+
+/* libmicrohttpd 0.9.75 answers a request whose Content-Length is not a number ("abc", "-1",
+ * "1, 2") or too large for 64 bits itself, before any callback of ours, and writes its
+ * error head twice (its state machine builds the reply again after the error one). The
+ * only hook it runs then is its log line, on the worker thread that owns the connection.
+ * So: find this thread's connection(s) whose Content-Length is bad, write one 400 (413 for
+ * too many digits) that closes, and shut the socket, so the doubled head never leaves.
+ * Called from on_mhd_log only; a connection of this thread is not touched by any other. */
+static void refuse_bad_length(struct http_server *s)
+{
+    static const char head[] = "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nConnection: close\r\n"
+                               "Content-Length: %zu\r\n\r\n%s";
+    pthread_t self = pthread_self();
+    pthread_mutex_lock(&s->conns_lock);
+    for (struct conn_entry *e = s->conns; e; e = e->next) {
+        if (!pthread_equal(e->owner, self))
+            continue;
+        /* Only a connection whose headers are in and that has no response yet: a closed one's
+         * header strings are freed already (its pool goes before our CLOSED notice), and one
+         * that got libmicrohttpd's error answer has had its read buffer (the strings) reused. */
+        if (!MHD_get_connection_info(e->conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE) ||
+            MHD_get_connection_info(e->conn, MHD_CONNECTION_INFO_HTTP_STATUS))
+            continue;
+        const char *cl = MHD_lookup_connection_value(e->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (!cl || is_length(cl))
+            continue;
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(e->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        if (!ci)
+            continue;
+        int digits = cl[0] && strspn(cl, "0123456789") == strlen(cl);
+        const char *body = digits ? "{\"error\":\"request: Content-Length is larger than 64 bits\"}"
+                                  : "{\"error\":\"request: Content-Length is not a byte count (decimal digits only)\"}";
+        char msg[256];
+        int n = snprintf(msg, sizeof msg, head, digits ? 413 : 400, digits ? "Content Too Large" : "Bad Request",
+                         strlen(body), body);
+        if (n > 0 && (size_t)n < sizeof msg && send(ci->connect_fd, msg, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+            log_event(LOG_DEBUG, "bad Content-Length: answer not sent", NULL);
+        shutdown(ci->connect_fd, SHUT_RDWR); /* libmicrohttpd's own (doubled) answer fails and it closes */
+    }
+    pthread_mutex_unlock(&s->conns_lock);
+}
+
+/* libmicrohttpd's log lines go to the error log (they name bad requests and its own
+ * failures); a bad Content-Length is refused from here (refuse_bad_length). */
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    struct http_server *s = cls;
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    msg[strcspn(msg, "\n")] = '\0';
+    if (strstr(msg, "Content-Length") && (strstr(msg, "Failed to parse") || strstr(msg, "Too large value")))
+        refuse_bad_length(s);
+    log_event(LOG_INFO, "libmicrohttpd", "message", msg, NULL);
+}
+
 /* ---------------- server lifecycle ---------------- */
 
 int http_server_new(const struct http_config *cfg, struct http_server **out, struct inferd_err *err)
@@ -736,6 +891,7 @@ int http_server_new(const struct http_config *cfg, struct http_server **out, str
         return inferd_err_set(err, INFERD_ENOMEM, "http: out of memory");
     s->cfg = *cfg;
     s->quiesced_fd = -1;
+    pthread_mutex_init(&s->conns_lock, NULL);
     if (s->cfg.threads < 1)
         s->cfg.threads = 1;
     if (s->cfg.max_body_bytes == 0)
@@ -750,6 +906,7 @@ int http_server_new(const struct http_config *cfg, struct http_server **out, str
         s->cfg.max_connections = HTTP_MAX_CONNECTIONS_DEFAULT;
     int rc = hangup_watch_new(s->cfg.max_connections, &s->watch, err);
     if (rc < 0) {
+        pthread_mutex_destroy(&s->conns_lock);
         free(s);
         return rc;
     }
@@ -776,6 +933,7 @@ int http_server_start(struct http_server *s, struct inferd_err *err)
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
                      MHD_USE_ITC | MHD_USE_ERROR_LOG;
     s->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_access, s,
+                                 MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s, /* first: it logs the rest */
                                  MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
                                  MHD_OPTION_THREAD_POOL_SIZE, (unsigned)s->cfg.threads,
                                  MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
@@ -783,6 +941,7 @@ int http_server_start(struct http_server *s, struct inferd_err *err)
                                  MHD_OPTION_CONNECTION_LIMIT, (unsigned)s->cfg.max_connections,
                                  MHD_OPTION_PER_IP_CONNECTION_LIMIT, s->cfg.max_conns_per_client,
                                  MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
+                                 MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
                                  MHD_OPTION_END);
     if (!s->daemon)
         return inferd_err_set(err, INFERD_EIO, "http: cannot listen on %s:%d (in use?)", host, s->cfg.port);
@@ -836,5 +995,6 @@ void http_server_free(struct http_server *s)
     if (s->quiesced_fd >= 0)
         close(s->quiesced_fd);
     hangup_watch_free(s->watch);
+    pthread_mutex_destroy(&s->conns_lock);
     free(s);
 }

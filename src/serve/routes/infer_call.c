@@ -3,6 +3,8 @@
 #include "serve/routes/tensor_json.h"
 
 #include "base/clock.h"
+#include "base/utf8.h"
+#include "base/workq.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,7 +26,9 @@ void serve_error(struct http_req *r, int predict_style, int code, const char *ms
     int status = http_status_for(code);
     const char *kind = http_kind_for(code);
     if (predict_style) {
-        json_t *j = json_pack("{s:s,s:s}", "status", "error", "error", msg);
+        char clean[INFERD_ERR_MSG_MAX];
+        utf8_sanitize_into(clean, sizeof clean, msg, strlen(msg)); /* JSON strings are UTF-8 */
+        json_t *j = json_pack("{s:s,s:s}", "status", "error", "error", clean);
         http_resp_error(r, status, kind, "%s", msg); /* sets kind; body replaced below */
         http_resp_json(r, status, j);
     } else {
@@ -134,6 +138,43 @@ int infer_call_submit(struct infer_call *c, struct infer_req *q, infer_encode_fn
         return HTTP_DONE;
     }
     return HTTP_ASYNC;
+}
+
+struct deferred {
+    struct http_req *r;
+    struct serve_server *s;
+    http_handler_fn handler;
+};
+
+/* Parse thread: the handler, then the end of the request unless it went on elsewhere. */
+static void run_deferred(void *arg)
+{
+    struct deferred d = *(struct deferred *)arg;
+    free(arg);
+    if (d.handler(d.r, d.s) != HTTP_ASYNC)
+        http_req_finish(d.r);
+}
+
+int serve_defer_large(struct http_req *r, struct serve_server *s, int predict_style, http_handler_fn handler)
+{
+    size_t len;
+    http_req_body(r, &len);
+    if (len < SERVE_DEFER_BYTES || !s->parse_q)
+        return handler(r, s);
+    struct deferred *d = malloc(sizeof *d);
+    if (!d) {
+        serve_error(r, predict_style, INFERD_ENOMEM, "out of memory");
+        return HTTP_DONE;
+    }
+    *d = (struct deferred){r, s, handler};
+    int rc = workq_post(s->parse_q, run_deferred, d);
+    if (rc == 0)
+        return HTTP_ASYNC;
+    free(d);
+    char msg[128];
+    snprintf(msg, sizeof msg, "server busy: %d large request bodies wait to be parsed; retry", SERVE_PARSE_QUEUE_MAX);
+    serve_error(r, predict_style, rc == INFERD_EBUSY ? INFERD_EBUSY : INFERD_EUNAVAIL, msg);
+    return HTTP_DONE;
 }
 
 int infer_call_prescan(struct infer_call *c, const char *body, size_t len)

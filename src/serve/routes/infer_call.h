@@ -41,6 +41,15 @@ int infer_call_submit(struct infer_call *c, struct infer_req *q, infer_encode_fn
  * inputs can take at --max-elements each, before anything parses it. Returns 0, or -1
  * after setting the error response. */
 int infer_call_prescan(struct infer_call *c, const char *body, size_t len);
+/* Bodies at least this big are parsed on the server's parse queue (serve_defer_large). */
+#define SERVE_DEFER_BYTES (1u << 20)
+/* Runs handler(r, s) here when r's body is under SERVE_DEFER_BYTES; otherwise on a thread
+ * of s->parse_q (so a multi-megabyte JSON parse never holds an HTTP worker, whose other
+ * connections include health checks) and returns HTTP_ASYNC; that thread finishes the
+ * request when handler returns HTTP_DONE. A full queue is answered 503 + Retry-After
+ * (in /predict's style when predict_style). handler must not rely on running on an MHD
+ * thread. Returns HTTP_DONE or HTTP_ASYNC. */
+int serve_defer_large(struct http_req *r, struct serve_server *s, int predict_style, http_handler_fn handler);
 /* Sets an error response in the call's style from code and message. */
 void infer_call_error(struct infer_call *c, int code, const char *msg);
 /* Same for a request without a call (predict-style when predict_style). */

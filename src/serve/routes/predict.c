@@ -55,7 +55,8 @@ static void predict_encode(struct infer_call *c, struct sched_job *job)
         http_resp_take(c->http, 200, "application/json", body, len);
 }
 
-static int predict(struct http_req *r, void *ctx)
+/* The inference itself (serve_defer_large decides on which thread). */
+static int predict_body(struct http_req *r, void *ctx)
 {
     struct serve_server *s = ctx;
     size_t len;
@@ -151,6 +152,8 @@ done:
     json_decref(root);
     return rc;
 }
+
+static int predict(struct http_req *r, void *ctx) { return serve_defer_large(r, ctx, 1, predict_body); }
 
 const struct http_route routes_predict[] = {
     {HTTP_POST, "/predict", HTTP_AUTH_INFER, predict, "predict", NULL},

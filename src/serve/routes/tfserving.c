@@ -62,7 +62,8 @@ static int fill_input(const json_t *v, const struct model_io *io, int64_t max_el
     return tj_from_json(v, io->dtype, NULL, -1, max_elements, field, &t->t, err);
 }
 
-static int tfs_predict(struct http_req *r, void *ctx)
+/* The inference itself (serve_defer_large decides on which thread). */
+static int tfs_predict_body(struct http_req *r, void *ctx)
 {
     struct serve_server *s = ctx;
     struct infer_call *c;
@@ -223,6 +224,8 @@ static int tfs_status(struct http_req *r, void *ctx)
     http_resp_json(r, 200, json_pack("{s:o}", "model_version_status", st));
     return HTTP_DONE;
 }
+
+static int tfs_predict(struct http_req *r, void *ctx) { return serve_defer_large(r, ctx, 0, tfs_predict_body); }
 
 const struct http_route routes_tfserving[] = {
     {HTTP_POST, "/v1/models/{m}:predict", HTTP_AUTH_INFER, tfs_predict, "tfs_predict", NULL},

@@ -114,7 +114,9 @@ static void v2_encode(struct infer_call *c, struct sched_job *job)
     }
 }
 
-static int v2_infer(struct http_req *r, void *ctx)
+/* The inference itself: the body's checks, parse and submit (serve_defer_large decides on
+ * which thread). */
+static int v2_infer_body(struct http_req *r, void *ctx)
 {
     struct serve_server *s = ctx;
     struct infer_call *c;
@@ -160,6 +162,8 @@ static int v2_infer(struct http_req *r, void *ctx)
     }
     return infer_call_submit(c, q, v2_encode, NULL);
 }
+
+static int v2_infer(struct http_req *r, void *ctx) { return serve_defer_large(r, ctx, 0, v2_infer_body); }
 
 const struct http_route routes_v2[] = {
     {HTTP_GET, "/v2/models/{m}", HTTP_AUTH_INFER, v2_model_meta, "v2_metadata", NULL},
