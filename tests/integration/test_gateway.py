@@ -166,6 +166,8 @@ def main():
         ck.check(state_of(gw, "s1", A) in ("ejected", "half_open"), "killed channel ejected: %s" % state_of(gw, "s1", A))
         servers[1] = Server(same, "--threads", "2", port=ports[1]).start()
         ck.check(wait_until(lambda: state_of(gw, "s1", A) == "healthy", 40), "restarted channel re-admitted")
+        ck.check(channels(gw, A)["s1"]["rollout"] < 1, "a re-admitted channel starts at a small share: %s"
+                 % channels(gw, A)["s1"]["rollout"])
 
         # -- 3. SIGSTOP under load --
         with Load(gw) as ld:
@@ -219,6 +221,14 @@ def main():
         ck.check(codes == [200, 200, 200, 429], "quota of 3 then 429: %s" % codes)
         r = gw.post_json("/v2/models/mlp/infer", X, headers=K)
         ck.check(r.status == 429 and r.headers.get("retry-after"), "429 carries Retry-After: %r" % r.headers)
+        r = gw.post_json("/api/keys", {"id": "slow", "key": "slow-key-0123456789", "rate_per_s": 0.5, "burst": 2},
+                         headers=A)
+        S = {"Authorization": "Bearer slow-key-0123456789"}
+        codes = [gw.post_json("/v2/models/mlp/infer", X, headers=S) for _ in range(3)]
+        ck.check([c.status for c in codes] == [200, 200, 429] and codes[2].headers.get("retry-after"),
+                 "rate 0.5/s, burst 2: two pass, the third gets 429 + Retry-After: %s" % [c.status for c in codes])
+        ck.check(gw.post_json("/api/keys", {"id": "x", "rate_per_s": -1}, headers=A).status == 400,
+                 "a bad key definition gets 400")
         listed = gw.get("/api/keys", headers=A).body.decode()
         ck.check(key not in listed and "team-a" in listed, "keys are listed without their secret")
 
@@ -243,6 +253,18 @@ def main():
                  "the key and its used quota survive a restart")
         rep = gw.get("/api/report", headers=A)
         ck.check(rep.status == 200, "report after restart: %r" % rep)
+        if rep.status == 200:
+            j = rep.json()
+            unserved = [u["model"] for u in j.get("demand", {}).get("unserved", [])]
+            ck.check("nosuch" in unserved, "demand mining: the requested model no channel serves: %s" % unserved)
+            recs = " ".join(j.get("demand", {}).get("recommendations", []))
+            ck.check("nosuch" in recs, "a recommendation names it: %s" % recs)
+            byid = {c["id"]: c for c in j.get("channels", [])}
+            ck.check(byid.get("s1", {}).get("requests", 0) > 0 or byid.get("s1", {}).get("window_requests", 0) > 0,
+                     "history survives the restart (s1's requests): %s" % byid.get("s1"))
+        page = gw.get("/report", headers=A)
+        ck.check(page.status == 200 and page.headers.get("content-type", "").startswith("text/html")
+                 and b"<svg" in page.body, "the report page with inline SVG: %r" % page)
         rc = gw.stop()
         ck.check(rc == 0, "the gateway exits 0 on SIGTERM, with no sanitizer report: %s\n%s" % (rc, gw.stderr_text()[-3000:]))
     finally:
