@@ -206,7 +206,7 @@ json_t *gw_channels_snapshot(struct gw *g)
         json_t *e;
         json_array_foreach(c->models, k, e)
         {
-            json_array_append(models, e);
+            json_array_append_new(models, json_string(json_string_value(e))); /* a copy: no sharing */
         }
         json_object_set_new(j, "models", models);
         json_array_append_new(a, j);

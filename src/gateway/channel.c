@@ -296,7 +296,7 @@ json_t *gw_chan_json(const struct gw_chan *c, bool runtime)
         return j;
     json_object_set_new(j, "state", json_string(gw_state_name(c->state)));
     json_object_set_new(j, "reason", json_string(c->reason));
-    json_object_set(j, "discovered_models", c->found);
+    json_object_set_new(j, "discovered_models", json_deep_copy(c->found)); /* no JSON shared across threads */
     return j;
 }
 
@@ -339,9 +339,9 @@ int gw_chan_put(struct gw *g, struct gw_chan *c, bool persist, struct inferd_err
         /* keep what was learned about the same endpoint */
         if (strcmp(old->base_url, c->base_url) == 0) {
             json_decref(c->found);
-            c->found = json_incref(old->found);
+            c->found = json_deep_copy(old->found);
             json_decref(c->found_llm);
-            c->found_llm = json_incref(old->found_llm);
+            c->found_llm = json_deep_copy(old->found_llm);
             c->ewma_ms = old->ewma_ms;
             c->quality = old->quality;
             memcpy(c->quality_why, old->quality_why, sizeof c->quality_why);

@@ -146,11 +146,14 @@ void discover_defs_sort_unique(json_t *defs)
         v[i] = json_incref(json_array_get(defs, i));
     qsort(v, n, sizeof *v, cmp_def);
     json_array_clear(defs);
+    const json_t *kept = NULL; /* the last one appended (a dropped duplicate is freed) */
     for (size_t i = 0; i < n; i++) {
-        if (i > 0 && strcmp(def_id(v[i]), def_id(v[i - 1])) == 0)
+        if (kept && strcmp(def_id(v[i]), def_id(kept)) == 0) {
             json_decref(v[i]);
-        else
+        } else {
             json_array_append_new(defs, v[i]);
+            kept = v[i];
+        }
     }
     free(v);
 }
