@@ -409,8 +409,12 @@ void gw_source_sync(void *ctx, const char *source, json_t *defs)
         return;
     size_t i;
     json_t *d;
-    char keep[GW_MAX_CHANNELS > 1024 ? 1024 : GW_MAX_CHANNELS][GW_ID_MAX + 1];
+    char (*keep)[GW_ID_MAX + 1] = calloc(json_array_size(defs) + 1, sizeof *keep);
     size_t nkeep = 0;
+    if (!keep) {
+        log_event(LOG_ERROR, "discovery sync: out of memory; the set is kept as it was", "source", source, NULL);
+        return;
+    }
     json_array_foreach(defs, i, d)
     {
         struct inferd_err err = {0};
@@ -419,8 +423,7 @@ void gw_source_sync(void *ctx, const char *source, json_t *defs)
             log_event(LOG_WARN, "discovered channel refused", "source", source, "reason", err.msg, NULL);
             continue;
         }
-        if (nkeep < sizeof keep / sizeof keep[0])
-            memcpy(keep[nkeep++], c->id, sizeof c->id);
+        memcpy(keep[nkeep++], c->id, sizeof c->id);
         /* unchanged: leave it alone (no new probe, no rollout restart) */
         struct gw_chan *old = gw_chan_get(g, c->id);
         bool same = old && json_equal(old->def, c->def) && strcmp(old->source, source) == 0;
@@ -456,4 +459,5 @@ void gw_source_sync(void *ctx, const char *source, json_t *defs)
             break;
         gw_chan_delete(g, gone, false, NULL);
     }
+    free(keep);
 }

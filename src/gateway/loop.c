@@ -57,6 +57,9 @@ struct gw_loop {
     size_t nheap, capheap;
     uint64_t seq;
     struct gw_xfer *xfers;            /* every transfer started and not freed */
+    CURL *idle[64];                   /* easy handles kept for reuse (curl_easy_reset) */
+    size_t nidle;
+    atomic_int sleeping;              /* the loop is (about to be) in curl_multi_poll */
     atomic_long active;
 };
 
@@ -153,7 +156,12 @@ static void xfer_free(struct gw_xfer *x)
     if (x->next)
         x->next->prev = x->prev;
     curl_multi_remove_handle(x->lp->multi, x->easy);
-    curl_easy_cleanup(x->easy);
+    if (x->lp->nidle < sizeof x->lp->idle / sizeof x->lp->idle[0]) {
+        curl_easy_reset(x->easy); /* options and state cleared; the multi keeps the connections */
+        x->lp->idle[x->lp->nidle++] = x->easy;
+    } else {
+        curl_easy_cleanup(x->easy);
+    }
     curl_slist_free_all(x->hdrs);
     atomic_fetch_sub(&x->lp->active, 1);
     free(x);
@@ -265,7 +273,7 @@ struct gw_xfer *gw_xfer_start(struct gw_loop *lp, const struct gw_xfer_req *req,
     x->lp = lp;
     x->cb = *cb;
     x->ctx = ctx;
-    x->easy = curl_easy_init();
+    x->easy = lp->nidle ? lp->idle[--lp->nidle] : curl_easy_init();
     if (!x->easy)
         goto fail;
     struct curl_slist *h = curl_slist_append(NULL, "Expect:");
@@ -429,7 +437,14 @@ static void *loop_main(void *arg)
         int wait_ms = run_timers(lp);
         curl_multi_perform(lp->multi, &running);
         done_msgs(lp);
-        curl_multi_poll(lp->multi, NULL, 0, wait_ms, NULL);
+        /* posters wake the poll only while this is set (see gw_loop_post) */
+        atomic_store(&lp->sleeping, 1);
+        pthread_mutex_lock(&lp->mu);
+        bool pending = lp->posts || lp->stop;
+        pthread_mutex_unlock(&lp->mu);
+        if (!pending)
+            curl_multi_poll(lp->multi, NULL, 0, wait_ms, NULL);
+        atomic_store(&lp->sleeping, 0);
     }
     return NULL;
 }
@@ -475,7 +490,11 @@ int gw_loop_post(struct gw_loop *lp, void (*fn)(void *arg), void *arg)
         lp->posts = p;
     lp->posts_tail = p;
     pthread_mutex_unlock(&lp->mu);
-    curl_multi_wakeup(lp->multi);
+    /* A busy loop finds the post before it next polls: it sets sleeping, then looks at the
+     * queue under mu; a poster that queued before that look is seen, one that queued after
+     * it sees sleeping set (the mutex orders the two) and wakes the poll. */
+    if (atomic_load(&lp->sleeping))
+        curl_multi_wakeup(lp->multi);
     return 0;
 }
 
@@ -506,6 +525,8 @@ void gw_loop_stop(struct gw_loop *lp)
         }
         xfer_free(x);
     }
+    for (size_t i = 0; i < lp->nidle; i++)
+        curl_easy_cleanup(lp->idle[i]);
     for (size_t i = 0; i < lp->nheap; i++)
         free(lp->heap[i]);
     free(lp->heap);

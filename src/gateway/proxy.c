@@ -291,6 +291,11 @@ static void wake_client(struct gw_call *c)
 static void start_attempt(struct gw_call *c, bool hedge);
 static void finish_with(struct gw_call *c, struct attempt *a);
 
+/* Cancels every running attempt but keep. A loser that another attempt beat (keep set)
+ * without having answered at all counts against its channel as "slow": a hung channel
+ * loses every hedge and is ejected by the consecutive-failure rule, while a healthy one
+ * loses now and then and never five times in a row. Cancelled for other reasons (the
+ * client left, shutdown: keep NULL), only its outstanding count changes. */
 static void cancel_others(struct gw_call *c, struct attempt *keep)
 {
     for (int i = 0; i < c->natt; i++) {
@@ -300,11 +305,16 @@ static void cancel_others(struct gw_call *c, struct attempt *keep)
         gw_xfer_cancel(a->x);
         a->x = NULL;
         c->nrunning--;
-        /* a hedge loser is not the channel's fault: only its outstanding count changes */
-        pthread_mutex_lock(&c->g->mu);
-        a->ch->outstanding--;
-        pthread_mutex_unlock(&c->g->mu);
-        log_attempt(c, a, "cancelled", (double)(clock_now_ns() - a->start_ns) / 1e6);
+        double ms = (double)(clock_now_ns() - a->start_ns) / 1e6;
+        if (keep && a->status == 0) {
+            struct gw_outcome o = {.model = c->model, .ok = false, .kind = "slow", .ms = ms};
+            gw_outcome(c->g, a->ch, &o);
+        } else {
+            pthread_mutex_lock(&c->g->mu);
+            a->ch->outstanding--;
+            pthread_mutex_unlock(&c->g->mu);
+        }
+        log_attempt(c, a, "cancelled", ms);
     }
 }
 
