@@ -291,10 +291,11 @@ static void wake_client(struct gw_call *c)
 static void start_attempt(struct gw_call *c, bool hedge);
 static void finish_with(struct gw_call *c, struct attempt *a);
 
-/* Cancels every running attempt but keep. A loser that another attempt beat (keep set)
- * without having answered at all counts against its channel as "slow": a hung channel
+/* Cancels every running attempt but keep. A loser that started before the winner and
+ * still had not answered at all counts against its channel as "slow": a hung channel
  * loses every hedge and is ejected by the consecutive-failure rule, while a healthy one
- * loses now and then and never five times in a row. Cancelled for other reasons (the
+ * loses now and then and never five times in a row. A hedge that started later and lost
+ * is no mark against its channel. Cancelled for other reasons (the
  * client left, shutdown: keep NULL), only its outstanding count changes. */
 static void cancel_others(struct gw_call *c, struct attempt *keep)
 {
@@ -306,7 +307,7 @@ static void cancel_others(struct gw_call *c, struct attempt *keep)
         a->x = NULL;
         c->nrunning--;
         double ms = (double)(clock_now_ns() - a->start_ns) / 1e6;
-        if (keep && a->status == 0) {
+        if (keep && a->status == 0 && a->start_ns < keep->start_ns) {
             struct gw_outcome o = {.model = c->model, .ok = false, .kind = "slow", .ms = ms};
             gw_outcome(c->g, a->ch, &o);
         } else {
