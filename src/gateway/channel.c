@@ -323,6 +323,7 @@ struct gw_chan *gw_chan_get(struct gw *g, const char *id)
 
 int gw_chan_put(struct gw *g, struct gw_chan *c, bool persist, struct inferd_err *err)
 {
+    c->m_lat = metrics_series_get(g->m.ch_latency, (const char *[]){c->id});
     if (persist) {
         char *text = json_dumps(c->def, JSON_COMPACT);
         int rc = text ? gw_store_put_channel(g->store, c->id, text, c->source, err)

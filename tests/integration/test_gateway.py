@@ -238,6 +238,8 @@ def main():
         # -- 7. metrics and the access log --
         text = gw.get("/metrics").body.decode()
         ck.check('inferd_gateway_channel_requests_total{channel="s0"' in text, "per-channel metrics")
+        ck.check(re.search(r'inferd_gateway_channel_latency_seconds_count\{channel="s0"\} [1-9]', text) is not None,
+                 "per-channel latency histogram")
         ck.check(re.search(r'inferd_gateway_ejections_total\{channel="s1"\} [1-9]', text) is not None,
                  "ejections counted")
         ck.check(re.search(r'inferd_gateway_hedges_total\{model="mlp"\} [1-9]', text) is not None,
