@@ -37,11 +37,13 @@ static int ready(struct http_req *r, void *ctx)
     return HTTP_DONE;
 }
 
+/* The server's own answer: a client cannot tell a gateway from a server but by the
+ * X-Inferd-Channel header of inference answers. */
 static int server_meta(struct http_req *r, void *ctx)
 {
     (void)ctx;
     http_resp_json_str(r, 200,
-                       "{\"name\":\"inferd-gateway\",\"version\":\"" INFERD_VERSION "\",\"extensions\":"
+                       "{\"name\":\"inferd\",\"version\":\"" INFERD_VERSION "\",\"extensions\":"
                        "[\"binary_tensor_data\",\"model_repository\"]}");
     return HTTP_DONE;
 }

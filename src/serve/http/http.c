@@ -471,7 +471,6 @@ static void set_request_id(struct http_req *r)
  * thread waits for a producer. */
 static ssize_t stream_cb(void *cls, uint64_t pos, char *buf, size_t max)
 {
-    (void)pos;
     struct http_req *r = cls;
     pthread_mutex_lock(&r->lock);
     r->wake_pending = 0;
@@ -481,8 +480,10 @@ static ssize_t stream_cb(void *cls, uint64_t pos, char *buf, size_t max)
         return MHD_CONTENT_READER_END_WITH_ERROR;
     if (n < 0)
         return MHD_CONTENT_READER_END_OF_STREAM;
-    if (n > 0)
+    if (n > 0) {
+        r->bytes_out = (size_t)pos + (size_t)n; /* body bytes, chunk framing not counted */
         return n;
+    }
     pthread_mutex_lock(&r->lock);
     if (!r->wake_pending)
         suspend_locked(r);
