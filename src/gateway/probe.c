@@ -132,6 +132,19 @@ static void log_probe(struct gw *g, struct gw_chan *c, const char *model, const 
     gw_store_log_probe(g->store, &row);
 }
 
+/* A crawled candidate passed evaluation: it starts taking traffic at the rollout's small
+ * share. Caller holds g->mu. */
+static void admit_candidate(struct gw *g, struct gw_chan *c, const char *why)
+{
+    if (c->state != GW_ST_CANDIDATE)
+        return;
+    c->state = GW_ST_HEALTHY;
+    c->state_since_ns = clock_now_ns();
+    c->rollout = g->o.rollout_start;
+    c->rollout_step_ns = clock_now_ns();
+    snprintf(c->reason, sizeof c->reason, "admitted: %s", why);
+}
+
 /* Judges every channel that answered model's canary (caller holds g->mu). */
 static void canary_judge(struct gw *g, const char *model)
 {
@@ -181,6 +194,8 @@ static void canary_judge(struct gw *g, const char *model)
             c->state_since_ns = clock_now_ns();
             snprintf(c->reason, sizeof c->reason, "canary of \"%.64s\" answered wrong: %.160s", model, why);
             log_event(LOG_WARN, "channel quality bad", "channel", c->id, "model", model, "reason", why, NULL);
+        } else if (good && c->state == GW_ST_CANDIDATE) {
+            admit_candidate(g, c, "found by crawling; its canary answers like the others");
         } else if (good && c->state == GW_ST_BAD_QUALITY) {
             c->state = GW_ST_HEALTHY;
             c->state_since_ns = clock_now_ns();
@@ -222,6 +237,8 @@ static void canary_answer(struct gw *g, struct gw_chan *c, void *arg, long statu
         else
             json_object_set_new(m, c->id, key);
         canary_judge(g, cc->model);
+        if (c->quality < 0) /* nobody to compare with: its probe and a valid answer must do */
+            admit_candidate(g, c, "found by crawling; answered its canary (no other channel to compare)");
         pthread_mutex_unlock(&g->mu);
         if (c->removed)
             json_decref(key);
@@ -252,8 +269,13 @@ static void canary_meta(struct gw *g, struct gw_chan *c, void *arg, long status,
     json_t *req = meta ? gw_canary_v2_request(meta, &err) : NULL;
     json_decref(meta);
     if (!req) {
-        if (fail || status != 200)
+        if (fail || status != 200) {
             log_probe(g, c, cc->model, "canary", false, ms, fail ? fail : "metadata request failed");
+        } else { /* a model no canary can be made for (BYTES input, too large): nothing to judge */
+            pthread_mutex_lock(&g->mu);
+            admit_candidate(g, c, "found by crawling; passed its probe (no canary for this model)");
+            pthread_mutex_unlock(&g->mu);
+        }
         free(cc);
         return;
     }
@@ -324,13 +346,12 @@ static void round_end(struct gw *g, struct gw_chan *c, struct round *rd)
         c->found_llm = json_incref(rd->llms);
     }
     gw_probe_result(g, c, rd->ok, rd->why);
-    if (rd->ok && c->state == GW_ST_CANDIDATE && c->quality != 0) {
-        c->state = GW_ST_HEALTHY;
-        c->state_since_ns = clock_now_ns();
-        c->rollout = g->o.rollout_start;
-        c->rollout_step_ns = clock_now_ns();
-        snprintf(c->reason, sizeof c->reason, "admitted: found by crawling, passed its probe");
-    }
+    /* a candidate that serves nothing has no canary to wait for; otherwise the canary
+     * answers decide (canary_answer) */
+    if (rd->ok && c->state == GW_ST_CANDIDATE && json_array_size(rd->models) == 0)
+        admit_candidate(g, c, "found by crawling; passed its probe (serves no model yet)");
+    else if (rd->ok && c->state == GW_ST_CANDIDATE)
+        snprintf(c->reason, sizeof c->reason, "found by crawling; passed its probe, waiting for its canary");
     bool removed = c->removed;
     pthread_mutex_unlock(&g->mu);
     log_probe(g, c, "", "live", rd->ok, rd->ms, rd->ok ? "" : rd->why);
