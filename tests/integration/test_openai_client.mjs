@@ -2,27 +2,13 @@
 // chat (plain and streaming with usage), completions (plain and streaming), embeddings,
 // models, and an error. Usage: node test_openai_client.mjs http://127.0.0.1:PORT/v1 MODEL
 // Prints one JSON object with what it saw; exits non-zero on any failure.
-import { createRequire } from "module";
+import { check, messages, report, require, root } from "./client_check.mjs";
 
-const require = createRequire(import.meta.url);
-const root = process.env.INFERD_ROOT || new URL("../..", import.meta.url).pathname;
 const OpenAI = require(root + "/node_modules/openai").default;
 
 const [baseURL, model] = process.argv.slice(2);
 const client = new OpenAI({ baseURL, apiKey: "sk-unused", maxRetries: 0, timeout: 60000 });
 const out = {};
-let failures = 0;
-function check(cond, what) {
-  if (!cond) {
-    failures++;
-    console.error("FAIL:", what);
-  }
-}
-
-const messages = [
-  { role: "system", content: "You are a poet." },
-  { role: "user", content: "Echoes of" },
-];
 
 const chat = await client.chat.completions.create({ model, messages, max_tokens: 24, temperature: 0 });
 out.chat = chat.choices[0].message.content;
@@ -84,5 +70,4 @@ try {
   check(e.status === 400 && e.param === "n", "400 with param n");
 }
 
-console.log(JSON.stringify(out));
-process.exit(failures ? 1 : 0);
+report(out);

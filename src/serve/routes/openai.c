@@ -2,6 +2,7 @@
  * /v1/chat/completions, /v1/completions (both streaming as SSE), /v1/embeddings, and
  * llama.cpp's /tokenize and /detokenize. Errors use OpenAI's error object. */
 #include "serve/repo/backend_gguf.h"
+#include "serve/routes/llm_call.h"
 #include "serve/routes/openai_wire.h"
 #include "serve/serve_int.h"
 
@@ -23,25 +24,6 @@
 /* SSE bytes one read of the job may turn into (its text escaped as JSON, token records). */
 #define OAI_STREAM_PENDING_MAX (64u << 20)
 
-/* One OpenAI request from parse to the last byte; freed when the HTTP request ends. */
-struct oai_call {
-    struct http_req *http;
-    struct serve_server *srv;
-    struct model_version *mv;       /* reference, released at the end */
-    struct llm_model *lm;           /* borrowed from mv */
-    struct llm_oai_req q;           /* owned */
-    struct llm_job **jobs;          /* owned references; one, or one per embeddings input */
-    int n_jobs;
-    atomic_int jobs_left;           /* embeddings: the last on_done answers */
-    char id[64];
-    long long created;
-    uint64_t deadline_ns;           /* from X-Request-Timeout-Ms; 0 = none */
-    /* streaming state (MHD thread only) */
-    struct llm_job_cursor cur;      /* what the stream has taken from jobs[0] */
-    int role_sent, final_sent, usage_sent, done_sent;
-    struct buf pending;             /* SSE bytes not yet handed to MHD (capped) */
-    size_t pending_off;
-};
 
 static void oai_send_error(struct http_req *r, int status, const char *type, const char *param, const char *code,
                            const char *msg)
@@ -82,15 +64,14 @@ static void oai_error_from(struct http_req *r, int code, const char *param, cons
     }
 }
 
+/* OpenAI's wire (below), for the call machinery shared with other protocols. */
+static const struct llm_wire oai_wire;
+
 /* The front's 401 (a missing or unknown key, checked before the body is read) in OpenAI's
  * error shape. */
 static void oai_auth_error(struct http_req *r, const char *msg) { oai_error_from(r, INFERD_EAUTH, NULL, msg); }
 
-/* Finds the named (or, with no name, the first) model with capability cap. OUT: *mv (a
- * reference) and *lm (borrowed from it). Returns 0, INFERD_ENOTFOUND (no such model) or
- * INFERD_EUNSUPPORTED (the model cannot do it: 400) with err's message saying why; answers
- * nothing. */
-static int find_model(struct serve_server *s, const char *name, unsigned cap, struct model_version **mv,
+int llm_call_find_model(struct serve_server *s, const char *name, unsigned cap, struct model_version **mv,
                       struct llm_model **lm, struct inferd_err *err)
 {
     struct inferd_err rerr = {0};
@@ -119,7 +100,7 @@ static int take_model(struct http_req *r, struct serve_server *s, const char *na
                       struct llm_model **lm)
 {
     struct inferd_err err = {0};
-    if (find_model(s, name, MODEL_CAP_GENERATE, mv, lm, &err) < 0) {
+    if (llm_call_find_model(s, name, MODEL_CAP_GENERATE, mv, lm, &err) < 0) {
         oai_error_from(r, err.code, "model", err.msg);
         return -1;
     }
@@ -135,7 +116,7 @@ static int piece_cb(void *ctx, int32_t tok, char *buf, size_t cap)
 
 static void call_free(void *arg)
 {
-    struct oai_call *c = arg;
+    struct llm_call *c = arg;
     for (int i = 0; i < c->n_jobs; i++) {
         llm_job_detach(c->jobs[i]); /* no callback into c after this */
         llm_job_cancel(c->jobs[i]); /* client gone or done: a no-op when finished */
@@ -153,18 +134,21 @@ static void call_free(void *arg)
  * jobs; their ends resume and finish the request. Runs on the hang-up watcher's thread. */
 static void call_hangup(void *arg)
 {
-    struct oai_call *c = arg;
+    struct llm_call *c = arg;
     for (int i = 0; i < c->n_jobs; i++)
         llm_job_cancel(c->jobs[i]);
 }
 
-static struct oai_call *call_new(struct http_req *r, struct serve_server *s, const char *prefix)
+static struct llm_call *call_new(struct http_req *r, struct serve_server *s, const char *prefix,
+                                 const struct llm_wire *w)
 {
-    struct oai_call *c = calloc(1, sizeof *c);
+    struct llm_call *c = calloc(1, sizeof *c);
     if (!c)
         return NULL;
     c->http = r;
     c->srv = s;
+    c->w = w;
+    c->start_ns = clock_now_ns();
     buf_init(&c->pending, OAI_STREAM_PENDING_MAX);
     c->created = (long long)time(NULL);
     snprintf(c->id, sizeof c->id, "%s%.40s", prefix, http_req_id(r));
@@ -176,55 +160,59 @@ static struct oai_call *call_new(struct http_req *r, struct serve_server *s, con
 /* Deadline from X-Request-Timeout-Ms into c->deadline_ns (0 = none). A value that is not
  * a non-negative integer answers 400 naming the header and returns < 0; a huge one is
  * clamped (HTTP_TIMEOUT_MS_MAX), never wrapped into a deadline in the past. */
-static int deadline_of(struct oai_call *c)
+static int deadline_of(struct llm_call *c)
 {
     const char *h = http_req_header(c->http, "X-Request-Timeout-Ms");
     struct inferd_err err = {0};
     int64_t ms = 0;
     if (h && http_parse_timeout_ms("X-Request-Timeout-Ms", h, &ms, &err) < 0) {
-        oai_error_from(c->http, err.code, "X-Request-Timeout-Ms", err.msg);
+        c->w->error(c->http, err.code, "X-Request-Timeout-Ms", err.msg);
         return -1;
     }
     c->deadline_ns = http_deadline_ns(clock_now_ns(), ms * 1000);
     return 0;
 }
 
-/* The opening steps of the generation and embeddings routes: auth, the call (freed with
- * the request), the deadline, the model the body names (or the default LLM), and one parse
- * of the body starting from that model's sampling defaults. The model is looked up before
- * the parse so the body is parsed once; a bad field still answers 400 before an unknown
- * model's 404. Returns the call, or NULL after answering the error. */
-static struct oai_call *call_open(struct http_req *r, struct serve_server *s, enum llm_oai_kind kind,
-                                  const char *prefix)
+/* llm_call_open (llm_call.h). The model is looked up before the parse so the body is
+ * parsed once; a bad field still answers 400 before an unknown model's 404. */
+struct llm_call *llm_call_open(struct http_req *r, struct serve_server *s, enum llm_oai_kind kind,
+                               const char *prefix, const struct llm_wire *w, json_t *root)
 {
-    struct oai_call *c = call_new(r, s, prefix);
+    struct llm_call *c = call_new(r, s, prefix, w);
     if (!c) {
-        oai_error_from(r, INFERD_ENOMEM, NULL, "out of memory");
+        json_decref(root);
+        w->error(r, INFERD_ENOMEM, NULL, "out of memory");
         return NULL;
     }
-    if (deadline_of(c) < 0)
+    if (deadline_of(c) < 0) {
+        json_decref(root);
         return NULL;
-    size_t len;
-    const char *body = http_req_body(r, &len);
-    char param[64];
+    }
+    char param[64] = "";
     struct inferd_err err = {0}, merr = {0};
-    json_t *root;
-    const char *model;
-    if (llm_oai_load(body, len, &root, &model, param, &err) < 0) {
-        oai_error_from(r, err.code, param, err.msg);
-        return NULL;
+    const char *model = root ? json_string_value(json_object_get(root, "model")) : NULL;
+    if (!root) {
+        size_t len;
+        const char *body = http_req_body(r, &len);
+        if (llm_oai_load(body, len, &root, &model, param, &err) < 0) {
+            w->error(r, err.code, param, err.msg);
+            return NULL;
+        }
     }
     http_req_set_model(r, model, ""); /* the log and metrics name it even on a 400 */
     unsigned cap = kind == LLM_OAI_EMBEDDING ? MODEL_CAP_EMBED : MODEL_CAP_GENERATE;
-    if (find_model(s, model, cap, &c->mv, &c->lm, &merr) == 0)
+    if (llm_call_find_model(s, model, cap, &c->mv, &c->lm, &merr) == 0)
         http_req_set_model(r, c->mv->name, c->mv->version_str);
     /* Model defaults, then the request's own values (OpenAI's defaults without a model). */
     if (llm_oai_parse_root(kind, root, c->lm ? &c->lm->defaults : NULL, &c->q, param, &err) < 0) {
-        oai_error_from(r, err.code, param, err.msg);
+        w->error(r, err.code, param, err.msg);
         return NULL;
     }
     if (!c->mv) {
-        oai_error_from(r, merr.code, "model", merr.msg);
+        if (merr.code == INFERD_ENOTFOUND && w->not_found && model && *model)
+            w->not_found(r, model);
+        else
+            w->error(r, merr.code, "model", merr.msg);
         return NULL;
     }
     return c;
@@ -242,7 +230,7 @@ static struct llm_oai_out out_of(const struct llm_job_out *jo)
 }
 
 /* Access-log facts; a stream cut before its end keeps finish_reason "incomplete". */
-static void set_timing(struct oai_call *c, const struct llm_job_out *jo)
+void llm_call_set_timing(struct llm_call *c, const struct llm_job_out *jo)
 {
     struct http_llm_stats st = {.prompt_tokens = jo->prompt_tokens, .completion_tokens = jo->completion_tokens,
                                 .ttft_ms = jo->ttft_ms, .tokens_per_s = jo->tokens_per_s,
@@ -254,22 +242,21 @@ static void set_timing(struct oai_call *c, const struct llm_job_out *jo)
 /* Scheduler thread: the non-streaming answer. http_req_finish is the last touch of c. */
 static void completion_done(struct llm_job *j, void *arg)
 {
-    struct oai_call *c = arg;
+    struct llm_call *c = arg;
     struct llm_job_cursor all = {0};
     struct llm_job_out jo;
     if (llm_job_take(j, &all, &jo) < 0) {
-        oai_error_from(c->http, INFERD_ENOMEM, NULL, "out of memory taking the answer");
+        c->w->error(c->http, INFERD_ENOMEM, NULL, "out of memory taking the answer");
     } else if (strcmp(jo.finish_reason, "error") == 0) {
-        oai_error_from(c->http, jo.err_code, NULL, jo.err_msg);
+        c->w->error(c->http, jo.err_code, NULL, jo.err_msg);
     } else {
-        struct llm_oai_out o = out_of(&jo);
-        json_t *resp = llm_oai_response(&c->q, &o, c->id, c->created, c->mv->name, piece_cb, c->lm);
+        json_t *resp = c->w->response(c, &jo);
         if (resp)
             http_resp_json(c->http, 200, resp);
         else
-            oai_send_error(c->http, 500, "server_error", NULL, NULL, "out of memory building the response");
+            c->w->error(c->http, INFERD_ENOMEM, NULL, "out of memory building the response");
     }
-    set_timing(c, &jo);
+    llm_call_set_timing(c, &jo);
     llm_job_out_free(&jo);
     http_req_finish(c->http);
 }
@@ -278,13 +265,13 @@ static void completion_done(struct llm_job *j, void *arg)
 static void stream_publish(struct llm_job *j, void *arg)
 {
     (void)j;
-    struct oai_call *c = arg;
+    struct llm_call *c = arg;
     http_req_wake(c->http);
 }
 
-/* Appends an SSE event (takes ev; NULL = out of memory) to the pending bytes. Returns 0 or
+/* Appends stream bytes (takes ev; NULL = out of memory) to the pending bytes. Returns 0 or
  * -1 (the stream is then ended: a client must not get a stream with a hole in it). */
-static int pend(struct oai_call *c, char *ev)
+int llm_call_pend(struct llm_call *c, char *ev)
 {
     if (!ev)
         return -1;
@@ -309,14 +296,14 @@ static char *error_event(const char *msg)
 /* Turns what the job published since the last call into SSE events in c->pending, never
  * waiting: returns with nothing pending when the job has nothing new. Returns -1 when the
  * stream must end at once (out of memory). */
-static int stream_produce(struct oai_call *c)
+static int oai_produce(struct llm_call *c)
 {
     struct llm_job *j = c->jobs[0];
     if (!c->role_sent) {
         c->role_sent = 1;
         if (c->q.kind == LLM_OAI_CHAT) {
             struct llm_oai_out o = {0};
-            return pend(c, llm_oai_chunk(&c->q, &o, 1, c->id, c->created, c->mv->name, piece_cb, c->lm));
+            return llm_call_pend(c, llm_oai_chunk(&c->q, &o, 1, c->id, c->created, c->mv->name, piece_cb, c->lm));
         }
     }
     if (c->final_sent) { /* the end was taken already: the usage chunk, then [DONE] */
@@ -327,10 +314,10 @@ static int stream_produce(struct oai_call *c)
             if (llm_job_take(j, &none, &jo) < 0)
                 return -1;
             struct llm_oai_out u = out_of(&jo);
-            return pend(c, llm_oai_usage_chunk(&c->q, &u, c->id, c->created, c->mv->name));
+            return llm_call_pend(c, llm_oai_usage_chunk(&c->q, &u, c->id, c->created, c->mv->name));
         }
         c->done_sent = 1;
-        return pend(c, strdup("data: [DONE]\n\n"));
+        return llm_call_pend(c, strdup("data: [DONE]\n\n"));
     }
     struct llm_job_out jo;
     if (llm_job_take(j, &c->cur, &jo) < 0)
@@ -339,22 +326,22 @@ static int stream_produce(struct oai_call *c)
     if (jo.len || (c->q.logprobs && jo.n_toks)) {
         struct llm_oai_out o = out_of(&jo);
         o.finish_reason = NULL;
-        rc = pend(c, llm_oai_chunk(&c->q, &o, 0, c->id, c->created, c->mv->name, piece_cb, c->lm));
+        rc = llm_call_pend(c, llm_oai_chunk(&c->q, &o, 0, c->id, c->created, c->mv->name, piece_cb, c->lm));
     }
     if (rc == 0 && jo.done) {
         c->final_sent = 1;
         if (strcmp(jo.finish_reason, "error") == 0) {
-            rc = pend(c, error_event(jo.err_msg));
+            rc = llm_call_pend(c, error_event(jo.err_msg));
         } else {
             struct llm_oai_out fin = out_of(&jo);
             fin.text = "";
             fin.len = 0;
             fin.toks = NULL;
             fin.n_toks = 0;
-            rc = pend(c, llm_oai_chunk(&c->q, &fin, 0, c->id, c->created, c->mv->name, piece_cb, c->lm));
+            rc = llm_call_pend(c, llm_oai_chunk(&c->q, &fin, 0, c->id, c->created, c->mv->name, piece_cb, c->lm));
         }
     }
-    set_timing(c, &jo);
+    llm_call_set_timing(c, &jo);
     llm_job_out_free(&jo);
     return rc;
 }
@@ -363,11 +350,11 @@ static int stream_produce(struct oai_call *c)
  * is suspended until stream_publish wakes it), -1 at the end. */
 static ssize_t stream_read(void *ctx, char *buf, size_t cap)
 {
-    struct oai_call *c = ctx;
+    struct llm_call *c = ctx;
     if (c->pending_off == c->pending.len) {
         c->pending_off = 0;
         buf_reset(&c->pending);
-        if (c->done_sent || stream_produce(c) < 0)
+        if (c->done_sent || c->w->produce(c) < 0)
             return -1;
     }
     size_t n = c->pending.len - c->pending_off;
@@ -380,7 +367,7 @@ static ssize_t stream_read(void *ctx, char *buf, size_t cap)
     return (ssize_t)n;
 }
 
-static int submit_generation(struct oai_call *c, int32_t *prompt, int n_prompt)
+int llm_call_submit(struct llm_call *c, int32_t *prompt, int n_prompt)
 {
     struct inferd_err err = {0};
     struct llm_job_params jp = {
@@ -401,13 +388,13 @@ static int submit_generation(struct oai_call *c, int32_t *prompt, int n_prompt)
     };
     struct llm_job *j = llm_job_new(&jp, &err);
     if (!j) {
-        oai_error_from(c->http, err.code, "messages", err.msg);
+        c->w->error(c->http, err.code, "messages", err.msg);
         return HTTP_DONE;
     }
     c->jobs = malloc(sizeof *c->jobs);
     if (!c->jobs) {
         llm_job_release(j);
-        oai_error_from(c->http, INFERD_ENOMEM, NULL, "out of memory");
+        c->w->error(c->http, INFERD_ENOMEM, NULL, "out of memory");
         return HTTP_DONE;
     }
     c->jobs[0] = j;
@@ -417,19 +404,19 @@ static int submit_generation(struct oai_call *c, int32_t *prompt, int n_prompt)
     struct http_llm_stats st = {.prompt_tokens = n_prompt, .finish_reason = "incomplete"};
     http_req_set_llm(c->http, &st);
     if (llm_sched_submit(c->lm->sched, j, &err) < 0) {
-        oai_error_from(c->http, err.code, c->q.kind == LLM_OAI_CHAT ? "messages" : "prompt", err.msg);
+        c->w->error(c->http, err.code, c->q.kind == LLM_OAI_CHAT ? "messages" : "prompt", err.msg);
         return HTTP_DONE;
     }
     if (!c->q.stream)
         return HTTP_ASYNC;
     http_resp_header(c->http, "Cache-Control", "no-cache");
     http_resp_header(c->http, "X-Accel-Buffering", "no");
-    http_resp_stream(c->http, 200, "text/event-stream", stream_read, c, NULL);
+    http_resp_stream(c->http, 200, c->w->stream_type, stream_read, c, NULL);
     return HTTP_DONE;
 }
 
 /* Counts one of the call's jobs done. Returns 1 for the last one (it answers). */
-static int last_job(struct oai_call *c)
+static int last_job(struct llm_call *c)
 {
     int left = atomic_fetch_sub(&c->jobs_left, 1);
     assert(left >= 1); /* one on_done per job */
@@ -440,7 +427,7 @@ static int last_job(struct oai_call *c)
 static void several_done(struct llm_job *j, void *arg)
 {
     (void)j;
-    struct oai_call *c = arg;
+    struct llm_call *c = arg;
     if (!last_job(c))
         return;
     struct llm_oai_out *outs = calloc((size_t)c->n_jobs, sizeof *outs);
@@ -459,12 +446,12 @@ static void several_done(struct llm_job *j, void *arg)
     }
     json_t *resp = NULL;
     if (failed >= 0)
-        oai_error_from(c->http, jos[failed].err_code, "prompt", jos[failed].err_msg);
+        c->w->error(c->http, jos[failed].err_code, "prompt", jos[failed].err_msg);
     else if (taken == c->n_jobs && (resp = llm_oai_response_n(&c->q, outs, c->n_jobs, c->id, c->created,
                                                               c->mv->name, piece_cb, c->lm)) != NULL)
         http_resp_json(c->http, 200, resp);
     else
-        oai_error_from(c->http, INFERD_ENOMEM, NULL, "out of memory building the response");
+        c->w->error(c->http, INFERD_ENOMEM, NULL, "out of memory building the response");
     for (int i = 0; i < taken; i++)
         llm_job_out_free(&jos[i]);
     free(jos);
@@ -477,7 +464,7 @@ static void several_done(struct llm_job *j, void *arg)
 /* Queues c->jobs[0..n_jobs) (jobs_left already set). If the first submit fails the request
  * gets an OpenAI error naming param; if a later one fails, the rest are marked failed and
  * counted done so that done_fn runs once when the queued ones finish. */
-static int submit_jobs(struct oai_call *c, const char *param, void (*done_fn)(struct llm_job *, void *))
+static int submit_jobs(struct llm_call *c, const char *param, void (*done_fn)(struct llm_job *, void *))
 {
     struct inferd_err err = {0};
     struct llm_sched_stats st;
@@ -486,14 +473,14 @@ static int submit_jobs(struct oai_call *c, const char *param, void (*done_fn)(st
         snprintf(err.msg, sizeof err.msg,
                  "%s: %d items; model '%s' holds at most %d at once (parallel %d + max_queue_size %d)", param,
                  c->n_jobs, c->mv->name, st.n_seq + st.max_queue, st.n_seq, st.max_queue);
-        oai_error_from(c->http, INFERD_EINVAL, param, err.msg);
+        c->w->error(c->http, INFERD_EINVAL, param, err.msg);
         return HTTP_DONE;
     }
     for (int i = 0; i < c->n_jobs; i++) {
         if (llm_sched_submit(c->lm->sched, c->jobs[i], &err) == 0)
             continue;
         if (i == 0) {
-            oai_error_from(c->http, err.code, param, err.msg);
+            c->w->error(c->http, err.code, param, err.msg);
             return HTTP_DONE;
         }
         for (int k = i; k < c->n_jobs; k++)
@@ -508,13 +495,13 @@ static int submit_jobs(struct oai_call *c, const char *param, void (*done_fn)(st
 /* The tokens of input i of a list-valued prompt/input: its text tokenized (parse_special
  * as given) or its token ids (taken from the request) checked against the vocabulary.
  * OUT: *toks (malloc'd), *n. Returns 0, or -1 after answering 400 naming param. */
-static int input_tokens(struct oai_call *c, int i, const char *param, int parse_special, int32_t **toks, int *n)
+static int input_tokens(struct llm_call *c, int i, const char *param, int parse_special, int32_t **toks, int *n)
 {
     struct inferd_err err = {0};
     if (c->q.inputs[i]) {
         if (llm_model_tokenize(c->lm, c->q.inputs[i], strlen(c->q.inputs[i]), 1, parse_special,
                                OAI_MAX_PROMPT_TOKENS, toks, n, &err) < 0) {
-            oai_error_from(c->http, err.code, param, err.msg);
+            c->w->error(c->http, err.code, param, err.msg);
             return -1;
         }
         return 0;
@@ -528,23 +515,23 @@ static int input_tokens(struct oai_call *c, int i, const char *param, int parse_
                      (*toks)[k], c->lm->info->n_vocab);
             free(*toks);
             *toks = NULL;
-            oai_error_from(c->http, INFERD_EINVAL, param, err.msg);
+            c->w->error(c->http, INFERD_EINVAL, param, err.msg);
             return -1;
         }
     }
     return 0;
 }
 
-static int submit_several(struct oai_call *c)
+static int submit_several(struct llm_call *c)
 {
     struct inferd_err err = {0};
     if (c->q.stream) {
-        oai_error_from(c->http, INFERD_EINVAL, "stream", "stream: not supported with several prompts");
+        c->w->error(c->http, INFERD_EINVAL, "stream", "stream: not supported with several prompts");
         return HTTP_DONE;
     }
     c->jobs = calloc((size_t)c->q.n_inputs, sizeof *c->jobs);
     if (!c->jobs) {
-        oai_error_from(c->http, INFERD_ENOMEM, NULL, "out of memory");
+        c->w->error(c->http, INFERD_ENOMEM, NULL, "out of memory");
         return HTTP_DONE;
     }
     for (int i = 0; i < c->q.n_inputs; i++) {
@@ -560,7 +547,7 @@ static int submit_several(struct oai_call *c)
                                     .on_done = several_done, .on_done_arg = c};
         c->jobs[i] = llm_job_new(&jp, &err);
         if (!c->jobs[i]) {
-            oai_error_from(c->http, err.code, "prompt", err.msg);
+            c->w->error(c->http, err.code, "prompt", err.msg);
             return HTTP_DONE;
         }
         c->n_jobs++;
@@ -571,42 +558,38 @@ static int submit_several(struct oai_call *c)
     return submit_jobs(c, "prompt", several_done);
 }
 
-static int handle_generation(struct http_req *r, void *ctx, enum llm_oai_kind kind)
+int llm_call_prompt(struct llm_call *c, int32_t **out, int *n_out)
 {
-    struct oai_call *c = call_open(r, ctx, kind, kind == LLM_OAI_CHAT ? "chatcmpl-" : "cmpl-");
-    if (!c)
-        return HTTP_DONE;
+    struct http_req *r = c->http;
+    enum llm_oai_kind kind = c->q.kind;
     struct inferd_err err = {0};
-
-    if (kind == LLM_OAI_COMPLETION && c->q.n_inputs > 1)
-        return submit_several(c);
     int32_t *prompt = NULL;
     int n_prompt = 0;
     if (kind == LLM_OAI_CHAT) {
         char *text = NULL;
         if (chat_tmpl_render(&c->lm->tmpl, c->q.msgs, c->q.n_msgs, 1, OAI_MAX_RENDERED_CHAT, &text, &err) < 0) {
-            oai_error_from(r, err.code, "messages", err.msg);
-            return HTTP_DONE;
+            c->w->error(r, err.code, "messages", err.msg);
+            return -1;
         }
         int rc = llm_model_tokenize(c->lm, text, strlen(text), 1, 1, OAI_MAX_PROMPT_TOKENS, &prompt, &n_prompt, &err);
         free(text);
         if (rc < 0) {
-            oai_error_from(r, err.code, "messages", err.msg);
-            return HTTP_DONE;
+            c->w->error(r, err.code, "messages", err.msg);
+            return -1;
         }
     } else if (c->q.prompt) {
         if (llm_model_tokenize(c->lm, c->q.prompt, strlen(c->q.prompt), 1, 1, OAI_MAX_PROMPT_TOKENS, &prompt, &n_prompt,
                                &err) < 0) {
-            oai_error_from(r, err.code, "prompt", err.msg);
-            return HTTP_DONE;
+            c->w->error(r, err.code, "prompt", err.msg);
+            return -1;
         }
     } else {
         for (int i = 0; i < c->q.n_prompt_ids; i++) {
             if (c->q.prompt_ids[i] >= c->lm->info->n_vocab) {
                 snprintf(err.msg, sizeof err.msg, "prompt[%d]: token id %d is not below the vocabulary size %d", i,
                          c->q.prompt_ids[i], c->lm->info->n_vocab);
-                oai_error_from(r, INFERD_EINVAL, "prompt", err.msg);
-                return HTTP_DONE;
+                c->w->error(r, INFERD_EINVAL, "prompt", err.msg);
+                return -1;
             }
         }
         prompt = c->q.prompt_ids;
@@ -616,10 +599,26 @@ static int handle_generation(struct http_req *r, void *ctx, enum llm_oai_kind ki
     }
     if (n_prompt == 0) {
         free(prompt);
-        oai_error_from(r, INFERD_EINVAL, kind == LLM_OAI_CHAT ? "messages" : "prompt", "prompt: empty after tokenization");
-        return HTTP_DONE;
+        c->w->error(r, INFERD_EINVAL, kind == LLM_OAI_CHAT ? "messages" : "prompt", "prompt: empty after tokenization");
+        return -1;
     }
-    return submit_generation(c, prompt, n_prompt);
+    *out = prompt;
+    *n_out = n_prompt;
+    return 0;
+}
+
+static int handle_generation(struct http_req *r, void *ctx, enum llm_oai_kind kind)
+{
+    struct llm_call *c = llm_call_open(r, ctx, kind, kind == LLM_OAI_CHAT ? "chatcmpl-" : "cmpl-", &oai_wire, NULL);
+    if (!c)
+        return HTTP_DONE;
+    if (kind == LLM_OAI_COMPLETION && c->q.n_inputs > 1)
+        return submit_several(c);
+    int32_t *prompt = NULL;
+    int n_prompt = 0;
+    if (llm_call_prompt(c, &prompt, &n_prompt) < 0)
+        return HTTP_DONE;
+    return llm_call_submit(c, prompt, n_prompt);
 }
 
 static int h_chat(struct http_req *r, void *ctx) { return handle_generation(r, ctx, LLM_OAI_CHAT); }
@@ -630,7 +629,7 @@ static int h_completions(struct http_req *r, void *ctx) { return handle_generati
 static void embeddings_done(struct llm_job *j, void *arg)
 {
     (void)j;
-    struct oai_call *c = arg;
+    struct llm_call *c = arg;
     if (!last_job(c))
         return;
     const float **embs = calloc((size_t)c->n_jobs, sizeof *embs);
@@ -642,7 +641,7 @@ static void embeddings_done(struct llm_job *j, void *arg)
             jo = (struct llm_job_out){.finish_reason = "error", .err_code = INFERD_ENOMEM, .err_msg = "out of memory"};
         llm_job_out_free(&jo); /* embedding jobs publish no text */
         if (strcmp(jo.finish_reason, "stop") != 0 || !jo.embedding) {
-            oai_error_from(c->http, jo.err_code ? jo.err_code : INFERD_ETIMEDOUT, "input",
+            c->w->error(c->http, jo.err_code ? jo.err_code : INFERD_ETIMEDOUT, "input",
                            jo.err_msg[0] ? jo.err_msg : "embedding did not finish");
             free(embs);
             http_req_finish(c->http);
@@ -653,26 +652,24 @@ static void embeddings_done(struct llm_job *j, void *arg)
         prompt_tokens += jo.prompt_tokens;
         n_embd = jo.n_embd;
     }
-    json_t *resp = embs ? llm_oai_embeddings(&c->q, embs, c->n_jobs, n_embd, c->mv->name, prompt_tokens) : NULL;
+    json_t *resp = embs ? c->w->embeddings(c, embs, c->n_jobs, n_embd, prompt_tokens) : NULL;
     struct http_llm_stats st = {.prompt_tokens = prompt_tokens, .finish_reason = "stop"};
     http_req_set_llm(c->http, &st);
     free(embs);
     if (resp)
         http_resp_json(c->http, 200, resp);
     else
-        oai_error_from(c->http, INFERD_ENOMEM, NULL, "out of memory building the response");
+        c->w->error(c->http, INFERD_ENOMEM, NULL, "out of memory building the response");
     http_req_finish(c->http);
 }
 
-static int h_embeddings(struct http_req *r, void *ctx)
+int llm_call_embed(struct llm_call *c)
 {
-    struct oai_call *c = call_open(r, ctx, LLM_OAI_EMBEDDING, "emb-");
-    if (!c)
-        return HTTP_DONE;
+    struct http_req *r = c->http;
     struct inferd_err err = {0};
     c->jobs = calloc((size_t)c->q.n_inputs, sizeof *c->jobs);
     if (!c->jobs) {
-        oai_error_from(r, INFERD_ENOMEM, NULL, "out of memory");
+        c->w->error(r, INFERD_ENOMEM, NULL, "out of memory");
         return HTTP_DONE;
     }
     /* Create every job first so a bad input fails the request before any compute. */
@@ -685,7 +682,7 @@ static int h_embeddings(struct http_req *r, void *ctx)
                                     .on_done = embeddings_done, .on_done_arg = c};
         c->jobs[i] = llm_job_new(&jp, &err);
         if (!c->jobs[i]) {
-            oai_error_from(r, err.code, "input", err.msg);
+            c->w->error(r, err.code, "input", err.msg);
             return HTTP_DONE;
         }
         c->n_jobs++;
@@ -693,6 +690,33 @@ static int h_embeddings(struct http_req *r, void *ctx)
     atomic_store(&c->jobs_left, c->n_jobs);
     return submit_jobs(c, "input", embeddings_done);
 }
+
+static int h_embeddings(struct http_req *r, void *ctx)
+{
+    struct llm_call *c = llm_call_open(r, ctx, LLM_OAI_EMBEDDING, "emb-", &oai_wire, NULL);
+    return c ? llm_call_embed(c) : HTTP_DONE;
+}
+
+/* ---------------- OpenAI's wire ---------------- */
+
+static json_t *oai_response(struct llm_call *c, const struct llm_job_out *jo)
+{
+    struct llm_oai_out o = out_of(jo);
+    return llm_oai_response(&c->q, &o, c->id, c->created, c->mv->name, piece_cb, c->lm);
+}
+
+static json_t *oai_embeddings(struct llm_call *c, const float *const *embs, int n, int n_embd, int prompt_tokens)
+{
+    return llm_oai_embeddings(&c->q, embs, n, n_embd, c->mv->name, prompt_tokens);
+}
+
+static const struct llm_wire oai_wire = {
+    .stream_type = "text/event-stream",
+    .error = oai_error_from,
+    .response = oai_response,
+    .produce = oai_produce,
+    .embeddings = oai_embeddings,
+};
 
 /* ---------------- tokenize / detokenize / models ---------------- */
 
