@@ -61,6 +61,9 @@ static void on_complete(void *ctx, struct http_req *r)
     gw_call_record(r, channel, sizeof channel, &attempts);
     struct access_record rec = {
         .method = http_req_method_str(r),
+        .trace_id = http_req_trace_id(r),
+        .span_id = http_req_span_id(r),
+        .parent_span_id = http_req_parent_span_id(r),
         .path = http_req_path(r),
         .status = http_resp_status(r),
         .model = http_req_model(r),

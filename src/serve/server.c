@@ -141,6 +141,9 @@ static void on_complete(void *ctx, struct http_req *r)
     if (s->alog) {
         struct access_record rec = {
             .method = http_req_method_str(r),
+            .trace_id = http_req_trace_id(r),
+            .span_id = http_req_span_id(r),
+            .parent_span_id = http_req_parent_span_id(r),
             .path = http_req_path(r),
             .status = status,
             .model = model,
