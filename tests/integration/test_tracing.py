@@ -9,12 +9,19 @@
    field, two headers) are ignored: a fresh trace, no parent. A future version with extra
    fields is read as 00.
 4. The server alone: the same rules on its own front.
+5. On the wire (the gateway's channels are two recording proxies in front of the server):
+   each upstream attempt sends traceparent 00-<trace>-<attempt span>-<flags> and the
+   caller's tracestate verbatim; a retry (the first attempt answered 503 by a proxy) is a
+   new span, both listed in the gateway's attempts, the server's parent the second.
 """
+import http.client
+import http.server
 import json
 import os
 import re
 import sys
 import tempfile
+import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import Checker, Gateway, Server, make_mlp, skip, wait_until, write_json  # noqa: E402
@@ -55,6 +62,64 @@ def answer_tp(r):
     return m.groups() if m else (None, None, None)
 
 
+class Recorder:
+    """A forwarding HTTP proxy to 127.0.0.1:port that records the trace headers of every
+    inference request (by X-Request-Id) and answers 503 to the first request whose id is in
+    fail_once (shared between recorders)."""
+
+    def __init__(self, port, seen, fail_once, lock):
+        rec = self
+
+        class H(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def handle_one(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(n) if n else None
+                rid = self.headers.get("X-Request-Id", "")
+                if "/infer" in self.path:
+                    with lock:
+                        seen.setdefault(rid, []).append({"traceparent": self.headers.get_all("traceparent"),
+                                                         "tracestate": self.headers.get_all("tracestate")})
+                        fail = rid in fail_once
+                        fail_once.discard(rid)
+                    if fail:
+                        self.send_response(503)
+                        self.send_header("Content-Type", "application/json")
+                        self.send_header("Content-Length", "2")
+                        self.end_headers()
+                        self.wfile.write(b"{}")
+                        return
+                c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+                fwd = {k: v for k, v in self.headers.items()
+                       if k.lower() not in ("host", "connection", "content-length", "expect")}
+                c.request(self.command, self.path, body=body, headers=fwd)
+                r = c.getresponse()
+                data = r.read()
+                c.close()
+                self.send_response(r.status)
+                for k, v in r.getheaders():
+                    if k.lower() not in ("content-length", "connection", "transfer-encoding", "date", "server"):
+                        self.send_header(k, v)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = handle_one
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
 def main():
     try:
         import onnx  # noqa: F401
@@ -67,9 +132,13 @@ def main():
     slog, glog = os.path.join(root, "server.log"), os.path.join(root, "gateway.log")
     srv = Server(models, "--threads", "2", "--access-log", slog).start()
     gw = None
+    seen, fail_once, lock = {}, set(), threading.Lock()
+    proxies = []
     try:
+        proxies = [Recorder(srv.port, seen, fail_once, lock) for _ in range(2)]
         chans = os.path.join(root, "channels.json")
-        write_json(chans, [{"id": "s0", "base_url": "http://127.0.0.1:%d" % srv.port}])
+        write_json(chans, [{"id": "p%d" % i, "base_url": "http://127.0.0.1:%d" % p.port}
+                           for i, p in enumerate(proxies)])
         gw = Gateway(os.path.join(root, "gw.db"), "--channels", chans, "--access-log", glog,
                      "--threads", "2").start()
         ck.check(wait_until(lambda: post(gw, "warm", {}).status == 200, 20), "gateway routes to the server")
@@ -152,9 +221,46 @@ def main():
         ck.check(tt and tt.group(1) != TID, "two traceparent headers are ignored: %s" % two.getheaders())
         ck.check(all(re.match("^[0-9a-f]{32}$", x.get("trace_id", "")) and re.match("^[0-9a-f]{16}$", x.get("span_id", ""))
                      for x in lines(slog) + lines(glog)), "every access-log line has trace and span ids")
+
+        # -- 5. on the wire: traceparent per attempt, tracestate verbatim, a retry's new span --
+        state = "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE"
+        r = post(gw, "t-wire", {"traceparent": "00-%s-%s-01" % (TID, PID), "tracestate": state})
+        g = line_for(glog, "t-wire")
+        with lock:
+            w = list(seen.get("t-wire", []))
+        aspan = ((g.get("attempts") or [{}])[-1]).get("span_id")
+        ck.check(r.status == 200 and len(w) == 1 and w[0]["traceparent"] == ["00-%s-%s-01" % (TID, aspan)],
+                 "one traceparent upstream, naming the attempt's span: %s / %s" % (w, g))
+        ck.check(len(w) == 1 and w[0]["tracestate"] == [state], "tracestate forwarded verbatim: %s" % w)
+        r = post(gw, "t-wire-none", {})
+        with lock:
+            w = list(seen.get("t-wire-none", []))
+        ck.check(len(w) == 1 and w[0]["tracestate"] is None and TP_RE.match((w[0]["traceparent"] or [""])[0]),
+                 "a new trace is propagated, with no tracestate: %s" % w)
+        r = post(gw, "t-wire-bad", {"traceparent": "ff-%s-%s-01" % (TID, PID), "tracestate": state})
+        with lock:
+            w = list(seen.get("t-wire-bad", []))
+        ck.check(len(w) == 1 and w[0]["tracestate"] is None, "tracestate of an invalid traceparent is dropped: %s" % w)
+        with lock:
+            fail_once.add("t-retry")
+        r = post(gw, "t-retry", {"traceparent": "00-%s-%s-01" % (TID, PID)})
+        g, s = line_for(glog, "t-retry"), line_for(slog, "t-retry")
+        with lock:
+            w = list(seen.get("t-retry", []))
+        spans = [a.get("span_id") for a in g.get("attempts") or []]
+        wire = [TP_RE.match((x["traceparent"] or [""])[0]) for x in w]
+        ck.check(r.status == 200 and len(spans) == 2 and len(set(spans)) == 2 and None not in spans,
+                 "a retry is a new span, both in the attempts: %s" % g)
+        ck.check(len(wire) == 2 and all(m and m.group(1) == TID for m in wire)
+                 and [m.group(2) for m in wire if m] == spans,
+                 "each attempt sent its own span upstream: %s vs %s" % (w, spans))
+        ck.check(s.get("trace_id") == TID and spans and s.get("parent_span_id") == spans[-1],
+                 "the server's parent is the attempt that reached it: %s" % s)
     finally:
         if gw:
             gw.stop()
+        for p in proxies:
+            p.close()
         srv.stop()
     ck.finish()
 
