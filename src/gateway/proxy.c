@@ -24,6 +24,7 @@
 #include "base/rng.h"
 #include "client/backoff.h"
 #include "gateway/store.h"
+#include "observe/otlp.h"
 #include "observe/trace.h"
 
 #include <assert.h>
@@ -78,6 +79,7 @@ struct gw_call {
     char ihcl_in[32];
     char req_id[ACCESS_LOG_ID_MAX + 1];
     char trace_id[TRACE_ID_HEX + 1];     /* the client request's trace (http_req_trace_id) */
+    char span_id[TRACE_SPAN_HEX + 1];    /* the client request's span: the attempts' parent */
     char tracestate[TRACESTATE_MAX + 1]; /* forwarded verbatim; "" for none */
     uint8_t trace_flags;
     char key_id[65];
@@ -179,6 +181,20 @@ static void log_attempt(struct gw_call *c, struct attempt *a, const char *outcom
     json_write_str(&c->log, outcome);
     buf_printf(&c->log, ",\"ms\":%.1f%s,\"span_id\":\"%s\"}", ms, a->hedge ? ",\"hedge\":true" : "",
                a->span_id);
+    if (c->g->otlp) { /* the attempt as a client span, child of the client request's span */
+        struct otlp_span sp = {.kind = OTLP_KIND_CLIENT, .http_status = (int)a->status};
+        memcpy(sp.trace_id, c->trace_id, sizeof sp.trace_id);
+        memcpy(sp.span_id, a->span_id, sizeof sp.span_id);
+        memcpy(sp.parent_span_id, c->span_id, sizeof sp.parent_span_id);
+        snprintf(sp.name, sizeof sp.name, "upstream %s", a->hedge ? "hedge" : "attempt");
+        sp.start_ns = otlp_wall_ns(a->start_ns);
+        sp.end_ns = sp.start_ns + (uint64_t)(ms > 0 ? ms * 1e6 : 0);
+        snprintf(sp.method, sizeof sp.method, "%s", c->kind == K_V2_META || c->kind == K_TFS_META ? "GET" : "POST");
+        snprintf(sp.model, sizeof sp.model, "%s", c->model);
+        snprintf(sp.peer, sizeof sp.peer, "%s", a->ch->id);
+        snprintf(sp.request_id, sizeof sp.request_id, "%s", c->req_id);
+        otlp_export(c->g->otlp, &sp);
+    }
 }
 
 /* Copies the attempts so far for the access log, which reads them on an HTTP thread once
@@ -901,6 +917,7 @@ static int submit(struct http_req *r, struct gw *g, enum call_kind kind, enum gw
     snprintf(c->ihcl_in, sizeof c->ihcl_in, "%s", ih && !strpbrk(ih, "\r\n") ? ih : "");
     snprintf(c->req_id, sizeof c->req_id, "%s", http_req_id(r));
     snprintf(c->trace_id, sizeof c->trace_id, "%s", http_req_trace_id(r));
+    snprintf(c->span_id, sizeof c->span_id, "%s", http_req_span_id(r));
     snprintf(c->tracestate, sizeof c->tracestate, "%s", http_req_tracestate(r));
     c->trace_flags = http_req_trace_flags(r);
     snprintf(c->key_id, sizeof c->key_id, "%s", key_id);

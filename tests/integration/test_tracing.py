@@ -13,6 +13,9 @@
    each upstream attempt sends traceparent 00-<trace>-<attempt span>-<flags> and the
    caller's tracestate verbatim; a retry (the first attempt answered 503 by a proxy) is a
    new span, both listed in the gateway's attempts, the server's parent the second.
+6. --otlp-endpoint on both (a fake collector): the gateway exports its server span and a
+   client span per attempt, the server its server span, linked parent to child as the
+   access logs are; a dead collector costs nothing but dropped spans.
 """
 import http.client
 import http.server
@@ -120,6 +123,56 @@ class Recorder:
         self.httpd.server_close()
 
 
+class Collector:
+    """A fake OTLP/HTTP collector: keeps every span POSTed to /v1/traces, by service."""
+
+    def __init__(self):
+        self.spans, self.lock, self.bad = [], threading.Lock(), []
+        col = self
+
+        class H(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def do_POST(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(n)
+                try:
+                    doc = json.loads(body)
+                    for rs in doc["resourceSpans"]:
+                        svc = [a["value"]["stringValue"] for a in rs["resource"]["attributes"]
+                               if a["key"] == "service.name"][0]
+                        for ss in rs["scopeSpans"]:
+                            for sp in ss["spans"]:
+                                sp["service"] = svc
+                                sp["attrs"] = {a["key"]: list(a["value"].values())[0] for a in sp["attributes"]}
+                                with col.lock:
+                                    col.spans.append(sp)
+                    ok = self.path == "/v1/traces" and self.headers.get("Content-Type") == "application/json"
+                except (ValueError, KeyError, IndexError) as e:
+                    ok = False
+                    col.bad.append(repr(e))
+                self.send_response(200 if ok else 400)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"{}")
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.httpd.daemon_threads = True
+        self.url = "http://127.0.0.1:%d/v1/traces" % self.httpd.server_address[1]
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def of(self, rid):
+        with self.lock:
+            return [x for x in self.spans if x["attrs"].get("inferd.request_id") == rid]
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
 def main():
     try:
         import onnx  # noqa: F401
@@ -130,7 +183,8 @@ def main():
     models = os.path.join(root, "models")
     make_mlp(os.path.join(models, "mlp", "1", "model.onnx"), seed=0)
     slog, glog = os.path.join(root, "server.log"), os.path.join(root, "gateway.log")
-    srv = Server(models, "--threads", "2", "--access-log", slog).start()
+    col = Collector()
+    srv = Server(models, "--threads", "2", "--access-log", slog, "--otlp-endpoint", col.url).start()
     gw = None
     seen, fail_once, lock = {}, set(), threading.Lock()
     proxies = []
@@ -140,7 +194,7 @@ def main():
         write_json(chans, [{"id": "p%d" % i, "base_url": "http://127.0.0.1:%d" % p.port}
                            for i, p in enumerate(proxies)])
         gw = Gateway(os.path.join(root, "gw.db"), "--channels", chans, "--access-log", glog,
-                     "--threads", "2").start()
+                     "--threads", "2", "--otlp-endpoint", col.url).start()
         ck.check(wait_until(lambda: post(gw, "warm", {}).status == 200, 20), "gateway routes to the server")
 
         # -- 1. a caller's trace is joined and propagated --
@@ -256,12 +310,35 @@ def main():
                  "each attempt sent its own span upstream: %s vs %s" % (w, spans))
         ck.check(s.get("trace_id") == TID and spans and s.get("parent_span_id") == spans[-1],
                  "the server's parent is the attempt that reached it: %s" % s)
+
+        # -- 6. OTLP spans: the same tree as the access logs --
+        ck.check(wait_until(lambda: len(col.of("t-retry")) >= 4, 10), "spans of t-retry exported: %s" % col.of("t-retry"))
+        sp = col.of("t-retry")
+        gsrv = [x for x in sp if x["service"] == "inferd-gateway" and x["kind"] == 2]
+        gcli = [x for x in sp if x["service"] == "inferd-gateway" and x["kind"] == 3]
+        ssrv = [x for x in sp if x["service"] == "inferd-serve" and x["kind"] == 2]
+        ck.check(len(gsrv) == 1 and gsrv[0]["traceId"] == TID and gsrv[0]["parentSpanId"] == PID
+                 and gsrv[0]["spanId"] == g.get("span_id") and gsrv[0]["name"] == "v2_infer"
+                 and gsrv[0]["attrs"].get("http.response.status_code") == "200",
+                 "gateway server span: %s" % gsrv)
+        ck.check(sorted(x["spanId"] for x in gcli) == sorted(spans)
+                 and all(x["parentSpanId"] == g.get("span_id") and x["traceId"] == TID for x in gcli),
+                 "a client span per attempt, children of the gateway's span: %s" % gcli)
+        ck.check(sorted(x["status"]["code"] for x in gcli) == [0, 2], "the 503 attempt is an error span: %s" % gcli)
+        ck.check(len(ssrv) == 1 and ssrv[0]["parentSpanId"] == spans[-1] and ssrv[0]["spanId"] == s.get("span_id")
+                 and ssrv[0]["traceId"] == TID and ssrv[0]["attrs"].get("inferd.model") == "mlp",
+                 "server span, child of the last attempt: %s" % ssrv)
+        ck.check(all(int(x["startTimeUnixNano"]) <= int(x["endTimeUnixNano"]) and
+                     abs(int(x["startTimeUnixNano"]) / 1e9 - __import__("time").time()) < 120 for x in sp),
+                 "span times are Unix ns, start <= end: %s" % [(x["startTimeUnixNano"], x["endTimeUnixNano"]) for x in sp])
+        ck.check(not col.bad, "every POST was OTLP JSON: %s" % col.bad)
     finally:
         if gw:
             gw.stop()
         for p in proxies:
             p.close()
         srv.stop()
+        col.close()
     ck.finish()
 
 

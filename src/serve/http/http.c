@@ -7,6 +7,7 @@
 #include "base/utf8.h"
 #include "serve/http/hangup.h"
 #include "observe/access_log.h"
+#include "observe/otlp.h"
 #include "observe/trace.h"
 
 #include "base/log.h"
@@ -231,6 +232,22 @@ const char *http_req_trace_id(const struct http_req *r) { return r->trace_id; }
 const char *http_req_span_id(const struct http_req *r) { return r->span_id; }
 const char *http_req_parent_span_id(const struct http_req *r) { return r->parent_span_id; }
 const char *http_req_tracestate(const struct http_req *r) { return r->tracestate; }
+
+void http_req_span(const struct http_req *r, struct otlp_span *out)
+{
+    memset(out, 0, sizeof *out);
+    memcpy(out->trace_id, r->trace_id, sizeof out->trace_id);
+    memcpy(out->span_id, r->span_id, sizeof out->span_id);
+    memcpy(out->parent_span_id, r->parent_span_id, sizeof out->parent_span_id);
+    snprintf(out->name, sizeof out->name, "%s", r->route ? r->route->route->name : "-");
+    out->kind = OTLP_KIND_SERVER;
+    out->start_ns = otlp_wall_ns(r->t_start);
+    out->end_ns = otlp_wall_ns(clock_now_ns());
+    out->http_status = r->status;
+    snprintf(out->method, sizeof out->method, "%s", r->method_str ? r->method_str : "");
+    snprintf(out->model, sizeof out->model, "%s", r->model);
+    snprintf(out->request_id, sizeof out->request_id, "%s", r->id);
+}
 uint8_t http_req_trace_flags(const struct http_req *r) { return r->trace_flags; }
 uint64_t http_req_start_ns(const struct http_req *r) { return r->t_start; }
 const char *http_req_model(const struct http_req *r) { return r->model; }

@@ -131,6 +131,10 @@ const char *http_req_parent_span_id(const struct http_req *r);
 const char *http_req_tracestate(const struct http_req *r);
 /* The caller's trace flags (TRACE_FLAG_SAMPLED for a new trace). */
 uint8_t http_req_trace_flags(const struct http_req *r);
+struct otlp_span;
+/* OUT: *out, this request as a finished OTLP server span (observe/otlp.h): its trace, span
+ * and parent, the route name, arrival to now, method, status, model, request id. */
+void http_req_span(const struct http_req *r, struct otlp_span *out);
 /* The matched route's name ("-" when none matched). */
 const char *http_req_route_name(const struct http_req *r);
 /* Monotonic ns when the request's first byte arrived. */
