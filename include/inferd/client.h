@@ -64,6 +64,11 @@ struct inferd_client_opts {
     const char *api_key;        /* sent as "Authorization: Bearer KEY"; NULL: none */
     const char *user_agent;     /* default "inferd-client/0.1" */
     size_t max_body;            /* response body cap (default INFERD_CLIENT_DEFAULT_MAX_BODY) */
+    const char *traceparent;    /* W3C traceparent sent on every attempt, so the servers'
+                                 * access logs join the caller's trace (the caller's span
+                                 * as their parent_span_id); checked and copied by
+                                 * inferd_client_new (an invalid one is INFERD_EINVAL).
+                                 * NULL: none, each server starts a trace of its own */
     inferd_retry_fn on_retry;   /* NULL: silent */
     void *on_retry_ctx;         /* borrowed */
 };

@@ -24,6 +24,8 @@ static void usage(FILE *f)
             "      --api-key-file F      inference keys (besides those added with POST /api/keys)\n"
             "      --access-log F        JSON access log: one line per request, every attempt\n"
             "      --error-log F         JSON error log (default stderr)\n"
+            "      --otlp-endpoint URL   export a span per request and per attempt (OTLP/HTTP\n"
+            "                            JSON, e.g. http://127.0.0.1:4318/v1/traces)\n"
             "      --canaries F          [{model, request, expect}]: canary requests and answers\n"
             "      --dns NAME            discover channels from DNS (SRV if NAME starts with _,\n"
             "                            else A/AAAA), repeatable\n"
@@ -80,7 +82,8 @@ int cli_gateway(int argc, char **argv)
         {"max-ejected", required_argument, 0, 11},     {"hedge", required_argument, 0, 12},
         {"retention", required_argument, 0, 13},       {"max-body-bytes", required_argument, 0, 14},
         {"drain-ms", required_argument, 0, 15},        {"max-connections", required_argument, 0, 16},
-        {"max-connections-per-client", required_argument, 0, 17}, {"help", no_argument, 0, 'h'},
+        {"max-connections-per-client", required_argument, 0, 17}, {"otlp-endpoint", required_argument, 0, 18},
+        {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
     const char *cmd = "gateway";
@@ -95,6 +98,7 @@ int cli_gateway(int argc, char **argv)
         case 'K': o.admin_key_file = optarg; break;
         case 'k': o.api_key_file = optarg; break;
         case 'a': o.access_log = optarg; break;
+        case 18: o.otlp_endpoint = optarg; break;
         case 'e': error_log = optarg; break;
         case 'y': o.canaries_file = optarg; break;
         case 'S': o.dns_server = optarg; break;

@@ -112,6 +112,16 @@ int inferd_client_new(const struct inferd_client_opts *opts, struct inferd_clien
     }
     c->opts.api_key = c->api_key;
     c->opts.user_agent = c->user_agent;
+    c->opts.traceparent = NULL; /* kept as c->traceparent */
+    if (opts->traceparent) {
+        struct trace_parent tp;
+        if (trace_parse_traceparent(opts->traceparent, strlen(opts->traceparent), &tp) < 0) {
+            rc = inferd_err_set(err, INFERD_EINVAL, "client: traceparent \"%.80s\" is not a valid "
+                                "W3C traceparent (00-<32 hex>-<16 hex>-<2 hex>)", opts->traceparent);
+            goto fail;
+        }
+        trace_format_traceparent(c->traceparent, tp.trace_id, tp.parent_id, tp.flags);
+    }
     rng_seed_random(&c->rng);
     *out = c;
     return 0;
@@ -188,9 +198,9 @@ static struct curl_slist *build_headers(struct inferd_client *c, const char *con
 {
     char line[INFERD_CLIENT_URL_MAX];
     struct curl_slist *h = NULL, *t;
-    const char *lines[6];
+    const char *lines[7];
     size_t n = 0;
-    char ct[256], ua[256], idem[96];
+    char ct[256], ua[256], idem[96], tparent[32 + TRACEPARENT_LEN];
     snprintf(ct, sizeof ct, "Content-Type: %s", content_type ? content_type : "application/json");
     snprintf(ua, sizeof ua, "User-Agent: %s", c->user_agent);
     snprintf(idem, sizeof idem, "Idempotency-Key: %s", key);
@@ -199,6 +209,10 @@ static struct curl_slist *build_headers(struct inferd_client *c, const char *con
     lines[n++] = ua;
     lines[n++] = idem;
     lines[n++] = "Expect:"; /* no 100-continue round trip */
+    if (c->traceparent[0]) {
+        snprintf(tparent, sizeof tparent, "traceparent: %s", c->traceparent);
+        lines[n++] = tparent;
+    }
     for (size_t i = 0; i < n; i++) {
         t = curl_slist_append(h, lines[i]);
         if (!t)

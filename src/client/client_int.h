@@ -7,6 +7,7 @@
 #include "base/rng.h"
 #include "client/backoff.h"
 #include "client/sse.h"
+#include "observe/trace.h"
 #include "inferd/client.h"
 
 #include <curl/curl.h>
@@ -21,6 +22,7 @@ struct inferd_client {
     struct inferd_client_opts opts;     /* strings below point into owned copies */
     char *api_key;                      /* owned (NULL: none) */
     char *user_agent;                   /* owned */
+    char traceparent[TRACEPARENT_LEN + 1]; /* opts.traceparent as version 00; "" for none */
     pthread_mutex_t lock;               /* guards pool, npool, rng, preferred */
     CURL *pool[CLIENT_POOL_MAX];        /* idle handles (owned) */
     size_t npool;

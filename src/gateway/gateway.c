@@ -6,6 +6,7 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "observe/families.h"
+#include "observe/otlp.h"
 
 #include <curl/curl.h>
 #include <math.h>
@@ -54,6 +55,11 @@ static int authorize(void *ctx, enum http_auth level, const char *header, struct
 static void on_complete(void *ctx, struct http_req *r)
 {
     struct gw *g = ctx;
+    if (g->otlp) {
+        struct otlp_span sp;
+        http_req_span(r, &sp);
+        otlp_export(g->otlp, &sp);
+    }
     if (!g->alog)
         return;
     char channel[GW_ID_MAX + 1];
@@ -61,6 +67,9 @@ static void on_complete(void *ctx, struct http_req *r)
     gw_call_record(r, channel, sizeof channel, &attempts);
     struct access_record rec = {
         .method = http_req_method_str(r),
+        .trace_id = http_req_trace_id(r),
+        .span_id = http_req_span_id(r),
+        .parent_span_id = http_req_parent_span_id(r),
         .path = http_req_path(r),
         .status = http_resp_status(r),
         .model = http_req_model(r),
@@ -206,6 +215,10 @@ int gw_start(const struct gw_options *o, struct gw **out, struct inferd_err *err
     }
     if (o->access_log && (rc = access_log_open(o->access_log, &g->alog, err)) < 0)
         goto fail;
+    if (o->otlp_endpoint && (rc = otlp_new(o->otlp_endpoint, "inferd-gateway", 0, &g->otlp, err)) < 0) {
+        inferd_err_prefix(err, "--otlp-endpoint");
+        goto fail;
+    }
     if ((rc = gw_store_open(o->state_path ? o->state_path : "gateway.db", o->retention_s, &g->store, err)) < 0)
         goto fail;
     if ((rc = gw_keys_load(g, err)) < 0)
@@ -305,6 +318,7 @@ void gw_free(struct gw *g)
     free(g->chans);
     free(g->keys);
     gw_store_close(g->store);
+    otlp_free(g->otlp); /* after the HTTP front and the loop: nothing exports any more */
     access_log_close(g->alog);
     keyring_free(g->admin_keys);
     keyring_free(g->infer_keys);

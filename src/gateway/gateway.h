@@ -29,6 +29,8 @@ struct gw_options {
     const char *admin_key_file;   /* --admin-key-file: keys for /api/channels, /api/keys */
     const char *api_key_file;     /* --api-key-file: inference keys besides the stored ones */
     const char *access_log;       /* --access-log (JSON lines); NULL = none */
+    const char *otlp_endpoint;    /* --otlp-endpoint: OTLP/HTTP traces URL; a span per request
+                                     and per upstream attempt; NULL = none */
     const char *canaries_file;    /* --canaries: [{"model","request","expect"}] */
     const char *dns[GW_MAX_DNS];  /* --dns NAME (repeatable) */
     size_t ndns;

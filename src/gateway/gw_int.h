@@ -123,6 +123,7 @@ struct gw {
     struct http_server *http;
     struct metrics_registry *reg;
     struct access_log *alog;
+    struct otlp *otlp;               /* --otlp-endpoint; NULL: no spans exported */
     struct keyring *admin_keys;      /* --admin-key-file; NULL: admin routes open */
     struct keyring *infer_keys;      /* --api-key-file (besides the stored keys) */
     pthread_mutex_t mu;              /* channels, keys, budget */

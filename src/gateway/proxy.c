@@ -24,7 +24,10 @@
 #include "base/rng.h"
 #include "client/backoff.h"
 #include "gateway/store.h"
+#include "observe/otlp.h"
+#include "observe/trace.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,7 +47,9 @@ struct attempt {
     char auth[600];
     char *body;                    /* rewritten request body (owned) or NULL: call->body */
     size_t body_len;
-    const char *hdrs[6];
+    char span_id[TRACE_SPAN_HEX + 1]; /* this attempt's span: the parent the upstream logs */
+    const char *hdrs[8];           /* Content-Type, IHCL, Authorization, X-Request-Id,
+                                      traceparent, tracestate, NULL */
     struct buf resp;               /* buffered answer (plain requests) */
     long status;
     char content_type[128], retry_after[128], ihcl[32];
@@ -73,6 +78,10 @@ struct gw_call {
     char ctype_in[128];
     char ihcl_in[32];
     char req_id[ACCESS_LOG_ID_MAX + 1];
+    char trace_id[TRACE_ID_HEX + 1];     /* the client request's trace (http_req_trace_id) */
+    char span_id[TRACE_SPAN_HEX + 1];    /* the client request's span: the attempts' parent */
+    char tracestate[TRACESTATE_MAX + 1]; /* forwarded verbatim; "" for none */
+    uint8_t trace_flags;
     char key_id[65];
     uint64_t start_ns;
     /* loop thread only */
@@ -170,7 +179,22 @@ static void log_attempt(struct gw_call *c, struct attempt *a, const char *outcom
     json_write_str(&c->log, a->ch->id);
     buf_printf(&c->log, ",\"status\":%ld,\"result\":", a->status);
     json_write_str(&c->log, outcome);
-    buf_printf(&c->log, ",\"ms\":%.1f%s}", ms, a->hedge ? ",\"hedge\":true" : "");
+    buf_printf(&c->log, ",\"ms\":%.1f%s,\"span_id\":\"%s\"}", ms, a->hedge ? ",\"hedge\":true" : "",
+               a->span_id);
+    if (c->g->otlp) { /* the attempt as a client span, child of the client request's span */
+        struct otlp_span sp = {.kind = OTLP_KIND_CLIENT, .http_status = (int)a->status};
+        memcpy(sp.trace_id, c->trace_id, sizeof sp.trace_id);
+        memcpy(sp.span_id, a->span_id, sizeof sp.span_id);
+        memcpy(sp.parent_span_id, c->span_id, sizeof sp.parent_span_id);
+        snprintf(sp.name, sizeof sp.name, "upstream %s", a->hedge ? "hedge" : "attempt");
+        sp.start_ns = otlp_wall_ns(a->start_ns);
+        sp.end_ns = sp.start_ns + (uint64_t)(ms > 0 ? ms * 1e6 : 0);
+        snprintf(sp.method, sizeof sp.method, "%s", c->kind == K_V2_META || c->kind == K_TFS_META ? "GET" : "POST");
+        snprintf(sp.model, sizeof sp.model, "%s", c->model);
+        snprintf(sp.peer, sizeof sp.peer, "%s", a->ch->id);
+        snprintf(sp.request_id, sizeof sp.request_id, "%s", c->req_id);
+        otlp_export(c->g->otlp, &sp);
+    }
 }
 
 /* Copies the attempts so far for the access log, which reads them on an HTTP thread once
@@ -676,7 +700,7 @@ static void start_attempt(struct gw_call *c, bool hedge)
     c->tried[c->ntried++] = ch;
     build_url(c, a, up);
     size_t nh = 0;
-    char ct[160], ihcl[80], rid[200];
+    char ct[160], ihcl[80], rid[200], tparent[32 + TRACEPARENT_LEN], tstate[32 + TRACESTATE_MAX];
     snprintf(ct, sizeof ct, "Content-Type: %s", c->ctype_in[0] ? c->ctype_in : "application/json");
     a->hdrs[nh++] = ct;
     if (c->ihcl_in[0]) {
@@ -689,6 +713,18 @@ static void start_attempt(struct gw_call *c, bool hedge)
     }
     snprintf(rid, sizeof rid, "X-Request-Id: %s", c->req_id);
     a->hdrs[nh++] = rid;
+    /* Each attempt (retry, hedge) is a span of its own in the client's trace: the upstream
+     * logs it as its parent_span_id, the attempts array of our access log names it. */
+    char tp[TRACEPARENT_LEN + 1];
+    trace_new_id(a->span_id, TRACE_SPAN_HEX / 2);
+    trace_format_traceparent(tp, c->trace_id, a->span_id, c->trace_flags);
+    snprintf(tparent, sizeof tparent, "traceparent: %s", tp);
+    a->hdrs[nh++] = tparent;
+    if (c->tracestate[0]) {
+        snprintf(tstate, sizeof tstate, "tracestate: %s", c->tracestate);
+        a->hdrs[nh++] = tstate;
+    }
+    assert(nh < sizeof a->hdrs / sizeof a->hdrs[0]);
     a->hdrs[nh] = NULL;
     bool get = c->kind == K_V2_META || c->kind == K_TFS_META;
     struct gw_xfer_req req = {
@@ -880,6 +916,10 @@ static int submit(struct http_req *r, struct gw *g, enum call_kind kind, enum gw
     const char *ih = http_req_header(r, "Inference-Header-Content-Length");
     snprintf(c->ihcl_in, sizeof c->ihcl_in, "%s", ih && !strpbrk(ih, "\r\n") ? ih : "");
     snprintf(c->req_id, sizeof c->req_id, "%s", http_req_id(r));
+    snprintf(c->trace_id, sizeof c->trace_id, "%s", http_req_trace_id(r));
+    snprintf(c->span_id, sizeof c->span_id, "%s", http_req_span_id(r));
+    snprintf(c->tracestate, sizeof c->tracestate, "%s", http_req_tracestate(r));
+    c->trace_flags = http_req_trace_flags(r);
     snprintf(c->key_id, sizeof c->key_id, "%s", key_id);
     c->start_ns = clock_now_ns();
     http_req_set_model(r, model, c->version);

@@ -123,6 +123,20 @@ static void put_str(struct line *l, const char *key, const char *v, int comma)
     put(l, "\"", 1);
 }
 
+/* Writes ,"key":"id" for a trace or span id: at most ACCESS_LOG_TRACE_ID_MAX lowercase
+ * hex digits, else "" (so the ids never push a record past ACCESS_LOG_LINE_MAX). */
+static void put_id(struct line *l, const char *key, const char *v)
+{
+    size_t n = v ? strnlen(v, ACCESS_LOG_TRACE_ID_MAX + 1) : 0;
+    if (n > ACCESS_LOG_TRACE_ID_MAX || strspn(v ? v : "", "0123456789abcdef") != n)
+        n = 0;
+    put(l, ",\"", 2);
+    puts_(l, key);
+    put(l, "\":\"", 3);
+    put(l, v ? v : "", n);
+    put(l, "\"", 1);
+}
+
 static void put_int(struct line *l, const char *key, long long v)
 {
     char buf[96];
@@ -149,6 +163,9 @@ int access_log_format(const struct access_record *rec, char *buf, size_t cap, si
     put(&l, "{", 1);
     put_str(&l, "ts", ts, 0);
     put_str(&l, "request_id", rec->request_id, 1);
+    put_id(&l, "trace_id", rec->trace_id);
+    put_id(&l, "span_id", rec->span_id);
+    put_id(&l, "parent_span_id", rec->parent_span_id);
     put_str(&l, "method", rec->method, 1);
     put_str(&l, "path", rec->path, 1);
     put_int(&l, "status", rec->status);

@@ -16,13 +16,21 @@
  *   access_log_close(al);
  *
  * Line (keys always in this order; LLM keys only when rec->llm is set):
- *   {"ts":"2026-11-28T12:00:00.123Z","request_id":"…","method":"POST","path":"…",
+ *   {"ts":"2026-11-28T12:00:00.123Z","request_id":"…","trace_id":"4bf9…4736",
+ *    "span_id":"00f0…02b7","parent_span_id":"","method":"POST","path":"…",
  *    "status":200,"model":"m","version":"1","protocol":"v2","bytes_in":10,"bytes_out":20,
  *    "duration_ms":1.250,"queue_ms":0.100,"compute_ms":1.000,"remote_addr":"127.0.0.1",
  *    "user_agent":"curl/8",
  *    "prompt_tokens":5,"completion_tokens":7,"ttft_ms":12.0,"tokens_per_s":40.1,
  *    "finish_reason":"stop",
- *    "channel":"a","attempts":[{"channel":"b","status":0,"error":"connect","ms":1.2},...]}
+ *    "channel":"a","attempts":[{"channel":"b","status":0,"result":"connect","ms":1.2,
+ *                               "span_id":"…"},...]}
+ *
+ * trace_id, span_id and parent_span_id are W3C Trace Context ids (observe/trace.h): the
+ * trace (32 hex), this request's own span (16 hex, also sent back in the traceparent
+ * response header), and the caller's span from its traceparent ("" when the request
+ * started a new trace). A gateway attempt's span_id is the parent_span_id the upstream
+ * server logs for it.
  */
 #ifndef INFERD_ACCESS_LOG_H
 #define INFERD_ACCESS_LOG_H
@@ -37,6 +45,7 @@
 #define ACCESS_LOG_FIELD_MAX 1024  /* escaped bytes kept of one string field (path, agent...) */
 #define REQUEST_ID_LEN 32          /* hex characters of a generated request id (128 bits) */
 #define ACCESS_LOG_ID_MAX 128      /* longest request id logged (client-supplied ids too) */
+#define ACCESS_LOG_TRACE_ID_MAX 32 /* hex digits of a trace/span id logged; others log "" */
 
 struct access_log;
 
@@ -45,6 +54,11 @@ struct access_log;
 struct access_record {
     uint64_t ts_ms;                         /* wall-clock ms when the request arrived; 0 = now */
     char request_id[ACCESS_LOG_ID_MAX + 1]; /* from request_id_new, or a client-supplied id */
+    /* W3C trace context ids; written as "" unless lowercase hex of at most
+     * ACCESS_LOG_TRACE_ID_MAX digits */
+    const char *trace_id;                   /* the trace, 32 hex */
+    const char *span_id;                    /* this request's span, 16 hex */
+    const char *parent_span_id;             /* the caller's span, "" when the trace is new */
     const char *method;                     /* "GET", "POST" ... */
     const char *path;                       /* request path without the query string */
     int status;                             /* HTTP status sent */

@@ -34,6 +34,7 @@ struct serve_server {
     struct metrics_registry *reg;     /* the process's metrics */
     struct metrics_inferd m;          /* families in reg */
     struct access_log *alog;          /* NULL when --access-log not given */
+    struct otlp *otlp;                /* span exporter; NULL when --otlp-endpoint not given */
     struct keyring *infer_keys;       /* NULL = inference routes open */
     struct keyring *admin_keys;       /* NULL = repository routes use infer_keys */
     struct repo *repo;

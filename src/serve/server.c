@@ -5,6 +5,7 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "gateway/discover.h"
+#include "observe/otlp.h"
 #include "base/tpool.h"
 #include "base/workq.h"
 
@@ -138,9 +139,17 @@ static void on_complete(void *ctx, struct http_req *r)
         const char *kind = http_req_error_kind(r);
         metrics_add(metrics_series_get(s->m.errors_total, (const char *[]){kind ? kind : "other"}), 1);
     }
+    if (s->otlp) {
+        struct otlp_span sp;
+        http_req_span(r, &sp);
+        otlp_export(s->otlp, &sp);
+    }
     if (s->alog) {
         struct access_record rec = {
             .method = http_req_method_str(r),
+            .trace_id = http_req_trace_id(r),
+            .span_id = http_req_span_id(r),
+            .parent_span_id = http_req_parent_span_id(r),
             .path = http_req_path(r),
             .status = status,
             .model = model,
@@ -183,6 +192,10 @@ int serve_start(const struct serve_options *o, struct serve_server **out, struct
     }
     if (o->access_log && (rc = access_log_open(o->access_log, &s->alog, err)) < 0)
         goto fail;
+    if (o->otlp_endpoint && (rc = otlp_new(o->otlp_endpoint, "inferd-serve", 0, &s->otlp, err)) < 0) {
+        inferd_err_prefix(err, "--otlp-endpoint");
+        goto fail;
+    }
     if (o->api_key_file && (rc = keyring_load(o->api_key_file, &s->infer_keys, err)) < 0)
         goto fail;
     if (o->admin_key_file && (rc = keyring_load(o->admin_key_file, &s->admin_keys, err)) < 0)
@@ -284,6 +297,7 @@ void serve_free(struct serve_server *s)
     tpool_free(s->pool);
     keyring_free(s->infer_keys);
     keyring_free(s->admin_keys);
+    otlp_free(s->otlp); /* after the HTTP front: no request exports any more */
     access_log_close(s->alog);
     metrics_registry_free(s->reg);
     json_decref(s->peers_etcd);

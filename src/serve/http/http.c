@@ -7,6 +7,8 @@
 #include "base/utf8.h"
 #include "serve/http/hangup.h"
 #include "observe/access_log.h"
+#include "observe/otlp.h"
+#include "observe/trace.h"
 
 #include "base/log.h"
 
@@ -78,6 +80,12 @@ struct http_req {
     char *path;                      /* owned copy of the (unescaped) URL path */
     uint64_t t_start;
     char id[HTTP_ID_MAX + 1];
+    /* W3C trace context (observe/trace.h), settled from the headers on arrival */
+    char trace_id[TRACE_ID_HEX + 1];         /* the caller's trace, else a new one */
+    char span_id[TRACE_SPAN_HEX + 1];        /* this request's own span (random) */
+    char parent_span_id[TRACE_SPAN_HEX + 1]; /* the caller's span; "" for a new trace */
+    char tracestate[TRACESTATE_MAX + 1];     /* verbatim; "" when absent or refused */
+    uint8_t trace_flags;                     /* the caller's flags; sampled for a new trace */
     /* body: capped at max_body_bytes; too_large once a byte past the cap arrived (1) or
      * the server-wide budget was spent (2) */
     struct buf body;
@@ -220,6 +228,27 @@ enum http_method http_req_method(const struct http_req *r) { return r->method; }
 const char *http_req_method_str(const struct http_req *r) { return r->method_str; }
 const char *http_req_path(const struct http_req *r) { return r->path; }
 const char *http_req_id(const struct http_req *r) { return r->id; }
+const char *http_req_trace_id(const struct http_req *r) { return r->trace_id; }
+const char *http_req_span_id(const struct http_req *r) { return r->span_id; }
+const char *http_req_parent_span_id(const struct http_req *r) { return r->parent_span_id; }
+const char *http_req_tracestate(const struct http_req *r) { return r->tracestate; }
+
+void http_req_span(const struct http_req *r, struct otlp_span *out)
+{
+    memset(out, 0, sizeof *out);
+    memcpy(out->trace_id, r->trace_id, sizeof out->trace_id);
+    memcpy(out->span_id, r->span_id, sizeof out->span_id);
+    memcpy(out->parent_span_id, r->parent_span_id, sizeof out->parent_span_id);
+    snprintf(out->name, sizeof out->name, "%s", r->route ? r->route->route->name : "-");
+    out->kind = OTLP_KIND_SERVER;
+    out->start_ns = otlp_wall_ns(r->t_start);
+    out->end_ns = otlp_wall_ns(clock_now_ns());
+    out->http_status = r->status;
+    snprintf(out->method, sizeof out->method, "%s", r->method_str ? r->method_str : "");
+    snprintf(out->model, sizeof out->model, "%s", r->model);
+    snprintf(out->request_id, sizeof out->request_id, "%s", r->id);
+}
+uint8_t http_req_trace_flags(const struct http_req *r) { return r->trace_flags; }
 uint64_t http_req_start_ns(const struct http_req *r) { return r->t_start; }
 const char *http_req_model(const struct http_req *r) { return r->model; }
 const char *http_req_version(const struct http_req *r) { return r->version; }
@@ -466,6 +495,62 @@ static void set_request_id(struct http_req *r)
     memcpy(r->id, id, sizeof id);
 }
 
+/* What the trace headers say: how many traceparent headers came (more than one makes the
+ * value invalid) and every tracestate header joined with ',' (the specification treats
+ * repeated headers as one list); tracestate over its cap is dropped. */
+struct trace_scan {
+    const char *parent;
+    int n_parent;
+    char state[TRACESTATE_MAX + 1];
+    size_t state_len;
+    int state_bad;
+};
+
+static enum MHD_Result scan_trace(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    (void)kind;
+    struct trace_scan *t = cls;
+    if (!key || !value)
+        return MHD_YES;
+    if (strcasecmp(key, "traceparent") == 0) {
+        t->parent = value;
+        t->n_parent++;
+    } else if (strcasecmp(key, "tracestate") == 0 && !t->state_bad) {
+        size_t n = strlen(value), sep = t->state_len ? 1 : 0;
+        if (!trace_state_ok(value, n) || t->state_len + sep + n > TRACESTATE_MAX) {
+            t->state_bad = 1;
+            return MHD_YES;
+        }
+        if (sep)
+            t->state[t->state_len++] = ',';
+        memcpy(t->state + t->state_len, value, n);
+        t->state_len += n;
+        t->state[t->state_len] = '\0';
+    }
+    return MHD_YES;
+}
+
+/* Joins the caller's trace (a valid traceparent) or starts a new one (none, or invalid:
+ * the specification says to ignore it, and then its tracestate too), and gives the request
+ * its own span. */
+static void set_trace(struct http_req *r)
+{
+    struct trace_scan t = {0};
+    struct trace_parent tp;
+    MHD_get_connection_values(r->conn, MHD_HEADER_KIND, scan_trace, &t);
+    if (t.n_parent == 1 && trace_parse_traceparent(t.parent, strlen(t.parent), &tp) == 0) {
+        memcpy(r->trace_id, tp.trace_id, sizeof r->trace_id);
+        memcpy(r->parent_span_id, tp.parent_id, sizeof r->parent_span_id);
+        r->trace_flags = tp.flags;
+        if (!t.state_bad)
+            memcpy(r->tracestate, t.state, t.state_len + 1);
+    } else {
+        trace_new_id(r->trace_id, TRACE_ID_HEX / 2);
+        r->trace_flags = TRACE_FLAG_SAMPLED;
+    }
+    trace_new_id(r->span_id, TRACE_SPAN_HEX / 2);
+}
+
 /* MHD asks for the next bytes of a stream. When the producer has none, the connection is
  * suspended (unless a wake came in meanwhile) and http_req_wake resumes it: no worker
  * thread waits for a producer. */
@@ -509,6 +594,9 @@ static enum MHD_Result queue_response(struct http_req *r)
     if (r->resp_ctype)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->resp_ctype);
     MHD_add_response_header(resp, "X-Request-Id", r->id);
+    char tp[TRACEPARENT_LEN + 1]; /* the answer names this request's span: clients correlate */
+    trace_format_traceparent(tp, r->trace_id, r->span_id, r->trace_flags);
+    MHD_add_response_header(resp, "traceparent", tp);
     if (atomic_load(&r->srv->quiesced))
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close"); /* keep-alive ends the drain */
     for (int i = 0; i < r->n_headers; i++)
@@ -668,6 +756,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         r->method_str = method;
         r->method = method_of(method);
         set_request_id(r);
+        set_trace(r);
         atomic_fetch_add(&s->in_flight, 1);
         *con_cls = r;
         /* Route, key and declared size are settled before any body byte is read: a refused

@@ -119,6 +119,22 @@ const char *http_req_query(const struct http_req *r, const char *name);
 const char *http_req_body(const struct http_req *r, size_t *len);
 /* The request id: the client's X-Request-Id when sane, else a generated one. */
 const char *http_req_id(const struct http_req *r);
+/* W3C trace context (observe/trace.h): the trace id (the caller's from a valid traceparent
+ * header, else a new one; 32 hex), this request's own span id (random, 16 hex), and the
+ * caller's span id ("" when the request started a new trace). Every answer carries
+ * "traceparent: 00-<trace id>-<span id>-<flags>". */
+const char *http_req_trace_id(const struct http_req *r);
+const char *http_req_span_id(const struct http_req *r);
+const char *http_req_parent_span_id(const struct http_req *r);
+/* The caller's tracestate (repeated headers joined with ','), verbatim; "" when absent,
+ * over TRACESTATE_MAX bytes, not printable ASCII, or the traceparent was invalid. */
+const char *http_req_tracestate(const struct http_req *r);
+/* The caller's trace flags (TRACE_FLAG_SAMPLED for a new trace). */
+uint8_t http_req_trace_flags(const struct http_req *r);
+struct otlp_span;
+/* OUT: *out, this request as a finished OTLP server span (observe/otlp.h): its trace, span
+ * and parent, the route name, arrival to now, method, status, model, request id. */
+void http_req_span(const struct http_req *r, struct otlp_span *out);
 /* The matched route's name ("-" when none matched). */
 const char *http_req_route_name(const struct http_req *r);
 /* Monotonic ns when the request's first byte arrived. */

@@ -16,6 +16,7 @@ static void test_exact_line(void)
     size_t len = 0;
     struct access_record r = {
         .ts_ms = 1795867200123ull, .request_id = "0123456789abcdef0123456789abcdef",
+        .trace_id = "4bf92f3577b34da6a3ce929d0e0e4736", .span_id = "00f067aa0ba902b7",
         .method = "POST", .path = "/v2/models/m/infer", .status = 200, .model = "m",
         .version = "1", .protocol = "v2", .bytes_in = 10, .bytes_out = 20,
         .duration_ms = 1.25, .queue_ms = 0.1, .compute_ms = 1, .remote_addr = "127.0.0.1",
@@ -23,6 +24,8 @@ static void test_exact_line(void)
     CHECK(access_log_format(&r, buf, sizeof buf, &len, NULL) == 0);
     const char *want =
         "{\"ts\":\"2026-11-28T12:00:00.123Z\",\"request_id\":\"0123456789abcdef0123456789abcdef\","
+        "\"trace_id\":\"4bf92f3577b34da6a3ce929d0e0e4736\",\"span_id\":\"00f067aa0ba902b7\","
+        "\"parent_span_id\":\"\","
         "\"method\":\"POST\",\"path\":\"/v2/models/m/infer\",\"status\":200,\"model\":\"m\","
         "\"version\":\"1\",\"protocol\":\"v2\",\"bytes_in\":10,\"bytes_out\":20,"
         "\"duration_ms\":1.250,\"queue_ms\":0.100,\"compute_ms\":1.000,"
@@ -85,7 +88,8 @@ static void test_truncation(void)
     }
     struct access_record r = {.method = huge, .path = utf, .model = huge, .version = huge,
                               .protocol = huge, .remote_addr = huge, .user_agent = huge,
-                              .llm = true, .finish_reason = huge};
+                              .llm = true, .finish_reason = huge, .trace_id = huge,
+                              .span_id = "ABCDEF0123456789", .parent_span_id = huge};
     memset(r.request_id, 'a', REQUEST_ID_LEN);
     static char buf[ACCESS_LOG_LINE_MAX];
     size_t len = 0;
@@ -97,6 +101,10 @@ static void test_truncation(void)
         const char *p = json_string_value(json_object_get(j, "path"));
         CHECK(p && strlen(p) <= ACCESS_LOG_FIELD_MAX + 3);
         CHECK(p && strcmp(p + strlen(p) - 3, "\xe2\x80\xa6") == 0);
+        /* ids that are not short lowercase hex are logged as "" */
+        const char *t = json_string_value(json_object_get(j, "trace_id"));
+        const char *sp = json_string_value(json_object_get(j, "span_id"));
+        CHECK(t && sp && !t[0] && !sp[0]);
     }
     json_decref(j);
 }
