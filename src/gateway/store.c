@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 enum { Q_REQUEST, Q_PROBE, Q_SAMPLE, Q_USAGE };
 #define QS 6 /* strings per queued row */
@@ -244,6 +245,9 @@ int gw_store_open(const char *path, int64_t retention_s, struct gw_store **out, 
         goto fail;
     }
     sqlite3_busy_timeout(st->w, 5000);
+    /* it holds upstream API keys: owner-only (SQLite gives -wal and -shm the same mode) */
+    if (!mem)
+        chmod(path, 0600);
     char *msg = NULL;
     if (sqlite3_exec(st->w, SCHEMA, NULL, NULL, &msg) != SQLITE_OK) {
         rc = inferd_err_set(err, INFERD_EIO, "gateway state %s: %s", path, msg ? msg : "schema failed");
