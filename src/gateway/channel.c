@@ -273,9 +273,12 @@ const char *gw_chan_upstream_model(const struct gw_chan *c, const char *model)
 
 bool gw_chan_speaks(const struct gw_chan *c, enum gw_api api)
 {
-    if (c->proto == GW_PROTO_INFERD)
-        return true;
-    return (api == GW_API_OPENAI) == (c->proto == GW_PROTO_OPENAI);
+    switch (c->proto) {
+    case GW_PROTO_INFERD: return true; /* every protocol the server has */
+    case GW_PROTO_OPENAI: return api == GW_API_OPENAI;
+    case GW_PROTO_KSERVE: return api == GW_API_V2;
+    }
+    return false;
 }
 
 json_t *gw_chan_json(const struct gw_chan *c, bool runtime)

@@ -37,7 +37,7 @@
 
 enum gw_proto { GW_PROTO_INFERD, GW_PROTO_OPENAI, GW_PROTO_KSERVE };
 /* Which protocol family a request belongs to: a channel must speak it. */
-enum gw_api { GW_API_V2, GW_API_OPENAI };
+enum gw_api { GW_API_V2, GW_API_OPENAI, GW_API_OLLAMA };
 enum gw_state {
     GW_ST_HEALTHY,     /* routed to */
     GW_ST_EJECTED,     /* outlier: not routed to until eject_until, then half-open */

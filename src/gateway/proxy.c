@@ -35,7 +35,10 @@
 #define CALL_STREAM_HIGH (1u << 20) /* stream bytes unread by the client: pause upstream above */
 #define CALL_MODEL_MAX 256
 
-enum call_kind { K_V2_INFER, K_V2_META, K_PREDICT, K_TFS_PREDICT, K_TFS_META, K_OAI_CHAT, K_OAI_COMPL, K_OAI_EMB };
+enum call_kind {
+    K_V2_INFER, K_V2_META, K_PREDICT, K_TFS_PREDICT, K_TFS_META, K_OAI_CHAT, K_OAI_COMPL, K_OAI_EMB,
+    K_OLLAMA_CHAT, K_OLLAMA_GEN, K_OLLAMA_EMBED
+};
 
 struct gw_call;
 
@@ -242,7 +245,10 @@ static void call_end(struct gw_call *c)
         .request_id = c->req_id,
         .key_id = c->key_id,
         .model = c->model,
-        .route = c->api == GW_API_OPENAI ? "openai" : c->kind == K_PREDICT ? "predict" : "v2",
+        .route = c->api == GW_API_OPENAI   ? "openai"
+                 : c->api == GW_API_OLLAMA ? "ollama"
+                 : c->kind == K_PREDICT    ? "predict"
+                                           : "v2",
         .channel_id = c->channel,
         .error = c->error_kind ? c->error_kind : "",
         .status = c->status,
@@ -591,6 +597,9 @@ static void build_url(struct gw_call *c, struct attempt *a, const char *up)
     case K_OAI_CHAT: buf_puts(&b, "/v1/chat/completions"); break;
     case K_OAI_COMPL: buf_puts(&b, "/v1/completions"); break;
     case K_OAI_EMB: buf_puts(&b, "/v1/embeddings"); break;
+    case K_OLLAMA_CHAT: buf_puts(&b, "/api/chat"); break;
+    case K_OLLAMA_GEN: buf_puts(&b, "/api/generate"); break;
+    case K_OLLAMA_EMBED: buf_puts(&b, "/api/embed"); break;
     }
     snprintf(a->url, sizeof a->url, "%s", buf_rc(&b) ? a->ch->base_url : buf_str(&b));
     buf_free(&b);
@@ -910,7 +919,8 @@ static int submit(struct http_req *r, struct gw *g, enum call_kind kind, enum gw
     c->body_len = blen;
     c->json = json;
     json_t *st = json_object_get(json, "stream");
-    c->stream = json_is_true(st);
+    /* Ollama streams unless told not to; OpenAI only when asked */
+    c->stream = api == GW_API_OLLAMA ? !json_is_false(st) : json_is_true(st);
     const char *ct = http_req_header(r, "Content-Type");
     snprintf(c->ctype_in, sizeof c->ctype_in, "%s", ct && !strpbrk(ct, "\r\n") ? ct : "");
     const char *ih = http_req_header(r, "Inference-Header-Content-Length");
@@ -958,7 +968,24 @@ static int body_model(struct http_req *r, struct gw *g, enum call_kind kind, enu
     }
     char model[CALL_MODEL_MAX + 2];
     snprintf(model, sizeof model, "%s", json_string_value(m));
+    /* Ollama's "name:latest" is the model called name (the body keeps what was sent) */
+    size_t ml = strlen(model);
+    if (api == GW_API_OLLAMA && ml > 7 && strcmp(model + ml - 7, ":latest") == 0)
+        model[ml - 7] = '\0';
     return submit(r, g, kind, api, model, j);
+}
+
+static int h_ollama_chat(struct http_req *r, void *ctx)
+{
+    return body_model(r, ctx, K_OLLAMA_CHAT, GW_API_OLLAMA);
+}
+static int h_ollama_gen(struct http_req *r, void *ctx)
+{
+    return body_model(r, ctx, K_OLLAMA_GEN, GW_API_OLLAMA);
+}
+static int h_ollama_embed(struct http_req *r, void *ctx)
+{
+    return body_model(r, ctx, K_OLLAMA_EMBED, GW_API_OLLAMA);
 }
 
 static int h_v2_infer(struct http_req *r, void *ctx)
@@ -1005,6 +1032,9 @@ const struct http_route gw_routes_proxy[] = {
     {HTTP_POST, "/v1/chat/completions", HTTP_AUTH_NONE, h_chat, "openai_chat", NULL},
     {HTTP_POST, "/v1/completions", HTTP_AUTH_NONE, h_compl, "openai_completions", NULL},
     {HTTP_POST, "/v1/embeddings", HTTP_AUTH_NONE, h_emb, "openai_embeddings", NULL},
+    {HTTP_POST, "/api/chat", HTTP_AUTH_NONE, h_ollama_chat, "ollama_chat", NULL},
+    {HTTP_POST, "/api/generate", HTTP_AUTH_NONE, h_ollama_gen, "ollama_generate", NULL},
+    {HTTP_POST, "/api/embed", HTTP_AUTH_NONE, h_ollama_embed, "ollama_embed", NULL},
 };
 const size_t gw_routes_proxy_count = sizeof gw_routes_proxy / sizeof gw_routes_proxy[0];
 

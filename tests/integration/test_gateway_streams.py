@@ -5,6 +5,7 @@ Against a real `inferd serve` with the tiny GGUF llama and `inferd gateway --thr
    builds). While they are open, the gateway's thread count (/proc/PID/status) stays
    bounded (it does not grow with the streams) and /v2/health/live answers; then every
    stream ends with data: [DONE].
+   Ollama's /api/chat (NDJSON) and /api/generate go through as well.
 2. A stream whose first channel is dead (connection refused) or hung (SIGSTOP, no first
    byte within --first-byte-timeout) completes on another channel; the access log names
    both attempts.
@@ -123,6 +124,18 @@ def main():
                  "thread count bounded while %d streams are open: idle %d, at most %d" % (N, idle_threads, most))
         ck.check(live_ok, "/v2/health/live answers while the streams are open")
 
+        # -- 1b. Ollama's API goes through too: NDJSON streamed by default, one object with
+        # stream:false, "name:latest" routed to name --
+        r = gw.post_json("/api/chat", {"model": "tiny:latest", "messages": [{"role": "user", "content": "Hi"}],
+                                       "options": {"num_predict": 4}})
+        lines = [json.loads(x) for x in r.body.decode().splitlines() if x.strip()]
+        ck.check(r.status == 200 and r.headers.get("content-type", "").startswith("application/x-ndjson")
+                 and lines and lines[-1].get("done") is True and r.headers.get("x-inferd-channel") == "main",
+                 "Ollama chat streamed through the gateway: %r" % r)
+        r = gw.post_json("/api/generate", {"model": "tiny", "prompt": "Once", "stream": False,
+                                           "options": {"num_predict": 4}})
+        ck.check(r.status == 200 and r.json().get("done") is True and "response" in r.json(),
+                 "Ollama generate, not streamed: %r" % r)
         # -- 2. fail-over before the first byte: dead, then hung (a gateway that waits 1.5 s) --
         gw.stop()
         gw = Gateway(os.path.join(root, "gw.db"), "--channels", chan_file, "--threads", "2",
