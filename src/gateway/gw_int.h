@@ -86,7 +86,7 @@ struct gw_chan {
     char quality_why[256];
     double rollout;            /* share of its weight in use (gradual rollout), 0..1 */
     uint64_t rollout_step_ns;
-    uint64_t requests, errors, retries_from;
+    uint64_t requests, errors;
     uint64_t last_probe_ns;
     bool probing;              /* a probe round is in flight */
     bool removed;              /* no longer in the table (a reference keeps it alive) */
@@ -134,7 +134,6 @@ struct gw {
     /* retry budget: requests and retries in the last GW_WIN_SLOTS seconds */
     struct { uint32_t req, retry; } budget[GW_WIN_SLOTS];
     uint64_t budget_sec;
-    atomic_int retries_active;
     struct rng loop_rng;             /* backoff jitter (loop thread only) */
     uint64_t started_ns;
     uint64_t started_wall_ms;
@@ -190,6 +189,8 @@ void gw_outcome(struct gw *g, struct gw_chan *c, const struct gw_outcome *o);
 double gw_score(struct gw *g, const struct gw_chan *c);
 double gw_chan_quantile(const struct gw_chan *c, double q);
 double gw_chan_availability(const struct gw_chan *c, uint64_t now_s);
+/* Successes and failures in the last `seconds` (<= GW_WIN_SLOTS) of c's window. */
+void gw_chan_window(const struct gw_chan *c, uint64_t now_s, int seconds, uint64_t *ok, uint64_t *fail);
 /* Re-admits or keeps ejected after a probe round (caller holds g->mu). */
 void gw_probe_result(struct gw *g, struct gw_chan *c, bool ok, const char *why);
 /* Retry budget: may one more retry start now? Counts it when yes. */

@@ -12,14 +12,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+struct key_list {
+    struct gw_key *keys;
+    size_t n;
+};
+
 static void add_key(void *ctx, const struct gw_key_row *k, const char *hash)
 {
-    struct gw *g = ctx;
-    struct gw_key *t = realloc(g->keys, (g->nkeys + 1) * sizeof *t);
+    struct key_list *l = ctx;
+    struct gw_key *t = realloc(l->keys, (l->n + 1) * sizeof *t);
     if (!t)
         return;
-    g->keys = t;
-    struct gw_key *n = &g->keys[g->nkeys++];
+    l->keys = t;
+    struct gw_key *n = &l->keys[l->n++];
     memset(n, 0, sizeof *n);
     snprintf(n->id, sizeof n->id, "%s", k->id);
     snprintf(n->hash, sizeof n->hash, "%s", hash);
@@ -35,18 +40,13 @@ static void add_key(void *ctx, const struct gw_key_row *k, const char *hash)
 
 int gw_keys_load(struct gw *g, struct inferd_err *err)
 {
-    pthread_mutex_lock(&g->mu);
-    free(g->keys);
-    g->keys = NULL;
-    g->nkeys = 0;
-    pthread_mutex_unlock(&g->mu);
     /* gw_store_each_key holds the store's lock, not ours: collect, then swap in */
-    struct gw tmp = {0};
-    int rc = gw_store_each_key(g->store, add_key, &tmp, err);
+    struct key_list l = {0};
+    int rc = gw_store_each_key(g->store, add_key, &l, err);
     pthread_mutex_lock(&g->mu);
     free(g->keys);
-    g->keys = tmp.keys;
-    g->nkeys = tmp.nkeys;
+    g->keys = l.keys;
+    g->nkeys = l.n;
     pthread_mutex_unlock(&g->mu);
     return rc;
 }

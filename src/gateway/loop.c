@@ -421,12 +421,9 @@ static bool run_posts(struct gw_loop *lp)
     return stop;
 }
 
-static _Thread_local const struct gw_loop *current_loop;
-
 static void *loop_main(void *arg)
 {
     struct gw_loop *lp = arg;
-    current_loop = lp;
     for (;;) {
         bool stop = run_posts(lp);
         if (stop)
@@ -447,11 +444,6 @@ static void *loop_main(void *arg)
         atomic_store(&lp->sleeping, 0);
     }
     return NULL;
-}
-
-int gw_loop_is_current(const struct gw_loop *lp)
-{
-    return current_loop == lp;
 }
 
 int gw_loop_start(struct gw_loop **out, struct inferd_err *err)

@@ -73,8 +73,6 @@ int gw_loop_start(struct gw_loop **out, struct inferd_err *err);
 void gw_loop_stop(struct gw_loop *lp);
 /* Runs fn(arg) on the loop thread soon. Any thread. Returns 0 or INFERD_ENOMEM. */
 int gw_loop_post(struct gw_loop *lp, void (*fn)(void *arg), void *arg);
-/* Whether the caller is the loop thread. */
-int gw_loop_is_current(const struct gw_loop *lp);
 
 /* Loop thread only: starts a transfer. Returns NULL with err on failure (then no callback
  * runs). */

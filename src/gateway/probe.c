@@ -619,13 +619,8 @@ static void sample(struct gw *g)
     pthread_mutex_lock(&g->mu);
     for (size_t i = 0; i < g->nchans; i++) {
         struct gw_chan *c = g->chans[i];
-        uint64_t ok = 0, fail = 0;
-        for (int k = 0; k < 5 && k < GW_WIN_SLOTS; k++) {
-            if (c->win_sec < (uint64_t)k || c->win_sec - (uint64_t)k + GW_WIN_SLOTS <= s)
-                continue;
-            ok += c->win[(c->win_sec - (uint64_t)k) % GW_WIN_SLOTS].ok;
-            fail += c->win[(c->win_sec - (uint64_t)k) % GW_WIN_SLOTS].fail;
-        }
+        uint64_t ok, fail;
+        gw_chan_window(c, s, 5, &ok, &fail); /* the sample's own 5 s */
         struct gw_sample_row row = {
             .channel_id = c->id,
             .state = gw_state_name(c->state),

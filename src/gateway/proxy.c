@@ -104,7 +104,6 @@ struct gw_call {
     bool busy;
     double ttft_ms;
     int64_t tokens;
-    int retries, hedges;
     struct gw_call *next_live, *prev_live; /* the loop's list of calls (shutdown cuts them) */
     /* what the access log reads (under mu): a copy made before each answer or stream end */
     char *sealed_log;
@@ -492,7 +491,6 @@ static void on_done(void *ctx, struct gw_xfer *x, const struct gw_done *d)
         return;
     }
     if (c->natt < g->o.max_attempts && c->natt < GW_MAX_ATTEMPTS && gw_budget_retry(g)) {
-        c->retries++;
         metrics_add(metrics_series_get(g->m.retries, (const char *[]){c->model}), 1);
         /* the first retry goes at once (another channel); later ones back off */
         double delay = c->natt <= 1 ? 0 : backoff_delay(0.025, 0.5, c->natt - 2, rng_unit(&g->loop_rng));
@@ -641,7 +639,6 @@ static void hedge_fire(void *arg)
         return;
     if (!gw_budget_retry(c->g))
         return;
-    c->hedges++;
     metrics_add(metrics_series_get(c->g->m.hedges, (const char *[]){c->model}), 1);
     start_attempt(c, true);
 }

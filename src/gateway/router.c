@@ -29,27 +29,22 @@ static void win_advance(struct gw_chan *c, uint64_t s)
     c->win_sec = s;
 }
 
-double gw_chan_availability(const struct gw_chan *c, uint64_t s)
-{
-    uint64_t ok = 0, fail = 0;
-    for (int k = 0; k < GW_WIN_SLOTS; k++) {
-        if (c->win_sec - (uint64_t)k + GW_WIN_SLOTS <= s) /* slot older than the window */
-            continue;
-        ok += c->win[(c->win_sec - (uint64_t)k) % GW_WIN_SLOTS].ok;
-        fail += c->win[(c->win_sec - (uint64_t)k) % GW_WIN_SLOTS].fail;
-    }
-    return ok + fail ? (double)ok / (double)(ok + fail) : 1.0;
-}
-
-static void win_counts(const struct gw_chan *c, uint64_t s, uint64_t *ok, uint64_t *fail)
+void gw_chan_window(const struct gw_chan *c, uint64_t s, int seconds, uint64_t *ok, uint64_t *fail)
 {
     *ok = *fail = 0;
-    for (int k = 0; k < GW_WIN_SLOTS; k++) {
-        if (c->win_sec - (uint64_t)k + GW_WIN_SLOTS <= s)
-            continue;
+    for (int k = 0; k < seconds && k < GW_WIN_SLOTS; k++) {
+        if (c->win_sec < (uint64_t)k || c->win_sec - (uint64_t)k + (uint64_t)seconds <= s)
+            continue; /* no slot yet, or older than the span asked for */
         *ok += c->win[(c->win_sec - (uint64_t)k) % GW_WIN_SLOTS].ok;
         *fail += c->win[(c->win_sec - (uint64_t)k) % GW_WIN_SLOTS].fail;
     }
+}
+
+double gw_chan_availability(const struct gw_chan *c, uint64_t s)
+{
+    uint64_t ok, fail;
+    gw_chan_window(c, s, GW_WIN_SLOTS, &ok, &fail);
+    return ok + fail ? (double)ok / (double)(ok + fail) : 1.0;
 }
 
 static int cmp_float(const void *a, const void *b)
@@ -70,23 +65,35 @@ double gw_chan_quantile(const struct gw_chan *c, double q)
     return v[i < n ? i : n - 1];
 }
 
-double gw_score(struct gw *g, const struct gw_chan *c)
+/* The lowest latency EWMA among healthy channels (0: none yet). Caller holds g->mu. */
+static double fleet_best_ewma(const struct gw *g)
 {
-    if (c->state == GW_ST_DISABLED || c->state == GW_ST_BAD_QUALITY)
-        return 0;
-    double avail = gw_chan_availability(c, now_s());
-    double quality = c->quality < 0 ? 1.0 : c->quality;
-    /* latency relative to the fastest channel seen: 1 for the fastest */
     double best = 0;
     for (size_t i = 0; i < g->nchans; i++) {
         double e = g->chans[i]->ewma_ms;
         if (e > 0 && g->chans[i]->state == GW_ST_HEALTHY && (best == 0 || e < best))
             best = e;
     }
+    return best;
+}
+
+/* The score with the fleet's best latency already known. */
+static double score_with(const struct gw_chan *c, double best)
+{
+    if (c->state == GW_ST_DISABLED || c->state == GW_ST_BAD_QUALITY)
+        return 0;
+    double avail = gw_chan_availability(c, now_s());
+    double quality = c->quality < 0 ? 1.0 : c->quality;
+    /* latency relative to the fastest channel seen: 1 for the fastest */
     double lat = c->ewma_ms > 0 && best > 0 ? best / c->ewma_ms : 1.0;
     if (lat < 0.05)
         lat = 0.05;
     return avail * quality * (0.5 + 0.5 * lat);
+}
+
+double gw_score(struct gw *g, const struct gw_chan *c)
+{
+    return score_with(c, fleet_best_ewma(g));
 }
 
 static _Thread_local struct rng pick_rng;
@@ -135,6 +142,7 @@ struct gw_chan *gw_pick(struct gw *g, const char *model, enum gw_api api, struct
     cands = malloc((g->nchans + 1) * sizeof *cands);
     if (!cands)
         goto out;
+    double best = fleet_best_ewma(g);
     /* pass 0: healthy channels; pass 1 (panic: none healthy): every enabled one that is
      * not a mere candidate, so a fleet that looks all-bad still gets tried */
     for (int pass = 0; pass < 2 && n == 0; pass++) {
@@ -163,7 +171,7 @@ struct gw_chan *gw_pick(struct gw *g, const char *model, enum gw_api api, struct
                 best_prio = c->priority;
                 n = 0;
             }
-            double w = c->weight * fmax(gw_score(g, c), 0.01) * fmax(c->rollout, 0.001);
+            double w = c->weight * fmax(score_with(c, best), 0.01) * fmax(c->rollout, 0.001);
             cands[n++] = (struct cand){c, up, w};
         }
     }
@@ -247,7 +255,7 @@ void gw_outcome(struct gw *g, struct gw_chan *c, const struct gw_outcome *o)
         c->consec_fail++;
         /* never on a single error: consecutive failures, or the window's error ratio */
         uint64_t ok, fail;
-        win_counts(c, s, &ok, &fail);
+        gw_chan_window(c, s, GW_WIN_SLOTS, &ok, &fail);
         bool by_streak = c->consec_fail >= g->o.eject_failures;
         bool by_ratio = ok + fail >= (uint64_t)g->o.eject_min_requests &&
                         (double)fail / (double)(ok + fail) >= g->o.eject_ratio && fail >= 2;

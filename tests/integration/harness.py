@@ -91,13 +91,15 @@ class Server:
         return [BIN, "serve", "--models", self.models_dir, "--host", "127.0.0.1",
                 "--port", str(self.port)] + self.flags
 
+    ready_path = "/v2/health/ready"
+
     def _wait_ready(self):
         deadline = time.time() + self.ready_timeout
         while time.time() < deadline:
             if self.proc.poll() is not None:
                 return False
             try:
-                r = self.request("GET", "/v2/health/ready", timeout=2)
+                r = self.request("GET", self.ready_path, timeout=2)
                 if r.status == 200:
                     return True
             except OSError:
@@ -176,6 +178,8 @@ class Gateway(Server):
     """One `inferd gateway` process: Gateway(state_path, "--channels", f, ...). Ready means
     it answers /v2/health/live (its readiness needs a healthy channel)."""
 
+    ready_path = "/v2/health/live"
+
     def __init__(self, state, *flags, **kw):
         super().__init__(None, *flags, **kw)
         self.state = state
@@ -183,19 +187,6 @@ class Gateway(Server):
     def argv(self):
         return [BIN, "gateway", "--state", self.state, "--host", "127.0.0.1",
                 "--port", str(self.port)] + self.flags
-
-    def _wait_ready(self):
-        deadline = time.time() + self.ready_timeout
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                return False
-            try:
-                if self.request("GET", "/v2/health/live", timeout=2).status == 200:
-                    return True
-            except OSError:
-                pass
-            time.sleep(0.05)
-        return False
 
 
 # -- models --
