@@ -265,6 +265,7 @@ def main():
         # -- 6. restart keeps channels, keys and history --
         gw.stop()
         gw = Gateway(state, *gw_flags).start()
+        wait_until(lambda: {"s0", "s1", "s2"} <= set(channels(gw, A)), 10)  # the file is read on the first tick
         ck.check("wrong" in channels(gw, A), "the API channel survives a restart")
         ck.check(gw.post_json("/v2/models/mlp/infer", X, headers=K).status == 429,
                  "the key and its used quota survive a restart")
