@@ -125,6 +125,10 @@ class Server:
         self.proc = None
         self._close_files()
         log = self.stderr_text()
+        if self.returncode != 0:
+            # said once here so that a failed "clean exit" check shows why (status and log)
+            print("%s exited with status %s; the end of its log:\n%s"
+                  % (self.argv()[1], self.returncode, log[-2000:]))
         if "Sanitizer" in log or "runtime error:" in log:
             # sanitizer builds: a report fails the test even if the exit status was 0
             print(log[-4000:])
