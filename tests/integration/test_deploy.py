@@ -35,10 +35,8 @@ def k8s_objects(ck):
     if not node or not os.path.isdir(mods):
         print("SKIP part 1: node or npm kubernetes-models is missing (scripts/setup installs them)")
         return None
-    # node resolves kubernetes-models from the script's directory upwards: run a copy in ROOT
-    script = os.path.join(ROOT, "node_modules", ".inferd_k8s_check.mjs")
-    shutil.copy(os.path.join(HERE, "deploy_k8s_check.mjs"), script)
-    p = subprocess.run([node, script, os.path.join(DEPLOY, "k8s")], stdout=subprocess.PIPE,
+    # node resolves kubernetes-models upwards from the script's directory: ROOT/node_modules
+    p = subprocess.run([node, os.path.join(HERE, "deploy_k8s_check.mjs"), os.path.join(DEPLOY, "k8s")], stdout=subprocess.PIPE,
                        stderr=subprocess.PIPE, text=True, timeout=120)
     ck.check(p.returncode == 0, "the manifest check ran: %s" % p.stderr[-2000:])
     out = json.loads(p.stdout) if p.returncode == 0 else {"objects": [], "errors": ["did not run"]}
