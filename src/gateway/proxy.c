@@ -37,7 +37,7 @@
 
 enum call_kind {
     K_V2_INFER, K_V2_META, K_V2_GENERATE, K_V2_GENERATE_STREAM, K_PREDICT, K_TFS_PREDICT, K_TFS_META,
-    K_OAI_CHAT, K_OAI_COMPL, K_OAI_EMB, K_OLLAMA_CHAT, K_OLLAMA_GEN, K_OLLAMA_EMBED
+    K_OAI_CHAT, K_OAI_COMPL, K_OAI_EMB, K_OLLAMA_CHAT, K_OLLAMA_GEN, K_OLLAMA_EMBED, K_OLLAMA_SHOW
 };
 
 struct gw_call;
@@ -604,6 +604,7 @@ static void build_url(struct gw_call *c, struct attempt *a, const char *up)
     case K_OLLAMA_CHAT: buf_puts(&b, "/api/chat"); break;
     case K_OLLAMA_GEN: buf_puts(&b, "/api/generate"); break;
     case K_OLLAMA_EMBED: buf_puts(&b, "/api/embed"); break;
+    case K_OLLAMA_SHOW: buf_puts(&b, "/api/show"); break;
     }
     snprintf(a->url, sizeof a->url, "%s", buf_rc(&b) ? a->ch->base_url : buf_str(&b));
     buf_free(&b);
@@ -991,6 +992,11 @@ static int h_ollama_embed(struct http_req *r, void *ctx)
     return body_model(r, ctx, K_OLLAMA_EMBED, GW_API_OLLAMA);
 }
 
+static int h_ollama_show(struct http_req *r, void *ctx)
+{
+    return body_model(r, ctx, K_OLLAMA_SHOW, GW_API_OLLAMA);
+}
+
 static int h_v2_infer(struct http_req *r, void *ctx)
 {
     return submit(r, ctx, K_V2_INFER, GW_API_V2, http_req_capture(r, "m"), NULL);
@@ -1052,6 +1058,7 @@ const struct http_route gw_routes_proxy[] = {
     {HTTP_POST, "/api/chat", HTTP_AUTH_NONE, h_ollama_chat, "ollama_chat", NULL},
     {HTTP_POST, "/api/generate", HTTP_AUTH_NONE, h_ollama_gen, "ollama_generate", NULL},
     {HTTP_POST, "/api/embed", HTTP_AUTH_NONE, h_ollama_embed, "ollama_embed", NULL},
+    {HTTP_POST, "/api/show", HTTP_AUTH_NONE, h_ollama_show, "ollama_show", NULL},
 };
 const size_t gw_routes_proxy_count = sizeof gw_routes_proxy / sizeof gw_routes_proxy[0];
 
