@@ -1,4 +1,4 @@
-/* log.c — JSON-lines event log with reopen-on-SIGHUP support. */
+/* log.c — JSON-lines event log with reopen-on-SIGHUP support and rotation by size. */
 #include "base/log.h"
 
 #include "base/buf.h"
@@ -12,11 +12,76 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
 static FILE *log_fp;          /* NULL = stderr */
 static char *log_path;        /* owned copy of the file name, NULL for stderr */
 static atomic_int log_min = LOG_INFO; /* read without the lock by the writers */
+static size_t log_max_bytes;  /* rotate at this size; 0 = never (under log_mu) */
+static int log_keep = 5;      /* rotated files kept */
+static size_t log_size;       /* bytes in the current file, as far as we wrote them */
+
+/* The size of fp's file, or 0. */
+static size_t file_size(FILE *fp)
+{
+    struct stat st;
+    return fp && fstat(fileno(fp), &st) == 0 ? (size_t)st.st_size : 0;
+}
+
+int log_shift_files(const char *path, int keep)
+{
+    size_t n = strlen(path) + 16;
+    char *from = malloc(n), *to = malloc(n);
+    int rc = 0;
+    if (!from || !to) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    /* only the run of files that exists moves (a young log has few): .1 .. .top-1 */
+    int top = 1;
+    struct stat st;
+    for (; top < keep; top++) {
+        snprintf(from, n, "%s.%d", path, top);
+        if (stat(from, &st) < 0)
+            break;
+    }
+    for (int i = top - 1; i >= 1; i--) {
+        snprintf(from, n, "%s.%d", path, i);
+        snprintf(to, n, "%s.%d", path, i + 1);
+        rename(from, to);
+    }
+    snprintf(to, n, "%s.1", path);
+    if (rename(path, to) < 0)
+        rc = -errno;
+out:
+    free(from);
+    free(to);
+    return rc;
+}
+
+/* Size rotation, under log_mu: the file moves to .1 and a new one starts. On failure the
+ * log keeps writing where it was (and tries again after the next line). */
+static void rotate_locked(void)
+{
+    if (log_shift_files(log_path, log_keep) < 0)
+        return;
+    FILE *fp = fopen(log_path, "a");
+    if (!fp)
+        return; /* the old FILE (now at .1) goes on */
+    setvbuf(fp, NULL, _IOLBF, 0);
+    fclose(log_fp);
+    log_fp = fp;
+    log_size = 0;
+}
+
+void log_set_rotation(size_t max_bytes, int keep)
+{
+    pthread_mutex_lock(&log_mu);
+    log_max_bytes = max_bytes;
+    log_keep = keep < 1 ? 1 : keep;
+    pthread_mutex_unlock(&log_mu);
+}
 
 static const char *level_name(enum log_level l)
 {
@@ -49,6 +114,7 @@ int log_open(const char *path, enum log_level min_level)
     free(log_path);
     log_fp = fp;
     log_path = copy;
+    log_size = file_size(fp);
     atomic_store(&log_min, (int)min_level);
     pthread_mutex_unlock(&log_mu);
     return 0;
@@ -66,6 +132,7 @@ int log_reopen(void)
             setvbuf(fp, NULL, _IOLBF, 0);
             fclose(log_fp);
             log_fp = fp;
+            log_size = file_size(fp);
         }
     }
     pthread_mutex_unlock(&log_mu);
@@ -143,8 +210,11 @@ static void line_write(struct buf *b)
     if (line) {
         pthread_mutex_lock(&log_mu);
         FILE *fp = log_fp ? log_fp : stderr;
-        fprintf(fp, "%s}\n", line);
+        int n = fprintf(fp, "%s}\n", line);
         fflush(fp);
+        log_size += n > 0 ? (size_t)n : 0;
+        if (log_max_bytes && log_fp && log_size >= log_max_bytes)
+            rotate_locked();
         pthread_mutex_unlock(&log_mu);
     }
     buf_free(b);

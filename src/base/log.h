@@ -5,7 +5,9 @@
  * object (numbers, booleans); the log escapes every key and value itself (base/json_write.h),
  * cutting a value at LOG_VALUE_MAX escaped bytes and the whole line at LOG_LINE_MAX. The log
  * goes to stderr until log_open names a file; log_reopen (called on SIGHUP) reopens that file
- * so logrotate can move it. Thread-safe. Secrets (API keys) must never be passed in.
+ * so logrotate can move it; log_set_rotation makes the log rotate itself by size (file ->
+ * file.1 -> ... -> file.N, the oldest deleted). Thread-safe. Secrets (API keys) must never
+ * be passed in.
  *
  *   log_open("/var/log/inferd/error.log", LOG_INFO);
  *   log_event(LOG_ERROR, "model load failed", "model", name, "reason", err.msg, NULL);
@@ -28,6 +30,13 @@ int log_open(const char *path, enum log_level min_level);
 int log_reopen(void);
 void log_close(void);
 void log_set_level(enum log_level min_level);
+/* Rotates the log file once a line takes it to max_bytes or more (0 = never; the default),
+ * keeping keep older files (path.1 newest .. path.keep; keep >= 1). */
+void log_set_rotation(size_t max_bytes, int keep);
+/* Moves path.(keep-1) to path.keep, ..., path.1 to path.2, path to path.1 (what is at
+ * path.keep goes). For any size-rotated log (this one, the access log). Returns 0 or -errno
+ * of the rename of path itself. */
+int log_shift_files(const char *path, int keep);
 
 /* Writes one JSON line: msg, then the fields given as (const char *key, const char *value)
  * pairs ended by NULL. Every key and value is escaped; a NULL value is written as "". */

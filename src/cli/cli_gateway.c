@@ -23,6 +23,8 @@ static void usage(FILE *f)
             "      --admin-key-file F    keys for /api/channels, /api/keys, /api/report\n"
             "      --api-key-file F      inference keys (besides those added with POST /api/keys)\n"
             "      --access-log F        JSON access log: one line per request, every attempt\n"
+            "      --log-max-bytes N     rotate both logs at N bytes: F -> F.1 -> ... (0 = never)\n"
+            "      --log-keep N          rotated files kept (default 5)\n"
             "      --error-log F         JSON error log (default stderr)\n"
             "      --otlp-endpoint URL   export a span per request and per attempt (OTLP/HTTP\n"
             "                            JSON, e.g. http://127.0.0.1:4318/v1/traces)\n"
@@ -83,6 +85,7 @@ int cli_gateway(int argc, char **argv)
         {"retention", required_argument, 0, 13},       {"max-body-bytes", required_argument, 0, 14},
         {"drain-ms", required_argument, 0, 15},        {"max-connections", required_argument, 0, 16},
         {"max-connections-per-client", required_argument, 0, 17}, {"otlp-endpoint", required_argument, 0, 18},
+        {"log-max-bytes", required_argument, 0, 19},   {"log-keep", required_argument, 0, 20},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -99,6 +102,16 @@ int cli_gateway(int argc, char **argv)
         case 'k': o.api_key_file = optarg; break;
         case 'a': o.access_log = optarg; break;
         case 18: o.otlp_endpoint = optarg; break;
+        case 19:
+            if (cli_int(cmd, "--log-max-bytes", optarg, 0, 1LL << 50, NULL, &v) < 0)
+                return 2;
+            o.log_max_bytes = (size_t)v;
+            break;
+        case 20:
+            if (cli_int(cmd, "--log-keep", optarg, 1, 1000, NULL, &v) < 0)
+                return 2;
+            o.log_keep = (int)v;
+            break;
         case 'e': error_log = optarg; break;
         case 'y': o.canaries_file = optarg; break;
         case 'S': o.dns_server = optarg; break;

@@ -30,6 +30,8 @@ static void usage(FILE *f)
             "      --api-key-file F     bearer keys for the inference routes, one a line\n"
             "      --admin-key-file F   bearer keys for the repository routes, one a line\n"
             "      --access-log F       JSON access log (reopened on SIGHUP)\n"
+            "      --log-max-bytes N    rotate both logs at N bytes: F -> F.1 -> ... (0 = never)\n"
+            "      --log-keep N         rotated files kept (default 5)\n"
             "      --error-log F        JSON error log (default stderr; reopened on SIGHUP)\n"
             "      --otlp-endpoint URL  export a span per request (OTLP/HTTP JSON, e.g.\n"
             "                           http://127.0.0.1:4318/v1/traces)\n"
@@ -88,6 +90,7 @@ int cli_serve(int argc, char **argv)
         {"register", required_argument, 0, 'R'},      {"advertise", required_argument, 0, 'A'},
         {"register-ttl", required_argument, 0, 'L'},  {"peer", required_argument, 0, 'Q'},
         {"otlp-endpoint", required_argument, 0, 'X'},
+        {"log-max-bytes", required_argument, 0, 1001}, {"log-keep", required_argument, 0, 1002},
         {"help", no_argument, 0, 'h'},                {0, 0, 0, 0},
     };
     int c;
@@ -101,6 +104,16 @@ int cli_serve(int argc, char **argv)
         case 'k': o.api_key_file = optarg; break;
         case 'K': o.admin_key_file = optarg; break;
         case 'a': o.access_log = optarg; break;
+        case 1001:
+            if (cli_int("serve", "--log-max-bytes", optarg, 0, 1LL << 50, NULL, &v) < 0)
+                goto done;
+            o.log_max_bytes = (size_t)v;
+            break;
+        case 1002:
+            if (cli_int("serve", "--log-keep", optarg, 1, 1000, NULL, &v) < 0)
+                goto done;
+            o.log_keep = (int)v;
+            break;
         case 'X': o.otlp_endpoint = optarg; break;
         case 'e': o.error_log = optarg; break;
         case 'p':

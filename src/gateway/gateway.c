@@ -40,6 +40,7 @@ struct gw_options gw_options_default(void)
         .rollout_step_ms = 5000,
         .retention_s = 7 * 86400,
         .max_connections = 8192,
+        .log_keep = 5,
     };
 }
 
@@ -215,6 +216,10 @@ int gw_start(const struct gw_options *o, struct gw **out, struct inferd_err *err
     }
     if (o->access_log && (rc = access_log_open(o->access_log, &g->alog, err)) < 0)
         goto fail;
+    if (o->log_max_bytes) {
+        log_set_rotation(o->log_max_bytes, o->log_keep);
+        access_log_set_rotation(g->alog, o->log_max_bytes, o->log_keep);
+    }
     if (o->otlp_endpoint && (rc = otlp_new(o->otlp_endpoint, "inferd-gateway", 0, &g->otlp, err)) < 0) {
         inferd_err_prefix(err, "--otlp-endpoint");
         goto fail;

@@ -29,6 +29,8 @@ struct gw_options {
     const char *admin_key_file;   /* --admin-key-file: keys for /api/channels, /api/keys */
     const char *api_key_file;     /* --api-key-file: inference keys besides the stored ones */
     const char *access_log;       /* --access-log (JSON lines); NULL = none */
+    size_t log_max_bytes;         /* --log-max-bytes: the logs rotate at this size; 0 = never */
+    int log_keep;                 /* --log-keep: rotated files kept (default 5) */
     const char *otlp_endpoint;    /* --otlp-endpoint: OTLP/HTTP traces URL; a span per request
                                      and per upstream attempt; NULL = none */
     const char *canaries_file;    /* --canaries: [{"model","request","expect"}] */

@@ -490,7 +490,11 @@ static void on_done(void *ctx, struct gw_xfer *x, const struct gw_done *d)
         call_end(c);
         return;
     }
-    if (c->natt < g->o.max_attempts && c->natt < GW_MAX_ATTEMPTS && gw_budget_retry(g)) {
+    /* A connection that could not be made sent the channel nothing: retrying it adds no
+     * load anywhere, so it does not spend the retry budget (a dead server's share of the
+     * traffic moves over at once instead of failing until it is ejected). */
+    bool sent_nothing = d->failed && strcmp(d->kind, "connect") == 0;
+    if (c->natt < g->o.max_attempts && c->natt < GW_MAX_ATTEMPTS && (sent_nothing || gw_budget_retry(g))) {
         metrics_add(metrics_series_get(g->m.retries, (const char *[]){c->model}), 1);
         /* the first retry goes at once (another channel); later ones back off */
         double delay = c->natt <= 1 ? 0 : backoff_delay(0.025, 0.5, c->natt - 2, rng_unit(&g->loop_rng));

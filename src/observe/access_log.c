@@ -1,23 +1,60 @@
-/* access_log.c — JSON-lines access log: one write(2) per line, reopen by dup2 on SIGHUP. */
+/* access_log.c — JSON-lines access log: one write(2) per line, reopen by dup2 on SIGHUP,
+ * rotation by size (the writer whose line crosses the size moves the file and dup2s a new
+ * one over the descriptor; other writers' lines land in one file or the other, whole). */
 #include "observe/access_log.h"
 
 #include "base/clock.h"
+#include "base/log.h"
 #include "base/json_write.h"
 #include "base/rng.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 struct access_log {
     int fd;      /* the descriptor writers use; reopen swaps the file behind it with dup2 */
     int own_fd;  /* 1 when fd is ours to close (a file), 0 for stdout */
     char *path;  /* owned; NULL for stdout */
+    size_t max_bytes;      /* rotate at this size; 0 = never */
+    int keep;              /* rotated files kept */
+    atomic_size_t size;    /* bytes in the current file, as far as we wrote them */
+    atomic_int rotating;   /* one writer rotates; the others go on writing */
 };
+
+static size_t fd_size(int fd)
+{
+    struct stat st;
+    return fstat(fd, &st) == 0 ? (size_t)st.st_size : 0;
+}
+
+void access_log_set_rotation(struct access_log *al, size_t max_bytes, int keep)
+{
+    if (!al || !al->path)
+        return;
+    al->keep = keep < 1 ? 1 : keep;
+    al->max_bytes = max_bytes;
+}
+
+/* The file moves to .1 (older ones shift) and a new one takes its place behind al->fd. */
+static void rotate(struct access_log *al)
+{
+    if (log_shift_files(al->path, al->keep) == 0) {
+        int fd = open(al->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+        if (fd >= 0) {
+            if (dup3(fd, al->fd, O_CLOEXEC) >= 0) /* returns al->fd */
+                atomic_store(&al->size, 0);
+            close(fd);
+        }
+    }
+    atomic_store(&al->rotating, 0);
+}
 
 int access_log_open(const char *path, struct access_log **out, struct inferd_err *err)
 {
@@ -44,6 +81,7 @@ int access_log_open(const char *path, struct access_log **out, struct inferd_err
         goto fail;
     }
     al->own_fd = 1;
+    atomic_init(&al->size, fd_size(al->fd));
     *out = al;
     return 0;
 fail:
@@ -74,6 +112,8 @@ int access_log_reopen(struct access_log *al)
     } else {
         if (dup3(fd, al->fd, O_CLOEXEC) < 0)
             rc = -errno;
+        else
+            atomic_store(&al->size, fd_size(fd)); /* fstat is async-signal-safe too */
         close(fd);
     }
     errno = saved;
@@ -216,8 +256,12 @@ int access_log_write(struct access_log *al, const struct access_record *rec,
         return rc;
     for (;;) {
         ssize_t n = write(al->fd, buf, len);
-        if (n == (ssize_t)len)
+        if (n == (ssize_t)len) {
+            if (al->max_bytes && atomic_fetch_add(&al->size, len) + len >= al->max_bytes &&
+                !atomic_exchange(&al->rotating, 1))
+                rotate(al);
             return 0;
+        }
         if (n < 0 && errno == EINTR)
             continue;
         /* A short write would split the line; report it rather than write the rest later. */

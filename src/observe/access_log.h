@@ -96,6 +96,10 @@ void access_log_close(struct access_log *al);
  * the new file, never nowhere. Async-signal-safe. Returns 0 or -errno (the old file is
  * kept on failure). */
 int access_log_reopen(struct access_log *al);
+/* Rotates the file once a line takes it to max_bytes or more (0 = never, the default):
+ * path -> path.1 -> ... -> path.keep (keep >= 1; the oldest goes). Set before writes begin;
+ * no effect on stdout. */
+void access_log_set_rotation(struct access_log *al, size_t max_bytes, int keep);
 
 /* Formats rec as one JSON line ending in '\n' into buf (cap >= ACCESS_LOG_LINE_MAX
  * recommended). OUT: *len (bytes, excluding the NUL). Returns 0 or INFERD_ETOOLARGE. */

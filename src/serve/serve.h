@@ -25,6 +25,8 @@ struct serve_options {
     const char *admin_key_file; /* --admin-key-file: keys for repository routes */
     const char *access_log;     /* --access-log: JSON lines; NULL = none */
     const char *error_log;      /* --error-log: JSON lines; NULL = stderr */
+    size_t log_max_bytes;       /* --log-max-bytes: both logs rotate at this size; 0 = never */
+    int log_keep;               /* --log-keep: rotated files kept (default 5) */
     const char *otlp_endpoint;  /* --otlp-endpoint: OTLP/HTTP traces URL (…/v1/traces) that
                                    gets a span per request; NULL = none */
     size_t max_body_bytes;      /* --max-body-bytes, default 64 MiB */

@@ -25,6 +25,7 @@ struct serve_options serve_options_default(void)
         .poll_ms = 1000,
         .conn_timeout_s = HTTP_CONN_TIMEOUT_S_DEFAULT,
         .max_connections = HTTP_MAX_CONNECTIONS_DEFAULT,
+        .log_keep = 5,
     };
 }
 
@@ -192,6 +193,10 @@ int serve_start(const struct serve_options *o, struct serve_server **out, struct
     }
     if (o->access_log && (rc = access_log_open(o->access_log, &s->alog, err)) < 0)
         goto fail;
+    if (o->log_max_bytes) {
+        log_set_rotation(o->log_max_bytes, o->log_keep);
+        access_log_set_rotation(s->alog, o->log_max_bytes, o->log_keep);
+    }
     if (o->otlp_endpoint && (rc = otlp_new(o->otlp_endpoint, "inferd-serve", 0, &s->otlp, err)) < 0) {
         inferd_err_prefix(err, "--otlp-endpoint");
         goto fail;

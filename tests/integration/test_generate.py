@@ -60,8 +60,10 @@ def main():
         # -- generate_stream: SSE pieces, joined == the whole --
         st, ctype, ev = sse(s.port, "/v2/models/aidreams/generate_stream", body)
         t.check(st == 200 and ctype.startswith("text/event-stream"), "stream: SSE %r %r" % (st, ctype))
-        t.check(len(ev) >= 3 and all(e.get("model_name") == "aidreams" and "text_output" in e for e in ev),
-                "stream: several events with text_output: %r" % ev[:3])
+        # (tokens already waiting when the stream is read go out as one event: how many events
+        # a fast model gives varies; what they carry does not)
+        t.check(len(ev) >= 1 and all(e.get("model_name") == "aidreams" and "text_output" in e for e in ev),
+                "stream: events with text_output: %r" % ev[:3])
         t.check("".join(e.get("text_output", "") for e in ev) == g["text"], "stream joined == golden")
         t.check(ev and ev[-1].get("finish_reason") == "length" and all("finish_reason" not in e for e in ev[:-1]),
                 "only the last event carries finish_reason: %r" % ev[-2:])

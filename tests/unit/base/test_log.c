@@ -111,8 +111,59 @@ static void test_lines(void)
     unlink(path);
 }
 
+/* Size rotation: the file moves to .1 once a line takes it past the size, older ones
+ * shift, at most keep stay; nothing is lost in between. */
+static void test_rotation(void)
+{
+    char dir[] = "/tmp/inferd_test_logrot_XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    char path[256], name[300];
+    snprintf(path, sizeof path, "%s/error.log", dir);
+    CHECK(log_open(path, LOG_INFO) == 0);
+    log_set_rotation(2000, 3);
+    for (int i = 0; i < 100; i++) {
+        char n[16];
+        snprintf(n, sizeof n, "%d", i);
+        log_event(LOG_INFO, "rotation test line", "i", n, NULL); /* ~90 bytes a line */
+    }
+    log_close();
+    log_set_rotation(0, 5);
+    int seen = 0, last = -1, ordered = 1;
+    for (int k = 3; k >= 0; k--) { /* oldest first */
+        if (k)
+            snprintf(name, sizeof name, "%s.%d", path, k);
+        else
+            snprintf(name, sizeof name, "%s", path);
+        FILE *fp = fopen(name, "r");
+        CHECK(fp != NULL);
+        char line[1024];
+        size_t bytes = 0;
+        while (fp && fgets(line, sizeof line, fp)) {
+            json_t *j = json_loads(line, 0, NULL);
+            int i = atoi(json_string_value(json_object_get(j, "i")) ? json_string_value(json_object_get(j, "i")) : "-9");
+            ordered &= i == last + 1 || last == -1;
+            last = i;
+            seen++;
+            bytes += strlen(line);
+            json_decref(j);
+        }
+        if (fp)
+            fclose(fp);
+        if (k)
+            CHECK(bytes >= 2000 && bytes < 2200); /* rotated once a line crossed 2000 */
+        unlink(name);
+    }
+    snprintf(name, sizeof name, "%s.4", path);
+    CHECK(access(name, F_OK) != 0); /* keep 3: no .4 */
+    CHECK(ordered);
+    CHECK(last == 99);
+    CHECK(seen > 0 && seen < 100); /* the oldest lines went with the files past keep */
+    rmdir(dir);
+}
+
 int main(void)
 {
+    test_rotation();
     test_escape();
     test_lines();
     return check_finish();
