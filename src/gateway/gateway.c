@@ -63,13 +63,17 @@ static void on_complete(void *ctx, struct http_req *r)
     }
     int status = http_resp_status(r);
     double dur_s = (double)(clock_now_ns() - http_req_start_ns(r)) / 1e9;
-    struct rollwin_obs ob = {.latency_s = dur_s, .error = status >= 500, .client_error = status >= 400 && status < 500};
-    rollwin_record(g->dash_models, http_req_model(r), clock_now_ns(), &ob);
-    if (!g->alog)
-        return;
     char channel[GW_ID_MAX + 1];
     char *attempts = NULL;
     gw_call_record(r, channel, sizeof channel, &attempts);
+    /* A 404 that no channel gave names a model nobody serves: one shared window, so names a
+     * client makes up cannot take the dashboard's keys from real models. */
+    struct rollwin_obs ob = {.latency_s = dur_s, .error = status >= 500, .client_error = status >= 400 && status < 500};
+    rollwin_record(g->dash_models, status == 404 && !channel[0] ? "_unknown" : http_req_model(r), clock_now_ns(), &ob);
+    if (!g->alog) {
+        free(attempts);
+        return;
+    }
     struct access_record rec = {
         .method = http_req_method_str(r),
         .trace_id = http_req_trace_id(r),

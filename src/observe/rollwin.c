@@ -1,6 +1,8 @@
 /* rollwin.c — per-key rings of one-second buckets (observe/rollwin.h). */
 #include "observe/rollwin.h"
 
+#include "base/utf8.h"
+
 #include <assert.h>
 #include <math.h>
 #include <pthread.h>
@@ -81,12 +83,13 @@ static struct rw_key *find(struct rollwin *w, const char *name, size_t n)
     return NULL;
 }
 
-/* The key called name (cut to ROLLWIN_KEY_MAX - 1 bytes), added when new; past the cap
- * the shared RW_OTHER key. NULL only when out of memory. */
+/* The key called name (made valid UTF-8, cut at a character boundary to fit
+ * ROLLWIN_KEY_MAX), added when new; past the cap the shared RW_OTHER key. NULL only when
+ * out of memory. */
 static struct rw_key *key_get(struct rollwin *w, const char *name)
 {
     char cut[ROLLWIN_KEY_MAX];
-    snprintf(cut, sizeof cut, "%s", name);
+    utf8_sanitize_into(cut, sizeof cut, name, strlen(name));
     struct rw_key *k = find(w, cut, atomic_load_explicit(&w->nkeys, memory_order_acquire));
     if (k)
         return k;

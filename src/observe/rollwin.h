@@ -26,7 +26,8 @@
 #include <stdint.h>
 
 #define ROLLWIN_SECONDS 300   /* seconds kept per key (5 minutes) */
-#define ROLLWIN_KEY_MAX 128   /* bytes of a key, NUL included; longer keys are cut */
+#define ROLLWIN_KEY_MAX 128   /* bytes of a key, NUL included; longer keys are cut at a
+                                 character boundary; ill-formed UTF-8 becomes U+FFFD */
 #define ROLLWIN_LAT_BUCKETS 36 /* latency histogram: bounds 0.25 ms * 2^(i/2), i < 35 (to
                                   ~33 s), then +Inf (reported as the last bound) */
 
