@@ -8,12 +8,14 @@ shows its channels, a key-protected page asks for the key.
 Skips (77) when /usr/bin/chromium (or $CHROMIUM), node, node_modules/playwright-core,
 python3-onnx or the tiny LLM in ../shared/testdata are missing (scripts/setup installs them).
 """
+import http.server
 import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import Checker, Gateway, Server, make_mlp, skip, wait_until, write_json  # noqa: E402
@@ -24,6 +26,57 @@ SHARED = os.environ.get("INFERD_SHARED", "/work/shared")
 GGUF = os.path.join(SHARED, "testdata", "llm", "aidreams260K.gguf")
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 X = {"inputs": [{"name": "x", "shape": [1, 4], "datatype": "FP32", "data": [1, 2, 3, 4]}]}
+
+
+class SlowLLM(http.server.BaseHTTPRequestHandler):
+    """A fake OpenAI upstream for the gateway (model "slowllm") whose chat stream sends three
+    token events, then holds until GET /release, then three more and [DONE]: the browser
+    test sees the text on the page while the stream is still open, then growing again."""
+    release = threading.Event()
+    PIECES = ["Once", " upon", " a", " time", " there", " was"]
+
+    def log_message(self, *a):
+        pass
+
+    def reply(self, code, obj):
+        body = json.dumps(obj).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self):
+        if self.path == "/v1/models":
+            self.reply(200, {"object": "list", "data": [{"id": "slowllm", "object": "model"}]})
+        elif self.path == "/release":
+            SlowLLM.release.set()
+            self.reply(200, {"released": True})
+        else:
+            self.reply(404, {"error": "no route"})
+
+    def do_POST(self):
+        req = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))) or b"{}")
+        if self.path != "/v1/chat/completions" or not req.get("stream"):
+            self.reply(400, {"error": {"message": "only streamed chat here"}})
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.end_headers()
+
+        def event(delta, finish=None):
+            chunk = {"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "slowllm",
+                     "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+            self.wfile.write(b"data: " + json.dumps(chunk).encode() + b"\n\n")
+            self.wfile.flush()
+        event({"role": "assistant", "content": ""})
+        for i, piece in enumerate(self.PIECES):
+            if i == 3:
+                SlowLLM.release.wait(120)
+            event({"content": piece})
+        event({}, "stop")
+        self.wfile.write(b"data: [DONE]\n\n")
+        self.wfile.flush()
 
 
 def json_checks(ck, s, admin):
@@ -98,8 +151,13 @@ def main():
         admin = Server(repo, "--threads", "2", "--admin-key-file", keyfile).start()
         servers.append(admin)
         json_checks(ck, s, admin)
+        fake = http.server.ThreadingHTTPServer(("127.0.0.1", 0), SlowLLM)
+        fake.daemon_threads = True
+        threading.Thread(target=fake.serve_forever, daemon=True).start()
+        fake_url = "http://127.0.0.1:%d" % fake.server_address[1]
         chan_file = os.path.join(root, "channels.json")
-        write_json(chan_file, [{"id": "s0", "base_url": "http://127.0.0.1:%d" % s.port}])
+        write_json(chan_file, [{"id": "s0", "base_url": "http://127.0.0.1:%d" % s.port},
+                               {"id": "fake", "base_url": fake_url, "protocol": "openai"}])
         gw = Gateway(os.path.join(root, "gw.db"), "--channels", chan_file, "--probe-interval", "300",
                      "--canary-interval", "600", "--threads", "2").start()
         servers.append(gw)
@@ -107,8 +165,10 @@ def main():
         def gw_ready():
             chans = gw.get("/api/dashboard").json().get("channels", [])
             return any(c["id"] == "s0" and c.get("state") == "healthy" and "mlp" in c.get("models", [])
-                       for c in chans)
-        ck.check(wait_until(gw_ready, 30), "gateway: channel s0 healthy with mlp")
+                       for c in chans) and \
+                any(c["id"] == "fake" and c.get("state") == "healthy" and "slowllm" in c.get("models", [])
+                    for c in chans)
+        ck.check(wait_until(gw_ready, 30), "gateway: channels s0 (mlp) and fake (slowllm) healthy")
         ck.check(gw.post_json("/v2/models/mlp/infer", X).status == 200, "gateway infer")
         ck.check(wait_until(lambda: gw.get("/api/dashboard").json()["channel_series"].get("s0", {})
                             .get("total", {}).get("requests", 0) >= 1, 30), "gateway: per-channel window counts")
@@ -123,9 +183,11 @@ def main():
                  % CHROMIUM)
         cfg = {"chromium": CHROMIUM, "root": ROOT, "server": "http://127.0.0.1:%d" % s.port,
                "gateway": "http://127.0.0.1:%d" % gw.port, "admin": "http://127.0.0.1:%d" % admin.port,
-               "admin_key": "dash-admin-key", "llm": "aid", "tensor": "mlp", "channel": "s0"}
+               "admin_key": "dash-admin-key", "llm": "aid", "tensor": "mlp", "channel": "s0",
+               "slow_llm": "slowllm", "release": fake_url + "/release", "slow_pieces": SlowLLM.PIECES}
         p = subprocess.run([node, os.path.join(HERE, "dashboard_browser.mjs"), json.dumps(cfg)],
                            capture_output=True, timeout=400)
+        SlowLLM.release.set()  # never leave the fake stream held, whatever the script did
         print(p.stdout.decode()[-6000:], p.stderr.decode()[-3000:])
         ck.check(p.returncode == 0, "browser checks passed")
     finally:
