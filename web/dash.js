@@ -102,6 +102,13 @@ function drawChart(canvas, series) {
       pen = true;
     });
     g.stroke();
+    // a second with no neighbour draws no line: mark it with a dot
+    g.fillStyle = s.color;
+    s.values.forEach((v, i) => {
+      if (v === null || (i > 0 && s.values[i - 1] !== null) || (i + 1 < n && s.values[i + 1] !== null)) return;
+      const x = n > 1 ? (i / (n - 1)) * (w - 1) : 0, y = h - 1 - (v / top) * (h - 12);
+      g.fillRect(x - 1.5, y - 1.5, 3, 3);
+    });
   }
 }
 
@@ -123,11 +130,12 @@ function renderCard(id, title, s) {
     const head = el("h3", {}, title);
     const rate = chartBlock("requests/s", ["requests", "errors"]);
     const lat = chartBlock("latency ms", ["p50", "p95", "p99"]);
-    const llm = chartBlock("LLM", ["tokens/s", "TTFT ms"]);
+    const tokens = chartBlock("LLM tokens/s", ["tokens"]);
+    const ttft = chartBlock("LLM time to first token, ms", ["TTFT"]);
     const summary = el("div", { class: "muted summary" });
-    root.append(head, summary, rate.root, lat.root, llm.root);
+    root.append(head, summary, rate.root, lat.root, tokens.root, ttft.root);
     $("charts").append(root);
-    c = { root, summary, rate, lat, llm };
+    c = { root, summary, rate, lat, tokens, ttft };
     state.charts.set(id, c);
   }
   const t = s.total;
@@ -144,8 +152,11 @@ function renderCard(id, title, s) {
   drawChart(c.lat.canvas, [{ color: COLORS[0], values: s.p50_ms }, { color: COLORS[1], values: s.p95_ms },
     { color: COLORS[2], values: s.p99_ms }]);
   const llm = sumOf(s.tokens) > 0 || s.ttft_ms.some((v) => v !== null);
-  c.llm.root.hidden = !llm;
-  if (llm) drawChart(c.llm.canvas, [{ color: COLORS[0], values: s.tokens }, { color: COLORS[1], values: s.ttft_ms }]);
+  c.tokens.root.hidden = c.ttft.root.hidden = !llm;
+  if (llm) {
+    drawChart(c.tokens.canvas, [{ color: COLORS[0], values: s.tokens }]);
+    drawChart(c.ttft.canvas, [{ color: COLORS[0], values: s.ttft_ms }]);
+  }
 }
 
 // ---- tables ----
