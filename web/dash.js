@@ -120,6 +120,9 @@ function chartBlock(title, names) {
 }
 
 const sumOf = (a) => a.reduce((x, y) => x + (y || 0), 0);
+const LIVE_S = 10;
+// Requests per second over the last LIVE_S seconds of a series (the "live" rate).
+const liveRate = (s) => sumOf(s.requests.slice(-LIVE_S)) / Math.min(LIVE_S, s.requests.length || 1);
 
 // One card per key (a model, or "channel <id>"): requests/errors, latency quantiles, and
 // for LLM traffic tokens/s and TTFT. data-* attributes carry the numbers for tests.
@@ -145,7 +148,8 @@ function renderCard(id, title, s) {
   c.root.dataset.p95 = t.p95_ms === null ? "" : t.p95_ms;
   c.root.dataset.tokens = sumOf(s.tokens);
   c.root.dataset.updates = String(Number(c.root.dataset.updates || 0) + 1);
-  c.summary.textContent = `${t.requests} requests, ${fmt(t.rate)} req/s, ${t.errors} errors (${fmt(100 * t.error_ratio, 1)}%), ` +
+  c.root.dataset.live = liveRate(s);
+  c.summary.textContent = `${fmt(liveRate(s))} req/s now (last ${LIVE_S} s); ${t.requests} requests, ${fmt(t.rate)} req/s, ${t.errors} errors (${fmt(100 * t.error_ratio, 1)}%), ` +
     `${t.client_errors || 0} client errors, p50 ${fmt(t.p50_ms)} / p95 ${fmt(t.p95_ms)} / p99 ${fmt(t.p99_ms)} ms` +
     (sumOf(s.tokens) > 0 || t.ttft_ms !== null ? `, ${fmt(t.tokens_per_s)} tokens/s, TTFT ${fmt(t.ttft_ms)} ms` : "");
   drawChart(c.rate.canvas, [{ color: COLORS[0], values: s.requests }, { color: COLORS[1], values: s.errors }]);
@@ -169,6 +173,7 @@ function renderModels(d) {
   for (const name of names) {
     const m = (d.models || []).find((x) => x.name === name) || { name, caps: [], versions: [] };
     const t = series[name] ? series[name].total : null;
+    const live = series[name] ? liveRate(series[name]) : null;
     const versions = el("td");
     for (const v of m.versions) {
       versions.append(el("span", { class: v.state === "READY" ? "ok" : "bad", title: v.reason || "" },
@@ -176,7 +181,7 @@ function renderModels(d) {
     }
     body.append(el("tr", { "data-model": name },
       el("td", {}, name), el("td", {}, (m.caps || []).join(", ")), versions,
-      el("td", {}, t ? fmt(t.rate) : "–"), el("td", { class: t && t.errors ? "bad" : "" }, t ? t.errors : "–"),
+      el("td", {}, live === null ? "–" : fmt(live)), el("td", { class: t && t.errors ? "bad" : "" }, t ? t.errors : "–"),
       el("td", {}, t ? fmt(t.p50_ms) : "–"), el("td", {}, t ? fmt(t.p95_ms) : "–"), el("td", {}, t ? fmt(t.p99_ms) : "–")));
   }
 }
@@ -187,13 +192,14 @@ function renderChannels(d) {
   const body = $("channels").tBodies[0];
   body.replaceChildren();
   for (const ch of d.channels || []) {
-    const t = d.channel_series && d.channel_series[ch.id] ? d.channel_series[ch.id].total : null;
+    const cs = d.channel_series && d.channel_series[ch.id];
+    const t = cs ? cs.total : null;
     const st = ch.state || "";
     body.append(el("tr", { "data-channel": ch.id, "data-state": st, "data-score": ch.score },
       el("td", { title: ch.base_url || "" }, ch.name && ch.name !== ch.id ? `${ch.id} (${ch.name})` : ch.id),
       el("td", { class: st === "healthy" ? "ok" : st === "disabled" ? "muted" : "bad" }, st),
       el("td", {}, fmt(ch.score)), el("td", {}, fmt(ch.availability)),
-      el("td", {}, t ? fmt(t.rate) : "–"), el("td", { class: t && t.errors ? "bad" : "" }, t ? t.errors : ch.errors),
+      el("td", {}, cs ? fmt(liveRate(cs)) : "–"), el("td", { class: t && t.errors ? "bad" : "" }, t ? t.errors : ch.errors),
       el("td", {}, ch.latency_ms ? fmt(ch.latency_ms.p95) : "–"), el("td", {}, ch.ttft_ms ? fmt(ch.ttft_ms) : "–"),
       el("td", {}, (ch.models || []).join(", "))));
   }
