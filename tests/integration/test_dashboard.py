@@ -168,10 +168,10 @@ def main():
                        for c in chans) and \
                 any(c["id"] == "fake" and c.get("state") == "healthy" and "slowllm" in c.get("models", [])
                     for c in chans)
-        ck.check(wait_until(gw_ready, 30), "gateway: channels s0 (mlp) and fake (slowllm) healthy")
+        ck.check(wait_until(gw_ready, 60), "gateway: channels s0 (mlp) and fake (slowllm) healthy")
         ck.check(gw.post_json("/v2/models/mlp/infer", X).status == 200, "gateway infer")
         ck.check(wait_until(lambda: gw.get("/api/dashboard").json()["channel_series"].get("s0", {})
-                            .get("total", {}).get("requests", 0) >= 1, 30), "gateway: per-channel window counts")
+                            .get("total", {}).get("requests", 0) >= 1, 60), "gateway: per-channel window counts")
         d = gw.get("/api/dashboard").json()
         ck.check(d["kind"] == "gateway" and d["series"].get("mlp", {}).get("total", {}).get("requests", 0) >= 1,
                  "gateway: per-model window counts")
