@@ -18,6 +18,9 @@ static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
 static FILE *log_fp;          /* NULL = stderr */
 static char *log_path;        /* owned copy of the file name, NULL for stderr */
 static atomic_int log_min = LOG_INFO; /* read without the lock by the writers */
+/* The last LOG_RECENT_MAX warn/error lines (for the dashboard), a ring under log_mu. */
+static char log_recent_lines[LOG_RECENT_MAX][LOG_LINE_MAX];
+static unsigned log_recent_next;  /* total lines ever kept; the next slot is next % MAX */
 static size_t log_max_bytes;  /* rotate at this size; 0 = never (under log_mu) */
 static int log_keep = 5;      /* rotated files kept */
 static size_t log_size;       /* bytes in the current file, as far as we wrote them */
@@ -203,8 +206,8 @@ static void line_field(struct buf *b, const char *key, const char *v, size_t n, 
         buf_truncate(b, mark); /* drop this field, keep the line */
 }
 
-/* Ends the line and writes it under the lock. */
-static void line_write(struct buf *b)
+/* Ends the line and writes it under the lock; keeps warnings and errors in the ring. */
+static void line_write(struct buf *b, enum log_level level)
 {
     const char *line = buf_str(b);
     if (line) {
@@ -212,6 +215,8 @@ static void line_write(struct buf *b)
         FILE *fp = log_fp ? log_fp : stderr;
         int n = fprintf(fp, "%s}\n", line);
         fflush(fp);
+        if (level >= LOG_WARN)
+            snprintf(log_recent_lines[log_recent_next++ % LOG_RECENT_MAX], LOG_LINE_MAX, "%s}", line);
         log_size += n > 0 ? (size_t)n : 0;
         if (log_max_bytes && log_fp && log_size >= log_max_bytes)
             rotate_locked();
@@ -241,7 +246,7 @@ void log_event(enum log_level level, const char *msg, ...)
         line_field(&b, key, v, v ? strlen(v) : 0, NULL);
     }
     va_end(ap);
-    line_write(&b);
+    line_write(&b, level);
 }
 
 void log_json(enum log_level level, const char *msg, json_t *fields)
@@ -253,7 +258,25 @@ void log_json(enum log_level level, const char *msg, json_t *fields)
         json_t *v;
         if (json_is_object(fields))
             json_object_foreach(fields, key, v) line_field(&b, key, NULL, 0, v);
-        line_write(&b);
+        line_write(&b, level);
     }
     json_decref(fields);
+}
+
+json_t *log_recent(size_t max)
+{
+    json_t *a = json_array();
+    if (!a)
+        return NULL;
+    pthread_mutex_lock(&log_mu);
+    unsigned n = log_recent_next < LOG_RECENT_MAX ? log_recent_next : LOG_RECENT_MAX;
+    if (max < n)
+        n = (unsigned)max;
+    for (unsigned i = log_recent_next - n; i != log_recent_next; i++) {
+        json_t *j = json_loads(log_recent_lines[i % LOG_RECENT_MAX], 0, NULL);
+        if (j)
+            json_array_append_new(a, j);
+    }
+    pthread_mutex_unlock(&log_mu);
+    return a;
 }

@@ -21,6 +21,7 @@
 
 #define LOG_LINE_MAX 8192 /* bytes of one line; fields that do not fit are dropped */
 #define LOG_VALUE_MAX 1024 /* escaped bytes kept of msg or one string value */
+#define LOG_RECENT_MAX 32  /* warn/error lines kept in memory for log_recent */
 
 enum log_level { LOG_DEBUG = 0, LOG_INFO = 1, LOG_WARN = 2, LOG_ERROR = 3 };
 
@@ -48,5 +49,10 @@ void log_event(enum log_level level, const char *msg, ...) __attribute__((sentin
  * UTF-8 (json_pack then returns NULL and only msg is logged): pass untrusted text through
  * log_event, or as json_stringn_nocheck, which the log sanitizes itself. */
 void log_json(enum log_level level, const char *msg, json_t *fields);
+
+/* The last min(max, LOG_RECENT_MAX) warn/error lines written (whatever the destination),
+ * oldest first, as parsed objects ({"ts","level","msg",...}). New reference; NULL when out
+ * of memory. For the dashboard's "recent errors". */
+json_t *log_recent(size_t max);
 
 #endif

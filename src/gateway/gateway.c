@@ -7,6 +7,7 @@
 #include "base/log.h"
 #include "observe/families.h"
 #include "observe/otlp.h"
+#include "observe/rollwin.h"
 
 #include <curl/curl.h>
 #include <math.h>
@@ -61,24 +62,32 @@ static void on_complete(void *ctx, struct http_req *r)
         http_req_span(r, &sp);
         otlp_export(g->otlp, &sp);
     }
-    if (!g->alog)
-        return;
+    int status = http_resp_status(r);
+    double dur_s = (double)(clock_now_ns() - http_req_start_ns(r)) / 1e9;
     char channel[GW_ID_MAX + 1];
     char *attempts = NULL;
     gw_call_record(r, channel, sizeof channel, &attempts);
+    /* A 404 that no channel gave names a model nobody serves: one shared window, so names a
+     * client makes up cannot take the dashboard's keys from real models. */
+    struct rollwin_obs ob = {.latency_s = dur_s, .error = status >= 500, .client_error = status >= 400 && status < 500};
+    rollwin_record(g->dash_models, status == 404 && !channel[0] ? "_unknown" : http_req_model(r), clock_now_ns(), &ob);
+    if (!g->alog) {
+        free(attempts);
+        return;
+    }
     struct access_record rec = {
         .method = http_req_method_str(r),
         .trace_id = http_req_trace_id(r),
         .span_id = http_req_span_id(r),
         .parent_span_id = http_req_parent_span_id(r),
         .path = http_req_path(r),
-        .status = http_resp_status(r),
+        .status = status,
         .model = http_req_model(r),
         .version = http_req_version(r),
         .protocol = http_req_route_name(r),
         .bytes_in = http_req_bytes_in(r),
         .bytes_out = http_req_bytes_out(r),
-        .duration_ms = (double)(clock_now_ns() - http_req_start_ns(r)) / 1e6,
+        .duration_ms = dur_s * 1e3,
         .remote_addr = http_req_remote_addr(r),
         .user_agent = http_req_header(r, "User-Agent"),
         .channel = channel[0] ? channel : NULL,
@@ -204,6 +213,11 @@ int gw_start(const struct gw_options *o, struct gw **out, struct inferd_err *err
     }
     if ((rc = families(g, err)) < 0)
         goto fail;
+    /* dashboard windows (~55 KB per key with traffic); past 256 keys they share "_other" */
+    if (!(g->dash_models = rollwin_new(256)) || !(g->dash_channels = rollwin_new(256))) {
+        rc = inferd_err_set(err, INFERD_ENOMEM, "gateway: out of memory");
+        goto fail;
+    }
     if ((rc = load_canaries(g, err)) < 0)
         goto fail;
     if (o->admin_key_file && (rc = keyring_load(o->admin_key_file, &g->admin_keys, err)) < 0) {
@@ -248,6 +262,7 @@ int gw_start(const struct gw_options *o, struct gw **out, struct inferd_err *err
     if ((rc = http_server_new(&hc, &g->http, err)) < 0)
         goto fail;
     if ((rc = http_add_routes(g->http, gw_routes_api, gw_routes_api_count, g, err)) < 0 ||
+        (rc = http_add_routes(g->http, gw_routes_dash, gw_routes_dash_count, g, err)) < 0 ||
         (rc = http_add_routes(g->http, gw_routes_proxy, gw_routes_proxy_count, g, err)) < 0)
         goto fail;
     if ((rc = http_server_start(g->http, err)) < 0)
@@ -328,6 +343,8 @@ void gw_free(struct gw *g)
     keyring_free(g->admin_keys);
     keyring_free(g->infer_keys);
     metrics_registry_free(g->reg);
+    rollwin_free(g->dash_models); /* after the HTTP front and the loop: nothing records any more */
+    rollwin_free(g->dash_channels);
     json_decref(g->canary);
     json_decref(g->canary_expect);
     pthread_mutex_destroy(&g->mu);

@@ -151,6 +151,8 @@ struct gw {
     int64_t file_mtime_ns;
     struct gw_timer *tick;           /* the loop's periodic work */
     uint64_t last_sample_ns, last_crawl_ns, last_file_ns;
+    struct rollwin *dash_models;     /* dashboard: client requests per model (observe/rollwin.h) */
+    struct rollwin *dash_channels;   /* dashboard: attempts per channel */
     /* metrics families */
     struct {
         struct metrics_family *requests, *duration, *ch_requests, *ch_errors, *ch_latency, *ch_score,
@@ -211,6 +213,9 @@ void gw_call_record(struct http_req *r, char *channel, size_t cap, char **attemp
 /* api.c: /api/channels, /api/keys, /api/report, /report, model lists, health, metrics. */
 extern const struct http_route gw_routes_api[];
 extern const size_t gw_routes_api_count;
+/* dash.c: GET /, /web/{f}, /api/dashboard. */
+extern const struct http_route gw_routes_dash[];
+extern const size_t gw_routes_dash_count;
 /* Snapshot of every channel with runtime members (report.h's "live"). New reference. */
 json_t *gw_channels_snapshot(struct gw *g);
 

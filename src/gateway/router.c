@@ -2,6 +2,7 @@
  * two weighted random picks), passive statistics, outlier ejection and the retry budget.
  * The formulas are documented in docs/gateway.md ("Routing"). */
 #include "gateway/gw_int.h"
+#include "observe/rollwin.h"
 
 #include "base/clock.h"
 #include "base/log.h"
@@ -229,6 +230,9 @@ static void eject_locked(struct gw *g, struct gw_chan *c, const char *why)
 
 void gw_outcome(struct gw *g, struct gw_chan *c, const struct gw_outcome *o)
 {
+    struct rollwin_obs ob = {.latency_s = o->ok ? o->ms / 1e3 : -1, .error = !o->ok,
+                             .ttft_s = o->ttft_ms > 0 ? o->ttft_ms / 1e3 : 0};
+    rollwin_record(g->dash_channels, c->id, clock_now_ns(), &ob);
     char why[300] = "";
     pthread_mutex_lock(&g->mu);
     uint64_t s = now_s();

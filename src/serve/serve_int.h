@@ -48,6 +48,7 @@ struct serve_server {
     pthread_mutex_t peers_mu;         /* guards peers_etcd */
     json_t *peers_etcd;               /* the last listing of the prefix (array of channel
                                          definitions, owned); NULL before the first */
+    struct rollwin *dash;             /* per-model rolling windows for GET /api/dashboard */
 };
 
 /* Route tables, one per protocol (each file in routes/). */
@@ -69,6 +70,8 @@ extern const struct http_route routes_generate[];
 extern const size_t routes_generate_count;
 extern const struct http_route routes_peers[];
 extern const size_t routes_peers_count;
+extern const struct http_route routes_dash[];
+extern const size_t routes_dash_count;
 /* OpenAI "model" object of a loaded GGUF model version (routes/openai.c); caller owns it.
  * TF-Serving's GET /v1/models/{m} answers with it for LLMs (OpenAI's "retrieve model"). */
 struct model_version;

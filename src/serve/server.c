@@ -6,6 +6,7 @@
 #include "base/log.h"
 #include "gateway/discover.h"
 #include "observe/otlp.h"
+#include "observe/rollwin.h"
 #include "base/tpool.h"
 #include "base/workq.h"
 
@@ -140,6 +141,12 @@ static void on_complete(void *ctx, struct http_req *r)
         const char *kind = http_req_error_kind(r);
         metrics_add(metrics_series_get(s->m.errors_total, (const char *[]){kind ? kind : "other"}), 1);
     }
+    if (mlabel[0]) {
+        const struct http_llm_stats *st = http_req_llm(r);
+        struct rollwin_obs ob = {.latency_s = dur, .error = status >= 500, .client_error = status >= 400 && status < 500,
+                                 .tokens = st ? st->completion_tokens : 0, .ttft_s = st ? st->ttft_ms / 1e3 : 0};
+        rollwin_record(s->dash, mlabel, clock_now_ns(), &ob);
+    }
     if (s->otlp) {
         struct otlp_span sp;
         http_req_span(r, &sp);
@@ -213,6 +220,11 @@ int serve_start(const struct serve_options *o, struct serve_server **out, struct
     if ((rc = metrics_inferd_register(s->reg, &s->m, err)) < 0)
         goto fail;
     metrics_process_register(s->reg, NULL); /* best effort: no /proc is not fatal */
+    /* one window per model that saw traffic (~55 KB each); past 256 they share "_other" */
+    if (!(s->dash = rollwin_new(256))) {
+        rc = inferd_err_set(err, INFERD_ENOMEM, "serve: out of memory");
+        goto fail;
+    }
     int threads = o->threads > 0 ? o->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
     if (threads < 1)
         threads = 1;
@@ -247,7 +259,8 @@ int serve_start(const struct serve_options *o, struct serve_server **out, struct
         (rc = http_add_routes(s->http, routes_openai, routes_openai_count, s, err)) < 0 ||
         (rc = http_add_routes(s->http, routes_ollama, routes_ollama_count, s, err)) < 0 ||
         (rc = http_add_routes(s->http, routes_generate, routes_generate_count, s, err)) < 0 ||
-        (rc = http_add_routes(s->http, routes_peers, routes_peers_count, s, err)) < 0)
+        (rc = http_add_routes(s->http, routes_peers, routes_peers_count, s, err)) < 0 ||
+        (rc = http_add_routes(s->http, routes_dash, routes_dash_count, s, err)) < 0)
         goto fail;
     if ((rc = http_server_start(s->http, err)) < 0)
         goto fail;
@@ -306,6 +319,7 @@ void serve_free(struct serve_server *s)
     otlp_free(s->otlp); /* after the HTTP front: no request exports any more */
     access_log_close(s->alog);
     metrics_registry_free(s->reg);
+    rollwin_free(s->dash); /* after the HTTP front: no request records any more */
     json_decref(s->peers_etcd);
     pthread_mutex_destroy(&s->peers_mu);
     free(s);

@@ -161,10 +161,52 @@ static void test_rotation(void)
     rmdir(dir);
 }
 
+/* log_recent: the last warn/error lines, oldest first, at most LOG_RECENT_MAX; info and
+ * debug lines are not kept; long lines still parse. */
+static void test_recent(void)
+{
+    char path[] = "/tmp/inferd_test_log_XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    close(fd);
+    CHECK(log_open(path, LOG_INFO) == 0);
+    char n[16];
+    for (int i = 0; i < LOG_RECENT_MAX + 5; i++) {
+        snprintf(n, sizeof n, "%d", i);
+        log_event(i % 2 ? LOG_WARN : LOG_ERROR, "numbered", "n", n, NULL);
+        log_event(LOG_INFO, "not kept", NULL);
+    }
+    json_t *a = log_recent(1000);
+    CHECK(json_array_size(a) == LOG_RECENT_MAX);
+    snprintf(n, sizeof n, "%d", 5);
+    CHECK(strcmp(json_string_value(json_object_get(json_array_get(a, 0), "n")), n) == 0);
+    snprintf(n, sizeof n, "%d", LOG_RECENT_MAX + 4);
+    json_t *last = json_array_get(a, LOG_RECENT_MAX - 1);
+    CHECK(strcmp(json_string_value(json_object_get(last, "n")), n) == 0);
+    CHECK(strcmp(json_string_value(json_object_get(last, "level")), "error") == 0);
+    json_decref(a);
+    a = log_recent(2);
+    CHECK(json_array_size(a) == 2);
+    CHECK(strcmp(json_string_value(json_object_get(json_array_get(a, 1), "n")), n) == 0);
+    json_decref(a);
+    /* a line cut to LOG_LINE_MAX is still one object */
+    char *big = malloc(5000);
+    memset(big, 'y', 4999);
+    big[4999] = '\0';
+    log_event(LOG_ERROR, "big", "a", big, "b", big, "c", big, "d", big, "e", big, "f", big, "g", big, "h", big, NULL);
+    a = log_recent(1);
+    CHECK(json_array_size(a) == 1 && strcmp(json_string_value(json_object_get(json_array_get(a, 0), "msg")), "big") == 0);
+    json_decref(a);
+    free(big);
+    log_close();
+    unlink(path);
+}
+
 int main(void)
 {
     test_rotation();
     test_escape();
     test_lines();
+    test_recent();
     return check_finish();
 }
