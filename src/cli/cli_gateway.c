@@ -26,6 +26,8 @@ static void usage(FILE *f)
             "      --error-log F         JSON error log (default stderr)\n"
             "      --otlp-endpoint URL   export a span per request and per attempt (OTLP/HTTP\n"
             "                            JSON, e.g. http://127.0.0.1:4318/v1/traces)\n"
+            "      --alerts F            alert rules (JSON, docs/observe.md); GET /api/alerts,\n"
+            "                            notices to Alertmanager and webhooks\n"
             "      --canaries F          [{model, request, expect}]: canary requests and answers\n"
             "      --dns NAME            discover channels from DNS (SRV if NAME starts with _,\n"
             "                            else A/AAAA), repeatable\n"
@@ -83,6 +85,7 @@ int cli_gateway(int argc, char **argv)
         {"retention", required_argument, 0, 13},       {"max-body-bytes", required_argument, 0, 14},
         {"drain-ms", required_argument, 0, 15},        {"max-connections", required_argument, 0, 16},
         {"max-connections-per-client", required_argument, 0, 17}, {"otlp-endpoint", required_argument, 0, 18},
+        {"alerts", required_argument, 0, 19},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -99,6 +102,7 @@ int cli_gateway(int argc, char **argv)
         case 'k': o.api_key_file = optarg; break;
         case 'a': o.access_log = optarg; break;
         case 18: o.otlp_endpoint = optarg; break;
+        case 19: o.alerts_file = optarg; break;
         case 'e': error_log = optarg; break;
         case 'y': o.canaries_file = optarg; break;
         case 'S': o.dns_server = optarg; break;

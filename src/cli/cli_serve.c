@@ -33,6 +33,8 @@ static void usage(FILE *f)
             "      --error-log F        JSON error log (default stderr; reopened on SIGHUP)\n"
             "      --otlp-endpoint URL  export a span per request (OTLP/HTTP JSON, e.g.\n"
             "                           http://127.0.0.1:4318/v1/traces)\n"
+            "      --alerts F           alert rules (JSON, docs/observe.md); GET /api/alerts,\n"
+            "                           notices to Alertmanager and webhooks\n"
             "      --max-body-bytes N   largest request body (default 64 MiB)\n"
             "      --max-elements N     largest tensor, in elements (default 16M)\n"
             "      --poll-ms N          how often the repository is rescanned, 0 = never (default 1000)\n"
@@ -87,7 +89,7 @@ int cli_serve(int argc, char **argv)
         {"max-buffered-bytes", required_argument, 0, 'B'},
         {"register", required_argument, 0, 'R'},      {"advertise", required_argument, 0, 'A'},
         {"register-ttl", required_argument, 0, 'L'},  {"peer", required_argument, 0, 'Q'},
-        {"otlp-endpoint", required_argument, 0, 'X'},
+        {"otlp-endpoint", required_argument, 0, 'X'}, {"alerts", required_argument, 0, 'W'},
         {"help", no_argument, 0, 'h'},                {0, 0, 0, 0},
     };
     int c;
@@ -102,6 +104,7 @@ int cli_serve(int argc, char **argv)
         case 'K': o.admin_key_file = optarg; break;
         case 'a': o.access_log = optarg; break;
         case 'X': o.otlp_endpoint = optarg; break;
+        case 'W': o.alerts_file = optarg; break;
         case 'e': o.error_log = optarg; break;
         case 'p':
             if (cli_int("serve", "--port", optarg, 0, 65535, "a port number", &v) < 0)

@@ -31,6 +31,7 @@ struct gw_options {
     const char *access_log;       /* --access-log (JSON lines); NULL = none */
     const char *otlp_endpoint;    /* --otlp-endpoint: OTLP/HTTP traces URL; a span per request
                                      and per upstream attempt; NULL = none */
+    const char *alerts_file;      /* --alerts: alert rule file (JSON); NULL = none */
     const char *canaries_file;    /* --canaries: [{"model","request","expect"}] */
     const char *dns[GW_MAX_DNS];  /* --dns NAME (repeatable) */
     size_t ndns;

@@ -1,6 +1,8 @@
-/* test_alerts.c — alert rules over a real registry with a stepped clock: value, rate, ratio
- * and quantile rules, pending → firing → resolved, webhooks to a loopback libmicrohttpd
- * server, the JSON state, the rule file loader and its errors, the evaluation thread. */
+/* test_alerts.c — alert rules over a real registry with a stepped clock: value, rate, ratio,
+ * quantile and anomaly rules, pending → firing → resolved (and pending → inactive without a
+ * notice), Alertmanager and webhook payloads to a loopback libmicrohttpd server, retries
+ * while the receiver is down, the bounded queue's counted drops, annotation templates, the
+ * Prometheus-shaped JSON, the rule file loader and its errors, the evaluation thread. */
 #include "check.h"
 #include "observe/alerts.h"
 #include "observe/families.h"
@@ -19,7 +21,7 @@
 
 struct hook_log {
     pthread_mutex_t lock;
-    char bodies[8][1024];
+    char bodies[8][8192];
     char paths[8][64];
     int n;
 };
@@ -31,12 +33,12 @@ static enum MHD_Result hook(void *cls, struct MHD_Connection *conn, const char *
     struct hook_log *h = cls;
     (void)method, (void)version;
     if (!*state) {
-        *state = calloc(1, 1024);
+        *state = calloc(1, 8192);
         return *state ? MHD_YES : MHD_NO;
     }
     char *buf = *state;
     if (*size) {
-        size_t have = strlen(buf), k = *size < 1023 - have ? *size : 1023 - have;
+        size_t have = strlen(buf), k = *size < 8191 - have ? *size : 8191 - have;
         memcpy(buf + have, data, k);
         buf[have + k] = '\0';
         *size = 0;
@@ -57,6 +59,43 @@ static enum MHD_Result hook(void *cls, struct MHD_Connection *conn, const char *
     return rc;
 }
 
+/* Starts the hook server on port (0: any). Returns it or NULL; *port_out the port. */
+static struct MHD_Daemon *hook_start(struct hook_log *h, unsigned port, unsigned *port_out)
+{
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    struct MHD_Daemon *d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL, hook,
+                                            h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+                                            MHD_OPTION_END);
+    if (d && port_out)
+        *port_out = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT)->port;
+    return d;
+}
+
+/* Polls until the hook server holds n bodies and a's queues are empty (30 s at most). */
+static int wait_delivered(struct alerts *a, struct hook_log *h, int n)
+{
+    for (int i = 0; i < 3000; i++) {
+        pthread_mutex_lock(&h->lock);
+        int got = h->n;
+        pthread_mutex_unlock(&h->lock);
+        if (got >= n && alerts_queued(a) == 0)
+            return 1;
+        usleep(10 * 1000);
+    }
+    return 0;
+}
+
+static double series_value(struct metrics_registry *reg, const char *family, const char *label,
+                           const char *value)
+{
+    struct metrics_snapshot s;
+    const char *m[] = {label, value};
+    if (metrics_family_snapshot(metrics_family_find(reg, family), m, label ? 1 : 0, &s, NULL) < 0)
+        return -1;
+    return s.value;
+}
+
 static void test_rules(void)
 {
     struct inferd_err err = {0};
@@ -67,16 +106,16 @@ static void test_rules(void)
     CHECK(alerts_new(reg, &a, &err) == 0);
 
     static struct hook_log h = {PTHREAD_MUTEX_INITIALIZER, {{0}}, {{0}}, 0};
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = 0};
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    struct MHD_Daemon *d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL, hook,
-                                            &h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-                                            MHD_OPTION_END);
+    unsigned port = 1;
+    struct MHD_Daemon *d = hook_start(&h, 0, &port);
     CHECK(d != NULL);
     char url[96];
-    snprintf(url, sizeof url, "http://127.0.0.1:%u/hook/x",
-             d ? (unsigned)MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT)->port : 1u);
+    snprintf(url, sizeof url, "http://127.0.0.1:%u/hook/x", port);
     CHECK(alerts_add_webhook(a, url, &err) == 0);
+    snprintf(url, sizeof url, "http://127.0.0.1:%u/am/", port);
+    CHECK(alerts_add_alertmanager(a, url, &err) == 0);
+    CHECK(alerts_configure(a, 0, 0, "http://inferd.test:8080/", &err) == 0);
+    CHECK(alerts_start_notifier(a, &err) == 0);
 
     struct alert_rule none = {.name = "NoModels", .kind = ALERT_VALUE,
                               .metric = "inferd_models_loaded", .above = 0, .threshold = 1,
@@ -123,13 +162,25 @@ static void test_rules(void)
     char *json = NULL;
     CHECK(alerts_json(a, &json, &err) == 0);
     json_t *j = json ? json_loads(json, 0, NULL) : NULL;
-    CHECK(j && json_array_size(json_object_get(j, "alerts")) == 4);
-    json_t *first = json_array_get(json_object_get(j, "alerts"), 0);
+    json_t *list = json_object_get(json_object_get(j, "data"), "alerts");
+    CHECK(j && !strcmp(json_string_value(json_object_get(j, "status")), "success"));
+    CHECK(json_array_size(list) == 4);
+    json_t *first = json_array_get(list, 0);
     CHECK(first && strcmp(json_string_value(json_object_get(first, "state")), "firing") == 0);
-    CHECK(first && strcmp(json_string_value(json_object_get(first, "summary")),
-                          "no \"model\"") == 0);
+    CHECK(first && strcmp(json_string_value(json_object_get(json_object_get(first, "annotations"),
+                                                            "summary")), "no \"model\"") == 0);
+    CHECK(first && !strcmp(json_string_value(json_object_get(json_object_get(first, "labels"),
+                                                             "alertname")), "NoModels"));
+    CHECK(first && !strcmp(json_string_value(json_object_get(json_object_get(first, "labels"),
+                                                             "severity")), "page"));
+    CHECK(first && !strcmp(json_string_value(json_object_get(first, "value")), "0"));
+    const char *at = first ? json_string_value(json_object_get(first, "activeAt")) : NULL;
+    CHECK(at && strlen(at) == 24 && at[10] == 'T' && at[23] == 'Z');
+    json_t *second = json_array_get(list, 1);
+    CHECK(second && !strcmp(json_string_value(json_object_get(second, "value")), "2"));
     json_decref(j);
     free(json);
+    CHECK(wait_delivered(a, &h, 2)); /* the firing notices */
 
     /* the next window has only successes and fast requests: everything but NoModels ends */
     metrics_set(metrics_series_get(m.models_loaded, NULL), 1);
@@ -141,21 +192,49 @@ static void test_rules(void)
     CHECK(alerts_rule_state(a, 2, &v) == ALERT_INACTIVE && v == 0);
     CHECK(alerts_rule_state(a, 3, &v) == ALERT_INACTIVE && v < 0.005);
 
-    /* 4 firing + 4 resolved notices reached the webhook path */
+    /* the webhook got one firing and one resolved message of 4 alerts each (Alertmanager's
+     * webhook JSON); the Alertmanager path one array of 4 firing, one of 4 resolved */
+    CHECK(wait_delivered(a, &h, 4));
     pthread_mutex_lock(&h.lock);
-    CHECK(h.n == 8);
-    int firing = 0, resolved = 0;
+    CHECK(h.n == 4);
+    int firing = 0, resolved = 0, am_firing = 0, am_resolved = 0;
+    char am_ends[40] = "";
     for (int i = 0; i < h.n; i++) {
         json_t *b = json_loads(h.bodies[i], 0, NULL);
         CHECK(b != NULL);
-        const char *st = json_string_value(json_object_get(b, "status"));
-        firing += st && !strcmp(st, "firing");
-        resolved += st && !strcmp(st, "resolved");
-        CHECK(strcmp(h.paths[i], "/hook/x") == 0);
+        if (!strcmp(h.paths[i], "/hook/x")) {
+            const char *st = json_string_value(json_object_get(b, "status"));
+            CHECK(!strcmp(json_string_value(json_object_get(b, "version")), "4"));
+            CHECK(json_array_size(json_object_get(b, "alerts")) == 4);
+            json_t *al = json_array_get(json_object_get(b, "alerts"), 0);
+            CHECK(!strcmp(json_string_value(json_object_get(al, "status")), st ? st : ""));
+            CHECK(strlen(json_string_value(json_object_get(al, "fingerprint"))) == 16);
+            CHECK(!strcmp(json_string_value(json_object_get(al, "generatorURL")),
+                          "http://inferd.test:8080/api/alerts"));
+            CHECK(json_object_get(json_object_get(b, "commonLabels"), "alertname") == NULL);
+            firing += st && !strcmp(st, "firing");
+            resolved += st && !strcmp(st, "resolved");
+        } else {
+            CHECK(!strcmp(h.paths[i], "/am/api/v2/alerts"));
+            CHECK(json_array_size(b) == 4);
+            json_t *al = json_array_get(b, 0);
+            const char *starts = json_string_value(json_object_get(al, "startsAt"));
+            const char *ends = json_string_value(json_object_get(al, "endsAt"));
+            CHECK(starts && ends && strlen(ends) == 24);
+            /* one receiver's messages arrive in order: firing (endsAt 4 resend intervals
+             * ahead, at 350 s), then resolved (endsAt the evaluation's time, 120 s) */
+            if (ends && starts && am_firing == 0) {
+                snprintf(am_ends, sizeof am_ends, "%s", ends);
+                am_firing++;
+            } else if (ends && strcmp(ends, am_ends) < 0 && strcmp(ends, starts) > 0) {
+                am_resolved++;
+            }
+        }
         json_decref(b);
     }
-    CHECK(firing == 4 && resolved == 4);
+    CHECK(firing == 1 && resolved == 1 && am_firing == 1 && am_resolved == 1);
     pthread_mutex_unlock(&h.lock);
+    CHECK(series_value(reg, "inferd_alerts_notifications_total", "outcome", "sent") == 4);
 
     /* bad rules name the problem */
     struct alert_rule bad_metric = {.name = "X", .metric = "nope", .above = 1};
