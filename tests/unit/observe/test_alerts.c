@@ -255,6 +255,266 @@ static void test_rules(void)
     metrics_registry_free(reg);
 }
 
+
+/* anomaly: a steady ~10/s rate builds the baseline; a jump to 100/s is a huge robust
+ * z-score and fires after for_s; back to normal it resolves. */
+static void test_anomaly(void)
+{
+    struct inferd_err err = {0};
+    struct metrics_registry *reg = metrics_registry_new();
+    struct metrics_inferd m;
+    CHECK(metrics_inferd_register(reg, &m, &err) == 0);
+    struct alerts *a = NULL;
+    CHECK(alerts_new(reg, &a, &err) == 0);
+    struct alert_rule an = {.name = "TrafficAnomaly", .kind = ALERT_ANOMALY,
+                            .metric = "inferd_requests_total", .window_s = 2, .baseline_s = 60,
+                            .above = 1, .threshold = 4, .for_s = 2};
+    CHECK(alerts_add_rule(a, &an, &err) == 0);
+    struct alert_rule bad = an;
+    bad.name = "B";
+    bad.baseline_s = 1; /* not longer than the window */
+    CHECK(alerts_add_rule(a, &bad, &err) == INFERD_EINVAL && strstr(err.msg, "baseline_s"));
+    struct metrics_series *s = metrics_series_get(m.requests_total,
+                                                  (const char *[]){"r", "1", "v2", "200"});
+    double v, t = 1000;
+    /* rates alternate 9, 10, 11 per second: median 10, MAD 1 */
+    static const double steps[] = {9, 10, 11};
+    CHECK(alerts_eval(a, t) == 0);
+    CHECK(alerts_rule_state(a, 0, &v) == ALERT_INACTIVE && isnan(v));
+    for (int i = 0; i < 30; i++) {
+        metrics_add(s, steps[i % 3]);
+        t += 1;
+        alerts_eval(a, t);
+        CHECK(alerts_rule_state(a, 0, &v) == ALERT_INACTIVE);
+        if (i < 8)
+            CHECK(isnan(v)); /* fewer than ALERTS_BASELINE_MIN baseline points: no data */
+        else
+            CHECK(!isnan(v) && fabs(v) < 4);
+    }
+    /* a spike: the window rate becomes (11+100)/2 then 100 */
+    metrics_add(s, 100);
+    t += 1;
+    CHECK(alerts_eval(a, t) == 0);
+    CHECK(alerts_rule_state(a, 0, &v) == ALERT_PENDING && v > 4);
+    double first = v;
+    metrics_add(s, 100);
+    t += 1;
+    alerts_eval(a, t);
+    CHECK(alerts_rule_state(a, 0, &v) == ALERT_PENDING && v > first);
+    metrics_add(s, 100);
+    t += 1;
+    CHECK(alerts_eval(a, t) == 1);
+    CHECK(alerts_rule_state(a, 0, &v) == ALERT_FIRING);
+    /* exact: baseline of 30 rate points 9.5/10/10.5 ... checked loosely; z = (100-med)/(1.4826 MAD) */
+    CHECK(v > 50);
+    for (int i = 0; i < 3; i++) {
+        metrics_add(s, 10);
+        t += 1;
+        alerts_eval(a, t);
+    }
+    CHECK(alerts_rule_state(a, 0, &v) == ALERT_INACTIVE && fabs(v) < 4);
+    alerts_free(a);
+    metrics_registry_free(reg);
+}
+
+/* a flat baseline: no change is z 0, any change is +Inf (and compares) */
+static void test_anomaly_flat(void)
+{
+    struct inferd_err err = {0};
+    struct metrics_registry *reg = metrics_registry_new();
+    struct metrics_inferd m;
+    CHECK(metrics_inferd_register(reg, &m, &err) == 0);
+    struct alerts *a = NULL;
+    CHECK(alerts_new(reg, &a, &err) == 0);
+    struct alert_rule an = {.name = "Flat", .kind = ALERT_ANOMALY,
+                            .metric = "inferd_model_load_failures_total", .window_s = 1,
+                            .baseline_s = 30, .above = 1, .threshold = 3};
+    CHECK(alerts_add_rule(a, &an, &err) == 0);
+    double v;
+    for (int i = 0; i <= 10; i++)
+        alerts_eval(a, 10 + i);
+    CHECK(alerts_rule_state(a, 0, &v) == ALERT_INACTIVE && v == 0);
+    metrics_add(metrics_series_get(m.model_load_failures, (const char *[]){"x"}), 1);
+    CHECK(alerts_eval(a, 21) == 1);
+    CHECK(alerts_rule_state(a, 0, &v) == ALERT_FIRING && isinf(v) && v > 0);
+    char *json = NULL;
+    CHECK(alerts_json(a, &json, &err) == 0);
+    CHECK(json && strstr(json, "\"value\":\"+Inf\""));
+    free(json);
+    alerts_free(a);
+    metrics_registry_free(reg);
+}
+
+/* {{ $value }} and {{ $labels.x }}; anything else is refused at load */
+static void test_template(void)
+{
+    char out[128];
+    const char *labels[] = {"alertname", "SlowP99", "model", "resnet"};
+    CHECK(alerts_template("p99 {{ $value }}s on {{$labels.model}}{{ $labels.none }}!", 2.5,
+                          labels, 2, out, sizeof out) == 0);
+    CHECK(!strcmp(out, "p99 2.5s on resnet!"));
+    CHECK(alerts_template("{{ .Value }}", 1, labels, 2, out, sizeof out) == INFERD_EINVAL);
+    CHECK(alerts_template("{{ $value", 1, labels, 2, out, sizeof out) == INFERD_EINVAL);
+    CHECK(alerts_template("{{ $value }} cut", 123456, NULL, 0, out, 4) == 0);
+    CHECK(!strcmp(out, "123"));
+
+    struct inferd_err err = {0};
+    struct metrics_registry *reg = metrics_registry_new();
+    struct metrics_inferd m;
+    CHECK(metrics_inferd_register(reg, &m, &err) == 0);
+    const char *text =
+        "{\"labels\":{\"service\":\"inferd\",\"severity\":\"ignored\"},\"rules\":["
+        "{\"name\":\"NoModels\",\"metric\":\"inferd_models_loaded\",\"op\":\"<\","
+        "\"threshold\":1,\"labels\":{\"severity\":\"critical\",\"team\":\"ml\"},"
+        "\"annotations\":{\"summary\":\"{{ $value }} models ({{ $labels.team }}, "
+        "{{ $labels.service }})\",\"runbook_url\":\"http://x/{{ $labels.alertname }}\"}}]}";
+    struct alerts *a = NULL;
+    CHECK(alerts_load_text(reg, text, strlen(text), &a, &err) == 0);
+    CHECK(alerts_eval(a, 1) == 1);
+    char *json = NULL;
+    CHECK(alerts_json(a, &json, &err) == 0);
+    json_t *j = json ? json_loads(json, 0, NULL) : NULL;
+    json_t *al = json_array_get(json_object_get(json_object_get(j, "data"), "alerts"), 0);
+    json_t *lab = json_object_get(al, "labels"), *ann = json_object_get(al, "annotations");
+    CHECK(!strcmp(json_string_value(json_object_get(ann, "summary")), "0 models (ml, inferd)"));
+    CHECK(!strcmp(json_string_value(json_object_get(ann, "runbook_url")), "http://x/NoModels"));
+    CHECK(!strcmp(json_string_value(json_object_get(lab, "severity")), "critical"));
+    CHECK(!strcmp(json_string_value(json_object_get(lab, "service")), "inferd"));
+    CHECK(json_object_size(lab) == 4); /* alertname, severity, team, service */
+    json_decref(j);
+    free(json);
+    alerts_free(a);
+
+    const char *bad = "{\"rules\":[{\"name\":\"T\",\"metric\":\"inferd_models_loaded\","
+                      "\"op\":\"<\",\"threshold\":1,\"annotations\":{\"d\":\"{{ .Labels }}\"}}]}";
+    a = NULL;
+    CHECK(alerts_load_text(reg, bad, strlen(bad), &a, &err) == INFERD_EINVAL && !a);
+    CHECK(strstr(err.msg, "annotations.d") != NULL);
+    const char *badlab = "{\"rules\":[{\"name\":\"T\",\"metric\":\"inferd_models_loaded\","
+                         "\"op\":\"<\",\"threshold\":1,\"labels\":{\"__x\":\"1\"}}]}";
+    CHECK(alerts_load_text(reg, badlab, strlen(badlab), &a, &err) == INFERD_EINVAL);
+    CHECK(strstr(err.msg, "__x") != NULL);
+    const char *badtop = "{\"resend_s\":-1,\"rules\":[]}";
+    CHECK(alerts_load_text(reg, badtop, strlen(badtop), &a, &err) == INFERD_EINVAL);
+    CHECK(strstr(err.msg, "resend_s") != NULL);
+    const char *badam = "{\"alertmanagers\":[\"ftp://x\"],\"rules\":[]}";
+    CHECK(alerts_load_text(reg, badam, strlen(badam), &a, &err) == INFERD_EINVAL);
+    CHECK(strstr(err.msg, "alertmanager") != NULL);
+    metrics_registry_free(reg);
+}
+
+/* pending that stops holding before for_s goes back to inactive with no notice; the JSON
+ * lists pending alerts (Prometheus does) and leaves inactive ones out */
+static void test_state_machine(void)
+{
+    struct inferd_err err = {0};
+    struct metrics_registry *reg = metrics_registry_new();
+    struct metrics_inferd m;
+    CHECK(metrics_inferd_register(reg, &m, &err) == 0);
+    struct alerts *a = NULL;
+    CHECK(alerts_new(reg, &a, &err) == 0);
+    struct alert_rule q = {.name = "DeepQueue", .metric = "inferd_queue_depth", .above = 1,
+                           .threshold = 10, .for_s = 5};
+    CHECK(alerts_add_rule(a, &q, &err) == 0);
+    CHECK(alerts_add_webhook(a, "http://127.0.0.1:1/never", &err) == 0);
+    struct metrics_series *depth = metrics_series_get(m.queue_depth, (const char *[]){"r", "1"});
+    metrics_set(depth, 50);
+    CHECK(alerts_eval(a, 10) == 0 && alerts_rule_state(a, 0, NULL) == ALERT_PENDING);
+    char *json = NULL;
+    CHECK(alerts_json(a, &json, &err) == 0);
+    CHECK(json && strstr(json, "\"state\":\"pending\"") && strstr(json, "\"value\":\"50\""));
+    free(json);
+    CHECK(alerts_eval(a, 14) == 0);
+    metrics_set(depth, 0);
+    CHECK(alerts_eval(a, 15) == 0 && alerts_rule_state(a, 0, NULL) == ALERT_INACTIVE);
+    CHECK(alerts_queued(a) == 0); /* never fired: nothing to say */
+    CHECK(alerts_json(a, &json, &err) == 0);
+    CHECK(json && !strcmp(json, "{\"status\":\"success\",\"data\":{\"alerts\":[]}}"));
+    free(json);
+    metrics_set(depth, 50);
+    CHECK(alerts_eval(a, 16) == 0);
+    CHECK(alerts_eval(a, 20.9) == 0); /* for_s counts from 16 again */
+    CHECK(alerts_eval(a, 21) == 1);
+    CHECK(alerts_queued(a) == 1);
+    CHECK(alerts_eval(a, 22) == 1); /* still firing: webhooks hear of changes only */
+    CHECK(alerts_queued(a) == 1);
+    metrics_set(depth, 0);
+    CHECK(alerts_eval(a, 23) == 0 && alerts_queued(a) == 2);
+    alerts_free(a);
+    metrics_registry_free(reg);
+}
+
+/* Alertmanager resends firing alerts every resend_s; a down receiver keeps them queued and
+ * the queue's cap drops (and counts) the oldest */
+static void test_queue_bound(void)
+{
+    struct inferd_err err = {0};
+    struct metrics_registry *reg = metrics_registry_new();
+    struct metrics_inferd m;
+    CHECK(metrics_inferd_register(reg, &m, &err) == 0);
+    struct alerts *a = NULL;
+    CHECK(alerts_new(reg, &a, &err) == 0);
+    CHECK(alerts_configure(a, 10, 3, NULL, &err) == 0);
+    struct alert_rule none = {.name = "NoModels", .metric = "inferd_models_loaded", .above = 0,
+                              .threshold = 1};
+    CHECK(alerts_add_rule(a, &none, &err) == 0);
+    CHECK(alerts_add_alertmanager(a, "http://127.0.0.1:1", &err) == 0);
+    CHECK(alerts_eval(a, 100) == 1 && alerts_queued(a) == 1); /* fired */
+    CHECK(alerts_eval(a, 105) == 1 && alerts_queued(a) == 1); /* resend not due */
+    CHECK(alerts_eval(a, 110) == 1 && alerts_queued(a) == 2); /* resent */
+    CHECK(alerts_eval(a, 120) == 1 && alerts_queued(a) == 3);
+    CHECK(alerts_eval(a, 130) == 1 && alerts_queued(a) == 3); /* full: the oldest goes */
+    CHECK(alerts_eval(a, 140) == 1 && alerts_queued(a) == 3);
+    CHECK(series_value(reg, "inferd_alerts_notifications_dropped_total", NULL, NULL) == 2);
+    CHECK(series_value(reg, "inferd_alerts_queue_length", NULL, NULL) == 3);
+    alerts_free(a);
+    metrics_registry_free(reg);
+}
+
+/* a receiver that is down: the notice waits, failures are counted, and it is delivered
+ * once the receiver is back on the same port */
+static void test_retry(void)
+{
+    struct inferd_err err = {0};
+    struct metrics_registry *reg = metrics_registry_new();
+    struct metrics_inferd m;
+    CHECK(metrics_inferd_register(reg, &m, &err) == 0);
+    static struct hook_log h = {PTHREAD_MUTEX_INITIALIZER, {{0}}, {{0}}, 0};
+    unsigned port = 0;
+    struct MHD_Daemon *d = hook_start(&h, 0, &port);
+    CHECK(d != NULL);
+    if (d)
+        MHD_stop_daemon(d); /* the port is now closed */
+    struct alerts *a = NULL;
+    CHECK(alerts_new(reg, &a, &err) == 0);
+    char url[96];
+    snprintf(url, sizeof url, "http://127.0.0.1:%u/hook", port);
+    CHECK(alerts_add_webhook(a, url, &err) == 0);
+    struct alert_rule none = {.name = "NoModels", .metric = "inferd_models_loaded", .above = 0,
+                              .threshold = 1};
+    CHECK(alerts_add_rule(a, &none, &err) == 0);
+    CHECK(alerts_start_notifier(a, &err) == 0);
+    CHECK(alerts_eval(a, 1) == 1);
+    int failed = 0;
+    for (int i = 0; i < 3000 && !failed; i++) { /* at least one failed try */
+        failed = series_value(reg, "inferd_alerts_notifications_total", "outcome", "failed") >= 1;
+        usleep(10 * 1000);
+    }
+    CHECK(failed);
+    CHECK(alerts_queued(a) == 1); /* nothing lost */
+    d = hook_start(&h, port, NULL);
+    CHECK(d != NULL);
+    CHECK(wait_delivered(a, &h, 1));
+    pthread_mutex_lock(&h.lock);
+    CHECK(h.n == 1 && strstr(h.bodies[0], "\"status\":\"firing\"") != NULL);
+    pthread_mutex_unlock(&h.lock);
+    CHECK(series_value(reg, "inferd_alerts_notifications_total", "outcome", "sent") == 1);
+    alerts_free(a);
+    if (d)
+        MHD_stop_daemon(d);
+    metrics_registry_free(reg);
+}
+
 static void test_load_and_thread(void)
 {
     struct inferd_err err = {0};
@@ -298,6 +558,12 @@ static void test_load_and_thread(void)
 int main(void)
 {
     test_rules();
+    test_anomaly();
+    test_anomaly_flat();
+    test_template();
+    test_state_machine();
+    test_queue_bound();
+    test_retry();
     test_load_and_thread();
     return check_finish();
 }
