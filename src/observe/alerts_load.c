@@ -29,6 +29,44 @@ static int read_pairs(json_t *obj, const char *rule, const char *field, const ch
     return 0;
 }
 
+/* A Prometheus duration ("90s", "5m", "1h30m", "500ms"; units ms s m h d w y, each at most
+ * once, largest first) in seconds. Returns 0 or -1. */
+static int parse_duration(const char *s, double *out)
+{
+    static const struct { const char *unit; double s; } units[] = {
+        {"y", 365 * 86400.0}, {"w", 7 * 86400.0}, {"d", 86400}, {"h", 3600}, {"m", 60},
+        {"s", 1}, {"ms", 0.001}};
+    double total = 0;
+    size_t next = 0;
+    if (!*s)
+        return -1;
+    while (*s) {
+        double n = 0;
+        int digits = 0;
+        while (*s >= '0' && *s <= '9' && digits < 12) {
+            n = n * 10 + (*s++ - '0');
+            digits++;
+        }
+        if (!digits)
+            return -1;
+        size_t u = next;
+        while (u < sizeof units / sizeof units[0]) {
+            size_t len = strlen(units[u].unit);
+            /* "m" must not take the "m" of "ms" */
+            if (!strncmp(s, units[u].unit, len) && !(len == 1 && s[0] == 'm' && s[1] == 's'))
+                break;
+            u++;
+        }
+        if (u == sizeof units / sizeof units[0])
+            return -1;
+        total += n * units[u].s;
+        s += strlen(units[u].unit);
+        next = u + 1;
+    }
+    *out = total;
+    return 0;
+}
+
 static int read_rule(struct alerts *a, json_t *o, size_t idx, struct inferd_err *err)
 {
     struct alert_rule r = {0};
@@ -67,6 +105,11 @@ static int read_rule(struct alerts *a, json_t *o, size_t idx, struct inferd_err 
     r.window_s = json_number_value(json_object_get(o, "window_s"));
     r.baseline_s = json_number_value(json_object_get(o, "baseline_s"));
     r.for_s = json_number_value(json_object_get(o, "for_s"));
+    json_t *dur = json_object_get(o, "for"); /* Prometheus's spelling: "for": "5m" */
+    if (dur && (!json_is_string(dur) || json_object_get(o, "for_s") ||
+                parse_duration(json_string_value(dur), &r.for_s) < 0))
+        return inferd_err_set(err, INFERD_EINVAL, "alerts: %s: for must be a duration like "
+                              "\"90s\", \"5m\" or \"1h30m\" (and not given with for_s)", who);
     r.severity = json_string_value(json_object_get(o, "severity"));
     r.summary = json_string_value(json_object_get(o, "summary"));
     int rc = read_pairs(json_object_get(o, "match"), who, "match", r.match, &r.nmatch,

@@ -239,6 +239,9 @@ try:
     c.check(mine and mine[0]["labels"].get("sender") == "inferd" and mine[0]["labels"].get("service") == "inferd-serve"
             and mine[0]["annotations"].get("summary", "").startswith("model loads are failing"),
             "inferd's alert in alertmanager: labels and annotations %r" % mine)
+    c.check(wait_until(lambda: inferd_firing(g, "InferdGatewayHighErrorRatio"), 90),
+            "gateway: InferdGatewayHighErrorRatio firing in its /api/alerts")
+    c.check(g.get("/api/alerts").status == 401, "the gateway's /api/alerts needs the admin key")
     c.check(wait_until(lambda: from_inferd(am_alerts(am_port, "InferdGatewayHighErrorRatio"), g.port), 90),
             "alertmanager has InferdGatewayHighErrorRatio from the gateway: %r"
             % am_alerts(am_port, "InferdGatewayHighErrorRatio"))

@@ -394,6 +394,22 @@ static void test_template(void)
                          "\"op\":\"<\",\"threshold\":1,\"labels\":{\"__x\":\"1\"}}]}";
     CHECK(alerts_load_text(reg, badlab, strlen(badlab), &a, &err) == INFERD_EINVAL);
     CHECK(strstr(err.msg, "__x") != NULL);
+    const char *dur = "{\"rules\":[{\"name\":\"D\",\"metric\":\"inferd_models_loaded\","
+                      "\"op\":\"<\",\"threshold\":1,\"for\":\"1m30s\"}]}";
+    CHECK(alerts_load_text(reg, dur, strlen(dur), &a, &err) == 0);
+    CHECK(alerts_eval(a, 0) == 0 && alerts_eval(a, 89.5) == 0 && alerts_eval(a, 90) == 1);
+    alerts_free(a);
+    a = NULL;
+    const char *baddur = "{\"rules\":[{\"name\":\"D\",\"metric\":\"inferd_models_loaded\","
+                         "\"op\":\"<\",\"threshold\":1,\"for\":\"5x\"}]}";
+    CHECK(alerts_load_text(reg, baddur, strlen(baddur), &a, &err) == INFERD_EINVAL);
+    CHECK(strstr(err.msg, "for must be a duration") != NULL);
+    const char *ms = "{\"rules\":[{\"name\":\"D\",\"metric\":\"inferd_models_loaded\","
+                     "\"op\":\"<\",\"threshold\":1,\"for\":\"1m500ms\"}]}";
+    CHECK(alerts_load_text(reg, ms, strlen(ms), &a, &err) == 0);
+    CHECK(alerts_eval(a, 0) == 0 && alerts_eval(a, 60.4) == 0 && alerts_eval(a, 60.5) == 1);
+    alerts_free(a);
+    a = NULL;
     const char *badtop = "{\"resend_s\":-1,\"rules\":[]}";
     CHECK(alerts_load_text(reg, badtop, strlen(badtop), &a, &err) == INFERD_EINVAL);
     CHECK(strstr(err.msg, "resend_s") != NULL);
