@@ -47,7 +47,8 @@ struct alerts_msg {
 
 struct alerts_receiver {
     int alertmanager;                        /* 1: Alertmanager v2 API; 0: plain webhook */
-    char origin[ALERTS_URL_MAX];             /* scheme://host:port, the metrics label */
+    char origin[ALERTS_URL_MAX];             /* scheme://[user:pass@]host:port */
+    char label[ALERTS_URL_MAX];              /* origin without user:pass@: metrics, logs */
     char path[ALERTS_URL_MAX];               /* POSTed to */
     struct inferd_client *client;            /* owned; no retries of its own */
     struct alerts_msg *head, *tail;          /* FIFO (owned), under qlock */

@@ -314,6 +314,13 @@ static int add_receiver(struct alerts *a, const char *url, int alertmanager,
                               "under %d bytes", what, url, ALERTS_URL_MAX);
     memcpy(r->origin, url, olen);
     r->origin[olen] = '\0';
+    /* credentials in the URL stay out of metrics and logs */
+    const char *at = memchr(r->origin, '@', olen), *scheme_end = strstr(r->origin, "://") + 3;
+    if (at)
+        snprintf(r->label, sizeof r->label, "%.*s%s", (int)(scheme_end - r->origin), r->origin,
+                 at + 1);
+    else
+        memcpy(r->label, r->origin, olen + 1);
     struct inferd_client_opts o = inferd_client_opts_default();
     o.base_urls = r->origin;
     o.max_retries = 0; /* the notifier retries, with backoff, without blocking the others long */
@@ -325,12 +332,12 @@ static int add_receiver(struct alerts *a, const char *url, int alertmanager,
         inferd_err_prefix(err, "alerts: %s", what);
         return rc;
     }
-    const char *lv[] = {r->origin, "sent"}, *lf[] = {r->origin, "failed"};
+    const char *lv[] = {r->label, "sent"}, *lf[] = {r->label, "failed"};
     r->alertmanager = alertmanager;
     r->sent = metrics_series_get(a->f_sent, lv);
     r->failed = metrics_series_get(a->f_sent, lf);
-    r->dropped = metrics_series_get(a->f_dropped, (const char *[]){r->origin});
-    r->queue = metrics_series_get(a->f_queue, (const char *[]){r->origin});
+    r->dropped = metrics_series_get(a->f_dropped, (const char *[]){r->label});
+    r->queue = metrics_series_get(a->f_queue, (const char *[]){r->label});
     a->nrecv++;
     return 0;
 }
@@ -384,7 +391,7 @@ static int send_head(struct alerts_receiver *r, const struct alerts_msg *m)
                                    "application/json", &resp, &err);
     inferd_response_clear(&resp);
     if (rc < 0 && !r->failing)
-        log_event(LOG_WARN, "alert notification failed; retrying", "receiver", r->origin,
+        log_event(LOG_WARN, "alert notification failed; retrying", "receiver", r->label,
                   "reason", err.msg, NULL);
     return rc;
 }
@@ -424,7 +431,7 @@ static void *notify_loop(void *arg)
                 metrics_set(due->queue, (double)due->len);
                 if (due->failing)
                     log_event(LOG_INFO, "alert notifications delivered again", "receiver",
-                              due->origin, NULL);
+                              due->label, NULL);
                 due->failing = 0;
                 due->backoff = 0;
                 due->next_try = 0;

@@ -474,7 +474,7 @@ static void test_queue_bound(void)
     struct alert_rule none = {.name = "NoModels", .metric = "inferd_models_loaded", .above = 0,
                               .threshold = 1};
     CHECK(alerts_add_rule(a, &none, &err) == 0);
-    CHECK(alerts_add_alertmanager(a, "http://127.0.0.1:1", &err) == 0);
+    CHECK(alerts_add_alertmanager(a, "http://user:secret@127.0.0.1:1", &err) == 0);
     CHECK(alerts_eval(a, 100) == 1 && alerts_queued(a) == 1); /* fired */
     CHECK(alerts_eval(a, 105) == 1 && alerts_queued(a) == 1); /* resend not due */
     CHECK(alerts_eval(a, 110) == 1 && alerts_queued(a) == 2); /* resent */
@@ -482,6 +482,9 @@ static void test_queue_bound(void)
     CHECK(alerts_eval(a, 130) == 1 && alerts_queued(a) == 3); /* full: the oldest goes */
     CHECK(alerts_eval(a, 140) == 1 && alerts_queued(a) == 3);
     CHECK(series_value(reg, "inferd_alerts_notifications_dropped_total", NULL, NULL) == 2);
+    /* the receiver label leaves the URL's credentials out */
+    CHECK(series_value(reg, "inferd_alerts_notifications_dropped_total", "receiver",
+                       "http://127.0.0.1:1") == 2);
     CHECK(series_value(reg, "inferd_alerts_queue_length", NULL, NULL) == 3);
     alerts_free(a);
     metrics_registry_free(reg);
