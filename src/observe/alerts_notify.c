@@ -315,12 +315,11 @@ static int add_receiver(struct alerts *a, const char *url, int alertmanager,
     memcpy(r->origin, url, olen);
     r->origin[olen] = '\0';
     /* credentials in the URL stay out of metrics and logs */
-    const char *at = memchr(r->origin, '@', olen), *scheme_end = strstr(r->origin, "://") + 3;
-    if (at)
-        snprintf(r->label, sizeof r->label, "%.*s%s", (int)(scheme_end - r->origin), r->origin,
-                 at + 1);
-    else
-        memcpy(r->label, r->origin, olen + 1);
+    const char *at = memchr(r->origin, '@', olen);
+    size_t slen = (size_t)(host + 3 - url); /* "http://" */
+    memcpy(r->label, r->origin, slen);
+    memcpy(r->label + slen, at ? at + 1 : r->origin + slen,
+           strlen(at ? at + 1 : r->origin + slen) + 1);
     struct inferd_client_opts o = inferd_client_opts_default();
     o.base_urls = r->origin;
     o.max_retries = 0; /* the notifier retries, with backoff, without blocking the others long */
