@@ -236,6 +236,10 @@ int alerts_add_rule(struct alerts *a, const struct alert_rule *in, struct inferd
         !(in->baseline_s > in->window_s && isfinite(in->baseline_s)))
         return inferd_err_set(err, INFERD_EINVAL, "alerts: %s: baseline_s must be finite and "
                               "> window_s", name);
+    if (in->kind == ALERT_ANOMALY && in->season_s != 0 &&
+        !(in->season_s > 0 && in->season_s < in->baseline_s))
+        return inferd_err_set(err, INFERD_EINVAL, "alerts: %s: season_s must be > 0 and < "
+                              "baseline_s", name);
     if (!isfinite(in->threshold) || !(in->for_s >= 0) || !isfinite(in->for_s))
         return inferd_err_set(err, INFERD_EINVAL, "alerts: %s: threshold and for_s must be "
                               "finite (for_s >= 0)", name);
@@ -384,16 +388,26 @@ static double median(double *v, size_t n)
 
 /* Anomaly: the robust z-score (x - median) / (1.4826 MAD) of rate x against the baseline
  * points of the last baseline_s, then x joins the baseline (at most ALERTS_BASELINE points
- * spread over baseline_s). NaN with fewer than ALERTS_BASELINE_MIN points; with a flat
- * baseline (MAD 0) any change is ±Inf, no change 0. */
+ * spread over baseline_s). With season_s, only points whose age is within
+ * max(window_s, point spacing) of a whole number of seasons count (the same hour of earlier
+ * days, say). NaN with fewer than ALERTS_BASELINE_MIN points; with a flat baseline (MAD 0)
+ * any change is ±Inf, no change 0. */
 static double anomaly_z(struct alerts_rule *r, double now, double x)
 {
     double v[ALERTS_BASELINE], dev[ALERTS_BASELINE], z = NAN;
+    double spacing = r->r.baseline_s / ALERTS_BASELINE;
+    double tol = r->r.window_s > spacing ? r->r.window_s : spacing;
     size_t n = 0;
     for (size_t k = 0; k < r->bl_count; k++) {
         size_t i = (r->bl_head + ALERTS_BASELINE - 1 - k) % ALERTS_BASELINE;
-        if (now - r->bl_t[i] > r->r.baseline_s + 1e-9)
+        double age = now - r->bl_t[i];
+        if (age > r->r.baseline_s + 1e-9)
             break;
+        if (r->r.season_s > 0) {
+            double seasons = round(age / r->r.season_s);
+            if (seasons < 1 || fabs(age - seasons * r->r.season_s) > tol + 1e-9)
+                continue;
+        }
         v[n++] = r->bl_v[i];
     }
     if (n >= ALERTS_BASELINE_MIN) {

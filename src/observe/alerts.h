@@ -32,7 +32,7 @@
  *               "labels": {"severity": "page"},
  *               "annotations": {"summary": "{{ $value }} of requests fail"}}]}
  * kind: "value" | "rate" | "ratio" | "quantile" (with "quantile": 0.99) | "anomaly" (with
- * "baseline_s"). match patterns equal a label value or end in '*' (prefix).
+ * "baseline_s", optional "season_s"). match patterns equal a label value or end in '*' (prefix).
  * "denominator_match" filters the denominator. "severity" / "summary" are shorthands for
  * labels.severity / annotations.summary.
  */
@@ -69,6 +69,9 @@ struct alert_rule {
     double quantile;                           /* ALERT_QUANTILE: 0 < q < 1 */
     double window_s;                           /* rate/ratio/quantile/anomaly window (> 0) */
     double baseline_s;                         /* ALERT_ANOMALY: baseline span (> window_s) */
+    double season_s;                           /* ALERT_ANOMALY: 0, or a period (e.g. 86400):
+                                                  the baseline is then only the points at the
+                                                  same phase of earlier periods */
     int above;                                 /* 1: fire when value > threshold; 0: < */
     double threshold;
     double for_s;                              /* how long it must hold before firing */

@@ -104,6 +104,7 @@ static int read_rule(struct alerts *a, json_t *o, size_t idx, struct inferd_err 
     r.quantile = json_number_value(json_object_get(o, "quantile"));
     r.window_s = json_number_value(json_object_get(o, "window_s"));
     r.baseline_s = json_number_value(json_object_get(o, "baseline_s"));
+    r.season_s = json_number_value(json_object_get(o, "season_s"));
     r.for_s = json_number_value(json_object_get(o, "for_s"));
     json_t *dur = json_object_get(o, "for"); /* Prometheus's spelling: "for": "5m" */
     if (dur && (!json_is_string(dur) || json_object_get(o, "for_s") ||

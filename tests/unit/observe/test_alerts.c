@@ -317,6 +317,54 @@ static void test_anomaly(void)
     metrics_registry_free(reg);
 }
 
+/* season_s: traffic that is high for the first 20 s of every 100 s "day" is normal at that
+ * phase for a seasonal rule, while a plain anomaly rule (baseline: the whole last 1000 s)
+ * calls it an anomaly; a real spike at the high phase fires the seasonal rule too */
+static void test_anomaly_seasonal(void)
+{
+    struct inferd_err err = {0};
+    struct metrics_registry *reg = metrics_registry_new();
+    struct metrics_inferd m;
+    CHECK(metrics_inferd_register(reg, &m, &err) == 0);
+    struct alerts *a = NULL;
+    CHECK(alerts_new(reg, &a, &err) == 0);
+    struct alert_rule plain = {.name = "Plain", .kind = ALERT_ANOMALY,
+                               .metric = "inferd_requests_total", .window_s = 2,
+                               .baseline_s = 1000, .above = 1, .threshold = 6};
+    struct alert_rule seasonal = plain;
+    seasonal.name = "Seasonal";
+    seasonal.season_s = 100;
+    CHECK(alerts_add_rule(a, &plain, &err) == 0);
+    CHECK(alerts_add_rule(a, &seasonal, &err) == 0);
+    struct alert_rule bad = seasonal;
+    bad.name = "Bad";
+    bad.season_s = 1000; /* not shorter than the baseline */
+    CHECK(alerts_add_rule(a, &bad, &err) == INFERD_EINVAL && strstr(err.msg, "season_s"));
+    struct metrics_series *s = metrics_series_get(m.requests_total,
+                                                  (const char *[]){"r", "1", "v2", "200"});
+    double t0 = 5000, vp, vs;
+    alerts_eval(a, t0);
+    for (int i = 1; i <= 1011; i++) { /* ten "days", then phase 10 of the eleventh */
+        metrics_add(s, (i - 1) % 100 < 20 ? 100 : 10);
+        alerts_eval(a, t0 + i);
+    }
+    CHECK(alerts_rule_state(a, 0, &vp) == ALERT_FIRING && isinf(vp) && vp > 0);
+    CHECK(alerts_rule_state(a, 1, &vs) == ALERT_INACTIVE && vs == 0);
+    for (int i = 1012; i <= 1050; i++) { /* the low phase: neither */
+        metrics_add(s, (i - 1) % 100 < 20 ? 100 : 10);
+        alerts_eval(a, t0 + i);
+    }
+    CHECK(alerts_rule_state(a, 0, &vp) == ALERT_INACTIVE && vp == 0);
+    CHECK(alerts_rule_state(a, 1, &vs) == ALERT_INACTIVE && vs == 0);
+    for (int i = 1051; i <= 1111; i++) { /* phase 10 of the next day, four times the usual */
+        metrics_add(s, (i - 1) % 100 < 20 ? (i >= 1110 ? 400 : 100) : 10);
+        alerts_eval(a, t0 + i);
+    }
+    CHECK(alerts_rule_state(a, 1, &vs) == ALERT_FIRING && vs > 6);
+    alerts_free(a);
+    metrics_registry_free(reg);
+}
+
 /* a flat baseline: no change is z 0, any change is +Inf (and compares) */
 static void test_anomaly_flat(void)
 {
@@ -579,6 +627,7 @@ int main(void)
     test_rules();
     test_anomaly();
     test_anomaly_flat();
+    test_anomaly_seasonal();
     test_template();
     test_state_machine();
     test_queue_bound();
