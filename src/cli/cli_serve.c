@@ -61,7 +61,7 @@ static void usage(FILE *f)
             "              chat_template, max_queue_size and sampling defaults\n"
             "              (see docs/llm_serve.md)\n"
             "Also: /v2/health/{live,ready}, /v2/repository/... (admin key), /metrics, /api/peers.\n"
-            "SIGHUP reopens the log files; SIGTERM stops accepting and finishes in-flight requests\n"
+            "SIGHUP reopens the log files; SIGTERM turns new requests away (503) and finishes in-flight ones\n"
             "(streams included) within --drain-ms.\n");
 }
 

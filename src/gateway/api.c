@@ -177,6 +177,59 @@ static int repo_index(struct http_req *r, void *ctx)
     return HTTP_DONE;
 }
 
+/* Whether a healthy channel among ids speaks api. Caller holds g->mu. */
+static bool any_healthy_speaking(struct gw *g, json_t *ids, enum gw_api api)
+{
+    size_t i;
+    json_t *id;
+    json_array_foreach(ids, i, id)
+    {
+        for (size_t k = 0; k < g->nchans; k++) {
+            const struct gw_chan *c = g->chans[k];
+            if (strcmp(c->id, json_string_value(id)) == 0 && c->state == GW_ST_HEALTHY && gw_chan_speaks(c, api))
+                return true;
+        }
+    }
+    return false;
+}
+
+/* Ollama's /api/tags (ps: /api/ps): the language models a healthy channel that speaks
+ * Ollama's API serves, as "name:latest"; sizes and digests are the channels' to know. */
+static int ollama_list(struct http_req *r, struct gw *g, bool ps)
+{
+    char at[40];
+    clock_rfc3339(ps ? clock_wall_ms() + 24ull * 3600 * 1000 * 365 : g->started_wall_ms, at, sizeof at);
+    json_t *models = json_array();
+    pthread_mutex_lock(&g->mu);
+    json_t *u = model_union(g, true);
+    const char *name;
+    json_t *ids;
+    json_object_foreach(u, name, ids)
+    {
+        if (!any_healthy_speaking(g, ids, GW_API_OLLAMA))
+            continue;
+        char full[300];
+        snprintf(full, sizeof full, "%.280s:latest", name);
+        json_array_append_new(models, json_pack("{s:s,s:s,s:s,s:i,s:s,s:{s:s,s:s}}", "name", full, "model", full,
+                                                ps ? "expires_at" : "modified_at", at, "size", 0, "digest", "",
+                                                "details", "format", "gguf", "parent_model", ""));
+    }
+    pthread_mutex_unlock(&g->mu);
+    json_decref(u);
+    http_resp_json(r, 200, json_pack("{s:o}", "models", models));
+    return HTTP_DONE;
+}
+
+static int ollama_tags(struct http_req *r, void *ctx) { return ollama_list(r, ctx, false); }
+static int ollama_ps(struct http_req *r, void *ctx) { return ollama_list(r, ctx, true); }
+
+static int ollama_version(struct http_req *r, void *ctx)
+{
+    (void)ctx;
+    http_resp_json(r, 200, json_pack("{s:s}", "version", INFERD_VERSION));
+    return HTTP_DONE;
+}
+
 static int openai_models(struct http_req *r, void *ctx)
 {
     struct gw *g = ctx;
@@ -563,6 +616,9 @@ const struct http_route gw_routes_api[] = {
     {HTTP_GET, "/api/alerts", HTTP_AUTH_ADMIN, alerts_route, "api_alerts", NULL},
     {HTTP_POST, "/v2/repository/index", HTTP_AUTH_NONE, repo_index, "repo_index", NULL},
     {HTTP_GET, "/v1/models", HTTP_AUTH_NONE, openai_models, "openai_models", NULL},
+    {HTTP_GET, "/api/tags", HTTP_AUTH_NONE, ollama_tags, "ollama_tags", NULL},
+    {HTTP_GET, "/api/ps", HTTP_AUTH_NONE, ollama_ps, "ollama_ps", NULL},
+    {HTTP_GET, "/api/version", HTTP_AUTH_NONE, ollama_version, "ollama_version", NULL},
     {HTTP_GET, "/api/channels", HTTP_AUTH_ADMIN, channels_list, "api_channels", NULL},
     {HTTP_POST, "/api/channels", HTTP_AUTH_ADMIN, channel_create, "api_channels", NULL},
     {HTTP_GET, "/api/channels/{id}", HTTP_AUTH_ADMIN, channel_get, "api_channels", NULL},

@@ -400,6 +400,8 @@ int gw_chan_delete(struct gw *g, const char *id, bool persist, struct inferd_err
     pthread_mutex_unlock(&g->mu);
     int rc = persist ? gw_store_delete_channel(g->store, id, err) : 0;
     log_event(LOG_INFO, "channel removed", "channel", id, "source", c->source, NULL);
+    /* its series leave /metrics; a channel added again under the id brings them back */
+    metrics_registry_hide(g->reg, (const char *[]){"channel", c->id}, 1);
     gw_chan_unref(g, c);
     return rc;
 }

@@ -36,8 +36,8 @@
 #define CALL_MODEL_MAX 256
 
 enum call_kind {
-    K_V2_INFER, K_V2_META, K_PREDICT, K_TFS_PREDICT, K_TFS_META, K_OAI_CHAT, K_OAI_COMPL, K_OAI_EMB,
-    K_OLLAMA_CHAT, K_OLLAMA_GEN, K_OLLAMA_EMBED
+    K_V2_INFER, K_V2_META, K_V2_GENERATE, K_V2_GENERATE_STREAM, K_PREDICT, K_TFS_PREDICT, K_TFS_META,
+    K_OAI_CHAT, K_OAI_COMPL, K_OAI_EMB, K_OLLAMA_CHAT, K_OLLAMA_GEN, K_OLLAMA_EMBED, K_OLLAMA_SHOW
 };
 
 struct gw_call;
@@ -575,6 +575,8 @@ static void build_url(struct gw_call *c, struct attempt *a, const char *up)
     switch (c->kind) {
     case K_V2_INFER:
     case K_V2_META:
+    case K_V2_GENERATE:
+    case K_V2_GENERATE_STREAM:
         buf_puts(&b, "/v2/models/");
         put_segment(&b, up);
         if (c->version[0]) {
@@ -583,6 +585,10 @@ static void build_url(struct gw_call *c, struct attempt *a, const char *up)
         }
         if (c->kind == K_V2_INFER)
             buf_puts(&b, "/infer");
+        else if (c->kind == K_V2_GENERATE)
+            buf_puts(&b, "/generate");
+        else if (c->kind == K_V2_GENERATE_STREAM)
+            buf_puts(&b, "/generate_stream");
         break;
     case K_TFS_PREDICT:
     case K_TFS_META:
@@ -598,6 +604,7 @@ static void build_url(struct gw_call *c, struct attempt *a, const char *up)
     case K_OLLAMA_CHAT: buf_puts(&b, "/api/chat"); break;
     case K_OLLAMA_GEN: buf_puts(&b, "/api/generate"); break;
     case K_OLLAMA_EMBED: buf_puts(&b, "/api/embed"); break;
+    case K_OLLAMA_SHOW: buf_puts(&b, "/api/show"); break;
     }
     snprintf(a->url, sizeof a->url, "%s", buf_rc(&b) ? a->ch->base_url : buf_str(&b));
     buf_free(&b);
@@ -917,7 +924,7 @@ static int submit(struct http_req *r, struct gw *g, enum call_kind kind, enum gw
     c->json = json;
     json_t *st = json_object_get(json, "stream");
     /* Ollama streams unless told not to; OpenAI only when asked */
-    c->stream = api == GW_API_OLLAMA ? !json_is_false(st) : json_is_true(st);
+    c->stream = kind == K_V2_GENERATE_STREAM || (api == GW_API_OLLAMA ? !json_is_false(st) : json_is_true(st));
     const char *ct = http_req_header(r, "Content-Type");
     snprintf(c->ctype_in, sizeof c->ctype_in, "%s", ct && !strpbrk(ct, "\r\n") ? ct : "");
     const char *ih = http_req_header(r, "Inference-Header-Content-Length");
@@ -985,9 +992,23 @@ static int h_ollama_embed(struct http_req *r, void *ctx)
     return body_model(r, ctx, K_OLLAMA_EMBED, GW_API_OLLAMA);
 }
 
+static int h_ollama_show(struct http_req *r, void *ctx)
+{
+    return body_model(r, ctx, K_OLLAMA_SHOW, GW_API_OLLAMA);
+}
+
 static int h_v2_infer(struct http_req *r, void *ctx)
 {
     return submit(r, ctx, K_V2_INFER, GW_API_V2, http_req_capture(r, "m"), NULL);
+}
+/* Triton's generate extension: the model is in the path; the stream is in the URL */
+static int h_v2_generate(struct http_req *r, void *ctx)
+{
+    return submit(r, ctx, K_V2_GENERATE, GW_API_V2, http_req_capture(r, "m"), NULL);
+}
+static int h_v2_generate_stream(struct http_req *r, void *ctx)
+{
+    return submit(r, ctx, K_V2_GENERATE_STREAM, GW_API_V2, http_req_capture(r, "m"), NULL);
 }
 static int h_v2_meta(struct http_req *r, void *ctx)
 {
@@ -1023,6 +1044,11 @@ const struct http_route gw_routes_proxy[] = {
     {HTTP_POST, "/v2/models/{m}/versions/{v}/infer", HTTP_AUTH_NONE, h_v2_infer, "v2_infer", NULL},
     {HTTP_GET, "/v2/models/{m}", HTTP_AUTH_NONE, h_v2_meta, "v2_model", NULL},
     {HTTP_GET, "/v2/models/{m}/versions/{v}", HTTP_AUTH_NONE, h_v2_meta, "v2_model", NULL},
+    {HTTP_POST, "/v2/models/{m}/generate", HTTP_AUTH_NONE, h_v2_generate, "v2_generate", NULL},
+    {HTTP_POST, "/v2/models/{m}/versions/{v}/generate", HTTP_AUTH_NONE, h_v2_generate, "v2_generate", NULL},
+    {HTTP_POST, "/v2/models/{m}/generate_stream", HTTP_AUTH_NONE, h_v2_generate_stream, "v2_generate_stream", NULL},
+    {HTTP_POST, "/v2/models/{m}/versions/{v}/generate_stream", HTTP_AUTH_NONE, h_v2_generate_stream,
+     "v2_generate_stream", NULL},
     {HTTP_POST, "/predict", HTTP_AUTH_NONE, h_predict, "predict", NULL},
     {HTTP_POST, "/v1/models/{m}:predict", HTTP_AUTH_NONE, h_tfs_predict, "tfs_predict", NULL},
     {HTTP_GET, "/v1/models/{m}", HTTP_AUTH_NONE, h_tfs_meta, "tfs_model", NULL},
@@ -1032,6 +1058,7 @@ const struct http_route gw_routes_proxy[] = {
     {HTTP_POST, "/api/chat", HTTP_AUTH_NONE, h_ollama_chat, "ollama_chat", NULL},
     {HTTP_POST, "/api/generate", HTTP_AUTH_NONE, h_ollama_gen, "ollama_generate", NULL},
     {HTTP_POST, "/api/embed", HTTP_AUTH_NONE, h_ollama_embed, "ollama_embed", NULL},
+    {HTTP_POST, "/api/show", HTTP_AUTH_NONE, h_ollama_show, "ollama_show", NULL},
 };
 const size_t gw_routes_proxy_count = sizeof gw_routes_proxy / sizeof gw_routes_proxy[0];
 

@@ -87,6 +87,7 @@ int metrics_inferd_register(struct metrics_registry *reg, struct metrics_inferd 
 {
     if (!reg || !m)
         return inferd_err_set(err, INFERD_EINVAL, "metrics: registry and struct are required");
+    m->reg = reg;
     for (size_t i = 0; i < NB(specs); i++) {
         const struct family_spec *sp = &specs[i];
         struct metrics_family **slot = (struct metrics_family **)((char *)m + sp->offset);

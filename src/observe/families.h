@@ -18,6 +18,7 @@
 
 /* All pointers are owned by the registry they were created in. */
 struct metrics_inferd {
+    struct metrics_registry *reg;               /* the registry the families are in */
     /* serving */
     struct metrics_family *requests_total;      /* counter {model,version,protocol,code} */
     struct metrics_family *request_duration;    /* histogram seconds {model,version} */

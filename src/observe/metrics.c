@@ -379,8 +379,11 @@ struct metrics_series *metrics_series_get(struct metrics_family *f, const char *
     }
     uint64_t hash = hash_values(f->nlabels, norm);
     struct metrics_series *s = find(f, norm, hash);
-    if (s)
+    if (s) {
+        if (atomic_load_explicit(&s->hidden, memory_order_relaxed))
+            atomic_store_explicit(&s->hidden, 0, memory_order_relaxed); /* in use again */
         return s;
+    }
 
     pthread_mutex_lock(&f->lock);
     s = find(f, norm, hash); /* another thread may have made it meanwhile */

@@ -100,6 +100,14 @@ double metrics_value(const struct metrics_series *s);
 /* A histogram series' sum of observations (0 for other kinds). */
 double metrics_hist_sum(const struct metrics_series *s);
 
+/* Hides, in every family of reg that has all the labels, the series whose values equal
+ * match's: match holds nmatch (label, value) pairs, e.g. {"model", "resnet"} when a model
+ * is removed, {"model", "resnet", "version", "1"} when a version is unloaded. A hidden
+ * series keeps its values and cached pointers stay valid; it is left out of expositions
+ * until metrics_series_get asks for it again (the model is back). Snapshots still add it up,
+ * so a rate over a window does not go negative. Returns how many were hidden. */
+size_t metrics_registry_hide(struct metrics_registry *reg, const char *const *match, size_t nmatch);
+
 /* A family's series that match some labels, added up (for alert rules and dashboards). */
 struct metrics_snapshot {
     enum metrics_kind kind;

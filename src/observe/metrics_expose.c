@@ -144,7 +144,8 @@ static void out_family(struct buf *o, struct metrics_family *f)
     buf_puts(o, "\n");
     pthread_mutex_lock(&f->lock);
     for (size_t i = 0; i < f->nseries; i++)
-        out_series(o, f, f->order[i]);
+        if (!atomic_load_explicit(&f->order[i]->hidden, memory_order_relaxed))
+            out_series(o, f, f->order[i]);
     pthread_mutex_unlock(&f->lock);
 }
 

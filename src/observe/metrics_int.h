@@ -18,6 +18,8 @@ struct metrics_series {
     char **values;                     /* fam->nlabels label values (owned, one block) */
     uint64_t hash;                     /* hash of the label values */
     _Atomic uint64_t bits;             /* counter/gauge value, or histogram sum, as double bits */
+    atomic_int hidden;                 /* left out of expositions (metrics_registry_hide) until
+                                        * metrics_series_get asks for it again */
     _Atomic uint64_t counts[];         /* histogram: nbuckets + 1 per-bucket (not cumulative)
                                         * counts, the last one for +Inf; absent otherwise */
 };

@@ -1,5 +1,5 @@
 /* metrics_query.c — reading a registry back: find a family by name, add up the series that
- * match some labels (for alert rules). */
+ * match some labels (for alert rules); hide the series of something that is gone. */
 #include "observe/metrics_int.h"
 
 #include <string.h>
@@ -67,4 +67,38 @@ int metrics_family_snapshot(struct metrics_family *f, const char *const *match, 
     }
     pthread_mutex_unlock(&f->lock);
     return 0;
+}
+
+size_t metrics_registry_hide(struct metrics_registry *reg, const char *const *match, size_t nmatch)
+{
+    size_t hidden = 0;
+    if (!reg || !nmatch || nmatch > METRICS_MAX_LABELS || !match)
+        return 0;
+    pthread_mutex_lock(&reg->lock);
+    for (size_t fi = 0; fi < reg->nfamilies; fi++) {
+        struct metrics_family *f = reg->families[fi];
+        size_t idx[METRICS_MAX_LABELS], m = 0;
+        for (; m < nmatch; m++) {
+            size_t i = 0;
+            while (i < f->nlabels && strcmp(f->labels[i], match[2 * m]) != 0)
+                i++;
+            if (i == f->nlabels)
+                break;
+            idx[m] = i;
+        }
+        if (m < nmatch) /* f lacks one of the labels */
+            continue;
+        pthread_mutex_lock(&f->lock);
+        for (size_t k = 0; k < f->nseries; k++) {
+            struct metrics_series *s = f->order[k];
+            int ok = 1;
+            for (m = 0; m < nmatch && ok; m++)
+                ok = strcmp(s->values[idx[m]], match[2 * m + 1] ? match[2 * m + 1] : "") == 0;
+            if (ok && !atomic_exchange_explicit(&s->hidden, 1, memory_order_relaxed))
+                hidden++;
+        }
+        pthread_mutex_unlock(&f->lock);
+    }
+    pthread_mutex_unlock(&reg->lock);
+    return hidden;
 }

@@ -66,6 +66,8 @@ extern const struct http_route routes_openai[];
 extern const size_t routes_openai_count;
 extern const struct http_route routes_ollama[];
 extern const size_t routes_ollama_count;
+extern const struct http_route routes_generate[];
+extern const size_t routes_generate_count;
 extern const struct http_route routes_peers[];
 extern const size_t routes_peers_count;
 /* OpenAI "model" object of a loaded GGUF model version (routes/openai.c); caller owns it.

@@ -266,6 +266,7 @@ int serve_start(const struct serve_options *o, struct serve_server **out, struct
         (rc = http_add_routes(s->http, routes_tfserving, routes_tfserving_count, s, err)) < 0 ||
         (rc = http_add_routes(s->http, routes_openai, routes_openai_count, s, err)) < 0 ||
         (rc = http_add_routes(s->http, routes_ollama, routes_ollama_count, s, err)) < 0 ||
+        (rc = http_add_routes(s->http, routes_generate, routes_generate_count, s, err)) < 0 ||
         (rc = http_add_routes(s->http, routes_peers, routes_peers_count, s, err)) < 0)
         goto fail;
     if ((rc = http_server_start(s->http, err)) < 0)

@@ -52,8 +52,13 @@ class Response:
 class Server:
     """One `inferd serve` process. Extra args are passed through (flags)."""
 
-    def __init__(self, models_dir, *flags, ready_timeout=30.0, env=None, workdir=None, port=None):
+    def __init__(self, models_dir, *flags, ready_timeout=30.0, env=None, workdir=None, port=None,
+                 netns=None, addr=None):
+        """netns: run inside that network namespace (ip netns exec), listening on every
+        address there; addr: the address requests go to (default 127.0.0.1)."""
         self.models_dir = models_dir
+        self.netns = netns
+        self.addr = addr or "127.0.0.1"
         self.fixed_port = port
         self.flags = list(flags)
         self.ready_timeout = ready_timeout
@@ -70,6 +75,9 @@ class Server:
         for attempt in range(5):
             self.port = self.fixed_port or free_port()
             args = self.argv()
+            if self.netns:
+                args = ["ip", "netns", "exec", self.netns] + args  # ip execs: the pid is inferd's
+                args[args.index("--host") + 1] = "0.0.0.0"
             env = dict(os.environ)
             if self.env:
                 env.update(self.env)
@@ -125,6 +133,10 @@ class Server:
         self.proc = None
         self._close_files()
         log = self.stderr_text()
+        if self.returncode != 0:
+            # said once here so that a failed "clean exit" check shows why (status and log)
+            print("%s exited with status %s; the end of its log:\n%s"
+                  % (self.argv()[1], self.returncode, log[-2000:]))
         if "Sanitizer" in log or "runtime error:" in log:
             # sanitizer builds: a report fails the test even if the exit status was 0
             print(log[-4000:])
@@ -151,7 +163,7 @@ class Server:
 
     # -- HTTP --
     def request(self, method, path, body=None, headers=None, timeout=30):
-        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        c = http.client.HTTPConnection(self.addr, self.port, timeout=timeout)
         try:
             if isinstance(body, str):
                 body = body.encode()

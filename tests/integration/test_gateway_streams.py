@@ -136,6 +136,17 @@ def main():
                                            "options": {"num_predict": 4}})
         ck.check(r.status == 200 and r.json().get("done") is True and "response" in r.json(),
                  "Ollama generate, not streamed: %r" % r)
+        # an Ollama client lists and inspects models through the gateway as on a server
+        tags = gw.get("/api/tags")
+        names = [m.get("name") for m in tags.json().get("models", [])] if tags.status == 200 else []
+        ck.check("tiny:latest" in names, "/api/tags lists the channels' LLMs as name:latest: %r" % tags)
+        ck.check(gw.get("/api/version").json().get("version"), "/api/version")
+        ck.check("tiny:latest" in [m.get("name") for m in gw.get("/api/ps").json().get("models", [])], "/api/ps")
+        r = gw.post_json("/api/show", {"model": "tiny:latest"})
+        ck.check(r.status == 200 and "model_info" in r.json() and r.headers.get("x-inferd-channel") == "main",
+                 "/api/show routed to the channel: %r" % r)
+        r = gw.post_json("/api/show", {"model": "nosuch"})
+        ck.check(r.status == 404, "/api/show of an unknown model: 404 %r" % r)
         # -- 2. fail-over before the first byte: dead, then hung (a gateway that waits 1.5 s) --
         gw.stop()
         gw = Gateway(os.path.join(root, "gw.db"), "--channels", chan_file, "--threads", "2",

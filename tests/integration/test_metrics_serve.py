@@ -145,6 +145,36 @@ def main():
                  "request after SIGHUP logged in the new file")
         ck.check(not any(l.get("path") == "/v2/health/live" for l in read_lines(alog + ".1")),
                  "nothing after the rotation went to the old file")
+
+        # hygiene: the series of a version that is unloaded, and of a model that is removed,
+        # leave /metrics; the model back, its series come back with traffic
+        def loaded():  # the index, not /v2/models/mlp2/ready: that would be counted for mlp2
+            r = s.post("/v2/repository/index", b"")
+            return r.status == 200 and any(m["name"] == "mlp2" and m.get("state") == "READY" for m in r.json())
+
+        make_mlp(os.path.join(models, "mlp2", "1", "model.onnx"), seed=2)
+        ck.check(wait_until(loaded, 30), "mlp2 loaded")
+        for _ in range(3):
+            s.post_json("/v2/models/mlp2/infer", v2)
+        def count(version):  # counted when the response is sent: a moment after it is read
+            return sample(s.get("/metrics").body.decode(), "inferd_requests_total",
+                          {"model": "mlp2", "version": version, "code": "200"})
+
+        ck.check(wait_until(lambda: count("1") == 3, 10), "mlp2 counted: %s" % count("1"))
+        make_mlp(os.path.join(models, "mlp2", "2", "model.onnx"), seed=3)  # policy latest: 1 goes
+        ck.check(wait_until(lambda: 'model="mlp2",version="1"' not in s.get("/metrics").body.decode(), 30),
+                 "an unloaded version's series leave /metrics")
+        s.post_json("/v2/models/mlp2/infer", v2)
+        ck.check(wait_until(lambda: count("2") == 1, 10), "the new version is counted: %s" % count("2"))
+        shutil.rmtree(os.path.join(models, "mlp2"))
+        ck.check(wait_until(lambda: 'model="mlp2"' not in s.get("/metrics").body.decode(), 30),
+                 "a removed model's series leave /metrics")
+        ck.check('model="mlp"' in s.get("/metrics").body.decode(), "other models' series stay")
+        make_mlp(os.path.join(models, "mlp2", "2", "model.onnx"), seed=3)
+        ck.check(wait_until(loaded, 30), "mlp2 back")
+        s.post_json("/v2/models/mlp2/infer", v2)
+        ck.check(wait_until(lambda: count("2") == 2, 10),
+                 "back: its series return, counting on from where they were: %s" % count("2"))
     ck.finish()
 
 

@@ -20,7 +20,7 @@ tmp = tempfile.mkdtemp(prefix="inferd-signals-")
 models = os.path.join(tmp, "models")
 w = make_mlp(os.path.join(models, "held", "1", "model.onnx"), seed=5)
 write_json(os.path.join(models, "held", "config.json"),
-           {"max_batch_size": 16, "dynamic_batching": {"preferred_batch_size": [16], "max_queue_delay_microseconds": 3000000}})
+           {"max_batch_size": 16, "dynamic_batching": {"preferred_batch_size": [16], "max_queue_delay_microseconds": 5000000}})
 access = os.path.join(tmp, "access.log")
 errlog = os.path.join(tmp, "error.log")
 c = Checker()
@@ -84,6 +84,17 @@ for t in ts:
 c.check(wait_until(lambda: metric_value(s, "inferd_queue_depth", 'model="held",version="1"') == 3),
         "three requests queued before SIGTERM")
 s.send_signal(signal.SIGTERM)
+# while the three wait out their 5 s batch delay, a new request is turned away at once
+t0 = time.time()
+while True:  # the signal is taken asynchronously: until then the request is served as usual
+    r = s.get("/v2/health/live")
+    if r.status != 200 or time.time() - t0 > 20:
+        break
+    time.sleep(0.02)
+c.check(r.status == 503 and r.headers.get("retry-after") == "1" and r.headers.get("connection") == "close"
+        and "shutting down" in r.body.decode(), "a request begun during the drain: 503 draining, Retry-After, close: %r %r"
+        % (r.status, r.headers))
+c.check(not results, "it was answered while the queued requests still waited (%r)" % results)
 for t in ts:
     t.join()
 rc = s.stop(timeout=30)

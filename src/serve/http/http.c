@@ -58,7 +58,6 @@ struct http_server {
     atomic_long in_flight;           /* requests accepted and not yet completed */
     atomic_int quiesced;             /* draining: answers carry Connection: close */
     atomic_size_t buffered;          /* body bytes reserved by requests now (max_buffered_bytes) */
-    int quiesced_fd;                 /* the listen socket MHD gave back; closed after MHD stops */
     struct hangup_watch *watch;      /* requests with a hang-up hook that have waited */
     atomic_int n_suspended;          /* connections suspended now */
     pthread_mutex_t conns_lock;      /* guards conns */
@@ -764,6 +763,14 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
          * so no client without a key can make the server buffer anything. */
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         unsigned long long declared = cl ? strtoull(cl, NULL, 10) : 0; /* digits only: MHD checked */
+        if (atomic_load(&s->quiesced)) {
+            /* Draining: work that starts now is turned away at once (in_flight then only
+             * falls); a client or balancer tries another replica after a second. */
+            http_resp_error(r, 503, "draining", "the server is shutting down");
+            http_resp_header(r, "Retry-After", "1");
+            r->state = REQ_DISPATCHED;
+            return queue_response(r);
+        }
         if (check_framing(r) < 0) {
             r->state = REQ_DISPATCHED;
             return queue_response(r);
@@ -980,7 +987,6 @@ int http_server_new(const struct http_config *cfg, struct http_server **out, str
     if (!s)
         return inferd_err_set(err, INFERD_ENOMEM, "http: out of memory");
     s->cfg = *cfg;
-    s->quiesced_fd = -1;
     pthread_mutex_init(&s->conns_lock, NULL);
     if (s->cfg.threads < 1)
         s->cfg.threads = 1;
@@ -1044,17 +1050,13 @@ int http_port(const struct http_server *s) { return s->port; }
 
 void http_server_quiesce(struct http_server *s)
 {
+    /* Not MHD_quiesce_daemon: with epoll and a thread pool it races the workers' own
+     * removal of the listen socket from their epoll sets (an open libmicrohttpd defect, seen
+     * here as a rare MHD_PANIC and SIGABRT at shutdown, most often near the connection
+     * limit). The socket stays open until MHD_stop_daemon; requests that begin from now on
+     * are answered 503 "draining" with Retry-After by the access handler, and every answer
+     * carries Connection: close. */
     atomic_store(&s->quiesced, 1);
-    if (s->daemon && s->quiesced_fd < 0) {
-        /* MHD's threads may still use the socket: close it only after MHD_stop_daemon. */
-        MHD_socket fd = MHD_quiesce_daemon(s->daemon);
-        /* shutdown, not close: new connects are refused now, while MHD's workers may still
-         * epoll_ctl the fd (closing it here made that fail: MHD_PANIC, abort) */
-        if (fd != MHD_INVALID_SOCKET) {
-            shutdown(fd, SHUT_RDWR);
-            s->quiesced_fd = fd;
-        }
-    }
 }
 
 long http_in_flight(const struct http_server *s) { return atomic_load(&s->in_flight); }
@@ -1082,8 +1084,6 @@ void http_server_free(struct http_server *s)
             log_json(LOG_ERROR, "requests still suspended at shutdown", json_pack("{s:i}", "count", left));
         MHD_stop_daemon(s->daemon);
     }
-    if (s->quiesced_fd >= 0)
-        close(s->quiesced_fd);
     hangup_watch_free(s->watch);
     pthread_mutex_destroy(&s->conns_lock);
     free(s);

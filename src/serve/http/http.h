@@ -95,7 +95,8 @@ int http_add_routes(struct http_server *srv, const struct http_route *routes, si
 int http_server_start(struct http_server *srv, struct inferd_err *err);
 /* The bound port (useful when cfg.port was 0). */
 int http_port(const struct http_server *srv);
-/* Stops accepting new connections; requests already accepted go on. */
+/* Starts the drain: requests already begun go on; any that begins later is answered 503
+ * "draining" (Retry-After: 1), and every answer closes its connection. */
 void http_server_quiesce(struct http_server *srv);
 /* Requests accepted but not yet answered. */
 long http_in_flight(const struct http_server *srv);

@@ -277,8 +277,20 @@ static void drop_versions(struct repo *r, struct model_entry *e, const int64_t *
     for (int i = 0; i < ng; i++) {
         log_json(LOG_INFO, "model version unloaded",
                  json_pack("{s:s,s:I}", "model", e->name, "version", (json_int_t)gone[i]->version));
+        /* its series leave /metrics (requests still running on it are labelled version "") */
+        if (r->opts.metrics)
+            metrics_registry_hide(r->opts.metrics->reg,
+                                  (const char *[]){"model", e->name, "version", gone[i]->version_str}, 2);
         repo_release(gone[i]);
     }
+}
+
+/* A model removed from disk or unloaded through the API: every series naming it leaves
+ * /metrics until it loads again. */
+static void hide_model_series(struct repo *r, const char *name)
+{
+    if (r->opts.metrics)
+        metrics_registry_hide(r->opts.metrics->reg, (const char *[]){"model", name}, 1);
 }
 
 static void add_version(struct repo *r, struct model_entry *e, struct model_version *mv)
@@ -340,7 +352,10 @@ static int sync_model(struct repo *r, const char *name, struct inferd_err *err)
     e->on_disk = on_disk;
     pthread_mutex_unlock(&r->lock);
     if (!on_disk || e->unloaded_by_api) {
+        int had = e->nv; /* the poller comes here every round for a removed model */
         drop_versions(r, e, NULL, 0);
+        if (had)
+            hide_model_series(r, name);
         set_reason(r, e, "%s", on_disk ? "unloaded through the repository API" : "removed from disk");
         return 0;
     }
@@ -639,6 +654,7 @@ int repo_unload(struct repo *r, const char *name, struct inferd_err *err)
         rc = inferd_err_set(err, INFERD_ENOTFOUND, "model '%s' is not in the repository", name);
     } else {
         drop_versions(r, e, NULL, 0);
+        hide_model_series(r, name);
         set_reason(r, e, "unloaded through the repository API");
     }
     update_loaded_gauge(r);

@@ -83,7 +83,8 @@ int infer_call_new(struct http_req *r, struct serve_server *s, const char *model
     http_req_set_model(r, c->mv->name, c->mv->version_str);
     if (!model_version_can(c->mv, MODEL_CAP_TENSOR)) {
         snprintf(err.msg, sizeof err.msg, "model '%s' does not take tensors: it is a language model (%s)", c->mv->name,
-                 model_version_can(c->mv, MODEL_CAP_GENERATE) ? "POST /v1/chat/completions or /v1/completions"
+                 model_version_can(c->mv, MODEL_CAP_GENERATE)
+                     ? "POST /v2/models/{m}/generate, /v1/chat/completions or /v1/completions"
                                                               : "POST /v1/embeddings");
         repo_release(c->mv);
         c->mv = NULL;

@@ -217,8 +217,55 @@ static void test_collector(void)
     metrics_registry_free(reg);
 }
 
+/* metrics_registry_hide: the series of a removed model/version leave the exposition, keep
+ * their values (snapshots still add them up) and come back when asked for again. */
+static void test_hide(void)
+{
+    struct inferd_err err = {0};
+    struct metrics_registry *reg = metrics_registry_new();
+    struct metrics_family *req, *per_model, *other;
+    const char *mvc[] = {"model", "version", "code"}, *m[] = {"model"}, *k[] = {"kind"};
+    CHECK(metrics_counter_new(reg, "t_req_total", "r", mvc, 3, &req, &err) == 0);
+    CHECK(metrics_gauge_new(reg, "t_running", "g", m, 1, &per_model, &err) == 0);
+    CHECK(metrics_counter_new(reg, "t_err_total", "e", k, 1, &other, &err) == 0);
+    struct metrics_series *a1 = metrics_series_get(req, (const char *[]){"a", "1", "200"});
+    struct metrics_series *a2 = metrics_series_get(req, (const char *[]){"a", "2", "200"});
+    metrics_add(a1, 3);
+    metrics_add(a2, 4);
+    metrics_add(metrics_series_get(req, (const char *[]){"b", "1", "200"}), 5);
+    metrics_set(metrics_series_get(per_model, (const char *[]){"a"}), 1);
+    metrics_add(metrics_series_get(other, (const char *[]){"a"}), 1); /* "a" as a kind, not a model */
+    /* version 1 of a unloaded: only its series go */
+    CHECK(metrics_registry_hide(reg, (const char *[]){"model", "a", "version", "1"}, 2) == 1);
+    char *text = expose(reg);
+    CHECK(!strstr(text, "t_req_total{model=\"a\",version=\"1\""));
+    CHECK(strstr(text, "t_req_total{model=\"a\",version=\"2\",code=\"200\"} 4\n") != NULL);
+    CHECK(strstr(text, "t_running{model=\"a\"} 1\n") != NULL);
+    free(text);
+    struct metrics_snapshot snap;
+    CHECK(metrics_family_snapshot(req, (const char *[]){"model", "a"}, 1, &snap, &err) == 0);
+    CHECK(snap.value == 7); /* hidden series still count: rates stay monotonic */
+    /* model a removed: every family with a "model" label loses its series; others stay */
+    CHECK(metrics_registry_hide(reg, (const char *[]){"model", "a"}, 1) == 2);
+    text = expose(reg);
+    CHECK(!strstr(text, "model=\"a\""));
+    CHECK(strstr(text, "t_req_total{model=\"b\",version=\"1\",code=\"200\"} 5\n") != NULL);
+    CHECK(strstr(text, "t_err_total{kind=\"a\"} 1\n") != NULL);
+    free(text);
+    CHECK(metrics_registry_hide(reg, (const char *[]){"model", "a"}, 1) == 0); /* already hidden */
+    CHECK(metrics_registry_hide(reg, (const char *[]){"nolabel", "a"}, 1) == 0);
+    /* a is back: asking for the series shows it again with its value kept */
+    metrics_add(metrics_series_get(req, (const char *[]){"a", "2", "200"}), 1);
+    text = expose(reg);
+    CHECK(strstr(text, "t_req_total{model=\"a\",version=\"2\",code=\"200\"} 5\n") != NULL);
+    CHECK(!strstr(text, "version=\"1\",code=\"200\"} 3"));
+    free(text);
+    metrics_registry_free(reg);
+}
+
 int main(void)
 {
+    test_hide();
     test_exact_text();
     test_escaping();
     test_numbers();
