@@ -28,6 +28,8 @@ static void usage(FILE *f)
             "      --error-log F         JSON error log (default stderr)\n"
             "      --otlp-endpoint URL   export a span per request and per attempt (OTLP/HTTP\n"
             "                            JSON, e.g. http://127.0.0.1:4318/v1/traces)\n"
+            "      --alerts F            alert rules (JSON, docs/observe.md); GET /api/alerts,\n"
+            "                            notices to Alertmanager and webhooks\n"
             "      --canaries F          [{model, request, expect}]: canary requests and answers\n"
             "      --dns NAME            discover channels from DNS (SRV if NAME starts with _,\n"
             "                            else A/AAAA), repeatable\n"
@@ -86,6 +88,7 @@ int cli_gateway(int argc, char **argv)
         {"drain-ms", required_argument, 0, 15},        {"max-connections", required_argument, 0, 16},
         {"max-connections-per-client", required_argument, 0, 17}, {"otlp-endpoint", required_argument, 0, 18},
         {"log-max-bytes", required_argument, 0, 19},   {"log-keep", required_argument, 0, 20},
+        {"alerts", required_argument, 0, 21},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -112,6 +115,7 @@ int cli_gateway(int argc, char **argv)
                 return 2;
             o.log_keep = (int)v;
             break;
+        case 21: o.alerts_file = optarg; break;
         case 'e': error_log = optarg; break;
         case 'y': o.canaries_file = optarg; break;
         case 'S': o.dns_server = optarg; break;

@@ -35,6 +35,8 @@ static void usage(FILE *f)
             "      --error-log F        JSON error log (default stderr; reopened on SIGHUP)\n"
             "      --otlp-endpoint URL  export a span per request (OTLP/HTTP JSON, e.g.\n"
             "                           http://127.0.0.1:4318/v1/traces)\n"
+            "      --alerts F           alert rules (JSON, docs/observe.md); GET /api/alerts,\n"
+            "                           notices to Alertmanager and webhooks\n"
             "      --max-body-bytes N   largest request body (default 64 MiB)\n"
             "      --max-elements N     largest tensor, in elements (default 16M)\n"
             "      --poll-ms N          how often the repository is rescanned, 0 = never (default 1000)\n"
@@ -89,7 +91,7 @@ int cli_serve(int argc, char **argv)
         {"max-buffered-bytes", required_argument, 0, 'B'},
         {"register", required_argument, 0, 'R'},      {"advertise", required_argument, 0, 'A'},
         {"register-ttl", required_argument, 0, 'L'},  {"peer", required_argument, 0, 'Q'},
-        {"otlp-endpoint", required_argument, 0, 'X'},
+        {"otlp-endpoint", required_argument, 0, 'X'}, {"alerts", required_argument, 0, 'W'},
         {"log-max-bytes", required_argument, 0, 1001}, {"log-keep", required_argument, 0, 1002},
         {"help", no_argument, 0, 'h'},                {0, 0, 0, 0},
     };
@@ -115,6 +117,7 @@ int cli_serve(int argc, char **argv)
             o.log_keep = (int)v;
             break;
         case 'X': o.otlp_endpoint = optarg; break;
+        case 'W': o.alerts_file = optarg; break;
         case 'e': o.error_log = optarg; break;
         case 'p':
             if (cli_int("serve", "--port", optarg, 0, 65535, "a port number", &v) < 0)

@@ -6,6 +6,7 @@
 #include "base/buf.h"
 #include "base/clock.h"
 #include "base/rng.h"
+#include "observe/alerts.h"
 #include "inferd/version.h"
 
 #include <stdlib.h>
@@ -45,6 +46,25 @@ static int server_meta(struct http_req *r, void *ctx)
     http_resp_json_str(r, 200,
                        "{\"name\":\"inferd\",\"version\":\"" INFERD_VERSION "\",\"extensions\":"
                        "[\"binary_tensor_data\",\"model_repository\"]}");
+    return HTTP_DONE;
+}
+
+/* GET /api/alerts: the pending and firing alerts, in Prometheus's /api/v1/alerts shape
+ * (an empty list without --alerts). */
+static int alerts_route(struct http_req *r, void *ctx)
+{
+    struct gw *g = ctx;
+    char *json = NULL;
+    struct inferd_err err = {0};
+    if (!g->alerts) {
+        http_resp_json_str(r, 200, "{\"status\":\"success\",\"data\":{\"alerts\":[]}}");
+        return HTTP_DONE;
+    }
+    if (alerts_json(g->alerts, &json, &err) < 0) {
+        http_resp_error(r, 500, "alerts", "%s", err.msg);
+        return HTTP_DONE;
+    }
+    http_resp_take(r, 200, "application/json", json, strlen(json));
     return HTTP_DONE;
 }
 
@@ -593,6 +613,7 @@ const struct http_route gw_routes_api[] = {
     {HTTP_GET | HTTP_HEAD, "/v2/health/ready", HTTP_AUTH_NONE, ready, "ops_ready", NULL},
     {HTTP_GET, "/v2", HTTP_AUTH_NONE, server_meta, "v2_server", NULL},
     {HTTP_GET, "/metrics", HTTP_AUTH_NONE, metrics_route, "ops_metrics", NULL},
+    {HTTP_GET, "/api/alerts", HTTP_AUTH_ADMIN, alerts_route, "api_alerts", NULL},
     {HTTP_POST, "/v2/repository/index", HTTP_AUTH_NONE, repo_index, "repo_index", NULL},
     {HTTP_GET, "/v1/models", HTTP_AUTH_NONE, openai_models, "openai_models", NULL},
     {HTTP_GET, "/api/tags", HTTP_AUTH_NONE, ollama_tags, "ollama_tags", NULL},

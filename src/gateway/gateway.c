@@ -6,6 +6,7 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "observe/families.h"
+#include "observe/alerts.h"
 #include "observe/otlp.h"
 #include "observe/rollwin.h"
 
@@ -218,6 +219,10 @@ int gw_start(const struct gw_options *o, struct gw **out, struct inferd_err *err
         rc = inferd_err_set(err, INFERD_ENOMEM, "gateway: out of memory");
         goto fail;
     }
+    if (o->alerts_file && (rc = alerts_load(g->reg, o->alerts_file, &g->alerts, err)) < 0) {
+        inferd_err_prefix(err, "--alerts");
+        goto fail;
+    }
     if ((rc = load_canaries(g, err)) < 0)
         goto fail;
     if (o->admin_key_file && (rc = keyring_load(o->admin_key_file, &g->admin_keys, err)) < 0) {
@@ -267,6 +272,18 @@ int gw_start(const struct gw_options *o, struct gw **out, struct inferd_err *err
         goto fail;
     if ((rc = http_server_start(g->http, err)) < 0)
         goto fail;
+    if (g->alerts) { /* generatorURLs point at this gateway unless the file names a URL */
+        char url[300];
+        const char *host = o->host ? o->host : "127.0.0.1";
+        snprintf(url, sizeof url, strchr(host, ':') ? "http://[%.255s]:%d" : "http://%.255s:%d",
+                 host, http_port(g->http));
+        if (!alerts_external_url(g->alerts)[0])
+            alerts_configure(g->alerts, 0, 0, url, NULL);
+        if ((rc = alerts_start(g->alerts, 0, err)) < 0) {
+            inferd_err_prefix(err, "--alerts");
+            goto fail;
+        }
+    }
     gw_tick_start(g); /* reads the channels file at once */
     for (size_t i = 0; i < o->ndns; i++) {
         struct gw_dns_opts d = {.name = o->dns[i], .server = o->dns_server, .port = o->dns_port,
@@ -332,6 +349,7 @@ void gw_free(struct gw *g)
     if (g->loop)
         gw_loop_post(g->loop, cut_all, g);
     http_server_free(g->http); /* cuts what still waits, stops the threads */
+    alerts_free(g->alerts);    /* after the routes that read it; stops its threads */
     gw_loop_stop(g->loop);
     for (size_t i = 0; i < g->nchans; i++)
         gw_chan_unref(NULL, g->chans[i]);

@@ -33,6 +33,7 @@ struct gw_options {
     int log_keep;                 /* --log-keep: rotated files kept (default 5) */
     const char *otlp_endpoint;    /* --otlp-endpoint: OTLP/HTTP traces URL; a span per request
                                      and per upstream attempt; NULL = none */
+    const char *alerts_file;      /* --alerts: alert rule file (JSON); NULL = none */
     const char *canaries_file;    /* --canaries: [{"model","request","expect"}] */
     const char *dns[GW_MAX_DNS];  /* --dns NAME (repeatable) */
     size_t ndns;

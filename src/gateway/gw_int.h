@@ -124,6 +124,7 @@ struct gw {
     struct metrics_registry *reg;
     struct access_log *alog;
     struct otlp *otlp;               /* --otlp-endpoint; NULL: no spans exported */
+    struct alerts *alerts;           /* --alerts rule set; NULL: none */
     struct keyring *admin_keys;      /* --admin-key-file; NULL: admin routes open */
     struct keyring *infer_keys;      /* --api-key-file (besides the stored keys) */
     pthread_mutex_t mu;              /* channels, keys, budget */

@@ -1,11 +1,10 @@
-/* alerts.c — alert rules: per-rule sample history, value/rate/ratio/quantile evaluation,
- * the inactive/pending/firing state machine, notifications, the evaluation thread, JSON. */
-#include "observe/alerts.h"
+/* alerts.c — alert rules: per-rule sample history, value/rate/ratio/quantile/anomaly
+ * evaluation, the inactive/pending/firing state machine, the evaluation thread, and the
+ * Prometheus-shaped JSON of the active alerts. Notifications: alerts_notify.c. */
+#include "observe/alerts_int.h"
 
 #include "base/clock.h"
-#include "base/json_write.h"
 #include "base/log.h"
-#include "inferd/client.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -16,46 +15,6 @@
 #include <string.h>
 #include <time.h>
 
-#define FIELD_MAX 128
-
-struct sample {
-    double t;                                /* monotonic seconds */
-    double num, den;                         /* value / rate numerator / ratio denominator */
-    double counts[METRICS_MAX_BUCKETS + 1];  /* quantile rules: per-bucket counts */
-};
-
-struct rule {
-    struct alert_rule r;                     /* strings point into the buffers below */
-    char name[ALERTS_NAME_MAX], metric[FIELD_MAX], den[FIELD_MAX];
-    char severity[64], summary[ALERTS_TEXT_MAX];
-    char match[2 * ALERTS_MAX_MATCH][FIELD_MAX], den_match[2 * ALERTS_MAX_MATCH][FIELD_MAX];
-    struct sample *hist;                     /* ring of ALERTS_HISTORY (owned) */
-    size_t head, count;                      /* next slot, samples held */
-    enum alert_state state;
-    double since;                            /* when the condition began to hold */
-    double value;                            /* last computed value (NaN: no data) */
-};
-
-/* A notification decided under the lock, sent after it. */
-struct notice {
-    char body[1024];
-};
-
-struct alerts {
-    struct metrics_registry *reg;            /* borrowed */
-    pthread_mutex_t lock;                    /* guards rules' state (eval vs json) */
-    struct rule *rules[ALERTS_MAX_RULES];    /* owned */
-    size_t nrules;
-    struct inferd_client *hooks[ALERTS_MAX_WEBHOOKS]; /* owned, one per webhook origin */
-    char hook_path[ALERTS_MAX_WEBHOOKS][512];          /* path part of each webhook URL */
-    size_t nhooks;
-    pthread_t thread;
-    int running;                             /* the thread exists */
-    int stop;                                /* asks it to end (under lock) */
-    pthread_cond_t wake;
-    int interval_ms;
-};
-
 int alerts_new(struct metrics_registry *reg, struct alerts **out, struct inferd_err *err)
 {
     if (!reg || !out)
@@ -64,8 +23,20 @@ int alerts_new(struct metrics_registry *reg, struct alerts **out, struct inferd_
     if (!a)
         return inferd_err_set(err, INFERD_ENOMEM, "alerts: out of memory");
     a->reg = reg;
+    a->resend_s = 60;
+    a->queue_max = ALERTS_QUEUE_DEFAULT;
+    a->last_am = -1;
+    a->mono0 = (double)clock_now_ns() / 1e9;
+    a->wall0_ms = (double)clock_wall_ms();
     pthread_mutex_init(&a->lock, NULL);
     pthread_cond_init(&a->wake, NULL);
+    pthread_mutex_init(&a->qlock, NULL);
+    pthread_cond_init(&a->qwake, NULL);
+    int rc = alerts__families(a, err);
+    if (rc < 0) {
+        alerts_free(a);
+        return rc;
+    }
     *out = a;
     return 0;
 }
@@ -81,15 +52,23 @@ void alerts_free(struct alerts *a)
         pthread_mutex_unlock(&a->lock);
         pthread_join(a->thread, NULL);
     }
+    alerts__notify_free(a);
     for (size_t i = 0; i < a->nrules; i++) {
         free(a->rules[i]->hist);
+        free(a->rules[i]->bl_t);
+        free(a->rules[i]->bl_v);
         free(a->rules[i]);
     }
-    for (size_t i = 0; i < a->nhooks; i++)
-        inferd_client_free(a->hooks[i]);
+    pthread_cond_destroy(&a->qwake);
+    pthread_mutex_destroy(&a->qlock);
     pthread_cond_destroy(&a->wake);
     pthread_mutex_destroy(&a->lock);
     free(a);
+}
+
+double alerts__wall_ms(const struct alerts *a, double t)
+{
+    return a->wall0_ms + (t - a->mono0) * 1000.0;
 }
 
 /* Copies src into dst[cap]; fails when it does not fit. */
@@ -112,9 +91,120 @@ static int valid_rule_name(const char *s)
     return 1;
 }
 
+/* Prometheus label names: [a-zA-Z_][a-zA-Z0-9_]*, not beginning with "__". */
+static int valid_label_name(const char *s)
+{
+    if (!valid_rule_name(s) || (*s >= '0' && *s <= '9') || strncmp(s, "__", 2) == 0)
+        return 0;
+    return 1;
+}
+
+int alerts_add_label(struct alerts *a, const char *name, const char *value,
+                     struct inferd_err *err)
+{
+    if (!a || !valid_label_name(name) || !value || strcmp(name, "alertname") == 0)
+        return inferd_err_set(err, INFERD_EINVAL, "alerts: labels: '%s' is not a label name "
+                              "([a-zA-Z_][a-zA-Z0-9_]*, not alertname) with a string value",
+                              name ? name : "(none)");
+    if (a->next == ALERTS_MAX_LABELS)
+        return inferd_err_set(err, INFERD_ETOOLARGE, "alerts: labels: more than %d",
+                              ALERTS_MAX_LABELS);
+    if (copy_field(a->ext[2 * a->next], ALERTS_FIELD_MAX, name) < 0 ||
+        copy_field(a->ext[2 * a->next + 1], ALERTS_FIELD_MAX, value) < 0)
+        return inferd_err_set(err, INFERD_EINVAL, "alerts: labels: '%.64s' longer than %d "
+                              "bytes", name, ALERTS_FIELD_MAX - 1);
+    a->next++;
+    return 0;
+}
+
+int alerts_configure(struct alerts *a, double resend_s, size_t queue_max,
+                     const char *external_url, struct inferd_err *err)
+{
+    if (!a || !(resend_s >= 0) || !isfinite(resend_s))
+        return inferd_err_set(err, INFERD_EINVAL, "alerts: resend_s must be > 0");
+    if (queue_max > 100000)
+        return inferd_err_set(err, INFERD_EINVAL, "alerts: queue_max must be 1..100000");
+    if (external_url && copy_field(a->external_url, sizeof a->external_url, external_url) < 0)
+        return inferd_err_set(err, INFERD_EINVAL, "alerts: external_url longer than %d bytes",
+                              ALERTS_URL_MAX - 1);
+    size_t n = strlen(a->external_url);
+    while (n && a->external_url[n - 1] == '/')
+        a->external_url[--n] = '\0';
+    if (resend_s > 0)
+        a->resend_s = resend_s;
+    if (queue_max > 0)
+        a->queue_max = queue_max;
+    return 0;
+}
+
+const char *alerts_external_url(const struct alerts *a) { return a->external_url; }
+
+int alerts_interval_ms(const struct alerts *a) { return a->interval_ms_cfg; }
+
+/* Copies the rule's labels and annotations (with the severity/summary shorthands) into r,
+ * checking names and templates. Returns 0 or INFERD_EINVAL. */
+static int copy_labels(struct alerts_rule *r, const struct alert_rule *in, const char *name,
+                       struct inferd_err *err)
+{
+    int has_sev = 0, has_sum = 0;
+    if (in->nlabels > ALERTS_MAX_LABELS || in->nannotations > ALERTS_MAX_LABELS)
+        return inferd_err_set(err, INFERD_EINVAL, "alerts: %s: more than %d labels or "
+                              "annotations", name, ALERTS_MAX_LABELS - 1);
+    for (size_t i = 0; i < in->nlabels; i++) {
+        const char *k = in->labels[2 * i], *v = in->labels[2 * i + 1];
+        if (!valid_label_name(k) || !strcmp(k, "alertname"))
+            return inferd_err_set(err, INFERD_EINVAL, "alerts: %s: labels: '%s' is not a "
+                                  "label name ([a-zA-Z_][a-zA-Z0-9_]*, not alertname)", name,
+                                  k ? k : "(none)");
+        if (copy_field(r->labels[2 * i], ALERTS_FIELD_MAX, k) < 0 ||
+            copy_field(r->labels[2 * i + 1], ALERTS_FIELD_MAX, v) < 0)
+            return inferd_err_set(err, INFERD_EINVAL, "alerts: %s: labels.%s: missing or "
+                                  "longer than %d bytes", name, k, ALERTS_FIELD_MAX - 1);
+        has_sev |= !strcmp(k, "severity");
+    }
+    r->nlabels = in->nlabels;
+    if (!has_sev && (in->severity || in->nlabels == 0)) {
+        if (r->nlabels == ALERTS_MAX_LABELS ||
+            copy_field(r->labels[2 * r->nlabels + 1], ALERTS_FIELD_MAX,
+                       in->severity ? in->severity : "warning") < 0)
+            return inferd_err_set(err, INFERD_EINVAL, "alerts: %s: severity too long or too "
+                                  "many labels", name);
+        memcpy(r->labels[2 * r->nlabels], "severity", sizeof "severity");
+        r->nlabels++;
+    }
+    char probe[8];
+    for (size_t i = 0; i < in->nannotations; i++) {
+        const char *k = in->annotations[2 * i], *v = in->annotations[2 * i + 1];
+        if (!valid_label_name(k))
+            return inferd_err_set(err, INFERD_EINVAL, "alerts: %s: annotations: '%s' is not "
+                                  "a name", name, k ? k : "(none)");
+        if (copy_field(r->annot_names[i], ALERTS_FIELD_MAX, k) < 0 ||
+            copy_field(r->annot_tmpl[i], ALERTS_TEXT_MAX, v) < 0)
+            return inferd_err_set(err, INFERD_EINVAL, "alerts: %s: annotations.%s: missing "
+                                  "or longer than %d bytes", name, k, ALERTS_TEXT_MAX - 1);
+        if (alerts_template(v, 0, NULL, 0, probe, sizeof probe) < 0)
+            return inferd_err_set(err, INFERD_EINVAL, "alerts: %s: annotations.%s: only "
+                                  "{{ $value }} and {{ $labels.NAME }} may be used", name, k);
+        has_sum |= !strcmp(k, "summary");
+    }
+    r->nannot = in->nannotations;
+    if (!has_sum && in->summary) {
+        if (r->nannot == ALERTS_MAX_LABELS ||
+            copy_field(r->annot_tmpl[r->nannot], ALERTS_TEXT_MAX, in->summary) < 0)
+            return inferd_err_set(err, INFERD_EINVAL, "alerts: %s: summary too long or too "
+                                  "many annotations", name);
+        if (alerts_template(in->summary, 0, NULL, 0, probe, sizeof probe) < 0)
+            return inferd_err_set(err, INFERD_EINVAL, "alerts: %s: summary: only "
+                                  "{{ $value }} and {{ $labels.NAME }} may be used", name);
+        memcpy(r->annot_names[r->nannot], "summary", sizeof "summary");
+        r->nannot++;
+    }
+    return 0;
+}
+
 int alerts_add_rule(struct alerts *a, const struct alert_rule *in, struct inferd_err *err)
 {
-    struct rule *r = NULL;
+    struct alerts_rule *r = NULL;
     int rc = INFERD_EINVAL;
     const char *name = in && in->name ? in->name : "(unnamed)";
     if (!a || !in)
@@ -122,6 +212,8 @@ int alerts_add_rule(struct alerts *a, const struct alert_rule *in, struct inferd
     if (!valid_rule_name(in->name) || strlen(in->name) >= ALERTS_NAME_MAX)
         return inferd_err_set(err, INFERD_EINVAL, "alerts: rule name '%s' must be [A-Za-z0-9_], "
                               "under %d bytes", name, ALERTS_NAME_MAX);
+    if (in->kind < ALERT_VALUE || in->kind > ALERT_ANOMALY)
+        return inferd_err_set(err, INFERD_EINVAL, "alerts: %s: unknown kind", name);
     if (!in->metric || !metrics_family_find(a->reg, in->metric))
         return inferd_err_set(err, INFERD_EINVAL, "alerts: %s: metric '%s' is not registered",
                               name, in->metric ? in->metric : "(none)");
@@ -138,8 +230,16 @@ int alerts_add_rule(struct alerts *a, const struct alert_rule *in, struct inferd
             return inferd_err_set(err, INFERD_EINVAL, "alerts: %s: quantile needs a histogram",
                                   name);
     }
-    if (in->kind != ALERT_VALUE && !(in->window_s > 0))
+    if (in->kind != ALERT_VALUE && !(in->window_s > 0 && isfinite(in->window_s)))
         return inferd_err_set(err, INFERD_EINVAL, "alerts: %s: window_s must be > 0", name);
+    if (in->kind == ALERT_ANOMALY &&
+        !(in->baseline_s > in->window_s && isfinite(in->baseline_s)))
+        return inferd_err_set(err, INFERD_EINVAL, "alerts: %s: baseline_s must be finite and "
+                              "> window_s", name);
+    if (in->kind == ALERT_ANOMALY && in->season_s != 0 &&
+        !(in->season_s > 0 && in->season_s < in->baseline_s))
+        return inferd_err_set(err, INFERD_EINVAL, "alerts: %s: season_s must be > 0 and < "
+                              "baseline_s", name);
     if (!isfinite(in->threshold) || !(in->for_s >= 0) || !isfinite(in->for_s))
         return inferd_err_set(err, INFERD_EINVAL, "alerts: %s: threshold and for_s must be "
                               "finite (for_s >= 0)", name);
@@ -159,20 +259,20 @@ int alerts_add_rule(struct alerts *a, const struct alert_rule *in, struct inferd
     r->r = *in;
     if (copy_field(r->name, sizeof r->name, in->name) < 0 ||
         copy_field(r->metric, sizeof r->metric, in->metric) < 0 ||
-        copy_field(r->den, sizeof r->den, in->denominator ? in->denominator : "") < 0 ||
-        copy_field(r->severity, sizeof r->severity, in->severity ? in->severity : "warning") < 0 ||
-        copy_field(r->summary, sizeof r->summary, in->summary ? in->summary : "") < 0) {
-        inferd_err_set(err, INFERD_EINVAL, "alerts: %s: a name or text field is too long", name);
+        copy_field(r->den, sizeof r->den, in->denominator ? in->denominator : "") < 0) {
+        inferd_err_set(err, INFERD_EINVAL, "alerts: %s: a name field is too long", name);
         goto fail;
     }
+    if (copy_labels(r, in, name, err) < 0)
+        goto fail;
     for (size_t i = 0; i < 2 * in->nmatch; i++)
-        if (copy_field(r->match[i], FIELD_MAX, in->match[i]) < 0) {
+        if (copy_field(r->match[i], ALERTS_FIELD_MAX, in->match[i]) < 0) {
             inferd_err_set(err, INFERD_EINVAL, "alerts: %s: match entry missing or too long",
                            name);
             goto fail;
         }
     for (size_t i = 0; i < 2 * in->den_nmatch; i++)
-        if (copy_field(r->den_match[i], FIELD_MAX, in->den_match[i]) < 0) {
+        if (copy_field(r->den_match[i], ALERTS_FIELD_MAX, in->den_match[i]) < 0) {
             inferd_err_set(err, INFERD_EINVAL, "alerts: %s: denominator_match entry missing or "
                            "too long", name);
             goto fail;
@@ -181,8 +281,10 @@ int alerts_add_rule(struct alerts *a, const struct alert_rule *in, struct inferd
     r->r.name = r->name;
     r->r.metric = r->metric;
     r->r.denominator = r->den;
-    r->r.severity = r->severity;
-    r->r.summary = r->summary;
+    r->r.severity = r->r.summary = NULL;
+    r->r.nlabels = r->r.nannotations = 0;
+    for (size_t i = 0; i < 2 * ALERTS_MAX_LABELS; i++)
+        r->r.labels[i] = r->r.annotations[i] = NULL;
     for (size_t i = 0; i < 2 * ALERTS_MAX_MATCH; i++) {
         r->r.match[i] = r->match[i];
         r->r.den_match[i] = r->den_match[i];
@@ -196,56 +298,34 @@ int alerts_add_rule(struct alerts *a, const struct alert_rule *in, struct inferd
         inferd_err_prefix(err, "alerts: %s", name);
         goto fail;
     }
-    if (in->kind != ALERT_VALUE) {
-        r->hist = calloc(ALERTS_HISTORY, sizeof *r->hist);
-        if (!r->hist) {
-            rc = inferd_err_set(err, INFERD_ENOMEM, "alerts: out of memory");
-            goto fail;
-        }
+    if (in->kind != ALERT_VALUE && !(r->hist = calloc(ALERTS_HISTORY, sizeof *r->hist))) {
+        rc = inferd_err_set(err, INFERD_ENOMEM, "alerts: out of memory");
+        goto fail;
+    }
+    if (in->kind == ALERT_ANOMALY && (!(r->bl_t = calloc(ALERTS_BASELINE, sizeof(double))) ||
+                                      !(r->bl_v = calloc(ALERTS_BASELINE, sizeof(double))))) {
+        rc = inferd_err_set(err, INFERD_ENOMEM, "alerts: out of memory");
+        goto fail;
     }
     r->value = NAN;
+    r->bl_last = -INFINITY;
     pthread_mutex_lock(&a->lock);
     a->rules[a->nrules++] = r;
     pthread_mutex_unlock(&a->lock);
     return 0;
 fail:
+    if (r) {
+        free(r->hist);
+        free(r->bl_t);
+        free(r->bl_v);
+    }
     free(r);
     return rc;
 }
 
-int alerts_add_webhook(struct alerts *a, const char *url, struct inferd_err *err)
-{
-    if (!a || !url)
-        return inferd_err_set(err, INFERD_EINVAL, "alerts: webhook URL is required");
-    if (a->nhooks == ALERTS_MAX_WEBHOOKS)
-        return inferd_err_set(err, INFERD_ETOOLARGE, "alerts: more than %d webhooks",
-                              ALERTS_MAX_WEBHOOKS);
-    char origin[512];
-    const char *host = strstr(url, "://");
-    const char *path = host ? strchr(host + 3, '/') : NULL;
-    size_t olen = path ? (size_t)(path - url) : strlen(url);
-    if (!host || olen >= sizeof origin || (path && strlen(path) >= sizeof a->hook_path[0]))
-        return inferd_err_set(err, INFERD_EINVAL, "alerts: webhook '%.200s' is not an http(s) "
-                              "URL under 512 bytes", url);
-    memcpy(origin, url, olen);
-    origin[olen] = '\0';
-    snprintf(a->hook_path[a->nhooks], sizeof a->hook_path[0], "%s", path ? path : "/");
-    struct inferd_client_opts o = inferd_client_opts_default();
-    o.base_urls = origin;
-    o.max_retries = 2;
-    o.timeout_s = 5;
-    o.user_agent = "inferd-alerts/0.1";
-    int rc = inferd_client_new(&o, &a->hooks[a->nhooks], err);
-    if (rc < 0) {
-        inferd_err_prefix(err, "alerts: webhook");
-        return rc;
-    }
-    a->nhooks++;
-    return 0;
-}
-
 /* Reads what rule r needs from the registry now. Returns 0 or -1 (no such family). */
-static int take_sample(struct alerts *a, struct rule *r, double now, struct sample *s)
+static int take_sample(struct alerts *a, struct alerts_rule *r, double now,
+                       struct alerts_sample *s)
 {
     struct metrics_snapshot snap;
     memset(s, 0, sizeof *s);
@@ -293,10 +373,65 @@ static double quantile(double q, const double *bounds, size_t nb, const double *
     return nb ? bounds[nb - 1] : NAN;
 }
 
-/* Pushes a sample and computes the rule's value (NaN: not enough data yet). */
-static double rule_value(struct alerts *a, struct rule *r, double now)
+static int cmp_double(const void *x, const void *y)
 {
-    struct sample cur;
+    double p = *(const double *)x, q = *(const double *)y;
+    return p < q ? -1 : p > q;
+}
+
+/* Median of v[n] (n >= 1; sorts v). */
+static double median(double *v, size_t n)
+{
+    qsort(v, n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* Anomaly: the robust z-score (x - median) / (1.4826 MAD) of rate x against the baseline
+ * points of the last baseline_s, then x joins the baseline (at most ALERTS_BASELINE points
+ * spread over baseline_s). With season_s, only points whose age is within
+ * max(window_s, point spacing) of a whole number of seasons count (the same hour of earlier
+ * days, say). NaN with fewer than ALERTS_BASELINE_MIN points; with a flat baseline (MAD 0)
+ * any change is ±Inf, no change 0. */
+static double anomaly_z(struct alerts_rule *r, double now, double x)
+{
+    double v[ALERTS_BASELINE], dev[ALERTS_BASELINE], z = NAN;
+    double spacing = r->r.baseline_s / ALERTS_BASELINE;
+    double tol = r->r.window_s > spacing ? r->r.window_s : spacing;
+    size_t n = 0;
+    for (size_t k = 0; k < r->bl_count; k++) {
+        size_t i = (r->bl_head + ALERTS_BASELINE - 1 - k) % ALERTS_BASELINE;
+        double age = now - r->bl_t[i];
+        if (age > r->r.baseline_s + 1e-9)
+            break;
+        if (r->r.season_s > 0) {
+            double seasons = round(age / r->r.season_s);
+            if (seasons < 1 || fabs(age - seasons * r->r.season_s) > tol + 1e-9)
+                continue;
+        }
+        v[n++] = r->bl_v[i];
+    }
+    if (n >= ALERTS_BASELINE_MIN) {
+        double med = median(v, n);
+        for (size_t i = 0; i < n; i++)
+            dev[i] = fabs(v[i] - med);
+        double scale = 1.4826 * median(dev, n);
+        z = scale > 0 ? (x - med) / scale : x == med ? 0 : x > med ? INFINITY : -INFINITY;
+    }
+    if (now - r->bl_last >= r->r.baseline_s / ALERTS_BASELINE - 1e-9) {
+        r->bl_t[r->bl_head] = now;
+        r->bl_v[r->bl_head] = x;
+        r->bl_head = (r->bl_head + 1) % ALERTS_BASELINE;
+        if (r->bl_count < ALERTS_BASELINE)
+            r->bl_count++;
+        r->bl_last = now;
+    }
+    return z;
+}
+
+/* Pushes a sample and computes the rule's value (NaN: not enough data yet). */
+static double rule_value(struct alerts *a, struct alerts_rule *r, double now)
+{
+    struct alerts_sample cur;
     if (take_sample(a, r, now, &cur) < 0)
         return NAN;
     if (r->r.kind == ALERT_VALUE)
@@ -306,9 +441,10 @@ static double rule_value(struct alerts *a, struct rule *r, double now)
     if (r->count < ALERTS_HISTORY)
         r->count++;
     /* the oldest sample still inside the window is the base */
-    const struct sample *base = NULL;
+    const struct alerts_sample *base = NULL;
     for (size_t k = r->count; k-- > 1;) {
-        const struct sample *s = &r->hist[(r->head + ALERTS_HISTORY - 1 - k) % ALERTS_HISTORY];
+        const struct alerts_sample *s =
+            &r->hist[(r->head + ALERTS_HISTORY - 1 - k) % ALERTS_HISTORY];
         if (now - s->t <= r->r.window_s + 1e-9) {
             base = s;
             break;
@@ -321,6 +457,8 @@ static double rule_value(struct alerts *a, struct rule *r, double now)
     switch (r->r.kind) {
     case ALERT_RATE:
         return delta(cur.num, base->num) / dt;
+    case ALERT_ANOMALY:
+        return anomaly_z(r, now, delta(cur.num, base->num) / dt);
     case ALERT_RATIO: {
         double dd = delta(cur.den, base->den);
         return dd > 0 ? delta(cur.num, base->num) / dd : NAN;
@@ -339,63 +477,60 @@ static double rule_value(struct alerts *a, struct rule *r, double now)
     }
 }
 
-static void make_notice(struct notice *n, const struct rule *r, const char *status, double now)
+static void log_change(const struct alerts_rule *r, int firing)
 {
-    /* escaped strings cut to fit (at most 127 + 159 + 511 bytes), so the body always fits */
-    char name[2 * ALERTS_NAME_MAX], sev[160], sum[2 * ALERTS_TEXT_MAX];
-    json_write_escape(name, sizeof name, r->name, strlen(r->name), NULL);
-    json_write_escape(sev, sizeof sev, r->severity, strlen(r->severity), NULL);
-    json_write_escape(sum, sizeof sum, r->summary, strlen(r->summary), NULL);
-    snprintf(n->body, sizeof n->body,
-             "{\"status\":\"%s\",\"alert\":\"%s\",\"severity\":\"%s\",\"summary\":\"%s\","
-             "\"value\":%s%.6g%s,\"op\":\"%s\",\"threshold\":%.6g,\"active_for_s\":%.3f}",
-             status, name, sev, sum, isfinite(r->value) ? "" : "\"", r->value,
-             isfinite(r->value) ? "" : "\"", r->r.above ? ">" : "<", r->r.threshold,
-             now - r->since);
-    log_json(strcmp(status, "firing") == 0 ? LOG_WARN : LOG_INFO,
-             strcmp(status, "firing") == 0 ? "alert firing" : "alert resolved",
-             json_pack("{s:s,s:f,s:f}", "alert", r->name, "value", isfinite(r->value) ? r->value : 0.0,
-                       "threshold", r->r.threshold));
+    log_json(firing ? LOG_WARN : LOG_INFO, firing ? "alert firing" : "alert resolved",
+             json_pack("{s:s,s:f,s:f}", "alert", r->name,
+                       "value", isfinite(r->value) ? r->value : 0.0, "threshold",
+                       r->r.threshold));
 }
 
 int alerts_eval(struct alerts *a, double now)
 {
-    struct notice notes[ALERTS_MAX_RULES];
-    size_t nnotes = 0;
+    struct alerts_change ch[ALERTS_MAX_RULES];
+    size_t nch = 0, nchanged = 0;
     int firing = 0;
     pthread_mutex_lock(&a->lock);
+    int resend = a->last_am < 0 || now - a->last_am >= a->resend_s - 1e-9;
     for (size_t i = 0; i < a->nrules; i++) {
-        struct rule *r = a->rules[i];
+        struct alerts_rule *r = a->rules[i];
         r->value = rule_value(a, r, now);
-        int holds = isfinite(r->value) &&
+        /* no data (NaN) never holds; ±Inf (an anomaly off a flat baseline) compares */
+        int holds = !isnan(r->value) &&
                     (r->r.above ? r->value > r->r.threshold : r->value < r->r.threshold);
+        int changed = 0;
         if (holds) {
             if (r->state == ALERT_INACTIVE) {
                 r->state = ALERT_PENDING;
                 r->since = now;
             }
-            if (r->state == ALERT_PENDING && now - r->since >= r->r.for_s) {
+            if (r->state == ALERT_PENDING && now - r->since >= r->r.for_s - 1e-9) {
                 r->state = ALERT_FIRING;
-                make_notice(&notes[nnotes++], r, "firing", now);
+                changed = 1;
+                log_change(r, 1);
             }
         } else {
-            if (r->state == ALERT_FIRING)
-                make_notice(&notes[nnotes++], r, "resolved", now);
+            if (r->state == ALERT_FIRING) {
+                changed = 1;
+                log_change(r, 0);
+            }
             r->state = ALERT_INACTIVE;
         }
         firing += r->state == ALERT_FIRING;
+        if (changed || r->state == ALERT_FIRING)
+            ch[nch++] = (struct alerts_change){r, changed && r->state != ALERT_FIRING
+                                                      ? ALERT_INACTIVE : r->state,
+                                               changed, r->value, r->since, now};
+        nchanged += changed;
     }
+    /* Alertmanagers get every firing alert on a change and every resend_s, like Prometheus */
+    if (nchanged || (nch && resend))
+        a->last_am = now;
+    else
+        nch = 0;
     pthread_mutex_unlock(&a->lock);
-    for (size_t k = 0; k < nnotes; k++)
-        for (size_t h = 0; h < a->nhooks; h++) {
-            struct inferd_response resp = {0};
-            struct inferd_err err = {0};
-            if (inferd_client_request(a->hooks[h], "POST", a->hook_path[h], notes[k].body,
-                                      strlen(notes[k].body), "application/json", &resp,
-                                      &err) < 0)
-                log_event(LOG_WARN, "alert webhook failed", "reason", err.msg, NULL);
-            inferd_response_clear(&resp);
-        }
+    if (nch)
+        alerts__notify(a, ch, nch);
     return firing;
 }
 
@@ -424,10 +559,17 @@ static void *eval_loop(void *arg)
 
 int alerts_start(struct alerts *a, int interval_ms, struct inferd_err *err)
 {
-    if (!a || interval_ms < 10)
+    if (!a)
+        return inferd_err_set(err, INFERD_EINVAL, "alerts: no rule set");
+    if (interval_ms <= 0)
+        interval_ms = a->interval_ms_cfg > 0 ? a->interval_ms_cfg : 15000;
+    if (interval_ms < 10)
         return inferd_err_set(err, INFERD_EINVAL, "alerts: interval must be >= 10 ms");
     if (a->running)
         return inferd_err_set(err, INFERD_EBUSY, "alerts: already started");
+    int rc = a->qrunning ? 0 : alerts_start_notifier(a, err);
+    if (rc < 0)
+        return rc;
     a->interval_ms = interval_ms;
     if (pthread_create(&a->thread, NULL, eval_loop, a) != 0)
         return inferd_err_set(err, INFERD_ENOMEM, "alerts: cannot start the thread");
@@ -448,35 +590,47 @@ int alerts_rule_state(struct alerts *a, size_t i, double *value)
     return st;
 }
 
-static const char *state_name(enum alert_state s)
+/* Prometheus's rendering of a sample value as a string ("+Inf", "NaN", "0.25"). */
+static void value_string(double v, char *buf, size_t cap)
 {
-    return s == ALERT_FIRING ? "firing" : s == ALERT_PENDING ? "pending" : "inactive";
+    if (isnan(v))
+        snprintf(buf, cap, "NaN");
+    else if (isinf(v))
+        snprintf(buf, cap, "%sInf", v > 0 ? "+" : "-");
+    else
+        snprintf(buf, cap, "%.15g", v);
 }
 
 int alerts_json(struct alerts *a, char **json, struct inferd_err *err)
 {
-    json_t *list = json_array(), *root = json_object();
+    json_t *list = json_array(), *root = NULL;
     int rc = INFERD_ENOMEM;
-    double now = (double)clock_now_ns() / 1e9;
-    if (!list || !root || json_object_set(root, "alerts", list) < 0)
+    if (!list)
         goto done;
     pthread_mutex_lock(&a->lock);
     for (size_t i = 0; i < a->nrules; i++) {
-        const struct rule *r = a->rules[i];
-        json_t *o = json_pack("{s:s, s:s, s:o, s:s, s:f, s:f, s:s, s:s, s:f}", "name", r->name,
-                              "state", state_name(r->state), "value",
-                              isfinite(r->value) ? json_real(r->value) : json_null(), "op",
-                              r->r.above ? ">" : "<", "threshold", r->r.threshold, "for_s",
-                              r->r.for_s, "severity", r->severity, "summary", r->summary,
-                              "active_for_s",
-                              r->state == ALERT_INACTIVE ? 0.0 : now - r->since);
+        const struct alerts_rule *r = a->rules[i];
+        if (r->state == ALERT_INACTIVE)
+            continue;
+        char at[40], val[40];
+        clock_rfc3339((uint64_t)alerts__wall_ms(a, r->since), at, sizeof at);
+        value_string(r->value, val, sizeof val);
+        json_t *labels = alerts__labels(a, r);
+        json_t *ann = labels ? alerts__annotations(r, labels, r->value) : NULL;
+        json_t *o = ann ? json_pack("{s:O, s:o, s:s, s:s, s:s}", "labels", labels,
+                                    "annotations", ann, "state",
+                                    r->state == ALERT_FIRING ? "firing" : "pending",
+                                    "activeAt", at, "value", val)
+                        : NULL;
+        json_decref(labels);
         if (!o || json_array_append_new(list, o) < 0) {
             pthread_mutex_unlock(&a->lock);
             goto done;
         }
     }
     pthread_mutex_unlock(&a->lock);
-    *json = json_dumps(root, JSON_COMPACT);
+    root = json_pack("{s:s, s:{s:O}}", "status", "success", "data", "alerts", list);
+    *json = root ? json_dumps(root, JSON_COMPACT) : NULL;
     if (*json)
         rc = 0;
 done:

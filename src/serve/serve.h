@@ -29,6 +29,7 @@ struct serve_options {
     int log_keep;               /* --log-keep: rotated files kept (default 5) */
     const char *otlp_endpoint;  /* --otlp-endpoint: OTLP/HTTP traces URL (…/v1/traces) that
                                    gets a span per request; NULL = none */
+    const char *alerts_file;    /* --alerts: alert rule file (JSON, docs/observe.md); NULL = none */
     size_t max_body_bytes;      /* --max-body-bytes, default 64 MiB */
     size_t max_buffered_bytes;  /* --max-buffered-bytes: bodies held at once, default 8 x max_body_bytes */
     unsigned max_conns_per_client; /* --max-connections-per-client, default 1024 */

@@ -35,6 +35,7 @@ struct serve_server {
     struct metrics_inferd m;          /* families in reg */
     struct access_log *alog;          /* NULL when --access-log not given */
     struct otlp *otlp;                /* span exporter; NULL when --otlp-endpoint not given */
+    struct alerts *alerts;            /* --alerts rule set; NULL when not given */
     struct keyring *infer_keys;       /* NULL = inference routes open */
     struct keyring *admin_keys;       /* NULL = repository routes use infer_keys */
     struct repo *repo;

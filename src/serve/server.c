@@ -5,6 +5,7 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "gateway/discover.h"
+#include "observe/alerts.h"
 #include "observe/otlp.h"
 #include "observe/rollwin.h"
 #include "base/tpool.h"
@@ -121,6 +122,26 @@ static int start_registration(struct serve_server *s, struct inferd_err *err)
     return 0;
 }
 
+/* Starts the rule set once the port is known: generatorURLs point at this server. */
+static int start_alerts(struct serve_server *s, struct inferd_err *err)
+{
+    char url[SERVE_URL_MAX];
+    const char *host = s->opts.host ? s->opts.host : "127.0.0.1";
+    if (!alerts_external_url(s->alerts)[0]) {
+        if (s->advertise[0])
+            snprintf(url, sizeof url, "%s", s->advertise);
+        else if (strchr(host, ':'))
+            snprintf(url, sizeof url, "http://[%s]:%d", host, http_port(s->http));
+        else
+            snprintf(url, sizeof url, "http://%s:%d", host, http_port(s->http));
+        alerts_configure(s->alerts, 0, 0, url, NULL);
+    }
+    int rc = alerts_start(s->alerts, 0, err);
+    if (rc < 0)
+        inferd_err_prefix(err, "--alerts");
+    return rc;
+}
+
 static void on_complete(void *ctx, struct http_req *r)
 {
     struct serve_server *s = ctx;
@@ -225,6 +246,10 @@ int serve_start(const struct serve_options *o, struct serve_server **out, struct
         rc = inferd_err_set(err, INFERD_ENOMEM, "serve: out of memory");
         goto fail;
     }
+    if (o->alerts_file && (rc = alerts_load(s->reg, o->alerts_file, &s->alerts, err)) < 0) {
+        inferd_err_prefix(err, "--alerts");
+        goto fail;
+    }
     int threads = o->threads > 0 ? o->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
     if (threads < 1)
         threads = 1;
@@ -263,6 +288,8 @@ int serve_start(const struct serve_options *o, struct serve_server **out, struct
         (rc = http_add_routes(s->http, routes_dash, routes_dash_count, s, err)) < 0)
         goto fail;
     if ((rc = http_server_start(s->http, err)) < 0)
+        goto fail;
+    if (s->alerts && (rc = start_alerts(s, err)) < 0)
         goto fail;
     /* Registered only once the server answers, so the gateway never sees a dead URL. */
     if (o->register_url && (rc = start_registration(s, err)) < 0)
@@ -312,6 +339,7 @@ void serve_free(struct serve_server *s)
     gw_etcd_stop(s->peer_watch);
     workq_free(s->parse_q); /* runs what is queued: those requests answer while MHD still runs */
     http_server_free(s->http);
+    alerts_free(s->alerts); /* after the routes that read it; stops its threads */
     repo_close(s->repo);
     tpool_free(s->pool);
     keyring_free(s->infer_keys);
