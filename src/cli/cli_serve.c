@@ -47,6 +47,8 @@ static void usage(FILE *f)
             "      --advertise URL      the URL registered (default http://<host>:<port>)\n"
             "      --register-ttl S     the lease's TTL in seconds (default 10)\n"
             "      --peer URL           another server, listed by GET /api/peers (repeatable)\n"
+            "      --trust KEYS         serve only versions signed by a key in KEYS (inferd keygen;\n"
+            "                           a version unsigned or changed after signing never loads)\n"
             "  -h, --help               this text\n"
             "\n"
             "Serves every model under DIR on one port. Each DIR/<name>/<version>/ holds a model\n"
@@ -87,7 +89,7 @@ int cli_serve(int argc, char **argv)
         {"max-buffered-bytes", required_argument, 0, 'B'},
         {"register", required_argument, 0, 'R'},      {"advertise", required_argument, 0, 'A'},
         {"register-ttl", required_argument, 0, 'L'},  {"peer", required_argument, 0, 'Q'},
-        {"otlp-endpoint", required_argument, 0, 'X'},
+        {"otlp-endpoint", required_argument, 0, 'X'}, {"trust", required_argument, 0, 'U'},
         {"help", no_argument, 0, 'h'},                {0, 0, 0, 0},
     };
     int c;
@@ -102,6 +104,7 @@ int cli_serve(int argc, char **argv)
         case 'K': o.admin_key_file = optarg; break;
         case 'a': o.access_log = optarg; break;
         case 'X': o.otlp_endpoint = optarg; break;
+        case 'U': o.trust_file = optarg; break;
         case 'e': o.error_log = optarg; break;
         case 'p':
             if (cli_int("serve", "--port", optarg, 0, 65535, "a port number", &v) < 0)

@@ -6,6 +6,7 @@
 #include "base/log.h"
 #include "base/path.h"
 #include "observe/families.h"
+#include "pack/sign.h"
 
 #include <assert.h>
 #include <dirent.h>
@@ -49,6 +50,7 @@ struct repo {
     pthread_mutex_t stop_lock;
     pthread_cond_t stop_cond;
     int stop;
+    struct pack_keyring *trust;      /* opts.trust_file's keys; NULL = signatures not required */
 };
 
 static int name_ok(const char *s)
@@ -153,6 +155,8 @@ static int load_version(struct repo *r, const char *name, const struct model_con
         rc = backend_none_error(mv->dir, err);
         goto fail;
     }
+    if (r->trust && (rc = pack_verify_version(mv->dir, r->trust, err)) < 0)
+        goto fail;
     rc = manifest_verify(mv->dir, mv->be->file_name, err);
     if (rc < 0)
         goto fail;
@@ -520,6 +524,18 @@ int repo_open(const struct repo_opts *opts, struct repo **out, struct inferd_err
     }
     r->opts = *opts;
     r->opts.root = r->root;
+    if (opts->trust_file) {
+        r->trust = malloc(sizeof *r->trust);
+        if (!r->trust || (rc = pack_keyring_load(opts->trust_file, r->trust, err)) < 0) {
+            if (!r->trust)
+                rc = inferd_err_set(err, INFERD_ENOMEM, "repository: out of memory");
+            else
+                inferd_err_prefix(err, "--trust");
+            free(r->trust);
+            free(r);
+            return rc;
+        }
+    }
     pthread_mutex_init(&r->lock, NULL);
     pthread_mutex_init(&r->sync, NULL);
     pthread_mutex_init(&r->stop_lock, NULL);
@@ -559,6 +575,7 @@ void repo_close(struct repo *r)
     pthread_mutex_destroy(&r->sync);
     pthread_mutex_destroy(&r->stop_lock);
     pthread_cond_destroy(&r->stop_cond);
+    free(r->trust);
     free(r);
 }
 

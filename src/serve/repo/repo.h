@@ -44,6 +44,9 @@ struct repo_opts {
     struct tpool *pool;             /* borrowed compute pool for engines */
     int64_t max_elements;           /* per-tensor cap passed to engines */
     struct metrics_inferd *metrics; /* borrowed; may be NULL */
+    const char *trust_file;         /* trust file of ed25519 public keys (pack/sign.h): a version
+                                       loads only when manifest.sig verifies with one of them
+                                       and every file matches manifest.json; NULL = not required */
 };
 
 /* One loaded model version. Fields are read-only after load. Routes ask for what they
