@@ -296,7 +296,8 @@ int pack_sign_version(const char *dir, const struct pack_secret_key *sk, struct 
     return file_write_atomic(path, line, (size_t)n, 0644, err);
 }
 
-int pack_verify_version(const char *dir, const struct pack_keyring *kr, struct inferd_err *err)
+static int verify(const char *dir, const struct pack_keyring *kr, const char *name, int64_t version,
+                  struct inferd_err *err)
 {
     char path[PATH_MAX_LEN];
     char *man = NULL, *sbuf = NULL;
@@ -339,7 +340,25 @@ int pack_verify_version(const char *dir, const struct pack_keyring *kr, struct i
     free(man);
     if (rc < 0)
         return rc;
+    if (name && (strcmp(m.name, name) != 0 || m.version != version)) {
+        rc = inferd_err_set(err, INFERD_EAUTH,
+                            "%s: signed for %s version %lld, not %s version %lld; refusing it (copied or renamed?)",
+                            path, m.name[0] ? m.name : "(no name)", (long long)m.version, name, (long long)version);
+        pack_manifest_free(&m);
+        return rc;
+    }
     rc = pack_manifest_check(&m, dir, 1, err);
     pack_manifest_free(&m);
     return rc;
+}
+
+int pack_verify_version(const char *dir, const struct pack_keyring *kr, struct inferd_err *err)
+{
+    return verify(dir, kr, NULL, 0, err);
+}
+
+int pack_verify_as(const char *dir, const struct pack_keyring *kr, const char *name, int64_t version,
+                   struct inferd_err *err)
+{
+    return verify(dir, kr, name, version, err);
 }

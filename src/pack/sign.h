@@ -80,5 +80,9 @@ int pack_sign_version(const char *dir, const struct pack_secret_key *sk, struct 
  * manifest.sig aside). Returns 0, or EAUTH ("unsigned", "signed by an untrusted key",
  * "bad signature") or EFORMAT naming the file whose sha256 or size differs. */
 int pack_verify_version(const char *dir, const struct pack_keyring *kr, struct inferd_err *err);
+/* pack_verify_version, and then the signed manifest's name and version must be these (a
+ * signed old version copied under a new number is refused). */
+int pack_verify_as(const char *dir, const struct pack_keyring *kr, const char *name, int64_t version,
+                   struct inferd_err *err);
 
 #endif

@@ -101,7 +101,7 @@ int pack_register(const char *pkg, const char *repo, const struct pack_keyring *
         goto done;
     }
     if (trust) {
-        if ((rc = pack_verify_version(vdir, trust, err)) < 0)
+        if ((rc = pack_verify_as(vdir, trust, rr->name, rr->version, err)) < 0)
             goto done;
         rr->signed_by_trusted = 1;
     } else if ((rc = pack_manifest_check(&m, vdir, 1, err)) < 0) {

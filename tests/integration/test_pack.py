@@ -184,21 +184,27 @@ with Server(repo, "--trust", os.path.join(tmp, "k.pub"), "--poll-ms", "100") as 
     run("rm", "mlp:5", "--repo", "repo")
     c.check(run("register", "pkg4", "--repo", "repo").returncode == 0, "register v4")
     c.check(wait_until(lambda: index(s).get(("mlp", "4"), {}).get("state") == "READY", 30), "v4 READY")
-    shutil.copytree(os.path.join(tmp, "pkg3bad/mlp/3"), os.path.join(repo, "mlp", ".stage"))
-    m = json.load(open(os.path.join(tmp, "pkg3bad/mlp/3/manifest.json")))
+    run("pack", "src/mlp1.onnx", "--name", "mlp", "--version", "6", "-o", "pkg6", "--sign", "k.key")
+    shutil.copytree(os.path.join(tmp, "pkg6/mlp/6"), os.path.join(repo, "mlp", ".stage"))
     with open(os.path.join(repo, "mlp", ".stage", "model.onnx"), "r+b") as f:  # same size, other bytes
-        f.truncate(m["files"]["model.onnx"]["size"])
         f.seek(100)
-        f.write(b"\x01\x02\x03")
+        b = f.read(3)
+        f.seek(100)
+        f.write(bytes(v ^ 0xff for v in b))
     os.rename(os.path.join(repo, "mlp", ".stage"), os.path.join(repo, "mlp", "6"))
-    # v6's manifest says version 3, but the signature still covers it; the changed file must be named
     ok = wait_until(lambda: "sha256 mismatch" in index(s).get(("mlp", "6"), {}).get("reason", ""), 30)
     c.check(ok and "model.onnx" in index(s)[("mlp", "6")]["reason"], "tampered version refused naming the file: %r"
             % index(s).get(("mlp", "6")))
     c.check(index(s).get(("mlp", "4"), {}).get("state") == "READY", "v4 still READY after a tampered v6")
+    run("rm", "mlp:6", "--repo", "repo")
+    # a signed version copied under a newer number (a replay) is refused
+    shutil.copytree(os.path.join(tmp, "pkg3/mlp/3"), os.path.join(repo, "mlp", ".stage"))
+    os.rename(os.path.join(repo, "mlp", ".stage"), os.path.join(repo, "mlp", "7"))
+    ok = wait_until(lambda: "signed for mlp version 3" in index(s).get(("mlp", "7"), {}).get("reason", ""), 30)
+    c.check(ok, "a signed version copied under another number refused: %r" % index(s).get(("mlp", "7")))
+    run("rm", "mlp:7", "--repo", "repo")
     y = infer(s, "mlp", x)
     c.check(y is not None and np.allclose(y, mlp_ref(w2, x), atol=1e-4), "v4 serves")
-    run("rm", "mlp:6", "--repo", "repo")
 
 with open(os.path.join(tmp, "bad.pub"), "w") as f:
     f.write("ssh-ed25519 AAAA\n")

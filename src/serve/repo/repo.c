@@ -155,7 +155,7 @@ static int load_version(struct repo *r, const char *name, const struct model_con
         rc = backend_none_error(mv->dir, err);
         goto fail;
     }
-    if (r->trust && (rc = pack_verify_version(mv->dir, r->trust, err)) < 0)
+    if (r->trust && (rc = pack_verify_as(mv->dir, r->trust, name, version, err)) < 0)
         goto fail;
     rc = manifest_verify(mv->dir, mv->be->file_name, err);
     if (rc < 0)
