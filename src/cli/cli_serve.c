@@ -47,6 +47,8 @@ static void usage(FILE *f)
             "      --advertise URL      the URL registered (default http://<host>:<port>)\n"
             "      --register-ttl S     the lease's TTL in seconds (default 10)\n"
             "      --peer URL           another server, listed by GET /api/peers (repeatable)\n"
+            "      --max-upload-bytes N largest package PUT to /v2/repository/models/M/versions/V\n"
+            "                           (a tar stream written to disk as it arrives; default 32 GiB)\n"
             "      --trust KEYS         serve only versions signed by a key in KEYS (inferd keygen;\n"
             "                           a version unsigned or changed after signing never loads)\n"
             "  -h, --help               this text\n"
@@ -90,6 +92,7 @@ int cli_serve(int argc, char **argv)
         {"register", required_argument, 0, 'R'},      {"advertise", required_argument, 0, 'A'},
         {"register-ttl", required_argument, 0, 'L'},  {"peer", required_argument, 0, 'Q'},
         {"otlp-endpoint", required_argument, 0, 'X'}, {"trust", required_argument, 0, 'U'},
+        {"max-upload-bytes", required_argument, 0, 'Y'},
         {"help", no_argument, 0, 'h'},                {0, 0, 0, 0},
     };
     int c;
@@ -105,6 +108,11 @@ int cli_serve(int argc, char **argv)
         case 'a': o.access_log = optarg; break;
         case 'X': o.otlp_endpoint = optarg; break;
         case 'U': o.trust_file = optarg; break;
+        case 'Y':
+            if (cli_int("serve", "--max-upload-bytes", optarg, 1, 1LL << 50, NULL, &v) < 0)
+                goto done;
+            o.max_upload_bytes = v;
+            break;
         case 'e': o.error_log = optarg; break;
         case 'p':
             if (cli_int("serve", "--port", optarg, 0, 65535, "a port number", &v) < 0)

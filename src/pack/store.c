@@ -15,7 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* Removes temporaries (.reg-<pid>-*, .rm-<pid>-*) in dir left by processes that are gone. */
+/* Removes temporaries (.reg-<pid>-*, .put-<pid>-*, .rm-<pid>-*) in dir left by processes that are gone. */
 static void sweep_stale(const char *dir)
 {
     DIR *d = opendir(dir);
@@ -25,7 +25,7 @@ static void sweep_stale(const char *dir)
         return;
     while ((e = readdir(d))) {
         const char *s = e->d_name, *p;
-        if (strncmp(s, ".reg-", 5) == 0)
+        if (strncmp(s, ".reg-", 5) == 0 || strncmp(s, ".put-", 5) == 0)
             p = s + 5;
         else if (strncmp(s, ".rm-", 4) == 0)
             p = s + 4;

@@ -39,6 +39,7 @@ struct serve_options {
     const char *advertise_url;  /* --advertise: the URL registered; NULL = http://<host>:<port> */
     int register_ttl_s;         /* --register-ttl: the lease's TTL, default 10 */
     const char *const *peers;   /* --peer URLs for GET /api/peers (borrowed), n_peers of them */
+    int64_t max_upload_bytes;   /* --max-upload-bytes: a package PUT to the repository, default 32 GiB */
     const char *trust_file;     /* --trust: ed25519 public keys; every version must be signed by
                                    one of them (src/pack/sign.h); NULL = signatures not required */
     size_t n_peers;

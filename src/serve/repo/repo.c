@@ -627,9 +627,11 @@ int repo_load(struct repo *r, const char *name, struct inferd_err *err)
     char dir[PATH_MAX_LEN];
     struct stat st;
     int rc = path_join(dir, sizeof dir, r->root, name, err);
-    if (rc == 0 && (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)))
+    if (rc == 0 && (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))) {
+        if (e)
+            sync_model(r, name, NULL); /* its folder is gone: unload what it had */
         rc = inferd_err_set(err, INFERD_ENOTFOUND, "model '%s': no folder %s in the repository", name, dir);
-    else if (rc == 0)
+    } else if (rc == 0)
         rc = sync_model(r, name, err);
     if (rc == 0) {
         pthread_mutex_lock(&r->lock);
@@ -758,4 +760,14 @@ int repo_loaded_count(struct repo *r)
         n += r->models[i]->nv;
     pthread_mutex_unlock(&r->lock);
     return n;
+}
+
+const struct pack_keyring *repo_trust(const struct repo *r)
+{
+    return r->trust;
+}
+
+const char *repo_root(const struct repo *r)
+{
+    return r->root;
 }
