@@ -196,6 +196,19 @@ int pack_upload_commit(struct pack_upload *u, const struct pack_keyring *trust, 
     return rc;
 }
 
+void pack_upload_discard(struct pack_upload *u)
+{
+    if (u->fd >= 0) {
+        close(u->fd);
+        u->fd = -1;
+    }
+    if (u->rc == 0)
+        u->rc = inferd_err_set(&u->err, INFERD_EINVAL, "package upload: already finished");
+    if (u->stage[0])
+        file_remove_tree(u->stage, NULL);
+    u->stage[0] = '\0';
+}
+
 void pack_upload_free(struct pack_upload *u)
 {
     if (!u)
@@ -203,6 +216,7 @@ void pack_upload_free(struct pack_upload *u)
     if (u->fd >= 0)
         close(u->fd);
     tar_reader_free(u->tar);
-    file_remove_tree(u->stage, NULL);
+    if (u->stage[0])
+        file_remove_tree(u->stage, NULL);
     free(u);
 }

@@ -38,6 +38,9 @@ int pack_upload_commit(struct pack_upload *u, const struct pack_keyring *trust, 
                        struct inferd_err *err);
 /* The first error of the stream (0 when none), its message in err. */
 int pack_upload_error(const struct pack_upload *u, struct inferd_err *err);
+/* Removes the staging folder now (before answering, so a client that got the answer finds
+ * nothing left); later writes fail. */
+void pack_upload_discard(struct pack_upload *u);
 /* Removes the staging folder and frees. NULL is a no-op. */
 void pack_upload_free(struct pack_upload *u);
 

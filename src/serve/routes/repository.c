@@ -105,6 +105,7 @@ static void put_commit(void *arg)
     struct inferd_err err = {0};
     struct model_version *mv = NULL;
     int rc = pack_upload_commit(j->u, repo_trust(s->repo), &rr, &err);
+    pack_upload_discard(j->u);
     if (rc < 0) {
         serve_error(r, 0, rc == INFERD_EAUTH || rc == INFERD_EFORMAT ? INFERD_EINVAL : rc, err.msg);
         goto done;
@@ -148,6 +149,7 @@ static int repo_put_route(struct http_req *r, void *ctx)
         return HTTP_DONE;
     }
     if (pack_upload_error(u, &err) < 0) {
+        pack_upload_discard(u);
         serve_error(r, 0, err.code == INFERD_EIO ? INFERD_EIO : err.code == INFERD_ETOOLARGE ? err.code : INFERD_EINVAL,
                     err.msg);
         return HTTP_DONE;
@@ -160,6 +162,7 @@ static int repo_put_route(struct http_req *r, void *ctx)
     *j = (struct put_job){r, s, u};
     if (!s->parse_q || workq_post(s->parse_q, put_commit, j) < 0) {
         free(j);
+        pack_upload_discard(u);
         serve_error(r, 0, INFERD_EBUSY, "server busy: too many uploads and large bodies wait; retry");
         return HTTP_DONE;
     }

@@ -11,6 +11,7 @@
 #include "pack/pack.h"
 #include "pack/sign.h"
 #include "pack/store.h"
+#include "pack/tar.h"
 #include "serve/repo/repo_config.h"
 
 #include <jansson.h>
@@ -230,6 +231,16 @@ static void test_register(void)
     CHECK(pack_register(pkg, repo, NULL, &rr, &err) == INFERD_EFORMAT && strstr(err.msg, "2 model folders"));
 }
 
+static void test_tar_names(void)
+{
+    const char *ok[] = {"a", "./a/b", "mlp/3/model.onnx", "a/.b"};
+    const char *bad[] = {"", "/a", "../a", "a/../b", "a//b", "./", "a/./b", "a/..", "a\\b", "a\x01"};
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
+        CHECK(tar_name_ok(ok[i]));
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        CHECK(!tar_name_ok(bad[i]));
+}
+
 int main(void)
 {
     const char *t = getenv("TMPDIR");
@@ -240,6 +251,7 @@ int main(void)
     test_key_files();
     test_sign_verify();
     test_register();
+    test_tar_names();
     file_remove_tree(root, NULL);
     return check_finish();
 }
