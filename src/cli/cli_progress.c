@@ -31,9 +31,14 @@ void cli_progress_cb(void *ctx, int64_t done, int64_t total)
 {
     struct cli_progress *p = ctx;
     int64_t now = (int64_t)clock_now_ns();
+    if (done < p->cur) { /* the next file or blob: the summary counts them all */
+        p->base += p->cur;
+        p->quarter = 0;
+    }
+    p->cur = done;
     double secs = (double)(now - p->start_ns) / 1e9;
     char d[32], t[32], r[32];
-    p->done = done;
+    p->done = p->base + done;
     if (p->tty) {
         if (done != total && now - p->last_ns < 100000000LL)
             return;

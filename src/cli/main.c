@@ -26,6 +26,8 @@ static const struct command commands[] = {
     {"list", cli_list, "list the models and versions in a repository folder"},
     {"show", cli_show, "show a model's config.json and versions in a repository folder"},
     {"rm", cli_rm, "remove a model or one version from a repository folder"},
+    {"push", cli_push, "push a package to an OCI registry (oci://HOST:PORT/NAME:TAG)"},
+    {"pull", cli_pull, "pull a package from an OCI registry (resumable)"},
 };
 
 static void usage(FILE *out)
