@@ -764,3 +764,40 @@ done:
     curl_easy_cleanup(cn.c);
     return rc;
 }
+
+/* ---- serve --models oci://... ---- */
+
+#include "base/hash.h"
+#include "pack/store.h"
+
+int oci_sync(const char *const *refs, int n, const char *repo, const struct pack_keyring *trust,
+             const struct oci_opts *o, struct inferd_err *err)
+{
+    int first = 0;
+    if (mkdir(repo, 0755) != 0 && errno != EEXIST)
+        return inferd_err_set(err, INFERD_EIO, "%s: %s", repo, strerror(errno));
+    for (int i = 0; i < n; i++) {
+        struct oci_ref ref;
+        struct inferd_err e = {0};
+        char tname[40], tmp[PATH_MAX_LEN];
+        struct pack_register_result rr;
+        int rc = oci_parse_ref(refs[i], &ref, &e);
+        if (rc == 0) {
+            snprintf(tname, sizeof tname, ".pull-%016llx", (unsigned long long)hash_fnv1a_str(HASH_FNV1A_SEED, refs[i]));
+            rc = path_join(tmp, sizeof tmp, repo, tname, &e);
+        }
+        if (rc == 0) {
+            file_remove_tree(tmp, NULL); /* a finished pull that was not registered: fetch again */
+            rc = oci_pull(&ref, tmp, o, NULL, NULL, &e);
+        }
+        if (rc == 0) {
+            rc = pack_register(tmp, repo, trust, &rr, &e);
+            file_remove_tree(tmp, NULL);
+        }
+        if (rc < 0 && first == 0) {
+            first = rc;
+            inferd_err_set(err, rc, "%s: %s", refs[i], e.msg);
+        }
+    }
+    return first;
+}

@@ -58,6 +58,16 @@ int oci_push(const char *pkg, const struct oci_ref *ref, const struct oci_opts *
 int oci_pull(const struct oci_ref *ref, const char *out_dir, const struct oci_opts *o, char name[128],
              int64_t *version, struct inferd_err *err);
 
+/* Pulls each ref and registers it into repo (store.h; trust may be NULL): what `inferd
+ * serve --models oci://…,oci://…` does at start and on SIGHUP. A ref whose tag now names a
+ * new version adds that version; one that names a version already there changes nothing.
+ * Pulls go through repo/.pull-<hash of the ref> (resumed when a pull was cut). Returns 0
+ * when every ref synced, else the first error (err names the ref); the others are still
+ * tried. */
+struct pack_keyring;
+int oci_sync(const char *const *refs, int n, const char *repo, const struct pack_keyring *trust,
+             const struct oci_opts *o, struct inferd_err *err);
+
 /* Checks an OCI image manifest's bytes as pull does (for fuzzing). OUT: number of layers. */
 int oci_manifest_check(const char *buf, size_t len, int *n_layers, struct inferd_err *err);
 

@@ -53,6 +53,8 @@ struct serve_options serve_options_default(void);
 int serve_start(const struct serve_options *o, struct serve_server **out, struct inferd_err *err);
 /* The port the server listens on. */
 int serve_port(const struct serve_server *s);
+/* Re-scans the model repository now (as the poller does every --poll-ms). */
+void serve_rescan(struct serve_server *s);
 /* Reopens the error and access logs (SIGHUP). */
 void serve_reopen_logs(struct serve_server *s);
 /* Stops accepting, marks not-ready, waits up to timeout_ms for in-flight requests.

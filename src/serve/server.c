@@ -262,6 +262,11 @@ fail:
 
 int serve_port(const struct serve_server *s) { return http_port(s->http); }
 
+void serve_rescan(struct serve_server *s)
+{
+    repo_poll(s->repo);
+}
+
 void serve_reopen_logs(struct serve_server *s)
 {
     log_reopen();

@@ -16,6 +16,7 @@ import http.server
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -86,6 +87,20 @@ try:
                                                              "data": x.ravel().tolist()}]})
         y = np.array(r.json()["outputs"][0]["data"], np.float32).reshape(2, 3) if r.status == 200 else None
         c.check(y is not None and np.allclose(y, mlp_ref(w, x), atol=1e-4), "the pulled package serves")
+    # serve --models oci://...: pulled at start, and again on SIGHUP (the tag moved to v4)
+    tag = "oci://127.0.0.1:%d/models/mlp:prod" % port
+    c.check(run("push", "pkg", tag, "-q").returncode == 0, "push under a second tag")
+    w4 = make_mlp(os.path.join(tmp, "mlp4.onnx"), seed=4)
+    run("pack", "mlp4.onnx", "--name", "mlp", "--version", "4", "-o", "pkg4", "--sign", "k.key", "-q")
+    ocidir = os.path.join(tmp, "oci-models")
+    with Server(tag, "--oci-dir", ocidir, "--trust", os.path.join(tmp, "k.pub"), "--poll-ms", "0") as s:
+        meta = s.get("/v2/models/mlp")
+        c.check(meta.status == 200 and meta.json().get("versions") == ["3"], "serves the pulled v3: %r" % meta)
+        c.check(run("push", "pkg4", tag, "-q").returncode == 0, "push v4 under the same tag")
+        s.send_signal(signal.SIGHUP)
+        c.check(wait_until(lambda: s.get("/v2/models/mlp").json().get("versions") == ["4"], 30),
+                "after SIGHUP the server pulled and serves v4: %r" % s.get("/v2/models/mlp").body)
+        c.check(not [e for e in os.listdir(ocidir) if e.startswith(".pull-")], "no pull folder left")
     p = run("pull", "oci://127.0.0.1:%d/models/mlp:nope" % port, "-o", "nope")
     c.check(p.returncode == 1 and "404" in p.stderr and not os.path.exists(os.path.join(tmp, "nope")),
             "an unknown tag: %r" % p.stderr)
