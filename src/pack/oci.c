@@ -696,6 +696,7 @@ int oci_pull(const struct oci_ref *ref, const char *out_dir, const struct oci_op
     /* the config blob: the package's manifest.json */
     snprintf(p, sizeof p, "/v2/%s/blobs/%s", ref->name, cdig);
     url_of(&cn, p, url, sizeof url);
+    buf_free(&r.body);
     buf_init(&r.body, PACK_MANIFEST_MAX);
     if ((rc = request(&cn, "GET", url, NULL, NULL, NULL, 0, NULL, &r, err)) < 0)
         goto done;
