@@ -15,6 +15,7 @@ import hashlib
 import http.server
 import json
 import os
+import random
 import shutil
 import signal
 import subprocess
@@ -101,6 +102,33 @@ try:
         c.check(wait_until(lambda: s.get("/v2/models/mlp").json().get("versions") == ["4"], 30),
                 "after SIGHUP the server pulled and serves v4: %r" % s.get("/v2/models/mlp").body)
         c.check(not [e for e in os.listdir(ocidir) if e.startswith(".pull-")], "no pull folder left")
+    # kill -9 at random points of a push: the tag keeps naming a whole package (the old one,
+    # or none for a new tag); pushing again completes
+    make_mlp(os.path.join(tmp, "big.onnx"), seed=9, din=64, dh=1024, dout=64)
+    run("pack", "big.onnx", "--name", "mlp", "--version", "9", "-o", "pkgbig", "--sign", "k.key", "-q")
+    rng = random.Random(99)
+    for i in range(6):
+        t = "oci://127.0.0.1:%d/models/k%d:1" % (port, i)
+        if i % 2:
+            run("push", "pkg", t, "-q")  # the old state: v3 under this tag
+        proc = subprocess.Popen([BIN, "push", "pkgbig", t, "--chunk-size", "16384", "-q"], cwd=tmp,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(0, 0.3))
+        proc.kill()
+        proc.wait()
+        out = "kill%d" % i
+        p = run("pull", t, "-o", out, "-q")
+        if p.returncode == 0:
+            c.check(run("verify", out, "--trust", "k.pub").returncode == 0, "after kill -9 #%d the tag names a whole "
+                    "package" % i)
+            shutil.rmtree(os.path.join(tmp, out))
+        else:
+            c.check(i % 2 == 0 and "404" in p.stderr, "after kill -9 #%d: a new tag is absent, an old one stays: %r"
+                    % (i, p.stderr))
+        c.check(run("push", "pkgbig", t, "-q").returncode == 0, "push again after kill -9 #%d" % i)
+        p = run("pull", t, "-o", out, "-q")
+        c.check(p.returncode == 0 and "version 9" in p.stdout and run("verify", out, "--trust", "k.pub").returncode == 0,
+                "after the re-push #%d the tag names the new package: %r" % (i, p.stdout + p.stderr))
     p = run("pull", "oci://127.0.0.1:%d/models/mlp:nope" % port, "-o", "nope")
     c.check(p.returncode == 1 and "404" in p.stderr and not os.path.exists(os.path.join(tmp, "nope")),
             "an unknown tag: %r" % p.stderr)
