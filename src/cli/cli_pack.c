@@ -21,7 +21,8 @@ static void pack_usage(FILE *out)
 {
     fprintf(out,
             "usage: inferd pack SRC --name NAME [--version V] [-o DIR] [--sign KEY] [--set KEY=VALUE]...\n"
-            "  Makes a model package from an ONNX (*.onnx) or GGUF file: DIR/NAME/config.json and\n"
+            "  Makes a model package from an ONNX (*.onnx) or GGUF file (or a llama2.c checkpoint with\n"
+            "  --tokenizer, converted to GGUF): DIR/NAME/config.json and\n"
             "  DIR/NAME/V/{model.onnx|model.gguf, config.json, manifest.json[, manifest.sig]}.\n"
             "  `inferd serve --models DIR` serves it as it is; `inferd register DIR --repo R` adds it\n"
             "  to a repository. config.json is inferred from the model (inputs, outputs, batching;\n"
@@ -33,6 +34,7 @@ static void pack_usage(FILE *out)
             "  --sign KEY           sign manifest.json with this secret key (inferd keygen)\n"
             "  --set KEY=VALUE      config.json member; VALUE is JSON, else taken as a string\n"
             "                       (--set max_batch_size=16 --set dynamic_batching='{}')\n"
+            "  --tokenizer TOK.bin  SRC is a llama2.c checkpoint: convert it with this tokenizer to GGUF\n"
             "  --max-batch-size N   = --set max_batch_size=N\n"
             "  --context-size N     = --set context_size=N (GGUF)\n"
             "  -q, --quiet          no progress output\n");
@@ -66,6 +68,7 @@ int cli_pack(int argc, char **argv)
         {"output", required_argument, 0, 'o'}, {"sign", required_argument, 0, 'S'},
         {"set", required_argument, 0, 's'},    {"max-batch-size", required_argument, 0, 'b'},
         {"context-size", required_argument, 0, 'c'}, {"quiet", no_argument, 0, 'q'},
+        {"tokenizer", required_argument, 0, 'T'},
         {"help", no_argument, 0, 'h'},         {0, 0, 0, 0},
     };
     struct pack_opts o = {.version = 1};
@@ -82,6 +85,7 @@ int cli_pack(int argc, char **argv)
         case 'n': o.name = optarg; break;
         case 'o': o.out_dir = optarg; break;
         case 'S': sign = optarg; break;
+        case 'T': o.tokenizer = optarg; break;
         case 'q': quiet = 1; break;
         case 'v':
             if (cli_int("pack", "--version", optarg, 1, 999999999999999LL, "a version number (1 or more)", &v) < 0)
@@ -135,7 +139,7 @@ int cli_pack(int argc, char **argv)
         fprintf(stderr, "inferd pack: %s\n", err.msg);
         goto done;
     }
-    if (!quiet)
+    if (!quiet && prog.done)
         cli_progress_end(&prog);
     printf("packed %s version %lld (%s, %lld bytes, sha256 %s)%s\n  %s\n", o.name, (long long)o.version, res.format,
            (long long)res.size, res.sha256, o.sign ? ", signed" : "", res.version_dir);

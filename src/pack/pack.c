@@ -5,6 +5,7 @@
 #include "inferd/tensor.h"
 #include "inferd/version.h"
 #include "llm/gguf.h"
+#include "pack/llama2c.h"
 #include "pack/manifest.h"
 #include "serve/repo/repo_config.h"
 
@@ -35,7 +36,7 @@ int pack_model_name_ok(const char *s)
 }
 
 /* "onnx" or "gguf" from the file's first bytes and name. */
-static int detect_format(const char *path, char *fmt, size_t cap, struct inferd_err *err)
+static int detect_format(const char *path, const char *tokenizer, char *fmt, size_t cap, struct inferd_err *err)
 {
     char magic[4] = {0};
     FILE *f = fopen(path, "rb");
@@ -46,11 +47,14 @@ static int detect_format(const char *path, char *fmt, size_t cap, struct inferd_
     size_t len = strlen(path);
     if (n == 4 && memcmp(magic, "GGUF", 4) == 0)
         snprintf(fmt, cap, "gguf");
+    else if (tokenizer)
+        snprintf(fmt, cap, "llama2c");
     else if (len > 5 && strcmp(path + len - 5, ".onnx") == 0)
         snprintf(fmt, cap, "onnx");
     else
         return inferd_err_set(err, INFERD_EUNSUPPORTED,
-                              "%s: not a GGUF file and not named *.onnx; pack takes ONNX and GGUF models", path);
+                              "%s: not a GGUF file and not named *.onnx; pack takes ONNX and GGUF models, and llama2.c "
+                              "checkpoints with --tokenizer", path);
     return 0;
 }
 
@@ -179,15 +183,57 @@ int pack_build(const struct pack_opts *o, struct pack_result *res, struct inferd
         return inferd_err_set(err, INFERD_EINVAL, "--version: not in 1..999999999999999");
     if (lstat(o->out_dir, &st) == 0)
         return inferd_err_set(err, INFERD_EINVAL, "%s: already exists; pack writes a new folder", o->out_dir);
-    if ((rc = detect_format(o->src, res->format, sizeof res->format, err)) < 0)
+    char src_format[16], src_hex[65];
+    int64_t src_size;
+    if ((rc = detect_format(o->src, o->tokenizer, src_format, sizeof src_format, err)) < 0)
         return rc;
+    int convert = strcmp(src_format, "llama2c") == 0;
+    snprintf(res->format, sizeof res->format, "%s", convert ? "gguf" : src_format);
     snprintf(model_file, sizeof model_file, "model.%s", res->format);
     cfg = json_object();
     if (!cfg)
         return inferd_err_set(err, INFERD_ENOMEM, "out of memory");
-    rc = strcmp(res->format, "onnx") == 0 ? infer_onnx(o->src, cfg, err) : infer_gguf(o->src, cfg, err);
-    if (rc < 0)
+    snprintf(vstr, sizeof vstr, "%lld", (long long)o->version);
+    if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", o->out_dir, (long)getpid()) >= (int)sizeof tmp ||
+        (rc = path_join(mdir, sizeof mdir, tmp, o->name, err)) < 0 || (rc = path_join(vdir, sizeof vdir, mdir, vstr, err)) < 0) {
+        rc = inferd_err_set(err, INFERD_ETOOLARGE, "%.200s: output path too long", o->out_dir);
         goto fail;
+    }
+    if (file_remove_tree(tmp, err) < 0 || mkdir(tmp, 0755) != 0 || mkdir(mdir, 0755) != 0 || mkdir(vdir, 0755) != 0) {
+        rc = inferd_err_set(err, INFERD_EIO, "%s: cannot create: %s", tmp, strerror(errno));
+        goto fail;
+    }
+    made = 1;
+    if ((rc = path_join(path, sizeof path, vdir, model_file, err)) < 0)
+        goto fail;
+    if (convert) { /* llama2.c checkpoint + tokenizer -> model.gguf */
+        if ((rc = llama2c_to_gguf(o->src, o->tokenizer, path, err)) < 0 ||
+            (rc = sha256_file_hex(o->src, src_hex, err)) < 0 || (rc = sha256_file_hex(path, res->sha256, err)) < 0)
+            goto fail;
+        if (stat(o->src, &st) != 0) {
+            rc = inferd_err_set(err, INFERD_EIO, "%s: %s", o->src, strerror(errno));
+            goto fail;
+        }
+        src_size = (int64_t)st.st_size;
+    } else {
+        if ((rc = file_copy(o->src, path, digest, o->progress, o->progress_ctx, err)) < 0)
+            goto fail;
+        file_hex(digest, 32, res->sha256);
+        memcpy(src_hex, res->sha256, sizeof src_hex);
+    }
+    if (stat(path, &st) != 0) {
+        rc = inferd_err_set(err, INFERD_EIO, "%s: %s", path, strerror(errno));
+        goto fail;
+    }
+    res->size = (int64_t)st.st_size;
+    if (!convert)
+        src_size = res->size;
+    rc = strcmp(res->format, "onnx") == 0 ? infer_onnx(path, cfg, err) : infer_gguf(path, cfg, err);
+    if (rc < 0) {
+        if (!strstr(err->msg, o->src))
+            inferd_err_prefix(err, "%s", o->src);
+        goto fail;
+    }
     if (o->overrides && json_object_update(cfg, (json_t *)o->overrides) < 0) {
         rc = inferd_err_set(err, INFERD_ENOMEM, "out of memory");
         goto fail;
@@ -202,26 +248,6 @@ int pack_build(const struct pack_opts *o, struct pack_result *res, struct inferd
             goto fail;
         model_config_free(&mc);
     }
-    snprintf(vstr, sizeof vstr, "%lld", (long long)o->version);
-    if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", o->out_dir, (long)getpid()) >= (int)sizeof tmp ||
-        (rc = path_join(mdir, sizeof mdir, tmp, o->name, err)) < 0 || (rc = path_join(vdir, sizeof vdir, mdir, vstr, err)) < 0) {
-        rc = inferd_err_set(err, INFERD_ETOOLARGE, "%.200s: output path too long", o->out_dir);
-        goto fail;
-    }
-    if (file_remove_tree(tmp, err) < 0 || mkdir(tmp, 0755) != 0 || mkdir(mdir, 0755) != 0 || mkdir(vdir, 0755) != 0) {
-        rc = inferd_err_set(err, INFERD_EIO, "%s: cannot create: %s", tmp, strerror(errno));
-        goto fail;
-    }
-    made = 1;
-    if ((rc = path_join(path, sizeof path, vdir, model_file, err)) < 0 ||
-        (rc = file_copy(o->src, path, digest, o->progress, o->progress_ctx, err)) < 0)
-        goto fail;
-    if (stat(path, &st) != 0) {
-        rc = inferd_err_set(err, INFERD_EIO, "%s: %s", path, strerror(errno));
-        goto fail;
-    }
-    file_hex(digest, 32, res->sha256);
-    res->size = (int64_t)st.st_size;
     if ((rc = path_join(path, sizeof path, vdir, "config.json", err)) < 0 ||
         (rc = file_write_atomic(path, cfg_text, cfg_len, 0644, err)) < 0 ||
         (rc = path_join(path, sizeof path, mdir, "config.json", err)) < 0 ||
@@ -234,10 +260,11 @@ int pack_build(const struct pack_opts *o, struct pack_result *res, struct inferd
     strftime(created, sizeof created, "%Y-%m-%dT%H:%M:%SZ", &tm);
     const char *base = strrchr(o->src, '/') ? strrchr(o->src, '/') + 1 : o->src;
     sha256_hex_of(cfg_text, cfg_len, hex);
-    manifest = json_pack("{s:s, s:s, s:I, s:s, s:s, s:s, s:{s:s, s:s, s:I}, s:[], s:[s], s:{s:o, s:o}}", "schema",
-                         "inferd.package.v1", "name", o->name, "version", (json_int_t)o->version, "format", res->format,
-                         "created", created, "inferd_version", INFERD_VERSION, "source", "file", base, "sha256",
-                         res->sha256, "size", (json_int_t)res->size, "optimizations", "checks",
+    manifest = json_pack("{s:s, s:s, s:I, s:s, s:s, s:s, s:{s:s, s:s, s:s, s:I}, s:o, s:[s], s:{s:o, s:o}}",
+                         "schema", "inferd.package.v1", "name", o->name, "version", (json_int_t)o->version, "format",
+                         res->format, "created", created, "inferd_version", INFERD_VERSION, "source", "file", base,
+                         "format", src_format, "sha256", src_hex, "size", (json_int_t)src_size, "optimizations",
+                         convert ? json_pack("[s]", "llama2c-to-gguf") : json_array(), "checks",
                          strcmp(res->format, "onnx") == 0 ? "onnx-load" : "gguf-read", "files", model_file,
                          file_entry(res->sha256, res->size), "config.json", file_entry(hex, (int64_t)cfg_len));
     if (!manifest || !(man_text = dump(manifest, &man_len))) {

@@ -34,7 +34,8 @@
 #include <stdint.h>
 
 struct pack_opts {
-    const char *src;                    /* .onnx or .gguf model file */
+    const char *src;                    /* .onnx or .gguf model file, or a llama2.c checkpoint */
+    const char *tokenizer;              /* llama2.c tokenizer.bin: src is converted to GGUF; else NULL */
     const char *name;                   /* model name: [A-Za-z0-9_.-], no leading '.', < 128 bytes */
     int64_t version;                    /* >= 1 */
     const char *out_dir;                /* must not exist */
