@@ -15,7 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* Removes temporaries (.reg-<pid>-*, .put-<pid>-*, .rm-<pid>-*) in dir left by processes that are gone. */
+/* Removes temporaries (.reg-<pid>-*, .put-<pid>-*, .rm-<pid>-*, *.tmp.<pid>) in dir left by processes that are gone. */
 static void sweep_stale(const char *dir)
 {
     DIR *d = opendir(dir);
@@ -25,10 +25,13 @@ static void sweep_stale(const char *dir)
         return;
     while ((e = readdir(d))) {
         const char *s = e->d_name, *p;
+        const char *t = strstr(s, ".tmp."); /* file_write_atomic's temporary (config.json) */
         if (strncmp(s, ".reg-", 5) == 0 || strncmp(s, ".put-", 5) == 0)
             p = s + 5;
         else if (strncmp(s, ".rm-", 4) == 0)
             p = s + 4;
+        else if (t && strspn(t + 5, "0123456789") == strlen(t + 5) && t[5])
+            p = t + 5;
         else
             continue;
         long pid = strtol(p, NULL, 10);

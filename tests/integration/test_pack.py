@@ -247,7 +247,7 @@ for i in range(12):
     p = run("register", "pkgbig", "--repo", r)
     c.check(p.returncode == 0, "re-run after kill -9 #%d completes: %r" % (i, p.stderr))
     c.check(verify_all(r) and os.path.isdir(os.path.join(r, "big", "2")), "re-run #%d left v2 whole" % i)
-    left = [e for e in os.listdir(r) + os.listdir(os.path.join(r, "big")) if e.startswith(".reg-")]
+    left = [e for e in os.listdir(r) + os.listdir(os.path.join(r, "big")) if e.startswith(".reg-") or ".tmp." in e]
     c.check(not left, "re-run #%d swept the dead register's leftovers: %r" % (i, left))
 print("register killed mid-way %d of 12 times" % killed)
 
