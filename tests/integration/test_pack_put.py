@@ -10,6 +10,7 @@ DELETE to retire a version (admin key).
 - under --trust: an unsigned package and a tampered signed one are refused, a signed one
   is READY with signature_verified;
 - DELETE retires a version (then 404), an inference key is refused (401)."""
+import hashlib
 import http.client
 import io
 import json
@@ -167,6 +168,25 @@ with Server(repo, "--admin-key-file", os.path.join(tmp, "admin.keys"), "--api-ke
         f.seek(50)
         f.write(b"\xff\xfe")
     refused(tar_of("p4bad"), "a changed model file", "model.onnx: sha256 mismatch")
+
+    # verified but not loadable (a consistent manifest over a model file inferd cannot read):
+    # answered 400 with the load error and taken out again
+    shutil.copytree(os.path.join(tmp, "p4"), os.path.join(tmp, "p7"))
+    os.rename(os.path.join(tmp, "p7/big/4"), os.path.join(tmp, "p7/big/7"))
+    junk = b"\x0a\x05hello" * 10
+    with open(os.path.join(tmp, "p7/big/7/model.onnx"), "wb") as f:
+        f.write(junk)
+    mp = os.path.join(tmp, "p7/big/7/manifest.json")
+    m7 = json.load(open(mp))
+    m7["version"] = 7
+    m7["files"]["model.onnx"] = {"sha256": hashlib.sha256(junk).hexdigest(), "size": len(junk)}
+    with open(mp, "w") as f:
+        json.dump(m7, f)
+    st, o = put(s, "big", 7, tar_of("p7"))
+    c.check(st == 400 and "does not load" in o.get("error", "") and not os.path.exists(os.path.join(repo, "big", "7")),
+            "a verified package that does not load is refused and removed: %r %r" % (st, o))
+    y = infer(s, x)
+    c.check(y is not None and np.allclose(y, mlp_ref(w, x), atol=1e-3), "v3 keeps serving after the failed v7")
 
     st, o = put(s, "big", 4, body4)
     c.check(st == 201, "PUT v4: %r %r" % (st, o))
