@@ -155,9 +155,12 @@ static int load_version(struct repo *r, const char *name, const struct model_con
         rc = backend_none_error(mv->dir, err);
         goto fail;
     }
-    if (r->trust && (rc = pack_verify_as(mv->dir, r->trust, name, version, err)) < 0)
-        goto fail;
-    rc = manifest_verify(mv->dir, mv->be->file_name, err);
+    /* Under --trust the signed manifest must cover every file in the folder (so the model
+     * file too); without, the manifest is optional and checked when there. */
+    if (r->trust)
+        rc = pack_verify_as(mv->dir, r->trust, name, version, err);
+    else
+        rc = manifest_verify(mv->dir, mv->be->file_name, err);
     if (rc < 0)
         goto fail;
     rc = path_join(path, sizeof path, mv->dir, mv->be->file_name, err);
