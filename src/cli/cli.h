@@ -22,6 +22,28 @@ int cli_tokenize(int argc, char **argv); /* inferd tokenize MODEL.gguf TEXT */
 int cli_chat(int argc, char **argv);     /* inferd chat URL MODEL */
 int cli_gateway(int argc, char **argv);  /* inferd gateway --channels F --port N ... */
 int cli_eval(int argc, char **argv);     /* inferd eval URL [URL...] [--model M]... [--json] */
+int cli_pack(int argc, char **argv);     /* inferd pack SRC --name N [--version V] [-o DIR] [--sign KEY] */
+int cli_keygen(int argc, char **argv);   /* inferd keygen NAME: NAME.key + NAME.pub */
+int cli_register(int argc, char **argv); /* inferd register PKG --repo DIR [--trust KEYS] */
+int cli_list(int argc, char **argv);     /* inferd list --repo DIR */
+int cli_show(int argc, char **argv);     /* inferd show M --repo DIR */
+int cli_rm(int argc, char **argv);       /* inferd rm M[:V] --repo DIR */
+int cli_verify(int argc, char **argv);
+int cli_push(int argc, char **argv);     /* inferd push PKG oci://HOST:PORT/NAME:TAG */
+int cli_pull(int argc, char **argv);     /* inferd pull oci://HOST:PORT/NAME:TAG [-o DIR] */   /* inferd verify PKG|VERSION_DIR [--trust KEYS] */
+
+/* Progress of a copy on stderr (cli_progress.c): a redrawn bar with bytes, rate and ETA
+ * on a terminal, a plain line per quarter otherwise; cli_progress_end prints the summary. */
+#include <stdint.h>
+struct cli_progress {
+    const char *what;
+    int tty, drawn, quarter;
+    int64_t start_ns, last_ns, done; /* done: bytes over every file so far */
+    int64_t base, cur;               /* files finished before this one; this one's bytes */
+};
+void cli_progress_init(struct cli_progress *p, const char *what);
+void cli_progress_cb(void *ctx, int64_t done, int64_t total); /* a file_progress_fn */
+void cli_progress_end(struct cli_progress *p);
 
 /* getopt_long over a subcommand's argv (argv[0] is the subcommand's name), restarted from
  * the first argument when argv changes, with GNU permutation (flags and positionals mix;

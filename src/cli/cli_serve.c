@@ -2,8 +2,12 @@
  * (SIGHUP reopens logs; SIGTERM/SIGINT drain in-flight requests, exit 0, or 1 when some were cut). */
 #include "cli.h"
 
+#include "base/log.h"
+#include "pack/oci.h"
+#include "pack/sign.h"
 #include "serve/serve.h"
 
+#include <curl/curl.h>
 #include <errno.h>
 #include <getopt.h>
 #include <pthread.h>
@@ -13,9 +17,37 @@
 #include <string.h>
 #include <unistd.h>
 
-static void reopen_logs(void *ctx)
+/* --models oci://...,oci://...: the refs, pulled into --oci-dir at start and on SIGHUP. */
+struct oci_serve {
+    struct serve_server *s;
+    char *list;               /* owned copy of the --models value, cut at the commas */
+    const char *refs[64];
+    int n;
+    const char *dir;
+    struct pack_keyring *trust; /* owned; NULL without --trust */
+};
+
+static int oci_serve_sync(struct oci_serve *os)
 {
-    serve_reopen_logs(ctx);
+    struct oci_opts oo = {.user_pass = getenv("INFERD_REGISTRY_AUTH")};
+    struct inferd_err err = {0};
+    int rc = oci_sync(os->refs, os->n, os->dir, os->trust, &oo, &err);
+    if (rc < 0)
+        log_event(LOG_ERROR, "pulling models from the registry failed; what is there keeps serving", "reason",
+                  err.msg, NULL);
+    else
+        log_event(LOG_INFO, "models pulled from the registry", "into", os->dir, NULL);
+    return rc;
+}
+
+static void on_hup(void *ctx)
+{
+    struct oci_serve *os = ctx;
+    serve_reopen_logs(os->s);
+    if (os->n) {
+        oci_serve_sync(os);
+        serve_rescan(os->s);
+    }
 }
 
 static void usage(FILE *f)
@@ -51,6 +83,12 @@ static void usage(FILE *f)
             "      --advertise URL      the URL registered (default http://<host>:<port>)\n"
             "      --register-ttl S     the lease's TTL in seconds (default 10)\n"
             "      --peer URL           another server, listed by GET /api/peers (repeatable)\n"
+            "      --max-upload-bytes N largest package PUT to /v2/repository/models/M/versions/V\n"
+            "                           (a tar stream written to disk as it arrives; default 32 GiB)\n"
+            "      --oci-dir DIR        with --models oci://HOST:PORT/NAME:TAG[,oci://...]: the models\n"
+            "                           are pulled into DIR (default oci-models) at start and on SIGHUP\n"
+            "      --trust KEYS         serve only versions signed by a key in KEYS (inferd keygen;\n"
+            "                           a version unsigned or changed after signing never loads)\n"
             "  -h, --help               this text\n"
             "\n"
             "Serves every model under DIR on one port. Each DIR/<name>/<version>/ holds a model\n"
@@ -70,6 +108,7 @@ static void usage(FILE *f)
 int cli_serve(int argc, char **argv)
 {
     struct serve_options o = serve_options_default();
+    struct oci_serve os = {.dir = "oci-models"};
     long long drain_ms = 30000, v;
     /* --peer values point into argv; at most one per argument. */
     const char **peers = calloc((size_t)argc + 1, sizeof *peers);
@@ -93,6 +132,8 @@ int cli_serve(int argc, char **argv)
         {"register-ttl", required_argument, 0, 'L'},  {"peer", required_argument, 0, 'Q'},
         {"otlp-endpoint", required_argument, 0, 'X'}, {"alerts", required_argument, 0, 'W'},
         {"log-max-bytes", required_argument, 0, 1001}, {"log-keep", required_argument, 0, 1002},
+        {"trust", required_argument, 0, 'U'},
+        {"max-upload-bytes", required_argument, 0, 'Y'}, {"oci-dir", required_argument, 0, 'O'},
         {"help", no_argument, 0, 'h'},                {0, 0, 0, 0},
     };
     int c;
@@ -118,6 +159,13 @@ int cli_serve(int argc, char **argv)
             break;
         case 'X': o.otlp_endpoint = optarg; break;
         case 'W': o.alerts_file = optarg; break;
+        case 'U': o.trust_file = optarg; break;
+        case 'O': os.dir = optarg; break;
+        case 'Y':
+            if (cli_int("serve", "--max-upload-bytes", optarg, 1, 1LL << 50, NULL, &v) < 0)
+                goto done;
+            o.max_upload_bytes = v;
+            break;
         case 'e': o.error_log = optarg; break;
         case 'p':
             if (cli_int("serve", "--port", optarg, 0, 65535, "a port number", &v) < 0)
@@ -212,18 +260,52 @@ int cli_serve(int argc, char **argv)
     cli_signals_block(&sigs);
     struct serve_server *s;
     struct inferd_err err = {0};
+    if (strncmp(o.models_dir, "oci://", 6) == 0 || strncmp(o.models_dir, "ocis://", 7) == 0) {
+        if (!(os.list = strdup(o.models_dir))) {
+            rc = 1;
+            goto done;
+        }
+        for (char *save = NULL, *t = strtok_r(os.list, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+            struct oci_ref ref;
+            if (os.n == 64 || oci_parse_ref(t, &ref, &err) < 0) {
+                fprintf(stderr, "inferd serve: --models: %s\n", os.n == 64 ? "more than 64 references" : err.msg);
+                goto done;
+            }
+            os.refs[os.n++] = t;
+        }
+        if (o.trust_file) {
+            os.trust = malloc(sizeof *os.trust);
+            if (!os.trust || pack_keyring_load(o.trust_file, os.trust, &err) < 0) {
+                fprintf(stderr, "inferd serve: --trust: %s\n", os.trust ? err.msg : "out of memory");
+                rc = 1;
+                goto done;
+            }
+        }
+        curl_global_init(CURL_GLOBAL_DEFAULT);
+        if (oci_serve_sync(&os) < 0) {
+            fprintf(stderr, "inferd serve: --models: pulling failed (see the log above)\n");
+            rc = 1;
+            goto done;
+        }
+        o.models_dir = os.dir;
+    }
     if (serve_start(&o, &s, &err) < 0) {
         fprintf(stderr, "inferd serve: %s\n", err.msg);
         rc = 1;
         goto done;
     }
     fprintf(stderr, "inferd serve: listening on http://%s:%d (models from %s)\n", o.host, serve_port(s), o.models_dir);
-    cli_signals_wait(&sigs, reopen_logs, s);
+    os.s = s;
+    cli_signals_wait(&sigs, on_hup, &os);
     long left = serve_drain(s, (int)drain_ms);
     serve_free(s);
     fprintf(stderr, "inferd serve: stopped (%ld requests cut)\n", left);
     rc = left ? 1 : 0;
 done:
+    if (os.list)
+        curl_global_cleanup();
+    free(os.list);
+    free(os.trust);
     free(peers);
     return rc;
 }

@@ -19,6 +19,15 @@ static const struct command commands[] = {
     {"gateway", cli_gateway, "one front door over many serving endpoints (channels)"},
     {"chat", cli_chat, "talk to an LLM served by inferd or any OpenAI-compatible server"},
     {"eval", cli_eval, "probe endpoints, send canaries, compare their answers, recommend"},
+    {"pack", cli_pack, "make a model package (model file, config.json, manifest.json) from ONNX or GGUF"},
+    {"keygen", cli_keygen, "make an ed25519 key pair for signing packages"},
+    {"verify", cli_verify, "check a package's sha256 digests (and signature with --trust)"},
+    {"register", cli_register, "copy a package into a model repository folder (atomic)"},
+    {"list", cli_list, "list the models and versions in a repository folder"},
+    {"show", cli_show, "show a model's config.json and versions in a repository folder"},
+    {"rm", cli_rm, "remove a model or one version from a repository folder"},
+    {"push", cli_push, "push a package to an OCI registry (oci://HOST:PORT/NAME:TAG)"},
+    {"pull", cli_pull, "pull a package from an OCI registry (resumable)"},
 };
 
 static void usage(FILE *out)

@@ -42,6 +42,9 @@ struct serve_options {
     const char *advertise_url;  /* --advertise: the URL registered; NULL = http://<host>:<port> */
     int register_ttl_s;         /* --register-ttl: the lease's TTL, default 10 */
     const char *const *peers;   /* --peer URLs for GET /api/peers (borrowed), n_peers of them */
+    int64_t max_upload_bytes;   /* --max-upload-bytes: a package PUT to the repository, default 32 GiB */
+    const char *trust_file;     /* --trust: ed25519 public keys; every version must be signed by
+                                   one of them (src/pack/sign.h); NULL = signatures not required */
     size_t n_peers;
 };
 
@@ -53,6 +56,8 @@ struct serve_options serve_options_default(void);
 int serve_start(const struct serve_options *o, struct serve_server **out, struct inferd_err *err);
 /* The port the server listens on. */
 int serve_port(const struct serve_server *s);
+/* Re-scans the model repository now (as the poller does every --poll-ms). */
+void serve_rescan(struct serve_server *s);
 /* Reopens the error and access logs (SIGHUP). */
 void serve_reopen_logs(struct serve_server *s);
 /* Stops accepting, marks not-ready, waits up to timeout_ms for in-flight requests.

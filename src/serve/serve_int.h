@@ -59,6 +59,10 @@ extern const struct http_route routes_v2[];
 extern const size_t routes_v2_count;
 extern const struct http_route routes_repository[];
 extern const size_t routes_repository_count;
+/* PUT /v2/repository/models/{m}/versions/{v}: a package as a tar stream, unpacked to disk
+ * as it arrives (http_add_sink_route). */
+extern const struct http_route route_repository_put;
+extern const struct http_body_sink repository_put_sink;
 extern const struct http_route routes_predict[];
 extern const size_t routes_predict_count;
 extern const struct http_route routes_tfserving[];

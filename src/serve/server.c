@@ -23,6 +23,7 @@ struct serve_options serve_options_default(void)
         .host = "127.0.0.1",
         .port = 8080,
         .max_body_bytes = 64u << 20,
+        .max_upload_bytes = 32LL << 30,
         .max_elements = 16 << 20,
         .poll_ms = 1000,
         .conn_timeout_s = HTTP_CONN_TIMEOUT_S_DEFAULT,
@@ -259,7 +260,7 @@ int serve_start(const struct serve_options *o, struct serve_server **out, struct
         goto fail;
     }
     struct repo_opts ro = {.root = o->models_dir, .poll_ms = o->poll_ms, .pool = s->pool,
-                           .max_elements = o->max_elements, .metrics = &s->m};
+                           .max_elements = o->max_elements, .metrics = &s->m, .trust_file = o->trust_file};
     if ((rc = repo_open(&ro, &s->repo, err)) < 0)
         goto fail;
     /* half the threads (at least one) parse large bodies, so HTTP workers never do */
@@ -278,6 +279,7 @@ int serve_start(const struct serve_options *o, struct serve_server **out, struct
     /* One line per protocol; a new protocol file adds its table here. */
     if ((rc = http_add_routes(s->http, routes_ops, routes_ops_count, s, err)) < 0 ||
         (rc = http_add_routes(s->http, routes_repository, routes_repository_count, s, err)) < 0 ||
+        (rc = http_add_sink_route(s->http, &route_repository_put, &repository_put_sink, s, err)) < 0 ||
         (rc = http_add_routes(s->http, routes_v2, routes_v2_count, s, err)) < 0 ||
         (rc = http_add_routes(s->http, routes_predict, routes_predict_count, s, err)) < 0 ||
         (rc = http_add_routes(s->http, routes_tfserving, routes_tfserving_count, s, err)) < 0 ||
@@ -305,6 +307,11 @@ fail:
 }
 
 int serve_port(const struct serve_server *s) { return http_port(s->http); }
+
+void serve_rescan(struct serve_server *s)
+{
+    repo_poll(s->repo);
+}
 
 void serve_reopen_logs(struct serve_server *s)
 {

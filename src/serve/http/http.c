@@ -38,6 +38,7 @@
 struct route_entry {
     const struct http_route *route; /* borrowed from the caller's table */
     void *ctx;
+    const struct http_body_sink *sink; /* borrowed; NULL = the body is collected */
 };
 
 /* A connection libmicrohttpd has open, from its start to its close, with the worker thread
@@ -90,6 +91,8 @@ struct http_req {
     struct buf body;
     size_t reserved;                 /* of srv->buffered, given back at completion */
     int too_large;
+    void *sink;                      /* the route's body sink (http_route.sink), or NULL */
+    int sink_failed;                 /* its write refused: the rest of the body is dropped */
     /* matched route */
     const struct route_entry *route;
     int n_caps;
@@ -302,6 +305,11 @@ const char *http_req_header(const struct http_req *r, const char *name)
 const char *http_req_query(const struct http_req *r, const char *name)
 {
     return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+void *http_req_sink(const struct http_req *r)
+{
+    return r->sink;
 }
 
 const char *http_req_body(const struct http_req *r, size_t *len)
@@ -779,6 +787,16 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
             r->state = REQ_DISPATCHED;
             return queue_response(r);
         }
+        const struct http_body_sink *sink = r->route->sink;
+        if (sink) { /* streamed: the sink's own cap, nothing buffered here */
+            if (sink->open(r, r->route->ctx, &r->sink) < 0) {
+                r->sink = NULL;
+                r->state = REQ_DISPATCHED;
+                http_resp_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
+                return queue_response(r);
+            }
+            return MHD_YES;
+        }
         if (declared > s->cfg.max_body_bytes || (declared && reserve(r, (size_t)declared) < 0)) {
             r->too_large = declared > s->cfg.max_body_bytes ? 1 : 2;
             r->state = REQ_DISPATCHED;
@@ -788,6 +806,14 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         return MHD_YES;
     }
     if (r->state == REQ_RECEIVING) {
+        if (*upload_data_size && r->sink) {
+            const struct http_body_sink *sink = r->route->sink;
+            size_t n = *upload_data_size;
+            *upload_data_size = 0;
+            if (!r->sink_failed && sink->write(r->sink, upload_data, n) < 0)
+                r->sink_failed = 1;
+            return MHD_YES;
+        }
         if (*upload_data_size) {
             size_t n = *upload_data_size;
             *upload_data_size = 0;
@@ -835,6 +861,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         r->done_fn(r->done_arg);
     if (r->stream_free)
         r->stream_free(r->stream_ctx);
+    if (r->sink)
+        r->route->sink->close(r->sink);
     for (int i = 0; i < r->n_headers; i++) {
         free(r->headers[i].name);
         free(r->headers[i].value);
@@ -1016,7 +1044,16 @@ int http_add_routes(struct http_server *srv, const struct http_route *routes, si
     if (srv->n_routes + n > HTTP_MAX_ROUTES)
         return inferd_err_set(err, INFERD_ETOOLARGE, "http: more than %d routes", HTTP_MAX_ROUTES);
     for (size_t i = 0; i < n; i++)
-        srv->routes[srv->n_routes++] = (struct route_entry){&routes[i], ctx};
+        srv->routes[srv->n_routes++] = (struct route_entry){&routes[i], ctx, NULL};
+    return 0;
+}
+
+int http_add_sink_route(struct http_server *srv, const struct http_route *route, const struct http_body_sink *sink,
+                        void *ctx, struct inferd_err *err)
+{
+    if (srv->n_routes + 1 > HTTP_MAX_ROUTES)
+        return inferd_err_set(err, INFERD_ETOOLARGE, "http: more than %d routes", HTTP_MAX_ROUTES);
+    srv->routes[srv->n_routes++] = (struct route_entry){route, ctx, sink};
     return 0;
 }
 

@@ -49,6 +49,20 @@ struct http_server;
 
 typedef int (*http_handler_fn)(struct http_req *req, void *ctx);
 
+/* A route whose body is streamed to a sink instead of being collected (uploads of any
+ * size; --max-body-bytes and --max-buffered-bytes do not apply, the sink keeps its own
+ * cap). After the route and key are settled, open(req, route ctx, OUT sink) runs on the
+ * MHD thread: it returns 0, or -1 after setting the response (413, 400...), which is sent
+ * before any body byte is read. write(sink, bytes, n) gets every chunk as it arrives and
+ * returns 0, or -1 to have the rest of the body discarded (it keeps its error for the
+ * handler). Registered with http_add_sink_route. The handler then runs as usual with an empty body and finds the sink with
+ * http_req_sink. close(sink) runs once the request is over, whatever happened. */
+struct http_body_sink {
+    int (*open)(struct http_req *req, void *ctx, void **sink);
+    int (*write)(void *sink, const char *data, size_t n);
+    void (*close)(void *sink);
+};
+
 struct http_route {
     unsigned methods;        /* bitmask of enum http_method */
     const char *pattern;     /* "/v2/models/{m}/infer"; static storage */
@@ -91,6 +105,10 @@ int http_server_new(const struct http_config *cfg, struct http_server **out, str
  * Call before http_server_start. Returns 0 or INFERD_ETOOLARGE past HTTP_MAX_ROUTES. */
 int http_add_routes(struct http_server *srv, const struct http_route *routes, size_t n, void *ctx,
                     struct inferd_err *err);
+/* Appends one route whose body goes to sink (borrowed, like the route) instead of being
+ * collected. Returns 0 or INFERD_ETOOLARGE past HTTP_MAX_ROUTES. */
+int http_add_sink_route(struct http_server *srv, const struct http_route *route, const struct http_body_sink *sink,
+                        void *ctx, struct inferd_err *err);
 /* Binds and starts the worker threads. Returns 0 or INFERD_EIO naming the address. */
 int http_server_start(struct http_server *srv, struct inferd_err *err);
 /* The bound port (useful when cfg.port was 0). */
@@ -118,6 +136,8 @@ const char *http_req_header(const struct http_req *r, const char *name);
 const char *http_req_query(const struct http_req *r, const char *name);
 /* The whole body (NUL-terminated for convenience; len excludes the NUL). */
 const char *http_req_body(const struct http_req *r, size_t *len);
+/* The sink of a route with http_route.sink (NULL otherwise or when open failed). */
+void *http_req_sink(const struct http_req *r);
 /* The request id: the client's X-Request-Id when sane, else a generated one. */
 const char *http_req_id(const struct http_req *r);
 /* W3C trace context (observe/trace.h): the trace id (the caller's from a valid traceparent

@@ -6,6 +6,7 @@
 #include "base/log.h"
 #include "base/path.h"
 #include "observe/families.h"
+#include "pack/sign.h"
 
 #include <assert.h>
 #include <dirent.h>
@@ -49,6 +50,7 @@ struct repo {
     pthread_mutex_t stop_lock;
     pthread_cond_t stop_cond;
     int stop;
+    struct pack_keyring *trust;      /* opts.trust_file's keys; NULL = signatures not required */
 };
 
 static int name_ok(const char *s)
@@ -153,7 +155,12 @@ static int load_version(struct repo *r, const char *name, const struct model_con
         rc = backend_none_error(mv->dir, err);
         goto fail;
     }
-    rc = manifest_verify(mv->dir, mv->be->file_name, err);
+    /* Under --trust the signed manifest must cover every file in the folder (so the model
+     * file too); without, the manifest is optional and checked when there. */
+    if (r->trust)
+        rc = pack_verify_as(mv->dir, r->trust, name, version, err);
+    else
+        rc = manifest_verify(mv->dir, mv->be->file_name, err);
     if (rc < 0)
         goto fail;
     rc = path_join(path, sizeof path, mv->dir, mv->be->file_name, err);
@@ -535,6 +542,18 @@ int repo_open(const struct repo_opts *opts, struct repo **out, struct inferd_err
     }
     r->opts = *opts;
     r->opts.root = r->root;
+    if (opts->trust_file) {
+        r->trust = malloc(sizeof *r->trust);
+        if (!r->trust || (rc = pack_keyring_load(opts->trust_file, r->trust, err)) < 0) {
+            if (!r->trust)
+                rc = inferd_err_set(err, INFERD_ENOMEM, "repository: out of memory");
+            else
+                inferd_err_prefix(err, "--trust");
+            free(r->trust);
+            free(r);
+            return rc;
+        }
+    }
     pthread_mutex_init(&r->lock, NULL);
     pthread_mutex_init(&r->sync, NULL);
     pthread_mutex_init(&r->stop_lock, NULL);
@@ -574,6 +593,7 @@ void repo_close(struct repo *r)
     pthread_mutex_destroy(&r->sync);
     pthread_mutex_destroy(&r->stop_lock);
     pthread_cond_destroy(&r->stop_cond);
+    free(r->trust);
     free(r);
 }
 
@@ -625,9 +645,11 @@ int repo_load(struct repo *r, const char *name, struct inferd_err *err)
     char dir[PATH_MAX_LEN];
     struct stat st;
     int rc = path_join(dir, sizeof dir, r->root, name, err);
-    if (rc == 0 && (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)))
+    if (rc == 0 && (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))) {
+        if (e)
+            sync_model(r, name, NULL); /* its folder is gone: unload what it had */
         rc = inferd_err_set(err, INFERD_ENOTFOUND, "model '%s': no folder %s in the repository", name, dir);
-    else if (rc == 0)
+    } else if (rc == 0)
         rc = sync_model(r, name, err);
     if (rc == 0) {
         pthread_mutex_lock(&r->lock);
@@ -757,4 +779,14 @@ int repo_loaded_count(struct repo *r)
         n += r->models[i]->nv;
     pthread_mutex_unlock(&r->lock);
     return n;
+}
+
+const struct pack_keyring *repo_trust(const struct repo *r)
+{
+    return r->trust;
+}
+
+const char *repo_root(const struct repo *r)
+{
+    return r->root;
 }

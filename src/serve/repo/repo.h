@@ -33,6 +33,7 @@
 
 struct tpool;
 struct metrics_inferd;
+struct pack_keyring;
 
 #define REPO_MAX_MODELS 1024
 #define REPO_MAX_VERSIONS 64
@@ -44,6 +45,9 @@ struct repo_opts {
     struct tpool *pool;             /* borrowed compute pool for engines */
     int64_t max_elements;           /* per-tensor cap passed to engines */
     struct metrics_inferd *metrics; /* borrowed; may be NULL */
+    const char *trust_file;         /* trust file of ed25519 public keys (pack/sign.h): a version
+                                       loads only when manifest.sig verifies with one of them
+                                       and every file matches manifest.json; NULL = not required */
 };
 
 /* One loaded model version. Fields are read-only after load. Routes ask for what they
@@ -93,6 +97,10 @@ int repo_load(struct repo *r, const char *name, struct inferd_err *err);
 /* Unloads every version of name and keeps it unloaded until repo_load. Returns 0 or
  * ENOTFOUND. In-flight requests finish on the version they hold. */
 int repo_unload(struct repo *r, const char *name, struct inferd_err *err);
+/* The keys of opts.trust_file (NULL when signatures are not required); lives as long as r. */
+const struct pack_keyring *repo_trust(const struct repo *r);
+/* The repository folder. */
+const char *repo_root(const struct repo *r);
 /* Re-scans the whole folder now (what the poller does). */
 void repo_poll(struct repo *r);
 

@@ -2,6 +2,7 @@
 #include "serve/repo/repo_config.h"
 
 #include "base/path.h"
+#include "pack/manifest.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -278,57 +279,19 @@ int sha256_file_hex(const char *path, char hex[65], struct inferd_err *err)
 
 int manifest_verify(const char *dir, const char *model_file, struct inferd_err *err)
 {
-    char path[PATH_MAX_LEN];
-    char *buf = NULL;
-    size_t len = 0;
-    int rc = read_in(dir, "manifest.json", path, &buf, &len, err);
+    struct pack_manifest m;
+    int rc = pack_manifest_load(dir, &m, err);
     if (rc == INFERD_ENOTFOUND)
         return 0;
     if (rc < 0)
         return rc;
-    json_error_t je;
-    json_t *root = json_loadb(buf, len, 0, &je);
-    free(buf);
-    if (!root)
-        return inferd_err_set(err, INFERD_EFORMAT, "%s: malformed JSON at line %d: %s", path, je.line, je.text);
-    const json_t *files = json_object_get(root, "files");
-    const char *key;
-    json_t *val;
-    if (!json_is_object(files)) {
-        rc = inferd_err_set(err, INFERD_EFORMAT, "%s: files: missing or not an object of name -> sha256", path);
-        goto fail;
-    }
-    if (!json_object_get(files, model_file)) {
-        rc = inferd_err_set(err, INFERD_EFORMAT, "%s: files: does not list %s", path, model_file);
-        goto fail;
-    }
-    json_object_foreach((json_t *)files, key, val)
-    {
-        if (!json_is_string(val) || strlen(json_string_value(val)) != 64) {
-            rc = inferd_err_set(err, INFERD_EFORMAT, "%s: files.%s: not a 64-character sha256 hex string", path, key);
-            goto fail;
-        }
-        if (strstr(key, "..") || key[0] == '/') {
-            rc = inferd_err_set(err, INFERD_EFORMAT, "%s: files.%s: path leaves the version folder", path, key);
-            goto fail;
-        }
-        char fpath[PATH_MAX_LEN], hex[65];
-        rc = path_join(fpath, sizeof fpath, dir, key, err);
-        if (rc < 0)
-            goto fail;
-        rc = sha256_file_hex(fpath, hex, err);
-        if (rc < 0)
-            goto fail;
-        if (strcasecmp(hex, json_string_value(val)) != 0) {
-            rc = inferd_err_set(err, INFERD_EFORMAT,
-                                "%s: sha256 mismatch: manifest.json says %.64s, the file hashes to %s; refusing to load",
-                                fpath, json_string_value(val), hex);
-            goto fail;
-        }
-    }
-    json_decref(root);
-    return 0;
-fail:
-    json_decref(root);
+    int listed = 0;
+    for (int i = 0; i < m.n_files; i++)
+        listed |= strcmp(m.files[i].name, model_file) == 0;
+    if (!listed)
+        rc = inferd_err_set(err, INFERD_EFORMAT, "%s/manifest.json: files: does not list %s", dir, model_file);
+    else
+        rc = pack_manifest_check(&m, dir, 0, err);
+    pack_manifest_free(&m);
     return rc;
 }

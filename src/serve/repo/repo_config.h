@@ -4,7 +4,8 @@
  *   {"backend":"onnx", "max_batch_size":8, "max_queue_size":64,
  *    "dynamic_batching":{"preferred_batch_size":[4,8],"max_queue_delay_microseconds":500},
  *    "version_policy":{"latest":{"num_versions":1}} | {"all":{}} | {"specific":{"versions":[1,3]}}}
- * manifest.json, in a version folder: {"files":{"model.onnx":"<sha256 hex>", ...}}
+ * manifest.json, in a version folder: {"files":{"model.onnx":{"sha256":"<hex>","size":N}, ...}}
+ * (or the older {"files":{"model.onnx":"<sha256 hex>"}}); parsed by pack/manifest.h
  *
  *   struct model_config c;
  *   if (model_config_load("models/mlp", &c, &err) < 0) log err.msg;
@@ -53,8 +54,8 @@ int config_bool(const struct model_config *c, const char *key, int *out, struct 
 /* Copies a string member (at most cap - 1 bytes) into out. */
 int config_string(const struct model_config *c, const char *key, char *out, size_t cap, struct inferd_err *err);
 
-/* When dir/manifest.json exists: checks the sha256 of every file it lists and that
- * model_file is listed. Returns 0 (also when there is no manifest) or EFORMAT naming the
+/* When dir/manifest.json exists: checks the size and sha256 of every file it lists
+ * (pack_manifest_check) and that model_file is listed. Returns 0 (also when there is no manifest) or EFORMAT naming the
  * file whose digest differs, ENOTFOUND for a listed file that is missing. */
 int manifest_verify(const char *dir, const char *model_file, struct inferd_err *err);
 

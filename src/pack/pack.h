@@ -1,0 +1,68 @@
+/* pack.h — `inferd pack`: a model file becomes a model package that `inferd serve
+ * --models` loads as it is and `inferd register` copies into a repository.
+ *
+ * A package is a model repository holding one model and one version:
+ *
+ *   OUT/                         (-o; default ./<name>-<version>)
+ *     <name>/config.json         the model's config.json (inferred + overrides)
+ *     <name>/<version>/model.onnx | model.gguf
+ *     <name>/<version>/config.json   the same bytes, so the signed version is complete
+ *     <name>/<version>/manifest.json sha256 + size of every file, source, inferd version
+ *     <name>/<version>/manifest.sig  with --sign (sign.h)
+ *
+ * It is built under OUT.tmp.<pid> and renamed to OUT at the end, so OUT is never half
+ * written. config.json is inferred from the model: for ONNX the inputs and outputs (Triton
+ * names: input/output with name, data_type, dims) and max_batch_size 8 when every input
+ * and output has a symbolic first dimension (0 otherwise, and then dims keep it); for GGUF
+ * backend "gguf", context_size min(the model's context length, 4096), parallel 4, and the
+ * architecture. Overrides are merged over it member by member, and the result must pass the
+ * server's own config.json check.
+ *
+ *   struct pack_opts o = {.src = "mlp.onnx", .name = "mlp", .version = 3, .out_dir = "pkg"};
+ *   struct pack_result res;
+ *   if (pack_build(&o, &res, &err) < 0) fail(err.msg);
+ */
+#ifndef INFERD_PACK_PACK_H
+#define INFERD_PACK_PACK_H
+
+#include "base/fileio.h"
+#include "base/path.h"
+#include "inferd/err.h"
+#include "pack/sign.h"
+
+#include <jansson.h>
+#include <stdint.h>
+
+struct pack_opts {
+    const char *src;                    /* .onnx or .gguf model file, or a llama2.c checkpoint */
+    const char *tokenizer;              /* llama2.c tokenizer.bin: src is converted to GGUF; else NULL */
+    const char *name;                   /* model name: [A-Za-z0-9_.-], no leading '.', < 128 bytes */
+    int64_t version;                    /* >= 1 */
+    const char *out_dir;                /* must not exist */
+    const json_t *overrides;            /* borrowed object merged over the inferred config; may be NULL */
+    const struct pack_secret_key *sign; /* borrowed; NULL = unsigned */
+    file_progress_fn progress;          /* may be NULL */
+    void *progress_ctx;
+};
+
+struct pack_result {
+    char format[16];                 /* "onnx", "gguf" */
+    char version_dir[PATH_MAX_LEN];  /* OUT/<name>/<version> */
+    char sha256[65];                 /* of the model file (== the source's) */
+    int64_t size;                    /* bytes of the model file */
+};
+
+/* Builds the package. OUT: *res. Returns 0 or INFERD_E* with a message naming the source,
+ * the flag or the config member. Nothing is left behind on failure. */
+int pack_build(const struct pack_opts *o, struct pack_result *res, struct inferd_err *err);
+
+/* 1 when s is a valid model name (the repository's rule). */
+int pack_model_name_ok(const char *s);
+
+/* Finds the one model and version in a package folder. OUT: name (128 bytes), *version,
+ * model_dir and version_dir (PATH_MAX_LEN each). Returns 0 or EFORMAT saying what is
+ * missing or extra. */
+int pack_open(const char *pkg, char *name, int64_t *version, char *model_dir, char *version_dir,
+              struct inferd_err *err);
+
+#endif
