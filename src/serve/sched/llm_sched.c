@@ -177,7 +177,7 @@ static int admit(struct llm_sched *s, struct llm_job *j, struct inferd_err *err)
         if (!j->smp)
             return inferd_err_set(err, INFERD_ENOMEM, "sampler: out of memory");
         for (int i = 0; i < j->n_prompt; i++)
-            inferd_llm_sampler_accept(j->smp, j->prompt[i]);
+            inferd_llm_sampler_accept_prompt(j->smp, j->prompt[i]);
     } else {
         j->emb_sum = calloc((size_t)s->info->n_embd, sizeof(float));
         if (!j->emb_sum)
