@@ -107,7 +107,7 @@ static json_t *completion_logprobs(const struct llm_oai_out *o, size_t base_off,
                      "text_offset", offs);
 }
 
-static json_t *usage_json(const struct llm_oai_out *o)
+json_t *llm_oai_usage(const struct llm_oai_out *o)
 {
     return json_pack("{s:i,s:i,s:i,s:{s:i}}", "prompt_tokens", o->prompt_tokens, "completion_tokens",
                      o->completion_tokens, "total_tokens", o->prompt_tokens + o->completion_tokens,
@@ -141,7 +141,7 @@ json_t *llm_oai_response_n(const struct llm_oai_req *q, const struct llm_oai_out
     }
     return json_pack("{s:s,s:s,s:I,s:s,s:s,s:o,s:o}", "id", id, "object",
                      q->kind == LLM_OAI_CHAT ? "chat.completion" : "text_completion", "created", (json_int_t)created,
-                     "model", model, "system_fingerprint", "inferd", "choices", choices, "usage", usage_json(&total));
+                     "model", model, "system_fingerprint", "inferd", "choices", choices, "usage", llm_oai_usage(&total));
 }
 
 json_t *llm_oai_response(const struct llm_oai_req *q, const struct llm_oai_out *o, const char *id,
@@ -186,10 +186,10 @@ char *llm_oai_chunk(const struct llm_oai_req *q, const struct llm_oai_out *o, in
         } else if (o->len > 0) {
             json_object_set_new(delta, "content", str_json(o->text, o->len));
         }
-        choice = json_pack("{s:i,s:o,s:o,s:o}", "index", 0, "delta", delta, "logprobs", lp, "finish_reason",
+        choice = json_pack("{s:i,s:o,s:o,s:o}", "index", o->index, "delta", delta, "logprobs", lp, "finish_reason",
                            finish_json(o->finish_reason));
     } else {
-        choice = json_pack("{s:i,s:o,s:o,s:o}", "index", 0, "text", str_json(o->text, o->len), "logprobs", lp,
+        choice = json_pack("{s:i,s:o,s:o,s:o}", "index", o->index, "text", str_json(o->text, o->len), "logprobs", lp,
                            "finish_reason", finish_json(o->finish_reason));
     }
     json_t *j = json_pack("{s:s,s:s,s:I,s:s,s:s,s:[o]}", "id", id, "object",
@@ -206,7 +206,7 @@ char *llm_oai_usage_chunk(const struct llm_oai_req *q, const struct llm_oai_out 
     return sse(json_pack("{s:s,s:s,s:I,s:s,s:s,s:[],s:o}", "id", id, "object",
                          q->kind == LLM_OAI_CHAT ? "chat.completion.chunk" : "text_completion", "created",
                          (json_int_t)created, "model", model, "system_fingerprint", "inferd", "choices", "usage",
-                         usage_json(o)));
+                         llm_oai_usage(o)));
 }
 
 /* The floats' bytes (little-endian float32, as OpenAI sends them) in standard base64. */

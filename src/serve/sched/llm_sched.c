@@ -161,6 +161,18 @@ static int admit(struct llm_sched *s, struct llm_job *j, struct inferd_err *err)
     if (best_keep >= j->n_prompt)
         best_keep = j->n_prompt - 1; /* the last prompt token must run to give logits */
     struct slot *sl = &s->slots[best];
+    struct llm_job *L = j->leader;
+    j->wait_leader = 0;
+    if (L && L->slot >= 0 && L->n_past < L->n_prompt) {
+        /* the leader is computing the same prompt: wait for it (see fork_from_leader) */
+        j->wait_leader = 1;
+        best_keep = 0;
+    } else if (L && L->slot >= 0 && best_keep < j->n_prompt - 1 &&
+               inferd_llm_seq_copy(s->ctx, L->slot, best, j->n_prompt - 1) == 0) {
+        /* the leader is generating: its cache starts with the prompt; run the last token */
+        best_keep = j->n_prompt - 1;
+        memcpy(sl->cache, s->slots[L->slot].cache, sizeof(int32_t) * (size_t)best_keep);
+    }
     if (best_keep == 0)
         inferd_llm_seq_clear(s->ctx, best);
     else if (best_keep < inferd_llm_seq_len(s->ctx, best))
@@ -176,6 +188,13 @@ static int admit(struct llm_sched *s, struct llm_job *j, struct inferd_err *err)
         j->smp = inferd_llm_sampler_new(&j->sampling, s->info->n_vocab);
         if (!j->smp)
             return inferd_err_set(err, INFERD_ENOMEM, "sampler: out of memory");
+        if (inferd_llm_sampler_set_bias(j->smp, j->bias, j->n_bias) < 0) {
+            for (int i = 0; i < j->n_bias; i++)
+                if (j->bias[i].id < 0 || j->bias[i].id >= s->info->n_vocab)
+                    return inferd_err_set(err, INFERD_EINVAL, "logit_bias: token id %d is not below the vocabulary size %d",
+                                          j->bias[i].id, s->info->n_vocab);
+            return inferd_err_set(err, INFERD_ENOMEM, "logit_bias: out of memory");
+        }
         for (int i = 0; i < j->n_prompt; i++)
             inferd_llm_sampler_accept_prompt(j->smp, j->prompt[i]);
     } else {
@@ -293,6 +312,7 @@ static void on_token(struct llm_sched *s, struct llm_job *j, const float *logits
     }
     pthread_mutex_lock(&j->lock);
     j->completion_tokens++;
+    j->sum_logprob += lp;
     if (j->toks)
         j->n_toks++;
     pthread_mutex_unlock(&j->lock);
@@ -346,6 +366,33 @@ static void finish_embedding(struct llm_sched *s, struct llm_job *j)
     end_job(s, j, "stop", 0, NULL);
 }
 
+/* The leader L just computed its whole prompt (its last row gave logits): every job waiting
+ * for it starts from a copy of L's KV cache and samples its first token from the same
+ * logits, so the prompt of n > 1 choices is evaluated once. A copy that does not fit the
+ * cache leaves the job to compute the prompt itself. */
+static void fork_from_leader(struct llm_sched *s, struct llm_job *L, const float *logits)
+{
+    struct slot *ls = &s->slots[L->slot];
+    for (int i = 0; i < s->n_seq; i++) {
+        struct llm_job *j = s->slots[i].job;
+        if (!j || !j->wait_leader || j->leader != L)
+            continue;
+        j->wait_leader = 0;
+        if (inferd_llm_seq_copy(s->ctx, L->slot, i, L->n_prompt) < 0) {
+            inferd_llm_seq_clear(s->ctx, i);
+            continue;
+        }
+        memcpy(s->slots[i].cache, ls->cache, sizeof(int32_t) * (size_t)L->n_prompt);
+        s->slots[i].n_cache = L->n_prompt;
+        j->n_past = j->n_prompt;
+        pthread_mutex_lock(&j->lock);
+        j->cached_tokens = j->n_prompt;
+        pthread_mutex_unlock(&j->lock);
+        atomic_fetch_add(&s->reused_tokens, j->n_prompt);
+        on_token(s, j, logits);
+    }
+}
+
 /* One step: build the batch, decode, handle outputs. Returns 1 if it did work. */
 static int step(struct llm_sched *s)
 {
@@ -360,6 +407,8 @@ static int step(struct llm_sched *s)
             continue;
         if (end_if_over(s, j, now))
             continue;
+        if (j->wait_leader && j->leader->slot < 0)
+            j->wait_leader = 0; /* the leader ended before its prompt did: compute it here */
         if (j->n_past < j->n_prompt || n >= s->n_batch)
             continue;
         s->b_tok[n] = j->last_tok;
@@ -372,7 +421,7 @@ static int step(struct llm_sched *s)
     /* 3. prompt chunks fill the rest of the batch, slot by slot. */
     for (int i = 0; i < s->n_seq && n < s->n_batch; i++) {
         struct llm_job *j = s->slots[i].job;
-        if (!j || j->n_past >= j->n_prompt)
+        if (!j || j->n_past >= j->n_prompt || j->wait_leader)
             continue;
         struct slot *sl = &s->slots[i];
         int take = j->n_prompt - j->n_past;
@@ -445,6 +494,8 @@ static int step(struct llm_sched *s)
             end_job(s, j, "error", INFERD_EUNAVAIL, "decode kept no logits");
             continue;
         }
+        if (j->completion_tokens == 0)
+            fork_from_leader(s, j, logits);
         on_token(s, j, logits);
     }
     /* One round of wake-ups per step, after every token of it is published: the HTTP side

@@ -41,7 +41,7 @@
 struct metrics_inferd;
 
 #define LLM_TOP_MAX 20     /* OpenAI's cap on top_logprobs */
-#define LLM_STOP_MAX 4     /* OpenAI's cap on stop strings */
+#define LLM_STOP_MAX 16    /* stop strings per request (OpenAI's 4, llama.cpp's more) */
 #define LLM_STOP_LEN 256   /* bytes per stop string */
 #define LLM_JOB_TEXT_MAX (256u << 20) /* bytes of one job's generated text */
 
@@ -64,6 +64,13 @@ struct llm_job_params {
     int n_prompt;
     int max_tokens;                /* <= 0: until the sequence's context is full */
     struct inferd_llm_sampling sampling;
+    const struct inferd_llm_logit_bias *bias; /* copied: n_bias pairs (ids checked at admission) */
+    int n_bias;
+    /* Another job of the same request with the same prompt (the first choice of n > 1),
+     * or NULL. The job takes a reference. When both run, the prompt is evaluated once,
+     * by that job: this one waits for it and starts from a copy of its KV cache and the
+     * same last logits. */
+    struct llm_job *share_prompt_of;
     const char *const *stop;       /* copied; up to LLM_STOP_MAX non-empty strings */
     int n_stop;
     int n_top;                     /* top logprobs per token, 0..LLM_TOP_MAX */
@@ -84,6 +91,9 @@ struct llm_job {
     int n_prompt;
     int max_tokens;
     struct inferd_llm_sampling sampling;
+    struct inferd_llm_logit_bias *bias; /* owned, n_bias */
+    int n_bias;
+    struct llm_job *leader;        /* share_prompt_of (a reference), or NULL */
     char stop[LLM_STOP_MAX][LLM_STOP_LEN];
     int n_stop;
     int n_top, logprobs, embed, ignore_eos;
@@ -97,6 +107,7 @@ struct llm_job {
     int slot;                      /* -1 while waiting */
     int n_past;                    /* prompt tokens already in the KV cache */
     int32_t last_tok;              /* token to feed next step when generating */
+    int wait_leader;               /* in a slot, waiting for leader's prompt (no rows) */
     int publish_pending;           /* published and not yet told (on_publish at a step's end) */
     uint64_t t_notified;           /* when on_publish last ran (0 = never) */
     float *emb_sum;                /* embed: running sum of hidden states (n_embd) */
@@ -115,6 +126,7 @@ struct llm_job {
     struct llm_tok_rec *toks;      /* one per generated token when logprobs */
     int n_toks;
     int completion_tokens;
+    double sum_logprob;            /* of the sampled tokens under the unmodified softmax */
     int prompt_tokens;             /* = n_prompt once admitted */
     int cached_tokens;             /* prompt tokens reused from the slot's cache */
     int done;
@@ -161,6 +173,7 @@ struct llm_job_out {
     int err_code;                  /* INFERD_E* when finish_reason is "error" */
     char err_msg[256];
     int prompt_tokens, completion_tokens, cached_tokens;
+    double sum_logprob;            /* of the generated tokens (best_of ranks by its mean) */
     const float *embedding;        /* embedding jobs once done: n_embd floats (valid while held) */
     int n_embd;
     double queue_ms, compute_ms, ttft_ms, tokens_per_s; /* for the access log */
@@ -204,7 +217,7 @@ void llm_sched_free(struct llm_sched *s);
 struct llm_sched_stats {
     int n_seq, n_ctx, slot_ctx, n_batch, max_queue;
     int running, waiting;
-    long long steps, prompt_tokens, generated_tokens, reused_tokens;
+    long long steps, prompt_tokens, generated_tokens, reused_tokens; /* prompt_tokens: computed */
 };
 void llm_sched_stats(struct llm_sched *s, struct llm_sched_stats *out);
 
