@@ -711,12 +711,6 @@ out:
     http_req_finish(c->http);
 }
 
-static void stream_no_done(struct llm_job *j, void *arg)
-{
-    (void)j;
-    (void)arg;
-}
-
 /* Streams of several choices: each chunk carries its choice's index; the usage chunk and
  * [DONE] follow the last choice's finish. */
 static int oai_produce_choices(struct llm_call *c)
@@ -860,8 +854,21 @@ static int submit_choices(struct llm_call *c, int32_t *prompt, int n_prompt)
     struct http_llm_stats st = {.prompt_tokens = n_prompt, .finish_reason = "incomplete"};
     http_req_set_llm(c->http, &st);
     const char *param = c->q.best_of > c->q.n ? "best_of" : "n";
-    rc = submit_jobs(c, param, c->q.stream ? stream_no_done : choices_done);
-    if (rc != HTTP_ASYNC || !c->q.stream)
+    struct llm_sched_stats ss;
+    llm_sched_stats(c->lm->sched, &ss);
+    if (c->n_jobs > ss.n_seq + ss.max_queue) { /* could never be admitted whole: not a 503 to retry */
+        snprintf(err.msg, sizeof err.msg, "%s: %d choices; model '%s' holds at most %d sequences at once "
+                 "(parallel %d + max_queue_size %d)", param, c->n_jobs, c->mv->name, ss.n_seq + ss.max_queue,
+                 ss.n_seq, ss.max_queue);
+        c->w->error(c->http, INFERD_EINVAL, param, err.msg);
+        goto out;
+    }
+    if (llm_sched_submit_n(c->lm->sched, c->jobs, c->n_jobs, &err) < 0) {
+        c->w->error(c->http, err.code, err.code == INFERD_EINVAL ? "prompt" : NULL, err.msg);
+        goto out;
+    }
+    rc = HTTP_ASYNC;
+    if (!c->q.stream)
         goto out;
     http_resp_header(c->http, "Cache-Control", "no-cache");
     http_resp_header(c->http, "X-Accel-Buffering", "no");

@@ -648,34 +648,46 @@ fail:
 
 int llm_sched_submit(struct llm_sched *s, struct llm_job *j, struct inferd_err *err)
 {
-    if (!j->embed && j->n_prompt >= s->slot_ctx)
-        return inferd_err_set(err, INFERD_EINVAL,
-                              "prompt: %d tokens do not fit the context of %d tokens per sequence "
-                              "(context_size / parallel)", j->n_prompt, s->slot_ctx);
-    if (j->embed && j->n_prompt > s->slot_ctx)
-        return inferd_err_set(err, INFERD_EINVAL, "input: %d tokens exceed the context of %d tokens per sequence",
-                              j->n_prompt, s->slot_ctx);
+    return llm_sched_submit_n(s, &j, 1, err);
+}
+
+int llm_sched_submit_n(struct llm_sched *s, struct llm_job *const *jobs, int n, struct inferd_err *err)
+{
+    for (int i = 0; i < n; i++) {
+        struct llm_job *j = jobs[i];
+        if (!j->embed && j->n_prompt >= s->slot_ctx)
+            return inferd_err_set(err, INFERD_EINVAL,
+                                  "prompt: %d tokens do not fit the context of %d tokens per sequence "
+                                  "(context_size / parallel)", j->n_prompt, s->slot_ctx);
+        if (j->embed && j->n_prompt > s->slot_ctx)
+            return inferd_err_set(err, INFERD_EINVAL, "input: %d tokens exceed the context of %d tokens per sequence",
+                                  j->n_prompt, s->slot_ctx);
+    }
     pthread_mutex_lock(&s->lock);
     if (s->stop || s->draining) {
         pthread_mutex_unlock(&s->lock);
         return inferd_err_set(err, INFERD_EUNAVAIL, "model %s is shutting down", s->model_name);
     }
     int free_slots = s->n_seq - s->n_running;
-    if (s->n_waiting >= s->max_queue + (free_slots > 0 ? free_slots : 0)) {
+    if (s->n_waiting + n - 1 >= s->max_queue + (free_slots > 0 ? free_slots : 0)) {
         int running = s->n_running, waiting = s->n_waiting; /* read under the lock */
         pthread_mutex_unlock(&s->lock);
         return inferd_err_set(err, INFERD_EBUSY, "model %s: %d requests running and %d waiting (queue limit %d)",
                               s->model_name, running, waiting, s->max_queue);
     }
-    atomic_fetch_add(&j->refs, 1);
-    j->t_submit = clock_now_ns();
-    j->next = NULL;
-    if (s->q_tail)
-        s->q_tail->next = j;
-    else
-        s->q_head = j;
-    s->q_tail = j;
-    s->n_waiting++;
+    uint64_t now = clock_now_ns();
+    for (int i = 0; i < n; i++) {
+        struct llm_job *j = jobs[i];
+        atomic_fetch_add(&j->refs, 1);
+        j->t_submit = now;
+        j->next = NULL;
+        if (s->q_tail)
+            s->q_tail->next = j;
+        else
+            s->q_head = j;
+        s->q_tail = j;
+        s->n_waiting++;
+    }
     pthread_cond_signal(&s->wake);
     pthread_mutex_unlock(&s->lock);
     return 0;

@@ -207,6 +207,10 @@ int llm_sched_new(struct inferd_llm_model *model, const struct llm_sched_config 
  * sequence's context; INFERD_EUNAVAIL while draining. On error the caller keeps its ref
  * and on_done is never called. */
 int llm_sched_submit(struct llm_sched *s, struct llm_job *j, struct inferd_err *err);
+/* Queues jobs[0..n) together, all or none (errors as llm_sched_submit): the choices of one
+ * request, so that those that find free slots are admitted in the same step and share the
+ * prompt of the first (share_prompt_of). */
+int llm_sched_submit_n(struct llm_sched *s, struct llm_job *const *jobs, int n, struct inferd_err *err);
 /* Stops admitting and waits up to timeout_ms for running and waiting jobs to end.
  * Returns 0 or INFERD_ETIMEDOUT. */
 int llm_sched_drain(struct llm_sched *s, int timeout_ms);
