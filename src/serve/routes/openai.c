@@ -840,8 +840,11 @@ static int submit_choices(struct llm_call *c, int32_t *prompt, int n_prompt)
             .on_publish = c->q.stream ? stream_publish : NULL,
             .on_done_arg = c,
         };
-        if (c->q.sampling.seed != UINT64_MAX)
+        if (c->q.sampling.seed != UINT64_MAX) { /* UINT64_MAX is "random": never reached by a seed */
             jp.sampling.seed = c->q.sampling.seed + (uint64_t)i;
+            if (jp.sampling.seed == UINT64_MAX)
+                jp.sampling.seed = 0;
+        }
         copies[i] = NULL;
         c->jobs[i] = llm_job_new(&jp, &err);
         if (!c->jobs[i]) {

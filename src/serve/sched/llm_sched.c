@@ -143,6 +143,12 @@ static int common_prefix(const int32_t *a, int na, const int32_t *b, int nb)
     return i;
 }
 
+/* Whether a and b have the same prompt (a choice and the leader whose KV it shares). */
+static int same_prompt(const struct llm_job *a, const struct llm_job *b)
+{
+    return a->n_prompt == b->n_prompt && memcmp(a->prompt, b->prompt, sizeof(int32_t) * (size_t)a->n_prompt) == 0;
+}
+
 /* Puts job j into the free slot that shares the longest prefix with its prompt. */
 static int admit(struct llm_sched *s, struct llm_job *j, struct inferd_err *err)
 {
@@ -163,15 +169,19 @@ static int admit(struct llm_sched *s, struct llm_job *j, struct inferd_err *err)
     struct slot *sl = &s->slots[best];
     struct llm_job *L = j->leader;
     j->wait_leader = 0;
-    if (L && L->slot >= 0 && L->n_past < L->n_prompt) {
+    if (L && L->slot >= 0 && L->n_past < L->n_prompt && same_prompt(L, j)) {
         /* the leader is computing the same prompt: wait for it (see fork_from_leader) */
         j->wait_leader = 1;
         best_keep = 0;
-    } else if (L && L->slot >= 0 && best_keep < j->n_prompt - 1 &&
-               inferd_llm_seq_copy(s->ctx, L->slot, best, j->n_prompt - 1) == 0) {
-        /* the leader is generating: its cache starts with the prompt; run the last token */
-        best_keep = j->n_prompt - 1;
-        memcpy(sl->cache, s->slots[L->slot].cache, sizeof(int32_t) * (size_t)best_keep);
+    } else if (L && L->slot >= 0 && same_prompt(L, j) && best_keep < j->n_prompt - 1) {
+        /* the leader is generating: its cache starts with the prompt; run the last token
+         * (a failed copy has cleared this slot: nothing of it is reused then) */
+        if (inferd_llm_seq_copy(s->ctx, L->slot, best, j->n_prompt - 1) == 0) {
+            best_keep = j->n_prompt - 1;
+            memcpy(sl->cache, s->slots[L->slot].cache, sizeof(int32_t) * (size_t)best_keep);
+        } else {
+            best_keep = 0;
+        }
     }
     if (best_keep == 0)
         inferd_llm_seq_clear(s->ctx, best);
