@@ -178,7 +178,32 @@ def main():
         gen4 = text_of(comp(s, prompt=ids, temperature=0, max_tokens=4))
         t.check(r.status == 200 and text_of(r).endswith(gen4) and text_of(r)[:-len(gen4)].lstrip() == PROMPT,
                 "echo of a token-id prompt: its pieces, then the completion %r" % r)
-        t.check(err(comp(s, echo=True, logprobs=1), "echo"), "echo with logprobs is 400 (prompt logprobs unsupported)")
+        t.check(err(comp(s, echo=True, logprobs=1, stream=True), "echo"), "echo with logprobs cannot stream")
+        # echo with logprobs: prompt tokens first (the first with null), then the generated ones
+        plain4 = comp(s, temperature=0, max_tokens=4, logprobs=2)
+        r = comp(s, temperature=0, max_tokens=4, logprobs=2, echo=True)
+        if t.check(r.status == 200 and plain4.status == 200, "echo + logprobs %r" % r):
+            lp, lp4 = r.json()["choices"][0]["logprobs"], plain4.json()["choices"][0]["logprobs"]
+            n_ids = len(ids)
+            t.check(len(lp["tokens"]) == n_ids + 4 and lp["token_logprobs"][0] is None and lp["top_logprobs"][0] is None
+                    and all(x <= 0 for x in lp["token_logprobs"][1:]), "prompt + generated records %r" % lp)
+            t.check(lp["tokens"][n_ids:] == lp4["tokens"] and
+                    all(abs(a - b) < 1e-4 for a, b in zip(lp["token_logprobs"][n_ids:], lp4["token_logprobs"])),
+                    "generated records equal those without echo")
+            t.check(lp["text_offset"][n_ids:] == [len(PROMPT) + o for o in lp4["text_offset"]] and
+                    lp["text_offset"][:n_ids] == sorted(lp["text_offset"][:n_ids]), "offsets %r" % lp["text_offset"])
+            # the last prompt token's logprob: the model's, as a 1-token completion forced to it reports
+            forced_last = s.post_json("/v1/completions", {"model": "aidreams", "prompt": ids[:-1], "max_tokens": 1,
+                                                          "temperature": 0, "logprobs": 1,
+                                                          "logit_bias": {str(ids[-1]): 100}})
+            want = forced_last.json()["choices"][0]["logprobs"]["token_logprobs"][0]
+            t.check(abs(lp["token_logprobs"][n_ids - 1] - want) < 1e-4,
+                    "prompt logprob %r == forced completion's %r" % (lp["token_logprobs"][n_ids - 1], want))
+            t.check(len(lp["top_logprobs"][1]) >= 1, "prompt tokens carry top_logprobs")
+            # n=2 with echo + logprobs: every choice carries the prompt records
+            r2 = comp(s, temperature=0, max_tokens=4, logprobs=1, echo=True, n=2)
+            t.check(r2.status == 200 and all(len(c["logprobs"]["tokens"]) == n_ids + 4 for c in r2.json()["choices"]),
+                    "n=2 echo + logprobs %r" % r2)
 
         # -- stop: 16 strings, one of which appears in the greedy text; 17 is a 400 --
         cut = base_text[12:16]

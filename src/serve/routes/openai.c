@@ -682,6 +682,9 @@ static void choices_done(struct llm_job *j, void *arg)
             texts[i][c->echo_len + jo->len] = 0;
             outs[i].text = texts[i];
             outs[i].len = c->echo_len + jo->len;
+            outs[i].echo_len = c->echo_len;
+            outs[i].prompt_toks = jos[0].prompt_toks;
+            outs[i].n_prompt_toks = jos[0].n_prompt_toks;
         }
     }
     struct llm_oai_out u = choices_usage(jos, k);
@@ -829,6 +832,7 @@ static int submit_choices(struct llm_call *c, int32_t *prompt, int n_prompt)
             .bias = c->q.bias,
             .n_bias = c->q.n_bias,
             .share_prompt_of = i > 0 ? c->jobs[0] : NULL,
+            .prompt_logprobs = i == 0 && c->q.echo && c->q.logprobs, /* the same for every choice */
             .stop = c->q.stop,
             .n_stop = c->q.n_stop,
             .n_top = c->q.top_logprobs,

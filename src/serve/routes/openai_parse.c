@@ -404,8 +404,8 @@ static int parse_generation(struct llm_oai_req *q, char *param, struct inferd_er
         q->top_logprobs = (int)json_integer_value(v);
     }
     rc = parse_stop(q, param, err);
-    if (rc == 0 && q->echo && q->logprobs)
-        FAIL(INFERD_EINVAL, "echo", "echo: prompt logprobs (echo with logprobs) are not supported");
+    if (rc == 0 && q->echo && q->logprobs && q->stream)
+        FAIL(INFERD_EINVAL, "echo", "echo: with logprobs (prompt logprobs) it cannot be streamed");
 fail:
     return rc;
 }

@@ -98,6 +98,11 @@ struct llm_oai_out {
     const struct llm_tok_rec *toks; /* logprob records of this answer/chunk, or NULL */
     int n_toks;
     int index;                      /* the choice's index (chunks) */
+    /* completions with echo and logprobs: the prompt's records (the first one's logprob is
+     * NaN: JSON null) before the generated ones, whose text_offset moves by echo_len */
+    const struct llm_tok_rec *prompt_toks;
+    int n_prompt_toks;
+    size_t echo_len;
 };
 
 /* Whole answer of a chat completion / completion. Returns a new reference or NULL. */

@@ -4,6 +4,7 @@
 
 #include "base/utf8.h"
 
+#include <math.h>
 #include <nettle/base64.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -84,11 +85,20 @@ static json_t *completion_logprobs(const struct llm_oai_out *o, size_t base_off,
 {
     json_t *toks = json_array(), *lps = json_array(), *tops = json_array(), *offs = json_array();
     char buf[256];
-    for (int i = 0; i < o->n_toks; i++) {
-        const struct llm_tok_rec *r = &o->toks[i];
+    size_t poff = 0; /* echoed prompt tokens: offsets are their pieces' running length */
+    for (int i = 0; i < o->n_prompt_toks + o->n_toks; i++) {
+        int prompt = i < o->n_prompt_toks;
+        const struct llm_tok_rec *r = prompt ? &o->prompt_toks[i] : &o->toks[i - o->n_prompt_toks];
         int n = piece(pctx, r->id, buf, sizeof buf);
         n = n < 0 ? 0 : n > (int)sizeof buf ? (int)sizeof buf : n;
         json_array_append_new(toks, str_json(buf, (size_t)n));
+        if (prompt && isnan(r->logprob)) { /* the first prompt token: nothing predicts it */
+            json_array_append_new(lps, json_null());
+            json_array_append_new(tops, json_null());
+            json_array_append_new(offs, json_integer((json_int_t)poff));
+            poff += (size_t)n;
+            continue;
+        }
         json_array_append_new(lps, json_real(r->logprob));
         json_t *top = json_object();
         for (int k = 0; k < r->n_top; k++) {
@@ -101,7 +111,12 @@ static json_t *completion_logprobs(const struct llm_oai_out *o, size_t base_off,
             free(key);
         }
         json_array_append_new(tops, top);
-        json_array_append_new(offs, json_integer((json_int_t)(r->text_off - base_off)));
+        if (prompt) {
+            json_array_append_new(offs, json_integer((json_int_t)poff));
+            poff += (size_t)n;
+        } else {
+            json_array_append_new(offs, json_integer((json_int_t)(r->text_off - base_off + o->echo_len)));
+        }
     }
     return json_pack("{s:o,s:o,s:o,s:o}", "tokens", toks, "token_logprobs", lps, "top_logprobs", tops,
                      "text_offset", offs);

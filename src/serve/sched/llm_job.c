@@ -73,6 +73,7 @@ struct llm_job *llm_job_new(const struct llm_job_params *p, struct inferd_err *e
     }
     j->n_top = p->n_top;
     j->logprobs = p->logprobs;
+    j->prompt_logprobs = p->prompt_logprobs && !p->embed;
     j->embed = p->embed;
     j->ignore_eos = p->ignore_eos;
     j->deadline_ns = p->deadline_ns;
@@ -97,6 +98,7 @@ void llm_job_release(struct llm_job *j)
     free(j->embedding);
     buf_free(&j->text);
     free(j->toks);
+    free(j->ptoks);
     free(j);
 }
 
@@ -156,6 +158,8 @@ int llm_job_take(struct llm_job *j, struct llm_job_cursor *cur, struct llm_job_o
     o->text_off = cur->text;
     o->toks = j->toks ? j->toks + cur->toks : NULL;
     o->n_toks = j->toks ? j->n_toks - cur->toks : 0;
+    o->prompt_toks = j->n_ptoks ? j->ptoks : NULL;
+    o->n_prompt_toks = j->n_ptoks;
     cur->text = j->out_len;
     cur->toks = j->n_toks;
     if (cur->text > j->taken)

@@ -132,6 +132,10 @@ static int end_if_over(struct llm_sched *s, struct llm_job *j, uint64_t now)
     return 1;
 }
 
+/* Prompt rows whose logits one step keeps for a job with prompt logprobs (bounds the logits
+ * buffer at this many rows of n_vocab floats, whatever n_batch is). */
+#define LLM_PROMPT_LOGITS_STEP 32
+
 /* Shortest time between two on_publish calls of one running job (see the end of step). */
 #define LLM_NOTIFY_MIN_NS 500000u
 
@@ -166,6 +170,8 @@ static int admit(struct llm_sched *s, struct llm_job *j, struct inferd_err *err)
         return inferd_err_set(err, INFERD_EBUSY, "no free slot");
     if (best_keep >= j->n_prompt)
         best_keep = j->n_prompt - 1; /* the last prompt token must run to give logits */
+    if (j->prompt_logprobs)
+        best_keep = 0; /* every prompt row must run to give its logits */
     struct slot *sl = &s->slots[best];
     struct llm_job *L = j->leader;
     j->wait_leader = 0;
@@ -211,6 +217,13 @@ static int admit(struct llm_sched *s, struct llm_job *j, struct inferd_err *err)
         j->emb_sum = calloc((size_t)s->info->n_embd, sizeof(float));
         if (!j->emb_sum)
             return inferd_err_set(err, INFERD_ENOMEM, "embedding: out of memory");
+    }
+    if (j->prompt_logprobs) {
+        j->ptoks = calloc((size_t)j->n_prompt, sizeof *j->ptoks);
+        if (!j->ptoks)
+            return inferd_err_set(err, INFERD_ENOMEM, "prompt logprobs: out of memory");
+        j->ptoks[0].id = j->prompt[0];
+        j->ptoks[0].logprob = NAN;
     }
     if (j->logprobs && !j->embed) {
         /* a slot holds at most slot_ctx tokens, whatever max_tokens asks for */
@@ -376,6 +389,32 @@ static void finish_embedding(struct llm_sched *s, struct llm_job *j)
     end_job(s, j, "stop", 0, NULL);
 }
 
+/* Prompt logprobs: batch row r was prompt position j->n_past; its logits predict the next
+ * prompt token. The records are published (n_ptoks) when the whole prompt has run. */
+static void record_prompt_token(struct llm_sched *s, struct llm_job *j, int r)
+{
+    int p = j->n_past;
+    const float *lg = inferd_llm_logits(s->ctx, r);
+    if (p + 1 < j->n_prompt && lg) {
+        struct llm_tok_rec *rec = &j->ptoks[p + 1];
+        int n = s->info->n_vocab;
+        float mx = -INFINITY;
+        for (int i = 0; i < n; i++)
+            mx = lg[i] > mx ? lg[i] : mx;
+        double sum = 0;
+        for (int i = 0; i < n; i++)
+            sum += exp((double)lg[i] - mx);
+        rec->id = j->prompt[p + 1];
+        rec->logprob = (float)((double)lg[rec->id] - mx - log(sum));
+        rec->n_top = j->n_top ? inferd_llm_top_logprobs(lg, n, j->n_top, rec->top_id, rec->top_lp) : 0;
+    }
+    if (p + 1 == j->n_prompt) {
+        pthread_mutex_lock(&j->lock);
+        j->n_ptoks = j->n_prompt;
+        pthread_mutex_unlock(&j->lock);
+    }
+}
+
 /* The leader L just computed its whole prompt (its last row gave logits): every job waiting
  * for it starts from a copy of L's KV cache and samples its first token from the same
  * logits, so the prompt of n > 1 choices is evaluated once. A copy that does not fit the
@@ -437,12 +476,14 @@ static int step(struct llm_sched *s)
         int take = j->n_prompt - j->n_past;
         if (take > s->n_batch - n)
             take = s->n_batch - n;
+        if (j->prompt_logprobs && take > LLM_PROMPT_LOGITS_STEP)
+            take = LLM_PROMPT_LOGITS_STEP;
         for (int k = 0; k < take; k++) {
             int p = j->n_past + k;
             s->b_tok[n] = j->prompt[p];
             s->b_pos[n] = sl->n_cache + k;
             s->b_seq[n] = i;
-            s->b_want[n] = j->embed || p == j->n_prompt - 1;
+            s->b_want[n] = j->embed || j->prompt_logprobs || p == j->n_prompt - 1;
             s->b_slot[n] = i;
             n++;
         }
@@ -480,6 +521,8 @@ static int step(struct llm_sched *s)
         if (!j)
             continue;
         if (j->n_past < j->n_prompt) {
+            if (j->ptoks)
+                record_prompt_token(s, j, r);
             j->n_past++;
             atomic_fetch_add(&s->prompt_tokens, 1);
             if (j->embed) {

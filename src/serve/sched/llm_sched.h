@@ -75,6 +75,7 @@ struct llm_job_params {
     int n_stop;
     int n_top;                     /* top logprobs per token, 0..LLM_TOP_MAX */
     int logprobs;                  /* keep per-token records (logprob, top) */
+    int prompt_logprobs;           /* also records of the prompt tokens (echo): no prefix reuse */
     int embed;                     /* embedding job: mean-pooled normalised hidden state */
     int ignore_eos;                /* keep generating past end-of-generation tokens */
     uint64_t deadline_ns;          /* clock_now_ns() deadline; 0 = none */
@@ -96,7 +97,7 @@ struct llm_job {
     struct llm_job *leader;        /* share_prompt_of (a reference), or NULL */
     char stop[LLM_STOP_MAX][LLM_STOP_LEN];
     int n_stop;
-    int n_top, logprobs, embed, ignore_eos;
+    int n_top, logprobs, embed, ignore_eos, prompt_logprobs;
     uint64_t deadline_ns;
     size_t max_unread;
     atomic_int cancel;             /* set by the consumer (client gone): slot freed next step */
@@ -125,6 +126,9 @@ struct llm_job {
     size_t taken;                  /* bytes the consumer has taken (llm_job_take) */
     struct llm_tok_rec *toks;      /* one per generated token when logprobs */
     int n_toks;
+    struct llm_tok_rec *ptoks;     /* prompt_logprobs: one per prompt token (the first has a NaN
+                                      logprob: nothing precedes it), written while the prompt runs */
+    int n_ptoks;                   /* 0 until the prompt is done, then n_prompt */
     int completion_tokens;
     double sum_logprob;            /* of the sampled tokens under the unmodified softmax */
     int prompt_tokens;             /* = n_prompt once admitted */
@@ -168,6 +172,9 @@ struct llm_job_out {
     const struct llm_tok_rec *toks; /* token records after the cursor (immutable once
                                       published; valid while the job is held) */
     int n_toks;
+    const struct llm_tok_rec *prompt_toks; /* prompt_logprobs: every prompt token's record once
+                                      the prompt is done (else NULL); valid while held */
+    int n_prompt_toks;
     int done;                      /* the job ended: the fields below are final */
     const char *finish_reason;     /* "stop", "length", "timeout", "cancelled", "error"; NULL until done */
     int err_code;                  /* INFERD_E* when finish_reason is "error" */

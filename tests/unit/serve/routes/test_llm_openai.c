@@ -121,7 +121,7 @@ static void test_parse_bad(void)
     expect_bad(LLM_OAI_COMPLETION, "{\"prompt\":\"a\",\"n\":3,\"best_of\":2}", "best_of");
     expect_bad(LLM_OAI_COMPLETION, "{\"prompt\":\"a\",\"best_of\":17}", "best_of");
     expect_bad(LLM_OAI_COMPLETION, "{\"prompt\":\"a\",\"best_of\":2,\"stream\":true}", "best_of");
-    expect_bad(LLM_OAI_COMPLETION, "{\"prompt\":\"a\",\"echo\":true,\"logprobs\":1}", "echo");
+    expect_bad(LLM_OAI_COMPLETION, "{\"prompt\":\"a\",\"echo\":true,\"logprobs\":1,\"stream\":true}", "echo");
     expect_bad(LLM_OAI_COMPLETION, "{\"prompt\":\"a\",\"echo\":1}", "echo");
     expect_bad(LLM_OAI_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],\"temperature\":3}", "temperature");
     expect_bad(LLM_OAI_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],\"top_p\":\"x\"}", "top_p");
