@@ -103,8 +103,15 @@ int inferd_llm_seq_copy(struct inferd_llm_ctx *c, int src, int dst, int n);
 int inferd_llm_kv_used(const struct inferd_llm_ctx *c);
 int inferd_llm_kv_size(const struct inferd_llm_ctx *c);
 
-/* Sampling chain: penalties -> top-k -> top-p -> min-p -> temperature -> draw.
- * temperature <= 0 means greedy (argmax). */
+/* Sampling chain: logit bias -> penalties -> top-k -> top-p -> min-p -> temperature ->
+ * draw. temperature <= 0 means greedy (argmax after bias and penalties).
+ *   logit bias      l[id] += bias (a bias <= -100 bans id; with any bias >= 100 only the
+ *                   ids so biased stay candidates: OpenAI's "ban or exclusive selection")
+ *   repeat_penalty  llama.cpp's, over the last penalty_last_n tokens (prompt included):
+ *                   l > 0 ? l / r : l * r, once per distinct id
+ *   frequency_penalty, presence_penalty
+ *                   OpenAI's, over all generated tokens: l -= count * f + (count > 0) * p
+ *   min_p           drops ids with p < min_p * p(top) */
 struct inferd_llm_sampling {
     float temperature;          /* default 0.8 */
     int top_k;                  /* 0 = off; default 40 */
@@ -113,14 +120,29 @@ struct inferd_llm_sampling {
     float repeat_penalty;       /* 1 = off */
     float frequency_penalty;    /* 0 = off */
     float presence_penalty;     /* 0 = off */
-    int penalty_last_n;         /* window of past tokens the penalties look at; default 64 */
-    uint64_t seed;              /* 0xFFFFFFFFFFFFFFFF = random */
+    int penalty_last_n;         /* window of past tokens repeat_penalty looks at; default 64 */
+    uint64_t seed;              /* 0xFFFFFFFFFFFFFFFF = random; the draws depend only on it */
 };
 void inferd_llm_sampling_defaults(struct inferd_llm_sampling *s);
 struct inferd_llm_sampler *inferd_llm_sampler_new(const struct inferd_llm_sampling *s, int n_vocab);
 void inferd_llm_sampler_free(struct inferd_llm_sampler *s);
-/* Records a token in the penalty history (prompt tokens and sampled ones). */
+/* Records a sampled token in the penalty history (repeat window and the generated counts
+ * of the frequency and presence penalties). */
 void inferd_llm_sampler_accept(struct inferd_llm_sampler *s, int32_t tok);
+/* Records a prompt token: the repeat_penalty window only. */
+void inferd_llm_sampler_accept_prompt(struct inferd_llm_sampler *s, int32_t tok);
+/* Logit bias: n (id, bias) pairs, copied (a repeated id: the last wins). Replaces any earlier
+ * bias. Returns 0, INFERD_EINVAL (an id outside the vocabulary, a bias that is not finite)
+ * or INFERD_ENOMEM; on error the sampler keeps its earlier bias. */
+struct inferd_llm_logit_bias {
+    int32_t id;
+    float bias;
+};
+int inferd_llm_sampler_set_bias(struct inferd_llm_sampler *s, const struct inferd_llm_logit_bias *b, int n);
+/* The distribution the next inferd_llm_sample draws from, after every transform of the
+ * chain and temperature: OUT probs[n_vocab] (0 for dropped ids; greedy: 1 on the argmax).
+ * Draws nothing. For tests and tools. */
+void inferd_llm_sampler_probs(struct inferd_llm_sampler *s, const float *logits, float *probs);
 /* Picks the next token from logits (not modified). OUT (optional): *logprob of the pick
  * under the unmodified softmax. */
 int32_t inferd_llm_sample(struct inferd_llm_sampler *s, const float *logits, float *logprob);

@@ -115,7 +115,7 @@ int inferd_llm_generate(struct inferd_llm_ctx *c, const int32_t *prompt, int n_p
     if (rc < 0)
         goto fail;
     for (int i = 0; i < n_prompt; i++)
-        inferd_llm_sampler_accept(smp, prompt[i]);
+        inferd_llm_sampler_accept_prompt(smp, prompt[i]);
     out->n_prompt = n_prompt;
     uint64_t t1 = clock_now_ns();
     out->prompt_ms = (t1 - t0) / 1e6;

@@ -1,6 +1,7 @@
-/* sampler.c — the sampling chain of llm.h: penalties -> top-k -> top-p -> min-p ->
- * temperature -> draw (greedy when temperature <= 0), with a seeded splitmix64 RNG (base/rng.h).
- * All buffers are allocated at sampler_new; sampling does not allocate. */
+/* sampler.c — the sampling chain of llm.h: logit bias -> penalties -> top-k -> top-p ->
+ * min-p -> temperature -> draw (greedy when temperature <= 0), with a seeded splitmix64 RNG
+ * (base/rng.h). All buffers are allocated at sampler_new (the bias at set_bias); sampling
+ * does not allocate. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,6 +9,7 @@
 #include <time.h>
 
 #include "base/rng.h"
+#include "inferd/err.h"
 #include "inferd/llm.h"
 
 #define PENALTY_MAX_N 4096
@@ -24,8 +26,16 @@ struct inferd_llm_sampler {
     int32_t *hist;       /* ring of the last penalty_last_n accepted tokens (owned) */
     int hist_n, hist_pos;
     int32_t *counts;     /* occurrences of each id in the ring (owned, n_vocab) */
+    int32_t *gen_counts; /* occurrences of each id among the sampled tokens (owned, n_vocab) */
+    int32_t *gen_ids;    /* the distinct sampled ids, in first-seen order (owned, n_vocab) */
+    int n_gen_ids;
+    float *bias;         /* logit bias per id (owned, n_vocab) or NULL */
+    int bias_force;      /* some id has bias >= 100: only those stay candidates */
     struct cand *cand;   /* working set (owned, n_vocab) */
 };
+
+#define BIAS_BAN -100.f   /* OpenAI's range is [-100, 100]: the ends ban / force */
+#define BIAS_FORCE 100.f
 
 void inferd_llm_sampling_defaults(struct inferd_llm_sampling *s)
 {
@@ -68,8 +78,10 @@ struct inferd_llm_sampler *inferd_llm_sampler_new(const struct inferd_llm_sampli
         sm->rng = rng_random_seed();
     sm->hist = malloc(sizeof(int32_t) * (size_t)(sm->p.penalty_last_n > 0 ? sm->p.penalty_last_n : 1));
     sm->counts = calloc((size_t)n_vocab, sizeof(int32_t));
+    sm->gen_counts = calloc((size_t)n_vocab, sizeof(int32_t));
+    sm->gen_ids = malloc(sizeof(int32_t) * (size_t)n_vocab);
     sm->cand = malloc(sizeof(struct cand) * (size_t)n_vocab);
-    if (!sm->hist || !sm->counts || !sm->cand) {
+    if (!sm->hist || !sm->counts || !sm->gen_counts || !sm->gen_ids || !sm->cand) {
         inferd_llm_sampler_free(sm);
         return NULL;
     }
@@ -82,11 +94,41 @@ void inferd_llm_sampler_free(struct inferd_llm_sampler *s)
         return;
     free(s->hist);
     free(s->counts);
+    free(s->gen_counts);
+    free(s->gen_ids);
+    free(s->bias);
     free(s->cand);
     free(s);
 }
 
+int inferd_llm_sampler_set_bias(struct inferd_llm_sampler *s, const struct inferd_llm_logit_bias *b, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (b[i].id < 0 || b[i].id >= s->n_vocab || !isfinite(b[i].bias))
+            return INFERD_EINVAL;
+    if (n > 0 && !s->bias) {
+        s->bias = calloc((size_t)s->n_vocab, sizeof(float));
+        if (!s->bias)
+            return INFERD_ENOMEM;
+    }
+    if (s->bias)
+        memset(s->bias, 0, sizeof(float) * (size_t)s->n_vocab);
+    s->bias_force = 0;
+    for (int i = 0; i < n; i++)
+        s->bias[b[i].id] = b[i].bias;
+    for (int i = 0; i < n; i++)
+        s->bias_force |= s->bias[b[i].id] >= BIAS_FORCE;
+    return 0;
+}
+
 void inferd_llm_sampler_accept(struct inferd_llm_sampler *s, int32_t tok)
+{
+    if (tok >= 0 && tok < s->n_vocab && s->gen_counts[tok]++ == 0)
+        s->gen_ids[s->n_gen_ids++] = tok;
+    inferd_llm_sampler_accept_prompt(s, tok);
+}
+
+void inferd_llm_sampler_accept_prompt(struct inferd_llm_sampler *s, int32_t tok)
 {
     int n = s->p.penalty_last_n;
     if (n <= 0 || tok < 0 || tok >= s->n_vocab)
@@ -157,7 +199,8 @@ static int top_k_sorted(struct cand *c, int n, int k)
     return k;
 }
 
-int32_t inferd_llm_sample(struct inferd_llm_sampler *s, const float *logits, float *logprob)
+/* c[0..n_vocab) = logits with the bias and the penalties applied, in id order. */
+static void apply_bias_penalties(struct inferd_llm_sampler *s, const float *logits)
 {
     const struct inferd_llm_sampling *p = &s->p;
     int n = s->n_vocab;
@@ -166,18 +209,25 @@ int32_t inferd_llm_sample(struct inferd_llm_sampler *s, const float *logits, flo
         c[i].id = i;
         c[i].logit = logits[i];
     }
-    if (s->hist_n > 0 && (p->repeat_penalty != 1.f || p->frequency_penalty != 0.f || p->presence_penalty != 0.f)) {
+    if (s->bias) {
+        for (int i = 0; i < n; i++) {
+            float b = s->bias[i];
+            if (b <= BIAS_BAN || (s->bias_force && b < BIAS_FORCE))
+                c[i].logit = -INFINITY;
+            else
+                c[i].logit += b;
+        }
+    }
+    /* repeat_penalty: once per distinct id of the window (counts > 0), marked by a
+     * negative id while it is being done */
+    if (s->hist_n > 0 && p->repeat_penalty != 1.f && p->repeat_penalty > 0) {
         for (int h = 0; h < s->hist_n; h++) {
             int32_t id = s->hist[h];
-            int cnt = s->counts[id];
-            if (cnt <= 0 || c[id].id < 0)
+            if (s->counts[id] <= 0 || c[id].id < 0)
                 continue;
             float l = c[id].logit;
-            if (p->repeat_penalty != 1.f && p->repeat_penalty > 0)
-                l = l > 0 ? l / p->repeat_penalty : l * p->repeat_penalty;
-            l -= (float)cnt * p->frequency_penalty + p->presence_penalty;
-            c[id].logit = l;
-            c[id].id = -1 - id; /* mark as penalised once */
+            c[id].logit = l > 0 ? l / p->repeat_penalty : l * p->repeat_penalty;
+            c[id].id = -1 - id;
         }
         for (int h = 0; h < s->hist_n; h++) {
             int32_t id = s->hist[h];
@@ -185,43 +235,95 @@ int32_t inferd_llm_sample(struct inferd_llm_sampler *s, const float *logits, flo
                 c[id].id = id;
         }
     }
-    int32_t pick;
+    if (p->frequency_penalty != 0.f || p->presence_penalty != 0.f) {
+        for (int k = 0; k < s->n_gen_ids; k++) {
+            int32_t id = s->gen_ids[k];
+            c[id].logit -= (float)s->gen_counts[id] * p->frequency_penalty + p->presence_penalty;
+        }
+    }
+}
+
+/* After apply_bias_penalties: the candidates the draw chooses from, c[0..m) sorted by
+ * logit descending (top-k, top-p, min-p applied); returns m >= 1. Greedy: m = 1. */
+static int truncate_cands(struct inferd_llm_sampler *s)
+{
+    const struct inferd_llm_sampling *p = &s->p;
+    int n = s->n_vocab;
+    struct cand *c = s->cand;
     if (p->temperature <= 0.f) {
         int best = 0;
         for (int i = 1; i < n; i++)
             if (c[i].logit > c[best].logit)
                 best = i;
-        pick = c[best].id;
-    } else {
-        int m = top_k_sorted(c, n, p->top_k);
-        /* softmax of the kept candidates (descending) for top-p / min-p */
-        double sum = 0, cum = 0;
-        float mx = c[0].logit;
-        for (int i = 0; i < m; i++)
-            sum += exp((double)c[i].logit - mx);
-        if (p->top_p < 1.f) {
-            int keep = m;
-            for (int i = 0; i < m; i++) {
-                cum += exp((double)c[i].logit - mx) / sum;
-                if (cum >= p->top_p) {
-                    keep = i + 1;
-                    break;
-                }
+        c[0] = c[best];
+        return 1;
+    }
+    int m = top_k_sorted(c, n, p->top_k);
+    /* softmax of the kept candidates (descending) for top-p / min-p */
+    double sum = 0, cum = 0;
+    float mx = c[0].logit;
+    if (mx == -INFINITY) /* everything banned: the draw takes the first id */
+        return 1;
+    for (int i = 0; i < m; i++)
+        sum += exp((double)c[i].logit - mx);
+    if (p->top_p < 1.f) {
+        int keep = m;
+        for (int i = 0; i < m; i++) {
+            cum += exp((double)c[i].logit - mx) / sum;
+            if (cum >= p->top_p) {
+                keep = i + 1;
+                break;
             }
-            m = keep;
         }
-        if (p->min_p > 0.f && p->min_p <= 1.f) {
-            float cut = mx + logf(p->min_p);
-            int keep = 1;
-            while (keep < m && c[keep].logit >= cut)
-                keep++;
-            m = keep;
-        }
-        /* temperature and draw */
-        sum = 0;
+        m = keep;
+    }
+    if (p->min_p > 0.f && p->min_p <= 1.f) {
+        float cut = mx + logf(p->min_p);
+        int keep = 1;
+        while (keep < m && c[keep].logit >= cut)
+            keep++;
+        m = keep;
+    }
+    while (m > 1 && c[m - 1].logit == -INFINITY) /* banned ids are never drawn */
+        m--;
+    return m;
+}
+
+void inferd_llm_sampler_probs(struct inferd_llm_sampler *s, const float *logits, float *probs)
+{
+    apply_bias_penalties(s, logits);
+    int m = truncate_cands(s);
+    struct cand *c = s->cand;
+    memset(probs, 0, sizeof(float) * (size_t)s->n_vocab);
+    if (m == 1) {
+        probs[c[0].id] = 1.f;
+        return;
+    }
+    double sum = 0, mx = c[0].logit;
+    for (int i = 0; i < m; i++)
+        sum += exp(((double)c[i].logit - mx) / s->p.temperature);
+    for (int i = 0; i < m; i++)
+        probs[c[i].id] = (float)(exp(((double)c[i].logit - mx) / s->p.temperature) / sum);
+}
+
+int32_t inferd_llm_sample(struct inferd_llm_sampler *s, const float *logits, float *logprob)
+{
+    const struct inferd_llm_sampling *p = &s->p;
+    struct cand *c = s->cand;
+    apply_bias_penalties(s, logits);
+    int m = truncate_cands(s);
+    int32_t pick = c[0].id;
+    if (p->temperature > 0.f) {
+        /* temperature and draw: one RNG step per token sampled at temperature > 0, even
+         * with one candidate left, so a seed keeps giving the tokens it always gave */
+        double r = rng_uniform(&s->rng);
+        if (m == 1)
+            goto out;
+        double sum = 0, mx = c[0].logit;
         for (int i = 0; i < m; i++)
             sum += exp(((double)c[i].logit - mx) / p->temperature);
-        double r = rng_uniform(&s->rng) * sum, acc = 0;
+        double acc = 0;
+        r *= sum;
         pick = c[m - 1].id;
         for (int i = 0; i < m; i++) {
             acc += exp(((double)c[i].logit - mx) / p->temperature);
@@ -231,8 +333,9 @@ int32_t inferd_llm_sample(struct inferd_llm_sampler *s, const float *logits, flo
             }
         }
     }
+out:
     if (logprob)
-        *logprob = (float)((double)logits[pick] - log_sum_exp(logits, n));
+        *logprob = (float)((double)logits[pick] - log_sum_exp(logits, s->n_vocab));
     return pick;
 }
 

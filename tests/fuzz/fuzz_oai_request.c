@@ -6,7 +6,9 @@
  * submitted to a continuous-batching scheduler over a random-weight tiny llama (made once;
  * 2 slots of 64 positions, a 4-deep queue), so llm_job_new's and llm_sched_submit's checks
  * (prompt against the slot's context, the queue's limit) and the generation up to the
- * slot's context run on fuzzed values. Must never crash or leak. */
+ * slot's context run on fuzzed values; n / best_of choices share their prompt's KV cache
+ * (share_prompt_of, llm_sched_submit_n) and logit_bias is checked at admission as the
+ * routes do. Must never crash or leak. */
 #include "llm/chat_template.h"
 #include "serve/routes/openai_wire.h"
 #include "serve/sched/llm_sched.h"
@@ -81,6 +83,13 @@ static int32_t *job_prompt(const char *text, const int32_t *ids, int n_ids, int 
     return t;
 }
 
+/* Waits for a job that does not fit jobs[] and drops it. */
+static void jobs_extra_wait(struct llm_job *j)
+{
+    llm_job_wait(j);
+    llm_job_release(j);
+}
+
 /* Submits the request's prompts as the routes would and waits for the admitted jobs. */
 static void admit(const struct llm_oai_req *q, const char *chat_text)
 {
@@ -99,19 +108,46 @@ static void admit(const struct llm_oai_req *q, const char *chat_text)
             prompt = job_prompt(q->prompt, q->prompt_ids, q->n_prompt_ids, &n);
         if (!prompt)
             continue;
+        int32_t *copy = n_prompts == 1 && q->best_of > 1 ? malloc(sizeof *copy * (size_t)n) : NULL;
+        if (copy)
+            memcpy(copy, prompt, sizeof *copy * (size_t)n);
         struct llm_job_params jp = {.prompt = prompt, .n_prompt = n, .max_tokens = q->max_tokens,
-                                    .sampling = q->sampling, .stop = q->stop, .n_stop = q->n_stop,
+                                    .sampling = q->sampling, .bias = q->bias, .n_bias = q->n_bias,
+                                    .stop = q->stop, .n_stop = q->n_stop,
                                     .n_top = q->top_logprobs, .logprobs = q->logprobs, .ignore_eos = q->ignore_eos,
                                     .embed = q->kind == LLM_OAI_EMBEDDING, .max_unread = q->stream ? 64 : 0};
         struct inferd_err err = {0};
         struct llm_job *j = llm_job_new(&jp, &err); /* takes prompt */
-        if (!j)
-            continue;
-        if (llm_sched_submit(sched, j, &err) < 0) {
-            llm_job_release(j);
+        if (!j) {
+            free(copy);
             continue;
         }
-        jobs[n_jobs++] = j;
+        /* the other choices of n / best_of: the same prompt, shared with j */
+        struct llm_job *group[FUZZ_OAI_JOBS] = {j};
+        int n_group = 1;
+        for (int c = 1; copy && c < q->best_of && n_group < FUZZ_OAI_JOBS; c++) {
+            jp.prompt = malloc(sizeof *copy * (size_t)n);
+            if (!jp.prompt)
+                break;
+            memcpy(jp.prompt, copy, sizeof *copy * (size_t)n);
+            jp.share_prompt_of = j;
+            jp.sampling.seed = q->sampling.seed + (uint64_t)c;
+            struct llm_job *o = llm_job_new(&jp, &err);
+            if (o)
+                group[n_group++] = o;
+        }
+        free(copy);
+        if (llm_sched_submit_n(sched, group, n_group, &err) < 0) {
+            for (int g = 0; g < n_group; g++)
+                llm_job_release(group[g]);
+            continue;
+        }
+        for (int g = 0; g < n_group; g++) {
+            if (n_jobs < FUZZ_OAI_JOBS)
+                jobs[n_jobs++] = group[g];
+            else
+                jobs_extra_wait(group[g]);
+        }
     }
     for (int i = 0; i < n_jobs; i++) {
         llm_job_wait(jobs[i]);

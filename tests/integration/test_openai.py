@@ -286,7 +286,7 @@ def main():
         msgs = [{"role": "user", "content": "Hi"}]
         t.check(err(s.post("/v1/chat/completions", "{not json", {"Content-Type": "application/json"}), 400), "bad JSON")
         t.check(err(s.post_json("/v1/chat/completions", {"model": "aidreams"}), 400, "messages"), "no messages")
-        t.check(err(s.post_json("/v1/chat/completions", {"model": "aidreams", "messages": msgs, "n": 2}), 400, "n"), "n=2")
+        t.check(err(s.post_json("/v1/chat/completions", {"model": "aidreams", "messages": msgs, "n": 17}), 400, "n"), "n=17")
         t.check(err(s.post_json("/v1/chat/completions", {"model": "aidreams", "messages": msgs, "temperature": 5}), 400,
                     "temperature"), "temperature 5")
         t.check(err(s.post_json("/v1/chat/completions", {"model": "no-such", "messages": msgs, "temperature": 5}), 400,

@@ -63,9 +63,28 @@ try {
   check(e.status === 404, "404 for an unknown model");
   check(e.error && e.error.code === "model_not_found", "error code model_not_found");
 }
+// sampling parameters: n choices with their index, seed, logit_bias, penalties, echo
+const multi = await client.completions.create({
+  model, prompt: "The", max_tokens: 8, temperature: 0.9, n: 2, seed: 5, logit_bias: { "100": -100 },
+  frequency_penalty: 0.5, presence_penalty: 0.5,
+});
+check(multi.choices.length === 2 && multi.choices.every((c, i) => c.index === i), "n=2 gives two indexed choices");
+const again = await client.completions.create({
+  model, prompt: "The", max_tokens: 8, temperature: 0.9, n: 2, seed: 5, logit_bias: { "100": -100 },
+  frequency_penalty: 0.5, presence_penalty: 0.5,
+});
+check(JSON.stringify(again.choices.map((c) => c.text)) === JSON.stringify(multi.choices.map((c) => c.text)),
+  "the same seed gives the same choices");
+out.n_texts = multi.choices.map((c) => c.text);
+const echo = await client.completions.create({ model, prompt: "The", max_tokens: 48, temperature: 0, echo: true });
+check(echo.choices[0].text === "The" + out.completion, "echo puts the prompt first");
+const nstream = await client.chat.completions.create({ model, messages, max_tokens: 6, temperature: 0, n: 2, stream: true });
+const per = ["", ""];
+for await (const chunk of nstream) for (const c of chunk.choices) per[c.index] += c.delta.content || "";
+check(per[0] === per[1] && per[0].length > 0, "streamed n=2: both indexes get the (greedy) text");
 try {
-  await client.chat.completions.create({ model, messages, n: 3 });
-  check(false, "n=3 must throw");
+  await client.chat.completions.create({ model, messages, n: 17 });
+  check(false, "n=17 must throw");
 } catch (e) {
   check(e.status === 400 && e.param === "n", "400 with param n");
 }

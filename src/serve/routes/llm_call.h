@@ -63,6 +63,12 @@ struct llm_call {
     int role_sent, final_sent, usage_sent, done_sent;
     struct buf pending;             /* stream bytes not yet handed to MHD (capped) */
     size_t pending_off;
+    /* OpenAI's n > 1 / best_of / echo: jobs[i] is choice i (best_of: candidate i) */
+    struct llm_job_cursor *curs;    /* owned, n_jobs: what a stream took from each job */
+    unsigned char *ended;           /* owned, n_jobs: the stream sent job i's finish chunk */
+    int n_ended;
+    char *echo;                     /* owned: the prompt text echoed before each choice, or NULL */
+    size_t echo_len;
 };
 
 /* Opens the call of a generation or embeddings route: the call (freed with the request),

@@ -13,7 +13,7 @@
  *   stream (default true)         stream
  *   options.num_predict (> 0)     max_tokens (<= 0: until the context is full)
  *   options.temperature, top_p, top_k, min_p, seed, stop, repeat_penalty,
- *   presence_penalty, frequency_penalty   the same names
+ *   repeat_last_n, presence_penalty, frequency_penalty   the same names
  */
 #include "serve/repo/backend_gguf.h"
 #include "serve/routes/infer_call.h"
@@ -129,7 +129,8 @@ static json_t *translate(struct http_req *r, json_t *in, const char *name, int v
     }
     if (json_is_object(opts)) {
         static const char *const same[] = {"temperature", "top_p", "top_k", "min_p", "seed", "stop",
-                                           "repeat_penalty", "presence_penalty", "frequency_penalty"};
+                                           "repeat_penalty", "repeat_last_n", "presence_penalty",
+                                           "frequency_penalty"};
         for (size_t i = 0; i < sizeof same / sizeof same[0]; i++)
             copy_field(o, same[i], opts, same[i]);
         json_t *np = json_object_get(opts, "num_predict");

@@ -2,6 +2,7 @@
  * into struct llm_oai_req, with OpenAI's validation rules and errors naming the member. */
 #include "serve/routes/openai_wire.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -243,6 +244,42 @@ fail:
     return rc;
 }
 
+/* logit_bias: {"<token id>": bias in [-100, 100], ...}, at most LLM_OAI_MAX_BIAS entries. */
+static int parse_logit_bias(struct llm_oai_req *q, char *param, struct inferd_err *err)
+{
+    int rc = 0;
+    json_t *lb = json_object_get(q->root, "logit_bias"), *v;
+    const char *key;
+    if (!lb || json_is_null(lb))
+        return 0;
+    if (!json_is_object(lb))
+        FAIL(INFERD_EINVAL, "logit_bias", "logit_bias: must be an object mapping token ids to numbers");
+    if (json_object_size(lb) > LLM_OAI_MAX_BIAS)
+        FAIL(INFERD_ETOOLARGE, "logit_bias", "logit_bias: %zu entries; at most %d", json_object_size(lb),
+             LLM_OAI_MAX_BIAS);
+    if (json_object_size(lb) == 0)
+        return 0;
+    q->bias = malloc(sizeof *q->bias * json_object_size(lb));
+    if (!q->bias)
+        FAIL(INFERD_ENOMEM, "logit_bias", "logit_bias: out of memory");
+    json_object_foreach(lb, key, v) {
+        char *end;
+        errno = 0;
+        long id = strtol(key, &end, 10);
+        if (!*key || *end || errno || id < 0 || id > INT32_MAX || (key[0] == '0' && key[1]) || key[0] == '+' ||
+            key[0] == '-' || key[0] == ' ')
+            FAIL(INFERD_EINVAL, "logit_bias", "logit_bias: key '%.40s' is not a token id", key);
+        double d;
+        if (get_number(v, &d) < 0 || d < -100 || d > 100)
+            FAIL(INFERD_EINVAL, "logit_bias", "logit_bias[\"%.40s\"]: must be a number between -100 and 100", key);
+        q->bias[q->n_bias].id = (int32_t)id;
+        q->bias[q->n_bias].bias = (float)d;
+        q->n_bias++;
+    }
+fail:
+    return rc;
+}
+
 static int parse_generation(struct llm_oai_req *q, char *param, struct inferd_err *err)
 {
     int rc = 0;
@@ -293,12 +330,29 @@ static int parse_generation(struct llm_oai_req *q, char *param, struct inferd_er
             FAIL(INFERD_EINVAL, mt_key, "%s: must be an integer from 1 to 1000000", mt_key);
         q->max_tokens = (int)json_integer_value(v);
     }
+    if ((got = opt_range(r, "repeat_last_n", -1, 4096, &d)) < 0 || (got && d != floor(d)))
+        FAIL(INFERD_EINVAL, "repeat_last_n", "repeat_last_n: must be an integer from -1 to 4096 (-1 = 4096)");
+    if (got)
+        q->sampling.penalty_last_n = d < 0 ? 4096 : (int)d;
+    q->n = 1;
     v = json_object_get(r, "n");
-    if (v && !json_is_null(v) && (!json_is_integer(v) || json_integer_value(v) != 1))
-        FAIL(INFERD_EINVAL, "n", "n: only n=1 is supported");
+    if (v && !json_is_null(v)) {
+        if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > LLM_OAI_MAX_CHOICES)
+            FAIL(INFERD_EINVAL, "n", "n: must be an integer from 1 to %d", LLM_OAI_MAX_CHOICES);
+        q->n = (int)json_integer_value(v);
+    }
+    q->best_of = q->n;
     v = json_object_get(r, "best_of");
-    if (v && !json_is_null(v) && (!json_is_integer(v) || json_integer_value(v) != 1))
-        FAIL(INFERD_EINVAL, "best_of", "best_of: only best_of=1 is supported");
+    if (v && !json_is_null(v)) {
+        if (q->kind != LLM_OAI_COMPLETION)
+            FAIL(INFERD_EINVAL, "best_of", "best_of: only for /v1/completions");
+        if (!json_is_integer(v) || json_integer_value(v) < q->n || json_integer_value(v) > LLM_OAI_MAX_CHOICES)
+            FAIL(INFERD_EINVAL, "best_of", "best_of: must be an integer from n (%d) to %d", q->n, LLM_OAI_MAX_CHOICES);
+        q->best_of = (int)json_integer_value(v);
+    }
+    rc = parse_logit_bias(q, param, err);
+    if (rc < 0)
+        goto fail;
     v = json_object_get(r, "stream");
     if (v && !json_is_null(v) && !json_is_boolean(v))
         FAIL(INFERD_EINVAL, "stream", "stream: must be a boolean");
@@ -319,8 +373,13 @@ static int parse_generation(struct llm_oai_req *q, char *param, struct inferd_er
         FAIL(INFERD_EINVAL, "ignore_eos", "ignore_eos: must be a boolean");
     q->ignore_eos = json_is_true(v);
     v = json_object_get(r, "echo");
-    if (json_is_true(v))
-        FAIL(INFERD_EINVAL, "echo", "echo: not supported");
+    if (v && !json_is_null(v) && !json_is_boolean(v))
+        FAIL(INFERD_EINVAL, "echo", "echo: must be a boolean");
+    if (json_is_true(v) && q->kind != LLM_OAI_COMPLETION)
+        FAIL(INFERD_EINVAL, "echo", "echo: only for /v1/completions");
+    q->echo = json_is_true(v);
+    if (q->best_of > q->n && q->stream)
+        FAIL(INFERD_EINVAL, "best_of", "best_of: cannot be streamed when greater than n");
     v = json_object_get(r, "user");
     if (v && !json_is_null(v) && !json_is_string(v))
         FAIL(INFERD_EINVAL, "user", "user: must be a string");
@@ -345,6 +404,8 @@ static int parse_generation(struct llm_oai_req *q, char *param, struct inferd_er
         q->top_logprobs = (int)json_integer_value(v);
     }
     rc = parse_stop(q, param, err);
+    if (rc == 0 && q->echo && q->logprobs && q->stream)
+        FAIL(INFERD_EINVAL, "echo", "echo: with logprobs (prompt logprobs) it cannot be streamed");
 fail:
     return rc;
 }
@@ -423,6 +484,7 @@ void llm_oai_req_free(struct llm_oai_req *q)
     free(q->owned_strs);
     free(q->msgs);
     free(q->prompt_ids);
+    free(q->bias);
     if (q->input_ids)
         for (int i = 0; i < q->n_inputs; i++)
             free(q->input_ids[i]);

@@ -29,6 +29,8 @@ enum llm_oai_kind { LLM_OAI_CHAT, LLM_OAI_COMPLETION, LLM_OAI_EMBEDDING };
 #define LLM_OAI_MAX_MESSAGES 1024
 #define LLM_OAI_MAX_INPUTS 256      /* embeddings inputs per request */
 #define LLM_OAI_MAX_PROMPT_IDS 65536
+#define LLM_OAI_MAX_CHOICES 16      /* n and best_of */
+#define LLM_OAI_MAX_BIAS 1024       /* logit_bias entries */
 
 struct llm_oai_req {
     enum llm_oai_kind kind;
@@ -52,6 +54,11 @@ struct llm_oai_req {
     /* generation */
     int max_tokens;                 /* -1 when not given */
     struct inferd_llm_sampling sampling;
+    struct inferd_llm_logit_bias *bias; /* owned, n_bias (ids checked against the model later) */
+    int n_bias;
+    int n;                          /* choices to return, 1..LLM_OAI_MAX_CHOICES */
+    int best_of;                    /* completions: candidates generated, n..LLM_OAI_MAX_CHOICES */
+    int echo;                       /* completions: the prompt text before each choice's text */
     const char *stop[LLM_STOP_MAX];
     int n_stop;
     int logprobs;                   /* chat: logprobs true; completions: logprobs given */
@@ -90,6 +97,12 @@ struct llm_oai_out {
     int prompt_tokens, completion_tokens, cached_tokens;
     const struct llm_tok_rec *toks; /* logprob records of this answer/chunk, or NULL */
     int n_toks;
+    int index;                      /* the choice's index (chunks) */
+    /* completions with echo and logprobs: the prompt's records (the first one's logprob is
+     * NaN: JSON null) before the generated ones, whose text_offset moves by echo_len */
+    const struct llm_tok_rec *prompt_toks;
+    int n_prompt_toks;
+    size_t echo_len;
 };
 
 /* Whole answer of a chat completion / completion. Returns a new reference or NULL. */
@@ -104,6 +117,8 @@ json_t *llm_oai_response_n(const struct llm_oai_req *q, const struct llm_oai_out
 char *llm_oai_chunk(const struct llm_oai_req *q, const struct llm_oai_out *o, int role_chunk,
                     const char *id, long long created, const char *model, llm_oai_piece_fn piece,
                     void *pctx);
+/* {"prompt_tokens","completion_tokens","total_tokens","prompt_tokens_details"} of o. */
+json_t *llm_oai_usage(const struct llm_oai_out *o);
 /* The final usage chunk (choices: []) of stream_options.include_usage. */
 char *llm_oai_usage_chunk(const struct llm_oai_req *q, const struct llm_oai_out *o, const char *id,
                           long long created, const char *model);

@@ -4,6 +4,7 @@
 
 #include "base/utf8.h"
 
+#include <math.h>
 #include <nettle/base64.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -84,11 +85,20 @@ static json_t *completion_logprobs(const struct llm_oai_out *o, size_t base_off,
 {
     json_t *toks = json_array(), *lps = json_array(), *tops = json_array(), *offs = json_array();
     char buf[256];
-    for (int i = 0; i < o->n_toks; i++) {
-        const struct llm_tok_rec *r = &o->toks[i];
+    size_t poff = 0; /* echoed prompt tokens: offsets are their pieces' running length */
+    for (int i = 0; i < o->n_prompt_toks + o->n_toks; i++) {
+        int prompt = i < o->n_prompt_toks;
+        const struct llm_tok_rec *r = prompt ? &o->prompt_toks[i] : &o->toks[i - o->n_prompt_toks];
         int n = piece(pctx, r->id, buf, sizeof buf);
         n = n < 0 ? 0 : n > (int)sizeof buf ? (int)sizeof buf : n;
         json_array_append_new(toks, str_json(buf, (size_t)n));
+        if (prompt && isnan(r->logprob)) { /* the first prompt token: nothing predicts it */
+            json_array_append_new(lps, json_null());
+            json_array_append_new(tops, json_null());
+            json_array_append_new(offs, json_integer((json_int_t)poff));
+            poff += (size_t)n;
+            continue;
+        }
         json_array_append_new(lps, json_real(r->logprob));
         json_t *top = json_object();
         for (int k = 0; k < r->n_top; k++) {
@@ -101,13 +111,18 @@ static json_t *completion_logprobs(const struct llm_oai_out *o, size_t base_off,
             free(key);
         }
         json_array_append_new(tops, top);
-        json_array_append_new(offs, json_integer((json_int_t)(r->text_off - base_off)));
+        if (prompt) {
+            json_array_append_new(offs, json_integer((json_int_t)poff));
+            poff += (size_t)n;
+        } else {
+            json_array_append_new(offs, json_integer((json_int_t)(r->text_off - base_off + o->echo_len)));
+        }
     }
     return json_pack("{s:o,s:o,s:o,s:o}", "tokens", toks, "token_logprobs", lps, "top_logprobs", tops,
                      "text_offset", offs);
 }
 
-static json_t *usage_json(const struct llm_oai_out *o)
+json_t *llm_oai_usage(const struct llm_oai_out *o)
 {
     return json_pack("{s:i,s:i,s:i,s:{s:i}}", "prompt_tokens", o->prompt_tokens, "completion_tokens",
                      o->completion_tokens, "total_tokens", o->prompt_tokens + o->completion_tokens,
@@ -141,7 +156,7 @@ json_t *llm_oai_response_n(const struct llm_oai_req *q, const struct llm_oai_out
     }
     return json_pack("{s:s,s:s,s:I,s:s,s:s,s:o,s:o}", "id", id, "object",
                      q->kind == LLM_OAI_CHAT ? "chat.completion" : "text_completion", "created", (json_int_t)created,
-                     "model", model, "system_fingerprint", "inferd", "choices", choices, "usage", usage_json(&total));
+                     "model", model, "system_fingerprint", "inferd", "choices", choices, "usage", llm_oai_usage(&total));
 }
 
 json_t *llm_oai_response(const struct llm_oai_req *q, const struct llm_oai_out *o, const char *id,
@@ -186,10 +201,10 @@ char *llm_oai_chunk(const struct llm_oai_req *q, const struct llm_oai_out *o, in
         } else if (o->len > 0) {
             json_object_set_new(delta, "content", str_json(o->text, o->len));
         }
-        choice = json_pack("{s:i,s:o,s:o,s:o}", "index", 0, "delta", delta, "logprobs", lp, "finish_reason",
+        choice = json_pack("{s:i,s:o,s:o,s:o}", "index", o->index, "delta", delta, "logprobs", lp, "finish_reason",
                            finish_json(o->finish_reason));
     } else {
-        choice = json_pack("{s:i,s:o,s:o,s:o}", "index", 0, "text", str_json(o->text, o->len), "logprobs", lp,
+        choice = json_pack("{s:i,s:o,s:o,s:o}", "index", o->index, "text", str_json(o->text, o->len), "logprobs", lp,
                            "finish_reason", finish_json(o->finish_reason));
     }
     json_t *j = json_pack("{s:s,s:s,s:I,s:s,s:s,s:[o]}", "id", id, "object",
@@ -206,7 +221,7 @@ char *llm_oai_usage_chunk(const struct llm_oai_req *q, const struct llm_oai_out 
     return sse(json_pack("{s:s,s:s,s:I,s:s,s:s,s:[],s:o}", "id", id, "object",
                          q->kind == LLM_OAI_CHAT ? "chat.completion.chunk" : "text_completion", "created",
                          (json_int_t)created, "model", model, "system_fingerprint", "inferd", "choices", "usage",
-                         usage_json(o)));
+                         llm_oai_usage(o)));
 }
 
 /* The floats' bytes (little-endian float32, as OpenAI sends them) in standard base64. */

@@ -34,10 +34,32 @@ struct llm_job *llm_job_new(const struct llm_job_params *p, struct inferd_err *e
         inferd_err_set(err, INFERD_ENOMEM, "out of memory");
         return NULL;
     }
+    /* ready to be released from here on (the failures below release it) */
+    j->slot = -1;
+    atomic_init(&j->cancel, 0);
+    atomic_init(&j->refs, 1);
+    buf_init(&j->text, LLM_JOB_TEXT_MAX);
+    pthread_mutex_init(&j->lock, NULL);
+    pthread_mutex_init(&j->cb_lock, NULL);
+    pthread_cond_init(&j->cond, NULL);
     j->prompt = p->prompt;
     j->n_prompt = p->n_prompt;
     j->max_tokens = p->max_tokens;
     j->sampling = p->sampling;
+    if (p->n_bias > 0) {
+        j->bias = malloc(sizeof *j->bias * (size_t)p->n_bias);
+        if (!j->bias) {
+            llm_job_release(j);
+            inferd_err_set(err, INFERD_ENOMEM, "out of memory");
+            return NULL;
+        }
+        memcpy(j->bias, p->bias, sizeof *j->bias * (size_t)p->n_bias);
+        j->n_bias = p->n_bias;
+    }
+    if (p->share_prompt_of) {
+        atomic_fetch_add(&p->share_prompt_of->refs, 1);
+        j->leader = p->share_prompt_of;
+    }
     for (int i = 0; i < p->n_stop; i++) {
         size_t n = p->stop[i] ? strlen(p->stop[i]) : 0;
         if (n == 0)
@@ -51,6 +73,7 @@ struct llm_job *llm_job_new(const struct llm_job_params *p, struct inferd_err *e
     }
     j->n_top = p->n_top;
     j->logprobs = p->logprobs;
+    j->prompt_logprobs = p->prompt_logprobs && !p->embed;
     j->embed = p->embed;
     j->ignore_eos = p->ignore_eos;
     j->deadline_ns = p->deadline_ns;
@@ -58,13 +81,6 @@ struct llm_job *llm_job_new(const struct llm_job_params *p, struct inferd_err *e
     j->on_done = p->on_done;
     j->on_publish = p->on_publish;
     j->on_done_arg = p->on_done_arg;
-    j->slot = -1;
-    atomic_init(&j->cancel, 0);
-    atomic_init(&j->refs, 1);
-    buf_init(&j->text, LLM_JOB_TEXT_MAX);
-    pthread_mutex_init(&j->lock, NULL);
-    pthread_mutex_init(&j->cb_lock, NULL);
-    pthread_cond_init(&j->cond, NULL);
     return j;
 }
 
@@ -76,10 +92,13 @@ void llm_job_release(struct llm_job *j)
     pthread_mutex_destroy(&j->cb_lock);
     pthread_cond_destroy(&j->cond);
     free(j->prompt);
+    free(j->bias);
+    llm_job_release(j->leader);
     free(j->emb_sum);
     free(j->embedding);
     buf_free(&j->text);
     free(j->toks);
+    free(j->ptoks);
     free(j);
 }
 
@@ -139,6 +158,8 @@ int llm_job_take(struct llm_job *j, struct llm_job_cursor *cur, struct llm_job_o
     o->text_off = cur->text;
     o->toks = j->toks ? j->toks + cur->toks : NULL;
     o->n_toks = j->toks ? j->n_toks - cur->toks : 0;
+    o->prompt_toks = j->n_ptoks ? j->ptoks : NULL;
+    o->n_prompt_toks = j->n_ptoks;
     cur->text = j->out_len;
     cur->toks = j->n_toks;
     if (cur->text > j->taken)
@@ -146,6 +167,7 @@ int llm_job_take(struct llm_job *j, struct llm_job_cursor *cur, struct llm_job_o
     o->done = j->done;
     o->prompt_tokens = j->prompt_tokens;
     o->completion_tokens = j->completion_tokens;
+    o->sum_logprob = j->sum_logprob;
     o->cached_tokens = j->cached_tokens;
     if (j->done) {
         o->finish_reason = j->finish_reason;

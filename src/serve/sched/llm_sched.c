@@ -132,6 +132,10 @@ static int end_if_over(struct llm_sched *s, struct llm_job *j, uint64_t now)
     return 1;
 }
 
+/* Prompt rows whose logits one step keeps for a job with prompt logprobs (bounds the logits
+ * buffer at this many rows of n_vocab floats, whatever n_batch is). */
+#define LLM_PROMPT_LOGITS_STEP 32
+
 /* Shortest time between two on_publish calls of one running job (see the end of step). */
 #define LLM_NOTIFY_MIN_NS 500000u
 
@@ -141,6 +145,12 @@ static int common_prefix(const int32_t *a, int na, const int32_t *b, int nb)
     while (i < n && a[i] == b[i])
         i++;
     return i;
+}
+
+/* Whether a and b have the same prompt (a choice and the leader whose KV it shares). */
+static int same_prompt(const struct llm_job *a, const struct llm_job *b)
+{
+    return a->n_prompt == b->n_prompt && memcmp(a->prompt, b->prompt, sizeof(int32_t) * (size_t)a->n_prompt) == 0;
 }
 
 /* Puts job j into the free slot that shares the longest prefix with its prompt. */
@@ -160,7 +170,25 @@ static int admit(struct llm_sched *s, struct llm_job *j, struct inferd_err *err)
         return inferd_err_set(err, INFERD_EBUSY, "no free slot");
     if (best_keep >= j->n_prompt)
         best_keep = j->n_prompt - 1; /* the last prompt token must run to give logits */
+    if (j->prompt_logprobs)
+        best_keep = 0; /* every prompt row must run to give its logits */
     struct slot *sl = &s->slots[best];
+    struct llm_job *L = j->leader;
+    j->wait_leader = 0;
+    if (L && L->slot >= 0 && L->n_past < L->n_prompt && same_prompt(L, j)) {
+        /* the leader is computing the same prompt: wait for it (see fork_from_leader) */
+        j->wait_leader = 1;
+        best_keep = 0;
+    } else if (L && L->slot >= 0 && same_prompt(L, j) && best_keep < j->n_prompt - 1) {
+        /* the leader is generating: its cache starts with the prompt; run the last token
+         * (a failed copy has cleared this slot: nothing of it is reused then) */
+        if (inferd_llm_seq_copy(s->ctx, L->slot, best, j->n_prompt - 1) == 0) {
+            best_keep = j->n_prompt - 1;
+            memcpy(sl->cache, s->slots[L->slot].cache, sizeof(int32_t) * (size_t)best_keep);
+        } else {
+            best_keep = 0;
+        }
+    }
     if (best_keep == 0)
         inferd_llm_seq_clear(s->ctx, best);
     else if (best_keep < inferd_llm_seq_len(s->ctx, best))
@@ -176,12 +204,26 @@ static int admit(struct llm_sched *s, struct llm_job *j, struct inferd_err *err)
         j->smp = inferd_llm_sampler_new(&j->sampling, s->info->n_vocab);
         if (!j->smp)
             return inferd_err_set(err, INFERD_ENOMEM, "sampler: out of memory");
+        if (inferd_llm_sampler_set_bias(j->smp, j->bias, j->n_bias) < 0) {
+            for (int i = 0; i < j->n_bias; i++)
+                if (j->bias[i].id < 0 || j->bias[i].id >= s->info->n_vocab)
+                    return inferd_err_set(err, INFERD_EINVAL, "logit_bias: token id %d is not below the vocabulary size %d",
+                                          j->bias[i].id, s->info->n_vocab);
+            return inferd_err_set(err, INFERD_ENOMEM, "logit_bias: out of memory");
+        }
         for (int i = 0; i < j->n_prompt; i++)
-            inferd_llm_sampler_accept(j->smp, j->prompt[i]);
+            inferd_llm_sampler_accept_prompt(j->smp, j->prompt[i]);
     } else {
         j->emb_sum = calloc((size_t)s->info->n_embd, sizeof(float));
         if (!j->emb_sum)
             return inferd_err_set(err, INFERD_ENOMEM, "embedding: out of memory");
+    }
+    if (j->prompt_logprobs) {
+        j->ptoks = calloc((size_t)j->n_prompt, sizeof *j->ptoks);
+        if (!j->ptoks)
+            return inferd_err_set(err, INFERD_ENOMEM, "prompt logprobs: out of memory");
+        j->ptoks[0].id = j->prompt[0];
+        j->ptoks[0].logprob = NAN;
     }
     if (j->logprobs && !j->embed) {
         /* a slot holds at most slot_ctx tokens, whatever max_tokens asks for */
@@ -293,6 +335,7 @@ static void on_token(struct llm_sched *s, struct llm_job *j, const float *logits
     }
     pthread_mutex_lock(&j->lock);
     j->completion_tokens++;
+    j->sum_logprob += lp;
     if (j->toks)
         j->n_toks++;
     pthread_mutex_unlock(&j->lock);
@@ -346,6 +389,59 @@ static void finish_embedding(struct llm_sched *s, struct llm_job *j)
     end_job(s, j, "stop", 0, NULL);
 }
 
+/* Prompt logprobs: batch row r was prompt position j->n_past; its logits predict the next
+ * prompt token. The records are published (n_ptoks) when the whole prompt has run. */
+static void record_prompt_token(struct llm_sched *s, struct llm_job *j, int r)
+{
+    int p = j->n_past;
+    const float *lg = inferd_llm_logits(s->ctx, r);
+    if (p + 1 < j->n_prompt && lg) {
+        struct llm_tok_rec *rec = &j->ptoks[p + 1];
+        int n = s->info->n_vocab;
+        float mx = -INFINITY;
+        for (int i = 0; i < n; i++)
+            mx = lg[i] > mx ? lg[i] : mx;
+        double sum = 0;
+        for (int i = 0; i < n; i++)
+            sum += exp((double)lg[i] - mx);
+        rec->id = j->prompt[p + 1];
+        rec->logprob = (float)((double)lg[rec->id] - mx - log(sum));
+        rec->n_top = j->n_top ? inferd_llm_top_logprobs(lg, n, j->n_top, rec->top_id, rec->top_lp) : 0;
+    }
+    if (p + 1 == j->n_prompt) {
+        pthread_mutex_lock(&j->lock);
+        j->n_ptoks = j->n_prompt;
+        pthread_mutex_unlock(&j->lock);
+    }
+}
+
+/* The leader L just computed its whole prompt (its last row gave logits): every job waiting
+ * for it starts from a copy of L's KV cache and samples its first token from the same
+ * logits, so the prompt of n > 1 choices is evaluated once. A copy that does not fit the
+ * cache leaves the job to compute the prompt itself. */
+static void fork_from_leader(struct llm_sched *s, struct llm_job *L, const float *logits)
+{
+    struct slot *ls = &s->slots[L->slot];
+    for (int i = 0; i < s->n_seq; i++) {
+        struct llm_job *j = s->slots[i].job;
+        if (!j || !j->wait_leader || j->leader != L)
+            continue;
+        j->wait_leader = 0;
+        if (inferd_llm_seq_copy(s->ctx, L->slot, i, L->n_prompt) < 0) {
+            inferd_llm_seq_clear(s->ctx, i);
+            continue;
+        }
+        memcpy(s->slots[i].cache, ls->cache, sizeof(int32_t) * (size_t)L->n_prompt);
+        s->slots[i].n_cache = L->n_prompt;
+        j->n_past = j->n_prompt;
+        pthread_mutex_lock(&j->lock);
+        j->cached_tokens = j->n_prompt;
+        pthread_mutex_unlock(&j->lock);
+        atomic_fetch_add(&s->reused_tokens, j->n_prompt);
+        on_token(s, j, logits);
+    }
+}
+
 /* One step: build the batch, decode, handle outputs. Returns 1 if it did work. */
 static int step(struct llm_sched *s)
 {
@@ -360,6 +456,8 @@ static int step(struct llm_sched *s)
             continue;
         if (end_if_over(s, j, now))
             continue;
+        if (j->wait_leader && j->leader->slot < 0)
+            j->wait_leader = 0; /* the leader ended before its prompt did: compute it here */
         if (j->n_past < j->n_prompt || n >= s->n_batch)
             continue;
         s->b_tok[n] = j->last_tok;
@@ -372,18 +470,20 @@ static int step(struct llm_sched *s)
     /* 3. prompt chunks fill the rest of the batch, slot by slot. */
     for (int i = 0; i < s->n_seq && n < s->n_batch; i++) {
         struct llm_job *j = s->slots[i].job;
-        if (!j || j->n_past >= j->n_prompt)
+        if (!j || j->n_past >= j->n_prompt || j->wait_leader)
             continue;
         struct slot *sl = &s->slots[i];
         int take = j->n_prompt - j->n_past;
         if (take > s->n_batch - n)
             take = s->n_batch - n;
+        if (j->prompt_logprobs && take > LLM_PROMPT_LOGITS_STEP)
+            take = LLM_PROMPT_LOGITS_STEP;
         for (int k = 0; k < take; k++) {
             int p = j->n_past + k;
             s->b_tok[n] = j->prompt[p];
             s->b_pos[n] = sl->n_cache + k;
             s->b_seq[n] = i;
-            s->b_want[n] = j->embed || p == j->n_prompt - 1;
+            s->b_want[n] = j->embed || j->prompt_logprobs || p == j->n_prompt - 1;
             s->b_slot[n] = i;
             n++;
         }
@@ -421,6 +521,8 @@ static int step(struct llm_sched *s)
         if (!j)
             continue;
         if (j->n_past < j->n_prompt) {
+            if (j->ptoks)
+                record_prompt_token(s, j, r);
             j->n_past++;
             atomic_fetch_add(&s->prompt_tokens, 1);
             if (j->embed) {
@@ -445,6 +547,8 @@ static int step(struct llm_sched *s)
             end_job(s, j, "error", INFERD_EUNAVAIL, "decode kept no logits");
             continue;
         }
+        if (j->completion_tokens == 0)
+            fork_from_leader(s, j, logits);
         on_token(s, j, logits);
     }
     /* One round of wake-ups per step, after every token of it is published: the HTTP side
@@ -597,34 +701,46 @@ fail:
 
 int llm_sched_submit(struct llm_sched *s, struct llm_job *j, struct inferd_err *err)
 {
-    if (!j->embed && j->n_prompt >= s->slot_ctx)
-        return inferd_err_set(err, INFERD_EINVAL,
-                              "prompt: %d tokens do not fit the context of %d tokens per sequence "
-                              "(context_size / parallel)", j->n_prompt, s->slot_ctx);
-    if (j->embed && j->n_prompt > s->slot_ctx)
-        return inferd_err_set(err, INFERD_EINVAL, "input: %d tokens exceed the context of %d tokens per sequence",
-                              j->n_prompt, s->slot_ctx);
+    return llm_sched_submit_n(s, &j, 1, err);
+}
+
+int llm_sched_submit_n(struct llm_sched *s, struct llm_job *const *jobs, int n, struct inferd_err *err)
+{
+    for (int i = 0; i < n; i++) {
+        struct llm_job *j = jobs[i];
+        if (!j->embed && j->n_prompt >= s->slot_ctx)
+            return inferd_err_set(err, INFERD_EINVAL,
+                                  "prompt: %d tokens do not fit the context of %d tokens per sequence "
+                                  "(context_size / parallel)", j->n_prompt, s->slot_ctx);
+        if (j->embed && j->n_prompt > s->slot_ctx)
+            return inferd_err_set(err, INFERD_EINVAL, "input: %d tokens exceed the context of %d tokens per sequence",
+                                  j->n_prompt, s->slot_ctx);
+    }
     pthread_mutex_lock(&s->lock);
     if (s->stop || s->draining) {
         pthread_mutex_unlock(&s->lock);
         return inferd_err_set(err, INFERD_EUNAVAIL, "model %s is shutting down", s->model_name);
     }
     int free_slots = s->n_seq - s->n_running;
-    if (s->n_waiting >= s->max_queue + (free_slots > 0 ? free_slots : 0)) {
+    if (s->n_waiting + n - 1 >= s->max_queue + (free_slots > 0 ? free_slots : 0)) {
         int running = s->n_running, waiting = s->n_waiting; /* read under the lock */
         pthread_mutex_unlock(&s->lock);
         return inferd_err_set(err, INFERD_EBUSY, "model %s: %d requests running and %d waiting (queue limit %d)",
                               s->model_name, running, waiting, s->max_queue);
     }
-    atomic_fetch_add(&j->refs, 1);
-    j->t_submit = clock_now_ns();
-    j->next = NULL;
-    if (s->q_tail)
-        s->q_tail->next = j;
-    else
-        s->q_head = j;
-    s->q_tail = j;
-    s->n_waiting++;
+    uint64_t now = clock_now_ns();
+    for (int i = 0; i < n; i++) {
+        struct llm_job *j = jobs[i];
+        atomic_fetch_add(&j->refs, 1);
+        j->t_submit = now;
+        j->next = NULL;
+        if (s->q_tail)
+            s->q_tail->next = j;
+        else
+            s->q_head = j;
+        s->q_tail = j;
+        s->n_waiting++;
+    }
     pthread_cond_signal(&s->wake);
     pthread_mutex_unlock(&s->lock);
     return 0;

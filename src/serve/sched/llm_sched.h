@@ -41,7 +41,7 @@
 struct metrics_inferd;
 
 #define LLM_TOP_MAX 20     /* OpenAI's cap on top_logprobs */
-#define LLM_STOP_MAX 4     /* OpenAI's cap on stop strings */
+#define LLM_STOP_MAX 16    /* stop strings per request (OpenAI's 4, llama.cpp's more) */
 #define LLM_STOP_LEN 256   /* bytes per stop string */
 #define LLM_JOB_TEXT_MAX (256u << 20) /* bytes of one job's generated text */
 
@@ -64,10 +64,18 @@ struct llm_job_params {
     int n_prompt;
     int max_tokens;                /* <= 0: until the sequence's context is full */
     struct inferd_llm_sampling sampling;
+    const struct inferd_llm_logit_bias *bias; /* copied: n_bias pairs (ids checked at admission) */
+    int n_bias;
+    /* Another job of the same request with the same prompt (the first choice of n > 1),
+     * or NULL. The job takes a reference. When both run, the prompt is evaluated once,
+     * by that job: this one waits for it and starts from a copy of its KV cache and the
+     * same last logits. */
+    struct llm_job *share_prompt_of;
     const char *const *stop;       /* copied; up to LLM_STOP_MAX non-empty strings */
     int n_stop;
     int n_top;                     /* top logprobs per token, 0..LLM_TOP_MAX */
     int logprobs;                  /* keep per-token records (logprob, top) */
+    int prompt_logprobs;           /* also records of the prompt tokens (echo): no prefix reuse */
     int embed;                     /* embedding job: mean-pooled normalised hidden state */
     int ignore_eos;                /* keep generating past end-of-generation tokens */
     uint64_t deadline_ns;          /* clock_now_ns() deadline; 0 = none */
@@ -84,9 +92,12 @@ struct llm_job {
     int n_prompt;
     int max_tokens;
     struct inferd_llm_sampling sampling;
+    struct inferd_llm_logit_bias *bias; /* owned, n_bias */
+    int n_bias;
+    struct llm_job *leader;        /* share_prompt_of (a reference), or NULL */
     char stop[LLM_STOP_MAX][LLM_STOP_LEN];
     int n_stop;
-    int n_top, logprobs, embed, ignore_eos;
+    int n_top, logprobs, embed, ignore_eos, prompt_logprobs;
     uint64_t deadline_ns;
     size_t max_unread;
     atomic_int cancel;             /* set by the consumer (client gone): slot freed next step */
@@ -97,6 +108,7 @@ struct llm_job {
     int slot;                      /* -1 while waiting */
     int n_past;                    /* prompt tokens already in the KV cache */
     int32_t last_tok;              /* token to feed next step when generating */
+    int wait_leader;               /* in a slot, waiting for leader's prompt (no rows) */
     int publish_pending;           /* published and not yet told (on_publish at a step's end) */
     uint64_t t_notified;           /* when on_publish last ran (0 = never) */
     float *emb_sum;                /* embed: running sum of hidden states (n_embd) */
@@ -114,7 +126,11 @@ struct llm_job {
     size_t taken;                  /* bytes the consumer has taken (llm_job_take) */
     struct llm_tok_rec *toks;      /* one per generated token when logprobs */
     int n_toks;
+    struct llm_tok_rec *ptoks;     /* prompt_logprobs: one per prompt token (the first has a NaN
+                                      logprob: nothing precedes it), written while the prompt runs */
+    int n_ptoks;                   /* 0 until the prompt is done, then n_prompt */
     int completion_tokens;
+    double sum_logprob;            /* of the sampled tokens under the unmodified softmax */
     int prompt_tokens;             /* = n_prompt once admitted */
     int cached_tokens;             /* prompt tokens reused from the slot's cache */
     int done;
@@ -156,11 +172,15 @@ struct llm_job_out {
     const struct llm_tok_rec *toks; /* token records after the cursor (immutable once
                                       published; valid while the job is held) */
     int n_toks;
+    const struct llm_tok_rec *prompt_toks; /* prompt_logprobs: every prompt token's record once
+                                      the prompt is done (else NULL); valid while held */
+    int n_prompt_toks;
     int done;                      /* the job ended: the fields below are final */
     const char *finish_reason;     /* "stop", "length", "timeout", "cancelled", "error"; NULL until done */
     int err_code;                  /* INFERD_E* when finish_reason is "error" */
     char err_msg[256];
     int prompt_tokens, completion_tokens, cached_tokens;
+    double sum_logprob;            /* of the generated tokens (best_of ranks by its mean) */
     const float *embedding;        /* embedding jobs once done: n_embd floats (valid while held) */
     int n_embd;
     double queue_ms, compute_ms, ttft_ms, tokens_per_s; /* for the access log */
@@ -194,6 +214,10 @@ int llm_sched_new(struct inferd_llm_model *model, const struct llm_sched_config 
  * sequence's context; INFERD_EUNAVAIL while draining. On error the caller keeps its ref
  * and on_done is never called. */
 int llm_sched_submit(struct llm_sched *s, struct llm_job *j, struct inferd_err *err);
+/* Queues jobs[0..n) together, all or none (errors as llm_sched_submit): the choices of one
+ * request, so that those that find free slots are admitted in the same step and share the
+ * prompt of the first (share_prompt_of). */
+int llm_sched_submit_n(struct llm_sched *s, struct llm_job *const *jobs, int n, struct inferd_err *err);
 /* Stops admitting and waits up to timeout_ms for running and waiting jobs to end.
  * Returns 0 or INFERD_ETIMEDOUT. */
 int llm_sched_drain(struct llm_sched *s, int timeout_ms);
@@ -204,7 +228,7 @@ void llm_sched_free(struct llm_sched *s);
 struct llm_sched_stats {
     int n_seq, n_ctx, slot_ctx, n_batch, max_queue;
     int running, waiting;
-    long long steps, prompt_tokens, generated_tokens, reused_tokens;
+    long long steps, prompt_tokens, generated_tokens, reused_tokens; /* prompt_tokens: computed */
 };
 void llm_sched_stats(struct llm_sched *s, struct llm_sched_stats *out);
 

@@ -58,6 +58,22 @@ static void test_parse_ok(void)
     CHECK(q.logprobs == 1 && q.top_logprobs == 3 && q.stream == 1 && q.include_usage == 1);
     CHECK(q.sampling.presence_penalty == 0.5f && q.sampling.frequency_penalty == -0.5f);
     CHECK(q.user && strcmp(q.user, "u1") == 0 && strcmp(q.model, "m") == 0);
+    CHECK(q.n == 1 && q.best_of == 1 && !q.echo && q.n_bias == 0);
+    llm_oai_req_free(&q);
+
+    /* the sampling parameters of issue 14: n, best_of, echo, logit_bias, 16 stops */
+    CHECK(parse(LLM_OAI_COMPLETION, "{\"prompt\":\"p\",\"n\":2,\"best_of\":5,\"echo\":true,\"min_p\":0.1,"
+                "\"logit_bias\":{\"7\":-100,\"12\":2.5},\"repeat_penalty\":1.1,\"repeat_last_n\":-1,"
+                "\"stop\":[\"a\",\"b\",\"c\",\"d\",\"e\",\"f\",\"g\",\"h\",\"i\",\"j\",\"k\",\"l\",\"m\",\"n\",\"o\",\"p\"]}",
+                &q, param, &err) == 0);
+    CHECK(q.n == 2 && q.best_of == 5 && q.echo == 1 && q.n_stop == 16 && strcmp(q.stop[15], "p") == 0);
+    CHECK(q.n_bias == 2 && q.sampling.min_p == 0.1f && q.sampling.repeat_penalty == 1.1f &&
+          q.sampling.penalty_last_n == 4096);
+    int b7 = q.bias[0].id == 7 ? 0 : 1;
+    CHECK(q.bias[b7].id == 7 && q.bias[b7].bias == -100.f && q.bias[1 - b7].id == 12 && q.bias[1 - b7].bias == 2.5f);
+    llm_oai_req_free(&q);
+    CHECK(parse(LLM_OAI_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],\"n\":3}", &q, param, &err) == 0);
+    CHECK(q.n == 3 && q.best_of == 3);
     llm_oai_req_free(&q);
 
     CHECK(parse(LLM_OAI_COMPLETION, "{\"model\":\"m\",\"prompt\":[1,2,3],\"max_tokens\":4,\"logprobs\":2,\"stop\":\"\\n\"}",
@@ -89,13 +105,30 @@ static void test_parse_bad(void)
     expect_bad(LLM_OAI_CHAT, "{\"messages\":[{\"role\":\"wizard\",\"content\":\"x\"}]}", "messages[0].role");
     expect_bad(LLM_OAI_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"a\"},{\"role\":\"user\",\"content\":5}]}",
                "messages[1].content");
-    expect_bad(LLM_OAI_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],\"n\":2}", "n");
+    expect_bad(LLM_OAI_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],\"n\":17}", "n");
+    expect_bad(LLM_OAI_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],\"n\":0}", "n");
+    expect_bad(LLM_OAI_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],\"best_of\":2}", "best_of");
+    expect_bad(LLM_OAI_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],\"echo\":true}", "echo");
+    expect_bad(LLM_OAI_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],\"presence_penalty\":2.5}", "presence_penalty");
+    expect_bad(LLM_OAI_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],\"frequency_penalty\":-2.01}", "frequency_penalty");
+    expect_bad(LLM_OAI_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],\"logit_bias\":{\"12\":100.5}}", "logit_bias");
+    expect_bad(LLM_OAI_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],\"logit_bias\":{\"-1\":1}}", "logit_bias");
+    expect_bad(LLM_OAI_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],\"logit_bias\":{\"01\":1}}", "logit_bias");
+    expect_bad(LLM_OAI_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],\"logit_bias\":{\"1x\":1}}", "logit_bias");
+    expect_bad(LLM_OAI_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],\"logit_bias\":{\"1\":\"a\"}}", "logit_bias");
+    expect_bad(LLM_OAI_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],\"logit_bias\":[1]}", "logit_bias");
+    expect_bad(LLM_OAI_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],\"repeat_last_n\":1.5}", "repeat_last_n");
+    expect_bad(LLM_OAI_COMPLETION, "{\"prompt\":\"a\",\"n\":3,\"best_of\":2}", "best_of");
+    expect_bad(LLM_OAI_COMPLETION, "{\"prompt\":\"a\",\"best_of\":17}", "best_of");
+    expect_bad(LLM_OAI_COMPLETION, "{\"prompt\":\"a\",\"best_of\":2,\"stream\":true}", "best_of");
+    expect_bad(LLM_OAI_COMPLETION, "{\"prompt\":\"a\",\"echo\":true,\"logprobs\":1,\"stream\":true}", "echo");
+    expect_bad(LLM_OAI_COMPLETION, "{\"prompt\":\"a\",\"echo\":1}", "echo");
     expect_bad(LLM_OAI_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],\"temperature\":3}", "temperature");
     expect_bad(LLM_OAI_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],\"top_p\":\"x\"}", "top_p");
     expect_bad(LLM_OAI_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],\"max_tokens\":0}", "max_tokens");
     expect_bad(LLM_OAI_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],\"max_completion_tokens\":-1}",
                "max_completion_tokens");
-    expect_bad(LLM_OAI_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],\"stop\":[\"a\",\"b\",\"c\",\"d\",\"e\"]}",
+    expect_bad(LLM_OAI_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],\"stop\":[\"a\",\"b\",\"c\",\"d\",\"e\",\"f\",\"g\",\"h\",\"i\",\"j\",\"k\",\"l\",\"m\",\"n\",\"o\",\"p\",\"q\"]}",
                "stop");
     expect_bad(LLM_OAI_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],\"top_logprobs\":2}", "top_logprobs");
     expect_bad(LLM_OAI_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],\"logprobs\":true,\"top_logprobs\":21}",

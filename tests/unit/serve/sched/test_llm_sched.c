@@ -138,6 +138,59 @@ static char *run_alone(struct llm_sched *s, const char *text, int max_tokens)
     return out;
 }
 
+static void wait_idle(struct llm_sched *s);
+
+/* n > 1: three greedy choices of one prompt submitted together compute the prompt once
+ * and each gives the text of the job alone (the copied KV cache and shared logits are
+ * exact); a leader cancelled before its prompt ran leaves its choices to compute it. */
+static void test_shared_prompt(struct llm_sched *s, const char *text, const char *want)
+{
+    struct llm_job *js[3];
+    int n;
+    int32_t *p0 = tok(text, &n);
+    free(p0);
+    wait_idle(s);
+    struct llm_sched_stats before, after;
+    llm_sched_stats(s, &before);
+    for (int i = 0; i < 3; i++) {
+        js[i] = job(text, 40, NULL);
+        if (i > 0) { /* as llm_job_new would with share_prompt_of */
+            atomic_fetch_add(&js[0]->refs, 1);
+            js[i]->leader = js[0];
+        }
+    }
+    CHECK(llm_sched_submit_n(s, js, 3, NULL) == 0);
+    for (int i = 0; i < 3; i++) {
+        wait_done(js[i]);
+        CHECK(js[i]->text.len == strlen(want) && memcmp(js[i]->text.data, want, js[i]->text.len) == 0);
+        CHECK(js[i]->completion_tokens == 40);
+    }
+    CHECK(js[1]->cached_tokens == n && js[2]->cached_tokens == n);
+    llm_sched_stats(s, &after);
+    /* the leader computes what the slot cache did not hold; the choices compute nothing */
+    CHECK(after.prompt_tokens - before.prompt_tokens == n - js[0]->cached_tokens);
+    for (int i = 0; i < 3; i++)
+        llm_job_release(js[i]);
+
+    /* the leader cancelled before admission: its choices still finish with the same text */
+    for (int i = 0; i < 3; i++) {
+        js[i] = job(text, 40, NULL);
+        if (i > 0) {
+            atomic_fetch_add(&js[0]->refs, 1);
+            js[i]->leader = js[0];
+        }
+    }
+    llm_job_cancel(js[0]);
+    CHECK(llm_sched_submit_n(s, js, 3, NULL) == 0);
+    for (int i = 0; i < 3; i++)
+        wait_done(js[i]);
+    CHECK(strcmp(js[0]->finish_reason, "cancelled") == 0);
+    for (int i = 1; i < 3; i++)
+        CHECK(js[i]->text.len == strlen(want) && memcmp(js[i]->text.data, want, js[i]->text.len) == 0);
+    for (int i = 0; i < 3; i++)
+        llm_job_release(js[i]);
+}
+
 static void wait_idle(struct llm_sched *s)
 {
     for (int i = 0; i < 2000; i++) {
@@ -172,6 +225,9 @@ int main(void)
     for (int i = 0; i < 8; i++)
         alone[i] = run_alone(s, prompts[i], 40);
     test_handoff(s, alone[0]);
+    char *shared_alone = run_alone(s, "a gentle hum of the", 40);
+    test_shared_prompt(s, "a gentle hum of the", shared_alone);
+    free(shared_alone);
     /* all 8 together, one decode per step */
     struct llm_sched_stats before, after;
     llm_sched_stats(s, &before);
