@@ -195,9 +195,14 @@ static int partial_range(const uint8_t *b, size_t n, uint32_t *lo, uint32_t *hi)
         v = v << 6 | (b[i] & 0x3F);
     }
     unsigned rem = (unsigned)(6 * (need - n));
+    static const uint32_t least[5] = {0, 0, 0x80, 0x800, 0x10000}; /* no overlong forms */
     *lo = v << rem;
     *hi = *lo | ((1u << rem) - 1);
-    return 1;
+    if (*lo < least[need])
+        *lo = least[need];
+    if (*hi > 0x10FFFF)
+        *hi = 0x10FFFF;
+    return *lo <= *hi;
 }
 
 /* Whether some stack of set[s0..s1) could take a code point in [lo, hi]. */

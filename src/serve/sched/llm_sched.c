@@ -5,6 +5,7 @@
 
 #include "base/clock.h"
 #include "base/log.h"
+#include "llm/grammar.h"
 #include "observe/families.h"
 
 #include <errno.h>
@@ -45,6 +46,7 @@ struct llm_sched {
     float *scratch_lp;                  /* LLM_TOP_MAX */
     int32_t *scratch_id;
     char piece[512];
+    struct llm_gvocab *gvocab;          /* token bytes for grammars, built at the first one */
 
     atomic_llong steps, prompt_tokens, generated_tokens, reused_tokens;
 };
@@ -69,6 +71,10 @@ static void finish(struct llm_sched *s, struct llm_job *j, const char *reason, i
     uint64_t now = clock_now_ns();
     inferd_llm_sampler_free(j->smp); /* scheduler-private, so llm_job.c needs no engine */
     j->smp = NULL;
+    llm_gmatch_free(j->gm);
+    j->gm = NULL;
+    free(j->gmask);
+    j->gmask = NULL;
     pthread_mutex_lock(&j->lock);
     j->out_len = j->text.len;
     j->t_end = now;
@@ -143,6 +149,34 @@ static int common_prefix(const int32_t *a, int na, const int32_t *b, int nb)
     return i;
 }
 
+/* A matcher for a job with a grammar (and the model's token table, the first time). */
+static int grammar_begin(struct llm_sched *s, struct llm_job *j, struct inferd_err *err)
+{
+    if (!s->gvocab && llm_gvocab_new(s->model, &s->gvocab, err) < 0)
+        return err->code;
+    j->gmask = malloc(sizeof(float) * (size_t)s->info->n_vocab);
+    if (!j->gmask)
+        return inferd_err_set(err, INFERD_ENOMEM, "grammar: out of memory");
+    return llm_gmatch_new(j->grammar, s->gvocab, &j->gm, err);
+}
+
+/* Samples the next token; under a grammar the sampled token is checked first and only
+ * when it does not fit are the logits masked and the draw repeated (llama.cpp's way: the
+ * whole-vocabulary mask is the slow path). Returns the token, or -1 with err set when the
+ * grammar lets no token follow. */
+static int32_t sample_next(struct llm_job *j, const float *logits, int n_vocab, float *lp, struct inferd_err *err)
+{
+    int32_t tok = inferd_llm_sample(j->smp, logits, lp);
+    if (!j->gm || llm_gmatch_allows(j->gm, tok))
+        return tok;
+    memcpy(j->gmask, logits, sizeof(float) * (size_t)n_vocab);
+    if (llm_gmatch_mask(j->gm, j->gmask) == 0) {
+        inferd_err_set(err, INFERD_EINVAL, "grammar: no token of the vocabulary can continue the text");
+        return -1;
+    }
+    return inferd_llm_sample(j->smp, j->gmask, lp);
+}
+
 /* Puts job j into the free slot that shares the longest prefix with its prompt. */
 static int admit(struct llm_sched *s, struct llm_job *j, struct inferd_err *err)
 {
@@ -178,6 +212,11 @@ static int admit(struct llm_sched *s, struct llm_job *j, struct inferd_err *err)
             return inferd_err_set(err, INFERD_ENOMEM, "sampler: out of memory");
         for (int i = 0; i < j->n_prompt; i++)
             inferd_llm_sampler_accept(j->smp, j->prompt[i]);
+        if (j->grammar) {
+            int rc = grammar_begin(s, j, err);
+            if (rc < 0)
+                return rc;
+        }
     } else {
         j->emb_sum = calloc((size_t)s->info->n_embd, sizeof(float));
         if (!j->emb_sum)
@@ -269,7 +308,12 @@ static void on_token(struct llm_sched *s, struct llm_job *j, const float *logits
 {
     struct slot *sl = &s->slots[j->slot];
     float lp = 0;
-    int32_t tok = inferd_llm_sample(j->smp, logits, &lp);
+    struct inferd_err gerr = {0};
+    int32_t tok = sample_next(j, logits, s->info->n_vocab, &lp, &gerr);
+    if (tok < 0) {
+        end_job(s, j, "error", gerr.code, gerr.msg);
+        return;
+    }
     inferd_llm_sampler_accept(j->smp, tok);
     uint64_t now = clock_now_ns();
     if (s->metrics) {
@@ -300,6 +344,10 @@ static void on_token(struct llm_sched *s, struct llm_job *j, const float *logits
         end_job(s, j, "stop", 0, NULL);
         return;
     }
+    if (j->gm && llm_gmatch_accept(j->gm, tok, &gerr) < 0) {
+        end_job(s, j, "error", gerr.code, gerr.msg);
+        return;
+    }
     int n = inferd_llm_token_to_piece(s->model, tok, s->piece, sizeof s->piece);
     struct inferd_err aerr = {0};
     if (n > 0 && llm_job__append(j, s->piece, (size_t)n, &aerr) < 0) {
@@ -307,7 +355,7 @@ static void on_token(struct llm_sched *s, struct llm_job *j, const float *logits
         return;
     }
     int pub = llm_job__check_stop(j);
-    if (pub == 1) {
+    if (pub == 1 || (j->gm && llm_gmatch_done(j->gm))) { /* a stop string, or the grammar's end */
         end_job(s, j, "stop", 0, NULL);
         return;
     }
@@ -514,6 +562,7 @@ static void sched_destroy(struct llm_sched *s)
     free(s->b_want);
     free(s->b_slot);
     inferd_llm_ctx_free(s->ctx);
+    llm_gvocab_free(s->gvocab);
     pthread_mutex_destroy(&s->lock);
     pthread_cond_destroy(&s->wake);
     pthread_cond_destroy(&s->idle);

@@ -76,6 +76,8 @@ struct llm_job_params {
     llm_job_done_fn on_done;       /* optional, once, after done is set */
     llm_job_done_fn on_publish;    /* optional, after every publication (text, tokens, end) */
     void *on_done_arg;             /* the argument of both */
+    struct llm_grammar *grammar;   /* optional constraint (llm/grammar.h); the job takes its
+                                      own reference */
 };
 
 struct llm_job {
@@ -97,6 +99,9 @@ struct llm_job {
     int slot;                      /* -1 while waiting */
     int n_past;                    /* prompt tokens already in the KV cache */
     int32_t last_tok;              /* token to feed next step when generating */
+    struct llm_grammar *grammar;   /* owned reference, or NULL (fixed at creation) */
+    struct llm_gmatch *gm;         /* grammar's matcher while in a slot */
+    float *gmask;                  /* n_vocab masked logits while in a slot */
     int publish_pending;           /* published and not yet told (on_publish at a step's end) */
     uint64_t t_notified;           /* when on_publish last ran (0 = never) */
     float *emb_sum;                /* embed: running sum of hidden states (n_embd) */
