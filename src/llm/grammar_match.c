@@ -20,6 +20,8 @@
 #define GM_STACKS_MAX 1024        /* stacks in one set */
 #define GM_WORDS_MAX (1u << 24)   /* u32 words of one stack-set vector */
 #define GM_DEPTH_MAX 8192         /* nested expansions of rule references */
+#define GM_CACHE_N 8              /* masks remembered per matcher (by stack set) */
+#define GM_CACHE_WORDS 4096       /* largest stack set worth remembering (u32 words) */
 
 struct u32v {
     uint32_t *v;
@@ -37,6 +39,15 @@ struct llm_gvocab {
     int n_order;
 };
 
+/* A mask remembered for one stack set: grammars revisit the same state over and over (every
+ * character inside a string, every digit of a number), and the walk is the expensive part. */
+struct gm_cached {
+    uint64_t hash;                /* of the set's words; 0 = empty entry */
+    uint32_t n_words;
+    uint32_t *words;              /* owned copy of the set */
+    uint8_t *ok;                  /* owned, n_vocab verdicts */
+};
+
 struct llm_gmatch {
     const struct llm_grammar *g;  /* borrowed */
     const struct llm_gvocab *v;   /* borrowed */
@@ -47,6 +58,8 @@ struct llm_gmatch {
     uint8_t partial[4];           /* bytes of a code point cut by the last token */
     int n_partial;
     uint8_t *ok;                  /* n_vocab: the mask's verdicts */
+    struct gm_cached cache[GM_CACHE_N];
+    int cache_next;               /* the entry the next miss replaces (round robin) */
 };
 
 static int v_reserve(struct u32v *a, uint32_t extra)
@@ -422,7 +435,35 @@ int llm_gmatch_mask(struct llm_gmatch *gm, float *logits)
         for (int i = 0; i < v->n; i++)
             gm->ok[i] = !v->eog[i] && llm_gmatch_allows(gm, i);
     } else {
-        walk_vocab(gm);
+        uint64_t h = 1469598103934665603ull; /* FNV-1a over the set's words */
+        for (uint32_t i = 0; i < gm->cur.n; i++)
+            h = (h ^ gm->cur.v[i]) * 1099511628211ull;
+        h |= 1;
+        struct gm_cached *hit = NULL;
+        for (int i = 0; i < GM_CACHE_N && !hit; i++) {
+            struct gm_cached *e = &gm->cache[i];
+            if (e->hash == h && e->n_words == gm->cur.n && memcmp(e->words, gm->cur.v, gm->cur.n * 4u) == 0)
+                hit = e;
+        }
+        if (hit) {
+            memcpy(gm->ok, hit->ok, (size_t)v->n);
+        } else {
+            walk_vocab(gm);
+            struct gm_cached *e = &gm->cache[gm->cache_next];
+            if (gm->cur.n <= GM_CACHE_WORDS) {
+                if (!e->ok)
+                    e->ok = malloc((size_t)v->n);
+                if (!e->words)
+                    e->words = malloc(GM_CACHE_WORDS * sizeof *e->words);
+                if (e->ok && e->words) { /* without memory the mask is simply not remembered */
+                    e->hash = h;
+                    e->n_words = gm->cur.n;
+                    memcpy(e->words, gm->cur.v, gm->cur.n * 4u);
+                    memcpy(e->ok, gm->ok, (size_t)v->n);
+                    gm->cache_next = (gm->cache_next + 1) % GM_CACHE_N;
+                }
+            }
+        }
     }
     for (int i = 0; i < v->n; i++) {
         int ok = v->eog[i] ? can_end : gm->ok[i];
@@ -482,6 +523,10 @@ void llm_gmatch_free(struct llm_gmatch *gm)
     free(gm->tmp.v);
     free(gm->scratch.v);
     free(gm->ok);
+    for (int i = 0; i < GM_CACHE_N; i++) {
+        free(gm->cache[i].words);
+        free(gm->cache[i].ok);
+    }
     free(gm);
 }
 

@@ -160,21 +160,45 @@ static int grammar_begin(struct llm_sched *s, struct llm_job *j, struct inferd_e
     return llm_gmatch_new(j->grammar, s->gvocab, &j->gm, err);
 }
 
+/* log P(tok) under the softmax of logits (n floats), stable. */
+static float logprob_of(const float *logits, int n, int32_t tok)
+{
+    float mx = logits[0];
+    for (int i = 1; i < n; i++)
+        mx = logits[i] > mx ? logits[i] : mx;
+    double sum = 0;
+    for (int i = 0; i < n; i++)
+        sum += exp((double)logits[i] - mx);
+    return (float)((double)logits[tok] - mx - log(sum));
+}
+
 /* Samples the next token; under a grammar the sampled token is checked first and only
  * when it does not fit are the logits masked and the draw repeated (llama.cpp's way: the
- * whole-vocabulary mask is the slow path). Returns the token, or -1 with err set when the
- * grammar lets no token follow. */
+ * whole-vocabulary mask is the slow path). OUT: *lp, the pick's log-probability under the
+ * unmodified softmax, computed only when the job keeps logprobs. Returns the token, or -1
+ * with err set when the grammar lets no token follow. */
 static int32_t sample_next(struct llm_job *j, const float *logits, int n_vocab, float *lp, struct inferd_err *err)
 {
-    int32_t tok = inferd_llm_sample(j->smp, logits, lp);
-    if (!j->gm || llm_gmatch_allows(j->gm, tok))
-        return tok;
-    memcpy(j->gmask, logits, sizeof(float) * (size_t)n_vocab);
-    if (llm_gmatch_mask(j->gm, j->gmask) == 0) {
-        inferd_err_set(err, INFERD_EINVAL, "grammar: no token of the vocabulary can continue the text");
-        return -1;
+    /* After a rejection the next few steps mask first: a grammar that rejects what the
+     * model wants (digits after gibberish) would pay for two draws every token. */
+    int32_t tok = -1;
+    if (!j->gm || j->gm_mask_first == 0)
+        tok = inferd_llm_sample(j->smp, logits, NULL);
+    else
+        j->gm_mask_first--;
+    if (j->gm && (tok < 0 || !llm_gmatch_allows(j->gm, tok))) {
+        if (tok >= 0)
+            j->gm_mask_first = 8;
+        memcpy(j->gmask, logits, sizeof(float) * (size_t)n_vocab);
+        if (llm_gmatch_mask(j->gm, j->gmask) == 0) {
+            inferd_err_set(err, INFERD_EINVAL, "grammar: no token of the vocabulary can continue the text");
+            return -1;
+        }
+        tok = inferd_llm_sample(j->smp, j->gmask, NULL);
     }
-    return inferd_llm_sample(j->smp, j->gmask, lp);
+    if (j->toks)
+        *lp = logprob_of(logits, n_vocab, tok);
+    return tok;
 }
 
 /* Puts job j into the free slot that shares the longest prefix with its prompt. */

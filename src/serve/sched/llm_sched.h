@@ -102,6 +102,7 @@ struct llm_job {
     struct llm_grammar *grammar;   /* owned reference, or NULL (fixed at creation) */
     struct llm_gmatch *gm;         /* grammar's matcher while in a slot */
     float *gmask;                  /* n_vocab masked logits while in a slot */
+    int gm_mask_first;             /* steps left that mask before drawing (after a rejection) */
     int publish_pending;           /* published and not yet told (on_publish at a step's end) */
     uint64_t t_notified;           /* when on_publish last ran (0 = never) */
     float *emb_sum;                /* embed: running sum of hidden states (n_embd) */
