@@ -45,6 +45,8 @@ struct gm_cached {
     uint64_t hash;                /* of the set's words; 0 = empty entry */
     uint32_t n_words;
     uint32_t *words;              /* owned copy of the set */
+    uint8_t partial[4];           /* and of the unfinished code point */
+    int n_partial;
     uint8_t *ok;                  /* owned, n_vocab verdicts */
 };
 
@@ -364,10 +366,11 @@ int llm_gmatch_accept_text(struct llm_gmatch *gm, const char *text, size_t n, st
     return 0;
 }
 
-/* The mask without an unfinished code point: the sorted vocabulary walked as a trie. Each
- * level holds the set after a prefix that ends on a code point boundary; a token reuses
- * the levels of the prefix it shares with the one before it, and a prefix that no stack
- * takes rejects every token after it that shares it. */
+/* The mask: the sorted vocabulary walked as a trie. Each level holds the set after a
+ * prefix that ends on a code point boundary; a token reuses the levels of the prefix it
+ * shares with the one before it, and a prefix that no stack takes rejects every token after
+ * it that shares it. Every token is read behind the unfinished code point of the last one
+ * (gm->partial), a prefix all of them share. */
 static void walk_vocab(struct llm_gmatch *gm)
 {
     const struct llm_gvocab *v = gm->v;
@@ -382,11 +385,12 @@ static void walk_vocab(struct llm_gmatch *gm)
     lv_depth[0] = 0;
     lv_start[0] = 0;
     lv_end[0] = sc->n;
-    uint32_t dead = UINT32_MAX;
+    uint32_t dead = UINT32_MAX, np = (uint32_t)gm->n_partial;
+    uint8_t p[GV_PIECE_MAX + 4];
+    memcpy(p, gm->partial, np);
     for (int k = 0; k < v->n_order; k++) {
         int32_t id = v->order[k];
-        uint32_t l = v->lcp[k], n = v->len[id];
-        const uint8_t *p = (const uint8_t *)v->bytes + v->off[id];
+        uint32_t l = v->lcp[k] + np, n = v->len[id] + np;
         if (dead != UINT32_MAX && l >= dead)
             continue;
         dead = UINT32_MAX;
@@ -395,6 +399,7 @@ static void walk_vocab(struct llm_gmatch *gm)
         sc->n = lv_end[nl - 1];
         uint32_t d = lv_depth[nl - 1];
         int ok = 1;
+        memcpy(p + np, v->bytes + v->off[id], v->len[id]);
         while (d < n) {
             size_t c = utf8_seq_len(p + d, n - d);
             uint32_t lo, hi;
@@ -431,18 +436,19 @@ int llm_gmatch_mask(struct llm_gmatch *gm, float *logits)
     const struct llm_gvocab *v = gm->v;
     int can_end = llm_gmatch_can_end(gm), allowed = 0;
     memset(gm->ok, 0, (size_t)v->n);
-    if (gm->n_partial) {
-        for (int i = 0; i < v->n; i++)
-            gm->ok[i] = !v->eog[i] && llm_gmatch_allows(gm, i);
-    } else {
-        uint64_t h = 1469598103934665603ull; /* FNV-1a over the set's words */
+    {
+        uint64_t h = 1469598103934665603ull; /* FNV-1a over the set's words and the partial bytes */
         for (uint32_t i = 0; i < gm->cur.n; i++)
             h = (h ^ gm->cur.v[i]) * 1099511628211ull;
+        for (int i = 0; i < gm->n_partial; i++)
+            h = (h ^ (0x100u | gm->partial[i])) * 1099511628211ull;
         h |= 1;
         struct gm_cached *hit = NULL;
         for (int i = 0; i < GM_CACHE_N && !hit; i++) {
             struct gm_cached *e = &gm->cache[i];
-            if (e->hash == h && e->n_words == gm->cur.n && memcmp(e->words, gm->cur.v, gm->cur.n * 4u) == 0)
+            if (e->hash == h && e->n_words == gm->cur.n && e->n_partial == gm->n_partial &&
+                memcmp(e->partial, gm->partial, (size_t)gm->n_partial) == 0 &&
+                memcmp(e->words, gm->cur.v, gm->cur.n * 4u) == 0)
                 hit = e;
         }
         if (hit) {
@@ -458,6 +464,8 @@ int llm_gmatch_mask(struct llm_gmatch *gm, float *logits)
                 if (e->ok && e->words) { /* without memory the mask is simply not remembered */
                     e->hash = h;
                     e->n_words = gm->cur.n;
+                    e->n_partial = gm->n_partial;
+                    memcpy(e->partial, gm->partial, sizeof e->partial);
                     memcpy(e->words, gm->cur.v, gm->cur.n * 4u);
                     memcpy(e->ok, gm->ok, (size_t)v->n);
                     gm->cache_next = (gm->cache_next + 1) % GM_CACHE_N;
