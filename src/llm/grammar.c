@@ -198,7 +198,8 @@ static int repeat(struct parser *ps, uint32_t rule, uint32_t start, long min, lo
     struct gel *x = malloc((n ? n : 1) * sizeof *x);
     if (!x)
         return perr(ps, INFERD_ENOMEM, "out of memory");
-    memcpy(x, r->v + start, n * sizeof *x);
+    if (n)
+        memcpy(x, r->v + start, n * sizeof *x);
     ps->n_el -= r->n - start;
     ps->rules[rule].n = start;
     int rc = 0;

@@ -20,6 +20,7 @@
 #define GM_STACKS_MAX 1024        /* stacks in one set */
 #define GM_WORDS_MAX (1u << 24)   /* u32 words of one stack-set vector */
 #define GM_DEPTH_MAX 8192         /* nested expansions of rule references */
+#define GM_EXPAND_MAX (1 << 15)   /* rule expansions for one code point */
 #define GM_CACHE_N 8              /* masks remembered per matcher (by stack set) */
 #define GM_CACHE_WORDS 4096       /* largest stack set worth remembering (u32 words) */
 
@@ -57,6 +58,11 @@ struct llm_gmatch {
     struct u32v a, b;             /* ping-pong sets while running bytes */
     struct u32v tmp;              /* stacks under construction (expand) */
     struct u32v scratch;          /* the mask's trie walk: one set per prefix level */
+    struct u32v seen;             /* stacks already expanded for this code point:
+                                     [hash, len, pos...]... (nullable rules reach the same
+                                     stack by many paths; expanding each once keeps it
+                                     polynomial) */
+    int budget;                   /* expansions left for this code point */
     uint8_t partial[4];           /* bytes of a code point cut by the last token */
     int n_partial;
     uint8_t *ok;                  /* n_vocab: the mask's verdicts */
@@ -106,8 +112,22 @@ static int expand(struct llm_gmatch *gm, struct u32v *dst, uint32_t from, uint32
     const struct gel *el = gm->g->el;
     if (len == 0 || gel_is_char(el[gm->tmp.v[off + len - 1]].type))
         return add_unique(dst, from, gm->tmp.v + off, len);
-    if (depth > GM_DEPTH_MAX)
+    if (depth > GM_DEPTH_MAX || --gm->budget < 0)
         return INFERD_ETOOLARGE;
+    uint32_t h = 2166136261u;
+    for (uint32_t i = 0; i < len; i++)
+        h = (h ^ gm->tmp.v[off + i]) * 16777619u;
+    for (uint32_t i = 0; i < gm->seen.n; i += gm->seen.v[i + 1] + 2)
+        if (gm->seen.v[i] == h && gm->seen.v[i + 1] == len &&
+            memcmp(gm->seen.v + i + 2, gm->tmp.v + off, len * sizeof(uint32_t)) == 0)
+            return 0;
+    int grow = v_reserve(&gm->seen, len + 2);
+    if (grow < 0)
+        return grow;
+    gm->seen.v[gm->seen.n++] = h;
+    gm->seen.v[gm->seen.n++] = len;
+    memcpy(gm->seen.v + gm->seen.n, gm->tmp.v + off, len * sizeof(uint32_t));
+    gm->seen.n += len;
     uint32_t top = gm->tmp.v[off + len - 1];
     uint32_t a = gm->g->rule_start[el[top].value];
     for (;;) {
@@ -163,6 +183,8 @@ static int accept_cp(struct llm_gmatch *gm, struct u32v *src, uint32_t s0, uint3
 {
     const struct gel *el = gm->g->el;
     uint32_t from = dst->n;
+    gm->seen.n = 0;
+    gm->budget = GM_EXPAND_MAX;
     for (uint32_t i = s0; i < s1; i += src->v[i] + 1) {
         uint32_t len = src->v[i], end;
         if (len == 0 || !match_char(el, src->v[i + len], cp, &end))
@@ -496,6 +518,7 @@ int llm_gmatch_new(const struct llm_grammar *g, const struct llm_gvocab *v, stru
     int rc = gm->ok && v_reserve(&gm->tmp, 1) == 0 ? 0 : INFERD_ENOMEM;
     if (rc == 0) { /* the start: the root rule's reference, expanded */
         /* one stack per alternative of root, each expanded */
+        gm->budget = GM_EXPAND_MAX;
         uint32_t a = g->rule_start[g->root];
         for (;;) {
             gm->tmp.n = 0;
@@ -530,6 +553,7 @@ void llm_gmatch_free(struct llm_gmatch *gm)
     free(gm->b.v);
     free(gm->tmp.v);
     free(gm->scratch.v);
+    free(gm->seen.v);
     free(gm->ok);
     for (int i = 0; i < GM_CACHE_N; i++) {
         free(gm->cache[i].words);
