@@ -68,6 +68,16 @@ void llm_gvocab_free(struct llm_gvocab *v);
 int llm_gmatch_new(const struct llm_grammar *g, const struct llm_gvocab *v, struct llm_gmatch **out,
                    struct inferd_err *err);
 void llm_gmatch_free(struct llm_gmatch *gm);
+/* A cache of masks shared by the matchers of one thread (the scheduler's), keyed by
+ * grammar and state: requests with the same grammar (one response_format, sent over and
+ * over) reuse each other's masks instead of each walking the vocabulary. Entries hold a
+ * reference to their grammar. Returns 0 or INFERD_ENOMEM. */
+struct llm_gmask_cache;
+int llm_gmask_cache_new(int n_vocab, struct llm_gmask_cache **out);
+void llm_gmask_cache_free(struct llm_gmask_cache *c);
+/* Lets gm use c (borrowed: it must outlive gm; one thread at a time). A cache for another
+ * vocabulary size is ignored. */
+void llm_gmatch_share(struct llm_gmatch *gm, struct llm_gmask_cache *c);
 /* 1 when token tok may come next, else 0 (an invalid id gives 0). Does not change gm. */
 int llm_gmatch_allows(struct llm_gmatch *gm, int32_t tok);
 /* Sets logits[i] (n_vocab floats) to -INFINITY for every token that may not come next.

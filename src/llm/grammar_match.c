@@ -23,6 +23,7 @@
 #define GM_EXPAND_MAX (1 << 15)   /* rule expansions for one code point */
 #define GM_CACHE_N 8              /* masks remembered per matcher (by stack set) */
 #define GM_CACHE_WORDS 4096       /* largest stack set worth remembering (u32 words) */
+#define GM_SHARED_N 32            /* masks in a cache shared by matchers (llm_gmask_cache) */
 
 struct u32v {
     uint32_t *v;
@@ -49,6 +50,13 @@ struct gm_cached {
     uint8_t partial[4];           /* and of the unfinished code point */
     int n_partial;
     uint8_t *ok;                  /* owned, n_vocab verdicts */
+    struct llm_grammar *g;        /* shared cache only: a reference to the grammar it is for */
+};
+
+struct llm_gmask_cache {
+    int n_vocab;
+    struct gm_cached e[GM_SHARED_N];
+    int next;                     /* the entry the next store replaces (round robin) */
 };
 
 struct llm_gmatch {
@@ -68,6 +76,7 @@ struct llm_gmatch {
     uint8_t *ok;                  /* n_vocab: the mask's verdicts */
     struct gm_cached cache[GM_CACHE_N];
     int cache_next;               /* the entry the next miss replaces (round robin) */
+    struct llm_gmask_cache *shared; /* borrowed, or NULL */
 };
 
 static int v_reserve(struct u32v *a, uint32_t extra)
@@ -453,6 +462,72 @@ static void walk_vocab(struct llm_gmatch *gm)
     }
 }
 
+static int same_grammar(const struct llm_grammar *a, const struct llm_grammar *b)
+{
+    return a == b || (a->n_el == b->n_el && a->n_rules == b->n_rules && a->root == b->root &&
+                      memcmp(a->el, b->el, a->n_el * sizeof *a->el) == 0 &&
+                      memcmp(a->rule_start, b->rule_start, a->n_rules * sizeof *a->rule_start) == 0);
+}
+
+/* Whether e holds the mask of gm's state (hash h); g: the grammar a shared entry must be
+ * for (NULL in a matcher's own cache). */
+static int cached_is(const struct gm_cached *e, const struct llm_gmatch *gm, uint64_t h, const struct llm_grammar *g)
+{
+    return e->hash == h && e->n_words == gm->cur.n && e->n_partial == gm->n_partial &&
+           memcmp(e->partial, gm->partial, (size_t)gm->n_partial) == 0 &&
+           memcmp(e->words, gm->cur.v, gm->cur.n * 4u) == 0 && (!g || (e->g && same_grammar(e->g, g)));
+}
+
+/* Remembers gm's current mask (gm->ok) in e; without memory it is simply not remembered.
+ * g: a grammar to hold a reference to (shared entries), or NULL. */
+static void cached_store(struct gm_cached *e, const struct llm_gmatch *gm, uint64_t h, struct llm_grammar *g)
+{
+    if (gm->cur.n > GM_CACHE_WORDS)
+        return;
+    if (!e->ok)
+        e->ok = malloc((size_t)gm->v->n);
+    if (!e->words)
+        e->words = malloc(GM_CACHE_WORDS * sizeof *e->words);
+    if (!e->ok || !e->words)
+        return;
+    e->hash = h;
+    e->n_words = gm->cur.n;
+    e->n_partial = gm->n_partial;
+    memcpy(e->partial, gm->partial, sizeof e->partial);
+    memcpy(e->words, gm->cur.v, gm->cur.n * 4u);
+    memcpy(e->ok, gm->ok, (size_t)gm->v->n);
+    if (e->g != g) {
+        llm_grammar_unref(e->g);
+        e->g = g ? llm_grammar_ref(g) : NULL;
+    }
+}
+
+int llm_gmask_cache_new(int n_vocab, struct llm_gmask_cache **out)
+{
+    *out = calloc(1, sizeof **out);
+    if (!*out)
+        return INFERD_ENOMEM;
+    (*out)->n_vocab = n_vocab;
+    return 0;
+}
+
+void llm_gmask_cache_free(struct llm_gmask_cache *c)
+{
+    if (!c)
+        return;
+    for (int i = 0; i < GM_SHARED_N; i++) {
+        free(c->e[i].words);
+        free(c->e[i].ok);
+        llm_grammar_unref(c->e[i].g);
+    }
+    free(c);
+}
+
+void llm_gmatch_share(struct llm_gmatch *gm, struct llm_gmask_cache *c)
+{
+    gm->shared = c && c->n_vocab == gm->v->n ? c : NULL;
+}
+
 int llm_gmatch_mask(struct llm_gmatch *gm, float *logits)
 {
     const struct llm_gvocab *v = gm->v;
@@ -466,32 +541,21 @@ int llm_gmatch_mask(struct llm_gmatch *gm, float *logits)
             h = (h ^ (0x100u | gm->partial[i])) * 1099511628211ull;
         h |= 1;
         struct gm_cached *hit = NULL;
-        for (int i = 0; i < GM_CACHE_N && !hit; i++) {
-            struct gm_cached *e = &gm->cache[i];
-            if (e->hash == h && e->n_words == gm->cur.n && e->n_partial == gm->n_partial &&
-                memcmp(e->partial, gm->partial, (size_t)gm->n_partial) == 0 &&
-                memcmp(e->words, gm->cur.v, gm->cur.n * 4u) == 0)
-                hit = e;
-        }
+        for (int i = 0; i < GM_CACHE_N && !hit; i++)
+            if (cached_is(&gm->cache[i], gm, h, NULL))
+                hit = &gm->cache[i];
+        for (int i = 0; gm->shared && i < GM_SHARED_N && !hit; i++)
+            if (cached_is(&gm->shared->e[i], gm, h, gm->g))
+                hit = &gm->shared->e[i];
         if (hit) {
             memcpy(gm->ok, hit->ok, (size_t)v->n);
         } else {
             walk_vocab(gm);
-            struct gm_cached *e = &gm->cache[gm->cache_next];
-            if (gm->cur.n <= GM_CACHE_WORDS) {
-                if (!e->ok)
-                    e->ok = malloc((size_t)v->n);
-                if (!e->words)
-                    e->words = malloc(GM_CACHE_WORDS * sizeof *e->words);
-                if (e->ok && e->words) { /* without memory the mask is simply not remembered */
-                    e->hash = h;
-                    e->n_words = gm->cur.n;
-                    e->n_partial = gm->n_partial;
-                    memcpy(e->partial, gm->partial, sizeof e->partial);
-                    memcpy(e->words, gm->cur.v, gm->cur.n * 4u);
-                    memcpy(e->ok, gm->ok, (size_t)v->n);
-                    gm->cache_next = (gm->cache_next + 1) % GM_CACHE_N;
-                }
+            cached_store(&gm->cache[gm->cache_next], gm, h, NULL);
+            gm->cache_next = (gm->cache_next + 1) % GM_CACHE_N;
+            if (gm->shared) {
+                cached_store(&gm->shared->e[gm->shared->next], gm, h, (struct llm_grammar *)gm->g);
+                gm->shared->next = (gm->shared->next + 1) % GM_SHARED_N;
             }
         }
     }

@@ -47,6 +47,7 @@ struct llm_sched {
     int32_t *scratch_id;
     char piece[512];
     struct llm_gvocab *gvocab;          /* token bytes for grammars, built at the first one */
+    struct llm_gmask_cache *gcache;     /* masks shared by the jobs' grammars (same thread) */
 
     atomic_llong steps, prompt_tokens, generated_tokens, reused_tokens;
 };
@@ -154,10 +155,15 @@ static int grammar_begin(struct llm_sched *s, struct llm_job *j, struct inferd_e
 {
     if (!s->gvocab && llm_gvocab_new(s->model, &s->gvocab, err) < 0)
         return err->code;
+    if (!s->gcache && llm_gmask_cache_new(s->info->n_vocab, &s->gcache) < 0)
+        return inferd_err_set(err, INFERD_ENOMEM, "grammar: out of memory");
     j->gmask = malloc(sizeof(float) * (size_t)s->info->n_vocab);
     if (!j->gmask)
         return inferd_err_set(err, INFERD_ENOMEM, "grammar: out of memory");
-    return llm_gmatch_new(j->grammar, s->gvocab, &j->gm, err);
+    int rc = llm_gmatch_new(j->grammar, s->gvocab, &j->gm, err);
+    if (rc == 0)
+        llm_gmatch_share(j->gm, s->gcache);
+    return rc;
 }
 
 /* log P(tok) under the softmax of logits (n floats), stable. */
@@ -586,6 +592,7 @@ static void sched_destroy(struct llm_sched *s)
     free(s->b_want);
     free(s->b_slot);
     inferd_llm_ctx_free(s->ctx);
+    llm_gmask_cache_free(s->gcache);
     llm_gvocab_free(s->gvocab);
     pthread_mutex_destroy(&s->lock);
     pthread_cond_destroy(&s->wake);

@@ -66,6 +66,7 @@ static const char *pieces[NV];
 static size_t lens[NV];
 static uint8_t eog[NV];
 static int n_pieces;
+static struct llm_gmask_cache *shared; /* one for every walk: grammars must not see each other's masks */
 
 static void add(const char *s, size_t n)
 {
@@ -101,6 +102,7 @@ static int walk(const struct llm_grammar *gr, const struct llm_gvocab *v, unsign
     size_t len = 0;
     int ended = 0;
     CHECK(llm_gmatch_new(gr, v, &gm, &err) == 0);
+    llm_gmatch_share(gm, shared);
     srand(seed);
     for (int step = 0; step < 400 && !ended; step++) {
         for (int i = 0; i < n_pieces; i++)
@@ -194,6 +196,7 @@ int main(void)
 
     /* ---- the vocabulary mask and walks ---- */
     make_vocab();
+    CHECK(llm_gmask_cache_new(n_pieces, &shared) == 0);
     struct llm_gvocab *v;
     struct inferd_err err = {0};
     CHECK(llm_gvocab_from_pieces(pieces, lens, eog, n_pieces, &v, &err) == 0);
@@ -286,5 +289,6 @@ int main(void)
         json_decref(s);
     }
     llm_gvocab_free(v);
+    llm_gmask_cache_free(shared);
     return check_finish();
 }
