@@ -23,6 +23,8 @@
 #define GM_EXPAND_MAX (1 << 15)   /* rule expansions for one code point */
 #define GM_CACHE_N 8              /* masks remembered per matcher (by stack set) */
 #define GM_CACHE_WORDS 4096       /* largest stack set worth remembering (u32 words) */
+#define GM_MEMO_N 4096            /* transitions remembered during one walk (direct-mapped) */
+#define GM_MEMO_WORDS (1u << 20)  /* u32 words of sets those transitions may copy */
 #define GM_SHARED_N 32            /* masks in a cache shared by matchers (llm_gmask_cache) */
 
 struct u32v {
@@ -59,6 +61,15 @@ struct llm_gmask_cache {
     int next;                     /* the entry the next store replaces (round robin) */
 };
 
+/* One remembered transition of the walk: the set at src (in memo_words) takes cp to the set
+ * at res. The walk meets the same (set, code point) pair again and again: inside a string
+ * every ordinary character leads back to the same set. */
+struct gm_memo {
+    uint32_t key;                 /* hash of the source set and cp; 0 = empty */
+    uint32_t cp;
+    uint32_t src_off, src_len, res_off, res_len;
+};
+
 struct llm_gmatch {
     const struct llm_grammar *g;  /* borrowed */
     const struct llm_gvocab *v;   /* borrowed */
@@ -71,6 +82,8 @@ struct llm_gmatch {
                                      stack by many paths; expanding each once keeps it
                                      polynomial) */
     int budget;                   /* expansions left for this code point */
+    struct gm_memo *memo;         /* GM_MEMO_N, allocated at the first walk; reset per walk */
+    struct u32v memo_words;
     uint8_t partial[4];           /* bytes of a code point cut by the last token */
     int n_partial;
     uint8_t *ok;                  /* n_vocab: the mask's verdicts */
@@ -397,6 +410,45 @@ int llm_gmatch_accept_text(struct llm_gmatch *gm, const char *text, size_t n, st
     return 0;
 }
 
+static uint32_t set_hash(const uint32_t *w, uint32_t n)
+{
+    uint32_t h = 2166136261u;
+    for (uint32_t i = 0; i < n; i++)
+        h = (h ^ w[i]) * 16777619u;
+    return h;
+}
+
+/* accept_cp from the level set sc[s0..s1) (hash h), through the walk's memo. Appends the
+ * result to sc. Returns 0 or a negative cap error. */
+static int walk_step(struct llm_gmatch *gm, struct u32v *sc, uint32_t s0, uint32_t s1, uint32_t h, uint32_t cp)
+{
+    uint32_t key = (h ^ (cp * 0x9E3779B1u)) | 1, len = s1 - s0;
+    struct gm_memo *e = gm->memo ? &gm->memo[(key ^ (key >> 15)) & (GM_MEMO_N - 1)] : NULL;
+    if (e && e->key == key && e->cp == cp && e->src_len == len &&
+        memcmp(gm->memo_words.v + e->src_off, sc->v + s0, len * sizeof(uint32_t)) == 0) {
+        int rc = v_reserve(sc, e->res_len);
+        if (rc < 0)
+            return rc;
+        memcpy(sc->v + sc->n, gm->memo_words.v + e->res_off, e->res_len * sizeof(uint32_t));
+        sc->n += e->res_len;
+        return 0;
+    }
+    uint32_t r0 = sc->n;
+    int rc = accept_cp(gm, sc, s0, s1, cp, sc);
+    if (rc < 0 || !e)
+        return rc;
+    uint32_t rlen = sc->n - r0;
+    struct u32v *mw = &gm->memo_words;
+    if (mw->n + len + rlen > GM_MEMO_WORDS || v_reserve(mw, len + rlen) < 0)
+        return 0; /* full: this one is not remembered */
+    *e = (struct gm_memo){.key = key, .cp = cp, .src_off = mw->n, .src_len = len, .res_off = mw->n + len,
+                          .res_len = rlen};
+    memcpy(mw->v + mw->n, sc->v + s0, len * sizeof(uint32_t));
+    memcpy(mw->v + mw->n + len, sc->v + r0, rlen * sizeof(uint32_t));
+    mw->n += len + rlen;
+    return 0;
+}
+
 /* The mask: the sorted vocabulary walked as a trie. Each level holds the set after a
  * prefix that ends on a code point boundary; a token reuses the levels of the prefix it
  * shares with the one before it, and a prefix that no stack takes rejects every token after
@@ -407,6 +459,12 @@ static void walk_vocab(struct llm_gmatch *gm)
     const struct llm_gvocab *v = gm->v;
     struct u32v *sc = &gm->scratch;
     uint32_t lv_depth[GV_PIECE_MAX + 1], lv_start[GV_PIECE_MAX + 1], lv_end[GV_PIECE_MAX + 1];
+    uint32_t lv_hash[GV_PIECE_MAX + 1];
+    if (!gm->memo)
+        gm->memo = malloc(GM_MEMO_N * sizeof *gm->memo); /* without it the walk just runs unremembered */
+    if (gm->memo)
+        memset(gm->memo, 0, GM_MEMO_N * sizeof *gm->memo);
+    gm->memo_words.n = 0;
     sc->n = 0;
     if (v_reserve(sc, gm->cur.n) < 0)
         return;
@@ -416,6 +474,7 @@ static void walk_vocab(struct llm_gmatch *gm)
     lv_depth[0] = 0;
     lv_start[0] = 0;
     lv_end[0] = sc->n;
+    lv_hash[0] = set_hash(sc->v, sc->n);
     uint32_t dead = UINT32_MAX, np = (uint32_t)gm->n_partial;
     uint8_t p[GV_PIECE_MAX + 4];
     memcpy(p, gm->partial, np);
@@ -441,7 +500,7 @@ static void walk_vocab(struct llm_gmatch *gm)
             }
             uint32_t cp, s0 = sc->n;
             utf8_decode((const char *)p + d, c, &cp);
-            if (accept_cp(gm, sc, lv_start[nl - 1], lv_end[nl - 1], cp, sc) < 0) {
+            if (walk_step(gm, sc, lv_start[nl - 1], lv_end[nl - 1], lv_hash[nl - 1], cp) < 0) {
                 sc->n = s0;
                 ok = 0; /* over a cap: this token is not offered */
                 break;
@@ -454,6 +513,7 @@ static void walk_vocab(struct llm_gmatch *gm)
             lv_depth[nl] = d + (uint32_t)c;
             lv_start[nl] = s0;
             lv_end[nl] = sc->n;
+            lv_hash[nl] = set_hash(sc->v + s0, sc->n - s0);
             nl++;
             d += (uint32_t)c;
         }
@@ -618,6 +678,8 @@ void llm_gmatch_free(struct llm_gmatch *gm)
     free(gm->tmp.v);
     free(gm->scratch.v);
     free(gm->seen.v);
+    free(gm->memo);
+    free(gm->memo_words.v);
     free(gm->ok);
     for (int i = 0; i < GM_CACHE_N; i++) {
         free(gm->cache[i].words);
