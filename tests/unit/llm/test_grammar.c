@@ -9,6 +9,7 @@
 
 #include "base/buf.h"
 #include "check.h"
+#include "inferd/llm.h"
 #include "llm/grammar.h"
 #include "llm/json_schema.h"
 
@@ -158,6 +159,48 @@ static struct llm_grammar *schema_grammar(const char *schema_json, struct inferd
     return gr;
 }
 
+/* inferd_llm_generate's grammar hook on the shared aidreams260K model (skipped without it). */
+static void generate_with_grammar(void)
+{
+    const char *shared = getenv("INFERD_SHARED");
+    char path[512];
+    snprintf(path, sizeof path, "%s/testdata/llm/aidreams260K.gguf", shared ? shared : "/work/shared");
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "skipping the generate part: %s is absent\n", path);
+        return;
+    }
+    fclose(f);
+    struct inferd_llm_model *m;
+    struct inferd_llm_ctx *c;
+    struct inferd_err err = {0};
+    CHECK(inferd_llm_load(path, &(struct inferd_llm_load_params){.n_threads = 1}, &m, &err) == 0);
+    CHECK(inferd_llm_ctx_new(m, &(struct inferd_llm_ctx_params){.n_ctx = 128}, &c, &err) == 0);
+    int32_t toks[16];
+    int n = inferd_llm_tokenize(m, "Once", 4, 1, 0, toks, 16);
+    struct inferd_llm_sampling sp;
+    inferd_llm_sampling_defaults(&sp);
+    sp.temperature = 1.0f;
+    for (uint64_t seed = 1; seed <= 4; seed++) {
+        sp.seed = seed;
+        struct inferd_llm_gen_result r;
+        struct inferd_llm_gen_params gp = {.max_tokens = 64, .sampling = &sp,
+                                           .grammar = "root ::= \"{\" [a-z]{1,5} (\",\" [0-9])? \"}\""};
+        inferd_llm_seq_clear(c, 0);
+        CHECK(inferd_llm_generate(c, toks, n, &gp, &r, &err) == 0);
+        CHECK(r.finish == INFERD_LLM_FINISH_EOG);
+        CHECK(match(gp.grammar, r.text) == 1);
+        inferd_llm_gen_result_free(&r);
+    }
+    struct inferd_llm_gen_result r;
+    inferd_llm_seq_clear(c, 0);
+    CHECK(inferd_llm_generate(c, toks, n, &(struct inferd_llm_gen_params){.max_tokens = 8, .grammar = "root ::= x"},
+                              &r, &err) == INFERD_EINVAL);
+    CHECK(strstr(err.msg, "grammar: rule x is used but not defined") != NULL);
+    inferd_llm_ctx_free(c);
+    inferd_llm_free(m);
+}
+
 int main(void)
 {
     /* ---- parser ---- */
@@ -290,5 +333,6 @@ int main(void)
     }
     llm_gvocab_free(v);
     llm_gmask_cache_free(shared);
+    generate_with_grammar();
     return check_finish();
 }
