@@ -148,10 +148,18 @@ static int gen_object(struct sc *c, const json_t *s, const char *name, int depth
     }
     size_t n = props ? json_object_size(props) : 0;
     if (n == 0) {
-        if (json_is_false(addl))
+        if (json_is_false(addl)) {
             buf_printf(c->out, "%s ::= \"{\" ws \"}\"\n", name);
-        else
+        } else if (json_is_object(addl) && json_object_size(addl) > 0) { /* a map: any keys, values of one schema */
+            char val[SC_NAME];
+            int rc = gen_child(c, addl, "additionalProperties", -1, val, depth);
+            if (rc < 0)
+                return rc;
+            buf_printf(c->out, "%s ::= \"{\" ws (jstring ws \":\" ws %s (ws \",\" ws jstring ws \":\" ws %s)*)? ws \"}\"\n",
+                       name, val, val);
+        } else {
             buf_printf(c->out, "%s ::= jobject\n", name);
+        }
         return 0;
     }
     /* kv_i rules first (children may add rules of their own) */

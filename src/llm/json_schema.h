@@ -2,7 +2,8 @@
  * GBNF grammar (llm/grammar.h) whose every match is a JSON document valid under the schema.
  *
  * Supported: type (one or a list), object (properties in their declared order, required vs
- * optional, no other members), array (items, minItems, maxItems), string (minLength,
+ * optional, no other members; without properties, additionalProperties as the schema of
+ * every value of a map), array (items, minItems, maxItems), string (minLength,
  * maxLength), number, integer, boolean, null, enum, const, anyOf / oneOf, $ref to
  * "#/$defs/..." or "#/definitions/..." (recursion included), and {} / true for any value.
  * Keywords that constrain values in ways the grammar does not enforce (pattern, minimum,

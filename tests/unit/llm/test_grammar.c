@@ -266,6 +266,7 @@ int main(void)
         "\"items\":{\"$ref\":\"#/$defs/node\"}}}}},\"$ref\":\"#/$defs/node\"}",
         "{\"type\":\"object\",\"properties\":{\"o\":{\"type\":\"object\",\"properties\":{\"k\":{\"const\":\"v\"}},"
         "\"required\":[\"k\"]}},\"required\":[\"o\"],\"additionalProperties\":false}",
+        "{\"type\":\"object\",\"additionalProperties\":{\"type\":\"integer\"}}",
     };
     for (size_t i = 0; i < sizeof schemas / sizeof *schemas; i++) {
         gr = schema_grammar(schemas[i], &err);
@@ -294,6 +295,11 @@ int main(void)
                 CHECK(json_array_size(doc) >= 2 && json_array_size(doc) <= 3);
             } else if (i == 6) {
                 CHECK(strcmp(json_string_value(json_object_get(json_object_get(doc, "o"), "k")), "v") == 0);
+            } else if (i == 7) { /* a map of integers */
+                const char *k;
+                json_t *val;
+                CHECK(json_is_object(doc));
+                json_object_foreach(doc, k, val) CHECK(json_is_integer(val));
             }
             json_decref(doc);
         }
