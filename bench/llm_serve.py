@@ -85,9 +85,20 @@ def one_stream(port, model, prompt, tokens):
     return ttft if ttft is not None else time.perf_counter() - t0, n
 
 
-def one_plain(port, model, prompt, tokens):
+# --constrained: grammars that never complete, so that every request still makes exactly
+# --tokens tokens. "json string" mostly keeps the sampled token (the cheap check); "digits"
+# rejects most samples of a language model and masks the whole vocabulary for them.
+GRAMMARS = {
+    "json string": 'root ::= "{\\"text\\": \\"" c*\nc ::= [^"\\\\\\x00-\\x1F] | "\\\\" ["\\\\nt]\n',
+    "digits": 'root ::= "[" [0-9]+ ("," " "? [0-9]+)*\n',
+}
+
+
+def one_plain(port, model, prompt, tokens, grammar=None):
     """Non-streaming: returns (end-to-end seconds, generated tokens)."""
     body = {"model": model, "prompt": prompt, "max_tokens": tokens, "temperature": 0, "ignore_eos": True}
+    if grammar:
+        body["grammar"] = grammar
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
     t0 = time.perf_counter()
     c.request("POST", "/v1/completions", body=json.dumps(body), headers={"Content-Type": "application/json"})
@@ -138,6 +149,8 @@ def main():
     ap.add_argument("--ctx-per-seq", type=int, default=256)
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 2)
     ap.add_argument("--bin", default=os.environ.get("INFERD_BIN", os.path.join(ROOT, "build", "inferd")))
+    ap.add_argument("--constrained", action="store_true",
+                    help="inferd only: tokens/s with grammars (constrained decoding) vs without")
     a = ap.parse_args()
     levels = [int(x) for x in a.levels.split(",")]
     np_ = max(levels)
@@ -156,6 +169,39 @@ def main():
                        port_i, "/v2/health/ready")
     lcpp = os.environ.get("LLAMA_CPP_DIR", "/tmp/llama.cpp/build/bin")
     server = os.path.join(lcpp, "llama-server")
+    if a.constrained:
+        try:
+            if not wait_http(port_i, "/v2/health/ready"):
+                sys.exit("inferd did not start; see %s" % work)
+            print("model %s, parallel %d, %d tokens per request, %d requests per client, %d threads, "
+                  "non-streaming, greedy" % (os.path.basename(a.model), np_, a.tokens, a.requests, a.threads))
+            # Wall-clock tokens/s, and the server's CPU time per token (/proc/PID/stat), which a
+            # busy shared machine disturbs far less than the wall clock.
+            pid = procs["inferd"][0].pid
+
+            def cpu_s():
+                with open("/proc/%d/stat" % pid) as f:
+                    st = f.read().rsplit(")", 1)[1].split()
+                return (int(st[11]) + int(st[12])) / os.sysconf("SC_CLK_TCK")
+            print("%-12s %4s %12s %9s %14s %9s %6s" % ("grammar", "conc", "tok/s", "vs none", "cpu us/token",
+                                                       "vs none", "errors"))
+            for conc in levels:
+                one_plain(port_i, "m", "warm up", 4)
+                base = None
+                for gname, g in [("none", None)] + list(GRAMMARS.items()):
+                    c0 = cpu_s()
+                    r = run_level(port_i, "m", conc, a.requests, a.tokens,
+                                  lambda port, model, prompt, tokens, g=g: one_plain(port, model, prompt, tokens, g))
+                    cpu_tok = (cpu_s() - c0) / max(r["tokens"], 1) * 1e6
+                    base = base or (r["tok_s"], cpu_tok)
+                    print("%-12s %4d %12.1f %8.1f%% %14.1f %8.1f%% %6d" % (
+                        gname, conc, r["tok_s"], 100.0 * r["tok_s"] / base[0], cpu_tok, 100.0 * cpu_tok / base[1],
+                        r["errors"]))
+        finally:
+            procs["inferd"][0].send_signal(signal.SIGTERM)
+            procs["inferd"][0].wait(30)
+            shutil.rmtree(work, ignore_errors=True)
+        return
     if os.path.exists(server):
         port_l = free_port()
         env = dict(os.environ, LD_LIBRARY_PATH=lcpp + ":" + os.environ.get("LD_LIBRARY_PATH", ""))

@@ -190,6 +190,9 @@ struct inferd_llm_gen_params {
     int ignore_eos;             /* 1: EOG tokens do not end generation; their piece is output */
     inferd_llm_piece_fn on_piece;  /* optional streaming callback */
     void *arg;                  /* passed to on_piece */
+    const char *grammar;        /* borrowed GBNF rules (start rule "root"), or NULL: every
+                                   token must continue a match, and generation ends when the
+                                   match is complete (constrained decoding) */
 };
 
 struct inferd_llm_gen_result {
@@ -207,7 +210,8 @@ struct inferd_llm_gen_result {
 /* Generates from prompt[0..n_prompt) (borrowed) on sequence p->seq of c. The sequence's
  * cache keeps prompt and generated tokens afterwards (inferd_llm_seq_clear to reuse it).
  * Returns 0 with *out filled, or a negative INFERD_E* with err set and *out zeroed (nothing
- * to free): EINVAL (bad parameters, no tokens, bad token ids), ETOOLARGE (too many stop
+ * to free): EINVAL (bad parameters, no tokens, bad token ids, a bad grammar or one no token
+ * can continue), ETOOLARGE (too many stop
  * strings or one too long; the prompt does not fit the KV cache), ENOMEM, or a decode error.
  * on_piece may have run before a later failure. */
 int inferd_llm_generate(struct inferd_llm_ctx *c, const int32_t *prompt, int n_prompt,

@@ -5,9 +5,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
+#include "base/buf.h"
 #include "base/clock.h"
 #include "cli.h"
 #include "inferd/llm.h"
+#include "llm/grammar.h"
+#include "llm/json_schema.h"
 
 #define GEN_MAX_PROMPT_TOKENS (1 << 20)
 #define GEN_N_BATCH 512
@@ -33,6 +38,8 @@ static void usage(FILE *out)
             "      --batch N            prompt tokens per decode step (default %d)\n"
             "      --kv-f32             F32 KV cache (default F16)\n"
             "      --no-special         special-token text in the prompt is plain text\n"
+            "      --grammar GBNF       constrain the output to a GBNF grammar (start rule root)\n"
+            "      --json-schema JSON   constrain the output to JSON valid under a JSON schema\n"
             "  -h, --help               this text\n",
             INFERD_LLM_GEN_STOP_MAX, GEN_N_BATCH);
 }
@@ -68,6 +75,7 @@ int cli_generate(int argc, char **argv)
         {"seed", required_argument, 0, 's'},      {"stop", required_argument, 0, 'S'},
         {"ctx", required_argument, 0, 'c'},       {"batch", required_argument, 0, 'b'},
         {"kv-f32", no_argument, 0, 'f'},          {"no-special", no_argument, 0, 'N'},
+        {"grammar", required_argument, 0, 'G'},   {"json-schema", required_argument, 0, 'J'},
         {"help", no_argument, 0, 'h'},            {0, 0, 0, 0},
     };
     const char *model = NULL, *prompt = NULL, *stops[INFERD_LLM_GEN_STOP_MAX];
@@ -76,6 +84,9 @@ int cli_generate(int argc, char **argv)
     long long v;
     double d;
     struct inferd_llm_sampling sp;
+    const char *grammar = NULL, *schema = NULL;
+    struct buf gbuf;
+    buf_init(&gbuf, LLM_GRAMMAR_TEXT_MAX);
     inferd_llm_sampling_defaults(&sp);
     for (;;) {
         c = cli_getopt(argc, argv, "p:n:t:h", opts);
@@ -83,6 +94,8 @@ int cli_generate(int argc, char **argv)
             break;
         switch (c) {
         case 'p': prompt = optarg; break;
+        case 'G': grammar = optarg; break;
+        case 'J': schema = optarg; break;
         case 'f': kv_f32 = 1; break;
         case 'N': special = 0; break;
         case 'S':
@@ -178,6 +191,24 @@ int cli_generate(int argc, char **argv)
         return 1;
     }
     const struct inferd_llm_info *info = inferd_llm_info(m);
+    if (grammar && schema) {
+        fprintf(stderr, "inferd generate: --grammar and --json-schema: give one of them\n");
+        rc = 2;
+        goto done;
+    }
+    if (schema) { /* compiled to GBNF here; the engine takes grammars */
+        json_error_t je;
+        json_t *js = json_loads(schema, JSON_DECODE_ANY, &je);
+        struct inferd_err serr = {0};
+        if (!js || llm_json_schema_gbnf(js, &gbuf, &serr) < 0) {
+            fprintf(stderr, "inferd generate: --json-schema: %s\n", js ? serr.msg : je.text);
+            json_decref(js);
+            rc = 2;
+            goto done;
+        }
+        json_decref(js);
+        grammar = gbuf.data;
+    }
     size_t plen = strlen(prompt);
     int cap = (int)(plen + 16 < GEN_MAX_PROMPT_TOKENS ? plen + 16 : GEN_MAX_PROMPT_TOKENS);
     toks = malloc(sizeof(int32_t) * (size_t)cap);
@@ -215,6 +246,7 @@ int cli_generate(int argc, char **argv)
             (clock_now_ns() - t_load) / 1e6);
     struct inferd_llm_gen_params gp = {
         .max_tokens = n_predict, .sampling = &sp, .stop = stops, .n_stop = n_stop, .on_piece = print_piece,
+        .grammar = grammar,
     };
     if (inferd_llm_generate(ctx, toks, n_prompt, &gp, &res, &err) < 0) {
         fprintf(stderr, "\ninferd generate: %s\n", err.msg);
@@ -232,6 +264,7 @@ int cli_generate(int argc, char **argv)
             gms > 0 ? res.n_gen * 1e3 / gms : 0, finish_text(res.finish));
     rc = 0;
 done:
+    buf_free(&gbuf);
     inferd_llm_gen_result_free(&res);
     free(toks);
     inferd_llm_ctx_free(ctx);

@@ -2,6 +2,7 @@
  * strings (llm/stop.c), max tokens, EOG handling and a streaming callback (see llm.h). */
 #include "inferd/llm.h"
 #include "base/clock.h"
+#include "llm/grammar.h"
 #include "llm/llm_int.h"
 #include "llm/stop.h"
 
@@ -81,6 +82,10 @@ int inferd_llm_generate(struct inferd_llm_ctx *c, const int32_t *prompt, int n_p
     struct llm_stop st;
     struct inferd_llm_sampling defaults;
     struct gen g = {.p = p, .r = out};
+    struct llm_grammar *gr = NULL;
+    struct llm_gvocab *gv = NULL;
+    struct llm_gmatch *gm = NULL;
+    float *gmask = NULL;
     char piece[GEN_PIECE_MAX], shown[LLM_STOP_OUT(GEN_PIECE_MAX)];
     int rc;
 
@@ -108,6 +113,19 @@ int inferd_llm_generate(struct inferd_llm_ctx *c, const int32_t *prompt, int n_p
         rc = inferd_err_set(err, INFERD_ENOMEM, "generate: out of memory");
         goto fail;
     }
+    if (p->grammar) {
+        rc = llm_grammar_parse(p->grammar, strlen(p->grammar), "root", &gr, err);
+        if (rc == 0)
+            rc = llm_gvocab_new(m, &gv, err);
+        if (rc == 0)
+            rc = llm_gmatch_new(gr, gv, &gm, err);
+        if (rc == 0 && !(gmask = malloc(sizeof *gmask * (size_t)m->hp.n_vocab)))
+            rc = inferd_err_set(err, INFERD_ENOMEM, "generate: out of memory");
+        if (rc < 0) {
+            inferd_err_prefix(err, "grammar");
+            goto fail;
+        }
+    }
 
     int pos0 = inferd_llm_seq_len(c, p->seq);
     uint64_t t0 = clock_now_ns();
@@ -129,6 +147,16 @@ int inferd_llm_generate(struct inferd_llm_ctx *c, const int32_t *prompt, int n_p
             goto fail;
         }
         int32_t t = inferd_llm_sample(smp, lg, NULL);
+        if (gm && !llm_gmatch_allows(gm, t)) { /* the grammar's hook: mask only on a miss */
+            memcpy(gmask, lg, sizeof *gmask * (size_t)m->hp.n_vocab);
+            if (llm_gmatch_mask(gm, gmask) == 0) {
+                rc = inferd_err_set(err, INFERD_EINVAL, "grammar: no token of the vocabulary can continue the text");
+                goto fail;
+            }
+            t = inferd_llm_sample(smp, gmask, NULL);
+        }
+        if (gm && (rc = llm_gmatch_accept(gm, t, err)) < 0)
+            goto fail;
         out->n_gen++;
         if (!p->ignore_eos && inferd_llm_token_is_eog(m, t)) {
             finish = INFERD_LLM_FINISH_EOG;
@@ -148,6 +176,10 @@ int inferd_llm_generate(struct inferd_llm_ctx *c, const int32_t *prompt, int n_p
                 finish = INFERD_LLM_FINISH_CALLBACK;
                 break;
             }
+        }
+        if (gm && llm_gmatch_done(gm)) { /* the document is complete */
+            finish = INFERD_LLM_FINISH_EOG;
+            break;
         }
         inferd_llm_sampler_accept(smp, t);
         if (out->n_gen == p->max_tokens)
@@ -179,11 +211,19 @@ int inferd_llm_generate(struct inferd_llm_ctx *c, const int32_t *prompt, int n_p
             goto fail;
         }
     }
+    free(gmask);
+    llm_gmatch_free(gm);
+    llm_gvocab_free(gv);
+    llm_grammar_unref(gr);
     free(seqs);
     free(pos);
     inferd_llm_sampler_free(smp);
     return 0;
 fail:
+    free(gmask);
+    llm_gmatch_free(gm);
+    llm_gvocab_free(gv);
+    llm_grammar_unref(gr);
     free(seqs);
     free(pos);
     inferd_llm_sampler_free(smp);

@@ -165,7 +165,7 @@ def main():
                  "bad option"),
                 ("/api/chat", {"model": "aidreams", "messages": one, "options": {"num_predict": "x"}}, 400,
                  "bad num_predict"),
-                ("/api/chat", {"model": "aidreams", "messages": one, "format": "json"}, 400, "format"),
+                ("/api/chat", {"model": "aidreams", "messages": one, "format": "xml"}, 400, "format"),
                 ("/api/generate", {"model": "aidreams", "prompt": 3}, 400, "prompt not a string")):
             r = s.post_json(path, b)
             err = r.json().get("error") if r.body else None

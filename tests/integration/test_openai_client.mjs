@@ -1,6 +1,6 @@
 // test_openai_client.mjs — the official `openai` npm client, unchanged, against inferd:
 // chat (plain and streaming with usage), completions (plain and streaming), embeddings,
-// models, and an error. Usage: node test_openai_client.mjs http://127.0.0.1:PORT/v1 MODEL
+// models, structured outputs (response_format), and an error. Usage: node test_openai_client.mjs http://127.0.0.1:PORT/v1 MODEL
 // Prints one JSON object with what it saw; exits non-zero on any failure.
 import { check, messages, report, require, root } from "./client_check.mjs";
 
@@ -88,5 +88,24 @@ try {
 } catch (e) {
   check(e.status === 400 && e.param === "n", "400 with param n");
 }
+
+// structured outputs: the client's own parse helper reads the constrained JSON back
+const schema = {
+  type: "object", additionalProperties: false, required: ["name", "count", "ok"],
+  properties: { name: { type: "string", maxLength: 8 }, count: { type: "integer" }, ok: { type: "boolean" } },
+};
+const parsed = await client.beta.chat.completions.parse({
+  model, messages, max_tokens: 200, temperature: 0,
+  response_format: { type: "json_schema", json_schema: { name: "thing", strict: true, schema } },
+});
+const thing = parsed.choices[0].message.parsed;
+out.structured = parsed.choices[0].message.content;
+check(thing && typeof thing.name === "string" && thing.name.length <= 8 && Number.isInteger(thing.count) &&
+      typeof thing.ok === "boolean", "response_format json_schema parses into the schema's shape");
+const jo = await client.chat.completions.create({
+  model, messages, max_tokens: 200, temperature: 0, response_format: { type: "json_object" },
+});
+check(jo.choices[0].finish_reason === "length" || typeof JSON.parse(jo.choices[0].message.content) === "object",
+      "response_format json_object");
 
 report(out);

@@ -50,6 +50,7 @@ struct llm_call {
     struct model_version *mv;       /* reference, released at the end */
     struct llm_model *lm;           /* borrowed from mv */
     struct llm_oai_req q;           /* owned */
+    struct llm_grammar *grammar;    /* owned reference: the output constraint, or NULL */
     struct llm_job **jobs;          /* owned references; one, or one per embeddings input */
     int n_jobs;
     atomic_int jobs_left;           /* embeddings: the last on_done answers */

@@ -96,16 +96,25 @@ static void copy_field(json_t *o, const char *okey, json_t *root, const char *ke
 static json_t *translate(struct http_req *r, json_t *in, const char *name, int variant, int *raw)
 {
     json_t *fmt = json_object_get(in, "format"), *tools = json_object_get(in, "tools");
-    if ((fmt && !json_is_null(fmt) && !(json_is_string(fmt) && json_string_length(fmt) == 0)) ||
-        (json_is_array(tools) && json_array_size(tools) > 0)) {
-        serve_error(r, 0, INFERD_EUNSUPPORTED,
-                    fmt && !json_is_null(fmt) ? "format: structured outputs are not supported yet"
-                                              : "tools: tool calling is not supported yet");
+    if (json_is_array(tools) && json_array_size(tools) > 0) {
+        serve_error(r, 0, INFERD_EUNSUPPORTED, "tools: tool calling is not supported yet");
+        return NULL;
+    }
+    if (fmt && !json_is_null(fmt) && !(json_is_string(fmt) && json_string_length(fmt) == 0) &&
+        !(json_is_string(fmt) && strcmp(json_string_value(fmt), "json") == 0) && !json_is_object(fmt)) {
+        serve_error(r, 0, INFERD_EINVAL, "format: must be \"json\" or a JSON schema object");
         return NULL;
     }
     json_t *o = json_object(), *opts = json_object_get(in, "options");
     if (!o)
         goto oom;
+    /* format "json" / a schema: the same grammar as OpenAI's response_format */
+    if (json_is_string(fmt) && json_string_length(fmt) > 0)
+        json_object_set_new(o, "response_format", json_pack("{s:s}", "type", "json_object"));
+    else if (json_is_object(fmt))
+        json_object_set_new(o, "response_format",
+                            json_pack("{s:s,s:{s:s,s:O}}", "type", "json_schema", "json_schema", "name", "format",
+                                      "schema", fmt));
     json_object_set_new(o, "model", json_string(name));
     json_t *st = json_object_get(in, "stream");
     json_object_set_new(o, "stream", json_boolean(!st || json_is_null(st) || !json_is_false(st)));

@@ -3,6 +3,8 @@
  * llama.cpp's /tokenize and /detokenize. Errors use OpenAI's error object. */
 #include "serve/repo/backend_gguf.h"
 #include "serve/routes/llm_call.h"
+#include "serve/routes/llm_format.h"
+#include "llm/grammar.h"
 #include "serve/routes/openai_wire.h"
 #include "serve/serve_int.h"
 
@@ -127,6 +129,7 @@ static void call_free(void *arg)
     free(c->ended);
     free(c->echo);
     buf_free(&c->pending);
+    llm_grammar_unref(c->grammar);
     llm_oai_req_free(&c->q);
     if (c->mv)
         repo_release(c->mv);
@@ -208,6 +211,10 @@ struct llm_call *llm_call_open(struct http_req *r, struct serve_server *s, enum 
         http_req_set_model(r, c->mv->name, c->mv->version_str);
     /* Model defaults, then the request's own values (OpenAI's defaults without a model). */
     if (llm_oai_parse_root(kind, root, c->lm ? &c->lm->defaults : NULL, &c->q, param, &err) < 0) {
+        w->error(r, err.code, param, err.msg);
+        return NULL;
+    }
+    if (kind != LLM_OAI_EMBEDDING && llm_format_grammar(c->q.root, &c->grammar, param, &err) < 0) {
         w->error(r, err.code, param, err.msg);
         return NULL;
     }
@@ -407,6 +414,7 @@ int llm_call_submit(struct llm_call *c, int32_t *prompt, int n_prompt)
         .on_done = c->q.stream ? NULL : completion_done,
         .on_publish = c->q.stream ? stream_publish : NULL,
         .on_done_arg = c,
+        .grammar = c->grammar,
     };
     struct llm_job *j = llm_job_new(&jp, &err);
     if (!j) {
@@ -581,7 +589,7 @@ static int submit_several(struct llm_call *c)
                                     .stop = c->q.stop, .n_stop = c->q.n_stop,
                                     .n_top = c->q.top_logprobs, .logprobs = c->q.logprobs,
                                     .ignore_eos = c->q.ignore_eos, .deadline_ns = c->deadline_ns,
-                                    .on_done = several_done, .on_done_arg = c};
+                                    .on_done = several_done, .on_done_arg = c, .grammar = c->grammar};
         c->jobs[i] = llm_job_new(&jp, &err);
         if (!c->jobs[i]) {
             c->w->error(c->http, err.code, "prompt", err.msg);

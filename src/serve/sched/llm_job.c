@@ -2,6 +2,7 @@
  * publication rules (stop strings and partial UTF-8 held back) the scheduler applies. */
 #include "serve/sched/llm_sched.h"
 #include "serve/sched/llm_job_int.h"
+#include "llm/grammar.h"
 #include "llm/stop.h"
 
 #include "base/clock.h"
@@ -76,6 +77,7 @@ struct llm_job *llm_job_new(const struct llm_job_params *p, struct inferd_err *e
     j->prompt_logprobs = p->prompt_logprobs && !p->embed;
     j->embed = p->embed;
     j->ignore_eos = p->ignore_eos;
+    j->grammar = p->grammar ? llm_grammar_ref(p->grammar) : NULL;
     j->deadline_ns = p->deadline_ns;
     j->max_unread = p->max_unread;
     j->on_done = p->on_done;
@@ -94,6 +96,7 @@ void llm_job_release(struct llm_job *j)
     free(j->prompt);
     free(j->bias);
     llm_job_release(j->leader);
+    llm_grammar_unref(j->grammar);
     free(j->emb_sum);
     free(j->embedding);
     buf_free(&j->text);

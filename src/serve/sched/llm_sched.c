@@ -5,6 +5,7 @@
 
 #include "base/clock.h"
 #include "base/log.h"
+#include "llm/grammar.h"
 #include "observe/families.h"
 
 #include <errno.h>
@@ -45,6 +46,8 @@ struct llm_sched {
     float *scratch_lp;                  /* LLM_TOP_MAX */
     int32_t *scratch_id;
     char piece[512];
+    struct llm_gvocab *gvocab;          /* token bytes for grammars, built at the first one */
+    struct llm_gmask_cache *gcache;     /* masks shared by the jobs' grammars (same thread) */
 
     atomic_llong steps, prompt_tokens, generated_tokens, reused_tokens;
 };
@@ -69,6 +72,10 @@ static void finish(struct llm_sched *s, struct llm_job *j, const char *reason, i
     uint64_t now = clock_now_ns();
     inferd_llm_sampler_free(j->smp); /* scheduler-private, so llm_job.c needs no engine */
     j->smp = NULL;
+    llm_gmatch_free(j->gm);
+    j->gm = NULL;
+    free(j->gmask);
+    j->gmask = NULL;
     pthread_mutex_lock(&j->lock);
     j->out_len = j->text.len;
     j->t_end = now;
@@ -153,6 +160,63 @@ static int same_prompt(const struct llm_job *a, const struct llm_job *b)
     return a->n_prompt == b->n_prompt && memcmp(a->prompt, b->prompt, sizeof(int32_t) * (size_t)a->n_prompt) == 0;
 }
 
+/* A matcher for a job with a grammar (and the model's token table, the first time). */
+static int grammar_begin(struct llm_sched *s, struct llm_job *j, struct inferd_err *err)
+{
+    if (!s->gvocab && llm_gvocab_new(s->model, &s->gvocab, err) < 0)
+        return err->code;
+    if (!s->gcache && llm_gmask_cache_new(s->info->n_vocab, &s->gcache) < 0)
+        return inferd_err_set(err, INFERD_ENOMEM, "grammar: out of memory");
+    j->gmask = malloc(sizeof(float) * (size_t)s->info->n_vocab);
+    if (!j->gmask)
+        return inferd_err_set(err, INFERD_ENOMEM, "grammar: out of memory");
+    int rc = llm_gmatch_new(j->grammar, s->gvocab, &j->gm, err);
+    if (rc == 0)
+        llm_gmatch_share(j->gm, s->gcache);
+    return rc;
+}
+
+/* log P(tok) under the softmax of logits (n floats), stable. */
+static float logprob_of(const float *logits, int n, int32_t tok)
+{
+    float mx = logits[0];
+    for (int i = 1; i < n; i++)
+        mx = logits[i] > mx ? logits[i] : mx;
+    double sum = 0;
+    for (int i = 0; i < n; i++)
+        sum += exp((double)logits[i] - mx);
+    return (float)((double)logits[tok] - mx - log(sum));
+}
+
+/* Samples the next token; under a grammar the sampled token is checked first and only
+ * when it does not fit are the logits masked and the draw repeated (llama.cpp's way: the
+ * whole-vocabulary mask is the slow path). OUT: *lp, the pick's log-probability under the
+ * unmodified softmax, computed only when the job keeps logprobs. Returns the token, or -1
+ * with err set when the grammar lets no token follow. */
+static int32_t sample_next(struct llm_job *j, const float *logits, int n_vocab, float *lp, struct inferd_err *err)
+{
+    /* After a rejection the next few steps mask first: a grammar that rejects what the
+     * model wants (digits after gibberish) would pay for two draws every token. */
+    int32_t tok = -1;
+    if (!j->gm || j->gm_mask_first == 0)
+        tok = inferd_llm_sample(j->smp, logits, NULL);
+    else
+        j->gm_mask_first--;
+    if (j->gm && (tok < 0 || !llm_gmatch_allows(j->gm, tok))) {
+        if (tok >= 0)
+            j->gm_mask_first = 8;
+        memcpy(j->gmask, logits, sizeof(float) * (size_t)n_vocab);
+        if (llm_gmatch_mask(j->gm, j->gmask) == 0) {
+            inferd_err_set(err, INFERD_EINVAL, "grammar: no token of the vocabulary can continue the text");
+            return -1;
+        }
+        tok = inferd_llm_sample(j->smp, j->gmask, NULL);
+    }
+    /* always: best_of ranks candidates by their mean logprob, logprobs or not */
+    *lp = logprob_of(logits, n_vocab, tok);
+    return tok;
+}
+
 /* Puts job j into the free slot that shares the longest prefix with its prompt. */
 static int admit(struct llm_sched *s, struct llm_job *j, struct inferd_err *err)
 {
@@ -213,6 +277,11 @@ static int admit(struct llm_sched *s, struct llm_job *j, struct inferd_err *err)
         }
         for (int i = 0; i < j->n_prompt; i++)
             inferd_llm_sampler_accept_prompt(j->smp, j->prompt[i]);
+        if (j->grammar) {
+            int rc = grammar_begin(s, j, err);
+            if (rc < 0)
+                return rc;
+        }
     } else {
         j->emb_sum = calloc((size_t)s->info->n_embd, sizeof(float));
         if (!j->emb_sum)
@@ -311,7 +380,12 @@ static void on_token(struct llm_sched *s, struct llm_job *j, const float *logits
 {
     struct slot *sl = &s->slots[j->slot];
     float lp = 0;
-    int32_t tok = inferd_llm_sample(j->smp, logits, &lp);
+    struct inferd_err gerr = {0};
+    int32_t tok = sample_next(j, logits, s->info->n_vocab, &lp, &gerr);
+    if (tok < 0) {
+        end_job(s, j, "error", gerr.code, gerr.msg);
+        return;
+    }
     inferd_llm_sampler_accept(j->smp, tok);
     uint64_t now = clock_now_ns();
     if (s->metrics) {
@@ -343,6 +417,10 @@ static void on_token(struct llm_sched *s, struct llm_job *j, const float *logits
         end_job(s, j, "stop", 0, NULL);
         return;
     }
+    if (j->gm && llm_gmatch_accept(j->gm, tok, &gerr) < 0) {
+        end_job(s, j, "error", gerr.code, gerr.msg);
+        return;
+    }
     int n = inferd_llm_token_to_piece(s->model, tok, s->piece, sizeof s->piece);
     struct inferd_err aerr = {0};
     if (n > 0 && llm_job__append(j, s->piece, (size_t)n, &aerr) < 0) {
@@ -350,7 +428,7 @@ static void on_token(struct llm_sched *s, struct llm_job *j, const float *logits
         return;
     }
     int pub = llm_job__check_stop(j);
-    if (pub == 1) {
+    if (pub == 1 || (j->gm && llm_gmatch_done(j->gm))) { /* a stop string, or the grammar's end */
         end_job(s, j, "stop", 0, NULL);
         return;
     }
@@ -618,6 +696,8 @@ static void sched_destroy(struct llm_sched *s)
     free(s->b_want);
     free(s->b_slot);
     inferd_llm_ctx_free(s->ctx);
+    llm_gmask_cache_free(s->gcache);
+    llm_gvocab_free(s->gvocab);
     pthread_mutex_destroy(&s->lock);
     pthread_cond_destroy(&s->wake);
     pthread_cond_destroy(&s->idle);

@@ -84,6 +84,8 @@ struct llm_job_params {
     llm_job_done_fn on_done;       /* optional, once, after done is set */
     llm_job_done_fn on_publish;    /* optional, after every publication (text, tokens, end) */
     void *on_done_arg;             /* the argument of both */
+    struct llm_grammar *grammar;   /* optional constraint (llm/grammar.h); the job takes its
+                                      own reference */
 };
 
 struct llm_job {
@@ -109,6 +111,10 @@ struct llm_job {
     int n_past;                    /* prompt tokens already in the KV cache */
     int32_t last_tok;              /* token to feed next step when generating */
     int wait_leader;               /* in a slot, waiting for leader's prompt (no rows) */
+    struct llm_grammar *grammar;   /* owned reference, or NULL (fixed at creation) */
+    struct llm_gmatch *gm;         /* grammar's matcher while in a slot */
+    float *gmask;                  /* n_vocab masked logits while in a slot */
+    int gm_mask_first;             /* steps left that mask before drawing (after a rejection) */
     int publish_pending;           /* published and not yet told (on_publish at a step's end) */
     uint64_t t_notified;           /* when on_publish last ran (0 = never) */
     float *emb_sum;                /* embed: running sum of hidden states (n_embd) */
