@@ -268,6 +268,10 @@ const char *gw_chan_upstream_model(const struct gw_chan *c, const char *model)
     /* listed in the definition: trusted; otherwise it must have been found by crawling */
     if (array_has(c->models, model) || array_has(c->models, up) || array_has(c->found, up))
         return up;
+    /* a channel whose lists are not read yet (just added; its first probe round is in
+     * flight) may serve it: tried, and a 404 from it moves on to the next channel */
+    if (!c->listed && json_array_size(c->models) == 0)
+        return up;
     return NULL;
 }
 

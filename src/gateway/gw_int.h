@@ -89,6 +89,7 @@ struct gw_chan {
     uint64_t requests, errors;
     uint64_t last_probe_ns;
     bool probing;              /* a probe round is in flight */
+    bool listed;               /* a probe round has read its model lists (found is known) */
     bool removed;              /* no longer in the table (a reference keeps it alive) */
     int refs;                  /* the table's + one per attempt */
     struct metrics_series *m_lat; /* latency histogram series (looked up once) */

@@ -340,6 +340,7 @@ static void round_end(struct gw *g, struct gw_chan *c, struct round *rd)
     pthread_mutex_lock(&g->mu);
     c->probing = false;
     if (rd->ok) {
+        c->listed = true;
         json_decref(c->found);
         c->found = json_incref(rd->models);
         json_decref(c->found_llm);
