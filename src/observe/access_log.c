@@ -217,6 +217,10 @@ int access_log_format(const struct access_record *rec, char *buf, size_t cap, si
     put_ms(&l, "duration_ms", rec->duration_ms);
     put_ms(&l, "queue_ms", rec->queue_ms);
     put_ms(&l, "compute_ms", rec->compute_ms);
+    if (rec->decode_ms > 0 || rec->encode_ms > 0) { /* the phases of a tensor request */
+        put_ms(&l, "decode_ms", rec->decode_ms);
+        put_ms(&l, "encode_ms", rec->encode_ms);
+    }
     put_str(&l, "remote_addr", rec->remote_addr, 1);
     put_str(&l, "user_agent", rec->user_agent, 1);
     if (rec->llm) {

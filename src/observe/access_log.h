@@ -70,6 +70,8 @@ struct access_record {
     double duration_ms;                     /* arrival to last byte queued */
     double queue_ms;                        /* time waiting for a batch / worker */
     double compute_ms;                      /* time in the engine */
+    double decode_ms;                       /* body parsed and checked (tensor requests; 0 = none) */
+    double encode_ms;                       /* outputs serialised (tensor requests; 0 = none) */
     const char *remote_addr;                /* peer address as text */
     const char *user_agent;                 /* User-Agent header value */
     bool llm;                               /* set to write the fields below */

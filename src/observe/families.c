@@ -46,6 +46,12 @@ static const struct family_spec specs[] = {
     {OFF(compute_duration), F_HIST, "inferd_compute_duration_seconds",
      "Time spent in the engine computing a batch, in seconds.", {MV}, 2, latency_buckets,
      NB(latency_buckets)},
+    {OFF(decode_duration), F_HIST, "inferd_decode_duration_seconds",
+     "Time from the last request byte to the request queued: body parsed into tensors and "
+     "checked, in seconds.", {MV}, 2, latency_buckets, NB(latency_buckets)},
+    {OFF(encode_duration), F_HIST, "inferd_encode_duration_seconds",
+     "Time to serialise the outputs into the response body, in seconds.", {MV}, 2,
+     latency_buckets, NB(latency_buckets)},
     {OFF(batch_size), F_HIST, "inferd_batch_size", "Rows (batch dim) per engine execution.", {MV}, 2,
      batch_buckets, NB(batch_buckets)},
     {OFF(inflight_requests), F_GAUGE, "inferd_inflight_requests",

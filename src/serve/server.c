@@ -159,6 +159,11 @@ static void on_complete(void *ctx, struct http_req *r)
     metrics_add(metrics_series_get(s->m.requests_total, (const char *[]){mlabel, vlabel, proto, code}), 1);
     if (model[0])
         metrics_observe(metrics_series_get(s->m.request_duration, (const char *[]){mlabel, vlabel}), dur);
+    double dec = http_req_decode_ms(r), enc = http_req_encode_ms(r);
+    if (model[0] && (dec > 0 || enc > 0)) { /* a tensor request that reached the engine */
+        metrics_observe(metrics_series_get(s->m.decode_duration, (const char *[]){mlabel, vlabel}), dec / 1e3);
+        metrics_observe(metrics_series_get(s->m.encode_duration, (const char *[]){mlabel, vlabel}), enc / 1e3);
+    }
     if (status >= 400) {
         const char *kind = http_req_error_kind(r);
         metrics_add(metrics_series_get(s->m.errors_total, (const char *[]){kind ? kind : "other"}), 1);
@@ -190,6 +195,8 @@ static void on_complete(void *ctx, struct http_req *r)
             .duration_ms = dur * 1e3,
             .queue_ms = http_req_queue_ms(r),
             .compute_ms = http_req_compute_ms(r),
+            .decode_ms = http_req_decode_ms(r),
+            .encode_ms = http_req_encode_ms(r),
             .remote_addr = http_req_remote_addr(r),
             .user_agent = http_req_header(r, "User-Agent"),
         };

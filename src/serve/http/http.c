@@ -101,7 +101,8 @@ struct http_req {
     /* labels for metrics */
     char model[128], version[24];
     const char *error_kind;
-    double queue_ms, compute_ms;
+    double queue_ms, compute_ms, decode_ms, encode_ms;
+    uint64_t t_body_ns;              /* when the body was complete (dispatch) */
     struct http_llm_stats llm;     /* valid when has_llm */
     int has_llm;
     size_t bytes_out;
@@ -262,6 +263,14 @@ void http_req_set_timing(struct http_req *r, double queue_ms, double compute_ms)
     r->compute_ms = compute_ms;
 }
 double http_req_queue_ms(const struct http_req *r) { return r->queue_ms; }
+void http_req_set_phases(struct http_req *r, double decode_ms, double encode_ms)
+{
+    r->decode_ms = decode_ms;
+    r->encode_ms = encode_ms;
+}
+double http_req_decode_ms(const struct http_req *r) { return r->decode_ms; }
+double http_req_encode_ms(const struct http_req *r) { return r->encode_ms; }
+uint64_t http_req_body_done_ns(const struct http_req *r) { return r->t_body_ns; }
 void http_req_set_llm(struct http_req *r, const struct http_llm_stats *st)
 {
     r->llm = *st;
@@ -677,6 +686,7 @@ static void busy_response(struct http_req *r)
 static void dispatch(struct http_req *r)
 {
     struct http_server *s = r->srv;
+    r->t_body_ns = clock_now_ns();
     if (r->too_large) {
         if (r->too_large == 2)
             busy_response(r);

@@ -100,10 +100,12 @@ static void on_job_done(struct sched_job *job)
 {
     struct infer_call *c = job->user;
     http_req_set_timing(c->http, job->queue_s * 1e3, job->compute_s * 1e3);
+    uint64_t t0 = clock_now_ns();
     if (job->rc < 0)
         infer_call_error(c, job->rc, job->err.msg);
     else
         c->encode(c, job);
+    http_req_set_phases(c->http, c->decode_ms, job->rc < 0 ? 0 : (double)(clock_now_ns() - t0) / 1e6);
     http_req_finish(c->http);
 }
 
@@ -128,6 +130,9 @@ int infer_call_submit(struct infer_call *c, struct infer_req *q, infer_encode_fn
         }
         timeout_us = ms * 1000;
     }
+    uint64_t body = http_req_body_done_ns(c->http);
+    uint64_t queued = clock_now_ns();
+    c->decode_ms = body && queued > body ? (double)(queued - body) / 1e6 : 0;
     c->job.q = q;
     c->job.user = c;
     c->job.done = on_job_done;

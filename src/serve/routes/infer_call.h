@@ -28,6 +28,7 @@ struct infer_call {
     void *proto;                  /* protocol state for encode (owned by the call: freed with free()) */
     int error_status;             /* status used for errors: 400 etc. */
     int predict_style;            /* /predict: errors as {"status":"error","error":...} */
+    double decode_ms;             /* last body byte to queued (parse + checks) */
 };
 
 /* Parses the version capture, takes the model version, labels the request. OUT: *out.
