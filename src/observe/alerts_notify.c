@@ -201,6 +201,10 @@ static json_t *common(json_t *list, const char *key)
  * not being sent when the queue is full. Takes ownership of body (malloc'd). */
 static void enqueue(struct alerts *a, struct alerts_receiver *r, char *body)
 {
+    if (!body) { /* the message could not be built (out of memory): counted as dropped */
+        metrics_add(r->dropped, 1);
+        return;
+    }
     size_t len = strlen(body);
     struct alerts_msg *m = malloc(sizeof *m + len + 1);
     if (!m) {

@@ -175,6 +175,32 @@ def main():
                             "json_object cut by max_tokens says length: %r" % r.json())
         t.check(ended > 0, "some json_object answers end (%d)" % ended)
 
+        # -- several choices (n, best_of, echo) are constrained too: every one validates --
+        schema = SCHEMAS[1]
+        for extra in ({"n": 3}, {"n": 2, "best_of": 3}, {"echo": True}):
+            body = {"model": "tiny", "prompt": "P:", "seed": 5, "temperature": 1.0, "max_tokens": MAX_TOKENS,
+                    "response_format": {"type": "json_schema", "json_schema": {"name": "n", "schema": schema}}}
+            body.update(extra)
+            r = post(s, "/v1/completions", body)
+            if not t.check(r.status == 200, "%r: %r" % (extra, r)):
+                continue
+            chs = r.json()["choices"]
+            t.check(len(chs) == extra.get("n", 1), "%r: %d choices" % (extra, len(chs)))
+            for ch in chs:
+                text = ch["text"][len("P:"):] if extra.get("echo") else ch["text"]
+                try:
+                    errs = validate(json.loads(text), schema)
+                except ValueError:
+                    errs = ["not JSON"]
+                t.check(ch["finish_reason"] == "stop" and not errs,
+                        "%r: choice %d valid (%s): %r %s" % (extra, ch["index"], ch["finish_reason"], text[:200], errs))
+        # logit_bias that forces a token the grammar refuses: a clear error, not a broken document
+        r = post(s, "/v1/completions", {"model": "aid", "prompt": "x", "max_tokens": 20, "temperature": 1.0,
+                                            "seed": 1, "logit_bias": {"5": 100},
+                                            "grammar": 'root ::= "0" | "1"'})
+        t.check(r.status == 400 and "logit_bias leaves no token the grammar allows" in r.body.decode(),
+                "logit_bias +100 on a token the grammar refuses: 400: %r" % r)
+
         # -- llama.cpp's grammar member on /v1/completions, and json_schema --
         g = 'root ::= answer " " [0-9]{1,3} ("!" | "?")?\nanswer ::= "yes" | "no" # a comment\n'
         for seed in range(1, 6):

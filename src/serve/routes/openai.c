@@ -841,6 +841,8 @@ static int submit_choices(struct llm_call *c, int32_t *prompt, int n_prompt)
             .n_bias = c->q.n_bias,
             .share_prompt_of = i > 0 ? c->jobs[0] : NULL,
             .prompt_logprobs = i == 0 && c->q.echo && c->q.logprobs, /* the same for every choice */
+            .rank = k > c->q.n, /* best_of: the n highest mean logprobs win */
+            .grammar = c->grammar,
             .stop = c->q.stop,
             .n_stop = c->q.n_stop,
             .n_top = c->q.top_logprobs,

@@ -74,6 +74,7 @@ struct llm_job *llm_job_new(const struct llm_job_params *p, struct inferd_err *e
     }
     j->n_top = p->n_top;
     j->logprobs = p->logprobs;
+    j->rank = p->rank;
     j->prompt_logprobs = p->prompt_logprobs && !p->embed;
     j->embed = p->embed;
     j->ignore_eos = p->ignore_eos;

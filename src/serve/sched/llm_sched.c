@@ -191,7 +191,7 @@ static float logprob_of(const float *logits, int n, int32_t tok)
 /* Samples the next token; under a grammar the sampled token is checked first and only
  * when it does not fit are the logits masked and the draw repeated (llama.cpp's way: the
  * whole-vocabulary mask is the slow path). OUT: *lp, the pick's log-probability under the
- * unmodified softmax, computed only when the job keeps logprobs. Returns the token, or -1
+ * unmodified softmax, computed only when the job keeps logprobs or is ranked (best_of). Returns the token, or -1
  * with err set when the grammar lets no token follow. */
 static int32_t sample_next(struct llm_job *j, const float *logits, int n_vocab, float *lp, struct inferd_err *err)
 {
@@ -211,9 +211,16 @@ static int32_t sample_next(struct llm_job *j, const float *logits, int n_vocab, 
             return -1;
         }
         tok = inferd_llm_sample(j->smp, j->gmask, NULL);
+        /* logit_bias may undo the mask (+100 on a token the grammar refuses leaves every
+         * allowed one at -inf): the sampler's fallback pick is then not the grammar's */
+        if (tok < 0 || j->gmask[tok] == -INFINITY || !llm_gmatch_allows(j->gm, tok)) {
+            inferd_err_set(err, INFERD_EINVAL, "logit_bias leaves no token the grammar allows");
+            return -1;
+        }
     }
-    /* always: best_of ranks candidates by their mean logprob, logprobs or not */
-    *lp = logprob_of(logits, n_vocab, tok);
+    /* an exp over the vocabulary: only for logprobs or best_of's ranking */
+    if (j->toks || j->rank)
+        *lp = logprob_of(logits, n_vocab, tok);
     return tok;
 }
 

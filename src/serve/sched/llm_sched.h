@@ -76,6 +76,7 @@ struct llm_job_params {
     int n_top;                     /* top logprobs per token, 0..LLM_TOP_MAX */
     int logprobs;                  /* keep per-token records (logprob, top) */
     int prompt_logprobs;           /* also records of the prompt tokens (echo): no prefix reuse */
+    int rank;                      /* keep sum_logprob (best_of ranks candidates by it) */
     int embed;                     /* embedding job: mean-pooled normalised hidden state */
     int ignore_eos;                /* keep generating past end-of-generation tokens */
     uint64_t deadline_ns;          /* clock_now_ns() deadline; 0 = none */
@@ -99,7 +100,7 @@ struct llm_job {
     struct llm_job *leader;        /* share_prompt_of (a reference), or NULL */
     char stop[LLM_STOP_MAX][LLM_STOP_LEN];
     int n_stop;
-    int n_top, logprobs, embed, ignore_eos, prompt_logprobs;
+    int n_top, logprobs, embed, ignore_eos, prompt_logprobs, rank;
     uint64_t deadline_ns;
     size_t max_unread;
     atomic_int cancel;             /* set by the consumer (client gone): slot freed next step */
