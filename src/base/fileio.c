@@ -4,6 +4,7 @@
 #include "base/path.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <nettle/sha2.h>
@@ -63,7 +64,8 @@ static void dir_of(const char *path, char *out, size_t cap)
 int file_write_atomic(const char *path, const void *data, size_t len, mode_t mode, struct inferd_err *err)
 {
     char tmp[PATH_MAX_LEN], dir[PATH_MAX_LEN];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp)
+    static atomic_uint seq; /* two threads of one process writing one path get two temps */
+    if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld.%u", path, (long)getpid(), atomic_fetch_add(&seq, 1)) >= (int)sizeof tmp)
         return inferd_err_set(err, INFERD_ETOOLARGE, "%.200s...: path longer than %d bytes", path, PATH_MAX_LEN - 1);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
     if (fd < 0)

@@ -240,3 +240,14 @@ int pack_manifest_check(const struct pack_manifest *m, const char *dir, int stri
     closedir(d);
     return rc;
 }
+
+int pack_same_small_file(const char *a, const char *b)
+{
+    char *x = NULL, *y = NULL;
+    size_t xl = 0, yl = 0;
+    int same = pack_read_small(a, PACK_MANIFEST_MAX, &x, &xl, NULL) == 0 &&
+               pack_read_small(b, PACK_MANIFEST_MAX, &y, &yl, NULL) == 0 && xl == yl && memcmp(x, y, xl) == 0;
+    free(x);
+    free(y);
+    return same;
+}

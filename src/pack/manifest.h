@@ -66,5 +66,7 @@ int pack_name_ok(const char *s);
 /* Reads a whole file of at most cap bytes. OUT: *buf (malloc'd, NUL-terminated), *len.
  * Returns 0, ENOTFOUND, EIO or ETOOLARGE naming path and cap. */
 int pack_read_small(const char *path, size_t cap, char **buf, size_t *len, struct inferd_err *err);
+/* 1 when both files can be read (each under PACK_MANIFEST_MAX bytes) and hold the same bytes. */
+int pack_same_small_file(const char *a, const char *b);
 
 #endif

@@ -8,6 +8,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,7 +31,7 @@ static void sweep_stale(const char *dir)
             p = s + 5;
         else if (strncmp(s, ".rm-", 4) == 0)
             p = s + 4;
-        else if (t && strspn(t + 5, "0123456789") == strlen(t + 5) && t[5])
+        else if (t && strspn(t + 5, "0123456789.") == strlen(t + 5) && t[5]) /* .tmp.<pid>.<seq> */
             p = t + 5;
         else
             continue;
@@ -71,19 +72,28 @@ static int copy_version(const struct pack_manifest *m, const char *src, const ch
     return file_fsync_dir(dst, err);
 }
 
-static int same_file(const char *a, const char *b)
-{
-    char *x = NULL, *y = NULL;
-    size_t xl = 0, yl = 0;
-    int same = pack_read_small(a, PACK_MANIFEST_MAX, &x, &xl, NULL) == 0 &&
-               pack_read_small(b, PACK_MANIFEST_MAX, &y, &yl, NULL) == 0 && xl == yl && memcmp(x, y, xl) == 0;
-    free(x);
-    free(y);
-    return same;
-}
+#define same_file pack_same_small_file
+
+/* Registers and removals of one process run one at a time: a server registers from its
+ * parse queue (PUT), removes from DELETE and pulls on SIGHUP, and each builds and renames
+ * folders it assumes nobody else touches meanwhile. (Other processes use other temps: the
+ * pid is in their names.) */
+static pthread_mutex_t store_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static int register_locked(const char *pkg, const char *repo, const struct pack_keyring *trust,
+                           struct pack_register_result *rr, struct inferd_err *err);
 
 int pack_register(const char *pkg, const char *repo, const struct pack_keyring *trust, struct pack_register_result *rr,
                   struct inferd_err *err)
+{
+    pthread_mutex_lock(&store_mu);
+    int rc = register_locked(pkg, repo, trust, rr, err);
+    pthread_mutex_unlock(&store_mu);
+    return rc;
+}
+
+static int register_locked(const char *pkg, const char *repo, const struct pack_keyring *trust,
+                           struct pack_register_result *rr, struct inferd_err *err)
 {
     char mdir[PATH_MAX_LEN], vdir[PATH_MAX_LEN], dst_model[PATH_MAX_LEN], dst_ver[PATH_MAX_LEN], tmp[PATH_MAX_LEN];
     char a[PATH_MAX_LEN], b[PATH_MAX_LEN], vstr[24], tname[200];
@@ -115,6 +125,17 @@ int pack_register(const char *pkg, const char *repo, const struct pack_keyring *
     if (access(a, R_OK) != 0) {
         rc = inferd_err_set(err, INFERD_EFORMAT, "%s: missing; a package carries its model's config.json", a);
         goto done;
+    }
+    if (trust) { /* the model's config.json is outside the manifest: it must be the signed copy */
+        char signed_cfg[PATH_MAX_LEN];
+        if ((rc = path_join(signed_cfg, sizeof signed_cfg, vdir, "config.json", err)) < 0)
+            goto done;
+        if (!same_file(a, signed_cfg)) {
+            rc = inferd_err_set(err, INFERD_EFORMAT,
+                                "%s: differs from the signed %s (or that is missing); under --trust the model's "
+                                "config must be the one the signature covers", a, signed_cfg);
+            goto done;
+        }
     }
     if (mkdir(repo, 0755) != 0 && errno != EEXIST) {
         rc = inferd_err_set(err, INFERD_EIO, "%s: %s", repo, strerror(errno));
@@ -352,7 +373,17 @@ int pack_show(const char *repo, const char *name, json_t **out, struct inferd_er
     return 0;
 }
 
+static int rm_locked(const char *repo, const char *name, int64_t version, struct inferd_err *err);
+
 int pack_rm(const char *repo, const char *name, int64_t version, struct inferd_err *err)
+{
+    pthread_mutex_lock(&store_mu);
+    int rc = rm_locked(repo, name, version, err);
+    pthread_mutex_unlock(&store_mu);
+    return rc;
+}
+
+static int rm_locked(const char *repo, const char *name, int64_t version, struct inferd_err *err)
 {
     char mdir[PATH_MAX_LEN], target[PATH_MAX_LEN], tmp[PATH_MAX_LEN], tname[200], vstr[24];
     const char *parent;

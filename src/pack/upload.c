@@ -112,9 +112,10 @@ static int on_end(void *ctx, struct inferd_err *err)
 {
     struct pack_upload *u = ctx;
     int rc = 0;
-    if (fsync(u->fd) != 0)
-        rc = inferd_err_set(err, INFERD_EIO, "%s: fsync: %s", u->cur, strerror(errno));
-    close(u->fd);
+    /* No fsync here, on the HTTP worker: the staging folder is thrown away after the
+     * register copies it into the repository, and that copy is what gets fsync'ed. */
+    if (close(u->fd) != 0)
+        rc = inferd_err_set(err, INFERD_EIO, "%s: close: %s", u->cur, strerror(errno));
     u->fd = -1;
     return rc;
 }

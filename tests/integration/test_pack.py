@@ -206,6 +206,27 @@ with Server(repo, "--trust", os.path.join(tmp, "k.pub"), "--poll-ms", "100") as 
     y = infer(s, "mlp", x)
     c.check(y is not None and np.allclose(y, mlp_ref(w2, x), atol=1e-4), "v4 serves")
 
+# -- the model's config.json (outside the version's manifest) must be the signed copy --
+shutil.copytree(os.path.join(tmp, "pkg2"), os.path.join(tmp, "pkg2cfg"))
+cfg_p = os.path.join(tmp, "pkg2cfg", "mlp", "config.json")
+with open(cfg_p) as f:
+    cfg = json.load(f)
+cfg["max_batch_size"] = 3
+with open(cfg_p, "w") as f:
+    json.dump(cfg, f)
+p = run("register", "pkg2cfg", "--repo", "repo2", "--trust", "k.pub", ok=False)
+c.check(p.returncode == 1 and "differs from the signed" in p.stderr, "register --trust refuses an unsigned "
+        "model config.json: %r" % p.stderr)
+repo2 = os.path.join(tmp, "repo2")
+c.check(run("register", "pkg2", "--repo", "repo2", "--trust", "k.pub").returncode == 0, "register into repo2")
+with open(os.path.join(repo2, "mlp", "config.json"), "w") as f:
+    json.dump(cfg, f)  # swapped after registering
+with Server(repo2, "--trust", os.path.join(tmp, "k.pub")) as s:
+    ok = wait_until(lambda: "differs from the signed" in index(s).get(("mlp", "2"), {}).get("reason", ""), 30)
+    c.check(ok and index(s).get(("mlp", "2"), {}).get("state") != "READY",
+            "serve --trust: a model config.json other than the signed one keeps the version out: %r"
+            % index(s).get(("mlp", "2")))
+
 with open(os.path.join(tmp, "bad.pub"), "w") as f:
     f.write("ssh-ed25519 AAAA\n")
 s = Server(repo, "--trust", os.path.join(tmp, "bad.pub"), ready_timeout=10)

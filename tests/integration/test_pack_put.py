@@ -182,7 +182,15 @@ with Server(repo, "--admin-key-file", os.path.join(tmp, "admin.keys"), "--api-ke
     m7["files"]["model.onnx"] = {"sha256": hashlib.sha256(junk).hexdigest(), "size": len(junk)}
     with open(mp, "w") as f:
         json.dump(m7, f)
+    cfg_before = open(os.path.join(repo, "big", "config.json"), "rb").read()
+    with open(os.path.join(tmp, "p7/big/config.json")) as f:
+        c7 = json.load(f)
+    c7["max_batch_size"] = 2  # the failed upload's model config: must not stay behind
+    with open(os.path.join(tmp, "p7/big/config.json"), "w") as f:
+        json.dump(c7, f)
     st, o = put(s, "big", 7, tar_of("p7"))
+    c.check(open(os.path.join(repo, "big", "config.json"), "rb").read() == cfg_before,
+            "the model's config.json is put back after the failed load")
     c.check(st == 400 and "does not load" in o.get("error", "") and not os.path.exists(os.path.join(repo, "big", "7")),
             "a verified package that does not load is refused and removed: %r %r" % (st, o))
     y = infer(s, x)

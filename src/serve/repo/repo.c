@@ -6,12 +6,14 @@
 #include "base/log.h"
 #include "base/path.h"
 #include "observe/families.h"
+#include "pack/manifest.h"
 #include "pack/sign.h"
 
 #include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
+#include <unistd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -157,9 +159,23 @@ static int load_version(struct repo *r, const char *name, const struct model_con
     }
     /* Under --trust the signed manifest must cover every file in the folder (so the model
      * file too); without, the manifest is optional and checked when there. */
-    if (r->trust)
+    if (r->trust) {
         rc = pack_verify_as(mv->dir, r->trust, name, version, err);
-    else
+        /* config.json of the model folder is read by the server but lies outside the
+         * version's manifest: it must equal the version's signed copy */
+        char mdir[PATH_MAX_LEN], mcfg[PATH_MAX_LEN], vcfg[PATH_MAX_LEN];
+        snprintf(mdir, sizeof mdir, "%s", mv->dir);
+        char *slash = strrchr(mdir, '/');
+        if (slash)
+            *slash = '\0'; /* the version folder's parent: the model folder */
+        if (rc == 0 && (rc = path_join(mcfg, sizeof mcfg, mdir, "config.json", err)) == 0 &&
+            (rc = path_join(vcfg, sizeof vcfg, mv->dir, "config.json", err)) == 0 && access(mcfg, F_OK) == 0 &&
+            !pack_same_small_file(mcfg, vcfg))
+            rc = inferd_err_set(err, INFERD_EFORMAT,
+                                "%s: differs from the signed %s (or that is missing): under --trust the model's "
+                                "config must be the one its signature covers", mcfg, vcfg);
+    } else
+
         rc = manifest_verify(mv->dir, mv->be->file_name, err);
     if (rc < 0)
         goto fail;

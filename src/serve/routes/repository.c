@@ -2,7 +2,10 @@
  * registering (PUT, a package as a tar stream) and retiring (DELETE) model versions. */
 #include "serve/routes/infer_call.h"
 
+#include "base/fileio.h"
+#include "base/path.h"
 #include "base/workq.h"
+#include "pack/manifest.h"
 #include "pack/store.h"
 #include "pack/upload.h"
 
@@ -104,6 +107,13 @@ static void put_commit(void *arg)
     struct pack_register_result rr;
     struct inferd_err err = {0};
     struct model_version *mv = NULL;
+    /* the model's config.json as it is: the register replaces it, a failed load puts it back */
+    char mdir[PATH_MAX_LEN], cfgp[PATH_MAX_LEN], *old_cfg = NULL;
+    size_t old_len = 0;
+    if (path_join(mdir, sizeof mdir, repo_root(s->repo), m, NULL) == 0 &&
+        path_join(cfgp, sizeof cfgp, mdir, "config.json", NULL) == 0 &&
+        pack_read_small(cfgp, 1 << 20, &old_cfg, &old_len, NULL) < 0)
+        old_cfg = NULL;
     int rc = pack_upload_commit(j->u, repo_trust(s->repo), &rr, &err);
     pack_upload_discard(j->u);
     if (rc < 0) {
@@ -121,10 +131,12 @@ static void put_commit(void *arg)
                 if (strcmp(rows[i].name, m) == 0 && rows[i].version == v)
                     snprintf(reason, sizeof reason, "%s", rows[i].reason);
         free(rows);
-        if (!rr.already) {
+        if (!rr.already)
             pack_rm(repo_root(s->repo), m, v, NULL);
+        if (old_cfg) /* the versions that served before serve on under their own config */
+            file_write_atomic(cfgp, old_cfg, old_len, 0644, NULL);
+        if (!rr.already || old_cfg)
             repo_load(s->repo, m, NULL);
-        }
         http_resp_error(r, 400, "load", "model '%s' version %lld was verified but does not load: %s", m, (long long)v,
                         reason[0] ? reason : err.msg);
         goto done;
@@ -134,6 +146,7 @@ static void put_commit(void *arg)
                    json_pack("{s:s, s:s, s:s, s:b}", "model", m, "version", http_req_capture(r, "v"), "state",
                              "READY", "signature_verified", rr.signed_by_trusted));
 done:
+    free(old_cfg);
     free(j);
     http_req_finish(r);
 }
