@@ -122,7 +122,10 @@ with Server(same_a) as sa, Server(same_b) as sb, Server(other) as so:
         uk = "http://127.0.0.1:%d" % sk.port
         p = run(ua, uk, "--tries", "1", "--json")
         res = {r["endpoint"]: r for r in json.loads(p.stdout)["results"]} if p.stdout.startswith("{") else {}
-        c.check(p.returncode == 0 and res.get(uk, {}).get("quality") == "good" and "repository index" in p.stderr,
+        # (not the exit status: with one try each, a slow first answer on a loaded machine
+        # makes its row "investigate: p95 N x the others'", which exits 1)
+        c.check(p.returncode in (0, 1) and res.get(uk, {}).get("quality") == "good" and res[uk].get("ok") == 1
+                and "repository index" in p.stderr,
                 "unlisted endpoint tried with the others' models: %d %r %s" % (p.returncode, res, p.stderr))
         p = run(uk, "--tries", "1")
         c.check(p.returncode == 1 and "investigate: repository index" in p.stdout,
