@@ -219,6 +219,7 @@ int access_log_format(const struct access_record *rec, char *buf, size_t cap, si
     put_ms(&l, "compute_ms", rec->compute_ms);
     if (rec->decode_ms > 0 || rec->encode_ms > 0) { /* the phases of a tensor request */
         put_ms(&l, "decode_ms", rec->decode_ms);
+        put_ms(&l, "batch_wait_ms", rec->batch_wait_ms);
         put_ms(&l, "encode_ms", rec->encode_ms);
     }
     put_str(&l, "remote_addr", rec->remote_addr, 1);

@@ -71,6 +71,7 @@ struct access_record {
     double queue_ms;                        /* time waiting for a batch / worker */
     double compute_ms;                      /* time in the engine */
     double decode_ms;                       /* body parsed and checked (tensor requests; 0 = none) */
+    double batch_wait_ms;                   /* of queue_ms: the engine free, the batch filling */
     double encode_ms;                       /* outputs serialised (tensor requests; 0 = none) */
     const char *remote_addr;                /* peer address as text */
     const char *user_agent;                 /* User-Agent header value */

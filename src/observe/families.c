@@ -49,6 +49,9 @@ static const struct family_spec specs[] = {
     {OFF(decode_duration), F_HIST, "inferd_decode_duration_seconds",
      "Time from the last request byte to the request queued: body parsed into tensors and "
      "checked, in seconds.", {MV}, 2, latency_buckets, NB(latency_buckets)},
+    {OFF(batch_wait_duration), F_HIST, "inferd_batch_wait_duration_seconds",
+     "The part of a request's queue time the engine was free: the batch filling, in seconds.", {MV}, 2,
+     latency_buckets, NB(latency_buckets)},
     {OFF(encode_duration), F_HIST, "inferd_encode_duration_seconds",
      "Time to serialise the outputs into the response body, in seconds.", {MV}, 2,
      latency_buckets, NB(latency_buckets)},

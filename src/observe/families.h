@@ -25,6 +25,7 @@ struct metrics_inferd {
     struct metrics_family *queue_duration;      /* histogram seconds {model,version} */
     struct metrics_family *compute_duration;    /* histogram seconds {model,version} */
     struct metrics_family *decode_duration;     /* histogram seconds {model,version} */
+    struct metrics_family *batch_wait_duration; /* histogram seconds {model,version} */
     struct metrics_family *encode_duration;     /* histogram seconds {model,version} */
     struct metrics_family *batch_size;          /* histogram requests {model,version} */
     struct metrics_family *inflight_requests;   /* gauge {model} */

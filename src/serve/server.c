@@ -196,6 +196,7 @@ static void on_complete(void *ctx, struct http_req *r)
             .queue_ms = http_req_queue_ms(r),
             .compute_ms = http_req_compute_ms(r),
             .decode_ms = http_req_decode_ms(r),
+            .batch_wait_ms = http_req_batch_wait_ms(r),
             .encode_ms = http_req_encode_ms(r),
             .remote_addr = http_req_remote_addr(r),
             .user_agent = http_req_header(r, "User-Agent"),

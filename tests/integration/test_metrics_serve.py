@@ -81,6 +81,7 @@ def main():
                  "duration histogram count %r == +Inf bucket %r" % (cnt, inf))
         # the phases of a tensor request: decode and encode, once per request that ran
         for fam in ("inferd_decode_duration_seconds", "inferd_encode_duration_seconds",
+                    "inferd_batch_wait_duration_seconds",
                     "inferd_queue_duration_seconds", "inferd_compute_duration_seconds"):
             n = sample(text, fam + "_count", {"model": "mlp", "version": "1"})
             ck.check(n == n_ok, "%s counts the %d requests that ran: %r" % (fam, n_ok, n))
@@ -112,10 +113,12 @@ def main():
             l0 = infer_lines[0]
             for key in ("ts", "request_id", "method", "path", "status", "model", "version",
                         "protocol", "bytes_in", "bytes_out", "duration_ms", "queue_ms",
-                        "compute_ms", "decode_ms", "encode_ms", "remote_addr", "user_agent"):
+                        "compute_ms", "decode_ms", "batch_wait_ms", "encode_ms", "remote_addr",
+                        "user_agent"):
                 ck.check(key in l0, "access line has %s" % key)
-            ck.check(l0["decode_ms"] + l0["queue_ms"] + l0["compute_ms"] + l0["encode_ms"] <= l0["duration_ms"] + 0.01,
-                     "the phases fit in the request's time: %r" % l0)
+            ck.check(l0["decode_ms"] + l0["queue_ms"] + l0["compute_ms"] + l0["encode_ms"] <= l0["duration_ms"] + 0.01
+                     and 0 <= l0["batch_wait_ms"] <= l0["queue_ms"] + 0.001,
+                     "the phases fit in the request's time, batch wait in the queue time: %r" % l0)
             ck.check(l0.get("status") == 200 and l0.get("model") == "mlp" and
                      l0.get("method") == "POST", "access line values: %r" % l0)
             ck.check(l0.get("user_agent") == "metrics-test/1", "user agent logged")

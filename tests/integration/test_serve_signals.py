@@ -45,6 +45,9 @@ if rec:
     l = rec[0]
     c.check(l["status"] == 200 and l["model"] == "held" and l["version"] == "1" and l["protocol"] == "v2"
             and l["path"] == "/v2/models/held/infer" and l["queue_ms"] > 0, "access log fields %r" % l)
+    # alone on an idle engine, its whole wait was the batch filling (the 5 s batching delay)
+    c.check(l.get("batch_wait_ms") == l["queue_ms"] and l["queue_ms"] >= 4000,
+            "batch wait = queue time on an idle engine: %r" % l)
 c.check(any(l.get("msg") == "model version loaded" for l in lines(errlog)), "error log is JSON lines in the file")
 # a long client id (up to 128 chars) is echoed and logged whole; generated ids are 32 hex
 long_id = "t" * 100 + "-" + "9" * 27

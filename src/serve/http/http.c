@@ -101,7 +101,7 @@ struct http_req {
     /* labels for metrics */
     char model[128], version[24];
     const char *error_kind;
-    double queue_ms, compute_ms, decode_ms, encode_ms;
+    double queue_ms, compute_ms, decode_ms, batch_wait_ms, encode_ms;
     uint64_t t_body_ns;              /* when the body was complete (dispatch) */
     struct http_llm_stats llm;     /* valid when has_llm */
     int has_llm;
@@ -263,11 +263,13 @@ void http_req_set_timing(struct http_req *r, double queue_ms, double compute_ms)
     r->compute_ms = compute_ms;
 }
 double http_req_queue_ms(const struct http_req *r) { return r->queue_ms; }
-void http_req_set_phases(struct http_req *r, double decode_ms, double encode_ms)
+void http_req_set_phases(struct http_req *r, double decode_ms, double batch_wait_ms, double encode_ms)
 {
     r->decode_ms = decode_ms;
+    r->batch_wait_ms = batch_wait_ms;
     r->encode_ms = encode_ms;
 }
+double http_req_batch_wait_ms(const struct http_req *r) { return r->batch_wait_ms; }
 double http_req_decode_ms(const struct http_req *r) { return r->decode_ms; }
 double http_req_encode_ms(const struct http_req *r) { return r->encode_ms; }
 uint64_t http_req_body_done_ns(const struct http_req *r) { return r->t_body_ns; }

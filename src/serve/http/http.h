@@ -173,8 +173,10 @@ void http_req_on_done(struct http_req *r, void (*fn)(void *arg), void *arg);
 void http_req_set_timing(struct http_req *r, double queue_ms, double compute_ms);
 double http_req_queue_ms(const struct http_req *r);
 /* The other phases of a tensor request, in milliseconds: decode (last body byte to the
- * request queued: parsing and checks) and encode (outputs serialised into the answer). */
-void http_req_set_phases(struct http_req *r, double decode_ms, double encode_ms);
+ * request queued: parsing and checks), batch wait (the part of the queue time the engine
+ * was free: the batch filling) and encode (outputs serialised into the answer). */
+void http_req_set_phases(struct http_req *r, double decode_ms, double batch_wait_ms, double encode_ms);
+double http_req_batch_wait_ms(const struct http_req *r);
 double http_req_decode_ms(const struct http_req *r);
 double http_req_encode_ms(const struct http_req *r);
 /* clock_now_ns() when the whole body had arrived (the handler's start). */

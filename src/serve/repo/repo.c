@@ -219,6 +219,7 @@ static int load_version(struct repo *r, const char *name, const struct model_con
         sc.queue_depth = metrics_series_get(m->queue_depth, lv);
         sc.batch_size = metrics_series_get(m->batch_size, lv);
         sc.queue_duration = metrics_series_get(m->queue_duration, lv);
+        sc.batch_wait_duration = metrics_series_get(m->batch_wait_duration, lv);
         sc.compute_duration = metrics_series_get(m->compute_duration, lv);
     }
     char sname[200];

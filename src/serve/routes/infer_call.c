@@ -105,7 +105,8 @@ static void on_job_done(struct sched_job *job)
         infer_call_error(c, job->rc, job->err.msg);
     else
         c->encode(c, job);
-    http_req_set_phases(c->http, c->decode_ms, job->rc < 0 ? 0 : (double)(clock_now_ns() - t0) / 1e6);
+    http_req_set_phases(c->http, c->decode_ms, job->batch_wait_s * 1e3,
+                        job->rc < 0 ? 0 : (double)(clock_now_ns() - t0) / 1e6);
     http_req_finish(c->http);
 }
 

@@ -29,6 +29,7 @@ struct sched {
     int stop;
     int running;                     /* a batch is being computed (by the thread or inline) */
     uint64_t compute_ewma_ns;        /* recent engine time per run (guarded by lock) */
+    uint64_t t_free_ns;              /* when the last run ended (guarded by lock) */
     /* concatenation scratch, one per input, grown as needed; used by the thread only */
     void *scratch[INFER_MAX_TENSORS];
     size_t scratch_cap[INFER_MAX_TENSORS];
@@ -72,7 +73,9 @@ static void fail_all(struct sched_job **jobs, int n, int rc, const struct inferd
 }
 
 /* Runs jobs[0..n) as one batch and calls their done(). */
-static void run_batch(struct sched *s, struct sched_job **jobs, int n, int64_t rows)
+/* t_free: when the engine last became free; a job's wait after that (and after its own
+ * arrival) was the batch filling, the rest of its wait was the engine busy. */
+static void run_batch(struct sched *s, struct sched_job **jobs, int n, int64_t rows, uint64_t t_free)
 {
     struct inferd_err err = {0};
     struct inferd_tensor in[INFER_MAX_TENSORS], out[INFER_MAX_TENSORS];
@@ -109,8 +112,12 @@ static void run_batch(struct sched *s, struct sched_job **jobs, int n, int64_t r
     uint64_t t0 = clock_now_ns();
     for (int k = 0; k < n; k++) {
         jobs[k]->queue_s = (double)(t0 - jobs[k]->t_enqueue) / 1e9;
+        uint64_t from = t_free > jobs[k]->t_enqueue ? t_free : jobs[k]->t_enqueue;
+        jobs[k]->batch_wait_s = t0 > from ? (double)(t0 - from) / 1e9 : 0;
         if (s->cfg.queue_duration)
             metrics_observe(s->cfg.queue_duration, jobs[k]->queue_s);
+        if (s->cfg.batch_wait_duration)
+            metrics_observe(s->cfg.batch_wait_duration, jobs[k]->batch_wait_s);
     }
     int rc = s->be->infer(s->model, in, s->n_in, out, s->n_out, &err);
     uint64_t t1 = clock_now_ns();
@@ -244,6 +251,7 @@ static void *sched_main(void *arg)
         if (s->cfg.queue_depth)
             metrics_set(s->cfg.queue_depth, s->depth);
         s->running = n > 0;
+        uint64_t t_free = s->t_free_ns;
         pthread_mutex_unlock(&s->lock);
         while (expired) {
             struct sched_job *e = expired;
@@ -257,9 +265,10 @@ static void *sched_main(void *arg)
             finish(e, INFERD_ETIMEDOUT, &err);
         }
         if (n > 0)
-            run_batch(s, jobs, n, rows);
+            run_batch(s, jobs, n, rows, t_free);
         pthread_mutex_lock(&s->lock);
         s->running = 0;
+        s->t_free_ns = clock_now_ns();
     }
     pthread_mutex_unlock(&s->lock);
     return NULL;
@@ -348,10 +357,11 @@ int sched_run_inline(struct sched *s, struct sched_job *job)
         inferd_err_set(&err, INFERD_ETIMEDOUT, "%s: the request's deadline passed before compute", s->name);
         finish(job, INFERD_ETIMEDOUT, &err);
     } else {
-        run_batch(s, &job, 1, job_rows(s, job));
+        run_batch(s, &job, 1, job_rows(s, job), job->t_enqueue);
     }
     pthread_mutex_lock(&s->lock);
     s->running = 0;
+    s->t_free_ns = clock_now_ns();
     if (s->head)
         pthread_cond_signal(&s->cond);
     pthread_mutex_unlock(&s->lock);

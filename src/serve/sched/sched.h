@@ -36,7 +36,7 @@ struct sched_config {
     int64_t max_queue_delay_us;     /* how long the oldest job may wait for a fuller batch */
     int max_queue_size;             /* jobs queued at most; more get EBUSY */
     /* metrics series (borrowed, may be NULL) */
-    struct metrics_series *queue_depth, *batch_size, *queue_duration, *compute_duration;
+    struct metrics_series *queue_depth, *batch_size, *queue_duration, *compute_duration, *batch_wait_duration;
 };
 
 struct sched_job {
@@ -50,6 +50,7 @@ struct sched_job {
     int n_outputs;
     struct inferd_tensor outputs[INFER_MAX_TENSORS]; /* views, valid during done() only */
     double queue_s, compute_s;      /* waiting and engine time */
+    double batch_wait_s;            /* the part of queue_s the engine was free (filling a batch) */
     int batch_rows;                 /* rows in the batch this job ran in */
     /* private */
     uint64_t t_enqueue;
