@@ -1,5 +1,5 @@
 /* fuzz_llm_tools.c — libFuzzer driver for tool calling: any request body goes through
- * llm_tools_parse (ChatML template), the message rewrite and the forced-call grammar
+ * llm_tools_parse (ChatML or Llama 3.1 template), the message rewrite and the forced-call grammar
  * (refused with a reason, or a grammar the parser accepts); any bytes go through
  * llm_tools_extract as model output (calls with string arguments, or none). */
 #include "llm/grammar.h"
@@ -11,17 +11,22 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    json_t *calls = NULL, *c;
-    char *content = NULL;
     size_t i;
-    if (llm_tools_extract((const char *)data, size, "call_f", &calls, &content) == 0) {
-        json_array_foreach(calls, i, c)
-            if (!json_is_string(json_object_get(json_object_get(c, "function"), "arguments")))
-                abort();
+    for (int llama = 0; llama < 2; llama++) {
+        struct llm_tools syn = {.llama = llama};
+        json_t *calls = NULL, *c;
+        char *content = NULL;
+        if (llm_tools_extract(&syn, (const char *)data, size, "call_f", &calls, &content) == 0) {
+            json_array_foreach(calls, i, c)
+                if (!json_is_string(json_object_get(json_object_get(c, "function"), "arguments")))
+                    abort();
+        }
+        json_decref(calls);
+        free(content);
+        int state = 0;
+        if (llm_tools_sendable(&syn, (const char *)data, size, &state) > size)
+            abort();
     }
-    json_decref(calls);
-    free(content);
-    (void)llm_tools_partial_open((const char *)data, size);
 
     json_t *root = json_loadb((const char *)data, size, 0, NULL);
     if (!json_is_object(root)) {
@@ -29,7 +34,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     }
     struct chat_tmpl tmpl;
-    chat_tmpl_from_name("chatml", &tmpl);
+    chat_tmpl_from_name(size % 2 ? "llama3.1" : "chatml", &tmpl);
     struct llm_tools t;
     struct inferd_err err = {0};
     char param[64];

@@ -1,4 +1,5 @@
-"""test_llm_tools.py — OpenAI tool calling on the ChatML (Hermes / Qwen 2.5) template:
+"""test_llm_tools.py — OpenAI tool calling on the ChatML (Hermes / Qwen 2.5) and Llama 3.1
+templates:
 tools rendered into the system turn, assistant tool_calls and tool results rendered as
 Qwen 2.5's template writes them (checked by token count against /tokenize of the expected
 text), tool_choice "required" and named forced by the grammar on a random-weight model (its
@@ -79,7 +80,7 @@ def main():
         skip("llama-2-tiny-random.gguf is absent")
     t = Checker()
     root = tempfile.mkdtemp(prefix="inferd-tools-")
-    for name, tmpl in (("tiny", "chatml"), ("tiny-llama2", "llama2")):
+    for name, tmpl in (("tiny", "chatml"), ("tiny-llama2", "llama2"), ("tiny-llama31", "llama3.1")):
         os.makedirs(os.path.join(root, name, "1"))
         os.symlink(TINY, os.path.join(root, name, "1", "model.gguf"))
         write_json(os.path.join(root, name, "config.json"),
@@ -180,6 +181,55 @@ def main():
         near = s.request("POST", "/tokenize", body=json.dumps({"model": "tiny", "content": text.replace(
             "\n</tool_response>", "</tool_response>"), "add_special": True}), headers={"Content-Type": "application/json"})
         t.check(len(near.json()["tokens"]) != len(tok.json()["tokens"]), "the token count tells renderings apart")
+
+        # -- Llama 3.1: {"name", "parameters"} calls, tools in the first user turn, ipython results --
+        for seed in (1, 2):
+            for choice in ("required", {"type": "function", "function": {"name": "get_weather"}}):
+                r = chat(s, "tiny-llama31", {"tools": [WEATHER, TIME], "tool_choice": choice, "seed": seed})
+                what = "llama3.1 %r seed %d" % (choice, seed)
+                if t.check(r.status == 200, "%s: %r" % (what, r)):
+                    ch = r.json()["choices"][0]
+                    t.check(ch["finish_reason"] == "tool_calls" and len(ch["message"].get("tool_calls") or []) == 1,
+                            "%s: %r" % (what, ch))
+                    for c in ch["message"].get("tool_calls") or []:
+                        check_call(t, c, ["get_weather"] if isinstance(choice, dict) else ["get_weather", "get_time"],
+                                   what)
+        body = {"tools": [WEATHER], "tool_choice": "required", "seed": 3}
+        whole = chat(s, "tiny-llama31", body).json()["choices"][0]["message"]["tool_calls"][0]
+        r = chat(s, "tiny-llama31", dict(body, stream=True))
+        got, finish = [], None
+        for block in r.body.decode().split("\n\n"):
+            if block.startswith("data: {"):
+                for ch in json.loads(block[6:])["choices"]:
+                    got += ch["delta"].get("tool_calls") or []
+                    finish = ch.get("finish_reason") or finish
+        t.check(finish == "tool_calls" and len(got) == 1 and got[0]["function"] == whole["function"],
+                "llama3.1 stream: %r %r vs %r" % (finish, got, whole))
+        r = chat(s, "tiny-llama31", {"tools": [WEATHER], "seed": 9, "max_tokens": 30, "stream": True})
+        t.check(r.status == 200 and r.body.decode().rstrip().endswith("data: [DONE]"), "llama3.1 auto stream: %r" % r)
+        lmsgs = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Weather in Paris?"},
+                 {"role": "assistant", "content": None, "tool_calls": [msgs[2]["tool_calls"][0]]},
+                 {"role": "tool", "tool_call_id": "call_1", "content": "18 C"}]
+        ltext = ("<|start_header_id|>system<|end_header_id|>\n\nEnvironment: ipython\nCutting Knowledge Date: "
+                 "December 2023\nToday Date: 26 Jul 2024\n\nBe brief.<|eot_id|><|start_header_id|>user<|end_header_id|>"
+                 "\n\nGiven the following functions, please respond with a JSON for a function call with its proper "
+                 "arguments that best answers the given prompt.\n\nRespond in the format {\"name\": function name, "
+                 "\"parameters\": dictionary of argument name and its value}.Do not use variables.\n\n" +
+                 "".join(json.dumps(x, indent=4, ensure_ascii=False) + "\n\n" for x in [WEATHER, TIME]) +
+                 "Weather in Paris?<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n{\"name\": "
+                 "\"get_weather\", \"parameters\": {\"city\": \"Paris\", \"unit\": \"celsius\"}}<|eot_id|>"
+                 "<|start_header_id|>ipython<|end_header_id|>\n\n\"18 C\"<|eot_id|>"
+                 "<|start_header_id|>assistant<|end_header_id|>\n\n")
+        r = post(s, {"model": "tiny-llama31", "messages": lmsgs, "tools": [WEATHER, TIME], "max_tokens": 1})
+        tok = s.request("POST", "/tokenize", body=json.dumps({"model": "tiny-llama31", "content": ltext,
+                                                              "add_special": True}),
+                        headers={"Content-Type": "application/json"}, timeout=60)
+        if t.check(r.status == 200 and tok.status == 200, "llama3.1 render: %r %r" % (r, tok)):
+            t.check(r.json()["usage"]["prompt_tokens"] == len(tok.json()["tokens"]),
+                    "llama3.1 rendered prompt: %d tokens, expected text has %d" % (
+                        r.json()["usage"]["prompt_tokens"], len(tok.json()["tokens"])))
+        r = post(s, {"model": "tiny-llama31", "messages": msgs, "max_tokens": 1})
+        t.check(r.status == 400 and r.json()["error"]["param"] == "messages[2].tool_calls", "llama3.1 two calls: %r" % r)
 
         # -- 400s naming the member --
         bad = [({"tools": {"x": 1}}, "tools"),

@@ -74,7 +74,7 @@ struct llm_call {
     /* OpenAI tool calling (chat) */
     struct llm_tools tools;         /* owned */
     struct buf tool_hold;           /* stream: generated text not yet sent (may open a call) */
-    int tool_in_call;               /* stream: a call opened; the rest is sent at the end */
+    int tool_state;                 /* stream: LLM_TOOLS_STREAM_* of the held text */
 };
 
 /* Opens the call of a generation or embeddings route: the call (freed with the request),

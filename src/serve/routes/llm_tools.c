@@ -137,12 +137,23 @@ int llm_tools_parse(const json_t *root, const struct chat_tmpl *tmpl, struct llm
             has_tool_parts = 1;
         }
     }
-    int supported = tmpl->family == CHAT_TMPL_CHATML;
+    t->llama = tmpl->family == CHAT_TMPL_LLAMA3 && (tmpl->flags & CHAT_TMPL_F_DATE_HEADER);
+    int supported = tmpl->family == CHAT_TMPL_CHATML || t->llama;
     if (!supported && (t->choice != LLM_TOOLS_NONE || has_tool_parts))
         FAIL(t->choice != LLM_TOOLS_NONE ? "tools" : "messages",
              "%s: this model's chat template (%s) has no tool calling", t->choice != LLM_TOOLS_NONE ? "tools" : "messages",
              chat_tmpl_name(tmpl->family));
     t->active = t->choice != LLM_TOOLS_NONE;
+    if (t->llama) {
+        json_array_foreach(msgs, i, m) {
+            char p[64];
+            snprintf(p, sizeof p, "messages[%zu].tool_calls", i);
+            if (json_array_size(json_object_get(m, "tool_calls")) > 1)
+                FAIL(p, "%s: this model's chat template (llama3.1) takes one call per assistant turn", p);
+        }
+        if (t->active)
+            t->tmpl.flags |= CHAT_TMPL_F_IPYTHON;
+    }
     return 0;
 }
 
@@ -179,6 +190,60 @@ static void put_json(struct buf *b, const json_t *j)
     free(s);
 }
 
+/* Llama 3.1's template (tools_in_user_message, its default): the tools open the first
+ * message after the system one; a call is {"name": .., "parameters": ..}; results are
+ * ipython turns whose content is written with tojson (a string is quoted). */
+static int llama_messages(struct llm_tools *t, const json_t *jm, const struct chat_msg *msgs, int n,
+                          const struct chat_msg **out, int *n_out, struct inferd_err *err)
+{
+    int k = 0, i = 0, tools_done = !t->active;
+    struct buf b;
+    if (n > 0 && strcmp(msgs[0].role, "system") == 0)
+        t->msgs[k++] = msgs[i++];
+    for (; i < n; i++) {
+        const json_t *m = json_array_get(jm, (size_t)i), *calls = json_object_get(m, "tool_calls");
+        buf_init(&b, 1 << 24);
+        if (!tools_done) {
+            tools_done = 1;
+            buf_puts(&b, "Given the following functions, please respond with a JSON for a function call with its "
+                         "proper arguments that best answers the given prompt.\n\nRespond in the format "
+                         "{\"name\": function name, \"parameters\": dictionary of argument name and its value}."
+                         "Do not use variables.\n\n");
+            size_t x;
+            const json_t *tool;
+            json_array_foreach(t->tools, x, tool) {
+                char *js = json_dumps(tool, JSON_INDENT(4));
+                buf_puts(&b, js ? js : "");
+                free(js);
+                buf_puts(&b, "\n\n");
+            }
+        }
+        t->msgs[k].role = msgs[i].role;
+        if (strcmp(msgs[i].role, "assistant") == 0 && json_array_size(calls) > 0) {
+            const json_t *fn = json_object_get(json_array_get(calls, 0), "function"), *a = json_object_get(fn, "arguments");
+            json_t *parsed = json_is_string(a) ? json_loads(json_string_value(a), JSON_DECODE_ANY, NULL) : NULL;
+            buf_printf(&b, "{\"name\": \"%s\", \"parameters\": ", json_string_value(json_object_get(fn, "name")));
+            put_json(&b, parsed ? parsed : a);
+            json_decref(parsed);
+            buf_puts(&b, "}");
+        } else if (strcmp(msgs[i].role, "tool") == 0) {
+            json_t *str = json_string(msgs[i].content);
+            put_json(&b, str);
+            json_decref(str);
+            t->msgs[k].role = "ipython";
+        } else {
+            buf_puts(&b, msgs[i].content);
+        }
+        if (!(t->msgs[k++].content = own(t, &b)))
+            return inferd_err_set(err, INFERD_ENOMEM, "messages: out of memory");
+    }
+    if (!tools_done) /* as the template, which raises an exception */
+        return inferd_err_set(err, INFERD_EINVAL, "messages: tools need a message after the system one to go in");
+    *out = t->msgs;
+    *n_out = k;
+    return 0;
+}
+
 int llm_tools_messages(struct llm_tools *t, const json_t *root, const struct chat_msg *msgs, int n,
                        const struct chat_msg **out, int *n_out, struct inferd_err *err)
 {
@@ -188,6 +253,8 @@ int llm_tools_messages(struct llm_tools *t, const json_t *root, const struct cha
         return inferd_err_set(err, INFERD_ENOMEM, "messages: out of memory");
     int k = 0, i = 0;
     struct buf b;
+    if (t->llama)
+        return llama_messages(t, jm, msgs, n, out, n_out, err);
     if (t->active) { /* the system turn: the request's (or the default) and the tools */
         buf_init(&b, 1 << 24);
         if (n > 0 && strcmp(msgs[0].role, "system") == 0)
@@ -321,18 +388,22 @@ int llm_tools_grammar(const struct llm_tools *t, struct llm_grammar **out, char 
     buf_init(&g, LLM_GRAMMAR_TEXT_MAX);
     int rc = 0, bad = -1;
     /* root ::= "<tool_call>\n{\"name\": \"" ( "NAME\", \"arguments\": " tN-root | ... ) "}\n</tool_call>" */
-    buf_puts(&g, "root ::= \"<tool_call>\\n{\\\"name\\\": \\\"\" (");
+    if (t->llama)
+        buf_puts(&g, "root ::= \"{\\\"name\\\": \\\"\" (");
+    else
+        buf_puts(&g, "root ::= \"<tool_call>\\n{\\\"name\\\": \\\"\" (");
     size_t x;
     const json_t *tool;
     int first = 1;
     json_array_foreach(t->tools, x, tool) {
         if (t->choice == LLM_TOOLS_NAMED && (int)x != t->named_ix)
             continue;
-        buf_printf(&g, "%s \"%s\\\", \\\"arguments\\\": \" t%zu-root", first ? "" : " |",
-                   json_string_value(json_object_get(json_object_get(tool, "function"), "name")), x);
+        buf_printf(&g, "%s \"%s\\\", \\\"%s\\\": \" t%zu-root", first ? "" : " |",
+                   json_string_value(json_object_get(json_object_get(tool, "function"), "name")),
+                   t->llama ? "parameters" : "arguments", x);
         first = 0;
     }
-    buf_puts(&g, " ) \"}\\n</tool_call>\"\n");
+    buf_puts(&g, t->llama ? " ) \"}\"\n" : " ) \"}\\n</tool_call>\"\n");
     json_array_foreach(t->tools, x, tool) {
         if (t->choice == LLM_TOOLS_NAMED && (int)x != t->named_ix)
             continue;
@@ -361,8 +432,44 @@ int llm_tools_grammar(const struct llm_tools *t, struct llm_grammar **out, char 
 
 static int is_space(char ch) { return ch == ' ' || ch == '\n' || ch == '\t' || ch == '\r'; }
 
-int llm_tools_extract(const char *text, size_t len, const char *id_prefix, json_t **calls, char **content)
+/* Llama 3.1: the whole answer (after an optional <|python_tag|>) is one call
+ * {"name": .., "parameters": {..}} ("arguments" also read). */
+static int llama_extract(const char *text, size_t len, const char *id_prefix, json_t **calls)
 {
+    static const char TAG[] = "<|python_tag|>";
+    while (len > 0 && is_space(*text))
+        text++, len--;
+    if (len >= strlen(TAG) && memcmp(text, TAG, strlen(TAG)) == 0)
+        text += strlen(TAG), len -= strlen(TAG);
+    json_t *j = json_loadb(text, len, 0, NULL);
+    const char *name = json_string_value(json_object_get(j, "name"));
+    json_t *a = json_object_get(j, "parameters");
+    if (!a)
+        a = json_object_get(j, "arguments");
+    if (json_is_object(j) && name && good_name(name) && (!a || json_is_object(a))) {
+        char *args = a ? json_dumps(a, JSON_COMPACT) : strdup("{}");
+        char id[96];
+        snprintf(id, sizeof id, "%s_0", id_prefix);
+        if (!args) {
+            json_decref(j);
+            return INFERD_ENOMEM;
+        }
+        *calls = json_pack("[{s:s,s:s,s:{s:s,s:s}}]", "id", id, "type", "function", "function", "name", name,
+                           "arguments", args);
+        free(args);
+    }
+    json_decref(j);
+    return 0;
+}
+
+int llm_tools_extract(const struct llm_tools *t, const char *text, size_t len, const char *id_prefix, json_t **calls,
+                      char **content)
+{
+    if (t->llama) {
+        *calls = NULL;
+        *content = NULL;
+        return llama_extract(text, len, id_prefix, calls);
+    }
     static const char OPEN[] = LLM_TOOL_CALL_OPEN, CLOSE[] = "</tool_call>";
     *calls = NULL;
     *content = NULL;
@@ -419,6 +526,29 @@ int llm_tools_extract(const char *text, size_t len, const char *id_prefix, json_
     }
     *calls = arr;
     return 0;
+}
+
+size_t llm_tools_sendable(const struct llm_tools *t, const char *text, size_t len, int *state)
+{
+    if (*state == LLM_TOOLS_STREAM_CALL)
+        return 0;
+    if (*state == LLM_TOOLS_STREAM_TEXT)
+        return len;
+    if (t->llama) { /* a call is the whole answer: decided by its first visible byte */
+        size_t i = 0;
+        while (i < len && is_space(text[i]))
+            i++;
+        if (i == len)
+            return 0;
+        *state = text[i] == '{' || text[i] == '<' ? LLM_TOOLS_STREAM_CALL : LLM_TOOLS_STREAM_TEXT;
+        return *state == LLM_TOOLS_STREAM_CALL ? 0 : len;
+    }
+    const char *open = memmem(text, len, LLM_TOOL_CALL_OPEN, strlen(LLM_TOOL_CALL_OPEN));
+    if (open) {
+        *state = LLM_TOOLS_STREAM_CALL;
+        return (size_t)(open - text);
+    }
+    return len - llm_tools_partial_open(text, len);
 }
 
 size_t llm_tools_partial_open(const char *text, size_t len)

@@ -356,10 +356,8 @@ static int produce_tools(struct llm_call *c, const struct llm_job_out *jo)
     buf_put(h, jo->text, jo->len);
     if (buf_rc(h))
         return -1;
-    if (!c->tool_in_call && h->len > 0) {
-        const char *open = memmem(h->data, h->len, LLM_TOOL_CALL_OPEN, strlen(LLM_TOOL_CALL_OPEN));
-        size_t send = open ? (size_t)(open - h->data) : h->len - llm_tools_partial_open(h->data, h->len);
-        c->tool_in_call = open != NULL;
+    if (h->len > 0) {
+        size_t send = llm_tools_sendable(&c->tools, h->data, h->len, &c->tool_state);
         if (send > 0) {
             struct llm_oai_out o = {.text = h->data, .len = send};
             rc = llm_call_pend(c, llm_oai_chunk(&c->q, &o, 0, c->id, c->created, c->mv->name, piece_cb, c->lm));
@@ -375,7 +373,7 @@ static int produce_tools(struct llm_call *c, const struct llm_job_out *jo)
         return llm_call_pend(c, error_event(jo->err_msg));
     json_t *calls = NULL;
     char *content = NULL;
-    if (c->tool_in_call && extract_calls(c, h->data, h->len, &calls, &content) < 0)
+    if (c->tool_state == LLM_TOOLS_STREAM_CALL && extract_calls(c, h->data, h->len, &calls, &content) < 0)
         return -1;
     free(content); /* the text before the call was sent already */
     struct llm_oai_out fin = out_of(jo);
@@ -1007,7 +1005,7 @@ int llm_call_prompt(struct llm_call *c, int32_t **out, int *n_out)
             c->w->error(r, err.code, "messages", err.msg);
             return -1;
         }
-        if (chat_tmpl_render(&c->lm->tmpl, msgs, n_msgs, 1, OAI_MAX_RENDERED_CHAT, &text, &err) < 0) {
+        if (chat_tmpl_render(c->w == &oai_wire ? &c->tools.tmpl : &c->lm->tmpl, msgs, n_msgs, 1, OAI_MAX_RENDERED_CHAT, &text, &err) < 0) {
             c->w->error(r, err.code, "messages", err.msg);
             return -1;
         }
@@ -1144,7 +1142,7 @@ static int extract_calls(struct llm_call *c, const char *text, size_t len, json_
 {
     char prefix[64];
     snprintf(prefix, sizeof prefix, "call_%.40s", http_req_id(c->http));
-    return llm_tools_extract(text, len, prefix, calls, content);
+    return llm_tools_extract(&c->tools, text, len, prefix, calls, content);
 }
 
 static json_t *oai_response(struct llm_call *c, const struct llm_job_out *jo)
