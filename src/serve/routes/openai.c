@@ -343,8 +343,8 @@ static char *error_event(const char *msg)
  * stream must end at once (out of memory). */
 static int oai_produce_choices(struct llm_call *c);
 
-/* The stream of a chat with tools: text is sent until a call may open (LLM_TOOL_CALL_OPEN
- * or a piece of it at the end is held back); from a call on, everything is held and sent
+/* The stream of a chat with tools: text is sent until a call may open (llm_tools_sendable:
+ * a piece of "<tool_call>" at the end is held back); from a call on, everything is held and sent
  * at the end as delta.tool_calls (finish_reason "tool_calls"), or as content when it does
  * not parse as calls. */
 static int extract_calls(struct llm_call *c, const char *text, size_t len, json_t **calls, char **content);
