@@ -112,7 +112,7 @@ def main():
                         check_call(t, c, ["get_time"], "named seed %d" % seed)
 
         # -- streamed: tool_call deltas join into the call the whole answer has --
-        body = {"tools": [WEATHER], "tool_choice": "required", "seed": 7}
+        body = {"tools": [WEATHER], "tool_choice": "required", "temperature": 0}  # greedy: streams equal
         whole = chat(s, "tiny", body).json()["choices"][0]["message"]["tool_calls"][0]
         r = chat(s, "tiny", dict(body, stream=True))
         calls, content, finish = {}, "", None
@@ -194,7 +194,7 @@ def main():
                     for c in ch["message"].get("tool_calls") or []:
                         check_call(t, c, ["get_weather"] if isinstance(choice, dict) else ["get_weather", "get_time"],
                                    what)
-        body = {"tools": [WEATHER], "tool_choice": "required", "seed": 3}
+        body = {"tools": [WEATHER], "tool_choice": "required", "temperature": 0}
         whole = chat(s, "tiny-llama31", body).json()["choices"][0]["message"]["tool_calls"][0]
         r = chat(s, "tiny-llama31", dict(body, stream=True))
         got, finish = [], None
