@@ -210,8 +210,10 @@ static void render_llama3(struct buf *b, unsigned flags, const struct chat_msg *
     int i = 0;
     if (flags & CHAT_TMPL_F_DATE_HEADER) {
         /* Llama 3.1+: the system block is always there, with the template's default date. */
-        buf_puts(b, "<|start_header_id|>system<|end_header_id|>\n\n"
-                "Cutting Knowledge Date: December 2023\nToday Date: 26 Jul 2024\n\n");
+        buf_puts(b, "<|start_header_id|>system<|end_header_id|>\n\n");
+        if (flags & CHAT_TMPL_F_IPYTHON)
+            buf_puts(b, "Environment: ipython\n");
+        buf_puts(b, "Cutting Knowledge Date: December 2023\nToday Date: 26 Jul 2024\n\n");
         if (n > 0 && is_role(&m[0], "system")) {
             put_trimmed(b, m[0].content);
             i = 1;

@@ -46,6 +46,7 @@ enum {
     CHAT_TMPL_F_THINK = 1 << 1,       /* deepseek R1: generation prompt opens "<think>\n" */
     CHAT_TMPL_F_ENDOFTEXT = 1 << 2,   /* zephyr: turns end with <|endoftext|> instead of </s> */
     CHAT_TMPL_F_QWEN_SYSTEM = 1 << 3, /* chatml (Qwen 2.5): default system turn when none given */
+    CHAT_TMPL_F_IPYTHON = 1 << 4,     /* llama 3.1+ with tools: "Environment: ipython" (set by the caller) */
 };
 
 struct chat_tmpl {

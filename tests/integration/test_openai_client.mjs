@@ -1,12 +1,13 @@
 // test_openai_client.mjs — the official `openai` npm client, unchanged, against inferd:
 // chat (plain and streaming with usage), completions (plain and streaming), embeddings,
-// models, structured outputs (response_format), and an error. Usage: node test_openai_client.mjs http://127.0.0.1:PORT/v1 MODEL
+// models, structured outputs (response_format), tool calls, and an error. Usage: node test_openai_client.mjs http://127.0.0.1:PORT/v1 MODEL TOOL_MODEL
+// (TOOL_MODEL: a model with a tool-calling chat template and a context that holds the tools).
 // Prints one JSON object with what it saw; exits non-zero on any failure.
 import { check, messages, report, require, root } from "./client_check.mjs";
 
 const OpenAI = require(root + "/node_modules/openai").default;
 
-const [baseURL, model] = process.argv.slice(2);
+const [baseURL, model, toolModel] = process.argv.slice(2);
 const client = new OpenAI({ baseURL, apiKey: "sk-unused", maxRetries: 0, timeout: 60000 });
 const out = {};
 
@@ -107,5 +108,36 @@ const jo = await client.chat.completions.create({
 });
 check(jo.choices[0].finish_reason === "length" || typeof JSON.parse(jo.choices[0].message.content) === "object",
       "response_format json_object");
+
+// tool calling: tool_choice "required" forces a call the client reads back, parse() fills
+// parsed_arguments of a strict function tool, and a streamed call's deltas join
+const tools = [{ type: "function", function: {
+  name: "add", description: "Adds", strict: true,
+  parameters: { type: "object", additionalProperties: false, required: ["a", "b"],
+                properties: { a: { type: "integer" }, b: { type: "integer" } } } } }];
+const tc = await client.chat.completions.create({ model: toolModel, messages, max_tokens: 200, temperature: 0, tools,
+                                                  tool_choice: "required" });
+const call = tc.choices[0].message.tool_calls && tc.choices[0].message.tool_calls[0];
+out.tool_call = call ? call.function : null;
+check(tc.choices[0].finish_reason === "tool_calls" && call && call.type === "function" && call.function.name === "add" &&
+      call.id.startsWith("call_") && Number.isInteger(JSON.parse(call.function.arguments).a), "required tool call");
+const tp = await client.beta.chat.completions.parse({ model: toolModel, messages, max_tokens: 200, temperature: 0, tools,
+                                                      tool_choice: { type: "function", function: { name: "add" } } });
+const pa = tp.choices[0].message.tool_calls[0].function.parsed_arguments;
+check(pa && Number.isInteger(pa.a) && Number.isInteger(pa.b), "parse() fills parsed_arguments");
+const ts = await client.chat.completions.create({ model: toolModel, messages, max_tokens: 200, temperature: 0, tools,
+                                                  tool_choice: "required", stream: true });
+let sargs = "", sname = "", sfinish = null;
+for await (const chunk of ts) {
+  for (const c of chunk.choices) {
+    for (const d of c.delta.tool_calls || []) {
+      sname += (d.function && d.function.name) || "";
+      sargs += (d.function && d.function.arguments) || "";
+    }
+    if (c.finish_reason) sfinish = c.finish_reason;
+  }
+}
+check(sfinish === "tool_calls" && sname === "add" && call && sargs === call.function.arguments,
+      "streamed tool call joins into the same call");
 
 report(out);

@@ -11,7 +11,8 @@ from node_client import run_client  # noqa: E402
 def checks(t, seen, golden):
     t.check(seen["completion"] == golden["The"]["text"], "client completion == golden greedy text")
     t.check(seen["embedding_dims"] == 64, "64-d embeddings")
+    t.check(seen["tool_call"] and seen["tool_call"]["name"] == "add", "a forced tool call: %r" % seen.get("tool_call"))
 
 
 if __name__ == "__main__":
-    run_client("openai", "test_openai_client.mjs", "/v1", checks)
+    run_client("openai", "test_openai_client.mjs", "/v1", checks, tool_model=True)

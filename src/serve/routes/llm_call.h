@@ -13,6 +13,7 @@
 #ifndef INFERD_SERVE_ROUTES_LLM_CALL_H
 #define INFERD_SERVE_ROUTES_LLM_CALL_H
 
+#include "serve/routes/llm_tools.h"
 #include "serve/routes/openai_wire.h"
 #include "serve/serve_int.h"
 
@@ -70,6 +71,10 @@ struct llm_call {
     int n_ended;
     char *echo;                     /* owned: the prompt text echoed before each choice, or NULL */
     size_t echo_len;
+    /* OpenAI tool calling (chat) */
+    struct llm_tools tools;         /* owned */
+    struct buf tool_hold;           /* stream: generated text not yet sent (may open a call) */
+    int tool_state;                 /* stream: LLM_TOOLS_STREAM_* of the held text */
 };
 
 /* Opens the call of a generation or embeddings route: the call (freed with the request),

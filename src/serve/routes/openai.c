@@ -129,6 +129,8 @@ static void call_free(void *arg)
     free(c->ended);
     free(c->echo);
     buf_free(&c->pending);
+    buf_free(&c->tool_hold);
+    llm_tools_free(&c->tools);
     llm_grammar_unref(c->grammar);
     llm_oai_req_free(&c->q);
     if (c->mv)
@@ -156,6 +158,7 @@ static struct llm_call *call_new(struct http_req *r, struct serve_server *s, con
     c->w = w;
     c->start_ns = clock_now_ns();
     buf_init(&c->pending, OAI_STREAM_PENDING_MAX);
+    buf_init(&c->tool_hold, OAI_STREAM_PENDING_MAX);
     c->created = (long long)time(NULL);
     snprintf(c->id, sizeof c->id, "%s%.40s", prefix, http_req_id(r));
     http_req_on_done(r, call_free, c);
@@ -176,6 +179,36 @@ static int deadline_of(struct llm_call *c)
         return -1;
     }
     c->deadline_ns = http_deadline_ns(clock_now_ns(), ms * 1000);
+    return 0;
+}
+
+/* tools / tool_choice of an OpenAI chat request (llm_tools.h): validated against the
+ * model's template; a forced call replaces no other output constraint. Returns -1 after
+ * answering. */
+static int open_tools(struct llm_call *c)
+{
+    char param[64] = "";
+    struct inferd_err err = {0};
+    struct llm_grammar *g = NULL;
+    if (llm_tools_parse(c->q.root, &c->lm->tmpl, &c->tools, param, &err) < 0 ||
+        llm_tools_grammar(&c->tools, &g, param, &err) < 0) {
+        c->w->error(c->http, err.code, param, err.msg);
+        return -1;
+    }
+    if (c->tools.active && c->q.n > 1) {
+        llm_grammar_unref(g);
+        c->w->error(c->http, INFERD_EINVAL, "n", "n: with tools only 1 choice is supported");
+        return -1;
+    }
+    if (g && c->grammar) {
+        llm_grammar_unref(g);
+        c->w->error(c->http, INFERD_EINVAL, "tool_choice",
+                    "tool_choice: \"required\" or a named function cannot be combined with response_format, "
+                    "grammar or json_schema");
+        return -1;
+    }
+    if (g)
+        c->grammar = g;
     return 0;
 }
 
@@ -225,6 +258,8 @@ struct llm_call *llm_call_open(struct http_req *r, struct serve_server *s, enum 
             w->error(r, merr.code, "model", merr.msg);
         return NULL;
     }
+    if (kind == LLM_OAI_CHAT && w == &oai_wire && open_tools(c) < 0)
+        return NULL;
     return c;
 }
 
@@ -308,6 +343,57 @@ static char *error_event(const char *msg)
  * stream must end at once (out of memory). */
 static int oai_produce_choices(struct llm_call *c);
 
+/* The stream of a chat with tools: text is sent until a call may open (llm_tools_sendable:
+ * a piece of "<tool_call>" at the end is held back); from a call on, everything is held and sent
+ * at the end as delta.tool_calls (finish_reason "tool_calls"), or as content when it does
+ * not parse as calls. */
+static int extract_calls(struct llm_call *c, const char *text, size_t len, json_t **calls, char **content);
+
+static int produce_tools(struct llm_call *c, const struct llm_job_out *jo)
+{
+    struct buf *h = &c->tool_hold;
+    int rc = 0;
+    buf_put(h, jo->text, jo->len);
+    if (buf_rc(h))
+        return -1;
+    if (h->len > 0) {
+        size_t send = llm_tools_sendable(&c->tools, h->data, h->len, &c->tool_state);
+        if (send > 0) {
+            struct llm_oai_out o = {.text = h->data, .len = send};
+            rc = llm_call_pend(c, llm_oai_chunk(&c->q, &o, 0, c->id, c->created, c->mv->name, piece_cb, c->lm));
+            memmove(h->data, h->data + send, h->len - send);
+            h->len -= send;
+            h->data[h->len] = 0;
+        }
+    }
+    if (rc < 0 || !jo->done)
+        return rc;
+    c->final_sent = 1;
+    if (strcmp(jo->finish_reason, "error") == 0)
+        return llm_call_pend(c, error_event(jo->err_msg));
+    json_t *calls = NULL;
+    char *content = NULL;
+    if (c->tool_state == LLM_TOOLS_STREAM_CALL && extract_calls(c, h->data, h->len, &calls, &content) < 0)
+        return -1;
+    free(content); /* the text before the call was sent already */
+    struct llm_oai_out fin = out_of(jo);
+    fin.toks = NULL;
+    fin.n_toks = 0;
+    if (calls) {
+        rc = llm_call_pend(c, llm_oai_tool_chunk(&c->q, calls, c->id, c->created, c->mv->name));
+        json_decref(calls);
+        fin.finish_reason = "tool_calls";
+    } else if (h->len > 0) {
+        struct llm_oai_out o = {.text = h->data, .len = h->len};
+        rc = llm_call_pend(c, llm_oai_chunk(&c->q, &o, 0, c->id, c->created, c->mv->name, piece_cb, c->lm));
+    }
+    fin.text = "";
+    fin.len = 0;
+    if (rc == 0)
+        rc = llm_call_pend(c, llm_oai_chunk(&c->q, &fin, 0, c->id, c->created, c->mv->name, piece_cb, c->lm));
+    return rc;
+}
+
 static int oai_produce(struct llm_call *c)
 {
     if (c->curs)
@@ -337,6 +423,12 @@ static int oai_produce(struct llm_call *c)
     if (llm_job_take(j, &c->cur, &jo) < 0)
         return -1;
     int rc = 0;
+    if (c->tools.active) {
+        rc = produce_tools(c, &jo);
+        llm_call_set_timing(c, &jo);
+        llm_job_out_free(&jo);
+        return rc;
+    }
     if (jo.len || (c->q.logprobs && jo.n_toks)) {
         struct llm_oai_out o = out_of(&jo);
         o.finish_reason = NULL;
@@ -907,7 +999,13 @@ int llm_call_prompt(struct llm_call *c, int32_t **out, int *n_out)
     int n_prompt = 0;
     if (kind == LLM_OAI_CHAT) {
         char *text = NULL;
-        if (chat_tmpl_render(&c->lm->tmpl, c->q.msgs, c->q.n_msgs, 1, OAI_MAX_RENDERED_CHAT, &text, &err) < 0) {
+        const struct chat_msg *msgs = c->q.msgs;
+        int n_msgs = c->q.n_msgs;
+        if (c->w == &oai_wire && llm_tools_messages(&c->tools, c->q.root, c->q.msgs, c->q.n_msgs, &msgs, &n_msgs, &err) < 0) {
+            c->w->error(r, err.code, "messages", err.msg);
+            return -1;
+        }
+        if (chat_tmpl_render(c->w == &oai_wire ? &c->tools.tmpl : &c->lm->tmpl, msgs, n_msgs, 1, OAI_MAX_RENDERED_CHAT, &text, &err) < 0) {
             c->w->error(r, err.code, "messages", err.msg);
             return -1;
         }
@@ -1039,10 +1137,34 @@ static int h_embeddings(struct http_req *r, void *ctx)
 
 /* ---------------- OpenAI's wire ---------------- */
 
+/* Tool calls in text (llm_tools_extract) with the call's id prefix. */
+static int extract_calls(struct llm_call *c, const char *text, size_t len, json_t **calls, char **content)
+{
+    char prefix[64];
+    snprintf(prefix, sizeof prefix, "call_%.40s", http_req_id(c->http));
+    return llm_tools_extract(&c->tools, text, len, prefix, calls, content);
+}
+
 static json_t *oai_response(struct llm_call *c, const struct llm_job_out *jo)
 {
     struct llm_oai_out o = out_of(jo);
-    return llm_oai_response(&c->q, &o, c->id, c->created, c->mv->name, piece_cb, c->lm);
+    json_t *resp = llm_oai_response(&c->q, &o, c->id, c->created, c->mv->name, piece_cb, c->lm);
+    if (!resp || !c->tools.active)
+        return resp;
+    json_t *calls = NULL, *choice = json_array_get(json_object_get(resp, "choices"), 0);
+    char *content = NULL;
+    if (extract_calls(c, o.text, o.len, &calls, &content) < 0) {
+        json_decref(resp);
+        return NULL;
+    }
+    if (calls) {
+        json_t *msg = json_object_get(choice, "message");
+        json_object_set_new(msg, "content", content ? json_string(content) : json_null());
+        json_object_set_new(msg, "tool_calls", calls);
+        json_object_set_new(choice, "finish_reason", json_string("tool_calls"));
+    }
+    free(content);
+    return resp;
 }
 
 static json_t *oai_embeddings(struct llm_call *c, const float *const *embs, int n, int n_embd, int prompt_tokens)
