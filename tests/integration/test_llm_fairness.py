@@ -10,7 +10,7 @@ long generation that ends only when its socket is closed), never through timings
    admitted first.
 3. config.json max_running_per_key 1 with two slots: key A's second request waits while
    a slot is free, key B's request is answered meanwhile, A's runs once A's first ends.
-4. priority out of range or not an integer: 400 naming it.
+4. priority out of range or not an integer: 400 naming it (OpenAI field, Ollama option).
 """
 import json
 import os
@@ -156,6 +156,13 @@ def main():
         r = s.post_json("/v1/completions", {"model": "one", "prompt": "The", "max_tokens": 2, "priority": -10},
                         auth_a)
         t.check(r.status == 200, "priority -10 accepted")
+        r = s.post_json("/api/generate", {"model": "one", "prompt": "The", "stream": False,
+                                          "options": {"num_predict": 2, "priority": 99}}, auth_a)
+        t.check(r.status == 400 and b"priority" in r.body, "Ollama options.priority 99: 400 naming it: %d %s"
+                % (r.status, r.body[:200]))
+        r = s.post_json("/api/generate", {"model": "one", "prompt": "The", "stream": False,
+                                          "options": {"num_predict": 2, "priority": 3}}, auth_a)
+        t.check(r.status == 200, "Ollama options.priority 3 accepted: %d" % r.status)
     t.check(s.returncode == 0, "clean exit")
     sys.exit(t.finish())
 
