@@ -290,7 +290,10 @@ static void test_client_cap(void)
     wait_done(b);
     CHECK(strcmp(b->finish_reason, "length") == 0);
     CHECK(started(a2) == 0); /* still waiting: its client holds its one slot */
-    CHECK(!longj->done);
+    pthread_mutex_lock(&longj->lock);
+    int long_done = longj->done;
+    pthread_mutex_unlock(&longj->lock);
+    CHECK(!long_done);
     llm_job_cancel(longj);
     wait_done(a2);
     CHECK(strcmp(a2->finish_reason, "length") == 0 && started(a2) > started(b));
