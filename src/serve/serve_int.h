@@ -82,6 +82,11 @@ extern const size_t routes_dash_count;
 struct model_version;
 json_t *openai_model_object(struct model_version *mv);
 
+/* The non-secret identity of the API key r was let in with, for per-key fairness (server.c):
+ * an inference key's index in --api-key-file + 1, an admin key's index + 1 + 2^32; 0 when
+ * the server has no keys or r sent none that is known. Never derived from the key bytes. */
+uint64_t serve_client_id(const struct serve_server *s, const struct http_req *r);
+
 /* Parses a version capture ("3"); NULL gives 0 (= newest). Returns 0 or EINVAL. */
 int serve_parse_version(const char *s, int64_t *out, struct inferd_err *err);
 

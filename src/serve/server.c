@@ -51,6 +51,20 @@ static int authorize(void *ctx, enum http_auth level, const char *header, struct
     return rc;
 }
 
+uint64_t serve_client_id(const struct serve_server *s, const struct http_req *r)
+{
+    const char *h = http_req_header(r, "Authorization");
+    if (!h)
+        return 0;
+    int i = s->infer_keys ? keyring_find(s->infer_keys, h, NULL) : -1;
+    if (i >= 0)
+        return (uint64_t)i + 1;
+    i = s->admin_keys ? keyring_find(s->admin_keys, h, NULL) : -1;
+    if (i >= 0)
+        return (uint64_t)i + 1 + (1ull << 32);
+    return 0;
+}
+
 /* "v2_infer" -> "v2" in buf. */
 static const char *protocol_of(const char *route, char *buf, size_t cap)
 {

@@ -63,7 +63,7 @@ fail:
 
 void keyring_free(struct keyring *k) { free(k); }
 
-int keyring_check(const struct keyring *k, const char *header, struct inferd_err *err)
+int keyring_find(const struct keyring *k, const char *header, struct inferd_err *err)
 {
     if (!header)
         return inferd_err_set(err, INFERD_EAUTH, "missing Authorization header (expected 'Bearer <api key>')");
@@ -73,7 +73,7 @@ int keyring_check(const struct keyring *k, const char *header, struct inferd_err
     while (*t == ' ')
         t++;
     size_t tl = strnlen(t, KEYRING_KEY_MAX);
-    unsigned ok = 0;
+    int found = -1;
     for (int i = 0; i < k->n; i++) {
         /* Compare every byte of a fixed-size window: no early exit. */
         unsigned diff = (unsigned)(tl ^ k->len[i]);
@@ -81,9 +81,15 @@ int keyring_check(const struct keyring *k, const char *header, struct inferd_err
             unsigned char a = j < tl ? (unsigned char)t[j] : 0;
             diff |= (unsigned)(a ^ (unsigned char)k->key[i][j]);
         }
-        ok |= diff == 0;
+        found = diff == 0 ? i : found;
     }
-    if (!ok)
+    if (found < 0)
         return inferd_err_set(err, INFERD_EAUTH, "Authorization header: unknown api key");
-    return 0;
+    return found;
+}
+
+int keyring_check(const struct keyring *k, const char *header, struct inferd_err *err)
+{
+    int rc = keyring_find(k, header, err);
+    return rc < 0 ? rc : 0;
 }

@@ -24,5 +24,8 @@ void keyring_free(struct keyring *k);
 /* 0 when header is "Bearer <k>" for a k in the ring, else EAUTH (message says whether the
  * header was missing, malformed or the key unknown, never the key). */
 int keyring_check(const struct keyring *k, const char *header, struct inferd_err *err);
+/* As keyring_check, but returns the key's index in the file (0 = its first key), a
+ * non-secret identity for per-key accounting. Same constant-time comparison. */
+int keyring_find(const struct keyring *k, const char *header, struct inferd_err *err);
 
 #endif

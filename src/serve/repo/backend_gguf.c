@@ -22,6 +22,7 @@ static int read_config(const struct model_config *cfg, struct llm_model *lm, str
         (rc = config_int(cfg, "parallel", 1, 256, &sc->n_seq, err)) < 0 ||
         (rc = config_int(cfg, "n_batch", 1, 1 << 16, &sc->n_batch, err)) < 0 ||
         (rc = config_int(cfg, "max_queue_size", 1, 1 << 20, &sc->max_queue, err)) < 0 ||
+        (rc = config_int(cfg, "max_running_per_key", 0, 256, &sc->max_running_per_client, err)) < 0 ||
         (rc = config_int(cfg, "max_tokens", 1, 1 << 24, &lm->max_tokens, err)) < 0 ||
         (rc = config_int(cfg, "top_k", 0, 1 << 20, &lm->defaults.top_k, err)) < 0 ||
         (rc = config_int(cfg, "seed", 0, INT_MAX, &seed, err)) < 0 ||

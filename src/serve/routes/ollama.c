@@ -139,7 +139,7 @@ static json_t *translate(struct http_req *r, json_t *in, const char *name, int v
     if (json_is_object(opts)) {
         static const char *const same[] = {"temperature", "top_p", "top_k", "min_p", "seed", "stop",
                                            "repeat_penalty", "repeat_last_n", "presence_penalty",
-                                           "frequency_penalty"};
+                                           "frequency_penalty", "priority"};
         for (size_t i = 0; i < sizeof same / sizeof same[0]; i++)
             copy_field(o, same[i], opts, same[i]);
         json_t *np = json_object_get(opts, "num_predict");

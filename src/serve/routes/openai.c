@@ -501,6 +501,8 @@ int llm_call_submit(struct llm_call *c, int32_t *prompt, int n_prompt)
         .n_top = c->q.top_logprobs,
         .logprobs = c->q.logprobs,
         .ignore_eos = c->q.ignore_eos,
+        .priority = c->q.priority,
+        .client = serve_client_id(c->srv, c->http),
         .deadline_ns = c->deadline_ns,
         .max_unread = c->q.stream ? OAI_STREAM_UNREAD_MAX : 0,
         .on_done = c->q.stream ? NULL : completion_done,
@@ -681,6 +683,7 @@ static int submit_several(struct llm_call *c)
                                     .stop = c->q.stop, .n_stop = c->q.n_stop,
                                     .n_top = c->q.top_logprobs, .logprobs = c->q.logprobs,
                                     .ignore_eos = c->q.ignore_eos, .deadline_ns = c->deadline_ns,
+                                    .priority = c->q.priority, .client = serve_client_id(c->srv, c->http),
                                     .on_done = several_done, .on_done_arg = c, .grammar = c->grammar};
         c->jobs[i] = llm_job_new(&jp, &err);
         if (!c->jobs[i]) {
@@ -940,6 +943,8 @@ static int submit_choices(struct llm_call *c, int32_t *prompt, int n_prompt)
             .n_top = c->q.top_logprobs,
             .logprobs = c->q.logprobs,
             .ignore_eos = c->q.ignore_eos,
+            .priority = c->q.priority,
+            .client = serve_client_id(c->srv, c->http),
             .deadline_ns = c->deadline_ns,
             .max_unread = c->q.stream ? OAI_STREAM_UNREAD_MAX : 0,
             .on_done = c->q.stream ? NULL : choices_done,
@@ -1117,6 +1122,7 @@ int llm_call_embed(struct llm_call *c)
         if (input_tokens(c, i, "input", 0, &toks, &n) < 0)
             return HTTP_DONE;
         struct llm_job_params jp = {.prompt = toks, .n_prompt = n, .embed = 1, .deadline_ns = c->deadline_ns,
+                                    .priority = c->q.priority, .client = serve_client_id(c->srv, c->http),
                                     .on_done = embeddings_done, .on_done_arg = c};
         c->jobs[i] = llm_job_new(&jp, &err);
         if (!c->jobs[i]) {

@@ -372,6 +372,13 @@ static int parse_generation(struct llm_oai_req *q, char *param, struct inferd_er
     if (v && !json_is_null(v) && !json_is_boolean(v))
         FAIL(INFERD_EINVAL, "ignore_eos", "ignore_eos: must be a boolean");
     q->ignore_eos = json_is_true(v);
+    v = json_object_get(r, "priority"); /* vLLM's: higher is admitted first */
+    if (v && !json_is_null(v)) {
+        if (!json_is_integer(v) || json_integer_value(v) < LLM_PRIORITY_MIN || json_integer_value(v) > LLM_PRIORITY_MAX)
+            FAIL(INFERD_EINVAL, "priority", "priority: must be an integer from %d to %d", LLM_PRIORITY_MIN,
+                 LLM_PRIORITY_MAX);
+        q->priority = (int)json_integer_value(v);
+    }
     v = json_object_get(r, "echo");
     if (v && !json_is_null(v) && !json_is_boolean(v))
         FAIL(INFERD_EINVAL, "echo", "echo: must be a boolean");

@@ -65,6 +65,7 @@ struct llm_oai_req {
     int top_logprobs;               /* chat: top_logprobs; completions: the logprobs int */
     int stream, include_usage;
     int ignore_eos;                 /* llama.cpp extension: generate past end-of-generation */
+    int priority;                   /* vLLM extension: LLM_PRIORITY_MIN..MAX, higher first */
     const char *user;
 };
 

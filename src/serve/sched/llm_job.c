@@ -29,6 +29,11 @@ struct llm_job *llm_job_new(const struct llm_job_params *p, struct inferd_err *e
         inferd_err_set(err, INFERD_EINVAL, "top_logprobs: must be between 0 and %d", LLM_TOP_MAX);
         return NULL;
     }
+    if (p->priority < LLM_PRIORITY_MIN || p->priority > LLM_PRIORITY_MAX) {
+        free(p->prompt);
+        inferd_err_set(err, INFERD_EINVAL, "priority: must be between %d and %d", LLM_PRIORITY_MIN, LLM_PRIORITY_MAX);
+        return NULL;
+    }
     struct llm_job *j = calloc(1, sizeof *j);
     if (!j) {
         free(p->prompt);
@@ -80,6 +85,8 @@ struct llm_job *llm_job_new(const struct llm_job_params *p, struct inferd_err *e
     j->ignore_eos = p->ignore_eos;
     j->grammar = p->grammar ? llm_grammar_ref(p->grammar) : NULL;
     j->deadline_ns = p->deadline_ns;
+    j->priority = p->priority;
+    j->client = p->client;
     j->max_unread = p->max_unread;
     j->on_done = p->on_done;
     j->on_publish = p->on_publish;

@@ -25,6 +25,7 @@ struct llm_sched {
     struct inferd_llm_ctx *ctx;         /* owned */
     const struct inferd_llm_info *info; /* borrowed from model */
     int n_seq, n_ctx, slot_ctx, n_batch, max_queue, embeddings;
+    int max_per_client;                 /* slots one client may hold (0 = no cap) */
     char model_name[128];
     struct metrics_inferd *metrics;
     struct metrics_series *m_running, *m_waiting, *m_kv, *m_ttft, *m_itl, *m_e2e, *m_queue,
@@ -48,6 +49,13 @@ struct llm_sched {
     char piece[512];
     struct llm_gvocab *gvocab;          /* token bytes for grammars, built at the first one */
     struct llm_gmask_cache *gcache;     /* masks shared by the jobs' grammars (same thread) */
+    /* fair admission (scheduler thread only): when each recent client was last admitted */
+    struct fair_client {
+        uint64_t client;                /* job->client */
+        uint64_t last;                  /* s->admissions at its latest admission */
+    } fair[LLM_FAIR_CLIENTS];
+    int n_fair;
+    uint64_t admissions;                /* jobs admitted so far */
 
     atomic_llong steps, prompt_tokens, generated_tokens, reused_tokens;
 };
@@ -353,6 +361,78 @@ static void reap_waiting(struct llm_sched *s, uint64_t now)
     }
 }
 
+/* Slots held by client c's jobs. */
+static int client_running(const struct llm_sched *s, uint64_t c)
+{
+    int n = 0;
+    for (int i = 0; i < s->n_seq; i++)
+        n += s->slots[i].job && s->slots[i].job->client == c;
+    return n;
+}
+
+/* When client c was last admitted (s->admissions then); 0 = not among the remembered. */
+static uint64_t client_last(const struct llm_sched *s, uint64_t c)
+{
+    for (int i = 0; i < s->n_fair; i++)
+        if (s->fair[i].client == c)
+            return s->fair[i].last;
+    return 0;
+}
+
+/* Records an admission of client c; a full table forgets its least recent client (which
+ * then counts as never admitted: it is favoured once, nothing worse). */
+static void client_admitted(struct llm_sched *s, uint64_t c)
+{
+    s->admissions++;
+    int at = -1, oldest = 0;
+    for (int i = 0; i < s->n_fair && at < 0; i++)
+        if (s->fair[i].client == c)
+            at = i;
+        else if (s->fair[i].last < s->fair[oldest].last)
+            oldest = i;
+    if (at < 0 && s->n_fair < LLM_FAIR_CLIENTS)
+        at = s->n_fair++;
+    if (at < 0)
+        at = oldest;
+    s->fair[at].client = c;
+    s->fair[at].last = s->admissions;
+}
+
+/* Unlinks and returns the waiting job that fair admission takes next (see llm_sched.h:
+ * priority, then the client with fewest slots, then the client least recently admitted,
+ * then arrival), skipping clients at max_per_client; NULL when none may go. Linear in the
+ * queue. Under s->lock on the scheduler thread. */
+static struct llm_job *pick_waiting(struct llm_sched *s)
+{
+    struct llm_job **best = NULL, *best_prev = NULL, *prev = NULL;
+    int best_run = 0;
+    uint64_t best_last = 0;
+    for (struct llm_job **pp = &s->q_head; *pp; prev = *pp, pp = &(*pp)->next) {
+        struct llm_job *j = *pp;
+        if (best && j->priority < (*best)->priority)
+            continue;
+        int run = client_running(s, j->client);
+        if (s->max_per_client > 0 && run >= s->max_per_client)
+            continue;
+        uint64_t last = client_last(s, j->client);
+        if (best && j->priority == (*best)->priority &&
+            (run > best_run || (run == best_run && last >= best_last)))
+            continue;
+        best = pp;
+        best_prev = prev;
+        best_run = run;
+        best_last = last;
+    }
+    if (!best)
+        return NULL;
+    struct llm_job *j = *best;
+    *best = j->next;
+    if (s->q_tail == j)
+        s->q_tail = best_prev;
+    j->next = NULL;
+    return j;
+}
+
 /* Moves waiting jobs into free slots; drops cancelled/expired ones. Holds no lock on entry. */
 static void admit_waiting(struct llm_sched *s, uint64_t now)
 {
@@ -362,20 +442,17 @@ static void admit_waiting(struct llm_sched *s, uint64_t now)
         for (int i = 0; i < s->n_seq; i++)
             free_slot |= s->slots[i].job == NULL;
         pthread_mutex_lock(&s->lock);
-        struct llm_job *j = free_slot ? s->q_head : NULL;
+        struct llm_job *j = free_slot ? pick_waiting(s) : NULL;
         if (j) {
-            s->q_head = j->next;
-            if (!s->q_head)
-                s->q_tail = NULL;
             s->n_waiting--;
             s->n_running++;
         }
         pthread_mutex_unlock(&s->lock);
         if (!j)
             return;
-        j->next = NULL;
         if (end_if_over(s, j, now))
             continue;
+        client_admitted(s, j->client);
         struct inferd_err err = {0};
         if (admit(s, j, &err) < 0)
             end_job(s, j, "error", err.code, err.msg);
@@ -728,6 +805,7 @@ int llm_sched_new(struct inferd_llm_model *model, const struct llm_sched_config 
         s->n_batch = s->n_seq;
     s->max_queue = cfg->max_queue > 0 ? cfg->max_queue : 64;
     s->embeddings = cfg->embeddings;
+    s->max_per_client = cfg->max_running_per_client > 0 ? cfg->max_running_per_client : 0;
     snprintf(s->model_name, sizeof s->model_name, "%s", cfg->model_name ? cfg->model_name : "");
     if (s->slot_ctx < 2) {
         rc = inferd_err_set(err, INFERD_EINVAL, "context_size: %d positions for %d sequences leaves < 2 each",
@@ -876,6 +954,7 @@ void llm_sched_stats(struct llm_sched *s, struct llm_sched_stats *o)
     o->slot_ctx = s->slot_ctx;
     o->n_batch = s->n_batch;
     o->max_queue = s->max_queue;
+    o->max_running_per_client = s->max_per_client;
     o->steps = atomic_load(&s->steps);
     o->prompt_tokens = atomic_load(&s->prompt_tokens);
     o->generated_tokens = atomic_load(&s->generated_tokens);

@@ -25,6 +25,12 @@
  * cache; a new request goes to the free slot sharing the longest token prefix with it and
  * only the rest of its prompt is computed (prompt-prefix reuse). Cancellation (job->cancel)
  * and deadlines are checked before every step, so a slot is freed within one step.
+ *
+ * Fair admission: a free slot goes to the waiting job with the highest priority; among
+ * equals, to the client (job->client) holding the fewest slots, then to the client whose
+ * last admission is the oldest (round robin), then to the earliest arrival. A client at
+ * max_running_per_client waits while others are admitted. One client's backlog therefore
+ * never starves another's request.
  */
 #ifndef INFERD_SERVE_LLM_SCHED_H
 #define INFERD_SERVE_LLM_SCHED_H
@@ -44,6 +50,9 @@ struct metrics_inferd;
 #define LLM_STOP_MAX 16    /* stop strings per request (OpenAI's 4, llama.cpp's more) */
 #define LLM_STOP_LEN 256   /* bytes per stop string */
 #define LLM_JOB_TEXT_MAX (256u << 20) /* bytes of one job's generated text */
+#define LLM_PRIORITY_MIN (-10)     /* a request's priority range (vLLM-style `priority`) */
+#define LLM_PRIORITY_MAX 10
+#define LLM_FAIR_CLIENTS 64        /* clients whose last admission the scheduler remembers */
 
 /* One generated token, for logprobs. */
 struct llm_tok_rec {
@@ -87,6 +96,10 @@ struct llm_job_params {
     void *on_done_arg;             /* the argument of both */
     struct llm_grammar *grammar;   /* optional constraint (llm/grammar.h); the job takes its
                                       own reference */
+    int priority;                  /* LLM_PRIORITY_MIN..MAX: higher is admitted first (0 default) */
+    uint64_t client;               /* who asked (fair admission, per-client limit): a non-secret
+                                      id such as the API key's index + 1; 0 = no key (all such
+                                      requests are one client) */
 };
 
 struct llm_job {
@@ -103,6 +116,8 @@ struct llm_job {
     int n_top, logprobs, embed, ignore_eos, prompt_logprobs, rank;
     uint64_t deadline_ns;
     size_t max_unread;
+    int priority;                  /* higher first */
+    uint64_t client;               /* fair-admission identity (never the key itself) */
     atomic_int cancel;             /* set by the consumer (client gone): slot freed next step */
     atomic_int refs;
     /* ---- scheduler-private ---- */
@@ -206,6 +221,8 @@ struct llm_sched_config {
     int n_batch;                   /* tokens per decode call (0 = 512) */
     int max_queue;                 /* waiting requests beyond the slots (0 = 64) */
     int embeddings;                /* keep hidden states (needed for embedding jobs) */
+    int max_running_per_client;    /* slots one client (job->client) may hold at once; its
+                                      other jobs wait while other clients' are admitted (0 = no cap) */
     const char *model_name;        /* metrics label (copied) */
     struct metrics_inferd *metrics; /* borrowed, may be NULL */
 };
@@ -233,7 +250,7 @@ void llm_sched_free(struct llm_sched *s);
 
 /* Facts for /v1/models, metrics and tests. */
 struct llm_sched_stats {
-    int n_seq, n_ctx, slot_ctx, n_batch, max_queue;
+    int n_seq, n_ctx, slot_ctx, n_batch, max_queue, max_running_per_client;
     int running, waiting;
     long long steps, prompt_tokens, generated_tokens, reused_tokens; /* prompt_tokens: computed */
 };

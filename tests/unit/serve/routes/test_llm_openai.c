@@ -73,7 +73,10 @@ static void test_parse_ok(void)
     CHECK(q.bias[b7].id == 7 && q.bias[b7].bias == -100.f && q.bias[1 - b7].id == 12 && q.bias[1 - b7].bias == 2.5f);
     llm_oai_req_free(&q);
     CHECK(parse(LLM_OAI_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],\"n\":3}", &q, param, &err) == 0);
-    CHECK(q.n == 3 && q.best_of == 3);
+    CHECK(q.n == 3 && q.best_of == 3 && q.priority == 0);
+    llm_oai_req_free(&q);
+    CHECK(parse(LLM_OAI_COMPLETION, "{\"prompt\":\"p\",\"priority\":-10}", &q, param, &err) == 0);
+    CHECK(q.priority == -10);
     llm_oai_req_free(&q);
 
     CHECK(parse(LLM_OAI_COMPLETION, "{\"model\":\"m\",\"prompt\":[1,2,3],\"max_tokens\":4,\"logprobs\":2,\"stop\":\"\\n\"}",
@@ -120,6 +123,9 @@ static void test_parse_bad(void)
     expect_bad(LLM_OAI_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],\"repeat_last_n\":1.5}", "repeat_last_n");
     expect_bad(LLM_OAI_COMPLETION, "{\"prompt\":\"a\",\"n\":3,\"best_of\":2}", "best_of");
     expect_bad(LLM_OAI_COMPLETION, "{\"prompt\":\"a\",\"best_of\":17}", "best_of");
+    expect_bad(LLM_OAI_COMPLETION, "{\"prompt\":\"a\",\"priority\":11}", "priority");
+    expect_bad(LLM_OAI_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],\"priority\":\"high\"}",
+               "priority");
     expect_bad(LLM_OAI_COMPLETION, "{\"prompt\":\"a\",\"best_of\":2,\"stream\":true}", "best_of");
     expect_bad(LLM_OAI_COMPLETION, "{\"prompt\":\"a\",\"echo\":true,\"logprobs\":1,\"stream\":true}", "echo");
     expect_bad(LLM_OAI_COMPLETION, "{\"prompt\":\"a\",\"echo\":1}", "echo");
