@@ -69,6 +69,8 @@ extern const struct http_route routes_tfserving[];
 extern const size_t routes_tfserving_count;
 extern const struct http_route routes_openai[];
 extern const size_t routes_openai_count;
+extern const struct http_route routes_openai_models[];
+extern const size_t routes_openai_models_count;
 extern const struct http_route routes_ollama[];
 extern const size_t routes_ollama_count;
 extern const struct http_route routes_generate[];

@@ -306,6 +306,7 @@ int serve_start(const struct serve_options *o, struct serve_server **out, struct
         (rc = http_add_routes(s->http, routes_predict, routes_predict_count, s, err)) < 0 ||
         (rc = http_add_routes(s->http, routes_tfserving, routes_tfserving_count, s, err)) < 0 ||
         (rc = http_add_routes(s->http, routes_openai, routes_openai_count, s, err)) < 0 ||
+        (rc = http_add_routes(s->http, routes_openai_models, routes_openai_models_count, s, err)) < 0 ||
         (rc = http_add_routes(s->http, routes_ollama, routes_ollama_count, s, err)) < 0 ||
         (rc = http_add_routes(s->http, routes_generate, routes_generate_count, s, err)) < 0 ||
         (rc = http_add_routes(s->http, routes_peers, routes_peers_count, s, err)) < 0 ||
