@@ -30,17 +30,9 @@ static int asset(struct http_req *r, void *ctx)
 static int dashboard(struct http_req *r, void *ctx)
 {
     struct gw *g = ctx;
-    int seconds = ROLLWIN_SECONDS;
-    const char *q = http_req_query(r, "seconds");
-    if (q) {
-        char *end;
-        long v = strtol(q, &end, 10);
-        if (*end || v < 1 || v > ROLLWIN_SECONDS) {
-            http_resp_error(r, 400, "invalid", "seconds: must be an integer from 1 to %d", ROLLWIN_SECONDS);
-            return HTTP_DONE;
-        }
-        seconds = (int)v;
-    }
+    int seconds;
+    if (http_asset_window(r, ROLLWIN_SECONDS, &seconds) < 0)
+        return HTTP_DONE;
     uint64_t now = clock_now_ns();
     json_t *j = json_pack("{s:s,s:s,s:I,s:i,s:o,s:o,s:o,s:o}", "kind", "gateway", "version", INFERD_VERSION, "now_ms",
                           (json_int_t)clock_wall_ms(), "seconds", seconds, "channels", gw_channels_snapshot(g),

@@ -3,6 +3,8 @@
 
 #include "observe/web_assets.h"
 
+#include <stdlib.h>
+
 int http_asset_respond(struct http_req *r, const char *name)
 {
     const struct web_asset *a = web_asset_find(name);
@@ -17,4 +19,20 @@ int http_asset_respond(struct http_req *r, const char *name)
     http_resp_header(r, "X-Content-Type-Options", "nosniff");
     http_resp_header(r, "Cache-Control", "no-cache");
     return HTTP_DONE;
+}
+
+int http_asset_window(struct http_req *r, int max, int *out)
+{
+    *out = max;
+    const char *q = http_req_query(r, "seconds");
+    if (!q)
+        return 0;
+    char *end;
+    long v = strtol(q, &end, 10);
+    if (*end || v < 1 || v > max) {
+        http_resp_error(r, 400, "invalid", "seconds: must be an integer from 1 to %d", max);
+        return -1;
+    }
+    *out = (int)v;
+    return 0;
 }

@@ -74,17 +74,9 @@ static json_t *models_json(struct serve_server *s)
 static int dashboard(struct http_req *r, void *ctx)
 {
     struct serve_server *s = ctx;
-    int seconds = ROLLWIN_SECONDS;
-    const char *q = http_req_query(r, "seconds");
-    if (q) {
-        char *end;
-        long v = strtol(q, &end, 10);
-        if (*end || v < 1 || v > ROLLWIN_SECONDS) {
-            http_resp_error(r, 400, "invalid", "seconds: must be an integer from 1 to %d", ROLLWIN_SECONDS);
-            return HTTP_DONE;
-        }
-        seconds = (int)v;
-    }
+    int seconds;
+    if (http_asset_window(r, ROLLWIN_SECONDS, &seconds) < 0)
+        return HTTP_DONE;
     json_t *j = json_pack("{s:s,s:s,s:I,s:i,s:o,s:o,s:o}", "kind", "server", "version", INFERD_VERSION, "now_ms",
                           (json_int_t)clock_wall_ms(), "seconds", seconds, "models", models_json(s), "series",
                           rollwin_json(s->dash, clock_now_ns(), seconds), "errors", log_recent(DASH_ERRORS_MAX));

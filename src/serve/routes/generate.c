@@ -150,18 +150,6 @@ static json_t *gen_response(struct llm_call *c, const struct llm_job_out *jo)
     return answer(c, jo->text, jo->len, jo->finish_reason);
 }
 
-/* o as one SSE event (takes o). Returns malloc'd text or NULL. */
-static char *event_of(json_t *o)
-{
-    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
-    json_decref(o);
-    char *e = s ? malloc(strlen(s) + 9) : NULL;
-    if (e)
-        sprintf(e, "data: %s\n\n", s);
-    free(s);
-    return e;
-}
-
 static int gen_produce(struct llm_call *c)
 {
     struct llm_job_out jo;
@@ -170,11 +158,11 @@ static int gen_produce(struct llm_call *c)
     int rc = 0;
     int failed = jo.done && strcmp(jo.finish_reason, "error") == 0;
     if (jo.len || (jo.done && !failed))
-        rc = llm_call_pend(c, event_of(answer(c, jo.text, jo.len, jo.done ? jo.finish_reason : NULL)));
+        rc = llm_call_pend(c, llm_oai_sse(answer(c, jo.text, jo.len, jo.done ? jo.finish_reason : NULL)));
     if (rc == 0 && jo.done) {
         c->done_sent = 1;
         if (failed)
-            rc = llm_call_pend(c, event_of(json_pack("{s:s}", "error", jo.err_msg)));
+            rc = llm_call_pend(c, llm_oai_sse(json_pack("{s:s}", "error", jo.err_msg)));
     }
     llm_call_set_timing(c, &jo);
     llm_job_out_free(&jo);

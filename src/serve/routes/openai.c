@@ -326,14 +326,7 @@ int llm_call_pend(struct llm_call *c, char *ev)
 /* {"error":...} as one SSE event. */
 char *oai_error_event(const char *msg)
 {
-    json_t *e = llm_oai_error(msg, "server_error", NULL, NULL);
-    char *body = e ? json_dumps(e, JSON_COMPACT) : NULL;
-    json_decref(e);
-    char *ev = body ? malloc(strlen(body) + 9) : NULL;
-    if (ev)
-        sprintf(ev, "data: %s\n\n", body);
-    free(body);
-    return ev;
+    return llm_oai_sse(llm_oai_error(msg, "server_error", NULL, NULL));
 }
 
 /* Turns what the job published since the last call into SSE events in c->pending, never

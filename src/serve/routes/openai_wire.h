@@ -115,6 +115,9 @@ json_t *llm_oai_response_n(const struct llm_oai_req *q, const struct llm_oai_out
 /* One SSE event "data: {...}\n\n" for a stream chunk: role_chunk (chat: the first delta
  * with the role) or text/logprobs/finish_reason from o; with q->include_usage every chunk
  * carries "usage":null. Returns malloc'd text (caller frees) or NULL. */
+/* j (taken; NULL gives NULL) as one Server-Sent Event: "data: <compact JSON>\n\n".
+ * Returns malloc'd text or NULL. */
+char *llm_oai_sse(json_t *j);
 char *llm_oai_chunk(const struct llm_oai_req *q, const struct llm_oai_out *o, int role_chunk,
                     const char *id, long long created, const char *model, llm_oai_piece_fn piece,
                     void *pctx);

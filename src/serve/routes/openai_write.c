@@ -165,7 +165,7 @@ json_t *llm_oai_response(const struct llm_oai_req *q, const struct llm_oai_out *
     return llm_oai_response_n(q, o, 1, id, created, model, piece, pctx);
 }
 
-static char *sse(json_t *j)
+char *llm_oai_sse(json_t *j)
 {
     if (!j)
         return NULL;
@@ -212,7 +212,7 @@ char *llm_oai_chunk(const struct llm_oai_req *q, const struct llm_oai_out *o, in
                           model, "system_fingerprint", "inferd", "choices", choice);
     if (j && q->include_usage)
         json_object_set_new(j, "usage", json_null());
-    return sse(j);
+    return llm_oai_sse(j);
 }
 
 char *llm_oai_tool_chunk(const struct llm_oai_req *q, const json_t *calls, const char *id, long long created,
@@ -232,13 +232,13 @@ char *llm_oai_tool_chunk(const struct llm_oai_req *q, const json_t *calls, const
                           (json_int_t)created, "model", model, "system_fingerprint", "inferd", "choices", choice);
     if (j && q->include_usage)
         json_object_set_new(j, "usage", json_null());
-    return sse(j);
+    return llm_oai_sse(j);
 }
 
 char *llm_oai_usage_chunk(const struct llm_oai_req *q, const struct llm_oai_out *o, const char *id,
                           long long created, const char *model)
 {
-    return sse(json_pack("{s:s,s:s,s:I,s:s,s:s,s:[],s:o}", "id", id, "object",
+    return llm_oai_sse(json_pack("{s:s,s:s,s:I,s:s,s:s,s:[],s:o}", "id", id, "object",
                          q->kind == LLM_OAI_CHAT ? "chat.completion.chunk" : "text_completion", "created",
                          (json_int_t)created, "model", model, "system_fingerprint", "inferd", "choices", "usage",
                          llm_oai_usage(o)));
