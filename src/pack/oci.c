@@ -15,7 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <dirent.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #define MT_CONFIG "application/vnd.inferd.package.manifest.v1+json"
@@ -192,6 +194,11 @@ static size_t on_body(char *p, size_t sz, size_t n, void *arg)
     struct resp *r = arg;
     size_t len = sz * n;
     if (r->out && r->status / 100 == 2) {
+        if (r->total > 0 && r->base + r->written + (int64_t)len > r->total) {
+            snprintf(r->error, sizeof r->error, "the registry sent more than the %lld bytes the manifest says",
+                     (long long)r->total);
+            return 0; /* never write past the declared size: a registry cannot fill the disk */
+        }
         if (fwrite(p, 1, len, r->out) != len)
             return 0;
         r->written += (int64_t)len;
@@ -285,6 +292,11 @@ static int fetch_token(struct conn *cn, const char *challenge, struct inferd_err
     auth_param(challenge, "scope", scope, sizeof scope);
     if (strncmp(realm, "http://", 7) != 0 && strncmp(realm, "https://", 8) != 0)
         return inferd_err_set(err, INFERD_EAUTH, "registry: the Bearer challenge has no http(s) realm");
+    /* the credentials go to the realm: never over plain http when the registry itself is https */
+    if (strcmp(cn->ref->scheme, "https") == 0 && strncmp(realm, "https://", 8) != 0)
+        return inferd_err_set(err, INFERD_EAUTH,
+                              "registry: the Bearer challenge's realm %s is plain http while the registry is https; "
+                              "refusing to send credentials there", realm);
     char *es = curl_easy_escape(cn->c, service, 0), *sc = curl_easy_escape(cn->c, scope, 0);
     snprintf(url, sizeof url, "%s%sservice=%s&scope=%s", realm, strchr(realm, '?') ? "&" : "?", es ? es : "",
              sc ? sc : "");
@@ -356,10 +368,13 @@ static int request(struct conn *cn, const char *method, const char *url, const c
         h = curl_slist_append(h, "Expect:");
         curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
         r->status = 0;
+        r->error[0] = '\0';
         buf_reset(&r->body);
         CURLcode cc = curl_easy_perform(c);
         curl_slist_free_all(h);
         if (cc != CURLE_OK) {
+            if (r->error[0])
+                return inferd_err_set(err, INFERD_EFORMAT, "registry: %s %s: %s", method, url, r->error);
             if (buf_rc(&r->body) == INFERD_ETOOLARGE)
                 return inferd_err_set(err, INFERD_ETOOLARGE, "registry: %s %s: the answer is larger than %zu bytes",
                                       method, url, r->body.max);
@@ -626,6 +641,11 @@ static int pull_blob(struct conn *cn, const char *digest, int64_t size, const ch
         rc = rc ? rc : inferd_err_set(err, INFERD_EIO, "%s: %s", part, strerror(errno));
     fclose(r.out);
     r.out = NULL;
+    if (rc == INFERD_EFORMAT) { /* the registry sent more than declared: nothing there to resume */
+        unlink(part);
+        inferd_err_prefix(err, "blob %s", digest);
+        goto done;
+    }
     if (rc < 0) {
         inferd_err_prefix(err, "blob %s cut off after %lld of %lld bytes; pull again to resume", digest,
                           (long long)(have + r.written), (long long)size);
@@ -659,6 +679,34 @@ static int mkdir_p1(const char *d, struct inferd_err *err)
 {
     if (mkdir(d, 0755) != 0 && errno != EEXIST)
         return inferd_err_set(err, INFERD_EIO, "%s: %s", d, strerror(errno));
+    return 0;
+}
+
+/* Refuses a pull that cannot fit on the disk before any byte of it is fetched: the bytes
+ * still missing (layer sizes less what earlier, cut-off pulls left) against statvfs. */
+static int space_check(const json_t *layers, const char *vdir, struct inferd_err *err)
+{
+    int64_t need = 0;
+    for (size_t i = 0; i < json_array_size(layers); i++) {
+        const json_t *l = json_array_get(layers, i);
+        char path[PATH_MAX_LEN], part[PATH_MAX_LEN];
+        struct stat st;
+        int64_t size = (int64_t)json_integer_value(json_object_get(l, "size"));
+        const char *title = json_string_value(json_object_get(json_object_get(l, "annotations"), TITLE));
+        if (path_join(path, sizeof path, vdir, title, NULL) == 0 && stat(path, &st) == 0 && st.st_size == size)
+            continue;
+        if (fmt(part, sizeof part, "%s.part", path) == 0 && stat(part, &st) == 0 && st.st_size <= size)
+            size -= st.st_size;
+        need += size;
+    }
+    struct statvfs vf;
+    if (statvfs(vdir, &vf) != 0)
+        return 0; /* cannot tell: the writes will say */
+    int64_t avail = (int64_t)vf.f_bavail * (int64_t)vf.f_frsize;
+    if (need > avail)
+        return inferd_err_set(err, INFERD_ETOOLARGE,
+                              "registry: the package needs %lld more bytes and %s has %lld free; nothing was fetched",
+                              (long long)need, vdir, (long long)avail);
     return 0;
 }
 
@@ -722,6 +770,8 @@ int oci_pull(const struct oci_ref *ref, const char *out_dir, const struct oci_op
         goto done;
     if ((rc = mkdir_p1(partial, err)) < 0 || (rc = mkdir_p1(mdir, err)) < 0 || (rc = mkdir_p1(vdir, err)) < 0)
         goto done;
+    if ((rc = space_check(layers, vdir, err)) < 0)
+        goto done;
     for (int i = 0; i < n_layers; i++) {
         const json_t *l = json_array_get(layers, (size_t)i);
         const char *title = json_string_value(json_object_get(json_object_get(l, "annotations"), TITLE));
@@ -771,12 +821,42 @@ done:
 #include "base/hash.h"
 #include "pack/store.h"
 
+static void pull_dir_name(const char *ref, char out[40])
+{
+    snprintf(out, 40, ".pull-%016llx", (unsigned long long)hash_fnv1a_str(HASH_FNV1A_SEED, ref));
+}
+
+/* Removes the .pull-* folders (and their .partial resumable state) of references that are
+ * no longer in the list, so a dropped --models entry does not keep its half pull forever. */
+static void sweep_pulls(const char *const *refs, int n, const char *repo)
+{
+    DIR *d = opendir(repo);
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        if (strncmp(e->d_name, ".pull-", 6) != 0)
+            continue;
+        int keep = 0;
+        for (int i = 0; i < n && !keep; i++) {
+            char t[40];
+            pull_dir_name(refs[i], t);
+            keep = strncmp(e->d_name, t, strlen(t)) == 0 &&
+                   (e->d_name[strlen(t)] == '\0' || strcmp(e->d_name + strlen(t), ".partial") == 0);
+        }
+        char path[PATH_MAX_LEN];
+        if (!keep && path_join(path, sizeof path, repo, e->d_name, NULL) == 0)
+            file_remove_tree(path, NULL);
+    }
+    if (d)
+        closedir(d);
+}
+
 int oci_sync(const char *const *refs, int n, const char *repo, const struct pack_keyring *trust,
              const struct oci_opts *o, struct inferd_err *err)
 {
     int first = 0;
     if (mkdir(repo, 0755) != 0 && errno != EEXIST)
         return inferd_err_set(err, INFERD_EIO, "%s: %s", repo, strerror(errno));
+    sweep_pulls(refs, n, repo);
     for (int i = 0; i < n; i++) {
         struct oci_ref ref;
         struct inferd_err e = {0};
@@ -784,7 +864,7 @@ int oci_sync(const char *const *refs, int n, const char *repo, const struct pack
         struct pack_register_result rr;
         int rc = oci_parse_ref(refs[i], &ref, &e);
         if (rc == 0) {
-            snprintf(tname, sizeof tname, ".pull-%016llx", (unsigned long long)hash_fnv1a_str(HASH_FNV1A_SEED, refs[i]));
+            pull_dir_name(refs[i], tname);
             rc = path_join(tmp, sizeof tmp, repo, tname, &e);
         }
         if (rc == 0) {
