@@ -6,6 +6,7 @@
 #include "inferd/version.h"
 #include "llm/gguf.h"
 #include "pack/llama2c.h"
+#include "pack/tflite.h"
 #include "pack/manifest.h"
 #include "serve/repo/repo_config.h"
 
@@ -38,23 +39,25 @@ int pack_model_name_ok(const char *s)
 /* "onnx" or "gguf" from the file's first bytes and name. */
 static int detect_format(const char *path, const char *tokenizer, char *fmt, size_t cap, struct inferd_err *err)
 {
-    char magic[4] = {0};
+    char magic[8] = {0};
     FILE *f = fopen(path, "rb");
     if (!f)
         return inferd_err_set(err, errno == ENOENT ? INFERD_ENOTFOUND : INFERD_EIO, "%s: %s", path, strerror(errno));
     size_t n = fread(magic, 1, sizeof magic, f);
     fclose(f);
     size_t len = strlen(path);
-    if (n == 4 && memcmp(magic, "GGUF", 4) == 0)
+    if (n >= 4 && memcmp(magic, "GGUF", 4) == 0)
         snprintf(fmt, cap, "gguf");
+    else if (tflite_sniff(magic, n))
+        snprintf(fmt, cap, "tflite");
     else if (tokenizer)
         snprintf(fmt, cap, "llama2c");
     else if (len > 5 && strcmp(path + len - 5, ".onnx") == 0)
         snprintf(fmt, cap, "onnx");
     else
         return inferd_err_set(err, INFERD_EUNSUPPORTED,
-                              "%s: not a GGUF file and not named *.onnx; pack takes ONNX and GGUF models, and llama2.c "
-                              "checkpoints with --tokenizer", path);
+                              "%s: not a GGUF or TFLite file and not named *.onnx; pack takes ONNX, GGUF and TFLite "
+                              "models, and llama2.c checkpoints with --tokenizer", path);
     return 0;
 }
 
@@ -187,8 +190,9 @@ int pack_build(const struct pack_opts *o, struct pack_result *res, struct inferd
     int64_t src_size;
     if ((rc = detect_format(o->src, o->tokenizer, src_format, sizeof src_format, err)) < 0)
         return rc;
-    int convert = strcmp(src_format, "llama2c") == 0;
-    snprintf(res->format, sizeof res->format, "%s", convert ? "gguf" : src_format);
+    int convert = strcmp(src_format, "llama2c") == 0 || strcmp(src_format, "tflite") == 0;
+    snprintf(res->format, sizeof res->format, "%s",
+             strcmp(src_format, "llama2c") == 0 ? "gguf" : strcmp(src_format, "tflite") == 0 ? "onnx" : src_format);
     snprintf(model_file, sizeof model_file, "model.%s", res->format);
     cfg = json_object();
     if (!cfg)
@@ -206,8 +210,9 @@ int pack_build(const struct pack_opts *o, struct pack_result *res, struct inferd
     made = 1;
     if ((rc = path_join(path, sizeof path, vdir, model_file, err)) < 0)
         goto fail;
-    if (convert) { /* llama2.c checkpoint + tokenizer -> model.gguf */
-        if ((rc = llama2c_to_gguf(o->src, o->tokenizer, path, err)) < 0 ||
+    if (convert) { /* llama2.c checkpoint + tokenizer -> model.gguf; TFLite -> model.onnx */
+        if ((rc = strcmp(src_format, "tflite") == 0 ? tflite_to_onnx(o->src, path, err)
+                                                    : llama2c_to_gguf(o->src, o->tokenizer, path, err)) < 0 ||
             (rc = sha256_file_hex(o->src, src_hex, err)) < 0 || (rc = sha256_file_hex(path, res->sha256, err)) < 0)
             goto fail;
         if (stat(o->src, &st) != 0) {
@@ -264,7 +269,8 @@ int pack_build(const struct pack_opts *o, struct pack_result *res, struct inferd
                          "schema", "inferd.package.v1", "name", o->name, "version", (json_int_t)o->version, "format",
                          res->format, "created", created, "inferd_version", INFERD_VERSION, "source", "file", base,
                          "format", src_format, "sha256", src_hex, "size", (json_int_t)src_size, "optimizations",
-                         convert ? json_pack("[s]", "llama2c-to-gguf") : json_array(), "checks",
+                         convert ? json_pack("[s]", strcmp(src_format, "tflite") == 0 ? "tflite-to-onnx" : "llama2c-to-gguf")
+                                 : json_array(), "checks",
                          strcmp(res->format, "onnx") == 0 ? "onnx-load" : "gguf-read", "files", model_file,
                          file_entry(res->sha256, res->size), "config.json", file_entry(hex, (int64_t)cfg_len));
     if (!manifest || !(man_text = dump(manifest, &man_len))) {
