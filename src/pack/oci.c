@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <jansson.h>
+#include <nettle/sha2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -187,6 +188,7 @@ struct resp {
     file_progress_fn progress;
     void *progress_ctx;
     int64_t base, total;   /* for progress */
+    struct sha256_ctx *hash; /* download: hashed as it is written, or NULL */
 };
 
 static size_t on_body(char *p, size_t sz, size_t n, void *arg)
@@ -201,6 +203,8 @@ static size_t on_body(char *p, size_t sz, size_t n, void *arg)
         }
         if (fwrite(p, 1, len, r->out) != len)
             return 0;
+        if (r->hash)
+            sha256_update(r->hash, len, (const uint8_t *)p);
         r->written += (int64_t)len;
         if (r->progress)
             r->progress(r->progress_ctx, r->base + r->written, r->total);
@@ -580,7 +584,6 @@ done:
     return rc;
 }
 
-#include <nettle/sha2.h>
 
 static void sha256_bytes(const char *p, size_t n, char out[72])
 {
@@ -594,6 +597,24 @@ static void sha256_bytes(const char *p, size_t n, char out[72])
 }
 
 /* ---- pull ---- */
+
+/* Hashes the first n bytes of path into h. Returns 0, or -1 when they cannot be read. */
+static int hash_prefix(const char *path, int64_t n, struct sha256_ctx *h)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return -1;
+    uint8_t b[1 << 16];
+    while (n > 0) {
+        size_t k = fread(b, 1, n < (int64_t)sizeof b ? (size_t)n : sizeof b, f);
+        if (k == 0)
+            break;
+        sha256_update(h, k, b);
+        n -= (int64_t)k;
+    }
+    fclose(f);
+    return n == 0 ? 0 : -1;
+}
 
 /* Downloads a blob into path, resuming path.part; checks size and sha256. */
 static int pull_blob(struct conn *cn, const char *digest, int64_t size, const char *path, struct inferd_err *err)
@@ -610,10 +631,19 @@ static int pull_blob(struct conn *cn, const char *digest, int64_t size, const ch
     int64_t have = stat(part, &st) == 0 ? (int64_t)st.st_size : 0;
     if (have > size)
         have = 0;
+    /* the blob is hashed as it arrives (after the bytes an earlier pull left), so it is read
+     * from the disk at most once more, and only when resuming */
+    struct sha256_ctx h;
+    sha256_init(&h);
+    if (have > 0 && hash_prefix(part, have, &h) < 0)
+        have = 0;
+    if (have == 0)
+        sha256_init(&h);
     buf_init(&r.body, 1 << 16);
     r.out = fopen(part, have ? "ab" : "wb");
     if (!r.out)
         return inferd_err_set(err, INFERD_EIO, "%s: %s", part, strerror(errno));
+    r.hash = &h;
     r.base = have;
     r.total = size;
     r.progress = cn->o->progress;
@@ -628,6 +658,7 @@ static int pull_blob(struct conn *cn, const char *digest, int64_t size, const ch
             r.out = fopen(part, "wb");
             r.written = 0;
             r.base = 0;
+            sha256_init(&h);
             if (!r.out) {
                 rc = inferd_err_set(err, INFERD_EIO, "%s: %s", part, strerror(errno));
                 goto done;
@@ -658,8 +689,9 @@ static int pull_blob(struct conn *cn, const char *digest, int64_t size, const ch
             unlink(part);
         goto done;
     }
-    if ((rc = sha256_file_hex(part, hex, err)) < 0)
-        goto done;
+    uint8_t d[32];
+    sha256_digest(&h, 32, d);
+    file_hex(d, 32, hex);
     if (strcmp(hex, digest + 7) != 0) {
         unlink(part);
         rc = inferd_err_set(err, INFERD_EFORMAT, "registry: blob %s: the bytes hash to sha256:%s; refusing them", digest,
@@ -679,6 +711,45 @@ static int mkdir_p1(const char *d, struct inferd_err *err)
 {
     if (mkdir(d, 0755) != 0 && errno != EEXIST)
         return inferd_err_set(err, INFERD_EIO, "%s: %s", d, strerror(errno));
+    return 0;
+}
+
+/* Every file the package's manifest lists is a layer with the same sha256 and size (each
+ * layer's bytes were hashed against its digest as they arrived), and every layer is listed:
+ * the package is whole without reading the files again. */
+static int layers_match_manifest(const struct pack_manifest *m, const json_t *layers, struct inferd_err *err)
+{
+    size_t nl = json_array_size(layers);
+    for (int i = 0; i < m->n_files; i++) {
+        const struct pack_file *f = &m->files[i];
+        int found = 0;
+        for (size_t k = 0; k < nl && !found; k++) {
+            const json_t *l = json_array_get(layers, k);
+            const char *title = json_string_value(json_object_get(json_object_get(l, "annotations"), TITLE));
+            const char *dig = json_string_value(json_object_get(l, "digest"));
+            if (!title || strcmp(title, f->name) != 0)
+                continue;
+            found = 1;
+            if (!dig || strncmp(dig, "sha256:", 7) != 0 || strcmp(dig + 7, f->sha256) != 0 ||
+                (f->size >= 0 && json_integer_value(json_object_get(l, "size")) != f->size))
+                return inferd_err_set(err, INFERD_EFORMAT,
+                                      "registry: layer %s is %s, the package's manifest.json says sha256:%s; refusing it",
+                                      f->name, dig ? dig : "(no digest)", f->sha256);
+        }
+        if (!found)
+            return inferd_err_set(err, INFERD_EFORMAT, "registry: the package's manifest.json lists %s, no layer has it",
+                                  f->name);
+    }
+    for (size_t k = 0; k < nl; k++) {
+        const char *title =
+            json_string_value(json_object_get(json_object_get(json_array_get(layers, k), "annotations"), TITLE));
+        int listed = 0;
+        for (int i = 0; i < m->n_files && !listed; i++)
+            listed = title && strcmp(m->files[i].name, title) == 0;
+        if (!listed && title && strcmp(title, "manifest.sig") != 0)
+            return inferd_err_set(err, INFERD_EFORMAT, "registry: layer %s is not listed in the package's manifest.json",
+                                  title);
+    }
     return 0;
 }
 
@@ -783,7 +854,7 @@ int oci_pull(const struct oci_ref *ref, const char *out_dir, const struct oci_op
     if ((rc = path_join(path, sizeof path, vdir, "manifest.json", err)) < 0 ||
         (rc = file_write_atomic(path, r.body.data, r.body.len, 0644, err)) < 0)
         goto done;
-    if ((rc = pack_manifest_check(&m, vdir, 1, err)) < 0)
+    if ((rc = layers_match_manifest(&m, layers, err)) < 0)
         goto done;
     /* the model's config.json is the version's */
     char *ctext = NULL;
