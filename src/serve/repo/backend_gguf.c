@@ -16,13 +16,14 @@
 static int read_config(const struct model_config *cfg, struct llm_model *lm, struct llm_sched_config *sc,
                        char *tmpl_name, size_t tmpl_cap, struct inferd_err *err)
 {
-    int rc, seed = -1;
+    int rc, seed = -1, prefix_mb = -1;
     if ((rc = config_int(cfg, "context_size", 0, 1 << 24, &sc->n_ctx, err)) < 0 ||
         (rc = config_int(cfg, "n_ctx", 0, 1 << 24, &sc->n_ctx, err)) < 0 ||
         (rc = config_int(cfg, "parallel", 1, 256, &sc->n_seq, err)) < 0 ||
         (rc = config_int(cfg, "n_batch", 1, 1 << 16, &sc->n_batch, err)) < 0 ||
         (rc = config_int(cfg, "max_queue_size", 1, 1 << 20, &sc->max_queue, err)) < 0 ||
         (rc = config_int(cfg, "max_running_per_key", 0, 256, &sc->max_running_per_client, err)) < 0 ||
+        (rc = config_int(cfg, "prefix_cache_mb", 0, 1 << 20, &prefix_mb, err)) < 0 ||
         (rc = config_int(cfg, "max_tokens", 1, 1 << 24, &lm->max_tokens, err)) < 0 ||
         (rc = config_int(cfg, "top_k", 0, 1 << 20, &lm->defaults.top_k, err)) < 0 ||
         (rc = config_int(cfg, "seed", 0, INT_MAX, &seed, err)) < 0 ||
@@ -35,6 +36,8 @@ static int read_config(const struct model_config *cfg, struct llm_model *lm, str
         return rc;
     if (seed >= 0)
         lm->defaults.seed = (uint64_t)seed;
+    if (prefix_mb >= 0) /* 0 turns the prefix cache off; absent keeps the scheduler's default */
+        sc->prefix_cache_mb = prefix_mb > 0 ? prefix_mb : -1;
     return 0;
 }
 

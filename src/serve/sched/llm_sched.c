@@ -2,6 +2,7 @@
  * tokens of every active sequence into one decode call per step. */
 #include "serve/sched/llm_sched.h"
 #include "serve/sched/llm_job_int.h"
+#include "serve/sched/llm_prefix.h"
 
 #include "base/clock.h"
 #include "base/log.h"
@@ -26,10 +27,12 @@ struct llm_sched {
     const struct inferd_llm_info *info; /* borrowed from model */
     int n_seq, n_ctx, slot_ctx, n_batch, max_queue, embeddings;
     int max_per_client;                 /* slots one client may hold (0 = no cap) */
+    long long prefix_cap;               /* prefix cache cap in bytes (0 = off) */
     char model_name[128];
     struct metrics_inferd *metrics;
     struct metrics_series *m_running, *m_waiting, *m_kv, *m_ttft, *m_itl, *m_e2e, *m_queue,
-        *m_prompt, *m_gen;
+        *m_prompt, *m_gen, *m_pfx_hits, *m_pfx_misses, *m_pfx_tokens, *m_pfx_bytes;
+    struct llm_prefix *prefix;          /* owned; NULL when the prefix cache is off */
 
     pthread_t thread;
     pthread_mutex_t lock;               /* guards the queue, n_waiting, stop, draining, n_running */
@@ -58,6 +61,9 @@ struct llm_sched {
     uint64_t admissions;                /* jobs admitted so far */
 
     atomic_llong steps, prompt_tokens, generated_tokens, reused_tokens;
+    /* prefix cache: lookups that found blocks / none, prompt tokens it supplied, and its
+     * state copied after every change (the store itself is scheduler-thread only) */
+    atomic_llong pfx_hits, pfx_misses, pfx_tokens, pfx_bytes, pfx_blocks, pfx_evictions;
 };
 
 static void update_gauges(struct llm_sched *s)
@@ -71,6 +77,7 @@ static void update_gauges(struct llm_sched *s)
     metrics_set(s->m_waiting, waiting);
     int size = inferd_llm_kv_size(s->ctx);
     metrics_set(s->m_kv, size > 0 ? (double)inferd_llm_kv_used(s->ctx) / size : 0);
+    metrics_set(s->m_pfx_bytes, (double)atomic_load(&s->pfx_bytes));
 }
 
 /* Publishes the end of a job and hands it back: sets done, wakes readers, calls on_done,
@@ -104,11 +111,97 @@ static void finish(struct llm_sched *s, struct llm_job *j, const char *reason, i
     llm_job_release(j);
 }
 
-/* Frees j's slot; its KV cache stays for prefix reuse (not for embeddings). */
+/* ---- the prefix cache (llm_prefix.h): blocks copied out of and into slots ---- */
+
+struct pfx_io {
+    struct llm_sched *s;
+    int slot;
+    int first;                     /* match: blocks below it are already in the slot */
+    int len;                       /* match: positions the slot holds; -1 until it changed */
+};
+
+static void pfx_publish_stats(struct llm_sched *s)
+{
+    struct llm_prefix_stats st;
+    llm_prefix_stats(s->prefix, &st);
+    atomic_store(&s->pfx_bytes, (long long)st.bytes);
+    atomic_store(&s->pfx_blocks, st.blocks);
+    atomic_store(&s->pfx_evictions, st.evictions);
+}
+
+static int pfx_read_slot(void *arg, int i, void *bytes)
+{
+    struct pfx_io *io = arg;
+    return inferd_llm_seq_kv_get(io->s->ctx, io->slot, i * LLM_PREFIX_BLOCK, LLM_PREFIX_BLOCK, bytes) < 0 ? -1 : 0;
+}
+
+static int pfx_write_slot(void *arg, int i, void *bytes)
+{
+    struct pfx_io *io = arg;
+    if (i < io->first)
+        return 0;
+    if (i == io->first) { /* the first block the slot lacks: cut the slot there */
+        io->len = i * LLM_PREFIX_BLOCK;
+        inferd_llm_seq_truncate(io->s->ctx, io->slot, io->len);
+    }
+    if (inferd_llm_seq_kv_set(io->s->ctx, io->slot, io->len, LLM_PREFIX_BLOCK, bytes) < 0)
+        return -1;
+    io->len += LLM_PREFIX_BLOCK;
+    return 0;
+}
+
+/* Keeps the full blocks of slot i's cached tokens in the prefix cache. */
+static void prefix_save(struct llm_sched *s, int i)
+{
+    struct slot *sl = &s->slots[i];
+    if (!s->prefix)
+        return;
+    int n = sl->n_cache < s->slot_ctx ? sl->n_cache : s->slot_ctx;
+    int len = inferd_llm_seq_len(s->ctx, i);
+    n = (n < len ? n : len) / LLM_PREFIX_BLOCK;
+    if (n <= 0)
+        return;
+    struct pfx_io io = {.s = s, .slot = i};
+    if (llm_prefix_put(s->prefix, sl->cache, n, pfx_read_slot, &io) > 0)
+        pfx_publish_stats(s);
+}
+
+/* Extends slot i, which holds *keep tokens of j's prompt, with the prompt's blocks found
+ * in the prefix cache (never the last prompt token: it must run to give logits). */
+static void prefix_load(struct llm_sched *s, int i, struct llm_job *j, int *keep)
+{
+    int n_blocks = (j->n_prompt - 1) / LLM_PREFIX_BLOCK;
+    struct pfx_io io = {.s = s, .slot = i, .first = *keep / LLM_PREFIX_BLOCK, .len = -1};
+    if (n_blocks <= io.first)
+        return; /* the slot already holds every block the cache could give */
+    llm_prefix_match(s->prefix, j->prompt, n_blocks, pfx_write_slot, &io);
+    if (io.len > *keep) {
+        struct slot *sl = &s->slots[i];
+        int from = io.first * LLM_PREFIX_BLOCK;
+        memcpy(sl->cache + from, j->prompt + from, sizeof(int32_t) * (size_t)(io.len - from));
+        atomic_fetch_add(&s->pfx_hits, 1);
+        atomic_fetch_add(&s->pfx_tokens, io.len - *keep);
+        if (s->metrics) {
+            metrics_add(s->m_pfx_hits, 1);
+            metrics_add(s->m_pfx_tokens, io.len - *keep);
+        }
+    } else {
+        atomic_fetch_add(&s->pfx_misses, 1);
+        if (s->metrics)
+            metrics_add(s->m_pfx_misses, 1);
+    }
+    if (io.len >= 0) /* the slot was cut (a write may have failed after it) */
+        *keep = io.len;
+}
+
+/* Frees j's slot; its KV cache stays for prefix reuse (not for embeddings) and its full
+ * blocks go to the prefix cache. */
 static void release_slot(struct llm_sched *s, struct llm_job *j)
 {
     if (j->slot < 0)
         return;
+    if (!j->embed)
+        prefix_save(s, j->slot);
     s->slots[j->slot].job = NULL;
     if (j->embed) { /* hidden states of a finished embedding are not worth keeping */
         inferd_llm_seq_clear(s->ctx, j->slot);
@@ -268,6 +361,8 @@ static int admit(struct llm_sched *s, struct llm_job *j, struct inferd_err *err)
             best_keep = 0;
         }
     }
+    if (s->prefix && !j->embed && !j->prompt_logprobs && !j->wait_leader && best_keep < j->n_prompt - 1)
+        prefix_load(s, best, j, &best_keep);
     if (best_keep == 0)
         inferd_llm_seq_clear(s->ctx, best);
     else if (best_keep < inferd_llm_seq_len(s->ctx, best))
@@ -701,6 +796,7 @@ static int step(struct llm_sched *s)
             }
             if (j->n_past < j->n_prompt)
                 continue;
+            prefix_save(s, i); /* for requests sharing the prompt while this one runs */
         }
         if (!s->b_want[r])
             continue;
@@ -782,6 +878,7 @@ static void sched_destroy(struct llm_sched *s)
     inferd_llm_ctx_free(s->ctx);
     llm_gmask_cache_free(s->gcache);
     llm_gvocab_free(s->gvocab);
+    llm_prefix_free(s->prefix);
     pthread_mutex_destroy(&s->lock);
     pthread_cond_destroy(&s->wake);
     pthread_cond_destroy(&s->idle);
@@ -821,6 +918,13 @@ int llm_sched_new(struct inferd_llm_model *model, const struct llm_sched_config 
     rc = inferd_llm_ctx_new(model, &cp, &s->ctx, err);
     if (rc < 0)
         goto fail;
+    s->prefix_cap = cfg->prefix_cache_mb < 0 ? 0
+                    : (long long)(cfg->prefix_cache_mb > 0 ? cfg->prefix_cache_mb : LLM_PREFIX_CACHE_MB_DEFAULT) << 20;
+    if (s->prefix_cap > 0 &&
+        llm_prefix_new((size_t)s->prefix_cap, inferd_llm_kv_row_bytes(s->ctx) * LLM_PREFIX_BLOCK, &s->prefix) < 0) {
+        rc = inferd_err_set(err, INFERD_ENOMEM, "prefix_cache_mb: out of memory");
+        goto fail;
+    }
     s->slots = calloc((size_t)s->n_seq, sizeof *s->slots);
     s->b_tok = calloc((size_t)s->n_batch, sizeof *s->b_tok);
     s->b_pos = calloc((size_t)s->n_batch, sizeof *s->b_pos);
@@ -851,6 +955,10 @@ int llm_sched_new(struct inferd_llm_model *model, const struct llm_sched_config 
         s->m_queue = metrics_series_get(s->metrics->llm_queue_time, l);
         s->m_prompt = metrics_series_get(s->metrics->llm_prompt_tokens, l);
         s->m_gen = metrics_series_get(s->metrics->llm_generation_tokens, l);
+        s->m_pfx_hits = metrics_series_get(s->metrics->llm_prefix_hits, l);
+        s->m_pfx_misses = metrics_series_get(s->metrics->llm_prefix_misses, l);
+        s->m_pfx_tokens = metrics_series_get(s->metrics->llm_prefix_tokens, l);
+        s->m_pfx_bytes = metrics_series_get(s->metrics->llm_prefix_bytes, l);
         update_gauges(s);
     }
     if (pthread_create(&s->thread, NULL, sched_main, s) != 0) {
@@ -959,4 +1067,11 @@ void llm_sched_stats(struct llm_sched *s, struct llm_sched_stats *o)
     o->prompt_tokens = atomic_load(&s->prompt_tokens);
     o->generated_tokens = atomic_load(&s->generated_tokens);
     o->reused_tokens = atomic_load(&s->reused_tokens);
+    o->prefix_cap_bytes = s->prefix_cap;
+    o->prefix_bytes = atomic_load(&s->pfx_bytes);
+    o->prefix_blocks = atomic_load(&s->pfx_blocks);
+    o->prefix_hits = atomic_load(&s->pfx_hits);
+    o->prefix_misses = atomic_load(&s->pfx_misses);
+    o->prefix_tokens = atomic_load(&s->pfx_tokens);
+    o->prefix_evictions = atomic_load(&s->pfx_evictions);
 }

@@ -23,7 +23,10 @@
  *
  * Per-sequence context: n_ctx / n_seq positions. A slot keeps its previous request's KV
  * cache; a new request goes to the free slot sharing the longest token prefix with it and
- * only the rest of its prompt is computed (prompt-prefix reuse). Cancellation (job->cancel)
+ * only the rest of its prompt is computed (prompt-prefix reuse). Beyond the slots, the
+ * prefix cache (llm_prefix.h) keeps the KV of every finished sequence's and computed
+ * prompt's full blocks, so a request sharing a prefix with any earlier one (not only the
+ * slot's last) copies those blocks instead of computing them. Cancellation (job->cancel)
  * and deadlines are checked before every step, so a slot is freed within one step.
  *
  * Fair admission: a free slot goes to the waiting job with the highest priority; among
@@ -52,6 +55,7 @@ struct metrics_inferd;
 #define LLM_JOB_TEXT_MAX (256u << 20) /* bytes of one job's generated text */
 #define LLM_PRIORITY_MIN (-10)     /* a request's priority range (vLLM-style `priority`) */
 #define LLM_PRIORITY_MAX 10
+#define LLM_PREFIX_CACHE_MB_DEFAULT 256 /* prefix cache cap per model unless configured */
 #define LLM_FAIR_CLIENTS 64        /* clients whose last admission the scheduler remembers */
 
 /* One generated token, for logprobs. */
@@ -223,6 +227,8 @@ struct llm_sched_config {
     int embeddings;                /* keep hidden states (needed for embedding jobs) */
     int max_running_per_client;    /* slots one client (job->client) may hold at once; its
                                       other jobs wait while other clients' are admitted (0 = no cap) */
+    int prefix_cache_mb;           /* prefix cache cap in MiB (llm_prefix.h): 0 = the default
+                                      LLM_PREFIX_CACHE_MB_DEFAULT, < 0 = off */
     const char *model_name;        /* metrics label (copied) */
     struct metrics_inferd *metrics; /* borrowed, may be NULL */
 };
@@ -253,6 +259,10 @@ struct llm_sched_stats {
     int n_seq, n_ctx, slot_ctx, n_batch, max_queue, max_running_per_client;
     int running, waiting;
     long long steps, prompt_tokens, generated_tokens, reused_tokens; /* prompt_tokens: computed */
+    /* prefix cache: cap and bytes held (0 when off), blocks held, lookups that found
+     * blocks / none, prompt tokens it supplied, blocks evicted */
+    long long prefix_cap_bytes, prefix_bytes, prefix_blocks, prefix_hits, prefix_misses, prefix_tokens,
+        prefix_evictions;
 };
 void llm_sched_stats(struct llm_sched *s, struct llm_sched_stats *out);
 
