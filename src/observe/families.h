@@ -43,6 +43,7 @@ struct metrics_inferd {
     struct metrics_family *llm_running;         /* gauge {model} */
     struct metrics_family *llm_waiting;         /* gauge {model} */
     struct metrics_family *llm_kv_usage;        /* gauge ratio 0..1 {model} */
+    struct metrics_family *llm_preemptions;     /* counter {model} */
     struct metrics_family *llm_prefix_hits;     /* counter {model}: lookups that found blocks */
     struct metrics_family *llm_prefix_misses;   /* counter {model}: lookups that found none */
     struct metrics_family *llm_prefix_tokens;   /* counter {model}: prompt tokens it supplied */

@@ -32,6 +32,7 @@ static int read_config(const struct model_config *cfg, struct llm_model *lm, str
         (rc = config_float(cfg, "min_p", 0, 1, &lm->defaults.min_p, err)) < 0 ||
         (rc = config_float(cfg, "repeat_penalty", 0, 10, &lm->defaults.repeat_penalty, err)) < 0 ||
         (rc = config_bool(cfg, "embeddings", &sc->embeddings, err)) < 0 ||
+        (rc = config_bool(cfg, "kv_unified", &sc->kv_unified, err)) < 0 ||
         (rc = config_string(cfg, "chat_template", tmpl_name, tmpl_cap, err)) < 0)
         return rc;
     if (seed >= 0)

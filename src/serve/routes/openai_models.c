@@ -147,6 +147,8 @@ json_t *openai_model_object(struct model_version *mv)
     json_object_set_new(meta, "n_ctx_per_seq", json_integer(st.slot_ctx));
     json_object_set_new(meta, "prompt_tokens_computed", json_integer(st.prompt_tokens));
     json_object_set_new(meta, "prompt_tokens_reused", json_integer(st.reused_tokens));
+    json_object_set_new(meta, "kv_unified", json_boolean(st.kv_unified));
+    json_object_set_new(meta, "preemptions", json_integer(st.preemptions));
     json_object_set_new(meta, "prefix_cache",
                         json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "cap_bytes", (json_int_t)st.prefix_cap_bytes,
                                   "bytes", (json_int_t)st.prefix_bytes, "blocks", (json_int_t)st.prefix_blocks,

@@ -131,6 +131,12 @@ struct llm_job {
     int n_past;                    /* prompt tokens already in the KV cache */
     int32_t last_tok;              /* token to feed next step when generating */
     int wait_leader;               /* in a slot, waiting for leader's prompt (no rows) */
+    int32_t *feed;                 /* tokens to compute before generating: prompt, or replay */
+    int n_feed;
+    int32_t *replay;               /* owned: after a preemption while generating, the tokens it
+                                      had in its cache plus its pending token (recomputed) */
+    int n_replay;
+    int preempted;                 /* times paused for KV pages (kv_unified) */
     struct llm_grammar *grammar;   /* owned reference, or NULL (fixed at creation) */
     struct llm_gmatch *gm;         /* grammar's matcher while in a slot */
     float *gmask;                  /* n_vocab masked logits while in a slot */
@@ -227,6 +233,9 @@ struct llm_sched_config {
     int embeddings;                /* keep hidden states (needed for embedding jobs) */
     int max_running_per_client;    /* slots one client (job->client) may hold at once; its
                                       other jobs wait while other clients' are admitted (0 = no cap) */
+    int kv_unified;                /* each sequence may hold up to n_ctx positions of one shared
+                                      cache (llama.cpp's --kv-unified); when it is full the
+                                      newest job is preempted and recomputed later */
     int prefix_cache_mb;           /* prefix cache cap in MiB (llm_prefix.h): 0 = the default
                                       LLM_PREFIX_CACHE_MB_DEFAULT, < 0 = off */
     const char *model_name;        /* metrics label (copied) */
@@ -261,6 +270,8 @@ struct llm_sched_stats {
     long long steps, prompt_tokens, generated_tokens, reused_tokens; /* prompt_tokens: computed */
     /* prefix cache: cap and bytes held (0 when off), blocks held, lookups that found
      * blocks / none, prompt tokens it supplied, blocks evicted */
+    int kv_unified;
+    long long preemptions;         /* jobs paused for KV pages and resumed later */
     long long prefix_cap_bytes, prefix_bytes, prefix_blocks, prefix_hits, prefix_misses, prefix_tokens,
         prefix_evictions;
 };
