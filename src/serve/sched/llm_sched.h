@@ -26,7 +26,10 @@
  * only the rest of its prompt is computed (prompt-prefix reuse). Beyond the slots, the
  * prefix cache (llm_prefix.h) keeps the KV of every finished sequence's and computed
  * prompt's full blocks, so a request sharing a prefix with any earlier one (not only the
- * slot's last) copies those blocks instead of computing them. Cancellation (job->cancel)
+ * slot's last) copies those blocks instead of computing them. With kv_unified the slots share
+ * the whole cache (n_ctx positions each at most): when a running job needs a page and none
+ * is free, the newest job of the lowest priority is preempted (KV dropped, re-queued first)
+ * and later recomputes its tokens, producing the same output. Cancellation (job->cancel)
  * and deadlines are checked before every step, so a slot is freed within one step.
  *
  * Fair admission: a free slot goes to the waiting job with the highest priority; among
