@@ -444,8 +444,8 @@ static int make_room(struct llm_sched *s)
                 prompts++;
         }
         int free_pages = inferd_llm_kv_free(s->ctx) / page;
-        if (free_pages >= need + (prompts > 0) || (clear_idle(s) && (free_pages = inferd_llm_kv_free(s->ctx) / page) >= need + (prompts > 0)))
-            return free_pages - need;
+        if (free_pages < need + (prompts > 0) && clear_idle(s)) /* prompts want a page too */
+            free_pages = inferd_llm_kv_free(s->ctx) / page;
         if (free_pages >= need)
             return free_pages - need;
         struct llm_job *v = pick_victim(s);
