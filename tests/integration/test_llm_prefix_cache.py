@@ -7,7 +7,7 @@ cache, not from the slot's previous request:
   the /v1/models meta and the Prometheus series;
 - the same conversation on a server with the cache off gives the same greedy text and
   computes the whole prompt;
-- a 1 MiB cap evicts the least recently used blocks (an old prompt is computed again, a
+- a 1 MiB cap (serve --prefix-cache-mb; config.json's prefix_cache_mb wins over it) evicts the least recently used blocks (an old prompt is computed again, a
   recent one is still found) and never holds more than the cap.
 Everything is greedy and deterministic; nothing depends on timing.
 """
@@ -114,8 +114,8 @@ def main():
         t.check(ol["response"] == ol2["response"], "ollama: same text from the cache")
 
     # -- without the cache: same text, the whole prompt computed --
-    with Server(make_repo(prefix_cache_mb=0), "--threads", "2") as s:
-        t.check(meta(s)["prefix_cache"]["cap_bytes"] == 0, "prefix_cache_mb 0 turns it off")
+    with Server(make_repo(prefix_cache_mb=0), "--threads", "2", "--prefix-cache-mb", "64") as s:
+        t.check(meta(s)["prefix_cache"]["cap_bytes"] == 0, "config.json prefix_cache_mb 0 turns it off (over the flag)")
         text_off, u_off, computed_off, _ = conversation(s, t, "cache off")
         t.check(text_off == text_on, "greedy turn 2 equal with and without the cache: %r vs %r" % (text_off, text_on))
         t.check(u_off["prompt_tokens"] == u["prompt_tokens"], "same prompt both ways")
@@ -123,8 +123,8 @@ def main():
                 "without the cache the whole prompt runs: %d of %d" % (computed_off, u_off["prompt_tokens"]))
         t.check(meta(s)["prefix_cache"]["hits"] == 0, "no hits when off")
 
-    # -- a 1 MiB cap: least recently used blocks go, the cap holds --
-    with Server(make_repo(prefix_cache_mb=1), "--threads", "2") as s:
+    # -- a 1 MiB cap (serve --prefix-cache-mb): least recently used blocks go, the cap holds --
+    with Server(make_repo(), "--threads", "2", "--prefix-cache-mb", "1") as s:
         def story(i):
             return "%d: " % i + SYSTEM + " This is story %d, and it is a long one." % i
 

@@ -51,7 +51,8 @@ static int gguf_load(const struct backend_load *ld, void **model, struct inferd_
     snprintf(lm->name, sizeof lm->name, "%s", ld->name);
     lm->defaults = (struct inferd_llm_sampling){.temperature = 1.0f, .top_k = 0, .top_p = 1.0f, .min_p = 0.0f,
                                                 .repeat_penalty = 1.0f, .penalty_last_n = 64, .seed = UINT64_MAX};
-    struct llm_sched_config sc = {.n_seq = 4, .embeddings = 1, .model_name = lm->name, .metrics = ld->metrics};
+    struct llm_sched_config sc = {.n_seq = 4, .embeddings = 1, .model_name = lm->name, .metrics = ld->metrics,
+                                  .prefix_cache_mb = ld->prefix_cache_mb};
     int rc = read_config(ld->cfg, lm, &sc, tmpl_name, sizeof tmpl_name, err);
     if (rc < 0)
         goto fail;
