@@ -471,6 +471,8 @@ static int push_blob(struct conn *cn, const char *digest, const char *path, cons
             goto done;
         }
     }
+    struct sha256_ctx h; /* a file is hashed as it is sent: checked before the upload is committed */
+    sha256_init(&h);
     for (int64_t off = 0; off < size;) {
         int64_t n = size - off < cap ? size - off : cap;
         const char *p = data ? data + off : chunk;
@@ -478,6 +480,7 @@ static int push_blob(struct conn *cn, const char *digest, const char *path, cons
             rc = inferd_err_set(err, INFERD_EIO, "%s: short read (changed while pushed?)", path);
             goto done;
         }
+        sha256_update(&h, (size_t)n, (const uint8_t *)p);
         char cr[80];
         snprintf(cr, sizeof cr, "Content-Range: %lld-%lld", (long long)off, (long long)(off + n - 1));
         location_url(cn, r.location, url, sizeof url);
@@ -490,6 +493,16 @@ static int push_blob(struct conn *cn, const char *digest, const char *path, cons
         off += n;
         if (cn->o->progress)
             cn->o->progress(cn->o->progress_ctx, off, size);
+    }
+    uint8_t d[32];
+    char hex[65];
+    sha256_digest(&h, 32, d);
+    file_hex(d, 32, hex);
+    if (strcmp(hex, digest + 7) != 0) { /* the upload is left uncommitted: the registry drops it */
+        rc = inferd_err_set(err, INFERD_EFORMAT,
+                            "%s: sha256 mismatch: manifest.json says %s, the file hashes to %s; refusing to push it",
+                            path ? path : "blob", digest + 7, hex);
+        goto done;
     }
     location_url(cn, r.location, url, sizeof url);
     size_t ul = strlen(url);
@@ -523,8 +536,8 @@ int oci_push(const char *pkg, const struct oci_ref *ref, const struct oci_opts *
     if (!cn.c)
         return inferd_err_set(err, INFERD_ENOMEM, "curl_easy_init failed");
     if ((rc = pack_open(pkg, name, &version, mdir, vdir, err)) < 0 || (rc = pack_manifest_load(vdir, &m, err)) < 0 ||
-        (rc = pack_manifest_check(&m, vdir, 1, err)) < 0)
-        goto done;
+        (rc = pack_manifest_check(&m, vdir, PACK_CHECK_STRICT | PACK_CHECK_NO_HASH, err)) < 0)
+        goto done; /* the sha256 of each file is checked as it is sent (push_blob) */
     if ((rc = path_join(path, sizeof path, vdir, "manifest.json", err)) < 0 ||
         (rc = pack_read_small(path, PACK_MANIFEST_MAX, &man, &man_len, err)) < 0)
         goto done;

@@ -78,6 +78,16 @@ try:
     c.check(p.returncode == 0 and "pushed" in p.stdout, "push: %r %r" % (p.stdout, p.stderr))
     p = run("push", "pkg", ref, "-q")
     c.check(p.returncode == 0, "push again (blobs already there): %r" % p.stderr)
+    # a package whose model file changed after pack: refused while it is sent, the tag not made
+    shutil.copytree(os.path.join(tmp, "pkg"), os.path.join(tmp, "pkgbad"))
+    with open(os.path.join(tmp, "pkgbad/mlp/3/model.onnx"), "r+b") as f:
+        f.seek(100)
+        f.write(b"\x7f\x7f\x7f\x7f")
+    p = run("push", "pkgbad", "oci://127.0.0.1:%d/models/bad:1" % port, "-q")
+    c.check(p.returncode == 1 and "sha256 mismatch" in p.stderr and "model.onnx" in p.stderr,
+            "a changed file is refused by push: %r" % p.stderr)
+    c.check(run("pull", "oci://127.0.0.1:%d/models/bad:1" % port, "-o", "badpull", "-q").returncode == 1,
+            "and the tag was not made")
     p = run("pull", ref, "-o", "pulled")
     c.check(p.returncode == 0 and "pulled mlp version 3" in p.stdout, "pull: %r %r" % (p.stdout, p.stderr))
     p = run("verify", "pulled", "--trust", "k.pub")
