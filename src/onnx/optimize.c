@@ -117,6 +117,11 @@ static int fold(struct opt *o, struct ox_opt_report *r)
         if (o->dead[i] || !n->op || strncmp(n->op_type, "Random", 6) == 0 || strcmp(n->op_type, "Multinomial") == 0 ||
             n->n_in > 16 || n->n_out > 8)
             continue;
+        int feeds_output = 0;
+        for (int k = 0; k < n->n_out; k++)
+            feeds_output |= n->out_names[k][0] && is_graph_output(o, n->out_names[k]);
+        if (feeds_output)
+            continue; /* a graph output stays the output of a node */
         struct ox_tensor *in[16] = {0}, tin[16], *out[8] = {0}, tout[8];
         int ok = 1;
         size_t in_bytes = 0;
@@ -625,6 +630,73 @@ static int encode(struct opt *o, const struct nameset *live, struct buf *out, st
     }
     buf_free(&g);
     buf_free(&mb);
+    return rc;
+}
+
+/* The live nodes and initializers become the model's, and the graph is built again. */
+static int compact(struct opt *o, const struct nameset *live)
+{
+    struct ox_model *m = o->m;
+    int nn = 0, ni = 0;
+    for (int i = 0; i < m->n_nodes; i++)
+        nn += !o->dead[i];
+    struct ox_node *nodes = ox_mem_alloc(m->mem, ((size_t)nn + 1) * sizeof *nodes);
+    struct ox_tensor *inits = ox_mem_alloc(m->mem, ((size_t)o->in.n + 1) * sizeof *inits);
+    const char **names = ox_mem_alloc(m->mem, ((size_t)o->in.n + 1) * sizeof *names);
+    if (!nodes || !inits || !names)
+        return inferd_err_set(o->err, INFERD_ENOMEM, "optimize: out of memory");
+    nn = 0;
+    for (int i = 0; i < m->n_nodes; i++)
+        if (!o->dead[i])
+            nodes[nn++] = m->nodes[i];
+    for (int i = 0; i < o->in.n; i++) {
+        int later = 0;
+        for (int j = i + 1; j < o->in.n && !later; j++)
+            later = strcmp(o->in.names[j], o->in.names[i]) == 0;
+        if (later || !ns_has(live, o->in.names[i]))
+            continue;
+        inits[ni] = *o->in.t[i];
+        names[ni++] = o->in.names[i];
+    }
+    m->nodes = nodes;
+    m->n_nodes = nn;
+    m->inits = inits;
+    m->init_names = names;
+    m->n_inits = ni;
+    m->n_values = 0;
+    return ox_graph_build(m, o->err);
+}
+
+int ox_optimize_model(struct ox_model *m, const struct ox_opt_options *oo, struct ox_opt_report *r,
+                      struct inferd_err *err)
+{
+    memset(r, 0, sizeof *r);
+    struct opt o = {0};
+    struct nameset live = {0};
+    o.m = m;
+    o.err = err;
+    int rc = 0;
+    if (!(o.dead = calloc((size_t)m->n_nodes + 1, 1)))
+        rc = inferd_err_set(err, INFERD_ENOMEM, "optimize: out of memory");
+    for (int i = 0; rc == 0 && i < m->n_inits; i++)
+        rc = init_add(&o, m->init_names[i], &m->inits[i]);
+    r->nodes_before = m->n_nodes;
+    if (rc == 0 && oo->identity)
+        identities(&o, r);
+    if (rc == 0 && oo->fold)
+        rc = fold(&o, r);
+    if (rc == 0 && oo->bn)
+        rc = bn_fold(&o, r);
+    if (rc == 0)
+        rc = liveness(&o, &live, oo->dce, r);
+    if (rc == 0 && (r->folded || r->identities || r->bn_folded || r->dead))
+        rc = compact(&o, &live);
+    r->nodes_after = m->n_nodes;
+    free(live.s);
+    free(live.slots);
+    free(o.dead);
+    free(o.in.names);
+    free(o.in.t);
     return rc;
 }
 

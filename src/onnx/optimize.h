@@ -36,6 +36,12 @@ struct ox_opt_report {
     int64_t nodes_before, nodes_after;
 };
 
+/* The same passes (not qdq) on a model whose graph is built (ox_graph_build), at load: the
+ * model keeps the live nodes and initializers and its graph is built again. */
+struct ox_model;
+int ox_optimize_model(struct ox_model *m, const struct ox_opt_options *o, struct ox_opt_report *r,
+                      struct inferd_err *err);
+
 /* Reads src, rewrites, writes dst atomically. Models with sub-graphs (If/Loop/Scan) or
  * STRINGS attributes are refused (EUNSUPPORTED) rather than written back incompletely. */
 int ox_optimize_file(const char *src, const char *dst, const struct ox_opt_options *o, struct ox_opt_report *r,

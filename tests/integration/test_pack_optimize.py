@@ -10,7 +10,10 @@ initializers, a dead branch, then Flatten, Gemm and MatMul. Checks:
 - --quantize int8: Conv/Gemm/MatMul weights are int8 initializers behind DequantizeLinear
   (per-channel scales), the file is much smaller, ORT loads it and stays within int8 rounding
   of the float model, and inferd serves it the same way;
-- a GGUF source with --optimize is refused naming the flag."""
+- a GGUF source with --optimize is refused naming the flag;
+- at load, the same rewrites run on the source model unless config.json switches them off
+  ("graph_optimizations": false, or per rewrite): every setting answers as ORT does, the
+  load log says which rewrites ran, and a bad setting is refused naming the member."""
 import json
 import os
 import re
@@ -135,6 +138,43 @@ with Server(repo) as s:
     yq, oq = serve_y(s, "q8", x), ort(qmodel, x)[0]
     c.check(isinstance(yq, np.ndarray) and oq is not None and np.allclose(yq, oq, rtol=1e-4, atol=1e-4),
             "inferd serves the int8 model as ORT runs it: %r" % (yq if not isinstance(yq, np.ndarray) else ""))
+
+# load-time rewrites, switchable per model in config.json
+lrepo = os.path.join(tmp, "lrepo")
+settings = {"all": None, "none": False, "nobn": {"batchnorm": False}, "nofold": {"constant_folding": False},
+            "noid": {"identity": False}, "nodce": {"dead_nodes": False}, "bad": {"fold": True}}
+for name, g in settings.items():
+    os.makedirs(os.path.join(lrepo, name, "1"))
+    shutil.copy(src, os.path.join(lrepo, name, "1", "model.onnx"))
+    if g is not None:
+        with open(os.path.join(lrepo, name, "config.json"), "w") as f:
+            json.dump({"graph_optimizations": g}, f)
+with Server(lrepo) as s:
+    for name in settings:
+        if name == "bad":
+            continue
+        y = serve_y(s, name, x)
+        c.check(isinstance(y, np.ndarray) and np.allclose(y, want, rtol=1e-5, atol=1e-5),
+                "graph_optimizations %s: the answers equal ORT's: %r" % (name, y if not isinstance(y, np.ndarray)
+                                                                         else np.max(np.abs(y - want))))
+    logs = {}
+    for line in s.stderr_text().splitlines():
+        try:
+            e = json.loads(line)
+        except ValueError:
+            continue
+        if e.get("msg") == "graph optimized":
+            logs[e.get("model")] = e.get("rewrites", "")
+    counts = {k: [int(n) for n in re.findall(r"(\d+) (?:constant|Identity|BatchNorm|dead)", v)] for k, v in logs.items()}
+    c.check(all(n > 0 for n in counts.get("all", [0])), "all rewrites ran by default: %r" % logs.get("all"))
+    c.check(counts.get("none") == [0, 0, 0, 0] and "12 -> 12" in logs.get("none", ""),
+            "graph_optimizations: false runs none: %r" % logs.get("none"))
+    for name, k in (("nofold", 0), ("noid", 1), ("nobn", 2), ("nodce", 3)):
+        c.check(name in counts and counts[name][k] == 0 and sum(counts[name]) > 0,
+                "%s switches off only its rewrite: %r" % (name, logs.get(name)))
+    bad = s.get("/v2/models/bad/ready")
+    c.check(bad.status != 200 and "graph_optimizations.fold" in s.stderr_text(),
+            "an unknown rewrite is refused naming it: %r" % bad.status)
 
 SHARED = os.environ.get("INFERD_SHARED", "/work/shared")
 gguf = os.path.join(SHARED, "testdata/llm/arch/qwen2.gguf")
