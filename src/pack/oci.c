@@ -339,6 +339,7 @@ static int request(struct conn *cn, const char *method, const char *url, const c
         curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 30L);
         curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L); /* a registry that stops sending */
         curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 60L);
+        curl_easy_setopt(c, CURLOPT_BUFFERSIZE, 512L * 1024); /* fewer, larger writes and hash updates */
         curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
         curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
         curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
@@ -462,7 +463,7 @@ static int push_blob(struct conn *cn, const char *digest, const char *path, cons
         rc = status_error("starting an upload", &r, err);
         goto done;
     }
-    int64_t cap = cn->o->chunk_bytes > 0 ? cn->o->chunk_bytes : 8 << 20;
+    int64_t cap = cn->o->chunk_bytes > 0 ? cn->o->chunk_bytes : 32 << 20;
     if (!data) {
         f = fopen(path, "rb");
         chunk = malloc((size_t)cap);
