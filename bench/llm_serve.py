@@ -94,11 +94,24 @@ GRAMMARS = {
 }
 
 
+# A JSON schema (response_format json_schema, OpenAI's structured outputs) whose array of
+# strings has no maxItems, so that a model may keep generating until --tokens.
+SCHEMA = {"type": "object", "properties": {"title": {"type": "string"},
+                                           "tags": {"type": "array", "items": {"type": "string"}}},
+          "required": ["title", "tags"], "additionalProperties": False}
+CONSTRAINTS = [("none", None)] + [(k, {"grammar": g}) for k, g in GRAMMARS.items()] + [
+    ("json_schema", {"response_format": {"type": "json_schema",
+                                         "json_schema": {"name": "bench", "strict": True, "schema": SCHEMA}}})]
+
+
 def one_plain(port, model, prompt, tokens, grammar=None):
-    """Non-streaming: returns (end-to-end seconds, generated tokens)."""
+    """Non-streaming: returns (end-to-end seconds, generated tokens). grammar: extra body
+    fields (a GBNF "grammar" or a "response_format"), or a GBNF text."""
     body = {"model": model, "prompt": prompt, "max_tokens": tokens, "temperature": 0, "ignore_eos": True}
-    if grammar:
+    if isinstance(grammar, str):
         body["grammar"] = grammar
+    elif grammar:
+        body.update(grammar)
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
     t0 = time.perf_counter()
     c.request("POST", "/v1/completions", body=json.dumps(body), headers={"Content-Type": "application/json"})
@@ -150,7 +163,9 @@ def main():
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 2)
     ap.add_argument("--bin", default=os.environ.get("INFERD_BIN", os.path.join(ROOT, "build", "inferd")))
     ap.add_argument("--constrained", action="store_true",
-                    help="inferd only: tokens/s with grammars (constrained decoding) vs without")
+                    help="inferd only: tokens/s with grammars / a json_schema (constrained decoding) vs without")
+    ap.add_argument("--llama-server", default=os.environ.get("LLAMA_SERVER"),
+                    help="llama.cpp's llama-server binary (default: $LLAMA_SERVER, else looked for)")
     a = ap.parse_args()
     levels = [int(x) for x in a.levels.split(",")]
     np_ = max(levels)
@@ -167,8 +182,12 @@ def main():
                                          str(port_i), "--threads", str(a.threads), "--poll-ms", "0"],
                                         stdout=subprocess.DEVNULL, stderr=open(os.path.join(work, "inferd.log"), "w")),
                        port_i, "/v2/health/ready")
-    lcpp = os.environ.get("LLAMA_CPP_DIR", "/tmp/llama.cpp/build/bin")
-    server = os.path.join(lcpp, "llama-server")
+    server = a.llama_server
+    if not server:
+        dirs = [os.environ.get("LLAMA_CPP_DIR"), "/tmp/llamacpp/build/bin", "/tmp/llama.cpp/build/bin"]
+        found = [os.path.join(d, "llama-server") for d in dirs if d and os.path.exists(os.path.join(d, "llama-server"))]
+        server = found[0] if found else "/nonexistent/llama-server"
+    lcpp = os.path.dirname(os.path.abspath(server))
     if a.constrained:
         try:
             if not wait_http(port_i, "/v2/health/ready"):
@@ -188,7 +207,7 @@ def main():
             for conc in levels:
                 one_plain(port_i, "m", "warm up", 4)
                 base = None
-                for gname, g in [("none", None)] + list(GRAMMARS.items()):
+                for gname, g in CONSTRAINTS:
                     c0 = cpu_s()
                     r = run_level(port_i, "m", conc, a.requests, a.tokens,
                                   lambda port, model, prompt, tokens, g=g: one_plain(port, model, prompt, tokens, g))
@@ -212,7 +231,7 @@ def main():
                                                stderr=open(os.path.join(work, "llama.log"), "w"), env=env),
                               port_l, "/health")
     else:
-        print("llama-server not found (set LLAMA_CPP_DIR): measuring inferd only")
+        print("llama-server not found (--llama-server or $LLAMA_SERVER): measuring inferd only")
     try:
         for name, (p, port, path) in procs.items():
             if not wait_http(port, path):

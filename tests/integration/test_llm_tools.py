@@ -59,6 +59,28 @@ def check_call(t, call, names, what):
     t.check(not errs, "%s: arguments %r: %s" % (what, args, errs))
 
 
+def stream_calls(r):
+    """The tool calls of an SSE answer as OpenAI clients join them: a head delta (index, id,
+    type, name, "" arguments), then argument pieces. Returns (calls by index with "pieces"
+    counted and "head_ok", finish_reason, content)."""
+    calls, content, finish = {}, "", None
+    for block in r.body.decode().split("\n\n"):
+        if block.startswith("data: {"):
+            for ch in json.loads(block[6:])["choices"]:
+                content += ch["delta"].get("content") or ""
+                finish = ch.get("finish_reason") or finish
+                for d in ch["delta"].get("tool_calls") or []:
+                    fn = d.get("function") or {}
+                    if d["index"] not in calls:
+                        calls[d["index"]] = {"id": d.get("id"), "name": fn.get("name") or "", "arguments": "",
+                                             "pieces": 0, "head_ok": d.get("type") == "function"}
+                    c = calls[d["index"]]
+                    if fn.get("arguments"):
+                        c["arguments"] += fn["arguments"]
+                        c["pieces"] += 1
+    return [calls[k] for k in sorted(calls)], finish, content
+
+
 def tojson(v):
     return json.dumps(v, ensure_ascii=False)
 
@@ -115,22 +137,12 @@ def main():
         body = {"tools": [WEATHER], "tool_choice": "required", "temperature": 0}  # greedy: streams equal
         whole = chat(s, "tiny", body).json()["choices"][0]["message"]["tool_calls"][0]
         r = chat(s, "tiny", dict(body, stream=True))
-        calls, content, finish = {}, "", None
-        for block in r.body.decode().split("\n\n"):
-            if block.startswith("data: {"):
-                for ch in json.loads(block[6:])["choices"]:
-                    content += ch["delta"].get("content") or ""
-                    finish = ch.get("finish_reason") or finish
-                    for d in ch["delta"].get("tool_calls") or []:
-                        c = calls.setdefault(d["index"], {"id": None, "name": "", "arguments": ""})
-                        c["id"] = d.get("id") or c["id"]
-                        c["name"] += (d.get("function") or {}).get("name") or ""
-                        c["arguments"] += (d.get("function") or {}).get("arguments") or ""
-        t.check(finish == "tool_calls" and content == "" and list(calls) == [0], "stream: %r %r %r" %
+        calls, finish, content = stream_calls(r)
+        t.check(finish == "tool_calls" and content == "" and len(calls) == 1, "stream: %r %r %r" %
                 (finish, content, calls))
-        if calls:
-            t.check(calls[0]["name"] == whole["function"]["name"] and
-                    json.loads(calls[0]["arguments"]) == json.loads(whole["function"]["arguments"]) and
+        if calls:  # the arguments came in pieces as generated, and join into the whole answer's text
+            t.check(calls[0]["name"] == whole["function"]["name"] and calls[0]["pieces"] > 1 and
+                    calls[0]["arguments"] == whole["function"]["arguments"] and calls[0]["head_ok"] and
                     calls[0]["id"].startswith("call_"), "stream call %r vs %r" % (calls[0], whole))
 
         # -- auto and none: a well-formed answer either way --
@@ -197,13 +209,9 @@ def main():
         body = {"tools": [WEATHER], "tool_choice": "required", "temperature": 0}
         whole = chat(s, "tiny-llama31", body).json()["choices"][0]["message"]["tool_calls"][0]
         r = chat(s, "tiny-llama31", dict(body, stream=True))
-        got, finish = [], None
-        for block in r.body.decode().split("\n\n"):
-            if block.startswith("data: {"):
-                for ch in json.loads(block[6:])["choices"]:
-                    got += ch["delta"].get("tool_calls") or []
-                    finish = ch.get("finish_reason") or finish
-        t.check(finish == "tool_calls" and len(got) == 1 and got[0]["function"] == whole["function"],
+        got, finish, content = stream_calls(r)
+        t.check(finish == "tool_calls" and len(got) == 1 and got[0]["name"] == whole["function"]["name"] and
+                got[0]["arguments"] == whole["function"]["arguments"] and got[0]["pieces"] > 1,
                 "llama3.1 stream: %r %r vs %r" % (finish, got, whole))
         r = chat(s, "tiny-llama31", {"tools": [WEATHER], "seed": 9, "max_tokens": 30, "stream": True})
         t.check(r.status == 200 and r.body.decode().rstrip().endswith("data: [DONE]"), "llama3.1 auto stream: %r" % r)

@@ -71,10 +71,13 @@ struct llm_call {
     int n_ended;
     char *echo;                     /* owned: the prompt text echoed before each choice, or NULL */
     size_t echo_len;
-    /* OpenAI tool calling (chat) */
+    /* tool calling (chat; OpenAI and Ollama) */
     struct llm_tools tools;         /* owned */
     struct buf tool_hold;           /* stream: generated text not yet sent (may open a call) */
     int tool_state;                 /* stream: LLM_TOOLS_STREAM_* of the held text */
+    int tool_opened;                /* stream: calls whose id and name were sent */
+    int tool_cur;                   /* stream: the call whose arguments are being sent */
+    size_t tool_args_sent;          /* stream: bytes of tool_cur's arguments sent */
 };
 
 /* Opens the call of a generation or embeddings route: the call (freed with the request),

@@ -256,7 +256,7 @@ struct llm_call *llm_call_open(struct http_req *r, struct serve_server *s, enum 
             w->error(r, merr.code, "model", merr.msg);
         return NULL;
     }
-    if (kind == LLM_OAI_CHAT && w == &oai_wire && open_tools(c) < 0)
+    if (kind == LLM_OAI_CHAT && open_tools(c) < 0)
         return NULL;
     return c;
 }
@@ -334,10 +334,62 @@ char *oai_error_event(const char *msg)
  * stream must end at once (out of memory). */
 
 /* The stream of a chat with tools: text is sent until a call may open (llm_tools_sendable:
- * a piece of "<tool_call>" at the end is held back); from a call on, everything is held and sent
- * at the end as delta.tool_calls (finish_reason "tool_calls"), or as content when it does
- * not parse as calls. */
+ * a piece of "<tool_call>" at the end is held back). From a call on, the text is held and
+ * read by llm_tools_scan: each call is sent as OpenAI streams one, a delta with its index,
+ * id, type, name and empty arguments when its arguments open, then deltas of the
+ * arguments' bytes as they come (finish_reason "tool_calls", or "length" when the tokens
+ * ran out inside one). Calls the scan cannot follow are sent whole at the end as
+ * delta.tool_calls, or as content when they do not parse as calls. */
 static int extract_calls(struct llm_call *c, const char *text, size_t len, json_t **calls, char **content);
+
+/* One delta of call k as an SSE chunk: its head (id, type, name, "" arguments) or a piece
+ * of its arguments. */
+static int pend_call_delta(struct llm_call *c, int k, const char *name, size_t name_len, const char *args,
+                           size_t args_len)
+{
+    json_t *d;
+    if (name) {
+        char id[96];
+        snprintf(id, sizeof id, "call_%.40s_%d", http_req_id(c->http), k);
+        d = json_pack("{s:i,s:s,s:s,s:{s:s%,s:s}}", "index", k, "id", id, "type", "function", "function", "name",
+                      name, name_len, "arguments", "");
+    } else { /* whole characters (llm_tools_scan); a byte that is not UTF-8 becomes U+FFFD */
+        char *clean = llm_utf8_sanitize(args, args_len, NULL);
+        d = clean ? json_pack("{s:i,s:{s:s}}", "index", k, "function", "arguments", clean) : NULL;
+        free(clean);
+    }
+    json_t *arr = d ? json_pack("[o]", d) : NULL;
+    int rc = arr ? llm_call_pend(c, llm_oai_tool_chunk(&c->q, arr, c->id, c->created, c->mv->name)) : -1;
+    json_decref(arr);
+    return rc;
+}
+
+/* Sends what the held text (from where the calls open) shows of the calls since the last
+ * time: new heads, new argument bytes. */
+static int stream_calls(struct llm_call *c)
+{
+    struct llm_tools_part parts[LLM_TOOLS_MAX];
+    const char *h = c->tool_hold.data;
+    int bad, rc = 0;
+    int n = llm_tools_scan(&c->tools, h, c->tool_hold.len, parts, LLM_TOOLS_MAX, &bad);
+    for (int k = c->tool_cur; rc == 0 && k < n; k++) {
+        if (k >= c->tool_opened) {
+            rc = pend_call_delta(c, k, h + parts[k].name_off, parts[k].name_len, NULL, 0);
+            c->tool_opened = k + 1;
+            c->tool_args_sent = 0;
+        }
+        if (rc == 0 && parts[k].args_len > c->tool_args_sent) {
+            rc = pend_call_delta(c, k, NULL, 0, h + parts[k].args_off + c->tool_args_sent,
+                                 parts[k].args_len - c->tool_args_sent);
+            c->tool_args_sent = parts[k].args_len;
+        }
+        if (!parts[k].args_done || k + 1 == n)
+            break;
+        c->tool_cur = k + 1;
+        c->tool_args_sent = 0;
+    }
+    return rc;
+}
 
 static int produce_tools(struct llm_call *c, const struct llm_job_out *jo)
 {
@@ -346,7 +398,7 @@ static int produce_tools(struct llm_call *c, const struct llm_job_out *jo)
     buf_put(h, jo->text, jo->len);
     if (buf_rc(h))
         return -1;
-    if (h->len > 0) {
+    if (h->len > 0 && c->tool_state != LLM_TOOLS_STREAM_CALL) {
         size_t send = llm_tools_sendable(&c->tools, h->data, h->len, &c->tool_state);
         if (send > 0) {
             struct llm_oai_out o = {.text = h->data, .len = send};
@@ -356,6 +408,8 @@ static int produce_tools(struct llm_call *c, const struct llm_job_out *jo)
             h->data[h->len] = 0;
         }
     }
+    if (rc == 0 && c->tool_state == LLM_TOOLS_STREAM_CALL && jo->len > 0)
+        rc = stream_calls(c);
     if (rc < 0 || !jo->done)
         return rc;
     c->final_sent = 1;
@@ -363,19 +417,23 @@ static int produce_tools(struct llm_call *c, const struct llm_job_out *jo)
         return llm_call_pend(c, oai_error_event(jo->err_msg));
     json_t *calls = NULL;
     char *content = NULL;
-    if (c->tool_state == LLM_TOOLS_STREAM_CALL && extract_calls(c, h->data, h->len, &calls, &content) < 0)
-        return -1;
-    free(content); /* the text before the call was sent already */
     struct llm_oai_out fin = oai_out_of(jo);
     fin.toks = NULL;
     fin.n_toks = 0;
-    if (calls) {
-        rc = llm_call_pend(c, llm_oai_tool_chunk(&c->q, calls, c->id, c->created, c->mv->name));
-        json_decref(calls);
-        fin.finish_reason = "tool_calls";
-    } else if (h->len > 0) {
-        struct llm_oai_out o = {.text = h->data, .len = h->len};
-        rc = llm_call_pend(c, llm_oai_chunk(&c->q, &o, 0, c->id, c->created, c->mv->name, oai_piece_cb, c->lm));
+    if (c->tool_opened > 0) { /* streamed: the calls were sent as they came */
+        fin.finish_reason = strcmp(jo->finish_reason, "length") == 0 ? "length" : "tool_calls";
+    } else {
+        if (c->tool_state == LLM_TOOLS_STREAM_CALL && extract_calls(c, h->data, h->len, &calls, &content) < 0)
+            return -1;
+        free(content); /* the text before the call was sent already */
+        if (calls) {
+            rc = llm_call_pend(c, llm_oai_tool_chunk(&c->q, calls, c->id, c->created, c->mv->name));
+            json_decref(calls);
+            fin.finish_reason = "tool_calls";
+        } else if (h->len > 0) {
+            struct llm_oai_out o = {.text = h->data, .len = h->len};
+            rc = llm_call_pend(c, llm_oai_chunk(&c->q, &o, 0, c->id, c->created, c->mv->name, oai_piece_cb, c->lm));
+        }
     }
     fin.text = "";
     fin.len = 0;
@@ -698,11 +756,11 @@ int llm_call_prompt(struct llm_call *c, int32_t **out, int *n_out)
         char *text = NULL;
         const struct chat_msg *msgs = c->q.msgs;
         int n_msgs = c->q.n_msgs;
-        if (c->w == &oai_wire && llm_tools_messages(&c->tools, c->q.root, c->q.msgs, c->q.n_msgs, &msgs, &n_msgs, &err) < 0) {
+        if (llm_tools_messages(&c->tools, c->q.root, c->q.msgs, c->q.n_msgs, &msgs, &n_msgs, &err) < 0) {
             c->w->error(r, err.code, "messages", err.msg);
             return -1;
         }
-        if (chat_tmpl_render(c->w == &oai_wire ? &c->tools.tmpl : &c->lm->tmpl, msgs, n_msgs, 1, OAI_MAX_RENDERED_CHAT, &text, &err) < 0) {
+        if (chat_tmpl_render(&c->tools.tmpl, msgs, n_msgs, 1, OAI_MAX_RENDERED_CHAT, &text, &err) < 0) {
             c->w->error(r, err.code, "messages", err.msg);
             return -1;
         }

@@ -222,7 +222,7 @@ char *llm_oai_tool_chunk(const struct llm_oai_req *q, const json_t *calls, const
     size_t i;
     json_array_foreach(calls, i, call) {
         json_t *d = json_deep_copy(call);
-        if (d)
+        if (d && !json_object_get(d, "index")) /* a delta of one call names its index */
             json_object_set_new(d, "index", json_integer((json_int_t)i));
         json_array_append_new(arr, d);
     }
