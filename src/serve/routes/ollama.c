@@ -14,7 +14,9 @@
  *   options.num_predict (> 0)     max_tokens (<= 0: until the context is full)
  *   options.temperature, top_p, top_k, min_p, seed, stop, repeat_penalty,
  *   repeat_last_n, presence_penalty, frequency_penalty   the same names
- *   tools[] {type, function}      tools (tool_choice "auto"; llm_tools.h)
+ *   tools[] {type, function}      tools (llm_tools.h)
+ *   tool_choice (not Ollama's)    tool_choice: "auto" by default; "none", "required" or
+ *                                 {"type": "function", "function": {"name"}} force as OpenAI's
  *   messages[].tool_calls[] {function: {name, arguments: {..}}}   the same, with ids
  *   messages[] {role: "tool", content, tool_name?}   tool_call_id: the id given to the
  *                                 call it answers (by tool_name, else in order)
@@ -175,6 +177,7 @@ static json_t *translate(struct http_req *r, json_t *in, const char *name, int v
         else
             copy_field(o, "messages", in, "messages");
         copy_field(o, "tools", in, "tools");
+        copy_field(o, "tool_choice", in, "tool_choice"); /* inferd's extension: OpenAI's values */
     } else if (variant == OL_GENERATE) {
         *raw = json_is_true(json_object_get(in, "raw"));
         if (*raw) {
