@@ -211,6 +211,18 @@ def main():
                 t.check(len(calls) == 1 and ch["message"]["content"] is None, "%s: %r" % (what, ch["message"]))
                 for c in calls:
                     check_call(t, c, [x["function"]["name"] for x in tools], what)
+        # -- n > 1: every choice a forced, valid call of its own (ids unique across choices) --
+        r = chat(s, "tiny", {"tools": [WEATHER, TIME], "tool_choice": "required", "seed": 7, "n": 3})
+        if t.check(r.status == 200 and len(r.json()["choices"]) == 3, "n=3: %r" % r):
+            ids = []
+            for ch in r.json()["choices"]:
+                calls = ch["message"].get("tool_calls") or []
+                t.check(ch["finish_reason"] == "tool_calls" and len(calls) == 1, "n=3 choice %r" % ch)
+                for c in calls:
+                    check_call(t, c, ["get_weather", "get_time"], "n=3 choice %d" % ch["index"])
+                    ids.append(c["id"])
+            t.check(len(set(ids)) == 3, "n=3 ids: %r" % ids)
+
         # -- named: that function, arguments valid under its schema --
         for seed in (4, 5):
             r = chat(s, "tiny", {"tools": [WEATHER, TIME], "seed": seed,
@@ -342,7 +354,7 @@ def main():
                ({"tool_choice": "required"}, "tool_choice"),
                ({"tools": [WEATHER], "tool_choice": "required", "response_format": {"type": "json_object"}},
                 "tool_choice"),
-               ({"tools": [WEATHER], "n": 2}, "n"),
+               ({"tools": [WEATHER], "n": 2, "stream": True}, "n"),
                ({"tools": [{"type": "function", "function": {"name": "f", "parameters": {
                    "type": "string", "pattern": "a+"}}}], "tool_choice": "required"}, "tools[0]"),
                ({"messages": [{"role": "user", "content": "x"}, {"role": "tool", "content": "r"}]},

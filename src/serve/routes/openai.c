@@ -193,9 +193,9 @@ static int open_tools(struct llm_call *c)
         c->w->error(c->http, err.code, param, err.msg);
         return -1;
     }
-    if (c->tools.active && c->q.n > 1) {
+    if (c->tools.active && c->q.n > 1 && c->q.stream) {
         llm_grammar_unref(g);
-        c->w->error(c->http, INFERD_EINVAL, "n", "n: with tools only 1 choice is supported");
+        c->w->error(c->http, INFERD_EINVAL, "n", "n: with tools, several choices are answered whole (stream false)");
         return -1;
     }
     if (g && c->grammar) {
@@ -901,18 +901,16 @@ static int extract_calls(struct llm_call *c, const char *text, size_t len, json_
     return llm_tools_extract(&c->tools, text, len, prefix, calls, content);
 }
 
-static json_t *oai_response(struct llm_call *c, const struct llm_job_out *jo)
+int oai_tools_choice(struct llm_call *c, json_t *choice, const char *text, size_t len, int ix)
 {
-    struct llm_oai_out o = oai_out_of(jo);
-    json_t *resp = llm_oai_response(&c->q, &o, c->id, c->created, c->mv->name, oai_piece_cb, c->lm);
-    if (!resp || !c->tools.active)
-        return resp;
-    json_t *calls = NULL, *choice = json_array_get(json_object_get(resp, "choices"), 0);
-    char *content = NULL;
-    if (extract_calls(c, o.text, o.len, &calls, &content) < 0) {
-        json_decref(resp);
-        return NULL;
-    }
+    json_t *calls = NULL;
+    char *content = NULL, prefix[64];
+    if (ix == 0)
+        snprintf(prefix, sizeof prefix, "call_%.40s", http_req_id(c->http));
+    else /* ids unique across the choices */
+        snprintf(prefix, sizeof prefix, "call_%.40s_c%d", http_req_id(c->http), ix);
+    if (llm_tools_extract(&c->tools, text, len, prefix, &calls, &content) < 0)
+        return INFERD_ENOMEM;
     if (calls) {
         json_t *msg = json_object_get(choice, "message");
         json_object_set_new(msg, "content", content ? json_string(content) : json_null());
@@ -920,6 +918,19 @@ static json_t *oai_response(struct llm_call *c, const struct llm_job_out *jo)
         json_object_set_new(choice, "finish_reason", json_string("tool_calls"));
     }
     free(content);
+    return 0;
+}
+
+static json_t *oai_response(struct llm_call *c, const struct llm_job_out *jo)
+{
+    struct llm_oai_out o = oai_out_of(jo);
+    json_t *resp = llm_oai_response(&c->q, &o, c->id, c->created, c->mv->name, oai_piece_cb, c->lm);
+    if (!resp || !c->tools.active)
+        return resp;
+    if (oai_tools_choice(c, json_array_get(json_object_get(resp, "choices"), 0), o.text, o.len, 0) < 0) {
+        json_decref(resp);
+        return NULL;
+    }
     return resp;
 }
 

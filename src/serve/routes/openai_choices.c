@@ -106,6 +106,10 @@ static void choices_done(struct llm_job *j, void *arg)
     resp = llm_oai_response_n(&c->q, outs, n, c->id, c->created, c->mv->name, oai_piece_cb, c->lm);
     if (!resp || json_object_set_new(resp, "usage", llm_oai_usage(&u)) < 0)
         goto oom;
+    for (int i = 0; c->tools.active && i < n; i++) /* each choice's calls, as a single choice's */
+        if (oai_tools_choice(c, json_array_get(json_object_get(resp, "choices"), (size_t)i), outs[i].text, outs[i].len,
+                             i) < 0)
+            goto oom;
     http_resp_json(c->http, 200, resp);
     resp = NULL;
     struct http_llm_stats st = {.prompt_tokens = u.prompt_tokens, .completion_tokens = u.completion_tokens,

@@ -35,5 +35,8 @@ int oai_last_job(struct llm_call *c);                                  /* 1 for 
 /* n > 1, best_of > 1 or echo: best_of jobs of one prompt (takes prompt); the stream of them. */
 int oai_submit_choices(struct llm_call *c, int32_t *prompt, int n_prompt);
 int oai_produce_choices(struct llm_call *c);
+/* A chat choice (index ix, its message built from text) with tools: the calls in text as
+ * message.tool_calls, finish_reason "tool_calls". Returns 0 or INFERD_ENOMEM. */
+int oai_tools_choice(struct llm_call *c, json_t *choice, const char *text, size_t len, int ix);
 
 #endif
