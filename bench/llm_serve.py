@@ -214,7 +214,8 @@ def main():
                     cpu_tok = (cpu_s() - c0) / max(r["tokens"], 1) * 1e6
                     base = base or (r["tok_s"], cpu_tok)
                     print("%-12s %4d %12.1f %8.1f%% %14.1f %8.1f%% %6d" % (
-                        gname, conc, r["tok_s"], 100.0 * r["tok_s"] / base[0], cpu_tok, 100.0 * cpu_tok / base[1],
+                        gname, conc, r["tok_s"], 100.0 * r["tok_s"] / base[0], cpu_tok,
+                        100.0 * cpu_tok / base[1] if base[1] else float("nan"),
                         r["errors"]))
         finally:
             procs["inferd"][0].send_signal(signal.SIGTERM)
