@@ -284,7 +284,7 @@ static int mistral_messages(struct llm_tools *t, const json_t *jm, const struct 
     free(t->msgs); /* up to two more: the tools and the moved system turn */
     if (!(t->msgs = calloc((size_t)n + 2, sizeof *t->msgs)))
         return inferd_err_set(err, INFERD_ENOMEM, "messages: out of memory");
-    if (n > 0 && strcmp(msgs[0].role, "system") == 0)
+    if (n > 0 && strcmp(msgs[0].role, "system") == 0 && t->active) /* without tools: where it was */
         sys = &msgs[i++];
     for (int x = i; x < n; x++)
         if (strcmp(msgs[x].role, "user") == 0)

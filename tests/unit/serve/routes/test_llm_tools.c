@@ -94,6 +94,12 @@ static void test_mistral_render(void)
     CHECK(t && strstr(t, "[/TOOL_RESULTS] Done.</s>[INST] Bye[/INST]") != NULL);
     CHECK(t && strncmp(t, "[INST] Hi[/INST][TOOL_CALLS] [{\"name\": \"f\", \"arguments\": {}, \"id\": \"", 68) == 0);
     free(t);
+    /* no tools offered: a plain chat renders as the template family always has */
+    t = render("mistral-v3", "{\"messages\": [{\"role\": \"system\", \"content\": \"S\"}, {\"role\": \"user\", "
+                             "\"content\": \"A\"}, {\"role\": \"assistant\", \"content\": \"B\"}, {\"role\": "
+                             "\"user\", \"content\": \"C\"}]}", NULL);
+    check_text(t, "[INST] S\n\nA[/INST] B</s>[INST] C[/INST]", __LINE__);
+    free(t);
 }
 
 /* A Mistral model's tool calling: detected from the template text, calls parsed back. */
