@@ -337,8 +337,8 @@ char *oai_error_event(const char *msg)
  * a piece of "<tool_call>" at the end is held back). From a call on, the text is held and
  * read by llm_tools_scan: each call is sent as OpenAI streams one, a delta with its index,
  * id, type, name and empty arguments when its arguments open, then deltas of the
- * arguments' bytes as they come (finish_reason "tool_calls", or "length" when the tokens
- * ran out inside one). Calls the scan cannot follow are sent whole at the end as
+ * arguments' bytes as they come (finish_reason "tool_calls"; "length", "timeout" or
+ * "cancelled" when the generation ended inside one, its arguments cut). Calls the scan cannot follow are sent whole at the end as
  * delta.tool_calls, or as content when they do not parse as calls. */
 static int extract_calls(struct llm_call *c, const char *text, size_t len, json_t **calls, char **content);
 
@@ -421,7 +421,7 @@ static int produce_tools(struct llm_call *c, const struct llm_job_out *jo)
     fin.toks = NULL;
     fin.n_toks = 0;
     if (c->tool_opened > 0) { /* streamed: the calls were sent as they came */
-        fin.finish_reason = strcmp(jo->finish_reason, "length") == 0 ? "length" : "tool_calls";
+        fin.finish_reason = strcmp(jo->finish_reason, "stop") == 0 ? "tool_calls" : jo->finish_reason;
     } else {
         if (c->tool_state == LLM_TOOLS_STREAM_CALL && extract_calls(c, h->data, h->len, &calls, &content) < 0)
             return -1;
