@@ -148,6 +148,8 @@ def run_level(port, model, conc, reqs, tokens, fn=one_stream):
 
     def pct(p):
         return ttfts[min(len(ttfts) - 1, int(p * len(ttfts)))] if ttfts else float("nan")
+    if errors:
+        print("  %d errors at %d streams, first: %s" % (len(errors), conc, errors[0][:300]), file=sys.stderr)
     return {"tok_s": toks[0] / wall, "ttft_p50": pct(0.5), "ttft_p99": pct(0.99), "errors": len(errors),
             "tokens": toks[0], "wall": wall}
 
