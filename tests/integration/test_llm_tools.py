@@ -247,6 +247,16 @@ def main():
                     calls[0]["arguments"] == whole["function"]["arguments"] and calls[0]["head_ok"] and
                     calls[0]["id"].startswith("call_"), "stream call %r vs %r" % (calls[0], whole))
 
+        # -- a stream cut inside the call (greedy: the same tokens as the whole answer, fewer of
+        # them): finish "length", the head sent, the arguments a prefix of the whole call's --
+        k = chat(s, "tiny", body).json()["usage"]["completion_tokens"]
+        for m in (k - 1, (2 * k) // 3):
+            cut, finish, content = stream_calls(chat(s, "tiny", dict(body, stream=True, max_tokens=m)))
+            ok = finish == "length" and (
+                (len(cut) == 1 and cut[0]["name"] == whole["function"]["name"] and
+                 whole["function"]["arguments"].startswith(cut[0]["arguments"])) or (not cut and m < k - 1))
+            t.check(ok, "stream cut at %d of %d tokens: %r %r %r" % (m, k, finish, cut, content))
+
         # -- auto and none: a well-formed answer either way --
         for choice in ("auto", "none", None):
             extra = {"tools": [WEATHER], "seed": 9, "max_tokens": 40}
