@@ -179,6 +179,23 @@ def ollama(t, s):
     if t.check(r.status == 200 and o.status == 200, "ollama history: %r %r" % (r, o)):
         t.check(r.json()["prompt_eval_count"] == o.json()["usage"]["prompt_tokens"], "ollama history prompt: %d vs %d"
                 % (r.json()["prompt_eval_count"], o.json()["usage"]["prompt_tokens"]))
+    # Mistral renders ids: two calls of one function, answered in order by tool_name
+    c2 = [{"function": {"name": "get_time", "arguments": {"zone": z}}} for z in ("CET", "UTC")]
+    omsgs = [{"role": "user", "content": "Time?"}, {"role": "assistant", "content": "", "tool_calls": c2},
+             {"role": "tool", "content": "10:00", "tool_name": "get_time"},
+             {"role": "tool", "content": "09:00", "tool_name": "get_time"}]
+    r = ol({"model": "tiny-mistral", "messages": omsgs, "tools": [TIME], "stream": False, "options": {"num_predict": 1}})
+    ids = ["call_1_%d" % k for k in range(2)]  # the ids the Ollama route gives them
+    amsgs = [omsgs[0], {"role": "assistant", "content": None, "tool_calls": [
+        {"id": ids[k], "type": "function", "function": {"name": "get_time", "arguments": json.dumps(c["function"][
+            "arguments"])}} for k, c in enumerate(c2)]},
+        {"role": "tool", "content": "10:00", "tool_call_id": ids[0]}, {"role": "tool", "content": "09:00",
+                                                                        "tool_call_id": ids[1]}]
+    o = post(s, {"model": "tiny-mistral", "messages": amsgs, "tools": [TIME], "max_tokens": 1})
+    if t.check(r.status == 200 and o.status == 200, "ollama mistral history: %r %r" % (r, o)):
+        t.check(r.json()["prompt_eval_count"] == o.json()["usage"]["prompt_tokens"],
+                "ollama mistral history prompt: %d vs %d" % (r.json()["prompt_eval_count"],
+                                                             o.json()["usage"]["prompt_tokens"]))
     r = s.request("POST", "/api/generate", body=json.dumps({"model": "tiny", "prompt": "x", "tools": [WEATHER]}),
                   headers={"Content-Type": "application/json"})
     t.check(r.status == 400 and "tools" in r.json()["error"], "ollama generate with tools: %r" % r)

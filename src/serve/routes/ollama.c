@@ -103,8 +103,8 @@ static void copy_field(json_t *o, const char *okey, json_t *root, const char *ke
 
 /* A copy of Ollama chat messages with OpenAI's call ids: assistant tool_calls get
  * "call_<message>_<k>" (and type "function") where they have none; a tool message without
- * tool_call_id gets the id of the last assistant turn's call named its tool_name, else of
- * that turn's next unanswered call. Returns a new array, or NULL (out of memory). */
+ * tool_call_id gets the id of the last assistant turn's next unanswered call named its
+ * tool_name, else of that turn's next call. Returns a new array, or NULL (out of memory). */
 static json_t *with_call_ids(const json_t *msgs)
 {
     json_t *out = json_deep_copy(msgs), *m, *calls = NULL;
@@ -127,13 +127,19 @@ static json_t *with_call_ids(const json_t *msgs)
         } else if (role && strcmp(role, "tool") == 0 && json_is_object(m) && !json_object_get(m, "tool_call_id")) {
             const char *name = json_string_value(json_object_get(m, "tool_name"));
             const json_t *match = NULL;
-            json_array_foreach(calls, k, call) {
-                const char *n = json_string_value(json_object_get(json_object_get(call, "function"), "name"));
-                if (!match && name && n && strcmp(n, name) == 0)
-                    match = call;
+            size_t at = next; /* the next unanswered call of that name, else the next one */
+            for (size_t x = 0; name && !match && x < json_array_size(calls); x++) {
+                size_t y = (next + x) % json_array_size(calls);
+                const char *n = json_string_value(json_object_get(json_object_get(json_array_get(calls, y),
+                                                                                  "function"), "name"));
+                if (n && strcmp(n, name) == 0) {
+                    match = json_array_get(calls, y);
+                    at = y;
+                }
             }
             if (!match)
-                match = json_array_get(calls, next++);
+                match = json_array_get(calls, at);
+            next = at + 1;
             const char *id = json_string_value(json_object_get(match, "id"));
             char fallback[48];
             snprintf(fallback, sizeof fallback, "call_%zu", i);
