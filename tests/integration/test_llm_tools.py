@@ -239,6 +239,29 @@ def main():
                     check_call(t, c, ["get_weather", "get_time"], "n=3 choice %d" % ch["index"])
                     ids.append(c["id"])
             t.check(len(set(ids)) == 3, "n=3 ids: %r" % ids)
+            # streamed: each choice's calls in its own deltas, joining into that choice's call
+            r = chat(s, "tiny", {"tools": [WEATHER, TIME], "tool_choice": "required", "seed": 7, "n": 3,
+                                 "stream": True})
+            per = {}
+            for block in r.body.decode().split("\n\n"):
+                if block.startswith("data: {"):
+                    for ch in json.loads(block[6:])["choices"]:
+                        p = per.setdefault(ch["index"], {"finish": None, "calls": {}})
+                        p["finish"] = ch.get("finish_reason") or p["finish"]
+                        for d in ch["delta"].get("tool_calls") or []:
+                            c = p["calls"].setdefault(d["index"], {"id": None, "name": "", "arguments": ""})
+                            c["id"] = d.get("id") or c["id"]
+                            c["name"] += (d.get("function") or {}).get("name") or ""
+                            c["arguments"] += (d.get("function") or {}).get("arguments") or ""
+            whole_n = {ch["index"]: ch["message"]["tool_calls"] for ch in chat(s, "tiny", {
+                "tools": [WEATHER, TIME], "tool_choice": "required", "seed": 7, "n": 3}).json()["choices"]}
+            t.check(sorted(per) == [0, 1, 2], "n=3 stream choices: %r" % per)
+            for i, p in per.items():
+                got = [(c["name"], c["arguments"]) for c in p["calls"].values()]
+                want = [(w["function"]["name"], w["function"]["arguments"]) for w in whole_n.get(i, [])]
+                t.check(p["finish"] == "tool_calls" and got == want and
+                        all(c["id"].endswith(("_0" if i == 0 else "_c%d_0" % i)) for c in p["calls"].values()),
+                        "n=3 stream choice %d: %r vs %r" % (i, p, want))
 
         # -- named: that function, arguments valid under its schema --
         for seed in (4, 5):
@@ -381,7 +404,6 @@ def main():
                ({"tool_choice": "required"}, "tool_choice"),
                ({"tools": [WEATHER], "tool_choice": "required", "response_format": {"type": "json_object"}},
                 "tool_choice"),
-               ({"tools": [WEATHER], "n": 2, "stream": True}, "n"),
                ({"tools": [{"type": "function", "function": {"name": "f", "parameters": {
                    "type": "string", "pattern": "a+"}}}], "tool_choice": "required"}, "tools[0]"),
                ({"messages": [{"role": "user", "content": "x"}, {"role": "tool", "content": "r"}]},

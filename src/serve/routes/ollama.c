@@ -354,13 +354,13 @@ static char *line_of(json_t *o)
  * when it holds no well-formed call), then the done line. */
 static int produce_tools(struct llm_call *c, struct llm_job_out *jo)
 {
-    struct buf *h = &c->tool_hold;
+    struct buf *h = &c->tool.hold;
     int rc = 0, done = jo->done;
     buf_put(h, jo->text, jo->len);
     if (buf_rc(h))
         return -1;
     jo->done = 0;
-    size_t send = h->len ? llm_tools_sendable(&c->tools, h->data, h->len, &c->tool_state) : 0;
+    size_t send = h->len ? llm_tools_sendable(&c->tools, h->data, h->len, &c->tool.state) : 0;
     if (send > 0) {
         rc = llm_call_pend(c, line_of(answer(c, jo, h->data, send)));
         memmove(h->data, h->data + send, h->len - send);
@@ -372,7 +372,7 @@ static int produce_tools(struct llm_call *c, struct llm_job_out *jo)
         return rc;
     json_t *calls = NULL;
     char *content = NULL;
-    if (c->tool_state == LLM_TOOLS_STREAM_CALL && extract_calls(c, h->data, h->len, &calls, &content) < 0)
+    if (c->tool.state == LLM_TOOLS_STREAM_CALL && extract_calls(c, h->data, h->len, &calls, &content) < 0)
         return -1;
     free(content); /* the text before the calls was sent already */
     jo->done = 0;
