@@ -124,6 +124,7 @@ def main():
         # -- n > 1: every choice a forced, valid call of its own (ids unique across choices) --
         r = chat(s, "tiny", {"tools": [WEATHER, TIME], "tool_choice": "required", "seed": 7, "n": 3})
         if t.check(r.status == 200 and len(r.json()["choices"]) == 3, "n=3: %r" % r):
+            whole_n = {ch["index"]: ch["message"].get("tool_calls") or [] for ch in r.json()["choices"]}
             ids = []
             for ch in r.json()["choices"]:
                 calls = ch["message"].get("tool_calls") or []
@@ -146,8 +147,6 @@ def main():
                             c["id"] = d.get("id") or c["id"]
                             c["name"] += (d.get("function") or {}).get("name") or ""
                             c["arguments"] += (d.get("function") or {}).get("arguments") or ""
-            whole_n = {ch["index"]: ch["message"]["tool_calls"] for ch in chat(s, "tiny", {
-                "tools": [WEATHER, TIME], "tool_choice": "required", "seed": 7, "n": 3}).json()["choices"]}
             t.check(sorted(per) == [0, 1, 2], "n=3 stream choices: %r" % per)
             for i, p in per.items():
                 got = [(c["name"], c["arguments"]) for c in p["calls"].values()]
