@@ -21,8 +21,8 @@ static void pack_usage(FILE *out)
 {
     fprintf(out,
             "usage: inferd pack SRC --name NAME [--version V] [-o DIR] [--sign KEY] [--set KEY=VALUE]...\n"
-            "  Makes a model package from an ONNX (*.onnx) or GGUF file (or a llama2.c checkpoint with\n"
-            "  --tokenizer, converted to GGUF): DIR/NAME/config.json and\n"
+            "  Makes a model package from an ONNX (*.onnx), GGUF or TFLite file (TFLite is converted to\n"
+            "  ONNX; a llama2.c checkpoint with --tokenizer to GGUF): DIR/NAME/config.json and\n"
             "  DIR/NAME/V/{model.onnx|model.gguf, config.json, manifest.json[, manifest.sig]}.\n"
             "  `inferd serve --models DIR` serves it as it is; `inferd register DIR --repo R` adds it\n"
             "  to a repository. config.json is inferred from the model (inputs, outputs, batching;\n"
@@ -37,6 +37,9 @@ static void pack_usage(FILE *out)
             "  --tokenizer TOK.bin  SRC is a llama2.c checkpoint: convert it with this tokenizer to GGUF\n"
             "  --max-batch-size N   = --set max_batch_size=N\n"
             "  --context-size N     = --set context_size=N (GGUF)\n"
+            "  --optimize           ONNX: fold constants, BatchNormalization into Conv, drop Identity,\n"
+            "                       Dropout and dead nodes, written into model.onnx (ORT still loads it)\n"
+            "  --quantize int8      ONNX: Conv/MatMul/Gemm weights to int8 + DequantizeLinear (per channel)\n"
             "  -q, --quiet          no progress output\n");
 }
 
@@ -69,6 +72,7 @@ int cli_pack(int argc, char **argv)
         {"set", required_argument, 0, 's'},    {"max-batch-size", required_argument, 0, 'b'},
         {"context-size", required_argument, 0, 'c'}, {"quiet", no_argument, 0, 'q'},
         {"tokenizer", required_argument, 0, 'T'},
+        {"optimize", no_argument, 0, 'O'},     {"quantize", required_argument, 0, 'Q'},
         {"help", no_argument, 0, 'h'},         {0, 0, 0, 0},
     };
     struct pack_opts o = {.version = 1};
@@ -86,6 +90,14 @@ int cli_pack(int argc, char **argv)
         case 'o': o.out_dir = optarg; break;
         case 'S': sign = optarg; break;
         case 'T': o.tokenizer = optarg; break;
+        case 'O': o.onnx_optimize = 1; break;
+        case 'Q':
+            if (strcmp(optarg, "int8") != 0) {
+                fprintf(stderr, "inferd pack: --quantize: '%s' is not a known type (ONNX: int8)\n", optarg);
+                goto done;
+            }
+            o.onnx_int8 = 1;
+            break;
         case 'q': quiet = 1; break;
         case 'v':
             if (cli_int("pack", "--version", optarg, 1, 999999999999999LL, "a version number (1 or more)", &v) < 0)
@@ -141,6 +153,15 @@ int cli_pack(int argc, char **argv)
     }
     if (!quiet && prog.done)
         cli_progress_end(&prog);
+    if (o.onnx_optimize || o.onnx_int8) {
+        printf("optimized: %s\n  size %lld -> %lld bytes (%.1f%%)\n", res.changes, (long long)res.size_before,
+               (long long)res.size, res.size_before ? 100.0 * (double)res.size / (double)res.size_before : 0.0);
+        if (res.max_abs_diff >= 0)
+            printf("  output difference on a random input: max abs %.3g (largest output value %.3g)\n",
+                   res.max_abs_diff, res.max_ref);
+        else
+            printf("  output difference: not measured (inputs that are not FP32)\n");
+    }
     printf("packed %s version %lld (%s, %lld bytes, sha256 %s)%s\n  %s\n", o.name, (long long)o.version, res.format,
            (long long)res.size, res.sha256, o.sign ? ", signed" : "", res.version_dir);
     rc = 0;

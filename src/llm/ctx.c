@@ -216,3 +216,54 @@ int inferd_llm_kv_size(const struct inferd_llm_ctx *c)
 {
     return c->kv.n_cells;
 }
+
+size_t inferd_llm_kv_row_bytes(const struct inferd_llm_ctx *c)
+{
+    return 2 * (size_t)c->kv.n_layer * c->kv.kv_dim * c->kv.elem;
+}
+
+int inferd_llm_kv_free(const struct inferd_llm_ctx *c)
+{
+    return c->kv.n_free * KV_PAGE;
+}
+
+int inferd_llm_kv_page(void)
+{
+    return KV_PAGE;
+}
+
+/* Layout of a run of n rows: for each layer, n K rows then n V rows. */
+int inferd_llm_seq_kv_get(const struct inferd_llm_ctx *c, int seq, int pos, int n, void *dst)
+{
+    const struct kv_cache *kv = &c->kv;
+    if (seq < 0 || seq >= c->n_seq || pos < 0 || n < 0 || pos + n > kv->len[seq])
+        return INFERD_EINVAL;
+    size_t row = (size_t)kv->kv_dim * kv->elem;
+    unsigned char *o = dst;
+    for (int l = 0; l < kv->n_layer; l++) {
+        for (int i = 0; i < n; i++, o += row)
+            memcpy(o, kv_k(kv, l, kv_cell(kv, seq, pos + i)), row);
+        for (int i = 0; i < n; i++, o += row)
+            memcpy(o, kv_v(kv, l, kv_cell(kv, seq, pos + i)), row);
+    }
+    return 0;
+}
+
+int inferd_llm_seq_kv_set(struct inferd_llm_ctx *c, int seq, int pos, int n, const void *src)
+{
+    struct kv_cache *kv = &c->kv;
+    if (seq < 0 || seq >= c->n_seq || n < 0 || pos != kv->len[seq] || pos + n > kv->max_pages_seq * KV_PAGE)
+        return INFERD_EINVAL;
+    if (kv_pages_needed(kv, seq, pos + n) > kv->n_free)
+        return INFERD_ETOOLARGE;
+    kv_grow(kv, seq, pos + n);
+    size_t row = (size_t)kv->kv_dim * kv->elem;
+    const unsigned char *in = src;
+    for (int l = 0; l < kv->n_layer; l++) {
+        for (int i = 0; i < n; i++, in += row)
+            memcpy(kv_k(kv, l, kv_cell(kv, seq, pos + i)), in, row);
+        for (int i = 0; i < n; i++, in += row)
+            memcpy(kv_v(kv, l, kv_cell(kv, seq, pos + i)), in, row);
+    }
+    return 0;
+}

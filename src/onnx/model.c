@@ -2,6 +2,7 @@
  * buffer), describe inputs/outputs, and run through a cache of per-shape plans. */
 #include <cblas.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -10,6 +11,7 @@
 
 #include "base/tpool.h"
 #include "onnx/onnx_int.h"
+#include "onnx/optimize.h"
 
 struct inferd_onnx_model {
     struct ox_model *g;         /* decoded graph; weights point into `map` */
@@ -21,6 +23,8 @@ struct inferd_onnx_model {
     int n_plans;
     unsigned char *value_keyed; /* per graph input: its values are part of the plan key */
     uint64_t clock;             /* run counter for LRU */
+    struct ox_opt_report opt_report; /* what the load-time rewrites did */
+    char opt_summary[200];
 };
 
 static int load_common(const void *data, size_t size, const struct inferd_onnx_options *opt,
@@ -34,6 +38,18 @@ static int load_common(const void *data, size_t size, const struct inferd_onnx_o
                               m->g->opset);
     if ((rc = ox_graph_build(m->g, err)) < 0)
         return rc;
+    unsigned off = opt ? opt->graph_opt_off : 0;
+    if ((off & INFERD_ONNX_OPT_ALL) != INFERD_ONNX_OPT_ALL) {
+        struct ox_opt_options oo = {.fold = !(off & INFERD_ONNX_OPT_FOLD), .identity = !(off & INFERD_ONNX_OPT_IDENTITY),
+                                    .bn = !(off & INFERD_ONNX_OPT_BN), .dce = !(off & INFERD_ONNX_OPT_DCE)};
+        if ((rc = ox_optimize_model(m->g, &oo, &m->opt_report, err)) < 0)
+            return rc;
+    }
+    const struct ox_opt_report *r = &m->opt_report;
+    snprintf(m->opt_summary, sizeof m->opt_summary,
+             "%lld -> %lld nodes (%d constant-folded, %d Identity/Dropout, %d BatchNormalization folded, %d dead)",
+             (long long)(r->nodes_before ? r->nodes_before : m->g->n_nodes), (long long)m->g->n_nodes, r->folded,
+             r->identities, r->bn_folded, r->dead);
     m->value_keyed = calloc((size_t)m->g->n_inputs + 1, 1);
     if (!m->value_keyed)
         return inferd_err_set(err, INFERD_ENOMEM, "onnx: out of memory");
@@ -239,4 +255,9 @@ int inferd_onnx_run(struct inferd_onnx_model *m, const struct inferd_tensor *inp
         o->nbytes = v->nbytes;
     }
     return 0;
+}
+
+const char *inferd_onnx_graph_summary(const struct inferd_onnx_model *m)
+{
+    return m->opt_summary;
 }

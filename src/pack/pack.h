@@ -43,6 +43,8 @@ struct pack_opts {
     const struct pack_secret_key *sign; /* borrowed; NULL = unsigned */
     file_progress_fn progress;          /* may be NULL */
     void *progress_ctx;
+    int onnx_optimize;                  /* ONNX: write the graph rewrites of onnx/optimize.h into the file */
+    int onnx_int8;                      /* ONNX: Conv/MatMul/Gemm weights to int8 QDQ (per channel) */
 };
 
 struct pack_result {
@@ -50,6 +52,11 @@ struct pack_result {
     char version_dir[PATH_MAX_LEN];  /* OUT/<name>/<version> */
     char sha256[65];                 /* of the model file (== the source's) */
     int64_t size;                    /* bytes of the model file */
+    /* with onnx_optimize / onnx_int8: the source's size, what changed, and the largest output
+     * difference between the source and the packaged model on a seeded random input */
+    int64_t size_before;
+    char changes[200];
+    double max_abs_diff, max_ref;
 };
 
 /* Builds the package. OUT: *res. Returns 0 or INFERD_E* with a message naming the source,

@@ -259,7 +259,8 @@ static json_t *answer(struct llm_call *c, const struct llm_job_out *jo, const ch
     json_object_set_new(o, "done_reason", json_string(jo->finish_reason));
     json_object_set_new(o, "total_duration", json_integer((json_int_t)(clock_now_ns() - c->start_ns)));
     json_object_set_new(o, "load_duration", json_integer(0)); /* loaded at startup */
-    json_object_set_new(o, "prompt_eval_count", json_integer(jo->prompt_tokens));
+    /* as Ollama counts it: the prompt tokens evaluated, not those reused from a cache */
+    json_object_set_new(o, "prompt_eval_count", json_integer(jo->prompt_tokens - jo->cached_tokens));
     json_object_set_new(o, "prompt_eval_duration", json_integer((json_int_t)(prompt_ms * 1e6)));
     json_object_set_new(o, "eval_count", json_integer(jo->completion_tokens));
     json_object_set_new(o, "eval_duration", json_integer((json_int_t)(eval_s * 1e9)));
