@@ -89,11 +89,12 @@ def ollama(t, s):
     call = {"function": {"name": "get_weather", "arguments": {"city": "Paris", "unit": "celsius"}}}
     omsgs = [{"role": "user", "content": "Weather in Paris?"}, {"role": "assistant", "content": "", "tool_calls": [call]},
              {"role": "tool", "content": "18 C", "tool_name": "get_weather"}]
-    r = ol({"model": "tiny", "messages": omsgs, "tools": [WEATHER], "stream": False, "options": {"num_predict": 1}})
+    r = ol({"model": "tiny-fresh1", "messages": omsgs, "tools": [WEATHER], "stream": False,
+            "options": {"num_predict": 1}})
     omsgs[1] = {"role": "assistant", "content": None, "tool_calls": [dict(call, id="x", type="function", function=dict(
         call["function"], arguments=json.dumps(call["function"]["arguments"])))]}
     omsgs[2] = {"role": "tool", "content": "18 C", "tool_call_id": "x"}
-    o = post(s, {"model": "tiny", "messages": omsgs, "tools": [WEATHER], "max_tokens": 1})
+    o = post(s, {"model": "tiny-fresh2", "messages": omsgs, "tools": [WEATHER], "max_tokens": 1})
     if t.check(r.status == 200 and o.status == 200, "ollama history: %r %r" % (r, o)):
         t.check(r.json()["prompt_eval_count"] == o.json()["usage"]["prompt_tokens"], "ollama history prompt: %d vs %d"
                 % (r.json()["prompt_eval_count"], o.json()["usage"]["prompt_tokens"]))
@@ -102,14 +103,15 @@ def ollama(t, s):
     omsgs = [{"role": "user", "content": "Time?"}, {"role": "assistant", "content": "", "tool_calls": c2},
              {"role": "tool", "content": "10:00", "tool_name": "get_time"},
              {"role": "tool", "content": "09:00", "tool_name": "get_time"}]
-    r = ol({"model": "tiny-mistral", "messages": omsgs, "tools": [TIME], "stream": False, "options": {"num_predict": 1}})
+    r = ol({"model": "tiny-mistral-fresh1", "messages": omsgs, "tools": [TIME], "stream": False,
+            "options": {"num_predict": 1}})
     ids = ["call_1_%d" % k for k in range(2)]  # the ids the Ollama route gives them
     amsgs = [omsgs[0], {"role": "assistant", "content": None, "tool_calls": [
         {"id": ids[k], "type": "function", "function": {"name": "get_time", "arguments": json.dumps(c["function"][
             "arguments"])}} for k, c in enumerate(c2)]},
         {"role": "tool", "content": "10:00", "tool_call_id": ids[0]}, {"role": "tool", "content": "09:00",
                                                                         "tool_call_id": ids[1]}]
-    o = post(s, {"model": "tiny-mistral", "messages": amsgs, "tools": [TIME], "max_tokens": 1})
+    o = post(s, {"model": "tiny-mistral-fresh2", "messages": amsgs, "tools": [TIME], "max_tokens": 1})
     if t.check(r.status == 200 and o.status == 200, "ollama mistral history: %r %r" % (r, o)):
         t.check(r.json()["prompt_eval_count"] == o.json()["usage"]["prompt_tokens"],
                 "ollama mistral history prompt: %d vs %d" % (r.json()["prompt_eval_count"],
@@ -126,7 +128,11 @@ def main():
         skip("llama-2-tiny-random.gguf is absent")
     t = Checker()
     root = tempfile.mkdtemp(prefix="inferd-tools-more-")
-    for name, tmpl in (("tiny", "chatml"), ("tiny-llama2", "llama2"), ("tiny-mistral", "mistral-v3")):
+    # *-fresh: models that serve only the history comparisons, so that nothing of their
+    # prompts is cached (Ollama's prompt_eval_count counts computed tokens only)
+    for name, tmpl in (("tiny", "chatml"), ("tiny-llama2", "llama2"), ("tiny-mistral", "mistral-v3"),
+                       ("tiny-fresh1", "chatml"), ("tiny-fresh2", "chatml"), ("tiny-mistral-fresh1", "mistral-v3"),
+                       ("tiny-mistral-fresh2", "mistral-v3")):
         os.makedirs(os.path.join(root, name, "1"))
         os.symlink(TINY, os.path.join(root, name, "1", "model.gguf"))
         write_json(os.path.join(root, name, "config.json"),
