@@ -21,8 +21,14 @@
 
 #include "check.h"
 #include "inferd/llm.h"
+#include "llm/kernels/kernels.h"
 
 #define TOL_P 1e-3
+/* Without SIMD kernels (INFERD_CPU_DISABLE=all, non-x86) the sums run in another order than
+ * llama.cpp's SIMD ones; where activations are quantized to Q8_0 that flips an occasional
+ * rounding (the README's "jumpy" results) and moves probabilities by up to ~7e-3. The
+ * tokens must still match. */
+#define TOL_P_PORTABLE_QUANT 1e-2
 #define NEAR_TIE 2e-3 /* logit margin below which llama.cpp's own rounding can flip the argmax */
 #define MAX_TOK 512
 
@@ -48,6 +54,8 @@ static void top2(const float *lg, int n, int *b1, int *b2)
 
 /* Checks one step's logits against the golden token and top-5; returns 1 when the step is a
  * near tie whose argmax differs from the golden token. */
+static double tol_p = TOL_P;
+
 static int check_step(const char *model, size_t ci, int g, const float *lg, int n_vocab, int32_t want, json_t *t5,
                       struct step_stats *st)
 {
@@ -79,9 +87,9 @@ static int check_step(const char *model, size_t ci, int g, const float *lg, int 
         double ours = exp((double)lg[id] - mx) / sum, dp = fabs(ours - p);
         if (dp > st->max_dp)
             st->max_dp = dp;
-        if (dp > TOL_P)
+        if (dp > tol_p)
             printf("%s case %zu step %d: p(%d) = %.6f, llama.cpp %.6f\n", model, ci, g, id, ours, p);
-        CHECK_NEAR(ours, p, TOL_P);
+        CHECK_NEAR(ours, p, tol_p);
     }
     return tie_flip;
 }
@@ -176,6 +184,10 @@ int main(int argc, char **argv)
     }
     const char *model = argv[1];
     int kv_f32 = argc > 2 && strcmp(argv[2], "kv_f32") == 0;
+    if (!kern_simd_active() && (strstr(model, "q8_0") || strstr(model, "q4_k"))) {
+        tol_p = TOL_P_PORTABLE_QUANT;
+        printf("%s: portable kernels: top-5 tolerance %.0e (tokens must still match)\n", model, tol_p);
+    }
     char rel[256], mpath[4096];
     snprintf(rel, sizeof rel, "llm/arch/%s.gguf", model);
     snprintf(mpath, sizeof mpath, "%s", check_shared_path(rel));
@@ -206,7 +218,7 @@ int main(int argc, char **argv)
         json_array_foreach(json_object_get(root, "cases"), ci, cs) run_case(model, m, c, ci, cs, &st);
         CHECK(st.n_steps > 0);
         printf("%s (kv %s): %d steps, max |dp| vs llama.cpp = %.3g (tolerance %.0e), near ties %d\n", model,
-               kv_f32 ? "f32" : "f16", st.n_steps, st.max_dp, TOL_P, st.n_near_tie);
+               kv_f32 ? "f32" : "f16", st.n_steps, st.max_dp, tol_p, st.n_near_tie);
     }
     inferd_llm_ctx_free(c);
     inferd_llm_free(m);
