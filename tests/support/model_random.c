@@ -203,6 +203,17 @@ int llm_random_model_write(const char *path, const struct llm_random_spec *s, st
         goto fail_msg;
     if (!s->tied && (rc = add_random(w, &b, &rng, "output.weight", s->embd_type, E, s->n_vocab, 0, se, err)) < 0)
         goto fail_msg;
+    if (s->longrope_orig_ctx > 0) { /* divisors in [1, 1.5] (short) and [4, 6] (long) */
+        snprintf(key, sizeof key, "%s.rope.scaling.original_context_length", a);
+        if ((rc = gguf_writer_set_u32(w, key, (uint32_t)s->longrope_orig_ctx)) < 0)
+            goto fail;
+        snprintf(key, sizeof key, "%s.rope.scaling.attn_factor", a);
+        if ((rc = gguf_writer_set_f32(w, key, 1.1f)) < 0)
+            goto fail;
+        if ((rc = add_random(w, &b, &rng, "rope_factors_short.weight", GGML_TYPE_F32, hd / 2, 0, 1.25f, 0.25f, err)) < 0 ||
+            (rc = add_random(w, &b, &rng, "rope_factors_long.weight", GGML_TYPE_F32, hd / 2, 0, 5.f, 1.f, err)) < 0)
+            goto fail_msg;
+    }
     for (int l = 0; l < s->n_layer; l++) {
         char n[64];
 #define T(suffix, t, ne0, ne1, c, sc)                                              \

@@ -28,6 +28,7 @@ struct llm_random_spec {
     float rope_base;            /* 0 = leave the key out (10000) */
     float rope_linear_factor;   /* 0 = no rope.scaling keys */
     int rope_yarn_orig_ctx;     /* > 0: scaling type yarn (factor rope_linear_factor) from this context */
+    int longrope_orig_ctx;      /* > 0: LongRoPE factors (rope_factors_{long,short}) over this context */
     uint64_t seed;
     int vocab;                  /* 1: write a tokenizer (needs n_vocab >= 259) */
     int n_expert, n_expert_used;/* llama only: > 0 writes a Mixtral-style MoE FFN */

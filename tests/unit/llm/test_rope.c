@@ -2,7 +2,8 @@
  * plain (theta_i = p * base^(-2i/d)), linear scaling (times 1/factor), Llama 3 rope_freqs
  * divisors, and YaRN (llama.cpp's variant: correction dims from beta_fast 32 / beta_slow 1 over
  * the original context, a linear ramp between interpolated and extrapolated angles, the
- * magnitude scaled by 1 + 0.1 ln(factor)), the YaRN hyper-parameters read from a GGUF file. */
+ * magnitude scaled by 1 + 0.1 ln(factor)), the YaRN hyper-parameters read from a GGUF file,
+ * and LongRoPE's choice of divisors by context size. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -116,9 +117,60 @@ static void test_yarn_file(void)
     unlink(path);
 }
 
+/* LongRoPE (phi3 128k): the short divisors while n_ctx per sequence fits the original
+ * context, the long ones beyond it, and rope.scaling.attn_factor scales cos/sin. */
+static void test_longrope_file(void)
+{
+    char path[256];
+    snprintf(path, sizeof path, "/tmp/inferd-test-longrope-%d.gguf", (int)getpid());
+    struct llm_random_spec s = llm_random_spec_tiny();
+    s.arch = "phi3";
+    s.n_swa = 256;
+    s.longrope_orig_ctx = 64;
+    s.vocab = 0;
+    struct inferd_err err = {0};
+    CHECK(llm_random_model_write(path, &s, &err) == 0);
+    struct inferd_llm_model *m = NULL;
+    if (inferd_llm_load(path, NULL, &m, &err) < 0) {
+        printf("load: %s\n", err.msg);
+        CHECK(0);
+        unlink(path);
+        return;
+    }
+    CHECK(m->rope_long != NULL && m->rope_short != NULL && m->hp.rope_attn_factor == 1.1f);
+    struct inferd_llm_ctx *c1 = NULL, *c2 = NULL, *c3 = NULL;
+    CHECK(inferd_llm_ctx_new(m, &(struct inferd_llm_ctx_params){.n_ctx = 64}, &c1, &err) == 0);
+    CHECK(inferd_llm_ctx_new(m, &(struct inferd_llm_ctx_params){.n_ctx = 128}, &c2, &err) == 0);
+    CHECK(inferd_llm_ctx_new(m, &(struct inferd_llm_ctx_params){.n_ctx = 128, .n_seq = 2}, &c3, &err) == 0);
+    if (c1 && c2 && c3) {
+        CHECK(c1->rope_ff == m->rope_short && c2->rope_ff == m->rope_long && c3->rope_ff == m->rope_short);
+        /* the factors are really used: the same prompt gives other logits */
+        int32_t toks[8] = {1, 5, 9, 13, 17, 21, 25, 29}, pos[8], seq[8] = {0};
+        for (int i = 0; i < 8; i++)
+            pos[i] = i;
+        struct inferd_llm_batch b = {.n = 8, .tokens = toks, .pos = pos, .seq = seq};
+        CHECK(inferd_llm_decode(c1, &b, &err) == 0 && inferd_llm_decode(c2, &b, &err) == 0);
+        const float *l1 = inferd_llm_logits(c1, 7), *l2 = inferd_llm_logits(c2, 7);
+        double d = 0;
+        for (int i = 0; l1 && l2 && i < m->hp.n_vocab; i++)
+            d = fmax(d, fabs(l1[i] - l2[i]));
+        printf("longrope: short vs long factors change the logits by %.3g\n", d);
+        CHECK(d > 1e-4);
+    }
+    float cs[8], sn[8];
+    llm_rope_angles(&m->hp, NULL, 0, cs, sn);
+    CHECK(fabsf(cs[0] - 1.1f) < 1e-6);
+    inferd_llm_ctx_free(c1);
+    inferd_llm_ctx_free(c2);
+    inferd_llm_ctx_free(c3);
+    inferd_llm_free(m);
+    unlink(path);
+}
+
 int main(void)
 {
     test_formulas();
     test_yarn_file();
+    test_longrope_file();
     return check_finish();
 }
