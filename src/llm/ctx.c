@@ -70,8 +70,8 @@ int inferd_llm_ctx_new(struct inferd_llm_model *m, const struct inferd_llm_ctx_p
         c->moe_probs = malloc(sizeof(float) * nb * X);
         c->moe_sel = malloc(sizeof(int32_t) * nb * K);
         c->moe_w = malloc(sizeof(float) * nb * K);
-        c->moe_rows = malloc(sizeof(int32_t) * nb * K);
-        c->moe_x = malloc(sizeof(float) * nb * K * E);
+        c->moe_rows = malloc(sizeof(int32_t) * nb); /* a token picks an expert at most once */
+        c->moe_x = malloc(sizeof(float) * nb * E);
         c->moe_out = malloc(sizeof(float) * nb * K * E);
     }
     /* LongRoPE: the long factors once the context per sequence exceeds the original one */
