@@ -54,14 +54,15 @@ struct llm_hparams {
     float yarn_ext_factor;      /* 0: no YaRN ramp */
     float yarn_lo, yarn_hi;     /* correction dims (from beta_fast 32, beta_slow 1) */
     float rope_attn_factor;     /* cos/sin magnitude (rope.scaling.attn_factor, 1 by default) */
-    int n_ctx_orig;             /* rope.scaling.original_context_length (0: n_ctx_train) */
+    int n_ctx_orig;             /* rope.scaling.original_context_length (default n_ctx_train) */
     int n_swa;                  /* sliding window: key at q is seen from p when p - q < n_swa; 0: none */
     int swa_every_other;        /* 1: the window applies to even layers only (gemma2) */
     float attn_softcap;         /* scores -> c * tanh(s / c) before the mask; 0: off */
     float final_softcap;        /* logits -> c * tanh(l / c); 0: off */
     float embd_scale;           /* token embeddings are multiplied by it (1 but gemma2) */
     float q_scale;              /* query scale, applied in the softmax (1/sqrt(head_dim) by default) */
-    int q_scale_pre;            /* 1: q is scaled right after RoPE, scores then use scale 1 (gemma2) */
+    int q_scale_pre;            /* 1: q is scaled right after RoPE, scores then use scale 1 (phi3,
+                                 * gemma2: as llama.cpp, so the f16 rounding of q matches) */
     enum llm_ffn_act ffn_act;   /* activation of the gate branch */
     int n_expert, n_expert_used;/* MoE: experts per layer, experts per token (0: dense FFN) */
 };
@@ -90,7 +91,7 @@ const struct llm_arch *llm_arch_find(const char *name, size_t len);
 int llm_get_weight(struct inferd_llm_model *m, const char *name, int64_t ne0, int64_t ne1, int64_t ne2,
                    int required, struct llm_weight *w, struct inferd_err *err);
 struct llm_weight llm_weight_rows(const struct llm_weight *w, int64_t r0, int64_t n);
-/* The standard layer tensors (llama, qwen2; llama's MoE variant when ffn_gate_inp exists). */
+/* The standard layer tensors (llama, qwen2; the MoE ones when <arch>.expert_count is set). */
 int llm_layer_weights_std(struct inferd_llm_model *m, int l, struct inferd_err *err);
 /* hp_* helpers for arch-specific keys "<arch>.<suffix>" (def < 0: required). */
 int llm_hp_u32(const struct gguf_file *g, const char *arch, const char *suffix, int64_t def, int lo, int hi,
