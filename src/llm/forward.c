@@ -77,11 +77,6 @@ struct att_args {
     int layer;
 };
 
-static inline float round_f16(float x)
-{
-    return fp16_to_f32(fp16_from_f32(x));
-}
-
 /* Whether layer l attends through the sliding window. */
 static int layer_swa(const struct llm_hparams *hp, int l)
 {
@@ -113,7 +108,7 @@ static void att_part(void *ctx, int ith, int nth)
         float *out = c->att + (size_t)t * q_dim + (size_t)h * hd;
         if (kv16) { /* ggml rounds q to the f16 of the cache before q.K */
             for (int i = 0; i < hd; i++)
-                qr[i] = round_f16(qv[i]);
+                qr[i] = fp16_round(qv[i]);
             qv = qr;
         }
         float mx = -INFINITY;
@@ -136,7 +131,7 @@ static void att_part(void *ctx, int ith, int nth)
         for (int j = j0; j <= p; j++) {
             const unsigned char *vr = kv_v(kv, a->layer, kv_cell(kv, s, j));
             float pj = sc[j] * inv;
-            kv->ops->axpy(out, kv16 ? round_f16(pj) : pj, vr + koff, hd);
+            kv->ops->axpy(out, kv16 ? fp16_round(pj) : pj, vr + koff, hd);
         }
     }
 }
@@ -164,8 +159,8 @@ static void ffn_act(const struct llm_hparams *hp, float *gate, const float *up, 
             } else if (x >= 10.0f) {
                 y = x;
             } else {
-                float h = round_f16(x);
-                y = round_f16(0.5f * h * (1.0f + tanhf(0.79788456080286535587989211986876f * h *
+                float h = fp16_round(x);
+                y = fp16_round(0.5f * h * (1.0f + tanhf(0.79788456080286535587989211986876f * h *
                                                        (1.0f + 0.044715f * h * h))));
             }
             gate[i] = y * up[i];

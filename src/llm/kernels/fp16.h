@@ -80,4 +80,15 @@ static inline uint16_t bf16_from_f32(float f)
     return (uint16_t)((u + (0x7fffu + ((u >> 16) & 1))) >> 16);
 }
 
+/* f -> nearest half (ties to even) -> float, the value ggml computes with after converting
+ * an activation to f16. Normal half range by rounding the float's mantissa to 10 bits;
+ * subnormals, overflow, inf and NaN through the two conversions. */
+static inline float fp16_round(float f)
+{
+    uint32_t u = fp16_f32_bits(f), a = u & 0x7fffffffu;
+    if (a >= 0x38800000u && a < 0x477ff000u) /* [2^-14, 65520): rounds to a normal half */
+        return fp16_bits_f32((u + 0xfffu + ((u >> 13) & 1u)) & ~0x1fffu);
+    return fp16_to_f32(fp16_from_f32(f));
+}
+
 #endif
