@@ -127,11 +127,16 @@ static void att_part(void *ctx, int ith, int nth)
             sum += sc[j];
         }
         float inv = (float)(1.0 / sum);
+        if (kv16) /* ggml converts the probabilities to f16 before p.V */
+            for (int j = j0; j <= p; j++)
+                sc[j] = fp16_round_unit(sc[j] * inv);
+        else
+            for (int j = j0; j <= p; j++)
+                sc[j] *= inv;
         memset(out, 0, sizeof(float) * hd);
         for (int j = j0; j <= p; j++) {
             const unsigned char *vr = kv_v(kv, a->layer, kv_cell(kv, s, j));
-            float pj = sc[j] * inv;
-            kv->ops->axpy(out, kv16 ? fp16_round(pj) : pj, vr + koff, hd);
+            kv->ops->axpy(out, sc[j], vr + koff, hd);
         }
     }
 }

@@ -91,4 +91,14 @@ static inline float fp16_round(float f)
     return fp16_to_f32(fp16_from_f32(f));
 }
 
+/* fp16_round for f in [0, 1] (probabilities) without a branch, so loops over it vectorize:
+ * half normals (f >= 2^-14) by rounding the mantissa to 10 bits, half subnormals (multiples
+ * of 2^-24) by adding and removing 0.5, whose float ulp is 2^-24 (ties to even both ways). */
+static inline float fp16_round_unit(float f)
+{
+    uint32_t u = fp16_f32_bits(f);
+    float sub = (f + 0.5f) - 0.5f, norm = fp16_bits_f32((u + 0xfffu + ((u >> 13) & 1u)) & ~0x1fffu);
+    return u < 0x38800000u ? sub : norm;
+}
+
 #endif

@@ -1,5 +1,5 @@
-/* test_fp16.c — fp16_round (the f16 rounding of activations that forward.c applies as ggml
- * does) equals the round trip through fp16_from_f32 / fp16_to_f32 on every 61st float bit
+/* test_fp16.c — fp16_round and fp16_round_unit (the f16 rounding of activations and
+ * probabilities that forward.c applies as ggml does): fp16_round equals the round trip through fp16_from_f32 / fp16_to_f32 on every 61st float bit
  * pattern (all exponents, subnormals, overflow, inf, NaN) and on the boundaries of its fast
  * path. (Checked on all 2^32 patterns when it was written.) */
 #include <math.h>
@@ -32,6 +32,18 @@ int main(void)
         bad += !same(f);
     }
     CHECK(bad == 0);
+    /* fp16_round_unit on [0, 1]: every 7th pattern (all of them when it was written) */
+    bad = 0;
+    for (uint32_t u = 0; u <= 0x3f800000u; u += 7) {
+        float f, a, b;
+        memcpy(&f, &u, 4);
+        a = fp16_round_unit(f);
+        b = fp16_round(f);
+        bad += memcmp(&a, &b, 4) != 0;
+    }
+    CHECK(bad == 0);
+    CHECK(fp16_round_unit(1.f) == 1.f && fp16_round_unit(0.f) == 0.f && fp16_round_unit(0x1p-25f) == 0.f &&
+          fp16_round_unit(0x3p-25f) == 0x1p-23f && fp16_round_unit(0x1.fffp-15f) == 0x1p-14f);
     /* fast-path edges: smallest normal half, largest half, the overflow tie, ties to even */
     static const float edge[] = {0x1p-14f, 0x1.ffep-15f, 0x1.fffp-15f, 65504.f, 65519.f, 65520.f, 65536.f,
                                  1.f + 0x1p-11f, 1.f + 0x3p-11f, -0.f, INFINITY, -INFINITY, 0x1p-25f, 0x1p-24f};
