@@ -1,7 +1,9 @@
 /* test_fp16.c — fp16_round and fp16_round_unit (the f16 rounding of activations and
- * probabilities that forward.c applies as ggml does): fp16_round equals the round trip through fp16_from_f32 / fp16_to_f32 on every 61st float bit
- * pattern (all exponents, subnormals, overflow, inf, NaN) and on the boundaries of its fast
- * path. (Checked on all 2^32 patterns when it was written.) */
+ * probabilities that forward.c applies as ggml does): fp16_round equals the round trip
+ * through fp16_from_f32 / fp16_to_f32 on every 1021st float bit pattern (all exponents,
+ * subnormals, overflow, inf, NaN) and on the edges of its fast path; fp16_round_unit equals
+ * fp16_round on [0, 1]. (Both were checked on every pattern when they were written; the
+ * sample keeps the sanitizer runs short.) */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -25,16 +27,16 @@ static int same(float f)
 int main(void)
 {
     unsigned long bad = 0;
-    for (uint64_t i = 0; i <= 0xffffffffu; i += 61) {
+    for (uint64_t i = 0; i <= 0xffffffffu; i += 1021) {
         uint32_t u = (uint32_t)i;
         float f;
         memcpy(&f, &u, 4);
         bad += !same(f);
     }
     CHECK(bad == 0);
-    /* fp16_round_unit on [0, 1]: every 7th pattern (all of them when it was written) */
+    /* fp16_round_unit on [0, 1]: every 251st pattern (all of them when it was written) */
     bad = 0;
-    for (uint32_t u = 0; u <= 0x3f800000u; u += 7) {
+    for (uint32_t u = 0; u <= 0x3f800000u; u += 251) {
         float f, a, b;
         memcpy(&f, &u, 4);
         a = fp16_round_unit(f);
