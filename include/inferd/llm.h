@@ -32,7 +32,7 @@ struct inferd_llm_load_params {
 
 /* Facts about a loaded model (borrowed strings live as long as the model). */
 struct inferd_llm_info {
-    const char *arch;           /* "llama", "qwen2" */
+    const char *arch;           /* "llama", "qwen2", "phi3", "gemma2" */
     const char *name;           /* general.name or "" */
     int n_vocab, n_ctx_train, n_embd, n_layer, n_head, n_head_kv, n_ff;
     int32_t bos, eos, eot;      /* -1 when absent */
