@@ -191,7 +191,7 @@ struct ox_plan {
  * values are treated as constants and become part of the plan's key. When planning finds
  * such an input not yet flagged it flags it and returns OX_ENEEDCONST: plan again. */
 #define OX_ENEEDCONST (-100)
-#define OX_MAX_KEYED 64 /* elements of a value-keyed input (int32, int64 or FP32) */
+#define OX_MAX_KEYED 64 /* elements of a value-keyed input (int32, int64, FP32 or bool) */
 int ox_plan_build(const struct ox_model *m, const struct ox_ctx *c, const struct inferd_tensor *inputs,
                   unsigned char *value_keyed, int64_t max_elements, struct ox_plan **out,
                   struct inferd_err *err);

@@ -27,6 +27,11 @@ static const char *const supported_ops[] = {
     /* beyond the required list, added for the PaddleOCR models */
     "Conv", "BatchNormalization", "Clip", "HardSigmoid", "MaxPool", "AveragePool", "GlobalAveragePool", "Slice",
     "Resize", "Upsample", "ConvTranspose",
+    /* data movement, indexing, normalisation, quantized (issue 12) */
+    "Tile", "Split", "Pad", "GatherElements", "GatherND", "ScatterElements", "Scatter", "ScatterND", "NonZero",
+    "OneHot", "Einsum", "DepthToSpace", "SpaceToDepth", "InstanceNormalization", "GroupNormalization", "LRN",
+    "Dropout", "Size", "EyeLike", "QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear", "MatMulInteger",
+    "QLinearMatMul", "ConvInteger", "QLinearConv",
 };
 
 /* Folders whose ops are all supported but which use a feature we do not implement. */
@@ -63,6 +68,11 @@ static const struct { const char *name, *why; } skip_list[] = {
     {"test_resize_tf_crop_and_resize", "Resize tf_crop_and_resize is not implemented"},
     {"test_identity_opt", "optional-typed values are not supported"},
     {"test_identity_sequence", "sequence-typed values are not supported"},
+    /* Dropout is implemented for inference; training mode with ratio > 0 draws a random mask */
+    {"test_training_dropout", "Dropout training mode (random mask) is not supported"},
+    {"test_training_dropout_default", "Dropout training mode (random mask) is not supported"},
+    {"test_training_dropout_default_mask", "Dropout training mode (random mask) is not supported"},
+    {"test_training_dropout_mask", "Dropout training mode (random mask) is not supported"},
 };
 
 static int n_pass, n_fail, n_unsupported, n_skipped;

@@ -1,0 +1,50 @@
+/* qgemm.c — the int8 GEMM's portable scalar reference (see qgemm.h). The inner loop runs
+ * over a row of B with a fixed A element, which compilers vectorise with int16/int32 lanes. */
+#include "onnx/ops/qgemm.h"
+
+static inline int32_t byte_at(const uint8_t *p, int64_t i, int is_signed)
+{
+    return is_signed ? (int32_t)(int8_t)p[i] : (int32_t)p[i];
+}
+
+static inline int32_t zp_at(const void *z, int64_t len, int64_t i, int is_signed)
+{
+    if (!z)
+        return 0;
+    return byte_at(z, len == 1 ? 0 : i, is_signed);
+}
+
+void qgemm_u8_ref(const struct qgemm_args *g)
+{
+    int32_t zb_row[4096];
+    int64_t N = g->N;
+    for (int64_t i = 0; i < g->M; i++) {
+        int32_t *c = g->c + i * N;
+        int32_t za = zp_at(g->za, g->za_len, i, g->a_signed);
+        for (int64_t j = 0; j < N; j++)
+            c[j] = 0;
+        for (int64_t j0 = 0; j0 < N; j0 += 4096) {
+            int64_t nj = N - j0 < 4096 ? N - j0 : 4096;
+            for (int64_t j = 0; j < nj; j++)
+                zb_row[j] = zp_at(g->zb, g->zb_len, j0 + j, g->b_signed);
+            for (int64_t k = 0; k < g->K; k++) {
+                int32_t av = byte_at(g->a, i * g->K + k, g->a_signed) - za;
+                const uint8_t *br = g->b + k * N + j0;
+                int32_t *cr = c + j0;
+                if (av == 0)
+                    continue;
+                if (g->b_signed)
+                    for (int64_t j = 0; j < nj; j++)
+                        cr[j] += av * ((int32_t)(int8_t)br[j] - zb_row[j]);
+                else
+                    for (int64_t j = 0; j < nj; j++)
+                        cr[j] += av * ((int32_t)br[j] - zb_row[j]);
+            }
+        }
+    }
+}
+
+void qgemm_u8(const struct qgemm_args *g)
+{
+    qgemm_u8_ref(g);
+}

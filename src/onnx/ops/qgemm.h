@@ -1,0 +1,35 @@
+/* qgemm.h — the int8 GEMM behind MatMulInteger, QLinearMatMul, ConvInteger and QLinearConv:
+ * 8-bit operands (each uint8 or int8), zero points per tensor or per row of A / column of B,
+ * exact int32 accumulation.
+ *
+ *   C (M, N) int32 = sum_k (A[i,k] - za[i]) * (B[k,j] - zb[j]),  A (M, K), B (K, N) row-major
+ *
+ *   struct qgemm_args g = {.M = m, .N = n, .K = k, .a = a, .b = b, .c = acc};
+ *   qgemm_u8(&g);
+ */
+#ifndef INFERD_ONNX_QGEMM_H
+#define INFERD_ONNX_QGEMM_H
+
+#include <stdint.h>
+
+#define QGEMM_SCRATCH_PAD 64 /* bytes callers add to a scratch request (alignment slack) */
+
+struct qgemm_args {
+    int64_t M, N, K;
+    const uint8_t *a;   /* (M, K), bytes read as int8 when a_signed */
+    int a_signed;
+    const uint8_t *b;   /* (K, N), bytes read as int8 when b_signed */
+    int b_signed;
+    const void *za;     /* a's zero point(s), a's dtype: NULL (0), 1 value, or M values */
+    int64_t za_len;
+    const void *zb;     /* b's zero point(s): NULL, 1 value, or N values */
+    int64_t zb_len;
+    int32_t *c;         /* OUT: (M, N) */
+};
+
+/* Portable reference; exact for any K up to 2^15 (int32 cannot overflow: 255*255*2^15 < 2^31). */
+void qgemm_u8_ref(const struct qgemm_args *g);
+/* Dispatch: the reference (the only kernel today). */
+void qgemm_u8(const struct qgemm_args *g);
+
+#endif
