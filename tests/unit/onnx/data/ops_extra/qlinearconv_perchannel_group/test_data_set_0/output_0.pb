@@ -1,0 +1,1 @@
+ByJH–T…w‡‡Œ‹jHŽrgšvqv›]Uevxt}wmn|uptpp||‚}gvp~x€uvƒ^YwŸ”©xvWyj†}ƒsnwmn~‹
