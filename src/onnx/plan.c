@@ -133,7 +133,7 @@ int ox_plan_build(const struct ox_model *m, const struct ox_ctx *c, const struct
         memcpy(v->dims, inputs[i].dims, sizeof v->dims);
         memcpy(&p->in_dims[i * INFERD_MAX_RANK], inputs[i].dims, sizeof v->dims);
         v->numel = ox_numel(v->rank, v->dims);
-        v->nbytes = (size_t)v->numel * inferd_dtype_size(v->dt);
+        v->nbytes = (size_t)v->numel * ox_dtype_size(v->dt);
         if (value_keyed[i] && v->numel <= OX_MAX_KEYED &&
             (v->dt == INFERD_INT64 || v->dt == INFERD_INT32 || v->dt == INFERD_FP32 || v->dt == INFERD_BOOL)) {
             v->data = inputs[i].data; /* the caller's values, read during planning only */

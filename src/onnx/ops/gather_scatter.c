@@ -130,7 +130,7 @@ static int gather_el_exec(const struct ox_ctx *c, const struct ox_node *n, struc
     int rc = elements_common(n, in[0], in[1], &axis, err);
     if (rc < 0 || (rc = elements_walk(n, in[0], in[1], axis, offs, err)) < 0)
         return rc;
-    size_t es = inferd_dtype_size(in[0]->dt);
+    size_t es = ox_dtype_size(in[0]->dt);
     for (int64_t k = 0; k < in[1]->numel; k++)
         memcpy((char *)out[0]->data + (size_t)k * es, (const char *)in[0]->data + (size_t)offs[k] * es, es);
     return 0;
@@ -162,7 +162,7 @@ static int scatter_el_exec(const struct ox_ctx *c, const struct ox_node *n, stru
     int rc = elements_common(n, in[0], in[1], &axis, err);
     if (rc < 0 || (rc = reduction_of(n, &red, err)) < 0 || (rc = elements_walk(n, in[0], in[1], axis, offs, err)) < 0)
         return rc;
-    size_t es = inferd_dtype_size(in[0]->dt);
+    size_t es = ox_dtype_size(in[0]->dt);
     if (out[0]->data != in[0]->data && out[0]->nbytes)
         memcpy(out[0]->data, in[0]->data, out[0]->nbytes);
     for (int64_t k = 0; k < in[1]->numel; k++)
@@ -255,7 +255,7 @@ static int gather_nd_exec(const struct ox_ctx *c, const struct ox_node *n, struc
     int rc = nd_setup(n, in[0], in[1], (int)ox_attr_int(n, "batch_dims", 0), &s, err);
     if (rc < 0)
         return rc;
-    size_t es = inferd_dtype_size(in[0]->dt), row = (size_t)s.slice * es;
+    size_t es = ox_dtype_size(in[0]->dt), row = (size_t)s.slice * es;
     char *yp = out[0]->data;
     for (int64_t bi = 0; bi < s.n_batch; bi++) {
         for (int64_t t = 0; t < s.n_tuples; t++, yp += row) {
@@ -293,7 +293,7 @@ static int scatter_nd_exec(const struct ox_ctx *c, const struct ox_node *n, stru
     int rc = nd_setup(n, in[0], in[1], 0, &s, err);
     if (rc < 0 || (rc = reduction_of(n, &red, err)) < 0)
         return rc;
-    size_t es = inferd_dtype_size(in[0]->dt);
+    size_t es = ox_dtype_size(in[0]->dt);
     if (out[0]->data != in[0]->data && out[0]->nbytes)
         memcpy(out[0]->data, in[0]->data, out[0]->nbytes);
     for (int64_t t = 0; t < s.n_tuples; t++) {
@@ -395,7 +395,7 @@ static int onehot_exec(const struct ox_ctx *c, const struct ox_node *n, struct o
     int rc = onehot_params(n, in, &depth, &axis, err);
     if (rc < 0)
         return rc;
-    size_t es = inferd_dtype_size(in[2]->dt);
+    size_t es = ox_dtype_size(in[2]->dt);
     const char *off = in[2]->data, *on = off + es;
     int64_t outer = 1, inner = 1;
     for (int d = 0; d < in[0]->rank; d++) {

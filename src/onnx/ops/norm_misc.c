@@ -69,7 +69,7 @@ static int d2s_move(const struct ox_node *n, const struct ox_tensor *x, struct o
         return rc;
     const struct ox_tensor *sp = to_space ? y : x, *dp = to_space ? x : y;
     int64_t N = sp->dims[0], C = sp->dims[1], H = dp->dims[2], W = dp->dims[3];
-    size_t es = inferd_dtype_size(x->dt);
+    size_t es = ox_dtype_size(x->dt);
     for (int64_t nn = 0; nn < N; nn++)
         for (int64_t c = 0; c < C; c++)
             for (int64_t i = 0; i < b; i++)

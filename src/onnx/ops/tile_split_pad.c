@@ -58,7 +58,7 @@ static int tile_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_
     const struct ox_tensor *x = in[0];
     struct ox_tensor *y = out[0];
     int rank = x->rank;
-    size_t es = inferd_dtype_size(x->dt);
+    size_t es = ox_dtype_size(x->dt);
     if (y->numel == 0)
         return 0;
     if (rank == 0) {
@@ -170,7 +170,7 @@ static int split_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox
     if (rc < 0)
         return rc;
     const struct ox_tensor *x = in[0];
-    size_t es = inferd_dtype_size(x->dt);
+    size_t es = ox_dtype_size(x->dt);
     int64_t outer = 1, inner = 1;
     for (int d = 0; d < x->rank; d++) {
         if (d < axis)
@@ -299,7 +299,7 @@ static int pad_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_t
     const struct ox_tensor *x = in[0];
     struct ox_tensor *y = out[0];
     int rank = x->rank;
-    size_t es = inferd_dtype_size(x->dt);
+    size_t es = ox_dtype_size(x->dt);
     /* the fill value, converted to the output dtype once */
     char fill[16] = {0};
     struct ox_tensor ft = {.dt = y->dt, .data = fill};

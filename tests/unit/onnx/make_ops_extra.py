@@ -159,5 +159,23 @@ def main():
          [("y", y.astype(np.uint8))], 10, group=2, strides=[2, 2], pads=[1, 1, 1, 1], kernel_shape=[3, 3])
 
 
+def text_model():
+    """data/text_ops.onnx for test_onnx_bytes.c: string views moved by shape ops."""
+    nodes = [
+        helper.make_node("Transpose", ["text"], ["t"], perm=[1, 0]),
+        helper.make_node("Concat", ["text", "t"], ["cat"], axis=0),
+        helper.make_node("Gather", ["cat", "idx"], ["picked"], axis=1),
+        helper.make_node("Reshape", ["picked", "flat"], ["out"]),
+    ]
+    g = helper.make_graph(nodes, "text_ops", [helper.make_tensor_value_info("text", TensorProto.STRING, ["N", "N"])],
+                          [helper.make_tensor_value_info("out", TensorProto.STRING, [None])],
+                          [numpy_helper.from_array(np.array([1], np.int64), "idx"),
+                           numpy_helper.from_array(np.array([-1], np.int64), "flat")])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)], producer_name="make_ops_extra")
+    m.ir_version = 8
+    onnx.save(m, os.path.join(os.path.dirname(here), "text_ops.onnx"))
+
+
 if __name__ == "__main__":
     main()
+    text_model()
