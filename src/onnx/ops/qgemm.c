@@ -2,6 +2,8 @@
  * over a row of B with a fixed A element, which compilers vectorise with int16/int32 lanes. */
 #include "onnx/ops/qgemm.h"
 
+#include "base/cpu.h"
+
 static inline int32_t byte_at(const uint8_t *p, int64_t i, int is_signed)
 {
     return is_signed ? (int32_t)(int8_t)p[i] : (int32_t)p[i];
@@ -44,7 +46,16 @@ void qgemm_u8_ref(const struct qgemm_args *g)
     }
 }
 
+size_t qgemm_scratch_bytes(int64_t K, int64_t N)
+{
+    /* B - zb as int16, K rounded up to pairs, N up to 8 columns, plus alignment slack */
+    return (size_t)((K + 1) / 2 * 2) * (size_t)((N + 7) / 8 * 8) * sizeof(int16_t) + 32;
+}
+
 void qgemm_u8(const struct qgemm_args *g)
 {
-    qgemm_u8_ref(g);
+    if (g->pack && g->M > 0 && g->N > 0 && g->K > 0 && cpu_has(CPU_AVX2))
+        qgemm_u8_avx2(g);
+    else
+        qgemm_u8_ref(g);
 }

@@ -333,14 +333,20 @@ static int qlmm_infer(const struct ox_node *n, struct ox_tensor *const *in, stru
     return qmm_infer_io(n, in, out, &QLMM, err);
 }
 
-/* QLinearMatMul's scratch: int32 accumulators of one (M, N) product */
+/* Scratch of both: int32 accumulators of one (M, N) product (QLinearMatMul only), rounded
+ * to 64 bytes, then the int8 GEMM's packed B. */
+static size_t qmm_acc_bytes(const struct ox_node *n, int64_t M, int64_t N)
+{
+    return strcmp(n->op_type, "QLinearMatMul") == 0 ? ((size_t)(M * N) * sizeof(int32_t) + 63) & ~(size_t)63 : 0;
+}
+
 static size_t qmm_scratch(const struct ox_node *n, struct ox_tensor *const *in, struct ox_tensor *const *out)
 {
-    (void)n;
     (void)out;
-    const struct ox_tensor *a = in[0], *b = in[3];
-    int64_t mn = (a->rank > 1 ? a->dims[a->rank - 2] : 1) * (b->rank > 1 ? b->dims[b->rank - 1] : 1);
-    return (size_t)mn * sizeof(int32_t) + QGEMM_SCRATCH_PAD;
+    const struct ox_tensor *a = in[0], *b = in[strcmp(n->op_type, "QLinearMatMul") == 0 ? 3 : 1];
+    int64_t M = a->rank > 1 ? a->dims[a->rank - 2] : 1, K = a->dims[a->rank - 1];
+    int64_t N = b->rank > 1 ? b->dims[b->rank - 1] : 1;
+    return qmm_acc_bytes(n, M, N) + qgemm_scratch_bytes(K, N);
 }
 
 static int qmm_exec_io(const struct ox_ctx *c, const struct ox_node *n, struct ox_tensor *const *in,
@@ -358,6 +364,7 @@ static int qmm_exec_io(const struct ox_ctx *c, const struct ox_node *n, struct o
     for (int k = 0; k < nbd; k++)
         n_batch *= dims[k];
     int32_t *acc = io->sy >= 0 ? c->scratch : NULL;
+    void *pack = c->scratch ? (char *)c->scratch + qmm_acc_bytes(n, M, N) : NULL;
     int64_t bidx[INFERD_MAX_RANK] = {0};
     int ba = a->rank > 2 ? a->rank - 2 : 0, bbr = b->rank > 2 ? b->rank - 2 : 0;
     for (int64_t bt = 0; bt < n_batch; bt++) {
@@ -377,6 +384,7 @@ static int qmm_exec_io(const struct ox_ctx *c, const struct ox_node *n, struct o
             .za = za ? za->data : NULL, .za_len = za ? za->numel : 0,
             .zb = zb ? zb->data : NULL, .zb_len = zb ? zb->numel : 0,
             .c = acc ? acc : (int32_t *)y->data + bt * M * N,
+            .pack = pack,
         };
         qgemm_u8(&g);
         if (acc) {
@@ -412,6 +420,7 @@ static int qlmm_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_
     return qmm_exec_io(c, n, in, out, &QLMM, err);
 }
 
-const struct ox_op ox_op_matmul_integer = {"MatMulInteger", 2, 4, 1, 1, NULL, mmi_infer, mmi_exec, 0, NULL, NULL};
+const struct ox_op ox_op_matmul_integer = {"MatMulInteger", 2, 4, 1, 1, NULL, mmi_infer, mmi_exec, 0, qmm_scratch,
+                                           NULL};
 const struct ox_op ox_op_qlinear_matmul = {"QLinearMatMul", 8, 8, 1, 1, NULL, qlmm_infer, qlmm_exec, 0, qmm_scratch,
                                            NULL};

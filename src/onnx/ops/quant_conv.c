@@ -83,7 +83,8 @@ static int qconv_infer(const struct ox_node *n, struct ox_tensor *const *in, str
     return ox_set_shape(out[0], dt, 4, dims, err);
 }
 
-/* scratch: the im2col matrix of one group, then int32 accumulators of one group */
+/* scratch: the im2col matrix of one group, int32 accumulators of one group, the int8
+ * GEMM's packed B (each part rounded to 64 bytes) */
 static size_t qconv_scratch(const struct ox_node *n, struct ox_tensor *const *in, struct ox_tensor *const *out)
 {
     const struct qconv_io *io = io_of(n);
@@ -93,7 +94,8 @@ static size_t qconv_scratch(const struct ox_node *n, struct ox_tensor *const *in
         g = 1;
     size_t col = (size_t)(x->dims[1] / g * w->dims[2] * w->dims[3] * sp);
     col = (col + 63) & ~(size_t)63;
-    return col + (size_t)(w->dims[0] / g * sp) * sizeof(int32_t) + QGEMM_SCRATCH_PAD;
+    size_t acc = ((size_t)(w->dims[0] / g * sp) * sizeof(int32_t) + 63) & ~(size_t)63;
+    return col + acc + qgemm_scratch_bytes(x->dims[1] / g * w->dims[2] * w->dims[3], sp) + QGEMM_SCRATCH_PAD;
 }
 
 static int qconv_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_tensor *const *in,
@@ -111,6 +113,7 @@ static int qconv_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox
     int64_t cg = C / g, mg = M / g, sp = win.oh * win.ow, kk = cg * win.kh * win.kw;
     uint8_t *col = c->scratch;
     int32_t *acc = (int32_t *)(void *)(col + (((size_t)(kk * sp) + 63) & ~(size_t)63));
+    void *pack = (char *)acc + (((size_t)(mg * sp) * sizeof(int32_t) + 63) & ~(size_t)63);
     uint8_t pad = zx ? *(const uint8_t *)zx->data : 0;
     for (int64_t nn = 0; nn < N; nn++) {
         for (int64_t gi = 0; gi < g; gi++) {
@@ -137,6 +140,7 @@ static int qconv_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox
                 .za = zwp, .za_len = zw ? (zw->numel == 1 ? 1 : mg) : 0,
                 .zb = zx ? zx->data : NULL, .zb_len = zx ? 1 : 0,
                 .c = dst,
+                .pack = pack,
             };
             qgemm_u8(&q);
             if (io->sy < 0)
