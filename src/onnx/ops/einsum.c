@@ -6,8 +6,11 @@
  *
  * The kernel walks every output element and, inside it, every combination of the summed
  * labels; each operand's offset is a dot of the label indices with per-label strides (a
- * label repeated in one operand adds its strides, which reads the diagonal). This is the
- * portable reference: it does the naive number of multiply-adds, no GEMM blocking.
+ * label repeated in one operand adds its strides, which reads the diagonal). FP32 products
+ * of two operands whose labels are each batch (in both and the output), M (first and
+ * output), N (second and output) or K (both, summed) — matmul, batch matmul, attention
+ * scores "bhqd,bhkd->bhqk", outer products — are regrouped into (batch, M, K) @ (batch, K, N)
+ * in the step's scratch and run through ox_sgemm instead.
  */
 #include <string.h>
 
@@ -177,14 +180,118 @@ static int einsum_infer(const struct ox_node *n, struct ox_tensor *const *in, st
     return ox_set_shape(out[0], in[0]->dt, e.n_out, dims, err);
 }
 
+/* The GEMM form of a 2-operand FP32 einsum: label lists per role and their sizes. */
+struct ein_gemm {
+    int lb[EIN_MAX_LABELS], lm[EIN_MAX_LABELS], ln[EIN_MAX_LABELS], lk[EIN_MAX_LABELS];
+    int nb, nm, nn, nk;
+    int64_t B, M, N, K;
+};
+
+/* Fills g and returns 1 when e is a (batched) matrix product without diagonals, broadcasts
+ * or one-sided sums; else 0. */
+static int ein_gemm_form(const struct ein *e, struct ox_tensor *const *in, struct ein_gemm *g)
+{
+    if (e->n_ops != 2 || in[0]->dt != INFERD_FP32)
+        return 0;
+    int where[EIN_MAX_LABELS] = {0}; /* bit 0: A, bit 1: B, bit 2: output */
+    for (int i = 0; i < 2; i++)
+        for (int d = 0; d < in[i]->rank; d++) {
+            int l = e->op_lab[i][d];
+            if ((where[l] & (1 << i)) || in[i]->dims[d] != e->dim[l])
+                return 0; /* diagonal or broadcast */
+            where[l] |= 1 << i;
+        }
+    for (int k = 0; k < e->n_out; k++)
+        where[e->out_lab[k]] |= 4;
+    memset(g, 0, sizeof *g);
+    g->B = g->M = g->N = g->K = 1;
+    /* roles in the output's order for batch/M/N (so the result scatters back in runs) */
+    for (int k = 0; k < e->n_out; k++) {
+        int l = e->out_lab[k];
+        if (where[l] == 7)
+            g->lb[g->nb++] = l, g->B *= e->dim[l];
+        else if (where[l] == 5)
+            g->lm[g->nm++] = l, g->M *= e->dim[l];
+        else if (where[l] == 6)
+            g->ln[g->nn++] = l, g->N *= e->dim[l];
+    }
+    for (int l = 0; l < EIN_MAX_LABELS; l++) {
+        if (where[l] == 3)
+            g->lk[g->nk++] = l, g->K *= e->dim[l];
+        else if (where[l] == 1 || where[l] == 2)
+            return 0; /* summed over one operand only */
+    }
+    return g->M * g->K + g->K * g->N > 0;
+}
+
+/* Copies src's elements into dst in the order of labels labs[0..nl) (the last fastest). */
+static void ein_gather(const float *src, const int64_t *stride, const int *labs, int nl, const int64_t *dim,
+                       float *dst, int64_t count)
+{
+    int64_t idx[EIN_MAX_LABELS] = {0}, off = 0;
+    for (int64_t i = 0; i < count; i++) {
+        dst[i] = src[off];
+        for (int k = nl - 1; k >= 0; k--) {
+            off += stride[labs[k]];
+            if (++idx[k] < dim[labs[k]])
+                break;
+            off -= idx[k] * stride[labs[k]];
+            idx[k] = 0;
+        }
+    }
+}
+
+static size_t einsum_scratch(const struct ox_node *n, struct ox_tensor *const *in, struct ox_tensor *const *out)
+{
+    (void)out;
+    struct ein e;
+    struct ein_gemm g;
+    if (ein_parse(n, in, &e, NULL) < 0 || !ein_gemm_form(&e, in, &g))
+        return 0;
+    return (size_t)(g.B * (g.M * g.K + g.K * g.N + g.M * g.N)) * sizeof(float) + 64;
+}
+
+static void einsum_gemm(const struct ox_ctx *c, const struct ein *e, const struct ein_gemm *g,
+                        struct ox_tensor *const *in, struct ox_tensor *y)
+{
+    float *a = c->scratch, *b = a + g->B * g->M * g->K, *cc = b + g->B * g->K * g->N;
+    int la[EIN_MAX_LABELS], lbb[EIN_MAX_LABELS], lc[EIN_MAX_LABELS], na = 0, nb = 0, nc = 0;
+    for (int k = 0; k < g->nb; k++)
+        la[na++] = lbb[nb++] = lc[nc++] = g->lb[k];
+    for (int k = 0; k < g->nm; k++)
+        la[na++] = lc[nc++] = g->lm[k];
+    for (int k = 0; k < g->nk; k++)
+        la[na++] = g->lk[k];
+    for (int k = 0; k < g->nk; k++)
+        lbb[nb++] = g->lk[k];
+    for (int k = 0; k < g->nn; k++)
+        lbb[nb++] = lc[nc++] = g->ln[k];
+    ein_gather(in[0]->data, e->stride[0], la, na, e->dim, a, g->B * g->M * g->K);
+    ein_gather(in[1]->data, e->stride[1], lbb, nb, e->dim, b, g->B * g->K * g->N);
+    for (int64_t bt = 0; bt < g->B; bt++)
+        ox_sgemm(c, 0, 0, g->M, g->N, g->K, 1.0f, a + bt * g->M * g->K, b + bt * g->K * g->N, 0.0f,
+                 cc + bt * g->M * g->N);
+    /* (batch, M, N) -> the output's label order: gather from cc with per-label strides */
+    int64_t cs[EIN_MAX_LABELS] = {0}, st = 1;
+    for (int k = nc - 1; k >= 0; k--) {
+        cs[lc[k]] = st;
+        st *= e->dim[lc[k]];
+    }
+    ein_gather(cc, cs, e->out_lab, e->n_out, e->dim, y->data, y->numel);
+}
+
 static int einsum_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_tensor *const *in,
                        struct ox_tensor **out, struct inferd_err *err)
 {
-    (void)c;
     struct ein e;
+    struct ein_gemm g;
     int rc = ein_parse(n, in, &e, err);
     if (rc < 0)
         return rc;
+    if (c && c->scratch && ein_gemm_form(&e, in, &g)) {
+        einsum_gemm(c, &e, &g, in, out[0]);
+        return 0;
+    }
     int f32 = in[0]->dt == INFERD_FP32;
     int64_t oi[INFERD_MAX_RANK] = {0}, si[EIN_MAX_LABELS], n_inner = 1;
     for (int k = 0; k < e.n_sum; k++)
@@ -226,4 +333,5 @@ static int einsum_exec(const struct ox_ctx *c, const struct ox_node *n, struct o
     return 0;
 }
 
-const struct ox_op ox_op_einsum = {"Einsum", 1, EIN_MAX_OPS, 1, 1, NULL, einsum_infer, einsum_exec, 0, NULL, NULL};
+const struct ox_op ox_op_einsum = {"Einsum", 1, EIN_MAX_OPS, 1, 1, NULL, einsum_infer, einsum_exec, 0, einsum_scratch,
+                                   NULL};

@@ -119,6 +119,15 @@ def main():
     p, q2 = f32(2, 3, 4, 5), f32(2, 3, 5, 2)
     case("einsum_ellipsis_matmul", "Einsum", [("p", p), ("q", q2)], [("y", (p @ q2).astype(np.float32))], 12,
          equation="...ij,...jk->...ik")
+    q, k = f32(2, 3, 4, 5), f32(2, 3, 6, 5)
+    case("einsum_attention_scores", "Einsum", [("q", q), ("k", k)],
+         [("y", np.einsum("bhqd,bhkd->bhqk", q, k).astype(np.float32))], 12, equation="bhqd,bhkd->bhqk")
+    p, q2 = f32(4, 3), f32(3, 5)
+    case("einsum_matmul_transposed_out", "Einsum", [("p", p), ("q", q2)], [("y", (p @ q2).T.copy())], 12,
+         equation="ij,jk->ki")
+    x, w = f32(2, 7, 4), f32(6, 4)
+    case("einsum_linear_bias_free", "Einsum", [("x", x), ("w", w)], [("y", np.einsum("bti,oi->bto", x, w))], 12,
+         equation="bti,oi->bto")
     # MatMulInteger: int8 x int8, per-row A zero points, batched A
     A = rng.integers(-128, 128, (2, 3, 5), dtype=np.int8)
     B = rng.integers(-128, 128, (5, 4), dtype=np.int8)

@@ -1,1 +1,1 @@
-ByJH–T…w‡‡Œ‹jHŽrgšvqv›]Uevxt}wmn|uptpp||‚}gvp~x€uvƒ^YwŸ”©xvWyj†}ƒsnwmn~‹
+ByJH‘utP–’š—sceƒ¥VqH†~`Êˆ•‰s}k_e…{at}|po„g„vb}’w˜]ŽÇ©–sž¢„~htt‚{Œut
