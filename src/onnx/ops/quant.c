@@ -120,16 +120,57 @@ static int quant_infer(const struct ox_node *n, struct ox_tensor *const *in, str
     return ox_set_shape(out[0], dt, in[0]->rank, in[0]->dims, err);
 }
 
+/* The common case as a tight loop: FP32 x and scale, 8-bit y, split over the pool. */
+struct qpar {
+    const struct qmap *q;
+    const float *x, *scale;
+    const void *zp; /* zero points in y's / x's dtype, or NULL */
+    void *y;
+    int is_signed;
+};
+
+static void quant8_range(void *arg, int64_t lo, int64_t hi)
+{
+    const struct qpar *a = arg;
+    float qlo = a->is_signed ? -128.0f : 0.0f, qhi = a->is_signed ? 127.0f : 255.0f;
+    for (int64_t i = lo; i < hi; i++) {
+        int64_t k = qmap_at(a->q, i);
+        float z = !a->zp ? 0.0f : a->is_signed ? (float)((const int8_t *)a->zp)[k] : (float)((const uint8_t *)a->zp)[k];
+        float v = nearbyintf(a->x[i] / a->scale[k]) + z;
+        v = v < qlo ? qlo : v > qhi ? qhi : v;
+        if (a->is_signed)
+            ((int8_t *)a->y)[i] = (int8_t)v;
+        else
+            ((uint8_t *)a->y)[i] = (uint8_t)v;
+    }
+}
+
+static void dequant8_range(void *arg, int64_t lo, int64_t hi)
+{
+    const struct qpar *a = arg;
+    float *y = a->y;
+    for (int64_t i = lo; i < hi; i++) {
+        int64_t k = qmap_at(a->q, i);
+        int32_t xv = a->is_signed ? ((const int8_t *)a->x)[i] : ((const uint8_t *)a->x)[i];
+        int32_t z = !a->zp ? 0 : a->is_signed ? ((const int8_t *)a->zp)[k] : ((const uint8_t *)a->zp)[k];
+        y[i] = (float)(xv - z) * a->scale[k];
+    }
+}
+
 static int quant_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_tensor *const *in,
                       struct ox_tensor **out, struct inferd_err *err)
 {
-    (void)c;
     const struct ox_tensor *x = in[0], *sc = in[1], *zp = n->n_in > 2 ? in[2] : NULL;
     struct qmap q;
     int rc = qmap_setup(n, x, sc, zp, &q, err);
     if (rc < 0)
         return rc;
     struct ox_tensor *y = out[0];
+    if (x->dt == INFERD_FP32 && sc->dt == INFERD_FP32 && is_q8(y->dt)) {
+        struct qpar a = {&q, x->data, sc->data, zp ? zp->data : NULL, y->data, y->dt == INFERD_INT8};
+        ox_parallel(c, x->numel, 32768, quant8_range, &a);
+        return 0;
+    }
     for (int64_t i = 0; i < x->numel; i++) {
         int64_t k = qmap_at(&q, i);
         float s = (float)ox_get_f64(sc, k);
@@ -163,12 +204,16 @@ static int dequant_infer(const struct ox_node *n, struct ox_tensor *const *in, s
 static int dequant_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_tensor *const *in,
                         struct ox_tensor **out, struct inferd_err *err)
 {
-    (void)c;
     const struct ox_tensor *x = in[0], *sc = in[1], *zp = n->n_in > 2 ? in[2] : NULL;
     struct qmap q;
     int rc = qmap_setup(n, x, sc, zp, &q, err);
     if (rc < 0)
         return rc;
+    if (is_q8(x->dt) && sc->dt == INFERD_FP32) {
+        struct qpar a = {&q, x->data, sc->data, zp ? zp->data : NULL, out[0]->data, x->dt == INFERD_INT8};
+        ox_parallel(c, x->numel, 32768, dequant8_range, &a);
+        return 0;
+    }
     for (int64_t i = 0; i < x->numel; i++) {
         int64_t k = qmap_at(&q, i);
         int64_t z = zp ? ox_get_i64(zp, k) : 0;
