@@ -168,7 +168,7 @@ static int ein_parse(const struct ox_node *n, struct ox_tensor *const *in, struc
 static int einsum_infer(const struct ox_node *n, struct ox_tensor *const *in, struct ox_tensor **out,
                         struct inferd_err *err)
 {
-    struct ein e;
+    struct ein e = {0};
     int rc = ein_parse(n, in, &e, err);
     if (rc < 0)
         return rc;
@@ -244,7 +244,7 @@ static void ein_gather(const float *src, const int64_t *stride, const int *labs,
 static size_t einsum_scratch(const struct ox_node *n, struct ox_tensor *const *in, struct ox_tensor *const *out)
 {
     (void)out;
-    struct ein e;
+    struct ein e = {0};
     struct ein_gemm g;
     if (ein_parse(n, in, &e, NULL) < 0 || !ein_gemm_form(&e, in, &g))
         return 0;
@@ -283,7 +283,7 @@ static void einsum_gemm(const struct ox_ctx *c, const struct ein *e, const struc
 static int einsum_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_tensor *const *in,
                        struct ox_tensor **out, struct inferd_err *err)
 {
-    struct ein e;
+    struct ein e = {0};
     struct ein_gemm g;
     int rc = ein_parse(n, in, &e, err);
     if (rc < 0)

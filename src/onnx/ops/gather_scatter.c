@@ -109,7 +109,7 @@ static int elements_walk(const struct ox_node *n, const struct ox_tensor *data, 
 static int gather_el_infer(const struct ox_node *n, struct ox_tensor *const *in, struct ox_tensor **out,
                            struct inferd_err *err)
 {
-    int64_t axis;
+    int64_t axis = 0;
     int rc = elements_common(n, in[0], in[1], &axis, err);
     if (rc < 0)
         return rc;
@@ -126,7 +126,7 @@ static size_t offs_scratch(const struct ox_node *n, struct ox_tensor *const *in,
 static int gather_el_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_tensor *const *in,
                           struct ox_tensor **out, struct inferd_err *err)
 {
-    int64_t axis, *offs = c->scratch;
+    int64_t axis = 0, *offs = c->scratch;
     int rc = elements_common(n, in[0], in[1], &axis, err);
     if (rc < 0 || (rc = elements_walk(n, in[0], in[1], axis, offs, err)) < 0)
         return rc;
@@ -142,7 +142,7 @@ const struct ox_op ox_op_gather_elements = {"GatherElements", 2, 2, 1, 1, NULL, 
 static int scatter_el_infer(const struct ox_node *n, struct ox_tensor *const *in, struct ox_tensor **out,
                             struct inferd_err *err)
 {
-    int64_t axis;
+    int64_t axis = 0;
     int red;
     int rc = elements_common(n, in[0], in[1], &axis, err);
     if (rc < 0 || (rc = reduction_of(n, &red, err)) < 0)
@@ -157,7 +157,7 @@ static int scatter_el_infer(const struct ox_node *n, struct ox_tensor *const *in
 static int scatter_el_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_tensor *const *in,
                            struct ox_tensor **out, struct inferd_err *err)
 {
-    int64_t axis, *offs = c->scratch;
+    int64_t axis = 0, *offs = c->scratch;
     int red;
     int rc = elements_common(n, in[0], in[1], &axis, err);
     if (rc < 0 || (rc = reduction_of(n, &red, err)) < 0 || (rc = elements_walk(n, in[0], in[1], axis, offs, err)) < 0)
@@ -234,7 +234,7 @@ static int nd_offset(const struct ox_node *n, const struct ox_tensor *data, cons
 static int gather_nd_infer(const struct ox_node *n, struct ox_tensor *const *in, struct ox_tensor **out,
                            struct inferd_err *err)
 {
-    struct nd s;
+    struct nd s = {0};
     int rc = nd_setup(n, in[0], in[1], (int)ox_attr_int(n, "batch_dims", 0), &s, err);
     if (rc < 0)
         return rc;
@@ -251,7 +251,7 @@ static int gather_nd_exec(const struct ox_ctx *c, const struct ox_node *n, struc
                           struct ox_tensor **out, struct inferd_err *err)
 {
     (void)c;
-    struct nd s;
+    struct nd s = {0};
     int rc = nd_setup(n, in[0], in[1], (int)ox_attr_int(n, "batch_dims", 0), &s, err);
     if (rc < 0)
         return rc;
@@ -259,7 +259,7 @@ static int gather_nd_exec(const struct ox_ctx *c, const struct ox_node *n, struc
     char *yp = out[0]->data;
     for (int64_t bi = 0; bi < s.n_batch; bi++) {
         for (int64_t t = 0; t < s.n_tuples; t++, yp += row) {
-            int64_t off;
+            int64_t off = 0;
             if ((rc = nd_offset(n, in[0], in[1], &s, bi, t, &off, err)) < 0)
                 return rc;
             memcpy(yp, (const char *)in[0]->data + (size_t)off * es, row);
@@ -273,7 +273,7 @@ const struct ox_op ox_op_gather_nd = {"GatherND", 2, 2, 1, 1, NULL, gather_nd_in
 static int scatter_nd_infer(const struct ox_node *n, struct ox_tensor *const *in, struct ox_tensor **out,
                             struct inferd_err *err)
 {
-    struct nd s;
+    struct nd s = {0};
     int red;
     int rc = nd_setup(n, in[0], in[1], 0, &s, err);
     if (rc < 0 || (rc = reduction_of(n, &red, err)) < 0)
@@ -288,7 +288,7 @@ static int scatter_nd_exec(const struct ox_ctx *c, const struct ox_node *n, stru
                            struct ox_tensor **out, struct inferd_err *err)
 {
     (void)c;
-    struct nd s;
+    struct nd s = {0};
     int red;
     int rc = nd_setup(n, in[0], in[1], 0, &s, err);
     if (rc < 0 || (rc = reduction_of(n, &red, err)) < 0)
@@ -297,7 +297,7 @@ static int scatter_nd_exec(const struct ox_ctx *c, const struct ox_node *n, stru
     if (out[0]->data != in[0]->data && out[0]->nbytes)
         memcpy(out[0]->data, in[0]->data, out[0]->nbytes);
     for (int64_t t = 0; t < s.n_tuples; t++) {
-        int64_t off;
+        int64_t off = 0;
         if ((rc = nd_offset(n, in[0], in[1], &s, 0, t, &off, err)) < 0)
             return rc;
         for (int64_t k = 0; k < s.slice; k++)
@@ -378,7 +378,7 @@ static int onehot_params(const struct ox_node *n, struct ox_tensor *const *in, i
 static int onehot_infer(const struct ox_node *n, struct ox_tensor *const *in, struct ox_tensor **out,
                         struct inferd_err *err)
 {
-    int64_t depth, axis, dims[INFERD_MAX_RANK + 1];
+    int64_t depth = 1, axis = 0, dims[INFERD_MAX_RANK + 1];
     int rc = onehot_params(n, in, &depth, &axis, err);
     if (rc < 0)
         return rc;
@@ -391,7 +391,7 @@ static int onehot_exec(const struct ox_ctx *c, const struct ox_node *n, struct o
                        struct ox_tensor **out, struct inferd_err *err)
 {
     (void)c;
-    int64_t depth, axis;
+    int64_t depth = 1, axis = 0;
     int rc = onehot_params(n, in, &depth, &axis, err);
     if (rc < 0)
         return rc;

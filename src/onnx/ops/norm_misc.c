@@ -63,8 +63,8 @@ static int s2d_infer(const struct ox_node *n, struct ox_tensor *const *in, struc
 static int d2s_move(const struct ox_node *n, const struct ox_tensor *x, struct ox_tensor *y, int to_space,
                     struct inferd_err *err)
 {
-    int64_t b;
-    int crd, rc = d2s_common(n, x, &b, &crd, err);
+    int64_t b = 1;
+    int crd = 0, rc = d2s_common(n, x, &b, &crd, err);
     if (rc < 0)
         return rc;
     const struct ox_tensor *sp = to_space ? y : x, *dp = to_space ? x : y;

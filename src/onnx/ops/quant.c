@@ -9,6 +9,7 @@
  *   QLinearMatMul:    same product, then saturate(round(acc * sa * sb / sy) + zy) in y's dtype
  *   ConvInteger / QLinearConv: 2-D conv (N, C, H, W) * (M, C/g, kh, kw) likewise
  */
+#include <assert.h>
 #include <math.h>
 #include <string.h>
 
@@ -90,6 +91,7 @@ static int64_t qmap_at(const struct qmap *q, int64_t i)
 {
     if (q->per_tensor)
         return 0;
+    assert(q->inner > 0 && q->d > 0); /* a per-axis map exists only for a non-empty x */
     int64_t c = (i / q->inner) % q->d;
     if (!q->bs)
         return c;
@@ -353,7 +355,7 @@ static int qmm_check(const struct ox_node *n, struct ox_tensor *const *in, const
 static int qmm_infer_io(const struct ox_node *n, struct ox_tensor *const *in, struct ox_tensor **out,
                         const struct qmm_io *io, struct inferd_err *err)
 {
-    int64_t dims[INFERD_MAX_RANK], M, K, N;
+    int64_t dims[INFERD_MAX_RANK] = {0}, M = 0, K = 0, N = 0;
     int rank;
     int rc = qmm_check(n, in, io, dims, &rank, &M, &K, &N, err);
     if (rc < 0)
@@ -397,8 +399,8 @@ static size_t qmm_scratch(const struct ox_node *n, struct ox_tensor *const *in, 
 static int qmm_exec_io(const struct ox_ctx *c, const struct ox_node *n, struct ox_tensor *const *in,
                        struct ox_tensor **out, const struct qmm_io *io, struct inferd_err *err)
 {
-    int64_t dims[INFERD_MAX_RANK], M, K, N;
-    int rank;
+    int64_t dims[INFERD_MAX_RANK] = {0}, M = 0, K = 0, N = 0;
+    int rank = 0;
     int rc = qmm_check(n, in, io, dims, &rank, &M, &K, &N, err);
     if (rc < 0)
         return rc;

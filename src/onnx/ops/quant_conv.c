@@ -102,8 +102,8 @@ static int qconv_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox
                       struct ox_tensor **out, struct inferd_err *err)
 {
     const struct qconv_io *io = io_of(n);
-    struct ox_window win;
-    int64_t g;
+    struct ox_window win = {0};
+    int64_t g = 1;
     int rc = qconv_geometry(n, in, &win, &g, err);
     if (rc < 0)
         return rc;

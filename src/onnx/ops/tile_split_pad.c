@@ -165,7 +165,7 @@ static int split_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox
                       struct ox_tensor **out, struct inferd_err *err)
 {
     (void)c;
-    int64_t axis, sz[OX_MAX_KEYED];
+    int64_t axis = 0, sz[OX_MAX_KEYED] = {0};
     int rc = split_sizes(n, in, &axis, sz, err);
     if (rc < 0)
         return rc;
@@ -291,8 +291,8 @@ static int pad_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_t
                     struct ox_tensor **out, struct inferd_err *err)
 {
     (void)c;
-    int64_t pads[2 * INFERD_MAX_RANK];
-    int mode;
+    int64_t pads[2 * INFERD_MAX_RANK] = {0};
+    int mode = PAD_CONSTANT;
     int rc = pad_params(n, in, pads, &mode, err);
     if (rc < 0)
         return rc;

@@ -308,7 +308,7 @@ int tj_from_json_flat(const json_t *v, enum inferd_dtype dt, const int64_t *dims
 {
     if (dt == INFERD_BYTES && rank >= 0 && rank <= INFERD_MAX_RANK) {
         memset(out, 0, sizeof *out);
-        int64_t n, have = 0, pos = 0;
+        int64_t n = 0, have = 0, pos = 0;
         size_t total = 0;
         int rc = tj_numel(rank, dims, max_elements, field, &n, err);
         if (rc < 0 || (rc = count_leaves(v, 0, &have, field, err)) < 0)
