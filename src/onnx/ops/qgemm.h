@@ -39,11 +39,20 @@ struct qgemm_args {
 /* Scratch a call needs for the packed B (0 when the reference would run anyway). */
 size_t qgemm_scratch_bytes(int64_t K, int64_t N);
 
-/* Portable reference; exact for any K up to 2^15 (int32 cannot overflow: 255*255*2^15 < 2^31). */
+struct ox_ctx;
+
+/* Portable reference; exact for any K up to 2^15 (int32 cannot overflow: 255*255*2^15 < 2^31).
+ * _rows computes rows [m0, m1) only. */
 void qgemm_u8_ref(const struct qgemm_args *g);
-/* AVX2 version; only call after cpu_has(CPU_AVX2), with g->pack set. */
+void qgemm_u8_ref_rows(const struct qgemm_args *g, int64_t m0, int64_t m1);
+/* AVX2 version; only call after cpu_has(CPU_AVX2), with g->pack set. _pack fills g->pack,
+ * then _rows computes rows [m0, m1) (m0 a multiple of 4) from it, from any thread. */
 void qgemm_u8_avx2(const struct qgemm_args *g);
+void qgemm_u8_avx2_pack(const struct qgemm_args *g);
+void qgemm_u8_avx2_rows(const struct qgemm_args *g, int64_t m0, int64_t m1);
 /* Dispatch: AVX2 when the CPU has it and g->pack is given, else the reference. */
 void qgemm_u8(const struct qgemm_args *g);
+/* The same, rows split over c's pool when the product is large enough (c may be NULL). */
+void qgemm_u8_pool(const struct ox_ctx *c, const struct qgemm_args *g);
 
 #endif

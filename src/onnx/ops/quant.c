@@ -433,7 +433,7 @@ static int qmm_exec_io(const struct ox_ctx *c, const struct ox_node *n, struct o
             .c = acc ? acc : (int32_t *)y->data + bt * M * N,
             .pack = pack,
         };
-        qgemm_u8(&g);
+        qgemm_u8_pool(c, &g);
         if (acc) {
             const struct ox_tensor *sb = in[io->sb], *zy = opt_in(n, in, io->zy);
             float sa = (float)ox_get_f64(in[io->sa], 0), sy = (float)ox_get_f64(in[io->sy], 0);

@@ -142,7 +142,7 @@ static int qconv_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox
                 .c = dst,
                 .pack = pack,
             };
-            qgemm_u8(&q);
+            qgemm_u8_pool(c, &q);
             if (io->sy < 0)
                 continue;
             const struct ox_tensor *sw = in[io->sw], *zy = opt_in(n, in, io->zy), *b = opt_in(n, in, io->bias);

@@ -43,14 +43,18 @@ static void pack_b(const struct qgemm_args *g, int16_t *pk, int64_t kp)
     }
 }
 
-void qgemm_u8_avx2(const struct qgemm_args *g)
+void qgemm_u8_avx2_pack(const struct qgemm_args *g)
 {
-    const int64_t M = g->M, N = g->N, K = g->K, kp = (K + 1) / 2, np = (N + 7) / 8;
-    int16_t *pk = (int16_t *)(((uintptr_t)g->pack + 31) & ~(uintptr_t)31);
-    pack_b(g, pk, kp);
+    pack_b(g, (int16_t *)(((uintptr_t)g->pack + 31) & ~(uintptr_t)31), (g->K + 1) / 2);
+}
+
+void qgemm_u8_avx2_rows(const struct qgemm_args *g, int64_t m0, int64_t m1)
+{
+    const int64_t N = g->N, K = g->K, kp = (K + 1) / 2, np = (N + 7) / 8;
+    const int16_t *pk = (const int16_t *)(((uintptr_t)g->pack + 31) & ~(uintptr_t)31);
     int32_t ap[4][QG_KC];
-    for (int64_t i0 = 0; i0 < M; i0 += 4) {
-        int rows = M - i0 < 4 ? (int)(M - i0) : 4;
+    for (int64_t i0 = m0; i0 < m1; i0 += 4) {
+        int rows = m1 - i0 < 4 ? (int)(m1 - i0) : 4;
         for (int64_t q0 = 0; q0 < kp; q0 += QG_KC) {
             int64_t nq = kp - q0 < QG_KC ? kp - q0 : QG_KC;
             for (int r = 0; r < rows; r++) { /* this chunk's A pairs, zero point removed */
@@ -96,4 +100,10 @@ void qgemm_u8_avx2(const struct qgemm_args *g)
             }
         }
     }
+}
+
+void qgemm_u8_avx2(const struct qgemm_args *g)
+{
+    qgemm_u8_avx2_pack(g);
+    qgemm_u8_avx2_rows(g, 0, g->M);
 }

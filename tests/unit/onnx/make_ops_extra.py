@@ -145,6 +145,15 @@ def main():
     y = np.clip(np.rint(acc.astype(np.float32) * np.float32(sa * sb / sy)) + zy, -128, 127).astype(np.int8)
     case("qlinearmatmul_u8s8_batched", "QLinearMatMul",
          [("A", A), ("sa", sa), ("za", za), ("B", B), ("sb", sb), ("zb", zb), ("sy", sy), ("zy", zy)], [("y", y)], 10)
+    # QLinearMatMul large enough that 2 threads split its rows
+    A = rng.integers(0, 256, (70, 256), dtype=np.uint8)
+    B = rng.integers(0, 256, (256, 40), dtype=np.uint8)
+    za, zb = np.array(7, np.uint8), np.array(200, np.uint8)
+    acc = (A.astype(np.int32) - 7) @ (B.astype(np.int32) - 200)
+    sa, sb, sy, zy = np.array(0.01, np.float32), np.array(0.02, np.float32), np.array(4.0, np.float32), np.array(128, np.uint8)
+    y = np.clip(np.rint(acc.astype(np.float32) * np.float32(sa * sb / sy)) + 128, 0, 255).astype(np.uint8)
+    case("qlinearmatmul_u8u8_large", "QLinearMatMul",
+         [("A", A), ("sa", sa), ("za", za), ("B", B), ("sb", sb), ("zb", zb), ("sy", sy), ("zy", zy)], [("y", y)], 10)
     # QLinearConv: uint8 x, int8 w with per-channel scale, bias, 2 groups, stride 2, pads
     x = rng.integers(0, 256, (1, 4, 7, 6), dtype=np.uint8)
     w = rng.integers(-128, 128, (6, 2, 3, 3), dtype=np.int8)

@@ -184,6 +184,12 @@ static void test_qgemm(void)
                     g.pack = pack;
                     qgemm_u8_avx2(&g);
                     bad += memcmp(c1, c2, sizeof(int32_t) * (size_t)(m * n)) != 0;
+                    /* rows in two parts, as the pool splits them */
+                    memset(c2, 0x55, sizeof(int32_t) * (size_t)(m * n));
+                    qgemm_u8_avx2_pack(&g);
+                    qgemm_u8_avx2_rows(&g, 4 < m ? 4 : m, m);
+                    qgemm_u8_avx2_rows(&g, 0, 4 < m ? 4 : m);
+                    bad += memcmp(c1, c2, sizeof(int32_t) * (size_t)(m * n)) != 0;
                     runs++;
                 }
                 free(pack);

@@ -1,1 +1,1 @@
-ByJH‘utP–’š—sceƒ¥VqH†~`Êˆ•‰s}k_e…{at}|po„g„vb}’w˜]Ç©–s¢„~htt‚{Œut
+ByJH“r]x˜‹†„A‘„]`to‰_Z?\{Zvl]‹‚VsavebqVƒ³r~šYxW”€]Nk—“‹XWb=n†lomšs}”bƒTp
