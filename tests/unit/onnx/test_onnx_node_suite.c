@@ -27,6 +27,14 @@ static const char *const supported_ops[] = {
     /* beyond the required list, added for the PaddleOCR models */
     "Conv", "BatchNormalization", "Clip", "HardSigmoid", "MaxPool", "AveragePool", "GlobalAveragePool", "Slice",
     "Resize", "Upsample", "ConvTranspose",
+    /* math, activations, broadcasting, reductions, generators, axis ops */
+    "Exp", "Log", "Neg", "Abs", "Ceil", "Floor", "Round", "Sign", "Reciprocal", "Sin", "Cos", "Tan", "Asin", "Acos",
+    "Atan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh", "LeakyRelu", "Elu", "Selu", "Celu", "ThresholdedRelu",
+    "HardSwish", "Softplus", "Softsign", "Mish", "Gelu", "IsNaN", "IsInf", "Not",
+    "Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "And", "Or", "Xor", "Mod", "BitShift", "PRelu",
+    "Min", "Max", "Sum", "Mean", "Where", "Expand",
+    "ReduceSum", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp",
+    "ReduceSumSquare", "Range", "ConstantOfShape", "ArgMax", "ArgMin", "TopK", "CumSum", "Trilu",
 };
 
 /* Folders whose ops are all supported but which use a feature we do not implement. */
