@@ -5,7 +5,9 @@
  *
  * Axes come from the `axes` attribute (ReduceSum before opset 13, the others before 18) or
  * the optional second input (must be known at load time); no axes = all of them, unless
- * noop_with_empty_axes, which reduces nothing. Accumulation is in double (int64 for Sum,
+ * noop_with_empty_axes, which reduces over no axis: each output is the reduction of one
+ * element (x for Sum/Max/Mean, |x| for L1, x*x for SumSquare, log x for LogSum), as ONNX
+ * Runtime computes it (the spec's "equivalent to the input" only holds for some). Accumulation is in double (int64 for Sum,
  * Prod, Max, Min, L1 and SumSquare of integers, so they stay exact) in the step's scratch;
  * an empty reduction gives the identity (0, 1, -inf for Max/LogSumExp, +inf for Min). A
  * trailing block of axes is a row loop; any other set goes through a coordinate walk. */

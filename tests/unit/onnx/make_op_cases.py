@@ -3,7 +3,7 @@
 + test_data_set_0/{input,output}_K.pb) for operator forms that libonnx-testdata 1.12 (ONNX
 opset <= 17) does not cover, with numpy reference outputs:
 
-- Gelu (opset 20), approximate "none" and "tanh";
+- Gelu (opset 20), approximate "none" and "tanh"; Mish (opset 18);
 - the opset-18 Reduce* forms (axes as an input; keepdims; noop_with_empty_axes);
 - Range/ConstantOfShape/Expand/Where fed by a Shape chain, as torch exports them.
 
@@ -64,6 +64,9 @@ def gelu_cases(out):
     for approx, want in (("none", none), ("tanh", tanh)):
         case(out, f"case_gelu_{approx}_opset20", [helper.make_node("Gelu", ["x"], ["y"], approximate=approx)],
              [("x", F, x.shape)], [("y", F, x.shape)], [x], [want], 20)
+    mish = (xd * np.tanh(np.log1p(np.exp(xd)))).astype(np.float32)
+    case(out, "case_mish_opset18", [helper.make_node("Mish", ["x"], ["y"])],
+         [("x", F, x.shape)], [("y", F, x.shape)], [x], [mish], 18)
     case(out, "case_gelu_default_opset20", [helper.make_node("Gelu", ["x"], ["y"])],
          [("x", F, x.shape)], [("y", F, x.shape)], [x], [none], 20)
 
