@@ -1,6 +1,8 @@
 /* generate.c — ops that make a tensor from scalars or a shape: Range (start, limit, delta
- * scalars -> 1-D, length max(ceil((limit - start) / delta), 0)) and ConstantOfShape (a 1-D
- * int64 shape -> that shape filled with the `value` attribute, FP32 0 by default). The
+ * scalars -> 1-D, length max(ceil((limit - start) / delta), 0)), ConstantOfShape (a 1-D
+ * int64 shape -> that shape filled with the `value` attribute, FP32 0 by default) and the
+ * window functions HannWindow, HammingWindow, BlackmanWindow (size scalar -> 1-D of that
+ * length; periodic (default) or symmetric; output_datatype, FP32 by default). The
  * output shape depends on input values, so those must be known at plan time (from Shape
  * chains or initializers); a graph input that decides them becomes value-keyed. */
 #include <math.h>
@@ -127,3 +129,53 @@ static int cos_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_t
 }
 
 const struct ox_op ox_op_constant_of_shape = {"ConstantOfShape", 1, 1, 1, 1, cos_prepare, cos_infer, cos_exec, 0, NULL, NULL};
+
+/* ---- HannWindow, HammingWindow, BlackmanWindow ---- */
+static int window_prepare(struct ox_node *n, struct inferd_err *err)
+{
+    enum inferd_dtype dt = inferd_dtype_from_onnx((int)ox_attr_int(n, "output_datatype", 1));
+    if (dt == INFERD_DTYPE_INVALID || dt == INFERD_BYTES)
+        return inferd_err_set(err, INFERD_EUNSUPPORTED, "%s: output_datatype is not a numeric type", n->op_type);
+    n->ip[0] = dt;
+    n->ip[1] = ox_attr_int(n, "periodic", 1) != 0;
+    n->ip[2] = n->op_type[0] == 'H' ? (n->op_type[2] == 'n' ? 0 : 1) : 2; /* Hann, Hamming, Blackman */
+    return 0;
+}
+
+static int window_infer(const struct ox_node *n, struct ox_tensor *const *in, struct ox_tensor **out,
+                        struct inferd_err *err)
+{
+    if (in[0]->numel != 1 || !ox_dtype_is_int(in[0]->dt))
+        return inferd_err_set(err, INFERD_EINVAL, "%s: size must be an integer scalar", n->op_type);
+    if (!in[0]->is_const)
+        return inferd_err_set(err, OX_ENEEDCONST, "%s: size must be computable at load time", n->op_type);
+    int64_t len = ox_get_i64(in[0], 0);
+    if (len < 0)
+        return inferd_err_set(err, INFERD_EINVAL, "%s: size %lld is negative", n->op_type, (long long)len);
+    return ox_set_shape(out[0], (enum inferd_dtype)n->ip[0], 1, &len, err);
+}
+
+static int window_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_tensor *const *in,
+                       struct ox_tensor **out, struct inferd_err *err)
+{
+    (void)c;
+    (void)in;
+    (void)err;
+    struct ox_tensor *y = out[0];
+    double den = (double)(n->ip[1] ? y->numel : y->numel - 1);
+    for (int64_t i = 0; i < y->numel; i++) {
+        double t = den > 0 ? 2 * M_PI * (double)i / den : 0, v;
+        if (n->ip[2] == 0)
+            v = 0.5 - 0.5 * cos(t);
+        else if (n->ip[2] == 1)
+            v = 25.0 / 46.0 - 21.0 / 46.0 * cos(t);
+        else
+            v = 0.42 - 0.5 * cos(t) + 0.08 * cos(2 * t);
+        ox_put_f64(y, i, v);
+    }
+    return 0;
+}
+
+const struct ox_op ox_op_hann_window = {"HannWindow", 1, 1, 1, 1, window_prepare, window_infer, window_exec, 0, NULL, NULL};
+const struct ox_op ox_op_hamming_window = {"HammingWindow", 1, 1, 1, 1, window_prepare, window_infer, window_exec, 0, NULL, NULL};
+const struct ox_op ox_op_blackman_window = {"BlackmanWindow", 1, 1, 1, 1, window_prepare, window_infer, window_exec, 0, NULL, NULL};

@@ -2,7 +2,7 @@
  * Ceil, Floor, Round, Sign, Reciprocal, the trigonometric and hyperbolic family),
  * activations with attributes (LeakyRelu, Elu, Selu, Celu, ThresholdedRelu, HardSwish,
  * Softplus, Softsign, Mish, Gelu with approximate "none" or "tanh"), and the predicates
- * IsNaN, IsInf (detect_positive / detect_negative) and Not.
+ * IsNaN, IsInf (detect_positive / detect_negative), Not, and Shrink (bias, lambd).
  *
  *   x (any shape) -> y (same shape); dtype kept, BOOL for IsNaN/IsInf
  *
@@ -19,7 +19,7 @@ enum {
     MU_EXP, MU_LOG, MU_NEG, MU_ABS, MU_CEIL, MU_FLOOR, MU_ROUND, MU_SIGN, MU_RECIP,
     MU_SIN, MU_COS, MU_TAN, MU_ASIN, MU_ACOS, MU_ATAN, MU_SINH, MU_COSH, MU_ASINH, MU_ACOSH, MU_ATANH,
     MU_LEAKY, MU_ELU, MU_SELU, MU_CELU, MU_THRESH, MU_HSWISH, MU_SOFTPLUS, MU_SOFTSIGN, MU_MISH,
-    MU_GELU, MU_GELU_TANH, MU_ISNAN, MU_ISINF, MU_NOT,
+    MU_GELU, MU_GELU_TANH, MU_ISNAN, MU_ISINF, MU_NOT, MU_SHRINK,
 };
 
 /* Ops that also take integer inputs. */
@@ -68,6 +68,7 @@ static double mu_apply(int op, double x, const float *p)
     case MU_MISH: return x * tanh(softplus(x));
     case MU_GELU: return 0.5 * x * (1.0 + erf(x * M_SQRT1_2));
     case MU_GELU_TANH: return 0.5 * x * (1.0 + tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)));
+    case MU_SHRINK: return x < -p[2] ? x + p[1] : x > p[2] ? x - p[1] : 0.0; /* p: -, bias, lambd */
     default: return x;
     }
 }
@@ -186,7 +187,8 @@ static int mu_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_te
     return 0;
 }
 
-/* Codes and attributes: fp[0] alpha, fp[1] gamma (Selu); ip[1..2] IsInf's detect flags. */
+/* Codes and attributes: fp[0] alpha, fp[1] gamma (Selu) or bias (Shrink), fp[2] lambd
+ * (Shrink); ip[1..2] IsInf's detect flags. */
 static int mu_prepare(struct ox_node *n, struct inferd_err *err)
 {
     static const struct { const char *name; int op; float alpha; } tbl[] = {
@@ -199,6 +201,7 @@ static int mu_prepare(struct ox_node *n, struct inferd_err *err)
         {"Celu", MU_CELU, 1.0f}, {"ThresholdedRelu", MU_THRESH, 1.0f}, {"HardSwish", MU_HSWISH, 0},
         {"Softplus", MU_SOFTPLUS, 0}, {"Softsign", MU_SOFTSIGN, 0}, {"Mish", MU_MISH, 0},
         {"Gelu", MU_GELU, 0}, {"IsNaN", MU_ISNAN, 0}, {"IsInf", MU_ISINF, 0}, {"Not", MU_NOT, 0},
+        {"Shrink", MU_SHRINK, 0},
     };
     for (size_t i = 0; i < sizeof tbl / sizeof tbl[0]; i++) {
         if (strcmp(n->op_type, tbl[i].name) != 0)
@@ -208,6 +211,10 @@ static int mu_prepare(struct ox_node *n, struct inferd_err *err)
         n->fp[1] = ox_attr_float(n, "gamma", 1.05070102214813232421875f);
         n->ip[1] = ox_attr_int(n, "detect_positive", 1);
         n->ip[2] = ox_attr_int(n, "detect_negative", 1);
+        if (tbl[i].op == MU_SHRINK) {
+            n->fp[1] = ox_attr_float(n, "bias", 0.0f);
+            n->fp[2] = ox_attr_float(n, "lambd", 0.5f);
+        }
         if (tbl[i].op == MU_CELU && n->fp[0] == 0.0f)
             return inferd_err_set(err, INFERD_EINVAL, "Celu: alpha must not be 0");
         if (tbl[i].op == MU_GELU) {
@@ -257,3 +264,4 @@ MU_OP(ox_op_gelu, "Gelu");
 MU_OP(ox_op_isnan, "IsNaN");
 MU_OP(ox_op_isinf, "IsInf");
 MU_OP(ox_op_not, "Not");
+MU_OP(ox_op_shrink, "Shrink");

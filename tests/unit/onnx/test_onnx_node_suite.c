@@ -35,7 +35,7 @@ static const char *const supported_ops[] = {
     "Min", "Max", "Sum", "Mean", "Where", "Expand",
     "ReduceSum", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp",
     "ReduceSumSquare", "Range", "ConstantOfShape", "ArgMax", "ArgMin", "TopK", "CumSum", "Trilu",
-    "LogSoftmax", "Hardmax", "CastLike",
+    "LogSoftmax", "Hardmax", "CastLike", "GlobalMaxPool", "Shrink", "HannWindow", "HammingWindow", "BlackmanWindow",
 };
 
 /* Folders whose ops are all supported but which use a feature we do not implement. */
