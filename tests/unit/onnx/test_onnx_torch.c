@@ -4,8 +4,8 @@
  * torch_export.py (Debian's python3-torch and python3-torchvision, random weights with a
  * fixed seed) writes a BERT-style encoder (2 layers, hidden 64, input_ids + attention_mask,
  * dynamic batch and length so the Shape/Gather/Concat/Range/Expand/Equal/Where chains stay
- * in the graph), a ViT-style classifier and MobileNetV3-small, each at opsets 13 and 17,
- * into a fresh temp dir; ort_run.js runs ONNX Runtime (node_modules/onnxruntime-node) on
+ * in the graph), a ViT-style classifier, a CRNN-style tail (bidirectional 2-layer LSTM +
+ * GRU, batch_first) and MobileNetV3-small, each at opsets 13 and 17, into a fresh temp dir; ort_run.js runs ONNX Runtime (node_modules/onnxruntime-node) on
  * the same inputs. Every output element must satisfy |inferd - ort| <= 1e-4 * max(|ort|, m)
  * where m is the output's largest magnitude / 10 (relative 1e-4, with values far below the
  * output's scale held to its tenth, where float summation order alone moves them more).
@@ -189,8 +189,8 @@ int main(void)
     }
     CHECK(rc == 0);
     struct tpool *pool = tpool_new(2);
-    static const char *const models[] = {"bert", "vit", "mobilenetv3"};
-    for (int i = 0; rc == 0 && i < 3; i++) {
+    static const char *const models[] = {"bert", "vit", "recurrent", "mobilenetv3"};
+    for (int i = 0; rc == 0 && i < 4; i++) {
         for (int opset = 13; opset <= 17; opset += 4) {
             char name[64], inputs[64];
             snprintf(name, sizeof name, "%s_op%d", models[i], opset);

@@ -1,8 +1,9 @@
 #!/usr/bin/python3
 """torch_export.py — exports the real-model fixtures of test_onnx_torch with Debian's
 python3-torch / python3-torchvision: a BERT-style encoder (2 layers, hidden 64, attention
-mask input), a ViT-style classifier and torchvision's MobileNetV3-small, each at opsets 13
-and 17, with random weights (fixed seed), plus one set of inputs per model.
+mask input), a ViT-style classifier, a CRNN-style recurrent tail (bidirectional LSTM + GRU)
+and torchvision's MobileNetV3-small, each at opsets 13 and 17, with random weights (fixed
+seed), plus one set of inputs per model.
 
     /usr/bin/python3 tests/unit/onnx/torch_export.py OUT_DIR
 
@@ -118,6 +119,22 @@ class Vit(nn.Module):
         return self.head(self.norm(x)[:, 0])
 
 
+class Recurrent(nn.Module):
+    """A CRNN-style text-recognition tail: a bidirectional 2-layer LSTM and a GRU over a
+    sequence of features, per-step class scores (torch exports ONNX LSTM / GRU ops)."""
+
+    def __init__(self, feat=16, hidden=12, classes=7):
+        super().__init__()
+        self.lstm = nn.LSTM(feat, hidden, num_layers=2, bidirectional=True, batch_first=True)
+        self.gru = nn.GRU(2 * hidden, hidden, batch_first=True)
+        self.out = nn.Linear(hidden, classes)
+
+    def forward(self, x):
+        y, _ = self.lstm(x)
+        y, _ = self.gru(y)
+        return self.out(y).log_softmax(-1)
+
+
 def calibrate(model, shape):
     """Sets BatchNorm running statistics from one random batch, so that activations keep
     their scale through the network (with the default mean 0 / var 1 a randomly initialised
@@ -151,11 +168,14 @@ def main():
     mask[1, 8:] = 0  # the second sequence is padded
     pix = rng.standard_normal((2, 3, 32, 32)).astype(np.float32)
     img = rng.standard_normal((1, 3, 224, 224)).astype(np.float32)
+    seq = rng.standard_normal((2, 9, 16)).astype(np.float32)
     models = [
         ("bert", Bert(), (torch.from_numpy(ids), torch.from_numpy(mask)), ["input_ids", "attention_mask"],
          ["last_hidden_state", "pooled"], {"input_ids": {0: "batch", 1: "seq"}, "attention_mask": {0: "batch", 1: "seq"}},
          [("input_ids", ids), ("attention_mask", mask)]),
         ("vit", Vit(), (torch.from_numpy(pix),), ["pixels"], ["logits"], {"pixels": {0: "batch"}}, [("pixels", pix)]),
+        ("recurrent", Recurrent(), (torch.from_numpy(seq),), ["features"], ["log_probs"],
+         {"features": {0: "batch", 1: "steps"}}, [("features", seq)]),
         ("mobilenetv3", calibrate(torchvision.models.mobilenet_v3_small(), (8, 3, 224, 224)), (torch.from_numpy(img),), ["image"], ["logits"],
          {"image": {0: "batch"}}, [("image", img)]),
     ]
