@@ -110,6 +110,9 @@ static int bc_infer(const struct ox_node *n, struct ox_tensor *const *in, struct
         int rc = ox_broadcast_shape(in[0], &shp, &acc.rank, acc.dims, n, err);
         if (rc < 0)
             return rc;
+        size_t es = inferd_dtype_size(dt);
+        if (dt == INFERD_BYTES || (es != 1 && es != 2 && es != 4 && es != 8))
+            return inferd_err_set(err, INFERD_EUNSUPPORTED, "Expand: dtype %s is not supported", inferd_dtype_v2_name(dt));
         return ox_set_shape(out[0], dt, acc.rank, acc.dims, err);
     }
     for (int k = 0; k < n->n_in; k++) {
@@ -133,8 +136,9 @@ static int bc_infer(const struct ox_node *n, struct ox_tensor *const *in, struct
     case BC_WHERE:
         if (in[0]->dt != INFERD_BOOL)
             return inferd_err_set(err, INFERD_ETYPE, "Where: condition must be bool");
-        if (dt == INFERD_BYTES)
-            return inferd_err_set(err, INFERD_EUNSUPPORTED, "Where: STRING tensors are not supported");
+        if (dt == INFERD_BYTES || (inferd_dtype_size(dt) != 1 && inferd_dtype_size(dt) != 2 &&
+                                   inferd_dtype_size(dt) != 4 && inferd_dtype_size(dt) != 8))
+            return inferd_err_set(err, INFERD_EUNSUPPORTED, "Where: dtype %s is not supported", inferd_dtype_v2_name(dt));
         break;
     case BC_EQ:
         if (!numeric && dt != INFERD_BOOL)
@@ -236,6 +240,50 @@ static void fold_elem(int op, struct ox_tensor *o, int64_t oi, const struct ox_t
         ox_put_i64(o, oi, (int64_t)((uint64_t)a + (uint64_t)b));
 }
 
+/* Where (cond non-NULL: y = cond ? x : z) and Expand (y = x) row by row along y's last dim,
+ * where each input's stride is 0 or 1: these carry attention masks over (B, H, S, S) scores
+ * in exported transformers, so they move whole elements of the dtype's width, no memcpy per
+ * element. Rank 0 is one row of one element. */
+#define SELECT_ROWS(T)                                                                       \
+    for (int64_t row = 0; row < rows; row++) {                                               \
+        T *yo = (T *)y->data + row * inner;                                                  \
+        const T *xp = (const T *)x->data + ix.off;                                           \
+        if (!cond) {                                                                         \
+            for (int64_t j = 0; j < inner; j++)                                              \
+                yo[j] = xp[j * sx];                                                          \
+        } else {                                                                             \
+            const uint8_t *cp = (const uint8_t *)cond->data + ic.off;                        \
+            const T *zp = (const T *)z->data + iz.off;                                       \
+            for (int64_t j = 0; j < inner; j++)                                              \
+                yo[j] = cp[j * sc] ? xp[j * sx] : zp[j * sz];                                \
+            bc_next(&ic);                                                                    \
+            bc_next(&iz);                                                                    \
+        }                                                                                    \
+        bc_next(&ix);                                                                        \
+    }
+
+static void select_rows(struct ox_tensor *y, const struct ox_tensor *cond, const struct ox_tensor *x,
+                        const struct ox_tensor *z)
+{
+    struct bc_it ic, ix, iz;
+    int r = y->rank;
+    int64_t inner = r ? y->dims[r - 1] : 1, rows = inner ? y->numel / inner : 0;
+    bc_init(&ix, x, y);
+    bc_init(&ic, cond ? cond : x, y);
+    bc_init(&iz, z ? z : x, y);
+    int64_t sx = r ? ix.str[r - 1] : 0, sc = r ? ic.str[r - 1] : 0, sz = r ? iz.str[r - 1] : 0;
+    if (r) { /* the iterators walk rows; the last dim runs inside */
+        ix.rank = ic.rank = iz.rank = r - 1;
+    }
+    switch (inferd_dtype_size(y->dt)) {
+    case 1: SELECT_ROWS(uint8_t) break;
+    case 2: SELECT_ROWS(uint16_t) break;
+    case 4: SELECT_ROWS(uint32_t) break;
+    default: SELECT_ROWS(uint64_t) break;
+    }
+}
+#undef SELECT_ROWS
+
 static int bc_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_tensor *const *in,
                    struct ox_tensor **out, struct inferd_err *err)
 {
@@ -243,30 +291,11 @@ static int bc_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_te
     (void)err;
     int op = (int)n->ip[0];
     struct ox_tensor *y = out[0];
-    struct bc_it ia, ib, ic;
+    struct bc_it ia, ib;
     if (y->numel == 0)
         return 0;
     if (op == BC_EXPAND || op == BC_WHERE) {
-        size_t es = inferd_dtype_size(y->dt);
-        char *yv = y->data;
-        const uint8_t *cond = in[0]->data;
-        const struct ox_tensor *x = op == BC_WHERE ? in[1] : in[0];
-        bc_init(&ia, x, y);
-        if (op == BC_WHERE) {
-            bc_init(&ib, in[2], y);
-            bc_init(&ic, in[0], y);
-        }
-        for (int64_t i = 0; i < y->numel; i++) {
-            const char *src = (const char *)x->data + (size_t)ia.off * es;
-            if (op == BC_WHERE) {
-                if (!cond[ic.off])
-                    src = (const char *)in[2]->data + (size_t)ib.off * es;
-                bc_next(&ib);
-                bc_next(&ic);
-            }
-            memcpy(yv + (size_t)i * es, src, es);
-            bc_next(&ia);
-        }
+        select_rows(y, op == BC_WHERE ? in[0] : NULL, op == BC_WHERE ? in[1] : in[0], op == BC_WHERE ? in[2] : NULL);
         return 0;
     }
     if (op >= BC_MIN) { /* variadic: out = in[0] broadcast, then fold each further input */
