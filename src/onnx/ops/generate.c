@@ -66,8 +66,8 @@ static int range_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox
     struct ox_tensor *y = out[0];
     if (ox_dtype_is_int(y->dt)) {
         int64_t s = ox_get_i64(in[0], 0), d = ox_get_i64(in[2], 0);
-        for (int64_t i = 0; i < y->numel; i++)
-            ox_put_i64(y, i, s + i * d);
+        for (int64_t i = 0; i < y->numel; i++) /* unsigned: a far limit must not overflow into UB */
+            ox_put_i64(y, i, (int64_t)((uint64_t)s + (uint64_t)i * (uint64_t)d));
     } else if (y->dt == INFERD_FP32) {
         /* as the reference does: repeated addition in the output type */
         float v = *(const float *)in[0]->data, d = *(const float *)in[2]->data;

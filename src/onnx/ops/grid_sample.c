@@ -50,6 +50,8 @@ static int gs_infer(const struct ox_node *n, struct ox_tensor *const *in, struct
         return inferd_err_set(err, INFERD_EUNSUPPORTED, "GridSample: only FP32 is supported");
     if (x->rank != 4 || g->rank != 4 || g->dims[0] != x->dims[0] || g->dims[3] != 2)
         return inferd_err_set(err, INFERD_ESHAPE, "GridSample: X must be (N, C, H, W) and grid (N, Ho, Wo, 2)");
+    if (x->dims[2] == 0 || x->dims[3] == 0)
+        return inferd_err_set(err, INFERD_ESHAPE, "GridSample: X has an empty spatial dim");
     int64_t dims[4] = {x->dims[0], x->dims[1], g->dims[1], g->dims[2]};
     return ox_set_shape(out[0], INFERD_FP32, 4, dims, err);
 }

@@ -46,8 +46,8 @@ static int rnn_prepare(struct ox_node *n, struct inferd_err *err)
         return inferd_err_set(err, INFERD_EINVAL, "%s: direction '%s' is not forward, reverse or bidirectional",
                               n->op_type, dir);
     n->ip[3] = ox_attr_int(n, "hidden_size", 0);
-    if (n->ip[3] <= 0)
-        return inferd_err_set(err, INFERD_EINVAL, "%s: hidden_size must be given and positive", n->op_type);
+    if (n->ip[3] <= 0 || n->ip[3] > (1 << 20))
+        return inferd_err_set(err, INFERD_EINVAL, "%s: hidden_size must be given, in [1, %d]", n->op_type, 1 << 20);
     n->ip[4] = ox_attr_int(n, "layout", 0);
     n->ip[5] = kind == K_GRU ? ox_attr_int(n, "linear_before_reset", 0) : ox_attr_int(n, "input_forget", 0);
     n->fp[0] = ox_attr_float(n, "clip", 0.0f);
