@@ -160,7 +160,7 @@ static int topk_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_
         return 0;
     int largest = ox_attr_int(n, "largest", 1) != 0;
     int64_t *idx = c->scratch, *tmp = idx + d;
-    double *val = (double *)(tmp + d);
+    double *val = (double *)(void *)((char *)c->scratch + 2 * (size_t)d * sizeof(int64_t)); /* after idx, tmp */
     int is_int = ox_dtype_is_int(x->dt);
     for (int64_t o = 0; o < outer; o++) {
         for (int64_t i = 0; i < inner; i++) {
