@@ -1,7 +1,8 @@
 /* index_ops.c — ops that order or scan along one axis: ArgMax / ArgMin (axis, keepdims,
  * select_last_index -> int64), TopK (K as input from opset 10, attribute before; largest,
  * sorted; ties keep the lower index), CumSum (exclusive, reverse) and Trilu (upper / lower
- * triangle of the last two dims, diagonal offset k).
+ * triangle of the last two dims, diagonal offset k), ReverseSequence (the first
+ * sequence_lens[b] steps of each batch row reversed; time and batch axes 0 and 1).
  *
  *   x viewed as (outer, d, inner) around the axis:
  *   ArgMax  -> (outer, 1 or -, inner) int64    TopK -> values, indices (outer, K, inner)
@@ -292,3 +293,59 @@ static int trilu_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox
 }
 
 const struct ox_op ox_op_trilu = {"Trilu", 1, 2, 1, 1, NULL, trilu_infer, trilu_exec, 0, NULL, NULL};
+
+/* ---- ReverseSequence ---- */
+static int revseq_axes(const struct ox_node *n, const struct ox_tensor *x, int64_t *ta, int64_t *ba,
+                       struct inferd_err *err)
+{
+    *ta = ox_attr_int(n, "time_axis", 0);
+    *ba = ox_attr_int(n, "batch_axis", 1);
+    if (x->rank < 2 || (*ta != 0 && *ta != 1) || (*ba != 0 && *ba != 1) || *ta == *ba)
+        return inferd_err_set(err, INFERD_EINVAL,
+                              "ReverseSequence: needs rank >= 2 and time_axis, batch_axis as 0 and 1 (or 1 and 0)");
+    return 0;
+}
+
+static int revseq_infer(const struct ox_node *n, struct ox_tensor *const *in, struct ox_tensor **out,
+                        struct inferd_err *err)
+{
+    int64_t ta, ba;
+    int rc = revseq_axes(n, in[0], &ta, &ba, err);
+    if (rc < 0)
+        return rc;
+    if (in[1]->rank != 1 || in[1]->dims[0] != in[0]->dims[ba] || !ox_dtype_is_int(in[1]->dt))
+        return inferd_err_set(err, INFERD_ESHAPE, "ReverseSequence: sequence_lens must be int64 (batch)");
+    if (in[0]->dt == INFERD_BYTES)
+        return inferd_err_set(err, INFERD_EUNSUPPORTED, "ReverseSequence: STRING tensors are not supported");
+    return ox_set_shape(out[0], in[0]->dt, in[0]->rank, in[0]->dims, err);
+}
+
+static int revseq_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_tensor *const *in,
+                       struct ox_tensor **out, struct inferd_err *err)
+{
+    (void)c;
+    const struct ox_tensor *x = in[0];
+    int64_t ta, ba;
+    int rc = revseq_axes(n, x, &ta, &ba, err);
+    if (rc < 0)
+        return rc;
+    int64_t seq = x->dims[ta], batch = x->dims[ba], inner = 1;
+    for (int d = 2; d < x->rank; d++)
+        inner *= x->dims[d];
+    size_t row = (size_t)inner * inferd_dtype_size(x->dt);
+    for (int64_t b = 0; b < batch; b++) {
+        int64_t len = ox_get_i64(in[1], b);
+        if (len < 1 || len > seq)
+            return inferd_err_set(err, INFERD_EINVAL, "ReverseSequence: sequence_lens[%lld] = %lld is outside [1, %lld]",
+                                  (long long)b, (long long)len, (long long)seq);
+        for (int64_t t = 0; t < seq; t++) {
+            int64_t src = t < len ? len - 1 - t : t;
+            int64_t yo = ta == 0 ? t * batch + b : b * seq + t, xo = ta == 0 ? src * batch + b : b * seq + src;
+            if (row)
+                memcpy((char *)out[0]->data + (size_t)yo * row, (const char *)x->data + (size_t)xo * row, row);
+        }
+    }
+    return 0;
+}
+
+const struct ox_op ox_op_reverse_sequence = {"ReverseSequence", 2, 2, 1, 1, NULL, revseq_infer, revseq_exec, 0, NULL, NULL};
