@@ -54,6 +54,7 @@ extern const struct ox_op ox_op_reduce_sum, ox_op_reduce_max, ox_op_reduce_min, 
 extern const struct ox_op ox_op_range, ox_op_constant_of_shape, ox_op_argmax, ox_op_argmin, ox_op_topk, ox_op_cumsum,
     ox_op_trilu, ox_op_log_softmax, ox_op_hardmax, ox_op_cast_like, ox_op_global_max_pool, ox_op_shrink,
     ox_op_hann_window, ox_op_hamming_window, ox_op_blackman_window, ox_op_nll_loss, ox_op_sce_loss,
-    ox_op_rnn, ox_op_gru, ox_op_lstm, ox_op_grid_sample, ox_op_reverse_sequence, ox_op_det;
+    ox_op_rnn, ox_op_gru, ox_op_lstm, ox_op_grid_sample, ox_op_reverse_sequence, ox_op_det,
+    ox_op_roi_align;
 
 #endif

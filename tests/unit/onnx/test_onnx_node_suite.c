@@ -36,7 +36,7 @@ static const char *const supported_ops[] = {
     "ReduceSum", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp",
     "ReduceSumSquare", "Range", "ConstantOfShape", "ArgMax", "ArgMin", "TopK", "CumSum", "Trilu",
     "LogSoftmax", "Hardmax", "CastLike", "GlobalMaxPool", "Shrink", "HannWindow", "HammingWindow", "BlackmanWindow",
-    "NegativeLogLikelihoodLoss", "SoftmaxCrossEntropyLoss", "RNN", "GRU", "LSTM", "GridSample", "ReverseSequence", "Det",
+    "NegativeLogLikelihoodLoss", "SoftmaxCrossEntropyLoss", "RNN", "GRU", "LSTM", "GridSample", "ReverseSequence", "Det", "RoiAlign",
 };
 
 /* Folders whose ops are all supported but which use a feature we do not implement. */
