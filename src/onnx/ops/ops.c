@@ -14,7 +14,7 @@ static const struct ox_op *const ox_ops[] = {
     &ox_op_conv, &ox_op_batch_norm, &ox_op_clip, &ox_op_hard_sigmoid,
     &ox_op_max_pool, &ox_op_average_pool, &ox_op_global_average_pool, &ox_op_slice,
     &ox_op_resize, &ox_op_upsample, &ox_op_conv_transpose,
-    /* math, activations, broadcasting, reductions, generators, axis ops (h-onnxops1) */
+    /* math, activations, broadcasting, reductions, generators, axis ops, losses, RNNs... */
     &ox_op_exp, &ox_op_log, &ox_op_neg, &ox_op_abs, &ox_op_ceil, &ox_op_floor, &ox_op_round, &ox_op_sign,
     &ox_op_reciprocal, &ox_op_sin, &ox_op_cos, &ox_op_tan, &ox_op_asin, &ox_op_acos, &ox_op_atan, &ox_op_sinh,
     &ox_op_cosh, &ox_op_asinh, &ox_op_acosh, &ox_op_atanh, &ox_op_leaky_relu, &ox_op_elu, &ox_op_selu, &ox_op_celu,

@@ -40,7 +40,9 @@ extern const struct ox_op ox_op_conv, ox_op_batch_norm, ox_op_clip, ox_op_hard_s
 extern const struct ox_op ox_op_max_pool, ox_op_average_pool, ox_op_global_average_pool, ox_op_slice;
 extern const struct ox_op ox_op_resize, ox_op_upsample, ox_op_conv_transpose;
 /* elementwise math and activations (math_unary.c), broadcasting ops (broadcast_ops.c),
- * reductions (reduce.c), generators (generate.c), axis ops (index_ops.c) */
+ * reductions (reduce.c), generators and windows (generate.c), axis ops (index_ops.c),
+ * LogSoftmax/Hardmax (softmax.c), CastLike (cast.c), GlobalMaxPool (pool.c), losses
+ * (loss.c), recurrent ops (rnn.c), GridSample, Det, RoiAlign (one file each) */
 extern const struct ox_op ox_op_exp, ox_op_log, ox_op_neg, ox_op_abs, ox_op_ceil, ox_op_floor, ox_op_round,
     ox_op_sign, ox_op_reciprocal, ox_op_sin, ox_op_cos, ox_op_tan, ox_op_asin, ox_op_acos, ox_op_atan, ox_op_sinh,
     ox_op_cosh, ox_op_asinh, ox_op_acosh, ox_op_atanh, ox_op_leaky_relu, ox_op_elu, ox_op_selu, ox_op_celu,
