@@ -42,7 +42,7 @@ static void free_set(struct io_set *s)
 /* Reads a manifest ("<name> <dtype> <rank> <dims...> <file>" per line) and its raw files. */
 static int read_set(const char *dir, const char *manifest, struct io_set *s)
 {
-    char path[4096], file[256], dt[16];
+    char path[8192], file[256], dt[16];
     snprintf(path, sizeof path, "%s/%s", dir, manifest);
     FILE *f = fopen(path, "r");
     memset(s, 0, sizeof *s);
@@ -95,7 +95,7 @@ static int run_cmd(const char *cmd)
 static void check_model(const char *root, const char *dir, const char *model, const char *inputs,
                         struct tpool *pool)
 {
-    char cmd[8192], path[4096], outs[300];
+    char cmd[32768], path[8192], outs[300];
     snprintf(outs, sizeof outs, "%s.outputs", model);
     snprintf(cmd, sizeof cmd, "TMPDIR='%s' node '%s/tests/unit/onnx/ort_run.js' '%s/%s.onnx' '%s/%s' '%s/%s'", dir, root,
              dir, model, dir, inputs, dir, model);
