@@ -5,7 +5,8 @@ opset <= 17) does not cover, with numpy reference outputs:
 
 - Gelu (opset 20), approximate "none" and "tanh"; Mish (opset 18);
 - the opset-18 Reduce* forms (axes as an input; keepdims; noop_with_empty_axes);
-- Range/ConstantOfShape/Expand/Where fed by a Shape chain, as torch exports them.
+- Range/ConstantOfShape/Expand/Where fed by a Shape chain, as torch exports them;
+- the attribute forms of Clip, Slice, Squeeze, Unsqueeze, ReduceSum and TopK.
 
     /usr/bin/python3 tests/unit/onnx/make_op_cases.py OUT_DIR       # write, print names
     /usr/bin/python3 tests/unit/onnx/make_op_cases.py --check SUITE  # the ctest
@@ -143,7 +144,29 @@ def mask_chain_case(out):
     print("case_mask_chain_opset13")
 
 
+def old_form_cases(out):
+    """The attribute forms of ops that moved attributes to inputs (Clip < 11, Slice < 10,
+    Squeeze/Unsqueeze < 13, ReduceSum < 13, TopK < 10): the 1.12 data tests only the new ones."""
+    x = rng.standard_normal((2, 3, 4)).astype(np.float32)
+    case(out, "case_clip_attrs_opset6", [helper.make_node("Clip", ["x"], ["y"], min=-0.5, max=0.7)],
+         [("x", F, x.shape)], [("y", F, x.shape)], [x], [np.clip(x, -0.5, 0.7)], 6)
+    case(out, "case_slice_attrs_opset9", [helper.make_node("Slice", ["x"], ["y"], starts=[1, -3], ends=[2, 100], axes=[0, 2])],
+         [("x", F, x.shape)], [("y", F, (1, 3, 3))], [x], [x[1:2, :, -3:]], 9)
+    x1 = x[:, None, :, :]
+    case(out, "case_squeeze_attrs_opset11", [helper.make_node("Squeeze", ["x"], ["y"], axes=[1])],
+         [("x", F, x1.shape)], [("y", F, x.shape)], [x1], [x], 11)
+    case(out, "case_unsqueeze_attrs_opset11", [helper.make_node("Unsqueeze", ["x"], ["y"], axes=[1, -1])],
+         [("x", F, x.shape)], [("y", F, (2, 1, 3, 4, 1))], [x], [x[:, None, :, :, None]], 11)
+    case(out, "case_reducesum_attrs_opset11", [helper.make_node("ReduceSum", ["x"], ["y"], axes=[0, 2], keepdims=0)],
+         [("x", F, x.shape)], [("y", F, (3,))], [x], [x.astype(np.float64).sum(axis=(0, 2)).astype(np.float32)], 11)
+    order = np.argsort(-x, axis=-1, kind="stable")[..., :2]
+    case(out, "case_topk_attr_opset1", [helper.make_node("TopK", ["x"], ["v", "i"], k=2)],
+         [("x", F, x.shape)], [("v", F, (2, 3, 2)), ("i", I64, (2, 3, 2))], [x],
+         [np.take_along_axis(x, order, -1), order.astype(np.int64)], 1)
+
+
 def write_all(out):
+    old_form_cases(out)
     gelu_cases(out)
     reduce_cases(out)
     mask_chain_case(out)
