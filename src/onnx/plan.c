@@ -63,23 +63,52 @@ void ox_plan_free(struct ox_plan *p)
     free(p);
 }
 
-/* A node wanted constant data it lacks: flag the graph inputs among its inputs that could
- * be value-keyed. Returns OX_ENEEDCONST when one was flagged, else EUNSUPPORTED. */
-static int want_keyed(const struct ox_model *m, const struct ox_node *n, struct ox_tensor *const *in,
+/* A node wanted constant data it lacks: flag the small graph inputs it depends on — its
+ * own inputs, or the inputs of the chain that computes them (a scalar cast and clamped
+ * before it becomes Range's limit) — as value-keyed. Returns OX_ENEEDCONST when one was
+ * flagged, else EUNSUPPORTED. */
+static int want_keyed(const struct ox_model *m, const struct ox_plan *p, const struct ox_node *n,
                       unsigned char *value_keyed, struct inferd_err *err)
 {
-    int flagged = 0;
+    int flagged = 0, top = 0;
+    int *stack = malloc(((size_t)m->n_values + 1) * sizeof(int));
+    unsigned char *seen = calloc((size_t)m->n_values + 1, 1);
+    if (!stack || !seen) {
+        free(stack);
+        free(seen);
+        return inferd_err_set(err, INFERD_ENOMEM, "plan: out of memory");
+    }
     for (int k = 0; k < n->n_in; k++) {
-        int id = n->in[k];
-        if (id < 0 || m->values[id].input_index < 0 || in[k]->is_const)
-            continue;
-        if ((in[k]->dt == INFERD_INT64 || in[k]->dt == INFERD_INT32 || in[k]->dt == INFERD_FP32 || in[k]->dt == INFERD_BOOL) &&
-            in[k]->numel <= OX_MAX_KEYED &&
-            !value_keyed[m->values[id].input_index]) {
-            value_keyed[m->values[id].input_index] = 1;
-            flagged = 1;
+        if (n->in[k] >= 0 && !p->vals[n->in[k]].is_const && !seen[n->in[k]]) {
+            seen[n->in[k]] = 1;
+            stack[top++] = n->in[k];
         }
     }
+    while (top > 0) {
+        int id = stack[--top];
+        const struct ox_value *v = &m->values[id];
+        const struct ox_tensor *t = &p->vals[id];
+        if (v->input_index >= 0) {
+            if ((t->dt == INFERD_INT64 || t->dt == INFERD_INT32 || t->dt == INFERD_FP32 || t->dt == INFERD_BOOL) &&
+                t->numel <= OX_MAX_KEYED && !value_keyed[v->input_index]) {
+                value_keyed[v->input_index] = 1;
+                flagged = 1;
+            }
+            continue;
+        }
+        if (v->producer < 0)
+            continue;
+        const struct ox_node *pn = &m->nodes[v->producer];
+        for (int k = 0; k < pn->n_in; k++) {
+            int j = pn->in[k];
+            if (j >= 0 && !p->vals[j].is_const && !seen[j]) {
+                seen[j] = 1;
+                stack[top++] = j;
+            }
+        }
+    }
+    free(stack);
+    free(seen);
     if (flagged)
         return OX_ENEEDCONST;
     if (err)
@@ -159,7 +188,7 @@ int ox_plan_build(const struct ox_model *m, const struct ox_ctx *c, const struct
                 memset(outs[k], 0, sizeof *outs[k]);
         }
         if ((rc = n->op->infer(n, in, outs, err)) < 0) {
-            if (rc == OX_ENEEDCONST && (rc = want_keyed(m, n, in, value_keyed, err)) == OX_ENEEDCONST)
+            if (rc == OX_ENEEDCONST && (rc = want_keyed(m, p, n, value_keyed, err)) == OX_ENEEDCONST)
                 goto fail;
             inferd_err_prefix(err, "node '%s' (%s)", n->name, n->op_type);
             goto fail;

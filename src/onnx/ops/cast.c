@@ -1,4 +1,4 @@
-/* cast.c — Cast between the numeric dtypes (FP32/FP64/FP16/BF16, signed and unsigned
+/* cast.c — Cast and CastLike (target dtype from the second input's) between the numeric dtypes (FP32/FP64/FP16/BF16, signed and unsigned
  * ints, BOOL). Integer to integer goes through int64 (exact); anything involving floats
  * through double. STRING casts are not supported. FP32->FP32 style no-ops are a copy. */
 #include <string.h>
@@ -53,3 +53,14 @@ static int cast_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_
 }
 
 const struct ox_op ox_op_cast = {"Cast", 1, 1, 1, 1, cast_prepare, cast_infer, cast_exec, 0, NULL, NULL};
+
+static int castlike_infer(const struct ox_node *n, struct ox_tensor *const *in, struct ox_tensor **out,
+                          struct inferd_err *err)
+{
+    (void)n;
+    if (in[0]->dt == INFERD_BYTES || in[1]->dt == INFERD_BYTES)
+        return inferd_err_set(err, INFERD_EUNSUPPORTED, "CastLike: STRING tensors are not supported");
+    return ox_set_shape(out[0], in[1]->dt, in[0]->rank, in[0]->dims, err);
+}
+
+const struct ox_op ox_op_cast_like = {"CastLike", 2, 2, 1, 1, NULL, castlike_infer, cast_exec, 0, NULL, NULL};

@@ -1,6 +1,6 @@
 /* pool.c — 2-D pooling, FP32: MaxPool (kernel_shape, strides, pads/auto_pad, dilations,
  * ceil_mode; no Indices output), AveragePool (count_include_pad, ceil_mode) and
- * GlobalAveragePool (mean over every spatial dim, any rank >= 3).
+ * GlobalAveragePool / GlobalMaxPool (mean / max over every spatial dim, any rank >= 3).
  *
  *   X (N, C, H, W) -> Y (N, C, OH, OW); one (n, c) plane per work item. */
 #include <math.h>
@@ -99,9 +99,8 @@ const struct ox_op ox_op_average_pool = {"AveragePool", 1, 1, 1, 1, NULL, pool_i
 static int gap_infer(const struct ox_node *n, struct ox_tensor *const *in, struct ox_tensor **out,
                      struct inferd_err *err)
 {
-    (void)n;
     if (in[0]->dt != INFERD_FP32 || in[0]->rank < 3)
-        return inferd_err_set(err, INFERD_EUNSUPPORTED, "GlobalAveragePool: FP32 input of rank >= 3 expected");
+        return inferd_err_set(err, INFERD_EUNSUPPORTED, "%s: FP32 input of rank >= 3 expected", n->op_type);
     int64_t dims[INFERD_MAX_RANK];
     for (int d = 0; d < in[0]->rank; d++)
         dims[d] = d < 2 ? in[0]->dims[d] : 1;
@@ -112,12 +111,20 @@ static int gap_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_t
                     struct ox_tensor **out, struct inferd_err *err)
 {
     (void)c;
-    (void)n;
     (void)err;
     int64_t planes = in[0]->dims[0] * in[0]->dims[1];
     int64_t len = planes ? in[0]->numel / planes : 0;
     const float *x = in[0]->data;
     float *y = out[0]->data;
+    if (n->op_type[6] == 'M') { /* GlobalMaxPool */
+        for (int64_t p = 0; p < planes; p++) {
+            float m = -INFINITY;
+            for (int64_t i = 0; i < len; i++)
+                m = x[p * len + i] > m ? x[p * len + i] : m;
+            y[p] = m;
+        }
+        return 0;
+    }
     for (int64_t p = 0; p < planes; p++) {
         float s = 0.0f;
         for (int64_t i = 0; i < len; i++)
@@ -128,3 +135,4 @@ static int gap_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_t
 }
 
 const struct ox_op ox_op_global_average_pool = {"GlobalAveragePool", 1, 1, 1, 1, NULL, gap_infer, gap_exec, 0, NULL, NULL};
+const struct ox_op ox_op_global_max_pool = {"GlobalMaxPool", 1, 1, 1, 1, NULL, gap_infer, gap_exec, 0, NULL, NULL};

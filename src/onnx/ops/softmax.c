@@ -1,5 +1,7 @@
-/* softmax.c — Softmax (FP32). Opset < 13 coerces the input to 2-D at `axis` (default 1)
- * and normalises each row; opset >= 13 normalises along the single `axis` (default -1).
+/* softmax.c — Softmax, LogSoftmax and Hardmax (FP32). Opset < 13 coerces the input to 2-D
+ * at `axis` (default 1) and normalises each row; opset >= 13 normalises along the single
+ * `axis` (default -1). LogSoftmax is x - max - log(sum exp(x - max)); Hardmax puts 1 at the
+ * first maximum of each row, 0 elsewhere.
  * Both reduce to (outer, len, inner) loops: element (o, l, i) at (o*len + l)*inner + i. */
 #include <math.h>
 
@@ -10,6 +12,7 @@ static int softmax_prepare(struct ox_node *n, struct inferd_err *err)
 {
     (void)err;
     n->ip[0] = ox_attr_int(n, "axis", n->opset >= 13 ? -1 : 1);
+    n->ip[1] = n->op_type[0] == 'L' ? 1 : n->op_type[0] == 'H' ? 2 : 0; /* Log, Hard, plain */
     return 0;
 }
 
@@ -17,7 +20,7 @@ static int softmax_infer(const struct ox_node *n, struct ox_tensor *const *in, s
                          struct inferd_err *err)
 {
     if (in[0]->dt != INFERD_FP32)
-        return inferd_err_set(err, INFERD_EUNSUPPORTED, "Softmax: only FP32 is supported");
+        return inferd_err_set(err, INFERD_EUNSUPPORTED, "%s: only FP32 is supported", n->op_type);
     int64_t axis;
     int rc = ox_axis(n->ip[0], in[0]->rank, &axis, n, "axis", err);
     if (rc < 0)
@@ -29,6 +32,7 @@ struct sm_job {
     const float *x;
     float *y;
     int64_t len, inner;
+    int mode; /* 0 Softmax, 1 LogSoftmax, 2 Hardmax */
 };
 
 static void sm_rows(void *arg, int64_t lo, int64_t hi)
@@ -40,13 +44,29 @@ static void sm_rows(void *arg, int64_t lo, int64_t hi)
         float *y = j->y + o * j->len * j->inner + i;
         int64_t st = j->inner;
         float mx = -INFINITY;
-        for (int64_t l = 0; l < j->len; l++)
-            mx = x[l * st] > mx ? x[l * st] : mx;
+        int64_t at = 0;
+        for (int64_t l = 0; l < j->len; l++) {
+            if (x[l * st] > mx || l == 0) {
+                at = l;
+                mx = x[l * st];
+            }
+        }
+        if (j->mode == 2) {
+            for (int64_t l = 0; l < j->len; l++)
+                y[l * st] = l == at ? 1.0f : 0.0f;
+            continue;
+        }
         double sum = 0;
         for (int64_t l = 0; l < j->len; l++) {
             float e = expf(x[l * st] - mx);
             y[l * st] = e;
             sum += e;
+        }
+        if (j->mode == 1) {
+            float lse = mx + (float)log(sum);
+            for (int64_t l = 0; l < j->len; l++)
+                y[l * st] = x[l * st] - lse;
+            continue;
         }
         float inv = (float)(1.0 / sum);
         for (int64_t l = 0; l < j->len; l++)
@@ -73,9 +93,11 @@ static int softmax_exec(const struct ox_ctx *c, const struct ox_node *n, struct 
     }
     if (x->numel == 0)
         return 0;
-    struct sm_job j = {x->data, out[0]->data, len, inner};
+    struct sm_job j = {x->data, out[0]->data, len, inner, (int)n->ip[1]};
     ox_parallel(c, outer * inner, (1 << 14) / (len + 1) + 1, sm_rows, &j);
     return 0;
 }
 
 const struct ox_op ox_op_softmax = {"Softmax", 1, 1, 1, 1, softmax_prepare, softmax_infer, softmax_exec, 0, NULL, NULL};
+const struct ox_op ox_op_log_softmax = {"LogSoftmax", 1, 1, 1, 1, softmax_prepare, softmax_infer, softmax_exec, 0, NULL, NULL};
+const struct ox_op ox_op_hardmax = {"Hardmax", 1, 1, 1, 1, softmax_prepare, softmax_infer, softmax_exec, 0, NULL, NULL};
