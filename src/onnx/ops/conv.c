@@ -1,17 +1,21 @@
 /* conv.c — Conv, 2-D, FP32: groups (depthwise included), strides, dilations, pads/auto_pad,
- * optional bias.
+ * optional bias, and an activation fused by fuse.c (n->ip[0] = enum ox_act, fp[0..1] its
+ * parameters) applied as each output is stored. The kernel is chosen by shape at plan time
+ * (conv_kern.h; AVX-512 / AVX2 / scalar by cpu_has()):
  *
  *   X (N, C, H, W), W (M, C/g, kh, kw), B (M) -> Y (N, M, OH, OW)
- *   1x1, stride 1, no pad:  Y_g (M/g, H*W) = W_g (M/g, C/g) @ X_g (C/g, H*W)     (no copy)
- *   depthwise (g == C == M): direct loops per channel, split over the pool
- *   otherwise:               im2col into the step's scratch (C/g*kh*kw, OH*OW), then sgemm
+ *   depthwise (g == C == M): a direct kernel per channel plane, split over the pool
+ *   1x1, stride 1, no pad:   Y_g (M/g, H*W) = Wp_g (M/g, C/g) @ X_g (C/g, H*W), X read in place
+ *   otherwise:               im2col into the step's scratch (C/g*kh*kw, OH*OW), then the same GEMM
+ *   Wp: the weights packed once per plan into 12-row panels (op->pack); without a packing
+ *   (weights computed at run time) the GEMM goes through OpenBLAS and the epilogue after it.
  */
 #include <string.h>
 
+#include "onnx/conv_kern.h"
 #include "onnx/onnx_int.h"
 #include "onnx/ops/ops.h"
 
-typedef float ox_v4f __attribute__((vector_size(16))); /* 4 lanes, see binary.c */
 
 static int conv_geometry(const struct ox_node *n, struct ox_tensor *const *in, struct ox_window *win,
                          int64_t *group, struct inferd_err *err)
@@ -67,72 +71,18 @@ static size_t conv_scratch(const struct ox_node *n, struct ox_tensor *const *in,
     return (size_t)(in[1]->dims[1] * win.kh * win.kw * win.oh * win.ow) * sizeof(float);
 }
 
-struct dw_job {
-    const float *x, *w, *b;
-    float *y;
-    const struct ox_window *win;
-    int64_t c, h, wd;
-};
-
 /* ceil(a / b) for b > 0 and any sign of a */
 static inline int64_t ceil_div(int64_t a, int64_t b)
 {
     return a >= 0 ? (a + b - 1) / b : -((-a) / b);
 }
 
-/* depthwise: one (batch, channel) plane per index. Row by row, tap by tap: for each tap
- * the range of output columns whose input column is inside the image is computed once,
- * so the inner loop has no bounds checks and independent accumulators (one per pixel). */
-static void dw_planes(void *arg, int64_t lo, int64_t hi)
-{
-    const struct dw_job *j = arg;
-    const struct ox_window *v = j->win;
-    for (int64_t p = lo; p < hi; p++) {
-        int64_t ch = p % j->c;
-        const float *x = j->x + p * j->h * j->wd, *k = j->w + ch * v->kh * v->kw;
-        float *y = j->y + p * v->oh * v->ow;
-        float bias = j->b ? j->b[ch] : 0.0f;
-        for (int64_t oy = 0; oy < v->oh; oy++) {
-            float *yr = y + oy * v->ow;
-            for (int64_t ox = 0; ox < v->ow; ox++)
-                yr[ox] = bias;
-            for (int64_t ky = 0; ky < v->kh; ky++) {
-                int64_t iy = oy * v->sh - v->pt + ky * v->dh;
-                if (iy < 0 || iy >= j->h)
-                    continue;
-                for (int64_t kx = 0; kx < v->kw; kx++) {
-                    int64_t off = kx * v->dw - v->pl; /* ix = ox*sw + off */
-                    int64_t o0 = ceil_div(-off, v->sw), o1 = ceil_div(j->wd - off, v->sw);
-                    o0 = o0 < 0 ? 0 : o0;
-                    o1 = o1 > v->ow ? v->ow : o1;
-                    float wk = k[ky * v->kw + kx];
-                    const float *xr = x + iy * j->wd + off;
-                    if (v->sw == 1) {
-                        int64_t ox = o0;
-                        ox_v4f vw = {wk, wk, wk, wk}, vx, vy;
-                        for (; ox + 4 <= o1; ox += 4) {
-                            memcpy(&vx, xr + ox, 16);
-                            memcpy(&vy, yr + ox, 16);
-                            vy += vx * vw;
-                            memcpy(yr + ox, &vy, 16);
-                        }
-                        for (; ox < o1; ox++)
-                            yr[ox] += xr[ox] * wk;
-                    } else
-                        for (int64_t ox = o0; ox < o1; ox++)
-                            yr[ox] += xr[ox * v->sw] * wk;
-                }
-            }
-        }
-    }
-}
-
 /* cols row (ci, ky, kx), column (oy, ox) = x[ci][oy*sh - pt + ky*dh][ox*sw - pl + kx*dw] or 0.
  * Per row of taps the in-image column range is computed once: zeros, a copy, zeros. */
-static void im2col(const float *x, int64_t c, int64_t h, int64_t w, const struct ox_window *v, float *cols)
+static void im2col(const float *x, int64_t c0, int64_t c1, int64_t h, int64_t w, const struct ox_window *v, float *cols)
 {
     int64_t ohw = v->oh * v->ow;
-    for (int64_t ci = 0; ci < c; ci++) {
+    for (int64_t ci = c0; ci < c1; ci++) {
         for (int64_t ky = 0; ky < v->kh; ky++) {
             for (int64_t kx = 0; kx < v->kw; kx++) {
                 float *row = cols + ((ci * v->kh + ky) * v->kw + kx) * ohw;
@@ -165,6 +115,65 @@ static void im2col(const float *x, int64_t c, int64_t h, int64_t w, const struct
     }
 }
 
+struct im2col_job {
+    const float *x;
+    int64_t h, w;
+    const struct ox_window *v;
+    float *cols;
+};
+
+static void im2col_part(void *arg, int64_t lo, int64_t hi)
+{
+    const struct im2col_job *j = arg;
+    im2col(j->x, lo, hi, j->h, j->w, j->v, j->cols);
+}
+
+struct dw_job {
+    struct ox_dw d;
+    enum ox_isa isa;
+};
+
+static void dw_part(void *arg, int64_t lo, int64_t hi)
+{
+    const struct dw_job *j = arg;
+    ox_dw_run(j->isa, &j->d, lo, hi);
+}
+
+/* Work items of the packed GEMM: column block major, weight panel minor, so a thread's
+ * contiguous range shares blocks of B. */
+struct gemm_job {
+    struct ox_conv_gemm g;
+    enum ox_isa isa;
+    int64_t panels, nb; /* weight panels; columns per block */
+};
+
+static void gemm_part(void *arg, int64_t lo, int64_t hi)
+{
+    const struct gemm_job *j = arg;
+    for (int64_t i = lo; i < hi;) {
+        int64_t jb = i / j->panels, p0 = i % j->panels;
+        int64_t p1 = j->panels - p0 < hi - i ? j->panels : p0 + (hi - i);
+        int64_t n0 = jb * j->nb, n1 = n0 + j->nb < j->g.n ? n0 + j->nb : j->g.n;
+        ox_conv_gemm_run(j->isa, &j->g, p0, p1, n0, n1);
+        i += p1 - p0;
+    }
+}
+
+static int64_t conv_pack(const struct ox_node *n, struct ox_tensor *const *in, float *dst)
+{
+    struct ox_window win;
+    int64_t g;
+    const struct ox_tensor *w = in[1];
+    if (!w->is_const || conv_geometry(n, in, &win, &g, NULL) < 0 || is_depthwise(in[0], w, g))
+        return 0;
+    int64_t mg = w->dims[0] / g, kk = w->dims[1] * w->dims[2] * w->dims[3];
+    int64_t per = ox_conv_pack_size(mg, kk);
+    if (dst)
+        for (int64_t gi = 0; gi < g; gi++)
+            ox_conv_pack((const float *)w->data + gi * mg * kk, mg, kk, dst + gi * per);
+    return per * g;
+}
+
 static int conv_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_tensor *const *in,
                      struct ox_tensor **out, struct inferd_err *err)
 {
@@ -178,34 +187,50 @@ static int conv_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_
     int64_t cg = ch / g, mg = m / g, ohw = win.oh * win.ow, kk = cg * win.kh * win.kw;
     const float *xv = x->data, *wv = w->data, *bv = b ? b->data : NULL;
     float *yv = out[0]->data;
+    struct ox_epi epi = {(int)n->ip[0], n->fp[0], n->fp[1]};
+    enum ox_isa isa = ox_conv_isa();
     if (out[0]->numel == 0)
         return 0;
     if (is_depthwise(x, w, g)) {
-        struct dw_job j = {xv, wv, bv, yv, &win, ch, h, wd};
-        ox_parallel(c, nb * ch, 1 + (1 << 14) / (ohw * win.kh * win.kw + 1), dw_planes, &j);
+        struct dw_job j = {{xv, wv, bv, yv, ch, h, wd, win.kh, win.kw, win.sh, win.sw, win.dh, win.dw, win.pt, win.pl,
+                            win.oh, win.ow, epi},
+                           isa};
+        ox_parallel(c, nb * ch, 1 + (1 << 14) / (ohw * win.kh * win.kw + 1), dw_part, &j);
         return 0;
     }
     int pw = is_pointwise(&win);
+    int64_t per = ox_conv_pack_size(mg, kk), panels = (mg + OX_CV_MR - 1) / OX_CV_MR;
+    int64_t colw = isa == OX_ISA_AVX512 ? 32 : 16;
     for (int64_t bi = 0; bi < nb; bi++) {
         for (int64_t gi = 0; gi < g; gi++) {
             const float *xg = xv + (bi * ch + gi * cg) * h * wd;
             float *yg = yv + (bi * m + gi * mg) * ohw;
             const float *cols = xg;
             if (!pw) {
-                im2col(xg, cg, h, wd, &win, c->scratch);
+                struct im2col_job ij = {xg, h, wd, &win, c->scratch};
+                ox_parallel(c, cg, 1 + (1 << 15) / (win.kh * win.kw * ohw + 1), im2col_part, &ij);
                 cols = c->scratch;
             }
+            const float *bias = bv ? bv + gi * mg : NULL;
+            if (c->packed) {
+                struct gemm_job j = {{c->packed + gi * per, cols, yg, bias, mg, kk, ohw, ohw, ohw, epi}, isa, panels,
+                                     colw};
+                int64_t items = (ohw + colw - 1) / colw * panels;
+                /* about 64k multiply-adds per item; an item below ~2^17 of them is not worth a thread */
+                int64_t per_item = colw * OX_CV_MR * kk;
+                ox_parallel(c, items, 1 + (1 << 18) / (per_item + 1), gemm_part, &j);
+                continue;
+            }
             ox_sgemm(c, 0, 0, mg, ohw, kk, 1.0f, wv + gi * mg * kk, cols, 0.0f, yg);
-            if (bv)
-                for (int64_t mi = 0; mi < mg; mi++) {
-                    float bb = bv[gi * mg + mi];
-                    float *yr = yg + mi * ohw;
-                    for (int64_t i = 0; i < ohw; i++)
-                        yr[i] += bb;
-                }
+            for (int64_t mi = 0; mi < mg; mi++) {
+                float bb = bias ? bias[mi] : 0.0f;
+                float *yr = yg + mi * ohw;
+                for (int64_t i = 0; i < ohw; i++)
+                    yr[i] = ox_act_apply(&epi, yr[i] + bb);
+            }
         }
     }
     return 0;
 }
 
-const struct ox_op ox_op_conv = {"Conv", 2, 3, 1, 1, NULL, conv_infer, conv_exec, 0, conv_scratch, NULL};
+const struct ox_op ox_op_conv = {"Conv", 2, 3, 1, 1, NULL, conv_infer, conv_exec, 0, conv_scratch, conv_pack};

@@ -1,0 +1,97 @@
+/* conv_kern.c — portable references of the conv kernels (see conv_kern.h), weight packing,
+ * and the run-time choice between them and the AVX2 / AVX-512 versions in x86/. */
+#include <string.h>
+
+#include "base/cpu.h"
+#include "onnx/conv_kern.h"
+
+void ox_conv_pack(const float *w, int64_t m, int64_t k, float *out)
+{
+    int64_t panels = (m + OX_CV_MR - 1) / OX_CV_MR;
+    for (int64_t p = 0; p < panels; p++) {
+        float *dst = out + p * k * OX_CV_MR;
+        for (int64_t kk = 0; kk < k; kk++)
+            for (int r = 0; r < OX_CV_MR; r++) {
+                int64_t row = p * OX_CV_MR + r;
+                dst[kk * OX_CV_MR + r] = row < m ? w[row * k + kk] : 0.0f;
+            }
+    }
+}
+
+enum ox_isa ox_conv_isa(void)
+{
+    if (cpu_has(CPU_AVX512F | CPU_AVX2 | CPU_FMA))
+        return OX_ISA_AVX512;
+    if (cpu_has(CPU_AVX2 | CPU_FMA))
+        return OX_ISA_AVX2;
+    return OX_ISA_REF;
+}
+
+void ox_conv_gemm_ref(const struct ox_conv_gemm *g, int64_t p0, int64_t p1, int64_t n0, int64_t n1)
+{
+    for (int64_t p = p0; p < p1; p++) {
+        const float *panel = g->wp + p * g->k * OX_CV_MR;
+        for (int r = 0; r < OX_CV_MR && p * OX_CV_MR + r < g->m; r++) {
+            int64_t row = p * OX_CV_MR + r;
+            float bias = g->bias ? g->bias[row] : 0.0f;
+            for (int64_t j = n0; j < n1; j++) {
+                float s = 0.0f;
+                for (int64_t kk = 0; kk < g->k; kk++)
+                    s += panel[kk * OX_CV_MR + r] * g->b[kk * g->ldb + j];
+                g->c[row * g->ldc + j] = ox_act_apply(&g->epi, s + bias);
+            }
+        }
+    }
+}
+
+void ox_conv_gemm_run(enum ox_isa isa, const struct ox_conv_gemm *g, int64_t p0, int64_t p1, int64_t n0, int64_t n1)
+{
+    if (isa == OX_ISA_AVX512)
+        ox_conv_gemm_avx512(g, p0, p1, n0, n1);
+    else if (isa == OX_ISA_AVX2)
+        ox_conv_gemm_avx2(g, p0, p1, n0, n1);
+    else
+        ox_conv_gemm_ref(g, p0, p1, n0, n1);
+}
+
+void ox_dw_ref(const struct ox_dw *d, int64_t p0, int64_t p1)
+{
+    for (int64_t p = p0; p < p1; p++) {
+        int64_t c = p % d->channels;
+        const float *x = d->x + p * d->h * d->wd, *k = d->w + c * d->kh * d->kw;
+        float *y = d->y + p * d->oh * d->ow;
+        for (int64_t oy = 0; oy < d->oh; oy++)
+            for (int64_t ox = 0; ox < d->ow; ox++) {
+                float s = d->bias ? d->bias[c] : 0.0f;
+                for (int64_t ky = 0; ky < d->kh; ky++) {
+                    int64_t iy = oy * d->sh - d->pt + ky * d->dh;
+                    if (iy < 0 || iy >= d->h)
+                        continue;
+                    for (int64_t kx = 0; kx < d->kw; kx++) {
+                        int64_t ix = ox * d->sw - d->pl + kx * d->dw;
+                        if (ix >= 0 && ix < d->wd)
+                            s += x[iy * d->wd + ix] * k[ky * d->kw + kx];
+                    }
+                }
+                y[oy * d->ow + ox] = ox_act_apply(&d->epi, s);
+            }
+    }
+}
+
+int ox_dw_simd_ok(const struct ox_dw *d)
+{
+    return d->dh == 1 && d->dw == 1 && d->kw <= 7 && d->kh <= 7 && (d->sw == 1 || d->sw == 2) &&
+           (d->ow - 1) * d->sw + d->kw <= OX_DW_MAXW && d->pl < d->kw;
+}
+
+void ox_dw_run(enum ox_isa isa, const struct ox_dw *d, int64_t p0, int64_t p1)
+{
+    if (isa != OX_ISA_REF && !ox_dw_simd_ok(d))
+        isa = OX_ISA_REF;
+    if (isa == OX_ISA_AVX512)
+        ox_dw_avx512(d, p0, p1);
+    else if (isa == OX_ISA_AVX2)
+        ox_dw_avx2(d, p0, p1);
+    else
+        ox_dw_ref(d, p0, p1);
+}
