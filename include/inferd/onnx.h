@@ -27,6 +27,8 @@ struct inferd_onnx_model;
 struct inferd_onnx_options {
     struct tpool *pool;          /* borrowed compute pool; NULL = single-threaded */
     int64_t max_elements;        /* cap on any one tensor's element count; 0 = 1<<28 */
+    int no_fuse;                 /* 1: keep Conv, BatchNormalization and activations apart
+                                    (the load-time fusion of src/onnx/fuse.c is off) */
 };
 
 /* Describes one graph input or output. dims[i] == -1 marks a symbolic dimension; rank is -1

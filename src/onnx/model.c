@@ -34,6 +34,8 @@ static int load_common(const void *data, size_t size, const struct inferd_onnx_o
                               m->g->opset);
     if ((rc = ox_graph_build(m->g, err)) < 0)
         return rc;
+    if (!(opt && opt->no_fuse) && (rc = ox_fuse(m->g, err)) < 0)
+        return rc;
     m->value_keyed = calloc((size_t)m->g->n_inputs + 1, 1);
     if (!m->value_keyed)
         return inferd_err_set(err, INFERD_ENOMEM, "onnx: out of memory");

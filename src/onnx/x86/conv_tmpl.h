@@ -104,38 +104,37 @@ void FN(ox_conv_gemm)(const struct ox_conv_gemm *g, int64_t p0, int64_t p1, int6
 
 /* ---- depthwise ---- */
 
-#define DW_STRIDE (OX_DW_MAXW + 4 * VL + 8) /* floats per buffered input row */
+#define DW_STRIDE (OX_DW_MAXW + 8 * VL + 8) /* floats per buffered input row */
 #define DW_NB 4                         /* output vectors computed together */
 
 /* Copies input row iy into buf, zero-padded: buf[i] = x[iy][i - pl] for stride 1; for
  * stride 2 the padded row is split into even columns (buf[0..]) and odd ones (buf[half..]),
- * so that tap kx of output column ox is buf[(kx & 1) * half + kx / 2 + ox], contiguous. */
-static void dw_fill(const struct ox_dw *d, const float *xr, float *buf, int64_t half)
+ * so that tap kx of output column ox is buf[(kx & 1) * (half + 4 VL) + kx / 2 + ox], contiguous.
+ * Rows hold DW_NB vectors of slack past their end: the last group of columns reads them. */
+static void dw_fill(const struct ox_dw *d, const float *xr, float *buf, float *tmp, int64_t half)
 {
     int64_t wpad = (d->ow - 1) * d->sw + d->kw;
-    if (d->sw == 1) {
-        int64_t i = 0;
-        for (; i < d->pl; i++)
-            buf[i] = 0.0f;
-        int64_t n = d->wd < wpad - d->pl ? d->wd : wpad - d->pl;
-        memcpy(buf + i, xr, (size_t)n * sizeof(float));
-        for (i += n; i < wpad + 2 * VL; i++)
-            buf[i] = 0.0f;
+    float *row = d->sw == 1 ? buf : tmp;
+    int64_t n = d->wd < wpad - d->pl ? d->wd : wpad - d->pl;
+    memset(row, 0, (size_t)d->pl * sizeof(float));
+    memcpy(row + d->pl, xr, (size_t)n * sizeof(float));
+    memset(row + d->pl + n, 0, (size_t)(wpad + 4 * VL - d->pl - n) * sizeof(float));
+    if (d->sw == 1)
         return;
-    }
-    for (int64_t t = 0; t < half + 2 * VL; t++) {
-        int64_t c0 = 2 * t - d->pl, c1 = c0 + 1;
-        buf[t] = c0 >= 0 && c0 < d->wd ? xr[c0] : 0.0f;
-        buf[half + 2 * VL + t] = c1 >= 0 && c1 < d->wd ? xr[c1] : 0.0f;
+    for (int64_t t = 0; t < half + VL; t++) {
+        buf[t] = row[2 * t];
+        buf[half + 4 * VL + t] = row[2 * t + 1];
     }
 }
 
 void FN(ox_dw)(const struct ox_dw *d, int64_t p0, int64_t p1)
 {
-    float rows[7 * DW_STRIDE];
+    float rows[7 * DW_STRIDE], tmp[DW_STRIDE];
     int64_t tag[7];
+    /* vectors past a row's end are read (and their results dropped): keep them finite */
+    memset(rows, 0, sizeof rows);
     int64_t half = ((d->ow - 1) * d->sw + d->kw + 1) / 2; /* stride 2: columns per parity */
-    int64_t odd = half + 2 * VL;
+    int64_t odd = half + 4 * VL;
     for (int64_t p = p0; p < p1; p++) {
         int64_t ch = p % d->channels;
         const float *x = d->x + p * d->h * d->wd, *k = d->w + ch * d->kh * d->kw;
@@ -154,15 +153,15 @@ void FN(ox_dw)(const struct ox_dw *d, int64_t p0, int64_t p1)
                 int slot = (int)(iy % d->kh);
                 float *buf = rows + slot * DW_STRIDE;
                 if (tag[slot] != iy) {
-                    dw_fill(d, x + iy * d->wd, buf, half);
+                    dw_fill(d, x + iy * d->wd, buf, tmp, half);
                     tag[slot] = iy;
                 }
                 src[nr] = buf;
                 kr[nr++] = k + ky * d->kw;
             }
             float *yr = y + oy * d->ow;
-            int64_t ox = 0;
-            for (; ox + DW_NB * VL <= d->ow; ox += DW_NB * VL) {
+            /* DW_NB vectors at a time (independent FMA chains); the last group is masked */
+            for (int64_t ox = 0; ox < d->ow; ox += DW_NB * VL) {
                 VF acc[DW_NB];
 #pragma GCC unroll 4
                 for (int u = 0; u < DW_NB; u++)
@@ -176,18 +175,13 @@ void FN(ox_dw)(const struct ox_dw *d, int64_t p0, int64_t p1)
                             acc[u] = VFMA(VLOAD(s + u * VL), kv, acc[u]);
                     }
 #pragma GCC unroll 4
-                for (int u = 0; u < DW_NB; u++)
-                    VSTORE(yr + ox + u * VL, epi_vec(&d->epi, acc[u]));
-            }
-            for (; ox < d->ow; ox += VL) {
-                int nc = d->ow - ox < VL ? (int)(d->ow - ox) : VL;
-                VF acc = bias;
-                for (int r = 0; r < nr; r++)
-                    for (int64_t kx = 0; kx < d->kw; kx++) {
-                        const float *s = d->sw == 1 ? src[r] + kx + ox : src[r] + (kx & 1) * odd + kx / 2 + ox;
-                        acc = VFMA(VLOAD(s), VSET1(kr[r][kx]), acc);
-                    }
-                VSTOREM(yr + ox, MASK_N(nc), epi_vec(&d->epi, acc));
+                for (int u = 0; u < DW_NB; u++) {
+                    int64_t left = d->ow - ox - u * VL;
+                    if (left >= VL)
+                        VSTORE(yr + ox + u * VL, epi_vec(&d->epi, acc[u]));
+                    else if (left > 0)
+                        VSTOREM(yr + ox + u * VL, MASK_N((int)left), epi_vec(&d->epi, acc[u]));
+                }
             }
             if (epi_scalar(&d->epi))
                 for (int64_t q = 0; q < d->ow; q++)
