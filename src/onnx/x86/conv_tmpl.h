@@ -127,6 +127,33 @@ static void dw_fill(const struct ox_dw *d, const float *xr, float *buf, float *t
     }
 }
 
+/* nb (1..DW_NB, a constant after inlining) output vectors of row yr from column ox */
+static inline __attribute__((always_inline)) void dw_group(const struct ox_dw *d, const float *const *src,
+                                                           const float *const *kr, int nr, int64_t odd, VF bias,
+                                                           float *yr, int64_t ox, int nb)
+{
+    VF acc[DW_NB];
+#pragma GCC unroll 4
+    for (int u = 0; u < nb; u++)
+        acc[u] = bias;
+    for (int r = 0; r < nr; r++)
+        for (int64_t kx = 0; kx < d->kw; kx++) {
+            const float *s = d->sw == 1 ? src[r] + kx + ox : src[r] + (kx & 1) * odd + kx / 2 + ox;
+            VF kv = VSET1(kr[r][kx]);
+#pragma GCC unroll 4
+            for (int u = 0; u < nb; u++)
+                acc[u] = VFMA(VLOAD(s + u * VL), kv, acc[u]);
+        }
+#pragma GCC unroll 4
+    for (int u = 0; u < nb; u++) {
+        int64_t left = d->ow - ox - u * VL;
+        if (left >= VL)
+            VSTORE(yr + ox + u * VL, epi_vec(&d->epi, acc[u]));
+        else
+            VSTOREM(yr + ox + u * VL, MASK_N((int)left), epi_vec(&d->epi, acc[u]));
+    }
+}
+
 void FN(ox_dw)(const struct ox_dw *d, int64_t p0, int64_t p1)
 {
     float rows[7 * DW_STRIDE], tmp[DW_STRIDE];
@@ -160,28 +187,17 @@ void FN(ox_dw)(const struct ox_dw *d, int64_t p0, int64_t p1)
                 kr[nr++] = k + ky * d->kw;
             }
             float *yr = y + oy * d->ow;
-            /* DW_NB vectors at a time (independent FMA chains); the last group is masked */
+            /* up to DW_NB vectors at a time (independent FMA chains); the last one masked */
             for (int64_t ox = 0; ox < d->ow; ox += DW_NB * VL) {
-                VF acc[DW_NB];
-#pragma GCC unroll 4
-                for (int u = 0; u < DW_NB; u++)
-                    acc[u] = bias;
-                for (int r = 0; r < nr; r++)
-                    for (int64_t kx = 0; kx < d->kw; kx++) {
-                        const float *s = d->sw == 1 ? src[r] + kx + ox : src[r] + (kx & 1) * odd + kx / 2 + ox;
-                        VF kv = VSET1(kr[r][kx]);
-#pragma GCC unroll 4
-                        for (int u = 0; u < DW_NB; u++)
-                            acc[u] = VFMA(VLOAD(s + u * VL), kv, acc[u]);
-                    }
-#pragma GCC unroll 4
-                for (int u = 0; u < DW_NB; u++) {
-                    int64_t left = d->ow - ox - u * VL;
-                    if (left >= VL)
-                        VSTORE(yr + ox + u * VL, epi_vec(&d->epi, acc[u]));
-                    else if (left > 0)
-                        VSTOREM(yr + ox + u * VL, MASK_N((int)left), epi_vec(&d->epi, acc[u]));
-                }
+                int64_t left = d->ow - ox;
+                if (left > 3 * VL)
+                    dw_group(d, src, kr, nr, odd, bias, yr, ox, 4);
+                else if (left > 2 * VL)
+                    dw_group(d, src, kr, nr, odd, bias, yr, ox, 3);
+                else if (left > VL)
+                    dw_group(d, src, kr, nr, odd, bias, yr, ox, 2);
+                else
+                    dw_group(d, src, kr, nr, odd, bias, yr, ox, 1);
             }
             if (epi_scalar(&d->epi))
                 for (int64_t q = 0; q < d->ow; q++)
