@@ -2,6 +2,7 @@
  *
  *   Conv -> BatchNormalization (constant scale/B/mean/var)   => Conv with W' = W*s, b' = (b-mean)*s + B,
  *                                                               s = scale / sqrt(var + eps)
+ *   Conv -> Mul / Add of a constant scalar or per-channel tensor => W and b rescaled / shifted
  *   Conv -> Relu | Clip (constant bounds) | HardSigmoid | HardSwish | Sigmoid
  *   Conv -> {Sigmoid, Mul(y, ·)}                               (SiLU)
  *   Conv -> {HardSigmoid, Mul(y, ·)}                           (torch's HardSwish before opset 14)
@@ -144,7 +145,7 @@ static struct ox_node *pair_act(struct fuse *f, int y, struct ox_epi *e, int *dr
 }
 
 /* A new FP32 tensor in the model's memory shaped like t; NULL when out of memory. */
-static struct ox_tensor *fresh(struct ox_model *m, const struct ox_tensor *t, int rank, const int64_t *dims)
+static struct ox_tensor *fresh(struct ox_model *m, int rank, const int64_t *dims)
 {
     struct ox_tensor *n = ox_mem_alloc(m->mem, sizeof *n);
     if (!n)
@@ -156,7 +157,6 @@ static struct ox_tensor *fresh(struct ox_model *m, const struct ox_tensor *t, in
     n->nbytes = (size_t)n->numel * sizeof(float);
     n->is_const = 1;
     n->data = ox_mem_alloc(m->mem, n->nbytes + 1);
-    (void)t;
     return n->data ? n : NULL;
 }
 
@@ -166,42 +166,41 @@ static const struct ox_tensor *fp32_init(const struct ox_model *m, int v)
     return t && t->dt == INFERD_FP32 && t->data && m->values[v].n_consumers == 1 ? t : NULL;
 }
 
-/* Folds BatchNormalization bn into conv; 0 when it does not apply, <0 out of memory. */
-static int fold_bn(struct fuse *f, struct ox_node *conv, struct ox_node *bn)
+/* W'[o] = W[o] * mul[o*ms], b'[o] = b[o] * mul[o*ms] + add[o*as] (ms, as 0: one value for
+ * all; add NULL: none). The Conv's weights and bias must be FP32 initializers read by it
+ * alone; a Conv without bias gets one in spare_v's slot (a value only the folded node
+ * read). Returns 1 when folded, 0 when it does not apply, -1 out of memory. */
+static int affine(struct fuse *f, struct ox_node *conv, const float *mul, int64_t ms, const float *add, int64_t as,
+                  int spare_v)
 {
     struct ox_model *m = f->m;
-    if (bn->n_in != 5 || bn->in[0] != conv->out[0] || (bn->n_out > 1 && bn->out[1] >= 0) ||
-        ox_attr_int(bn, "training_mode", 0) != 0)
+    const struct ox_tensor *w = fp32_init(m, conv->in[1]);
+    int has_b = conv->n_in > 2 && conv->in[2] >= 0;
+    const struct ox_tensor *b = has_b ? fp32_init(m, conv->in[2]) : NULL;
+    if (!w || w->rank != 4 || w->dims[0] < 1 || (has_b && (!b || b->numel != w->dims[0])))
         return 0;
-    const struct ox_tensor *w = fp32_init(m, conv->in[1]), *b = conv->n_in > 2 ? fp32_init(m, conv->in[2]) : NULL;
-    if (!w || w->rank != 4 || (conv->n_in > 2 && conv->in[2] >= 0 && !b))
+    int need_b = has_b || add;
+    int bias_v = has_b ? conv->in[2] : spare_v;
+    if (need_b && !has_b && (bias_v < 0 || m->values[bias_v].n_consumers != 1 || f->is_out[bias_v]))
         return 0;
-    int64_t mo = w->dims[0], per = w->numel / (mo ? mo : 1);
-    const struct ox_tensor *p[4];
-    for (int k = 0; k < 4; k++) {
-        int v = bn->in[k + 1];
-        p[k] = v >= 0 ? m->values[v].init : NULL;
-        if (!p[k] || p[k]->dt != INFERD_FP32 || p[k]->numel != mo || !p[k]->data)
-            return 0;
-    }
-    int bias_v = b ? conv->in[2] : bn->in[2]; /* reuse the BN's B value when the conv has no bias */
-    if (!b && m->values[bias_v].n_consumers != 1)
-        return 0;
-    float eps = ox_attr_float(bn, "epsilon", 1e-5f);
-    struct ox_tensor *nw = fresh(m, w, w->rank, w->dims), *nb = fresh(m, p[1], 1, &mo);
-    if (!nw || !nb)
+    int64_t mo = w->dims[0], per = w->numel / mo;
+    struct ox_tensor *nw = fresh(m, w->rank, w->dims), *nb = need_b ? fresh(m, 1, &mo) : NULL;
+    if (!nw || (need_b && !nb))
         return -1;
-    const float *wv = w->data, *sc = p[0]->data, *beta = p[1]->data, *mean = p[2]->data, *var = p[3]->data;
-    float *nwv = nw->data, *nbv = nb->data;
+    const float *wv = w->data, *bv = b ? b->data : NULL;
+    float *nwv = nw->data;
     for (int64_t o = 0; o < mo; o++) {
-        float s = sc[o] / sqrtf(var[o] + eps);
+        float s = mul ? mul[o * ms] : 1.0f;
         for (int64_t i = 0; i < per; i++)
             nwv[o * per + i] = wv[o * per + i] * s;
-        nbv[o] = ((b ? ((const float *)b->data)[o] : 0.0f) - mean[o]) * s + beta[o];
+        if (nb)
+            ((float *)nb->data)[o] = (bv ? bv[o] : 0.0f) * s + (add ? add[o * as] : 0.0f);
     }
     m->values[conv->in[1]].init = nw;
+    if (!need_b)
+        return 1;
     m->values[bias_v].init = nb;
-    if (!b) {
+    if (!has_b) {
         int *in = ox_mem_alloc(m->mem, 3 * sizeof *in);
         const char **names = ox_mem_alloc(m->mem, 3 * sizeof *names);
         if (!in || !names)
@@ -211,14 +210,58 @@ static int fold_bn(struct fuse *f, struct ox_node *conv, struct ox_node *bn)
         in[2] = bias_v;
         names[0] = conv->in_names[0];
         names[1] = conv->in_names[1];
-        names[2] = bn->in_names[2];
+        names[2] = m->values[bias_v].name;
         conv->in = in;
         conv->in_names = names;
         conv->n_in = 3;
     }
-    conv->out[0] = bn->out[0];
-    conv->out_names[0] = bn->out_names[0];
     return 1;
+}
+
+/* Folds BatchNormalization bn into conv; 0 when it does not apply, <0 out of memory. */
+static int fold_bn(struct fuse *f, struct ox_node *conv, struct ox_node *bn)
+{
+    struct ox_model *m = f->m;
+    const struct ox_tensor *w = fp32_init(m, conv->in[1]);
+    if (!w || w->rank != 4 || bn->n_in != 5 || bn->in[0] != conv->out[0] || (bn->n_out > 1 && bn->out[1] >= 0) ||
+        ox_attr_int(bn, "training_mode", 0) != 0)
+        return 0;
+    int64_t mo = w->dims[0];
+    const struct ox_tensor *p[4];
+    for (int k = 0; k < 4; k++) {
+        int v = bn->in[k + 1];
+        p[k] = v >= 0 ? m->values[v].init : NULL;
+        if (!p[k] || p[k]->dt != INFERD_FP32 || p[k]->numel != mo || !p[k]->data)
+            return 0;
+    }
+    float eps = ox_attr_float(bn, "epsilon", 1e-5f);
+    float *sc = ox_mem_alloc(m->mem, (size_t)mo * 2 * sizeof(float));
+    if (!sc)
+        return -1;
+    const float *scale = p[0]->data, *beta = p[1]->data, *mean = p[2]->data, *var = p[3]->data;
+    for (int64_t o = 0; o < mo; o++) {
+        sc[o] = scale[o] / sqrtf(var[o] + eps);
+        sc[mo + o] = beta[o] - mean[o] * sc[o];
+    }
+    return affine(f, conv, sc, 1, sc + mo, 1, bn->in[2]);
+}
+
+/* Folds Mul or Add of a constant scalar or per-channel ((M,1,1) / (1,M,1,1)) tensor. */
+static int fold_scale(struct fuse *f, struct ox_node *conv, struct ox_node *op)
+{
+    struct ox_model *m = f->m;
+    int y = conv->out[0], cv = other_input(op, y);
+    const struct ox_tensor *w = fp32_init(m, conv->in[1]), *c = cv >= 0 ? m->values[cv].init : NULL;
+    if (!w || !c || c->dt != INFERD_FP32 || !c->data || op->n_out != 1 || f->is_out[cv])
+        return 0;
+    int64_t mo = w->dims[0], step;
+    if (c->numel == 1 && c->rank <= 4)
+        step = 0;
+    else if (c->numel == mo && ((c->rank == 3 && c->dims[0] == mo) || (c->rank == 4 && c->dims[1] == mo)))
+        step = 1;
+    else
+        return 0;
+    return is_op(op, "Mul") ? affine(f, conv, c->data, step, NULL, 0, -1) : affine(f, conv, NULL, 0, c->data, step, cv);
 }
 
 int ox_fuse(struct ox_model *m, struct inferd_err *err)
@@ -251,13 +294,18 @@ int ox_fuse(struct ox_model *m, struct inferd_err *err)
         struct ox_node *conv = &m->nodes[i];
         if (f.dead[i] || !is_op(conv, "Conv") || conv->n_out != 1 || conv->out[0] < 0 || conv->ip[0] != OX_ACT_NONE)
             continue;
-        struct ox_node *c = consumer(&f, conv->out[0], 1, 0);
-        if (c && is_op(c, "BatchNormalization")) {
-            int r = fold_bn(&f, conv, c);
+        struct ox_node *c;
+        /* BatchNormalization, then constant Mul / Add (PP-OCRv4's learnable affine blocks) */
+        while ((c = consumer(&f, conv->out[0], 1, 0))) {
+            int r = is_op(c, "BatchNormalization") ? fold_bn(&f, conv, c)
+                    : is_op(c, "Mul") || is_op(c, "Add") ? fold_scale(&f, conv, c) : 0;
             if (r < 0)
                 goto oom;
-            if (r > 0)
-                f.dead[c - m->nodes] = 1;
+            if (r == 0)
+                break;
+            f.dead[c - m->nodes] = 1;
+            conv->out[0] = c->out[0];
+            conv->out_names[0] = c->out_names[0];
         }
         int y = conv->out[0], drop[4], n_drop = 0;
         struct ox_epi e;

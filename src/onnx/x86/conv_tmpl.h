@@ -116,9 +116,12 @@ static void dw_fill(const struct ox_dw *d, const float *xr, float *buf, float *t
     int64_t wpad = (d->ow - 1) * d->sw + d->kw;
     float *row = d->sw == 1 ? buf : tmp;
     int64_t n = d->wd < wpad - d->pl ? d->wd : wpad - d->pl;
-    memset(row, 0, (size_t)d->pl * sizeof(float));
+    /* past wpad the row stays as zeroed once per call: nothing else writes there */
+    for (int64_t i = 0; i < d->pl; i++)
+        row[i] = 0.0f;
     memcpy(row + d->pl, xr, (size_t)n * sizeof(float));
-    memset(row + d->pl + n, 0, (size_t)(wpad + 4 * VL - d->pl - n) * sizeof(float));
+    for (int64_t i = d->pl + n; i < wpad; i++)
+        row[i] = 0.0f;
     if (d->sw == 1)
         return;
     for (int64_t t = 0; t < half + VL; t++) {
@@ -160,6 +163,7 @@ void FN(ox_dw)(const struct ox_dw *d, int64_t p0, int64_t p1)
     int64_t tag[7];
     /* vectors past a row's end are read (and their results dropped): keep them finite */
     memset(rows, 0, sizeof rows);
+    memset(tmp, 0, sizeof tmp);
     int64_t half = ((d->ow - 1) * d->sw + d->kw + 1) / 2; /* stride 2: columns per parity */
     int64_t odd = half + 4 * VL;
     for (int64_t p = p0; p < p1; p++) {
