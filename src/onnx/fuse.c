@@ -10,8 +10,9 @@
  *                                                            => Conv with the activation in its epilogue
  *
  * A rewrite happens only when every intermediate value has exactly the consumers of the
- * pattern and is no graph output, and the Conv's weights (and bias) are FP32 initializers
- * read by that Conv alone (they are replaced by rescaled copies in the model's memory).
+ * pattern and is no graph output, and the Conv's weights (and bias) are FP32 constants
+ * (initializers or Constant nodes) read by that Conv alone: they are replaced by rescaled
+ * copies in the model's memory.
  * The Conv takes over the last node's output; the other nodes are dropped. */
 #include <math.h>
 #include <stdlib.h>
@@ -42,30 +43,47 @@ static struct ox_node *consumer(const struct fuse *f, int v, int want, int k)
     return f->dead[ni] ? NULL : &f->m->nodes[ni];
 }
 
-/* A constant scalar: an FP32 initializer or Constant output with one element. */
-static int scalar(const struct fuse *f, int v, float *out)
+/* The FP32 tensor of a constant value: an initializer or a Constant node's `value`; else NULL. */
+static const struct ox_tensor *const_t(const struct fuse *f, int v)
 {
     const struct ox_tensor *t = NULL;
     if (v < 0)
-        return 0;
+        return NULL;
     if (f->m->values[v].init)
         t = f->m->values[v].init;
     else if (f->m->values[v].producer >= 0) {
         const struct ox_node *p = &f->m->nodes[f->m->values[v].producer];
-        if (!is_op(p, "Constant"))
-            return 0;
-        const struct ox_attr *a = ox_attr_find(p, "value");
-        if (a && a->type == OX_ATTR_TENSOR)
-            t = a->t;
-        else if ((a = ox_attr_find(p, "value_float")) && a->type == OX_ATTR_FLOAT) {
+        const struct ox_attr *a = is_op(p, "Constant") ? ox_attr_find(p, "value") : NULL;
+        t = a && a->type == OX_ATTR_TENSOR ? a->t : NULL;
+    }
+    return t && t->dt == INFERD_FP32 && t->data ? t : NULL;
+}
+
+/* A constant scalar: const_t with one element, or a Constant's value_float. */
+static int scalar(const struct fuse *f, int v, float *out)
+{
+    const struct ox_tensor *t = const_t(f, v);
+    if (!t && v >= 0 && f->m->values[v].producer >= 0) {
+        const struct ox_node *p = &f->m->nodes[f->m->values[v].producer];
+        const struct ox_attr *a = is_op(p, "Constant") ? ox_attr_find(p, "value_float") : NULL;
+        if (a && a->type == OX_ATTR_FLOAT) {
             *out = a->f;
             return 1;
         }
     }
-    if (!t || t->numel != 1 || t->dt != INFERD_FP32 || !t->data)
+    if (!t || t->numel != 1)
         return 0;
     memcpy(out, t->data, sizeof *out);
     return 1;
+}
+
+/* Gives constant value v new contents (it becomes an initializer; a Constant node that
+ * made it is dropped). */
+static void set_const(struct fuse *f, int v, struct ox_tensor *t)
+{
+    f->m->values[v].init = t;
+    if (f->m->values[v].producer >= 0)
+        f->dead[f->m->values[v].producer] = 1;
 }
 
 static int other_input(const struct ox_node *n, int v)
@@ -160,10 +178,10 @@ static struct ox_tensor *fresh(struct ox_model *m, int rank, const int64_t *dims
     return n->data ? n : NULL;
 }
 
-static const struct ox_tensor *fp32_init(const struct ox_model *m, int v)
+/* const_t of a value only one node reads and no graph output: safe to replace */
+static const struct ox_tensor *sole_const(const struct fuse *f, int v)
 {
-    const struct ox_tensor *t = v >= 0 ? m->values[v].init : NULL;
-    return t && t->dt == INFERD_FP32 && t->data && m->values[v].n_consumers == 1 ? t : NULL;
+    return v >= 0 && f->m->values[v].n_consumers == 1 && !f->is_out[v] ? const_t(f, v) : NULL;
 }
 
 /* W'[o] = W[o] * mul[o*ms], b'[o] = b[o] * mul[o*ms] + add[o*as] (ms, as 0: one value for
@@ -174,9 +192,9 @@ static int affine(struct fuse *f, struct ox_node *conv, const float *mul, int64_
                   int spare_v)
 {
     struct ox_model *m = f->m;
-    const struct ox_tensor *w = fp32_init(m, conv->in[1]);
+    const struct ox_tensor *w = sole_const(f, conv->in[1]);
     int has_b = conv->n_in > 2 && conv->in[2] >= 0;
-    const struct ox_tensor *b = has_b ? fp32_init(m, conv->in[2]) : NULL;
+    const struct ox_tensor *b = has_b ? sole_const(f, conv->in[2]) : NULL;
     if (!w || w->rank != 4 || w->dims[0] < 1 || (has_b && (!b || b->numel != w->dims[0])))
         return 0;
     int need_b = has_b || add;
@@ -196,10 +214,10 @@ static int affine(struct fuse *f, struct ox_node *conv, const float *mul, int64_
         if (nb)
             ((float *)nb->data)[o] = (bv ? bv[o] : 0.0f) * s + (add ? add[o * as] : 0.0f);
     }
-    m->values[conv->in[1]].init = nw;
+    set_const(f, conv->in[1], nw);
     if (!need_b)
         return 1;
-    m->values[bias_v].init = nb;
+    set_const(f, bias_v, nb);
     if (!has_b) {
         int *in = ox_mem_alloc(m->mem, 3 * sizeof *in);
         const char **names = ox_mem_alloc(m->mem, 3 * sizeof *names);
@@ -222,7 +240,7 @@ static int affine(struct fuse *f, struct ox_node *conv, const float *mul, int64_
 static int fold_bn(struct fuse *f, struct ox_node *conv, struct ox_node *bn)
 {
     struct ox_model *m = f->m;
-    const struct ox_tensor *w = fp32_init(m, conv->in[1]);
+    const struct ox_tensor *w = sole_const(f, conv->in[1]);
     if (!w || w->rank != 4 || bn->n_in != 5 || bn->in[0] != conv->out[0] || (bn->n_out > 1 && bn->out[1] >= 0) ||
         ox_attr_int(bn, "training_mode", 0) != 0)
         return 0;
@@ -230,8 +248,8 @@ static int fold_bn(struct fuse *f, struct ox_node *conv, struct ox_node *bn)
     const struct ox_tensor *p[4];
     for (int k = 0; k < 4; k++) {
         int v = bn->in[k + 1];
-        p[k] = v >= 0 ? m->values[v].init : NULL;
-        if (!p[k] || p[k]->dt != INFERD_FP32 || p[k]->numel != mo || !p[k]->data)
+        p[k] = const_t(f, v);
+        if (!p[k] || p[k]->numel != mo)
             return 0;
     }
     float eps = ox_attr_float(bn, "epsilon", 1e-5f);
@@ -249,10 +267,9 @@ static int fold_bn(struct fuse *f, struct ox_node *conv, struct ox_node *bn)
 /* Folds Mul or Add of a constant scalar or per-channel ((M,1,1) / (1,M,1,1)) tensor. */
 static int fold_scale(struct fuse *f, struct ox_node *conv, struct ox_node *op)
 {
-    struct ox_model *m = f->m;
     int y = conv->out[0], cv = other_input(op, y);
-    const struct ox_tensor *w = fp32_init(m, conv->in[1]), *c = cv >= 0 ? m->values[cv].init : NULL;
-    if (!w || !c || c->dt != INFERD_FP32 || !c->data || op->n_out != 1 || f->is_out[cv])
+    const struct ox_tensor *w = sole_const(f, conv->in[1]), *c = const_t(f, cv);
+    if (!w || !c || op->n_out != 1)
         return 0;
     int64_t mo = w->dims[0], step;
     if (c->numel == 1 && c->rank <= 4)
