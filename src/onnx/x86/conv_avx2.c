@@ -1,6 +1,7 @@
 /* conv_avx2.c — AVX2+FMA conv kernels: conv_tmpl.h at 8 lanes with 6x16 GEMM tiles (12 ymm
  * accumulators). Compiled with -mavx2 -mfma; call only after cpu_has(CPU_AVX2 | CPU_FMA). */
 #include <immintrin.h>
+#include <stdint.h>
 
 #define VL 8
 #define ROWS 6
