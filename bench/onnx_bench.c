@@ -67,17 +67,27 @@ int main(int argc, char **argv)
         in[i].data = x;
         in[i].nbytes = (size_t)n * sizeof *x;
     }
-    for (int w = 0; w < 50; w++)
+    /* warm-up: 50 runs or a quarter of the measuring time, whichever ends first; then
+     * chunks of up to 50 runs, fewer for slow models so one chunk stays near 0.1 s */
+    int chunk = 50;
+    double tw = now_s();
+    for (int w = 0; w < 50; w++) {
         if (inferd_onnx_run(m, in, ni, out, no, &err) < 0) {
             fprintf(stderr, "run: %s\n", err.msg);
             return 1;
         }
+        if (now_s() - tw > secs / 4) {
+            chunk = (int)(0.1 / ((now_s() - tw) / (w + 1))) + 1;
+            chunk = chunk > 50 ? 50 : chunk;
+            break;
+        }
+    }
     long runs = 0;
     double t0 = now_s(), t1;
     do {
-        for (int k = 0; k < 50; k++)
+        for (int k = 0; k < chunk; k++)
             inferd_onnx_run(m, in, ni, out, no, &err);
-        runs += 50;
+        runs += chunk;
         t1 = now_s();
     } while (t1 - t0 < secs && runs < 10000000);
     double us = (t1 - t0) / (double)runs * 1e6;
