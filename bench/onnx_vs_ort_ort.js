@@ -39,6 +39,7 @@ async function main() {
     }
   }
   let runs = 0;
+  const c0 = process.cpuUsage();
   const t0 = process.hrtime.bigint();
   let t1;
   do {
@@ -47,10 +48,12 @@ async function main() {
     t1 = process.hrtime.bigint();
   } while (Number(t1 - t0) / 1e9 < secs);
   const us = Number(t1 - t0) / 1e3 / runs;
+  const cu = process.cpuUsage(c0);
+  const cpuUs = (cu.user + cu.system) / runs; // process CPU time per run, all threads
   const out = res[sess.outputNames[0]].data;
   let sum = 0;
   for (const v of out) sum += v;
   console.log(`ort batch=${batch} threads=${threads} runs=${runs} us_per_run=${us.toFixed(2)} ` +
-              `samples_per_s=${(batch / (us * 1e-6)).toFixed(0)} checksum=${sum.toFixed(6)}`);
+              `samples_per_s=${(batch / (us * 1e-6)).toFixed(0)} checksum=${sum.toFixed(6)} cpu_per_run_us=${cpuUs.toFixed(2)}`);
 }
 main().catch((e) => { console.error(e); process.exit(1); });
