@@ -162,8 +162,11 @@ void FN(ox_dw)(const struct ox_dw *d, int64_t p0, int64_t p1)
     float rows[7 * DW_STRIDE], tmp[DW_STRIDE];
     int64_t tag[7];
     /* vectors past a row's end are read (and their results dropped): keep them finite */
-    memset(rows, 0, sizeof rows);
-    memset(tmp, 0, sizeof tmp);
+    int64_t used = (d->ow - 1) * d->sw + d->kw + 8 * VL + 8; /* a row's floats ever read */
+    used = used > DW_STRIDE ? DW_STRIDE : used;
+    for (int64_t q = 0; q < d->kh; q++)
+        memset(rows + q * DW_STRIDE, 0, (size_t)used * sizeof(float));
+    memset(tmp, 0, (size_t)used * sizeof(float));
     int64_t half = ((d->ow - 1) * d->sw + d->kw + 1) / 2; /* stride 2: columns per parity */
     int64_t odd = half + 4 * VL;
     for (int64_t p = p0; p < p1; p++) {
