@@ -83,9 +83,13 @@ static size_t conv_scratch(const struct ox_node *n, struct ox_tensor *const *in,
     (void)out;
     if (conv_geometry(n, in, &win, &g, NULL) < 0 || is_pointwise(&win) || is_depthwise(in[0], in[1], g))
         return 0;
-    if (is_winograd(in[0], in[1], &win, g)) /* V (16, C, T) then P (16, M, T) */
-        return (size_t)(16 * (in[0]->dims[1] + in[1]->dims[0]) * wino_tiles(&win)) * sizeof(float);
-    return (size_t)(in[1]->dims[1] * win.kh * win.kw * win.oh * win.ow) * sizeof(float);
+    size_t cols = (size_t)(in[1]->dims[1] * win.kh * win.kw * win.oh * win.ow) * sizeof(float);
+    if (!is_winograd(in[0], in[1], &win, g))
+        return cols;
+    /* V (16, C, T) then P (16, M, T); im2col's size too, for a run without packed weights
+     * (constant folding at plan time) */
+    size_t wino = (size_t)(16 * (in[0]->dims[1] + in[1]->dims[0]) * wino_tiles(&win)) * sizeof(float);
+    return wino > cols ? wino : cols;
 }
 
 /* ceil(a / b) for b > 0 and any sign of a */
