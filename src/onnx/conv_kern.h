@@ -112,7 +112,7 @@ void ox_dw_run(enum ox_isa isa, const struct ox_dw *d, int64_t p0, int64_t p1);
  *   P_xi (M, T) = U_xi @ V_xi                        ox_conv_gemm, no epilogue
  *   Y[m] tile   = act(A^T P[m, t] A + bias[m])       clipped at the right/bottom edge
  * 2.25x fewer multiplies than im2col + GEMM; chosen when C and M are both large enough. */
-#define OX_WINO_MIN_CH 16
+#define OX_WINO_MIN_CH 64 /* both sides: below, the transforms cost about what the GEMM saves */
 #define OX_WINO_MAXT 512 /* tiles per row (OW <= 1024): the input transform's row buffers */
 /* U for W (M, C, 3, 3): 16 matrices (M, C), xi-major: u[(xi * M + m) * C + c]. */
 void ox_wino_weights(const float *w, int64_t m, int64_t c, float *u);
