@@ -2,7 +2,8 @@
  * throughput for a given batch and thread count. Used by bench/onnx_vs_ort.
  *
  *   onnx_bench <model.onnx> <batch> <threads> [seconds=2] [dims=1,3,48,192]
- *   -> "inferd batch=64 threads=2 runs=1234 us_per_run=56.7 samples_per_s=1.1e6 checksum=..."
+ *   -> "inferd batch=64 threads=2 runs=1234 us_per_run=56.7 samples_per_s=1.1e6 checksum=... cpu_per_run_us=..."
+ * (cpu_per_run_us: process CPU time per run, all threads)
  *
  * Inputs: every FP32 input, symbolic dims = batch (or the given dims for every input),
  * filled with the LCG of ort_reference.js. */
@@ -18,6 +19,15 @@ static double now_s(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* CPU time of the whole process (every thread): on a shared, loaded machine the CPU time
+ * a run consumes is steadier than its wall time */
+static double cpu_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
@@ -67,26 +77,36 @@ int main(int argc, char **argv)
         in[i].data = x;
         in[i].nbytes = (size_t)n * sizeof *x;
     }
-    for (int w = 0; w < 50; w++)
+    /* warm-up: 50 runs or a quarter of the measuring time, whichever ends first; then
+     * chunks of up to 50 runs, fewer for slow models so one chunk stays near 0.1 s */
+    int chunk = 50;
+    double tw = now_s();
+    for (int w = 0; w < 50; w++) {
         if (inferd_onnx_run(m, in, ni, out, no, &err) < 0) {
             fprintf(stderr, "run: %s\n", err.msg);
             return 1;
         }
+        if (now_s() - tw > secs / 4) {
+            chunk = (int)(0.1 / ((now_s() - tw) / (w + 1))) + 1;
+            chunk = chunk > 50 ? 50 : chunk;
+            break;
+        }
+    }
     long runs = 0;
-    double t0 = now_s(), t1;
+    double t0 = now_s(), t1, c0 = cpu_s();
     do {
-        for (int k = 0; k < 50; k++)
+        for (int k = 0; k < chunk; k++)
             inferd_onnx_run(m, in, ni, out, no, &err);
-        runs += 50;
+        runs += chunk;
         t1 = now_s();
     } while (t1 - t0 < secs && runs < 10000000);
-    double us = (t1 - t0) / (double)runs * 1e6;
+    double us = (t1 - t0) / (double)runs * 1e6, cpu_us = (cpu_s() - c0) / (double)runs * 1e6;
     double sum = 0;
     int64_t on = inferd_shape_numel(out[0].rank, out[0].dims);
     for (int64_t k = 0; k < on; k++)
         sum += ((float *)out[0].data)[k];
-    printf("inferd batch=%d threads=%d runs=%ld us_per_run=%.2f samples_per_s=%.0f checksum=%.6f\n", batch, threads,
-           runs, us, batch / (us * 1e-6), sum);
+    printf("inferd batch=%d threads=%d runs=%ld us_per_run=%.2f samples_per_s=%.0f checksum=%.6f cpu_per_run_us=%.2f\n",
+           batch, threads, runs, us, batch / (us * 1e-6), sum, cpu_us);
     for (int i = 0; i < ni; i++)
         free(in[i].data);
     inferd_onnx_free(m);

@@ -25,21 +25,35 @@ async function main() {
     }
     feeds[name] = new ort.Tensor('float32', a, dims);
   });
+  // warm-up and chunk sizes as in onnx_bench.c: at most 50 runs or secs/4 of warm-up,
+  // chunks of runs near 0.1 s for slow models
   let res;
-  for (let w = 0; w < 50; w++) res = await sess.run(feeds);
+  let chunk = 50;
+  const tw = process.hrtime.bigint();
+  for (let w = 0; w < 50; w++) {
+    res = await sess.run(feeds);
+    const el = Number(process.hrtime.bigint() - tw) / 1e9;
+    if (el > secs / 4) {
+      chunk = Math.min(50, Math.floor(0.1 / (el / (w + 1))) + 1);
+      break;
+    }
+  }
   let runs = 0;
+  const c0 = process.cpuUsage();
   const t0 = process.hrtime.bigint();
   let t1;
   do {
-    for (let k = 0; k < 50; k++) res = await sess.run(feeds);
-    runs += 50;
+    for (let k = 0; k < chunk; k++) res = await sess.run(feeds);
+    runs += chunk;
     t1 = process.hrtime.bigint();
   } while (Number(t1 - t0) / 1e9 < secs);
   const us = Number(t1 - t0) / 1e3 / runs;
+  const cu = process.cpuUsage(c0);
+  const cpuUs = (cu.user + cu.system) / runs; // process CPU time per run, all threads
   const out = res[sess.outputNames[0]].data;
   let sum = 0;
   for (const v of out) sum += v;
   console.log(`ort batch=${batch} threads=${threads} runs=${runs} us_per_run=${us.toFixed(2)} ` +
-              `samples_per_s=${(batch / (us * 1e-6)).toFixed(0)} checksum=${sum.toFixed(6)}`);
+              `samples_per_s=${(batch / (us * 1e-6)).toFixed(0)} checksum=${sum.toFixed(6)} cpu_per_run_us=${cpuUs.toFixed(2)}`);
 }
 main().catch((e) => { console.error(e); process.exit(1); });

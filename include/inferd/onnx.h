@@ -35,7 +35,9 @@ struct inferd_onnx_options {
 #define INFERD_ONNX_OPT_IDENTITY 2u  /* Identity / inference Dropout removal */
 #define INFERD_ONNX_OPT_BN 4u        /* BatchNormalization folded into the Conv before it */
 #define INFERD_ONNX_OPT_DCE 8u       /* nodes no output depends on */
-#define INFERD_ONNX_OPT_ALL 15u
+#define INFERD_ONNX_OPT_FUSE 16u     /* Conv + BatchNormalization / Mul / Add / activation fused for the
+                                        conv kernels (src/onnx/fuse.c) */
+#define INFERD_ONNX_OPT_ALL 31u
 
 /* Describes one graph input or output. dims[i] == -1 marks a symbolic dimension; rank is -1
  * when the model declares no shape at all (then any rank is accepted). */

@@ -77,17 +77,21 @@ static int load_common(const void *data, size_t size, const struct inferd_onnx_o
     if ((rc = ox_graph_build(m->g, err)) < 0)
         return rc;
     unsigned off = opt ? opt->graph_opt_off : 0;
-    if ((off & INFERD_ONNX_OPT_ALL) != INFERD_ONNX_OPT_ALL) {
+    if ((off & 15u) != 15u) {
         struct ox_opt_options oo = {.fold = !(off & INFERD_ONNX_OPT_FOLD), .identity = !(off & INFERD_ONNX_OPT_IDENTITY),
                                     .bn = !(off & INFERD_ONNX_OPT_BN), .dce = !(off & INFERD_ONNX_OPT_DCE)};
         if ((rc = ox_optimize_model(m->g, &oo, &m->opt_report, err)) < 0)
             return rc;
     }
     const struct ox_opt_report *r = &m->opt_report;
+    int64_t before = r->nodes_before ? r->nodes_before : m->g->n_nodes, mid = m->g->n_nodes;
+    if (!(off & INFERD_ONNX_OPT_FUSE) && (rc = ox_fuse(m->g, err)) < 0)
+        return rc;
     snprintf(m->opt_summary, sizeof m->opt_summary,
-             "%lld -> %lld nodes (%d constant-folded, %d Identity/Dropout, %d BatchNormalization folded, %d dead)",
-             (long long)(r->nodes_before ? r->nodes_before : m->g->n_nodes), (long long)m->g->n_nodes, r->folded,
-             r->identities, r->bn_folded, r->dead);
+             "%lld -> %lld nodes (%d constant-folded, %d Identity/Dropout, %d BatchNormalization folded, %d dead; "
+             "%lld fused into convs)",
+             (long long)before, (long long)m->g->n_nodes, r->folded, r->identities, r->bn_folded, r->dead,
+             (long long)(mid - m->g->n_nodes));
     m->value_keyed = calloc((size_t)m->g->n_inputs + 1, 1);
     if (!m->value_keyed)
         return inferd_err_set(err, INFERD_ENOMEM, "onnx: out of memory");

@@ -139,6 +139,9 @@ int ox_decode_tensor(struct ox_mem *mem, const uint8_t *buf, size_t len, struct 
 
 /* graph.c: value table, op binding (op->prepare), topological order. */
 int ox_graph_build(struct ox_model *m, struct inferd_err *err);
+/* fuse.c: folds BatchNormalization and activations into the Conv before them (after
+ * ox_graph_build; nodes stay sorted). Returns 0 or ENOMEM. */
+int ox_fuse(struct ox_model *m, struct inferd_err *err);
 const struct ox_attr *ox_attr_find(const struct ox_node *n, const char *name);
 int64_t ox_attr_int(const struct ox_node *n, const char *name, int64_t dflt);
 float ox_attr_float(const struct ox_node *n, const char *name, float dflt);

@@ -1,17 +1,25 @@
 /* conv.c — Conv, 2-D, FP32: groups (depthwise included), strides, dilations, pads/auto_pad,
- * optional bias.
+ * optional bias, and an activation fused by fuse.c (n->ip[0] = enum ox_act, fp[0..1] its
+ * parameters) applied as each output is stored. The kernel is chosen by shape at plan time
+ * (conv_kern.h; AVX-512 / AVX2 / scalar by cpu_has()):
  *
  *   X (N, C, H, W), W (M, C/g, kh, kw), B (M) -> Y (N, M, OH, OW)
- *   1x1, stride 1, no pad:  Y_g (M/g, H*W) = W_g (M/g, C/g) @ X_g (C/g, H*W)     (no copy)
- *   depthwise (g == C == M): direct loops per channel, split over the pool
- *   otherwise:               im2col into the step's scratch (C/g*kh*kw, OH*OW), then sgemm
+ *   depthwise (g == C == M): a direct kernel per channel plane, split over the pool
+ *   1x1, stride 1, no pad:   Y_g (M/g, H*W) = Wp_g (M/g, C/g) @ X_g (C/g, H*W), X read in place
+ *   3x3, stride 1, g == 1:   Winograd F(2x2,3x3), opt-in (INFERD_ONNX_WINOGRAD=1): 16 GEMMs on
+ *                            transformed tiles (conv_kern.h)
+ *   otherwise:               im2col into the step's scratch (C/g*kh*kw, OH*OW), then the same GEMM
+ *   Wp: the weights packed once per plan into 12-row panels (op->pack); without a packing
+ *   (weights computed at run time) the GEMM goes through OpenBLAS and the epilogue after it.
  */
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "onnx/conv_kern.h"
 #include "onnx/onnx_int.h"
 #include "onnx/ops/ops.h"
 
-typedef float ox_v4f __attribute__((vector_size(16))); /* 4 lanes, see binary.c */
 
 static int conv_geometry(const struct ox_node *n, struct ox_tensor *const *in, struct ox_window *win,
                          int64_t *group, struct inferd_err *err)
@@ -57,6 +65,32 @@ static int is_depthwise(const struct ox_tensor *x, const struct ox_tensor *w, in
     return g > 1 && g == x->dims[1] && w->dims[0] == g;
 }
 
+/* Winograd is opt-in (INFERD_ONNX_WINOGRAD=1): with its plain-C transforms it was slower
+ * than im2col + the packed GEMM on every model measured (ResNet-18, PP-OCRv4 det) */
+static pthread_once_t wino_once = PTHREAD_ONCE_INIT;
+static int wino_on;
+
+static void wino_init(void)
+{
+    const char *e = getenv("INFERD_ONNX_WINOGRAD");
+    wino_on = e && strcmp(e, "1") == 0;
+}
+
+/* Winograd F(2x2,3x3) (conv_kern.h) for 3x3 stride-1 undilated ungrouped convs with
+ * constant weights and enough channels on both sides for the transforms to pay off */
+static int is_winograd(const struct ox_tensor *x, const struct ox_tensor *w, const struct ox_window *v, int64_t g)
+{
+    pthread_once(&wino_once, wino_init);
+    return wino_on && g == 1 && w->is_const && v->kh == 3 && v->kw == 3 && v->sh == 1 && v->sw == 1 && v->dh == 1 &&
+           v->dw == 1 && x->dims[1] >= OX_WINO_MIN_CH && w->dims[0] >= OX_WINO_MIN_CH && v->oh * v->ow >= 16 &&
+           (v->ow + 1) / 2 <= OX_WINO_MAXT;
+}
+
+static int64_t wino_tiles(const struct ox_window *v)
+{
+    return (v->oh + 1) / 2 * ((v->ow + 1) / 2);
+}
+
 static size_t conv_scratch(const struct ox_node *n, struct ox_tensor *const *in, struct ox_tensor *const *out)
 {
     struct ox_window win;
@@ -64,15 +98,14 @@ static size_t conv_scratch(const struct ox_node *n, struct ox_tensor *const *in,
     (void)out;
     if (conv_geometry(n, in, &win, &g, NULL) < 0 || is_pointwise(&win) || is_depthwise(in[0], in[1], g))
         return 0;
-    return (size_t)(in[1]->dims[1] * win.kh * win.kw * win.oh * win.ow) * sizeof(float);
+    size_t cols = (size_t)(in[1]->dims[1] * win.kh * win.kw * win.oh * win.ow) * sizeof(float);
+    if (!is_winograd(in[0], in[1], &win, g))
+        return cols;
+    /* V (16, C, T) then P (16, M, T); im2col's size too, for a run without packed weights
+     * (constant folding at plan time) */
+    size_t wino = (size_t)(16 * (in[0]->dims[1] + in[1]->dims[0]) * wino_tiles(&win)) * sizeof(float);
+    return wino > cols ? wino : cols;
 }
-
-struct dw_job {
-    const float *x, *w, *b;
-    float *y;
-    const struct ox_window *win;
-    int64_t c, h, wd;
-};
 
 /* ceil(a / b) for b > 0 and any sign of a */
 static inline int64_t ceil_div(int64_t a, int64_t b)
@@ -80,59 +113,12 @@ static inline int64_t ceil_div(int64_t a, int64_t b)
     return a >= 0 ? (a + b - 1) / b : -((-a) / b);
 }
 
-/* depthwise: one (batch, channel) plane per index. Row by row, tap by tap: for each tap
- * the range of output columns whose input column is inside the image is computed once,
- * so the inner loop has no bounds checks and independent accumulators (one per pixel). */
-static void dw_planes(void *arg, int64_t lo, int64_t hi)
-{
-    const struct dw_job *j = arg;
-    const struct ox_window *v = j->win;
-    for (int64_t p = lo; p < hi; p++) {
-        int64_t ch = p % j->c;
-        const float *x = j->x + p * j->h * j->wd, *k = j->w + ch * v->kh * v->kw;
-        float *y = j->y + p * v->oh * v->ow;
-        float bias = j->b ? j->b[ch] : 0.0f;
-        for (int64_t oy = 0; oy < v->oh; oy++) {
-            float *yr = y + oy * v->ow;
-            for (int64_t ox = 0; ox < v->ow; ox++)
-                yr[ox] = bias;
-            for (int64_t ky = 0; ky < v->kh; ky++) {
-                int64_t iy = oy * v->sh - v->pt + ky * v->dh;
-                if (iy < 0 || iy >= j->h)
-                    continue;
-                for (int64_t kx = 0; kx < v->kw; kx++) {
-                    int64_t off = kx * v->dw - v->pl; /* ix = ox*sw + off */
-                    int64_t o0 = ceil_div(-off, v->sw), o1 = ceil_div(j->wd - off, v->sw);
-                    o0 = o0 < 0 ? 0 : o0;
-                    o1 = o1 > v->ow ? v->ow : o1;
-                    float wk = k[ky * v->kw + kx];
-                    const float *xr = x + iy * j->wd + off;
-                    if (v->sw == 1) {
-                        int64_t ox = o0;
-                        ox_v4f vw = {wk, wk, wk, wk}, vx, vy;
-                        for (; ox + 4 <= o1; ox += 4) {
-                            memcpy(&vx, xr + ox, 16);
-                            memcpy(&vy, yr + ox, 16);
-                            vy += vx * vw;
-                            memcpy(yr + ox, &vy, 16);
-                        }
-                        for (; ox < o1; ox++)
-                            yr[ox] += xr[ox] * wk;
-                    } else
-                        for (int64_t ox = o0; ox < o1; ox++)
-                            yr[ox] += xr[ox * v->sw] * wk;
-                }
-            }
-        }
-    }
-}
-
 /* cols row (ci, ky, kx), column (oy, ox) = x[ci][oy*sh - pt + ky*dh][ox*sw - pl + kx*dw] or 0.
  * Per row of taps the in-image column range is computed once: zeros, a copy, zeros. */
-static void im2col(const float *x, int64_t c, int64_t h, int64_t w, const struct ox_window *v, float *cols)
+static void im2col(const float *x, int64_t c0, int64_t c1, int64_t h, int64_t w, const struct ox_window *v, float *cols)
 {
     int64_t ohw = v->oh * v->ow;
-    for (int64_t ci = 0; ci < c; ci++) {
+    for (int64_t ci = c0; ci < c1; ci++) {
         for (int64_t ky = 0; ky < v->kh; ky++) {
             for (int64_t kx = 0; kx < v->kw; kx++) {
                 float *row = cols + ((ci * v->kh + ky) * v->kw + kx) * ohw;
@@ -165,6 +151,105 @@ static void im2col(const float *x, int64_t c, int64_t h, int64_t w, const struct
     }
 }
 
+struct im2col_job {
+    const float *x;
+    int64_t h, w;
+    const struct ox_window *v;
+    float *cols;
+};
+
+static void im2col_part(void *arg, int64_t lo, int64_t hi)
+{
+    const struct im2col_job *j = arg;
+    im2col(j->x, lo, hi, j->h, j->w, j->v, j->cols);
+}
+
+struct dw_job {
+    struct ox_dw d;
+    enum ox_isa isa;
+};
+
+static void dw_part(void *arg, int64_t lo, int64_t hi)
+{
+    const struct dw_job *j = arg;
+    ox_dw_run(j->isa, &j->d, lo, hi);
+}
+
+/* Work items of the packed GEMM: column block major, weight panel minor, so a thread's
+ * contiguous range shares blocks of B. */
+struct gemm_job {
+    struct ox_conv_gemm g;
+    enum ox_isa isa;
+    int64_t panels, nb; /* weight panels; columns per block */
+};
+
+static void gemm_part(void *arg, int64_t lo, int64_t hi)
+{
+    const struct gemm_job *j = arg;
+    for (int64_t i = lo; i < hi;) {
+        int64_t jb = i / j->panels, p0 = i % j->panels;
+        int64_t p1 = j->panels - p0 < hi - i ? j->panels : p0 + (hi - i);
+        int64_t n0 = jb * j->nb, n1 = n0 + j->nb < j->g.n ? n0 + j->nb : j->g.n;
+        ox_conv_gemm_run(j->isa, &j->g, p0, p1, n0, n1);
+        i += p1 - p0;
+    }
+}
+
+struct wino_job {
+    const float *x, *bias;
+    float *v, *p, *y;
+    int64_t c, h, w, m;
+    const struct ox_window *win;
+    struct ox_epi epi;
+};
+
+static void wino_in_part(void *arg, int64_t lo, int64_t hi)
+{
+    const struct wino_job *j = arg;
+    ox_wino_input(j->x, j->c, j->h, j->w, j->win->pt, j->win->pl, j->win->oh, j->win->ow, lo, hi, j->v);
+}
+
+static void wino_out_part(void *arg, int64_t lo, int64_t hi)
+{
+    const struct wino_job *j = arg;
+    ox_wino_output(j->p, j->m, j->win->oh, j->win->ow, j->bias, &j->epi, lo, hi, j->y);
+}
+
+/* 16 packed U matrices (M, C), one per transformed position, in ox_conv_pack's layout:
+ * U_xi[m][c] at xi*per + (m / MR)*C*MR + c*MR + m % MR, rows past M zero */
+static int64_t wino_pack(const struct ox_tensor *w, float *dst)
+{
+    int64_t m = w->dims[0], c = w->dims[1], per = ox_conv_pack_size(m, c);
+    if (!dst)
+        return 16 * per;
+    memset(dst, 0, (size_t)(16 * per) * sizeof(float));
+    float u[16];
+    for (int64_t mi = 0; mi < m; mi++)
+        for (int64_t ci = 0; ci < c; ci++) {
+            ox_wino_weights((const float *)w->data + (mi * c + ci) * 9, 1, 1, u);
+            for (int xi = 0; xi < 16; xi++)
+                dst[xi * per + mi / OX_CV_MR * c * OX_CV_MR + ci * OX_CV_MR + mi % OX_CV_MR] = u[xi];
+        }
+    return 16 * per;
+}
+
+static int64_t conv_pack(const struct ox_node *n, struct ox_tensor *const *in, float *dst)
+{
+    struct ox_window win;
+    int64_t g;
+    const struct ox_tensor *w = in[1];
+    if (!w->is_const || conv_geometry(n, in, &win, &g, NULL) < 0 || is_depthwise(in[0], w, g))
+        return 0;
+    if (is_winograd(in[0], w, &win, g))
+        return wino_pack(w, dst);
+    int64_t mg = w->dims[0] / g, kk = w->dims[1] * w->dims[2] * w->dims[3];
+    int64_t per = ox_conv_pack_size(mg, kk);
+    if (dst)
+        for (int64_t gi = 0; gi < g; gi++)
+            ox_conv_pack((const float *)w->data + gi * mg * kk, mg, kk, dst + gi * per);
+    return per * g;
+}
+
 static int conv_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_tensor *const *in,
                      struct ox_tensor **out, struct inferd_err *err)
 {
@@ -178,34 +263,67 @@ static int conv_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_
     int64_t cg = ch / g, mg = m / g, ohw = win.oh * win.ow, kk = cg * win.kh * win.kw;
     const float *xv = x->data, *wv = w->data, *bv = b ? b->data : NULL;
     float *yv = out[0]->data;
+    struct ox_epi epi = {(int)n->ip[0], n->fp[0], n->fp[1]};
+    enum ox_isa isa = ox_conv_isa();
     if (out[0]->numel == 0)
         return 0;
     if (is_depthwise(x, w, g)) {
-        struct dw_job j = {xv, wv, bv, yv, &win, ch, h, wd};
-        ox_parallel(c, nb * ch, 1 + (1 << 14) / (ohw * win.kh * win.kw + 1), dw_planes, &j);
+        struct dw_job j = {{xv, wv, bv, yv, ch, h, wd, win.kh, win.kw, win.sh, win.sw, win.dh, win.dw, win.pt, win.pl,
+                            win.oh, win.ow, epi},
+                           isa};
+        ox_parallel(c, nb * ch, 1 + (1 << 14) / (ohw * win.kh * win.kw + 1), dw_part, &j);
         return 0;
     }
     int pw = is_pointwise(&win);
+    int64_t per = ox_conv_pack_size(mg, kk), panels = (mg + OX_CV_MR - 1) / OX_CV_MR;
+    int64_t colw = isa == OX_ISA_AVX512 ? 32 : 16;
+    if (c->packed && is_winograd(x, w, &win, g)) {
+        int64_t nt = wino_tiles(&win), wper = ox_conv_pack_size(m, ch);
+        float *v = c->scratch, *p = v + 16 * ch * nt;
+        for (int64_t bi = 0; bi < nb; bi++) {
+            struct wino_job wj = {xv + bi * ch * h * wd, bv, v, p, yv + bi * m * ohw, ch, h, wd, m, &win, epi};
+            ox_parallel(c, ch, 1 + (1 << 14) / (16 * nt + 1), wino_in_part, &wj);
+            for (int xi = 0; xi < 16; xi++) {
+                struct gemm_job j = {{c->packed + xi * wper, v + xi * ch * nt, p + xi * m * nt, NULL, m, ch, nt, nt, nt,
+                                      {OX_ACT_NONE, 0, 0}},
+                                     isa, panels, colw};
+                int64_t items = (nt + colw - 1) / colw * panels;
+                ox_parallel(c, items, 1 + (1 << 18) / (colw * OX_CV_MR * ch + 1), gemm_part, &j);
+            }
+            ox_parallel(c, m, 1 + (1 << 14) / (16 * nt + 1), wino_out_part, &wj);
+        }
+        return 0;
+    }
     for (int64_t bi = 0; bi < nb; bi++) {
         for (int64_t gi = 0; gi < g; gi++) {
             const float *xg = xv + (bi * ch + gi * cg) * h * wd;
             float *yg = yv + (bi * m + gi * mg) * ohw;
             const float *cols = xg;
             if (!pw) {
-                im2col(xg, cg, h, wd, &win, c->scratch);
+                struct im2col_job ij = {xg, h, wd, &win, c->scratch};
+                ox_parallel(c, cg, 1 + (1 << 15) / (win.kh * win.kw * ohw + 1), im2col_part, &ij);
                 cols = c->scratch;
             }
+            const float *bias = bv ? bv + gi * mg : NULL;
+            if (c->packed) {
+                struct gemm_job j = {{c->packed + gi * per, cols, yg, bias, mg, kk, ohw, ohw, ohw, epi}, isa, panels,
+                                     colw};
+                int64_t items = (ohw + colw - 1) / colw * panels;
+                /* about 64k multiply-adds per item; an item below ~2^17 of them is not worth a thread */
+                int64_t per_item = colw * OX_CV_MR * kk;
+                ox_parallel(c, items, 1 + (1 << 18) / (per_item + 1), gemm_part, &j);
+                continue;
+            }
             ox_sgemm(c, 0, 0, mg, ohw, kk, 1.0f, wv + gi * mg * kk, cols, 0.0f, yg);
-            if (bv)
-                for (int64_t mi = 0; mi < mg; mi++) {
-                    float bb = bv[gi * mg + mi];
-                    float *yr = yg + mi * ohw;
-                    for (int64_t i = 0; i < ohw; i++)
-                        yr[i] += bb;
-                }
+            for (int64_t mi = 0; mi < mg; mi++) {
+                float bb = bias ? bias[mi] : 0.0f;
+                float *yr = yg + mi * ohw;
+                for (int64_t i = 0; i < ohw; i++)
+                    yr[i] = ox_act_apply(&epi, yr[i] + bb);
+            }
         }
     }
     return 0;
 }
 
-const struct ox_op ox_op_conv = {"Conv", 2, 3, 1, 1, NULL, conv_infer, conv_exec, 0, conv_scratch, NULL};
+const struct ox_op ox_op_conv = {"Conv", 2, 3, 1, 1, NULL, conv_infer, conv_exec, 0, conv_scratch, conv_pack};

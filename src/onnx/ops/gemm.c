@@ -4,7 +4,7 @@
  *   Gemm:   Y (M,N) = alpha * op(A) (M,K) @ op(B) (K,N) + beta * C (broadcast to M,N)
  *           A constant B (weights) is packed once per plan into 16-column panels and,
  *           for M >= 6 on AVX2 machines, multiplied by the 6x16 kernel of gemm_nt.h;
- *           transB=1 with fewer rows and N <= 512 (PyTorch Linear at batch 1) uses the
+ *           transB=1 with fewer rows (PyTorch Linear at batch 1), or N <= 512, uses the
  *           dot-product kernel instead. MatMul with a constant 2-D B uses the packed
  *           kernel too.
  *   MatMul: numpy matmul; 1-D operands promoted, batch dims broadcast; a batch over a
@@ -212,7 +212,7 @@ static int gemm_exec(const struct ox_ctx *ctx, const struct ox_node *n, struct o
         pk_run(ctx, 1, a->data, m, nn, k, n->fp[0], beta != 0.0f, y);
         return 0;
     }
-    if (!n->ip[0] && n->ip[1] && nn <= 512 && k > 0) {
+    if (!n->ip[0] && n->ip[1] && (nn <= 512 || m < 6) && k > 0) { /* few rows: B read once, no copy */
         struct nt_job j = {{a->data, b->data, y, k, k, k, nn, n->fp[0], beta != 0.0f}, m, nn, (int)n->ip[2], 1};
         double work = (double)m * (double)nn * (double)k;
         int parts = ctx->nth;

@@ -1,0 +1,126 @@
+/* conv_kern.h — the convolution kernels behind ops/conv.c: a GEMM whose left operand is the
+ * conv's weights packed once per plan, whose right operand is read in place (the input
+ * itself for a 1x1 conv, else the im2col columns), with bias and activation applied before
+ * the store; and a depthwise kernel with the same epilogue. Each has a portable scalar
+ * reference (conv_kern.c) that the AVX2 and AVX-512 versions (x86/conv_*.c) are tested
+ * against; callers pick one with cpu_has() through ox_conv_isa().
+ *
+ *   Y (M, N) = act(Wp (M, K) @ B (K, N) + bias (M))     B row stride ldb, Y row stride ldc
+ *   Wp: panels of OX_CV_MR rows of W, each stored K x MR (row r of the panel at offset r),
+ *       zero rows past M, so a kernel may compute a whole panel and store what exists.
+ *
+ *   float *wp = malloc(ox_conv_pack_size(m, k) * sizeof(float));
+ *   ox_conv_pack(w, m, k, wp);
+ *   struct ox_conv_gemm g = {wp, x, y, bias, m, k, n, n, n, {OX_ACT_RELU, 0, 0}};
+ *   ox_conv_gemm_run(ox_conv_isa(), &g, 0, (m + OX_CV_MR - 1) / OX_CV_MR, 0, n);
+ */
+#ifndef INFERD_ONNX_CONV_KERN_H
+#define INFERD_ONNX_CONV_KERN_H
+
+#include <math.h>
+#include <stdint.h>
+
+/* Activation fused into a conv's store. Parameters a, b: Clip min/max; HardSigmoid and
+ * x*HardSigmoid (HardSwish is a = 1/6, b = 0.5) alpha/beta. */
+enum ox_act {
+    OX_ACT_NONE = 0,
+    OX_ACT_RELU,
+    OX_ACT_CLIP,
+    OX_ACT_HARDSIGMOID, /* clamp(a*x + b, 0, 1) */
+    OX_ACT_HARDSWISH,   /* x * clamp(a*x + b, 0, 1) */
+    OX_ACT_SIGMOID,
+    OX_ACT_SILU,        /* x * sigmoid(x) */
+};
+struct ox_epi {
+    int act; /* enum ox_act */
+    float a, b;
+};
+
+static inline float ox_act_apply(const struct ox_epi *e, float x)
+{
+    switch (e->act) {
+    case OX_ACT_RELU:
+        return x > 0.0f ? x : 0.0f;
+    case OX_ACT_CLIP:
+        return x < e->a ? e->a : x > e->b ? e->b : x;
+    case OX_ACT_HARDSIGMOID:
+    case OX_ACT_HARDSWISH: {
+        float h = e->a * x + e->b;
+        h = h < 0.0f ? 0.0f : h > 1.0f ? 1.0f : h;
+        return e->act == OX_ACT_HARDSWISH ? x * h : h;
+    }
+    case OX_ACT_SIGMOID:
+        return 1.0f / (1.0f + expf(-x));
+    case OX_ACT_SILU:
+        return x / (1.0f + expf(-x));
+    default:
+        return x;
+    }
+}
+
+#define OX_CV_MR 12 /* rows per packed weight panel (AVX-512: one 12x32 tile; AVX2: two 6x16) */
+
+static inline int64_t ox_conv_pack_size(int64_t m, int64_t k)
+{
+    return (m + OX_CV_MR - 1) / OX_CV_MR * OX_CV_MR * k;
+}
+/* Packs W (M,K) row-major into panels (see above). */
+void ox_conv_pack(const float *w, int64_t m, int64_t k, float *out);
+
+struct ox_conv_gemm {
+    const float *wp;   /* packed weights, borrowed */
+    const float *b;    /* B (K, N), row stride ldb */
+    float *c;          /* Y (M, N), row stride ldc */
+    const float *bias; /* M entries or NULL */
+    int64_t m, k, n, ldb, ldc;
+    struct ox_epi epi;
+};
+
+/* Kernel sets, chosen at run time. */
+enum ox_isa { OX_ISA_REF = 0, OX_ISA_AVX2, OX_ISA_AVX512 };
+/* The best set this CPU runs (INFERD_CPU_DISABLE turns sets off, see base/cpu.h). */
+enum ox_isa ox_conv_isa(void);
+
+/* Computes panels [p0, p1) x columns [n0, n1) of Y. */
+void ox_conv_gemm_ref(const struct ox_conv_gemm *g, int64_t p0, int64_t p1, int64_t n0, int64_t n1);
+void ox_conv_gemm_avx2(const struct ox_conv_gemm *g, int64_t p0, int64_t p1, int64_t n0, int64_t n1);
+void ox_conv_gemm_avx512(const struct ox_conv_gemm *g, int64_t p0, int64_t p1, int64_t n0, int64_t n1);
+void ox_conv_gemm_run(enum ox_isa isa, const struct ox_conv_gemm *g, int64_t p0, int64_t p1, int64_t n0, int64_t n1);
+
+/* Depthwise conv, one (batch, channel) plane per index p in [p0, p1):
+ *   Y[p] (OH, OW) = act(sum_{ky,kx} X[p] (H, W)[oy*sh - pt + ky*dh][ox*sw - pl + kx*dw] * K[c] + bias[c]),
+ *   c = p % channels, out-of-image taps are zero. */
+struct ox_dw {
+    const float *x, *w, *bias; /* X (planes, H, W), W (channels, kh, kw), bias or NULL */
+    float *y;                  /* Y (planes, OH, OW) */
+    int64_t channels, h, wd, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow;
+    struct ox_epi epi;
+};
+void ox_dw_ref(const struct ox_dw *d, int64_t p0, int64_t p1);
+/* SIMD versions: dilation 1, kw <= 7, (OW-1)*sw + kw <= OX_DW_MAXW; others fall back. */
+#define OX_DW_MAXW 2048
+int ox_dw_simd_ok(const struct ox_dw *d);
+void ox_dw_avx2(const struct ox_dw *d, int64_t p0, int64_t p1);
+void ox_dw_avx512(const struct ox_dw *d, int64_t p0, int64_t p1);
+void ox_dw_run(enum ox_isa isa, const struct ox_dw *d, int64_t p0, int64_t p1);
+
+/* Winograd F(2x2, 3x3) for 3x3 stride-1 undilated convs: each 2x2 output tile comes from a
+ * 4x4 input patch d as Y = A^T [ (G g G^T) .* (B^T d B) ] A, so the conv becomes 16
+ * independent GEMMs (one per position xi of the 4x4 transformed tile):
+ *   U_xi (M, C) = (G g G^T)[xi] per (m, c)          weights, transformed once (plan)
+ *   V_xi (C, T) = (B^T d B)[xi] per (c, tile)        T = ceil(OH/2) * ceil(OW/2) tiles
+ *   P_xi (M, T) = U_xi @ V_xi                        ox_conv_gemm, no epilogue
+ *   Y[m] tile   = act(A^T P[m, t] A + bias[m])       clipped at the right/bottom edge
+ * 2.25x fewer multiplies than im2col + GEMM; chosen when C and M are both large enough. */
+#define OX_WINO_MIN_CH 64 /* both sides: below, the transforms cost about what the GEMM saves */
+#define OX_WINO_MAXT 512 /* tiles per row (OW <= 1024): the input transform's row buffers */
+/* U for W (M, C, 3, 3): 16 matrices (M, C), xi-major: u[(xi * M + m) * C + c]. */
+void ox_wino_weights(const float *w, int64_t m, int64_t c, float *u);
+/* V for channels [c0, c1) of X (C, H, W) with pads pt, pl: v[(xi * C + ci) * T + t]. */
+void ox_wino_input(const float *x, int64_t c, int64_t h, int64_t w, int64_t pt, int64_t pl, int64_t oh, int64_t ow,
+                   int64_t c0, int64_t c1, float *v);
+/* Y rows [m0, m1) of (M, OH, OW) from P (16, M, T): p[(xi * M + mi) * T + t]. */
+void ox_wino_output(const float *p, int64_t m, int64_t oh, int64_t ow, const float *bias, const struct ox_epi *e,
+                    int64_t m0, int64_t m1, float *y);
+
+#endif

@@ -1,0 +1,372 @@
+/* fuse.c — load-time rewrites of the sorted graph for the conv kernels (conv_kern.h):
+ *
+ *   Conv -> BatchNormalization (constant scale/B/mean/var)   => Conv with W' = W*s, b' = (b-mean)*s + B,
+ *                                                               s = scale / sqrt(var + eps)
+ *   Conv -> Mul / Add of a constant scalar or per-channel tensor => W and b rescaled / shifted
+ *   Conv -> Relu | Clip (constant bounds) | HardSigmoid | HardSwish | Sigmoid
+ *   Conv -> {Sigmoid, Mul(y, ·)}                               (SiLU)
+ *   Conv -> {HardSigmoid, Mul(y, ·)}                           (torch's HardSwish before opset 14)
+ *   Conv -> {Add(y, 3) -> Clip(0, 6), Mul(y, ·)} -> Div(·, 6)  (PaddleOCR's hardswish; or Mul 1/6)
+ *                                                            => Conv with the activation in its epilogue
+ *
+ * A rewrite happens only when every intermediate value has exactly the consumers of the
+ * pattern and is no graph output, and the Conv's weights (and bias) are FP32 constants
+ * (initializers or Constant nodes) read by that Conv alone: they are replaced by rescaled
+ * copies in the model's memory.
+ * The Conv takes over the last node's output; the other nodes are dropped. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "onnx/conv_kern.h"
+#include "onnx/onnx_int.h"
+
+struct fuse {
+    struct ox_model *m;
+    int *cons_at, *cons;   /* CSR: consumers of value v are cons[cons_at[v] .. cons_at[v+1]) */
+    unsigned char *is_out; /* value is a graph output */
+    unsigned char *dead;   /* node dropped */
+};
+
+static int is_op(const struct ox_node *n, const char *type)
+{
+    return (!n->domain || !n->domain[0] || strcmp(n->domain, "ai.onnx") == 0) && strcmp(n->op_type, type) == 0;
+}
+
+/* The one live consumer of value v when it has exactly `want` consumer slots; else NULL
+ * (k-th consumer slot k). */
+static struct ox_node *consumer(const struct fuse *f, int v, int want, int k)
+{
+    if (v < 0 || f->is_out[v] || f->cons_at[v + 1] - f->cons_at[v] != want)
+        return NULL;
+    int ni = f->cons[f->cons_at[v] + k];
+    return f->dead[ni] ? NULL : &f->m->nodes[ni];
+}
+
+/* The FP32 tensor of a constant value: an initializer or a Constant node's `value`; else NULL. */
+static const struct ox_tensor *const_t(const struct fuse *f, int v)
+{
+    const struct ox_tensor *t = NULL;
+    if (v < 0)
+        return NULL;
+    if (f->m->values[v].init)
+        t = f->m->values[v].init;
+    else if (f->m->values[v].producer >= 0) {
+        const struct ox_node *p = &f->m->nodes[f->m->values[v].producer];
+        const struct ox_attr *a = is_op(p, "Constant") ? ox_attr_find(p, "value") : NULL;
+        t = a && a->type == OX_ATTR_TENSOR ? a->t : NULL;
+    }
+    return t && t->dt == INFERD_FP32 && t->data ? t : NULL;
+}
+
+/* A constant scalar: const_t with one element, or a Constant's value_float. */
+static int scalar(const struct fuse *f, int v, float *out)
+{
+    const struct ox_tensor *t = const_t(f, v);
+    if (!t && v >= 0 && f->m->values[v].producer >= 0) {
+        const struct ox_node *p = &f->m->nodes[f->m->values[v].producer];
+        const struct ox_attr *a = is_op(p, "Constant") ? ox_attr_find(p, "value_float") : NULL;
+        if (a && a->type == OX_ATTR_FLOAT) {
+            *out = a->f;
+            return 1;
+        }
+    }
+    if (!t || t->numel != 1)
+        return 0;
+    memcpy(out, t->data, sizeof *out);
+    return 1;
+}
+
+/* Gives constant value v new contents (it becomes an initializer; a Constant node that
+ * made it is dropped). */
+static void set_const(struct fuse *f, int v, struct ox_tensor *t)
+{
+    f->m->values[v].init = t;
+    if (f->m->values[v].producer >= 0)
+        f->dead[f->m->values[v].producer] = 1;
+}
+
+static int other_input(const struct ox_node *n, int v)
+{
+    return n->n_in == 2 && n->in[0] == v ? n->in[1] : n->n_in == 2 && n->in[1] == v ? n->in[0] : -2;
+}
+
+/* The activation a single consumer c of y computes, into *e; 0 when c is none we fuse. */
+static int single_act(const struct fuse *f, const struct ox_node *c, int y, struct ox_epi *e)
+{
+    if (c->n_in < 1 || c->in[0] != y || c->n_out != 1)
+        return 0;
+    if (is_op(c, "Relu"))
+        *e = (struct ox_epi){OX_ACT_RELU, 0, 0};
+    else if (is_op(c, "Sigmoid"))
+        *e = (struct ox_epi){OX_ACT_SIGMOID, 0, 0};
+    else if (is_op(c, "HardSigmoid"))
+        *e = (struct ox_epi){OX_ACT_HARDSIGMOID, ox_attr_float(c, "alpha", 0.2f), ox_attr_float(c, "beta", 0.5f)};
+    else if (is_op(c, "HardSwish"))
+        *e = (struct ox_epi){OX_ACT_HARDSWISH, 1.0f / 6.0f, 0.5f};
+    else if (is_op(c, "Clip")) {
+        float lo = -INFINITY, hi = INFINITY;
+        if (c->opset < 11) {
+            lo = ox_attr_float(c, "min", lo);
+            hi = ox_attr_float(c, "max", hi);
+        } else if ((c->n_in > 1 && c->in[1] >= 0 && !scalar(f, c->in[1], &lo)) ||
+                   (c->n_in > 2 && c->in[2] >= 0 && !scalar(f, c->in[2], &hi)))
+            return 0;
+        if (c->n_in > 3)
+            return 0;
+        *e = (struct ox_epi){OX_ACT_CLIP, lo, hi};
+    } else
+        return 0;
+    return 1;
+}
+
+/* y has two consumers: x*sigmoid(x), x*hardsigmoid(x) or x*clip(x+3,0,6)/6. Returns the
+ * node whose output ends the pattern (the others go to dead[]) or NULL. */
+static struct ox_node *pair_act(struct fuse *f, int y, struct ox_epi *e, int *drop, int *n_drop)
+{
+    struct ox_node *a = consumer(f, y, 2, 0), *b = consumer(f, y, 2, 1);
+    if (!a || !b || a == b)
+        return NULL;
+    if (is_op(a, "Mul")) { /* the gate first */
+        struct ox_node *t = a;
+        a = b;
+        b = t;
+    }
+    if (!is_op(b, "Mul") || a->n_out != 1 || b->n_out != 1 || a->n_in < 1 || a->in[0] != y)
+        return NULL;
+    struct ox_node *mul = b;
+    if (is_op(a, "Sigmoid") || is_op(a, "HardSigmoid")) {
+        if (other_input(mul, y) != a->out[0] || consumer(f, a->out[0], 1, 0) != mul)
+            return NULL;
+        *e = is_op(a, "Sigmoid") ? (struct ox_epi){OX_ACT_SILU, 0, 0}
+                                 : (struct ox_epi){OX_ACT_HARDSWISH, ox_attr_float(a, "alpha", 0.2f),
+                                                   ox_attr_float(a, "beta", 0.5f)};
+        drop[(*n_drop)++] = (int)(a - f->m->nodes);
+        return mul;
+    }
+    float v;
+    struct ox_node *clip = consumer(f, a->out[0], 1, 0);
+    struct ox_epi ce;
+    if (!is_op(a, "Add") || !scalar(f, other_input(a, y), &v) || v != 3.0f || !clip || !single_act(f, clip, a->out[0], &ce) ||
+        ce.act != OX_ACT_CLIP || ce.a != 0.0f || ce.b != 6.0f || other_input(mul, y) != clip->out[0] ||
+        consumer(f, clip->out[0], 1, 0) != mul)
+        return NULL;
+    struct ox_node *scale = consumer(f, mul->out[0], 1, 0);
+    if (!scale || scale->n_out != 1 || scale->n_in != 2 || scale->in[0] != mul->out[0] || !scalar(f, scale->in[1], &v) ||
+        !((is_op(scale, "Div") && v == 6.0f) || (is_op(scale, "Mul") && fabsf(v - 1.0f / 6.0f) < 1e-7f)))
+        return NULL;
+    *e = (struct ox_epi){OX_ACT_HARDSWISH, 1.0f / 6.0f, 0.5f};
+    drop[(*n_drop)++] = (int)(a - f->m->nodes);
+    drop[(*n_drop)++] = (int)(clip - f->m->nodes);
+    drop[(*n_drop)++] = (int)(mul - f->m->nodes);
+    return scale;
+}
+
+/* A new FP32 tensor in the model's memory shaped like t; NULL when out of memory. */
+static struct ox_tensor *fresh(struct ox_model *m, int rank, const int64_t *dims)
+{
+    struct ox_tensor *n = ox_mem_alloc(m->mem, sizeof *n);
+    if (!n)
+        return NULL;
+    n->dt = INFERD_FP32;
+    n->rank = rank;
+    memcpy(n->dims, dims, (size_t)rank * sizeof *dims);
+    n->numel = ox_numel(rank, dims);
+    n->nbytes = (size_t)n->numel * sizeof(float);
+    n->is_const = 1;
+    n->data = ox_mem_alloc(m->mem, n->nbytes + 1);
+    return n->data ? n : NULL;
+}
+
+/* const_t of a value only one node reads and no graph output: safe to replace */
+static const struct ox_tensor *sole_const(const struct fuse *f, int v)
+{
+    return v >= 0 && f->m->values[v].n_consumers == 1 && !f->is_out[v] ? const_t(f, v) : NULL;
+}
+
+/* W'[o] = W[o] * mul[o*ms], b'[o] = b[o] * mul[o*ms] + add[o*as] (ms, as 0: one value for
+ * all; add NULL: none). The Conv's weights and bias must be FP32 initializers read by it
+ * alone; a Conv without bias gets one in spare_v's slot (a value only the folded node
+ * read). Returns 1 when folded, 0 when it does not apply, -1 out of memory. */
+static int affine(struct fuse *f, struct ox_node *conv, const float *mul, int64_t ms, const float *add, int64_t as,
+                  int spare_v)
+{
+    struct ox_model *m = f->m;
+    const struct ox_tensor *w = sole_const(f, conv->in[1]);
+    int has_b = conv->n_in > 2 && conv->in[2] >= 0;
+    const struct ox_tensor *b = has_b ? sole_const(f, conv->in[2]) : NULL;
+    if (!w || w->rank != 4 || w->dims[0] < 1 || (has_b && (!b || b->numel != w->dims[0])))
+        return 0;
+    int need_b = has_b || add;
+    int bias_v = has_b ? conv->in[2] : spare_v;
+    if (need_b && !has_b && (bias_v < 0 || m->values[bias_v].n_consumers != 1 || f->is_out[bias_v]))
+        return 0;
+    int64_t mo = w->dims[0], per = w->numel / mo;
+    struct ox_tensor *nw = fresh(m, w->rank, w->dims), *nb = need_b ? fresh(m, 1, &mo) : NULL;
+    if (!nw || (need_b && !nb))
+        return -1;
+    const float *wv = w->data, *bv = b ? b->data : NULL;
+    float *nwv = nw->data;
+    for (int64_t o = 0; o < mo; o++) {
+        float s = mul ? mul[o * ms] : 1.0f;
+        for (int64_t i = 0; i < per; i++)
+            nwv[o * per + i] = wv[o * per + i] * s;
+        if (nb)
+            ((float *)nb->data)[o] = (bv ? bv[o] : 0.0f) * s + (add ? add[o * as] : 0.0f);
+    }
+    set_const(f, conv->in[1], nw);
+    if (!need_b)
+        return 1;
+    set_const(f, bias_v, nb);
+    if (!has_b) {
+        int *in = ox_mem_alloc(m->mem, 3 * sizeof *in);
+        const char **names = ox_mem_alloc(m->mem, 3 * sizeof *names);
+        if (!in || !names)
+            return -1;
+        in[0] = conv->in[0];
+        in[1] = conv->in[1];
+        in[2] = bias_v;
+        names[0] = conv->in_names[0];
+        names[1] = conv->in_names[1];
+        names[2] = m->values[bias_v].name;
+        conv->in = in;
+        conv->in_names = names;
+        conv->n_in = 3;
+    }
+    return 1;
+}
+
+/* Folds BatchNormalization bn into conv; 0 when it does not apply, <0 out of memory. */
+static int fold_bn(struct fuse *f, struct ox_node *conv, struct ox_node *bn)
+{
+    struct ox_model *m = f->m;
+    const struct ox_tensor *w = sole_const(f, conv->in[1]);
+    if (!w || w->rank != 4 || bn->n_in != 5 || bn->in[0] != conv->out[0] || (bn->n_out > 1 && bn->out[1] >= 0) ||
+        ox_attr_int(bn, "training_mode", 0) != 0)
+        return 0;
+    int64_t mo = w->dims[0];
+    const struct ox_tensor *p[4];
+    for (int k = 0; k < 4; k++) {
+        int v = bn->in[k + 1];
+        p[k] = const_t(f, v);
+        if (!p[k] || p[k]->numel != mo)
+            return 0;
+    }
+    float eps = ox_attr_float(bn, "epsilon", 1e-5f);
+    float *sc = ox_mem_alloc(m->mem, (size_t)mo * 2 * sizeof(float));
+    if (!sc)
+        return -1;
+    const float *scale = p[0]->data, *beta = p[1]->data, *mean = p[2]->data, *var = p[3]->data;
+    for (int64_t o = 0; o < mo; o++) {
+        sc[o] = scale[o] / sqrtf(var[o] + eps);
+        sc[mo + o] = beta[o] - mean[o] * sc[o];
+    }
+    return affine(f, conv, sc, 1, sc + mo, 1, bn->in[2]);
+}
+
+/* Folds Mul or Add of a constant scalar or per-channel ((M,1,1) / (1,M,1,1)) tensor. */
+static int fold_scale(struct fuse *f, struct ox_node *conv, struct ox_node *op)
+{
+    int y = conv->out[0], cv = other_input(op, y);
+    const struct ox_tensor *w = sole_const(f, conv->in[1]), *c = const_t(f, cv);
+    if (!w || !c || op->n_out != 1)
+        return 0;
+    int64_t mo = w->dims[0], step;
+    if (c->numel == 1 && c->rank <= 4)
+        step = 0;
+    else if (c->numel == mo && ((c->rank == 3 && c->dims[0] == mo) || (c->rank == 4 && c->dims[1] == mo)))
+        step = 1;
+    else
+        return 0;
+    return is_op(op, "Mul") ? affine(f, conv, c->data, step, NULL, 0, -1) : affine(f, conv, NULL, 0, c->data, step, cv);
+}
+
+int ox_fuse(struct ox_model *m, struct inferd_err *err)
+{
+    int nv = m->n_values, nn = m->n_nodes, rc = 0;
+    struct fuse f = {m, NULL, NULL, NULL, NULL};
+    int64_t slots = 0;
+    for (int i = 0; i < nn; i++)
+        slots += m->nodes[i].n_in;
+    f.cons_at = calloc((size_t)nv + 2, sizeof *f.cons_at);
+    f.cons = malloc(((size_t)slots + 1) * sizeof *f.cons);
+    f.is_out = calloc((size_t)nv + 1, 1);
+    f.dead = calloc((size_t)nn + 1, 1);
+    if (!f.cons_at || !f.cons || !f.is_out || !f.dead)
+        goto oom;
+    for (int i = 0; i < m->n_outputs; i++)
+        f.is_out[m->output_ids[i]] = 1;
+    for (int i = 0; i < nn; i++)
+        for (int k = 0; k < m->nodes[i].n_in; k++)
+            if (m->nodes[i].in[k] >= 0)
+                f.cons_at[m->nodes[i].in[k] + 2]++;
+    for (int v = 0; v < nv; v++)
+        f.cons_at[v + 2] += f.cons_at[v + 1];
+    for (int i = 0; i < nn; i++)
+        for (int k = 0; k < m->nodes[i].n_in; k++)
+            if (m->nodes[i].in[k] >= 0)
+                f.cons[f.cons_at[m->nodes[i].in[k] + 1]++] = i;
+    /* cons_at[v+1] is now the end of v's run, cons_at[v] its start */
+    for (int i = 0; i < nn; i++) {
+        struct ox_node *conv = &m->nodes[i];
+        if (f.dead[i] || !is_op(conv, "Conv") || conv->n_out != 1 || conv->out[0] < 0 || conv->ip[0] != OX_ACT_NONE)
+            continue;
+        struct ox_node *c;
+        /* BatchNormalization, then constant Mul / Add (PP-OCRv4's learnable affine blocks) */
+        while ((c = consumer(&f, conv->out[0], 1, 0))) {
+            int r = is_op(c, "BatchNormalization") ? fold_bn(&f, conv, c)
+                    : is_op(c, "Mul") || is_op(c, "Add") ? fold_scale(&f, conv, c) : 0;
+            if (r < 0)
+                goto oom;
+            if (r == 0)
+                break;
+            f.dead[c - m->nodes] = 1;
+            conv->out[0] = c->out[0];
+            conv->out_names[0] = c->out_names[0];
+        }
+        int y = conv->out[0], drop[4], n_drop = 0;
+        struct ox_epi e;
+        struct ox_node *last = NULL;
+        if ((c = consumer(&f, y, 1, 0)) && single_act(&f, c, y, &e))
+            last = c;
+        else
+            last = pair_act(&f, y, &e, drop, &n_drop);
+        if (!last)
+            continue;
+        for (int k = 0; k < n_drop; k++)
+            f.dead[drop[k]] = 1;
+        f.dead[last - m->nodes] = 1;
+        conv->ip[0] = e.act;
+        conv->fp[0] = e.a;
+        conv->fp[1] = e.b;
+        conv->out[0] = last->out[0];
+        conv->out_names[0] = last->out_names[0];
+    }
+    /* drop the dead nodes, keeping the order; renumber producers and recount consumers */
+    int at = 0;
+    for (int i = 0; i < nn; i++)
+        if (!f.dead[i])
+            m->nodes[at++] = m->nodes[i];
+    m->n_nodes = at;
+    for (int v = 0; v < nv; v++) {
+        m->values[v].producer = -1;
+        m->values[v].n_consumers = 0;
+    }
+    for (int i = 0; i < at; i++) {
+        for (int k = 0; k < m->nodes[i].n_out; k++)
+            if (m->nodes[i].out[k] >= 0)
+                m->values[m->nodes[i].out[k]].producer = i;
+        for (int k = 0; k < m->nodes[i].n_in; k++)
+            if (m->nodes[i].in[k] >= 0)
+                m->values[m->nodes[i].in[k]].n_consumers++;
+    }
+    goto done;
+oom:
+    rc = inferd_err_set(err, INFERD_ENOMEM, "onnx: out of memory while fusing Conv layers");
+done:
+    free(f.cons_at);
+    free(f.cons);
+    free(f.is_out);
+    free(f.dead);
+    return rc;
+}

@@ -1,0 +1,30 @@
+/* conv_avx2.c — AVX2+FMA conv kernels: conv_tmpl.h at 8 lanes with 6x16 GEMM tiles (12 ymm
+ * accumulators). Compiled with -mavx2 -mfma; call only after cpu_has(CPU_AVX2 | CPU_FMA). */
+#include <immintrin.h>
+#include <stdint.h>
+
+#define VL 8
+#define ROWS 6
+#define VF __m256
+#define MASK __m256i
+#define VZERO() _mm256_setzero_ps()
+#define VSET1(x) _mm256_set1_ps(x)
+#define VLOAD(p) _mm256_loadu_ps(p)
+#define VLOADM(p, m) _mm256_maskload_ps((p), (m))
+#define VSTORE(p, v) _mm256_storeu_ps((p), (v))
+#define VSTOREM(p, m, v) _mm256_maskstore_ps((p), (m), (v))
+#define VFMA(a, b, c) _mm256_fmadd_ps((a), (b), (c))
+#define VMAX(a, b) _mm256_max_ps((a), (b))
+#define VMIN(a, b) _mm256_min_ps((a), (b))
+#define VMUL(a, b) _mm256_mul_ps((a), (b))
+#define VADD(a, b) _mm256_add_ps((a), (b))
+#define MASK_N(n) mask_n(n)
+#define FN(name) name##_avx2
+
+static inline __m256i mask_n(int n)
+{
+    static const int32_t m[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
+    return _mm256_loadu_si256((const __m256i *)(m + 8 - n));
+}
+
+#include "onnx/x86/conv_tmpl.h"

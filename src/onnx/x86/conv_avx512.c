@@ -1,0 +1,24 @@
+/* conv_avx512.c — AVX-512F conv kernels: conv_tmpl.h at 16 lanes with 12x32 GEMM tiles (24
+ * zmm accumulators). Compiled with -mavx512f (CMakeLists.txt, files named *_avx512.c); call
+ * only after cpu_has(CPU_AVX512F). */
+#include <immintrin.h>
+
+#define VL 16
+#define ROWS 12
+#define VF __m512
+#define MASK __mmask16
+#define VZERO() _mm512_setzero_ps()
+#define VSET1(x) _mm512_set1_ps(x)
+#define VLOAD(p) _mm512_loadu_ps(p)
+#define VLOADM(p, m) _mm512_maskz_loadu_ps((m), (p))
+#define VSTORE(p, v) _mm512_storeu_ps((p), (v))
+#define VSTOREM(p, m, v) _mm512_mask_storeu_ps((p), (m), (v))
+#define VFMA(a, b, c) _mm512_fmadd_ps((a), (b), (c))
+#define VMAX(a, b) _mm512_max_ps((a), (b))
+#define VMIN(a, b) _mm512_min_ps((a), (b))
+#define VMUL(a, b) _mm512_mul_ps((a), (b))
+#define VADD(a, b) _mm512_add_ps((a), (b))
+#define MASK_N(n) ((__mmask16)((1u << (n)) - 1u))
+#define FN(name) name##_avx512
+
+#include "onnx/x86/conv_tmpl.h"

@@ -1,0 +1,214 @@
+/* conv_tmpl.h — the body of the SIMD conv kernels (see conv_kern.h), written once over a
+ * small set of vector macros and included by conv_avx2.c (8 lanes, 6-row tiles) and
+ * conv_avx512.c (16 lanes, 12-row tiles). The includer defines:
+ *   VL, ROWS, VF, MASK, VZERO(), VSET1(x), VLOAD(p), VLOADM(p, m), VSTORE(p, v), VSTOREM(p, m, v),
+ *   VFMA(a, b, c), VMAX(a, b), VMIN(a, b), VMUL(a, b), VADD(a, b), MASK_N(n) (first n lanes),
+ *   FN(name) (the suffixed public name).
+ * GEMM tile: ROWS rows of a weight panel x 2*VL columns of B, 2*ROWS accumulators;
+ * per step of K two vectors of B and ROWS broadcasts of the panel. */
+#include <string.h>
+
+#include "onnx/conv_kern.h"
+
+static inline VF epi_vec(const struct ox_epi *e, VF v)
+{
+    switch (e->act) {
+    case OX_ACT_RELU:
+        return VMAX(v, VZERO());
+    case OX_ACT_CLIP:
+        return VMIN(VMAX(v, VSET1(e->a)), VSET1(e->b));
+    case OX_ACT_HARDSIGMOID:
+        return VMIN(VMAX(VFMA(v, VSET1(e->a), VSET1(e->b)), VZERO()), VSET1(1.0f));
+    case OX_ACT_HARDSWISH:
+        return VMUL(v, VMIN(VMAX(VFMA(v, VSET1(e->a), VSET1(e->b)), VZERO()), VSET1(1.0f)));
+    default: /* none; sigmoid and SiLU run scalar after the store */
+        return v;
+    }
+}
+
+static inline int epi_scalar(const struct ox_epi *e)
+{
+    return e->act == OX_ACT_SIGMOID || e->act == OX_ACT_SILU;
+}
+
+/* rows [row0, row0 + nrows) (nrows <= ROWS) of Y, columns [j, j + nc) (nc <= 2*VL);
+ * a points at the tile's first row inside its packed panel. */
+static void gemm_tile(const struct ox_conv_gemm *g, const float *a, int64_t row0, int nrows, int64_t j, int nc)
+{
+    VF acc0[ROWS], acc1[ROWS];
+#pragma GCC unroll 16
+    for (int r = 0; r < ROWS; r++)
+        acc0[r] = acc1[r] = VZERO();
+    const float *b = g->b + j;
+    const int64_t k = g->k, ldb = g->ldb;
+    if (nc == 2 * VL) {
+        for (int64_t kk = 0; kk < k; kk++) {
+            VF b0 = VLOAD(b + kk * ldb), b1 = VLOAD(b + kk * ldb + VL);
+            const float *ak = a + kk * OX_CV_MR;
+#pragma GCC unroll 16
+            for (int r = 0; r < ROWS; r++) {
+                VF av = VSET1(ak[r]);
+                acc0[r] = VFMA(av, b0, acc0[r]);
+                acc1[r] = VFMA(av, b1, acc1[r]);
+            }
+        }
+    } else {
+        MASK m0 = MASK_N(nc < VL ? nc : VL), m1 = MASK_N(nc > VL ? nc - VL : 0);
+        for (int64_t kk = 0; kk < k; kk++) {
+            VF b0 = VLOADM(b + kk * ldb, m0), b1 = VLOADM(b + kk * ldb + VL, m1);
+            const float *ak = a + kk * OX_CV_MR;
+#pragma GCC unroll 16
+            for (int r = 0; r < ROWS; r++) {
+                VF av = VSET1(ak[r]);
+                acc0[r] = VFMA(av, b0, acc0[r]);
+                acc1[r] = VFMA(av, b1, acc1[r]);
+            }
+        }
+    }
+    MASK m0 = MASK_N(nc < VL ? nc : VL), m1 = MASK_N(nc > VL ? nc - VL : 0);
+#pragma GCC unroll 16
+    for (int r = 0; r < ROWS; r++) {
+        if (r >= nrows)
+            break;
+        VF bias = VSET1(g->bias ? g->bias[row0 + r] : 0.0f);
+        VF v0 = epi_vec(&g->epi, VADD(acc0[r], bias)), v1 = epi_vec(&g->epi, VADD(acc1[r], bias));
+        float *c = g->c + (row0 + r) * g->ldc + j;
+        if (nc == 2 * VL) {
+            VSTORE(c, v0);
+            VSTORE(c + VL, v1);
+        } else {
+            VSTOREM(c, m0, v0);
+            VSTOREM(c + VL, m1, v1);
+        }
+        if (epi_scalar(&g->epi))
+            for (int q = 0; q < nc; q++)
+                c[q] = ox_act_apply(&g->epi, c[q]);
+    }
+}
+
+void FN(ox_conv_gemm)(const struct ox_conv_gemm *g, int64_t p0, int64_t p1, int64_t n0, int64_t n1)
+{
+    for (int64_t j = n0; j < n1; j += 2 * VL) {
+        int nc = n1 - j < 2 * VL ? (int)(n1 - j) : 2 * VL;
+        for (int64_t p = p0; p < p1; p++) {
+            for (int h = 0; h < OX_CV_MR; h += ROWS) {
+                int64_t row0 = p * OX_CV_MR + h;
+                if (row0 >= g->m)
+                    break;
+                int nrows = g->m - row0 < ROWS ? (int)(g->m - row0) : ROWS;
+                gemm_tile(g, g->wp + p * g->k * OX_CV_MR + h, row0, nrows, j, nc);
+            }
+        }
+    }
+}
+
+/* ---- depthwise ---- */
+
+#define DW_STRIDE (OX_DW_MAXW + 8 * VL + 8) /* floats per buffered input row */
+#define DW_NB 4                         /* output vectors computed together */
+
+/* Copies input row iy into buf, zero-padded: buf[i] = x[iy][i - pl] for stride 1; for
+ * stride 2 the padded row is split into even columns (buf[0..]) and odd ones (buf[half..]),
+ * so that tap kx of output column ox is buf[(kx & 1) * (half + 4 VL) + kx / 2 + ox], contiguous.
+ * Rows hold DW_NB vectors of slack past their end: the last group of columns reads them. */
+static void dw_fill(const struct ox_dw *d, const float *xr, float *buf, float *tmp, int64_t half)
+{
+    int64_t wpad = (d->ow - 1) * d->sw + d->kw;
+    float *row = d->sw == 1 ? buf : tmp;
+    int64_t n = d->wd < wpad - d->pl ? d->wd : wpad - d->pl;
+    /* past wpad the row stays as zeroed once per call: nothing else writes there */
+    for (int64_t i = 0; i < d->pl; i++)
+        row[i] = 0.0f;
+    memcpy(row + d->pl, xr, (size_t)n * sizeof(float));
+    for (int64_t i = d->pl + n; i < wpad; i++)
+        row[i] = 0.0f;
+    if (d->sw == 1)
+        return;
+    for (int64_t t = 0; t < half + VL; t++) {
+        buf[t] = row[2 * t];
+        buf[half + 4 * VL + t] = row[2 * t + 1];
+    }
+}
+
+/* nb (1..DW_NB, a constant after inlining) output vectors of row yr from column ox */
+static inline __attribute__((always_inline)) void dw_group(const struct ox_dw *d, const float *const *src,
+                                                           const float *const *kr, int nr, int64_t odd, VF bias,
+                                                           float *yr, int64_t ox, int nb)
+{
+    VF acc[DW_NB];
+#pragma GCC unroll 4
+    for (int u = 0; u < nb; u++)
+        acc[u] = bias;
+    for (int r = 0; r < nr; r++)
+        for (int64_t kx = 0; kx < d->kw; kx++) {
+            const float *s = d->sw == 1 ? src[r] + kx + ox : src[r] + (kx & 1) * odd + kx / 2 + ox;
+            VF kv = VSET1(kr[r][kx]);
+#pragma GCC unroll 4
+            for (int u = 0; u < nb; u++)
+                acc[u] = VFMA(VLOAD(s + u * VL), kv, acc[u]);
+        }
+#pragma GCC unroll 4
+    for (int u = 0; u < nb; u++) {
+        int64_t left = d->ow - ox - u * VL;
+        if (left >= VL)
+            VSTORE(yr + ox + u * VL, epi_vec(&d->epi, acc[u]));
+        else
+            VSTOREM(yr + ox + u * VL, MASK_N((int)left), epi_vec(&d->epi, acc[u]));
+    }
+}
+
+void FN(ox_dw)(const struct ox_dw *d, int64_t p0, int64_t p1)
+{
+    float rows[7 * DW_STRIDE], tmp[DW_STRIDE];
+    int64_t tag[7];
+    /* vectors past a row's end are read (and their results dropped): keep them finite */
+    int64_t used = (d->ow - 1) * d->sw + d->kw + 8 * VL + 8; /* a row's floats ever read */
+    used = used > DW_STRIDE ? DW_STRIDE : used;
+    for (int64_t q = 0; q < d->kh; q++)
+        memset(rows + q * DW_STRIDE, 0, (size_t)used * sizeof(float));
+    memset(tmp, 0, (size_t)used * sizeof(float));
+    int64_t half = ((d->ow - 1) * d->sw + d->kw + 1) / 2; /* stride 2: columns per parity */
+    int64_t odd = half + 4 * VL;
+    for (int64_t p = p0; p < p1; p++) {
+        int64_t ch = p % d->channels;
+        const float *x = d->x + p * d->h * d->wd, *k = d->w + ch * d->kh * d->kw;
+        float *y = d->y + p * d->oh * d->ow;
+        VF bias = VSET1(d->bias ? d->bias[ch] : 0.0f);
+        for (int q = 0; q < 7; q++)
+            tag[q] = -1;
+        for (int64_t oy = 0; oy < d->oh; oy++) {
+            const float *src[7];
+            const float *kr[7];
+            int nr = 0;
+            for (int64_t ky = 0; ky < d->kh; ky++) {
+                int64_t iy = oy * d->sh - d->pt + ky;
+                if (iy < 0 || iy >= d->h)
+                    continue;
+                int slot = (int)(iy % d->kh);
+                float *buf = rows + slot * DW_STRIDE;
+                if (tag[slot] != iy) {
+                    dw_fill(d, x + iy * d->wd, buf, tmp, half);
+                    tag[slot] = iy;
+                }
+                src[nr] = buf;
+                kr[nr++] = k + ky * d->kw;
+            }
+            float *yr = y + oy * d->ow;
+            /* up to DW_NB vectors at a time (independent FMA chains); the last one masked */
+            for (int64_t ox = 0; ox < d->ow; ox += DW_NB * VL) {
+                int64_t left = d->ow - ox;
+                if (left > 3 * VL)
+                    dw_group(d, src, kr, nr, odd, bias, yr, ox, 4);
+                else if (left > 2 * VL)
+                    dw_group(d, src, kr, nr, odd, bias, yr, ox, 3);
+                else if (left > VL)
+                    dw_group(d, src, kr, nr, odd, bias, yr, ox, 2);
+                else
+                    dw_group(d, src, kr, nr, odd, bias, yr, ox, 1);
+            }
+            if (epi_scalar(&d->epi))
+                for (int64_t q = 0; q < d->ow; q++)
+                    yr[q] = ox_act_apply(&d->epi, yr[q]);
+        }
+    }
+}

@@ -1,0 +1,220 @@
+/* test_onnx_conv.c — the conv kernels of conv_kern.h: the packed-weight GEMM with bias and
+ * every fused activation, and the depthwise kernel (3x3 and 5x5, stride 1 and 2, odd pads
+ * and sizes), Winograd F(2x2,3x3) against a direct 3x3 conv, AVX2 and AVX-512 versions
+ * against the portable scalar references
+ * (|diff| <= 1e-4 * (1 + |ref|)). A version whose ISA the CPU lacks is skipped with a
+ * message. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/cpu.h"
+#include "check.h"
+#include "onnx/conv_kern.h"
+
+static uint32_t seed = 7;
+
+static float rnd(void)
+{
+    seed = seed * 1664525u + 1013904223u;
+    return (float)(seed >> 8) / 16777216.0f - 0.5f;
+}
+
+static float *rnd_buf(int64_t n)
+{
+    float *p = malloc(sizeof(float) * (size_t)(n + 1));
+    for (int64_t i = 0; i < n; i++)
+        p[i] = rnd() * 4.0f;
+    return p;
+}
+
+static const struct ox_epi epis[] = {
+    {OX_ACT_NONE, 0, 0},        {OX_ACT_RELU, 0, 0},    {OX_ACT_CLIP, -0.5f, 0.75f},
+    {OX_ACT_HARDSIGMOID, 0.2f, 0.5f}, {OX_ACT_HARDSWISH, 1.0f / 6, 0.5f}, {OX_ACT_SIGMOID, 0, 0},
+    {OX_ACT_SILU, 0, 0},
+};
+#define N_EPIS (int)(sizeof epis / sizeof *epis)
+
+static int close_all(const float *ref, const float *got, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        if (!(fabsf(ref[i] - got[i]) <= 1e-4f * (1.0f + fabsf(ref[i])))) {
+            printf("  element %lld: ref %g got %g\n", (long long)i, ref[i], got[i]);
+            return 0;
+        }
+    return 1;
+}
+
+static void test_gemm(enum ox_isa isa, const char *name)
+{
+    static const int ms[] = {1, 5, 6, 7, 12, 13, 25, 40};
+    static const int ns[] = {1, 7, 16, 17, 31, 32, 33, 49, 100};
+    static const int ks[] = {1, 3, 8, 27, 144};
+    int bad = 0;
+    for (size_t mi = 0; mi < sizeof ms / sizeof *ms; mi++)
+        for (size_t ni = 0; ni < sizeof ns / sizeof *ns; ni++)
+            for (size_t ki = 0; ki < sizeof ks / sizeof *ks; ki++) {
+                int64_t m = ms[mi], n = ns[ni], k = ks[ki], ldb = n + 3, ldc = n + 5;
+                float *w = rnd_buf(m * k), *b = rnd_buf(k * ldb), *bias = rnd_buf(m);
+                float *wp = malloc(sizeof(float) * (size_t)ox_conv_pack_size(m, k));
+                float *c1 = calloc((size_t)(m * ldc), sizeof(float)), *c2 = calloc((size_t)(m * ldc), sizeof(float));
+                ox_conv_pack(w, m, k, wp);
+                int64_t panels = (m + OX_CV_MR - 1) / OX_CV_MR;
+                for (int e = 0; e < N_EPIS; e++) {
+                    struct ox_conv_gemm g = {wp, b, c1, (e & 1) ? bias : NULL, m, k, n, ldb, ldc, epis[e]};
+                    ox_conv_gemm_ref(&g, 0, panels, 0, n);
+                    g.c = c2;
+                    /* two calls over split column ranges, as threads would do */
+                    ox_conv_gemm_run(isa, &g, 0, panels, 0, n / 2);
+                    ox_conv_gemm_run(isa, &g, 0, panels, n / 2, n);
+                    if (!close_all(c1, c2, m * ldc) && bad++ < 5)
+                        printf("  %s gemm m=%lld n=%lld k=%lld act=%d differs\n", name, (long long)m, (long long)n,
+                               (long long)k, epis[e].act);
+                }
+                /* the scalar reference itself against a plain triple loop */
+                struct ox_conv_gemm g = {wp, b, c1, bias, m, k, n, ldb, ldc, {OX_ACT_NONE, 0, 0}};
+                ox_conv_gemm_ref(&g, 0, panels, 0, n);
+                for (int64_t i = 0; i < m; i++)
+                    for (int64_t j = 0; j < n; j++) {
+                        float s = bias[i];
+                        for (int64_t p = 0; p < k; p++)
+                            s += w[i * k + p] * b[p * ldb + j];
+                        CHECK(fabsf(s - c1[i * ldc + j]) <= 1e-4f * (1.0f + fabsf(s)));
+                    }
+                free(w);
+                free(b);
+                free(bias);
+                free(wp);
+                free(c1);
+                free(c2);
+            }
+    CHECK(bad == 0);
+}
+
+static void test_dw(enum ox_isa isa, const char *name)
+{
+    static const int sizes[][2] = {{1, 1}, {5, 7}, {8, 8}, {13, 17}, {28, 33}, {56, 40}};
+    int bad = 0, ran = 0;
+    for (size_t si = 0; si < sizeof sizes / sizeof *sizes; si++)
+        for (int kk = 3; kk <= 5; kk += 2)
+            for (int s = 1; s <= 2; s++)
+                for (int pad = 0; pad <= kk / 2; pad += kk / 2) {
+                    int64_t h = sizes[si][0], wd = sizes[si][1], c = 3, planes = 2 * c;
+                    int64_t oh = (h + 2 * pad - kk) / s + 1, ow = (wd + 2 * pad - kk) / s + 1;
+                    if (oh < 1 || ow < 1)
+                        continue;
+                    float *x = rnd_buf(planes * h * wd), *w = rnd_buf(c * kk * kk), *bias = rnd_buf(c);
+                    float *y1 = calloc((size_t)(planes * oh * ow), sizeof(float));
+                    float *y2 = calloc((size_t)(planes * oh * ow), sizeof(float));
+                    for (int e = 0; e < N_EPIS; e++) {
+                        struct ox_dw d = {x, w, (e & 1) ? NULL : bias, y1, c, h, wd, kk, kk, s, s, 1, 1, pad, pad,
+                                          oh, ow, epis[e]};
+                        CHECK(ox_dw_simd_ok(&d));
+                        ox_dw_ref(&d, 0, planes);
+                        d.y = y2;
+                        ox_dw_run(isa, &d, 0, 1);
+                        ox_dw_run(isa, &d, 1, planes);
+                        ran++;
+                        if (!close_all(y1, y2, planes * oh * ow) && bad++ < 5)
+                            printf("  %s dw %lldx%lld k%d s%d pad%d act=%d differs\n", name, (long long)h,
+                                   (long long)wd, kk, s, pad, epis[e].act);
+                    }
+                    /* reference spot check: output (0,0) of plane 0 with no activation */
+                    struct ox_dw d = {x, w, bias, y1, c, h, wd, kk, kk, s, s, 1, 1, pad, pad, oh, ow, {0, 0, 0}};
+                    ox_dw_ref(&d, 0, 1);
+                    float want = bias[0];
+                    for (int ky = 0; ky < kk; ky++)
+                        for (int kx = 0; kx < kk; kx++) {
+                            int64_t iy = ky - pad, ix = kx - pad;
+                            if (iy >= 0 && iy < h && ix >= 0 && ix < wd)
+                                want += x[iy * wd + ix] * w[ky * kk + kx];
+                        }
+                    CHECK(fabsf(want - y1[0]) <= 1e-4f * (1.0f + fabsf(want)));
+                    free(x);
+                    free(w);
+                    free(bias);
+                    free(y1);
+                    free(y2);
+                }
+    CHECK(ran > 100);
+    CHECK(bad == 0);
+}
+
+/* Winograd F(2x2,3x3): transforms + the GEMM of isa against a direct 3x3 conv */
+static void test_wino(enum ox_isa isa, const char *name)
+{
+    static const int shapes[][4] = {{16, 16, 5, 7}, {19, 21, 8, 8}, {16, 33, 13, 6}, {24, 16, 1, 9}};
+    int bad = 0;
+    for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++)
+        for (int pad = 0; pad <= 1; pad++)
+            for (int e = 0; e < 3; e++) {
+                int64_t c = shapes[si][0], m = shapes[si][1], h = shapes[si][2], w = shapes[si][3];
+                int64_t oh = h + 2 * pad - 2, ow = w + 2 * pad - 2;
+                if (oh < 1 || ow < 1)
+                    continue;
+                int64_t nt = (oh + 1) / 2 * ((ow + 1) / 2), per = ox_conv_pack_size(m, c);
+                float *x = rnd_buf(c * h * w), *wt = rnd_buf(m * c * 9), *bias = rnd_buf(m);
+                float *u = malloc(sizeof(float) * (size_t)(16 * m * c)), *up = malloc(sizeof(float) * (size_t)(16 * per));
+                float *v = malloc(sizeof(float) * (size_t)(16 * c * nt)), *pm = malloc(sizeof(float) * (size_t)(16 * m * nt));
+                float *y = malloc(sizeof(float) * (size_t)(m * oh * ow)), *ref = malloc(sizeof(float) * (size_t)(m * oh * ow));
+                ox_wino_weights(wt, m, c, u);
+                ox_wino_input(x, c, h, w, pad, pad, oh, ow, 0, c / 2, v);
+                ox_wino_input(x, c, h, w, pad, pad, oh, ow, c / 2, c, v);
+                for (int xi = 0; xi < 16; xi++) {
+                    ox_conv_pack(u + xi * m * c, m, c, up + xi * per);
+                    struct ox_conv_gemm g = {up + xi * per, v + xi * c * nt, pm + xi * m * nt, NULL, m, c, nt, nt, nt,
+                                             {OX_ACT_NONE, 0, 0}};
+                    ox_conv_gemm_run(isa, &g, 0, (m + OX_CV_MR - 1) / OX_CV_MR, 0, nt);
+                }
+                ox_wino_output(pm, m, oh, ow, bias, &epis[e], 0, m, y);
+                for (int64_t mi = 0; mi < m; mi++)
+                    for (int64_t oy = 0; oy < oh; oy++)
+                        for (int64_t ox = 0; ox < ow; ox++) {
+                            float s = bias[mi];
+                            for (int64_t ci = 0; ci < c; ci++)
+                                for (int ky = 0; ky < 3; ky++)
+                                    for (int kx = 0; kx < 3; kx++) {
+                                        int64_t iy = oy + ky - pad, ix = ox + kx - pad;
+                                        if (iy >= 0 && iy < h && ix >= 0 && ix < w)
+                                            s += x[(ci * h + iy) * w + ix] * wt[((mi * c + ci) * 3 + ky) * 3 + kx];
+                                    }
+                            ref[(mi * oh + oy) * ow + ox] = ox_act_apply(&epis[e], s);
+                        }
+                if (!close_all(ref, y, m * oh * ow) && bad++ < 5)
+                    printf("  %s winograd c=%lld m=%lld %lldx%lld pad %d act %d differs\n", name, (long long)c,
+                           (long long)m, (long long)h, (long long)w, pad, epis[e].act);
+                free(x);
+                free(wt);
+                free(bias);
+                free(u);
+                free(up);
+                free(v);
+                free(pm);
+                free(y);
+                free(ref);
+            }
+    CHECK(bad == 0);
+}
+
+int main(void)
+{
+    test_wino(OX_ISA_REF, "ref");
+    test_gemm(OX_ISA_REF, "ref");
+    test_dw(OX_ISA_REF, "ref");
+    if (cpu_has(CPU_AVX2 | CPU_FMA)) {
+        test_gemm(OX_ISA_AVX2, "avx2");
+        test_dw(OX_ISA_AVX2, "avx2");
+        test_wino(OX_ISA_AVX2, "avx2");
+    } else {
+        printf("no AVX2+FMA: AVX2 conv kernels not tested\n");
+    }
+    if (cpu_has(CPU_AVX512F | CPU_AVX2 | CPU_FMA)) {
+        test_gemm(OX_ISA_AVX512, "avx512");
+        test_dw(OX_ISA_AVX512, "avx512");
+        test_wino(OX_ISA_AVX512, "avx512");
+    } else {
+        printf("no AVX-512F: AVX-512 conv kernels not tested\n");
+    }
+    return check_finish();
+}
