@@ -83,6 +83,28 @@ def ort(model, x):
     return None if "error" in out else np.array(out["y"]["data"], np.float32), out.get("error")
 
 
+def deq_model(path):
+    """The model with every DequantizeLinear of an initializer replaced by its float result."""
+    qm = onnx.load(path)
+    inits = {t.name: numpy_helper.to_array(t) for t in qm.graph.initializer}
+    nodes, extra = [], []
+    for n in qm.graph.node:
+        if n.op_type != "DequantizeLinear":
+            nodes.append(n)
+            continue
+        q, sc = inits[n.input[0]].astype(np.float32), inits[n.input[1]]
+        axis = ([a.i for a in n.attribute if a.name == "axis"] or [1])[0]
+        shape = [1] * q.ndim
+        shape[axis] = -1
+        extra.append(numpy_helper.from_array((q * sc.reshape(shape)).astype(np.float32), n.output[0]))
+    g = helper.make_graph(nodes, "dequantized", qm.graph.input, qm.graph.output, list(qm.graph.initializer) + extra)
+    m = helper.make_model(g, opset_imports=qm.opset_import)
+    m.ir_version = qm.ir_version
+    out = path + ".dequantized.onnx"
+    onnx.save(m, out)
+    return out
+
+
 def serve_y(s, name, x):
     resp = s.post_json("/v2/models/%s/infer" % name,
                        {"inputs": [{"name": "x", "shape": list(x.shape), "datatype": "FP32", "data": x.ravel().tolist()}]})
@@ -135,9 +157,14 @@ with Server(repo) as s:
     y = serve_y(s, "opt", x)
     c.check(isinstance(y, np.ndarray) and np.allclose(y, want, rtol=1e-4, atol=1e-5), "inferd serves the optimized "
             "model with the source's answers: %r" % (y if not isinstance(y, np.ndarray) else np.max(np.abs(y - want))))
-    yq, oq = serve_y(s, "q8", x), ort(qmodel, x)[0]
-    c.check(isinstance(yq, np.ndarray) and oq is not None and np.allclose(yq, oq, rtol=1e-4, atol=1e-4),
-            "inferd serves the int8 model as ORT runs it: %r" % (yq if not isinstance(yq, np.ndarray) else ""))
+    # ONNX's meaning of the int8 model is the float model with W = q * scale; ORT rewrites
+    # weight-only QDQ into its own quantized kernels (it differs from that by ~1.5% here), so the
+    # exact reference is ORT on the model with the DequantizeLinear outputs as float initializers
+    yq, oq = serve_y(s, "q8", x), ort(deq_model(qmodel), x)[0]
+    tol = 1e-4 * float(np.max(np.abs(oq))) if oq is not None else 0
+    c.check(isinstance(yq, np.ndarray) and oq is not None and np.max(np.abs(yq - oq)) <= tol,
+            "inferd serves the int8 model with ONNX's meaning of it: %r" % (
+                yq if not isinstance(yq, np.ndarray) else "max diff %g, allowed %g" % (np.max(np.abs(yq - oq)), tol)))
 
 # load-time rewrites, switchable per model in config.json
 lrepo = os.path.join(tmp, "lrepo")
