@@ -1,6 +1,6 @@
 /* llm_tool.c — helper program for the LLM engine's benchmark and fuzz corpus (built with the
  * tests, not installed):
- *   llm_tool random OUT.gguf [--preset tiny|tinyllama] [--type F32|F16|Q8_0|Q4_0|...]
+ *   llm_tool random OUT.gguf [--preset tiny|tinyllama] [--type F32|F16|Q8_0|Q4_0|...] [--layers N]
  *   llm_tool seeds DIR                       small GGUF seeds for tests/fuzz/corpus/gguf
  *   llm_tool bench MODEL.gguf [-t N] [-p 512] [-n 128] [-r 3]
  * bench measures like llama-bench: pp = one decode of p random tokens, tg = n single-token
@@ -31,9 +31,12 @@ static int cmd_random(int argc, char **argv)
 {
     const char *out = NULL, *preset = "tiny";
     enum ggml_type type = GGML_TYPE_F32;
+    int layers = 0;
     for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "--preset") && i + 1 < argc)
             preset = argv[++i];
+        else if (!strcmp(argv[i], "--layers") && i + 1 < argc)
+            layers = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--type") && i + 1 < argc) {
             if (type_from_name(argv[++i], &type) < 0) {
                 fprintf(stderr, "unknown type %s\n", argv[i]);
@@ -51,6 +54,8 @@ static int cmd_random(int argc, char **argv)
         s = llm_random_spec_tiny();
         s.type = s.embd_type = type;
     }
+    if (layers > 0)
+        s.n_layer = layers;
     struct inferd_err err = {0};
     uint64_t t0 = clock_now_ns();
     if (llm_random_model_write(out, &s, &err) < 0) {
