@@ -7,8 +7,9 @@
   bytes; manifest.json records the scheme, the sizes and the calibration perplexity.
 - Q8_0: the packed model generates, and as far as the engine matches llama.cpp's golden on
   the shipped llama3-style-q8_0.gguf today, it matches it on ours too.
-- IQ4_XS (IQ4_XS and IQ4_NL tensors): loads, and its perplexity with the AVX2 kernels equals
-  the one with the scalar reference kernels (INFERD_CPU_DISABLE=all) within 2%.
+- IQ4_XS (IQ4_XS and IQ4_NL tensors), Q5_K_M and Q4_K_M files: load, and their perplexity
+  with the AVX2 kernels equals the one with the scalar reference kernels
+  (INFERD_CPU_DISABLE=all) within 2%.
 - bad input: an unknown scheme, --calib without --quantize, --quantize of an ONNX file."""
 import json
 import os
@@ -112,26 +113,28 @@ if p.returncode == 0 and os.path.isfile(shipped) and os.path.isfile(golden):
         c.check(rs == 0 and rb == 0 and b[:k] == gold[:k], "case %d: our Q8_0 matches the golden as far as the "
                 "shipped file does (%d chars): %r vs %r" % (i, k, b[:k], gold[:k]))
 
-# ---- IQ4_XS / IQ4_NL: AVX2 kernels against the scalar reference on the whole model ----
-p = run("pack", SRC, "--name", "l3", "-o", "iq4", "--quantize", "IQ4_XS", "-q")
-c.check(p.returncode == 0 and "IQ4_XS 2" in p.stdout and "IQ4_NL" in p.stdout, "pack --quantize IQ4_XS: %r"
-        % (p.stdout + p.stderr[-400:]))
-iq4 = os.path.join(tmp, "iq4", "l3", "1", "model.gguf")
-
-
-def ppl(env):
-    r = run("perplexity", "-m", iq4, "-f", calib, "-c", "64", "--chunks", "4", "-t", "2", env=env)
+# ---- mixed files: SIMD kernels against the scalar reference on whole models ----
+# Tolerance 2%: whole-model numbers move with float summation order and Q8_0 activation
+# rounding ties (the shipped llama3-style-q8_0.gguf shows 0.5% between the two kernel sets);
+# a wrong kernel moves this random model's perplexity by orders of magnitude.
+def ppl(path, env):
+    r = run("perplexity", "-m", path, "-f", calib, "-c", "64", "--chunks", "4", "-t", "2", env=env)
     try:
         return float(r.stdout.split("PPL = ")[1].split()[0])
     except (IndexError, ValueError):
         return None
 
 
-# Tolerance 2%: whole-model numbers move with float summation order and Q8_0 activation
-# rounding ties (the shipped llama3-style-q8_0.gguf shows 0.5% between the two kernel sets);
-# a wrong IQ4 kernel moves this random model's perplexity by orders of magnitude.
-a, b = ppl({}), ppl({"INFERD_CPU_DISABLE": "all"})
-c.check(a is not None and b is not None and abs(a - b) <= 0.02 * b, "IQ4 perplexity: SIMD %r vs reference %r" % (a, b))
+for scheme, expect in (("IQ4_XS", ("IQ4_XS 2", "IQ4_NL")), ("Q5_K_M", ("Q5_K 1", "Q6_K 1")), ("Q4_K_M", ())):
+    path = model
+    if scheme != "Q4_K_M":
+        p = run("pack", SRC, "--name", "l3", "-o", scheme, "--quantize", scheme, "-q")
+        c.check(p.returncode == 0 and all(e in p.stdout for e in expect), "pack --quantize %s: %r"
+                % (scheme, p.stdout + p.stderr[-400:]))
+        path = os.path.join(tmp, scheme, "l3", "1", "model.gguf")
+    a, b = ppl(path, {}), ppl(path, {"INFERD_CPU_DISABLE": "all"})
+    c.check(a is not None and b is not None and abs(a - b) <= 0.02 * b,
+            "%s perplexity: SIMD %r vs reference %r" % (scheme, a, b))
 
 # ---- bad input ----
 p = run("pack", SRC, "--name", "l3", "-o", "bad", "--quantize", "Q7_Z")

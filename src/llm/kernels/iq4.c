@@ -19,6 +19,11 @@
 
 #include "llm/kernels/fp16.h"
 
+/* Byte equality with ggml needs every a*b+c rounded twice, never fused (gcc: off in C17). */
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#endif
+
 const int8_t kern_iq4nl_values[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
 
 /* IQ4_XS sub-block ib's scale, -32..31. */

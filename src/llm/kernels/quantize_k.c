@@ -22,6 +22,11 @@
 
 #include "llm/kernels/fp16.h"
 
+/* Byte equality with ggml needs every a*b+c rounded twice, never fused (gcc: off in C17). */
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#endif
+
 #define KQ_EPS 1e-15f /* a group whose largest |x| is below this is all zeros (GROUP_MAX_EPS) */
 
 static inline int imin(int a, int b)
