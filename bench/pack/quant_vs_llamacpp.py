@@ -10,10 +10,11 @@ usage: LLAMA_CPP_BIN=/path/to/llama.cpp/build/bin \\
 MODEL defaults to ../shared/testdata/llm/arch/llama3-style.gguf. Without LLAMA_CPP_BIN (or
 when it lacks llama-quantize) the script says so and exits 0: llama.cpp is a peer for
 comparison, never built or fetched here. inferd is $INFERD_BIN or build/inferd.
-Timings are wall clock on whatever else the machine is doing: run it on an idle machine,
-or read them as rough."""
+Times: wall clock, and the CPU time of the process over all its threads (less sensitive to
+what else the machine is doing); run it on an idle machine or read them as rough."""
 import argparse
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -27,9 +28,13 @@ from gguf_info import gguf_tensors  # noqa: E402
 
 
 def timed(cmd, env=None):
+    """(wall seconds, CPU seconds of the child: user + sys over all its threads, result)."""
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.monotonic()
     p = subprocess.run(cmd, capture_output=True, text=True, errors="replace", env=env)
-    return time.monotonic() - t0, p
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+    return (time.monotonic() - t0, cpu), p
 
 
 def ppl_of(out):
@@ -68,9 +73,9 @@ def main():
                 with open(os.path.join(ROOT, doc)) as d:
                     f.write(d.read())
     print("threads %d, perplexity: %s, %d chunks of %d tokens" % (a.threads, os.path.basename(calib), a.chunks, a.ctx))
-    print("| model | scheme | tool | time s | size MB | types differing | tensors byte-identical | PPL (inferd) |"
+    print("| model | scheme | tool | wall s | CPU s | size MB | types differing | tensors byte-identical | PPL (inferd) |"
           " PPL (llama-perplexity) |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for model in models:
         base = os.path.basename(model)
         src_mb = os.path.getsize(model) / 1e6
@@ -78,7 +83,7 @@ def main():
                       "-t", str(a.threads)])
         _, q = timed([lp, "-m", model, "-f", calib, "-c", str(a.ctx), "-b", str(a.ctx), "--chunks",
                       str(a.chunks), "-t", str(a.threads)])
-        print("| %s | source | - | - | %.1f | - | - | %.2f | %.2f |" % (base, src_mb, ppl_of(p.stdout),
+        print("| %s | source | - | - | - | %.1f | - | - | %.2f | %.2f |" % (base, src_mb, ppl_of(p.stdout),
                                                                       ppl_of(q.stdout + q.stderr)))
         for scheme in a.schemes.split(","):
             ours = os.path.join(tmp, "pkg-%s-%s" % (base, scheme))
@@ -99,8 +104,8 @@ def main():
                               str(a.chunks), "-t", str(a.threads)])
                 _, q = timed([lp, "-m", path, "-f", calib, "-c", str(a.ctx), "-b", str(a.ctx), "--chunks",
                               str(a.chunks), "-t", str(a.threads)])
-                rows.append("| %s | %s | %s | %.2f | %.1f | %s | %s | %.2f | %.2f |" % (
-                    base, scheme, tool, secs, os.path.getsize(path) / 1e6, differ if tool == "inferd" else "-",
+                rows.append("| %s | %s | %s | %.2f | %.2f | %.1f | %s | %s | %.2f | %.2f |" % (
+                    base, scheme, tool, secs[0], secs[1], os.path.getsize(path) / 1e6, differ if tool == "inferd" else "-",
                     "%d of %d" % (same, len(tt)) if tool == "inferd" else "-", ppl_of(p.stdout),
                     ppl_of(q.stdout + q.stderr)))
             print("\n".join(rows))

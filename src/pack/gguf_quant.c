@@ -206,7 +206,9 @@ static void quant_part(void *ctx, int ith, int nth)
     int64_t r0 = j->rows * ith / nth, r1 = j->rows * (ith + 1) / nth;
     size_t srs = ggml_row_size(s->type, s->ne[0]), drs = ggml_row_size(q->type, s->ne[0]);
     float *row = j->f32 + (size_t)ith * (size_t)j->max_ne0;
-    const struct kern_type *in = kern_get_ref(s->type), *out = kern_get_ref(q->type);
+    /* dequantizing is exact either way (F16 has an F16C version); quantizing must be the
+     * reference: the AVX2 Q8_0 activation quantizer rounds ties differently from ggml's */
+    const struct kern_type *in = kern_get(s->type), *out = kern_get_ref(q->type);
     for (int64_t r = r0; r < r1; r++) {
         const unsigned char *from = (const unsigned char *)s->data + (size_t)r * srs;
         unsigned char *to = (unsigned char *)j->dst + (size_t)r * drs;
