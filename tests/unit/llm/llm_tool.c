@@ -14,6 +14,7 @@
 #include "base/rng.h"
 #include "inferd/llm.h"
 #include "llm/gguf.h"
+#include "llm/kernels/kernels.h"
 #include "support/model_random.h"
 
 static int type_from_name(const char *s, enum ggml_type *t)
@@ -107,6 +108,31 @@ static int cmd_seeds(const char *dir)
     snprintf(path, sizeof path, "%s/model_q8_0.gguf", dir);
     if (llm_random_model_write(path, &s, &err) < 0)
         goto fail;
+    /* 1b: the same shape in IQ4_NL; 1c: one 256-wide layer in Q2_K/Q3_K/IQ4_XS tensors */
+    s.type = GGML_TYPE_IQ4_NL;
+    snprintf(path, sizeof path, "%s/model_iq4_nl.gguf", dir);
+    if (llm_random_model_write(path, &s, &err) < 0)
+        goto fail;
+    {
+        struct gguf_writer *wk = gguf_writer_new();
+        static float x[256 * 2];
+        const enum ggml_type kt[] = {GGML_TYPE_Q2_K, GGML_TYPE_Q3_K, GGML_TYPE_IQ4_XS};
+        const char *kn[] = {"q2k", "q3k", "iq4xs"};
+        int64_t ne2[2] = {256, 2};
+        for (int i = 0; i < 512; i++)
+            x[i] = (float)((i * 37) % 101 - 50) / 50.f;
+        static unsigned char bufs[3][2 * 292];
+        for (int k = 0; k < 3 && wk; k++) {
+            for (int r = 0; r < 2; r++)
+                kern_quantize_row(kt[k], x + 256 * r, bufs[k] + ggml_row_size(kt[k], 256) * (size_t)r, 256);
+            gguf_writer_add_tensor(wk, kn[k], kt[k], 2, ne2, bufs[k]);
+        }
+        snprintf(path, sizeof path, "%s/kquants_small.gguf", dir);
+        int rk = wk ? gguf_writer_write(wk, path, &err) : INFERD_ENOMEM;
+        gguf_writer_free(wk);
+        if (rk < 0)
+            goto fail;
+    }
     /* 2: metadata of every value type, arrays included */
     struct gguf_writer *w = gguf_writer_new();
     const char *strs[3] = {"<s>", "", "\xe2\x96\x81hello"};
