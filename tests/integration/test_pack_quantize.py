@@ -10,6 +10,7 @@
 - IQ4_XS (IQ4_XS and IQ4_NL tensors), Q5_K_M and Q4_K_M files: load, and their perplexity
   with the AVX2 kernels equals the one with the scalar reference kernels
   (INFERD_CPU_DISABLE=all) within 2%.
+- a llama2.c checkpoint converted and quantized in one pack.
 - bad input: an unknown scheme, --calib without --quantize, --quantize of an ONNX file."""
 import json
 import os
@@ -135,6 +136,21 @@ for scheme, expect in (("IQ4_XS", ("IQ4_XS 2", "IQ4_NL")), ("Q5_K_M", ("Q5_K 1",
     a, b = ppl(path, {}), ppl(path, {"INFERD_CPU_DISABLE": "all"})
     c.check(a is not None and b is not None and abs(a - b) <= 0.02 * b,
             "%s perplexity: SIMD %r vs reference %r" % (scheme, a, b))
+
+# ---- a llama2.c checkpoint converted, then quantized ----
+L2C = os.path.join(SHARED, "testdata", "llm", "aidreams260K.bin")
+TOK = os.path.join(SHARED, "testdata", "llm", "tok512_mc9625.bin")
+if os.path.isfile(L2C) and os.path.isfile(TOK):
+    p = run("pack", L2C, "--tokenizer", TOK, "--name", "aid", "-o", "l2c", "--quantize", "Q8_0", "-q")
+    c.check(p.returncode == 0 and "quantized Q8_0" in p.stdout, "llama2.c + --quantize: %r" % p.stderr[-400:])
+    with open(os.path.join(tmp, "l2c", "aid", "1", "manifest.json")) as f:
+        man = json.load(f)
+    c.check(man["optimizations"] == ["llama2c-to-gguf", "quantize:Q8_0"] and man["source"]["format"] == "llama2c"
+            and man["quantization"]["tensor_types"].get("Q8_0", 0) > 0, "manifest of the converted, quantized "
+            "checkpoint: %r" % man)
+    p = run("generate", os.path.join(tmp, "l2c", "aid", "1", "model.gguf"), "-p", "Once upon a time", "-n", "8",
+            "--temp", "0")
+    c.check(p.returncode == 0 and "generated 8 tokens" in p.stderr, "it generates: %r" % p.stderr[-300:])
 
 # ---- bad input ----
 p = run("pack", SRC, "--name", "l3", "-o", "bad", "--quantize", "Q7_Z")
