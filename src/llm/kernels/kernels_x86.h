@@ -22,6 +22,8 @@ void dot_avx2_q8_0(int64_t n, float *s, const void *w, const void *a);
 void dot_avx2_q4_k(int64_t n, float *s, const void *w, const void *a);
 void dot_avx2_q5_k(int64_t n, float *s, const void *w, const void *a);
 void dot_avx2_q6_k(int64_t n, float *s, const void *w, const void *a);
+void dot_avx2_q2_k(int64_t n, float *s, const void *w, const void *a);
+void dot_avx2_q3_k(int64_t n, float *s, const void *w, const void *a);
 void dot_avx2_iq4_nl(int64_t n, float *s, const void *w, const void *a);
 void dot_avx2_iq4_xs(int64_t n, float *s, const void *w, const void *a);
 void gemm4x2_avx2_q8_0(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *y, size_t ldy);
