@@ -32,7 +32,7 @@ struct inferd_llm_load_params {
 
 /* Facts about a loaded model (borrowed strings live as long as the model). */
 struct inferd_llm_info {
-    const char *arch;           /* "llama", "qwen2" */
+    const char *arch;           /* "llama", "qwen2", "phi3", "gemma2" */
     const char *name;           /* general.name or "" */
     int n_vocab, n_ctx_train, n_embd, n_layer, n_head, n_head_kv, n_ff;
     int32_t bos, eos, eot;      /* -1 when absent */
@@ -99,6 +99,20 @@ int inferd_llm_seq_len(const struct inferd_llm_ctx *c, int seq);
 void inferd_llm_seq_clear(struct inferd_llm_ctx *c, int seq);
 void inferd_llm_seq_truncate(struct inferd_llm_ctx *c, int seq, int pos);
 int inferd_llm_seq_copy(struct inferd_llm_ctx *c, int src, int dst, int n);
+/* Moving K/V rows out of and into a sequence (a prefix cache kept outside the context).
+ * kv_row_bytes: bytes of K and V of one position over all layers. seq_kv_get copies
+ * positions [pos, pos+n) of seq into dst (kv_row_bytes * n bytes, an opaque layout that
+ * seq_kv_set of the same context reads back); INFERD_EINVAL when seq does not hold them.
+ * seq_kv_set appends n positions to seq, which must hold exactly pos (so positions stay
+ * contiguous); INFERD_EINVAL on a bad seq / pos, INFERD_ETOOLARGE when the cache has no
+ * free pages for them (seq is unchanged then). */
+size_t inferd_llm_kv_row_bytes(const struct inferd_llm_ctx *c);
+int inferd_llm_seq_kv_get(const struct inferd_llm_ctx *c, int seq, int pos, int n, void *dst);
+int inferd_llm_seq_kv_set(struct inferd_llm_ctx *c, int seq, int pos, int n, const void *src);
+/* Free KV positions (whole free pages) and the page size, for schedulers that share the
+ * cache between sequences of different lengths. */
+int inferd_llm_kv_free(const struct inferd_llm_ctx *c);
+int inferd_llm_kv_page(void);
 /* KV cache positions in use / in all (for the kv-usage gauge). */
 int inferd_llm_kv_used(const struct inferd_llm_ctx *c);
 int inferd_llm_kv_size(const struct inferd_llm_ctx *c);

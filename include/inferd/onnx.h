@@ -27,7 +27,15 @@ struct inferd_onnx_model;
 struct inferd_onnx_options {
     struct tpool *pool;          /* borrowed compute pool; NULL = single-threaded */
     int64_t max_elements;        /* cap on any one tensor's element count; 0 = 1<<28 */
+    unsigned graph_opt_off;      /* INFERD_ONNX_OPT_* load-time rewrites to skip; 0 = all run */
 };
+
+/* Load-time graph rewrites (src/onnx/optimize.h), each switchable. */
+#define INFERD_ONNX_OPT_FOLD 1u      /* constant folding */
+#define INFERD_ONNX_OPT_IDENTITY 2u  /* Identity / inference Dropout removal */
+#define INFERD_ONNX_OPT_BN 4u        /* BatchNormalization folded into the Conv before it */
+#define INFERD_ONNX_OPT_DCE 8u       /* nodes no output depends on */
+#define INFERD_ONNX_OPT_ALL 15u
 
 /* Describes one graph input or output. dims[i] == -1 marks a symbolic dimension; rank is -1
  * when the model declares no shape at all (then any rank is accepted). */
@@ -55,6 +63,8 @@ const struct inferd_onnx_io *inferd_onnx_output(const struct inferd_onnx_model *
 /* Model-level facts for metadata answers: opset of the default domain, producer name. */
 int inferd_onnx_opset(const struct inferd_onnx_model *m);
 const char *inferd_onnx_producer(const struct inferd_onnx_model *m);
+/* What the load-time graph rewrites did: "N -> M nodes (...)". Borrowed. */
+const char *inferd_onnx_graph_summary(const struct inferd_onnx_model *m);
 
 /* Runs the graph. inputs[i] must match inferd_onnx_input(m, i) in dtype and in every
  * non-symbolic dim (else ETYPE/ESHAPE naming the input). OUT: outputs[0..n_outputs) are

@@ -29,7 +29,8 @@ enum inferd_dtype {
     INFERD_UINT32,
     INFERD_UINT64,
     INFERD_BOOL,
-    INFERD_BYTES, /* variable-length strings; data layout is owner-defined */
+    INFERD_BYTES, /* variable-length strings, serialized as Triton does: per element a 4-byte
+                     little-endian length then that many bytes; nbytes is the total */
     INFERD_DTYPE_COUNT
 };
 
@@ -54,6 +55,12 @@ enum inferd_dtype inferd_dtype_from_onnx(int onnx_type);
 int inferd_dtype_to_onnx(enum inferd_dtype dt);
 /* NumPy-style name for TF-Serving/predict answers and messages: "float32", "int64". */
 const char *inferd_dtype_np_name(enum inferd_dtype dt);
+
+/* Elements in serialized BYTES data (see INFERD_BYTES), or -1 when a length prefix or
+ * string runs past nbytes. */
+int64_t inferd_bytes_count(const void *data, size_t nbytes);
+/* Byte offset of element k of serialized BYTES data; nbytes when the data ends first. */
+size_t inferd_bytes_offset(const void *data, size_t nbytes, int64_t k);
 
 /* Product of dims (1 for a scalar); -1 if any dim is negative or the product overflows. */
 int64_t inferd_shape_numel(int rank, const int64_t *dims);

@@ -21,9 +21,12 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: inferd generate MODEL.gguf -p PROMPT [options]\n"
+            "       inferd generate -m MODEL.gguf -p PROMPT [options]\n"
             "  Generates text from a GGUF model on this machine: the text goes to stdout as it\n"
             "  comes, a timing summary to stderr.\n"
+            "  Architectures: llama (Llama 2/3, Mistral, Mixtral MoE), qwen2, phi3, gemma2.\n"
             "options:\n"
+            "  -m, --model FILE         the GGUF model (or as the first argument)\n"
             "  -p, --prompt TEXT        the prompt (required)\n"
             "  -n, --n-predict N        tokens to generate (default 128; stops early at end-of-generation)\n"
             "      --temp T             sampling temperature, 0 = greedy (default 0.8)\n"
@@ -71,12 +74,13 @@ int cli_generate(int argc, char **argv)
         {"prompt", required_argument, 0, 'p'},    {"n-predict", required_argument, 0, 'n'},
         {"threads", required_argument, 0, 't'},   {"temp", required_argument, 0, 'T'},
         {"top-k", required_argument, 0, 'k'},     {"top-p", required_argument, 0, 'P'},
-        {"min-p", required_argument, 0, 'm'},     {"repeat-penalty", required_argument, 0, 'r'},
+        {"min-p", required_argument, 0, 'x'},     {"repeat-penalty", required_argument, 0, 'r'},
         {"seed", required_argument, 0, 's'},      {"stop", required_argument, 0, 'S'},
         {"ctx", required_argument, 0, 'c'},       {"batch", required_argument, 0, 'b'},
         {"kv-f32", no_argument, 0, 'f'},          {"no-special", no_argument, 0, 'N'},
         {"grammar", required_argument, 0, 'G'},   {"json-schema", required_argument, 0, 'J'},
-        {"help", no_argument, 0, 'h'},            {0, 0, 0, 0},
+        {"model", required_argument, 0, 'm'},     {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
     };
     const char *model = NULL, *prompt = NULL, *stops[INFERD_LLM_GEN_STOP_MAX];
     int n_stop = 0, n_predict = 128, threads = 0, n_ctx = 0, n_batch = GEN_N_BATCH, kv_f32 = 0, special = 1;
@@ -89,11 +93,12 @@ int cli_generate(int argc, char **argv)
     buf_init(&gbuf, LLM_GRAMMAR_TEXT_MAX);
     inferd_llm_sampling_defaults(&sp);
     for (;;) {
-        c = cli_getopt(argc, argv, "p:n:t:h", opts);
+        c = cli_getopt(argc, argv, "m:p:n:t:h", opts);
         if (c == -1)
             break;
         switch (c) {
         case 'p': prompt = optarg; break;
+        case 'm': model = optarg; break;
         case 'G': grammar = optarg; break;
         case 'J': schema = optarg; break;
         case 'f': kv_f32 = 1; break;
@@ -144,7 +149,7 @@ int cli_generate(int argc, char **argv)
                 return 2;
             sp.top_p = (float)d;
             break;
-        case 'm':
+        case 'x':
             if (cli_double("generate", "--min-p", optarg, 0, 1, NULL, &d) < 0)
                 return 2;
             sp.min_p = (float)d;
@@ -168,7 +173,7 @@ int cli_generate(int argc, char **argv)
         default: return cli_bad_option("generate", argv);
         }
     }
-    if (optind < argc)
+    if (optind < argc && !model)
         model = argv[optind++];
     if (optind < argc) {
         fprintf(stderr, "inferd generate: unexpected argument '%s'\n", argv[optind]);

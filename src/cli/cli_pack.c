@@ -21,8 +21,8 @@ static void pack_usage(FILE *out)
 {
     fprintf(out,
             "usage: inferd pack SRC --name NAME [--version V] [-o DIR] [--sign KEY] [--set KEY=VALUE]...\n"
-            "  Makes a model package from an ONNX (*.onnx) or GGUF file (or a llama2.c checkpoint with\n"
-            "  --tokenizer, converted to GGUF): DIR/NAME/config.json and\n"
+            "  Makes a model package from an ONNX (*.onnx), GGUF or TFLite file (TFLite is converted to\n"
+            "  ONNX; a llama2.c checkpoint with --tokenizer to GGUF): DIR/NAME/config.json and\n"
             "  DIR/NAME/V/{model.onnx|model.gguf, config.json, manifest.json[, manifest.sig]}.\n"
             "  `inferd serve --models DIR` serves it as it is; `inferd register DIR --repo R` adds it\n"
             "  to a repository. config.json is inferred from the model (inputs, outputs, batching;\n"
@@ -37,10 +37,13 @@ static void pack_usage(FILE *out)
             "  --tokenizer TOK.bin  SRC is a llama2.c checkpoint: convert it with this tokenizer to GGUF\n"
             "  --max-batch-size N   = --set max_batch_size=N\n"
             "  --context-size N     = --set context_size=N (GGUF)\n"
+            "  --optimize           ONNX: fold constants, BatchNormalization into Conv, drop Identity,\n"
+            "                       Dropout and dead nodes, written into model.onnx (ORT still loads it)\n"
+            "  --quantize int8      ONNX: Conv/MatMul/Gemm weights to int8 + DequantizeLinear (per channel)\n"
             "  --quantize SCHEME    GGUF: re-write the weights quantized, with llama-quantize's mixes:\n"
             "                       Q8_0 Q4_0 Q4_K_M (= Q4_K) Q5_K_M (= Q5_K) Q6_K Q4_K_S Q5_K_S\n"
             "                       Q3_K_M (= Q3_K) Q2_K IQ4_NL IQ4_XS; prints the sizes before/after\n"
-            "  --calib TEXT         with --quantize: perplexity on this text file before and after\n"
+            "  --calib TEXT         with a GGUF --quantize: perplexity on this text file before and after\n"
             "  --calib-ctx N        its chunk size in tokens (default min(512, model context))\n"
             "  --calib-chunks K     score at most K chunks (default all)\n"
             "  -t, --threads N      quantization and perplexity threads (default all CPUs)\n"
@@ -84,9 +87,9 @@ int cli_pack(int argc, char **argv)
         {"set", required_argument, 0, 's'},    {"max-batch-size", required_argument, 0, 'b'},
         {"context-size", required_argument, 0, 'c'}, {"quiet", no_argument, 0, 'q'},
         {"tokenizer", required_argument, 0, 'T'},
-        {"quantize", required_argument, 0, 'Q'}, {"calib", required_argument, 0, 'C'},
-        {"calib-ctx", required_argument, 0, 'X'}, {"calib-chunks", required_argument, 0, 'K'},
-        {"threads", required_argument, 0, 't'},
+        {"optimize", no_argument, 0, 'O'},     {"quantize", required_argument, 0, 'Q'},
+        {"calib", required_argument, 0, 'C'},  {"calib-ctx", required_argument, 0, 'X'},
+        {"calib-chunks", required_argument, 0, 'K'}, {"threads", required_argument, 0, 't'},
         {"help", no_argument, 0, 'h'},         {0, 0, 0, 0},
     };
     struct pack_opts o = {.version = 1};
@@ -101,7 +104,6 @@ int cli_pack(int argc, char **argv)
     while ((c = cli_getopt(argc, argv, "n:v:o:t:qh", opts)) != -1) {
         switch (c) {
         case 'n': o.name = optarg; break;
-        case 'Q': o.quantize = optarg; break;
         case 'C': o.calib = optarg; break;
         case 'X':
         case 'K':
@@ -114,6 +116,13 @@ int cli_pack(int argc, char **argv)
         case 'o': o.out_dir = optarg; break;
         case 'S': sign = optarg; break;
         case 'T': o.tokenizer = optarg; break;
+        case 'O': o.onnx_optimize = 1; break;
+        case 'Q': /* int8: ONNX weights; anything else a GGUF scheme (pack_build checks it) */
+            if (strcmp(optarg, "int8") == 0)
+                o.onnx_int8 = 1;
+            else
+                o.quantize = optarg;
+            break;
         case 'q': quiet = 1; break;
         case 'v':
             if (cli_int("pack", "--version", optarg, 1, 999999999999999LL, "a version number (1 or more)", &v) < 0)
@@ -171,6 +180,15 @@ int cli_pack(int argc, char **argv)
     }
     if (!quiet && prog.done)
         cli_progress_end(&prog);
+    if (o.onnx_optimize || o.onnx_int8) {
+        printf("optimized: %s\n  size %lld -> %lld bytes (%.1f%%)\n", res.changes, (long long)res.size_before,
+               (long long)res.size, res.size_before ? 100.0 * (double)res.size / (double)res.size_before : 0.0);
+        if (res.max_abs_diff >= 0)
+            printf("  output difference on a random input: max abs %.3g (largest output value %.3g)\n",
+                   res.max_abs_diff, res.max_ref);
+        else
+            printf("  output difference: not measured (inputs that are not FP32)\n");
+    }
     printf("packed %s version %lld (%s, %lld bytes, sha256 %s)%s\n  %s\n", o.name, (long long)o.version, res.format,
            (long long)res.size, res.sha256, o.sign ? ", signed" : "", res.version_dir);
     if (o.quantize) {

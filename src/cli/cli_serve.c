@@ -89,6 +89,8 @@ static void usage(FILE *f)
             "                           are pulled into DIR (default oci-models) at start and on SIGHUP\n"
             "      --trust KEYS         serve only versions signed by a key in KEYS (inferd keygen;\n"
             "                           a version unsigned or changed after signing never loads)\n"
+            "      --prefix-cache-mb N  each LLM's prefix cache of KV blocks, unless its config.json\n"
+            "                           sets prefix_cache_mb (default 256; 0 = off)\n"
             "  -h, --help               this text\n"
             "\n"
             "Serves every model under DIR on one port. Each DIR/<name>/<version>/ holds a model\n"
@@ -133,6 +135,7 @@ int cli_serve(int argc, char **argv)
         {"otlp-endpoint", required_argument, 0, 'X'}, {"alerts", required_argument, 0, 'W'},
         {"log-max-bytes", required_argument, 0, 1001}, {"log-keep", required_argument, 0, 1002},
         {"trust", required_argument, 0, 'U'},
+        {"prefix-cache-mb", required_argument, 0, 1003},
         {"max-upload-bytes", required_argument, 0, 'Y'}, {"oci-dir", required_argument, 0, 'O'},
         {"help", no_argument, 0, 'h'},                {0, 0, 0, 0},
     };
@@ -156,6 +159,11 @@ int cli_serve(int argc, char **argv)
             if (cli_int("serve", "--log-keep", optarg, 1, 1000, NULL, &v) < 0)
                 goto done;
             o.log_keep = (int)v;
+            break;
+        case 1003:
+            if (cli_int("serve", "--prefix-cache-mb", optarg, 0, 1 << 20, NULL, &v) < 0)
+                goto done;
+            o.prefix_cache_mb = v > 0 ? (int)v : -1;
             break;
         case 'X': o.otlp_endpoint = optarg; break;
         case 'W': o.alerts_file = optarg; break;

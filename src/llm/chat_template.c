@@ -39,6 +39,8 @@ int chat_tmpl_detect(const char *t, struct chat_tmpl *out)
         if (has(t, "[SYSTEM_PROMPT]")) {
             out->family = CHAT_TMPL_MISTRAL_V7;
         } else if (has(t, "' [INST] ' + system_message") || has(t, "[AVAILABLE_TOOLS]")) {
+            if (has(t, "[AVAILABLE_TOOLS]"))
+                out->flags |= CHAT_TMPL_F_TOOLS;
             if (has(t, " [INST]"))
                 out->family = CHAT_TMPL_MISTRAL_V1;
             else if (has(t, "\"[INST]\""))
@@ -140,7 +142,12 @@ static void render_mistral(struct buf *b, enum chat_tmpl_family f, const struct 
     const char *trail = f == CHAT_TMPL_MISTRAL_V3_TEKKEN ? "" : " ";
     int inside = 0;
     for (int i = 0; i < n; i++) {
-        if (!inside) {
+        if (is_role(&m[i], CHAT_ROLE_RAW)) {
+            buf_puts(b, m[i].content);
+            inside = 0;
+            continue;
+        }
+        if (!inside && !is_role(&m[i], "assistant")) { /* an answer after raw text opens no turn */
             buf_puts(b, lead);
             buf_puts(b, "[INST]");
             buf_puts(b, trail);

@@ -47,6 +47,7 @@ enum {
     CHAT_TMPL_F_ENDOFTEXT = 1 << 2,   /* zephyr: turns end with <|endoftext|> instead of </s> */
     CHAT_TMPL_F_QWEN_SYSTEM = 1 << 3, /* chatml (Qwen 2.5): default system turn when none given */
     CHAT_TMPL_F_IPYTHON = 1 << 4,     /* llama 3.1+ with tools: "Environment: ipython" (set by the caller) */
+    CHAT_TMPL_F_TOOLS = 1 << 5,       /* mistral: the template has [AVAILABLE_TOOLS] (tool calling) */
 };
 
 struct chat_tmpl {
@@ -55,7 +56,11 @@ struct chat_tmpl {
 };
 
 /* One message; both strings borrowed. role is "system", "user", "assistant" (others are
- * rendered like user turns where the family has no role of that name). */
+ * rendered like user turns where the family has no role of that name). Mistral families
+ * also take CHAT_ROLE_RAW: content written as is, outside any turn (tool calling's
+ * [AVAILABLE_TOOLS], [TOOL_CALLS] and [TOOL_RESULTS] text, made by the server, never a
+ * request's role). */
+#define CHAT_ROLE_RAW "raw"
 struct chat_msg {
     const char *role;
     const char *content;

@@ -64,8 +64,23 @@ int inferd_llm_ctx_new(struct inferd_llm_model *m, const struct inferd_llm_ctx_p
     c->logits = malloc(sizeof(float) * (size_t)c->logits_cap * hp->n_vocab);
     if (d.embeddings)
         c->emb = malloc(sizeof(float) * nb * E);
+    int moe = hp->n_expert > 0;
+    if (moe) {
+        size_t X = (size_t)hp->n_expert, K = (size_t)hp->n_expert_used;
+        c->moe_probs = malloc(sizeof(float) * nb * X);
+        c->moe_sel = malloc(sizeof(int32_t) * nb * K);
+        c->moe_w = malloc(sizeof(float) * nb * K);
+        c->moe_rows = malloc(sizeof(int32_t) * nb); /* a token picks an expert at most once */
+        c->moe_x = malloc(sizeof(float) * nb * E);
+        c->moe_out = malloc(sizeof(float) * nb * K * E);
+    }
+    /* LongRoPE: the long factors once the context per sequence exceeds the original one */
+    c->rope_ff = m->rope_freqs ? m->rope_freqs
+                 : d.n_ctx / d.n_seq > hp->n_ctx_orig ? m->rope_long
+                                                      : m->rope_short;
     if (!c->x || !c->xn || !c->q || !c->k || !c->v || !c->att || !c->gate || !c->up || !c->xq ||
-        !c->scores || !c->wf || !c->row_logit || !c->want || !c->logits || (d.embeddings && !c->emb)) {
+        !c->scores || !c->wf || !c->row_logit || !c->want || !c->logits || (d.embeddings && !c->emb) ||
+        (moe && (!c->moe_probs || !c->moe_sel || !c->moe_w || !c->moe_rows || !c->moe_x || !c->moe_out))) {
         rc = inferd_err_set(err, INFERD_ENOMEM, "n_batch: scratch for %d tokens does not fit in memory", d.n_batch);
         goto fail;
     }
@@ -98,6 +113,12 @@ void inferd_llm_ctx_free(struct inferd_llm_ctx *c)
     free(c->want);
     free(c->logits);
     free(c->emb);
+    free(c->moe_probs);
+    free(c->moe_sel);
+    free(c->moe_w);
+    free(c->moe_rows);
+    free(c->moe_x);
+    free(c->moe_out);
     free(c);
 }
 
@@ -215,4 +236,55 @@ int inferd_llm_kv_used(const struct inferd_llm_ctx *c)
 int inferd_llm_kv_size(const struct inferd_llm_ctx *c)
 {
     return c->kv.n_cells;
+}
+
+size_t inferd_llm_kv_row_bytes(const struct inferd_llm_ctx *c)
+{
+    return 2 * (size_t)c->kv.n_layer * c->kv.kv_dim * c->kv.elem;
+}
+
+int inferd_llm_kv_free(const struct inferd_llm_ctx *c)
+{
+    return c->kv.n_free * KV_PAGE;
+}
+
+int inferd_llm_kv_page(void)
+{
+    return KV_PAGE;
+}
+
+/* Layout of a run of n rows: for each layer, n K rows then n V rows. */
+int inferd_llm_seq_kv_get(const struct inferd_llm_ctx *c, int seq, int pos, int n, void *dst)
+{
+    const struct kv_cache *kv = &c->kv;
+    if (seq < 0 || seq >= c->n_seq || pos < 0 || n < 0 || pos + n > kv->len[seq])
+        return INFERD_EINVAL;
+    size_t row = (size_t)kv->kv_dim * kv->elem;
+    unsigned char *o = dst;
+    for (int l = 0; l < kv->n_layer; l++) {
+        for (int i = 0; i < n; i++, o += row)
+            memcpy(o, kv_k(kv, l, kv_cell(kv, seq, pos + i)), row);
+        for (int i = 0; i < n; i++, o += row)
+            memcpy(o, kv_v(kv, l, kv_cell(kv, seq, pos + i)), row);
+    }
+    return 0;
+}
+
+int inferd_llm_seq_kv_set(struct inferd_llm_ctx *c, int seq, int pos, int n, const void *src)
+{
+    struct kv_cache *kv = &c->kv;
+    if (seq < 0 || seq >= c->n_seq || n < 0 || pos != kv->len[seq] || pos + n > kv->max_pages_seq * KV_PAGE)
+        return INFERD_EINVAL;
+    if (kv_pages_needed(kv, seq, pos + n) > kv->n_free)
+        return INFERD_ETOOLARGE;
+    kv_grow(kv, seq, pos + n);
+    size_t row = (size_t)kv->kv_dim * kv->elem;
+    const unsigned char *in = src;
+    for (int l = 0; l < kv->n_layer; l++) {
+        for (int i = 0; i < n; i++, in += row)
+            memcpy(kv_k(kv, l, kv_cell(kv, seq, pos + i)), in, row);
+        for (int i = 0; i < n; i++, in += row)
+            memcpy(kv_v(kv, l, kv_cell(kv, seq, pos + i)), in, row);
+    }
+    return 0;
 }

@@ -1,11 +1,17 @@
 /* forward.c — the generic decoder block (RMSNorm -> QKV (+bias) -> RoPE -> causal attention
- * over the paged KV cache -> output projection -> RMSNorm -> SwiGLU FFN) evaluated for a
- * whole batch of tokens from any mix of sequences; per-architecture differences come from
- * struct llm_arch / llm_hparams. Nothing here allocates. */
+ * over the paged KV cache -> output projection -> RMSNorm -> gated FFN, dense or mixture of
+ * experts) evaluated for a whole batch of tokens from any mix of sequences; per-architecture
+ * differences come from struct llm_arch / llm_hparams (sliding window, soft-capping, post
+ * norms, embedding scale, GELU). Nothing here allocates.
+ *
+ * Rounding follows llama.cpp's CPU backend, so that greedy output matches it token for
+ * token: with an F16 KV cache, q is rounded to f16 before q.K and the softmax probabilities
+ * before p.V (ggml converts the second operand of an f16 matmul); GELU goes through f16. */
 #include <math.h>
 #include <string.h>
 
 #include "base/tpool.h"
+#include "llm/kernels/fp16.h"
 #include "llm/llm_int.h"
 
 /* out (n,) = x / sqrt(mean(x^2) + eps) * w   (sum in double, as ggml does) */
@@ -19,18 +25,33 @@ static void rmsnorm(float *out, const float *x, const float *w, int n, float eps
         out[i] = x[i] * scale * w[i];
 }
 
-/* cos/sin of the n_rot/2 rotation angles of position pos (theta_i = pos * s * base^(-2i/n_rot),
- * computed by repeated multiplication in float like llama.cpp, so results match closely). */
-static void rope_angles(const struct llm_hparams *hp, const float *freq_factors, int pos, float *cs, float *sn)
+/* 1 - clamp((i - lo) / (hi - lo), 0, 1): YaRN's blend from extrapolated (fast dims) to
+ * interpolated angles (ggml's rope_yarn_ramp). */
+static float yarn_ramp(float lo, float hi, int i)
+{
+    float y = ((float)i - lo) / fmaxf(0.001f, hi - lo);
+    return 1.f - fminf(1.f, fmaxf(0.f, y));
+}
+
+/* cos/sin of the n_rot/2 rotation angles of position pos, as ggml's rope cache computes them:
+ * theta_i = pos * base^(-2i/n_rot) by repeated multiplication in float, divided by the
+ * per-dimension factor ff[i] (Llama 3 rope_freqs, LongRoPE), times freq_scale (linear), or
+ * YaRN's blend of the two with its magnitude correction; cos/sin scaled by attn_factor. */
+void llm_rope_angles(const struct llm_hparams *hp, const float *freq_factors, int pos, float *cs, float *sn)
 {
     float theta_scale = powf(hp->rope_base, -2.0f / (float)hp->n_rot);
-    float theta = (float)pos;
+    float theta = (float)pos, mscale = hp->rope_attn_factor;
+    if (hp->yarn_ext_factor != 0.f)
+        mscale *= 1.0f + 0.1f * logf(1.0f / hp->rope_freq_scale);
     for (int i = 0; i < hp->n_rot / 2; i++) {
-        float th = theta * hp->rope_freq_scale;
-        if (freq_factors)
-            th = theta / freq_factors[i] * hp->rope_freq_scale;
-        cs[i] = cosf(th);
-        sn[i] = sinf(th);
+        float extrap = freq_factors ? theta / freq_factors[i] : theta;
+        float th = hp->rope_freq_scale * extrap;
+        if (hp->yarn_ext_factor != 0.f) {
+            float mix = yarn_ramp(hp->yarn_lo, hp->yarn_hi, i) * hp->yarn_ext_factor;
+            th = th * (1 - mix) + extrap * mix;
+        }
+        cs[i] = cosf(th) * mscale;
+        sn[i] = sinf(th) * mscale;
         theta *= theta_scale;
     }
 }
@@ -56,8 +77,15 @@ struct att_args {
     int layer;
 };
 
-/* att (n_tok, n_head*hd): for each (token, head), softmax(q . K^T / sqrt(hd)) @ V over the
- * token's sequence, positions 0..pos. Parallel over (token, head) pairs. */
+/* Whether layer l attends through the sliding window. */
+static int layer_swa(const struct llm_hparams *hp, int l)
+{
+    return hp->n_swa > 0 && (!hp->swa_every_other || l % 2 == 0);
+}
+
+/* att (n_tok, n_head*hd): for each (token, head), softmax(cap(q . K^T * scale)) @ V over the
+ * token's sequence, positions max(0, pos - n_swa + 1)..pos (0..pos without a window).
+ * Parallel over (token, head) pairs. */
 static void att_part(void *ctx, int ith, int nth)
 {
     struct att_args *a = ctx;
@@ -65,33 +93,50 @@ static void att_part(void *ctx, int ith, int nth)
     const struct llm_hparams *hp = &c->m->hp;
     const struct kv_cache *kv = &c->kv;
     const int hd = hp->head_dim, q_dim = hp->n_head * hd, group = hp->n_head / hp->n_head_kv;
-    const float scale = 1.0f / sqrtf((float)hd);
+    const float scale = hp->q_scale_pre ? 1.0f : hp->q_scale, cap = hp->attn_softcap;
+    const int kv16 = kv->elem == 2, swa = layer_swa(hp, a->layer);
     float *sc = c->scores + (size_t)ith * kv->n_cells;
+    float qr[LLM_MAX_HEAD_DIM];
     int total = a->b->n * hp->n_head;
     int i0 = (int)((int64_t)total * ith / nth), i1 = (int)((int64_t)total * (ith + 1) / nth);
     for (int idx = i0; idx < i1; idx++) {
         int t = idx / hp->n_head, h = idx % hp->n_head;
         int s = a->b->seq[t], p = a->b->pos[t];
+        int j0 = swa && p >= hp->n_swa ? p - hp->n_swa + 1 : 0;
         size_t koff = (size_t)(h / group) * hd * kv->elem;
         const float *qv = c->q + (size_t)t * q_dim + (size_t)h * hd;
         float *out = c->att + (size_t)t * q_dim + (size_t)h * hd;
+        if (kv16) { /* ggml rounds q to the f16 of the cache before q.K */
+            for (int i = 0; i < hd; i++)
+                qr[i] = fp16_round(qv[i]);
+            qv = qr;
+        }
         float mx = -INFINITY;
-        for (int j = 0; j <= p; j++) {
+        for (int j = j0; j <= p; j++) {
             const unsigned char *kr = kv_k(kv, a->layer, kv_cell(kv, s, j));
-            sc[j] = kv->ops->dot(qv, kr + koff, hd) * scale;
+            float v = kv->ops->dot(qv, kr + koff, hd);
+            if (cap > 0)
+                v = tanhf(v * (1.0f / cap)) * cap;
+            sc[j] = v * scale;
             if (sc[j] > mx)
                 mx = sc[j];
         }
         double sum = 0;
-        for (int j = 0; j <= p; j++) {
+        for (int j = j0; j <= p; j++) {
             sc[j] = expf(sc[j] - mx);
             sum += sc[j];
         }
         float inv = (float)(1.0 / sum);
+        if (kv16) /* ggml converts the probabilities to f16 before p.V */
+            for (int j = j0; j <= p; j++)
+                sc[j] = fp16_round_unit(sc[j] * inv);
+        else
+            for (int j = j0; j <= p; j++)
+                sc[j] *= inv;
         memset(out, 0, sizeof(float) * hd);
-        for (int j = 0; j <= p; j++) {
+        for (int j = j0; j <= p; j++) {
             const unsigned char *vr = kv_v(kv, a->layer, kv_cell(kv, s, j));
-            kv->ops->axpy(out, sc[j] * inv, vr + koff, hd);
+            kv->ops->axpy(out, sc[j], vr + koff, hd);
         }
     }
 }
@@ -104,6 +149,107 @@ static void add_bias(float *y, const struct llm_weight *b, int n_tok, int dim)
     for (int t = 0; t < n_tok; t++)
         for (int i = 0; i < dim; i++)
             y[(size_t)t * dim + i] += bv[i];
+}
+
+/* gate (n, F) = act(gate) * up, with llama.cpp's activations: SiLU in float; GELU (tanh
+ * approximation) through ggml's f16 table: input and result rounded to f16, saturating
+ * outside [-10, 10]. */
+static void ffn_act(const struct llm_hparams *hp, float *gate, const float *up, size_t n)
+{
+    if (hp->ffn_act == LLM_ACT_GELU) {
+        for (size_t i = 0; i < n; i++) {
+            float x = gate[i], y;
+            if (x <= -10.0f) {
+                y = 0.0f;
+            } else if (x >= 10.0f) {
+                y = x;
+            } else {
+                float h = fp16_round(x);
+                y = fp16_round(0.5f * h * (1.0f + tanhf(0.79788456080286535587989211986876f * h *
+                                                       (1.0f + 0.044715f * h * h))));
+            }
+            gate[i] = y * up[i];
+        }
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        float g = gate[i];
+        gate[i] = g / (1.0f + expf(-g)) * up[i];
+    }
+}
+
+/* Mixture of experts on the normalised rows xn (n, E) -> out (n, E): router softmax over
+ * n_expert, the n_expert_used most probable chosen and their weights renormalised to sum 1
+ * (Mixtral), then for each expert the rows routed to it gathered into one batch so its
+ * matrices are streamed once per batch, and each row's expert outputs summed by weight in
+ * the order of the choice (as llama.cpp adds them). */
+static void moe_ffn(struct inferd_llm_ctx *c, const struct llm_layer *L, int n, float *out)
+{
+    const struct llm_hparams *hp = &c->m->hp;
+    const int E = hp->n_embd, F = hp->n_ff, X = hp->n_expert, K = hp->n_expert_used;
+    struct llm_mm_job router = {&L->gate_inp, c->moe_probs, X};
+    llm_matmul(c, c->xn, n, &router, 1);
+    for (int t = 0; t < n; t++) {
+        float *p = c->moe_probs + (size_t)t * X, mx = -INFINITY;
+        for (int e = 0; e < X; e++)
+            mx = fmaxf(mx, p[e]);
+        double sum = 0;
+        for (int e = 0; e < X; e++) {
+            p[e] = expf(p[e] - mx);
+            sum += p[e];
+        }
+        float inv = (float)(1.0 / sum);
+        for (int e = 0; e < X; e++)
+            p[e] *= inv;
+        int32_t *sel = c->moe_sel + (size_t)t * K;
+        float *w = c->moe_w + (size_t)t * K;
+        double wsum = 0;
+        for (int k = 0; k < K; k++) { /* top-K by selection; the first index wins ties */
+            int best = -1;
+            for (int e = 0; e < X; e++) {
+                int taken = 0;
+                for (int kk = 0; kk < k; kk++)
+                    taken |= sel[kk] == e;
+                if (!taken && (best < 0 || p[e] > p[best]))
+                    best = e;
+            }
+            sel[k] = best;
+            w[k] = p[best];
+            wsum += w[k];
+        }
+        for (int k = 0; k < K; k++)
+            w[k] = w[k] / (float)wsum;
+    }
+    for (int e = 0; e < X; e++) {
+        int ne = 0;
+        for (int t = 0; t < n; t++)
+            for (int k = 0; k < K; k++)
+                if (c->moe_sel[(size_t)t * K + k] == e) {
+                    memcpy(c->moe_x + (size_t)ne * E, c->xn + (size_t)t * E, sizeof(float) * E);
+                    c->moe_rows[ne++] = t * K + k;
+                }
+        if (ne == 0)
+            continue;
+        struct llm_weight wg = llm_weight_rows(&L->gate_exps, (int64_t)e * F, F),
+                          wu = llm_weight_rows(&L->up_exps, (int64_t)e * F, F),
+                          wd = llm_weight_rows(&L->down_exps, (int64_t)e * E, E);
+        struct llm_mm_job gu[2] = {{&wg, c->gate, F}, {&wu, c->up, F}};
+        llm_matmul(c, c->moe_x, ne, gu, 2);
+        ffn_act(hp, c->gate, c->up, (size_t)ne * F);
+        struct llm_mm_job down = {&wd, c->moe_x, E}; /* the gathered inputs are spent */
+        llm_matmul(c, c->gate, ne, &down, 1);
+        for (int r = 0; r < ne; r++)
+            memcpy(c->moe_out + (size_t)c->moe_rows[r] * E, c->moe_x + (size_t)r * E, sizeof(float) * E);
+    }
+    for (int t = 0; t < n; t++) {
+        float *o = out + (size_t)t * E;
+        for (int k = 0; k < K; k++) {
+            const float *y = c->moe_out + ((size_t)t * K + k) * E;
+            float w = c->moe_w[(size_t)t * K + k];
+            for (int i = 0; i < E; i++)
+                o[i] = k == 0 ? y[i] * w : o[i] + y[i] * w;
+        }
+    }
 }
 
 static void layer_forward(struct inferd_llm_ctx *c, const struct inferd_llm_batch *b, int l)
@@ -123,11 +269,14 @@ static void layer_forward(struct inferd_llm_ctx *c, const struct inferd_llm_batc
     add_bias(c->v, &L->bv, n, kv_dim);
 
     float cs[512], sn[512]; /* n_rot <= 1024 is checked at load */
-    const float *ff = m->rope_freqs;
     for (int t = 0; t < n; t++) {
-        rope_angles(hp, ff, b->pos[t], cs, sn);
-        rope_apply(hp, c->q + (size_t)t * q_dim, hp->n_head, cs, sn);
+        float *q = c->q + (size_t)t * q_dim;
+        llm_rope_angles(hp, c->rope_ff, b->pos[t], cs, sn);
+        rope_apply(hp, q, hp->n_head, cs, sn);
         rope_apply(hp, c->k + (size_t)t * kv_dim, hp->n_head_kv, cs, sn);
+        if (hp->q_scale_pre)
+            for (int i = 0; i < q_dim; i++)
+                q[i] *= hp->q_scale;
         int cell = kv_cell(&c->kv, b->seq[t], b->pos[t]);
         c->kv.ops->store(c->k + (size_t)t * kv_dim, kv_k(&c->kv, l, cell), kv_dim);
         c->kv.ops->store(c->v + (size_t)t * kv_dim, kv_v(&c->kv, l, cell), kv_dim);
@@ -144,19 +293,26 @@ static void layer_forward(struct inferd_llm_ctx *c, const struct inferd_llm_batc
 
     struct llm_mm_job wo = {&L->wo, c->xn, E};
     llm_matmul(c, c->att, n, &wo, 1);
+    if (L->post_attn_norm.data)
+        for (int t = 0; t < n; t++)
+            rmsnorm(c->xn + (size_t)t * E, c->xn + (size_t)t * E, L->post_attn_norm.data, E, hp->eps);
     for (size_t i = 0; i < (size_t)n * E; i++)
         c->x[i] += c->xn[i];
 
     for (int t = 0; t < n; t++)
         rmsnorm(c->xn + (size_t)t * E, c->x + (size_t)t * E, L->ffn_norm.data, E, hp->eps);
-    struct llm_mm_job gu[2] = {{&L->w_gate, c->gate, F}, {&L->w_up, c->up, F}};
-    llm_matmul(c, c->xn, n, gu, 2);
-    for (size_t i = 0; i < (size_t)n * F; i++) {
-        float g = c->gate[i];
-        c->gate[i] = g / (1.0f + expf(-g)) * c->up[i];
+    if (hp->n_expert > 0) {
+        moe_ffn(c, L, n, c->xn);
+    } else {
+        struct llm_mm_job gu[2] = {{&L->w_gate, c->gate, F}, {&L->w_up, c->up, F}};
+        llm_matmul(c, c->xn, n, gu, 2);
+        ffn_act(hp, c->gate, c->up, (size_t)n * F);
+        struct llm_mm_job down = {&L->w_down, c->xn, E};
+        llm_matmul(c, c->gate, n, &down, 1);
     }
-    struct llm_mm_job down = {&L->w_down, c->xn, E};
-    llm_matmul(c, c->gate, n, &down, 1);
+    if (L->post_ffn_norm.data)
+        for (int t = 0; t < n; t++)
+            rmsnorm(c->xn + (size_t)t * E, c->xn + (size_t)t * E, L->post_ffn_norm.data, E, hp->eps);
     for (size_t i = 0; i < (size_t)n * E; i++)
         c->x[i] += c->xn[i];
 }
@@ -169,10 +325,15 @@ int llm_forward(struct inferd_llm_ctx *c, const struct inferd_llm_batch *b, cons
     const int n = b->n, E = hp->n_embd;
     (void)err;
 
-    for (int t = 0; t < n; t++)
+    for (int t = 0; t < n; t++) {
+        float *x = c->x + (size_t)t * E;
         m->tok_embd.k->dequant_row((const unsigned char *)m->tok_embd.data +
                                        (size_t)b->tokens[t] * m->tok_embd.row_bytes,
-                                   c->x + (size_t)t * E, E);
+                                   x, E);
+        if (hp->embd_scale != 1.f)
+            for (int i = 0; i < E; i++)
+                x[i] *= hp->embd_scale;
+    }
     for (int l = 0; l < hp->n_layer; l++)
         layer_forward(c, b, l);
 
@@ -190,6 +351,11 @@ int llm_forward(struct inferd_llm_ctx *c, const struct inferd_llm_batch *b, cons
     if (n_sel > 0) {
         struct llm_mm_job out = {&m->output, c->logits, hp->n_vocab};
         llm_matmul(c, c->xn, n_sel, &out, 1);
+        if (hp->final_softcap > 0) {
+            const float cap = hp->final_softcap;
+            for (size_t i = 0; i < (size_t)n_sel * hp->n_vocab; i++)
+                c->logits[i] = tanhf(c->logits[i] * (1.0f / cap)) * cap;
+        }
     }
     c->n_rows = n;
     return 0;

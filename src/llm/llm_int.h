@@ -21,26 +21,50 @@
 
 struct tokenizer;
 
-/* A 1-D or 2-D weight: rows of ne0 elements, ne1 rows, borrowed from the mapping. */
+/* A 1-D, 2-D or 3-D weight: rows of ne0 elements, ne1 rows (per expert when ne2 > 1: the
+ * experts' matrices follow each other), borrowed from the mapping. */
 struct llm_weight {
     const void *data;            /* NULL when the tensor is absent (optional ones) */
     enum ggml_type type;
-    int64_t ne0, ne1;
+    int64_t ne0, ne1, ne2;       /* ne2 = 1 except for stacked expert matrices */
     size_t row_bytes;
     const struct kern_type *k;   /* kernels for type */
 };
 
+/* Fused tensors (phi3's attn_qkv, its gate+up ffn_up) are loaded as row-range views: wq, wk
+ * and wv point into the same matrix, so the generic block needs no fused path. */
 struct llm_layer {
     struct llm_weight attn_norm, wq, wk, wv, wo, bq, bk, bv;
+    struct llm_weight post_attn_norm;                     /* gemma2: norm of the attention output */
     struct llm_weight ffn_norm, w_gate, w_up, w_down;
+    struct llm_weight post_ffn_norm;                      /* gemma2: norm of the FFN output */
+    struct llm_weight gate_inp, gate_exps, up_exps, down_exps; /* MoE: router + stacked experts */
 };
+
+enum llm_ffn_act { LLM_ACT_SILU, LLM_ACT_GELU };
 
 struct llm_hparams {
     int n_vocab, n_ctx_train, n_embd, n_layer, n_head, n_head_kv, head_dim, n_ff, n_rot;
     float eps;                  /* RMSNorm epsilon */
     float rope_base;            /* rope.freq_base (10000 when absent) */
-    float rope_freq_scale;      /* 1 / rope.scaling.factor for linear scaling, else 1 */
+    float rope_freq_scale;      /* 1 / rope.scaling.factor for linear/YaRN scaling, else 1 */
     int rope_neox;              /* 1: rotate (x[i], x[i + n_rot/2]); 0: (x[2i], x[2i+1]) */
+    /* YaRN (rope.scaling.type = yarn): ramp between interpolated and extrapolated angles over
+     * the dims [yarn_lo, yarn_hi), magnitude scale attn_factor * (1 + 0.1 ln(1/freq_scale)) */
+    float yarn_ext_factor;      /* 0: no YaRN ramp */
+    float yarn_lo, yarn_hi;     /* correction dims (from beta_fast 32, beta_slow 1) */
+    float rope_attn_factor;     /* cos/sin magnitude (rope.scaling.attn_factor, 1 by default) */
+    int n_ctx_orig;             /* rope.scaling.original_context_length (default n_ctx_train) */
+    int n_swa;                  /* sliding window: key at q is seen from p when p - q < n_swa; 0: none */
+    int swa_every_other;        /* 1: the window applies to even layers only (gemma2) */
+    float attn_softcap;         /* scores -> c * tanh(s / c) before the mask; 0: off */
+    float final_softcap;        /* logits -> c * tanh(l / c); 0: off */
+    float embd_scale;           /* token embeddings are multiplied by it (1 but gemma2) */
+    float q_scale;              /* query scale, applied in the softmax (1/sqrt(head_dim) by default) */
+    int q_scale_pre;            /* 1: q is scaled right after RoPE, scores then use scale 1 (phi3,
+                                 * gemma2: as llama.cpp, so the f16 rounding of q matches) */
+    enum llm_ffn_act ffn_act;   /* activation of the gate branch */
+    int n_expert, n_expert_used;/* MoE: experts per layer, experts per token (0: dense FFN) */
 };
 
 /* Per-architecture hooks: everything else is the generic block in forward.c. */
@@ -50,11 +74,30 @@ struct llm_arch {
     int qkv_bias_required;      /* qwen2: attn_{q,k,v}.bias must exist */
     /* Reads arch-specific keys after the generic ones (may be NULL). */
     int (*hparams)(const struct gguf_file *g, struct llm_hparams *hp, struct inferd_err *err);
+    /* Loads layer l's tensors into m->layers[l] (NULL: llm_layer_weights_std). */
+    int (*layer_weights)(struct inferd_llm_model *m, int l, struct inferd_err *err);
 };
 
 extern const struct llm_arch llm_arch_llama;
 extern const struct llm_arch llm_arch_qwen2;
+extern const struct llm_arch llm_arch_phi3;
+extern const struct llm_arch llm_arch_gemma2;
 const struct llm_arch *llm_arch_find(const char *name, size_t len);
+
+/* model_load.c, for the arch hooks. llm_get_weight looks a tensor up and checks its shape
+ * [ne0] (ne1 == 0), [ne0, ne1] (ne2 == 0) or [ne0, ne1, ne2]; ne1 < 0 accepts any row count.
+ * Absent and not required: w->data = NULL, returns 0. llm_weight_rows returns the view of
+ * rows [r0, r0 + n) of w (a fused tensor's part). */
+int llm_get_weight(struct inferd_llm_model *m, const char *name, int64_t ne0, int64_t ne1, int64_t ne2,
+                   int required, struct llm_weight *w, struct inferd_err *err);
+struct llm_weight llm_weight_rows(const struct llm_weight *w, int64_t r0, int64_t n);
+/* The standard layer tensors (llama, qwen2; the MoE ones when <arch>.expert_count is set). */
+int llm_layer_weights_std(struct inferd_llm_model *m, int l, struct inferd_err *err);
+/* hp_* helpers for arch-specific keys "<arch>.<suffix>" (def < 0: required). */
+int llm_hp_u32(const struct gguf_file *g, const char *arch, const char *suffix, int64_t def, int lo, int hi,
+               int *out, struct inferd_err *err);
+int llm_hp_f32(const struct gguf_file *g, const char *arch, const char *suffix, float def, float *out,
+               struct inferd_err *err);
 
 struct inferd_llm_model {
     struct gguf_file *g;         /* owned; weights point into its mapping */
@@ -63,6 +106,7 @@ struct inferd_llm_model {
     struct llm_layer *layers;    /* owned, n_layer */
     struct llm_weight tok_embd, output_norm, output;  /* output = tok_embd when tied */
     const float *rope_freqs;     /* rope_freqs.weight (n_rot/2 divisors) or NULL */
+    const float *rope_long, *rope_short; /* LongRoPE divisors (rope_factors_*.weight) or NULL */
     struct tokenizer *tok;       /* owned; NULL if the file has no tokenizer */
     struct tpool *pool;          /* owned when own_pool, else borrowed */
     int own_pool;
@@ -120,11 +164,19 @@ struct inferd_llm_ctx {
     struct tpool *pool;          /* borrowed from the model */
     int n_batch, n_seq, want_emb;
     struct kv_cache kv;
+    const float *rope_ff;        /* RoPE divisors in use: rope_freqs, or LongRoPE's by n_ctx */
     /* scratch, n_batch rows each (owned) */
     float *x, *xn, *q, *k, *v, *att, *gate, *up;
     void *xq;                    /* quantized activations, n_batch * xq_stride bytes */
     size_t xq_stride;
     float *scores;               /* n_threads * n_cells attention scores */
+    /* MoE scratch (NULL for dense models): router probabilities, per-token choices, the
+     * rows routed to one expert gathered together, and each (token, slot)'s expert output */
+    float *moe_probs;            /* n_batch * n_expert */
+    int32_t *moe_sel;            /* n_batch * n_expert_used expert ids */
+    float *moe_w;                /* n_batch * n_expert_used renormalised weights */
+    int32_t *moe_rows;           /* n_batch: (token * n_expert_used + slot) of each gathered row */
+    float *moe_x, *moe_out;      /* n_batch * n_embd gathered inputs; n_batch * n_expert_used * n_embd */
     float *wf;                   /* n_threads * BLAS_ROWS * max_in: dequantized weight rows */
     int n_threads;
     /* outputs of the last decode */
@@ -144,6 +196,10 @@ void llm_tokenizer_detach(struct inferd_llm_model *m);
 /* forward.c: evaluates a validated batch (KV pages already reserved). */
 int llm_forward(struct inferd_llm_ctx *c, const struct inferd_llm_batch *b, const int8_t *want,
                 struct inferd_err *err);
+/* cos/sin (n_rot/2 each) of position pos's RoPE angles, with the per-dimension divisors ff
+ * (NULL: none) and the linear / YaRN scaling of hp. */
+void llm_rope_angles(const struct llm_hparams *hp, const float *ff, int pos, float *cs, float *sn);
+#define LLM_MAX_HEAD_DIM 1024    /* attention head size cap (checked at load) */
 
 /* matmul.c: y_j (n_tok, w_j.ne1) = x (n_tok, n_in) @ W_j^T for each job, rows of y_j spaced
  * ldy_j floats apart. All W_j share n_in = ne0. Parallel over output rows. */

@@ -6,7 +6,9 @@
  *    (Q8_0/Q4_0 use 4x2 register tiles: 4 weight rows x 2 tokens per kernel call);
  *  - >= MM_BLAS_MIN_TOK tokens of a type without such tiles: each chunk of BLAS_ROWS weight rows is
  *    dequantized to f32 once and multiplied with all tokens by OpenBLAS's single-threaded
- *    sgemm (a register-blocked GEMM; the dequantization is amortised over the tokens). */
+ *    sgemm (a register-blocked GEMM; the dequantization is amortised over the tokens). The
+ *    activations are first rounded through the vec_dot_type (f16, Q8_0, Q8_K) and back, so
+ *    both paths see the same inputs, as llama.cpp's do (it converts them before any GEMM). */
 #include <cblas.h>
 #include <stdatomic.h>
 
@@ -43,6 +45,19 @@ static void quant_part(void *ctx, int ith, int nth)
     int t0 = (int)((int64_t)a->n_tok * ith / nth), t1 = (int)((int64_t)a->n_tok * (ith + 1) / nth);
     for (int t = t0; t < t1; t++)
         a->vk->quantize_row(a->x + (size_t)t * a->n_in, a->xq + (size_t)t * a->xq_stride, a->n_in);
+}
+
+/* BLAS path: x rows -> vec_dot_type -> f32 rows in xq (the part's wf slice holds one
+ * quantized row; wf is free until mm_part runs). */
+static void round_part(void *ctx, int ith, int nth)
+{
+    struct mm_args *a = ctx;
+    unsigned char *tmp = (unsigned char *)(a->wf + (size_t)ith * BLAS_ROWS * a->n_in);
+    int t0 = (int)((int64_t)a->n_tok * ith / nth), t1 = (int)((int64_t)a->n_tok * (ith + 1) / nth);
+    for (int t = t0; t < t1; t++) {
+        a->vk->quantize_row(a->x + (size_t)t * a->n_in, tmp, a->n_in);
+        a->vk->dequant_row(tmp, (float *)(a->xq + (size_t)t * a->xq_stride), a->n_in);
+    }
 }
 
 /* Rows [r0, r1) of one job, all tokens: 4x2 register tiles where the type has them, else
@@ -87,8 +102,9 @@ static void mm_rows_blas(const struct mm_args *a, const struct llm_mm_job *j, in
             for (int64_t i = 0; i < nr; i++)
                 w->k->dequant_row((const unsigned char *)w->data + (size_t)(r + i) * w->row_bytes,
                                   wf + (size_t)i * a->n_in, a->n_in);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, a->n_tok, (int)nr, (int)a->n_in, 1.f, a->x,
-                    (int)a->n_in, wp, (int)a->n_in, 0.f, j->y + r, j->ldy);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, a->n_tok, (int)nr, (int)a->n_in, 1.f,
+                    (const float *)a->xq, (int)(a->xq_stride / sizeof(float)), wp, (int)a->n_in, 0.f, j->y + r,
+                    j->ldy);
     }
 }
 
@@ -136,9 +152,16 @@ void llm_matmul(struct inferd_llm_ctx *c, const float *x, int n_tok, const struc
          * BF16, K-quants) go through sgemm for large batches */
         a.use_blas = n_tok >= MM_BLAS_MIN_TOK && !jobs[first].w->k->gemm4x2;
         a.wf = c->wf;
-        if (vdt == GGML_TYPE_F32 || a.use_blas) {
+        if (vdt == GGML_TYPE_F32) {
             a.xq = (unsigned char *)(uintptr_t)x; /* read only: F32 rows are used as they are */
             a.xq_stride = (size_t)a.n_in * sizeof(float);
+        } else if (a.use_blas) {
+            a.xq = c->xq; /* f32 rows rounded through vdt */
+            a.xq_stride = (size_t)a.n_in * sizeof(float);
+            if ((int64_t)n_tok * a.n_in < MM_PAR_MIN_WORK)
+                round_part(&a, 0, 1);
+            else
+                tpool_parallel_for(c->pool, round_part, &a);
         } else {
             a.xq = c->xq;
             a.xq_stride = ggml_row_size(vdt, a.n_in);

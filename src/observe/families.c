@@ -89,6 +89,16 @@ static const struct family_spec specs[] = {
      "LLM requests waiting to be scheduled now.", {"model"}, 1, NULL, 0},
     {OFF(llm_kv_usage), F_GAUGE, "inferd_llm_kv_cache_usage_ratio",
      "Fraction of the KV cache in use (0..1).", {"model"}, 1, NULL, 0},
+    {OFF(llm_preemptions), F_COUNTER, "inferd_llm_preemptions_total",
+     "Running LLM requests paused for KV cache pages (recomputed when resumed).", {"model"}, 1, NULL, 0},
+    {OFF(llm_prefix_hits), F_COUNTER, "inferd_llm_prefix_cache_hits_total",
+     "Prompt lookups in the prefix cache that found blocks.", {"model"}, 1, NULL, 0},
+    {OFF(llm_prefix_misses), F_COUNTER, "inferd_llm_prefix_cache_misses_total",
+     "Prompt lookups in the prefix cache that found none.", {"model"}, 1, NULL, 0},
+    {OFF(llm_prefix_tokens), F_COUNTER, "inferd_llm_prefix_cache_tokens_total",
+     "Prompt tokens copied from the prefix cache instead of computed.", {"model"}, 1, NULL, 0},
+    {OFF(llm_prefix_bytes), F_GAUGE, "inferd_llm_prefix_cache_bytes",
+     "Bytes of KV blocks held by the prefix cache.", {"model"}, 1, NULL, 0},
 };
 
 int metrics_inferd_register(struct metrics_registry *reg, struct metrics_inferd *m,

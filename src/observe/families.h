@@ -43,6 +43,11 @@ struct metrics_inferd {
     struct metrics_family *llm_running;         /* gauge {model} */
     struct metrics_family *llm_waiting;         /* gauge {model} */
     struct metrics_family *llm_kv_usage;        /* gauge ratio 0..1 {model} */
+    struct metrics_family *llm_preemptions;     /* counter {model} */
+    struct metrics_family *llm_prefix_hits;     /* counter {model}: lookups that found blocks */
+    struct metrics_family *llm_prefix_misses;   /* counter {model}: lookups that found none */
+    struct metrics_family *llm_prefix_tokens;   /* counter {model}: prompt tokens it supplied */
+    struct metrics_family *llm_prefix_bytes;    /* gauge bytes {model} */
 };
 
 /* Creates every family above in reg (names as in docs/observe.md, e.g.

@@ -145,8 +145,9 @@ int ox_graph_build(struct ox_model *m, struct inferd_err *err)
             rc = inferd_err_set(err, INFERD_EFORMAT, "graph: duplicate input '%s'", m->inputs[i].name);
             goto fail;
         }
-        if (m->inputs[i].dtype == INFERD_DTYPE_INVALID || m->inputs[i].dtype == INFERD_BYTES) {
-            rc = inferd_err_set(err, INFERD_EUNSUPPORTED, "graph input '%s': only numeric tensor inputs are supported",
+        if (m->inputs[i].dtype == INFERD_DTYPE_INVALID) {
+            rc = inferd_err_set(err, INFERD_EUNSUPPORTED,
+                                "graph input '%s': only tensor inputs of numeric, bool or string type are supported",
                                 m->inputs[i].name);
             goto fail;
         }

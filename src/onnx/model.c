@@ -2,6 +2,7 @@
  * buffer), describe inputs/outputs, and run through a cache of per-shape plans. */
 #include <cblas.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -10,6 +11,7 @@
 
 #include "base/tpool.h"
 #include "onnx/onnx_int.h"
+#include "onnx/optimize.h"
 
 struct inferd_onnx_model {
     struct ox_model *g;         /* decoded graph; weights point into `map` */
@@ -21,7 +23,47 @@ struct inferd_onnx_model {
     int n_plans;
     unsigned char *value_keyed; /* per graph input: its values are part of the plan key */
     uint64_t clock;             /* run counter for LRU */
+    struct ox_opt_report opt_report; /* what the load-time rewrites did */
+    char opt_summary[200];
+    /* BYTES (string) tensors: the public API carries them serialized (see inferd/tensor.h),
+     * the engine as struct ox_str views. Both buffers grow on demand and are reused. */
+    struct ox_str *str_views;   /* views of every BYTES input's elements, for one run */
+    size_t str_views_cap;       /* elements */
+    char *str_out;              /* serialized BYTES outputs of the last run */
+    size_t str_out_cap;         /* bytes */
 };
+
+/* Reads element k's 4-byte little-endian length prefix at p. */
+static uint32_t le32(const unsigned char *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* Checks that t (BYTES) holds exactly numel serialized elements; with views non-NULL also
+ * fills them (pointing into t->data). Returns 0 or EINVAL naming the input and element. */
+static int bytes_walk(const struct inferd_tensor *t, int64_t numel, const char *name, struct ox_str *views,
+                      struct inferd_err *err)
+{
+    const unsigned char *d = t->data;
+    size_t at = 0;
+    for (int64_t k = 0; k < numel; k++) {
+        if (t->nbytes - at < 4)
+            return inferd_err_set(err, INFERD_EINVAL, "input '%s': BYTES element %lld: data ends before its 4-byte length",
+                                  name, (long long)k);
+        uint32_t len = le32(d + at);
+        at += 4;
+        if (len > t->nbytes - at)
+            return inferd_err_set(err, INFERD_EINVAL, "input '%s': BYTES element %lld: length %u runs past the data",
+                                  name, (long long)k, len);
+        if (views)
+            views[k] = (struct ox_str){(const char *)d + at, len};
+        at += len;
+    }
+    if (at != t->nbytes)
+        return inferd_err_set(err, INFERD_EINVAL, "input '%s': %zu bytes after the %lld BYTES elements of the shape",
+                              name, t->nbytes - at, (long long)numel);
+    return 0;
+}
 
 static int load_common(const void *data, size_t size, const struct inferd_onnx_options *opt,
                        struct inferd_onnx_model *m, struct inferd_err *err)
@@ -34,6 +76,18 @@ static int load_common(const void *data, size_t size, const struct inferd_onnx_o
                               m->g->opset);
     if ((rc = ox_graph_build(m->g, err)) < 0)
         return rc;
+    unsigned off = opt ? opt->graph_opt_off : 0;
+    if ((off & INFERD_ONNX_OPT_ALL) != INFERD_ONNX_OPT_ALL) {
+        struct ox_opt_options oo = {.fold = !(off & INFERD_ONNX_OPT_FOLD), .identity = !(off & INFERD_ONNX_OPT_IDENTITY),
+                                    .bn = !(off & INFERD_ONNX_OPT_BN), .dce = !(off & INFERD_ONNX_OPT_DCE)};
+        if ((rc = ox_optimize_model(m->g, &oo, &m->opt_report, err)) < 0)
+            return rc;
+    }
+    const struct ox_opt_report *r = &m->opt_report;
+    snprintf(m->opt_summary, sizeof m->opt_summary,
+             "%lld -> %lld nodes (%d constant-folded, %d Identity/Dropout, %d BatchNormalization folded, %d dead)",
+             (long long)(r->nodes_before ? r->nodes_before : m->g->n_nodes), (long long)m->g->n_nodes, r->folded,
+             r->identities, r->bn_folded, r->dead);
     m->value_keyed = calloc((size_t)m->g->n_inputs + 1, 1);
     if (!m->value_keyed)
         return inferd_err_set(err, INFERD_ENOMEM, "onnx: out of memory");
@@ -112,6 +166,8 @@ void inferd_onnx_free(struct inferd_onnx_model *m)
         ox_plan_free(m->plans[i]);
     ox_model_free(m->g);
     free(m->value_keyed);
+    free(m->str_views);
+    free(m->str_out);
     if (m->map)
         munmap(m->map, m->map_size);
     free(m);
@@ -154,6 +210,14 @@ static int check_inputs(const struct inferd_onnx_model *m, const struct inferd_t
         if (numel < 0 || numel > m->max_elements)
             return inferd_err_set(err, INFERD_ETOOLARGE, "input '%s': %lld elements, over the cap of %lld",
                                   io->name, (long long)numel, (long long)m->max_elements);
+        if (io->dtype == INFERD_BYTES) {
+            if (numel && !in[i].data)
+                return inferd_err_set(err, INFERD_EINVAL, "input '%s': no data", io->name);
+            int rc = bytes_walk(&in[i], numel, io->name, NULL, err);
+            if (rc < 0)
+                return rc;
+            continue;
+        }
         size_t need = (size_t)numel * inferd_dtype_size(io->dtype);
         if (in[i].nbytes < need || (need && !in[i].data))
             return inferd_err_set(err, INFERD_EINVAL, "input '%s': %zu bytes given, shape needs %zu", io->name,
@@ -167,6 +231,81 @@ static int key_matches(const struct ox_plan *pl, int i, const struct inferd_tens
     /* dtype and dims already match the plan's, so the byte counts agree */
     size_t nbytes = (size_t)inferd_shape_numel(t->rank, t->dims) * inferd_dtype_size(t->dtype);
     return memcmp(&pl->key_vals[i * OX_MAX_KEYED], t->data, nbytes) == 0;
+}
+
+/* Points the plan's graph inputs at this run's data; BYTES inputs become ox_str views in
+ * m->str_views (grown here when a run has more strings than any before). */
+static int bind_inputs(struct inferd_onnx_model *m, struct ox_plan *p, const struct inferd_tensor *in, int n,
+                       struct inferd_err *err)
+{
+    size_t n_str = 0;
+    for (int i = 0; i < n; i++)
+        if (in[i].dtype == INFERD_BYTES)
+            n_str += (size_t)inferd_shape_numel(in[i].rank, in[i].dims);
+    if (n_str > m->str_views_cap) {
+        struct ox_str *v = realloc(m->str_views, n_str * sizeof *v);
+        if (!v)
+            return inferd_err_set(err, INFERD_ENOMEM, "onnx: out of memory for %zu string views", n_str);
+        m->str_views = v;
+        m->str_views_cap = n_str;
+    }
+    size_t at = 0;
+    for (int i = 0; i < n; i++) {
+        struct ox_tensor *v = &p->vals[m->g->input_ids[i]];
+        if (in[i].dtype != INFERD_BYTES) {
+            v->data = in[i].data;
+            continue;
+        }
+        int rc = bytes_walk(&in[i], v->numel, m->g->inputs[i].name, m->str_views + at, err);
+        if (rc < 0)
+            return rc;
+        v->data = m->str_views + at;
+        at += (size_t)v->numel;
+    }
+    return 0;
+}
+
+/* Rewrites BYTES outputs (ox_str views) into the serialized form, in m->str_out. */
+static int serialize_outputs(struct inferd_onnx_model *m, const struct ox_plan *p, struct inferd_tensor *out,
+                             struct inferd_err *err)
+{
+    size_t total = 0;
+    for (int i = 0; i < m->g->n_outputs; i++) {
+        const struct ox_tensor *v = &p->vals[m->g->output_ids[i]];
+        const struct ox_str *s = v->data;
+        for (int64_t k = 0; v->dt == INFERD_BYTES && k < v->numel; k++) {
+            if (s[k].n > UINT32_MAX)
+                return inferd_err_set(err, INFERD_ETOOLARGE, "output '%s': string %lld is over 4 GiB",
+                                      m->g->outputs[i].name, (long long)k);
+            total += 4 + (size_t)s[k].n;
+        }
+    }
+    if (total > m->str_out_cap) {
+        char *b = realloc(m->str_out, total);
+        if (!b)
+            return inferd_err_set(err, INFERD_ENOMEM, "onnx: out of memory for %zu bytes of string outputs", total);
+        m->str_out = b;
+        m->str_out_cap = total;
+    }
+    size_t at = 0;
+    for (int i = 0; i < m->g->n_outputs; i++) {
+        const struct ox_tensor *v = &p->vals[m->g->output_ids[i]];
+        if (v->dt != INFERD_BYTES)
+            continue;
+        const struct ox_str *s = v->data;
+        out[i].data = m->str_out + at;
+        for (int64_t k = 0; k < v->numel; k++) {
+            unsigned char *d = (unsigned char *)m->str_out + at;
+            uint32_t len = (uint32_t)s[k].n;
+            d[0] = (unsigned char)len, d[1] = (unsigned char)(len >> 8), d[2] = (unsigned char)(len >> 16);
+            d[3] = (unsigned char)(len >> 24);
+            if (len)
+                memcpy(d + 4, s[k].p, len);
+            at += 4 + len;
+        }
+        out[i].nbytes = (size_t)(m->str_out + at - (char *)out[i].data);
+    }
+    return 0;
 }
 
 static struct ox_plan *find_plan(struct inferd_onnx_model *m, const struct inferd_tensor *in)
@@ -216,8 +355,8 @@ int inferd_onnx_run(struct inferd_onnx_model *m, const struct inferd_tensor *inp
         m->plans[m->n_plans++] = p;
     }
     p->last_used = ++m->clock;
-    for (int i = 0; i < n_inputs; i++)
-        p->vals[m->g->input_ids[i]].data = inputs[i].data;
+    if ((rc = bind_inputs(m, p, inputs, n_inputs, err)) < 0)
+        return rc;
     struct ox_ctx ctx = m->ctx;
     for (int s = 0; s < p->n_steps; s++) {
         const struct ox_step *st = &p->steps[s];
@@ -238,5 +377,10 @@ int inferd_onnx_run(struct inferd_onnx_model *m, const struct inferd_tensor *inp
         o->data = v->data;
         o->nbytes = v->nbytes;
     }
-    return 0;
+    return serialize_outputs(m, p, outputs, err);
+}
+
+const char *inferd_onnx_graph_summary(const struct inferd_onnx_model *m)
+{
+    return m->opt_summary;
 }

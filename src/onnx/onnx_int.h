@@ -48,6 +48,15 @@ struct ox_tensor {
     int alias;    /* set by the plan: data is the input's buffer (OX_OP_ALIAS ops), no copy */
 };
 
+/* A STRING element inside the engine: a view of bytes that live in the caller's input
+ * buffer (graph inputs) for the duration of a run. Ops that only move elements (Identity,
+ * Reshape, Concat, Gather, Slice, Transpose, Tile, Split...) move these views; the public
+ * API carries BYTES tensors in Triton's serialized form (see model.c). */
+struct ox_str {
+    const char *p;
+    uint64_t n;
+};
+
 /* ONNX AttributeProto.AttributeType values we look at. */
 enum ox_attr_type {
     OX_ATTR_FLOAT = 1, OX_ATTR_INT = 2, OX_ATTR_STRING = 3, OX_ATTR_TENSOR = 4, OX_ATTR_GRAPH = 5,
@@ -191,7 +200,7 @@ struct ox_plan {
  * values are treated as constants and become part of the plan's key. When planning finds
  * such an input not yet flagged it flags it and returns OX_ENEEDCONST: plan again. */
 #define OX_ENEEDCONST (-100)
-#define OX_MAX_KEYED 64 /* elements of a value-keyed input (int32, int64 or FP32) */
+#define OX_MAX_KEYED 64 /* elements of a value-keyed input (int32, int64, FP32 or bool) */
 int ox_plan_build(const struct ox_model *m, const struct ox_ctx *c, const struct inferd_tensor *inputs,
                   unsigned char *value_keyed, int64_t max_elements, struct ox_plan **out,
                   struct inferd_err *err);
@@ -199,6 +208,8 @@ void ox_plan_free(struct ox_plan *p);
 
 /* Shared helpers for ops (ops/util.c). */
 int64_t ox_numel(int rank, const int64_t *dims);
+/* Bytes of one element inside the engine: inferd_dtype_size, or sizeof(struct ox_str) for BYTES. */
+size_t ox_dtype_size(enum inferd_dtype dt);
 int ox_set_shape(struct ox_tensor *t, enum inferd_dtype dt, int rank, const int64_t *dims,
                  struct inferd_err *err);
 /* Normalises axis into [0, rank); EINVAL naming op and attribute when out of range. */

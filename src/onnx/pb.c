@@ -129,3 +129,55 @@ int pb_repeated_read(const struct pb_field *f, enum pb_elem kind, uint64_t *out,
         return inferd_err_set(err, INFERD_EFORMAT, "protobuf: packed field %u has trailing bytes", f->num);
     return 0;
 }
+
+/* ---- writing ---- */
+
+#include "base/buf.h"
+
+#include <string.h>
+
+void pbw_varint(struct buf *b, uint64_t v)
+{
+    uint8_t t[10];
+    size_t n = 0;
+    do {
+        t[n++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+        v >>= 7;
+    } while (v);
+    buf_put(b, t, n);
+}
+
+void pbw_uint(struct buf *b, uint32_t num, uint64_t v)
+{
+    pbw_varint(b, (uint64_t)num << 3 | PB_VARINT);
+    pbw_varint(b, v);
+}
+
+void pbw_float(struct buf *b, uint32_t num, float v)
+{
+    uint32_t u;
+    memcpy(&u, &v, 4);
+    uint8_t t[4] = {(uint8_t)u, (uint8_t)(u >> 8), (uint8_t)(u >> 16), (uint8_t)(u >> 24)};
+    pbw_varint(b, (uint64_t)num << 3 | PB_FIXED32);
+    buf_put(b, t, 4);
+}
+
+void pbw_bytes(struct buf *b, uint32_t num, const void *data, size_t len)
+{
+    pbw_varint(b, (uint64_t)num << 3 | PB_LEN);
+    pbw_varint(b, len);
+    if (len)
+        buf_put(b, data, len);
+}
+
+void pbw_str(struct buf *b, uint32_t num, const char *s)
+{
+    pbw_bytes(b, num, s, strlen(s));
+}
+
+void pbw_msg(struct buf *b, uint32_t num, const struct buf *msg)
+{
+    if (buf_rc(msg) && !b->rc)
+        b->rc = buf_rc(msg);
+    pbw_bytes(b, num, msg->data, msg->rc ? 0 : msg->len);
+}

@@ -68,6 +68,17 @@ int64_t pb_repeated_count(const struct pb_field *f, enum pb_elem kind, struct in
 int pb_repeated_read(const struct pb_field *f, enum pb_elem kind, uint64_t *out, int64_t n,
                      struct inferd_err *err);
 
+/* ---- writing (for tools that emit ONNX: the TFLite import) ----
+ * Appends to a struct buf (base/buf.h); a nested message is written into its own buf and
+ * added with pbw_msg. Errors stick in the buf (buf_rc). */
+struct buf;
+void pbw_varint(struct buf *b, uint64_t v);
+void pbw_uint(struct buf *b, uint32_t num, uint64_t v);                       /* wire 0 */
+void pbw_float(struct buf *b, uint32_t num, float v);                         /* wire 5 */
+void pbw_bytes(struct buf *b, uint32_t num, const void *data, size_t len);    /* wire 2 */
+void pbw_str(struct buf *b, uint32_t num, const char *s);                     /* wire 2 */
+void pbw_msg(struct buf *b, uint32_t num, const struct buf *msg);             /* wire 2 */
+
 static inline uint32_t pb_le32(const uint8_t *p)
 {
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;

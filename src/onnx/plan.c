@@ -73,7 +73,7 @@ static int want_keyed(const struct ox_model *m, const struct ox_node *n, struct 
         int id = n->in[k];
         if (id < 0 || m->values[id].input_index < 0 || in[k]->is_const)
             continue;
-        if ((in[k]->dt == INFERD_INT64 || in[k]->dt == INFERD_INT32 || in[k]->dt == INFERD_FP32) &&
+        if ((in[k]->dt == INFERD_INT64 || in[k]->dt == INFERD_INT32 || in[k]->dt == INFERD_FP32 || in[k]->dt == INFERD_BOOL) &&
             in[k]->numel <= OX_MAX_KEYED &&
             !value_keyed[m->values[id].input_index]) {
             value_keyed[m->values[id].input_index] = 1;
@@ -133,9 +133,9 @@ int ox_plan_build(const struct ox_model *m, const struct ox_ctx *c, const struct
         memcpy(v->dims, inputs[i].dims, sizeof v->dims);
         memcpy(&p->in_dims[i * INFERD_MAX_RANK], inputs[i].dims, sizeof v->dims);
         v->numel = ox_numel(v->rank, v->dims);
-        v->nbytes = (size_t)v->numel * inferd_dtype_size(v->dt);
+        v->nbytes = (size_t)v->numel * ox_dtype_size(v->dt);
         if (value_keyed[i] && v->numel <= OX_MAX_KEYED &&
-            (v->dt == INFERD_INT64 || v->dt == INFERD_INT32 || v->dt == INFERD_FP32)) {
+            (v->dt == INFERD_INT64 || v->dt == INFERD_INT32 || v->dt == INFERD_FP32 || v->dt == INFERD_BOOL)) {
             v->data = inputs[i].data; /* the caller's values, read during planning only */
             v->is_const = 1;
             p->keyed[i] = 1;

@@ -54,10 +54,13 @@ int pack_manifest_parse(const char *buf, size_t len, const char *what, struct pa
 int pack_manifest_load(const char *dir, struct pack_manifest *m, struct inferd_err *err);
 void pack_manifest_free(struct pack_manifest *m);
 
-/* Checks every listed file in dir: size (when given) then sha256. With strict, also
+/* Checks every listed file in dir: size (when given) then sha256 (not with PACK_CHECK_NO_HASH
+ * in strict). With PACK_CHECK_STRICT, also
  * refuses any regular file or folder in dir that is not listed (manifest.json and
  * manifest.sig aside). Returns 0 or EFORMAT naming the file and both digests/sizes,
  * ENOTFOUND for a listed file that is missing. */
+#define PACK_CHECK_STRICT 1  /* (the old strict = 1) */
+#define PACK_CHECK_NO_HASH 2 /* sizes and names only: the caller hashes the bytes as it reads them */
 int pack_manifest_check(const struct pack_manifest *m, const char *dir, int strict, struct inferd_err *err);
 
 /* 1 when s is a safe single path component as described above. */

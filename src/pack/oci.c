@@ -11,11 +11,14 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <jansson.h>
+#include <nettle/sha2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <dirent.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #define MT_CONFIG "application/vnd.inferd.package.manifest.v1+json"
@@ -185,6 +188,7 @@ struct resp {
     file_progress_fn progress;
     void *progress_ctx;
     int64_t base, total;   /* for progress */
+    struct sha256_ctx *hash; /* download: hashed as it is written, or NULL */
 };
 
 static size_t on_body(char *p, size_t sz, size_t n, void *arg)
@@ -192,8 +196,15 @@ static size_t on_body(char *p, size_t sz, size_t n, void *arg)
     struct resp *r = arg;
     size_t len = sz * n;
     if (r->out && r->status / 100 == 2) {
+        if (r->total > 0 && r->base + r->written + (int64_t)len > r->total) {
+            snprintf(r->error, sizeof r->error, "the registry sent more than the %lld bytes the manifest says",
+                     (long long)r->total);
+            return 0; /* never write past the declared size: a registry cannot fill the disk */
+        }
         if (fwrite(p, 1, len, r->out) != len)
             return 0;
+        if (r->hash)
+            sha256_update(r->hash, len, (const uint8_t *)p);
         r->written += (int64_t)len;
         if (r->progress)
             r->progress(r->progress_ctx, r->base + r->written, r->total);
@@ -285,6 +296,11 @@ static int fetch_token(struct conn *cn, const char *challenge, struct inferd_err
     auth_param(challenge, "scope", scope, sizeof scope);
     if (strncmp(realm, "http://", 7) != 0 && strncmp(realm, "https://", 8) != 0)
         return inferd_err_set(err, INFERD_EAUTH, "registry: the Bearer challenge has no http(s) realm");
+    /* the credentials go to the realm: never over plain http when the registry itself is https */
+    if (strcmp(cn->ref->scheme, "https") == 0 && strncmp(realm, "https://", 8) != 0)
+        return inferd_err_set(err, INFERD_EAUTH,
+                              "registry: the Bearer challenge's realm %s is plain http while the registry is https; "
+                              "refusing to send credentials there", realm);
     char *es = curl_easy_escape(cn->c, service, 0), *sc = curl_easy_escape(cn->c, scope, 0);
     snprintf(url, sizeof url, "%s%sservice=%s&scope=%s", realm, strchr(realm, '?') ? "&" : "?", es ? es : "",
              sc ? sc : "");
@@ -323,6 +339,7 @@ static int request(struct conn *cn, const char *method, const char *url, const c
         curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 30L);
         curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L); /* a registry that stops sending */
         curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 60L);
+        curl_easy_setopt(c, CURLOPT_BUFFERSIZE, 512L * 1024); /* fewer, larger writes and hash updates */
         curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
         curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
         curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
@@ -356,10 +373,13 @@ static int request(struct conn *cn, const char *method, const char *url, const c
         h = curl_slist_append(h, "Expect:");
         curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
         r->status = 0;
+        r->error[0] = '\0';
         buf_reset(&r->body);
         CURLcode cc = curl_easy_perform(c);
         curl_slist_free_all(h);
         if (cc != CURLE_OK) {
+            if (r->error[0])
+                return inferd_err_set(err, INFERD_EFORMAT, "registry: %s %s: %s", method, url, r->error);
             if (buf_rc(&r->body) == INFERD_ETOOLARGE)
                 return inferd_err_set(err, INFERD_ETOOLARGE, "registry: %s %s: the answer is larger than %zu bytes",
                                       method, url, r->body.max);
@@ -443,7 +463,7 @@ static int push_blob(struct conn *cn, const char *digest, const char *path, cons
         rc = status_error("starting an upload", &r, err);
         goto done;
     }
-    int64_t cap = cn->o->chunk_bytes > 0 ? cn->o->chunk_bytes : 8 << 20;
+    int64_t cap = cn->o->chunk_bytes > 0 ? cn->o->chunk_bytes : 32 << 20;
     if (!data) {
         f = fopen(path, "rb");
         chunk = malloc((size_t)cap);
@@ -452,6 +472,8 @@ static int push_blob(struct conn *cn, const char *digest, const char *path, cons
             goto done;
         }
     }
+    struct sha256_ctx h; /* a file is hashed as it is sent: checked before the upload is committed */
+    sha256_init(&h);
     for (int64_t off = 0; off < size;) {
         int64_t n = size - off < cap ? size - off : cap;
         const char *p = data ? data + off : chunk;
@@ -459,6 +481,7 @@ static int push_blob(struct conn *cn, const char *digest, const char *path, cons
             rc = inferd_err_set(err, INFERD_EIO, "%s: short read (changed while pushed?)", path);
             goto done;
         }
+        sha256_update(&h, (size_t)n, (const uint8_t *)p);
         char cr[80];
         snprintf(cr, sizeof cr, "Content-Range: %lld-%lld", (long long)off, (long long)(off + n - 1));
         location_url(cn, r.location, url, sizeof url);
@@ -471,6 +494,16 @@ static int push_blob(struct conn *cn, const char *digest, const char *path, cons
         off += n;
         if (cn->o->progress)
             cn->o->progress(cn->o->progress_ctx, off, size);
+    }
+    uint8_t d[32];
+    char hex[65];
+    sha256_digest(&h, 32, d);
+    file_hex(d, 32, hex);
+    if (strcmp(hex, digest + 7) != 0) { /* the upload is left uncommitted: the registry drops it */
+        rc = inferd_err_set(err, INFERD_EFORMAT,
+                            "%s: sha256 mismatch: manifest.json says %s, the file hashes to %s; refusing to push it",
+                            path ? path : "blob", digest + 7, hex);
+        goto done;
     }
     location_url(cn, r.location, url, sizeof url);
     size_t ul = strlen(url);
@@ -504,8 +537,8 @@ int oci_push(const char *pkg, const struct oci_ref *ref, const struct oci_opts *
     if (!cn.c)
         return inferd_err_set(err, INFERD_ENOMEM, "curl_easy_init failed");
     if ((rc = pack_open(pkg, name, &version, mdir, vdir, err)) < 0 || (rc = pack_manifest_load(vdir, &m, err)) < 0 ||
-        (rc = pack_manifest_check(&m, vdir, 1, err)) < 0)
-        goto done;
+        (rc = pack_manifest_check(&m, vdir, PACK_CHECK_STRICT | PACK_CHECK_NO_HASH, err)) < 0)
+        goto done; /* the sha256 of each file is checked as it is sent (push_blob) */
     if ((rc = path_join(path, sizeof path, vdir, "manifest.json", err)) < 0 ||
         (rc = pack_read_small(path, PACK_MANIFEST_MAX, &man, &man_len, err)) < 0)
         goto done;
@@ -565,7 +598,6 @@ done:
     return rc;
 }
 
-#include <nettle/sha2.h>
 
 static void sha256_bytes(const char *p, size_t n, char out[72])
 {
@@ -579,6 +611,24 @@ static void sha256_bytes(const char *p, size_t n, char out[72])
 }
 
 /* ---- pull ---- */
+
+/* Hashes the first n bytes of path into h. Returns 0, or -1 when they cannot be read. */
+static int hash_prefix(const char *path, int64_t n, struct sha256_ctx *h)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return -1;
+    uint8_t b[1 << 16];
+    while (n > 0) {
+        size_t k = fread(b, 1, n < (int64_t)sizeof b ? (size_t)n : sizeof b, f);
+        if (k == 0)
+            break;
+        sha256_update(h, k, b);
+        n -= (int64_t)k;
+    }
+    fclose(f);
+    return n == 0 ? 0 : -1;
+}
 
 /* Downloads a blob into path, resuming path.part; checks size and sha256. */
 static int pull_blob(struct conn *cn, const char *digest, int64_t size, const char *path, struct inferd_err *err)
@@ -595,10 +645,19 @@ static int pull_blob(struct conn *cn, const char *digest, int64_t size, const ch
     int64_t have = stat(part, &st) == 0 ? (int64_t)st.st_size : 0;
     if (have > size)
         have = 0;
+    /* the blob is hashed as it arrives (after the bytes an earlier pull left), so it is read
+     * from the disk at most once more, and only when resuming */
+    struct sha256_ctx h;
+    sha256_init(&h);
+    if (have > 0 && hash_prefix(part, have, &h) < 0)
+        have = 0;
+    if (have == 0)
+        sha256_init(&h);
     buf_init(&r.body, 1 << 16);
     r.out = fopen(part, have ? "ab" : "wb");
     if (!r.out)
         return inferd_err_set(err, INFERD_EIO, "%s: %s", part, strerror(errno));
+    r.hash = &h;
     r.base = have;
     r.total = size;
     r.progress = cn->o->progress;
@@ -613,6 +672,7 @@ static int pull_blob(struct conn *cn, const char *digest, int64_t size, const ch
             r.out = fopen(part, "wb");
             r.written = 0;
             r.base = 0;
+            sha256_init(&h);
             if (!r.out) {
                 rc = inferd_err_set(err, INFERD_EIO, "%s: %s", part, strerror(errno));
                 goto done;
@@ -626,6 +686,11 @@ static int pull_blob(struct conn *cn, const char *digest, int64_t size, const ch
         rc = rc ? rc : inferd_err_set(err, INFERD_EIO, "%s: %s", part, strerror(errno));
     fclose(r.out);
     r.out = NULL;
+    if (rc == INFERD_EFORMAT) { /* the registry sent more than declared: nothing there to resume */
+        unlink(part);
+        inferd_err_prefix(err, "blob %s", digest);
+        goto done;
+    }
     if (rc < 0) {
         inferd_err_prefix(err, "blob %s cut off after %lld of %lld bytes; pull again to resume", digest,
                           (long long)(have + r.written), (long long)size);
@@ -638,8 +703,9 @@ static int pull_blob(struct conn *cn, const char *digest, int64_t size, const ch
             unlink(part);
         goto done;
     }
-    if ((rc = sha256_file_hex(part, hex, err)) < 0)
-        goto done;
+    uint8_t d[32];
+    sha256_digest(&h, 32, d);
+    file_hex(d, 32, hex);
     if (strcmp(hex, digest + 7) != 0) {
         unlink(part);
         rc = inferd_err_set(err, INFERD_EFORMAT, "registry: blob %s: the bytes hash to sha256:%s; refusing them", digest,
@@ -659,6 +725,73 @@ static int mkdir_p1(const char *d, struct inferd_err *err)
 {
     if (mkdir(d, 0755) != 0 && errno != EEXIST)
         return inferd_err_set(err, INFERD_EIO, "%s: %s", d, strerror(errno));
+    return 0;
+}
+
+/* Every file the package's manifest lists is a layer with the same sha256 and size (each
+ * layer's bytes were hashed against its digest as they arrived), and every layer is listed:
+ * the package is whole without reading the files again. */
+static int layers_match_manifest(const struct pack_manifest *m, const json_t *layers, struct inferd_err *err)
+{
+    size_t nl = json_array_size(layers);
+    for (int i = 0; i < m->n_files; i++) {
+        const struct pack_file *f = &m->files[i];
+        int found = 0;
+        for (size_t k = 0; k < nl && !found; k++) {
+            const json_t *l = json_array_get(layers, k);
+            const char *title = json_string_value(json_object_get(json_object_get(l, "annotations"), TITLE));
+            const char *dig = json_string_value(json_object_get(l, "digest"));
+            if (!title || strcmp(title, f->name) != 0)
+                continue;
+            found = 1;
+            if (!dig || strncmp(dig, "sha256:", 7) != 0 || strcmp(dig + 7, f->sha256) != 0 ||
+                (f->size >= 0 && json_integer_value(json_object_get(l, "size")) != f->size))
+                return inferd_err_set(err, INFERD_EFORMAT,
+                                      "registry: layer %s is %s, the package's manifest.json says sha256:%s; refusing it",
+                                      f->name, dig ? dig : "(no digest)", f->sha256);
+        }
+        if (!found)
+            return inferd_err_set(err, INFERD_EFORMAT, "registry: the package's manifest.json lists %s, no layer has it",
+                                  f->name);
+    }
+    for (size_t k = 0; k < nl; k++) {
+        const char *title =
+            json_string_value(json_object_get(json_object_get(json_array_get(layers, k), "annotations"), TITLE));
+        int listed = 0;
+        for (int i = 0; i < m->n_files && !listed; i++)
+            listed = title && strcmp(m->files[i].name, title) == 0;
+        if (!listed && title && strcmp(title, "manifest.sig") != 0)
+            return inferd_err_set(err, INFERD_EFORMAT, "registry: layer %s is not listed in the package's manifest.json",
+                                  title);
+    }
+    return 0;
+}
+
+/* Refuses a pull that cannot fit on the disk before any byte of it is fetched: the bytes
+ * still missing (layer sizes less what earlier, cut-off pulls left) against statvfs. */
+static int space_check(const json_t *layers, const char *vdir, struct inferd_err *err)
+{
+    int64_t need = 0;
+    for (size_t i = 0; i < json_array_size(layers); i++) {
+        const json_t *l = json_array_get(layers, i);
+        char path[PATH_MAX_LEN], part[PATH_MAX_LEN];
+        struct stat st;
+        int64_t size = (int64_t)json_integer_value(json_object_get(l, "size"));
+        const char *title = json_string_value(json_object_get(json_object_get(l, "annotations"), TITLE));
+        if (path_join(path, sizeof path, vdir, title, NULL) == 0 && stat(path, &st) == 0 && st.st_size == size)
+            continue;
+        if (fmt(part, sizeof part, "%s.part", path) == 0 && stat(part, &st) == 0 && st.st_size <= size)
+            size -= st.st_size;
+        need += size;
+    }
+    struct statvfs vf;
+    if (statvfs(vdir, &vf) != 0)
+        return 0; /* cannot tell: the writes will say */
+    int64_t avail = (int64_t)vf.f_bavail * (int64_t)vf.f_frsize;
+    if (need > avail)
+        return inferd_err_set(err, INFERD_ETOOLARGE,
+                              "registry: the package needs %lld more bytes and %s has %lld free; nothing was fetched",
+                              (long long)need, vdir, (long long)avail);
     return 0;
 }
 
@@ -722,6 +855,8 @@ int oci_pull(const struct oci_ref *ref, const char *out_dir, const struct oci_op
         goto done;
     if ((rc = mkdir_p1(partial, err)) < 0 || (rc = mkdir_p1(mdir, err)) < 0 || (rc = mkdir_p1(vdir, err)) < 0)
         goto done;
+    if ((rc = space_check(layers, vdir, err)) < 0)
+        goto done;
     for (int i = 0; i < n_layers; i++) {
         const json_t *l = json_array_get(layers, (size_t)i);
         const char *title = json_string_value(json_object_get(json_object_get(l, "annotations"), TITLE));
@@ -733,7 +868,7 @@ int oci_pull(const struct oci_ref *ref, const char *out_dir, const struct oci_op
     if ((rc = path_join(path, sizeof path, vdir, "manifest.json", err)) < 0 ||
         (rc = file_write_atomic(path, r.body.data, r.body.len, 0644, err)) < 0)
         goto done;
-    if ((rc = pack_manifest_check(&m, vdir, 1, err)) < 0)
+    if ((rc = layers_match_manifest(&m, layers, err)) < 0)
         goto done;
     /* the model's config.json is the version's */
     char *ctext = NULL;
@@ -771,12 +906,42 @@ done:
 #include "base/hash.h"
 #include "pack/store.h"
 
+static void pull_dir_name(const char *ref, char out[40])
+{
+    snprintf(out, 40, ".pull-%016llx", (unsigned long long)hash_fnv1a_str(HASH_FNV1A_SEED, ref));
+}
+
+/* Removes the .pull-* folders (and their .partial resumable state) of references that are
+ * no longer in the list, so a dropped --models entry does not keep its half pull forever. */
+static void sweep_pulls(const char *const *refs, int n, const char *repo)
+{
+    DIR *d = opendir(repo);
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        if (strncmp(e->d_name, ".pull-", 6) != 0)
+            continue;
+        int keep = 0;
+        for (int i = 0; i < n && !keep; i++) {
+            char t[40];
+            pull_dir_name(refs[i], t);
+            keep = strncmp(e->d_name, t, strlen(t)) == 0 &&
+                   (e->d_name[strlen(t)] == '\0' || strcmp(e->d_name + strlen(t), ".partial") == 0);
+        }
+        char path[PATH_MAX_LEN];
+        if (!keep && path_join(path, sizeof path, repo, e->d_name, NULL) == 0)
+            file_remove_tree(path, NULL);
+    }
+    if (d)
+        closedir(d);
+}
+
 int oci_sync(const char *const *refs, int n, const char *repo, const struct pack_keyring *trust,
              const struct oci_opts *o, struct inferd_err *err)
 {
     int first = 0;
     if (mkdir(repo, 0755) != 0 && errno != EEXIST)
         return inferd_err_set(err, INFERD_EIO, "%s: %s", repo, strerror(errno));
+    sweep_pulls(refs, n, repo);
     for (int i = 0; i < n; i++) {
         struct oci_ref ref;
         struct inferd_err e = {0};
@@ -784,7 +949,7 @@ int oci_sync(const char *const *refs, int n, const char *repo, const struct pack
         struct pack_register_result rr;
         int rc = oci_parse_ref(refs[i], &ref, &e);
         if (rc == 0) {
-            snprintf(tname, sizeof tname, ".pull-%016llx", (unsigned long long)hash_fnv1a_str(HASH_FNV1A_SEED, refs[i]));
+            pull_dir_name(refs[i], tname);
             rc = path_join(tmp, sizeof tmp, repo, tname, &e);
         }
         if (rc == 0) {

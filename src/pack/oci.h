@@ -41,7 +41,7 @@ struct oci_ref {
 
 struct oci_opts {
     const char *user_pass;    /* "user:password" or NULL */
-    int64_t chunk_bytes;      /* upload chunk size; 0 = 8 MiB */
+    int64_t chunk_bytes;      /* upload chunk size; 0 = 32 MiB */
     file_progress_fn progress; /* per blob; may be NULL */
     void *progress_ctx;
 };

@@ -7,10 +7,14 @@
 #include "inferd/version.h"
 #include "llm/gguf.h"
 #include "pack/llama2c.h"
+#include "pack/tflite.h"
+#include "onnx/optimize.h"
+#include "base/rng.h"
 #include "pack/manifest.h"
 #include "serve/repo/repo_config.h"
 
 #include <dirent.h>
+#include <math.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,23 +43,25 @@ int pack_model_name_ok(const char *s)
 /* "onnx" or "gguf" from the file's first bytes and name. */
 static int detect_format(const char *path, const char *tokenizer, char *fmt, size_t cap, struct inferd_err *err)
 {
-    char magic[4] = {0};
+    char magic[8] = {0};
     FILE *f = fopen(path, "rb");
     if (!f)
         return inferd_err_set(err, errno == ENOENT ? INFERD_ENOTFOUND : INFERD_EIO, "%s: %s", path, strerror(errno));
     size_t n = fread(magic, 1, sizeof magic, f);
     fclose(f);
     size_t len = strlen(path);
-    if (n == 4 && memcmp(magic, "GGUF", 4) == 0)
+    if (n >= 4 && memcmp(magic, "GGUF", 4) == 0)
         snprintf(fmt, cap, "gguf");
+    else if (tflite_sniff(magic, n))
+        snprintf(fmt, cap, "tflite");
     else if (tokenizer)
         snprintf(fmt, cap, "llama2c");
     else if (len > 5 && strcmp(path + len - 5, ".onnx") == 0)
         snprintf(fmt, cap, "onnx");
     else
         return inferd_err_set(err, INFERD_EUNSUPPORTED,
-                              "%s: not a GGUF file and not named *.onnx; pack takes ONNX and GGUF models, and llama2.c "
-                              "checkpoints with --tokenizer", path);
+                              "%s: not a GGUF or TFLite file and not named *.onnx; pack takes ONNX, GGUF and TFLite "
+                              "models, and llama2.c checkpoints with --tokenizer", path);
     return 0;
 }
 
@@ -165,6 +171,133 @@ static json_t *file_entry(const char *hex, int64_t size)
 
 static void sha256_hex_of(const char *data, size_t len, char hex[65]);
 
+static json_t *optimizations_list(const struct pack_opts *o, const char *converted_from, const char *quant_scheme)
+{
+    json_t *a = json_array();
+    if (converted_from)
+        json_array_append_new(a, json_string(strcmp(converted_from, "tflite") == 0 ? "tflite-to-onnx" : "llama2c-to-gguf"));
+    if (o->onnx_optimize)
+        json_array_append_new(a, json_string("onnx-graph-optimizations"));
+    if (o->onnx_int8)
+        json_array_append_new(a, json_string("onnx-int8-qdq-weights"));
+    if (o->quantize && quant_scheme) {
+        char q[48];
+        snprintf(q, sizeof q, "quantize:%s", quant_scheme);
+        json_array_append_new(a, json_string(q));
+    }
+    return a;
+}
+
+/* Runs a model on a seeded random input (symbolic dims 1). OUT: owned copies of the outputs. */
+static int run_random(const char *path, float **outs, int64_t *n_out, int max_out, int *n_outputs,
+                      struct inferd_err *err)
+{
+    struct inferd_onnx_model *m = NULL;
+    struct inferd_onnx_options opt = {0};
+    int rc = inferd_onnx_load(path, &opt, &m, err);
+    if (rc < 0)
+        return rc;
+    int ni = inferd_onnx_n_inputs(m), no = inferd_onnx_n_outputs(m);
+    struct inferd_tensor in[16], out[16];
+    if (ni > 16 || no > 16 || no > max_out) {
+        inferd_onnx_free(m);
+        return 1; /* too many to compare: skipped */
+    }
+    uint64_t seed = 12345;
+    memset(in, 0, sizeof in);
+    for (int i = 0; i < ni && rc == 0; i++) {
+        const struct inferd_onnx_io *io = inferd_onnx_input(m, i);
+        in[i].dtype = io->dtype;
+        in[i].rank = io->rank < 0 ? 0 : io->rank;
+        for (int d = 0; d < in[i].rank; d++)
+            in[i].dims[d] = io->dims[d] < 0 ? 1 : io->dims[d];
+        int64_t n = inferd_shape_numel(in[i].rank, in[i].dims);
+        if (io->dtype != INFERD_FP32 || n < 0 || n > (1 << 26)) {
+            rc = 1; /* not float input: no random calibration */
+            break;
+        }
+        float *d = malloc((size_t)(n ? n : 1) * sizeof *d);
+        if (!d) {
+            rc = inferd_err_set(err, INFERD_ENOMEM, "out of memory");
+            break;
+        }
+        for (int64_t k = 0; k < n; k++) /* uniform in [-1, 1) */
+            d[k] = (float)((double)(rng_splitmix64(&seed) >> 11) / 9007199254740992.0 * 2.0 - 1.0);
+        in[i].data = d;
+        in[i].nbytes = (size_t)n * sizeof *d;
+    }
+    if (rc == 0)
+        rc = inferd_onnx_run(m, in, ni, out, no, err);
+    for (int k = 0; rc == 0 && k < no; k++) {
+        int64_t n = out[k].dtype == INFERD_FP32 ? (int64_t)(out[k].nbytes / 4) : 0;
+        outs[k] = malloc((size_t)(n ? n : 1) * sizeof(float));
+        if (!outs[k]) {
+            rc = inferd_err_set(err, INFERD_ENOMEM, "out of memory");
+            break;
+        }
+        if (n)
+            memcpy(outs[k], out[k].data, (size_t)n * sizeof(float));
+        n_out[k] = n;
+        *n_outputs = k + 1;
+    }
+    for (int i = 0; i < ni; i++)
+        free(in[i].data);
+    inferd_onnx_free(m);
+    return rc;
+}
+
+/* Rewrites the packaged ONNX file in place and measures what it changed. */
+static int optimize_onnx(const struct pack_opts *o, const char *path, struct pack_result *res, struct inferd_err *err)
+{
+    char before[PATH_MAX_LEN];
+    struct ox_opt_options oo = {.fold = o->onnx_optimize, .identity = o->onnx_optimize, .bn = o->onnx_optimize,
+                                .dce = 1, .qdq = o->onnx_int8};
+    struct ox_opt_report r;
+    struct stat st;
+    if (snprintf(before, sizeof before, "%s.before", path) >= (int)sizeof before)
+        return inferd_err_set(err, INFERD_ETOOLARGE, "%s: path too long", path);
+    if (rename(path, before) != 0)
+        return inferd_err_set(err, INFERD_EIO, "%s: rename: %s", path, strerror(errno));
+    res->size_before = stat(before, &st) == 0 ? (int64_t)st.st_size : 0;
+    int rc = ox_optimize_file(before, path, &oo, &r, err);
+    if (rc == 0 && stat(path, &st) == 0)
+        res->size = (int64_t)st.st_size;
+    snprintf(res->changes, sizeof res->changes,
+             "%lld -> %lld nodes: %d constant-folded, %d Identity/Dropout removed, %d BatchNormalization folded, "
+             "%d dead removed, %d weights int8",
+             (long long)r.nodes_before, (long long)r.nodes_after, r.folded, r.identities, r.bn_folded, r.dead,
+             r.quantized);
+    float *a[16] = {0}, *b[16] = {0};
+    int64_t na[16] = {0}, nb[16] = {0};
+    int ka = 0, kb = 0;
+    res->max_abs_diff = res->max_ref = -1;
+    if (rc == 0) {
+        int ra = run_random(before, a, na, 16, &ka, err);
+        int rb = ra == 0 ? run_random(path, b, nb, 16, &kb, err) : ra;
+        if (ra < 0 || rb < 0)
+            rc = ra < 0 ? ra : rb;
+        else if (ra == 0 && rb == 0 && ka == kb) {
+            res->max_abs_diff = res->max_ref = 0;
+            for (int k = 0; k < ka; k++)
+                for (int64_t j = 0; j < na[k] && j < nb[k]; j++) {
+                    double d = fabs((double)a[k][j] - (double)b[k][j]), m = fabs((double)a[k][j]);
+                    if (d > res->max_abs_diff || isnan(d))
+                        res->max_abs_diff = isnan(d) ? INFINITY : d;
+                    if (m > res->max_ref)
+                        res->max_ref = m;
+                }
+        }
+        if (rc < 0)
+            inferd_err_prefix(err, "checking the optimized model against the source");
+    }
+    for (int k = 0; k < 16; k++) {
+        free(a[k]);
+        free(b[k]);
+    }
+    unlink(before);
+    return rc;
+}
+
 /* Quantizes gguf (the source or the converted file) into path; with calib, the perplexity
  * of both. OUT: res->quant, res->ppl_*. */
 static int quantize_step(const struct pack_opts *o, const char *gguf, const char *path, struct pack_result *res,
@@ -239,17 +372,19 @@ int pack_build(const struct pack_opts *o, struct pack_result *res, struct inferd
     int64_t src_size = 0;
     if ((rc = detect_format(o->src, o->tokenizer, src_format, sizeof src_format, err)) < 0)
         return rc;
-    int convert = strcmp(src_format, "llama2c") == 0;
-    if ((o->quantize || o->calib) && strcmp(src_format, "onnx") == 0)
-        return inferd_err_set(err, INFERD_EUNSUPPORTED, "--quantize/--calib: %s is ONNX; these take GGUF models",
-                              o->src);
+    int convert = strcmp(src_format, "llama2c") == 0 || strcmp(src_format, "tflite") == 0;
+    if ((o->quantize || o->calib) && (strcmp(src_format, "onnx") == 0 || strcmp(src_format, "tflite") == 0))
+        return inferd_err_set(err, INFERD_EUNSUPPORTED,
+                              "--quantize %s/--calib: %s is not GGUF; GGUF schemes and --calib take GGUF models "
+                              "(ONNX weights: --quantize int8)", o->quantize ? o->quantize : "", o->src);
     if (o->calib && !o->quantize)
         return inferd_err_set(err, INFERD_EINVAL, "--calib: compares the model before and after --quantize; give both");
     if (o->quantize && !gguf_quant_scheme_ok(o->quantize, NULL)) {
         struct gguf_quant_stats unused;
         return gguf_quant_file(o->src, "", o->quantize, 1, NULL, NULL, &unused, err); /* its message lists them */
     }
-    snprintf(res->format, sizeof res->format, "%s", convert ? "gguf" : src_format);
+    snprintf(res->format, sizeof res->format, "%s",
+             strcmp(src_format, "llama2c") == 0 ? "gguf" : strcmp(src_format, "tflite") == 0 ? "onnx" : src_format);
     snprintf(model_file, sizeof model_file, "model.%s", res->format);
     cfg = json_object();
     if (!cfg)
@@ -267,8 +402,9 @@ int pack_build(const struct pack_opts *o, struct pack_result *res, struct inferd
     made = 1;
     if ((rc = path_join(path, sizeof path, vdir, model_file, err)) < 0)
         goto fail;
-    if (convert) { /* llama2.c checkpoint + tokenizer -> model.gguf */
-        if ((rc = llama2c_to_gguf(o->src, o->tokenizer, path, err)) < 0 ||
+    if (convert) { /* llama2.c checkpoint + tokenizer -> model.gguf; TFLite -> model.onnx */
+        if ((rc = strcmp(src_format, "tflite") == 0 ? tflite_to_onnx(o->src, path, err)
+                                                    : llama2c_to_gguf(o->src, o->tokenizer, path, err)) < 0 ||
             (rc = sha256_file_hex(o->src, src_hex, err)) < 0)
             goto fail;
         if (o->quantize) { /* model.gguf.f32 -> quantized model.gguf */
@@ -312,6 +448,17 @@ int pack_build(const struct pack_opts *o, struct pack_result *res, struct inferd
     res->size = (int64_t)st.st_size;
     if (!convert && !o->quantize)
         src_size = res->size;
+    if ((o->onnx_optimize || o->onnx_int8) && strcmp(res->format, "onnx") != 0) {
+        rc = inferd_err_set(err, INFERD_EINVAL, "--optimize and --quantize int8 apply to ONNX models; %s is %s",
+                            o->src, res->format);
+        goto fail;
+    }
+    if (o->onnx_optimize || o->onnx_int8) {
+        if ((rc = optimize_onnx(o, path, res, err)) < 0)
+            goto fail;
+        if ((rc = sha256_file_hex(path, res->sha256, err)) < 0)
+            goto fail;
+    }
     rc = strcmp(res->format, "onnx") == 0 ? infer_onnx(path, cfg, err) : infer_gguf(path, cfg, err);
     if (rc < 0) {
         if (!strstr(err->msg, o->src))
@@ -344,19 +491,11 @@ int pack_build(const struct pack_opts *o, struct pack_result *res, struct inferd
     strftime(created, sizeof created, "%Y-%m-%dT%H:%M:%SZ", &tm);
     const char *base = strrchr(o->src, '/') ? strrchr(o->src, '/') + 1 : o->src;
     sha256_hex_of(cfg_text, cfg_len, hex);
-    json_t *optim = json_array();
-    if (optim && convert)
-        json_array_append_new(optim, json_string("llama2c-to-gguf"));
-    if (optim && o->quantize) {
-        char q[48];
-        snprintf(q, sizeof q, "quantize:%s", res->quant.scheme);
-        json_array_append_new(optim, json_string(q));
-    }
     manifest = json_pack("{s:s, s:s, s:I, s:s, s:s, s:s, s:{s:s, s:s, s:s, s:I}, s:o, s:[s], s:{s:o, s:o}}",
                          "schema", "inferd.package.v1", "name", o->name, "version", (json_int_t)o->version, "format",
                          res->format, "created", created, "inferd_version", INFERD_VERSION, "source", "file", base,
                          "format", src_format, "sha256", src_hex, "size", (json_int_t)src_size, "optimizations",
-                         optim, "checks",
+                         optimizations_list(o, convert ? src_format : NULL, res->quant.scheme), "checks",
                          strcmp(res->format, "onnx") == 0 ? "onnx-load" : "gguf-read", "files", model_file,
                          file_entry(res->sha256, res->size), "config.json", file_entry(hex, (int64_t)cfg_len));
     if (manifest && o->quantize)

@@ -50,6 +50,8 @@ struct pack_opts {
     const struct pack_secret_key *sign; /* borrowed; NULL = unsigned */
     file_progress_fn progress;          /* may be NULL */
     void *progress_ctx;
+    int onnx_optimize;                  /* ONNX: write the graph rewrites of onnx/optimize.h into the file */
+    int onnx_int8;                      /* ONNX: Conv/MatMul/Gemm weights to int8 QDQ (per channel) */
     /* GGUF quantization (gguf_quant.h); NULL = the weights are copied as they are */
     const char *quantize;               /* scheme: Q8_0, Q4_0, Q4_K_M (= Q4_K), Q5_K_M (= Q5_K), Q6_K... */
     const char *calib;                  /* text file: perplexity before and after; NULL = none */
@@ -65,6 +67,11 @@ struct pack_result {
     char version_dir[PATH_MAX_LEN];  /* OUT/<name>/<version> */
     char sha256[65];                 /* of the model file (== the source's) */
     int64_t size;                    /* bytes of the model file */
+    /* with onnx_optimize / onnx_int8: the source's size, what changed, and the largest output
+     * difference between the source and the packaged model on a seeded random input */
+    int64_t size_before;
+    char changes[200];
+    double max_abs_diff, max_ref;
     /* with pack_opts.quantize */
     struct gguf_quant_stats quant;   /* scheme, sizes before/after, tensors per type */
     int has_ppl;                     /* with pack_opts.calib */

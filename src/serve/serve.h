@@ -34,6 +34,8 @@ struct serve_options {
     size_t max_buffered_bytes;  /* --max-buffered-bytes: bodies held at once, default 8 x max_body_bytes */
     unsigned max_conns_per_client; /* --max-connections-per-client, default 1024 */
     int64_t max_elements;       /* --max-elements per tensor, default 16M */
+    int prefix_cache_mb;        /* --prefix-cache-mb: LLM prefix cache cap unless config.json
+                                   sets one; 0 = the built-in default, < 0 = off */
     int poll_ms;                /* --poll-ms, default 1000; 0 = no polling */
     int conn_timeout_s;         /* --conn-timeout: idle connections closed after, default 120 */
     int max_connections;        /* --max-connections: open connections at most, default 4096 */

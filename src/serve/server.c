@@ -282,7 +282,8 @@ int serve_start(const struct serve_options *o, struct serve_server **out, struct
         goto fail;
     }
     struct repo_opts ro = {.root = o->models_dir, .poll_ms = o->poll_ms, .pool = s->pool,
-                           .max_elements = o->max_elements, .metrics = &s->m, .trust_file = o->trust_file};
+                           .max_elements = o->max_elements, .metrics = &s->m, .trust_file = o->trust_file,
+                           .prefix_cache_mb = o->prefix_cache_mb};
     if ((rc = repo_open(&ro, &s->repo, err)) < 0)
         goto fail;
     /* half the threads (at least one) parse large bodies, so HTTP workers never do */

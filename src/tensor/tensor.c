@@ -188,3 +188,38 @@ uint16_t inferd_fp32_to_bf16(float f)
     x += 0x7fff + ((x >> 16) & 1);
     return (uint16_t)(x >> 16);
 }
+
+int64_t inferd_bytes_count(const void *data, size_t nbytes)
+{
+    const unsigned char *p = data;
+    size_t at = 0;
+    int64_t n = 0;
+    while (at < nbytes) {
+        if (nbytes - at < 4)
+            return -1;
+        uint32_t len = (uint32_t)p[at] | (uint32_t)p[at + 1] << 8 | (uint32_t)p[at + 2] << 16 |
+                       (uint32_t)p[at + 3] << 24;
+        at += 4;
+        if (len > nbytes - at)
+            return -1;
+        at += len;
+        n++;
+    }
+    return n;
+}
+
+size_t inferd_bytes_offset(const void *data, size_t nbytes, int64_t k)
+{
+    const unsigned char *p = data;
+    size_t at = 0;
+    for (; k > 0; k--) {
+        if (nbytes - at < 4)
+            return nbytes;
+        uint32_t len = (uint32_t)p[at] | (uint32_t)p[at + 1] << 8 | (uint32_t)p[at + 2] << 16 |
+                       (uint32_t)p[at + 3] << 24;
+        if (len > nbytes - at - 4)
+            return nbytes;
+        at += 4 + len;
+    }
+    return at;
+}

@@ -1,7 +1,8 @@
 /* fuzz_llm_tools.c — libFuzzer driver for tool calling: any request body goes through
- * llm_tools_parse (ChatML or Llama 3.1 template), the message rewrite and the forced-call grammar
- * (refused with a reason, or a grammar the parser accepts); any bytes go through
- * llm_tools_extract as model output (calls with string arguments, or none). */
+ * llm_tools_parse (ChatML, Llama 3.1 or Mistral v3 template), the message rewrite and the
+ * forced-call grammar (refused with a reason, or a grammar the parser accepts); any bytes go
+ * through llm_tools_extract as model output (calls with string arguments, or none) and
+ * llm_tools_scan (parts inside the text, in order). */
 #include "llm/grammar.h"
 #include "serve/routes/llm_tools.h"
 
@@ -12,8 +13,15 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     size_t i;
-    for (int llama = 0; llama < 2; llama++) {
-        struct llm_tools syn = {.llama = llama};
+    for (int syntax = LLM_TOOLS_HERMES; syntax <= LLM_TOOLS_MISTRAL; syntax++) {
+        struct llm_tools syn = {.syntax = (enum llm_tools_syntax)syntax};
+        struct llm_tools_part parts[8];
+        int bad, n = llm_tools_scan(&syn, (const char *)data, size, parts, 8, &bad);
+        for (int k = 0; k < n; k++)
+            if (parts[k].name_off + parts[k].name_len > size || parts[k].args_off + parts[k].args_len > size ||
+                parts[k].name_len == 0 || parts[k].args_len == 0 || data[parts[k].args_off] != '{' ||
+                (k > 0 && parts[k].args_off <= parts[k - 1].args_off))
+                abort();
         json_t *calls = NULL, *c;
         char *content = NULL;
         if (llm_tools_extract(&syn, (const char *)data, size, "call_f", &calls, &content) == 0) {
@@ -34,7 +42,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     }
     struct chat_tmpl tmpl;
-    chat_tmpl_from_name(size % 2 ? "llama3.1" : "chatml", &tmpl);
+    chat_tmpl_from_name(size % 3 == 2 ? "mistral-v3" : size % 3 ? "llama3.1" : "chatml", &tmpl);
     struct llm_tools t;
     struct inferd_err err = {0};
     char param[64];

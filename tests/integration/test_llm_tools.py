@@ -1,12 +1,12 @@
 """test_llm_tools.py — OpenAI tool calling on the ChatML (Hermes / Qwen 2.5) and Llama 3.1
-templates:
+templates (Mistral and Ollama's /api/chat: test_llm_tools_more.py):
 tools rendered into the system turn, assistant tool_calls and tool results rendered as
 Qwen 2.5's template writes them (checked by token count against /tokenize of the expected
 text), tool_choice "required" and named forced by the grammar on a random-weight model (its
 free output is gibberish: every forced call must parse and its arguments validate),
-streamed tool_call deltas that join into the same call, "auto" and "none" answers that are
-well-formed either way, and the 400s (bad tools, tool_choice, tool messages, a template
-without tool calling).
+streamed tool_call deltas (a head, then the arguments in pieces) that join into the same
+call, "auto" and "none" answers that are well-formed either way, and the 400s (bad tools,
+tool_choice, tool messages, a template without tool calling).
 """
 import json
 import os
@@ -59,6 +59,28 @@ def check_call(t, call, names, what):
     t.check(not errs, "%s: arguments %r: %s" % (what, args, errs))
 
 
+def stream_calls(r):
+    """The tool calls of an SSE answer as OpenAI clients join them: a head delta (index, id,
+    type, name, "" arguments), then argument pieces. Returns (calls by index with "pieces"
+    counted and "head_ok", finish_reason, content)."""
+    calls, content, finish = {}, "", None
+    for block in r.body.decode().split("\n\n"):
+        if block.startswith("data: {"):
+            for ch in json.loads(block[6:])["choices"]:
+                content += ch["delta"].get("content") or ""
+                finish = ch.get("finish_reason") or finish
+                for d in ch["delta"].get("tool_calls") or []:
+                    fn = d.get("function") or {}
+                    if d["index"] not in calls:
+                        calls[d["index"]] = {"id": d.get("id"), "name": fn.get("name") or "", "arguments": "",
+                                             "pieces": 0, "head_ok": d.get("type") == "function"}
+                    c = calls[d["index"]]
+                    if fn.get("arguments"):
+                        c["arguments"] += fn["arguments"]
+                        c["pieces"] += 1
+    return [calls[k] for k in sorted(calls)], finish, content
+
+
 def tojson(v):
     return json.dumps(v, ensure_ascii=False)
 
@@ -99,6 +121,40 @@ def main():
                 t.check(len(calls) == 1 and ch["message"]["content"] is None, "%s: %r" % (what, ch["message"]))
                 for c in calls:
                     check_call(t, c, [x["function"]["name"] for x in tools], what)
+        # -- n > 1: every choice a forced, valid call of its own (ids unique across choices) --
+        r = chat(s, "tiny", {"tools": [WEATHER, TIME], "tool_choice": "required", "seed": 7, "n": 3})
+        if t.check(r.status == 200 and len(r.json()["choices"]) == 3, "n=3: %r" % r):
+            whole_n = {ch["index"]: ch["message"].get("tool_calls") or [] for ch in r.json()["choices"]}
+            ids = []
+            for ch in r.json()["choices"]:
+                calls = ch["message"].get("tool_calls") or []
+                t.check(ch["finish_reason"] == "tool_calls" and len(calls) == 1, "n=3 choice %r" % ch)
+                for c in calls:
+                    check_call(t, c, ["get_weather", "get_time"], "n=3 choice %d" % ch["index"])
+                    ids.append(c["id"])
+            t.check(len(set(ids)) == 3, "n=3 ids: %r" % ids)
+            # streamed: each choice's calls in its own deltas, joining into that choice's call
+            r = chat(s, "tiny", {"tools": [WEATHER, TIME], "tool_choice": "required", "seed": 7, "n": 3,
+                                 "stream": True})
+            per = {}
+            for block in r.body.decode().split("\n\n"):
+                if block.startswith("data: {"):
+                    for ch in json.loads(block[6:])["choices"]:
+                        p = per.setdefault(ch["index"], {"finish": None, "calls": {}})
+                        p["finish"] = ch.get("finish_reason") or p["finish"]
+                        for d in ch["delta"].get("tool_calls") or []:
+                            c = p["calls"].setdefault(d["index"], {"id": None, "name": "", "arguments": ""})
+                            c["id"] = d.get("id") or c["id"]
+                            c["name"] += (d.get("function") or {}).get("name") or ""
+                            c["arguments"] += (d.get("function") or {}).get("arguments") or ""
+            t.check(sorted(per) == [0, 1, 2], "n=3 stream choices: %r" % per)
+            for i, p in per.items():
+                got = [(c["name"], c["arguments"]) for c in p["calls"].values()]
+                want = [(w["function"]["name"], w["function"]["arguments"]) for w in whole_n.get(i, [])]
+                t.check(p["finish"] == "tool_calls" and got == want and
+                        all(c["id"].endswith(("_0" if i == 0 else "_c%d_0" % i)) for c in p["calls"].values()),
+                        "n=3 stream choice %d: %r vs %r" % (i, p, want))
+
         # -- named: that function, arguments valid under its schema --
         for seed in (4, 5):
             r = chat(s, "tiny", {"tools": [WEATHER, TIME], "seed": seed,
@@ -115,23 +171,23 @@ def main():
         body = {"tools": [WEATHER], "tool_choice": "required", "temperature": 0}  # greedy: streams equal
         whole = chat(s, "tiny", body).json()["choices"][0]["message"]["tool_calls"][0]
         r = chat(s, "tiny", dict(body, stream=True))
-        calls, content, finish = {}, "", None
-        for block in r.body.decode().split("\n\n"):
-            if block.startswith("data: {"):
-                for ch in json.loads(block[6:])["choices"]:
-                    content += ch["delta"].get("content") or ""
-                    finish = ch.get("finish_reason") or finish
-                    for d in ch["delta"].get("tool_calls") or []:
-                        c = calls.setdefault(d["index"], {"id": None, "name": "", "arguments": ""})
-                        c["id"] = d.get("id") or c["id"]
-                        c["name"] += (d.get("function") or {}).get("name") or ""
-                        c["arguments"] += (d.get("function") or {}).get("arguments") or ""
-        t.check(finish == "tool_calls" and content == "" and list(calls) == [0], "stream: %r %r %r" %
+        calls, finish, content = stream_calls(r)
+        t.check(finish == "tool_calls" and content == "" and len(calls) == 1, "stream: %r %r %r" %
                 (finish, content, calls))
-        if calls:
-            t.check(calls[0]["name"] == whole["function"]["name"] and
-                    json.loads(calls[0]["arguments"]) == json.loads(whole["function"]["arguments"]) and
+        if calls:  # the arguments came in pieces as generated, and join into the whole answer's text
+            t.check(calls[0]["name"] == whole["function"]["name"] and calls[0]["pieces"] > 1 and
+                    calls[0]["arguments"] == whole["function"]["arguments"] and calls[0]["head_ok"] and
                     calls[0]["id"].startswith("call_"), "stream call %r vs %r" % (calls[0], whole))
+
+        # -- a stream cut inside the call (greedy: the same tokens as the whole answer, fewer of
+        # them): finish "length", the head sent, the arguments a prefix of the whole call's --
+        k = chat(s, "tiny", body).json()["usage"]["completion_tokens"]
+        for m in (k - 1,):
+            cut, finish, content = stream_calls(chat(s, "tiny", dict(body, stream=True, max_tokens=m)))
+            ok = finish == "length" and (
+                (len(cut) == 1 and cut[0]["name"] == whole["function"]["name"] and
+                 whole["function"]["arguments"].startswith(cut[0]["arguments"])) or (not cut and m < k - 1))
+            t.check(ok, "stream cut at %d of %d tokens: %r %r %r" % (m, k, finish, cut, content))
 
         # -- auto and none: a well-formed answer either way --
         for choice in ("auto", "none", None):
@@ -197,13 +253,9 @@ def main():
         body = {"tools": [WEATHER], "tool_choice": "required", "temperature": 0}
         whole = chat(s, "tiny-llama31", body).json()["choices"][0]["message"]["tool_calls"][0]
         r = chat(s, "tiny-llama31", dict(body, stream=True))
-        got, finish = [], None
-        for block in r.body.decode().split("\n\n"):
-            if block.startswith("data: {"):
-                for ch in json.loads(block[6:])["choices"]:
-                    got += ch["delta"].get("tool_calls") or []
-                    finish = ch.get("finish_reason") or finish
-        t.check(finish == "tool_calls" and len(got) == 1 and got[0]["function"] == whole["function"],
+        got, finish, content = stream_calls(r)
+        t.check(finish == "tool_calls" and len(got) == 1 and got[0]["name"] == whole["function"]["name"] and
+                got[0]["arguments"] == whole["function"]["arguments"] and got[0]["pieces"] > 1,
                 "llama3.1 stream: %r %r vs %r" % (finish, got, whole))
         r = chat(s, "tiny-llama31", {"tools": [WEATHER], "seed": 9, "max_tokens": 30, "stream": True})
         t.check(r.status == 200 and r.body.decode().rstrip().endswith("data: [DONE]"), "llama3.1 auto stream: %r" % r)
@@ -241,7 +293,6 @@ def main():
                ({"tool_choice": "required"}, "tool_choice"),
                ({"tools": [WEATHER], "tool_choice": "required", "response_format": {"type": "json_object"}},
                 "tool_choice"),
-               ({"tools": [WEATHER], "n": 2}, "n"),
                ({"tools": [{"type": "function", "function": {"name": "f", "parameters": {
                    "type": "string", "pattern": "a+"}}}], "tool_choice": "required"}, "tools[0]"),
                ({"messages": [{"role": "user", "content": "x"}, {"role": "tool", "content": "r"}]},

@@ -139,5 +139,18 @@ for await (const chunk of ts) {
 }
 check(sfinish === "tool_calls" && sname === "add" && call && sargs === call.function.arguments,
       "streamed tool call joins into the same call");
+// the SDK's stream helper: argument deltas as they are generated (more than one), the
+// assembled call in finalChatCompletion(), parsed_arguments of the strict tool at the end
+const helper = client.beta.chat.completions.stream({ model: toolModel, messages, max_tokens: 200, temperature: 0, tools,
+                                                      tool_choice: "required" });
+let nDeltas = 0, doneArgs = null;
+helper.on("tool_calls.function.arguments.delta", (e) => { if (e.arguments_delta) nDeltas++; });
+helper.on("tool_calls.function.arguments.done", (e) => { doneArgs = e.parsed_arguments; });
+const fin = await helper.finalChatCompletion();
+const hcall = fin.choices[0].message.tool_calls && fin.choices[0].message.tool_calls[0];
+out.tool_arg_deltas = nDeltas;
+check(nDeltas > 1 && hcall && hcall.function.name === "add" && call && hcall.function.arguments === call.function.arguments &&
+      fin.choices[0].finish_reason === "tool_calls" && doneArgs && Number.isInteger(doneArgs.a),
+      "stream helper: argument deltas join into the call, parsed at the end");
 
 report(out);

@@ -78,6 +78,16 @@ try:
     c.check(p.returncode == 0 and "pushed" in p.stdout, "push: %r %r" % (p.stdout, p.stderr))
     p = run("push", "pkg", ref, "-q")
     c.check(p.returncode == 0, "push again (blobs already there): %r" % p.stderr)
+    # a package whose model file changed after pack: refused while it is sent, the tag not made
+    shutil.copytree(os.path.join(tmp, "pkg"), os.path.join(tmp, "pkgbad"))
+    with open(os.path.join(tmp, "pkgbad/mlp/3/model.onnx"), "r+b") as f:
+        f.seek(100)
+        f.write(b"\x7f\x7f\x7f\x7f")
+    p = run("push", "pkgbad", "oci://127.0.0.1:%d/models/bad:1" % port, "-q")
+    c.check(p.returncode == 1 and "sha256 mismatch" in p.stderr and "model.onnx" in p.stderr,
+            "a changed file is refused by push: %r" % p.stderr)
+    c.check(run("pull", "oci://127.0.0.1:%d/models/bad:1" % port, "-o", "badpull", "-q").returncode == 1,
+            "and the tag was not made")
     p = run("pull", ref, "-o", "pulled")
     c.check(p.returncode == 0 and "pulled mlp version 3" in p.stdout, "pull: %r %r" % (p.stdout, p.stderr))
     p = run("verify", "pulled", "--trust", "k.pub")
@@ -98,10 +108,13 @@ try:
         meta = s.get("/v2/models/mlp")
         c.check(meta.status == 200 and meta.json().get("versions") == ["3"], "serves the pulled v3: %r" % meta)
         c.check(run("push", "pkg4", tag, "-q").returncode == 0, "push v4 under the same tag")
+        stale = os.path.join(ocidir, ".pull-00000000deadbeef.partial")  # a half pull of a reference since dropped
+        os.makedirs(os.path.join(stale, "mlp", "1"))
         s.send_signal(signal.SIGHUP)
         c.check(wait_until(lambda: s.get("/v2/models/mlp").json().get("versions") == ["4"], 30),
                 "after SIGHUP the server pulled and serves v4: %r" % s.get("/v2/models/mlp").body)
-        c.check(not [e for e in os.listdir(ocidir) if e.startswith(".pull-")], "no pull folder left")
+        c.check(not [e for e in os.listdir(ocidir) if e.startswith(".pull-")],
+                "no pull folder left, and a dropped reference's half pull is swept: %r" % os.listdir(ocidir))
     # kill -9 at random points of a push: the tag keeps naming a whole package (the old one,
     # or none for a new tag); pushing again completes
     make_mlp(os.path.join(tmp, "big.onnx"), seed=9, din=64, dh=1024, dout=64)
@@ -129,6 +142,27 @@ try:
         p = run("pull", t, "-o", out, "-q")
         c.check(p.returncode == 0 and "version 9" in p.stdout and run("verify", out, "--trust", "k.pub").returncode == 0,
                 "after the re-push #%d the tag names the new package: %r" % (i, p.stdout + p.stderr))
+    # kill -9 at random points of a pull: the folder is absent or whole, and the next pull into
+    # the same folder resumes from what was fetched and ends whole
+    bigref = "oci://127.0.0.1:%d/models/k0:1" % port
+    cut = 0
+    for i in range(5):
+        out = "pk%d" % i
+        proc = subprocess.Popen([BIN, "pull", bigref, "-o", out, "-q"], cwd=tmp, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(0, 0.08))
+        proc.kill()
+        proc.wait()
+        if os.path.exists(os.path.join(tmp, out)):
+            c.check(run("verify", out, "--trust", "k.pub").returncode == 0, "after kill -9 #%d of a pull the folder "
+                    "is whole" % i)
+            continue
+        cut += 1
+        p = run("pull", bigref, "-o", out, "-q")
+        c.check(p.returncode == 0 and run("verify", out, "--trust", "k.pub").returncode == 0
+                and not os.path.exists(os.path.join(tmp, out + ".partial")),
+                "the pull after kill -9 #%d completes: %r" % (i, p.stderr))
+    print("pull killed before it ended %d of 5 times" % cut)
     p = run("pull", "oci://127.0.0.1:%d/models/mlp:nope" % port, "-o", "nope")
     c.check(p.returncode == 1 and "404" in p.stderr and not os.path.exists(os.path.join(tmp, "nope")),
             "an unknown tag: %r" % p.stderr)
@@ -214,6 +248,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             start = int(rng.split("=")[1].split("-")[0])
             part = b[start:]
             return self.send(206, part, [("Content-Range", "bytes %d-%d/%d" % (start, len(b) - 1, len(b)))])
+        if Fake.mode == "long" and b == files["model.onnx"]:  # more bytes than the manifest says
+            return self.send(200, b + b"\0" * 200000)
         if Fake.mode == "drop" and b == files["model.onnx"] and d not in Fake.dropped:
             Fake.dropped.add(d)
             self.send_response(200)
@@ -246,6 +282,12 @@ try:
     p = run("pull", fref, "-o", "b", env={"INFERD_REGISTRY_AUTH": "alice:s3cret"})
     c.check(p.returncode == 0 and run("verify", "b", "--trust", "k.pub").returncode == 0,
             "bearer token flow: %r" % p.stderr)
+    Fake.mode = "long"
+    p = run("pull", fref, "-o", "l")
+    c.check(p.returncode == 1 and "more than the" in p.stderr and "resume" not in p.stderr
+            and not os.path.exists(os.path.join(tmp, "l")), "a blob longer than declared is refused: %r" % p.stderr)
+    c.check(not [f for _, _, fs in os.walk(os.path.join(tmp, "l.partial")) for f in fs if f.endswith(".part")],
+            "and nothing of it is kept to resume from")
     Fake.mode = "drop"
     p = run("pull", fref, "-o", "d")
     c.check(p.returncode == 1 and "pull again to resume" in p.stderr and os.path.isdir(os.path.join(tmp, "d.partial")),

@@ -9,17 +9,23 @@ DELETE to retire a version (admin key).
   climbs out ("../"), an entry for another version, a changed model file (named);
 - under --trust: an unsigned package and a tampered signed one are refused, a signed one
   is READY with signature_verified;
-- DELETE retires a version (then 404), an inference key is refused (401)."""
+- DELETE retires a version (then 404), an inference key is refused (401);
+- kill -9 of the server at random points of a PUT (mid-body, just after the last byte):
+  after a restart the old version serves, the new one is absent or whole, and the next PUT
+  sweeps the dead server's staging folder and completes."""
 import hashlib
 import http.client
 import io
 import json
 import os
+import random
 import shutil
+import socket
 import subprocess
 import sys
 import tarfile
 import tempfile
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import BIN, Checker, Server, make_mlp, mlp_ref, skip  # noqa: E402
@@ -220,6 +226,58 @@ with Server(trepo, "--trust", os.path.join(tmp, "k.pub"), "--poll-ms", "0") as s
             "--trust: a signed package renamed to another version refused: %r %r" % (st, o))
     c.check(index(s).get(("big", "5"), {}).get("state") == "READY", "v5 still READY")
     c.check(not leftovers(trepo), "no staging folder left")
+
+# -- kill -9 of the server during a PUT --
+def verify_versions(repo):
+    ok = True
+    for m in os.listdir(repo):
+        md = os.path.join(repo, m)
+        if m.startswith(".") or not os.path.isdir(md):
+            continue
+        with open(os.path.join(md, "config.json")) as f:
+            json.load(f)
+        for v in os.listdir(md):
+            if v.isdigit():
+                ok = ok and run("verify", os.path.join(md, v)).returncode == 0
+    return ok
+
+
+krepo = os.path.join(tmp, "krepo")
+os.makedirs(krepo)
+c.check(run("register", "p3", "--repo", krepo).returncode == 0, "register v3 as the old state")
+run("pack", "src/big.onnx", "--name", "big", "--version", "6", "-o", "p6", "-q")
+body6 = tar_of("p6")
+rng = random.Random(77)
+flags = ("--admin-key-file", os.path.join(tmp, "admin.keys"), "--api-key-file", os.path.join(tmp, "infer.keys"),
+         "--poll-ms", "0")
+for i in range(6):
+    s = Server(krepo, *flags).start()
+    so = None
+    try:
+        # send the head and a random share of the body (all of it on even tries), then kill -9
+        share = 1.0 if i % 2 == 0 else rng.uniform(0.05, 0.95)
+        so = socket.create_connection(("127.0.0.1", s.port), timeout=30)
+        so.sendall(("PUT /v2/repository/models/big/versions/6 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+                    "Content-Type: application/x-tar\r\nContent-Length: %d\r\n\r\n" % (ADMIN, len(body6))).encode())
+        so.sendall(body6[:int(len(body6) * share)])
+        if share == 1.0:
+            time.sleep(rng.uniform(0, 0.05))
+    finally:
+        s.proc.kill()
+        s.proc.wait()
+        if so:
+            so.close()
+        s.stop()
+    c.check(verify_versions(krepo) and os.path.isdir(os.path.join(krepo, "big", "3")),
+            "after kill -9 #%d (%.0f%% of the body sent) v3 is there and every version is whole" % (i, share * 100))
+    with Server(krepo, *flags) as s:
+        y = infer(s, x)
+        c.check(y is not None and np.allclose(y, mlp_ref(w, x), atol=1e-3),
+                "after kill -9 #%d the model serves (v3, or a whole v6 of the same weights)" % i)
+        st, o = put(s, "big", 6, body6)
+        c.check(st in (200, 201) and o.get("state") == "READY", "the PUT after kill -9 #%d completes: %r %r" % (i, st, o))
+        c.check(not leftovers(krepo), "and the dead server's staging folder is swept: %r" % leftovers(krepo))
+    shutil.rmtree(os.path.join(krepo, "big", "6"))
 
 shutil.rmtree(tmp, ignore_errors=True)
 c.finish()

@@ -5,8 +5,9 @@
   blk.1.attn_v Q8_0, the other 11 matrices Q5_0, norms and rope_freqs F32 as they were), the
   file has llama-quantize's size, and every tensor whose source is F32 has llama-quantize's
   bytes; manifest.json records the scheme, the sizes and the calibration perplexity.
-- Q8_0: the packed model generates, and as far as the engine matches llama.cpp's golden on
-  the shipped llama3-style-q8_0.gguf today, it matches it on ours too.
+- Q8_0: every tensor but output.weight (F16 in our source, F32 behind the shipped file) is
+  byte-identical to the shipped llama3-style-q8_0.gguf; the model generates; how far it and
+  the shipped file follow llama.cpp's golden is printed.
 - IQ4_XS (IQ4_XS and IQ4_NL tensors), Q5_K_M and Q4_K_M files: load, and their perplexity
   with the AVX2 kernels equals the one with the scalar reference kernels
   (INFERD_CPU_DISABLE=all) within 2%.
@@ -87,32 +88,38 @@ p = run("generate", model, "-p", "The old lighthouse keeper", "-n", "8", "--temp
 c.check(p.returncode == 0 and "Q4_K_M" in p.stderr and "generated 8 tokens" in p.stderr,
         "the Q4_K_M model generates: %r" % p.stderr[-400:])
 
-# ---- Q8_0: generation against the golden, as far as the engine matches it on the shipped file ----
+# ---- Q8_0: the shipped Q8_0 file's bytes, and generation ----
+# llama3-style-q8_0.gguf was quantized from the F32 weights; our source holds output.weight
+# as F16 (rounded from those F32 values), so that one tensor may legitimately differ, and with
+# it the generated tokens (the golden's smallest top-1/top-2 margin is 0.0007): the token
+# comparison with llama.cpp's golden is reported, not required; every other tensor must be
+# byte for byte the shipped file's.
 p = run("pack", SRC, "--name", "l3", "-o", "q8", "--quantize", "q8_0", "-q")
 c.check(p.returncode == 0 and "quantized Q8_0" in p.stdout, "pack --quantize q8_0: %r" % p.stderr[-400:])
 ours = os.path.join(tmp, "q8", "l3", "1", "model.gguf")
 shipped = os.path.join(ARCH, "llama3-style-q8_0.gguf")
 golden = os.path.join(ARCH, "golden_llama3-style-q8_0.json")
-if p.returncode == 0 and os.path.isfile(shipped) and os.path.isfile(golden):
-    got = gguf_tensors(ours)
-    c.check(all(v[0] in ("Q8_0", "F32") for v in got.values()) and got["output.weight"][0] == "Q8_0",
-            "Q8_0: every matrix Q8_0")
-    with open(golden) as f:
-        cases = json.load(f)["cases"]
-
-    def gen(path, prompt):
-        r = run("generate", path, "-p", prompt, "-n", "24", "--temp", "0", "-t", "1")
-        return r.returncode, r.stdout.replace("\ufffd", "")
-    for i, case in enumerate(cases):
-        gold = case["text"].replace("\ufffd", "")
-        rs, a = gen(shipped, case["prompt"])
-        rb, b = gen(ours, case["prompt"])
-        k = 0
-        while k < min(len(a), len(gold)) and a[k] == gold[k]:
-            k += 1
-        print("case %d: the engine matches the golden for %d of %d characters on the shipped q8_0" % (i, k, len(gold)))
-        c.check(rs == 0 and rb == 0 and b[:k] == gold[:k], "case %d: our Q8_0 matches the golden as far as the "
-                "shipped file does (%d chars): %r vs %r" % (i, k, b[:k], gold[:k]))
+if p.returncode == 0 and os.path.isfile(shipped):
+    got, ref = gguf_tensors(ours), gguf_tensors(shipped)
+    c.check({k: v[0] for k, v in got.items()} == {k: v[0] for k, v in ref.items()}, "Q8_0: the shipped file's types")
+    differ = sorted(k for k in ref if got.get(k) != ref[k])
+    c.check(differ in ([], ["output.weight"]), "Q8_0: every tensor but output.weight byte-identical to the shipped "
+            "llama3-style-q8_0.gguf: %r" % differ)
+    p = run("generate", ours, "-p", "The old lighthouse keeper", "-n", "8", "--temp", "0", "-t", "1")
+    c.check(p.returncode == 0 and "generated 8 tokens" in p.stderr, "the Q8_0 model generates: %r" % p.stderr[-300:])
+    if os.path.isfile(golden):
+        with open(golden) as f:
+            cases = json.load(f)["cases"]
+        for i, case in enumerate(cases):
+            gold = case["text"].replace("\ufffd", "")
+            outs = []
+            for path in (shipped, ours):
+                r = run("generate", path, "-p", case["prompt"], "-n", "24", "--temp", "0", "-t", "1")
+                outs.append(r.stdout.replace("\ufffd", ""))
+            same = [next((k for k in range(min(len(o), len(gold))) if o[k] != gold[k]), min(len(o), len(gold)))
+                    for o in outs]
+            print("case %d: the golden's first %d / %d characters on the shipped Q8_0, %d on ours" % (
+                i, same[0], len(gold), same[1]))
 
 # ---- mixed files: SIMD kernels against the scalar reference on whole models ----
 # Tolerance 2%: whole-model numbers move with float summation order and Q8_0 activation

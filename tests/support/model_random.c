@@ -1,4 +1,4 @@
-/* model_random.c — random-weight llama/qwen2 GGUF files for tests and benchmarks (test
+/* model_random.c — random-weight llama/qwen2/phi3/gemma2 (and MoE) GGUF files for tests and benchmarks (test
  * support: compiled into the tools and tests that use it, never into the library). */
 #include "support/model_random.h"
 
@@ -53,16 +53,17 @@ static void *bufs_alloc(struct bufs *b, size_t n)
     return m;
 }
 
-/* Adds a (ne0) or (ne0, ne1) tensor of uniform values (center + [-scale, scale]) in type t. */
-static int add_random(struct gguf_writer *w, struct bufs *b, uint64_t *rng, const char *name, enum ggml_type t,
-                      int64_t ne0, int64_t ne1, float center, float scale, struct inferd_err *err)
+/* Adds a (ne0), (ne0, ne1) or (ne0, ne1, ne2) tensor of uniform values (center + [-scale,
+ * scale]) in type t. */
+static int add_random3(struct gguf_writer *w, struct bufs *b, uint64_t *rng, const char *name, enum ggml_type t,
+                       int64_t ne0, int64_t ne1, int64_t ne2, float center, float scale, struct inferd_err *err)
 {
     size_t rs = ggml_row_size(t, ne0);
     const struct kern_type *k = kern_get(t);
     if (!rs || !k || !k->quantize_row)
         return inferd_err_set(err, INFERD_EUNSUPPORTED, "%s: cannot write type %s with %lld columns", name,
                               ggml_type_name(t), (long long)ne0);
-    int64_t rows = ne1 > 0 ? ne1 : 1;
+    int64_t rows = (ne1 > 0 ? ne1 : 1) * (ne2 > 0 ? ne2 : 1);
     unsigned char *data = bufs_alloc(b, rs * (size_t)rows);
     float *row = malloc(sizeof(float) * (size_t)ne0);
     if (!data || !row) {
@@ -75,9 +76,15 @@ static int add_random(struct gguf_writer *w, struct bufs *b, uint64_t *rng, cons
         k->quantize_row(row, data + (size_t)r * rs, ne0);
     }
     free(row);
-    int64_t ne[2] = {ne0, ne1};
-    int rc = gguf_writer_add_tensor(w, name, t, ne1 > 0 ? 2 : 1, ne, data);
+    int64_t ne[3] = {ne0, ne1, ne2};
+    int rc = gguf_writer_add_tensor(w, name, t, ne2 > 0 ? 3 : ne1 > 0 ? 2 : 1, ne, data);
     return rc < 0 ? inferd_err_set(err, rc, "%s: cannot add tensor", name) : 0;
+}
+
+static int add_random(struct gguf_writer *w, struct bufs *b, uint64_t *rng, const char *name, enum ggml_type t,
+                      int64_t ne0, int64_t ne1, float center, float scale, struct inferd_err *err)
+{
+    return add_random3(w, b, rng, name, t, ne0, ne1, 0, center, scale, err);
 }
 
 static int write_vocab(struct gguf_writer *w, int n_vocab, struct inferd_err *err)
@@ -142,7 +149,8 @@ int llm_random_model_write(const char *path, const struct llm_random_spec *s, st
     int rc = INFERD_ENOMEM;
     const char *a = s->arch;
     const int64_t E = s->n_embd, hd = s->n_embd / s->n_head, kvd = hd * s->n_head_kv, F = s->n_ff;
-    int qwen = strcmp(a, "qwen2") == 0;
+    int qwen = strcmp(a, "qwen2") == 0, phi3 = strcmp(a, "phi3") == 0, gemma2 = strcmp(a, "gemma2") == 0;
+    const int64_t X = s->n_expert;
     char key[128];
     if (!w)
         goto fail;
@@ -160,6 +168,13 @@ int llm_random_model_write(const char *path, const struct llm_random_spec *s, st
     KU32("attention.head_count", s->n_head)
     KU32("attention.head_count_kv", s->n_head_kv)
     KU32("rope.dimension_count", hd)
+    if (X > 0) {
+        KU32("expert_count", X)
+        KU32("expert_used_count", s->n_expert_used)
+    }
+    if (s->n_swa > 0) {
+        KU32("attention.sliding_window", s->n_swa)
+    }
 #undef KU32
     snprintf(key, sizeof key, "%s.attention.layer_norm_rms_epsilon", a);
     if ((rc = gguf_writer_set_f32(w, key, 1e-5f)) < 0)
@@ -171,7 +186,10 @@ int llm_random_model_write(const char *path, const struct llm_random_spec *s, st
     }
     if (s->rope_linear_factor > 0) {
         snprintf(key, sizeof key, "%s.rope.scaling.type", a);
-        if ((rc = gguf_writer_set_str(w, key, "linear")) < 0)
+        if ((rc = gguf_writer_set_str(w, key, s->rope_yarn_orig_ctx > 0 ? "yarn" : "linear")) < 0)
+            goto fail;
+        snprintf(key, sizeof key, "%s.rope.scaling.original_context_length", a);
+        if (s->rope_yarn_orig_ctx > 0 && (rc = gguf_writer_set_u32(w, key, (uint32_t)s->rope_yarn_orig_ctx)) < 0)
             goto fail;
         snprintf(key, sizeof key, "%s.rope.scaling.factor", a);
         if ((rc = gguf_writer_set_f32(w, key, s->rope_linear_factor)) < 0)
@@ -185,6 +203,17 @@ int llm_random_model_write(const char *path, const struct llm_random_spec *s, st
         goto fail_msg;
     if (!s->tied && (rc = add_random(w, &b, &rng, "output.weight", s->embd_type, E, s->n_vocab, 0, se, err)) < 0)
         goto fail_msg;
+    if (s->longrope_orig_ctx > 0) { /* divisors in [1, 1.5] (short) and [4, 6] (long) */
+        snprintf(key, sizeof key, "%s.rope.scaling.original_context_length", a);
+        if ((rc = gguf_writer_set_u32(w, key, (uint32_t)s->longrope_orig_ctx)) < 0)
+            goto fail;
+        snprintf(key, sizeof key, "%s.rope.scaling.attn_factor", a);
+        if ((rc = gguf_writer_set_f32(w, key, 1.1f)) < 0)
+            goto fail;
+        if ((rc = add_random(w, &b, &rng, "rope_factors_short.weight", GGML_TYPE_F32, hd / 2, 0, 1.25f, 0.25f, err)) < 0 ||
+            (rc = add_random(w, &b, &rng, "rope_factors_long.weight", GGML_TYPE_F32, hd / 2, 0, 5.f, 1.f, err)) < 0)
+            goto fail_msg;
+    }
     for (int l = 0; l < s->n_layer; l++) {
         char n[64];
 #define T(suffix, t, ne0, ne1, c, sc)                                              \
@@ -192,19 +221,45 @@ int llm_random_model_write(const char *path, const struct llm_random_spec *s, st
     if ((rc = add_random(w, &b, &rng, n, t, ne0, ne1, c, sc, err)) < 0)             \
         goto fail_msg;
         T("attn_norm.weight", GGML_TYPE_F32, E, 0, 1.f, 0.1f)
-        T("attn_q.weight", s->type, E, E, 0, se)
-        T("attn_k.weight", s->type, E, kvd, 0, se)
-        T("attn_v.weight", s->type, E, kvd, 0, se)
+        if (phi3) {
+            T("attn_qkv.weight", s->type, E, E + 2 * kvd, 0, se)
+        } else {
+            T("attn_q.weight", s->type, E, E, 0, se)
+            T("attn_k.weight", s->type, E, kvd, 0, se)
+            T("attn_v.weight", s->type, E, kvd, 0, se)
+        }
         T("attn_output.weight", s->type, E, E, 0, se)
+        if (gemma2) {
+            T("post_attention_norm.weight", GGML_TYPE_F32, E, 0, 1.f, 0.1f)
+        }
         if (qwen) {
             T("attn_q.bias", GGML_TYPE_F32, E, 0, 0, 0.1f)
             T("attn_k.bias", GGML_TYPE_F32, kvd, 0, 0, 0.1f)
             T("attn_v.bias", GGML_TYPE_F32, kvd, 0, 0, 0.1f)
         }
         T("ffn_norm.weight", GGML_TYPE_F32, E, 0, 1.f, 0.1f)
-        T("ffn_gate.weight", s->type, E, F, 0, se)
-        T("ffn_up.weight", s->type, E, F, 0, se)
-        T("ffn_down.weight", s->type, F, E, 0, sf)
+        if (X > 0) {
+            T("ffn_gate_inp.weight", GGML_TYPE_F32, E, X, 0, se)
+            snprintf(n, sizeof n, "blk.%d.ffn_gate_exps.weight", l);
+            if ((rc = add_random3(w, &b, &rng, n, s->type, E, F, X, 0, se, err)) < 0)
+                goto fail_msg;
+            snprintf(n, sizeof n, "blk.%d.ffn_up_exps.weight", l);
+            if ((rc = add_random3(w, &b, &rng, n, s->type, E, F, X, 0, se, err)) < 0)
+                goto fail_msg;
+            snprintf(n, sizeof n, "blk.%d.ffn_down_exps.weight", l);
+            if ((rc = add_random3(w, &b, &rng, n, s->type, F, E, X, 0, sf, err)) < 0)
+                goto fail_msg;
+        } else if (phi3) {
+            T("ffn_up.weight", s->type, E, 2 * F, 0, se)
+            T("ffn_down.weight", s->type, F, E, 0, sf)
+        } else {
+            T("ffn_gate.weight", s->type, E, F, 0, se)
+            T("ffn_up.weight", s->type, E, F, 0, se)
+            T("ffn_down.weight", s->type, F, E, 0, sf)
+        }
+        if (gemma2) {
+            T("post_ffw_norm.weight", GGML_TYPE_F32, E, 0, 1.f, 0.1f)
+        }
 #undef T
     }
     if ((rc = gguf_writer_write(w, path, err)) < 0)

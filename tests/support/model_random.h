@@ -1,4 +1,5 @@
-/* model_random.h — writes GGUF models with random weights of any llama-family shape, for the
+/* model_random.h — writes GGUF models with random weights of any llama-family shape (also
+ * phi3, gemma2 and Mixtral-style MoE layouts), for the
  * unit tests (tiny models) and the benchmark (a TinyLlama-1.1B-shaped model in Q8_0/Q4_0).
  * Weights are uniform in +-1/sqrt(fan_in) so activations stay in a sane range; every 2-D
  * weight is stored in spec.type (quantized with our quantizers), norms and biases in F32.
@@ -19,15 +20,19 @@
 #include "llm/gguf.h"
 
 struct llm_random_spec {
-    const char *arch;           /* "llama" or "qwen2" */
+    const char *arch;           /* "llama", "qwen2", "phi3" (fused qkv / gate-up) or "gemma2" */
     int n_vocab, n_embd, n_layer, n_head, n_head_kv, n_ff, n_ctx;
     enum ggml_type type;        /* 2-D weights: any type with a quantizer */
     enum ggml_type embd_type;   /* token_embd and output */
     int tied;                   /* 1: no output.weight (output = token_embd) */
     float rope_base;            /* 0 = leave the key out (10000) */
     float rope_linear_factor;   /* 0 = no rope.scaling keys */
+    int rope_yarn_orig_ctx;     /* > 0: scaling type yarn (factor rope_linear_factor) from this context */
+    int longrope_orig_ctx;      /* > 0: LongRoPE factors (rope_factors_{long,short}) over this context */
     uint64_t seed;
     int vocab;                  /* 1: write a tokenizer (needs n_vocab >= 259) */
+    int n_expert, n_expert_used;/* llama only: > 0 writes a Mixtral-style MoE FFN */
+    int n_swa;                  /* phi3, gemma2: attention.sliding_window (0: leave out) */
 };
 
 /* 300-token, 64-dim, 2-layer llama with GQA (4 heads, 2 kv heads), F32, vocab written. */

@@ -80,4 +80,25 @@ static inline uint16_t bf16_from_f32(float f)
     return (uint16_t)((u + (0x7fffu + ((u >> 16) & 1))) >> 16);
 }
 
+/* f -> nearest half (ties to even) -> float, the value ggml computes with after converting
+ * an activation to f16. Normal half range by rounding the float's mantissa to 10 bits;
+ * subnormals, overflow, inf and NaN through the two conversions. */
+static inline float fp16_round(float f)
+{
+    uint32_t u = fp16_f32_bits(f), a = u & 0x7fffffffu;
+    if (a >= 0x38800000u && a < 0x477ff000u) /* [2^-14, 65520): rounds to a normal half */
+        return fp16_bits_f32((u + 0xfffu + ((u >> 13) & 1u)) & ~0x1fffu);
+    return fp16_to_f32(fp16_from_f32(f));
+}
+
+/* fp16_round for f in [0, 1] (probabilities) without a branch, so loops over it vectorize:
+ * half normals (f >= 2^-14) by rounding the mantissa to 10 bits, half subnormals (multiples
+ * of 2^-24) by adding and removing 0.5, whose float ulp is 2^-24 (ties to even both ways). */
+static inline float fp16_round_unit(float f)
+{
+    uint32_t u = fp16_f32_bits(f);
+    float sub = (f + 0.5f) - 0.5f, norm = fp16_bits_f32((u + 0xfffu + ((u >> 13) & 1u)) & ~0x1fffu);
+    return u < 0x38800000u ? sub : norm;
+}
+
 #endif

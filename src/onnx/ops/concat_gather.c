@@ -46,7 +46,7 @@ static int concat_exec(const struct ox_ctx *c, const struct ox_node *n, struct o
     if (rc < 0)
         return rc;
     struct ox_tensor *y = out[0];
-    size_t es = inferd_dtype_size(y->dt);
+    size_t es = ox_dtype_size(y->dt);
     int64_t outer = 1, inner = 1;
     for (int d = 0; d < y->rank; d++) {
         if (d < axis)
@@ -101,7 +101,7 @@ static int gather_exec(const struct ox_ctx *c, const struct ox_node *n, struct o
     int rc = ox_axis(ox_attr_int(n, "axis", 0), x->rank, &axis, n, "axis", err);
     if (rc < 0)
         return rc;
-    size_t es = inferd_dtype_size(x->dt);
+    size_t es = ox_dtype_size(x->dt);
     int64_t outer = 1, inner = 1, d = x->dims[axis];
     for (int k = 0; k < x->rank; k++) {
         if (k < axis)

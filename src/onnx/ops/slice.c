@@ -105,7 +105,7 @@ static int slice_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox
     struct ox_tensor *y = out[0];
     if (y->numel == 0)
         return 0;
-    size_t es = inferd_dtype_size(x->dt);
+    size_t es = ox_dtype_size(x->dt);
     int rank = x->rank;
     int64_t istr[INFERD_MAX_RANK], s = 1, base = 0;
     for (int d = rank - 1; d >= 0; d--) {

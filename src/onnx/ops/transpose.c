@@ -66,7 +66,7 @@ static int tr_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_te
     }
     for (int d = 0; d < rank; d++)
         pstr[d] = istr[perm[d]];
-    size_t es = inferd_dtype_size(x->dt);
+    size_t es = ox_dtype_size(x->dt);
     const char *xv = x->data;
     char *yv = y->data;
     int64_t inner = y->dims[rank - 1], is = pstr[rank - 1];

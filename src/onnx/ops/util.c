@@ -25,13 +25,18 @@ int ox_set_shape(struct ox_tensor *t, enum inferd_dtype dt, int rank, const int6
     if (rank)
         memcpy(t->dims, dims, (size_t)rank * sizeof *dims);
     t->numel = inferd_shape_numel(rank, t->dims);
-    size_t es = inferd_dtype_size(dt);
+    size_t es = ox_dtype_size(dt);
     if (t->numel < 0 || es == 0 || (uint64_t)t->numel > (uint64_t)1 << 40)
         return inferd_err_set(err, INFERD_ETOOLARGE, "output shape is invalid or too large");
     t->nbytes = (size_t)t->numel * es;
     t->is_const = 0;
     t->data = NULL;
     return 0;
+}
+
+size_t ox_dtype_size(enum inferd_dtype dt)
+{
+    return dt == INFERD_BYTES ? sizeof(struct ox_str) : inferd_dtype_size(dt);
 }
 
 int ox_axis(int64_t axis, int rank, int64_t *out, const struct ox_node *n, const char *what,

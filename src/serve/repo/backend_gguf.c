@@ -16,13 +16,14 @@
 static int read_config(const struct model_config *cfg, struct llm_model *lm, struct llm_sched_config *sc,
                        char *tmpl_name, size_t tmpl_cap, struct inferd_err *err)
 {
-    int rc, seed = -1;
+    int rc, seed = -1, prefix_mb = -1;
     if ((rc = config_int(cfg, "context_size", 0, 1 << 24, &sc->n_ctx, err)) < 0 ||
         (rc = config_int(cfg, "n_ctx", 0, 1 << 24, &sc->n_ctx, err)) < 0 ||
         (rc = config_int(cfg, "parallel", 1, 256, &sc->n_seq, err)) < 0 ||
         (rc = config_int(cfg, "n_batch", 1, 1 << 16, &sc->n_batch, err)) < 0 ||
         (rc = config_int(cfg, "max_queue_size", 1, 1 << 20, &sc->max_queue, err)) < 0 ||
         (rc = config_int(cfg, "max_running_per_key", 0, 256, &sc->max_running_per_client, err)) < 0 ||
+        (rc = config_int(cfg, "prefix_cache_mb", 0, 1 << 20, &prefix_mb, err)) < 0 ||
         (rc = config_int(cfg, "max_tokens", 1, 1 << 24, &lm->max_tokens, err)) < 0 ||
         (rc = config_int(cfg, "top_k", 0, 1 << 20, &lm->defaults.top_k, err)) < 0 ||
         (rc = config_int(cfg, "seed", 0, INT_MAX, &seed, err)) < 0 ||
@@ -31,10 +32,13 @@ static int read_config(const struct model_config *cfg, struct llm_model *lm, str
         (rc = config_float(cfg, "min_p", 0, 1, &lm->defaults.min_p, err)) < 0 ||
         (rc = config_float(cfg, "repeat_penalty", 0, 10, &lm->defaults.repeat_penalty, err)) < 0 ||
         (rc = config_bool(cfg, "embeddings", &sc->embeddings, err)) < 0 ||
+        (rc = config_bool(cfg, "kv_unified", &sc->kv_unified, err)) < 0 ||
         (rc = config_string(cfg, "chat_template", tmpl_name, tmpl_cap, err)) < 0)
         return rc;
     if (seed >= 0)
         lm->defaults.seed = (uint64_t)seed;
+    if (prefix_mb >= 0) /* 0 turns the prefix cache off; absent keeps the scheduler's default */
+        sc->prefix_cache_mb = prefix_mb > 0 ? prefix_mb : -1;
     return 0;
 }
 
@@ -47,7 +51,8 @@ static int gguf_load(const struct backend_load *ld, void **model, struct inferd_
     snprintf(lm->name, sizeof lm->name, "%s", ld->name);
     lm->defaults = (struct inferd_llm_sampling){.temperature = 1.0f, .top_k = 0, .top_p = 1.0f, .min_p = 0.0f,
                                                 .repeat_penalty = 1.0f, .penalty_last_n = 64, .seed = UINT64_MAX};
-    struct llm_sched_config sc = {.n_seq = 4, .embeddings = 1, .model_name = lm->name, .metrics = ld->metrics};
+    struct llm_sched_config sc = {.n_seq = 4, .embeddings = 1, .model_name = lm->name, .metrics = ld->metrics,
+                                  .prefix_cache_mb = ld->prefix_cache_mb};
     int rc = read_config(ld->cfg, lm, &sc, tmpl_name, sizeof tmpl_name, err);
     if (rc < 0)
         goto fail;

@@ -8,6 +8,8 @@
  *   "parallel": sequences decoded together = slots (default 4)
  *   "n_batch": tokens per decode step (default 512)
  *   "max_queue_size": requests waiting beyond the slots (default 64)
+ *   "prefix_cache_mb": cap of the prefix cache of KV blocks (default 256; 0 = off)
+ *   "kv_unified": every sequence may use the whole context (shared pages; a full cache preempts)
  *   "chat_template": a family name ("chatml", "llama3", ...) overriding detection
  *   "max_tokens": default generation cap (default: until the sequence's context is full)
  *   "temperature", "top_p", "top_k", "min_p", "repeat_penalty", "seed": default sampling

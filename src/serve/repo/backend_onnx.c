@@ -1,18 +1,62 @@
 /* backend_onnx.c — the ONNX backend: the repository's view of include/inferd/onnx.h. */
 #include "serve/repo/backend.h"
 
+#include "base/log.h"
 #include "inferd/onnx.h"
+#include "serve/repo/repo_config.h"
+
+#include <jansson.h>
 
 #include <stdio.h>
 #include <string.h>
+
+/* config.json "graph_optimizations": false (none), or an object switching each load-time
+ * rewrite: {"constant_folding", "identity", "batchnorm", "dead_nodes"} (true by default). */
+static int graph_opts(const struct model_config *cfg, unsigned *off, struct inferd_err *err)
+{
+    static const struct { const char *key; unsigned bit; } sw[] = {
+        {"constant_folding", INFERD_ONNX_OPT_FOLD}, {"identity", INFERD_ONNX_OPT_IDENTITY},
+        {"batchnorm", INFERD_ONNX_OPT_BN}, {"dead_nodes", INFERD_ONNX_OPT_DCE}};
+    const json_t *g = cfg && cfg->json ? json_object_get(cfg->json, "graph_optimizations") : NULL;
+    *off = 0;
+    if (!g || json_is_true(g))
+        return 0;
+    if (json_is_false(g)) {
+        *off = INFERD_ONNX_OPT_ALL;
+        return 0;
+    }
+    if (!json_is_object(g))
+        return inferd_err_set(err, INFERD_EINVAL, "config.json: graph_optimizations: not true, false or an object");
+    const char *k;
+    const json_t *v;
+    json_object_foreach((json_t *)g, k, v) {
+        size_t i = 0;
+        while (i < sizeof sw / sizeof *sw && strcmp(sw[i].key, k) != 0)
+            i++;
+        if (i == sizeof sw / sizeof *sw)
+            return inferd_err_set(err, INFERD_EINVAL,
+                                  "config.json: graph_optimizations.%s: unknown (constant_folding, identity, batchnorm, "
+                                  "dead_nodes)", k);
+        if (!json_is_boolean(v))
+            return inferd_err_set(err, INFERD_EINVAL, "config.json: graph_optimizations.%s: not true or false", k);
+        if (json_is_false(v))
+            *off |= sw[i].bit;
+    }
+    return 0;
+}
 
 static int onnx_load(const struct backend_load *ld, void **model, struct inferd_err *err)
 {
     struct inferd_onnx_options o = {.pool = ld->pool, .max_elements = ld->max_elements};
     struct inferd_onnx_model *m = NULL;
-    int rc = inferd_onnx_load(ld->path, &o, &m, err);
+    int rc = graph_opts(ld->cfg, &o.graph_opt_off, err);
+    if (rc == 0)
+        rc = inferd_onnx_load(ld->path, &o, &m, err);
     if (rc < 0)
         return rc;
+    log_json(LOG_INFO, "graph optimized",
+             json_pack("{s:s,s:I,s:s}", "model", ld->name, "version", (json_int_t)ld->version, "rewrites",
+                       inferd_onnx_graph_summary(m)));
     *model = m;
     return 0;
 }

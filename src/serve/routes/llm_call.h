@@ -24,6 +24,16 @@
 
 struct llm_call;
 struct model_version;
+
+/* A tool-calling chat stream of one choice (MHD thread only). */
+struct llm_tool_stream {
+    struct buf hold;                /* generated text not yet sent (may open a call) */
+    int state;                      /* LLM_TOOLS_STREAM_* of the held text */
+    int opened;                     /* calls whose id and name were sent */
+    int cur;                        /* the call whose arguments are being sent */
+    size_t args_sent;               /* bytes of cur's arguments sent */
+    int index;                      /* the choice */
+};
 struct llm_model;
 
 /* How one protocol speaks. Every callback runs with the call alive; none may finish it. */
@@ -71,10 +81,10 @@ struct llm_call {
     int n_ended;
     char *echo;                     /* owned: the prompt text echoed before each choice, or NULL */
     size_t echo_len;
-    /* OpenAI tool calling (chat) */
+    /* tool calling (chat; OpenAI and Ollama) */
     struct llm_tools tools;         /* owned */
-    struct buf tool_hold;           /* stream: generated text not yet sent (may open a call) */
-    int tool_state;                 /* stream: LLM_TOOLS_STREAM_* of the held text */
+    struct llm_tool_stream tool;    /* stream of one choice */
+    struct llm_tool_stream *tool_n; /* owned, n_jobs: a stream of several choices (each its own) */
 };
 
 /* Opens the call of a generation or embeddings route: the call (freed with the request),

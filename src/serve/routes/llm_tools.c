@@ -1,5 +1,7 @@
-/* llm_tools.c — tool calling for the Hermes / Qwen 2.5 (ChatML) family (see llm_tools.h).
- * The text written follows Qwen2.5-7B-Instruct's tokenizer_config.json chat template. */
+/* llm_tools.c — tool calling for the Hermes / Qwen 2.5 (ChatML), Llama 3.1 and Mistral v3
+ * families (see llm_tools.h). The text written follows the models' own chat templates
+ * (Qwen2.5-7B-Instruct's, Llama-3.1-8B-Instruct's, Mistral-7B-Instruct-v0.3's
+ * tokenizer_config.json). Stream scanning is in llm_tools_scan.c. */
 #include "serve/routes/llm_tools.h"
 
 #include <stdio.h>
@@ -7,6 +9,7 @@
 #include <string.h>
 
 #include "base/buf.h"
+#include "base/hash.h"
 #include "llm/grammar.h"
 #include "llm/json_schema.h"
 
@@ -137,14 +140,17 @@ int llm_tools_parse(const json_t *root, const struct chat_tmpl *tmpl, struct llm
             has_tool_parts = 1;
         }
     }
-    t->llama = tmpl->family == CHAT_TMPL_LLAMA3 && (tmpl->flags & CHAT_TMPL_F_DATE_HEADER);
-    int supported = tmpl->family == CHAT_TMPL_CHATML || t->llama;
+    int llama = tmpl->family == CHAT_TMPL_LLAMA3 && (tmpl->flags & CHAT_TMPL_F_DATE_HEADER);
+    int mistral = tmpl->family == CHAT_TMPL_MISTRAL_V3 || tmpl->family == CHAT_TMPL_MISTRAL_V3_TEKKEN ||
+                  (tmpl->family == CHAT_TMPL_MISTRAL_V1 && (tmpl->flags & CHAT_TMPL_F_TOOLS));
+    t->syntax = llama ? LLM_TOOLS_LLAMA : mistral ? LLM_TOOLS_MISTRAL : LLM_TOOLS_HERMES;
+    int supported = tmpl->family == CHAT_TMPL_CHATML || llama || mistral;
     if (!supported && (t->choice != LLM_TOOLS_NONE || has_tool_parts))
         FAIL(t->choice != LLM_TOOLS_NONE ? "tools" : "messages",
              "%s: this model's chat template (%s) has no tool calling", t->choice != LLM_TOOLS_NONE ? "tools" : "messages",
              chat_tmpl_name(tmpl->family));
     t->active = t->choice != LLM_TOOLS_NONE;
-    if (t->llama) {
+    if (t->syntax == LLM_TOOLS_LLAMA) {
         json_array_foreach(msgs, i, m) {
             char p[64];
             snprintf(p, sizeof p, "messages[%zu].tool_calls", i);
@@ -244,6 +250,113 @@ static int llama_messages(struct llm_tools *t, const json_t *jm, const struct ch
     return 0;
 }
 
+/* A Mistral call id: 9 letters and digits (the template refuses others). An id that is
+ * not one is replaced by 9 characters of its hash, the same for the call and its result. */
+static void mistral_id(const char *id, char out[10])
+{
+    static const char ALNUM[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    size_t n = id ? strlen(id) : 0, ok = n == 9;
+    for (size_t i = 0; ok && i < n; i++)
+        ok = (id[i] >= 'a' && id[i] <= 'z') || (id[i] >= 'A' && id[i] <= 'Z') || (id[i] >= '0' && id[i] <= '9');
+    if (ok) {
+        memcpy(out, id, 10);
+        return;
+    }
+    uint64_t h = hash_fnv1a(HASH_FNV1A_SEED, id ? id : "", n);
+    for (int i = 0; i < 9; i++, h /= 62)
+        out[i] = ALNUM[h % 62];
+    out[9] = 0;
+}
+
+/* Mistral v3's template: the tools ([AVAILABLE_TOOLS] [..][/AVAILABLE_TOOLS], each tool
+ * {"type": "function", "function": {..}} with string members written unescaped, as the
+ * template does) just before the last user turn, which also carries the system text;
+ * calls as [TOOL_CALLS] [{"name": .., "arguments": {..}, "id": ".."}, ..]</s>; results as
+ * [TOOL_RESULTS] {"content": .., "call_id": ".."}[/TOOL_RESULTS]. v3-tekken writes no
+ * space after the markers. */
+static int mistral_messages(struct llm_tools *t, const json_t *jm, const struct chat_msg *msgs, int n,
+                            const struct chat_msg **out, int *n_out, struct inferd_err *err)
+{
+    const char *sp = t->tmpl.family == CHAT_TMPL_MISTRAL_V3_TEKKEN ? "" : " ";
+    int k = 0, i = 0, last_user = -1;
+    const struct chat_msg *sys = NULL;
+    struct buf b;
+    free(t->msgs); /* up to two more: the tools and the moved system turn */
+    if (!(t->msgs = calloc((size_t)n + 2, sizeof *t->msgs)))
+        return inferd_err_set(err, INFERD_ENOMEM, "messages: out of memory");
+    if (n > 0 && strcmp(msgs[0].role, "system") == 0 && t->active) /* without tools: where it was */
+        sys = &msgs[i++];
+    for (int x = i; x < n; x++)
+        if (strcmp(msgs[x].role, "user") == 0)
+            last_user = x;
+    if (sys && last_user < 0) /* no user turn to carry it: where it was */
+        t->msgs[k++] = *sys;
+    for (; i < n; i++) {
+        const json_t *m = json_array_get(jm, (size_t)i), *calls = json_object_get(m, "tool_calls"), *call;
+        char id[10];
+        if (i == last_user && t->active) {
+            buf_init(&b, 1 << 24);
+            buf_printf(&b, "[AVAILABLE_TOOLS]%s[", sp);
+            size_t x;
+            const json_t *tool;
+            json_array_foreach(t->tools, x, tool) {
+                const json_t *fn = json_object_get(tool, "function"), *val;
+                const char *key;
+                int first = 1;
+                buf_printf(&b, "%s{\"type\": \"function\", \"function\": {", x ? ", " : "");
+                json_object_foreach((json_t *)fn, key, val) {
+                    if (strcmp(key, "return") == 0)
+                        continue;
+                    buf_printf(&b, "%s\"%s\": ", first ? "" : ", ", key);
+                    if (json_is_string(val))
+                        buf_printf(&b, "\"%s\"", json_string_value(val));
+                    else
+                        put_json(&b, val);
+                    first = 0;
+                }
+                buf_puts(&b, "}}");
+            }
+            buf_puts(&b, "][/AVAILABLE_TOOLS]");
+            t->msgs[k].role = CHAT_ROLE_RAW;
+            if (!(t->msgs[k++].content = own(t, &b)))
+                return inferd_err_set(err, INFERD_ENOMEM, "messages: out of memory");
+        }
+        if (i == last_user && sys)
+            t->msgs[k++] = *sys;
+        if (strcmp(msgs[i].role, "assistant") == 0 && json_array_size(calls) > 0) {
+            buf_init(&b, 1 << 24);
+            buf_printf(&b, "[TOOL_CALLS]%s[", sp);
+            size_t x;
+            json_array_foreach(calls, x, call) {
+                const json_t *fn = json_object_get(call, "function"), *a = json_object_get(fn, "arguments");
+                json_t *parsed = json_is_string(a) ? json_loads(json_string_value(a), JSON_DECODE_ANY, NULL) : NULL;
+                mistral_id(json_string_value(json_object_get(call, "id")), id);
+                buf_printf(&b, "%s{\"name\": \"%s\", \"arguments\": ", x ? ", " : "",
+                           json_string_value(json_object_get(fn, "name")));
+                put_json(&b, parsed ? parsed : a);
+                json_decref(parsed);
+                buf_printf(&b, ", \"id\": \"%s\"}", id);
+            }
+            buf_puts(&b, "]</s>");
+            t->msgs[k].role = CHAT_ROLE_RAW;
+        } else if (strcmp(msgs[i].role, "tool") == 0) {
+            buf_init(&b, 1 << 24);
+            mistral_id(json_string_value(json_object_get(m, "tool_call_id")), id);
+            buf_printf(&b, "[TOOL_RESULTS]%s{\"content\": %s, \"call_id\": \"%s\"}[/TOOL_RESULTS]", sp, msgs[i].content,
+                       id);
+            t->msgs[k].role = CHAT_ROLE_RAW;
+        } else {
+            t->msgs[k++] = msgs[i];
+            continue;
+        }
+        if (!(t->msgs[k++].content = own(t, &b)))
+            return inferd_err_set(err, INFERD_ENOMEM, "messages: out of memory");
+    }
+    *out = t->msgs;
+    *n_out = k;
+    return 0;
+}
+
 int llm_tools_messages(struct llm_tools *t, const json_t *root, const struct chat_msg *msgs, int n,
                        const struct chat_msg **out, int *n_out, struct inferd_err *err)
 {
@@ -253,8 +366,10 @@ int llm_tools_messages(struct llm_tools *t, const json_t *root, const struct cha
         return inferd_err_set(err, INFERD_ENOMEM, "messages: out of memory");
     int k = 0, i = 0;
     struct buf b;
-    if (t->llama)
+    if (t->syntax == LLM_TOOLS_LLAMA)
         return llama_messages(t, jm, msgs, n, out, n_out, err);
+    if (t->syntax == LLM_TOOLS_MISTRAL)
+        return mistral_messages(t, jm, msgs, n, out, n_out, err);
     if (t->active) { /* the system turn: the request's (or the default) and the tools */
         buf_init(&b, 1 << 24);
         if (n > 0 && strcmp(msgs[0].role, "system") == 0)
@@ -388,8 +503,12 @@ int llm_tools_grammar(const struct llm_tools *t, struct llm_grammar **out, char 
     buf_init(&g, LLM_GRAMMAR_TEXT_MAX);
     int rc = 0, bad = -1;
     /* root ::= "<tool_call>\n{\"name\": \"" ( "NAME\", \"arguments\": " tN-root | ... ) "}\n</tool_call>" */
-    if (t->llama)
+    const char *sp = t->tmpl.family == CHAT_TMPL_MISTRAL_V3_TEKKEN ? "" : " ";
+    int llama = t->syntax == LLM_TOOLS_LLAMA, mistral = t->syntax == LLM_TOOLS_MISTRAL;
+    if (llama)
         buf_puts(&g, "root ::= \"{\\\"name\\\": \\\"\" (");
+    else if (mistral)
+        buf_printf(&g, "root ::= \"[TOOL_CALLS]%s[{\\\"name\\\": \\\"\" (", sp);
     else
         buf_puts(&g, "root ::= \"<tool_call>\\n{\\\"name\\\": \\\"\" (");
     size_t x;
@@ -400,10 +519,10 @@ int llm_tools_grammar(const struct llm_tools *t, struct llm_grammar **out, char 
             continue;
         buf_printf(&g, "%s \"%s\\\", \\\"%s\\\": \" t%zu-root", first ? "" : " |",
                    json_string_value(json_object_get(json_object_get(tool, "function"), "name")),
-                   t->llama ? "parameters" : "arguments", x);
+                   llama ? "parameters" : "arguments", x);
         first = 0;
     }
-    buf_puts(&g, t->llama ? " ) \"}\"\n" : " ) \"}\\n</tool_call>\"\n");
+    buf_puts(&g, llama ? " ) \"}\"\n" : mistral ? " ) \"}]\"\n" : " ) \"}\\n</tool_call>\"\n");
     json_array_foreach(t->tools, x, tool) {
         if (t->choice == LLM_TOOLS_NAMED && (int)x != t->named_ix)
             continue;
@@ -432,44 +551,105 @@ int llm_tools_grammar(const struct llm_tools *t, struct llm_grammar **out, char 
 
 static int is_space(char ch) { return ch == ' ' || ch == '\n' || ch == '\t' || ch == '\r'; }
 
+/* The arguments of call k as a JSON string's text: the bytes the model wrote when the
+ * scan of the calls found them whole (what a stream sends), else a written compact ("{}"
+ * when absent; a string is taken as it is). Returns malloc'd text or NULL (out of memory). */
+static char *args_text(const json_t *a, const char *base, const struct llm_tools_part *parts, int n_parts, int k)
+{
+    if (json_is_object(a) && k < n_parts && parts[k].args_done) {
+        char *r = malloc(parts[k].args_len + 1);
+        if (r) {
+            memcpy(r, base + parts[k].args_off, parts[k].args_len);
+            r[parts[k].args_len] = 0;
+        }
+        return r;
+    }
+    if (json_is_string(a))
+        return strdup(json_string_value(a));
+    return a ? json_dumps(a, JSON_COMPACT | JSON_ENCODE_ANY) : strdup("{}");
+}
+
+/* {id, type, function: {name, arguments}} of a parsed call object j (the id
+ * id_prefix_k), or NULL when j is not a well-formed call. OUT: *oom on out of memory. */
+static json_t *call_of(const json_t *j, const char *akey, const char *base, const struct llm_tools_part *parts,
+                       int n_parts, const char *id_prefix, int k, int *oom)
+{
+    const char *name = json_string_value(json_object_get(j, "name"));
+    const json_t *a = json_object_get(j, akey);
+    if (!a)
+        a = json_object_get(j, akey[0] == 'a' ? "parameters" : "arguments");
+    if (!json_is_object(j) || !name || !good_name(name) || (a && !json_is_object(a) && !json_is_string(a)))
+        return NULL;
+    char id[96], *args = args_text(a, base, parts, n_parts, k);
+    snprintf(id, sizeof id, "%s_%d", id_prefix, k);
+    json_t *c = args ? json_pack("{s:s,s:s,s:{s:s,s:s}}", "id", id, "type", "function", "function", "name", name,
+                                 "arguments", args)
+                     : NULL;
+    free(args);
+    if (!c)
+        *oom = 1;
+    return c;
+}
+
 /* Llama 3.1: the whole answer (after an optional <|python_tag|>) is one call
- * {"name": .., "parameters": {..}} ("arguments" also read). */
-static int llama_extract(const char *text, size_t len, const char *id_prefix, json_t **calls)
+ * {"name": .., "parameters": {..}} ("arguments" also read). Mistral: [TOOL_CALLS] then a
+ * JSON array of {"name": .., "arguments": {..}}. s is NUL-terminated, at the calls. */
+static int whole_extract(const struct llm_tools *t, const char *s, size_t len, const char *id_prefix, json_t **calls)
 {
     static const char TAG[] = "<|python_tag|>";
-    while (len > 0 && is_space(*text))
-        text++, len--;
-    if (len >= strlen(TAG) && memcmp(text, TAG, strlen(TAG)) == 0)
-        text += strlen(TAG), len -= strlen(TAG);
-    json_t *j = json_loadb(text, len, 0, NULL);
-    const char *name = json_string_value(json_object_get(j, "name"));
-    json_t *a = json_object_get(j, "parameters");
-    if (!a)
-        a = json_object_get(j, "arguments");
-    if (json_is_object(j) && name && good_name(name) && (!a || json_is_object(a))) {
-        char *args = a ? json_dumps(a, JSON_COMPACT) : strdup("{}");
-        char id[96];
-        snprintf(id, sizeof id, "%s_0", id_prefix);
-        if (!args) {
-            json_decref(j);
-            return INFERD_ENOMEM;
+    struct llm_tools_part parts[LLM_TOOLS_MAX];
+    int bad, oom = 0, mistral = t->syntax == LLM_TOOLS_MISTRAL;
+    int n_parts = llm_tools_scan(t, s, len, parts, LLM_TOOLS_MAX, &bad);
+    size_t i = 0;
+    while (i < len && is_space(s[i]))
+        i++;
+    if (mistral) {
+        i += strlen(LLM_TOOL_CALLS_MISTRAL);
+    } else if (len - i >= strlen(TAG) && memcmp(s + i, TAG, strlen(TAG)) == 0) {
+        i += strlen(TAG);
+    }
+    json_t *j = json_loadb(s + i, len - i, mistral ? JSON_DISABLE_EOF_CHECK : 0, NULL), *arr = json_array(), *e;
+    size_t k;
+    if (!arr)
+        oom = 1;
+    if (!mistral) {
+        json_t *c = arr ? call_of(j, "parameters", s, parts, n_parts, id_prefix, 0, &oom) : NULL;
+        if (c)
+            json_array_append_new(arr, c);
+    } else if (json_is_array(j) && json_array_size(j) <= LLM_TOOLS_MAX) {
+        json_array_foreach(j, k, e) {
+            json_t *c = arr ? call_of(e, "arguments", s, parts, n_parts, id_prefix, (int)k, &oom) : NULL;
+            if (!c) {
+                json_array_clear(arr);
+                break;
+            }
+            json_array_append_new(arr, c);
         }
-        *calls = json_pack("[{s:s,s:s,s:{s:s,s:s}}]", "id", id, "type", "function", "function", "name", name,
-                           "arguments", args);
-        free(args);
     }
     json_decref(j);
-    return 0;
+    if (json_array_size(arr) > 0)
+        *calls = arr;
+    else
+        json_decref(arr);
+    return oom ? INFERD_ENOMEM : 0;
+}
+
+/* Where the calls open in s (NUL-terminated, len bytes): Hermes' first <tool_call>,
+ * Mistral's [TOOL_CALLS], Llama's first visible byte. NULL: no call. */
+static const char *calls_start(const struct llm_tools *t, const char *s, size_t len)
+{
+    if (strlen(s) != len) /* a NUL inside: no call */
+        return NULL;
+    if (t->syntax == LLM_TOOLS_HERMES)
+        return strstr(s, LLM_TOOL_CALL_OPEN);
+    if (t->syntax == LLM_TOOLS_MISTRAL)
+        return strstr(s, LLM_TOOL_CALLS_MISTRAL);
+    return s;
 }
 
 int llm_tools_extract(const struct llm_tools *t, const char *text, size_t len, const char *id_prefix, json_t **calls,
                       char **content)
 {
-    if (t->llama) {
-        *calls = NULL;
-        *content = NULL;
-        return llama_extract(text, len, id_prefix, calls);
-    }
     static const char OPEN[] = LLM_TOOL_CALL_OPEN, CLOSE[] = "</tool_call>";
     *calls = NULL;
     *content = NULL;
@@ -478,37 +658,48 @@ int llm_tools_extract(const struct llm_tools *t, const char *text, size_t len, c
         return INFERD_ENOMEM;
     memcpy(s, text, len);
     s[len] = 0;
-    char *first = strlen(s) == len ? strstr(s, OPEN) : NULL; /* a NUL inside: no call */
-    json_t *arr = first ? json_array() : NULL;
-    for (char *p = first; p && arr;) {
-        char *body = p + strlen(OPEN), *end = strstr(body, CLOSE);
-        size_t blen = end ? (size_t)(end - body) : strlen(body);
-        json_t *j = json_loadb(body, blen, 0, NULL);
-        const char *name = json_string_value(json_object_get(j, "name"));
-        json_t *a = json_object_get(j, "arguments");
-        char *args = json_is_string(a) ? strdup(json_string_value(a)) : a ? json_dumps(a, JSON_COMPACT | JSON_ENCODE_ANY)
-                                                                           : strdup("{}");
-        char id[96];
-        snprintf(id, sizeof id, "%s_%zu", id_prefix, json_array_size(arr));
-        if (!name || !good_name(name) || !args || (a && !json_is_object(a) && !json_is_string(a))) {
-            json_decref(arr); /* not a well-formed call: the text is the answer */
-            arr = NULL;
-        } else {
-            json_array_append_new(arr, json_pack("{s:s,s:s,s:{s:s,s:s}}", "id", id, "type", "function", "function",
-                                                 "name", name, "arguments", args));
+    char *first = (char *)calls_start(t, s, len);
+    if (first && t->syntax != LLM_TOOLS_HERMES) {
+        int rc = whole_extract(t, first, len - (size_t)(first - s), id_prefix, calls);
+        if (rc < 0 || !*calls) {
+            free(s);
+            return rc;
         }
-        free(args);
-        json_decref(j);
-        if (!end)
-            break;
-        p = end + strlen(CLOSE);
-        while (*p && is_space(*p))
-            p++;
-        if (!*p)
-            break;
-        p = strncmp(p, OPEN, strlen(OPEN)) == 0 ? p : NULL; /* text after the calls: ignored */
-    }
-    if (!arr) {
+    } else if (first) {
+        struct llm_tools_part parts[LLM_TOOLS_MAX];
+        int bad, oom = 0;
+        int n_parts = llm_tools_scan(t, first, len - (size_t)(first - s), parts, LLM_TOOLS_MAX, &bad);
+        json_t *arr = json_array();
+        for (char *p = first; p && arr;) {
+            char *body = p + strlen(OPEN), *end = strstr(body, CLOSE);
+            size_t blen = end ? (size_t)(end - body) : strlen(body);
+            json_t *j = json_loadb(body, blen, 0, NULL);
+            json_t *c = json_array_size(arr) < LLM_TOOLS_MAX
+                            ? call_of(j, "arguments", first, parts, n_parts, id_prefix, (int)json_array_size(arr), &oom)
+                            : NULL;
+            json_decref(j);
+            if (!c) {
+                json_decref(arr); /* not a well-formed call: the text is the answer */
+                arr = NULL;
+                break;
+            }
+            json_array_append_new(arr, c);
+            if (!end)
+                break;
+            p = end + strlen(CLOSE);
+            while (*p && is_space(*p))
+                p++;
+            if (!*p)
+                break;
+            p = strncmp(p, OPEN, strlen(OPEN)) == 0 ? p : NULL; /* text after the calls: ignored */
+        }
+        if (oom || !arr) {
+            json_decref(arr);
+            free(s);
+            return oom ? INFERD_ENOMEM : 0;
+        }
+        *calls = arr;
+    } else {
         free(s);
         return 0;
     }
@@ -524,39 +715,6 @@ int llm_tools_extract(const struct llm_tools *t, const char *text, size_t len, c
     } else {
         free(s);
     }
-    *calls = arr;
-    return 0;
-}
-
-size_t llm_tools_sendable(const struct llm_tools *t, const char *text, size_t len, int *state)
-{
-    if (*state == LLM_TOOLS_STREAM_CALL)
-        return 0;
-    if (*state == LLM_TOOLS_STREAM_TEXT)
-        return len;
-    if (t->llama) { /* a call is the whole answer: decided by its first visible byte */
-        size_t i = 0;
-        while (i < len && is_space(text[i]))
-            i++;
-        if (i == len)
-            return 0;
-        *state = text[i] == '{' || text[i] == '<' ? LLM_TOOLS_STREAM_CALL : LLM_TOOLS_STREAM_TEXT;
-        return *state == LLM_TOOLS_STREAM_CALL ? 0 : len;
-    }
-    const char *open = memmem(text, len, LLM_TOOL_CALL_OPEN, strlen(LLM_TOOL_CALL_OPEN));
-    if (open) {
-        *state = LLM_TOOLS_STREAM_CALL;
-        return (size_t)(open - text);
-    }
-    return len - llm_tools_partial_open(text, len);
-}
-
-size_t llm_tools_partial_open(const char *text, size_t len)
-{
-    size_t open_len = strlen(LLM_TOOL_CALL_OPEN);
-    for (size_t k = open_len - 1; k > 0; k--)
-        if (k <= len && memcmp(text + len - k, LLM_TOOL_CALL_OPEN, k) == 0)
-            return k;
     return 0;
 }
 

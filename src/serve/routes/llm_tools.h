@@ -4,9 +4,15 @@
  * named) and parsing the generated text back into tool_calls.
  *
  * Supported families: ChatML with Hermes / Qwen 2.5 tool calls (<tools> in the system turn,
- * <tool_call>{"name":..,"arguments":..}</tool_call> in the answer, <tool_response> turns)
- * and Llama 3.1+ (tools in the first user turn, the answer {"name":..,"parameters":..},
- * ipython turns). Other families answer 400 when tools are offered.
+ * <tool_call>{"name":..,"arguments":..}</tool_call> in the answer, <tool_response> turns),
+ * Llama 3.1+ (tools in the first user turn, the answer {"name":..,"parameters":..},
+ * ipython turns) and Mistral v3 / v3-tekken (and v1 when its template has
+ * [AVAILABLE_TOOLS]): [AVAILABLE_TOOLS] [..][/AVAILABLE_TOOLS] before the last user turn,
+ * the answer [TOOL_CALLS] [{"name":..,"arguments":..}, ..], [TOOL_RESULTS] {..}[/TOOL_RESULTS]
+ * turns. Other families answer 400 when tools are offered.
+ *
+ * Streams (llm_tools_scan): a call whose text reads {"name": "NAME", "arguments": {..
+ * is sent as it is generated: the name when the arguments open, then the arguments' bytes.
  *
  *   struct llm_tools t;
  *   if (llm_tools_parse(root, &tmpl, &t, param, &err) < 0) -> 400 (param names the member)
@@ -27,9 +33,12 @@
 struct llm_grammar;
 
 enum llm_tool_choice { LLM_TOOLS_NONE, LLM_TOOLS_AUTO, LLM_TOOLS_REQUIRED, LLM_TOOLS_NAMED };
+/* How calls are written (the template family's syntax). */
+enum llm_tools_syntax { LLM_TOOLS_HERMES = 0, LLM_TOOLS_LLAMA, LLM_TOOLS_MISTRAL };
 
 #define LLM_TOOLS_MAX 128
-#define LLM_TOOL_CALL_OPEN "<tool_call>"
+#define LLM_TOOL_CALL_OPEN "<tool_call>"       /* Hermes: a call opens */
+#define LLM_TOOL_CALLS_MISTRAL "[TOOL_CALLS]"  /* Mistral: the calls open */
 
 struct llm_tools {
     json_t *tools;              /* borrowed from the request: the function tools, or NULL */
@@ -37,7 +46,7 @@ struct llm_tools {
     const char *named;          /* LLM_TOOLS_NAMED: the function's name (borrowed) */
     int named_ix;               /* its index in tools */
     int active;                 /* tools rendered into the prompt and calls parsed from output */
-    int llama;                  /* Llama 3.1+ syntax (else Hermes / Qwen 2.5) */
+    enum llm_tools_syntax syntax; /* how the model writes calls */
     struct chat_tmpl tmpl;
     struct chat_msg *msgs;      /* owned: the rendered-for-template messages */
     char **owned;               /* owned strings the msgs point into */
@@ -67,12 +76,26 @@ int llm_tools_extract(const struct llm_tools *t, const char *text, size_t len, c
 /* Stream states: what the text held so far is. */
 enum { LLM_TOOLS_STREAM_UNSURE = 0, LLM_TOOLS_STREAM_CALL, LLM_TOOLS_STREAM_TEXT };
 /* How many leading bytes of the held text (len) can be sent as content now; *state
- * (LLM_TOOLS_STREAM_*, 0 at first) moves to CALL when a call began (the rest is held until
- * the end) or, for Llama 3.1, TEXT when the answer is not a call. */
+ * (LLM_TOOLS_STREAM_*, 0 at first) moves to CALL when a call began (the rest goes to
+ * llm_tools_scan) or, for Llama 3.1, TEXT when the answer is not a call. */
 size_t llm_tools_sendable(const struct llm_tools *t, const char *text, size_t len, int *state);
-/* Length of the longest suffix of text[0..len) that is a proper prefix of
- * LLM_TOOL_CALL_OPEN (text a stream must hold back until it knows). */
-size_t llm_tools_partial_open(const char *text, size_t len);
+/* Length of the longest suffix of text[0..len) that is a proper prefix of the family's
+ * call opening ("<tool_call>", "[TOOL_CALLS]"): text a stream must hold back until it knows. */
+size_t llm_tools_partial_open(const struct llm_tools *t, const char *text, size_t len);
+
+/* One call as far as generated text shows it (offsets into the scanned text). */
+struct llm_tools_part {
+    size_t name_off, name_len; /* the function's name (a good name: no escapes) */
+    size_t args_off, args_len; /* the arguments object's bytes so far, never ending inside a
+                                * UTF-8 character */
+    int args_done;             /* the object is closed: args_len is all of it */
+};
+/* Reads text (held from where the calls open: "<tool_call>", "[TOOL_CALLS]", or Llama's
+ * "{") for calls written name first with an object of arguments. OUT: parts[0..return) the
+ * calls whose arguments have opened (at most max); *bad = 1 when text stops following that
+ * shape (later text is not read; the stream then holds it). Never fails. */
+int llm_tools_scan(const struct llm_tools *t, const char *text, size_t len, struct llm_tools_part *parts, int max,
+                   int *bad);
 void llm_tools_free(struct llm_tools *t);
 
 #endif

@@ -14,6 +14,16 @@
  *   options.num_predict (> 0)     max_tokens (<= 0: until the context is full)
  *   options.temperature, top_p, top_k, min_p, seed, stop, repeat_penalty,
  *   repeat_last_n, presence_penalty, frequency_penalty   the same names
+ *   tools[] {type, function}      tools (llm_tools.h)
+ *   tool_choice (not Ollama's)    tool_choice: "auto" by default; "none", "required" or
+ *                                 {"type": "function", "function": {"name"}} force as OpenAI's
+ *   messages[].tool_calls[] {function: {name, arguments: {..}}}   the same, with ids
+ *   messages[] {role: "tool", content, tool_name?}   tool_call_id: the id given to the
+ *                                 call it answers (by tool_name, else in order)
+ *
+ * An answer's calls are message.tool_calls [{id, function: {index, name, arguments: {..}}}]
+ * (arguments an object, as Ollama writes them); a stream sends them in one line when the
+ * generation ends, after the content that came before them.
  */
 #include "serve/repo/backend_gguf.h"
 #include "serve/routes/infer_call.h"
@@ -91,13 +101,61 @@ static void copy_field(json_t *o, const char *okey, json_t *root, const char *ke
         json_object_set(o, okey, v);
 }
 
+/* A copy of Ollama chat messages with OpenAI's call ids: assistant tool_calls get
+ * "call_<message>_<k>" (and type "function") where they have none; a tool message without
+ * tool_call_id gets the id of the last assistant turn's next unanswered call named its
+ * tool_name, else of that turn's next call. Returns a new array, or NULL (out of memory). */
+static json_t *with_call_ids(const json_t *msgs)
+{
+    json_t *out = json_deep_copy(msgs), *m, *calls = NULL;
+    size_t i, next = 0;
+    json_array_foreach(out, i, m) {
+        const char *role = json_string_value(json_object_get(m, "role"));
+        json_t *tc = json_object_get(m, "tool_calls"), *call;
+        size_t k;
+        if (role && strcmp(role, "assistant") == 0 && json_is_array(tc)) {
+            calls = tc;
+            next = 0;
+            json_array_foreach(tc, k, call) {
+                char id[48];
+                snprintf(id, sizeof id, "call_%zu_%zu", i, k);
+                if (json_is_object(call) && !json_object_get(call, "id"))
+                    json_object_set_new(call, "id", json_string(id));
+                if (json_is_object(call) && !json_object_get(call, "type"))
+                    json_object_set_new(call, "type", json_string("function"));
+            }
+        } else if (role && strcmp(role, "tool") == 0 && json_is_object(m) && !json_object_get(m, "tool_call_id")) {
+            const char *name = json_string_value(json_object_get(m, "tool_name"));
+            const json_t *match = NULL;
+            size_t at = next; /* the next unanswered call of that name, else the next one */
+            for (size_t x = 0; name && !match && x < json_array_size(calls); x++) {
+                size_t y = (next + x) % json_array_size(calls);
+                const char *n = json_string_value(json_object_get(json_object_get(json_array_get(calls, y),
+                                                                                  "function"), "name"));
+                if (n && strcmp(n, name) == 0) {
+                    match = json_array_get(calls, y);
+                    at = y;
+                }
+            }
+            if (!match)
+                match = json_array_get(calls, at);
+            next = at + 1;
+            const char *id = json_string_value(json_object_get(match, "id"));
+            char fallback[48];
+            snprintf(fallback, sizeof fallback, "call_%zu", i);
+            json_object_set_new(m, "tool_call_id", json_string(id ? id : fallback));
+        }
+    }
+    return out;
+}
+
 /* The OpenAI-shaped request of an Ollama chat or generate body (see the table above).
  * Returns a new object, or NULL after answering 400 (a field inferd does not support). */
 static json_t *translate(struct http_req *r, json_t *in, const char *name, int variant, int *raw)
 {
     json_t *fmt = json_object_get(in, "format"), *tools = json_object_get(in, "tools");
-    if (json_is_array(tools) && json_array_size(tools) > 0) {
-        serve_error(r, 0, INFERD_EUNSUPPORTED, "tools: tool calling is not supported yet");
+    if (tools && !json_is_null(tools) && variant != OL_CHAT) {
+        serve_error(r, 0, INFERD_EINVAL, "tools: only /api/chat takes tools");
         return NULL;
     }
     if (fmt && !json_is_null(fmt) && !(json_is_string(fmt) && json_string_length(fmt) == 0) &&
@@ -119,7 +177,13 @@ static json_t *translate(struct http_req *r, json_t *in, const char *name, int v
     json_t *st = json_object_get(in, "stream");
     json_object_set_new(o, "stream", json_boolean(!st || json_is_null(st) || !json_is_false(st)));
     if (variant == OL_CHAT) {
-        copy_field(o, "messages", in, "messages");
+        json_t *msgs = json_object_get(in, "messages");
+        if (json_is_array(msgs))
+            json_object_set_new(o, "messages", with_call_ids(msgs));
+        else
+            copy_field(o, "messages", in, "messages");
+        copy_field(o, "tools", in, "tools");
+        copy_field(o, "tool_choice", in, "tool_choice"); /* inferd's extension: OpenAI's values */
     } else if (variant == OL_GENERATE) {
         *raw = json_is_true(json_object_get(in, "raw"));
         if (*raw) {
@@ -195,16 +259,81 @@ static json_t *answer(struct llm_call *c, const struct llm_job_out *jo, const ch
     json_object_set_new(o, "done_reason", json_string(jo->finish_reason));
     json_object_set_new(o, "total_duration", json_integer((json_int_t)(clock_now_ns() - c->start_ns)));
     json_object_set_new(o, "load_duration", json_integer(0)); /* loaded at startup */
-    json_object_set_new(o, "prompt_eval_count", json_integer(jo->prompt_tokens));
+    /* as Ollama counts it: the prompt tokens evaluated, not those reused from a cache */
+    json_object_set_new(o, "prompt_eval_count", json_integer(jo->prompt_tokens - jo->cached_tokens));
     json_object_set_new(o, "prompt_eval_duration", json_integer((json_int_t)(prompt_ms * 1e6)));
     json_object_set_new(o, "eval_count", json_integer(jo->completion_tokens));
     json_object_set_new(o, "eval_duration", json_integer((json_int_t)(eval_s * 1e9)));
     return o;
 }
 
+/* OpenAI-shaped calls (llm_tools_extract) as Ollama writes them: {id, function: {index,
+ * name, arguments: {..}}}. Returns a new array or NULL. */
+static json_t *ollama_calls(const json_t *calls)
+{
+    json_t *out = json_array(), *call;
+    size_t k;
+    json_array_foreach(calls, k, call) {
+        const json_t *fn = json_object_get(call, "function");
+        json_t *args = json_loads(json_string_value(json_object_get(fn, "arguments")), JSON_DECODE_ANY, NULL);
+        if (!json_is_object(args)) { /* not an object (a string the model wrote): none */
+            json_decref(args);
+            args = json_object();
+        }
+        json_array_append_new(out, json_pack("{s:O,s:{s:I,s:O,s:o}}", "id", json_object_get(call, "id"), "function",
+                                             "index", (json_int_t)k, "name", json_object_get(fn, "name"),
+                                             "arguments", args));
+    }
+    if (out && json_array_size(out) != json_array_size(calls)) {
+        json_decref(out);
+        return NULL;
+    }
+    return out;
+}
+
+/* Tool calls in text (llm_tools_extract) in Ollama's shape. OUT: *calls (NULL: none),
+ * *content (malloc'd text before them or NULL). Returns 0 or INFERD_ENOMEM. */
+static int extract_calls(struct llm_call *c, const char *text, size_t len, json_t **calls, char **content)
+{
+    char prefix[64];
+    json_t *oai = NULL;
+    snprintf(prefix, sizeof prefix, "call_%.40s", http_req_id(c->http));
+    *calls = NULL;
+    int rc = llm_tools_extract(&c->tools, text, len, prefix, &oai, content);
+    if (rc == 0 && oai && !(*calls = ollama_calls(oai)))
+        rc = INFERD_ENOMEM;
+    json_decref(oai);
+    if (rc < 0) {
+        free(*content);
+        *content = NULL;
+    }
+    return rc;
+}
+
+/* answer() with calls (taken; may be NULL) as message.tool_calls. */
+static json_t *answer_calls(struct llm_call *c, const struct llm_job_out *jo, const char *text, size_t len,
+                            json_t *calls)
+{
+    json_t *o = answer(c, jo, text, len);
+    if (o && calls)
+        json_object_set_new(json_object_get(o, "message"), "tool_calls", calls);
+    else
+        json_decref(calls);
+    return o;
+}
+
 static json_t *ol_response(struct llm_call *c, const struct llm_job_out *jo)
 {
-    return answer(c, jo, jo->text, jo->len);
+    if (!c->tools.active || c->variant != OL_CHAT)
+        return answer(c, jo, jo->text, jo->len);
+    json_t *calls = NULL;
+    char *content = NULL;
+    if (extract_calls(c, jo->text, jo->len, &calls, &content) < 0)
+        return NULL;
+    json_t *o = calls ? answer_calls(c, jo, content ? content : "", content ? strlen(content) : 0, calls)
+                      : answer(c, jo, jo->text, jo->len);
+    free(content);
+    return o;
 }
 
 /* o as one NDJSON line (takes o). Returns malloc'd text or NULL. */
@@ -221,12 +350,51 @@ static char *line_of(json_t *o)
 
 /* The NDJSON stream: a line per published piece of text, then the "done" line (or an
  * {"error"} line when the job failed: the status was sent already). */
+/* The stream of a chat with tools: content lines until a call may open (llm_tools_sendable),
+ * then the text is held; at the end the calls go in one line (or the held text as content
+ * when it holds no well-formed call), then the done line. */
+static int produce_tools(struct llm_call *c, struct llm_job_out *jo)
+{
+    struct buf *h = &c->tool.hold;
+    int rc = 0, done = jo->done;
+    buf_put(h, jo->text, jo->len);
+    if (buf_rc(h))
+        return -1;
+    jo->done = 0;
+    size_t send = h->len ? llm_tools_sendable(&c->tools, h->data, h->len, &c->tool.state) : 0;
+    if (send > 0) {
+        rc = llm_call_pend(c, line_of(answer(c, jo, h->data, send)));
+        memmove(h->data, h->data + send, h->len - send);
+        h->len -= send;
+        h->data[h->len] = 0;
+    }
+    jo->done = done;
+    if (rc < 0 || !done || strcmp(jo->finish_reason, "error") == 0)
+        return rc;
+    json_t *calls = NULL;
+    char *content = NULL;
+    if (c->tool.state == LLM_TOOLS_STREAM_CALL && extract_calls(c, h->data, h->len, &calls, &content) < 0)
+        return -1;
+    free(content); /* the text before the calls was sent already */
+    jo->done = 0;
+    if (calls)
+        rc = llm_call_pend(c, line_of(answer_calls(c, jo, "", 0, calls)));
+    else if (h->len > 0)
+        rc = llm_call_pend(c, line_of(answer(c, jo, h->data, h->len)));
+    jo->done = done;
+    return rc;
+}
+
 static int ol_produce(struct llm_call *c)
 {
     struct llm_job_out jo;
     if (llm_job_take(c->jobs[0], &c->cur, &jo) < 0)
         return -1;
     int rc = 0, done = jo.done;
+    if (c->tools.active && c->variant == OL_CHAT) {
+        rc = produce_tools(c, &jo);
+        jo.len = 0; /* taken: the hold has it */
+    }
     if (jo.len) {
         jo.done = 0;
         rc = llm_call_pend(c, line_of(answer(c, &jo, jo.text, jo.len)));

@@ -127,7 +127,10 @@ static void call_free(void *arg)
     free(c->ended);
     free(c->echo);
     buf_free(&c->pending);
-    buf_free(&c->tool_hold);
+    buf_free(&c->tool.hold);
+    for (int i = 0; c->tool_n && i < c->q.best_of; i++)
+        buf_free(&c->tool_n[i].hold);
+    free(c->tool_n);
     llm_tools_free(&c->tools);
     llm_grammar_unref(c->grammar);
     llm_oai_req_free(&c->q);
@@ -156,7 +159,7 @@ static struct llm_call *call_new(struct http_req *r, struct serve_server *s, con
     c->w = w;
     c->start_ns = clock_now_ns();
     buf_init(&c->pending, OAI_STREAM_PENDING_MAX);
-    buf_init(&c->tool_hold, OAI_STREAM_PENDING_MAX);
+    buf_init(&c->tool.hold, OAI_STREAM_PENDING_MAX);
     c->created = (long long)time(NULL);
     snprintf(c->id, sizeof c->id, "%s%.40s", prefix, http_req_id(r));
     http_req_on_done(r, call_free, c);
@@ -191,11 +194,6 @@ static int open_tools(struct llm_call *c)
     if (llm_tools_parse(c->q.root, &c->lm->tmpl, &c->tools, param, &err) < 0 ||
         llm_tools_grammar(&c->tools, &g, param, &err) < 0) {
         c->w->error(c->http, err.code, param, err.msg);
-        return -1;
-    }
-    if (c->tools.active && c->q.n > 1) {
-        llm_grammar_unref(g);
-        c->w->error(c->http, INFERD_EINVAL, "n", "n: with tools only 1 choice is supported");
         return -1;
     }
     if (g && c->grammar) {
@@ -256,7 +254,7 @@ struct llm_call *llm_call_open(struct http_req *r, struct serve_server *s, enum 
             w->error(r, merr.code, "model", merr.msg);
         return NULL;
     }
-    if (kind == LLM_OAI_CHAT && w == &oai_wire && open_tools(c) < 0)
+    if (kind == LLM_OAI_CHAT && open_tools(c) < 0)
         return NULL;
     return c;
 }
@@ -333,49 +331,113 @@ char *oai_error_event(const char *msg)
  * waiting: returns with nothing pending when the job has nothing new. Returns -1 when the
  * stream must end at once (out of memory). */
 
-/* The stream of a chat with tools: text is sent until a call may open (llm_tools_sendable:
- * a piece of "<tool_call>" at the end is held back); from a call on, everything is held and sent
- * at the end as delta.tool_calls (finish_reason "tool_calls"), or as content when it does
- * not parse as calls. */
-static int extract_calls(struct llm_call *c, const char *text, size_t len, json_t **calls, char **content);
+/* ---- streams of a chat with tools (oai_produce_tools, openai_int.h) ---- */
 
-static int produce_tools(struct llm_call *c, const struct llm_job_out *jo)
+/* The id prefix of choice ix's calls: "call_<request id>", "..._c<ix>" after the first
+ * choice (the ids of a whole answer and of a stream are the same). OUT: buf (cap 64). */
+static void call_prefix(const struct llm_call *c, int ix, char *buf)
 {
-    struct buf *h = &c->tool_hold;
+    if (ix == 0)
+        snprintf(buf, 64, "call_%.40s", http_req_id(c->http));
+    else
+        snprintf(buf, 64, "call_%.40s_c%d", http_req_id(c->http), ix);
+}
+
+/* One delta of call k of ts's choice as an SSE chunk: its head (id, type, name, ""
+ * arguments) or a piece of its arguments. */
+static int pend_call_delta(struct llm_call *c, const struct llm_tool_stream *ts, int k, const char *name,
+                           size_t name_len, const char *args, size_t args_len)
+{
+    json_t *d;
+    if (name) {
+        char id[96], prefix[64];
+        call_prefix(c, ts->index, prefix);
+        snprintf(id, sizeof id, "%s_%d", prefix, k);
+        d = json_pack("{s:i,s:s,s:s,s:{s:s%,s:s}}", "index", k, "id", id, "type", "function", "function", "name",
+                      name, name_len, "arguments", "");
+    } else { /* whole characters (llm_tools_scan); a byte that is not UTF-8 becomes U+FFFD */
+        char *clean = llm_utf8_sanitize(args, args_len, NULL);
+        d = clean ? json_pack("{s:i,s:{s:s}}", "index", k, "function", "arguments", clean) : NULL;
+        free(clean);
+    }
+    json_t *arr = d ? json_pack("[o]", d) : NULL;
+    int rc = arr ? llm_call_pend(c, llm_oai_tool_chunk(&c->q, arr, ts->index, c->id, c->created, c->mv->name)) : -1;
+    json_decref(arr);
+    return rc;
+}
+
+/* Sends what the held text (from where the calls open) shows of the calls since the last
+ * time: new heads, new argument bytes. */
+static int stream_calls(struct llm_call *c, struct llm_tool_stream *ts)
+{
+    struct llm_tools_part parts[LLM_TOOLS_MAX];
+    const char *h = ts->hold.data;
+    int bad, rc = 0;
+    int n = llm_tools_scan(&c->tools, h, ts->hold.len, parts, LLM_TOOLS_MAX, &bad);
+    for (int k = ts->cur; rc == 0 && k < n; k++) {
+        if (k >= ts->opened) {
+            rc = pend_call_delta(c, ts, k, h + parts[k].name_off, parts[k].name_len, NULL, 0);
+            ts->opened = k + 1;
+            ts->args_sent = 0;
+        }
+        if (rc == 0 && parts[k].args_len > ts->args_sent) {
+            rc = pend_call_delta(c, ts, k, NULL, 0, h + parts[k].args_off + ts->args_sent,
+                                 parts[k].args_len - ts->args_sent);
+            ts->args_sent = parts[k].args_len;
+        }
+        if (!parts[k].args_done || k + 1 == n)
+            break;
+        ts->cur = k + 1;
+        ts->args_sent = 0;
+    }
+    return rc;
+}
+
+int oai_produce_tools(struct llm_call *c, struct llm_tool_stream *ts, const struct llm_job_out *jo)
+{
+    struct buf *h = &ts->hold;
     int rc = 0;
     buf_put(h, jo->text, jo->len);
     if (buf_rc(h))
         return -1;
-    if (h->len > 0) {
-        size_t send = llm_tools_sendable(&c->tools, h->data, h->len, &c->tool_state);
+    if (h->len > 0 && ts->state != LLM_TOOLS_STREAM_CALL) {
+        size_t send = llm_tools_sendable(&c->tools, h->data, h->len, &ts->state);
         if (send > 0) {
-            struct llm_oai_out o = {.text = h->data, .len = send};
+            struct llm_oai_out o = {.text = h->data, .len = send, .index = ts->index};
             rc = llm_call_pend(c, llm_oai_chunk(&c->q, &o, 0, c->id, c->created, c->mv->name, oai_piece_cb, c->lm));
             memmove(h->data, h->data + send, h->len - send);
             h->len -= send;
             h->data[h->len] = 0;
         }
     }
+    if (rc == 0 && ts->state == LLM_TOOLS_STREAM_CALL && jo->len > 0)
+        rc = stream_calls(c, ts);
     if (rc < 0 || !jo->done)
         return rc;
-    c->final_sent = 1;
     if (strcmp(jo->finish_reason, "error") == 0)
         return llm_call_pend(c, oai_error_event(jo->err_msg));
     json_t *calls = NULL;
-    char *content = NULL;
-    if (c->tool_state == LLM_TOOLS_STREAM_CALL && extract_calls(c, h->data, h->len, &calls, &content) < 0)
-        return -1;
-    free(content); /* the text before the call was sent already */
+    char *content = NULL, prefix[64];
     struct llm_oai_out fin = oai_out_of(jo);
     fin.toks = NULL;
     fin.n_toks = 0;
-    if (calls) {
-        rc = llm_call_pend(c, llm_oai_tool_chunk(&c->q, calls, c->id, c->created, c->mv->name));
-        json_decref(calls);
-        fin.finish_reason = "tool_calls";
-    } else if (h->len > 0) {
-        struct llm_oai_out o = {.text = h->data, .len = h->len};
-        rc = llm_call_pend(c, llm_oai_chunk(&c->q, &o, 0, c->id, c->created, c->mv->name, oai_piece_cb, c->lm));
+    fin.index = ts->index;
+    if (ts->opened > 0) { /* streamed: the calls were sent as they came */
+        fin.finish_reason = strcmp(jo->finish_reason, "stop") == 0 ? "tool_calls" : jo->finish_reason;
+    } else {
+        call_prefix(c, ts->index, prefix);
+        if (ts->state == LLM_TOOLS_STREAM_CALL &&
+            llm_tools_extract(&c->tools, h->data, h->len, prefix, &calls, &content) < 0)
+            return -1;
+        free(content); /* the text before the call was sent already */
+        if (calls) {
+            rc = llm_call_pend(c, llm_oai_tool_chunk(&c->q, calls, ts->index, c->id, c->created, c->mv->name));
+            json_decref(calls);
+            fin.finish_reason = "tool_calls";
+        } else if (h->len > 0) {
+            struct llm_oai_out o = {.text = h->data, .len = h->len, .index = ts->index};
+            rc = llm_call_pend(c, llm_oai_chunk(&c->q, &o, 0, c->id, c->created, c->mv->name, oai_piece_cb, c->lm));
+        }
     }
     fin.text = "";
     fin.len = 0;
@@ -414,7 +476,8 @@ static int oai_produce(struct llm_call *c)
         return -1;
     int rc = 0;
     if (c->tools.active) {
-        rc = produce_tools(c, &jo);
+        rc = oai_produce_tools(c, &c->tool, &jo);
+        c->final_sent = jo.done;
         llm_call_set_timing(c, &jo);
         llm_job_out_free(&jo);
         return rc;
@@ -698,11 +761,11 @@ int llm_call_prompt(struct llm_call *c, int32_t **out, int *n_out)
         char *text = NULL;
         const struct chat_msg *msgs = c->q.msgs;
         int n_msgs = c->q.n_msgs;
-        if (c->w == &oai_wire && llm_tools_messages(&c->tools, c->q.root, c->q.msgs, c->q.n_msgs, &msgs, &n_msgs, &err) < 0) {
+        if (llm_tools_messages(&c->tools, c->q.root, c->q.msgs, c->q.n_msgs, &msgs, &n_msgs, &err) < 0) {
             c->w->error(r, err.code, "messages", err.msg);
             return -1;
         }
-        if (chat_tmpl_render(c->w == &oai_wire ? &c->tools.tmpl : &c->lm->tmpl, msgs, n_msgs, 1, OAI_MAX_RENDERED_CHAT, &text, &err) < 0) {
+        if (chat_tmpl_render(&c->tools.tmpl, msgs, n_msgs, 1, OAI_MAX_RENDERED_CHAT, &text, &err) < 0) {
             c->w->error(r, err.code, "messages", err.msg);
             return -1;
         }
@@ -835,12 +898,21 @@ static int h_embeddings(struct http_req *r, void *ctx)
 
 /* ---------------- OpenAI's wire ---------------- */
 
-/* Tool calls in text (llm_tools_extract) with the call's id prefix. */
-static int extract_calls(struct llm_call *c, const char *text, size_t len, json_t **calls, char **content)
+int oai_tools_choice(struct llm_call *c, json_t *choice, const char *text, size_t len, int ix)
 {
-    char prefix[64];
-    snprintf(prefix, sizeof prefix, "call_%.40s", http_req_id(c->http));
-    return llm_tools_extract(&c->tools, text, len, prefix, calls, content);
+    json_t *calls = NULL;
+    char *content = NULL, prefix[64];
+    call_prefix(c, ix, prefix); /* ids unique across the choices */
+    if (llm_tools_extract(&c->tools, text, len, prefix, &calls, &content) < 0)
+        return INFERD_ENOMEM;
+    if (calls) {
+        json_t *msg = json_object_get(choice, "message");
+        json_object_set_new(msg, "content", content ? json_string(content) : json_null());
+        json_object_set_new(msg, "tool_calls", calls);
+        json_object_set_new(choice, "finish_reason", json_string("tool_calls"));
+    }
+    free(content);
+    return 0;
 }
 
 static json_t *oai_response(struct llm_call *c, const struct llm_job_out *jo)
@@ -849,19 +921,10 @@ static json_t *oai_response(struct llm_call *c, const struct llm_job_out *jo)
     json_t *resp = llm_oai_response(&c->q, &o, c->id, c->created, c->mv->name, oai_piece_cb, c->lm);
     if (!resp || !c->tools.active)
         return resp;
-    json_t *calls = NULL, *choice = json_array_get(json_object_get(resp, "choices"), 0);
-    char *content = NULL;
-    if (extract_calls(c, o.text, o.len, &calls, &content) < 0) {
+    if (oai_tools_choice(c, json_array_get(json_object_get(resp, "choices"), 0), o.text, o.len, 0) < 0) {
         json_decref(resp);
         return NULL;
     }
-    if (calls) {
-        json_t *msg = json_object_get(choice, "message");
-        json_object_set_new(msg, "content", content ? json_string(content) : json_null());
-        json_object_set_new(msg, "tool_calls", calls);
-        json_object_set_new(choice, "finish_reason", json_string("tool_calls"));
-    }
-    free(content);
     return resp;
 }
 

@@ -106,6 +106,10 @@ static void choices_done(struct llm_job *j, void *arg)
     resp = llm_oai_response_n(&c->q, outs, n, c->id, c->created, c->mv->name, oai_piece_cb, c->lm);
     if (!resp || json_object_set_new(resp, "usage", llm_oai_usage(&u)) < 0)
         goto oom;
+    for (int i = 0; c->tools.active && i < n; i++) /* each choice's calls, as a single choice's */
+        if (oai_tools_choice(c, json_array_get(json_object_get(resp, "choices"), (size_t)i), outs[i].text, outs[i].len,
+                             i) < 0)
+            goto oom;
     http_resp_json(c->http, 200, resp);
     resp = NULL;
     struct http_llm_stats st = {.prompt_tokens = u.prompt_tokens, .completion_tokens = u.completion_tokens,
@@ -176,13 +180,19 @@ int oai_produce_choices(struct llm_call *c)
         struct llm_job_out jo;
         if (llm_job_take(c->jobs[i], &c->curs[i], &jo) < 0)
             return -1;
-        if (jo.len || (c->q.logprobs && jo.n_toks)) {
+        if (c->tool_n) { /* a chat with tools: each choice its own calls */
+            rc = oai_produce_tools(c, &c->tool_n[i], &jo);
+            if (jo.done) {
+                c->ended[i] = 1;
+                c->n_ended++;
+            }
+        } else if (jo.len || (c->q.logprobs && jo.n_toks)) {
             struct llm_oai_out o = oai_out_of(&jo);
             o.finish_reason = NULL;
             o.index = i;
             rc = llm_call_pend(c, llm_oai_chunk(&c->q, &o, 0, c->id, c->created, c->mv->name, oai_piece_cb, c->lm));
         }
-        if (rc == 0 && jo.done) {
+        if (rc == 0 && jo.done && !c->tool_n) {
             c->ended[i] = 1;
             c->n_ended++;
             if (strcmp(jo.finish_reason, "error") == 0) {
@@ -219,7 +229,13 @@ int oai_submit_choices(struct llm_call *c, int32_t *prompt, int n_prompt)
         c->curs = calloc((size_t)k, sizeof *c->curs);
         c->ended = calloc((size_t)k, 1);
     }
-    int bad = !copies || !c->jobs || (c->q.stream && (!c->curs || !c->ended));
+    if (c->q.stream && c->tools.active && (c->tool_n = calloc((size_t)k, sizeof *c->tool_n)) != NULL)
+        for (int i = 0; i < k; i++) {
+            buf_init(&c->tool_n[i].hold, c->tool.hold.max);
+            c->tool_n[i].index = i;
+        }
+    int bad = !copies || !c->jobs || (c->q.stream && (!c->curs || !c->ended)) ||
+              (c->q.stream && c->tools.active && !c->tool_n);
     for (int i = 1; !bad && i < k; i++) {
         copies[i] = malloc(sizeof(int32_t) * (size_t)n_prompt);
         bad = !copies[i];

@@ -13,6 +13,7 @@
 
 struct model_version;
 struct llm_call;
+struct llm_tool_stream;
 struct llm_job;
 struct llm_job_out;
 struct llm_model;
@@ -35,5 +36,17 @@ int oai_last_job(struct llm_call *c);                                  /* 1 for 
 /* n > 1, best_of > 1 or echo: best_of jobs of one prompt (takes prompt); the stream of them. */
 int oai_submit_choices(struct llm_call *c, int32_t *prompt, int n_prompt);
 int oai_produce_choices(struct llm_call *c);
+/* The stream of one choice of a chat with tools: what the job handed over (jo) in ts's
+ * choice. Text is sent until a call may open (llm_tools_sendable: a piece of "<tool_call>"
+ * at the end is held back). From a call on, the text is held and read by llm_tools_scan:
+ * each call is sent as OpenAI streams one, a delta with its index, id, type, name and empty
+ * arguments when its arguments open, then deltas of the arguments' bytes as they come; at
+ * the end the finish chunk ("tool_calls"; "length", "timeout" or "cancelled" when the
+ * generation ended inside a call, its arguments cut). Calls the scan cannot follow are sent
+ * whole at the end, or as content when they do not parse as calls. Returns 0 or -1. */
+int oai_produce_tools(struct llm_call *c, struct llm_tool_stream *ts, const struct llm_job_out *jo);
+/* A chat choice (index ix, its message built from text) with tools: the calls in text as
+ * message.tool_calls, finish_reason "tool_calls". Returns 0 or INFERD_ENOMEM. */
+int oai_tools_choice(struct llm_call *c, json_t *choice, const char *text, size_t len, int ix);
 
 #endif

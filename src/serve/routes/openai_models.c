@@ -146,6 +146,15 @@ json_t *openai_model_object(struct model_version *mv)
     json_object_set_new(meta, "parallel", json_integer(st.n_seq));
     json_object_set_new(meta, "n_ctx_per_seq", json_integer(st.slot_ctx));
     json_object_set_new(meta, "prompt_tokens_computed", json_integer(st.prompt_tokens));
+    json_object_set_new(meta, "prompt_tokens_reused", json_integer(st.reused_tokens));
+    json_object_set_new(meta, "kv_unified", json_boolean(st.kv_unified));
+    json_object_set_new(meta, "preemptions", json_integer(st.preemptions));
+    json_object_set_new(meta, "prefix_cache",
+                        json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "cap_bytes", (json_int_t)st.prefix_cap_bytes,
+                                  "bytes", (json_int_t)st.prefix_bytes, "blocks", (json_int_t)st.prefix_blocks,
+                                  "hits", (json_int_t)st.prefix_hits, "misses", (json_int_t)st.prefix_misses,
+                                  "cached_tokens", (json_int_t)st.prefix_tokens,
+                                  "evictions", (json_int_t)st.prefix_evictions));
     json_object_set_new(meta, "chat_template", json_string(chat_tmpl_name(lm->tmpl.family)));
     json_object_set_new(meta, "chat_template_source", json_string(lm->tmpl_source));
     json_t *e = json_object();

@@ -121,9 +121,10 @@ char *llm_oai_sse(json_t *j);
 char *llm_oai_chunk(const struct llm_oai_req *q, const struct llm_oai_out *o, int role_chunk,
                     const char *id, long long created, const char *model, llm_oai_piece_fn piece,
                     void *pctx);
-/* The stream chunk of finished tool calls: delta.tool_calls with each call's index, id,
- * type and function {name, arguments} (calls borrowed, as llm_tools_extract makes them). */
-char *llm_oai_tool_chunk(const struct llm_oai_req *q, const json_t *calls, const char *id, long long created,
+/* The stream chunk of tool calls of a choice: delta.tool_calls with each call's index, id, type and
+ * function {name, arguments} (calls borrowed, as llm_tools_extract makes them); a call
+ * that has an "index" (a piece of one call: {index, function: {arguments}}) keeps it. */
+char *llm_oai_tool_chunk(const struct llm_oai_req *q, const json_t *calls, int choice, const char *id, long long created,
                          const char *model);
 /* {"prompt_tokens","completion_tokens","total_tokens","prompt_tokens_details"} of o. */
 json_t *llm_oai_usage(const struct llm_oai_out *o);

@@ -215,21 +215,21 @@ char *llm_oai_chunk(const struct llm_oai_req *q, const struct llm_oai_out *o, in
     return llm_oai_sse(j);
 }
 
-char *llm_oai_tool_chunk(const struct llm_oai_req *q, const json_t *calls, const char *id, long long created,
+char *llm_oai_tool_chunk(const struct llm_oai_req *q, const json_t *calls, int choice, const char *id, long long created,
                          const char *model)
 {
     json_t *arr = json_array(), *call;
     size_t i;
     json_array_foreach(calls, i, call) {
         json_t *d = json_deep_copy(call);
-        if (d)
+        if (d && !json_object_get(d, "index")) /* a delta of one call names its index */
             json_object_set_new(d, "index", json_integer((json_int_t)i));
         json_array_append_new(arr, d);
     }
-    json_t *choice = json_pack("{s:i,s:{s:o},s:n,s:n}", "index", 0, "delta", "tool_calls", arr, "logprobs",
-                               "finish_reason");
+    json_t *ch = json_pack("{s:i,s:{s:o},s:n,s:n}", "index", choice, "delta", "tool_calls", arr, "logprobs",
+                           "finish_reason");
     json_t *j = json_pack("{s:s,s:s,s:I,s:s,s:s,s:[o]}", "id", id, "object", "chat.completion.chunk", "created",
-                          (json_int_t)created, "model", model, "system_fingerprint", "inferd", "choices", choice);
+                          (json_int_t)created, "model", model, "system_fingerprint", "inferd", "choices", ch);
     if (j && q->include_usage)
         json_object_set_new(j, "usage", json_null());
     return llm_oai_sse(j);

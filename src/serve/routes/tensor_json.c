@@ -265,10 +265,72 @@ static int fill_any(const json_t *v, enum inferd_dtype dt, void *out, int64_t *p
     return 0;
 }
 
+/* Sums the serialized size of the strings under v (4-byte length + bytes each); an element
+ * that is not a string is ETYPE naming its flat index. */
+static int bytes_size(const json_t *v, int64_t *pos, size_t *total, const char *field, struct inferd_err *err)
+{
+    if (json_is_array(v)) {
+        for (size_t i = 0; i < json_array_size(v); i++) {
+            int rc = bytes_size(json_array_get(v, i), pos, total, field, err);
+            if (rc < 0)
+                return rc;
+        }
+        return 0;
+    }
+    if (!json_is_string(v))
+        return inferd_err_set(err, INFERD_ETYPE, "%s: element %lld is not a string (datatype BYTES)", field,
+                              (long long)*pos);
+    if (json_string_length(v) > UINT32_MAX)
+        return inferd_err_set(err, INFERD_ETOOLARGE, "%s: element %lld is over 4 GiB", field, (long long)*pos);
+    (*pos)++;
+    *total += 4 + json_string_length(v);
+    return 0;
+}
+
+static void bytes_fill(const json_t *v, unsigned char **at)
+{
+    if (json_is_array(v)) {
+        for (size_t i = 0; i < json_array_size(v); i++)
+            bytes_fill(json_array_get(v, i), at);
+        return;
+    }
+    uint32_t len = (uint32_t)json_string_length(v);
+    unsigned char *d = *at;
+    d[0] = (unsigned char)len, d[1] = (unsigned char)(len >> 8), d[2] = (unsigned char)(len >> 16);
+    d[3] = (unsigned char)(len >> 24);
+    memcpy(d + 4, json_string_value(v), len);
+    *at += 4 + len;
+}
+
 int tj_from_json_flat(const json_t *v, enum inferd_dtype dt, const int64_t *dims, int rank,
                       int64_t max_elements, const char *field, struct inferd_tensor *out,
                       struct inferd_err *err)
 {
+    if (dt == INFERD_BYTES && rank >= 0 && rank <= INFERD_MAX_RANK) {
+        memset(out, 0, sizeof *out);
+        int64_t n = 0, have = 0, pos = 0;
+        size_t total = 0;
+        int rc = tj_numel(rank, dims, max_elements, field, &n, err);
+        if (rc < 0 || (rc = count_leaves(v, 0, &have, field, err)) < 0)
+            return rc;
+        if (have != n) {
+            char sb[96];
+            return inferd_err_set(err, INFERD_ESHAPE, "%s: holds %lld elements, but shape %s needs %lld elements",
+                                  field, (long long)have, inferd_shape_str(rank, dims, sb, sizeof sb), (long long)n);
+        }
+        if ((rc = bytes_size(v, &pos, &total, field, err)) < 0)
+            return rc;
+        unsigned char *data = malloc(total ? total : 1), *at = data;
+        if (!data)
+            return inferd_err_set(err, INFERD_ENOMEM, "%s: out of memory for %zu bytes of strings", field, total);
+        bytes_fill(v, &at);
+        out->dtype = dt;
+        out->rank = rank;
+        memcpy(out->dims, dims, sizeof(int64_t) * (size_t)rank);
+        out->data = data;
+        out->nbytes = total;
+        return 0;
+    }
     int brc = rank < 0 ? inferd_err_set(err, INFERD_ESHAPE, "%s: rank %d is negative", field, rank)
                        : begin(out, dt, rank, field, err);
     if (brc < 0)
@@ -324,17 +386,49 @@ static void write_elem(struct buf *b, const struct inferd_tensor *t, int64_t i)
     }
 }
 
-static void write_rec(struct buf *b, const struct inferd_tensor *t, int depth, int64_t *pos)
+/* A BYTES element at *cur (serialized, see inferd/tensor.h) as a JSON string; *cur moves
+ * past it. end bounds the walk: malformed data writes null instead of reading past it. */
+static void write_bytes_elem(struct buf *b, const unsigned char **cur, const unsigned char *end)
+{
+    const unsigned char *p = *cur;
+    if (end - p < 4) {
+        buf_puts(b, "null");
+        return;
+    }
+    uint32_t len = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+    if (len > (size_t)(end - p) - 4) {
+        buf_puts(b, "null");
+        *cur = end;
+        return;
+    }
+    json_write_strn(b, (const char *)p + 4, len);
+    *cur = p + 4 + len;
+}
+
+/* Element writer state: numeric tensors index by position, BYTES walk a cursor. */
+struct tj_cursor {
+    const unsigned char *cur, *end;
+};
+
+static void write_any(struct buf *b, const struct inferd_tensor *t, int64_t i, struct tj_cursor *c)
+{
+    if (t->dtype == INFERD_BYTES)
+        write_bytes_elem(b, &c->cur, c->end);
+    else
+        write_elem(b, t, i);
+}
+
+static void write_rec(struct buf *b, const struct inferd_tensor *t, int depth, int64_t *pos, struct tj_cursor *c)
 {
     if (depth == t->rank) {
-        write_elem(b, t, (*pos)++);
+        write_any(b, t, (*pos)++, c);
         return;
     }
     buf_putc(b, '[');
     for (int64_t i = 0; i < t->dims[depth]; i++) {
         if (i)
             buf_putc(b, ',');
-        write_rec(b, t, depth + 1, pos);
+        write_rec(b, t, depth + 1, pos, c);
     }
     buf_putc(b, ']');
 }
@@ -350,26 +444,30 @@ void tj_write(struct buf *b, const struct inferd_tensor *t, int nested, int64_t 
         buf_puts(b, "null"); /* no such row */
         return;
     }
+    struct tj_cursor c = {t->data, (const unsigned char *)t->data + t->nbytes};
     if (row >= 0 && t->rank >= 1) {
         struct inferd_tensor sub = *t;
         sub.rank = t->rank - 1;
         memmove(sub.dims, t->dims + 1, sizeof(int64_t) * (size_t)sub.rank);
         int64_t per = inferd_shape_numel(sub.rank, sub.dims);
-        sub.data = (char *)t->data + (size_t)(row * per) * inferd_dtype_size(t->dtype);
+        if (t->dtype == INFERD_BYTES)
+            c.cur += inferd_bytes_offset(t->data, t->nbytes, row * per);
+        else
+            sub.data = (char *)t->data + (size_t)(row * per) * inferd_dtype_size(t->dtype);
         int64_t pos = 0;
-        write_rec(b, &sub, 0, &pos);
+        write_rec(b, &sub, 0, &pos, &c);
         return;
     }
     if (nested) {
         int64_t pos = 0;
-        write_rec(b, t, 0, &pos);
+        write_rec(b, t, 0, &pos, &c);
         return;
     }
     buf_putc(b, '[');
     for (int64_t i = 0; i < n; i++) {
         if (i)
             buf_putc(b, ',');
-        write_elem(b, t, i);
+        write_any(b, t, i, &c);
     }
     buf_putc(b, ']');
 }

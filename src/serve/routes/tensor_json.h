@@ -31,14 +31,16 @@ int tj_from_json(const json_t *v, enum inferd_dtype dt, const int64_t *dims, int
 
 /* Builds a tensor of dtype and shape dims[0..rank) from v nested in any way (KServe v2 /
  * Triton: the scalars are taken in order, depth first, and only their count must equal the
- * shape's element count). OUT: *out with malloc'd data (caller frees out->data). Returns 0
+ * shape's element count). BYTES takes JSON strings and builds the serialized form of
+ * inferd/tensor.h. OUT: *out with malloc'd data (caller frees out->data). Returns 0
  * or ESHAPE (wrong count: the message gives both counts), EINVAL/ETYPE (an element that is
  * not a number of the dtype, by flat index), ETOOLARGE, EUNSUPPORTED. */
 int tj_from_json_flat(const json_t *v, enum inferd_dtype dt, const int64_t *dims, int rank,
                       int64_t max_elements, const char *field, struct inferd_tensor *out,
                       struct inferd_err *err);
 
-/* Writes t's elements: nested lists following the shape (nested=1) or one flat list.
+/* Writes t's elements: nested lists following the shape (nested=1) or one flat list
+ * (BYTES elements as JSON strings).
  * With row >= 0 only element `row` along the first dim is written (TF-Serving rows);
  * a row past the first dim writes null. */
 void tj_write(struct buf *b, const struct inferd_tensor *t, int nested, int64_t row);

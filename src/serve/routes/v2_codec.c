@@ -84,13 +84,11 @@ static int parse_input(const json_t *in, int idx, const char *bin, size_t bin_le
                                   "%s.parameters.binary_data_size: set but the request has no binary part "
                                   "(header Inference-Header-Content-Length)", field);
         size_t sz = (size_t)json_integer_value(bsz);
-        if (dtype == INFERD_BYTES)
-            return inferd_err_set(err, INFERD_EUNSUPPORTED, "%s.datatype: BYTES is not supported", field);
         int64_t n;
         int nrc = tj_numel(rank, dims, max_elements, field, &n, err);
         if (nrc < 0)
             return nrc;
-        size_t want = (size_t)n * inferd_dtype_size(dtype);
+        size_t want = dtype == INFERD_BYTES ? sz : (size_t)n * inferd_dtype_size(dtype);
         if (sz != want)
             return inferd_err_set(err, INFERD_EINVAL,
                                   "%s.parameters.binary_data_size: %zu bytes, but shape and datatype need %zu",
@@ -104,6 +102,18 @@ static int parse_input(const json_t *in, int idx, const char *bin, size_t bin_le
             return inferd_err_set(err, INFERD_ENOMEM, "%s: out of memory", field);
         memcpy(data, bin + *bin_pos, sz);
         *bin_pos += sz;
+        if (dtype == INFERD_BYTES) { /* 4-byte little-endian length + bytes, per element */
+            int64_t have = inferd_bytes_count(data, sz);
+            if (have != n) {
+                free(data);
+                if (have < 0)
+                    return inferd_err_set(err, INFERD_EINVAL,
+                                          "%s.parameters.binary_data_size: BYTES data is malformed (a 4-byte length "
+                                          "prefix runs past the %zu bytes)", field, sz);
+                return inferd_err_set(err, INFERD_ESHAPE, "%s: binary BYTES data holds %lld strings, shape needs %lld",
+                                      field, (long long)have, (long long)n);
+            }
+        }
         t->t.dtype = dtype;
         t->t.rank = rank;
         memcpy(t->t.dims, dims, sizeof(int64_t) * (size_t)rank);

@@ -10,8 +10,10 @@
  *
  * where each input carried in binary has "parameters":{"binary_data_size": s_i} and no
  * "data"; the binary parts follow in the order of the inputs array, little-endian,
- * row-major. Responses use the same layout for outputs asked for with
- * "parameters":{"binary_data":true} (or request-level "binary_data_output":true).
+ * row-major. A BYTES tensor's part is, per element, a 4-byte little-endian length and then
+ * that many bytes (Triton's layout); in JSON its "data" is a list of strings. Responses use
+ * the same layout for outputs asked for with "parameters":{"binary_data":true} (or
+ * request-level "binary_data_output":true).
  *
  *   struct infer_req *q = infer_req_new();
  *   if (v2_parse_request(body, len, hdr_len, max_elems, q, &err) < 0) 400 err.msg;

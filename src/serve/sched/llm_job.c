@@ -102,6 +102,7 @@ void llm_job_release(struct llm_job *j)
     pthread_mutex_destroy(&j->cb_lock);
     pthread_cond_destroy(&j->cond);
     free(j->prompt);
+    free(j->replay);
     free(j->bias);
     llm_job_release(j->leader);
     llm_grammar_unref(j->grammar);

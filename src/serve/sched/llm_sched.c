@@ -2,6 +2,7 @@
  * tokens of every active sequence into one decode call per step. */
 #include "serve/sched/llm_sched.h"
 #include "serve/sched/llm_job_int.h"
+#include "serve/sched/llm_prefix.h"
 
 #include "base/clock.h"
 #include "base/log.h"
@@ -26,10 +27,14 @@ struct llm_sched {
     const struct inferd_llm_info *info; /* borrowed from model */
     int n_seq, n_ctx, slot_ctx, n_batch, max_queue, embeddings;
     int max_per_client;                 /* slots one client may hold (0 = no cap) */
+    long long prefix_cap;               /* prefix cache cap in bytes (0 = off) */
+    int kv_unified;                     /* every sequence may use the whole cache: pages are
+                                           shared, and a full cache preempts (make_room) */
     char model_name[128];
     struct metrics_inferd *metrics;
     struct metrics_series *m_running, *m_waiting, *m_kv, *m_ttft, *m_itl, *m_e2e, *m_queue,
-        *m_prompt, *m_gen;
+        *m_prompt, *m_gen, *m_preempt, *m_pfx_hits, *m_pfx_misses, *m_pfx_tokens, *m_pfx_bytes;
+    struct llm_prefix *prefix;          /* owned; NULL when the prefix cache is off */
 
     pthread_t thread;
     pthread_mutex_t lock;               /* guards the queue, n_waiting, stop, draining, n_running */
@@ -58,6 +63,10 @@ struct llm_sched {
     uint64_t admissions;                /* jobs admitted so far */
 
     atomic_llong steps, prompt_tokens, generated_tokens, reused_tokens;
+    /* prefix cache: lookups that found blocks / none, prompt tokens it supplied, and its
+     * state copied after every change (the store itself is scheduler-thread only) */
+    atomic_llong pfx_hits, pfx_misses, pfx_tokens, pfx_bytes, pfx_blocks, pfx_evictions;
+    atomic_llong preemptions;           /* running jobs sent back to the queue (kv_unified) */
 };
 
 static void update_gauges(struct llm_sched *s)
@@ -71,6 +80,7 @@ static void update_gauges(struct llm_sched *s)
     metrics_set(s->m_waiting, waiting);
     int size = inferd_llm_kv_size(s->ctx);
     metrics_set(s->m_kv, size > 0 ? (double)inferd_llm_kv_used(s->ctx) / size : 0);
+    metrics_set(s->m_pfx_bytes, (double)atomic_load(&s->pfx_bytes));
 }
 
 /* Publishes the end of a job and hands it back: sets done, wakes readers, calls on_done,
@@ -104,11 +114,98 @@ static void finish(struct llm_sched *s, struct llm_job *j, const char *reason, i
     llm_job_release(j);
 }
 
-/* Frees j's slot; its KV cache stays for prefix reuse (not for embeddings). */
+/* ---- the prefix cache (llm_prefix.h): blocks copied out of and into slots ---- */
+
+struct pfx_io {
+    struct llm_sched *s;
+    int slot;
+    int first;                     /* match: blocks below it are already in the slot */
+    int len;                       /* match: positions the slot holds; -1 until it changed */
+};
+
+static void pfx_publish_stats(struct llm_sched *s)
+{
+    struct llm_prefix_stats st;
+    llm_prefix_stats(s->prefix, &st);
+    atomic_store(&s->pfx_bytes, (long long)st.bytes);
+    atomic_store(&s->pfx_blocks, st.blocks);
+    atomic_store(&s->pfx_evictions, st.evictions);
+}
+
+static int pfx_read_slot(void *arg, int i, void *bytes)
+{
+    struct pfx_io *io = arg;
+    return inferd_llm_seq_kv_get(io->s->ctx, io->slot, i * LLM_PREFIX_BLOCK, LLM_PREFIX_BLOCK, bytes) < 0 ? -1 : 0;
+}
+
+static int pfx_write_slot(void *arg, int i, void *bytes)
+{
+    struct pfx_io *io = arg;
+    if (i < io->first)
+        return 0;
+    if (i == io->first) { /* the first block the slot lacks: cut the slot there */
+        io->len = i * LLM_PREFIX_BLOCK;
+        inferd_llm_seq_truncate(io->s->ctx, io->slot, io->len);
+    }
+    if (inferd_llm_seq_kv_set(io->s->ctx, io->slot, io->len, LLM_PREFIX_BLOCK, bytes) < 0)
+        return -1;
+    io->len += LLM_PREFIX_BLOCK;
+    return 0;
+}
+
+/* Keeps the full blocks of slot i's cached tokens in the prefix cache. */
+static void prefix_save(struct llm_sched *s, int i)
+{
+    struct slot *sl = &s->slots[i];
+    if (!s->prefix)
+        return;
+    int n = sl->n_cache < s->slot_ctx ? sl->n_cache : s->slot_ctx;
+    int len = inferd_llm_seq_len(s->ctx, i);
+    n = (n < len ? n : len) / LLM_PREFIX_BLOCK;
+    if (n <= 0)
+        return;
+    struct pfx_io io = {.s = s, .slot = i};
+    if (llm_prefix_put(s->prefix, sl->cache, n, pfx_read_slot, &io) > 0)
+        pfx_publish_stats(s);
+}
+
+/* Extends slot i, which holds *keep tokens of j's feed (its prompt, or what a preempted
+ * job recomputes), with the prompt's blocks found
+ * in the prefix cache (never the last prompt token: it must run to give logits). */
+static void prefix_load(struct llm_sched *s, int i, struct llm_job *j, int *keep)
+{
+    int n_blocks = (j->n_feed - 1) / LLM_PREFIX_BLOCK;
+    struct pfx_io io = {.s = s, .slot = i, .first = *keep / LLM_PREFIX_BLOCK, .len = -1};
+    if (n_blocks <= io.first)
+        return; /* the slot already holds every block the cache could give */
+    llm_prefix_match(s->prefix, j->feed, n_blocks, pfx_write_slot, &io);
+    if (io.len > *keep) {
+        struct slot *sl = &s->slots[i];
+        int from = io.first * LLM_PREFIX_BLOCK;
+        memcpy(sl->cache + from, j->feed + from, sizeof(int32_t) * (size_t)(io.len - from));
+        atomic_fetch_add(&s->pfx_hits, 1);
+        atomic_fetch_add(&s->pfx_tokens, io.len - *keep);
+        if (s->metrics) {
+            metrics_add(s->m_pfx_hits, 1);
+            metrics_add(s->m_pfx_tokens, io.len - *keep);
+        }
+    } else {
+        atomic_fetch_add(&s->pfx_misses, 1);
+        if (s->metrics)
+            metrics_add(s->m_pfx_misses, 1);
+    }
+    if (io.len >= 0) /* the slot was cut (a write may have failed after it) */
+        *keep = io.len;
+}
+
+/* Frees j's slot; its KV cache stays for prefix reuse (not for embeddings) and its full
+ * blocks go to the prefix cache. */
 static void release_slot(struct llm_sched *s, struct llm_job *j)
 {
     if (j->slot < 0)
         return;
+    if (!j->embed)
+        prefix_save(s, j->slot);
     s->slots[j->slot].job = NULL;
     if (j->embed) { /* hidden states of a finished embedding are not worth keeping */
         inferd_llm_seq_clear(s->ctx, j->slot);
@@ -232,9 +329,172 @@ static int32_t sample_next(struct llm_job *j, const float *logits, int n_vocab, 
     return tok;
 }
 
+/* ---- preemption (kv_unified): a full cache sends the newest job back to the queue ----
+ * The victim's KV is dropped (its full blocks go to the prefix cache first) and what it had
+ * in the cache plus its pending token become its feed: when it is admitted again it
+ * recomputes them (copying back whatever blocks the prefix cache still has) and samples
+ * on from the same logits, with its sampler and grammar state kept, so its output is the
+ * one it would have produced without the pause. */
+
+static int slot_pages(struct llm_sched *s, int i)
+{
+    int page = inferd_llm_kv_page();
+    return (inferd_llm_seq_len(s->ctx, i) + page - 1) / page;
+}
+
+/* Drops the caches that free slots keep for prefix reuse. Returns 1 if it freed pages. */
+static int clear_idle(struct llm_sched *s)
+{
+    int freed = 0;
+    for (int i = 0; i < s->n_seq; i++)
+        if (!s->slots[i].job && inferd_llm_seq_len(s->ctx, i) > 0) {
+            prefix_save(s, i);
+            inferd_llm_seq_clear(s->ctx, i);
+            s->slots[i].n_cache = 0;
+            freed = 1;
+        }
+    return freed;
+}
+
+/* Whether j's feed fits the pages free or held by free slots (always, when nothing runs). */
+static int kv_room(struct llm_sched *s, const struct llm_job *j)
+{
+    int page = inferd_llm_kv_page(), n = j->replay ? j->n_replay : j->n_prompt, pages = inferd_llm_kv_free(s->ctx) / page;
+    int busy = 0;
+    for (int i = 0; i < s->n_seq; i++) {
+        if (s->slots[i].job)
+            busy = 1;
+        else
+            pages += slot_pages(s, i);
+    }
+    return !busy || pages >= (n + 1 + page - 1) / page;
+}
+
+/* The job to pause: the lowest priority, then the latest arrival, among those holding KV
+ * (never embeddings or prompt-logprob jobs); NULL unless at least two jobs hold KV. */
+static struct llm_job *pick_victim(struct llm_sched *s)
+{
+    struct llm_job *v = NULL;
+    int holders = 0;
+    for (int i = 0; i < s->n_seq; i++) {
+        struct llm_job *j = s->slots[i].job;
+        if (!j || inferd_llm_seq_len(s->ctx, i) == 0)
+            continue;
+        holders++;
+        if (j->embed || j->prompt_logprobs)
+            continue;
+        if (!v || j->priority < v->priority || (j->priority == v->priority && j->t_submit >= v->t_submit))
+            v = j;
+    }
+    return holders >= 2 ? v : NULL;
+}
+
+static void preempt(struct llm_sched *s, struct llm_job *j)
+{
+    int i = j->slot;
+    struct slot *sl = &s->slots[i];
+    if (j->n_past >= j->n_feed && j->completion_tokens > 0) { /* generating: keep what it computed */
+        int n = sl->n_cache < s->slot_ctx ? sl->n_cache : s->slot_ctx;
+        int32_t *r = malloc(sizeof(int32_t) * (size_t)(n + 1));
+        if (!r) {
+            end_job(s, j, "error", INFERD_ENOMEM, "preemption: out of memory");
+            return;
+        }
+        memcpy(r, sl->cache, sizeof(int32_t) * (size_t)n);
+        r[n] = j->last_tok;
+        free(j->replay);
+        j->replay = r;
+        j->n_replay = n + 1;
+    } /* else mid-feed: the same feed again (the prompt, or the replay it was computing) */
+    prefix_save(s, i);
+    inferd_llm_seq_clear(s->ctx, i);
+    sl->n_cache = 0;
+    sl->job = NULL;
+    j->slot = -1;
+    j->n_past = 0;
+    j->wait_leader = 0;
+    j->preempted++;
+    atomic_fetch_add(&s->preemptions, 1);
+    if (s->metrics)
+        metrics_add(s->m_preempt, 1);
+    pthread_mutex_lock(&s->lock);
+    j->next = s->q_head; /* first in line among its priority (pick_waiting prefers it) */
+    s->q_head = j;
+    if (!s->q_tail)
+        s->q_tail = j;
+    s->n_running--;
+    s->n_waiting++;
+    pthread_mutex_unlock(&s->lock);
+}
+
+/* Makes sure every generating job's next row has a page: clears free slots' caches, then
+ * preempts. Returns the free pages left for prompt chunks. */
+static int make_room(struct llm_sched *s)
+{
+    int page = inferd_llm_kv_page();
+    for (;;) {
+        int need = 0, prompts = 0;
+        for (int i = 0; i < s->n_seq; i++) {
+            struct llm_job *j = s->slots[i].job;
+            if (!j || j->wait_leader)
+                continue;
+            if (j->n_past >= j->n_feed)
+                need += inferd_llm_seq_len(s->ctx, i) % page == 0;
+            else
+                prompts++;
+        }
+        int free_pages = inferd_llm_kv_free(s->ctx) / page;
+        if (free_pages < need + (prompts > 0) && clear_idle(s)) /* prompts want a page too */
+            free_pages = inferd_llm_kv_free(s->ctx) / page;
+        if (free_pages >= need)
+            return free_pages - need;
+        struct llm_job *v = pick_victim(s);
+        if (!v)
+            return 0;
+        preempt(s, v);
+    }
+}
+
+/* Puts a preempted job back into a free slot: its feed (prompt or replay) is recomputed
+ * from the longest prefix the slot or the prefix cache still holds. */
+static int resume(struct llm_sched *s, struct llm_job *j, struct inferd_err *err)
+{
+    int best = -1, keep = -1;
+    j->feed = j->replay ? j->replay : j->prompt;
+    j->n_feed = j->replay ? j->n_replay : j->n_prompt;
+    for (int i = 0; i < s->n_seq; i++) {
+        if (s->slots[i].job)
+            continue;
+        int k = common_prefix(s->slots[i].cache, s->slots[i].n_cache, j->feed, j->n_feed);
+        if (k > keep) {
+            best = i;
+            keep = k;
+        }
+    }
+    if (best < 0)
+        return inferd_err_set(err, INFERD_EBUSY, "no free slot");
+    if (keep >= j->n_feed)
+        keep = j->n_feed - 1;
+    if (j->prompt_logprobs)
+        keep = 0;
+    if (s->prefix && !j->prompt_logprobs && keep < j->n_feed - 1)
+        prefix_load(s, best, j, &keep);
+    if (keep == 0)
+        inferd_llm_seq_clear(s->ctx, best);
+    else if (keep < inferd_llm_seq_len(s->ctx, best))
+        inferd_llm_seq_truncate(s->ctx, best, keep);
+    s->slots[best].n_cache = keep;
+    s->slots[best].job = j;
+    j->slot = best;
+    j->n_past = keep;
+    return 0;
+}
+
 /* Puts job j into the free slot that shares the longest prefix with its prompt. */
 static int admit(struct llm_sched *s, struct llm_job *j, struct inferd_err *err)
 {
+    if (j->preempted)
+        return resume(s, j, err);
     int best = -1, best_keep = -1;
     for (int i = 0; i < s->n_seq; i++) {
         if (s->slots[i].job)
@@ -247,6 +507,8 @@ static int admit(struct llm_sched *s, struct llm_job *j, struct inferd_err *err)
     }
     if (best < 0)
         return inferd_err_set(err, INFERD_EBUSY, "no free slot");
+    j->feed = j->prompt;
+    j->n_feed = j->n_prompt;
     if (best_keep >= j->n_prompt)
         best_keep = j->n_prompt - 1; /* the last prompt token must run to give logits */
     if (j->prompt_logprobs)
@@ -254,11 +516,12 @@ static int admit(struct llm_sched *s, struct llm_job *j, struct inferd_err *err)
     struct slot *sl = &s->slots[best];
     struct llm_job *L = j->leader;
     j->wait_leader = 0;
-    if (L && L->slot >= 0 && L->n_past < L->n_prompt && same_prompt(L, j)) {
+    if (L && L->slot >= 0 && !L->preempted && L->n_past < L->n_prompt && same_prompt(L, j)) {
         /* the leader is computing the same prompt: wait for it (see fork_from_leader) */
         j->wait_leader = 1;
         best_keep = 0;
-    } else if (L && L->slot >= 0 && same_prompt(L, j) && best_keep < j->n_prompt - 1) {
+    } else if (L && L->slot >= 0 && same_prompt(L, j) && best_keep < j->n_prompt - 1 &&
+               inferd_llm_seq_len(s->ctx, L->slot) >= j->n_prompt - 1) { /* (a resumed leader may not hold it yet) */
         /* the leader is generating: its cache starts with the prompt; run the last token
          * (a failed copy has cleared this slot: nothing of it is reused then) */
         if (inferd_llm_seq_copy(s->ctx, L->slot, best, j->n_prompt - 1) == 0) {
@@ -268,6 +531,8 @@ static int admit(struct llm_sched *s, struct llm_job *j, struct inferd_err *err)
             best_keep = 0;
         }
     }
+    if (s->prefix && !j->embed && !j->prompt_logprobs && !j->wait_leader && best_keep < j->n_prompt - 1)
+        prefix_load(s, best, j, &best_keep);
     if (best_keep == 0)
         inferd_llm_seq_clear(s->ctx, best);
     else if (best_keep < inferd_llm_seq_len(s->ctx, best))
@@ -415,9 +680,11 @@ static struct llm_job *pick_waiting(struct llm_sched *s)
         if (s->max_per_client > 0 && run >= s->max_per_client)
             continue;
         uint64_t last = client_last(s, j->client);
-        if (best && j->priority == (*best)->priority &&
-            (run > best_run || (run == best_run && last >= best_last)))
-            continue;
+        if (best && j->priority == (*best)->priority) {
+            int jp = j->preempted > 0, bp = (*best)->preempted > 0; /* a paused job goes first */
+            if (bp > jp || (jp == bp && (run > best_run || (run == best_run && last >= best_last))))
+                continue;
+        }
         best = pp;
         best_prev = prev;
         best_run = run;
@@ -443,6 +710,13 @@ static void admit_waiting(struct llm_sched *s, uint64_t now)
             free_slot |= s->slots[i].job == NULL;
         pthread_mutex_lock(&s->lock);
         struct llm_job *j = free_slot ? pick_waiting(s) : NULL;
+        if (j && s->kv_unified && !kv_room(s, j)) { /* back to the head: it waits for pages */
+            j->next = s->q_head;
+            s->q_head = j;
+            if (!s->q_tail)
+                s->q_tail = j;
+            j = NULL;
+        }
         if (j) {
             s->n_waiting--;
             s->n_running++;
@@ -452,7 +726,13 @@ static void admit_waiting(struct llm_sched *s, uint64_t now)
             return;
         if (end_if_over(s, j, now))
             continue;
-        client_admitted(s, j->client);
+        if (!j->preempted)
+            client_admitted(s, j->client);
+        if (s->kv_unified) {
+            int page = inferd_llm_kv_page(), n = j->replay ? j->n_replay : j->n_prompt;
+            if (inferd_llm_kv_free(s->ctx) / page < (n + 1 + page - 1) / page)
+                clear_idle(s);
+        }
         struct inferd_err err = {0};
         if (admit(s, j, &err) < 0)
             end_job(s, j, "error", err.code, err.msg);
@@ -610,7 +890,7 @@ static int step(struct llm_sched *s)
     uint64_t now = clock_now_ns();
     admit_waiting(s, now);
     update_gauges(s); /* before any token of a newly admitted job can be seen */
-    int n = 0;
+    int n = 0, page = inferd_llm_kv_page(), avail = s->kv_unified ? make_room(s) : 0;
     /* 1. cancellations and deadlines; 2. one next-token row per generating job. */
     for (int i = 0; i < s->n_seq; i++) {
         struct llm_job *j = s->slots[i].job;
@@ -619,8 +899,8 @@ static int step(struct llm_sched *s)
         if (end_if_over(s, j, now))
             continue;
         if (j->wait_leader && j->leader->slot < 0)
-            j->wait_leader = 0; /* the leader ended before its prompt did: compute it here */
-        if (j->n_past < j->n_prompt || n >= s->n_batch)
+            j->wait_leader = 0; /* the leader ended (or was preempted) before its prompt did: compute it here */
+        if (j->n_past < j->n_feed || n >= s->n_batch)
             continue;
         s->b_tok[n] = j->last_tok;
         s->b_pos[n] = s->slots[i].n_cache;
@@ -632,23 +912,37 @@ static int step(struct llm_sched *s)
     /* 3. prompt chunks fill the rest of the batch, slot by slot. */
     for (int i = 0; i < s->n_seq && n < s->n_batch; i++) {
         struct llm_job *j = s->slots[i].job;
-        if (!j || j->n_past >= j->n_prompt || j->wait_leader)
+        if (!j || j->n_past >= j->n_feed || j->wait_leader)
             continue;
         struct slot *sl = &s->slots[i];
-        int take = j->n_prompt - j->n_past;
+        int take = j->n_feed - j->n_past;
         if (take > s->n_batch - n)
             take = s->n_batch - n;
+        if (s->kv_unified) { /* what the shared pages still hold after the generating rows */
+            int len = inferd_llm_seq_len(s->ctx, i), room = (page - len % page) % page + avail * page;
+            if (take > room)
+                take = room;
+            if (take <= 0)
+                continue;
+            avail -= (len + take + page - 1) / page - (len + page - 1) / page;
+        }
         if (j->prompt_logprobs && take > LLM_PROMPT_LOGITS_STEP)
             take = LLM_PROMPT_LOGITS_STEP;
         for (int k = 0; k < take; k++) {
             int p = j->n_past + k;
-            s->b_tok[n] = j->prompt[p];
+            s->b_tok[n] = j->feed[p];
             s->b_pos[n] = sl->n_cache + k;
             s->b_seq[n] = i;
-            s->b_want[n] = j->embed || j->prompt_logprobs || p == j->n_prompt - 1;
+            s->b_want[n] = j->embed || j->prompt_logprobs || p == j->n_feed - 1;
             s->b_slot[n] = i;
             n++;
         }
+    }
+    if (n == 0 && s->kv_unified) { /* prompts stuck for pages: pause the newest */
+        struct llm_job *v = pick_victim(s);
+        if (v)
+            preempt(s, v);
+        return v != NULL;
     }
     if (n == 0)
         return 0;
@@ -682,7 +976,7 @@ static int step(struct llm_sched *s)
         struct llm_job *j = s->slots[i].job;
         if (!j)
             continue;
-        if (j->n_past < j->n_prompt) {
+        if (j->n_past < j->n_feed) {
             if (j->ptoks)
                 record_prompt_token(s, j, r);
             j->n_past++;
@@ -699,8 +993,9 @@ static int step(struct llm_sched *s)
                     finish_embedding(s, j);
                 continue;
             }
-            if (j->n_past < j->n_prompt)
+            if (j->n_past < j->n_feed)
                 continue;
+            prefix_save(s, i); /* for requests sharing the prompt while this one runs */
         }
         if (!s->b_want[r])
             continue;
@@ -782,6 +1077,7 @@ static void sched_destroy(struct llm_sched *s)
     inferd_llm_ctx_free(s->ctx);
     llm_gmask_cache_free(s->gcache);
     llm_gvocab_free(s->gvocab);
+    llm_prefix_free(s->prefix);
     pthread_mutex_destroy(&s->lock);
     pthread_cond_destroy(&s->wake);
     pthread_cond_destroy(&s->idle);
@@ -799,7 +1095,8 @@ int llm_sched_new(struct inferd_llm_model *model, const struct llm_sched_config 
     s->info = inferd_llm_info(model);
     s->n_seq = cfg->n_seq > 0 ? cfg->n_seq : 4;
     s->n_ctx = cfg->n_ctx > 0 ? cfg->n_ctx : s->n_seq * s->info->n_ctx_train;
-    s->slot_ctx = s->n_ctx / s->n_seq;
+    s->kv_unified = cfg->kv_unified;
+    s->slot_ctx = s->kv_unified ? s->n_ctx : s->n_ctx / s->n_seq;
     s->n_batch = cfg->n_batch > 0 ? cfg->n_batch : 512;
     if (s->n_batch < s->n_seq)
         s->n_batch = s->n_seq;
@@ -821,6 +1118,13 @@ int llm_sched_new(struct inferd_llm_model *model, const struct llm_sched_config 
     rc = inferd_llm_ctx_new(model, &cp, &s->ctx, err);
     if (rc < 0)
         goto fail;
+    s->prefix_cap = cfg->prefix_cache_mb < 0 ? 0
+                    : (long long)(cfg->prefix_cache_mb > 0 ? cfg->prefix_cache_mb : LLM_PREFIX_CACHE_MB_DEFAULT) << 20;
+    if (s->prefix_cap > 0 &&
+        llm_prefix_new((size_t)s->prefix_cap, inferd_llm_kv_row_bytes(s->ctx) * LLM_PREFIX_BLOCK, &s->prefix) < 0) {
+        rc = inferd_err_set(err, INFERD_ENOMEM, "prefix_cache_mb: out of memory");
+        goto fail;
+    }
     s->slots = calloc((size_t)s->n_seq, sizeof *s->slots);
     s->b_tok = calloc((size_t)s->n_batch, sizeof *s->b_tok);
     s->b_pos = calloc((size_t)s->n_batch, sizeof *s->b_pos);
@@ -851,6 +1155,11 @@ int llm_sched_new(struct inferd_llm_model *model, const struct llm_sched_config 
         s->m_queue = metrics_series_get(s->metrics->llm_queue_time, l);
         s->m_prompt = metrics_series_get(s->metrics->llm_prompt_tokens, l);
         s->m_gen = metrics_series_get(s->metrics->llm_generation_tokens, l);
+        s->m_preempt = metrics_series_get(s->metrics->llm_preemptions, l);
+        s->m_pfx_hits = metrics_series_get(s->metrics->llm_prefix_hits, l);
+        s->m_pfx_misses = metrics_series_get(s->metrics->llm_prefix_misses, l);
+        s->m_pfx_tokens = metrics_series_get(s->metrics->llm_prefix_tokens, l);
+        s->m_pfx_bytes = metrics_series_get(s->metrics->llm_prefix_bytes, l);
         update_gauges(s);
     }
     if (pthread_create(&s->thread, NULL, sched_main, s) != 0) {
@@ -876,7 +1185,7 @@ int llm_sched_submit_n(struct llm_sched *s, struct llm_job *const *jobs, int n, 
         if (!j->embed && j->n_prompt >= s->slot_ctx)
             return inferd_err_set(err, INFERD_EINVAL,
                                   "prompt: %d tokens do not fit the context of %d tokens per sequence "
-                                  "(context_size / parallel)", j->n_prompt, s->slot_ctx);
+                                  "(%s)", j->n_prompt, s->slot_ctx, s->kv_unified ? "context_size" : "context_size / parallel");
         if (j->embed && j->n_prompt > s->slot_ctx)
             return inferd_err_set(err, INFERD_EINVAL, "input: %d tokens exceed the context of %d tokens per sequence",
                                   j->n_prompt, s->slot_ctx);
@@ -959,4 +1268,13 @@ void llm_sched_stats(struct llm_sched *s, struct llm_sched_stats *o)
     o->prompt_tokens = atomic_load(&s->prompt_tokens);
     o->generated_tokens = atomic_load(&s->generated_tokens);
     o->reused_tokens = atomic_load(&s->reused_tokens);
+    o->kv_unified = s->kv_unified;
+    o->preemptions = atomic_load(&s->preemptions);
+    o->prefix_cap_bytes = s->prefix_cap;
+    o->prefix_bytes = atomic_load(&s->pfx_bytes);
+    o->prefix_blocks = atomic_load(&s->pfx_blocks);
+    o->prefix_hits = atomic_load(&s->pfx_hits);
+    o->prefix_misses = atomic_load(&s->pfx_misses);
+    o->prefix_tokens = atomic_load(&s->pfx_tokens);
+    o->prefix_evictions = atomic_load(&s->pfx_evictions);
 }

@@ -23,7 +23,13 @@
  *
  * Per-sequence context: n_ctx / n_seq positions. A slot keeps its previous request's KV
  * cache; a new request goes to the free slot sharing the longest token prefix with it and
- * only the rest of its prompt is computed (prompt-prefix reuse). Cancellation (job->cancel)
+ * only the rest of its prompt is computed (prompt-prefix reuse). Beyond the slots, the
+ * prefix cache (llm_prefix.h) keeps the KV of every finished sequence's and computed
+ * prompt's full blocks, so a request sharing a prefix with any earlier one (not only the
+ * slot's last) copies those blocks instead of computing them. With kv_unified the slots share
+ * the whole cache (n_ctx positions each at most): when a running job needs a page and none
+ * is free, the newest job of the lowest priority is preempted (KV dropped, re-queued first)
+ * and later recomputes its tokens, producing the same output. Cancellation (job->cancel)
  * and deadlines are checked before every step, so a slot is freed within one step.
  *
  * Fair admission: a free slot goes to the waiting job with the highest priority; among
@@ -52,6 +58,7 @@ struct metrics_inferd;
 #define LLM_JOB_TEXT_MAX (256u << 20) /* bytes of one job's generated text */
 #define LLM_PRIORITY_MIN (-10)     /* a request's priority range (vLLM-style `priority`) */
 #define LLM_PRIORITY_MAX 10
+#define LLM_PREFIX_CACHE_MB_DEFAULT 256 /* prefix cache cap per model unless configured */
 #define LLM_FAIR_CLIENTS 64        /* clients whose last admission the scheduler remembers */
 
 /* One generated token, for logprobs. */
@@ -127,6 +134,12 @@ struct llm_job {
     int n_past;                    /* prompt tokens already in the KV cache */
     int32_t last_tok;              /* token to feed next step when generating */
     int wait_leader;               /* in a slot, waiting for leader's prompt (no rows) */
+    int32_t *feed;                 /* tokens to compute before generating: prompt, or replay */
+    int n_feed;
+    int32_t *replay;               /* owned: after a preemption while generating, the tokens it
+                                      had in its cache plus its pending token (recomputed) */
+    int n_replay;
+    int preempted;                 /* times paused for KV pages (kv_unified) */
     struct llm_grammar *grammar;   /* owned reference, or NULL (fixed at creation) */
     struct llm_gmatch *gm;         /* grammar's matcher while in a slot */
     float *gmask;                  /* n_vocab masked logits while in a slot */
@@ -223,6 +236,11 @@ struct llm_sched_config {
     int embeddings;                /* keep hidden states (needed for embedding jobs) */
     int max_running_per_client;    /* slots one client (job->client) may hold at once; its
                                       other jobs wait while other clients' are admitted (0 = no cap) */
+    int kv_unified;                /* each sequence may hold up to n_ctx positions of one shared
+                                      cache (llama.cpp's --kv-unified); when it is full the
+                                      newest job is preempted and recomputed later */
+    int prefix_cache_mb;           /* prefix cache cap in MiB (llm_prefix.h): 0 = the default
+                                      LLM_PREFIX_CACHE_MB_DEFAULT, < 0 = off */
     const char *model_name;        /* metrics label (copied) */
     struct metrics_inferd *metrics; /* borrowed, may be NULL */
 };
@@ -253,6 +271,12 @@ struct llm_sched_stats {
     int n_seq, n_ctx, slot_ctx, n_batch, max_queue, max_running_per_client;
     int running, waiting;
     long long steps, prompt_tokens, generated_tokens, reused_tokens; /* prompt_tokens: computed */
+    /* prefix cache: cap and bytes held (0 when off), blocks held, lookups that found
+     * blocks / none, prompt tokens it supplied, blocks evicted */
+    int kv_unified;
+    long long preemptions;         /* jobs paused for KV pages and resumed later */
+    long long prefix_cap_bytes, prefix_bytes, prefix_blocks, prefix_hits, prefix_misses, prefix_tokens,
+        prefix_evictions;
 };
 void llm_sched_stats(struct llm_sched *s, struct llm_sched_stats *out);
 

@@ -155,7 +155,14 @@ static void run_batch(struct sched *s, struct sched_job **jobs, int n, int64_t r
         j->batch_rows = (int)rows;
         for (int o = 0; o < s->n_out; o++) {
             j->outputs[o] = out[o];
-            if (n > 1) {
+            if (n > 1 && out[o].dtype == INFERD_BYTES) { /* variable-size rows: walk to them */
+                int64_t per = inferd_shape_numel(out[o].rank - 1, out[o].dims + 1);
+                size_t lo = inferd_bytes_offset(out[o].data, out[o].nbytes, row * per);
+                size_t hi = inferd_bytes_offset(out[o].data, out[o].nbytes, (row + r) * per);
+                j->outputs[o].dims[0] = r;
+                j->outputs[o].data = (char *)out[o].data + lo;
+                j->outputs[o].nbytes = hi - lo;
+            } else if (n > 1) {
                 size_t row_bytes = out[o].nbytes / (size_t)rows;
                 j->outputs[o].dims[0] = r;
                 j->outputs[o].data = (char *)out[o].data + (size_t)row * row_bytes;

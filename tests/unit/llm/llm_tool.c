@@ -2,6 +2,7 @@
  * tests, not installed):
  *   llm_tool random OUT.gguf [--preset tiny|tinyllama] [--type F32|F16|Q8_0|Q4_0|...] [--layers N]
  *   llm_tool seeds DIR                       small GGUF seeds for tests/fuzz/corpus/gguf
+ *   llm_tool seeds-arch DIR                  tiny per-architecture models for corpus/llm_load
  *   llm_tool bench MODEL.gguf [-t N] [-p 512] [-n 128] [-r 3]
  * bench measures like llama-bench: pp = one decode of p random tokens, tg = n single-token
  * decodes from an empty cache; each repeated r times after a warm-up (pp, then one tg token,
@@ -176,6 +177,46 @@ fail:
     return 1;
 }
 
+/* Seeds for tests/fuzz/corpus/llm_load: one tiny Q8_0 model per architecture variant, and
+ * copies of the phi3 one with a byte of its metadata or tensor infos flipped. */
+static int cmd_seeds_arch(const char *dir)
+{
+    static const struct {
+        const char *file, *arch;
+        int n_expert, n_swa, yarn;
+    } v[] = {{"llama.gguf", "llama", 0, 0, 0}, {"llama_yarn.gguf", "llama", 0, 0, 64},
+             {"moe.gguf", "llama", 4, 0, 0},    {"phi3.gguf", "phi3", 0, 4, 0},
+             {"gemma2.gguf", "gemma2", 0, 4, 0}, {"qwen2.gguf", "qwen2", 0, 0, 0}};
+    char path[1024];
+    struct inferd_err err = {0};
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+        struct llm_random_spec s = {.arch = v[i].arch, .n_vocab = 8, .n_embd = 32, .n_layer = 2, .n_head = 2,
+                                    .n_head_kv = 1, .n_ff = 32, .n_ctx = 64, .type = GGML_TYPE_Q8_0,
+                                    .embd_type = GGML_TYPE_Q8_0, .seed = 5, .n_expert = v[i].n_expert,
+                                    .n_expert_used = v[i].n_expert ? 2 : 0, .n_swa = v[i].n_swa,
+                                    .rope_linear_factor = v[i].yarn ? 4.f : 0.f, .rope_yarn_orig_ctx = v[i].yarn};
+        snprintf(path, sizeof path, "%s/%s", dir, v[i].file);
+        if (llm_random_model_write(path, &s, &err) < 0) {
+            fprintf(stderr, "llm_tool seeds-arch: %s\n", err.msg);
+            return 1;
+        }
+    }
+    size_t n;
+    snprintf(path, sizeof path, "%s/phi3.gguf", dir);
+    unsigned char *b = read_all(path, &n);
+    if (!b)
+        return 1;
+    for (size_t at = 200; at < n && at < 1400; at += 300) {
+        char name[64];
+        b[at] ^= 0x5a;
+        snprintf(name, sizeof name, "phi3_mut%zu.gguf", at);
+        write_file(dir, name, b, n);
+        b[at] ^= 0x5a;
+    }
+    free(b);
+    return 0;
+}
+
 static int cmd_bench(int argc, char **argv)
 {
     const char *model = NULL;
@@ -258,10 +299,13 @@ int main(int argc, char **argv)
         return cmd_random(argc - 2, argv + 2);
     if (argc == 3 && !strcmp(argv[1], "seeds"))
         return cmd_seeds(argv[2]);
+    if (argc == 3 && !strcmp(argv[1], "seeds-arch"))
+        return cmd_seeds_arch(argv[2]);
     if (argc >= 3 && !strcmp(argv[1], "bench"))
         return cmd_bench(argc - 2, argv + 2);
     fprintf(stderr, "usage: llm_tool random OUT.gguf [--preset tiny|tinyllama] [--type T]\n"
                     "       llm_tool seeds DIR\n"
+                    "       llm_tool seeds-arch DIR\n"
                     "       llm_tool bench MODEL.gguf [-t N] [-p 512] [-n 128] [-r 3]\n");
     return 2;
 }

@@ -144,6 +144,8 @@ int main(void)
                     chat_tmpl_name(files[i].family));
             check_fail(__FILE__, __LINE__, "family");
         }
+        if (t.family == CHAT_TMPL_MISTRAL_V3_TEKKEN) /* Nemo's template has tool calling */
+            CHECK(t.flags & CHAT_TMPL_F_TOOLS);
         if (files[i].want_a)
             check_render(&t, conv_a, 3, files[i].want_a, __LINE__);
         if (files[i].want_b)

@@ -1,6 +1,7 @@
 /* test_model.c — the engine on small random models written with our GGUF writer: batched
  * prompt == token by token, two sequences in one batch == each alone, Q8_0/Q4_0 copies close
- * to F32, qwen2, KV cache operations (copy, truncate, context full), bad batches, threads. */
+ * to F32, qwen2, phi3, gemma2, MoE, sliding window, KV cache operations (copy, truncate, context
+ * full), bad batches, threads. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -322,6 +323,94 @@ static void test_threads_and_arch(void)
     CHECK(strstr(err.msg, "general.architecture") != NULL);
 }
 
+/* Last-position logits of an n-token prompt whose first token is first (rest fixed). */
+static float *window_logits(struct inferd_llm_model *m, int32_t first, int n)
+{
+    int nv = inferd_llm_info(m)->n_vocab;
+    struct inferd_llm_ctx *c = ctx(m, 64, 1);
+    struct inferd_err err = {0};
+    int32_t toks[64], pos[64], seq[64];
+    float *out = malloc(sizeof(float) * nv);
+    for (int i = 0; i < n; i++) {
+        toks[i] = i == 0 ? first : (i * 53 + 7) % nv;
+        pos[i] = i;
+        seq[i] = 0;
+    }
+    struct inferd_llm_batch b = {.n = n, .tokens = toks, .pos = pos, .seq = seq};
+    CHECK(c && out && inferd_llm_decode(c, &b, &err) == 0);
+    if (c && out)
+        memcpy(out, inferd_llm_logits(c, n - 1), sizeof(float) * nv);
+    inferd_llm_ctx_free(c);
+    return out;
+}
+
+/* phi3 (fused qkv and gate-up, sliding window), gemma2 (soft-capping, post norms, GELU,
+ * window on even layers) and a Mixtral-style MoE llama: batched == token by token (the MoE
+ * gathers each expert's rows of the batch), the sgemm prompt path == the dot path, and the
+ * window is a real limit (the sgemm tolerance is 1e-3 rather than F32's 1e-4: q and the softmax
+ * probabilities are rounded to f16, and a last-bit difference between the two sums can move
+ * one of them by an f16 step). With window W and L layers, the last position of a prompt longer
+ * than L * (W - 1) + 1 does not see its first token at all. */
+static void test_arch_variants(void)
+{
+    struct llm_random_spec s = llm_random_spec_tiny();
+    s.arch = "phi3";
+    s.n_swa = 4;
+    struct inferd_llm_model *p = make("phi3", s, 2);
+    CHECK(p != NULL);
+    if (p) {
+        CHECK(strcmp(inferd_llm_info(p)->arch, "phi3") == 0);
+        test_batch_equivalence(p, "phi3");
+        test_blas_path(p, "phi3", 1e-3);
+        int nv = inferd_llm_info(p)->n_vocab;
+        float *a = window_logits(p, 5, 2 * 3 + 2), *b = window_logits(p, 6, 2 * 3 + 2);
+        float *c = window_logits(p, 5, 2 * 3 + 1), *d = window_logits(p, 6, 2 * 3 + 1);
+        printf("phi3 window 4: first token changes the logits 7 positions on by %.3g, 6 on by %.3g\n",
+               max_abs_diff(a, b, nv), max_abs_diff(c, d, nv));
+        CHECK(max_abs_diff(a, b, nv) == 0);
+        CHECK(max_abs_diff(c, d, nv) > 1e-6);
+        free(a);
+        free(b);
+        free(c);
+        free(d);
+        inferd_llm_free(p);
+    }
+    s.arch = "gemma2";
+    struct inferd_llm_model *g = make("gemma2", s, 2);
+    CHECK(g != NULL);
+    if (g) {
+        test_batch_equivalence(g, "gemma2");
+        test_blas_path(g, "gemma2", 1e-3);
+        inferd_llm_free(g);
+    }
+    s = llm_random_spec_tiny();
+    s.n_expert = 4;
+    s.n_expert_used = 2;
+    struct inferd_llm_model *x = make("moe", s, 2);
+    CHECK(x != NULL);
+    if (x) {
+        test_batch_equivalence(x, "llama MoE 4x2");
+        test_blas_path(x, "llama MoE 4x2", 1e-3);
+        inferd_llm_free(x);
+    }
+    /* inconsistent expert counts are refused by name */
+    s.n_expert_used = 5;
+    char path[512];
+    struct inferd_err err = {0};
+    snprintf(path, sizeof path, "%s/moe_bad.gguf", dir);
+    CHECK(llm_random_model_write(path, &s, &err) == 0);
+    struct inferd_llm_model *bad = NULL;
+    CHECK(inferd_llm_load(path, NULL, &bad, &err) == INFERD_EFORMAT);
+    CHECK(strstr(err.msg, "expert_used_count") != NULL);
+    /* phi3 needs the window key (llama.cpp refuses too, except for the sizes it knows) */
+    s = llm_random_spec_tiny();
+    s.arch = "phi3";
+    snprintf(path, sizeof path, "%s/phi3_nowin.gguf", dir);
+    CHECK(llm_random_model_write(path, &s, &err) == 0);
+    CHECK(inferd_llm_load(path, NULL, &bad, &err) == INFERD_EFORMAT);
+    CHECK(strstr(err.msg, "phi3.attention.sliding_window") != NULL);
+}
+
 static void test_tokenize(struct inferd_llm_model *m)
 {
     int32_t ids[64];
@@ -487,6 +576,7 @@ int main(void)
     }
     test_quantized_close();
     test_threads_and_arch();
+    test_arch_variants();
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0)
         printf("could not remove %s\n", dir);

@@ -2,7 +2,8 @@
  * packed/unpacked repeated fields, truncation), TensorProto typed fields (int32_data packed
  * and unpacked, double_data, FP16 bits, uint64_data, external data refused), and the AVX2
  * A@B^T and packed-panel kernels against their portable references over odd sizes
- * (|diff| <= 1e-4 * (1 + |ref|)). */
+ * (|diff| <= 1e-4 * (1 + |ref|)); the AVX2 int8 GEMM against its reference (exactly equal),
+ * every signedness, zero points per tensor / row / column, odd sizes and K past a chunk. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 #include "inferd/tensor.h"
 #include "onnx/gemm_nt.h"
 #include "onnx/onnx_int.h"
+#include "onnx/ops/qgemm.h"
 #include "onnx/pb.h"
 
 static void test_pb(void)
@@ -144,10 +146,69 @@ static void test_gemm_nt(void)
     }
 }
 
+/* C = (A - za)(B - zb), bytes as uint8 or int8: the AVX2 kernel equals the reference. */
+static void test_qgemm(void)
+{
+    if (!cpu_has(CPU_AVX2)) {
+        printf("no AVX2: only the int8 GEMM reference runs\n");
+        return;
+    }
+    static const int ks[] = {1, 2, 7, 33, 512, 513, 1100};
+    uint32_t s = 7;
+    int bad = 0, runs = 0;
+    for (int m = 1; m <= 9; m += 2) {
+        for (int n = 1; n <= 41; n += (n < 9 ? 1 : 16)) {
+            for (size_t ki = 0; ki < sizeof ks / sizeof *ks; ki++) {
+                int k = ks[ki];
+                uint8_t *a = malloc((size_t)(m * k)), *b = malloc((size_t)(k * n)), za[16], zb[48];
+                int32_t *c1 = malloc(sizeof(int32_t) * (size_t)(m * n)), *c2 = malloc(sizeof(int32_t) * (size_t)(m * n));
+                void *pack = aligned_alloc(32, (qgemm_scratch_bytes(k, n) + 31) & ~(size_t)31);
+                for (int i = 0; i < m * k; i++)
+                    a[i] = (uint8_t)((s = s * 1664525u + 1013904223u) >> 24);
+                for (int i = 0; i < k * n; i++)
+                    b[i] = (uint8_t)((s = s * 1664525u + 1013904223u) >> 24);
+                for (int i = 0; i < 16; i++)
+                    za[i] = (uint8_t)((s = s * 1664525u + 1013904223u) >> 24);
+                for (int i = 0; i < 48; i++)
+                    zb[i] = (uint8_t)((s = s * 1664525u + 1013904223u) >> 24);
+                for (int mode = 0; mode < 8; mode++) {
+                    struct qgemm_args g = {.M = m, .N = n, .K = k, .a = a, .a_signed = mode & 1, .b = b,
+                                           .b_signed = (mode >> 1) & 1, .c = c1};
+                    if (mode & 4) { /* per-row / per-column zero points */
+                        g.za = za, g.za_len = m, g.zb = zb, g.zb_len = n;
+                    } else if (mode & 2) {
+                        g.za = za, g.za_len = 1, g.zb = zb, g.zb_len = 1;
+                    }
+                    qgemm_u8_ref(&g);
+                    g.c = c2;
+                    g.pack = pack;
+                    qgemm_u8_avx2(&g);
+                    bad += memcmp(c1, c2, sizeof(int32_t) * (size_t)(m * n)) != 0;
+                    /* rows in two parts, as the pool splits them */
+                    memset(c2, 0x55, sizeof(int32_t) * (size_t)(m * n));
+                    qgemm_u8_avx2_pack(&g);
+                    qgemm_u8_avx2_rows(&g, 4 < m ? 4 : m, m);
+                    qgemm_u8_avx2_rows(&g, 0, 4 < m ? 4 : m);
+                    bad += memcmp(c1, c2, sizeof(int32_t) * (size_t)(m * n)) != 0;
+                    runs++;
+                }
+                free(pack);
+                free(a);
+                free(b);
+                free(c1);
+                free(c2);
+            }
+        }
+    }
+    CHECK(bad == 0);
+    CHECK(runs > 100);
+}
+
 int main(void)
 {
     test_pb();
     test_tensor_proto();
     test_gemm_nt();
+    test_qgemm();
     return check_finish();
 }

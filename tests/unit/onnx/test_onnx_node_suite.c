@@ -5,7 +5,9 @@
  *
  * Every folder whose ops are all in the supported list must pass, except the entries of
  * skip_list below (each with its reason). Folders using other ops are counted as
- * skipped-unsupported. Usage: test_onnx_node_suite [test_dir...] (default: the whole suite).
+ * skipped-unsupported. Usage: test_onnx_node_suite [test_dir...] (default: the whole suite; named
+ * folders must use supported ops only: ctest test_onnx_ops_extra runs data/ops_extra/ this way;
+ * a first argument --threads=N runs the models on a pool of N threads).
  * Exits 77 when libonnx-testdata is not installed. */
 #include <dirent.h>
 #include <math.h>
@@ -14,6 +16,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "base/tpool.h"
 #include "check.h"
 #include "inferd/onnx.h"
 #include "onnx/onnx_int.h"
@@ -27,6 +30,11 @@ static const char *const supported_ops[] = {
     /* beyond the required list, added for the PaddleOCR models */
     "Conv", "BatchNormalization", "Clip", "HardSigmoid", "MaxPool", "AveragePool", "GlobalAveragePool", "Slice",
     "Resize", "Upsample", "ConvTranspose",
+    /* data movement, indexing, normalisation, quantized (issue 12) */
+    "Tile", "Split", "Pad", "GatherElements", "GatherND", "ScatterElements", "Scatter", "ScatterND", "NonZero",
+    "OneHot", "Einsum", "DepthToSpace", "SpaceToDepth", "InstanceNormalization", "GroupNormalization", "LRN",
+    "Dropout", "Size", "EyeLike", "QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear", "MatMulInteger",
+    "QLinearMatMul", "ConvInteger", "QLinearConv",
 };
 
 /* Folders whose ops are all supported but which use a feature we do not implement. */
@@ -63,9 +71,15 @@ static const struct { const char *name, *why; } skip_list[] = {
     {"test_resize_tf_crop_and_resize", "Resize tf_crop_and_resize is not implemented"},
     {"test_identity_opt", "optional-typed values are not supported"},
     {"test_identity_sequence", "sequence-typed values are not supported"},
+    /* Dropout is implemented for inference; training mode with ratio > 0 draws a random mask */
+    {"test_training_dropout", "Dropout training mode (random mask) is not supported"},
+    {"test_training_dropout_default", "Dropout training mode (random mask) is not supported"},
+    {"test_training_dropout_default_mask", "Dropout training mode (random mask) is not supported"},
+    {"test_training_dropout_mask", "Dropout training mode (random mask) is not supported"},
 };
 
 static int n_pass, n_fail, n_unsupported, n_skipped;
+static struct tpool *pool; /* --threads=N: run on a compute pool of N threads */
 
 static int op_supported(const char *op)
 {
@@ -237,7 +251,8 @@ static void run_one(const char *dir)
         return;
     }
     struct inferd_onnx_model *m = NULL;
-    if (inferd_onnx_load_buffer(buf, len, NULL, &m, &err) < 0) {
+    struct inferd_onnx_options opt = {.pool = pool};
+    if (inferd_onnx_load_buffer(buf, len, &opt, &m, &err) < 0) {
         printf("FAIL %s: load: %s\n", name, err.msg);
         n_fail++;
     } else if (run_sets(dir, name, m) < 0) {
@@ -256,8 +271,13 @@ static int cmp_str(const void *a, const void *b)
 
 int main(int argc, char **argv)
 {
-    if (argc > 1) {
-        for (int i = 1; i < argc; i++)
+    int first = 1;
+    if (argc > 1 && strncmp(argv[1], "--threads=", 10) == 0) {
+        pool = tpool_new(atoi(argv[1] + 10));
+        first = 2;
+    }
+    if (argc > first) {
+        for (int i = first; i < argc; i++)
             run_one(argv[i]);
     } else {
         DIR *d = opendir(SUITE_DIR);
@@ -289,5 +309,7 @@ int main(int argc, char **argv)
            n_pass, n_fail, n_skipped, n_unsupported);
     CHECK(n_fail == 0);
     CHECK(n_pass > 0 || argc > 1);
+    CHECK(argc == 1 || n_unsupported == 0); /* folders named on the command line must run */
+    tpool_free(pool);
     return check_finish();
 }

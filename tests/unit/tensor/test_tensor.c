@@ -30,5 +30,16 @@ int main(void)
     CHECK_NEAR(inferd_fp16_to_fp32(inferd_fp32_to_fp16(0.1f)), 0.1, 1e-4);
     CHECK(inferd_fp32_to_bf16(1.0f) == 0x3f80);
     CHECK_NEAR(inferd_bf16_to_fp32(inferd_fp32_to_bf16(3.14159f)), 3.14159, 0.02);
+    /* BYTES: 4-byte little-endian length, then the bytes, per element */
+    const unsigned char ser[] = {2, 0, 0, 0, 'h', 'i', 0, 0, 0, 0, 3, 0, 0, 0, 'a', 'b', 'c'};
+    CHECK(inferd_bytes_count(ser, sizeof ser) == 3);
+    CHECK(inferd_bytes_count(ser, 0) == 0);
+    CHECK(inferd_bytes_count(ser, sizeof ser - 1) == -1); /* last string cut short */
+    CHECK(inferd_bytes_count(ser, 3) == -1);              /* length prefix cut short */
+    CHECK(inferd_bytes_offset(ser, sizeof ser, 0) == 0);
+    CHECK(inferd_bytes_offset(ser, sizeof ser, 1) == 6);
+    CHECK(inferd_bytes_offset(ser, sizeof ser, 2) == 10);
+    CHECK(inferd_bytes_offset(ser, sizeof ser, 3) == sizeof ser);
+    CHECK(inferd_bytes_offset(ser, sizeof ser, 9) == sizeof ser);
     return check_finish();
 }

@@ -3,7 +3,8 @@
  * cancellation and deadlines free the slot, the wait queue bound gives EBUSY, too-long
  * prompts give EINVAL, a repeated prompt reuses the slot's cache, embeddings are unit-norm;
  * fair admission orders the wait queue by priority and client, and a per-client cap holds
- * a client's extra jobs while another client's run. */
+ * a client's extra jobs while another client's run; under kv_unified a full cache preempts the
+ * newest low-priority job, whose output stays the same. */
 #include "check.h"
 #include "serve/sched/llm_sched.h"
 
@@ -303,6 +304,62 @@ static void test_client_cap(void)
     llm_sched_free(s);
 }
 
+/* kv_unified: 3 sequences of ~75 positions in a 128-position cache. The scheduler pauses
+ * the newest priority-0 job (never the priority-5 one) and resumes it by recomputing; each
+ * text equals the job's text run alone, with the prefix cache off and on. */
+static void test_preempt(int prefix_mb)
+{
+    struct llm_sched *s = NULL;
+    CHECK(llm_sched_new(model, &(struct llm_sched_config){.n_ctx = 128, .n_seq = 3, .kv_unified = 1,
+                                                           .prefix_cache_mb = prefix_mb, .model_name = "pre"},
+                        &s, NULL) == 0);
+    if (!s)
+        return;
+    const char *prompts[3] = {"Once upon a time", "The", "Echoes of"};
+    char *alone[3];
+    struct llm_job *js[3];
+    for (int pass = 0; pass < 2; pass++) {
+        for (int i = 0; i < 3; i++) {
+            int n;
+            int32_t *p = tok(prompts[i], &n);
+            struct llm_job_params jp = {.prompt = p, .n_prompt = n, .max_tokens = 70, .ignore_eos = 1,
+                                        .priority = i == 0 ? 5 : 0};
+            jp.sampling = (struct inferd_llm_sampling){.temperature = 0, .top_p = 1, .repeat_penalty = 1.1f,
+                                                       .penalty_last_n = 64, .seed = 1};
+            js[i] = llm_job_new(&jp, NULL);
+        }
+        if (pass == 0) { /* one at a time: no pressure */
+            for (int i = 0; i < 3; i++) {
+                CHECK(llm_sched_submit(s, js[i], NULL) == 0);
+                wait_done(js[i]);
+            }
+        } else {
+            CHECK(llm_sched_submit_n(s, js, 3, NULL) == 0);
+            for (int i = 0; i < 3; i++)
+                wait_done(js[i]);
+        }
+        for (int i = 0; i < 3; i++) {
+            char *t = strndup(js[i]->text.data ? js[i]->text.data : "", js[i]->text.len);
+            CHECK(js[i]->completion_tokens == 70 && strcmp(js[i]->finish_reason, "length") == 0);
+            if (pass == 0)
+                alone[i] = t;
+            else {
+                CHECK(strcmp(t, alone[i]) == 0);
+                free(t);
+                free(alone[i]);
+            }
+        }
+        struct llm_sched_stats st;
+        llm_sched_stats(s, &st);
+        CHECK(pass == 0 ? st.preemptions == 0 : st.preemptions > 0);
+        if (pass == 1)
+            CHECK(js[0]->preempted == 0 && js[1]->preempted + js[2]->preempted == st.preemptions);
+        for (int i = 0; i < 3; i++)
+            llm_job_release(js[i]);
+    }
+    llm_sched_free(s);
+}
+
 int main(void)
 {
     const char *path = check_shared_path("llm/aidreams260K.gguf");
@@ -431,6 +488,8 @@ int main(void)
     llm_sched_free(s);
     test_fair_order();
     test_client_cap();
+    test_preempt(-1);
+    test_preempt(0);
     for (int i = 0; i < 8; i++)
         free(alone[i]);
     inferd_llm_free(model);

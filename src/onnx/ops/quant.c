@@ -1,0 +1,473 @@
+/* quant.c — quantized ops: QuantizeLinear / DequantizeLinear (per-tensor, per-axis, blocked),
+ * DynamicQuantizeLinear, MatMulInteger, QLinearMatMul, ConvInteger, QLinearConv. Scales and
+ * zero points may be graph inputs (read at run time). Integer products accumulate in int32
+ * through the int8 GEMM of qgemm.c; requantisation rounds half to even and saturates.
+ *
+ *   QuantizeLinear:   X fp32, scale, zp (u8/i8/u16/i16) -> saturate(round(X / scale) + zp)
+ *   DequantizeLinear: X (u8/i8/i32/u16/i16), scale, zp -> (X - zp) * scale
+ *   MatMulInteger:    A (.., M, K), B (.., K, N), zp_a (scalar | M), zp_b (scalar | N) -> int32
+ *   QLinearMatMul:    same product, then saturate(round(acc * sa * sb / sy) + zy) in y's dtype
+ *   ConvInteger / QLinearConv: 2-D conv (N, C, H, W) * (M, C/g, kh, kw) likewise
+ */
+#include <assert.h>
+#include <math.h>
+#include <string.h>
+
+#include "onnx/onnx_int.h"
+#include "onnx/ops/ops.h"
+#include "onnx/ops/qgemm.h"
+
+static int is_q8(enum inferd_dtype dt)
+{
+    return dt == INFERD_UINT8 || dt == INFERD_INT8;
+}
+
+static int64_t q_min(enum inferd_dtype dt)
+{
+    return dt == INFERD_INT8 ? -128 : dt == INFERD_INT16 ? -32768 : 0;
+}
+
+static int64_t q_max(enum inferd_dtype dt)
+{
+    return dt == INFERD_INT8 ? 127 : dt == INFERD_INT16 ? 32767 : dt == INFERD_UINT16 ? 65535 : 255;
+}
+
+/* Saturates an already rounded value (callers round with nearbyint: the default rounding
+ * mode is half to even, as ONNX specifies, and the zero point is added after rounding). */
+static int64_t q_sat(double r, enum inferd_dtype dt)
+{
+    if (r < (double)q_min(dt))
+        return q_min(dt);
+    if (r > (double)q_max(dt))
+        return q_max(dt);
+    return (int64_t)r;
+}
+
+/* ---- QuantizeLinear / DequantizeLinear ---- */
+/* Where scale/zero point element of x element i lives: per tensor, per axis or per block. */
+struct qmap {
+    int64_t d, inner, bs, nb; /* axis dim, elements after the axis, block size, blocks along the axis */
+    int per_tensor;
+};
+
+static int qmap_setup(const struct ox_node *n, const struct ox_tensor *x, const struct ox_tensor *scale,
+                      const struct ox_tensor *zp, struct qmap *q, struct inferd_err *err)
+{
+    memset(q, 0, sizeof *q);
+    if (zp && zp->numel != scale->numel)
+        return inferd_err_set(err, INFERD_ESHAPE, "%s: zero point has %lld elements, scale %lld", n->op_type,
+                              (long long)zp->numel, (long long)scale->numel);
+    if (scale->numel == 1 && scale->rank <= 1) {
+        q->per_tensor = 1;
+        return 0;
+    }
+    int64_t axis;
+    int rc = ox_axis(ox_attr_int(n, "axis", 1), x->rank, &axis, n, "axis", err);
+    if (rc < 0)
+        return rc;
+    q->d = x->dims[axis];
+    q->inner = 1;
+    for (int k = (int)axis + 1; k < x->rank; k++)
+        q->inner *= x->dims[k];
+    q->bs = ox_attr_int(n, "block_size", 0);
+    if (q->bs <= 0) {
+        if (scale->rank != 1 || scale->numel != q->d)
+            return inferd_err_set(err, INFERD_ESHAPE, "%s: per-axis scale must be 1-D of %lld (dim %lld of x)",
+                                  n->op_type, (long long)q->d, (long long)axis);
+        q->bs = 0;
+        return 0;
+    }
+    q->nb = (q->d + q->bs - 1) / q->bs;
+    if (scale->rank != x->rank)
+        return inferd_err_set(err, INFERD_ESHAPE, "%s: blocked scale must have x's rank", n->op_type);
+    for (int k = 0; k < x->rank; k++)
+        if (scale->dims[k] != (k == axis ? q->nb : x->dims[k]))
+            return inferd_err_set(err, INFERD_ESHAPE, "%s: blocked scale dim %d is %lld, expected %lld", n->op_type, k,
+                                  (long long)scale->dims[k], (long long)(k == axis ? q->nb : x->dims[k]));
+    return 0;
+}
+
+static int64_t qmap_at(const struct qmap *q, int64_t i)
+{
+    if (q->per_tensor)
+        return 0;
+    assert(q->inner > 0 && q->d > 0); /* a per-axis map exists only for a non-empty x */
+    int64_t c = (i / q->inner) % q->d;
+    if (!q->bs)
+        return c;
+    int64_t outer = i / (q->d * q->inner), in = i % q->inner;
+    return (outer * q->nb + c / q->bs) * q->inner + in;
+}
+
+static int quant_infer(const struct ox_node *n, struct ox_tensor *const *in, struct ox_tensor **out,
+                       struct inferd_err *err)
+{
+    const struct ox_tensor *zp = n->n_in > 2 ? in[2] : NULL;
+    enum inferd_dtype dt = zp ? zp->dt : INFERD_UINT8;
+    if (ox_attr_find(n, "output_dtype") && ox_attr_int(n, "output_dtype", 0) != 0) {
+        enum inferd_dtype od = inferd_dtype_from_onnx((int)ox_attr_int(n, "output_dtype", 0));
+        if (zp && od != zp->dt)
+            return inferd_err_set(err, INFERD_ETYPE, "QuantizeLinear: attribute 'output_dtype' differs from the zero point's");
+        dt = od;
+    }
+    if (dt != INFERD_UINT8 && dt != INFERD_INT8 && dt != INFERD_UINT16 && dt != INFERD_INT16)
+        return inferd_err_set(err, INFERD_EUNSUPPORTED, "QuantizeLinear: output dtype %s is not supported "
+                                                        "(uint8, int8, uint16, int16 are)", inferd_dtype_v2_name(dt));
+    if (ox_dtype_is_int(in[0]->dt) || ox_dtype_is_int(in[1]->dt))
+        return inferd_err_set(err, INFERD_ETYPE, "QuantizeLinear: 'x' and 'y_scale' must be floating point");
+    struct qmap q;
+    int rc = qmap_setup(n, in[0], in[1], zp, &q, err);
+    if (rc < 0)
+        return rc;
+    return ox_set_shape(out[0], dt, in[0]->rank, in[0]->dims, err);
+}
+
+/* The common case as a tight loop: FP32 x and scale, 8-bit y, split over the pool. */
+struct qpar {
+    const struct qmap *q;
+    const float *x, *scale;
+    const void *zp; /* zero points in y's / x's dtype, or NULL */
+    void *y;
+    int is_signed;
+};
+
+static void quant8_range(void *arg, int64_t lo, int64_t hi)
+{
+    const struct qpar *a = arg;
+    float qlo = a->is_signed ? -128.0f : 0.0f, qhi = a->is_signed ? 127.0f : 255.0f;
+    for (int64_t i = lo; i < hi; i++) {
+        int64_t k = qmap_at(a->q, i);
+        float z = !a->zp ? 0.0f : a->is_signed ? (float)((const int8_t *)a->zp)[k] : (float)((const uint8_t *)a->zp)[k];
+        float v = nearbyintf(a->x[i] / a->scale[k]) + z;
+        v = v < qlo ? qlo : v > qhi ? qhi : v;
+        if (a->is_signed)
+            ((int8_t *)a->y)[i] = (int8_t)v;
+        else
+            ((uint8_t *)a->y)[i] = (uint8_t)v;
+    }
+}
+
+static void dequant8_range(void *arg, int64_t lo, int64_t hi)
+{
+    const struct qpar *a = arg;
+    float *y = a->y;
+    for (int64_t i = lo; i < hi; i++) {
+        int64_t k = qmap_at(a->q, i);
+        int32_t xv = a->is_signed ? ((const int8_t *)a->x)[i] : ((const uint8_t *)a->x)[i];
+        int32_t z = !a->zp ? 0 : a->is_signed ? ((const int8_t *)a->zp)[k] : ((const uint8_t *)a->zp)[k];
+        y[i] = (float)(xv - z) * a->scale[k];
+    }
+}
+
+static int quant_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_tensor *const *in,
+                      struct ox_tensor **out, struct inferd_err *err)
+{
+    const struct ox_tensor *x = in[0], *sc = in[1], *zp = n->n_in > 2 ? in[2] : NULL;
+    struct qmap q;
+    int rc = qmap_setup(n, x, sc, zp, &q, err);
+    if (rc < 0)
+        return rc;
+    struct ox_tensor *y = out[0];
+    if (x->dt == INFERD_FP32 && sc->dt == INFERD_FP32 && is_q8(y->dt)) {
+        struct qpar a = {&q, x->data, sc->data, zp ? zp->data : NULL, y->data, y->dt == INFERD_INT8};
+        ox_parallel(c, x->numel, 32768, quant8_range, &a);
+        return 0;
+    }
+    for (int64_t i = 0; i < x->numel; i++) {
+        int64_t k = qmap_at(&q, i);
+        float s = (float)ox_get_f64(sc, k);
+        double z = zp ? (double)ox_get_i64(zp, k) : 0;
+        ox_put_i64(y, i, q_sat(nearbyint((double)((float)ox_get_f64(x, i) / s)) + z, y->dt));
+    }
+    return 0;
+}
+
+const struct ox_op ox_op_quantize_linear = {"QuantizeLinear", 2, 3, 1, 1, NULL, quant_infer, quant_exec, 0, NULL, NULL};
+
+static int dequant_infer(const struct ox_node *n, struct ox_tensor *const *in, struct ox_tensor **out,
+                         struct inferd_err *err)
+{
+    const struct ox_tensor *zp = n->n_in > 2 ? in[2] : NULL;
+    enum inferd_dtype xd = in[0]->dt;
+    if (!is_q8(xd) && xd != INFERD_INT32 && xd != INFERD_UINT16 && xd != INFERD_INT16)
+        return inferd_err_set(err, INFERD_EUNSUPPORTED, "DequantizeLinear: input 'x' dtype %s is not supported",
+                              inferd_dtype_v2_name(xd));
+    if (zp && zp->dt != xd)
+        return inferd_err_set(err, INFERD_ETYPE, "DequantizeLinear: 'x_zero_point' must have x's dtype");
+    if (ox_dtype_is_int(in[1]->dt))
+        return inferd_err_set(err, INFERD_ETYPE, "DequantizeLinear: 'x_scale' must be floating point");
+    struct qmap q;
+    int rc = qmap_setup(n, in[0], in[1], zp, &q, err);
+    if (rc < 0)
+        return rc;
+    return ox_set_shape(out[0], in[1]->dt, in[0]->rank, in[0]->dims, err);
+}
+
+static int dequant_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_tensor *const *in,
+                        struct ox_tensor **out, struct inferd_err *err)
+{
+    const struct ox_tensor *x = in[0], *sc = in[1], *zp = n->n_in > 2 ? in[2] : NULL;
+    struct qmap q;
+    int rc = qmap_setup(n, x, sc, zp, &q, err);
+    if (rc < 0)
+        return rc;
+    if (is_q8(x->dt) && sc->dt == INFERD_FP32) {
+        struct qpar a = {&q, x->data, sc->data, zp ? zp->data : NULL, out[0]->data, x->dt == INFERD_INT8};
+        ox_parallel(c, x->numel, 32768, dequant8_range, &a);
+        return 0;
+    }
+    for (int64_t i = 0; i < x->numel; i++) {
+        int64_t k = qmap_at(&q, i);
+        int64_t z = zp ? ox_get_i64(zp, k) : 0;
+        ox_put_f64(out[0], i, (double)((float)(ox_get_i64(x, i) - z) * (float)ox_get_f64(sc, k)));
+    }
+    return 0;
+}
+
+const struct ox_op ox_op_dequantize_linear = {"DequantizeLinear", 2, 3, 1, 1, NULL, dequant_infer, dequant_exec, 0,
+                                              NULL, NULL};
+
+/* ---- DynamicQuantizeLinear: uint8, scale and zero point from the data's range ---- */
+static int dynq_infer(const struct ox_node *n, struct ox_tensor *const *in, struct ox_tensor **out,
+                      struct inferd_err *err)
+{
+    (void)n;
+    if (in[0]->dt != INFERD_FP32)
+        return inferd_err_set(err, INFERD_ETYPE, "DynamicQuantizeLinear: input 'x' must be FP32");
+    int rc = ox_set_shape(out[0], INFERD_UINT8, in[0]->rank, in[0]->dims, err);
+    if (rc == 0)
+        rc = ox_set_shape(out[1], INFERD_FP32, 0, NULL, err);
+    if (rc == 0)
+        rc = ox_set_shape(out[2], INFERD_UINT8, 0, NULL, err);
+    return rc;
+}
+
+static int dynq_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_tensor *const *in,
+                     struct ox_tensor **out, struct inferd_err *err)
+{
+    (void)c;
+    (void)n;
+    (void)err;
+    const float *x = in[0]->data;
+    float lo = 0, hi = 0; /* the range always includes 0 */
+    for (int64_t i = 0; i < in[0]->numel; i++) {
+        lo = x[i] < lo ? x[i] : lo;
+        hi = x[i] > hi ? x[i] : hi;
+    }
+    float scale = (hi - lo) / 255.0f;
+    if (scale == 0)
+        scale = 1; /* all zeros: any scale gives zeros */
+    uint8_t zp = (uint8_t)q_sat(nearbyint((double)(0.0f - lo / scale)), INFERD_UINT8);
+    uint8_t *y = out[0]->data;
+    for (int64_t i = 0; i < in[0]->numel; i++)
+        y[i] = (uint8_t)q_sat(nearbyint((double)(x[i] / scale)) + zp, INFERD_UINT8);
+    if (out[1])
+        *(float *)out[1]->data = hi == lo ? 0 : scale;
+    if (out[2])
+        *(uint8_t *)out[2]->data = zp;
+    return 0;
+}
+
+const struct ox_op ox_op_dynamic_quantize_linear = {"DynamicQuantizeLinear", 1, 1, 3, 3, NULL, dynq_infer, dynq_exec,
+                                                    0, NULL, NULL};
+
+/* ---- MatMulInteger / QLinearMatMul ---- */
+/* Operand positions of each op's inputs. */
+struct qmm_io {
+    int a, b, za, zb, sa, sb, sy, zy; /* -1: absent */
+};
+static const struct qmm_io MMI = {0, 1, 2, 3, -1, -1, -1, -1};
+static const struct qmm_io QLMM = {0, 3, 2, 5, 1, 4, 6, 7};
+
+static const struct ox_tensor *opt_in(const struct ox_node *n, struct ox_tensor *const *in, int k)
+{
+    return k >= 0 && k < n->n_in ? in[k] : NULL;
+}
+
+/* A (batch.., M, K) @ B (batch.., K, N): rank-1 operands are promoted as in MatMul; batch
+ * dims broadcast. Fills the output dims and returns its rank. */
+static int qmm_shape(const struct ox_node *n, const struct ox_tensor *a, const struct ox_tensor *b, int64_t *dims,
+                     int64_t *M, int64_t *K, int64_t *N, struct inferd_err *err)
+{
+    if (!is_q8(a->dt) || !is_q8(b->dt))
+        return inferd_err_set(err, INFERD_ETYPE, "%s: inputs 'A' and 'B' must be uint8 or int8", n->op_type);
+    if (a->rank < 1 || b->rank < 1)
+        return inferd_err_set(err, INFERD_ESHAPE, "%s: inputs must have rank >= 1", n->op_type);
+    *M = a->rank > 1 ? a->dims[a->rank - 2] : 1;
+    *K = a->dims[a->rank - 1];
+    *N = b->rank > 1 ? b->dims[b->rank - 1] : 1;
+    int64_t kb = b->rank > 1 ? b->dims[b->rank - 2] : b->dims[0];
+    if (kb != *K)
+        return inferd_err_set(err, INFERD_ESHAPE, "%s: inner dims differ (%lld vs %lld)", n->op_type, (long long)*K,
+                              (long long)kb);
+    int ba = a->rank > 2 ? a->rank - 2 : 0, bb = b->rank > 2 ? b->rank - 2 : 0, r = ba > bb ? ba : bb;
+    for (int k = 0; k < r; k++) {
+        int64_t da = k - (r - ba) >= 0 ? a->dims[k - (r - ba)] : 1, db = k - (r - bb) >= 0 ? b->dims[k - (r - bb)] : 1;
+        if (da != db && da != 1 && db != 1)
+            return inferd_err_set(err, INFERD_ESHAPE, "%s: batch dims %lld and %lld do not broadcast", n->op_type,
+                                  (long long)da, (long long)db);
+        dims[k] = da > db ? da : db;
+    }
+    int rank = r;
+    if (a->rank > 1)
+        dims[rank++] = *M;
+    if (b->rank > 1)
+        dims[rank++] = *N;
+    return rank;
+}
+
+/* Zero point of row i (A) / column j (B): scalar or 1-D per row/column. */
+static int zp_check(const struct ox_node *n, const struct ox_tensor *z, const struct ox_tensor *of, int64_t len,
+                    const char *what, struct inferd_err *err)
+{
+    if (!z)
+        return 0;
+    if (z->dt != of->dt)
+        return inferd_err_set(err, INFERD_ETYPE, "%s: '%s' must have its operand's dtype", n->op_type, what);
+    if (z->numel != 1 && z->numel != len)
+        return inferd_err_set(err, INFERD_ESHAPE, "%s: '%s' must be a scalar or hold %lld values", n->op_type, what,
+                              (long long)len);
+    return 0;
+}
+
+static int qmm_check(const struct ox_node *n, struct ox_tensor *const *in, const struct qmm_io *io, int64_t *dims,
+                     int *rank, int64_t *M, int64_t *K, int64_t *N, struct inferd_err *err)
+{
+    const struct ox_tensor *a = in[io->a], *b = in[io->b];
+    int r = qmm_shape(n, a, b, dims, M, K, N, err);
+    if (r < 0)
+        return r;
+    *rank = r;
+    int rc;
+    if ((rc = zp_check(n, opt_in(n, in, io->za), a, *M, "a_zero_point", err)) < 0 ||
+        (rc = zp_check(n, opt_in(n, in, io->zb), b, *N, "b_zero_point", err)) < 0)
+        return rc;
+    if (io->sy >= 0) {
+        const struct ox_tensor *sa = in[io->sa], *sb = in[io->sb], *sy = in[io->sy], *zy = opt_in(n, in, io->zy);
+        if (sa->numel != 1 || sy->numel != 1 || (sb->numel != 1 && sb->numel != *N))
+            return inferd_err_set(err, INFERD_ESHAPE, "QLinearMatMul: scales must be scalars (b_scale may hold N values)");
+        if (zy && (zy->numel != 1 || !is_q8(zy->dt)))
+            return inferd_err_set(err, INFERD_ESHAPE, "QLinearMatMul: 'y_zero_point' must be a uint8/int8 scalar");
+    }
+    return 0;
+}
+
+static int qmm_infer_io(const struct ox_node *n, struct ox_tensor *const *in, struct ox_tensor **out,
+                        const struct qmm_io *io, struct inferd_err *err)
+{
+    int64_t dims[INFERD_MAX_RANK] = {0}, M = 0, K = 0, N = 0;
+    int rank;
+    int rc = qmm_check(n, in, io, dims, &rank, &M, &K, &N, err);
+    if (rc < 0)
+        return rc;
+    enum inferd_dtype dt = INFERD_INT32;
+    if (io->sy >= 0) {
+        const struct ox_tensor *zy = opt_in(n, in, io->zy);
+        dt = zy ? zy->dt : INFERD_UINT8;
+    }
+    return ox_set_shape(out[0], dt, rank, dims, err);
+}
+
+static int mmi_infer(const struct ox_node *n, struct ox_tensor *const *in, struct ox_tensor **out,
+                     struct inferd_err *err)
+{
+    return qmm_infer_io(n, in, out, &MMI, err);
+}
+
+static int qlmm_infer(const struct ox_node *n, struct ox_tensor *const *in, struct ox_tensor **out,
+                      struct inferd_err *err)
+{
+    return qmm_infer_io(n, in, out, &QLMM, err);
+}
+
+/* Scratch of both: int32 accumulators of one (M, N) product (QLinearMatMul only), rounded
+ * to 64 bytes, then the int8 GEMM's packed B. */
+static size_t qmm_acc_bytes(const struct ox_node *n, int64_t M, int64_t N)
+{
+    return strcmp(n->op_type, "QLinearMatMul") == 0 ? ((size_t)(M * N) * sizeof(int32_t) + 63) & ~(size_t)63 : 0;
+}
+
+static size_t qmm_scratch(const struct ox_node *n, struct ox_tensor *const *in, struct ox_tensor *const *out)
+{
+    (void)out;
+    const struct ox_tensor *a = in[0], *b = in[strcmp(n->op_type, "QLinearMatMul") == 0 ? 3 : 1];
+    int64_t M = a->rank > 1 ? a->dims[a->rank - 2] : 1, K = a->dims[a->rank - 1];
+    int64_t N = b->rank > 1 ? b->dims[b->rank - 1] : 1;
+    return qmm_acc_bytes(n, M, N) + qgemm_scratch_bytes(K, N);
+}
+
+static int qmm_exec_io(const struct ox_ctx *c, const struct ox_node *n, struct ox_tensor *const *in,
+                       struct ox_tensor **out, const struct qmm_io *io, struct inferd_err *err)
+{
+    int64_t dims[INFERD_MAX_RANK] = {0}, M = 0, K = 0, N = 0;
+    int rank = 0;
+    int rc = qmm_check(n, in, io, dims, &rank, &M, &K, &N, err);
+    if (rc < 0)
+        return rc;
+    const struct ox_tensor *a = in[io->a], *b = in[io->b], *za = opt_in(n, in, io->za), *zb = opt_in(n, in, io->zb);
+    struct ox_tensor *y = out[0];
+    int nbd = rank - (a->rank > 1) - (b->rank > 1);
+    int64_t n_batch = 1;
+    for (int k = 0; k < nbd; k++)
+        n_batch *= dims[k];
+    int32_t *acc = io->sy >= 0 ? c->scratch : NULL;
+    void *pack = c->scratch ? (char *)c->scratch + qmm_acc_bytes(n, M, N) : NULL;
+    int64_t bidx[INFERD_MAX_RANK] = {0};
+    int ba = a->rank > 2 ? a->rank - 2 : 0, bbr = b->rank > 2 ? b->rank - 2 : 0;
+    for (int64_t bt = 0; bt < n_batch; bt++) {
+        /* offsets of this batch in A and B (broadcast dims of 1 stay at 0) */
+        int64_t oa = 0, ob = 0;
+        for (int k = 0; k < nbd; k++) {
+            int ka = k - (nbd - ba), kb = k - (nbd - bbr);
+            if (ka >= 0)
+                oa = oa * a->dims[ka] + (a->dims[ka] == 1 ? 0 : bidx[k]);
+            if (kb >= 0)
+                ob = ob * b->dims[kb] + (b->dims[kb] == 1 ? 0 : bidx[k]);
+        }
+        struct qgemm_args g = {
+            .M = M, .N = N, .K = K,
+            .a = (const uint8_t *)a->data + oa * M * K, .a_signed = a->dt == INFERD_INT8,
+            .b = (const uint8_t *)b->data + ob * K * N, .b_signed = b->dt == INFERD_INT8,
+            .za = za ? za->data : NULL, .za_len = za ? za->numel : 0,
+            .zb = zb ? zb->data : NULL, .zb_len = zb ? zb->numel : 0,
+            .c = acc ? acc : (int32_t *)y->data + bt * M * N,
+            .pack = pack,
+        };
+        qgemm_u8_pool(c, &g);
+        if (acc) {
+            const struct ox_tensor *sb = in[io->sb], *zy = opt_in(n, in, io->zy);
+            float sa = (float)ox_get_f64(in[io->sa], 0), sy = (float)ox_get_f64(in[io->sy], 0);
+            int64_t z = zy ? ox_get_i64(zy, 0) : 0;
+            struct ox_tensor yt = *y;
+            yt.data = (char *)y->data + (size_t)(bt * M * N) * inferd_dtype_size(y->dt);
+            for (int64_t i = 0; i < M; i++)
+                for (int64_t j = 0; j < N; j++) {
+                    float mul = sa * (float)ox_get_f64(sb, sb->numel == 1 ? 0 : j) / sy;
+                    ox_put_i64(&yt, i * N + j, q_sat(nearbyint((double)((float)acc[i * N + j] * mul)) + (double)z, y->dt));
+                }
+        }
+        for (int k = nbd - 1; k >= 0; k--) {
+            if (++bidx[k] < dims[k])
+                break;
+            bidx[k] = 0;
+        }
+    }
+    return 0;
+}
+
+static int mmi_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_tensor *const *in,
+                    struct ox_tensor **out, struct inferd_err *err)
+{
+    return qmm_exec_io(c, n, in, out, &MMI, err);
+}
+
+static int qlmm_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_tensor *const *in,
+                     struct ox_tensor **out, struct inferd_err *err)
+{
+    return qmm_exec_io(c, n, in, out, &QLMM, err);
+}
+
+const struct ox_op ox_op_matmul_integer = {"MatMulInteger", 2, 4, 1, 1, NULL, mmi_infer, mmi_exec, 0, qmm_scratch,
+                                           NULL};
+const struct ox_op ox_op_qlinear_matmul = {"QLinearMatMul", 8, 8, 1, 1, NULL, qlmm_infer, qlmm_exec, 0, qmm_scratch,
+                                           NULL};

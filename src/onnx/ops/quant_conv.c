@@ -1,0 +1,171 @@
+/* quant_conv.c — ConvInteger and QLinearConv, 2-D: 8-bit X and W, im2col into the step's
+ * scratch (padding filled with X's zero point, so it contributes nothing), then the int8
+ * GEMM of qgemm.c per group; QLinearConv adds its int32 bias and requantises.
+ *
+ *   X (N, C, H, W) u8/i8, W (M, C/g, kh, kw) u8/i8, w_zp (scalar | M) -> Y (N, M, OH, OW)
+ *   per group: Y_g (M/g, OH*OW) = (W_g - w_zp) (M/g, C/g*kh*kw) @ (col - x_zp) (C/g*kh*kw, OH*OW)
+ */
+#include <math.h>
+#include <string.h>
+
+#include "onnx/onnx_int.h"
+#include "onnx/ops/ops.h"
+#include "onnx/ops/qgemm.h"
+
+/* Input positions: ConvInteger (x, w, x_zp, w_zp); QLinearConv (x, xs, xzp, w, ws, wzp, ys, yzp, B). */
+struct qconv_io {
+    int x, w, zx, zw, sx, sw, sy, zy, bias;
+};
+static const struct qconv_io CI = {0, 1, 2, 3, -1, -1, -1, -1, -1};
+static const struct qconv_io QLC = {0, 3, 2, 5, 1, 4, 6, 7, 8};
+
+static const struct ox_tensor *opt_in(const struct ox_node *n, struct ox_tensor *const *in, int k)
+{
+    return k >= 0 && k < n->n_in ? in[k] : NULL;
+}
+
+static const struct qconv_io *io_of(const struct ox_node *n)
+{
+    return strcmp(n->op_type, "QLinearConv") == 0 ? &QLC : &CI;
+}
+
+static int is_q8(enum inferd_dtype dt)
+{
+    return dt == INFERD_UINT8 || dt == INFERD_INT8;
+}
+
+static int qconv_geometry(const struct ox_node *n, struct ox_tensor *const *in, struct ox_window *win, int64_t *group,
+                          struct inferd_err *err)
+{
+    const struct qconv_io *io = io_of(n);
+    const struct ox_tensor *x = in[io->x], *w = in[io->w], *zx = opt_in(n, in, io->zx), *zw = opt_in(n, in, io->zw);
+    if (!is_q8(x->dt) || !is_q8(w->dt))
+        return inferd_err_set(err, INFERD_ETYPE, "%s: inputs 'x' and 'w' must be uint8 or int8", n->op_type);
+    if (x->rank != 4 || w->rank != 4)
+        return inferd_err_set(err, INFERD_EUNSUPPORTED, "%s: only 2-D convolutions (rank-4 x and w) are supported",
+                              n->op_type);
+    int64_t g = ox_attr_int(n, "group", 1);
+    if (g < 1 || x->dims[1] % g || w->dims[0] % g || w->dims[1] != x->dims[1] / g)
+        return inferd_err_set(err, INFERD_ESHAPE, "%s: channels %lld, weights (%lld,%lld,..) and group %lld disagree",
+                              n->op_type, (long long)x->dims[1], (long long)w->dims[0], (long long)w->dims[1],
+                              (long long)g);
+    if (zx && (zx->numel != 1 || zx->dt != x->dt))
+        return inferd_err_set(err, INFERD_ESHAPE, "%s: 'x_zero_point' must be a scalar of x's dtype", n->op_type);
+    if (zw && ((zw->numel != 1 && zw->numel != w->dims[0]) || zw->dt != w->dt))
+        return inferd_err_set(err, INFERD_ESHAPE, "%s: 'w_zero_point' must be a scalar or hold M values of w's dtype",
+                              n->op_type);
+    if (io->sy >= 0) {
+        const struct ox_tensor *sw = in[io->sw], *zy = opt_in(n, in, io->zy), *b = opt_in(n, in, io->bias);
+        if (in[io->sx]->numel != 1 || in[io->sy]->numel != 1 || (sw->numel != 1 && sw->numel != w->dims[0]))
+            return inferd_err_set(err, INFERD_ESHAPE, "QLinearConv: scales must be scalars (w_scale may hold M values)");
+        if (zy && (zy->numel != 1 || !is_q8(zy->dt)))
+            return inferd_err_set(err, INFERD_ESHAPE, "QLinearConv: 'y_zero_point' must be a uint8/int8 scalar");
+        if (b && (b->dt != INFERD_INT32 || b->numel != w->dims[0]))
+            return inferd_err_set(err, INFERD_ESHAPE, "QLinearConv: 'B' must be int32 with M values");
+    }
+    *group = g;
+    return ox_window_resolve(n, x->dims[2], x->dims[3], w->dims[2], w->dims[3], 0, win, err);
+}
+
+static int qconv_infer(const struct ox_node *n, struct ox_tensor *const *in, struct ox_tensor **out,
+                       struct inferd_err *err)
+{
+    const struct qconv_io *io = io_of(n);
+    struct ox_window win;
+    int64_t g;
+    int rc = qconv_geometry(n, in, &win, &g, err);
+    if (rc < 0)
+        return rc;
+    int64_t dims[4] = {in[io->x]->dims[0], in[io->w]->dims[0], win.oh, win.ow};
+    enum inferd_dtype dt = INFERD_INT32;
+    if (io->zy >= 0)
+        dt = opt_in(n, in, io->zy) ? in[io->zy]->dt : INFERD_UINT8;
+    return ox_set_shape(out[0], dt, 4, dims, err);
+}
+
+/* scratch: the im2col matrix of one group, int32 accumulators of one group, the int8
+ * GEMM's packed B (each part rounded to 64 bytes) */
+static size_t qconv_scratch(const struct ox_node *n, struct ox_tensor *const *in, struct ox_tensor *const *out)
+{
+    const struct qconv_io *io = io_of(n);
+    const struct ox_tensor *x = in[io->x], *w = in[io->w], *y = out[0];
+    int64_t g = ox_attr_int(n, "group", 1), sp = y->dims[2] * y->dims[3];
+    if (g < 1)
+        g = 1;
+    size_t col = (size_t)(x->dims[1] / g * w->dims[2] * w->dims[3] * sp);
+    col = (col + 63) & ~(size_t)63;
+    size_t acc = ((size_t)(w->dims[0] / g * sp) * sizeof(int32_t) + 63) & ~(size_t)63;
+    return col + acc + qgemm_scratch_bytes(x->dims[1] / g * w->dims[2] * w->dims[3], sp) + QGEMM_SCRATCH_PAD;
+}
+
+static int qconv_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_tensor *const *in,
+                      struct ox_tensor **out, struct inferd_err *err)
+{
+    const struct qconv_io *io = io_of(n);
+    struct ox_window win = {0};
+    int64_t g = 1;
+    int rc = qconv_geometry(n, in, &win, &g, err);
+    if (rc < 0)
+        return rc;
+    const struct ox_tensor *x = in[io->x], *w = in[io->w], *zx = opt_in(n, in, io->zx), *zw = opt_in(n, in, io->zw);
+    struct ox_tensor *y = out[0];
+    int64_t N = x->dims[0], C = x->dims[1], H = x->dims[2], W = x->dims[3], M = w->dims[0];
+    int64_t cg = C / g, mg = M / g, sp = win.oh * win.ow, kk = cg * win.kh * win.kw;
+    uint8_t *col = c->scratch;
+    int32_t *acc = (int32_t *)(void *)(col + (((size_t)(kk * sp) + 63) & ~(size_t)63));
+    void *pack = (char *)acc + (((size_t)(mg * sp) * sizeof(int32_t) + 63) & ~(size_t)63);
+    uint8_t pad = zx ? *(const uint8_t *)zx->data : 0;
+    for (int64_t nn = 0; nn < N; nn++) {
+        for (int64_t gi = 0; gi < g; gi++) {
+            const uint8_t *xg = (const uint8_t *)x->data + (nn * C + gi * cg) * H * W;
+            for (int64_t ci = 0; ci < cg; ci++)
+                for (int64_t ky = 0; ky < win.kh; ky++)
+                    for (int64_t kx = 0; kx < win.kw; kx++) {
+                        uint8_t *row = col + ((ci * win.kh + ky) * win.kw + kx) * sp;
+                        for (int64_t oy = 0; oy < win.oh; oy++) {
+                            int64_t iy = oy * win.sh - win.pt + ky * win.dh;
+                            for (int64_t ox = 0; ox < win.ow; ox++) {
+                                int64_t ix = ox * win.sw - win.pl + kx * win.dw;
+                                row[oy * win.ow + ox] =
+                                    iy < 0 || iy >= H || ix < 0 || ix >= W ? pad : xg[(ci * H + iy) * W + ix];
+                            }
+                        }
+                    }
+            int32_t *dst = io->sy >= 0 ? acc : (int32_t *)y->data + (nn * M + gi * mg) * sp;
+            const uint8_t *zwp = zw ? (const uint8_t *)zw->data + (zw->numel == 1 ? 0 : gi * mg) : NULL;
+            struct qgemm_args q = {
+                .M = mg, .N = sp, .K = kk,
+                .a = (const uint8_t *)w->data + gi * mg * kk, .a_signed = w->dt == INFERD_INT8,
+                .b = col, .b_signed = x->dt == INFERD_INT8,
+                .za = zwp, .za_len = zw ? (zw->numel == 1 ? 1 : mg) : 0,
+                .zb = zx ? zx->data : NULL, .zb_len = zx ? 1 : 0,
+                .c = dst,
+                .pack = pack,
+            };
+            qgemm_u8_pool(c, &q);
+            if (io->sy < 0)
+                continue;
+            const struct ox_tensor *sw = in[io->sw], *zy = opt_in(n, in, io->zy), *b = opt_in(n, in, io->bias);
+            float sx = (float)ox_get_f64(in[io->sx], 0), sy = (float)ox_get_f64(in[io->sy], 0);
+            int64_t z = zy ? ox_get_i64(zy, 0) : 0;
+            struct ox_tensor yt = *y;
+            for (int64_t m = 0; m < mg; m++) {
+                int64_t oc = gi * mg + m;
+                float mul = sx * (float)ox_get_f64(sw, sw->numel == 1 ? 0 : oc) / sy;
+                int32_t bias = b ? ((const int32_t *)b->data)[oc] : 0;
+                int64_t base = (nn * M + oc) * sp;
+                for (int64_t i = 0; i < sp; i++) {
+                    double v = nearbyint((double)((float)(acc[m * sp + i] + bias) * mul)) + (double)z;
+                    int64_t lo = y->dt == INFERD_INT8 ? -128 : 0, hi = y->dt == INFERD_INT8 ? 127 : 255;
+                    ox_put_i64(&yt, base + i, v < (double)lo ? lo : v > (double)hi ? hi : (int64_t)v);
+                }
+            }
+        }
+    }
+    return 0;
+}
+
+const struct ox_op ox_op_conv_integer = {"ConvInteger", 2, 4, 1, 1, NULL, qconv_infer, qconv_exec, 0, qconv_scratch,
+                                         NULL};
+const struct ox_op ox_op_qlinear_conv = {"QLinearConv", 8, 9, 1, 1, NULL, qconv_infer, qconv_exec, 0, qconv_scratch,
+                                         NULL};

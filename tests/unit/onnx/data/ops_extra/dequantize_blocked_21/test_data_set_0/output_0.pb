@@ -1,0 +1,1 @@
+ByJ(EH ю&ТwA┼▀AЧI©B╧У!BqrB═╝ка√)bб╟УLBvч7A

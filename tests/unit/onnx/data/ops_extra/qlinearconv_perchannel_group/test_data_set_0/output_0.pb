@@ -1,0 +1,1 @@
+ByJH“r]x˜‹†„A‘„]`to‰_Z?\{Zvl]‹‚VsavebqVƒ³r~šYxW”€]Nk—“‹XWb=n†lomšs}”bƒTp
