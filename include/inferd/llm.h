@@ -234,4 +234,38 @@ int inferd_llm_generate(struct inferd_llm_ctx *c, const int32_t *prompt, int n_p
 /* Frees r->text and zeroes *r; r == NULL is a no-op. */
 void inferd_llm_gen_result_free(struct inferd_llm_gen_result *r);
 
+/* Perplexity of text, computed as llama.cpp's llama-perplexity does so the numbers compare:
+ * the text is tokenized with BOS, cut into chunks of n_ctx tokens (the first token of each
+ * replaced by BOS when the model adds one), and each chunk is decoded alone; the second half
+ * of every chunk is scored (position i predicts token i+1), PPL = exp(mean NLL), err its
+ * standard error. The text must give at least 2 * n_ctx tokens.
+ *
+ *   struct inferd_llm_ppl r;
+ *   if (inferd_llm_perplexity(m, text, len, &(struct inferd_llm_ppl_params){.n_ctx = 512}, &r, &err) == 0)
+ *       printf("PPL = %.4f +/- %.4f\n", r.ppl, r.ppl_err);
+ */
+struct inferd_llm_ppl_params {
+    int n_ctx;                  /* tokens per chunk; 0 = min(512, the model's context) */
+    int max_chunks;             /* 0 = every whole chunk of the text */
+    void (*progress)(void *arg, int64_t chunks_done, int64_t chunks); /* may be NULL */
+    void *arg;
+};
+struct inferd_llm_ppl {
+    double ppl, ppl_err;        /* exp(mean NLL) and its standard error */
+    double nll;                 /* mean negative log-likelihood (nats per token) */
+    int64_t n_scored;           /* tokens scored */
+    int n_chunks, n_ctx, n_tokens;  /* chunks evaluated, their size, tokens in the text */
+};
+/* Returns 0 with *out filled, or EINVAL (text too short: the message says how many tokens
+ * it needs and has; n_ctx out of range), ENOMEM, or a decode error. */
+int inferd_llm_perplexity(struct inferd_llm_model *m, const char *text, size_t len,
+                          const struct inferd_llm_ppl_params *p, struct inferd_llm_ppl *out,
+                          struct inferd_err *err);
+#define INFERD_LLM_PPL_TEXT_MAX (256u << 20) /* bytes of text inferd_llm_perplexity_file reads */
+/* The same for the model file model_path (loaded on n_threads, 0 = all CPUs) and the text
+ * file text_path (at most INFERD_LLM_PPL_TEXT_MAX bytes). Errors name the file. */
+int inferd_llm_perplexity_file(const char *model_path, const char *text_path, int n_threads,
+                               const struct inferd_llm_ppl_params *p, struct inferd_llm_ppl *out,
+                               struct inferd_err *err);
+
 #endif

@@ -19,6 +19,7 @@ int cli_serve(int argc, char **argv);    /* inferd serve --models DIR --port N .
 int cli_infer(int argc, char **argv);    /* inferd infer URL MODEL FILE|- [--retries N] ... */
 int cli_generate(int argc, char **argv); /* inferd generate MODEL.gguf -p PROMPT ... */
 int cli_tokenize(int argc, char **argv); /* inferd tokenize MODEL.gguf TEXT */
+int cli_perplexity(int argc, char **argv); /* inferd perplexity -m MODEL.gguf -f TEXT */
 int cli_chat(int argc, char **argv);     /* inferd chat URL MODEL */
 int cli_gateway(int argc, char **argv);  /* inferd gateway --channels F --port N ... */
 int cli_eval(int argc, char **argv);     /* inferd eval URL [URL...] [--model M]... [--json] */

@@ -40,6 +40,13 @@ static void pack_usage(FILE *out)
             "  --optimize           ONNX: fold constants, BatchNormalization into Conv, drop Identity,\n"
             "                       Dropout and dead nodes, written into model.onnx (ORT still loads it)\n"
             "  --quantize int8      ONNX: Conv/MatMul/Gemm weights to int8 + DequantizeLinear (per channel)\n"
+            "  --quantize SCHEME    GGUF: re-write the weights quantized, with llama-quantize's mixes:\n"
+            "                       Q8_0 Q4_0 Q4_K_M (= Q4_K) Q5_K_M (= Q5_K) Q6_K Q4_K_S Q5_K_S\n"
+            "                       Q3_K_M (= Q3_K) Q2_K IQ4_NL IQ4_XS; prints the sizes before/after\n"
+            "  --calib TEXT         with a GGUF --quantize: perplexity on this text file before and after\n"
+            "  --calib-ctx N        its chunk size in tokens (default min(512, model context))\n"
+            "  --calib-chunks K     score at most K chunks (default all)\n"
+            "  -t, --threads N      quantization and perplexity threads (default all CPUs)\n"
             "  -q, --quiet          no progress output\n");
 }
 
@@ -64,6 +71,14 @@ static int add_set(json_t *obj, const char *kv)
     return 0;
 }
 
+/* Perplexity chunks of --calib: a plain line per pass (the model before, then after). */
+static void calib_progress(void *ctx, int64_t done, int64_t total)
+{
+    (void)ctx;
+    if (done == total)
+        fprintf(stderr, "perplexity: %lld chunks done\n", (long long)total);
+}
+
 int cli_pack(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -73,6 +88,8 @@ int cli_pack(int argc, char **argv)
         {"context-size", required_argument, 0, 'c'}, {"quiet", no_argument, 0, 'q'},
         {"tokenizer", required_argument, 0, 'T'},
         {"optimize", no_argument, 0, 'O'},     {"quantize", required_argument, 0, 'Q'},
+        {"calib", required_argument, 0, 'C'},  {"calib-ctx", required_argument, 0, 'X'},
+        {"calib-chunks", required_argument, 0, 'K'}, {"threads", required_argument, 0, 't'},
         {"help", no_argument, 0, 'h'},         {0, 0, 0, 0},
     };
     struct pack_opts o = {.version = 1};
@@ -84,19 +101,27 @@ int cli_pack(int argc, char **argv)
     json_t *ov = json_object();
     if (!ov)
         return 1;
-    while ((c = cli_getopt(argc, argv, "n:v:o:qh", opts)) != -1) {
+    while ((c = cli_getopt(argc, argv, "n:v:o:t:qh", opts)) != -1) {
         switch (c) {
         case 'n': o.name = optarg; break;
+        case 'C': o.calib = optarg; break;
+        case 'X':
+        case 'K':
+        case 't':
+            if (cli_int("pack", c == 'X' ? "--calib-ctx" : c == 'K' ? "--calib-chunks" : "--threads", optarg,
+                        c == 'X' ? 4 : 1, c == 't' ? 1024 : 1 << 20, NULL, &v) < 0)
+                goto done;
+            *(c == 'X' ? &o.calib_ctx : c == 'K' ? &o.calib_chunks : &o.threads) = (int)v;
+            break;
         case 'o': o.out_dir = optarg; break;
         case 'S': sign = optarg; break;
         case 'T': o.tokenizer = optarg; break;
         case 'O': o.onnx_optimize = 1; break;
-        case 'Q':
-            if (strcmp(optarg, "int8") != 0) {
-                fprintf(stderr, "inferd pack: --quantize: '%s' is not a known type (ONNX: int8)\n", optarg);
-                goto done;
-            }
-            o.onnx_int8 = 1;
+        case 'Q': /* int8: ONNX weights; anything else a GGUF scheme (pack_build checks it) */
+            if (strcmp(optarg, "int8") == 0)
+                o.onnx_int8 = 1;
+            else
+                o.quantize = optarg;
             break;
         case 'q': quiet = 1; break;
         case 'v':
@@ -139,10 +164,12 @@ int cli_pack(int argc, char **argv)
     }
     o.overrides = ov;
     struct cli_progress prog;
-    cli_progress_init(&prog, "copy");
+    cli_progress_init(&prog, o.quantize ? "quantize" : "copy");
     if (!quiet) {
         o.progress = cli_progress_cb;
         o.progress_ctx = &prog;
+        o.quant_progress = cli_progress_cb;
+        o.calib_progress = calib_progress;
     }
     struct pack_result res;
     int r = pack_build(&o, &res, &err);
@@ -164,6 +191,22 @@ int cli_pack(int argc, char **argv)
     }
     printf("packed %s version %lld (%s, %lld bytes, sha256 %s)%s\n  %s\n", o.name, (long long)o.version, res.format,
            (long long)res.size, res.sha256, o.sign ? ", signed" : "", res.version_dir);
+    if (o.quantize) {
+        const struct gguf_quant_stats *q = &res.quant;
+        printf("quantized %s: %lld -> %lld bytes (%.1f%%) in %.1fs; %d of %d tensors quantized (%d fallbacks, %d "
+               "re-quantized); types:",
+               q->scheme, (long long)q->bytes_in, (long long)q->bytes_out,
+               q->bytes_in ? 100.0 * (double)q->bytes_out / (double)q->bytes_in : 0, q->seconds, q->n_quantized,
+               q->n_tensors, q->n_fallback, q->n_requantized);
+        for (int t = 0; t < GGML_TYPE_COUNT; t++)
+            if (q->n_by_type[t])
+                printf(" %s %d", ggml_type_name((enum ggml_type)t), q->n_by_type[t]);
+        printf("\n");
+        if (res.has_ppl)
+            printf("perplexity on %s (%d chunks of %d tokens): %.4f before, %.4f after (%+.2f%%)\n", o.calib,
+                   res.ppl_chunks, res.ppl_ctx, res.ppl_before, res.ppl_after,
+                   100.0 * (res.ppl_after / res.ppl_before - 1));
+    }
     rc = 0;
 done:
     json_decref(ov);

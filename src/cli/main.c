@@ -16,6 +16,7 @@ static const struct command commands[] = {
     {"infer", cli_infer, "call a served model (with retry and fail-over)"},
     {"generate", cli_generate, "generate text from a GGUF model on this machine"},
     {"tokenize", cli_tokenize, "show the tokens a GGUF model makes of a text"},
+    {"perplexity", cli_perplexity, "a GGUF model's perplexity on a text file (as llama-perplexity)"},
     {"gateway", cli_gateway, "one front door over many serving endpoints (channels)"},
     {"chat", cli_chat, "talk to an LLM served by inferd or any OpenAI-compatible server"},
     {"eval", cli_eval, "probe endpoints, send canaries, compare their answers, recommend"},

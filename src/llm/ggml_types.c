@@ -16,14 +16,17 @@ struct type_trait {
  *   Q4_K {f16 d, dmin; scales[12]; qs[128]}            144 B / 256
  *   Q5_K {f16 d, dmin; scales[12]; qh[32]; qs[128]}    176 B / 256
  *   Q6_K {ql[128]; qh[64]; i8 scales[16]; f16 d}       210 B / 256
- *   Q8_K {f32 d; i8 qs[256]; i16 bsums[16]}            292 B / 256 */
+ *   Q8_K {f32 d; i8 qs[256]; i16 bsums[16]}            292 B / 256
+ *   IQ4_NL {f16 d; u8 qs[16]}                           18 B / 32
+ *   IQ4_XS {f16 d; u16 scales_h; scales_l[4]; qs[128]} 136 B / 256 */
 static const struct type_trait *trait(enum ggml_type t)
 {
     static const struct type_trait f32 = {"F32", 1, 4}, f16 = {"F16", 1, 2}, bf16 = {"BF16", 1, 2},
         q4_0 = {"Q4_0", 32, 18}, q4_1 = {"Q4_1", 32, 20}, q5_0 = {"Q5_0", 32, 22},
         q5_1 = {"Q5_1", 32, 24}, q8_0 = {"Q8_0", 32, 34}, q8_1 = {"Q8_1", 32, 36},
         q2_k = {"Q2_K", 256, 84}, q3_k = {"Q3_K", 256, 110}, q4_k = {"Q4_K", 256, 144},
-        q5_k = {"Q5_K", 256, 176}, q6_k = {"Q6_K", 256, 210}, q8_k = {"Q8_K", 256, 292};
+        q5_k = {"Q5_K", 256, 176}, q6_k = {"Q6_K", 256, 210}, q8_k = {"Q8_K", 256, 292},
+        iq4_nl = {"IQ4_NL", 32, 18}, iq4_xs = {"IQ4_XS", 256, 136};
     switch (t) {
     case GGML_TYPE_F32: return &f32;
     case GGML_TYPE_F16: return &f16;
@@ -40,6 +43,8 @@ static const struct type_trait *trait(enum ggml_type t)
     case GGML_TYPE_Q5_K: return &q5_k;
     case GGML_TYPE_Q6_K: return &q6_k;
     case GGML_TYPE_Q8_K: return &q8_k;
+    case GGML_TYPE_IQ4_NL: return &iq4_nl;
+    case GGML_TYPE_IQ4_XS: return &iq4_xs;
     default: return NULL;
     }
 }

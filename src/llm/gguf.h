@@ -44,7 +44,8 @@ enum ggml_type {
     GGML_TYPE_F32 = 0, GGML_TYPE_F16 = 1, GGML_TYPE_Q4_0 = 2, GGML_TYPE_Q4_1 = 3,
     GGML_TYPE_Q5_0 = 6, GGML_TYPE_Q5_1 = 7, GGML_TYPE_Q8_0 = 8, GGML_TYPE_Q8_1 = 9,
     GGML_TYPE_Q2_K = 10, GGML_TYPE_Q3_K = 11, GGML_TYPE_Q4_K = 12, GGML_TYPE_Q5_K = 13,
-    GGML_TYPE_Q6_K = 14, GGML_TYPE_Q8_K = 15, GGML_TYPE_BF16 = 30, GGML_TYPE_COUNT = 40
+    GGML_TYPE_Q6_K = 14, GGML_TYPE_Q8_K = 15, GGML_TYPE_IQ4_NL = 20, GGML_TYPE_IQ4_XS = 23,
+    GGML_TYPE_BF16 = 30, GGML_TYPE_COUNT = 40
 };
 
 #define GGUF_MAX_DIMS 4
@@ -135,6 +136,17 @@ int gguf_writer_set_arr_f32(struct gguf_writer *w, const char *key, const float 
 /* Adds a tensor; data (nbytes = ggml_row_size(type, ne[0]) * rows) is borrowed until write. */
 int gguf_writer_add_tensor(struct gguf_writer *w, const char *name, enum ggml_type type, int n_dims,
                            const int64_t *ne, const void *data);
+/* Copies kv (of the open file g) with its key, type and value bytes unchanged (e.g. the
+ * whole tokenizer of a model being re-quantized). Returns 0, INFERD_ENOMEM or EFORMAT. */
+int gguf_writer_copy_kv(struct gguf_writer *w, const struct gguf_file *g, const struct gguf_kv *kv);
+/* Tensors added with data == NULL get their bytes at write time, one at a time, from
+ * fn(ctx, i, dst, nbytes) (i: the order of adding; dst: a scratch buffer the writer owns),
+ * which returns 0 or INFERD_E* (filling err) to abort the write. So a converted model is
+ * never held whole in memory. */
+typedef int (*gguf_fill_fn)(void *ctx, size_t i, void *dst, size_t nbytes, struct inferd_err *err);
+void gguf_writer_set_fill(struct gguf_writer *w, gguf_fill_fn fn, void *ctx);
+/* Bytes the file will take (header, metadata, padding, tensor data). */
+uint64_t gguf_writer_size(const struct gguf_writer *w);
 /* Writes version 3 to path via a temporary file, fsync and rename. Returns 0 or INFERD_E*. */
 int gguf_writer_write(struct gguf_writer *w, const char *path, struct inferd_err *err);
 

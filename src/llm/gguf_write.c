@@ -34,6 +34,8 @@ struct gguf_writer {
     size_t n_kv, cap_kv;
     struct wtensor *t;    /* owned array */
     size_t n_t, cap_t;
+    gguf_fill_fn fill;    /* bytes of tensors added with data == NULL */
+    void *fill_ctx;
 };
 
 struct gguf_writer *gguf_writer_new(void)
@@ -179,6 +181,84 @@ int gguf_writer_set_arr_str(struct gguf_writer *w, const char *key, const char *
     return put_kv(w, key, GGUF_TYPE_ARRAY, b, total);
 }
 
+/* Bytes of one scalar of type t (strings excluded); 0 for strings and arrays. */
+static size_t scalar_size(enum gguf_type t)
+{
+    switch (t) {
+    case GGUF_TYPE_UINT8: case GGUF_TYPE_INT8: case GGUF_TYPE_BOOL: return 1;
+    case GGUF_TYPE_UINT16: case GGUF_TYPE_INT16: return 2;
+    case GGUF_TYPE_UINT32: case GGUF_TYPE_INT32: case GGUF_TYPE_FLOAT32: return 4;
+    case GGUF_TYPE_UINT64: case GGUF_TYPE_INT64: case GGUF_TYPE_FLOAT64: return 8;
+    default: return 0;
+    }
+}
+
+int gguf_writer_copy_kv(struct gguf_writer *w, const struct gguf_file *g, const struct gguf_kv *kv)
+{
+    const unsigned char *from = kv->data;
+    size_t head = 0, body;
+    if (kv->type == GGUF_TYPE_STRING) {
+        uint64_t n;
+        memcpy(&n, from, 8);
+        body = 8 + (size_t)n;
+    } else if (kv->type != GGUF_TYPE_ARRAY) {
+        body = scalar_size(kv->type);
+    } else if (kv->arr_type == GGUF_TYPE_STRING) {
+        head = 12;
+        body = 0;
+        if (kv->arr_n > 0) { /* the elements are contiguous: end of the last one */
+            struct gguf_str last;
+            if (gguf_arr_str(g, kv, kv->arr_n - 1, &last) < 0)
+                return INFERD_EFORMAT;
+            body = (size_t)((const unsigned char *)last.ptr + last.len - from);
+        }
+    } else {
+        head = 12;
+        body = scalar_size(kv->arr_type) * (size_t)kv->arr_n;
+    }
+    if (body == 0 && kv->type != GGUF_TYPE_ARRAY)
+        return INFERD_EFORMAT;
+    unsigned char *b = malloc(head + body + 1);
+    if (!b)
+        return INFERD_ENOMEM;
+    if (head) {
+        uint32_t et = (uint32_t)kv->arr_type;
+        uint64_t n = kv->arr_n;
+        memcpy(b, &et, 4);
+        memcpy(b + 4, &n, 8);
+    }
+    memcpy(b + head, from, body);
+    char key[1024];
+    if (kv->key.len >= sizeof key) {
+        free(b);
+        return INFERD_EFORMAT;
+    }
+    memcpy(key, kv->key.ptr, kv->key.len);
+    key[kv->key.len] = '\0';
+    return put_kv(w, key, kv->type, b, head + body);
+}
+
+void gguf_writer_set_fill(struct gguf_writer *w, gguf_fill_fn fn, void *ctx)
+{
+    w->fill = fn;
+    w->fill_ctx = ctx;
+}
+
+uint64_t gguf_writer_size(const struct gguf_writer *w)
+{
+    const uint64_t align = GGUF_DEFAULT_ALIGNMENT;
+    uint64_t pos = 24, data = 0;
+    for (size_t i = 0; i < w->n_kv; i++)
+        pos += 12 + strlen(w->kv[i].key) + w->kv[i].val_len;
+    for (size_t i = 0; i < w->n_t; i++) {
+        pos += 8 + strlen(w->t[i].name) + 4 + 8 * (uint64_t)w->t[i].n_dims + 12;
+        data += w->t[i].nbytes;
+        data += (align - data % align) % align;
+    }
+    pos += (align - pos % align) % align;
+    return pos + data;
+}
+
 int gguf_writer_add_tensor(struct gguf_writer *w, const char *name, enum ggml_type type, int n_dims,
                            const int64_t *ne, const void *data)
 {
@@ -215,7 +295,7 @@ int gguf_writer_add_tensor(struct gguf_writer *w, const char *name, enum ggml_ty
     t->n_dims = n_dims;
     for (int i = 0; i < GGUF_MAX_DIMS; i++)
         t->ne[i] = i < n_dims ? ne[i] : 1;
-    t->data = data;
+    t->data = data; /* NULL: filled at write time (gguf_writer_set_fill) */
     t->nbytes = rs * rows;
     w->n_t++;
     return 0;
@@ -234,7 +314,7 @@ static int wr_pad(FILE *f, uint64_t *pos, size_t align)
     return wr(f, zeros, pad);
 }
 
-static int write_body(struct gguf_writer *w, FILE *f)
+static int write_body(struct gguf_writer *w, FILE *f, struct inferd_err *err)
 {
     const size_t align = GGUF_DEFAULT_ALIGNMENT;
     uint32_t version = 3;
@@ -272,14 +352,32 @@ static int write_body(struct gguf_writer *w, FILE *f)
     if (wr_pad(f, &pos, align))
         return -1;
     uint64_t dpos = 0;
-    for (size_t i = 0; i < w->n_t; i++) {
-        if (wr(f, w->t[i].data, w->t[i].nbytes))
-            return -1;
-        dpos += w->t[i].nbytes;
-        if (wr_pad(f, &dpos, align))
-            return -1;
+    size_t scratch_n = 0;
+    for (size_t i = 0; i < w->n_t; i++)
+        if (!w->t[i].data && w->t[i].nbytes > scratch_n)
+            scratch_n = w->t[i].nbytes;
+    void *scratch = NULL;
+    if (scratch_n && (!w->fill || !(scratch = malloc(scratch_n)))) {
+        inferd_err_set(err, w->fill ? INFERD_ENOMEM : INFERD_EINVAL, "gguf write: %s",
+                       w->fill ? "out of memory for a tensor buffer" : "a tensor has no data and no fill function");
+        return 1;
     }
-    return 0;
+    int rc = 0;
+    for (size_t i = 0; i < w->n_t && rc == 0; i++) {
+        const void *data = w->t[i].data;
+        if (!data) {
+            if (w->fill(w->fill_ctx, i, scratch, w->t[i].nbytes, err) < 0) {
+                rc = 1;
+                break;
+            }
+            data = scratch;
+        }
+        dpos += w->t[i].nbytes;
+        if (wr(f, data, w->t[i].nbytes) || wr_pad(f, &dpos, align))
+            rc = -1;
+    }
+    free(scratch);
+    return rc;
 }
 
 int gguf_writer_write(struct gguf_writer *w, const char *path, struct inferd_err *err)
@@ -307,7 +405,12 @@ int gguf_writer_write(struct gguf_writer *w, const char *path, struct inferd_err
         goto fail;
     }
     setvbuf(f, NULL, _IOFBF, 1 << 20);
-    if (write_body(w, f) != 0 || fflush(f) != 0) {
+    int wb = write_body(w, f, err);
+    if (wb > 0) { /* the fill function or the scratch buffer failed; err says why */
+        rc = err && err->code ? err->code : INFERD_EIO;
+        goto fail;
+    }
+    if (wb != 0 || fflush(f) != 0) {
         rc = inferd_err_set(err, INFERD_EIO, "gguf write %s: %s", path, strerror(errno));
         goto fail;
     }

@@ -1,6 +1,7 @@
 /* pack.c — building a model package from an ONNX or GGUF file (pack.h). */
 #include "pack/pack.h"
 
+#include "inferd/llm.h"
 #include "inferd/onnx.h"
 #include "inferd/tensor.h"
 #include "inferd/version.h"
@@ -170,7 +171,7 @@ static json_t *file_entry(const char *hex, int64_t size)
 
 static void sha256_hex_of(const char *data, size_t len, char hex[65]);
 
-static json_t *optimizations_list(const struct pack_opts *o, const char *converted_from)
+static json_t *optimizations_list(const struct pack_opts *o, const char *converted_from, const char *quant_scheme)
 {
     json_t *a = json_array();
     if (converted_from)
@@ -179,6 +180,11 @@ static json_t *optimizations_list(const struct pack_opts *o, const char *convert
         json_array_append_new(a, json_string("onnx-graph-optimizations"));
     if (o->onnx_int8)
         json_array_append_new(a, json_string("onnx-int8-qdq-weights"));
+    if (o->quantize && quant_scheme) {
+        char q[48];
+        snprintf(q, sizeof q, "quantize:%s", quant_scheme);
+        json_array_append_new(a, json_string(q));
+    }
     return a;
 }
 
@@ -292,6 +298,57 @@ static int optimize_onnx(const struct pack_opts *o, const char *path, struct pac
     return rc;
 }
 
+/* Quantizes gguf (the source or the converted file) into path; with calib, the perplexity
+ * of both. OUT: res->quant, res->ppl_*. */
+static int quantize_step(const struct pack_opts *o, const char *gguf, const char *path, struct pack_result *res,
+                         struct inferd_err *err)
+{
+    int rc;
+    struct inferd_llm_ppl before, after;
+    struct inferd_llm_ppl_params pp = {.n_ctx = o->calib_ctx, .max_chunks = o->calib_chunks,
+                                       .progress = o->calib_progress, .arg = o->progress_ctx};
+    if (o->calib && (rc = inferd_llm_perplexity_file(gguf, o->calib, o->threads, &pp, &before, err)) < 0) {
+        inferd_err_prefix(err, "--calib");
+        return rc;
+    }
+    if ((rc = gguf_quant_file(gguf, path, o->quantize, o->threads, o->quant_progress, o->progress_ctx, &res->quant,
+                              err)) < 0)
+        return rc;
+    if (o->calib) {
+        if ((rc = inferd_llm_perplexity_file(path, o->calib, o->threads, &pp, &after, err)) < 0) {
+            inferd_err_prefix(err, "--calib (quantized model)");
+            return rc;
+        }
+        res->has_ppl = 1;
+        res->ppl_before = before.ppl;
+        res->ppl_after = after.ppl;
+        res->ppl_ctx = after.n_ctx;
+        res->ppl_chunks = after.n_chunks;
+    }
+    return 0;
+}
+
+/* manifest.json's "quantization" member. */
+static json_t *quant_json(const struct pack_opts *o, const struct pack_result *res)
+{
+    const struct gguf_quant_stats *q = &res->quant;
+    json_t *types = json_object();
+    for (int t = 0; types && t < GGML_TYPE_COUNT; t++)
+        if (q->n_by_type[t])
+            json_object_set_new(types, ggml_type_name((enum ggml_type)t), json_integer(q->n_by_type[t]));
+    json_t *j = json_pack("{s:s, s:i, s:I, s:I, s:o, s:i, s:i, s:i}", "scheme", q->scheme, "file_type", q->ftype,
+                          "size_before", (json_int_t)q->bytes_in, "size_after", (json_int_t)q->bytes_out,
+                          "tensor_types", types, "quantized", q->n_quantized, "fallbacks", q->n_fallback,
+                          "requantized", q->n_requantized);
+    if (j && res->has_ppl) {
+        const char *base = strrchr(o->calib, '/') ? strrchr(o->calib, '/') + 1 : o->calib;
+        json_object_set_new(j, "perplexity", json_pack("{s:s, s:i, s:i, s:f, s:f}", "file", base, "n_ctx",
+                                                       res->ppl_ctx, "chunks", res->ppl_chunks, "before",
+                                                       res->ppl_before, "after", res->ppl_after));
+    }
+    return j;
+}
+
 int pack_build(const struct pack_opts *o, struct pack_result *res, struct inferd_err *err)
 {
     char tmp[PATH_MAX_LEN], mdir[PATH_MAX_LEN], vdir[PATH_MAX_LEN], path[PATH_MAX_LEN], vstr[24], hex[65];
@@ -312,10 +369,20 @@ int pack_build(const struct pack_opts *o, struct pack_result *res, struct inferd
     if (lstat(o->out_dir, &st) == 0)
         return inferd_err_set(err, INFERD_EINVAL, "%s: already exists; pack writes a new folder", o->out_dir);
     char src_format[16], src_hex[65];
-    int64_t src_size;
+    int64_t src_size = 0;
     if ((rc = detect_format(o->src, o->tokenizer, src_format, sizeof src_format, err)) < 0)
         return rc;
     int convert = strcmp(src_format, "llama2c") == 0 || strcmp(src_format, "tflite") == 0;
+    if ((o->quantize || o->calib) && (strcmp(src_format, "onnx") == 0 || strcmp(src_format, "tflite") == 0))
+        return inferd_err_set(err, INFERD_EUNSUPPORTED,
+                              "--quantize %s/--calib: %s is not GGUF; GGUF schemes and --calib take GGUF models "
+                              "(ONNX weights: --quantize int8)", o->quantize ? o->quantize : "", o->src);
+    if (o->calib && !o->quantize)
+        return inferd_err_set(err, INFERD_EINVAL, "--calib: compares the model before and after --quantize; give both");
+    if (o->quantize && !gguf_quant_scheme_ok(o->quantize, NULL)) {
+        struct gguf_quant_stats unused;
+        return gguf_quant_file(o->src, "", o->quantize, 1, NULL, NULL, &unused, err); /* its message lists them */
+    }
     snprintf(res->format, sizeof res->format, "%s",
              strcmp(src_format, "llama2c") == 0 ? "gguf" : strcmp(src_format, "tflite") == 0 ? "onnx" : src_format);
     snprintf(model_file, sizeof model_file, "model.%s", res->format);
@@ -338,7 +405,30 @@ int pack_build(const struct pack_opts *o, struct pack_result *res, struct inferd
     if (convert) { /* llama2.c checkpoint + tokenizer -> model.gguf; TFLite -> model.onnx */
         if ((rc = strcmp(src_format, "tflite") == 0 ? tflite_to_onnx(o->src, path, err)
                                                     : llama2c_to_gguf(o->src, o->tokenizer, path, err)) < 0 ||
-            (rc = sha256_file_hex(o->src, src_hex, err)) < 0 || (rc = sha256_file_hex(path, res->sha256, err)) < 0)
+            (rc = sha256_file_hex(o->src, src_hex, err)) < 0)
+            goto fail;
+        if (o->quantize) { /* model.gguf.f32 -> quantized model.gguf */
+            char conv[PATH_MAX_LEN + 8];
+            snprintf(conv, sizeof conv, "%s.conv", path);
+            if (rename(path, conv) != 0) {
+                rc = inferd_err_set(err, INFERD_EIO, "%s: rename: %s", path, strerror(errno));
+                goto fail;
+            }
+            rc = quantize_step(o, conv, path, res, err);
+            unlink(conv);
+            if (rc < 0)
+                goto fail;
+        }
+        if ((rc = sha256_file_hex(path, res->sha256, err)) < 0)
+            goto fail;
+        if (stat(o->src, &st) != 0) {
+            rc = inferd_err_set(err, INFERD_EIO, "%s: %s", o->src, strerror(errno));
+            goto fail;
+        }
+        src_size = (int64_t)st.st_size;
+    } else if (o->quantize) {
+        if ((rc = quantize_step(o, o->src, path, res, err)) < 0 || (rc = sha256_file_hex(o->src, src_hex, err)) < 0 ||
+            (rc = sha256_file_hex(path, res->sha256, err)) < 0)
             goto fail;
         if (stat(o->src, &st) != 0) {
             rc = inferd_err_set(err, INFERD_EIO, "%s: %s", o->src, strerror(errno));
@@ -356,7 +446,7 @@ int pack_build(const struct pack_opts *o, struct pack_result *res, struct inferd
         goto fail;
     }
     res->size = (int64_t)st.st_size;
-    if (!convert)
+    if (!convert && !o->quantize)
         src_size = res->size;
     if ((o->onnx_optimize || o->onnx_int8) && strcmp(res->format, "onnx") != 0) {
         rc = inferd_err_set(err, INFERD_EINVAL, "--optimize and --quantize int8 apply to ONNX models; %s is %s",
@@ -405,9 +495,11 @@ int pack_build(const struct pack_opts *o, struct pack_result *res, struct inferd
                          "schema", "inferd.package.v1", "name", o->name, "version", (json_int_t)o->version, "format",
                          res->format, "created", created, "inferd_version", INFERD_VERSION, "source", "file", base,
                          "format", src_format, "sha256", src_hex, "size", (json_int_t)src_size, "optimizations",
-                         optimizations_list(o, convert ? src_format : NULL), "checks",
+                         optimizations_list(o, convert ? src_format : NULL, res->quant.scheme), "checks",
                          strcmp(res->format, "onnx") == 0 ? "onnx-load" : "gguf-read", "files", model_file,
                          file_entry(res->sha256, res->size), "config.json", file_entry(hex, (int64_t)cfg_len));
+    if (manifest && o->quantize)
+        json_object_set_new(manifest, "quantization", quant_json(o, res));
     if (!manifest || !(man_text = dump(manifest, &man_len))) {
         rc = inferd_err_set(err, INFERD_ENOMEM, "out of memory");
         goto fail;

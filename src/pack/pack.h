@@ -18,6 +18,12 @@
  * architecture. Overrides are merged over it member by member, and the result must pass the
  * server's own config.json check.
  *
+ * With quantize (GGUF sources), the packed model.gguf is the source re-written with
+ * quantized weights (gguf_quant.h: llama-quantize's mixes); manifest.json's optimizations
+ * lists "quantize:<scheme>" and its "quantization" member records the sizes before and
+ * after, the tensors per type, and with calib the perplexity of the source and of the result
+ * on that text (inferd_llm_perplexity, comparable with llama-perplexity's).
+ *
  *   struct pack_opts o = {.src = "mlp.onnx", .name = "mlp", .version = 3, .out_dir = "pkg"};
  *   struct pack_result res;
  *   if (pack_build(&o, &res, &err) < 0) fail(err.msg);
@@ -28,6 +34,7 @@
 #include "base/fileio.h"
 #include "base/path.h"
 #include "inferd/err.h"
+#include "pack/gguf_quant.h"
 #include "pack/sign.h"
 
 #include <jansson.h>
@@ -45,6 +52,14 @@ struct pack_opts {
     void *progress_ctx;
     int onnx_optimize;                  /* ONNX: write the graph rewrites of onnx/optimize.h into the file */
     int onnx_int8;                      /* ONNX: Conv/MatMul/Gemm weights to int8 QDQ (per channel) */
+    /* GGUF quantization (gguf_quant.h); NULL = the weights are copied as they are */
+    const char *quantize;               /* scheme: Q8_0, Q4_0, Q4_K_M (= Q4_K), Q5_K_M (= Q5_K), Q6_K... */
+    const char *calib;                  /* text file: perplexity before and after; NULL = none */
+    int calib_ctx, calib_chunks;        /* its chunk size and count (0 = defaults: 512 or the model's
+                                           context, all chunks) */
+    int threads;                        /* quantization and perplexity threads; 0 = all CPUs */
+    file_progress_fn quant_progress;    /* source tensor bytes done; may be NULL */
+    void (*calib_progress)(void *ctx, int64_t chunks_done, int64_t chunks); /* may be NULL */
 };
 
 struct pack_result {
@@ -57,6 +72,11 @@ struct pack_result {
     int64_t size_before;
     char changes[200];
     double max_abs_diff, max_ref;
+    /* with pack_opts.quantize */
+    struct gguf_quant_stats quant;   /* scheme, sizes before/after, tensors per type */
+    int has_ppl;                     /* with pack_opts.calib */
+    double ppl_before, ppl_after;    /* perplexity of the source and of the packed model */
+    int ppl_ctx, ppl_chunks;
 };
 
 /* Builds the package. OUT: *res. Returns 0 or INFERD_E* with a message naming the source,

@@ -1,11 +1,14 @@
 /* fuzz_gguf.c — libFuzzer target for the GGUF reader: gguf_open_buffer on arbitrary bytes,
  * then a walk of every key/value (typed getters, array elements) and every tensor (lookup by
- * name, first and last data byte), so any out-of-bounds view trips the sanitizers. */
+ * name, first and last data byte, the first block dequantized), so any out-of-bounds view
+ * trips the sanitizers; every key/value is also copied raw into a writer (what `inferd pack
+ * --quantize` does with the metadata of the model it re-writes). */
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "llm/gguf.h"
+#include "llm/kernels/kernels.h"
 
 #define WALK_MAX_ARRAY 4096 /* elements visited per array: keeps each input fast */
 
@@ -18,6 +21,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (gguf_open_buffer(data, size, &g, &err) < 0)
         return 0;
     sink += gguf_version(g) + (unsigned)gguf_alignment(g) + (unsigned)gguf_file_size(g);
+    struct gguf_writer *w = gguf_writer_new();
     for (uint64_t i = 0; i < gguf_n_kv(g); i++) {
         const struct gguf_kv *kv = gguf_kv_at(g, i);
         char key[256];
@@ -40,6 +44,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (gguf_get_bool(g, key, &b) == 0)
             sink += (unsigned)b;
         if (gguf_find_kv(g, key) == NULL)
+            sink++;
+        if (w && gguf_writer_copy_kv(w, g, kv) == 0)
             sink++;
         if (kv->type == GGUF_TYPE_ARRAY) {
             uint64_t n = kv->arr_n < WALK_MAX_ARRAY ? kv->arr_n : WALK_MAX_ARRAY;
@@ -69,7 +75,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             const uint8_t *d = t->data;
             sink += d[0] + d[t->nbytes - 1];
         }
+        const struct kern_type *k = kern_get_ref(t->type);
+        int be = ggml_type_block_elems(t->type);
+        if (k && k->dequant_row && be > 0 && be <= 256 && t->ne[0] >= be &&
+            t->nbytes >= ggml_type_block_bytes(t->type)) {
+            float out[256];
+            k->dequant_row(t->data, out, be);
+            sink += (unsigned)(out[0] == out[0]);
+        }
     }
+    if (w)
+        sink += (unsigned)gguf_writer_size(w);
+    gguf_writer_free(w);
     gguf_close(g);
     return 0;
 }

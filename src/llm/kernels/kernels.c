@@ -17,9 +17,13 @@ static const struct kern_type ref_types[] = {
     {GGML_TYPE_Q5_0, GGML_TYPE_Q8_0, dequant_row_q5_0, quant_row_q5_0, dot_ref_q5_0, NULL},
     {GGML_TYPE_Q5_1, GGML_TYPE_Q8_0, dequant_row_q5_1, quant_row_q5_1, dot_ref_q5_1, NULL},
     {GGML_TYPE_Q8_0, GGML_TYPE_Q8_0, dequant_row_q8_0, quant_row_q8_0, dot_ref_q8_0, NULL},
-    {GGML_TYPE_Q4_K, GGML_TYPE_Q8_K, dequant_row_q4_k, NULL, dot_ref_q4_k, NULL},
-    {GGML_TYPE_Q5_K, GGML_TYPE_Q8_K, dequant_row_q5_k, NULL, dot_ref_q5_k, NULL},
-    {GGML_TYPE_Q6_K, GGML_TYPE_Q8_K, dequant_row_q6_k, NULL, dot_ref_q6_k, NULL},
+    {GGML_TYPE_Q4_K, GGML_TYPE_Q8_K, dequant_row_q4_k, quant_row_q4_k, dot_ref_q4_k, NULL},
+    {GGML_TYPE_Q5_K, GGML_TYPE_Q8_K, dequant_row_q5_k, quant_row_q5_k, dot_ref_q5_k, NULL},
+    {GGML_TYPE_Q6_K, GGML_TYPE_Q8_K, dequant_row_q6_k, quant_row_q6_k, dot_ref_q6_k, NULL},
+    {GGML_TYPE_Q2_K, GGML_TYPE_Q8_K, dequant_row_q2_k, quant_row_q2_k, dot_ref_q2_k, NULL},
+    {GGML_TYPE_Q3_K, GGML_TYPE_Q8_K, dequant_row_q3_k, quant_row_q3_k, dot_ref_q3_k, NULL},
+    {GGML_TYPE_IQ4_NL, GGML_TYPE_Q8_0, dequant_row_iq4_nl, quant_row_iq4_nl, dot_ref_iq4_nl, NULL},
+    {GGML_TYPE_IQ4_XS, GGML_TYPE_Q8_K, dequant_row_iq4_xs, quant_row_iq4_xs, dot_ref_iq4_xs, NULL},
     {GGML_TYPE_Q8_K, GGML_TYPE_Q8_K, dequant_row_q8_k, quant_row_q8_k, NULL, NULL},
 };
 
@@ -32,9 +36,13 @@ static const struct kern_type simd_types[] = {
     {GGML_TYPE_Q5_0, GGML_TYPE_Q8_0, dequant_row_q5_0, quant_row_q5_0, dot_avx2_q5_0, NULL},
     {GGML_TYPE_Q5_1, GGML_TYPE_Q8_0, dequant_row_q5_1, quant_row_q5_1, dot_avx2_q5_1, NULL},
     {GGML_TYPE_Q8_0, GGML_TYPE_Q8_0, dequant_row_q8_0, quant_avx2_q8_0, dot_avx2_q8_0, gemm4x2_avx2_q8_0},
-    {GGML_TYPE_Q4_K, GGML_TYPE_Q8_K, dequant_row_q4_k, NULL, dot_avx2_q4_k, NULL},
-    {GGML_TYPE_Q5_K, GGML_TYPE_Q8_K, dequant_row_q5_k, NULL, dot_avx2_q5_k, NULL},
-    {GGML_TYPE_Q6_K, GGML_TYPE_Q8_K, dequant_row_q6_k, NULL, dot_avx2_q6_k, NULL},
+    {GGML_TYPE_Q4_K, GGML_TYPE_Q8_K, dequant_row_q4_k, quant_row_q4_k, dot_avx2_q4_k, NULL},
+    {GGML_TYPE_Q5_K, GGML_TYPE_Q8_K, dequant_row_q5_k, quant_row_q5_k, dot_avx2_q5_k, NULL},
+    {GGML_TYPE_Q6_K, GGML_TYPE_Q8_K, dequant_row_q6_k, quant_row_q6_k, dot_avx2_q6_k, NULL},
+    {GGML_TYPE_Q2_K, GGML_TYPE_Q8_K, dequant_row_q2_k, quant_row_q2_k, dot_avx2_q2_k, NULL},
+    {GGML_TYPE_Q3_K, GGML_TYPE_Q8_K, dequant_row_q3_k, quant_row_q3_k, dot_avx2_q3_k, NULL},
+    {GGML_TYPE_IQ4_NL, GGML_TYPE_Q8_0, dequant_row_iq4_nl, quant_row_iq4_nl, dot_avx2_iq4_nl, NULL},
+    {GGML_TYPE_IQ4_XS, GGML_TYPE_Q8_K, dequant_row_iq4_xs, quant_row_iq4_xs, dot_avx2_iq4_xs, NULL},
     {GGML_TYPE_Q8_K, GGML_TYPE_Q8_K, dequant_row_q8_k, quant_row_q8_k, NULL, NULL},
 };
 

@@ -24,6 +24,7 @@
 #define QK4_0 32
 #define QK8_0 32
 #define QK_K 256
+#define QK4_NL 32
 
 /* Block layouts, byte-identical to ggml's (see ggml_types.c for the size table). */
 struct blk_q4_0 { uint16_t d; uint8_t qs[16]; };
@@ -35,6 +36,10 @@ struct blk_q4_k { uint16_t d, dmin; uint8_t scales[12]; uint8_t qs[128]; };
 struct blk_q5_k { uint16_t d, dmin; uint8_t scales[12]; uint8_t qh[32]; uint8_t qs[128]; };
 struct blk_q6_k { uint8_t ql[128]; uint8_t qh[64]; int8_t scales[16]; uint16_t d; };
 struct blk_q8_k { float d; int8_t qs[256]; int16_t bsums[16]; };
+struct blk_q2_k { uint8_t scales[16]; uint8_t qs[64]; uint16_t d, dmin; };
+struct blk_q3_k { uint8_t hmask[32]; uint8_t qs[64]; uint8_t scales[12]; uint16_t d; };
+struct blk_iq4_nl { uint16_t d; uint8_t qs[16]; };
+struct blk_iq4_xs { uint16_t d; uint16_t scales_h; uint8_t scales_l[4]; uint8_t qs[128]; };
 
 /* n elements (a multiple of the block size). */
 typedef void (*kern_dequant_fn)(const void *src, float *dst, int64_t n);
@@ -87,6 +92,10 @@ void dequant_row_q4_k(const void *src, float *dst, int64_t n);
 void dequant_row_q5_k(const void *src, float *dst, int64_t n);
 void dequant_row_q6_k(const void *src, float *dst, int64_t n);
 void dequant_row_q8_k(const void *src, float *dst, int64_t n);
+void dequant_row_q2_k(const void *src, float *dst, int64_t n);
+void dequant_row_q3_k(const void *src, float *dst, int64_t n);
+void dequant_row_iq4_nl(const void *src, float *dst, int64_t n);
+void dequant_row_iq4_xs(const void *src, float *dst, int64_t n);
 
 void quant_row_f32(const float *src, void *dst, int64_t n);
 void quant_row_f16(const float *src, void *dst, int64_t n);
@@ -97,6 +106,14 @@ void quant_row_q5_0(const float *src, void *dst, int64_t n);
 void quant_row_q5_1(const float *src, void *dst, int64_t n);
 void quant_row_q8_0(const float *src, void *dst, int64_t n);
 void quant_row_q8_k(const float *src, void *dst, int64_t n);
+/* Weight quantizers, byte-identical to ggml's reference ones (quantize_k.c, iq4.c). */
+void quant_row_q2_k(const float *src, void *dst, int64_t n);
+void quant_row_q3_k(const float *src, void *dst, int64_t n);
+void quant_row_q4_k(const float *src, void *dst, int64_t n);
+void quant_row_q5_k(const float *src, void *dst, int64_t n);
+void quant_row_q6_k(const float *src, void *dst, int64_t n);
+void quant_row_iq4_nl(const float *src, void *dst, int64_t n);
+void quant_row_iq4_xs(const float *src, void *dst, int64_t n);
 
 void dot_ref_f32(int64_t n, float *s, const void *w, const void *a);
 void dot_ref_f16(int64_t n, float *s, const void *w, const void *a);
@@ -109,6 +126,15 @@ void dot_ref_q8_0(int64_t n, float *s, const void *w, const void *a);
 void dot_ref_q4_k(int64_t n, float *s, const void *w, const void *a);
 void dot_ref_q5_k(int64_t n, float *s, const void *w, const void *a);
 void dot_ref_q6_k(int64_t n, float *s, const void *w, const void *a);
+void dot_ref_q2_k(int64_t n, float *s, const void *w, const void *a);
+void dot_ref_q3_k(int64_t n, float *s, const void *w, const void *a);
+void dot_ref_iq4_nl(int64_t n, float *s, const void *w, const void *a);
+void dot_ref_iq4_xs(int64_t n, float *s, const void *w, const void *a);
+
+/* Round to nearest, ties to even, for |f| <= 2^22 (ggml's nearest_int). */
+int kern_nearest_int(float f);
+/* The 16 IQ4_NL / IQ4_XS levels. */
+extern const int8_t kern_iq4nl_values[16];
 
 /* Q4_K/Q5_K 6-bit scale and min of sub-block j (0..7) from the 12 packed bytes. */
 static inline void kern_scale_min_k4(int j, const uint8_t *q, uint8_t *d, uint8_t *m)

@@ -1,6 +1,6 @@
 /* llm_tool.c — helper program for the LLM engine's benchmark and fuzz corpus (built with the
  * tests, not installed):
- *   llm_tool random OUT.gguf [--preset tiny|tinyllama] [--type F32|F16|Q8_0|Q4_0|...]
+ *   llm_tool random OUT.gguf [--preset tiny|tinyllama] [--type F32|F16|Q8_0|Q4_0|...] [--layers N]
  *   llm_tool seeds DIR                       small GGUF seeds for tests/fuzz/corpus/gguf
  *   llm_tool seeds-arch DIR                  tiny per-architecture models for corpus/llm_load
  *   llm_tool bench MODEL.gguf [-t N] [-p 512] [-n 128] [-r 3]
@@ -15,6 +15,7 @@
 #include "base/rng.h"
 #include "inferd/llm.h"
 #include "llm/gguf.h"
+#include "llm/kernels/kernels.h"
 #include "support/model_random.h"
 
 static int type_from_name(const char *s, enum ggml_type *t)
@@ -32,9 +33,12 @@ static int cmd_random(int argc, char **argv)
 {
     const char *out = NULL, *preset = "tiny";
     enum ggml_type type = GGML_TYPE_F32;
+    int layers = 0;
     for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "--preset") && i + 1 < argc)
             preset = argv[++i];
+        else if (!strcmp(argv[i], "--layers") && i + 1 < argc)
+            layers = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--type") && i + 1 < argc) {
             if (type_from_name(argv[++i], &type) < 0) {
                 fprintf(stderr, "unknown type %s\n", argv[i]);
@@ -52,6 +56,8 @@ static int cmd_random(int argc, char **argv)
         s = llm_random_spec_tiny();
         s.type = s.embd_type = type;
     }
+    if (layers > 0)
+        s.n_layer = layers;
     struct inferd_err err = {0};
     uint64_t t0 = clock_now_ns();
     if (llm_random_model_write(out, &s, &err) < 0) {
@@ -103,6 +109,31 @@ static int cmd_seeds(const char *dir)
     snprintf(path, sizeof path, "%s/model_q8_0.gguf", dir);
     if (llm_random_model_write(path, &s, &err) < 0)
         goto fail;
+    /* 1b: the same shape in IQ4_NL; 1c: one 256-wide layer in Q2_K/Q3_K/IQ4_XS tensors */
+    s.type = GGML_TYPE_IQ4_NL;
+    snprintf(path, sizeof path, "%s/model_iq4_nl.gguf", dir);
+    if (llm_random_model_write(path, &s, &err) < 0)
+        goto fail;
+    {
+        struct gguf_writer *wk = gguf_writer_new();
+        static float x[256 * 2];
+        const enum ggml_type kt[] = {GGML_TYPE_Q2_K, GGML_TYPE_Q3_K, GGML_TYPE_IQ4_XS};
+        const char *kn[] = {"q2k", "q3k", "iq4xs"};
+        int64_t ne2[2] = {256, 2};
+        for (int i = 0; i < 512; i++)
+            x[i] = (float)((i * 37) % 101 - 50) / 50.f;
+        static unsigned char bufs[3][2 * 292];
+        for (int k = 0; k < 3 && wk; k++) {
+            for (int r = 0; r < 2; r++)
+                kern_quantize_row(kt[k], x + 256 * r, bufs[k] + ggml_row_size(kt[k], 256) * (size_t)r, 256);
+            gguf_writer_add_tensor(wk, kn[k], kt[k], 2, ne2, bufs[k]);
+        }
+        snprintf(path, sizeof path, "%s/kquants_small.gguf", dir);
+        int rk = wk ? gguf_writer_write(wk, path, &err) : INFERD_ENOMEM;
+        gguf_writer_free(wk);
+        if (rk < 0)
+            goto fail;
+    }
     /* 2: metadata of every value type, arrays included */
     struct gguf_writer *w = gguf_writer_new();
     const char *strs[3] = {"<s>", "", "\xe2\x96\x81hello"};

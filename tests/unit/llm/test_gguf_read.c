@@ -445,8 +445,83 @@ static void test_real(void)
     }
 }
 
+/* fill callback of test_copy: tensor i is 32 floats i*100 + j; a NULL ctx fails the write */
+static int fill_rows(void *ctx, size_t i, void *dst, size_t nbytes, struct inferd_err *err)
+{
+    if (!ctx)
+        return inferd_err_set(err, INFERD_EIO, "fill %zu refused", i);
+    float *f = dst;
+    for (size_t j = 0; j < nbytes / sizeof(float); j++)
+        f[j] = (float)(i * 100 + j);
+    return 0;
+}
+
+/* gguf_writer_copy_kv keeps every kind of value byte for byte; tensors added without data
+ * are filled at write time; a failing fill leaves no file. */
+static void test_copy(void)
+{
+    char a[256], b[256];
+    const char *dir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+    snprintf(a, sizeof a, "%s/gguf_copy_a_%d.gguf", dir, (int)getpid());
+    snprintf(b, sizeof b, "%s/gguf_copy_b_%d.gguf", dir, (int)getpid());
+    struct inferd_err err = {0};
+    struct gguf_writer *w = gguf_writer_new();
+    const char *strs[3] = {"<s>", "", "x y"};
+    int32_t iv[2] = {7, -9};
+    float fv[2] = {0.5f, -1.f}, t[32] = {1};
+    int64_t ne[2] = {32, 1};
+    gguf_writer_set_str(w, "general.architecture", "llama");
+    gguf_writer_set_u32(w, "u", 42);
+    gguf_writer_set_i32(w, "i", -3);
+    gguf_writer_set_f32(w, "f", 2.5f);
+    gguf_writer_set_bool(w, "b", 1);
+    gguf_writer_set_arr_str(w, "as", strs, 3);
+    gguf_writer_set_arr_str(w, "as0", strs, 0);
+    gguf_writer_set_arr_i32(w, "ai", iv, 2);
+    gguf_writer_set_arr_f32(w, "af", fv, 2);
+    gguf_writer_add_tensor(w, "t", GGML_TYPE_F32, 2, ne, t);
+    CHECK(gguf_writer_write(w, a, &err) == 0);
+    gguf_writer_free(w);
+    struct gguf_file *ga = NULL, *gb = NULL;
+    CHECK(gguf_open(a, &ga, &err) == 0);
+    w = gguf_writer_new();
+    for (uint64_t i = 0; ga && i < gguf_n_kv(ga); i++)
+        CHECK(gguf_writer_copy_kv(w, ga, gguf_kv_at(ga, i)) == 0);
+    CHECK(gguf_writer_add_tensor(w, "x", GGML_TYPE_F32, 2, ne, NULL) == 0);
+    CHECK(gguf_writer_add_tensor(w, "y", GGML_TYPE_F32, 1, ne, NULL) == 0);
+    gguf_writer_set_fill(w, fill_rows, NULL);
+    CHECK(gguf_writer_write(w, b, &err) == INFERD_EIO && strstr(err.msg, "fill 0 refused") != NULL);
+    CHECK(access(b, F_OK) != 0);
+    gguf_writer_set_fill(w, fill_rows, &err);
+    uint64_t predicted = gguf_writer_size(w);
+    CHECK(gguf_writer_write(w, b, &err) == 0);
+    gguf_writer_free(w);
+    CHECK(gguf_open(b, &gb, &err) == 0);
+    if (ga && gb) {
+        CHECK(gguf_n_kv(ga) == gguf_n_kv(gb) && gguf_file_size(gb) == predicted);
+        for (uint64_t i = 0; i < gguf_n_kv(ga) && i < gguf_n_kv(gb); i++) {
+            const struct gguf_kv *x = gguf_kv_at(ga, i), *y = gguf_kv_at(gb, i);
+            CHECK(x->key.len == y->key.len && memcmp(x->key.ptr, y->key.ptr, x->key.len) == 0);
+            CHECK(x->type == y->type && x->arr_type == y->arr_type && x->arr_n == y->arr_n);
+        }
+        struct gguf_str sv;
+        uint32_t u;
+        CHECK(gguf_get_str(gb, "general.architecture", &sv) == 0 && sv.len == 5 && memcmp(sv.ptr, "llama", 5) == 0);
+        CHECK(gguf_get_u32(gb, "u", &u) == 0 && u == 42);
+        const struct gguf_kv *as = gguf_find_kv(gb, "as");
+        CHECK(as && gguf_arr_str(gb, as, 2, &sv) == 0 && sv.len == 3 && memcmp(sv.ptr, "x y", 3) == 0);
+        const struct gguf_tensor_info *ty = gguf_find_tensor(gb, "y");
+        CHECK(ty && ty->nbytes == 128 && ((const float *)ty->data)[3] == 103.f);
+    }
+    gguf_close(ga);
+    gguf_close(gb);
+    unlink(a);
+    unlink(b);
+}
+
 int main(void)
 {
+    test_copy();
     test_valid(0);
     test_truncations();
     test_corrupt();

@@ -139,7 +139,8 @@ static void test_dots(void)
 {
     const enum ggml_type types[] = {GGML_TYPE_F32, GGML_TYPE_F16, GGML_TYPE_BF16, GGML_TYPE_Q4_0,
                                     GGML_TYPE_Q4_1, GGML_TYPE_Q5_0, GGML_TYPE_Q5_1, GGML_TYPE_Q8_0,
-                                    GGML_TYPE_Q4_K, GGML_TYPE_Q5_K, GGML_TYPE_Q6_K};
+                                    GGML_TYPE_Q4_K, GGML_TYPE_Q5_K, GGML_TYPE_Q6_K, GGML_TYPE_Q2_K,
+                                    GGML_TYPE_Q3_K, GGML_TYPE_IQ4_NL, GGML_TYPE_IQ4_XS};
     const int n = 1024 + 256; /* 5 K-quant super-blocks, 40 small blocks: odd counts exercise tails */
     float *tmp = malloc(sizeof(float) * n), *wf = malloc(sizeof(float) * n), *af = malloc(sizeof(float) * n);
     void *w = malloc(ggml_row_size(GGML_TYPE_F32, n)), *a = malloc(ggml_row_size(GGML_TYPE_F32, n));
