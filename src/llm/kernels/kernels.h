@@ -56,11 +56,23 @@ struct kern_type {
     kern_gemm4x2_fn gemm4x2;     /* NULL: use vec_dot (or the sgemm path) */
 };
 
+/* Wider register tiles (same contract as gemm4x2, T = 4 or 1 activation rows), where the
+ * CPU's kernel set has them for a type; members NULL where not. */
+struct kern_tiles {
+    kern_gemm4x2_fn gemm4x4;     /* 4 weight rows x 4 activation rows (prompt processing) */
+    kern_gemm4x2_fn gemm4x1;     /* 4 weight rows x 1 activation row (generation) */
+};
+
 /* NULL for types the engine does not run. */
 const struct kern_type *kern_get(enum ggml_type t);
 const struct kern_type *kern_get_ref(enum ggml_type t);
+/* Never NULL (all members NULL when there are none for t on this CPU). */
+const struct kern_tiles *kern_get_tiles(enum ggml_type t);
 /* Whether kern_get picks SIMD kernels on this CPU (for logs and tests). */
 int kern_simd_active(void);
+/* The instruction set kern_get's integer kernels use on this CPU: "avx512vnni", "avx512",
+ * "avxvnni", "avx2" or "scalar" (static string; for logs and benches). */
+const char *kern_isa_name(void);
 /* Quantizes n floats into type t (which must have a quantize_row). Returns 0 or EUNSUPPORTED. */
 int kern_quantize_row(enum ggml_type t, const float *src, void *dst, int64_t n);
 

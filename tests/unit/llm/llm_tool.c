@@ -12,9 +12,11 @@
 #include <string.h>
 
 #include "base/clock.h"
+#include "base/cpu.h"
 #include "base/rng.h"
 #include "inferd/llm.h"
 #include "llm/gguf.h"
+#include "llm/kernels/kernels.h"
 #include "support/model_random.h"
 
 static int type_from_name(const char *s, enum ggml_type *t)
@@ -186,6 +188,24 @@ static int cmd_seeds_arch(const char *dir)
     return 0;
 }
 
+/* Bytes of weights one generated token streams: every tensor but the token embedding (of
+ * which a decode reads one row); 0 when the file cannot be read. */
+static uint64_t streamed_bytes(const char *path)
+{
+    struct gguf_file *g = NULL;
+    struct inferd_err err = {0};
+    uint64_t sum = 0;
+    if (gguf_open(path, &g, &err) < 0)
+        return 0;
+    for (uint64_t i = 0; i < gguf_n_tensors(g); i++) {
+        const struct gguf_tensor_info *t = gguf_tensor_at(g, i);
+        if (!(t->name.len == 17 && !memcmp(t->name.ptr, "token_embd.weight", 17)))
+            sum += t->nbytes;
+    }
+    gguf_close(g);
+    return sum;
+}
+
 static int cmd_bench(int argc, char **argv)
 {
     const char *model = NULL;
@@ -244,8 +264,10 @@ static int cmd_bench(int argc, char **argv)
             tg_s += (t2 - t1) / 1e9;
         }
     }
-    printf("{\"model\":\"%s\",\"type\":\"%s\",\"threads\":%d,\"pp\":%d,\"tg\":%d,\"pp_tps\":%.3f,\"tg_tps\":%.3f}\n",
-           model, inferd_llm_info(m)->file_type, threads, n_pp, n_tg, n_pp * reps / pp_s, n_tg * reps / tg_s);
+    printf("{\"model\":\"%s\",\"type\":\"%s\",\"threads\":%d,\"pp\":%d,\"tg\":%d,\"pp_tps\":%.3f,\"tg_tps\":%.3f,"
+           "\"isa\":\"%s\",\"cpu\":\"%s\",\"streamed_bytes\":%llu}\n",
+           model, inferd_llm_info(m)->file_type, threads, n_pp, n_tg, n_pp * reps / pp_s, n_tg * reps / tg_s,
+           kern_isa_name(), cpu_features_str(), (unsigned long long)streamed_bytes(model));
     free(toks);
     free(pos);
     free(seq);
