@@ -155,11 +155,20 @@ int main(void)
         check_dot(s->name, GGML_TYPE_Q4_K, s->q4_k, 256);
         check_dot(s->name, GGML_TYPE_Q6_K, s->q6_k, 256);
     }
-    /* kern_get hands out the kernels of the ISA it names */
+    /* kern_get hands out the kernels of the ISA it names (checked on every CPU) */
     const struct kern_type *k = kern_get(GGML_TYPE_Q4_0);
-    if (!strcmp(kern_isa_name(), "avx512vnni"))
-        CHECK(k->vec_dot == dot_q4_0_avx512vnni && kern_get_tiles(GGML_TYPE_Q4_0)->gemm4x4 == gemm4x4_q4_0_avx512vnni);
-    else if (!strcmp(kern_isa_name(), "avxvnni"))
-        CHECK(k->vec_dot == dot_q4_0_avxvnni);
+    const struct kern_tiles *tl = kern_get_tiles(GGML_TYPE_Q4_0);
+    const char *isa = kern_isa_name();
+    if (!strcmp(isa, "avx512vnni"))
+        CHECK(k->vec_dot == dot_q4_0_avx512vnni && tl->gemm4x4 == gemm4x4_q4_0_avx512vnni);
+    else if (!strcmp(isa, "avx512"))
+        CHECK(k->vec_dot == dot_q4_0_avx512 && tl->gemm4x4 == gemm4x4_q4_0_avx512);
+    else if (!strcmp(isa, "avxvnni"))
+        CHECK(k->vec_dot == dot_q4_0_avxvnni && tl->gemm4x4 == gemm4x4_q4_0_avxvnni);
+    else if (!strcmp(isa, "avx2"))
+        CHECK(k->vec_dot == dot_avx2_q4_0 && !tl->gemm4x4);
+    else
+        CHECK(!strcmp(isa, "scalar") && k->vec_dot == dot_ref_q4_0 && !tl->gemm4x4 && !tl->gemm4x1);
+    CHECK(kern_get_tiles(GGML_TYPE_Q4_K)->gemm4x4 == NULL); /* none for K-quants yet */
     return check_finish();
 }
