@@ -3,7 +3,7 @@
  *  - few tokens (generation, small continuous batches): the activations are quantized once
  *    to the weights' vec_dot_type and each (row, token) is one integer dot product, walked
  *    in tiles (TILE_T tokens x TILE_R rows) so a weight tile stays in cache;
- *    (Q8_0/Q4_0 use register tiles: 4 weight rows x 4, 2 or 1 tokens per kernel call, the
+ *    (Q8_0/Q4_0 use register tiles: 4 weight rows x 4 or 2 tokens per kernel call, the
  *    widths the CPU's kernel set has);
  *  - >= MM_BLAS_MIN_TOK tokens of a type without such tiles: each chunk of BLAS_ROWS weight rows is
  *    dequantized to f32 once and multiplied with all tokens by OpenBLAS's single-threaded
@@ -68,7 +68,7 @@ static void mm_rows(const struct mm_args *a, const struct llm_mm_job *j, int64_t
     const struct llm_weight *w = j->w;
     kern_dot_fn dot = w->k->vec_dot;
     const struct kern_tiles *tl = kern_get_tiles(w->type);
-    kern_gemm4x2_fn g = w->k->gemm4x2, g4 = tl->gemm4x4, g1 = tl->gemm4x1;
+    kern_gemm4x2_fn g = w->k->gemm4x2, g4 = tl->gemm4x4;
     const unsigned char *wd = w->data;
     for (int t0 = 0; t0 < a->n_tok; t0 += TILE_T) {
         int t1 = t0 + TILE_T < a->n_tok ? t0 + TILE_T : a->n_tok;
@@ -84,8 +84,6 @@ static void mm_rows(const struct mm_args *a, const struct llm_mm_job *j, int64_t
                 MM_TILE(g4, 4)
             if (g && re - r == 4)
                 MM_TILE(g, 2)
-            if (g1 && re - r == 4)
-                MM_TILE(g1, 1)
 #undef MM_TILE
             for (; t < t1; t++) {
                 const unsigned char *xq = a->xq + (size_t)t * a->xq_stride;

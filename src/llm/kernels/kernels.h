@@ -56,11 +56,10 @@ struct kern_type {
     kern_gemm4x2_fn gemm4x2;     /* NULL: use vec_dot (or the sgemm path) */
 };
 
-/* Wider register tiles (same contract as gemm4x2, T = 4 or 1 activation rows), where the
- * CPU's kernel set has them for a type; members NULL where not. */
+/* Wider register tiles (same contract as gemm4x2 with 4 activation rows), where the CPU's
+ * kernel set has them for a type; members NULL where not. */
 struct kern_tiles {
     kern_gemm4x2_fn gemm4x4;     /* 4 weight rows x 4 activation rows (prompt processing) */
-    kern_gemm4x2_fn gemm4x1;     /* 4 weight rows x 1 activation row (generation) */
 };
 
 /* NULL for types the engine does not run. */

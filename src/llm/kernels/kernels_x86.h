@@ -33,7 +33,7 @@ void quant_avx2_f16(const float *src, void *dst, int64_t n);
 
 /* AVX-512F/BW/VL (x86/dot_avx512.c), AVX-512 VNNI (x86/dot_avx512vnni.c) and AVX-VNNI
  * (x86/dot_avxvnni.c) integer kernels: the same contracts as their dot_ref_* twins;
- * gemm4xT: W (4 rows, n) . A (T rows, n) -> y[t * ldy + r] (a kern_gemm4x2_fn with T tokens).
+ * gemm4x4: W (4 rows, n) . A (4 rows, n) -> y[t * ldy + r] (a kern_gemm4x2_fn with 4 tokens).
  * Call only after cpu_has() of the masks below (kern_get() does that check). */
 #define KERN_ISA_AVX2_MASK (CPU_AVX2 | CPU_FMA | CPU_F16C)
 #define KERN_ISA_AVX512_MASK (KERN_ISA_AVX2_MASK | CPU_AVX512F | CPU_AVX512BW | CPU_AVX512VL)
@@ -46,11 +46,7 @@ void quant_avx2_f16(const float *src, void *dst, int64_t n);
     void dot_q6_k_##SUF(int64_t n, float *s, const void *w, const void *a);                          \
     void gemm4x4_q8_0_##SUF(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *y, \
                             size_t ldy);                                                             \
-    void gemm4x1_q8_0_##SUF(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *y, \
-                            size_t ldy);                                                             \
     void gemm4x4_q4_0_##SUF(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *y, \
-                            size_t ldy);                                                             \
-    void gemm4x1_q4_0_##SUF(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *y, \
                             size_t ldy);
 KERN_X86_DECLARE(avx512)
 KERN_X86_DECLARE(avx512vnni)

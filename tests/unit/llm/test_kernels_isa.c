@@ -22,12 +22,12 @@ struct isa {
     const char *name;
     unsigned mask;
     kern_dot_fn q8_0, q4_0, q4_k, q6_k, f16;
-    kern_gemm4x2_fn g44_q8, g41_q8, g44_q4, g41_q4;
+    kern_gemm4x2_fn g44_q8, g44_q4;
 };
 
 #define ISA(NM, MASK, SUF, F16)                                                                     \
     {NM, MASK, dot_q8_0_##SUF, dot_q4_0_##SUF, dot_q4_k_##SUF, dot_q6_k_##SUF, F16, gemm4x4_q8_0_##SUF, \
-     gemm4x1_q8_0_##SUF, gemm4x4_q4_0_##SUF, gemm4x1_q4_0_##SUF}
+     gemm4x4_q4_0_##SUF}
 
 static const struct isa isas[] = {
     ISA("avx512 (F/BW/VL)", KERN_ISA_AVX512_MASK, avx512, dot_f16_avx512),
@@ -146,9 +146,7 @@ int main(void)
             if (s->f16)
                 check_dot(s->name, GGML_TYPE_F16, s->f16, small_n[k] + 7);
             check_tile(s->name, GGML_TYPE_Q8_0, s->g44_q8, 4, small_n[k]);
-            check_tile(s->name, GGML_TYPE_Q8_0, s->g41_q8, 1, small_n[k]);
             check_tile(s->name, GGML_TYPE_Q4_0, s->g44_q4, 4, small_n[k]);
-            check_tile(s->name, GGML_TYPE_Q4_0, s->g41_q4, 1, small_n[k]);
         }
         check_dot(s->name, GGML_TYPE_Q4_K, s->q4_k, 1280);
         check_dot(s->name, GGML_TYPE_Q6_K, s->q6_k, 1280);
@@ -168,7 +166,7 @@ int main(void)
     else if (!strcmp(isa, "avx2"))
         CHECK(k->vec_dot == dot_avx2_q4_0 && !tl->gemm4x4);
     else
-        CHECK(!strcmp(isa, "scalar") && k->vec_dot == dot_ref_q4_0 && !tl->gemm4x4 && !tl->gemm4x1);
+        CHECK(!strcmp(isa, "scalar") && k->vec_dot == dot_ref_q4_0 && !tl->gemm4x4);
     CHECK(kern_get_tiles(GGML_TYPE_Q4_K)->gemm4x4 == NULL); /* none for K-quants yet */
     return check_finish();
 }

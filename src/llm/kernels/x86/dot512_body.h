@@ -234,8 +234,8 @@ void KN(dot_q6_k_)(int64_t n, float *s, const void *w, const void *a)
     *s = _mm512_reduce_add_ps(acc) - accb;
 }
 
-/* ---- GEMM tiles: W (4 rows, n) . A (T rows, n) -> y (T, 4), y[t * ldy + r] ----
- * Each weight block pair is loaded and unpacked once for all T activation rows, each
+/* ---- GEMM tiles: W (4 rows, n) . A (4 rows, n) -> y (4, 4), y[t * ldy + r] ----
+ * Each weight block pair is loaded and unpacked once for all 4 activation rows, each
  * activation pair once for all four weight rows; the per-block scale product is applied
  * per (row, token) as a 16-lane vector. */
 /* one step over blocks i, i+1 (TWO = 0: block i only, the last of an odd count) */
@@ -281,14 +281,9 @@ void KN(dot_q6_k_)(int64_t n, float *s, const void *w, const void *a)
 #define WBLK struct blk_q8_0
 #define PROD_PREP(yv)
 #define PROD_Q8(wv, yv) dot_ss((wv), (yv))
-static inline __attribute__((always_inline)) void tile_q8_0(int T, int64_t n, const void *w, size_t wstride,
-                                                            const void *a, size_t astride, float *y, size_t ldy)
+void KN(gemm4x4_q8_0_)(int64_t n, const void *w, size_t wstride, const void *a, size_t astride, float *y, size_t ldy)
 {
-    if (T == 4) {
-        TILE_BODY(4, load2_q8, PROD_Q8)
-    } else {
-        TILE_BODY(1, load2_q8, PROD_Q8)
-    }
+    TILE_BODY(4, load2_q8, PROD_Q8)
 }
 #undef WBLK
 #undef PROD_PREP
@@ -298,34 +293,9 @@ static inline __attribute__((always_inline)) void tile_q8_0(int T, int64_t n, co
 #define WBLK struct blk_q4_0
 #define PROD_PREP(yv) __m512i neg8 = _mm512_sub_epi32(_mm512_setzero_si512(), DP(_mm512_setzero_si512(), _mm512_set1_epi8(8), yv));
 #define PROD_Q4(wv, yv) DP(neg8, (wv), (yv))
-static inline __attribute__((always_inline)) void tile_q4_0(int T, int64_t n, const void *w, size_t wstride,
-                                                            const void *a, size_t astride, float *y, size_t ldy)
+void KN(gemm4x4_q4_0_)(int64_t n, const void *w, size_t wstride, const void *a, size_t astride, float *y, size_t ldy)
 {
-    if (T == 4) {
-        TILE_BODY(4, load2_q4, PROD_Q4)
-    } else {
-        TILE_BODY(1, load2_q4, PROD_Q4)
-    }
+    TILE_BODY(4, load2_q4, PROD_Q4)
 }
 #undef WBLK
 #undef PROD_PREP
-
-void KN(gemm4x4_q8_0_)(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *y, size_t ldy)
-{
-    tile_q8_0(4, n, w, ws, a, as, y, ldy);
-}
-
-void KN(gemm4x1_q8_0_)(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *y, size_t ldy)
-{
-    tile_q8_0(1, n, w, ws, a, as, y, ldy);
-}
-
-void KN(gemm4x4_q4_0_)(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *y, size_t ldy)
-{
-    tile_q4_0(4, n, w, ws, a, as, y, ldy);
-}
-
-void KN(gemm4x1_q4_0_)(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *y, size_t ldy)
-{
-    tile_q4_0(1, n, w, ws, a, as, y, ldy);
-}

@@ -155,7 +155,7 @@ void dot_q6_k_avxvnni(int64_t n, float *s, const void *w, const void *a)
 }
 
 /* ---- GEMM tiles: W (4 rows, n) . A (T rows, n) -> y (T, 4), y[t * ldy + r]; one block
- * per step, each weight block unpacked once for all T activation rows. ---- */
+ * per step, each weight block unpacked once for all T activation rows (T = 4 here). ---- */
 #define TILE_BODY(T, WBLK, LOADW, PREP, PROD)                                                            \
     const unsigned char *wb = w, *ab = a;                                                                \
     __m256 acc[4][T];                                                                                    \
@@ -201,17 +201,7 @@ void gemm4x4_q8_0_avxvnni(int64_t n, const void *w, size_t ws, const void *a, si
     TILE_BODY(4, struct blk_q8_0, load_q8, PREP_Q8, PROD_Q8)
 }
 
-void gemm4x1_q8_0_avxvnni(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *y, size_t ldy)
-{
-    TILE_BODY(1, struct blk_q8_0, load_q8, PREP_Q8, PROD_Q8)
-}
-
 void gemm4x4_q4_0_avxvnni(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *y, size_t ldy)
 {
     TILE_BODY(4, struct blk_q4_0, load_q4u, PREP_Q4, PROD_Q4)
-}
-
-void gemm4x1_q4_0_avxvnni(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *y, size_t ldy)
-{
-    TILE_BODY(1, struct blk_q4_0, load_q4u, PREP_Q4, PROD_Q4)
 }
