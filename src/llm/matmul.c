@@ -69,6 +69,7 @@ static void mm_rows(const struct mm_args *a, const struct llm_mm_job *j, int64_t
     kern_dot_fn dot = w->k->vec_dot;
     const struct kern_tiles *tl = kern_get_tiles(w->type);
     kern_gemm4x2_fn g = w->k->gemm4x2, g4 = tl->gemm4x4;
+    kern_gemm4xn_fn gn = tl->gemm4xn;
     const unsigned char *wd = w->data;
     for (int t0 = 0; t0 < a->n_tok; t0 += TILE_T) {
         int t1 = t0 + TILE_T < a->n_tok ? t0 + TILE_T : a->n_tok;
@@ -80,6 +81,9 @@ static void mm_rows(const struct mm_args *a, const struct llm_mm_job *j, int64_t
     for (; t + (nt) <= t1; t += (nt))                                                                     \
         fn(a->n_in, wr, w->row_bytes, a->xq + (size_t)t * a->xq_stride, a->xq_stride,                      \
            j->y + (size_t)t * j->ldy + r, (size_t)j->ldy);
+            if (gn && re - r == 4)
+                t += gn(a->n_in, wr, w->row_bytes, a->xq + (size_t)t * a->xq_stride, a->xq_stride,
+                        j->y + (size_t)t * j->ldy + r, (size_t)j->ldy, t1 - t);
             if (g4 && re - r == 4)
                 MM_TILE(g4, 4)
             if (g && re - r == 4)

@@ -60,13 +60,14 @@ static const struct kern_type *find(const struct kern_type *tab, enum ggml_type 
 /* No 4-row tile for one token: it streams its weights from memory, and four rows read side
  * by side defeat the prefetcher (a 4x1 tile measured 7 GB/s against 16 GB/s for one row at
  * a time here), so generation uses the dot products. */
-#define ISA_TILES(SUF) {NULL}, {gemm4x4_q4_0_##SUF}, {gemm4x4_q8_0_##SUF}, {NULL}, {NULL},
+#define ISA_TILES(SUF, Q4N, Q8N) {NULL, NULL}, {gemm4x4_q4_0_##SUF, Q4N}, {gemm4x4_q8_0_##SUF, Q8N}, {NULL, NULL}, {NULL, NULL},
 static const struct kern_type isa_avx512vnni[] = {ISA_TYPES(avx512vnni, dot_f16_avx512vnni)};
 static const struct kern_type isa_avx512[] = {ISA_TYPES(avx512, dot_f16_avx512)};
 static const struct kern_type isa_avxvnni[] = {ISA_TYPES(avxvnni, dot_avx2_f16)};
-static const struct kern_tiles tiles_avx512vnni[] = {ISA_TILES(avx512vnni)};
-static const struct kern_tiles tiles_avx512[] = {ISA_TILES(avx512)};
-static const struct kern_tiles tiles_avxvnni[] = {ISA_TILES(avxvnni)};
+static const struct kern_tiles tiles_avx512vnni[] = {
+    ISA_TILES(avx512vnni, gemm4xn_q4_0_avx512vnni, gemm4xn_q8_0_avx512vnni)};
+static const struct kern_tiles tiles_avx512[] = {ISA_TILES(avx512, gemm4xn_q4_0_avx512, gemm4xn_q8_0_avx512)};
+static const struct kern_tiles tiles_avxvnni[] = {ISA_TILES(avxvnni, NULL, NULL)};
 #define N_ISA_TYPES (sizeof isa_avx512 / sizeof isa_avx512[0])
 
 /* The isa_* table for this CPU, or NULL (AVX2 or scalar only). */
@@ -106,7 +107,7 @@ const char *kern_isa_name(void)
 
 const struct kern_tiles *kern_get_tiles(enum ggml_type t)
 {
-    static const struct kern_tiles none = {NULL};
+    static const struct kern_tiles none = {NULL, NULL};
     const struct kern_tiles *tl;
     const struct kern_type *isa = isa_table(NULL, &tl);
     for (size_t i = 0; isa && i < N_ISA_TYPES; i++)

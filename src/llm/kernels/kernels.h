@@ -56,10 +56,17 @@ struct kern_type {
     kern_gemm4x2_fn gemm4x2;     /* NULL: use vec_dot (or the sgemm path) */
 };
 
+/* 4 weight rows x n_tok activation rows, y[t * ldy + r] for t < the returned count (a
+ * multiple of 4, possibly 0: the caller does the rest another way). */
+typedef int (*kern_gemm4xn_fn)(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *y,
+                               size_t ldy, int n_tok);
+#define KERN_GEMM4XN_MAX_N 8192  /* longer rows: gemm4xn returns 0 */
+
 /* Wider register tiles (same contract as gemm4x2 with 4 activation rows), where the CPU's
  * kernel set has them for a type; members NULL where not. */
 struct kern_tiles {
     kern_gemm4x2_fn gemm4x4;     /* 4 weight rows x 4 activation rows (prompt processing) */
+    kern_gemm4xn_fn gemm4xn;     /* the 4 weight rows unpacked once for all activation rows */
 };
 
 /* NULL for types the engine does not run. */

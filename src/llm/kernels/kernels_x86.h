@@ -50,6 +50,12 @@ void quant_avx2_f16(const float *src, void *dst, int64_t n);
                             size_t ldy);
 KERN_X86_DECLARE(avx512)
 KERN_X86_DECLARE(avx512vnni)
+int gemm4xn_q8_0_avx512(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *y, size_t ldy, int n_tok);
+int gemm4xn_q4_0_avx512(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *y, size_t ldy, int n_tok);
+int gemm4xn_q8_0_avx512vnni(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *y, size_t ldy,
+                            int n_tok);
+int gemm4xn_q4_0_avx512vnni(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *y, size_t ldy,
+                            int n_tok);
 KERN_X86_DECLARE(avxvnni)
 void dot_f16_avx512(int64_t n, float *s, const void *w, const void *a);
 void dot_f16_avx512vnni(int64_t n, float *s, const void *w, const void *a);

@@ -23,16 +23,19 @@ struct isa {
     unsigned mask;
     kern_dot_fn q8_0, q4_0, q4_k, q6_k, f16;
     kern_gemm4x2_fn g44_q8, g44_q4;
+    kern_gemm4xn_fn g4n_q8, g4n_q4; /* NULL where the ISA has none */
 };
 
-#define ISA(NM, MASK, SUF, F16)                                                                     \
+#define ISA(NM, MASK, SUF, F16, Q8N, Q4N)                                                           \
     {NM, MASK, dot_q8_0_##SUF, dot_q4_0_##SUF, dot_q4_k_##SUF, dot_q6_k_##SUF, F16, gemm4x4_q8_0_##SUF, \
-     gemm4x4_q4_0_##SUF}
+     gemm4x4_q4_0_##SUF, Q8N, Q4N}
 
 static const struct isa isas[] = {
-    ISA("avx512 (F/BW/VL)", KERN_ISA_AVX512_MASK, avx512, dot_f16_avx512),
-    ISA("avx512vnni", KERN_ISA_AVX512VNNI_MASK, avx512vnni, dot_f16_avx512vnni),
-    ISA("avxvnni", KERN_ISA_AVXVNNI_MASK, avxvnni, NULL),
+    ISA("avx512 (F/BW/VL)", KERN_ISA_AVX512_MASK, avx512, dot_f16_avx512, gemm4xn_q8_0_avx512,
+        gemm4xn_q4_0_avx512),
+    ISA("avx512vnni", KERN_ISA_AVX512VNNI_MASK, avx512vnni, dot_f16_avx512vnni, gemm4xn_q8_0_avx512vnni,
+        gemm4xn_q4_0_avx512vnni),
+    ISA("avxvnni", KERN_ISA_AVXVNNI_MASK, avxvnni, NULL, NULL, NULL),
 };
 
 /* A weight row of type t: quantized random floats where there is a quantizer, else random
@@ -128,6 +131,42 @@ static void check_tile(const char *isa, enum ggml_type t, kern_gemm4x2_fn g, int
     free(x);
 }
 
+/* gemm4xn over n_tok activation rows: the rows it says it did equal the reference dots,
+ * the rest of y is untouched. */
+static void check_tile_n(const char *isa, enum ggml_type t, kern_gemm4xn_fn g, int n_tok, int n, int want_done)
+{
+    const struct kern_type *ref = kern_get_ref(t);
+    size_t ws = ggml_row_size(t, n) + 18, as = ggml_row_size(GGML_TYPE_Q8_0, n) + 34;
+    unsigned char *w = malloc(ws * 4), *a = malloc(as * (size_t)n_tok);
+    float *x = malloc(sizeof(float) * n), *y = malloc(sizeof(float) * 5 * (size_t)n_tok), want;
+    for (int r = 0; r < 4; r++)
+        fill_weights(t, w + r * ws, n, x);
+    for (int k = 0; k < n_tok; k++) {
+        for (int i = 0; i < n; i++)
+            x[i] = frand() * (k % 2 ? 5.f : 1.f);
+        quant_row_q8_0(x, a + k * as, n);
+    }
+    for (int i = 0; i < 5 * n_tok; i++)
+        y[i] = -7.f;
+    int done = g(n, w, ws, a, as, y, 5, n_tok);
+    CHECK(done == want_done);
+    for (int k = 0; k < n_tok; k++)
+        for (int r = 0; r < 5; r++) {
+            if (k >= done || r == 4) {
+                CHECK(y[k * 5 + r] == -7.f);
+                continue;
+            }
+            ref->vec_dot(n, &want, w + r * ws, a + k * as);
+            CHECK_NEAR(y[k * 5 + r], want, 1e-4 * (fabs(want) + 1));
+            if (fabs(y[k * 5 + r] - want) > 1e-4 * (fabs(want) + 1))
+                printf("%s %s gemm4xn n %d (%d,%d): %.6f want %.6f\n", isa, ggml_type_name(t), n, r, k, y[k * 5 + r], want);
+        }
+    free(w);
+    free(a);
+    free(x);
+    free(y);
+}
+
 int main(void)
 {
     printf("cpu: %s; kern_get uses %s\n", cpu_features_str(), kern_isa_name());
@@ -147,6 +186,17 @@ int main(void)
                 check_dot(s->name, GGML_TYPE_F16, s->f16, small_n[k] + 7);
             check_tile(s->name, GGML_TYPE_Q8_0, s->g44_q8, 4, small_n[k]);
             check_tile(s->name, GGML_TYPE_Q4_0, s->g44_q4, 4, small_n[k]);
+        }
+        if (s->g4n_q4) {
+            const enum ggml_type tt[2] = {GGML_TYPE_Q4_0, GGML_TYPE_Q8_0};
+            kern_gemm4xn_fn gg[2] = {s->g4n_q4, s->g4n_q8};
+            for (int q = 0; q < 2; q++) {
+                check_tile_n(s->name, tt[q], gg[q], 9, 1312, 8);  /* odd block count, 1 row left */
+                check_tile_n(s->name, tt[q], gg[q], 4, 1024, 4);
+                check_tile_n(s->name, tt[q], gg[q], 3, 1024, 0);  /* too few rows: none done */
+                check_tile_n(s->name, tt[q], gg[q], 4, KERN_GEMM4XN_MAX_N, 4);
+                check_tile_n(s->name, tt[q], gg[q], 4, KERN_GEMM4XN_MAX_N + 32, 0); /* too long */
+            }
         }
         check_dot(s->name, GGML_TYPE_Q4_K, s->q4_k, 1280);
         check_dot(s->name, GGML_TYPE_Q6_K, s->q6_k, 1280);

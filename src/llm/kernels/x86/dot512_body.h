@@ -299,3 +299,92 @@ void KN(gemm4x4_q4_0_)(int64_t n, const void *w, size_t wstride, const void *a, 
 }
 #undef WBLK
 #undef PROD_PREP
+
+/* ---- 4 weight rows x N activation rows: the weight rows are unpacked once (quants, scale
+ * vectors and, for Q8_0 with VNNI, the -128 sum(w) correction) into a stack buffer, then
+ * every group of 4 activation rows runs against it. Returns the number of activation rows
+ * done (a multiple of 4; 0 when n is above KERN_GEMM4XN_MAX_N or n_tok < 4, and the
+ * caller falls back to gemm4x4 / vec_dot). ---- */
+#define PREP_STEPS (KERN_GEMM4XN_MAX_N / 64)
+
+#define GEMM4XN_BODY(WBLK, LOADW, HAS_C, CORR_W, PREP_T, PROD)                                            \
+    const unsigned char *wb = w, *ab = a;                                                                \
+    const int64_t nb = n / 32, ns = (nb + 1) / 2;                                                        \
+    if (n > KERN_GEMM4XN_MAX_N || n_tok < 4)                                                             \
+        return 0;                                                                                        \
+    __m512i pq[PREP_STEPS][4], pc[HAS_C ? PREP_STEPS : 1][4];                                            \
+    __m512 ps[PREP_STEPS][4];                                                                            \
+    (void)pc;                                                                                            \
+    for (int64_t s = 0; s < ns; s++) {                                                                   \
+        int two = 2 * s + 1 < nb;                                                                        \
+        for (int r = 0; r < 4; r++) {                                                                    \
+            const WBLK *wr = (const WBLK *)(wb + (size_t)r * wstride) + 2 * s;                           \
+            pq[s][r] = LOADW(wr, two ? wr + 1 : NULL);                                                   \
+            ps[s][r] = scale2(wr[0].d, two ? wr[1].d : 0);                                               \
+            if (HAS_C)                                                                                   \
+                pc[HAS_C ? s : 0][r] = CORR_W(pq[s][r]);                                                 \
+        }                                                                                                \
+    }                                                                                                    \
+    int t0 = 0;                                                                                          \
+    for (; t0 + 4 <= n_tok; t0 += 4) {                                                                   \
+        __m512 acc[4][4];                                                                                \
+        _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++) _Pragma("GCC unroll 4") for (int t = 0; t < 4; t++) \
+            acc[r][t] = _mm512_setzero_ps();                                                             \
+        for (int64_t s = 0; s < ns; s++) {                                                               \
+            int two = 2 * s + 1 < nb;                                                                    \
+            _Pragma("GCC unroll 4") for (int t = 0; t < 4; t++)                                          \
+            {                                                                                            \
+                const struct blk_q8_0 *at = (const struct blk_q8_0 *)(ab + (size_t)(t0 + t) * astride) + 2 * s; \
+                __m512i yv = load2_q8(at, two ? at + 1 : NULL);                                          \
+                __m512 sa = scale2(at[0].d, two ? at[1].d : 0);                                          \
+                PREP_T(yv)                                                                               \
+                _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++)                                      \
+                {                                                                                        \
+                    __m512i p = PROD(r);                                                                 \
+                    acc[r][t] = _mm512_fmadd_ps(_mm512_mul_ps(ps[s][r], sa), _mm512_cvtepi32_ps(p), acc[r][t]); \
+                }                                                                                        \
+            }                                                                                            \
+        }                                                                                                \
+        _Pragma("GCC unroll 4") for (int t = 0; t < 4; t++) _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++) \
+            y[(size_t)(t0 + t) * ldy + r] = _mm512_reduce_add_ps(acc[r][t]);                           \
+    }                                                                                                    \
+    return t0;
+
+static inline __m512i no_corr(__m512i v)
+{
+    return v;
+}
+
+/* Q4_0: unsigned nibbles, -8 sum(a) per activation pair as the accumulator's start. */
+#define PREP_T_Q4(yv) __m512i neg8 = _mm512_sub_epi32(_mm512_setzero_si512(), DP(_mm512_setzero_si512(), _mm512_set1_epi8(8), yv));
+#define PROD_N_Q4(r) DP(neg8, pq[s][r], yv)
+int KN(gemm4xn_q4_0_)(int64_t n, const void *w, size_t wstride, const void *a, size_t astride, float *y, size_t ldy,
+                      int n_tok)
+{
+    GEMM4XN_BODY(struct blk_q4_0, load2_q4, 0, no_corr, PREP_T_Q4, PROD_N_Q4)
+}
+
+#ifdef KERN_VNNI
+/* Q8_0 with VNNI: activations made unsigned (a + 128, one xor per activation pair), the
+ * 128 sum(w) that adds comes off through the accumulator's start value, prepared per row. */
+static inline __m512i corr_q8(__m512i wv)
+{
+    return _mm512_sub_epi32(_mm512_setzero_si512(), DP(_mm512_setzero_si512(), _mm512_set1_epi8((char)0x80), wv));
+}
+#define PREP_T_Q8(yv) __m512i yu = _mm512_xor_si512(yv, _mm512_set1_epi8((char)0x80));
+#define PROD_N_Q8(r) DP(pc[s][r], yu, pq[s][r])
+int KN(gemm4xn_q8_0_)(int64_t n, const void *w, size_t wstride, const void *a, size_t astride, float *y, size_t ldy,
+                      int n_tok)
+{
+    GEMM4XN_BODY(struct blk_q8_0, load2_q8, 1, corr_q8, PREP_T_Q8, PROD_N_Q8)
+}
+#else
+/* Q8_0 without VNNI: vpmaddubsw would saturate on a + 128, so signed x signed via dot_ss. */
+#define PREP_T_Q8(yv)
+#define PROD_N_Q8(r) dot_ss(pq[s][r], yv)
+int KN(gemm4xn_q8_0_)(int64_t n, const void *w, size_t wstride, const void *a, size_t astride, float *y, size_t ldy,
+                      int n_tok)
+{
+    GEMM4XN_BODY(struct blk_q8_0, load2_q8, 0, no_corr, PREP_T_Q8, PROD_N_Q8)
+}
+#endif
