@@ -146,38 +146,48 @@ static inline void unpack_scales_k4(const uint8_t *scales, uint32_t utmp[4])
     utmp[0] &= km1;
 }
 
-/* W q4_k (n,) . a q8_k (n,) */
+/* W q4_k (n,) . a q8_k (n,)
+ * Each DP lane sums 4 products |q| <= 15, |a| <= 128, so it fits an i16: two DP results
+ * are packed to i16 (vpackssdw, exact) and multiplied by their sub-block scales with one
+ * vpmaddwd instead of two 32-bit multiplies. vpackssdw interleaves per 128-bit lane: packing
+ * p(j) (sub-blocks 2j | 2j+1 in the low | high 256 bits) with p(j+1) gives, per 128-bit lane
+ * L, [4 x sb(2j + L/2), 4 x sb(2j + 2 + L/2)] as i16 pairs. */
 void KN(dot_q4_k_)(int64_t n, float *s, const void *w, const void *a)
 {
     const struct blk_q4_k *x = w;
     const struct blk_q8_k *y = a;
     const __m512i m4 = _mm512_set1_epi8(0x0F), z = _mm512_setzero_si512();
+    /* i16 scale pattern for a packed pair of DP results, from sc16 = 8 i16 scales in each
+     * 128-bit lane: lanes 0,1 take (sc[k], sc[k + 2]), lanes 2,3 (sc[k + 1], sc[k + 3]) */
+    const __m128i pa = _mm_setr_epi8(0, 1, 0, 1, 0, 1, 0, 1, 4, 5, 4, 5, 4, 5, 4, 5),
+                  pb = _mm_setr_epi8(2, 3, 2, 3, 2, 3, 2, 3, 6, 7, 6, 7, 6, 7, 6, 7);
+    const __m512i pat01 = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_broadcastsi128_si256(pa)),
+                                             _mm256_broadcastsi128_si256(pb), 1);
+    const __m512i pat23 = _mm512_add_epi8(pat01, _mm512_set1_epi8(8));
     __m512 acc = _mm512_setzero_ps();
     __m128 accm = _mm_setzero_ps();
     for (int64_t i = 0; i < n / QK_K; i++) {
         uint32_t utmp[4];
         unpack_scales_k4(x[i].scales, utmp);
-        __m128i sm = _mm_loadu_si128((const __m128i *)utmp);
+        /* built in registers: a 128-bit load of four 32-bit stores would miss store forwarding */
+        __m128i sm = _mm_setr_epi32((int)utmp[0], (int)utmp[1], (int)utmp[2], (int)utmp[3]);
         /* mins . (bsums of sub-block pairs) */
         __m256i bs = _mm256_loadu_si256((const __m256i *)y[i].bsums);
         __m128i bs2 = _mm_hadd_epi16(_mm256_castsi256_si128(bs), _mm256_extracti128_si256(bs, 1));
         __m128i mins = _mm_cvtepu8_epi16(_mm_srli_si128(sm, 8));
         __m128i pm = _mm_madd_epi16(mins, bs2);
         accm = _mm_fmadd_ps(_mm_set1_ps(_cvtsh_ss(x[i].dmin) * y[i].d), _mm_cvtepi32_ps(pm), accm);
-        /* scales as i32, one per sub-block */
-        __m512i sc32 = _mm512_cvtepu8_epi32(sm);
-        __m512i sumi = z;
+        __m512i sc16 = _mm512_broadcast_i32x4(_mm_cvtepu8_epi16(sm));
+        __m512i p[4];
         for (int j = 0; j < 4; j++) {
             __m256i q = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * j));
             __m512i qq = _mm512_inserti64x4(_mm512_castsi256_si512(q), _mm256_srli_epi16(q, 4), 1);
             qq = _mm512_and_si512(qq, m4);
-            __m512i p = DP(z, qq, _mm512_loadu_si512((const void *)(y[i].qs + 64 * j)));
-            __m512i scv = _mm512_permutexvar_epi32(
-                _mm512_setr_epi32(2 * j, 2 * j, 2 * j, 2 * j, 2 * j, 2 * j, 2 * j, 2 * j, 2 * j + 1, 2 * j + 1,
-                                  2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j + 1),
-                sc32);
-            sumi = _mm512_add_epi32(sumi, _mm512_mullo_epi32(p, scv));
+            p[j] = DP(z, qq, _mm512_loadu_si512((const void *)(y[i].qs + 64 * j)));
         }
+        __m512i s01 = _mm512_madd_epi16(_mm512_packs_epi32(p[0], p[1]), _mm512_shuffle_epi8(sc16, pat01));
+        __m512i s23 = _mm512_madd_epi16(_mm512_packs_epi32(p[2], p[3]), _mm512_shuffle_epi8(sc16, pat23));
+        __m512i sumi = _mm512_add_epi32(s01, s23);
         acc = _mm512_fmadd_ps(_mm512_set1_ps(_cvtsh_ss(x[i].d) * y[i].d), _mm512_cvtepi32_ps(sumi), acc);
     }
     accm = _mm_add_ps(accm, _mm_movehl_ps(accm, accm));
