@@ -83,27 +83,41 @@ void KN(dot_f16_)(int64_t n, float *s, const void *w, const void *a)
     *s = sum;
 }
 
-/* W q8_0 (n,) . a q8_0 (n,) */
+/* W q8_0 (n,) . a q8_0 (n,)
+ * 256-bit, one block per vector: the 34-byte blocks are loaded straight (two blocks per zmm
+ * need an insert each, and streamed slower from memory in the model: 8 against 12 tokens
+ * per CPU-second for the AVX2 kernel on a 1.1B Q8_0 model). */
+#ifdef KERN_VNNI
+#define DP256(acc, u, s) _mm256_dpbusd_epi32((acc), (u), (s))
+#else
+#define DP256(acc, u, s) \
+    _mm256_add_epi32((acc), _mm256_madd_epi16(_mm256_maddubs_epi16((u), (s)), _mm256_set1_epi16(1)))
+#endif
 void KN(dot_q8_0_)(int64_t n, float *s, const void *w, const void *a)
 {
     const struct blk_q8_0 *x = w, *y = a;
     int64_t nb = n / 32, i = 0;
-    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
-    for (; i + 4 <= nb; i += 4) {
-        __m512i p0 = dot_ss(load2_q8(&x[i], &x[i + 1]), load2_q8(&y[i], &y[i + 1]));
-        __m512i p1 = dot_ss(load2_q8(&x[i + 2], &x[i + 3]), load2_q8(&y[i + 2], &y[i + 3]));
-        __m512 s0 = _mm512_mul_ps(scale2(x[i].d, x[i + 1].d), scale2(y[i].d, y[i + 1].d));
-        __m512 s1 = _mm512_mul_ps(scale2(x[i + 2].d, x[i + 3].d), scale2(y[i + 2].d, y[i + 3].d));
-        acc0 = _mm512_fmadd_ps(s0, _mm512_cvtepi32_ps(p0), acc0);
-        acc1 = _mm512_fmadd_ps(s1, _mm512_cvtepi32_ps(p1), acc1);
+    const __m256i z = _mm256_setzero_si256();
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    for (; i + 2 <= nb; i += 2) {
+        __m256i x0 = _mm256_loadu_si256((const __m256i *)x[i].qs), x1 = _mm256_loadu_si256((const __m256i *)x[i + 1].qs);
+        __m256i y0 = _mm256_loadu_si256((const __m256i *)y[i].qs), y1 = _mm256_loadu_si256((const __m256i *)y[i + 1].qs);
+        __m256i p0 = DP256(z, _mm256_sign_epi8(x0, x0), _mm256_sign_epi8(y0, x0));
+        __m256i p1 = DP256(z, _mm256_sign_epi8(x1, x1), _mm256_sign_epi8(y1, x1));
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(x[i].d) * _cvtsh_ss(y[i].d)), _mm256_cvtepi32_ps(p0), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(x[i + 1].d) * _cvtsh_ss(y[i + 1].d)), _mm256_cvtepi32_ps(p1),
+                               acc1);
     }
-    for (; i < nb; i += 2) {
-        int two = i + 1 < nb;
-        __m512i p0 = dot_ss(load2_q8(&x[i], two ? &x[i + 1] : NULL), load2_q8(&y[i], two ? &y[i + 1] : NULL));
-        __m512 s0 = _mm512_mul_ps(scale2(x[i].d, two ? x[i + 1].d : 0), scale2(y[i].d, two ? y[i + 1].d : 0));
-        acc0 = _mm512_fmadd_ps(s0, _mm512_cvtepi32_ps(p0), acc0);
+    for (; i < nb; i++) {
+        __m256i x0 = _mm256_loadu_si256((const __m256i *)x[i].qs), y0 = _mm256_loadu_si256((const __m256i *)y[i].qs);
+        __m256i p0 = DP256(z, _mm256_sign_epi8(x0, x0), _mm256_sign_epi8(y0, x0));
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(x[i].d) * _cvtsh_ss(y[i].d)), _mm256_cvtepi32_ps(p0), acc0);
     }
-    *s = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+    __m256 v = _mm256_add_ps(acc0, acc1);
+    __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_add_ss(h, _mm_movehdup_ps(h));
+    *s = _mm_cvtss_f32(h);
 }
 
 /* W q4_0 (n,) . a q8_0 (n,): d_w d_a (sum(q a) - 8 sum(a)) per block. */
