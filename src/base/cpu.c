@@ -16,7 +16,7 @@ static const struct {
     {CPU_SSE3, "sse3"},       {CPU_SSSE3, "ssse3"},       {CPU_AVX, "avx"},
     {CPU_AVX2, "avx2"},       {CPU_FMA, "fma"},           {CPU_F16C, "f16c"},
     {CPU_AVX512F, "avx512f"}, {CPU_AVX512BW, "avx512bw"}, {CPU_AVX512VNNI, "avx512vnni"},
-    {CPU_AVXVNNI, "avxvnni"},
+    {CPU_AVXVNNI, "avxvnni"},  {CPU_AVX512VL, "avx512vl"},
 };
 
 static void cpu_detect(void)
@@ -32,11 +32,19 @@ static void cpu_detect(void)
     if (__builtin_cpu_supports("avx512f")) m |= CPU_AVX512F;
     if (__builtin_cpu_supports("avx512bw")) m |= CPU_AVX512BW;
     if (__builtin_cpu_supports("avx512vnni")) m |= CPU_AVX512VNNI;
+    if (__builtin_cpu_supports("avx512vl")) m |= CPU_AVX512VL;
     {
         /* F16C: CPUID.1:ECX bit 29 (no __builtin_cpu_supports name in gcc 12). */
         unsigned a, b, c, d;
         __asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(1), "c"(0));
         if (c & (1u << 29)) m |= CPU_F16C;
+        /* AVX-VNNI (VEX vpdpbusd): CPUID.(7,1):EAX bit 4; needs the AVX state, which the
+         * avx2 check above already confirmed with the OS. */
+        __asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(0), "c"(0));
+        if (a >= 7 && (m & CPU_AVX2)) {
+            __asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(7), "c"(1));
+            if (a & (1u << 4)) m |= CPU_AVXVNNI;
+        }
     }
 #endif
     const char *off = getenv("INFERD_CPU_DISABLE");

@@ -18,6 +18,7 @@ enum cpu_feature {
     CPU_AVX512BW = 1 << 7,
     CPU_AVX512VNNI = 1 << 8,
     CPU_AVXVNNI = 1 << 9,
+    CPU_AVX512VL = 1 << 10,
 };
 
 /* Nonzero when the CPU has every feature in mask. Setting INFERD_CPU_DISABLE=all (or a

@@ -3,7 +3,8 @@
  *  - few tokens (generation, small continuous batches): the activations are quantized once
  *    to the weights' vec_dot_type and each (row, token) is one integer dot product, walked
  *    in tiles (TILE_T tokens x TILE_R rows) so a weight tile stays in cache;
- *    (Q8_0/Q4_0 use 4x2 register tiles: 4 weight rows x 2 tokens per kernel call);
+ *    (Q8_0/Q4_0 use register tiles: 4 weight rows x 4 or 2 tokens per kernel call, the
+ *    widths the CPU's kernel set has);
  *  - >= MM_BLAS_MIN_TOK tokens of a type without such tiles: each chunk of BLAS_ROWS weight rows is
  *    dequantized to f32 once and multiplied with all tokens by OpenBLAS's single-threaded
  *    sgemm (a register-blocked GEMM; the dequantization is amortised over the tokens). The
@@ -66,17 +67,28 @@ static void mm_rows(const struct mm_args *a, const struct llm_mm_job *j, int64_t
 {
     const struct llm_weight *w = j->w;
     kern_dot_fn dot = w->k->vec_dot;
-    kern_gemm4x2_fn g = w->k->gemm4x2;
+    const struct kern_tiles *tl = kern_get_tiles(w->type);
+    kern_gemm4x2_fn g = w->k->gemm4x2, g4 = tl->gemm4x4;
+    kern_gemm4xn_fn gn = tl->gemm4xn;
     const unsigned char *wd = w->data;
     for (int t0 = 0; t0 < a->n_tok; t0 += TILE_T) {
         int t1 = t0 + TILE_T < a->n_tok ? t0 + TILE_T : a->n_tok;
         for (int64_t r = r0; r < r1; r += TILE_R) {
             int64_t re = r + TILE_R < r1 ? r + TILE_R : r1;
             int t = t0;
+            const unsigned char *wr = wd + (size_t)r * w->row_bytes;
+#define MM_TILE(fn, nt)                                                                                   \
+    for (; t + (nt) <= t1; t += (nt))                                                                     \
+        fn(a->n_in, wr, w->row_bytes, a->xq + (size_t)t * a->xq_stride, a->xq_stride,                      \
+           j->y + (size_t)t * j->ldy + r, (size_t)j->ldy);
+            if (gn && re - r == 4)
+                t += gn(a->n_in, wr, w->row_bytes, a->xq + (size_t)t * a->xq_stride, a->xq_stride,
+                        j->y + (size_t)t * j->ldy + r, (size_t)j->ldy, t1 - t);
+            if (g4 && re - r == 4)
+                MM_TILE(g4, 4)
             if (g && re - r == 4)
-                for (; t + 2 <= t1; t += 2)
-                    g(a->n_in, wd + (size_t)r * w->row_bytes, w->row_bytes, a->xq + (size_t)t * a->xq_stride,
-                      a->xq_stride, j->y + (size_t)t * j->ldy + r, (size_t)j->ldy);
+                MM_TILE(g, 2)
+#undef MM_TILE
             for (; t < t1; t++) {
                 const unsigned char *xq = a->xq + (size_t)t * a->xq_stride;
                 float *y = j->y + (size_t)t * j->ldy;
@@ -150,7 +162,8 @@ void llm_matmul(struct inferd_llm_ctx *c, const float *x, int n_tok, const struc
         }
         /* types with an integer 4x2 tile stay on the quantized path; the others (F32, F16,
          * BF16, K-quants) go through sgemm for large batches */
-        a.use_blas = n_tok >= MM_BLAS_MIN_TOK && !jobs[first].w->k->gemm4x2;
+        a.use_blas = n_tok >= MM_BLAS_MIN_TOK && !jobs[first].w->k->gemm4x2 &&
+                     !kern_get_tiles(jobs[first].w->type)->gemm4x4;
         a.wf = c->wf;
         if (vdt == GGML_TYPE_F32) {
             a.xq = (unsigned char *)(uintptr_t)x; /* read only: F32 rows are used as they are */

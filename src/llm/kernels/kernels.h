@@ -61,11 +61,29 @@ struct kern_type {
     kern_gemm4x2_fn gemm4x2;     /* NULL: use vec_dot (or the sgemm path) */
 };
 
+/* 4 weight rows x n_tok activation rows, y[t * ldy + r] for t < the returned count (a
+ * multiple of 4, possibly 0: the caller does the rest another way). */
+typedef int (*kern_gemm4xn_fn)(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *y,
+                               size_t ldy, int n_tok);
+#define KERN_GEMM4XN_MAX_N 8192  /* longer rows: gemm4xn returns 0 */
+
+/* Wider register tiles (same contract as gemm4x2 with 4 activation rows), where the CPU's
+ * kernel set has them for a type; members NULL where not. */
+struct kern_tiles {
+    kern_gemm4x2_fn gemm4x4;     /* 4 weight rows x 4 activation rows (prompt processing) */
+    kern_gemm4xn_fn gemm4xn;     /* the 4 weight rows unpacked once for all activation rows */
+};
+
 /* NULL for types the engine does not run. */
 const struct kern_type *kern_get(enum ggml_type t);
 const struct kern_type *kern_get_ref(enum ggml_type t);
+/* Never NULL (all members NULL when there are none for t on this CPU). */
+const struct kern_tiles *kern_get_tiles(enum ggml_type t);
 /* Whether kern_get picks SIMD kernels on this CPU (for logs and tests). */
 int kern_simd_active(void);
+/* The instruction set kern_get's integer kernels use on this CPU: "avx512vnni", "avx512",
+ * "avxvnni", "avx2" or "scalar" (static string; for logs and benches). */
+const char *kern_isa_name(void);
 /* Quantizes n floats into type t (which must have a quantize_row). Returns 0 or EUNSUPPORTED. */
 int kern_quantize_row(enum ggml_type t, const float *src, void *dst, int64_t n);
 

@@ -9,7 +9,10 @@
 #ifndef INFERD_LLM_KERNELS_X86_H
 #define INFERD_LLM_KERNELS_X86_H
 
+#include <stddef.h>
 #include <stdint.h>
+
+#include "base/cpu.h"
 
 void dot_avx2_f32(int64_t n, float *s, const void *w, const void *a);
 void dot_avx2_f16(int64_t n, float *s, const void *w, const void *a);
@@ -31,6 +34,35 @@ void gemm4x2_avx2_q4_0(int64_t n, const void *w, size_t ws, const void *a, size_
 void quant_avx2_q8_0(const float *src, void *dst, int64_t n);
 void dequant_avx2_f16(const void *src, float *dst, int64_t n);
 void quant_avx2_f16(const float *src, void *dst, int64_t n);
+
+/* AVX-512F/BW/VL (x86/dot_avx512.c), AVX-512 VNNI (x86/dot_avx512vnni.c) and AVX-VNNI
+ * (x86/dot_avxvnni.c) integer kernels: the same contracts as their dot_ref_* twins;
+ * gemm4x4: W (4 rows, n) . A (4 rows, n) -> y[t * ldy + r] (a kern_gemm4x2_fn with 4 tokens).
+ * Call only after cpu_has() of the masks below (kern_get() does that check). */
+#define KERN_ISA_AVX2_MASK (CPU_AVX2 | CPU_FMA | CPU_F16C)
+#define KERN_ISA_AVX512_MASK (KERN_ISA_AVX2_MASK | CPU_AVX512F | CPU_AVX512BW | CPU_AVX512VL)
+#define KERN_ISA_AVX512VNNI_MASK (KERN_ISA_AVX512_MASK | CPU_AVX512VNNI)
+#define KERN_ISA_AVXVNNI_MASK (KERN_ISA_AVX2_MASK | CPU_AVXVNNI)
+#define KERN_X86_DECLARE(SUF)                                                                          \
+    void dot_q8_0_##SUF(int64_t n, float *s, const void *w, const void *a);                          \
+    void dot_q4_0_##SUF(int64_t n, float *s, const void *w, const void *a);                          \
+    void dot_q4_k_##SUF(int64_t n, float *s, const void *w, const void *a);                          \
+    void dot_q6_k_##SUF(int64_t n, float *s, const void *w, const void *a);                          \
+    void gemm4x4_q8_0_##SUF(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *y, \
+                            size_t ldy);                                                             \
+    void gemm4x4_q4_0_##SUF(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *y, \
+                            size_t ldy);
+KERN_X86_DECLARE(avx512)
+KERN_X86_DECLARE(avx512vnni)
+int gemm4xn_q8_0_avx512(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *y, size_t ldy, int n_tok);
+int gemm4xn_q4_0_avx512(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *y, size_t ldy, int n_tok);
+int gemm4xn_q8_0_avx512vnni(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *y, size_t ldy,
+                            int n_tok);
+int gemm4xn_q4_0_avx512vnni(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *y, size_t ldy,
+                            int n_tok);
+KERN_X86_DECLARE(avxvnni)
+void dot_f16_avx512(int64_t n, float *s, const void *w, const void *a);
+void dot_f16_avx512vnni(int64_t n, float *s, const void *w, const void *a);
 
 /* KV-cache attention helpers (see kern_kv_ops in kernels.h). */
 float kv_avx2_dot_f16(const float *q, const void *k, int n);

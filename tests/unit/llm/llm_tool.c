@@ -6,12 +6,16 @@
  *   llm_tool bench MODEL.gguf [-t N] [-p 512] [-n 128] [-r 3]
  * bench measures like llama-bench: pp = one decode of p random tokens, tg = n single-token
  * decodes from an empty cache; each repeated r times after a warm-up (pp, then one tg token,
- * as llama-bench does); prints one JSON line. */
+ * as llama-bench does); prints one JSON line: mean and best tokens/s of the repetitions, the
+ * CPU seconds per repetition of each phase, the kernels' ISA and the weight bytes a token
+ * streams. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "base/clock.h"
+#include "base/cpu.h"
 #include "base/rng.h"
 #include "inferd/llm.h"
 #include "llm/gguf.h"
@@ -217,6 +221,33 @@ static int cmd_seeds_arch(const char *dir)
     return 0;
 }
 
+/* Bytes of weights one generated token streams: every tensor but the token embedding (of
+ * which a decode reads one row); 0 when the file cannot be read. */
+static uint64_t streamed_bytes(const char *path)
+{
+    struct gguf_file *g = NULL;
+    struct inferd_err err = {0};
+    uint64_t sum = 0;
+    if (gguf_open(path, &g, &err) < 0)
+        return 0;
+    for (uint64_t i = 0; i < gguf_n_tensors(g); i++) {
+        const struct gguf_tensor_info *t = gguf_tensor_at(g, i);
+        if (!(t->name.len == 17 && !memcmp(t->name.ptr, "token_embd.weight", 17)))
+            sum += t->nbytes;
+    }
+    gguf_close(g);
+    return sum;
+}
+
+/* CPU seconds this process has used (all threads): the per-phase CPU cost, which a loaded
+ * machine inflates far less than wall time. */
+static double cpu_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 static int cmd_bench(int argc, char **argv)
 {
     const char *model = NULL;
@@ -255,14 +286,16 @@ static int cmd_bench(int argc, char **argv)
         toks[i] = (int32_t)(rng_next(&r) % (uint64_t)nv);
         pos[i] = i;
     }
-    double pp_s = 0, tg_s = 0;
+    double pp_s = 0, tg_s = 0, pp_best = 0, tg_best = 0, pp_cpu = 0, tg_cpu = 0;
     for (int rep = -1; rep < reps; rep++) { /* rep -1 is the warm-up */
         inferd_llm_seq_clear(c, 0);
         struct inferd_llm_batch b = {.n = n_pp, .tokens = toks, .pos = pos, .seq = seq};
         uint64_t t0 = clock_now_ns();
+        double c0 = cpu_seconds();
         if (inferd_llm_decode(c, &b, &err) < 0)
             goto fail;
         uint64_t t1 = clock_now_ns();
+        double c1 = cpu_seconds();
         inferd_llm_seq_clear(c, 0);
         for (int i = 0; i < (rep < 0 ? 1 : n_tg); i++) { /* warm-up: one token, like llama-bench */
             b = (struct inferd_llm_batch){.n = 1, .tokens = &toks[i], .pos = &pos[i], .seq = seq};
@@ -270,13 +303,22 @@ static int cmd_bench(int argc, char **argv)
                 goto fail;
         }
         uint64_t t2 = clock_now_ns();
+        double c2 = cpu_seconds();
         if (rep >= 0) {
             pp_s += (t1 - t0) / 1e9;
             tg_s += (t2 - t1) / 1e9;
+            pp_cpu += c1 - c0;
+            tg_cpu += c2 - c1;
+            if (n_pp / ((t1 - t0) / 1e9) > pp_best)
+                pp_best = n_pp / ((t1 - t0) / 1e9);
+            if (n_tg / ((t2 - t1) / 1e9) > tg_best)
+                tg_best = n_tg / ((t2 - t1) / 1e9);
         }
     }
-    printf("{\"model\":\"%s\",\"type\":\"%s\",\"threads\":%d,\"pp\":%d,\"tg\":%d,\"pp_tps\":%.3f,\"tg_tps\":%.3f}\n",
-           model, inferd_llm_info(m)->file_type, threads, n_pp, n_tg, n_pp * reps / pp_s, n_tg * reps / tg_s);
+    printf("{\"model\":\"%s\",\"type\":\"%s\",\"threads\":%d,\"pp\":%d,\"tg\":%d,\"pp_tps\":%.3f,\"tg_tps\":%.3f,"
+           "\"pp_tps_best\":%.3f,\"tg_tps_best\":%.3f,\"pp_cpu_s\":%.3f,\"tg_cpu_s\":%.3f,\"isa\":\"%s\",\"cpu\":\"%s\",\"streamed_bytes\":%llu}\n",
+           model, inferd_llm_info(m)->file_type, threads, n_pp, n_tg, n_pp * reps / pp_s, n_tg * reps / tg_s,
+           pp_best, tg_best, pp_cpu / reps, tg_cpu / reps, kern_isa_name(), cpu_features_str(), (unsigned long long)streamed_bytes(model));
     free(toks);
     free(pos);
     free(seq);

@@ -1,0 +1,143 @@
+/* membw.c — a small STREAM-like memory-bandwidth probe, so the LLM bench can show how close
+ * generation (which streams every weight once per token) gets to the machine's ceiling.
+ *
+ *   build/tests/unit/llm/membw [-t THREADS] [-m MIB_PER_ARRAY] [-r REPS]
+ *
+ * Kernels, each over arrays far larger than the last-level cache, split over THREADS
+ * threads, best of REPS (as STREAM reports): read (sum of a, like a weight stream), copy
+ * (c = a), triad (a = b + s c). Bytes counted as STREAM does (read + written, no
+ * write-allocate traffic). Prints one JSON line with GB/s (1e9 bytes/s): by wall clock, and
+ * per CPU-second (bytes over the slowest thread's CPU time), which a machine busy with other
+ * work inflates less (its memory traffic still competes). */
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "base/clock.h"
+
+enum { K_READ, K_COPY, K_TRIAD, K_N };
+
+struct part {
+    int kernel;
+    size_t n0, n1;
+    double *a, *b, *c;
+    double sink;
+    double cpu_s; /* this thread's CPU seconds in the kernel */
+    pthread_barrier_t *bar;
+};
+
+static double thread_cpu_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void run_kernel(struct part *p)
+{
+    double *a = p->a, *b = p->b, *c = p->c;
+    if (p->kernel == K_READ) {
+        /* integer sum of the bits: the compiler vectorises it (a float sum it may not
+         * reorder), so the loop is bound by memory, not by add latency */
+        const uint64_t *u = (const uint64_t *)a;
+        uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        size_t i = p->n0;
+        for (; i + 4 <= p->n1; i += 4) {
+            s0 += u[i];
+            s1 += u[i + 1];
+            s2 += u[i + 2];
+            s3 += u[i + 3];
+        }
+        for (; i < p->n1; i++)
+            s0 += u[i];
+        p->sink += (double)((s0 + s1 + s2 + s3) >> 60) + 1.0;
+    } else if (p->kernel == K_COPY) {
+        memcpy(c + p->n0, a + p->n0, (p->n1 - p->n0) * sizeof(double));
+    } else {
+        for (size_t i = p->n0; i < p->n1; i++)
+            a[i] = b[i] + 3.0 * c[i];
+    }
+}
+
+static void *worker(void *arg)
+{
+    struct part *p = arg;
+    pthread_barrier_wait(p->bar);
+    double c0 = thread_cpu_seconds();
+    run_kernel(p);
+    p->cpu_s = thread_cpu_seconds() - c0;
+    pthread_barrier_wait(p->bar);
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    int threads = 1, mib = 256, reps = 5;
+    for (int i = 1; i + 1 < argc; i += 2) {
+        if (!strcmp(argv[i], "-t"))
+            threads = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "-m"))
+            mib = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "-r"))
+            reps = atoi(argv[i + 1]);
+    }
+    if (threads < 1 || threads > 64 || mib < 1 || mib > 4096 || reps < 1) {
+        fprintf(stderr, "usage: membw [-t 1..64] [-m MiB 1..4096] [-r reps]\n");
+        return 2;
+    }
+    size_t n = (size_t)mib * 1024 * 1024 / sizeof(double);
+    double *a = malloc(n * sizeof(double)), *b = malloc(n * sizeof(double)), *c = malloc(n * sizeof(double));
+    struct part *parts = calloc((size_t)threads, sizeof *parts);
+    pthread_t *tid = calloc((size_t)threads, sizeof *tid);
+    if (!a || !b || !c || !parts || !tid) {
+        fprintf(stderr, "membw: out of memory for 3 x %d MiB\n", mib);
+        return 1;
+    }
+    for (size_t i = 0; i < n; i++) { /* touch every page before timing */
+        a[i] = 1.0;
+        b[i] = 2.0;
+        c[i] = 0.5;
+    }
+    const double bytes[K_N] = {8.0 * n, 16.0 * n, 24.0 * n};
+    double best[K_N] = {0}, best_cpu[K_N] = {0};
+    double sink = 0;
+    pthread_barrier_t bar;
+    for (int k = 0; k < K_N; k++) {
+        for (int r = 0; r < reps; r++) {
+            pthread_barrier_init(&bar, NULL, (unsigned)threads + 1);
+            for (int t = 0; t < threads; t++) {
+                parts[t] = (struct part){k, n * t / threads, n * (t + 1) / threads, a, b, c, 0, 0, &bar};
+                pthread_create(&tid[t], NULL, worker, &parts[t]);
+            }
+            pthread_barrier_wait(&bar);
+            uint64_t t0 = clock_now_ns();
+            pthread_barrier_wait(&bar);
+            uint64_t t1 = clock_now_ns();
+            double cpu = 0;
+            for (int t = 0; t < threads; t++) {
+                pthread_join(tid[t], NULL);
+                sink += parts[t].sink;
+                cpu = parts[t].cpu_s > cpu ? parts[t].cpu_s : cpu;
+            }
+            if (cpu > 0 && bytes[k] / cpu / 1e9 > best_cpu[k])
+                best_cpu[k] = bytes[k] / cpu / 1e9;
+            pthread_barrier_destroy(&bar);
+            double gbs = bytes[k] / ((t1 - t0) / 1e9) / 1e9;
+            if (gbs > best[k])
+                best[k] = gbs;
+        }
+    }
+    printf("{\"threads\":%d,\"mib_per_array\":%d,\"read_gbs\":%.2f,\"copy_gbs\":%.2f,\"triad_gbs\":%.2f,"
+           "\"read_gbs_cpu\":%.2f,\"copy_gbs_cpu\":%.2f,\"triad_gbs_cpu\":%.2f,\"check\":%.0f}\n",
+           threads, mib, best[K_READ], best[K_COPY], best[K_TRIAD], best_cpu[K_READ], best_cpu[K_COPY],
+           best_cpu[K_TRIAD], sink > 0 ? 1.0 : 0.0);
+    free(a);
+    free(b);
+    free(c);
+    free(parts);
+    free(tid);
+    return 0;
+}

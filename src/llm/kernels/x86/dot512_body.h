@@ -1,0 +1,414 @@
+/* dot512_body.h — 512-bit integer dot products and GEMM tiles, included by dot_avx512.c
+ * (AVX-512F/BW/VL: vpmaddubsw + vpmaddwd) and dot_avx512vnni.c (AVX-512 VNNI: vpdpbusd).
+ * The includer defines KSUF (the name suffix) and, for VNNI, KERN_VNNI. Every kernel has
+ * the contract of its dot_ref_* twin in kernels.h; results differ from the reference only by
+ * float summation order.
+ *
+ * Layout trick used throughout: one zmm holds two 32-element blocks (Q8_0/Q4_0) or two
+ * sub-blocks (Q4_K), so the per-block scale is a vector whose low 8 lanes hold block i's
+ * scale and whose high 8 lanes hold block i+1's. */
+#include <immintrin.h>
+#include <string.h>
+
+#include "llm/kernels/kernels.h"
+#include "llm/kernels/kernels_x86.h"
+
+#define KCAT2(a, b) a##b
+#define KCAT(a, b) KCAT2(a, b)
+#define KN(name) KCAT(name, KSUF)
+
+/* acc (16 x i32) += groups of 4 (unsigned u bytes) x (signed s bytes). Without VNNI the
+ * pairwise i16 sums saturate past 32767: callers keep u * s * 2 below that (u <= 128). */
+#ifdef KERN_VNNI
+#define DP(acc, u, s) _mm512_dpbusd_epi32((acc), (u), (s))
+#else
+static inline __m512i dp_bw(__m512i acc, __m512i u, __m512i s)
+{
+    return _mm512_add_epi32(acc, _mm512_madd_epi16(_mm512_maddubs_epi16(u, s), _mm512_set1_epi16(1)));
+}
+#define DP(acc, u, s) dp_bw((acc), (u), (s))
+#endif
+
+/* f16 scales of two consecutive blocks -> lanes 0..7 = a, 8..15 = b. */
+static inline __m512 scale2(uint16_t a, uint16_t b)
+{
+    __m256i h = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_set1_epi16((short)a)), _mm_set1_epi16((short)b), 1);
+    return _mm512_cvtph_ps(h);
+}
+
+/* Two Q8_0 blocks' 64 quants (b may be NULL: the high half is then zero). */
+static inline __m512i load2_q8(const struct blk_q8_0 *a, const struct blk_q8_0 *b)
+{
+    __m256i lo = _mm256_loadu_si256((const __m256i *)a->qs);
+    __m256i hi = b ? _mm256_loadu_si256((const __m256i *)b->qs) : _mm256_setzero_si256();
+    return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+}
+
+/* Two Q4_0 blocks -> 64 unsigned nibbles in element order (0..15, the -8 is applied by the
+ * caller): [b0 low, b0 high, b1 low, b1 high] nibbles, 16 bytes each. */
+static inline __m512i load2_q4(const struct blk_q4_0 *a, const struct blk_q4_0 *b)
+{
+    __m128i lo = _mm_loadu_si128((const __m128i *)a->qs);
+    __m128i hi = b ? _mm_loadu_si128((const __m128i *)b->qs) : _mm_setzero_si128();
+    __m512i v = _mm512_castsi256_si512(_mm256_inserti128_si256(_mm256_castsi128_si256(lo), hi, 1));
+    v = _mm512_permutexvar_epi64(_mm512_setr_epi64(0, 1, 0, 1, 2, 3, 2, 3), v);
+    v = _mm512_srlv_epi64(v, _mm512_setr_epi64(0, 0, 4, 4, 0, 0, 4, 4));
+    return _mm512_and_si512(v, _mm512_set1_epi8(0x0F));
+}
+
+/* signed . signed through vpdpbusd's unsigned x signed: |x| . (y with x's sign). */
+static inline __m512i dot_ss(__m512i x, __m512i y)
+{
+    __m512i sy = _mm512_mask_sub_epi8(y, _mm512_movepi8_mask(x), _mm512_setzero_si512(), y);
+    return DP(_mm512_setzero_si512(), _mm512_abs_epi8(x), sy);
+}
+
+/* W f16 (n,) . a f16 (n,) */
+void KN(dot_f16_)(int64_t n, float *s, const void *w, const void *a)
+{
+    const uint16_t *x = w, *y = a;
+    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        __m512 x0 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(x + i)));
+        __m512 y0 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(y + i)));
+        __m512 x1 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(x + i + 16)));
+        __m512 y1 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(y + i + 16)));
+        acc0 = _mm512_fmadd_ps(x0, y0, acc0);
+        acc1 = _mm512_fmadd_ps(x1, y1, acc1);
+    }
+    float sum = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+    for (; i < n; i++)
+        sum += _cvtsh_ss(x[i]) * _cvtsh_ss(y[i]);
+    *s = sum;
+}
+
+/* W q8_0 (n,) . a q8_0 (n,)
+ * 256-bit, one block per vector: the 34-byte blocks are loaded straight (two blocks per zmm
+ * need an insert each, and streamed slower from memory in the model: 8 against 12 tokens
+ * per CPU-second for the AVX2 kernel on a 1.1B Q8_0 model). */
+#ifdef KERN_VNNI
+#define DP256(acc, u, s) _mm256_dpbusd_epi32((acc), (u), (s))
+#else
+#define DP256(acc, u, s) \
+    _mm256_add_epi32((acc), _mm256_madd_epi16(_mm256_maddubs_epi16((u), (s)), _mm256_set1_epi16(1)))
+#endif
+void KN(dot_q8_0_)(int64_t n, float *s, const void *w, const void *a)
+{
+    const struct blk_q8_0 *x = w, *y = a;
+    int64_t nb = n / 32, i = 0;
+    const __m256i z = _mm256_setzero_si256();
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    for (; i + 2 <= nb; i += 2) {
+        __m256i x0 = _mm256_loadu_si256((const __m256i *)x[i].qs), x1 = _mm256_loadu_si256((const __m256i *)x[i + 1].qs);
+        __m256i y0 = _mm256_loadu_si256((const __m256i *)y[i].qs), y1 = _mm256_loadu_si256((const __m256i *)y[i + 1].qs);
+        __m256i p0 = DP256(z, _mm256_sign_epi8(x0, x0), _mm256_sign_epi8(y0, x0));
+        __m256i p1 = DP256(z, _mm256_sign_epi8(x1, x1), _mm256_sign_epi8(y1, x1));
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(x[i].d) * _cvtsh_ss(y[i].d)), _mm256_cvtepi32_ps(p0), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(x[i + 1].d) * _cvtsh_ss(y[i + 1].d)), _mm256_cvtepi32_ps(p1),
+                               acc1);
+    }
+    for (; i < nb; i++) {
+        __m256i x0 = _mm256_loadu_si256((const __m256i *)x[i].qs), y0 = _mm256_loadu_si256((const __m256i *)y[i].qs);
+        __m256i p0 = DP256(z, _mm256_sign_epi8(x0, x0), _mm256_sign_epi8(y0, x0));
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(x[i].d) * _cvtsh_ss(y[i].d)), _mm256_cvtepi32_ps(p0), acc0);
+    }
+    __m256 v = _mm256_add_ps(acc0, acc1);
+    __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_add_ss(h, _mm_movehdup_ps(h));
+    *s = _mm_cvtss_f32(h);
+}
+
+/* W q4_0 (n,) . a q8_0 (n,): d_w d_a (sum(q a) - 8 sum(a)) per block. */
+void KN(dot_q4_0_)(int64_t n, float *s, const void *w, const void *a)
+{
+    const struct blk_q4_0 *x = w;
+    const struct blk_q8_0 *y = a;
+    const __m512i eight = _mm512_set1_epi8(8), z = _mm512_setzero_si512();
+    int64_t nb = n / 32, i = 0;
+    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+    for (; i + 4 <= nb; i += 4) {
+        __m512i y0 = load2_q8(&y[i], &y[i + 1]), y1 = load2_q8(&y[i + 2], &y[i + 3]);
+        __m512i p0 = _mm512_sub_epi32(DP(z, load2_q4(&x[i], &x[i + 1]), y0), DP(z, eight, y0));
+        __m512i p1 = _mm512_sub_epi32(DP(z, load2_q4(&x[i + 2], &x[i + 3]), y1), DP(z, eight, y1));
+        __m512 s0 = _mm512_mul_ps(scale2(x[i].d, x[i + 1].d), scale2(y[i].d, y[i + 1].d));
+        __m512 s1 = _mm512_mul_ps(scale2(x[i + 2].d, x[i + 3].d), scale2(y[i + 2].d, y[i + 3].d));
+        acc0 = _mm512_fmadd_ps(s0, _mm512_cvtepi32_ps(p0), acc0);
+        acc1 = _mm512_fmadd_ps(s1, _mm512_cvtepi32_ps(p1), acc1);
+    }
+    for (; i < nb; i += 2) {
+        int two = i + 1 < nb;
+        __m512i y0 = load2_q8(&y[i], two ? &y[i + 1] : NULL);
+        __m512i p0 = _mm512_sub_epi32(DP(z, load2_q4(&x[i], two ? &x[i + 1] : NULL), y0), DP(z, eight, y0));
+        __m512 s0 = _mm512_mul_ps(scale2(x[i].d, two ? x[i + 1].d : 0), scale2(y[i].d, two ? y[i + 1].d : 0));
+        acc0 = _mm512_fmadd_ps(s0, _mm512_cvtepi32_ps(p0), acc0);
+    }
+    *s = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+}
+
+/* Q4_K's 12 packed bytes -> sc[0..7] (6-bit scales) in the low 8 bytes, mins in the high 8
+ * (ggml's utmp shuffle; equal to kern_scale_min_k4 for j = 0..7). */
+static inline void unpack_scales_k4(const uint8_t *scales, uint32_t utmp[4])
+{
+    const uint32_t km1 = 0x3f3f3f3f, km2 = 0x0f0f0f0f, km3 = 0x03030303;
+    memcpy(utmp, scales, 12);
+    utmp[3] = ((utmp[2] >> 4) & km2) | (((utmp[1] >> 6) & km3) << 4);
+    uint32_t aux = utmp[1] & km1;
+    utmp[1] = (utmp[2] & km2) | (((utmp[0] >> 6) & km3) << 4);
+    utmp[2] = aux;
+    utmp[0] &= km1;
+}
+
+/* W q4_k (n,) . a q8_k (n,)
+ * Each DP lane sums 4 products |q| <= 15, |a| <= 128, so it fits an i16: two DP results
+ * are packed to i16 (vpackssdw, exact) and multiplied by their sub-block scales with one
+ * vpmaddwd instead of two 32-bit multiplies. vpackssdw interleaves per 128-bit lane: packing
+ * p(j) (sub-blocks 2j | 2j+1 in the low | high 256 bits) with p(j+1) gives, per 128-bit lane
+ * L, [4 x sb(2j + L/2), 4 x sb(2j + 2 + L/2)] as i16 pairs. */
+void KN(dot_q4_k_)(int64_t n, float *s, const void *w, const void *a)
+{
+    const struct blk_q4_k *x = w;
+    const struct blk_q8_k *y = a;
+    const __m512i m4 = _mm512_set1_epi8(0x0F), z = _mm512_setzero_si512();
+    /* i16 scale pattern for a packed pair of DP results, from sc16 = 8 i16 scales in each
+     * 128-bit lane: lanes 0,1 take (sc[k], sc[k + 2]), lanes 2,3 (sc[k + 1], sc[k + 3]) */
+    const __m128i pa = _mm_setr_epi8(0, 1, 0, 1, 0, 1, 0, 1, 4, 5, 4, 5, 4, 5, 4, 5),
+                  pb = _mm_setr_epi8(2, 3, 2, 3, 2, 3, 2, 3, 6, 7, 6, 7, 6, 7, 6, 7);
+    const __m512i pat01 = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_broadcastsi128_si256(pa)),
+                                             _mm256_broadcastsi128_si256(pb), 1);
+    const __m512i pat23 = _mm512_add_epi8(pat01, _mm512_set1_epi8(8));
+    __m512 acc = _mm512_setzero_ps();
+    __m128 accm = _mm_setzero_ps();
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        uint32_t utmp[4];
+        unpack_scales_k4(x[i].scales, utmp);
+        /* built in registers: a 128-bit load of four 32-bit stores would miss store forwarding */
+        __m128i sm = _mm_setr_epi32((int)utmp[0], (int)utmp[1], (int)utmp[2], (int)utmp[3]);
+        /* mins . (bsums of sub-block pairs) */
+        __m256i bs = _mm256_loadu_si256((const __m256i *)y[i].bsums);
+        __m128i bs2 = _mm_hadd_epi16(_mm256_castsi256_si128(bs), _mm256_extracti128_si256(bs, 1));
+        __m128i mins = _mm_cvtepu8_epi16(_mm_srli_si128(sm, 8));
+        __m128i pm = _mm_madd_epi16(mins, bs2);
+        accm = _mm_fmadd_ps(_mm_set1_ps(_cvtsh_ss(x[i].dmin) * y[i].d), _mm_cvtepi32_ps(pm), accm);
+        __m512i sc16 = _mm512_broadcast_i32x4(_mm_cvtepu8_epi16(sm));
+        __m512i p[4];
+        for (int j = 0; j < 4; j++) {
+            __m256i q = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * j));
+            __m512i qq = _mm512_inserti64x4(_mm512_castsi256_si512(q), _mm256_srli_epi16(q, 4), 1);
+            qq = _mm512_and_si512(qq, m4);
+            p[j] = DP(z, qq, _mm512_loadu_si512((const void *)(y[i].qs + 64 * j)));
+        }
+        __m512i s01 = _mm512_madd_epi16(_mm512_packs_epi32(p[0], p[1]), _mm512_shuffle_epi8(sc16, pat01));
+        __m512i s23 = _mm512_madd_epi16(_mm512_packs_epi32(p[2], p[3]), _mm512_shuffle_epi8(sc16, pat23));
+        __m512i sumi = _mm512_add_epi32(s01, s23);
+        acc = _mm512_fmadd_ps(_mm512_set1_ps(_cvtsh_ss(x[i].d) * y[i].d), _mm512_cvtepi32_ps(sumi), acc);
+    }
+    accm = _mm_add_ps(accm, _mm_movehl_ps(accm, accm));
+    accm = _mm_add_ss(accm, _mm_movehdup_ps(accm));
+    *s = _mm512_reduce_add_ps(acc) - _mm_cvtss_f32(accm);
+}
+
+/* W q6_k (n,) . a q8_k (n,): q is 0..63 here, the -32 comes back through bsums. */
+void KN(dot_q6_k_)(int64_t n, float *s, const void *w, const void *a)
+{
+    const struct blk_q6_k *x = w;
+    const struct blk_q8_k *y = a;
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3);
+    const __m512i z = _mm512_setzero_si512();
+    __m512 acc = _mm512_setzero_ps();
+    float accb = 0;
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        const uint8_t *ql = x[i].ql, *qh = x[i].qh;
+        const int8_t *ya = y[i].qs;
+        __m128i sc8 = _mm_loadu_si128((const __m128i *)x[i].scales);
+        __m256i bias = _mm256_madd_epi16(_mm256_cvtepi8_epi16(sc8), _mm256_loadu_si256((const __m256i *)y[i].bsums));
+        __m128i b4 = _mm_add_epi32(_mm256_castsi256_si128(bias), _mm256_extracti128_si256(bias, 1));
+        b4 = _mm_add_epi32(b4, _mm_shuffle_epi32(b4, 0x4E));
+        b4 = _mm_add_epi32(b4, _mm_shuffle_epi32(b4, 0xB1));
+        __m512i sc32 = _mm512_cvtepi8_epi32(sc8);
+        __m512i sumi = z;
+        for (int c = 0; c < 2; c++, ql += 64, qh += 32, ya += 128) {
+            __m256i h = _mm256_loadu_si256((const __m256i *)qh);
+            __m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
+            __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
+            __m256i q0 = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(h, m2), 4));
+            __m256i q1 = _mm256_or_si256(_mm256_and_si256(l1, m4),
+                                         _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2), m2), 4));
+            __m256i q2 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+                                         _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 4), m2), 4));
+            __m256i q3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                                         _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 6), m2), 4));
+            __m512i qa = _mm512_inserti64x4(_mm512_castsi256_si512(q0), q1, 1);
+            __m512i qb = _mm512_inserti64x4(_mm512_castsi256_si512(q2), q3, 1);
+            __m512i pa = DP(z, qa, _mm512_loadu_si512((const void *)ya));
+            __m512i pb = DP(z, qb, _mm512_loadu_si512((const void *)(ya + 64)));
+            /* 16 elements per scale: lanes 4k..4k+3 of pa belong to sub-block 8c + k */
+            const int b0 = 8 * c, b1 = 8 * c + 4;
+            __m512i ia = _mm512_setr_epi32(b0, b0, b0, b0, b0 + 1, b0 + 1, b0 + 1, b0 + 1, b0 + 2, b0 + 2, b0 + 2,
+                                           b0 + 2, b0 + 3, b0 + 3, b0 + 3, b0 + 3);
+            __m512i ib = _mm512_add_epi32(ia, _mm512_set1_epi32(b1 - b0));
+            sumi = _mm512_add_epi32(sumi, _mm512_mullo_epi32(pa, _mm512_permutexvar_epi32(ia, sc32)));
+            sumi = _mm512_add_epi32(sumi, _mm512_mullo_epi32(pb, _mm512_permutexvar_epi32(ib, sc32)));
+        }
+        float d = _cvtsh_ss(x[i].d) * y[i].d;
+        acc = _mm512_fmadd_ps(_mm512_set1_ps(d), _mm512_cvtepi32_ps(sumi), acc);
+        accb += d * 32.f * (float)_mm_cvtsi128_si32(b4);
+    }
+    *s = _mm512_reduce_add_ps(acc) - accb;
+}
+
+/* ---- GEMM tiles: W (4 rows, n) . A (4 rows, n) -> y (4, 4), y[t * ldy + r] ----
+ * Each weight block pair is loaded and unpacked once for all 4 activation rows, each
+ * activation pair once for all four weight rows; the per-block scale product is applied
+ * per (row, token) as a 16-lane vector. */
+/* one step over blocks i, i+1 (TWO = 0: block i only, the last of an odd count) */
+#define TILE_STEP(T, LOADW, PROD, TWO)                                                                   \
+    {                                                                                                    \
+        __m512i wq[4];                                                                                   \
+        __m512 ws_[4];                                                                                   \
+        _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++)                                              \
+        {                                                                                                \
+            const WBLK *wr = (const WBLK *)(wb + (size_t)r * wstride) + i;                               \
+            wq[r] = LOADW(wr, TWO ? wr + 1 : NULL);                                                      \
+            ws_[r] = scale2(wr[0].d, TWO ? wr[1].d : 0);                                                 \
+        }                                                                                                \
+        _Pragma("GCC unroll 4") for (int t = 0; t < T; t++)                                              \
+        {                                                                                                \
+            const struct blk_q8_0 *at = (const struct blk_q8_0 *)(ab + (size_t)t * astride) + i;         \
+            __m512i yv = load2_q8(at, TWO ? at + 1 : NULL);                                              \
+            __m512 sa = scale2(at[0].d, TWO ? at[1].d : 0);                                              \
+            PROD_PREP(yv)                                                                                \
+            _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++)                                          \
+            {                                                                                            \
+                __m512i p = PROD(wq[r], yv);                                                             \
+                acc[r][t] = _mm512_fmadd_ps(_mm512_mul_ps(ws_[r], sa), _mm512_cvtepi32_ps(p), acc[r][t]); \
+            }                                                                                            \
+        }                                                                                                \
+    }
+
+#define TILE_BODY(T, LOADW, PROD)                                                                        \
+    const unsigned char *wb = w, *ab = a;                                                                \
+    const int64_t nb = n / 32;                                                                           \
+    __m512 acc[4][T];                                                                                    \
+    _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++) _Pragma("GCC unroll 4") for (int t = 0; t < T; t++) \
+        acc[r][t] = _mm512_setzero_ps();                                                                 \
+    int64_t i = 0;                                                                                       \
+    for (; i + 2 <= nb; i += 2)                                                                          \
+        TILE_STEP(T, LOADW, PROD, 1)                                                                     \
+    if (i < nb)                                                                                          \
+        TILE_STEP(T, LOADW, PROD, 0)                                                                     \
+    _Pragma("GCC unroll 4") for (int t = 0; t < T; t++) _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++) \
+        y[(size_t)t * ldy + r] = _mm512_reduce_add_ps(acc[r][t]);
+
+/* Q8_0: signed x signed via dot_ss. */
+#define WBLK struct blk_q8_0
+#define PROD_PREP(yv)
+#define PROD_Q8(wv, yv) dot_ss((wv), (yv))
+void KN(gemm4x4_q8_0_)(int64_t n, const void *w, size_t wstride, const void *a, size_t astride, float *y, size_t ldy)
+{
+    TILE_BODY(4, load2_q8, PROD_Q8)
+}
+#undef WBLK
+#undef PROD_PREP
+
+/* Q4_0: unsigned nibbles; the -8 per element comes back as -8 sum(a) per block, computed
+ * once per activation pair (neg8) and used as the accumulator's start value. */
+#define WBLK struct blk_q4_0
+#define PROD_PREP(yv) __m512i neg8 = _mm512_sub_epi32(_mm512_setzero_si512(), DP(_mm512_setzero_si512(), _mm512_set1_epi8(8), yv));
+#define PROD_Q4(wv, yv) DP(neg8, (wv), (yv))
+void KN(gemm4x4_q4_0_)(int64_t n, const void *w, size_t wstride, const void *a, size_t astride, float *y, size_t ldy)
+{
+    TILE_BODY(4, load2_q4, PROD_Q4)
+}
+#undef WBLK
+#undef PROD_PREP
+
+/* ---- 4 weight rows x N activation rows: the weight rows are unpacked once (quants, scale
+ * vectors and, for Q8_0 with VNNI, the -128 sum(w) correction) into a stack buffer, then
+ * every group of 4 activation rows runs against it. Returns the number of activation rows
+ * done (a multiple of 4; 0 when n is above KERN_GEMM4XN_MAX_N or n_tok < 4, and the
+ * caller falls back to gemm4x4 / vec_dot). ---- */
+#define PREP_STEPS (KERN_GEMM4XN_MAX_N / 64)
+
+#define GEMM4XN_BODY(WBLK, LOADW, HAS_C, CORR_W, PREP_T, PROD)                                            \
+    const unsigned char *wb = w, *ab = a;                                                                \
+    const int64_t nb = n / 32, ns = (nb + 1) / 2;                                                        \
+    if (n > KERN_GEMM4XN_MAX_N || n_tok < 4)                                                             \
+        return 0;                                                                                        \
+    __m512i pq[PREP_STEPS][4], pc[HAS_C ? PREP_STEPS : 1][4];                                            \
+    __m512 ps[PREP_STEPS][4];                                                                            \
+    (void)pc;                                                                                            \
+    for (int64_t s = 0; s < ns; s++) {                                                                   \
+        int two = 2 * s + 1 < nb;                                                                        \
+        for (int r = 0; r < 4; r++) {                                                                    \
+            const WBLK *wr = (const WBLK *)(wb + (size_t)r * wstride) + 2 * s;                           \
+            pq[s][r] = LOADW(wr, two ? wr + 1 : NULL);                                                   \
+            ps[s][r] = scale2(wr[0].d, two ? wr[1].d : 0);                                               \
+            if (HAS_C)                                                                                   \
+                pc[HAS_C ? s : 0][r] = CORR_W(pq[s][r]);                                                 \
+        }                                                                                                \
+    }                                                                                                    \
+    int t0 = 0;                                                                                          \
+    for (; t0 + 4 <= n_tok; t0 += 4) {                                                                   \
+        __m512 acc[4][4];                                                                                \
+        _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++) _Pragma("GCC unroll 4") for (int t = 0; t < 4; t++) \
+            acc[r][t] = _mm512_setzero_ps();                                                             \
+        for (int64_t s = 0; s < ns; s++) {                                                               \
+            int two = 2 * s + 1 < nb;                                                                    \
+            _Pragma("GCC unroll 4") for (int t = 0; t < 4; t++)                                          \
+            {                                                                                            \
+                const struct blk_q8_0 *at = (const struct blk_q8_0 *)(ab + (size_t)(t0 + t) * astride) + 2 * s; \
+                __m512i yv = load2_q8(at, two ? at + 1 : NULL);                                          \
+                __m512 sa = scale2(at[0].d, two ? at[1].d : 0);                                          \
+                PREP_T(yv)                                                                               \
+                _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++)                                      \
+                {                                                                                        \
+                    __m512i p = PROD(r);                                                                 \
+                    acc[r][t] = _mm512_fmadd_ps(_mm512_mul_ps(ps[s][r], sa), _mm512_cvtepi32_ps(p), acc[r][t]); \
+                }                                                                                        \
+            }                                                                                            \
+        }                                                                                                \
+        _Pragma("GCC unroll 4") for (int t = 0; t < 4; t++) _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++) \
+            y[(size_t)(t0 + t) * ldy + r] = _mm512_reduce_add_ps(acc[r][t]);                           \
+    }                                                                                                    \
+    return t0;
+
+static inline __m512i no_corr(__m512i v)
+{
+    return v;
+}
+
+/* Q4_0: unsigned nibbles, -8 sum(a) per activation pair as the accumulator's start. */
+#define PREP_T_Q4(yv) __m512i neg8 = _mm512_sub_epi32(_mm512_setzero_si512(), DP(_mm512_setzero_si512(), _mm512_set1_epi8(8), yv));
+#define PROD_N_Q4(r) DP(neg8, pq[s][r], yv)
+int KN(gemm4xn_q4_0_)(int64_t n, const void *w, size_t wstride, const void *a, size_t astride, float *y, size_t ldy,
+                      int n_tok)
+{
+    GEMM4XN_BODY(struct blk_q4_0, load2_q4, 0, no_corr, PREP_T_Q4, PROD_N_Q4)
+}
+
+#ifdef KERN_VNNI
+/* Q8_0 with VNNI: activations made unsigned (a + 128, one xor per activation pair), the
+ * 128 sum(w) that adds comes off through the accumulator's start value, prepared per row. */
+static inline __m512i corr_q8(__m512i wv)
+{
+    return _mm512_sub_epi32(_mm512_setzero_si512(), DP(_mm512_setzero_si512(), _mm512_set1_epi8((char)0x80), wv));
+}
+#define PREP_T_Q8(yv) __m512i yu = _mm512_xor_si512(yv, _mm512_set1_epi8((char)0x80));
+#define PROD_N_Q8(r) DP(pc[s][r], yu, pq[s][r])
+int KN(gemm4xn_q8_0_)(int64_t n, const void *w, size_t wstride, const void *a, size_t astride, float *y, size_t ldy,
+                      int n_tok)
+{
+    GEMM4XN_BODY(struct blk_q8_0, load2_q8, 1, corr_q8, PREP_T_Q8, PROD_N_Q8)
+}
+#else
+/* Q8_0 without VNNI: vpmaddubsw would saturate on a + 128, so signed x signed via dot_ss. */
+#define PREP_T_Q8(yv)
+#define PROD_N_Q8(r) dot_ss(pq[s][r], yv)
+int KN(gemm4xn_q8_0_)(int64_t n, const void *w, size_t wstride, const void *a, size_t astride, float *y, size_t ldy,
+                      int n_tok)
+{
+    GEMM4XN_BODY(struct blk_q8_0, load2_q8, 0, no_corr, PREP_T_Q8, PROD_N_Q8)
+}
+#endif

@@ -1,0 +1,222 @@
+/* test_kernels_isa.c — the AVX-512F/BW, AVX-512 VNNI and AVX-VNNI integer kernels against
+ * the scalar reference: every dot product, and every GEMM tile against the reference dot of
+ * each (row, token) pair. An ISA the CPU lacks is skipped with a message. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "base/cpu.h"
+#include "base/rng.h"
+#include "llm/kernels/fp16.h"
+#include "llm/kernels/kernels.h"
+#include "llm/kernels/kernels_x86.h"
+
+static struct rng rng = {{0x243F6A8885A308D3ull, 5, 7, 11}}; /* fixed data on every run */
+static float frand(void) /* [-1, 1) */
+{
+    return (float)(rng_next(&rng) % 2000001) / 1000000.f - 1.f;
+}
+
+struct isa {
+    const char *name;
+    unsigned mask;
+    kern_dot_fn q8_0, q4_0, q4_k, q6_k, f16;
+    kern_gemm4x2_fn g44_q8, g44_q4;
+    kern_gemm4xn_fn g4n_q8, g4n_q4; /* NULL where the ISA has none */
+};
+
+#define ISA(NM, MASK, SUF, F16, Q8N, Q4N)                                                           \
+    {NM, MASK, dot_q8_0_##SUF, dot_q4_0_##SUF, dot_q4_k_##SUF, dot_q6_k_##SUF, F16, gemm4x4_q8_0_##SUF, \
+     gemm4x4_q4_0_##SUF, Q8N, Q4N}
+
+static const struct isa isas[] = {
+    ISA("avx512 (F/BW/VL)", KERN_ISA_AVX512_MASK, avx512, dot_f16_avx512, gemm4xn_q8_0_avx512,
+        gemm4xn_q4_0_avx512),
+    ISA("avx512vnni", KERN_ISA_AVX512VNNI_MASK, avx512vnni, dot_f16_avx512vnni, gemm4xn_q8_0_avx512vnni,
+        gemm4xn_q4_0_avx512vnni),
+    ISA("avxvnni", KERN_ISA_AVXVNNI_MASK, avxvnni, NULL, NULL, NULL),
+};
+
+/* A weight row of type t: quantized random floats where there is a quantizer, else random
+ * bytes with small positive super-block scales (as test_kernels.c does). */
+static void fill_weights(enum ggml_type t, void *buf, int n, float *tmp)
+{
+    const struct kern_type *k = kern_get_ref(t);
+    for (int i = 0; i < n; i++)
+        tmp[i] = frand();
+    if (k->quantize_row) {
+        k->quantize_row(tmp, buf, n);
+        return;
+    }
+    unsigned char *p = buf;
+    for (size_t i = 0; i < ggml_row_size(t, n); i++)
+        p[i] = (unsigned char)rng_next(&rng);
+    for (int b = 0; b < n / QK_K; b++) {
+        uint16_t d = fp16_from_f32(0.001f + 0.01f * (float)(rng_next(&rng) % 100) / 100.f);
+        if (t == GGML_TYPE_Q4_K) {
+            ((struct blk_q4_k *)buf)[b].d = d;
+            ((struct blk_q4_k *)buf)[b].dmin = d;
+        } else if (t == GGML_TYPE_Q6_K) {
+            ((struct blk_q6_k *)buf)[b].d = d;
+        }
+    }
+}
+
+/* fast dot vs the reference dot on 20 random rows; n elements */
+static void check_dot(const char *isa, enum ggml_type t, kern_dot_fn fast, int n)
+{
+    const struct kern_type *ref = kern_get_ref(t);
+    float *tmp = malloc(sizeof(float) * n), *wf = malloc(sizeof(float) * n), *af = malloc(sizeof(float) * n);
+    void *w = malloc(ggml_row_size(GGML_TYPE_F32, n)), *a = malloc(ggml_row_size(GGML_TYPE_F32, n));
+    int bad = 0;
+    for (int rep = 0; rep < 20; rep++) {
+        fill_weights(t, w, n, tmp);
+        for (int i = 0; i < n; i++)
+            tmp[i] = frand() * (rep % 3 == 0 ? 10.f : 1.f);
+        kern_get_ref(ref->vec_dot_type)->quantize_row(tmp, a, n);
+        ref->dequant_row(w, wf, n);
+        kern_get_ref(ref->vec_dot_type)->dequant_row(a, af, n);
+        double mag = 0;
+        for (int i = 0; i < n; i++)
+            mag += fabs((double)wf[i] * af[i]);
+        float sr, sf;
+        ref->vec_dot(n, &sr, w, a);
+        fast(n, &sf, w, a);
+        double tol = 1e-5 * mag + 1e-6; /* float summation order */
+        CHECK_NEAR(sf, sr, tol);
+        if (fabs(sf - sr) > tol && bad++ < 3)
+            printf("%s %s n %d rep %d: ref %.6f fast %.6f tol %.2e\n", isa, ggml_type_name(t), n, rep, sr, sf, tol);
+    }
+    free(tmp);
+    free(wf);
+    free(af);
+    free(w);
+    free(a);
+}
+
+/* A 4 x T tile vs 4T reference dots; padded strides; nothing written outside the tile. */
+static void check_tile(const char *isa, enum ggml_type t, kern_gemm4x2_fn g, int T, int n)
+{
+    const struct kern_type *ref = kern_get_ref(t);
+    size_t ws = ggml_row_size(t, n) + 34, as = ggml_row_size(GGML_TYPE_Q8_0, n) + 68;
+    unsigned char *w = malloc(ws * 4), *a = malloc(as * (size_t)T);
+    float *x = malloc(sizeof(float) * n);
+    for (int r = 0; r < 4; r++)
+        fill_weights(t, w + r * ws, n, x);
+    for (int k = 0; k < T; k++) {
+        for (int i = 0; i < n; i++)
+            x[i] = frand() * 3.f;
+        quant_row_q8_0(x, a + k * as, n);
+    }
+    const size_t ldy = 6;
+    float y[4 * 6], want;
+    for (size_t i = 0; i < sizeof y / sizeof y[0]; i++)
+        y[i] = -7.f;
+    g(n, w, ws, a, as, y, ldy);
+    for (int k = 0; k < T; k++) {
+        for (int r = 0; r < 4; r++) {
+            ref->vec_dot(n, &want, w + r * ws, a + k * as);
+            CHECK_NEAR(y[k * ldy + r], want, 1e-4 * (fabs(want) + 1));
+            if (fabs(y[k * ldy + r] - want) > 1e-4 * (fabs(want) + 1))
+                printf("%s %s tile 4x%d n %d (%d,%d): %.6f want %.6f\n", isa, ggml_type_name(t), T, n, r, k,
+                       y[k * ldy + r], want);
+        }
+        CHECK(y[k * ldy + 4] == -7.f && y[k * ldy + 5] == -7.f);
+    }
+    for (size_t i = (size_t)T * ldy; i < sizeof y / sizeof y[0]; i++)
+        CHECK(y[i] == -7.f);
+    free(w);
+    free(a);
+    free(x);
+}
+
+/* gemm4xn over n_tok activation rows: the rows it says it did equal the reference dots,
+ * the rest of y is untouched. */
+static void check_tile_n(const char *isa, enum ggml_type t, kern_gemm4xn_fn g, int n_tok, int n, int want_done)
+{
+    const struct kern_type *ref = kern_get_ref(t);
+    size_t ws = ggml_row_size(t, n) + 18, as = ggml_row_size(GGML_TYPE_Q8_0, n) + 34;
+    unsigned char *w = malloc(ws * 4), *a = malloc(as * (size_t)n_tok);
+    float *x = malloc(sizeof(float) * n), *y = malloc(sizeof(float) * 5 * (size_t)n_tok), want;
+    for (int r = 0; r < 4; r++)
+        fill_weights(t, w + r * ws, n, x);
+    for (int k = 0; k < n_tok; k++) {
+        for (int i = 0; i < n; i++)
+            x[i] = frand() * (k % 2 ? 5.f : 1.f);
+        quant_row_q8_0(x, a + k * as, n);
+    }
+    for (int i = 0; i < 5 * n_tok; i++)
+        y[i] = -7.f;
+    int done = g(n, w, ws, a, as, y, 5, n_tok);
+    CHECK(done == want_done);
+    for (int k = 0; k < n_tok; k++)
+        for (int r = 0; r < 5; r++) {
+            if (k >= done || r == 4) {
+                CHECK(y[k * 5 + r] == -7.f);
+                continue;
+            }
+            ref->vec_dot(n, &want, w + r * ws, a + k * as);
+            CHECK_NEAR(y[k * 5 + r], want, 1e-4 * (fabs(want) + 1));
+            if (fabs(y[k * 5 + r] - want) > 1e-4 * (fabs(want) + 1))
+                printf("%s %s gemm4xn n %d (%d,%d): %.6f want %.6f\n", isa, ggml_type_name(t), n, r, k, y[k * 5 + r], want);
+        }
+    free(w);
+    free(a);
+    free(x);
+    free(y);
+}
+
+int main(void)
+{
+    printf("cpu: %s; kern_get uses %s\n", cpu_features_str(), kern_isa_name());
+    /* block counts: even, odd, and one block (tails of the 2- and 4-block loops) */
+    const int small_n[] = {1024, 1312, 32, 96};
+    for (size_t i = 0; i < sizeof isas / sizeof isas[0]; i++) {
+        const struct isa *s = &isas[i];
+        if (!cpu_has(s->mask)) {
+            printf("skip %s: this CPU lacks it (cpu: %s)\n", s->name, cpu_features_str());
+            continue;
+        }
+        printf("testing %s\n", s->name);
+        for (size_t k = 0; k < sizeof small_n / sizeof small_n[0]; k++) {
+            check_dot(s->name, GGML_TYPE_Q8_0, s->q8_0, small_n[k]);
+            check_dot(s->name, GGML_TYPE_Q4_0, s->q4_0, small_n[k]);
+            if (s->f16)
+                check_dot(s->name, GGML_TYPE_F16, s->f16, small_n[k] + 7);
+            check_tile(s->name, GGML_TYPE_Q8_0, s->g44_q8, 4, small_n[k]);
+            check_tile(s->name, GGML_TYPE_Q4_0, s->g44_q4, 4, small_n[k]);
+        }
+        if (s->g4n_q4) {
+            const enum ggml_type tt[2] = {GGML_TYPE_Q4_0, GGML_TYPE_Q8_0};
+            kern_gemm4xn_fn gg[2] = {s->g4n_q4, s->g4n_q8};
+            for (int q = 0; q < 2; q++) {
+                check_tile_n(s->name, tt[q], gg[q], 9, 1312, 8);  /* odd block count, 1 row left */
+                check_tile_n(s->name, tt[q], gg[q], 4, 1024, 4);
+                check_tile_n(s->name, tt[q], gg[q], 3, 1024, 0);  /* too few rows: none done */
+                check_tile_n(s->name, tt[q], gg[q], 4, KERN_GEMM4XN_MAX_N, 4);
+                check_tile_n(s->name, tt[q], gg[q], 4, KERN_GEMM4XN_MAX_N + 32, 0); /* too long */
+            }
+        }
+        check_dot(s->name, GGML_TYPE_Q4_K, s->q4_k, 1280);
+        check_dot(s->name, GGML_TYPE_Q6_K, s->q6_k, 1280);
+        check_dot(s->name, GGML_TYPE_Q4_K, s->q4_k, 256);
+        check_dot(s->name, GGML_TYPE_Q6_K, s->q6_k, 256);
+    }
+    /* kern_get hands out the kernels of the ISA it names (checked on every CPU) */
+    const struct kern_type *k = kern_get(GGML_TYPE_Q4_0);
+    const struct kern_tiles *tl = kern_get_tiles(GGML_TYPE_Q4_0);
+    const char *isa = kern_isa_name();
+    if (!strcmp(isa, "avx512vnni"))
+        CHECK(k->vec_dot == dot_q4_0_avx512vnni && tl->gemm4x4 == gemm4x4_q4_0_avx512vnni);
+    else if (!strcmp(isa, "avx512"))
+        CHECK(k->vec_dot == dot_q4_0_avx512 && tl->gemm4x4 == gemm4x4_q4_0_avx512);
+    else if (!strcmp(isa, "avxvnni"))
+        CHECK(k->vec_dot == dot_q4_0_avxvnni && tl->gemm4x4 == gemm4x4_q4_0_avxvnni);
+    else if (!strcmp(isa, "avx2"))
+        CHECK(k->vec_dot == dot_avx2_q4_0 && !tl->gemm4x4);
+    else
+        CHECK(!strcmp(isa, "scalar") && k->vec_dot == dot_ref_q4_0 && !tl->gemm4x4);
+    CHECK(kern_get_tiles(GGML_TYPE_Q4_K)->gemm4x4 == NULL); /* none for K-quants yet */
+    return check_finish();
+}
