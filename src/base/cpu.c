@@ -51,9 +51,14 @@ static void cpu_detect(void)
     if (off && *off) {
         if (strcmp(off, "all") == 0)
             m = 0;
-        for (size_t i = 0; i < sizeof cpu_table / sizeof cpu_table[0]; i++)
-            if (strstr(off, cpu_table[i].name))
-                m &= ~cpu_table[i].bit;
+        for (size_t i = 0; i < sizeof cpu_table / sizeof cpu_table[0]; i++) { /* whole names: "avx512f" is not "avx" */
+            size_t len = strlen(cpu_table[i].name);
+            for (const char *p = off; (p = strstr(p, cpu_table[i].name)); p += len)
+                if ((p == off || p[-1] == ',' || p[-1] == ' ') && (p[len] == '\0' || p[len] == ',' || p[len] == ' ')) {
+                    m &= ~cpu_table[i].bit;
+                    break;
+                }
+        }
     }
     cpu_mask = m;
     size_t off_w = 0;

@@ -20,7 +20,7 @@ void ox_conv_pack(const float *w, int64_t m, int64_t k, float *out)
 
 enum ox_isa ox_conv_isa(void)
 {
-    if (cpu_has(CPU_AVX512F | CPU_AVX2 | CPU_FMA))
+    if (cpu_has(CPU_AVX512F | CPU_AVX512BW | CPU_AVX512VL | CPU_AVX2 | CPU_FMA)) /* the flags the x86 avx512 files are built with */
         return OX_ISA_AVX512;
     if (cpu_has(CPU_AVX2 | CPU_FMA))
         return OX_ISA_AVX2;

@@ -1,6 +1,6 @@
 /* conv_avx512.c — AVX-512F conv kernels: conv_tmpl.h at 16 lanes with 12x32 GEMM tiles (24
  * zmm accumulators). Compiled with -mavx512f (CMakeLists.txt, files named *_avx512.c); call
- * only after cpu_has(CPU_AVX512F). */
+ * only after cpu_has(CPU_AVX512F | CPU_AVX512BW | CPU_AVX512VL). */
 #include <immintrin.h>
 
 #define VL 16
