@@ -501,35 +501,7 @@ static int enc_attr(struct opt *o, struct buf *nb, const struct ox_node *n, cons
 
 static void enc_io(struct buf *g, uint32_t field, const struct inferd_onnx_io *io)
 {
-    struct buf vi, tp, tt, sh;
-    buf_init(&vi, 1 << 16);
-    buf_init(&tp, 1 << 16);
-    buf_init(&tt, 1 << 16);
-    buf_init(&sh, 1 << 16);
-    for (int d = 0; d < io->rank; d++) {
-        struct buf dim;
-        buf_init(&dim, 64);
-        if (io->dims[d] >= 0) {
-            pbw_uint(&dim, 1, (uint64_t)io->dims[d]);
-        } else {
-            char p[16];
-            snprintf(p, sizeof p, d == 0 ? "N" : "d%d", d);
-            pbw_str(&dim, 2, p);
-        }
-        pbw_msg(&sh, 1, &dim);
-        buf_free(&dim);
-    }
-    pbw_uint(&tt, 1, (uint64_t)inferd_dtype_to_onnx(io->dtype));
-    if (io->rank >= 0)
-        pbw_msg(&tt, 2, &sh);
-    pbw_msg(&tp, 1, &tt);
-    pbw_str(&vi, 1, io->name);
-    pbw_msg(&vi, 2, &tp);
-    pbw_msg(g, field, &vi);
-    buf_free(&vi);
-    buf_free(&tp);
-    buf_free(&tt);
-    buf_free(&sh);
+    pbw_value_info(g, field, io->name, inferd_dtype_to_onnx(io->dtype), io->rank, io->dims);
 }
 
 static int encode(struct opt *o, const struct nameset *live, struct buf *out, struct ox_opt_report *r)

@@ -134,6 +134,7 @@ int pb_repeated_read(const struct pb_field *f, enum pb_elem kind, uint64_t *out,
 
 #include "base/buf.h"
 
+#include <stdio.h>
 #include <string.h>
 
 void pbw_varint(struct buf *b, uint64_t v)
@@ -180,4 +181,37 @@ void pbw_msg(struct buf *b, uint32_t num, const struct buf *msg)
     if (buf_rc(msg) && !b->rc)
         b->rc = buf_rc(msg);
     pbw_bytes(b, num, msg->data, msg->rc ? 0 : msg->len);
+}
+
+void pbw_value_info(struct buf *b, uint32_t field, const char *name, int elem_type, int rank, const int64_t *dims)
+{
+    struct buf vi, tp, tt, sh;
+    buf_init(&vi, 1 << 16);
+    buf_init(&tp, 1 << 16);
+    buf_init(&tt, 1 << 16);
+    buf_init(&sh, 1 << 16);
+    for (int d = 0; d < rank; d++) { /* TensorShapeProto.dim: 1 dim_value, 2 dim_param */
+        struct buf dim;
+        buf_init(&dim, 64);
+        if (dims[d] >= 0) {
+            pbw_uint(&dim, 1, (uint64_t)dims[d]);
+        } else {
+            char p[16];
+            snprintf(p, sizeof p, d == 0 ? "N" : "d%d", d);
+            pbw_str(&dim, 2, p);
+        }
+        pbw_msg(&sh, 1, &dim);
+        buf_free(&dim);
+    }
+    pbw_uint(&tt, 1, (uint64_t)elem_type); /* TypeProto.Tensor: 1 elem_type, 2 shape */
+    if (rank >= 0)
+        pbw_msg(&tt, 2, &sh);
+    pbw_msg(&tp, 1, &tt); /* TypeProto: 1 tensor_type */
+    pbw_str(&vi, 1, name); /* ValueInfoProto: 1 name, 2 type */
+    pbw_msg(&vi, 2, &tp);
+    pbw_msg(b, field, &vi);
+    buf_free(&vi);
+    buf_free(&tp);
+    buf_free(&tt);
+    buf_free(&sh);
 }

@@ -78,6 +78,9 @@ void pbw_float(struct buf *b, uint32_t num, float v);                         /*
 void pbw_bytes(struct buf *b, uint32_t num, const void *data, size_t len);    /* wire 2 */
 void pbw_str(struct buf *b, uint32_t num, const char *s);                     /* wire 2 */
 void pbw_msg(struct buf *b, uint32_t num, const struct buf *msg);             /* wire 2 */
+/* An ONNX ValueInfoProto (graph input/output) as field `field`: a tensor of ONNX element type
+ * elem_type; rank < 0 writes no shape, a dim < 0 is symbolic ("N" first, then "d<i>"). */
+void pbw_value_info(struct buf *b, uint32_t field, const char *name, int elem_type, int rank, const int64_t *dims);
 
 static inline uint32_t pb_le32(const uint8_t *p)
 {

@@ -531,6 +531,31 @@ struct opctx {
     const char *name;
 };
 
+/* The fused activation of an op that wrote pre (NCHW), then the NHWC tensor y from outn. */
+static int finish_nchw(struct conv *c, int act, char *pre, char *outn, int y)
+{
+    int rc = act != ACT_NONE ? activation(c, act, pre ? pre : "", outn ? outn : "") : 0;
+    free(pre);
+    if (rc < 0) {
+        free(outn);
+        return rc;
+    }
+    from_nchw(c, y, outn);
+    return 0;
+}
+
+static void spatial_attrs(struct node *n, const int64_t ks[2], const int64_t st[2], const int64_t *dl,
+                          const int64_t pads[4])
+{
+    if (!n)
+        return;
+    attr_ints(n, "kernel_shape", ks, 2);
+    attr_ints(n, "strides", st, 2);
+    if (dl)
+        attr_ints(n, "dilations", dl, 2);
+    attr_ints(n, "pads", pads, 4);
+}
+
 static int conv2d(struct conv *c, const struct opctx *o, int depthwise)
 {
     int x = o->in[0], w = o->in[1], b = o->n_in > 2 ? o->in[2] : -1, y = o->out[0];
@@ -586,21 +611,10 @@ static int conv2d(struct conv *c, const struct opctx *o, int depthwise)
     int64_t pads[4], ks[2] = {kh, kw}, st[2] = {sh, sw}, dl[2] = {dh, dw};
     same_pads(padding, X->shape[1], kh, sh, dh, &pads[0], &pads[2]);
     same_pads(padding, X->shape[2], kw, sw, dw, &pads[1], &pads[3]);
-    if (n) {
-        attr_ints(n, "kernel_shape", ks, 2);
-        attr_ints(n, "strides", st, 2);
-        attr_ints(n, "dilations", dl, 2);
-        attr_ints(n, "pads", pads, 4);
+    spatial_attrs(n, ks, st, dl, pads);
+    if (n)
         attr_int(n, "group", group);
-    }
-    if (act != ACT_NONE && (rc = activation(c, act, pre ? pre : "", outn ? outn : "")) < 0) {
-        free(pre);
-        free(outn);
-        return rc;
-    }
-    free(pre);
-    from_nchw(c, y, outn);
-    return 0;
+    return finish_nchw(c, act, pre, outn, y);
 }
 
 static int pool2d(struct conv *c, const struct opctx *o, int maxpool)
@@ -623,19 +637,8 @@ static int pool2d(struct conv *c, const struct opctx *o, int maxpool)
     int64_t pads[4], ks[2] = {kh, kw}, st[2] = {sh, sw};
     same_pads(padding, c->t[x].shape[1], kh, sh, 1, &pads[0], &pads[2]);
     same_pads(padding, c->t[x].shape[2], kw, sw, 1, &pads[1], &pads[3]);
-    if (n) {
-        attr_ints(n, "kernel_shape", ks, 2);
-        attr_ints(n, "strides", st, 2);
-        attr_ints(n, "pads", pads, 4);
-    }
-    if (act != ACT_NONE && (rc = activation(c, act, pre ? pre : "", outn ? outn : "")) < 0) {
-        free(pre);
-        free(outn);
-        return rc;
-    }
-    free(pre);
-    from_nchw(c, y, outn);
-    return 0;
+    spatial_attrs(n, ks, st, NULL, pads);
+    return finish_nchw(c, act, pre, outn, y);
 }
 
 /* Element-wise ops run in NCHW when every computed input has an NCHW copy and every constant
@@ -1095,28 +1098,7 @@ static int tensor_index(struct conv *c, int32_t v, const char *op, const char *w
 
 static void value_info(struct buf *g, uint32_t field, const struct ttensor *t)
 {
-    struct buf vi, tp, tt, sh;
-    buf_init(&vi, 1 << 16);
-    buf_init(&tp, 1 << 16);
-    buf_init(&tt, 1 << 16);
-    buf_init(&sh, 1 << 16);
-    for (int d = 0; d < t->rank; d++) {
-        struct buf dim;
-        buf_init(&dim, 64);
-        pbw_uint(&dim, 1, (uint64_t)t->shape[d]);
-        pbw_msg(&sh, 1, &dim);
-        buf_free(&dim);
-    }
-    pbw_uint(&tt, 1, 1); /* FLOAT */
-    pbw_msg(&tt, 2, &sh);
-    pbw_msg(&tp, 1, &tt);
-    pbw_str(&vi, 1, t->name);
-    pbw_msg(&vi, 2, &tp);
-    pbw_msg(g, field, &vi);
-    buf_free(&vi);
-    buf_free(&tp);
-    buf_free(&tt);
-    buf_free(&sh);
+    pbw_value_info(g, field, t->name, 1 /* FLOAT */, t->rank, t->shape);
 }
 
 static int name_live(char **live, size_t n_live, const char *s)

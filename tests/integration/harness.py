@@ -254,6 +254,25 @@ def sha256_manifest(version_dir):
     write_json(os.path.join(version_dir, "manifest.json"), {"files": files})
 
 
+def verify_repo(repo):
+    """Every version folder in a repository passes `inferd verify` and every config.json
+    parses (what a crash mid-register or mid-upload must leave)."""
+    good = True
+    for m in os.listdir(repo):
+        md = os.path.join(repo, m)
+        if m.startswith(".") or not os.path.isdir(md):
+            continue
+        with open(os.path.join(md, "config.json")) as f:
+            json.load(f)
+        for v in os.listdir(md):
+            if v.isdigit():
+                p = subprocess.run([BIN, "verify", os.path.join(md, v)], capture_output=True, text=True, timeout=120)
+                if p.returncode:
+                    print("not whole:", md, v, p.stderr)
+                good = good and p.returncode == 0
+    return good
+
+
 def wait_until(pred, timeout=15.0, step=0.05):
     deadline = time.time() + timeout
     while time.time() < deadline:

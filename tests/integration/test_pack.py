@@ -19,7 +19,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import BIN, Checker, Server, make_mlp, mlp_ref, skip, wait_until  # noqa: E402
+from harness import BIN, Checker, Server, make_mlp, mlp_ref, skip, verify_repo, wait_until  # noqa: E402
 
 try:
     import numpy as np
@@ -48,24 +48,6 @@ def infer(s, model, x):
     if r.status != 200:
         return None
     return np.array(r.json()["outputs"][0]["data"], np.float32).reshape(x.shape[0], -1)
-
-
-def verify_all(repo):
-    """Every version folder in repo passes `inferd verify`; every config.json parses."""
-    good = True
-    for m in os.listdir(repo):
-        md = os.path.join(repo, m)
-        if m.startswith(".") or not os.path.isdir(md):
-            continue
-        with open(os.path.join(md, "config.json")) as f:
-            json.load(f)
-        for v in os.listdir(md):
-            if v.isdigit():
-                p = run("verify", os.path.join(md, v), ok=False)
-                good = good and p.returncode == 0
-                if p.returncode:
-                    print("not whole:", md, v, p.stderr)
-    return good
 
 
 x = np.linspace(-1, 1, 8, dtype=np.float32).reshape(2, 4)
@@ -262,12 +244,12 @@ for i in range(12):
     proc.kill()
     killed += proc.wait() == -9
     if os.path.isdir(r):
-        c.check(verify_all(r), "after kill -9 #%d every version folder is whole" % i)
+        c.check(verify_repo(r), "after kill -9 #%d every version folder is whole" % i)
     if i % 2:
         c.check(os.path.isdir(os.path.join(r, "big", "1")), "after kill -9 #%d the old version is there" % i)
     p = run("register", "pkgbig", "--repo", r)
     c.check(p.returncode == 0, "re-run after kill -9 #%d completes: %r" % (i, p.stderr))
-    c.check(verify_all(r) and os.path.isdir(os.path.join(r, "big", "2")), "re-run #%d left v2 whole" % i)
+    c.check(verify_repo(r) and os.path.isdir(os.path.join(r, "big", "2")), "re-run #%d left v2 whole" % i)
     left = [e for e in os.listdir(r) + os.listdir(os.path.join(r, "big")) if e.startswith(".reg-") or ".tmp." in e]
     c.check(not left, "re-run #%d swept the dead register's leftovers: %r" % (i, left))
 print("register killed mid-way %d of 12 times" % killed)

@@ -28,7 +28,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import BIN, Checker, Server, make_mlp, mlp_ref, skip  # noqa: E402
+from harness import BIN, Checker, Server, make_mlp, mlp_ref, skip, verify_repo  # noqa: E402
 
 try:
     import numpy as np
@@ -228,20 +228,6 @@ with Server(trepo, "--trust", os.path.join(tmp, "k.pub"), "--poll-ms", "0") as s
     c.check(not leftovers(trepo), "no staging folder left")
 
 # -- kill -9 of the server during a PUT --
-def verify_versions(repo):
-    ok = True
-    for m in os.listdir(repo):
-        md = os.path.join(repo, m)
-        if m.startswith(".") or not os.path.isdir(md):
-            continue
-        with open(os.path.join(md, "config.json")) as f:
-            json.load(f)
-        for v in os.listdir(md):
-            if v.isdigit():
-                ok = ok and run("verify", os.path.join(md, v)).returncode == 0
-    return ok
-
-
 krepo = os.path.join(tmp, "krepo")
 os.makedirs(krepo)
 c.check(run("register", "p3", "--repo", krepo).returncode == 0, "register v3 as the old state")
@@ -268,7 +254,7 @@ for i in range(6):
         if so:
             so.close()
         s.stop()
-    c.check(verify_versions(krepo) and os.path.isdir(os.path.join(krepo, "big", "3")),
+    c.check(verify_repo(krepo) and os.path.isdir(os.path.join(krepo, "big", "3")),
             "after kill -9 #%d (%.0f%% of the body sent) v3 is there and every version is whole" % (i, share * 100))
     with Server(krepo, *flags) as s:
         y = infer(s, x)
