@@ -70,11 +70,23 @@ struct inferd_llm_ctx_params {
     int n_batch;                /* max tokens per decode call; 0 = 512 */
     int kv_f32;                 /* 1 = F32 KV cache; default F16 */
     int embeddings;             /* 1 = keep final hidden states for inferd_llm_embedding */
+    int memory_budget_mb;       /* > 0: refuse (ETOOLARGE, with the parts) when weights + KV cache
+                                   + scratch would exceed it, before allocating anything */
 };
 
 int inferd_llm_ctx_new(struct inferd_llm_model *m, const struct inferd_llm_ctx_params *p,
                        struct inferd_llm_ctx **out, struct inferd_err *err);
 void inferd_llm_ctx_free(struct inferd_llm_ctx *c);
+
+/* Memory of a loaded model and (c may be NULL) a context: the mapped weights and how much of
+ * them is resident now (mincore; pages shared with other processes mapping the same file
+ * count here too), the KV cache and the scratch buffers (both allocated and touched at
+ * context creation). */
+struct inferd_llm_memory {
+    uint64_t weights_bytes, weights_resident, kv_bytes, scratch_bytes;
+};
+void inferd_llm_memory(const struct inferd_llm_model *m, const struct inferd_llm_ctx *c,
+                       struct inferd_llm_memory *out);
 
 /* One decode step: n tokens, each with its position and sequence id; want_logits[i] != 0
  * keeps row i's logits. Positions of a sequence must continue its cache (pos == cached len).

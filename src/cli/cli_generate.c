@@ -40,6 +40,8 @@ static void usage(FILE *out)
             "      --ctx N              KV cache positions (default: prompt + N, at most the model's)\n"
             "      --batch N            prompt tokens per decode step (default %d)\n"
             "      --kv-f32             F32 KV cache (default F16)\n"
+            "      --memory-budget-mb N refuse to start when weights + KV cache + scratch exceed N MiB\n"
+            "  -v, --verbose            print the memory used (weights mapped/resident, KV cache, scratch)\n"
             "      --no-special         special-token text in the prompt is plain text\n"
             "      --grammar GBNF       constrain the output to a GBNF grammar (start rule root)\n"
             "      --json-schema JSON   constrain the output to JSON valid under a JSON schema\n"
@@ -80,11 +82,12 @@ int cli_generate(int argc, char **argv)
         {"kv-f32", no_argument, 0, 'f'},          {"no-special", no_argument, 0, 'N'},
         {"grammar", required_argument, 0, 'G'},   {"json-schema", required_argument, 0, 'J'},
         {"model", required_argument, 0, 'm'},     {"help", no_argument, 0, 'h'},
+        {"verbose", no_argument, 0, 'v'},         {"memory-budget-mb", required_argument, 0, 'B'},
         {0, 0, 0, 0},
     };
     const char *model = NULL, *prompt = NULL, *stops[INFERD_LLM_GEN_STOP_MAX];
     int n_stop = 0, n_predict = 128, threads = 0, n_ctx = 0, n_batch = GEN_N_BATCH, kv_f32 = 0, special = 1;
-    int rc = 1, c;
+    int rc = 1, c, verbose = 0, budget_mb = 0;
     long long v;
     double d;
     struct inferd_llm_sampling sp;
@@ -93,7 +96,7 @@ int cli_generate(int argc, char **argv)
     buf_init(&gbuf, LLM_GRAMMAR_TEXT_MAX);
     inferd_llm_sampling_defaults(&sp);
     for (;;) {
-        c = cli_getopt(argc, argv, "m:p:n:t:h", opts);
+        c = cli_getopt(argc, argv, "m:p:n:t:hv", opts);
         if (c == -1)
             break;
         switch (c) {
@@ -169,6 +172,12 @@ int cli_generate(int argc, char **argv)
             sp.seed = (uint64_t)seed;
             break;
         }
+        case 'v': verbose = 1; break;
+        case 'B':
+            if (cli_int("generate", "--memory-budget-mb", optarg, 1, 1 << 30, "a size in MiB", &v) < 0)
+                return 2;
+            budget_mb = (int)v;
+            break;
         case 'h': usage(stdout); return 0;
         default: return cli_bad_option("generate", argv);
         }
@@ -241,7 +250,7 @@ int cli_generate(int argc, char **argv)
         goto done;
     }
     if (inferd_llm_ctx_new(m, &(struct inferd_llm_ctx_params){.n_ctx = n_ctx, .n_seq = 1, .n_batch = n_batch,
-                                                               .kv_f32 = kv_f32},
+                                                               .kv_f32 = kv_f32, .memory_budget_mb = budget_mb},
                            &ctx, &err) < 0) {
         fprintf(stderr, "inferd generate: %s\n", err.msg);
         goto done;
@@ -267,6 +276,16 @@ int cli_generate(int argc, char **argv)
             "(%.2f tokens/s); stopped: %s\n",
             res.n_prompt, pms, pms > 0 ? res.n_prompt * 1e3 / pms : 0, res.n_gen, gms,
             gms > 0 ? res.n_gen * 1e3 / gms : 0, finish_text(res.finish));
+    if (verbose) {
+        struct inferd_llm_memory mem;
+        inferd_llm_memory(m, ctx, &mem);
+        fprintf(stderr,
+                "inferd generate: memory: weights %.1f MiB mapped, %.1f MiB resident; KV cache %.3f MiB (%d "
+                "positions, %s); scratch %.1f MiB; total resident %.1f MiB\n",
+                mem.weights_bytes / 1048576.0, mem.weights_resident / 1048576.0, mem.kv_bytes / 1048576.0, n_ctx,
+                kv_f32 ? "F32" : "F16", mem.scratch_bytes / 1048576.0,
+                (mem.weights_resident + mem.kv_bytes + mem.scratch_bytes) / 1048576.0);
+    }
     rc = 0;
 done:
     buf_free(&gbuf);

@@ -91,6 +91,9 @@ static void usage(FILE *f)
             "                           a version unsigned or changed after signing never loads)\n"
             "      --prefix-cache-mb N  each LLM's prefix cache of KV blocks, unless its config.json\n"
             "                           sets prefix_cache_mb (default 256; 0 = off)\n"
+            "      --memory-budget-mb N each LLM is refused at load when its weights, KV cache, scratch and\n"
+            "                           prefix cache would exceed N MiB, unless its config.json sets\n"
+            "                           memory_budget_mb (default: no budget)\n"
             "  -h, --help               this text\n"
             "\n"
             "Serves every model under DIR on one port. Each DIR/<name>/<version>/ holds a model\n"
@@ -136,6 +139,7 @@ int cli_serve(int argc, char **argv)
         {"log-max-bytes", required_argument, 0, 1001}, {"log-keep", required_argument, 0, 1002},
         {"trust", required_argument, 0, 'U'},
         {"prefix-cache-mb", required_argument, 0, 1003},
+        {"memory-budget-mb", required_argument, 0, 1004},
         {"max-upload-bytes", required_argument, 0, 'Y'}, {"oci-dir", required_argument, 0, 'O'},
         {"help", no_argument, 0, 'h'},                {0, 0, 0, 0},
     };
@@ -164,6 +168,11 @@ int cli_serve(int argc, char **argv)
             if (cli_int("serve", "--prefix-cache-mb", optarg, 0, 1 << 20, NULL, &v) < 0)
                 goto done;
             o.prefix_cache_mb = v > 0 ? (int)v : -1;
+            break;
+        case 1004:
+            if (cli_int("serve", "--memory-budget-mb", optarg, 1, 1 << 30, "a size in MiB", &v) < 0)
+                goto done;
+            o.memory_budget_mb = (int)v;
             break;
         case 'X': o.otlp_endpoint = optarg; break;
         case 'W': o.alerts_file = optarg; break;

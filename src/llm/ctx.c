@@ -2,6 +2,8 @@
  * and decode, and the per-sequence cache operations of llm.h. */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "base/tpool.h"
 #include "llm/llm_int.h"
@@ -39,48 +41,71 @@ int inferd_llm_ctx_new(struct inferd_llm_model *m, const struct inferd_llm_ctx_p
     c->n_seq = d.n_seq;
     c->want_emb = d.embeddings;
     c->n_threads = tpool_size(m->pool);
-    if ((rc = kv_init(&c->kv, hp->n_layer, hp->n_head_kv * hp->head_dim, d.n_ctx, d.n_seq, !d.kv_f32, err)) < 0)
-        goto fail;
     size_t nb = (size_t)d.n_batch, E = (size_t)hp->n_embd, qd = (size_t)hp->n_head * hp->head_dim,
            kvd = (size_t)hp->n_head_kv * hp->head_dim, F = (size_t)hp->n_ff;
     size_t max_in = E > F ? E : F;
     if (qd > max_in)
         max_in = qd;
-    c->x = malloc(sizeof(float) * nb * E);
-    c->xn = malloc(sizeof(float) * nb * (E > qd ? E : qd));
-    c->q = malloc(sizeof(float) * nb * qd);
-    c->k = malloc(sizeof(float) * nb * kvd);
-    c->v = malloc(sizeof(float) * nb * kvd);
-    c->att = malloc(sizeof(float) * nb * qd);
-    c->gate = malloc(sizeof(float) * nb * F);
-    c->up = malloc(sizeof(float) * nb * F);
-    c->xq_stride = max_in * sizeof(float); /* every vec_dot_type takes <= 4 bytes/element */
-    c->xq = malloc(nb * c->xq_stride);
-    c->scores = malloc(sizeof(float) * (size_t)c->n_threads * c->kv.n_cells);
-    c->wf = malloc(sizeof(float) * (size_t)c->n_threads * BLAS_ROWS * max_in);
-    c->row_logit = malloc(sizeof(int32_t) * nb);
-    c->want = malloc(nb);
-    c->logits_cap = d.n_seq < d.n_batch ? d.n_seq : d.n_batch;
-    c->logits = malloc(sizeof(float) * (size_t)c->logits_cap * hp->n_vocab);
-    if (d.embeddings)
-        c->emb = malloc(sizeof(float) * nb * E);
     int moe = hp->n_expert > 0;
-    if (moe) {
-        size_t X = (size_t)hp->n_expert, K = (size_t)hp->n_expert_used;
-        c->moe_probs = malloc(sizeof(float) * nb * X);
-        c->moe_sel = malloc(sizeof(int32_t) * nb * K);
-        c->moe_w = malloc(sizeof(float) * nb * K);
-        c->moe_rows = malloc(sizeof(int32_t) * nb); /* a token picks an expert at most once */
-        c->moe_x = malloc(sizeof(float) * nb * E);
-        c->moe_out = malloc(sizeof(float) * nb * K * E);
+    size_t X = moe ? (size_t)hp->n_expert : 0, K = moe ? (size_t)hp->n_expert_used : 0;
+    size_t n_cells = (size_t)(d.n_ctx + KV_PAGE - 1) / KV_PAGE * KV_PAGE;
+    c->xq_stride = max_in * sizeof(float); /* every vec_dot_type takes <= 4 bytes/element */
+    c->logits_cap = d.n_seq < d.n_batch ? d.n_seq : d.n_batch;
+    /* every scratch buffer, planned before anything is allocated so a memory budget can
+     * refuse the context first */
+    struct {
+        void **p;
+        size_t bytes;
+    } plan[] = {
+        {(void **)&c->x, sizeof(float) * nb * E},
+        {(void **)&c->xn, sizeof(float) * nb * (E > qd ? E : qd)},
+        {(void **)&c->q, sizeof(float) * nb * qd},
+        {(void **)&c->k, sizeof(float) * nb * kvd},
+        {(void **)&c->v, sizeof(float) * nb * kvd},
+        {(void **)&c->att, sizeof(float) * nb * qd},
+        {(void **)&c->gate, sizeof(float) * nb * F},
+        {(void **)&c->up, sizeof(float) * nb * F},
+        {(void **)&c->xq, nb * c->xq_stride},
+        {(void **)&c->scores, sizeof(float) * (size_t)c->n_threads * n_cells},
+        {(void **)&c->wf, sizeof(float) * (size_t)c->n_threads * BLAS_ROWS * max_in},
+        {(void **)&c->row_logit, sizeof(int32_t) * nb},
+        {(void **)&c->want, nb},
+        {(void **)&c->logits, sizeof(float) * (size_t)c->logits_cap * hp->n_vocab},
+        {(void **)&c->emb, d.embeddings ? sizeof(float) * nb * E : 0},
+        {(void **)&c->moe_probs, sizeof(float) * nb * X},
+        {(void **)&c->moe_sel, sizeof(int32_t) * nb * K},
+        {(void **)&c->moe_w, sizeof(float) * nb * K},
+        {(void **)&c->moe_rows, moe ? sizeof(int32_t) * nb : 0}, /* a token picks an expert at most once */
+        {(void **)&c->moe_x, moe ? sizeof(float) * nb * E : 0},
+        {(void **)&c->moe_out, sizeof(float) * nb * K * E},
+    };
+    size_t scratch = 0;
+    for (size_t i = 0; i < sizeof plan / sizeof *plan; i++)
+        scratch += plan[i].bytes;
+    uint64_t kv_bytes = 2ull * (uint64_t)hp->n_layer * n_cells * kvd * (d.kv_f32 ? 4 : 2);
+    uint64_t weights = m->info.file_bytes;
+    if (d.memory_budget_mb > 0 && weights + kv_bytes + scratch > (uint64_t)d.memory_budget_mb << 20) {
+        rc = inferd_err_set(err, INFERD_ETOOLARGE,
+                            "memory budget: the model needs %llu MiB (weights %llu, KV cache %llu for %d positions, "
+                            "scratch %llu for batches of %d) and the budget is %d MiB; lower the context size, the "
+                            "parallel sequences or the batch, or raise the budget",
+                            (unsigned long long)((weights + kv_bytes + scratch) >> 20),
+                            (unsigned long long)(weights >> 20), (unsigned long long)(kv_bytes >> 20), d.n_ctx,
+                            (unsigned long long)(scratch >> 20), d.n_batch, d.memory_budget_mb);
+        goto fail;
     }
+    if ((rc = kv_init(&c->kv, hp->n_layer, hp->n_head_kv * hp->head_dim, d.n_ctx, d.n_seq, !d.kv_f32, err)) < 0)
+        goto fail;
+    int short_alloc = 0;
+    for (size_t i = 0; i < sizeof plan / sizeof *plan; i++)
+        if (plan[i].bytes && !(*plan[i].p = malloc(plan[i].bytes)))
+            short_alloc = 1;
+    c->scratch_bytes = scratch;
     /* LongRoPE: the long factors once the context per sequence exceeds the original one */
     c->rope_ff = m->rope_freqs ? m->rope_freqs
                  : d.n_ctx / d.n_seq > hp->n_ctx_orig ? m->rope_long
                                                       : m->rope_short;
-    if (!c->x || !c->xn || !c->q || !c->k || !c->v || !c->att || !c->gate || !c->up || !c->xq ||
-        !c->scores || !c->wf || !c->row_logit || !c->want || !c->logits || (d.embeddings && !c->emb) ||
-        (moe && (!c->moe_probs || !c->moe_sel || !c->moe_w || !c->moe_rows || !c->moe_x || !c->moe_out))) {
+    if (short_alloc) {
         rc = inferd_err_set(err, INFERD_ENOMEM, "n_batch: scratch for %d tokens does not fit in memory", d.n_batch);
         goto fail;
     }
@@ -287,4 +312,39 @@ int inferd_llm_seq_kv_set(struct inferd_llm_ctx *c, int seq, int pos, int n, con
             memcpy(kv_v(kv, l, kv_cell(kv, seq, pos + i)), in, row);
     }
     return 0;
+}
+
+void inferd_llm_memory(const struct inferd_llm_model *m, const struct inferd_llm_ctx *c,
+                       struct inferd_llm_memory *out)
+{
+    memset(out, 0, sizeof *out);
+    out->weights_bytes = m->info.file_bytes;
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    unsigned char *vec = NULL;
+    size_t vec_cap = 0;
+    for (uint64_t i = 0; i < gguf_n_tensors(m->g); i++) {
+        const struct gguf_tensor_info *t = gguf_tensor_at(m->g, i);
+        if (!t || !t->data || !t->nbytes)
+            continue;
+        uintptr_t a = (uintptr_t)t->data & ~(uintptr_t)(page - 1), e = (uintptr_t)t->data + t->nbytes;
+        size_t pages = (size_t)((e - a + page - 1) / page);
+        if (pages > vec_cap) {
+            unsigned char *v = realloc(vec, pages);
+            if (!v)
+                break;
+            vec = v;
+            vec_cap = pages;
+        }
+        if (mincore((void *)a, pages * page, vec) != 0)
+            continue; /* not a mapping (a model loaded from a buffer): count nothing */
+        for (size_t k = 0; k < pages; k++)
+            out->weights_resident += (vec[k] & 1) ? page : 0;
+    }
+    free(vec);
+    if (out->weights_resident > out->weights_bytes)
+        out->weights_resident = out->weights_bytes;
+    if (c) {
+        out->kv_bytes = 2ull * (uint64_t)c->kv.n_layer * (uint64_t)c->kv.n_cells * (uint64_t)c->kv.kv_dim * c->kv.elem;
+        out->scratch_bytes = c->scratch_bytes;
+    }
 }

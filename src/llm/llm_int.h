@@ -179,6 +179,7 @@ struct inferd_llm_ctx {
     float *moe_x, *moe_out;      /* n_batch * n_embd gathered inputs; n_batch * n_expert_used * n_embd */
     float *wf;                   /* n_threads * BLAS_ROWS * max_in: dequantized weight rows */
     int n_threads;
+    size_t scratch_bytes;        /* all scratch above, for inferd_llm_memory */
     /* outputs of the last decode */
     float *logits;               /* logits_cap rows of n_vocab (grown on demand, <= n_batch) */
     int logits_cap;

@@ -99,6 +99,9 @@ static const struct family_spec specs[] = {
      "Prompt tokens copied from the prefix cache instead of computed.", {"model"}, 1, NULL, 0},
     {OFF(llm_prefix_bytes), F_GAUGE, "inferd_llm_prefix_cache_bytes",
      "Bytes of KV blocks held by the prefix cache.", {"model"}, 1, NULL, 0},
+    {OFF(llm_memory), F_GAUGE, "inferd_llm_memory_bytes",
+     "Memory of a loaded LLM: weights mapped and resident (refreshed every 10 s), KV cache, scratch.",
+     {"model", "part"}, 2, NULL, 0},
 };
 
 int metrics_inferd_register(struct metrics_registry *reg, struct metrics_inferd *m,

@@ -48,6 +48,8 @@ struct metrics_inferd {
     struct metrics_family *llm_prefix_misses;   /* counter {model}: lookups that found none */
     struct metrics_family *llm_prefix_tokens;   /* counter {model}: prompt tokens it supplied */
     struct metrics_family *llm_prefix_bytes;    /* gauge bytes {model} */
+    struct metrics_family *llm_memory;          /* gauge bytes {model, part}: weights_mapped,
+                                                   weights_resident, kv_cache, scratch */
 };
 
 /* Creates every family above in reg (names as in docs/observe.md, e.g.

@@ -34,6 +34,7 @@ struct serve_options {
     size_t max_buffered_bytes;  /* --max-buffered-bytes: bodies held at once, default 8 x max_body_bytes */
     unsigned max_conns_per_client; /* --max-connections-per-client, default 1024 */
     int64_t max_elements;       /* --max-elements per tensor, default 16M */
+    int memory_budget_mb;       /* --memory-budget-mb: each LLM's budget unless config.json sets one */
     int prefix_cache_mb;        /* --prefix-cache-mb: LLM prefix cache cap unless config.json
                                    sets one; 0 = the built-in default, < 0 = off */
     int poll_ms;                /* --poll-ms, default 1000; 0 = no polling */

@@ -283,7 +283,7 @@ int serve_start(const struct serve_options *o, struct serve_server **out, struct
     }
     struct repo_opts ro = {.root = o->models_dir, .poll_ms = o->poll_ms, .pool = s->pool,
                            .max_elements = o->max_elements, .metrics = &s->m, .trust_file = o->trust_file,
-                           .prefix_cache_mb = o->prefix_cache_mb};
+                           .prefix_cache_mb = o->prefix_cache_mb, .memory_budget_mb = o->memory_budget_mb};
     if ((rc = repo_open(&ro, &s->repo, err)) < 0)
         goto fail;
     /* half the threads (at least one) parse large bodies, so HTTP workers never do */

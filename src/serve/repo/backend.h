@@ -48,6 +48,8 @@ struct backend_load {
     struct tpool *pool;             /* compute pool */
     int64_t max_elements;           /* cap on any tensor's element count */
     struct metrics_inferd *metrics; /* may be NULL */
+    int memory_budget_mb;           /* serve --memory-budget-mb: an LLM's budget when its config.json
+                                       has none (0 = none) */
     int prefix_cache_mb;            /* serve --prefix-cache-mb: an LLM's prefix cache cap when its
                                        config.json has none (0 = built-in default, < 0 = off) */
 };

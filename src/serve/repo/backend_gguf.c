@@ -24,6 +24,7 @@ static int read_config(const struct model_config *cfg, struct llm_model *lm, str
         (rc = config_int(cfg, "max_queue_size", 1, 1 << 20, &sc->max_queue, err)) < 0 ||
         (rc = config_int(cfg, "max_running_per_key", 0, 256, &sc->max_running_per_client, err)) < 0 ||
         (rc = config_int(cfg, "prefix_cache_mb", 0, 1 << 20, &prefix_mb, err)) < 0 ||
+        (rc = config_int(cfg, "memory_budget_mb", 1, 1 << 30, &sc->memory_budget_mb, err)) < 0 ||
         (rc = config_int(cfg, "max_tokens", 1, 1 << 24, &lm->max_tokens, err)) < 0 ||
         (rc = config_int(cfg, "top_k", 0, 1 << 20, &lm->defaults.top_k, err)) < 0 ||
         (rc = config_int(cfg, "seed", 0, INT_MAX, &seed, err)) < 0 ||
@@ -52,7 +53,7 @@ static int gguf_load(const struct backend_load *ld, void **model, struct inferd_
     lm->defaults = (struct inferd_llm_sampling){.temperature = 1.0f, .top_k = 0, .top_p = 1.0f, .min_p = 0.0f,
                                                 .repeat_penalty = 1.0f, .penalty_last_n = 64, .seed = UINT64_MAX};
     struct llm_sched_config sc = {.n_seq = 4, .embeddings = 1, .model_name = lm->name, .metrics = ld->metrics,
-                                  .prefix_cache_mb = ld->prefix_cache_mb};
+                                  .prefix_cache_mb = ld->prefix_cache_mb, .memory_budget_mb = ld->memory_budget_mb};
     int rc = read_config(ld->cfg, lm, &sc, tmpl_name, sizeof tmpl_name, err);
     if (rc < 0)
         goto fail;

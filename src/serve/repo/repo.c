@@ -184,7 +184,7 @@ static int load_version(struct repo *r, const char *name, const struct model_con
         goto fail;
     struct backend_load ld = {.name = mv->name, .version = version, .dir = mv->dir, .path = path, .cfg = cfg,
                               .pool = r->opts.pool, .max_elements = r->opts.max_elements,
-                              .prefix_cache_mb = r->opts.prefix_cache_mb,
+                              .prefix_cache_mb = r->opts.prefix_cache_mb, .memory_budget_mb = r->opts.memory_budget_mb,
                               .metrics = r->opts.metrics};
     rc = mv->be->load(&ld, &mv->model, err);
     if (rc < 0) {

@@ -46,6 +46,7 @@ struct repo_opts {
     int64_t max_elements;           /* per-tensor cap passed to engines */
     struct metrics_inferd *metrics; /* borrowed; may be NULL */
     int prefix_cache_mb;            /* LLM prefix cache cap for backend_load (0 = default, < 0 = off) */
+    int memory_budget_mb;           /* LLM memory budget for backend_load (0 = none) */
     const char *trust_file;         /* trust file of ed25519 public keys (pack/sign.h): a version
                                        loads only when manifest.sig verifies with one of them
                                        and every file matches manifest.json; NULL = not required */

@@ -34,6 +34,8 @@ struct llm_sched {
     struct metrics_inferd *metrics;
     struct metrics_series *m_running, *m_waiting, *m_kv, *m_ttft, *m_itl, *m_e2e, *m_queue,
         *m_prompt, *m_gen, *m_preempt, *m_pfx_hits, *m_pfx_misses, *m_pfx_tokens, *m_pfx_bytes;
+    struct metrics_series *m_mem[4];     /* weights_mapped, weights_resident, kv_cache, scratch */
+    int64_t mem_at_ns;                   /* last memory refresh (update_gauges), 0 = never */
     struct llm_prefix *prefix;          /* owned; NULL when the prefix cache is off */
 
     pthread_t thread;
@@ -81,6 +83,16 @@ static void update_gauges(struct llm_sched *s)
     int size = inferd_llm_kv_size(s->ctx);
     metrics_set(s->m_kv, size > 0 ? (double)inferd_llm_kv_used(s->ctx) / size : 0);
     metrics_set(s->m_pfx_bytes, (double)atomic_load(&s->pfx_bytes));
+    int64_t now = clock_now_ns();
+    if (s->m_mem[0] && (s->mem_at_ns == 0 || now - s->mem_at_ns > 10 * (int64_t)1000000000)) {
+        struct inferd_llm_memory mem; /* mincore over the weights: not on every step */
+        inferd_llm_memory(s->model, s->ctx, &mem);
+        metrics_set(s->m_mem[0], (double)mem.weights_bytes);
+        metrics_set(s->m_mem[1], (double)mem.weights_resident);
+        metrics_set(s->m_mem[2], (double)mem.kv_bytes);
+        metrics_set(s->m_mem[3], (double)mem.scratch_bytes);
+        s->mem_at_ns = now;
+    }
 }
 
 /* Publishes the end of a job and hands it back: sets done, wakes readers, calls on_done,
@@ -1113,13 +1125,25 @@ int llm_sched_new(struct inferd_llm_model *model, const struct llm_sched_config 
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->wake, NULL);
     pthread_cond_init(&s->idle, NULL);
-    struct inferd_llm_ctx_params cp = {.n_ctx = s->n_ctx, .n_seq = s->n_seq, .n_batch = s->n_batch,
-                                       .embeddings = s->embeddings};
-    rc = inferd_llm_ctx_new(model, &cp, &s->ctx, err);
-    if (rc < 0)
-        goto fail;
     s->prefix_cap = cfg->prefix_cache_mb < 0 ? 0
                     : (long long)(cfg->prefix_cache_mb > 0 ? cfg->prefix_cache_mb : LLM_PREFIX_CACHE_MB_DEFAULT) << 20;
+    /* the budget covers the weights, the KV cache, the scratch and the prefix cache's cap */
+    int budget = cfg->memory_budget_mb;
+    if (budget > 0 && (long long)budget <= s->prefix_cap >> 20) {
+        rc = inferd_err_set(err, INFERD_ETOOLARGE,
+                            "memory_budget_mb: %d MiB leaves nothing after the prefix cache's %lld MiB "
+                            "(prefix_cache_mb)", budget, s->prefix_cap >> 20);
+        goto fail;
+    }
+    struct inferd_llm_ctx_params cp = {.n_ctx = s->n_ctx, .n_seq = s->n_seq, .n_batch = s->n_batch,
+                                       .embeddings = s->embeddings,
+                                       .memory_budget_mb = budget > 0 ? budget - (int)(s->prefix_cap >> 20) : 0};
+    rc = inferd_llm_ctx_new(model, &cp, &s->ctx, err);
+    if (rc < 0) {
+        if (budget > 0 && rc == INFERD_ETOOLARGE && s->prefix_cap)
+            inferd_err_prefix(err, "%d MiB budget less the %lld MiB prefix cache", budget, s->prefix_cap >> 20);
+        goto fail;
+    }
     if (s->prefix_cap > 0 &&
         llm_prefix_new((size_t)s->prefix_cap, inferd_llm_kv_row_bytes(s->ctx) * LLM_PREFIX_BLOCK, &s->prefix) < 0) {
         rc = inferd_err_set(err, INFERD_ENOMEM, "prefix_cache_mb: out of memory");
@@ -1160,6 +1184,9 @@ int llm_sched_new(struct inferd_llm_model *model, const struct llm_sched_config 
         s->m_pfx_misses = metrics_series_get(s->metrics->llm_prefix_misses, l);
         s->m_pfx_tokens = metrics_series_get(s->metrics->llm_prefix_tokens, l);
         s->m_pfx_bytes = metrics_series_get(s->metrics->llm_prefix_bytes, l);
+        static const char *const parts[4] = {"weights_mapped", "weights_resident", "kv_cache", "scratch"};
+        for (int k = 0; k < 4; k++)
+            s->m_mem[k] = metrics_series_get(s->metrics->llm_memory, (const char *[]){s->model_name, parts[k]});
         update_gauges(s);
     }
     if (pthread_create(&s->thread, NULL, sched_main, s) != 0) {

@@ -239,6 +239,9 @@ struct llm_sched_config {
     int kv_unified;                /* each sequence may hold up to n_ctx positions of one shared
                                       cache (llama.cpp's --kv-unified); when it is full the
                                       newest job is preempted and recomputed later */
+    int memory_budget_mb;          /* > 0: refuse at load when weights + KV cache + scratch + the
+                                      prefix cache cap would exceed it (config.json memory_budget_mb,
+                                      serve --memory-budget-mb) */
     int prefix_cache_mb;           /* prefix cache cap in MiB (llm_prefix.h): 0 = the default
                                       LLM_PREFIX_CACHE_MB_DEFAULT, < 0 = off */
     const char *model_name;        /* metrics label (copied) */
