@@ -64,11 +64,15 @@ int inferd_llm_token_is_eog(const struct inferd_llm_model *m, int32_t tok);
 /* The KV cache is paged (16 positions a page): any sequence may grow until the n_ctx
  * positions in all are used up; a decode that does not fit fails with ETOOLARGE and
  * changes nothing. */
+enum { INFERD_LLM_KV_F16 = 0, INFERD_LLM_KV_F32 = 1, INFERD_LLM_KV_Q8_0 = 2 };
 struct inferd_llm_ctx_params {
     int n_ctx;                  /* KV positions in all, shared by all sequences; 0 = n_ctx_train */
     int n_seq;                  /* max concurrent sequences (ids 0..n_seq-1); 0 = 1 */
     int n_batch;                /* max tokens per decode call; 0 = 512 */
-    int kv_f32;                 /* 1 = F32 KV cache; default F16 */
+    int kv_f32;                 /* 1 = F32 KV cache; default F16 (= kv_type INFERD_LLM_KV_F32) */
+    int kv_type;                /* INFERD_LLM_KV_F16 (0, default), _F32, _Q8_0 (blocks of 32 int8 +
+                                   an f16 scale: 34 bytes per 32 values, ~53% of F16; the head
+                                   dimension must be a multiple of 32) */
     int embeddings;             /* 1 = keep final hidden states for inferd_llm_embedding */
     int memory_budget_mb;       /* > 0: refuse (ETOOLARGE, with the parts) when weights + KV cache
                                    + scratch would exceed it, before allocating anything */

@@ -40,6 +40,7 @@ static void usage(FILE *out)
             "      --ctx N              KV cache positions (default: prompt + N, at most the model's)\n"
             "      --batch N            prompt tokens per decode step (default %d)\n"
             "      --kv-f32             F32 KV cache (default F16)\n"
+            "      --kv-type T          KV cache type: f16 (default), f32, q8_0 (34 bytes per 32 values)\n"
             "      --memory-budget-mb N refuse to start when weights + KV cache + scratch exceed N MiB\n"
             "  -v, --verbose            print the memory used (weights mapped/resident, KV cache, scratch)\n"
             "      --no-special         special-token text in the prompt is plain text\n"
@@ -83,11 +84,12 @@ int cli_generate(int argc, char **argv)
         {"grammar", required_argument, 0, 'G'},   {"json-schema", required_argument, 0, 'J'},
         {"model", required_argument, 0, 'm'},     {"help", no_argument, 0, 'h'},
         {"verbose", no_argument, 0, 'v'},         {"memory-budget-mb", required_argument, 0, 'B'},
+        {"kv-type", required_argument, 0, 'K'},
         {0, 0, 0, 0},
     };
     const char *model = NULL, *prompt = NULL, *stops[INFERD_LLM_GEN_STOP_MAX];
     int n_stop = 0, n_predict = 128, threads = 0, n_ctx = 0, n_batch = GEN_N_BATCH, kv_f32 = 0, special = 1;
-    int rc = 1, c, verbose = 0, budget_mb = 0;
+    int rc = 1, c, verbose = 0, budget_mb = 0, kv_type = INFERD_LLM_KV_F16;
     long long v;
     double d;
     struct inferd_llm_sampling sp;
@@ -173,6 +175,18 @@ int cli_generate(int argc, char **argv)
             break;
         }
         case 'v': verbose = 1; break;
+        case 'K':
+            if (strcmp(optarg, "f16") == 0 || strcmp(optarg, "F16") == 0)
+                kv_type = INFERD_LLM_KV_F16;
+            else if (strcmp(optarg, "f32") == 0 || strcmp(optarg, "F32") == 0)
+                kv_type = INFERD_LLM_KV_F32;
+            else if (strcmp(optarg, "q8_0") == 0 || strcmp(optarg, "Q8_0") == 0)
+                kv_type = INFERD_LLM_KV_Q8_0;
+            else {
+                fprintf(stderr, "inferd generate: --kv-type: '%s' is not f16, f32 or q8_0\n", optarg);
+                return 2;
+            }
+            break;
         case 'B':
             if (cli_int("generate", "--memory-budget-mb", optarg, 1, 1 << 30, "a size in MiB", &v) < 0)
                 return 2;
@@ -250,7 +264,8 @@ int cli_generate(int argc, char **argv)
         goto done;
     }
     if (inferd_llm_ctx_new(m, &(struct inferd_llm_ctx_params){.n_ctx = n_ctx, .n_seq = 1, .n_batch = n_batch,
-                                                               .kv_f32 = kv_f32, .memory_budget_mb = budget_mb},
+                                                               .kv_f32 = kv_f32, .kv_type = kv_type,
+                                                               .memory_budget_mb = budget_mb},
                            &ctx, &err) < 0) {
         fprintf(stderr, "inferd generate: %s\n", err.msg);
         goto done;
@@ -283,7 +298,8 @@ int cli_generate(int argc, char **argv)
                 "inferd generate: memory: weights %.1f MiB mapped, %.1f MiB resident; KV cache %.3f MiB (%d "
                 "positions, %s); scratch %.1f MiB; total resident %.1f MiB\n",
                 mem.weights_bytes / 1048576.0, mem.weights_resident / 1048576.0, mem.kv_bytes / 1048576.0, n_ctx,
-                kv_f32 ? "F32" : "F16", mem.scratch_bytes / 1048576.0,
+                kv_f32 || kv_type == INFERD_LLM_KV_F32 ? "F32" : kv_type == INFERD_LLM_KV_Q8_0 ? "Q8_0" : "F16",
+                mem.scratch_bytes / 1048576.0,
                 (mem.weights_resident + mem.kv_bytes + mem.scratch_bytes) / 1048576.0);
     }
     rc = 0;

@@ -82,7 +82,15 @@ int inferd_llm_ctx_new(struct inferd_llm_model *m, const struct inferd_llm_ctx_p
     size_t scratch = 0;
     for (size_t i = 0; i < sizeof plan / sizeof *plan; i++)
         scratch += plan[i].bytes;
-    uint64_t kv_bytes = 2ull * (uint64_t)hp->n_layer * n_cells * kvd * (d.kv_f32 ? 4 : 2);
+    enum kern_kv_type kvt = d.kv_type == INFERD_LLM_KV_Q8_0                    ? KERN_KV_Q8_0
+                            : d.kv_f32 || d.kv_type == INFERD_LLM_KV_F32 ? KERN_KV_F32
+                                                                         : KERN_KV_F16;
+    if (kvt == KERN_KV_Q8_0 && hp->head_dim % 32) {
+        rc = inferd_err_set(err, INFERD_EUNSUPPORTED, "kv_type q8_0: the head dimension %d is not a multiple of 32",
+                            hp->head_dim);
+        goto fail;
+    }
+    uint64_t kv_bytes = 2ull * (uint64_t)hp->n_layer * n_cells * kern_kv_bytes(kern_kv(kvt), (int)kvd);
     uint64_t weights = m->info.file_bytes;
     if (d.memory_budget_mb > 0 && weights + kv_bytes + scratch > (uint64_t)d.memory_budget_mb << 20) {
         rc = inferd_err_set(err, INFERD_ETOOLARGE,
@@ -94,7 +102,7 @@ int inferd_llm_ctx_new(struct inferd_llm_model *m, const struct inferd_llm_ctx_p
                             (unsigned long long)(scratch >> 20), d.n_batch, d.memory_budget_mb);
         goto fail;
     }
-    if ((rc = kv_init(&c->kv, hp->n_layer, hp->n_head_kv * hp->head_dim, d.n_ctx, d.n_seq, !d.kv_f32, err)) < 0)
+    if ((rc = kv_init(&c->kv, hp->n_layer, hp->n_head_kv * hp->head_dim, d.n_ctx, d.n_seq, kvt, err)) < 0)
         goto fail;
     int short_alloc = 0;
     for (size_t i = 0; i < sizeof plan / sizeof *plan; i++)
@@ -265,7 +273,7 @@ int inferd_llm_kv_size(const struct inferd_llm_ctx *c)
 
 size_t inferd_llm_kv_row_bytes(const struct inferd_llm_ctx *c)
 {
-    return 2 * (size_t)c->kv.n_layer * c->kv.kv_dim * c->kv.elem;
+    return 2 * (size_t)c->kv.n_layer * c->kv.row;
 }
 
 int inferd_llm_kv_free(const struct inferd_llm_ctx *c)
@@ -284,7 +292,7 @@ int inferd_llm_seq_kv_get(const struct inferd_llm_ctx *c, int seq, int pos, int 
     const struct kv_cache *kv = &c->kv;
     if (seq < 0 || seq >= c->n_seq || pos < 0 || n < 0 || pos + n > kv->len[seq])
         return INFERD_EINVAL;
-    size_t row = (size_t)kv->kv_dim * kv->elem;
+    size_t row = kv->row;
     unsigned char *o = dst;
     for (int l = 0; l < kv->n_layer; l++) {
         for (int i = 0; i < n; i++, o += row)
@@ -303,7 +311,7 @@ int inferd_llm_seq_kv_set(struct inferd_llm_ctx *c, int seq, int pos, int n, con
     if (kv_pages_needed(kv, seq, pos + n) > kv->n_free)
         return INFERD_ETOOLARGE;
     kv_grow(kv, seq, pos + n);
-    size_t row = (size_t)kv->kv_dim * kv->elem;
+    size_t row = kv->row;
     const unsigned char *in = src;
     for (int l = 0; l < kv->n_layer; l++) {
         for (int i = 0; i < n; i++, in += row)
@@ -344,7 +352,7 @@ void inferd_llm_memory(const struct inferd_llm_model *m, const struct inferd_llm
     if (out->weights_resident > out->weights_bytes)
         out->weights_resident = out->weights_bytes;
     if (c) {
-        out->kv_bytes = 2ull * (uint64_t)c->kv.n_layer * (uint64_t)c->kv.n_cells * (uint64_t)c->kv.kv_dim * c->kv.elem;
+        out->kv_bytes = 2ull * (uint64_t)c->kv.n_layer * (uint64_t)c->kv.n_cells * c->kv.row;
         out->scratch_bytes = c->scratch_bytes;
     }
 }

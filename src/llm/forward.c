@@ -94,7 +94,7 @@ static void att_part(void *ctx, int ith, int nth)
     const struct kv_cache *kv = &c->kv;
     const int hd = hp->head_dim, q_dim = hp->n_head * hd, group = hp->n_head / hp->n_head_kv;
     const float scale = hp->q_scale_pre ? 1.0f : hp->q_scale, cap = hp->attn_softcap;
-    const int kv16 = kv->elem == 2, swa = layer_swa(hp, a->layer);
+    const int kv16 = kv->type == KERN_KV_F16, swa = layer_swa(hp, a->layer);
     float *sc = c->scores + (size_t)ith * kv->n_cells;
     float qr[LLM_MAX_HEAD_DIM];
     int total = a->b->n * hp->n_head;
@@ -103,7 +103,7 @@ static void att_part(void *ctx, int ith, int nth)
         int t = idx / hp->n_head, h = idx % hp->n_head;
         int s = a->b->seq[t], p = a->b->pos[t];
         int j0 = swa && p >= hp->n_swa ? p - hp->n_swa + 1 : 0;
-        size_t koff = (size_t)(h / group) * hd * kv->elem;
+        size_t koff = kern_kv_bytes(kv->ops, (h / group) * hd);
         const float *qv = c->q + (size_t)t * q_dim + (size_t)h * hd;
         float *out = c->att + (size_t)t * q_dim + (size_t)h * hd;
         if (kv16) { /* ggml rounds q to the f16 of the cache before q.K */

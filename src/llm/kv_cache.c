@@ -6,7 +6,7 @@
 
 #include "llm/llm_int.h"
 
-int kv_init(struct kv_cache *kv, int n_layer, int kv_dim, int n_ctx, int n_seq, int f16,
+int kv_init(struct kv_cache *kv, int n_layer, int kv_dim, int n_ctx, int n_seq, enum kern_kv_type type,
             struct inferd_err *err)
 {
     memset(kv, 0, sizeof *kv);
@@ -16,9 +16,10 @@ int kv_init(struct kv_cache *kv, int n_layer, int kv_dim, int n_ctx, int n_seq, 
     kv->n_pages = (n_ctx + KV_PAGE - 1) / KV_PAGE;
     kv->n_cells = kv->n_pages * KV_PAGE;
     kv->max_pages_seq = kv->n_pages;
-    kv->ops = kern_kv(f16);
-    kv->elem = kv->ops->elem_bytes;
-    size_t bytes = (size_t)n_layer * kv->n_cells * kv_dim * kv->elem;
+    kv->ops = kern_kv(type);
+    kv->type = type;
+    kv->row = kern_kv_bytes(kv->ops, kv_dim);
+    size_t bytes = (size_t)n_layer * kv->n_cells * kv->row;
     kv->k = malloc(bytes);
     kv->v = malloc(bytes);
     kv->table = malloc(sizeof(int32_t) * (size_t)n_seq * kv->max_pages_seq);
@@ -96,7 +97,7 @@ int kv_copy_seq(struct kv_cache *kv, int src, int dst, int n)
     if (kv_pages_needed(kv, dst, n) > kv->n_free)
         return INFERD_ETOOLARGE;
     kv_grow(kv, dst, n);
-    size_t row = (size_t)kv->kv_dim * kv->elem;
+    size_t row = kv->row;
     for (int l = 0; l < kv->n_layer; l++) {
         for (int p = 0; p < n; p += KV_PAGE) {
             int cnt = n - p < KV_PAGE ? n - p : KV_PAGE;

@@ -128,7 +128,8 @@ struct kv_cache {
     int n_pages, n_cells;        /* n_cells = n_pages * KV_PAGE = usable positions in all */
     int max_pages_seq;           /* page-table length per sequence (= n_pages) */
     const struct kern_kv_ops *ops;
-    size_t elem;                 /* bytes per stored element (2 or 4) */
+    enum kern_kv_type type;
+    size_t row;                  /* bytes of one cell's kv_dim values (kern_kv_bytes) */
     unsigned char *k, *v;        /* owned */
     int32_t *table;              /* owned, n_seq * max_pages_seq page ids */
     int *len;                    /* owned, positions held per sequence */
@@ -136,7 +137,7 @@ struct kv_cache {
     int n_free;
 };
 
-int kv_init(struct kv_cache *kv, int n_layer, int kv_dim, int n_ctx, int n_seq, int f16,
+int kv_init(struct kv_cache *kv, int n_layer, int kv_dim, int n_ctx, int n_seq, enum kern_kv_type type,
             struct inferd_err *err);
 void kv_free(struct kv_cache *kv);
 /* Pages sequence s needs to grow to len positions. */
@@ -152,11 +153,11 @@ static inline int kv_cell(const struct kv_cache *kv, int s, int pos)
 }
 static inline void *kv_k(const struct kv_cache *kv, int layer, int cell)
 {
-    return kv->k + ((size_t)layer * kv->n_cells + (size_t)cell) * kv->kv_dim * kv->elem;
+    return kv->k + ((size_t)layer * kv->n_cells + (size_t)cell) * kv->row;
 }
 static inline void *kv_v(const struct kv_cache *kv, int layer, int cell)
 {
-    return kv->v + ((size_t)layer * kv->n_cells + (size_t)cell) * kv->kv_dim * kv->elem;
+    return kv->v + ((size_t)layer * kv->n_cells + (size_t)cell) * kv->row;
 }
 
 struct inferd_llm_ctx {

@@ -6,7 +6,9 @@
 - `inferd serve`: a model whose config.json budget is too small is not loaded (its reason
   names the budget) while the others serve; `--memory-budget-mb` is the default for models
   without one, and a config.json budget overrides it; the metrics carry
-  inferd_llm_memory_bytes{model,part} with the weights mapped equal to the file's size.
+  inferd_llm_memory_bytes{model,part} with the weights mapped equal to the file's size;
+- a Q8_0 KV cache (--kv-type q8_0, config.json kv_type) takes 34/64 of F16's bytes and gives the
+  same greedy text on qwen2 and gemma2; a head dimension that is not a multiple of 32 is refused.
 Skips without ../shared/testdata."""
 import json
 import os
@@ -54,6 +56,27 @@ p = generate("--memory-budget-mb", "1")
 c.check(p.returncode != 0 and "memory budget" in p.stderr and "weights" in p.stderr and "KV cache" in p.stderr
         and "budget is 1 MiB" in p.stderr, "a budget of 1 MiB is refused naming the parts: %r" % p.stderr)
 
+# the Q8_0 KV cache
+ARCH = os.path.join(SHARED, "testdata", "llm", "arch")
+for name in ("qwen2", "gemma2"):
+    path = os.path.join(ARCH, name + ".gguf")
+    runs = {}
+    for t in ("f16", "q8_0"):
+        p = subprocess.run([BIN, "generate", "-m", path, "-p", "The quick brown fox jumps over the lazy dog", "-n",
+                            "24", "--temp", "0", "--ctx", "128", "--kv-type", t, "-v"], capture_output=True,
+                           text=True, timeout=120)
+        m = re.search(r"KV cache ([0-9.]+) MiB \(\d+ positions, (\w+)\)", p.stderr)
+        runs[t] = (p.returncode, p.stdout, float(m.group(1)) if m else None, m.group(2) if m else None)
+    f, q = runs["f16"], runs["q8_0"]
+    c.check(f[0] == 0 and q[0] == 0 and q[3] == "Q8_0" and f[2] and q[2] and abs(q[2] / f[2] - 34 / 64) < 0.02,
+            "%s: the Q8_0 cache is 34/64 of F16's: %r" % (name, (f[2:], q[2:])))
+    c.check(f[1] == q[1] and f[1].strip(), "%s: the same greedy text with a Q8_0 cache" % name)
+p = generate("--kv-type", "q8_0")
+c.check(p.returncode != 0 and "head dimension 16 is not a multiple of 32" in p.stderr,
+        "q8_0 with head dim 16 is refused: %r" % p.stderr)
+p = generate("--kv-type", "q4")
+c.check(p.returncode == 2 and "--kv-type" in p.stderr, "an unknown --kv-type is named: %r" % p.stderr)
+
 repo = os.path.join(tmp, "repo")
 for name, cfg in (("small", {"memory_budget_mb": 1}), ("fits", {"memory_budget_mb": 4096}), ("plain", None)):
     os.makedirs(os.path.join(repo, name, "1"))
@@ -69,8 +92,21 @@ def index(s):
     return {e["name"]: e for e in r.json()} if r.status == 200 else {}
 
 
+for name, kvt in (("q8kv", "q8_0"), ("badkv", "q4")):
+    os.makedirs(os.path.join(repo, name, "1"))
+    shutil.copy(os.path.join(ARCH, "qwen2.gguf"), os.path.join(repo, name, "1", "model.gguf"))
+    write_json(os.path.join(repo, name, "config.json"), {"context_size": 256, "parallel": 2, "kv_type": kvt})
+
 with Server(repo, "--poll-ms", "0") as s:
     idx = index(s)
+    c.check(idx.get("q8kv", {}).get("state") == "READY" and idx.get("badkv", {}).get("state") != "READY"
+            and "kv_type" in json.dumps(idx.get("badkv", {})), "config.json kv_type: q8_0 loads, q4 is refused "
+            "naming it: %r" % {k: idx.get(k) for k in ("q8kv", "badkv")})
+    r = s.post_json("/v1/completions", {"model": "q8kv", "prompt": "Hello", "max_tokens": 4, "temperature": 0})
+    c.check(r.status == 200, "the Q8_0-cache model answers: %r" % r.status)
+    # qwen2: 2 layers, kv_dim 2 x 32 = 64: 2 x 2 x 256 positions x 64 values x 34/32 bytes
+    kvq = metric_value(s, "inferd_llm_memory_bytes", 'model="q8kv",part="kv_cache"')
+    c.check(kvq == 2 * 2 * 256 * 64 * 34 // 32, "its KV cache in the metrics: %r" % kvq)
     c.check(idx.get("small", {}).get("state") != "READY" and "memory" in json.dumps(idx.get("small", {})),
             "a model over its config.json budget is not loaded, and says why: %r" % idx.get("small"))
     c.check(idx.get("fits", {}).get("state") == "READY" and idx.get("plain", {}).get("state") == "READY",

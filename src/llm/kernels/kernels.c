@@ -184,13 +184,41 @@ static void ref_axpy_f32(float *y, float a, const void *v, int n)
         y[i] += a * f[i];
 }
 
-const struct kern_kv_ops *kern_kv(int kv_f16)
+/* Q8_0 cache rows: blocks of 32 int8 with an f16 scale (ggml's block_q8_0), quantized as
+ * they are stored; attention reads them block by block with the query in float. */
+static float ref_dot_q8_0_kv(const float *q, const void *k, int n)
 {
-    static const struct kern_kv_ops ref16 = {ref_dot_f16, ref_axpy_f16, quant_row_f16, 2},
-                                    ref32 = {ref_dot_f32, ref_axpy_f32, quant_row_f32, 4},
-                                    simd16 = {kv_avx2_dot_f16, kv_avx2_axpy_f16, quant_avx2_f16, 2},
-                                    simd32 = {kv_avx2_dot_f32, kv_avx2_axpy_f32, quant_row_f32, 4};
+    const struct blk_q8_0 *b = k;
+    float s = 0;
+    for (int i = 0; i < n / 32; i++) {
+        float t = 0;
+        for (int j = 0; j < 32; j++)
+            t += q[i * 32 + j] * (float)b[i].qs[j];
+        s += fp16_to_f32(b[i].d) * t;
+    }
+    return s;
+}
+
+static void ref_axpy_q8_0_kv(float *y, float a, const void *v, int n)
+{
+    const struct blk_q8_0 *b = v;
+    for (int i = 0; i < n / 32; i++) {
+        float da = a * fp16_to_f32(b[i].d);
+        for (int j = 0; j < 32; j++)
+            y[i * 32 + j] += da * (float)b[i].qs[j];
+    }
+}
+
+const struct kern_kv_ops *kern_kv(enum kern_kv_type type)
+{
+    static const struct kern_kv_ops ref16 = {ref_dot_f16, ref_axpy_f16, quant_row_f16, 1, 2},
+                                    ref32 = {ref_dot_f32, ref_axpy_f32, quant_row_f32, 1, 4},
+                                    simd16 = {kv_avx2_dot_f16, kv_avx2_axpy_f16, quant_avx2_f16, 1, 2},
+                                    simd32 = {kv_avx2_dot_f32, kv_avx2_axpy_f32, quant_row_f32, 1, 4},
+                                    q8 = {ref_dot_q8_0_kv, ref_axpy_q8_0_kv, quant_row_q8_0, 32, 34};
+    if (type == KERN_KV_Q8_0)
+        return &q8;
     if (kern_simd_active())
-        return kv_f16 ? &simd16 : &simd32;
-    return kv_f16 ? &ref16 : &ref32;
+        return type == KERN_KV_F16 ? &simd16 : &simd32;
+    return type == KERN_KV_F16 ? &ref16 : &ref32;
 }

@@ -89,13 +89,20 @@ int kern_quantize_row(enum ggml_type t, const float *src, void *dst, int64_t n);
 
 /* Attention helpers over KV-cache rows stored as F16 or F32:
  * dot: q (n,) . k (n,) -> float;  axpy: y (n,) += a * v (n,);  store: f32 (n,) -> cache row. */
+enum kern_kv_type { KERN_KV_F32 = 0, KERN_KV_F16 = 1, KERN_KV_Q8_0 = 2 };
 struct kern_kv_ops {
     float (*dot)(const float *q, const void *k, int n);
     void (*axpy)(float *y, float a, const void *v, int n);
     kern_quant_fn store;
-    size_t elem_bytes;
+    int block;                   /* values per block: 1 (F16, F32) or 32 (Q8_0) */
+    size_t block_bytes;          /* 2, 4, 34 */
 };
-const struct kern_kv_ops *kern_kv(int kv_f16);
+/* Bytes of n values (n a multiple of the block). */
+static inline size_t kern_kv_bytes(const struct kern_kv_ops *o, int n)
+{
+    return (size_t)(n / o->block) * o->block_bytes;
+}
+const struct kern_kv_ops *kern_kv(enum kern_kv_type type);
 
 /* ---- scalar reference kernels (dequant.c, quantize.c, dot_ref.c) ---- */
 void dequant_row_f32(const void *src, float *dst, int64_t n);

@@ -17,6 +17,7 @@ static int read_config(const struct model_config *cfg, struct llm_model *lm, str
                        char *tmpl_name, size_t tmpl_cap, struct inferd_err *err)
 {
     int rc, seed = -1, prefix_mb = -1;
+    char kv_type[16] = "";
     if ((rc = config_int(cfg, "context_size", 0, 1 << 24, &sc->n_ctx, err)) < 0 ||
         (rc = config_int(cfg, "n_ctx", 0, 1 << 24, &sc->n_ctx, err)) < 0 ||
         (rc = config_int(cfg, "parallel", 1, 256, &sc->n_seq, err)) < 0 ||
@@ -34,8 +35,19 @@ static int read_config(const struct model_config *cfg, struct llm_model *lm, str
         (rc = config_float(cfg, "repeat_penalty", 0, 10, &lm->defaults.repeat_penalty, err)) < 0 ||
         (rc = config_bool(cfg, "embeddings", &sc->embeddings, err)) < 0 ||
         (rc = config_bool(cfg, "kv_unified", &sc->kv_unified, err)) < 0 ||
-        (rc = config_string(cfg, "chat_template", tmpl_name, tmpl_cap, err)) < 0)
+        (rc = config_string(cfg, "chat_template", tmpl_name, tmpl_cap, err)) < 0 ||
+        (rc = config_string(cfg, "kv_type", kv_type, sizeof kv_type, err)) < 0)
         return rc;
+    if (kv_type[0]) {
+        if (strcmp(kv_type, "f16") == 0 || strcmp(kv_type, "F16") == 0)
+            sc->kv_type = INFERD_LLM_KV_F16;
+        else if (strcmp(kv_type, "f32") == 0 || strcmp(kv_type, "F32") == 0)
+            sc->kv_type = INFERD_LLM_KV_F32;
+        else if (strcmp(kv_type, "q8_0") == 0 || strcmp(kv_type, "Q8_0") == 0)
+            sc->kv_type = INFERD_LLM_KV_Q8_0;
+        else
+            return inferd_err_set(err, INFERD_EINVAL, "config.json: kv_type: '%s' is not f16, f32 or q8_0", kv_type);
+    }
     if (seed >= 0)
         lm->defaults.seed = (uint64_t)seed;
     if (prefix_mb >= 0) /* 0 turns the prefix cache off; absent keeps the scheduler's default */

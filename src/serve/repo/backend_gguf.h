@@ -9,6 +9,7 @@
  *   "n_batch": tokens per decode step (default 512)
  *   "max_queue_size": requests waiting beyond the slots (default 64)
  *   "prefix_cache_mb": cap of the prefix cache of KV blocks (default 256; 0 = off)
+ *   "kv_type": "f16" (default), "f32" or "q8_0" for the KV cache
  *   "memory_budget_mb": refuse to load when weights + KV cache + scratch + the prefix cache
  *                       cap would exceed it (default: serve --memory-budget-mb, else none)
  *   "kv_unified": every sequence may use the whole context (shared pages; a full cache preempts)

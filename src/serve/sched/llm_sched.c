@@ -1136,7 +1136,7 @@ int llm_sched_new(struct inferd_llm_model *model, const struct llm_sched_config 
         goto fail;
     }
     struct inferd_llm_ctx_params cp = {.n_ctx = s->n_ctx, .n_seq = s->n_seq, .n_batch = s->n_batch,
-                                       .embeddings = s->embeddings,
+                                       .embeddings = s->embeddings, .kv_type = cfg->kv_type,
                                        .memory_budget_mb = budget > 0 ? budget - (int)(s->prefix_cap >> 20) : 0};
     rc = inferd_llm_ctx_new(model, &cp, &s->ctx, err);
     if (rc < 0) {

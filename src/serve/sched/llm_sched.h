@@ -239,6 +239,7 @@ struct llm_sched_config {
     int kv_unified;                /* each sequence may hold up to n_ctx positions of one shared
                                       cache (llama.cpp's --kv-unified); when it is full the
                                       newest job is preempted and recomputed later */
+    int kv_type;                   /* INFERD_LLM_KV_* (config.json kv_type) */
     int memory_budget_mb;          /* > 0: refuse at load when weights + KV cache + scratch + the
                                       prefix cache cap would exceed it (config.json memory_budget_mb,
                                       serve --memory-budget-mb) */
