@@ -3,6 +3,7 @@
 #include "serve/sched/llm_sched.h"
 #include "serve/sched/llm_job_int.h"
 #include "serve/sched/llm_prefix.h"
+#include "serve/sched/llm_sched_int.h"
 
 #include "base/clock.h"
 #include "base/log.h"
@@ -15,61 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct slot {
-    struct llm_job *job;           /* NULL when free */
-    int32_t *cache;                /* tokens whose K/V this sequence holds (slot_ctx cap) */
-    int n_cache;
-};
-
-struct llm_sched {
-    struct inferd_llm_model *model;     /* borrowed */
-    struct inferd_llm_ctx *ctx;         /* owned */
-    const struct inferd_llm_info *info; /* borrowed from model */
-    int n_seq, n_ctx, slot_ctx, n_batch, max_queue, embeddings;
-    int max_per_client;                 /* slots one client may hold (0 = no cap) */
-    long long prefix_cap;               /* prefix cache cap in bytes (0 = off) */
-    int kv_unified;                     /* every sequence may use the whole cache: pages are
-                                           shared, and a full cache preempts (make_room) */
-    char model_name[128];
-    struct metrics_inferd *metrics;
-    struct metrics_series *m_running, *m_waiting, *m_kv, *m_ttft, *m_itl, *m_e2e, *m_queue,
-        *m_prompt, *m_gen, *m_preempt, *m_pfx_hits, *m_pfx_misses, *m_pfx_tokens, *m_pfx_bytes;
-    struct metrics_series *m_mem[4];     /* weights_mapped, weights_resident, kv_cache, scratch */
-    int64_t mem_at_ns;                   /* last memory refresh (update_gauges), 0 = never */
-    struct llm_prefix *prefix;          /* owned; NULL when the prefix cache is off */
-
-    pthread_t thread;
-    pthread_mutex_t lock;               /* guards the queue, n_waiting, stop, draining, n_running */
-    pthread_cond_t wake;                /* new work or stop */
-    pthread_cond_t idle;                /* running + waiting reached 0 */
-    struct llm_job *q_head, *q_tail;
-    int n_waiting, n_running;
-    int stop, draining;
-
-    struct slot *slots;                 /* n_seq */
-    /* decode batch, allocated once (n_batch rows) */
-    int32_t *b_tok, *b_pos, *b_seq;
-    int8_t *b_want;
-    int *b_slot;                        /* row -> slot */
-    float *scratch_lp;                  /* LLM_TOP_MAX */
-    int32_t *scratch_id;
-    char piece[512];
-    struct llm_gvocab *gvocab;          /* token bytes for grammars, built at the first one */
-    struct llm_gmask_cache *gcache;     /* masks shared by the jobs' grammars (same thread) */
-    /* fair admission (scheduler thread only): when each recent client was last admitted */
-    struct fair_client {
-        uint64_t client;                /* job->client */
-        uint64_t last;                  /* s->admissions at its latest admission */
-    } fair[LLM_FAIR_CLIENTS];
-    int n_fair;
-    uint64_t admissions;                /* jobs admitted so far */
-
-    atomic_llong steps, prompt_tokens, generated_tokens, reused_tokens;
-    /* prefix cache: lookups that found blocks / none, prompt tokens it supplied, and its
-     * state copied after every change (the store itself is scheduler-thread only) */
-    atomic_llong pfx_hits, pfx_misses, pfx_tokens, pfx_bytes, pfx_blocks, pfx_evictions;
-    atomic_llong preemptions;           /* running jobs sent back to the queue (kv_unified) */
-};
 
 static void update_gauges(struct llm_sched *s)
 {
@@ -126,90 +72,6 @@ static void finish(struct llm_sched *s, struct llm_job *j, const char *reason, i
     llm_job_release(j);
 }
 
-/* ---- the prefix cache (llm_prefix.h): blocks copied out of and into slots ---- */
-
-struct pfx_io {
-    struct llm_sched *s;
-    int slot;
-    int first;                     /* match: blocks below it are already in the slot */
-    int len;                       /* match: positions the slot holds; -1 until it changed */
-};
-
-static void pfx_publish_stats(struct llm_sched *s)
-{
-    struct llm_prefix_stats st;
-    llm_prefix_stats(s->prefix, &st);
-    atomic_store(&s->pfx_bytes, (long long)st.bytes);
-    atomic_store(&s->pfx_blocks, st.blocks);
-    atomic_store(&s->pfx_evictions, st.evictions);
-}
-
-static int pfx_read_slot(void *arg, int i, void *bytes)
-{
-    struct pfx_io *io = arg;
-    return inferd_llm_seq_kv_get(io->s->ctx, io->slot, i * LLM_PREFIX_BLOCK, LLM_PREFIX_BLOCK, bytes) < 0 ? -1 : 0;
-}
-
-static int pfx_write_slot(void *arg, int i, void *bytes)
-{
-    struct pfx_io *io = arg;
-    if (i < io->first)
-        return 0;
-    if (i == io->first) { /* the first block the slot lacks: cut the slot there */
-        io->len = i * LLM_PREFIX_BLOCK;
-        inferd_llm_seq_truncate(io->s->ctx, io->slot, io->len);
-    }
-    if (inferd_llm_seq_kv_set(io->s->ctx, io->slot, io->len, LLM_PREFIX_BLOCK, bytes) < 0)
-        return -1;
-    io->len += LLM_PREFIX_BLOCK;
-    return 0;
-}
-
-/* Keeps the full blocks of slot i's cached tokens in the prefix cache. */
-static void prefix_save(struct llm_sched *s, int i)
-{
-    struct slot *sl = &s->slots[i];
-    if (!s->prefix)
-        return;
-    int n = sl->n_cache < s->slot_ctx ? sl->n_cache : s->slot_ctx;
-    int len = inferd_llm_seq_len(s->ctx, i);
-    n = (n < len ? n : len) / LLM_PREFIX_BLOCK;
-    if (n <= 0)
-        return;
-    struct pfx_io io = {.s = s, .slot = i};
-    if (llm_prefix_put(s->prefix, sl->cache, n, pfx_read_slot, &io) > 0)
-        pfx_publish_stats(s);
-}
-
-/* Extends slot i, which holds *keep tokens of j's feed (its prompt, or what a preempted
- * job recomputes), with the prompt's blocks found
- * in the prefix cache (never the last prompt token: it must run to give logits). */
-static void prefix_load(struct llm_sched *s, int i, struct llm_job *j, int *keep)
-{
-    int n_blocks = (j->n_feed - 1) / LLM_PREFIX_BLOCK;
-    struct pfx_io io = {.s = s, .slot = i, .first = *keep / LLM_PREFIX_BLOCK, .len = -1};
-    if (n_blocks <= io.first)
-        return; /* the slot already holds every block the cache could give */
-    llm_prefix_match(s->prefix, j->feed, n_blocks, pfx_write_slot, &io);
-    if (io.len > *keep) {
-        struct slot *sl = &s->slots[i];
-        int from = io.first * LLM_PREFIX_BLOCK;
-        memcpy(sl->cache + from, j->feed + from, sizeof(int32_t) * (size_t)(io.len - from));
-        atomic_fetch_add(&s->pfx_hits, 1);
-        atomic_fetch_add(&s->pfx_tokens, io.len - *keep);
-        if (s->metrics) {
-            metrics_add(s->m_pfx_hits, 1);
-            metrics_add(s->m_pfx_tokens, io.len - *keep);
-        }
-    } else {
-        atomic_fetch_add(&s->pfx_misses, 1);
-        if (s->metrics)
-            metrics_add(s->m_pfx_misses, 1);
-    }
-    if (io.len >= 0) /* the slot was cut (a write may have failed after it) */
-        *keep = io.len;
-}
-
 /* Frees j's slot; its KV cache stays for prefix reuse (not for embeddings) and its full
  * blocks go to the prefix cache. */
 static void release_slot(struct llm_sched *s, struct llm_job *j)
@@ -217,7 +79,7 @@ static void release_slot(struct llm_sched *s, struct llm_job *j)
     if (j->slot < 0)
         return;
     if (!j->embed)
-        prefix_save(s, j->slot);
+        sched_prefix_save(s, j->slot);
     s->slots[j->slot].job = NULL;
     if (j->embed) { /* hidden states of a finished embedding are not worth keeping */
         inferd_llm_seq_clear(s->ctx, j->slot);
@@ -237,7 +99,7 @@ static void count_out(struct llm_sched *s)
     pthread_mutex_unlock(&s->lock);
 }
 
-static void end_job(struct llm_sched *s, struct llm_job *j, const char *reason, int code, const char *msg)
+void sched_end_job(struct llm_sched *s, struct llm_job *j, const char *reason, int code, const char *msg)
 {
     release_slot(s, j);
     finish(s, j, reason, code, msg); /* may drop the last reference to j */
@@ -248,9 +110,9 @@ static void end_job(struct llm_sched *s, struct llm_job *j, const char *reason, 
 static int end_if_over(struct llm_sched *s, struct llm_job *j, uint64_t now)
 {
     if (atomic_load(&j->cancel))
-        end_job(s, j, "cancelled", 0, NULL);
+        sched_end_job(s, j, "cancelled", 0, NULL);
     else if (j->deadline_ns && now > j->deadline_ns)
-        end_job(s, j, "timeout", 0, NULL);
+        sched_end_job(s, j, "timeout", 0, NULL);
     else
         return 0;
     return 1;
@@ -263,7 +125,7 @@ static int end_if_over(struct llm_sched *s, struct llm_job *j, uint64_t now)
 /* Shortest time between two on_publish calls of one running job (see the end of step). */
 #define LLM_NOTIFY_MIN_NS 500000u
 
-static int common_prefix(const int32_t *a, int na, const int32_t *b, int nb)
+int sched_common_prefix(const int32_t *a, int na, const int32_t *b, int nb)
 {
     int n = na < nb ? na : nb, i = 0;
     while (i < n && a[i] == b[i])
@@ -341,177 +203,16 @@ static int32_t sample_next(struct llm_job *j, const float *logits, int n_vocab, 
     return tok;
 }
 
-/* ---- preemption (kv_unified): a full cache sends the newest job back to the queue ----
- * The victim's KV is dropped (its full blocks go to the prefix cache first) and what it had
- * in the cache plus its pending token become its feed: when it is admitted again it
- * recomputes them (copying back whatever blocks the prefix cache still has) and samples
- * on from the same logits, with its sampler and grammar state kept, so its output is the
- * one it would have produced without the pause. */
-
-static int slot_pages(struct llm_sched *s, int i)
-{
-    int page = inferd_llm_kv_page();
-    return (inferd_llm_seq_len(s->ctx, i) + page - 1) / page;
-}
-
-/* Drops the caches that free slots keep for prefix reuse. Returns 1 if it freed pages. */
-static int clear_idle(struct llm_sched *s)
-{
-    int freed = 0;
-    for (int i = 0; i < s->n_seq; i++)
-        if (!s->slots[i].job && inferd_llm_seq_len(s->ctx, i) > 0) {
-            prefix_save(s, i);
-            inferd_llm_seq_clear(s->ctx, i);
-            s->slots[i].n_cache = 0;
-            freed = 1;
-        }
-    return freed;
-}
-
-/* Whether j's feed fits the pages free or held by free slots (always, when nothing runs). */
-static int kv_room(struct llm_sched *s, const struct llm_job *j)
-{
-    int page = inferd_llm_kv_page(), n = j->replay ? j->n_replay : j->n_prompt, pages = inferd_llm_kv_free(s->ctx) / page;
-    int busy = 0;
-    for (int i = 0; i < s->n_seq; i++) {
-        if (s->slots[i].job)
-            busy = 1;
-        else
-            pages += slot_pages(s, i);
-    }
-    return !busy || pages >= (n + 1 + page - 1) / page;
-}
-
-/* The job to pause: the lowest priority, then the latest arrival, among those holding KV
- * (never embeddings or prompt-logprob jobs); NULL unless at least two jobs hold KV. */
-static struct llm_job *pick_victim(struct llm_sched *s)
-{
-    struct llm_job *v = NULL;
-    int holders = 0;
-    for (int i = 0; i < s->n_seq; i++) {
-        struct llm_job *j = s->slots[i].job;
-        if (!j || inferd_llm_seq_len(s->ctx, i) == 0)
-            continue;
-        holders++;
-        if (j->embed || j->prompt_logprobs)
-            continue;
-        if (!v || j->priority < v->priority || (j->priority == v->priority && j->t_submit >= v->t_submit))
-            v = j;
-    }
-    return holders >= 2 ? v : NULL;
-}
-
-static void preempt(struct llm_sched *s, struct llm_job *j)
-{
-    int i = j->slot;
-    struct slot *sl = &s->slots[i];
-    if (j->n_past >= j->n_feed && j->completion_tokens > 0) { /* generating: keep what it computed */
-        int n = sl->n_cache < s->slot_ctx ? sl->n_cache : s->slot_ctx;
-        int32_t *r = malloc(sizeof(int32_t) * (size_t)(n + 1));
-        if (!r) {
-            end_job(s, j, "error", INFERD_ENOMEM, "preemption: out of memory");
-            return;
-        }
-        memcpy(r, sl->cache, sizeof(int32_t) * (size_t)n);
-        r[n] = j->last_tok;
-        free(j->replay);
-        j->replay = r;
-        j->n_replay = n + 1;
-    } /* else mid-feed: the same feed again (the prompt, or the replay it was computing) */
-    prefix_save(s, i);
-    inferd_llm_seq_clear(s->ctx, i);
-    sl->n_cache = 0;
-    sl->job = NULL;
-    j->slot = -1;
-    j->n_past = 0;
-    j->wait_leader = 0;
-    j->preempted++;
-    atomic_fetch_add(&s->preemptions, 1);
-    if (s->metrics)
-        metrics_add(s->m_preempt, 1);
-    pthread_mutex_lock(&s->lock);
-    j->next = s->q_head; /* first in line among its priority (pick_waiting prefers it) */
-    s->q_head = j;
-    if (!s->q_tail)
-        s->q_tail = j;
-    s->n_running--;
-    s->n_waiting++;
-    pthread_mutex_unlock(&s->lock);
-}
-
-/* Makes sure every generating job's next row has a page: clears free slots' caches, then
- * preempts. Returns the free pages left for prompt chunks. */
-static int make_room(struct llm_sched *s)
-{
-    int page = inferd_llm_kv_page();
-    for (;;) {
-        int need = 0, prompts = 0;
-        for (int i = 0; i < s->n_seq; i++) {
-            struct llm_job *j = s->slots[i].job;
-            if (!j || j->wait_leader)
-                continue;
-            if (j->n_past >= j->n_feed)
-                need += inferd_llm_seq_len(s->ctx, i) % page == 0;
-            else
-                prompts++;
-        }
-        int free_pages = inferd_llm_kv_free(s->ctx) / page;
-        if (free_pages < need + (prompts > 0) && clear_idle(s)) /* prompts want a page too */
-            free_pages = inferd_llm_kv_free(s->ctx) / page;
-        if (free_pages >= need)
-            return free_pages - need;
-        struct llm_job *v = pick_victim(s);
-        if (!v)
-            return 0;
-        preempt(s, v);
-    }
-}
-
-/* Puts a preempted job back into a free slot: its feed (prompt or replay) is recomputed
- * from the longest prefix the slot or the prefix cache still holds. */
-static int resume(struct llm_sched *s, struct llm_job *j, struct inferd_err *err)
-{
-    int best = -1, keep = -1;
-    j->feed = j->replay ? j->replay : j->prompt;
-    j->n_feed = j->replay ? j->n_replay : j->n_prompt;
-    for (int i = 0; i < s->n_seq; i++) {
-        if (s->slots[i].job)
-            continue;
-        int k = common_prefix(s->slots[i].cache, s->slots[i].n_cache, j->feed, j->n_feed);
-        if (k > keep) {
-            best = i;
-            keep = k;
-        }
-    }
-    if (best < 0)
-        return inferd_err_set(err, INFERD_EBUSY, "no free slot");
-    if (keep >= j->n_feed)
-        keep = j->n_feed - 1;
-    if (j->prompt_logprobs)
-        keep = 0;
-    if (s->prefix && !j->prompt_logprobs && keep < j->n_feed - 1)
-        prefix_load(s, best, j, &keep);
-    if (keep == 0)
-        inferd_llm_seq_clear(s->ctx, best);
-    else if (keep < inferd_llm_seq_len(s->ctx, best))
-        inferd_llm_seq_truncate(s->ctx, best, keep);
-    s->slots[best].n_cache = keep;
-    s->slots[best].job = j;
-    j->slot = best;
-    j->n_past = keep;
-    return 0;
-}
-
 /* Puts job j into the free slot that shares the longest prefix with its prompt. */
 static int admit(struct llm_sched *s, struct llm_job *j, struct inferd_err *err)
 {
     if (j->preempted)
-        return resume(s, j, err);
+        return sched_resume(s, j, err);
     int best = -1, best_keep = -1;
     for (int i = 0; i < s->n_seq; i++) {
         if (s->slots[i].job)
             continue;
-        int keep = j->embed ? 0 : common_prefix(s->slots[i].cache, s->slots[i].n_cache, j->prompt, j->n_prompt);
+        int keep = j->embed ? 0 : sched_common_prefix(s->slots[i].cache, s->slots[i].n_cache, j->prompt, j->n_prompt);
         if (keep > best_keep) {
             best = i;
             best_keep = keep;
@@ -544,7 +245,7 @@ static int admit(struct llm_sched *s, struct llm_job *j, struct inferd_err *err)
         }
     }
     if (s->prefix && !j->embed && !j->prompt_logprobs && !j->wait_leader && best_keep < j->n_prompt - 1)
-        prefix_load(s, best, j, &best_keep);
+        sched_prefix_load(s, best, j, &best_keep);
     if (best_keep == 0)
         inferd_llm_seq_clear(s->ctx, best);
     else if (best_keep < inferd_llm_seq_len(s->ctx, best))
@@ -634,7 +335,7 @@ static void reap_waiting(struct llm_sched *s, uint64_t now)
         struct llm_job *j = dead;
         dead = j->next;
         j->next = NULL;
-        end_job(s, j, atomic_load(&j->cancel) ? "cancelled" : "timeout", 0, NULL);
+        sched_end_job(s, j, atomic_load(&j->cancel) ? "cancelled" : "timeout", 0, NULL);
     }
 }
 
@@ -722,7 +423,7 @@ static void admit_waiting(struct llm_sched *s, uint64_t now)
             free_slot |= s->slots[i].job == NULL;
         pthread_mutex_lock(&s->lock);
         struct llm_job *j = free_slot ? pick_waiting(s) : NULL;
-        if (j && s->kv_unified && !kv_room(s, j)) { /* back to the head: it waits for pages */
+        if (j && s->kv_unified && !sched_kv_room(s, j)) { /* back to the head: it waits for pages */
             j->next = s->q_head;
             s->q_head = j;
             if (!s->q_tail)
@@ -743,11 +444,11 @@ static void admit_waiting(struct llm_sched *s, uint64_t now)
         if (s->kv_unified) {
             int page = inferd_llm_kv_page(), n = j->replay ? j->n_replay : j->n_prompt;
             if (inferd_llm_kv_free(s->ctx) / page < (n + 1 + page - 1) / page)
-                clear_idle(s);
+                sched_clear_idle(s);
         }
         struct inferd_err err = {0};
         if (admit(s, j, &err) < 0)
-            end_job(s, j, "error", err.code, err.msg);
+            sched_end_job(s, j, "error", err.code, err.msg);
     }
 }
 
@@ -759,7 +460,7 @@ static void on_token(struct llm_sched *s, struct llm_job *j, const float *logits
     struct inferd_err gerr = {0};
     int32_t tok = sample_next(j, logits, s->info->n_vocab, &lp, &gerr);
     if (tok < 0) {
-        end_job(s, j, "error", gerr.code, gerr.msg);
+        sched_end_job(s, j, "error", gerr.code, gerr.msg);
         return;
     }
     inferd_llm_sampler_accept(j->smp, tok);
@@ -790,31 +491,31 @@ static void on_token(struct llm_sched *s, struct llm_job *j, const float *logits
         j->n_toks++;
     pthread_mutex_unlock(&j->lock);
     if (eog) {
-        end_job(s, j, "stop", 0, NULL);
+        sched_end_job(s, j, "stop", 0, NULL);
         return;
     }
     if (j->gm && llm_gmatch_accept(j->gm, tok, &gerr) < 0) {
-        end_job(s, j, "error", gerr.code, gerr.msg);
+        sched_end_job(s, j, "error", gerr.code, gerr.msg);
         return;
     }
     int n = inferd_llm_token_to_piece(s->model, tok, s->piece, sizeof s->piece);
     struct inferd_err aerr = {0};
     if (n > 0 && llm_job__append(j, s->piece, (size_t)n, &aerr) < 0) {
-        end_job(s, j, "error", aerr.code, aerr.msg);
+        sched_end_job(s, j, "error", aerr.code, aerr.msg);
         return;
     }
     int pub = llm_job__check_stop(j);
     if (pub == 1 || (j->gm && llm_gmatch_done(j->gm))) { /* a stop string, or the grammar's end */
-        end_job(s, j, "stop", 0, NULL);
+        sched_end_job(s, j, "stop", 0, NULL);
         return;
     }
     if (pub == 2) {
-        end_job(s, j, "error", INFERD_EBUSY, "the client is not reading its stream (too much output unread)");
+        sched_end_job(s, j, "error", INFERD_EBUSY, "the client is not reading its stream (too much output unread)");
         return;
     }
     j->publish_pending = 1; /* told at the end of the step, with every other sequence's token */
     if ((j->max_tokens > 0 && j->completion_tokens >= j->max_tokens) || sl->n_cache >= s->slot_ctx) {
-        end_job(s, j, "length", 0, NULL);
+        sched_end_job(s, j, "length", 0, NULL);
         return;
     }
     j->last_tok = tok;
@@ -826,7 +527,7 @@ static void finish_embedding(struct llm_sched *s, struct llm_job *j)
     double norm = 0;
     float *e = malloc((size_t)n * sizeof *e);
     if (!e) {
-        end_job(s, j, "error", INFERD_ENOMEM, "out of memory");
+        sched_end_job(s, j, "error", INFERD_ENOMEM, "out of memory");
         return;
     }
     for (int i = 0; i < n; i++) {
@@ -840,7 +541,7 @@ static void finish_embedding(struct llm_sched *s, struct llm_job *j)
     j->embedding = e;
     j->n_embd = n;
     pthread_mutex_unlock(&j->lock);
-    end_job(s, j, "stop", 0, NULL);
+    sched_end_job(s, j, "stop", 0, NULL);
 }
 
 /* Prompt logprobs: batch row r was prompt position j->n_past; its logits predict the next
@@ -902,7 +603,7 @@ static int step(struct llm_sched *s)
     uint64_t now = clock_now_ns();
     admit_waiting(s, now);
     update_gauges(s); /* before any token of a newly admitted job can be seen */
-    int n = 0, page = inferd_llm_kv_page(), avail = s->kv_unified ? make_room(s) : 0;
+    int n = 0, page = inferd_llm_kv_page(), avail = s->kv_unified ? sched_make_room(s) : 0;
     /* 1. cancellations and deadlines; 2. one next-token row per generating job. */
     for (int i = 0; i < s->n_seq; i++) {
         struct llm_job *j = s->slots[i].job;
@@ -950,12 +651,8 @@ static int step(struct llm_sched *s)
             n++;
         }
     }
-    if (n == 0 && s->kv_unified) { /* prompts stuck for pages: pause the newest */
-        struct llm_job *v = pick_victim(s);
-        if (v)
-            preempt(s, v);
-        return v != NULL;
-    }
+    if (n == 0 && s->kv_unified) /* prompts stuck for pages: pause the newest */
+        return sched_preempt_victim(s);
     if (n == 0)
         return 0;
     struct inferd_llm_batch b = {.n = n, .tokens = s->b_tok, .pos = s->b_pos, .seq = s->b_seq, .want_logits = s->b_want};
@@ -972,7 +669,7 @@ static int step(struct llm_sched *s)
                 continue;
             inferd_llm_seq_clear(s->ctx, i);
             s->slots[i].n_cache = 0;
-            end_job(s, j, "error", rc, err.msg);
+            sched_end_job(s, j, "error", rc, err.msg);
         }
         return 1;
     }
@@ -996,7 +693,7 @@ static int step(struct llm_sched *s)
             if (j->embed) {
                 const float *e = inferd_llm_embedding(s->ctx, r);
                 if (!e) {
-                    end_job(s, j, "error", INFERD_EUNSUPPORTED, "embeddings: the engine kept no hidden state");
+                    sched_end_job(s, j, "error", INFERD_EUNSUPPORTED, "embeddings: the engine kept no hidden state");
                     continue;
                 }
                 for (int k = 0; k < s->info->n_embd; k++)
@@ -1007,13 +704,13 @@ static int step(struct llm_sched *s)
             }
             if (j->n_past < j->n_feed)
                 continue;
-            prefix_save(s, i); /* for requests sharing the prompt while this one runs */
+            sched_prefix_save(s, i); /* for requests sharing the prompt while this one runs */
         }
         if (!s->b_want[r])
             continue;
         const float *logits = inferd_llm_logits(s->ctx, r);
         if (!logits) {
-            end_job(s, j, "error", INFERD_EUNAVAIL, "decode kept no logits");
+            sched_end_job(s, j, "error", INFERD_EUNAVAIL, "decode kept no logits");
             continue;
         }
         if (j->completion_tokens == 0)
@@ -1054,7 +751,7 @@ static void *sched_main(void *arg)
     /* Shutdown: everything left ends as "cancelled". */
     for (int i = 0; i < s->n_seq; i++)
         if (s->slots[i].job)
-            end_job(s, s->slots[i].job, "cancelled", 0, NULL);
+            sched_end_job(s, s->slots[i].job, "cancelled", 0, NULL);
     for (;;) {
         pthread_mutex_lock(&s->lock);
         struct llm_job *j = s->q_head;
@@ -1066,7 +763,7 @@ static void *sched_main(void *arg)
         pthread_mutex_unlock(&s->lock);
         if (!j)
             break;
-        end_job(s, j, "cancelled", 0, NULL);
+        sched_end_job(s, j, "cancelled", 0, NULL);
     }
     update_gauges(s);
     return NULL;
