@@ -97,8 +97,14 @@ for name, kvt in (("q8kv", "q8_0"), ("badkv", "q4")):
     shutil.copy(os.path.join(ARCH, "qwen2.gguf"), os.path.join(repo, name, "1", "model.gguf"))
     write_json(os.path.join(repo, name, "config.json"), {"context_size": 256, "parallel": 2, "kv_type": kvt})
 
+def settled(s, names):
+    """The index once every named model has a row (loads may still be going on)."""
+    wait_until(lambda: all(n in index(s) for n in names), 30)
+    return index(s)
+
+
 with Server(repo, "--poll-ms", "0") as s:
-    idx = index(s)
+    idx = settled(s, ("small", "fits", "plain", "q8kv", "badkv"))
     c.check(idx.get("q8kv", {}).get("state") == "READY" and idx.get("badkv", {}).get("state") != "READY"
             and "kv_type" in json.dumps(idx.get("badkv", {})), "config.json kv_type: q8_0 loads, q4 is refused "
             "naming it: %r" % {k: idx.get(k) for k in ("q8kv", "badkv")})
@@ -121,7 +127,7 @@ with Server(repo, "--poll-ms", "0") as s:
             and scratch and scratch > 0, "metrics: mapped %r kv %r resident %r scratch %r" % (mapped, kv, res, scratch))
 
 with Server(repo, "--poll-ms", "0", "--memory-budget-mb", "1") as s:
-    idx = index(s)
+    idx = settled(s, ("plain", "fits"))
     c.check(idx.get("plain", {}).get("state") != "READY" and idx.get("fits", {}).get("state") == "READY",
             "--memory-budget-mb applies to models without their own budget; config.json's wins: %r"
             % {k: v.get("state") for k, v in idx.items()})
