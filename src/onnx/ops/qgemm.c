@@ -2,6 +2,8 @@
  * over a row of B with a fixed A element, which compilers vectorise with int16/int32 lanes. */
 #include "onnx/ops/qgemm.h"
 
+#include <math.h>
+
 #include "base/cpu.h"
 #include "onnx/onnx_int.h"
 
@@ -54,46 +56,130 @@ void qgemm_u8_ref(const struct qgemm_args *g)
 
 size_t qgemm_scratch_bytes(int64_t K, int64_t N)
 {
-    /* B - zb as int16, K rounded up to pairs, N up to 8 columns, plus alignment slack */
-    return (size_t)((K + 1) / 2 * 2) * (size_t)((N + 7) / 8 * 8) * sizeof(int16_t) + 32;
+    /* AVX2: B - zb as int16, K rounded up to pairs, N up to 8 columns, plus alignment slack.
+     * VNNI: B' as bytes, K up to quads, N up to 16 columns, two int32 per column, slack. */
+    size_t avx2 = (size_t)((K + 1) / 2 * 2) * (size_t)((N + 7) / 8 * 8) * sizeof(int16_t) + 32;
+    size_t n16 = (size_t)((N + 15) / 16 * 16);
+    size_t vnni = (size_t)((K + 3) / 4 * 4) * n16 + 2 * n16 * sizeof(int32_t) + 64;
+    return avx2 > vnni ? avx2 : vnni;
 }
 
-static int use_avx2(const struct qgemm_args *g)
+int qgemm_isa_usable(enum qgemm_isa isa)
 {
-    return g->pack && g->M > 0 && g->N > 0 && g->K > 0 && cpu_has(CPU_AVX2);
+    switch (isa) {
+    case QGEMM_AVX512VNNI:
+        return cpu_has(CPU_AVX2 | CPU_AVX512F | CPU_AVX512BW | CPU_AVX512VL | CPU_AVX512VNNI);
+    case QGEMM_AVXVNNI:
+        return cpu_has(CPU_AVX2 | CPU_AVXVNNI);
+    case QGEMM_AVX2:
+        return cpu_has(CPU_AVX2);
+    case QGEMM_REF:
+        return 1;
+    }
+    return 0;
+}
+
+const char *qgemm_isa_name(enum qgemm_isa isa)
+{
+    static const char *const names[] = {"ref", "avx2", "avxvnni", "avx512vnni"};
+    return (unsigned)isa < 4 ? names[isa] : "?";
+}
+
+enum qgemm_isa qgemm_isa_pick(const struct qgemm_args *g)
+{
+    if (!g->pack || g->M <= 0 || g->N <= 0 || g->K <= 0)
+        return QGEMM_REF;
+    if (qgemm_isa_usable(QGEMM_AVX512VNNI))
+        return QGEMM_AVX512VNNI;
+    if (qgemm_isa_usable(QGEMM_AVXVNNI))
+        return QGEMM_AVXVNNI;
+    return qgemm_isa_usable(QGEMM_AVX2) ? QGEMM_AVX2 : QGEMM_REF;
+}
+
+void qgemm_u8_isa_pack(const struct qgemm_args *g, enum qgemm_isa isa)
+{
+    if (isa == QGEMM_AVX512VNNI)
+        qgemm_vnni_pack(g, 16);
+    else if (isa == QGEMM_AVXVNNI)
+        qgemm_vnni_pack(g, 8);
+    else if (isa == QGEMM_AVX2)
+        qgemm_u8_avx2_pack(g);
+}
+
+void qgemm_u8_isa_rows(const struct qgemm_args *g, enum qgemm_isa isa, int64_t m0, int64_t m1)
+{
+    switch (isa) {
+    case QGEMM_AVX512VNNI:
+        qgemm_u8_avx512vnni_rows(g, m0, m1);
+        break;
+    case QGEMM_AVXVNNI:
+        qgemm_u8_avxvnni_rows(g, m0, m1);
+        break;
+    case QGEMM_AVX2:
+        qgemm_u8_avx2_rows(g, m0, m1);
+        break;
+    case QGEMM_REF:
+        qgemm_u8_ref_rows(g, m0, m1);
+        break;
+    }
+}
+
+void qgemm_u8_isa(const struct qgemm_args *g, enum qgemm_isa isa)
+{
+    if (g->M <= 0 || g->N <= 0)
+        return;
+    if (g->K <= 0)
+        isa = QGEMM_REF; /* C = 0; the packed kernels assume K > 0 */
+    qgemm_u8_isa_pack(g, isa);
+    qgemm_u8_isa_rows(g, isa, 0, g->M);
 }
 
 void qgemm_u8(const struct qgemm_args *g)
 {
-    if (use_avx2(g))
-        qgemm_u8_avx2(g);
-    else
-        qgemm_u8_ref(g);
+    qgemm_u8_isa(g, qgemm_isa_pick(g));
 }
 
 struct qpar_ctx {
     const struct qgemm_args *g;
-    int avx2;
+    enum qgemm_isa isa;
 };
 
 static void rows_part(void *arg, int64_t lo, int64_t hi)
 {
     const struct qpar_ctx *p = arg;
-    /* lo/hi count blocks of 4 rows so the AVX2 tiles stay whole */
+    /* lo/hi count blocks of 4 rows so the SIMD tiles stay whole */
     int64_t m0 = lo * 4, m1 = hi * 4 < p->g->M ? hi * 4 : p->g->M;
-    if (p->avx2)
-        qgemm_u8_avx2_rows(p->g, m0, m1);
-    else
-        qgemm_u8_ref_rows(p->g, m0, m1);
+    qgemm_u8_isa_rows(p->g, p->isa, m0, m1);
 }
 
 void qgemm_u8_pool(const struct ox_ctx *c, const struct qgemm_args *g)
 {
-    struct qpar_ctx p = {g, use_avx2(g)};
-    if (p.avx2)
-        qgemm_u8_avx2_pack(g);
+    struct qpar_ctx p = {g, qgemm_isa_pick(g)};
+    if (g->M <= 0 || g->N <= 0)
+        return;
+    qgemm_u8_isa_pack(g, p.isa);
     /* worth a thread from about 2^18 multiply-adds, as the FP32 GEMMs */
     int64_t blocks = (g->M + 3) / 4, per = 4 * g->N * g->K;
     int64_t min_blocks = per > 0 ? ((int64_t)1 << 18) / per + 1 : blocks;
     ox_parallel(c, blocks, min_blocks, rows_part, &p);
+}
+
+void qgemm_requant_ref(const int32_t *acc, int64_t n, int32_t bias, const float *mul, int mul_step, int32_t zp,
+                       int out_signed, uint8_t *y)
+{
+    double lo = out_signed ? -128.0 : 0.0, hi = out_signed ? 127.0 : 255.0;
+    for (int64_t j = 0; j < n; j++) {
+        double v = nearbyint((double)((float)(acc[j] + bias) * mul[mul_step ? j : 0])) + (double)zp;
+        int32_t q = v < lo ? (int32_t)lo : v > hi ? (int32_t)hi : (int32_t)v;
+        y[j] = (uint8_t)q;
+    }
+}
+
+void qgemm_requant(const int32_t *acc, int64_t n, int32_t bias, const float *mul, int mul_step, int32_t zp,
+                   int out_signed, uint8_t *y)
+{
+    if (cpu_has(CPU_AVX2))
+        qgemm_requant_avx2(acc, n, bias, mul, mul_step, zp, out_signed, y);
+    else
+        qgemm_requant_ref(acc, n, bias, mul, mul_step, zp, out_signed, y);
 }

@@ -4,11 +4,21 @@
  *
  *   C (M, N) int32 = sum_k (A[i,k] - za[i]) * (B[k,j] - zb[j]),  A (M, K), B (K, N) row-major
  *
- * Kernels: qgemm.c is the portable scalar reference; x86/qgemm_avx2.c packs B - zb into
- * int16 pairs along K and multiplies with vpmaddwd (16 exact products per instruction, 4
- * rows x 8 columns per tile). vpmaddubsw (u8 x s8 -> saturating s16 pair sums) is not
- * used: 255 * 127 * 2 overflows int16, so it is exact only for 7-bit weights, and results
- * here must equal the reference bit for bit.
+ * Kernels (every one equals the reference bit for bit), picked per call by cpu_has():
+ *   QGEMM_AVX512VNNI  x86/qgemm_avx512vnni.c: vpdpbusd on zmm (u8 x s8 -> s32, four exact
+ *                     products per lane, no intermediate saturation), 4 rows x 32 columns.
+ *   QGEMM_AVXVNNI     x86/qgemm_avxvnni.c: VEX vpdpbusd on ymm (Alder Lake class), 4 x 16.
+ *   QGEMM_AVX2        x86/qgemm_avx2.c: B - zb packed into int16 pairs along K, vpmaddwd
+ *                     (16 exact products per instruction, 4 rows x 8 columns per tile).
+ *   QGEMM_REF         qgemm.c, portable.
+ * vpmaddubsw (u8 x s8 -> saturating s16 pair sums) is not used anywhere: 255 * 127 * 2
+ * overflows int16, so it is exact only for 7-bit weights.
+ * The VNNI kernels need one u8 and one s8 operand. Each side is moved there by flipping the
+ * top bit (s8 A + 128 -> u8, u8 B - 128 -> s8) and folding the shift into its zero point
+ * (za' = za + 128, zb' = zb - 128); then, as in ORT's MLAS, with rsA/csB the row/column
+ * sums of the shifted operands,
+ *   C[i,j] = sum_k A'B' - zb'[j] * rsA[i] - za'[i] * (csB[j] - K * zb'[j])
+ * in wrapping int32 arithmetic (the true C fits in int32, so the wrapped result is it).
  *
  *   uint8_t scratch[qgemm_scratch_bytes(k, n)];      // in a step's planned scratch
  *   struct qgemm_args g = {.M = m, .N = n, .K = k, .a = a, .b = b, .c = acc, .pack = scratch};
@@ -41,6 +51,18 @@ size_t qgemm_scratch_bytes(int64_t K, int64_t N);
 
 struct ox_ctx;
 
+enum qgemm_isa { QGEMM_REF, QGEMM_AVX2, QGEMM_AVXVNNI, QGEMM_AVX512VNNI };
+/* The kernel qgemm_u8 would run for g on this CPU (honours INFERD_CPU_DISABLE). */
+enum qgemm_isa qgemm_isa_pick(const struct qgemm_args *g);
+/* Nonzero when this CPU can run isa. */
+int qgemm_isa_usable(enum qgemm_isa isa);
+const char *qgemm_isa_name(enum qgemm_isa isa);
+/* Runs the given kernel (for tests): only after qgemm_isa_usable(isa), with g->pack set
+ * unless isa is QGEMM_REF. Rows [m0, m1) after a pack; m0 a multiple of 4. */
+void qgemm_u8_isa(const struct qgemm_args *g, enum qgemm_isa isa);
+void qgemm_u8_isa_pack(const struct qgemm_args *g, enum qgemm_isa isa);
+void qgemm_u8_isa_rows(const struct qgemm_args *g, enum qgemm_isa isa, int64_t m0, int64_t m1);
+
 /* Portable reference; exact for any K up to 2^15 (int32 cannot overflow: 255*255*2^15 < 2^31).
  * _rows computes rows [m0, m1) only. */
 void qgemm_u8_ref(const struct qgemm_args *g);
@@ -50,9 +72,26 @@ void qgemm_u8_ref_rows(const struct qgemm_args *g, int64_t m0, int64_t m1);
 void qgemm_u8_avx2(const struct qgemm_args *g);
 void qgemm_u8_avx2_pack(const struct qgemm_args *g);
 void qgemm_u8_avx2_rows(const struct qgemm_args *g, int64_t m0, int64_t m1);
-/* Dispatch: AVX2 when the CPU has it and g->pack is given, else the reference. */
+/* VNNI kernels: qgemm_vnni_pack (x86/qgemm_avx2.c, SSE/AVX2 code) fills g->pack with B'
+ * in panels of pw (16 or 8) columns, four K per 32-bit lane, then zb' and csB - K * zb'
+ * per column (int32); the _rows functions compute rows [m0, m1) from it. */
+void qgemm_vnni_pack(const struct qgemm_args *g, int pw);
+void qgemm_u8_avx512vnni_rows(const struct qgemm_args *g, int64_t m0, int64_t m1);
+void qgemm_u8_avxvnni_rows(const struct qgemm_args *g, int64_t m0, int64_t m1);
+/* Dispatch: the best kernel the CPU has when the CPU has it and g->pack is given, else the reference. */
 void qgemm_u8(const struct qgemm_args *g);
 /* The same, rows split over c's pool when the product is large enough (c may be NULL). */
 void qgemm_u8_pool(const struct ox_ctx *c, const struct qgemm_args *g);
+
+/* Requantisation epilogue, y (n) = saturate(round_half_even((float)(acc + bias) * mul[j]) + zp)
+ * with mul[j] = mul[0] when mul_step is 0 (per tensor) else mul[j] (per column); y is uint8,
+ * or int8 when out_signed. _ref is portable, _avx2 needs cpu_has(CPU_AVX2); both equal
+ * nearbyint() in the default rounding mode. */
+void qgemm_requant(const int32_t *acc, int64_t n, int32_t bias, const float *mul, int mul_step, int32_t zp,
+                   int out_signed, uint8_t *y);
+void qgemm_requant_ref(const int32_t *acc, int64_t n, int32_t bias, const float *mul, int mul_step, int32_t zp,
+                       int out_signed, uint8_t *y);
+void qgemm_requant_avx2(const int32_t *acc, int64_t n, int32_t bias, const float *mul, int mul_step, int32_t zp,
+                        int out_signed, uint8_t *y);
 
 #endif

@@ -107,3 +107,82 @@ void qgemm_u8_avx2(const struct qgemm_args *g)
     qgemm_u8_avx2_pack(g);
     qgemm_u8_avx2_rows(g, 0, g->M);
 }
+
+/* ---- VNNI packing (SSE2 code, run only where a VNNI kernel will use it) ----
+ *
+ *   panel p (pw columns), quad q: pw x 4 bytes = (B'[4q..4q+3][p*pw+0], ..., B'[4q..4q+3][p*pw+pw-1])
+ *   then int32 zb'[np*pw], then int32 csB[j] - K * zb'[j]; padding rows/columns hold 0
+ *
+ * B' = B (int8) or B ^ 0x80 (uint8 read as int8, i.e. B - 128). */
+void qgemm_vnni_pack(const struct qgemm_args *g, int pw)
+{
+    const int64_t N = g->N, K = g->K, kq = (K + 3) / 4, np = (N + pw - 1) / pw;
+    uint8_t *pk = (uint8_t *)(((uintptr_t)g->pack + 63) & ~(uintptr_t)63);
+    int32_t *zbv = (int32_t *)(void *)(pk + np * pw * kq * 4), *cs = zbv + np * pw;
+    const uint8_t flip = g->b_signed ? 0 : 0x80;
+    for (int64_t j = 0; j < np * pw; j++) {
+        zbv[j] = j < N ? zp_at(g->zb, g->zb_len, j, g->b_signed) - (g->b_signed ? 0 : 128) : 0;
+        cs[j] = 0;
+    }
+    for (int64_t k = 0; k < K; k++) {
+        const uint8_t *br = g->b + k * N;
+        for (int64_t j = 0; j < N; j++)
+            cs[j] += (int8_t)(br[j] ^ flip);
+    }
+    for (int64_t j = 0; j < np * pw; j++)
+        cs[j] = (int32_t)((uint32_t)cs[j] - (uint32_t)K * (uint32_t)zbv[j]);
+    const __m128i fl = _mm_set1_epi8((char)flip);
+    const int64_t n16 = N / 16 * 16;
+    for (int64_t q = 0; q < kq; q++) {
+        const int64_t k0 = 4 * q;
+        for (int64_t j0 = 0; j0 < n16; j0 += 16) { /* 4 rows x 16 columns -> 16 column quads */
+            __m128i r[4];
+            for (int t = 0; t < 4; t++)
+                r[t] = k0 + t < K ? _mm_xor_si128(_mm_loadu_si128((const __m128i *)(g->b + (k0 + t) * N + j0)), fl)
+                                  : _mm_setzero_si128();
+            __m128i t0 = _mm_unpacklo_epi8(r[0], r[1]), t1 = _mm_unpackhi_epi8(r[0], r[1]);
+            __m128i t2 = _mm_unpacklo_epi8(r[2], r[3]), t3 = _mm_unpackhi_epi8(r[2], r[3]);
+            __m128i u0 = _mm_unpacklo_epi16(t0, t2), u1 = _mm_unpackhi_epi16(t0, t2);
+            __m128i u2 = _mm_unpacklo_epi16(t1, t3), u3 = _mm_unpackhi_epi16(t1, t3);
+            if (pw == 16) {
+                __m128i *d = (__m128i *)(void *)(pk + ((j0 / 16) * kq + q) * 64);
+                _mm_store_si128(d, u0), _mm_store_si128(d + 1, u1), _mm_store_si128(d + 2, u2);
+                _mm_store_si128(d + 3, u3);
+            } else {
+                __m128i *d0 = (__m128i *)(void *)(pk + ((j0 / 8) * kq + q) * 32);
+                __m128i *d1 = (__m128i *)(void *)(pk + ((j0 / 8 + 1) * kq + q) * 32);
+                _mm_store_si128(d0, u0), _mm_store_si128(d0 + 1, u1);
+                _mm_store_si128(d1, u2), _mm_store_si128(d1 + 1, u3);
+            }
+        }
+        for (int64_t j = n16; j < np * pw; j++) /* the last columns and the padding */
+            for (int64_t t = 0; t < 4; t++)
+                pk[((j / pw) * kq + q) * pw * 4 + (j % pw) * 4 + t] =
+                    (uint8_t)(j < N && k0 + t < K ? g->b[(k0 + t) * N + j] ^ flip : 0);
+    }
+}
+
+/* ---- requantisation: clamp in float to [lo - zp, hi - zp] (integers, so clamping before
+ * rounding equals clamping after), round with vcvtps2dq (half to even in the default MXCSR
+ * mode, like nearbyint), add zp, narrow with saturating packs ---- */
+void qgemm_requant_avx2(const int32_t *acc, int64_t n, int32_t bias, const float *mul, int mul_step, int32_t zp,
+                        int out_signed, uint8_t *y)
+{
+    const int32_t lo = out_signed ? -128 : 0, hi = out_signed ? 127 : 255;
+    const __m256 flo = _mm256_set1_ps((float)(lo - zp)), fhi = _mm256_set1_ps((float)(hi - zp));
+    const __m256i vb = _mm256_set1_epi32(bias), vz = _mm256_set1_epi32(zp);
+    const __m256 m1 = _mm256_set1_ps(mul[0]);
+    int64_t j = 0;
+    for (; j + 8 <= n; j += 8) {
+        __m256 m = mul_step ? _mm256_loadu_ps(mul + j) : m1;
+        __m256i a = _mm256_add_epi32(_mm256_loadu_si256((const __m256i *)(acc + j)), vb);
+        __m256 f = _mm256_mul_ps(_mm256_cvtepi32_ps(a), m);
+        f = _mm256_min_ps(_mm256_max_ps(f, flo), fhi); /* max(NaN, lo) = lo */
+        __m256i r = _mm256_add_epi32(_mm256_cvtps_epi32(f), vz);
+        __m128i p16 = _mm_packs_epi32(_mm256_castsi256_si128(r), _mm256_extracti128_si256(r, 1));
+        __m128i p8 = out_signed ? _mm_packs_epi16(p16, p16) : _mm_packus_epi16(p16, p16);
+        _mm_storel_epi64((__m128i *)(void *)(y + j), p8);
+    }
+    if (j < n)
+        qgemm_requant_ref(acc + j, n - j, bias, mul + (mul_step ? j : 0), mul_step, zp, out_signed, y + j);
+}

@@ -2,8 +2,10 @@
  * packed/unpacked repeated fields, truncation), TensorProto typed fields (int32_data packed
  * and unpacked, double_data, FP16 bits, uint64_data, external data refused), and the AVX2
  * A@B^T and packed-panel kernels against their portable references over odd sizes
- * (|diff| <= 1e-4 * (1 + |ref|)); the AVX2 int8 GEMM against its reference (exactly equal),
- * every signedness, zero points per tensor / row / column, odd sizes and K past a chunk. */
+ * (|diff| <= 1e-4 * (1 + |ref|)); every int8 GEMM kernel the CPU has (AVX2 vpmaddwd, AVX-VNNI,
+ * AVX-512 VNNI) against its reference (exactly equal), every signedness, zero points none /
+ * per tensor / row / column including the extremes, odd sizes (K not a multiple of 4 or 16,
+ * partial row blocks and column panels) and K past a chunk; the requantisation epilogue. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -146,35 +148,47 @@ static void test_gemm_nt(void)
     }
 }
 
-/* C = (A - za)(B - zb), bytes as uint8 or int8: the AVX2 kernel equals the reference. */
-static void test_qgemm(void)
+/* C = (A - za)(B - zb), bytes as uint8 or int8: each SIMD kernel equals the reference. */
+static void test_qgemm_isa(enum qgemm_isa isa)
 {
-    if (!cpu_has(CPU_AVX2)) {
-        printf("no AVX2: only the int8 GEMM reference runs\n");
+    if (!qgemm_isa_usable(isa)) {
+        printf("SKIP int8 GEMM %s: this CPU lacks it (or INFERD_CPU_DISABLE)\n", qgemm_isa_name(isa));
         return;
     }
-    static const int ks[] = {1, 2, 7, 33, 512, 513, 1100};
+    static const int ks[] = {1, 2, 3, 4, 5, 7, 16, 17, 33, 64, 513, 1100};
     uint32_t s = 7;
     int bad = 0, runs = 0;
     for (int m = 1; m <= 9; m += 2) {
-        for (int n = 1; n <= 41; n += (n < 9 ? 1 : 16)) {
+        for (int n = 1; n <= 73; n += (n < 9 ? 1 : n < 17 ? 8 : 16)) {
             for (size_t ki = 0; ki < sizeof ks / sizeof *ks; ki++) {
                 int k = ks[ki];
-                uint8_t *a = malloc((size_t)(m * k)), *b = malloc((size_t)(k * n)), za[16], zb[48];
+                uint8_t *a = malloc((size_t)(m * k)), *b = malloc((size_t)(k * n)), za[16], zb[80];
                 int32_t *c1 = malloc(sizeof(int32_t) * (size_t)(m * n)), *c2 = malloc(sizeof(int32_t) * (size_t)(m * n));
                 void *pack = aligned_alloc(32, (qgemm_scratch_bytes(k, n) + 31) & ~(size_t)31);
                 for (int i = 0; i < m * k; i++)
                     a[i] = (uint8_t)((s = s * 1664525u + 1013904223u) >> 24);
                 for (int i = 0; i < k * n; i++)
                     b[i] = (uint8_t)((s = s * 1664525u + 1013904223u) >> 24);
+                if (ki % 3 == 0) { /* extremes: every product at its largest */
+                    for (int i = 0; i < m * k; i++)
+                        a[i] = (uint8_t)(i & 1 ? 0x80 : 0xff);
+                    for (int i = 0; i < k * n; i++)
+                        b[i] = (uint8_t)(i & 2 ? 0x80 : 0x7f);
+                }
                 for (int i = 0; i < 16; i++)
                     za[i] = (uint8_t)((s = s * 1664525u + 1013904223u) >> 24);
-                for (int i = 0; i < 48; i++)
+                for (int i = 0; i < 80; i++)
                     zb[i] = (uint8_t)((s = s * 1664525u + 1013904223u) >> 24);
-                for (int mode = 0; mode < 8; mode++) {
+                za[0] = (uint8_t)(m & 2 ? 0x80 : 0xff), zb[0] = (uint8_t)(n & 2 ? 0x7f : 0x00);
+                for (int mode = 0; mode < 12; mode++) {
                     struct qgemm_args g = {.M = m, .N = n, .K = k, .a = a, .a_signed = mode & 1, .b = b,
                                            .b_signed = (mode >> 1) & 1, .c = c1};
-                    if (mode & 4) { /* per-row / per-column zero points */
+                    if (mode >= 8) { /* zero point on one side only */
+                        if (mode & 1)
+                            g.za = za, g.za_len = 1;
+                        else
+                            g.zb = zb, g.zb_len = n;
+                    } else if (mode & 4) { /* per-row / per-column zero points */
                         g.za = za, g.za_len = m, g.zb = zb, g.zb_len = n;
                     } else if (mode & 2) {
                         g.za = za, g.za_len = 1, g.zb = zb, g.zb_len = 1;
@@ -182,13 +196,13 @@ static void test_qgemm(void)
                     qgemm_u8_ref(&g);
                     g.c = c2;
                     g.pack = pack;
-                    qgemm_u8_avx2(&g);
+                    qgemm_u8_isa(&g, isa);
                     bad += memcmp(c1, c2, sizeof(int32_t) * (size_t)(m * n)) != 0;
                     /* rows in two parts, as the pool splits them */
                     memset(c2, 0x55, sizeof(int32_t) * (size_t)(m * n));
-                    qgemm_u8_avx2_pack(&g);
-                    qgemm_u8_avx2_rows(&g, 4 < m ? 4 : m, m);
-                    qgemm_u8_avx2_rows(&g, 0, 4 < m ? 4 : m);
+                    qgemm_u8_isa_pack(&g, isa);
+                    qgemm_u8_isa_rows(&g, isa, 4 < m ? 4 : m, m);
+                    qgemm_u8_isa_rows(&g, isa, 0, 4 < m ? 4 : m);
                     bad += memcmp(c1, c2, sizeof(int32_t) * (size_t)(m * n)) != 0;
                     runs++;
                 }
@@ -200,8 +214,47 @@ static void test_qgemm(void)
             }
         }
     }
+    printf("int8 GEMM %s: %d runs, %d mismatches\n", qgemm_isa_name(isa), runs, bad);
     CHECK(bad == 0);
     CHECK(runs > 100);
+}
+
+static void test_qgemm(void)
+{
+    printf("int8 GEMM picked here: %s\n",
+           qgemm_isa_name(qgemm_isa_pick(&(struct qgemm_args){.M = 1, .N = 1, .K = 1, .pack = (void *)1})));
+    test_qgemm_isa(QGEMM_AVX2);
+    test_qgemm_isa(QGEMM_AVXVNNI);
+    test_qgemm_isa(QGEMM_AVX512VNNI);
+}
+
+/* the vectorised requantisation equals the reference: ties, saturation, per-column scales */
+static void test_requant(void)
+{
+    if (!cpu_has(CPU_AVX2)) {
+        printf("SKIP requant AVX2: this CPU lacks AVX2\n");
+        return;
+    }
+    enum { n = 203 };
+    int32_t acc[n];
+    float mul[n];
+    uint8_t y1[n], y2[n];
+    uint32_t s = 11;
+    for (int i = 0; i < n; i++) {
+        s = s * 1664525u + 1013904223u;
+        acc[i] = i < 40 ? (i - 20) : (int32_t)(s >> 8) - (1 << 23); /* small ones hit x.5 ties with mul 0.5 */
+        mul[i] = i < 60 ? 0.5f : (float)((s >> 20) + 1) * 1e-6f;
+    }
+    acc[41] = INT32_MAX - 5, acc[42] = INT32_MIN + 5;
+    int bad = 0;
+    for (int mode = 0; mode < 8; mode++) {
+        int sg = mode & 1, step = (mode >> 1) & 1;
+        int32_t bias = mode & 4 ? -3 : 0, zp = sg ? -7 : 131;
+        qgemm_requant_ref(acc, n, bias, mul, step, zp, sg, y1);
+        qgemm_requant_avx2(acc, n, bias, mul, step, zp, sg, y2);
+        bad += memcmp(y1, y2, n) != 0;
+    }
+    CHECK(bad == 0);
 }
 
 int main(void)
@@ -210,5 +263,6 @@ int main(void)
     test_tensor_proto();
     test_gemm_nt();
     test_qgemm();
+    test_requant();
     return check_finish();
 }
