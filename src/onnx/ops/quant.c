@@ -438,13 +438,16 @@ static int qmm_exec_io(const struct ox_ctx *c, const struct ox_node *n, struct o
             const struct ox_tensor *sb = in[io->sb], *zy = opt_in(n, in, io->zy);
             float sa = (float)ox_get_f64(in[io->sa], 0), sy = (float)ox_get_f64(in[io->sy], 0);
             int64_t z = zy ? ox_get_i64(zy, 0) : 0;
-            struct ox_tensor yt = *y;
-            yt.data = (char *)y->data + (size_t)(bt * M * N) * inferd_dtype_size(y->dt);
-            for (int64_t i = 0; i < M; i++)
-                for (int64_t j = 0; j < N; j++) {
-                    float mul = sa * (float)ox_get_f64(sb, sb->numel == 1 ? 0 : j) / sy;
-                    ox_put_i64(&yt, i * N + j, q_sat(nearbyint((double)((float)acc[i * N + j] * mul)) + (double)z, y->dt));
-                }
+            uint8_t *yb = (uint8_t *)y->data + bt * M * N;
+            float mul[256];
+            for (int64_t j0 = 0; j0 < N; j0 += 256) { /* column chunks of per-column scales */
+                int64_t nj = N - j0 < 256 ? N - j0 : 256, nm = sb->numel == 1 ? 1 : nj;
+                for (int64_t j = 0; j < nm; j++)
+                    mul[j] = sa * (float)ox_get_f64(sb, sb->numel == 1 ? 0 : j0 + j) / sy;
+                for (int64_t i = 0; i < M; i++)
+                    qgemm_requant(acc + i * N + j0, nj, 0, mul, nm > 1, (int32_t)z, y->dt == INFERD_INT8,
+                                  yb + i * N + j0);
+            }
         }
         for (int k = nbd - 1; k >= 0; k--) {
             if (++bidx[k] < dims[k])

@@ -5,7 +5,6 @@
  *   X (N, C, H, W) u8/i8, W (M, C/g, kh, kw) u8/i8, w_zp (scalar | M) -> Y (N, M, OH, OW)
  *   per group: Y_g (M/g, OH*OW) = (W_g - w_zp) (M/g, C/g*kh*kw) @ (col - x_zp) (C/g*kh*kw, OH*OW)
  */
-#include <math.h>
 #include <string.h>
 
 #include "onnx/onnx_int.h"
@@ -148,17 +147,12 @@ static int qconv_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox
             const struct ox_tensor *sw = in[io->sw], *zy = opt_in(n, in, io->zy), *b = opt_in(n, in, io->bias);
             float sx = (float)ox_get_f64(in[io->sx], 0), sy = (float)ox_get_f64(in[io->sy], 0);
             int64_t z = zy ? ox_get_i64(zy, 0) : 0;
-            struct ox_tensor yt = *y;
             for (int64_t m = 0; m < mg; m++) {
                 int64_t oc = gi * mg + m;
                 float mul = sx * (float)ox_get_f64(sw, sw->numel == 1 ? 0 : oc) / sy;
                 int32_t bias = b ? ((const int32_t *)b->data)[oc] : 0;
-                int64_t base = (nn * M + oc) * sp;
-                for (int64_t i = 0; i < sp; i++) {
-                    double v = nearbyint((double)((float)(acc[m * sp + i] + bias) * mul)) + (double)z;
-                    int64_t lo = y->dt == INFERD_INT8 ? -128 : 0, hi = y->dt == INFERD_INT8 ? 127 : 255;
-                    ox_put_i64(&yt, base + i, v < (double)lo ? lo : v > (double)hi ? hi : (int64_t)v);
-                }
+                qgemm_requant(acc + m * sp, sp, bias, &mul, 0, (int32_t)z, y->dt == INFERD_INT8,
+                              (uint8_t *)y->data + (nn * M + oc) * sp);
             }
         }
     }
