@@ -37,7 +37,9 @@ struct inferd_onnx_options {
 #define INFERD_ONNX_OPT_DCE 8u       /* nodes no output depends on */
 #define INFERD_ONNX_OPT_FUSE 16u     /* Conv + BatchNormalization / Mul / Add / activation fused for the
                                         conv kernels (src/onnx/fuse.c) */
-#define INFERD_ONNX_OPT_ALL 31u
+#define INFERD_ONNX_OPT_QDQ 32u      /* DequantizeLinear -> Conv / MatMul -> QuantizeLinear run as int8
+                                        QLinearConv / QLinearMatMul (src/onnx/fuse_qdq.c) */
+#define INFERD_ONNX_OPT_ALL 63u
 
 /* Describes one graph input or output. dims[i] == -1 marks a symbolic dimension; rank is -1
  * when the model declares no shape at all (then any rank is accepted). */

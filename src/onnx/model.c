@@ -77,6 +77,10 @@ static int load_common(const void *data, size_t size, const struct inferd_onnx_o
     if ((rc = ox_graph_build(m->g, err)) < 0)
         return rc;
     unsigned off = opt ? opt->graph_opt_off : 0;
+    int n_qdq = 0;
+    int64_t n0 = m->g->n_nodes;
+    if (!(off & INFERD_ONNX_OPT_QDQ) && (rc = ox_fuse_qdq(m->g, &n_qdq, err)) < 0)
+        return rc;
     if ((off & 15u) != 15u) {
         struct ox_opt_options oo = {.fold = !(off & INFERD_ONNX_OPT_FOLD), .identity = !(off & INFERD_ONNX_OPT_IDENTITY),
                                     .bn = !(off & INFERD_ONNX_OPT_BN), .dce = !(off & INFERD_ONNX_OPT_DCE)};
@@ -84,14 +88,14 @@ static int load_common(const void *data, size_t size, const struct inferd_onnx_o
             return rc;
     }
     const struct ox_opt_report *r = &m->opt_report;
-    int64_t before = r->nodes_before ? r->nodes_before : m->g->n_nodes, mid = m->g->n_nodes;
+    int64_t before = n0, mid = m->g->n_nodes;
     if (!(off & INFERD_ONNX_OPT_FUSE) && (rc = ox_fuse(m->g, err)) < 0)
         return rc;
     snprintf(m->opt_summary, sizeof m->opt_summary,
              "%lld -> %lld nodes (%d constant-folded, %d Identity/Dropout, %d BatchNormalization folded, %d dead; "
-             "%lld fused into convs)",
+             "%lld fused into convs, %d QDQ int8)",
              (long long)before, (long long)m->g->n_nodes, r->folded, r->identities, r->bn_folded, r->dead,
-             (long long)(mid - m->g->n_nodes));
+             (long long)(mid - m->g->n_nodes), n_qdq);
     m->value_keyed = calloc((size_t)m->g->n_inputs + 1, 1);
     if (!m->value_keyed)
         return inferd_err_set(err, INFERD_ENOMEM, "onnx: out of memory");

@@ -142,6 +142,10 @@ int ox_graph_build(struct ox_model *m, struct inferd_err *err);
 /* fuse.c: folds BatchNormalization and activations into the Conv before them (after
  * ox_graph_build; nodes stay sorted). Returns 0 or ENOMEM. */
 int ox_fuse(struct ox_model *m, struct inferd_err *err);
+/* fuse_qdq.c: QDQ-format int8 patterns -> QLinearConv / QLinearMatMul (after ox_graph_build,
+ * before constant folding would fold the weights' DequantizeLinear). *n_fused gets the number
+ * of rewritten Conv/MatMul nodes. Returns 0 or ENOMEM. */
+int ox_fuse_qdq(struct ox_model *m, int *n_fused, struct inferd_err *err);
 const struct ox_attr *ox_attr_find(const struct ox_node *n, const char *name);
 int64_t ox_attr_int(const struct ox_node *n, const char *name, int64_t dflt);
 float ox_attr_float(const struct ox_node *n, const char *name, float dflt);

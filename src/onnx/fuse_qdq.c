@@ -1,0 +1,296 @@
+/* fuse_qdq.c — load-time rewrite of QDQ-format int8 models (what ONNX Runtime's quantizer
+ * writes with QuantFormat.QDQ) into the engine's int8 operators, as ORT's QDQ transformer
+ * does, so the product runs on the int8 GEMM (ops/qgemm.h) instead of in FP32:
+ *
+ *   DQ(x_q, sx, zx) -> Conv(., DQ(W_q, sw, zw) [, DQ(B_i32, sx*sw, 0)]) [-> Relu] -> Q(., sy, zy)
+ *       => QLinearConv(x_q, sx, zx, W_q, sw, zw, sy, zy [, B_i32])
+ *   DQ(a_q, sa, za) -> MatMul(., DQ(B_q, sb, zb)) [-> Relu] -> Q(., sy, zy)
+ *       => QLinearMatMul(a_q, sa, za, B_q, sb, zb, sy, zy)
+ *
+ * Conditions (otherwise the nodes stay as they are and run in FP32):
+ *  - scales are FP32 initializers, zero points uint8/int8 initializers, all present; x/a/y
+ *    scales and zero points per tensor; W's per tensor or per output channel (DQ axis 0 for
+ *    Conv, axis 1 of a 2-D B for MatMul); no block_size / output_dtype attributes;
+ *  - the Conv/MatMul output (and the Relu's) has the one consumer of the pattern and is no
+ *    graph output; the bias, if any, is the DequantizeLinear of an int32 initializer with
+ *    zero point 0 and scale sx * sw[o] (relative difference <= 1e-5);
+ *  - a Relu is dropped only when zy is the type's minimum (0 for uint8, -128 for int8): then
+ *    the saturation in Q already clamps at real 0, so the result is the same.
+ * Results can differ from the FP32 path by one quantum where the FP32 sum of dequantised
+ * products rounds differently from the exact int32 sum; ORT's fused kernels do the same.
+ * The DequantizeLinear nodes that fed only rewritten nodes are dropped. */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "onnx/onnx_int.h"
+
+struct qdq {
+    struct ox_model *m;
+    int *cons1;            /* a consumer of value v (the only one when n_consumers is 1) */
+    unsigned char *is_out; /* value is a graph output */
+    unsigned char *dead;   /* node dropped */
+    unsigned char *maybe;  /* a DequantizeLinear whose consumers were rewritten */
+};
+
+static int is_op(const struct ox_node *n, const char *type)
+{
+    return (!n->domain || !n->domain[0] || strcmp(n->domain, "ai.onnx") == 0) && strcmp(n->op_type, type) == 0;
+}
+
+static const struct ox_tensor *init_of(const struct qdq *q, int v)
+{
+    return v >= 0 && q->m->values[v].init && q->m->values[v].init->data ? q->m->values[v].init : NULL;
+}
+
+static int is_q8(enum inferd_dtype dt)
+{
+    return dt == INFERD_UINT8 || dt == INFERD_INT8;
+}
+
+/* The node producing v when it is a live DequantizeLinear/QuantizeLinear of the checked
+ * form (3 inputs, FP32 scale and 8-bit zero point initializers, no block_size /
+ * output_dtype); NULL otherwise. scale_max: largest scale length allowed. */
+static struct ox_node *qnode(const struct qdq *q, struct ox_node *n, const char *type, int64_t scale_max)
+{
+    if (!n || q->dead[n - q->m->nodes] || !is_op(n, type) || n->n_in != 3 || n->n_out != 1)
+        return NULL;
+    const struct ox_tensor *s = init_of(q, n->in[1]), *z = init_of(q, n->in[2]);
+    if (!s || !z || s->dt != INFERD_FP32 || !is_q8(z->dt) || z->numel != s->numel || s->numel > scale_max)
+        return NULL;
+    if (ox_attr_int(n, "block_size", 0) != 0 || ox_attr_find(n, "output_dtype"))
+        return NULL;
+    return n;
+}
+
+static struct ox_node *producer_dq(const struct qdq *q, int v, int64_t scale_max)
+{
+    int p = v >= 0 ? q->m->values[v].producer : -1;
+    return p >= 0 ? qnode(q, &q->m->nodes[p], "DequantizeLinear", scale_max) : NULL;
+}
+
+/* The sole consumer of v, or NULL when v has several or is a graph output. */
+static struct ox_node *sole_consumer(const struct qdq *q, int v)
+{
+    if (v < 0 || q->is_out[v] || q->m->values[v].n_consumers != 1 || q->cons1[v] < 0 || q->dead[q->cons1[v]])
+        return NULL;
+    return &q->m->nodes[q->cons1[v]];
+}
+
+static int zp_value(const struct ox_tensor *z, int64_t i)
+{
+    return z->dt == INFERD_INT8 ? ((const int8_t *)z->data)[i] : ((const uint8_t *)z->data)[i];
+}
+
+/* The final QuantizeLinear after y (through a droppable Relu); *relu gets the Relu or NULL. */
+static struct ox_node *tail_q(const struct qdq *q, int y, struct ox_node **relu)
+{
+    struct ox_node *c = sole_consumer(q, y);
+    *relu = NULL;
+    if (c && is_op(c, "Relu") && c->n_out == 1) {
+        *relu = c;
+        c = sole_consumer(q, c->out[0]);
+    }
+    struct ox_node *qn = c ? qnode(q, c, "QuantizeLinear", 1) : NULL;
+    if (!qn || ox_attr_int(qn, "saturate", 1) != 1)
+        return NULL;
+    if (*relu) {
+        const struct ox_tensor *zy = init_of(q, qn->in[2]);
+        if (zp_value(zy, 0) != (zy->dt == INFERD_INT8 ? -128 : 0))
+            return NULL;
+    }
+    return qn;
+}
+
+/* A weight DequantizeLinear: 8-bit initializer, scale / zero point per tensor or per `ch`
+ * channels along `axis`. */
+static struct ox_node *weight_dq(const struct qdq *q, int v, int rank, int axis, int64_t ch)
+{
+    struct ox_node *d = producer_dq(q, v, ch);
+    const struct ox_tensor *w = d ? init_of(q, d->in[0]) : NULL;
+    if (!w || !is_q8(w->dt) || w->rank != rank || w->dt != init_of(q, d->in[2])->dt)
+        return NULL;
+    int64_t ns = init_of(q, d->in[1])->numel;
+    if (ns != 1 && ns != ch)
+        return NULL;
+    if (ns > 1) {
+        int64_t ax = ox_attr_int(d, "axis", 1);
+        if ((ax < 0 ? ax + rank : ax) != axis)
+            return NULL;
+    }
+    return d;
+}
+
+/* Points node n at new inputs (value ids; names from the value table) and a new op. */
+static int retarget(struct qdq *q, struct ox_node *n, const char *op_type, const int *ins, int n_in, int out)
+{
+    struct ox_model *m = q->m;
+    int *in = ox_mem_alloc(m->mem, (size_t)n_in * sizeof *in);
+    const char **names = ox_mem_alloc(m->mem, (size_t)n_in * sizeof *names);
+    if (!in || !names)
+        return -1;
+    for (int k = 0; k < n_in; k++) {
+        in[k] = ins[k];
+        names[k] = m->values[ins[k]].name;
+    }
+    n->op_type = op_type;
+    n->domain = "";
+    n->op = ox_op_find(op_type);
+    n->n_in = n_in;
+    n->in = in;
+    n->in_names = names;
+    n->out[0] = out;
+    n->out_names[0] = m->values[out].name;
+    memset(n->ip, 0, sizeof n->ip);
+    memset(n->fp, 0, sizeof n->fp);
+    return n->op ? 1 : -1;
+}
+
+static void drop_tail(struct qdq *q, struct ox_node *relu, struct ox_node *qn, struct ox_node *const *dqs, int n_dq)
+{
+    if (relu)
+        q->dead[relu - q->m->nodes] = 1;
+    q->dead[qn - q->m->nodes] = 1;
+    for (int k = 0; k < n_dq; k++)
+        if (dqs[k])
+            q->maybe[dqs[k] - q->m->nodes] = 1;
+}
+
+/* The bias of a QDQ Conv: DequantizeLinear(int32 initializer, scale sx * sw[o], zero point
+ * absent or 0); its int32 value id, or -1 when the Conv's bias is not of that form. */
+static int bias_i32(const struct qdq *q, int v, float sx, const struct ox_tensor *sw, int64_t mo, struct ox_node **dq)
+{
+    int p = v >= 0 ? q->m->values[v].producer : -1;
+    struct ox_node *d = p >= 0 && !q->dead[p] ? &q->m->nodes[p] : NULL;
+    if (!d || !is_op(d, "DequantizeLinear") || d->n_out != 1 || d->n_in < 2 || ox_attr_int(d, "block_size", 0) != 0)
+        return -1;
+    const struct ox_tensor *b = init_of(q, d->in[0]), *sb = init_of(q, d->in[1]);
+    const struct ox_tensor *z = d->n_in > 2 && d->in[2] >= 0 ? init_of(q, d->in[2]) : NULL;
+    if (!b || b->dt != INFERD_INT32 || b->numel != mo || !sb || sb->dt != INFERD_FP32 ||
+        (sb->numel != 1 && sb->numel != mo) || (d->n_in > 2 && d->in[2] >= 0 && (!z || z->dt != INFERD_INT32)))
+        return -1;
+    for (int64_t i = 0; z && i < z->numel; i++)
+        if (((const int32_t *)z->data)[i] != 0)
+            return -1;
+    for (int64_t o = 0; o < mo; o++) {
+        float want = sx * ((const float *)sw->data)[sw->numel == 1 ? 0 : o];
+        float got = ((const float *)sb->data)[sb->numel == 1 ? 0 : o];
+        if (fabsf(got - want) > 1e-5f * fabsf(want))
+            return -1;
+    }
+    *dq = d;
+    return d->in[0];
+}
+
+/* Returns 1 when rewritten, 0 when the pattern does not apply, -1 out of memory. */
+static int fuse_conv(struct qdq *q, struct ox_node *conv)
+{
+    if (conv->n_in < 2 || conv->n_out != 1 || conv->out[0] < 0)
+        return 0;
+    struct ox_node *dx = producer_dq(q, conv->in[0], 1), *relu, *qn = tail_q(q, conv->out[0], &relu);
+    struct ox_node *dw0 = producer_dq(q, conv->in[1], INT64_MAX);
+    const struct ox_tensor *w = dw0 ? init_of(q, dw0->in[0]) : NULL;
+    if (!dx || !qn || !w || w->rank != 4)
+        return 0;
+    int64_t mo = w->dims[0];
+    struct ox_node *dw = weight_dq(q, conv->in[1], 4, 0, mo), *db = NULL;
+    if (!dw)
+        return 0;
+    const struct ox_tensor *sw = init_of(q, dw->in[1]);
+    int ins[9] = {dx->in[0], dx->in[1], dx->in[2], dw->in[0], dw->in[1], dw->in[2], qn->in[1], qn->in[2], -1};
+    int n_in = 8;
+    if (conv->n_in > 2 && conv->in[2] >= 0) {
+        float sx = *(const float *)init_of(q, dx->in[1])->data;
+        if ((ins[8] = bias_i32(q, conv->in[2], sx, sw, mo, &db)) < 0)
+            return 0;
+        n_in = 9;
+    }
+    struct ox_node *dqs[3] = {dx, dw, db};
+    drop_tail(q, relu, qn, dqs, 3);
+    return retarget(q, conv, "QLinearConv", ins, n_in, qn->out[0]);
+}
+
+static int fuse_matmul(struct qdq *q, struct ox_node *mm)
+{
+    if (mm->n_in != 2 || mm->n_out != 1 || mm->out[0] < 0)
+        return 0;
+    struct ox_node *da = producer_dq(q, mm->in[0], 1), *relu, *qn = tail_q(q, mm->out[0], &relu);
+    int vb = mm->in[1], pb = vb >= 0 ? q->m->values[vb].producer : -1;
+    const struct ox_tensor *b = pb >= 0 ? init_of(q, q->m->nodes[pb].in[0]) : NULL;
+    if (!da || !qn || !b || b->rank != 2)
+        return 0;
+    struct ox_node *db = weight_dq(q, vb, 2, 1, b->dims[1]);
+    if (!db)
+        return 0;
+    int ins[8] = {da->in[0], da->in[1], da->in[2], db->in[0], db->in[1], db->in[2], qn->in[1], qn->in[2]};
+    struct ox_node *dqs[2] = {da, db};
+    drop_tail(q, relu, qn, dqs, 2);
+    return retarget(q, mm, "QLinearMatMul", ins, 8, qn->out[0]);
+}
+
+int ox_fuse_qdq(struct ox_model *m, int *n_fused, struct inferd_err *err)
+{
+    int nv = m->n_values, nn = m->n_nodes, rc = 0;
+    struct qdq q = {m, NULL, NULL, NULL, NULL};
+    *n_fused = 0;
+    q.cons1 = malloc(((size_t)nv + 1) * sizeof *q.cons1);
+    q.is_out = calloc((size_t)nv + 1, 1);
+    q.dead = calloc((size_t)nn + 1, 1);
+    q.maybe = calloc((size_t)nn + 1, 1);
+    if (!q.cons1 || !q.is_out || !q.dead || !q.maybe)
+        goto oom;
+    for (int v = 0; v < nv; v++)
+        q.cons1[v] = -1;
+    for (int i = 0; i < m->n_outputs; i++)
+        q.is_out[m->output_ids[i]] = 1;
+    for (int i = 0; i < nn; i++)
+        for (int k = 0; k < m->nodes[i].n_in; k++)
+            if (m->nodes[i].in[k] >= 0)
+                q.cons1[m->nodes[i].in[k]] = i;
+    for (int i = 0; i < nn; i++) {
+        struct ox_node *n = &m->nodes[i];
+        int r = is_op(n, "Conv") ? fuse_conv(&q, n) : is_op(n, "MatMul") ? fuse_matmul(&q, n) : 0;
+        if (r < 0)
+            goto oom;
+        *n_fused += r;
+    }
+    if (*n_fused == 0)
+        goto done;
+    /* recount consumers over the live nodes; drop the DequantizeLinear nodes nothing reads */
+    for (int v = 0; v < nv; v++)
+        m->values[v].n_consumers = 0;
+    for (int i = 0; i < nn; i++)
+        for (int k = 0; !q.dead[i] && k < m->nodes[i].n_in; k++)
+            if (m->nodes[i].in[k] >= 0)
+                m->values[m->nodes[i].in[k]].n_consumers++;
+    for (int i = nn - 1; i >= 0; i--) { /* backwards: a DQ may feed only another dropped DQ */
+        int o = m->nodes[i].out[0];
+        if (!q.maybe[i] || q.dead[i] || q.is_out[o] || m->values[o].n_consumers != 0)
+            continue;
+        q.dead[i] = 1;
+        for (int k = 0; k < m->nodes[i].n_in; k++)
+            if (m->nodes[i].in[k] >= 0)
+                m->values[m->nodes[i].in[k]].n_consumers--;
+    }
+    int at = 0;
+    for (int i = 0; i < nn; i++)
+        if (!q.dead[i])
+            m->nodes[at++] = m->nodes[i];
+    m->n_nodes = at;
+    for (int v = 0; v < nv; v++)
+        m->values[v].producer = -1;
+    for (int i = 0; i < at; i++)
+        for (int k = 0; k < m->nodes[i].n_out; k++)
+            if (m->nodes[i].out[k] >= 0)
+                m->values[m->nodes[i].out[k]].producer = i;
+    goto done;
+oom:
+    rc = inferd_err_set(err, INFERD_ENOMEM, "onnx: out of memory while fusing QDQ nodes");
+done:
+    free(q.cons1);
+    free(q.is_out);
+    free(q.dead);
+    free(q.maybe);
+    return rc;
+}
