@@ -49,7 +49,11 @@ int main(int argc, char **argv)
     struct tpool *pool = threads > 1 ? tpool_new(threads) : NULL;
     struct inferd_onnx_model *m = NULL;
     struct inferd_err err = {0};
-    if (inferd_onnx_load(argv[1], &(struct inferd_onnx_options){.pool = pool}, &m, &err) < 0) {
+    /* INFERD_ONNX_GRAPH_OPT_OFF: INFERD_ONNX_OPT_* bits of load-time rewrites to skip (a baseline) */
+    const char *off = getenv("INFERD_ONNX_GRAPH_OPT_OFF");
+    unsigned opt_off = off ? (unsigned)strtoul(off, NULL, 0) : 0;
+    if (inferd_onnx_load(argv[1], &(struct inferd_onnx_options){.pool = pool, .graph_opt_off = opt_off}, &m, &err) <
+        0) {
         fprintf(stderr, "load: %s\n", err.msg);
         return 1;
     }

@@ -66,6 +66,35 @@ static int qconv_geometry(const struct ox_node *n, struct ox_tensor *const *in, 
     return ox_window_resolve(n, x->dims[2], x->dims[3], w->dims[2], w->dims[3], 0, win, err);
 }
 
+/* One im2col row: tap (ky, kx) of one input channel x (H, W) at every output position,
+ * pad outside the image. Per output row, the valid columns form one range [lo, hi):
+ * ix = ox * sw + off must lie in [0, W). */
+static void im2col_row(uint8_t *row, const uint8_t *x, int64_t H, int64_t W, const struct ox_window *win, int64_t ky,
+                       int64_t kx, uint8_t pad)
+{
+    const int64_t ow = win->ow, sw = win->sw, off = kx * win->dw - win->pl;
+    int64_t lo = off >= 0 ? 0 : (-off + sw - 1) / sw;
+    int64_t hi = W - off <= 0 ? 0 : (W - off + sw - 1) / sw;
+    lo = lo < ow ? lo : ow;
+    hi = hi < ow ? hi : ow;
+    hi = hi > lo ? hi : lo;
+    for (int64_t oy = 0; oy < win->oh; oy++, row += ow) {
+        int64_t iy = oy * win->sh - win->pt + ky * win->dh;
+        if (iy < 0 || iy >= H) {
+            memset(row, pad, (size_t)ow);
+            continue;
+        }
+        const uint8_t *src = x + iy * W; /* src[ox * sw + off] is in the image for ox in [lo, hi) */
+        memset(row, pad, (size_t)lo);
+        if (sw == 1)
+            memcpy(row + lo, src + lo + off, (size_t)(hi - lo));
+        else
+            for (int64_t ox = lo; ox < hi; ox++)
+                row[ox] = src[ox * sw + off];
+        memset(row + hi, pad, (size_t)(ow - hi));
+    }
+}
+
 static int qconv_infer(const struct ox_node *n, struct ox_tensor *const *in, struct ox_tensor **out,
                        struct inferd_err *err)
 {
@@ -119,17 +148,9 @@ static int qconv_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox
             const uint8_t *xg = (const uint8_t *)x->data + (nn * C + gi * cg) * H * W;
             for (int64_t ci = 0; ci < cg; ci++)
                 for (int64_t ky = 0; ky < win.kh; ky++)
-                    for (int64_t kx = 0; kx < win.kw; kx++) {
-                        uint8_t *row = col + ((ci * win.kh + ky) * win.kw + kx) * sp;
-                        for (int64_t oy = 0; oy < win.oh; oy++) {
-                            int64_t iy = oy * win.sh - win.pt + ky * win.dh;
-                            for (int64_t ox = 0; ox < win.ow; ox++) {
-                                int64_t ix = ox * win.sw - win.pl + kx * win.dw;
-                                row[oy * win.ow + ox] =
-                                    iy < 0 || iy >= H || ix < 0 || ix >= W ? pad : xg[(ci * H + iy) * W + ix];
-                            }
-                        }
-                    }
+                    for (int64_t kx = 0; kx < win.kw; kx++)
+                        im2col_row(col + ((ci * win.kh + ky) * win.kw + kx) * sp, xg + ci * H * W, H, W, &win, ky, kx,
+                                   pad);
             int32_t *dst = io->sy >= 0 ? acc : (int32_t *)y->data + (nn * M + gi * mg) * sp;
             const uint8_t *zwp = zw ? (const uint8_t *)zw->data + (zw->numel == 1 ? 0 : gi * mg) : NULL;
             struct qgemm_args q = {

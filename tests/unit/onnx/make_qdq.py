@@ -9,7 +9,7 @@
   mlp:  x (N,K) float -> MatMul (s8 per-column weights) -> Relu -> MatMul (s8 per tensor) -> y
 
   /usr/bin/python3 make_qdq.py            # tests/unit/onnx/data/qdq_{conv,mlp}.onnx (small)
-  /usr/bin/python3 make_qdq.py --bench D  # D/{qdq,qop}_{conv,mlp}_b{1,8}.onnx (bench sizes)
+  /usr/bin/python3 make_qdq.py --bench D  # D/{qdq,qop}_{conv,mlp}.onnx (bench sizes, batch N)
 
 Needs Debian's python3-onnx and python3-numpy. Weights are seeded, so files are reproducible."""
 import os
@@ -129,11 +129,10 @@ def main():
         d = sys.argv[2]
         os.makedirs(d, exist_ok=True)
         for qop, tag in ((False, "qdq"), (True, "qop")):
-            for n in (1, 8):
-                seed(7)
-                onnx.save(conv_net(qop, n, 56, [32, 64, 64, 128, 128, 128]), os.path.join(d, f"{tag}_conv_b{n}.onnx"))
-                seed(8)
-                onnx.save(mlp(qop, n, [512, 1024, 1024, 10]), os.path.join(d, f"{tag}_mlp_b{n}.onnx"))
+            seed(7)
+            onnx.save(conv_net(qop, "N", 56, [32, 64, 64, 128, 128, 128]), os.path.join(d, f"{tag}_conv.onnx"))
+            seed(8)
+            onnx.save(mlp(qop, "N", [512, 1024, 1024, 10]), os.path.join(d, f"{tag}_mlp.onnx"))
         return
     here = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
     onnx.save(conv_net(False, 2, 11, [8, 16, 12]), os.path.join(here, "qdq_conv.onnx"))
