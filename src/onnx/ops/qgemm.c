@@ -130,8 +130,14 @@ void qgemm_u8_isa(const struct qgemm_args *g, enum qgemm_isa isa)
         return;
     if (g->K <= 0)
         isa = QGEMM_REF; /* C = 0; the packed kernels assume K > 0 */
-    qgemm_u8_isa_pack(g, isa);
+    if (!g->prepacked)
+        qgemm_u8_isa_pack(g, isa);
     qgemm_u8_isa_rows(g, isa, 0, g->M);
+}
+
+void qgemm_pack_b(const struct qgemm_args *g)
+{
+    qgemm_u8_isa_pack(g, qgemm_isa_pick(g));
 }
 
 void qgemm_u8(const struct qgemm_args *g)
@@ -157,7 +163,8 @@ void qgemm_u8_pool(const struct ox_ctx *c, const struct qgemm_args *g)
     struct qpar_ctx p = {g, qgemm_isa_pick(g)};
     if (g->M <= 0 || g->N <= 0)
         return;
-    qgemm_u8_isa_pack(g, p.isa);
+    if (!g->prepacked)
+        qgemm_u8_isa_pack(g, p.isa);
     /* worth a thread from about 2^18 multiply-adds, as the FP32 GEMMs */
     int64_t blocks = (g->M + 3) / 4, per = 4 * g->N * g->K;
     int64_t min_blocks = per > 0 ? ((int64_t)1 << 18) / per + 1 : blocks;

@@ -44,6 +44,7 @@ struct qgemm_args {
     int64_t zb_len;
     int32_t *c;         /* OUT: (M, N) */
     void *pack;         /* qgemm_scratch_bytes(K, N) bytes, 32-byte aligned, or NULL (reference) */
+    int prepacked;      /* pack already holds B (and zb) packed by qgemm_pack_b: constant weights */
 };
 
 /* Scratch a call needs for the packed B (0 when the reference would run anyway). */
@@ -78,6 +79,9 @@ void qgemm_u8_avx2_rows(const struct qgemm_args *g, int64_t m0, int64_t m1);
 void qgemm_vnni_pack(const struct qgemm_args *g, int pw);
 void qgemm_u8_avx512vnni_rows(const struct qgemm_args *g, int64_t m0, int64_t m1);
 void qgemm_u8_avxvnni_rows(const struct qgemm_args *g, int64_t m0, int64_t m1);
+/* Packs B (and zb) into g->pack for the kernel qgemm_isa_pick(g) chooses, so later calls
+ * with .prepacked = 1 and the same B skip packing (constant weights, packed once per plan). */
+void qgemm_pack_b(const struct qgemm_args *g);
 /* Dispatch: the best kernel the CPU has when the CPU has it and g->pack is given, else the reference. */
 void qgemm_u8(const struct qgemm_args *g);
 /* The same, rows split over c's pool when the product is large enough (c may be NULL). */

@@ -431,7 +431,8 @@ static int qmm_exec_io(const struct ox_ctx *c, const struct ox_node *n, struct o
             .za = za ? za->data : NULL, .za_len = za ? za->numel : 0,
             .zb = zb ? zb->data : NULL, .zb_len = zb ? zb->numel : 0,
             .c = acc ? acc : (int32_t *)y->data + bt * M * N,
-            .pack = pack,
+            .pack = c->packed ? (void *)(uintptr_t)c->packed : pack,
+            .prepacked = c->packed != NULL,
         };
         qgemm_u8_pool(c, &g);
         if (acc) {
@@ -470,7 +471,26 @@ static int qlmm_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_
     return qmm_exec_io(c, n, in, out, &QLMM, err);
 }
 
+/* A constant 2-D B (weights) with a constant zero point is packed once per plan for the
+ * kernel the CPU runs (bytes in the float buffer the plan gives). */
+static int64_t qmm_pack(const struct ox_node *n, struct ox_tensor *const *in, float *dst)
+{
+    const struct qmm_io *io = strcmp(n->op_type, "QLinearMatMul") == 0 ? &QLMM : &MMI;
+    const struct ox_tensor *a = in[io->a], *b = in[io->b], *zb = opt_in(n, in, io->zb);
+    if (!b->is_const || b->rank != 2 || b->numel == 0 || (zb && !zb->is_const) || !is_q8(b->dt) || a->rank < 1 ||
+        a->dims[a->rank - 1] != b->dims[0] || (zb && zb->numel != 1 && zb->numel != b->dims[1]))
+        return 0;
+    int64_t K = b->dims[0], N = b->dims[1];
+    struct qgemm_args g = {.M = 1, .N = N, .K = K, .b = b->data, .b_signed = b->dt == INFERD_INT8,
+                           .zb = zb ? zb->data : NULL, .zb_len = zb ? zb->numel : 0, .pack = dst ? (void *)dst : (void *)1};
+    if (qgemm_isa_pick(&g) == QGEMM_REF)
+        return 0;
+    if (dst)
+        qgemm_pack_b(&g);
+    return (int64_t)((qgemm_scratch_bytes(K, N) + sizeof(float) - 1) / sizeof(float));
+}
+
 const struct ox_op ox_op_matmul_integer = {"MatMulInteger", 2, 4, 1, 1, NULL, mmi_infer, mmi_exec, 0, qmm_scratch,
-                                           NULL};
+                                           qmm_pack};
 const struct ox_op ox_op_qlinear_matmul = {"QLinearMatMul", 8, 8, 1, 1, NULL, qlmm_infer, qlmm_exec, 0, qmm_scratch,
-                                           NULL};
+                                           qmm_pack};

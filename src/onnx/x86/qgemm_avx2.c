@@ -124,9 +124,26 @@ void qgemm_vnni_pack(const struct qgemm_args *g, int pw)
         zbv[j] = j < N ? zp_at(g->zb, g->zb_len, j, g->b_signed) - (g->b_signed ? 0 : 128) : 0;
         cs[j] = 0;
     }
-    for (int64_t k = 0; k < K; k++) {
+    const __m256i flip32 = _mm256_set1_epi8((char)flip);
+    int64_t j32 = N / 32 * 32;
+    for (int64_t j0 = 0; j0 < j32; j0 += 32) { /* column sums, 32 columns in 4 registers */
+        __m256i s0 = _mm256_setzero_si256(), s1 = s0, s2 = s0, s3 = s0;
+        for (int64_t k = 0; k < K; k++) {
+            __m256i v = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(g->b + k * N + j0)), flip32);
+            __m128i lo = _mm256_castsi256_si128(v), hi = _mm256_extracti128_si256(v, 1);
+            s0 = _mm256_add_epi32(s0, _mm256_cvtepi8_epi32(lo));
+            s1 = _mm256_add_epi32(s1, _mm256_cvtepi8_epi32(_mm_srli_si128(lo, 8)));
+            s2 = _mm256_add_epi32(s2, _mm256_cvtepi8_epi32(hi));
+            s3 = _mm256_add_epi32(s3, _mm256_cvtepi8_epi32(_mm_srli_si128(hi, 8)));
+        }
+        _mm256_storeu_si256((__m256i *)(void *)(cs + j0), s0);
+        _mm256_storeu_si256((__m256i *)(void *)(cs + j0 + 8), s1);
+        _mm256_storeu_si256((__m256i *)(void *)(cs + j0 + 16), s2);
+        _mm256_storeu_si256((__m256i *)(void *)(cs + j0 + 24), s3);
+    }
+    for (int64_t k = 0; k < K && j32 < N; k++) {
         const uint8_t *br = g->b + k * N;
-        for (int64_t j = 0; j < N; j++)
+        for (int64_t j = j32; j < N; j++)
             cs[j] += (int8_t)(br[j] ^ flip);
     }
     for (int64_t j = 0; j < np * pw; j++)
