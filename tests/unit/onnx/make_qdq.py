@@ -91,7 +91,7 @@ class Net:
         return m
 
 
-def conv_net(qop, n, hw, chans):
+def conv_net(qop, n, hw, chans, relu_zp0=0):
     """chans: output channels per 3x3 layer; odd layers stride 1 + Relu, even ones stride 2."""
     net = Net(qop)
     q = net.quant("x", 1 / 255, np.uint8(128))
@@ -101,7 +101,7 @@ def conv_net(qop, n, hw, chans):
         b = (rng.standard_normal(co) * 0.05).astype(np.float32)
         relu, stride = i % 2 == 0, 1 if i % 2 == 0 else 2
         signed_w = i % 3 != 1  # one in three layers has uint8 weights (zero point 128), per tensor
-        s_out, z_out = (2 / 255, np.uint8(0)) if relu else (4 / 255, np.uint8(120))
+        s_out, z_out = (2 / 255, np.uint8(relu_zp0 if i == 0 else 0)) if relu else (4 / 255, np.uint8(120))
         q = net.layer(q, "Conv", w, b, 0, signed_w, signed_w, s_out, z_out, relu,
                       kernel_shape=[3, 3], pads=[1, 1, 1, 1], strides=[stride, stride])
         c, h = co, (h - 1) // stride + 1
@@ -137,6 +137,8 @@ def main():
     here = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
     onnx.save(conv_net(False, 2, 11, [8, 16, 12]), os.path.join(here, "qdq_conv.onnx"))
     onnx.save(mlp(False, 3, [37, 50, 10]), os.path.join(here, "qdq_mlp.onnx"))
+    seed(7)  # the first Relu before a Q with zero point 10: not dropped, so that layer stays FP32
+    onnx.save(conv_net(False, 2, 11, [8, 16, 12], relu_zp0=10), os.path.join(here, "qdq_conv_relu10.onnx"))
 
 
 if __name__ == "__main__":

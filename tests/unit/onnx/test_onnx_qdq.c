@@ -1,6 +1,7 @@
 /* test_onnx_qdq.c — QDQ-format int8 models (data/qdq_{conv,mlp}.onnx, made by make_qdq.py:
  * u8 activations, s8 per-channel and u8 per-tensor weights, int32 biases, Relu before a
- * zero-point-0 Q) through the engine with the QDQ fusion (fuse_qdq.c) on and off, 1 and 2
+ * zero-point-0 Q; in qdq_conv_relu10 one Relu feeds a Q with zero point 10, which must not
+ * be fused) through the engine with the QDQ fusion (fuse_qdq.c) on and off, 1 and 2
  * threads: the fused model runs QLinearConv / QLinearMatMul (checked in the graph summary),
  * and its outputs equal the unfused FP32 path's and ONNX Runtime's (data/<model>_ort.txt,
  * written by ort_reference.js with 4 cases) within one output quantum. ctest also runs it
@@ -108,6 +109,8 @@ int main(void)
     /* the last layer's output scale is one quantum: conv 2/255 (Relu, zero point 0), mlp 4/255 */
     check_model(root, "qdq_conv", 2.0 / 255, 3, NULL);
     check_model(root, "qdq_conv", 2.0 / 255, 3, pool);
+    /* a Relu before a Q whose zero point is not the minimum must stay: that layer is not fused */
+    check_model(root, "qdq_conv_relu10", 2.0 / 255, 2, NULL);
     check_model(root, "qdq_mlp", 4.0 / 255, 2, NULL);
     check_model(root, "qdq_mlp", 4.0 / 255, 2, pool);
     tpool_free(pool);
