@@ -23,7 +23,7 @@ int vision_charset_parse(const char *data, size_t len, struct vision_charset *cs
     if (lines >= VISION_CHARSET_MAX_CHARS)
         return inferd_err_set(err, INFERD_ETOOLARGE, "character list: %zu lines; at most %d", lines,
                               VISION_CHARSET_MAX_CHARS - 1);
-    cs->blob = malloc(len + 2);
+    cs->blob = malloc(len + 3);
     cs->chars = malloc((lines + 1) * sizeof *cs->chars);
     if (!cs->blob || !cs->chars) {
         vision_charset_free(cs);
@@ -48,10 +48,12 @@ int vision_charset_parse(const char *data, size_t len, struct vision_charset *cs
         cs->chars[line] = cs->blob + start;
         start = end + 1;
     }
-    /* the space PaddleOCR appends after the file's characters; its 2 bytes sit past len */
-    cs->blob[len] = ' ';
-    cs->blob[len + 1] = '\0';
-    cs->chars[lines] = cs->blob + len;
+    /* the space PaddleOCR appends after the file's characters; it sits past the last
+     * line's terminator (blob[len] when the file does not end in "\n") */
+    cs->blob[len] = '\0';
+    cs->blob[len + 1] = ' ';
+    cs->blob[len + 2] = '\0';
+    cs->chars[lines] = cs->blob + len + 1;
     cs->n = (int)lines + 1;
     return 0;
 }

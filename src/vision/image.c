@@ -98,6 +98,20 @@ static void jpeg_scan_limit(j_common_ptr c)
     }
 }
 
+/* In place: n CMYK pixels at p become n RGB pixels at p. Adobe's files store the inks
+ * inverted (255 = no ink), which is what libjpeg hands back for them. */
+static void cmyk_to_rgb(uint8_t *p, unsigned n, int adobe)
+{
+    for (unsigned i = 0; i < n; i++) {
+        unsigned c = p[4 * i], m = p[4 * i + 1], y = p[4 * i + 2], k = p[4 * i + 3];
+        if (!adobe)
+            c = 255 - c, m = 255 - m, y = 255 - y, k = 255 - k;
+        p[3 * i] = (uint8_t)(c * k / 255);
+        p[3 * i + 1] = (uint8_t)(m * k / 255);
+        p[3 * i + 2] = (uint8_t)(y * k / 255);
+    }
+}
+
 static int decode_jpeg(const void *data, size_t len, int max_side, int64_t max_pixels, struct vision_image *out,
                        struct inferd_err *err)
 {
@@ -123,27 +137,33 @@ static int decode_jpeg(const void *data, size_t len, int max_side, int64_t max_p
     rc = check_dims("JPEG", d.image_width, d.image_height, max_side, max_pixels, err);
     if (rc < 0)
         goto done;
-    d.out_color_space = JCS_RGB;
+    /* libjpeg converts YCbCr and greyscale to RGB but not CMYK/YCCK: those come out as CMYK
+     * and are converted below */
+    int cmyk = d.jpeg_color_space == JCS_CMYK || d.jpeg_color_space == JCS_YCCK;
+    d.out_color_space = cmyk ? JCS_CMYK : JCS_RGB;
     jpeg_start_decompress(&d);
-    if (d.output_components != 3) {
+    if (d.output_components != (cmyk ? 4 : 3)) {
         rc = inferd_err_set(err, INFERD_EFORMAT, "JPEG: %d colour components after conversion; want 3",
                             d.output_components);
         goto done;
     }
     size_t stride = (size_t)d.output_width * 3;
-    px = malloc(stride * d.output_height);
+    px = malloc(stride * d.output_height + (cmyk ? (size_t)d.output_width : 0)); /* + room for a CMYK row */
     if (!px) {
         rc = inferd_err_set(err, INFERD_ENOMEM, "JPEG: out of memory for %ux%u pixels", d.output_width,
                             d.output_height);
         goto done;
     }
     while (d.output_scanline < d.output_height) {
-        JSAMPROW row = px + stride * d.output_scanline;
+        uint8_t *dst = px + stride * d.output_scanline;
+        JSAMPROW row = dst;
         if (jpeg_read_scanlines(&d, &row, 1) != 1) {
             rc = inferd_err_set(err, INFERD_EFORMAT, "JPEG: the data ends at row %u of %u", d.output_scanline,
                                 d.output_height);
             goto done;
         }
+        if (cmyk) /* 4 bytes a pixel written over this row and the first third of the next */
+            cmyk_to_rgb(dst, d.output_width, d.saw_Adobe_marker);
     }
     jpeg_finish_decompress(&d);
     out->w = (int)d.output_width;
