@@ -197,10 +197,10 @@ void vision_image_free(struct vision_image *im)
     memset(im, 0, sizeof *im);
 }
 
-void vision_sample_chw(const struct vision_image *src, float x0, float y0, float x1, float y1, int rot180,
+void vision_sample_chw(const struct vision_image *src, float x0, float y0, float x1, float y1, int turns,
                        float *dst, int out_w, int out_h, int dst_w, const float mean[3], const float std[3])
 {
-    float sx = (x1 - x0) / (float)out_w, sy = (y1 - y0) / (float)out_h;
+    float rw = x1 - x0, rh = y1 - y0;
     size_t plane = (size_t)out_h * (size_t)dst_w;
     float scale[3], bias[3];
     for (int c = 0; c < 3; c++) {
@@ -208,30 +208,34 @@ void vision_sample_chw(const struct vision_image *src, float x0, float y0, float
         bias[c] = -mean[c] / std[c];
     }
     for (int oy = 0; oy < out_h; oy++) {
-        float fy = y0 + ((float)oy + 0.5f) * sy - 0.5f;
-        fy = fminf(fmaxf(fy, 0.0f), (float)(src->h - 1));
-        int iy = (int)fy;
-        int iy1 = iy + 1 < src->h ? iy + 1 : iy;
-        float wy = fy - (float)iy;
-        int ry = rot180 ? out_h - 1 - oy : oy;
+        float v = ((float)oy + 0.5f) / (float)out_h;
         for (int ox = 0; ox < out_w; ox++) {
-            float fx = x0 + ((float)ox + 0.5f) * sx - 0.5f;
-            fx = fminf(fmaxf(fx, 0.0f), (float)(src->w - 1));
-            int ix = (int)fx;
-            int ix1 = ix + 1 < src->w ? ix + 1 : ix;
-            float wx = fx - (float)ix;
+            float u = ((float)ox + 0.5f) / (float)out_w;
+            /* (u, v): where this output pixel lies in the turned region, 0..1; su, sv: in the
+             * region as it is in src. One counter-clockwise turn (numpy's rot90) puts the
+             * region's top-right corner at the output's top left. */
+            float su = u, sv = v;
+            if (turns == 1)
+                su = 1 - v, sv = u;
+            else if (turns == 2)
+                su = 1 - u, sv = 1 - v;
+            else if (turns == 3)
+                su = v, sv = 1 - u;
+            float fx = fminf(fmaxf(x0 + su * rw - 0.5f, 0.0f), (float)(src->w - 1));
+            float fy = fminf(fmaxf(y0 + sv * rh - 0.5f, 0.0f), (float)(src->h - 1));
+            int ix = (int)fx, iy = (int)fy;
+            int ix1 = ix + 1 < src->w ? ix + 1 : ix, iy1 = iy + 1 < src->h ? iy + 1 : iy;
+            float wx = fx - (float)ix, wy = fy - (float)iy;
             const uint8_t *a = src->px + ((size_t)iy * (size_t)src->w + (size_t)ix) * 3;
             const uint8_t *b = src->px + ((size_t)iy * (size_t)src->w + (size_t)ix1) * 3;
             const uint8_t *c = src->px + ((size_t)iy1 * (size_t)src->w + (size_t)ix) * 3;
             const uint8_t *e = src->px + ((size_t)iy1 * (size_t)src->w + (size_t)ix1) * 3;
-            int rx = rot180 ? out_w - 1 - ox : ox;
-            size_t at = (size_t)ry * (size_t)dst_w + (size_t)rx;
+            size_t at = (size_t)oy * (size_t)dst_w + (size_t)ox;
             for (int ch = 0; ch < 3; ch++) {
                 int s = 2 - ch; /* B, G, R */
                 float top = (float)a[s] + ((float)b[s] - (float)a[s]) * wx;
                 float bot = (float)c[s] + ((float)e[s] - (float)c[s]) * wx;
-                float v = top + (bot - top) * wy;
-                dst[(size_t)ch * plane + at] = v * scale[ch] + bias[ch];
+                dst[(size_t)ch * plane + at] = (top + (bot - top) * wy) * scale[ch] + bias[ch];
             }
         }
     }

@@ -38,9 +38,10 @@ void vision_image_free(struct vision_image *im);
  * fractional, clamped to the image) into dst, a CHW float plane of 3 x out_h x out_w whose
  * rows are dst_w floats apart (dst_w >= out_w; columns out_w..dst_w are left untouched).
  * Channel order B, G, R (the PaddleOCR models were trained on OpenCV's BGR), each value
- * (v / 255 - mean[c]) / std[c]. With rot180 the region is read rotated by 180 degrees.
- * Bilinear, pixel centres at +0.5 as OpenCV's resize. */
-void vision_sample_chw(const struct vision_image *src, float x0, float y0, float x1, float y1, int rot180,
+ * (v / 255 - mean[c]) / std[c]. turns: the region is read turned counter-clockwise by
+ * 0..3 quarter turns (1 = 90 degrees as numpy's rot90: out_w then spans the region's
+ * height; 2 = 180 degrees; 3 = 270). Bilinear, pixel centres at +0.5 as OpenCV's resize. */
+void vision_sample_chw(const struct vision_image *src, float x0, float y0, float x1, float y1, int turns,
                        float *dst, int out_w, int out_h, int dst_w, const float mean[3], const float std[3]);
 
 #endif

@@ -18,7 +18,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             sum += im.px[i];
         static const float mean[3] = {0.5f, 0.5f, 0.5f};
         float plane[3 * 8 * 16];
-        vision_sample_chw(&im, 0, 0, (float)im.w, (float)im.h, (int)(sum & 1), plane, 16, 8, 16, mean, mean);
+        vision_sample_chw(&im, 0, 0, (float)im.w, (float)im.h, (int)(sum % 3), plane, 16, 8, 16, mean, mean);
         vision_image_free(&im);
     }
     return 0;

@@ -3,7 +3,7 @@
 (python3-PIL, DejaVu Sans) sent as a BYTES tensor over v2 JSON (base64 text) and the v2
 binary extension (raw bytes), and a JPEG, reads back exactly; boxes lie inside the image in
 reading order; an upside-down copy reads the same words (the direction classifier turns
-each line); raw UINT8 [H,W,3] pixels work on a model configured for them; bad images
+each line), and so does a line turned a quarter (vertical boxes are turned back); raw UINT8 [H,W,3] pixels work on a model configured for them; bad images
 (not an image, truncated PNG, wrong datatype, oversized) answer 400 naming the input and the
 server keeps serving. Skips when the npm package or PIL is missing."""
 import base64
@@ -82,7 +82,8 @@ def post_binary(s, model, data, datatype="BYTES", shape=None):
                   headers={"Inference-Header-Content-Length": str(len(hdr))})
 
 
-def check_read(c, r, what, want=WORDS):
+def check_read(c, r, what, want=WORDS, size=None):
+    w, h = size or (W, H)
     if not c.check(r.status == 200, "%s: %r" % (what, r)):
         return
     outs = {o["name"]: o for o in r.json()["outputs"]}
@@ -95,8 +96,8 @@ def check_read(c, r, what, want=WORDS):
             "%s: scores %r" % (what, scores))
     pts = boxes.get("data", [])
     quads = [pts[i * 8:(i + 1) * 8] for i in range(n)]
-    c.check(all(0 <= q[k] <= W - 1 and 0 <= q[k + 1] <= H - 1 for q in quads for k in range(0, 8, 2)),
-            "%s: boxes inside the %dx%d image: %r" % (what, W, H, quads))
+    c.check(all(0 <= q[k] <= w - 1 and 0 <= q[k + 1] <= h - 1 for q in quads for k in range(0, 8, 2)),
+            "%s: boxes inside the %dx%d image: %r" % (what, w, h, quads))
     c.check(all(q[0] < q[2] and q[1] < q[5] and q[0] == q[6] and q[2] == q[4] for q in quads),
             "%s: boxes clockwise from the top left: %r" % (what, quads))
     # reading order: the next box is on the same line to the right, or on a later line
@@ -159,6 +160,14 @@ with Server(models, ready_timeout=120.0) as s:
     flipped = io.BytesIO()
     img.rotate(180).save(flipped, "PNG")
     check_read(c, post_binary(s, "ocr", flipped.getvalue()), "upside-down PNG", WORDS[::-1])
+    # a vertical line (turned a quarter either way): the crop is turned back before reading
+    word_png = os.path.join(tmp, "word.png")
+    render(word_png, ["Serving2024"])
+    for angle in (90, -90):
+        turned = Image.open(word_png).rotate(angle, expand=True)
+        b = io.BytesIO()
+        turned.save(b, "PNG")
+        check_read(c, post_binary(s, "ocr", b.getvalue()), "vertical line (%d)" % angle, ["Serving2024"], turned.size)
     # a blank page reads as no lines
     blank = io.BytesIO()
     Image.new("RGB", (200, 64), "white").save(blank, "PNG")

@@ -328,8 +328,9 @@ static int detect(struct ocr_model *m, const struct vision_image *im, int *n, st
     return 0;
 }
 
-/* Fills the plane with the box's crop, 48 high, resized_w wide, zero-padded to width w. */
-static int crop_to_plane(struct ocr_model *m, const struct vision_image *im, const struct vision_box *b, int rot,
+/* Fills the plane with the box's crop turned by `turns` quarter turns, 48 high, resized_w
+ * wide, zero-padded to width w. */
+static int crop_to_plane(struct ocr_model *m, const struct vision_image *im, const struct vision_box *b, int turns,
                          int w, int resized_w, struct inferd_err *err)
 {
     static const float half[3] = {0.5f, 0.5f, 0.5f};
@@ -337,23 +338,28 @@ static int crop_to_plane(struct ocr_model *m, const struct vision_image *im, con
     if (rc < 0)
         return rc;
     memset(m->plane, 0, (size_t)3 * OCR_H * (size_t)w * sizeof(float));
-    vision_sample_chw(im, b->pts[0][0], b->pts[0][1], b->pts[2][0], b->pts[2][1], rot, m->plane, resized_w, OCR_H, w,
-                      half, half);
+    vision_sample_chw(im, b->pts[0][0], b->pts[0][1], b->pts[2][0], b->pts[2][1], turns, m->plane, resized_w, OCR_H,
+                      w, half, half);
     return 0;
 }
 
-/* Classifies direction (OUT: *rot) then recognises one box. OUT: text (NUL-terminated), *score. */
+/* Reads one box: a box at least 1.5 times taller than wide is a vertical line and is turned
+ * a quarter counter-clockwise (as PaddleOCR does); the direction classifier may turn it
+ * half round more; the recogniser reads it. OUT: text (NUL-terminated), *score. */
 static int read_box(struct ocr_model *m, const struct vision_image *im, const struct vision_box *b, char *text,
                     float *score, struct inferd_err *err)
 {
     float bw = b->pts[2][0] - b->pts[0][0], bh = b->pts[2][1] - b->pts[0][1];
+    int turns = bh >= 1.5f * bw ? 1 : 0;
+    if (turns)
+        bw = b->pts[2][1] - b->pts[0][1], bh = b->pts[2][0] - b->pts[0][0];
     float aspect = bw / (bh > 1 ? bh : 1);
-    int rot = 0, rc;
+    int rc;
     struct inferd_tensor in = {.dtype = INFERD_FP32, .rank = 4, .dims = {1, 3, OCR_H, 0}}, out;
     if (m->cls) {
         int rw = (int)ceilf(OCR_H * aspect);
         rw = rw > OCR_CLS_W ? OCR_CLS_W : rw < 1 ? 1 : rw;
-        if ((rc = crop_to_plane(m, im, b, 0, OCR_CLS_W, rw, err)) < 0)
+        if ((rc = crop_to_plane(m, im, b, turns, OCR_CLS_W, rw, err)) < 0)
             return rc;
         in.dims[3] = OCR_CLS_W;
         in.data = m->plane;
@@ -365,12 +371,13 @@ static int read_box(struct ocr_model *m, const struct vision_image *im, const st
         if (out.dtype != INFERD_FP32 || inferd_tensor_numel(&out) != 2)
             return inferd_err_set(err, INFERD_EFORMAT, "direction classifier: output is not 2 FP32 scores");
         const float *p = out.data;
-        rot = p[1] > p[0] && p[1] > m->cls_thresh;
+        if (p[1] > p[0] && p[1] > m->cls_thresh) /* label "180" */
+            turns += 2;
     }
     int rw = (int)ceilf(OCR_H * aspect);
     rw = rw > OCR_REC_MAX_W ? OCR_REC_MAX_W : rw < 1 ? 1 : rw;
     int w = rw < OCR_REC_MIN_W ? OCR_REC_MIN_W : (rw + 31) / 32 * 32; /* fewer shapes to plan */
-    if ((rc = crop_to_plane(m, im, b, rot, w, rw, err)) < 0)
+    if ((rc = crop_to_plane(m, im, b, turns, w, rw, err)) < 0)
         return rc;
     in.dims[3] = w;
     in.data = m->plane;

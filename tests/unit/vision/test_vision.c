@@ -99,8 +99,13 @@ static void test_sample(void)
     CHECK_NEAR(out[4], 0.0, 1e-6);                           /* padding column untouched */
     CHECK_NEAR(out[2 * 2 * 5 + 1], 61.0 / 255, 1e-6);        /* channel 2 is R (stored first): +1 */
     CHECK_NEAR(out[1], 60.0 / 255, 1e-6);                    /* channel 0 is B */
-    vision_sample_chw(&im, 0, 0, 4, 2, 1, out, 4, 2, 5, zero, one); /* rotated: columns reversed */
+    vision_sample_chw(&im, 0, 0, 4, 2, 2, out, 4, 2, 5, zero, one); /* 180 degrees: columns reversed */
     CHECK_NEAR(out[0], 180.0 / 255, 1e-6);
+    CHECK_NEAR(out[5 + 3], 0.0, 1e-6);
+    vision_sample_chw(&im, 0, 0, 4, 2, 1, out, 2, 4, 2, zero, one); /* 90 counter-clockwise: 2 wide, 4 high */
+    CHECK_NEAR(out[0], 180.0 / 255, 1e-6);                          /* top row = the region's right column */
+    CHECK_NEAR(out[1], 180.0 / 255, 1e-6);
+    CHECK_NEAR(out[3 * 2], 0.0, 1e-6);                              /* bottom row = its left column */
     vision_sample_chw(&im, 0, 0, 4, 2, 0, out, 2, 1, 2, zero, one); /* halve: centres at x = 0.5, 2.5 */
     CHECK_NEAR(out[0], 30.0 / 255, 1e-5);
     CHECK_NEAR(out[1], 150.0 / 255, 1e-5);
