@@ -36,6 +36,11 @@ from render_text import render  # noqa: E402
 # Latin words unreliably (it drops some), so the words are set three spaces apart: the
 # detector then boxes each word, and the words must come back exactly, in reading order.
 LINES = ["Hello   World   2024", "inferd   reads   text"]
+# Each read runs 13 ONNX models; under ASan/TSan (INFERD_SANITIZED=1, -O0) that is seconds to
+# tens of seconds on a loaded machine: generous socket timeouts, and the repeat reads that
+# cover another encoding of the same path are left out there.
+SANITIZED = os.environ.get("INFERD_SANITIZED") == "1"
+LONG = 600
 WORDS = [w for line in LINES for w in line.split()]
 
 tmp = tempfile.mkdtemp(prefix="inferd-ocr-")
@@ -78,8 +83,12 @@ def post_binary(s, model, data, datatype="BYTES", shape=None):
     part = struct.pack("<I", len(data)) + data if datatype == "BYTES" else data
     hdr = json.dumps({"inputs": [{"name": "image", "shape": shape or [1], "datatype": datatype,
                                   "parameters": {"binary_data_size": len(part)}}]}).encode()
-    return s.post("/v2/models/%s/infer" % model, hdr + part,
-                  headers={"Inference-Header-Content-Length": str(len(hdr))})
+    return s.request("POST", "/v2/models/%s/infer" % model, hdr + part,
+                     headers={"Inference-Header-Content-Length": str(len(hdr))}, timeout=LONG)
+
+
+def post_json(s, obj):
+    return s.request("POST", "/v2/models/ocr/infer", json.dumps(obj), {"Content-Type": "application/json"}, timeout=LONG)
 
 
 def check_read(c, r, what, want=WORDS, size=None):
@@ -108,7 +117,7 @@ def check_read(c, r, what, want=WORDS, size=None):
 
 
 c = Checker()
-with Server(models, ready_timeout=120.0) as s:
+with Server(models, ready_timeout=300.0) as s:
     md = s.get("/v2/models/ocr").json()
     c.check(md.get("platform") == "inferd_ocr_pipeline" and md["inputs"][0] ==
             {"name": "image", "datatype": "BYTES", "shape": [1]}, "metadata input: %r" % md)
@@ -119,20 +128,20 @@ with Server(models, ready_timeout=120.0) as s:
 
     # v2 JSON: the PNG's base64 text as the BYTES element
     b64 = base64.b64encode(png).decode()
-    check_read(c, s.post_json("/v2/models/ocr/infer", {"inputs": [{"name": "image", "shape": [1], "datatype": "BYTES",
-                                                                    "data": [b64]}]}), "JSON base64 PNG")
-    check_read(c, s.post_json("/v2/models/ocr/infer", {"inputs": [{"name": "image", "shape": [1], "datatype": "BYTES",
-                                                                    "data": ["data:image/png;base64," + b64]}]}),
-               "JSON data: URL")
-    # v2 binary: the PNG's bytes; a JPEG too
-    check_read(c, post_binary(s, "ocr", png), "binary PNG")
+    check_read(c, post_json(s, {"inputs": [{"name": "image", "shape": [1], "datatype": "BYTES", "data": [b64]}]}),
+               "JSON base64 PNG")
+    if not SANITIZED:
+        check_read(c, post_json(s, {"inputs": [{"name": "image", "shape": [1], "datatype": "BYTES",
+                                                "data": ["data:image/png;base64," + b64]}]}), "JSON data: URL")
+        # v2 binary: the PNG's bytes (below with binary outputs too)
+        check_read(c, post_binary(s, "ocr", png), "binary PNG")
     check_read(c, post_binary(s, "ocr", jpeg), "binary JPEG")
     # binary outputs
     hdr = json.dumps({"inputs": [{"name": "image", "shape": [1], "datatype": "BYTES",
                                   "parameters": {"binary_data_size": len(png) + 4}}],
                       "outputs": [{"name": "text", "parameters": {"binary_data": True}}]}).encode()
-    r = s.post("/v2/models/ocr/infer", hdr + struct.pack("<I", len(png)) + png,
-               headers={"Inference-Header-Content-Length": str(len(hdr))})
+    r = s.request("POST", "/v2/models/ocr/infer", hdr + struct.pack("<I", len(png)) + png,
+                  headers={"Inference-Header-Content-Length": str(len(hdr))}, timeout=LONG)
     if c.check(r.status == 200, "binary text output: %r" % r):
         _, parts = binary_outputs(r)
         want = b"".join(struct.pack("<I", len(t.encode())) + t.encode() for t in WORDS)
@@ -148,8 +157,8 @@ with Server(models, ready_timeout=120.0) as s:
     bad(post_binary(s, "ocr", b"this is not an image at all"), "not an image", "not a PNG or JPEG")
     bad(post_binary(s, "ocr", png[:len(png) // 2]), "truncated PNG", "PNG")
     bad(post_binary(s, "ocr", jpeg[:len(jpeg) // 2]), "truncated JPEG", "JPEG")
-    bad(s.post_json("/v2/models/ocr/infer", {"inputs": [{"name": "image", "shape": [1], "datatype": "FP32",
-                                                         "data": [1.0]}]}), "wrong datatype", "BYTES")
+    bad(post_json(s, {"inputs": [{"name": "image", "shape": [1], "datatype": "FP32", "data": [1.0]}]}),
+        "wrong datatype", "BYTES")
     big = io.BytesIO()
     Image.new("RGB", (2100, 40), "white").save(big, "PNG")
     bad(post_binary(s, "ocr", big.getvalue()), "oversized PNG", "2100", "2000")
@@ -163,7 +172,7 @@ with Server(models, ready_timeout=120.0) as s:
     # a vertical line (turned a quarter either way): the crop is turned back before reading
     word_png = os.path.join(tmp, "word.png")
     render(word_png, ["Serving2024"])
-    for angle in (90, -90):
+    for angle in (90,) if SANITIZED else (90, -90):
         turned = Image.open(word_png).rotate(angle, expand=True)
         b = io.BytesIO()
         turned.save(b, "PNG")
@@ -186,7 +195,7 @@ os.makedirs(make_model_dir)
 for src, dst in [("ch_PP-OCRv4_det_infer.onnx", "det.onnx"), ("ppocr_keys_v1.txt", "keys.txt")]:
     os.symlink(os.path.abspath(os.path.join(ASSETS, src)), os.path.join(make_model_dir, dst))
 write_json(os.path.join(broken, "ocr", "config.json"), {"backend": "ocr", "cls_model": ""})
-with Server(broken, ready_timeout=120.0) as s:
+with Server(broken, ready_timeout=300.0) as s:
     r = s.post("/v2/repository/index", b"{}")
     rows = r.json() if r.status == 200 else []
     reason = " ".join(str(x.get("reason", "")) for x in rows)
