@@ -194,17 +194,33 @@ with Server(models, ready_timeout=300.0) as s:
         check_read(c, post_binary(s, "ocr", png), "binary PNG after the errors")
     c.check(s.get("/v2/health/live").status == 200, "live after the errors")
 
-# a version folder without the recogniser: the load error names the member
+# load errors name the config member: a missing recogniser, a bad option, a character list
+# that does not fit the recogniser's classes
 broken = os.path.join(tmp, "broken")
-make_model_dir = os.path.join(broken, "ocr", "1")
-os.makedirs(make_model_dir)
-for src, dst in [("ch_PP-OCRv4_det_infer.onnx", "det.onnx"), ("ppocr_keys_v1.txt", "keys.txt")]:
-    os.symlink(os.path.abspath(os.path.join(ASSETS, src)), os.path.join(make_model_dir, dst))
-write_json(os.path.join(broken, "ocr", "config.json"), {"backend": "ocr", "cls_model": ""})
+
+
+def broken_model(name, files, cfg, keys=None):
+    d = os.path.join(broken, name, "1")
+    os.makedirs(d)
+    for src, dst in files:
+        os.symlink(os.path.abspath(os.path.join(ASSETS, src)), os.path.join(d, dst))
+    if keys is not None:
+        with open(os.path.join(d, "keys.txt"), "w") as f:
+            f.write(keys)
+    write_json(os.path.join(broken, name, "config.json"), dict({"backend": "ocr"}, **cfg))
+
+
+DET, REC, KEYS = ("ch_PP-OCRv4_det_infer.onnx", "det.onnx"), ("ch_PP-OCRv4_rec_infer.onnx", "rec.onnx"), \
+    ("ppocr_keys_v1.txt", "keys.txt")
+broken_model("norec", [DET, KEYS], {"cls_model": ""})
+broken_model("badopt", [DET, REC, KEYS], {"cls_model": "", "image_input": "gif"})
+broken_model("badkeys", [DET, REC], {"cls_model": ""}, keys="a\nb\nc\n")
 with Server(broken, ready_timeout=300.0) as s:
     r = s.post("/v2/repository/index", b"{}")
-    rows = r.json() if r.status == 200 else []
-    reason = " ".join(str(x.get("reason", "")) for x in rows)
-    c.check("rec_model" in reason and "missing" in reason, "missing rec.onnx named: %r" % rows)
+    rows = {x.get("name"): str(x.get("reason", "")) for x in (r.json() if r.status == 200 else [])}
+    c.check("rec_model" in rows.get("norec", "") and "missing" in rows.get("norec", ""), "missing rec.onnx: %r" % rows)
+    c.check("image_input" in rows.get("badopt", "") and "gif" in rows.get("badopt", ""), "bad image_input: %r" % rows)
+    c.check("character_list" in rows.get("badkeys", "") and "classes" in rows.get("badkeys", ""),
+            "character list vs classes: %r" % rows)
 shutil.rmtree(tmp, ignore_errors=True)
 c.finish()
