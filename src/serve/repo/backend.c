@@ -11,10 +11,12 @@
  * declaration and one table entry here, nothing else. */
 extern const struct backend_ops backend_onnx;
 extern const struct backend_ops backend_gguf;
+extern const struct backend_ops backend_ocr;
 
 static const struct backend_ops *const backends[] = {
     &backend_onnx,
     &backend_gguf,
+    &backend_ocr,
 };
 #define N_BACKENDS (sizeof backends / sizeof backends[0])
 
