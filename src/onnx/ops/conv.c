@@ -175,6 +175,12 @@ static void dw_part(void *arg, int64_t lo, int64_t hi)
     ox_dw_run(j->isa, &j->d, lo, hi);
 }
 
+static void dw_blk_part(void *arg, int64_t lo, int64_t hi)
+{
+    const struct dw_job *j = arg;
+    ox_dw_blk_run(j->isa, &j->d, lo, hi);
+}
+
 /* Work items of the packed GEMM: column block major, weight panel minor, so a thread's
  * contiguous range shares blocks of B. */
 struct gemm_job {
@@ -271,7 +277,13 @@ static int conv_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_
         struct dw_job j = {{xv, wv, bv, yv, ch, h, wd, win.kh, win.kw, win.sh, win.sw, win.dh, win.dw, win.pt, win.pl,
                             win.oh, win.ow, epi},
                            isa};
-        ox_parallel(c, nb * ch, 1 + (1 << 14) / (ohw * win.kh * win.kw + 1), dw_part, &j);
+        int64_t work = ohw * win.kh * win.kw; /* multiply-adds per channel */
+        if (ox_dw_blk_pick(isa, &j.d)) {
+            int64_t lanes = ox_dw_blk_lanes(isa), blocks = nb * ((ch + lanes - 1) / lanes);
+            ox_parallel(c, blocks, 1 + (1 << 14) / (work * lanes + 1), dw_blk_part, &j);
+            return 0;
+        }
+        ox_parallel(c, nb * ch, 1 + (1 << 14) / (work + 1), dw_part, &j);
         return 0;
     }
     int pw = is_pointwise(&win);

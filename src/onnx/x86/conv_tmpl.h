@@ -212,3 +212,97 @@ void FN(ox_dw)(const struct ox_dw *d, int64_t p0, int64_t p1)
         }
     }
 }
+
+/* ---- depthwise, channel-blocked (see ox_dw_blk_run in conv_kern.h) ----
+ * One work item is VL channels of one image. Their input rows are interleaved into a ring
+ * of kh padded rows laid out [column][lane], so that one vector holds one pixel of VL
+ * channels; every tap is then a full-width FMA whatever OW and the stride are, which is
+ * what the plane kernel above lacks on the small late maps (7x7, 14x14) and stride 2. The
+ * results go through a row buffer [column][lane] back to the planes. */
+
+/* nb (1..DWB_OB, a constant after inlining) output pixels from column ox of one row */
+#define DWB_OB 4
+static inline __attribute__((always_inline)) void dwb_group(const float *const *src, const float *const *wr, int nr,
+                                                            int64_t kw, int64_t sw, VF bias, float *ob, int64_t ox,
+                                                            const struct ox_epi *e, int nb)
+{
+    VF acc[DWB_OB];
+#pragma GCC unroll 4
+    for (int u = 0; u < nb; u++)
+        acc[u] = bias;
+    for (int r = 0; r < nr; r++)
+        for (int64_t kx = 0; kx < kw; kx++) {
+            VF wv = VLOAD(wr[r] + kx * VL);
+            const float *s = src[r] + (ox * sw + kx) * VL;
+#pragma GCC unroll 4
+            for (int u = 0; u < nb; u++)
+                acc[u] = VFMA(VLOAD(s + u * sw * VL), wv, acc[u]);
+        }
+#pragma GCC unroll 4
+    for (int u = 0; u < nb; u++)
+        VSTORE(ob + (ox + u) * VL, epi_vec(e, acc[u]));
+}
+
+void FN(ox_dw_blk)(const struct ox_dw *d, int64_t q0, int64_t q1)
+{
+    float ring[OX_DWB_CAP] __attribute__((aligned(64)));
+    float wk[OX_DWB_MAXK * VL] __attribute__((aligned(64)));
+    float ob[OX_DWB_MAXOW * VL] __attribute__((aligned(64)));
+    int64_t cblocks = (d->channels + VL - 1) / VL, wp = (d->ow - 1) * d->sw + d->kw;
+    int64_t ncols = d->wd < wp - d->pl ? d->wd : wp - d->pl; /* image columns a row holds */
+    int64_t tag[OX_DWB_MAXKH];
+    /* padding columns stay zero from here; lanes past a short block keep finite stale data
+     * whose results are never stored */
+    memset(ring, 0, (size_t)(d->kh * wp * VL) * sizeof(float));
+    for (int64_t q = q0; q < q1; q++) {
+        int64_t b = q / cblocks, c0 = q % cblocks * VL;
+        int nc = d->channels - c0 < VL ? (int)(d->channels - c0) : VL;
+        const float *x = d->x + (b * d->channels + c0) * d->h * d->wd;
+        float *y = d->y + (b * d->channels + c0) * d->oh * d->ow;
+        int64_t taps = d->kh * d->kw;
+        float bb[VL];
+        for (int l = 0; l < VL; l++) {
+            bb[l] = l < nc && d->bias ? d->bias[c0 + l] : 0.0f;
+            for (int64_t t = 0; t < taps; t++)
+                wk[t * VL + l] = l < nc ? d->w[(c0 + l) * taps + t] : 0.0f;
+        }
+        VF bias = VLOAD(bb);
+        for (int64_t i = 0; i < d->kh; i++)
+            tag[i] = -1;
+        for (int64_t oy = 0; oy < d->oh; oy++) {
+            const float *src[OX_DWB_MAXKH], *wr[OX_DWB_MAXKH];
+            int nr = 0;
+            for (int64_t ky = 0; ky < d->kh; ky++) {
+                int64_t iy = oy * d->sh - d->pt + ky;
+                if (iy < 0 || iy >= d->h)
+                    continue;
+                int64_t slot = iy % d->kh;
+                float *row = ring + slot * wp * VL;
+                if (tag[slot] != iy) { /* interleave row iy of the nc planes */
+                    for (int l = 0; l < nc; l++) {
+                        const float *xr = x + (l * d->h + iy) * d->wd;
+                        float *dst = row + d->pl * VL + l;
+                        for (int64_t ix = 0; ix < ncols; ix++)
+                            dst[ix * VL] = xr[ix];
+                    }
+                    tag[slot] = iy;
+                }
+                src[nr] = row;
+                wr[nr++] = wk + ky * d->kw * VL;
+            }
+            int64_t ox = 0;
+            for (; ox + DWB_OB <= d->ow; ox += DWB_OB)
+                dwb_group(src, wr, nr, d->kw, d->sw, bias, ob, ox, &d->epi, DWB_OB);
+            for (; ox < d->ow; ox++)
+                dwb_group(src, wr, nr, d->kw, d->sw, bias, ob, ox, &d->epi, 1);
+            for (int l = 0; l < nc; l++) { /* back to the planes */
+                float *yr = y + (l * d->oh + oy) * d->ow;
+                for (int64_t i = 0; i < d->ow; i++)
+                    yr[i] = ob[i * VL + l];
+                if (epi_scalar(&d->epi))
+                    for (int64_t i = 0; i < d->ow; i++)
+                        yr[i] = ox_act_apply(&d->epi, yr[i]);
+            }
+        }
+    }
+}
