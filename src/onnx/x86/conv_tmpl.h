@@ -86,8 +86,49 @@ static void gemm_tile(const struct ox_conv_gemm *g, const float *a, int64_t row0
     }
 }
 
+/* One column j of Y for one panel: y (MR,) = panel (K, MR) ^T-walk @ b[:, j], the panel's
+ * rows in the vector lanes (VL = 16: one masked vector of 12; VL = 8: 8 + 4), four
+ * independent chains over K. For N of 1 (SE blocks' 1x1 convs on 1x1 maps, a classifier
+ * written as a conv) the tile above computes 2*VL columns to keep one: 32x the work. */
+#define GV_HI (OX_CV_MR > VL ? OX_CV_MR - VL : 0) /* panel rows in the second vector */
+static void gemv_panel(const struct ox_conv_gemm *g, int64_t p, int64_t j)
+{
+    const float *a = g->wp + p * g->k * OX_CV_MR, *b = g->b + j;
+    const int64_t k = g->k, ldb = g->ldb;
+    MASK mlo = MASK_N(OX_CV_MR < VL ? OX_CV_MR : VL), mhi = MASK_N(GV_HI);
+    VF lo[4] = {VZERO(), VZERO(), VZERO(), VZERO()}, hi[4] = {VZERO(), VZERO(), VZERO(), VZERO()};
+    int64_t kk = 0;
+    for (; kk + 4 <= k; kk += 4)
+#pragma GCC unroll 4
+        for (int u = 0; u < 4; u++) {
+            VF bv = VSET1(b[(kk + u) * ldb]);
+            lo[u] = VFMA(VLOADM(a + (kk + u) * OX_CV_MR, mlo), bv, lo[u]);
+            if (GV_HI)
+                hi[u] = VFMA(VLOADM(a + (kk + u) * OX_CV_MR + VL, mhi), bv, hi[u]);
+        }
+    for (; kk < k; kk++) {
+        VF bv = VSET1(b[kk * ldb]);
+        lo[0] = VFMA(VLOADM(a + kk * OX_CV_MR, mlo), bv, lo[0]);
+        if (GV_HI)
+            hi[0] = VFMA(VLOADM(a + kk * OX_CV_MR + VL, mhi), bv, hi[0]);
+    }
+    float out[2 * VL];
+    VSTORE(out, VADD(VADD(lo[0], lo[1]), VADD(lo[2], lo[3])));
+    VSTORE(out + VL, VADD(VADD(hi[0], hi[1]), VADD(hi[2], hi[3])));
+    for (int r = 0; r < OX_CV_MR && p * OX_CV_MR + r < g->m; r++) {
+        int64_t row = p * OX_CV_MR + r;
+        g->c[row * g->ldc + j] = ox_act_apply(&g->epi, out[r] + (g->bias ? g->bias[row] : 0.0f));
+    }
+}
+
 void FN(ox_conv_gemm)(const struct ox_conv_gemm *g, int64_t p0, int64_t p1, int64_t n0, int64_t n1)
 {
+    if (n1 - n0 <= 2) { /* a column or two: matrix-vector products (see gemv_panel) */
+        for (int64_t j = n0; j < n1; j++)
+            for (int64_t p = p0; p < p1; p++)
+                gemv_panel(g, p, j);
+        return;
+    }
     for (int64_t j = n0; j < n1; j += 2 * VL) {
         int nc = n1 - j < 2 * VL ? (int)(n1 - j) : 2 * VL;
         for (int64_t p = p0; p < p1; p++) {
