@@ -255,11 +255,78 @@ void FN(ox_dw)(const struct ox_dw *d, int64_t p0, int64_t p1)
 }
 
 /* ---- depthwise, channel-blocked (see ox_dw_blk_run in conv_kern.h) ----
- * One work item is VL channels of one image. Their input rows are interleaved into a ring
- * of kh padded rows laid out [column][lane], so that one vector holds one pixel of VL
+ * One work item is VL channels of one image. Their input rows are interleaved (8x8 register
+ * transposes) into a ring of kh padded rows laid out [column][lane], so that one vector holds one pixel of VL
  * channels; every tap is then a full-width FMA whatever OW and the stride are, which is
  * what the plane kernel above lacks on the small late maps (7x7, 14x14) and stride 2. The
  * results go through a row buffer [column][lane] back to the planes. */
+
+/* 8x8 transposes for the interleaving (both includers build with AVX2): r[i] row i in,
+ * r[j] column j out */
+static inline __attribute__((always_inline)) void tr8(__m256 *r)
+{
+    __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+    __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+    __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+    __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+    __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+    __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    r[0] = _mm256_permute2f128_ps(s0, s4, 0x20);
+    r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
+    r[2] = _mm256_permute2f128_ps(s2, s6, 0x20);
+    r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
+    r[4] = _mm256_permute2f128_ps(s0, s4, 0x31);
+    r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
+    r[6] = _mm256_permute2f128_ps(s2, s6, 0x31);
+    r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
+}
+
+static inline __m256i tr_mask(int64_t n) /* first n (0..8) of 8 lanes */
+{
+    static const int32_t m[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
+    return _mm256_loadu_si256((const __m256i *)(m + 8 - n));
+}
+
+/* dst[ix * VL + l] = src[l][ix] for l < nc, ix < n (other lanes untouched) */
+static void dwb_interleave(const float *const *src, int nc, int64_t n, float *dst)
+{
+    for (int g = 0; g * 8 < nc; g++) {
+        int rows = nc - g * 8 < 8 ? nc - g * 8 : 8;
+        for (int64_t i0 = 0; i0 < n; i0 += 8) {
+            int64_t cols = n - i0 < 8 ? n - i0 : 8;
+            __m256i m = tr_mask(cols);
+            __m256 r[8];
+#pragma GCC unroll 8
+            for (int i = 0; i < 8; i++)
+                r[i] = i < rows ? _mm256_maskload_ps(src[g * 8 + i] + i0, m) : _mm256_setzero_ps();
+            tr8(r);
+            __m256i ml = tr_mask(rows);
+            for (int j = 0; j < cols; j++)
+                _mm256_maskstore_ps(dst + (i0 + j) * VL + g * 8, ml, r[j]);
+        }
+    }
+}
+
+/* dst[l][ix] = src[ix * VL + l] for l < nc, ix < n; src readable for n rounded up to 8 */
+static void dwb_deinterleave(const float *src, int nc, int64_t n, float *const *dst)
+{
+    for (int g = 0; g * 8 < nc; g++) {
+        int rows = nc - g * 8 < 8 ? nc - g * 8 : 8;
+        for (int64_t i0 = 0; i0 < n; i0 += 8) {
+            int64_t cols = n - i0 < 8 ? n - i0 : 8;
+            __m256 r[8];
+#pragma GCC unroll 8
+            for (int j = 0; j < 8; j++)
+                r[j] = _mm256_loadu_ps(src + (i0 + j) * VL + g * 8);
+            tr8(r);
+            __m256i m = tr_mask(cols);
+            for (int i = 0; i < rows; i++)
+                _mm256_maskstore_ps(dst[g * 8 + i] + i0, m, r[i]);
+        }
+    }
+}
 
 /* nb (1..DWB_OB, a constant after inlining) output pixels from column ox of one row */
 #define DWB_OB 4
@@ -288,7 +355,7 @@ void FN(ox_dw_blk)(const struct ox_dw *d, int64_t q0, int64_t q1)
 {
     float ring[OX_DWB_CAP] __attribute__((aligned(64)));
     float wk[OX_DWB_MAXK * VL] __attribute__((aligned(64)));
-    float ob[OX_DWB_MAXOW * VL] __attribute__((aligned(64)));
+    float ob[(OX_DWB_MAXOW + 8) * VL] __attribute__((aligned(64))); /* + 8: read by whole 8x8 blocks */
     int64_t cblocks = (d->channels + VL - 1) / VL, wp = (d->ow - 1) * d->sw + d->kw;
     int64_t ncols = d->wd < wp - d->pl ? d->wd : wp - d->pl; /* image columns a row holds */
     int64_t tag[OX_DWB_MAXKH];
@@ -320,12 +387,10 @@ void FN(ox_dw_blk)(const struct ox_dw *d, int64_t q0, int64_t q1)
                 int64_t slot = iy % d->kh;
                 float *row = ring + slot * wp * VL;
                 if (tag[slot] != iy) { /* interleave row iy of the nc planes */
-                    for (int l = 0; l < nc; l++) {
-                        const float *xr = x + (l * d->h + iy) * d->wd;
-                        float *dst = row + d->pl * VL + l;
-                        for (int64_t ix = 0; ix < ncols; ix++)
-                            dst[ix * VL] = xr[ix];
-                    }
+                    const float *xr[VL];
+                    for (int l = 0; l < nc; l++)
+                        xr[l] = x + (l * d->h + iy) * d->wd;
+                    dwb_interleave(xr, nc, ncols, row + d->pl * VL);
                     tag[slot] = iy;
                 }
                 src[nr] = row;
@@ -336,14 +401,14 @@ void FN(ox_dw_blk)(const struct ox_dw *d, int64_t q0, int64_t q1)
                 dwb_group(src, wr, nr, d->kw, d->sw, bias, ob, ox, &d->epi, DWB_OB);
             for (; ox < d->ow; ox++)
                 dwb_group(src, wr, nr, d->kw, d->sw, bias, ob, ox, &d->epi, 1);
-            for (int l = 0; l < nc; l++) { /* back to the planes */
-                float *yr = y + (l * d->oh + oy) * d->ow;
-                for (int64_t i = 0; i < d->ow; i++)
-                    yr[i] = ob[i * VL + l];
-                if (epi_scalar(&d->epi))
+            float *yr[VL]; /* back to the planes */
+            for (int l = 0; l < nc; l++)
+                yr[l] = y + (l * d->oh + oy) * d->ow;
+            dwb_deinterleave(ob, nc, d->ow, yr);
+            if (epi_scalar(&d->epi))
+                for (int l = 0; l < nc; l++)
                     for (int64_t i = 0; i < d->ow; i++)
-                        yr[i] = ox_act_apply(&d->epi, yr[i]);
-            }
+                        yr[l][i] = ox_act_apply(&d->epi, yr[l][i]);
         }
     }
 }
