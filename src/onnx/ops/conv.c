@@ -8,7 +8,8 @@
  *   1x1, stride 1, no pad:   Y_g (M/g, H*W) = Wp_g (M/g, C/g) @ X_g (C/g, H*W), X read in place
  *   3x3, stride 1, g == 1:   Winograd F(2x2,3x3), opt-in (INFERD_ONNX_WINOGRAD=1): 16 GEMMs on
  *                            transformed tiles (conv_kern.h)
- *   otherwise:               im2col into the step's scratch (C/g*kh*kw, OH*OW), then the same GEMM
+ *   otherwise:               im2col into the step's scratch (C/g*kh*kw, rows*OW) by strips of
+ *                            output rows sized to stay in cache, each followed by the same GEMM
  *   Wp: the weights packed once per plan into 12-row panels (op->pack); without a packing
  *   (weights computed at run time) the GEMM goes through OpenBLAS and the epilogue after it.
  */
@@ -132,9 +133,10 @@ static void copy_even(float *restrict dst, const float *restrict src, int64_t n)
 
 /* cols row (ci, ky, kx), column (oy, ox) = x[ci][oy*sh - pt + ky*dh][ox*sw - pl + kx*dw] or 0.
  * Per row of taps the in-image column range is computed once: zeros, a copy, zeros. */
-static void im2col(const float *x, int64_t c0, int64_t c1, int64_t h, int64_t w, const struct ox_window *v, float *cols)
+static void im2col(const float *x, int64_t c0, int64_t c1, int64_t h, int64_t w, const struct ox_window *v, int64_t y0,
+                   int64_t y1, float *cols)
 {
-    int64_t ohw = v->oh * v->ow;
+    int64_t ohw = (y1 - y0) * v->ow; /* a strip of output rows [y0, y1) */
     for (int64_t ci = c0; ci < c1; ci++) {
         for (int64_t ky = 0; ky < v->kh; ky++) {
             for (int64_t kx = 0; kx < v->kw; kx++) {
@@ -143,9 +145,9 @@ static void im2col(const float *x, int64_t c0, int64_t c1, int64_t h, int64_t w,
                 int64_t o0 = ceil_div(-off, v->sw), o1 = ceil_div(w - off, v->sw);
                 o0 = o0 < 0 ? 0 : o0 > v->ow ? v->ow : o0;
                 o1 = o1 > v->ow ? v->ow : o1 < o0 ? o0 : o1;
-                for (int64_t oy = 0; oy < v->oh; oy++) {
+                for (int64_t oy = y0; oy < y1; oy++) {
                     int64_t iy = oy * v->sh - v->pt + ky * v->dh;
-                    float *r = row + oy * v->ow;
+                    float *r = row + (oy - y0) * v->ow;
                     if (iy < 0 || iy >= h) {
                         memset(r, 0, (size_t)v->ow * sizeof(float));
                         continue;
@@ -172,7 +174,7 @@ static void im2col(const float *x, int64_t c0, int64_t c1, int64_t h, int64_t w,
 
 struct im2col_job {
     const float *x;
-    int64_t h, w;
+    int64_t h, w, y0, y1;
     const struct ox_window *v;
     float *cols;
 };
@@ -180,7 +182,17 @@ struct im2col_job {
 static void im2col_part(void *arg, int64_t lo, int64_t hi)
 {
     const struct im2col_job *j = arg;
-    im2col(j->x, lo, hi, j->h, j->w, j->v, j->cols);
+    im2col(j->x, lo, hi, j->h, j->w, j->v, j->y0, j->y1, j->cols);
+}
+
+/* Output rows per im2col strip: the columns of a strip (kk rows of strip*OW) stay near
+ * OX_CONV_STRIP floats, so the GEMM reads them from cache right after im2col wrote them
+ * (a 3-channel stem's full matrix is 1.35 MB, written then read back from memory). */
+#define OX_CONV_STRIP (64 * 1024)
+static int64_t strip_rows(int64_t kk, const struct ox_window *v)
+{
+    int64_t r = OX_CONV_STRIP / (kk * v->ow + 1);
+    return r < 1 ? 1 : r > v->oh ? v->oh : r;
 }
 
 struct dw_job {
@@ -330,12 +342,26 @@ static int conv_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_
             const float *xg = xv + (bi * ch + gi * cg) * h * wd;
             float *yg = yv + (bi * m + gi * mg) * ohw;
             const float *cols = xg;
+            const float *bias = bv ? bv + gi * mg : NULL;
+            if (!pw && c->packed) { /* im2col and GEMM strip by strip of output rows */
+                int64_t rows = strip_rows(kk, &win);
+                for (int64_t y0 = 0; y0 < win.oh; y0 += rows) {
+                    int64_t y1 = y0 + rows < win.oh ? y0 + rows : win.oh, sn = (y1 - y0) * win.ow;
+                    struct im2col_job ij = {xg, h, wd, y0, y1, &win, c->scratch};
+                    ox_parallel(c, cg, 1 + (1 << 15) / (win.kh * win.kw * sn + 1), im2col_part, &ij);
+                    struct gemm_job j = {{c->packed + gi * per, c->scratch, yg + y0 * win.ow, bias, mg, kk, sn, sn, ohw,
+                                          epi},
+                                         isa, panels, colw};
+                    int64_t items = (sn + colw - 1) / colw * panels;
+                    ox_parallel(c, items, 1 + (1 << 18) / (colw * OX_CV_MR * kk + 1), gemm_part, &j);
+                }
+                continue;
+            }
             if (!pw) {
-                struct im2col_job ij = {xg, h, wd, &win, c->scratch};
+                struct im2col_job ij = {xg, h, wd, 0, win.oh, &win, c->scratch};
                 ox_parallel(c, cg, 1 + (1 << 15) / (win.kh * win.kw * ohw + 1), im2col_part, &ij);
                 cols = c->scratch;
             }
-            const float *bias = bv ? bv + gi * mg : NULL;
             if (c->packed) {
                 struct gemm_job j = {{c->packed + gi * per, cols, yg, bias, mg, kk, ohw, ohw, ohw, epi}, isa, panels,
                                      colw};
