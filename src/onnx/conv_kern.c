@@ -108,6 +108,21 @@ int ox_dw_blk_ok(enum ox_isa isa, const struct ox_dw *d)
            d->ow <= OX_DWB_MAXOW && d->pl < d->kw && d->kh * wp * lanes <= OX_DWB_CAP;
 }
 
+int64_t ox_dw_blk_tiles(const struct ox_dw *d, int64_t lanes)
+{
+    int64_t blocks = (d->channels + lanes - 1) / lanes;
+    if (blocks >= 8)
+        return 1;
+    int64_t t = (8 + blocks - 1) / blocks;
+    return t < d->oh ? t : d->oh;
+}
+
+int64_t ox_dw_blk_items(enum ox_isa isa, const struct ox_dw *d, int64_t batch)
+{
+    int64_t lanes = ox_dw_blk_lanes(isa);
+    return batch * ((d->channels + lanes - 1) / lanes) * ox_dw_blk_tiles(d, lanes);
+}
+
 int ox_dw_blk_pick(enum ox_isa isa, const struct ox_dw *d)
 {
     /* the plane kernel fills its vectors along a row and interleaves nothing: measured on

@@ -310,8 +310,8 @@ static int conv_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_
                            isa};
         int64_t work = ohw * win.kh * win.kw; /* multiply-adds per channel */
         if (ox_dw_blk_pick(isa, &j.d)) {
-            int64_t lanes = ox_dw_blk_lanes(isa), blocks = nb * ((ch + lanes - 1) / lanes);
-            ox_parallel(c, blocks, 1 + (1 << 14) / (work * lanes + 1), dw_blk_part, &j);
+            int64_t items = ox_dw_blk_items(isa, &j.d, nb), per = work * ch * nb / items; /* per item */
+            ox_parallel(c, items, 1 + (1 << 14) / (per + 1), dw_blk_part, &j);
             return 0;
         }
         ox_parallel(c, nb * ch, 1 + (1 << 14) / (work + 1), dw_part, &j);

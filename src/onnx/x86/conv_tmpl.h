@@ -358,12 +358,13 @@ void FN(ox_dw_blk)(const struct ox_dw *d, int64_t q0, int64_t q1)
     float ob[(OX_DWB_MAXOW + 8) * VL] __attribute__((aligned(64))); /* + 8: read by whole 8x8 blocks */
     int64_t cblocks = (d->channels + VL - 1) / VL, wp = (d->ow - 1) * d->sw + d->kw;
     int64_t ncols = d->wd < wp - d->pl ? d->wd : wp - d->pl; /* image columns a row holds */
-    int64_t tag[OX_DWB_MAXKH];
+    int64_t tag[OX_DWB_MAXKH], tiles = ox_dw_blk_tiles(d, VL);
     /* padding columns stay zero from here; lanes past a short block keep finite stale data
      * whose results are never stored */
     memset(ring, 0, (size_t)(d->kh * wp * VL) * sizeof(float));
     for (int64_t q = q0; q < q1; q++) {
-        int64_t b = q / cblocks, c0 = q % cblocks * VL;
+        int64_t bc = q / tiles, tile = q % tiles, b = bc / cblocks, c0 = bc % cblocks * VL;
+        int64_t oy0 = tile * d->oh / tiles, oy1 = (tile + 1) * d->oh / tiles;
         int nc = d->channels - c0 < VL ? (int)(d->channels - c0) : VL;
         const float *x = d->x + (b * d->channels + c0) * d->h * d->wd;
         float *y = d->y + (b * d->channels + c0) * d->oh * d->ow;
@@ -377,7 +378,7 @@ void FN(ox_dw_blk)(const struct ox_dw *d, int64_t q0, int64_t q1)
         VF bias = VLOAD(bb);
         for (int64_t i = 0; i < d->kh; i++)
             tag[i] = -1;
-        for (int64_t oy = 0; oy < d->oh; oy++) {
+        for (int64_t oy = oy0; oy < oy1; oy++) {
             const float *src[OX_DWB_MAXKH], *wr[OX_DWB_MAXKH];
             int nr = 0;
             for (int64_t ky = 0; ky < d->kh; ky++) {
