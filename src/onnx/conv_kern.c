@@ -108,10 +108,10 @@ int ox_dw_blk_ok(enum ox_isa isa, const struct ox_dw *d)
            d->ow <= OX_DWB_MAXOW && d->pl < d->kw && d->kh * wp * lanes <= OX_DWB_CAP;
 }
 
-int64_t ox_dw_blk_tiles(const struct ox_dw *d, int64_t lanes)
+int64_t ox_dw_blk_tiles(enum ox_isa isa, const struct ox_dw *d, int64_t batch)
 {
-    int64_t blocks = (d->channels + lanes - 1) / lanes;
-    if (blocks >= 8)
+    int64_t lanes = ox_dw_blk_lanes(isa), blocks = batch * ((d->channels + lanes - 1) / lanes);
+    if (blocks >= 8 || !lanes)
         return 1;
     int64_t t = (8 + blocks - 1) / blocks;
     return t < d->oh ? t : d->oh;
@@ -120,7 +120,7 @@ int64_t ox_dw_blk_tiles(const struct ox_dw *d, int64_t lanes)
 int64_t ox_dw_blk_items(enum ox_isa isa, const struct ox_dw *d, int64_t batch)
 {
     int64_t lanes = ox_dw_blk_lanes(isa);
-    return batch * ((d->channels + lanes - 1) / lanes) * ox_dw_blk_tiles(d, lanes);
+    return batch * ((d->channels + lanes - 1) / lanes) * ox_dw_blk_tiles(isa, d, batch);
 }
 
 int ox_dw_blk_pick(enum ox_isa isa, const struct ox_dw *d)
@@ -132,12 +132,12 @@ int ox_dw_blk_pick(enum ox_isa isa, const struct ox_dw *d)
     return ox_dw_blk_ok(isa, d) && (d->sw > 1 || d->ow <= 4 * ox_dw_blk_lanes(isa));
 }
 
-void ox_dw_blk_run(enum ox_isa isa, const struct ox_dw *d, int64_t q0, int64_t q1)
+void ox_dw_blk_run(enum ox_isa isa, const struct ox_dw *d, int64_t tiles, int64_t q0, int64_t q1)
 {
     if (isa == OX_ISA_AVX512)
-        ox_dw_blk_avx512(d, q0, q1);
+        ox_dw_blk_avx512(d, tiles, q0, q1);
     else
-        ox_dw_blk_avx2(d, q0, q1);
+        ox_dw_blk_avx2(d, tiles, q0, q1);
 }
 
 /* ---- Winograd F(2x2, 3x3) (see conv_kern.h) ---- */

@@ -330,9 +330,8 @@ static int bin_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_t
      * broadcast over them): (1,C,H,W) * (1,C,1,1) becomes rows of H*W, not C*H rows of W */
     int r = 0;
     for (int d = 0; d < o->rank; d++) {
-        if (r > 0 && ((j.sa[r - 1] == j.sa[d] * o->dims[d] && j.sb[r - 1] == j.sb[d] * o->dims[d]) ||
-                      (j.sa[r - 1] == 0 && j.sa[d] == 0 && j.sb[r - 1] == j.sb[d] * o->dims[d]) ||
-                      (j.sb[r - 1] == 0 && j.sb[d] == 0 && j.sa[r - 1] == j.sa[d] * o->dims[d]))) {
+        /* stride 0 on both sides passes the test too (0 == 0 * dim): a broadcast run */
+        if (r > 0 && j.sa[r - 1] == j.sa[d] * o->dims[d] && j.sb[r - 1] == j.sb[d] * o->dims[d]) {
             j.cdims[r - 1] *= o->dims[d];
             j.sa[r - 1] = j.sa[d];
             j.sb[r - 1] = j.sb[d];

@@ -198,6 +198,7 @@ static int64_t strip_rows(int64_t kk, const struct ox_window *v)
 struct dw_job {
     struct ox_dw d;
     enum ox_isa isa;
+    int64_t tiles; /* blocked kernel: row tiles per channel block */
 };
 
 static void dw_part(void *arg, int64_t lo, int64_t hi)
@@ -209,7 +210,7 @@ static void dw_part(void *arg, int64_t lo, int64_t hi)
 static void dw_blk_part(void *arg, int64_t lo, int64_t hi)
 {
     const struct dw_job *j = arg;
-    ox_dw_blk_run(j->isa, &j->d, lo, hi);
+    ox_dw_blk_run(j->isa, &j->d, j->tiles, lo, hi);
 }
 
 /* Work items of the packed GEMM: column block major, weight panel minor, so a thread's
@@ -307,10 +308,11 @@ static int conv_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_
     if (is_depthwise(x, w, g)) {
         struct dw_job j = {{xv, wv, bv, yv, ch, h, wd, win.kh, win.kw, win.sh, win.sw, win.dh, win.dw, win.pt, win.pl,
                             win.oh, win.ow, epi},
-                           isa};
+                           isa, 1};
         int64_t work = ohw * win.kh * win.kw; /* multiply-adds per channel */
         if (ox_dw_blk_pick(isa, &j.d)) {
             int64_t items = ox_dw_blk_items(isa, &j.d, nb), per = work * ch * nb / items; /* per item */
+            j.tiles = ox_dw_blk_tiles(isa, &j.d, nb);
             ox_parallel(c, items, 1 + (1 << 14) / (per + 1), dw_blk_part, &j);
             return 0;
         }

@@ -351,14 +351,14 @@ static inline __attribute__((always_inline)) void dwb_group(const float *const *
         VSTORE(ob + (ox + u) * VL, epi_vec(e, acc[u]));
 }
 
-void FN(ox_dw_blk)(const struct ox_dw *d, int64_t q0, int64_t q1)
+void FN(ox_dw_blk)(const struct ox_dw *d, int64_t tiles, int64_t q0, int64_t q1)
 {
     float ring[OX_DWB_CAP] __attribute__((aligned(64)));
     float wk[OX_DWB_MAXK * VL] __attribute__((aligned(64)));
     float ob[(OX_DWB_MAXOW + 8) * VL] __attribute__((aligned(64))); /* + 8: read by whole 8x8 blocks */
     int64_t cblocks = (d->channels + VL - 1) / VL, wp = (d->ow - 1) * d->sw + d->kw;
     int64_t ncols = d->wd < wp - d->pl ? d->wd : wp - d->pl; /* image columns a row holds */
-    int64_t tag[OX_DWB_MAXKH], tiles = ox_dw_blk_tiles(d, VL);
+    int64_t tag[OX_DWB_MAXKH];
     /* padding columns stay zero from here; lanes past a short block keep finite stale data
      * whose results are never stored */
     memset(ring, 0, (size_t)(d->kh * wp * VL) * sizeof(float));

@@ -169,11 +169,22 @@ static void test_dw_blk(enum ox_isa isa, const char *name)
                         CHECK(ox_dw_blk_ok(isa, &d));
                         ox_dw_ref(&d, 0, planes);
                         d.y = y2;
-                        int64_t items = ox_dw_blk_items(isa, &d, nb);
-                        CHECK(items >= nb * ((c + lanes - 1) / lanes));
-                        ox_dw_blk_run(isa, &d, 0, 1);
-                        ox_dw_blk_run(isa, &d, 1, items / 2);
-                        ox_dw_blk_run(isa, &d, items / 2, items);
+                        /* batch 2 as one image each too: more row tiles per block */
+                        int64_t items = ox_dw_blk_items(isa, &d, nb), tiles = ox_dw_blk_tiles(isa, &d, nb);
+                        CHECK(items == nb * ((c + lanes - 1) / lanes) * tiles);
+                        ox_dw_blk_run(isa, &d, tiles, 0, 1);
+                        ox_dw_blk_run(isa, &d, tiles, 1, items / 2);
+                        ox_dw_blk_run(isa, &d, tiles, items / 2, items);
+                        if (!close_all(y1, y2, planes * oh * ow) && bad++ < 5)
+                            printf("  %s dw_blk (batch) differs\n", name);
+                        memset(y2, 0, (size_t)(planes * oh * ow) * sizeof(float));
+                        int64_t t1 = ox_dw_blk_tiles(isa, &d, 1), per = ox_dw_blk_items(isa, &d, 1);
+                        for (int64_t b = 0; b < nb; b++) {
+                            struct ox_dw one = d;
+                            one.x = x + b * c * h * wd;
+                            one.y = y2 + b * c * oh * ow;
+                            ox_dw_blk_run(isa, &one, t1, 0, per);
+                        }
                         ran++;
                         if (!close_all(y1, y2, planes * oh * ow) && bad++ < 5)
                             printf("  %s dw_blk c%lld %lldx%lld k%d s%d pt%lld pl%lld act=%d differs\n", name,
