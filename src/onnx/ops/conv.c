@@ -219,11 +219,28 @@ struct gemm_job {
     struct ox_conv_gemm g;
     enum ox_isa isa;
     int64_t panels, nb; /* weight panels; columns per block */
+    int pmajor;         /* items panel major instead (see pick_pmajor) */
 };
+
+/* Panel-major items for the small maps of late layers (1x1 convs on 7x7, 14x14): B (K, N)
+ * fits in L2 and is cheaper to re-read than the weights, which the column-major order
+ * streams once per column block (twice for N = 49, 1.6 MB each time for 320 -> 1280). */
+static int pick_pmajor(int64_t m, int64_t k, int64_t n)
+{
+    return n <= 256 && k * n * (int64_t)sizeof(float) <= (256 << 10) && m * k > k * n;
+}
 
 static void gemm_part(void *arg, int64_t lo, int64_t hi)
 {
     const struct gemm_job *j = arg;
+    if (j->pmajor) { /* item = panel * column blocks + block: a panel is read once */
+        int64_t blocks = (j->g.n + j->nb - 1) / j->nb;
+        for (int64_t i = lo; i < hi; i++) {
+            int64_t p = i / blocks, n0 = i % blocks * j->nb, n1 = n0 + j->nb < j->g.n ? n0 + j->nb : j->g.n;
+            ox_conv_gemm_run(j->isa, &j->g, p, p + 1, n0, n1);
+        }
+        return;
+    }
     for (int64_t i = lo; i < hi;) {
         int64_t jb = i / j->panels, p0 = i % j->panels;
         int64_t p1 = j->panels - p0 < hi - i ? j->panels : p0 + (hi - i);
@@ -331,7 +348,7 @@ static int conv_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_
             for (int xi = 0; xi < 16; xi++) {
                 struct gemm_job j = {{c->packed + xi * wper, v + xi * ch * nt, p + xi * m * nt, NULL, m, ch, nt, nt, nt,
                                       {OX_ACT_NONE, 0, 0}},
-                                     isa, panels, colw};
+                                     isa, panels, colw, 0};
                 int64_t items = (nt + colw - 1) / colw * panels;
                 ox_parallel(c, items, 1 + (1 << 18) / (colw * OX_CV_MR * ch + 1), gemm_part, &j);
             }
@@ -353,7 +370,7 @@ static int conv_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_
                     ox_parallel(c, cg, 1 + (1 << 15) / (win.kh * win.kw * sn + 1), im2col_part, &ij);
                     struct gemm_job j = {{c->packed + gi * per, c->scratch, yg + y0 * win.ow, bias, mg, kk, sn, sn, ohw,
                                           epi},
-                                         isa, panels, colw};
+                                         isa, panels, colw, 0};
                     int64_t items = (sn + colw - 1) / colw * panels;
                     ox_parallel(c, items, 1 + (1 << 18) / (colw * OX_CV_MR * kk + 1), gemm_part, &j);
                 }
@@ -366,7 +383,7 @@ static int conv_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_
             }
             if (c->packed) {
                 struct gemm_job j = {{c->packed + gi * per, cols, yg, bias, mg, kk, ohw, ohw, ohw, epi}, isa, panels,
-                                     colw};
+                                     colw, pick_pmajor(mg, kk, ohw)};
                 int64_t items = (ohw + colw - 1) / colw * panels;
                 /* about 64k multiply-adds per item; an item below ~2^17 of them is not worth a thread */
                 int64_t per_item = colw * OX_CV_MR * kk;
