@@ -104,6 +104,28 @@ void ox_dw_avx2(const struct ox_dw *d, int64_t p0, int64_t p1);
 void ox_dw_avx512(const struct ox_dw *d, int64_t p0, int64_t p1);
 void ox_dw_run(enum ox_isa isa, const struct ox_dw *d, int64_t p0, int64_t p1);
 
+/* Channel-blocked depthwise (x86/conv_tmpl.h): work item q in [q0, q1) of
+ * ox_dw_blk_items() is channels [c0, c0 + L) of image b, output rows of tile t (of T =
+ * ox_dw_blk_tiles(), equal splits of OH), q = (b * ceil(channels / L) + c0 / L) * T + t,
+ * L = ox_dw_blk_lanes(isa) (AVX2 8, AVX-512 16). Rows are tiled only when the batch has
+ * fewer than 8 channel blocks, so that two threads share a 16-channel layer. Each tap is one FMA over L channels of one pixel, so small maps and
+ * stride 2 keep every lane busy. Undilated, kh, kw <= OX_DWB_MAXKH, OW <= OX_DWB_MAXOW and
+ * kh padded rows within OX_DWB_CAP floats (ox_dw_blk_ok); the reference is ox_dw_ref. */
+#define OX_DWB_CAP 16384 /* floats of a work item's ring of padded input rows (64 KiB) */
+#define OX_DWB_MAXKH 7
+#define OX_DWB_MAXK (OX_DWB_MAXKH * OX_DWB_MAXKH)
+#define OX_DWB_MAXOW 256
+int ox_dw_blk_lanes(enum ox_isa isa); /* 0 for OX_ISA_REF */
+int ox_dw_blk_ok(enum ox_isa isa, const struct ox_dw *d);
+int64_t ox_dw_blk_tiles(enum ox_isa isa, const struct ox_dw *d, int64_t batch);
+int64_t ox_dw_blk_items(enum ox_isa isa, const struct ox_dw *d, int64_t batch);
+/* Whether the conv op should take the blocked kernel for this shape (measured choice). */
+int ox_dw_blk_pick(enum ox_isa isa, const struct ox_dw *d);
+/* tiles: ox_dw_blk_tiles() for the batch the items were counted for */
+void ox_dw_blk_avx2(const struct ox_dw *d, int64_t tiles, int64_t q0, int64_t q1);
+void ox_dw_blk_avx512(const struct ox_dw *d, int64_t tiles, int64_t q0, int64_t q1);
+void ox_dw_blk_run(enum ox_isa isa, const struct ox_dw *d, int64_t tiles, int64_t q0, int64_t q1);
+
 /* Winograd F(2x2, 3x3) for 3x3 stride-1 undilated convs: each 2x2 output tile comes from a
  * 4x4 input patch d as Y = A^T [ (G g G^T) .* (B^T d B) ] A, so the conv becomes 16
  * independent GEMMs (one per position xi of the 4x4 transformed tile):

@@ -366,13 +366,19 @@ int inferd_onnx_run(struct inferd_onnx_model *m, const struct inferd_tensor *inp
     if ((rc = bind_inputs(m, p, inputs, n_inputs, err)) < 0)
         return rc;
     struct ox_ctx ctx = m->ctx;
+    int prof = ox_prof_on();
     for (int s = 0; s < p->n_steps; s++) {
-        const struct ox_step *st = &p->steps[s];
+        struct ox_step *st = &p->steps[s];
         ctx.scratch = st->scratch;
         ctx.packed = st->packed;
+        uint64_t t0 = prof ? ox_prof_now() : 0;
         if ((rc = st->node->op->exec(&ctx, st->node, st->in, st->out, err)) < 0) {
             inferd_err_prefix(err, "node '%s' (%s)", st->node->name, st->node->op_type);
             return rc;
+        }
+        if (prof) {
+            st->prof_ns += ox_prof_now() - t0;
+            st->prof_runs++;
         }
     }
     for (int i = 0; i < m->g->n_outputs; i++) {

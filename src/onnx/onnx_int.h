@@ -187,6 +187,7 @@ struct ox_step {
     struct ox_tensor **in, **out; /* point into plan->vals */
     void *scratch;                /* in the arena, live during this step only; or NULL */
     const float *packed;          /* op->pack output, in plan->folded; or NULL */
+    uint64_t prof_ns, prof_runs;  /* INFERD_ONNX_PROFILE: time spent in this step, runs */
 };
 struct ox_plan {
     int n_inputs;
@@ -212,6 +213,13 @@ int ox_plan_build(const struct ox_model *m, const struct ox_ctx *c, const struct
                   unsigned char *value_keyed, int64_t max_elements, struct ox_plan **out,
                   struct inferd_err *err);
 void ox_plan_free(struct ox_plan *p);
+
+/* Per-node timing (profile.c), on when INFERD_ONNX_PROFILE=1: model.c times each step with
+ * ox_prof_now() and ox_plan_free prints a table (per op type, then the slowest nodes with
+ * their output shapes) to stderr. Off, a run reads one cached flag per step. */
+int ox_prof_on(void);
+uint64_t ox_prof_now(void);
+void ox_prof_report(const struct ox_plan *p);
 
 /* Shared helpers for ops (ops/util.c). */
 int64_t ox_numel(int rank, const int64_t *dims);

@@ -50,6 +50,8 @@ void ox_plan_free(struct ox_plan *p)
 {
     if (!p)
         return;
+    if (ox_prof_on())
+        ox_prof_report(p);
     for (int i = 0; i < p->n_folded; i++)
         free(p->folded[i]);
     free(p->folded);
@@ -231,7 +233,7 @@ int ox_plan_build(const struct ox_model *m, const struct ox_ctx *c, const struct
             continue;
         }
         int s = p->n_steps++;
-        p->steps[s] = (struct ox_step){n, in, outs, NULL, NULL};
+        p->steps[s] = (struct ox_step){n, in, outs, NULL, NULL, 0, 0};
         int64_t pk = n->op->pack ? n->op->pack(n, in, NULL) : 0;
         if (pk > 0) { /* constant operand repacked once for this plan */
             float *buf = aligned_alloc(OX_ALIGN, ((size_t)pk * sizeof(float) + OX_ALIGN) & ~(size_t)(OX_ALIGN - 1));

@@ -245,6 +245,7 @@ struct bin_job {
     int64_t sa[INFERD_MAX_RANK], sb[INFERD_MAX_RANK]; /* element strides, 0 = broadcast */
     int64_t inner, ia, ib;
     int flat;
+    int64_t cdims[INFERD_MAX_RANK]; /* out dims after merging (see bin_exec) */
     const struct ox_tensor *ta, *tb;
     struct ox_tensor *to;
 };
@@ -325,9 +326,26 @@ static int bin_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_t
         s_a *= la;
         s_b *= lb;
     }
-    j.inner = o->rank ? o->dims[o->rank - 1] : 1;
-    j.ia = o->rank ? j.sa[o->rank - 1] : 0;
-    j.ib = o->rank ? j.sb[o->rank - 1] : 0;
+    /* merge adjacent dims that both inputs walk alike (both contiguous across them, or both
+     * broadcast over them): (1,C,H,W) * (1,C,1,1) becomes rows of H*W, not C*H rows of W */
+    int r = 0;
+    for (int d = 0; d < o->rank; d++) {
+        /* stride 0 on both sides passes the test too (0 == 0 * dim): a broadcast run */
+        if (r > 0 && j.sa[r - 1] == j.sa[d] * o->dims[d] && j.sb[r - 1] == j.sb[d] * o->dims[d]) {
+            j.cdims[r - 1] *= o->dims[d];
+            j.sa[r - 1] = j.sa[d];
+            j.sb[r - 1] = j.sb[d];
+            continue;
+        }
+        j.cdims[r] = o->dims[d];
+        j.sa[r] = j.sa[d];
+        j.sb[r++] = j.sb[d];
+    }
+    j.rank = r;
+    j.dims = j.cdims;
+    j.inner = r ? j.cdims[r - 1] : 1;
+    j.ia = r ? j.sa[r - 1] : 0;
+    j.ib = r ? j.sb[r - 1] : 0;
     int64_t rows = o->numel / j.inner;
     if (!j.k) {
         pow_generic(&j, rows);

@@ -8,7 +8,8 @@
  *   1x1, stride 1, no pad:   Y_g (M/g, H*W) = Wp_g (M/g, C/g) @ X_g (C/g, H*W), X read in place
  *   3x3, stride 1, g == 1:   Winograd F(2x2,3x3), opt-in (INFERD_ONNX_WINOGRAD=1): 16 GEMMs on
  *                            transformed tiles (conv_kern.h)
- *   otherwise:               im2col into the step's scratch (C/g*kh*kw, OH*OW), then the same GEMM
+ *   otherwise:               im2col into the step's scratch (C/g*kh*kw, rows*OW) by strips of
+ *                            output rows sized to stay in cache, each followed by the same GEMM
  *   Wp: the weights packed once per plan into 12-row panels (op->pack); without a packing
  *   (weights computed at run time) the GEMM goes through OpenBLAS and the epilogue after it.
  */
@@ -113,11 +114,29 @@ static inline int64_t ceil_div(int64_t a, int64_t b)
     return a >= 0 ? (a + b - 1) / b : -((-a) / b);
 }
 
+/* dst[i] = src[2 * i], i < n: the stride-2 rows of im2col (a stem conv's whole cost was
+ * this loop run one scalar at a time); 4 outputs per step from two 4-float loads */
+typedef float cv_v4f __attribute__((vector_size(16)));
+static void copy_even(float *restrict dst, const float *restrict src, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + 4 <= n && 2 * i + 8 <= 2 * n - 1; i += 4) { /* the loads stay within src[0, 2n-1) */
+        cv_v4f a, b;
+        memcpy(&a, src + 2 * i, sizeof a);
+        memcpy(&b, src + 2 * i + 4, sizeof b);
+        cv_v4f e = __builtin_shufflevector(a, b, 0, 2, 4, 6);
+        memcpy(dst + i, &e, sizeof e);
+    }
+    for (; i < n; i++)
+        dst[i] = src[2 * i];
+}
+
 /* cols row (ci, ky, kx), column (oy, ox) = x[ci][oy*sh - pt + ky*dh][ox*sw - pl + kx*dw] or 0.
  * Per row of taps the in-image column range is computed once: zeros, a copy, zeros. */
-static void im2col(const float *x, int64_t c0, int64_t c1, int64_t h, int64_t w, const struct ox_window *v, float *cols)
+static void im2col(const float *x, int64_t c0, int64_t c1, int64_t h, int64_t w, const struct ox_window *v, int64_t y0,
+                   int64_t y1, float *cols)
 {
-    int64_t ohw = v->oh * v->ow;
+    int64_t ohw = (y1 - y0) * v->ow; /* a strip of output rows [y0, y1) */
     for (int64_t ci = c0; ci < c1; ci++) {
         for (int64_t ky = 0; ky < v->kh; ky++) {
             for (int64_t kx = 0; kx < v->kw; kx++) {
@@ -126,9 +145,9 @@ static void im2col(const float *x, int64_t c0, int64_t c1, int64_t h, int64_t w,
                 int64_t o0 = ceil_div(-off, v->sw), o1 = ceil_div(w - off, v->sw);
                 o0 = o0 < 0 ? 0 : o0 > v->ow ? v->ow : o0;
                 o1 = o1 > v->ow ? v->ow : o1 < o0 ? o0 : o1;
-                for (int64_t oy = 0; oy < v->oh; oy++) {
+                for (int64_t oy = y0; oy < y1; oy++) {
                     int64_t iy = oy * v->sh - v->pt + ky * v->dh;
-                    float *r = row + oy * v->ow;
+                    float *r = row + (oy - y0) * v->ow;
                     if (iy < 0 || iy >= h) {
                         memset(r, 0, (size_t)v->ow * sizeof(float));
                         continue;
@@ -139,6 +158,8 @@ static void im2col(const float *x, int64_t c0, int64_t c1, int64_t h, int64_t w,
                     if (v->sw == 1) {
                         if (o1 > o0)
                             memcpy(r + o0, xr + o0, (size_t)(o1 - o0) * sizeof(float));
+                    } else if (v->sw == 2) {
+                        copy_even(r + o0, xr + 2 * o0, o1 - o0);
                     } else {
                         for (int64_t ox = o0; ox < o1; ox++)
                             r[ox] = xr[ox * v->sw];
@@ -153,7 +174,7 @@ static void im2col(const float *x, int64_t c0, int64_t c1, int64_t h, int64_t w,
 
 struct im2col_job {
     const float *x;
-    int64_t h, w;
+    int64_t h, w, y0, y1;
     const struct ox_window *v;
     float *cols;
 };
@@ -161,12 +182,23 @@ struct im2col_job {
 static void im2col_part(void *arg, int64_t lo, int64_t hi)
 {
     const struct im2col_job *j = arg;
-    im2col(j->x, lo, hi, j->h, j->w, j->v, j->cols);
+    im2col(j->x, lo, hi, j->h, j->w, j->v, j->y0, j->y1, j->cols);
+}
+
+/* Output rows per im2col strip: the columns of a strip (kk rows of strip*OW) stay near
+ * OX_CONV_STRIP floats, so the GEMM reads them from cache right after im2col wrote them
+ * (a 3-channel stem's full matrix is 1.35 MB, written then read back from memory). */
+#define OX_CONV_STRIP (64 * 1024)
+static int64_t strip_rows(int64_t kk, const struct ox_window *v)
+{
+    int64_t r = OX_CONV_STRIP / (kk * v->ow + 1);
+    return r < 1 ? 1 : r > v->oh ? v->oh : r;
 }
 
 struct dw_job {
     struct ox_dw d;
     enum ox_isa isa;
+    int64_t tiles; /* blocked kernel: row tiles per channel block */
 };
 
 static void dw_part(void *arg, int64_t lo, int64_t hi)
@@ -175,17 +207,40 @@ static void dw_part(void *arg, int64_t lo, int64_t hi)
     ox_dw_run(j->isa, &j->d, lo, hi);
 }
 
+static void dw_blk_part(void *arg, int64_t lo, int64_t hi)
+{
+    const struct dw_job *j = arg;
+    ox_dw_blk_run(j->isa, &j->d, j->tiles, lo, hi);
+}
+
 /* Work items of the packed GEMM: column block major, weight panel minor, so a thread's
  * contiguous range shares blocks of B. */
 struct gemm_job {
     struct ox_conv_gemm g;
     enum ox_isa isa;
     int64_t panels, nb; /* weight panels; columns per block */
+    int pmajor;         /* items panel major instead (see pick_pmajor) */
 };
+
+/* Panel-major items for the small maps of late layers (1x1 convs on 7x7, 14x14): B (K, N)
+ * fits in L2 and is cheaper to re-read than the weights, which the column-major order
+ * streams once per column block (twice for N = 49, 1.6 MB each time for 320 -> 1280). */
+static int pick_pmajor(int64_t m, int64_t k, int64_t n)
+{
+    return n <= 256 && k * n * (int64_t)sizeof(float) <= (256 << 10) && m * k > k * n;
+}
 
 static void gemm_part(void *arg, int64_t lo, int64_t hi)
 {
     const struct gemm_job *j = arg;
+    if (j->pmajor) { /* item = panel * column blocks + block: a panel is read once */
+        int64_t blocks = (j->g.n + j->nb - 1) / j->nb;
+        for (int64_t i = lo; i < hi; i++) {
+            int64_t p = i / blocks, n0 = i % blocks * j->nb, n1 = n0 + j->nb < j->g.n ? n0 + j->nb : j->g.n;
+            ox_conv_gemm_run(j->isa, &j->g, p, p + 1, n0, n1);
+        }
+        return;
+    }
     for (int64_t i = lo; i < hi;) {
         int64_t jb = i / j->panels, p0 = i % j->panels;
         int64_t p1 = j->panels - p0 < hi - i ? j->panels : p0 + (hi - i);
@@ -270,8 +325,15 @@ static int conv_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_
     if (is_depthwise(x, w, g)) {
         struct dw_job j = {{xv, wv, bv, yv, ch, h, wd, win.kh, win.kw, win.sh, win.sw, win.dh, win.dw, win.pt, win.pl,
                             win.oh, win.ow, epi},
-                           isa};
-        ox_parallel(c, nb * ch, 1 + (1 << 14) / (ohw * win.kh * win.kw + 1), dw_part, &j);
+                           isa, 1};
+        int64_t work = ohw * win.kh * win.kw; /* multiply-adds per channel */
+        if (ox_dw_blk_pick(isa, &j.d)) {
+            int64_t items = ox_dw_blk_items(isa, &j.d, nb), per = work * ch * nb / items; /* per item */
+            j.tiles = ox_dw_blk_tiles(isa, &j.d, nb);
+            ox_parallel(c, items, 1 + (1 << 14) / (per + 1), dw_blk_part, &j);
+            return 0;
+        }
+        ox_parallel(c, nb * ch, 1 + (1 << 14) / (work + 1), dw_part, &j);
         return 0;
     }
     int pw = is_pointwise(&win);
@@ -286,7 +348,7 @@ static int conv_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_
             for (int xi = 0; xi < 16; xi++) {
                 struct gemm_job j = {{c->packed + xi * wper, v + xi * ch * nt, p + xi * m * nt, NULL, m, ch, nt, nt, nt,
                                       {OX_ACT_NONE, 0, 0}},
-                                     isa, panels, colw};
+                                     isa, panels, colw, 0};
                 int64_t items = (nt + colw - 1) / colw * panels;
                 ox_parallel(c, items, 1 + (1 << 18) / (colw * OX_CV_MR * ch + 1), gemm_part, &j);
             }
@@ -299,15 +361,29 @@ static int conv_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_
             const float *xg = xv + (bi * ch + gi * cg) * h * wd;
             float *yg = yv + (bi * m + gi * mg) * ohw;
             const float *cols = xg;
+            const float *bias = bv ? bv + gi * mg : NULL;
+            if (!pw && c->packed) { /* im2col and GEMM strip by strip of output rows */
+                int64_t rows = strip_rows(kk, &win);
+                for (int64_t y0 = 0; y0 < win.oh; y0 += rows) {
+                    int64_t y1 = y0 + rows < win.oh ? y0 + rows : win.oh, sn = (y1 - y0) * win.ow;
+                    struct im2col_job ij = {xg, h, wd, y0, y1, &win, c->scratch};
+                    ox_parallel(c, cg, 1 + (1 << 15) / (win.kh * win.kw * sn + 1), im2col_part, &ij);
+                    struct gemm_job j = {{c->packed + gi * per, c->scratch, yg + y0 * win.ow, bias, mg, kk, sn, sn, ohw,
+                                          epi},
+                                         isa, panels, colw, 0};
+                    int64_t items = (sn + colw - 1) / colw * panels;
+                    ox_parallel(c, items, 1 + (1 << 18) / (colw * OX_CV_MR * kk + 1), gemm_part, &j);
+                }
+                continue;
+            }
             if (!pw) {
-                struct im2col_job ij = {xg, h, wd, &win, c->scratch};
+                struct im2col_job ij = {xg, h, wd, 0, win.oh, &win, c->scratch};
                 ox_parallel(c, cg, 1 + (1 << 15) / (win.kh * win.kw * ohw + 1), im2col_part, &ij);
                 cols = c->scratch;
             }
-            const float *bias = bv ? bv + gi * mg : NULL;
             if (c->packed) {
                 struct gemm_job j = {{c->packed + gi * per, cols, yg, bias, mg, kk, ohw, ohw, ohw, epi}, isa, panels,
-                                     colw};
+                                     colw, pick_pmajor(mg, kk, ohw)};
                 int64_t items = (ohw + colw - 1) / colw * panels;
                 /* about 64k multiply-adds per item; an item below ~2^17 of them is not worth a thread */
                 int64_t per_item = colw * OX_CV_MR * kk;

@@ -107,10 +107,36 @@ static int gap_infer(const struct ox_node *n, struct ox_tensor *const *in, struc
     return ox_set_shape(out[0], INFERD_FP32, in[0]->rank, dims, err);
 }
 
+struct gap_job {
+    const float *x;
+    float *y;
+    int64_t len;
+};
+
+/* plane means; 16 partial sums so the compiler vectorises the loop (one serial chain of
+ * adds ran at one add per 4 cycles) */
+static void gap_part(void *arg, int64_t lo, int64_t hi)
+{
+    const struct gap_job *j = arg;
+    for (int64_t p = lo; p < hi; p++) {
+        const float *x = j->x + p * j->len;
+        float acc[16] = {0};
+        int64_t i = 0;
+        for (; i + 16 <= j->len; i += 16)
+            for (int l = 0; l < 16; l++)
+                acc[l] += x[i + l];
+        float s = 0.0f;
+        for (; i < j->len; i++)
+            s += x[i];
+        for (int l = 0; l < 16; l++)
+            s += acc[l];
+        j->y[p] = j->len ? s / (float)j->len : 0.0f;
+    }
+}
+
 static int gap_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_tensor *const *in,
                     struct ox_tensor **out, struct inferd_err *err)
 {
-    (void)c;
     (void)err;
     int64_t planes = in[0]->dims[0] * in[0]->dims[1];
     int64_t len = planes ? in[0]->numel / planes : 0;
@@ -125,12 +151,8 @@ static int gap_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_t
         }
         return 0;
     }
-    for (int64_t p = 0; p < planes; p++) {
-        float s = 0.0f;
-        for (int64_t i = 0; i < len; i++)
-            s += x[p * len + i];
-        y[p] = len ? s / (float)len : 0.0f;
-    }
+    struct gap_job j = {x, y, len};
+    ox_parallel(c, planes, 1 + (1 << 15) / (len + 1), gap_part, &j);
     return 0;
 }
 

@@ -86,8 +86,49 @@ static void gemm_tile(const struct ox_conv_gemm *g, const float *a, int64_t row0
     }
 }
 
+/* One column j of Y for one panel: y (MR,) = panel (K, MR) ^T-walk @ b[:, j], the panel's
+ * rows in the vector lanes (VL = 16: one masked vector of 12; VL = 8: 8 + 4), four
+ * independent chains over K. For N of 1 (SE blocks' 1x1 convs on 1x1 maps, a classifier
+ * written as a conv) the tile above computes 2*VL columns to keep one: 32x the work. */
+#define GV_HI (OX_CV_MR > VL ? OX_CV_MR - VL : 0) /* panel rows in the second vector */
+static void gemv_panel(const struct ox_conv_gemm *g, int64_t p, int64_t j)
+{
+    const float *a = g->wp + p * g->k * OX_CV_MR, *b = g->b + j;
+    const int64_t k = g->k, ldb = g->ldb;
+    MASK mlo = MASK_N(OX_CV_MR < VL ? OX_CV_MR : VL), mhi = MASK_N(GV_HI);
+    VF lo[4] = {VZERO(), VZERO(), VZERO(), VZERO()}, hi[4] = {VZERO(), VZERO(), VZERO(), VZERO()};
+    int64_t kk = 0;
+    for (; kk + 4 <= k; kk += 4)
+#pragma GCC unroll 4
+        for (int u = 0; u < 4; u++) {
+            VF bv = VSET1(b[(kk + u) * ldb]);
+            lo[u] = VFMA(VLOADM(a + (kk + u) * OX_CV_MR, mlo), bv, lo[u]);
+            if (GV_HI)
+                hi[u] = VFMA(VLOADM(a + (kk + u) * OX_CV_MR + VL, mhi), bv, hi[u]);
+        }
+    for (; kk < k; kk++) {
+        VF bv = VSET1(b[kk * ldb]);
+        lo[0] = VFMA(VLOADM(a + kk * OX_CV_MR, mlo), bv, lo[0]);
+        if (GV_HI)
+            hi[0] = VFMA(VLOADM(a + kk * OX_CV_MR + VL, mhi), bv, hi[0]);
+    }
+    float out[2 * VL];
+    VSTORE(out, VADD(VADD(lo[0], lo[1]), VADD(lo[2], lo[3])));
+    VSTORE(out + VL, VADD(VADD(hi[0], hi[1]), VADD(hi[2], hi[3])));
+    for (int r = 0; r < OX_CV_MR && p * OX_CV_MR + r < g->m; r++) {
+        int64_t row = p * OX_CV_MR + r;
+        g->c[row * g->ldc + j] = ox_act_apply(&g->epi, out[r] + (g->bias ? g->bias[row] : 0.0f));
+    }
+}
+
 void FN(ox_conv_gemm)(const struct ox_conv_gemm *g, int64_t p0, int64_t p1, int64_t n0, int64_t n1)
 {
+    if (n1 - n0 <= 2) { /* a column or two: matrix-vector products (see gemv_panel) */
+        for (int64_t j = n0; j < n1; j++)
+            for (int64_t p = p0; p < p1; p++)
+                gemv_panel(g, p, j);
+        return;
+    }
     for (int64_t j = n0; j < n1; j += 2 * VL) {
         int nc = n1 - j < 2 * VL ? (int)(n1 - j) : 2 * VL;
         for (int64_t p = p0; p < p1; p++) {
@@ -209,6 +250,166 @@ void FN(ox_dw)(const struct ox_dw *d, int64_t p0, int64_t p1)
             if (epi_scalar(&d->epi))
                 for (int64_t q = 0; q < d->ow; q++)
                     yr[q] = ox_act_apply(&d->epi, yr[q]);
+        }
+    }
+}
+
+/* ---- depthwise, channel-blocked (see ox_dw_blk_run in conv_kern.h) ----
+ * One work item is VL channels of one image. Their input rows are interleaved (8x8 register
+ * transposes) into a ring of kh padded rows laid out [column][lane], so that one vector holds one pixel of VL
+ * channels; every tap is then a full-width FMA whatever OW and the stride are, which is
+ * what the plane kernel above lacks on the small late maps (7x7, 14x14) and stride 2. The
+ * results go through a row buffer [column][lane] back to the planes. */
+
+/* 8x8 transposes for the interleaving (both includers build with AVX2): r[i] row i in,
+ * r[j] column j out */
+static inline __attribute__((always_inline)) void tr8(__m256 *r)
+{
+    __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+    __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+    __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+    __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+    __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+    __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    r[0] = _mm256_permute2f128_ps(s0, s4, 0x20);
+    r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
+    r[2] = _mm256_permute2f128_ps(s2, s6, 0x20);
+    r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
+    r[4] = _mm256_permute2f128_ps(s0, s4, 0x31);
+    r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
+    r[6] = _mm256_permute2f128_ps(s2, s6, 0x31);
+    r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
+}
+
+static inline __m256i tr_mask(int64_t n) /* first n (0..8) of 8 lanes */
+{
+    static const int32_t m[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
+    return _mm256_loadu_si256((const __m256i *)(m + 8 - n));
+}
+
+/* dst[ix * VL + l] = src[l][ix] for l < nc, ix < n (other lanes untouched) */
+static void dwb_interleave(const float *const *src, int nc, int64_t n, float *dst)
+{
+    for (int g = 0; g * 8 < nc; g++) {
+        int rows = nc - g * 8 < 8 ? nc - g * 8 : 8;
+        for (int64_t i0 = 0; i0 < n; i0 += 8) {
+            int64_t cols = n - i0 < 8 ? n - i0 : 8;
+            __m256i m = tr_mask(cols);
+            __m256 r[8];
+#pragma GCC unroll 8
+            for (int i = 0; i < 8; i++)
+                r[i] = i < rows ? _mm256_maskload_ps(src[g * 8 + i] + i0, m) : _mm256_setzero_ps();
+            tr8(r);
+            __m256i ml = tr_mask(rows);
+            for (int j = 0; j < cols; j++)
+                _mm256_maskstore_ps(dst + (i0 + j) * VL + g * 8, ml, r[j]);
+        }
+    }
+}
+
+/* dst[l][ix] = src[ix * VL + l] for l < nc, ix < n; src readable for n rounded up to 8 */
+static void dwb_deinterleave(const float *src, int nc, int64_t n, float *const *dst)
+{
+    for (int g = 0; g * 8 < nc; g++) {
+        int rows = nc - g * 8 < 8 ? nc - g * 8 : 8;
+        for (int64_t i0 = 0; i0 < n; i0 += 8) {
+            int64_t cols = n - i0 < 8 ? n - i0 : 8;
+            __m256 r[8];
+#pragma GCC unroll 8
+            for (int j = 0; j < 8; j++)
+                r[j] = _mm256_loadu_ps(src + (i0 + j) * VL + g * 8);
+            tr8(r);
+            __m256i m = tr_mask(cols);
+            for (int i = 0; i < rows; i++)
+                _mm256_maskstore_ps(dst[g * 8 + i] + i0, m, r[i]);
+        }
+    }
+}
+
+/* nb (1..DWB_OB, a constant after inlining) output pixels from column ox of one row */
+#define DWB_OB 4
+static inline __attribute__((always_inline)) void dwb_group(const float *const *src, const float *const *wr, int nr,
+                                                            int64_t kw, int64_t sw, VF bias, float *ob, int64_t ox,
+                                                            const struct ox_epi *e, int nb)
+{
+    VF acc[DWB_OB];
+#pragma GCC unroll 4
+    for (int u = 0; u < nb; u++)
+        acc[u] = bias;
+    for (int r = 0; r < nr; r++)
+        for (int64_t kx = 0; kx < kw; kx++) {
+            VF wv = VLOAD(wr[r] + kx * VL);
+            const float *s = src[r] + (ox * sw + kx) * VL;
+#pragma GCC unroll 4
+            for (int u = 0; u < nb; u++)
+                acc[u] = VFMA(VLOAD(s + u * sw * VL), wv, acc[u]);
+        }
+#pragma GCC unroll 4
+    for (int u = 0; u < nb; u++)
+        VSTORE(ob + (ox + u) * VL, epi_vec(e, acc[u]));
+}
+
+void FN(ox_dw_blk)(const struct ox_dw *d, int64_t tiles, int64_t q0, int64_t q1)
+{
+    float ring[OX_DWB_CAP] __attribute__((aligned(64)));
+    float wk[OX_DWB_MAXK * VL] __attribute__((aligned(64)));
+    float ob[(OX_DWB_MAXOW + 8) * VL] __attribute__((aligned(64))); /* + 8: read by whole 8x8 blocks */
+    int64_t cblocks = (d->channels + VL - 1) / VL, wp = (d->ow - 1) * d->sw + d->kw;
+    int64_t ncols = d->wd < wp - d->pl ? d->wd : wp - d->pl; /* image columns a row holds */
+    int64_t tag[OX_DWB_MAXKH];
+    /* padding columns stay zero from here; lanes past a short block keep finite stale data
+     * whose results are never stored */
+    memset(ring, 0, (size_t)(d->kh * wp * VL) * sizeof(float));
+    for (int64_t q = q0; q < q1; q++) {
+        int64_t bc = q / tiles, tile = q % tiles, b = bc / cblocks, c0 = bc % cblocks * VL;
+        int64_t oy0 = tile * d->oh / tiles, oy1 = (tile + 1) * d->oh / tiles;
+        int nc = d->channels - c0 < VL ? (int)(d->channels - c0) : VL;
+        const float *x = d->x + (b * d->channels + c0) * d->h * d->wd;
+        float *y = d->y + (b * d->channels + c0) * d->oh * d->ow;
+        int64_t taps = d->kh * d->kw;
+        float bb[VL];
+        for (int l = 0; l < VL; l++) {
+            bb[l] = l < nc && d->bias ? d->bias[c0 + l] : 0.0f;
+            for (int64_t t = 0; t < taps; t++)
+                wk[t * VL + l] = l < nc ? d->w[(c0 + l) * taps + t] : 0.0f;
+        }
+        VF bias = VLOAD(bb);
+        for (int64_t i = 0; i < d->kh; i++)
+            tag[i] = -1;
+        for (int64_t oy = oy0; oy < oy1; oy++) {
+            const float *src[OX_DWB_MAXKH], *wr[OX_DWB_MAXKH];
+            int nr = 0;
+            for (int64_t ky = 0; ky < d->kh; ky++) {
+                int64_t iy = oy * d->sh - d->pt + ky;
+                if (iy < 0 || iy >= d->h)
+                    continue;
+                int64_t slot = iy % d->kh;
+                float *row = ring + slot * wp * VL;
+                if (tag[slot] != iy) { /* interleave row iy of the nc planes */
+                    const float *xr[VL];
+                    for (int l = 0; l < nc; l++)
+                        xr[l] = x + (l * d->h + iy) * d->wd;
+                    dwb_interleave(xr, nc, ncols, row + d->pl * VL);
+                    tag[slot] = iy;
+                }
+                src[nr] = row;
+                wr[nr++] = wk + ky * d->kw * VL;
+            }
+            int64_t ox = 0;
+            for (; ox + DWB_OB <= d->ow; ox += DWB_OB)
+                dwb_group(src, wr, nr, d->kw, d->sw, bias, ob, ox, &d->epi, DWB_OB);
+            for (; ox < d->ow; ox++)
+                dwb_group(src, wr, nr, d->kw, d->sw, bias, ob, ox, &d->epi, 1);
+            float *yr[VL]; /* back to the planes */
+            for (int l = 0; l < nc; l++)
+                yr[l] = y + (l * d->oh + oy) * d->ow;
+            dwb_deinterleave(ob, nc, d->ow, yr);
+            if (epi_scalar(&d->epi))
+                for (int l = 0; l < nc; l++)
+                    for (int64_t i = 0; i < d->ow; i++)
+                        yr[l][i] = ox_act_apply(&d->epi, yr[l][i]);
         }
     }
 }

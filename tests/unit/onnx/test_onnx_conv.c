@@ -49,7 +49,7 @@ static int close_all(const float *ref, const float *got, int64_t n)
 static void test_gemm(enum ox_isa isa, const char *name)
 {
     static const int ms[] = {1, 5, 6, 7, 12, 13, 25, 40};
-    static const int ns[] = {1, 7, 16, 17, 31, 32, 33, 49, 100};
+    static const int ns[] = {1, 2, 5, 7, 16, 17, 31, 32, 33, 49, 100};
     static const int ks[] = {1, 3, 8, 27, 144};
     int bad = 0;
     for (size_t mi = 0; mi < sizeof ms / sizeof *ms; mi++)
@@ -141,6 +141,72 @@ static void test_dw(enum ox_isa isa, const char *name)
     CHECK(bad == 0);
 }
 
+/* channel-blocked depthwise against the reference: channel counts that are not a multiple
+ * of the lanes (3, 13, 19, 37), two images, odd sizes, stride 2, asymmetric pads, 3x3 to
+ * 7x7, every epilogue, and the work split in two ranges as threads would run it */
+static void test_dw_blk(enum ox_isa isa, const char *name)
+{
+    static const int sizes[][2] = {{1, 1}, {5, 7}, {7, 7}, {13, 17}, {14, 14}, {28, 33}};
+    static const int chans[] = {3, 13, 16, 19, 37};
+    int bad = 0, ran = 0;
+    int64_t lanes = ox_dw_blk_lanes(isa);
+    for (size_t si = 0; si < sizeof sizes / sizeof *sizes; si++)
+        for (size_t ci = 0; ci < sizeof chans / sizeof *chans; ci++)
+            for (int kk = 3; kk <= 7; kk += 2)
+                for (int s = 1; s <= 2; s++)
+                    for (int pv = 0; pv < 3; pv++) {
+                        int64_t h = sizes[si][0], wd = sizes[si][1], c = chans[ci], nb = 2, planes = nb * c;
+                        int64_t pt = pv == 0 ? 0 : kk / 2, pl = pv == 2 ? 0 : kk / 2; /* pv 2: top only */
+                        int64_t oh = (h + 2 * pt - kk) / s + 1, ow = (wd + 2 * pl - kk) / s + 1;
+                        if (oh < 1 || ow < 1)
+                            continue;
+                        float *x = rnd_buf(planes * h * wd), *w = rnd_buf(c * kk * kk), *bias = rnd_buf(c);
+                        float *y1 = calloc((size_t)(planes * oh * ow), sizeof(float));
+                        float *y2 = calloc((size_t)(planes * oh * ow), sizeof(float));
+                        int e = (int)((si + ci + (size_t)kk + (size_t)pv) % (size_t)N_EPIS);
+                        struct ox_dw d = {x, w, (e & 1) ? NULL : bias, y1, c, h, wd, kk, kk, s, s, 1, 1, pt, pl,
+                                          oh, ow, epis[e]};
+                        CHECK(ox_dw_blk_ok(isa, &d));
+                        ox_dw_ref(&d, 0, planes);
+                        d.y = y2;
+                        /* batch 2 as one image each too: more row tiles per block */
+                        int64_t items = ox_dw_blk_items(isa, &d, nb), tiles = ox_dw_blk_tiles(isa, &d, nb);
+                        CHECK(items == nb * ((c + lanes - 1) / lanes) * tiles);
+                        ox_dw_blk_run(isa, &d, tiles, 0, 1);
+                        ox_dw_blk_run(isa, &d, tiles, 1, items / 2);
+                        ox_dw_blk_run(isa, &d, tiles, items / 2, items);
+                        if (!close_all(y1, y2, planes * oh * ow) && bad++ < 5)
+                            printf("  %s dw_blk (batch) differs\n", name);
+                        memset(y2, 0, (size_t)(planes * oh * ow) * sizeof(float));
+                        int64_t t1 = ox_dw_blk_tiles(isa, &d, 1), per = ox_dw_blk_items(isa, &d, 1);
+                        for (int64_t b = 0; b < nb; b++) {
+                            struct ox_dw one = d;
+                            one.x = x + b * c * h * wd;
+                            one.y = y2 + b * c * oh * ow;
+                            ox_dw_blk_run(isa, &one, t1, 0, per);
+                        }
+                        ran++;
+                        if (!close_all(y1, y2, planes * oh * ow) && bad++ < 5)
+                            printf("  %s dw_blk c%lld %lldx%lld k%d s%d pt%lld pl%lld act=%d differs\n", name,
+                                   (long long)c, (long long)h, (long long)wd, kk, s, (long long)pt, (long long)pl,
+                                   epis[e].act);
+                        free(x);
+                        free(w);
+                        free(bias);
+                        free(y1);
+                        free(y2);
+                    }
+    /* shapes outside the kernel's limits are refused (the op then takes another kernel) */
+    struct ox_dw big = {NULL, NULL, NULL, NULL, 8, 9, 9, 3, 3, 1, 1, 2, 2, 2, 2, 5, 5, {0, 0, 0}};
+    CHECK(!ox_dw_blk_ok(isa, &big)); /* dilated */
+    big.dh = big.dw = 1;
+    big.kh = big.kw = 9;
+    CHECK(!ox_dw_blk_ok(isa, &big)); /* 9x9 */
+    CHECK(!ox_dw_blk_ok(OX_ISA_REF, &big));
+    CHECK(ran > 300);
+    CHECK(bad == 0);
+}
+
 /* Winograd F(2x2,3x3): transforms + the GEMM of isa against a direct 3x3 conv */
 static void test_wino(enum ox_isa isa, const char *name)
 {
@@ -205,6 +271,7 @@ int main(void)
     if (cpu_has(CPU_AVX2 | CPU_FMA)) {
         test_gemm(OX_ISA_AVX2, "avx2");
         test_dw(OX_ISA_AVX2, "avx2");
+        test_dw_blk(OX_ISA_AVX2, "avx2");
         test_wino(OX_ISA_AVX2, "avx2");
     } else {
         printf("no AVX2+FMA: AVX2 conv kernels not tested\n");
@@ -212,6 +279,7 @@ int main(void)
     if (cpu_has(CPU_AVX512F | CPU_AVX2 | CPU_FMA)) {
         test_gemm(OX_ISA_AVX512, "avx512");
         test_dw(OX_ISA_AVX512, "avx512");
+        test_dw_blk(OX_ISA_AVX512, "avx512");
         test_wino(OX_ISA_AVX512, "avx512");
     } else {
         printf("no AVX-512F: AVX-512 conv kernels not tested\n");
