@@ -1,20 +1,23 @@
-/* attention.c — causal attention over the paged KV cache, blocked over keys with an online
- * softmax (flash-attention style): a work item is a block of queries — up to ATT_TB
- * consecutive tokens of one sequence times the query heads that share one KV head (GQA) —
- * and it walks the keys of its positions in tiles of ATT_TILE: scores for the whole block
- * (each K row loaded once for every query of the block), soft-cap, scale and mask, a running
- * max and sum per query (the partial output rescaled when the max grows), then the
- * probability-weighted V rows added (each V row loaded once for the block). Nothing here
- * allocates: the tiles live in the context's per-thread attention scratch.
+/* attention.c — causal attention over the paged KV cache, blocked over keys (flash-attention
+ * style): a work item is a block of queries — up to ATT_QMAX, consecutive tokens of one
+ * sequence times the query heads that share one KV head (GQA) — and it walks the keys of its
+ * positions in tiles of ATT_TILE: q.K for the whole block (each K row loaded once for every
+ * query of the block), soft-cap, scale and mask, then p.V (each V row loaded once for the
+ * block). Nothing here allocates: the tiles live in the context's per-thread scratch.
  *
- * Rounding, against llama.cpp's non-flash CPU path (two passes: softmax over all scores,
- * probabilities rounded to f16 for an f16 cache, then p.V): q is rounded to f16 for an F16
- * cache and quantized to Q8_0 for a Q8_0 cache as ggml does; the probabilities exp(s - m)
- * are rounded to f16 (F16 cache) relative to the running max m rather than after dividing by
- * the final sum, and the division by the sum happens once at the end. The results differ
- * from the two-pass order by a few f16 ulps of the probabilities; the llama.cpp goldens
- * (test_llm_arch_*) hold on every ISA path. With a Q8_0 cache llama.cpp requires flash
- * attention, whose order (online softmax, f32 probabilities, V dequantized) this is. */
+ * Two softmax orders, each the one llama.cpp's CPU backend uses for that cache:
+ * - F16 cache: llama.cpp's non-flash path (the default, and the one the arch goldens come
+ *   from): q rounded to f16, all scores of the query, softmax with the global max and sum,
+ *   the probabilities exp(s - max) / sum rounded to f16, then p.V. Those roundings need the
+ *   global max and sum first, so the block keeps its scores for all its keys (at most
+ *   att_exact_q(n_cells) queries per block, ~1 MiB of scores) and makes two sweeps over the
+ *   tiles: q.K, then p.V. An online softmax here rounds exp(s - running max) instead and
+ *   moved the goldens' top-5 probabilities by up to 1.5e-2 (llama3-style-q8_0; 8e-4 on the
+ *   F16 models, against 7e-5 two-pass), so it is not used for F16.
+ * - F32 and Q8_0 caches: an online softmax in one sweep: a running max and sum per query,
+ *   the partial output rescaled when the max grows, one division at the end. llama.cpp needs
+ *   flash attention for a quantized V cache, and that is its order; q is quantized to Q8_0
+ *   for a Q8_0 cache as ggml does, so q.K is an integer dot product. */
 #include <math.h>
 #include <string.h>
 
@@ -25,12 +28,21 @@
 
 #define ATT_QMAX 16 /* queries per work item */
 #define ATT_TILE 64 /* keys per tile (4 KV pages) */
+#define ATT_EXACT_FLOATS (1 << 18) /* two-sweep scores per thread (F16 cache) */
+
+/* Queries per block in the two-sweep (F16) order: their scores for every cell fit. */
+static int att_exact_q(int n_cells)
+{
+    int q = ATT_EXACT_FLOATS / (n_cells > 0 ? n_cells : 1);
+    return q < 1 ? 1 : q > ATT_QMAX ? ATT_QMAX : q;
+}
 
 size_t llm_att_scratch_floats(int head_dim, int n_cells, int twopass)
 {
     /* scores tile, output, queries as floats, running max and sum, queries as Q8_0; the
      * two-pass reference needs a score per cache cell */
-    size_t n = ATT_QMAX * ATT_TILE + 3 * ATT_QMAX * (size_t)head_dim + 2 * ATT_QMAX;
+    size_t n = ATT_QMAX * ATT_TILE + 3 * ATT_QMAX * (size_t)head_dim + 2 * ATT_QMAX +
+               (size_t)att_exact_q(n_cells) * n_cells;
     return twopass && (size_t)n_cells > n ? (size_t)n_cells : n;
 }
 
@@ -89,52 +101,94 @@ static void att_block(const struct att_args *a, float *scratch, int t0, int t1, 
     memset(O, 0, sizeof(float) * (size_t)nq * hd);
 
     const void *kp[ATT_TILE], *vp[ATT_TILE];
-    for (int j0 = jlo; j0 <= jhi; j0 += ATT_TILE) {
-        int nk = jhi - j0 + 1 < ATT_TILE ? jhi - j0 + 1 : ATT_TILE;
-        for (int j = 0; j < nk; j++) {
-            int cell = kv_cell(kv, s, j0 + j);
-            kp[j] = (const unsigned char *)kv_k(kv, a->layer, cell) + koff;
-            vp[j] = (const unsigned char *)kv_v(kv, a->layer, cell) + koff;
+    if (kv->type == KERN_KV_F16) { /* two sweeps, llama.cpp's non-flash rounding */
+        const int span = jhi - jlo + 1;
+        float *X = (float *)((char *)(L + ATT_QMAX) + (size_t)ATT_QMAX * hd * sizeof(float)); /* nq x span */
+        for (int j0 = jlo; j0 <= jhi; j0 += ATT_TILE) {
+            int nk = jhi - j0 + 1 < ATT_TILE ? jhi - j0 + 1 : ATT_TILE;
+            for (int j = 0; j < nk; j++)
+                kp[j] = (const unsigned char *)kv_k(kv, a->layer, kv_cell(kv, s, j0 + j)) + koff;
+            a->ka->qk(hd, nq, Qk, qs, nk, kp, X + (j0 - jlo), span);
         }
-        a->ka->qk(hd, nq, Qk, qs, nk, kp, S, ATT_TILE);
         for (int i = 0; i < nq; i++) {
-            float *row = S + (size_t)i * ATT_TILE, mt = -INFINITY;
-            int a0 = lo[i] - j0, a1 = hi[i] - j0 + 1; /* the query's keys in this tile: [a0, a1) */
-            a0 = a0 < 0 ? 0 : a0;
-            a1 = a1 > nk ? nk : a1;
+            float *row = X + (size_t)i * span, mx = -INFINITY;
+            const int a0 = lo[i] - jlo, a1 = hi[i] - jlo + 1;
             for (int j = a0; j < a1; j++) {
                 float v = row[j];
                 if (cap > 0)
                     v = tanhf(v * (1.0f / cap)) * cap;
                 row[j] = v * scale;
-                mt = row[j] > mt ? row[j] : mt;
+                mx = row[j] > mx ? row[j] : mx;
             }
-            if (a0 >= a1) { /* no key of this query here */
-                memset(row, 0, sizeof(float) * nk);
-                continue;
+            double sum = 0;
+            for (int j = a0; j < a1; j++) {
+                row[j] = expf(row[j] - mx);
+                sum += row[j];
             }
-            float mn = mt > M[i] ? mt : M[i], alpha = expf(M[i] - mn), sum = 0;
-            if (alpha != 1.0f) {
-                float *o = O + (size_t)i * hd;
-                for (int d = 0; d < hd; d++)
-                    o[d] *= alpha;
-            }
+            float inv = (float)(1.0 / sum);
             for (int j = 0; j < a0; j++)
                 row[j] = 0;
-            for (int j = a0; j < a1; j++) {
-                float e = expf(row[j] - mn);
-                sum += e;
-                row[j] = e;
-            }
-            for (int j = a1; j < nk; j++)
+            for (int j = a0; j < a1; j++) /* ggml converts the probabilities to f16 before p.V */
+                row[j] = fp16_round_unit(row[j] * inv);
+            for (int j = a1; j < span; j++)
                 row[j] = 0;
-            if (kv->type == KERN_KV_F16) /* ggml converts the probabilities to f16 before p.V */
-                for (int j = a0; j < a1; j++)
-                    row[j] = fp16_round_unit(row[j]);
-            L[i] = L[i] * alpha + sum;
-            M[i] = mn;
         }
-        a->ka->pv(hd, nq, S, ATT_TILE, nk, vp, O, hd);
+        for (int j0 = jlo; j0 <= jhi; j0 += ATT_TILE) {
+            int nk = jhi - j0 + 1 < ATT_TILE ? jhi - j0 + 1 : ATT_TILE;
+            for (int j = 0; j < nk; j++)
+                vp[j] = (const unsigned char *)kv_v(kv, a->layer, kv_cell(kv, s, j0 + j)) + koff;
+            a->ka->pv(hd, nq, X + (j0 - jlo), span, nk, vp, O, hd);
+        }
+        for (int i = 0; i < nq; i++)
+            L[i] = 1.0f;
+    } else {
+        for (int j0 = jlo; j0 <= jhi; j0 += ATT_TILE) {
+            int nk = jhi - j0 + 1 < ATT_TILE ? jhi - j0 + 1 : ATT_TILE;
+            for (int j = 0; j < nk; j++) {
+                int cell = kv_cell(kv, s, j0 + j);
+                kp[j] = (const unsigned char *)kv_k(kv, a->layer, cell) + koff;
+                vp[j] = (const unsigned char *)kv_v(kv, a->layer, cell) + koff;
+            }
+            a->ka->qk(hd, nq, Qk, qs, nk, kp, S, ATT_TILE);
+            for (int i = 0; i < nq; i++) {
+                float *row = S + (size_t)i * ATT_TILE, mt = -INFINITY;
+                int a0 = lo[i] - j0, a1 = hi[i] - j0 + 1; /* the query's keys in this tile: [a0, a1) */
+                a0 = a0 < 0 ? 0 : a0;
+                a1 = a1 > nk ? nk : a1;
+                for (int j = a0; j < a1; j++) {
+                    float v = row[j];
+                    if (cap > 0)
+                        v = tanhf(v * (1.0f / cap)) * cap;
+                    row[j] = v * scale;
+                    mt = row[j] > mt ? row[j] : mt;
+                }
+                if (a0 >= a1) { /* no key of this query here */
+                    memset(row, 0, sizeof(float) * nk);
+                    continue;
+                }
+                float mn = mt > M[i] ? mt : M[i], alpha = expf(M[i] - mn), sum = 0;
+                if (alpha != 1.0f) {
+                    float *o = O + (size_t)i * hd;
+                    for (int d = 0; d < hd; d++)
+                        o[d] *= alpha;
+                }
+                for (int j = 0; j < a0; j++)
+                    row[j] = 0;
+                for (int j = a0; j < a1; j++) {
+                    float e = expf(row[j] - mn);
+                    sum += e;
+                    row[j] = e;
+                }
+                for (int j = a1; j < nk; j++)
+                    row[j] = 0;
+                if (kv->type == KERN_KV_F16) /* ggml converts the probabilities to f16 before p.V */
+                    for (int j = a0; j < a1; j++)
+                        row[j] = fp16_round_unit(row[j]);
+                L[i] = L[i] * alpha + sum;
+                M[i] = mn;
+            }
+            a->ka->pv(hd, nq, S, ATT_TILE, nk, vp, O, hd);
+        }
     }
     for (int i = 0; i < nq; i++) {
         int t = t0 + i / nh, h = h0 + i % nh;
@@ -177,8 +231,9 @@ void llm_attention(struct inferd_llm_ctx *c, const struct inferd_llm_batch *b, i
     const int group = hp->n_head / hp->n_head_kv, n = b->n;
     const int nth = c->n_threads;
     struct att_args a = {c, b, kern_attn_get(c->kv.type), layer, 0, 0, 0, 0, 0};
-    a.hq = group < ATT_QMAX ? group : ATT_QMAX;
-    a.tb = ATT_QMAX / a.hq;
+    const int qmax = c->kv.type == KERN_KV_F16 ? att_exact_q(c->kv.n_cells) : ATT_QMAX;
+    a.hq = group < qmax ? group : qmax;
+    a.tb = qmax / a.hq;
     a.n_blk = (n + a.tb - 1) / a.tb;
     for (;;) { /* split the heads of a group while there are fewer items than threads */
         a.n_hs = (group + a.hq - 1) / a.hq;

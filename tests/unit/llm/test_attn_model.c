@@ -98,7 +98,9 @@ static void compare(const char *name, struct llm_random_spec s)
     const int nv = inferd_llm_info(m)->n_vocab, max_rows = N_PROMPT + 24 + 2 * N_GEN;
     static const int kvs[3] = {INFERD_LLM_KV_F32, INFERD_LLM_KV_F16, INFERD_LLM_KV_Q8_0};
     static const char *const kvn[3] = {"f32", "f16", "q8_0"};
-    static const double tol[3] = {1e-4, 2e-3, 5e-2}; /* of the largest |logit| */
+    /* of the largest |logit|: F32 online vs two-pass order; F16 the same order (sums of the
+     * dot products aside); Q8_0 online and q quantized to Q8_0 vs two-pass with q in float */
+    static const double tol[3] = {3e-4, 1e-4, 5e-2};
     struct run a = {malloc(sizeof(float) * (size_t)max_rows * nv), 0}, b = {malloc(sizeof(float) * (size_t)max_rows * nv), 0};
     for (int k = 0; k < 3 && a.logits && b.logits; k++) {
         CHECK(run_model(m, kvs[k], 0, &a) == 0);
