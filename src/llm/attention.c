@@ -120,11 +120,7 @@ static void att_block(const struct att_args *a, float *scratch, int t0, int t1, 
                 row[j] = v * scale;
                 mx = row[j] > mx ? row[j] : mx;
             }
-            double sum = 0;
-            for (int j = a0; j < a1; j++) {
-                row[j] = expf(row[j] - mx);
-                sum += row[j];
-            }
+            double sum = a->ka->exp_sum(row + a0, a1 - a0, mx);
             float inv = (float)(1.0 / sum);
             for (int j = 0; j < a0; j++)
                 row[j] = 0;
@@ -166,7 +162,7 @@ static void att_block(const struct att_args *a, float *scratch, int t0, int t1, 
                     memset(row, 0, sizeof(float) * nk);
                     continue;
                 }
-                float mn = mt > M[i] ? mt : M[i], alpha = expf(M[i] - mn), sum = 0;
+                float mn = mt > M[i] ? mt : M[i], alpha = expf(M[i] - mn);
                 if (alpha != 1.0f) {
                     float *o = O + (size_t)i * hd;
                     for (int d = 0; d < hd; d++)
@@ -174,16 +170,9 @@ static void att_block(const struct att_args *a, float *scratch, int t0, int t1, 
                 }
                 for (int j = 0; j < a0; j++)
                     row[j] = 0;
-                for (int j = a0; j < a1; j++) {
-                    float e = expf(row[j] - mn);
-                    sum += e;
-                    row[j] = e;
-                }
+                float sum = (float)a->ka->exp_sum(row + a0, a1 - a0, mn);
                 for (int j = a1; j < nk; j++)
                     row[j] = 0;
-                if (kv->type == KERN_KV_F16) /* ggml converts the probabilities to f16 before p.V */
-                    for (int j = a0; j < a1; j++)
-                        row[j] = fp16_round_unit(row[j]);
                 L[i] = L[i] * alpha + sum;
                 M[i] = mn;
             }

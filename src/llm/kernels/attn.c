@@ -1,6 +1,7 @@
 /* attn.c — scalar reference attention tile kernels (see attn.h) and the choice of ISA. */
 #include "llm/kernels/attn.h"
 
+#include <math.h>
 #include <string.h>
 
 #include "base/cpu.h"
@@ -82,10 +83,20 @@ static void pv_ref_q8_0(int hd, int nq, const float *p, size_t ldp, int nk, cons
         }
 }
 
+static double exp_ref(float *x, int n, float mx)
+{
+    double sum = 0;
+    for (int i = 0; i < n; i++) {
+        x[i] = expf(x[i] - mx);
+        sum += x[i];
+    }
+    return sum;
+}
+
 static const struct kern_attn ref[3] = {
-    [KERN_KV_F32] = {qk_ref_f32, pv_ref_f32, "scalar"},
-    [KERN_KV_F16] = {qk_ref_f16, pv_ref_f16, "scalar"},
-    [KERN_KV_Q8_0] = {qk_ref_q8_0, pv_ref_q8_0, "scalar"},
+    [KERN_KV_F32] = {qk_ref_f32, pv_ref_f32, exp_ref, "scalar"},
+    [KERN_KV_F16] = {qk_ref_f16, pv_ref_f16, exp_ref, "scalar"},
+    [KERN_KV_Q8_0] = {qk_ref_q8_0, pv_ref_q8_0, exp_ref, "scalar"},
 };
 
 #define AVX2_MASK (CPU_AVX2 | CPU_FMA | CPU_F16C)

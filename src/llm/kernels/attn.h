@@ -23,10 +23,16 @@ typedef void (*kern_attn_qk_fn)(int hd, int nq, const void *q, size_t qs, int nk
                                 size_t lds);
 typedef void (*kern_attn_pv_fn)(int hd, int nq, const float *p, size_t ldp, int nk, const void *const *v, float *o,
                                 size_t ldo);
+/* x[i] = exp(x[i] - mx) for i < n; returns their sum. As ggml_vec_soft_max_f32: the SIMD
+ * versions use ggml's vectorized expf (ggml_v_expf, within 1.5 ulp of expf) on 16 (AVX-512)
+ * or 8 (AVX2) values at a time, each group summed in float and added in double, and expf on
+ * the rest; the reference uses expf throughout. */
+typedef double (*kern_attn_exp_fn)(float *x, int n, float mx);
 
 struct kern_attn {
     kern_attn_qk_fn qk;
     kern_attn_pv_fn pv;
+    kern_attn_exp_fn exp_sum;
     const char *isa; /* "avx512", "avx2" or "scalar" */
 };
 

@@ -249,10 +249,15 @@ static double cpu_seconds(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* Clears sequence 0 and decodes its first depth tokens in batches of up to n_batch. */
+/* Leaves sequence 0 holding its first depth tokens: truncated back when it already has them
+ * (the cached positions are the same tokens), else decoded in batches of up to n_batch. */
 static int fill_depth(struct inferd_llm_ctx *c, int depth, int n_batch, int32_t *toks, int32_t *pos, int32_t *seq,
                       struct inferd_err *err)
 {
+    if (depth > 0 && inferd_llm_seq_len(c, 0) >= depth) {
+        inferd_llm_seq_truncate(c, 0, depth);
+        return 0;
+    }
     inferd_llm_seq_clear(c, 0);
     for (int i = 0; i < depth; i += n_batch) {
         int n = depth - i < n_batch ? depth - i : n_batch;
@@ -290,7 +295,7 @@ static int cmd_bench(int argc, char **argv)
         kv_type = INFERD_LLM_KV_F32;
     else if (strcmp(kv_name, "f16"))
         return 2;
-    if (!model || n_pp < 1 || n_tg < 1 || reps < 1 || n_pp > 4096 || n_tg > 4096 || depth < 0 || depth > 65536)
+    if (!model || n_pp < 0 || n_tg < 1 || reps < 1 || n_pp > 4096 || n_tg > 4096 || depth < 0 || depth > 65536)
         return 2;
     struct inferd_err err = {0};
     struct inferd_llm_model *m = NULL;
@@ -298,7 +303,7 @@ static int cmd_bench(int argc, char **argv)
     if (inferd_llm_load(model, &(struct inferd_llm_load_params){.n_threads = threads}, &m, &err) < 0 ||
         inferd_llm_ctx_new(m,
                            &(struct inferd_llm_ctx_params){.n_ctx = depth + (n_pp > n_tg ? n_pp : n_tg),
-                                                           .n_batch = n_pp, .kv_type = kv_type},
+                                                           .n_batch = n_pp > 0 ? n_pp : 512, .kv_type = kv_type},
                            &c, &err) < 0) {
         fprintf(stderr, "llm_tool bench: %s\n", err.msg);
         inferd_llm_free(m);
@@ -317,12 +322,13 @@ static int cmd_bench(int argc, char **argv)
     double pp_s = 0, tg_s = 0, pp_best = 0, tg_best = 0, pp_cpu = 0, tg_cpu = 0;
     for (int rep = -1; rep < reps; rep++) { /* rep -1 is the warm-up */
         struct inferd_llm_batch b;
-        if (fill_depth(c, depth, n_pp, toks, pos, seq, &err) < 0)
+        const int n_fill = n_pp > 0 ? n_pp : 512;
+        if (fill_depth(c, depth, n_fill, toks, pos, seq, &err) < 0)
             goto fail;
         b = (struct inferd_llm_batch){.n = n_pp, .tokens = toks + depth, .pos = pos + depth, .seq = seq};
         uint64_t t0 = clock_now_ns();
         double c0 = cpu_seconds();
-        if (inferd_llm_decode(c, &b, &err) < 0)
+        if (n_pp > 0 && inferd_llm_decode(c, &b, &err) < 0) /* -p 0: generation only */
             goto fail;
         uint64_t t1 = clock_now_ns();
         double c1 = cpu_seconds();
@@ -330,7 +336,7 @@ static int cmd_bench(int argc, char **argv)
         pp_cpu += rep >= 0 ? c1 - c0 : 0;
         if (rep >= 0 && n_pp / ((t1 - t0) / 1e9) > pp_best)
             pp_best = n_pp / ((t1 - t0) / 1e9);
-        if (fill_depth(c, depth, n_pp, toks, pos, seq, &err) < 0)
+        if (fill_depth(c, depth, n_fill, toks, pos, seq, &err) < 0)
             goto fail;
         c1 = cpu_seconds();
         t1 = clock_now_ns();
@@ -350,7 +356,7 @@ static int cmd_bench(int argc, char **argv)
     }
     printf("{\"model\":\"%s\",\"type\":\"%s\",\"threads\":%d,\"pp\":%d,\"tg\":%d,\"pp_tps\":%.3f,\"tg_tps\":%.3f,"
            "\"pp_tps_best\":%.3f,\"tg_tps_best\":%.3f,\"pp_cpu_s\":%.3f,\"tg_cpu_s\":%.3f,\"depth\":%d,\"kv\":\"%s\",\"attention\":\"%s\",\"isa\":\"%s\",\"cpu\":\"%s\",\"streamed_bytes\":%llu}\n",
-           model, inferd_llm_info(m)->file_type, threads, n_pp, n_tg, n_pp * reps / pp_s, n_tg * reps / tg_s,
+           model, inferd_llm_info(m)->file_type, threads, n_pp, n_tg, pp_s > 0 ? n_pp * reps / pp_s : 0, n_tg * reps / tg_s,
            pp_best, tg_best, pp_cpu / reps, tg_cpu / reps, depth, kv_name,
            getenv("INFERD_ATTN") && !strcmp(getenv("INFERD_ATTN"), "twopass") ? "twopass" : "blocked", kern_isa_name(), cpu_features_str(), (unsigned long long)streamed_bytes(model));
     free(toks);

@@ -122,6 +122,33 @@ static void check_reference(enum kern_kv_type t)
         }
 }
 
+/* exp_sum: each value within 4e-7 relative of expf (ggml's vectorized expf is within 1.5
+ * ulp of exp, expf within 0.5), and the sum close; lengths around the 8 / 16 lanes. */
+static void check_exp(const struct kern_attn *isa, const char *name)
+{
+    static float x0[200], x1[200];
+    double worst = 0;
+    for (int n = 1; n < 200; n += 7) {
+        for (int i = 0; i < n; i++)
+            x0[i] = x1[i] = frand() * 60.f + (i % 5 == 0 ? -100.f : 0.f);
+        float mx = -1e30f;
+        for (int i = 0; i < n; i++)
+            mx = x0[i] > mx ? x0[i] : mx;
+        double s0 = kern_attn_ref(KERN_KV_F16)->exp_sum(x0, n, mx), s1 = isa->exp_sum(x1, n, mx);
+        for (int i = 0; i < n; i++) {
+            if (x0[i] < 1e-37f) { /* subnormal or zero: absolute */
+                CHECK(fabsf(x0[i] - x1[i]) < 1e-38f);
+                continue;
+            }
+            double d = fabs(x0[i] - x1[i]) / x0[i];
+            worst = d > worst ? d : worst;
+            CHECK(d < 4e-7);
+        }
+        CHECK(fabs(s0 - s1) <= 1e-6 * s0);
+    }
+    printf("%s exp: max rel diff vs expf %.3g\n", name, worst);
+}
+
 int main(void)
 {
     static const char *const names[3] = {"f32", "f16", "q8_0"};
@@ -135,6 +162,7 @@ int main(void)
             printf("skip %s: this CPU lacks it\n", isa);
             continue;
         }
+        check_exp(kern_attn_isa(isa, KERN_KV_F16), isa);
         for (int t = 0; t < 3; t++) {
             double worst = 0;
             int cases = 0;
