@@ -101,7 +101,8 @@ static void compare(const char *name, struct llm_random_spec s)
     /* of the largest |logit|: F32 online vs two-pass order; F16 the same order (sums of the
      * dot products aside); Q8_0 online and q quantized to Q8_0 vs two-pass with q in float */
     static const double tol[3] = {3e-4, 1e-4, 5e-2};
-    struct run a = {malloc(sizeof(float) * (size_t)max_rows * nv), 0}, b = {malloc(sizeof(float) * (size_t)max_rows * nv), 0};
+    struct run a = {malloc(sizeof(float) * (size_t)max_rows * nv), 0};
+    struct run b = {malloc(sizeof(float) * (size_t)max_rows * nv), 0};
     for (int k = 0; k < 3 && a.logits && b.logits; k++) {
         CHECK(run_model(m, kvs[k], 0, &a) == 0);
         CHECK(run_model(m, kvs[k], 1, &b) == 0);

@@ -153,11 +153,11 @@ static void qk_q8_0(int hd, int nq, const void *q, size_t qs, int nk, const void
                 __m256i ka = _mm256_sign_epi8(kq, kq), one = _mm256_set1_epi16(1);
                 float dk = h2f(kb[b].d);
 #define Q8STEP(A, Q)                                                                                            \
-    A = _mm256_fmadd_ps(_mm256_set1_ps(dk * h2f(Q[b].d)),                                                       \
-                        _mm256_cvtepi32_ps(_mm256_madd_epi16(                                                   \
-                            _mm256_maddubs_epi16(ka, _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)Q[b].qs), kq)), \
-                            one)),                                                                              \
-                        A)
+    A = _mm256_fmadd_ps(                                                                                        \
+        _mm256_set1_ps(dk * h2f(Q[b].d)),                                                                       \
+        _mm256_cvtepi32_ps(_mm256_madd_epi16(                                                                   \
+            _mm256_maddubs_epi16(ka, _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)Q[b].qs), kq)), one)), \
+        A)
                 Q8STEP(a0, q0);
                 Q8STEP(a1, q1);
                 Q8STEP(a2, q2);
@@ -233,9 +233,10 @@ static inline __m256 v_expf(__m256 x)
         _mm256_castps_si256(_mm256_cmp_ps(_mm256_andnot_ps(_mm256_set1_ps(-0.f), n), _mm256_set1_ps(192), _CMP_GT_OQ));
     return _mm256_or_ps(
         _mm256_and_ps(_mm256_castsi256_ps(d), _mm256_mul_ps(s1, s1)),
-        _mm256_andnot_ps(_mm256_castsi256_ps(d),
-                         _mm256_or_ps(_mm256_and_ps(_mm256_castsi256_ps(c), _mm256_mul_ps(_mm256_fmadd_ps(s2, j, s2), s1)),
-                                      _mm256_andnot_ps(_mm256_castsi256_ps(c), _mm256_fmadd_ps(k, j, k)))));
+        _mm256_andnot_ps(
+            _mm256_castsi256_ps(d),
+            _mm256_or_ps(_mm256_and_ps(_mm256_castsi256_ps(c), _mm256_mul_ps(_mm256_fmadd_ps(s2, j, s2), s1)),
+                         _mm256_andnot_ps(_mm256_castsi256_ps(c), _mm256_fmadd_ps(k, j, k)))));
 }
 
 static double exp_sum(float *x, int n, float mx)
