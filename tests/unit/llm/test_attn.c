@@ -25,7 +25,8 @@ static float frand(void) /* [-1, 1) */
 #define MAXD 256
 
 static float qf[MAXQ * MAXD], kf[MAXK * MAXD], vf[MAXK * MAXD], p[MAXQ * MAXK];
-static unsigned char qb[MAXQ * MAXD * 4], kb[MAXK * MAXD * 4], vb[MAXK * MAXD * 4];
+/* key/value rows sit row + 64 bytes apart (see run_case) */
+static unsigned char qb[MAXQ * MAXD * 4], kb[MAXK * (MAXD * 4 + 64)], vb[MAXK * (MAXD * 4 + 64)];
 
 static double run_case(const struct kern_attn *isa, enum kern_kv_type t, int hd, int nq, int nk)
 {
