@@ -41,6 +41,8 @@ int inferd_llm_ctx_new(struct inferd_llm_model *m, const struct inferd_llm_ctx_p
     c->n_seq = d.n_seq;
     c->want_emb = d.embeddings;
     c->n_threads = tpool_size(m->pool);
+    const char *att_env = getenv("INFERD_ATTN"); /* "twopass": the reference attention (benches) */
+    c->att_twopass = att_env && strcmp(att_env, "twopass") == 0;
     size_t nb = (size_t)d.n_batch, E = (size_t)hp->n_embd, qd = (size_t)hp->n_head * hp->head_dim,
            kvd = (size_t)hp->n_head_kv * hp->head_dim, F = (size_t)hp->n_ff;
     size_t max_in = E > F ? E : F;
@@ -66,7 +68,8 @@ int inferd_llm_ctx_new(struct inferd_llm_model *m, const struct inferd_llm_ctx_p
         {(void **)&c->gate, sizeof(float) * nb * F},
         {(void **)&c->up, sizeof(float) * nb * F},
         {(void **)&c->xq, nb * c->xq_stride},
-        {(void **)&c->scores, sizeof(float) * (size_t)c->n_threads * n_cells},
+        {(void **)&c->scores,
+         sizeof(float) * (size_t)c->n_threads * llm_att_scratch_floats(hp->head_dim, (int)n_cells, c->att_twopass)},
         {(void **)&c->wf, sizeof(float) * (size_t)c->n_threads * BLAS_ROWS * max_in},
         {(void **)&c->row_logit, sizeof(int32_t) * nb},
         {(void **)&c->want, nb},

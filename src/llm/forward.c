@@ -5,8 +5,7 @@
  * norms, embedding scale, GELU). Nothing here allocates.
  *
  * Rounding follows llama.cpp's CPU backend, so that greedy output matches it token for
- * token: with an F16 KV cache, q is rounded to f16 before q.K and the softmax probabilities
- * before p.V (ggml converts the second operand of an f16 matmul); GELU goes through f16. */
+ * token (attention's rounding: attention.c); GELU goes through f16. */
 #include <math.h>
 #include <string.h>
 
@@ -67,76 +66,6 @@ static void rope_apply(const struct llm_hparams *hp, float *v, int n_heads, cons
             float x0 = x[i0], x1 = x[i1];
             x[i0] = x0 * cs[i] - x1 * sn[i];
             x[i1] = x0 * sn[i] + x1 * cs[i];
-        }
-    }
-}
-
-struct att_args {
-    struct inferd_llm_ctx *c;
-    const struct inferd_llm_batch *b;
-    int layer;
-};
-
-/* Whether layer l attends through the sliding window. */
-static int layer_swa(const struct llm_hparams *hp, int l)
-{
-    return hp->n_swa > 0 && (!hp->swa_every_other || l % 2 == 0);
-}
-
-/* att (n_tok, n_head*hd): for each (token, head), softmax(cap(q . K^T * scale)) @ V over the
- * token's sequence, positions max(0, pos - n_swa + 1)..pos (0..pos without a window).
- * Parallel over (token, head) pairs. */
-static void att_part(void *ctx, int ith, int nth)
-{
-    struct att_args *a = ctx;
-    struct inferd_llm_ctx *c = a->c;
-    const struct llm_hparams *hp = &c->m->hp;
-    const struct kv_cache *kv = &c->kv;
-    const int hd = hp->head_dim, q_dim = hp->n_head * hd, group = hp->n_head / hp->n_head_kv;
-    const float scale = hp->q_scale_pre ? 1.0f : hp->q_scale, cap = hp->attn_softcap;
-    const int kv16 = kv->type == KERN_KV_F16, swa = layer_swa(hp, a->layer);
-    float *sc = c->scores + (size_t)ith * kv->n_cells;
-    float qr[LLM_MAX_HEAD_DIM];
-    int total = a->b->n * hp->n_head;
-    int i0 = (int)((int64_t)total * ith / nth), i1 = (int)((int64_t)total * (ith + 1) / nth);
-    for (int idx = i0; idx < i1; idx++) {
-        int t = idx / hp->n_head, h = idx % hp->n_head;
-        int s = a->b->seq[t], p = a->b->pos[t];
-        int j0 = swa && p >= hp->n_swa ? p - hp->n_swa + 1 : 0;
-        size_t koff = kern_kv_bytes(kv->ops, (h / group) * hd);
-        const float *qv = c->q + (size_t)t * q_dim + (size_t)h * hd;
-        float *out = c->att + (size_t)t * q_dim + (size_t)h * hd;
-        if (kv16) { /* ggml rounds q to the f16 of the cache before q.K */
-            for (int i = 0; i < hd; i++)
-                qr[i] = fp16_round(qv[i]);
-            qv = qr;
-        }
-        float mx = -INFINITY;
-        for (int j = j0; j <= p; j++) {
-            const unsigned char *kr = kv_k(kv, a->layer, kv_cell(kv, s, j));
-            float v = kv->ops->dot(qv, kr + koff, hd);
-            if (cap > 0)
-                v = tanhf(v * (1.0f / cap)) * cap;
-            sc[j] = v * scale;
-            if (sc[j] > mx)
-                mx = sc[j];
-        }
-        double sum = 0;
-        for (int j = j0; j <= p; j++) {
-            sc[j] = expf(sc[j] - mx);
-            sum += sc[j];
-        }
-        float inv = (float)(1.0 / sum);
-        if (kv16) /* ggml converts the probabilities to f16 before p.V */
-            for (int j = j0; j <= p; j++)
-                sc[j] = fp16_round_unit(sc[j] * inv);
-        else
-            for (int j = j0; j <= p; j++)
-                sc[j] *= inv;
-        memset(out, 0, sizeof(float) * hd);
-        for (int j = j0; j <= p; j++) {
-            const unsigned char *vr = kv_v(kv, a->layer, kv_cell(kv, s, j));
-            kv->ops->axpy(out, sc[j], vr + koff, hd);
         }
     }
 }
@@ -282,14 +211,7 @@ static void layer_forward(struct inferd_llm_ctx *c, const struct inferd_llm_batc
         c->kv.ops->store(c->v + (size_t)t * kv_dim, kv_v(&c->kv, l, cell), kv_dim);
     }
 
-    struct att_args aa = {c, b, l};
-    int64_t att_work = 0; /* multiply-adds: below ~64K the pool costs more than it saves */
-    for (int t = 0; t < n; t++)
-        att_work += (int64_t)(b->pos[t] + 1) * q_dim * 2;
-    if (att_work < (1 << 16))
-        att_part(&aa, 0, 1);
-    else
-        tpool_parallel_for(c->pool, att_part, &aa);
+    llm_attention(c, b, l);
 
     struct llm_mm_job wo = {&L->wo, c->xn, E};
     llm_matmul(c, c->att, n, &wo, 1);

@@ -170,7 +170,7 @@ struct inferd_llm_ctx {
     float *x, *xn, *q, *k, *v, *att, *gate, *up;
     void *xq;                    /* quantized activations, n_batch * xq_stride bytes */
     size_t xq_stride;
-    float *scores;               /* n_threads * n_cells attention scores */
+    float *scores;               /* n_threads * llm_att_scratch_floats(): attention tiles */
     /* MoE scratch (NULL for dense models): router probabilities, per-token choices, the
      * rows routed to one expert gathered together, and each (token, slot)'s expert output */
     float *moe_probs;            /* n_batch * n_expert */
@@ -180,6 +180,7 @@ struct inferd_llm_ctx {
     float *moe_x, *moe_out;      /* n_batch * n_embd gathered inputs; n_batch * n_expert_used * n_embd */
     float *wf;                   /* n_threads * BLAS_ROWS * max_in: dequantized weight rows */
     int n_threads;
+    int att_twopass;             /* INFERD_ATTN=twopass: attention_ref.c instead of attention.c */
     size_t scratch_bytes;        /* all scratch above, for inferd_llm_memory */
     /* outputs of the last decode */
     float *logits;               /* logits_cap rows of n_vocab (grown on demand, <= n_batch) */
@@ -195,6 +196,13 @@ struct inferd_llm_ctx {
 int llm_tokenizer_attach(struct inferd_llm_model *m, struct inferd_err *err);
 void llm_tokenizer_detach(struct inferd_llm_model *m);
 
+/* attention.c: att (n_tok, n_head*head_dim) of layer l's q over the KV cache (causal,
+ * sliding window, soft-cap, GQA); the per-thread scratch it needs, in floats. */
+void llm_attention(struct inferd_llm_ctx *c, const struct inferd_llm_batch *b, int layer);
+size_t llm_att_scratch_floats(int head_dim, int n_cells, int twopass);
+/* attention_ref.c: llama.cpp's two-pass order, one (token, head) at a time (reference and
+ * bench baseline; chosen with INFERD_ATTN=twopass at ctx_new). */
+void llm_attention_twopass(struct inferd_llm_ctx *c, const struct inferd_llm_batch *b, int layer);
 /* forward.c: evaluates a validated batch (KV pages already reserved). */
 int llm_forward(struct inferd_llm_ctx *c, const struct inferd_llm_batch *b, const int8_t *want,
                 struct inferd_err *err);

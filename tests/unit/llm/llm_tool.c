@@ -3,10 +3,11 @@
  *   llm_tool random OUT.gguf [--preset tiny|tinyllama] [--type F32|F16|Q8_0|Q4_0|...] [--layers N]
  *   llm_tool seeds DIR                       small GGUF seeds for tests/fuzz/corpus/gguf
  *   llm_tool seeds-arch DIR                  tiny per-architecture models for corpus/llm_load
- *   llm_tool bench MODEL.gguf [-t N] [-p 512] [-n 128] [-r 3]
+ *   llm_tool bench MODEL.gguf [-t N] [-p 512] [-n 128] [-r 3] [-d 0] [-kv f16|f32|q8_0]
  * bench measures like llama-bench: pp = one decode of p random tokens, tg = n single-token
- * decodes from an empty cache; each repeated r times after a warm-up (pp, then one tg token,
- * as llama-bench does); prints one JSON line: mean and best tokens/s of the repetitions, the
+ * decodes, both after d tokens already in the cache (llama-bench -d: filled untimed before
+ * each phase; 0 = from an empty cache), with a KV cache of type kv; each repeated r times
+ * after a warm-up (pp, then one tg token, as llama-bench does); prints one JSON line: mean and best tokens/s of the repetitions, the
  * CPU seconds per repetition of each phase, the kernels' ISA and the weight bytes a token
  * streams. */
 #include <stdio.h>
@@ -248,10 +249,30 @@ static double cpu_seconds(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* Leaves sequence 0 holding its first depth tokens: truncated back when it already has them
+ * (the cached positions are the same tokens), else decoded in batches of up to n_batch. */
+static int fill_depth(struct inferd_llm_ctx *c, int depth, int n_batch, int32_t *toks, int32_t *pos, int32_t *seq,
+                      struct inferd_err *err)
+{
+    if (depth > 0 && inferd_llm_seq_len(c, 0) >= depth) {
+        inferd_llm_seq_truncate(c, 0, depth);
+        return 0;
+    }
+    inferd_llm_seq_clear(c, 0);
+    for (int i = 0; i < depth; i += n_batch) {
+        int n = depth - i < n_batch ? depth - i : n_batch;
+        struct inferd_llm_batch b = {.n = n, .tokens = toks + i, .pos = pos + i, .seq = seq};
+        if (inferd_llm_decode(c, &b, err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
 static int cmd_bench(int argc, char **argv)
 {
     const char *model = NULL;
-    int threads = 0, n_pp = 512, n_tg = 128, reps = 3;
+    int threads = 0, n_pp = 512, n_tg = 128, reps = 3, depth = 0, kv_type = INFERD_LLM_KV_F16;
+    const char *kv_name = "f16";
     for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "-t") && i + 1 < argc)
             threads = atoi(argv[++i]);
@@ -261,23 +282,35 @@ static int cmd_bench(int argc, char **argv)
             n_tg = atoi(argv[++i]);
         else if (!strcmp(argv[i], "-r") && i + 1 < argc)
             reps = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "-d") && i + 1 < argc)
+            depth = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "-kv") && i + 1 < argc)
+            kv_name = argv[++i];
         else
             model = argv[i];
     }
-    if (!model || n_pp < 1 || n_tg < 1 || reps < 1 || n_pp > 4096 || n_tg > 4096)
+    if (!strcmp(kv_name, "q8_0"))
+        kv_type = INFERD_LLM_KV_Q8_0;
+    else if (!strcmp(kv_name, "f32"))
+        kv_type = INFERD_LLM_KV_F32;
+    else if (strcmp(kv_name, "f16"))
+        return 2;
+    if (!model || n_pp < 0 || n_tg < 1 || reps < 1 || n_pp > 4096 || n_tg > 4096 || depth < 0 || depth > 65536)
         return 2;
     struct inferd_err err = {0};
     struct inferd_llm_model *m = NULL;
     struct inferd_llm_ctx *c = NULL;
     if (inferd_llm_load(model, &(struct inferd_llm_load_params){.n_threads = threads}, &m, &err) < 0 ||
-        inferd_llm_ctx_new(m, &(struct inferd_llm_ctx_params){.n_ctx = n_pp > n_tg ? n_pp : n_tg, .n_batch = n_pp},
+        inferd_llm_ctx_new(m,
+                           &(struct inferd_llm_ctx_params){.n_ctx = depth + (n_pp > n_tg ? n_pp : n_tg),
+                                                           .n_batch = n_pp > 0 ? n_pp : 512, .kv_type = kv_type},
                            &c, &err) < 0) {
         fprintf(stderr, "llm_tool bench: %s\n", err.msg);
         inferd_llm_free(m);
         return 1;
     }
     int nv = inferd_llm_info(m)->n_vocab;
-    int n_max = n_pp > n_tg ? n_pp : n_tg;
+    int n_max = depth + (n_pp > n_tg ? n_pp : n_tg);
     int32_t *toks = malloc(sizeof(int32_t) * n_max), *pos = malloc(sizeof(int32_t) * n_max),
             *seq = calloc((size_t)n_max, sizeof(int32_t));
     struct rng r;
@@ -288,16 +321,26 @@ static int cmd_bench(int argc, char **argv)
     }
     double pp_s = 0, tg_s = 0, pp_best = 0, tg_best = 0, pp_cpu = 0, tg_cpu = 0;
     for (int rep = -1; rep < reps; rep++) { /* rep -1 is the warm-up */
-        inferd_llm_seq_clear(c, 0);
-        struct inferd_llm_batch b = {.n = n_pp, .tokens = toks, .pos = pos, .seq = seq};
+        struct inferd_llm_batch b;
+        const int n_fill = n_pp > 0 ? n_pp : 512;
+        if (fill_depth(c, depth, n_fill, toks, pos, seq, &err) < 0)
+            goto fail;
+        b = (struct inferd_llm_batch){.n = n_pp, .tokens = toks + depth, .pos = pos + depth, .seq = seq};
         uint64_t t0 = clock_now_ns();
         double c0 = cpu_seconds();
-        if (inferd_llm_decode(c, &b, &err) < 0)
+        if (n_pp > 0 && inferd_llm_decode(c, &b, &err) < 0) /* -p 0: generation only */
             goto fail;
         uint64_t t1 = clock_now_ns();
         double c1 = cpu_seconds();
-        inferd_llm_seq_clear(c, 0);
-        for (int i = 0; i < (rep < 0 ? 1 : n_tg); i++) { /* warm-up: one token, like llama-bench */
+        pp_s += rep >= 0 ? (t1 - t0) / 1e9 : 0;
+        pp_cpu += rep >= 0 ? c1 - c0 : 0;
+        if (rep >= 0 && n_pp / ((t1 - t0) / 1e9) > pp_best)
+            pp_best = n_pp / ((t1 - t0) / 1e9);
+        if (fill_depth(c, depth, n_fill, toks, pos, seq, &err) < 0)
+            goto fail;
+        c1 = cpu_seconds();
+        t1 = clock_now_ns();
+        for (int i = depth; i < depth + (rep < 0 ? 1 : n_tg); i++) { /* warm-up: one token, like llama-bench */
             b = (struct inferd_llm_batch){.n = 1, .tokens = &toks[i], .pos = &pos[i], .seq = seq};
             if (inferd_llm_decode(c, &b, &err) < 0)
                 goto fail;
@@ -305,20 +348,17 @@ static int cmd_bench(int argc, char **argv)
         uint64_t t2 = clock_now_ns();
         double c2 = cpu_seconds();
         if (rep >= 0) {
-            pp_s += (t1 - t0) / 1e9;
             tg_s += (t2 - t1) / 1e9;
-            pp_cpu += c1 - c0;
             tg_cpu += c2 - c1;
-            if (n_pp / ((t1 - t0) / 1e9) > pp_best)
-                pp_best = n_pp / ((t1 - t0) / 1e9);
             if (n_tg / ((t2 - t1) / 1e9) > tg_best)
                 tg_best = n_tg / ((t2 - t1) / 1e9);
         }
     }
     printf("{\"model\":\"%s\",\"type\":\"%s\",\"threads\":%d,\"pp\":%d,\"tg\":%d,\"pp_tps\":%.3f,\"tg_tps\":%.3f,"
-           "\"pp_tps_best\":%.3f,\"tg_tps_best\":%.3f,\"pp_cpu_s\":%.3f,\"tg_cpu_s\":%.3f,\"isa\":\"%s\",\"cpu\":\"%s\",\"streamed_bytes\":%llu}\n",
-           model, inferd_llm_info(m)->file_type, threads, n_pp, n_tg, n_pp * reps / pp_s, n_tg * reps / tg_s,
-           pp_best, tg_best, pp_cpu / reps, tg_cpu / reps, kern_isa_name(), cpu_features_str(), (unsigned long long)streamed_bytes(model));
+           "\"pp_tps_best\":%.3f,\"tg_tps_best\":%.3f,\"pp_cpu_s\":%.3f,\"tg_cpu_s\":%.3f,\"depth\":%d,\"kv\":\"%s\",\"attention\":\"%s\",\"isa\":\"%s\",\"cpu\":\"%s\",\"streamed_bytes\":%llu}\n",
+           model, inferd_llm_info(m)->file_type, threads, n_pp, n_tg, pp_s > 0 ? n_pp * reps / pp_s : 0, n_tg * reps / tg_s,
+           pp_best, tg_best, pp_cpu / reps, tg_cpu / reps, depth, kv_name,
+           getenv("INFERD_ATTN") && !strcmp(getenv("INFERD_ATTN"), "twopass") ? "twopass" : "blocked", kern_isa_name(), cpu_features_str(), (unsigned long long)streamed_bytes(model));
     free(toks);
     free(pos);
     free(seq);

@@ -2,7 +2,8 @@
  * models of ../shared/testdata/llm/arch/ (llama3-style with rope_freqs, its Q8_0 and Q4_K_M
  * variants, qwen2, phi3, gemma2, mixtral-moe) and llama.cpp's greedy generations on them.
  *
- * Usage: test_llm_arch_golden <model> [kv_f32]   (<model> = file name without .gguf)
+ * Usage: test_llm_arch_golden <model> [kv_f32|kv_q8_0]   (<model> = file name without .gguf;
+ * kv_q8_0 is for goldens made with llama.cpp's -ctk q8_0 -ctv q8_0 -fa, not the shipped ones)
  *
  * For every case of golden_<model>.json: our tokenizer must give the golden prompt ids; the
  * prompt is decoded in one batch (as llama-server does), then one token per step. Each step
@@ -179,11 +180,11 @@ static void run_case(const char *model, struct inferd_llm_model *m, struct infer
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "usage: %s <model> [kv_f32]\n", argv[0]);
+        fprintf(stderr, "usage: %s <model> [kv_f32|kv_q8_0]\n", argv[0]);
         return 2;
     }
     const char *model = argv[1];
-    int kv_f32 = argc > 2 && strcmp(argv[2], "kv_f32") == 0;
+    int kv_f32 = argc > 2 && strcmp(argv[2], "kv_f32") == 0, kv_q8 = argc > 2 && strcmp(argv[2], "kv_q8_0") == 0;
     /* The AVX-512 tiles sum a batch's blocks in two 8-lane halves (even / odd blocks), AVX2
      * in one: the same occasional Q8_0 rounding flip as the portable kernels (measured 4.6e-3
      * on llama3-style-q8_0; 3.8e-4 with AVX2 or AVX-VNNI). */
@@ -211,7 +212,8 @@ int main(int argc, char **argv)
         json_decref(root);
         return check_finish();
     }
-    if (inferd_llm_ctx_new(m, &(struct inferd_llm_ctx_params){.n_ctx = 256, .n_seq = 1, .kv_f32 = kv_f32}, &c,
+    if (inferd_llm_ctx_new(m, &(struct inferd_llm_ctx_params){
+                                  .n_ctx = 256, .n_seq = 1, .kv_f32 = kv_f32, .kv_type = kv_q8 ? INFERD_LLM_KV_Q8_0 : 0}, &c,
                            &err) < 0) {
         printf("ctx: %s\n", err.msg);
         CHECK(0);
@@ -222,7 +224,7 @@ int main(int argc, char **argv)
         json_array_foreach(json_object_get(root, "cases"), ci, cs) run_case(model, m, c, ci, cs, &st);
         CHECK(st.n_steps > 0);
         printf("%s (kv %s): %d steps, max |dp| vs llama.cpp = %.3g (tolerance %.0e), near ties %d\n", model,
-               kv_f32 ? "f32" : "f16", st.n_steps, st.max_dp, tol_p, st.n_near_tie);
+               kv_f32 ? "f32" : kv_q8 ? "q8_0" : "f16", st.n_steps, st.max_dp, tol_p, st.n_near_tie);
     }
     inferd_llm_ctx_free(c);
     inferd_llm_free(m);
