@@ -139,9 +139,17 @@ int ox_decode_tensor(struct ox_mem *mem, const uint8_t *buf, size_t len, struct 
 
 /* graph.c: value table, op binding (op->prepare), topological order. */
 int ox_graph_build(struct ox_model *m, struct inferd_err *err);
-/* fuse.c: folds BatchNormalization and activations into the Conv before them (after
- * ox_graph_build; nodes stay sorted). Returns 0 or ENOMEM. */
-int ox_fuse(struct ox_model *m, struct inferd_err *err);
+/* fuse.c + fuse_transformer.c: folds constant Mul/Add and activations into the Conv before
+ * them, and fuses LayerNorm / Gelu patterns and Transpose pairs (after ox_graph_build;
+ * nodes stay sorted). off: INFERD_ONNX_OPT_* bits of the passes to skip. OUT: *r, what
+ * fired. Returns 0 or ENOMEM. */
+struct ox_fuse_report {
+    int conv_nodes; /* nodes folded into Conv epilogues */
+    int layernorm;  /* decomposed LayerNorms -> LayerNormalization */
+    int gelu;       /* erf / tanh GELU patterns -> Gelu */
+    int transpose;  /* Transpose pairs merged or removed */
+};
+int ox_fuse(struct ox_model *m, unsigned off, struct ox_fuse_report *r, struct inferd_err *err);
 const struct ox_attr *ox_attr_find(const struct ox_node *n, const char *name);
 int64_t ox_attr_int(const struct ox_node *n, const char *name, int64_t dflt);
 float ox_attr_float(const struct ox_node *n, const char *name, float dflt);
