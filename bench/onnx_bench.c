@@ -9,7 +9,8 @@
  * input_ids and attention_mask); FP32 inputs filled with the LCG of ort_reference.js,
  * integer inputs (token ids, masks) with 1 — a valid id and "attend" — as onnx_vs_ort_ort.js.
  * INFERD_ONNX_OPT_OFF=<bits> sets inferd_onnx_options.graph_opt_off (INFERD_ONNX_OPT_*), so
- * one build times a model with and without load-time rewrites. */
+ * one build times a model with and without load-time rewrites; INFERD_ONNX_BENCH_SUMMARY=1
+ * prints the "graph optimized" summary (what fired) to stderr. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,6 +60,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "load: %s\n", err.msg);
         return 1;
     }
+    if (getenv("INFERD_ONNX_BENCH_SUMMARY")) /* which load-time rewrites fired */
+        fprintf(stderr, "%s: %s\n", argv[1], inferd_onnx_graph_summary(m));
     int ni = inferd_onnx_n_inputs(m), no = inferd_onnx_n_outputs(m);
     struct inferd_tensor in[16], out[16];
     if (ni > 16 || no > 16)
