@@ -40,7 +40,8 @@ struct inferd_onnx_options {
 #define INFERD_ONNX_OPT_LAYERNORM 32u /* ReduceMean/Sub/Pow/.../Mul/Add -> LayerNormalization */
 #define INFERD_ONNX_OPT_GELU 64u     /* x*0.5*(1+erf(x/sqrt2)) and the tanh form -> Gelu */
 #define INFERD_ONNX_OPT_TRANSPOSE 128u /* Transpose(Transpose(x)) merged into one, or removed */
-#define INFERD_ONNX_OPT_ALL 255u
+#define INFERD_ONNX_OPT_ATTENTION 256u /* MatMul/scale/[mask]/Softmax/MatMul -> one attention kernel */
+#define INFERD_ONNX_OPT_ALL 511u
 
 /* Describes one graph input or output. dims[i] == -1 marks a symbolic dimension; rank is -1
  * when the model declares no shape at all (then any rank is accepted). */

@@ -12,6 +12,10 @@
  *                                                 => y = Gelu(x) (approximate "none" / "tanh")
  *   Transpose pairs (INFERD_ONNX_OPT_TRANSPOSE):
  *     Transpose(Transpose(x, p1), p2)             => Transpose(x, p1∘p2), or x when that is the identity
+ *   attention (INFERD_ONNX_OPT_ATTENTION), Q, Kt, V made by 4-D Transposes (torch's head split):
+ *     s = Div(MatMul(Q, Kt), c) | Mul(MatMul(Q, Kt), c) | MatMul(Q, Kt);
+ *     z = Add(s, mask) | Where(cond, fill, s) | s; Y = MatMul(Softmax(z, axis -1), V)
+ *                                                 => Y = InferdAttention(Q, Kt, V[, mask]) (ops/attention.c)
  *
  * Operands may be in either order where the op commutes. As in fuse.c, a rewrite happens only
  * when every intermediate value has exactly the pattern's consumers and is no graph output;
@@ -349,6 +353,75 @@ static int transpose_at(struct fuse *f, struct ox_node *t2)
     return rc;
 }
 
+/* ---- attention ---- */
+
+/* v is made by a 4-D Transpose (so that its rank is known to be 4 at load) */
+static int from_transpose4(const struct fuse *f, int v)
+{
+    const struct ox_node *t = fuse__producer(f, v);
+    int64_t p[INFERD_MAX_RANK];
+    return t && fuse__is_op(t, "Transpose") && perm_of(t, p) == 4;
+}
+
+/* At the second MatMul of Y = MatMul(Softmax(mask(scale(MatMul(Q, Kt)))), V). */
+static int attention_at(struct fuse *f, struct ox_node *mm2)
+{
+    struct ox_node *sm = fuse__producer(f, mm2->in[0]), *zp, *sp, *mm1, *mp = NULL;
+    if (mm2->n_in != 2 || !sm || !fuse__is_op(sm, "Softmax") || fuse__consumer(f, sm->out[0], 1, 0) != mm2 ||
+        ox_attr_int(sm, "axis", sm->opset >= 13 ? -1 : 1) != -1)
+        return 0; /* before opset 13, axis -1 coerces to rows of the last dim: the same */
+    int z = sm->in[0], s = z, mask = -1, mode = 0;
+    float fill = -INFINITY, c, scale = 1.0f;
+    if ((zp = fuse__producer(f, z)) && fuse__consumer(f, z, 1, 0) == sm) {
+        if (fuse__is_op(zp, "Where") && zp->n_in == 3 && fuse__scalar(f, zp->in[1], &fill)) {
+            mp = zp;
+            mask = zp->in[0];
+            s = zp->in[2];
+            mode = 2;
+        } else if (fuse__is_op(zp, "Add") && zp->n_in == 2) {
+            for (int side = 0; side < 2 && !mp; side++) {
+                struct ox_node *x = fuse__producer(f, zp->in[side]);
+                if (x && (fuse__is_op(x, "Div") || fuse__is_op(x, "Mul") || fuse__is_op(x, "MatMul")) &&
+                    zp->in[0] != zp->in[1]) {
+                    mp = zp;
+                    s = zp->in[side];
+                    mask = zp->in[!side];
+                    mode = 1;
+                }
+            }
+        }
+    }
+    if (fuse__consumer(f, s, 1, 0) != (mp ? mp : sm) || !(sp = fuse__producer(f, s)))
+        return 0;
+    mm1 = sp;
+    if ((fuse__is_op(sp, "Div") && sp->n_in == 2 && fuse__scalar(f, sp->in[1], &c) && c != 0) ||
+        (fuse__is_op(sp, "Mul") && sp->n_in == 2 && (fuse__scalar(f, sp->in[1], &c) || fuse__scalar(f, sp->in[0], &c)))) {
+        int mv = fuse__is_op(sp, "Div") || fuse__scalar(f, sp->in[1], &c) ? sp->in[0] : sp->in[1];
+        scale = fuse__is_op(sp, "Div") ? 1.0f / c : c;
+        mm1 = fuse__producer(f, mv);
+        if (!mm1 || fuse__consumer(f, mv, 1, 0) != sp)
+            return 0;
+    } else
+        sp = NULL;
+    if (!fuse__is_op(mm1, "MatMul") || mm1->n_in != 2 || mm1->n_out != 1)
+        return 0;
+    int q = mm1->in[0], kt = mm1->in[1], v = mm2->in[1];
+    if (!from_transpose4(f, q) || !from_transpose4(f, kt) || !from_transpose4(f, v))
+        return 0; /* Q, Kt, V of rank 4 (as torch's head split leaves them) */
+    struct ox_attr at[3] = {{.name = "scale", .type = OX_ATTR_FLOAT, .f = scale},
+                            {.name = "mask_mode", .type = OX_ATTR_INT, .i = mode},
+                            {.name = "fill", .type = OX_ATTR_FLOAT, .f = fill}};
+    int ins[4] = {q, kt, v, mask};
+    int rc = become(f, mm2, "InferdAttention", ins, mode ? 4 : 3, at, 3);
+    if (rc <= 0)
+        return rc;
+    struct ox_node *gone[] = {sm, mp, sp, mm1};
+    for (size_t k = 0; k < sizeof gone / sizeof *gone; k++)
+        if (gone[k])
+            drop_node(f, gone[k]);
+    return 1;
+}
+
 /* ---- driver ---- */
 
 int fuse__transformer(struct fuse *f, unsigned off, struct ox_fuse_report *r)
@@ -363,6 +436,7 @@ int fuse__transformer(struct fuse *f, unsigned off, struct ox_fuse_report *r)
         {INFERD_ONNX_OPT_GELU, "Erf", gelu_erf_at, offsetof(struct ox_fuse_report, gelu)},
         {INFERD_ONNX_OPT_GELU, "Tanh", gelu_tanh_at, offsetof(struct ox_fuse_report, gelu)},
         {INFERD_ONNX_OPT_TRANSPOSE, "Transpose", transpose_at, offsetof(struct ox_fuse_report, transpose)},
+        {INFERD_ONNX_OPT_ATTENTION, "MatMul", attention_at, offsetof(struct ox_fuse_report, attention)},
     };
     for (size_t p = 0; p < sizeof pass / sizeof *pass; p++) {
         if (off & pass[p].bit)

@@ -2,7 +2,8 @@
  * small graphs written here with the protobuf writer: each LayerNorm form (Pow or Mul(d,d),
  * Div or Reciprocal+Mul, with and without beta, ReduceMean axes as attribute or opset-18
  * input), each GELU ordering (erf, Div or Mul by 1/sqrt2; the tanh approximation) and
- * Transpose pairs (identity, merged, identity at a graph output). For each graph the model
+ * Transpose pairs (identity, merged, identity at a graph output) and attention (scale by Div
+ * or Mul, additive / Where / no mask) into InferdAttention. For each graph the model
  * loaded with the rewrite switched off (inferd_onnx_options.graph_opt_off) is the reference:
  * the fused model's output must equal it within 1e-5 (abs + rel) at batch 1 and 3, and the
  * "graph optimized" summary must name the number of rewrites expected — 0 for the near
@@ -62,14 +63,15 @@ static void init_f(struct buf *g, const char *name, int rank, const int64_t *dim
     buf_free(&t);
 }
 
-static void init_i64(struct buf *g, const char *name, int64_t v)
+/* a 1-D tensor of n elements of `size` bytes, ONNX data type dt */
+static void init_1d(struct buf *g, const char *name, int dt, const void *v, int n, size_t size)
 {
     struct buf t;
-    buf_init(&t, 256);
-    pbw_uint(&t, 1, 1);
-    pbw_uint(&t, 2, 7); /* INT64 */
+    buf_init(&t, 1024);
+    pbw_uint(&t, 1, (uint64_t)n);
+    pbw_uint(&t, 2, (uint64_t)dt);
     pbw_str(&t, 8, name);
-    pbw_bytes(&t, 9, &v, sizeof v);
+    pbw_bytes(&t, 9, v, (size_t)n * size);
     pbw_msg(g, 5, &t);
     buf_free(&t);
 }
@@ -121,7 +123,12 @@ static void encode(const struct graph *gr, struct buf *out)
         init_f(&g, cn[i], 0, NULL, c[i], 1);
     init_f(&g, "gamma", 1, (const int64_t[]){16}, gamma, 16);
     init_f(&g, "beta", 3, (const int64_t[]){1, 1, 16}, beta, 16);
-    init_i64(&g, "axis_last", -1);
+    init_1d(&g, "axis_last", 7, (const int64_t[]){-1}, 1, 8);
+    init_1d(&g, "heads", 7, (const int64_t[]){0, 4, 2, 8}, 4, 8);  /* (N, 4, 16) -> (N, 4, 2, 8) */
+    init_1d(&g, "merge", 7, (const int64_t[]){0, 4, 16}, 3, 8);
+    init_1d(&g, "amask", 1, (const float[]){0.0f, -10000.0f, 0.0f, -0.5f}, 4, 4);
+    init_1d(&g, "bmask", 9, (const unsigned char[]){0, 0, 1, 0}, 4, 1);
+    init_1d(&g, "ninf", 1, (const float[]){-INFINITY}, 1, 4);
     pbw_value_info(&g, 11, "x", 1, 3, (const int64_t[]){-1, 4, 16});
     for (int k = 0; k < 3 && gr->outputs[k]; k++)
         pbw_value_info(&g, 12, gr->outputs[k], 1, -1, NULL);
@@ -299,7 +306,7 @@ int main(void)
                             {"Transpose", "a", "b", {PERM3(0, 2, 1)}},
                             {"Relu", "b", "y", {{0}}}},
                        3, {"y"}};
-    check("transpose pair -> identity", &t1, INFERD_ONNX_OPT_TRANSPOSE, "1 Transpose pairs");
+    check("transpose pair -> identity", &t1, INFERD_ONNX_OPT_TRANSPOSE, "0 attention, 1 Transpose pairs");
     struct graph t2 = {13, {{"Transpose", "x", "a", {PERM3(1, 0, 2)}},
                             {"Transpose", "a", "b", {PERM3(0, 2, 1)}},
                             {"Relu", "b", "y", {{0}}}},
@@ -316,5 +323,34 @@ int main(void)
                             {"Add", "b,b", "y", {{0}}}},
                        4, {"y", "r"}};
     check("transpose read twice (not fused)", &t4, INFERD_ONNX_OPT_TRANSPOSE, "0 Transpose pairs");
+
+    /* attention as torch exports it: heads split by Reshape + Transpose, K transposed to
+     * (N, H, D, T), scaled scores, a mask, Softmax, the context merged back */
+#define HEADS {"Reshape", "x,heads", "x4", {{0}}}, {"Relu", "x4", "v4", {{0}}},                 \
+              {"Transpose", "x4", "q", {{.name = "perm", .type = 7, .ints = {0, 2, 1, 3}, .n_ints = 4}}}, \
+              {"Transpose", "x4", "kt", {{.name = "perm", .type = 7, .ints = {0, 2, 3, 1}, .n_ints = 4}}}, \
+              {"Transpose", "v4", "v", {{.name = "perm", .type = 7, .ints = {0, 2, 1, 3}, .n_ints = 4}}}
+#define MERGE {"Transpose", "ctx", "ct", {{.name = "perm", .type = 7, .ints = {0, 2, 1, 3}, .n_ints = 4}}}, \
+              {"Reshape", "ct,merge", "y", {{0}}}
+    struct graph a1 = {13, {HEADS, {"MatMul", "q,kt", "sc", {{0}}}, {"Div", "sc,two", "ss", {{0}}},
+                            {"Add", "ss,amask", "sm", {{0}}}, {"Softmax", "sm", "p", {{.name = "axis", .type = 2, .i = -1}}},
+                            {"MatMul", "p,v", "ctx", {{0}}}, MERGE},
+                       12, {"y"}};
+    check("attention div + additive mask", &a1, INFERD_ONNX_OPT_ATTENTION, "1 attention");
+    struct graph a2 = {13, {HEADS, {"MatMul", "q,kt", "sc", {{0}}}, {"Div", "sc,two", "ss", {{0}}},
+                            {"Where", "bmask,ninf,ss", "sm", {{0}}}, {"Softmax", "sm", "p", {{0}}},
+                            {"MatMul", "p,v", "ctx", {{0}}}, MERGE},
+                       12, {"y"}};
+    check("attention div + where mask", &a2, INFERD_ONNX_OPT_ATTENTION, "1 attention");
+    struct graph a3 = {13, {HEADS, {"MatMul", "q,kt", "sc", {{0}}}, {"Mul", "half,sc", "ss", {{0}}},
+                            {"Softmax", "ss", "p", {{0}}}, {"MatMul", "p,v", "ctx", {{0}}}, MERGE},
+                       11, {"y"}};
+    check("attention mul scale, no mask", &a3, INFERD_ONNX_OPT_ATTENTION, "1 attention");
+    struct graph a4 = a3; /* Softmax over axis 2: not attention */
+    a4.n[7].a[0] = (struct attr){.name = "axis", .type = 2, .i = 2};
+    check("attention softmax axis 2 (not fused)", &a4, INFERD_ONNX_OPT_ATTENTION, "0 attention");
+    struct graph a5 = a1; /* the probabilities are also an output */
+    a5.outputs[1] = "p";
+    check("attention probs output (not fused)", &a5, INFERD_ONNX_OPT_ATTENTION, "0 attention");
     return check_finish();
 }
