@@ -16,6 +16,9 @@
  *     s = Div(MatMul(Q, Kt), c) | Mul(MatMul(Q, Kt), c) | MatMul(Q, Kt);
  *     z = Add(s, mask) | Where(cond, fill, s) | s; Y = MatMul(Softmax(z, axis -1), V)
  *                                                 => Y = InferdAttention(Q, Kt, V[, mask]) (ops/attention.c)
+ *     and when Q, Kt, V are Transpose(0,2,1,3 | 0,2,3,1 | 0,2,1,3) of (B,S,H,D) tensors read by
+ *     nothing else and Y's one reader is Transpose(0,2,1,3), those four Transposes go too
+ *     (InferdAttention layout 1 reads the (B,S,H,D) tensors through strides)
  *
  * Operands may be in either order where the op commutes. As in fuse.c, a rewrite happens only
  * when every intermediate value has exactly the pattern's consumers and is no graph output;
@@ -363,6 +366,13 @@ static int from_transpose4(const struct fuse *f, int v)
     return t && fuse__is_op(t, "Transpose") && perm_of(t, p) == 4;
 }
 
+/* t is a Transpose with perm (a, b, c, d) */
+static int perm_is(const struct ox_node *t, int64_t a, int64_t b, int64_t c, int64_t d)
+{
+    int64_t p[INFERD_MAX_RANK];
+    return t && fuse__is_op(t, "Transpose") && perm_of(t, p) == 4 && p[0] == a && p[1] == b && p[2] == c && p[3] == d;
+}
+
 /* At the second MatMul of Y = MatMul(Softmax(mask(scale(MatMul(Q, Kt)))), V). */
 static int attention_at(struct fuse *f, struct ox_node *mm2)
 {
@@ -408,13 +418,34 @@ static int attention_at(struct fuse *f, struct ox_node *mm2)
     int q = mm1->in[0], kt = mm1->in[1], v = mm2->in[1];
     if (!from_transpose4(f, q) || !from_transpose4(f, kt) || !from_transpose4(f, v))
         return 0; /* Q, Kt, V of rank 4 (as torch's head split leaves them) */
-    struct ox_attr at[3] = {{.name = "scale", .type = OX_ATTR_FLOAT, .f = scale},
+    /* layout 1: the head-split Transposes of Q, K, V and the merge Transpose after Y are
+     * read through strides instead, when nothing else reads their outputs */
+    struct ox_node *tq = fuse__producer(f, q), *tk = fuse__producer(f, kt), *tv = fuse__producer(f, v);
+    struct ox_node *to = fuse__consumer(f, mm2->out[0], 1, 0), *last = mm2;
+    int layout = to && fuse__is_op(to, "Transpose") && to->n_out == 1 && perm_is(to, 0, 2, 1, 3) &&
+                 perm_is(tq, 0, 2, 1, 3) && perm_is(tk, 0, 2, 3, 1) && perm_is(tv, 0, 2, 1, 3) &&
+                 fuse__consumer(f, q, 1, 0) == mm1 && fuse__consumer(f, kt, 1, 0) == mm1 &&
+                 fuse__consumer(f, v, 1, 0) == mm2;
+    if (layout) {
+        q = tq->in[0];
+        kt = tk->in[0];
+        v = tv->in[0];
+        last = to;
+    }
+    struct ox_attr at[4] = {{.name = "scale", .type = OX_ATTR_FLOAT, .f = scale},
                             {.name = "mask_mode", .type = OX_ATTR_INT, .i = mode},
-                            {.name = "fill", .type = OX_ATTR_FLOAT, .f = fill}};
+                            {.name = "fill", .type = OX_ATTR_FLOAT, .f = fill},
+                            {.name = "layout", .type = OX_ATTR_INT, .i = layout}};
     int ins[4] = {q, kt, v, mask};
-    int rc = become(f, mm2, "InferdAttention", ins, mode ? 4 : 3, at, 3);
+    int rc = become(f, last, "InferdAttention", ins, mode ? 4 : 3, at, 4);
     if (rc <= 0)
         return rc;
+    if (layout) {
+        drop_node(f, tq);
+        drop_node(f, tk);
+        drop_node(f, tv);
+        drop_node(f, mm2);
+    }
     struct ox_node *gone[] = {sm, mp, sp, mm1};
     for (size_t k = 0; k < sizeof gone / sizeof *gone; k++)
         if (gone[k])

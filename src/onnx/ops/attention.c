@@ -1,22 +1,31 @@
 /* attention.c — InferdAttention, the engine's own fused scaled-dot-product attention, made
  * at load by fuse_transformer.c from MatMul -> Div|Mul -> [Add mask | Where mask] -> Softmax
- * -> MatMul (no ONNX file is expected to name it; its inputs are checked like any op's):
+ * -> MatMul (no ONNX file is expected to name it; its inputs are checked like any op's).
+ * Two layouts (attribute `layout`):
  *
- *   Q (B,H,S,D), Kt (B',H',D,T), V (B',H',T,E), [mask broadcastable to (B,H,S,T)]
- *     -> Y (B,H,S,E) = softmax(scale * Q @ Kt  (+ mask | masked to fill)) @ V
- *   (B', H': B, H or 1 — a K / V shared by every head or batch)
+ *   0 "heads first": Q (B,H,S,D), Kt (B',H',D,T), V (B',H',T,E) -> Y (B,H,S,E)
+ *   1 "heads inside", the tensors before torch's head-split Transposes, and Y before the
+ *     merge Transpose: Q (B,S,H,D), K (B',T,H',D), V (B',T,H',E) -> Y (B,S,H,E)
+ *   Y[b,h,s,:] = softmax(scale * Q[b,h,s,:] . K[b,h,:,:]^T (+ mask | masked to fill)) @ V[b,h]
+ *   (B', H': B, H or 1 — a K / V shared by every head or batch; mask broadcast to (B,H,S,T))
  *
  * attributes: scale (float), mask_mode (0 none, 1 additive FP32 mask, 2 BOOL mask whose
- * true elements become `fill`, as Where(mask, fill, scores)).
- * Rows (b, h, s) are split over the pool; each row's scores live in the step's scratch
- * (B*H*S*T floats, what the unfused graph's score tensor took), so exec never allocates:
- * scores = scale * q . Kt[:, j] as axpys over Kt's rows, a max-subtracted softmax, then
- * Y row = sum_j p[j] * V[j, :] as axpys over V's rows. */
+ * true elements become `fill`, as Where(mask, fill, scores)), layout.
+ * Work is split over the pool in blocks of up to 8 query rows of one (b, h); their scores
+ * live in the step's scratch (B*H*S*T floats, what the unfused graph's score tensor took), so
+ * exec never allocates. Scores: layout 1 reads K's rows (T, D) with stride H*D, exactly the
+ * (N, K) operand of the skinny GEMM (gemm_nt.h, AVX2 when the CPU has it); layout 0 adds
+ * q[c] * Kt[c, :] rows (axpy). Then a max-subtracted softmax per row and Y row = sum_j p[j] *
+ * V[j, :] as axpys over V's rows. */
 #include <math.h>
 #include <string.h>
 
+#include "base/cpu.h"
+#include "onnx/gemm_nt.h"
 #include "onnx/onnx_int.h"
 #include "onnx/ops/ops.h"
+
+#define ROWS 8 /* query rows per work item */
 
 typedef float v4 __attribute__((vector_size(16)));
 
@@ -41,6 +50,10 @@ static int att_prepare(struct ox_node *n, struct inferd_err *err)
     n->fp[0] = ox_attr_float(n, "scale", 1.0f);
     n->fp[1] = ox_attr_float(n, "fill", -INFINITY);
     n->ip[0] = ox_attr_int(n, "mask_mode", 0);
+    n->ip[1] = ox_attr_int(n, "layout", 0);
+    n->ip[2] = cpu_has(CPU_AVX2 | CPU_FMA) != 0;
+    if (n->ip[1] != 0 && n->ip[1] != 1)
+        return inferd_err_set(err, INFERD_EINVAL, "InferdAttention: layout %lld is not 0 or 1", (long long)n->ip[1]);
     if (n->ip[0] < 0 || n->ip[0] > 2)
         return inferd_err_set(err, INFERD_EINVAL, "InferdAttention: mask_mode %lld is not 0, 1 or 2",
                               (long long)n->ip[0]);
@@ -68,35 +81,57 @@ static int bcast4(const struct ox_tensor *t, const int64_t *to, int64_t *st)
     return 0;
 }
 
+/* The logical (B,H,S,D) dims of Q, (B,H,D,T) of Kt and (B,H,T,E) of V, whatever the layout. */
+static void logical(const struct ox_node *n, struct ox_tensor *const *in, int64_t q[4], int64_t k[4], int64_t v[4])
+{
+    const int64_t *qd = in[0]->dims, *kd = in[1]->dims, *vd = in[2]->dims;
+    if (n->ip[1] == 0) {
+        memcpy(q, qd, 4 * sizeof *q);
+        memcpy(k, kd, 4 * sizeof *k);
+        memcpy(v, vd, 4 * sizeof *v);
+        return;
+    }
+    int64_t lq[4] = {qd[0], qd[2], qd[1], qd[3]}, lk[4] = {kd[0], kd[2], kd[3], kd[1]}, lv[4] = {vd[0], vd[2], vd[1], vd[3]};
+    memcpy(q, lq, sizeof lq);
+    memcpy(k, lk, sizeof lk);
+    memcpy(v, lv, sizeof lv);
+}
+
 static int att_infer(const struct ox_node *n, struct ox_tensor *const *in, struct ox_tensor **out,
                      struct inferd_err *err)
 {
-    const struct ox_tensor *q = in[0], *k = in[1], *v = in[2];
-    if (q->dt != INFERD_FP32 || k->dt != INFERD_FP32 || v->dt != INFERD_FP32 || q->rank != 4 || k->rank != 4 ||
-        v->rank != 4)
-        return inferd_err_set(err, INFERD_EUNSUPPORTED, "InferdAttention: Q, Kt, V must be FP32 of rank 4");
+    if (in[0]->dt != INFERD_FP32 || in[1]->dt != INFERD_FP32 || in[2]->dt != INFERD_FP32 || in[0]->rank != 4 ||
+        in[1]->rank != 4 || in[2]->rank != 4)
+        return inferd_err_set(err, INFERD_EUNSUPPORTED, "InferdAttention: Q, K, V must be FP32 of rank 4");
+    int64_t q[4], k[4], v[4];
+    logical(n, in, q, k, v);
     for (int d = 0; d < 2; d++)
-        if ((k->dims[d] != q->dims[d] && k->dims[d] != 1) || (v->dims[d] != q->dims[d] && v->dims[d] != 1))
-            return inferd_err_set(err, INFERD_ESHAPE, "InferdAttention: Kt / V dim %d is neither Q's nor 1", d);
-    if (k->dims[2] != q->dims[3] || v->dims[2] != k->dims[3])
+        if ((k[d] != q[d] && k[d] != 1) || (v[d] != q[d] && v[d] != 1))
+            return inferd_err_set(err, INFERD_ESHAPE, "InferdAttention: K / V %s dim is neither Q's nor 1",
+                                  d ? "head" : "batch");
+    if (k[2] != q[3] || v[2] != k[3])
         return inferd_err_set(err, INFERD_ESHAPE, "InferdAttention: Q (.., %lld, %lld), Kt (.., %lld, %lld), V (.., %lld, ..)",
-                              (long long)q->dims[2], (long long)q->dims[3], (long long)k->dims[2],
-                              (long long)k->dims[3], (long long)v->dims[2]);
+                              (long long)q[2], (long long)q[3], (long long)k[2], (long long)k[3], (long long)v[2]);
     if (n->ip[0]) {
-        int64_t sd[4] = {q->dims[0], q->dims[1], q->dims[2], k->dims[3]}, st[4];
+        int64_t sd[4] = {q[0], q[1], q[2], k[3]}, st[4];
         const struct ox_tensor *mk = in[3];
         if (mk->dt != (n->ip[0] == 1 ? INFERD_FP32 : INFERD_BOOL) || bcast4(mk, sd, st) < 0)
             return inferd_err_set(err, INFERD_ESHAPE, "InferdAttention: the mask does not broadcast to the scores");
     }
-    int64_t od[4] = {q->dims[0], q->dims[1], q->dims[2], v->dims[3]};
+    int64_t od[4] = {q[0], q[1], q[2], v[3]};
+    if (n->ip[1] == 1) {
+        od[1] = q[2];
+        od[2] = q[1];
+    }
     return ox_set_shape(out[0], INFERD_FP32, 4, od, err);
 }
 
 static size_t att_scratch(const struct ox_node *n, struct ox_tensor *const *in, struct ox_tensor *const *out)
 {
-    (void)n;
     (void)out;
-    return (size_t)(in[0]->dims[0] * in[0]->dims[1] * in[0]->dims[2] * in[1]->dims[3]) * sizeof(float);
+    int64_t q[4], k[4], v[4];
+    logical(n, in, q, k, v);
+    return (size_t)(q[0] * q[1] * q[2] * k[3]) * sizeof(float);
 }
 
 struct att_job {
@@ -104,26 +139,40 @@ struct att_job {
     const void *mask;
     float *y, *scores;
     int64_t h, s, d, t, e;
-    int64_t kb, kh, vb, vh; /* element strides of Kt / V per batch and head (0: shared) */
-    int64_t ms[4];          /* mask strides */
-    int mode;
+    /* element strides: [0] batch, [1] head, [2] row (query s / key t / value t) of Q, K, V, Y;
+     * K's and V's batch / head strides are 0 when shared. kd: stride of K along D (layout 0:
+     * Kt's rows; layout 1: 1, K's rows are then contiguous D-vectors). */
+    int64_t qs[3], ks[3], vs[3], ys[3], kd;
+    int64_t ms[4]; /* mask strides */
+    int mode, layout, avx2;
     float scale, fill;
 };
 
-static void att_rows(void *arg, int64_t lo, int64_t hi)
+/* query rows [i0, i1) of head (b, hd) */
+static void att_block(const struct att_job *j, int64_t b, int64_t hd, int64_t i0, int64_t i1)
 {
-    const struct att_job *j = arg;
-    for (int64_t r = lo; r < hi; r++) {
-        int64_t b = r / (j->h * j->s), hd = r / j->s % j->h, i = r % j->s;
-        const float *q = j->q + r * j->d, *kt = j->k + b * j->kb + hd * j->kh, *v = j->v + b * j->vb + hd * j->vh;
-        float *p = j->scores + r * j->t, *y = j->y + r * j->e;
-        memset(p, 0, (size_t)j->t * sizeof *p);
-        for (int64_t c = 0; c < j->d; c++) /* p = q @ Kt: row c of Kt times q[c] */
-            axpy(q[c], kt + c * j->t, p, j->t);
+    const float *q = j->q + b * j->qs[0] + hd * j->qs[1], *k = j->k + b * j->ks[0] + hd * j->ks[1];
+    const float *v = j->v + b * j->vs[0] + hd * j->vs[1];
+    float *sc = j->scores + ((b * j->h + hd) * j->s) * j->t;
+    if (j->layout == 1) { /* scores (rows, T) = scale * Q rows (lda) @ K (T, D; ldb)^T */
+        struct ox_gemm_nt g = {q, k, sc, j->d, j->qs[2], j->ks[2], j->t, j->scale, 0};
+        if (j->avx2)
+            ox_gemm_nt_avx2(&g, i0, i1, 0, j->t);
+        else
+            ox_gemm_nt_ref(&g, i0, i1, 0, j->t);
+    }
+    for (int64_t i = i0; i < i1; i++) {
+        float *p = sc + i * j->t, *y = j->y + b * j->ys[0] + hd * j->ys[1] + i * j->ys[2];
+        const float *qi = q + i * j->qs[2];
+        if (j->layout == 0) {
+            memset(p, 0, (size_t)j->t * sizeof *p);
+            for (int64_t c = 0; c < j->d; c++) /* p = q @ Kt: row c of Kt times q[c] */
+                axpy(qi[c] * j->scale, k + c * j->kd, p, j->t);
+        }
         int64_t mo = b * j->ms[0] + hd * j->ms[1] + i * j->ms[2];
         float mx = -INFINITY;
         for (int64_t c = 0; c < j->t; c++) {
-            float x = p[c] * j->scale;
+            float x = p[c];
             if (j->mode == 1)
                 x += ((const float *)j->mask)[mo + c * j->ms[3]];
             else if (j->mode == 2 && ((const unsigned char *)j->mask)[mo + c * j->ms[3]])
@@ -139,7 +188,17 @@ static void att_rows(void *arg, int64_t lo, int64_t hi)
         float inv = (float)(1.0 / sum);
         memset(y, 0, (size_t)j->e * sizeof *y);
         for (int64_t c = 0; c < j->t; c++) /* y = p @ V */
-            axpy(p[c] * inv, v + c * j->e, y, j->e);
+            axpy(p[c] * inv, v + c * j->vs[2], y, j->e);
+    }
+}
+
+static void att_items(void *arg, int64_t lo, int64_t hi)
+{
+    const struct att_job *j = arg;
+    int64_t nb = (j->s + ROWS - 1) / ROWS;
+    for (int64_t w = lo; w < hi; w++) {
+        int64_t bh = w / nb, i0 = w % nb * ROWS, i1 = i0 + ROWS < j->s ? i0 + ROWS : j->s;
+        att_block(j, bh / j->h, bh % j->h, i0, i1);
     }
 }
 
@@ -147,27 +206,44 @@ static int att_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_t
                     struct ox_tensor **out, struct inferd_err *err)
 {
     (void)err;
-    const struct ox_tensor *q = in[0], *k = in[1], *v = in[2];
-    struct att_job j = {q->data, k->data, v->data, NULL, out[0]->data, c->scratch, q->dims[1], q->dims[2], q->dims[3],
-                        k->dims[3], v->dims[3], 0, 0, 0, 0, {0}, (int)n->ip[0], n->fp[0], n->fp[1]};
-    int64_t ksz = k->dims[2] * k->dims[3], vsz = v->dims[2] * v->dims[3];
-    j.kh = k->dims[1] == 1 ? 0 : ksz;
-    j.kb = k->dims[0] == 1 ? 0 : ksz * k->dims[1];
-    j.vh = v->dims[1] == 1 ? 0 : vsz;
-    j.vb = v->dims[0] == 1 ? 0 : vsz * v->dims[1];
+    int64_t q[4], k[4], v[4];
+    logical(n, in, q, k, v);
+    struct att_job j = {.q = in[0]->data, .k = in[1]->data, .v = in[2]->data, .y = out[0]->data, .scores = c->scratch,
+                        .h = q[1], .s = q[2], .d = q[3], .t = k[3], .e = v[3], .mode = (int)n->ip[0],
+                        .layout = (int)n->ip[1], .avx2 = (int)n->ip[2], .scale = n->fp[0], .fill = n->fp[1]};
+    if (j.layout == 0) { /* (B,H,S,D), Kt (B,H,D,T), V (B,H,T,E), Y (B,H,S,E) */
+        int64_t qs[3] = {q[1] * q[2] * q[3], q[2] * q[3], q[3]}, ys[3] = {q[1] * q[2] * v[3], q[2] * v[3], v[3]};
+        int64_t ks[3] = {k[1] * k[2] * k[3], k[2] * k[3], 0}, vs[3] = {v[1] * v[2] * v[3], v[2] * v[3], v[3]};
+        memcpy(j.qs, qs, sizeof qs), memcpy(j.ys, ys, sizeof ys), memcpy(j.ks, ks, sizeof ks), memcpy(j.vs, vs, sizeof vs);
+        j.kd = k[3];
+    } else { /* (B,S,H,D), K (B,T,H,D), V (B,T,H,E), Y (B,S,H,E) */
+        int64_t qs[3] = {q[2] * q[1] * q[3], q[3], q[1] * q[3]}, ys[3] = {q[2] * q[1] * v[3], v[3], q[1] * v[3]};
+        int64_t ks[3] = {k[3] * k[1] * k[2], k[2], k[1] * k[2]}, vs[3] = {v[2] * v[1] * v[3], v[3], v[1] * v[3]};
+        memcpy(j.qs, qs, sizeof qs), memcpy(j.ys, ys, sizeof ys), memcpy(j.ks, ks, sizeof ks), memcpy(j.vs, vs, sizeof vs);
+        j.kd = 1;
+    }
+    if (k[0] == 1)
+        j.ks[0] = 0;
+    if (k[1] == 1)
+        j.ks[1] = 0;
+    if (v[0] == 1)
+        j.vs[0] = 0;
+    if (v[1] == 1)
+        j.vs[1] = 0;
     if (j.mode) {
-        int64_t sd[4] = {q->dims[0], q->dims[1], q->dims[2], k->dims[3]};
+        int64_t sd[4] = {q[0], q[1], q[2], k[3]};
         j.mask = in[3]->data;
         bcast4(in[3], sd, j.ms);
     }
-    int64_t rows = q->dims[0] * q->dims[1] * q->dims[2];
+    int64_t rows = q[0] * q[1] * q[2];
     if (rows == 0 || j.e == 0)
         return 0;
-    if (j.t == 0) { /* softmax of nothing: ONNX's graph would give 0 * V = zeros, shape (.., 0) x (0, E) */
+    if (j.t == 0) { /* softmax of nothing: ONNX's graph would give (.., 0) x (0, E) = zeros */
         memset(j.y, 0, (size_t)(rows * j.e) * sizeof *j.y);
         return 0;
     }
-    ox_parallel(c, rows, 1 + (1 << 14) / (j.t * (j.d + j.e) + 1), att_rows, &j);
+    int64_t items = q[0] * q[1] * ((j.s + ROWS - 1) / ROWS);
+    ox_parallel(c, items, 1 + (1 << 14) / (ROWS * j.t * (j.d + j.e) + 1), att_items, &j);
     return 0;
 }
 

@@ -4,7 +4,8 @@
  * input), each GELU ordering (erf, Div or Mul by 1/sqrt2; the tanh approximation) and
  * Transpose pairs (identity, merged, identity at a graph output) and attention (scale by Div
  * or Mul, additive / Where / no mask) into InferdAttention. For each graph the model
- * loaded with the rewrite switched off (inferd_onnx_options.graph_opt_off) is the reference:
+ * loaded with the rewrite switched off (inferd_onnx_options.graph_opt_off, 1 thread) is the
+ * reference for the model with it on (2 threads):
  * the fused model's output must equal it within 1e-5 (abs + rel) at batch 1 and 3, and the
  * "graph optimized" summary must name the number of rewrites expected — 0 for the near
  * misses (an axis other than -1, an intermediate that is a graph output). */
@@ -14,11 +15,14 @@
 #include <string.h>
 
 #include "base/buf.h"
+#include "base/tpool.h"
 #include "check.h"
 #include "inferd/onnx.h"
 #include "onnx/pb.h"
 
 #define MAXN 40
+
+static struct tpool *pool; /* the fused model runs on 2 threads, the reference on 1 */
 
 struct attr {
     const char *name;
@@ -177,7 +181,7 @@ static void check(const char *what, const struct graph *gr, unsigned bit, const 
     struct inferd_err err = {0};
     int rc = inferd_onnx_load_buffer(b.data, b.len, &(struct inferd_onnx_options){.graph_opt_off = bit}, &ref, &err);
     if (rc == 0)
-        rc = inferd_onnx_load_buffer(b.data, b.len, NULL, &got, &err);
+        rc = inferd_onnx_load_buffer(b.data, b.len, &(struct inferd_onnx_options){.pool = pool}, &got, &err);
     if (rc < 0)
         fprintf(stderr, "%s: load: %s\n", what, err.msg);
     CHECK(rc == 0);
@@ -214,6 +218,8 @@ static const char *ln_want = "1 LayerNorm, 0 Gelu";
 
 int main(void)
 {
+    pool = tpool_new(2);
+    CHECK(pool != NULL);
     /* LayerNorm as torch exports it at opset 13 */
     struct graph ln = {13, {{"ReduceMean", "x", "m", {AX(-1)}},
                             {"Sub", "x,m", "d", {{0}}},
@@ -352,5 +358,12 @@ int main(void)
     struct graph a5 = a1; /* the probabilities are also an output */
     a5.outputs[1] = "p";
     check("attention probs output (not fused)", &a5, INFERD_ONNX_OPT_ATTENTION, "0 attention");
+    struct graph a6 = a1; /* the context is the output: layout 0 (heads first), Transposes stay */
+    a6.outputs[0] = "ctx";
+    check("attention, heads-first layout", &a6, INFERD_ONNX_OPT_ATTENTION, "1 attention");
+    struct graph a7 = a1; /* K's head split read twice: layout 0 */
+    a7.outputs[1] = "kt";
+    check("attention, K split also an output", &a7, INFERD_ONNX_OPT_ATTENTION, "1 attention");
+    tpool_free(pool);
     return check_finish();
 }
