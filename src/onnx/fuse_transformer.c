@@ -373,47 +373,56 @@ static int perm_is(const struct ox_node *t, int64_t a, int64_t b, int64_t c, int
     return t && fuse__is_op(t, "Transpose") && perm_of(t, p) == 4 && p[0] == a && p[1] == b && p[2] == c && p[3] == d;
 }
 
+/* s = MatMul(Q, Kt) scaled by Div(c) / Mul(c) or not, read by `reader` alone: *sp the
+ * scaling node (or NULL), *mm1 the MatMul, *scale its factor. */
+static int scores_of(const struct fuse *f, int s, const struct ox_node *reader, float *scale, struct ox_node **sp,
+                     struct ox_node **mm1)
+{
+    struct ox_node *p = fuse__producer(f, s);
+    float c;
+    if (!p || fuse__consumer(f, s, 1, 0) != reader)
+        return 0;
+    *sp = NULL;
+    *mm1 = p;
+    *scale = 1.0f;
+    int div = fuse__is_op(p, "Div"), mul = fuse__is_op(p, "Mul");
+    if ((div || mul) && p->n_in == 2) {
+        int mv = fuse__scalar(f, p->in[1], &c) ? p->in[0] : mul && fuse__scalar(f, p->in[0], &c) ? p->in[1] : -1;
+        if (mv < 0 || (div && c == 0) || !(*mm1 = fuse__producer(f, mv)) || fuse__consumer(f, mv, 1, 0) != p)
+            return 0;
+        *sp = p;
+        *scale = div ? 1.0f / c : c;
+    }
+    return fuse__is_op(*mm1, "MatMul") && (*mm1)->n_in == 2 && (*mm1)->n_out == 1;
+}
+
 /* At the second MatMul of Y = MatMul(Softmax(mask(scale(MatMul(Q, Kt)))), V). */
 static int attention_at(struct fuse *f, struct ox_node *mm2)
 {
-    struct ox_node *sm = fuse__producer(f, mm2->in[0]), *zp, *sp, *mm1, *mp = NULL;
+    struct ox_node *sm = fuse__producer(f, mm2->in[0]), *zp, *sp = NULL, *mm1 = NULL, *mp = NULL;
     if (mm2->n_in != 2 || !sm || !fuse__is_op(sm, "Softmax") || fuse__consumer(f, sm->out[0], 1, 0) != mm2 ||
         ox_attr_int(sm, "axis", sm->opset >= 13 ? -1 : 1) != -1)
         return 0; /* before opset 13, axis -1 coerces to rows of the last dim: the same */
-    int z = sm->in[0], s = z, mask = -1, mode = 0;
-    float fill = -INFINITY, c, scale = 1.0f;
+    int z = sm->in[0], mask = -1, mode = 0, found = 0;
+    float fill = -INFINITY, scale = 1.0f;
     if ((zp = fuse__producer(f, z)) && fuse__consumer(f, z, 1, 0) == sm) {
-        if (fuse__is_op(zp, "Where") && zp->n_in == 3 && fuse__scalar(f, zp->in[1], &fill)) {
+        if (fuse__is_op(zp, "Where") && zp->n_in == 3 && fuse__scalar(f, zp->in[1], &fill) &&
+            scores_of(f, zp->in[2], zp, &scale, &sp, &mm1)) {
             mp = zp;
             mask = zp->in[0];
-            s = zp->in[2];
             mode = 2;
-        } else if (fuse__is_op(zp, "Add") && zp->n_in == 2) {
-            for (int side = 0; side < 2 && !mp; side++) {
-                struct ox_node *x = fuse__producer(f, zp->in[side]);
-                if (x && (fuse__is_op(x, "Div") || fuse__is_op(x, "Mul") || fuse__is_op(x, "MatMul")) &&
-                    zp->in[0] != zp->in[1]) {
+            found = 1;
+        } else if (fuse__is_op(zp, "Add") && zp->n_in == 2 && zp->in[0] != zp->in[1]) {
+            for (int side = 0; side < 2 && !found; side++)
+                if (scores_of(f, zp->in[side], zp, &scale, &sp, &mm1)) {
                     mp = zp;
-                    s = zp->in[side];
                     mask = zp->in[!side];
                     mode = 1;
+                    found = 1;
                 }
-            }
         }
     }
-    if (fuse__consumer(f, s, 1, 0) != (mp ? mp : sm) || !(sp = fuse__producer(f, s)))
-        return 0;
-    mm1 = sp;
-    if ((fuse__is_op(sp, "Div") && sp->n_in == 2 && fuse__scalar(f, sp->in[1], &c) && c != 0) ||
-        (fuse__is_op(sp, "Mul") && sp->n_in == 2 && (fuse__scalar(f, sp->in[1], &c) || fuse__scalar(f, sp->in[0], &c)))) {
-        int mv = fuse__is_op(sp, "Div") || fuse__scalar(f, sp->in[1], &c) ? sp->in[0] : sp->in[1];
-        scale = fuse__is_op(sp, "Div") ? 1.0f / c : c;
-        mm1 = fuse__producer(f, mv);
-        if (!mm1 || fuse__consumer(f, mv, 1, 0) != sp)
-            return 0;
-    } else
-        sp = NULL;
-    if (!fuse__is_op(mm1, "MatMul") || mm1->n_in != 2 || mm1->n_out != 1)
+    if (!found && !scores_of(f, z, sm, &scale, &sp, &mm1))
         return 0;
     int q = mm1->in[0], kt = mm1->in[1], v = mm2->in[1];
     if (!from_transpose4(f, q) || !from_transpose4(f, kt) || !from_transpose4(f, v))

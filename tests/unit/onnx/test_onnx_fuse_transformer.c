@@ -364,6 +364,11 @@ int main(void)
     struct graph a7 = a1; /* K's head split read twice: layout 0 */
     a7.outputs[1] = "kt";
     check("attention, K split also an output", &a7, INFERD_ONNX_OPT_ATTENTION, "1 attention");
+    struct graph a8 = {13, {HEADS, {"MatMul", "q,kt", "sc", {{0}}}, {"Div", "sc,two", "ss", {{0}}},
+                            {"Mul", "amask,half", "hm", {{0}}}, {"Add", "hm,ss", "sm", {{0}}}, {"Softmax", "sm", "p", {{0}}},
+                            {"MatMul", "p,v", "ctx", {{0}}}, MERGE},
+                       13, {"y"}};
+    check("attention, Add(Mul(mask), scores)", &a8, INFERD_ONNX_OPT_ATTENTION, "1 attention");
     tpool_free(pool);
     return check_finish();
 }
