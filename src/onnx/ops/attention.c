@@ -11,39 +11,23 @@
  *
  * attributes: scale (float), mask_mode (0 none, 1 additive FP32 mask, 2 BOOL mask whose
  * true elements become `fill`, as Where(mask, fill, scores)), layout.
- * Work is split over the pool in blocks of up to 8 query rows of one (b, h); their scores
+ * Work is split over the pool in blocks of up to 32 query rows of one (b, h); their scores
  * live in the step's scratch (B*H*S*T floats, what the unfused graph's score tensor took), so
  * exec never allocates. Scores: layout 1 reads K's rows (T, D) with stride H*D, exactly the
- * (N, K) operand of the skinny GEMM (gemm_nt.h, AVX2 when the CPU has it); layout 0 adds
- * q[c] * Kt[c, :] rows (axpy). Then a max-subtracted softmax per row and Y row = sum_j p[j] *
- * V[j, :] as axpys over V's rows. */
+ * (N, K) operand of the skinny GEMM (gemm_nt.h, AVX2 when the CPU has it); layout 0 is a
+ * cblas_sgemm with Kt. Then a max-subtracted softmax per row, and Y rows = P @ V by
+ * cblas_sgemm with V's row stride (single-threaded OpenBLAS, as gemm.c uses it). */
 #include <math.h>
 #include <string.h>
+
+#include <cblas.h>
 
 #include "base/cpu.h"
 #include "onnx/gemm_nt.h"
 #include "onnx/onnx_int.h"
 #include "onnx/ops/ops.h"
 
-#define ROWS 8 /* query rows per work item */
-
-typedef float v4 __attribute__((vector_size(16)));
-
-/* y[0..n) += a * x[0..n) */
-static void axpy(float a, const float *x, float *y, int64_t n)
-{
-    int64_t i = 0;
-    v4 va = {a, a, a, a};
-    for (; i + 4 <= n; i += 4) {
-        v4 xv, yv;
-        memcpy(&xv, x + i, sizeof xv);
-        memcpy(&yv, y + i, sizeof yv);
-        yv += va * xv;
-        memcpy(y + i, &yv, sizeof yv);
-    }
-    for (; i < n; i++)
-        y[i] += a * x[i];
-}
+#define ROWS 32 /* query rows per work item */
 
 static int att_prepare(struct ox_node *n, struct inferd_err *err)
 {
@@ -153,22 +137,20 @@ static void att_block(const struct att_job *j, int64_t b, int64_t hd, int64_t i0
 {
     const float *q = j->q + b * j->qs[0] + hd * j->qs[1], *k = j->k + b * j->ks[0] + hd * j->ks[1];
     const float *v = j->v + b * j->vs[0] + hd * j->vs[1];
-    float *sc = j->scores + ((b * j->h + hd) * j->s) * j->t;
+    float *sc = j->scores + ((b * j->h + hd) * j->s) * j->t, *y = j->y + b * j->ys[0] + hd * j->ys[1];
+    int m = (int)(i1 - i0);
     if (j->layout == 1) { /* scores (rows, T) = scale * Q rows (lda) @ K (T, D; ldb)^T */
         struct ox_gemm_nt g = {q, k, sc, j->d, j->qs[2], j->ks[2], j->t, j->scale, 0};
         if (j->avx2)
             ox_gemm_nt_avx2(&g, i0, i1, 0, j->t);
         else
             ox_gemm_nt_ref(&g, i0, i1, 0, j->t);
+    } else { /* scores = scale * Q rows @ Kt (D, T) */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, (int)j->t, (int)j->d, j->scale, q + i0 * j->qs[2],
+                    (int)j->qs[2], k, (int)j->kd, 0.0f, sc + i0 * j->t, (int)j->t);
     }
     for (int64_t i = i0; i < i1; i++) {
-        float *p = sc + i * j->t, *y = j->y + b * j->ys[0] + hd * j->ys[1] + i * j->ys[2];
-        const float *qi = q + i * j->qs[2];
-        if (j->layout == 0) {
-            memset(p, 0, (size_t)j->t * sizeof *p);
-            for (int64_t c = 0; c < j->d; c++) /* p = q @ Kt: row c of Kt times q[c] */
-                axpy(qi[c] * j->scale, k + c * j->kd, p, j->t);
-        }
+        float *p = sc + i * j->t;
         int64_t mo = b * j->ms[0] + hd * j->ms[1] + i * j->ms[2];
         float mx = -INFINITY;
         for (int64_t c = 0; c < j->t; c++) {
@@ -186,10 +168,12 @@ static void att_block(const struct att_job *j, int64_t b, int64_t hd, int64_t i0
             sum += p[c];
         }
         float inv = (float)(1.0 / sum);
-        memset(y, 0, (size_t)j->e * sizeof *y);
-        for (int64_t c = 0; c < j->t; c++) /* y = p @ V */
-            axpy(p[c] * inv, v + c * j->vs[2], y, j->e);
+        for (int64_t c = 0; c < j->t; c++)
+            p[c] *= inv;
     }
+    /* Y rows = P rows (T) @ V (T, E; row stride vs[2]) */
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, (int)j->e, (int)j->t, 1.0f, sc + i0 * j->t, (int)j->t, v,
+                (int)j->vs[2], 0.0f, y + i0 * j->ys[2], (int)j->ys[2]);
 }
 
 static void att_items(void *arg, int64_t lo, int64_t hi)
