@@ -41,7 +41,8 @@ struct inferd_onnx_options {
 #define INFERD_ONNX_OPT_GELU 64u     /* x*0.5*(1+erf(x/sqrt2)) and the tanh form -> Gelu */
 #define INFERD_ONNX_OPT_TRANSPOSE 128u /* Transpose(Transpose(x)) merged into one, or removed */
 #define INFERD_ONNX_OPT_ATTENTION 256u /* MatMul/scale/[mask]/Softmax/MatMul -> one attention kernel */
-#define INFERD_ONNX_OPT_ALL 511u
+#define INFERD_ONNX_OPT_SHAPE 512u  /* Shape / Gather(Shape) of fixed graph-input dims -> constants */
+#define INFERD_ONNX_OPT_ALL 1023u
 
 /* Describes one graph input or output. dims[i] == -1 marks a symbolic dimension; rank is -1
  * when the model declares no shape at all (then any rank is accepted). */

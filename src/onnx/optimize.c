@@ -174,6 +174,88 @@ static void rename_uses(struct opt *o, int from, int to)
     o->cnt[from] = 0;
 }
 
+/* ---- shape folding ---- */
+
+/* An INT64 initializer of n values (rank 0 when scalar) named like value v. */
+static int add_i64(struct opt *o, int v, const int64_t *vals, int n, int scalar)
+{
+    struct ox_tensor *t = ox_mem_alloc(o->m->mem, sizeof *t);
+    int64_t *d = ox_mem_alloc(o->m->mem, (size_t)n * sizeof *d + 1);
+    if (!t || !d)
+        return inferd_err_set(o->err, INFERD_ENOMEM, "optimize: out of memory");
+    memcpy(d, vals, (size_t)n * sizeof *d);
+    *t = (struct ox_tensor){.dt = INFERD_INT64, .rank = scalar ? 0 : 1, .dims = {n}, .numel = n, .data = d,
+                            .nbytes = (size_t)n * sizeof *d, .is_const = 1};
+    return init_add(o, o->m->values[v].name, t);
+}
+
+/* The declared dims of graph input v (an input, not an initializer) into *io; NULL otherwise. */
+static const struct inferd_onnx_io *graph_input(const struct opt *o, int v)
+{
+    const struct ox_value *val = v >= 0 ? &o->m->values[v] : NULL;
+    if (!val || val->input_index < 0 || val->init || init_find(o, val->name))
+        return NULL;
+    const struct inferd_onnx_io *io = &o->m->inputs[val->input_index];
+    return io->rank >= 0 ? io : NULL;
+}
+
+/* Shape(x) of a graph input whose declared dims (in [start, end)) are all fixed, and
+ * Gather(Shape(x), constant indices) of fixed dims (the batch may stay symbolic) become
+ * INT64 initializers; constant folding then carries them through Unsqueeze / Concat / ... so
+ * that a Reshape or Expand gets a constant shape at load. Symbolic dims are never folded. */
+static int shape_fold(struct opt *o, struct ox_opt_report *r)
+{
+    struct ox_model *m = o->m;
+    for (int i = 0; i < m->n_nodes; i++) {
+        struct ox_node *n = &m->nodes[i];
+        if (o->dead[i] || n->n_out != 1 || n->out[0] < 0 || o->is_out[n->out[0]] || n->n_in < 1)
+            continue;
+        int64_t vals[INFERD_MAX_RANK];
+        int cnt = 0, scalar = 0, rc;
+        if (strcmp(n->op_type, "Shape") == 0) {
+            const struct inferd_onnx_io *io = graph_input(o, n->in[0]);
+            if (!io)
+                continue;
+            int64_t st = ox_attr_int(n, "start", 0), en = ox_attr_int(n, "end", io->rank);
+            st = st < 0 ? st + io->rank : st;
+            en = en < 0 ? en + io->rank : en;
+            st = st < 0 ? 0 : st > io->rank ? io->rank : st;
+            en = en < 0 ? 0 : en > io->rank ? io->rank : en;
+            int fixed = 1;
+            for (int64_t d = st; d < en; d++) {
+                fixed &= io->dims[d] >= 0;
+                vals[cnt++] = io->dims[d];
+            }
+            if (!fixed)
+                continue;
+        } else if (strcmp(n->op_type, "Gather") == 0 && n->n_in == 2 && ox_attr_int(n, "axis", 0) == 0) {
+            int sv = n->in[0], p = sv >= 0 ? m->values[sv].producer : -1;
+            const struct ox_node *sh = p >= 0 && !o->dead[p] ? &m->nodes[p] : NULL;
+            const struct inferd_onnx_io *io = sh && strcmp(sh->op_type, "Shape") == 0 && !ox_attr_find(sh, "start") &&
+                                                      !ox_attr_find(sh, "end") ? graph_input(o, sh->in[0]) : NULL;
+            const struct ox_tensor *ix = init_find(o, n->in_names[1]);
+            if (!io || !ix || !ox_dtype_is_int(ix->dt) || ix->rank > 1 || ix->numel > INFERD_MAX_RANK)
+                continue;
+            int fixed = 1;
+            for (int64_t k = 0; k < ix->numel; k++) {
+                int64_t d = ox_get_i64(ix, k);
+                d = d < 0 ? d + io->rank : d;
+                fixed &= d >= 0 && d < io->rank && io->dims[d] >= 0;
+                vals[cnt++] = fixed ? io->dims[d] : 0;
+            }
+            if (!fixed)
+                continue;
+            scalar = ix->rank == 0;
+        } else
+            continue;
+        if ((rc = add_i64(o, n->out[0], vals, cnt, scalar)) < 0)
+            return rc;
+        kill_node(o, i);
+        r->shapes++;
+    }
+    return 0;
+}
+
 /* ---- constant folding ---- */
 
 static int fold(struct opt *o, struct ox_opt_report *r)
@@ -718,13 +800,15 @@ int ox_optimize_model(struct ox_model *m, const struct ox_opt_options *oo, struc
     r->nodes_before = m->n_nodes;
     if (rc == 0 && oo->identity)
         identities(&o, r);
+    if (rc == 0 && oo->shape)
+        rc = shape_fold(&o, r);
     if (rc == 0 && oo->fold)
         rc = fold(&o, r);
     if (rc == 0 && oo->bn)
         rc = bn_fold(&o, r);
     if (rc == 0)
         rc = liveness(&o, &live, oo->dce, r);
-    if (rc == 0 && (r->folded || r->identities || r->bn_folded || r->dead))
+    if (rc == 0 && (r->folded || r->identities || r->bn_folded || r->dead || r->shapes))
         rc = compact(&o, &live);
     r->nodes_after = m->n_nodes;
     free(live.s);
@@ -774,7 +858,9 @@ int ox_optimize_file(const char *src, const char *dst, const struct ox_opt_optio
         r->nodes_before = o.m->n_nodes;
         if (oo->identity)
             identities(&o, r);
-        if (oo->fold)
+        if (oo->shape)
+            rc = shape_fold(&o, r);
+        if (rc == 0 && oo->fold)
             rc = fold(&o, r);
         if (rc == 0 && oo->bn)
             rc = bn_fold(&o, r);

@@ -3,7 +3,8 @@
  * Div or Reciprocal+Mul, with and without beta, ReduceMean axes as attribute or opset-18
  * input), each GELU ordering (erf, Div or Mul by 1/sqrt2; the tanh approximation) and
  * Transpose pairs (identity, merged, identity at a graph output) and attention (scale by Div
- * or Mul, additive / Where / no mask) into InferdAttention. For each graph the model
+ * or Mul, additive / Where / no mask) into InferdAttention, and shape folding (fixed dims of
+ * a symbolic-batch input become constants, the batch does not). For each graph the model
  * loaded with the rewrite switched off (inferd_onnx_options.graph_opt_off, 1 thread) is the
  * reference for the model with it on (2 threads):
  * the fused model's output must equal it within 1e-5 (abs + rel) at batch 1 and 3, and the
@@ -133,6 +134,11 @@ static void encode(const struct graph *gr, struct buf *out)
     init_1d(&g, "amask", 1, (const float[]){0.0f, -10000.0f, 0.0f, -0.5f}, 4, 4);
     init_1d(&g, "bmask", 9, (const unsigned char[]){0, 0, 1, 0}, 4, 1);
     init_1d(&g, "ninf", 1, (const float[]){-INFINITY}, 1, 4);
+    init_1d(&g, "i0", 7, (const int64_t[]){0}, 1, 8);
+    init_1d(&g, "i1", 7, (const int64_t[]){1}, 1, 8);
+    init_1d(&g, "i2", 7, (const int64_t[]){2}, 1, 8);
+    init_1d(&g, "neg1", 7, (const int64_t[]){-1}, 1, 8);
+    init_1d(&g, "c64", 7, (const int64_t[]){64}, 1, 8);
     pbw_value_info(&g, 11, "x", 1, 3, (const int64_t[]){-1, 4, 16});
     for (int k = 0; k < 3 && gr->outputs[k]; k++)
         pbw_value_info(&g, 12, gr->outputs[k], 1, -1, NULL);
@@ -369,6 +375,18 @@ int main(void)
                             {"MatMul", "p,v", "ctx", {{0}}}, MERGE},
                        13, {"y"}};
     check("attention, Add(Mul(mask), scores)", &a8, INFERD_ONNX_OPT_ATTENTION, "1 attention");
+
+    /* shape folding: the fixed dims 1 and 2 of x (N, 4, 16) become constants, the batch not */
+    struct graph s1 = {13, {{"Shape", "x", "xs", {{0}}},
+                            {"Gather", "xs,i1", "d1", {{.name = "axis", .type = 2, .i = 0}}},
+                            {"Gather", "xs,i2", "d2", {{0}}},
+                            {"Concat", "neg1,d1,d2", "shp", {{.name = "axis", .type = 2, .i = 0}}},
+                            {"Reshape", "x,shp", "r", {{0}}},
+                            {"Gather", "xs,i0", "d0", {{0}}},
+                            {"Concat", "d0,c64", "shp2", {{.name = "axis", .type = 2, .i = 0}}},
+                            {"Reshape", "r,shp2", "y", {{0}}}},
+                       8, {"y"}};
+    check("shape folding, symbolic batch kept", &s1, INFERD_ONNX_OPT_SHAPE, "2 shape nodes from fixed dims");
     tpool_free(pool);
     return check_finish();
 }
