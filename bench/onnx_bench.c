@@ -5,8 +5,13 @@
  *   -> "inferd batch=64 threads=2 runs=1234 us_per_run=56.7 samples_per_s=1.1e6 checksum=... cpu_per_run_us=..."
  * (cpu_per_run_us: process CPU time per run, all threads)
  *
- * Inputs: every FP32 input, symbolic dims = batch (or the given dims for every input),
- * filled with the LCG of ort_reference.js. */
+ * Inputs: symbolic dims = batch (or the given dims for every input, e.g. "1,16" for a BERT's
+ * input_ids and attention_mask); FP32 inputs filled with the LCG of ort_reference.js,
+ * integer inputs (token ids, masks) with 1 — a valid id and "attend" — as onnx_vs_ort_ort.js.
+ * INFERD_ONNX_OPT_OFF=<bits> sets inferd_onnx_options.graph_opt_off (INFERD_ONNX_OPT_*), so
+ * one build times a model with and without load-time rewrites; INFERD_ONNX_BENCH_SUMMARY=1
+ * prints the "graph optimized" summary (what fired) to stderr. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,14 +54,14 @@ int main(int argc, char **argv)
     struct tpool *pool = threads > 1 ? tpool_new(threads) : NULL;
     struct inferd_onnx_model *m = NULL;
     struct inferd_err err = {0};
-    /* INFERD_ONNX_GRAPH_OPT_OFF: INFERD_ONNX_OPT_* bits of load-time rewrites to skip (a baseline) */
-    const char *off = getenv("INFERD_ONNX_GRAPH_OPT_OFF");
+    const char *off = getenv("INFERD_ONNX_OPT_OFF");
     unsigned opt_off = off ? (unsigned)strtoul(off, NULL, 0) : 0;
-    if (inferd_onnx_load(argv[1], &(struct inferd_onnx_options){.pool = pool, .graph_opt_off = opt_off}, &m, &err) <
-        0) {
+    if (inferd_onnx_load(argv[1], &(struct inferd_onnx_options){.pool = pool, .graph_opt_off = opt_off}, &m, &err) < 0) {
         fprintf(stderr, "load: %s\n", err.msg);
         return 1;
     }
+    if (getenv("INFERD_ONNX_BENCH_SUMMARY")) /* which load-time rewrites fired */
+        fprintf(stderr, "%s: %s\n", argv[1], inferd_onnx_graph_summary(m));
     int ni = inferd_onnx_n_inputs(m), no = inferd_onnx_n_outputs(m);
     struct inferd_tensor in[16], out[16];
     if (ni > 16 || no > 16)
@@ -72,14 +77,24 @@ int main(int argc, char **argv)
                 in[i].dims[d] = io->dims[d] < 0 ? batch : io->dims[d];
         }
         int64_t n = inferd_shape_numel(in[i].rank, in[i].dims);
-        float *x = malloc((size_t)n * sizeof *x);
+        size_t es = inferd_dtype_size(io->dtype);
+        if (io->dtype != INFERD_FP32 && io->dtype != INFERD_INT64 && io->dtype != INFERD_INT32) {
+            fprintf(stderr, "input %s: only FP32, INT64 and INT32 inputs are filled\n", io->name);
+            return 1;
+        }
+        void *x = malloc((size_t)n * es);
         uint32_t s = 12345u + (uint32_t)i * 1000u;
         for (int64_t k = 0; k < n; k++) {
             s = s * 1664525u + 1013904223u;
-            x[k] = (float)((((double)(s >> 8) / 16777216.0) * 2 - 1) * 0.5);
+            if (io->dtype == INFERD_FP32)
+                ((float *)x)[k] = (float)((((double)(s >> 8) / 16777216.0) * 2 - 1) * 0.5);
+            else if (io->dtype == INFERD_INT64)
+                ((int64_t *)x)[k] = 1;
+            else
+                ((int32_t *)x)[k] = 1;
         }
         in[i].data = x;
-        in[i].nbytes = (size_t)n * sizeof *x;
+        in[i].nbytes = (size_t)n * es;
     }
     /* warm-up: 50 runs or a quarter of the measuring time, whichever ends first; then
      * chunks of up to 50 runs, fewer for slow models so one chunk stays near 0.1 s */

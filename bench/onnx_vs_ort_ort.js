@@ -17,6 +17,11 @@ async function main() {
     const meta = sess.inputMetadata.find((m) => m.name === name);
     const dims = fixed || meta.shape.map((d) => (typeof d === 'number' && d > 0 ? d : batch));
     const n = dims.reduce((a, b) => a * b, 1);
+    if (meta.type === 'int64' || meta.type === 'int32') { // token ids / masks: 1, as onnx_bench.c
+      feeds[name] = meta.type === 'int64' ? new ort.Tensor('int64', new BigInt64Array(n).fill(1n), dims)
+        : new ort.Tensor('int32', new Int32Array(n).fill(1), dims);
+      return;
+    }
     const a = new Float32Array(n);
     let s = (12345 + i * 1000) >>> 0;
     for (let k = 0; k < n; k++) {

@@ -37,9 +37,14 @@ struct inferd_onnx_options {
 #define INFERD_ONNX_OPT_DCE 8u       /* nodes no output depends on */
 #define INFERD_ONNX_OPT_FUSE 16u     /* Conv + BatchNormalization / Mul / Add / activation fused for the
                                         conv kernels (src/onnx/fuse.c) */
-#define INFERD_ONNX_OPT_QDQ 32u      /* DequantizeLinear -> Conv / MatMul -> QuantizeLinear run as int8
+#define INFERD_ONNX_OPT_LAYERNORM 32u /* ReduceMean/Sub/Pow/.../Mul/Add -> LayerNormalization */
+#define INFERD_ONNX_OPT_GELU 64u     /* x*0.5*(1+erf(x/sqrt2)) and the tanh form -> Gelu */
+#define INFERD_ONNX_OPT_TRANSPOSE 128u /* Transpose(Transpose(x)) merged into one, or removed */
+#define INFERD_ONNX_OPT_ATTENTION 256u /* MatMul/scale/[mask]/Softmax/MatMul -> one attention kernel */
+#define INFERD_ONNX_OPT_SHAPE 512u  /* Shape / Gather(Shape) of fixed graph-input dims -> constants */
+#define INFERD_ONNX_OPT_QDQ 1024u    /* DequantizeLinear -> Conv / MatMul -> QuantizeLinear run as int8
                                         QLinearConv / QLinearMatMul (src/onnx/fuse_qdq.c) */
-#define INFERD_ONNX_OPT_ALL 63u
+#define INFERD_ONNX_OPT_ALL 2047u
 
 /* Describes one graph input or output. dims[i] == -1 marks a symbolic dimension; rank is -1
  * when the model declares no shape at all (then any rank is accepted). */

@@ -1,7 +1,7 @@
-/* fuse.c — load-time rewrites of the sorted graph for the conv kernels (conv_kern.h):
+/* fuse.c — load-time rewrites of the sorted graph for the conv kernels (conv_kern.h), the
+ * shared matching helpers (fuse_int.h), and ox_fuse, which also runs fuse_transformer.c's
+ * passes. (Conv -> BatchNormalization is folded before, by optimize.c's bn_fold.)
  *
- *   Conv -> BatchNormalization (constant scale/B/mean/var)   => Conv with W' = W*s, b' = (b-mean)*s + B,
- *                                                               s = scale / sqrt(var + eps)
  *   Conv -> Mul / Add of a constant scalar or per-channel tensor => W and b rescaled / shifted
  *   Conv -> Relu | Clip (constant bounds) | HardSigmoid | HardSwish | Sigmoid
  *   Conv -> {Sigmoid, Mul(y, ·)}                               (SiLU)
@@ -18,24 +18,22 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "inferd/onnx.h"
 #include "onnx/conv_kern.h"
-#include "onnx/onnx_int.h"
+#include "onnx/fuse_int.h"
 
-struct fuse {
-    struct ox_model *m;
-    int *cons_at, *cons;   /* CSR: consumers of value v are cons[cons_at[v] .. cons_at[v+1]) */
-    unsigned char *is_out; /* value is a graph output */
-    unsigned char *dead;   /* node dropped */
-};
+#define is_op fuse__is_op
+#define consumer fuse__consumer
+#define const_t fuse__const_t
+#define scalar fuse__scalar
+#define other_input fuse__other_input
 
-static int is_op(const struct ox_node *n, const char *type)
+int fuse__is_op(const struct ox_node *n, const char *type)
 {
     return (!n->domain || !n->domain[0] || strcmp(n->domain, "ai.onnx") == 0) && strcmp(n->op_type, type) == 0;
 }
 
-/* The one live consumer of value v when it has exactly `want` consumer slots; else NULL
- * (k-th consumer slot k). */
-static struct ox_node *consumer(const struct fuse *f, int v, int want, int k)
+struct ox_node *fuse__consumer(const struct fuse *f, int v, int want, int k)
 {
     if (v < 0 || f->is_out[v] || f->cons_at[v + 1] - f->cons_at[v] != want)
         return NULL;
@@ -43,8 +41,39 @@ static struct ox_node *consumer(const struct fuse *f, int v, int want, int k)
     return f->dead[ni] ? NULL : &f->m->nodes[ni];
 }
 
-/* The FP32 tensor of a constant value: an initializer or a Constant node's `value`; else NULL. */
-static const struct ox_tensor *const_t(const struct fuse *f, int v)
+struct ox_node *fuse__producer(const struct fuse *f, int v)
+{
+    int p = v >= 0 ? f->m->values[v].producer : -1;
+    return p >= 0 && !f->dead[p] ? &f->m->nodes[p] : NULL;
+}
+
+int fuse__index(struct fuse *f)
+{
+    struct ox_model *m = f->m;
+    int nv = m->n_values, nn = m->n_nodes;
+    int64_t slots = 0;
+    for (int i = 0; i < nn; i++)
+        slots += f->dead[i] ? 0 : m->nodes[i].n_in;
+    free(f->cons);
+    f->cons = malloc(((size_t)slots + 1) * sizeof *f->cons);
+    if (!f->cons)
+        return -1;
+    memset(f->cons_at, 0, ((size_t)nv + 2) * sizeof *f->cons_at);
+    for (int i = 0; i < nn; i++)
+        for (int k = 0; k < m->nodes[i].n_in && !f->dead[i]; k++)
+            if (m->nodes[i].in[k] >= 0)
+                f->cons_at[m->nodes[i].in[k] + 2]++;
+    for (int v = 0; v < nv; v++)
+        f->cons_at[v + 2] += f->cons_at[v + 1];
+    for (int i = 0; i < nn; i++)
+        for (int k = 0; k < m->nodes[i].n_in && !f->dead[i]; k++)
+            if (m->nodes[i].in[k] >= 0)
+                f->cons[f->cons_at[m->nodes[i].in[k] + 1]++] = i;
+    /* cons_at[v+1] is now the end of v's run, cons_at[v] its start */
+    return 0;
+}
+
+const struct ox_tensor *fuse__const_t(const struct fuse *f, int v)
 {
     const struct ox_tensor *t = NULL;
     if (v < 0)
@@ -59,8 +88,7 @@ static const struct ox_tensor *const_t(const struct fuse *f, int v)
     return t && t->dt == INFERD_FP32 && t->data ? t : NULL;
 }
 
-/* A constant scalar: const_t with one element, or a Constant's value_float. */
-static int scalar(const struct fuse *f, int v, float *out)
+int fuse__scalar(const struct fuse *f, int v, float *out)
 {
     const struct ox_tensor *t = const_t(f, v);
     if (!t && v >= 0 && f->m->values[v].producer >= 0) {
@@ -86,7 +114,7 @@ static void set_const(struct fuse *f, int v, struct ox_tensor *t)
         f->dead[f->m->values[v].producer] = 1;
 }
 
-static int other_input(const struct ox_node *n, int v)
+int fuse__other_input(const struct ox_node *n, int v)
 {
     return n->n_in == 2 && n->in[0] == v ? n->in[1] : n->n_in == 2 && n->in[1] == v ? n->in[0] : -2;
 }
@@ -236,34 +264,6 @@ static int affine(struct fuse *f, struct ox_node *conv, const float *mul, int64_
     return 1;
 }
 
-/* Folds BatchNormalization bn into conv; 0 when it does not apply, <0 out of memory. */
-static int fold_bn(struct fuse *f, struct ox_node *conv, struct ox_node *bn)
-{
-    struct ox_model *m = f->m;
-    const struct ox_tensor *w = sole_const(f, conv->in[1]);
-    if (!w || w->rank != 4 || bn->n_in != 5 || bn->in[0] != conv->out[0] || (bn->n_out > 1 && bn->out[1] >= 0) ||
-        ox_attr_int(bn, "training_mode", 0) != 0)
-        return 0;
-    int64_t mo = w->dims[0];
-    const struct ox_tensor *p[4];
-    for (int k = 0; k < 4; k++) {
-        int v = bn->in[k + 1];
-        p[k] = const_t(f, v);
-        if (!p[k] || p[k]->numel != mo)
-            return 0;
-    }
-    float eps = ox_attr_float(bn, "epsilon", 1e-5f);
-    float *sc = ox_mem_alloc(m->mem, (size_t)mo * 2 * sizeof(float));
-    if (!sc)
-        return -1;
-    const float *scale = p[0]->data, *beta = p[1]->data, *mean = p[2]->data, *var = p[3]->data;
-    for (int64_t o = 0; o < mo; o++) {
-        sc[o] = scale[o] / sqrtf(var[o] + eps);
-        sc[mo + o] = beta[o] - mean[o] * sc[o];
-    }
-    return affine(f, conv, sc, 1, sc + mo, 1, bn->in[2]);
-}
-
 /* Folds Mul or Add of a constant scalar or per-channel ((M,1,1) / (1,M,1,1)) tensor. */
 static int fold_scale(struct fuse *f, struct ox_node *conv, struct ox_node *op)
 {
@@ -281,41 +281,27 @@ static int fold_scale(struct fuse *f, struct ox_node *conv, struct ox_node *op)
     return is_op(op, "Mul") ? affine(f, conv, c->data, step, NULL, 0, -1) : affine(f, conv, NULL, 0, c->data, step, cv);
 }
 
-int ox_fuse(struct ox_model *m, struct inferd_err *err)
+int ox_fuse(struct ox_model *m, unsigned off, struct ox_fuse_report *r, struct inferd_err *err)
 {
     int nv = m->n_values, nn = m->n_nodes, rc = 0;
     struct fuse f = {m, NULL, NULL, NULL, NULL};
-    int64_t slots = 0;
-    for (int i = 0; i < nn; i++)
-        slots += m->nodes[i].n_in;
+    memset(r, 0, sizeof *r);
     f.cons_at = calloc((size_t)nv + 2, sizeof *f.cons_at);
-    f.cons = malloc(((size_t)slots + 1) * sizeof *f.cons);
     f.is_out = calloc((size_t)nv + 1, 1);
     f.dead = calloc((size_t)nn + 1, 1);
-    if (!f.cons_at || !f.cons || !f.is_out || !f.dead)
+    if (!f.cons_at || !f.is_out || !f.dead || fuse__index(&f) < 0)
         goto oom;
     for (int i = 0; i < m->n_outputs; i++)
         f.is_out[m->output_ids[i]] = 1;
-    for (int i = 0; i < nn; i++)
-        for (int k = 0; k < m->nodes[i].n_in; k++)
-            if (m->nodes[i].in[k] >= 0)
-                f.cons_at[m->nodes[i].in[k] + 2]++;
-    for (int v = 0; v < nv; v++)
-        f.cons_at[v + 2] += f.cons_at[v + 1];
-    for (int i = 0; i < nn; i++)
-        for (int k = 0; k < m->nodes[i].n_in; k++)
-            if (m->nodes[i].in[k] >= 0)
-                f.cons[f.cons_at[m->nodes[i].in[k] + 1]++] = i;
-    /* cons_at[v+1] is now the end of v's run, cons_at[v] its start */
-    for (int i = 0; i < nn; i++) {
+    for (int i = 0; i < nn && !(off & INFERD_ONNX_OPT_FUSE); i++) {
         struct ox_node *conv = &m->nodes[i];
         if (f.dead[i] || !is_op(conv, "Conv") || conv->n_out != 1 || conv->out[0] < 0 || conv->ip[0] != OX_ACT_NONE)
             continue;
         struct ox_node *c;
-        /* BatchNormalization, then constant Mul / Add (PP-OCRv4's learnable affine blocks) */
+        /* constant Mul / Add (PP-OCRv4's learnable affine blocks; BatchNormalization is
+         * folded before, by optimize.c) */
         while ((c = consumer(&f, conv->out[0], 1, 0))) {
-            int r = is_op(c, "BatchNormalization") ? fold_bn(&f, conv, c)
-                    : is_op(c, "Mul") || is_op(c, "Add") ? fold_scale(&f, conv, c) : 0;
+            int r = is_op(c, "Mul") || is_op(c, "Add") ? fold_scale(&f, conv, c) : 0;
             if (r < 0)
                 goto oom;
             if (r == 0)
@@ -342,6 +328,10 @@ int ox_fuse(struct ox_model *m, struct inferd_err *err)
         conv->out[0] = last->out[0];
         conv->out_names[0] = last->out_names[0];
     }
+    for (int i = 0; i < nn; i++)
+        r->conv_nodes += f.dead[i];
+    if (fuse__transformer(&f, off, r) < 0)
+        goto oom;
     /* drop the dead nodes, keeping the order; renumber producers and recount consumers */
     int at = 0;
     for (int i = 0; i < nn; i++)
@@ -362,7 +352,7 @@ int ox_fuse(struct ox_model *m, struct inferd_err *err)
     }
     goto done;
 oom:
-    rc = inferd_err_set(err, INFERD_ENOMEM, "onnx: out of memory while fusing Conv layers");
+    rc = inferd_err_set(err, INFERD_ENOMEM, "onnx: out of memory while fusing layers");
 done:
     free(f.cons_at);
     free(f.cons);

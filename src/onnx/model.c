@@ -24,7 +24,8 @@ struct inferd_onnx_model {
     unsigned char *value_keyed; /* per graph input: its values are part of the plan key */
     uint64_t clock;             /* run counter for LRU */
     struct ox_opt_report opt_report; /* what the load-time rewrites did */
-    char opt_summary[200];
+    struct ox_fuse_report fuse_report;
+    char opt_summary[320];
     /* BYTES (string) tensors: the public API carries them serialized (see inferd/tensor.h),
      * the engine as struct ox_str views. Both buffers grow on demand and are reused. */
     struct ox_str *str_views;   /* views of every BYTES input's elements, for one run */
@@ -81,21 +82,28 @@ static int load_common(const void *data, size_t size, const struct inferd_onnx_o
     int64_t n0 = m->g->n_nodes;
     if (!(off & INFERD_ONNX_OPT_QDQ) && (rc = ox_fuse_qdq(m->g, &n_qdq, err)) < 0)
         return rc;
-    if ((off & 15u) != 15u) {
+    unsigned opt_bits = INFERD_ONNX_OPT_FOLD | INFERD_ONNX_OPT_IDENTITY | INFERD_ONNX_OPT_BN | INFERD_ONNX_OPT_DCE |
+                        INFERD_ONNX_OPT_SHAPE;
+    if ((off & opt_bits) != opt_bits) {
         struct ox_opt_options oo = {.fold = !(off & INFERD_ONNX_OPT_FOLD), .identity = !(off & INFERD_ONNX_OPT_IDENTITY),
-                                    .bn = !(off & INFERD_ONNX_OPT_BN), .dce = !(off & INFERD_ONNX_OPT_DCE)};
+                                    .bn = !(off & INFERD_ONNX_OPT_BN), .dce = !(off & INFERD_ONNX_OPT_DCE),
+                                    .shape = !(off & INFERD_ONNX_OPT_SHAPE)};
         if ((rc = ox_optimize_model(m->g, &oo, &m->opt_report, err)) < 0)
             return rc;
     }
     const struct ox_opt_report *r = &m->opt_report;
-    int64_t before = n0, mid = m->g->n_nodes;
-    if (!(off & INFERD_ONNX_OPT_FUSE) && (rc = ox_fuse(m->g, err)) < 0)
+    const struct ox_fuse_report *fr = &m->fuse_report;
+    int64_t before = n0;
+    unsigned fuse_bits = INFERD_ONNX_OPT_FUSE | INFERD_ONNX_OPT_LAYERNORM | INFERD_ONNX_OPT_GELU |
+                         INFERD_ONNX_OPT_TRANSPOSE | INFERD_ONNX_OPT_ATTENTION;
+    if ((off & fuse_bits) != fuse_bits && (rc = ox_fuse(m->g, off, &m->fuse_report, err)) < 0)
         return rc;
     snprintf(m->opt_summary, sizeof m->opt_summary,
-             "%lld -> %lld nodes (%d constant-folded, %d Identity/Dropout, %d BatchNormalization folded, %d dead; "
-             "%lld fused into convs, %d QDQ int8)",
-             (long long)before, (long long)m->g->n_nodes, r->folded, r->identities, r->bn_folded, r->dead,
-             (long long)(mid - m->g->n_nodes), n_qdq);
+             "%lld -> %lld nodes (%d constant-folded, %d Identity/Dropout, %d BatchNormalization folded, %d dead, "
+             "%d shape nodes from fixed dims; "
+             "%d fused into convs; %d LayerNorm, %d Gelu, %d attention, %d Transpose pairs fused; %d QDQ int8)",
+             (long long)before, (long long)m->g->n_nodes, r->folded, r->identities, r->bn_folded, r->dead, r->shapes,
+             fr->conv_nodes, fr->layernorm, fr->gelu, fr->attention, fr->transpose, n_qdq);
     m->value_keyed = calloc((size_t)m->g->n_inputs + 1, 1);
     if (!m->value_keyed)
         return inferd_err_set(err, INFERD_ENOMEM, "onnx: out of memory");

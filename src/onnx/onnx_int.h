@@ -139,9 +139,18 @@ int ox_decode_tensor(struct ox_mem *mem, const uint8_t *buf, size_t len, struct 
 
 /* graph.c: value table, op binding (op->prepare), topological order. */
 int ox_graph_build(struct ox_model *m, struct inferd_err *err);
-/* fuse.c: folds BatchNormalization and activations into the Conv before them (after
- * ox_graph_build; nodes stay sorted). Returns 0 or ENOMEM. */
-int ox_fuse(struct ox_model *m, struct inferd_err *err);
+/* fuse.c + fuse_transformer.c: folds constant Mul/Add and activations into the Conv before
+ * them, and fuses LayerNorm / Gelu / attention patterns and Transpose pairs (after ox_graph_build;
+ * nodes stay sorted). off: INFERD_ONNX_OPT_* bits of the passes to skip. OUT: *r, what
+ * fired. Returns 0 or ENOMEM. */
+struct ox_fuse_report {
+    int conv_nodes; /* nodes folded into Conv epilogues */
+    int layernorm;  /* decomposed LayerNorms -> LayerNormalization */
+    int gelu;       /* erf / tanh GELU patterns -> Gelu */
+    int transpose;  /* Transpose pairs merged or removed */
+    int attention;  /* MatMul/scale/mask/Softmax/MatMul -> InferdAttention */
+};
+int ox_fuse(struct ox_model *m, unsigned off, struct ox_fuse_report *r, struct inferd_err *err);
 /* fuse_qdq.c: QDQ-format int8 patterns -> QLinearConv / QLinearMatMul (after ox_graph_build,
  * before constant folding would fold the weights' DequantizeLinear). *n_fused gets the number
  * of rewritten Conv/MatMul nodes. Returns 0 or ENOMEM. */

@@ -22,10 +22,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* The initializers by name: arrays in the order added, and an open-addressing hash of
+ * index + 1 (0 = empty) that points at the newest entry of each name (a name folded twice
+ * keeps the newest). */
 struct inits {
     const char **names;
     struct ox_tensor **t;
     int n, cap;
+    size_t *slots, mask;
 };
 
 struct qnode { /* a DequantizeLinear the quantizer adds */
@@ -38,20 +42,35 @@ struct opt {
     struct ox_model *m;
     struct inits in;
     unsigned char *dead;
+    int *cons_at, *cons, *cnt; /* readers by value id (index_values) */
+    unsigned char *is_out;     /* value id is a graph output */
     struct qnode *q;
     int n_q;
     unsigned seq;
     struct inferd_err *err;
 };
 
+/* The hash slot of name: its entry, or the empty slot where it would go. */
+static size_t init_slot(const struct inits *in, const char *name)
+{
+    size_t i = hash_fnv1a_str(HASH_FNV1A_SEED, name) & in->mask;
+    while (in->slots[i] && strcmp(in->names[in->slots[i] - 1], name) != 0)
+        i = (i + 1) & in->mask;
+    return i;
+}
+
+/* Index of the newest initializer called name, or -1. */
+static int init_index(const struct opt *o, const char *name)
+{
+    if (!name || !name[0] || !o->in.slots)
+        return -1;
+    return (int)o->in.slots[init_slot(&o->in, name)] - 1;
+}
+
 static struct ox_tensor *init_find(const struct opt *o, const char *name)
 {
-    if (!name || !name[0])
-        return NULL;
-    for (int i = o->in.n; i-- > 0;)
-        if (strcmp(o->in.names[i], name) == 0)
-            return o->in.t[i];
-    return NULL;
+    int i = init_index(o, name);
+    return i >= 0 ? o->in.t[i] : NULL;
 }
 
 static int init_add(struct opt *o, const char *name, struct ox_tensor *t)
@@ -62,13 +81,21 @@ static int init_add(struct opt *o, const char *name, struct ox_tensor *t)
         if (nn)
             o->in.names = nn;
         struct ox_tensor **nt = nn ? realloc(o->in.t, (size_t)cap * sizeof *nt) : NULL;
-        if (!nt)
+        if (nt)
+            o->in.t = nt;
+        size_t *slots = nt ? calloc(2 * (size_t)cap, sizeof *slots) : NULL;
+        if (!slots)
             return inferd_err_set(o->err, INFERD_ENOMEM, "optimize: out of memory");
-        o->in.t = nt;
+        free(o->in.slots); /* rehash: the table stays at most half full */
+        o->in.slots = slots;
+        o->in.mask = 2 * (size_t)cap - 1;
         o->in.cap = cap;
+        for (int i = 0; i < o->in.n; i++)
+            o->in.slots[init_slot(&o->in, o->in.names[i])] = (size_t)i + 1;
     }
     o->in.names[o->in.n] = name;
-    o->in.t[o->in.n++] = t;
+    o->in.t[o->in.n] = t;
+    o->in.slots[init_slot(&o->in, name)] = (size_t)++o->in.n;
     return 0;
 }
 
@@ -79,31 +106,154 @@ static const char *new_name(struct opt *o, const char *base, const char *what)
     return ox_mem_strdup(o->m->mem, b, strlen(b));
 }
 
-static int is_graph_output(const struct opt *o, const char *name)
+/* Who reads what, by value id (the graph is built before the passes run; compact() builds
+ * it again from the names the passes leave): cons lists each value's reading nodes as the
+ * graph was built, cnt[v] counts v's live reader slots as the passes change them, and
+ * is_out marks graph outputs. */
+static int index_values(struct opt *o)
 {
-    for (int i = 0; i < o->m->n_outputs; i++)
-        if (strcmp(o->m->outputs[i].name, name) == 0)
-            return 1;
+    struct ox_model *m = o->m;
+    int nv = m->n_values;
+    int64_t slots = 0;
+    for (int i = 0; i < m->n_nodes; i++)
+        slots += m->nodes[i].n_in;
+    o->cons_at = calloc((size_t)nv + 2, sizeof *o->cons_at);
+    o->cons = malloc(((size_t)slots + 1) * sizeof *o->cons);
+    o->cnt = calloc((size_t)nv + 1, sizeof *o->cnt);
+    o->is_out = calloc((size_t)nv + 1, 1);
+    if (!o->cons_at || !o->cons || !o->cnt || !o->is_out)
+        return inferd_err_set(o->err, INFERD_ENOMEM, "optimize: out of memory");
+    for (int i = 0; i < m->n_outputs; i++)
+        if (m->output_ids[i] >= 0)
+            o->is_out[m->output_ids[i]] = 1;
+    for (int i = 0; i < m->n_nodes; i++)
+        for (int k = 0; k < m->nodes[i].n_in; k++)
+            if (m->nodes[i].in[k] >= 0) {
+                o->cons_at[m->nodes[i].in[k] + 2]++;
+                o->cnt[m->nodes[i].in[k]]++;
+            }
+    for (int v = 0; v < nv; v++)
+        o->cons_at[v + 2] += o->cons_at[v + 1];
+    for (int i = 0; i < m->n_nodes; i++)
+        for (int k = 0; k < m->nodes[i].n_in; k++)
+            if (m->nodes[i].in[k] >= 0)
+                o->cons[o->cons_at[m->nodes[i].in[k] + 1]++] = i;
+    return 0; /* consumers of v: cons[cons_at[v] .. cons_at[v+1]) */
+}
+
+/* Live readers of value v: node input slots, and the graph outputs. */
+static int readers(const struct opt *o, int v)
+{
+    return v < 0 ? 0 : o->cnt[v] + o->is_out[v];
+}
+
+/* Node i is dropped: its inputs lose a reader. */
+static void kill_node(struct opt *o, int i)
+{
+    const struct ox_node *n = &o->m->nodes[i];
+    o->dead[i] = 1;
+    for (int k = 0; k < n->n_in; k++)
+        if (n->in[k] >= 0)
+            o->cnt[n->in[k]]--;
+}
+
+/* The readers of value `from` read `to` instead. Only nodes that read `from` as the graph
+ * was built can read it: passes move readers to earlier values, never onto `from`. */
+static void rename_uses(struct opt *o, int from, int to)
+{
+    struct ox_model *m = o->m;
+    for (int j = o->cons_at[from]; j < o->cons_at[from + 1]; j++) {
+        struct ox_node *c = &m->nodes[o->cons[j]];
+        for (int k = 0; k < c->n_in; k++)
+            if (c->in[k] == from) {
+                c->in[k] = to;
+                c->in_names[k] = m->values[to].name;
+            }
+    }
+    o->cnt[to] += o->cnt[from];
+    o->cnt[from] = 0;
+}
+
+/* ---- shape folding ---- */
+
+/* An INT64 initializer of n values (rank 0 when scalar) named like value v. */
+static int add_i64(struct opt *o, int v, const int64_t *vals, int n, int scalar)
+{
+    struct ox_tensor *t = ox_mem_alloc(o->m->mem, sizeof *t);
+    int64_t *d = ox_mem_alloc(o->m->mem, (size_t)n * sizeof *d + 1);
+    if (!t || !d)
+        return inferd_err_set(o->err, INFERD_ENOMEM, "optimize: out of memory");
+    memcpy(d, vals, (size_t)n * sizeof *d);
+    *t = (struct ox_tensor){.dt = INFERD_INT64, .rank = scalar ? 0 : 1, .dims = {n}, .numel = n, .data = d,
+                            .nbytes = (size_t)n * sizeof *d, .is_const = 1};
+    return init_add(o, o->m->values[v].name, t);
+}
+
+/* The declared dims of graph input v (an input, not an initializer) into *io; NULL otherwise. */
+static const struct inferd_onnx_io *graph_input(const struct opt *o, int v)
+{
+    const struct ox_value *val = v >= 0 ? &o->m->values[v] : NULL;
+    if (!val || val->input_index < 0 || val->init || init_find(o, val->name))
+        return NULL;
+    const struct inferd_onnx_io *io = &o->m->inputs[val->input_index];
+    return io->rank >= 0 ? io : NULL;
+}
+
+/* Shape(x) of a graph input whose declared dims (in [start, end)) are all fixed, and
+ * Gather(Shape(x), constant indices) of fixed dims (the batch may stay symbolic) become
+ * INT64 initializers; constant folding then carries them through Unsqueeze / Concat / ... so
+ * that a Reshape or Expand gets a constant shape at load. Symbolic dims are never folded. */
+static int shape_fold(struct opt *o, struct ox_opt_report *r)
+{
+    struct ox_model *m = o->m;
+    for (int i = 0; i < m->n_nodes; i++) {
+        struct ox_node *n = &m->nodes[i];
+        if (o->dead[i] || n->n_out != 1 || n->out[0] < 0 || o->is_out[n->out[0]] || n->n_in < 1)
+            continue;
+        int64_t vals[INFERD_MAX_RANK];
+        int cnt = 0, scalar = 0, rc;
+        if (strcmp(n->op_type, "Shape") == 0) {
+            const struct inferd_onnx_io *io = graph_input(o, n->in[0]);
+            if (!io)
+                continue;
+            int64_t st = ox_attr_int(n, "start", 0), en = ox_attr_int(n, "end", io->rank);
+            st = st < 0 ? st + io->rank : st;
+            en = en < 0 ? en + io->rank : en;
+            st = st < 0 ? 0 : st > io->rank ? io->rank : st;
+            en = en < 0 ? 0 : en > io->rank ? io->rank : en;
+            int fixed = 1;
+            for (int64_t d = st; d < en; d++) {
+                fixed &= io->dims[d] >= 0;
+                vals[cnt++] = io->dims[d];
+            }
+            if (!fixed)
+                continue;
+        } else if (strcmp(n->op_type, "Gather") == 0 && n->n_in == 2 && ox_attr_int(n, "axis", 0) == 0) {
+            int sv = n->in[0], p = sv >= 0 ? m->values[sv].producer : -1;
+            const struct ox_node *sh = p >= 0 && !o->dead[p] ? &m->nodes[p] : NULL;
+            const struct inferd_onnx_io *io = sh && strcmp(sh->op_type, "Shape") == 0 && !ox_attr_find(sh, "start") &&
+                                                      !ox_attr_find(sh, "end") ? graph_input(o, sh->in[0]) : NULL;
+            const struct ox_tensor *ix = init_find(o, n->in_names[1]);
+            if (!io || !ix || !ox_dtype_is_int(ix->dt) || ix->rank > 1 || ix->numel > INFERD_MAX_RANK)
+                continue;
+            int fixed = 1;
+            for (int64_t k = 0; k < ix->numel; k++) {
+                int64_t d = ox_get_i64(ix, k);
+                d = d < 0 ? d + io->rank : d;
+                fixed &= d >= 0 && d < io->rank && io->dims[d] >= 0;
+                vals[cnt++] = fixed ? io->dims[d] : 0;
+            }
+            if (!fixed)
+                continue;
+            scalar = ix->rank == 0;
+        } else
+            continue;
+        if ((rc = add_i64(o, n->out[0], vals, cnt, scalar)) < 0)
+            return rc;
+        kill_node(o, i);
+        r->shapes++;
+    }
     return 0;
-}
-
-/* Live readers of a value: nodes, and the graph outputs. */
-static int readers(const struct opt *o, const char *name)
-{
-    int n = is_graph_output(o, name);
-    for (int i = 0; i < o->m->n_nodes; i++)
-        if (!o->dead[i])
-            for (int k = 0; k < o->m->nodes[i].n_in; k++)
-                n += strcmp(o->m->nodes[i].in_names[k], name) == 0;
-    return n;
-}
-
-static void rename_uses(struct opt *o, const char *from, const char *to)
-{
-    for (int i = 0; i < o->m->n_nodes; i++)
-        for (int k = 0; k < o->m->nodes[i].n_in; k++)
-            if (strcmp(o->m->nodes[i].in_names[k], from) == 0)
-                o->m->nodes[i].in_names[k] = to;
 }
 
 /* ---- constant folding ---- */
@@ -119,7 +269,7 @@ static int fold(struct opt *o, struct ox_opt_report *r)
             continue;
         int feeds_output = 0;
         for (int k = 0; k < n->n_out; k++)
-            feeds_output |= n->out_names[k][0] && is_graph_output(o, n->out_names[k]);
+            feeds_output |= n->out[k] >= 0 && o->is_out[n->out[k]];
         if (feeds_output)
             continue; /* a graph output stays the output of a node */
         struct ox_tensor *in[16] = {0}, tin[16], *out[8] = {0}, tout[8];
@@ -176,7 +326,7 @@ static int fold(struct opt *o, struct ox_opt_report *r)
             if ((rc = init_add(o, n->out_names[k], t)) < 0)
                 return rc;
         }
-        o->dead[i] = 1;
+        kill_node(o, i);
         r->folded++;
     }
     return 0;
@@ -194,31 +344,28 @@ static void identities(struct opt *o, struct ox_opt_report *r)
         int drop = strcmp(n->op_type, "Dropout") == 0;
         if (strcmp(n->op_type, "Identity") != 0 && !drop)
             continue;
-        if (drop && n->n_out > 1 && n->out_names[1][0] && readers(o, n->out_names[1]) > 0)
+        if (drop && n->n_out > 1 && readers(o, n->out[1]) > 0)
             continue; /* the mask is read */
         if (drop && n->n_in > 2 && n->in_names[2][0]) { /* training_mode input: only a constant false */
             struct ox_tensor *t = init_find(o, n->in_names[2]);
             if (!t || !t->data || ((unsigned char *)t->data)[0])
                 continue;
         }
-        if (is_graph_output(o, n->out_names[0]))
+        if (n->out[0] < 0 || o->is_out[n->out[0]] || n->in[0] < 0)
             continue; /* the output's name must stay */
-        rename_uses(o, n->out_names[0], n->in_names[0]);
-        o->dead[i] = 1;
+        rename_uses(o, n->out[0], n->in[0]);
+        kill_node(o, i);
         r->identities++;
     }
 }
 
 /* ---- Conv + BatchNormalization ---- */
 
-static int producer(const struct opt *o, const char *name)
+/* The live node that makes value v, or -1. */
+static int producer(const struct opt *o, int v)
 {
-    for (int i = 0; i < o->m->n_nodes; i++)
-        if (!o->dead[i])
-            for (int k = 0; k < o->m->nodes[i].n_out; k++)
-                if (strcmp(o->m->nodes[i].out_names[k], name) == 0)
-                    return i;
-    return -1;
+    int p = v >= 0 ? o->m->values[v].producer : -1;
+    return p >= 0 && !o->dead[p] ? p : -1;
 }
 
 static int bn_fold(struct opt *o, struct ox_opt_report *r)
@@ -233,9 +380,8 @@ static int bn_fold(struct opt *o, struct ox_opt_report *r)
             more |= bn->out_names[k][0] != 0;
         if (more)
             continue; /* training outputs */
-        int ci = producer(o, bn->in_names[0]);
-        if (ci < 0 || strcmp(m->nodes[ci].op_type, "Conv") != 0 || readers(o, bn->in_names[0]) != 1 ||
-            is_graph_output(o, bn->in_names[0]))
+        int ci = producer(o, bn->in[0]);
+        if (ci < 0 || strcmp(m->nodes[ci].op_type, "Conv") != 0 || readers(o, bn->in[0]) != 1)
             continue;
         struct ox_node *cv = &m->nodes[ci];
         struct ox_tensor *w = cv->n_in > 1 ? init_find(o, cv->in_names[1]) : NULL;
@@ -290,7 +436,9 @@ static int bn_fold(struct opt *o, struct ox_opt_report *r)
         cv->in_names[1] = wn;
         cv->in_names[2] = bn_name;
         cv->out_names[0] = bn->out_names[0];
-        o->dead[i] = 1;
+        cv->out[0] = bn->out[0];
+        o->m->values[bn->out[0]].producer = ci;
+        kill_node(o, i);
         r->bn_folded++;
     }
     return 0;
@@ -554,9 +702,7 @@ static int encode(struct opt *o, const struct nameset *live, struct buf *out, st
     }
     pbw_str(&g, 2, "optimized");
     for (int i = 0; i < o->in.n; i++) {
-        int later = 0; /* a name folded twice keeps the newest */
-        for (int j = i + 1; j < o->in.n && !later; j++)
-            later = strcmp(o->in.names[j], o->in.names[i]) == 0;
+        int later = init_index(o, o->in.names[i]) != i; /* a name folded twice keeps the newest */
         if (!later && ns_has(live, o->in.names[i]))
             enc_tensor(&g, 5, o->in.names[i], o->in.t[i]);
     }
@@ -622,10 +768,7 @@ static int compact(struct opt *o, const struct nameset *live)
         if (!o->dead[i])
             nodes[nn++] = m->nodes[i];
     for (int i = 0; i < o->in.n; i++) {
-        int later = 0;
-        for (int j = i + 1; j < o->in.n && !later; j++)
-            later = strcmp(o->in.names[j], o->in.names[i]) == 0;
-        if (later || !ns_has(live, o->in.names[i]))
+        if (init_index(o, o->in.names[i]) != i || !ns_has(live, o->in.names[i]))
             continue;
         inits[ni] = *o->in.t[i];
         names[ni++] = o->in.names[i];
@@ -650,18 +793,22 @@ int ox_optimize_model(struct ox_model *m, const struct ox_opt_options *oo, struc
     int rc = 0;
     if (!(o.dead = calloc((size_t)m->n_nodes + 1, 1)))
         rc = inferd_err_set(err, INFERD_ENOMEM, "optimize: out of memory");
+    if (rc == 0)
+        rc = index_values(&o);
     for (int i = 0; rc == 0 && i < m->n_inits; i++)
         rc = init_add(&o, m->init_names[i], &m->inits[i]);
     r->nodes_before = m->n_nodes;
     if (rc == 0 && oo->identity)
         identities(&o, r);
+    if (rc == 0 && oo->shape)
+        rc = shape_fold(&o, r);
     if (rc == 0 && oo->fold)
         rc = fold(&o, r);
     if (rc == 0 && oo->bn)
         rc = bn_fold(&o, r);
     if (rc == 0)
         rc = liveness(&o, &live, oo->dce, r);
-    if (rc == 0 && (r->folded || r->identities || r->bn_folded || r->dead))
+    if (rc == 0 && (r->folded || r->identities || r->bn_folded || r->dead || r->shapes))
         rc = compact(&o, &live);
     r->nodes_after = m->n_nodes;
     free(live.s);
@@ -669,6 +816,11 @@ int ox_optimize_model(struct ox_model *m, const struct ox_opt_options *oo, struc
     free(o.dead);
     free(o.in.names);
     free(o.in.t);
+    free(o.in.slots);
+    free(o.cons_at);
+    free(o.cons);
+    free(o.cnt);
+    free(o.is_out);
     return rc;
 }
 
@@ -698,13 +850,17 @@ int ox_optimize_file(const char *src, const char *dst, const struct ox_opt_optio
         rc = ox_graph_build(o.m, err);
     if (rc == 0 && !(o.dead = calloc((size_t)o.m->n_nodes + 1, 1)))
         rc = inferd_err_set(err, INFERD_ENOMEM, "optimize: out of memory");
+    if (rc == 0)
+        rc = index_values(&o);
     for (int i = 0; rc == 0 && i < o.m->n_inits; i++)
         rc = init_add(&o, o.m->init_names[i], &o.m->inits[i]);
     if (rc == 0) {
         r->nodes_before = o.m->n_nodes;
         if (oo->identity)
             identities(&o, r);
-        if (oo->fold)
+        if (oo->shape)
+            rc = shape_fold(&o, r);
+        if (rc == 0 && oo->fold)
             rc = fold(&o, r);
         if (rc == 0 && oo->bn)
             rc = bn_fold(&o, r);
@@ -726,6 +882,11 @@ int ox_optimize_file(const char *src, const char *dst, const struct ox_opt_optio
     free(o.q);
     free(o.in.names);
     free(o.in.t);
+    free(o.in.slots);
+    free(o.cons_at);
+    free(o.cons);
+    free(o.cnt);
+    free(o.is_out);
     if (o.m)
         ox_model_free(o.m);
     munmap(map, size);

@@ -8,6 +8,8 @@
  *                        outputs as initializers (random ops excepted; a fold that would grow
  *                        the file more than 2x + 4 KiB is skipped);
  *   identity removal     Identity and inference Dropout (mask unused) nodes are bypassed;
+ *   shape folding        Shape of a graph input with fixed declared dims, and Gather of fixed
+ *                        dims from it, become constants (a symbolic batch stays symbolic);
  *   Conv+BN folding      BatchNormalization after a Conv whose output nothing else reads is
  *                        folded into the Conv's weights and bias;
  *   dead nodes           nodes and initializers that no graph output depends on are dropped;
@@ -29,10 +31,12 @@
 
 struct ox_opt_options {
     int fold, identity, bn, dce, qdq;
+    int shape; /* Shape / Gather(Shape) of fixed graph-input dims -> constants (before folding) */
 };
 
 struct ox_opt_report {
     int folded, identities, bn_folded, dead, quantized; /* counts of nodes / weights */
+    int shapes; /* Shape / Gather nodes made constant from fixed input dims */
     int64_t nodes_before, nodes_after;
 };
 

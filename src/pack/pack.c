@@ -251,7 +251,7 @@ static int optimize_onnx(const struct pack_opts *o, const char *path, struct pac
 {
     char before[PATH_MAX_LEN];
     struct ox_opt_options oo = {.fold = o->onnx_optimize, .identity = o->onnx_optimize, .bn = o->onnx_optimize,
-                                .dce = 1, .qdq = o->onnx_int8};
+                                .dce = 1, .qdq = o->onnx_int8, .shape = o->onnx_optimize};
     struct ox_opt_report r;
     struct stat st;
     if (snprintf(before, sizeof before, "%s.before", path) >= (int)sizeof before)

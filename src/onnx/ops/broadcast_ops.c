@@ -122,7 +122,8 @@ static int bc_infer(const struct ox_node *n, struct ox_tensor *const *in, struct
             return inferd_err_set(err, INFERD_ETYPE, "%s: inputs have different dtypes (%s, %s)", n->op_type,
                                   inferd_dtype_v2_name(dt), inferd_dtype_v2_name(in[k]->dt));
         if (k > 0) {
-            int rc = ox_broadcast_shape(&acc, in[k], &acc.rank, acc.dims, n, err);
+            struct ox_tensor prev = acc; /* the shape is read while dims are written */
+            int rc = ox_broadcast_shape(&prev, in[k], &acc.rank, acc.dims, n, err);
             if (rc < 0)
                 return rc;
         }

@@ -1,0 +1,45 @@
+/* fuse_int.h — what the load-time fusion passes share: fuse.c (Conv epilogues) and
+ * fuse_transformer.c (LayerNorm, Gelu, Transpose pairs) match patterns on the sorted graph
+ * through one consumer index and one set of constant readers, mark the nodes they replace
+ * dead, and ox_fuse drops those at the end, keeping the order.
+ *
+ *   struct fuse f = {.m = m};
+ *   fuse__index(&f);                          // consumers of every value, live nodes only
+ *   struct ox_node *c = fuse__consumer(&f, v, 1, 0);
+ *   if (c && fuse__is_op(c, "Sqrt")) ...      // rewrite, then f.dead[i] = 1
+ */
+#ifndef INFERD_ONNX_FUSE_INT_H
+#define INFERD_ONNX_FUSE_INT_H
+
+#include "onnx/onnx_int.h"
+
+struct fuse {
+    struct ox_model *m;
+    int *cons_at, *cons;   /* CSR: consumers of value v are cons[cons_at[v] .. cons_at[v+1]) */
+    unsigned char *is_out; /* value is a graph output */
+    unsigned char *dead;   /* node dropped */
+};
+
+/* (Re)builds cons_at / cons from the live nodes (a node reading v twice is listed twice).
+ * Returns 0 or -1 out of memory. */
+int fuse__index(struct fuse *f);
+/* Default-domain node of that type. */
+int fuse__is_op(const struct ox_node *n, const char *type);
+/* The one live consumer of value v when it has exactly `want` consumer slots (k-th slot
+ * k); NULL otherwise or when v is a graph output. */
+struct ox_node *fuse__consumer(const struct fuse *f, int v, int want, int k);
+/* The live node that makes v, or NULL (inputs, initializers). */
+struct ox_node *fuse__producer(const struct fuse *f, int v);
+/* FP32 tensor of a constant value (initializer or Constant node's `value`), else NULL. */
+const struct ox_tensor *fuse__const_t(const struct fuse *f, int v);
+/* A constant FP32 scalar into *out: returns 1, or 0 when v is none. */
+int fuse__scalar(const struct fuse *f, int v, float *out);
+/* The other input of a two-input node when one is v; -2 when v is not an input. */
+int fuse__other_input(const struct ox_node *n, int v);
+
+/* fuse_transformer.c: the transformer passes, each counting its rewrites. off: the
+ * INFERD_ONNX_OPT_* bits switched off. Returns 0 or -1 out of memory. */
+struct ox_fuse_report;
+int fuse__transformer(struct fuse *f, unsigned off, struct ox_fuse_report *r);
+
+#endif

@@ -1,0 +1,235 @@
+/* attention.c — InferdAttention, the engine's own fused scaled-dot-product attention, made
+ * at load by fuse_transformer.c from MatMul -> Div|Mul -> [Add mask | Where mask] -> Softmax
+ * -> MatMul (no ONNX file is expected to name it; its inputs are checked like any op's).
+ * Two layouts (attribute `layout`):
+ *
+ *   0 "heads first": Q (B,H,S,D), Kt (B',H',D,T), V (B',H',T,E) -> Y (B,H,S,E)
+ *   1 "heads inside", the tensors before torch's head-split Transposes, and Y before the
+ *     merge Transpose: Q (B,S,H,D), K (B',T,H',D), V (B',T,H',E) -> Y (B,S,H,E)
+ *   Y[b,h,s,:] = softmax(scale * Q[b,h,s,:] . K[b,h,:,:]^T (+ mask | masked to fill)) @ V[b,h]
+ *   (B', H': B, H or 1 — a K / V shared by every head or batch; mask broadcast to (B,H,S,T))
+ *
+ * attributes: scale (float), mask_mode (0 none, 1 additive FP32 mask, 2 BOOL mask whose
+ * true elements become `fill`, as Where(mask, fill, scores)), layout.
+ * Work is split over the pool in blocks of up to 32 query rows of one (b, h); their scores
+ * live in the step's scratch (B*H*S*T floats, what the unfused graph's score tensor took), so
+ * exec never allocates. Scores: layout 1 reads K's rows (T, D) with stride H*D, exactly the
+ * (N, K) operand of the skinny GEMM (gemm_nt.h, AVX2 when the CPU has it); layout 0 is a
+ * cblas_sgemm with Kt. Then a max-subtracted softmax per row, and Y rows = P @ V by
+ * cblas_sgemm with V's row stride (single-threaded OpenBLAS, as gemm.c uses it). */
+#include <math.h>
+#include <string.h>
+
+#include <cblas.h>
+
+#include "base/cpu.h"
+#include "onnx/gemm_nt.h"
+#include "onnx/onnx_int.h"
+#include "onnx/ops/ops.h"
+
+#define ROWS 32 /* query rows per work item */
+
+static int att_prepare(struct ox_node *n, struct inferd_err *err)
+{
+    n->fp[0] = ox_attr_float(n, "scale", 1.0f);
+    n->fp[1] = ox_attr_float(n, "fill", -INFINITY);
+    n->ip[0] = ox_attr_int(n, "mask_mode", 0);
+    n->ip[1] = ox_attr_int(n, "layout", 0);
+    n->ip[2] = cpu_has(CPU_AVX2 | CPU_FMA) != 0;
+    if (n->ip[1] != 0 && n->ip[1] != 1)
+        return inferd_err_set(err, INFERD_EINVAL, "InferdAttention: layout %lld is not 0 or 1", (long long)n->ip[1]);
+    if (n->ip[0] < 0 || n->ip[0] > 2)
+        return inferd_err_set(err, INFERD_EINVAL, "InferdAttention: mask_mode %lld is not 0, 1 or 2",
+                              (long long)n->ip[0]);
+    if ((n->ip[0] != 0) != (n->n_in == 4))
+        return inferd_err_set(err, INFERD_EINVAL, "InferdAttention: mask_mode %lld with %d inputs",
+                              (long long)n->ip[0], n->n_in);
+    return 0;
+}
+
+/* Strides of t broadcast right-aligned to the 4 dims `to` (0 where t has 1); -1 when t does
+ * not broadcast to exactly those dims. */
+static int bcast4(const struct ox_tensor *t, const int64_t *to, int64_t *st)
+{
+    if (t->rank > 4)
+        return -1;
+    int64_t s = 1;
+    for (int d = 3; d >= 0; d--) {
+        int td = d - (4 - t->rank);
+        int64_t dim = td >= 0 ? t->dims[td] : 1;
+        if (dim != 1 && dim != to[d])
+            return -1;
+        st[d] = dim == 1 ? 0 : s;
+        s *= dim;
+    }
+    return 0;
+}
+
+/* The logical (B,H,S,D) dims of Q, (B,H,D,T) of Kt and (B,H,T,E) of V, whatever the layout. */
+static void logical(const struct ox_node *n, struct ox_tensor *const *in, int64_t q[4], int64_t k[4], int64_t v[4])
+{
+    const int64_t *qd = in[0]->dims, *kd = in[1]->dims, *vd = in[2]->dims;
+    if (n->ip[1] == 0) {
+        memcpy(q, qd, 4 * sizeof *q);
+        memcpy(k, kd, 4 * sizeof *k);
+        memcpy(v, vd, 4 * sizeof *v);
+        return;
+    }
+    int64_t lq[4] = {qd[0], qd[2], qd[1], qd[3]}, lk[4] = {kd[0], kd[2], kd[3], kd[1]}, lv[4] = {vd[0], vd[2], vd[1], vd[3]};
+    memcpy(q, lq, sizeof lq);
+    memcpy(k, lk, sizeof lk);
+    memcpy(v, lv, sizeof lv);
+}
+
+static int att_infer(const struct ox_node *n, struct ox_tensor *const *in, struct ox_tensor **out,
+                     struct inferd_err *err)
+{
+    if (in[0]->dt != INFERD_FP32 || in[1]->dt != INFERD_FP32 || in[2]->dt != INFERD_FP32 || in[0]->rank != 4 ||
+        in[1]->rank != 4 || in[2]->rank != 4)
+        return inferd_err_set(err, INFERD_EUNSUPPORTED, "InferdAttention: Q, K, V must be FP32 of rank 4");
+    int64_t q[4], k[4], v[4];
+    logical(n, in, q, k, v);
+    for (int d = 0; d < 2; d++)
+        if ((k[d] != q[d] && k[d] != 1) || (v[d] != q[d] && v[d] != 1))
+            return inferd_err_set(err, INFERD_ESHAPE, "InferdAttention: K / V %s dim is neither Q's nor 1",
+                                  d ? "head" : "batch");
+    if (k[2] != q[3] || v[2] != k[3])
+        return inferd_err_set(err, INFERD_ESHAPE, "InferdAttention: Q (.., %lld, %lld), Kt (.., %lld, %lld), V (.., %lld, ..)",
+                              (long long)q[2], (long long)q[3], (long long)k[2], (long long)k[3], (long long)v[2]);
+    if (n->ip[0]) {
+        int64_t sd[4] = {q[0], q[1], q[2], k[3]}, st[4];
+        const struct ox_tensor *mk = in[3];
+        if (mk->dt != (n->ip[0] == 1 ? INFERD_FP32 : INFERD_BOOL) || bcast4(mk, sd, st) < 0)
+            return inferd_err_set(err, INFERD_ESHAPE, "InferdAttention: the mask does not broadcast to the scores");
+    }
+    int64_t od[4] = {q[0], q[1], q[2], v[3]};
+    if (n->ip[1] == 1) {
+        od[1] = q[2];
+        od[2] = q[1];
+    }
+    return ox_set_shape(out[0], INFERD_FP32, 4, od, err);
+}
+
+static size_t att_scratch(const struct ox_node *n, struct ox_tensor *const *in, struct ox_tensor *const *out)
+{
+    (void)out;
+    int64_t q[4], k[4], v[4];
+    logical(n, in, q, k, v);
+    return (size_t)(q[0] * q[1] * q[2] * k[3]) * sizeof(float);
+}
+
+struct att_job {
+    const float *q, *k, *v;
+    const void *mask;
+    float *y, *scores;
+    int64_t h, s, d, t, e;
+    /* element strides: [0] batch, [1] head, [2] row (query s / key t / value t) of Q, K, V, Y;
+     * K's and V's batch / head strides are 0 when shared. kd: stride of K along D (layout 0:
+     * Kt's rows; layout 1: 1, K's rows are then contiguous D-vectors). */
+    int64_t qs[3], ks[3], vs[3], ys[3], kd;
+    int64_t ms[4]; /* mask strides */
+    int mode, layout, avx2;
+    float scale, fill;
+};
+
+/* query rows [i0, i1) of head (b, hd) */
+static void att_block(const struct att_job *j, int64_t b, int64_t hd, int64_t i0, int64_t i1)
+{
+    const float *q = j->q + b * j->qs[0] + hd * j->qs[1], *k = j->k + b * j->ks[0] + hd * j->ks[1];
+    const float *v = j->v + b * j->vs[0] + hd * j->vs[1];
+    float *sc = j->scores + ((b * j->h + hd) * j->s) * j->t, *y = j->y + b * j->ys[0] + hd * j->ys[1];
+    int m = (int)(i1 - i0);
+    if (j->layout == 1) { /* scores (rows, T) = scale * Q rows (lda) @ K (T, D; ldb)^T */
+        struct ox_gemm_nt g = {q, k, sc, j->d, j->qs[2], j->ks[2], j->t, j->scale, 0};
+        if (j->avx2)
+            ox_gemm_nt_avx2(&g, i0, i1, 0, j->t);
+        else
+            ox_gemm_nt_ref(&g, i0, i1, 0, j->t);
+    } else { /* scores = scale * Q rows @ Kt (D, T) */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, (int)j->t, (int)j->d, j->scale, q + i0 * j->qs[2],
+                    (int)j->qs[2], k, (int)j->kd, 0.0f, sc + i0 * j->t, (int)j->t);
+    }
+    for (int64_t i = i0; i < i1; i++) {
+        float *p = sc + i * j->t;
+        int64_t mo = b * j->ms[0] + hd * j->ms[1] + i * j->ms[2];
+        float mx = -INFINITY;
+        for (int64_t c = 0; c < j->t; c++) {
+            float x = p[c];
+            if (j->mode == 1)
+                x += ((const float *)j->mask)[mo + c * j->ms[3]];
+            else if (j->mode == 2 && ((const unsigned char *)j->mask)[mo + c * j->ms[3]])
+                x = j->fill;
+            p[c] = x;
+            mx = x > mx || c == 0 ? x : mx;
+        }
+        double sum = 0;
+        for (int64_t c = 0; c < j->t; c++) {
+            p[c] = expf(p[c] - mx);
+            sum += p[c];
+        }
+        float inv = (float)(1.0 / sum);
+        for (int64_t c = 0; c < j->t; c++)
+            p[c] *= inv;
+    }
+    /* Y rows = P rows (T) @ V (T, E; row stride vs[2]) */
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, (int)j->e, (int)j->t, 1.0f, sc + i0 * j->t, (int)j->t, v,
+                (int)j->vs[2], 0.0f, y + i0 * j->ys[2], (int)j->ys[2]);
+}
+
+static void att_items(void *arg, int64_t lo, int64_t hi)
+{
+    const struct att_job *j = arg;
+    int64_t nb = (j->s + ROWS - 1) / ROWS;
+    for (int64_t w = lo; w < hi; w++) {
+        int64_t bh = w / nb, i0 = w % nb * ROWS, i1 = i0 + ROWS < j->s ? i0 + ROWS : j->s;
+        att_block(j, bh / j->h, bh % j->h, i0, i1);
+    }
+}
+
+static int att_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_tensor *const *in,
+                    struct ox_tensor **out, struct inferd_err *err)
+{
+    (void)err;
+    int64_t q[4], k[4], v[4];
+    logical(n, in, q, k, v);
+    struct att_job j = {.q = in[0]->data, .k = in[1]->data, .v = in[2]->data, .y = out[0]->data, .scores = c->scratch,
+                        .h = q[1], .s = q[2], .d = q[3], .t = k[3], .e = v[3], .mode = (int)n->ip[0],
+                        .layout = (int)n->ip[1], .avx2 = (int)n->ip[2], .scale = n->fp[0], .fill = n->fp[1]};
+    if (j.layout == 0) { /* (B,H,S,D), Kt (B,H,D,T), V (B,H,T,E), Y (B,H,S,E) */
+        int64_t qs[3] = {q[1] * q[2] * q[3], q[2] * q[3], q[3]}, ys[3] = {q[1] * q[2] * v[3], q[2] * v[3], v[3]};
+        int64_t ks[3] = {k[1] * k[2] * k[3], k[2] * k[3], 0}, vs[3] = {v[1] * v[2] * v[3], v[2] * v[3], v[3]};
+        memcpy(j.qs, qs, sizeof qs), memcpy(j.ys, ys, sizeof ys), memcpy(j.ks, ks, sizeof ks), memcpy(j.vs, vs, sizeof vs);
+        j.kd = k[3];
+    } else { /* (B,S,H,D), K (B,T,H,D), V (B,T,H,E), Y (B,S,H,E) */
+        int64_t qs[3] = {q[2] * q[1] * q[3], q[3], q[1] * q[3]}, ys[3] = {q[2] * q[1] * v[3], v[3], q[1] * v[3]};
+        int64_t ks[3] = {k[3] * k[1] * k[2], k[2], k[1] * k[2]}, vs[3] = {v[2] * v[1] * v[3], v[3], v[1] * v[3]};
+        memcpy(j.qs, qs, sizeof qs), memcpy(j.ys, ys, sizeof ys), memcpy(j.ks, ks, sizeof ks), memcpy(j.vs, vs, sizeof vs);
+        j.kd = 1;
+    }
+    if (k[0] == 1)
+        j.ks[0] = 0;
+    if (k[1] == 1)
+        j.ks[1] = 0;
+    if (v[0] == 1)
+        j.vs[0] = 0;
+    if (v[1] == 1)
+        j.vs[1] = 0;
+    if (j.mode) {
+        int64_t sd[4] = {q[0], q[1], q[2], k[3]};
+        j.mask = in[3]->data;
+        bcast4(in[3], sd, j.ms);
+    }
+    int64_t rows = q[0] * q[1] * q[2];
+    if (rows == 0 || j.e == 0)
+        return 0;
+    if (j.t == 0) { /* softmax of nothing: ONNX's graph would give (.., 0) x (0, E) = zeros */
+        memset(j.y, 0, (size_t)(rows * j.e) * sizeof *j.y);
+        return 0;
+    }
+    int64_t items = q[0] * q[1] * ((j.s + ROWS - 1) / ROWS);
+    ox_parallel(c, items, 1 + (1 << 14) / (ROWS * j.t * (j.d + j.e) + 1), att_items, &j);
+    return 0;
+}
+
+const struct ox_op ox_op_inferd_attention = {"InferdAttention", 3, 4, 1, 1, att_prepare, att_infer, att_exec, 0,
+                                             att_scratch, NULL};
