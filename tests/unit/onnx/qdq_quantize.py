@@ -90,7 +90,7 @@ def quantize(model, manifest, work):
     targets = [n for n in g.node if n.op_type in QUANT_OPS]
     acts = []  # activation tensors to quantise, in first-use order
     for n in targets:
-        for i, name in enumerate(n.input[:2]):
+        for name in n.input[:2]:
             if name and name not in inits and name in floats and name not in acts:
                 acts.append(name)
         if n.output[0] not in acts:
@@ -100,7 +100,7 @@ def quantize(model, manifest, work):
 
     new_inits, nodes, renamed = [], [], {}
 
-    def qdq(name, consumer_name):
+    def qdq(name):
         """Q/DQ pair for activation `name`; returns the DQ output's name."""
         if name in renamed:
             return renamed[name]
@@ -124,8 +124,7 @@ def quantize(model, manifest, work):
             continue
         ins = list(n.input)
         for i in range(min(2, len(ins))):
-            x = ins[i]
-            x = out_rename.get(x, x)
+            x = ins[i]  # an original name: a quantised op's output is in renamed
             if x in inits and inits[x].data_type == TensorProto.FLOAT and i == 1:
                 key = (x, weight_axis(n))
                 if key not in wcache:
@@ -144,10 +143,8 @@ def quantize(model, manifest, work):
                                                   name=base + "dq", axis=ax))
                     wcache[key] = (base + "dq", ws)
                 ins[i] = wcache[key][0]
-            elif x in params:
-                ins[i] = qdq(x, n.name)
-            elif x in renamed:
-                ins[i] = renamed[x]
+            elif x in renamed or x in params:
+                ins[i] = qdq(x)
         # bias: int32 with scale s_x * s_w,c (Conv, Gemm)
         if n.op_type in ("Conv", "Gemm") and len(ins) > 2 and ins[2] in inits and n.input[1] in inits \
                 and n.input[0] in params:
@@ -179,7 +176,7 @@ def quantize(model, manifest, work):
         n.input[:] = ins
         nodes.append(n)
         # consumers of y read its Q/DQ copy (made right after the op, so the graph stays sorted)
-        out_rename[y] = qdq(y, n.name)
+        out_rename[y] = qdq(y)
     del g.node[:]
     g.node.extend(nodes)
     used = {x for n in nodes for x in n.input}
