@@ -147,7 +147,7 @@ static int check_float(const char *tag, const char *name, const float *a, const 
 /* int8 QDQ models. ONNX Runtime with graph optimizations on fuses DQ -> Conv/MatMul -> Q
  * into integer kernels that round differently from the graph as written: on this set it
  * differs from itself with optimizations off by up to 13 output quanta at 44% of MobileNetV2's
- * outputs (4 quanta, 8% on ResNet-18), so the reference here is ORT with optimizations off
+ * outputs (a first, partly quantised version of it; 4 quanta, 8% on ResNet-18), so the reference here is ORT with optimizations off
  * (ort_run.js noopt), which runs the QDQ graph node by node, as inferd does. The two then
  * compute the same quantised tensors from values that agree to float precision, so a tensor
  * differs only where a value lies within that precision of a rounding boundary (a tie, in
@@ -164,7 +164,7 @@ static int check_float(const char *tag, const char *name, const float *a, const 
  * element must be within QDQ_MAX_UNITS units, at most QDQ_MAX_FRAC of the elements may
  * differ by more than one unit, and the mean difference must stay under QDQ_MAX_MEAN units
  * (about twice what the cascade gives here, to leave room for another kernel's summation
- * order, e.g. the AVX2 path). A wrong scale, axis or rounding mode moves most elements by many
+ * order; INFERD_CPU_DISABLE=avx512f,... gave the same numbers). A wrong scale, axis or rounding mode moves most elements by many
  * units and fails these; a subtler error deep in a net may hide inside the cascade, which is
  * why the float versions of the same nets are held to 1e-4. */
 #define QDQ_MAX_UNITS 24.0
