@@ -9,7 +9,8 @@ seed), plus one set of inputs per model.
 
 Writes OUT_DIR/<model>_op<opset>.onnx and, per model, OUT_DIR/<model>.inputs, a text
 manifest with one line per graph input, "<name> <dtype> <rank> <d0> ... <file>", where
-<file> holds the raw little-endian values (dtype float32 or int64). Exits 77 when torch or
+<file> holds the raw little-endian values (dtype float32 or int64), and OUT_DIR/models.list,
+"<model> <inputs manifest> float" per model (the list test_onnx_torch runs). Exits 77 when torch or
 torchvision is missing (the test then skips).
 """
 import math
@@ -179,6 +180,7 @@ def main():
         ("mobilenetv3", calibrate(torchvision.models.mobilenet_v3_small(), (8, 3, 224, 224)), (torch.from_numpy(img),), ["image"], ["logits"],
          {"image": {0: "batch"}}, [("image", img)]),
     ]
+    lines = []
     for name, model, args, in_names, out_names, dyn, inputs in models:
         model.eval()
         write_inputs(out, name, inputs)
@@ -188,6 +190,9 @@ def main():
                 torch.onnx.export(model, args, path, opset_version=opset, input_names=in_names,
                                   output_names=out_names, dynamic_axes=dyn, do_constant_folding=True)
             print(f"exported {path}")
+            lines.append(f"{name}_op{opset} {name}.inputs float")
+    with open(os.path.join(out, "models.list"), "w") as f:  # what test_onnx_torch runs
+        f.write("\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":
