@@ -1,0 +1,109 @@
+/* gemm_f16_avx2.c — F16 prompt GEMM, AVX2 + FMA + F16C (see gemm_f16.h for the contract),
+ * and the activation packing both x86 kernels share.
+ *
+ * Register tile: MR = 6 weight rows x 16 tokens (one packed block, two ymm) = 12 ymm
+ * accumulators; per k, two loads, 6 broadcasts, 12 FMAs. The weight panel has the layout of
+ * gemm_f16_avx512.c (16-value chunks of each of the MR rows side by side). Reached only after
+ * cpu_has(KERN_ISA_AVX2_MASK). */
+#include <immintrin.h>
+
+#include "llm/kernels/gemm_f16.h"
+
+#define TB KERN_GEMM_F16_TB
+
+void gemm_f16_pack_avx2(const float *x, size_t ldx, int n_tok, int64_t n, float *xp)
+{
+    int nb = (n_tok + TB - 1) / TB;
+    for (int t = n_tok; t < nb * TB; t++) /* padding tokens of the last block */
+        for (int64_t k = 0; k < n; k++)
+            xp[((size_t)(t / TB) * n + k) * TB + t % TB] = 0.f;
+    float tmp[8];
+    for (int t = 0; t < n_tok; t++) {
+        const float *src = x + (size_t)t * ldx;
+        float *dst = xp + (size_t)(t / TB) * n * TB + t % TB;
+        int64_t k = 0;
+        for (; k + 8 <= n; k += 8) {
+            __m256 v = _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_loadu_ps(src + k), _MM_FROUND_TO_NEAREST_INT));
+            _mm256_storeu_ps(tmp, v);
+            for (int i = 0; i < 8; i++)
+                dst[(k + i) * TB] = tmp[i];
+        }
+        for (; k < n; k++)
+            dst[k * TB] = _cvtsh_ss(_cvtss_sh(src[k], _MM_FROUND_TO_NEAREST_INT));
+    }
+}
+
+static inline __attribute__((always_inline)) void conv_panel(int mr, int64_t n, const unsigned char *w, size_t ws,
+                                                             float *wf)
+{
+    for (int i = 0; i < mr; i++) {
+        const uint16_t *h = (const uint16_t *)(w + (size_t)i * ws);
+        for (int64_t kb = 0; kb < n / TB; kb++) {
+            float *d = wf + (kb * mr + i) * TB;
+            _mm256_storeu_ps(d, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(h + kb * TB))));
+            _mm256_storeu_ps(d + 8, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(h + kb * TB + 8))));
+        }
+    }
+}
+
+/* mr rows x one block of 16 tokens (nt of them real) -> y. */
+static inline __attribute__((always_inline)) void tile(int mr, int64_t n, const float *wf, const float *x0, float *y,
+                                                       size_t ldy, int nt)
+{
+    __m256 acc[6][2];
+#pragma GCC unroll 12
+    for (int i = 0; i < mr; i++)
+        acc[i][0] = acc[i][1] = _mm256_setzero_ps();
+    for (int64_t kb = 0; kb < n / TB; kb++) {
+        const float *wp = wf + kb * mr * TB, *xa = x0 + kb * TB * TB;
+#pragma GCC unroll 16
+        for (int kk = 0; kk < TB; kk++) {
+            __m256 b0 = _mm256_loadu_ps(xa + kk * TB), b1 = _mm256_loadu_ps(xa + kk * TB + 8);
+#pragma GCC unroll 12
+            for (int i = 0; i < mr; i++) {
+                __m256 a = _mm256_broadcast_ss(wp + i * TB + kk);
+                acc[i][0] = _mm256_fmadd_ps(a, b0, acc[i][0]);
+                acc[i][1] = _mm256_fmadd_ps(a, b1, acc[i][1]);
+            }
+        }
+    }
+    float tmp[TB];
+    int lim = nt < TB ? nt : TB;
+    for (int i = 0; i < mr; i++) {
+        _mm256_storeu_ps(tmp, acc[i][0]);
+        _mm256_storeu_ps(tmp + 8, acc[i][1]);
+        for (int t = 0; t < lim; t++)
+            y[(size_t)t * ldy + i] = tmp[t];
+    }
+}
+
+#define PANEL(MR)                                                                                            \
+    static __attribute__((noinline)) void panel_##MR(int64_t n, const unsigned char *w, size_t ws,          \
+                                                     const float *xp, int n_tok, float *y, size_t ldy, float *wf) \
+    {                                                                                                        \
+        conv_panel(MR, n, w, ws, wf);                                                                        \
+        for (int tb = 0; tb * TB < n_tok; tb++)                                                              \
+            tile(MR, n, wf, xp + (size_t)tb * n * TB, y + (size_t)tb * TB * ldy, ldy, n_tok - tb * TB);      \
+    }
+PANEL(6)
+PANEL(4)
+PANEL(2)
+PANEL(1)
+
+void gemm_f16_avx2(int64_t n, const void *w, size_t ws, int n_rows, const float *xp, int n_tok, float *y, size_t ldy,
+                   float *wf)
+{
+    const unsigned char *wb = w;
+    for (int r = 0; r < n_rows;) {
+        int left = n_rows - r, mr = left >= 6 ? 6 : left >= 4 ? 4 : left >= 2 ? 2 : 1;
+        const unsigned char *wr = wb + (size_t)r * ws;
+        float *yr = y + r;
+        switch (mr) {
+        case 6: panel_6(n, wr, ws, xp, n_tok, yr, ldy, wf); break;
+        case 4: panel_4(n, wr, ws, xp, n_tok, yr, ldy, wf); break;
+        case 2: panel_2(n, wr, ws, xp, n_tok, yr, ldy, wf); break;
+        default: panel_1(n, wr, ws, xp, n_tok, yr, ldy, wf); break;
+        }
+        r += mr;
+    }
+}

@@ -1,0 +1,102 @@
+/* gemm_f16_avx512.c — F16 prompt GEMM, AVX-512F (see gemm_f16.h for the contract).
+ *
+ * Register tile: MR = 12 weight rows x 32 tokens (two packed blocks of 16) = 24 zmm
+ * accumulators; per k, two vector loads of activations, 12 broadcasts of converted weights
+ * and 24 FMAs. Weight rows are converted f16 -> f32 one panel of MR rows at a time into wf,
+ * laid out as 16-value chunks of each row side by side:
+ *
+ *   wf: | row 0 k 0..15 | row 1 k 0..15 | ... | row MR-1 k 0..15 | row 0 k 16..31 | ...
+ *
+ * so the kernel broadcasts from one pointer at constant offsets. The panel (MR x n floats,
+ * 96 KiB at n = 2048) stays in L2 while every token block streams past it. Tails of fewer
+ * rows use the same tile with MR 8, 4, 2 or 1. Compiled with -mavx512f; reached only after
+ * cpu_has(CPU_AVX512F | KERN_ISA_AVX2_MASK). */
+#include <immintrin.h>
+
+#include "llm/kernels/gemm_f16.h"
+
+#define TB KERN_GEMM_F16_TB
+
+/* Rows [0, mr) of W -> the panel layout above. */
+static inline __attribute__((always_inline)) void conv_panel(int mr, int64_t n, const unsigned char *w, size_t ws,
+                                                             float *wf)
+{
+    for (int i = 0; i < mr; i++) {
+        const uint16_t *h = (const uint16_t *)(w + (size_t)i * ws);
+        for (int64_t kb = 0; kb < n / TB; kb++)
+            _mm512_storeu_ps(wf + (kb * mr + i) * TB, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(h + kb * TB))));
+    }
+}
+
+/* mr rows x nb blocks of 16 tokens (nt of them real) -> y. */
+static inline __attribute__((always_inline)) void tile(int mr, int nb, int64_t n, const float *wf, const float *x0,
+                                                       float *y, size_t ldy, int nt)
+{
+    __m512 acc[12][2];
+#pragma GCC unroll 12
+    for (int i = 0; i < mr; i++)
+#pragma GCC unroll 2
+        for (int j = 0; j < nb; j++)
+            acc[i][j] = _mm512_setzero_ps();
+    const float *x1 = x0 + n * TB;
+    for (int64_t kb = 0; kb < n / TB; kb++) {
+        const float *wp = wf + kb * mr * TB, *xa = x0 + kb * TB * TB, *xb = x1 + kb * TB * TB;
+#pragma GCC unroll 16
+        for (int kk = 0; kk < TB; kk++) {
+            __m512 b0 = _mm512_loadu_ps(xa + kk * TB);
+            __m512 b1 = nb > 1 ? _mm512_loadu_ps(xb + kk * TB) : b0;
+#pragma GCC unroll 12
+            for (int i = 0; i < mr; i++) {
+                __m512 a = _mm512_set1_ps(wp[i * TB + kk]);
+                acc[i][0] = _mm512_fmadd_ps(a, b0, acc[i][0]);
+                if (nb > 1)
+                    acc[i][1] = _mm512_fmadd_ps(a, b1, acc[i][1]);
+            }
+        }
+    }
+    float tmp[TB];
+    for (int j = 0; j < nb; j++) {
+        int lim = nt - j * TB < TB ? nt - j * TB : TB;
+        for (int i = 0; i < mr; i++) {
+            _mm512_storeu_ps(tmp, acc[i][j]);
+            for (int t = 0; t < lim; t++)
+                y[(size_t)(j * TB + t) * ldy + i] = tmp[t];
+        }
+    }
+}
+
+#define PANEL(MR)                                                                                            \
+    static __attribute__((noinline)) void panel_##MR(int64_t n, const unsigned char *w, size_t ws,          \
+                                                     const float *xp, int n_tok, float *y, size_t ldy, float *wf) \
+    {                                                                                                        \
+        conv_panel(MR, n, w, ws, wf);                                                                        \
+        int ntb = (n_tok + TB - 1) / TB, tb = 0;                                                             \
+        for (; tb + 2 <= ntb; tb += 2)                                                                       \
+            tile(MR, 2, n, wf, xp + (size_t)tb * n * TB, y + (size_t)tb * TB * ldy, ldy, n_tok - tb * TB);   \
+        if (tb < ntb)                                                                                        \
+            tile(MR, 1, n, wf, xp + (size_t)tb * n * TB, y + (size_t)tb * TB * ldy, ldy, n_tok - tb * TB);   \
+    }
+PANEL(12)
+PANEL(8)
+PANEL(4)
+PANEL(2)
+PANEL(1)
+
+void gemm_f16_avx512(int64_t n, const void *w, size_t ws, int n_rows, const float *xp, int n_tok, float *y,
+                     size_t ldy, float *wf)
+{
+    const unsigned char *wb = w;
+    for (int r = 0; r < n_rows;) {
+        int left = n_rows - r, mr = left >= 12 ? 12 : left >= 8 ? 8 : left >= 4 ? 4 : left >= 2 ? 2 : 1;
+        const unsigned char *wr = wb + (size_t)r * ws;
+        float *yr = y + r;
+        switch (mr) {
+        case 12: panel_12(n, wr, ws, xp, n_tok, yr, ldy, wf); break;
+        case 8: panel_8(n, wr, ws, xp, n_tok, yr, ldy, wf); break;
+        case 4: panel_4(n, wr, ws, xp, n_tok, yr, ldy, wf); break;
+        case 2: panel_2(n, wr, ws, xp, n_tok, yr, ldy, wf); break;
+        default: panel_1(n, wr, ws, xp, n_tok, yr, ldy, wf); break;
+        }
+        r += mr;
+    }
+}
