@@ -28,10 +28,13 @@ static inline __attribute__((always_inline)) void conv_panel(int mr, int64_t n, 
     }
 }
 
-/* mr rows x nb blocks of 16 tokens (nt of them real) -> y. */
+/* mr rows x nb blocks of 16 tokens (nt of them real) -> y. pf (NULL: none) is the next
+ * panel's weights, pf_bytes long: they are prefetched into L2 across the k loop, so its
+ * conversion does not wait on memory. */
 static inline __attribute__((always_inline)) void tile(int mr, int nb, int64_t n, const float *wf, const float *x0,
-                                                       float *y, size_t ldy, int nt)
+                                                       float *y, size_t ldy, int nt, const char *pf, size_t pf_bytes)
 {
+    size_t pf_step = pf ? (pf_bytes / (size_t)(n / TB) + 63) / 64 * 64 : 0;
     __m512 acc[12][2];
 #pragma GCC unroll 12
     for (int i = 0; i < mr; i++)
@@ -41,6 +44,8 @@ static inline __attribute__((always_inline)) void tile(int mr, int nb, int64_t n
     const float *x1 = x0 + n * TB;
     for (int64_t kb = 0; kb < n / TB; kb++) {
         const float *wp = wf + kb * mr * TB, *xa = x0 + kb * TB * TB, *xb = x1 + kb * TB * TB;
+        for (size_t o = (size_t)kb * pf_step; pf && o < (size_t)(kb + 1) * pf_step && o < pf_bytes; o += 64)
+            _mm_prefetch(pf + o, _MM_HINT_T1);
 #pragma GCC unroll 16
         for (int kk = 0; kk < TB; kk++) {
             __m512 b0 = _mm512_loadu_ps(xa + kk * TB);
@@ -67,14 +72,17 @@ static inline __attribute__((always_inline)) void tile(int mr, int nb, int64_t n
 
 #define PANEL(MR)                                                                                            \
     static __attribute__((noinline)) void panel_##MR(int64_t n, const unsigned char *w, size_t ws,          \
-                                                     const float *xp, int n_tok, float *y, size_t ldy, float *wf) \
+                                                     const float *xp, int n_tok, float *y, size_t ldy, float *wf, \
+                                                     const char *pf, size_t pf_bytes)                        \
     {                                                                                                        \
         conv_panel(MR, n, w, ws, wf);                                                                        \
         int ntb = (n_tok + TB - 1) / TB, tb = 0;                                                             \
-        for (; tb + 2 <= ntb; tb += 2)                                                                       \
-            tile(MR, 2, n, wf, xp + (size_t)tb * n * TB, y + (size_t)tb * TB * ldy, ldy, n_tok - tb * TB);   \
+        for (; tb + 2 <= ntb; tb += 2, pf = NULL)                                                            \
+            tile(MR, 2, n, wf, xp + (size_t)tb * n * TB, y + (size_t)tb * TB * ldy, ldy, n_tok - tb * TB, pf, \
+                 pf_bytes);                                                                                  \
         if (tb < ntb)                                                                                        \
-            tile(MR, 1, n, wf, xp + (size_t)tb * n * TB, y + (size_t)tb * TB * ldy, ldy, n_tok - tb * TB);   \
+            tile(MR, 1, n, wf, xp + (size_t)tb * n * TB, y + (size_t)tb * TB * ldy, ldy, n_tok - tb * TB, pf, \
+                 pf_bytes);                                                                                  \
     }
 PANEL(12)
 PANEL(8)
@@ -90,12 +98,16 @@ void gemm_f16_avx512(int64_t n, const void *w, size_t ws, int n_rows, const floa
         int left = n_rows - r, mr = left >= 12 ? 12 : left >= 8 ? 8 : left >= 4 ? 4 : left >= 2 ? 2 : 1;
         const unsigned char *wr = wb + (size_t)r * ws;
         float *yr = y + r;
+        /* the next panel of this call (at most 12 rows), prefetched while this one runs */
+        int nx = n_rows - r - mr < 12 ? n_rows - r - mr : 12;
+        const char *pf = nx > 0 ? (const char *)(wr + (size_t)mr * ws) : NULL;
+        size_t pfb = nx > 0 ? (size_t)(nx - 1) * ws + (size_t)n * 2 : 0;
         switch (mr) {
-        case 12: panel_12(n, wr, ws, xp, n_tok, yr, ldy, wf); break;
-        case 8: panel_8(n, wr, ws, xp, n_tok, yr, ldy, wf); break;
-        case 4: panel_4(n, wr, ws, xp, n_tok, yr, ldy, wf); break;
-        case 2: panel_2(n, wr, ws, xp, n_tok, yr, ldy, wf); break;
-        default: panel_1(n, wr, ws, xp, n_tok, yr, ldy, wf); break;
+        case 12: panel_12(n, wr, ws, xp, n_tok, yr, ldy, wf, pf, pfb); break;
+        case 8: panel_8(n, wr, ws, xp, n_tok, yr, ldy, wf, pf, pfb); break;
+        case 4: panel_4(n, wr, ws, xp, n_tok, yr, ldy, wf, pf, pfb); break;
+        case 2: panel_2(n, wr, ws, xp, n_tok, yr, ldy, wf, pf, pfb); break;
+        default: panel_1(n, wr, ws, xp, n_tok, yr, ldy, wf, pf, pfb); break;
         }
         r += mr;
     }
