@@ -46,16 +46,20 @@ static inline __attribute__((always_inline)) void conv_panel(int mr, int64_t n, 
     }
 }
 
-/* mr rows x one block of 16 tokens (nt of them real) -> y. */
+/* mr rows x one block of 16 tokens (nt of them real) -> y; pf (NULL: none): the next
+ * panel's weights, pf_bytes long, prefetched into L2 across the k loop. */
 static inline __attribute__((always_inline)) void tile(int mr, int64_t n, const float *wf, const float *x0, float *y,
-                                                       size_t ldy, int nt)
+                                                       size_t ldy, int nt, const char *pf, size_t pf_bytes)
 {
+    size_t pf_step = pf ? (pf_bytes / (size_t)(n / TB) + 63) / 64 * 64 : 0;
     __m256 acc[6][2];
 #pragma GCC unroll 12
     for (int i = 0; i < mr; i++)
         acc[i][0] = acc[i][1] = _mm256_setzero_ps();
     for (int64_t kb = 0; kb < n / TB; kb++) {
         const float *wp = wf + kb * mr * TB, *xa = x0 + kb * TB * TB;
+        for (size_t o = (size_t)kb * pf_step; pf && o < (size_t)(kb + 1) * pf_step && o < pf_bytes; o += 64)
+            _mm_prefetch(pf + o, _MM_HINT_T1);
 #pragma GCC unroll 16
         for (int kk = 0; kk < TB; kk++) {
             __m256 b0 = _mm256_loadu_ps(xa + kk * TB), b1 = _mm256_loadu_ps(xa + kk * TB + 8);
@@ -79,11 +83,13 @@ static inline __attribute__((always_inline)) void tile(int mr, int64_t n, const 
 
 #define PANEL(MR)                                                                                            \
     static __attribute__((noinline)) void panel_##MR(int64_t n, const unsigned char *w, size_t ws,          \
-                                                     const float *xp, int n_tok, float *y, size_t ldy, float *wf) \
+                                                     const float *xp, int n_tok, float *y, size_t ldy, float *wf, \
+                                                     const char *pf, size_t pf_bytes)                        \
     {                                                                                                        \
         conv_panel(MR, n, w, ws, wf);                                                                        \
-        for (int tb = 0; tb * TB < n_tok; tb++)                                                              \
-            tile(MR, n, wf, xp + (size_t)tb * n * TB, y + (size_t)tb * TB * ldy, ldy, n_tok - tb * TB);      \
+        for (int tb = 0; tb * TB < n_tok; tb++, pf = NULL)                                                   \
+            tile(MR, n, wf, xp + (size_t)tb * n * TB, y + (size_t)tb * TB * ldy, ldy, n_tok - tb * TB, pf,   \
+                 pf_bytes);                                                                                  \
     }
 PANEL(6)
 PANEL(4)
@@ -98,11 +104,14 @@ void gemm_f16_avx2(int64_t n, const void *w, size_t ws, int n_rows, const float 
         int left = n_rows - r, mr = left >= 6 ? 6 : left >= 4 ? 4 : left >= 2 ? 2 : 1;
         const unsigned char *wr = wb + (size_t)r * ws;
         float *yr = y + r;
+        int nx = n_rows - r - mr < 6 ? n_rows - r - mr : 6; /* the next panel, prefetched */
+        const char *pf = nx > 0 ? (const char *)(wr + (size_t)mr * ws) : NULL;
+        size_t pfb = nx > 0 ? (size_t)(nx - 1) * ws + (size_t)n * 2 : 0;
         switch (mr) {
-        case 6: panel_6(n, wr, ws, xp, n_tok, yr, ldy, wf); break;
-        case 4: panel_4(n, wr, ws, xp, n_tok, yr, ldy, wf); break;
-        case 2: panel_2(n, wr, ws, xp, n_tok, yr, ldy, wf); break;
-        default: panel_1(n, wr, ws, xp, n_tok, yr, ldy, wf); break;
+        case 6: panel_6(n, wr, ws, xp, n_tok, yr, ldy, wf, pf, pfb); break;
+        case 4: panel_4(n, wr, ws, xp, n_tok, yr, ldy, wf, pf, pfb); break;
+        case 2: panel_2(n, wr, ws, xp, n_tok, yr, ldy, wf, pf, pfb); break;
+        default: panel_1(n, wr, ws, xp, n_tok, yr, ldy, wf, pf, pfb); break;
         }
         r += mr;
     }
