@@ -28,19 +28,40 @@ static inline __attribute__((always_inline)) void conv_panel(int mr, int64_t n, 
     }
 }
 
-/* mr rows x nb blocks of 16 tokens (nt of them real) -> y. pf (NULL: none) is the next
- * panel's weights, pf_bytes long: they are prefetched into L2 across the k loop, so its
- * conversion does not wait on memory. */
+/* Accumulators are named variables, not an array: clang keeps an array of 24 zmm on the
+ * stack even when every index is a constant. */
+#define ACC_DECL(i) __m512 c##i##0 = _mm512_setzero_ps(), c##i##1 = _mm512_setzero_ps();
+#define ACC_STEP(i)                                                                                          \
+    if (mr > i) {                                                                                            \
+        __m512 a = _mm512_set1_ps(wp[i * TB + kk]);                                                          \
+        c##i##0 = _mm512_fmadd_ps(a, b0, c##i##0);                                                           \
+        if (nb > 1)                                                                                          \
+            c##i##1 = _mm512_fmadd_ps(a, b1, c##i##1);                                                       \
+    }
+#define ACC_STORE(i)                                                                                         \
+    if (mr > i)                                                                                              \
+        store_row(y + i, ldy, c##i##0, c##i##1, nb, nt);
+#define ACC_ALL(M) M(0) M(1) M(2) M(3) M(4) M(5) M(6) M(7) M(8) M(9) M(10) M(11)
+
+/* Row r's accumulators (tokens 0..15 in v0, 16..31 in v1) -> y[t * ldy] for the nt real tokens. */
+static inline __attribute__((always_inline)) void store_row(float *y, size_t ldy, __m512 v0, __m512 v1, int nb, int nt)
+{
+    float tmp[2 * TB];
+    _mm512_storeu_ps(tmp, v0);
+    _mm512_storeu_ps(tmp + TB, v1);
+    int lim = nt < nb * TB ? nt : nb * TB;
+    for (int t = 0; t < lim; t++)
+        y[(size_t)t * ldy] = tmp[t];
+}
+
+/* mr (<= 12) rows x nb (1 or 2) blocks of 16 tokens (nt of them real) -> y. pf (NULL: none)
+ * is the next panel's weights, pf_bytes long: they are prefetched into L2 across the k loop,
+ * so its conversion does not wait on memory. */
 static inline __attribute__((always_inline)) void tile(int mr, int nb, int64_t n, const float *wf, const float *x0,
                                                        float *y, size_t ldy, int nt, const char *pf, size_t pf_bytes)
 {
     size_t pf_step = pf ? (pf_bytes / (size_t)(n / TB) + 63) / 64 * 64 : 0;
-    __m512 acc[12][2];
-#pragma GCC unroll 12
-    for (int i = 0; i < mr; i++)
-#pragma GCC unroll 2
-        for (int j = 0; j < nb; j++)
-            acc[i][j] = _mm512_setzero_ps();
+    ACC_ALL(ACC_DECL)
     const float *x1 = x0 + n * TB;
     for (int64_t kb = 0; kb < n / TB; kb++) {
         const float *wp = wf + kb * mr * TB, *xa = x0 + kb * TB * TB, *xb = x1 + kb * TB * TB;
@@ -50,24 +71,10 @@ static inline __attribute__((always_inline)) void tile(int mr, int nb, int64_t n
         for (int kk = 0; kk < TB; kk++) {
             __m512 b0 = _mm512_loadu_ps(xa + kk * TB);
             __m512 b1 = nb > 1 ? _mm512_loadu_ps(xb + kk * TB) : b0;
-#pragma GCC unroll 12
-            for (int i = 0; i < mr; i++) {
-                __m512 a = _mm512_set1_ps(wp[i * TB + kk]);
-                acc[i][0] = _mm512_fmadd_ps(a, b0, acc[i][0]);
-                if (nb > 1)
-                    acc[i][1] = _mm512_fmadd_ps(a, b1, acc[i][1]);
-            }
+            ACC_ALL(ACC_STEP)
         }
     }
-    float tmp[TB];
-    for (int j = 0; j < nb; j++) {
-        int lim = nt - j * TB < TB ? nt - j * TB : TB;
-        for (int i = 0; i < mr; i++) {
-            _mm512_storeu_ps(tmp, acc[i][j]);
-            for (int t = 0; t < lim; t++)
-                y[(size_t)(j * TB + t) * ldy + i] = tmp[t];
-        }
-    }
+    ACC_ALL(ACC_STORE)
 }
 
 #define PANEL(MR)                                                                                            \
