@@ -46,16 +46,37 @@ static inline __attribute__((always_inline)) void conv_panel(int mr, int64_t n, 
     }
 }
 
-/* mr rows x one block of 16 tokens (nt of them real) -> y; pf (NULL: none): the next
+/* Named accumulators, not an array: clang keeps an array of vectors on the stack. */
+#define ACC_DECL(i) __m256 c##i##0 = _mm256_setzero_ps(), c##i##1 = _mm256_setzero_ps();
+#define ACC_STEP(i)                                                                                          \
+    if (mr > i) {                                                                                            \
+        __m256 a = _mm256_broadcast_ss(wp + i * TB + kk);                                                    \
+        c##i##0 = _mm256_fmadd_ps(a, b0, c##i##0);                                                           \
+        c##i##1 = _mm256_fmadd_ps(a, b1, c##i##1);                                                           \
+    }
+#define ACC_STORE(i)                                                                                         \
+    if (mr > i)                                                                                              \
+        store_row(y + i, ldy, c##i##0, c##i##1, nt);
+#define ACC_ALL(M) M(0) M(1) M(2) M(3) M(4) M(5)
+
+/* Row r's accumulators (tokens 0..7 in v0, 8..15 in v1) -> y[t * ldy] for the nt real tokens. */
+static inline __attribute__((always_inline)) void store_row(float *y, size_t ldy, __m256 v0, __m256 v1, int nt)
+{
+    float tmp[TB];
+    _mm256_storeu_ps(tmp, v0);
+    _mm256_storeu_ps(tmp + 8, v1);
+    int lim = nt < TB ? nt : TB;
+    for (int t = 0; t < lim; t++)
+        y[(size_t)t * ldy] = tmp[t];
+}
+
+/* mr (<= 6) rows x one block of 16 tokens (nt of them real) -> y; pf (NULL: none): the next
  * panel's weights, pf_bytes long, prefetched into L2 across the k loop. */
 static inline __attribute__((always_inline)) void tile(int mr, int64_t n, const float *wf, const float *x0, float *y,
                                                        size_t ldy, int nt, const char *pf, size_t pf_bytes)
 {
     size_t pf_step = pf ? (pf_bytes / (size_t)(n / TB) + 63) / 64 * 64 : 0;
-    __m256 acc[6][2];
-#pragma GCC unroll 12
-    for (int i = 0; i < mr; i++)
-        acc[i][0] = acc[i][1] = _mm256_setzero_ps();
+    ACC_ALL(ACC_DECL)
     for (int64_t kb = 0; kb < n / TB; kb++) {
         const float *wp = wf + kb * mr * TB, *xa = x0 + kb * TB * TB;
         for (size_t o = (size_t)kb * pf_step; pf && o < (size_t)(kb + 1) * pf_step && o < pf_bytes; o += 64)
@@ -63,22 +84,10 @@ static inline __attribute__((always_inline)) void tile(int mr, int64_t n, const 
 #pragma GCC unroll 16
         for (int kk = 0; kk < TB; kk++) {
             __m256 b0 = _mm256_loadu_ps(xa + kk * TB), b1 = _mm256_loadu_ps(xa + kk * TB + 8);
-#pragma GCC unroll 12
-            for (int i = 0; i < mr; i++) {
-                __m256 a = _mm256_broadcast_ss(wp + i * TB + kk);
-                acc[i][0] = _mm256_fmadd_ps(a, b0, acc[i][0]);
-                acc[i][1] = _mm256_fmadd_ps(a, b1, acc[i][1]);
-            }
+            ACC_ALL(ACC_STEP)
         }
     }
-    float tmp[TB];
-    int lim = nt < TB ? nt : TB;
-    for (int i = 0; i < mr; i++) {
-        _mm256_storeu_ps(tmp, acc[i][0]);
-        _mm256_storeu_ps(tmp + 8, acc[i][1]);
-        for (int t = 0; t < lim; t++)
-            y[(size_t)t * ldy + i] = tmp[t];
-    }
+    ACC_ALL(ACC_STORE)
 }
 
 #define PANEL(MR)                                                                                            \
