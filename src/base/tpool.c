@@ -10,6 +10,13 @@
 #include <unistd.h>
 
 #define TPOOL_SPIN_ITERS 20000
+/* The caller waits this many pauses (about 0.1 ms; a pause is 20-150 cycles) for the last
+ * parts, then sleeps: a worker another process has preempted mid-part may not run again for
+ * a whole scheduler slice, and spinning through it only keeps that worker off the core. */
+#define TPOOL_DONE_SPIN_ITERS 5000
+/* Spinning threads yield every this many pauses, so a preempted pool thread (or another
+ * process) waiting for this core gets it. */
+#define TPOOL_YIELD_EVERY 1024
 
 /* Parts of a job are claimed, not assigned: the caller and every awake worker take the next
  * unclaimed part until none is left, so a worker the OS has not scheduled yet costs nothing
@@ -25,6 +32,8 @@ struct tpool {
     pthread_mutex_t job_lock;  /* serialises callers */
     pthread_mutex_t mu;        /* guards sleeping workers */
     pthread_cond_t cv;
+    pthread_cond_t done_cv;    /* signalled (under mu) when the last part of a job ends */
+    atomic_int caller_waiting; /* the caller sleeps on done_cv */
     atomic_uint generation;    /* bumped for every job (wakes workers) */
     _Atomic uint64_t claim;    /* CLAIM(job id, nth, next unclaimed part) */
     atomic_int done;           /* parts finished in the current job */
@@ -50,8 +59,23 @@ static void run_parts(struct tpool *p, unsigned gen)
                                                    memory_order_acquire))
             continue;
         p->fn(p->ctx, (int)next, (int)nth);
-        atomic_fetch_add_explicit(&p->done, 1, memory_order_acq_rel);
+        /* seq_cst pairs with tpool_parallel_for_n's store of caller_waiting and load of done:
+         * either this thread sees the caller waiting, or the caller sees this part done */
+        if (atomic_fetch_add(&p->done, 1) + 1 == (int)nth && atomic_load(&p->caller_waiting)) {
+            pthread_mutex_lock(&p->mu);
+            pthread_cond_signal(&p->done_cv);
+            pthread_mutex_unlock(&p->mu);
+        }
     }
+}
+
+static void spin_pause(int spins)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+    if (spins % TPOOL_YIELD_EVERY == 0)
+        sched_yield();
 }
 
 static void *worker_main(void *arg)
@@ -66,9 +90,7 @@ static void *worker_main(void *arg)
         while ((gen = atomic_load_explicit(&p->generation, memory_order_acquire)) == seen &&
                !atomic_load(&p->stop)) {
             if (++spins < TPOOL_SPIN_ITERS) {
-#if defined(__x86_64__) || defined(__i386__)
-                __builtin_ia32_pause();
-#endif
+                spin_pause(spins);
                 continue;
             }
             pthread_mutex_lock(&p->mu);
@@ -97,6 +119,7 @@ struct tpool *tpool_new(int n_threads)
     pthread_mutex_init(&p->job_lock, NULL);
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv, NULL);
+    pthread_cond_init(&p->done_cv, NULL);
     if (n_threads > 1) {
         p->threads = calloc((size_t)n_threads - 1, sizeof *p->threads);
         if (!p->threads)
@@ -132,6 +155,7 @@ void tpool_free(struct tpool *p)
         pthread_join(p->threads[i - 1], NULL);
     free(p->threads);
     pthread_cond_destroy(&p->cv);
+    pthread_cond_destroy(&p->done_cv);
     pthread_mutex_destroy(&p->mu);
     pthread_mutex_destroy(&p->job_lock);
     free(p);
@@ -162,10 +186,17 @@ void tpool_parallel_for_n(struct tpool *p, int max_threads, tpool_fn fn, void *c
     pthread_cond_broadcast(&p->cv);
     pthread_mutex_unlock(&p->mu);
     run_parts(p, gen);
-    while (atomic_load_explicit(&p->done, memory_order_acquire) < nth) {
-#if defined(__x86_64__) || defined(__i386__)
-        __builtin_ia32_pause();
-#endif
+    for (int spins = 1; atomic_load_explicit(&p->done, memory_order_acquire) < nth; spins++) {
+        if (spins < TPOOL_DONE_SPIN_ITERS) {
+            spin_pause(spins);
+            continue;
+        }
+        pthread_mutex_lock(&p->mu);
+        atomic_store(&p->caller_waiting, 1);
+        while (atomic_load(&p->done) < nth)
+            pthread_cond_wait(&p->done_cv, &p->mu);
+        atomic_store(&p->caller_waiting, 0);
+        pthread_mutex_unlock(&p->mu);
     }
     /* each part ran exactly once: a claim never outlives its job */
     assert(atomic_load(&p->done) == nth);

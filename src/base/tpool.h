@@ -4,7 +4,10 @@
  * ith in [0, nth) where nth is the pool size; parts are claimed by whichever thread is free
  * (the caller included), so no part is tied to a thread, and the call returns when every
  * part is done. Workers spin briefly between jobs (token-by-token LLM decoding issues
- * thousands of tiny jobs per second) and then sleep on a condvar. Jobs from different
+ * thousands of tiny jobs per second) and then sleep on a condvar; the caller likewise spins
+ * about 0.1 ms for parts other threads still run and then sleeps until the last one ends,
+ * and spinning threads yield now and then, so a pool sharing its cores with another process
+ * (or more threads than cores) loses a time slice at most. Jobs from different
  * callers are serialised by a mutex, so fn must not start a job on the same pool (it would
  * deadlock); a pool of size 1 runs fn inline.
  *

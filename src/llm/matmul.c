@@ -9,17 +9,24 @@
  *    dequantized to f32 once and multiplied with all tokens by OpenBLAS's single-threaded
  *    sgemm (a register-blocked GEMM; the dequantization is amortised over the tokens). The
  *    activations are first rounded through the vec_dot_type (f16, Q8_0, Q8_K) and back, so
- *    both paths see the same inputs, as llama.cpp's do (it converts them before any GEMM). */
+ *    both paths see the same inputs, as llama.cpp's do (it converts them before any GEMM);
+ *  - F16 weights, >= MM_F16_GEMM_MIN_TOK tokens: the activations are rounded to f16 and
+ *    packed once, then each chunk of rows goes through the F16 GEMM (kernels/gemm_f16.h),
+ *    which converts its weights panel by panel as it goes. */
 #include <cblas.h>
 #include <stdatomic.h>
 
 #include "base/tpool.h"
+#include "llm/kernels/gemm_f16.h"
 #include "llm/llm_int.h"
 
 #define TILE_T 32
 #define TILE_R 4
 #define MM_MAX_JOBS 4
 #define MM_BLAS_MIN_TOK 32
+#define MM_F16_GEMM_MIN_TOK 8
+#define MM_F16_CHUNK 48    /* rows per claimed chunk: whole 12- and 6-row kernel panels */
+_Static_assert(BLAS_ROWS * 1 >= 16, "wf holds a KERN_GEMM_F16_SCRATCH panel per thread");
 /* Below this many multiply-adds a job runs on the calling thread: waking the pool costs
  * more than it saves (tiny models, single rows). */
 #define MM_PAR_MIN_WORK (1 << 17)
@@ -35,6 +42,7 @@ struct mm_args {
     int64_t row0[MM_MAX_JOBS + 1];     /* first global row of each job */
     int n_jobs;
     int use_blas;
+    const struct kern_gemm_f16 *gf16;  /* F16 GEMM path (xq holds the packed activations) */
     float *wf;                         /* BLAS path: per-part scratch, BLAS_ROWS x n_in floats */
     int64_t chunk_rows;                /* rows per claimed chunk (multiple of TILE_R) */
     atomic_llong next_chunk;           /* next unclaimed chunk */
@@ -134,7 +142,13 @@ static void mm_part(void *ctx, int ith, int nth)
         int64_t g1 = g0 + a->chunk_rows < total ? g0 + a->chunk_rows : total;
         for (int i = 0; i < a->n_jobs; i++) {
             int64_t s = a->row0[i] > g0 ? a->row0[i] : g0, e = a->row0[i + 1] < g1 ? a->row0[i + 1] : g1;
-            if (s < e && a->use_blas)
+            if (s < e && a->gf16)
+                a->gf16->gemm(a->n_in, (const unsigned char *)a->jobs[i]->w->data +
+                                           (size_t)(s - a->row0[i]) * a->jobs[i]->w->row_bytes,
+                              a->jobs[i]->w->row_bytes, (int)(e - s), (const float *)a->xq, a->n_tok,
+                              a->jobs[i]->y + (s - a->row0[i]), (size_t)a->jobs[i]->ldy,
+                              a->wf + (size_t)ith * BLAS_ROWS * a->n_in);
+            else if (s < e && a->use_blas)
                 mm_rows_blas(a, a->jobs[i], s - a->row0[i], e - a->row0[i], ith);
             else if (s < e)
                 mm_rows(a, a->jobs[i], s - a->row0[i], e - a->row0[i]);
@@ -165,7 +179,14 @@ void llm_matmul(struct inferd_llm_ctx *c, const float *x, int n_tok, const struc
         a.use_blas = n_tok >= MM_BLAS_MIN_TOK && !jobs[first].w->k->gemm4x2 &&
                      !kern_get_tiles(jobs[first].w->type)->gemm4x4;
         a.wf = c->wf;
-        if (vdt == GGML_TYPE_F32) {
+        if (vdt == GGML_TYPE_F16 && n_tok >= MM_F16_GEMM_MIN_TOK && a.n_in % KERN_GEMM_F16_TB == 0 &&
+            kern_gemm_f16_xp_floats(n_tok, a.n_in) * sizeof(float) <= (size_t)c->n_batch * c->xq_stride)
+            a.gf16 = kern_get_gemm_f16();
+        if (a.gf16) {
+            a.use_blas = 0;
+            a.xq = c->xq; /* packed blocks of f16-rounded activations */
+            a.gf16->pack(x, (size_t)a.n_in, n_tok, a.n_in, (float *)a.xq);
+        } else if (vdt == GGML_TYPE_F32) {
             a.xq = (unsigned char *)(uintptr_t)x; /* read only: F32 rows are used as they are */
             a.xq_stride = (size_t)a.n_in * sizeof(float);
         } else if (a.use_blas) {
@@ -188,6 +209,8 @@ void llm_matmul(struct inferd_llm_ctx *c, const float *x, int n_tok, const struc
         a.chunk_rows = (per + TILE_R - 1) / TILE_R * TILE_R;
         if (a.use_blas)
             a.chunk_rows = BLAS_ROWS;
+        if (a.gf16)
+            a.chunk_rows = MM_F16_CHUNK;
         atomic_init(&a.next_chunk, 0);
         if (total * a.n_in * n_tok < MM_PAR_MIN_WORK)
             mm_part(&a, 0, 1);

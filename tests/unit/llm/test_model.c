@@ -257,6 +257,7 @@ static void test_quantized_close(void)
     test_blas_path(mf, "F32", 1e-4);
     test_blas_path(m8, "Q8_0", 3e-2);
     test_blas_path(m4, "Q4_0", 3e-2);
+    test_blas_path(m16, "F16", 1e-3); /* the F16 GEMM (f16 KV cache: as phi3, gemma2 below) */
     int nv = inferd_llm_info(mf)->n_vocab;
     float *lf = last_logits(mf), *l8 = last_logits(m8), *l4 = last_logits(m4), *l16 = last_logits(m16);
     double scale = 0;
