@@ -9,11 +9,14 @@
  *    dequantized to f32 once and multiplied with all tokens by OpenBLAS's single-threaded
  *    sgemm (a register-blocked GEMM; the dequantization is amortised over the tokens). The
  *    activations are first rounded through the vec_dot_type (f16, Q8_0, Q8_K) and back, so
- *    both paths see the same inputs, as llama.cpp's do (it converts them before any GEMM). */
+ *    both paths see the same inputs, as llama.cpp's do (it converts them before any GEMM);
+ *  - >= KERN_PANEL_MIN_TOK tokens of Q4_0 (and Q8_0 with VNNI): panels of 16 (8) weight
+ *    rows unpacked once and run against every token (kernels/panel.h). */
 #include <cblas.h>
 #include <stdatomic.h>
 
 #include "base/tpool.h"
+#include "llm/kernels/panel.h"
 #include "llm/llm_int.h"
 
 #define TILE_T 32
@@ -35,6 +38,8 @@ struct mm_args {
     int64_t row0[MM_MAX_JOBS + 1];     /* first global row of each job */
     int n_jobs;
     int use_blas;
+    int use_panel;                     /* quantized path: types with a panel GEMM take it */
+    struct kern_panel_aux *aux;        /* use_panel: n_tok x n_in / 32, after the xq rows */
     float *wf;                         /* BLAS path: per-part scratch, BLAS_ROWS x n_in floats */
     int64_t chunk_rows;                /* rows per claimed chunk (multiple of TILE_R) */
     atomic_llong next_chunk;           /* next unclaimed chunk */
@@ -44,8 +49,11 @@ static void quant_part(void *ctx, int ith, int nth)
 {
     struct mm_args *a = ctx;
     int t0 = (int)((int64_t)a->n_tok * ith / nth), t1 = (int)((int64_t)a->n_tok * (ith + 1) / nth);
-    for (int t = t0; t < t1; t++)
+    for (int t = t0; t < t1; t++) {
         a->vk->quantize_row(a->x + (size_t)t * a->n_in, a->xq + (size_t)t * a->xq_stride, a->n_in);
+        if (a->use_panel)
+            kern_panel_prep(a->xq + (size_t)t * a->xq_stride, a->aux + (size_t)t * (a->n_in / 32), a->n_in);
+    }
 }
 
 /* BLAS path: x rows -> vec_dot_type -> f32 rows in xq (the part's wf slice holds one
@@ -63,9 +71,13 @@ static void round_part(void *ctx, int ith, int nth)
 
 /* Rows [r0, r1) of one job, all tokens: 4x2 register tiles where the type has them, else
  * one dot product per (row, token). */
-static void mm_rows(const struct mm_args *a, const struct llm_mm_job *j, int64_t r0, int64_t r1)
+static void mm_rows(const struct mm_args *a, const struct llm_mm_job *j, int64_t r0, int64_t r1, int ith)
 {
     const struct llm_weight *w = j->w;
+    const struct kern_panel *p = a->use_panel ? kern_get_panel(w->type) : NULL;
+    for (; p && r0 + p->rows <= r1; r0 += p->rows) /* the part's wf slice is the panel scratch */
+        p->gemm(a->n_in, (const unsigned char *)w->data + (size_t)r0 * w->row_bytes, w->row_bytes, a->xq,
+                a->xq_stride, a->aux, j->y + r0, (size_t)j->ldy, a->n_tok, a->wf + (size_t)ith * BLAS_ROWS * a->n_in);
     kern_dot_fn dot = w->k->vec_dot;
     const struct kern_tiles *tl = kern_get_tiles(w->type);
     kern_gemm4x2_fn g = w->k->gemm4x2, g4 = tl->gemm4x4;
@@ -137,7 +149,7 @@ static void mm_part(void *ctx, int ith, int nth)
             if (s < e && a->use_blas)
                 mm_rows_blas(a, a->jobs[i], s - a->row0[i], e - a->row0[i], ith);
             else if (s < e)
-                mm_rows(a, a->jobs[i], s - a->row0[i], e - a->row0[i]);
+                mm_rows(a, a->jobs[i], s - a->row0[i], e - a->row0[i], ith);
         }
     }
 }
@@ -178,6 +190,10 @@ void llm_matmul(struct inferd_llm_ctx *c, const float *x, int n_tok, const struc
         } else {
             a.xq = c->xq;
             a.xq_stride = ggml_row_size(vdt, a.n_in);
+            for (int i = 0; i < a.n_jobs && n_tok >= KERN_PANEL_MIN_TOK; i++)
+                a.use_panel |= kern_get_panel(a.jobs[i]->w->type) != NULL;
+            /* c->xq holds 4 bytes per element: the Q8_0 rows take 34/32, the aux 40/32 */
+            a.aux = (struct kern_panel_aux *)(c->xq + ((size_t)n_tok * a.xq_stride + 15) / 16 * 16);
             if ((int64_t)n_tok * a.n_in < MM_PAR_MIN_WORK)
                 quant_part(&a, 0, 1);
             else
@@ -185,7 +201,8 @@ void llm_matmul(struct inferd_llm_ctx *c, const float *x, int n_tok, const struc
         }
         /* about 8 chunks per thread, whole tiles */
         int64_t total = a.row0[a.n_jobs], per = total / (8 * tpool_size(c->pool)) + 1;
-        a.chunk_rows = (per + TILE_R - 1) / TILE_R * TILE_R;
+        int tile_r = a.use_panel ? 16 : TILE_R; /* whole panels */
+        a.chunk_rows = (per + tile_r - 1) / tile_r * tile_r;
         if (a.use_blas)
             a.chunk_rows = BLAS_ROWS;
         atomic_init(&a.next_chunk, 0);
