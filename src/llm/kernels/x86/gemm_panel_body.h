@@ -199,6 +199,7 @@ static inline __attribute__((always_inline)) void tile_q8(int nt, int64_t nb, co
                                                           const struct kern_panel_aux *aux, float *y, size_t ldy)
 {
     vf acc[NT8][8];
+#pragma GCC unroll 2
     for (int t = 0; t < nt; t++)
 #pragma GCC unroll 8
         for (int g = 0; g < 8; g++)
@@ -209,6 +210,7 @@ static inline __attribute__((always_inline)) void tile_q8(int nt, int64_t nb, co
         for (int g = 0; g < 8; g++)
             wq[g] = VI_LOAD(q + ((size_t)b * 8 + g) * R);
         vf wd = VF_LOAD(d + b * R);
+#pragma GCC unroll 2
         for (int t = 0; t < nt; t++) {
             const struct blk_q8_0 *ab = (const struct blk_q8_0 *)(a + (size_t)t * as) + b;
             const struct kern_panel_aux *x = aux + (size_t)t * nb + b;
@@ -218,6 +220,7 @@ static inline __attribute__((always_inline)) void tile_q8(int nt, int64_t nb, co
                 acc[t][g] = VFMA(sc, VCVT(VDP(VI_SET1(x->c8[g]), wq[g], VI_SET1(ld32(ab->qs + 4 * g)))), acc[t][g]);
         }
     }
+#pragma GCC unroll 2
     for (int t = 0; t < nt; t++) {
         vf s0 = VADDF(acc[t][0], acc[t][4]), s1 = VADDF(acc[t][1], acc[t][5]);
         vf s2 = VADDF(acc[t][2], acc[t][6]), s3 = VADDF(acc[t][3], acc[t][7]);
