@@ -23,6 +23,8 @@
 #define TILE_R 4
 #define MM_MAX_JOBS 4
 #define MM_BLAS_MIN_TOK 32
+/* The panel GEMM's scratch (KERN_PANEL_SCRATCH) is the part's BLAS_ROWS x n_in float slice of wf. */
+_Static_assert(BLAS_ROWS * sizeof(float) * 32 >= 16 * 36 + 64, "wf slice too small for a panel");
 /* Below this many multiply-adds a job runs on the calling thread: waking the pool costs
  * more than it saves (tiny models, single rows). */
 #define MM_PAR_MIN_WORK (1 << 17)
@@ -41,7 +43,7 @@ struct mm_args {
     int use_panel;                     /* quantized path: types with a panel GEMM take it */
     struct kern_panel_aux *aux;        /* use_panel: n_tok x n_in / 32, after the xq rows */
     float *wf;                         /* BLAS path: per-part scratch, BLAS_ROWS x n_in floats */
-    int64_t chunk_rows;                /* rows per claimed chunk (multiple of TILE_R) */
+    int64_t chunk_rows;                /* rows per claimed chunk (whole tiles or panels) */
     atomic_llong next_chunk;           /* next unclaimed chunk */
 };
 
