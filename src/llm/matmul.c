@@ -12,12 +12,15 @@
  *    both paths see the same inputs, as llama.cpp's do (it converts them before any GEMM);
  *  - F16 weights, >= MM_F16_GEMM_MIN_TOK tokens: the activations are rounded to f16 and
  *    packed once, then each chunk of rows goes through the F16 GEMM (kernels/gemm_f16.h),
- *    which converts its weights panel by panel as it goes. */
+ *    which converts its weights panel by panel as it goes;
+ *  - >= KERN_PANEL_MIN_TOK tokens of Q4_0 (and Q8_0 with VNNI): panels of 16 (8) weight
+ *    rows unpacked once and run against every token (kernels/panel.h). */
 #include <cblas.h>
 #include <stdatomic.h>
 
 #include "base/tpool.h"
 #include "llm/kernels/gemm_f16.h"
+#include "llm/kernels/panel.h"
 #include "llm/llm_int.h"
 
 #define TILE_T 32
@@ -27,6 +30,8 @@
 #define MM_F16_GEMM_MIN_TOK 8
 #define MM_F16_CHUNK 48    /* rows per claimed chunk: whole 12- and 6-row kernel panels */
 _Static_assert(BLAS_ROWS * 1 >= 16, "wf holds a KERN_GEMM_F16_SCRATCH panel per thread");
+/* The panel GEMM's scratch (KERN_PANEL_SCRATCH) is the part's BLAS_ROWS x n_in float slice of wf. */
+_Static_assert(BLAS_ROWS * sizeof(float) * 32 >= 16 * 36 + 64, "wf slice too small for a panel");
 /* Below this many multiply-adds a job runs on the calling thread: waking the pool costs
  * more than it saves (tiny models, single rows). */
 #define MM_PAR_MIN_WORK (1 << 17)
@@ -43,8 +48,10 @@ struct mm_args {
     int n_jobs;
     int use_blas;
     const struct kern_gemm_f16 *gf16;  /* F16 GEMM path (xq holds the packed activations) */
+    int use_panel;                     /* quantized path: types with a panel GEMM take it */
+    struct kern_panel_aux *aux;        /* use_panel: n_tok x n_in / 32, after the xq rows */
     float *wf;                         /* BLAS path: per-part scratch, BLAS_ROWS x n_in floats */
-    int64_t chunk_rows;                /* rows per claimed chunk (multiple of TILE_R) */
+    int64_t chunk_rows;                /* rows per claimed chunk (whole tiles or panels) */
     atomic_llong next_chunk;           /* next unclaimed chunk */
 };
 
@@ -52,8 +59,11 @@ static void quant_part(void *ctx, int ith, int nth)
 {
     struct mm_args *a = ctx;
     int t0 = (int)((int64_t)a->n_tok * ith / nth), t1 = (int)((int64_t)a->n_tok * (ith + 1) / nth);
-    for (int t = t0; t < t1; t++)
+    for (int t = t0; t < t1; t++) {
         a->vk->quantize_row(a->x + (size_t)t * a->n_in, a->xq + (size_t)t * a->xq_stride, a->n_in);
+        if (a->use_panel)
+            kern_panel_prep(a->xq + (size_t)t * a->xq_stride, a->aux + (size_t)t * (a->n_in / 32), a->n_in);
+    }
 }
 
 /* BLAS path: x rows -> vec_dot_type -> f32 rows in xq (the part's wf slice holds one
@@ -71,9 +81,13 @@ static void round_part(void *ctx, int ith, int nth)
 
 /* Rows [r0, r1) of one job, all tokens: 4x2 register tiles where the type has them, else
  * one dot product per (row, token). */
-static void mm_rows(const struct mm_args *a, const struct llm_mm_job *j, int64_t r0, int64_t r1)
+static void mm_rows(const struct mm_args *a, const struct llm_mm_job *j, int64_t r0, int64_t r1, int ith)
 {
     const struct llm_weight *w = j->w;
+    const struct kern_panel *p = a->use_panel ? kern_get_panel(w->type) : NULL;
+    for (; p && r0 + p->rows <= r1; r0 += p->rows) /* the part's wf slice is the panel scratch */
+        p->gemm(a->n_in, (const unsigned char *)w->data + (size_t)r0 * w->row_bytes, w->row_bytes, a->xq,
+                a->xq_stride, a->aux, j->y + r0, (size_t)j->ldy, a->n_tok, a->wf + (size_t)ith * BLAS_ROWS * a->n_in);
     kern_dot_fn dot = w->k->vec_dot;
     const struct kern_tiles *tl = kern_get_tiles(w->type);
     kern_gemm4x2_fn g = w->k->gemm4x2, g4 = tl->gemm4x4;
@@ -151,7 +165,7 @@ static void mm_part(void *ctx, int ith, int nth)
             else if (s < e && a->use_blas)
                 mm_rows_blas(a, a->jobs[i], s - a->row0[i], e - a->row0[i], ith);
             else if (s < e)
-                mm_rows(a, a->jobs[i], s - a->row0[i], e - a->row0[i]);
+                mm_rows(a, a->jobs[i], s - a->row0[i], e - a->row0[i], ith);
         }
     }
 }
@@ -199,6 +213,10 @@ void llm_matmul(struct inferd_llm_ctx *c, const float *x, int n_tok, const struc
         } else {
             a.xq = c->xq;
             a.xq_stride = ggml_row_size(vdt, a.n_in);
+            for (int i = 0; i < a.n_jobs && n_tok >= KERN_PANEL_MIN_TOK; i++)
+                a.use_panel |= kern_get_panel(a.jobs[i]->w->type) != NULL;
+            /* c->xq holds 4 bytes per element: the Q8_0 rows take 34/32, the aux 40/32 */
+            a.aux = (struct kern_panel_aux *)(c->xq + ((size_t)n_tok * a.xq_stride + 15) / 16 * 16);
             if ((int64_t)n_tok * a.n_in < MM_PAR_MIN_WORK)
                 quant_part(&a, 0, 1);
             else
@@ -206,7 +224,8 @@ void llm_matmul(struct inferd_llm_ctx *c, const float *x, int n_tok, const struc
         }
         /* about 8 chunks per thread, whole tiles */
         int64_t total = a.row0[a.n_jobs], per = total / (8 * tpool_size(c->pool)) + 1;
-        a.chunk_rows = (per + TILE_R - 1) / TILE_R * TILE_R;
+        int tile_r = a.use_panel ? 16 : TILE_R; /* whole panels */
+        a.chunk_rows = (per + tile_r - 1) / tile_r * tile_r;
         if (a.use_blas)
             a.chunk_rows = BLAS_ROWS;
         if (a.gf16)

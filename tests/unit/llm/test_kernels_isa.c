@@ -11,6 +11,7 @@
 #include "llm/kernels/fp16.h"
 #include "llm/kernels/kernels.h"
 #include "llm/kernels/kernels_x86.h"
+#include "llm/kernels/panel.h"
 
 static struct rng rng = {{0x243F6A8885A308D3ull, 5, 7, 11}}; /* fixed data on every run */
 static float frand(void) /* [-1, 1) */
@@ -167,6 +168,98 @@ static void check_tile_n(const char *isa, enum ggml_type t, kern_gemm4xn_fn g, i
     free(y);
 }
 
+/* Panel GEMM (panel.h): R weight rows x n_tok activation rows against the reference dots;
+ * y's columns past the panel stay untouched. The integer block dots are exact, so only the
+ * float summation order differs (Q4_0 one sum per output, Q8_0 eight partial sums): 1e-4
+ * relative, as for the tiles. */
+static void check_panel(const char *isa, enum ggml_type t, kern_panel_fn g, int rows, int n_tok, int n)
+{
+    const struct kern_type *ref = kern_get_ref(t);
+    size_t ws = ggml_row_size(t, n) + 18, as = ggml_row_size(GGML_TYPE_Q8_0, n) + 34, ldy = (size_t)rows + 3;
+    unsigned char *w = malloc(ws * (size_t)rows), *a = malloc(as * (size_t)n_tok);
+    struct kern_panel_aux *aux = malloc(sizeof *aux * (size_t)(n / 32) * (size_t)n_tok);
+    void *scratch = malloc(KERN_PANEL_SCRATCH(n));
+    float *x = malloc(sizeof(float) * n), *y = malloc(sizeof(float) * ldy * (size_t)n_tok), want;
+    for (int r = 0; r < rows; r++)
+        fill_weights(t, w + r * ws, n, x);
+    for (int k = 0; k < n_tok; k++) {
+        for (int i = 0; i < n; i++)
+            x[i] = frand() * (k % 2 ? 5.f : 1.f);
+        if (k == 1)
+            for (int i = 0; i < 32; i++)
+                x[i] = -1.f; /* a block of -127: the largest |sum(a)| */
+        quant_row_q8_0(x, a + k * as, n);
+        kern_panel_prep(a + k * as, aux + (size_t)k * (n / 32), n);
+    }
+    for (size_t i = 0; i < ldy * (size_t)n_tok; i++)
+        y[i] = -7.f;
+    g(n, w, ws, a, as, aux, y, ldy, n_tok, scratch);
+    int bad = 0;
+    for (int k = 0; k < n_tok; k++)
+        for (int r = 0; r < rows + 3; r++) {
+            float got = y[(size_t)k * ldy + r];
+            if (r >= rows) {
+                CHECK(got == -7.f);
+                continue;
+            }
+            ref->vec_dot(n, &want, w + r * ws, a + k * as);
+            CHECK_NEAR(got, want, 1e-4 * (fabs(want) + 1));
+            if (fabs(got - want) > 1e-4 * (fabs(want) + 1) && bad++ < 3)
+                printf("%s %s panel n %d (%d,%d): %.6f want %.6f\n", isa, ggml_type_name(t), n, r, k, got, want);
+        }
+    free(w);
+    free(a);
+    free(aux);
+    free(scratch);
+    free(x);
+    free(y);
+}
+
+static void check_panels(void)
+{
+    static const struct {
+        const char *name;
+        unsigned mask;
+        enum ggml_type t;
+        kern_panel_fn g;
+        int rows;
+    } ps[] = {
+        {"avx2", KERN_ISA_AVX2_MASK, GGML_TYPE_Q4_0, gemm_panel_q4_0_avx2, 8},
+        {"avxvnni", KERN_ISA_AVXVNNI_MASK, GGML_TYPE_Q4_0, gemm_panel_q4_0_avxvnni, 8},
+        {"avxvnni", KERN_ISA_AVXVNNI_MASK, GGML_TYPE_Q8_0, gemm_panel_q8_0_avxvnni, 8},
+        {"avx512 (F/BW/VL)", KERN_ISA_AVX512_MASK, GGML_TYPE_Q4_0, gemm_panel_q4_0_avx512, 16},
+        {"avx512vnni", KERN_ISA_AVX512VNNI_MASK, GGML_TYPE_Q4_0, gemm_panel_q4_0_avx512vnni, 16},
+        {"avx512vnni", KERN_ISA_AVX512VNNI_MASK, GGML_TYPE_Q8_0, gemm_panel_q8_0_avx512vnni, 16},
+    };
+    for (size_t i = 0; i < sizeof ps / sizeof ps[0]; i++) {
+        if (!cpu_has(ps[i].mask)) {
+            printf("skip %s %s panel: this CPU lacks it (cpu: %s)\n", ps[i].name, ggml_type_name(ps[i].t),
+                   cpu_features_str());
+            continue;
+        }
+        printf("testing %s %s panel\n", ps[i].name, ggml_type_name(ps[i].t));
+        /* token counts: whole register tiles, tiles plus a tail, fewer than one tile */
+        check_panel(ps[i].name, ps[i].t, ps[i].g, ps[i].rows, 17, 1312);
+        check_panel(ps[i].name, ps[i].t, ps[i].g, ps[i].rows, 16, 2048);
+        check_panel(ps[i].name, ps[i].t, ps[i].g, ps[i].rows, 3, 32);
+        check_panel(ps[i].name, ps[i].t, ps[i].g, ps[i].rows, 9, 5632);
+    }
+    /* kern_get_panel hands out the one of this CPU's ISA */
+    const struct kern_panel *p4 = kern_get_panel(GGML_TYPE_Q4_0), *p8 = kern_get_panel(GGML_TYPE_Q8_0);
+    const char *isa = kern_isa_name();
+    if (!strcmp(isa, "avx512vnni"))
+        CHECK(p4 && p4->gemm == gemm_panel_q4_0_avx512vnni && p8 && p8->gemm == gemm_panel_q8_0_avx512vnni);
+    else if (!strcmp(isa, "avx512"))
+        CHECK(p4 && p4->gemm == gemm_panel_q4_0_avx512 && !p8);
+    else if (!strcmp(isa, "avxvnni"))
+        CHECK(p4 && p4->gemm == gemm_panel_q4_0_avxvnni && p8 && p8->gemm == gemm_panel_q8_0_avxvnni);
+    else if (!strcmp(isa, "avx2"))
+        CHECK(p4 && p4->gemm == gemm_panel_q4_0_avx2 && !p8);
+    else
+        CHECK(!p4 && !p8);
+    CHECK(kern_get_panel(GGML_TYPE_Q4_K) == NULL);
+}
+
 int main(void)
 {
     printf("cpu: %s; kern_get uses %s\n", cpu_features_str(), kern_isa_name());
@@ -218,5 +311,6 @@ int main(void)
     else
         CHECK(!strcmp(isa, "scalar") && k->vec_dot == dot_ref_q4_0 && !tl->gemm4x4);
     CHECK(kern_get_tiles(GGML_TYPE_Q4_K)->gemm4x4 == NULL); /* none for K-quants yet */
+    check_panels();
     return check_finish();
 }

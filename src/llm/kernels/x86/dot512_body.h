@@ -258,6 +258,28 @@ void KN(dot_q6_k_)(int64_t n, float *s, const void *w, const void *a)
     *s = _mm512_reduce_add_ps(acc) - accb;
 }
 
+/* acc (low 8 lanes) += sc * p for block i (low half of sc, p), then for block i+1 (high
+ * half): llama.cpp's AVX2 / tinyBLAS order (8 lanes, one fma per block, in block order),
+ * so batches round as its Q8_0 prompt GEMM does. The high 8 lanes of acc are unused. */
+static inline __m512 acc_blocks(__m512 acc, __m512 sc, __m512i p)
+{
+    __m512 f = _mm512_cvtepi32_ps(p);
+    __m256 a = _mm256_fmadd_ps(_mm512_castps512_ps256(sc), _mm512_castps512_ps256(f), _mm512_castps512_ps256(acc));
+    __m256 sh = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(sc), 1));
+    __m256 fh = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(f), 1));
+    return _mm512_castps256_ps512(_mm256_fmadd_ps(sh, fh, a));
+}
+
+/* Sum of acc's low 8 lanes, in hsum_float_8's order. */
+static inline float hsum8(__m512 acc)
+{
+    __m256 v = _mm512_castps512_ps256(acc);
+    __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_add_ss(h, _mm_movehdup_ps(h));
+    return _mm_cvtss_f32(h);
+}
+
 /* ---- GEMM tiles: W (4 rows, n) . A (4 rows, n) -> y (4, 4), y[t * ldy + r] ----
  * Each weight block pair is loaded and unpacked once for all 4 activation rows, each
  * activation pair once for all four weight rows; the per-block scale product is applied
@@ -282,7 +304,7 @@ void KN(dot_q6_k_)(int64_t n, float *s, const void *w, const void *a)
             _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++)                                          \
             {                                                                                            \
                 __m512i p = PROD(wq[r], yv);                                                             \
-                acc[r][t] = _mm512_fmadd_ps(_mm512_mul_ps(ws_[r], sa), _mm512_cvtepi32_ps(p), acc[r][t]); \
+                acc[r][t] = acc_blocks(acc[r][t], _mm512_mul_ps(ws_[r], sa), p);                         \
             }                                                                                            \
         }                                                                                                \
     }
@@ -299,7 +321,7 @@ void KN(dot_q6_k_)(int64_t n, float *s, const void *w, const void *a)
     if (i < nb)                                                                                          \
         TILE_STEP(T, LOADW, PROD, 0)                                                                     \
     _Pragma("GCC unroll 4") for (int t = 0; t < T; t++) _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++) \
-        y[(size_t)t * ldy + r] = _mm512_reduce_add_ps(acc[r][t]);
+        y[(size_t)t * ldy + r] = hsum8(acc[r][t]);
 
 /* Q8_0: signed x signed via dot_ss. */
 #define WBLK struct blk_q8_0
@@ -365,12 +387,12 @@ void KN(gemm4x4_q4_0_)(int64_t n, const void *w, size_t wstride, const void *a, 
                 _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++)                                      \
                 {                                                                                        \
                     __m512i p = PROD(r);                                                                 \
-                    acc[r][t] = _mm512_fmadd_ps(_mm512_mul_ps(ps[s][r], sa), _mm512_cvtepi32_ps(p), acc[r][t]); \
+                    acc[r][t] = acc_blocks(acc[r][t], _mm512_mul_ps(ps[s][r], sa), p);                 \
                 }                                                                                        \
             }                                                                                            \
         }                                                                                                \
         _Pragma("GCC unroll 4") for (int t = 0; t < 4; t++) _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++) \
-            y[(size_t)(t0 + t) * ldy + r] = _mm512_reduce_add_ps(acc[r][t]);                           \
+            y[(size_t)(t0 + t) * ldy + r] = hsum8(acc[r][t]);                                          \
     }                                                                                                    \
     return t0;
 

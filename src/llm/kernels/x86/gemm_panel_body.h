@@ -1,0 +1,247 @@
+/* gemm_panel_body.h — the panel GEMM of panel.h, included by one file per ISA. The
+ * includer defines KSUF (name suffix), PANEL_512 (zmm, 16 rows; else ymm, 8 rows) and
+ * PANEL_VNNI (vpdpbusd; else vpmaddubsw + vpmaddwd). Without VNNI only Q4_0 is built: its
+ * nibbles (<= 15) times |a| <= 128 keep vpmaddubsw's i16 pair sums, and the sum of the 8
+ * groups of a block, below 2 * 15 * 128 * 8 = 30720, exact. */
+#include <immintrin.h>
+#include <string.h>
+
+#include "llm/kernels/fp16.h"
+#include "llm/kernels/kernels.h"
+#include "llm/kernels/panel.h"
+
+#define PCAT2(a, b) a##b
+#define PCAT(a, b) PCAT2(a, b)
+#define PN(name) PCAT(name, KSUF)
+
+#ifdef PANEL_512
+#define R 16
+#define NT 8 /* activation rows per register tile: 8 accumulators + 8 weight vectors */
+typedef __m512i vi;
+typedef __m512 vf;
+#define VI_LOAD(p) _mm512_loadu_si512((const void *)(p))
+#define VF_LOAD(p) _mm512_loadu_ps(p)
+#define VF_STORE(p, v) _mm512_storeu_ps((p), (v))
+#define VI_SET1(x) _mm512_set1_epi32(x)
+#define VF_SET1(x) _mm512_set1_ps(x)
+#define VF_ZERO() _mm512_setzero_ps()
+#define VCVT(v) _mm512_cvtepi32_ps(v)
+#define VFMA(a, b, c) _mm512_fmadd_ps((a), (b), (c))
+#define VMUL(a, b) _mm512_mul_ps((a), (b))
+#define VADD32(a, b) _mm512_add_epi32((a), (b))
+#define VADDF(a, b) _mm512_add_ps((a), (b))
+#define VADD16(a, b) _mm512_add_epi16((a), (b))
+#define VMADDUBS(u, s) _mm512_maddubs_epi16((u), (s))
+#define VMADD1(v) _mm512_madd_epi16((v), _mm512_set1_epi16(1))
+#ifdef PANEL_VNNI
+#define VDP(acc, u, s) _mm512_dpbusd_epi32((acc), (u), (s))
+#endif
+#else
+#define R 8
+#define NT 4 /* 16 ymm registers: 4 accumulators, the 8 weight vectors, temporaries */
+typedef __m256i vi;
+typedef __m256 vf;
+#define VI_LOAD(p) _mm256_loadu_si256((const __m256i *)(p))
+#define VF_LOAD(p) _mm256_loadu_ps(p)
+#define VF_STORE(p, v) _mm256_storeu_ps((p), (v))
+#define VI_SET1(x) _mm256_set1_epi32(x)
+#define VF_SET1(x) _mm256_set1_ps(x)
+#define VF_ZERO() _mm256_setzero_ps()
+#define VCVT(v) _mm256_cvtepi32_ps(v)
+#define VFMA(a, b, c) _mm256_fmadd_ps((a), (b), (c))
+#define VMUL(a, b) _mm256_mul_ps((a), (b))
+#define VADD32(a, b) _mm256_add_epi32((a), (b))
+#define VADDF(a, b) _mm256_add_ps((a), (b))
+#define VADD16(a, b) _mm256_add_epi16((a), (b))
+#define VMADDUBS(u, s) _mm256_maddubs_epi16((u), (s))
+#define VMADD1(v) _mm256_madd_epi16((v), _mm256_set1_epi16(1))
+#ifdef PANEL_VNNI
+#define VDP(acc, u, s) _mm256_dpbusd_avx_epi32((acc), (u), (s))
+#endif
+#endif
+
+static inline int32_t ld32(const int8_t *p)
+{
+    int32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+/* 4 words of 4 rows -> word g of the 4 rows at dst + g * R (u32 units): a 4x4 transpose. */
+static inline void put4x4(uint32_t *dst, __m128i a, __m128i b, __m128i c, __m128i d)
+{
+    __m128i ab0 = _mm_unpacklo_epi32(a, b), ab1 = _mm_unpackhi_epi32(a, b);
+    __m128i cd0 = _mm_unpacklo_epi32(c, d), cd1 = _mm_unpackhi_epi32(c, d);
+    _mm_storeu_si128((__m128i *)dst, _mm_unpacklo_epi64(ab0, cd0));
+    _mm_storeu_si128((__m128i *)(dst + R), _mm_unpackhi_epi64(ab0, cd0));
+    _mm_storeu_si128((__m128i *)(dst + 2 * R), _mm_unpacklo_epi64(ab1, cd1));
+    _mm_storeu_si128((__m128i *)(dst + 3 * R), _mm_unpackhi_epi64(ab1, cd1));
+}
+
+/* Unpacks R Q4_0 rows into the panel layout (panel.h): nibble words, f32 scales. */
+static void pack_q4_0(int64_t nb, const unsigned char *w, size_t ws, uint32_t *q, float *d)
+{
+    const __m128i m4 = _mm_set1_epi8(0x0F);
+    for (int64_t b = 0; b < nb; b++) {
+        for (int r = 0; r < R; r += 4) {
+            __m128i lo[4], hi[4];
+            for (int k = 0; k < 4; k++) {
+                const struct blk_q4_0 *blk = (const struct blk_q4_0 *)(w + (size_t)(r + k) * ws) + b;
+                __m128i v = _mm_loadu_si128((const __m128i *)blk->qs);
+                lo[k] = _mm_and_si128(v, m4);
+                hi[k] = _mm_and_si128(_mm_srli_epi16(v, 4), m4);
+                d[b * R + r + k] = fp16_to_f32(blk->d);
+            }
+            put4x4(q + (size_t)b * 8 * R + r, lo[0], lo[1], lo[2], lo[3]);
+            put4x4(q + (size_t)b * 8 * R + 4 * R + r, hi[0], hi[1], hi[2], hi[3]);
+        }
+    }
+}
+
+#ifdef PANEL_VNNI
+/* Unpacks R Q8_0 rows: w + 128 (as unsigned bytes), f32 scales. */
+static void pack_q8_0(int64_t nb, const unsigned char *w, size_t ws, uint32_t *q, float *d)
+{
+    const __m128i x80 = _mm_set1_epi8((char)0x80);
+    for (int64_t b = 0; b < nb; b++) {
+        for (int r = 0; r < R; r += 4) {
+            __m128i lo[4], hi[4];
+            for (int k = 0; k < 4; k++) {
+                const struct blk_q8_0 *blk = (const struct blk_q8_0 *)(w + (size_t)(r + k) * ws) + b;
+                lo[k] = _mm_xor_si128(_mm_loadu_si128((const __m128i *)blk->qs), x80);
+                hi[k] = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(blk->qs + 16)), x80);
+                d[b * R + r + k] = fp16_to_f32(blk->d);
+            }
+            put4x4(q + (size_t)b * 8 * R + r, lo[0], lo[1], lo[2], lo[3]);
+            put4x4(q + (size_t)b * 8 * R + 4 * R + r, hi[0], hi[1], hi[2], hi[3]);
+        }
+    }
+}
+#endif
+
+/* Integer dot of block b of one activation row with the R panel rows, plus corr. */
+static inline vi block_dot(const vi wq[8], const int8_t *aq, int32_t corr)
+{
+#ifdef PANEL_VNNI
+    vi s = VI_SET1(corr);
+#pragma GCC unroll 8
+    for (int g = 0; g < 8; g++)
+        s = VDP(s, wq[g], VI_SET1(ld32(aq + 4 * g)));
+    return s;
+#else
+    vi p = VMADDUBS(wq[0], VI_SET1(ld32(aq)));
+#pragma GCC unroll 8
+    for (int g = 1; g < 8; g++)
+        p = VADD16(p, VMADDUBS(wq[g], VI_SET1(ld32(aq + 4 * g))));
+    return VADD32(VI_SET1(corr), VMADD1(p));
+#endif
+}
+
+/* nt (<= NT) activation rows against the whole panel; y rows ldy apart. */
+static inline __attribute__((always_inline)) void tile(int nt, int64_t nb, const uint32_t *q, const float *d,
+                                                       const unsigned char *a, size_t as,
+                                                       const struct kern_panel_aux *aux, float *y, size_t ldy)
+{
+    vf acc[NT];
+#pragma GCC unroll 16
+    for (int t = 0; t < nt; t++)
+        acc[t] = VF_ZERO();
+    for (int64_t b = 0; b < nb; b++) {
+        vi wq[8];
+#pragma GCC unroll 8
+        for (int g = 0; g < 8; g++)
+            wq[g] = VI_LOAD(q + ((size_t)b * 8 + g) * R);
+        vf wd = VF_LOAD(d + b * R);
+#pragma GCC unroll 16
+        for (int t = 0; t < nt; t++) {
+            const struct blk_q8_0 *ab = (const struct blk_q8_0 *)(a + (size_t)t * as) + b;
+            const struct kern_panel_aux *x = aux + (size_t)t * nb + b;
+            vi s = block_dot(wq, ab->qs, x->c4);
+            acc[t] = VFMA(VCVT(s), VMUL(wd, VF_SET1(x->d)), acc[t]);
+        }
+    }
+#pragma GCC unroll 16
+    for (int t = 0; t < nt; t++)
+        VF_STORE(y + (size_t)t * ldy, acc[t]);
+}
+
+static void run(int64_t nb, const uint32_t *q, const float *d, const unsigned char *a, size_t as,
+                const struct kern_panel_aux *aux, float *y, size_t ldy, int n_tok)
+{
+    int t = 0;
+    for (; t + NT <= n_tok; t += NT)
+        tile(NT, nb, q, d, a + (size_t)t * as, as, aux + (size_t)t * nb, y + (size_t)t * ldy, ldy);
+    for (; t < n_tok; t++)
+        tile(1, nb, q, d, a + (size_t)t * as, as, aux + (size_t)t * nb, y + (size_t)t * ldy, ldy);
+}
+
+/* W q4_0 (R, n) . A q8_0 (n_tok, n) -> y[t * ldy + r] */
+void PN(gemm_panel_q4_0_)(int64_t n, const void *w, size_t ws, const void *a, size_t as,
+                          const struct kern_panel_aux *aux, float *y, size_t ldy, int n_tok, void *scratch)
+{
+    int64_t nb = n / 32;
+    uint32_t *q = scratch;
+    float *d = (float *)(q + (size_t)nb * 8 * R);
+    pack_q4_0(nb, w, ws, q, d);
+    run(nb, q, d, a, as, aux, y, ldy, n_tok);
+}
+
+#ifdef PANEL_VNNI
+#ifdef PANEL_512
+#define NT8 2 /* 16 partial sums + the 8 weight vectors */
+#else
+#define NT8 1
+#endif
+/* Q8_0, nt (<= NT8) activation rows in tinyBLAS's order (panel.h): 8 partial sums per
+ * output, one per group, then the hsum_float_8 tree. */
+static inline __attribute__((always_inline)) void tile_q8(int nt, int64_t nb, const uint32_t *q, const float *d,
+                                                          const unsigned char *a, size_t as,
+                                                          const struct kern_panel_aux *aux, float *y, size_t ldy)
+{
+    vf acc[NT8][8];
+#pragma GCC unroll 2
+    for (int t = 0; t < nt; t++)
+#pragma GCC unroll 8
+        for (int g = 0; g < 8; g++)
+            acc[t][g] = VF_ZERO();
+    for (int64_t b = 0; b < nb; b++) {
+        vi wq[8];
+#pragma GCC unroll 8
+        for (int g = 0; g < 8; g++)
+            wq[g] = VI_LOAD(q + ((size_t)b * 8 + g) * R);
+        vf wd = VF_LOAD(d + b * R);
+#pragma GCC unroll 2
+        for (int t = 0; t < nt; t++) {
+            const struct blk_q8_0 *ab = (const struct blk_q8_0 *)(a + (size_t)t * as) + b;
+            const struct kern_panel_aux *x = aux + (size_t)t * nb + b;
+            vf sc = VMUL(wd, VF_SET1(x->d));
+#pragma GCC unroll 8
+            for (int g = 0; g < 8; g++)
+                acc[t][g] = VFMA(sc, VCVT(VDP(VI_SET1(x->c8[g]), wq[g], VI_SET1(ld32(ab->qs + 4 * g)))), acc[t][g]);
+        }
+    }
+#pragma GCC unroll 2
+    for (int t = 0; t < nt; t++) {
+        vf s0 = VADDF(acc[t][0], acc[t][4]), s1 = VADDF(acc[t][1], acc[t][5]);
+        vf s2 = VADDF(acc[t][2], acc[t][6]), s3 = VADDF(acc[t][3], acc[t][7]);
+        VF_STORE(y + (size_t)t * ldy, VADDF(VADDF(s0, s2), VADDF(s1, s3)));
+    }
+}
+
+/* W q8_0 (R, n) . A q8_0 (n_tok, n) -> y[t * ldy + r] */
+void PN(gemm_panel_q8_0_)(int64_t n, const void *w, size_t ws, const void *a, size_t as,
+                          const struct kern_panel_aux *aux, float *y, size_t ldy, int n_tok, void *scratch)
+{
+    int64_t nb = n / 32;
+    uint32_t *q = scratch;
+    float *d = (float *)(q + (size_t)nb * 8 * R);
+    pack_q8_0(nb, w, ws, q, d);
+    int t = 0;
+    for (; t + NT8 <= n_tok; t += NT8)
+        tile_q8(NT8, nb, q, d, (const unsigned char *)a + (size_t)t * as, as, aux + (size_t)t * nb,
+                y + (size_t)t * ldy, ldy);
+    for (; t < n_tok; t++)
+        tile_q8(1, nb, q, d, (const unsigned char *)a + (size_t)t * as, as, aux + (size_t)t * nb,
+                y + (size_t)t * ldy, ldy);
+}
+#endif
