@@ -273,6 +273,19 @@ def verify_repo(repo):
     return good
 
 
+def binary_outputs(r):
+    """(header JSON, {name: raw bytes}) of a v2 response with binary outputs."""
+    h = int(r.headers.get("inference-header-content-length", "-1"))
+    hdr = json.loads(r.body[:h])
+    parts, at = {}, h
+    for o in hdr["outputs"]:
+        size = o.get("parameters", {}).get("binary_data_size")
+        if size is not None:
+            parts[o["name"]] = r.body[at:at + size]
+            at += size
+    return hdr, parts
+
+
 def wait_until(pred, timeout=15.0, step=0.05):
     deadline = time.time() + timeout
     while time.time() < deadline:

@@ -17,7 +17,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Checker, Server, skip, write_json  # noqa: E402
+from harness import Checker, Server, binary_outputs, skip, write_json  # noqa: E402
 
 ROOT = os.environ.get("INFERD_ROOT", ".")
 ASSETS = os.path.join(ROOT, "node_modules", "@gutenye", "ocr-models", "assets")
@@ -66,18 +66,6 @@ img = Image.open(png_path).convert("RGB")
 buf = io.BytesIO()
 img.save(buf, "JPEG", quality=95)
 jpeg = buf.getvalue()
-
-
-def binary_outputs(r):
-    h = int(r.headers.get("inference-header-content-length", "-1"))
-    hdr = json.loads(r.body[:h])
-    parts, at = {}, h
-    for o in hdr["outputs"]:
-        size = o.get("parameters", {}).get("binary_data_size")
-        if size is not None:
-            parts[o["name"]] = r.body[at:at + size]
-            at += size
-    return hdr, parts
 
 
 def post_binary(s, model, data, datatype="BYTES", shape=None):

@@ -11,7 +11,7 @@ import tempfile
 import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Checker, Server, metric_value, skip, write_json  # noqa: E402
+from harness import Checker, Server, binary_outputs, metric_value, skip, write_json  # noqa: E402
 
 try:
     import onnx
@@ -60,19 +60,6 @@ def deserialize(b):
         out.append(b[at + 4:at + 4 + n])
         at += 4 + n
     return out
-
-
-def binary_outputs(r):
-    """(header JSON, {name: raw bytes}) of a v2 response with binary outputs."""
-    h = int(r.headers.get("inference-header-content-length", "-1"))
-    hdr = json.loads(r.body[:h])
-    parts, at = {}, h
-    for o in hdr["outputs"]:
-        size = o.get("parameters", {}).get("binary_data_size")
-        if size is not None:
-            parts[o["name"]] = r.body[at:at + size]
-            at += size
-    return hdr, parts
 
 
 tmp = tempfile.mkdtemp(prefix="inferd-bytes-")
