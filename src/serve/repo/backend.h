@@ -58,6 +58,8 @@ struct backend_ops {
     const char *name;         /* config.json "backend" value: "onnx" */
     const char *platform;     /* v2 metadata "platform": "onnxruntime_onnx" */
     const char *file_name;    /* model file in a version folder: "model.onnx" */
+    int never_inline;         /* its run time depends on the input (a pipeline): never run on an
+                                 HTTP worker, always on the version's scheduler thread */
     /* Loads ld->path. OUT: *model (free with unload). Returns 0 or INFERD_E* with err
      * naming the file or the config member. */
     int (*load)(const struct backend_load *ld, void **model, struct inferd_err *err);

@@ -123,7 +123,8 @@ static void run_batch(struct sched *s, struct sched_job **jobs, int n, int64_t r
     uint64_t t1 = clock_now_ns();
     double comp = (double)(t1 - t0) / 1e9;
     pthread_mutex_lock(&s->lock);
-    s->compute_ewma_ns = s->compute_ewma_ns ? (s->compute_ewma_ns * 7 + (t1 - t0)) / 8 : t1 - t0;
+    if (rc == 0) /* a refused input says nothing about how long a real run takes */
+        s->compute_ewma_ns = s->compute_ewma_ns ? (s->compute_ewma_ns * 7 + (t1 - t0)) / 8 : t1 - t0;
     pthread_mutex_unlock(&s->lock);
     if (s->cfg.compute_duration)
         metrics_observe(s->cfg.compute_duration, comp);
@@ -346,10 +347,12 @@ int sched_run_inline(struct sched *s, struct sched_job *job)
 {
     if (s->cfg.dynamic && s->cfg.max_batch_size > 0)
         return 0; /* batching wants requests to meet in the queue */
+    if (s->be->never_inline)
+        return 0; /* run time depends on the input (a pipeline): never on an HTTP worker */
     pthread_mutex_lock(&s->lock);
     /* Long runs stay on the scheduler thread so they never hold an HTTP worker (and the
-     * health checks it serves) for long. */
-    if (s->stop || s->running || s->head || s->compute_ewma_ns > SCHED_INLINE_MAX_NS) {
+     * health checks it serves) for long; so does the first, whose time is not known yet. */
+    if (s->stop || s->running || s->head || s->compute_ewma_ns == 0 || s->compute_ewma_ns > SCHED_INLINE_MAX_NS) {
         pthread_mutex_unlock(&s->lock);
         return 0;
     }
