@@ -99,7 +99,7 @@ int fuse__scalar(const struct fuse *f, int v, float *out)
             return 1;
         }
     }
-    if (!t || t->numel != 1)
+    if (!t || t->numel != 1 || t->rank > 1) /* a [1,1] operand would raise the result's rank */
         return 0;
     memcpy(out, t->data, sizeof *out);
     return 1;

@@ -57,7 +57,8 @@ static struct ox_node *qnode(const struct qdq *q, struct ox_node *n, const char 
     if (!n || q->dead[n - q->m->nodes] || !is_op(n, type) || n->n_in != 3 || n->n_out != 1)
         return NULL;
     const struct ox_tensor *s = init_of(q, n->in[1]), *z = init_of(q, n->in[2]);
-    if (!s || !z || s->dt != INFERD_FP32 || !is_q8(z->dt) || z->numel != s->numel || s->numel > scale_max)
+    if (!s || !z || s->dt != INFERD_FP32 || !is_q8(z->dt) || z->numel != s->numel || s->numel < 1 ||
+        s->numel > scale_max)
         return NULL;
     if (ox_attr_int(n, "block_size", 0) != 0 || ox_attr_find(n, "output_dtype"))
         return NULL;
@@ -95,9 +96,9 @@ static struct ox_node *tail_q(const struct qdq *q, int y, struct ox_node **relu)
     struct ox_node *qn = c ? qnode(q, c, "QuantizeLinear", 1) : NULL;
     if (!qn || ox_attr_int(qn, "saturate", 1) != 1)
         return NULL;
-    if (*relu) {
+    if (*relu) { /* Q clamps at its zero point only when that is the type's minimum and the scale positive */
         const struct ox_tensor *zy = init_of(q, qn->in[2]);
-        if (zp_value(zy, 0) != (zy->dt == INFERD_INT8 ? -128 : 0))
+        if (zp_value(zy, 0) != (zy->dt == INFERD_INT8 ? -128 : 0) || !(*(const float *)init_of(q, qn->in[1])->data > 0))
             return NULL;
     }
     return qn;
@@ -216,8 +217,9 @@ static int fuse_matmul(struct qdq *q, struct ox_node *mm)
     if (mm->n_in != 2 || mm->n_out != 1 || mm->out[0] < 0)
         return 0;
     struct ox_node *da = producer_dq(q, mm->in[0], 1), *relu, *qn = tail_q(q, mm->out[0], &relu);
-    int vb = mm->in[1], pb = vb >= 0 ? q->m->values[vb].producer : -1;
-    const struct ox_tensor *b = pb >= 0 ? init_of(q, q->m->nodes[pb].in[0]) : NULL;
+    int vb = mm->in[1];
+    struct ox_node *db0 = producer_dq(q, vb, INT64_MAX);
+    const struct ox_tensor *b = db0 ? init_of(q, db0->in[0]) : NULL;
     if (!da || !qn || !b || b->rank != 2)
         return 0;
     struct ox_node *db = weight_dq(q, vb, 2, 1, b->dims[1]);

@@ -76,17 +76,12 @@ static int mean_last(const struct fuse *f, const struct ox_node *n, int x)
     return axis == -1;
 }
 
-/* gamma / beta of a fused LayerNorm: an FP32 constant of rank <= 1, or whose leading dims
- * are all 1 (so that it broadcasts over the last axis alone, as the kernel's does). */
+/* gamma / beta of a fused LayerNorm: an FP32 constant of rank 1 (a (1, ..., L) one would
+ * raise the rank of a lower-rank input in the unfused graph, which the kernel does not). */
 static int row_const(const struct fuse *f, int v)
 {
     const struct ox_tensor *t = fuse__const_t(f, v);
-    if (!t || t->rank < 1)
-        return 0;
-    for (int d = 0; d + 1 < t->rank; d++)
-        if (t->dims[d] != 1)
-            return 0;
-    return 1;
+    return t && t->rank == 1;
 }
 
 /* Turns node n (one output, kept) into a default-domain `type` node reading ins[0..n_in)

@@ -71,7 +71,9 @@ static int bind_op(struct ox_model *m, struct ox_node *n, struct inferd_err *err
         return inferd_err_set(err, INFERD_EUNSUPPORTED, "node '%s': op %s of domain '%s' is not supported",
                               n->name, n->op_type, n->domain);
     n->opset = m->opset;
-    n->op = ox_op_find(n->op_type);
+    /* Ops named Inferd* exist only as the target of load-time fusions (fuse_transformer.c
+     * builds them after this check); a file naming one is refused like an unknown op. */
+    n->op = strncmp(n->op_type, "Inferd", 6) == 0 ? NULL : ox_op_find(n->op_type);
     if (!n->op)
         return inferd_err_set(err, INFERD_EUNSUPPORTED, "node '%s': operator %s (opset %d) is not supported",
                               n->name, n->op_type, m->opset);

@@ -41,7 +41,7 @@ static int att_prepare(struct ox_node *n, struct inferd_err *err)
     if (n->ip[0] < 0 || n->ip[0] > 2)
         return inferd_err_set(err, INFERD_EINVAL, "InferdAttention: mask_mode %lld is not 0, 1 or 2",
                               (long long)n->ip[0]);
-    if ((n->ip[0] != 0) != (n->n_in == 4))
+    if ((n->ip[0] != 0) != (n->n_in == 4 && n->in[3] >= 0))
         return inferd_err_set(err, INFERD_EINVAL, "InferdAttention: mask_mode %lld with %d inputs",
                               (long long)n->ip[0], n->n_in);
     return 0;
@@ -145,6 +145,8 @@ static void att_block(const struct att_job *j, int64_t b, int64_t hd, int64_t i0
             ox_gemm_nt_avx2(&g, i0, i1, 0, j->t);
         else
             ox_gemm_nt_ref(&g, i0, i1, 0, j->t);
+    } else if (j->d == 0) { /* empty dot products (BLAS refuses lda 0) */
+        memset(sc + i0 * j->t, 0, (size_t)m * (size_t)j->t * sizeof *sc);
     } else { /* scores = scale * Q rows @ Kt (D, T) */
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, (int)j->t, (int)j->d, j->scale, q + i0 * j->qs[2],
                     (int)j->qs[2], k, (int)j->kd, 0.0f, sc + i0 * j->t, (int)j->t);
