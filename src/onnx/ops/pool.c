@@ -43,37 +43,90 @@ struct pool_job {
     int is_max, include_pad;
 };
 
+/* Y[oy][ox] of one plane by walking its window: any geometry, both pools. */
+static float pool_one(const struct pool_job *j, const float *x, int64_t oy, int64_t ox)
+{
+    const struct ox_window *v = &j->win;
+    float mx = -INFINITY, s = 0.0f;
+    int64_t cnt = 0, cnt_pad = 0;
+    for (int64_t ky = 0; ky < v->kh; ky++) {
+        int64_t iy = oy * v->sh - v->pt + ky * v->dh;
+        for (int64_t kx = 0; kx < v->kw; kx++) {
+            int64_t ix = ox * v->sw - v->pl + kx * v->dw;
+            /* count_include_pad counts the window inside the padded input only */
+            if (iy < j->h + v->pb && ix < j->w + v->pr)
+                cnt_pad++;
+            if (iy < 0 || iy >= j->h || ix < 0 || ix >= j->w)
+                continue;
+            float val = x[iy * j->w + ix];
+            mx = val > mx ? val : mx;
+            s += val;
+            cnt++;
+        }
+    }
+    if (j->is_max)
+        return mx;
+    return (j->include_pad ? cnt_pad : cnt) ? s / (float)(j->include_pad ? cnt_pad : cnt) : 0.0f;
+}
+
+/* One output row of MaxPool with dilation 1: the columns [lo, hi) whose window lies inside
+ * the row take y[ox] = max over the valid rows ky and kx of x[iy][ox*sw - pl + kx], ox
+ * innermost so the compiler vectorises it (YOLO's SPPF 5x5 stride 1 and the 3x3 / 2x2
+ * stride 2 pools spent their time in pool_one's per-element walk); the edges go through
+ * pool_one. Same comparison as pool_one, so NaNs are skipped alike. */
+static void maxpool_row(const struct pool_job *j, const float *x, float *yrow, int64_t oy)
+{
+    const struct ox_window *v = &j->win;
+    const int64_t sw = v->sw, w = j->w;
+    int64_t lo = (v->pl + sw - 1) / sw, hi = w - v->kw + v->pl >= 0 ? (w - v->kw + v->pl) / sw + 1 : 0;
+    lo = lo < v->ow ? lo : v->ow;
+    hi = hi < v->ow ? hi : v->ow;
+    if (hi <= lo) {
+        for (int64_t ox = 0; ox < v->ow; ox++)
+            yrow[ox] = pool_one(j, x, oy, ox);
+        return;
+    }
+    for (int64_t ox = 0; ox < lo; ox++)
+        yrow[ox] = pool_one(j, x, oy, ox);
+    for (int64_t ox = hi; ox < v->ow; ox++)
+        yrow[ox] = pool_one(j, x, oy, ox);
+    for (int64_t ox = lo; ox < hi; ox++)
+        yrow[ox] = -INFINITY;
+    for (int64_t ky = 0; ky < v->kh; ky++) {
+        int64_t iy = oy * v->sh - v->pt + ky;
+        if (iy < 0 || iy >= j->h)
+            continue;
+        for (int64_t kx = 0; kx < v->kw; kx++) {
+            const float *src = x + iy * w + kx - v->pl;
+            if (sw == 1) {
+                for (int64_t ox = lo; ox < hi; ox++)
+                    yrow[ox] = src[ox] > yrow[ox] ? src[ox] : yrow[ox];
+            } else if (sw == 2) {
+                for (int64_t ox = lo; ox < hi; ox++)
+                    yrow[ox] = src[2 * ox] > yrow[ox] ? src[2 * ox] : yrow[ox];
+            } else {
+                for (int64_t ox = lo; ox < hi; ox++)
+                    yrow[ox] = src[ox * sw] > yrow[ox] ? src[ox * sw] : yrow[ox];
+            }
+        }
+    }
+}
+
 static void pool_planes(void *arg, int64_t lo, int64_t hi)
 {
     const struct pool_job *j = arg;
     const struct ox_window *v = &j->win;
+    const int rows = j->is_max && v->dh == 1 && v->dw == 1;
     for (int64_t p = lo; p < hi; p++) {
         const float *x = j->x + p * j->h * j->w;
         float *y = j->y + p * v->oh * v->ow;
         for (int64_t oy = 0; oy < v->oh; oy++) {
-            for (int64_t ox = 0; ox < v->ow; ox++) {
-                float mx = -INFINITY, s = 0.0f;
-                int64_t cnt = 0, cnt_pad = 0;
-                for (int64_t ky = 0; ky < v->kh; ky++) {
-                    int64_t iy = oy * v->sh - v->pt + ky * v->dh;
-                    for (int64_t kx = 0; kx < v->kw; kx++) {
-                        int64_t ix = ox * v->sw - v->pl + kx * v->dw;
-                        /* count_include_pad counts the window inside the padded input only */
-                        if (iy < j->h + v->pb && ix < j->w + v->pr)
-                            cnt_pad++;
-                        if (iy < 0 || iy >= j->h || ix < 0 || ix >= j->w)
-                            continue;
-                        float val = x[iy * j->w + ix];
-                        mx = val > mx ? val : mx;
-                        s += val;
-                        cnt++;
-                    }
-                }
-                if (j->is_max)
-                    y[oy * v->ow + ox] = mx;
-                else
-                    y[oy * v->ow + ox] = (j->include_pad ? cnt_pad : cnt) ? s / (float)(j->include_pad ? cnt_pad : cnt) : 0.0f;
+            if (rows) {
+                maxpool_row(j, x, y + oy * v->ow, oy);
+                continue;
             }
+            for (int64_t ox = 0; ox < v->ow; ox++)
+                y[oy * v->ow + ox] = pool_one(j, x, oy, ox);
         }
     }
 }

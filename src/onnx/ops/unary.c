@@ -2,6 +2,7 @@
  * and signed ints). Split over the pool for large tensors. */
 #include <math.h>
 
+#include "base/vmath.h"
 #include "onnx/onnx_int.h"
 #include "onnx/ops/ops.h"
 
@@ -28,16 +29,7 @@ static void un_range(void *arg, int64_t lo, int64_t hi)
             y[i] = x[i] > 0.0f ? x[i] : 0.0f;
         break;
     case UN_SIGMOID:
-        for (int64_t i = lo; i < hi; i++) {
-            /* split by sign so exp never overflows */
-            float v = x[i];
-            if (v >= 0) {
-                y[i] = 1.0f / (1.0f + expf(-v));
-            } else {
-                float e = expf(v);
-                y[i] = e / (1.0f + e);
-            }
-        }
+        vmath_sigmoid(y + lo, x + lo, (size_t)(hi - lo));
         break;
     case UN_TANH:
         for (int64_t i = lo; i < hi; i++)

@@ -3,6 +3,8 @@
 #include <immintrin.h>
 #include <stdint.h>
 
+#include "base/x86/vexp_avx2.h"
+
 #define VL 8
 #define ROWS 6
 #define VF __m256
@@ -18,6 +20,8 @@
 #define VMIN(a, b) _mm256_min_ps((a), (b))
 #define VMUL(a, b) _mm256_mul_ps((a), (b))
 #define VADD(a, b) _mm256_add_ps((a), (b))
+#define VSIGMOID(v) vsigmoid_avx2(v)
+#define VSILU(v) vsilu_avx2(v)
 #define MASK_N(n) mask_n(n)
 #define FN(name) name##_avx2
 

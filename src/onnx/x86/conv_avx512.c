@@ -3,6 +3,8 @@
  * only after cpu_has(CPU_AVX512F | CPU_AVX512BW | CPU_AVX512VL). */
 #include <immintrin.h>
 
+#include "base/x86/vexp_avx512.h"
+
 #define VL 16
 #define ROWS 12
 #define VF __m512
@@ -18,6 +20,8 @@
 #define VMIN(a, b) _mm512_min_ps((a), (b))
 #define VMUL(a, b) _mm512_mul_ps((a), (b))
 #define VADD(a, b) _mm512_add_ps((a), (b))
+#define VSIGMOID(v) vsigmoid_avx512(v)
+#define VSILU(v) vsilu_avx512(v)
 #define MASK_N(n) ((__mmask16)((1u << (n)) - 1u))
 #define FN(name) name##_avx512
 

@@ -3,6 +3,7 @@
  * conv_avx512.c (16 lanes, 12-row tiles). The includer defines:
  *   VL, ROWS, VF, MASK, VZERO(), VSET1(x), VLOAD(p), VLOADM(p, m), VSTORE(p, v), VSTOREM(p, m, v),
  *   VFMA(a, b, c), VMAX(a, b), VMIN(a, b), VMUL(a, b), VADD(a, b), MASK_N(n) (first n lanes),
+ *   VSIGMOID(v), VSILU(v) (src/base/x86/vexp_*.h),
  *   FN(name) (the suffixed public name).
  * GEMM tile: ROWS rows of a weight panel x 2*VL columns of B, 2*ROWS accumulators;
  * per step of K two vectors of B and ROWS broadcasts of the panel. */
@@ -21,14 +22,13 @@ static inline VF epi_vec(const struct ox_epi *e, VF v)
         return VMIN(VMAX(VFMA(v, VSET1(e->a), VSET1(e->b)), VZERO()), VSET1(1.0f));
     case OX_ACT_HARDSWISH:
         return VMUL(v, VMIN(VMAX(VFMA(v, VSET1(e->a), VSET1(e->b)), VZERO()), VSET1(1.0f)));
-    default: /* none; sigmoid and SiLU run scalar after the store */
+    case OX_ACT_SIGMOID:
+        return VSIGMOID(v);
+    case OX_ACT_SILU:
+        return VSILU(v);
+    default:
         return v;
     }
-}
-
-static inline int epi_scalar(const struct ox_epi *e)
-{
-    return e->act == OX_ACT_SIGMOID || e->act == OX_ACT_SILU;
 }
 
 /* rows [row0, row0 + nrows) (nrows <= ROWS) of Y, columns [j, j + nc) (nc <= 2*VL);
@@ -80,9 +80,6 @@ static void gemm_tile(const struct ox_conv_gemm *g, const float *a, int64_t row0
             VSTOREM(c, m0, v0);
             VSTOREM(c + VL, m1, v1);
         }
-        if (epi_scalar(&g->epi))
-            for (int q = 0; q < nc; q++)
-                c[q] = ox_act_apply(&g->epi, c[q]);
     }
 }
 
@@ -247,9 +244,6 @@ void FN(ox_dw)(const struct ox_dw *d, int64_t p0, int64_t p1)
                 else
                     dw_group(d, src, kr, nr, odd, bias, yr, ox, 1);
             }
-            if (epi_scalar(&d->epi))
-                for (int64_t q = 0; q < d->ow; q++)
-                    yr[q] = ox_act_apply(&d->epi, yr[q]);
         }
     }
 }
@@ -406,10 +400,6 @@ void FN(ox_dw_blk)(const struct ox_dw *d, int64_t tiles, int64_t q0, int64_t q1)
             for (int l = 0; l < nc; l++)
                 yr[l] = y + (l * d->oh + oy) * d->ow;
             dwb_deinterleave(ob, nc, d->ow, yr);
-            if (epi_scalar(&d->epi))
-                for (int l = 0; l < nc; l++)
-                    for (int64_t i = 0; i < d->ow; i++)
-                        yr[l][i] = ox_act_apply(&d->epi, yr[l][i]);
         }
     }
 }

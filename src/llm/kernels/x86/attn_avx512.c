@@ -5,6 +5,7 @@
 #include <immintrin.h>
 #include <math.h>
 
+#include "base/x86/vexp_avx512.h"
 #include "llm/kernels/attn.h"
 #include "llm/kernels/fp16.h"
 
@@ -225,36 +226,12 @@ static void pv_q8_0(int hd, int nq, const float *p, size_t ldp, int nk, const vo
     }
 }
 
-/* ggml's ggml_v_expf for AVX-512 (llama.cpp, MIT): 2^n * (1 + p(b)) through scalef; |n| > 192
- * gives inf or 0. */
-static inline __m512 v_expf(__m512 x)
-{
-    const __m512 r = _mm512_set1_ps(0x1.8p23f);
-    const __m512 z = _mm512_fmadd_ps(x, _mm512_set1_ps(0x1.715476p+0f), r);
-    const __m512 n = _mm512_sub_ps(z, r);
-    const __m512 b =
-        _mm512_fnmadd_ps(n, _mm512_set1_ps(0x1.7f7d1cp-20f), _mm512_fnmadd_ps(n, _mm512_set1_ps(0x1.62e4p-1f), x));
-    const __mmask16 d = _mm512_cmp_ps_mask(_mm512_abs_ps(n), _mm512_set1_ps(192), _CMP_GT_OQ);
-    const __m512 u = _mm512_mul_ps(b, b);
-    const __m512 j = _mm512_fmadd_ps(
-        _mm512_fmadd_ps(_mm512_fmadd_ps(_mm512_set1_ps(0x1.0e4020p-7f), b, _mm512_set1_ps(0x1.573e2ep-5f)), u,
-                        _mm512_fmadd_ps(_mm512_set1_ps(0x1.555e66p-3f), b, _mm512_set1_ps(0x1.fffdb6p-2f))),
-        u, _mm512_fmadd_ps(_mm512_set1_ps(0x1.ffffecp-1f), b, _mm512_set1_ps(1.0F)));
-    const __m512 res = _mm512_scalef_ps(j, n);
-    if (_mm512_kortestz(d, d))
-        return res;
-    const __m512 zero = _mm512_setzero_ps();
-    const __m512 alt =
-        _mm512_mask_blend_ps(_mm512_cmp_ps_mask(n, zero, _CMP_LE_OQ), _mm512_set1_ps(INFINITY), zero);
-    return _mm512_mask_blend_ps(d, res, alt);
-}
-
 static double exp_sum(float *x, int n, float mx)
 {
     double sum = 0;
     int i = 0;
     for (; i + 16 <= n; i += 16) {
-        __m512 v = v_expf(_mm512_sub_ps(_mm512_loadu_ps(x + i), _mm512_set1_ps(mx)));
+        __m512 v = vexp_avx512(_mm512_sub_ps(_mm512_loadu_ps(x + i), _mm512_set1_ps(mx)));
         _mm512_storeu_ps(x + i, v);
         sum += _mm512_reduce_add_ps(v);
     }

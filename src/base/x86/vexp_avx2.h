@@ -1,0 +1,70 @@
+/* vexp_avx2.h — exp, sigmoid and SiLU on 8 floats (AVX2 + FMA), shared by the SIMD kernels
+ * (softmax in src/llm/kernels, conv epilogues in src/onnx/x86, src/base/x86/vmath_avx2.c).
+ * Include only from a file built with -mavx2 -mfma (a x86/ folder) and call only after
+ * cpu_has(CPU_AVX2 | CPU_FMA). Accuracy: exp within 3 ulp of exp for normal results
+ * (denormal results within 3 units of 2^-149), inf / 0 beyond the float range, NaN in NaN out;
+ * sigmoid and SiLU within 5 ulp (tests/unit/base/test_vmath.c measures it).
+ *
+ *   __m256 e = vexp_avx2(_mm256_loadu_ps(x));
+ *   __m256 s = vsigmoid_avx2(v);            // 1 / (1 + exp(-v))
+ *   __m256 y = vsilu_avx2(v);               // v * sigmoid(v)
+ */
+#ifndef INFERD_BASE_VEXP_AVX2_H
+#define INFERD_BASE_VEXP_AVX2_H
+
+#include <immintrin.h>
+
+/* ggml's ggml_v_expf for AVX2 (llama.cpp, MIT): exp(x) = 2^n * (1 + p(b)) with n = round(x /
+ * ln 2) and b the reduced argument; |n| > 126 takes the slower scaling, beyond 192 inf / 0. */
+static inline __m256 vexp_avx2(__m256 x)
+{
+    const __m256 r = _mm256_set1_ps(0x1.8p23f);
+    const __m256 z = _mm256_fmadd_ps(x, _mm256_set1_ps(0x1.715476p+0f), r);
+    const __m256 n = _mm256_sub_ps(z, r);
+    const __m256 b =
+        _mm256_fnmadd_ps(n, _mm256_set1_ps(0x1.7f7d1cp-20f), _mm256_fnmadd_ps(n, _mm256_set1_ps(0x1.62e4p-1f), x));
+    const __m256i e = _mm256_slli_epi32(_mm256_castps_si256(z), 23);
+    const __m256 k = _mm256_castsi256_ps(_mm256_add_epi32(e, _mm256_castps_si256(_mm256_set1_ps(1))));
+    const __m256i c =
+        _mm256_castps_si256(_mm256_cmp_ps(_mm256_andnot_ps(_mm256_set1_ps(-0.f), n), _mm256_set1_ps(126), _CMP_GT_OQ));
+    const __m256 u = _mm256_mul_ps(b, b);
+    const __m256 j = _mm256_fmadd_ps(
+        _mm256_fmadd_ps(_mm256_fmadd_ps(_mm256_set1_ps(0x1.0e4020p-7f), b, _mm256_set1_ps(0x1.573e2ep-5f)), u,
+                        _mm256_fmadd_ps(_mm256_set1_ps(0x1.555e66p-3f), b, _mm256_set1_ps(0x1.fffdb6p-2f))),
+        u, _mm256_mul_ps(_mm256_set1_ps(0x1.ffffecp-1f), b));
+    if (!_mm256_movemask_ps(_mm256_castsi256_ps(c)))
+        return _mm256_fmadd_ps(j, k, k);
+    const __m256i g = _mm256_and_si256(_mm256_castps_si256(_mm256_cmp_ps(n, _mm256_setzero_ps(), _CMP_LE_OQ)),
+                                       _mm256_set1_epi32((int)0x82000000u));
+    const __m256 s1 = _mm256_castsi256_ps(_mm256_add_epi32(g, _mm256_set1_epi32(0x7f000000)));
+    const __m256 s2 = _mm256_castsi256_ps(_mm256_sub_epi32(e, g));
+    const __m256i d =
+        _mm256_castps_si256(_mm256_cmp_ps(_mm256_andnot_ps(_mm256_set1_ps(-0.f), n), _mm256_set1_ps(192), _CMP_GT_OQ));
+    return _mm256_or_ps(
+        _mm256_and_ps(_mm256_castsi256_ps(d), _mm256_mul_ps(s1, s1)),
+        _mm256_andnot_ps(
+            _mm256_castsi256_ps(d),
+            _mm256_or_ps(_mm256_and_ps(_mm256_castsi256_ps(c), _mm256_mul_ps(_mm256_fmadd_ps(s2, j, s2), s1)),
+                         _mm256_andnot_ps(_mm256_castsi256_ps(c), _mm256_fmadd_ps(k, j, k)))));
+}
+
+/* sigmoid(x) = 1 / (1 + e) for x >= 0, e / (1 + e) for x < 0, with e = exp(-|x|) <= 1, so
+ * nothing overflows and tiny results keep their precision. */
+static inline __m256 vsigmoid_avx2(__m256 x)
+{
+    const __m256 one = _mm256_set1_ps(1.0f);
+    const __m256 e = vexp_avx2(_mm256_or_ps(x, _mm256_set1_ps(-0.0f)));
+    const __m256 s = _mm256_div_ps(one, _mm256_add_ps(one, e));
+    return _mm256_blendv_ps(s, _mm256_mul_ps(e, s), _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_LT_OQ));
+}
+
+/* silu(x) = x / (1 + e) for x >= 0, x * e / (1 + e) for x < 0, e = exp(-|x|). */
+static inline __m256 vsilu_avx2(__m256 x)
+{
+    const __m256 one = _mm256_set1_ps(1.0f);
+    const __m256 e = vexp_avx2(_mm256_or_ps(x, _mm256_set1_ps(-0.0f)));
+    const __m256 num = _mm256_blendv_ps(x, _mm256_mul_ps(x, e), _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_LT_OQ));
+    return _mm256_div_ps(num, _mm256_add_ps(one, e));
+}
+
+#endif
