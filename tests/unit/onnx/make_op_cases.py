@@ -6,7 +6,9 @@ opset <= 17) does not cover, with numpy reference outputs:
 - Gelu (opset 20), approximate "none" and "tanh"; Mish (opset 18);
 - the opset-18 Reduce* forms (axes as an input; keepdims; noop_with_empty_axes);
 - Range/ConstantOfShape/Expand/Where fed by a Shape chain, as torch exports them;
-- the attribute forms of Clip, Slice, Squeeze, Unsqueeze, ReduceSum and TopK.
+- the attribute forms of Clip, Slice, Squeeze, Unsqueeze, ReduceSum and TopK;
+- MaxPool on rows wide enough for pool.c's vectorised interior: YOLO's SPPF 5x5 stride 1,
+  ResNet's 3x3 stride 2 pad 1, 2x2 stride 2, ceil_mode, asymmetric pads, stride 3.
 
     /usr/bin/python3 tests/unit/onnx/make_op_cases.py OUT_DIR       # write, print names
     /usr/bin/python3 tests/unit/onnx/make_op_cases.py --check SUITE  # the ctest
@@ -165,7 +167,39 @@ def old_form_cases(out):
          [np.take_along_axis(x, order, -1), order.astype(np.int64)], 1)
 
 
+def maxpool_ref(x, k, s, pads, ceil=False):
+    n, c, h, w = x.shape
+    pt, pl, pb, pr = pads
+    rnd = math.ceil if ceil else math.floor
+    oh = rnd((h + pt + pb - k[0]) / s[0]) + 1
+    ow = rnd((w + pl + pr - k[1]) / s[1]) + 1
+    if ceil:  # the last window must start inside the input or the left/top pad
+        oh -= (oh - 1) * s[0] >= h + pt
+        ow -= (ow - 1) * s[1] >= w + pl
+    xp = np.full((n, c, h + pt + pb + k[0] + s[0], w + pl + pr + k[1] + s[1]), -np.inf, np.float32)
+    xp[:, :, pt:pt + h, pl:pl + w] = x
+    y = np.full((n, c, oh, ow), -np.inf, np.float32)
+    for ky in range(k[0]):
+        for kx in range(k[1]):
+            y = np.maximum(y, xp[:, :, ky:ky + oh * s[0]:s[0], kx:kx + ow * s[1]:s[1]])
+    return y
+
+
+def maxpool_cases(out):
+    x = rng.standard_normal((1, 3, 21, 37)).astype(np.float32)
+    for name, k, s, pads, ceil in (("k5s1p2", (5, 5), (1, 1), (2, 2, 2, 2), 0),
+                                   ("k3s2p1", (3, 3), (2, 2), (1, 1, 1, 1), 0),
+                                   ("k2s2", (2, 2), (2, 2), (0, 0, 0, 0), 0),
+                                   ("k3s2_ceil", (3, 3), (2, 2), (0, 0, 0, 0), 1),
+                                   ("k3s3_asym", (3, 2), (3, 3), (0, 2, 1, 0), 0)):
+        y = maxpool_ref(x, k, s, pads, bool(ceil))
+        case(out, f"case_maxpool_{name}", [helper.make_node("MaxPool", ["x"], ["y"], kernel_shape=list(k),
+                                                                strides=list(s), pads=list(pads), ceil_mode=ceil)],
+             [("x", F, x.shape)], [("y", F, y.shape)], [x], [y], 12)
+
+
 def write_all(out):
+    maxpool_cases(out)
     old_form_cases(out)
     gelu_cases(out)
     reduce_cases(out)
