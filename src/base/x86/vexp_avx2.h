@@ -16,7 +16,7 @@
 
 /* ggml's ggml_v_expf for AVX2 (llama.cpp, MIT): exp(x) = 2^n * (1 + p(b)) with n = round(x /
  * ln 2) and b the reduced argument; |n| > 126 takes the slower scaling, beyond 192 inf / 0. */
-static inline __m256 vexp_avx2(__m256 x)
+static inline __attribute__((always_inline)) __m256 vexp_avx2(__m256 x)
 {
     const __m256 r = _mm256_set1_ps(0x1.8p23f);
     const __m256 z = _mm256_fmadd_ps(x, _mm256_set1_ps(0x1.715476p+0f), r);
@@ -50,7 +50,7 @@ static inline __m256 vexp_avx2(__m256 x)
 
 /* sigmoid(x) = 1 / (1 + e) for x >= 0, e / (1 + e) for x < 0, with e = exp(-|x|) <= 1, so
  * nothing overflows and tiny results keep their precision. */
-static inline __m256 vsigmoid_avx2(__m256 x)
+static inline __attribute__((always_inline)) __m256 vsigmoid_avx2(__m256 x)
 {
     const __m256 one = _mm256_set1_ps(1.0f);
     const __m256 e = vexp_avx2(_mm256_or_ps(x, _mm256_set1_ps(-0.0f)));
@@ -59,7 +59,7 @@ static inline __m256 vsigmoid_avx2(__m256 x)
 }
 
 /* silu(x) = x / (1 + e) for x >= 0, x * e / (1 + e) for x < 0, e = exp(-|x|). */
-static inline __m256 vsilu_avx2(__m256 x)
+static inline __attribute__((always_inline)) __m256 vsilu_avx2(__m256 x)
 {
     const __m256 one = _mm256_set1_ps(1.0f);
     const __m256 e = vexp_avx2(_mm256_or_ps(x, _mm256_set1_ps(-0.0f)));

@@ -16,7 +16,7 @@
 
 /* ggml's ggml_v_expf for AVX-512 (llama.cpp, MIT): 2^n * (1 + p(b)) through scalef; |n| > 192
  * gives inf or 0. */
-static inline __m512 vexp_avx512(__m512 x)
+static inline __attribute__((always_inline)) __m512 vexp_avx512(__m512 x)
 {
     const __m512 r = _mm512_set1_ps(0x1.8p23f);
     const __m512 z = _mm512_fmadd_ps(x, _mm512_set1_ps(0x1.715476p+0f), r);
@@ -39,7 +39,7 @@ static inline __m512 vexp_avx512(__m512 x)
 }
 
 /* sigmoid(x) = 1 / (1 + e) for x >= 0, e / (1 + e) for x < 0, with e = exp(-|x|) <= 1. */
-static inline __m512 vsigmoid_avx512(__m512 x)
+static inline __attribute__((always_inline)) __m512 vsigmoid_avx512(__m512 x)
 {
     const __m512 one = _mm512_set1_ps(1.0f), zero = _mm512_setzero_ps();
     const __m512 e = vexp_avx512(_mm512_sub_ps(zero, _mm512_abs_ps(x)));
@@ -48,7 +48,7 @@ static inline __m512 vsigmoid_avx512(__m512 x)
 }
 
 /* silu(x) = x / (1 + e) for x >= 0, x * e / (1 + e) for x < 0, e = exp(-|x|). */
-static inline __m512 vsilu_avx512(__m512 x)
+static inline __attribute__((always_inline)) __m512 vsilu_avx512(__m512 x)
 {
     const __m512 one = _mm512_set1_ps(1.0f), zero = _mm512_setzero_ps();
     const __m512 e = vexp_avx512(_mm512_sub_ps(zero, _mm512_abs_ps(x)));

@@ -69,34 +69,26 @@ static float pool_one(const struct pool_job *j, const float *x, int64_t oy, int6
     return (j->include_pad ? cnt_pad : cnt) ? s / (float)(j->include_pad ? cnt_pad : cnt) : 0.0f;
 }
 
-/* One output row of MaxPool with dilation 1: the columns [lo, hi) whose window lies inside
- * the row take y[ox] = max over the valid rows ky and kx of x[iy][ox*sw - pl + kx], ox
- * innermost so the compiler vectorises it (YOLO's SPPF 5x5 stride 1 and the 3x3 / 2x2
- * stride 2 pools spent their time in pool_one's per-element walk); the edges go through
- * pool_one. Same comparison as pool_one, so NaNs are skipped alike. */
+/* One output row of MaxPool with dilation 1: y[ox] = max over the valid rows ky and the
+ * taps kx of x[iy][ox*sw - pl + kx], each tap over the columns where it lands inside the row,
+ * ox innermost so the compiler vectorises it (YOLO's SPPF 5x5 stride 1 and the 3x3 / 2x2
+ * stride 2 pools spent their time in pool_one's per-element walk). Same comparison as
+ * pool_one, so NaNs are skipped alike, and a window wholly in the padding gives -inf too. */
 static void maxpool_row(const struct pool_job *j, const float *x, float *yrow, int64_t oy)
 {
     const struct ox_window *v = &j->win;
-    const int64_t sw = v->sw, w = j->w;
-    int64_t lo = (v->pl + sw - 1) / sw, hi = w - v->kw + v->pl >= 0 ? (w - v->kw + v->pl) / sw + 1 : 0;
-    lo = lo < v->ow ? lo : v->ow;
-    hi = hi < v->ow ? hi : v->ow;
-    if (hi <= lo) {
-        for (int64_t ox = 0; ox < v->ow; ox++)
-            yrow[ox] = pool_one(j, x, oy, ox);
-        return;
-    }
-    for (int64_t ox = 0; ox < lo; ox++)
-        yrow[ox] = pool_one(j, x, oy, ox);
-    for (int64_t ox = hi; ox < v->ow; ox++)
-        yrow[ox] = pool_one(j, x, oy, ox);
-    for (int64_t ox = lo; ox < hi; ox++)
+    const int64_t sw = v->sw, w = j->w, ow = v->ow;
+    for (int64_t ox = 0; ox < ow; ox++)
         yrow[ox] = -INFINITY;
     for (int64_t ky = 0; ky < v->kh; ky++) {
         int64_t iy = oy * v->sh - v->pt + ky;
         if (iy < 0 || iy >= j->h)
             continue;
         for (int64_t kx = 0; kx < v->kw; kx++) {
+            /* columns ox with 0 <= ox*sw - pl + kx < w */
+            int64_t first = v->pl - kx, last = w - 1 + v->pl - kx;
+            int64_t lo = first <= 0 ? 0 : (first + sw - 1) / sw, hi = last < 0 ? 0 : last / sw + 1;
+            hi = hi < ow ? hi : ow;
             const float *src = x + iy * w + kx - v->pl;
             if (sw == 1) {
                 for (int64_t ox = lo; ox < hi; ox++)

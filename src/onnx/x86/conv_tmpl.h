@@ -11,7 +11,9 @@
 
 #include "onnx/conv_kern.h"
 
-static inline VF epi_vec(const struct ox_epi *e, VF v)
+/* always inlined: a call here would spill every accumulator of the tile (all vector
+ * registers are caller-saved), which is what the scalar expf epilogue cost before */
+static inline __attribute__((always_inline)) VF epi_vec(const struct ox_epi *e, VF v)
 {
     switch (e->act) {
     case OX_ACT_RELU:
