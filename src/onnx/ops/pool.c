@@ -69,37 +69,61 @@ static float pool_one(const struct pool_job *j, const float *x, int64_t oy, int6
     return (j->include_pad ? cnt_pad : cnt) ? s / (float)(j->include_pad ? cnt_pad : cnt) : 0.0f;
 }
 
-/* One output row of MaxPool with dilation 1: y[ox] = max over the valid rows ky and the
- * taps kx of x[iy][ox*sw - pl + kx], each tap over the columns where it lands inside the row,
- * ox innermost so the compiler vectorises it (YOLO's SPPF 5x5 stride 1 and the 3x3 / 2x2
- * stride 2 pools spent their time in pool_one's per-element walk). Same comparison as
- * pool_one, so NaNs are skipped alike, and a window wholly in the padding gives -inf too. */
-static void maxpool_row(const struct pool_job *j, const float *x, float *yrow, int64_t oy)
+/* MaxPool with dilation 1 runs separably: h[ox] = max over the taps kx of
+ * xrow[ox*sw - pl + kx] (each tap over the columns where it lands inside the row), then
+ * y[oy][ox] = max over the valid rows ky of h of row oy*sh - pt + ky, ox innermost in both so
+ * the compiler vectorises them (YOLO's SPPF 5x5 stride 1 and the 3x3 / 2x2 stride 2 pools
+ * spent their time in pool_one's per-element walk). Same comparison as pool_one, so NaNs are
+ * skipped alike, and a window wholly in the padding gives -inf too. */
+#define MAXPOOL_HBUF 2048 /* floats of row maxima on the stack: all rows of a plane when they fit */
+
+static void maxpool_hrow(const struct pool_job *j, const float *xrow, float *h)
 {
     const struct ox_window *v = &j->win;
     const int64_t sw = v->sw, w = j->w, ow = v->ow;
     for (int64_t ox = 0; ox < ow; ox++)
-        yrow[ox] = -INFINITY;
-    for (int64_t ky = 0; ky < v->kh; ky++) {
-        int64_t iy = oy * v->sh - v->pt + ky;
-        if (iy < 0 || iy >= j->h)
-            continue;
-        for (int64_t kx = 0; kx < v->kw; kx++) {
-            /* columns ox with 0 <= ox*sw - pl + kx < w */
-            int64_t first = v->pl - kx, last = w - 1 + v->pl - kx;
-            int64_t lo = first <= 0 ? 0 : (first + sw - 1) / sw, hi = last < 0 ? 0 : last / sw + 1;
-            hi = hi < ow ? hi : ow;
-            const float *src = x + iy * w + kx - v->pl;
-            if (sw == 1) {
-                for (int64_t ox = lo; ox < hi; ox++)
-                    yrow[ox] = src[ox] > yrow[ox] ? src[ox] : yrow[ox];
-            } else if (sw == 2) {
-                for (int64_t ox = lo; ox < hi; ox++)
-                    yrow[ox] = src[2 * ox] > yrow[ox] ? src[2 * ox] : yrow[ox];
-            } else {
-                for (int64_t ox = lo; ox < hi; ox++)
-                    yrow[ox] = src[ox * sw] > yrow[ox] ? src[ox * sw] : yrow[ox];
-            }
+        h[ox] = -INFINITY;
+    for (int64_t kx = 0; kx < v->kw; kx++) {
+        /* columns ox with 0 <= ox*sw - pl + kx < w */
+        int64_t first = v->pl - kx, last = w - 1 + v->pl - kx;
+        int64_t lo = first <= 0 ? 0 : (first + sw - 1) / sw, hi = last < 0 ? 0 : last / sw + 1;
+        hi = hi < ow ? hi : ow;
+        const float *src = xrow + kx - v->pl;
+        if (sw == 1) {
+            for (int64_t ox = lo; ox < hi; ox++)
+                h[ox] = src[ox] > h[ox] ? src[ox] : h[ox];
+        } else if (sw == 2) {
+            for (int64_t ox = lo; ox < hi; ox++)
+                h[ox] = src[2 * ox] > h[ox] ? src[2 * ox] : h[ox];
+        } else {
+            for (int64_t ox = lo; ox < hi; ox++)
+                h[ox] = src[ox * sw] > h[ox] ? src[ox * sw] : h[ox];
+        }
+    }
+}
+
+static void maxpool_plane(const struct pool_job *j, const float *x, float *y)
+{
+    const struct ox_window *v = &j->win;
+    const int64_t ow = v->ow;
+    float hbuf[MAXPOOL_HBUF];
+    const int all_rows = j->h * ow <= MAXPOOL_HBUF; /* else one row of h at a time */
+    if (all_rows)
+        for (int64_t iy = 0; iy < j->h; iy++)
+            maxpool_hrow(j, x + iy * j->w, hbuf + iy * ow);
+    for (int64_t oy = 0; oy < v->oh; oy++) {
+        float *yrow = y + oy * ow;
+        for (int64_t ox = 0; ox < ow; ox++)
+            yrow[ox] = -INFINITY;
+        for (int64_t ky = 0; ky < v->kh; ky++) {
+            int64_t iy = oy * v->sh - v->pt + ky;
+            if (iy < 0 || iy >= j->h)
+                continue;
+            const float *h = hbuf + (all_rows ? iy * ow : 0);
+            if (!all_rows)
+                maxpool_hrow(j, x + iy * j->w, hbuf);
+            for (int64_t ox = 0; ox < ow; ox++)
+                yrow[ox] = h[ox] > yrow[ox] ? h[ox] : yrow[ox];
         }
     }
 }
@@ -108,18 +132,17 @@ static void pool_planes(void *arg, int64_t lo, int64_t hi)
 {
     const struct pool_job *j = arg;
     const struct ox_window *v = &j->win;
-    const int rows = j->is_max && v->dh == 1 && v->dw == 1;
+    const int separable = j->is_max && v->dh == 1 && v->dw == 1 && v->ow <= MAXPOOL_HBUF;
     for (int64_t p = lo; p < hi; p++) {
         const float *x = j->x + p * j->h * j->w;
         float *y = j->y + p * v->oh * v->ow;
-        for (int64_t oy = 0; oy < v->oh; oy++) {
-            if (rows) {
-                maxpool_row(j, x, y + oy * v->ow, oy);
-                continue;
-            }
+        if (separable) {
+            maxpool_plane(j, x, y);
+            continue;
+        }
+        for (int64_t oy = 0; oy < v->oh; oy++)
             for (int64_t ox = 0; ox < v->ow; ox++)
                 y[oy * v->ow + ox] = pool_one(j, x, oy, ox);
-        }
     }
 }
 

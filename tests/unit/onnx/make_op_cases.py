@@ -196,6 +196,11 @@ def maxpool_cases(out):
         case(out, f"case_maxpool_{name}", [helper.make_node("MaxPool", ["x"], ["y"], kernel_shape=list(k),
                                                                 strides=list(s), pads=list(pads), ceil_mode=ceil)],
              [("x", F, x.shape)], [("y", F, y.shape)], [x], [y], 12)
+    x = rng.standard_normal((1, 2, 70, 70)).astype(np.float32)  # h * ow > pool.c's MAXPOOL_HBUF
+    y = maxpool_ref(x, (3, 3), (2, 2), (1, 1, 1, 1))
+    case(out, "case_maxpool_k3s2p1_tall", [helper.make_node("MaxPool", ["x"], ["y"], kernel_shape=[3, 3], strides=[2, 2],
+                                                            pads=[1, 1, 1, 1])],
+         [("x", F, x.shape)], [("y", F, y.shape)], [x], [y], 12)
 
 
 def write_all(out):
