@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "base/cpu.h"
+#include "base/vmath.h"
 #include "onnx/conv_kern.h"
 
 void ox_conv_pack(const float *w, int64_t m, int64_t k, float *out)
@@ -236,6 +237,11 @@ void ox_wino_output(const float *p, int64_t m, int64_t oh, int64_t ow, const flo
                     int64_t m0, int64_t m1, float *y)
 {
     int64_t th = (oh + 1) / 2, tw = (ow + 1) / 2, nt = th * tw;
+    /* sigmoid and SiLU run over the finished plane through the vector exp (base/vmath.h) */
+    const struct ox_epi plain = {OX_ACT_NONE, 0, 0};
+    vmath_fn plane_act = e->act == OX_ACT_SIGMOID ? vmath_sigmoid : e->act == OX_ACT_SILU ? vmath_silu : NULL;
+    if (plane_act)
+        e = &plain;
     for (int64_t mi = m0; mi < m1; mi++) {
         float b = bias ? bias[mi] : 0.0f;
         float *ym = y + mi * oh * ow;
@@ -260,5 +266,7 @@ void ox_wino_output(const float *p, int64_t m, int64_t oh, int64_t ow, const flo
                         ym[oy * ow + 2 * tx + 1] = ox_act_apply(e, r1 + b);
                 }
             }
+        if (plane_act)
+            plane_act(ym, ym, (size_t)(oh * ow));
     }
 }
