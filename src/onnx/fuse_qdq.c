@@ -16,6 +16,9 @@
  *    zero point 0 and scale sx * sw[o] (relative difference <= 1e-5);
  *  - a Relu is dropped only when zy is the type's minimum (0 for uint8, -128 for int8): then
  *    the saturation in Q already clamps at real 0, so the result is the same.
+ * Before that, any Relu or constant Clip whose only reader is a per-tensor QuantizeLinear that
+ * saturates at both of its bounds anyway is bypassed (drop_clip), wherever it is: a
+ * calibrated ReLU6 between two Q/DQ pairs then costs nothing.
  * Results can differ from the FP32 path by one quantum where the FP32 sum of dequantised
  * products rounds differently from the exact int32 sum; ORT's fused kernels do the same.
  * The DequantizeLinear nodes that fed only rewritten nodes are dropped. */
@@ -231,6 +234,61 @@ static int fuse_matmul(struct qdq *q, struct ox_node *mm)
     return retarget(q, mm, "QLinearMatMul", ins, 8, qn->out[0]);
 }
 
+/* A Clip bound: an FP32 scalar initializer or Constant node output (the opset-11 inputs), or
+ * the attribute (opset < 11); dflt when absent. Returns 0 when the bound is not a constant. */
+static int clip_bound(const struct qdq *q, const struct ox_node *n, int k, const char *attr, float dflt, float *out)
+{
+    *out = dflt;
+    if (n->opset < 11) {
+        *out = ox_attr_float(n, attr, dflt);
+        return 1;
+    }
+    if (n->n_in <= k || n->in[k] < 0)
+        return 1;
+    const struct ox_tensor *t = init_of(q, n->in[k]);
+    int p = q->m->values[n->in[k]].producer;
+    if (!t && p >= 0 && is_op(&q->m->nodes[p], "Constant")) {
+        const struct ox_attr *a = ox_attr_find(&q->m->nodes[p], "value");
+        t = a && a->type == OX_ATTR_TENSOR && a->t->data ? a->t : NULL;
+    }
+    if (!t || t->dt != INFERD_FP32 || t->numel != 1)
+        return 0;
+    memcpy(out, t->data, sizeof *out);
+    return 1;
+}
+
+/* Relu or Clip(lo, hi) -> Q(s, z) per tensor is Q alone when Q already saturates there:
+ * Q(lo) <= qmin and Q(hi) >= qmax (Q is monotonic, so Q(clip(x)) == Q(x) for every x), as
+ * ONNX Runtime's QDQ clip/relu removal does. Calibrated ReLU6 outputs (range [0, 6]) meet
+ * it exactly, which leaves DQ -> Q pairs instead of DQ -> Clip -> Q. Returns 1 when n was
+ * bypassed. */
+static int drop_clip(struct qdq *q, struct ox_node *n)
+{
+    int relu = is_op(n, "Relu");
+    if ((!relu && !is_op(n, "Clip")) || n->n_out != 1 || n->n_in < 1 || n->in[0] < 0)
+        return 0;
+    struct ox_node *qn = qnode(q, sole_consumer(q, n->out[0]), "QuantizeLinear", 1);
+    if (!qn || ox_attr_int(qn, "saturate", 1) != 1)
+        return 0;
+    float lo = 0, hi = INFINITY;
+    if (!relu && (!clip_bound(q, n, 1, "min", -INFINITY, &lo) || !clip_bound(q, n, 2, "max", INFINITY, &hi)))
+        return 0;
+    const struct ox_tensor *zt = init_of(q, qn->in[2]);
+    float sc = *(const float *)init_of(q, qn->in[1])->data;
+    int zp = zp_value(zt, 0), qmin = zt->dt == INFERD_INT8 ? -128 : 0, qmax = zt->dt == INFERD_INT8 ? 127 : 255;
+    if (!(sc > 0) || isnan(lo) || isnan(hi))
+        return 0;
+    /* Q(v) = saturate(round_half_even(v / s) + z), computed as QuantizeLinear does */
+    double qlo = (double)nearbyintf(lo / sc) + zp, qhi = (double)nearbyintf(hi / sc) + zp;
+    if (!(qlo <= qmin && qhi >= qmax))
+        return 0;
+    qn->in[0] = n->in[0];
+    qn->in_names[0] = q->m->values[n->in[0]].name; /* a later graph rebuild reads the names */
+    q->cons1[n->in[0]] = (int)(qn - q->m->nodes);
+    q->dead[n - q->m->nodes] = 1;
+    return 1;
+}
+
 int ox_fuse_qdq(struct ox_model *m, int *n_fused, struct inferd_err *err)
 {
     int nv = m->n_values, nn = m->n_nodes, rc = 0;
@@ -250,14 +308,19 @@ int ox_fuse_qdq(struct ox_model *m, int *n_fused, struct inferd_err *err)
         for (int k = 0; k < m->nodes[i].n_in; k++)
             if (m->nodes[i].in[k] >= 0)
                 q.cons1[m->nodes[i].in[k]] = i;
+    int n_clips = 0;
+    for (int i = 0; i < nn; i++) /* first, so that a Conv -> Relu -> Q tail sees Conv -> Q */
+        n_clips += drop_clip(&q, &m->nodes[i]);
     for (int i = 0; i < nn; i++) {
         struct ox_node *n = &m->nodes[i];
+        if (q.dead[i])
+            continue;
         int r = is_op(n, "Conv") ? fuse_conv(&q, n) : is_op(n, "MatMul") ? fuse_matmul(&q, n) : 0;
         if (r < 0)
             goto oom;
         *n_fused += r;
     }
-    if (*n_fused == 0)
+    if (*n_fused + n_clips == 0)
         goto done;
     /* recount consumers over the live nodes; drop the DequantizeLinear nodes nothing reads */
     for (int v = 0; v < nv; v++)

@@ -135,6 +135,35 @@ static void quant8_range(void *arg, int64_t lo, int64_t hi)
 {
     const struct qpar *a = arg;
     float qlo = a->is_signed ? -128.0f : 0.0f, qhi = a->is_signed ? 127.0f : 255.0f;
+    if (a->q->per_tensor) {
+        /* The same values without a libm call or a map lookup per element: v is clamped into
+         * [qlo - z, qhi - z] first (the bounds are integers and rounding is monotonic, so that
+         * equals clamping after rounding; NaN goes to the low end), then rounded half to even
+         * by adding and taking away 1.5 * 2^23 (exact for |v| < 2^22 in the default rounding
+         * mode, as nearbyintf is). */
+        const float s = a->scale[0];
+        const float z = !a->zp ? 0.0f : a->is_signed ? (float)((const int8_t *)a->zp)[0] : (float)((const uint8_t *)a->zp)[0];
+        const float vlo = qlo - z, vhi = qhi - z, magic = 12582912.0f;
+        const float *restrict x = a->x;
+        if (a->is_signed) {
+            int8_t *restrict y = a->y;
+            for (int64_t i = lo; i < hi; i++) {
+                float v = x[i] / s;
+                v = v > vlo ? v : vlo;
+                v = v < vhi ? v : vhi;
+                y[i] = (int8_t)(int)((v + magic) - magic + z);
+            }
+        } else {
+            uint8_t *restrict y = a->y;
+            for (int64_t i = lo; i < hi; i++) {
+                float v = x[i] / s;
+                v = v > vlo ? v : vlo;
+                v = v < vhi ? v : vhi;
+                y[i] = (uint8_t)(int)((v + magic) - magic + z);
+            }
+        }
+        return;
+    }
     for (int64_t i = lo; i < hi; i++) {
         int64_t k = qmap_at(a->q, i);
         float z = !a->zp ? 0.0f : a->is_signed ? (float)((const int8_t *)a->zp)[k] : (float)((const uint8_t *)a->zp)[k];
@@ -151,6 +180,21 @@ static void dequant8_range(void *arg, int64_t lo, int64_t hi)
 {
     const struct qpar *a = arg;
     float *y = a->y;
+    if (a->q->per_tensor) {
+        const float s = a->scale[0];
+        const int32_t z = !a->zp ? 0 : a->is_signed ? ((const int8_t *)a->zp)[0] : ((const uint8_t *)a->zp)[0];
+        float *restrict yo = y;
+        if (a->is_signed) {
+            const int8_t *restrict x = (const void *)a->x;
+            for (int64_t i = lo; i < hi; i++)
+                yo[i] = (float)(x[i] - z) * s;
+        } else {
+            const uint8_t *restrict x = (const void *)a->x;
+            for (int64_t i = lo; i < hi; i++)
+                yo[i] = (float)(x[i] - z) * s;
+        }
+        return;
+    }
     for (int64_t i = lo; i < hi; i++) {
         int64_t k = qmap_at(a->q, i);
         int32_t xv = a->is_signed ? ((const int8_t *)a->x)[i] : ((const uint8_t *)a->x)[i];

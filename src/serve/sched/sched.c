@@ -351,8 +351,8 @@ int sched_run_inline(struct sched *s, struct sched_job *job)
         return 0; /* run time depends on the input (a pipeline): never on an HTTP worker */
     pthread_mutex_lock(&s->lock);
     /* Long runs stay on the scheduler thread so they never hold an HTTP worker (and the
-     * health checks it serves) for long; so does the first, whose time is not known yet. */
-    if (s->stop || s->running || s->head || s->compute_ewma_ns == 0 || s->compute_ewma_ns > SCHED_INLINE_MAX_NS) {
+     * health checks it serves) for long. */
+    if (s->stop || s->running || s->head || s->compute_ewma_ns > SCHED_INLINE_MAX_NS) {
         pthread_mutex_unlock(&s->lock);
         return 0;
     }
