@@ -1,6 +1,7 @@
 /* json_schema.c — JSON Schema to GBNF (see json_schema.h): one rule per schema node, named
  * r<N>, over a fixed prelude of JSON primitives. */
 #include "llm/json_schema.h"
+#include "llm/grammar.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -456,7 +457,21 @@ int llm_json_schema_gbnf(const json_t *schema, struct buf *out, struct inferd_er
         return rc;
     buf_printf(out, "root ::= %s\n", name);
     buf_puts(out, PRELUDE);
-    return buf_err(out, err, "schema grammar");
+    if ((rc = buf_err(out, err, "schema grammar")) < 0)
+        return rc;
+    /* A $ref chain that comes back to itself before any object or array ("$ref": "#" at the
+     * root) compiles to a rule that only calls itself: refuse it here, naming why, rather
+     * than hand the caller a grammar its parser refuses. */
+    struct llm_grammar *g = NULL;
+    rc = llm_grammar_parse(out->data, out->len, "root", &g, err);
+    llm_grammar_unref(rc == 0 ? g : NULL);
+    if (rc == INFERD_ETOOLARGE)
+        return 0; /* the caller's parse reports the cap */
+    if (rc < 0) {
+        inferd_err_prefix(err, "schema cannot be enforced (a $ref cycle that reads nothing?)");
+        return INFERD_EINVAL;
+    }
+    return 0;
 }
 
 void llm_json_object_gbnf(struct buf *out)
