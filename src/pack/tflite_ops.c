@@ -228,6 +228,7 @@ static int fully_connected(struct conv *c, const struct opctx *o)
         }
         free(mm);
     } else {
+        char *flat = NULL; /* the Reshape's output, when X is not 2-D */
         if (X->rank != 2) {
             int64_t shape[2] = {-1, in_w};
             char *r = tfl_cv_tmpname(c, "flat");
@@ -236,25 +237,17 @@ static int fully_connected(struct conv *c, const struct opctx *o)
             tfl_node_in(c, n, tfl_const_i64(c, "shape", shape, 2));
             tfl_node_out(c, n, r ? r : "");
             xin = r ? r : "";
-            struct node *g = tfl_add_node(c, "Gemm");
-            tfl_node_in(c, g, xin);
-            tfl_node_in(c, g, tfl_use(c, w));
-            if (b >= 0)
-                tfl_node_in(c, g, tfl_use(c, b));
-            tfl_node_out(c, g, pre ? pre : "");
-            if (g)
-                tfl_attr_int(g, "transB", 1);
-            free(r);
-        } else {
-            struct node *g = tfl_add_node(c, "Gemm");
-            tfl_node_in(c, g, xin);
-            tfl_node_in(c, g, tfl_use(c, w));
-            if (b >= 0)
-                tfl_node_in(c, g, tfl_use(c, b));
-            tfl_node_out(c, g, pre ? pre : "");
-            if (g)
-                tfl_attr_int(g, "transB", 1);
+            flat = r;
         }
+        struct node *g = tfl_add_node(c, "Gemm");
+        tfl_node_in(c, g, xin);
+        tfl_node_in(c, g, tfl_use(c, w));
+        if (b >= 0)
+            tfl_node_in(c, g, tfl_use(c, b));
+        tfl_node_out(c, g, pre ? pre : "");
+        if (g)
+            tfl_attr_int(g, "transB", 1);
+        free(flat);
     }
     rc = act != ACT_NONE ? tfl_activation(c, act, pre ? pre : "", c->t[y].name) : 0;
     free(pre);
