@@ -3,11 +3,12 @@
  * -> MatMul (no ONNX file is expected to name it; its inputs are checked like any op's).
  * Two layouts (attribute `layout`):
  *
- *   0 "heads first": Q (B,H,S,D), Kt (B',H',D,T), V (B',H',T,E) -> Y (B,H,S,E)
+ *   0 "heads first": Q (B,H,S,D), Kt (B,H,D,T), V (B,H,T,E) -> Y (B,H,S,E)
  *   1 "heads inside", the tensors before torch's head-split Transposes, and Y before the
- *     merge Transpose: Q (B,S,H,D), K (B',T,H',D), V (B',T,H',E) -> Y (B,S,H,E)
+ *     merge Transpose: Q (B,S,H,D), K (B,T,H,D), V (B,T,H,E) -> Y (B,S,H,E)
  *   Y[b,h,s,:] = softmax(scale * Q[b,h,s,:] . K[b,h,:,:]^T (+ mask | masked to fill)) @ V[b,h]
- *   (B', H': B, H or 1 — a K / V shared by every head or batch; mask broadcast to (B,H,S,T))
+ *   (each of Q, K, V, mask: batch and head dims B, H or 1, broadcast as the unfused MatMuls
+ *   and Add would; the mask may also repeat a single query row of Q over S)
  *
  * attributes: scale (float), mask_mode (0 none, 1 additive FP32 mask, 2 BOOL mask whose
  * true elements become `fill`, as Where(mask, fill, scores)), layout.
@@ -81,31 +82,54 @@ static void logical(const struct ox_node *n, struct ox_tensor *const *in, int64_
     memcpy(v, lv, sizeof lv);
 }
 
+/* The scores' dims (B, H, S, T): Q . Kt broadcast over batch and heads, then with the mask
+ * (as the unfused MatMul -> Add -> Softmax -> MatMul broadcasts them); -1 when they do not. */
+static int att_dims(const struct ox_node *n, struct ox_tensor *const *in, int64_t sd[4], struct inferd_err *err)
+{
+    int64_t q[4], k[4], v[4], md[4] = {1, 1, 1, 1};
+    logical(n, in, q, k, v);
+    if (n->ip[0]) {
+        const struct ox_tensor *mk = in[3];
+        if (mk->rank > 4)
+            return inferd_err_set(err, INFERD_ESHAPE, "InferdAttention: the mask has rank %d (at most 4)", mk->rank);
+        for (int d = 0; d < mk->rank; d++)
+            md[4 - mk->rank + d] = mk->dims[d];
+    }
+    for (int d = 0; d < 2; d++) {
+        int64_t m = q[d] > k[d] ? q[d] : k[d];
+        m = v[d] > m ? v[d] : m;
+        m = md[d] > m ? md[d] : m;
+        if ((q[d] != m && q[d] != 1) || (k[d] != m && k[d] != 1) || (v[d] != m && v[d] != 1))
+            return inferd_err_set(err, INFERD_ESHAPE, "InferdAttention: Q, K and V %s dims (%lld, %lld, %lld) do not broadcast",
+                                  d ? "head" : "batch", (long long)q[d], (long long)k[d], (long long)v[d]);
+        sd[d] = m;
+    }
+    if (k[2] != q[3] || v[2] != k[3])
+        return inferd_err_set(err, INFERD_ESHAPE, "InferdAttention: Q (.., %lld, %lld), Kt (.., %lld, %lld), V (.., %lld, ..)",
+                              (long long)q[2], (long long)q[3], (long long)k[2], (long long)k[3], (long long)v[2]);
+    sd[2] = md[2] > q[2] && q[2] == 1 ? md[2] : q[2]; /* a mask may repeat a single query row */
+    sd[3] = k[3];
+    if (n->ip[0]) {
+        int64_t st[4];
+        if (in[3]->dt != (n->ip[0] == 1 ? INFERD_FP32 : INFERD_BOOL) || bcast4(in[3], sd, st) < 0)
+            return inferd_err_set(err, INFERD_ESHAPE, "InferdAttention: the mask does not broadcast to the scores");
+    }
+    return 0;
+}
+
 static int att_infer(const struct ox_node *n, struct ox_tensor *const *in, struct ox_tensor **out,
                      struct inferd_err *err)
 {
     if (in[0]->dt != INFERD_FP32 || in[1]->dt != INFERD_FP32 || in[2]->dt != INFERD_FP32 || in[0]->rank != 4 ||
         in[1]->rank != 4 || in[2]->rank != 4)
         return inferd_err_set(err, INFERD_EUNSUPPORTED, "InferdAttention: Q, K, V must be FP32 of rank 4");
-    int64_t q[4], k[4], v[4];
-    logical(n, in, q, k, v);
-    for (int d = 0; d < 2; d++)
-        if ((k[d] != q[d] && k[d] != 1) || (v[d] != q[d] && v[d] != 1))
-            return inferd_err_set(err, INFERD_ESHAPE, "InferdAttention: K / V %s dim is neither Q's nor 1",
-                                  d ? "head" : "batch");
-    if (k[2] != q[3] || v[2] != k[3])
-        return inferd_err_set(err, INFERD_ESHAPE, "InferdAttention: Q (.., %lld, %lld), Kt (.., %lld, %lld), V (.., %lld, ..)",
-                              (long long)q[2], (long long)q[3], (long long)k[2], (long long)k[3], (long long)v[2]);
-    if (n->ip[0]) {
-        int64_t sd[4] = {q[0], q[1], q[2], k[3]}, st[4];
-        const struct ox_tensor *mk = in[3];
-        if (mk->dt != (n->ip[0] == 1 ? INFERD_FP32 : INFERD_BOOL) || bcast4(mk, sd, st) < 0)
-            return inferd_err_set(err, INFERD_ESHAPE, "InferdAttention: the mask does not broadcast to the scores");
-    }
-    int64_t od[4] = {q[0], q[1], q[2], v[3]};
+    int64_t sd[4];
+    if (att_dims(n, in, sd, err) < 0)
+        return -1;
+    int64_t od[4] = {sd[0], sd[1], sd[2], in[2]->dims[3]}; /* E is V's last dim in both layouts */
     if (n->ip[1] == 1) {
-        od[1] = q[2];
-        od[2] = q[1];
+        od[1] = sd[2];
+        od[2] = sd[1];
     }
     return ox_set_shape(out[0], INFERD_FP32, 4, od, err);
 }
@@ -113,9 +137,11 @@ static int att_infer(const struct ox_node *n, struct ox_tensor *const *in, struc
 static size_t att_scratch(const struct ox_node *n, struct ox_tensor *const *in, struct ox_tensor *const *out)
 {
     (void)out;
-    int64_t q[4], k[4], v[4];
-    logical(n, in, q, k, v);
-    return (size_t)(q[0] * q[1] * q[2] * k[3]) * sizeof(float);
+    int64_t sd[4];
+    struct inferd_err err = {0};
+    if (att_dims(n, in, sd, &err) < 0)
+        return 0;
+    return (size_t)(sd[0] * sd[1] * sd[2] * sd[3]) * sizeof(float);
 }
 
 struct att_job {
@@ -138,19 +164,24 @@ static void att_block(const struct att_job *j, int64_t b, int64_t hd, int64_t i0
     const float *q = j->q + b * j->qs[0] + hd * j->qs[1], *k = j->k + b * j->ks[0] + hd * j->ks[1];
     const float *v = j->v + b * j->vs[0] + hd * j->vs[1];
     float *sc = j->scores + ((b * j->h + hd) * j->s) * j->t, *y = j->y + b * j->ys[0] + hd * j->ys[1];
-    int m = (int)(i1 - i0);
+    /* a Q of one row repeated over S (the mask has the rows): its scores once, then copied */
+    int64_t e1 = j->qs[2] == 0 ? i0 + 1 : i1;
+    int m = (int)(e1 - i0);
     if (j->layout == 1) { /* scores (rows, T) = scale * Q rows (lda) @ K (T, D; ldb)^T */
         struct ox_gemm_nt g = {q, k, sc, j->d, j->qs[2], j->ks[2], j->t, j->scale, 0};
         if (j->avx2)
-            ox_gemm_nt_avx2(&g, i0, i1, 0, j->t);
+            ox_gemm_nt_avx2(&g, i0, e1, 0, j->t);
         else
-            ox_gemm_nt_ref(&g, i0, i1, 0, j->t);
+            ox_gemm_nt_ref(&g, i0, e1, 0, j->t);
     } else if (j->d == 0) { /* empty dot products (BLAS refuses lda 0) */
         memset(sc + i0 * j->t, 0, (size_t)m * (size_t)j->t * sizeof *sc);
     } else { /* scores = scale * Q rows @ Kt (D, T) */
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, (int)j->t, (int)j->d, j->scale, q + i0 * j->qs[2],
-                    (int)j->qs[2], k, (int)j->kd, 0.0f, sc + i0 * j->t, (int)j->t);
+                    (int)(j->qs[2] ? j->qs[2] : j->d), k, (int)j->kd, 0.0f, sc + i0 * j->t, (int)j->t);
     }
+    for (int64_t i = e1; i < i1; i++)
+        memcpy(sc + i * j->t, sc + i0 * j->t, (size_t)j->t * sizeof *sc);
+    m = (int)(i1 - i0);
     for (int64_t i = i0; i < i1; i++) {
         float *p = sc + i * j->t;
         int64_t mo = b * j->ms[0] + hd * j->ms[1] + i * j->ms[2];
@@ -191,44 +222,48 @@ static void att_items(void *arg, int64_t lo, int64_t hi)
 static int att_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_tensor *const *in,
                     struct ox_tensor **out, struct inferd_err *err)
 {
-    (void)err;
-    int64_t q[4], k[4], v[4];
+    int64_t q[4], k[4], v[4], sd[4];
     logical(n, in, q, k, v);
+    if (att_dims(n, in, sd, err) < 0)
+        return -1;
+    int64_t hh = sd[1], ss = sd[2], e = v[3];
     struct att_job j = {.q = in[0]->data, .k = in[1]->data, .v = in[2]->data, .y = out[0]->data, .scores = c->scratch,
-                        .h = q[1], .s = q[2], .d = q[3], .t = k[3], .e = v[3], .mode = (int)n->ip[0],
+                        .h = hh, .s = ss, .d = q[3], .t = k[3], .e = e, .mode = (int)n->ip[0],
                         .layout = (int)n->ip[1], .avx2 = (int)n->ip[2], .scale = n->fp[0], .fill = n->fp[1]};
     if (j.layout == 0) { /* (B,H,S,D), Kt (B,H,D,T), V (B,H,T,E), Y (B,H,S,E) */
-        int64_t qs[3] = {q[1] * q[2] * q[3], q[2] * q[3], q[3]}, ys[3] = {q[1] * q[2] * v[3], q[2] * v[3], v[3]};
+        int64_t qs[3] = {q[1] * q[2] * q[3], q[2] * q[3], q[3]}, ys[3] = {hh * ss * e, ss * e, e};
         int64_t ks[3] = {k[1] * k[2] * k[3], k[2] * k[3], 0}, vs[3] = {v[1] * v[2] * v[3], v[2] * v[3], v[3]};
         memcpy(j.qs, qs, sizeof qs), memcpy(j.ys, ys, sizeof ys), memcpy(j.ks, ks, sizeof ks), memcpy(j.vs, vs, sizeof vs);
         j.kd = k[3];
     } else { /* (B,S,H,D), K (B,T,H,D), V (B,T,H,E), Y (B,S,H,E) */
-        int64_t qs[3] = {q[2] * q[1] * q[3], q[3], q[1] * q[3]}, ys[3] = {q[2] * q[1] * v[3], v[3], q[1] * v[3]};
+        int64_t qs[3] = {q[2] * q[1] * q[3], q[3], q[1] * q[3]}, ys[3] = {ss * hh * e, e, hh * e};
         int64_t ks[3] = {k[3] * k[1] * k[2], k[2], k[1] * k[2]}, vs[3] = {v[2] * v[1] * v[3], v[3], v[1] * v[3]};
         memcpy(j.qs, qs, sizeof qs), memcpy(j.ys, ys, sizeof ys), memcpy(j.ks, ks, sizeof ks), memcpy(j.vs, vs, sizeof vs);
         j.kd = 1;
     }
-    if (k[0] == 1)
-        j.ks[0] = 0;
-    if (k[1] == 1)
-        j.ks[1] = 0;
-    if (v[0] == 1)
-        j.vs[0] = 0;
-    if (v[1] == 1)
-        j.vs[1] = 0;
+    /* dims of 1 broadcast (the unfused MatMuls and Add would repeat them) */
+    for (int d = 0; d < 2; d++) {
+        if (q[d] == 1)
+            j.qs[d] = 0;
+        if (k[d] == 1)
+            j.ks[d] = 0;
+        if (v[d] == 1)
+            j.vs[d] = 0;
+    }
+    if (q[2] == 1 && ss > 1)
+        j.qs[2] = 0;
     if (j.mode) {
-        int64_t sd[4] = {q[0], q[1], q[2], k[3]};
         j.mask = in[3]->data;
         bcast4(in[3], sd, j.ms);
     }
-    int64_t rows = q[0] * q[1] * q[2];
+    int64_t rows = sd[0] * hh * ss;
     if (rows == 0 || j.e == 0)
         return 0;
     if (j.t == 0) { /* softmax of nothing: ONNX's graph would give (.., 0) x (0, E) = zeros */
         memset(j.y, 0, (size_t)(rows * j.e) * sizeof *j.y);
         return 0;
     }
-    int64_t items = q[0] * q[1] * ((j.s + ROWS - 1) / ROWS);
+    int64_t items = sd[0] * hh * ((j.s + ROWS - 1) / ROWS);
     ox_parallel(c, items, 1 + (1 << 14) / (ROWS * j.t * (j.d + j.e) + 1), att_items, &j);
     return 0;
 }

@@ -133,6 +133,11 @@ static void encode(const struct graph *gr, struct buf *out)
     init_1d(&g, "merge", 7, (const int64_t[]){0, 4, 16}, 3, 8);
     init_1d(&g, "amask", 1, (const float[]){0.0f, -10000.0f, 0.0f, -0.5f}, 4, 4);
     init_1d(&g, "bmask", 9, (const unsigned char[]){0, 0, 1, 0}, 4, 1);
+    float m3[12];
+    for (int i = 0; i < 12; i++)
+        m3[i] = i % 4 == i / 4 ? -10000.0f : 0.25f * (float)(i % 5);
+    init_f(&g, "amask3", 4, (const int64_t[]){3, 1, 1, 4}, m3, 12); /* batch 3 over Q's batch 1 */
+    init_f(&g, "amaskq", 4, (const int64_t[]){1, 1, 3, 4}, m3, 12); /* 3 query rows */
     init_1d(&g, "ninf", 1, (const float[]){-INFINITY}, 1, 4);
     init_1d(&g, "i0", 7, (const int64_t[]){0}, 1, 8);
     init_1d(&g, "i1", 7, (const int64_t[]){1}, 1, 8);
@@ -375,6 +380,27 @@ int main(void)
                             {"MatMul", "p,v", "ctx", {{0}}}, MERGE},
                        13, {"y"}};
     check("attention, Add(Mul(mask), scores)", &a8, INFERD_ONNX_OPT_ATTENTION, "1 attention");
+    /* masks with more batch rows than Q (batch 1 run: the unfused graph broadcasts Q, K, V up
+     * to the mask's 3) and with 3 query rows over a single-row Q */
+    struct graph a9 = a1;
+    a9.n[7].in = "ss,amask3";
+    check("attention, mask batch over Q's", &a9, INFERD_ONNX_OPT_ATTENTION, "1 attention");
+    struct graph a10 = a6;
+    a10.n[7].in = "ss,amask3";
+    check("attention, mask batch, heads first", &a10, INFERD_ONNX_OPT_ATTENTION, "1 attention");
+#define P4(a, b, c, d) {.name = "perm", .type = 7, .ints = {a, b, c, d}, .n_ints = 4}
+    struct graph a11 = {13, {{"Reshape", "x,heads", "x4", {{0}}}, {"Relu", "x4", "v4", {{0}}},
+                             {"ReduceMean", "x4", "xr", {AX(1)}}, {"Transpose", "xr", "q1", {P4(0, 2, 1, 3)}},
+                             {"Transpose", "x4", "kt", {P4(0, 2, 3, 1)}}, {"Transpose", "v4", "v", {P4(0, 2, 1, 3)}},
+                             {"MatMul", "q1,kt", "sc", {{0}}}, {"Div", "sc,two", "ss", {{0}}},
+                             {"Add", "ss,amaskq", "sm", {{0}}}, {"Softmax", "sm", "p", {{0}}},
+                             {"MatMul", "p,v", "ctx", {{0}}}, {"Transpose", "ctx", "ct", {P4(0, 2, 1, 3)}}},
+                        12, {"ct"}};
+    check("attention, one query row, mask of 3", &a11, INFERD_ONNX_OPT_ATTENTION, "1 attention");
+    struct graph a12 = a11; /* the same, heads first */
+    a12.nn = 11;
+    a12.outputs[0] = "ctx";
+    check("attention, one query row, heads first", &a12, INFERD_ONNX_OPT_ATTENTION, "1 attention");
 
     /* shape folding: the fixed dims 1 and 2 of x (N, 4, 16) become constants, the batch not */
     struct graph s1 = {13, {{"Shape", "x", "xs", {{0}}},
