@@ -29,6 +29,14 @@ struct ox_window {
 int ox_window_resolve(const struct ox_node *n, int64_t h, int64_t w, int64_t kh, int64_t kw, int ceil_mode,
                       struct ox_window *win, struct inferd_err *err);
 
+/* Layout hooks behind ox_op_view_offset / ox_op_place_offset (slice.c, tile_split_pad.c,
+ * concat_gather.c). */
+int64_t ox_slice_view_offset(const struct ox_node *n, struct ox_tensor *const *in, struct ox_tensor *const *out);
+int64_t ox_split_view_offset(const struct ox_node *n, struct ox_tensor *const *in, struct ox_tensor *const *out,
+                             int k);
+int64_t ox_concat_place_offset(const struct ox_node *n, struct ox_tensor *const *in, struct ox_tensor *const *out,
+                               int k);
+
 extern const struct ox_op ox_op_add, ox_op_sub, ox_op_mul, ox_op_div, ox_op_pow;
 extern const struct ox_op ox_op_sqrt, ox_op_relu, ox_op_sigmoid, ox_op_tanh, ox_op_erf;
 extern const struct ox_op ox_op_gemm, ox_op_matmul;
