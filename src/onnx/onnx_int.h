@@ -223,6 +223,8 @@ struct ox_plan {
     size_t arena_size;
     void **folded;             /* buffers of constant-folded values */
     int n_folded;
+    int n_views;               /* Slice / Split outputs that are views of their input (no copy) */
+    int n_in_place;            /* Concat inputs whose producers write into the Concat's output */
     uint64_t last_used;        /* for LRU eviction */
 };
 /* value_keyed[i] != 0: graph input i decides shapes (a Reshape shape, axes...) so its

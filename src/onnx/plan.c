@@ -63,14 +63,15 @@ static int root_of(const int *parent, const size_t *poff, int v, size_t *off)
 
 /* Concat node n (step outputs out) may take its inputs' root buffers into its output's
  * buffer: see the file comment for when. Updates parent / poff. */
-static void place_inputs(const struct ox_node *n, struct ox_tensor *const *in, struct ox_tensor *const *out,
-                         const struct ox_tensor *vals, const unsigned char *planned, const unsigned char *is_out,
-                         int *parent, size_t *poff)
+static int place_inputs(const struct ox_node *n, struct ox_tensor *const *in, struct ox_tensor *const *out,
+                        const struct ox_tensor *vals, const unsigned char *planned, const unsigned char *is_out,
+                        int *parent, size_t *poff)
 {
+    int placed = 0;
     int y = n->out[0], r[PLACE_MAX_IN];
     size_t at[PLACE_MAX_IN], len[PLACE_MAX_IN];
     if (y < 0 || n->n_in > PLACE_MAX_IN || !planned[y] || parent[y] != y)
-        return;
+        return 0;
     for (int i = 0; i < n->n_in; i++) {
         size_t off;
         int v = n->in[i];
@@ -87,20 +88,23 @@ static void place_inputs(const struct ox_node *n, struct ox_tensor *const *in, s
     for (int i = 0; i < n->n_in; i++) {
         if (r[i] < 0)
             continue;
-        int root = r[i], ok = 1;
-        size_t covered = 0;
+        int root = r[i], ok = 1, k = 0;
+        size_t covered = 0, start = at[i];
         for (int j = i; j < n->n_in; j++) {
             if (r[j] != root)
                 continue;
-            ok &= at[j] == at[i];
+            ok &= at[j] == start;
             covered += len[j];
             r[j] = -1;
+            k++;
         }
         if (ok && covered == vals[root].nbytes) {
             parent[root] = y;
-            poff[root] = at[i];
+            poff[root] = start;
+            placed += k;
         }
     }
+    return placed;
 }
 
 static void release(struct block *live, int *n_live, int value)
@@ -328,12 +332,13 @@ int ox_plan_build(const struct ox_model *m, const struct ox_ctx *c, const struct
                 parent[id] = n->in[0];
                 poff[id] = (size_t)vo;
                 outs[k]->alias = 1;
+                p->n_views++;
             } else if (id >= 0) {
                 planned[id] = 1;
             }
         }
         if (c->in_place && (n->op->flags & OX_OP_PLACE))
-            place_inputs(n, in, outs, p->vals, planned, is_out, parent, poff);
+            p->n_in_place += place_inputs(n, in, outs, p->vals, planned, is_out, parent, poff);
     }
     /* lifetimes per root buffer */
     for (int s = 0; s < p->n_steps; s++) {
