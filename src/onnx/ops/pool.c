@@ -4,6 +4,9 @@
  *
  *   X (N, C, H, W) -> Y (N, C, OH, OW); one (n, c) plane per work item. */
 #include <math.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "onnx/onnx_int.h"
 #include "onnx/ops/ops.h"
@@ -77,6 +80,29 @@ static float pool_one(const struct pool_job *j, const float *x, int64_t oy, int6
  * skipped alike, and a window wholly in the padding gives -inf too. */
 #define MAXPOOL_HBUF 2048 /* floats of row maxima on the stack: all rows of a plane when they fit */
 
+/* h[i] = src[i] > h[i] ? src[i] : h[i] for i < n (src[i*step], step 1 or 2): maxps(a, b) is
+ * exactly a > b ? a : b, NaNs and signed zeros included, so the SSE2 lanes (x86-64's
+ * baseline) and the scalar tail agree bit for bit. GCC -O2 does not vectorise the scalar
+ * loop (the ?: is not a MAX_EXPR without -ffinite-math-only). */
+static void max_into(float *h, const float *src, int64_t n, int step)
+{
+    int64_t i = 0;
+#if defined(__SSE2__)
+    if (step == 1) {
+        for (; i + 4 <= n; i += 4)
+            _mm_storeu_ps(h + i, _mm_max_ps(_mm_loadu_ps(src + i), _mm_loadu_ps(h + i)));
+    } else {
+        for (; i + 4 < n; i += 4) { /* src[2i .. 2i+7]: inside the row while i + 4 < n */
+            __m128 a = _mm_loadu_ps(src + 2 * i), b = _mm_loadu_ps(src + 2 * i + 4);
+            __m128 even = _mm_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0));
+            _mm_storeu_ps(h + i, _mm_max_ps(even, _mm_loadu_ps(h + i)));
+        }
+    }
+#endif
+    for (; i < n; i++)
+        h[i] = src[i * step] > h[i] ? src[i * step] : h[i];
+}
+
 static void maxpool_hrow(const struct pool_job *j, const float *xrow, float *h)
 {
     const struct ox_window *v = &j->win;
@@ -89,12 +115,8 @@ static void maxpool_hrow(const struct pool_job *j, const float *xrow, float *h)
         int64_t lo = first <= 0 ? 0 : (first + sw - 1) / sw, hi = last < 0 ? 0 : last / sw + 1;
         hi = hi < ow ? hi : ow;
         const float *src = xrow + kx - v->pl;
-        if (sw == 1) {
-            for (int64_t ox = lo; ox < hi; ox++)
-                h[ox] = src[ox] > h[ox] ? src[ox] : h[ox];
-        } else if (sw == 2) {
-            for (int64_t ox = lo; ox < hi; ox++)
-                h[ox] = src[2 * ox] > h[ox] ? src[2 * ox] : h[ox];
+        if (sw <= 2 && hi > lo) {
+            max_into(h + lo, src + lo * sw, hi - lo, (int)sw);
         } else {
             for (int64_t ox = lo; ox < hi; ox++)
                 h[ox] = src[ox * sw] > h[ox] ? src[ox * sw] : h[ox];
@@ -122,8 +144,7 @@ static void maxpool_plane(const struct pool_job *j, const float *x, float *y)
             const float *h = hbuf + (all_rows ? iy * ow : 0);
             if (!all_rows)
                 maxpool_hrow(j, x + iy * j->w, hbuf);
-            for (int64_t ox = 0; ox < ow; ox++)
-                yrow[ox] = h[ox] > yrow[ox] ? h[ox] : yrow[ox];
+            max_into(yrow, h, ow, 1);
         }
     }
 }
