@@ -62,8 +62,8 @@ static int concat_exec(const struct ox_ctx *c, const struct ox_node *n, struct o
             at += row;
             continue;
         }
-        for (int64_t o = 0; o < outer && row; o++)
-            memcpy((char *)y->data + (size_t)o * orow + at, (const char *)in[i]->data + (size_t)o * row, row);
+        if (row)
+            ox_copy_rows((char *)y->data + at, (int64_t)orow, in[i]->data, (int64_t)row, row, outer);
         at += row;
     }
     return 0;

@@ -158,9 +158,12 @@ static int slice_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox
     const char *xv = x->data;
     char *yv = y->data;
     size_t cb = (size_t)chunk * es;
-    for (int64_t i = 0; i < y->numel; i += chunk) {
-        memcpy(yv + (size_t)i * es, xv + (size_t)off * es, cb);
-        for (int d = odo_end - 1; d >= 0; d--) {
+    /* rows of dim odo_end - 1 in one call, the odometer over the dims before it */
+    int inner_d = odo_end - 1;
+    int64_t nrow = inner_d >= 0 ? y->dims[inner_d] : 1, sstep = inner_d >= 0 ? sp.step[inner_d] * istr[inner_d] : 0;
+    for (int64_t i = 0; i < y->numel; i += chunk * nrow) {
+        ox_copy_rows(yv + (size_t)i * es, (int64_t)cb, xv + (size_t)off * es, sstep * (int64_t)es, cb, nrow);
+        for (int d = inner_d - 1; d >= 0; d--) {
             coord[d]++;
             off += sp.step[d] * istr[d];
             if (coord[d] < y->dims[d])
