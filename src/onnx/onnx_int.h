@@ -194,6 +194,8 @@ struct ox_op {
                                ox_op_view_offset says where; exec then only sets its data */
 #define OX_OP_PLACE 8u      /* input k may be a contiguous byte range of output 0 (Concat):
                                ox_op_place_offset says where; its producer writes it there */
+#define OX_OP_ELEMWISE 16u  /* output element i reads only element i of an input of its shape (and
+                               broadcast ones): the plan may give the output that input's buffer */
 
 const struct ox_op *ox_op_find(const char *name);
 /* Plan-time layout hooks of OX_OP_VIEW / OX_OP_PLACE ops (shapes and constant inputs known):
@@ -225,6 +227,7 @@ struct ox_plan {
     int n_folded;
     int n_views;               /* Slice / Split outputs that are views of their input (no copy) */
     int n_in_place;            /* Concat inputs whose producers write into the Concat's output */
+    int n_reused;              /* elementwise outputs written over an input no one else reads */
     uint64_t last_used;        /* for LRU eviction */
 };
 /* value_keyed[i] != 0: graph input i decides shapes (a Reshape shape, axes...) so its

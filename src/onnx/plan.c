@@ -200,8 +200,8 @@ int ox_plan_build(const struct ox_model *m, const struct ox_ctx *c, const struct
     for (int i = 0; i < nn; i++)
         total_io += m->nodes[i].n_in + m->nodes[i].n_out;
     struct ox_plan *p = calloc(1, sizeof *p);
-    int *first = NULL, *last = NULL, *offv = NULL, *parent = NULL;
-    unsigned char *is_out = NULL, *planned = NULL;
+    int *first = NULL, *last = NULL, *offv = NULL, *parent = NULL, *lastcons = NULL;
+    unsigned char *is_out = NULL, *planned = NULL, *reused = NULL;
     struct block *live = NULL;
     size_t *offs = NULL, *soffs = NULL, *poff = NULL;
     *out = NULL;
@@ -221,10 +221,22 @@ int ox_plan_build(const struct ox_model *m, const struct ox_ctx *c, const struct
     poff = calloc((size_t)nv + 1, sizeof *poff);
     is_out = calloc((size_t)nv + 1, 1);
     planned = calloc((size_t)nv + 1, 1);
-    if (!parent || !poff || !is_out || !planned ||!p->in_dims || !p->keyed || !p->key_vals || !p->vals || !p->steps || !p->ptrs || !p->folded || !first || !last)
+    reused = calloc((size_t)nv + 1, 1);
+    lastcons = malloc(((size_t)nv + 1) * sizeof(int));
+    if (!lastcons || !reused || !parent || !poff || !is_out || !planned ||!p->in_dims || !p->keyed || !p->key_vals || !p->vals || !p->steps || !p->ptrs || !p->folded || !first || !last)
         goto oom;
     for (int i = 0; i < m->n_outputs; i++)
         is_out[m->output_ids[i]] = 1;
+    /* the last node reading each value; -2 when a reader may make a view of it (then the
+     * view's readers would count too) */
+    for (int i = 0; i < nv; i++)
+        lastcons[i] = -1;
+    for (int ni = 0; ni < nn; ni++)
+        for (int k = 0; k < m->nodes[ni].n_in; k++) {
+            int v = m->nodes[ni].in[k];
+            if (v >= 0 && lastcons[v] != -2)
+                lastcons[v] = (m->nodes[ni].op->flags & (OX_OP_ALIAS | OX_OP_VIEW | OX_OP_PLACE)) ? -2 : ni;
+        }
     for (int i = 0; i < nv; i++) {
         first[i] = last[i] = -1;
         parent[i] = i; /* the value whose buffer holds i's bytes (views, in-place Concat) */
@@ -337,6 +349,25 @@ int ox_plan_build(const struct ox_model *m, const struct ox_ctx *c, const struct
                 planned[id] = 1;
             }
         }
+        int y = n->out[0];
+        for (int k = 0; y >= 0 && c->in_place && (n->op->flags & OX_OP_ELEMWISE) && planned[y] && !is_out[y] &&
+                        k < n->n_in; k++) {
+            /* the output overwrites an input that nothing reads after this node (and that no
+             * reader made a view of), when that input fills its buffer alone: its own, or one it
+             * took over the same way (a chain of elementwise ops runs in one buffer) */
+            int v = n->in[k];
+            size_t off;
+            if (v < 0 || in[k]->is_const || !planned[v] || is_out[v] || lastcons[v] != ni ||
+                in[k]->nbytes != outs[0]->nbytes || !outs[0]->nbytes)
+                continue;
+            int r = root_of(parent, poff, v, &off);
+            if ((r == v || reused[v]) && off == 0 && p->vals[r].nbytes == in[k]->nbytes) {
+                parent[y] = v;
+                reused[y] = 1;
+                p->n_reused++;
+                break;
+            }
+        }
         if (c->in_place && (n->op->flags & OX_OP_PLACE))
             p->n_in_place += place_inputs(n, in, outs, p->vals, planned, is_out, parent, poff);
     }
@@ -430,6 +461,8 @@ int ox_plan_build(const struct ox_model *m, const struct ox_ctx *c, const struct
     free(parent);
     free(poff);
     free(planned);
+    free(reused);
+    free(lastcons);
     free(is_out);
     free(first);
     free(last);
@@ -445,6 +478,8 @@ fail:
     free(parent);
     free(poff);
     free(planned);
+    free(reused);
+    free(lastcons);
     free(is_out);
     free(first);
     free(last);

@@ -4,10 +4,12 @@
  * concatenations in the other order, with a duplicate input, with only part of a sliced
  * buffer (its other part still read later), nested Concats, Split views (of an intermediate
  * and of the graph input), views and Concat inputs that are graph outputs, Concat along the
- * batch axis and along the last axis. For each graph the model loaded with the plan rewrite
+ * batch axis and along the last axis; elementwise outputs written over an input read by no
+ * one after them (a chain of them, a squeeze-excite scale, an input read later). For each graph the model loaded with the plan rewrite
  * off (1 thread) is the reference for the model with it on (2 threads): outputs must be equal
  * bit for bit at batch 1 (where views and in-place inputs apply) and 3 (where channel ones do
- * not), and the batch-1 plan must make the number of views and in-place inputs expected. */
+ * not), and the batch-1 plan must make the number of views, in-place inputs and reused
+ * buffers expected. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,7 +38,7 @@ struct graph {
     struct node n[MAXN];
     int nn;
     const char *outputs[3];
-    int views, in_place; /* expected in the batch-1 plan */
+    int views, in_place, reused; /* expected in the batch-1 plan */
 };
 
 static void names(struct buf *nb, uint32_t field, const char *list)
@@ -146,7 +148,7 @@ static void compare(const char *what, struct inferd_onnx_model *ref, struct infe
 }
 
 /* Views and in-place inputs of the batch-1 plan, through the engine's internals. */
-static void plan_counts(const struct buf *b, int *views, int *in_place)
+static void plan_counts(const struct buf *b, int *views, int *in_place, int *reused)
 {
     struct ox_model *g = NULL;
     struct ox_plan *p = NULL;
@@ -156,11 +158,12 @@ static void plan_counts(const struct buf *b, int *views, int *in_place)
                                .nbytes = C * W * sizeof *x};
     unsigned char keyed[1] = {0};
     struct ox_ctx ctx = {.nth = 1, .in_place = 1};
-    *views = *in_place = -1;
+    *views = *in_place = *reused = -1;
     if (ox_decode_model((const uint8_t *)b->data, b->len, &g, &err) == 0 && ox_graph_build(g, &err) == 0 &&
         ox_plan_build(g, &ctx, &in, keyed, 1 << 20, &p, &err) == 0) {
         *views = p->n_views;
         *in_place = p->n_in_place;
+        *reused = p->n_reused;
     }
     ox_plan_free(p);
     ox_model_free(g);
@@ -186,13 +189,13 @@ static void check(const struct graph *gr)
         compare(gr->what, ref, got, 3);
         compare(gr->what, ref, got, 1); /* the cached batch-1 plan again */
     }
-    int views, in_place;
-    plan_counts(&b, &views, &in_place);
-    if (views != gr->views || in_place != gr->in_place)
-        fprintf(stderr, "%s: plan made %d views, %d in place; expected %d, %d\n", gr->what, views, in_place, gr->views,
-                gr->in_place);
-    CHECK(views == gr->views && in_place == gr->in_place);
-    printf("%-44s %d views, %d Concat inputs in place\n", gr->what, views, in_place);
+    int views, in_place, reused;
+    plan_counts(&b, &views, &in_place, &reused);
+    if (views != gr->views || in_place != gr->in_place || reused != gr->reused)
+        fprintf(stderr, "%s: plan made %d views, %d in place, %d reused; expected %d, %d, %d\n", gr->what, views,
+                in_place, reused, gr->views, gr->in_place, gr->reused);
+    CHECK(views == gr->views && in_place == gr->in_place && reused == gr->reused);
+    printf("%-46s %d views, %d Concat inputs in place, %d outputs over an input\n", gr->what, views, in_place, reused);
     inferd_onnx_free(ref);
     inferd_onnx_free(got);
     buf_free(&b);
@@ -209,39 +212,50 @@ int main(void)
     CHECK(pool != NULL);
     static const struct graph graphs[] = {
         {"c2f: concat(a, b, b + relu(b))", {C2F_HEAD, {"Concat", "a,b,c", "y", 1}, {"Mul", "y,half", "z", 0}}, 7,
-         {"z"}, 2, 3},
-        {"c2f with the concat as graph output", {C2F_HEAD, {"Concat", "a,b,c", "z", 1}}, 6, {"z"}, 2, 3},
+         {"z"}, 2, 3, 1},
+        {"c2f with the concat as graph output", {C2F_HEAD, {"Concat", "a,b,c", "z", 1}}, 6, {"z"}, 2, 3, 1},
         {"reversed: concat(b, a, c)", {C2F_HEAD, {"Concat", "b,a,c", "y", 1}, {"Mul", "y,half", "z", 0}}, 7, {"z"}, 2,
-         1},
+         1, 1},
         {"duplicate: concat(b, b, a)", {C2F_HEAD, {"Concat", "b,b,a", "y", 1}, {"Mul", "y,half", "z", 0}}, 7, {"z"},
-         2, 0},
+         2, 0, 1},
         {"part of X: concat(a, c), b read after",
-         {C2F_HEAD, {"Concat", "a,c", "y", 1}, {"Relu", "b", "rb2", 0}, {"Concat", "y,rb2", "z", 1}}, 8, {"z"}, 2, 3},
+         {C2F_HEAD, {"Concat", "a,c", "y", 1}, {"Relu", "b", "rb2", 0}, {"Concat", "y,rb2", "z", 1}}, 8, {"z"}, 2, 3, 1},
         {"nested: concat(concat(a, b), c)",
          {C2F_HEAD, {"Concat", "a,b", "ab", 1}, {"Concat", "ab,c", "y", 1}, {"Mul", "y,half", "z", 0}}, 8, {"z"}, 2,
-         4},
+         4, 1},
         {"view and concat input are graph outputs",
-         {C2F_HEAD, {"Concat", "a,b,c", "y", 1}, {"Mul", "y,half", "z", 0}}, 7, {"z", "b", "c"}, 1, 0},
+         {C2F_HEAD, {"Concat", "a,b,c", "y", 1}, {"Mul", "y,half", "z", 0}}, 7, {"z", "b", "c"}, 1, 0, 0},
         {"split views of X, concat(s2, s1) and (s1, s2)",
          {{"Mul", "x,two", "X", 0}, {"Split", "X,sp35", "s1,s2", 1}, {"Concat", "s2,s1", "y", 1},
           {"Concat", "s1,s2", "y2", 1}, {"Add", "y,y2", "z", 0}},
-         5, {"z"}, 2, 2},
+         5, {"z"}, 2, 2, 0},
         {"split and slices of the graph input",
          {{"Split", "x,sp35", "s1,s2", 1}, {"Slice", "x,i2,big,i1", "t", 0}, {"Concat", "s2,s1,t", "y", 1},
           {"Mul", "y,half", "z", 0}},
-         4, {"z"}, 3, 0},
+         4, {"z"}, 3, 0, 0},
         {"slices on the last axis (copies)",
          {{"Mul", "x,two", "X", 0}, {"Slice", "X,i0,i2,im1", "a", 0}, {"Slice", "X,i2,big,im1", "b", 0},
           {"Concat", "b,a", "y", 2}, {"Relu", "y", "z", 0}},
-         5, {"z"}, 0, 0},
+         5, {"z"}, 0, 0, 0},
         {"concat along the batch axis",
          {{"Mul", "x,two", "X", 0}, {"Relu", "x", "R", 0}, {"Concat", "X,R", "y", 0}, {"Mul", "y,half", "z", 0}}, 4,
-         {"z"}, 0, 2},
+         {"z"}, 0, 2, 0},
         {"slice of a slice, then concat",
          {{"Mul", "x,two", "X", 0}, {"Slice", "X,i2,i8,i1", "a", 0}, {"Slice", "a,i0,i3,i1", "b", 0},
           {"Slice", "a,i3,big,i1", "c", 0}, {"Relu", "X", "R", 0}, {"Concat", "R,c,b", "y", 1},
           {"Mul", "y,half", "z", 0}},
-         7, {"z"}, 3, 1},
+         7, {"z"}, 3, 1, 0},
+        {"elementwise chain in one buffer",
+         {{"Mul", "x,two", "X", 0}, {"Relu", "X", "A", 0}, {"Sigmoid", "A", "B", 0}, {"Add", "B,half", "C", 0},
+          {"Mul", "C,C", "D", 0}, {"Sub", "D,two", "z", 0}},
+         6, {"z"}, 0, 0, 4},
+        {"squeeze-excite: pool, gate, scale",
+         {{"Mul", "x,two", "X", 0}, {"GlobalAveragePool", "X", "s", 0}, {"Sigmoid", "s", "g", 0},
+          {"Mul", "X,g", "Y", 0}, {"Relu", "Y", "z", 0}},
+         5, {"z"}, 0, 0, 2},
+        {"input read after the elementwise op",
+         {{"Mul", "x,two", "X", 0}, {"Relu", "X", "A", 0}, {"Add", "A,X", "B", 0}, {"Add", "B,X", "z", 0}}, 4,
+         {"z"}, 0, 0, 1},
     };
     for (size_t i = 0; i < sizeof graphs / sizeof *graphs; i++)
         check(&graphs[i]);
