@@ -39,13 +39,13 @@ static inline void ox_copy_rows(char *dst, int64_t dstride, const char *src, int
                                 int64_t count)
 {
     if (row <= 64 && row % 4 == 0) {
-        for (int64_t r = 0; r < count; r++, dst += dstride, src += sstride)
+        for (int64_t r = 0; r < count; r++)
             for (size_t k = 0; k < row; k += 4)
-                memcpy(dst + k, src + k, 4);
+                memcpy(dst + r * dstride + k, src + r * sstride + k, 4);
         return;
     }
-    for (int64_t r = 0; r < count; r++, dst += dstride, src += sstride)
-        memcpy(dst, src, row);
+    for (int64_t r = 0; r < count; r++)
+        memcpy(dst + r * dstride, src + r * sstride, row);
 }
 
 /* Layout hooks behind ox_op_view_offset / ox_op_place_offset (slice.c, tile_split_pad.c,
