@@ -44,7 +44,9 @@ struct inferd_onnx_options {
 #define INFERD_ONNX_OPT_SHAPE 512u  /* Shape / Gather(Shape) of fixed graph-input dims -> constants */
 #define INFERD_ONNX_OPT_QDQ 1024u    /* DequantizeLinear -> Conv / MatMul -> QuantizeLinear run as int8
                                         QLinearConv / QLinearMatMul (src/onnx/fuse_qdq.c) */
-#define INFERD_ONNX_OPT_ALL 2047u
+#define INFERD_ONNX_OPT_INPLACE 2048u /* memory plan: Slice / Split along the outermost non-unit
+                                        axis as views, Concat inputs written in place (plan.c) */
+#define INFERD_ONNX_OPT_ALL 4095u
 
 /* Describes one graph input or output. dims[i] == -1 marks a symbolic dimension; rank is -1
  * when the model declares no shape at all (then any rank is accepted). */

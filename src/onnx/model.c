@@ -109,6 +109,7 @@ static int load_common(const void *data, size_t size, const struct inferd_onnx_o
         return inferd_err_set(err, INFERD_ENOMEM, "onnx: out of memory");
     m->ctx.pool = opt ? opt->pool : NULL;
     m->ctx.nth = m->ctx.pool ? tpool_size(m->ctx.pool) : 1;
+    m->ctx.in_place = !(off & INFERD_ONNX_OPT_INPLACE);
     m->max_elements = opt && opt->max_elements > 0 ? opt->max_elements : (int64_t)1 << 28;
     /* GEMMs are split over our own pool; OpenBLAS's threads would oversubscribe it */
     openblas_set_num_threads(1);

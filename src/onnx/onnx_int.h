@@ -45,7 +45,8 @@ struct ox_tensor {
     void *data;
     size_t nbytes;
     int is_const; /* data is known at plan time (weights, Constant, folded) */
-    int alias;    /* set by the plan: data is the input's buffer (OX_OP_ALIAS ops), no copy */
+    int alias;    /* set by the plan: data is the input's buffer (OX_OP_ALIAS ops) or a view into it
+                     (OX_OP_VIEW ops), set by exec, no copy */
 };
 
 /* A STRING element inside the engine: a view of bytes that live in the caller's input
@@ -165,6 +166,8 @@ struct ox_ctx {
     int nth;            /* pool size (1 without a pool) */
     void *scratch;      /* the running step's scratch (op->scratch bytes), else NULL */
     const float *packed; /* the running step's packed operand (op->pack), else NULL */
+    int in_place;       /* plans may make views (OX_OP_VIEW) and in-place Concats (OX_OP_PLACE);
+                           off with INFERD_ONNX_OPT_INPLACE */
 };
 
 /* An operator. prepare validates attributes at load; infer sets output dtype/shape from
@@ -187,8 +190,19 @@ struct ox_op {
 };
 #define OX_OP_SHAPE_ONLY 1u /* output depends only on input shapes (Shape): fold always */
 #define OX_OP_ALIAS 2u      /* output 0 is input 0's bytes reshaped: the plan may alias them */
+#define OX_OP_VIEW 4u       /* an output may be a contiguous byte range of input 0 (Slice, Split):
+                               ox_op_view_offset says where; exec then only sets its data */
+#define OX_OP_PLACE 8u      /* input k may be a contiguous byte range of output 0 (Concat):
+                               ox_op_place_offset says where; its producer writes it there */
+#define OX_OP_ELEMWISE 16u  /* output element i reads only element i of an input of its shape (and
+                               broadcast ones): the plan may give the output that input's buffer */
 
 const struct ox_op *ox_op_find(const char *name);
+/* Plan-time layout hooks of OX_OP_VIEW / OX_OP_PLACE ops (shapes and constant inputs known):
+ * byte offset of output k inside input 0 / of input k inside output 0 when that tensor is one
+ * contiguous range of the other, else -1. */
+int64_t ox_op_view_offset(const struct ox_node *n, struct ox_tensor *const *in, struct ox_tensor *const *out, int k);
+int64_t ox_op_place_offset(const struct ox_node *n, struct ox_tensor *const *in, struct ox_tensor *const *out, int k);
 
 /* plan.c: one set of input shapes -> steps + arena. */
 struct ox_step {
@@ -211,6 +225,9 @@ struct ox_plan {
     size_t arena_size;
     void **folded;             /* buffers of constant-folded values */
     int n_folded;
+    int n_views;               /* Slice / Split outputs that are views of their input (no copy) */
+    int n_in_place;            /* Concat inputs whose producers write into the Concat's output */
+    int n_reused;              /* elementwise outputs written over an input no one else reads */
     uint64_t last_used;        /* for LRU eviction */
 };
 /* value_keyed[i] != 0: graph input i decides shapes (a Reshape shape, axes...) so its

@@ -2,7 +2,19 @@
  * sorted nodes, constant folding (a node whose inputs are all known at plan time — weights,
  * Constant outputs, Shape outputs — runs here, once), and a lifetime-based layout of every
  * remaining intermediate in one arena (first-fit reuse of buffers whose last reader ran).
- * Running a plan touches no allocator. */
+ * Running a plan touches no allocator.
+ *
+ * Values share buffers in two ways, recorded as a parent value and a byte offset in it:
+ *   - views: a Reshape-type op's output is its input (offset 0); a Slice / Split output
+ *     that is one contiguous range of its input (a channel slice of a batch-1 NCHW tensor)
+ *     is that range. The op's exec sets the view's data pointer, nothing is copied.
+ *   - in-place Concat: an input that is one contiguous range of the Concat's output (every
+ *     dim before the axis is 1) is written there by its producer: its root buffer becomes
+ *     part of the output's buffer. A root goes in only when its whole extent is covered by
+ *     the Concat's inputs that are views of it (a C2f block's cv1 output split into a, b
+ *     and concatenated as [a, b, m(b)]), so no other input's copy can overwrite bytes of it.
+ * Lifetimes are then taken per root buffer: from the first step that writes any value in it
+ * to the last step that reads one. */
 #include <assert.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +45,66 @@ static size_t place(struct block *live, int *n_live, size_t size, int value)
     live[at] = (struct block){off, size, value};
     (*n_live)++;
     return off;
+}
+
+/* The buffer that holds v's bytes and v's byte offset in it. */
+static int root_of(const int *parent, const size_t *poff, int v, size_t *off)
+{
+    size_t o = 0;
+    while (parent[v] != v) {
+        o += poff[v];
+        v = parent[v];
+    }
+    *off = o;
+    return v;
+}
+
+#define PLACE_MAX_IN 64 /* Concats with more inputs copy them */
+
+/* Concat node n (step outputs out) may take its inputs' root buffers into its output's
+ * buffer: see the file comment for when. Updates parent / poff. */
+static int place_inputs(const struct ox_node *n, struct ox_tensor *const *in, struct ox_tensor *const *out,
+                        const struct ox_tensor *vals, const unsigned char *planned, const unsigned char *is_out,
+                        int *parent, size_t *poff)
+{
+    int placed = 0;
+    int y = n->out[0], r[PLACE_MAX_IN];
+    size_t at[PLACE_MAX_IN], len[PLACE_MAX_IN];
+    if (y < 0 || n->n_in > PLACE_MAX_IN || !planned[y] || parent[y] != y)
+        return 0;
+    for (int i = 0; i < n->n_in; i++) {
+        size_t off;
+        int v = n->in[i];
+        int64_t o = v >= 0 && !vals[v].is_const ? ox_op_place_offset(n, in, out, i) : -1;
+        r[i] = o >= 0 ? root_of(parent, poff, v, &off) : -1;
+        if (r[i] < 0 || !planned[r[i]] || is_out[r[i]] || r[i] == y || (size_t)o < off ||
+            (size_t)o - off + vals[r[i]].nbytes > vals[y].nbytes) {
+            r[i] = -1;
+            continue;
+        }
+        at[i] = (size_t)o - off; /* where the root would start in y */
+        len[i] = in[i]->nbytes;
+    }
+    for (int i = 0; i < n->n_in; i++) {
+        if (r[i] < 0)
+            continue;
+        int root = r[i], ok = 1, k = 0;
+        size_t covered = 0, start = at[i];
+        for (int j = i; j < n->n_in; j++) {
+            if (r[j] != root)
+                continue;
+            ok &= at[j] == start;
+            covered += len[j];
+            r[j] = -1;
+            k++;
+        }
+        if (ok && covered == vals[root].nbytes) {
+            parent[root] = y;
+            poff[root] = start;
+            placed += k;
+        }
+    }
+    return placed;
 }
 
 static void release(struct block *live, int *n_live, int value)
@@ -128,10 +200,10 @@ int ox_plan_build(const struct ox_model *m, const struct ox_ctx *c, const struct
     for (int i = 0; i < nn; i++)
         total_io += m->nodes[i].n_in + m->nodes[i].n_out;
     struct ox_plan *p = calloc(1, sizeof *p);
-    int *first = NULL, *last = NULL, *offv = NULL, *root = NULL;
-    unsigned char *is_out = NULL;
+    int *first = NULL, *last = NULL, *offv = NULL, *parent = NULL, *lastcons = NULL;
+    unsigned char *is_out = NULL, *planned = NULL, *reused = NULL;
     struct block *live = NULL;
-    size_t *offs = NULL, *soffs = NULL;
+    size_t *offs = NULL, *soffs = NULL, *poff = NULL;
     *out = NULL;
     if (!p)
         goto oom;
@@ -145,15 +217,29 @@ int ox_plan_build(const struct ox_model *m, const struct ox_ctx *c, const struct
     p->folded = calloc((size_t)total_io + (size_t)nn + 1, sizeof *p->folded); /* folded outputs + packs */
     first = malloc(((size_t)nv + 1) * sizeof(int));
     last = malloc(((size_t)nv + 1) * sizeof(int));
-    root = malloc(((size_t)nv + 1) * sizeof(int));
+    parent = malloc(((size_t)nv + 1) * sizeof(int));
+    poff = calloc((size_t)nv + 1, sizeof *poff);
     is_out = calloc((size_t)nv + 1, 1);
-    if (!root || !is_out ||!p->in_dims || !p->keyed || !p->key_vals || !p->vals || !p->steps || !p->ptrs || !p->folded || !first || !last)
+    planned = calloc((size_t)nv + 1, 1);
+    reused = calloc((size_t)nv + 1, 1);
+    lastcons = malloc(((size_t)nv + 1) * sizeof(int));
+    if (!lastcons || !reused || !parent || !poff || !is_out || !planned ||!p->in_dims || !p->keyed || !p->key_vals || !p->vals || !p->steps || !p->ptrs || !p->folded || !first || !last)
         goto oom;
     for (int i = 0; i < m->n_outputs; i++)
         is_out[m->output_ids[i]] = 1;
+    /* the last node reading each value; -2 when a reader may make a view of it (then the
+     * view's readers would count too) */
+    for (int i = 0; i < nv; i++)
+        lastcons[i] = -1;
+    for (int ni = 0; ni < nn; ni++)
+        for (int k = 0; k < m->nodes[ni].n_in; k++) {
+            int v = m->nodes[ni].in[k];
+            if (v >= 0 && lastcons[v] != -2)
+                lastcons[v] = (m->nodes[ni].op->flags & (OX_OP_ALIAS | OX_OP_VIEW | OX_OP_PLACE)) ? -2 : ni;
+        }
     for (int i = 0; i < nv; i++) {
         first[i] = last[i] = -1;
-        root[i] = i; /* the value whose buffer holds i's bytes (aliasing ops) */
+        parent[i] = i; /* the value whose buffer holds i's bytes (views, in-place Concat) */
         if (m->values[i].init)
             p->vals[i] = *m->values[i].init;
     }
@@ -244,27 +330,70 @@ int ox_plan_build(const struct ox_model *m, const struct ox_ctx *c, const struct
             p->steps[s].packed = buf;
         }
         ptr_at += (size_t)(n->n_in + n->n_out);
-        for (int k = 0; k < n->n_in; k++)
-            if (in[k] && !in[k]->is_const)
-                last[root[n->in[k]]] = s;
         if ((n->op->flags & OX_OP_ALIAS) && n->out[0] >= 0 && !is_out[n->out[0]] && !in[0]->is_const) {
             /* output 0 shares input 0's buffer: no copy, the buffer lives until its last alias dies */
-            root[n->out[0]] = root[n->in[0]];
+            parent[n->out[0]] = n->in[0];
             outs[0]->alias = 1;
-            last[root[n->in[0]]] = s;
             continue;
         }
+        int views = c->in_place && (n->op->flags & OX_OP_VIEW) && n->n_in > 0 && in[0] && !in[0]->is_const;
         for (int k = 0; k < n->n_out; k++) {
-            if (n->out[k] >= 0) {
-                first[n->out[k]] = s;
-                last[n->out[k]] = s;
+            int id = n->out[k];
+            int64_t vo = id >= 0 && views && !is_out[id] ? ox_op_view_offset(n, in, outs, k) : -1;
+            if (vo >= 0) { /* a contiguous range of input 0 */
+                parent[id] = n->in[0];
+                poff[id] = (size_t)vo;
+                outs[k]->alias = 1;
+                p->n_views++;
+            } else if (id >= 0) {
+                planned[id] = 1;
+            }
+        }
+        int y = n->out[0];
+        for (int k = 0; y >= 0 && c->in_place && (n->op->flags & OX_OP_ELEMWISE) && planned[y] && !is_out[y] &&
+                        k < n->n_in; k++) {
+            /* the output overwrites an input that nothing reads after this node (and that no
+             * reader made a view of), when that input fills its buffer alone: its own, or one it
+             * took over the same way (a chain of elementwise ops runs in one buffer) */
+            int v = n->in[k];
+            size_t off;
+            if (v < 0 || in[k]->is_const || !planned[v] || is_out[v] || lastcons[v] != ni ||
+                in[k]->nbytes != outs[0]->nbytes || !outs[0]->nbytes)
+                continue;
+            int r = root_of(parent, poff, v, &off);
+            if ((r == v || reused[v]) && off == 0 && p->vals[r].nbytes == in[k]->nbytes) {
+                parent[y] = v;
+                reused[y] = 1;
+                p->n_reused++;
+                break;
+            }
+        }
+        if (c->in_place && (n->op->flags & OX_OP_PLACE))
+            p->n_in_place += place_inputs(n, in, outs, p->vals, planned, is_out, parent, poff);
+    }
+    /* lifetimes per root buffer */
+    for (int s = 0; s < p->n_steps; s++) {
+        const struct ox_node *n = p->steps[s].node;
+        size_t off;
+        for (int k = 0; k < n->n_in; k++) {
+            int id = n->in[k], r = id >= 0 && !p->vals[id].is_const ? root_of(parent, poff, id, &off) : -1;
+            if (r >= 0 && planned[r])
+                last[r] = s;
+        }
+        for (int k = 0; k < n->n_out; k++) {
+            int r = n->out[k] >= 0 ? root_of(parent, poff, n->out[k], &off) : -1;
+            if (r >= 0 && planned[r]) {
+                if (first[r] < 0)
+                    first[r] = s;
+                last[r] = s;
             }
         }
     }
     for (int i = 0; i < m->n_outputs; i++) {
-        int id = m->output_ids[i];
-        if (first[root[id]] >= 0)
-            last[root[id]] = p->n_steps;
+        size_t off;
+        int r = root_of(parent, poff, m->output_ids[i], &off);
+        if (planned[r])
+            last[r] = p->n_steps;
     }
     /* lay out: at step s allocate its outputs (inputs are still live), then free what died */
     live = malloc(((size_t)nv + 1) * sizeof *live);
@@ -278,12 +407,13 @@ int ox_plan_build(const struct ox_model *m, const struct ox_ctx *c, const struct
     for (int s = 0; s < p->n_steps; s++) {
         const struct ox_node *n = p->steps[s].node;
         for (int k = 0; k < n->n_out; k++) {
-            int id = n->out[k];
-            if (id < 0 || root[id] != id)
-                continue;
+            size_t off;
+            int id = n->out[k] >= 0 ? root_of(parent, poff, n->out[k], &off) : -1;
+            if (id < 0 || !planned[id] || first[id] != s || offs[id])
+                continue; /* not in the arena, or placed already */
             assert(id < nv && n_live <= nv);
-            offs[id] = place(live, &n_live, p->vals[id].nbytes, id);
-            size_t end = offs[id] + p->vals[id].nbytes;
+            offs[id] = place(live, &n_live, p->vals[id].nbytes, id) + 1;
+            size_t end = offs[id] - 1 + p->vals[id].nbytes;
             if (end > arena)
                 arena = end;
         }
@@ -295,12 +425,13 @@ int ox_plan_build(const struct ox_model *m, const struct ox_ctx *c, const struct
             release(live, &n_live, nv);
         }
         int nd = 0;
-        for (int k = 0; k < n->n_in; k++)
-            if (n->in[k] >= 0 && last[root[n->in[k]]] == s && first[root[n->in[k]]] >= 0)
-                offv[nd++] = root[n->in[k]];
-        for (int k = 0; k < n->n_out; k++)
-            if (n->out[k] >= 0 && last[root[n->out[k]]] == s && first[root[n->out[k]]] >= 0)
-                offv[nd++] = root[n->out[k]];
+        for (int k = 0; k < n->n_in + n->n_out; k++) {
+            size_t off;
+            int id = k < n->n_in ? n->in[k] : n->out[k - n->n_in];
+            int r = id >= 0 ? root_of(parent, poff, id, &off) : -1;
+            if (r >= 0 && planned[r] && last[r] == s)
+                offv[nd++] = r;
+        }
         for (int k = 0; k < nd; k++)
             release(live, &n_live, offv[k]);
     }
@@ -314,16 +445,24 @@ int ox_plan_build(const struct ox_model *m, const struct ox_ctx *c, const struct
     if (!p->arena)
         goto oom;
     for (int i = 0; i < nv; i++) {
-        /* every planned value lies inside the arena */
-        assert(first[i] < 0 || offs[i] + p->vals[i].nbytes <= arena);
-        if (first[i] >= 0)
-            p->vals[i].data = (char *)p->arena + offs[i];
+        size_t off;
+        if (!planned[i] || p->vals[i].alias)
+            continue; /* not in the arena, or a view whose exec sets it */
+        int r = root_of(parent, poff, i, &off);
+        /* every planned value lies inside its root's buffer, inside the arena */
+        assert(planned[r] && offs[r] && off + p->vals[i].nbytes <= p->vals[r].nbytes);
+        assert(offs[r] - 1 + p->vals[r].nbytes <= arena);
+        p->vals[i].data = (char *)p->arena + offs[r] - 1 + off;
     }
     for (int s = 0; s < p->n_steps; s++)
         if (soffs[s])
             p->steps[s].scratch = (char *)p->arena + soffs[s] - 1;
     free(soffs);
-    free(root);
+    free(parent);
+    free(poff);
+    free(planned);
+    free(reused);
+    free(lastcons);
     free(is_out);
     free(first);
     free(last);
@@ -336,7 +475,11 @@ oom:
     rc = inferd_err_set(err, INFERD_ENOMEM, "plan: out of memory");
 fail:
     free(soffs);
-    free(root);
+    free(parent);
+    free(poff);
+    free(planned);
+    free(reused);
+    free(lastcons);
     free(is_out);
     free(first);
     free(last);

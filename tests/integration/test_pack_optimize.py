@@ -169,7 +169,8 @@ with Server(repo) as s:
 # load-time rewrites, switchable per model in config.json
 lrepo = os.path.join(tmp, "lrepo")
 settings = {"all": None, "none": False, "nobn": {"batchnorm": False}, "nofold": {"constant_folding": False},
-            "noid": {"identity": False}, "nodce": {"dead_nodes": False}, "noqdq": {"qdq": False}, "bad": {"fold": True},
+            "noid": {"identity": False}, "nodce": {"dead_nodes": False}, "noqdq": {"qdq": False},
+            "noinplace": {"in_place": False}, "bad": {"fold": True},
             "nofuse": {"fusion": False, "layernorm": False, "gelu": False, "transpose": False, "attention": False}}
 for name, g in settings.items():
     os.makedirs(os.path.join(lrepo, name, "1"))

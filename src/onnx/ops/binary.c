@@ -258,16 +258,25 @@ static void bin_rows(void *arg, int64_t lo, int64_t hi)
              j->o + (size_t)lo * j->es, hi - lo);
         return;
     }
+    int64_t rem = lo, oa = 0, ob = 0, coord[INFERD_MAX_RANK] = {0};
+    for (int d = j->rank - 2; d >= 0; d--) { /* lo's coordinates, then an odometer */
+        coord[d] = rem % j->dims[d];
+        rem /= j->dims[d];
+        oa += coord[d] * j->sa[d];
+        ob += coord[d] * j->sb[d];
+    }
     for (int64_t r = lo; r < hi; r++) {
-        int64_t rem = r, oa = 0, ob = 0;
-        for (int d = j->rank - 2; d >= 0; d--) {
-            int64_t c = rem % j->dims[d];
-            rem /= j->dims[d];
-            oa += c * j->sa[d];
-            ob += c * j->sb[d];
-        }
         j->k(j->a + (size_t)oa * j->es, j->ia, j->b + (size_t)ob * j->es, j->ib, j->o + (size_t)(r * j->inner) * j->es,
              j->inner);
+        for (int d = j->rank - 2; d >= 0; d--) {
+            oa += j->sa[d];
+            ob += j->sb[d];
+            if (++coord[d] < j->dims[d])
+                break;
+            oa -= j->sa[d] * coord[d];
+            ob -= j->sb[d] * coord[d];
+            coord[d] = 0;
+        }
     }
 }
 
@@ -370,8 +379,8 @@ static int prep_mul(struct ox_node *n, struct inferd_err *e) { return prep_bin(n
 static int prep_div(struct ox_node *n, struct inferd_err *e) { return prep_bin(n, BIN_DIV, e); }
 static int prep_pow(struct ox_node *n, struct inferd_err *e) { return prep_bin(n, BIN_POW, e); }
 
-const struct ox_op ox_op_add = {"Add", 2, 2, 1, 1, prep_add, bin_infer, bin_exec, 0, NULL, NULL};
-const struct ox_op ox_op_sub = {"Sub", 2, 2, 1, 1, prep_sub, bin_infer, bin_exec, 0, NULL, NULL};
-const struct ox_op ox_op_mul = {"Mul", 2, 2, 1, 1, prep_mul, bin_infer, bin_exec, 0, NULL, NULL};
-const struct ox_op ox_op_div = {"Div", 2, 2, 1, 1, prep_div, bin_infer, bin_exec, 0, NULL, NULL};
-const struct ox_op ox_op_pow = {"Pow", 2, 2, 1, 1, prep_pow, bin_infer, bin_exec, 0, NULL, NULL};
+const struct ox_op ox_op_add = {"Add", 2, 2, 1, 1, prep_add, bin_infer, bin_exec, OX_OP_ELEMWISE, NULL, NULL};
+const struct ox_op ox_op_sub = {"Sub", 2, 2, 1, 1, prep_sub, bin_infer, bin_exec, OX_OP_ELEMWISE, NULL, NULL};
+const struct ox_op ox_op_mul = {"Mul", 2, 2, 1, 1, prep_mul, bin_infer, bin_exec, OX_OP_ELEMWISE, NULL, NULL};
+const struct ox_op ox_op_div = {"Div", 2, 2, 1, 1, prep_div, bin_infer, bin_exec, OX_OP_ELEMWISE, NULL, NULL};
+const struct ox_op ox_op_pow = {"Pow", 2, 2, 1, 1, prep_pow, bin_infer, bin_exec, OX_OP_ELEMWISE, NULL, NULL};

@@ -1,7 +1,8 @@
 /* concat_gather.c — Concat (any dtype, along `axis`) and Gather (any dtype data, int32/int64
  * indices, negative indices wrap, out-of-range indices are an error at run time).
  *
- *   Concat: inputs (outer, d_i, inner) -> (outer, sum d_i, inner)
+ *   Concat: inputs (outer, d_i, inner) -> (outer, sum d_i, inner); with outer 1 the plan may
+ *           have the inputs' producers write them in place (OX_OP_PLACE), then nothing moves
  *   Gather: data (outer, d, inner), indices I -> (outer, I..., inner)
  */
 #include <string.h>
@@ -57,14 +58,34 @@ static int concat_exec(const struct ox_ctx *c, const struct ox_node *n, struct o
     size_t orow = (size_t)(y->dims[axis] * inner) * es, at = 0;
     for (int i = 0; i < n->n_in; i++) {
         size_t row = (size_t)(in[i]->dims[axis] * inner) * es;
-        for (int64_t o = 0; o < outer && row; o++)
-            memcpy((char *)y->data + (size_t)o * orow + at, (const char *)in[i]->data + (size_t)o * row, row);
+        if (outer == 1 && in[i]->data == (char *)y->data + at) { /* its producer wrote it in place */
+            at += row;
+            continue;
+        }
+        if (row)
+            ox_copy_rows((char *)y->data + at, (int64_t)orow, in[i]->data, (int64_t)row, row, outer);
         at += row;
     }
     return 0;
 }
 
-const struct ox_op ox_op_concat = {"Concat", 1, OX_MAX_NODE_IO, 1, 1, NULL, concat_infer, concat_exec, 0, NULL, NULL};
+/* Input k is one contiguous range of the output when every dim before the axis is 1. */
+int64_t ox_concat_place_offset(const struct ox_node *n, struct ox_tensor *const *in, struct ox_tensor *const *out,
+                               int k)
+{
+    int64_t axis, at = 0;
+    if (ox_axis(ox_attr_int(n, "axis", 0), out[0]->rank, &axis, n, "axis", NULL) < 0)
+        return -1;
+    for (int d = 0; d < axis; d++)
+        if (out[0]->dims[d] != 1)
+            return -1;
+    for (int i = 0; i < k; i++)
+        at += (int64_t)in[i]->nbytes;
+    return in[k]->nbytes ? at : -1;
+}
+
+const struct ox_op ox_op_concat = {"Concat", 1, OX_MAX_NODE_IO, 1, 1, NULL, concat_infer, concat_exec, OX_OP_PLACE,
+                                   NULL, NULL};
 
 static int gather_infer(const struct ox_node *n, struct ox_tensor *const *in, struct ox_tensor **out,
                         struct inferd_err *err)

@@ -45,3 +45,17 @@ const struct ox_op *ox_op_find(const char *name)
             return ox_ops[i];
     return NULL;
 }
+
+int64_t ox_op_view_offset(const struct ox_node *n, struct ox_tensor *const *in, struct ox_tensor *const *out, int k)
+{
+    if (n->op == &ox_op_slice)
+        return k == 0 ? ox_slice_view_offset(n, in, out) : -1;
+    if (n->op == &ox_op_split)
+        return ox_split_view_offset(n, in, out, k);
+    return -1;
+}
+
+int64_t ox_op_place_offset(const struct ox_node *n, struct ox_tensor *const *in, struct ox_tensor *const *out, int k)
+{
+    return n->op == &ox_op_concat ? ox_concat_place_offset(n, in, out, k) : -1;
+}

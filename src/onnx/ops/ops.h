@@ -11,6 +11,8 @@
 #ifndef INFERD_ONNX_OPS_H
 #define INFERD_ONNX_OPS_H
 
+#include <string.h>
+
 #include "onnx/onnx_int.h"
 
 /* out = broadcast(a, b) by numpy rules; ESHAPE naming both shapes when they do not. */
@@ -28,6 +30,31 @@ struct ox_window {
 };
 int ox_window_resolve(const struct ox_node *n, int64_t h, int64_t w, int64_t kh, int64_t kw, int ceil_mode,
                       struct ox_window *win, struct inferd_err *err);
+
+/* count rows of `row` bytes from src (rows sstride bytes apart) to dst (dstride apart). Rows
+ * of up to 64 bytes in 4-byte words are moved inline: the head of a YOLO export slices and
+ * concatenates rows of 2 to 5 floats, where a libc memcpy call per row cost more than the
+ * bytes. */
+static inline void ox_copy_rows(char *dst, int64_t dstride, const char *src, int64_t sstride, size_t row,
+                                int64_t count)
+{
+    if (row <= 64 && row % 4 == 0) {
+        for (int64_t r = 0; r < count; r++)
+            for (size_t k = 0; k < row; k += 4)
+                memcpy(dst + r * dstride + k, src + r * sstride + k, 4);
+        return;
+    }
+    for (int64_t r = 0; r < count; r++)
+        memcpy(dst + r * dstride, src + r * sstride, row);
+}
+
+/* Layout hooks behind ox_op_view_offset / ox_op_place_offset (slice.c, tile_split_pad.c,
+ * concat_gather.c). */
+int64_t ox_slice_view_offset(const struct ox_node *n, struct ox_tensor *const *in, struct ox_tensor *const *out);
+int64_t ox_split_view_offset(const struct ox_node *n, struct ox_tensor *const *in, struct ox_tensor *const *out,
+                             int k);
+int64_t ox_concat_place_offset(const struct ox_node *n, struct ox_tensor *const *in, struct ox_tensor *const *out,
+                               int k);
 
 extern const struct ox_op ox_op_add, ox_op_sub, ox_op_mul, ox_op_div, ox_op_pow;
 extern const struct ox_op ox_op_sqrt, ox_op_relu, ox_op_sigmoid, ox_op_tanh, ox_op_erf;

@@ -4,6 +4,10 @@
  *
  *   X (N, C, H, W) -> Y (N, C, OH, OW); one (n, c) plane per work item. */
 #include <math.h>
+#include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "onnx/onnx_int.h"
 #include "onnx/ops/ops.h"
@@ -76,29 +80,53 @@ static float pool_one(const struct pool_job *j, const float *x, int64_t oy, int6
  * spent their time in pool_one's per-element walk). Same comparison as pool_one, so NaNs are
  * skipped alike, and a window wholly in the padding gives -inf too. */
 #define MAXPOOL_HBUF 2048 /* floats of row maxima on the stack: all rows of a plane when they fit */
+#define MAXPOOL_PAD 1024  /* floats of a -inf padded input row on the stack */
 
-static void maxpool_hrow(const struct pool_job *j, const float *xrow, float *h)
+/* h[ox] (ox < ow) = max over the taps kx, ascending, of xrow[ox*sw - pl + kx] inside the row,
+ * from -inf: columns whose taps all land inside run 4 at a time with the maximum kept in a
+ * register (maxps(tap, acc) is acc's scalar compare per lane); edge columns skip the taps in
+ * the padding. */
+static void maxpool_hrow(const struct pool_job *j, const float *xrow, int64_t w, int64_t pl, float *h)
 {
     const struct ox_window *v = &j->win;
-    const int64_t sw = v->sw, w = j->w, ow = v->ow;
-    for (int64_t ox = 0; ox < ow; ox++)
-        h[ox] = -INFINITY;
-    for (int64_t kx = 0; kx < v->kw; kx++) {
-        /* columns ox with 0 <= ox*sw - pl + kx < w */
-        int64_t first = v->pl - kx, last = w - 1 + v->pl - kx;
-        int64_t lo = first <= 0 ? 0 : (first + sw - 1) / sw, hi = last < 0 ? 0 : last / sw + 1;
-        hi = hi < ow ? hi : ow;
-        const float *src = xrow + kx - v->pl;
-        if (sw == 1) {
-            for (int64_t ox = lo; ox < hi; ox++)
-                h[ox] = src[ox] > h[ox] ? src[ox] : h[ox];
-        } else if (sw == 2) {
-            for (int64_t ox = lo; ox < hi; ox++)
-                h[ox] = src[2 * ox] > h[ox] ? src[2 * ox] : h[ox];
-        } else {
-            for (int64_t ox = lo; ox < hi; ox++)
-                h[ox] = src[ox * sw] > h[ox] ? src[ox * sw] : h[ox];
+    const int64_t sw = v->sw, ow = v->ow, kw = v->kw;
+    int64_t lo = (pl + sw - 1) / sw, hi = w - kw + pl >= 0 ? (w - kw + pl) / sw + 1 : 0;
+    lo = lo < ow ? lo : ow;
+    hi = hi < lo ? lo : hi > ow ? ow : hi;
+    int64_t ox = lo;
+#if defined(__SSE2__)
+    const __m128 ninf = _mm_set1_ps(-INFINITY);
+    if (sw == 1) {
+        for (; ox + 4 <= hi; ox += 4) {
+            __m128 acc = ninf;
+            for (int64_t kx = 0; kx < kw; kx++)
+                acc = _mm_max_ps(_mm_loadu_ps(xrow + ox - pl + kx), acc);
+            _mm_storeu_ps(h + ox, acc);
         }
+    } else if (sw == 2) {
+        for (; ox + 4 < hi; ox += 4) { /* the odd lanes read one past the last tap: inside the row */
+            __m128 acc = ninf;
+            for (int64_t kx = 0; kx < kw; kx++) {
+                const float *src = xrow + 2 * ox - pl + kx;
+                __m128 even = _mm_shuffle_ps(_mm_loadu_ps(src), _mm_loadu_ps(src + 4), _MM_SHUFFLE(2, 0, 2, 0));
+                acc = _mm_max_ps(even, acc);
+            }
+            _mm_storeu_ps(h + ox, acc);
+        }
+    }
+#endif
+    for (int64_t o = 0; o < ow; o++) {
+        if (o == lo) /* the vector loop did [lo, ox) */
+            o = ox;
+        if (o >= ow)
+            break;
+        float m = -INFINITY;
+        for (int64_t kx = 0; kx < kw; kx++) {
+            int64_t ix = o * sw - pl + kx;
+            if (ix >= 0 && ix < w)
+                m = xrow[ix] > m ? xrow[ix] : m;
+        }
+        h[o] = m;
     }
 }
 
@@ -106,24 +134,54 @@ static void maxpool_plane(const struct pool_job *j, const float *x, float *y)
 {
     const struct ox_window *v = &j->win;
     const int64_t ow = v->ow;
-    float hbuf[MAXPOOL_HBUF];
+    float hbuf[MAXPOOL_HBUF], pad[MAXPOOL_PAD];
     const int all_rows = j->h * ow <= MAXPOOL_HBUF; /* else one row of h at a time */
-    if (all_rows)
+    /* a row copied between -inf columns makes every output column an inside one: a -inf tap
+     * never wins the compare, as a skipped one */
+    const int64_t plen = (ow - 1) * v->sw + v->kw + 1;
+    if (all_rows && plen <= MAXPOOL_PAD && (v->sw == 1 || v->sw == 2)) {
+        for (int64_t i = 0; i < plen; i++)
+            pad[i] = -INFINITY;
+        for (int64_t iy = 0; iy < j->h; iy++) {
+            int64_t n = j->w < plen - v->pl ? j->w : plen - v->pl;
+            if (n > 0) /* pads can exceed the window: then the row adds nothing */
+                memcpy(pad + v->pl, x + iy * j->w, (size_t)n * sizeof *pad);
+            maxpool_hrow(j, pad, plen, 0, hbuf + iy * ow);
+        }
+    } else if (all_rows) {
         for (int64_t iy = 0; iy < j->h; iy++)
-            maxpool_hrow(j, x + iy * j->w, hbuf + iy * ow);
+            maxpool_hrow(j, x + iy * j->w, j->w, v->pl, hbuf + iy * ow);
+    }
     for (int64_t oy = 0; oy < v->oh; oy++) {
         float *yrow = y + oy * ow;
-        for (int64_t ox = 0; ox < ow; ox++)
+        int64_t ky0 = v->pt - oy * v->sh, ky1 = j->h + v->pt - oy * v->sh; /* valid rows: ky0 <= ky < ky1 */
+        ky0 = ky0 < 0 ? 0 : ky0;
+        ky1 = ky1 > v->kh ? v->kh : ky1;
+        int64_t ox = 0;
+        if (all_rows) { /* y = max over ky, ascending, of the row maxima, 4 columns in a register */
+            const int64_t iy0 = oy * v->sh - v->pt; /* input row of ky = 0 */
+#if defined(__SSE2__)
+            for (; ox + 4 <= ow; ox += 4) {
+                __m128 acc = _mm_set1_ps(-INFINITY);
+                for (int64_t ky = ky0; ky < ky1; ky++)
+                    acc = _mm_max_ps(_mm_loadu_ps(hbuf + (iy0 + ky) * ow + ox), acc);
+                _mm_storeu_ps(yrow + ox, acc);
+            }
+#endif
+            for (; ox < ow; ox++) {
+                float m = -INFINITY;
+                for (int64_t ky = ky0; ky < ky1; ky++)
+                    m = hbuf[(iy0 + ky) * ow + ox] > m ? hbuf[(iy0 + ky) * ow + ox] : m;
+                yrow[ox] = m;
+            }
+            continue;
+        }
+        for (ox = 0; ox < ow; ox++)
             yrow[ox] = -INFINITY;
-        for (int64_t ky = 0; ky < v->kh; ky++) {
-            int64_t iy = oy * v->sh - v->pt + ky;
-            if (iy < 0 || iy >= j->h)
-                continue;
-            const float *h = hbuf + (all_rows ? iy * ow : 0);
-            if (!all_rows)
-                maxpool_hrow(j, x + iy * j->w, hbuf);
-            for (int64_t ox = 0; ox < ow; ox++)
-                yrow[ox] = h[ox] > yrow[ox] ? h[ox] : yrow[ox];
+        for (int64_t ky = ky0; ky < ky1; ky++) {
+            maxpool_hrow(j, x + (oy * v->sh - v->pt + ky) * j->w, j->w, v->pl, hbuf);
+            for (ox = 0; ox < ow; ox++)
+                yrow[ox] = hbuf[ox] > yrow[ox] ? hbuf[ox] : yrow[ox];
         }
     }
 }

@@ -8,6 +8,9 @@
  *   half_pixel (o + 0.5)/s - 0.5; asymmetric o/s; align_corners o*(in-1)/(out-1) */
 #include <math.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "onnx/onnx_int.h"
 #include "onnx/ops/ops.h"
@@ -169,17 +172,36 @@ static int resize_exec(const struct ox_ctx *c, const struct ox_node *n, struct o
             }
             t += y->dims[d];
         }
-        int64_t inner = y->dims[rank - 1], rows = inner ? y->numel / inner : 0;
+        int64_t inner = y->dims[rank - 1], rows = inner ? y->numel / inner : 0, prev = -1;
         const int64_t *last = tab[rank - 1];
+        int twice = inner == 2 * x->dims[rank - 1]; /* every input column twice (nearest x2)? */
+        for (int64_t o = 0; o < inner && twice; o++)
+            twice = last[o] == o / 2;
         for (int64_t r = 0; r < rows; r++) {
-            int64_t rem = r, base = 0;
-            for (int d = rank - 2; d >= 0; d--) {
-                base += tab[d][rem % y->dims[d]];
-                rem /= y->dims[d];
+            int64_t base = 0;
+            for (int d = 0; d < rank - 1; d++)
+                base += tab[d][coord[d]];
+            for (int d = rank - 2; d >= 0; d--) { /* odometer over the outer dims */
+                if (++coord[d] < y->dims[d])
+                    break;
+                coord[d] = 0;
             }
             const float *xb = xv + base;
             float *yr = yv + r * inner;
-            for (int64_t o = 0; o < inner; o++)
+            if (base == prev) { /* the same input row as the row before (upsampled rows) */
+                memcpy(yr, yr - inner, (size_t)inner * sizeof *yr);
+                continue;
+            }
+            prev = base;
+            int64_t o = 0;
+#if defined(__SSE2__)
+            for (; twice && o + 8 <= inner; o += 8) {
+                __m128 v = _mm_loadu_ps(xb + o / 2);
+                _mm_storeu_ps(yr + o, _mm_unpacklo_ps(v, v));
+                _mm_storeu_ps(yr + o + 4, _mm_unpackhi_ps(v, v));
+            }
+#endif
+            for (; o < inner; o++)
                 yr[o] = xb[last[o]];
         }
         return 0;

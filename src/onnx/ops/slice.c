@@ -1,6 +1,8 @@
 /* slice.c — Slice for any dtype: starts/ends/axes/steps as attributes (opset < 10) or as
  * inputs (opset 10+, known at plan time). Indices clamp as in numpy; negative steps walk
- * backwards. The copy walks the output with per-dim input strides. */
+ * backwards. The copy walks the output with per-dim input strides, a contiguous run of elements
+ * at a time; a slice that is one contiguous range of X (a channel slice of a batch-1 NCHW tensor)
+ * is a view the plan makes without a copy (OX_OP_VIEW). */
 #include <string.h>
 
 #include "onnx/onnx_int.h"
@@ -93,6 +95,45 @@ static int slice_infer(const struct ox_node *n, struct ox_tensor *const *in, str
     return ox_set_shape(out[0], in[0]->dt, in[0]->rank, sp.len, err);
 }
 
+/* The copy's shape: dims after `run_d` are taken whole (step 1), so the output is copied in
+ * chunks of `chunk` contiguous input elements; an odometer walks the output dims before
+ * `odo_end`. Returns the first input element (base). */
+static int64_t slice_layout(const struct ox_tensor *x, const struct slice_spec *sp, int64_t *istr, int *odo_end,
+                            int64_t *chunk)
+{
+    int rank = x->rank, d = rank - 1;
+    int64_t s = 1, base = 0, inner = 1;
+    for (int e = rank - 1; e >= 0; e--) {
+        istr[e] = s;
+        s *= x->dims[e];
+    }
+    for (int e = 0; e < rank; e++)
+        base += sp->start[e] * istr[e];
+    while (d >= 0 && sp->len[d] == x->dims[d] && (sp->step[d] == 1 || sp->len[d] <= 1))
+        inner *= sp->len[d--];
+    if (d >= 0 && (sp->step[d] == 1 || sp->len[d] <= 1)) { /* a run inside dim d */
+        *chunk = inner * sp->len[d];
+        *odo_end = d;
+    } else {
+        *chunk = inner;
+        *odo_end = d + 1;
+    }
+    return base;
+}
+
+int64_t ox_slice_view_offset(const struct ox_node *n, struct ox_tensor *const *in, struct ox_tensor *const *out)
+{
+    struct slice_spec sp;
+    int64_t istr[INFERD_MAX_RANK], chunk;
+    int odo_end;
+    if (out[0]->numel == 0 || slice_spec(n, in, &sp, NULL) < 0)
+        return -1;
+    int64_t base = slice_layout(in[0], &sp, istr, &odo_end, &chunk);
+    return chunk == out[0]->numel ? base * (int64_t)ox_dtype_size(in[0]->dt) : -1;
+}
+
+/* Y = X[start::step] per dim: chunks of contiguous elements, or one pointer when the plan
+ * made Y a view (alias) of X. */
 static int slice_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_tensor *const *in,
                       struct ox_tensor **out, struct inferd_err *err)
 {
@@ -106,20 +147,23 @@ static int slice_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox
     if (y->numel == 0)
         return 0;
     size_t es = ox_dtype_size(x->dt);
-    int rank = x->rank;
-    int64_t istr[INFERD_MAX_RANK], s = 1, base = 0;
-    for (int d = rank - 1; d >= 0; d--) {
-        istr[d] = s;
-        s *= x->dims[d];
+    int64_t istr[INFERD_MAX_RANK], chunk;
+    int odo_end;
+    int64_t off = slice_layout(x, &sp, istr, &odo_end, &chunk);
+    if (y->alias) {
+        y->data = (char *)x->data + (size_t)off * es;
+        return 0;
     }
-    for (int d = 0; d < rank; d++)
-        base += sp.start[d] * istr[d];
-    int64_t coord[INFERD_MAX_RANK] = {0}, off = base;
+    int64_t coord[INFERD_MAX_RANK] = {0};
     const char *xv = x->data;
     char *yv = y->data;
-    for (int64_t i = 0; i < y->numel; i++) {
-        memcpy(yv + (size_t)i * es, xv + (size_t)off * es, es);
-        for (int d = rank - 1; d >= 0; d--) {
+    size_t cb = (size_t)chunk * es;
+    /* rows of dim odo_end - 1 in one call, the odometer over the dims before it */
+    int inner_d = odo_end - 1;
+    int64_t nrow = inner_d >= 0 ? y->dims[inner_d] : 1, sstep = inner_d >= 0 ? sp.step[inner_d] * istr[inner_d] : 0;
+    for (int64_t i = 0; i < y->numel; i += chunk * nrow) {
+        ox_copy_rows(yv + (size_t)i * es, (int64_t)cb, xv + (size_t)off * es, sstep * (int64_t)es, cb, nrow);
+        for (int d = inner_d - 1; d >= 0; d--) {
             coord[d]++;
             off += sp.step[d] * istr[d];
             if (coord[d] < y->dims[d])
@@ -131,4 +175,4 @@ static int slice_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox
     return 0;
 }
 
-const struct ox_op ox_op_slice = {"Slice", 1, 5, 1, 1, NULL, slice_infer, slice_exec, 0, NULL, NULL};
+const struct ox_op ox_op_slice = {"Slice", 1, 5, 1, 1, NULL, slice_infer, slice_exec, OX_OP_VIEW, NULL, NULL};

@@ -161,6 +161,26 @@ static int split_infer(const struct ox_node *n, struct ox_tensor *const *in, str
     return 0;
 }
 
+/* Bytes before output k along the axis and the outer extent; -1 when some dim before the
+ * axis is not 1 (then the outputs are strided ranges of X, not views). */
+int64_t ox_split_view_offset(const struct ox_node *n, struct ox_tensor *const *in, struct ox_tensor *const *out,
+                             int k)
+{
+    int64_t axis = 0, sz[OX_MAX_KEYED] = {0}, inner = 1, at = 0;
+    const struct ox_tensor *x = in[0];
+    if (!out[k] || out[k]->numel == 0 || split_sizes(n, in, &axis, sz, NULL) < 0)
+        return -1;
+    for (int d = 0; d < x->rank; d++) {
+        if (d < axis && x->dims[d] != 1)
+            return -1;
+        if (d > axis)
+            inner *= x->dims[d];
+    }
+    for (int i = 0; i < k; i++)
+        at += sz[i];
+    return at * inner * (int64_t)ox_dtype_size(x->dt);
+}
+
 static int split_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_tensor *const *in,
                       struct ox_tensor **out, struct inferd_err *err)
 {
@@ -181,7 +201,9 @@ static int split_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox
     size_t xrow = (size_t)(x->dims[axis] * inner) * es, at = 0;
     for (int i = 0; i < n->n_out; i++) {
         size_t row = (size_t)(sz[i] * inner) * es;
-        if (out[i] && row)
+        if (out[i] && out[i]->alias) /* a view the plan made: outer is 1 */
+            out[i]->data = (char *)x->data + at;
+        else if (out[i] && row)
             for (int64_t o = 0; o < outer; o++)
                 memcpy((char *)out[i]->data + (size_t)o * row, (const char *)x->data + (size_t)o * xrow + at, row);
         at += row;
@@ -189,7 +211,7 @@ static int split_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox
     return 0;
 }
 
-const struct ox_op ox_op_split = {"Split", 1, 2, 1, OX_MAX_KEYED, NULL, split_infer, split_exec, 0, NULL, NULL};
+const struct ox_op ox_op_split = {"Split", 1, 2, 1, OX_MAX_KEYED, NULL, split_infer, split_exec, OX_OP_VIEW, NULL, NULL};
 
 /* ---- Pad ---- */
 enum { PAD_CONSTANT, PAD_REFLECT, PAD_EDGE, PAD_WRAP };

@@ -83,8 +83,8 @@ UN_PREP(prep_sigmoid, UN_SIGMOID)
 UN_PREP(prep_tanh, UN_TANH)
 UN_PREP(prep_erf, UN_ERF)
 
-const struct ox_op ox_op_sqrt = {"Sqrt", 1, 1, 1, 1, prep_sqrt, un_infer, un_exec, 0, NULL, NULL};
-const struct ox_op ox_op_relu = {"Relu", 1, 1, 1, 1, prep_relu, un_infer, un_exec, 0, NULL, NULL};
-const struct ox_op ox_op_sigmoid = {"Sigmoid", 1, 1, 1, 1, prep_sigmoid, un_infer, un_exec, 0, NULL, NULL};
-const struct ox_op ox_op_tanh = {"Tanh", 1, 1, 1, 1, prep_tanh, un_infer, un_exec, 0, NULL, NULL};
-const struct ox_op ox_op_erf = {"Erf", 1, 1, 1, 1, prep_erf, un_infer, un_exec, 0, NULL, NULL};
+const struct ox_op ox_op_sqrt = {"Sqrt", 1, 1, 1, 1, prep_sqrt, un_infer, un_exec, OX_OP_ELEMWISE, NULL, NULL};
+const struct ox_op ox_op_relu = {"Relu", 1, 1, 1, 1, prep_relu, un_infer, un_exec, OX_OP_ELEMWISE, NULL, NULL};
+const struct ox_op ox_op_sigmoid = {"Sigmoid", 1, 1, 1, 1, prep_sigmoid, un_infer, un_exec, OX_OP_ELEMWISE, NULL, NULL};
+const struct ox_op ox_op_tanh = {"Tanh", 1, 1, 1, 1, prep_tanh, un_infer, un_exec, OX_OP_ELEMWISE, NULL, NULL};
+const struct ox_op ox_op_erf = {"Erf", 1, 1, 1, 1, prep_erf, un_infer, un_exec, OX_OP_ELEMWISE, NULL, NULL};
