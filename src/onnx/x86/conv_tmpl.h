@@ -5,8 +5,8 @@
  *   VFMA(a, b, c), VMAX(a, b), VMIN(a, b), VMUL(a, b), VADD(a, b), MASK_N(n) (first n lanes),
  *   VSIGMOID(v), VSILU(v) (src/base/x86/vexp_*.h),
  *   FN(name) (the suffixed public name).
- * GEMM tile: ROWS rows of a weight panel x 2*VL columns of B, 2*ROWS accumulators;
- * per step of K two vectors of B and ROWS broadcasts of the panel. */
+ * GEMM tile: ROWS rows of a weight panel x 2*VL columns of a packed strip of B, 2*ROWS
+ * accumulators; per step of K two vectors of the strip and ROWS broadcasts of the panel. */
 #include <string.h>
 
 #include "onnx/conv_kern.h"
@@ -33,54 +33,125 @@ static inline __attribute__((always_inline)) VF epi_vec(const struct ox_epi *e, 
     }
 }
 
-/* rows [row0, row0 + nrows) (nrows <= ROWS) of Y, columns [j, j + nc) (nc <= 2*VL);
- * a points at the tile's first row inside its packed panel. */
-static void gemm_tile(const struct ox_conv_gemm *g, const float *a, int64_t row0, int nrows, int64_t j, int nc)
+#define SW (2 * VL) /* columns per packed strip of B: one tile's width */
+
+/* Y rows [row0, row0 + nrows) (nrows <= ROWS) x columns [j, j + nc) (nc <= SW) of one K
+ * block: a points at the tile's first row of the panel's block (kc x MR), bs at the packed
+ * strip (kc x SW, zero past nc). first: the sums start at zero, else from Y (the earlier
+ * blocks' partial sums); last: bias and activation are applied before the store. */
+static inline __attribute__((always_inline)) void tile_kc(const struct ox_conv_gemm *g, const float *a,
+                                                          const float *bs, int64_t kc, int64_t row0, int nrows,
+                                                          int64_t j, int nc, int first, int last, const float *pf)
 {
     VF acc0[ROWS], acc1[ROWS];
+    float *c = g->c + row0 * g->ldc + j;
+    const int64_t ldc = g->ldc;
+    MASK m0 = MASK_N(nc < VL ? nc : VL), m1 = MASK_N(nc > VL ? nc - VL : 0);
 #pragma GCC unroll 16
-    for (int r = 0; r < ROWS; r++)
-        acc0[r] = acc1[r] = VZERO();
-    const float *b = g->b + j;
-    const int64_t k = g->k, ldb = g->ldb;
-    if (nc == 2 * VL) {
-        for (int64_t kk = 0; kk < k; kk++) {
-            VF b0 = VLOAD(b + kk * ldb), b1 = VLOAD(b + kk * ldb + VL);
-            const float *ak = a + kk * OX_CV_MR;
-#pragma GCC unroll 16
-            for (int r = 0; r < ROWS; r++) {
-                VF av = VSET1(ak[r]);
-                acc0[r] = VFMA(av, b0, acc0[r]);
-                acc1[r] = VFMA(av, b1, acc1[r]);
-            }
-        }
-    } else {
-        MASK m0 = MASK_N(nc < VL ? nc : VL), m1 = MASK_N(nc > VL ? nc - VL : 0);
-        for (int64_t kk = 0; kk < k; kk++) {
-            VF b0 = VLOADM(b + kk * ldb, m0), b1 = VLOADM(b + kk * ldb + VL, m1);
-            const float *ak = a + kk * OX_CV_MR;
-#pragma GCC unroll 16
-            for (int r = 0; r < ROWS; r++) {
-                VF av = VSET1(ak[r]);
-                acc0[r] = VFMA(av, b0, acc0[r]);
-                acc1[r] = VFMA(av, b1, acc1[r]);
-            }
+    for (int r = 0; r < ROWS; r++) {
+        if (first || r >= nrows) {
+            acc0[r] = acc1[r] = VZERO();
+        } else if (nc == SW) {
+            acc0[r] = VLOAD(c + r * ldc);
+            acc1[r] = VLOAD(c + r * ldc + VL);
+        } else {
+            acc0[r] = VLOADM(c + r * ldc, m0);
+            acc1[r] = VLOADM(c + r * ldc + VL, m1);
         }
     }
-    MASK m0 = MASK_N(nc < VL ? nc : VL), m1 = MASK_N(nc > VL ? nc - VL : 0);
+    for (int64_t kk = 0; kk < kc; kk++) {
+        VF b0 = VLOAD(bs + kk * SW), b1 = VLOAD(bs + kk * SW + VL);
+        const float *ak = a + kk * OX_CV_MR;
+        __builtin_prefetch(pf + kk * OX_CV_MR);
+#pragma GCC unroll 16
+        for (int r = 0; r < ROWS; r++) {
+            VF av = VSET1(ak[r]);
+            acc0[r] = VFMA(av, b0, acc0[r]);
+            acc1[r] = VFMA(av, b1, acc1[r]);
+        }
+    }
 #pragma GCC unroll 16
     for (int r = 0; r < ROWS; r++) {
         if (r >= nrows)
             break;
-        VF bias = VSET1(g->bias ? g->bias[row0 + r] : 0.0f);
-        VF v0 = epi_vec(&g->epi, VADD(acc0[r], bias)), v1 = epi_vec(&g->epi, VADD(acc1[r], bias));
-        float *c = g->c + (row0 + r) * g->ldc + j;
-        if (nc == 2 * VL) {
-            VSTORE(c, v0);
-            VSTORE(c + VL, v1);
+        VF v0 = acc0[r], v1 = acc1[r];
+        if (last) {
+            VF bias = VSET1(g->bias ? g->bias[row0 + r] : 0.0f);
+            v0 = epi_vec(&g->epi, VADD(v0, bias));
+            v1 = epi_vec(&g->epi, VADD(v1, bias));
+        }
+        if (nc == SW) {
+            VSTORE(c + r * ldc, v0);
+            VSTORE(c + r * ldc + VL, v1);
         } else {
-            VSTOREM(c, m0, v0);
-            VSTOREM(c + VL, m1, v1);
+            VSTOREM(c + r * ldc, m0, v0);
+            VSTOREM(c + r * ldc + VL, m1, v1);
+        }
+    }
+}
+
+/* B rows [k0, k0 + kc) x columns [j0, j0 + nc) of a matrix into strips (see
+ * ox_conv_pack_im2col for the layout) */
+static void pack_b(const struct ox_conv_gemm *g, int64_t k0, int64_t kc, int64_t j0, int64_t nc, float *dst)
+{
+    const float *b = g->b + k0 * g->ldb + j0;
+    for (int64_t s = 0; s * SW < nc; s++) {
+        int w = nc - s * SW < SW ? (int)(nc - s * SW) : SW;
+        float *d = dst + s * kc * SW;
+        const float *src = b + s * SW;
+        if (w == SW) {
+            for (int64_t kk = 0; kk < kc; kk++) {
+                VSTORE(d + kk * SW, VLOAD(src + kk * g->ldb));
+                VSTORE(d + kk * SW + VL, VLOAD(src + kk * g->ldb + VL));
+            }
+        } else {
+            MASK m0 = MASK_N(w < VL ? w : VL), m1 = MASK_N(w > VL ? w - VL : 0);
+            for (int64_t kk = 0; kk < kc; kk++) {
+                VSTORE(d + kk * SW, VLOADM(src + kk * g->ldb, m0));
+                VSTORE(d + kk * SW + VL, VLOADM(src + kk * g->ldb + VL, m1));
+            }
+        }
+    }
+}
+
+/* the blocked GEMM of conv_kern.h; im NULL: B is g->b */
+static void gemm_blocked(const struct ox_conv_gemm *g, const struct ox_conv_im2col *im, int64_t p0, int64_t p1,
+                         int64_t n0, int64_t n1)
+{
+    float bp[OX_CV_KC * OX_CV_NB] __attribute__((aligned(64)));
+    const int64_t k = g->k, kcmax = ox_conv_kc(k);
+    for (int64_t jb = n0; jb < n1; jb += OX_CV_NB) {
+        int64_t nbc = n1 - jb < OX_CV_NB ? n1 - jb : OX_CV_NB;
+        for (int64_t k0 = 0; k0 < k; k0 += kcmax) {
+            int64_t kc = k - k0 < kcmax ? k - k0 : kcmax;
+            int first = k0 == 0, last = k0 + kc == k;
+            if (im)
+                ox_conv_pack_im2col(im, k0, kc, jb, nbc, SW, bp);
+            else
+                pack_b(g, k0, kc, jb, nbc, bp);
+            for (int64_t pm = p0; pm < p1; pm += OX_CV_MC) {
+                int64_t pe = p1 - pm < OX_CV_MC ? p1 : pm + OX_CV_MC;
+                for (int64_t s = 0; s * SW < nbc; s++) {
+                    int nc = nbc - s * SW < SW ? (int)(nbc - s * SW) : SW;
+                    const float *bs = bp + s * kc * SW;
+                    for (int64_t p = pm; p < pe; p++)
+                        for (int h = 0; h < OX_CV_MR; h += ROWS) {
+                            int64_t row0 = p * OX_CV_MR + h;
+                            if (row0 >= g->m)
+                                break;
+                            int nrows = g->m - row0 < ROWS ? (int)(g->m - row0) : ROWS;
+                            const float *a = g->wp + (p * k + k0) * OX_CV_MR + h;
+                            /* the next panel's block, which the hardware prefetcher does not
+                             * foresee (the blocks of a K block are K * MR floats apart) */
+                            const float *pf = a + k * OX_CV_MR;
+                            /* the common full tile with its constants folded in */
+                            if (nrows == ROWS && nc == SW)
+                                tile_kc(g, a, bs, kc, row0, ROWS, jb + s * SW, SW, first, last, pf);
+                            else
+                                tile_kc(g, a, bs, kc, row0, nrows, jb + s * SW, nc, first, last, pf);
+                        }
+                }
+            }
         }
     }
 }
@@ -128,18 +199,13 @@ void FN(ox_conv_gemm)(const struct ox_conv_gemm *g, int64_t p0, int64_t p1, int6
                 gemv_panel(g, p, j);
         return;
     }
-    for (int64_t j = n0; j < n1; j += 2 * VL) {
-        int nc = n1 - j < 2 * VL ? (int)(n1 - j) : 2 * VL;
-        for (int64_t p = p0; p < p1; p++) {
-            for (int h = 0; h < OX_CV_MR; h += ROWS) {
-                int64_t row0 = p * OX_CV_MR + h;
-                if (row0 >= g->m)
-                    break;
-                int nrows = g->m - row0 < ROWS ? (int)(g->m - row0) : ROWS;
-                gemm_tile(g, g->wp + p * g->k * OX_CV_MR + h, row0, nrows, j, nc);
-            }
-        }
-    }
+    gemm_blocked(g, NULL, p0, p1, n0, n1);
+}
+
+void FN(ox_conv_gemm_im2col)(const struct ox_conv_gemm *g, const struct ox_conv_im2col *im, int64_t p0, int64_t p1,
+                             int64_t n0, int64_t n1)
+{
+    gemm_blocked(g, im, p0, p1, n0, n1);
 }
 
 /* ---- depthwise ---- */
