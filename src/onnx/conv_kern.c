@@ -1,6 +1,5 @@
 /* conv_kern.c — portable references of the conv kernels (see conv_kern.h), weight packing,
  * and the run-time choice between them and the AVX2 / AVX-512 versions in x86/. */
-#include <assert.h>
 #include <string.h>
 
 #include "base/cpu.h"
@@ -91,57 +90,6 @@ void ox_conv_gemm_im2col_run(enum ox_isa isa, const struct ox_conv_gemm *g, cons
         ox_conv_gemm_im2col_avx2(g, im, p0, p1, n0, n1);
     else
         ox_conv_gemm_im2col_ref(g, im, p0, p1, n0, n1);
-}
-
-/* ceil(a / b) for b > 0 and any sign of a */
-static inline int64_t cdiv(int64_t a, int64_t b)
-{
-    return a >= 0 ? (a + b - 1) / b : -((-a) / b);
-}
-
-void ox_conv_pack_im2col(const struct ox_conv_im2col *im, int64_t k0, int64_t kc, int64_t j0, int64_t nc, int sw,
-                         float *dst)
-{
-    enum { ROW = OX_CV_NB + 64 };
-    float row[ROW]; /* one row of the block, then split into the strips */
-    int64_t strips = (nc + sw - 1) / sw, padded = strips * sw;
-    assert(padded <= ROW);
-    for (int64_t kk = 0; kk < kc; kk++) {
-        int64_t k = k0 + kk, ci = k / (im->kh * im->kw), ky = k / im->kw % im->kh, kx = k % im->kw;
-        int64_t off = kx * im->dw - im->pl; /* ix = ox*sw + off */
-        /* output columns whose tap lies inside the row: [o0, o1) */
-        int64_t o0 = cdiv(-off, im->sw), o1 = cdiv(im->w - off, im->sw);
-        o0 = o0 < 0 ? 0 : o0 > im->ow ? im->ow : o0;
-        o1 = o1 > im->ow ? im->ow : o1 < o0 ? o0 : o1;
-        const float *xc = im->x + ci * im->h * im->w;
-        for (int64_t j = j0; j < j0 + nc;) {
-            int64_t oy = j / im->ow, ox = j % im->ow, len = im->ow - ox;
-            len = len < j0 + nc - j ? len : j0 + nc - j;
-            float *r = row + (j - j0);
-            int64_t iy = oy * im->sh - im->pt + ky * im->dh;
-            if (iy < 0 || iy >= im->h) {
-                memset(r, 0, (size_t)len * sizeof(float));
-            } else {
-                const float *xr = xc + iy * im->w + off;
-                int64_t a = o0 > ox ? o0 : ox, b = o1 < ox + len ? o1 : ox + len;
-                a = a < b ? a : b;
-                for (int64_t o = ox; o < a; o++)
-                    r[o - ox] = 0.0f;
-                if (im->sw == 1)
-                    memcpy(r + (a - ox), xr + a, (size_t)(b - a) * sizeof(float));
-                else
-                    for (int64_t o = a; o < b; o++)
-                        r[o - ox] = xr[o * im->sw];
-                for (int64_t o = b; o < ox + len; o++)
-                    r[o - ox] = 0.0f;
-            }
-            j += len;
-        }
-        for (int64_t i = nc; i < padded; i++)
-            row[i] = 0.0f;
-        for (int64_t s = 0; s < strips; s++)
-            memcpy(dst + (s * kc + kk) * sw, row + s * sw, (size_t)sw * sizeof(float));
-    }
 }
 
 void ox_dw_ref(const struct ox_dw *d, int64_t p0, int64_t p1)

@@ -114,10 +114,6 @@ void ox_conv_gemm_im2col_avx512(const struct ox_conv_gemm *g, const struct ox_co
                                 int64_t p1, int64_t n0, int64_t n1);
 void ox_conv_gemm_im2col_run(enum ox_isa isa, const struct ox_conv_gemm *g, const struct ox_conv_im2col *im,
                              int64_t p0, int64_t p1, int64_t n0, int64_t n1);
-/* Packs B rows [k0, k0 + kc) x columns [j0, j0 + nc) of im's im2col matrix into strips of
- * sw columns: dst[(s * kc + kk) * sw + c] = B[k0 + kk][j0 + s * sw + c], zero past nc. */
-void ox_conv_pack_im2col(const struct ox_conv_im2col *im, int64_t k0, int64_t kc, int64_t j0, int64_t nc, int sw,
-                         float *dst);
 /* K rows per block for a GEMM of depth k: about OX_CV_KC, equal blocks (no short tail). */
 static inline int64_t ox_conv_kc(int64_t k)
 {

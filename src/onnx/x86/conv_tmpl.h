@@ -3,10 +3,13 @@
  * conv_avx512.c (16 lanes, 12-row tiles). The includer defines:
  *   VL, ROWS, VF, MASK, VZERO(), VSET1(x), VLOAD(p), VLOADM(p, m), VSTORE(p, v), VSTOREM(p, m, v),
  *   VFMA(a, b, c), VMAX(a, b), VMIN(a, b), VMUL(a, b), VADD(a, b), MASK_N(n) (first n lanes),
- *   VSIGMOID(v), VSILU(v) (src/base/x86/vexp_*.h),
+ *   VSIGMOID(v), VSILU(v) (src/base/x86/vexp_*.h), MASK_RANGE(a, b) (lanes [a, b)),
+ *   VGATHER(base, first, step, m) (lane l: base[first + l * step] where m, else 0),
+ *   VEVEN(lo, hi) (the even lanes of lo then those of hi),
  *   FN(name) (the suffixed public name).
  * GEMM tile: ROWS rows of a weight panel x 2*VL columns of a packed strip of B, 2*ROWS
  * accumulators; per step of K two vectors of the strip and ROWS broadcasts of the panel. */
+#include <stdint.h>
 #include <string.h>
 
 #include "onnx/conv_kern.h"
@@ -90,8 +93,8 @@ static inline __attribute__((always_inline)) void tile_kc(const struct ox_conv_g
     }
 }
 
-/* B rows [k0, k0 + kc) x columns [j0, j0 + nc) of a matrix into strips (see
- * ox_conv_pack_im2col for the layout) */
+/* B rows [k0, k0 + kc) x columns [j0, j0 + nc) of a matrix into strips of SW columns:
+ * dst[(s * kc + kk) * SW + c] = B[k0 + kk][j0 + s * SW + c], zero past nc */
 static void pack_b(const struct ox_conv_gemm *g, int64_t k0, int64_t kc, int64_t j0, int64_t nc, float *dst)
 {
     const float *b = g->b + k0 * g->ldb + j0;
@@ -114,6 +117,108 @@ static void pack_b(const struct ox_conv_gemm *g, int64_t k0, int64_t kc, int64_t
     }
 }
 
+/* ceil(a / d) for a >= 0, d >= 1 without a divide for strides 1 and 2 (a divide per
+ * segment and row of taps was most of the packing's cost) */
+static inline int64_t up_div(int64_t a, int64_t d)
+{
+    return d == 1 ? a : d == 2 ? (a + 1) >> 1 : (a + d - 1) / d;
+}
+
+/* B rows [k0, k0 + kc) x columns [j0, j0 + nc) of im's im2col matrix into strips (layout
+ * as pack_b). A strip's columns are output pixels of one or more output rows (segments);
+ * for each row of taps a segment is one masked load of an input row at stride 1, two and a
+ * shuffle at stride 2, a masked gather otherwise (gathers are slow: the stride-2 stem conv
+ * took 1.5x the time with them), the lanes outside the image (padding) left zero. */
+static void pack_im2col(const struct ox_conv_im2col *im, int64_t k0, int64_t kc, int64_t j0, int64_t nc, float *dst)
+{
+    int l0s[SW + 1], oys[SW], ox0s[SW];
+    const int64_t kwh = im->kh * im->kw;
+    for (int64_t s = 0; s * SW < nc; s++) {
+        int64_t js = j0 + s * SW;
+        int w = nc - s * SW < SW ? (int)(nc - s * SW) : SW, nseg = 0;
+        for (int l = 0; l < w;) { /* output-row segments of the strip's lanes */
+            int64_t oy = (js + l) / im->ow, ox = (js + l) % im->ow;
+            int len = im->ow - ox < w - l ? (int)(im->ow - ox) : w - l;
+            l0s[nseg] = l;
+            oys[nseg] = (int)oy;
+            ox0s[nseg++] = (int)ox;
+            l += len;
+        }
+        l0s[nseg] = w;
+        float *d = dst + s * kc * SW;
+        int64_t ci = k0 / kwh, ky = k0 / im->kw % im->kh, kx = k0 % im->kw;
+        for (int64_t kk = 0; kk < kc; kk++) {
+            VF v0 = VZERO(), v1 = VZERO();
+            const float *xc = im->x + ci * im->h * im->w;
+            for (int sg = 0; sg < nseg; sg++) {
+                int64_t iy = oys[sg] * im->sh - im->pt + ky * im->dh;
+                if (iy < 0 || iy >= im->h)
+                    continue;
+                int l0 = l0s[sg], l1 = l0s[sg + 1];
+                /* lane l reads column first + l * sw of the row; active while 0 <= col < w */
+                int64_t first = (ox0s[sg] - l0) * im->sw - im->pl + kx * im->dw;
+                int64_t lo = first >= 0 ? 0 : up_div(-first, im->sw);
+                int64_t hi = im->w - first > 0 ? up_div(im->w - first, im->sw) : 0;
+                lo = lo > l0 ? lo : l0;
+                hi = hi < l1 ? hi : l1;
+                if (lo >= hi)
+                    continue;
+                const float *row = xc + iy * im->w;
+                /* the same row of the next channel, read kh*kw rows of taps later: the
+                 * planes are far apart and a stride-2 conv's input often outgrows L2 */
+                __builtin_prefetch(row + im->h * im->w + (first > 0 ? first : 0));
+                __builtin_prefetch(row + im->h * im->w + (first > 0 ? first : 0) + 16);
+                if (im->sw > 1) {
+                    __builtin_prefetch(row + im->h * im->w + (first > 0 ? first : 0) + 32);
+                    __builtin_prefetch(row + im->h * im->w + (first > 0 ? first : 0) + 48);
+                }
+                int a0 = (int)(lo < VL ? lo : VL), b0 = (int)(hi < VL ? hi : VL);
+                int a1 = (int)(lo > VL ? lo - VL : 0), b1 = (int)(hi > VL ? hi - VL : 0);
+                if (im->sw == 1) {
+                    /* lane l at row + first + l: formed as an integer, the lanes before the
+                     * row's start are masked off */
+                    const float *p = (const float *)((uintptr_t)row + (uintptr_t)(first * (int64_t)sizeof(float)));
+                    if (a0 < b0)
+                        v0 = VADD(v0, VLOADM(p, MASK_RANGE(a0, b0)));
+                    if (a1 < b1)
+                        v1 = VADD(v1, VLOADM(p + VL, MASK_RANGE(a1, b1)));
+                } else if (im->sw == 2) {
+                    /* the vector's 2*VL source columns by two masked loads (only the columns
+                     * its active lanes read, which all lie in the row), then the even ones */
+                    for (int v = 0; v < 2; v++) {
+                        int a = v ? a1 : a0, b = v ? b1 : b0;
+                        if (a >= b)
+                            continue;
+                        int s0 = 2 * a, s1 = 2 * b - 1;
+                        const float *p = (const float *)((uintptr_t)row +
+                                                         (uintptr_t)((first + 2 * VL * v) * (int64_t)sizeof(float)));
+                        VF lo = VLOADM(p, MASK_RANGE(s0 < VL ? s0 : VL, s1 < VL ? s1 : VL));
+                        VF hi = VLOADM(p + VL, MASK_RANGE(s0 > VL ? s0 - VL : 0, s1 > VL ? s1 - VL : 0));
+                        if (v)
+                            v1 = VADD(v1, VEVEN(lo, hi));
+                        else
+                            v0 = VADD(v0, VEVEN(lo, hi));
+                    }
+                } else {
+                    if (a0 < b0)
+                        v0 = VADD(v0, VGATHER(row, first, im->sw, MASK_RANGE(a0, b0)));
+                    if (a1 < b1)
+                        v1 = VADD(v1, VGATHER(row, first + VL * im->sw, im->sw, MASK_RANGE(a1, b1)));
+                }
+            }
+            VSTORE(d + kk * SW, v0);
+            VSTORE(d + kk * SW + VL, v1);
+            if (++kx == im->kw) {
+                kx = 0;
+                if (++ky == im->kh) {
+                    ky = 0;
+                    ci++;
+                }
+            }
+        }
+    }
+}
+
 /* the blocked GEMM of conv_kern.h; im NULL: B is g->b */
 static void gemm_blocked(const struct ox_conv_gemm *g, const struct ox_conv_im2col *im, int64_t p0, int64_t p1,
                          int64_t n0, int64_t n1)
@@ -126,7 +231,7 @@ static void gemm_blocked(const struct ox_conv_gemm *g, const struct ox_conv_im2c
             int64_t kc = k - k0 < kcmax ? k - k0 : kcmax;
             int first = k0 == 0, last = k0 + kc == k;
             if (im)
-                ox_conv_pack_im2col(im, k0, kc, jb, nbc, SW, bp);
+                pack_im2col(im, k0, kc, jb, nbc, bp);
             else
                 pack_b(g, k0, kc, jb, nbc, bp);
             for (int64_t pm = p0; pm < p1; pm += OX_CV_MC) {
