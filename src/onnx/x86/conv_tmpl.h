@@ -129,10 +129,46 @@ static inline int64_t up_div(int64_t a, int64_t d)
  * for each row of taps a segment is one masked load of an input row at stride 1, two and a
  * shuffle at stride 2, a masked gather otherwise (gathers are slow: the stride-2 stem conv
  * took 1.5x the time with them), the lanes outside the image (padding) left zero. */
+/* How one segment reads one column tap kx: lane l of the strip reads column first + l*sw
+ * of an input row; the masks select the lanes whose column is inside the row (per vector v:
+ * m[v][0], and at stride 2 m[v][1] for the second load of the pair). */
+struct seg_tap {
+    int64_t first;
+    MASK m[2][2];
+    int on[2];
+};
+
+static inline void seg_tap_make(const struct ox_conv_im2col *im, int l0, int l1, int64_t ox0, int64_t kx,
+                                struct seg_tap *t)
+{
+    int64_t first = (ox0 - l0) * im->sw - im->pl + kx * im->dw;
+    int64_t lo = first >= 0 ? 0 : up_div(-first, im->sw);
+    int64_t hi = im->w - first > 0 ? up_div(im->w - first, im->sw) : 0;
+    lo = lo > l0 ? lo : l0;
+    hi = hi < l1 ? hi : l1;
+    hi = hi > lo ? hi : lo;
+    t->first = first;
+    for (int v = 0; v < 2; v++) {
+        int a = (int)(lo - v * VL < 0 ? 0 : lo - v * VL > VL ? VL : lo - v * VL);
+        int b = (int)(hi - v * VL < 0 ? 0 : hi - v * VL > VL ? VL : hi - v * VL);
+        t->on[v] = a < b;
+        if (im->sw == 2) { /* source columns [2a, 2b - 1) of the vector's 2*VL */
+            int s0 = 2 * a, s1 = a < b ? 2 * b - 1 : s0;
+            t->m[v][0] = MASK_RANGE(s0 < VL ? s0 : VL, s1 < VL ? s1 : VL);
+            t->m[v][1] = MASK_RANGE(s0 > VL ? s0 - VL : 0, s1 > VL ? s1 - VL : 0);
+        } else {
+            t->m[v][0] = t->m[v][1] = MASK_RANGE(a, b);
+        }
+    }
+}
+
+#define PK_KW 8 /* column taps whose segment reads are tabled per strip (wider: made per row) */
+
 static void pack_im2col(const struct ox_conv_im2col *im, int64_t k0, int64_t kc, int64_t j0, int64_t nc, float *dst)
 {
     int l0s[SW + 1], oys[SW], ox0s[SW];
-    const int64_t kwh = im->kh * im->kw;
+    struct seg_tap tab[SW][PK_KW];
+    const int64_t kwh = im->kh * im->kw, plane = im->h * im->w, kwt = im->kw < PK_KW ? im->kw : PK_KW;
     for (int64_t s = 0; s * SW < nc; s++) {
         int64_t js = j0 + s * SW;
         int w = nc - s * SW < SW ? (int)(nc - s * SW) : SW, nseg = 0;
@@ -145,65 +181,52 @@ static void pack_im2col(const struct ox_conv_im2col *im, int64_t k0, int64_t kc,
             l += len;
         }
         l0s[nseg] = w;
+        for (int sg = 0; sg < nseg; sg++)
+            for (int64_t kx = 0; kx < kwt; kx++)
+                seg_tap_make(im, l0s[sg], l0s[sg + 1], ox0s[sg], kx, &tab[sg][kx]);
         float *d = dst + s * kc * SW;
         int64_t ci = k0 / kwh, ky = k0 / im->kw % im->kh, kx = k0 % im->kw;
         for (int64_t kk = 0; kk < kc; kk++) {
             VF v0 = VZERO(), v1 = VZERO();
-            const float *xc = im->x + ci * im->h * im->w;
+            const float *xc = im->x + ci * plane;
             for (int sg = 0; sg < nseg; sg++) {
                 int64_t iy = oys[sg] * im->sh - im->pt + ky * im->dh;
                 if (iy < 0 || iy >= im->h)
                     continue;
-                int l0 = l0s[sg], l1 = l0s[sg + 1];
-                /* lane l reads column first + l * sw of the row; active while 0 <= col < w */
-                int64_t first = (ox0s[sg] - l0) * im->sw - im->pl + kx * im->dw;
-                int64_t lo = first >= 0 ? 0 : up_div(-first, im->sw);
-                int64_t hi = im->w - first > 0 ? up_div(im->w - first, im->sw) : 0;
-                lo = lo > l0 ? lo : l0;
-                hi = hi < l1 ? hi : l1;
-                if (lo >= hi)
+                struct seg_tap wide;
+                const struct seg_tap *t = &tab[sg][kx < PK_KW ? kx : 0];
+                if (kx >= PK_KW) {
+                    seg_tap_make(im, l0s[sg], l0s[sg + 1], ox0s[sg], kx, &wide);
+                    t = &wide;
+                }
+                if (!t->on[0] && !t->on[1])
                     continue;
                 const float *row = xc + iy * im->w;
+                /* lane l at row + first + l*sw: formed as an integer, the lanes outside the
+                 * row are masked off */
+                const float *p = (const float *)((uintptr_t)row + (uintptr_t)(t->first * (int64_t)sizeof(float)));
                 /* the same row of the next channel, read kh*kw rows of taps later: the
                  * planes are far apart and a stride-2 conv's input often outgrows L2 */
-                __builtin_prefetch(row + im->h * im->w + (first > 0 ? first : 0));
-                __builtin_prefetch(row + im->h * im->w + (first > 0 ? first : 0) + 16);
-                if (im->sw > 1) {
-                    __builtin_prefetch(row + im->h * im->w + (first > 0 ? first : 0) + 32);
-                    __builtin_prefetch(row + im->h * im->w + (first > 0 ? first : 0) + 48);
-                }
-                int a0 = (int)(lo < VL ? lo : VL), b0 = (int)(hi < VL ? hi : VL);
-                int a1 = (int)(lo > VL ? lo - VL : 0), b1 = (int)(hi > VL ? hi - VL : 0);
+                __builtin_prefetch(row + plane + (t->first > 0 ? t->first : 0));
+                __builtin_prefetch(row + plane + (t->first > 0 ? t->first : 0) + 16);
                 if (im->sw == 1) {
-                    /* lane l at row + first + l: formed as an integer, the lanes before the
-                     * row's start are masked off */
-                    const float *p = (const float *)((uintptr_t)row + (uintptr_t)(first * (int64_t)sizeof(float)));
-                    if (a0 < b0)
-                        v0 = VADD(v0, VLOADM(p, MASK_RANGE(a0, b0)));
-                    if (a1 < b1)
-                        v1 = VADD(v1, VLOADM(p + VL, MASK_RANGE(a1, b1)));
+                    if (t->on[0])
+                        v0 = VADD(v0, VLOADM(p, t->m[0][0]));
+                    if (t->on[1])
+                        v1 = VADD(v1, VLOADM(p + VL, t->m[1][0]));
                 } else if (im->sw == 2) {
-                    /* the vector's 2*VL source columns by two masked loads (only the columns
-                     * its active lanes read, which all lie in the row), then the even ones */
-                    for (int v = 0; v < 2; v++) {
-                        int a = v ? a1 : a0, b = v ? b1 : b0;
-                        if (a >= b)
-                            continue;
-                        int s0 = 2 * a, s1 = 2 * b - 1;
-                        const float *p = (const float *)((uintptr_t)row +
-                                                         (uintptr_t)((first + 2 * VL * v) * (int64_t)sizeof(float)));
-                        VF lo = VLOADM(p, MASK_RANGE(s0 < VL ? s0 : VL, s1 < VL ? s1 : VL));
-                        VF hi = VLOADM(p + VL, MASK_RANGE(s0 > VL ? s0 - VL : 0, s1 > VL ? s1 - VL : 0));
-                        if (v)
-                            v1 = VADD(v1, VEVEN(lo, hi));
-                        else
-                            v0 = VADD(v0, VEVEN(lo, hi));
-                    }
+                    /* the vector's 2*VL source columns by two masked loads, then the even ones */
+                    __builtin_prefetch(row + plane + (t->first > 0 ? t->first : 0) + 32);
+                    __builtin_prefetch(row + plane + (t->first > 0 ? t->first : 0) + 48);
+                    if (t->on[0])
+                        v0 = VADD(v0, VEVEN(VLOADM(p, t->m[0][0]), VLOADM(p + VL, t->m[0][1])));
+                    if (t->on[1])
+                        v1 = VADD(v1, VEVEN(VLOADM(p + 2 * VL, t->m[1][0]), VLOADM(p + 3 * VL, t->m[1][1])));
                 } else {
-                    if (a0 < b0)
-                        v0 = VADD(v0, VGATHER(row, first, im->sw, MASK_RANGE(a0, b0)));
-                    if (a1 < b1)
-                        v1 = VADD(v1, VGATHER(row, first + VL * im->sw, im->sw, MASK_RANGE(a1, b1)));
+                    if (t->on[0])
+                        v0 = VADD(v0, VGATHER(row, t->first, im->sw, t->m[0][0]));
+                    if (t->on[1])
+                        v1 = VADD(v1, VGATHER(row, t->first + VL * im->sw, im->sw, t->m[1][0]));
                 }
             }
             VSTORE(d + kk * SW, v0);
