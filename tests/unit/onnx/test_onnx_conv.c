@@ -130,15 +130,16 @@ static void test_gemm_blocked(enum ox_isa isa, const char *name)
 }
 
 /* The GEMM over an im2col view against the reference, and the reference against a GEMM
- * over an explicit im2col matrix: kernels 1..7, strides 1..3, dilation, pads, maps wider
- * and narrower than a strip. */
+ * over an explicit im2col matrix: kernels 1..11, strides 1..3, dilation, pads, maps wider
+ * and narrower than a strip (down to one column). */
 static void test_gemm_im2col(enum ox_isa isa, const char *name)
 {
     static const int cases[][9] = {/* c, h, w, kh, kw, s, d, pad, m */
                                    {3, 17, 19, 3, 3, 1, 1, 1, 13}, {4, 23, 40, 7, 7, 2, 1, 3, 16},
                                    {5, 9, 9, 3, 3, 2, 1, 1, 25},   {2, 30, 31, 3, 5, 1, 2, 2, 7},
                                    {40, 7, 7, 3, 3, 1, 1, 1, 12},  {3, 12, 70, 1, 1, 3, 1, 0, 5},
-                                   {33, 14, 14, 3, 3, 1, 1, 0, 30}};
+                                   {33, 14, 14, 3, 3, 1, 1, 0, 30}, {2, 12, 30, 3, 11, 1, 1, 4, 7},
+                                   {2, 20, 41, 9, 9, 2, 1, 4, 5},  {3, 11, 1, 3, 1, 1, 1, 1, 6}};
     int bad = 0;
     for (size_t ci = 0; ci < sizeof cases / sizeof *cases; ci++) {
         const int *t = cases[ci];
