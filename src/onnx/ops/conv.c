@@ -102,7 +102,10 @@ static size_t conv_scratch(const struct ox_node *n, struct ox_tensor *const *in,
         return 0;
     size_t cols = (size_t)(in[1]->dims[1] * win.kh * win.kw * win.oh * win.ow) * sizeof(float);
     if (!is_winograd(in[0], in[1], &win, g))
-        return cols;
+        /* constant weights and a run-time input make a plan step with packed weights (plan.c
+         * packs them), whose GEMM reads im2col straight from X: only a run without packing
+         * (folding at plan time, weights computed at run time) writes the matrix out */
+        return in[1]->is_const && !in[0]->is_const ? 0 : cols;
     /* V (16, C, T) then P (16, M, T); im2col's size too, for a run without packed weights
      * (constant folding at plan time) */
     size_t wino = (size_t)(16 * (in[0]->dims[1] + in[1]->dims[0]) * wino_tiles(&win)) * sizeof(float);
@@ -347,7 +350,7 @@ static int conv_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_
             float *yg = yv + (bi * m + gi * mg) * ohw;
             const float *cols = xg;
             const float *bias = bv ? bv + gi * mg : NULL;
-            if (!pw && c->packed) { /* im2col written straight into the GEMM's packed blocks */
+            if (!pw && c->packed) { /* im2col written straight into the GEMM's packed blocks (no scratch) */
                 struct ox_conv_im2col im = {xg, h, wd, win.kh, win.kw, win.sh, win.sw, win.dh, win.dw, win.pt, win.pl,
                                             win.ow};
                 struct gemm_job j = {{c->packed + gi * per, NULL, yg, bias, mg, kk, ohw, 0, ohw, epi}, &im, isa, panels};
@@ -355,6 +358,8 @@ static int conv_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_
                 continue;
             }
             if (!pw) {
+                if (!c->scratch) /* conv_scratch planned none: a packed step was expected */
+                    return inferd_err_set(err, INFERD_EUNAVAIL, "Conv: no packed weights and no im2col scratch");
                 struct im2col_job ij = {xg, h, wd, 0, win.oh, &win, c->scratch};
                 ox_parallel(c, cg, 1 + (1 << 15) / (win.kh * win.kw * ohw + 1), im2col_part, &ij);
                 cols = c->scratch;

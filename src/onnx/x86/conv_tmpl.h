@@ -38,13 +38,15 @@ static inline __attribute__((always_inline)) VF epi_vec(const struct ox_epi *e, 
 
 #define SW (2 * VL) /* columns per packed strip of B: one tile's width */
 
-/* Y rows [row0, row0 + nrows) (nrows <= ROWS) x columns [j, j + nc) (nc <= SW) of one K
- * block: a points at the tile's first row of the panel's block (kc x MR), bs at the packed
+/* Y rows [row0, row0 + nrows) (nrows <= rc <= ROWS, rc rows computed: a constant after
+ * inlining, so a short tail tile of a panel costs its rows, not ROWS) x columns [j, j + nc)
+ * (nc <= SW) of one K block: a points at the tile's first row of the panel's block (kc x MR), bs at the packed
  * strip (kc x SW, zero past nc). first: the sums start at zero, else from Y (the earlier
  * blocks' partial sums); last: bias and activation are applied before the store. */
 static inline __attribute__((always_inline)) void tile_kc(const struct ox_conv_gemm *g, const float *a,
                                                           const float *bs, int64_t kc, int64_t row0, int nrows,
-                                                          int64_t j, int nc, int first, int last, const float *pf)
+                                                          int rc, int64_t j, int nc, int first, int last,
+                                                          const float *pf)
 {
     VF acc0[ROWS], acc1[ROWS];
     float *c = g->c + row0 * g->ldc + j;
@@ -52,6 +54,8 @@ static inline __attribute__((always_inline)) void tile_kc(const struct ox_conv_g
     MASK m0 = MASK_N(nc < VL ? nc : VL), m1 = MASK_N(nc > VL ? nc - VL : 0);
 #pragma GCC unroll 16
     for (int r = 0; r < ROWS; r++) {
+        if (r >= rc)
+            break;
         if (first || r >= nrows) {
             acc0[r] = acc1[r] = VZERO();
         } else if (nc == SW) {
@@ -68,6 +72,8 @@ static inline __attribute__((always_inline)) void tile_kc(const struct ox_conv_g
         __builtin_prefetch(pf + kk * OX_CV_MR);
 #pragma GCC unroll 16
         for (int r = 0; r < ROWS; r++) {
+            if (r >= rc)
+                break;
             VF av = VSET1(ak[r]);
             acc0[r] = VFMA(av, b0, acc0[r]);
             acc1[r] = VFMA(av, b1, acc1[r]);
@@ -274,9 +280,13 @@ static void gemm_blocked(const struct ox_conv_gemm *g, const struct ox_conv_im2c
                             const float *pf = a + k * OX_CV_MR;
                             /* the common full tile with its constants folded in */
                             if (nrows == ROWS && nc == SW)
-                                tile_kc(g, a, bs, kc, row0, ROWS, jb + s * SW, SW, first, last, pf);
+                                tile_kc(g, a, bs, kc, row0, ROWS, ROWS, jb + s * SW, SW, first, last, pf);
+                            else if (nrows <= ROWS / 3) /* M = 64 = 5*12 + 4, 16 = 12 + 4 */
+                                tile_kc(g, a, bs, kc, row0, nrows, ROWS / 3, jb + s * SW, nc, first, last, pf);
+                            else if (nrows <= 2 * ROWS / 3)
+                                tile_kc(g, a, bs, kc, row0, nrows, 2 * ROWS / 3, jb + s * SW, nc, first, last, pf);
                             else
-                                tile_kc(g, a, bs, kc, row0, nrows, jb + s * SW, nc, first, last, pf);
+                                tile_kc(g, a, bs, kc, row0, nrows, ROWS, jb + s * SW, nc, first, last, pf);
                         }
                 }
             }
