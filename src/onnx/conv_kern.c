@@ -55,6 +55,43 @@ void ox_conv_gemm_run(enum ox_isa isa, const struct ox_conv_gemm *g, int64_t p0,
         ox_conv_gemm_ref(g, p0, p1, n0, n1);
 }
 
+/* B[k][j] of im's im2col matrix (see conv_kern.h) */
+static float im2col_at(const struct ox_conv_im2col *im, int64_t k, int64_t j)
+{
+    int64_t ci = k / (im->kh * im->kw), ky = k / im->kw % im->kh, kx = k % im->kw;
+    int64_t iy = j / im->ow * im->sh - im->pt + ky * im->dh, ix = j % im->ow * im->sw - im->pl + kx * im->dw;
+    return iy >= 0 && iy < im->h && ix >= 0 && ix < im->w ? im->x[(ci * im->h + iy) * im->w + ix] : 0.0f;
+}
+
+void ox_conv_gemm_im2col_ref(const struct ox_conv_gemm *g, const struct ox_conv_im2col *im, int64_t p0, int64_t p1,
+                             int64_t n0, int64_t n1)
+{
+    for (int64_t p = p0; p < p1; p++) {
+        const float *panel = g->wp + p * g->k * OX_CV_MR;
+        for (int r = 0; r < OX_CV_MR && p * OX_CV_MR + r < g->m; r++) {
+            int64_t row = p * OX_CV_MR + r;
+            float bias = g->bias ? g->bias[row] : 0.0f;
+            for (int64_t j = n0; j < n1; j++) {
+                float s = 0.0f;
+                for (int64_t kk = 0; kk < g->k; kk++)
+                    s += panel[kk * OX_CV_MR + r] * im2col_at(im, kk, j);
+                g->c[row * g->ldc + j] = ox_act_apply(&g->epi, s + bias);
+            }
+        }
+    }
+}
+
+void ox_conv_gemm_im2col_run(enum ox_isa isa, const struct ox_conv_gemm *g, const struct ox_conv_im2col *im,
+                             int64_t p0, int64_t p1, int64_t n0, int64_t n1)
+{
+    if (isa == OX_ISA_AVX512)
+        ox_conv_gemm_im2col_avx512(g, im, p0, p1, n0, n1);
+    else if (isa == OX_ISA_AVX2)
+        ox_conv_gemm_im2col_avx2(g, im, p0, p1, n0, n1);
+    else
+        ox_conv_gemm_im2col_ref(g, im, p0, p1, n0, n1);
+}
+
 void ox_dw_ref(const struct ox_dw *d, int64_t p0, int64_t p1)
 {
     for (int64_t p = p0; p < p1; p++) {

@@ -1,9 +1,10 @@
 /* conv_kern.h — the convolution kernels behind ops/conv.c: a GEMM whose left operand is the
- * conv's weights packed once per plan, whose right operand is read in place (the input
- * itself for a 1x1 conv, else the im2col columns), with bias and activation applied before
- * the store; and a depthwise kernel with the same epilogue. Each has a portable scalar
- * reference (conv_kern.c) that the AVX2 and AVX-512 versions (x86/conv_*.c) are tested
- * against; callers pick one with cpu_has() through ox_conv_isa().
+ * conv's weights packed once per plan, whose right operand is packed block by block as the
+ * GEMM runs (from a matrix, the input itself for a 1x1 conv, or straight from the input
+ * through an im2col view, so the im2col matrix is never written out), with bias and
+ * activation applied before the last store; and a depthwise kernel with the same epilogue.
+ * Each has a portable scalar reference (conv_kern.c) that the AVX2 and AVX-512 versions
+ * (x86/conv_*.c) are tested against; callers pick one with cpu_has() through ox_conv_isa().
  *
  *   Y (M, N) = act(Wp (M, K) @ B (K, N) + bias (M))     B row stride ldb, Y row stride ldc
  *   Wp: panels of OX_CV_MR rows of W, each stored K x MR (row r of the panel at offset r),
@@ -81,11 +82,44 @@ enum ox_isa { OX_ISA_REF = 0, OX_ISA_AVX2, OX_ISA_AVX512 };
 /* The best set this CPU runs (INFERD_CPU_DISABLE turns sets off, see base/cpu.h). */
 enum ox_isa ox_conv_isa(void);
 
-/* Computes panels [p0, p1) x columns [n0, n1) of Y. */
+/* Computes panels [p0, p1) x columns [n0, n1) of Y. The SIMD versions block the work
+ * (BLIS-style): columns in blocks of OX_CV_NB, K in blocks of about OX_CV_KC rows, each
+ * (K block, column block) of B packed once into contiguous strips of one tile's width
+ * (a stack buffer, OX_CV_KC * OX_CV_NB floats), then every panel of [p0, p1) (OX_CV_MC at a
+ * time) run over each strip: a strip stays in L1 and a panel block in L2 while they are
+ * reused. Partial sums go through Y between K blocks; bias and activation are applied after
+ * the last. Threads should split [n0, n1) at multiples of OX_CV_NB and give each call many
+ * panels: a call packs the B it reads. Two columns or fewer take matrix-vector products. */
+#define OX_CV_KC 256 /* most K rows per block: a 32-column strip of them is 32 KiB */
+#define OX_CV_NB 128 /* columns per packed block of B (a multiple of every tile width) */
+#define OX_CV_MC 32  /* panels per pass over a strip: their K blocks (12 KiB each) stay in L2 */
 void ox_conv_gemm_ref(const struct ox_conv_gemm *g, int64_t p0, int64_t p1, int64_t n0, int64_t n1);
 void ox_conv_gemm_avx2(const struct ox_conv_gemm *g, int64_t p0, int64_t p1, int64_t n0, int64_t n1);
 void ox_conv_gemm_avx512(const struct ox_conv_gemm *g, int64_t p0, int64_t p1, int64_t n0, int64_t n1);
 void ox_conv_gemm_run(enum ox_isa isa, const struct ox_conv_gemm *g, int64_t p0, int64_t p1, int64_t n0, int64_t n1);
+
+/* The same GEMM with B the im2col matrix of one image's input, read through the view below
+ * while packing (g->b and g->ldb are ignored):
+ *   B (C*kh*kw, OH*OW): row (ci*kh + ky)*kw + kx, column oy*OW + ox
+ *                       = x[ci][oy*sh - pt + ky*dh][ox*sw - pl + kx*dw], 0 outside the image */
+struct ox_conv_im2col {
+    const float *x; /* X (C, H, W), borrowed */
+    int64_t h, w, kh, kw, sh, sw, dh, dw, pt, pl, ow;
+};
+void ox_conv_gemm_im2col_ref(const struct ox_conv_gemm *g, const struct ox_conv_im2col *im, int64_t p0, int64_t p1,
+                             int64_t n0, int64_t n1);
+void ox_conv_gemm_im2col_avx2(const struct ox_conv_gemm *g, const struct ox_conv_im2col *im, int64_t p0, int64_t p1,
+                              int64_t n0, int64_t n1);
+void ox_conv_gemm_im2col_avx512(const struct ox_conv_gemm *g, const struct ox_conv_im2col *im, int64_t p0,
+                                int64_t p1, int64_t n0, int64_t n1);
+void ox_conv_gemm_im2col_run(enum ox_isa isa, const struct ox_conv_gemm *g, const struct ox_conv_im2col *im,
+                             int64_t p0, int64_t p1, int64_t n0, int64_t n1);
+/* K rows per block for a GEMM of depth k: about OX_CV_KC, equal blocks (no short tail). */
+static inline int64_t ox_conv_kc(int64_t k)
+{
+    int64_t blocks = (k + OX_CV_KC - 1) / OX_CV_KC;
+    return blocks ? (k + blocks - 1) / blocks : 1;
+}
 
 /* Depthwise conv, one (batch, channel) plane per index p in [p0, p1):
  *   Y[p] (OH, OW) = act(sum_{ky,kx} X[p] (H, W)[oy*sh - pt + ky*dh][ox*sw - pl + kx*dw] * K[c] + bias[c]),

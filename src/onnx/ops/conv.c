@@ -8,10 +8,11 @@
  *   1x1, stride 1, no pad:   Y_g (M/g, H*W) = Wp_g (M/g, C/g) @ X_g (C/g, H*W), X read in place
  *   3x3, stride 1, g == 1:   Winograd F(2x2,3x3), opt-in (INFERD_ONNX_WINOGRAD=1): 16 GEMMs on
  *                            transformed tiles (conv_kern.h)
- *   otherwise:               im2col into the step's scratch (C/g*kh*kw, rows*OW) by strips of
- *                            output rows sized to stay in cache, each followed by the same GEMM
+ *   otherwise:               the same GEMM with B the im2col matrix (C/g*kh*kw, OH*OW), which
+ *                            its packing reads straight from X block by block (never written out)
  *   Wp: the weights packed once per plan into 12-row panels (op->pack); without a packing
- *   (weights computed at run time) the GEMM goes through OpenBLAS and the epilogue after it.
+ *   (weights computed at run time) im2col goes into the step's scratch and the GEMM through
+ *   OpenBLAS, the epilogue after it.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -101,7 +102,10 @@ static size_t conv_scratch(const struct ox_node *n, struct ox_tensor *const *in,
         return 0;
     size_t cols = (size_t)(in[1]->dims[1] * win.kh * win.kw * win.oh * win.ow) * sizeof(float);
     if (!is_winograd(in[0], in[1], &win, g))
-        return cols;
+        /* constant weights and a run-time input make a plan step with packed weights (plan.c
+         * packs them), whose GEMM reads im2col straight from X: only a run without packing
+         * (folding at plan time, weights computed at run time) writes the matrix out */
+        return in[1]->is_const && !in[0]->is_const ? 0 : cols;
     /* V (16, C, T) then P (16, M, T); im2col's size too, for a run without packed weights
      * (constant folding at plan time) */
     size_t wino = (size_t)(16 * (in[0]->dims[1] + in[1]->dims[0]) * wino_tiles(&win)) * sizeof(float);
@@ -185,16 +189,6 @@ static void im2col_part(void *arg, int64_t lo, int64_t hi)
     im2col(j->x, lo, hi, j->h, j->w, j->v, j->y0, j->y1, j->cols);
 }
 
-/* Output rows per im2col strip: the columns of a strip (kk rows of strip*OW) stay near
- * OX_CONV_STRIP floats, so the GEMM reads them from cache right after im2col wrote them
- * (a 3-channel stem's full matrix is 1.35 MB, written then read back from memory). */
-#define OX_CONV_STRIP (64 * 1024)
-static int64_t strip_rows(int64_t kk, const struct ox_window *v)
-{
-    int64_t r = OX_CONV_STRIP / (kk * v->ow + 1);
-    return r < 1 ? 1 : r > v->oh ? v->oh : r;
-}
-
 struct dw_job {
     struct ox_dw d;
     enum ox_isa isa;
@@ -213,41 +207,37 @@ static void dw_blk_part(void *arg, int64_t lo, int64_t hi)
     ox_dw_blk_run(j->isa, &j->d, j->tiles, lo, hi);
 }
 
-/* Work items of the packed GEMM: column block major, weight panel minor, so a thread's
- * contiguous range shares blocks of B. */
+/* Work items of the packed GEMM: blocks of OX_CV_NB columns major, weight panels minor, so
+ * a thread's contiguous range is a few calls that each pack a block of B once and run many
+ * panels over it. im: B is read through this im2col view (NULL: B is g.b). */
 struct gemm_job {
     struct ox_conv_gemm g;
+    const struct ox_conv_im2col *im;
     enum ox_isa isa;
-    int64_t panels, nb; /* weight panels; columns per block */
-    int pmajor;         /* items panel major instead (see pick_pmajor) */
+    int64_t panels; /* weight panels */
 };
-
-/* Panel-major items for the small maps of late layers (1x1 convs on 7x7, 14x14): B (K, N)
- * fits in L2 and is cheaper to re-read than the weights, which the column-major order
- * streams once per column block (twice for N = 49, 1.6 MB each time for 320 -> 1280). */
-static int pick_pmajor(int64_t m, int64_t k, int64_t n)
-{
-    return n <= 256 && k * n * (int64_t)sizeof(float) <= (256 << 10) && m * k > k * n;
-}
 
 static void gemm_part(void *arg, int64_t lo, int64_t hi)
 {
     const struct gemm_job *j = arg;
-    if (j->pmajor) { /* item = panel * column blocks + block: a panel is read once */
-        int64_t blocks = (j->g.n + j->nb - 1) / j->nb;
-        for (int64_t i = lo; i < hi; i++) {
-            int64_t p = i / blocks, n0 = i % blocks * j->nb, n1 = n0 + j->nb < j->g.n ? n0 + j->nb : j->g.n;
-            ox_conv_gemm_run(j->isa, &j->g, p, p + 1, n0, n1);
-        }
-        return;
-    }
     for (int64_t i = lo; i < hi;) {
         int64_t jb = i / j->panels, p0 = i % j->panels;
         int64_t p1 = j->panels - p0 < hi - i ? j->panels : p0 + (hi - i);
-        int64_t n0 = jb * j->nb, n1 = n0 + j->nb < j->g.n ? n0 + j->nb : j->g.n;
-        ox_conv_gemm_run(j->isa, &j->g, p0, p1, n0, n1);
+        int64_t n0 = jb * OX_CV_NB, n1 = n0 + OX_CV_NB < j->g.n ? n0 + OX_CV_NB : j->g.n;
+        if (j->im)
+            ox_conv_gemm_im2col_run(j->isa, &j->g, j->im, p0, p1, n0, n1);
+        else
+            ox_conv_gemm_run(j->isa, &j->g, p0, p1, n0, n1);
         i += p1 - p0;
     }
+}
+
+/* Y (m, n) of j's GEMM through the pool: an item (NB columns x one panel, NB * MR * k
+ * multiply-adds) below ~2^18 of them together is not worth a thread */
+static void gemm_parallel(const struct ox_ctx *c, struct gemm_job *j)
+{
+    int64_t items = (j->g.n + OX_CV_NB - 1) / OX_CV_NB * j->panels;
+    ox_parallel(c, items, 1 + (1 << 18) / (OX_CV_NB * OX_CV_MR * j->g.k + 1), gemm_part, j);
 }
 
 struct wino_job {
@@ -338,7 +328,6 @@ static int conv_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_
     }
     int pw = is_pointwise(&win);
     int64_t per = ox_conv_pack_size(mg, kk), panels = (mg + OX_CV_MR - 1) / OX_CV_MR;
-    int64_t colw = isa == OX_ISA_AVX512 ? 32 : 16;
     if (c->packed && is_winograd(x, w, &win, g)) {
         int64_t nt = wino_tiles(&win), wper = ox_conv_pack_size(m, ch);
         float *v = c->scratch, *p = v + 16 * ch * nt;
@@ -348,9 +337,8 @@ static int conv_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_
             for (int xi = 0; xi < 16; xi++) {
                 struct gemm_job j = {{c->packed + xi * wper, v + xi * ch * nt, p + xi * m * nt, NULL, m, ch, nt, nt, nt,
                                       {OX_ACT_NONE, 0, 0}},
-                                     isa, panels, colw, 0};
-                int64_t items = (nt + colw - 1) / colw * panels;
-                ox_parallel(c, items, 1 + (1 << 18) / (colw * OX_CV_MR * ch + 1), gemm_part, &j);
+                                     NULL, isa, panels};
+                gemm_parallel(c, &j);
             }
             ox_parallel(c, m, 1 + (1 << 14) / (16 * nt + 1), wino_out_part, &wj);
         }
@@ -362,32 +350,23 @@ static int conv_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_
             float *yg = yv + (bi * m + gi * mg) * ohw;
             const float *cols = xg;
             const float *bias = bv ? bv + gi * mg : NULL;
-            if (!pw && c->packed) { /* im2col and GEMM strip by strip of output rows */
-                int64_t rows = strip_rows(kk, &win);
-                for (int64_t y0 = 0; y0 < win.oh; y0 += rows) {
-                    int64_t y1 = y0 + rows < win.oh ? y0 + rows : win.oh, sn = (y1 - y0) * win.ow;
-                    struct im2col_job ij = {xg, h, wd, y0, y1, &win, c->scratch};
-                    ox_parallel(c, cg, 1 + (1 << 15) / (win.kh * win.kw * sn + 1), im2col_part, &ij);
-                    struct gemm_job j = {{c->packed + gi * per, c->scratch, yg + y0 * win.ow, bias, mg, kk, sn, sn, ohw,
-                                          epi},
-                                         isa, panels, colw, 0};
-                    int64_t items = (sn + colw - 1) / colw * panels;
-                    ox_parallel(c, items, 1 + (1 << 18) / (colw * OX_CV_MR * kk + 1), gemm_part, &j);
-                }
+            if (!pw && c->packed) { /* im2col written straight into the GEMM's packed blocks (no scratch) */
+                struct ox_conv_im2col im = {xg, h, wd, win.kh, win.kw, win.sh, win.sw, win.dh, win.dw, win.pt, win.pl,
+                                            win.ow};
+                struct gemm_job j = {{c->packed + gi * per, NULL, yg, bias, mg, kk, ohw, 0, ohw, epi}, &im, isa, panels};
+                gemm_parallel(c, &j);
                 continue;
             }
             if (!pw) {
+                if (!c->scratch) /* conv_scratch planned none: a packed step was expected */
+                    return inferd_err_set(err, INFERD_EUNAVAIL, "Conv: no packed weights and no im2col scratch");
                 struct im2col_job ij = {xg, h, wd, 0, win.oh, &win, c->scratch};
                 ox_parallel(c, cg, 1 + (1 << 15) / (win.kh * win.kw * ohw + 1), im2col_part, &ij);
                 cols = c->scratch;
             }
             if (c->packed) {
-                struct gemm_job j = {{c->packed + gi * per, cols, yg, bias, mg, kk, ohw, ohw, ohw, epi}, isa, panels,
-                                     colw, pick_pmajor(mg, kk, ohw)};
-                int64_t items = (ohw + colw - 1) / colw * panels;
-                /* about 64k multiply-adds per item; an item below ~2^17 of them is not worth a thread */
-                int64_t per_item = colw * OX_CV_MR * kk;
-                ox_parallel(c, items, 1 + (1 << 18) / (per_item + 1), gemm_part, &j);
+                struct gemm_job j = {{c->packed + gi * per, cols, yg, bias, mg, kk, ohw, ohw, ohw, epi}, NULL, isa, panels};
+                gemm_parallel(c, &j);
                 continue;
             }
             ox_sgemm(c, 0, 0, mg, ohw, kk, 1.0f, wv + gi * mg * kk, cols, 0.0f, yg);

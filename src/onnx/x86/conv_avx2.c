@@ -23,6 +23,15 @@
 #define VSIGMOID(v) vsigmoid_avx2(v)
 #define VSILU(v) vsilu_avx2(v)
 #define MASK_N(n) mask_n(n)
+#define MASK_RANGE(a, b) _mm256_andnot_si256(mask_n(a), mask_n(b))
+#define VGATHER(base, first, step, m)                                                                                  \
+    _mm256_mask_i32gather_ps(_mm256_setzero_ps(), (base),                                                            \
+                             _mm256_add_epi32(_mm256_mullo_epi32(_mm256_set_epi32(7, 6, 5, 4, 3, 2, 1, 0),            \
+                                                                 _mm256_set1_epi32((int)(step))),                     \
+                                              _mm256_set1_epi32((int)(first))),                                      \
+                             _mm256_castsi256_ps(m), 4)
+#define VEVEN(lo, hi)                                                                                                  \
+    _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps((lo), (hi), 0x88)), 0xD8))
 #define FN(name) name##_avx2
 
 static inline __m256i mask_n(int n)

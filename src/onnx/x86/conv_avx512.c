@@ -23,6 +23,16 @@
 #define VSIGMOID(v) vsigmoid_avx512(v)
 #define VSILU(v) vsilu_avx512(v)
 #define MASK_N(n) ((__mmask16)((1u << (n)) - 1u))
+#define MASK_RANGE(a, b) ((__mmask16)(((1u << (b)) - 1u) & ~((1u << (a)) - 1u)))
+#define VGATHER(base, first, step, m)                                                                                  \
+    _mm512_mask_i32gather_ps(_mm512_setzero_ps(), (m),                                                               \
+                             _mm512_add_epi32(_mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, \
+                                                                                  5, 4, 3, 2, 1, 0),                  \
+                                                                 _mm512_set1_epi32((int)(step))),                     \
+                                              _mm512_set1_epi32((int)(first))),                                      \
+                             (base), 4)
+#define VEVEN(lo, hi)                                                                                                  \
+    _mm512_permutex2var_ps((lo), _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0), (hi))
 #define FN(name) name##_avx512
 
 #include "onnx/x86/conv_tmpl.h"

@@ -3,10 +3,13 @@
  * conv_avx512.c (16 lanes, 12-row tiles). The includer defines:
  *   VL, ROWS, VF, MASK, VZERO(), VSET1(x), VLOAD(p), VLOADM(p, m), VSTORE(p, v), VSTOREM(p, m, v),
  *   VFMA(a, b, c), VMAX(a, b), VMIN(a, b), VMUL(a, b), VADD(a, b), MASK_N(n) (first n lanes),
- *   VSIGMOID(v), VSILU(v) (src/base/x86/vexp_*.h),
+ *   VSIGMOID(v), VSILU(v) (src/base/x86/vexp_*.h), MASK_RANGE(a, b) (lanes [a, b)),
+ *   VGATHER(base, first, step, m) (lane l: base[first + l * step] where m, else 0),
+ *   VEVEN(lo, hi) (the even lanes of lo then those of hi),
  *   FN(name) (the suffixed public name).
- * GEMM tile: ROWS rows of a weight panel x 2*VL columns of B, 2*ROWS accumulators;
- * per step of K two vectors of B and ROWS broadcasts of the panel. */
+ * GEMM tile: ROWS rows of a weight panel x 2*VL columns of a packed strip of B, 2*ROWS
+ * accumulators; per step of K two vectors of the strip and ROWS broadcasts of the panel. */
+#include <stdint.h>
 #include <string.h>
 
 #include "onnx/conv_kern.h"
@@ -33,54 +36,260 @@ static inline __attribute__((always_inline)) VF epi_vec(const struct ox_epi *e, 
     }
 }
 
-/* rows [row0, row0 + nrows) (nrows <= ROWS) of Y, columns [j, j + nc) (nc <= 2*VL);
- * a points at the tile's first row inside its packed panel. */
-static void gemm_tile(const struct ox_conv_gemm *g, const float *a, int64_t row0, int nrows, int64_t j, int nc)
+#define SW (2 * VL) /* columns per packed strip of B: one tile's width */
+
+/* Y rows [row0, row0 + nrows) (nrows <= rc <= ROWS, rc rows computed: a constant after
+ * inlining, so a short tail tile of a panel costs its rows, not ROWS) x columns [j, j + nc)
+ * (nc <= SW) of one K block: a points at the tile's first row of the panel's block (kc x MR), bs at the packed
+ * strip (kc x SW, zero past nc). first: the sums start at zero, else from Y (the earlier
+ * blocks' partial sums); last: bias and activation are applied before the store. */
+static inline __attribute__((always_inline)) void tile_kc(const struct ox_conv_gemm *g, const float *a,
+                                                          const float *bs, int64_t kc, int64_t row0, int nrows,
+                                                          int rc, int64_t j, int nc, int first, int last,
+                                                          const float *pf)
 {
     VF acc0[ROWS], acc1[ROWS];
+    float *c = g->c + row0 * g->ldc + j;
+    const int64_t ldc = g->ldc;
+    MASK m0 = MASK_N(nc < VL ? nc : VL), m1 = MASK_N(nc > VL ? nc - VL : 0);
 #pragma GCC unroll 16
-    for (int r = 0; r < ROWS; r++)
-        acc0[r] = acc1[r] = VZERO();
-    const float *b = g->b + j;
-    const int64_t k = g->k, ldb = g->ldb;
-    if (nc == 2 * VL) {
-        for (int64_t kk = 0; kk < k; kk++) {
-            VF b0 = VLOAD(b + kk * ldb), b1 = VLOAD(b + kk * ldb + VL);
-            const float *ak = a + kk * OX_CV_MR;
-#pragma GCC unroll 16
-            for (int r = 0; r < ROWS; r++) {
-                VF av = VSET1(ak[r]);
-                acc0[r] = VFMA(av, b0, acc0[r]);
-                acc1[r] = VFMA(av, b1, acc1[r]);
-            }
-        }
-    } else {
-        MASK m0 = MASK_N(nc < VL ? nc : VL), m1 = MASK_N(nc > VL ? nc - VL : 0);
-        for (int64_t kk = 0; kk < k; kk++) {
-            VF b0 = VLOADM(b + kk * ldb, m0), b1 = VLOADM(b + kk * ldb + VL, m1);
-            const float *ak = a + kk * OX_CV_MR;
-#pragma GCC unroll 16
-            for (int r = 0; r < ROWS; r++) {
-                VF av = VSET1(ak[r]);
-                acc0[r] = VFMA(av, b0, acc0[r]);
-                acc1[r] = VFMA(av, b1, acc1[r]);
-            }
+    for (int r = 0; r < ROWS; r++) {
+        if (r >= rc)
+            break;
+        if (first || r >= nrows) {
+            acc0[r] = acc1[r] = VZERO();
+        } else if (nc == SW) {
+            acc0[r] = VLOAD(c + r * ldc);
+            acc1[r] = VLOAD(c + r * ldc + VL);
+        } else {
+            acc0[r] = VLOADM(c + r * ldc, m0);
+            acc1[r] = VLOADM(c + r * ldc + VL, m1);
         }
     }
-    MASK m0 = MASK_N(nc < VL ? nc : VL), m1 = MASK_N(nc > VL ? nc - VL : 0);
+    for (int64_t kk = 0; kk < kc; kk++) {
+        VF b0 = VLOAD(bs + kk * SW), b1 = VLOAD(bs + kk * SW + VL);
+        const float *ak = a + kk * OX_CV_MR;
+        __builtin_prefetch(pf + kk * OX_CV_MR);
+#pragma GCC unroll 16
+        for (int r = 0; r < ROWS; r++) {
+            if (r >= rc)
+                break;
+            VF av = VSET1(ak[r]);
+            acc0[r] = VFMA(av, b0, acc0[r]);
+            acc1[r] = VFMA(av, b1, acc1[r]);
+        }
+    }
 #pragma GCC unroll 16
     for (int r = 0; r < ROWS; r++) {
         if (r >= nrows)
             break;
-        VF bias = VSET1(g->bias ? g->bias[row0 + r] : 0.0f);
-        VF v0 = epi_vec(&g->epi, VADD(acc0[r], bias)), v1 = epi_vec(&g->epi, VADD(acc1[r], bias));
-        float *c = g->c + (row0 + r) * g->ldc + j;
-        if (nc == 2 * VL) {
-            VSTORE(c, v0);
-            VSTORE(c + VL, v1);
+        VF v0 = acc0[r], v1 = acc1[r];
+        if (last) {
+            VF bias = VSET1(g->bias ? g->bias[row0 + r] : 0.0f);
+            v0 = epi_vec(&g->epi, VADD(v0, bias));
+            v1 = epi_vec(&g->epi, VADD(v1, bias));
+        }
+        if (nc == SW) {
+            VSTORE(c + r * ldc, v0);
+            VSTORE(c + r * ldc + VL, v1);
         } else {
-            VSTOREM(c, m0, v0);
-            VSTOREM(c + VL, m1, v1);
+            VSTOREM(c + r * ldc, m0, v0);
+            VSTOREM(c + r * ldc + VL, m1, v1);
+        }
+    }
+}
+
+/* B rows [k0, k0 + kc) x columns [j0, j0 + nc) of a matrix into strips of SW columns:
+ * dst[(s * kc + kk) * SW + c] = B[k0 + kk][j0 + s * SW + c], zero past nc */
+static void pack_b(const struct ox_conv_gemm *g, int64_t k0, int64_t kc, int64_t j0, int64_t nc, float *dst)
+{
+    const float *b = g->b + k0 * g->ldb + j0;
+    for (int64_t s = 0; s * SW < nc; s++) {
+        int w = nc - s * SW < SW ? (int)(nc - s * SW) : SW;
+        float *d = dst + s * kc * SW;
+        const float *src = b + s * SW;
+        if (w == SW) {
+            for (int64_t kk = 0; kk < kc; kk++) {
+                VSTORE(d + kk * SW, VLOAD(src + kk * g->ldb));
+                VSTORE(d + kk * SW + VL, VLOAD(src + kk * g->ldb + VL));
+            }
+        } else {
+            MASK m0 = MASK_N(w < VL ? w : VL), m1 = MASK_N(w > VL ? w - VL : 0);
+            for (int64_t kk = 0; kk < kc; kk++) {
+                VSTORE(d + kk * SW, VLOADM(src + kk * g->ldb, m0));
+                VSTORE(d + kk * SW + VL, VLOADM(src + kk * g->ldb + VL, m1));
+            }
+        }
+    }
+}
+
+/* ceil(a / d) for a >= 0, d >= 1 without a divide for strides 1 and 2 (a divide per
+ * segment and row of taps was most of the packing's cost) */
+static inline int64_t up_div(int64_t a, int64_t d)
+{
+    return d == 1 ? a : d == 2 ? (a + 1) >> 1 : (a + d - 1) / d;
+}
+
+/* B rows [k0, k0 + kc) x columns [j0, j0 + nc) of im's im2col matrix into strips (layout
+ * as pack_b). A strip's columns are output pixels of one or more output rows (segments);
+ * for each row of taps a segment is one masked load of an input row at stride 1, two and a
+ * shuffle at stride 2, a masked gather otherwise (gathers are slow: the stride-2 stem conv
+ * took 1.5x the time with them), the lanes outside the image (padding) left zero. */
+/* How one segment reads one column tap kx: lane l of the strip reads column first + l*sw
+ * of an input row; the masks select the lanes whose column is inside the row (per vector v:
+ * m[v][0], and at stride 2 m[v][1] for the second load of the pair). */
+struct seg_tap {
+    int64_t first;
+    MASK m[2][2];
+    int on[2];
+};
+
+static inline void seg_tap_make(const struct ox_conv_im2col *im, int l0, int l1, int64_t ox0, int64_t kx,
+                                struct seg_tap *t)
+{
+    int64_t first = (ox0 - l0) * im->sw - im->pl + kx * im->dw;
+    int64_t lo = first >= 0 ? 0 : up_div(-first, im->sw);
+    int64_t hi = im->w - first > 0 ? up_div(im->w - first, im->sw) : 0;
+    lo = lo > l0 ? lo : l0;
+    hi = hi < l1 ? hi : l1;
+    hi = hi > lo ? hi : lo;
+    t->first = first;
+    for (int v = 0; v < 2; v++) {
+        int a = (int)(lo - v * VL < 0 ? 0 : lo - v * VL > VL ? VL : lo - v * VL);
+        int b = (int)(hi - v * VL < 0 ? 0 : hi - v * VL > VL ? VL : hi - v * VL);
+        t->on[v] = a < b;
+        if (im->sw == 2) { /* source columns [2a, 2b - 1) of the vector's 2*VL */
+            int s0 = 2 * a, s1 = a < b ? 2 * b - 1 : s0;
+            t->m[v][0] = MASK_RANGE(s0 < VL ? s0 : VL, s1 < VL ? s1 : VL);
+            t->m[v][1] = MASK_RANGE(s0 > VL ? s0 - VL : 0, s1 > VL ? s1 - VL : 0);
+        } else {
+            t->m[v][0] = t->m[v][1] = MASK_RANGE(a, b);
+        }
+    }
+}
+
+#define PK_KW 8 /* column taps whose segment reads are tabled per strip (wider: made per row) */
+
+static void pack_im2col(const struct ox_conv_im2col *im, int64_t k0, int64_t kc, int64_t j0, int64_t nc, float *dst)
+{
+    int l0s[SW + 1], oys[SW], ox0s[SW];
+    struct seg_tap tab[SW][PK_KW];
+    const int64_t kwh = im->kh * im->kw, plane = im->h * im->w, kwt = im->kw < PK_KW ? im->kw : PK_KW;
+    for (int64_t s = 0; s * SW < nc; s++) {
+        int64_t js = j0 + s * SW;
+        int w = nc - s * SW < SW ? (int)(nc - s * SW) : SW, nseg = 0;
+        for (int l = 0; l < w;) { /* output-row segments of the strip's lanes */
+            int64_t oy = (js + l) / im->ow, ox = (js + l) % im->ow;
+            int len = im->ow - ox < w - l ? (int)(im->ow - ox) : w - l;
+            l0s[nseg] = l;
+            oys[nseg] = (int)oy;
+            ox0s[nseg++] = (int)ox;
+            l += len;
+        }
+        l0s[nseg] = w;
+        for (int sg = 0; sg < nseg; sg++)
+            for (int64_t kx = 0; kx < kwt; kx++)
+                seg_tap_make(im, l0s[sg], l0s[sg + 1], ox0s[sg], kx, &tab[sg][kx]);
+        float *d = dst + s * kc * SW;
+        int64_t ci = k0 / kwh, ky = k0 / im->kw % im->kh, kx = k0 % im->kw;
+        for (int64_t kk = 0; kk < kc; kk++) {
+            VF v0 = VZERO(), v1 = VZERO();
+            const float *xc = im->x + ci * plane;
+            for (int sg = 0; sg < nseg; sg++) {
+                int64_t iy = oys[sg] * im->sh - im->pt + ky * im->dh;
+                if (iy < 0 || iy >= im->h)
+                    continue;
+                struct seg_tap wide;
+                const struct seg_tap *t = &tab[sg][kx < PK_KW ? kx : 0];
+                if (kx >= PK_KW) {
+                    seg_tap_make(im, l0s[sg], l0s[sg + 1], ox0s[sg], kx, &wide);
+                    t = &wide;
+                }
+                if (!t->on[0] && !t->on[1])
+                    continue;
+                const float *row = xc + iy * im->w;
+                /* lane l at row + first + l*sw: formed as an integer, the lanes outside the
+                 * row are masked off */
+                const float *p = (const float *)((uintptr_t)row + (uintptr_t)(t->first * (int64_t)sizeof(float)));
+                /* the same row of the next channel, read kh*kw rows of taps later: the
+                 * planes are far apart and a stride-2 conv's input often outgrows L2 */
+                __builtin_prefetch(row + plane + (t->first > 0 ? t->first : 0));
+                __builtin_prefetch(row + plane + (t->first > 0 ? t->first : 0) + 16);
+                if (im->sw == 1) {
+                    if (t->on[0])
+                        v0 = VADD(v0, VLOADM(p, t->m[0][0]));
+                    if (t->on[1])
+                        v1 = VADD(v1, VLOADM(p + VL, t->m[1][0]));
+                } else if (im->sw == 2) {
+                    /* the vector's 2*VL source columns by two masked loads, then the even ones */
+                    __builtin_prefetch(row + plane + (t->first > 0 ? t->first : 0) + 32);
+                    __builtin_prefetch(row + plane + (t->first > 0 ? t->first : 0) + 48);
+                    if (t->on[0])
+                        v0 = VADD(v0, VEVEN(VLOADM(p, t->m[0][0]), VLOADM(p + VL, t->m[0][1])));
+                    if (t->on[1])
+                        v1 = VADD(v1, VEVEN(VLOADM(p + 2 * VL, t->m[1][0]), VLOADM(p + 3 * VL, t->m[1][1])));
+                } else {
+                    if (t->on[0])
+                        v0 = VADD(v0, VGATHER(row, t->first, im->sw, t->m[0][0]));
+                    if (t->on[1])
+                        v1 = VADD(v1, VGATHER(row, t->first + VL * im->sw, im->sw, t->m[1][0]));
+                }
+            }
+            VSTORE(d + kk * SW, v0);
+            VSTORE(d + kk * SW + VL, v1);
+            if (++kx == im->kw) {
+                kx = 0;
+                if (++ky == im->kh) {
+                    ky = 0;
+                    ci++;
+                }
+            }
+        }
+    }
+}
+
+/* the blocked GEMM of conv_kern.h; im NULL: B is g->b */
+static void gemm_blocked(const struct ox_conv_gemm *g, const struct ox_conv_im2col *im, int64_t p0, int64_t p1,
+                         int64_t n0, int64_t n1)
+{
+    float bp[OX_CV_KC * OX_CV_NB] __attribute__((aligned(64)));
+    const int64_t k = g->k, kcmax = ox_conv_kc(k);
+    for (int64_t jb = n0; jb < n1; jb += OX_CV_NB) {
+        int64_t nbc = n1 - jb < OX_CV_NB ? n1 - jb : OX_CV_NB;
+        for (int64_t k0 = 0; k0 < k; k0 += kcmax) {
+            int64_t kc = k - k0 < kcmax ? k - k0 : kcmax;
+            int first = k0 == 0, last = k0 + kc == k;
+            if (im)
+                pack_im2col(im, k0, kc, jb, nbc, bp);
+            else
+                pack_b(g, k0, kc, jb, nbc, bp);
+            for (int64_t pm = p0; pm < p1; pm += OX_CV_MC) {
+                int64_t pe = p1 - pm < OX_CV_MC ? p1 : pm + OX_CV_MC;
+                for (int64_t s = 0; s * SW < nbc; s++) {
+                    int nc = nbc - s * SW < SW ? (int)(nbc - s * SW) : SW;
+                    const float *bs = bp + s * kc * SW;
+                    for (int64_t p = pm; p < pe; p++)
+                        for (int h = 0; h < OX_CV_MR; h += ROWS) {
+                            int64_t row0 = p * OX_CV_MR + h;
+                            if (row0 >= g->m)
+                                break;
+                            int nrows = g->m - row0 < ROWS ? (int)(g->m - row0) : ROWS;
+                            const float *a = g->wp + (p * k + k0) * OX_CV_MR + h;
+                            /* the next panel's block, which the hardware prefetcher does not
+                             * foresee (the blocks of a K block are K * MR floats apart) */
+                            const float *pf = a + k * OX_CV_MR;
+                            /* the common full tile with its constants folded in */
+                            if (nrows == ROWS && nc == SW)
+                                tile_kc(g, a, bs, kc, row0, ROWS, ROWS, jb + s * SW, SW, first, last, pf);
+                            else if (nrows <= ROWS / 3) /* M = 64 = 5*12 + 4, 16 = 12 + 4 */
+                                tile_kc(g, a, bs, kc, row0, nrows, ROWS / 3, jb + s * SW, nc, first, last, pf);
+                            else if (nrows <= 2 * ROWS / 3)
+                                tile_kc(g, a, bs, kc, row0, nrows, 2 * ROWS / 3, jb + s * SW, nc, first, last, pf);
+                            else
+                                tile_kc(g, a, bs, kc, row0, nrows, ROWS, jb + s * SW, nc, first, last, pf);
+                        }
+                }
+            }
         }
     }
 }
@@ -128,18 +337,13 @@ void FN(ox_conv_gemm)(const struct ox_conv_gemm *g, int64_t p0, int64_t p1, int6
                 gemv_panel(g, p, j);
         return;
     }
-    for (int64_t j = n0; j < n1; j += 2 * VL) {
-        int nc = n1 - j < 2 * VL ? (int)(n1 - j) : 2 * VL;
-        for (int64_t p = p0; p < p1; p++) {
-            for (int h = 0; h < OX_CV_MR; h += ROWS) {
-                int64_t row0 = p * OX_CV_MR + h;
-                if (row0 >= g->m)
-                    break;
-                int nrows = g->m - row0 < ROWS ? (int)(g->m - row0) : ROWS;
-                gemm_tile(g, g->wp + p * g->k * OX_CV_MR + h, row0, nrows, j, nc);
-            }
-        }
-    }
+    gemm_blocked(g, NULL, p0, p1, n0, n1);
+}
+
+void FN(ox_conv_gemm_im2col)(const struct ox_conv_gemm *g, const struct ox_conv_im2col *im, int64_t p0, int64_t p1,
+                             int64_t n0, int64_t n1)
+{
+    gemm_blocked(g, im, p0, p1, n0, n1);
 }
 
 /* ---- depthwise ---- */

@@ -1,6 +1,6 @@
 /* test_onnx_conv.c — the conv kernels of conv_kern.h: the packed-weight GEMM with bias and
  * every fused activation, and the depthwise kernel (3x3 and 5x5, stride 1 and 2, odd pads
- * and sizes), Winograd F(2x2,3x3) against a direct 3x3 conv, AVX2 and AVX-512 versions
+ * and sizes), the GEMM's K / column / panel blocking and its im2col view, Winograd F(2x2,3x3) against a direct 3x3 conv, AVX2 and AVX-512 versions
  * against the portable scalar references
  * (|diff| <= 1e-4 * (1 + |ref|)). A version whose ISA the CPU lacks is skipped with a
  * message. */
@@ -89,6 +89,97 @@ static void test_gemm(enum ox_isa isa, const char *name)
                 free(c1);
                 free(c2);
             }
+    CHECK(bad == 0);
+}
+
+/* The blocking of the SIMD GEMM (conv_kern.h): K over several blocks, not a multiple of
+ * OX_CV_KC; N over several column blocks of OX_CV_NB with tails of every strip width; M
+ * tails; column ranges split off the block grid, as a thread's range may be. */
+static void test_gemm_blocked(enum ox_isa isa, const char *name)
+{
+    static const int shapes[][3] = {/* m, n, k */
+                                    {13, 130, 300}, {25, 257, 513},  {7, 300, 257},  {40, 129, 700},
+                                    {12, 3, 1030},  {30, 160, 256},  {1, 200, 1000}, {36, 49, 4608}};
+    int bad = 0;
+    for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++) {
+        int64_t m = shapes[si][0], n = shapes[si][1], k = shapes[si][2], ldb = n + 1, ldc = n + 2;
+        float *w = rnd_buf(m * k), *b = rnd_buf(k * ldb), *bias = rnd_buf(m);
+        float *wp = malloc(sizeof(float) * (size_t)ox_conv_pack_size(m, k));
+        float *c1 = calloc((size_t)(m * ldc), sizeof(float)), *c2 = calloc((size_t)(m * ldc), sizeof(float));
+        ox_conv_pack(w, m, k, wp);
+        int64_t panels = (m + OX_CV_MR - 1) / OX_CV_MR, cut = n / 3;
+        for (int e = 0; e < N_EPIS; e += 3) {
+            struct ox_conv_gemm g = {wp, b, c1, bias, m, k, n, ldb, ldc, epis[e]};
+            ox_conv_gemm_ref(&g, 0, panels, 0, n);
+            g.c = c2;
+            ox_conv_gemm_run(isa, &g, 0, panels / 2, 0, n);
+            ox_conv_gemm_run(isa, &g, panels / 2, panels, 0, cut);
+            ox_conv_gemm_run(isa, &g, panels / 2, panels, cut, n);
+            if (!close_all(c1, c2, m * ldc) && bad++ < 5)
+                printf("  %s blocked gemm m=%lld n=%lld k=%lld act=%d differs\n", name, (long long)m, (long long)n,
+                       (long long)k, epis[e].act);
+        }
+        free(w);
+        free(b);
+        free(bias);
+        free(wp);
+        free(c1);
+        free(c2);
+    }
+    CHECK(bad == 0);
+}
+
+/* The GEMM over an im2col view against the reference, and the reference against a GEMM
+ * over an explicit im2col matrix: kernels 1..11, strides 1..3, dilation, pads, maps wider
+ * and narrower than a strip (down to one column). */
+static void test_gemm_im2col(enum ox_isa isa, const char *name)
+{
+    static const int cases[][9] = {/* c, h, w, kh, kw, s, d, pad, m */
+                                   {3, 17, 19, 3, 3, 1, 1, 1, 13}, {4, 23, 40, 7, 7, 2, 1, 3, 16},
+                                   {5, 9, 9, 3, 3, 2, 1, 1, 25},   {2, 30, 31, 3, 5, 1, 2, 2, 7},
+                                   {40, 7, 7, 3, 3, 1, 1, 1, 12},  {3, 12, 70, 1, 1, 3, 1, 0, 5},
+                                   {33, 14, 14, 3, 3, 1, 1, 0, 30}, {2, 12, 30, 3, 11, 1, 1, 4, 7},
+                                   {2, 20, 41, 9, 9, 2, 1, 4, 5},  {3, 11, 1, 3, 1, 1, 1, 1, 6}};
+    int bad = 0;
+    for (size_t ci = 0; ci < sizeof cases / sizeof *cases; ci++) {
+        const int *t = cases[ci];
+        int64_t c = t[0], h = t[1], wd = t[2], kh = t[3], kw = t[4], s = t[5], d = t[6], pad = t[7], m = t[8];
+        int64_t oh = (h + 2 * pad - d * (kh - 1) - 1) / s + 1, ow = (wd + 2 * pad - d * (kw - 1) - 1) / s + 1;
+        int64_t k = c * kh * kw, n = oh * ow, panels = (m + OX_CV_MR - 1) / OX_CV_MR;
+        float *x = rnd_buf(c * h * wd), *w = rnd_buf(m * k), *bias = rnd_buf(m), *cols = malloc(sizeof(float) * (size_t)(k * n));
+        float *wp = malloc(sizeof(float) * (size_t)ox_conv_pack_size(m, k));
+        float *y1 = calloc((size_t)(m * n), sizeof(float)), *y2 = calloc((size_t)(m * n), sizeof(float));
+        ox_conv_pack(w, m, k, wp);
+        struct ox_conv_im2col im = {x, h, wd, kh, kw, s, s, d, d, pad, pad, ow};
+        for (int64_t r = 0; r < k; r++) {
+            int64_t cc = r / (kh * kw), ky = r / kw % kh, kx = r % kw;
+            for (int64_t j = 0; j < n; j++) {
+                int64_t iy = j / ow * s - pad + ky * d, ix = j % ow * s - pad + kx * d;
+                cols[r * n + j] = iy >= 0 && iy < h && ix >= 0 && ix < wd ? x[(cc * h + iy) * wd + ix] : 0.0f;
+            }
+        }
+        for (int e = 0; e < N_EPIS; e += 2) {
+            struct ox_conv_gemm g = {wp, cols, y1, bias, m, k, n, n, n, epis[e]};
+            ox_conv_gemm_ref(&g, 0, panels, 0, n);
+            g.c = y2;
+            ox_conv_gemm_im2col_ref(&g, &im, 0, panels, 0, n);
+            if (!close_all(y1, y2, m * n) && bad++ < 5)
+                printf("  ref im2col gemm case %zu differs from the explicit im2col\n", ci);
+            memset(y2, 0, sizeof(float) * (size_t)(m * n));
+            g.b = NULL;
+            ox_conv_gemm_im2col_run(isa, &g, &im, 0, panels, 0, n / 2);
+            ox_conv_gemm_im2col_run(isa, &g, &im, 0, panels, n / 2, n);
+            if (!close_all(y1, y2, m * n) && bad++ < 5)
+                printf("  %s im2col gemm case %zu act=%d differs\n", name, ci, epis[e].act);
+        }
+        free(x);
+        free(w);
+        free(bias);
+        free(cols);
+        free(wp);
+        free(y1);
+        free(y2);
+    }
     CHECK(bad == 0);
 }
 
@@ -267,9 +358,13 @@ int main(void)
 {
     test_wino(OX_ISA_REF, "ref");
     test_gemm(OX_ISA_REF, "ref");
+    test_gemm_blocked(OX_ISA_REF, "ref");
+    test_gemm_im2col(OX_ISA_REF, "ref");
     test_dw(OX_ISA_REF, "ref");
     if (cpu_has(CPU_AVX2 | CPU_FMA)) {
         test_gemm(OX_ISA_AVX2, "avx2");
+        test_gemm_blocked(OX_ISA_AVX2, "avx2");
+        test_gemm_im2col(OX_ISA_AVX2, "avx2");
         test_dw(OX_ISA_AVX2, "avx2");
         test_dw_blk(OX_ISA_AVX2, "avx2");
         test_wino(OX_ISA_AVX2, "avx2");
@@ -278,6 +373,8 @@ int main(void)
     }
     if (cpu_has(CPU_AVX512F | CPU_AVX2 | CPU_FMA)) {
         test_gemm(OX_ISA_AVX512, "avx512");
+        test_gemm_blocked(OX_ISA_AVX512, "avx512");
+        test_gemm_im2col(OX_ISA_AVX512, "avx512");
         test_dw(OX_ISA_AVX512, "avx512");
         test_dw_blk(OX_ISA_AVX512, "avx512");
         test_wino(OX_ISA_AVX512, "avx512");
