@@ -44,7 +44,9 @@ struct inferd_onnx_options {
 #define INFERD_ONNX_OPT_SHAPE 512u  /* Shape / Gather(Shape) of fixed graph-input dims -> constants */
 #define INFERD_ONNX_OPT_QDQ 1024u    /* DequantizeLinear -> Conv / MatMul -> QuantizeLinear run as int8
                                         QLinearConv / QLinearMatMul (src/onnx/fuse_qdq.c) */
-#define INFERD_ONNX_OPT_ALL 2047u
+#define INFERD_ONNX_OPT_MATMUL 2048u /* MatMul + constant bias Add [+ Gelu] -> one GEMM with the bias
+                                         and GELU in its store (src/onnx/fuse_transformer.c) */
+#define INFERD_ONNX_OPT_ALL 4095u
 
 /* Describes one graph input or output. dims[i] == -1 marks a symbolic dimension; rank is -1
  * when the model declares no shape at all (then any rank is accepted). */

@@ -1,9 +1,11 @@
 /* gemm_pk_avx2.c — AVX2+FMA packed-weight GEMM (see gemm_nt.h): for each 16-column panel of
  * the packed B, blocks of 6 rows of A keep C's 6x16 tile in 12 ymm registers; each step of
- * K loads two B vectors and broadcasts six A values. Compiled with -mavx2 -mfma; call only
+ * K loads two B vectors and broadcasts six A values; the bias and GELU go with the last K
+ * chunk's store. Compiled with -mavx2 -mfma; call only
  * after cpu_has(CPU_AVX2 | CPU_FMA). */
 #include <immintrin.h>
 
+#include "base/x86/vexp_avx2.h"
 #include "onnx/gemm_nt.h"
 
 /* rows [i, i+mr) (mr <= 6) of one panel slice into t[6][16]: always six rows of
@@ -54,29 +56,39 @@ static void tile(const struct ox_gemm_pk *g, const float *panel, int64_t i, int 
 
 #define OX_PK_KC 256 /* K chunk: a 16-column panel slice of KC rows (16 KB) stays in L1 */
 
-void ox_gemm_pk_avx2(const struct ox_gemm_pk *g, int64_t m0, int64_t m1)
+/* GELU over one row's nc (<= 16) stored values */
+static void gelu_row(float *c, int64_t nc)
 {
-    int64_t panels = (g->n + OX_PK_NR - 1) / OX_PK_NR;
+    const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    for (int64_t j = 0; j < nc; j += 8) {
+        __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(nc - j)), lanes);
+        _mm256_maskstore_ps(c + j, m, vgelu_avx2(_mm256_maskload_ps(c + j, m)));
+    }
+}
+
+void ox_gemm_pk_avx2(const struct ox_gemm_pk *g, int64_t m0, int64_t m1, int64_t p0, int64_t p1)
+{
     float t[6][16];
-    for (int64_t pn = 0; pn < panels; pn++) {
+    for (int64_t pn = p0; pn < p1; pn++) {
         int64_t j0 = pn * OX_PK_NR, nc = g->n - j0 < OX_PK_NR ? g->n - j0 : OX_PK_NR;
         for (int64_t kb = 0; kb < g->k; kb += OX_PK_KC) {
             struct ox_gemm_pk sub = *g;
             sub.a = g->a + kb;
             sub.k = g->k - kb < OX_PK_KC ? g->k - kb : OX_PK_KC;
             const float *panel = g->bp + pn * g->k * OX_PK_NR + kb * OX_PK_NR;
-            int acc = g->accumulate || kb > 0;
+            int acc = g->accumulate || kb > 0, last = kb + OX_PK_KC >= g->k;
+            const float *bias = last && g->bias ? g->bias + j0 : NULL;
             for (int64_t i = m0; i < m1; i += 6) {
                 int mr = m1 - i < 6 ? (int)(m1 - i) : 6;
                 tile(&sub, panel, i, mr, t);
                 for (int r = 0; r < mr; r++) {
                     float *c = g->c + (i + r) * g->ldc + j0;
-                    if (acc)
-                        for (int64_t j = 0; j < nc; j++)
-                            c[j] += g->alpha * t[r][j];
-                    else
-                        for (int64_t j = 0; j < nc; j++)
-                            c[j] = g->alpha * t[r][j];
+                    for (int64_t j = 0; j < nc; j++) {
+                        float v = g->alpha * t[r][j] + (acc ? c[j] : 0.0f);
+                        c[j] = bias ? v + bias[j] : v;
+                    }
+                    if (last && g->gelu)
+                        gelu_row(c, nc);
                 }
             }
         }
