@@ -74,3 +74,24 @@ void ox_gemm_pk_run(int isa, const struct ox_gemm_pk *g, int64_t m0, int64_t m1,
     else
         ox_gemm_pk_ref(g, m0, m1, p0, p1);
 }
+
+void ox_gemm_nn_ref(const struct ox_gemm_nn *g)
+{
+    for (int64_t i = 0; i < g->m; i++)
+        for (int64_t j = 0; j < g->n; j++) {
+            float s = 0.0f;
+            for (int64_t p = 0; p < g->k; p++)
+                s += g->a[i * g->lda + p] * g->b[p * g->ldb + j];
+            g->c[i * g->ldc + j] = s;
+        }
+}
+
+void ox_gemm_nn_run(int isa, const struct ox_gemm_nn *g)
+{
+    if (isa == 2)
+        ox_gemm_nn_avx512(g);
+    else if (isa == 1)
+        ox_gemm_nn_avx2(g);
+    else
+        ox_gemm_nn_ref(g);
+}

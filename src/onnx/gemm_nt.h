@@ -71,4 +71,17 @@ static inline int ox_gemm_pk_mr(int isa)
 }
 void ox_gemm_pk_run(int isa, const struct ox_gemm_pk *g, int64_t m0, int64_t m1, int64_t p0, int64_t p1);
 
+/* Small GEMM with both operands row-major and read in place, for attention's P @ V:
+ *   C (M,N) = A (M,K; row stride lda) @ B (K,N; ldb), C row stride ldc
+ * AVX-512: 4 rows x 32 columns per block (8 zmm), AVX2: 4 x 16; columns past N masked. */
+struct ox_gemm_nn {
+    const float *a, *b;
+    float *c;
+    int64_t m, n, k, lda, ldb, ldc;
+};
+void ox_gemm_nn_ref(const struct ox_gemm_nn *g);
+void ox_gemm_nn_avx2(const struct ox_gemm_nn *g);
+void ox_gemm_nn_avx512(const struct ox_gemm_nn *g);
+void ox_gemm_nn_run(int isa, const struct ox_gemm_nn *g); /* isa: ox_gemm_pk_isa() */
+
 #endif

@@ -63,18 +63,38 @@ static int ln_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_te
     for (int64_t r = 0; r < rows; r++) {
         const float *p = xv + r * len;
         float *y = yv + r * len;
+        /* sums in double over 8 independent chains (one chain waits on every add) */
+        double s8[8] = {0}, q8[8] = {0};
+        int64_t i = 0;
+        for (; i + 8 <= len; i += 8)
+            for (int l = 0; l < 8; l++)
+                s8[l] += p[i + l];
         double s = 0, s2 = 0;
-        for (int64_t i = 0; i < len; i++)
+        for (; i < len; i++)
             s += p[i];
+        for (int l = 0; l < 8; l++)
+            s += s8[l];
         float mean = (float)(s / (double)len);
-        for (int64_t i = 0; i < len; i++) {
+        for (i = 0; i + 8 <= len; i += 8)
+            for (int l = 0; l < 8; l++) {
+                double d = p[i + l] - mean;
+                q8[l] += d * d;
+            }
+        for (; i < len; i++) {
             float d = p[i] - mean;
             s2 += (double)d * d;
         }
+        for (int l = 0; l < 8; l++)
+            s2 += q8[l];
         float inv = 1.0f / sqrtf((float)(s2 / (double)len) + n->fp[0]);
-        for (int64_t i = 0; i < len; i++) {
-            float v = (p[i] - mean) * inv * sv[i * sstep];
-            y[i] = bv ? v + bv[i * bstep] : v;
+        if (sstep && bstep) { /* per-element scale and bias: the common case, vectorised */
+            for (i = 0; i < len; i++)
+                y[i] = (p[i] - mean) * inv * sv[i] + bv[i];
+        } else {
+            for (i = 0; i < len; i++) {
+                float v = (p[i] - mean) * inv * sv[i * sstep];
+                y[i] = bv ? v + bv[i * bstep] : v;
+            }
         }
         if (mv)
             mv[r] = mean;

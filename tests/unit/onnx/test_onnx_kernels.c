@@ -218,6 +218,50 @@ static void test_gemm_pk_isa(int isa)
     CHECK(bad == 0);
 }
 
+/* The in-place small GEMM (attention's P @ V) of each ISA against ox_gemm_nn_ref, with row
+ * strides wider than the rows and C's padding left alone. */
+static void test_gemm_nn_isa(int isa)
+{
+    const char *name = isa == 2 ? "AVX-512" : "AVX2";
+    if (ox_gemm_pk_isa() < isa) {
+        printf("SKIP small GEMM %s: this CPU lacks it (or INFERD_CPU_DISABLE)\n", name);
+        return;
+    }
+    uint32_t s = 5;
+    int bad = 0, runs = 0;
+    for (int m = 1; m <= 9; m++)
+        for (int n = 1; n <= 70; n += (n < 18 ? 1 : 13))
+            for (int k = 1; k <= 40; k += 13) {
+                int lda = k + 2, ldb = n + 5, ldc = n + 3;
+                float *a = malloc(sizeof(float) * (size_t)(m * lda)), *b = malloc(sizeof(float) * (size_t)(k * ldb));
+                float *c1 = malloc(sizeof(float) * (size_t)(m * ldc)), *c2 = malloc(sizeof(float) * (size_t)(m * ldc));
+                CHECK(a && b && c1 && c2);
+                if (!a || !b || !c1 || !c2)
+                    return;
+                for (int i = 0; i < m * lda; i++)
+                    a[i] = (float)((s = s * 1664525u + 1013904223u) >> 8) / 16777216.0f - 0.5f;
+                for (int i = 0; i < k * ldb; i++)
+                    b[i] = (float)((s = s * 1664525u + 1013904223u) >> 8) / 16777216.0f - 0.5f;
+                for (int i = 0; i < m * ldc; i++)
+                    c1[i] = c2[i] = (float)i;
+                struct ox_gemm_nn g1 = {a, b, c1, m, n, k, lda, ldb, ldc}, g2 = g1;
+                g2.c = c2;
+                ox_gemm_nn_ref(&g1);
+                ox_gemm_nn_run(isa, &g2);
+                runs++;
+                for (int i = 0; i < m * ldc; i++)
+                    if (!(fabsf(c1[i] - c2[i]) <= 1e-5f * (float)k + 1e-5f * fabsf(c1[i])) && bad++ < 5)
+                        fprintf(stderr, "  %s m=%d n=%d k=%d at %d: %g vs ref %g\n", name, m, n, k, i, (double)c2[i],
+                                (double)c1[i]);
+                free(a);
+                free(b);
+                free(c1);
+                free(c2);
+            }
+    printf("small GEMM %s: %d runs against the reference, %d differ\n", name, runs, bad);
+    CHECK(bad == 0);
+}
+
 /* C = (A - za)(B - zb), bytes as uint8 or int8: each SIMD kernel equals the reference. */
 static void test_qgemm_isa(enum qgemm_isa isa)
 {
@@ -334,6 +378,8 @@ int main(void)
     test_gemm_nt();
     test_gemm_pk_isa(1);
     test_gemm_pk_isa(2);
+    test_gemm_nn_isa(1);
+    test_gemm_nn_isa(2);
     test_qgemm();
     test_requant();
     return check_finish();
