@@ -46,7 +46,9 @@ struct inferd_onnx_options {
                                         QLinearConv / QLinearMatMul (src/onnx/fuse_qdq.c) */
 #define INFERD_ONNX_OPT_INPLACE 2048u /* memory plan: Slice / Split along the outermost non-unit
                                         axis as views, Concat inputs written in place (plan.c) */
-#define INFERD_ONNX_OPT_ALL 4095u
+#define INFERD_ONNX_OPT_MATMUL 4096u /* MatMul + constant bias Add [+ Gelu] -> one GEMM with the bias
+                                         and GELU in its store (src/onnx/fuse_transformer.c) */
+#define INFERD_ONNX_OPT_ALL 8191u
 
 /* Describes one graph input or output. dims[i] == -1 marks a symbolic dimension; rank is -1
  * when the model declares no shape at all (then any rank is accepted). */

@@ -28,7 +28,14 @@ static void silu_ref(float *y, const float *x, size_t n)
     }
 }
 
-const struct vmath_kern vmath_ref = {exp_ref, sigmoid_ref, silu_ref, "ref"};
+/* 1 + erf(x/sqrt2) = erfc(-x/sqrt2): no cancellation for negative x */
+static void gelu_ref(float *y, const float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        y[i] = 0.5f * x[i] * erfcf(-x[i] * (float)M_SQRT1_2);
+}
+
+const struct vmath_kern vmath_ref = {exp_ref, sigmoid_ref, silu_ref, gelu_ref, "ref"};
 
 const struct vmath_kern *vmath_best(void)
 {
@@ -52,4 +59,9 @@ void vmath_sigmoid(float *y, const float *x, size_t n)
 void vmath_silu(float *y, const float *x, size_t n)
 {
     vmath_best()->silu(y, x, n);
+}
+
+void vmath_gelu(float *y, const float *x, size_t n)
+{
+    vmath_best()->gelu(y, x, n);
 }

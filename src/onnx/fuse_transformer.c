@@ -19,6 +19,10 @@
  *     and when Q, Kt, V are Transpose(0,2,1,3 | 0,2,3,1 | 0,2,1,3) of (B,S,H,D) tensors read by
  *     nothing else and Y's one reader is Transpose(0,2,1,3), those four Transposes go too
  *     (InferdAttention layout 1 reads the (B,S,H,D) tensors through strides)
+ *   MatMul epilogue (INFERD_ONNX_OPT_MATMUL), W a constant 2-D FP32 matrix, b a constant (N):
+ *     y = Add(MatMul(x, W), b) [then Gelu(y), approximate "none"]
+ *                                                 => y = InferdMatMul(x, W, b; gelu) (ops/gemm.c:
+ *     the bias and GELU applied in the packed GEMM's store, gemm_nt.h)
  *
  * Operands may be in either order where the op commutes. As in fuse.c, a rewrite happens only
  * when every intermediate value has exactly the pattern's consumers and is no graph output;
@@ -457,6 +461,38 @@ static int attention_at(struct fuse *f, struct ox_node *mm2)
     return 1;
 }
 
+/* ---- MatMul + bias [+ Gelu] ---- */
+
+static int matmul_epi_at(struct fuse *f, struct ox_node *mm)
+{
+    if (mm->n_in != 2 || mm->in[0] < 0 || mm->in[1] < 0)
+        return 0;
+    const struct ox_tensor *w = fuse__const_t(f, mm->in[1]);
+    int y = mm->out[0];
+    struct ox_node *add = fuse__consumer(f, y, 1, 0);
+    if (!w || w->rank != 2 || !add || !fuse__is_op(add, "Add") || add->n_out != 1 || add->out[0] < 0)
+        return 0;
+    int bv = fuse__other_input(add, y);
+    const struct ox_tensor *b = bv >= 0 ? fuse__const_t(f, bv) : NULL;
+    if (!b || b->rank != 1 || b->dims[0] != w->dims[1])
+        return 0;
+    struct ox_node *last = add, *g = fuse__consumer(f, add->out[0], 1, 0);
+    const struct ox_attr *ap = g ? ox_attr_find(g, "approximate") : NULL;
+    int gelu = g && fuse__is_op(g, "Gelu") && g->n_in == 1 && g->n_out == 1 && g->out[0] >= 0 &&
+               (!ap || (ap->s && strcmp(ap->s, "none") == 0));
+    if (gelu)
+        last = g;
+    struct ox_attr at = {.name = "gelu", .type = OX_ATTR_INT, .i = gelu};
+    int ins[3] = {mm->in[0], mm->in[1], bv};
+    int rc = become(f, last, "InferdMatMul", ins, 3, &at, 1);
+    if (rc <= 0)
+        return rc;
+    drop_node(f, mm);
+    if (gelu)
+        drop_node(f, add);
+    return 1;
+}
+
 /* ---- driver ---- */
 
 int fuse__transformer(struct fuse *f, unsigned off, struct ox_fuse_report *r)
@@ -472,6 +508,7 @@ int fuse__transformer(struct fuse *f, unsigned off, struct ox_fuse_report *r)
         {INFERD_ONNX_OPT_GELU, "Tanh", gelu_tanh_at, offsetof(struct ox_fuse_report, gelu)},
         {INFERD_ONNX_OPT_TRANSPOSE, "Transpose", transpose_at, offsetof(struct ox_fuse_report, transpose)},
         {INFERD_ONNX_OPT_ATTENTION, "MatMul", attention_at, offsetof(struct ox_fuse_report, attention)},
+        {INFERD_ONNX_OPT_MATMUL, "MatMul", matmul_epi_at, offsetof(struct ox_fuse_report, matmul)},
     };
     for (size_t p = 0; p < sizeof pass / sizeof *pass; p++) {
         if (off & pass[p].bit)

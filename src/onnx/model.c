@@ -95,15 +95,16 @@ static int load_common(const void *data, size_t size, const struct inferd_onnx_o
     const struct ox_fuse_report *fr = &m->fuse_report;
     int64_t before = n0;
     unsigned fuse_bits = INFERD_ONNX_OPT_FUSE | INFERD_ONNX_OPT_LAYERNORM | INFERD_ONNX_OPT_GELU |
-                         INFERD_ONNX_OPT_TRANSPOSE | INFERD_ONNX_OPT_ATTENTION;
+                         INFERD_ONNX_OPT_TRANSPOSE | INFERD_ONNX_OPT_ATTENTION | INFERD_ONNX_OPT_MATMUL;
     if ((off & fuse_bits) != fuse_bits && (rc = ox_fuse(m->g, off, &m->fuse_report, err)) < 0)
         return rc;
     snprintf(m->opt_summary, sizeof m->opt_summary,
              "%lld -> %lld nodes (%d constant-folded, %d Identity/Dropout, %d BatchNormalization folded, %d dead, "
              "%d shape nodes from fixed dims; "
-             "%d fused into convs; %d LayerNorm, %d Gelu, %d attention, %d Transpose pairs fused; %d QDQ int8)",
+             "%d fused into convs; %d LayerNorm, %d Gelu, %d attention, %d Transpose pairs, %d MatMul+bias fused; "
+             "%d QDQ int8)",
              (long long)before, (long long)m->g->n_nodes, r->folded, r->identities, r->bn_folded, r->dead, r->shapes,
-             fr->conv_nodes, fr->layernorm, fr->gelu, fr->attention, fr->transpose, n_qdq);
+             fr->conv_nodes, fr->layernorm, fr->gelu, fr->attention, fr->transpose, fr->matmul, n_qdq);
     m->value_keyed = calloc((size_t)m->g->n_inputs + 1, 1);
     if (!m->value_keyed)
         return inferd_err_set(err, INFERD_ENOMEM, "onnx: out of memory");

@@ -150,6 +150,7 @@ struct ox_fuse_report {
     int gelu;       /* erf / tanh GELU patterns -> Gelu */
     int transpose;  /* Transpose pairs merged or removed */
     int attention;  /* MatMul/scale/mask/Softmax/MatMul -> InferdAttention */
+    int matmul;     /* MatMul + bias [+ Gelu] -> InferdMatMul */
 };
 int ox_fuse(struct ox_model *m, unsigned off, struct ox_fuse_report *r, struct inferd_err *err);
 /* fuse_qdq.c: QDQ-format int8 patterns -> QLinearConv / QLinearMatMul (after ox_graph_build,

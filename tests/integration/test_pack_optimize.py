@@ -171,7 +171,8 @@ lrepo = os.path.join(tmp, "lrepo")
 settings = {"all": None, "none": False, "nobn": {"batchnorm": False}, "nofold": {"constant_folding": False},
             "noid": {"identity": False}, "nodce": {"dead_nodes": False}, "noqdq": {"qdq": False},
             "noinplace": {"in_place": False}, "bad": {"fold": True},
-            "nofuse": {"fusion": False, "layernorm": False, "gelu": False, "transpose": False, "attention": False}}
+            "nofuse": {"fusion": False, "layernorm": False, "gelu": False, "transpose": False, "attention": False,
+                        "matmul_bias": False}}
 for name, g in settings.items():
     os.makedirs(os.path.join(lrepo, name, "1"))
     shutil.copy(src, os.path.join(lrepo, name, "1", "model.onnx"))

@@ -8,6 +8,7 @@
  *   __m256 e = vexp_avx2(_mm256_loadu_ps(x));
  *   __m256 s = vsigmoid_avx2(v);            // 1 / (1 + exp(-v))
  *   __m256 y = vsilu_avx2(v);               // v * sigmoid(v)
+ *   __m256 g = vgelu_avx2(v);               // 0.5 * v * (1 + erf(v / sqrt(2)))
  */
 #ifndef INFERD_BASE_VEXP_AVX2_H
 #define INFERD_BASE_VEXP_AVX2_H
@@ -65,6 +66,33 @@ static inline __attribute__((always_inline)) __m256 vsilu_avx2(__m256 x)
     const __m256 e = vexp_avx2(_mm256_or_ps(x, _mm256_set1_ps(-0.0f)));
     const __m256 num = _mm256_blendv_ps(x, _mm256_mul_ps(x, e), _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_LT_OQ));
     return _mm256_div_ps(num, _mm256_add_ps(one, e));
+}
+
+/* GELU (erf form), as vgelu_avx512 of vexp_avx512.h. */
+static inline __attribute__((always_inline)) __m256 vgelu_avx2(__m256 x)
+{
+    const __m256 one = _mm256_set1_ps(1.0f), half = _mm256_set1_ps(0.5f);
+    const __m256 z = _mm256_mul_ps(_mm256_andnot_ps(_mm256_set1_ps(-0.0f), x), _mm256_set1_ps(0x1.6a09e6p-1f));
+    const __m256 t = _mm256_div_ps(one, _mm256_fmadd_ps(z, half, one));
+    const __m256 p = _mm256_fmadd_ps(
+        _mm256_fmadd_ps(
+            _mm256_fmadd_ps(
+                _mm256_fmadd_ps(
+                    _mm256_fmadd_ps(
+                        _mm256_fmadd_ps(
+                            _mm256_fmadd_ps(
+                                _mm256_fmadd_ps(_mm256_fmadd_ps(_mm256_set1_ps(0.17087277f), t, _mm256_set1_ps(-0.82215223f)),
+                                                t, _mm256_set1_ps(1.48851587f)),
+                                t, _mm256_set1_ps(-1.13520398f)),
+                            t, _mm256_set1_ps(0.27886807f)),
+                        t, _mm256_set1_ps(-0.18628806f)),
+                    t, _mm256_set1_ps(0.09678418f)),
+                t, _mm256_set1_ps(0.37409196f)),
+            t, _mm256_set1_ps(1.00002368f)),
+        t, _mm256_set1_ps(-1.26551223f));
+    const __m256 hc = _mm256_mul_ps(half, _mm256_mul_ps(t, vexp_avx2(_mm256_fnmadd_ps(z, z, p))));
+    const __m256 g = _mm256_blendv_ps(_mm256_sub_ps(one, hc), hc, _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_LT_OQ));
+    return _mm256_mul_ps(x, g);
 }
 
 #endif

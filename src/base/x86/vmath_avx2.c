@@ -27,5 +27,6 @@ static inline __m256i tail_mask(size_t left)
 VMATH_LOOP(exp_avx2, vexp_avx2)
 VMATH_LOOP(sigmoid_avx2, vsigmoid_avx2)
 VMATH_LOOP(silu_avx2, vsilu_avx2)
+VMATH_LOOP(gelu_avx2, vgelu_avx2)
 
-const struct vmath_kern vmath_avx2 = {exp_avx2, sigmoid_avx2, silu_avx2, "avx2"};
+const struct vmath_kern vmath_avx2 = {exp_avx2, sigmoid_avx2, silu_avx2, gelu_avx2, "avx2"};

@@ -20,5 +20,6 @@
 VMATH_LOOP(exp_avx512, vexp_avx512)
 VMATH_LOOP(sigmoid_avx512, vsigmoid_avx512)
 VMATH_LOOP(silu_avx512, vsilu_avx512)
+VMATH_LOOP(gelu_avx512, vgelu_avx512)
 
-const struct vmath_kern vmath_avx512 = {exp_avx512, sigmoid_avx512, silu_avx512, "avx512"};
+const struct vmath_kern vmath_avx512 = {exp_avx512, sigmoid_avx512, silu_avx512, gelu_avx512, "avx512"};

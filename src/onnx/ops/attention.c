@@ -16,14 +16,16 @@
  * live in the step's scratch (B*H*S*T floats, what the unfused graph's score tensor took), so
  * exec never allocates. Scores: layout 1 reads K's rows (T, D) with stride H*D, exactly the
  * (N, K) operand of the skinny GEMM (gemm_nt.h, AVX2 when the CPU has it); layout 0 is a
- * cblas_sgemm with Kt. Then a max-subtracted softmax per row, and Y rows = P @ V by
- * cblas_sgemm with V's row stride (single-threaded OpenBLAS, as gemm.c uses it). */
+ * cblas_sgemm with Kt. Then a max-subtracted softmax per row (vmath_exp), and Y rows = P @ V
+ * by gemm_nt.h's in-place small GEMM (AVX-512 / AVX2) reading V with its row stride
+ * (cblas_sgemm on CPUs without AVX2). */
 #include <math.h>
 #include <string.h>
 
 #include <cblas.h>
 
 #include "base/cpu.h"
+#include "base/vmath.h"
 #include "onnx/gemm_nt.h"
 #include "onnx/onnx_int.h"
 #include "onnx/ops/ops.h"
@@ -154,7 +156,7 @@ struct att_job {
      * Kt's rows; layout 1: 1, K's rows are then contiguous D-vectors). */
     int64_t qs[3], ks[3], vs[3], ys[3], kd;
     int64_t ms[4]; /* mask strides */
-    int mode, layout, avx2;
+    int mode, layout, avx2, nn_isa; /* nn_isa: ox_gemm_pk_isa() for P @ V, 0: BLAS */
     float scale, fill;
 };
 
@@ -185,26 +187,38 @@ static void att_block(const struct att_job *j, int64_t b, int64_t hd, int64_t i0
     for (int64_t i = i0; i < i1; i++) {
         float *p = sc + i * j->t;
         int64_t mo = b * j->ms[0] + hd * j->ms[1] + i * j->ms[2];
-        float mx = -INFINITY;
-        for (int64_t c = 0; c < j->t; c++) {
-            float x = p[c];
-            if (j->mode == 1)
-                x += ((const float *)j->mask)[mo + c * j->ms[3]];
-            else if (j->mode == 2 && ((const unsigned char *)j->mask)[mo + c * j->ms[3]])
-                x = j->fill;
-            p[c] = x;
-            mx = x > mx || c == 0 ? x : mx;
+        if (j->mode == 1) { /* branch-free loops the compiler vectorises */
+            const float *mk = (const float *)j->mask + mo;
+            if (j->ms[3] == 1)
+                for (int64_t c = 0; c < j->t; c++)
+                    p[c] += mk[c];
+            else
+                for (int64_t c = 0; c < j->t; c++)
+                    p[c] += mk[c * j->ms[3]];
+        } else if (j->mode == 2) {
+            const unsigned char *mk = (const unsigned char *)j->mask + mo;
+            for (int64_t c = 0; c < j->t; c++)
+                p[c] = mk[c * j->ms[3]] ? j->fill : p[c];
         }
+        float mx = p[0];
+        for (int64_t c = 1; c < j->t; c++)
+            mx = p[c] > mx ? p[c] : mx;
+        for (int64_t c = 0; c < j->t; c++)
+            p[c] -= mx;
+        vmath_exp(p, p, (size_t)j->t); /* AVX-512 / AVX2 where the CPU has them */
         double sum = 0;
-        for (int64_t c = 0; c < j->t; c++) {
-            p[c] = expf(p[c] - mx);
+        for (int64_t c = 0; c < j->t; c++)
             sum += p[c];
-        }
         float inv = (float)(1.0 / sum);
         for (int64_t c = 0; c < j->t; c++)
             p[c] *= inv;
     }
     /* Y rows = P rows (T) @ V (T, E; row stride vs[2]) */
+    if (j->nn_isa) { /* no BLAS call overhead for the small per-head products */
+        struct ox_gemm_nn g = {sc + i0 * j->t, v, y + i0 * j->ys[2], m, j->e, j->t, j->t, j->vs[2], j->ys[2]};
+        ox_gemm_nn_run(j->nn_isa, &g);
+        return;
+    }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, (int)j->e, (int)j->t, 1.0f, sc + i0 * j->t, (int)j->t, v,
                 (int)j->vs[2], 0.0f, y + i0 * j->ys[2], (int)j->ys[2]);
 }
@@ -229,7 +243,7 @@ static int att_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_t
     int64_t hh = sd[1], ss = sd[2], e = v[3];
     struct att_job j = {.q = in[0]->data, .k = in[1]->data, .v = in[2]->data, .y = out[0]->data, .scores = c->scratch,
                         .h = hh, .s = ss, .d = q[3], .t = k[3], .e = e, .mode = (int)n->ip[0],
-                        .layout = (int)n->ip[1], .avx2 = (int)n->ip[2], .scale = n->fp[0], .fill = n->fp[1]};
+                        .layout = (int)n->ip[1], .avx2 = (int)n->ip[2], .nn_isa = ox_gemm_pk_isa(), .scale = n->fp[0], .fill = n->fp[1]};
     if (j.layout == 0) { /* (B,H,S,D), Kt (B,H,D,T), V (B,H,T,E), Y (B,H,S,E) */
         int64_t qs[3] = {q[1] * q[2] * q[3], q[2] * q[3], q[3]}, ys[3] = {hh * ss * e, ss * e, e};
         int64_t ks[3] = {k[1] * k[2] * k[3], k[2] * k[3], 0}, vs[3] = {v[1] * v[2] * v[3], v[2] * v[3], v[3]};

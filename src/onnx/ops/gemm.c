@@ -9,12 +9,16 @@
  *           kernel too.
  *   MatMul: numpy matmul; 1-D operands promoted, batch dims broadcast; a batch over a
  *           2-D right operand is folded into one tall GEMM.
+ *   InferdMatMul: MatMul by a constant 2-D B plus a bias row [then GELU], fused at load;
+ *           the packed kernel adds the bias and applies GELU in its store.
+ * The packed kernel is AVX-512 (12x32 blocks) or AVX2 (6x16) as ox_gemm_pk_isa() says.
  */
 #include <cblas.h>
 #include <string.h>
 
 #include "base/cpu.h"
 #include "base/tpool.h"
+#include "base/vmath.h"
 #include "onnx/gemm_nt.h"
 #include "onnx/onnx_int.h"
 #include "onnx/ops/ops.h"
@@ -86,37 +90,51 @@ void ox_sgemm(const struct ox_ctx *ctx, int ta, int tb, int64_t m, int64_t n, in
 
 struct pk_job {
     struct ox_gemm_pk g;
-    int64_t m;
-    int avx2;
+    int64_t m, panels;
+    int isa, by_cols;
 };
 
 static void pk_part(void *arg, int ith, int nth)
 {
     struct pk_job *j = arg;
-    int64_t blocks = (j->m + 5) / 6;
-    int64_t lo = blocks * ith / nth * 6, hi = blocks * (ith + 1) / nth * 6;
-    hi = hi > j->m ? j->m : hi;
-    if (hi <= lo)
+    if (j->by_cols) { /* pairs of panels: the AVX-512 kernel's 32-column blocks stay whole */
+        int64_t pairs = (j->panels + 1) / 2;
+        int64_t lo = pairs * ith / nth * 2, hi = pairs * (ith + 1) / nth * 2;
+        hi = hi > j->panels ? j->panels : hi;
+        if (hi > lo)
+            ox_gemm_pk_run(j->isa, &j->g, 0, j->m, lo, hi);
         return;
-    if (j->avx2)
-        ox_gemm_pk_avx2(&j->g, lo, hi);
-    else
-        ox_gemm_pk_ref(&j->g, lo, hi);
+    }
+    int64_t mr = ox_gemm_pk_mr(j->isa), blocks = (j->m + mr - 1) / mr;
+    int64_t lo = blocks * ith / nth * mr, hi = blocks * (ith + 1) / nth * mr;
+    hi = hi > j->m ? j->m : hi;
+    if (hi > lo)
+        ox_gemm_pk_run(j->isa, &j->g, lo, hi, 0, j->panels);
 }
 
-/* C (m,n) = alpha * A (m,k) @ packed B (+ C), rows split over the pool when large */
-static void pk_run(const struct ox_ctx *ctx, int avx2, const float *a, int64_t m, int64_t n, int64_t k, float alpha,
-                   int accumulate, float *c)
+/* C (m,n) = act(alpha * A (m,k) @ packed B (+ C) + bias), split over the pool when large:
+ * by row blocks or by pairs of panels, whichever leaves the busiest thread less work. */
+static void pk_run(const struct ox_ctx *ctx, int isa, const float *a, int64_t m, int64_t n, int64_t k, float alpha,
+                   int accumulate, const float *bias, int gelu, float *c)
 {
-    struct pk_job j = {{a, ctx->packed, c, k, n, k, n, alpha, accumulate}, m, avx2};
+    struct pk_job j = {{a, ctx->packed, c, k, n, k, n, alpha, accumulate, bias, gelu}, m, ox_gemm_pk_panels(n), isa, 0};
     double work = (double)m * (double)n * (double)k;
     int parts = ctx->nth;
     if (work / parts < GEMM_PAR_MIN)
         parts = (int)(work / GEMM_PAR_MIN) + 1;
     if (parts > ctx->nth)
         parts = ctx->nth;
-    if (parts > (m + 5) / 6)
-        parts = (int)((m + 5) / 6);
+    int64_t mr = ox_gemm_pk_mr(isa), blocks = (m + mr - 1) / mr, pairs = (j.panels + 1) / 2;
+    if (parts > 1) {
+        /* the busiest thread's share of rows / of columns */
+        int64_t rows = (blocks + parts - 1) / parts * mr, cols = (pairs + parts - 1) / parts * 2 * OX_PK_NR;
+        double share_r = (double)(rows < m ? rows : m) / (double)m;
+        double share_c = (double)(cols < n ? cols : n) / (double)n;
+        j.by_cols = share_c < share_r;
+        int64_t span = j.by_cols ? pairs : blocks;
+        if (parts > span)
+            parts = (int)span;
+    }
     if (parts <= 1)
         pk_part(&j, 0, 1);
     else
@@ -156,6 +174,7 @@ static int gemm_prepare(struct ox_node *n, struct inferd_err *err)
     n->fp[0] = ox_attr_float(n, "alpha", 1.0f);
     n->fp[1] = ox_attr_float(n, "beta", 1.0f);
     n->ip[2] = cpu_has(CPU_AVX2 | CPU_FMA) != 0;
+    n->ip[3] = ox_gemm_pk_isa();
     return 0;
 }
 
@@ -208,8 +227,8 @@ static int gemm_exec(const struct ox_ctx *ctx, const struct ox_node *n, struct o
     } else {
         beta = 0.0f;
     }
-    if (ctx->packed && k > 0 && m >= 6 && n->ip[2]) { /* AVX2 packed kernel; fewer rows: dot products */
-        pk_run(ctx, 1, a->data, m, nn, k, n->fp[0], beta != 0.0f, y);
+    if (ctx->packed && k > 0 && m >= 6 && n->ip[3]) { /* packed kernel; fewer rows: dot products */
+        pk_run(ctx, (int)n->ip[3], a->data, m, nn, k, n->fp[0], beta != 0.0f, NULL, 0, y);
         return 0;
     }
     if (!n->ip[0] && n->ip[1] && (nn <= 512 || m < 6) && k > 0) { /* few rows: B read once, no copy */
@@ -297,8 +316,9 @@ static int matmul_exec(const struct ox_ctx *ctx, const struct ox_node *n, struct
     int64_t batch = 1;
     for (int d = 0; d < brank; d++)
         batch *= o->dims[d];
-    if (ctx->packed && k > 0 && batch * m >= 6 && cpu_has(CPU_AVX2 | CPU_FMA)) { /* constant 2-D B, packed */
-        pk_run(ctx, 1, av, batch * m, nn, k, 1.0f, 0, ov);
+    int isa = ox_gemm_pk_isa();
+    if (ctx->packed && k > 0 && batch * m >= 6 && isa) { /* constant 2-D B, packed */
+        pk_run(ctx, isa, av, batch * m, nn, k, 1.0f, 0, NULL, 0, ov);
         return 0;
     }
     if (b->rank <= 2) { /* every batch of A against the same B: one tall GEMM */
@@ -342,3 +362,51 @@ static int64_t matmul_pack(const struct ox_node *n, struct ox_tensor *const *in,
 }
 
 const struct ox_op ox_op_matmul = {"MatMul", 2, 2, 1, 1, NULL, matmul_infer, matmul_exec, 0, NULL, matmul_pack};
+
+/* ---- InferdMatMul: MatMul + bias [+ Gelu], made by fuse_transformer.c ----
+ *   Y (.., M, N) = act(A (.., M, K) @ B (K, N) + bias (N)), act GELU when attribute gelu = 1 */
+
+static int fmm_prepare(struct ox_node *n, struct inferd_err *err)
+{
+    (void)err;
+    n->ip[0] = ox_attr_int(n, "gelu", 0) != 0;
+    n->ip[1] = ox_gemm_pk_isa();
+    return 0;
+}
+
+static int fmm_infer(const struct ox_node *n, struct ox_tensor *const *in, struct ox_tensor **out,
+                     struct inferd_err *err)
+{
+    const struct ox_tensor *b = in[1], *bias = in[2];
+    if (b->rank != 2 || bias->dt != INFERD_FP32 || bias->rank != 1 || bias->dims[0] != b->dims[1])
+        return inferd_err_set(err, INFERD_ESHAPE, "InferdMatMul: B must be 2-D and the bias (N) FP32");
+    return matmul_infer(n, in, out, err);
+}
+
+static int fmm_exec(const struct ox_ctx *ctx, const struct ox_node *n, struct ox_tensor *const *in,
+                    struct ox_tensor **out, struct inferd_err *err)
+{
+    (void)err;
+    const struct ox_tensor *a = in[0], *b = in[1], *bias = in[2];
+    struct ox_tensor *o = out[0];
+    int64_t k = a->dims[a->rank - 1], nn = b->dims[1];
+    if (o->numel == 0)
+        return 0;
+    int64_t rows = o->numel / nn;
+    const float *bv = bias->data;
+    float *y = o->data;
+    if (ctx->packed && k > 0 && n->ip[1]) {
+        pk_run(ctx, (int)n->ip[1], a->data, rows, nn, k, 1.0f, 0, bv, (int)n->ip[0], y);
+        return 0;
+    }
+    ox_sgemm(ctx, 0, 0, rows, nn, k, 1.0f, a->data, b->data, 0.0f, y);
+    for (int64_t i = 0; i < rows; i++)
+        for (int64_t j = 0; j < nn; j++)
+            y[i * nn + j] += bv[j];
+    if (n->ip[0])
+        vmath_gelu(y, y, (size_t)o->numel);
+    return 0;
+}
+
+const struct ox_op ox_op_inferd_matmul = {"InferdMatMul", 3, 3, 1, 1, fmm_prepare, fmm_infer, fmm_exec, 0, NULL,
+                                          matmul_pack};

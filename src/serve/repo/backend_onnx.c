@@ -12,7 +12,7 @@
 
 /* config.json "graph_optimizations": false (none), or an object switching each load-time
  * rewrite: {"constant_folding", "identity", "batchnorm", "dead_nodes", "fusion", "layernorm",
- * "gelu", "transpose", "attention", "shape_folding", "qdq", "in_place"} (true by default). */
+ * "gelu", "transpose", "attention", "shape_folding", "qdq", "in_place", "matmul_bias"} (true by default). */
 static int graph_opts(const struct model_config *cfg, unsigned *off, struct inferd_err *err)
 {
     static const struct { const char *key; unsigned bit; } sw[] = {
@@ -20,7 +20,8 @@ static int graph_opts(const struct model_config *cfg, unsigned *off, struct infe
         {"batchnorm", INFERD_ONNX_OPT_BN}, {"dead_nodes", INFERD_ONNX_OPT_DCE}, {"fusion", INFERD_ONNX_OPT_FUSE},
         {"layernorm", INFERD_ONNX_OPT_LAYERNORM}, {"gelu", INFERD_ONNX_OPT_GELU}, {"transpose", INFERD_ONNX_OPT_TRANSPOSE},
         {"attention", INFERD_ONNX_OPT_ATTENTION}, {"shape_folding", INFERD_ONNX_OPT_SHAPE},
-        {"qdq", INFERD_ONNX_OPT_QDQ}, {"in_place", INFERD_ONNX_OPT_INPLACE}};
+        {"qdq", INFERD_ONNX_OPT_QDQ}, {"in_place", INFERD_ONNX_OPT_INPLACE},
+        {"matmul_bias", INFERD_ONNX_OPT_MATMUL}};
     const json_t *g = cfg && cfg->json ? json_object_get(cfg->json, "graph_optimizations") : NULL;
     *off = 0;
     if (!g || json_is_true(g))
@@ -40,7 +41,8 @@ static int graph_opts(const struct model_config *cfg, unsigned *off, struct infe
         if (i == sizeof sw / sizeof *sw)
             return inferd_err_set(err, INFERD_EINVAL,
                                   "config.json: graph_optimizations.%s: unknown (constant_folding, identity, batchnorm, "
-                                  "dead_nodes, fusion, layernorm, gelu, transpose, attention, shape_folding, qdq)", k);
+                                  "dead_nodes, fusion, layernorm, gelu, transpose, attention, shape_folding, qdq, matmul_bias)",
+                                  k);
         if (!json_is_boolean(v))
             return inferd_err_set(err, INFERD_EINVAL, "config.json: graph_optimizations.%s: not true or false", k);
         if (json_is_false(v))

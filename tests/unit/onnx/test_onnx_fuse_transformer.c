@@ -4,7 +4,8 @@
  * input), each GELU ordering (erf, Div or Mul by 1/sqrt2; the tanh approximation) and
  * Transpose pairs (identity, merged, identity at a graph output) and attention (scale by Div
  * or Mul, additive / Where / no mask) into InferdAttention, and shape folding (fixed dims of
- * a symbolic-batch input become constants, the batch does not). For each graph the model
+ * a symbolic-batch input become constants, the batch does not), and MatMul + bias [+ Gelu] into
+ * InferdMatMul (40 columns: two and a half packed panels). For each graph the model
  * loaded with the rewrite switched off (inferd_onnx_options.graph_opt_off, 1 thread) is the
  * reference for the model with it on (2 threads):
  * the fused model's output must equal it within 1e-5 (abs + rel) at batch 1 and 3, and the
@@ -128,6 +129,16 @@ static void encode(const struct graph *gr, struct buf *out)
         init_f(&g, cn[i], 0, NULL, c[i], 1);
     init_f(&g, "gamma", 1, (const int64_t[]){16}, gamma, 16);
     init_f(&g, "beta", 3, (const int64_t[]){1, 1, 16}, beta, 16);
+    static float w[16 * 40], w16[16 * 16], b40[40];
+    for (int i = 0; i < 16 * 40; i++)
+        w[i] = 0.3f * sinf(0.71f * (float)i);
+    for (int i = 0; i < 16 * 16; i++)
+        w16[i] = 0.2f * cosf(0.53f * (float)i);
+    for (int i = 0; i < 40; i++)
+        b40[i] = 0.05f * (float)i - 1.0f;
+    init_f(&g, "w", 2, (const int64_t[]){16, 40}, w, 16 * 40);
+    init_f(&g, "w16", 2, (const int64_t[]){16, 16}, w16, 16 * 16);
+    init_f(&g, "b40", 1, (const int64_t[]){40}, b40, 40);
     init_1d(&g, "axis_last", 7, (const int64_t[]){-1}, 1, 8);
     init_1d(&g, "heads", 7, (const int64_t[]){0, 4, 2, 8}, 4, 8);  /* (N, 4, 16) -> (N, 4, 2, 8) */
     init_1d(&g, "merge", 7, (const int64_t[]){0, 4, 16}, 3, 8);
@@ -401,6 +412,36 @@ int main(void)
     a12.nn = 11;
     a12.outputs[0] = "ctx";
     check("attention, one query row, heads first", &a12, INFERD_ONNX_OPT_ATTENTION, "1 attention");
+
+    /* MatMul by constant weights + bias [+ GELU]: one InferdMatMul */
+    struct graph mb1 = {13, {{"MatMul", "x,w", "mm", {{0}}}, {"Add", "mm,b40", "y", {{0}}}}, 2, {"y"}};
+    check("matmul + bias", &mb1, INFERD_ONNX_OPT_MATMUL, "1 MatMul+bias");
+    struct graph mb2 = {13, {{"MatMul", "x,w", "mm", {{0}}},
+                             {"Add", "b40,mm", "h", {{0}}},
+                             {"Div", "h,sqrt2", "a", {{0}}},
+                             {"Erf", "a", "e", {{0}}},
+                             {"Add", "e,one", "p", {{0}}},
+                             {"Mul", "h,p", "q", {{0}}},
+                             {"Mul", "q,half", "y", {{0}}}},
+                        7, {"y"}};
+    check("matmul + bias + gelu", &mb2, INFERD_ONNX_OPT_MATMUL, "1 Gelu, 0 attention, 0 Transpose pairs, 1 MatMul+bias");
+    struct graph mb3 = {13, {{"MatMul", "x,w", "mm", {{0}}}, /* the tanh GELU stays a node */
+                             {"Add", "mm,b40", "h", {{0}}},
+                             {"Pow", "h,three", "c", {{0}}},
+                             {"Mul", "k044,c", "kc", {{0}}},
+                             {"Add", "h,kc", "s", {{0}}},
+                             {"Mul", "s,k079", "u", {{0}}},
+                             {"Tanh", "u", "t", {{0}}},
+                             {"Add", "t,one", "p", {{0}}},
+                             {"Mul", "h,half", "hh", {{0}}},
+                             {"Mul", "hh,p", "y", {{0}}}},
+                        10, {"y"}};
+    check("matmul + bias, then tanh gelu", &mb3, INFERD_ONNX_OPT_MATMUL, "1 Gelu, 0 attention, 0 Transpose pairs, 1 MatMul+bias");
+    struct graph mb4 = {13, {{"MatMul", "x,w16", "mm", {{0}}}, {"Add", "mm,beta", "y", {{0}}}}, 2, {"y"}};
+    check("matmul + (1,1,N) bias (not fused)", &mb4, INFERD_ONNX_OPT_MATMUL, "0 MatMul+bias");
+    struct graph mb5 = mb1;
+    mb5.outputs[1] = "mm";
+    check("matmul also an output (not fused)", &mb5, INFERD_ONNX_OPT_MATMUL, "0 MatMul+bias");
 
     /* shape folding: the fixed dims 1 and 2 of x (N, 4, 16) become constants, the batch not */
     struct graph s1 = {13, {{"Shape", "x", "xs", {{0}}},

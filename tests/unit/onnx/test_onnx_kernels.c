@@ -128,13 +128,13 @@ static void test_gemm_nt(void)
                     ox_gemm_nt_avx2(&g2, 0, m, 0, n);
                     for (int i = 0; i < m * n; i++)
                         CHECK(fabsf(c1[i] - c2[i]) <= 1e-4f * (1.0f + fabsf(c1[i])));
-                    /* packed kernel (B as (N,K), i.e. transB) against the same reference */
+                    /* packed reference (B as (N,K), i.e. transB) against the dot-product one */
                     float *bp = aligned_alloc(64, sizeof(float) * (size_t)ox_gemm_pack_size(k, n) + 64);
                     ox_gemm_pack(b, k, n, 1, bp);
                     for (int i = 0; i < m * n; i++)
                         c2[i] = (float)i * 0.25f;
-                    struct ox_gemm_pk pk = {a, bp, c2, k, n, k, n, 0.75f, acc};
-                    ox_gemm_pk_avx2(&pk, 0, m);
+                    struct ox_gemm_pk pk = {a, bp, c2, k, n, k, n, 0.75f, acc, NULL, 0};
+                    ox_gemm_pk_ref(&pk, 0, m, 0, ox_gemm_pk_panels(n));
                     for (int i = 0; i < m * n; i++)
                         CHECK(fabsf(c1[i] - c2[i]) <= 1e-4f * (1.0f + fabsf(c1[i])));
                     free(bp);
@@ -146,6 +146,120 @@ static void test_gemm_nt(void)
             }
         }
     }
+}
+
+/* The packed-weight GEMM of each ISA against ox_gemm_pk_ref: every row / column edge of the
+ * 6x16 and 12x32 blocks, K across the K chunks, accumulate, bias and GELU, the work split
+ * into row and panel ranges as the op splits it, and C's padding columns left alone. */
+static void test_gemm_pk_isa(int isa)
+{
+    const char *name = isa == 2 ? "AVX-512" : "AVX2";
+    if (ox_gemm_pk_isa() < isa) {
+        printf("SKIP packed GEMM %s: this CPU lacks it (or INFERD_CPU_DISABLE)\n", name);
+        return;
+    }
+    static const int ms[] = {1, 5, 6, 7, 12, 13, 25};
+    static const int ns[] = {1, 5, 16, 17, 32, 33, 48, 80};
+    static const int ks[] = {1, 7, 64, 300}; /* 300: two K chunks */
+    uint32_t s = 11;
+    int bad = 0, runs = 0;
+    for (size_t mi = 0; mi < sizeof ms / sizeof *ms; mi++)
+        for (size_t ni = 0; ni < sizeof ns / sizeof *ns; ni++)
+            for (size_t ki = 0; ki < sizeof ks / sizeof *ks; ki++) {
+                int m = ms[mi], n = ns[ni], k = ks[ki], ldc = n + 3;
+                int64_t panels = ox_gemm_pk_panels(n);
+                float *a = malloc(sizeof(float) * (size_t)(m * k)), *b = malloc(sizeof(float) * (size_t)(n * k));
+                float *bias = malloc(sizeof(float) * (size_t)n), *c1 = malloc(sizeof(float) * (size_t)(m * ldc));
+                float *c2 = malloc(sizeof(float) * (size_t)(m * ldc));
+                float *bp = aligned_alloc(64, sizeof(float) * (size_t)ox_gemm_pack_size(k, n) + 64);
+                CHECK(a && b && bias && c1 && c2 && bp);
+                if (!a || !b || !bias || !c1 || !c2 || !bp)
+                    return;
+                for (int i = 0; i < m * k; i++)
+                    a[i] = (float)((s = s * 1664525u + 1013904223u) >> 8) / 16777216.0f - 0.5f;
+                for (int i = 0; i < n * k; i++)
+                    b[i] = (float)((s = s * 1664525u + 1013904223u) >> 8) / 16777216.0f - 0.5f;
+                for (int i = 0; i < n; i++)
+                    bias[i] = (float)i * 0.125f - 2.0f;
+                ox_gemm_pack(b, k, n, (int)(ki & 1), bp); /* (N,K) and (K,N) layouts alike */
+                for (int mode = 0; mode < 8; mode++) { /* bit 0 accumulate, 1 bias, 2 GELU */
+                    for (int i = 0; i < m * ldc; i++)
+                        c1[i] = c2[i] = (float)i * 0.25f - 3.0f;
+                    struct ox_gemm_pk g1 = {a, bp, c1, k, n, k, ldc, 0.75f, mode & 1, mode & 2 ? bias : NULL,
+                                            (mode >> 2) & 1};
+                    struct ox_gemm_pk g2 = g1;
+                    g2.c = c2;
+                    ox_gemm_pk_ref(&g1, 0, m, 0, panels);
+                    if (mode & 1) { /* in four parts */
+                        int64_t mh = m / 2, ph = panels / 2 / 2 * 2;
+                        ox_gemm_pk_run(isa, &g2, 0, mh, 0, ph);
+                        ox_gemm_pk_run(isa, &g2, mh, m, 0, ph);
+                        ox_gemm_pk_run(isa, &g2, 0, mh, ph, panels);
+                        ox_gemm_pk_run(isa, &g2, mh, m, ph, panels);
+                    } else {
+                        ox_gemm_pk_run(isa, &g2, 0, m, 0, panels);
+                    }
+                    runs++;
+                    for (int i = 0; i < m * ldc; i++) {
+                        float tol = 2e-5f * (float)k + 1e-4f * fabsf(c1[i]);
+                        if (!(fabsf(c1[i] - c2[i]) <= tol) && bad++ < 5)
+                            fprintf(stderr, "  %s m=%d n=%d k=%d mode=%d at %d: %g vs ref %g\n", name, m, n, k,
+                                    mode, i, (double)c2[i], (double)c1[i]);
+                    }
+                }
+                free(a);
+                free(b);
+                free(bias);
+                free(c1);
+                free(c2);
+                free(bp);
+            }
+    printf("packed GEMM %s: %d runs against the reference, %d differ\n", name, runs, bad);
+    CHECK(bad == 0);
+}
+
+/* The in-place small GEMM (attention's P @ V) of each ISA against ox_gemm_nn_ref, with row
+ * strides wider than the rows and C's padding left alone. */
+static void test_gemm_nn_isa(int isa)
+{
+    const char *name = isa == 2 ? "AVX-512" : "AVX2";
+    if (ox_gemm_pk_isa() < isa) {
+        printf("SKIP small GEMM %s: this CPU lacks it (or INFERD_CPU_DISABLE)\n", name);
+        return;
+    }
+    uint32_t s = 5;
+    int bad = 0, runs = 0;
+    for (int m = 1; m <= 9; m++)
+        for (int n = 1; n <= 70; n += (n < 18 ? 1 : 13))
+            for (int k = 1; k <= 40; k += 13) {
+                int lda = k + 2, ldb = n + 5, ldc = n + 3;
+                float *a = malloc(sizeof(float) * (size_t)(m * lda)), *b = malloc(sizeof(float) * (size_t)(k * ldb));
+                float *c1 = malloc(sizeof(float) * (size_t)(m * ldc)), *c2 = malloc(sizeof(float) * (size_t)(m * ldc));
+                CHECK(a && b && c1 && c2);
+                if (!a || !b || !c1 || !c2)
+                    return;
+                for (int i = 0; i < m * lda; i++)
+                    a[i] = (float)((s = s * 1664525u + 1013904223u) >> 8) / 16777216.0f - 0.5f;
+                for (int i = 0; i < k * ldb; i++)
+                    b[i] = (float)((s = s * 1664525u + 1013904223u) >> 8) / 16777216.0f - 0.5f;
+                for (int i = 0; i < m * ldc; i++)
+                    c1[i] = c2[i] = (float)i;
+                struct ox_gemm_nn g1 = {a, b, c1, m, n, k, lda, ldb, ldc}, g2 = g1;
+                g2.c = c2;
+                ox_gemm_nn_ref(&g1);
+                ox_gemm_nn_run(isa, &g2);
+                runs++;
+                for (int i = 0; i < m * ldc; i++)
+                    if (!(fabsf(c1[i] - c2[i]) <= 1e-5f * (float)k + 1e-5f * fabsf(c1[i])) && bad++ < 5)
+                        fprintf(stderr, "  %s m=%d n=%d k=%d at %d: %g vs ref %g\n", name, m, n, k, i, (double)c2[i],
+                                (double)c1[i]);
+                free(a);
+                free(b);
+                free(c1);
+                free(c2);
+            }
+    printf("small GEMM %s: %d runs against the reference, %d differ\n", name, runs, bad);
+    CHECK(bad == 0);
 }
 
 /* C = (A - za)(B - zb), bytes as uint8 or int8: each SIMD kernel equals the reference. */
@@ -262,6 +376,10 @@ int main(void)
     test_pb();
     test_tensor_proto();
     test_gemm_nt();
+    test_gemm_pk_isa(1);
+    test_gemm_pk_isa(2);
+    test_gemm_nn_isa(1);
+    test_gemm_nn_isa(2);
     test_qgemm();
     test_requant();
     return check_finish();
