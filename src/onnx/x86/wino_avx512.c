@@ -1,0 +1,15 @@
+/* wino_avx512.c — AVX-512F Winograd transforms: wino_tmpl.h at 16 tiles per vector.
+ * Compiled with -mavx512f (CMakeLists.txt, files named *_avx512.c); call only after
+ * cpu_has(CPU_AVX512F | CPU_AVX512BW | CPU_AVX512VL). */
+#include <immintrin.h>
+
+#include "base/x86/vexp_avx512.h"
+
+#define VL 16
+#define VMAX(a, b) _mm512_max_ps((a), (b))
+#define VMIN(a, b) _mm512_min_ps((a), (b))
+#define VSIGMOID(v) vsigmoid_avx512(v)
+#define VSILU(v) vsilu_avx512(v)
+#define FN(name) name##_avx512
+
+#include "onnx/x86/wino_tmpl.h"
