@@ -11,5 +11,8 @@
 #define VSIGMOID(v) vsigmoid_avx512(v)
 #define VSILU(v) vsilu_avx512(v)
 #define FN(name) name##_avx512
+#define VLOADN(p, n) _mm512_maskz_loadu_ps((__mmask16)((1u << (n)) - 1u), (p))
+#define VLOADR(p, lo, hi) _mm512_maskz_loadu_ps((__mmask16)(((1u << (hi)) - 1u) & ~((1u << (lo)) - 1u)), (p))
+#define VSTOREN(p, n, v) _mm512_mask_storeu_ps((p), (__mmask16)((1u << (n)) - 1u), (v))
 
 #include "onnx/x86/wino_tmpl.h"

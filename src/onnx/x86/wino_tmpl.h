@@ -9,7 +9,9 @@
  *           of each output row interleaved back into 4*VL contiguous floats
  * Tiles past the right edge of the map are read from a zero-padded copy of the rows and
  * stored only for columns that exist. The includer defines VL, VF (the intrinsic vector
- * type), VMAX(a, b), VMIN(a, b), VSIGMOID(v), VSILU(v) and FN(name). */
+ * type), VMAX(a, b), VMIN(a, b), VSIGMOID(v), VSILU(v), VLOADN(p, n) and VSTOREN(p, n, v) (the
+ * first n < VL lanes, the others not touched in memory), VLOADR(p, lo, hi) (lanes [lo, hi),
+ * 0 <= lo <= hi <= VL, the others zero and not touched) and FN(name). */
 #include <string.h>
 
 #include "onnx/conv_wino.h"
@@ -47,10 +49,9 @@ static inline void wst(float *p, wv v)
     memcpy(p, &v, sizeof v);
 }
 
-/* d[k][t] = r[4t + k], t < VL, k < 6; r has ROWW readable floats */
-static inline __attribute__((always_inline)) void deint(const float *r, wv d[6])
+/* d[k][t] = r[4t + k], t < VL, k < 6, for r's ROWW floats x0..x3 (4*VL), r4, r5 */
+static inline __attribute__((always_inline)) void deint(wv x0, wv x1, wv x2, wv x3, float r4, float r5, wv d[6])
 {
-    wv x0 = wld(r), x1 = wld(r + VL), x2 = wld(r + 2 * VL), x3 = wld(r + 3 * VL);
 #define DEINT(k)                                                                                                       \
     do {                                                                                                               \
         wh lo = __builtin_shufflevector(x0, x1, IDX4(k)), hi = __builtin_shufflevector(x2, x3, IDX4(k));              \
@@ -61,7 +62,7 @@ static inline __attribute__((always_inline)) void deint(const float *r, wv d[6])
     DEINT(2);
     DEINT(3);
 #undef DEINT
-    wv e4 = (wv){0} + r[4 * VL], e5 = (wv){0} + r[4 * VL + 1];
+    wv e4 = (wv){0} + r4, e5 = (wv){0} + r5;
     d[4] = __builtin_shufflevector(d[0], e4, SHIFT1);
     d[5] = __builtin_shufflevector(d[1], e5, SHIFT1);
 }
@@ -91,7 +92,6 @@ static inline __attribute__((always_inline)) void at6v(wv q0, wv q1, wv q2, wv q
 void FN(ox_wino_input)(const struct ox_wino *g, const float *x, int64_t c0, int64_t c1, float *v)
 {
     const int64_t nt = g->nt, cs = g->c * nt; /* floats between two positions of V */
-    float buf[ROWW];
     for (int64_t ci = c0; ci < c1; ci++) {
         const float *xc = x + ci * g->h * g->w;
         for (int64_t ty = 0; ty < g->th; ty++)
@@ -107,13 +107,25 @@ void FN(ox_wino_input)(const struct ox_wino *g, const float *x, int64_t c0, int6
                             d[i][k] = (wv){0};
                         continue;
                     }
-                    const float *r = xc + iy * g->w + col0;
-                    if (!inside) { /* columns outside [0, W) read as zero */
-                        for (int64_t j = 0; j < ROWW; j++)
-                            buf[j] = col0 + j >= 0 && col0 + j < g->w ? r[j] : 0.0f;
-                        r = buf;
+                    const float *r = xc + iy * g->w;
+                    if (inside) {
+                        const float *q = r + col0;
+                        deint(wld(q), wld(q + VL), wld(q + 2 * VL), wld(q + 3 * VL), q[4 * VL], q[4 * VL + 1], d[i]);
+                        continue;
                     }
-                    deint(r, d[i]);
+                    /* columns outside [0, W) read as zero: masked loads of [j0, j1) */
+                    int64_t j0 = col0 < 0 ? -col0 : 0, j1 = g->w - col0 < ROWW ? g->w - col0 : ROWW;
+                    wv xs[4];
+                    for (int s = 0; s < 4; s++) {
+                        int64_t lo = j0 - s * VL, hi = j1 - s * VL;
+                        lo = lo < 0 ? 0 : lo > VL ? VL : lo;
+                        hi = hi < lo ? lo : hi > VL ? VL : hi;
+                        /* p + lo is inside the row; lanes below lo are masked off */
+                        xs[s] = hi > lo ? (wv)VLOADR(r + (col0 + s * VL + lo) - lo, (int)lo, (int)hi) : (wv){0};
+                    }
+                    float r4 = 4 * VL >= j0 && 4 * VL < j1 ? r[col0 + 4 * VL] : 0.0f;
+                    float r5 = 4 * VL + 1 >= j0 && 4 * VL + 1 < j1 ? r[col0 + 4 * VL + 1] : 0.0f;
+                    deint(xs[0], xs[1], xs[2], xs[3], r4, r5, d[i]);
                 }
                 for (int k = 0; k < 6; k++) {
                     wv r[6];
@@ -130,7 +142,7 @@ void FN(ox_wino_input)(const struct ox_wino *g, const float *x, int64_t c0, int6
                         if (n == VL)
                             wst(dst, r[k]);
                         else
-                            memcpy(dst, &r[k], (size_t)n * sizeof(float));
+                            VSTOREN(dst, n, r[k]);
                     }
                 }
             }
@@ -170,12 +182,7 @@ void FN(ox_wino_output)(const struct ox_wino *g, const float *p, const float *bi
                 const float *pp = p + mi * nt + ty * g->tw + tx0;
                 wv q[36], t[4][6];
                 for (int xi = 0; xi < 36; xi++) {
-                    if (n == VL) {
-                        q[xi] = wld(pp + xi * ms);
-                    } else {
-                        q[xi] = (wv){0};
-                        memcpy(&q[xi], pp + xi * ms, (size_t)n * sizeof(float));
-                    }
+                    q[xi] = n == VL ? wld(pp + xi * ms) : (wv)VLOADN(pp + xi * ms, n);
                 }
                 for (int j = 0; j < 6; j++) { /* A^T q down the rows */
                     wv r[4];
@@ -195,11 +202,13 @@ void FN(ox_wino_output)(const struct ox_wino *g, const float *p, const float *bi
                     wv z[4] = {__builtin_shufflevector(al, bl, ILO), __builtin_shufflevector(al, bl, IHI),
                                __builtin_shufflevector(ah, bh, ILO), __builtin_shufflevector(ah, bh, IHI)};
                     float *dst = ym + (4 * ty + k) * g->ow + 4 * tx0;
-                    if (cols == 4 * VL)
-                        for (int s = 0; s < 4; s++)
+                    for (int s = 0; s < 4; s++) {
+                        int64_t left = cols - s * VL;
+                        if (left >= VL)
                             wst(dst + s * VL, z[s]);
-                    else
-                        memcpy(dst, z, (size_t)cols * sizeof(float));
+                        else if (left > 0)
+                            VSTOREN(dst + s * VL, left, z[s]);
+                    }
                 }
             }
     }
