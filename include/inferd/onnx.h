@@ -44,7 +44,8 @@ struct inferd_onnx_options {
 #define INFERD_ONNX_OPT_SHAPE 512u  /* Shape / Gather(Shape) of fixed graph-input dims -> constants */
 #define INFERD_ONNX_OPT_QDQ 1024u    /* DequantizeLinear -> Conv / MatMul -> QuantizeLinear run as int8
                                         QLinearConv / QLinearMatMul (src/onnx/fuse_qdq.c) */
-#define INFERD_ONNX_OPT_ALL 2047u
+#define INFERD_ONNX_OPT_WINOGRAD 2048u /* 3x3 stride-1 Convs as Winograd F(4x4,3x3) where it is faster */
+#define INFERD_ONNX_OPT_ALL 4095u
 
 /* Describes one graph input or output. dims[i] == -1 marks a symbolic dimension; rank is -1
  * when the model declares no shape at all (then any rank is accepted). */

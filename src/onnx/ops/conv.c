@@ -1,6 +1,7 @@
 /* conv.c — Conv, 2-D, FP32: groups (depthwise included), strides, dilations, pads/auto_pad,
  * optional bias, and an activation fused by fuse.c (n->ip[0] = enum ox_act, fp[0..1] its
- * parameters) applied as each output is stored. The kernel is chosen by shape at plan time
+ * parameters) applied as each output is stored; n->ip[1] != 0 (model.c, INFERD_ONNX_OPT_WINOGRAD
+ * off) keeps it off the Winograd path. The kernel is chosen by shape at plan time
  * (conv_kern.h; AVX-512 / AVX2 / scalar by cpu_has()):
  *
  *   X (N, C, H, W), W (M, C/g, kh, kw), B (M) -> Y (N, M, OH, OW)
@@ -68,9 +69,10 @@ static int is_depthwise(const struct ox_tensor *x, const struct ox_tensor *w, in
 
 /* Winograd F(4x4,3x3) (conv_wino.h) for 3x3 stride-1 undilated ungrouped convs with
  * constant weights, on the shapes where it measured faster (ox_wino_pick) */
-static int is_winograd(const struct ox_tensor *x, const struct ox_tensor *w, const struct ox_window *v, int64_t g)
+static int is_winograd(const struct ox_node *n, const struct ox_tensor *x, const struct ox_tensor *w,
+                       const struct ox_window *v, int64_t g)
 {
-    return g == 1 && w->is_const && v->kh == 3 && v->kw == 3 && v->sh == 1 && v->sw == 1 && v->dh == 1 &&
+    return !n->ip[1] && g == 1 && w->is_const && v->kh == 3 && v->kw == 3 && v->sh == 1 && v->sw == 1 && v->dh == 1 &&
            v->dw == 1 && ox_wino_pick(ox_conv_isa(), x->dims[1], w->dims[0], v->oh, v->ow);
 }
 
@@ -88,7 +90,7 @@ static size_t conv_scratch(const struct ox_node *n, struct ox_tensor *const *in,
     if (conv_geometry(n, in, &win, &g, NULL) < 0 || is_pointwise(&win) || is_depthwise(in[0], in[1], g))
         return 0;
     size_t cols = (size_t)(in[1]->dims[1] * win.kh * win.kw * win.oh * win.ow) * sizeof(float);
-    if (!is_winograd(in[0], in[1], &win, g))
+    if (!is_winograd(n, in[0], in[1], &win, g))
         return cols;
     /* V then P; im2col's size too, for a run without packed weights (constant folding at
      * plan time) */
@@ -247,7 +249,7 @@ static int64_t conv_pack(const struct ox_node *n, struct ox_tensor *const *in, f
     const struct ox_tensor *w = in[1];
     if (!w->is_const || conv_geometry(n, in, &win, &g, NULL) < 0 || is_depthwise(in[0], w, g))
         return 0;
-    if (is_winograd(in[0], w, &win, g)) {
+    if (is_winograd(n, in[0], w, &win, g)) {
         if (dst)
             ox_wino_pack(w->data, w->dims[0], w->dims[1], dst);
         return ox_wino_pack_size(w->dims[0], w->dims[1]);
@@ -294,7 +296,7 @@ static int conv_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_
     int pw = is_pointwise(&win);
     int64_t per = ox_conv_pack_size(mg, kk), panels = (mg + OX_CV_MR - 1) / OX_CV_MR;
     int64_t colw = isa == OX_ISA_AVX512 ? 32 : 16;
-    if (c->packed && is_winograd(x, w, &win, g)) {
+    if (c->packed && is_winograd(n, x, w, &win, g)) {
         struct ox_wino wg;
         wino_geom(&wg, x, w, &win);
         for (int64_t bi = 0; bi < nb; bi++)
