@@ -58,12 +58,14 @@ int main(int argc, char **argv)
     fseek(f, 0, SEEK_END);
     long size = ftell(f);
     fseek(f, 0, SEEK_SET);
-    uint8_t *data = malloc((size_t)size);
-    if (!data || fread(data, 1, (size_t)size, f) != (size_t)size) {
+    uint8_t *data = size > 0 ? malloc((size_t)size) : NULL;
+    size_t got = data ? fread(data, 1, (size_t)size, f) : 0;
+    fclose(f);
+    if (!data || got != (size_t)size) {
         fprintf(stderr, "%s: read failed\n", argv[1]);
+        free(data);
         return 1;
     }
-    fclose(f);
     struct ox_model *m = NULL;
     struct inferd_err err = {0};
     if (ox_decode_model(data, (size_t)size, &m, &err) < 0) {
