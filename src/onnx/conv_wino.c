@@ -129,8 +129,16 @@ void ox_wino_output_ref(const struct ox_wino *g, const float *p, const float *bi
     }
 }
 
+/* A row of at most 8 tiles (maps up to 32 wide) fills an AVX2 vector better than half or
+ * less of an AVX-512 one */
+static enum ox_isa transform_isa(enum ox_isa isa, const struct ox_wino *g)
+{
+    return isa == OX_ISA_AVX512 && g->tw <= 8 ? OX_ISA_AVX2 : isa;
+}
+
 void ox_wino_input_run(enum ox_isa isa, const struct ox_wino *g, const float *x, int64_t c0, int64_t c1, float *v)
 {
+    isa = transform_isa(isa, g);
     if (isa == OX_ISA_AVX512)
         ox_wino_input_avx512(g, x, c0, c1, v);
     else if (isa == OX_ISA_AVX2)
@@ -142,6 +150,7 @@ void ox_wino_input_run(enum ox_isa isa, const struct ox_wino *g, const float *x,
 void ox_wino_output_run(enum ox_isa isa, const struct ox_wino *g, const float *p, const float *bias,
                         const struct ox_epi *e, int64_t m0, int64_t m1, float *y)
 {
+    isa = transform_isa(isa, g);
     if (isa == OX_ISA_AVX512)
         ox_wino_output_avx512(g, p, bias, e, m0, m1, y);
     else if (isa == OX_ISA_AVX2)
