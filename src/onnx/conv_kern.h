@@ -160,23 +160,6 @@ void ox_dw_blk_avx2(const struct ox_dw *d, int64_t tiles, int64_t q0, int64_t q1
 void ox_dw_blk_avx512(const struct ox_dw *d, int64_t tiles, int64_t q0, int64_t q1);
 void ox_dw_blk_run(enum ox_isa isa, const struct ox_dw *d, int64_t tiles, int64_t q0, int64_t q1);
 
-/* Winograd F(2x2, 3x3) for 3x3 stride-1 undilated convs: each 2x2 output tile comes from a
- * 4x4 input patch d as Y = A^T [ (G g G^T) .* (B^T d B) ] A, so the conv becomes 16
- * independent GEMMs (one per position xi of the 4x4 transformed tile):
- *   U_xi (M, C) = (G g G^T)[xi] per (m, c)          weights, transformed once (plan)
- *   V_xi (C, T) = (B^T d B)[xi] per (c, tile)        T = ceil(OH/2) * ceil(OW/2) tiles
- *   P_xi (M, T) = U_xi @ V_xi                        ox_conv_gemm, no epilogue
- *   Y[m] tile   = act(A^T P[m, t] A + bias[m])       clipped at the right/bottom edge
- * 2.25x fewer multiplies than im2col + GEMM; chosen when C and M are both large enough. */
-#define OX_WINO_MIN_CH 64 /* both sides: below, the transforms cost about what the GEMM saves */
-#define OX_WINO_MAXT 512 /* tiles per row (OW <= 1024): the input transform's row buffers */
-/* U for W (M, C, 3, 3): 16 matrices (M, C), xi-major: u[(xi * M + m) * C + c]. */
-void ox_wino_weights(const float *w, int64_t m, int64_t c, float *u);
-/* V for channels [c0, c1) of X (C, H, W) with pads pt, pl: v[(xi * C + ci) * T + t]. */
-void ox_wino_input(const float *x, int64_t c, int64_t h, int64_t w, int64_t pt, int64_t pl, int64_t oh, int64_t ow,
-                   int64_t c0, int64_t c1, float *v);
-/* Y rows [m0, m1) of (M, OH, OW) from P (16, M, T): p[(xi * M + mi) * T + t]. */
-void ox_wino_output(const float *p, int64_t m, int64_t oh, int64_t ow, const float *bias, const struct ox_epi *e,
-                    int64_t m0, int64_t m1, float *y);
+/* Winograd F(4x4, 3x3) for 3x3 stride-1 convs: conv_wino.h. */
 
 #endif

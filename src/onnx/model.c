@@ -98,6 +98,10 @@ static int load_common(const void *data, size_t size, const struct inferd_onnx_o
                          INFERD_ONNX_OPT_TRANSPOSE | INFERD_ONNX_OPT_ATTENTION | INFERD_ONNX_OPT_MATMUL;
     if ((off & fuse_bits) != fuse_bits && (rc = ox_fuse(m->g, off, &m->fuse_report, err)) < 0)
         return rc;
+    if (off & INFERD_ONNX_OPT_WINOGRAD) /* ops/conv.c: ip[1] != 0 keeps a Conv on im2col + GEMM */
+        for (int i = 0; i < m->g->n_nodes; i++)
+            if (strcmp(m->g->nodes[i].op_type, "Conv") == 0)
+                m->g->nodes[i].ip[1] = 1;
     snprintf(m->opt_summary, sizeof m->opt_summary,
              "%lld -> %lld nodes (%d constant-folded, %d Identity/Dropout, %d BatchNormalization folded, %d dead, "
              "%d shape nodes from fixed dims; "

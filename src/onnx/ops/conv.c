@@ -1,27 +1,27 @@
 /* conv.c — Conv, 2-D, FP32: groups (depthwise included), strides, dilations, pads/auto_pad,
  * optional bias, and an activation fused by fuse.c (n->ip[0] = enum ox_act, fp[0..1] its
- * parameters) applied as each output is stored. The kernel is chosen by shape at plan time
+ * parameters) applied as each output is stored; n->ip[1] != 0 (model.c, INFERD_ONNX_OPT_WINOGRAD
+ * off) keeps it off the Winograd path. The kernel is chosen by shape at plan time
  * (conv_kern.h; AVX-512 / AVX2 / scalar by cpu_has()):
  *
  *   X (N, C, H, W), W (M, C/g, kh, kw), B (M) -> Y (N, M, OH, OW)
  *   depthwise (g == C == M): a direct kernel per channel plane, split over the pool
  *   1x1, stride 1, no pad:   Y_g (M/g, H*W) = Wp_g (M/g, C/g) @ X_g (C/g, H*W), X read in place
- *   3x3, stride 1, g == 1:   Winograd F(2x2,3x3), opt-in (INFERD_ONNX_WINOGRAD=1): 16 GEMMs on
- *                            transformed tiles (conv_kern.h)
+ *   3x3, stride 1, g == 1:   Winograd F(4x4,3x3) where ox_wino_pick says it wins: 36 GEMMs on
+ *                            transformed tiles (conv_wino.h); INFERD_ONNX_WINOGRAD=0 turns it off
  *   otherwise:               the same GEMM with B the im2col matrix (C/g*kh*kw, OH*OW), which
  *                            its packing reads straight from X block by block (never written out)
  *   Wp: the weights packed once per plan into 12-row panels (op->pack); without a packing
  *   (weights computed at run time) im2col goes into the step's scratch and the GEMM through
  *   OpenBLAS, the epilogue after it.
  */
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "onnx/conv_kern.h"
+#include "onnx/conv_wino.h"
 #include "onnx/onnx_int.h"
 #include "onnx/ops/ops.h"
-
 
 static int conv_geometry(const struct ox_node *n, struct ox_tensor *const *in, struct ox_window *win,
                          int64_t *group, struct inferd_err *err)
@@ -67,30 +67,19 @@ static int is_depthwise(const struct ox_tensor *x, const struct ox_tensor *w, in
     return g > 1 && g == x->dims[1] && w->dims[0] == g;
 }
 
-/* Winograd is opt-in (INFERD_ONNX_WINOGRAD=1): with its plain-C transforms it was slower
- * than im2col + the packed GEMM on every model measured (ResNet-18, PP-OCRv4 det) */
-static pthread_once_t wino_once = PTHREAD_ONCE_INIT;
-static int wino_on;
-
-static void wino_init(void)
+/* Winograd F(4x4,3x3) (conv_wino.h) for 3x3 stride-1 undilated ungrouped convs with
+ * constant weights, on the shapes where it measured faster (ox_wino_pick) */
+static int is_winograd(const struct ox_node *n, const struct ox_tensor *x, const struct ox_tensor *w,
+                       const struct ox_window *v, int64_t g)
 {
-    const char *e = getenv("INFERD_ONNX_WINOGRAD");
-    wino_on = e && strcmp(e, "1") == 0;
+    return !n->ip[1] && g == 1 && w->is_const && v->kh == 3 && v->kw == 3 && v->sh == 1 && v->sw == 1 && v->dh == 1 &&
+           v->dw == 1 && ox_wino_pick(ox_conv_isa(), x->dims[1], w->dims[0], v->oh, v->ow);
 }
 
-/* Winograd F(2x2,3x3) (conv_kern.h) for 3x3 stride-1 undilated ungrouped convs with
- * constant weights and enough channels on both sides for the transforms to pay off */
-static int is_winograd(const struct ox_tensor *x, const struct ox_tensor *w, const struct ox_window *v, int64_t g)
+static void wino_geom(struct ox_wino *wg, const struct ox_tensor *x, const struct ox_tensor *w,
+                      const struct ox_window *v)
 {
-    pthread_once(&wino_once, wino_init);
-    return wino_on && g == 1 && w->is_const && v->kh == 3 && v->kw == 3 && v->sh == 1 && v->sw == 1 && v->dh == 1 &&
-           v->dw == 1 && x->dims[1] >= OX_WINO_MIN_CH && w->dims[0] >= OX_WINO_MIN_CH && v->oh * v->ow >= 16 &&
-           (v->ow + 1) / 2 <= OX_WINO_MAXT;
-}
-
-static int64_t wino_tiles(const struct ox_window *v)
-{
-    return (v->oh + 1) / 2 * ((v->ow + 1) / 2);
+    ox_wino_geom(wg, x->dims[1], w->dims[0], x->dims[2], x->dims[3], v->pt, v->pl, v->oh, v->ow);
 }
 
 static size_t conv_scratch(const struct ox_node *n, struct ox_tensor *const *in, struct ox_tensor *const *out)
@@ -101,14 +90,16 @@ static size_t conv_scratch(const struct ox_node *n, struct ox_tensor *const *in,
     if (conv_geometry(n, in, &win, &g, NULL) < 0 || is_pointwise(&win) || is_depthwise(in[0], in[1], g))
         return 0;
     size_t cols = (size_t)(in[1]->dims[1] * win.kh * win.kw * win.oh * win.ow) * sizeof(float);
-    if (!is_winograd(in[0], in[1], &win, g))
+    if (!is_winograd(n, in[0], in[1], &win, g))
         /* constant weights and a run-time input make a plan step with packed weights (plan.c
          * packs them), whose GEMM reads im2col straight from X: only a run without packing
          * (folding at plan time, weights computed at run time) writes the matrix out */
         return in[1]->is_const && !in[0]->is_const ? 0 : cols;
-    /* V (16, C, T) then P (16, M, T); im2col's size too, for a run without packed weights
-     * (constant folding at plan time) */
-    size_t wino = (size_t)(16 * (in[0]->dims[1] + in[1]->dims[0]) * wino_tiles(&win)) * sizeof(float);
+    /* V then P; im2col's size too, for a run without packed weights (constant folding at
+     * plan time) */
+    struct ox_wino wg;
+    wino_geom(&wg, in[0], in[1], &win);
+    size_t wino = (size_t)ox_wino_scratch(&wg) * sizeof(float);
     return wino > cols ? wino : cols;
 }
 
@@ -240,44 +231,6 @@ static void gemm_parallel(const struct ox_ctx *c, struct gemm_job *j)
     ox_parallel(c, items, 1 + (1 << 18) / (OX_CV_NB * OX_CV_MR * j->g.k + 1), gemm_part, j);
 }
 
-struct wino_job {
-    const float *x, *bias;
-    float *v, *p, *y;
-    int64_t c, h, w, m;
-    const struct ox_window *win;
-    struct ox_epi epi;
-};
-
-static void wino_in_part(void *arg, int64_t lo, int64_t hi)
-{
-    const struct wino_job *j = arg;
-    ox_wino_input(j->x, j->c, j->h, j->w, j->win->pt, j->win->pl, j->win->oh, j->win->ow, lo, hi, j->v);
-}
-
-static void wino_out_part(void *arg, int64_t lo, int64_t hi)
-{
-    const struct wino_job *j = arg;
-    ox_wino_output(j->p, j->m, j->win->oh, j->win->ow, j->bias, &j->epi, lo, hi, j->y);
-}
-
-/* 16 packed U matrices (M, C), one per transformed position, in ox_conv_pack's layout:
- * U_xi[m][c] at xi*per + (m / MR)*C*MR + c*MR + m % MR, rows past M zero */
-static int64_t wino_pack(const struct ox_tensor *w, float *dst)
-{
-    int64_t m = w->dims[0], c = w->dims[1], per = ox_conv_pack_size(m, c);
-    if (!dst)
-        return 16 * per;
-    memset(dst, 0, (size_t)(16 * per) * sizeof(float));
-    float u[16];
-    for (int64_t mi = 0; mi < m; mi++)
-        for (int64_t ci = 0; ci < c; ci++) {
-            ox_wino_weights((const float *)w->data + (mi * c + ci) * 9, 1, 1, u);
-            for (int xi = 0; xi < 16; xi++)
-                dst[xi * per + mi / OX_CV_MR * c * OX_CV_MR + ci * OX_CV_MR + mi % OX_CV_MR] = u[xi];
-        }
-    return 16 * per;
-}
-
 static int64_t conv_pack(const struct ox_node *n, struct ox_tensor *const *in, float *dst)
 {
     struct ox_window win;
@@ -285,8 +238,11 @@ static int64_t conv_pack(const struct ox_node *n, struct ox_tensor *const *in, f
     const struct ox_tensor *w = in[1];
     if (!w->is_const || conv_geometry(n, in, &win, &g, NULL) < 0 || is_depthwise(in[0], w, g))
         return 0;
-    if (is_winograd(in[0], w, &win, g))
-        return wino_pack(w, dst);
+    if (is_winograd(n, in[0], w, &win, g)) {
+        if (dst)
+            ox_wino_pack(w->data, w->dims[0], w->dims[1], dst);
+        return ox_wino_pack_size(w->dims[0], w->dims[1]);
+    }
     int64_t mg = w->dims[0] / g, kk = w->dims[1] * w->dims[2] * w->dims[3];
     int64_t per = ox_conv_pack_size(mg, kk);
     if (dst)
@@ -328,20 +284,11 @@ static int conv_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_
     }
     int pw = is_pointwise(&win);
     int64_t per = ox_conv_pack_size(mg, kk), panels = (mg + OX_CV_MR - 1) / OX_CV_MR;
-    if (c->packed && is_winograd(x, w, &win, g)) {
-        int64_t nt = wino_tiles(&win), wper = ox_conv_pack_size(m, ch);
-        float *v = c->scratch, *p = v + 16 * ch * nt;
-        for (int64_t bi = 0; bi < nb; bi++) {
-            struct wino_job wj = {xv + bi * ch * h * wd, bv, v, p, yv + bi * m * ohw, ch, h, wd, m, &win, epi};
-            ox_parallel(c, ch, 1 + (1 << 14) / (16 * nt + 1), wino_in_part, &wj);
-            for (int xi = 0; xi < 16; xi++) {
-                struct gemm_job j = {{c->packed + xi * wper, v + xi * ch * nt, p + xi * m * nt, NULL, m, ch, nt, nt, nt,
-                                      {OX_ACT_NONE, 0, 0}},
-                                     NULL, isa, panels};
-                gemm_parallel(c, &j);
-            }
-            ox_parallel(c, m, 1 + (1 << 14) / (16 * nt + 1), wino_out_part, &wj);
-        }
+    if (c->packed && is_winograd(n, x, w, &win, g)) {
+        struct ox_wino wg;
+        wino_geom(&wg, x, w, &win);
+        for (int64_t bi = 0; bi < nb; bi++)
+            ox_wino_conv(c, isa, &wg, xv + bi * ch * h * wd, c->packed, bv, &epi, c->scratch, yv + bi * m * ohw);
         return 0;
     }
     for (int64_t bi = 0; bi < nb; bi++) {

@@ -1,7 +1,7 @@
 /* test_onnx_conv.c — the conv kernels of conv_kern.h: the packed-weight GEMM with bias and
  * every fused activation, and the depthwise kernel (3x3 and 5x5, stride 1 and 2, odd pads
- * and sizes), the GEMM's K / column / panel blocking and its im2col view, Winograd F(2x2,3x3) against a direct 3x3 conv, AVX2 and AVX-512 versions
- * against the portable scalar references
+ * and sizes), the GEMM's K / column / panel blocking and its im2col view,
+ * AVX2 and AVX-512 versions against the portable scalar references
  * (|diff| <= 1e-4 * (1 + |ref|)). A version whose ISA the CPU lacks is skipped with a
  * message. */
 #include <math.h>
@@ -298,65 +298,8 @@ static void test_dw_blk(enum ox_isa isa, const char *name)
     CHECK(bad == 0);
 }
 
-/* Winograd F(2x2,3x3): transforms + the GEMM of isa against a direct 3x3 conv */
-static void test_wino(enum ox_isa isa, const char *name)
-{
-    static const int shapes[][4] = {{16, 16, 5, 7}, {19, 21, 8, 8}, {16, 33, 13, 6}, {24, 16, 1, 9}};
-    int bad = 0;
-    for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++)
-        for (int pad = 0; pad <= 1; pad++)
-            for (int e = 0; e < 3; e++) {
-                int64_t c = shapes[si][0], m = shapes[si][1], h = shapes[si][2], w = shapes[si][3];
-                int64_t oh = h + 2 * pad - 2, ow = w + 2 * pad - 2;
-                if (oh < 1 || ow < 1)
-                    continue;
-                int64_t nt = (oh + 1) / 2 * ((ow + 1) / 2), per = ox_conv_pack_size(m, c);
-                float *x = rnd_buf(c * h * w), *wt = rnd_buf(m * c * 9), *bias = rnd_buf(m);
-                float *u = malloc(sizeof(float) * (size_t)(16 * m * c)), *up = malloc(sizeof(float) * (size_t)(16 * per));
-                float *v = malloc(sizeof(float) * (size_t)(16 * c * nt)), *pm = malloc(sizeof(float) * (size_t)(16 * m * nt));
-                float *y = malloc(sizeof(float) * (size_t)(m * oh * ow)), *ref = malloc(sizeof(float) * (size_t)(m * oh * ow));
-                ox_wino_weights(wt, m, c, u);
-                ox_wino_input(x, c, h, w, pad, pad, oh, ow, 0, c / 2, v);
-                ox_wino_input(x, c, h, w, pad, pad, oh, ow, c / 2, c, v);
-                for (int xi = 0; xi < 16; xi++) {
-                    ox_conv_pack(u + xi * m * c, m, c, up + xi * per);
-                    struct ox_conv_gemm g = {up + xi * per, v + xi * c * nt, pm + xi * m * nt, NULL, m, c, nt, nt, nt,
-                                             {OX_ACT_NONE, 0, 0}};
-                    ox_conv_gemm_run(isa, &g, 0, (m + OX_CV_MR - 1) / OX_CV_MR, 0, nt);
-                }
-                ox_wino_output(pm, m, oh, ow, bias, &epis[e], 0, m, y);
-                for (int64_t mi = 0; mi < m; mi++)
-                    for (int64_t oy = 0; oy < oh; oy++)
-                        for (int64_t ox = 0; ox < ow; ox++) {
-                            float s = bias[mi];
-                            for (int64_t ci = 0; ci < c; ci++)
-                                for (int ky = 0; ky < 3; ky++)
-                                    for (int kx = 0; kx < 3; kx++) {
-                                        int64_t iy = oy + ky - pad, ix = ox + kx - pad;
-                                        if (iy >= 0 && iy < h && ix >= 0 && ix < w)
-                                            s += x[(ci * h + iy) * w + ix] * wt[((mi * c + ci) * 3 + ky) * 3 + kx];
-                                    }
-                            ref[(mi * oh + oy) * ow + ox] = ox_act_apply(&epis[e], s);
-                        }
-                if (!close_all(ref, y, m * oh * ow) && bad++ < 5)
-                    printf("  %s winograd c=%lld m=%lld %lldx%lld pad %d act %d differs\n", name, (long long)c,
-                           (long long)m, (long long)h, (long long)w, pad, epis[e].act);
-                free(x);
-                free(wt);
-                free(bias);
-                free(u);
-                free(up);
-                free(v);
-                free(pm);
-                free(y);
-                free(ref);
-            }
-    CHECK(bad == 0);
-}
-
 int main(void)
 {
-    test_wino(OX_ISA_REF, "ref");
     test_gemm(OX_ISA_REF, "ref");
     test_gemm_blocked(OX_ISA_REF, "ref");
     test_gemm_im2col(OX_ISA_REF, "ref");
@@ -367,7 +310,6 @@ int main(void)
         test_gemm_im2col(OX_ISA_AVX2, "avx2");
         test_dw(OX_ISA_AVX2, "avx2");
         test_dw_blk(OX_ISA_AVX2, "avx2");
-        test_wino(OX_ISA_AVX2, "avx2");
     } else {
         printf("no AVX2+FMA: AVX2 conv kernels not tested\n");
     }
@@ -377,7 +319,6 @@ int main(void)
         test_gemm_im2col(OX_ISA_AVX512, "avx512");
         test_dw(OX_ISA_AVX512, "avx512");
         test_dw_blk(OX_ISA_AVX512, "avx512");
-        test_wino(OX_ISA_AVX512, "avx512");
     } else {
         printf("no AVX-512F: AVX-512 conv kernels not tested\n");
     }

@@ -1,0 +1,258 @@
+/* conv_wino.c — Winograd F(4x4, 3x3) (see conv_wino.h): weight transform and packing, the
+ * scalar reference transforms, the run-time choice of transform kernels and of the shapes
+ * that take this path, and the per-image driver that splits the work over the pool. */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "onnx/conv_wino.h"
+#include "onnx/onnx_int.h"
+
+void ox_wino_geom(struct ox_wino *g, int64_t c, int64_t m, int64_t h, int64_t w, int64_t pt, int64_t pl, int64_t oh,
+                  int64_t ow)
+{
+    g->c = c;
+    g->m = m;
+    g->h = h;
+    g->w = w;
+    g->pt = pt;
+    g->pl = pl;
+    g->oh = oh;
+    g->ow = ow;
+    g->th = (oh + 3) / 4;
+    g->tw = (ow + 3) / 4;
+    g->nt = g->th * g->tw;
+}
+
+/* G (6x3) of F(4x4, 3x3) on the points 0, 1, -1, 2, -2 (and infinity) */
+static const double wino_g[6][3] = {
+    {1.0 / 4, 0, 0},
+    {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+    {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+    {1.0 / 24, 1.0 / 12, 1.0 / 6},
+    {1.0 / 24, -1.0 / 12, 1.0 / 6},
+    {0, 0, 1},
+};
+
+void ox_wino_kernel(const float *g, float *u)
+{
+    double t[6][3]; /* G g */
+    for (int i = 0; i < 6; i++)
+        for (int j = 0; j < 3; j++)
+            t[i][j] = wino_g[i][0] * g[j] + wino_g[i][1] * g[3 + j] + wino_g[i][2] * g[6 + j];
+    for (int i = 0; i < 6; i++) /* (G g) G^T */
+        for (int j = 0; j < 6; j++)
+            u[i * 6 + j] = (float)(t[i][0] * wino_g[j][0] + t[i][1] * wino_g[j][1] + t[i][2] * wino_g[j][2]);
+}
+
+int64_t ox_wino_pack_size(int64_t m, int64_t c)
+{
+    return OX_WINO_NP * ox_conv_pack_size(m, c);
+}
+
+void ox_wino_pack(const float *w, int64_t m, int64_t c, float *u)
+{
+    int64_t per = ox_conv_pack_size(m, c);
+    memset(u, 0, (size_t)(OX_WINO_NP * per) * sizeof(float));
+    float k[OX_WINO_NP];
+    for (int64_t mi = 0; mi < m; mi++)
+        for (int64_t ci = 0; ci < c; ci++) {
+            ox_wino_kernel(w + (mi * c + ci) * 9, k);
+            /* ox_conv_pack's layout: panel mi / MR, K-major inside, row mi % MR */
+            float *dst = u + mi / OX_CV_MR * c * OX_CV_MR + ci * OX_CV_MR + mi % OX_CV_MR;
+            for (int xi = 0; xi < OX_WINO_NP; xi++)
+                dst[xi * per] = k[xi];
+        }
+}
+
+/* r[k * rs] = (B^T d)[k], d[i * ds], i < 6: B^T =
+ *   [4  0 -5  0 1 0; 0 -4 -4  1 1 0; 0  4 -4 -1 1 0; 0 -2 -1  2 1 0; 0  2 -1 -2 1 0; 0 4 0 -5 0 1] */
+static void bt6(const float *d, int ds, float *r, int rs)
+{
+    float d0 = d[0], d1 = d[ds], d2 = d[2 * ds], d3 = d[3 * ds], d4 = d[4 * ds], d5 = d[5 * ds];
+    r[0] = 4 * d0 - 5 * d2 + d4;
+    r[rs] = -4 * d1 - 4 * d2 + d3 + d4;
+    r[2 * rs] = 4 * d1 - 4 * d2 - d3 + d4;
+    r[3 * rs] = -2 * d1 - d2 + 2 * d3 + d4;
+    r[4 * rs] = 2 * d1 - d2 - 2 * d3 + d4;
+    r[5 * rs] = 4 * d1 - 5 * d3 + d5;
+}
+
+/* r[k * rs] = (A^T q)[k], q[i * qs], i < 6: A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1] */
+static void at6(const float *q, int qs, float *r, int rs)
+{
+    float q0 = q[0], q1 = q[qs], q2 = q[2 * qs], q3 = q[3 * qs], q4 = q[4 * qs], q5 = q[5 * qs];
+    r[0] = q0 + q1 + q2 + q3 + q4;
+    r[rs] = q1 - q2 + 2 * q3 - 2 * q4;
+    r[2 * rs] = q1 + q2 + 4 * q3 + 4 * q4;
+    r[3 * rs] = q1 - q2 + 8 * q3 - 8 * q4 + q5;
+}
+
+void ox_wino_input_ref(const struct ox_wino *g, const float *x, int64_t c0, int64_t c1, float *v)
+{
+    for (int64_t ci = c0; ci < c1; ci++)
+        for (int64_t ty = 0; ty < g->th; ty++)
+            for (int64_t tx = 0; tx < g->tw; tx++) {
+                float d[36], t[36], r[36];
+                for (int i = 0; i < 6; i++)
+                    for (int j = 0; j < 6; j++) {
+                        int64_t iy = 4 * ty - g->pt + i, ix = 4 * tx - g->pl + j;
+                        d[i * 6 + j] = iy >= 0 && iy < g->h && ix >= 0 && ix < g->w ? x[(ci * g->h + iy) * g->w + ix] : 0;
+                    }
+                for (int j = 0; j < 6; j++) /* B^T d, column by column */
+                    bt6(d + j, 6, t + j, 6);
+                for (int i = 0; i < 6; i++) /* (B^T d) B, row by row */
+                    bt6(t + i * 6, 1, r + i * 6, 1);
+                for (int xi = 0; xi < 36; xi++)
+                    v[(xi * g->c + ci) * g->nt + ty * g->tw + tx] = r[xi];
+            }
+}
+
+void ox_wino_output_ref(const struct ox_wino *g, const float *p, const float *bias, const struct ox_epi *e, int64_t m0,
+                        int64_t m1, float *y)
+{
+    for (int64_t mi = m0; mi < m1; mi++) {
+        float b = bias ? bias[mi] : 0.0f;
+        for (int64_t ty = 0; ty < g->th; ty++)
+            for (int64_t tx = 0; tx < g->tw; tx++) {
+                float q[36], t[24], r[16];
+                for (int xi = 0; xi < 36; xi++)
+                    q[xi] = p[(xi * g->m + mi) * g->nt + ty * g->tw + tx];
+                for (int j = 0; j < 6; j++) /* A^T q: 4 x 6 */
+                    at6(q + j, 6, t + j, 6);
+                for (int i = 0; i < 4; i++) /* (A^T q) A: 4 x 4 */
+                    at6(t + i * 6, 1, r + i * 4, 1);
+                for (int i = 0; i < 4 && 4 * ty + i < g->oh; i++)
+                    for (int j = 0; j < 4 && 4 * tx + j < g->ow; j++)
+                        y[(mi * g->oh + 4 * ty + i) * g->ow + 4 * tx + j] = ox_act_apply(e, r[i * 4 + j] + b);
+            }
+    }
+}
+
+/* A row of at most 8 tiles (maps up to 32 wide) fills an AVX2 vector better than half or
+ * less of an AVX-512 one */
+static enum ox_isa transform_isa(enum ox_isa isa, const struct ox_wino *g)
+{
+    return isa == OX_ISA_AVX512 && g->tw <= 8 ? OX_ISA_AVX2 : isa;
+}
+
+void ox_wino_input_run(enum ox_isa isa, const struct ox_wino *g, const float *x, int64_t c0, int64_t c1, float *v)
+{
+    isa = transform_isa(isa, g);
+    if (isa == OX_ISA_AVX512)
+        ox_wino_input_avx512(g, x, c0, c1, v);
+    else if (isa == OX_ISA_AVX2)
+        ox_wino_input_avx2(g, x, c0, c1, v);
+    else
+        ox_wino_input_ref(g, x, c0, c1, v);
+}
+
+void ox_wino_output_run(enum ox_isa isa, const struct ox_wino *g, const float *p, const float *bias,
+                        const struct ox_epi *e, int64_t m0, int64_t m1, float *y)
+{
+    isa = transform_isa(isa, g);
+    if (isa == OX_ISA_AVX512)
+        ox_wino_output_avx512(g, p, bias, e, m0, m1, y);
+    else if (isa == OX_ISA_AVX2)
+        ox_wino_output_avx2(g, p, bias, e, m0, m1, y);
+    else
+        ox_wino_output_ref(g, p, bias, e, m0, m1, y);
+}
+
+int64_t ox_wino_scratch(const struct ox_wino *g)
+{
+    return OX_WINO_NP * (g->c + g->m) * g->nt;
+}
+
+/* INFERD_ONNX_WINOGRAD: 0 off, 1 every eligible shape, else the rule (-1) */
+static pthread_once_t wino_once = PTHREAD_ONCE_INIT;
+static int wino_mode = -1;
+
+static void wino_env(void)
+{
+    const char *s = getenv("INFERD_ONNX_WINOGRAD");
+    if (s && strcmp(s, "0") == 0)
+        wino_mode = 0;
+    else if (s && strcmp(s, "1") == 0)
+        wino_mode = 1;
+}
+
+int ox_wino_pick(enum ox_isa isa, int64_t c, int64_t m, int64_t oh, int64_t ow)
+{
+    pthread_once(&wino_once, wino_env);
+    if (wino_mode == 0 || c < 8 || m < 8 || oh < 4 || ow < 4)
+        return 0;
+    if (wino_mode == 1)
+        return 1;
+    (void)isa; /* measured with AVX-512; the AVX2 transforms have the same shape of cost */
+    /* the measured rule (docs/onnx.md, 1 thread, CPU time per node, ResNet-18/50 and YOLO):
+     * 0.45-0.6x of im2col + GEMM at 64-128 channels on 28x28-56x56 maps, 0.7x at 256 on
+     * 14x14 (16 tiles), 0.7-0.85x at 32 channels on 20x20-40x40; a loss at 16 channels
+     * (80x80) and on 7x7 maps (4 tiles of 16 outputs for 49: 1.03-1.09x at 512 channels) */
+    int64_t tiles = (oh + 3) / 4 * ((ow + 3) / 4);
+    return c >= 32 && m >= 32 && tiles >= 16;
+}
+
+/* ---- the per-image driver ---- */
+
+struct wino_job {
+    const struct ox_wino *g;
+    const float *x, *u, *bias;
+    const struct ox_epi *e;
+    float *v, *p, *y;
+    enum ox_isa isa;
+    int64_t panels, colw, blocks, per; /* weight panels, columns per block, blocks, floats per U_xi */
+};
+
+static void wino_in_part(void *arg, int64_t lo, int64_t hi)
+{
+    const struct wino_job *j = arg;
+    ox_wino_input_run(j->isa, j->g, j->x, lo, hi, j->v);
+}
+
+static void wino_out_part(void *arg, int64_t lo, int64_t hi)
+{
+    const struct wino_job *j = arg;
+    ox_wino_output_run(j->isa, j->g, j->p, j->bias, j->e, lo, hi, j->y);
+}
+
+/* item = (xi * blocks + column block) * panels + panel: a thread's contiguous range walks
+ * the panels of one position over one block of V's columns, which stays in cache */
+static void wino_gemm_part(void *arg, int64_t lo, int64_t hi)
+{
+    const struct wino_job *j = arg;
+    const struct ox_wino *g = j->g;
+    for (int64_t i = lo; i < hi;) {
+        int64_t p0 = i % j->panels, rest = i / j->panels, blk = rest % j->blocks, xi = rest / j->blocks;
+        int64_t p1 = j->panels - p0 < hi - i ? j->panels : p0 + (hi - i);
+        int64_t n0 = blk * j->colw, n1 = n0 + j->colw < g->nt ? n0 + j->colw : g->nt;
+        struct ox_conv_gemm gm = {j->u + xi * j->per, j->v + xi * g->c * g->nt, j->p + xi * g->m * g->nt, NULL, g->m,
+                                  g->c, g->nt, g->nt, g->nt, {OX_ACT_NONE, 0, 0}};
+        ox_conv_gemm_run(j->isa, &gm, p0, p1, n0, n1);
+        i += p1 - p0;
+    }
+}
+
+void ox_wino_conv(const struct ox_ctx *c, enum ox_isa isa, const struct ox_wino *g, const float *x, const float *u, const float *bias,
+                  const struct ox_epi *e, float *scratch, float *y)
+{
+    int64_t colw = isa == OX_ISA_AVX512 ? 32 : 16;
+    struct wino_job j = {g,
+                         x,
+                         u,
+                         bias,
+                         e,
+                         scratch,
+                         scratch + OX_WINO_NP * g->c * g->nt,
+                         y,
+                         isa,
+                         (g->m + OX_CV_MR - 1) / OX_CV_MR,
+                         colw,
+                         (g->nt + colw - 1) / colw,
+                         ox_conv_pack_size(g->m, g->c)};
+    /* per channel: 36 * T transformed values at ~4 vector ops each */
+    ox_parallel(c, g->c, 1 + (1 << 14) / (OX_WINO_NP * g->nt + 1), wino_in_part, &j);
+    int64_t items = OX_WINO_NP * j.blocks * j.panels;
+    ox_parallel(c, items, 1 + (1 << 18) / (colw * OX_CV_MR * g->c + 1), wino_gemm_part, &j);
+    ox_parallel(c, g->m, 1 + (1 << 14) / (OX_WINO_NP * g->nt + 1), wino_out_part, &j);
+}

@@ -1,0 +1,79 @@
+/* conv_wino.h — Winograd F(4x4, 3x3) for 3x3 stride-1 undilated ungrouped convs, the path
+ * ops/conv.c takes for the shapes where it beats im2col + GEMM (ox_wino_pick). Each 4x4
+ * output tile comes from a 6x6 input patch d as Y = A^T [ (G g G^T) .* (B^T d B) ] A, so
+ * the conv becomes 36 independent GEMMs, one per position xi of the 6x6 transformed tile:
+ *
+ *   U_xi (M, C) = (G g G^T)[xi] per (m, c)     weights: transformed + packed once per plan
+ *   V_xi (C, T) = (B^T d B)[xi] per (c, tile)  T = ceil(OH/4) * ceil(OW/4) tiles, row-major
+ *   P_xi (M, T) = U_xi @ V_xi                  ox_conv_gemm (conv_kern.h), no epilogue
+ *   Y[m] tile   = act(A^T P[m, t] A + bias[m]) clipped at the right and bottom edges
+ *
+ * 4x fewer multiplies than the direct conv; the transforms (x86/wino_tmpl.h: AVX2 and
+ * AVX-512 over VL tiles at once, a scalar reference here) cost about one GEMM pass over
+ * the input and output. Accuracy: see docs/onnx.md (measured on ResNet-50's weights).
+ *
+ *   struct ox_wino g;
+ *   ox_wino_geom(&g, c, m, h, w, pt, pl, oh, ow);
+ *   float *u = malloc(ox_wino_pack_size(m, c) * sizeof(float)); ox_wino_pack(w, m, c, u);
+ *   float *s = malloc(ox_wino_scratch(&g) * sizeof(float));
+ *   ox_wino_conv(ctx, ox_conv_isa(), &g, x, u, bias, &epi, s, y);
+ */
+#ifndef INFERD_ONNX_CONV_WINO_H
+#define INFERD_ONNX_CONV_WINO_H
+
+#include <stdint.h>
+
+#include "onnx/conv_kern.h"
+
+#define OX_WINO_NP 36 /* positions of a transformed 6x6 tile */
+
+struct ox_ctx;
+
+/* One image's geometry: X (C, H, W) with pads pt (top), pl (left) -> Y (M, OH, OW). */
+struct ox_wino {
+    int64_t c, m, h, w, pt, pl, oh, ow;
+    int64_t th, tw, nt; /* tile rows ceil(OH/4), tile columns ceil(OW/4), tiles th*tw */
+};
+void ox_wino_geom(struct ox_wino *g, int64_t c, int64_t m, int64_t h, int64_t w, int64_t pt, int64_t pl, int64_t oh,
+                  int64_t ow);
+
+/* U for one 3x3 kernel g (row-major): u[xi], xi = 6*row + col of G g G^T (computed in double). */
+void ox_wino_kernel(const float *g, float *u);
+/* Floats of the 36 packed U matrices of W (M, C, 3, 3); ox_wino_pack fills them: U_xi in
+ * ox_conv_pack's layout at u + xi * ox_conv_pack_size(m, c). */
+int64_t ox_wino_pack_size(int64_t m, int64_t c);
+void ox_wino_pack(const float *w, int64_t m, int64_t c, float *u);
+
+/* Input transform of channels [c0, c1) of X: v[(xi * C + ci) * T + t]. */
+void ox_wino_input_ref(const struct ox_wino *g, const float *x, int64_t c0, int64_t c1, float *v);
+void ox_wino_input_avx2(const struct ox_wino *g, const float *x, int64_t c0, int64_t c1, float *v);
+void ox_wino_input_avx512(const struct ox_wino *g, const float *x, int64_t c0, int64_t c1, float *v);
+void ox_wino_input_run(enum ox_isa isa, const struct ox_wino *g, const float *x, int64_t c0, int64_t c1, float *v);
+
+/* Output transform of channels [m0, m1) from P (36, M, T): p[(xi * M + mi) * T + t];
+ * bias (M entries) or NULL, then the activation, written to Y (M, OH, OW). */
+void ox_wino_output_ref(const struct ox_wino *g, const float *p, const float *bias, const struct ox_epi *e, int64_t m0,
+                        int64_t m1, float *y);
+void ox_wino_output_avx2(const struct ox_wino *g, const float *p, const float *bias, const struct ox_epi *e,
+                         int64_t m0, int64_t m1, float *y);
+void ox_wino_output_avx512(const struct ox_wino *g, const float *p, const float *bias, const struct ox_epi *e,
+                           int64_t m0, int64_t m1, float *y);
+void ox_wino_output_run(enum ox_isa isa, const struct ox_wino *g, const float *p, const float *bias,
+                        const struct ox_epi *e, int64_t m0, int64_t m1, float *y);
+
+/* Floats of scratch ox_wino_conv needs: V (36, C, T) then P (36, M, T). */
+int64_t ox_wino_scratch(const struct ox_wino *g);
+
+/* Whether a 3x3 stride-1 conv of this shape runs faster as Winograd on isa (the measured
+ * rule in conv_wino.c and docs/onnx.md). INFERD_ONNX_WINOGRAD=0 turns the path off, =1
+ * takes it for every eligible shape (for measuring); unset or other values: the rule. */
+int ox_wino_pick(enum ox_isa isa, int64_t c, int64_t m, int64_t oh, int64_t ow);
+
+/* One image: Y (M, OH, OW) = act(conv3x3(X) + bias). u from ox_wino_pack (borrowed),
+ * scratch ox_wino_scratch(g) floats; input transform split over channels, the 36 GEMMs
+ * over (position, column block, weight panel) items, the output over channels, all
+ * through c's pool, with the kernels of isa. Allocates nothing. */
+void ox_wino_conv(const struct ox_ctx *c, enum ox_isa isa, const struct ox_wino *g, const float *x, const float *u, const float *bias,
+                  const struct ox_epi *e, float *scratch, float *y);
+
+#endif

@@ -1,0 +1,215 @@
+/* wino_tmpl.h — the SIMD Winograd F(4x4, 3x3) transforms (see conv_wino.h), written once
+ * over GCC/clang vector types of VL floats and included by wino_avx2.c (VL 8) and
+ * wino_avx512.c (VL 16). Every vector holds one value of VL horizontally adjacent tiles,
+ * so the 6x6 transforms are plain vector adds and multiplies:
+ *   input:  6 rows of 4*VL + 2 input columns -> per row 6 "phase" vectors d[k][t] = row[4t + k]
+ *           (a deinterleave by 4 through two-source shuffles), B^T down the rows, B across
+ *           the phases, 36 stores of VL tiles into V
+ *   output: 36 loads of VL tiles from P, A^T then A, bias + activation, the 4 phase vectors
+ *           of each output row interleaved back into 4*VL contiguous floats
+ * Tiles past the right edge of the map are read from a zero-padded copy of the rows and
+ * stored only for columns that exist. The includer defines VL, VF (the intrinsic vector
+ * type), VMAX(a, b), VMIN(a, b), VSIGMOID(v), VSILU(v), VLOADN(p, n) and VSTOREN(p, n, v) (the
+ * first n < VL lanes, the others not touched in memory), VLOADR(p, lo, hi) (lanes [lo, hi),
+ * 0 <= lo <= hi <= VL, the others zero and not touched) and FN(name). */
+#include <string.h>
+
+#include "onnx/conv_wino.h"
+
+typedef float wv __attribute__((vector_size(VL * 4)));
+typedef float wh __attribute__((vector_size(VL * 2)));
+
+#if VL == 8
+#define IDX4(k) k, k + 4, k + 8, k + 12
+#define CAT 0, 1, 2, 3, 4, 5, 6, 7
+#define SHIFT1 1, 2, 3, 4, 5, 6, 7, 8
+#define ILO 0, 8, 1, 9, 2, 10, 3, 11
+#define IHI 4, 12, 5, 13, 6, 14, 7, 15
+#elif VL == 16
+#define IDX4(k) k, k + 4, k + 8, k + 12, k + 16, k + 20, k + 24, k + 28
+#define CAT 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15
+#define SHIFT1 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16
+#define ILO 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23
+#define IHI 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31
+#else
+#error "wino_tmpl.h: VL must be 8 or 16"
+#endif
+
+#define ROWW (4 * VL + 2) /* input columns one row of VL tiles reads */
+
+static inline wv wld(const float *p)
+{
+    wv v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static inline void wst(float *p, wv v)
+{
+    memcpy(p, &v, sizeof v);
+}
+
+/* d[k][t] = r[4t + k], t < VL, k < 6, for r's ROWW floats x0..x3 (4*VL), r4, r5 */
+static inline __attribute__((always_inline)) void deint(wv x0, wv x1, wv x2, wv x3, float r4, float r5, wv d[6])
+{
+#define DEINT(k)                                                                                                       \
+    do {                                                                                                               \
+        wh lo = __builtin_shufflevector(x0, x1, IDX4(k)), hi = __builtin_shufflevector(x2, x3, IDX4(k));              \
+        d[k] = __builtin_shufflevector(lo, hi, CAT);                                                                   \
+    } while (0)
+    DEINT(0);
+    DEINT(1);
+    DEINT(2);
+    DEINT(3);
+#undef DEINT
+    wv e4 = (wv){0} + r4, e5 = (wv){0} + r5;
+    d[4] = __builtin_shufflevector(d[0], e4, SHIFT1);
+    d[5] = __builtin_shufflevector(d[1], e5, SHIFT1);
+}
+
+/* r = B^T d for six vectors (see bt6 in conv_wino.c) */
+static inline __attribute__((always_inline)) void bt6v(wv d0, wv d1, wv d2, wv d3, wv d4, wv d5, wv r[6])
+{
+    wv t1 = d4 - 4.0f * d2, t2 = d3 - 4.0f * d1, t3 = d4 - d2, t4 = 2.0f * (d3 - d1);
+    r[0] = 4.0f * d0 - 5.0f * d2 + d4;
+    r[1] = t1 + t2;
+    r[2] = t1 - t2;
+    r[3] = t3 + t4;
+    r[4] = t3 - t4;
+    r[5] = 4.0f * d1 - 5.0f * d3 + d5;
+}
+
+/* r = A^T q for six vectors (see at6 in conv_wino.c) */
+static inline __attribute__((always_inline)) void at6v(wv q0, wv q1, wv q2, wv q3, wv q4, wv q5, wv r[4])
+{
+    wv s12 = q1 + q2, d12 = q1 - q2, s34 = q3 + q4, d34 = q3 - q4;
+    r[0] = q0 + s12 + s34;
+    r[1] = d12 + 2.0f * d34;
+    r[2] = s12 + 4.0f * s34;
+    r[3] = d12 + 8.0f * d34 + q5;
+}
+
+void FN(ox_wino_input)(const struct ox_wino *g, const float *x, int64_t c0, int64_t c1, float *v)
+{
+    const int64_t nt = g->nt, cs = g->c * nt; /* floats between two positions of V */
+    for (int64_t ci = c0; ci < c1; ci++) {
+        const float *xc = x + ci * g->h * g->w;
+        for (int64_t ty = 0; ty < g->th; ty++)
+            for (int64_t tx0 = 0; tx0 < g->tw; tx0 += VL) {
+                int64_t n = g->tw - tx0 < VL ? g->tw - tx0 : VL, col0 = 4 * tx0 - g->pl;
+                int inside = col0 >= 0 && col0 + ROWW <= g->w;
+                wv t[6][6]; /* t[i][k]: B^T applied down the rows, for phase k */
+                wv d[6][6]; /* d[i][k]: input row i, phase k */
+                for (int i = 0; i < 6; i++) {
+                    int64_t iy = 4 * ty - g->pt + i;
+                    if (iy < 0 || iy >= g->h) {
+                        for (int k = 0; k < 6; k++)
+                            d[i][k] = (wv){0};
+                        continue;
+                    }
+                    const float *r = xc + iy * g->w;
+                    if (inside) {
+                        const float *q = r + col0;
+                        deint(wld(q), wld(q + VL), wld(q + 2 * VL), wld(q + 3 * VL), q[4 * VL], q[4 * VL + 1], d[i]);
+                        continue;
+                    }
+                    /* columns outside [0, W) read as zero: masked loads of [j0, j1) */
+                    int64_t j0 = col0 < 0 ? -col0 : 0, j1 = g->w - col0 < ROWW ? g->w - col0 : ROWW;
+                    wv xs[4];
+                    for (int s = 0; s < 4; s++) {
+                        int64_t lo = j0 - s * VL, hi = j1 - s * VL;
+                        lo = lo < 0 ? 0 : lo > VL ? VL : lo;
+                        hi = hi < lo ? lo : hi > VL ? VL : hi;
+                        /* p + lo is inside the row; lanes below lo are masked off */
+                        xs[s] = hi > lo ? (wv)VLOADR(r + (col0 + s * VL + lo) - lo, (int)lo, (int)hi) : (wv){0};
+                    }
+                    float r4 = 4 * VL >= j0 && 4 * VL < j1 ? r[col0 + 4 * VL] : 0.0f;
+                    float r5 = 4 * VL + 1 >= j0 && 4 * VL + 1 < j1 ? r[col0 + 4 * VL + 1] : 0.0f;
+                    deint(xs[0], xs[1], xs[2], xs[3], r4, r5, d[i]);
+                }
+                for (int k = 0; k < 6; k++) {
+                    wv r[6];
+                    bt6v(d[0][k], d[1][k], d[2][k], d[3][k], d[4][k], d[5][k], r);
+                    for (int i = 0; i < 6; i++)
+                        t[i][k] = r[i];
+                }
+                float *vp = v + ci * nt + ty * g->tw + tx0;
+                for (int i = 0; i < 6; i++) {
+                    wv r[6];
+                    bt6v(t[i][0], t[i][1], t[i][2], t[i][3], t[i][4], t[i][5], r);
+                    for (int k = 0; k < 6; k++) {
+                        float *dst = vp + (i * 6 + k) * cs;
+                        if (n == VL)
+                            wst(dst, r[k]);
+                        else
+                            VSTOREN(dst, n, r[k]);
+                    }
+                }
+            }
+    }
+}
+
+static inline __attribute__((always_inline)) wv epi_w(const struct ox_epi *e, wv v)
+{
+    switch (e->act) {
+    case OX_ACT_RELU:
+        return VMAX(v, (wv){0});
+    case OX_ACT_CLIP:
+        return VMIN(VMAX(v, (wv){0} + e->a), (wv){0} + e->b);
+    case OX_ACT_HARDSIGMOID:
+        return VMIN(VMAX(v * e->a + e->b, (wv){0}), (wv){0} + 1.0f);
+    case OX_ACT_HARDSWISH:
+        return v * VMIN(VMAX(v * e->a + e->b, (wv){0}), (wv){0} + 1.0f);
+    case OX_ACT_SIGMOID:
+        return VSIGMOID(v);
+    case OX_ACT_SILU:
+        return VSILU(v);
+    default:
+        return v;
+    }
+}
+
+void FN(ox_wino_output)(const struct ox_wino *g, const float *p, const float *bias, const struct ox_epi *e,
+                        int64_t m0, int64_t m1, float *y)
+{
+    const int64_t nt = g->nt, ms = g->m * nt; /* floats between two positions of P */
+    for (int64_t mi = m0; mi < m1; mi++) {
+        wv b = (wv){0} + (bias ? bias[mi] : 0.0f);
+        float *ym = y + mi * g->oh * g->ow;
+        for (int64_t ty = 0; ty < g->th; ty++)
+            for (int64_t tx0 = 0; tx0 < g->tw; tx0 += VL) {
+                int64_t n = g->tw - tx0 < VL ? g->tw - tx0 : VL;
+                const float *pp = p + mi * nt + ty * g->tw + tx0;
+                wv q[36], t[4][6];
+                for (int xi = 0; xi < 36; xi++) {
+                    q[xi] = n == VL ? wld(pp + xi * ms) : (wv)VLOADN(pp + xi * ms, n);
+                }
+                for (int j = 0; j < 6; j++) { /* A^T q down the rows */
+                    wv r[4];
+                    at6v(q[j], q[6 + j], q[12 + j], q[18 + j], q[24 + j], q[30 + j], r);
+                    for (int k = 0; k < 4; k++)
+                        t[k][j] = r[k];
+                }
+                int64_t cols = g->ow - 4 * tx0 < 4 * VL ? g->ow - 4 * tx0 : 4 * VL;
+                for (int k = 0; k < 4 && 4 * ty + k < g->oh; k++) {
+                    wv o[4];
+                    at6v(t[k][0], t[k][1], t[k][2], t[k][3], t[k][4], t[k][5], o);
+                    for (int l = 0; l < 4; l++)
+                        o[l] = epi_w(e, o[l] + b);
+                    /* out[4t + l] = o[l][t] */
+                    wv al = __builtin_shufflevector(o[0], o[2], ILO), ah = __builtin_shufflevector(o[0], o[2], IHI);
+                    wv bl = __builtin_shufflevector(o[1], o[3], ILO), bh = __builtin_shufflevector(o[1], o[3], IHI);
+                    wv z[4] = {__builtin_shufflevector(al, bl, ILO), __builtin_shufflevector(al, bl, IHI),
+                               __builtin_shufflevector(ah, bh, ILO), __builtin_shufflevector(ah, bh, IHI)};
+                    float *dst = ym + (4 * ty + k) * g->ow + 4 * tx0;
+                    for (int s = 0; s < 4; s++) {
+                        int64_t left = cols - s * VL;
+                        if (left >= VL)
+                            wst(dst + s * VL, z[s]);
+                        else if (left > 0)
+                            VSTOREN(dst + s * VL, left, z[s]);
+                    }
+                }
+            }
+    }
+}
