@@ -12,6 +12,7 @@
 
 #include "onnx/onnx_int.h"
 #include "onnx/ops/ops.h"
+#include "onnx/ops/qdwconv.h"
 #include "onnx/ops/qgemm.h"
 
 /* Input positions: ConvInteger (x, w, x_zp, w_zp); QLinearConv (x, xs, xzp, w, ws, wzp, ys, yzp, B). */
@@ -136,6 +137,152 @@ static int qconv_infer(const struct ox_node *n, struct ox_tensor *const *in, str
     return ox_set_shape(out[0], dt, 4, dims, err);
 }
 
+/* ---- depthwise path: one input and one output channel per group (MobileNets' 3x3 layers) ----
+ * Per output row of a channel, each kernel row's input row is laid out padded (pad bytes hold
+ * x's zero point) and split into sw stride phases, so every tap reads one contiguous run:
+ *   tap (ky, kx) at output ox reads phase (kx*dw) % sw of row ky at ox + (kx*dw) / sw.
+ * Padding then needs no special case: with x' the bytes as uint8 (int8 x read with its top bit
+ * flipped, x' = x + 128, and zx' likewise), every output sums all taps, and
+ *   acc = sum_t (x_t - zx) (w_t - zw) = sum_t x'_t (w_t - zw) - zx' * sum_t (w_t - zw)
+ * where the second term is one constant per channel, folded into the bias. The int32 sum is
+ * the GEMM path's exactly, so the requantised bytes are too. */
+#define QDW_MAX_TAPS 64
+#define QDW_BUF 32768 /* bytes of padded, phase-split rows on the stack */
+#define QDW_MAX_OW 2016
+
+struct qdw_job {
+    const struct ox_window *win;
+    const struct ox_tensor *x, *w, *zw, *sw, *b, *y;
+    int64_t C, H, W, L; /* L: bytes of one stride phase of a padded row */
+    float sx, sy;
+    int32_t zy;
+    uint8_t zx; /* zx' */
+    int quant;  /* QLinearConv (requantise) rather than ConvInteger (int32 out) */
+};
+
+/* L for win, or 0 when the depthwise path does not take it (then the GEMM path runs). */
+static int64_t qdw_phase_len(const struct ox_window *win)
+{
+    int64_t s = win->sw, taps = win->kh * win->kw;
+    if (taps > QDW_MAX_TAPS || s < 1 || s > 4 || win->ow > QDW_MAX_OW || win->ow < 1 || win->oh < 1)
+        return 0;
+    int64_t L = QDW_ROUND(win->ow) + (win->kw - 1) * win->dw / s + 1;
+    return (win->kh + 1) * s * L + L <= QDW_BUF ? L : 0;
+}
+
+/* The padded row iy of one channel (x' bytes, zx' outside the image) as sw phases of L bytes. */
+static void qdw_pad_row(const struct qdw_job *j, const uint8_t *xrow, uint8_t *dst, uint8_t *tmp, int flip)
+{
+    const int64_t s = j->win->sw, L = j->L, pl = j->win->pl, len = s * L;
+    uint8_t *row = s == 1 ? dst : tmp;
+    int64_t c0 = pl < 0 ? -pl : 0, n = j->W - c0; /* image columns [c0, c0 + n) land at pl + c0 */
+    if (pl + c0 + n > len)
+        n = len - pl - c0;
+    memset(row, j->zx, (size_t)len);
+    if (n > 0) {
+        if (flip)
+            for (int64_t i = 0; i < n; i++)
+                row[pl + c0 + i] = (uint8_t)(xrow[c0 + i] ^ 0x80);
+        else
+            memcpy(row + pl + c0, xrow + c0, (size_t)n);
+    }
+    for (int64_t p = 0; s > 1 && p < s; p++) {
+        if (s == 2) {
+            gather2(dst + p * L, row + p, L);
+            continue;
+        }
+        for (int64_t i = 0; i < L; i++)
+            dst[p * L + i] = row[p + i * s];
+    }
+}
+
+static void qdw_part(void *arg, int64_t lo, int64_t hi)
+{
+    const struct qdw_job *j = arg;
+    const struct ox_window *win = j->win;
+    const int64_t s = win->sw, L = j->L, taps = win->kh * win->kw, ow = win->ow;
+    const int w_signed = j->w->dt == INFERD_INT8, flip = j->x->dt == INFERD_INT8;
+    uint8_t buf[QDW_BUF];
+    int32_t acc[QDW_ROUND(QDW_MAX_OW)], wv[QDW_MAX_TAPS];
+    const uint8_t *src[QDW_MAX_TAPS], *rowp[QDW_MAX_TAPS];
+    uint8_t *zrow = buf, *rows = buf + L, *tmp = rows + win->kh * s * L;
+    memset(zrow, j->zx, (size_t)L);
+    for (int64_t u = lo; u < hi; u++) {
+        const int64_t ch = u % j->C;
+        const uint8_t *wr = (const uint8_t *)j->w->data + ch * taps;
+        int32_t zw = 0;
+        if (j->zw) {
+            const uint8_t *zp = (const uint8_t *)j->zw->data + (j->zw->numel == 1 ? 0 : ch);
+            zw = w_signed ? (int8_t)*zp : *zp;
+        }
+        uint32_t wsum = 0;
+        for (int64_t t = 0; t < taps; t++) {
+            wv[t] = (w_signed ? (int8_t)wr[t] : wr[t]) - zw;
+            wsum += (uint32_t)wv[t];
+        }
+        uint32_t bias = j->b ? (uint32_t)((const int32_t *)j->b->data)[ch] : 0;
+        int32_t corr = (int32_t)(bias - (uint32_t)j->zx * wsum);
+        float mul = 0;
+        if (j->quant)
+            mul = j->sx * (float)ox_get_f64(j->sw, j->sw->numel == 1 ? 0 : ch) / j->sy;
+        const uint8_t *xc = (const uint8_t *)j->x->data + u * j->H * j->W;
+        for (int64_t oy = 0; oy < win->oh; oy++) {
+            for (int64_t ky = 0; ky < win->kh; ky++) {
+                int64_t iy = oy * win->sh - win->pt + ky * win->dh;
+                rowp[ky] = NULL;
+                if (iy >= 0 && iy < j->H) {
+                    uint8_t *d = rows + ky * s * L;
+                    qdw_pad_row(j, xc + iy * j->W, d, tmp, flip);
+                    rowp[ky] = d;
+                }
+            }
+            for (int64_t ky = 0, t = 0; ky < win->kh; ky++)
+                for (int64_t kx = 0; kx < win->kw; kx++, t++) {
+                    int64_t off = kx * win->dw;
+                    src[t] = rowp[ky] ? rowp[ky] + (off % s) * L + off / s : zrow + off / s;
+                }
+            qdw_row(acc, src, wv, (int)taps, ow);
+            if (j->quant) {
+                qgemm_requant(acc, ow, corr, &mul, 0, j->zy, j->y->dt == INFERD_INT8,
+                              (uint8_t *)j->y->data + (u * win->oh + oy) * ow);
+            } else {
+                int32_t *yo = (int32_t *)j->y->data + (u * win->oh + oy) * ow;
+                for (int64_t ox = 0; ox < ow; ox++)
+                    yo[ox] = (int32_t)((uint32_t)acc[ox] + (uint32_t)corr);
+            }
+        }
+    }
+}
+
+/* Runs the depthwise path when it applies; returns 1 then, 0 to leave it to the GEMM path. */
+static int qdw_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_tensor *const *in, struct ox_tensor *y,
+                    const struct ox_window *win, int64_t g)
+{
+    const struct qconv_io *io = io_of(n);
+    const struct ox_tensor *x = in[io->x], *w = in[io->w], *zx = opt_in(n, in, io->zx);
+    int64_t L = qdw_phase_len(win);
+    if (g != x->dims[1] || g != w->dims[0] || w->dims[1] != 1 || L == 0)
+        return 0;
+    struct qdw_job j = {
+        .win = win, .x = x, .w = w, .zw = opt_in(n, in, io->zw), .y = y,
+        .C = x->dims[1], .H = x->dims[2], .W = x->dims[3], .L = L,
+        .quant = io->sy >= 0,
+    };
+    uint8_t z = zx ? *(const uint8_t *)zx->data : 0;
+    j.zx = x->dt == INFERD_INT8 ? (uint8_t)(z ^ 0x80) : z;
+    if (j.quant) {
+        const struct ox_tensor *zy = opt_in(n, in, io->zy);
+        j.sw = in[io->sw];
+        j.b = opt_in(n, in, io->bias);
+        j.sx = (float)ox_get_f64(in[io->sx], 0);
+        j.sy = (float)ox_get_f64(in[io->sy], 0);
+        j.zy = zy ? (int32_t)ox_get_i64(zy, 0) : 0;
+    }
+    int64_t per = win->oh * win->ow * win->kh * win->kw;
+    ox_parallel(c, x->dims[0] * j.C, per > 0 ? ((int64_t)1 << 17) / per + 1 : 1, qdw_part, &j);
+    return 1;
+}
+
 /* scratch: the im2col matrix of one group, int32 accumulators of one group, the int8
  * GEMM's packed B (each part rounded to 64 bytes) */
 static size_t qconv_scratch(const struct ox_node *n, struct ox_tensor *const *in, struct ox_tensor *const *out)
@@ -160,6 +307,8 @@ static int qconv_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox
     int rc = qconv_geometry(n, in, &win, &g, err);
     if (rc < 0)
         return rc;
+    if (qdw_exec(c, n, in, out[0], &win, g))
+        return 0;
     const struct ox_tensor *x = in[io->x], *w = in[io->w], *zx = opt_in(n, in, io->zx), *zw = opt_in(n, in, io->zw);
     struct ox_tensor *y = out[0];
     int64_t N = x->dims[0], C = x->dims[1], H = x->dims[2], W = x->dims[3], M = w->dims[0];

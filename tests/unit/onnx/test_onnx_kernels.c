@@ -16,6 +16,7 @@
 #include "inferd/tensor.h"
 #include "onnx/gemm_nt.h"
 #include "onnx/onnx_int.h"
+#include "onnx/ops/qdwconv.h"
 #include "onnx/ops/qgemm.h"
 #include "onnx/pb.h"
 
@@ -257,8 +258,44 @@ static void test_requant(void)
     CHECK(bad == 0);
 }
 
+/* the depthwise row kernels equal the reference: odd and even tap counts, extreme bytes and
+ * weights (255 * -32768 products), lengths around the 16/32-output blocks */
+static void test_qdw_isa(enum qdw_isa isa)
+{
+    if (!qdw_isa_usable(isa)) {
+        printf("SKIP depthwise int8 %s: this CPU lacks it (or INFERD_CPU_DISABLE)\n", qdw_isa_name(isa));
+        return;
+    }
+    enum { maxn = 200, maxt = 25 };
+    static uint8_t data[maxt][QDW_ROUND(maxn)];
+    int32_t w[maxt], want[maxn], got[QDW_ROUND(maxn)];
+    const uint8_t *src[maxt];
+    uint32_t s = 7;
+    int bad = 0, runs = 0;
+    for (int taps = 1; taps <= maxt; taps += 3)
+        for (int n = 1; n <= maxn; n += 13) {
+            for (int t = 0; t < taps; t++) {
+                for (int j = 0; j < QDW_ROUND(maxn); j++) {
+                    s = s * 1664525u + 1013904223u;
+                    data[t][j] = (uint8_t)(runs % 3 == 0 ? 255 : s >> 24);
+                }
+                s = s * 1664525u + 1013904223u;
+                w[t] = runs % 3 == 0 ? (t & 1 ? -32768 : 32767) : (int32_t)(s >> 23) - 256;
+                src[t] = data[t] + (t % 3);
+            }
+            qdw_row_ref(want, src, w, taps, n);
+            qdw_row_isa(got, src, w, taps, n, isa);
+            bad += memcmp(want, got, (size_t)n * sizeof *got) != 0;
+            runs++;
+        }
+    printf("depthwise int8 %s: %d runs, %d mismatches\n", qdw_isa_name(isa), runs, bad);
+    CHECK(bad == 0);
+}
+
 int main(void)
 {
+    test_qdw_isa(QDW_AVX2);
+    test_qdw_isa(QDW_AVX512);
     test_pb();
     test_tensor_proto();
     test_gemm_nt();
