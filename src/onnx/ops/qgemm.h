@@ -98,4 +98,21 @@ void qgemm_requant_ref(const int32_t *acc, int64_t n, int32_t bias, const float 
 void qgemm_requant_avx2(const int32_t *acc, int64_t n, int32_t bias, const float *mul, int mul_step, int32_t zp,
                         int out_signed, uint8_t *y);
 
+/* A DequantizeLinear -> QuantizeLinear pair (per tensor) after the requantisation, as
+ * fuse_qdq.c folds it into InferdQLinearConv: with v the requantised byte,
+ *   y = saturate(round_half_even((float)(v - z1) * s1 / s2) + z2)   (the division in float,
+ * as QuantizeLinear divides), y uint8 or int8 when y_signed. Equal, byte for byte, to running
+ * the two nodes (ops/quant.c). */
+struct qgemm_chain {
+    float s1, s2;
+    int32_t z1, z2;
+    int y_signed;
+};
+void qgemm_requant_chain(const int32_t *acc, int64_t n, int32_t bias, const float *mul, int mul_step, int32_t zp,
+                         int out_signed, const struct qgemm_chain *ch, uint8_t *y);
+void qgemm_requant_chain_ref(const int32_t *acc, int64_t n, int32_t bias, const float *mul, int mul_step, int32_t zp,
+                             int out_signed, const struct qgemm_chain *ch, uint8_t *y);
+void qgemm_requant_chain_avx2(const int32_t *acc, int64_t n, int32_t bias, const float *mul, int mul_step,
+                              int32_t zp, int out_signed, const struct qgemm_chain *ch, uint8_t *y);
+
 #endif

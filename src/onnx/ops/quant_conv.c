@@ -15,12 +15,16 @@
 #include "onnx/ops/qdwconv.h"
 #include "onnx/ops/qgemm.h"
 
-/* Input positions: ConvInteger (x, w, x_zp, w_zp); QLinearConv (x, xs, xzp, w, ws, wzp, ys, yzp, B). */
+/* Input positions: ConvInteger (x, w, x_zp, w_zp); QLinearConv (x, xs, xzp, w, ws, wzp, ys, yzp, B);
+ * InferdQLinearConv (internal, made by fuse_qdq.c): QLinearConv's, then the scale / zero point
+ * of a DequantizeLinear and of the QuantizeLinear after it (s1, z1, s2, z2), applied to the
+ * requantised bytes in the epilogue (qgemm_requant_chain). */
 struct qconv_io {
-    int x, w, zx, zw, sx, sw, sy, zy, bias;
+    int x, w, zx, zw, sx, sw, sy, zy, bias, s1, z1, s2, z2;
 };
-static const struct qconv_io CI = {0, 1, 2, 3, -1, -1, -1, -1, -1};
-static const struct qconv_io QLC = {0, 3, 2, 5, 1, 4, 6, 7, 8};
+static const struct qconv_io CI = {0, 1, 2, 3, -1, -1, -1, -1, -1, -1, -1, -1, -1};
+static const struct qconv_io QLC = {0, 3, 2, 5, 1, 4, 6, 7, 8, -1, -1, -1, -1};
+static const struct qconv_io IQLC = {0, 3, 2, 5, 1, 4, 6, 7, 8, 9, 10, 11, 12};
 
 static const struct ox_tensor *opt_in(const struct ox_node *n, struct ox_tensor *const *in, int k)
 {
@@ -29,7 +33,7 @@ static const struct ox_tensor *opt_in(const struct ox_node *n, struct ox_tensor 
 
 static const struct qconv_io *io_of(const struct ox_node *n)
 {
-    return strcmp(n->op_type, "QLinearConv") == 0 ? &QLC : &CI;
+    return strcmp(n->op_type, "QLinearConv") == 0 ? &QLC : strcmp(n->op_type, "InferdQLinearConv") == 0 ? &IQLC : &CI;
 }
 
 static int is_q8(enum inferd_dtype dt)
@@ -65,6 +69,14 @@ static int qconv_geometry(const struct ox_node *n, struct ox_tensor *const *in, 
             return inferd_err_set(err, INFERD_ESHAPE, "QLinearConv: 'y_zero_point' must be a uint8/int8 scalar");
         if (b && (b->dt != INFERD_INT32 || b->numel != w->dims[0]))
             return inferd_err_set(err, INFERD_ESHAPE, "QLinearConv: 'B' must be int32 with M values");
+    }
+    if (io->s1 >= 0) {
+        const struct ox_tensor *s1 = in[io->s1], *z1 = in[io->z1], *s2 = in[io->s2], *z2 = in[io->z2];
+        enum inferd_dtype y1 = opt_in(n, in, io->zy) ? in[io->zy]->dt : INFERD_UINT8;
+        if (s1->numel != 1 || s2->numel != 1 || s1->dt != INFERD_FP32 || s2->dt != INFERD_FP32 || z1->numel != 1 ||
+            z2->numel != 1 || z1->dt != y1 || !is_q8(z2->dt))
+            return inferd_err_set(err, INFERD_ESHAPE, "%s: the requantisation's scales and zero points must be "
+                                  "FP32 and 8-bit scalars", n->op_type);
     }
     *group = g;
     return ox_window_resolve(n, x->dims[2], x->dims[3], w->dims[2], w->dims[3], 0, win, err);
@@ -134,7 +146,23 @@ static int qconv_infer(const struct ox_node *n, struct ox_tensor *const *in, str
     enum inferd_dtype dt = INFERD_INT32;
     if (io->zy >= 0)
         dt = opt_in(n, in, io->zy) ? in[io->zy]->dt : INFERD_UINT8;
+    if (io->z2 >= 0)
+        dt = in[io->z2]->dt;
     return ox_set_shape(out[0], dt, 4, dims, err);
+}
+
+/* The DequantizeLinear -> QuantizeLinear pair of InferdQLinearConv, or NULL. */
+static const struct qgemm_chain *chain_of(const struct ox_node *n, struct ox_tensor *const *in, struct qgemm_chain *ch)
+{
+    const struct qconv_io *io = io_of(n);
+    if (io->s1 < 0)
+        return NULL;
+    ch->s1 = (float)ox_get_f64(in[io->s1], 0);
+    ch->s2 = (float)ox_get_f64(in[io->s2], 0);
+    ch->z1 = (int32_t)ox_get_i64(in[io->z1], 0);
+    ch->z2 = (int32_t)ox_get_i64(in[io->z2], 0);
+    ch->y_signed = in[io->z2]->dt == INFERD_INT8;
+    return ch;
 }
 
 /* ---- depthwise path: one input and one output channel per group (MobileNets' 3x3 layers) ----
@@ -156,6 +184,8 @@ struct qdw_job {
     int64_t C, H, W, L; /* L: bytes of one stride phase of a padded row */
     float sx, sy;
     int32_t zy;
+    int y1_signed;                  /* the requantised bytes are int8 */
+    const struct qgemm_chain *chain; /* InferdQLinearConv's DQ -> Q pair, or NULL */
     uint8_t zx; /* zx' */
     int quant;  /* QLinearConv (requantise) rather than ConvInteger (int32 out) */
 };
@@ -243,8 +273,8 @@ static void qdw_part(void *arg, int64_t lo, int64_t hi)
                 }
             qdw_row(acc, src, wv, (int)taps, ow);
             if (j->quant) {
-                qgemm_requant(acc, ow, corr, &mul, 0, j->zy, j->y->dt == INFERD_INT8,
-                              (uint8_t *)j->y->data + (u * win->oh + oy) * ow);
+                qgemm_requant_chain(acc, ow, corr, &mul, 0, j->zy, j->y1_signed, j->chain,
+                                    (uint8_t *)j->y->data + (u * win->oh + oy) * ow);
             } else {
                 int32_t *yo = (int32_t *)j->y->data + (u * win->oh + oy) * ow;
                 for (int64_t ox = 0; ox < ow; ox++)
@@ -256,7 +286,7 @@ static void qdw_part(void *arg, int64_t lo, int64_t hi)
 
 /* Runs the depthwise path when it applies; returns 1 then, 0 to leave it to the GEMM path. */
 static int qdw_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_tensor *const *in, struct ox_tensor *y,
-                    const struct ox_window *win, int64_t g)
+                    const struct ox_window *win, int64_t g, const struct qgemm_chain *ch)
 {
     const struct qconv_io *io = io_of(n);
     const struct ox_tensor *x = in[io->x], *w = in[io->w], *zx = opt_in(n, in, io->zx);
@@ -277,6 +307,8 @@ static int qdw_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_t
         j.sx = (float)ox_get_f64(in[io->sx], 0);
         j.sy = (float)ox_get_f64(in[io->sy], 0);
         j.zy = zy ? (int32_t)ox_get_i64(zy, 0) : 0;
+        j.y1_signed = zy && zy->dt == INFERD_INT8;
+        j.chain = ch;
     }
     int64_t per = win->oh * win->ow * win->kh * win->kw;
     ox_parallel(c, x->dims[0] * j.C, per > 0 ? ((int64_t)1 << 17) / per + 1 : 1, qdw_part, &j);
@@ -307,7 +339,9 @@ static int qconv_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox
     int rc = qconv_geometry(n, in, &win, &g, err);
     if (rc < 0)
         return rc;
-    if (qdw_exec(c, n, in, out[0], &win, g))
+    struct qgemm_chain chs;
+    const struct qgemm_chain *ch = chain_of(n, in, &chs);
+    if (qdw_exec(c, n, in, out[0], &win, g, ch))
         return 0;
     const struct ox_tensor *x = in[io->x], *w = in[io->w], *zx = opt_in(n, in, io->zx), *zw = opt_in(n, in, io->zw);
     struct ox_tensor *y = out[0];
@@ -346,8 +380,8 @@ static int qconv_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox
                 int64_t oc = gi * mg + m;
                 float mul = sx * (float)ox_get_f64(sw, sw->numel == 1 ? 0 : oc) / sy;
                 int32_t bias = b ? ((const int32_t *)b->data)[oc] : 0;
-                qgemm_requant(acc + m * sp, sp, bias, &mul, 0, (int32_t)z, y->dt == INFERD_INT8,
-                              (uint8_t *)y->data + (nn * M + oc) * sp);
+                qgemm_requant_chain(acc + m * sp, sp, bias, &mul, 0, (int32_t)z, zy && zy->dt == INFERD_INT8, ch,
+                                    (uint8_t *)y->data + (nn * M + oc) * sp);
             }
         }
     }
@@ -358,3 +392,5 @@ const struct ox_op ox_op_conv_integer = {"ConvInteger", 2, 4, 1, 1, NULL, qconv_
                                          NULL};
 const struct ox_op ox_op_qlinear_conv = {"QLinearConv", 8, 9, 1, 1, NULL, qconv_infer, qconv_exec, 0, qconv_scratch,
                                          NULL};
+const struct ox_op ox_op_inferd_qlinear_conv = {"InferdQLinearConv", 13, 13, 1, 1, NULL, qconv_infer, qconv_exec, 0,
+                                                 qconv_scratch, NULL};

@@ -203,3 +203,32 @@ void qgemm_requant_avx2(const int32_t *acc, int64_t n, int32_t bias, const float
     if (j < n)
         qgemm_requant_ref(acc + j, n - j, bias, mul + (mul_step ? j : 0), mul_step, zp, out_signed, y + j);
 }
+
+/* The same, then the DequantizeLinear -> QuantizeLinear pair of ch on the int32 lanes. */
+void qgemm_requant_chain_avx2(const int32_t *acc, int64_t n, int32_t bias, const float *mul, int mul_step,
+                              int32_t zp, int out_signed, const struct qgemm_chain *ch, uint8_t *y)
+{
+    const int32_t lo = out_signed ? -128 : 0, hi = out_signed ? 127 : 255;
+    const int32_t lo2 = ch->y_signed ? -128 : 0, hi2 = ch->y_signed ? 127 : 255;
+    const __m256 flo = _mm256_set1_ps((float)(lo - zp)), fhi = _mm256_set1_ps((float)(hi - zp));
+    const __m256 glo = _mm256_set1_ps((float)(lo2 - ch->z2)), ghi = _mm256_set1_ps((float)(hi2 - ch->z2));
+    const __m256 s1 = _mm256_set1_ps(ch->s1), s2 = _mm256_set1_ps(ch->s2);
+    const __m256i vb = _mm256_set1_epi32(bias), vz = _mm256_set1_epi32(zp - ch->z1), vz2 = _mm256_set1_epi32(ch->z2);
+    const __m256 m1 = _mm256_set1_ps(mul[0]);
+    int64_t j = 0;
+    for (; j + 8 <= n; j += 8) {
+        __m256 m = mul_step ? _mm256_loadu_ps(mul + j) : m1;
+        __m256i a = _mm256_add_epi32(_mm256_loadu_si256((const __m256i *)(acc + j)), vb);
+        __m256 f = _mm256_mul_ps(_mm256_cvtepi32_ps(a), m);
+        f = _mm256_min_ps(_mm256_max_ps(f, flo), fhi);
+        __m256i r = _mm256_add_epi32(_mm256_cvtps_epi32(f), vz); /* v - z1 */
+        __m256 g = _mm256_div_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(r), s1), s2);
+        g = _mm256_min_ps(_mm256_max_ps(g, glo), ghi);
+        __m256i r2 = _mm256_add_epi32(_mm256_cvtps_epi32(g), vz2);
+        __m128i p16 = _mm_packs_epi32(_mm256_castsi256_si128(r2), _mm256_extracti128_si256(r2, 1));
+        __m128i p8 = ch->y_signed ? _mm_packs_epi16(p16, p16) : _mm_packus_epi16(p16, p16);
+        _mm_storel_epi64((__m128i *)(void *)(y + j), p8);
+    }
+    if (j < n)
+        qgemm_requant_chain_ref(acc + j, n - j, bias, mul + (mul_step ? j : 0), mul_step, zp, out_signed, ch, y + j);
+}
