@@ -166,22 +166,33 @@ static const struct qgemm_chain *chain_of(const struct ox_node *n, struct ox_ten
 }
 
 /* ---- depthwise path: one input and one output channel per group (MobileNets' 3x3 layers) ----
- * Per output row of a channel, each kernel row's input row is laid out padded (pad bytes hold
- * x's zero point) and split into sw stride phases, so every tap reads one contiguous run:
- *   tap (ky, kx) at output ox reads phase (kx*dw) % sw of row ky at ox + (kx*dw) / sw.
- * Padding then needs no special case: with x' the bytes as uint8 (int8 x read with its top bit
+ * A channel's input is laid out padded (pad bytes hold x's zero point), each padded row split
+ * into sw stride phases of L bytes, so that every tap reads one contiguous run:
+ *   tap (ky, kx) at output (oy, ox) reads phase (kx*dw) % sw of padded row oy*sh + ky*dh, at
+ *   ox + (kx*dw) / sw.
+ * With stride 1 both ways ("flat"), the padded plane is one long row of pitch P (its padded
+ * width): output (oy, ox) is element oy*P + ox of one kernel call over oh*P outputs (the
+ * columns past ow are computed and dropped), so small planes (7x7, 14x14) cost one call.
+ * Padding needs no special case: with x' the bytes as uint8 (int8 x read with its top bit
  * flipped, x' = x + 128, and zx' likewise), every output sums all taps, and
  *   acc = sum_t (x_t - zx) (w_t - zw) = sum_t x'_t (w_t - zw) - zx' * sum_t (w_t - zw)
  * where the second term is one constant per channel, folded into the bias. The int32 sum is
- * the GEMM path's exactly, so the requantised bytes are too. */
+ * the GEMM path's exactly, so the requantised bytes are too. Everything lives on the stack
+ * (QDW_BUF bytes of rows, QDW_ACC sums); a plane too large for it runs row by row, rebuilding
+ * the kh padded rows each output row needs. */
 #define QDW_MAX_TAPS 64
-#define QDW_BUF 32768 /* bytes of padded, phase-split rows on the stack */
-#define QDW_MAX_OW 2016
+#define QDW_BUF 32768 /* bytes of padded rows */
+#define QDW_ACC 4096  /* int32 sums of one kernel call */
+
+enum qdw_mode { QDW_ROWS, QDW_PLANE, QDW_FLAT };
 
 struct qdw_job {
     const struct ox_window *win;
     const struct ox_tensor *x, *w, *zw, *sw, *b, *y;
-    int64_t C, H, W, L; /* L: bytes of one stride phase of a padded row */
+    int64_t C, H, W;
+    int64_t L;  /* bytes of one stride phase of a padded row (QDW_FLAT: the pitch P) */
+    int64_t R;  /* padded rows of the plane (QDW_PLANE, QDW_FLAT) */
+    enum qdw_mode mode;
     float sx, sy;
     int32_t zy;
     int y1_signed;                  /* the requantised bytes are int8 */
@@ -190,32 +201,48 @@ struct qdw_job {
     int quant;  /* QLinearConv (requantise) rather than ConvInteger (int32 out) */
 };
 
-/* L for win, or 0 when the depthwise path does not take it (then the GEMM path runs). */
-static int64_t qdw_phase_len(const struct ox_window *win)
+/* Picks the mode and sizes for win into j; 0 when the depthwise path does not take it. */
+static int qdw_plan(const struct ox_window *win, struct qdw_job *j)
 {
     int64_t s = win->sw, taps = win->kh * win->kw;
-    if (taps > QDW_MAX_TAPS || s < 1 || s > 4 || win->ow > QDW_MAX_OW || win->ow < 1 || win->oh < 1)
+    if (taps > QDW_MAX_TAPS || s < 1 || s > 4 || win->ow < 1 || win->oh < 1 || win->ow > QDW_ACC - QDW_BLOCK)
         return 0;
-    int64_t L = QDW_ROUND(win->ow) + (win->kw - 1) * win->dw / s + 1;
-    return (win->kh + 1) * s * L + L <= QDW_BUF ? L : 0;
+    j->R = (win->oh - 1) * win->sh + (win->kh - 1) * win->dh + 1;
+    int64_t P = win->ow + (win->kw - 1) * win->dw;
+    if (s == 1 && win->sh == 1 && QDW_ROUND(win->oh * P) <= QDW_ACC && j->R * P + P + QDW_BLOCK <= QDW_BUF) {
+        j->mode = QDW_FLAT, j->L = P;
+        return 1;
+    }
+    j->L = QDW_ROUND(win->ow) + (win->kw - 1) * win->dw / s + 1;
+    if ((j->R + 1) * s * j->L <= QDW_BUF) {
+        j->mode = QDW_PLANE;
+        return 1;
+    }
+    j->mode = QDW_ROWS;
+    return (win->kh + 1) * s * j->L + j->L <= QDW_BUF;
 }
 
-/* The padded row iy of one channel (x' bytes, zx' outside the image) as sw phases of L bytes. */
-static void qdw_pad_row(const struct qdw_job *j, const uint8_t *xrow, uint8_t *dst, uint8_t *tmp, int flip)
+/* Padded row iy of one channel (x' bytes, zx' outside the image; iy may lie outside) as sw
+ * phases of L bytes at dst; tmp holds sw * L bytes. */
+static void qdw_pad_row(const struct qdw_job *j, const uint8_t *xc, int64_t iy, int64_t L, uint8_t *dst, uint8_t *tmp,
+                        int flip)
 {
-    const int64_t s = j->win->sw, L = j->L, pl = j->win->pl, len = s * L;
+    const int64_t s = j->win->sw, pl = j->win->pl, len = s * L;
     uint8_t *row = s == 1 ? dst : tmp;
-    int64_t c0 = pl < 0 ? -pl : 0, n = j->W - c0; /* image columns [c0, c0 + n) land at pl + c0 */
-    if (pl + c0 + n > len)
-        n = len - pl - c0;
-    memset(row, j->zx, (size_t)len);
+    int64_t n = iy >= 0 && iy < j->H ? j->W : 0; /* image columns [0, n) land at pl */
+    if (pl + n > len)
+        n = len - pl > 0 ? len - pl : 0;
+    const uint8_t *xrow = xc + iy * j->W;
+    memset(row, j->zx, (size_t)(pl < len ? pl : len));
     if (n > 0) {
         if (flip)
             for (int64_t i = 0; i < n; i++)
-                row[pl + c0 + i] = (uint8_t)(xrow[c0 + i] ^ 0x80);
+                row[pl + i] = (uint8_t)(xrow[i] ^ 0x80);
         else
-            memcpy(row + pl + c0, xrow + c0, (size_t)n);
+            memcpy(row + pl, xrow, (size_t)n);
     }
+    if (pl + n < len)
+        memset(row + pl + n, j->zx, (size_t)(len - pl - n));
     for (int64_t p = 0; s > 1 && p < s; p++) {
         if (s == 2) {
             gather2(dst + p * L, row + p, L);
@@ -233,10 +260,9 @@ static void qdw_part(void *arg, int64_t lo, int64_t hi)
     const int64_t s = win->sw, L = j->L, taps = win->kh * win->kw, ow = win->ow;
     const int w_signed = j->w->dt == INFERD_INT8, flip = j->x->dt == INFERD_INT8;
     uint8_t buf[QDW_BUF];
-    int32_t acc[QDW_ROUND(QDW_MAX_OW)], wv[QDW_MAX_TAPS];
-    const uint8_t *src[QDW_MAX_TAPS], *rowp[QDW_MAX_TAPS];
-    uint8_t *zrow = buf, *rows = buf + L, *tmp = rows + win->kh * s * L;
-    memset(zrow, j->zx, (size_t)L);
+    int32_t acc[QDW_ACC], wv[QDW_MAX_TAPS];
+    const uint8_t *src[QDW_MAX_TAPS];
+    uint8_t *tmp = buf + (j->mode == QDW_ROWS ? win->kh : j->R) * s * L;
     for (int64_t u = lo; u < hi; u++) {
         const int64_t ch = u % j->C;
         const uint8_t *wr = (const uint8_t *)j->w->data + ch * taps;
@@ -256,29 +282,39 @@ static void qdw_part(void *arg, int64_t lo, int64_t hi)
         if (j->quant)
             mul = j->sx * (float)ox_get_f64(j->sw, j->sw->numel == 1 ? 0 : ch) / j->sy;
         const uint8_t *xc = (const uint8_t *)j->x->data + u * j->H * j->W;
-        for (int64_t oy = 0; oy < win->oh; oy++) {
-            for (int64_t ky = 0; ky < win->kh; ky++) {
-                int64_t iy = oy * win->sh - win->pt + ky * win->dh;
-                rowp[ky] = NULL;
-                if (iy >= 0 && iy < j->H) {
-                    uint8_t *d = rows + ky * s * L;
-                    qdw_pad_row(j, xc + iy * j->W, d, tmp, flip);
-                    rowp[ky] = d;
+        if (j->mode != QDW_ROWS) {
+            for (int64_t r = 0; r < j->R; r++)
+                qdw_pad_row(j, xc, r - win->pt, L, buf + r * s * L, tmp, flip);
+            if (j->mode == QDW_FLAT)
+                memset(buf + j->R * L, j->zx, (size_t)(L + QDW_BLOCK)); /* what the last block over-reads */
+        }
+        int64_t rows = j->mode == QDW_FLAT ? 1 : win->oh, n = j->mode == QDW_FLAT ? win->oh * L : ow;
+        for (int64_t oy = 0; oy < rows; oy++) {
+            for (int64_t ky = 0, t = 0; ky < win->kh; ky++) {
+                const uint8_t *row;
+                if (j->mode == QDW_ROWS) {
+                    row = buf + ky * s * L;
+                    qdw_pad_row(j, xc, oy * win->sh - win->pt + ky * win->dh, L, (uint8_t *)row, tmp, flip);
+                } else {
+                    row = buf + (oy * win->sh + ky * win->dh) * s * L;
                 }
-            }
-            for (int64_t ky = 0, t = 0; ky < win->kh; ky++)
                 for (int64_t kx = 0; kx < win->kw; kx++, t++) {
                     int64_t off = kx * win->dw;
-                    src[t] = rowp[ky] ? rowp[ky] + (off % s) * L + off / s : zrow + off / s;
+                    src[t] = row + (off % s) * L + off / s;
                 }
-            qdw_row(acc, src, wv, (int)taps, ow);
-            if (j->quant) {
-                qgemm_requant_chain(acc, ow, corr, &mul, 0, j->zy, j->y1_signed, j->chain,
-                                    (uint8_t *)j->y->data + (u * win->oh + oy) * ow);
-            } else {
-                int32_t *yo = (int32_t *)j->y->data + (u * win->oh + oy) * ow;
-                for (int64_t ox = 0; ox < ow; ox++)
-                    yo[ox] = (int32_t)((uint32_t)acc[ox] + (uint32_t)corr);
+            }
+            qdw_row(acc, src, wv, (int)taps, n);
+            for (int64_t r = 0; r < (j->mode == QDW_FLAT ? win->oh : 1); r++) {
+                int64_t yo = oy + r; /* the output row */
+                const int32_t *a = acc + r * L;
+                if (j->quant) {
+                    qgemm_requant_chain(a, ow, corr, &mul, 0, j->zy, j->y1_signed, j->chain,
+                                        (uint8_t *)j->y->data + (u * win->oh + yo) * ow);
+                } else {
+                    int32_t *yi = (int32_t *)j->y->data + (u * win->oh + yo) * ow;
+                    for (int64_t ox = 0; ox < ow; ox++)
+                        yi[ox] = (int32_t)((uint32_t)a[ox] + (uint32_t)corr);
+                }
             }
         }
     }
@@ -290,14 +326,13 @@ static int qdw_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_t
 {
     const struct qconv_io *io = io_of(n);
     const struct ox_tensor *x = in[io->x], *w = in[io->w], *zx = opt_in(n, in, io->zx);
-    int64_t L = qdw_phase_len(win);
-    if (g != x->dims[1] || g != w->dims[0] || w->dims[1] != 1 || L == 0)
-        return 0;
     struct qdw_job j = {
         .win = win, .x = x, .w = w, .zw = opt_in(n, in, io->zw), .y = y,
-        .C = x->dims[1], .H = x->dims[2], .W = x->dims[3], .L = L,
+        .C = x->dims[1], .H = x->dims[2], .W = x->dims[3],
         .quant = io->sy >= 0,
     };
+    if (g != x->dims[1] || g != w->dims[0] || w->dims[1] != 1 || !qdw_plan(win, &j))
+        return 0;
     uint8_t z = zx ? *(const uint8_t *)zx->data : 0;
     j.zx = x->dt == INFERD_INT8 ? (uint8_t)(z ^ 0x80) : z;
     if (j.quant) {
