@@ -162,6 +162,8 @@ static const struct qgemm_chain *chain_of(const struct ox_node *n, struct ox_ten
     ch->z1 = (int32_t)ox_get_i64(in[io->z1], 0);
     ch->z2 = (int32_t)ox_get_i64(in[io->z2], 0);
     ch->y_signed = in[io->z2]->dt == INFERD_INT8;
+    ch->v_signed = in[io->z1]->dt == INFERD_INT8;
+    qgemm_chain_init(ch);
     return ch;
 }
 
@@ -365,6 +367,34 @@ static size_t qconv_scratch(const struct ox_node *n, struct ox_tensor *const *in
     return col + acc + qgemm_scratch_bytes(x->dims[1] / g * w->dims[2] * w->dims[3], sp) + QGEMM_SCRATCH_PAD;
 }
 
+/* The GEMM path's QLinearConv: blocks of QROWS output channels, each computed and at once
+ * requantised while its int32 rows are still in cache (a whole layer's sums would not be). */
+#define QROWS 8
+struct qrows {
+    const struct qgemm_args *g;
+    enum qgemm_isa isa;
+    const struct ox_tensor *sw, *b;
+    float sx, sy;
+    int32_t zy;
+    int y1_signed;
+    const struct qgemm_chain *chain;
+    int64_t oc0; /* the group's first output channel */
+    uint8_t *y;  /* the group's output (M/g, OH*OW) */
+};
+
+static void qrows_part(void *arg, int64_t lo, int64_t hi)
+{
+    const struct qrows *r = arg;
+    const int64_t N = r->g->N, m1 = hi * QROWS < r->g->M ? hi * QROWS : r->g->M;
+    qgemm_u8_isa_rows(r->g, r->isa, lo * QROWS, m1);
+    for (int64_t m = lo * QROWS; m < m1; m++) {
+        int64_t oc = r->oc0 + m;
+        float mul = r->sx * (float)ox_get_f64(r->sw, r->sw->numel == 1 ? 0 : oc) / r->sy;
+        int32_t bias = r->b ? ((const int32_t *)r->b->data)[oc] : 0;
+        qgemm_requant_chain(r->g->c + m * N, N, bias, &mul, 0, r->zy, r->y1_signed, r->chain, r->y + m * N);
+    }
+}
+
 static int qconv_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_tensor *const *in,
                       struct ox_tensor **out, struct inferd_err *err)
 {
@@ -388,36 +418,41 @@ static int qconv_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox
     uint8_t pad = zx ? *(const uint8_t *)zx->data : 0;
     for (int64_t nn = 0; nn < N; nn++) {
         for (int64_t gi = 0; gi < g; gi++) {
-            const uint8_t *xg = (const uint8_t *)x->data + (nn * C + gi * cg) * H * W;
-            for (int64_t ci = 0; ci < cg; ci++)
-                for (int64_t ky = 0; ky < win.kh; ky++)
-                    for (int64_t kx = 0; kx < win.kw; kx++)
-                        im2col_row(col + ((ci * win.kh + ky) * win.kw + kx) * sp, xg + ci * H * W, H, W, &win, ky, kx,
-                                   pad);
+            const uint8_t *xg = (const uint8_t *)x->data + (nn * C + gi * cg) * H * W, *bm = col;
+            if (win.kh == 1 && win.kw == 1 && win.sh == 1 && win.sw == 1 && win.pt == 0 && win.pl == 0 &&
+                win.oh == H && win.ow == W)
+                bm = xg; /* a pointwise conv's im2col matrix is x itself */
+            else
+                for (int64_t ci = 0; ci < cg; ci++)
+                    for (int64_t ky = 0; ky < win.kh; ky++)
+                        for (int64_t kx = 0; kx < win.kw; kx++)
+                            im2col_row(col + ((ci * win.kh + ky) * win.kw + kx) * sp, xg + ci * H * W, H, W, &win, ky,
+                                       kx, pad);
             int32_t *dst = io->sy >= 0 ? acc : (int32_t *)y->data + (nn * M + gi * mg) * sp;
             const uint8_t *zwp = zw ? (const uint8_t *)zw->data + (zw->numel == 1 ? 0 : gi * mg) : NULL;
             struct qgemm_args q = {
                 .M = mg, .N = sp, .K = kk,
                 .a = (const uint8_t *)w->data + gi * mg * kk, .a_signed = w->dt == INFERD_INT8,
-                .b = col, .b_signed = x->dt == INFERD_INT8,
+                .b = bm, .b_signed = x->dt == INFERD_INT8,
                 .za = zwp, .za_len = zw ? (zw->numel == 1 ? 1 : mg) : 0,
                 .zb = zx ? zx->data : NULL, .zb_len = zx ? 1 : 0,
                 .c = dst,
                 .pack = pack,
             };
-            qgemm_u8_pool(c, &q);
-            if (io->sy < 0)
+            if (io->sy < 0) {
+                qgemm_u8_pool(c, &q);
                 continue;
-            const struct ox_tensor *sw = in[io->sw], *zy = opt_in(n, in, io->zy), *b = opt_in(n, in, io->bias);
-            float sx = (float)ox_get_f64(in[io->sx], 0), sy = (float)ox_get_f64(in[io->sy], 0);
-            int64_t z = zy ? ox_get_i64(zy, 0) : 0;
-            for (int64_t m = 0; m < mg; m++) {
-                int64_t oc = gi * mg + m;
-                float mul = sx * (float)ox_get_f64(sw, sw->numel == 1 ? 0 : oc) / sy;
-                int32_t bias = b ? ((const int32_t *)b->data)[oc] : 0;
-                qgemm_requant_chain(acc + m * sp, sp, bias, &mul, 0, (int32_t)z, zy && zy->dt == INFERD_INT8, ch,
-                                    (uint8_t *)y->data + (nn * M + oc) * sp);
             }
+            const struct ox_tensor *zy = opt_in(n, in, io->zy);
+            struct qrows r = {
+                .g = &q, .isa = qgemm_isa_pick(&q), .sw = in[io->sw], .b = opt_in(n, in, io->bias),
+                .sx = (float)ox_get_f64(in[io->sx], 0), .sy = (float)ox_get_f64(in[io->sy], 0),
+                .zy = zy ? (int32_t)ox_get_i64(zy, 0) : 0, .y1_signed = zy && zy->dt == INFERD_INT8, .chain = ch,
+                .oc0 = gi * mg, .y = (uint8_t *)y->data + (nn * M + gi * mg) * sp,
+            };
+            qgemm_u8_isa_pack(&q, r.isa);
+            int64_t blocks = (mg + QROWS - 1) / QROWS, per = QROWS * sp * kk;
+            ox_parallel(c, blocks, per > 0 ? ((int64_t)1 << 18) / per + 1 : blocks, qrows_part, &r);
         }
     }
     return 0;

@@ -257,10 +257,12 @@ static void test_requant(void)
         /* with a DequantizeLinear -> QuantizeLinear pair after it: against the two steps as
          * written (float (v - z1) * s1, then / s2, half to even, saturated) */
         struct qgemm_chain ch = {.s1 = mode & 2 ? 0.0235f : 0.5f, .s2 = mode & 2 ? 0.0125f : 0.25f,
-                                 .z1 = sg ? 3 : 131, .z2 = mode & 4 ? 0 : 17, .y_signed = (mode >> 2) & 1};
+                                 .z1 = sg ? 3 : 131, .z2 = mode & 4 ? 0 : 17, .v_signed = sg,
+                                 .y_signed = (mode >> 2) & 1};
+        qgemm_chain_init(&ch);
         uint8_t y3[n], y4[n];
         qgemm_requant_chain_ref(acc, n, bias, mul, step, zp, sg, &ch, y3);
-        qgemm_requant_chain_avx2(acc, n, bias, mul, step, zp, sg, &ch, y4);
+        qgemm_requant_chain(acc, n, bias, mul, step, zp, sg, &ch, y4);
         bad += memcmp(y3, y4, n) != 0;
         for (int i = 0; i < n; i++) {
             int32_t v = sg ? (int8_t)y1[i] : y1[i];
