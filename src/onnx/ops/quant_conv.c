@@ -255,6 +255,13 @@ static void qdw_pad_row(const struct qdw_job *j, const uint8_t *xc, int64_t iy, 
     }
 }
 
+/* ConvInteger's output: the sums plus the channel's constant (wrapping, as the GEMM's). */
+static void qdw_store_i32(int32_t *y, const int32_t *acc, int64_t n, int32_t corr)
+{
+    for (int64_t i = 0; i < n; i++)
+        y[i] = (int32_t)((uint32_t)acc[i] + (uint32_t)corr);
+}
+
 static void qdw_part(void *arg, int64_t lo, int64_t hi)
 {
     const struct qdw_job *j = arg;
@@ -291,6 +298,7 @@ static void qdw_part(void *arg, int64_t lo, int64_t hi)
                 memset(buf + j->R * L, j->zx, (size_t)(L + QDW_BLOCK)); /* what the last block over-reads */
         }
         int64_t rows = j->mode == QDW_FLAT ? 1 : win->oh, n = j->mode == QDW_FLAT ? win->oh * L : ow;
+        const int whole = j->mode == QDW_FLAT || win->oh * ow + QDW_BLOCK <= QDW_ACC;
         for (int64_t oy = 0; oy < rows; oy++) {
             for (int64_t ky = 0, t = 0; ky < win->kh; ky++) {
                 const uint8_t *row;
@@ -305,20 +313,28 @@ static void qdw_part(void *arg, int64_t lo, int64_t hi)
                     src[t] = row + (off % s) * L + off / s;
                 }
             }
-            qdw_row(acc, src, wv, (int)taps, n);
-            for (int64_t r = 0; r < (j->mode == QDW_FLAT ? win->oh : 1); r++) {
-                int64_t yo = oy + r; /* the output row */
-                const int32_t *a = acc + r * L;
-                if (j->quant) {
-                    qgemm_requant_chain(a, ow, corr, &mul, 0, j->zy, j->y1_signed, j->chain,
-                                        (uint8_t *)j->y->data + (u * win->oh + yo) * ow);
-                } else {
-                    int32_t *yi = (int32_t *)j->y->data + (u * win->oh + yo) * ow;
-                    for (int64_t ox = 0; ox < ow; ox++)
-                        yi[ox] = (int32_t)((uint32_t)a[ox] + (uint32_t)corr);
-                }
+            /* a whole plane's sums gathered at acc[oy * ow] when they fit: then one
+             * requantisation call per channel instead of one per row */
+            int32_t *a = whole && j->mode != QDW_FLAT ? acc + oy * ow : acc;
+            qdw_row(a, src, wv, (int)taps, n);
+            if (whole) {
+                for (int64_t r = 1; j->mode == QDW_FLAT && r < win->oh; r++)
+                    memmove(acc + r * ow, acc + r * L, (size_t)ow * sizeof *acc);
+                continue;
             }
+            if (j->quant)
+                qgemm_requant_chain(a, ow, corr, &mul, 0, j->zy, j->y1_signed, j->chain,
+                                    (uint8_t *)j->y->data + (u * win->oh + oy) * ow);
+            else
+                qdw_store_i32((int32_t *)j->y->data + (u * win->oh + oy) * ow, a, ow, corr);
         }
+        if (!whole)
+            continue;
+        if (j->quant)
+            qgemm_requant_chain(acc, win->oh * ow, corr, &mul, 0, j->zy, j->y1_signed, j->chain,
+                                (uint8_t *)j->y->data + u * win->oh * ow);
+        else
+            qdw_store_i32((int32_t *)j->y->data + u * win->oh * ow, acc, win->oh * ow, corr);
     }
 }
 
