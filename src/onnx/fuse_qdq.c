@@ -259,6 +259,49 @@ static int fuse_chain(struct qdq *q, struct ox_node *conv)
     return retarget(q, conv, "InferdQLinearConv", ins, 13, qn->out[0]);
 }
 
+/* QLinearConv -> DequantizeLinear (per tensor, scale > 0) -> Relu -> MaxPool -> F (a ResNet
+ * stem, whose F is read in FP32 by the first residual Add): DQ is increasing, so
+ *   Relu(DQ(v)) = DQ(max(v, z1))  and  MaxPool(DQ(u)) = DQ(MaxPool(u))
+ * exactly (max only picks elements; pads never win in either). Rewritten as
+ *   InferdQLinearConv with the chain DQ(s1, z1) -> Relu -> Q(s1, z1), i.e. v -> max(v, z1)
+ *   -> MaxPool on bytes -> DequantizeLinear -> F,
+ * a quarter of the bytes through the pool and the DequantizeLinear on the pooled tensor only.
+ * The DequantizeLinear and MaxPool nodes swap places in the node array, so the order stays
+ * topological. Returns 1 when rewritten. */
+static int fuse_stem(struct qdq *q, struct ox_node *conv)
+{
+    struct ox_model *m = q->m;
+    if (!is_op(conv, "QLinearConv") || conv->n_in < 8 || conv->n_out != 1 || conv->out[0] < 0)
+        return 0;
+    struct ox_node *dq = qnode(q, sole_consumer(q, conv->out[0]), "DequantizeLinear", 1);
+    struct ox_node *relu = dq && dq->out[0] >= 0 ? sole_consumer(q, dq->out[0]) : NULL;
+    if (!relu || !is_op(relu, "Relu") || relu->n_out != 1 || relu->out[0] < 0)
+        return 0;
+    struct ox_node *mp = sole_consumer(q, relu->out[0]);
+    const struct ox_tensor *zy = init_of(q, conv->in[7]);
+    if (!mp || !is_op(mp, "MaxPool") || mp->n_in != 1 || (mp->n_out > 1 && mp->out[1] >= 0) || mp->out[0] < 0 ||
+        !zy || init_of(q, dq->in[2])->dt != zy->dt || !init_of(q, conv->in[6]) ||
+        !(*(const float *)init_of(q, dq->in[1])->data > 0))
+        return 0;
+    int v = conv->out[0], d = dq->out[0], f = mp->out[0];
+    int ins[13];
+    for (int k = 0; k < 9; k++)
+        ins[k] = k < conv->n_in ? conv->in[k] : -1;
+    ins[9] = dq->in[1], ins[10] = dq->in[2], ins[11] = dq->in[1], ins[12] = dq->in[2];
+    int rc = retarget(q, conv, "InferdQLinearConv", ins, 13, v);
+    if (rc < 0)
+        return rc;
+    conv->ip[0] = 1; /* the Relu */
+    q->dead[relu - m->nodes] = 1;
+    mp->in[0] = v, mp->in_names[0] = m->values[v].name;
+    mp->out[0] = d, mp->out_names[0] = m->values[d].name;
+    dq->in[0] = d, dq->in_names[0] = m->values[d].name;
+    dq->out[0] = f, dq->out_names[0] = m->values[f].name;
+    struct ox_node t = *dq;
+    *dq = *mp, *mp = t;
+    return 1;
+}
+
 /* A Clip bound: an FP32 scalar initializer or Constant node output (the opset-11 inputs), or
  * the attribute (opset < 11); dflt when absent. Returns 0 when the bound is not a constant. */
 static int clip_bound(const struct qdq *q, const struct ox_node *n, int k, const char *attr, float dflt, float *out)
@@ -347,6 +390,8 @@ int ox_fuse_qdq(struct ox_model *m, int *n_fused, struct inferd_err *err)
     }
     for (int i = 0; i < nn; i++) { /* after the convs exist: their DQ -> Q tails */
         int r = q.dead[i] ? 0 : fuse_chain(&q, &m->nodes[i]);
+        if (r == 0 && !q.dead[i])
+            r = fuse_stem(&q, &m->nodes[i]);
         if (r < 0)
             goto oom;
         *n_fused += r;

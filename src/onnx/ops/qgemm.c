@@ -194,7 +194,10 @@ void qgemm_requant(const int32_t *acc, int64_t n, int32_t bias, const float *mul
 static uint8_t chain_one(const struct qgemm_chain *ch, int32_t v)
 {
     const float vlo = (ch->y_signed ? -128.0f : 0.0f) - (float)ch->z2, vhi = (ch->y_signed ? 127.0f : 255.0f) - (float)ch->z2;
-    float f = (float)(v - ch->z1) * ch->s1 / ch->s2; /* DequantizeLinear, then QuantizeLinear's x / s */
+    float d = (float)(v - ch->z1) * ch->s1; /* DequantizeLinear [, Relu], then QuantizeLinear's x / s */
+    if (ch->relu)
+        d = d > 0.0f ? d : 0.0f;
+    float f = d / ch->s2;
     f = f > vlo ? f : vlo;                            /* NaN goes low, as in QuantizeLinear */
     f = f < vhi ? f : vhi;
     return (uint8_t)(int32_t)(nearbyintf(f) + (float)ch->z2);

@@ -110,6 +110,7 @@ struct qgemm_chain {
     float s1, s2;
     int32_t z1, z2;
     int v_signed, y_signed; /* v / y are int8 */
+    int relu;               /* a Relu between the two: max(0, (float)(v - z1) * s1) */
     int32_t lut[256];       /* y's byte (0..255) by v's byte */
 };
 void qgemm_chain_init(struct qgemm_chain *ch);

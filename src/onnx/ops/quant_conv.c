@@ -18,7 +18,8 @@
 /* Input positions: ConvInteger (x, w, x_zp, w_zp); QLinearConv (x, xs, xzp, w, ws, wzp, ys, yzp, B);
  * InferdQLinearConv (internal, made by fuse_qdq.c): QLinearConv's, then the scale / zero point
  * of a DequantizeLinear and of the QuantizeLinear after it (s1, z1, s2, z2), applied to the
- * requantised bytes in the epilogue (qgemm_requant_chain). */
+ * requantised bytes in the epilogue (qgemm_requant_chain); node ip[0] = 1 puts a Relu between
+ * them. */
 struct qconv_io {
     int x, w, zx, zw, sx, sw, sy, zy, bias, s1, z1, s2, z2;
 };
@@ -163,6 +164,7 @@ static const struct qgemm_chain *chain_of(const struct ox_node *n, struct ox_ten
     ch->z2 = (int32_t)ox_get_i64(in[io->z2], 0);
     ch->y_signed = in[io->z2]->dt == INFERD_INT8;
     ch->v_signed = in[io->z1]->dt == INFERD_INT8;
+    ch->relu = (int)n->ip[0]; /* set by fuse_qdq.c: DQ -> Relu -> Q */
     qgemm_chain_init(ch);
     return ch;
 }

@@ -412,8 +412,61 @@ static void test_qdw_conv(void)
     CHECK(bad == 0);
 }
 
+/* 8-bit MaxPool equals FP32 MaxPool on the same values (max only picks elements): separable
+ * and dilated geometries, padding, ceil_mode, uint8 and int8. */
+static void run_pool(struct ox_attr *attrs, int n_attrs, struct ox_tensor *x, struct ox_tensor *y)
+{
+    struct ox_node n = {.op_type = "MaxPool", .name = "p", .domain = "", .n_in = 1, .n_out = 1, .n_attrs = n_attrs,
+                        .attrs = attrs};
+    const struct ox_op *op = ox_op_find("MaxPool");
+    struct inferd_err err = {0};
+    CHECK(op->infer(&n, &x, &y, &err) == 0);
+    y->data = calloc(y->nbytes + 1, 1);
+    struct ox_ctx c = {.nth = 1};
+    CHECK(op->exec(&c, &n, &x, &y, &err) == 0);
+}
+
+static void test_maxpool8(void)
+{
+    static const int64_t cases[][8] = {/* h, w, k, s, d, pad, ceil */
+                                       {112, 112, 3, 2, 1, 1, 0}, {9, 13, 2, 2, 1, 0, 1}, {7, 7, 3, 1, 2, 2, 0},
+                                       {10, 6, 5, 3, 1, 2, 1}};
+    uint32_t s = 5;
+    int bad = 0;
+    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++)
+        for (int sg = 0; sg < 2; sg++) {
+            int64_t dims[4] = {1, 3, cases[ci][0], cases[ci][1]};
+            int64_t ks[2] = {cases[ci][2], cases[ci][2]}, st[2] = {cases[ci][3], cases[ci][3]};
+            int64_t dl[2] = {cases[ci][4], cases[ci][4]}, pd[4] = {cases[ci][5], cases[ci][5], cases[ci][5], cases[ci][5]};
+            struct ox_attr attrs[5] = {{.name = "kernel_shape", .type = OX_ATTR_INTS, .ints = ks, .n_ints = 2},
+                                       {.name = "strides", .type = OX_ATTR_INTS, .ints = st, .n_ints = 2},
+                                       {.name = "dilations", .type = OX_ATTR_INTS, .ints = dl, .n_ints = 2},
+                                       {.name = "pads", .type = OX_ATTR_INTS, .ints = pd, .n_ints = 4},
+                                       {.name = "ceil_mode", .type = OX_ATTR_INT, .i = cases[ci][6]}};
+            struct ox_tensor *xq = mk(sg ? INFERD_INT8 : INFERD_UINT8, 4, dims), *xf = mk(INFERD_FP32, 4, dims);
+            for (int64_t i = 0; i < xq->numel; i++) {
+                s = s * 1664525u + 1013904223u;
+                uint8_t b = (uint8_t)(s >> 24);
+                ((uint8_t *)xq->data)[i] = b;
+                ((float *)xf->data)[i] = sg ? (float)(int8_t)b : (float)b;
+            }
+            struct ox_tensor yq = {0}, yf = {0};
+            run_pool(attrs, 5, xq, &yq);
+            run_pool(attrs, 5, xf, &yf);
+            CHECK(yq.numel == yf.numel && yq.dt == xq->dt);
+            for (int64_t i = 0; i < yq.numel && i < yf.numel; i++) {
+                float q = sg ? (float)((int8_t *)yq.data)[i] : (float)((uint8_t *)yq.data)[i];
+                bad += q != ((float *)yf.data)[i];
+            }
+            free(yq.data), free(yf.data), free(xq->data), free(xq), free(xf->data), free(xf);
+        }
+    printf("8-bit MaxPool vs FP32: %d mismatches\n", bad);
+    CHECK(bad == 0);
+}
+
 int main(void)
 {
+    test_maxpool8();
     test_qdw_conv();
     test_qdw_isa(QDW_AVX2);
     test_qdw_isa(QDW_AVX512);
