@@ -21,7 +21,9 @@
  * calibrated ReLU6 between two Q/DQ pairs then costs nothing.
  * Results can differ from the FP32 path by one quantum where the FP32 sum of dequantised
  * products rounds differently from the exact int32 sum; ORT's fused kernels do the same.
- * The DequantizeLinear nodes that fed only rewritten nodes are dropped. */
+ * The DequantizeLinear nodes that fed only rewritten nodes are dropped. Then (fuse_chain,
+ * fuse_stem) a QLinearConv's DQ -> Q requantisation, or its DQ -> Relu -> MaxPool stem, is
+ * folded into the internal InferdQLinearConv, computing the same bytes. */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
