@@ -21,7 +21,9 @@
  * calibrated ReLU6 between two Q/DQ pairs then costs nothing.
  * Results can differ from the FP32 path by one quantum where the FP32 sum of dequantised
  * products rounds differently from the exact int32 sum; ORT's fused kernels do the same.
- * The DequantizeLinear nodes that fed only rewritten nodes are dropped. */
+ * The DequantizeLinear nodes that fed only rewritten nodes are dropped. Then (fuse_chain,
+ * fuse_stem) a QLinearConv's DQ -> Q requantisation, or its DQ -> Relu -> MaxPool stem, is
+ * folded into the internal InferdQLinearConv, computing the same bytes. */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -136,7 +138,7 @@ static int retarget(struct qdq *q, struct ox_node *n, const char *op_type, const
         return -1;
     for (int k = 0; k < n_in; k++) {
         in[k] = ins[k];
-        names[k] = m->values[ins[k]].name;
+        names[k] = ins[k] >= 0 ? m->values[ins[k]].name : "";
     }
     n->op_type = op_type;
     n->domain = "";
@@ -234,6 +236,74 @@ static int fuse_matmul(struct qdq *q, struct ox_node *mm)
     return retarget(q, mm, "QLinearMatMul", ins, 8, qn->out[0]);
 }
 
+/* QLinearConv (fused above, or as the file wrote it) -> DequantizeLinear -> QuantizeLinear, all
+ * per tensor: the pair requantises the conv's bytes to another scale (what is left of a
+ * calibrated ReLU6 after drop_clip, in every MobileNet block). It becomes InferdQLinearConv,
+ * which runs the pair in its epilogue on the int32 lanes (qgemm_requant_chain): the same float
+ * operations as the two nodes, so the same bytes, without the FP32 tensor between them.
+ * Returns 1 when rewritten. */
+static int fuse_chain(struct qdq *q, struct ox_node *conv)
+{
+    if (!is_op(conv, "QLinearConv") || conv->n_in < 8 || conv->n_out != 1 || conv->out[0] < 0)
+        return 0;
+    struct ox_node *dq = qnode(q, sole_consumer(q, conv->out[0]), "DequantizeLinear", 1);
+    struct ox_node *qn = dq && dq->out[0] >= 0 ? qnode(q, sole_consumer(q, dq->out[0]), "QuantizeLinear", 1) : NULL;
+    const struct ox_tensor *zy = init_of(q, conv->in[7]);
+    if (!qn || ox_attr_int(qn, "saturate", 1) != 1 || !zy || init_of(q, dq->in[2])->dt != zy->dt ||
+        !init_of(q, conv->in[6]))
+        return 0;
+    int ins[13];
+    for (int k = 0; k < 9; k++)
+        ins[k] = k < conv->n_in ? conv->in[k] : -1;
+    ins[9] = dq->in[1], ins[10] = dq->in[2], ins[11] = qn->in[1], ins[12] = qn->in[2];
+    q->dead[dq - q->m->nodes] = 1;
+    q->dead[qn - q->m->nodes] = 1;
+    return retarget(q, conv, "InferdQLinearConv", ins, 13, qn->out[0]);
+}
+
+/* QLinearConv -> DequantizeLinear (per tensor, scale > 0) -> Relu -> MaxPool -> F (a ResNet
+ * stem, whose F is read in FP32 by the first residual Add): DQ is increasing, so
+ *   Relu(DQ(v)) = DQ(max(v, z1))  and  MaxPool(DQ(u)) = DQ(MaxPool(u))
+ * exactly (max only picks elements; pads never win in either). Rewritten as
+ *   InferdQLinearConv with the chain DQ(s1, z1) -> Relu -> Q(s1, z1), i.e. v -> max(v, z1)
+ *   -> MaxPool on bytes -> DequantizeLinear -> F,
+ * a quarter of the bytes through the pool and the DequantizeLinear on the pooled tensor only.
+ * The DequantizeLinear and MaxPool nodes swap places in the node array, so the order stays
+ * topological. Returns 1 when rewritten. */
+static int fuse_stem(struct qdq *q, struct ox_node *conv)
+{
+    struct ox_model *m = q->m;
+    if (!is_op(conv, "QLinearConv") || conv->n_in < 8 || conv->n_out != 1 || conv->out[0] < 0)
+        return 0;
+    struct ox_node *dq = qnode(q, sole_consumer(q, conv->out[0]), "DequantizeLinear", 1);
+    struct ox_node *relu = dq && dq->out[0] >= 0 ? sole_consumer(q, dq->out[0]) : NULL;
+    if (!relu || !is_op(relu, "Relu") || relu->n_out != 1 || relu->out[0] < 0)
+        return 0;
+    struct ox_node *mp = sole_consumer(q, relu->out[0]);
+    const struct ox_tensor *zy = init_of(q, conv->in[7]);
+    if (!mp || !is_op(mp, "MaxPool") || mp->n_in != 1 || (mp->n_out > 1 && mp->out[1] >= 0) || mp->out[0] < 0 ||
+        !zy || init_of(q, dq->in[2])->dt != zy->dt || !init_of(q, conv->in[6]) ||
+        !(*(const float *)init_of(q, dq->in[1])->data > 0))
+        return 0;
+    int v = conv->out[0], d = dq->out[0], f = mp->out[0];
+    int ins[13];
+    for (int k = 0; k < 9; k++)
+        ins[k] = k < conv->n_in ? conv->in[k] : -1;
+    ins[9] = dq->in[1], ins[10] = dq->in[2], ins[11] = dq->in[1], ins[12] = dq->in[2];
+    int rc = retarget(q, conv, "InferdQLinearConv", ins, 13, v);
+    if (rc < 0)
+        return rc;
+    conv->ip[0] = 1; /* the Relu */
+    q->dead[relu - m->nodes] = 1;
+    mp->in[0] = v, mp->in_names[0] = m->values[v].name;
+    mp->out[0] = d, mp->out_names[0] = m->values[d].name;
+    dq->in[0] = d, dq->in_names[0] = m->values[d].name;
+    dq->out[0] = f, dq->out_names[0] = m->values[f].name;
+    struct ox_node t = *dq;
+    *dq = *mp, *mp = t;
+    return 1;
+}
+
 /* A Clip bound: an FP32 scalar initializer or Constant node output (the opset-11 inputs), or
  * the attribute (opset < 11); dflt when absent. Returns 0 when the bound is not a constant. */
 static int clip_bound(const struct qdq *q, const struct ox_node *n, int k, const char *attr, float dflt, float *out)
@@ -316,6 +386,14 @@ int ox_fuse_qdq(struct ox_model *m, int *n_fused, struct inferd_err *err)
         if (q.dead[i])
             continue;
         int r = is_op(n, "Conv") ? fuse_conv(&q, n) : is_op(n, "MatMul") ? fuse_matmul(&q, n) : 0;
+        if (r < 0)
+            goto oom;
+        *n_fused += r;
+    }
+    for (int i = 0; i < nn; i++) { /* after the convs exist: their DQ -> Q tails */
+        int r = q.dead[i] ? 0 : fuse_chain(&q, &m->nodes[i]);
+        if (r == 0 && !q.dead[i])
+            r = fuse_stem(&q, &m->nodes[i]);
         if (r < 0)
             goto oom;
         *n_fused += r;

@@ -72,8 +72,12 @@ static int bind_op(struct ox_model *m, struct ox_node *n, struct inferd_err *err
                               n->name, n->op_type, n->domain);
     n->opset = m->opset;
     /* Ops named Inferd* exist only as the target of load-time fusions (fuse_transformer.c
-     * builds them after this check); a file naming one is refused like an unknown op. */
-    n->op = strncmp(n->op_type, "Inferd", 6) == 0 ? NULL : ox_op_find(n->op_type);
+     * builds them after this check; fuse_qdq.c before a rebuild, which keeps the op it bound);
+     * a file naming one is refused like an unknown op (decoded nodes have no op yet). */
+    if (strncmp(n->op_type, "Inferd", 6) == 0)
+        n->op = n->op && strcmp(n->op->name, n->op_type) == 0 ? n->op : NULL;
+    else
+        n->op = ox_op_find(n->op_type);
     if (!n->op)
         return inferd_err_set(err, INFERD_EUNSUPPORTED, "node '%s': operator %s (opset %d) is not supported",
                               n->name, n->op_type, m->opset);

@@ -1,5 +1,5 @@
 /* pool.c — 2-D pooling, FP32: MaxPool (kernel_shape, strides, pads/auto_pad, dilations,
- * ceil_mode; no Indices output), AveragePool (count_include_pad, ceil_mode) and
+ * ceil_mode; no Indices output; also uint8 / int8, as opset 12 allows), AveragePool (count_include_pad, ceil_mode) and
  * GlobalAveragePool / GlobalMaxPool (mean / max over every spatial dim, any rank >= 3).
  *
  *   X (N, C, H, W) -> Y (N, C, OH, OW); one (n, c) plane per work item. */
@@ -15,8 +15,10 @@
 static int pool_geometry(const struct ox_node *n, const struct ox_tensor *x, struct ox_window *win,
                          struct inferd_err *err)
 {
-    if (x->dt != INFERD_FP32)
-        return inferd_err_set(err, INFERD_EUNSUPPORTED, "%s: only FP32 is supported", n->op_type);
+    int q8 = (x->dt == INFERD_UINT8 || x->dt == INFERD_INT8) && n->op_type[0] == 'M';
+    if (x->dt != INFERD_FP32 && !q8)
+        return inferd_err_set(err, INFERD_EUNSUPPORTED, "%s: only FP32 (and 8-bit for MaxPool) is supported",
+                              n->op_type);
     if (x->rank != 4)
         return inferd_err_set(err, INFERD_EUNSUPPORTED, "%s: only 2-D pooling (rank-4 input) is supported", n->op_type);
     const struct ox_attr *ks = ox_attr_find(n, "kernel_shape");
@@ -36,7 +38,83 @@ static int pool_infer(const struct ox_node *n, struct ox_tensor *const *in, stru
     if (n->n_out > 1 && out[1])
         return inferd_err_set(err, INFERD_EUNSUPPORTED, "MaxPool: the Indices output is not supported");
     int64_t dims[4] = {in[0]->dims[0], in[0]->dims[1], win.oh, win.ow};
-    return ox_set_shape(out[0], INFERD_FP32, 4, dims, err);
+    return ox_set_shape(out[0], in[0]->dt, 4, dims, err);
+}
+
+/* 8-bit MaxPool, one plane per work item: each output the largest byte of its window inside
+ * the image (pads never win, as -inf pads do in FP32); a window wholly in the padding gives
+ * the type's minimum. Taken by fuse_qdq.c's rewrite of DequantizeLinear -> Relu -> MaxPool. */
+struct pool8_job {
+    const uint8_t *x;
+    uint8_t *y;
+    struct ox_window win;
+    int64_t h, w;
+    int is_signed;
+};
+
+/* Dilation 1, separably as maxpool_plane: per output row, each valid input row's maxima over
+ * the kx taps (each over the columns where it lands in the row), then their maximum. */
+#define POOL8_ROW 4096
+static void pool8_plane_sep(const struct pool8_job *j, const uint8_t *x, uint8_t *y, int flip)
+{
+    const struct ox_window *v = &j->win;
+    const int64_t sw = v->sw, ow = v->ow;
+    uint8_t h[POOL8_ROW];
+    for (int64_t oy = 0; oy < v->oh; oy++) {
+        uint8_t *yr = y + oy * ow;
+        memset(yr, 0, (size_t)ow); /* the flipped minimum */
+        for (int64_t ky = 0; ky < v->kh; ky++) {
+            int64_t iy = oy * v->sh - v->pt + ky;
+            if (iy < 0 || iy >= j->h)
+                continue;
+            memset(h, 0, (size_t)ow);
+            for (int64_t kx = 0; kx < v->kw; kx++) {
+                int64_t first = v->pl - kx, last = j->w - 1 + v->pl - kx;
+                int64_t lo = first <= 0 ? 0 : (first + sw - 1) / sw, hi = last < 0 ? 0 : last / sw + 1;
+                hi = hi < ow ? hi : ow;
+                const uint8_t *src = x + iy * j->w + kx - v->pl;
+                for (int64_t ox = lo; ox < hi; ox++) {
+                    uint8_t b = (uint8_t)(src[ox * sw] ^ flip);
+                    h[ox] = b > h[ox] ? b : h[ox];
+                }
+            }
+            for (int64_t ox = 0; ox < ow; ox++)
+                yr[ox] = h[ox] > yr[ox] ? h[ox] : yr[ox];
+        }
+        for (int64_t ox = 0; flip && ox < ow; ox++)
+            yr[ox] ^= (uint8_t)flip;
+    }
+}
+
+static void pool8_planes(void *arg, int64_t lo, int64_t hi)
+{
+    const struct pool8_job *j = arg;
+    const struct ox_window *v = &j->win;
+    const int flip = j->is_signed ? 0x80 : 0; /* compare int8 as uint8 with the top bit flipped */
+    for (int64_t p = lo; p < hi; p++) {
+        const uint8_t *x = j->x + p * j->h * j->w;
+        uint8_t *y = j->y + p * v->oh * v->ow;
+        if (v->dh == 1 && v->dw == 1 && v->ow <= POOL8_ROW) {
+            pool8_plane_sep(j, x, y, flip);
+            continue;
+        }
+        for (int64_t oy = 0; oy < v->oh; oy++)
+            for (int64_t ox = 0; ox < v->ow; ox++) {
+                int mx = 0;
+                for (int64_t ky = 0; ky < v->kh; ky++) {
+                    int64_t iy = oy * v->sh - v->pt + ky * v->dh;
+                    if (iy < 0 || iy >= j->h)
+                        continue;
+                    const uint8_t *row = x + iy * j->w;
+                    for (int64_t kx = 0; kx < v->kw; kx++) {
+                        int64_t ix = ox * v->sw - v->pl + kx * v->dw;
+                        int b = ix >= 0 && ix < j->w ? row[ix] ^ flip : 0;
+                        mx = b > mx ? b : mx;
+                    }
+                }
+                y[oy * v->ow + ox] = (uint8_t)(mx ^ flip);
+            }
+    }
 }
 
 struct pool_job {
@@ -212,6 +290,13 @@ static int pool_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_
     if (rc < 0)
         return rc;
     j.is_max = n->op_type[0] == 'M';
+    if (in[0]->dt != INFERD_FP32) {
+        struct pool8_job q = {in[0]->data, out[0]->data, j.win, j.h, j.w, in[0]->dt == INFERD_INT8};
+        if (out[0]->numel)
+            ox_parallel(c, in[0]->dims[0] * in[0]->dims[1], 1 + (1 << 14) / (j.win.oh * j.win.ow * j.win.kh * j.win.kw + 1),
+                        pool8_planes, &q);
+        return 0;
+    }
     j.include_pad = ox_attr_int(n, "count_include_pad", 0) != 0;
     if (out[0]->numel)
         ox_parallel(c, in[0]->dims[0] * in[0]->dims[1], 1 + (1 << 14) / (j.win.oh * j.win.ow * j.win.kh * j.win.kw + 1),

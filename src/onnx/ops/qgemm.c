@@ -190,3 +190,43 @@ void qgemm_requant(const int32_t *acc, int64_t n, int32_t bias, const float *mul
     else
         qgemm_requant_ref(acc, n, bias, mul, mul_step, zp, out_signed, y);
 }
+
+static uint8_t chain_one(const struct qgemm_chain *ch, int32_t v)
+{
+    const float vlo = (ch->y_signed ? -128.0f : 0.0f) - (float)ch->z2, vhi = (ch->y_signed ? 127.0f : 255.0f) - (float)ch->z2;
+    float d = (float)(v - ch->z1) * ch->s1; /* DequantizeLinear [, Relu], then QuantizeLinear's x / s */
+    if (ch->relu)
+        d = d > 0.0f ? d : 0.0f;
+    float f = d / ch->s2;
+    f = f > vlo ? f : vlo;                            /* NaN goes low, as in QuantizeLinear */
+    f = f < vhi ? f : vhi;
+    return (uint8_t)(int32_t)(nearbyintf(f) + (float)ch->z2);
+}
+
+void qgemm_chain_init(struct qgemm_chain *ch)
+{
+    for (int b = 0; b < 256; b++)
+        ch->lut[b] = chain_one(ch, ch->v_signed ? (int8_t)b : b);
+}
+
+void qgemm_requant_chain_ref(const int32_t *acc, int64_t n, int32_t bias, const float *mul, int mul_step, int32_t zp,
+                             int out_signed, const struct qgemm_chain *ch, uint8_t *y)
+{
+    double lo = out_signed ? -128.0 : 0.0, hi = out_signed ? 127.0 : 255.0;
+    for (int64_t j = 0; j < n; j++) {
+        double v = nearbyint((double)((float)(acc[j] + bias) * mul[mul_step ? j : 0])) + (double)zp;
+        y[j] = chain_one(ch, v < lo ? (int32_t)lo : v > hi ? (int32_t)hi : (int32_t)v);
+    }
+}
+
+void qgemm_requant_chain(const int32_t *acc, int64_t n, int32_t bias, const float *mul, int mul_step, int32_t zp,
+                         int out_signed, const struct qgemm_chain *ch, uint8_t *y)
+{
+    if (ch && cpu_has(CPU_AVX2)) {
+        qgemm_requant_chain_avx2(acc, n, bias, mul, mul_step, zp, out_signed, ch, y);
+        return;
+    }
+    qgemm_requant(acc, n, bias, mul, mul_step, zp, out_signed, y);
+    for (int64_t j = 0; ch && j < n; j++)
+        y[j] = (uint8_t)ch->lut[y[j]];
+}

@@ -98,4 +98,28 @@ void qgemm_requant_ref(const int32_t *acc, int64_t n, int32_t bias, const float 
 void qgemm_requant_avx2(const int32_t *acc, int64_t n, int32_t bias, const float *mul, int mul_step, int32_t zp,
                         int out_signed, uint8_t *y);
 
+/* A DequantizeLinear -> QuantizeLinear pair (per tensor) after the requantisation, as
+ * fuse_qdq.c folds it into InferdQLinearConv: with v the requantised byte,
+ *   y = saturate(round_half_even((float)(v - z1) * s1 / s2) + z2)   (the division in float,
+ * as QuantizeLinear divides), y uint8 or int8 when y_signed. v takes 256 values, so
+ * qgemm_chain_init tabulates y with that formula once per run of the node and
+ * qgemm_requant_chain requantises, then looks each byte up (AVX2: vpgatherdd on the int32
+ * lanes before they are narrowed): equal, byte for byte, to running
+ * the two nodes (ops/quant.c). */
+struct qgemm_chain {
+    float s1, s2;
+    int32_t z1, z2;
+    int v_signed, y_signed; /* v / y are int8 */
+    int relu;               /* a Relu between the two: max(0, (float)(v - z1) * s1) */
+    int32_t lut[256];       /* y's byte (0..255) by v's byte */
+};
+void qgemm_chain_init(struct qgemm_chain *ch);
+void qgemm_requant_chain(const int32_t *acc, int64_t n, int32_t bias, const float *mul, int mul_step, int32_t zp,
+                         int out_signed, const struct qgemm_chain *ch, uint8_t *y);
+void qgemm_requant_chain_avx2(const int32_t *acc, int64_t n, int32_t bias, const float *mul, int mul_step,
+                              int32_t zp, int out_signed, const struct qgemm_chain *ch, uint8_t *y);
+/* The formula itself, element by element (the reference the table is tested against). */
+void qgemm_requant_chain_ref(const int32_t *acc, int64_t n, int32_t bias, const float *mul, int mul_step, int32_t zp,
+                             int out_signed, const struct qgemm_chain *ch, uint8_t *y);
+
 #endif

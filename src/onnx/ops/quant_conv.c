@@ -12,14 +12,20 @@
 
 #include "onnx/onnx_int.h"
 #include "onnx/ops/ops.h"
+#include "onnx/ops/qdwconv.h"
 #include "onnx/ops/qgemm.h"
 
-/* Input positions: ConvInteger (x, w, x_zp, w_zp); QLinearConv (x, xs, xzp, w, ws, wzp, ys, yzp, B). */
+/* Input positions: ConvInteger (x, w, x_zp, w_zp); QLinearConv (x, xs, xzp, w, ws, wzp, ys, yzp, B);
+ * InferdQLinearConv (internal, made by fuse_qdq.c): QLinearConv's, then the scale / zero point
+ * of a DequantizeLinear and of the QuantizeLinear after it (s1, z1, s2, z2), applied to the
+ * requantised bytes in the epilogue (qgemm_requant_chain); node ip[0] = 1 puts a Relu between
+ * them. */
 struct qconv_io {
-    int x, w, zx, zw, sx, sw, sy, zy, bias;
+    int x, w, zx, zw, sx, sw, sy, zy, bias, s1, z1, s2, z2;
 };
-static const struct qconv_io CI = {0, 1, 2, 3, -1, -1, -1, -1, -1};
-static const struct qconv_io QLC = {0, 3, 2, 5, 1, 4, 6, 7, 8};
+static const struct qconv_io CI = {0, 1, 2, 3, -1, -1, -1, -1, -1, -1, -1, -1, -1};
+static const struct qconv_io QLC = {0, 3, 2, 5, 1, 4, 6, 7, 8, -1, -1, -1, -1};
+static const struct qconv_io IQLC = {0, 3, 2, 5, 1, 4, 6, 7, 8, 9, 10, 11, 12};
 
 static const struct ox_tensor *opt_in(const struct ox_node *n, struct ox_tensor *const *in, int k)
 {
@@ -28,7 +34,7 @@ static const struct ox_tensor *opt_in(const struct ox_node *n, struct ox_tensor 
 
 static const struct qconv_io *io_of(const struct ox_node *n)
 {
-    return strcmp(n->op_type, "QLinearConv") == 0 ? &QLC : &CI;
+    return strcmp(n->op_type, "QLinearConv") == 0 ? &QLC : strcmp(n->op_type, "InferdQLinearConv") == 0 ? &IQLC : &CI;
 }
 
 static int is_q8(enum inferd_dtype dt)
@@ -64,6 +70,14 @@ static int qconv_geometry(const struct ox_node *n, struct ox_tensor *const *in, 
             return inferd_err_set(err, INFERD_ESHAPE, "QLinearConv: 'y_zero_point' must be a uint8/int8 scalar");
         if (b && (b->dt != INFERD_INT32 || b->numel != w->dims[0]))
             return inferd_err_set(err, INFERD_ESHAPE, "QLinearConv: 'B' must be int32 with M values");
+    }
+    if (io->s1 >= 0) {
+        const struct ox_tensor *s1 = in[io->s1], *z1 = in[io->z1], *s2 = in[io->s2], *z2 = in[io->z2];
+        enum inferd_dtype y1 = opt_in(n, in, io->zy) ? in[io->zy]->dt : INFERD_UINT8;
+        if (s1->numel != 1 || s2->numel != 1 || s1->dt != INFERD_FP32 || s2->dt != INFERD_FP32 || z1->numel != 1 ||
+            z2->numel != 1 || z1->dt != y1 || !is_q8(z2->dt))
+            return inferd_err_set(err, INFERD_ESHAPE, "%s: the requantisation's scales and zero points must be "
+                                  "FP32 and 8-bit scalars", n->op_type);
     }
     *group = g;
     return ox_window_resolve(n, x->dims[2], x->dims[3], w->dims[2], w->dims[3], 0, win, err);
@@ -133,7 +147,227 @@ static int qconv_infer(const struct ox_node *n, struct ox_tensor *const *in, str
     enum inferd_dtype dt = INFERD_INT32;
     if (io->zy >= 0)
         dt = opt_in(n, in, io->zy) ? in[io->zy]->dt : INFERD_UINT8;
+    if (io->z2 >= 0)
+        dt = in[io->z2]->dt;
     return ox_set_shape(out[0], dt, 4, dims, err);
+}
+
+/* The DequantizeLinear -> QuantizeLinear pair of InferdQLinearConv, or NULL. */
+static const struct qgemm_chain *chain_of(const struct ox_node *n, struct ox_tensor *const *in, struct qgemm_chain *ch)
+{
+    const struct qconv_io *io = io_of(n);
+    if (io->s1 < 0)
+        return NULL;
+    ch->s1 = (float)ox_get_f64(in[io->s1], 0);
+    ch->s2 = (float)ox_get_f64(in[io->s2], 0);
+    ch->z1 = (int32_t)ox_get_i64(in[io->z1], 0);
+    ch->z2 = (int32_t)ox_get_i64(in[io->z2], 0);
+    ch->y_signed = in[io->z2]->dt == INFERD_INT8;
+    ch->v_signed = in[io->z1]->dt == INFERD_INT8;
+    ch->relu = (int)n->ip[0]; /* set by fuse_qdq.c: DQ -> Relu -> Q */
+    qgemm_chain_init(ch);
+    return ch;
+}
+
+/* ---- depthwise path: one input and one output channel per group (MobileNets' 3x3 layers) ----
+ * A channel's input is laid out padded (pad bytes hold x's zero point), each padded row split
+ * into sw stride phases of L bytes, so that every tap reads one contiguous run:
+ *   tap (ky, kx) at output (oy, ox) reads phase (kx*dw) % sw of padded row oy*sh + ky*dh, at
+ *   ox + (kx*dw) / sw.
+ * With stride 1 both ways ("flat"), the padded plane is one long row of pitch P (its padded
+ * width): output (oy, ox) is element oy*P + ox of one kernel call over oh*P outputs (the
+ * columns past ow are computed and dropped), so small planes (7x7, 14x14) cost one call.
+ * Padding needs no special case: with x' the bytes as uint8 (int8 x read with its top bit
+ * flipped, x' = x + 128, and zx' likewise), every output sums all taps, and
+ *   acc = sum_t (x_t - zx) (w_t - zw) = sum_t x'_t (w_t - zw) - zx' * sum_t (w_t - zw)
+ * where the second term is one constant per channel, folded into the bias. The int32 sum is
+ * the GEMM path's exactly, so the requantised bytes are too. Everything lives on the stack
+ * (QDW_BUF bytes of rows, QDW_ACC sums); a plane too large for it runs row by row, rebuilding
+ * the kh padded rows each output row needs. */
+#define QDW_MAX_TAPS 64
+#define QDW_BUF 32768 /* bytes of padded rows */
+#define QDW_ACC 4096  /* int32 sums of one kernel call */
+
+enum qdw_mode { QDW_ROWS, QDW_PLANE, QDW_FLAT };
+
+struct qdw_job {
+    const struct ox_window *win;
+    const struct ox_tensor *x, *w, *zw, *sw, *b, *y;
+    int64_t C, H, W;
+    int64_t L;  /* bytes of one stride phase of a padded row (QDW_FLAT: the pitch P) */
+    int64_t R;  /* padded rows of the plane (QDW_PLANE, QDW_FLAT) */
+    enum qdw_mode mode;
+    float sx, sy;
+    int32_t zy;
+    int y1_signed;                  /* the requantised bytes are int8 */
+    const struct qgemm_chain *chain; /* InferdQLinearConv's DQ -> Q pair, or NULL */
+    uint8_t zx; /* zx' */
+    int quant;  /* QLinearConv (requantise) rather than ConvInteger (int32 out) */
+};
+
+/* Picks the mode and sizes for win into j; 0 when the depthwise path does not take it. */
+static int qdw_plan(const struct ox_window *win, struct qdw_job *j)
+{
+    int64_t s = win->sw, taps = win->kh * win->kw;
+    if (taps > QDW_MAX_TAPS || s < 1 || s > 4 || win->ow < 1 || win->oh < 1 || win->ow > QDW_ACC - QDW_BLOCK)
+        return 0;
+    j->R = (win->oh - 1) * win->sh + (win->kh - 1) * win->dh + 1;
+    int64_t P = win->ow + (win->kw - 1) * win->dw;
+    if (s == 1 && win->sh == 1 && QDW_ROUND(win->oh * P) <= QDW_ACC && j->R * P + P + QDW_BLOCK <= QDW_BUF) {
+        j->mode = QDW_FLAT, j->L = P;
+        return 1;
+    }
+    j->L = QDW_ROUND(win->ow) + (win->kw - 1) * win->dw / s + 1;
+    if ((j->R + 1) * s * j->L <= QDW_BUF) {
+        j->mode = QDW_PLANE;
+        return 1;
+    }
+    j->mode = QDW_ROWS;
+    return (win->kh + 1) * s * j->L + j->L <= QDW_BUF;
+}
+
+/* Padded row iy of one channel (x' bytes, zx' outside the image; iy may lie outside) as sw
+ * phases of L bytes at dst; tmp holds sw * L bytes. */
+static void qdw_pad_row(const struct qdw_job *j, const uint8_t *xc, int64_t iy, int64_t L, uint8_t *dst, uint8_t *tmp,
+                        int flip)
+{
+    const int64_t s = j->win->sw, pl = j->win->pl, len = s * L;
+    uint8_t *row = s == 1 ? dst : tmp;
+    int64_t n = iy >= 0 && iy < j->H ? j->W : 0; /* image columns [0, n) land at pl */
+    if (pl + n > len)
+        n = len - pl > 0 ? len - pl : 0;
+    const uint8_t *xrow = xc + iy * j->W;
+    memset(row, j->zx, (size_t)(pl < len ? pl : len));
+    if (n > 0) {
+        if (flip)
+            for (int64_t i = 0; i < n; i++)
+                row[pl + i] = (uint8_t)(xrow[i] ^ 0x80);
+        else
+            memcpy(row + pl, xrow, (size_t)n);
+    }
+    if (pl + n < len)
+        memset(row + pl + n, j->zx, (size_t)(len - pl - n));
+    for (int64_t p = 0; s > 1 && p < s; p++) {
+        if (s == 2) {
+            gather2(dst + p * L, row + p, L);
+            continue;
+        }
+        for (int64_t i = 0; i < L; i++)
+            dst[p * L + i] = row[p + i * s];
+    }
+}
+
+/* ConvInteger's output: the sums plus the channel's constant (wrapping, as the GEMM's). */
+static void qdw_store_i32(int32_t *y, const int32_t *acc, int64_t n, int32_t corr)
+{
+    for (int64_t i = 0; i < n; i++)
+        y[i] = (int32_t)((uint32_t)acc[i] + (uint32_t)corr);
+}
+
+static void qdw_part(void *arg, int64_t lo, int64_t hi)
+{
+    const struct qdw_job *j = arg;
+    const struct ox_window *win = j->win;
+    const int64_t s = win->sw, L = j->L, taps = win->kh * win->kw, ow = win->ow;
+    const int w_signed = j->w->dt == INFERD_INT8, flip = j->x->dt == INFERD_INT8;
+    uint8_t buf[QDW_BUF];
+    int32_t acc[QDW_ACC], wv[QDW_MAX_TAPS];
+    const uint8_t *src[QDW_MAX_TAPS];
+    uint8_t *tmp = buf + (j->mode == QDW_ROWS ? win->kh : j->R) * s * L;
+    for (int64_t u = lo; u < hi; u++) {
+        const int64_t ch = u % j->C;
+        const uint8_t *wr = (const uint8_t *)j->w->data + ch * taps;
+        int32_t zw = 0;
+        if (j->zw) {
+            const uint8_t *zp = (const uint8_t *)j->zw->data + (j->zw->numel == 1 ? 0 : ch);
+            zw = w_signed ? (int8_t)*zp : *zp;
+        }
+        uint32_t wsum = 0;
+        for (int64_t t = 0; t < taps; t++) {
+            wv[t] = (w_signed ? (int8_t)wr[t] : wr[t]) - zw;
+            wsum += (uint32_t)wv[t];
+        }
+        uint32_t bias = j->b ? (uint32_t)((const int32_t *)j->b->data)[ch] : 0;
+        int32_t corr = (int32_t)(bias - (uint32_t)j->zx * wsum);
+        float mul = 0;
+        if (j->quant)
+            mul = j->sx * (float)ox_get_f64(j->sw, j->sw->numel == 1 ? 0 : ch) / j->sy;
+        const uint8_t *xc = (const uint8_t *)j->x->data + u * j->H * j->W;
+        if (j->mode != QDW_ROWS) {
+            for (int64_t r = 0; r < j->R; r++)
+                qdw_pad_row(j, xc, r - win->pt, L, buf + r * s * L, tmp, flip);
+            if (j->mode == QDW_FLAT)
+                memset(buf + j->R * L, j->zx, (size_t)(L + QDW_BLOCK)); /* what the last block over-reads */
+        }
+        int64_t rows = j->mode == QDW_FLAT ? 1 : win->oh, n = j->mode == QDW_FLAT ? win->oh * L : ow;
+        const int whole = j->mode == QDW_FLAT || win->oh * ow + QDW_BLOCK <= QDW_ACC;
+        for (int64_t oy = 0; oy < rows; oy++) {
+            for (int64_t ky = 0, t = 0; ky < win->kh; ky++) {
+                const uint8_t *row;
+                if (j->mode == QDW_ROWS) {
+                    row = buf + ky * s * L;
+                    qdw_pad_row(j, xc, oy * win->sh - win->pt + ky * win->dh, L, (uint8_t *)row, tmp, flip);
+                } else {
+                    row = buf + (oy * win->sh + ky * win->dh) * s * L;
+                }
+                for (int64_t kx = 0; kx < win->kw; kx++, t++) {
+                    int64_t off = kx * win->dw;
+                    src[t] = row + (off % s) * L + off / s;
+                }
+            }
+            /* a whole plane's sums gathered at acc[oy * ow] when they fit: then one
+             * requantisation call per channel instead of one per row */
+            int32_t *a = whole && j->mode != QDW_FLAT ? acc + oy * ow : acc;
+            qdw_row(a, src, wv, (int)taps, n);
+            if (whole) {
+                for (int64_t r = 1; j->mode == QDW_FLAT && r < win->oh; r++)
+                    memmove(acc + r * ow, acc + r * L, (size_t)ow * sizeof *acc);
+                continue;
+            }
+            if (j->quant)
+                qgemm_requant_chain(a, ow, corr, &mul, 0, j->zy, j->y1_signed, j->chain,
+                                    (uint8_t *)j->y->data + (u * win->oh + oy) * ow);
+            else
+                qdw_store_i32((int32_t *)j->y->data + (u * win->oh + oy) * ow, a, ow, corr);
+        }
+        if (!whole)
+            continue;
+        if (j->quant)
+            qgemm_requant_chain(acc, win->oh * ow, corr, &mul, 0, j->zy, j->y1_signed, j->chain,
+                                (uint8_t *)j->y->data + u * win->oh * ow);
+        else
+            qdw_store_i32((int32_t *)j->y->data + u * win->oh * ow, acc, win->oh * ow, corr);
+    }
+}
+
+/* Runs the depthwise path when it applies; returns 1 then, 0 to leave it to the GEMM path. */
+static int qdw_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_tensor *const *in, struct ox_tensor *y,
+                    const struct ox_window *win, int64_t g, const struct qgemm_chain *ch)
+{
+    const struct qconv_io *io = io_of(n);
+    const struct ox_tensor *x = in[io->x], *w = in[io->w], *zx = opt_in(n, in, io->zx);
+    struct qdw_job j = {
+        .win = win, .x = x, .w = w, .zw = opt_in(n, in, io->zw), .y = y,
+        .C = x->dims[1], .H = x->dims[2], .W = x->dims[3],
+        .quant = io->sy >= 0,
+    };
+    if (g != x->dims[1] || g != w->dims[0] || w->dims[1] != 1 || !qdw_plan(win, &j))
+        return 0;
+    uint8_t z = zx ? *(const uint8_t *)zx->data : 0;
+    j.zx = x->dt == INFERD_INT8 ? (uint8_t)(z ^ 0x80) : z;
+    if (j.quant) {
+        const struct ox_tensor *zy = opt_in(n, in, io->zy);
+        j.sw = in[io->sw];
+        j.b = opt_in(n, in, io->bias);
+        j.sx = (float)ox_get_f64(in[io->sx], 0);
+        j.sy = (float)ox_get_f64(in[io->sy], 0);
+        j.zy = zy ? (int32_t)ox_get_i64(zy, 0) : 0;
+        j.y1_signed = zy && zy->dt == INFERD_INT8;
+        j.chain = ch;
+    }
+    int64_t per = win->oh * win->ow * win->kh * win->kw;
+    ox_parallel(c, x->dims[0] * j.C, per > 0 ? ((int64_t)1 << 17) / per + 1 : 1, qdw_part, &j);
+    return 1;
 }
 
 /* scratch: the im2col matrix of one group, int32 accumulators of one group, the int8
@@ -151,6 +385,34 @@ static size_t qconv_scratch(const struct ox_node *n, struct ox_tensor *const *in
     return col + acc + qgemm_scratch_bytes(x->dims[1] / g * w->dims[2] * w->dims[3], sp) + QGEMM_SCRATCH_PAD;
 }
 
+/* The GEMM path's QLinearConv: blocks of QROWS output channels, each computed and at once
+ * requantised while its int32 rows are still in cache (a whole layer's sums would not be). */
+#define QROWS 8
+struct qrows {
+    const struct qgemm_args *g;
+    enum qgemm_isa isa;
+    const struct ox_tensor *sw, *b;
+    float sx, sy;
+    int32_t zy;
+    int y1_signed;
+    const struct qgemm_chain *chain;
+    int64_t oc0; /* the group's first output channel */
+    uint8_t *y;  /* the group's output (M/g, OH*OW) */
+};
+
+static void qrows_part(void *arg, int64_t lo, int64_t hi)
+{
+    const struct qrows *r = arg;
+    const int64_t N = r->g->N, m1 = hi * QROWS < r->g->M ? hi * QROWS : r->g->M;
+    qgemm_u8_isa_rows(r->g, r->isa, lo * QROWS, m1);
+    for (int64_t m = lo * QROWS; m < m1; m++) {
+        int64_t oc = r->oc0 + m;
+        float mul = r->sx * (float)ox_get_f64(r->sw, r->sw->numel == 1 ? 0 : oc) / r->sy;
+        int32_t bias = r->b ? ((const int32_t *)r->b->data)[oc] : 0;
+        qgemm_requant_chain(r->g->c + m * N, N, bias, &mul, 0, r->zy, r->y1_signed, r->chain, r->y + m * N);
+    }
+}
+
 static int qconv_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_tensor *const *in,
                       struct ox_tensor **out, struct inferd_err *err)
 {
@@ -160,6 +422,10 @@ static int qconv_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox
     int rc = qconv_geometry(n, in, &win, &g, err);
     if (rc < 0)
         return rc;
+    struct qgemm_chain chs;
+    const struct qgemm_chain *ch = chain_of(n, in, &chs);
+    if (qdw_exec(c, n, in, out[0], &win, g, ch))
+        return 0;
     const struct ox_tensor *x = in[io->x], *w = in[io->w], *zx = opt_in(n, in, io->zx), *zw = opt_in(n, in, io->zw);
     struct ox_tensor *y = out[0];
     int64_t N = x->dims[0], C = x->dims[1], H = x->dims[2], W = x->dims[3], M = w->dims[0];
@@ -170,36 +436,41 @@ static int qconv_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox
     uint8_t pad = zx ? *(const uint8_t *)zx->data : 0;
     for (int64_t nn = 0; nn < N; nn++) {
         for (int64_t gi = 0; gi < g; gi++) {
-            const uint8_t *xg = (const uint8_t *)x->data + (nn * C + gi * cg) * H * W;
-            for (int64_t ci = 0; ci < cg; ci++)
-                for (int64_t ky = 0; ky < win.kh; ky++)
-                    for (int64_t kx = 0; kx < win.kw; kx++)
-                        im2col_row(col + ((ci * win.kh + ky) * win.kw + kx) * sp, xg + ci * H * W, H, W, &win, ky, kx,
-                                   pad);
+            const uint8_t *xg = (const uint8_t *)x->data + (nn * C + gi * cg) * H * W, *bm = col;
+            if (win.kh == 1 && win.kw == 1 && win.sh == 1 && win.sw == 1 && win.pt == 0 && win.pl == 0 &&
+                win.oh == H && win.ow == W)
+                bm = xg; /* a pointwise conv's im2col matrix is x itself */
+            else
+                for (int64_t ci = 0; ci < cg; ci++)
+                    for (int64_t ky = 0; ky < win.kh; ky++)
+                        for (int64_t kx = 0; kx < win.kw; kx++)
+                            im2col_row(col + ((ci * win.kh + ky) * win.kw + kx) * sp, xg + ci * H * W, H, W, &win, ky,
+                                       kx, pad);
             int32_t *dst = io->sy >= 0 ? acc : (int32_t *)y->data + (nn * M + gi * mg) * sp;
             const uint8_t *zwp = zw ? (const uint8_t *)zw->data + (zw->numel == 1 ? 0 : gi * mg) : NULL;
             struct qgemm_args q = {
                 .M = mg, .N = sp, .K = kk,
                 .a = (const uint8_t *)w->data + gi * mg * kk, .a_signed = w->dt == INFERD_INT8,
-                .b = col, .b_signed = x->dt == INFERD_INT8,
+                .b = bm, .b_signed = x->dt == INFERD_INT8,
                 .za = zwp, .za_len = zw ? (zw->numel == 1 ? 1 : mg) : 0,
                 .zb = zx ? zx->data : NULL, .zb_len = zx ? 1 : 0,
                 .c = dst,
                 .pack = pack,
             };
-            qgemm_u8_pool(c, &q);
-            if (io->sy < 0)
+            if (io->sy < 0) {
+                qgemm_u8_pool(c, &q);
                 continue;
-            const struct ox_tensor *sw = in[io->sw], *zy = opt_in(n, in, io->zy), *b = opt_in(n, in, io->bias);
-            float sx = (float)ox_get_f64(in[io->sx], 0), sy = (float)ox_get_f64(in[io->sy], 0);
-            int64_t z = zy ? ox_get_i64(zy, 0) : 0;
-            for (int64_t m = 0; m < mg; m++) {
-                int64_t oc = gi * mg + m;
-                float mul = sx * (float)ox_get_f64(sw, sw->numel == 1 ? 0 : oc) / sy;
-                int32_t bias = b ? ((const int32_t *)b->data)[oc] : 0;
-                qgemm_requant(acc + m * sp, sp, bias, &mul, 0, (int32_t)z, y->dt == INFERD_INT8,
-                              (uint8_t *)y->data + (nn * M + oc) * sp);
             }
+            const struct ox_tensor *zy = opt_in(n, in, io->zy);
+            struct qrows r = {
+                .g = &q, .isa = qgemm_isa_pick(&q), .sw = in[io->sw], .b = opt_in(n, in, io->bias),
+                .sx = (float)ox_get_f64(in[io->sx], 0), .sy = (float)ox_get_f64(in[io->sy], 0),
+                .zy = zy ? (int32_t)ox_get_i64(zy, 0) : 0, .y1_signed = zy && zy->dt == INFERD_INT8, .chain = ch,
+                .oc0 = gi * mg, .y = (uint8_t *)y->data + (nn * M + gi * mg) * sp,
+            };
+            qgemm_u8_isa_pack(&q, r.isa);
+            int64_t blocks = (mg + QROWS - 1) / QROWS, per = QROWS * sp * kk;
+            ox_parallel(c, blocks, per > 0 ? ((int64_t)1 << 18) / per + 1 : blocks, qrows_part, &r);
         }
     }
     return 0;
@@ -209,3 +480,5 @@ const struct ox_op ox_op_conv_integer = {"ConvInteger", 2, 4, 1, 1, NULL, qconv_
                                          NULL};
 const struct ox_op ox_op_qlinear_conv = {"QLinearConv", 8, 9, 1, 1, NULL, qconv_infer, qconv_exec, 0, qconv_scratch,
                                          NULL};
+const struct ox_op ox_op_inferd_qlinear_conv = {"InferdQLinearConv", 13, 13, 1, 1, NULL, qconv_infer, qconv_exec, 0,
+                                                 qconv_scratch, NULL};

@@ -200,6 +200,46 @@ void qgemm_requant_avx2(const int32_t *acc, int64_t n, int32_t bias, const float
         __m128i p8 = out_signed ? _mm_packs_epi16(p16, p16) : _mm_packus_epi16(p16, p16);
         _mm_storel_epi64((__m128i *)(void *)(y + j), p8);
     }
-    if (j < n)
-        qgemm_requant_ref(acc + j, n - j, bias, mul + (mul_step ? j : 0), mul_step, zp, out_signed, y + j);
+    if (j < n) { /* the last 1..7 through the same vector code, via a zero-padded copy */
+        int32_t ta[8] = {0};
+        float tm[8] = {0};
+        uint8_t ty[8];
+        memcpy(ta, acc + j, (size_t)(n - j) * sizeof *ta);
+        if (mul_step)
+            memcpy(tm, mul + j, (size_t)(n - j) * sizeof *tm);
+        qgemm_requant_avx2(ta, 8, bias, mul_step ? tm : mul, mul_step, zp, out_signed, ty);
+        memcpy(y + j, ty, (size_t)(n - j));
+    }
+}
+
+
+/* The same, then each lane through ch's table (vpgatherdd) before narrowing. */
+void qgemm_requant_chain_avx2(const int32_t *acc, int64_t n, int32_t bias, const float *mul, int mul_step,
+                              int32_t zp, int out_signed, const struct qgemm_chain *ch, uint8_t *y)
+{
+    const int32_t lo = out_signed ? -128 : 0, hi = out_signed ? 127 : 255;
+    const __m256 flo = _mm256_set1_ps((float)(lo - zp)), fhi = _mm256_set1_ps((float)(hi - zp));
+    const __m256i vb = _mm256_set1_epi32(bias), vz = _mm256_set1_epi32(zp), byte = _mm256_set1_epi32(0xff);
+    const __m256 m1 = _mm256_set1_ps(mul[0]);
+    int64_t j = 0;
+    for (; j + 8 <= n; j += 8) {
+        __m256 m = mul_step ? _mm256_loadu_ps(mul + j) : m1;
+        __m256i a = _mm256_add_epi32(_mm256_loadu_si256((const __m256i *)(acc + j)), vb);
+        __m256 f = _mm256_mul_ps(_mm256_cvtepi32_ps(a), m);
+        f = _mm256_min_ps(_mm256_max_ps(f, flo), fhi);
+        __m256i r = _mm256_and_si256(_mm256_add_epi32(_mm256_cvtps_epi32(f), vz), byte); /* v's byte */
+        r = _mm256_i32gather_epi32(ch->lut, r, 4);
+        __m128i p16 = _mm_packs_epi32(_mm256_castsi256_si128(r), _mm256_extracti128_si256(r, 1));
+        _mm_storel_epi64((__m128i *)(void *)(y + j), _mm_packus_epi16(p16, p16));
+    }
+    if (j < n) { /* the last 1..7 through the same vector code, via a zero-padded copy */
+        int32_t ta[8] = {0};
+        float tm[8] = {0};
+        uint8_t ty[8];
+        memcpy(ta, acc + j, (size_t)(n - j) * sizeof *ta);
+        if (mul_step)
+            memcpy(tm, mul + j, (size_t)(n - j) * sizeof *tm);
+        qgemm_requant_chain_avx2(ta, 8, bias, mul_step ? tm : mul, mul_step, zp, out_signed, ch, ty);
+        memcpy(y + j, ty, (size_t)(n - j));
+    }
 }

@@ -16,6 +16,7 @@
 #include "inferd/tensor.h"
 #include "onnx/gemm_nt.h"
 #include "onnx/onnx_int.h"
+#include "onnx/ops/qdwconv.h"
 #include "onnx/ops/qgemm.h"
 #include "onnx/pb.h"
 
@@ -367,12 +368,222 @@ static void test_requant(void)
         qgemm_requant_ref(acc, n, bias, mul, step, zp, sg, y1);
         qgemm_requant_avx2(acc, n, bias, mul, step, zp, sg, y2);
         bad += memcmp(y1, y2, n) != 0;
+        /* with a DequantizeLinear -> QuantizeLinear pair after it: against the two steps as
+         * written (float (v - z1) * s1, then / s2, half to even, saturated) */
+        struct qgemm_chain ch = {.s1 = mode & 2 ? 0.0235f : 0.5f, .s2 = mode & 2 ? 0.0125f : 0.25f,
+                                 .z1 = sg ? 3 : 131, .z2 = mode & 4 ? 0 : 17, .v_signed = sg,
+                                 .y_signed = (mode >> 2) & 1};
+        qgemm_chain_init(&ch);
+        uint8_t y3[n], y4[n];
+        qgemm_requant_chain_ref(acc, n, bias, mul, step, zp, sg, &ch, y3);
+        qgemm_requant_chain(acc, n, bias, mul, step, zp, sg, &ch, y4);
+        bad += memcmp(y3, y4, n) != 0;
+        for (int i = 0; i < n; i++) {
+            int32_t v = sg ? (int8_t)y1[i] : y1[i];
+            float f = (float)(v - ch.z1) * ch.s1;
+            double r = nearbyint((double)(f / ch.s2)) + ch.z2;
+            double lo = ch.y_signed ? -128 : 0, hi = ch.y_signed ? 127 : 255;
+            int32_t want = (int32_t)(r < lo ? lo : r > hi ? hi : r);
+            bad += (ch.y_signed ? (int8_t)y3[i] : y3[i]) != want;
+        }
     }
+    CHECK(bad == 0);
+}
+
+/* the depthwise row kernels equal the reference: odd and even tap counts, extreme bytes and
+ * weights (255 * -32768 products), lengths around the 16/32-output blocks */
+static void test_qdw_isa(enum qdw_isa isa)
+{
+    if (!qdw_isa_usable(isa)) {
+        printf("SKIP depthwise int8 %s: this CPU lacks it (or INFERD_CPU_DISABLE)\n", qdw_isa_name(isa));
+        return;
+    }
+    enum { maxn = 200, maxt = 25 };
+    static uint8_t data[maxt][QDW_ROUND(maxn)];
+    int32_t w[maxt], want[maxn], got[QDW_ROUND(maxn)];
+    const uint8_t *src[maxt];
+    uint32_t s = 7;
+    int bad = 0, runs = 0;
+    for (int taps = 1; taps <= maxt; taps += 3)
+        for (int n = 1; n <= maxn; n += 13) {
+            for (int t = 0; t < taps; t++) {
+                for (int j = 0; j < QDW_ROUND(maxn); j++) {
+                    s = s * 1664525u + 1013904223u;
+                    data[t][j] = (uint8_t)(runs % 3 == 0 ? 255 : s >> 24);
+                }
+                s = s * 1664525u + 1013904223u;
+                w[t] = runs % 3 == 0 ? (t & 1 ? -32768 : 32767) : (int32_t)(s >> 23) - 256;
+                src[t] = data[t] + (t % 3);
+            }
+            qdw_row_ref(want, src, w, taps, n);
+            qdw_row_isa(got, src, w, taps, n, isa);
+            bad += memcmp(want, got, (size_t)n * sizeof *got) != 0;
+            runs++;
+        }
+    printf("depthwise int8 %s: %d runs, %d mismatches\n", qdw_isa_name(isa), runs, bad);
+    CHECK(bad == 0);
+}
+
+/* QLinearConv's depthwise path (group == channels) against its GEMM path on the same conv
+ * written densely (group 1, every weight off the diagonal equal to its row's zero point, so it
+ * adds nothing): all three layouts (flat stride-1 planes, prebuilt strided planes, planes too
+ * big for the stack rebuilt row by row), strides 1..3, dilation, asymmetric padding, uint8 and
+ * int8 x and weights, zero points per tensor and per channel, with and without bias, and the
+ * requantising DequantizeLinear -> QuantizeLinear chain of InferdQLinearConv. */
+static struct ox_tensor *mk(enum inferd_dtype dt, int rank, const int64_t *dims)
+{
+    struct ox_tensor *t = calloc(1, sizeof *t);
+    CHECK(ox_set_shape(t, dt, rank, dims, NULL) == 0);
+    t->data = calloc(t->nbytes + 64, 1);
+    t->is_const = 1;
+    return t;
+}
+
+static void run_qconv(int64_t group, struct ox_attr *attrs, int n_attrs, struct ox_tensor **in, int n_in,
+                      struct ox_tensor *y)
+{
+    struct ox_node n = {.op_type = n_in == 13 ? "InferdQLinearConv" : "QLinearConv", .name = "t", .domain = "",
+                        .n_in = n_in, .n_out = 1, .n_attrs = n_attrs, .attrs = attrs};
+    attrs[0].i = group;
+    const struct ox_op *op = ox_op_find(n.op_type);
+    struct inferd_err err = {0};
+    CHECK(op && op->infer(&n, in, &y, &err) == 0);
+    y->data = calloc(y->nbytes + 64, 1);
+    size_t sb = op->scratch(&n, in, &y);
+    struct ox_ctx c = {.nth = 1, .scratch = sb ? aligned_alloc(64, (sb + 63) & ~(size_t)63) : NULL};
+    int rc = op->exec(&c, &n, in, &y, &err);
+    if (rc < 0)
+        fprintf(stderr, "qconv: %s\n", err.msg);
+    CHECK(rc == 0);
+    free(c.scratch);
+}
+
+static void test_qdw_conv(void)
+{
+    static const struct { int64_t c, h, w, k, s, d, pt, pl, pb, pr; } cases[] = {
+        {3, 14, 14, 3, 1, 1, 1, 1, 1, 1},  {5, 7, 9, 3, 2, 1, 1, 1, 1, 1},    {2, 112, 112, 3, 1, 1, 1, 1, 1, 1},
+        {2, 113, 111, 3, 2, 1, 0, 1, 1, 0}, {3, 20, 17, 5, 1, 2, 4, 4, 4, 4}, {2, 11, 13, 3, 3, 1, 2, 0, 0, 2},
+        {2, 300, 700, 3, 1, 1, 1, 1, 1, 1}, {1, 9, 9, 1, 1, 1, 0, 0, 0, 0},  {2, 6, 40, 7, 2, 1, 3, 3, 3, 3},
+    };
+    uint32_t s = 99;
+    int bad = 0, runs = 0;
+    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++)
+        for (int mode = 0; mode < 8; mode++) {
+            const int64_t C = cases[ci].c, K = cases[ci].k;
+            const int xs = mode & 1, ws = (mode >> 1) & 1, per_ch = (mode >> 2) & 1, chain = mode == 5 || mode == 2;
+            enum inferd_dtype xdt = xs ? INFERD_INT8 : INFERD_UINT8, wdt = ws ? INFERD_INT8 : INFERD_UINT8;
+            int64_t xd[4] = {1, C, cases[ci].h, cases[ci].w}, wd[4] = {C, 1, K, K}, wdd[4] = {C, C, K, K};
+            int64_t one[1] = {1}, cd[1] = {C};
+            struct ox_tensor *x = mk(xdt, 4, xd), *w = mk(wdt, 4, wd), *wdn = mk(wdt, 4, wdd);
+            struct ox_tensor *sx = mk(INFERD_FP32, 0, one), *zx = mk(xdt, 0, one), *sw = mk(INFERD_FP32, 1, cd);
+            struct ox_tensor *zw = mk(wdt, per_ch ? 1 : 0, per_ch ? cd : one), *sy = mk(INFERD_FP32, 0, one);
+            struct ox_tensor *zy = mk(INFERD_UINT8, 0, one), *b = mk(INFERD_INT32, 1, cd);
+            struct ox_tensor *s1 = mk(INFERD_FP32, 0, one), *z1 = mk(INFERD_UINT8, 0, one);
+            struct ox_tensor *s2 = mk(INFERD_FP32, 0, one), *z2 = mk(INFERD_INT8, 0, one);
+            for (int64_t i = 0; i < x->numel; i++) {
+                s = s * 1664525u + 1013904223u;
+                ((uint8_t *)x->data)[i] = (uint8_t)(s >> 24);
+            }
+            for (int64_t i = 0; i < zw->numel; i++)
+                ((uint8_t *)zw->data)[i] = (uint8_t)(ws ? (int8_t)(i * 3 - 2) : 120 + i);
+            for (int64_t o = 0; o < C; o++) {
+                uint8_t z = ((uint8_t *)zw->data)[per_ch ? o : 0];
+                for (int64_t i = 0; i < C * K * K; i++)
+                    ((uint8_t *)wdn->data)[o * C * K * K + i] = z;
+                for (int64_t t = 0; t < K * K; t++) {
+                    s = s * 1664525u + 1013904223u;
+                    uint8_t v = (uint8_t)(s >> 24);
+                    ((uint8_t *)w->data)[o * K * K + t] = v;
+                    ((uint8_t *)wdn->data)[(o * C + o) * K * K + t] = v;
+                }
+                ((float *)sw->data)[o] = 0.001f * (float)(o + 1);
+                ((int32_t *)b->data)[o] = mode & 4 ? (int32_t)(o * 1000) - 700 : 0;
+            }
+            *(uint8_t *)zx->data = (uint8_t)(xs ? -5 : 131);
+            *(float *)sx->data = 0.02f, *(float *)sy->data = 0.05f + 0.01f * (float)mode;
+            *(uint8_t *)zy->data = 128;
+            *(float *)s1->data = 0.05f, *(uint8_t *)z1->data = 128, *(float *)s2->data = 0.031f;
+            *(int8_t *)z2->data = -3;
+            int64_t strides[2] = {cases[ci].s, cases[ci].s}, dil[2] = {cases[ci].d, cases[ci].d};
+            int64_t pads[4] = {cases[ci].pt, cases[ci].pl, cases[ci].pb, cases[ci].pr};
+            struct ox_attr attrs[4] = {{.name = "group", .type = OX_ATTR_INT},
+                                       {.name = "strides", .type = OX_ATTR_INTS, .ints = strides, .n_ints = 2},
+                                       {.name = "dilations", .type = OX_ATTR_INTS, .ints = dil, .n_ints = 2},
+                                       {.name = "pads", .type = OX_ATTR_INTS, .ints = pads, .n_ints = 4}};
+            struct ox_tensor *in_dw[13] = {x, sx, zx, w, sw, zw, sy, zy, mode & 4 ? b : NULL, s1, z1, s2, z2};
+            struct ox_tensor *in_dn[13] = {x, sx, zx, wdn, sw, zw, sy, zy, mode & 4 ? b : NULL, s1, z1, s2, z2};
+            struct ox_tensor y1 = {0}, y2 = {0};
+            run_qconv(C, attrs, 4, in_dw, chain ? 13 : 9, &y1);
+            run_qconv(1, attrs, 4, in_dn, chain ? 13 : 9, &y2);
+            bad += y1.nbytes != y2.nbytes || memcmp(y1.data, y2.data, y1.nbytes) != 0;
+            runs++;
+            free(y1.data), free(y2.data);
+            struct ox_tensor *all[] = {x, w, wdn, sx, zx, sw, zw, sy, zy, b, s1, z1, s2, z2};
+            for (size_t k = 0; k < sizeof all / sizeof all[0]; k++)
+                free(all[k]->data), free(all[k]);
+        }
+    printf("depthwise QLinearConv vs dense: %d runs, %d mismatches\n", runs, bad);
+    CHECK(bad == 0);
+}
+
+/* 8-bit MaxPool equals FP32 MaxPool on the same values (max only picks elements): separable
+ * and dilated geometries, padding, ceil_mode, uint8 and int8. */
+static void run_pool(struct ox_attr *attrs, int n_attrs, struct ox_tensor *x, struct ox_tensor *y)
+{
+    struct ox_node n = {.op_type = "MaxPool", .name = "p", .domain = "", .n_in = 1, .n_out = 1, .n_attrs = n_attrs,
+                        .attrs = attrs};
+    const struct ox_op *op = ox_op_find("MaxPool");
+    struct inferd_err err = {0};
+    CHECK(op->infer(&n, &x, &y, &err) == 0);
+    y->data = calloc(y->nbytes + 1, 1);
+    struct ox_ctx c = {.nth = 1};
+    CHECK(op->exec(&c, &n, &x, &y, &err) == 0);
+}
+
+static void test_maxpool8(void)
+{
+    static const int64_t cases[][8] = {/* h, w, k, s, d, pad, ceil */
+                                       {112, 112, 3, 2, 1, 1, 0}, {9, 13, 2, 2, 1, 0, 1}, {7, 7, 3, 1, 2, 2, 0},
+                                       {10, 6, 5, 3, 1, 2, 1}};
+    uint32_t s = 5;
+    int bad = 0;
+    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++)
+        for (int sg = 0; sg < 2; sg++) {
+            int64_t dims[4] = {1, 3, cases[ci][0], cases[ci][1]};
+            int64_t ks[2] = {cases[ci][2], cases[ci][2]}, st[2] = {cases[ci][3], cases[ci][3]};
+            int64_t dl[2] = {cases[ci][4], cases[ci][4]}, pd[4] = {cases[ci][5], cases[ci][5], cases[ci][5], cases[ci][5]};
+            struct ox_attr attrs[5] = {{.name = "kernel_shape", .type = OX_ATTR_INTS, .ints = ks, .n_ints = 2},
+                                       {.name = "strides", .type = OX_ATTR_INTS, .ints = st, .n_ints = 2},
+                                       {.name = "dilations", .type = OX_ATTR_INTS, .ints = dl, .n_ints = 2},
+                                       {.name = "pads", .type = OX_ATTR_INTS, .ints = pd, .n_ints = 4},
+                                       {.name = "ceil_mode", .type = OX_ATTR_INT, .i = cases[ci][6]}};
+            struct ox_tensor *xq = mk(sg ? INFERD_INT8 : INFERD_UINT8, 4, dims), *xf = mk(INFERD_FP32, 4, dims);
+            for (int64_t i = 0; i < xq->numel; i++) {
+                s = s * 1664525u + 1013904223u;
+                uint8_t b = (uint8_t)(s >> 24);
+                ((uint8_t *)xq->data)[i] = b;
+                ((float *)xf->data)[i] = sg ? (float)(int8_t)b : (float)b;
+            }
+            struct ox_tensor yq = {0}, yf = {0};
+            run_pool(attrs, 5, xq, &yq);
+            run_pool(attrs, 5, xf, &yf);
+            CHECK(yq.numel == yf.numel && yq.dt == xq->dt);
+            for (int64_t i = 0; i < yq.numel && i < yf.numel; i++) {
+                float q = sg ? (float)((int8_t *)yq.data)[i] : (float)((uint8_t *)yq.data)[i];
+                bad += q != ((float *)yf.data)[i];
+            }
+            free(yq.data), free(yf.data), free(xq->data), free(xq), free(xf->data), free(xf);
+        }
+    printf("8-bit MaxPool vs FP32: %d mismatches\n", bad);
     CHECK(bad == 0);
 }
 
 int main(void)
 {
+    test_maxpool8();
+    test_qdw_conv();
+    test_qdw_isa(QDW_AVX2);
+    test_qdw_isa(QDW_AVX512);
     test_pb();
     test_tensor_proto();
     test_gemm_nt();

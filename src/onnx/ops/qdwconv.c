@@ -1,0 +1,55 @@
+/* qdwconv.c — the depthwise int8 row kernel's portable reference and dispatch (see qdwconv.h). */
+#include "onnx/ops/qdwconv.h"
+
+#include "base/cpu.h"
+
+void qdw_row_ref(int32_t *acc, const uint8_t *const *src, const int32_t *w, int taps, int64_t n)
+{
+    for (int64_t j = 0; j < n; j++)
+        acc[j] = 0;
+    for (int t = 0; t < taps; t++) {
+        const uint8_t *s = src[t];
+        const int32_t wt = w[t];
+        for (int64_t j = 0; j < n; j++)
+            acc[j] += (int32_t)s[j] * wt;
+    }
+}
+
+int qdw_isa_usable(enum qdw_isa isa)
+{
+    switch (isa) {
+    case QDW_AVX512:
+        return cpu_has(CPU_AVX2 | CPU_AVX512F | CPU_AVX512BW);
+    case QDW_AVX2:
+        return cpu_has(CPU_AVX2);
+    case QDW_REF:
+        return 1;
+    }
+    return 0;
+}
+
+enum qdw_isa qdw_isa_pick(void)
+{
+    return qdw_isa_usable(QDW_AVX512) ? QDW_AVX512 : qdw_isa_usable(QDW_AVX2) ? QDW_AVX2 : QDW_REF;
+}
+
+const char *qdw_isa_name(enum qdw_isa isa)
+{
+    static const char *const names[] = {"ref", "avx2", "avx512"};
+    return (unsigned)isa < 3 ? names[isa] : "?";
+}
+
+void qdw_row_isa(int32_t *acc, const uint8_t *const *src, const int32_t *w, int taps, int64_t n, enum qdw_isa isa)
+{
+    if (isa == QDW_AVX512)
+        qdw_row_avx512(acc, src, w, taps, n);
+    else if (isa == QDW_AVX2)
+        qdw_row_avx2(acc, src, w, taps, n);
+    else
+        qdw_row_ref(acc, src, w, taps, n);
+}
+
+void qdw_row(int32_t *acc, const uint8_t *const *src, const int32_t *w, int taps, int64_t n)
+{
+    qdw_row_isa(acc, src, w, taps, n, qdw_isa_pick());
+}
