@@ -471,3 +471,55 @@ void quant_avx2_q8_0(const float *src, void *dst, int64_t n)
         _mm256_storeu_si256((__m256i *)b[i].qs, _mm256_permutevar8x32_epi32(p, perm));
     }
 }
+
+/* f32 (n,) -> Q8_K, byte-identical to quant_row_q8_k (the activation quantizer of every
+ * K-quant matmul): the first element of largest magnitude sets iscale = -127 / max, each
+ * quant is round(iscale x) to nearest even (lrintf in the default rounding mode; vpackss
+ * saturates a rare 128 to 127 as the reference's clamp does), d = 1 / iscale. */
+void quant_avx2_q8_k(const float *src, void *dst, int64_t n)
+{
+    struct blk_q8_k *b = dst;
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    const __m256i perm = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    enum { rm = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }; /* an immediate even at -O0 */
+    for (int64_t i = 0; i < n / QK_K; i++, src += QK_K) {
+        __m256 m = _mm256_setzero_ps();
+        for (int j = 0; j < QK_K; j += 8)
+            m = _mm256_max_ps(m, _mm256_andnot_ps(sign, _mm256_loadu_ps(src + j)));
+        __m128 m4 = _mm_max_ps(_mm256_extractf128_ps(m, 1), _mm256_castps256_ps128(m));
+        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+        m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+        float amax = _mm_cvtss_f32(m4);
+        if (amax == 0.f) {
+            memset(&b[i], 0, sizeof b[i]);
+            continue;
+        }
+        const __m256 am = _mm256_set1_ps(amax);
+        int j = 0;
+        for (;; j += 8) { /* the first element of that magnitude (there is one) */
+            int mask = _mm256_movemask_ps(_mm256_cmp_ps(_mm256_andnot_ps(sign, _mm256_loadu_ps(src + j)), am, _CMP_EQ_OQ));
+            if (mask) {
+                j += __builtin_ctz((unsigned)mask);
+                break;
+            }
+        }
+        float iscale = -127.f / src[j];
+        const __m256 mul = _mm256_set1_ps(iscale);
+        for (int k = 0; k < QK_K; k += 32) {
+            __m256i i0 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(_mm256_loadu_ps(src + k), mul), rm));
+            __m256i i1 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(_mm256_loadu_ps(src + k + 8), mul), rm));
+            __m256i i2 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(_mm256_loadu_ps(src + k + 16), mul), rm));
+            __m256i i3 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(_mm256_loadu_ps(src + k + 24), mul), rm));
+            __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(i0, i1), _mm256_packs_epi32(i2, i3));
+            p = _mm256_permutevar8x32_epi32(p, perm);
+            _mm256_storeu_si256((__m256i *)(b[i].qs + k), p);
+            /* bsums of the two 16-element halves: i16 pair sums, then i32 sums of 4, then 16 */
+            __m256i s = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), p), _mm256_set1_epi16(1));
+            s = _mm256_hadd_epi32(s, s);
+            s = _mm256_hadd_epi32(s, s);
+            b[i].bsums[k / 16] = (int16_t)_mm256_cvtsi256_si32(s);
+            b[i].bsums[k / 16 + 1] = (int16_t)_mm_cvtsi128_si32(_mm256_extracti128_si256(s, 1));
+        }
+        b[i].d = 1.f / iscale;
+    }
+}
