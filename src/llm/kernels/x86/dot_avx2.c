@@ -282,44 +282,57 @@ void dot_avx2_q5_k(int64_t n, float *s, const void *w, const void *a)
     *s = hsum_ps(acc) - accm;
 }
 
-/* W q6_k (n,) . a q8_k (n,): q is 0..63 here, the -32 comes back through bsums. */
+/* W q6_k (n,) . a q8_k (n,): q is 0..63 here, the -32 comes back through bsums (in
+ * integers: 32 sum(scale * bsum) is the super-block sum's start, one vpmaddwd). The 16
+ * scales are widened to i16 once per super-block; each 32-element run takes its two (low
+ * 16 elements | high 16) with one vpshufb from the 8 of its half, not two broadcasts from
+ * general registers. */
 void dot_avx2_q6_k(int64_t n, float *s, const void *w, const void *a)
 {
     const struct blk_q6_k *x = w;
     const struct blk_q8_k *y = a;
-    const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3);
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30);
+    /* i16 word 2k in the low 128 bits, word 2k+1 in the high, 8 copies each */
+    __m256i pick[4];
+    for (int k = 0; k < 4; k++)
+        pick[k] = _mm256_setr_epi8((char)(4 * k), (char)(4 * k + 1), (char)(4 * k), (char)(4 * k + 1), (char)(4 * k),
+                                   (char)(4 * k + 1), (char)(4 * k), (char)(4 * k + 1), (char)(4 * k),
+                                   (char)(4 * k + 1), (char)(4 * k), (char)(4 * k + 1), (char)(4 * k),
+                                   (char)(4 * k + 1), (char)(4 * k), (char)(4 * k + 1), (char)(4 * k + 2),
+                                   (char)(4 * k + 3), (char)(4 * k + 2), (char)(4 * k + 3), (char)(4 * k + 2),
+                                   (char)(4 * k + 3), (char)(4 * k + 2), (char)(4 * k + 3), (char)(4 * k + 2),
+                                   (char)(4 * k + 3), (char)(4 * k + 2), (char)(4 * k + 3), (char)(4 * k + 2),
+                                   (char)(4 * k + 3), (char)(4 * k + 2), (char)(4 * k + 3));
     __m256 acc = _mm256_setzero_ps();
-    float accb = 0;
     for (int64_t i = 0; i < n / QK_K; i++) {
         const uint8_t *ql = x[i].ql, *qh = x[i].qh;
-        const int8_t *sc = x[i].scales, *ya = y[i].qs;
-        int bias = 0;
-        for (int j = 0; j < 16; j++)
-            bias += sc[j] * y[i].bsums[j];
-        __m256i sumi = _mm256_setzero_si256();
-        for (int c = 0; c < 2; c++, ql += 64, qh += 32, sc += 8, ya += 128) {
+        const int8_t *ya = y[i].qs;
+        __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)x[i].scales));
+        __m256i bias = _mm256_madd_epi16(sc16, _mm256_loadu_si256((const __m256i *)y[i].bsums));
+        __m256i sumi = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(bias, 5));
+        /* scales 8c..8c+7 in both 128-bit halves, for c = 0 and 1 */
+        const __m256i sch0 = _mm256_permute2x128_si256(sc16, sc16, 0x00), sch1 = _mm256_permute2x128_si256(sc16, sc16, 0x11);
+        for (int c = 0; c < 2; c++, ql += 64, qh += 32, ya += 128) {
             __m256i h = _mm256_loadu_si256((const __m256i *)qh);
             __m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
             __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
+            /* the 0x30 mask keeps the two bits of the byte's own qh after the 16-bit shifts */
             __m256i q[4];
-            q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(h, m2), 4));
-            q[1] = _mm256_or_si256(_mm256_and_si256(l1, m4),
-                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2), m2), 4));
-            q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
-                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 4), m2), 4));
+            q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_and_si256(_mm256_slli_epi16(h, 4), m30));
+            q[1] = _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_and_si256(_mm256_slli_epi16(h, 2), m30));
+            q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), _mm256_and_si256(h, m30));
             q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
-                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 6), m2), 4));
+                                   _mm256_and_si256(_mm256_srli_epi16(h, 2), m30));
+            const __m256i sch = c ? sch1 : sch0;
             for (int k = 0; k < 4; k++) {
                 __m256i yk = _mm256_loadu_si256((const __m256i *)(ya + 32 * k));
-                __m256i scv = _mm256_set_m128i(_mm_set1_epi16(sc[2 * k + 1]), _mm_set1_epi16(sc[2 * k]));
+                __m256i scv = _mm256_shuffle_epi8(sch, pick[k]);
                 sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(_mm256_maddubs_epi16(q[k], yk), scv));
             }
         }
-        float d = h2f(x[i].d) * y[i].d;
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
-        accb += d * 32.f * (float)bias;
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(x[i].d) * y[i].d), _mm256_cvtepi32_ps(sumi), acc);
     }
-    *s = hsum_ps(acc) - accb;
+    *s = hsum_ps(acc);
 }
 
 void dequant_avx2_f16(const void *src, float *dst, int64_t n)
