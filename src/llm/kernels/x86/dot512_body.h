@@ -171,19 +171,6 @@ void KN(dot_q4_0_)(int64_t n, float *s, const void *w, const void *a)
     *s = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
 }
 
-/* Q4_K's 12 packed bytes -> sc[0..7] (6-bit scales) in the low 8 bytes, mins in the high 8
- * (ggml's utmp shuffle; equal to kern_scale_min_k4 for j = 0..7). */
-static inline void unpack_scales_k4(const uint8_t *scales, uint32_t utmp[4])
-{
-    const uint32_t km1 = 0x3f3f3f3f, km2 = 0x0f0f0f0f, km3 = 0x03030303;
-    memcpy(utmp, scales, 12);
-    utmp[3] = ((utmp[2] >> 4) & km2) | (((utmp[1] >> 6) & km3) << 4);
-    uint32_t aux = utmp[1] & km1;
-    utmp[1] = (utmp[2] & km2) | (((utmp[0] >> 6) & km3) << 4);
-    utmp[2] = aux;
-    utmp[0] &= km1;
-}
-
 /* W q4_k (n,) . a q8_k (n,)
  * Each DP lane sums 4 products |q| <= 15, |a| <= 128, so it fits an i16: two DP results
  * are packed to i16 (vpackssdw, exact) and multiplied by their sub-block scales with one
@@ -205,7 +192,7 @@ void KN(dot_q4_k_)(int64_t n, float *s, const void *w, const void *a)
     __m128 accm = _mm_setzero_ps();
     for (int64_t i = 0; i < n / QK_K; i++) {
         uint32_t utmp[4];
-        unpack_scales_k4(x[i].scales, utmp);
+        kern_unpack_scales_k4(x[i].scales, utmp);
         /* built in registers: a 128-bit load of four 32-bit stores would miss store forwarding */
         __m128i sm = _mm_setr_epi32((int)utmp[0], (int)utmp[1], (int)utmp[2], (int)utmp[3]);
         __m256i bs = _mm256_loadu_si256((const __m256i *)ya[i].bsums);

@@ -223,32 +223,47 @@ static inline int kq_mins(const uint8_t *scales, const int16_t *bsums, uint8_t *
     return summ;
 }
 
-/* W q4_k (n,) . a q8_k (n,) */
+/* W q4_k (n,) . a q8_k (n,)
+ * The scales and mins are unpacked in general registers in one go and widened to i16 once;
+ * each 32-element run takes its scale with one vpshufb (not a broadcast from a general
+ * register), and the mins . bsums term stays a 4-lane vector until the end. */
 void dot_avx2_q4_k(int64_t n, float *s, const void *w, const void *a)
 {
     const struct blk_q4_k *x = w;
     const struct blk_q8_k *y = a;
     const __m256i m4 = _mm256_set1_epi8(0x0F);
     __m256 acc = _mm256_setzero_ps();
-    float accm = 0;
+    __m128 accm = _mm_setzero_ps();
     for (int64_t i = 0; i < n / QK_K; i++) {
-        uint8_t sc[8];
-        int summ = kq_mins(x[i].scales, y[i].bsums, sc);
+        uint32_t utmp[4];
+        kern_unpack_scales_k4(x[i].scales, utmp);
+        /* built in registers: a 128-bit load of four 32-bit stores would miss store forwarding */
+        __m128i sm = _mm_setr_epi32((int)utmp[0], (int)utmp[1], (int)utmp[2], (int)utmp[3]);
+        __m128i bs = _mm_hadd_epi16(_mm_loadu_si128((const __m128i *)y[i].bsums),
+                                    _mm_loadu_si128((const __m128i *)(y[i].bsums + 8)));
+        __m128i pm = _mm_madd_epi16(_mm_cvtepu8_epi16(_mm_srli_si128(sm, 8)), bs);
+        float yd = y[i].d;
+        accm = _mm_fmadd_ps(_mm_set1_ps(h2f(x[i].dmin) * yd), _mm_cvtepi32_ps(pm), accm);
+        const __m256i sc16 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(sm));
         __m256i sumi = _mm256_setzero_si256();
         for (int j = 0; j < 4; j++) {
+            /* i16 scales 2j and 2j+1 in every lane */
+            const __m256i pick0 = _mm256_set1_epi16((short)(0x0100 * (4 * j + 1) + 4 * j));
+            const __m256i pick1 = _mm256_set1_epi16((short)(0x0100 * (4 * j + 3) + 4 * j + 2));
             __m256i q = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * j));
             __m256i ql = _mm256_and_si256(q, m4);
             __m256i qh = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
             __m256i y0 = _mm256_loadu_si256((const __m256i *)(y[i].qs + 64 * j));
             __m256i y1 = _mm256_loadu_si256((const __m256i *)(y[i].qs + 64 * j + 32));
-            __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(ql, y0), _mm256_set1_epi16(sc[2 * j]));
-            __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(qh, y1), _mm256_set1_epi16(sc[2 * j + 1]));
+            __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(ql, y0), _mm256_shuffle_epi8(sc16, pick0));
+            __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(qh, y1), _mm256_shuffle_epi8(sc16, pick1));
             sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p0, p1));
         }
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(x[i].d) * y[i].d), _mm256_cvtepi32_ps(sumi), acc);
-        accm += h2f(x[i].dmin) * y[i].d * (float)summ;
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(x[i].d) * yd), _mm256_cvtepi32_ps(sumi), acc);
     }
-    *s = hsum_ps(acc) - accm;
+    accm = _mm_add_ps(accm, _mm_movehl_ps(accm, accm));
+    accm = _mm_add_ss(accm, _mm_movehdup_ps(accm));
+    *s = hsum_ps(acc) - _mm_cvtss_f32(accm);
 }
 
 /* W q5_k (n,) . a q8_k (n,) */
