@@ -44,7 +44,7 @@ static const struct kern_type simd_types[] = {
     {GGML_TYPE_Q3_K, GGML_TYPE_Q8_K, dequant_row_q3_k, quant_row_q3_k, dot_avx2_q3_k, NULL},
     {GGML_TYPE_IQ4_NL, GGML_TYPE_Q8_0, dequant_row_iq4_nl, quant_row_iq4_nl, dot_avx2_iq4_nl, NULL},
     {GGML_TYPE_IQ4_XS, GGML_TYPE_Q8_K, dequant_row_iq4_xs, quant_row_iq4_xs, dot_avx2_iq4_xs, NULL},
-    {GGML_TYPE_Q8_K, GGML_TYPE_Q8_K, dequant_row_q8_k, quant_row_q8_k, NULL, NULL},
+    {GGML_TYPE_Q8_K, GGML_TYPE_Q8_K, dequant_row_q8_k, quant_avx2_q8_k, NULL, NULL},
 };
 
 #define N_TYPES (sizeof ref_types / sizeof ref_types[0])

@@ -32,6 +32,7 @@ void dot_avx2_iq4_xs(int64_t n, float *s, const void *w, const void *a);
 void gemm4x2_avx2_q8_0(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *y, size_t ldy);
 void gemm4x2_avx2_q4_0(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *y, size_t ldy);
 void quant_avx2_q8_0(const float *src, void *dst, int64_t n);
+void quant_avx2_q8_k(const float *src, void *dst, int64_t n); /* byte-identical to quant_row_q8_k */
 void dequant_avx2_f16(const void *src, float *dst, int64_t n);
 void quant_avx2_f16(const float *src, void *dst, int64_t n);
 

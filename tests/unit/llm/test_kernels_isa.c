@@ -260,11 +260,44 @@ static void check_panels(void)
     CHECK(kern_get_panel(GGML_TYPE_Q4_K) == NULL);
 }
 
+/* The AVX2 Q8_K activation quantizer is byte-identical to the reference: random rows, rows
+ * whose largest magnitude comes twice with both signs (the first sets the sign), exact
+ * halves (ties to even), an all-zero super-block, and a row scaled so a quant hits -127. */
+static void check_quant_q8_k(void)
+{
+    if (!cpu_has(KERN_ISA_AVX2_MASK)) {
+        printf("skip avx2 Q8_K quantizer: this CPU lacks it (cpu: %s)\n", cpu_features_str());
+        return;
+    }
+    printf("testing avx2 Q8_K quantizer\n");
+    enum { N = 1024 };
+    float x[N];
+    struct blk_q8_k want[N / QK_K], got[N / QK_K];
+    for (int rep = 0; rep < 40; rep++) {
+        for (int i = 0; i < N; i++)
+            x[i] = frand() * (rep % 4 == 0 ? 100.f : 1.f);
+        if (rep % 5 == 1) { /* +-m twice in one super-block, in either order */
+            x[17] = rep % 2 ? 3.f : -3.f;
+            x[200] = -x[17];
+        }
+        if (rep % 5 == 2) /* multiples of max / 254: many exact .5 products */
+            for (int i = 0; i < N; i++)
+                x[i] = (float)((int)(rng_next(&rng) % 255) - 127) * (2.f / 254.f);
+        if (rep % 5 == 3)
+            memset(x + QK_K, 0, sizeof(float) * QK_K);
+        quant_row_q8_k(x, want, N);
+        memset(got, 0x5a, sizeof got);
+        quant_avx2_q8_k(x, got, N);
+        CHECK(memcmp(want, got, sizeof want) == 0);
+    }
+}
+
 int main(void)
 {
     printf("cpu: %s; kern_get uses %s\n", cpu_features_str(), kern_isa_name());
-    /* block counts: even, odd, and one block (tails of the 2- and 4-block loops) */
-    const int small_n[] = {1024, 1312, 32, 96};
+    /* block counts: even, odd, and one block (tails of the 2- and 4-block loops; 43 and 3:
+     * three blocks left after 4-block steps) */
+    const int small_n[] = {1024, 1312, 1376, 32, 96};
     for (size_t i = 0; i < sizeof isas / sizeof isas[0]; i++) {
         const struct isa *s = &isas[i];
         if (!cpu_has(s->mask)) {
@@ -312,5 +345,6 @@ int main(void)
         CHECK(!strcmp(isa, "scalar") && k->vec_dot == dot_ref_q4_0 && !tl->gemm4x4);
     CHECK(kern_get_tiles(GGML_TYPE_Q4_K)->gemm4x4 == NULL); /* none for K-quants yet */
     check_panels();
+    check_quant_q8_k();
     return check_finish();
 }

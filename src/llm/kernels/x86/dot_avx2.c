@@ -223,32 +223,47 @@ static inline int kq_mins(const uint8_t *scales, const int16_t *bsums, uint8_t *
     return summ;
 }
 
-/* W q4_k (n,) . a q8_k (n,) */
+/* W q4_k (n,) . a q8_k (n,)
+ * The scales and mins are unpacked in general registers in one go and widened to i16 once;
+ * each 32-element run takes its scale with one vpshufb (not a broadcast from a general
+ * register), and the mins . bsums term stays a 4-lane vector until the end. */
 void dot_avx2_q4_k(int64_t n, float *s, const void *w, const void *a)
 {
     const struct blk_q4_k *x = w;
     const struct blk_q8_k *y = a;
     const __m256i m4 = _mm256_set1_epi8(0x0F);
     __m256 acc = _mm256_setzero_ps();
-    float accm = 0;
+    __m128 accm = _mm_setzero_ps();
     for (int64_t i = 0; i < n / QK_K; i++) {
-        uint8_t sc[8];
-        int summ = kq_mins(x[i].scales, y[i].bsums, sc);
+        uint32_t utmp[4];
+        kern_unpack_scales_k4(x[i].scales, utmp);
+        /* built in registers: a 128-bit load of four 32-bit stores would miss store forwarding */
+        __m128i sm = _mm_setr_epi32((int)utmp[0], (int)utmp[1], (int)utmp[2], (int)utmp[3]);
+        __m128i bs = _mm_hadd_epi16(_mm_loadu_si128((const __m128i *)y[i].bsums),
+                                    _mm_loadu_si128((const __m128i *)(y[i].bsums + 8)));
+        __m128i pm = _mm_madd_epi16(_mm_cvtepu8_epi16(_mm_srli_si128(sm, 8)), bs);
+        float yd = y[i].d;
+        accm = _mm_fmadd_ps(_mm_set1_ps(h2f(x[i].dmin) * yd), _mm_cvtepi32_ps(pm), accm);
+        const __m256i sc16 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(sm));
         __m256i sumi = _mm256_setzero_si256();
         for (int j = 0; j < 4; j++) {
+            /* i16 scales 2j and 2j+1 in every lane */
+            const __m256i pick0 = _mm256_set1_epi16((short)(0x0100 * (4 * j + 1) + 4 * j));
+            const __m256i pick1 = _mm256_set1_epi16((short)(0x0100 * (4 * j + 3) + 4 * j + 2));
             __m256i q = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * j));
             __m256i ql = _mm256_and_si256(q, m4);
             __m256i qh = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
             __m256i y0 = _mm256_loadu_si256((const __m256i *)(y[i].qs + 64 * j));
             __m256i y1 = _mm256_loadu_si256((const __m256i *)(y[i].qs + 64 * j + 32));
-            __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(ql, y0), _mm256_set1_epi16(sc[2 * j]));
-            __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(qh, y1), _mm256_set1_epi16(sc[2 * j + 1]));
+            __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(ql, y0), _mm256_shuffle_epi8(sc16, pick0));
+            __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(qh, y1), _mm256_shuffle_epi8(sc16, pick1));
             sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p0, p1));
         }
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(x[i].d) * y[i].d), _mm256_cvtepi32_ps(sumi), acc);
-        accm += h2f(x[i].dmin) * y[i].d * (float)summ;
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(x[i].d) * yd), _mm256_cvtepi32_ps(sumi), acc);
     }
-    *s = hsum_ps(acc) - accm;
+    accm = _mm_add_ps(accm, _mm_movehl_ps(accm, accm));
+    accm = _mm_add_ss(accm, _mm_movehdup_ps(accm));
+    *s = hsum_ps(acc) - _mm_cvtss_f32(accm);
 }
 
 /* W q5_k (n,) . a q8_k (n,) */
@@ -282,44 +297,57 @@ void dot_avx2_q5_k(int64_t n, float *s, const void *w, const void *a)
     *s = hsum_ps(acc) - accm;
 }
 
-/* W q6_k (n,) . a q8_k (n,): q is 0..63 here, the -32 comes back through bsums. */
+/* W q6_k (n,) . a q8_k (n,): q is 0..63 here, the -32 comes back through bsums (in
+ * integers: 32 sum(scale * bsum) is the super-block sum's start, one vpmaddwd). The 16
+ * scales are widened to i16 once per super-block; each 32-element run takes its two (low
+ * 16 elements | high 16) with one vpshufb from the 8 of its half, not two broadcasts from
+ * general registers. */
 void dot_avx2_q6_k(int64_t n, float *s, const void *w, const void *a)
 {
     const struct blk_q6_k *x = w;
     const struct blk_q8_k *y = a;
-    const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3);
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30);
+    /* i16 word 2k in the low 128 bits, word 2k+1 in the high, 8 copies each */
+    __m256i pick[4];
+    for (int k = 0; k < 4; k++)
+        pick[k] = _mm256_setr_epi8((char)(4 * k), (char)(4 * k + 1), (char)(4 * k), (char)(4 * k + 1), (char)(4 * k),
+                                   (char)(4 * k + 1), (char)(4 * k), (char)(4 * k + 1), (char)(4 * k),
+                                   (char)(4 * k + 1), (char)(4 * k), (char)(4 * k + 1), (char)(4 * k),
+                                   (char)(4 * k + 1), (char)(4 * k), (char)(4 * k + 1), (char)(4 * k + 2),
+                                   (char)(4 * k + 3), (char)(4 * k + 2), (char)(4 * k + 3), (char)(4 * k + 2),
+                                   (char)(4 * k + 3), (char)(4 * k + 2), (char)(4 * k + 3), (char)(4 * k + 2),
+                                   (char)(4 * k + 3), (char)(4 * k + 2), (char)(4 * k + 3), (char)(4 * k + 2),
+                                   (char)(4 * k + 3), (char)(4 * k + 2), (char)(4 * k + 3));
     __m256 acc = _mm256_setzero_ps();
-    float accb = 0;
     for (int64_t i = 0; i < n / QK_K; i++) {
         const uint8_t *ql = x[i].ql, *qh = x[i].qh;
-        const int8_t *sc = x[i].scales, *ya = y[i].qs;
-        int bias = 0;
-        for (int j = 0; j < 16; j++)
-            bias += sc[j] * y[i].bsums[j];
-        __m256i sumi = _mm256_setzero_si256();
-        for (int c = 0; c < 2; c++, ql += 64, qh += 32, sc += 8, ya += 128) {
+        const int8_t *ya = y[i].qs;
+        __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)x[i].scales));
+        __m256i bias = _mm256_madd_epi16(sc16, _mm256_loadu_si256((const __m256i *)y[i].bsums));
+        __m256i sumi = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(bias, 5));
+        /* scales 8c..8c+7 in both 128-bit halves, for c = 0 and 1 */
+        const __m256i sch0 = _mm256_permute2x128_si256(sc16, sc16, 0x00), sch1 = _mm256_permute2x128_si256(sc16, sc16, 0x11);
+        for (int c = 0; c < 2; c++, ql += 64, qh += 32, ya += 128) {
             __m256i h = _mm256_loadu_si256((const __m256i *)qh);
             __m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
             __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
+            /* the 0x30 mask keeps the two bits of the byte's own qh after the 16-bit shifts */
             __m256i q[4];
-            q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(h, m2), 4));
-            q[1] = _mm256_or_si256(_mm256_and_si256(l1, m4),
-                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2), m2), 4));
-            q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
-                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 4), m2), 4));
+            q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_and_si256(_mm256_slli_epi16(h, 4), m30));
+            q[1] = _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_and_si256(_mm256_slli_epi16(h, 2), m30));
+            q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), _mm256_and_si256(h, m30));
             q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
-                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 6), m2), 4));
+                                   _mm256_and_si256(_mm256_srli_epi16(h, 2), m30));
+            const __m256i sch = c ? sch1 : sch0;
             for (int k = 0; k < 4; k++) {
                 __m256i yk = _mm256_loadu_si256((const __m256i *)(ya + 32 * k));
-                __m256i scv = _mm256_set_m128i(_mm_set1_epi16(sc[2 * k + 1]), _mm_set1_epi16(sc[2 * k]));
+                __m256i scv = _mm256_shuffle_epi8(sch, pick[k]);
                 sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(_mm256_maddubs_epi16(q[k], yk), scv));
             }
         }
-        float d = h2f(x[i].d) * y[i].d;
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
-        accb += d * 32.f * (float)bias;
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(x[i].d) * y[i].d), _mm256_cvtepi32_ps(sumi), acc);
     }
-    *s = hsum_ps(acc) - accb;
+    *s = hsum_ps(acc);
 }
 
 void dequant_avx2_f16(const void *src, float *dst, int64_t n)
@@ -469,5 +497,57 @@ void quant_avx2_q8_0(const float *src, void *dst, int64_t n)
         __m256i i3 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v3, mul), rm));
         __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(i0, i1), _mm256_packs_epi32(i2, i3));
         _mm256_storeu_si256((__m256i *)b[i].qs, _mm256_permutevar8x32_epi32(p, perm));
+    }
+}
+
+/* f32 (n,) -> Q8_K, byte-identical to quant_row_q8_k (the activation quantizer of every
+ * K-quant matmul): the first element of largest magnitude sets iscale = -127 / max, each
+ * quant is round(iscale x) to nearest even (lrintf in the default rounding mode; vpackss
+ * saturates a rare 128 to 127 as the reference's clamp does), d = 1 / iscale. */
+void quant_avx2_q8_k(const float *src, void *dst, int64_t n)
+{
+    struct blk_q8_k *b = dst;
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    const __m256i perm = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    enum { rm = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }; /* an immediate even at -O0 */
+    for (int64_t i = 0; i < n / QK_K; i++, src += QK_K) {
+        __m256 m = _mm256_setzero_ps();
+        for (int j = 0; j < QK_K; j += 8)
+            m = _mm256_max_ps(m, _mm256_andnot_ps(sign, _mm256_loadu_ps(src + j)));
+        __m128 m4 = _mm_max_ps(_mm256_extractf128_ps(m, 1), _mm256_castps256_ps128(m));
+        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+        m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+        float amax = _mm_cvtss_f32(m4);
+        if (amax == 0.f) {
+            memset(&b[i], 0, sizeof b[i]);
+            continue;
+        }
+        const __m256 am = _mm256_set1_ps(amax);
+        int j = 0;
+        for (;; j += 8) { /* the first element of that magnitude (there is one) */
+            int mask = _mm256_movemask_ps(_mm256_cmp_ps(_mm256_andnot_ps(sign, _mm256_loadu_ps(src + j)), am, _CMP_EQ_OQ));
+            if (mask) {
+                j += __builtin_ctz((unsigned)mask);
+                break;
+            }
+        }
+        float iscale = -127.f / src[j];
+        const __m256 mul = _mm256_set1_ps(iscale);
+        for (int k = 0; k < QK_K; k += 32) {
+            __m256i i0 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(_mm256_loadu_ps(src + k), mul), rm));
+            __m256i i1 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(_mm256_loadu_ps(src + k + 8), mul), rm));
+            __m256i i2 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(_mm256_loadu_ps(src + k + 16), mul), rm));
+            __m256i i3 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(_mm256_loadu_ps(src + k + 24), mul), rm));
+            __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(i0, i1), _mm256_packs_epi32(i2, i3));
+            p = _mm256_permutevar8x32_epi32(p, perm);
+            _mm256_storeu_si256((__m256i *)(b[i].qs + k), p);
+            /* bsums of the two 16-element halves: i16 pair sums, then i32 sums of 4, then 16 */
+            __m256i s = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), p), _mm256_set1_epi16(1));
+            s = _mm256_hadd_epi32(s, s);
+            s = _mm256_hadd_epi32(s, s);
+            b[i].bsums[k / 16] = (int16_t)_mm256_cvtsi256_si32(s);
+            b[i].bsums[k / 16 + 1] = (int16_t)_mm_cvtsi128_si32(_mm256_extracti128_si256(s, 1));
+        }
+        b[i].d = 1.f / iscale;
     }
 }
