@@ -29,8 +29,10 @@ void kern_panel_prep_k(const void *a, struct kern_panel_kaux *aux, int64_t n)
         const int16_t *bs = b[i].bsums;
         for (int j = 0; j < 16; j++)
             aux[i].c6[j] = -32 * bs[j];
-        for (int k = 0; k < 4; k++)
-            aux[i].s4[k] = (uint16_t)(bs[4 * k] + bs[4 * k + 1]) | (uint32_t)(uint16_t)(bs[4 * k + 2] + bs[4 * k + 3]) << 16;
+        for (int k = 0; k < 4; k++) { /* |sum of 32| <= 4096: fits an i16 */
+            uint32_t lo = (uint16_t)(bs[4 * k] + bs[4 * k + 1]), hi = (uint16_t)(bs[4 * k + 2] + bs[4 * k + 3]);
+            aux[i].s4[k] = lo | hi << 16;
+        }
         for (int k = 0; k < 8; k++)
             aux[i].s6[k] = (uint16_t)bs[2 * k] | (uint32_t)(uint16_t)bs[2 * k + 1] << 16;
     }

@@ -1,7 +1,7 @@
-/* panel.h — prompt-processing GEMM for Q4_0 / Q8_0 / Q4_K / Q6_K weights: a panel of R weight rows (R = 16
- * with AVX-512, 8 with AVX2 / AVX-VNNI) is unpacked once per call into an interleaved int8
- * layout in caller scratch, then every activation row runs against it with one output
- * (row, token) per vector lane.
+/* panel.h — prompt-processing GEMM for Q4_0 / Q8_0 / Q4_K / Q6_K weights: a panel of R
+ * weight rows (R = 16 with AVX-512, 8 with AVX2 / AVX-VNNI) is unpacked once per call into
+ * an interleaved int8 layout in caller scratch, then every activation row runs against it
+ * with one output (row, token) per vector lane.
  *
  * Why unpack per call rather than repack at load (llama.cpp's block_q4_0x8): the weights
  * stay the mmapped file bytes (shared between processes, no second copy to count), and the
@@ -21,9 +21,12 @@
  *   +-------------------------------+---------------------------+
  *   Q4_0: the nibbles 0..15 (the -8 comes back as -8 sum(a) per activation block);
  *   Q8_0: w + 128 (unsigned for vpdpbusd; -128 sum(a) comes off the same way).
+ * Q4_K / Q6_K (Q8_K activations) use the same word interleave per super-block of 256, with
+ * sub-block scales and mins beside it and one fma per term and super-block: the layout and
+ * the exactness argument are in x86/gemm_panel_k_body.h.
  *
  *   const struct kern_panel *p = kern_get_panel(GGML_TYPE_Q4_0);   // NULL: no panel GEMM
- *   kern_panel_prep(xq_row, aux_row, n);          // per activation row, once per matmul
+ *   kern_panel_prep_row(GGML_TYPE_Q8_0, xq_row, aux_row, n);  // per activation row, once per matmul
  *   p->gemm(n, w, ws, xq, as, aux, y, ldy, n_tok, scratch);   // W rows r < p->rows
  *   // y[t * ldy + r] = dot(W row r, xq row t) for t < n_tok
  */
