@@ -176,7 +176,9 @@ static void check_panel(const char *isa, enum ggml_type t, kern_panel_fn g, int 
 {
     const struct kern_type *ref = kern_get_ref(t);
     enum ggml_type vdt = ref->vec_dot_type; /* Q8_0 or Q8_K */
-    size_t ws = ggml_row_size(t, n) + 18, as = ggml_row_size(vdt, n) + 34, ldy = (size_t)rows + 3;
+    /* padded strides that keep each block type's alignment (Q8_K holds an f32) */
+    size_t ws = ggml_row_size(t, n) + 18, as = ggml_row_size(vdt, n) + (vdt == GGML_TYPE_Q8_K ? 36 : 34);
+    size_t ldy = (size_t)rows + 3;
     size_t xs = kern_panel_aux_bytes(vdt, n);
     unsigned char *w = malloc(ws * (size_t)rows), *a = malloc(as * (size_t)n_tok);
     unsigned char *aux = malloc(xs * (size_t)n_tok);
@@ -205,7 +207,7 @@ static void check_panel(const char *isa, enum ggml_type t, kern_panel_fn g, int 
             x[i] = frand() * (k % 2 ? 5.f : 1.f);
         if (k == 1)
             for (int i = 0; i < (vdt == GGML_TYPE_Q8_K ? QK_K : 32); i++)
-                x[i] = -1.f; /* a block of -127 (Q8_K: -128): the largest |sum(a)| */
+                x[i] = -1.f; /* a block (Q8_K: super-block) of -127: the largest |sum(a)| */
         kern_get_ref(vdt)->quantize_row(x, a + k * as, n);
         kern_panel_prep_row(vdt, a + k * as, aux + (size_t)k * xs, n);
     }
