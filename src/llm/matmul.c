@@ -13,8 +13,8 @@
  *  - F16 weights, >= MM_F16_GEMM_MIN_TOK tokens: the activations are rounded to f16 and
  *    packed once, then each chunk of rows goes through the F16 GEMM (kernels/gemm_f16.h),
  *    which converts its weights panel by panel as it goes;
- *  - >= KERN_PANEL_MIN_TOK tokens of Q4_0 (and Q8_0 with VNNI): panels of 16 (8) weight
- *    rows unpacked once and run against every token (kernels/panel.h). */
+ *  - >= KERN_PANEL_MIN_TOK tokens of Q4_0, Q4_K, Q6_K (and Q8_0 with VNNI): panels of 16
+ *    (8) weight rows unpacked once and run against every token (kernels/panel.h). */
 #include <cblas.h>
 #include <stdatomic.h>
 
@@ -31,7 +31,7 @@
 #define MM_F16_CHUNK 48    /* rows per claimed chunk: whole 12- and 6-row kernel panels */
 _Static_assert(BLAS_ROWS * 1 >= 16, "wf holds a KERN_GEMM_F16_SCRATCH panel per thread");
 /* The panel GEMM's scratch (KERN_PANEL_SCRATCH) is the part's BLAS_ROWS x n_in float slice of wf. */
-_Static_assert(BLAS_ROWS * sizeof(float) * 32 >= 16 * 36 + 64, "wf slice too small for a panel");
+_Static_assert(BLAS_ROWS * sizeof(float) * 256 >= 8 * 16 * 36 + 16 * 356 + 64, "wf slice too small for a panel");
 /* Below this many multiply-adds a job runs on the calling thread: waking the pool costs
  * more than it saves (tiny models, single rows). */
 #define MM_PAR_MIN_WORK (1 << 17)
@@ -49,7 +49,8 @@ struct mm_args {
     int use_blas;
     const struct kern_gemm_f16 *gf16;  /* F16 GEMM path (xq holds the packed activations) */
     int use_panel;                     /* quantized path: types with a panel GEMM take it */
-    struct kern_panel_aux *aux;        /* use_panel: n_tok x n_in / 32, after the xq rows */
+    unsigned char *aux;                /* use_panel: n_tok rows of aux_stride bytes, after the xq rows */
+    size_t aux_stride;                 /* kern_panel_aux_bytes(vdt, n_in) */
     float *wf;                         /* BLAS path: per-part scratch, BLAS_ROWS x n_in floats */
     int64_t chunk_rows;                /* rows per claimed chunk (whole tiles or panels) */
     atomic_llong next_chunk;           /* next unclaimed chunk */
@@ -62,7 +63,8 @@ static void quant_part(void *ctx, int ith, int nth)
     for (int t = t0; t < t1; t++) {
         a->vk->quantize_row(a->x + (size_t)t * a->n_in, a->xq + (size_t)t * a->xq_stride, a->n_in);
         if (a->use_panel)
-            kern_panel_prep(a->xq + (size_t)t * a->xq_stride, a->aux + (size_t)t * (a->n_in / 32), a->n_in);
+            kern_panel_prep_row(a->vk->type, a->xq + (size_t)t * a->xq_stride, a->aux + (size_t)t * a->aux_stride,
+                                a->n_in);
     }
 }
 
@@ -188,10 +190,14 @@ void llm_matmul(struct inferd_llm_ctx *c, const float *x, int n_tok, const struc
             a.row0[a.n_jobs + 1] = a.row0[a.n_jobs] + jobs[i].w->ne1;
             a.n_jobs++;
         }
-        /* types with an integer 4x2 tile stay on the quantized path; the others (F32, F16,
-         * BF16, K-quants) go through sgemm for large batches */
+        /* types with an integer 4x2 tile stay on the quantized path, and so do Q8_K groups
+         * whose every type has a panel GEMM (Q4_K, Q6_K); the others (F32, F16, BF16, other
+         * K-quants) go through sgemm for large batches */
+        int k_panels = vdt == GGML_TYPE_Q8_K && n_tok >= KERN_PANEL_MIN_TOK;
+        for (int i = 0; i < a.n_jobs; i++)
+            k_panels &= kern_get_panel(a.jobs[i]->w->type) != NULL;
         a.use_blas = n_tok >= MM_BLAS_MIN_TOK && !jobs[first].w->k->gemm4x2 &&
-                     !kern_get_tiles(jobs[first].w->type)->gemm4x4;
+                     !kern_get_tiles(jobs[first].w->type)->gemm4x4 && !k_panels;
         a.wf = c->wf;
         if (vdt == GGML_TYPE_F16 && n_tok >= MM_F16_GEMM_MIN_TOK && a.n_in % KERN_GEMM_F16_TB == 0 &&
             kern_gemm_f16_xp_floats(n_tok, a.n_in) * sizeof(float) <= (size_t)c->n_batch * c->xq_stride)
@@ -213,10 +219,13 @@ void llm_matmul(struct inferd_llm_ctx *c, const float *x, int n_tok, const struc
         } else {
             a.xq = c->xq;
             a.xq_stride = ggml_row_size(vdt, a.n_in);
-            for (int i = 0; i < a.n_jobs && n_tok >= KERN_PANEL_MIN_TOK; i++)
+            for (int i = 0; i < a.n_jobs && n_tok >= KERN_PANEL_MIN_TOK && vdt != GGML_TYPE_Q8_K; i++)
                 a.use_panel |= kern_get_panel(a.jobs[i]->w->type) != NULL;
-            /* c->xq holds 4 bytes per element: the Q8_0 rows take 34/32, the aux 40/32 */
-            a.aux = (struct kern_panel_aux *)(c->xq + ((size_t)n_tok * a.xq_stride + 15) / 16 * 16);
+            a.use_panel |= k_panels;
+            /* c->xq holds 4 bytes per element: the Q8_0 rows take 34/32, their aux 40/32;
+             * Q8_K rows 292/256, their aux 112/256 */
+            a.aux = c->xq + ((size_t)n_tok * a.xq_stride + 15) / 16 * 16;
+            a.aux_stride = kern_panel_aux_bytes(vdt, a.n_in);
             if ((int64_t)n_tok * a.n_in < MM_PAR_MIN_WORK)
                 quant_part(&a, 0, 1);
             else

@@ -1,5 +1,5 @@
-/* panel.c — picks the panel GEMM (panel.h) for this CPU, and the activation-side prep
- * (per-block f32 scale and -k sum(q) correction) it reads. */
+/* panel.c — picks the panel GEMM (panel.h) for this CPU, and the activation-side prep it
+ * reads (Q8_0: per-block f32 scale and -k sum(q) correction; Q8_K: bsum-derived terms). */
 #include "llm/kernels/panel.h"
 
 #include "base/cpu.h"
@@ -22,6 +22,37 @@ void kern_panel_prep(const void *a, struct kern_panel_aux *aux, int64_t n)
     }
 }
 
+void kern_panel_prep_k(const void *a, struct kern_panel_kaux *aux, int64_t n)
+{
+    const struct blk_q8_k *b = a;
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        const int16_t *bs = b[i].bsums;
+        for (int j = 0; j < 16; j++)
+            aux[i].c6[j] = -32 * bs[j];
+        for (int k = 0; k < 4; k++) { /* |sum of 32| <= 4096: fits an i16 */
+            uint32_t lo = (uint16_t)(bs[4 * k] + bs[4 * k + 1]), hi = (uint16_t)(bs[4 * k + 2] + bs[4 * k + 3]);
+            aux[i].s4[k] = lo | hi << 16;
+        }
+        for (int k = 0; k < 8; k++)
+            aux[i].s6[k] = (uint16_t)bs[2 * k] | (uint32_t)(uint16_t)bs[2 * k + 1] << 16;
+    }
+}
+
+size_t kern_panel_aux_bytes(enum ggml_type vdt, int64_t n)
+{
+    if (vdt == GGML_TYPE_Q8_K)
+        return (size_t)(n / QK_K) * sizeof(struct kern_panel_kaux);
+    return (size_t)(n / QK8_0) * sizeof(struct kern_panel_aux);
+}
+
+void kern_panel_prep_row(enum ggml_type vdt, const void *a, void *aux, int64_t n)
+{
+    if (vdt == GGML_TYPE_Q8_K)
+        kern_panel_prep_k(a, aux, n);
+    else
+        kern_panel_prep(a, aux, n);
+}
+
 const struct kern_panel *kern_get_panel(enum ggml_type t)
 {
     static const struct kern_panel q4[] = {
@@ -34,7 +65,29 @@ const struct kern_panel *kern_get_panel(enum ggml_type t)
         {gemm_panel_q8_0_avx512vnni, 16},
         {gemm_panel_q8_0_avxvnni, 8},
     };
-    if (t == GGML_TYPE_Q4_0) {
+    static const struct kern_panel q4k[] = {
+        {gemm_panel_q4_k_avx512vnni, 16},
+        {gemm_panel_q4_k_avx512, 16},
+        {gemm_panel_q4_k_avxvnni, 8},
+        {gemm_panel_q4_k_avx2, 8},
+    };
+    static const struct kern_panel q6k[] = {
+        {gemm_panel_q6_k_avx512vnni, 16},
+        {gemm_panel_q6_k_avx512, 16},
+        {gemm_panel_q6_k_avxvnni, 8},
+        {gemm_panel_q6_k_avx2, 8},
+    };
+    if (t == GGML_TYPE_Q4_K || t == GGML_TYPE_Q6_K) {
+        const struct kern_panel *k = t == GGML_TYPE_Q4_K ? q4k : q6k;
+        if (cpu_has(KERN_ISA_AVX512VNNI_MASK))
+            return &k[0];
+        if (cpu_has(KERN_ISA_AVX512_MASK))
+            return &k[1];
+        if (cpu_has(KERN_ISA_AVXVNNI_MASK))
+            return &k[2];
+        if (cpu_has(KERN_ISA_AVX2_MASK))
+            return &k[3];
+    } else if (t == GGML_TYPE_Q4_0) {
         if (cpu_has(KERN_ISA_AVX512VNNI_MASK))
             return &q4[0];
         if (cpu_has(KERN_ISA_AVX512_MASK))

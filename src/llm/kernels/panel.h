@@ -1,7 +1,7 @@
-/* panel.h — prompt-processing GEMM for Q4_0 / Q8_0 weights: a panel of R weight rows (R = 16
- * with AVX-512, 8 with AVX2 / AVX-VNNI) is unpacked once per call into an interleaved int8
- * layout in caller scratch, then every activation row runs against it with one output
- * (row, token) per vector lane.
+/* panel.h — prompt-processing GEMM for Q4_0 / Q8_0 / Q4_K / Q6_K weights: a panel of R
+ * weight rows (R = 16 with AVX-512, 8 with AVX2 / AVX-VNNI) is unpacked once per call into
+ * an interleaved int8 layout in caller scratch, then every activation row runs against it
+ * with one output (row, token) per vector lane.
  *
  * Why unpack per call rather than repack at load (llama.cpp's block_q4_0x8): the weights
  * stay the mmapped file bytes (shared between processes, no second copy to count), and the
@@ -21,9 +21,12 @@
  *   +-------------------------------+---------------------------+
  *   Q4_0: the nibbles 0..15 (the -8 comes back as -8 sum(a) per activation block);
  *   Q8_0: w + 128 (unsigned for vpdpbusd; -128 sum(a) comes off the same way).
+ * Q4_K / Q6_K (Q8_K activations) use the same word interleave per super-block of 256, with
+ * sub-block scales and mins beside it and one fma per term and super-block: the layout and
+ * the exactness argument are in x86/gemm_panel_k_body.h.
  *
  *   const struct kern_panel *p = kern_get_panel(GGML_TYPE_Q4_0);   // NULL: no panel GEMM
- *   kern_panel_prep(xq_row, aux_row, n);          // per activation row, once per matmul
+ *   kern_panel_prep_row(GGML_TYPE_Q8_0, xq_row, aux_row, n);  // per activation row, once per matmul
  *   p->gemm(n, w, ws, xq, as, aux, y, ldy, n_tok, scratch);   // W rows r < p->rows
  *   // y[t * ldy + r] = dot(W row r, xq row t) for t < n_tok
  */
@@ -43,19 +46,29 @@ struct kern_panel_aux {
     int32_t c8[8];
 };
 
-/* W (rows, n) rows ws bytes apart . A (n_tok, n) Q8_0 rows as bytes apart -> y[t * ldy + r].
- * aux: n_tok rows of n / 32 entries from prep. scratch: KERN_PANEL_SCRATCH(n) bytes,
- * borrowed (any alignment of 4). */
-typedef void (*kern_panel_fn)(int64_t n, const void *w, size_t ws, const void *a, size_t as,
-                              const struct kern_panel_aux *aux, float *y, size_t ldy, int n_tok, void *scratch);
+/* Per Q8_K activation super-block, from its bsums (bs_j = sum of elements 16j..16j+15):
+ * what the Q4_K / Q6_K panels (x86/gemm_panel_k_body.h) broadcast per token. */
+struct kern_panel_kaux {
+    int32_t c6[16];              /* -32 bs_j: Q6_K's -32 offset (VNNI) */
+    uint32_t s4[4];              /* i16 pairs (bs_4k + bs_4k+1, bs_4k+2 + bs_4k+3): Q4_K mins */
+    uint32_t s6[8];              /* i16 pairs (bs_2k, bs_2k+1): Q6_K's -32 offset (no VNNI) */
+};
+
+/* W (rows, n) rows ws bytes apart . A (n_tok, n) rows as bytes apart in the weights'
+ * vec_dot_type (Q8_0 or Q8_K) -> y[t * ldy + r]. aux: n_tok rows of kern_panel_aux_bytes(n)
+ * from kern_panel_prep_row. scratch: KERN_PANEL_SCRATCH(n) bytes, borrowed (any alignment
+ * of 4). */
+typedef void (*kern_panel_fn)(int64_t n, const void *w, size_t ws, const void *a, size_t as, const void *aux,
+                              float *y, size_t ldy, int n_tok, void *scratch);
 
 struct kern_panel {
     kern_panel_fn gemm;
     int rows;                    /* R: weight rows per call */
 };
 
-/* Scratch bytes gemm needs for rows of n elements (R = 16 at most). */
-#define KERN_PANEL_SCRATCH(n) ((size_t)((n) / 32) * 16 * 36 + 64)
+/* Scratch bytes gemm needs for rows of n elements (R = 16 at most): the Q4_0 / Q8_0 layout
+ * takes 36 bytes per row and block of 32, the K layouts at most 356 per row and 256. */
+#define KERN_PANEL_SCRATCH(n) ((size_t)((n) / 32) * 16 * 36 + (size_t)((n) / 256) * 16 * 356 + 64)
 /* Fewer activation rows than this: the 4-row tiles do better (the unpacking is not repaid). */
 #define KERN_PANEL_MIN_TOK 16
 
@@ -65,20 +78,36 @@ const struct kern_panel *kern_get_panel(enum ggml_type t);
 
 /* aux[b] for the n / 32 blocks of one Q8_0 activation row a (n,). */
 void kern_panel_prep(const void *a, struct kern_panel_aux *aux, int64_t n);
+/* aux[b] for the n / 256 super-blocks of one Q8_K activation row a (n,). */
+void kern_panel_prep_k(const void *a, struct kern_panel_kaux *aux, int64_t n);
+/* Bytes of aux per activation row of n elements in vdt (Q8_0 or Q8_K), and the prep of
+ * one such row into aux. */
+size_t kern_panel_aux_bytes(enum ggml_type vdt, int64_t n);
+void kern_panel_prep_row(enum ggml_type vdt, const void *a, void *aux, int64_t n);
 
 /* x86/gemm_panel_*.c, x86/dot_*_panel.c: call only after cpu_has() of the matching
  * KERN_ISA_*_MASK (kern_get_panel does that check). */
 #define KERN_PANEL_DECLARE(SUF)                                                                                \
     void gemm_panel_q4_0_##SUF(int64_t n, const void *w, size_t ws, const void *a, size_t as,                  \
-                               const struct kern_panel_aux *aux, float *y, size_t ldy, int n_tok, void *scratch);
+                               const void *aux, float *y, size_t ldy, int n_tok, void *scratch);
 #define KERN_PANEL_DECLARE_Q8(SUF)                                                                             \
     void gemm_panel_q8_0_##SUF(int64_t n, const void *w, size_t ws, const void *a, size_t as,                  \
-                               const struct kern_panel_aux *aux, float *y, size_t ldy, int n_tok, void *scratch);
+                               const void *aux, float *y, size_t ldy, int n_tok, void *scratch);
 KERN_PANEL_DECLARE(avx2)
 KERN_PANEL_DECLARE(avx512)
 KERN_PANEL_DECLARE(avx512vnni)
 KERN_PANEL_DECLARE(avxvnni)
 KERN_PANEL_DECLARE_Q8(avx512vnni)
 KERN_PANEL_DECLARE_Q8(avxvnni)
+/* x86/gemm_panel_k_*.c, x86/dot_*_panel_k.c (gemm_panel_k_body.h) */
+#define KERN_PANEL_DECLARE_K(SUF)                                                                              \
+    void gemm_panel_q4_k_##SUF(int64_t n, const void *w, size_t ws, const void *a, size_t as, const void *aux, \
+                               float *y, size_t ldy, int n_tok, void *scratch);                                \
+    void gemm_panel_q6_k_##SUF(int64_t n, const void *w, size_t ws, const void *a, size_t as, const void *aux, \
+                               float *y, size_t ldy, int n_tok, void *scratch);
+KERN_PANEL_DECLARE_K(avx2)
+KERN_PANEL_DECLARE_K(avx512)
+KERN_PANEL_DECLARE_K(avx512vnni)
+KERN_PANEL_DECLARE_K(avxvnni)
 
 #endif

@@ -170,26 +170,46 @@ static void check_tile_n(const char *isa, enum ggml_type t, kern_gemm4xn_fn g, i
 
 /* Panel GEMM (panel.h): R weight rows x n_tok activation rows against the reference dots;
  * y's columns past the panel stay untouched. The integer block dots are exact, so only the
- * float summation order differs (Q4_0 one sum per output, Q8_0 eight partial sums): 1e-4
- * relative, as for the tiles. */
+ * float summation order differs (Q4_0 one sum per output, Q8_0 eight partial sums, Q4_K /
+ * Q6_K one scale and one min term per super-block): 1e-4 relative, as for the tiles. */
 static void check_panel(const char *isa, enum ggml_type t, kern_panel_fn g, int rows, int n_tok, int n)
 {
     const struct kern_type *ref = kern_get_ref(t);
-    size_t ws = ggml_row_size(t, n) + 18, as = ggml_row_size(GGML_TYPE_Q8_0, n) + 34, ldy = (size_t)rows + 3;
+    enum ggml_type vdt = ref->vec_dot_type; /* Q8_0 or Q8_K */
+    /* padded strides that keep each block type's alignment (Q8_K holds an f32) */
+    size_t ws = ggml_row_size(t, n) + 18, as = ggml_row_size(vdt, n) + (vdt == GGML_TYPE_Q8_K ? 36 : 34);
+    size_t ldy = (size_t)rows + 3;
+    size_t xs = kern_panel_aux_bytes(vdt, n);
     unsigned char *w = malloc(ws * (size_t)rows), *a = malloc(as * (size_t)n_tok);
-    struct kern_panel_aux *aux = malloc(sizeof *aux * (size_t)(n / 32) * (size_t)n_tok);
+    unsigned char *aux = malloc(xs * (size_t)n_tok);
     void *scratch = malloc(KERN_PANEL_SCRATCH(n));
     float *x = malloc(sizeof(float) * n), *y = malloc(sizeof(float) * ldy * (size_t)n_tok), want;
     for (int r = 0; r < rows; r++)
         fill_weights(t, w + r * ws, n, x);
+    if (t == GGML_TYPE_Q4_K || t == GGML_TYPE_Q6_K) {
+        /* row 1: the largest quants and scales everywhere (15 / 63, scales 63 / -128, 127),
+         * so that the i16 pair sums of the non-VNNI paths are at their bounds */
+        memset(w + ws, 0xFF, ggml_row_size(t, n));
+        for (int b = 0; b < n / QK_K; b++) {
+            if (t == GGML_TYPE_Q4_K) {
+                struct blk_q4_k *x4 = (struct blk_q4_k *)(w + ws) + b;
+                x4->d = x4->dmin = fp16_from_f32(0.002f);
+            } else {
+                struct blk_q6_k *x6 = (struct blk_q6_k *)(w + ws) + b;
+                for (int j = 0; j < 16; j++)
+                    x6->scales[j] = (int8_t)(j % 2 ? 127 : -128);
+                x6->d = fp16_from_f32(0.002f);
+            }
+        }
+    }
     for (int k = 0; k < n_tok; k++) {
         for (int i = 0; i < n; i++)
             x[i] = frand() * (k % 2 ? 5.f : 1.f);
         if (k == 1)
-            for (int i = 0; i < 32; i++)
-                x[i] = -1.f; /* a block of -127: the largest |sum(a)| */
-        quant_row_q8_0(x, a + k * as, n);
-        kern_panel_prep(a + k * as, aux + (size_t)k * (n / 32), n);
+            for (int i = 0; i < (vdt == GGML_TYPE_Q8_K ? QK_K : 32); i++)
+                x[i] = -1.f; /* a block (Q8_K: super-block) of -127: the largest |sum(a)| */
+        kern_get_ref(vdt)->quantize_row(x, a + k * as, n);
+        kern_panel_prep_row(vdt, a + k * as, aux + (size_t)k * xs, n);
     }
     for (size_t i = 0; i < ldy * (size_t)n_tok; i++)
         y[i] = -7.f;
@@ -230,6 +250,14 @@ static void check_panels(void)
         {"avx512 (F/BW/VL)", KERN_ISA_AVX512_MASK, GGML_TYPE_Q4_0, gemm_panel_q4_0_avx512, 16},
         {"avx512vnni", KERN_ISA_AVX512VNNI_MASK, GGML_TYPE_Q4_0, gemm_panel_q4_0_avx512vnni, 16},
         {"avx512vnni", KERN_ISA_AVX512VNNI_MASK, GGML_TYPE_Q8_0, gemm_panel_q8_0_avx512vnni, 16},
+        {"avx2", KERN_ISA_AVX2_MASK, GGML_TYPE_Q4_K, gemm_panel_q4_k_avx2, 8},
+        {"avx2", KERN_ISA_AVX2_MASK, GGML_TYPE_Q6_K, gemm_panel_q6_k_avx2, 8},
+        {"avxvnni", KERN_ISA_AVXVNNI_MASK, GGML_TYPE_Q4_K, gemm_panel_q4_k_avxvnni, 8},
+        {"avxvnni", KERN_ISA_AVXVNNI_MASK, GGML_TYPE_Q6_K, gemm_panel_q6_k_avxvnni, 8},
+        {"avx512 (F/BW/VL)", KERN_ISA_AVX512_MASK, GGML_TYPE_Q4_K, gemm_panel_q4_k_avx512, 16},
+        {"avx512 (F/BW/VL)", KERN_ISA_AVX512_MASK, GGML_TYPE_Q6_K, gemm_panel_q6_k_avx512, 16},
+        {"avx512vnni", KERN_ISA_AVX512VNNI_MASK, GGML_TYPE_Q4_K, gemm_panel_q4_k_avx512vnni, 16},
+        {"avx512vnni", KERN_ISA_AVX512VNNI_MASK, GGML_TYPE_Q6_K, gemm_panel_q6_k_avx512vnni, 16},
     };
     for (size_t i = 0; i < sizeof ps / sizeof ps[0]; i++) {
         if (!cpu_has(ps[i].mask)) {
@@ -238,10 +266,12 @@ static void check_panels(void)
             continue;
         }
         printf("testing %s %s panel\n", ps[i].name, ggml_type_name(ps[i].t));
-        /* token counts: whole register tiles, tiles plus a tail, fewer than one tile */
-        check_panel(ps[i].name, ps[i].t, ps[i].g, ps[i].rows, 17, 1312);
+        /* token counts: whole register tiles, tiles plus a tail, fewer than one tile;
+         * lengths in blocks of 32 (K-quants: super-blocks of 256) */
+        int k = ps[i].t == GGML_TYPE_Q4_K || ps[i].t == GGML_TYPE_Q6_K;
+        check_panel(ps[i].name, ps[i].t, ps[i].g, ps[i].rows, 17, k ? 1280 : 1312);
         check_panel(ps[i].name, ps[i].t, ps[i].g, ps[i].rows, 16, 2048);
-        check_panel(ps[i].name, ps[i].t, ps[i].g, ps[i].rows, 3, 32);
+        check_panel(ps[i].name, ps[i].t, ps[i].g, ps[i].rows, 3, k ? 256 : 32);
         check_panel(ps[i].name, ps[i].t, ps[i].g, ps[i].rows, 9, 5632);
     }
     /* kern_get_panel hands out the one of this CPU's ISA */
@@ -257,7 +287,18 @@ static void check_panels(void)
         CHECK(p4 && p4->gemm == gemm_panel_q4_0_avx2 && !p8);
     else
         CHECK(!p4 && !p8);
-    CHECK(kern_get_panel(GGML_TYPE_Q4_K) == NULL);
+    const struct kern_panel *p4k = kern_get_panel(GGML_TYPE_Q4_K), *p6k = kern_get_panel(GGML_TYPE_Q6_K);
+    if (!strcmp(isa, "avx512vnni"))
+        CHECK(p4k && p4k->gemm == gemm_panel_q4_k_avx512vnni && p6k && p6k->gemm == gemm_panel_q6_k_avx512vnni);
+    else if (!strcmp(isa, "avx512"))
+        CHECK(p4k && p4k->gemm == gemm_panel_q4_k_avx512 && p6k && p6k->gemm == gemm_panel_q6_k_avx512);
+    else if (!strcmp(isa, "avxvnni"))
+        CHECK(p4k && p4k->gemm == gemm_panel_q4_k_avxvnni && p6k && p6k->gemm == gemm_panel_q6_k_avxvnni);
+    else if (!strcmp(isa, "avx2"))
+        CHECK(p4k && p4k->gemm == gemm_panel_q4_k_avx2 && p6k && p6k->gemm == gemm_panel_q6_k_avx2);
+    else
+        CHECK(!p4k && !p6k);
+    CHECK(kern_get_panel(GGML_TYPE_Q5_K) == NULL);
 }
 
 /* The AVX2 Q8_K activation quantizer is byte-identical to the reference: random rows, rows

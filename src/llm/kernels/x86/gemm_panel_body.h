@@ -176,8 +176,8 @@ static void run(int64_t nb, const uint32_t *q, const float *d, const unsigned ch
 }
 
 /* W q4_0 (R, n) . A q8_0 (n_tok, n) -> y[t * ldy + r] */
-void PN(gemm_panel_q4_0_)(int64_t n, const void *w, size_t ws, const void *a, size_t as,
-                          const struct kern_panel_aux *aux, float *y, size_t ldy, int n_tok, void *scratch)
+void PN(gemm_panel_q4_0_)(int64_t n, const void *w, size_t ws, const void *a, size_t as, const void *aux, float *y,
+                          size_t ldy, int n_tok, void *scratch)
 {
     int64_t nb = n / 32;
     uint32_t *q = scratch;
@@ -229,19 +229,20 @@ static inline __attribute__((always_inline)) void tile_q8(int nt, int64_t nb, co
 }
 
 /* W q8_0 (R, n) . A q8_0 (n_tok, n) -> y[t * ldy + r] */
-void PN(gemm_panel_q8_0_)(int64_t n, const void *w, size_t ws, const void *a, size_t as,
-                          const struct kern_panel_aux *aux, float *y, size_t ldy, int n_tok, void *scratch)
+void PN(gemm_panel_q8_0_)(int64_t n, const void *w, size_t ws, const void *a, size_t as, const void *aux, float *y,
+                          size_t ldy, int n_tok, void *scratch)
 {
     int64_t nb = n / 32;
     uint32_t *q = scratch;
     float *d = (float *)(q + (size_t)nb * 8 * R);
+    const struct kern_panel_aux *x = aux;
     pack_q8_0(nb, w, ws, q, d);
     int t = 0;
     for (; t + NT8 <= n_tok; t += NT8)
-        tile_q8(NT8, nb, q, d, (const unsigned char *)a + (size_t)t * as, as, aux + (size_t)t * nb,
+        tile_q8(NT8, nb, q, d, (const unsigned char *)a + (size_t)t * as, as, x + (size_t)t * nb,
                 y + (size_t)t * ldy, ldy);
     for (; t < n_tok; t++)
-        tile_q8(1, nb, q, d, (const unsigned char *)a + (size_t)t * as, as, aux + (size_t)t * nb,
+        tile_q8(1, nb, q, d, (const unsigned char *)a + (size_t)t * as, as, x + (size_t)t * nb,
                 y + (size_t)t * ldy, ldy);
 }
 #endif

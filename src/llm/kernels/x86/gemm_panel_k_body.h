@@ -1,0 +1,349 @@
+/* gemm_panel_k_body.h — the Q4_K / Q6_K panel GEMM of panel.h, included by one file per ISA.
+ * The includer defines KSUF (name suffix), PANEL_512 (zmm, 16 rows; else ymm, 8 rows) and
+ * PANEL_VNNI (vpdpbusd; else vpmaddubsw + vpmaddwd).
+ *
+ * Per super-block (256 elements) and output lane (row r, token t), everything is integer
+ * until one fma per term:
+ *   Q4_K: y += (d_w d_a) * sum_j sc_j * dot_j  +  (-dmin_w d_a) * sum_j m_j * (bs_2j + bs_2j+1)
+ *   Q6_K: y += (d_w d_a) * sum_j sc_j * (dot_j - 32 bs_j)
+ * with dot_j the dot of sub-block j's unsigned quants (Q4_K 0..15 over 32 elements, Q6_K
+ * 0..63 over 16) with the Q8_K activations, and bs the activations' bsums (16 elements).
+ * All are exact in int32 (|Q6_K sum| < 16 * 128 * (16 * 63 * 128 + 32 * 2048) < 2^29).
+ * Without VNNI, vpmaddubsw's i16 pair sums cannot saturate: Q4_K 2 * 15 * 128 = 3840 per
+ * group, 8 groups (one sub-block) 30720; Q6_K 2 * 63 * 128 = 16128 per group, 2 groups
+ * 32256; each such i16 sum goes through vpmaddwd with the sub-block scale (exact in i32).
+ *
+ * Scratch layout per super-block b, in u32 units (R rows; word w = elements 4w..4w+3):
+ *   Q4_K: q[64][R] | sc[8][R] | mins[4][R] (i16 pairs m_2k, m_2k+1) | d[R] f32 | -dmin[R] f32
+ *   Q6_K: q[64][R] | sc[16][R] | sc pairs[8][R] (i16 sc_2k, sc_2k+1) | d[R] f32
+ * sc is an i32 with VNNI (vpmulld after vpdpbusd), else the i16 scale twice (vpmaddwd). */
+#include <immintrin.h>
+#include <string.h>
+
+#include "llm/kernels/fp16.h"
+#include "llm/kernels/kernels.h"
+#include "llm/kernels/panel.h"
+
+#define PCAT2(a, b) a##b
+#define PCAT(a, b) PCAT2(a, b)
+#define PN(name) PCAT(name, KSUF)
+
+#ifdef PANEL_512
+#define R 16
+#define NT 8 /* 8 accumulators, 8 integer sums, 8 weight vectors, temporaries */
+typedef __m512i vi;
+typedef __m512 vf;
+#define VI_LOAD(p) _mm512_loadu_si512((const void *)(p))
+#define VF_LOAD(p) _mm512_loadu_ps((const float *)(p))
+#define VF_STORE(p, v) _mm512_storeu_ps((p), (v))
+#define VI_SET1(x) _mm512_set1_epi32(x)
+#define VI_ZERO() _mm512_setzero_si512()
+#define VF_SET1(x) _mm512_set1_ps(x)
+#define VF_ZERO() _mm512_setzero_ps()
+#define VCVT(v) _mm512_cvtepi32_ps(v)
+#define VFMA(a, b, c) _mm512_fmadd_ps((a), (b), (c))
+#define VMUL(a, b) _mm512_mul_ps((a), (b))
+#define VADD32(a, b) _mm512_add_epi32((a), (b))
+#define VSUB32(a, b) _mm512_sub_epi32((a), (b))
+#define VSLL32(a, k) _mm512_slli_epi32((a), (k))
+#define VMULLO(a, b) _mm512_mullo_epi32((a), (b))
+#define VADD16(a, b) _mm512_add_epi16((a), (b))
+#define VMADDUBS(u, s) _mm512_maddubs_epi16((u), (s))
+#define VMADD(a, b) _mm512_madd_epi16((a), (b))
+#ifdef PANEL_VNNI
+#define VDP(acc, u, s) _mm512_dpbusd_epi32((acc), (u), (s))
+#endif
+#else
+#define R 8
+#define NT 4 /* 16 ymm registers: the compiler keeps the accumulators out of the inner loop */
+typedef __m256i vi;
+typedef __m256 vf;
+#define VI_LOAD(p) _mm256_loadu_si256((const __m256i *)(p))
+#define VF_LOAD(p) _mm256_loadu_ps((const float *)(p))
+#define VF_STORE(p, v) _mm256_storeu_ps((p), (v))
+#define VI_SET1(x) _mm256_set1_epi32(x)
+#define VI_ZERO() _mm256_setzero_si256()
+#define VF_SET1(x) _mm256_set1_ps(x)
+#define VF_ZERO() _mm256_setzero_ps()
+#define VCVT(v) _mm256_cvtepi32_ps(v)
+#define VFMA(a, b, c) _mm256_fmadd_ps((a), (b), (c))
+#define VMUL(a, b) _mm256_mul_ps((a), (b))
+#define VADD32(a, b) _mm256_add_epi32((a), (b))
+#define VSUB32(a, b) _mm256_sub_epi32((a), (b))
+#define VSLL32(a, k) _mm256_slli_epi32((a), (k))
+#define VMULLO(a, b) _mm256_mullo_epi32((a), (b))
+#define VADD16(a, b) _mm256_add_epi16((a), (b))
+#define VMADDUBS(u, s) _mm256_maddubs_epi16((u), (s))
+#define VMADD(a, b) _mm256_madd_epi16((a), (b))
+#ifdef PANEL_VNNI
+#define VDP(acc, u, s) _mm256_dpbusd_avx_epi32((acc), (u), (s))
+#endif
+#endif
+
+/* u32 words per super-block of the two layouts */
+#define S4 (78 * R)
+#define S6 (89 * R)
+
+#ifdef PANEL_VNNI
+#define SCW(s) ((uint32_t)(int32_t)(s))
+#else
+#define SCW(s) ((uint32_t)(uint16_t)(int16_t)(s) * 0x10001u)
+#endif
+#define PAIR(a, b) ((uint32_t)(uint16_t)(int16_t)(a) | (uint32_t)(uint16_t)(int16_t)(b) << 16)
+
+static inline int32_t ld32(const int8_t *p)
+{
+    int32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+/* 4 words of 4 rows -> word g of the 4 rows at dst + g * R (u32 units): a 4x4 transpose. */
+static inline void put4x4(uint32_t *dst, __m128i a, __m128i b, __m128i c, __m128i d)
+{
+    __m128i ab0 = _mm_unpacklo_epi32(a, b), ab1 = _mm_unpackhi_epi32(a, b);
+    __m128i cd0 = _mm_unpacklo_epi32(c, d), cd1 = _mm_unpackhi_epi32(c, d);
+    _mm_storeu_si128((__m128i *)dst, _mm_unpacklo_epi64(ab0, cd0));
+    _mm_storeu_si128((__m128i *)(dst + R), _mm_unpackhi_epi64(ab0, cd0));
+    _mm_storeu_si128((__m128i *)(dst + 2 * R), _mm_unpacklo_epi64(ab1, cd1));
+    _mm_storeu_si128((__m128i *)(dst + 3 * R), _mm_unpackhi_epi64(ab1, cd1));
+}
+
+/* The 256 quants of one Q4_K super-block as bytes 0..15 in element order, 16 per vector. */
+static inline void unpack_q4_k(const struct blk_q4_k *x, __m128i v[16])
+{
+    const __m128i m4 = _mm_set1_epi8(0x0F);
+    for (int k = 0; k < 4; k++) {
+        __m128i a = _mm_loadu_si128((const __m128i *)(x->qs + 32 * k));
+        __m128i b = _mm_loadu_si128((const __m128i *)(x->qs + 32 * k + 16));
+        v[4 * k] = _mm_and_si128(a, m4);
+        v[4 * k + 1] = _mm_and_si128(b, m4);
+        v[4 * k + 2] = _mm_and_si128(_mm_srli_epi16(a, 4), m4);
+        v[4 * k + 3] = _mm_and_si128(_mm_srli_epi16(b, 4), m4);
+    }
+}
+
+/* The 256 quants of one Q6_K super-block as bytes 0..63 (the -32 is applied later). */
+static inline void unpack_q6_k(const struct blk_q6_k *x, __m128i v[16])
+{
+    const __m128i m4 = _mm_set1_epi8(0x0F), m30 = _mm_set1_epi8(0x30);
+    for (int c = 0; c < 2; c++)
+        for (int h = 0; h < 2; h++) {
+            __m128i l0 = _mm_loadu_si128((const __m128i *)(x->ql + 64 * c + 16 * h));
+            __m128i l1 = _mm_loadu_si128((const __m128i *)(x->ql + 64 * c + 32 + 16 * h));
+            __m128i qh = _mm_loadu_si128((const __m128i *)(x->qh + 32 * c + 16 * h));
+            v[8 * c + h] = _mm_or_si128(_mm_and_si128(l0, m4), _mm_and_si128(_mm_slli_epi16(qh, 4), m30));
+            v[8 * c + 2 + h] = _mm_or_si128(_mm_and_si128(l1, m4), _mm_and_si128(_mm_slli_epi16(qh, 2), m30));
+            v[8 * c + 4 + h] = _mm_or_si128(_mm_and_si128(_mm_srli_epi16(l0, 4), m4), _mm_and_si128(qh, m30));
+            v[8 * c + 6 + h] =
+                _mm_or_si128(_mm_and_si128(_mm_srli_epi16(l1, 4), m4), _mm_and_si128(_mm_srli_epi16(qh, 2), m30));
+        }
+}
+
+/* R Q4_K rows (ws bytes apart) -> the Q4_K scratch layout, nb super-blocks. */
+static void pack_q4_k(int64_t nb, const unsigned char *w, size_t ws, uint32_t *p)
+{
+    for (int64_t b = 0; b < nb; b++, p += S4) {
+        for (int r = 0; r < R; r += 4) {
+            __m128i v[4][16];
+            for (int k = 0; k < 4; k++) {
+                const struct blk_q4_k *x = (const struct blk_q4_k *)(w + (size_t)(r + k) * ws) + b;
+                unpack_q4_k(x, v[k]);
+                uint8_t sc[8], m[8];
+                for (int j = 0; j < 8; j++)
+                    kern_scale_min_k4(j, x->scales, &sc[j], &m[j]);
+                for (int j = 0; j < 8; j++)
+                    p[64 * R + j * R + r + k] = SCW(sc[j]);
+                for (int j = 0; j < 4; j++)
+                    p[72 * R + j * R + r + k] = PAIR(m[2 * j], m[2 * j + 1]);
+                ((float *)p)[76 * R + r + k] = fp16_to_f32(x->d);
+                ((float *)p)[77 * R + r + k] = -fp16_to_f32(x->dmin);
+            }
+            for (int c = 0; c < 16; c++)
+                put4x4(p + (size_t)4 * c * R + r, v[0][c], v[1][c], v[2][c], v[3][c]);
+        }
+    }
+}
+
+/* R Q6_K rows -> the Q6_K scratch layout. */
+static void pack_q6_k(int64_t nb, const unsigned char *w, size_t ws, uint32_t *p)
+{
+    for (int64_t b = 0; b < nb; b++, p += S6) {
+        for (int r = 0; r < R; r += 4) {
+            __m128i v[4][16];
+            for (int k = 0; k < 4; k++) {
+                const struct blk_q6_k *x = (const struct blk_q6_k *)(w + (size_t)(r + k) * ws) + b;
+                unpack_q6_k(x, v[k]);
+                for (int j = 0; j < 16; j++)
+                    p[64 * R + j * R + r + k] = SCW(x->scales[j]);
+                for (int j = 0; j < 8; j++)
+                    p[80 * R + j * R + r + k] = PAIR(x->scales[2 * j], x->scales[2 * j + 1]);
+                ((float *)p)[88 * R + r + k] = fp16_to_f32(x->d);
+            }
+            for (int c = 0; c < 16; c++)
+                put4x4(p + (size_t)4 * c * R + r, v[0][c], v[1][c], v[2][c], v[3][c]);
+        }
+    }
+}
+
+/* Q4_K sub-block j (32 elements, 8 words) of one activation row against the panel, times
+ * the sub-block scales: i32 per lane. */
+static inline vi sub_q4_k(const vi wq[8], vi sc, const int8_t *aq)
+{
+#ifdef PANEL_VNNI
+    vi s = VI_ZERO();
+#pragma GCC unroll 8
+    for (int g = 0; g < 8; g++)
+        s = VDP(s, wq[g], VI_SET1(ld32(aq + 4 * g)));
+    return VMULLO(s, sc);
+#else
+    vi p = VMADDUBS(wq[0], VI_SET1(ld32(aq)));
+#pragma GCC unroll 8
+    for (int g = 1; g < 8; g++)
+        p = VADD16(p, VMADDUBS(wq[g], VI_SET1(ld32(aq + 4 * g))));
+    return VMADD(p, sc);
+#endif
+}
+
+/* Q6_K sub-block j (16 elements, 4 words) times its scales; c6 = -32 bs_j (VNNI only: the
+ * other path takes the -32 off per super-block). */
+static inline vi sub_q6_k(const vi wq[4], vi sc, const int8_t *aq, int32_t c6)
+{
+#ifdef PANEL_VNNI
+    vi s = VI_SET1(c6);
+#pragma GCC unroll 4
+    for (int g = 0; g < 4; g++)
+        s = VDP(s, wq[g], VI_SET1(ld32(aq + 4 * g)));
+    return VMULLO(s, sc);
+#else
+    (void)c6;
+    vi p0 = VADD16(VMADDUBS(wq[0], VI_SET1(ld32(aq))), VMADDUBS(wq[1], VI_SET1(ld32(aq + 4))));
+    vi p1 = VADD16(VMADDUBS(wq[2], VI_SET1(ld32(aq + 8))), VMADDUBS(wq[3], VI_SET1(ld32(aq + 12))));
+    return VADD32(VMADD(p0, sc), VMADD(p1, sc));
+#endif
+}
+
+/* nt (<= NT) Q8_K activation rows against the Q4_K panel; y rows ldy apart. */
+static inline __attribute__((always_inline)) void tile_q4_k(int nt, int64_t nb, const uint32_t *pq,
+                                                            const unsigned char *a, size_t as,
+                                                            const struct kern_panel_kaux *aux, float *y, size_t ldy)
+{
+    vf acc[NT];
+#pragma GCC unroll 16
+    for (int t = 0; t < nt; t++)
+        acc[t] = VF_ZERO();
+    for (int64_t b = 0; b < nb; b++) {
+        const uint32_t *p = pq + (size_t)b * S4;
+        vi isum[NT];
+#pragma GCC unroll 16
+        for (int t = 0; t < nt; t++)
+            isum[t] = VI_ZERO();
+        for (int j = 0; j < 8; j++) {
+            vi wq[8];
+#pragma GCC unroll 8
+            for (int g = 0; g < 8; g++)
+                wq[g] = VI_LOAD(p + (size_t)(8 * j + g) * R);
+            vi sc = VI_LOAD(p + (size_t)(64 + j) * R);
+#pragma GCC unroll 16
+            for (int t = 0; t < nt; t++) {
+                const struct blk_q8_k *ab = (const struct blk_q8_k *)(a + (size_t)t * as) + b;
+                isum[t] = VADD32(isum[t], sub_q4_k(wq, sc, ab->qs + 32 * j));
+            }
+        }
+        vi m0 = VI_LOAD(p + 72 * R), m1 = VI_LOAD(p + 73 * R), m2 = VI_LOAD(p + 74 * R), m3 = VI_LOAD(p + 75 * R);
+        vf wd = VF_LOAD(p + 76 * R), wm = VF_LOAD(p + 77 * R);
+#pragma GCC unroll 16
+        for (int t = 0; t < nt; t++) {
+            const struct blk_q8_k *ab = (const struct blk_q8_k *)(a + (size_t)t * as) + b;
+            const struct kern_panel_kaux *x = aux + (size_t)t * nb + b;
+            vi im = VADD32(VADD32(VMADD(m0, VI_SET1((int)x->s4[0])), VMADD(m1, VI_SET1((int)x->s4[1]))),
+                           VADD32(VMADD(m2, VI_SET1((int)x->s4[2])), VMADD(m3, VI_SET1((int)x->s4[3]))));
+            vf da = VF_SET1(ab->d);
+            acc[t] = VFMA(VCVT(isum[t]), VMUL(wd, da), acc[t]);
+            acc[t] = VFMA(VCVT(im), VMUL(wm, da), acc[t]);
+        }
+    }
+#pragma GCC unroll 16
+    for (int t = 0; t < nt; t++)
+        VF_STORE(y + (size_t)t * ldy, acc[t]);
+}
+
+/* nt (<= NT) Q8_K activation rows against the Q6_K panel. */
+static inline __attribute__((always_inline)) void tile_q6_k(int nt, int64_t nb, const uint32_t *pq,
+                                                            const unsigned char *a, size_t as,
+                                                            const struct kern_panel_kaux *aux, float *y, size_t ldy)
+{
+    vf acc[NT];
+#pragma GCC unroll 16
+    for (int t = 0; t < nt; t++)
+        acc[t] = VF_ZERO();
+    for (int64_t b = 0; b < nb; b++) {
+        const uint32_t *p = pq + (size_t)b * S6;
+        vi isum[NT];
+#pragma GCC unroll 16
+        for (int t = 0; t < nt; t++)
+            isum[t] = VI_ZERO();
+        for (int j = 0; j < 16; j += 2) {
+            vi wq[8];
+#pragma GCC unroll 8
+            for (int g = 0; g < 8; g++)
+                wq[g] = VI_LOAD(p + (size_t)(4 * j + g) * R);
+            vi sc0 = VI_LOAD(p + (size_t)(64 + j) * R), sc1 = VI_LOAD(p + (size_t)(65 + j) * R);
+#pragma GCC unroll 16
+            for (int t = 0; t < nt; t++) {
+                const struct blk_q8_k *ab = (const struct blk_q8_k *)(a + (size_t)t * as) + b;
+                const struct kern_panel_kaux *x = aux + (size_t)t * nb + b;
+                vi s = VADD32(sub_q6_k(wq, sc0, ab->qs + 16 * j, x->c6[j]),
+                              sub_q6_k(wq + 4, sc1, ab->qs + 16 * j + 16, x->c6[j + 1]));
+                isum[t] = VADD32(isum[t], s);
+            }
+        }
+        vf wd = VF_LOAD(p + 88 * R);
+#pragma GCC unroll 16
+        for (int t = 0; t < nt; t++) {
+            const struct blk_q8_k *ab = (const struct blk_q8_k *)(a + (size_t)t * as) + b;
+#ifndef PANEL_VNNI
+            const struct kern_panel_kaux *x = aux + (size_t)t * nb + b;
+            vi bias = VI_ZERO();
+#pragma GCC unroll 8
+            for (int k = 0; k < 8; k++)
+                bias = VADD32(bias, VMADD(VI_LOAD(p + (size_t)(80 + k) * R), VI_SET1((int)x->s6[k])));
+            isum[t] = VSUB32(isum[t], VSLL32(bias, 5));
+#endif
+            acc[t] = VFMA(VCVT(isum[t]), VMUL(wd, VF_SET1(ab->d)), acc[t]);
+        }
+    }
+#pragma GCC unroll 16
+    for (int t = 0; t < nt; t++)
+        VF_STORE(y + (size_t)t * ldy, acc[t]);
+}
+
+/* W q4_k (R, n) . A q8_k (n_tok, n) -> y[t * ldy + r] */
+void PN(gemm_panel_q4_k_)(int64_t n, const void *w, size_t ws, const void *a, size_t as, const void *aux, float *y,
+                          size_t ldy, int n_tok, void *scratch)
+{
+    int64_t nb = n / QK_K;
+    const unsigned char *ap = a;
+    const struct kern_panel_kaux *x = aux;
+    pack_q4_k(nb, w, ws, scratch);
+    int t = 0;
+    for (; t + NT <= n_tok; t += NT)
+        tile_q4_k(NT, nb, scratch, ap + (size_t)t * as, as, x + (size_t)t * nb, y + (size_t)t * ldy, ldy);
+    for (; t < n_tok; t++)
+        tile_q4_k(1, nb, scratch, ap + (size_t)t * as, as, x + (size_t)t * nb, y + (size_t)t * ldy, ldy);
+}
+
+/* W q6_k (R, n) . A q8_k (n_tok, n) -> y[t * ldy + r] */
+void PN(gemm_panel_q6_k_)(int64_t n, const void *w, size_t ws, const void *a, size_t as, const void *aux, float *y,
+                          size_t ldy, int n_tok, void *scratch)
+{
+    int64_t nb = n / QK_K;
+    const unsigned char *ap = a;
+    const struct kern_panel_kaux *x = aux;
+    pack_q6_k(nb, w, ws, scratch);
+    int t = 0;
+    for (; t + NT <= n_tok; t += NT)
+        tile_q6_k(NT, nb, scratch, ap + (size_t)t * as, as, x + (size_t)t * nb, y + (size_t)t * ldy, ldy);
+    for (; t < n_tok; t++)
+        tile_q6_k(1, nb, scratch, ap + (size_t)t * as, as, x + (size_t)t * nb, y + (size_t)t * ldy, ldy);
+}
