@@ -60,8 +60,6 @@ static int add_random3(struct gguf_writer *w, struct bufs *b, uint64_t *rng, con
 {
     size_t rs = ggml_row_size(t, ne0);
     const struct kern_type *k = kern_get(t);
-    if (k && !k->quantize_row)
-        k = kern_get_ref(t); /* the ISA tables leave the K-quant weight quantizers out */
     if (!rs || !k || !k->quantize_row)
         return inferd_err_set(err, INFERD_EUNSUPPORTED, "%s: cannot write type %s with %lld columns", name,
                               ggml_type_name(t), (long long)ne0);

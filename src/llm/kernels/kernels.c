@@ -63,8 +63,8 @@ static const struct kern_type *find(const struct kern_type *tab, enum ggml_type 
     {GGML_TYPE_F16, GGML_TYPE_F16, dequant_avx2_f16, quant_avx2_f16, F16DOT, NULL},                     \
     {GGML_TYPE_Q4_0, GGML_TYPE_Q8_0, dequant_row_q4_0, quant_row_q4_0, dot_q4_0_##SUF, NULL},           \
     {GGML_TYPE_Q8_0, GGML_TYPE_Q8_0, dequant_row_q8_0, quant_avx2_q8_0, dot_q8_0_##SUF, NULL},          \
-    {GGML_TYPE_Q4_K, GGML_TYPE_Q8_K, dequant_row_q4_k, NULL, dot_q4_k_##SUF, NULL},                     \
-    {GGML_TYPE_Q6_K, GGML_TYPE_Q8_K, dequant_row_q6_k, NULL, dot_q6_k_##SUF, NULL},
+    {GGML_TYPE_Q4_K, GGML_TYPE_Q8_K, dequant_row_q4_k, quant_row_q4_k, dot_q4_k_##SUF, NULL},           \
+    {GGML_TYPE_Q6_K, GGML_TYPE_Q8_K, dequant_row_q6_k, quant_row_q6_k, dot_q6_k_##SUF, NULL},
 /* No 4-row tile for one token: it streams its weights from memory, and four rows read side
  * by side defeat the prefetcher (a 4x1 tile measured 7 GB/s against 16 GB/s for one row at
  * a time here), so generation uses the dot products. */
