@@ -178,6 +178,7 @@ static void test_gemm_im2col(enum ox_isa isa, const char *name)
         free(x);
         free(w);
         free(bias);
+        free(z);
         free(cols);
         free(wp);
         free(y1);
