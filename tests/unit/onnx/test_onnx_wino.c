@@ -109,7 +109,7 @@ static void test_transforms(enum ox_isa isa, const char *name)
 /* the whole conv with the kernels of isa on a pool of nth threads against a direct conv */
 static void test_conv(enum ox_isa isa, const char *name, struct tpool *pool, int nth)
 {
-    struct ox_ctx ctx = {pool, nth, NULL, NULL, 0};
+    struct ox_ctx ctx = {.pool = pool, .nth = nth};
     int bad = 0, ran = 0;
     for (int si = 0; si < N_SHAPES; si++) {
         struct ox_wino g;
