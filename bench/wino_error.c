@@ -100,7 +100,7 @@ int main(int argc, char **argv)
         float *cols = malloc(sizeof(float) * (size_t)(kk * ohw));
         ox_wino_pack(wv, mc, c, u);
         struct ox_epi none = {OX_ACT_NONE, 0, 0};
-        ox_wino_conv(NULL, isa, &g, x, u, bias, &none, s, yw);
+        ox_wino_conv(NULL, isa, &g, x, u, bias, NULL, &none, s, yw);
         for (int64_t ci = 0; ci < c; ci++) /* im2col, pad 1 */
             for (int k = 0; k < 9; k++)
                 for (int64_t oy = 0; oy < oh; oy++)

@@ -49,7 +49,9 @@ struct inferd_onnx_options {
 #define INFERD_ONNX_OPT_MATMUL 4096u /* MatMul + constant bias Add [+ Gelu] -> one GEMM with the bias
                                          and GELU in its store (src/onnx/fuse_transformer.c) */
 #define INFERD_ONNX_OPT_WINOGRAD 8192u /* 3x3 stride-1 Convs as Winograd F(4x4,3x3) where it is faster */
-#define INFERD_ONNX_OPT_ALL 16383u
+#define INFERD_ONNX_OPT_CONV_SUM 16384u /* Conv -> Add(residual) [-> activation] -> one Conv adding the
+                                         residual in its store (src/onnx/fuse.c) */
+#define INFERD_ONNX_OPT_ALL 32767u
 
 /* Describes one graph input or output. dims[i] == -1 marks a symbolic dimension; rank is -1
  * when the model declares no shape at all (then any rank is accepted). */

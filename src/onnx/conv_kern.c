@@ -38,7 +38,7 @@ void ox_conv_gemm_ref(const struct ox_conv_gemm *g, int64_t p0, int64_t p1, int6
                 float s = 0.0f;
                 for (int64_t kk = 0; kk < g->k; kk++)
                     s += panel[kk * OX_CV_MR + r] * g->b[kk * g->ldb + j];
-                g->c[row * g->ldc + j] = ox_act_apply(&g->epi, s + bias);
+                g->c[row * g->ldc + j] = ox_act_apply(&g->epi, s + bias + (g->sum ? g->sum[row * g->ldc + j] : 0.0f));
             }
         }
     }
@@ -74,7 +74,7 @@ void ox_conv_gemm_im2col_ref(const struct ox_conv_gemm *g, const struct ox_conv_
                 float s = 0.0f;
                 for (int64_t kk = 0; kk < g->k; kk++)
                     s += panel[kk * OX_CV_MR + r] * im2col_at(im, kk, j);
-                g->c[row * g->ldc + j] = ox_act_apply(&g->epi, s + bias);
+                g->c[row * g->ldc + j] = ox_act_apply(&g->epi, s + bias + (g->sum ? g->sum[row * g->ldc + j] : 0.0f));
             }
         }
     }

@@ -6,7 +6,7 @@
  * Each has a portable scalar reference (conv_kern.c) that the AVX2 and AVX-512 versions
  * (x86/conv_*.c) are tested against; callers pick one with cpu_has() through ox_conv_isa().
  *
- *   Y (M, N) = act(Wp (M, K) @ B (K, N) + bias (M))     B row stride ldb, Y row stride ldc
+ *   Y (M, N) = act(Wp (M, K) @ B (K, N) + bias (M) [+ Z (M, N)])     B row stride ldb, Y and Z row stride ldc
  *   Wp: panels of OX_CV_MR rows of W, each stored K x MR (row r of the panel at offset r),
  *       zero rows past M, so a kernel may compute a whole panel and store what exists.
  *
@@ -75,6 +75,8 @@ struct ox_conv_gemm {
     const float *bias; /* M entries or NULL */
     int64_t m, k, n, ldb, ldc;
     struct ox_epi epi;
+    const float *sum;  /* Z (M, N), row stride ldc, added with the bias before the activation
+                          (a residual Add fused into the conv, fuse.c); NULL: none. Not Y. */
 };
 
 /* Kernel sets, chosen at run time. */

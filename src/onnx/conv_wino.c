@@ -108,7 +108,7 @@ void ox_wino_input_ref(const struct ox_wino *g, const float *x, int64_t c0, int6
             }
 }
 
-void ox_wino_output_ref(const struct ox_wino *g, const float *p, const float *bias, const struct ox_epi *e, int64_t m0,
+void ox_wino_output_ref(const struct ox_wino *g, const float *p, const float *bias, const float *z, const struct ox_epi *e, int64_t m0,
                         int64_t m1, float *y)
 {
     for (int64_t mi = m0; mi < m1; mi++) {
@@ -124,7 +124,10 @@ void ox_wino_output_ref(const struct ox_wino *g, const float *p, const float *bi
                     at6(t + i * 6, 1, r + i * 4, 1);
                 for (int i = 0; i < 4 && 4 * ty + i < g->oh; i++)
                     for (int j = 0; j < 4 && 4 * tx + j < g->ow; j++)
-                        y[(mi * g->oh + 4 * ty + i) * g->ow + 4 * tx + j] = ox_act_apply(e, r[i * 4 + j] + b);
+                    {
+                        int64_t o = (mi * g->oh + 4 * ty + i) * g->ow + 4 * tx + j;
+                        y[o] = ox_act_apply(e, r[i * 4 + j] + b + (z ? z[o] : 0.0f));
+                    }
             }
     }
 }
@@ -148,15 +151,15 @@ void ox_wino_input_run(enum ox_isa isa, const struct ox_wino *g, const float *x,
 }
 
 void ox_wino_output_run(enum ox_isa isa, const struct ox_wino *g, const float *p, const float *bias,
-                        const struct ox_epi *e, int64_t m0, int64_t m1, float *y)
+                        const float *z, const struct ox_epi *e, int64_t m0, int64_t m1, float *y)
 {
     isa = transform_isa(isa, g);
     if (isa == OX_ISA_AVX512)
-        ox_wino_output_avx512(g, p, bias, e, m0, m1, y);
+        ox_wino_output_avx512(g, p, bias, z, e, m0, m1, y);
     else if (isa == OX_ISA_AVX2)
-        ox_wino_output_avx2(g, p, bias, e, m0, m1, y);
+        ox_wino_output_avx2(g, p, bias, z, e, m0, m1, y);
     else
-        ox_wino_output_ref(g, p, bias, e, m0, m1, y);
+        ox_wino_output_ref(g, p, bias, z, e, m0, m1, y);
 }
 
 int64_t ox_wino_scratch(const struct ox_wino *g)
@@ -197,7 +200,7 @@ int ox_wino_pick(enum ox_isa isa, int64_t c, int64_t m, int64_t oh, int64_t ow)
 
 struct wino_job {
     const struct ox_wino *g;
-    const float *x, *u, *bias;
+    const float *x, *u, *bias, *z;
     const struct ox_epi *e;
     float *v, *p, *y;
     enum ox_isa isa;
@@ -213,7 +216,7 @@ static void wino_in_part(void *arg, int64_t lo, int64_t hi)
 static void wino_out_part(void *arg, int64_t lo, int64_t hi)
 {
     const struct wino_job *j = arg;
-    ox_wino_output_run(j->isa, j->g, j->p, j->bias, j->e, lo, hi, j->y);
+    ox_wino_output_run(j->isa, j->g, j->p, j->bias, j->z, j->e, lo, hi, j->y);
 }
 
 /* item = (xi * blocks + column block) * panels + panel: a thread's contiguous range walks
@@ -227,20 +230,21 @@ static void wino_gemm_part(void *arg, int64_t lo, int64_t hi)
         int64_t p1 = j->panels - p0 < hi - i ? j->panels : p0 + (hi - i);
         int64_t n0 = blk * j->colw, n1 = n0 + j->colw < g->nt ? n0 + j->colw : g->nt;
         struct ox_conv_gemm gm = {j->u + xi * j->per, j->v + xi * g->c * g->nt, j->p + xi * g->m * g->nt, NULL, g->m,
-                                  g->c, g->nt, g->nt, g->nt, {OX_ACT_NONE, 0, 0}};
+                                  g->c, g->nt, g->nt, g->nt, {OX_ACT_NONE, 0, 0}, NULL};
         ox_conv_gemm_run(j->isa, &gm, p0, p1, n0, n1);
         i += p1 - p0;
     }
 }
 
 void ox_wino_conv(const struct ox_ctx *c, enum ox_isa isa, const struct ox_wino *g, const float *x, const float *u, const float *bias,
-                  const struct ox_epi *e, float *scratch, float *y)
+                  const float *z, const struct ox_epi *e, float *scratch, float *y)
 {
     int64_t colw = isa == OX_ISA_AVX512 ? 32 : 16;
     struct wino_job j = {g,
                          x,
                          u,
                          bias,
+                         z,
                          e,
                          scratch,
                          scratch + OX_WINO_NP * g->c * g->nt,

@@ -6,7 +6,7 @@
  *   U_xi (M, C) = (G g G^T)[xi] per (m, c)     weights: transformed + packed once per plan
  *   V_xi (C, T) = (B^T d B)[xi] per (c, tile)  T = ceil(OH/4) * ceil(OW/4) tiles, row-major
  *   P_xi (M, T) = U_xi @ V_xi                  ox_conv_gemm (conv_kern.h), no epilogue
- *   Y[m] tile   = act(A^T P[m, t] A + bias[m]) clipped at the right and bottom edges
+ *   Y[m] tile   = act(A^T P[m, t] A + bias[m] [+ Z[m] tile]) clipped at the right and bottom edges
  *
  * 4x fewer multiplies than the direct conv; the transforms (x86/wino_tmpl.h: AVX2 and
  * AVX-512 over VL tiles at once, a scalar reference here) cost about one GEMM pass over
@@ -51,15 +51,15 @@ void ox_wino_input_avx512(const struct ox_wino *g, const float *x, int64_t c0, i
 void ox_wino_input_run(enum ox_isa isa, const struct ox_wino *g, const float *x, int64_t c0, int64_t c1, float *v);
 
 /* Output transform of channels [m0, m1) from P (36, M, T): p[(xi * M + mi) * T + t];
- * bias (M entries) or NULL, then the activation, written to Y (M, OH, OW). */
-void ox_wino_output_ref(const struct ox_wino *g, const float *p, const float *bias, const struct ox_epi *e, int64_t m0,
+ * bias (M entries) or NULL, Z (M, OH, OW: a fused residual Add, not Y) or NULL, then the activation, written to Y (M, OH, OW). */
+void ox_wino_output_ref(const struct ox_wino *g, const float *p, const float *bias, const float *z, const struct ox_epi *e, int64_t m0,
                         int64_t m1, float *y);
-void ox_wino_output_avx2(const struct ox_wino *g, const float *p, const float *bias, const struct ox_epi *e,
+void ox_wino_output_avx2(const struct ox_wino *g, const float *p, const float *bias, const float *z, const struct ox_epi *e,
                          int64_t m0, int64_t m1, float *y);
-void ox_wino_output_avx512(const struct ox_wino *g, const float *p, const float *bias, const struct ox_epi *e,
+void ox_wino_output_avx512(const struct ox_wino *g, const float *p, const float *bias, const float *z, const struct ox_epi *e,
                            int64_t m0, int64_t m1, float *y);
 void ox_wino_output_run(enum ox_isa isa, const struct ox_wino *g, const float *p, const float *bias,
-                        const struct ox_epi *e, int64_t m0, int64_t m1, float *y);
+                        const float *z, const struct ox_epi *e, int64_t m0, int64_t m1, float *y);
 
 /* Floats of scratch ox_wino_conv needs: V (36, C, T) then P (36, M, T). */
 int64_t ox_wino_scratch(const struct ox_wino *g);
@@ -69,11 +69,11 @@ int64_t ox_wino_scratch(const struct ox_wino *g);
  * takes it for every eligible shape (for measuring); unset or other values: the rule. */
 int ox_wino_pick(enum ox_isa isa, int64_t c, int64_t m, int64_t oh, int64_t ow);
 
-/* One image: Y (M, OH, OW) = act(conv3x3(X) + bias). u from ox_wino_pack (borrowed),
+/* One image: Y (M, OH, OW) = act(conv3x3(X) + bias [+ Z]). u from ox_wino_pack (borrowed),
  * scratch ox_wino_scratch(g) floats; input transform split over channels, the 36 GEMMs
  * over (position, column block, weight panel) items, the output over channels, all
  * through c's pool, with the kernels of isa. Allocates nothing. */
 void ox_wino_conv(const struct ox_ctx *c, enum ox_isa isa, const struct ox_wino *g, const float *x, const float *u, const float *bias,
-                  const struct ox_epi *e, float *scratch, float *y);
+                  const float *z, const struct ox_epi *e, float *scratch, float *y);
 
 #endif

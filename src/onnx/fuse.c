@@ -8,6 +8,8 @@
  *   Conv -> {HardSigmoid, Mul(y, ·)}                           (torch's HardSwish before opset 14)
  *   Conv -> {Add(y, 3) -> Clip(0, 6), Mul(y, ·)} -> Div(·, 6)  (PaddleOCR's hardswish; or Mul 1/6)
  *                                                            => Conv with the activation in its epilogue
+ *   Conv -> Add(y, z) [-> any activation above]                => Conv adding z (in[3], ip[2] = 1) before
+ *                                                               the activation (a residual block's end)
  *
  * A rewrite happens only when every intermediate value has exactly the consumers of the
  * pattern and is no graph output, and the Conv's weights (and bias) are FP32 constants
@@ -281,6 +283,64 @@ static int fold_scale(struct fuse *f, struct ox_node *conv, struct ox_node *op)
     return is_op(op, "Mul") ? affine(f, conv, c->data, step, NULL, 0, -1) : affine(f, conv, NULL, 0, c->data, step, cv);
 }
 
+/* Conv (no activation yet) -> Add(y, z) [-> activation] => one Conv with z its 4th input
+ * (ip[2] = 1): Y = act(conv + bias + z). z must be computed at run time (a constant per-channel
+ * Add is fold_scale's); shapes are known only when a plan is made, so ops/conv.c checks z's
+ * there: Y's shape goes into the kernels' store, one that broadcasts to Y takes a pass after,
+ * any other fails the plan naming the switch. z may be computed after the Conv in the
+ * sorted order (a downsample branch), so the fused node takes the Add's place. The plan
+ * never puts Y over an input of a Conv (no OX_OP_ELEMWISE / PLACE), so Y never aliases z.
+ * Returns 1 when fused, 0 when not, -1 out of memory. */
+static int fuse_sum(struct fuse *f, int i)
+{
+    struct ox_model *m = f->m;
+    struct ox_node *conv = &m->nodes[i];
+    if (f->dead[i] || !is_op(conv, "Conv") || conv->n_out != 1 || conv->out[0] < 0 || conv->ip[0] != OX_ACT_NONE ||
+        conv->n_in > 3 || conv->ip[2])
+        return 0;
+    int y = conv->out[0];
+    struct ox_node *add = consumer(f, y, 1, 0);
+    if (!add || !is_op(add, "Add") || add->n_out != 1 || add->out[0] < 0 || ox_attr_find(add, "broadcast"))
+        return 0;
+    int z = other_input(add, y);
+    if (z < 0 || z == y || const_t(f, z) || m->values[z].init)
+        return 0;
+    int drop[4], n_drop = 0, a = (int)(add - m->nodes);
+    struct ox_epi e = {OX_ACT_NONE, 0, 0};
+    struct ox_node *c = consumer(f, add->out[0], 1, 0), *last = add;
+    if (c && single_act(f, c, add->out[0], &e))
+        last = c;
+    else if ((c = pair_act(f, add->out[0], &e, drop, &n_drop)))
+        last = c;
+    int *in = ox_mem_alloc(m->mem, 4 * sizeof *in);
+    const char **names = ox_mem_alloc(m->mem, 4 * sizeof *names);
+    if (!in || !names)
+        return -1;
+    for (int k = 0; k < 3; k++) {
+        in[k] = k < conv->n_in ? conv->in[k] : -1;
+        names[k] = k < conv->n_in ? conv->in_names[k] : "";
+    }
+    in[3] = z;
+    names[3] = m->values[z].name;
+    struct ox_node fused = *conv;
+    fused.in = in;
+    fused.in_names = names;
+    fused.n_in = 4;
+    fused.ip[0] = e.act;
+    fused.fp[0] = e.a;
+    fused.fp[1] = e.b;
+    fused.ip[2] = 1;
+    fused.out[0] = last->out[0];
+    fused.out_names[0] = last->out_names[0];
+    for (int k = 0; k < n_drop; k++)
+        f->dead[drop[k]] = 1;
+    if (last != add)
+        f->dead[last - m->nodes] = 1;
+    m->nodes[a] = fused;
+    f->dead[i] = 1;
+    return 1;
+}
+
 int ox_fuse(struct ox_model *m, unsigned off, struct ox_fuse_report *r, struct inferd_err *err)
 {
     int nv = m->n_values, nn = m->n_nodes, rc = 0;
@@ -327,6 +387,13 @@ int ox_fuse(struct ox_model *m, unsigned off, struct ox_fuse_report *r, struct i
         conv->fp[1] = e.b;
         conv->out[0] = last->out[0];
         conv->out_names[0] = last->out_names[0];
+    }
+    if (!(off & INFERD_ONNX_OPT_CONV_SUM) && fuse__index(&f) < 0) /* the loop above changed who reads what */
+        goto oom;
+    for (int i = 0; i < nn && !(off & INFERD_ONNX_OPT_CONV_SUM); i++) {
+        int r = fuse_sum(&f, i);
+        if (r < 0)
+            goto oom;
     }
     for (int i = 0; i < nn; i++)
         r->conv_nodes += f.dead[i];

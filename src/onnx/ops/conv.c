@@ -11,6 +11,10 @@
  *                            transformed tiles (conv_wino.h); INFERD_ONNX_WINOGRAD=0 turns it off
  *   otherwise:               the same GEMM with B the im2col matrix (C/g*kh*kw, OH*OW), which
  *                            its packing reads straight from X block by block (never written out)
+ *   Z:                       fuse.c's residual Add (ip[2] = 1, in[3]): Y = act(conv + bias + Z),
+ *                            Z added with the bias in the GEMM / Winograd store when it has the
+ *                            conv's shape; the depthwise and OpenBLAS paths, and a Z of another
+ *                            shape (the Add broadcasts either way), take a pass after the kernel
  *   Wp: the weights packed once per plan into 12-row panels (op->pack); without a packing
  *   (weights computed at run time) im2col goes into the step's scratch and the GEMM through
  *   OpenBLAS, the epilogue after it.
@@ -41,6 +45,8 @@ static int conv_geometry(const struct ox_node *n, struct ox_tensor *const *in, s
     if (n->n_in > 2 && in[2] && in[2]->numel != w->dims[0])
         return inferd_err_set(err, INFERD_ESHAPE, "Conv: bias has %lld entries, want %lld", (long long)in[2]->numel,
                               (long long)w->dims[0]);
+    if (n->n_in > 3 && (!n->ip[2] || (in[3] && in[3]->dt != INFERD_FP32)))
+        return inferd_err_set(err, INFERD_EUNSUPPORTED, "Conv: takes 2..3 inputs (a 4th only as a fused residual Add)");
     *group = g;
     return ox_window_resolve(n, x->dims[2], x->dims[3], w->dims[2], w->dims[3], 0, win, err);
 }
@@ -54,7 +60,55 @@ static int conv_infer(const struct ox_node *n, struct ox_tensor *const *in, stru
     if (rc < 0)
         return rc;
     int64_t dims[4] = {in[0]->dims[0], in[1]->dims[0], win.oh, win.ow};
+    const struct ox_tensor *z = n->n_in > 3 ? in[3] : NULL;
+    if (z) { /* the fused Add's other input: Y is the two broadcast (numpy rules) */
+        int ok = z->rank <= 4;
+        for (int d = 0; ok && d < z->rank; d++) {
+            int64_t zd = z->dims[d], *cd = &dims[4 - z->rank + d];
+            ok = zd == *cd || zd == 1 || *cd == 1;
+            *cd = zd == 1 ? *cd : zd;
+        }
+        if (!ok)
+            return inferd_err_set(err, INFERD_ESHAPE,
+                                  "Conv: the fused Add's other input '%s' (rank %d) does not broadcast with the conv's "
+                                  "output (%lld,%lld,%lld,%lld); graph_optimizations \"conv_residual\": false "
+                                  "(INFERD_ONNX_OPT_CONV_SUM) turns the fusion off",
+                                  n->in_names[3], z->rank, (long long)in[0]->dims[0], (long long)in[1]->dims[0],
+                                  (long long)win.oh, (long long)win.ow);
+    }
     return ox_set_shape(out[0], INFERD_FP32, 4, dims, err);
+}
+
+/* whether Z has the conv's own shape cd: then the kernels add it in their store */
+static int conv_shaped(const struct ox_tensor *z, const int64_t *cd)
+{
+    return z->rank == 4 && z->dims[0] == cd[0] && z->dims[1] == cd[1] && z->dims[2] == cd[2] && z->dims[3] == cd[3];
+}
+
+/* Y (yd) = act(C + Z), C the conv's result (cd) in Y's first floats, C and Z broadcast to
+ * Y (conv_infer checked they do): the fused Add where the kernel did not take Z. Y is
+ * walked backwards, so a C smaller than Y is read before what it expands to overwrites it. */
+static void sum_after(float *y, const int64_t *cd, const int64_t *yd, const struct ox_tensor *z,
+                      const struct ox_epi *e)
+{
+    int64_t zs[4], cs[4], zt = 1, ct = 1;
+    for (int d = 3; d >= 0; d--) {
+        int64_t zd = d >= 4 - z->rank ? z->dims[d - (4 - z->rank)] : 1;
+        zs[d] = zd == 1 ? 0 : zt;
+        cs[d] = cd[d] == 1 ? 0 : ct;
+        zt *= zd;
+        ct *= cd[d];
+    }
+    const float *zv = z->data;
+    for (int64_t a = yd[0] - 1; a >= 0; a--)
+        for (int64_t b = yd[1] - 1; b >= 0; b--)
+            for (int64_t h = yd[2] - 1; h >= 0; h--) {
+                float *yr = y + ((a * yd[1] + b) * yd[2] + h) * yd[3];
+                const float *cr = y + a * cs[0] + b * cs[1] + h * cs[2];
+                const float *zr = zv + a * zs[0] + b * zs[1] + h * zs[2];
+                for (int64_t w = yd[3] - 1; w >= 0; w--)
+                    yr[w] = ox_act_apply(e, cr[w * cs[3]] + zr[w * zs[3]]);
+            }
 }
 
 static int is_pointwise(const struct ox_window *w)
@@ -264,11 +318,21 @@ static int conv_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_
     int64_t cg = ch / g, mg = m / g, ohw = win.oh * win.ow, kk = cg * win.kh * win.kw;
     const float *xv = x->data, *wv = w->data, *bv = b ? b->data : NULL;
     float *yv = out[0]->data;
-    struct ox_epi epi = {(int)n->ip[0], n->fp[0], n->fp[1]};
+    struct ox_epi act = {(int)n->ip[0], n->fp[0], n->fp[1]}, epi = act;
     enum ox_isa isa = ox_conv_isa();
     if (out[0]->numel == 0)
         return 0;
-    if (is_depthwise(x, w, g)) {
+    /* Z into the GEMM / Winograd store (zv) when it has the conv's shape; else after (zpost) */
+    const struct ox_tensor *z = n->n_in > 3 ? in[3] : NULL;
+    const float *zv = NULL;
+    int dw = is_depthwise(x, w, g);
+    int64_t cd[4] = {nb, m, win.oh, win.ow};
+    if (z && conv_shaped(z, cd) && !dw && c->packed)
+        zv = z->data;
+    else if (z)
+        epi = (struct ox_epi){OX_ACT_NONE, 0, 0}; /* the activation comes after Z */
+    const struct ox_tensor *zpost = z && !zv ? z : NULL;
+    if (dw) {
         struct dw_job j = {{xv, wv, bv, yv, ch, h, wd, win.kh, win.kw, win.sh, win.sw, win.dh, win.dw, win.pt, win.pl,
                             win.oh, win.ow, epi},
                            isa, 1};
@@ -277,9 +341,11 @@ static int conv_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_
             int64_t items = ox_dw_blk_items(isa, &j.d, nb), per = work * ch * nb / items; /* per item */
             j.tiles = ox_dw_blk_tiles(isa, &j.d, nb);
             ox_parallel(c, items, 1 + (1 << 14) / (per + 1), dw_blk_part, &j);
-            return 0;
+        } else {
+            ox_parallel(c, nb * ch, 1 + (1 << 14) / (work + 1), dw_part, &j);
         }
-        ox_parallel(c, nb * ch, 1 + (1 << 14) / (work + 1), dw_part, &j);
+        if (zpost)
+            sum_after(yv, cd, out[0]->dims, zpost, &act);
         return 0;
     }
     int pw = is_pointwise(&win);
@@ -288,7 +354,10 @@ static int conv_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_
         struct ox_wino wg;
         wino_geom(&wg, x, w, &win);
         for (int64_t bi = 0; bi < nb; bi++)
-            ox_wino_conv(c, isa, &wg, xv + bi * ch * h * wd, c->packed, bv, &epi, c->scratch, yv + bi * m * ohw);
+            ox_wino_conv(c, isa, &wg, xv + bi * ch * h * wd, c->packed, bv, zv ? zv + bi * m * ohw : NULL, &epi,
+                         c->scratch, yv + bi * m * ohw);
+        if (zpost)
+            sum_after(yv, cd, out[0]->dims, zpost, &act);
         return 0;
     }
     for (int64_t bi = 0; bi < nb; bi++) {
@@ -297,10 +366,12 @@ static int conv_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_
             float *yg = yv + (bi * m + gi * mg) * ohw;
             const float *cols = xg;
             const float *bias = bv ? bv + gi * mg : NULL;
+            const float *zg = zv ? zv + (bi * m + gi * mg) * ohw : NULL;
             if (!pw && c->packed) { /* im2col written straight into the GEMM's packed blocks (no scratch) */
                 struct ox_conv_im2col im = {xg, h, wd, win.kh, win.kw, win.sh, win.sw, win.dh, win.dw, win.pt, win.pl,
                                             win.ow};
-                struct gemm_job j = {{c->packed + gi * per, NULL, yg, bias, mg, kk, ohw, 0, ohw, epi}, &im, isa, panels};
+                struct gemm_job j = {{c->packed + gi * per, NULL, yg, bias, mg, kk, ohw, 0, ohw, epi, zg}, &im, isa,
+                                     panels};
                 gemm_parallel(c, &j);
                 continue;
             }
@@ -312,7 +383,8 @@ static int conv_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_
                 cols = c->scratch;
             }
             if (c->packed) {
-                struct gemm_job j = {{c->packed + gi * per, cols, yg, bias, mg, kk, ohw, ohw, ohw, epi}, NULL, isa, panels};
+                struct gemm_job j = {{c->packed + gi * per, cols, yg, bias, mg, kk, ohw, ohw, ohw, epi, zg}, NULL, isa,
+                                     panels};
                 gemm_parallel(c, &j);
                 continue;
             }
@@ -325,7 +397,10 @@ static int conv_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_
             }
         }
     }
+    if (zpost)
+        sum_after(yv, cd, out[0]->dims, zpost, &act);
     return 0;
 }
 
-const struct ox_op ox_op_conv = {"Conv", 2, 3, 1, 1, NULL, conv_infer, conv_exec, 0, conv_scratch, conv_pack};
+/* a 4th input only from fuse.c (conv_geometry refuses it in a file) */
+const struct ox_op ox_op_conv = {"Conv", 2, 4, 1, 1, NULL, conv_infer, conv_exec, 0, conv_scratch, conv_pack};

@@ -86,8 +86,15 @@ static inline __attribute__((always_inline)) void tile_kc(const struct ox_conv_g
         VF v0 = acc0[r], v1 = acc1[r];
         if (last) {
             VF bias = VSET1(g->bias ? g->bias[row0 + r] : 0.0f);
-            v0 = epi_vec(&g->epi, VADD(v0, bias));
-            v1 = epi_vec(&g->epi, VADD(v1, bias));
+            v0 = VADD(v0, bias);
+            v1 = VADD(v1, bias);
+            if (g->sum) { /* Z (a fused residual Add): same layout as Y */
+                const float *z = g->sum + (row0 + r) * ldc + j;
+                v0 = VADD(v0, nc == SW ? VLOAD(z) : VLOADM(z, m0));
+                v1 = VADD(v1, nc == SW ? VLOAD(z + VL) : VLOADM(z + VL, m1));
+            }
+            v0 = epi_vec(&g->epi, v0);
+            v1 = epi_vec(&g->epi, v1);
         }
         if (nc == SW) {
             VSTORE(c + r * ldc, v0);
@@ -325,7 +332,8 @@ static void gemv_panel(const struct ox_conv_gemm *g, int64_t p, int64_t j)
     VSTORE(out + VL, VADD(VADD(hi[0], hi[1]), VADD(hi[2], hi[3])));
     for (int r = 0; r < OX_CV_MR && p * OX_CV_MR + r < g->m; r++) {
         int64_t row = p * OX_CV_MR + r;
-        g->c[row * g->ldc + j] = ox_act_apply(&g->epi, out[r] + (g->bias ? g->bias[row] : 0.0f));
+        g->c[row * g->ldc + j] = ox_act_apply(&g->epi, out[r] + (g->bias ? g->bias[row] : 0.0f) +
+                                                             (g->sum ? g->sum[row * g->ldc + j] : 0.0f));
     }
 }
 

@@ -169,13 +169,12 @@ static inline __attribute__((always_inline)) wv epi_w(const struct ox_epi *e, wv
     }
 }
 
-void FN(ox_wino_output)(const struct ox_wino *g, const float *p, const float *bias, const struct ox_epi *e,
+void FN(ox_wino_output)(const struct ox_wino *g, const float *p, const float *bias, const float *z, const struct ox_epi *e,
                         int64_t m0, int64_t m1, float *y)
 {
     const int64_t nt = g->nt, ms = g->m * nt; /* floats between two positions of P */
     for (int64_t mi = m0; mi < m1; mi++) {
         wv b = (wv){0} + (bias ? bias[mi] : 0.0f);
-        float *ym = y + mi * g->oh * g->ow;
         for (int64_t ty = 0; ty < g->th; ty++)
             for (int64_t tx0 = 0; tx0 < g->tw; tx0 += VL) {
                 int64_t n = g->tw - tx0 < VL ? g->tw - tx0 : VL;
@@ -194,20 +193,22 @@ void FN(ox_wino_output)(const struct ox_wino *g, const float *p, const float *bi
                 for (int k = 0; k < 4 && 4 * ty + k < g->oh; k++) {
                     wv o[4];
                     at6v(t[k][0], t[k][1], t[k][2], t[k][3], t[k][4], t[k][5], o);
-                    for (int l = 0; l < 4; l++)
-                        o[l] = epi_w(e, o[l] + b);
+                    for (int l = 0; l < 4; l++) /* the activation after Z, below: it works per lane */
+                        o[l] = o[l] + b;
                     /* out[4t + l] = o[l][t] */
                     wv al = __builtin_shufflevector(o[0], o[2], ILO), ah = __builtin_shufflevector(o[0], o[2], IHI);
                     wv bl = __builtin_shufflevector(o[1], o[3], ILO), bh = __builtin_shufflevector(o[1], o[3], IHI);
-                    wv z[4] = {__builtin_shufflevector(al, bl, ILO), __builtin_shufflevector(al, bl, IHI),
-                               __builtin_shufflevector(ah, bh, ILO), __builtin_shufflevector(ah, bh, IHI)};
-                    float *dst = ym + (4 * ty + k) * g->ow + 4 * tx0;
+                    wv zt[4] = {__builtin_shufflevector(al, bl, ILO), __builtin_shufflevector(al, bl, IHI),
+                                __builtin_shufflevector(ah, bh, ILO), __builtin_shufflevector(ah, bh, IHI)};
+                    int64_t at = (mi * g->oh + 4 * ty + k) * g->ow + 4 * tx0;
+                    float *dst = y + at;
+                    const float *zs = z ? z + at : NULL; /* Z (M, OH, OW), indexed like Y */
                     for (int s = 0; s < 4; s++) {
                         int64_t left = cols - s * VL;
                         if (left >= VL)
-                            wst(dst + s * VL, z[s]);
+                            wst(dst + s * VL, epi_w(e, zs ? zt[s] + wld(zs + s * VL) : zt[s]));
                         else if (left > 0)
-                            VSTOREN(dst + s * VL, left, z[s]);
+                            VSTOREN(dst + s * VL, left, epi_w(e, zs ? zt[s] + (wv)VLOADN(zs + s * VL, left) : zt[s]));
                     }
                 }
             }

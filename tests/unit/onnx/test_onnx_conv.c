@@ -56,28 +56,29 @@ static void test_gemm(enum ox_isa isa, const char *name)
         for (size_t ni = 0; ni < sizeof ns / sizeof *ns; ni++)
             for (size_t ki = 0; ki < sizeof ks / sizeof *ks; ki++) {
                 int64_t m = ms[mi], n = ns[ni], k = ks[ki], ldb = n + 3, ldc = n + 5;
-                float *w = rnd_buf(m * k), *b = rnd_buf(k * ldb), *bias = rnd_buf(m);
+                float *w = rnd_buf(m * k), *b = rnd_buf(k * ldb), *bias = rnd_buf(m), *z = rnd_buf(m * ldc);
                 float *wp = malloc(sizeof(float) * (size_t)ox_conv_pack_size(m, k));
                 float *c1 = calloc((size_t)(m * ldc), sizeof(float)), *c2 = calloc((size_t)(m * ldc), sizeof(float));
                 ox_conv_pack(w, m, k, wp);
                 int64_t panels = (m + OX_CV_MR - 1) / OX_CV_MR;
-                for (int e = 0; e < N_EPIS; e++) {
-                    struct ox_conv_gemm g = {wp, b, c1, (e & 1) ? bias : NULL, m, k, n, ldb, ldc, epis[e]};
+                for (int e = 0; e < 2 * N_EPIS; e++) { /* each activation without and with a sum Z */
+                    struct ox_conv_gemm g = {wp, b, c1, (e & 1) ? bias : NULL, m, k, n, ldb, ldc, epis[e % N_EPIS],
+                                             e >= N_EPIS ? z : NULL};
                     ox_conv_gemm_ref(&g, 0, panels, 0, n);
                     g.c = c2;
                     /* two calls over split column ranges, as threads would do */
                     ox_conv_gemm_run(isa, &g, 0, panels, 0, n / 2);
                     ox_conv_gemm_run(isa, &g, 0, panels, n / 2, n);
                     if (!close_all(c1, c2, m * ldc) && bad++ < 5)
-                        printf("  %s gemm m=%lld n=%lld k=%lld act=%d differs\n", name, (long long)m, (long long)n,
-                               (long long)k, epis[e].act);
+                        printf("  %s gemm m=%lld n=%lld k=%lld act=%d sum=%d differs\n", name, (long long)m,
+                               (long long)n, (long long)k, epis[e % N_EPIS].act, e >= N_EPIS);
                 }
-                /* the scalar reference itself against a plain triple loop */
-                struct ox_conv_gemm g = {wp, b, c1, bias, m, k, n, ldb, ldc, {OX_ACT_NONE, 0, 0}};
+                /* the scalar reference itself against a plain triple loop, with the sum Z */
+                struct ox_conv_gemm g = {wp, b, c1, bias, m, k, n, ldb, ldc, {OX_ACT_NONE, 0, 0}, z};
                 ox_conv_gemm_ref(&g, 0, panels, 0, n);
                 for (int64_t i = 0; i < m; i++)
                     for (int64_t j = 0; j < n; j++) {
-                        float s = bias[i];
+                        float s = bias[i] + z[i * ldc + j];
                         for (int64_t p = 0; p < k; p++)
                             s += w[i * k + p] * b[p * ldb + j];
                         CHECK(fabsf(s - c1[i * ldc + j]) <= 1e-4f * (1.0f + fabsf(s)));
@@ -85,6 +86,7 @@ static void test_gemm(enum ox_isa isa, const char *name)
                 free(w);
                 free(b);
                 free(bias);
+                free(z);
                 free(wp);
                 free(c1);
                 free(c2);
@@ -103,13 +105,13 @@ static void test_gemm_blocked(enum ox_isa isa, const char *name)
     int bad = 0;
     for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++) {
         int64_t m = shapes[si][0], n = shapes[si][1], k = shapes[si][2], ldb = n + 1, ldc = n + 2;
-        float *w = rnd_buf(m * k), *b = rnd_buf(k * ldb), *bias = rnd_buf(m);
+        float *w = rnd_buf(m * k), *b = rnd_buf(k * ldb), *bias = rnd_buf(m), *z = rnd_buf(m * ldc);
         float *wp = malloc(sizeof(float) * (size_t)ox_conv_pack_size(m, k));
         float *c1 = calloc((size_t)(m * ldc), sizeof(float)), *c2 = calloc((size_t)(m * ldc), sizeof(float));
         ox_conv_pack(w, m, k, wp);
         int64_t panels = (m + OX_CV_MR - 1) / OX_CV_MR, cut = n / 3;
-        for (int e = 0; e < N_EPIS; e += 3) {
-            struct ox_conv_gemm g = {wp, b, c1, bias, m, k, n, ldb, ldc, epis[e]};
+        for (int e = 0; e < N_EPIS; e += 3) { /* Z (added after the last K block) with NONE and SILU */
+            struct ox_conv_gemm g = {wp, b, c1, bias, m, k, n, ldb, ldc, epis[e], e != 3 ? z : NULL};
             ox_conv_gemm_ref(&g, 0, panels, 0, n);
             g.c = c2;
             ox_conv_gemm_run(isa, &g, 0, panels / 2, 0, n);
@@ -122,6 +124,7 @@ static void test_gemm_blocked(enum ox_isa isa, const char *name)
         free(w);
         free(b);
         free(bias);
+        free(z);
         free(wp);
         free(c1);
         free(c2);
@@ -146,7 +149,7 @@ static void test_gemm_im2col(enum ox_isa isa, const char *name)
         int64_t c = t[0], h = t[1], wd = t[2], kh = t[3], kw = t[4], s = t[5], d = t[6], pad = t[7], m = t[8];
         int64_t oh = (h + 2 * pad - d * (kh - 1) - 1) / s + 1, ow = (wd + 2 * pad - d * (kw - 1) - 1) / s + 1;
         int64_t k = c * kh * kw, n = oh * ow, panels = (m + OX_CV_MR - 1) / OX_CV_MR;
-        float *x = rnd_buf(c * h * wd), *w = rnd_buf(m * k), *bias = rnd_buf(m), *cols = malloc(sizeof(float) * (size_t)(k * n));
+        float *x = rnd_buf(c * h * wd), *w = rnd_buf(m * k), *bias = rnd_buf(m), *z = rnd_buf(m * n), *cols = malloc(sizeof(float) * (size_t)(k * n));
         float *wp = malloc(sizeof(float) * (size_t)ox_conv_pack_size(m, k));
         float *y1 = calloc((size_t)(m * n), sizeof(float)), *y2 = calloc((size_t)(m * n), sizeof(float));
         ox_conv_pack(w, m, k, wp);
@@ -159,7 +162,7 @@ static void test_gemm_im2col(enum ox_isa isa, const char *name)
             }
         }
         for (int e = 0; e < N_EPIS; e += 2) {
-            struct ox_conv_gemm g = {wp, cols, y1, bias, m, k, n, n, n, epis[e]};
+            struct ox_conv_gemm g = {wp, cols, y1, bias, m, k, n, n, n, epis[e], (e & 2) ? z : NULL};
             ox_conv_gemm_ref(&g, 0, panels, 0, n);
             g.c = y2;
             ox_conv_gemm_im2col_ref(&g, &im, 0, panels, 0, n);
@@ -175,6 +178,7 @@ static void test_gemm_im2col(enum ox_isa isa, const char *name)
         free(x);
         free(w);
         free(bias);
+        free(z);
         free(cols);
         free(wp);
         free(y1);

@@ -74,6 +74,7 @@ static void test_transforms(enum ox_isa isa, const char *name)
         geom(si, &g);
         int64_t nv = OX_WINO_NP * g.c * g.nt, np = OX_WINO_NP * g.m * g.nt, ny = g.m * g.oh * g.ow;
         float *x = rnd_buf(g.c * g.h * g.w, 4.0f), *p = rnd_buf(np, 4.0f), *bias = rnd_buf(g.m, 1.0f);
+        float *z = rnd_buf(ny, 2.0f); /* a fused residual Add's Z */
         float *v0 = calloc((size_t)nv, sizeof(float)), *v1 = calloc((size_t)nv, sizeof(float));
         float *y0 = calloc((size_t)ny, sizeof(float)), *y1 = calloc((size_t)ny, sizeof(float));
         ox_wino_input_ref(&g, x, 0, g.c, v0);
@@ -82,19 +83,21 @@ static void test_transforms(enum ox_isa isa, const char *name)
         for (int64_t i = 0; i < nv; i++)
             if (!near(v0[i], v1[i], 1e-5f * (1 + fabsf(v0[i]))) && bad++ < 5)
                 printf("  %s input transform shape %d [%lld]: ref %g got %g\n", name, si, (long long)i, v0[i], v1[i]);
-        for (int e = 0; e < N_EPIS; e++) {
-            const float *b = e % 2 ? bias : NULL;
-            ox_wino_output_ref(&g, p, b, &epis[e], 0, g.m, y0);
-            ox_wino_output_run(isa, &g, p, b, &epis[e], 0, g.m / 3, y1);
-            ox_wino_output_run(isa, &g, p, b, &epis[e], g.m / 3, g.m, y1);
+        for (int e = 0; e < 2 * N_EPIS; e++) { /* each activation without and with Z */
+            const float *b = e % 2 ? bias : NULL, *zs = e >= N_EPIS ? z : NULL;
+            const struct ox_epi *ep = &epis[e % N_EPIS];
+            ox_wino_output_ref(&g, p, b, zs, ep, 0, g.m, y0);
+            ox_wino_output_run(isa, &g, p, b, zs, ep, 0, g.m / 3, y1);
+            ox_wino_output_run(isa, &g, p, b, zs, ep, g.m / 3, g.m, y1);
             for (int64_t i = 0; i < ny; i++)
                 if (!near(y0[i], y1[i], 1e-4f * (1 + fabsf(y0[i]))) && bad++ < 5)
-                    printf("  %s output transform shape %d act %d [%lld]: ref %g got %g\n", name, si, epis[e].act,
-                           (long long)i, y0[i], y1[i]);
+                    printf("  %s output transform shape %d act %d sum %d [%lld]: ref %g got %g\n", name, si, ep->act,
+                           zs != NULL, (long long)i, y0[i], y1[i]);
         }
         free(x);
         free(p);
         free(bias);
+        free(z);
         free(v0);
         free(v1);
         free(y0);
@@ -113,6 +116,7 @@ static void test_conv(enum ox_isa isa, const char *name, struct tpool *pool, int
         geom(si, &g);
         int64_t ny = g.m * g.oh * g.ow;
         float *x = rnd_buf(g.c * g.h * g.w, 4.0f), *w = rnd_buf(g.m * g.c * 9, 1.0f), *bias = rnd_buf(g.m, 1.0f);
+        float *z = rnd_buf(ny, 2.0f);
         float *u = malloc(sizeof(float) * (size_t)ox_wino_pack_size(g.m, g.c));
         float *s = malloc(sizeof(float) * (size_t)ox_wino_scratch(&g));
         float *y = malloc(sizeof(float) * (size_t)ny);
@@ -136,12 +140,12 @@ static void test_conv(enum ox_isa isa, const char *name, struct tpool *pool, int
                     mag[(mi * g.oh + oy) * g.ow + ox] = a;
                 }
         for (int e = 0; e < N_EPIS; e++) {
-            const float *b = e % 2 ? NULL : bias;
+            const float *b = e % 2 ? NULL : bias, *zs = e & 2 ? z : NULL; /* Z: a fused residual Add */
             memset(y, 0xff, sizeof(float) * (size_t)ny); /* NaN: an output left unwritten fails */
-            ox_wino_conv(&ctx, isa, &g, x, u, b, &epis[e], s, y);
+            ox_wino_conv(&ctx, isa, &g, x, u, b, zs, &epis[e], s, y);
             ran++;
             for (int64_t i = 0; i < ny; i++) {
-                float want = ox_act_apply(&epis[e], (float)(ref[i] + (b ? b[i / (g.oh * g.ow)] : 0)));
+                float want = ox_act_apply(&epis[e], (float)(ref[i] + (b ? b[i / (g.oh * g.ow)] : 0) + (zs ? zs[i] : 0)));
                 if (!near(want, y[i], 2e-5f * (float)(1 + mag[i])) && bad++ < 5)
                     printf("  %s %d thread(s) shape %d act %d [%lld]: want %g got %g\n", name, nth, si, epis[e].act,
                            (long long)i, want, y[i]);
@@ -150,6 +154,7 @@ static void test_conv(enum ox_isa isa, const char *name, struct tpool *pool, int
         free(x);
         free(w);
         free(bias);
+        free(z);
         free(u);
         free(s);
         free(y);
