@@ -17,6 +17,7 @@
 #include "check.h"
 #include "inferd/onnx.h"
 #include "onnx/pb.h"
+#include "graph_build.h"
 
 #define MAXN 8
 #define C 32
@@ -24,44 +25,17 @@
 
 static struct tpool *pool;
 
-struct attr {
-    const char *name;
-    int type; /* 2 int, 7 ints */
-    int64_t i;
-    int64_t ints[4];
-    int n_ints;
-};
-
-struct node {
-    const char *op, *in, *out; /* comma-separated names */
-    struct attr a[2];
-};
 
 struct graph {
-    struct node n[MAXN];
+    struct gb_node n[MAXN];
     int nn;
     const char *out;
 };
 
-static void names(struct buf *nb, uint32_t field, const char *list)
-{
-    char tmp[256];
-    snprintf(tmp, sizeof tmp, "%s", list);
-    for (char *save = NULL, *t = strtok_r(tmp, ",", &save); t; t = strtok_r(NULL, ",", &save))
-        pbw_str(nb, field, t);
-}
 
 static void init_f(struct buf *g, const char *name, int rank, const int64_t *dims, const float *v, size_t n)
 {
-    struct buf t;
-    buf_init(&t, 1 << 16);
-    for (int d = 0; d < rank; d++)
-        pbw_uint(&t, 1, (uint64_t)dims[d]);
-    pbw_uint(&t, 2, 1); /* FLOAT */
-    pbw_str(&t, 8, name);
-    pbw_bytes(&t, 9, v, n * sizeof *v);
-    pbw_msg(g, 5, &t);
-    buf_free(&t);
+    gb_init(g, name, 1, rank, dims, v, n * sizeof *v); /* FLOAT */
 }
 
 /* The model bytes: input x (N, C, HW, HW), weights w3 (C,C,3,3), w1 (C,C,1,1), wd (C,1,3,3),
@@ -72,28 +46,8 @@ static void encode(const struct graph *gr, struct buf *out)
     buf_init(&g, 1 << 16);
     buf_init(&m, 1 << 16);
     for (int i = 0; i < gr->nn; i++) {
-        const struct node *n = &gr->n[i];
-        struct buf nb;
-        buf_init(&nb, 1024);
-        names(&nb, 1, n->in);
-        names(&nb, 2, n->out);
-        pbw_str(&nb, 4, n->op);
-        for (int k = 0; k < 2 && n->a[k].name; k++) {
-            const struct attr *a = &n->a[k];
-            struct buf ab;
-            buf_init(&ab, 256);
-            pbw_str(&ab, 1, a->name);
-            if (a->type == 2)
-                pbw_uint(&ab, 3, (uint64_t)a->i);
-            else
-                for (int j = 0; j < a->n_ints; j++)
-                    pbw_uint(&ab, 8, (uint64_t)a->ints[j]);
-            pbw_uint(&ab, 20, (uint64_t)a->type);
-            pbw_msg(&nb, 5, &ab);
-            buf_free(&ab);
-        }
-        pbw_msg(&g, 1, &nb);
-        buf_free(&nb);
+        const struct gb_node *n = &gr->n[i];
+        gb_node(&g, n);
     }
     pbw_str(&g, 2, "fuse_sum");
     static float w3[C * C * 9], w1[C * C], wd[C * 9], b[C];

@@ -21,65 +21,30 @@
 #include "check.h"
 #include "inferd/onnx.h"
 #include "onnx/pb.h"
+#include "graph_build.h"
 
 #define MAXN 40
 
 static struct tpool *pool; /* the fused model runs on 2 threads, the reference on 1 */
 
-struct attr {
-    const char *name;
-    int type; /* 1 float, 2 int, 3 string, 7 ints */
-    float f;
-    int64_t i;
-    const char *s;
-    int64_t ints[8];
-    int n_ints;
-};
-
-struct node {
-    const char *op, *in, *out; /* in/out: comma-separated names */
-    struct attr a[2];
-};
 
 struct graph {
     int opset;
-    struct node n[MAXN];
+    struct gb_node n[MAXN];
     int nn;
     const char *outputs[3]; /* graph outputs; [0] is compared */
 };
 
-static void names(struct buf *nb, uint32_t field, const char *list)
-{
-    char tmp[256];
-    snprintf(tmp, sizeof tmp, "%s", list);
-    for (char *save = NULL, *t = strtok_r(tmp, ",", &save); t; t = strtok_r(NULL, ",", &save))
-        pbw_str(nb, field, t);
-}
 
 static void init_f(struct buf *g, const char *name, int rank, const int64_t *dims, const float *v, size_t n)
 {
-    struct buf t;
-    buf_init(&t, 1 << 16);
-    for (int d = 0; d < rank; d++)
-        pbw_uint(&t, 1, (uint64_t)dims[d]);
-    pbw_uint(&t, 2, 1); /* FLOAT */
-    pbw_str(&t, 8, name);
-    pbw_bytes(&t, 9, v, n * sizeof *v);
-    pbw_msg(g, 5, &t);
-    buf_free(&t);
+    gb_init(g, name, 1, rank, dims, v, n * sizeof *v); /* FLOAT */
 }
 
 /* a 1-D tensor of n elements of `size` bytes, ONNX data type dt */
 static void init_1d(struct buf *g, const char *name, int dt, const void *v, int n, size_t size)
 {
-    struct buf t;
-    buf_init(&t, 1024);
-    pbw_uint(&t, 1, (uint64_t)n);
-    pbw_uint(&t, 2, (uint64_t)dt);
-    pbw_str(&t, 8, name);
-    pbw_bytes(&t, 9, v, (size_t)n * size);
-    pbw_msg(g, 5, &t);
-    buf_free(&t);
+    gb_init(g, name, dt, 1, (const int64_t[]){n}, v, (size_t)n * size);
 }
 
 /* The model bytes: input x (N, 4, 16), constants every graph may use, the nodes. */
@@ -89,32 +54,8 @@ static void encode(const struct graph *gr, struct buf *out)
     buf_init(&g, 1 << 20);
     buf_init(&m, 1 << 20);
     for (int i = 0; i < gr->nn; i++) {
-        const struct node *n = &gr->n[i];
-        struct buf nb;
-        buf_init(&nb, 1 << 16);
-        names(&nb, 1, n->in);
-        names(&nb, 2, n->out);
-        pbw_str(&nb, 4, n->op);
-        for (int k = 0; k < 2 && n->a[k].name; k++) {
-            const struct attr *a = &n->a[k];
-            struct buf ab;
-            buf_init(&ab, 1024);
-            pbw_str(&ab, 1, a->name);
-            if (a->type == 1)
-                pbw_float(&ab, 2, a->f);
-            else if (a->type == 2)
-                pbw_uint(&ab, 3, (uint64_t)a->i);
-            else if (a->type == 3)
-                pbw_str(&ab, 4, a->s);
-            else
-                for (int j = 0; j < a->n_ints; j++)
-                    pbw_uint(&ab, 8, (uint64_t)a->ints[j]);
-            pbw_uint(&ab, 20, (uint64_t)a->type);
-            pbw_msg(&nb, 5, &ab);
-            buf_free(&ab);
-        }
-        pbw_msg(&g, 1, &nb);
-        buf_free(&nb);
+        const struct gb_node *n = &gr->n[i];
+        gb_node(&g, n);
     }
     pbw_str(&g, 2, "fuse");
     float gamma[16], beta[16];
@@ -281,8 +222,8 @@ int main(void)
     check("layernorm opset 18 axes input", &ln3, INFERD_ONNX_OPT_LAYERNORM, ln_want);
     /* near miss: normalised over axis 1, not the last */
     struct graph ln4 = ln;
-    ln4.n[0].a[0] = (struct attr)AX(1);
-    ln4.n[3].a[0] = (struct attr)AX(1);
+    ln4.n[0].a[0] = (struct gb_attr)AX(1);
+    ln4.n[3].a[0] = (struct gb_attr)AX(1);
     check("layernorm axis 1 (not fused)", &ln4, INFERD_ONNX_OPT_LAYERNORM, "0 LayerNorm");
     /* near miss: the centred value is also a graph output */
     struct graph ln5 = ln;
@@ -375,7 +316,7 @@ int main(void)
                        11, {"y"}};
     check("attention mul scale, no mask", &a3, INFERD_ONNX_OPT_ATTENTION, "1 attention");
     struct graph a4 = a3; /* Softmax over axis 2: not attention */
-    a4.n[7].a[0] = (struct attr){.name = "axis", .type = 2, .i = 2};
+    a4.n[7].a[0] = (struct gb_attr){.name = "axis", .type = 2, .i = 2};
     check("attention softmax axis 2 (not fused)", &a4, INFERD_ONNX_OPT_ATTENTION, "0 attention");
     struct graph a5 = a1; /* the probabilities are also an output */
     a5.outputs[1] = "p";

@@ -21,6 +21,7 @@
 #include "inferd/onnx.h"
 #include "onnx/onnx_int.h"
 #include "onnx/pb.h"
+#include "graph_build.h"
 
 #define MAXN 12
 #define C 8 /* input x: (N, C, W) */
@@ -41,24 +42,10 @@ struct graph {
     int views, in_place, reused; /* expected in the batch-1 plan */
 };
 
-static void names(struct buf *nb, uint32_t field, const char *list)
-{
-    char tmp[256];
-    snprintf(tmp, sizeof tmp, "%s", list);
-    for (char *save = NULL, *t = strtok_r(tmp, ",", &save); t; t = strtok_r(NULL, ",", &save))
-        pbw_str(nb, field, t);
-}
 
 static void init_1d(struct buf *g, const char *name, int dt, const void *v, int n, size_t size)
 {
-    struct buf t;
-    buf_init(&t, 1024);
-    pbw_uint(&t, 1, (uint64_t)n);
-    pbw_uint(&t, 2, (uint64_t)dt);
-    pbw_str(&t, 8, name);
-    pbw_bytes(&t, 9, v, (size_t)n * size);
-    pbw_msg(g, 5, &t);
-    buf_free(&t);
+    gb_init(g, name, dt, 1, (const int64_t[]){n}, v, (size_t)n * size);
 }
 
 /* The model bytes (opset 13): input x (N, C, W), the constants the graphs use, the nodes. */
@@ -71,8 +58,8 @@ static void encode(const struct graph *gr, struct buf *out)
         const struct node *n = &gr->n[i];
         struct buf nb;
         buf_init(&nb, 1024);
-        names(&nb, 1, n->in);
-        names(&nb, 2, n->out);
+        gb_names(&nb, 1, n->in);
+        gb_names(&nb, 2, n->out);
         pbw_str(&nb, 4, n->op);
         if (!strcmp(n->op, "Concat") || !strcmp(n->op, "Split")) {
             struct buf ab;

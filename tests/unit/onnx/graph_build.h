@@ -1,0 +1,88 @@
+/* graph_build.h — what the fusion and memory-plan tests (test_onnx_fuse_transformer,
+ * test_onnx_fuse_sum, test_onnx_inplace) write their small ONNX graphs with, over onnx/pb.h's
+ * writer: a node from comma-separated input / output names and up to two attributes, and
+ * initializer tensors.
+ *
+ *   struct gb_node n = {"Conv", "x,w", "y", {{.name = "group", .type = 2, .i = 1}}};
+ *   gb_node(&graph, &n);
+ *   gb_init(&graph, "w", 1, 4, dims, w, sizeof w);   // elem type 1: FLOAT
+ */
+#ifndef INFERD_TEST_GRAPH_BUILD_H
+#define INFERD_TEST_GRAPH_BUILD_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "base/buf.h"
+#include "onnx/pb.h"
+
+struct gb_attr {
+    const char *name;
+    int type; /* AttributeProto type: 1 float, 2 int, 3 string, 7 ints */
+    float f;
+    int64_t i;
+    const char *s;
+    int64_t ints[8];
+    int n_ints;
+};
+
+struct gb_node {
+    const char *op, *in, *out; /* in / out: comma-separated names */
+    struct gb_attr a[2];       /* up to two, the first without a name ends the list */
+};
+
+/* each name of the comma-separated list as one string of field */
+static inline void gb_names(struct buf *nb, uint32_t field, const char *list)
+{
+    char tmp[256];
+    snprintf(tmp, sizeof tmp, "%s", list);
+    for (char *save = NULL, *t = strtok_r(tmp, ",", &save); t; t = strtok_r(NULL, ",", &save))
+        pbw_str(nb, field, t);
+}
+
+/* a NodeProto into GraphProto g */
+static inline void gb_node(struct buf *g, const struct gb_node *n)
+{
+    struct buf nb;
+    buf_init(&nb, 1024);
+    gb_names(&nb, 1, n->in);
+    gb_names(&nb, 2, n->out);
+    pbw_str(&nb, 4, n->op);
+    for (int k = 0; k < 2 && n->a[k].name; k++) {
+        const struct gb_attr *a = &n->a[k];
+        struct buf ab;
+        buf_init(&ab, 256);
+        pbw_str(&ab, 1, a->name);
+        if (a->type == 1)
+            pbw_float(&ab, 2, a->f);
+        else if (a->type == 2)
+            pbw_uint(&ab, 3, (uint64_t)a->i);
+        else if (a->type == 3)
+            pbw_str(&ab, 4, a->s);
+        else
+            for (int j = 0; j < a->n_ints; j++)
+                pbw_uint(&ab, 8, (uint64_t)a->ints[j]);
+        pbw_uint(&ab, 20, (uint64_t)a->type);
+        pbw_msg(&nb, 5, &ab);
+        buf_free(&ab);
+    }
+    pbw_msg(g, 1, &nb);
+    buf_free(&nb);
+}
+
+/* an initializer of elem type dt and the given dims (rank 0: a scalar), bytes of data v */
+static inline void gb_init(struct buf *g, const char *name, int dt, int rank, const int64_t *dims, const void *v,
+                           size_t bytes)
+{
+    struct buf t;
+    buf_init(&t, bytes + 256);
+    for (int d = 0; d < rank; d++)
+        pbw_uint(&t, 1, (uint64_t)dims[d]);
+    pbw_uint(&t, 2, (uint64_t)dt);
+    pbw_str(&t, 8, name);
+    pbw_bytes(&t, 9, v, bytes);
+    pbw_msg(g, 5, &t);
+    buf_free(&t);
+}
+
+#endif
