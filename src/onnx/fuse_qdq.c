@@ -304,6 +304,73 @@ static int fuse_stem(struct qdq *q, struct ox_node *conv)
     return 1;
 }
 
+/* Live readers of value v (a node reading it twice counts twice). */
+static int n_readers(const struct qdq *q, int v)
+{
+    int cnt = 0;
+    for (int i = 0; i < q->m->n_nodes; i++)
+        for (int k = 0; !q->dead[i] && k < q->m->nodes[i].n_in; k++)
+            cnt += q->m->nodes[i].in[k] == v;
+    return cnt;
+}
+
+/* A live per-tensor, saturating QuantizeLinear reading v, or NULL. */
+static struct ox_node *q_reader(const struct qdq *q, int v)
+{
+    for (int i = 0; i < q->m->n_nodes; i++) {
+        struct ox_node *n = &q->m->nodes[i];
+        if (n->n_in == 3 && n->in[0] == v && qnode(q, n, "QuantizeLinear", 1) && ox_attr_int(n, "saturate", 1) == 1)
+            return n;
+    }
+    return NULL;
+}
+
+/* DQ(a) + (DQ(b) | b) [-> Relu] [-> Q], DQ and Q per tensor => InferdQAdd (ops/quant.c):
+ * one pass over the bytes instead of a FP32 tensor per node, with the same float operations
+ * in the same order, so the same bytes and floats (a ResNet residual: DQ(conv) + FP32 skip
+ * -> Relu -> Q for the next conv and the FP32 sum for the next skip). The Relu is taken when
+ * it is the Add's only reader; the Q when one reads the (Relu's) result, whose FP32 value
+ * stays a second output while anything else reads it. Returns 1 when rewritten. */
+static int fuse_add(struct qdq *q, struct ox_node *add)
+{
+    struct ox_model *m = q->m;
+    if (add->n_in != 2 || add->n_out != 1 || add->out[0] < 0 || add->in[0] < 0 || add->in[1] < 0)
+        return 0;
+    struct ox_node *d0 = producer_dq(q, add->in[0], 1), *d1 = producer_dq(q, add->in[1], 1);
+    if (!d0 && !d1)
+        return 0;
+    struct ox_node *da = d0 ? d0 : d1, *db = d0 ? d1 : NULL;
+    int vb = d0 ? add->in[1] : add->in[0], y = add->out[0];
+    struct ox_node *relu = sole_consumer(q, y);
+    if (relu && (!is_op(relu, "Relu") || relu->n_in != 1 || relu->n_out != 1 || relu->out[0] < 0))
+        relu = NULL;
+    if (relu)
+        y = relu->out[0];
+    struct ox_node *qn = q_reader(q, y);
+    int keep_f = q->is_out[y] || n_readers(q, y) > (qn ? 1 : 0);
+    int ins[8] = {da->in[0], da->in[1], da->in[2], db ? db->in[0] : vb, db ? db->in[1] : -1, db ? db->in[2] : -1,
+                  qn ? qn->in[1] : -1, qn ? qn->in[2] : -1};
+    int *out = ox_mem_alloc(m->mem, 2 * sizeof *out);
+    const char **out_names = ox_mem_alloc(m->mem, 2 * sizeof *out_names);
+    if (!out || !out_names)
+        return -1;
+    add->out = out, add->out_names = out_names;
+    add->n_out = qn && keep_f ? 2 : 1;
+    out[1] = y, out_names[1] = m->values[y].name;
+    int rc = retarget(q, add, "InferdQAdd", ins, qn ? 8 : db ? 6 : 4, qn ? qn->out[0] : y);
+    if (rc < 0)
+        return rc;
+    add->ip[0] = relu != NULL;
+    if (relu)
+        q->dead[relu - m->nodes] = 1;
+    if (qn)
+        q->dead[qn - m->nodes] = 1;
+    q->maybe[da - m->nodes] = 1;
+    if (db)
+        q->maybe[db - m->nodes] = 1;
+    return 1;
+}
+
 /* A Clip bound: an FP32 scalar initializer or Constant node output (the opset-11 inputs), or
  * the attribute (opset < 11); dflt when absent. Returns 0 when the bound is not a constant. */
 static int clip_bound(const struct qdq *q, const struct ox_node *n, int k, const char *attr, float dflt, float *out)
@@ -394,6 +461,12 @@ int ox_fuse_qdq(struct ox_model *m, int *n_fused, struct inferd_err *err)
         int r = q.dead[i] ? 0 : fuse_chain(&q, &m->nodes[i]);
         if (r == 0 && !q.dead[i])
             r = fuse_stem(&q, &m->nodes[i]);
+        if (r < 0)
+            goto oom;
+        *n_fused += r;
+    }
+    for (int i = 0; i < nn; i++) { /* last: the DQ -> Add tails the convs left */
+        int r = !q.dead[i] && is_op(&m->nodes[i], "Add") ? fuse_add(&q, &m->nodes[i]) : 0;
         if (r < 0)
             goto oom;
         *n_fused += r;

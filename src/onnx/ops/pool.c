@@ -52,37 +52,60 @@ struct pool8_job {
     int is_signed;
 };
 
-/* Dilation 1, separably as maxpool_plane: per output row, each valid input row's maxima over
- * the kx taps (each over the columns where it lands in the row), then their maximum. */
+/* Dilation 1, separably and in contiguous passes (16 bytes at a time with SSE2): per output row,
+ * the maximum of its valid input rows into a zero-padded row (pl zeros on the left; zero is
+ * the flipped minimum, so pads never win), then the maximum over the kw taps at every start
+ * column, of which every sw-th is the output. */
 #define POOL8_ROW 4096
+static int pool8_sep_fits(const struct ox_window *v, int64_t w)
+{
+    return v->dh == 1 && v->dw == 1 && v->ow > 0 && v->pl + w <= 2 * POOL8_ROW && (v->ow - 1) * v->sw + v->kw <= 2 * POOL8_ROW &&
+           (v->ow - 1) * v->sw + 1 <= POOL8_ROW;
+}
+
 static void pool8_plane_sep(const struct pool8_job *j, const uint8_t *x, uint8_t *y, int flip)
 {
     const struct ox_window *v = &j->win;
-    const int64_t sw = v->sw, ow = v->ow;
-    uint8_t h[POOL8_ROW];
+    const int64_t w = j->w, sw = v->sw, ow = v->ow, kw = v->kw, pl = v->pl;
+    const int64_t span = (ow - 1) * sw + 1, len = span + kw - 1, n = len > pl + w ? len : pl + w;
+    const uint8_t fl = (uint8_t)flip;
+    uint8_t hp[2 * POOL8_ROW], hm[POOL8_ROW];
     for (int64_t oy = 0; oy < v->oh; oy++) {
-        uint8_t *yr = y + oy * ow;
-        memset(yr, 0, (size_t)ow); /* the flipped minimum */
+        memset(hp, 0, (size_t)n);
+        uint8_t *restrict d = hp + pl;
         for (int64_t ky = 0; ky < v->kh; ky++) {
             int64_t iy = oy * v->sh - v->pt + ky;
             if (iy < 0 || iy >= j->h)
                 continue;
-            memset(h, 0, (size_t)ow);
-            for (int64_t kx = 0; kx < v->kw; kx++) {
-                int64_t first = v->pl - kx, last = j->w - 1 + v->pl - kx;
-                int64_t lo = first <= 0 ? 0 : (first + sw - 1) / sw, hi = last < 0 ? 0 : last / sw + 1;
-                hi = hi < ow ? hi : ow;
-                const uint8_t *src = x + iy * j->w + kx - v->pl;
-                for (int64_t ox = lo; ox < hi; ox++) {
-                    uint8_t b = (uint8_t)(src[ox * sw] ^ flip);
-                    h[ox] = b > h[ox] ? b : h[ox];
-                }
+            const uint8_t *restrict r = x + iy * w;
+            int64_t ix = 0;
+#if defined(__SSE2__)
+            const __m128i vf = _mm_set1_epi8((char)fl);
+            for (; ix + 16 <= w; ix += 16) {
+                __m128i b = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(r + ix)), vf);
+                _mm_storeu_si128((__m128i *)(d + ix), _mm_max_epu8(b, _mm_loadu_si128((const __m128i *)(d + ix))));
             }
-            for (int64_t ox = 0; ox < ow; ox++)
-                yr[ox] = h[ox] > yr[ox] ? h[ox] : yr[ox];
+#endif
+            for (; ix < w; ix++) {
+                uint8_t b = (uint8_t)(r[ix] ^ fl);
+                d[ix] = b > d[ix] ? b : d[ix];
+            }
         }
-        for (int64_t ox = 0; flip && ox < ow; ox++)
-            yr[ox] ^= (uint8_t)flip;
+        memcpy(hm, hp, (size_t)span);
+        for (int64_t kx = 1; kx < kw; kx++) {
+            const uint8_t *restrict s = hp + kx;
+            int64_t i = 0;
+#if defined(__SSE2__)
+            for (; i + 16 <= span; i += 16)
+                _mm_storeu_si128((__m128i *)(hm + i), _mm_max_epu8(_mm_loadu_si128((const __m128i *)(s + i)),
+                                                                   _mm_loadu_si128((const __m128i *)(hm + i))));
+#endif
+            for (; i < span; i++)
+                hm[i] = s[i] > hm[i] ? s[i] : hm[i];
+        }
+        uint8_t *yr = y + oy * ow;
+        for (int64_t ox = 0; ox < ow; ox++)
+            yr[ox] = (uint8_t)(hm[ox * sw] ^ fl);
     }
 }
 
@@ -94,7 +117,7 @@ static void pool8_planes(void *arg, int64_t lo, int64_t hi)
     for (int64_t p = lo; p < hi; p++) {
         const uint8_t *x = j->x + p * j->h * j->w;
         uint8_t *y = j->y + p * v->oh * v->ow;
-        if (v->dh == 1 && v->dw == 1 && v->ow <= POOL8_ROW) {
+        if (pool8_sep_fits(v, j->w)) {
             pool8_plane_sep(j, x, y, flip);
             continue;
         }

@@ -1,5 +1,6 @@
 /* quant.c — quantized ops: QuantizeLinear / DequantizeLinear (per-tensor, per-axis, blocked),
- * DynamicQuantizeLinear, MatMulInteger, QLinearMatMul, ConvInteger, QLinearConv. Scales and
+ * DynamicQuantizeLinear, MatMulInteger, QLinearMatMul, ConvInteger, QLinearConv, and the
+ * internal InferdQAdd (fuse_qdq.c's DQ -> Add [-> Relu] [-> Q] in one pass). Scales and
  * zero points may be graph inputs (read at run time). Integer products accumulate in int32
  * through the int8 GEMM of qgemm.c; requantisation rounds half to even and saturates.
  *
@@ -12,6 +13,9 @@
 #include <assert.h>
 #include <math.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "onnx/onnx_int.h"
 #include "onnx/ops/ops.h"
@@ -538,3 +542,188 @@ const struct ox_op ox_op_matmul_integer = {"MatMulInteger", 2, 4, 1, 1, NULL, mm
                                            qmm_pack};
 const struct ox_op ox_op_qlinear_matmul = {"QLinearMatMul", 8, 8, 1, 1, NULL, qlmm_infer, qlmm_exec, 0, qmm_scratch,
                                            qmm_pack};
+
+/* ---- InferdQAdd: DequantizeLinear(s) -> Add [-> Relu] [-> QuantizeLinear] in one pass ----
+ * Made by fuse_qdq.c only. Inputs: A (8-bit), a_scale, a_zero_point, B (8-bit with b_scale,
+ * b_zero_point at 4, 5, or FP32 with those absent), then y_scale, y_zero_point (6, 7; absent
+ * without the QuantizeLinear); scales and zero points per tensor. node ip[0] = 1: the Relu.
+ * Outputs: with the QuantizeLinear, 0 its bytes and 1 (optional) the FP32 sum the graph's
+ * other readers take; without, 0 the FP32 sum. Every element takes the float operations of
+ * the nodes it replaces, in their order ((a - za) * sa, + b, max 0, then quant8_range's
+ * rounding), so it gives their bytes and floats exactly. A and B broadcast as in Add. */
+static int qadd_infer(const struct ox_node *n, struct ox_tensor *const *in, struct ox_tensor **out,
+                      struct inferd_err *err)
+{
+    const struct ox_tensor *a = in[0], *b = in[3], *sb = opt_in(n, in, 4), *sy = opt_in(n, in, 6);
+    const struct ox_tensor *za = in[2], *zb = opt_in(n, in, 5), *zy = opt_in(n, in, 7);
+    if (!is_q8(a->dt) || in[1]->dt != INFERD_FP32 || in[1]->numel != 1 || !za || za->dt != a->dt || za->numel != 1)
+        return inferd_err_set(err, INFERD_ETYPE, "%s: 'A' must be 8-bit with a per-tensor FP32 scale and zero point",
+                              n->op_type);
+    if (sb ? !is_q8(b->dt) || sb->dt != INFERD_FP32 || sb->numel != 1 || !zb || zb->dt != b->dt || zb->numel != 1
+           : b->dt != INFERD_FP32)
+        return inferd_err_set(err, INFERD_ETYPE, "%s: 'B' must be FP32, or 8-bit with a per-tensor scale and zero point",
+                              n->op_type);
+    if (sy && (sy->dt != INFERD_FP32 || sy->numel != 1 || !zy || !is_q8(zy->dt) || zy->numel != 1))
+        return inferd_err_set(err, INFERD_ETYPE, "%s: 'y_scale' / 'y_zero_point' must be per-tensor FP32 / 8-bit",
+                              n->op_type);
+    int64_t dims[INFERD_MAX_RANK];
+    int rank, rc = ox_broadcast_shape(a, b, &rank, dims, n, err);
+    if (rc < 0)
+        return rc;
+    rc = ox_set_shape(out[0], sy ? zy->dt : INFERD_FP32, rank, dims, err);
+    if (rc == 0 && sy && n->n_out > 1 && out[1])
+        rc = ox_set_shape(out[1], INFERD_FP32, rank, dims, err);
+    return rc;
+}
+
+struct qadd_job {
+    const void *a, *b;
+    float sa, sb, sy, zy;
+    int32_t za, zb;
+    int a_signed, b_q, b_signed, relu, y_q, y_signed;
+    float *yf;  /* FP32 sum or NULL */
+    void *yq;   /* bytes or NULL */
+};
+
+static inline float qadd_one(const struct qadd_job *j, int64_t ia, int64_t ib)
+{
+    int32_t av = j->a_signed ? ((const int8_t *)j->a)[ia] : ((const uint8_t *)j->a)[ia];
+    float v = (float)(av - j->za) * j->sa, w;
+    if (j->b_q) {
+        int32_t bv = j->b_signed ? ((const int8_t *)j->b)[ib] : ((const uint8_t *)j->b)[ib];
+        w = (float)(bv - j->zb) * j->sb;
+    } else {
+        w = ((const float *)j->b)[ib];
+    }
+    v = v + w;
+    return j->relu ? (v > 0.0f ? v : 0.0f) : v;
+}
+
+/* The bytes of quant8_range's per-tensor loop for one value. */
+static inline void qadd_put(const struct qadd_job *j, int64_t i, float v)
+{
+    if (j->yf)
+        j->yf[i] = v;
+    if (!j->yq)
+        return;
+    const float qlo = j->y_signed ? -128.0f : 0.0f, qhi = j->y_signed ? 127.0f : 255.0f, magic = 12582912.0f;
+    float t = v / j->sy;
+    t = t > qlo - j->zy ? t : qlo - j->zy;
+    t = t < qhi - j->zy ? t : qhi - j->zy;
+    int r = (int)((t + magic) - magic + j->zy);
+    if (j->y_signed)
+        ((int8_t *)j->yq)[i] = (int8_t)r;
+    else
+        ((uint8_t *)j->yq)[i] = (uint8_t)r;
+}
+
+#if defined(__SSE2__)
+/* Four 8-bit values widened to int32 lanes. */
+static inline __m128i qadd_ld4(const uint8_t *p, int is_signed)
+{
+    int32_t w;
+    memcpy(&w, p, sizeof w);
+    __m128i x = _mm_cvtsi32_si128(w);
+    if (is_signed) {
+        x = _mm_unpacklo_epi8(x, x);
+        return _mm_srai_epi32(_mm_unpacklo_epi16(x, x), 24);
+    }
+    const __m128i zero = _mm_setzero_si128();
+    return _mm_unpacklo_epi16(_mm_unpacklo_epi8(x, zero), zero);
+}
+#endif
+
+/* Same shapes: four lanes at a time with the scalar operations' SSE2 twins (cvtdq2ps, mulps,
+ * addps, maxps(v, 0) = v > 0 ? v : 0, divps, maxps / minps as the clamps, the magic-number
+ * rounding, cvttps on the integral result), then the scalar loop for the rest. */
+static void qadd_range(void *arg, int64_t lo, int64_t hi)
+{
+    const struct qadd_job *j = arg;
+    int64_t i = lo;
+#if defined(__SSE2__)
+    const __m128 sa = _mm_set1_ps(j->sa), sb = _mm_set1_ps(j->sb), sy = _mm_set1_ps(j->sy), zy = _mm_set1_ps(j->zy);
+    const __m128i za = _mm_set1_epi32(j->za), zb = _mm_set1_epi32(j->zb);
+    const __m128 vlo = _mm_set1_ps((j->y_signed ? -128.0f : 0.0f) - j->zy);
+    const __m128 vhi = _mm_set1_ps((j->y_signed ? 127.0f : 255.0f) - j->zy);
+    const __m128 magic = _mm_set1_ps(12582912.0f), zero = _mm_setzero_ps();
+    const uint8_t *a = j->a;
+    float *yf = j->yf;
+    uint8_t *yq = j->yq;
+    for (; i + 4 <= hi; i += 4) {
+        __m128 v = _mm_mul_ps(_mm_cvtepi32_ps(_mm_sub_epi32(qadd_ld4(a + i, j->a_signed), za)), sa);
+        __m128 w = j->b_q ? _mm_mul_ps(_mm_cvtepi32_ps(_mm_sub_epi32(qadd_ld4((const uint8_t *)j->b + i, j->b_signed), zb)), sb)
+                          : _mm_loadu_ps((const float *)j->b + i);
+        v = _mm_add_ps(v, w);
+        if (j->relu)
+            v = _mm_max_ps(v, zero);
+        if (yf)
+            _mm_storeu_ps(yf + i, v);
+        if (yq) {
+            __m128 t = _mm_min_ps(_mm_max_ps(_mm_div_ps(v, sy), vlo), vhi);
+            t = _mm_add_ps(_mm_sub_ps(_mm_add_ps(t, magic), magic), zy);
+            __m128i r = _mm_cvttps_epi32(t);
+            r = _mm_packs_epi32(r, r);
+            r = j->y_signed ? _mm_packs_epi16(r, r) : _mm_packus_epi16(r, r);
+            int32_t o = _mm_cvtsi128_si32(r);
+            memcpy(yq + i, &o, sizeof o);
+        }
+    }
+#endif
+    for (; i < hi; i++)
+        qadd_put(j, i, qadd_one(j, i, i));
+}
+
+static int qadd_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_tensor *const *in,
+                     struct ox_tensor **out, struct inferd_err *err)
+{
+    const struct ox_tensor *a = in[0], *b = in[3], *sb = opt_in(n, in, 4), *sy = opt_in(n, in, 6);
+    struct ox_tensor *y0 = out[0], *y1 = n->n_out > 1 ? out[1] : NULL;
+    struct qadd_job j = {
+        .a = a->data, .b = b->data, .sa = ((const float *)in[1]->data)[0], .za = (int32_t)ox_get_i64(in[2], 0),
+        .a_signed = a->dt == INFERD_INT8, .b_q = sb != NULL, .b_signed = b->dt == INFERD_INT8,
+        .relu = n->ip[0] != 0, .y_q = sy != NULL,
+    };
+    if (sb) {
+        j.sb = ((const float *)sb->data)[0];
+        j.zb = (int32_t)ox_get_i64(in[5], 0);
+    }
+    if (sy) {
+        j.sy = ((const float *)sy->data)[0];
+        j.zy = (float)ox_get_i64(in[7], 0);
+        j.y_signed = y0->dt == INFERD_INT8;
+        j.yq = y0->data;
+        j.yf = y1 ? y1->data : NULL;
+    } else {
+        j.yf = y0->data;
+    }
+    if (a->numel == y0->numel && b->numel == y0->numel) {
+        ox_parallel(c, y0->numel, 1 << 15, qadd_range, &j);
+        return 0;
+    }
+    /* broadcasting (not what the pattern usually meets): element offsets per operand */
+    int r = y0->rank;
+    int64_t sa_[INFERD_MAX_RANK], sb_[INFERD_MAX_RANK], idx[INFERD_MAX_RANK] = {0};
+    int64_t ma = 1, mb = 1;
+    for (int k = r - 1; k >= 0; k--) {
+        int ka = k - (r - a->rank), kb = k - (r - b->rank);
+        int64_t da = ka >= 0 ? a->dims[ka] : 1, db = kb >= 0 ? b->dims[kb] : 1;
+        sa_[k] = da == 1 ? 0 : ma;
+        sb_[k] = db == 1 ? 0 : mb;
+        ma *= da, mb *= db;
+    }
+    (void)err;
+    for (int64_t i = 0; i < y0->numel; i++) {
+        int64_t ia = 0, ib = 0;
+        for (int k = 0; k < r; k++)
+            ia += idx[k] * sa_[k], ib += idx[k] * sb_[k];
+        qadd_put(&j, i, qadd_one(&j, ia, ib));
+        for (int k = r - 1; k >= 0; k--) {
+            if (++idx[k] < y0->dims[k])
+                break;
+            idx[k] = 0;
+        }
+    }
+    return 0;
+}
+
+const struct ox_op ox_op_inferd_qadd = {"InferdQAdd", 4, 8, 1, 2, NULL, qadd_infer, qadd_exec, 0, NULL, NULL};
