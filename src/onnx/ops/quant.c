@@ -126,6 +126,22 @@ static int quant_infer(const struct ox_node *n, struct ox_tensor *const *in, str
     return ox_set_shape(out[0], dt, in[0]->rank, in[0]->dims, err);
 }
 
+#if defined(__SSE2__)
+/* Four 8-bit values widened to int32 lanes (DequantizeLinear, InferdQAdd). */
+static inline __m128i qadd_ld4(const uint8_t *p, int is_signed)
+{
+    int32_t w;
+    memcpy(&w, p, sizeof w);
+    __m128i x = _mm_cvtsi32_si128(w);
+    if (is_signed) {
+        x = _mm_unpacklo_epi8(x, x);
+        return _mm_srai_epi32(_mm_unpacklo_epi16(x, x), 24);
+    }
+    const __m128i zero = _mm_setzero_si128();
+    return _mm_unpacklo_epi16(_mm_unpacklo_epi8(x, zero), zero);
+}
+#endif
+
 /* The common case as a tight loop: FP32 x and scale, 8-bit y, split over the pool. */
 struct qpar {
     const struct qmap *q;
@@ -149,6 +165,20 @@ static void quant8_range(void *arg, int64_t lo, int64_t hi)
         const float z = !a->zp ? 0.0f : a->is_signed ? (float)((const int8_t *)a->zp)[0] : (float)((const uint8_t *)a->zp)[0];
         const float vlo = qlo - z, vhi = qhi - z, magic = 12582912.0f;
         const float *restrict x = a->x;
+#if defined(__SSE2__)
+        /* four lanes with the same operations (divps, maxps / minps as the clamps, addps /
+         * subps, cvttps of the integral result), then the scalar loop for the rest */
+        const __m128 vs = _mm_set1_ps(s), vz = _mm_set1_ps(z), vl = _mm_set1_ps(vlo), vh = _mm_set1_ps(vhi);
+        const __m128 vm = _mm_set1_ps(magic);
+        for (; lo + 4 <= hi; lo += 4) {
+            __m128 v = _mm_min_ps(_mm_max_ps(_mm_div_ps(_mm_loadu_ps(x + lo), vs), vl), vh);
+            __m128i r = _mm_cvttps_epi32(_mm_add_ps(_mm_sub_ps(_mm_add_ps(v, vm), vm), vz));
+            r = _mm_packs_epi32(r, r);
+            r = a->is_signed ? _mm_packs_epi16(r, r) : _mm_packus_epi16(r, r);
+            int32_t o = _mm_cvtsi128_si32(r);
+            memcpy((uint8_t *)a->y + lo, &o, sizeof o);
+        }
+#endif
         if (a->is_signed) {
             int8_t *restrict y = a->y;
             for (int64_t i = lo; i < hi; i++) {
@@ -188,6 +218,13 @@ static void dequant8_range(void *arg, int64_t lo, int64_t hi)
         const float s = a->scale[0];
         const int32_t z = !a->zp ? 0 : a->is_signed ? ((const int8_t *)a->zp)[0] : ((const uint8_t *)a->zp)[0];
         float *restrict yo = y;
+#if defined(__SSE2__)
+        const __m128 vs = _mm_set1_ps(s);
+        const __m128i vz = _mm_set1_epi32(z);
+        for (; lo + 4 <= hi; lo += 4)
+            _mm_storeu_ps(yo + lo, _mm_mul_ps(_mm_cvtepi32_ps(_mm_sub_epi32(qadd_ld4((const uint8_t *)a->x + lo,
+                                                                                      a->is_signed), vz)), vs));
+#endif
         if (a->is_signed) {
             const int8_t *restrict x = (const void *)a->x;
             for (int64_t i = lo; i < hi; i++)
@@ -617,21 +654,6 @@ static inline void qadd_put(const struct qadd_job *j, int64_t i, float v)
         ((uint8_t *)j->yq)[i] = (uint8_t)r;
 }
 
-#if defined(__SSE2__)
-/* Four 8-bit values widened to int32 lanes. */
-static inline __m128i qadd_ld4(const uint8_t *p, int is_signed)
-{
-    int32_t w;
-    memcpy(&w, p, sizeof w);
-    __m128i x = _mm_cvtsi32_si128(w);
-    if (is_signed) {
-        x = _mm_unpacklo_epi8(x, x);
-        return _mm_srai_epi32(_mm_unpacklo_epi16(x, x), 24);
-    }
-    const __m128i zero = _mm_setzero_si128();
-    return _mm_unpacklo_epi16(_mm_unpacklo_epi8(x, zero), zero);
-}
-#endif
 
 /* Same shapes: four lanes at a time with the scalar operations' SSE2 twins (cvtdq2ps, mulps,
  * addps, maxps(v, 0) = v > 0 ? v : 0, divps, maxps / minps as the clamps, the magic-number
