@@ -1,0 +1,197 @@
+/* test_onnx_fuse_qadd.c — fuse_qdq.c's DequantizeLinear -> Add [-> Relu] [-> QuantizeLinear]
+ * rewrite into InferdQAdd (INFERD_ONNX_OPT_QDQ) on small QDQ graphs written here, input x
+ * (N, 3, 67, 129) FP32 (an odd element count, so the four-lane loops end in the scalar
+ * tail): a ResNet residual (DQ(conv bytes) + FP32 skip -> Relu -> Q, the FP32 sum read on by
+ * a second Add), DQ + DQ -> Add -> Q with u8 and s8 operands and outputs, the DQ as the
+ * Add's second operand, an Add broadcasting an (N, 3, 1, 1) operand, a Relu whose input is
+ * also read elsewhere (Add fused, Relu not), and the near misses: per-channel DQ scales (no
+ * fusion) and a Relu -> Q whose Relu is a graph output. The model loaded with the QDQ
+ * fusion off (1 thread) is the reference for the model with it on (2 threads): outputs equal
+ * bit for bit at batch 1 and 3, and the summary names the rewrites ("N QDQ int8"). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/buf.h"
+#include "base/tpool.h"
+#include "check.h"
+#include "inferd/onnx.h"
+#include "onnx/pb.h"
+#include "graph_build.h"
+
+#define MAXN 12
+#define C 3
+#define H 67
+#define W 129
+
+static struct tpool *pool;
+
+struct graph {
+    struct gb_node n[MAXN];
+    int nn;
+    const char *out;
+};
+
+static void scalar_f(struct buf *g, const char *name, float v)
+{
+    gb_init(g, name, 1, 0, NULL, &v, sizeof v);
+}
+
+/* Scales s1..s4 and zero points: z1 u8 128, z2 u8 3, z3 s8 -5, z4 s8 0 (zy for s8 outputs),
+ * zc (C) per channel with its scales sc; axes for ReduceMean. */
+static void encode(const struct graph *gr, struct buf *out)
+{
+    struct buf g, m;
+    buf_init(&g, 1 << 16);
+    buf_init(&m, 1 << 16);
+    for (int i = 0; i < gr->nn; i++)
+        gb_node(&g, &gr->n[i]);
+    pbw_str(&g, 2, "fuse_qadd");
+    scalar_f(&g, "s1", 0.0173f);
+    scalar_f(&g, "s2", 0.0219f);
+    scalar_f(&g, "s3", 0.0131f);
+    scalar_f(&g, "s4", 0.0307f);
+    uint8_t z1 = 128, z2 = 3;
+    int8_t z3 = -5, z4 = 0;
+    gb_init(&g, "z1", 2, 0, NULL, &z1, 1); /* UINT8 */
+    gb_init(&g, "z2", 2, 0, NULL, &z2, 1);
+    gb_init(&g, "z3", 3, 0, NULL, &z3, 1); /* INT8 */
+    gb_init(&g, "z4", 3, 0, NULL, &z4, 1);
+    float sc[C] = {0.011f, 0.017f, 0.023f};
+    uint8_t zc[C] = {120, 128, 131};
+    gb_init(&g, "sc", 1, 1, (const int64_t[]){C}, sc, sizeof sc);
+    gb_init(&g, "zc", 2, 1, (const int64_t[]){C}, zc, sizeof zc);
+    int64_t axes[2] = {2, 3};
+    gb_init(&g, "axes", 7, 1, (const int64_t[]){2}, axes, sizeof axes); /* INT64 */
+    pbw_value_info(&g, 11, "x", 1, 4, (const int64_t[]){-1, C, H, W});
+    pbw_value_info(&g, 12, gr->out, 1, -1, NULL);
+    pbw_uint(&m, 1, 8);
+    pbw_msg(&m, 7, &g);
+    struct buf op;
+    buf_init(&op, 64);
+    pbw_uint(&op, 2, 13);
+    pbw_msg(&m, 8, &op);
+    buf_free(&op);
+    buf_put(out, m.data, m.len);
+    buf_free(&g);
+    buf_free(&m);
+}
+
+static int64_t run(struct inferd_onnx_model *m, int bt, float **out)
+{
+    int64_t n = (int64_t)bt * C * H * W;
+    float *x = malloc((size_t)n * sizeof *x);
+    uint32_t s = 7u + (uint32_t)bt;
+    for (int64_t i = 0; i < n; i++) {
+        s = s * 1664525u + 1013904223u;
+        x[i] = (float)((double)(s >> 8) / 16777216.0 * 5.0 - 2.5);
+    }
+    struct inferd_tensor in = {.dtype = INFERD_FP32, .rank = 4, .dims = {bt, C, H, W}, .data = x,
+                               .nbytes = (size_t)n * sizeof *x};
+    struct inferd_tensor o[1];
+    struct inferd_err err = {0};
+    int rc = inferd_onnx_run(m, &in, 1, o, 1, &err);
+    if (rc < 0)
+        fprintf(stderr, "run: %s\n", err.msg);
+    CHECK(rc == 0);
+    int64_t k = rc == 0 ? inferd_shape_numel(o[0].rank, o[0].dims) : 0;
+    *out = malloc(sizeof(float) * (size_t)(k + 1));
+    if (k)
+        memcpy(*out, o[0].data, sizeof(float) * (size_t)k);
+    free(x);
+    return k;
+}
+
+/* Loads gr with the QDQ fusion off (1 thread) and on (2 threads); outputs must be equal bit
+ * for bit and the summary must count `fused` QDQ rewrites. */
+static void check(const char *what, const struct graph *gr, int fused)
+{
+    struct buf bb;
+    buf_init(&bb, 1 << 16);
+    encode(gr, &bb);
+    struct inferd_onnx_model *ref = NULL, *got = NULL;
+    struct inferd_err err = {0};
+    int rc = inferd_onnx_load_buffer(bb.data, bb.len, &(struct inferd_onnx_options){.graph_opt_off = INFERD_ONNX_OPT_QDQ},
+                                     &ref, &err);
+    if (rc == 0)
+        rc = inferd_onnx_load_buffer(bb.data, bb.len, &(struct inferd_onnx_options){.pool = pool}, &got, &err);
+    if (rc < 0)
+        fprintf(stderr, "%s: load: %s\n", what, err.msg);
+    CHECK(rc == 0);
+    if (rc == 0) {
+        char want[64];
+        snprintf(want, sizeof want, "; %d QDQ int8)", fused);
+        const char *s = inferd_onnx_graph_summary(got);
+        int ok = strstr(s, want) != NULL && strstr(inferd_onnx_graph_summary(ref), "; 0 QDQ int8)") != NULL;
+        if (!ok)
+            fprintf(stderr, "%s: summary '%s' lacks '%s'\n", what, s, want);
+        CHECK(ok);
+        int64_t diff = 0, total = 0;
+        for (int bt = 1; bt <= 3; bt += 2) {
+            float *r = NULL, *y = NULL;
+            int64_t nr = run(ref, bt, &r), ny = run(got, bt, &y);
+            CHECK(nr == ny && nr > 0);
+            for (int64_t i = 0; i < nr && nr == ny; i++)
+                diff += memcmp(&r[i], &y[i], sizeof r[i]) != 0;
+            total += nr;
+            free(r);
+            free(y);
+        }
+        CHECK(diff == 0);
+        printf("%-52s %d rewritten; %lld of %lld outputs differ\n", what, fused, (long long)diff, (long long)total);
+    }
+    inferd_onnx_free(ref);
+    inferd_onnx_free(got);
+    buf_free(&bb);
+}
+
+#define Q(x, s, z, y) {"QuantizeLinear", x "," s "," z, y, {{0}}}
+#define DQ(x, s, z, y) {"DequantizeLinear", x "," s "," z, y, {{0}}}
+
+int main(void)
+{
+    pool = tpool_new(2);
+    CHECK(pool != NULL);
+    /* ResNet block tail: a = DQ(conv bytes); r = Relu(a + x) -> Q (next conv) and FP32 r read
+     * by the next block's Add(DQ(rq), r) (DQ + FP32, no Relu, no Q) */
+    struct graph res = {{Q("x", "s1", "z1", "xq"), DQ("xq", "s1", "z1", "a"), {"Add", "a,x", "s", {{0}}},
+                         {"Relu", "s", "r", {{0}}}, Q("r", "s2", "z2", "rq"), DQ("rq", "s2", "z2", "rd"),
+                         {"Add", "rd,r", "out", {{0}}}},
+                        7, "out"};
+    check("residual: DQ + x -> Relu -> Q and FP32; DQ + FP32", &res, 2);
+    /* DQ(u8) + DQ(s8) -> Q(s8) -> DQ */
+    struct graph qq = {{Q("x", "s1", "z1", "aq"), Q("x", "s3", "z3", "bq"), DQ("aq", "s1", "z1", "a"),
+                        DQ("bq", "s3", "z3", "b"), {"Add", "a,b", "s", {{0}}}, Q("s", "s4", "z4", "sq"),
+                        DQ("sq", "s4", "z4", "out")},
+                       7, "out"};
+    check("DQ(u8) + DQ(s8) -> Q(s8)", &qq, 1);
+    /* FP32 first, DQ second, Relu, Q(u8 zero point 3: the Relu is not a no-op there) */
+    struct graph swap = {{Q("x", "s3", "z3", "aq"), DQ("aq", "s3", "z3", "a"), {"Add", "x,a", "s", {{0}}},
+                          {"Relu", "s", "r", {{0}}}, Q("r", "s2", "z2", "rq"), DQ("rq", "s2", "z2", "out")},
+                         6, "out"};
+    check("x + DQ(s8) -> Relu -> Q(u8, zp 3)", &swap, 1);
+    /* the FP32 operand broadcast: (N, C, 1, 1) */
+    struct graph bc = {{{"ReduceMean", "x,axes", "p", {{0}}}, Q("x", "s1", "z1", "aq"), DQ("aq", "s1", "z1", "a"),
+                        {"Add", "a,p", "s", {{0}}}, Q("s", "s2", "z2", "sq"), DQ("sq", "s2", "z2", "out")},
+                       6, "out"};
+    check("DQ + (N,C,1,1) broadcast -> Q", &bc, 1);
+    /* the Add's sum also read by a Mul: Relu stays a node, the Add is fused without it */
+    struct graph shared = {{Q("x", "s1", "z1", "aq"), DQ("aq", "s1", "z1", "a"), {"Add", "a,x", "s", {{0}}},
+                            {"Relu", "s", "r", {{0}}}, {"Mul", "s,r", "out", {{0}}}},
+                           5, "out"};
+    check("sum read twice: Relu not taken", &shared, 1);
+    /* near miss: per-channel DQ scales */
+    struct graph pc = {{{"QuantizeLinear", "x,sc,zc", "aq", {{.name = "axis", .type = 2, .i = 1}}},
+                        {"DequantizeLinear", "aq,sc,zc", "a", {{.name = "axis", .type = 2, .i = 1}}},
+                        {"Add", "a,x", "s", {{0}}}, Q("s", "s2", "z2", "sq"), DQ("sq", "s2", "z2", "out")},
+                       5, "out"};
+    check("per-channel DQ: not fused", &pc, 0);
+    /* near miss: the Relu's output is the graph output as well as the Q's input: the FP32
+     * output is kept as the node's second output */
+    struct graph gout = {{Q("x", "s1", "z1", "aq"), DQ("aq", "s1", "z1", "a"), {"Add", "a,x", "s", {{0}}},
+                          {"Relu", "s", "out", {{0}}}, Q("out", "s2", "z2", "rq"), DQ("rq", "s2", "z2", "unused")},
+                         6, "out"};
+    check("Relu output is a graph output and feeds Q", &gout, 1);
+    tpool_free(pool);
+    return check_finish();
+}
