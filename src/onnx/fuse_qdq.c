@@ -236,6 +236,41 @@ static int fuse_matmul(struct qdq *q, struct ox_node *mm)
     return retarget(q, mm, "QLinearMatMul", ins, 8, qn->out[0]);
 }
 
+/* DQ(A) -> Gemm(., DQ(W) [, DQ(bias int32)]) [-> Relu] -> Q => InferdQGemm (ops/quant.c), as
+ * ORT's QDQ transformer makes QGemm: A 2-D per tensor, W an 8-bit initializer per tensor or
+ * per output column (DQ axis 0 with transB, else 1), alpha = beta = 1, no transA, the bias
+ * as in fuse_conv (scale sa * sw[j], zero point 0). Returns 1 when rewritten. */
+static int fuse_gemm(struct qdq *q, struct ox_node *gm)
+{
+    if (gm->n_in < 2 || gm->n_out != 1 || gm->out[0] < 0 || ox_attr_int(gm, "transA", 0) != 0 ||
+        ox_attr_float(gm, "alpha", 1.0f) != 1.0f || ox_attr_float(gm, "beta", 1.0f) != 1.0f)
+        return 0;
+    int tb = ox_attr_int(gm, "transB", 0) != 0;
+    struct ox_node *da = producer_dq(q, gm->in[0], 1), *relu, *qn = tail_q(q, gm->out[0], &relu);
+    struct ox_node *dw0 = producer_dq(q, gm->in[1], INT64_MAX);
+    const struct ox_tensor *w = dw0 ? init_of(q, dw0->in[0]) : NULL;
+    if (!da || !qn || !w || w->rank != 2)
+        return 0;
+    int64_t n_out = tb ? w->dims[0] : w->dims[1];
+    struct ox_node *dw = weight_dq(q, gm->in[1], 2, tb ? 0 : 1, n_out), *db = NULL;
+    if (!dw)
+        return 0;
+    int ins[9] = {da->in[0], da->in[1], da->in[2], dw->in[0], dw->in[1], dw->in[2], qn->in[1], qn->in[2], -1};
+    int n_in = 8;
+    if (gm->n_in > 2 && gm->in[2] >= 0) {
+        float sa = *(const float *)init_of(q, da->in[1])->data;
+        if ((ins[8] = bias_i32(q, gm->in[2], sa, init_of(q, dw->in[1]), n_out, &db)) < 0)
+            return 0;
+        n_in = 9;
+    }
+    struct ox_node *dqs[3] = {da, dw, db};
+    drop_tail(q, relu, qn, dqs, 3);
+    int rc = retarget(q, gm, "InferdQGemm", ins, n_in, qn->out[0]);
+    gm->attrs = NULL, gm->n_attrs = 0;
+    gm->ip[0] = tb;
+    return rc;
+}
+
 /* QLinearConv (fused above, or as the file wrote it) -> DequantizeLinear -> QuantizeLinear, all
  * per tensor: the pair requantises the conv's bytes to another scale (what is left of a
  * calibrated ReLU6 after drop_clip, in every MobileNet block). It becomes InferdQLinearConv,
@@ -452,7 +487,10 @@ int ox_fuse_qdq(struct ox_model *m, int *n_fused, struct inferd_err *err)
         struct ox_node *n = &m->nodes[i];
         if (q.dead[i])
             continue;
-        int r = is_op(n, "Conv") ? fuse_conv(&q, n) : is_op(n, "MatMul") ? fuse_matmul(&q, n) : 0;
+        int r = is_op(n, "Conv")     ? fuse_conv(&q, n)
+                : is_op(n, "MatMul") ? fuse_matmul(&q, n)
+                : is_op(n, "Gemm")   ? fuse_gemm(&q, n)
+                                     : 0;
         if (r < 0)
             goto oom;
         *n_fused += r;

@@ -20,7 +20,7 @@ static const struct ox_op *const ox_ops[] = {
     &ox_op_dropout, &ox_op_size, &ox_op_eyelike, &ox_op_quantize_linear, &ox_op_dequantize_linear,
     &ox_op_dynamic_quantize_linear, &ox_op_matmul_integer, &ox_op_qlinear_matmul, &ox_op_conv_integer,
     &ox_op_qlinear_conv,
-    &ox_op_inferd_qlinear_conv, &ox_op_inferd_qadd,
+    &ox_op_inferd_qlinear_conv, &ox_op_inferd_qadd, &ox_op_inferd_qgemm,
     /* math, activations, broadcasting, reductions, generators, axis ops, losses, RNNs... */
     &ox_op_exp, &ox_op_log, &ox_op_neg, &ox_op_abs, &ox_op_ceil, &ox_op_floor, &ox_op_round, &ox_op_sign,
     &ox_op_reciprocal, &ox_op_sin, &ox_op_cos, &ox_op_tan, &ox_op_asin, &ox_op_acos, &ox_op_atan, &ox_op_sinh,

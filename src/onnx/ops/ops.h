@@ -73,7 +73,7 @@ extern const struct ox_op ox_op_tile, ox_op_split, ox_op_pad, ox_op_gather_eleme
     ox_op_depth_to_space, ox_op_space_to_depth, ox_op_instance_norm, ox_op_group_norm, ox_op_lrn, ox_op_dropout,
     ox_op_size, ox_op_eyelike, ox_op_quantize_linear, ox_op_dequantize_linear, ox_op_dynamic_quantize_linear,
     ox_op_matmul_integer, ox_op_qlinear_matmul, ox_op_conv_integer, ox_op_qlinear_conv,
-    ox_op_inferd_qlinear_conv, ox_op_inferd_qadd;
+    ox_op_inferd_qlinear_conv, ox_op_inferd_qadd, ox_op_inferd_qgemm;
 /* elementwise math and activations (math_unary.c), broadcasting ops (broadcast_ops.c),
  * reductions (reduce.c), generators and windows (generate.c), axis ops (index_ops.c),
  * LogSoftmax/Hardmax (softmax.c), CastLike (cast.c), GlobalMaxPool (pool.c), losses

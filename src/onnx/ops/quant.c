@@ -1,6 +1,7 @@
 /* quant.c — quantized ops: QuantizeLinear / DequantizeLinear (per-tensor, per-axis, blocked),
  * DynamicQuantizeLinear, MatMulInteger, QLinearMatMul, ConvInteger, QLinearConv, and the
- * internal InferdQAdd (fuse_qdq.c's DQ -> Add [-> Relu] [-> Q] in one pass). Scales and
+ * internal InferdQAdd (fuse_qdq.c's DQ -> Add [-> Relu] [-> Q] in one pass) and InferdQGemm
+ * (DQ -> Gemm -> Q on the int8 GEMM, as ORT's QGemm). Scales and
  * zero points may be graph inputs (read at run time). Integer products accumulate in int32
  * through the int8 GEMM of qgemm.c; requantisation rounds half to even and saturates.
  *
@@ -749,3 +750,133 @@ static int qadd_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_
 }
 
 const struct ox_op ox_op_inferd_qadd = {"InferdQAdd", 4, 8, 1, 2, NULL, qadd_infer, qadd_exec, 0, NULL, NULL};
+
+/* ---- InferdQGemm: DQ(A) -> Gemm(., DQ(W) [, DQ(bias int32)]) -> Q, as ORT's QGemm ----
+ * Made by fuse_qdq.c only. Inputs: A (M, K) 8-bit, a_scale, a_zero_point (per tensor), W
+ * (K, N), or (N, K) with node ip[0] = 1 (transB), w_scale / w_zero_point per tensor or per
+ * column, y_scale, y_zero_point, then the int32 bias (N) or absent. The exact int32
+ * product of the int8 GEMM plus the bias, requantised per column with (sa * sw[j]) / sy
+ * (qgemm_requant: round half to even, saturate), as QLinearMatMul and QLinearConv do. A
+ * transposed constant W is transposed once when the plan packs it, else into the scratch. */
+static int qgemm_dims(const struct ox_node *n, struct ox_tensor *const *in, int64_t *M, int64_t *K, int64_t *N,
+                      struct inferd_err *err)
+{
+    const struct ox_tensor *a = in[0], *w = in[3], *sw = in[4], *zw = in[5], *zy = in[7];
+    const struct ox_tensor *bias = opt_in(n, in, 8);
+    if (!is_q8(a->dt) || !is_q8(w->dt) || a->rank != 2 || w->rank != 2)
+        return inferd_err_set(err, INFERD_ETYPE, "%s: 'A' and 'W' must be 2-D uint8/int8", n->op_type);
+    *M = a->dims[0], *K = a->dims[1];
+    *N = n->ip[0] ? w->dims[0] : w->dims[1];
+    if ((n->ip[0] ? w->dims[1] : w->dims[0]) != *K)
+        return inferd_err_set(err, INFERD_ESHAPE, "%s: inner dims differ", n->op_type);
+    if (in[1]->numel != 1 || in[6]->numel != 1 || !zy || zy->numel != 1 || !is_q8(zy->dt) ||
+        (sw->numel != 1 && sw->numel != *N) || !zw || zw->dt != w->dt || zw->numel != sw->numel ||
+        (bias && (bias->dt != INFERD_INT32 || bias->numel != *N)))
+        return inferd_err_set(err, INFERD_ESHAPE, "%s: scales, zero points or bias of the wrong shape", n->op_type);
+    return 0;
+}
+
+static int qgemm_op_infer(const struct ox_node *n, struct ox_tensor *const *in, struct ox_tensor **out,
+                          struct inferd_err *err)
+{
+    int64_t M, K, N;
+    int rc = qgemm_dims(n, in, &M, &K, &N, err);
+    return rc < 0 ? rc : ox_set_shape(out[0], in[7]->dt, 2, (const int64_t[]){M, N}, err);
+}
+
+/* Scratch: int32 (M, N) accumulators, N multipliers, the packed B, the transposed B. */
+static size_t qgemm_op_sizes(const struct ox_node *n, struct ox_tensor *const *in, size_t *acc, size_t *mul,
+                             size_t *pack)
+{
+    const struct ox_tensor *a = in[0], *w = in[3];
+    int64_t M = a->dims[0], K = a->dims[1], N = n->ip[0] ? w->dims[0] : w->dims[1];
+    *acc = ((size_t)(M * N) * sizeof(int32_t) + 63) & ~(size_t)63;
+    *mul = ((size_t)N * sizeof(float) + 63) & ~(size_t)63;
+    *pack = (qgemm_scratch_bytes(K, N) + 63) & ~(size_t)63;
+    return (size_t)(K * N);
+}
+
+static size_t qgemm_op_scratch(const struct ox_node *n, struct ox_tensor *const *in, struct ox_tensor *const *out)
+{
+    (void)out;
+    size_t acc, mul, pack, wt = qgemm_op_sizes(n, in, &acc, &mul, &pack);
+    return acc + mul + pack + (n->ip[0] ? wt : 0);
+}
+
+/* W (N, K) -> (K, N) */
+static void qgemm_transpose(const uint8_t *w, int64_t N, int64_t K, uint8_t *t)
+{
+    for (int64_t j = 0; j < N; j++)
+        for (int64_t k = 0; k < K; k++)
+            t[k * N + j] = w[j * K + k];
+}
+
+static int qgemm_op_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_tensor *const *in,
+                         struct ox_tensor **out, struct inferd_err *err)
+{
+    int64_t M, K, N;
+    int rc = qgemm_dims(n, in, &M, &K, &N, err);
+    if (rc < 0)
+        return rc;
+    const struct ox_tensor *a = in[0], *w = in[3], *sw = in[4], *zw = in[5], *bias = opt_in(n, in, 8);
+    size_t acc_b, mul_b, pack_b;
+    qgemm_op_sizes(n, in, &acc_b, &mul_b, &pack_b);
+    char *s = c->scratch;
+    int32_t *acc = (int32_t *)s;
+    float *mul = (float *)(s + acc_b);
+    void *pack = s + acc_b + mul_b;
+    const uint8_t *b = w->data;
+    if (n->ip[0] && !c->packed) {
+        uint8_t *t = (uint8_t *)(s + acc_b + mul_b + pack_b);
+        qgemm_transpose(w->data, N, K, t);
+        b = t;
+    }
+    const struct ox_tensor *za = in[2];
+    struct qgemm_args g = {
+        .M = M, .N = N, .K = K, .a = a->data, .a_signed = a->dt == INFERD_INT8, .b = b, .b_signed = w->dt == INFERD_INT8,
+        .za = za->data, .za_len = 1, .zb = zw->data, .zb_len = zw->numel, .c = acc,
+        .pack = c->packed ? (void *)(uintptr_t)c->packed : pack, .prepacked = c->packed != NULL,
+    };
+    qgemm_u8_pool(c, &g);
+    float sa = ((const float *)in[1]->data)[0], sy = ((const float *)in[6]->data)[0];
+    for (int64_t j = 0; j < sw->numel; j++)
+        mul[j] = sa * ((const float *)sw->data)[j] / sy;
+    int32_t zy = (int32_t)ox_get_i64(in[7], 0);
+    struct ox_tensor *y = out[0];
+    for (int64_t i = 0; i < M; i++) {
+        int32_t *row = acc + i * N;
+        for (int64_t j = 0; bias && j < N; j++)
+            row[j] += ((const int32_t *)bias->data)[j];
+        qgemm_requant(row, N, 0, mul, sw->numel > 1, zy, y->dt == INFERD_INT8, (uint8_t *)y->data + i * N);
+    }
+    return 0;
+}
+
+/* A constant W (and zero point) is packed once per plan; when transB, W is transposed first
+ * into the buffer's tail (after the packed panels), which the pack then reads. */
+static int64_t qgemm_op_pack(const struct ox_node *n, struct ox_tensor *const *in, float *dst)
+{
+    const struct ox_tensor *a = in[0], *w = in[3], *zw = in[5];
+    if (!w->is_const || !zw || !zw->is_const || w->rank != 2 || w->numel == 0 || !is_q8(w->dt) || a->rank != 2)
+        return 0;
+    int64_t K = n->ip[0] ? w->dims[1] : w->dims[0], N = n->ip[0] ? w->dims[0] : w->dims[1];
+    if (a->dims[1] != K || (zw->numel != 1 && zw->numel != N))
+        return 0;
+    struct qgemm_args g = {.M = 1, .N = N, .K = K, .b = w->data, .b_signed = w->dt == INFERD_INT8,
+                           .zb = zw->data, .zb_len = zw->numel, .pack = dst ? (void *)dst : (void *)1};
+    if (qgemm_isa_pick(&g) == QGEMM_REF)
+        return 0;
+    size_t packed = (qgemm_scratch_bytes(K, N) + 63) & ~(size_t)63, tail = n->ip[0] ? (size_t)(K * N) : 0;
+    if (dst) {
+        if (tail) {
+            uint8_t *t = (uint8_t *)dst + packed;
+            qgemm_transpose(w->data, N, K, t);
+            g.b = t;
+        }
+        qgemm_pack_b(&g);
+    }
+    return (int64_t)((packed + tail + sizeof(float) - 1) / sizeof(float));
+}
+
+const struct ox_op ox_op_inferd_qgemm = {"InferdQGemm", 8, 9, 1, 1, NULL, qgemm_op_infer, qgemm_op_exec, 0,
+                                         qgemm_op_scratch, qgemm_op_pack};
