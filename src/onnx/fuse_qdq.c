@@ -406,6 +406,39 @@ static int fuse_add(struct qdq *q, struct ox_node *add)
     return 1;
 }
 
+/* DQ(v; s, z) -> MaxPool | Reshape | Flatten | Squeeze | Unsqueeze | Transpose -> Q(s, z), all
+ * per tensor with the same scale (bit for bit), zero point and dtype, s > 0: the op runs on
+ * the bytes, as ONNX Runtime's QDQ transformer drops such pairs. Exact: Q(DQ(v)) = v (the
+ * float product and quotient are off by far less than half a quantum), the shape ops only
+ * move elements, and DQ is increasing, so the maximum of the dequantised window is the
+ * dequantised maximum (pads never win either way). The op's result must have the Q as its
+ * only reader. Returns 1 when rewritten. */
+static int fuse_pass(struct qdq *q, struct ox_node *op)
+{
+    static const char *const kinds[] = {"MaxPool", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose"};
+    size_t k = 0;
+    while (k < sizeof kinds / sizeof kinds[0] && !is_op(op, kinds[k]))
+        k++;
+    if (k == sizeof kinds / sizeof kinds[0] || op->n_in < 1 || op->n_out < 1 || op->in[0] < 0 || op->out[0] < 0 ||
+        (op->n_out > 1 && op->out[1] >= 0))
+        return 0;
+    struct ox_node *dq = producer_dq(q, op->in[0], 1);
+    struct ox_node *qn = dq ? qnode(q, sole_consumer(q, op->out[0]), "QuantizeLinear", 1) : NULL;
+    if (!qn || ox_attr_int(qn, "saturate", 1) != 1)
+        return 0;
+    const struct ox_tensor *sd = init_of(q, dq->in[1]), *zd = init_of(q, dq->in[2]);
+    const struct ox_tensor *sq = init_of(q, qn->in[1]), *zq = init_of(q, qn->in[2]);
+    if (memcmp(sd->data, sq->data, sizeof(float)) != 0 || !(*(const float *)sd->data > 0) || zd->dt != zq->dt ||
+        zp_value(zd, 0) != zp_value(zq, 0))
+        return 0;
+    struct ox_model *m = q->m;
+    op->in[0] = dq->in[0], op->in_names[0] = m->values[dq->in[0]].name;
+    op->out[0] = qn->out[0], op->out_names[0] = m->values[qn->out[0]].name;
+    q->dead[qn - m->nodes] = 1;
+    q->maybe[dq - m->nodes] = 1;
+    return 1;
+}
+
 /* A Clip bound: an FP32 scalar initializer or Constant node output (the opset-11 inputs), or
  * the attribute (opset < 11); dflt when absent. Returns 0 when the bound is not a constant. */
 static int clip_bound(const struct qdq *q, const struct ox_node *n, int k, const char *attr, float dflt, float *out)
@@ -483,6 +516,8 @@ int ox_fuse_qdq(struct ox_model *m, int *n_fused, struct inferd_err *err)
     int n_clips = 0;
     for (int i = 0; i < nn; i++) /* first, so that a Conv -> Relu -> Q tail sees Conv -> Q */
         n_clips += drop_clip(&q, &m->nodes[i]);
+    for (int i = 0; i < nn; i++) /* byte pass-through first: Q -> DQ -> MaxPool -> Q -> DQ -> Conv */
+        *n_fused += q.dead[i] ? 0 : fuse_pass(&q, &m->nodes[i]);
     for (int i = 0; i < nn; i++) {
         struct ox_node *n = &m->nodes[i];
         if (q.dead[i])

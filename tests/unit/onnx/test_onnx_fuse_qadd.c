@@ -9,7 +9,10 @@
  *    bit for bit;
  *  - DQ -> Gemm -> Q => InferdQGemm (x reshaped to (N*201, 129)): transB with per-row s8
  *    weights and an int32 bias, W (K, N) per tensor, and the near misses alpha != 1 and a
- *    Relu before a Q whose zero point is not the minimum; within one output quantum.
+ *    Relu before a Q whose zero point is not the minimum; within one output quantum;
+ *  - DQ -> MaxPool / Transpose / Reshape -> Q with the same scale and zero point: the op on
+ *    the bytes (u8, s8), and the near misses (another scale, another zero point, the result
+ *    read twice, per-channel parameters); bit for bit.
  * The model loaded with the QDQ fusion off (1 thread) is the reference for the model with it
  * on (2 threads), at batch 1 and 3; the summary names the rewrites ("N QDQ int8"). ctest also
  * runs it with the int8 GEMM's AVX2 and reference kernels. */
@@ -253,6 +256,42 @@ int main(void)
                         DQ("yq", "s5", "z2", "out")},
                        7, "out"};
     check("DQ -> Gemm(per-tensor W (K, N)) -> Q", &gp, 1, 0.08);
+    /* DQ -> MaxPool / Transpose / Reshape -> Q with DQ's scale and zero point: on the bytes */
+#define KS {.name = "kernel_shape", .type = 7, .ints = {3, 3}, .n_ints = 2}
+#define ST {.name = "strides", .type = 7, .ints = {2, 2}, .n_ints = 2}
+    struct graph mp = {{Q("x", "s1", "z1", "aq"), DQ("aq", "s1", "z1", "a"), {"MaxPool", "a", "p", {KS, ST}},
+                        Q("p", "s1", "z1", "pq"), DQ("pq", "s1", "z1", "out")},
+                       5, "out"};
+    check("DQ -> MaxPool -> Q, same scale: bytes", &mp, 1, 0);
+    struct graph mps = {{Q("x", "s3", "z3", "aq"), DQ("aq", "s3", "z3", "a"), {"MaxPool", "a", "p", {KS, ST}},
+                         Q("p", "s3", "z3", "pq"), DQ("pq", "s3", "z3", "out")},
+                        5, "out"};
+    check("DQ -> MaxPool -> Q, s8: bytes", &mps, 1, 0);
+    struct graph tr = {{Q("x", "s1", "z1", "aq"), DQ("aq", "s1", "z1", "a"),
+                        {"Transpose", "a", "t", {{.name = "perm", .type = 7, .ints = {0, 2, 3, 1}, .n_ints = 4}}},
+                        Q("t", "s1", "z1", "tq"), DQ("tq", "s1", "z1", "td"), {"Reshape", "td,shp", "r", {{0}}},
+                        Q("r", "s1", "z1", "rq"), DQ("rq", "s1", "z1", "out")},
+                       8, "out"};
+    check("DQ -> Transpose -> Q -> DQ -> Reshape -> Q: bytes", &tr, 2, 0);
+    struct graph mpd = {{Q("x", "s1", "z1", "aq"), DQ("aq", "s1", "z1", "a"), {"MaxPool", "a", "p", {KS, ST}},
+                         Q("p", "s2", "z1", "pq"), DQ("pq", "s2", "z1", "out")},
+                        5, "out"};
+    check("DQ -> MaxPool -> Q, another scale: not fused", &mpd, 0, 0);
+    struct graph mpz = {{Q("x", "s1", "z1", "aq"), DQ("aq", "s1", "z1", "a"), {"MaxPool", "a", "p", {KS, ST}},
+                         Q("p", "s1", "z2", "pq"), DQ("pq", "s1", "z2", "out")},
+                        5, "out"};
+    check("DQ -> MaxPool -> Q, another zero point: not fused", &mpz, 0, 0);
+    struct graph mp2 = {{Q("x", "s1", "z1", "aq"), DQ("aq", "s1", "z1", "a"), {"MaxPool", "a", "p", {KS, ST}},
+                         Q("p", "s1", "z1", "pq"), DQ("pq", "s1", "z1", "d"), {"Mul", "d,p", "out", {{0}}}},
+                        6, "out"};
+    check("MaxPool result read twice: not fused", &mp2, 0, 0);
+    struct graph mpc = {{{"QuantizeLinear", "x,sc,zc", "aq", {{.name = "axis", .type = 2, .i = 1}}},
+                         {"DequantizeLinear", "aq,sc,zc", "a", {{.name = "axis", .type = 2, .i = 1}}},
+                         {"MaxPool", "a", "p", {KS, ST}},
+                         {"QuantizeLinear", "p,sc,zc", "pq", {{.name = "axis", .type = 2, .i = 1}}},
+                         {"DequantizeLinear", "pq,sc,zc", "out", {{.name = "axis", .type = 2, .i = 1}}}},
+                        5, "out"};
+    check("MaxPool between per-channel DQ / Q: not fused", &mpc, 0, 0);
     tpool_free(pool);
     return check_finish();
 }
