@@ -406,6 +406,47 @@ static int fuse_add(struct qdq *q, struct ox_node *add)
     return 1;
 }
 
+/* What is left of DQ [-> Relu] -> Q after the other rewrites (a DQ of activation bytes, per
+ * tensor, whose result, or whose sole Relu's, a per-tensor Q reads: the ResNet stem's pooled
+ * bytes requantised for the first conv, a Relu between a DQ and a Q whose zero point is not
+ * the minimum): the DQ becomes InferdQAdd without a B, one pass with the nodes' float
+ * operations, the FP32 result kept as a second output while anything else reads it. (The
+ * consumer counts a DQ's result has here can only be too high after the other rewrites,
+ * which read the DQ's bytes instead, so the Relu test errs on the safe side; keep_f counts
+ * the live readers.) Returns 1 when rewritten. */
+static int fuse_dq_q(struct qdq *q, struct ox_node *dq)
+{
+    struct ox_model *m = q->m;
+    if (!qnode(q, dq, "DequantizeLinear", 1) || dq->out[0] < 0 || init_of(q, dq->in[0]))
+        return 0;
+    int y = dq->out[0];
+    struct ox_node *relu = sole_consumer(q, y);
+    if (relu && (!is_op(relu, "Relu") || relu->n_in != 1 || relu->n_out != 1 || relu->out[0] < 0))
+        relu = NULL;
+    if (relu)
+        y = relu->out[0];
+    struct ox_node *qn = q_reader(q, y);
+    if (!qn)
+        return 0;
+    int keep_f = q->is_out[y] || n_readers(q, y) > 1;
+    int ins[8] = {dq->in[0], dq->in[1], dq->in[2], -1, -1, -1, qn->in[1], qn->in[2]};
+    int *out = ox_mem_alloc(m->mem, 2 * sizeof *out);
+    const char **out_names = ox_mem_alloc(m->mem, 2 * sizeof *out_names);
+    if (!out || !out_names)
+        return -1;
+    dq->out = out, dq->out_names = out_names;
+    dq->n_out = keep_f ? 2 : 1;
+    out[1] = y, out_names[1] = m->values[y].name;
+    int rc = retarget(q, dq, "InferdQAdd", ins, 8, qn->out[0]);
+    dq->attrs = NULL, dq->n_attrs = 0;
+    dq->ip[0] = relu != NULL;
+    if (relu)
+        q->dead[relu - m->nodes] = 1;
+    q->dead[qn - m->nodes] = 1;
+    q->maybe[dq - m->nodes] = 0; /* a DQ whose other readers were rewritten: now a live node */
+    return rc;
+}
+
 /* DQ(v; s, z) -> MaxPool | Reshape | Flatten | Squeeze | Unsqueeze | Transpose -> Q(s, z), all
  * per tensor with the same scale (bit for bit), zero point and dtype, s > 0: the op runs on
  * the bytes, as ONNX Runtime's QDQ transformer drops such pairs. Exact: Q(DQ(v)) = v (the
@@ -538,8 +579,14 @@ int ox_fuse_qdq(struct ox_model *m, int *n_fused, struct inferd_err *err)
             goto oom;
         *n_fused += r;
     }
-    for (int i = 0; i < nn; i++) { /* last: the DQ -> Add tails the convs left */
+    for (int i = 0; i < nn; i++) { /* then the DQ -> Add tails the convs left */
         int r = !q.dead[i] && is_op(&m->nodes[i], "Add") ? fuse_add(&q, &m->nodes[i]) : 0;
+        if (r < 0)
+            goto oom;
+        *n_fused += r;
+    }
+    for (int i = 0; i < nn; i++) { /* last: DQ [-> Relu] -> Q left anywhere */
+        int r = q.dead[i] ? 0 : fuse_dq_q(&q, &m->nodes[i]);
         if (r < 0)
             goto oom;
         *n_fused += r;

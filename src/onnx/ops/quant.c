@@ -583,8 +583,9 @@ const struct ox_op ox_op_qlinear_matmul = {"QLinearMatMul", 8, 8, 1, 1, NULL, ql
 
 /* ---- InferdQAdd: DequantizeLinear(s) -> Add [-> Relu] [-> QuantizeLinear] in one pass ----
  * Made by fuse_qdq.c only. Inputs: A (8-bit), a_scale, a_zero_point, B (8-bit with b_scale,
- * b_zero_point at 4, 5, or FP32 with those absent), then y_scale, y_zero_point (6, 7; absent
- * without the QuantizeLinear); scales and zero points per tensor. node ip[0] = 1: the Relu.
+ * b_zero_point at 4, 5, or FP32 with those absent; or absent: DQ [-> Relu] -> Q without an
+ * Add), then y_scale, y_zero_point (6, 7; absent without the QuantizeLinear); scales and zero
+ * points per tensor. node ip[0] = 1: the Relu.
  * Outputs: with the QuantizeLinear, 0 its bytes and 1 (optional) the FP32 sum the graph's
  * other readers take; without, 0 the FP32 sum. Every element takes the float operations of
  * the nodes it replaces, in their order ((a - za) * sa, + b, max 0, then quant8_range's
@@ -592,21 +593,22 @@ const struct ox_op ox_op_qlinear_matmul = {"QLinearMatMul", 8, 8, 1, 1, NULL, ql
 static int qadd_infer(const struct ox_node *n, struct ox_tensor *const *in, struct ox_tensor **out,
                       struct inferd_err *err)
 {
-    const struct ox_tensor *a = in[0], *b = in[3], *sb = opt_in(n, in, 4), *sy = opt_in(n, in, 6);
+    const struct ox_tensor *a = in[0], *b = opt_in(n, in, 3), *sb = opt_in(n, in, 4), *sy = opt_in(n, in, 6);
     const struct ox_tensor *za = in[2], *zb = opt_in(n, in, 5), *zy = opt_in(n, in, 7);
     if (!is_q8(a->dt) || in[1]->dt != INFERD_FP32 || in[1]->numel != 1 || !za || za->dt != a->dt || za->numel != 1)
         return inferd_err_set(err, INFERD_ETYPE, "%s: 'A' must be 8-bit with a per-tensor FP32 scale and zero point",
                               n->op_type);
-    if (sb ? !is_q8(b->dt) || sb->dt != INFERD_FP32 || sb->numel != 1 || !zb || zb->dt != b->dt || zb->numel != 1
-           : b->dt != INFERD_FP32)
+    if (b && (sb ? !is_q8(b->dt) || sb->dt != INFERD_FP32 || sb->numel != 1 || !zb || zb->dt != b->dt || zb->numel != 1
+           : b->dt != INFERD_FP32))
         return inferd_err_set(err, INFERD_ETYPE, "%s: 'B' must be FP32, or 8-bit with a per-tensor scale and zero point",
                               n->op_type);
     if (sy && (sy->dt != INFERD_FP32 || sy->numel != 1 || !zy || !is_q8(zy->dt) || zy->numel != 1))
         return inferd_err_set(err, INFERD_ETYPE, "%s: 'y_scale' / 'y_zero_point' must be per-tensor FP32 / 8-bit",
                               n->op_type);
     int64_t dims[INFERD_MAX_RANK];
-    int rank, rc = ox_broadcast_shape(a, b, &rank, dims, n, err);
-    if (rc < 0)
+    int rank = a->rank, rc = 0;
+    memcpy(dims, a->dims, sizeof(int64_t) * (size_t)a->rank);
+    if (b && (rc = ox_broadcast_shape(a, b, &rank, dims, n, err)) < 0)
         return rc;
     rc = ox_set_shape(out[0], sy ? zy->dt : INFERD_FP32, rank, dims, err);
     if (rc == 0 && sy && n->n_out > 1 && out[1])
@@ -618,7 +620,7 @@ struct qadd_job {
     const void *a, *b;
     float sa, sb, sy, zy;
     int32_t za, zb;
-    int a_signed, b_q, b_signed, relu, y_q, y_signed;
+    int a_signed, has_b, b_q, b_signed, relu, y_q, y_signed;
     float *yf;  /* FP32 sum or NULL */
     void *yq;   /* bytes or NULL */
 };
@@ -627,7 +629,9 @@ static inline float qadd_one(const struct qadd_job *j, int64_t ia, int64_t ib)
 {
     int32_t av = j->a_signed ? ((const int8_t *)j->a)[ia] : ((const uint8_t *)j->a)[ia];
     float v = (float)(av - j->za) * j->sa, w;
-    if (j->b_q) {
+    if (!j->has_b) {
+        return j->relu ? (v > 0.0f ? v : 0.0f) : v;
+    } else if (j->b_q) {
         int32_t bv = j->b_signed ? ((const int8_t *)j->b)[ib] : ((const uint8_t *)j->b)[ib];
         w = (float)(bv - j->zb) * j->sb;
     } else {
@@ -674,9 +678,12 @@ static void qadd_range(void *arg, int64_t lo, int64_t hi)
     uint8_t *yq = j->yq;
     for (; i + 4 <= hi; i += 4) {
         __m128 v = _mm_mul_ps(_mm_cvtepi32_ps(_mm_sub_epi32(qadd_ld4(a + i, j->a_signed), za)), sa);
-        __m128 w = j->b_q ? _mm_mul_ps(_mm_cvtepi32_ps(_mm_sub_epi32(qadd_ld4((const uint8_t *)j->b + i, j->b_signed), zb)), sb)
-                          : _mm_loadu_ps((const float *)j->b + i);
-        v = _mm_add_ps(v, w);
+        if (j->has_b) {
+            __m128 w = j->b_q ? _mm_mul_ps(_mm_cvtepi32_ps(_mm_sub_epi32(
+                                               qadd_ld4((const uint8_t *)j->b + i, j->b_signed), zb)), sb)
+                              : _mm_loadu_ps((const float *)j->b + i);
+            v = _mm_add_ps(v, w);
+        }
         if (j->relu)
             v = _mm_max_ps(v, zero);
         if (yf)
@@ -699,11 +706,11 @@ static void qadd_range(void *arg, int64_t lo, int64_t hi)
 static int qadd_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_tensor *const *in,
                      struct ox_tensor **out, struct inferd_err *err)
 {
-    const struct ox_tensor *a = in[0], *b = in[3], *sb = opt_in(n, in, 4), *sy = opt_in(n, in, 6);
+    const struct ox_tensor *a = in[0], *b = opt_in(n, in, 3), *sb = opt_in(n, in, 4), *sy = opt_in(n, in, 6);
     struct ox_tensor *y0 = out[0], *y1 = n->n_out > 1 ? out[1] : NULL;
     struct qadd_job j = {
-        .a = a->data, .b = b->data, .sa = ((const float *)in[1]->data)[0], .za = (int32_t)ox_get_i64(in[2], 0),
-        .a_signed = a->dt == INFERD_INT8, .b_q = sb != NULL, .b_signed = b->dt == INFERD_INT8,
+        .a = a->data, .b = b ? b->data : NULL, .has_b = b != NULL, .sa = ((const float *)in[1]->data)[0], .za = (int32_t)ox_get_i64(in[2], 0),
+        .a_signed = a->dt == INFERD_INT8, .b_q = sb != NULL, .b_signed = b && b->dt == INFERD_INT8,
         .relu = n->ip[0] != 0, .y_q = sy != NULL,
     };
     if (sb) {
@@ -719,7 +726,7 @@ static int qadd_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_
     } else {
         j.yf = y0->data;
     }
-    if (a->numel == y0->numel && b->numel == y0->numel) {
+    if (a->numel == y0->numel && (!b || b->numel == y0->numel)) {
         ox_parallel(c, y0->numel, 1 << 15, qadd_range, &j);
         return 0;
     }
@@ -749,7 +756,7 @@ static int qadd_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_
     return 0;
 }
 
-const struct ox_op ox_op_inferd_qadd = {"InferdQAdd", 4, 8, 1, 2, NULL, qadd_infer, qadd_exec, 0, NULL, NULL};
+const struct ox_op ox_op_inferd_qadd = {"InferdQAdd", 3, 8, 1, 2, NULL, qadd_infer, qadd_exec, 0, NULL, NULL};
 
 /* ---- InferdQGemm: DQ(A) -> Gemm(., DQ(W) [, DQ(bias int32)]) -> Q, as ORT's QGemm ----
  * Made by fuse_qdq.c only. Inputs: A (M, K) 8-bit, a_scale, a_zero_point (per tensor), W

@@ -12,7 +12,9 @@
  *    Relu before a Q whose zero point is not the minimum; within one output quantum;
  *  - DQ -> MaxPool / Transpose / Reshape -> Q with the same scale and zero point: the op on
  *    the bytes (u8, s8), and the near misses (another scale, another zero point, the result
- *    read twice, per-channel parameters); bit for bit.
+ *    read twice, per-channel parameters); bit for bit;
+ *  - DQ [-> Relu] -> Q left over (InferdQAdd without B): a Relu before a Q with zero point 3,
+ *    and a DQ -> Q whose FP32 input is read elsewhere too; bit for bit.
  * The model loaded with the QDQ fusion off (1 thread) is the reference for the model with it
  * on (2 threads), at batch 1 and 3; the summary names the rewrites ("N QDQ int8"). ctest also
  * runs it with the int8 GEMM's AVX2 and reference kernels. */
@@ -292,6 +294,16 @@ int main(void)
                          {"DequantizeLinear", "pq,sc,zc", "out", {{.name = "axis", .type = 2, .i = 1}}}},
                         5, "out"};
     check("MaxPool between per-channel DQ / Q: not fused", &mpc, 0, 0);
+    /* DQ -> Relu -> Q(another scale, zero point 3): one InferdQAdd without B; DQ -> Q whose
+     * FP32 input is also read by a Mul (kept as the second output) */
+    struct graph dr = {{Q("x", "s1", "z1", "aq"), DQ("aq", "s1", "z1", "a"), {"Relu", "a", "r", {{0}}},
+                        Q("r", "s2", "z2", "rq"), DQ("rq", "s2", "z2", "out")},
+                       5, "out"};
+    check("DQ -> Relu -> Q(zp 3): one pass", &dr, 1, 0);
+    struct graph dqq = {{Q("x", "s3", "z3", "aq"), DQ("aq", "s3", "z3", "a"), Q("a", "s1", "z1", "bq"),
+                         DQ("bq", "s1", "z1", "b"), {"Mul", "a,b", "out", {{0}}}},
+                        5, "out"};
+    check("DQ(s8) -> Q(u8), FP32 read twice: one pass", &dqq, 1, 0);
     tpool_free(pool);
     return check_finish();
 }
