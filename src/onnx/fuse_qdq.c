@@ -23,7 +23,11 @@
  * products rounds differently from the exact int32 sum; ORT's fused kernels do the same.
  * The DequantizeLinear nodes that fed only rewritten nodes are dropped. Then (fuse_chain,
  * fuse_stem) a QLinearConv's DQ -> Q requantisation, or its DQ -> Relu -> MaxPool stem, is
- * folded into the internal InferdQLinearConv, computing the same bytes. */
+ * folded into the internal InferdQLinearConv, computing the same bytes. Around the convs
+ * (fuse_pass, fuse_gemm, fuse_add, fuse_dq_q): DQ -> MaxPool / reshape ops -> Q with the same
+ * parameters runs on the bytes; DQ -> Gemm -> Q becomes InferdQGemm (ORT's QGemm); what is
+ * left of DQ -> Add [-> Relu] [-> Q] and DQ [-> Relu] -> Q becomes InferdQAdd, one pass with
+ * the replaced nodes' float operations (so the same bytes). */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
