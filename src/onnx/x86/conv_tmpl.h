@@ -43,11 +43,12 @@ static inline __attribute__((always_inline)) VF epi_vec(const struct ox_epi *e, 
  * of one K block, at c (row stride ldc; Z at zt, same strides, NULL: none): a points at the
  * tile's first row of the panel's block (kc x MR), bs at the packed strip (kc x SW, zero past
  * nc). first: the sums start at zero, else from Y (the earlier blocks' partial sums); last:
- * bias and activation are applied before the store. */
+ * bias and activation are applied before the store. nv: vectors computed (1: nc <= VL, a
+ * constant after inlining, half the FMAs of a two-vector tile on a narrow strip). */
 static inline __attribute__((always_inline)) void tile_kc(const struct ox_conv_gemm *g, const float *a,
                                                           const float *bs, int64_t kc, float *c, int64_t ldc,
                                                           const float *zt, int64_t row0, int nrows, int rc, int nc,
-                                                          int first, int last, const float *pf)
+                                                          int nv, int first, int last, const float *pf)
 {
     VF acc0[ROWS], acc1[ROWS];
     MASK m0 = MASK_N(nc < VL ? nc : VL), m1 = MASK_N(nc > VL ? nc - VL : 0);
@@ -55,8 +56,11 @@ static inline __attribute__((always_inline)) void tile_kc(const struct ox_conv_g
     for (int r = 0; r < ROWS; r++) {
         if (r >= rc)
             break;
+        acc1[r] = VZERO();
         if (first || r >= nrows) {
-            acc0[r] = acc1[r] = VZERO();
+            acc0[r] = VZERO();
+        } else if (nv == 1) {
+            acc0[r] = VLOADM(c + r * ldc, m0);
         } else if (nc == SW) {
             acc0[r] = VLOAD(c + r * ldc);
             acc1[r] = VLOAD(c + r * ldc + VL);
@@ -66,7 +70,7 @@ static inline __attribute__((always_inline)) void tile_kc(const struct ox_conv_g
         }
     }
     for (int64_t kk = 0; kk < kc; kk++) {
-        VF b0 = VLOAD(bs + kk * SW), b1 = VLOAD(bs + kk * SW + VL);
+        VF b0 = VLOAD(bs + kk * SW), b1 = nv > 1 ? VLOAD(bs + kk * SW + VL) : VZERO();
         const float *ak = a + kk * OX_CV_MR;
         __builtin_prefetch(pf + kk * OX_CV_MR);
 #pragma GCC unroll 16
@@ -75,7 +79,8 @@ static inline __attribute__((always_inline)) void tile_kc(const struct ox_conv_g
                 break;
             VF av = VSET1(ak[r]);
             acc0[r] = VFMA(av, b0, acc0[r]);
-            acc1[r] = VFMA(av, b1, acc1[r]);
+            if (nv > 1)
+                acc1[r] = VFMA(av, b1, acc1[r]);
         }
     }
 #pragma GCC unroll 16
@@ -90,12 +95,16 @@ static inline __attribute__((always_inline)) void tile_kc(const struct ox_conv_g
             if (zt) { /* Z (a fused residual Add): same layout as Y */
                 const float *z = zt + r * ldc;
                 v0 = VADD(v0, nc == SW ? VLOAD(z) : VLOADM(z, m0));
-                v1 = VADD(v1, nc == SW ? VLOAD(z + VL) : VLOADM(z + VL, m1));
+                if (nv > 1)
+                    v1 = VADD(v1, nc == SW ? VLOAD(z + VL) : VLOADM(z + VL, m1));
             }
             v0 = epi_vec(&g->epi, v0);
-            v1 = epi_vec(&g->epi, v1);
+            if (nv > 1)
+                v1 = epi_vec(&g->epi, v1);
         }
-        if (nc == SW) {
+        if (nv == 1) {
+            VSTOREM(c + r * ldc, m0, v0);
+        } else if (nc == SW) {
             VSTORE(c + r * ldc, v0);
             VSTORE(c + r * ldc + VL, v1);
         } else {
@@ -291,6 +300,46 @@ static void pack_im2col(const struct ox_conv_gemm *g, const struct ox_conv_im2co
     }
 }
 
+/* One column of a packed strip (bs at its column) for panel p's rows, one K block (a at
+ * the panel's block, c and z at the panel's first row of the column): the panel's rows in
+ * the lanes (VL = 16: one masked vector of 12; VL = 8: 8 + 4), four chains over K. A strip's
+ * last few columns (N = 49: 32 + 16 + 1; 196: 6 * 32 + 4) cost a load and an FMA per K step
+ * here, where a tile would compute a whole vector of columns for them. */
+#define GV_HI (OX_CV_MR > VL ? OX_CV_MR - VL : 0) /* panel rows in the second vector */
+static void strip_col(const struct ox_conv_gemm *g, const float *a, const float *bs, int64_t kc, float *c,
+                      const float *z, int64_t row0, int first, int last)
+{
+    MASK mlo = MASK_N(OX_CV_MR < VL ? OX_CV_MR : VL), mhi = MASK_N(GV_HI);
+    VF lo[4] = {VZERO(), VZERO(), VZERO(), VZERO()}, hi[4] = {VZERO(), VZERO(), VZERO(), VZERO()};
+    int64_t kk = 0;
+    for (; kk + 4 <= kc; kk += 4)
+#pragma GCC unroll 4
+        for (int u = 0; u < 4; u++) {
+            VF bv = VSET1(bs[(kk + u) * SW]);
+            lo[u] = VFMA(VLOADM(a + (kk + u) * OX_CV_MR, mlo), bv, lo[u]);
+            if (GV_HI)
+                hi[u] = VFMA(VLOADM(a + (kk + u) * OX_CV_MR + VL, mhi), bv, hi[u]);
+        }
+    for (; kk < kc; kk++) {
+        VF bv = VSET1(bs[kk * SW]);
+        lo[0] = VFMA(VLOADM(a + kk * OX_CV_MR, mlo), bv, lo[0]);
+        if (GV_HI)
+            hi[0] = VFMA(VLOADM(a + kk * OX_CV_MR + VL, mhi), bv, hi[0]);
+    }
+    float out[2 * VL];
+    VSTORE(out, VADD(VADD(lo[0], lo[1]), VADD(lo[2], lo[3])));
+    VSTORE(out + VL, VADD(VADD(hi[0], hi[1]), VADD(hi[2], hi[3])));
+    const int64_t ldc = g->ldc;
+    for (int r = 0; r < OX_CV_MR && row0 + r < g->m; r++) {
+        float v = out[r] + (first ? 0.0f : c[r * ldc]);
+        if (last)
+            v = ox_act_apply(&g->epi, v + (g->bias ? g->bias[row0 + r] : 0.0f) + (z ? z[r * ldc] : 0.0f));
+        c[r * ldc] = v;
+    }
+}
+
+#define SC_MAX 4 /* most strip columns taken one by one by strip_col */
+
 /* tile_kc for a tile whose lanes [split, nc) are the next image's first columns (g->seg):
  * Y (and Z) of both images copied into a staging tile of row stride SW and back. c and z
  * point at the tile's first row and column in the first image. */
@@ -312,7 +361,7 @@ static __attribute__((noinline)) void tile_split(const struct ox_conv_gemm *g, c
             memcpy(zt + r * SW + split, z + r * ldc + off1, n1);
         }
     }
-    tile_kc(g, a, bs, kc, ct, SW, z ? zt : NULL, row0, nrows, ROWS, nc, first, last, pf);
+    tile_kc(g, a, bs, kc, ct, SW, z ? zt : NULL, row0, nrows, ROWS, nc, 2, first, last, pf);
     for (int r = 0; r < nrows; r++) {
         memcpy(c + r * ldc, ct + r * SW, n0);
         memcpy(c + r * ldc + off1, ct + r * SW + split, n1);
@@ -341,8 +390,20 @@ static void gemm_blocked(const struct ox_conv_gemm *g, const struct ox_conv_im2c
                     const float *bs = bp + s * kc * SW;
                     const int64_t j = jb + s * SW, cj = col_at(g, g->cstep, j);
                     const int split = seg_split(g, j, nc);
-                    for (int64_t p = pm; p < pe; p++)
-                        for (int h = 0; h < OX_CV_MR; h += ROWS) {
+                    /* a narrow strip (the last of a row of tiles): its first nt columns by
+                     * a one-vector tile where they fit one, its last few by strip_col */
+                    int nt = nc;
+                    if (split == nc && nc <= SC_MAX)
+                        nt = 0;
+                    else if (split == nc && nc > VL && nc - VL <= SC_MAX)
+                        nt = VL;
+                    for (int64_t p = pm; p < pe; p++) {
+                        for (int cc = nt; cc < nc; cc++)
+                            strip_col(g, g->wp + (p * k + k0) * OX_CV_MR, bs + cc, kc,
+                                      g->c + p * OX_CV_MR * g->ldc + cj + cc,
+                                      g->sum ? g->sum + p * OX_CV_MR * g->ldc + cj + cc : NULL, p * OX_CV_MR, first,
+                                      last);
+                        for (int h = 0; h < OX_CV_MR && nt; h += ROWS) {
                             int64_t row0 = p * OX_CV_MR + h;
                             if (row0 >= g->m)
                                 break;
@@ -359,14 +420,17 @@ static void gemm_blocked(const struct ox_conv_gemm *g, const struct ox_conv_im2c
                             }
                             /* the common full tile with its constants folded in */
                             if (nrows == ROWS && nc == SW)
-                                tile_kc(g, a, bs, kc, c, g->ldc, z, row0, ROWS, ROWS, SW, first, last, pf);
+                                tile_kc(g, a, bs, kc, c, g->ldc, z, row0, ROWS, ROWS, SW, 2, first, last, pf);
+                            else if (nt <= VL)
+                                tile_kc(g, a, bs, kc, c, g->ldc, z, row0, nrows, ROWS, nt, 1, first, last, pf);
                             else if (nrows <= ROWS / 3) /* M = 64 = 5*12 + 4, 16 = 12 + 4 */
-                                tile_kc(g, a, bs, kc, c, g->ldc, z, row0, nrows, ROWS / 3, nc, first, last, pf);
+                                tile_kc(g, a, bs, kc, c, g->ldc, z, row0, nrows, ROWS / 3, nt, 2, first, last, pf);
                             else if (nrows <= 2 * ROWS / 3)
-                                tile_kc(g, a, bs, kc, c, g->ldc, z, row0, nrows, 2 * ROWS / 3, nc, first, last, pf);
+                                tile_kc(g, a, bs, kc, c, g->ldc, z, row0, nrows, 2 * ROWS / 3, nt, 2, first, last, pf);
                             else
-                                tile_kc(g, a, bs, kc, c, g->ldc, z, row0, nrows, ROWS, nc, first, last, pf);
+                                tile_kc(g, a, bs, kc, c, g->ldc, z, row0, nrows, ROWS, nt, 2, first, last, pf);
                         }
+                    }
                 }
             }
         }
@@ -377,7 +441,6 @@ static void gemm_blocked(const struct ox_conv_gemm *g, const struct ox_conv_im2c
  * rows in the vector lanes (VL = 16: one masked vector of 12; VL = 8: 8 + 4), four
  * independent chains over K. For N of 1 (SE blocks' 1x1 convs on 1x1 maps, a classifier
  * written as a conv) the tile above computes 2*VL columns to keep one: 32x the work. */
-#define GV_HI (OX_CV_MR > VL ? OX_CV_MR - VL : 0) /* panel rows in the second vector */
 static void gemv_panel(const struct ox_conv_gemm *g, int64_t p, int64_t j)
 {
     const float *a = g->wp + p * g->k * OX_CV_MR, *b = g->b + j;
