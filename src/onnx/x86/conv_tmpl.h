@@ -338,7 +338,9 @@ static void strip_col(const struct ox_conv_gemm *g, const float *a, const float 
     }
 }
 
-#define SC_MAX 4 /* most strip columns taken one by one by strip_col */
+/* most strip columns taken one by one by strip_col: a column costs about a load and an FMA
+ * per K step (AVX2: two of each, the panel being 8 + 4 lanes), a one-vector tile 13 and 12 */
+#define SC_MAX (VL / 4)
 
 /* tile_kc for a tile whose lanes [split, nc) are the next image's first columns (g->seg):
  * Y (and Z) of both images copied into a staging tile of row stride SW and back. c and z
