@@ -110,7 +110,7 @@ int main(int argc, char **argv)
                             iy >= 0 && iy < h && ix >= 0 && ix < w ? x[(ci * h + iy) * w + ix] : 0.0f;
                     }
         ox_conv_pack(wv, mc, kk, wp);
-        struct ox_conv_gemm gm = {wp, cols, yd, bias, mc, kk, ohw, ohw, ohw, none, NULL};
+        struct ox_conv_gemm gm = {wp, cols, yd, bias, mc, kk, ohw, ohw, ohw, none, NULL, 0, 0, 0};
         ox_conv_gemm_run(isa, &gm, 0, (mc + OX_CV_MR - 1) / OX_CV_MR, 0, ohw);
         double emax = 0, ew = 0, ew2 = 0, ed = 0, ed2 = 0, e2 = 0;
         for (int64_t mi = 0; mi < mc; mi++)

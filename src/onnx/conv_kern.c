@@ -27,6 +27,12 @@ enum ox_isa ox_conv_isa(void)
     return OX_ISA_REF;
 }
 
+/* floats from the start of B (bstep) or Y (cstep) to column j of row 0 (see g->seg) */
+static int64_t col_at(const struct ox_conv_gemm *g, int64_t step, int64_t j)
+{
+    return g->seg ? j / g->seg * step + j % g->seg : j;
+}
+
 void ox_conv_gemm_ref(const struct ox_conv_gemm *g, int64_t p0, int64_t p1, int64_t n0, int64_t n1)
 {
     for (int64_t p = p0; p < p1; p++) {
@@ -36,9 +42,10 @@ void ox_conv_gemm_ref(const struct ox_conv_gemm *g, int64_t p0, int64_t p1, int6
             float bias = g->bias ? g->bias[row] : 0.0f;
             for (int64_t j = n0; j < n1; j++) {
                 float s = 0.0f;
+                int64_t bj = col_at(g, g->bstep, j), cj = row * g->ldc + col_at(g, g->cstep, j);
                 for (int64_t kk = 0; kk < g->k; kk++)
-                    s += panel[kk * OX_CV_MR + r] * g->b[kk * g->ldb + j];
-                g->c[row * g->ldc + j] = ox_act_apply(&g->epi, s + bias + (g->sum ? g->sum[row * g->ldc + j] : 0.0f));
+                    s += panel[kk * OX_CV_MR + r] * g->b[kk * g->ldb + bj];
+                g->c[cj] = ox_act_apply(&g->epi, s + bias + (g->sum ? g->sum[cj] : 0.0f));
             }
         }
     }
@@ -54,12 +61,14 @@ void ox_conv_gemm_run(enum ox_isa isa, const struct ox_conv_gemm *g, int64_t p0,
         ox_conv_gemm_ref(g, p0, p1, n0, n1);
 }
 
-/* B[k][j] of im's im2col matrix (see conv_kern.h) */
-static float im2col_at(const struct ox_conv_im2col *im, int64_t k, int64_t j)
+/* B[k][j] of im's im2col matrix (see conv_kern.h), images seg columns apart (0: one) */
+static float im2col_at(const struct ox_conv_im2col *im, int64_t seg, int64_t k, int64_t j)
 {
+    const float *x = im->x + (seg ? j / seg * im->xstep : 0);
+    j = seg ? j % seg : j;
     int64_t ci = k / (im->kh * im->kw), ky = k / im->kw % im->kh, kx = k % im->kw;
     int64_t iy = j / im->ow * im->sh - im->pt + ky * im->dh, ix = j % im->ow * im->sw - im->pl + kx * im->dw;
-    return iy >= 0 && iy < im->h && ix >= 0 && ix < im->w ? im->x[(ci * im->h + iy) * im->w + ix] : 0.0f;
+    return iy >= 0 && iy < im->h && ix >= 0 && ix < im->w ? x[(ci * im->h + iy) * im->w + ix] : 0.0f;
 }
 
 void ox_conv_gemm_im2col_ref(const struct ox_conv_gemm *g, const struct ox_conv_im2col *im, int64_t p0, int64_t p1,
@@ -72,9 +81,10 @@ void ox_conv_gemm_im2col_ref(const struct ox_conv_gemm *g, const struct ox_conv_
             float bias = g->bias ? g->bias[row] : 0.0f;
             for (int64_t j = n0; j < n1; j++) {
                 float s = 0.0f;
+                int64_t cj = row * g->ldc + col_at(g, g->cstep, j);
                 for (int64_t kk = 0; kk < g->k; kk++)
-                    s += panel[kk * OX_CV_MR + r] * im2col_at(im, kk, j);
-                g->c[row * g->ldc + j] = ox_act_apply(&g->epi, s + bias + (g->sum ? g->sum[row * g->ldc + j] : 0.0f));
+                    s += panel[kk * OX_CV_MR + r] * im2col_at(im, g->seg, kk, j);
+                g->c[cj] = ox_act_apply(&g->epi, s + bias + (g->sum ? g->sum[cj] : 0.0f));
             }
         }
     }

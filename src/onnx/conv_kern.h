@@ -12,7 +12,7 @@
  *
  *   float *wp = malloc(ox_conv_pack_size(m, k) * sizeof(float));
  *   ox_conv_pack(w, m, k, wp);
- *   struct ox_conv_gemm g = {wp, x, y, bias, m, k, n, n, n, {OX_ACT_RELU, 0, 0}, NULL};
+ *   struct ox_conv_gemm g = {wp, x, y, bias, m, k, n, n, n, {OX_ACT_RELU, 0, 0}, NULL, 0, 0, 0};
  *   ox_conv_gemm_run(ox_conv_isa(), &g, 0, (m + OX_CV_MR - 1) / OX_CV_MR, 0, n);
  */
 #ifndef INFERD_ONNX_CONV_KERN_H
@@ -77,7 +77,15 @@ struct ox_conv_gemm {
     struct ox_epi epi;
     const float *sum;  /* Z (M, N), row stride ldc, added with the bias before the activation
                           (a residual Add fused into the conv, fuse.c); NULL: none. Not Y. */
+    /* A batch of images as one GEMM (seg 0: one image, the layout above): column j is
+     * column j % seg of image j / seg, whose B starts bstep floats after the previous
+     * image's and whose Y and Z cstep floats after (NCHW: bstep C*H*W, cstep M*OH*OW).
+     * seg >= OX_CV_SEGMIN, so a tile spans two images at most. The columns of a small map
+     * (7x7: 49 = 32 + 17) then fill the tiles, and the weights are streamed once per
+     * OX_CV_NB columns of the batch rather than once per image. */
+    int64_t seg, bstep, cstep;
 };
+#define OX_CV_SEGMIN 32 /* least seg: the widest tile (AVX-512: 32 columns) */
 
 /* Kernel sets, chosen at run time. */
 enum ox_isa { OX_ISA_REF = 0, OX_ISA_AVX2, OX_ISA_AVX512 };
@@ -107,6 +115,7 @@ void ox_conv_gemm_run(enum ox_isa isa, const struct ox_conv_gemm *g, int64_t p0,
 struct ox_conv_im2col {
     const float *x; /* X (C, H, W), borrowed */
     int64_t h, w, kh, kw, sh, sw, dh, dw, pt, pl, ow;
+    int64_t xstep; /* g->seg != 0: floats from one image's X to the next's (seg a multiple of OW) */
 };
 void ox_conv_gemm_im2col_ref(const struct ox_conv_gemm *g, const struct ox_conv_im2col *im, int64_t p0, int64_t p1,
                              int64_t n0, int64_t n1);

@@ -230,7 +230,7 @@ static void wino_gemm_part(void *arg, int64_t lo, int64_t hi)
         int64_t p1 = j->panels - p0 < hi - i ? j->panels : p0 + (hi - i);
         int64_t n0 = blk * j->colw, n1 = n0 + j->colw < g->nt ? n0 + j->colw : g->nt;
         struct ox_conv_gemm gm = {j->u + xi * j->per, j->v + xi * g->c * g->nt, j->p + xi * g->m * g->nt, NULL, g->m,
-                                  g->c, g->nt, g->nt, g->nt, {OX_ACT_NONE, 0, 0}, NULL};
+                                  g->c, g->nt, g->nt, g->nt, {OX_ACT_NONE, 0, 0}, NULL, 0, 0, 0};
         ox_conv_gemm_run(j->isa, &gm, p0, p1, n0, n1);
         i += p1 - p0;
     }

@@ -11,6 +11,8 @@
  *                            transformed tiles (conv_wino.h); INFERD_ONNX_WINOGRAD=0 turns it off
  *   otherwise:               the same GEMM with B the im2col matrix (C/g*kh*kw, OH*OW), which
  *                            its packing reads straight from X block by block (never written out)
+ *   batch > 1, g == 1:       the packed GEMMs above over the whole batch at once (columns of
+ *                            every image, conv_kern.h g->seg) where OH*OW >= OX_CV_SEGMIN
  *   Z:                       fuse.c's residual Add (ip[2] = 1, in[3]): Y = act(conv + bias + Z),
  *                            Z added with the bias in the GEMM / Winograd store when it has the
  *                            conv's shape; the depthwise and OpenBLAS paths, and a Z of another
@@ -360,6 +362,20 @@ static int conv_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_
             sum_after(yv, cd, out[0]->dims, zpost, &act);
         return 0;
     }
+    if (nb > 1 && g == 1 && c->packed && ohw >= OX_CV_SEGMIN) {
+        /* the batch as one GEMM (conv_kern.h g->seg): a small map's columns fill the tiles
+         * (7x7: 49 columns took 64 lanes a image) and the weights stream once per block of
+         * columns of the batch, not once per image */
+        struct ox_conv_im2col im = {xv, h, wd, win.kh, win.kw, win.sh, win.sw, win.dh, win.dw, win.pt, win.pl,
+                                    win.ow, ch * h * wd};
+        struct gemm_job j = {{c->packed, pw ? xv : NULL, yv, bv, m, kk, nb * ohw, pw ? ohw : 0, ohw, epi, zv, ohw,
+                              ch * h * wd, m * ohw},
+                             pw ? NULL : &im, isa, panels};
+        gemm_parallel(c, &j);
+        if (zpost)
+            sum_after(yv, cd, out[0]->dims, zpost, &act);
+        return 0;
+    }
     for (int64_t bi = 0; bi < nb; bi++) {
         for (int64_t gi = 0; gi < g; gi++) {
             const float *xg = xv + (bi * ch + gi * cg) * h * wd;
@@ -369,9 +385,9 @@ static int conv_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_
             const float *zg = zv ? zv + (bi * m + gi * mg) * ohw : NULL;
             if (!pw && c->packed) { /* im2col written straight into the GEMM's packed blocks (no scratch) */
                 struct ox_conv_im2col im = {xg, h, wd, win.kh, win.kw, win.sh, win.sw, win.dh, win.dw, win.pt, win.pl,
-                                            win.ow};
-                struct gemm_job j = {{c->packed + gi * per, NULL, yg, bias, mg, kk, ohw, 0, ohw, epi, zg}, &im, isa,
-                                     panels};
+                                            win.ow, 0};
+                struct gemm_job j = {{c->packed + gi * per, NULL, yg, bias, mg, kk, ohw, 0, ohw, epi, zg, 0, 0, 0},
+                                     &im, isa, panels};
                 gemm_parallel(c, &j);
                 continue;
             }
@@ -383,8 +399,8 @@ static int conv_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_
                 cols = c->scratch;
             }
             if (c->packed) {
-                struct gemm_job j = {{c->packed + gi * per, cols, yg, bias, mg, kk, ohw, ohw, ohw, epi, zg}, NULL, isa,
-                                     panels};
+                struct gemm_job j = {{c->packed + gi * per, cols, yg, bias, mg, kk, ohw, ohw, ohw, epi, zg, 0, 0, 0},
+                                     NULL, isa, panels};
                 gemm_parallel(c, &j);
                 continue;
             }

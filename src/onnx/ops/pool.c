@@ -180,7 +180,9 @@ static float pool_one(const struct pool_job *j, const float *x, int64_t oy, int6
  * the compiler vectorises them (YOLO's SPPF 5x5 stride 1 and the 3x3 / 2x2 stride 2 pools
  * spent their time in pool_one's per-element walk). Same comparison as pool_one, so NaNs are
  * skipped alike, and a window wholly in the padding gives -inf too. */
-#define MAXPOOL_HBUF 2048 /* floats of row maxima on the stack: all rows of a plane when they fit */
+#define MAXPOOL_HBUF 8192 /* floats of row maxima on the stack: all rows of a plane when they fit (a
+                           * ResNet stem pool's 112 rows x 56: the row-at-a-time path below redoes
+                           * each row's maxima for every output row that reads it, 3x slower) */
 #define MAXPOOL_PAD 1024  /* floats of a -inf padded input row on the stack */
 
 /* h[ox] (ox < ow) = max over the taps kx, ascending, of xrow[ox*sw - pl + kx] inside the row,

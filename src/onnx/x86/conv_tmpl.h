@@ -39,25 +39,28 @@ static inline __attribute__((always_inline)) VF epi_vec(const struct ox_epi *e, 
 #define SW (2 * VL) /* columns per packed strip of B: one tile's width */
 
 /* Y rows [row0, row0 + nrows) (nrows <= rc <= ROWS, rc rows computed: a constant after
- * inlining, so a short tail tile of a panel costs its rows, not ROWS) x columns [j, j + nc)
- * (nc <= SW) of one K block: a points at the tile's first row of the panel's block (kc x MR), bs at the packed
- * strip (kc x SW, zero past nc). first: the sums start at zero, else from Y (the earlier
- * blocks' partial sums); last: bias and activation are applied before the store. */
+ * inlining, so a short tail tile of a panel costs its rows, not ROWS) x nc columns (nc <= SW)
+ * of one K block, at c (row stride ldc; Z at zt, same strides, NULL: none): a points at the
+ * tile's first row of the panel's block (kc x MR), bs at the packed strip (kc x SW, zero past
+ * nc). first: the sums start at zero, else from Y (the earlier blocks' partial sums); last:
+ * bias and activation are applied before the store. nv: vectors computed (1: nc <= VL, a
+ * constant after inlining, half the FMAs of a two-vector tile on a narrow strip). */
 static inline __attribute__((always_inline)) void tile_kc(const struct ox_conv_gemm *g, const float *a,
-                                                          const float *bs, int64_t kc, int64_t row0, int nrows,
-                                                          int rc, int64_t j, int nc, int first, int last,
-                                                          const float *pf)
+                                                          const float *bs, int64_t kc, float *c, int64_t ldc,
+                                                          const float *zt, int64_t row0, int nrows, int rc, int nc,
+                                                          int nv, int first, int last, const float *pf)
 {
     VF acc0[ROWS], acc1[ROWS];
-    float *c = g->c + row0 * g->ldc + j;
-    const int64_t ldc = g->ldc;
     MASK m0 = MASK_N(nc < VL ? nc : VL), m1 = MASK_N(nc > VL ? nc - VL : 0);
 #pragma GCC unroll 16
     for (int r = 0; r < ROWS; r++) {
         if (r >= rc)
             break;
+        acc1[r] = VZERO();
         if (first || r >= nrows) {
-            acc0[r] = acc1[r] = VZERO();
+            acc0[r] = VZERO();
+        } else if (nv == 1) {
+            acc0[r] = VLOADM(c + r * ldc, m0);
         } else if (nc == SW) {
             acc0[r] = VLOAD(c + r * ldc);
             acc1[r] = VLOAD(c + r * ldc + VL);
@@ -67,7 +70,7 @@ static inline __attribute__((always_inline)) void tile_kc(const struct ox_conv_g
         }
     }
     for (int64_t kk = 0; kk < kc; kk++) {
-        VF b0 = VLOAD(bs + kk * SW), b1 = VLOAD(bs + kk * SW + VL);
+        VF b0 = VLOAD(bs + kk * SW), b1 = nv > 1 ? VLOAD(bs + kk * SW + VL) : VZERO();
         const float *ak = a + kk * OX_CV_MR;
         __builtin_prefetch(pf + kk * OX_CV_MR);
 #pragma GCC unroll 16
@@ -76,7 +79,8 @@ static inline __attribute__((always_inline)) void tile_kc(const struct ox_conv_g
                 break;
             VF av = VSET1(ak[r]);
             acc0[r] = VFMA(av, b0, acc0[r]);
-            acc1[r] = VFMA(av, b1, acc1[r]);
+            if (nv > 1)
+                acc1[r] = VFMA(av, b1, acc1[r]);
         }
     }
 #pragma GCC unroll 16
@@ -88,15 +92,19 @@ static inline __attribute__((always_inline)) void tile_kc(const struct ox_conv_g
             VF bias = VSET1(g->bias ? g->bias[row0 + r] : 0.0f);
             v0 = VADD(v0, bias);
             v1 = VADD(v1, bias);
-            if (g->sum) { /* Z (a fused residual Add): same layout as Y */
-                const float *z = g->sum + (row0 + r) * ldc + j;
+            if (zt) { /* Z (a fused residual Add): same layout as Y */
+                const float *z = zt + r * ldc;
                 v0 = VADD(v0, nc == SW ? VLOAD(z) : VLOADM(z, m0));
-                v1 = VADD(v1, nc == SW ? VLOAD(z + VL) : VLOADM(z + VL, m1));
+                if (nv > 1)
+                    v1 = VADD(v1, nc == SW ? VLOAD(z + VL) : VLOADM(z + VL, m1));
             }
             v0 = epi_vec(&g->epi, v0);
-            v1 = epi_vec(&g->epi, v1);
+            if (nv > 1)
+                v1 = epi_vec(&g->epi, v1);
         }
-        if (nc == SW) {
+        if (nv == 1) {
+            VSTOREM(c + r * ldc, m0, v0);
+        } else if (nc == SW) {
             VSTORE(c + r * ldc, v0);
             VSTORE(c + r * ldc + VL, v1);
         } else {
@@ -108,14 +116,47 @@ static inline __attribute__((always_inline)) void tile_kc(const struct ox_conv_g
 
 /* B rows [k0, k0 + kc) x columns [j0, j0 + nc) of a matrix into strips of SW columns:
  * dst[(s * kc + kk) * SW + c] = B[k0 + kk][j0 + s * SW + c], zero past nc */
+/* floats from the start of B (step bstep) or Y (cstep) to column j of row 0 (g->seg) */
+static inline int64_t col_at(const struct ox_conv_gemm *g, int64_t step, int64_t j)
+{
+    return g->seg ? j / g->seg * step + j % g->seg : j;
+}
+
+/* lanes of a tile from column j that lie in j's image (g->seg): nc, or fewer where the
+ * next image starts inside the tile */
+static inline int seg_split(const struct ox_conv_gemm *g, int64_t j, int nc)
+{
+    int64_t left = g->seg ? g->seg - j % g->seg : nc;
+    return left < nc ? (int)left : nc;
+}
+
+static inline MASK lanes_of(int v, int a, int b) /* lanes [a, b) of the strip, in vector v */
+{
+    a -= v * VL;
+    b -= v * VL;
+    a = a < 0 ? 0 : a > VL ? VL : a;
+    b = b < 0 ? 0 : b > VL ? VL : b;
+    return MASK_RANGE(a, b < a ? a : b);
+}
+
 static void pack_b(const struct ox_conv_gemm *g, int64_t k0, int64_t kc, int64_t j0, int64_t nc, float *dst)
 {
-    const float *b = g->b + k0 * g->ldb + j0;
     for (int64_t s = 0; s * SW < nc; s++) {
         int w = nc - s * SW < SW ? (int)(nc - s * SW) : SW;
         float *d = dst + s * kc * SW;
-        const float *src = b + s * SW;
-        if (w == SW) {
+        const int64_t js = j0 + s * SW;
+        const float *src = g->b + k0 * g->ldb + col_at(g, g->bstep, js);
+        int split = seg_split(g, js, w);
+        if (split < w) { /* two images: lane l >= split reads the next one's column l - split */
+            const float *src1 = g->b + k0 * g->ldb + col_at(g, g->bstep, js + split) - split;
+            MASK a0 = lanes_of(0, 0, split), a1 = lanes_of(1, 0, split);
+            MASK b0 = lanes_of(0, split, w), b1 = lanes_of(1, split, w);
+            for (int64_t kk = 0; kk < kc; kk++) {
+                const float *p = src + kk * g->ldb, *q = src1 + kk * g->ldb;
+                VSTORE(d + kk * SW, VADD(VLOADM(p, a0), VLOADM(q, b0)));
+                VSTORE(d + kk * SW + VL, VADD(VLOADM(p + VL, a1), VLOADM(q + VL, b1)));
+            }
+        } else if (w == SW) {
             for (int64_t kk = 0; kk < kc; kk++) {
                 VSTORE(d + kk * SW, VLOAD(src + kk * g->ldb));
                 VSTORE(d + kk * SW + VL, VLOAD(src + kk * g->ldb + VL));
@@ -177,17 +218,21 @@ static inline void seg_tap_make(const struct ox_conv_im2col *im, int l0, int l1,
 
 #define PK_KW 8 /* column taps whose segment reads are tabled per strip (wider: made per row) */
 
-static void pack_im2col(const struct ox_conv_im2col *im, int64_t k0, int64_t kc, int64_t j0, int64_t nc, float *dst)
+static void pack_im2col(const struct ox_conv_gemm *g, const struct ox_conv_im2col *im, int64_t k0, int64_t kc,
+                        int64_t j0, int64_t nc, float *dst)
 {
     int l0s[SW + 1], oys[SW], ox0s[SW];
+    const float *xs[SW]; /* per segment: its image's X */
     struct seg_tap tab[SW][PK_KW];
     const int64_t kwh = im->kh * im->kw, plane = im->h * im->w, kwt = im->kw < PK_KW ? im->kw : PK_KW;
     for (int64_t s = 0; s * SW < nc; s++) {
         int64_t js = j0 + s * SW;
         int w = nc - s * SW < SW ? (int)(nc - s * SW) : SW, nseg = 0;
         for (int l = 0; l < w;) { /* output-row segments of the strip's lanes */
-            int64_t oy = (js + l) / im->ow, ox = (js + l) % im->ow;
+            int64_t jj = g->seg ? (js + l) % g->seg : js + l; /* seg is a multiple of OW */
+            int64_t oy = jj / im->ow, ox = jj % im->ow;
             int len = im->ow - ox < w - l ? (int)(im->ow - ox) : w - l;
+            xs[nseg] = im->x + (g->seg ? (js + l) / g->seg * im->xstep : 0);
             l0s[nseg] = l;
             oys[nseg] = (int)oy;
             ox0s[nseg++] = (int)ox;
@@ -201,8 +246,8 @@ static void pack_im2col(const struct ox_conv_im2col *im, int64_t k0, int64_t kc,
         int64_t ci = k0 / kwh, ky = k0 / im->kw % im->kh, kx = k0 % im->kw;
         for (int64_t kk = 0; kk < kc; kk++) {
             VF v0 = VZERO(), v1 = VZERO();
-            const float *xc = im->x + ci * plane;
             for (int sg = 0; sg < nseg; sg++) {
+                const float *xc = xs[sg] + ci * plane;
                 int64_t iy = oys[sg] * im->sh - im->pt + ky * im->dh;
                 if (iy < 0 || iy >= im->h)
                     continue;
@@ -255,6 +300,76 @@ static void pack_im2col(const struct ox_conv_im2col *im, int64_t k0, int64_t kc,
     }
 }
 
+/* One column of a packed strip (bs at its column) for panel p's rows, one K block (a at
+ * the panel's block, c and z at the panel's first row of the column): the panel's rows in
+ * the lanes (VL = 16: one masked vector of 12; VL = 8: 8 + 4), four chains over K. A strip's
+ * last few columns (N = 49: 32 + 16 + 1; 196: 6 * 32 + 4) cost a load and an FMA per K step
+ * here, where a tile would compute a whole vector of columns for them. */
+#define GV_HI (OX_CV_MR > VL ? OX_CV_MR - VL : 0) /* panel rows in the second vector */
+static void strip_col(const struct ox_conv_gemm *g, const float *a, const float *bs, int64_t kc, float *c,
+                      const float *z, int64_t row0, int first, int last)
+{
+    MASK mlo = MASK_N(OX_CV_MR < VL ? OX_CV_MR : VL), mhi = MASK_N(GV_HI);
+    VF lo[4] = {VZERO(), VZERO(), VZERO(), VZERO()}, hi[4] = {VZERO(), VZERO(), VZERO(), VZERO()};
+    int64_t kk = 0;
+    for (; kk + 4 <= kc; kk += 4)
+#pragma GCC unroll 4
+        for (int u = 0; u < 4; u++) {
+            VF bv = VSET1(bs[(kk + u) * SW]);
+            lo[u] = VFMA(VLOADM(a + (kk + u) * OX_CV_MR, mlo), bv, lo[u]);
+            if (GV_HI)
+                hi[u] = VFMA(VLOADM(a + (kk + u) * OX_CV_MR + VL, mhi), bv, hi[u]);
+        }
+    for (; kk < kc; kk++) {
+        VF bv = VSET1(bs[kk * SW]);
+        lo[0] = VFMA(VLOADM(a + kk * OX_CV_MR, mlo), bv, lo[0]);
+        if (GV_HI)
+            hi[0] = VFMA(VLOADM(a + kk * OX_CV_MR + VL, mhi), bv, hi[0]);
+    }
+    float out[2 * VL];
+    VSTORE(out, VADD(VADD(lo[0], lo[1]), VADD(lo[2], lo[3])));
+    VSTORE(out + VL, VADD(VADD(hi[0], hi[1]), VADD(hi[2], hi[3])));
+    const int64_t ldc = g->ldc;
+    for (int r = 0; r < OX_CV_MR && row0 + r < g->m; r++) {
+        float v = out[r] + (first ? 0.0f : c[r * ldc]);
+        if (last)
+            v = ox_act_apply(&g->epi, v + (g->bias ? g->bias[row0 + r] : 0.0f) + (z ? z[r * ldc] : 0.0f));
+        c[r * ldc] = v;
+    }
+}
+
+/* most strip columns taken one by one by strip_col: a column costs about a load and an FMA
+ * per K step (AVX2: two of each, the panel being 8 + 4 lanes), a one-vector tile 13 and 12 */
+#define SC_MAX (VL / 4)
+
+/* tile_kc for a tile whose lanes [split, nc) are the next image's first columns (g->seg):
+ * Y (and Z) of both images copied into a staging tile of row stride SW and back. c and z
+ * point at the tile's first row and column in the first image. */
+static __attribute__((noinline)) void tile_split(const struct ox_conv_gemm *g, const float *a, const float *bs,
+                                                 int64_t kc, float *c, const float *z, int64_t j, int split,
+                                                 int64_t row0, int nrows, int nc, int first, int last,
+                                                 const float *pf)
+{
+    float ct[ROWS * SW] __attribute__((aligned(64))), zt[ROWS * SW] __attribute__((aligned(64)));
+    const int64_t ldc = g->ldc, off1 = col_at(g, g->cstep, j + split) - col_at(g, g->cstep, j);
+    const size_t n0 = (size_t)split * sizeof(float), n1 = (size_t)(nc - split) * sizeof(float);
+    for (int r = 0; r < nrows; r++) {
+        if (!first) {
+            memcpy(ct + r * SW, c + r * ldc, n0);
+            memcpy(ct + r * SW + split, c + r * ldc + off1, n1);
+        }
+        if (z && last) {
+            memcpy(zt + r * SW, z + r * ldc, n0);
+            memcpy(zt + r * SW + split, z + r * ldc + off1, n1);
+        }
+    }
+    tile_kc(g, a, bs, kc, ct, SW, z ? zt : NULL, row0, nrows, ROWS, nc, 2, first, last, pf);
+    for (int r = 0; r < nrows; r++) {
+        memcpy(c + r * ldc, ct + r * SW, n0);
+        memcpy(c + r * ldc + off1, ct + r * SW + split, n1);
+    }
+}
+
 /* the blocked GEMM of conv_kern.h; im NULL: B is g->b */
 static void gemm_blocked(const struct ox_conv_gemm *g, const struct ox_conv_im2col *im, int64_t p0, int64_t p1,
                          int64_t n0, int64_t n1)
@@ -267,7 +382,7 @@ static void gemm_blocked(const struct ox_conv_gemm *g, const struct ox_conv_im2c
             int64_t kc = k - k0 < kcmax ? k - k0 : kcmax;
             int first = k0 == 0, last = k0 + kc == k;
             if (im)
-                pack_im2col(im, k0, kc, jb, nbc, bp);
+                pack_im2col(g, im, k0, kc, jb, nbc, bp);
             else
                 pack_b(g, k0, kc, jb, nbc, bp);
             for (int64_t pm = p0; pm < p1; pm += OX_CV_MC) {
@@ -275,8 +390,22 @@ static void gemm_blocked(const struct ox_conv_gemm *g, const struct ox_conv_im2c
                 for (int64_t s = 0; s * SW < nbc; s++) {
                     int nc = nbc - s * SW < SW ? (int)(nbc - s * SW) : SW;
                     const float *bs = bp + s * kc * SW;
-                    for (int64_t p = pm; p < pe; p++)
-                        for (int h = 0; h < OX_CV_MR; h += ROWS) {
+                    const int64_t j = jb + s * SW, cj = col_at(g, g->cstep, j);
+                    const int split = seg_split(g, j, nc);
+                    /* a narrow strip (the last of a row of tiles): its first nt columns by
+                     * a one-vector tile where they fit one, its last few by strip_col */
+                    int nt = nc;
+                    if (split == nc && nc <= SC_MAX)
+                        nt = 0;
+                    else if (split == nc && nc > VL && nc - VL <= SC_MAX)
+                        nt = VL;
+                    for (int64_t p = pm; p < pe; p++) {
+                        for (int cc = nt; cc < nc; cc++)
+                            strip_col(g, g->wp + (p * k + k0) * OX_CV_MR, bs + cc, kc,
+                                      g->c + p * OX_CV_MR * g->ldc + cj + cc,
+                                      g->sum ? g->sum + p * OX_CV_MR * g->ldc + cj + cc : NULL, p * OX_CV_MR, first,
+                                      last);
+                        for (int h = 0; h < OX_CV_MR && nt; h += ROWS) {
                             int64_t row0 = p * OX_CV_MR + h;
                             if (row0 >= g->m)
                                 break;
@@ -285,16 +414,25 @@ static void gemm_blocked(const struct ox_conv_gemm *g, const struct ox_conv_im2c
                             /* the next panel's block, which the hardware prefetcher does not
                              * foresee (the blocks of a K block are K * MR floats apart) */
                             const float *pf = a + k * OX_CV_MR;
+                            float *c = g->c + row0 * g->ldc + cj;
+                            const float *z = g->sum ? g->sum + row0 * g->ldc + cj : NULL;
+                            if (split < nc) { /* a tile over two images: through a staging tile */
+                                tile_split(g, a, bs, kc, c, z, j, split, row0, nrows, nc, first, last, pf);
+                                continue;
+                            }
                             /* the common full tile with its constants folded in */
                             if (nrows == ROWS && nc == SW)
-                                tile_kc(g, a, bs, kc, row0, ROWS, ROWS, jb + s * SW, SW, first, last, pf);
+                                tile_kc(g, a, bs, kc, c, g->ldc, z, row0, ROWS, ROWS, SW, 2, first, last, pf);
+                            else if (nt <= VL)
+                                tile_kc(g, a, bs, kc, c, g->ldc, z, row0, nrows, ROWS, nt, 1, first, last, pf);
                             else if (nrows <= ROWS / 3) /* M = 64 = 5*12 + 4, 16 = 12 + 4 */
-                                tile_kc(g, a, bs, kc, row0, nrows, ROWS / 3, jb + s * SW, nc, first, last, pf);
+                                tile_kc(g, a, bs, kc, c, g->ldc, z, row0, nrows, ROWS / 3, nt, 2, first, last, pf);
                             else if (nrows <= 2 * ROWS / 3)
-                                tile_kc(g, a, bs, kc, row0, nrows, 2 * ROWS / 3, jb + s * SW, nc, first, last, pf);
+                                tile_kc(g, a, bs, kc, c, g->ldc, z, row0, nrows, 2 * ROWS / 3, nt, 2, first, last, pf);
                             else
-                                tile_kc(g, a, bs, kc, row0, nrows, ROWS, jb + s * SW, nc, first, last, pf);
+                                tile_kc(g, a, bs, kc, c, g->ldc, z, row0, nrows, ROWS, nt, 2, first, last, pf);
                         }
+                    }
                 }
             }
         }
@@ -305,7 +443,6 @@ static void gemm_blocked(const struct ox_conv_gemm *g, const struct ox_conv_im2c
  * rows in the vector lanes (VL = 16: one masked vector of 12; VL = 8: 8 + 4), four
  * independent chains over K. For N of 1 (SE blocks' 1x1 convs on 1x1 maps, a classifier
  * written as a conv) the tile above computes 2*VL columns to keep one: 32x the work. */
-#define GV_HI (OX_CV_MR > VL ? OX_CV_MR - VL : 0) /* panel rows in the second vector */
 static void gemv_panel(const struct ox_conv_gemm *g, int64_t p, int64_t j)
 {
     const float *a = g->wp + p * g->k * OX_CV_MR, *b = g->b + j;
@@ -339,7 +476,7 @@ static void gemv_panel(const struct ox_conv_gemm *g, int64_t p, int64_t j)
 
 void FN(ox_conv_gemm)(const struct ox_conv_gemm *g, int64_t p0, int64_t p1, int64_t n0, int64_t n1)
 {
-    if (n1 - n0 <= 2) { /* a column or two: matrix-vector products (see gemv_panel) */
+    if (n1 - n0 <= 2 && !g->seg) { /* a column or two: matrix-vector products (see gemv_panel) */
         for (int64_t j = n0; j < n1; j++)
             for (int64_t p = p0; p < p1; p++)
                 gemv_panel(g, p, j);

@@ -1,6 +1,6 @@
 /* test_onnx_conv.c — the conv kernels of conv_kern.h: the packed-weight GEMM with bias and
  * every fused activation, and the depthwise kernel (3x3 and 5x5, stride 1 and 2, odd pads
- * and sizes), the GEMM's K / column / panel blocking and its im2col view,
+ * and sizes), the GEMM's K / column / panel blocking, its im2col view and a batch as one GEMM,
  * AVX2 and AVX-512 versions against the portable scalar references
  * (|diff| <= 1e-4 * (1 + |ref|)). A version whose ISA the CPU lacks is skipped with a
  * message. */
@@ -63,7 +63,7 @@ static void test_gemm(enum ox_isa isa, const char *name)
                 int64_t panels = (m + OX_CV_MR - 1) / OX_CV_MR;
                 for (int e = 0; e < 2 * N_EPIS; e++) { /* each activation without and with a sum Z */
                     struct ox_conv_gemm g = {wp, b, c1, (e & 1) ? bias : NULL, m, k, n, ldb, ldc, epis[e % N_EPIS],
-                                             e >= N_EPIS ? z : NULL};
+                                             e >= N_EPIS ? z : NULL, 0, 0, 0};
                     ox_conv_gemm_ref(&g, 0, panels, 0, n);
                     g.c = c2;
                     /* two calls over split column ranges, as threads would do */
@@ -74,7 +74,7 @@ static void test_gemm(enum ox_isa isa, const char *name)
                                (long long)n, (long long)k, epis[e % N_EPIS].act, e >= N_EPIS);
                 }
                 /* the scalar reference itself against a plain triple loop, with the sum Z */
-                struct ox_conv_gemm g = {wp, b, c1, bias, m, k, n, ldb, ldc, {OX_ACT_NONE, 0, 0}, z};
+                struct ox_conv_gemm g = {wp, b, c1, bias, m, k, n, ldb, ldc, {OX_ACT_NONE, 0, 0}, z, 0, 0, 0};
                 ox_conv_gemm_ref(&g, 0, panels, 0, n);
                 for (int64_t i = 0; i < m; i++)
                     for (int64_t j = 0; j < n; j++) {
@@ -111,7 +111,7 @@ static void test_gemm_blocked(enum ox_isa isa, const char *name)
         ox_conv_pack(w, m, k, wp);
         int64_t panels = (m + OX_CV_MR - 1) / OX_CV_MR, cut = n / 3;
         for (int e = 0; e < N_EPIS; e += 3) { /* Z (added after the last K block) with NONE and SILU */
-            struct ox_conv_gemm g = {wp, b, c1, bias, m, k, n, ldb, ldc, epis[e], e != 3 ? z : NULL};
+            struct ox_conv_gemm g = {wp, b, c1, bias, m, k, n, ldb, ldc, epis[e], e != 3 ? z : NULL, 0, 0, 0};
             ox_conv_gemm_ref(&g, 0, panels, 0, n);
             g.c = c2;
             ox_conv_gemm_run(isa, &g, 0, panels / 2, 0, n);
@@ -153,7 +153,7 @@ static void test_gemm_im2col(enum ox_isa isa, const char *name)
         float *wp = malloc(sizeof(float) * (size_t)ox_conv_pack_size(m, k));
         float *y1 = calloc((size_t)(m * n), sizeof(float)), *y2 = calloc((size_t)(m * n), sizeof(float));
         ox_conv_pack(w, m, k, wp);
-        struct ox_conv_im2col im = {x, h, wd, kh, kw, s, s, d, d, pad, pad, ow};
+        struct ox_conv_im2col im = {x, h, wd, kh, kw, s, s, d, d, pad, pad, ow, 0};
         for (int64_t r = 0; r < k; r++) {
             int64_t cc = r / (kh * kw), ky = r / kw % kh, kx = r % kw;
             for (int64_t j = 0; j < n; j++) {
@@ -162,7 +162,7 @@ static void test_gemm_im2col(enum ox_isa isa, const char *name)
             }
         }
         for (int e = 0; e < N_EPIS; e += 2) {
-            struct ox_conv_gemm g = {wp, cols, y1, bias, m, k, n, n, n, epis[e], (e & 2) ? z : NULL};
+            struct ox_conv_gemm g = {wp, cols, y1, bias, m, k, n, n, n, epis[e], (e & 2) ? z : NULL, 0, 0, 0};
             ox_conv_gemm_ref(&g, 0, panels, 0, n);
             g.c = y2;
             ox_conv_gemm_im2col_ref(&g, &im, 0, panels, 0, n);
@@ -180,6 +180,67 @@ static void test_gemm_im2col(enum ox_isa isa, const char *name)
         free(bias);
         free(z);
         free(cols);
+        free(wp);
+        free(y1);
+        free(y2);
+    }
+    CHECK(bad == 0);
+}
+
+/* A batch as one GEMM (g->seg): the 1x1 view (B the images themselves) and the im2col view,
+ * tiles across image boundaries (OH*OW not a multiple of a tile), several K blocks, Z and
+ * column ranges split at odd points; against the per-image reference. */
+static void test_gemm_batch(enum ox_isa isa, const char *name)
+{
+    static const int cases[][10] = {/* batch, c, h, w, kh, kw, s, pad, m, 1x1 view */
+                                    {2, 40, 7, 7, 3, 3, 1, 1, 13, 0},  {3, 7, 7, 7, 1, 1, 1, 0, 25, 1},
+                                    {3, 300, 6, 7, 1, 1, 1, 0, 12, 1}, {2, 5, 14, 14, 1, 1, 2, 0, 17, 0},
+                                    {2, 3, 23, 24, 7, 7, 2, 3, 16, 0}, {4, 9, 9, 9, 3, 3, 1, 1, 5, 0},
+                                    {2, 30, 11, 13, 3, 3, 2, 1, 30, 0}};
+    int bad = 0;
+    for (size_t ci = 0; ci < sizeof cases / sizeof *cases; ci++) {
+        const int *t = cases[ci];
+        int64_t nb = t[0], c = t[1], h = t[2], wd = t[3], kh = t[4], kw = t[5], s = t[6], pad = t[7], m = t[8];
+        int64_t oh = (h + 2 * pad - kh) / s + 1, ow = (wd + 2 * pad - kw) / s + 1, ohw = oh * ow, k = c * kh * kw;
+        int64_t panels = (m + OX_CV_MR - 1) / OX_CV_MR, n = nb * ohw;
+        CHECK(ohw >= OX_CV_SEGMIN);
+        float *x = rnd_buf(nb * c * h * wd), *w = rnd_buf(m * k), *bias = rnd_buf(m), *z = rnd_buf(nb * m * ohw);
+        float *wp = malloc(sizeof(float) * (size_t)ox_conv_pack_size(m, k));
+        float *y1 = calloc((size_t)(nb * m * ohw), sizeof(float)), *y2 = calloc((size_t)(nb * m * ohw), sizeof(float));
+        ox_conv_pack(w, m, k, wp);
+        for (int e = 0; e < N_EPIS; e += 3) {
+            const float *zz = e ? z : NULL;
+            for (int64_t b = 0; b < nb; b++) { /* per image */
+                struct ox_conv_im2col im = {x + b * c * h * wd, h, wd, kh, kw, s, s, 1, 1, pad, pad, ow, 0};
+                struct ox_conv_gemm g = {wp, x + b * c * h * wd, y1 + b * m * ohw, bias, m, k, ohw, ohw, ohw,
+                                         epis[e], zz ? zz + b * m * ohw : NULL, 0, 0, 0};
+                if (t[9])
+                    ox_conv_gemm_ref(&g, 0, panels, 0, ohw);
+                else
+                    ox_conv_gemm_im2col_ref(&g, &im, 0, panels, 0, ohw);
+            }
+            struct ox_conv_im2col im = {x, h, wd, kh, kw, s, s, 1, 1, pad, pad, ow, c * h * wd};
+            struct ox_conv_gemm g = {wp, t[9] ? x : NULL, y2, bias, m, k, n, t[9] ? ohw : 0, ohw, epis[e], zz,
+                                     ohw, c * h * wd, m * ohw};
+            for (int pass = 0; pass < 2; pass++) { /* the reference, then the ISA's */
+                memset(y2, 0, sizeof(float) * (size_t)(nb * m * ohw));
+                enum ox_isa use = pass ? isa : OX_ISA_REF;
+                int64_t cuts[] = {0, ohw / 2 + 1, ohw + 3, n - 1, n}; /* odd column ranges, one a single column */
+                for (int ri = 0; ri + 1 < (int)(sizeof cuts / sizeof *cuts); ri++) {
+                    if (t[9])
+                        ox_conv_gemm_run(use, &g, 0, panels, cuts[ri], cuts[ri + 1]);
+                    else
+                        ox_conv_gemm_im2col_run(use, &g, &im, 0, panels, cuts[ri], cuts[ri + 1]);
+                }
+                if (!close_all(y1, y2, nb * m * ohw) && bad++ < 5)
+                    printf("  %s batch gemm case %zu act=%d (%s) differs\n", name, ci, epis[e].act,
+                           pass ? "simd" : "ref");
+            }
+        }
+        free(x);
+        free(w);
+        free(bias);
+        free(z);
         free(wp);
         free(y1);
         free(y2);
@@ -307,11 +368,13 @@ int main(void)
     test_gemm(OX_ISA_REF, "ref");
     test_gemm_blocked(OX_ISA_REF, "ref");
     test_gemm_im2col(OX_ISA_REF, "ref");
+    test_gemm_batch(OX_ISA_REF, "ref");
     test_dw(OX_ISA_REF, "ref");
     if (cpu_has(CPU_AVX2 | CPU_FMA)) {
         test_gemm(OX_ISA_AVX2, "avx2");
         test_gemm_blocked(OX_ISA_AVX2, "avx2");
         test_gemm_im2col(OX_ISA_AVX2, "avx2");
+        test_gemm_batch(OX_ISA_AVX2, "avx2");
         test_dw(OX_ISA_AVX2, "avx2");
         test_dw_blk(OX_ISA_AVX2, "avx2");
     } else {
@@ -321,6 +384,7 @@ int main(void)
         test_gemm(OX_ISA_AVX512, "avx512");
         test_gemm_blocked(OX_ISA_AVX512, "avx512");
         test_gemm_im2col(OX_ISA_AVX512, "avx512");
+        test_gemm_batch(OX_ISA_AVX512, "avx512");
         test_dw(OX_ISA_AVX512, "avx512");
         test_dw_blk(OX_ISA_AVX512, "avx512");
     } else {
