@@ -6,17 +6,19 @@
  *
  * Kernels (every one equals the reference bit for bit), picked per call by cpu_has():
  *   QGEMM_AVX512VNNI  x86/qgemm_avx512vnni.c: vpdpbusd on zmm (u8 x s8 -> s32, four exact
- *                     products per lane, no intermediate saturation), 4 rows x 32 columns.
+ *                     products per lane, no intermediate saturation), 8 rows x 32 columns.
  *   QGEMM_AVXVNNI     x86/qgemm_avxvnni.c: VEX vpdpbusd on ymm (Alder Lake class), 4 x 16.
  *   QGEMM_AVX2        x86/qgemm_avx2.c: B - zb packed into int16 pairs along K, vpmaddwd
  *                     (16 exact products per instruction, 4 rows x 8 columns per tile).
  *   QGEMM_REF         qgemm.c, portable.
  * vpmaddubsw (u8 x s8 -> saturating s16 pair sums) is not used anywhere: 255 * 127 * 2
  * overflows int16, so it is exact only for 7-bit weights.
- * The VNNI kernels need one u8 and one s8 operand. Each side is moved there by flipping the
- * top bit (s8 A + 128 -> u8, u8 B - 128 -> s8) and folding the shift into its zero point
- * (za' = za + 128, zb' = zb - 128); then, as in ORT's MLAS, with rsA/csB the row/column
- * sums of the shifted operands,
+ * The VNNI kernels need one u8 and one s8 operand: A (a conv's weights, usually int8) is the
+ * s8 side, broadcast from memory a quad at a time, B (activations, usually uint8) the u8 side,
+ * packed. A side of the other type is moved there by flipping the top bit (u8 A - 128 -> s8,
+ * s8 B + 128 -> u8) and folding the shift into its zero point (za' = za - 128,
+ * zb' = zb + 128); then, as in ORT's MLAS, with rsA/csB the row/column sums of the shifted
+ * operands,
  *   C[i,j] = sum_k A'B' - zb'[j] * rsA[i] - za'[i] * (csB[j] - K * zb'[j])
  * in wrapping int32 arithmetic (the true C fits in int32, so the wrapped result is it).
  *
@@ -45,7 +47,15 @@ struct qgemm_args {
     int32_t *c;         /* OUT: (M, N) */
     void *pack;         /* qgemm_scratch_bytes(K, N) bytes, 32-byte aligned, or NULL (reference) */
     int prepacked;      /* pack already holds B (and zb) packed by qgemm_pack_b: constant weights */
+    /* B made on demand instead of read from b (a conv's im2col, never held whole): the packers
+     * call b_rows(b_ctx, k, nk, b_tmp) to write rows [k, k + nk) of B (nk <= QGEMM_B_ROWS,
+     * N bytes each) to b_tmp (QGEMM_B_ROWS * N bytes). The SIMD kernels only: not QGEMM_REF. */
+    void (*b_rows)(void *ctx, int64_t k, int64_t nk, uint8_t *dst);
+    void *b_ctx;
+    uint8_t *b_tmp;
 };
+
+#define QGEMM_B_ROWS 4
 
 /* Scratch a call needs for the packed B (0 when the reference would run anyway). */
 size_t qgemm_scratch_bytes(int64_t K, int64_t N);

@@ -273,8 +273,8 @@ static void test_qgemm_isa(enum qgemm_isa isa)
     static const int ks[] = {1, 2, 3, 4, 5, 7, 16, 17, 33, 64, 513, 1100};
     uint32_t s = 7;
     int bad = 0, runs = 0;
-    for (int m = 1; m <= 9; m += 2) {
-        for (int n = 1; n <= 73; n += (n < 9 ? 1 : n < 17 ? 8 : 16)) {
+    for (int m = 1; m <= 19; m += (m < 9 ? 2 : 5)) {
+        for (int n = 1; n <= 201; n += (n < 9 ? 1 : n < 17 ? 8 : n < 73 ? 16 : 64)) {
             for (size_t ki = 0; ki < sizeof ks / sizeof *ks; ki++) {
                 int k = ks[ki];
                 uint8_t *a = malloc((size_t)(m * k)), *b = malloc((size_t)(k * n)), za[16], zb[80];
