@@ -1,6 +1,7 @@
-/* quant_conv.c — ConvInteger and QLinearConv, 2-D: 8-bit X and W, im2col into the step's
- * scratch (padding filled with X's zero point, so it contributes nothing), then the int8
- * GEMM of qgemm.c per group; QLinearConv adds its int32 bias and requantises.
+/* quant_conv.c — ConvInteger and QLinearConv, 2-D: 8-bit X and W, im2col (padding filled
+ * with X's zero point, so it contributes nothing) made a few rows at a time as the int8 GEMM
+ * of qgemm.c packs them (or whole, into the step's scratch, for the reference), per group;
+ * QLinearConv adds its int32 bias and requantises.
  *
  *   X (N, C, H, W) u8/i8, W (M, C/g, kh, kw) u8/i8, w_zp (scalar | M) -> Y (N, M, OH, OW)
  *   per group: Y_g (M/g, OH*OW) = (W_g - w_zp) (M/g, C/g*kh*kw) @ (col - x_zp) (C/g*kh*kw, OH*OW)
@@ -370,8 +371,34 @@ static int qdw_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_t
     return 1;
 }
 
-/* scratch: the im2col matrix of one group, int32 accumulators of one group, the int8
- * GEMM's packed B (each part rounded to 64 bytes) */
+/* The SIMD GEMMs pack B (the im2col matrix) a few rows at a time as qconv_im2col makes them,
+ * so the whole matrix is never written out; the reference reads it whole. */
+static int qconv_fused(void)
+{
+    return qgemm_isa_usable(QGEMM_AVX2);
+}
+
+struct qconv_cols {
+    const uint8_t *x; /* the group's first input channel */
+    int64_t H, W, sp;
+    const struct ox_window *win;
+    uint8_t pad;
+};
+
+/* qgemm_args.b_rows: rows [k, k + nk) of the im2col matrix, sp bytes each */
+static void qconv_im2col(void *ctx, int64_t k, int64_t nk, uint8_t *dst)
+{
+    const struct qconv_cols *cc = ctx;
+    const int64_t taps = cc->win->kh * cc->win->kw;
+    for (int64_t r = k; r < k + nk; r++) {
+        int64_t ci = r / taps, t = r % taps;
+        im2col_row(dst + (r - k) * cc->sp, cc->x + ci * cc->H * cc->W, cc->H, cc->W, cc->win, t / cc->win->kw,
+                   t % cc->win->kw, cc->pad);
+    }
+}
+
+/* scratch: the im2col matrix of one group (QGEMM_B_ROWS rows of it when qconv_fused()),
+ * int32 accumulators of one group, the int8 GEMM's packed B (each part rounded to 64 bytes) */
 static size_t qconv_scratch(const struct ox_node *n, struct ox_tensor *const *in, struct ox_tensor *const *out)
 {
     const struct qconv_io *io = io_of(n);
@@ -379,7 +406,7 @@ static size_t qconv_scratch(const struct ox_node *n, struct ox_tensor *const *in
     int64_t g = ox_attr_int(n, "group", 1), sp = y->dims[2] * y->dims[3];
     if (g < 1)
         g = 1;
-    size_t col = (size_t)(x->dims[1] / g * w->dims[2] * w->dims[3] * sp);
+    size_t col = qconv_fused() ? (size_t)(QGEMM_B_ROWS * sp) : (size_t)(x->dims[1] / g * w->dims[2] * w->dims[3] * sp);
     col = (col + 63) & ~(size_t)63;
     size_t acc = ((size_t)(w->dims[0] / g * sp) * sizeof(int32_t) + 63) & ~(size_t)63;
     return col + acc + qgemm_scratch_bytes(x->dims[1] / g * w->dims[2] * w->dims[3], sp) + QGEMM_SCRATCH_PAD;
@@ -431,15 +458,19 @@ static int qconv_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox
     int64_t N = x->dims[0], C = x->dims[1], H = x->dims[2], W = x->dims[3], M = w->dims[0];
     int64_t cg = C / g, mg = M / g, sp = win.oh * win.ow, kk = cg * win.kh * win.kw;
     uint8_t *col = c->scratch;
-    int32_t *acc = (int32_t *)(void *)(col + (((size_t)(kk * sp) + 63) & ~(size_t)63));
+    const size_t col_bytes = qconv_fused() ? (size_t)(QGEMM_B_ROWS * sp) : (size_t)(kk * sp);
+    int32_t *acc = (int32_t *)(void *)(col + ((col_bytes + 63) & ~(size_t)63));
     void *pack = (char *)acc + (((size_t)(mg * sp) * sizeof(int32_t) + 63) & ~(size_t)63);
     uint8_t pad = zx ? *(const uint8_t *)zx->data : 0;
     for (int64_t nn = 0; nn < N; nn++) {
         for (int64_t gi = 0; gi < g; gi++) {
             const uint8_t *xg = (const uint8_t *)x->data + (nn * C + gi * cg) * H * W, *bm = col;
+            struct qconv_cols cc = {.x = xg, .H = H, .W = W, .sp = sp, .win = &win, .pad = pad};
             if (win.kh == 1 && win.kw == 1 && win.sh == 1 && win.sw == 1 && win.pt == 0 && win.pl == 0 &&
                 win.oh == H && win.ow == W)
                 bm = xg; /* a pointwise conv's im2col matrix is x itself */
+            else if (qconv_fused())
+                bm = NULL; /* made QGEMM_B_ROWS rows at a time by the packer (qconv_im2col) */
             else
                 for (int64_t ci = 0; ci < cg; ci++)
                     for (int64_t ky = 0; ky < win.kh; ky++)
@@ -456,6 +487,7 @@ static int qconv_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox
                 .zb = zx ? zx->data : NULL, .zb_len = zx ? 1 : 0,
                 .c = dst,
                 .pack = pack,
+                .b_rows = bm ? NULL : qconv_im2col, .b_ctx = &cc, .b_tmp = col,
             };
             if (io->sy < 0) {
                 qgemm_u8_pool(c, &q);
