@@ -48,9 +48,10 @@ struct qgemm_args {
     void *pack;         /* qgemm_scratch_bytes(K, N) bytes, 32-byte aligned, or NULL (reference) */
     int prepacked;      /* pack already holds B (and zb) packed by qgemm_pack_b: constant weights */
     /* B made on demand instead of read from b (a conv's im2col, never held whole): the packers
-     * call b_rows(b_ctx, k, nk, b_tmp) to write rows [k, k + nk) of B (nk <= QGEMM_B_ROWS,
-     * N bytes each) to b_tmp (QGEMM_B_ROWS * N bytes). The SIMD kernels only: not QGEMM_REF. */
-    void (*b_rows)(void *ctx, int64_t k, int64_t nk, uint8_t *dst);
+     * call b_row(b_ctx, k, tmp) for row k of B (N bytes), which returns where that row is
+     * (made into tmp, N bytes, or found in place); b_tmp holds QGEMM_B_ROWS such rows. The
+     * SIMD kernels only: not QGEMM_REF. */
+    const uint8_t *(*b_row)(void *ctx, int64_t k, uint8_t *tmp);
     void *b_ctx;
     uint8_t *b_tmp;
 };

@@ -25,15 +25,14 @@ static inline int32_t zp_at(const void *z, int64_t len, int64_t i, int is_signed
     return byte_at(z, len == 1 ? 0 : i, is_signed);
 }
 
-/* Rows [k, k + nk) of B (nk <= QGEMM_B_ROWS): straight from g->b, or made by g->b_rows into
- * g->b_tmp; rows past K come back NULL. */
+/* Rows [k, k + nk) of B (nk <= QGEMM_B_ROWS): straight from g->b, or from g->b_row (made in
+ * g->b_tmp or found in place); rows past K come back NULL. */
 static void b_rows_at(const struct qgemm_args *g, int64_t k, int nk, const uint8_t **rows)
 {
-    const int64_t n = g->K - k < nk ? g->K - k : nk;
-    if (g->b_rows)
-        g->b_rows(g->b_ctx, k, n, g->b_tmp);
     for (int t = 0; t < nk; t++)
-        rows[t] = t >= n ? NULL : g->b_rows ? g->b_tmp + t * g->N : g->b + (k + t) * g->N;
+        rows[t] = k + t >= g->K ? NULL
+                  : g->b_row    ? g->b_row(g->b_ctx, k + t, g->b_tmp + t * g->N)
+                                : g->b + (k + t) * g->N;
 }
 
 static inline __m128i widen8(const uint8_t *p, int is_signed)
@@ -139,7 +138,7 @@ void qgemm_u8_avx2(const struct qgemm_args *g)
  *   then int32 zb'[np*pw], then int32 csB[j] - K * zb'[j]; padding rows/columns hold 0
  *
  * B' = B (uint8) or B ^ 0x80 (int8 read as uint8, i.e. B + 128), the vpdpbusd's u8 side.
- * One quad of rows at a time (a conv makes them on demand: g->b_rows), the column sums taken
+ * One quad of rows at a time (a conv makes them on demand: g->b_row), the column sums taken
  * from the transposed quads (vpmaddubsw then vpmaddwd by ones: the four bytes of a lane). */
 void qgemm_vnni_pack(const struct qgemm_args *g, int pw)
 {

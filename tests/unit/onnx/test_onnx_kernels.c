@@ -269,16 +269,19 @@ struct brows_src {
     int calls;
 };
 
-/* qgemm_args.b_rows for the test: rows of a B held whole, as a conv's im2col makes them */
-static void brows_copy(void *ctx, int64_t k, int64_t nk, uint8_t *dst)
+/* qgemm_args.b_row for the test: rows of a B held whole, copied (odd rows) or in place */
+static const uint8_t *brows_copy(void *ctx, int64_t k, uint8_t *tmp)
 {
     struct brows_src *src = ctx;
-    memcpy(dst, src->b + k * src->n, (size_t)(nk * src->n));
     src->calls++;
+    if (k & 1)
+        return src->b + k * src->n;
+    memcpy(tmp, src->b + k * src->n, (size_t)src->n);
+    return tmp;
 }
 
 /* C = (A - za)(B - zb), bytes as uint8 or int8: each SIMD kernel equals the reference, with
- * B read whole and made QGEMM_B_ROWS rows at a time (b_rows). */
+ * B read whole and made a row at a time (b_row). */
 static void test_qgemm_isa(enum qgemm_isa isa)
 {
     if (!qgemm_isa_usable(isa)) {
@@ -338,7 +341,7 @@ static void test_qgemm_isa(enum qgemm_isa isa)
                     memset(c2, 0x55, sizeof(int32_t) * (size_t)(m * n));
                     struct brows_src src = {b, n, 0};
                     struct qgemm_args gr = g;
-                    gr.b = NULL, gr.b_rows = brows_copy, gr.b_ctx = &src, gr.b_tmp = btmp;
+                    gr.b = NULL, gr.b_row = brows_copy, gr.b_ctx = &src, gr.b_tmp = btmp;
                     qgemm_u8_isa(&gr, isa);
                     bad += memcmp(c1, c2, sizeof(int32_t) * (size_t)(m * n)) != 0 || src.calls == 0;
                     runs++;
@@ -551,8 +554,9 @@ static void test_qdw_conv(void)
 
 /* ConvInteger (the dense GEMM path: im2col made QGEMM_B_ROWS rows at a time as the packer
  * takes them, or whole for the reference) against a direct loop over the definition: a
- * 3-channel 7x7 stride-2 stem, 3x3 stride 1 and 2, dilation, asymmetric padding, groups,
- * a strided 1x1, K and N off every tile size; uint8 and int8 x and w, zero points per tensor
+ * 3-channel 7x7 stride-2 stem, 3x3 stride 1 to 3, dilation, asymmetric padding, groups,
+ * a strided 1x1, K and N off every tile size, planes read in place ("flat") and a 5x5 conv
+ * over a 6x6 input that makes its rows instead; uint8 and int8 x and w, zero points per tensor
  * and per output channel. */
 static void test_qconv_dense(void)
 {
@@ -560,6 +564,7 @@ static void test_qconv_dense(void)
         {3, 30, 29, 16, 7, 2, 1, 1, 3, 3, 3, 3}, {16, 9, 9, 24, 3, 1, 1, 1, 1, 1, 1, 1},
         {8, 7, 7, 12, 3, 1, 2, 2, 2, 2, 2, 2},   {5, 10, 11, 9, 1, 2, 1, 1, 0, 0, 0, 0},
         {6, 13, 8, 20, 3, 2, 1, 1, 0, 1, 1, 0},  {32, 14, 14, 40, 3, 1, 1, 1, 1, 1, 1, 1},
+        {4, 6, 6, 8, 5, 1, 1, 1, 0, 0, 0, 0},    {3, 17, 16, 5, 3, 3, 2, 1, 2, 1, 0, 2},
     };
     uint32_t s = 5;
     int bad = 0, runs = 0;
