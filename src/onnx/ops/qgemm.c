@@ -137,7 +137,9 @@ void qgemm_u8_isa(const struct qgemm_args *g, enum qgemm_isa isa)
 
 void qgemm_pack_b(const struct qgemm_args *g)
 {
-    qgemm_u8_isa_pack(g, qgemm_isa_pick(g));
+    struct qgemm_args any = *g; /* packed for any A: uint8 A (za' = -128) keeps B's column sums */
+    any.a_signed = 0, any.za = NULL, any.za_len = 0;
+    qgemm_u8_isa_pack(&any, qgemm_isa_pick(&any));
 }
 
 void qgemm_u8(const struct qgemm_args *g)

@@ -86,11 +86,12 @@ void qgemm_u8_avx2_pack(const struct qgemm_args *g);
 void qgemm_u8_avx2_rows(const struct qgemm_args *g, int64_t m0, int64_t m1);
 /* VNNI kernels: qgemm_vnni_pack (x86/qgemm_avx2.c, SSE/AVX2 code) fills g->pack with B'
  * in panels of pw (16 or 8) columns, four K per 32-bit lane, then zb' and csB - K * zb'
- * per column (int32); the _rows functions compute rows [m0, m1) from it. */
+ * per column (int32; 0 when g's every za' is 0, so the pack then serves only such A: int8 A
+ * with zero points 0); the _rows functions compute rows [m0, m1) from it. */
 void qgemm_vnni_pack(const struct qgemm_args *g, int pw);
 void qgemm_u8_avx512vnni_rows(const struct qgemm_args *g, int64_t m0, int64_t m1);
 void qgemm_u8_avxvnni_rows(const struct qgemm_args *g, int64_t m0, int64_t m1);
-/* Packs B (and zb) into g->pack for the kernel qgemm_isa_pick(g) chooses, so later calls
+/* Packs B (and zb) into g->pack for the kernel qgemm_isa_pick(g) chooses, for any A, so later calls
  * with .prepacked = 1 and the same B skip packing (constant weights, packed once per plan). */
 void qgemm_pack_b(const struct qgemm_args *g);
 /* Dispatch: the best kernel the CPU has when the CPU has it and g->pack is given, else the reference. */

@@ -520,9 +520,10 @@ static void qrows_part(void *arg, int64_t lo, int64_t hi)
             qgemm_requant_chain(r->g->c + m * N, N, bias, &mul, 0, r->zy, r->y1_signed, r->chain, r->y + m * N);
             continue;
         }
-        for (int64_t oy = 0; oy < r->oh; oy++)
-            qgemm_requant_chain(r->g->c + m * N + oy * r->pw, r->ow, bias, &mul, 0, r->zy, r->y1_signed, r->chain,
-                                r->y + (m * r->oh + oy) * r->ow);
+        int32_t *row = r->g->c + m * N; /* the kept sums moved together, then one call */
+        for (int64_t oy = 1; oy < r->oh; oy++)
+            memmove(row + oy * r->ow, row + oy * r->pw, (size_t)r->ow * sizeof *row);
+        qgemm_requant_chain(row, r->oh * r->ow, bias, &mul, 0, r->zy, r->y1_signed, r->chain, r->y + m * r->oh * r->ow);
     }
 }
 

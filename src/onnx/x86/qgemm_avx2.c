@@ -138,57 +138,89 @@ void qgemm_u8_avx2(const struct qgemm_args *g)
  *   then int32 zb'[np*pw], then int32 csB[j] - K * zb'[j]; padding rows/columns hold 0
  *
  * B' = B (uint8) or B ^ 0x80 (int8 read as uint8, i.e. B + 128), the vpdpbusd's u8 side.
- * One quad of rows at a time (a conv makes them on demand: g->b_row), the column sums taken
- * from the transposed quads (vpmaddubsw then vpmaddwd by ones: the four bytes of a lane). */
+ * One quad of rows at a time (a conv makes them on demand: g->b_row), 32 columns a step, the
+ * column sums taken from the transposed quads (vpmaddubsw then vpmaddwd by ones: the four
+ * bytes of a lane), or not at all when every za' is 0. */
+/* Nonzero when every za' is 0 (int8 A with zero points 0, e.g. symmetric weights): then csB
+ * is multiplied by 0 and is not summed. */
+static int za_zero(const struct qgemm_args *g)
+{
+    if (!g->a_signed)
+        return 0;
+    for (int64_t i = 0; g->za && i < g->za_len; i++)
+        if (((const uint8_t *)g->za)[i])
+            return 0;
+    return 1;
+}
+
+/* csB[j..j+7] += the four bytes of each int32 lane of v (its 8 columns' quads) */
+static inline void colsum8(int32_t *cs, __m256i v)
+{
+    __m256i s = _mm256_madd_epi16(_mm256_maddubs_epi16(v, _mm256_set1_epi8(1)), _mm256_set1_epi16(1));
+    _mm256_storeu_si256((__m256i *)(void *)cs, _mm256_add_epi32(_mm256_loadu_si256((const __m256i *)(void *)cs), s));
+}
+
+static inline __m256i row32(const uint8_t *row, int64_t j0, __m256i fl)
+{
+    return row ? _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(const void *)(row + j0)), fl)
+               : _mm256_setzero_si256();
+}
+
 void qgemm_vnni_pack(const struct qgemm_args *g, int pw)
 {
     const int64_t N = g->N, K = g->K, kq = (K + 3) / 4, np = (N + pw - 1) / pw;
     uint8_t *pk = (uint8_t *)(((uintptr_t)g->pack + 63) & ~(uintptr_t)63);
     int32_t *zbv = (int32_t *)(void *)(pk + np * pw * kq * 4), *cs = zbv + np * pw;
     const uint8_t flip = g->b_signed ? 0x80 : 0;
+    const int sums = !za_zero(g);
     for (int64_t j = 0; j < np * pw; j++) {
         zbv[j] = j < N ? zp_at(g->zb, g->zb_len, j, g->b_signed) + (g->b_signed ? 128 : 0) : 0;
         cs[j] = 0;
     }
-    const __m128i fl = _mm_set1_epi8((char)flip), one8 = _mm_set1_epi8(1), one16 = _mm_set1_epi16(1);
-    const int64_t n16 = N / 16 * 16;
+    const __m256i fl = _mm256_set1_epi8((char)flip);
+    const int64_t n32 = N / 32 * 32;
     for (int64_t q = 0; q < kq; q++) {
         const uint8_t *rows[4];
         b_rows_at(g, 4 * q, 4, rows);
-        for (int64_t j0 = 0; j0 < n16; j0 += 16) { /* 4 rows x 16 columns -> 16 column quads */
-            __m128i r[4];
-            for (int t = 0; t < 4; t++)
-                r[t] = rows[t] ? _mm_xor_si128(_mm_loadu_si128((const __m128i *)(const void *)(rows[t] + j0)), fl)
-                               : _mm_setzero_si128();
-            __m128i t0 = _mm_unpacklo_epi8(r[0], r[1]), t1 = _mm_unpackhi_epi8(r[0], r[1]);
-            __m128i t2 = _mm_unpacklo_epi8(r[2], r[3]), t3 = _mm_unpackhi_epi8(r[2], r[3]);
-            __m128i u[4] = {_mm_unpacklo_epi16(t0, t2), _mm_unpackhi_epi16(t0, t2), _mm_unpacklo_epi16(t1, t3),
-                            _mm_unpackhi_epi16(t1, t3)};
-            for (int t = 0; t < 4; t++) {
-                __m128i *c4 = (__m128i *)(void *)(cs + j0 + 4 * t);
-                __m128i s4 = _mm_madd_epi16(_mm_maddubs_epi16(u[t], one8), one16);
-                _mm_storeu_si128(c4, _mm_add_epi32(_mm_loadu_si128(c4), s4));
+        for (int64_t j0 = 0; j0 < n32; j0 += 32) { /* 4 rows x 32 columns -> 32 column quads */
+            __m256i r0 = row32(rows[0], j0, fl), r1 = row32(rows[1], j0, fl);
+            __m256i r2 = row32(rows[2], j0, fl), r3 = row32(rows[3], j0, fl);
+            __m256i t0 = _mm256_unpacklo_epi8(r0, r1), t1 = _mm256_unpackhi_epi8(r0, r1);
+            __m256i t2 = _mm256_unpacklo_epi8(r2, r3), t3 = _mm256_unpackhi_epi8(r2, r3);
+            __m256i u0 = _mm256_unpacklo_epi16(t0, t2), u1 = _mm256_unpackhi_epi16(t0, t2); /* columns 0-3|16-19, 4-7|20-23 */
+            __m256i u2 = _mm256_unpacklo_epi16(t1, t3), u3 = _mm256_unpackhi_epi16(t1, t3); /* 8-11|24-27, 12-15|28-31 */
+            __m256i v0 = _mm256_permute2x128_si256(u0, u1, 0x20), v1 = _mm256_permute2x128_si256(u2, u3, 0x20);
+            __m256i v2 = _mm256_permute2x128_si256(u0, u1, 0x31), v3 = _mm256_permute2x128_si256(u2, u3, 0x31);
+            if (sums) {
+                colsum8(cs + j0, v0), colsum8(cs + j0 + 8, v1);
+                colsum8(cs + j0 + 16, v2), colsum8(cs + j0 + 24, v3);
             }
             if (pw == 16) {
-                __m128i *d = (__m128i *)(void *)(pk + ((j0 / 16) * kq + q) * 64);
-                _mm_store_si128(d, u[0]), _mm_store_si128(d + 1, u[1]), _mm_store_si128(d + 2, u[2]);
-                _mm_store_si128(d + 3, u[3]);
+                __m256i *d0 = (__m256i *)(void *)(pk + ((j0 / 16) * kq + q) * 64);
+                __m256i *d1 = (__m256i *)(void *)(pk + ((j0 / 16 + 1) * kq + q) * 64);
+                _mm256_store_si256(d0, v0), _mm256_store_si256(d0 + 1, v1);
+                _mm256_store_si256(d1, v2), _mm256_store_si256(d1 + 1, v3);
             } else {
-                __m128i *d0 = (__m128i *)(void *)(pk + ((j0 / 8) * kq + q) * 32);
-                __m128i *d1 = (__m128i *)(void *)(pk + ((j0 / 8 + 1) * kq + q) * 32);
-                _mm_store_si128(d0, u[0]), _mm_store_si128(d0 + 1, u[1]);
-                _mm_store_si128(d1, u[2]), _mm_store_si128(d1 + 1, u[3]);
+                _mm256_store_si256((__m256i *)(void *)(pk + ((j0 / 8) * kq + q) * 32), v0);
+                _mm256_store_si256((__m256i *)(void *)(pk + ((j0 / 8 + 1) * kq + q) * 32), v1);
+                _mm256_store_si256((__m256i *)(void *)(pk + ((j0 / 8 + 2) * kq + q) * 32), v2);
+                _mm256_store_si256((__m256i *)(void *)(pk + ((j0 / 8 + 3) * kq + q) * 32), v3);
             }
         }
-        for (int64_t j = n16; j < np * pw; j++) /* the last columns and the padding */
-            for (int64_t t = 0; t < 4; t++) {
-                uint8_t v = (uint8_t)(j < N && rows[t] ? rows[t][j] ^ flip : 0);
-                pk[((j / pw) * kq + q) * pw * 4 + (j % pw) * 4 + t] = v;
-                cs[j] += v;
+        for (int64_t p = n32 / pw; p < np; p++) { /* the last columns and the padding */
+            uint8_t *d = pk + (p * kq + q) * pw * 4;
+            for (int64_t jj = 0; jj < pw; jj++) {
+                const int64_t j = p * pw + jj;
+                for (int t = 0; t < 4; t++) {
+                    uint8_t v = (uint8_t)(j < N && rows[t] ? rows[t][j] ^ flip : 0);
+                    d[jj * 4 + t] = v;
+                    cs[j] += v;
+                }
             }
+        }
     }
     for (int64_t j = 0; j < np * pw; j++)
-        cs[j] = (int32_t)((uint32_t)cs[j] - (uint32_t)K * (uint32_t)zbv[j]);
+        cs[j] = sums ? (int32_t)((uint32_t)cs[j] - (uint32_t)K * (uint32_t)zbv[j]) : 0;
 }
 
 /* ---- requantisation: clamp in float to [lo - zp, hi - zp] (integers, so clamping before
