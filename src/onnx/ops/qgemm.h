@@ -47,6 +47,7 @@ struct qgemm_args {
     int32_t *c;         /* OUT: (M, N) */
     void *pack;         /* qgemm_scratch_bytes(K, N) bytes, 32-byte aligned, or NULL (reference) */
     int prepacked;      /* pack already holds B (and zb) packed by qgemm_pack_b: constant weights */
+    const int32_t *a_terms; /* optional: qgemm_a_terms of this A (constant weights, once per plan) */
     /* B made on demand instead of read from b (a conv's im2col, never held whole): the packers
      * call b_row(b_ctx, k, tmp) for row k of B (N bytes), which returns where that row is
      * (made into tmp, N bytes, or found in place); b_tmp holds QGEMM_B_ROWS such rows. The
@@ -91,6 +92,9 @@ void qgemm_u8_avx2_rows(const struct qgemm_args *g, int64_t m0, int64_t m1);
 void qgemm_vnni_pack(const struct qgemm_args *g, int pw);
 void qgemm_u8_avx512vnni_rows(const struct qgemm_args *g, int64_t m0, int64_t m1);
 void qgemm_u8_avxvnni_rows(const struct qgemm_args *g, int64_t m0, int64_t m1);
+/* The VNNI kernels' per-row terms of A, za' and rsA (2 int32 a row, M rows), which they
+ * otherwise compute on every call: with constant A, made once and passed as g->a_terms. */
+void qgemm_a_terms(const struct qgemm_args *g, int32_t *dst);
 /* Packs B (and zb) into g->pack for the kernel qgemm_isa_pick(g) chooses, for any A, so later calls
  * with .prepacked = 1 and the same B skip packing (constant weights, packed once per plan). */
 void qgemm_pack_b(const struct qgemm_args *g);

@@ -579,6 +579,7 @@ static int qconv_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox
                 .c = dst,
                 .pack = pack,
                 .b_row = bm ? NULL : qconv_im2col, .b_ctx = &cc, .b_tmp = col,
+                .a_terms = c->packed ? (const int32_t *)(const void *)c->packed + 2 * gi * mg : NULL,
             };
             if (io->sy < 0) {
                 qgemm_u8_pool(c, &q);
@@ -604,9 +605,28 @@ static int qconv_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox
     return 0;
 }
 
+/* op->pack: the weights' row terms for the VNNI GEMMs (qgemm_a_terms: za', rsA per output
+ * channel, 2 int32 each), made once per plan when w and w_zero_point are constant. */
+static int64_t qconv_pack(const struct ox_node *n, struct ox_tensor *const *in, float *dst)
+{
+    const struct qconv_io *io = io_of(n);
+    const struct ox_tensor *w = in[io->w], *zw = opt_in(n, in, io->zw);
+    if (!w->is_const || !is_q8(w->dt) || w->rank != 4 || w->numel == 0 ||
+        (zw && (!zw->is_const || zw->dt != w->dt || (zw->numel != 1 && zw->numel != w->dims[0]))) ||
+        !(qgemm_isa_usable(QGEMM_AVX512VNNI) || qgemm_isa_usable(QGEMM_AVXVNNI)))
+        return 0;
+    const int64_t M = w->dims[0];
+    if (dst) {
+        struct qgemm_args g = {.M = M, .K = w->numel / M, .a = w->data, .a_signed = w->dt == INFERD_INT8,
+                               .za = zw ? zw->data : NULL, .za_len = zw ? zw->numel : 0};
+        qgemm_a_terms(&g, (int32_t *)(void *)dst);
+    }
+    return 2 * M;
+}
+
 const struct ox_op ox_op_conv_integer = {"ConvInteger", 2, 4, 1, 1, NULL, qconv_infer, qconv_exec, 0, qconv_scratch,
-                                         NULL};
+                                         qconv_pack};
 const struct ox_op ox_op_qlinear_conv = {"QLinearConv", 8, 9, 1, 1, NULL, qconv_infer, qconv_exec, 0, qconv_scratch,
-                                         NULL};
+                                         qconv_pack};
 const struct ox_op ox_op_inferd_qlinear_conv = {"InferdQLinearConv", 13, 13, 1, 1, NULL, qconv_infer, qconv_exec, 0,
-                                                 qconv_scratch, NULL};
+                                                 qconv_scratch, qconv_pack};

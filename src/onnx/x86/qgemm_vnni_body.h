@@ -11,7 +11,7 @@
  * 2 panels (or 1, the last of an odd count), one vpdpbusd per row and panel per quad (exact
  * u8 x s8 products summed into int32 lanes, no saturation), then the zero-point correction
  *   C = acc - zb'[j] * rsA[i] - za'[i] * (csB[j] - K * zb'[j])
- * Loop order: rows in chunks of QG_MB (their za' / rsA computed once), then columns in
+ * Loop order: rows in chunks of QG_MB (their za' / rsA computed once, or given: g->a_terms), then columns in
  * blocks of panels that stay in L2 (QG_NB bytes), then QR-row tiles, then panel pairs.
  *
  *   C (QR rows, 2 QW) += A' (QR rows, 4 k) . panel[p..p+1][q]   per quad q
@@ -137,7 +137,10 @@ void QGEMM_ROWS(const struct qgemm_args *g, int64_t m0, int64_t m1)
     for (int64_t r0 = m0; r0 < m1; r0 += QG_MB) {
         const int64_t r1 = m1 - r0 < QG_MB ? m1 : r0 + QG_MB;
         for (int64_t i = r0; i < r1; i++) {
-            row_terms(g, i, &zas[i - r0], &rss[i - r0]);
+            if (g->a_terms)
+                zas[i - r0] = g->a_terms[2 * i], rss[i - r0] = g->a_terms[2 * i + 1];
+            else
+                row_terms(g, i, &zas[i - r0], &rss[i - r0]);
             tails[i - r0] = kfull < kq ? a_tail(g->a + i * K, kfull, K, flip32) : 0;
         }
         for (int64_t p0 = 0; p0 < np; p0 += pb) {

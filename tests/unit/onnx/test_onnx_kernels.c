@@ -344,6 +344,12 @@ static void test_qgemm_isa(enum qgemm_isa isa)
                     gr.b = NULL, gr.b_row = brows_copy, gr.b_ctx = &src, gr.b_tmp = btmp;
                     qgemm_u8_isa(&gr, isa);
                     bad += memcmp(c1, c2, sizeof(int32_t) * (size_t)(m * n)) != 0 || src.calls == 0;
+                    int32_t terms[2 * 19]; /* A's row terms made once (constant weights) */
+                    memset(c2, 0x55, sizeof(int32_t) * (size_t)(m * n));
+                    qgemm_a_terms(&g, terms);
+                    gr.a_terms = terms;
+                    qgemm_u8_isa(&gr, isa);
+                    bad += memcmp(c1, c2, sizeof(int32_t) * (size_t)(m * n)) != 0;
                     runs++;
                 }
                 free(pack);
