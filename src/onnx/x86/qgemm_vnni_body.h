@@ -133,7 +133,8 @@ void QGEMM_ROWS(const struct qgemm_args *g, int64_t m0, int64_t m1)
     const int64_t kfull = K / 4; /* quads read straight from A; the last partial one via a_tail */
     int64_t pb = QG_NB / (kq * QW * 4) & ~(int64_t)1; /* panels of a column block, even */
     pb = pb < 2 ? 2 : pb;
-    int32_t zas[QG_MB], rss[QG_MB], tails[QG_MB];
+    int32_t zas[QG_MB], rss[QG_MB], tails[QG_MB], zbrs[QG_MB];
+    const int zb1 = !g->zb || g->zb_len <= 1; /* zbv[j] is zb' for every real column j */
     for (int64_t r0 = m0; r0 < m1; r0 += QG_MB) {
         const int64_t r1 = m1 - r0 < QG_MB ? m1 : r0 + QG_MB;
         for (int64_t i = r0; i < r1; i++) {
@@ -142,6 +143,12 @@ void QGEMM_ROWS(const struct qgemm_args *g, int64_t m0, int64_t m1)
             else
                 row_terms(g, i, &zas[i - r0], &rss[i - r0]);
             tails[i - r0] = kfull < kq ? a_tail(g->a + i * K, kfull, K, flip32) : 0;
+        }
+        /* the usual conv: one zb' for all columns (zb'*rsA one number a row) and za' = 0 */
+        int za0 = 1;
+        for (int64_t i = r0; i < r1; i++) {
+            za0 &= zas[i - r0] == 0;
+            zbrs[i - r0] = (int32_t)((uint32_t)zbv[0] * (uint32_t)rss[i - r0]);
         }
         for (int64_t p0 = 0; p0 < np; p0 += pb) {
             const int64_t p1 = np - p0 < pb ? np : p0 + pb;
@@ -179,8 +186,10 @@ void QGEMM_ROWS(const struct qgemm_args *g, int64_t m0, int64_t m1)
                         const QV_MASK_T mk = QV_MASK((int)cols);
                         QV zb = QV_LOAD(zbv + j0), cv = QV_LOAD(cs + j0);
                         for (int r = 0; r < rows; r++) {
-                            QV v = QV_SUB(acc[r][h], QV_MUL(zb, QV_SET1(rss[i0 - r0 + r])));
-                            v = QV_SUB(v, QV_MUL(QV_SET1(zas[i0 - r0 + r]), cv));
+                            const int64_t ri = i0 - r0 + r;
+                            QV v = zb1 ? QV_SUB(acc[r][h], QV_SET1(zbrs[ri])) : QV_SUB(acc[r][h], QV_MUL(zb, QV_SET1(rss[ri])));
+                            if (!za0)
+                                v = QV_SUB(v, QV_MUL(QV_SET1(zas[ri]), cv));
                             QV_STORE(g->c + (i0 + r) * N + j0, mk, v);
                         }
                     }
