@@ -119,8 +119,8 @@ void qgemm_requant_avx2(const int32_t *acc, int64_t n, int32_t bias, const float
  *   y = saturate(round_half_even((float)(v - z1) * s1 / s2) + z2)   (the division in float,
  * as QuantizeLinear divides), y uint8 or int8 when y_signed. v takes 256 values, so
  * qgemm_chain_init tabulates y with that formula once per run of the node and
- * qgemm_requant_chain requantises, then looks each byte up (AVX2: vpgatherdd on the int32
- * lanes before they are narrowed): equal, byte for byte, to running
+ * qgemm_requant_chain requantises, then looks each byte up (AVX2: computes the formula on
+ * the int32 lanes before they are narrowed, cheaper than a vpgatherdd): equal, byte for byte, to running
  * the two nodes (ops/quant.c). */
 struct qgemm_chain {
     float s1, s2;

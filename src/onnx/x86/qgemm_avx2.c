@@ -257,24 +257,35 @@ void qgemm_requant_avx2(const int32_t *acc, int64_t n, int32_t bias, const float
 }
 
 
-/* The same, then each lane through ch's table (vpgatherdd) before narrowing. */
+/* The same, then ch's DequantizeLinear [-> Relu] -> QuantizeLinear on each lane, in float
+ * as qgemm_requant_chain_ref does it (vdivps, like QuantizeLinear's division; max/min keep
+ * its NaN handling), instead of the table: a vpgatherdd per 8 bytes cost more. */
 void qgemm_requant_chain_avx2(const int32_t *acc, int64_t n, int32_t bias, const float *mul, int mul_step,
                               int32_t zp, int out_signed, const struct qgemm_chain *ch, uint8_t *y)
 {
     const int32_t lo = out_signed ? -128 : 0, hi = out_signed ? 127 : 255;
     const __m256 flo = _mm256_set1_ps((float)(lo - zp)), fhi = _mm256_set1_ps((float)(hi - zp));
-    const __m256i vb = _mm256_set1_epi32(bias), vz = _mm256_set1_epi32(zp), byte = _mm256_set1_epi32(0xff);
+    const __m256i vb = _mm256_set1_epi32(bias), vz = _mm256_set1_epi32(zp);
     const __m256 m1 = _mm256_set1_ps(mul[0]);
+    const __m256i z1 = _mm256_set1_epi32(ch->z1), z2 = _mm256_set1_epi32(ch->z2);
+    const __m256 s1 = _mm256_set1_ps(ch->s1), s2 = _mm256_set1_ps(ch->s2), zero = _mm256_setzero_ps();
+    const __m256 clo = _mm256_set1_ps((ch->y_signed ? -128.0f : 0.0f) - (float)ch->z2);
+    const __m256 chi = _mm256_set1_ps((ch->y_signed ? 127.0f : 255.0f) - (float)ch->z2);
     int64_t j = 0;
     for (; j + 8 <= n; j += 8) {
         __m256 m = mul_step ? _mm256_loadu_ps(mul + j) : m1;
         __m256i a = _mm256_add_epi32(_mm256_loadu_si256((const __m256i *)(acc + j)), vb);
         __m256 f = _mm256_mul_ps(_mm256_cvtepi32_ps(a), m);
         f = _mm256_min_ps(_mm256_max_ps(f, flo), fhi);
-        __m256i r = _mm256_and_si256(_mm256_add_epi32(_mm256_cvtps_epi32(f), vz), byte); /* v's byte */
-        r = _mm256_i32gather_epi32(ch->lut, r, 4);
+        __m256i v = _mm256_add_epi32(_mm256_cvtps_epi32(f), vz); /* the requantised value */
+        __m256 d = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(v, z1)), s1);
+        if (ch->relu)
+            d = _mm256_max_ps(d, zero); /* d > 0 ? d : 0 */
+        d = _mm256_min_ps(_mm256_max_ps(_mm256_div_ps(d, s2), clo), chi);
+        __m256i r = _mm256_add_epi32(_mm256_cvtps_epi32(d), z2);
         __m128i p16 = _mm_packs_epi32(_mm256_castsi256_si128(r), _mm256_extracti128_si256(r, 1));
-        _mm_storel_epi64((__m128i *)(void *)(y + j), _mm_packus_epi16(p16, p16));
+        __m128i p8 = ch->y_signed ? _mm_packs_epi16(p16, p16) : _mm_packus_epi16(p16, p16);
+        _mm_storel_epi64((__m128i *)(void *)(y + j), p8);
     }
     if (j < n) { /* the last 1..7 through the same vector code, via a zero-padded copy */
         int32_t ta[8] = {0};

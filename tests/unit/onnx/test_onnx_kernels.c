@@ -418,6 +418,11 @@ static void test_requant(void)
             int32_t want = (int32_t)(r < lo ? lo : r > hi ? hi : r);
             bad += (ch.y_signed ? (int8_t)y3[i] : y3[i]) != want;
         }
+        ch.relu = 1; /* DequantizeLinear -> Relu -> QuantizeLinear */
+        qgemm_chain_init(&ch);
+        qgemm_requant_chain_ref(acc, n, bias, mul, step, zp, sg, &ch, y3);
+        qgemm_requant_chain(acc, n, bias, mul, step, zp, sg, &ch, y4);
+        bad += memcmp(y3, y4, n) != 0;
     }
     CHECK(bad == 0);
 }
