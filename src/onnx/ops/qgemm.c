@@ -237,6 +237,10 @@ void qgemm_requant_chain_ref(const int32_t *acc, int64_t n, int32_t bias, const 
 void qgemm_requant_chain(const int32_t *acc, int64_t n, int32_t bias, const float *mul, int mul_step, int32_t zp,
                          int out_signed, const struct qgemm_chain *ch, uint8_t *y)
 {
+    if (ch && qgemm_isa_usable(QGEMM_AVX512VNNI)) {
+        qgemm_requant_chain_avx512(acc, n, bias, mul, mul_step, zp, out_signed, ch, y);
+        return;
+    }
     if (ch && cpu_has(CPU_AVX2)) {
         qgemm_requant_chain_avx2(acc, n, bias, mul, mul_step, zp, out_signed, ch, y);
         return;

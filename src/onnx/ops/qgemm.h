@@ -134,6 +134,9 @@ void qgemm_requant_chain(const int32_t *acc, int64_t n, int32_t bias, const floa
                          int out_signed, const struct qgemm_chain *ch, uint8_t *y);
 void qgemm_requant_chain_avx2(const int32_t *acc, int64_t n, int32_t bias, const float *mul, int mul_step,
                               int32_t zp, int out_signed, const struct qgemm_chain *ch, uint8_t *y);
+/* The same on zmm (x86/qgemm_avx512vnni.c): only after qgemm_isa_usable(QGEMM_AVX512VNNI). */
+void qgemm_requant_chain_avx512(const int32_t *acc, int64_t n, int32_t bias, const float *mul, int mul_step,
+                                int32_t zp, int out_signed, const struct qgemm_chain *ch, uint8_t *y);
 /* The formula itself, element by element (the reference the table is tested against). */
 void qgemm_requant_chain_ref(const int32_t *acc, int64_t n, int32_t bias, const float *mul, int mul_step, int32_t zp,
                              int out_signed, const struct qgemm_chain *ch, uint8_t *y);

@@ -423,6 +423,16 @@ static void test_requant(void)
         qgemm_requant_chain_ref(acc, n, bias, mul, step, zp, sg, &ch, y3);
         qgemm_requant_chain(acc, n, bias, mul, step, zp, sg, &ch, y4);
         bad += memcmp(y3, y4, n) != 0;
+        for (int relu = 0; relu < 2; relu++) { /* each SIMD form, not only the one picked */
+            ch.relu = relu;
+            qgemm_requant_chain_ref(acc, n, bias, mul, step, zp, sg, &ch, y3);
+            qgemm_requant_chain_avx2(acc, n, bias, mul, step, zp, sg, &ch, y4);
+            bad += memcmp(y3, y4, n) != 0;
+            if (qgemm_isa_usable(QGEMM_AVX512VNNI)) {
+                qgemm_requant_chain_avx512(acc, n, bias, mul, step, zp, sg, &ch, y4);
+                bad += memcmp(y3, y4, n) != 0;
+            }
+        }
     }
     CHECK(bad == 0);
 }
