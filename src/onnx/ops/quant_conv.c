@@ -387,24 +387,31 @@ static int qconv_fused(void)
     return qgemm_isa_usable(QGEMM_AVX2);
 }
 
+#define QCONV_CHUNK 1024 /* GEMM columns per call (whole output rows): packed B, sums in cache */
+
 struct qconv_layout {
-    int flat;
+    int flat;       /* B's rows read in place: from phase planes, or x itself (pointwise) */
     int64_t pw, rp; /* flat: bytes of a plane row, rows of a plane (with the slack one) */
-    int64_t n;      /* GEMM columns: oh*pw when flat, else oh*ow */
+    int64_t n;      /* GEMM columns of one call: rows_per_call*pw when flat, else oh*ow */
+    int64_t rows_per_call; /* flat: output rows of one call (the last may have fewer) */
     size_t col;     /* bytes of the scratch part holding B (or its planes, or b_row's rows) */
 };
 
 static void qconv_layout(const struct ox_window *win, int64_t cg, int pointwise, struct qconv_layout *L)
 {
     const int64_t sp = win->oh * win->ow, pw = win->ow + (win->kw - 1) * win->dw / win->sw;
-    *L = (struct qconv_layout){.n = sp, .col = (size_t)(cg * win->kh * win->kw * sp)};
+    *L = (struct qconv_layout){.n = sp, .rows_per_call = win->oh, .col = (size_t)(cg * win->kh * win->kw * sp)};
     if (!qconv_fused())
         return;
     L->col = (size_t)(QGEMM_B_ROWS * sp);
-    if (pointwise || win->oh * pw * 4 > sp * 5 + 64) /* more than about a quarter dropped */
+    if (!pointwise && win->oh * pw * 4 > sp * 5 + 64) /* more than about a quarter dropped */
         return;
-    L->flat = 1, L->pw = pw, L->rp = win->oh + (win->kh - 1) * win->dh / win->sh + 1, L->n = win->oh * pw;
-    size_t planes = (size_t)(cg * win->sh * win->sw * L->rp * pw), rows = (size_t)(QGEMM_B_ROWS * L->n);
+    L->flat = 1, L->pw = pw;
+    L->rows_per_call = QCONV_CHUNK / pw > 1 ? QCONV_CHUNK / pw : 1;
+    L->rows_per_call = L->rows_per_call < win->oh ? L->rows_per_call : win->oh;
+    L->n = L->rows_per_call * pw;
+    L->rp = pointwise ? win->oh : win->oh + (win->kh - 1) * win->dh / win->sh + 1;
+    size_t planes = pointwise ? 0 : (size_t)(cg * win->sh * win->sw * L->rp * pw), rows = (size_t)(QGEMM_B_ROWS * L->n);
     L->col = planes > rows ? planes : rows;
 }
 
@@ -413,7 +420,8 @@ struct qconv_cols {
     int64_t H, W, sp;
     const struct ox_window *win;
     const struct qconv_layout *L;
-    const uint8_t *planes; /* flat: the group's phase planes */
+    const uint8_t *planes; /* flat: the group's phase planes (x itself when pointwise) */
+    int64_t oy0;           /* flat: the call's first output row */
     uint8_t pad;
 };
 
@@ -451,16 +459,17 @@ static void qconv_planes(const struct qconv_cols *cc, int64_t cg, uint8_t *dst)
             }
 }
 
-/* qgemm_args.b_row: row k of the im2col matrix, in place in a plane (flat) or made into tmp */
+/* qgemm_args.b_row: row k of the im2col matrix (of the call's columns), in place in a plane
+ * (flat) or made into tmp */
 static const uint8_t *qconv_im2col(void *ctx, int64_t k, uint8_t *tmp)
 {
     const struct qconv_cols *cc = ctx;
     const struct ox_window *win = cc->win;
     const int64_t taps = win->kh * win->kw, ci = k / taps, ky = k % taps / win->kw, kx = k % taps % win->kw;
     if (cc->L->flat) {
-        const int64_t oy = ky * win->dh, ox = kx * win->dw;
+        const int64_t oy = ky * win->dh, ox = kx * win->dw, pw = cc->L->pw;
         const int64_t plane = (ci * win->sh + oy % win->sh) * win->sw + ox % win->sw;
-        return cc->planes + plane * cc->L->rp * cc->L->pw + oy / win->sh * cc->L->pw + ox / win->sw;
+        return cc->planes + plane * cc->L->rp * pw + (cc->oy0 + oy / win->sh) * pw + ox / win->sw;
     }
     im2col_row(tmp, cc->x + ci * cc->H * cc->W, cc->H, cc->W, win, ky, kx, cc->pad);
     return tmp;
@@ -472,7 +481,7 @@ static int qconv_pointwise(const struct ox_window *win, int64_t H, int64_t W)
            win->oh == H && win->ow == W;
 }
 
-/* scratch: B's part (qconv_layout's col), int32 accumulators of one group, the int8 GEMM's
+/* scratch: B's part (qconv_layout's col), int32 accumulators of one call, the int8 GEMM's
  * packed B (each part rounded to 64 bytes) */
 static size_t qconv_scratch(const struct ox_node *n, struct ox_tensor *const *in, struct ox_tensor *const *out)
 {
@@ -492,7 +501,7 @@ static size_t qconv_scratch(const struct ox_node *n, struct ox_tensor *const *in
 }
 
 /* The GEMM path's QLinearConv: blocks of QROWS output channels, each computed and at once
- * requantised while its int32 rows are still in cache (a whole layer's sums would not be). */
+ * requantised while its int32 rows are still in cache. */
 #define QROWS 8
 struct qrows {
     const struct qgemm_args *g;
@@ -503,8 +512,9 @@ struct qrows {
     int y1_signed;
     const struct qgemm_chain *chain;
     int64_t oc0; /* the group's first output channel */
-    uint8_t *y;  /* the group's output (M/g, OH*OW) */
-    int64_t pw, oh, ow; /* flat layout: each output row's ow sums start every pw (else pw = 0) */
+    uint8_t *y;  /* the call's first output byte of the group's first channel */
+    int64_t sp;  /* bytes of one output channel */
+    int64_t pw, rows, ow; /* flat: the call's output rows, their ow sums every pw (else pw = 0) */
 };
 
 static void qrows_part(void *arg, int64_t lo, int64_t hi)
@@ -516,14 +526,14 @@ static void qrows_part(void *arg, int64_t lo, int64_t hi)
         int64_t oc = r->oc0 + m;
         float mul = r->sx * (float)ox_get_f64(r->sw, r->sw->numel == 1 ? 0 : oc) / r->sy;
         int32_t bias = r->b ? ((const int32_t *)r->b->data)[oc] : 0;
+        int32_t *row = r->g->c + m * N;
         if (!r->pw) {
-            qgemm_requant_chain(r->g->c + m * N, N, bias, &mul, 0, r->zy, r->y1_signed, r->chain, r->y + m * N);
+            qgemm_requant_chain(row, N, bias, &mul, 0, r->zy, r->y1_signed, r->chain, r->y + m * r->sp);
             continue;
         }
-        int32_t *row = r->g->c + m * N; /* the kept sums moved together, then one call */
-        for (int64_t oy = 1; oy < r->oh; oy++)
+        for (int64_t oy = 1; r->pw != r->ow && oy < r->rows; oy++) /* the kept sums moved together */
             memmove(row + oy * r->ow, row + oy * r->pw, (size_t)r->ow * sizeof *row);
-        qgemm_requant_chain(row, r->oh * r->ow, bias, &mul, 0, r->zy, r->y1_signed, r->chain, r->y + m * r->oh * r->ow);
+        qgemm_requant_chain(row, r->rows * r->ow, bias, &mul, 0, r->zy, r->y1_signed, r->chain, r->y + m * r->sp);
     }
 }
 
@@ -555,8 +565,10 @@ static int qconv_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox
         for (int64_t gi = 0; gi < g; gi++) {
             const uint8_t *xg = (const uint8_t *)x->data + (nn * C + gi * cg) * H * W, *bm = col;
             struct qconv_cols cc = {.x = xg, .H = H, .W = W, .sp = sp, .win = &win, .L = &L, .planes = col, .pad = pad};
-            if (pointwise)
-                bm = xg; /* a pointwise conv's im2col matrix is x itself */
+            if (pointwise && !L.flat)
+                bm = xg; /* the reference: a pointwise conv's im2col matrix is x itself */
+            else if (L.flat && pointwise)
+                cc.planes = xg, bm = NULL; /* x is its own (one) plane per channel */
             else if (L.flat)
                 qconv_planes(&cc, cg, col), bm = NULL;
             else if (qconv_fused())
@@ -567,39 +579,42 @@ static int qconv_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox
                         for (int64_t kx = 0; kx < win.kw; kx++)
                             im2col_row(col + ((ci * win.kh + ky) * win.kw + kx) * sp, xg + ci * H * W, H, W, &win, ky,
                                        kx, pad);
-            int32_t *yi = (int32_t *)y->data + (nn * M + gi * mg) * sp;
-            int32_t *dst = io->sy >= 0 || L.flat ? acc : yi;
             const uint8_t *zwp = zw ? (const uint8_t *)zw->data + (zw->numel == 1 ? 0 : gi * mg) : NULL;
-            struct qgemm_args q = {
-                .M = mg, .N = L.n, .K = kk,
-                .a = (const uint8_t *)w->data + gi * mg * kk, .a_signed = w->dt == INFERD_INT8,
-                .b = bm, .b_signed = x->dt == INFERD_INT8,
-                .za = zwp, .za_len = zw ? (zw->numel == 1 ? 1 : mg) : 0,
-                .zb = zx ? zx->data : NULL, .zb_len = zx ? 1 : 0,
-                .c = dst,
-                .pack = pack,
-                .b_row = bm ? NULL : qconv_im2col, .b_ctx = &cc, .b_tmp = col,
-                .a_terms = c->packed ? (const int32_t *)(const void *)c->packed + 2 * gi * mg : NULL,
-            };
-            if (io->sy < 0) {
-                qgemm_u8_pool(c, &q);
-                for (int64_t m = 0; L.flat && m < mg; m++) /* ConvInteger: the kept columns */
-                    for (int64_t oy = 0; oy < win.oh; oy++)
-                        memcpy(yi + (m * win.oh + oy) * win.ow, acc + m * L.n + oy * L.pw,
-                               (size_t)win.ow * sizeof *acc);
-                continue;
+            /* flat: one GEMM per rows_per_call output rows (B packed and the sums kept in cache) */
+            for (int64_t oy0 = 0; oy0 < win.oh; oy0 += L.rows_per_call) {
+                const int64_t rows = win.oh - oy0 < L.rows_per_call ? win.oh - oy0 : L.rows_per_call;
+                int32_t *yi = (int32_t *)y->data + (nn * M + gi * mg) * sp + oy0 * win.ow;
+                cc.oy0 = oy0;
+                struct qgemm_args q = {
+                    .M = mg, .N = L.flat ? rows * L.pw : sp, .K = kk,
+                    .a = (const uint8_t *)w->data + gi * mg * kk, .a_signed = w->dt == INFERD_INT8,
+                    .b = bm, .b_signed = x->dt == INFERD_INT8,
+                    .za = zwp, .za_len = zw ? (zw->numel == 1 ? 1 : mg) : 0,
+                    .zb = zx ? zx->data : NULL, .zb_len = zx ? 1 : 0,
+                    .c = io->sy >= 0 || L.flat ? acc : yi,
+                    .pack = pack,
+                    .b_row = bm ? NULL : qconv_im2col, .b_ctx = &cc, .b_tmp = col,
+                    .a_terms = c->packed ? (const int32_t *)(const void *)c->packed + 2 * gi * mg : NULL,
+                };
+                if (io->sy < 0) {
+                    qgemm_u8_pool(c, &q);
+                    for (int64_t m = 0; L.flat && m < mg; m++) /* ConvInteger: the kept columns */
+                        for (int64_t oy = 0; oy < rows; oy++)
+                            memcpy(yi + m * sp + oy * win.ow, acc + m * q.N + oy * L.pw, (size_t)win.ow * sizeof *acc);
+                    continue;
+                }
+                const struct ox_tensor *zy = opt_in(n, in, io->zy);
+                struct qrows r = {
+                    .g = &q, .isa = qgemm_isa_pick(&q), .sw = in[io->sw], .b = opt_in(n, in, io->bias),
+                    .sx = (float)ox_get_f64(in[io->sx], 0), .sy = (float)ox_get_f64(in[io->sy], 0),
+                    .zy = zy ? (int32_t)ox_get_i64(zy, 0) : 0, .y1_signed = zy && zy->dt == INFERD_INT8, .chain = ch,
+                    .oc0 = gi * mg, .y = (uint8_t *)y->data + (nn * M + gi * mg) * sp + oy0 * win.ow, .sp = sp,
+                    .pw = L.flat ? L.pw : 0, .rows = rows, .ow = win.ow,
+                };
+                qgemm_u8_isa_pack(&q, r.isa);
+                int64_t blocks = (mg + QROWS - 1) / QROWS, per = QROWS * q.N * kk;
+                ox_parallel(c, blocks, per > 0 ? ((int64_t)1 << 18) / per + 1 : blocks, qrows_part, &r);
             }
-            const struct ox_tensor *zy = opt_in(n, in, io->zy);
-            struct qrows r = {
-                .g = &q, .isa = qgemm_isa_pick(&q), .sw = in[io->sw], .b = opt_in(n, in, io->bias),
-                .sx = (float)ox_get_f64(in[io->sx], 0), .sy = (float)ox_get_f64(in[io->sy], 0),
-                .zy = zy ? (int32_t)ox_get_i64(zy, 0) : 0, .y1_signed = zy && zy->dt == INFERD_INT8, .chain = ch,
-                .oc0 = gi * mg, .y = (uint8_t *)y->data + (nn * M + gi * mg) * sp,
-                .pw = L.flat ? L.pw : 0, .oh = win.oh, .ow = win.ow,
-            };
-            qgemm_u8_isa_pack(&q, r.isa);
-            int64_t blocks = (mg + QROWS - 1) / QROWS, per = QROWS * L.n * kk;
-            ox_parallel(c, blocks, per > 0 ? ((int64_t)1 << 18) / per + 1 : blocks, qrows_part, &r);
         }
     }
     return 0;

@@ -47,6 +47,9 @@ void qgemm_requant_chain_avx512(const int32_t *acc, int64_t n, int32_t bias, con
             d = _mm512_max_ps(d, zero); /* d > 0 ? d : 0 */
         d = _mm512_min_ps(_mm512_max_ps(_mm512_div_ps(d, s2), clo), chi);
         __m512i r = _mm512_add_epi32(_mm512_cvtps_epi32(d), z2); /* in range: the narrowing cannot saturate */
-        _mm512_mask_cvtepi32_storeu_epi8(y + j, mk, r);
+        if (mk == 0xffff) /* a masked vpmovdb to memory is slow on some cores: narrow, then store */
+            _mm_storeu_si128((__m128i *)(void *)(y + j), _mm512_cvtepi32_epi8(r));
+        else
+            _mm512_mask_cvtepi32_storeu_epi8(y + j, mk, r);
     }
 }

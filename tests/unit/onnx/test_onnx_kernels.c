@@ -577,7 +577,8 @@ static void test_qdw_conv(void)
  * takes them, or whole for the reference) against a direct loop over the definition: a
  * 3-channel 7x7 stride-2 stem, 3x3 stride 1 to 3, dilation, asymmetric padding, groups,
  * a strided 1x1, K and N off every tile size, planes read in place ("flat") and a 5x5 conv
- * over a 6x6 input that makes its rows instead; uint8 and int8 x and w, zero points per tensor
+ * over a 6x6 input that makes its rows instead, pointwise and strided maps split over several
+ * GEMM calls of whole output rows; uint8 and int8 x and w, zero points per tensor
  * and per output channel. */
 static void test_qconv_dense(void)
 {
@@ -586,6 +587,7 @@ static void test_qconv_dense(void)
         {8, 7, 7, 12, 3, 1, 2, 2, 2, 2, 2, 2},   {5, 10, 11, 9, 1, 2, 1, 1, 0, 0, 0, 0},
         {6, 13, 8, 20, 3, 2, 1, 1, 0, 1, 1, 0},  {32, 14, 14, 40, 3, 1, 1, 1, 1, 1, 1, 1},
         {4, 6, 6, 8, 5, 1, 1, 1, 0, 0, 0, 0},    {3, 17, 16, 5, 3, 3, 2, 1, 2, 1, 0, 2},
+        {8, 40, 40, 12, 1, 1, 1, 1, 0, 0, 0, 0}, {4, 70, 66, 6, 3, 2, 1, 1, 1, 1, 1, 1},
     };
     uint32_t s = 5;
     int bad = 0, runs = 0;
