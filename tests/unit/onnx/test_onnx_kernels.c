@@ -295,7 +295,7 @@ static void test_qgemm_isa(enum qgemm_isa isa)
         for (int n = 1; n <= 201; n += (n < 9 ? 1 : n < 17 ? 8 : n < 73 ? 16 : 64)) {
             for (size_t ki = 0; ki < sizeof ks / sizeof *ks; ki++) {
                 int k = ks[ki];
-                uint8_t *a = malloc((size_t)(m * k)), *b = malloc((size_t)(k * n)), za[16], zb[80];
+                uint8_t *a = malloc((size_t)(m * k)), *b = malloc((size_t)(k * n)), za[32], zb[256];
                 int32_t *c1 = malloc(sizeof(int32_t) * (size_t)(m * n)), *c2 = malloc(sizeof(int32_t) * (size_t)(m * n));
                 void *pack = aligned_alloc(32, (qgemm_scratch_bytes(k, n) + 31) & ~(size_t)31);
                 uint8_t *btmp = malloc((size_t)(QGEMM_B_ROWS * n));
@@ -309,9 +309,9 @@ static void test_qgemm_isa(enum qgemm_isa isa)
                     for (int i = 0; i < k * n; i++)
                         b[i] = (uint8_t)(i & 2 ? 0x80 : 0x7f);
                 }
-                for (int i = 0; i < 16; i++)
+                for (int i = 0; i < 32; i++) /* per-row / per-column zero points: m <= 19, n <= 201 */
                     za[i] = (uint8_t)((s = s * 1664525u + 1013904223u) >> 24);
-                for (int i = 0; i < 80; i++)
+                for (int i = 0; i < 256; i++)
                     zb[i] = (uint8_t)((s = s * 1664525u + 1013904223u) >> 24);
                 za[0] = (uint8_t)(m & 2 ? 0x80 : 0xff), zb[0] = (uint8_t)(n & 2 ? 0x7f : 0x00);
                 for (int mode = 0; mode < 12; mode++) {
