@@ -187,8 +187,9 @@ void qgemm_vnni_pack(const struct qgemm_args *g, int pw)
             __m256i r2 = row32(rows[2], j0, fl), r3 = row32(rows[3], j0, fl);
             __m256i t0 = _mm256_unpacklo_epi8(r0, r1), t1 = _mm256_unpackhi_epi8(r0, r1);
             __m256i t2 = _mm256_unpacklo_epi8(r2, r3), t3 = _mm256_unpackhi_epi8(r2, r3);
-            __m256i u0 = _mm256_unpacklo_epi16(t0, t2), u1 = _mm256_unpackhi_epi16(t0, t2); /* columns 0-3|16-19, 4-7|20-23 */
-            __m256i u2 = _mm256_unpacklo_epi16(t1, t3), u3 = _mm256_unpackhi_epi16(t1, t3); /* 8-11|24-27, 12-15|28-31 */
+            /* u0..u3: columns 0-3|16-19, 4-7|20-23, 8-11|24-27, 12-15|28-31 (128-bit lanes) */
+            __m256i u0 = _mm256_unpacklo_epi16(t0, t2), u1 = _mm256_unpackhi_epi16(t0, t2);
+            __m256i u2 = _mm256_unpacklo_epi16(t1, t3), u3 = _mm256_unpackhi_epi16(t1, t3);
             __m256i v0 = _mm256_permute2x128_si256(u0, u1, 0x20), v1 = _mm256_permute2x128_si256(u2, u3, 0x20);
             __m256i v2 = _mm256_permute2x128_si256(u0, u1, 0x31), v3 = _mm256_permute2x128_si256(u2, u3, 0x31);
             if (sums) {

@@ -76,7 +76,8 @@ static inline __attribute__((always_inline)) void tile(const uint8_t *const *ar,
     QV c00 = QV_ZERO(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
     QV c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00, c70 = c00, c71 = c00;
     const uint8_t *a0 = ar[0], *a1 = ar[1], *a2 = ar[2], *a3 = ar[3];
-    const uint8_t *a4 = ar[nr > 4 ? 4 : 0], *a5 = ar[nr > 4 ? 5 : 0], *a6 = ar[nr > 4 ? 6 : 0], *a7 = ar[nr > 4 ? 7 : 0];
+    const uint8_t *a4 = ar[nr > 4 ? 4 : 0], *a5 = ar[nr > 4 ? 5 : 0];
+    const uint8_t *a6 = ar[nr > 4 ? 6 : 0], *a7 = ar[nr > 4 ? 7 : 0];
 #define QG_ROW(r, src)                                                                                               \
     do {                                                                                                             \
         QV av = (src);                                                                                               \
@@ -187,7 +188,8 @@ void QGEMM_ROWS(const struct qgemm_args *g, int64_t m0, int64_t m1)
                         QV zb = QV_LOAD(zbv + j0), cv = QV_LOAD(cs + j0);
                         for (int r = 0; r < rows; r++) {
                             const int64_t ri = i0 - r0 + r;
-                            QV v = zb1 ? QV_SUB(acc[r][h], QV_SET1(zbrs[ri])) : QV_SUB(acc[r][h], QV_MUL(zb, QV_SET1(rss[ri])));
+                            QV v = zb1 ? QV_SUB(acc[r][h], QV_SET1(zbrs[ri]))
+                                       : QV_SUB(acc[r][h], QV_MUL(zb, QV_SET1(rss[ri])));
                             if (!za0)
                                 v = QV_SUB(v, QV_MUL(QV_SET1(zas[ri]), cv));
                             QV_STORE(g->c + (i0 + r) * N + j0, mk, v);

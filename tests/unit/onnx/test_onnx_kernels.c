@@ -596,7 +596,8 @@ static void test_qconv_dense(void)
             const int64_t C = cases[ci].c, M = cases[ci].m, k = cases[ci].k, G = cases[ci].g, cg = C / G;
             const int xs = mode & 1, ws = (mode >> 1) & 1, per_ch = (mode >> 2) & 1;
             int64_t xd[4] = {1, C, cases[ci].h, cases[ci].w}, wd[4] = {M, cg, k, k}, one[1] = {1}, md[1] = {M};
-            struct ox_tensor *x = mk(xs ? INFERD_INT8 : INFERD_UINT8, 4, xd), *w = mk(ws ? INFERD_INT8 : INFERD_UINT8, 4, wd);
+            struct ox_tensor *x = mk(xs ? INFERD_INT8 : INFERD_UINT8, 4, xd);
+            struct ox_tensor *w = mk(ws ? INFERD_INT8 : INFERD_UINT8, 4, wd);
             struct ox_tensor *zx = mk(x->dt, 0, one), *zw = mk(w->dt, per_ch ? 1 : 0, per_ch ? md : one);
             for (int64_t i = 0; i < x->numel; i++)
                 ((uint8_t *)x->data)[i] = (uint8_t)((s = s * 1664525u + 1013904223u) >> 24);
