@@ -135,9 +135,24 @@ void qgemm_u8_isa(const struct qgemm_args *g, enum qgemm_isa isa)
     qgemm_u8_isa_rows(g, isa, 0, g->M);
 }
 
+void qgemm_a_terms(const struct qgemm_args *g, int32_t *dst)
+{
+    const uint8_t f = g->a_signed ? 0 : 0x80; /* A' = A ^ f read as int8 */
+    for (int64_t i = 0; i < g->M; i++) {
+        uint32_t s = 0;
+        for (int64_t k = 0; k < g->K; k++)
+            s += (uint32_t)(int32_t)(int8_t)(g->a[i * g->K + k] ^ f);
+        int32_t za = zp_at(g->za, g->za_len, i, g->a_signed);
+        dst[2 * i] = g->a_signed ? za : za - 128;
+        dst[2 * i + 1] = (int32_t)s;
+    }
+}
+
 void qgemm_pack_b(const struct qgemm_args *g)
 {
-    qgemm_u8_isa_pack(g, qgemm_isa_pick(g));
+    struct qgemm_args any = *g; /* packed for any A: uint8 A (za' = -128) keeps B's column sums */
+    any.a_signed = 0, any.za = NULL, any.za_len = 0;
+    qgemm_u8_isa_pack(&any, qgemm_isa_pick(&any));
 }
 
 void qgemm_u8(const struct qgemm_args *g)
@@ -222,6 +237,10 @@ void qgemm_requant_chain_ref(const int32_t *acc, int64_t n, int32_t bias, const 
 void qgemm_requant_chain(const int32_t *acc, int64_t n, int32_t bias, const float *mul, int mul_step, int32_t zp,
                          int out_signed, const struct qgemm_chain *ch, uint8_t *y)
 {
+    if (ch && qgemm_isa_usable(QGEMM_AVX512VNNI)) {
+        qgemm_requant_chain_avx512(acc, n, bias, mul, mul_step, zp, out_signed, ch, y);
+        return;
+    }
     if (ch && cpu_has(CPU_AVX2)) {
         qgemm_requant_chain_avx2(acc, n, bias, mul, mul_step, zp, out_signed, ch, y);
         return;

@@ -6,17 +6,19 @@
  *
  * Kernels (every one equals the reference bit for bit), picked per call by cpu_has():
  *   QGEMM_AVX512VNNI  x86/qgemm_avx512vnni.c: vpdpbusd on zmm (u8 x s8 -> s32, four exact
- *                     products per lane, no intermediate saturation), 4 rows x 32 columns.
+ *                     products per lane, no intermediate saturation), 8 rows x 32 columns.
  *   QGEMM_AVXVNNI     x86/qgemm_avxvnni.c: VEX vpdpbusd on ymm (Alder Lake class), 4 x 16.
  *   QGEMM_AVX2        x86/qgemm_avx2.c: B - zb packed into int16 pairs along K, vpmaddwd
  *                     (16 exact products per instruction, 4 rows x 8 columns per tile).
  *   QGEMM_REF         qgemm.c, portable.
  * vpmaddubsw (u8 x s8 -> saturating s16 pair sums) is not used anywhere: 255 * 127 * 2
  * overflows int16, so it is exact only for 7-bit weights.
- * The VNNI kernels need one u8 and one s8 operand. Each side is moved there by flipping the
- * top bit (s8 A + 128 -> u8, u8 B - 128 -> s8) and folding the shift into its zero point
- * (za' = za + 128, zb' = zb - 128); then, as in ORT's MLAS, with rsA/csB the row/column
- * sums of the shifted operands,
+ * The VNNI kernels need one u8 and one s8 operand: A (a conv's weights, usually int8) is the
+ * s8 side, broadcast from memory a quad at a time, B (activations, usually uint8) the u8 side,
+ * packed. A side of the other type is moved there by flipping the top bit (u8 A - 128 -> s8,
+ * s8 B + 128 -> u8) and folding the shift into its zero point (za' = za - 128,
+ * zb' = zb + 128); then, as in ORT's MLAS, with rsA/csB the row/column sums of the shifted
+ * operands,
  *   C[i,j] = sum_k A'B' - zb'[j] * rsA[i] - za'[i] * (csB[j] - K * zb'[j])
  * in wrapping int32 arithmetic (the true C fits in int32, so the wrapped result is it).
  *
@@ -45,7 +47,17 @@ struct qgemm_args {
     int32_t *c;         /* OUT: (M, N) */
     void *pack;         /* qgemm_scratch_bytes(K, N) bytes, 32-byte aligned, or NULL (reference) */
     int prepacked;      /* pack already holds B (and zb) packed by qgemm_pack_b: constant weights */
+    const int32_t *a_terms; /* optional: qgemm_a_terms of this A (constant weights, once per plan) */
+    /* B made on demand instead of read from b (a conv's im2col, never held whole): the packers
+     * call b_row(b_ctx, k, tmp) for row k of B (N bytes), which returns where that row is
+     * (made into tmp, N bytes, or found in place); b_tmp holds QGEMM_B_ROWS such rows. The
+     * SIMD kernels only: not QGEMM_REF. */
+    const uint8_t *(*b_row)(void *ctx, int64_t k, uint8_t *tmp);
+    void *b_ctx;
+    uint8_t *b_tmp;
 };
+
+#define QGEMM_B_ROWS 4
 
 /* Scratch a call needs for the packed B (0 when the reference would run anyway). */
 size_t qgemm_scratch_bytes(int64_t K, int64_t N);
@@ -75,11 +87,15 @@ void qgemm_u8_avx2_pack(const struct qgemm_args *g);
 void qgemm_u8_avx2_rows(const struct qgemm_args *g, int64_t m0, int64_t m1);
 /* VNNI kernels: qgemm_vnni_pack (x86/qgemm_avx2.c, SSE/AVX2 code) fills g->pack with B'
  * in panels of pw (16 or 8) columns, four K per 32-bit lane, then zb' and csB - K * zb'
- * per column (int32); the _rows functions compute rows [m0, m1) from it. */
+ * per column (int32; 0 when g's every za' is 0, so the pack then serves only such A: int8 A
+ * with zero points 0); the _rows functions compute rows [m0, m1) from it. */
 void qgemm_vnni_pack(const struct qgemm_args *g, int pw);
 void qgemm_u8_avx512vnni_rows(const struct qgemm_args *g, int64_t m0, int64_t m1);
 void qgemm_u8_avxvnni_rows(const struct qgemm_args *g, int64_t m0, int64_t m1);
-/* Packs B (and zb) into g->pack for the kernel qgemm_isa_pick(g) chooses, so later calls
+/* The VNNI kernels' per-row terms of A, za' and rsA (2 int32 a row, M rows), which they
+ * otherwise compute on every call: with constant A, made once and passed as g->a_terms. */
+void qgemm_a_terms(const struct qgemm_args *g, int32_t *dst);
+/* Packs B (and zb) into g->pack for the kernel qgemm_isa_pick(g) chooses, for any A, so later calls
  * with .prepacked = 1 and the same B skip packing (constant weights, packed once per plan). */
 void qgemm_pack_b(const struct qgemm_args *g);
 /* Dispatch: the best kernel the CPU has when the CPU has it and g->pack is given, else the reference. */
@@ -103,8 +119,8 @@ void qgemm_requant_avx2(const int32_t *acc, int64_t n, int32_t bias, const float
  *   y = saturate(round_half_even((float)(v - z1) * s1 / s2) + z2)   (the division in float,
  * as QuantizeLinear divides), y uint8 or int8 when y_signed. v takes 256 values, so
  * qgemm_chain_init tabulates y with that formula once per run of the node and
- * qgemm_requant_chain requantises, then looks each byte up (AVX2: vpgatherdd on the int32
- * lanes before they are narrowed): equal, byte for byte, to running
+ * qgemm_requant_chain requantises, then looks each byte up (AVX2: computes the formula on
+ * the int32 lanes before they are narrowed, cheaper than a vpgatherdd): equal, byte for byte, to running
  * the two nodes (ops/quant.c). */
 struct qgemm_chain {
     float s1, s2;
@@ -118,6 +134,9 @@ void qgemm_requant_chain(const int32_t *acc, int64_t n, int32_t bias, const floa
                          int out_signed, const struct qgemm_chain *ch, uint8_t *y);
 void qgemm_requant_chain_avx2(const int32_t *acc, int64_t n, int32_t bias, const float *mul, int mul_step,
                               int32_t zp, int out_signed, const struct qgemm_chain *ch, uint8_t *y);
+/* The same on zmm (x86/qgemm_avx512vnni.c): only after qgemm_isa_usable(QGEMM_AVX512VNNI). */
+void qgemm_requant_chain_avx512(const int32_t *acc, int64_t n, int32_t bias, const float *mul, int mul_step,
+                                int32_t zp, int out_signed, const struct qgemm_chain *ch, uint8_t *y);
 /* The formula itself, element by element (the reference the table is tested against). */
 void qgemm_requant_chain_ref(const int32_t *acc, int64_t n, int32_t bias, const float *mul, int mul_step, int32_t zp,
                              int out_signed, const struct qgemm_chain *ch, uint8_t *y);

@@ -1,6 +1,7 @@
-/* quant_conv.c — ConvInteger and QLinearConv, 2-D: 8-bit X and W, im2col into the step's
- * scratch (padding filled with X's zero point, so it contributes nothing), then the int8
- * GEMM of qgemm.c per group; QLinearConv adds its int32 bias and requantises.
+/* quant_conv.c — ConvInteger and QLinearConv, 2-D: 8-bit X and W, im2col (padding filled
+ * with X's zero point, so it contributes nothing) made a few rows at a time as the int8 GEMM
+ * of qgemm.c packs them (or whole, into the step's scratch, for the reference), per group;
+ * QLinearConv adds its int32 bias and requantises.
  *
  *   X (N, C, H, W) u8/i8, W (M, C/g, kh, kw) u8/i8, w_zp (scalar | M) -> Y (N, M, OH, OW)
  *   per group: Y_g (M/g, OH*OW) = (W_g - w_zp) (M/g, C/g*kh*kw) @ (col - x_zp) (C/g*kh*kw, OH*OW)
@@ -370,23 +371,137 @@ static int qdw_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_t
     return 1;
 }
 
-/* scratch: the im2col matrix of one group, int32 accumulators of one group, the int8
- * GEMM's packed B (each part rounded to 64 bytes) */
+/* How the GEMM reads B, the im2col matrix (K = C/g * kh * kw rows):
+ *  - the reference reads it whole, written into the scratch first;
+ *  - the SIMD GEMMs pack it a few rows at a time (qgemm_args.b_row), never held whole:
+ *    "flat" when few columns are wasted: x is laid out once per group as padded planes
+ *    split into sh x sw stride phases (phase (py, px) row r, column j holds padded x at
+ *    (r*sh + py, j*sw + px), the pad bytes x's zero point), pw bytes a row, pw = ow +
+ *    (kw-1)*dw/sw. Then tap (ky, kx) at output (oy, ox) reads phase ((ky*dh)%sh, (kx*dw)%sw)
+ *    at row oy + ky*dh/sh, column ox + kx*dw/sw: over the columns oy*pw + ox of a GEMM
+ *    with N = oh*pw, every row of B is one run of a plane, read in place. The pw - ow
+ *    columns past each output row are computed and dropped (one slack row per plane covers
+ *    what the last ones read). Otherwise each row is made by im2col_row as it is packed. */
+static int qconv_fused(void)
+{
+    return qgemm_isa_usable(QGEMM_AVX2);
+}
+
+#define QCONV_CHUNK 1024 /* GEMM columns per call (whole output rows): packed B, sums in cache */
+
+struct qconv_layout {
+    int flat;       /* B's rows read in place: from phase planes, or x itself (pointwise) */
+    int64_t pw, rp; /* flat: bytes of a plane row, rows of a plane (with the slack one) */
+    int64_t n;      /* GEMM columns of one call: rows_per_call*pw when flat, else oh*ow */
+    int64_t rows_per_call; /* flat: output rows of one call (the last may have fewer) */
+    size_t col;     /* bytes of the scratch part holding B (or its planes, or b_row's rows) */
+};
+
+static void qconv_layout(const struct ox_window *win, int64_t cg, int pointwise, struct qconv_layout *L)
+{
+    const int64_t sp = win->oh * win->ow, pw = win->ow + (win->kw - 1) * win->dw / win->sw;
+    *L = (struct qconv_layout){.n = sp, .rows_per_call = win->oh, .col = (size_t)(cg * win->kh * win->kw * sp)};
+    if (!qconv_fused())
+        return;
+    L->col = (size_t)(QGEMM_B_ROWS * sp);
+    if (!pointwise && win->oh * pw * 4 > sp * 5 + 64) /* more than about a quarter dropped */
+        return;
+    L->flat = 1, L->pw = pw;
+    L->rows_per_call = QCONV_CHUNK / pw > 1 ? QCONV_CHUNK / pw : 1;
+    L->rows_per_call = L->rows_per_call < win->oh ? L->rows_per_call : win->oh;
+    L->n = L->rows_per_call * pw;
+    L->rp = pointwise ? win->oh : win->oh + (win->kh - 1) * win->dh / win->sh + 1;
+    size_t planes = pointwise ? 0 : (size_t)(cg * win->sh * win->sw * L->rp * pw), rows = (size_t)(QGEMM_B_ROWS * L->n);
+    L->col = planes > rows ? planes : rows;
+}
+
+struct qconv_cols {
+    const uint8_t *x; /* the group's first input channel */
+    int64_t H, W, sp;
+    const struct ox_window *win;
+    const struct qconv_layout *L;
+    const uint8_t *planes; /* flat: the group's phase planes (x itself when pointwise) */
+    int64_t oy0;           /* flat: the call's first output row */
+    uint8_t pad;
+};
+
+/* Fills the group's phase planes at dst (flat layout). */
+static void qconv_planes(const struct qconv_cols *cc, int64_t cg, uint8_t *dst)
+{
+    const struct ox_window *win = cc->win;
+    const int64_t pw = cc->L->pw, rp = cc->L->rp, sw = win->sw, W = cc->W;
+    for (int64_t ci = 0; ci < cg; ci++)
+        for (int64_t py = 0; py < win->sh; py++)
+            for (int64_t px = 0; px < sw; px++, dst += rp * pw) {
+                const int64_t off = px - win->pl; /* plane column j holds x column j*sw + off */
+                int64_t lo = off >= 0 ? 0 : (-off + sw - 1) / sw, hi = W - off <= 0 ? 0 : (W - off + sw - 1) / sw;
+                lo = lo < pw ? lo : pw;
+                hi = hi < pw ? hi : pw;
+                hi = hi > lo ? hi : lo;
+                for (int64_t r = 0; r < rp; r++) {
+                    uint8_t *row = dst + r * pw;
+                    const int64_t iy = r * win->sh + py - win->pt;
+                    if (iy < 0 || iy >= cc->H) {
+                        memset(row, cc->pad, (size_t)pw);
+                        continue;
+                    }
+                    const uint8_t *src = cc->x + (ci * cc->H + iy) * W;
+                    memset(row, cc->pad, (size_t)lo);
+                    if (sw == 1)
+                        memcpy(row + lo, src + lo + off, (size_t)(hi - lo));
+                    else if (sw == 2)
+                        gather2(row + lo, src + 2 * lo + off, hi - lo);
+                    else
+                        for (int64_t j = lo; j < hi; j++)
+                            row[j] = src[j * sw + off];
+                    memset(row + hi, cc->pad, (size_t)(pw - hi));
+                }
+            }
+}
+
+/* qgemm_args.b_row: row k of the im2col matrix (of the call's columns), in place in a plane
+ * (flat) or made into tmp */
+static const uint8_t *qconv_im2col(void *ctx, int64_t k, uint8_t *tmp)
+{
+    const struct qconv_cols *cc = ctx;
+    const struct ox_window *win = cc->win;
+    const int64_t taps = win->kh * win->kw, ci = k / taps, ky = k % taps / win->kw, kx = k % taps % win->kw;
+    if (cc->L->flat) {
+        const int64_t oy = ky * win->dh, ox = kx * win->dw, pw = cc->L->pw;
+        const int64_t plane = (ci * win->sh + oy % win->sh) * win->sw + ox % win->sw;
+        return cc->planes + plane * cc->L->rp * pw + (cc->oy0 + oy / win->sh) * pw + ox / win->sw;
+    }
+    im2col_row(tmp, cc->x + ci * cc->H * cc->W, cc->H, cc->W, win, ky, kx, cc->pad);
+    return tmp;
+}
+
+static int qconv_pointwise(const struct ox_window *win, int64_t H, int64_t W)
+{
+    return win->kh == 1 && win->kw == 1 && win->sh == 1 && win->sw == 1 && win->pt == 0 && win->pl == 0 &&
+           win->oh == H && win->ow == W;
+}
+
+/* scratch: B's part (qconv_layout's col), int32 accumulators of one call, the int8 GEMM's
+ * packed B (each part rounded to 64 bytes) */
 static size_t qconv_scratch(const struct ox_node *n, struct ox_tensor *const *in, struct ox_tensor *const *out)
 {
     const struct qconv_io *io = io_of(n);
-    const struct ox_tensor *x = in[io->x], *w = in[io->w], *y = out[0];
-    int64_t g = ox_attr_int(n, "group", 1), sp = y->dims[2] * y->dims[3];
-    if (g < 1)
-        g = 1;
-    size_t col = (size_t)(x->dims[1] / g * w->dims[2] * w->dims[3] * sp);
-    col = (col + 63) & ~(size_t)63;
-    size_t acc = ((size_t)(w->dims[0] / g * sp) * sizeof(int32_t) + 63) & ~(size_t)63;
-    return col + acc + qgemm_scratch_bytes(x->dims[1] / g * w->dims[2] * w->dims[3], sp) + QGEMM_SCRATCH_PAD;
+    const struct ox_tensor *x = in[io->x], *w = in[io->w];
+    struct ox_window win = {0};
+    struct inferd_err err = {0};
+    int64_t g = 1;
+    (void)out;
+    if (qconv_geometry(n, in, &win, &g, &err) < 0)
+        return 0; /* exec fails the same way before it touches the scratch */
+    struct qconv_layout L;
+    const int64_t cg = x->dims[1] / g, kk = cg * w->dims[2] * w->dims[3];
+    qconv_layout(&win, cg, qconv_pointwise(&win, x->dims[2], x->dims[3]), &L);
+    size_t acc = ((size_t)(w->dims[0] / g * L.n) * sizeof(int32_t) + 63) & ~(size_t)63;
+    return ((L.col + 63) & ~(size_t)63) + acc + qgemm_scratch_bytes(kk, L.n) + QGEMM_SCRATCH_PAD;
 }
 
 /* The GEMM path's QLinearConv: blocks of QROWS output channels, each computed and at once
- * requantised while its int32 rows are still in cache (a whole layer's sums would not be). */
+ * requantised while its int32 rows are still in cache. */
 #define QROWS 8
 struct qrows {
     const struct qgemm_args *g;
@@ -397,7 +512,9 @@ struct qrows {
     int y1_signed;
     const struct qgemm_chain *chain;
     int64_t oc0; /* the group's first output channel */
-    uint8_t *y;  /* the group's output (M/g, OH*OW) */
+    uint8_t *y;  /* the call's first output byte of the group's first channel */
+    int64_t sp;  /* bytes of one output channel */
+    int64_t pw, rows, ow; /* flat: the call's output rows, their ow sums every pw (else pw = 0) */
 };
 
 static void qrows_part(void *arg, int64_t lo, int64_t hi)
@@ -409,7 +526,14 @@ static void qrows_part(void *arg, int64_t lo, int64_t hi)
         int64_t oc = r->oc0 + m;
         float mul = r->sx * (float)ox_get_f64(r->sw, r->sw->numel == 1 ? 0 : oc) / r->sy;
         int32_t bias = r->b ? ((const int32_t *)r->b->data)[oc] : 0;
-        qgemm_requant_chain(r->g->c + m * N, N, bias, &mul, 0, r->zy, r->y1_signed, r->chain, r->y + m * N);
+        int32_t *row = r->g->c + m * N;
+        if (!r->pw) {
+            qgemm_requant_chain(row, N, bias, &mul, 0, r->zy, r->y1_signed, r->chain, r->y + m * r->sp);
+            continue;
+        }
+        for (int64_t oy = 1; r->pw != r->ow && oy < r->rows; oy++) /* the kept sums moved together */
+            memmove(row + oy * r->ow, row + oy * r->pw, (size_t)r->ow * sizeof *row);
+        qgemm_requant_chain(row, r->rows * r->ow, bias, &mul, 0, r->zy, r->y1_signed, r->chain, r->y + m * r->sp);
     }
 }
 
@@ -430,55 +554,94 @@ static int qconv_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox
     struct ox_tensor *y = out[0];
     int64_t N = x->dims[0], C = x->dims[1], H = x->dims[2], W = x->dims[3], M = w->dims[0];
     int64_t cg = C / g, mg = M / g, sp = win.oh * win.ow, kk = cg * win.kh * win.kw;
+    const int pointwise = qconv_pointwise(&win, H, W);
+    struct qconv_layout L;
+    qconv_layout(&win, cg, pointwise, &L);
     uint8_t *col = c->scratch;
-    int32_t *acc = (int32_t *)(void *)(col + (((size_t)(kk * sp) + 63) & ~(size_t)63));
-    void *pack = (char *)acc + (((size_t)(mg * sp) * sizeof(int32_t) + 63) & ~(size_t)63);
+    int32_t *acc = (int32_t *)(void *)(col + ((L.col + 63) & ~(size_t)63));
+    void *pack = (char *)acc + (((size_t)(mg * L.n) * sizeof(int32_t) + 63) & ~(size_t)63);
     uint8_t pad = zx ? *(const uint8_t *)zx->data : 0;
     for (int64_t nn = 0; nn < N; nn++) {
         for (int64_t gi = 0; gi < g; gi++) {
             const uint8_t *xg = (const uint8_t *)x->data + (nn * C + gi * cg) * H * W, *bm = col;
-            if (win.kh == 1 && win.kw == 1 && win.sh == 1 && win.sw == 1 && win.pt == 0 && win.pl == 0 &&
-                win.oh == H && win.ow == W)
-                bm = xg; /* a pointwise conv's im2col matrix is x itself */
+            struct qconv_cols cc = {.x = xg, .H = H, .W = W, .sp = sp, .win = &win, .L = &L, .planes = col, .pad = pad};
+            if (pointwise && !L.flat)
+                bm = xg; /* the reference: a pointwise conv's im2col matrix is x itself */
+            else if (L.flat && pointwise)
+                cc.planes = xg, bm = NULL; /* x is its own (one) plane per channel */
+            else if (L.flat)
+                qconv_planes(&cc, cg, col), bm = NULL;
+            else if (qconv_fused())
+                bm = NULL; /* each row made by im2col_row as the packer takes it */
             else
                 for (int64_t ci = 0; ci < cg; ci++)
                     for (int64_t ky = 0; ky < win.kh; ky++)
                         for (int64_t kx = 0; kx < win.kw; kx++)
                             im2col_row(col + ((ci * win.kh + ky) * win.kw + kx) * sp, xg + ci * H * W, H, W, &win, ky,
                                        kx, pad);
-            int32_t *dst = io->sy >= 0 ? acc : (int32_t *)y->data + (nn * M + gi * mg) * sp;
             const uint8_t *zwp = zw ? (const uint8_t *)zw->data + (zw->numel == 1 ? 0 : gi * mg) : NULL;
-            struct qgemm_args q = {
-                .M = mg, .N = sp, .K = kk,
-                .a = (const uint8_t *)w->data + gi * mg * kk, .a_signed = w->dt == INFERD_INT8,
-                .b = bm, .b_signed = x->dt == INFERD_INT8,
-                .za = zwp, .za_len = zw ? (zw->numel == 1 ? 1 : mg) : 0,
-                .zb = zx ? zx->data : NULL, .zb_len = zx ? 1 : 0,
-                .c = dst,
-                .pack = pack,
-            };
-            if (io->sy < 0) {
-                qgemm_u8_pool(c, &q);
-                continue;
+            /* flat: one GEMM per rows_per_call output rows (B packed and the sums kept in cache) */
+            for (int64_t oy0 = 0; oy0 < win.oh; oy0 += L.rows_per_call) {
+                const int64_t rows = win.oh - oy0 < L.rows_per_call ? win.oh - oy0 : L.rows_per_call;
+                int32_t *yi = (int32_t *)y->data + (nn * M + gi * mg) * sp + oy0 * win.ow;
+                cc.oy0 = oy0;
+                struct qgemm_args q = {
+                    .M = mg, .N = L.flat ? rows * L.pw : sp, .K = kk,
+                    .a = (const uint8_t *)w->data + gi * mg * kk, .a_signed = w->dt == INFERD_INT8,
+                    .b = bm, .b_signed = x->dt == INFERD_INT8,
+                    .za = zwp, .za_len = zw ? (zw->numel == 1 ? 1 : mg) : 0,
+                    .zb = zx ? zx->data : NULL, .zb_len = zx ? 1 : 0,
+                    .c = io->sy >= 0 || L.flat ? acc : yi,
+                    .pack = pack,
+                    .b_row = bm ? NULL : qconv_im2col, .b_ctx = &cc, .b_tmp = col,
+                    .a_terms = c->packed ? (const int32_t *)(const void *)c->packed + 2 * gi * mg : NULL,
+                };
+                if (io->sy < 0) {
+                    qgemm_u8_pool(c, &q);
+                    for (int64_t m = 0; L.flat && m < mg; m++) /* ConvInteger: the kept columns */
+                        for (int64_t oy = 0; oy < rows; oy++)
+                            memcpy(yi + m * sp + oy * win.ow, acc + m * q.N + oy * L.pw, (size_t)win.ow * sizeof *acc);
+                    continue;
+                }
+                const struct ox_tensor *zy = opt_in(n, in, io->zy);
+                struct qrows r = {
+                    .g = &q, .isa = qgemm_isa_pick(&q), .sw = in[io->sw], .b = opt_in(n, in, io->bias),
+                    .sx = (float)ox_get_f64(in[io->sx], 0), .sy = (float)ox_get_f64(in[io->sy], 0),
+                    .zy = zy ? (int32_t)ox_get_i64(zy, 0) : 0, .y1_signed = zy && zy->dt == INFERD_INT8, .chain = ch,
+                    .oc0 = gi * mg, .y = (uint8_t *)y->data + (nn * M + gi * mg) * sp + oy0 * win.ow, .sp = sp,
+                    .pw = L.flat ? L.pw : 0, .rows = rows, .ow = win.ow,
+                };
+                qgemm_u8_isa_pack(&q, r.isa);
+                int64_t blocks = (mg + QROWS - 1) / QROWS, per = QROWS * q.N * kk;
+                ox_parallel(c, blocks, per > 0 ? ((int64_t)1 << 18) / per + 1 : blocks, qrows_part, &r);
             }
-            const struct ox_tensor *zy = opt_in(n, in, io->zy);
-            struct qrows r = {
-                .g = &q, .isa = qgemm_isa_pick(&q), .sw = in[io->sw], .b = opt_in(n, in, io->bias),
-                .sx = (float)ox_get_f64(in[io->sx], 0), .sy = (float)ox_get_f64(in[io->sy], 0),
-                .zy = zy ? (int32_t)ox_get_i64(zy, 0) : 0, .y1_signed = zy && zy->dt == INFERD_INT8, .chain = ch,
-                .oc0 = gi * mg, .y = (uint8_t *)y->data + (nn * M + gi * mg) * sp,
-            };
-            qgemm_u8_isa_pack(&q, r.isa);
-            int64_t blocks = (mg + QROWS - 1) / QROWS, per = QROWS * sp * kk;
-            ox_parallel(c, blocks, per > 0 ? ((int64_t)1 << 18) / per + 1 : blocks, qrows_part, &r);
         }
     }
     return 0;
 }
 
+/* op->pack: the weights' row terms for the VNNI GEMMs (qgemm_a_terms: za', rsA per output
+ * channel, 2 int32 each), made once per plan when w and w_zero_point are constant. */
+static int64_t qconv_pack(const struct ox_node *n, struct ox_tensor *const *in, float *dst)
+{
+    const struct qconv_io *io = io_of(n);
+    const struct ox_tensor *w = in[io->w], *zw = opt_in(n, in, io->zw);
+    if (!w->is_const || !is_q8(w->dt) || w->rank != 4 || w->numel == 0 ||
+        (zw && (!zw->is_const || zw->dt != w->dt || (zw->numel != 1 && zw->numel != w->dims[0]))) ||
+        !(qgemm_isa_usable(QGEMM_AVX512VNNI) || qgemm_isa_usable(QGEMM_AVXVNNI)))
+        return 0;
+    const int64_t M = w->dims[0];
+    if (dst) {
+        struct qgemm_args g = {.M = M, .K = w->numel / M, .a = w->data, .a_signed = w->dt == INFERD_INT8,
+                               .za = zw ? zw->data : NULL, .za_len = zw ? zw->numel : 0};
+        qgemm_a_terms(&g, (int32_t *)(void *)dst);
+    }
+    return 2 * M;
+}
+
 const struct ox_op ox_op_conv_integer = {"ConvInteger", 2, 4, 1, 1, NULL, qconv_infer, qconv_exec, 0, qconv_scratch,
-                                         NULL};
+                                         qconv_pack};
 const struct ox_op ox_op_qlinear_conv = {"QLinearConv", 8, 9, 1, 1, NULL, qconv_infer, qconv_exec, 0, qconv_scratch,
-                                         NULL};
+                                         qconv_pack};
 const struct ox_op ox_op_inferd_qlinear_conv = {"InferdQLinearConv", 13, 13, 1, 1, NULL, qconv_infer, qconv_exec, 0,
-                                                 qconv_scratch, NULL};
+                                                 qconv_scratch, qconv_pack};

@@ -25,20 +25,44 @@ static inline int32_t zp_at(const void *z, int64_t len, int64_t i, int is_signed
     return byte_at(z, len == 1 ? 0 : i, is_signed);
 }
 
+/* Rows [k, k + nk) of B (nk <= QGEMM_B_ROWS): straight from g->b, or from g->b_row (made in
+ * g->b_tmp or found in place); rows past K come back NULL. */
+static void b_rows_at(const struct qgemm_args *g, int64_t k, int nk, const uint8_t **rows)
+{
+    for (int t = 0; t < nk; t++)
+        rows[t] = k + t >= g->K ? NULL
+                  : g->b_row    ? g->b_row(g->b_ctx, k + t, g->b_tmp + t * g->N)
+                                : g->b + (k + t) * g->N;
+}
+
+static inline __m128i widen8(const uint8_t *p, int is_signed)
+{
+    __m128i v = _mm_loadl_epi64((const __m128i *)(const void *)p);
+    return is_signed ? _mm_cvtepi8_epi16(v) : _mm_cvtepu8_epi16(v);
+}
+
+/* One pair of B rows (r1 NULL past K) at a time, 8 columns a vector step. */
 static void pack_b(const struct qgemm_args *g, int16_t *pk, int64_t kp)
 {
-    int64_t N = g->N, K = g->K;
-    for (int64_t p = 0; p < (N + 7) / 8; p++) {
-        int16_t *dst = pk + p * kp * 16;
-        for (int64_t jj = 0; jj < 8; jj++) {
-            int64_t j = p * 8 + jj;
-            int32_t zb = j < N ? zp_at(g->zb, g->zb_len, j, g->b_signed) : 0;
-            for (int64_t q = 0; q < kp; q++) {
-                int64_t k0 = 2 * q, k1 = 2 * q + 1;
-                dst[q * 16 + 2 * jj] = (int16_t)(j < N ? byte_at(g->b, k0 * N + j, g->b_signed) - zb : 0);
-                dst[q * 16 + 2 * jj + 1] =
-                    (int16_t)(j < N && k1 < K ? byte_at(g->b, k1 * N + j, g->b_signed) - zb : 0);
-            }
+    const int64_t N = g->N, n8 = N / 8 * 8, np = (N + 7) / 8;
+    const int bs = g->b_signed, per_col = g->zb && g->zb_len > 1;
+    const __m128i z1 = _mm_set1_epi16((int16_t)zp_at(g->zb, g->zb_len, 0, bs));
+    for (int64_t q = 0; q < kp; q++) {
+        const uint8_t *r[2];
+        b_rows_at(g, 2 * q, 2, r);
+        for (int64_t j0 = 0; j0 < n8; j0 += 8) {
+            __m128i zb = per_col ? widen8((const uint8_t *)g->zb + j0, bs) : z1;
+            __m128i v0 = _mm_sub_epi16(widen8(r[0] + j0, bs), zb);
+            __m128i v1 = r[1] ? _mm_sub_epi16(widen8(r[1] + j0, bs), zb) : _mm_setzero_si128();
+            __m128i *d = (__m128i *)(void *)(pk + ((j0 / 8) * kp + q) * 16);
+            _mm_store_si128(d, _mm_unpacklo_epi16(v0, v1));
+            _mm_store_si128(d + 1, _mm_unpackhi_epi16(v0, v1));
+        }
+        for (int64_t j = n8; j < np * 8; j++) { /* the last columns and the padding */
+            int16_t *d = pk + ((j / 8) * kp + q) * 16 + 2 * (j % 8);
+            int32_t zb = j < N ? zp_at(g->zb, g->zb_len, j, bs) : 0;
+            d[0] = (int16_t)(j < N ? byte_at(r[0], j, bs) - zb : 0);
+            d[1] = (int16_t)(j < N && r[1] ? byte_at(r[1], j, bs) - zb : 0);
         }
     }
 }
@@ -108,75 +132,96 @@ void qgemm_u8_avx2(const struct qgemm_args *g)
     qgemm_u8_avx2_rows(g, 0, g->M);
 }
 
-/* ---- VNNI packing (SSE2 code, run only where a VNNI kernel will use it) ----
+/* ---- VNNI packing (SSE/AVX2 code, run only where a VNNI kernel will use it) ----
  *
  *   panel p (pw columns), quad q: pw x 4 bytes = (B'[4q..4q+3][p*pw+0], ..., B'[4q..4q+3][p*pw+pw-1])
  *   then int32 zb'[np*pw], then int32 csB[j] - K * zb'[j]; padding rows/columns hold 0
  *
- * B' = B (int8) or B ^ 0x80 (uint8 read as int8, i.e. B - 128). */
+ * B' = B (uint8) or B ^ 0x80 (int8 read as uint8, i.e. B + 128), the vpdpbusd's u8 side.
+ * One quad of rows at a time (a conv makes them on demand: g->b_row), 32 columns a step, the
+ * column sums taken from the transposed quads (vpmaddubsw then vpmaddwd by ones: the four
+ * bytes of a lane), or not at all when every za' is 0. */
+/* Nonzero when every za' is 0 (int8 A with zero points 0, e.g. symmetric weights): then csB
+ * is multiplied by 0 and is not summed. */
+static int za_zero(const struct qgemm_args *g)
+{
+    if (!g->a_signed)
+        return 0;
+    for (int64_t i = 0; g->za && i < g->za_len; i++)
+        if (((const uint8_t *)g->za)[i])
+            return 0;
+    return 1;
+}
+
+/* csB[j..j+7] += the four bytes of each int32 lane of v (its 8 columns' quads) */
+static inline void colsum8(int32_t *cs, __m256i v)
+{
+    __m256i s = _mm256_madd_epi16(_mm256_maddubs_epi16(v, _mm256_set1_epi8(1)), _mm256_set1_epi16(1));
+    _mm256_storeu_si256((__m256i *)(void *)cs, _mm256_add_epi32(_mm256_loadu_si256((const __m256i *)(void *)cs), s));
+}
+
+static inline __m256i row32(const uint8_t *row, int64_t j0, __m256i fl)
+{
+    return row ? _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(const void *)(row + j0)), fl)
+               : _mm256_setzero_si256();
+}
+
 void qgemm_vnni_pack(const struct qgemm_args *g, int pw)
 {
     const int64_t N = g->N, K = g->K, kq = (K + 3) / 4, np = (N + pw - 1) / pw;
     uint8_t *pk = (uint8_t *)(((uintptr_t)g->pack + 63) & ~(uintptr_t)63);
     int32_t *zbv = (int32_t *)(void *)(pk + np * pw * kq * 4), *cs = zbv + np * pw;
-    const uint8_t flip = g->b_signed ? 0 : 0x80;
+    const uint8_t flip = g->b_signed ? 0x80 : 0;
+    const int sums = !za_zero(g);
     for (int64_t j = 0; j < np * pw; j++) {
-        zbv[j] = j < N ? zp_at(g->zb, g->zb_len, j, g->b_signed) - (g->b_signed ? 0 : 128) : 0;
+        zbv[j] = j < N ? zp_at(g->zb, g->zb_len, j, g->b_signed) + (g->b_signed ? 128 : 0) : 0;
         cs[j] = 0;
     }
-    const __m256i flip32 = _mm256_set1_epi8((char)flip);
-    int64_t j32 = N / 32 * 32;
-    for (int64_t j0 = 0; j0 < j32; j0 += 32) { /* column sums, 32 columns in 4 registers */
-        __m256i s0 = _mm256_setzero_si256(), s1 = s0, s2 = s0, s3 = s0;
-        for (int64_t k = 0; k < K; k++) {
-            __m256i v = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(g->b + k * N + j0)), flip32);
-            __m128i lo = _mm256_castsi256_si128(v), hi = _mm256_extracti128_si256(v, 1);
-            s0 = _mm256_add_epi32(s0, _mm256_cvtepi8_epi32(lo));
-            s1 = _mm256_add_epi32(s1, _mm256_cvtepi8_epi32(_mm_srli_si128(lo, 8)));
-            s2 = _mm256_add_epi32(s2, _mm256_cvtepi8_epi32(hi));
-            s3 = _mm256_add_epi32(s3, _mm256_cvtepi8_epi32(_mm_srli_si128(hi, 8)));
-        }
-        _mm256_storeu_si256((__m256i *)(void *)(cs + j0), s0);
-        _mm256_storeu_si256((__m256i *)(void *)(cs + j0 + 8), s1);
-        _mm256_storeu_si256((__m256i *)(void *)(cs + j0 + 16), s2);
-        _mm256_storeu_si256((__m256i *)(void *)(cs + j0 + 24), s3);
-    }
-    for (int64_t k = 0; k < K && j32 < N; k++) {
-        const uint8_t *br = g->b + k * N;
-        for (int64_t j = j32; j < N; j++)
-            cs[j] += (int8_t)(br[j] ^ flip);
-    }
-    for (int64_t j = 0; j < np * pw; j++)
-        cs[j] = (int32_t)((uint32_t)cs[j] - (uint32_t)K * (uint32_t)zbv[j]);
-    const __m128i fl = _mm_set1_epi8((char)flip);
-    const int64_t n16 = N / 16 * 16;
+    const __m256i fl = _mm256_set1_epi8((char)flip);
+    const int64_t n32 = N / 32 * 32;
     for (int64_t q = 0; q < kq; q++) {
-        const int64_t k0 = 4 * q;
-        for (int64_t j0 = 0; j0 < n16; j0 += 16) { /* 4 rows x 16 columns -> 16 column quads */
-            __m128i r[4];
-            for (int t = 0; t < 4; t++)
-                r[t] = k0 + t < K ? _mm_xor_si128(_mm_loadu_si128((const __m128i *)(g->b + (k0 + t) * N + j0)), fl)
-                                  : _mm_setzero_si128();
-            __m128i t0 = _mm_unpacklo_epi8(r[0], r[1]), t1 = _mm_unpackhi_epi8(r[0], r[1]);
-            __m128i t2 = _mm_unpacklo_epi8(r[2], r[3]), t3 = _mm_unpackhi_epi8(r[2], r[3]);
-            __m128i u0 = _mm_unpacklo_epi16(t0, t2), u1 = _mm_unpackhi_epi16(t0, t2);
-            __m128i u2 = _mm_unpacklo_epi16(t1, t3), u3 = _mm_unpackhi_epi16(t1, t3);
+        const uint8_t *rows[4];
+        b_rows_at(g, 4 * q, 4, rows);
+        for (int64_t j0 = 0; j0 < n32; j0 += 32) { /* 4 rows x 32 columns -> 32 column quads */
+            __m256i r0 = row32(rows[0], j0, fl), r1 = row32(rows[1], j0, fl);
+            __m256i r2 = row32(rows[2], j0, fl), r3 = row32(rows[3], j0, fl);
+            __m256i t0 = _mm256_unpacklo_epi8(r0, r1), t1 = _mm256_unpackhi_epi8(r0, r1);
+            __m256i t2 = _mm256_unpacklo_epi8(r2, r3), t3 = _mm256_unpackhi_epi8(r2, r3);
+            /* u0..u3: columns 0-3|16-19, 4-7|20-23, 8-11|24-27, 12-15|28-31 (128-bit lanes) */
+            __m256i u0 = _mm256_unpacklo_epi16(t0, t2), u1 = _mm256_unpackhi_epi16(t0, t2);
+            __m256i u2 = _mm256_unpacklo_epi16(t1, t3), u3 = _mm256_unpackhi_epi16(t1, t3);
+            __m256i v0 = _mm256_permute2x128_si256(u0, u1, 0x20), v1 = _mm256_permute2x128_si256(u2, u3, 0x20);
+            __m256i v2 = _mm256_permute2x128_si256(u0, u1, 0x31), v3 = _mm256_permute2x128_si256(u2, u3, 0x31);
+            if (sums) {
+                colsum8(cs + j0, v0), colsum8(cs + j0 + 8, v1);
+                colsum8(cs + j0 + 16, v2), colsum8(cs + j0 + 24, v3);
+            }
             if (pw == 16) {
-                __m128i *d = (__m128i *)(void *)(pk + ((j0 / 16) * kq + q) * 64);
-                _mm_store_si128(d, u0), _mm_store_si128(d + 1, u1), _mm_store_si128(d + 2, u2);
-                _mm_store_si128(d + 3, u3);
+                __m256i *d0 = (__m256i *)(void *)(pk + ((j0 / 16) * kq + q) * 64);
+                __m256i *d1 = (__m256i *)(void *)(pk + ((j0 / 16 + 1) * kq + q) * 64);
+                _mm256_store_si256(d0, v0), _mm256_store_si256(d0 + 1, v1);
+                _mm256_store_si256(d1, v2), _mm256_store_si256(d1 + 1, v3);
             } else {
-                __m128i *d0 = (__m128i *)(void *)(pk + ((j0 / 8) * kq + q) * 32);
-                __m128i *d1 = (__m128i *)(void *)(pk + ((j0 / 8 + 1) * kq + q) * 32);
-                _mm_store_si128(d0, u0), _mm_store_si128(d0 + 1, u1);
-                _mm_store_si128(d1, u2), _mm_store_si128(d1 + 1, u3);
+                _mm256_store_si256((__m256i *)(void *)(pk + ((j0 / 8) * kq + q) * 32), v0);
+                _mm256_store_si256((__m256i *)(void *)(pk + ((j0 / 8 + 1) * kq + q) * 32), v1);
+                _mm256_store_si256((__m256i *)(void *)(pk + ((j0 / 8 + 2) * kq + q) * 32), v2);
+                _mm256_store_si256((__m256i *)(void *)(pk + ((j0 / 8 + 3) * kq + q) * 32), v3);
             }
         }
-        for (int64_t j = n16; j < np * pw; j++) /* the last columns and the padding */
-            for (int64_t t = 0; t < 4; t++)
-                pk[((j / pw) * kq + q) * pw * 4 + (j % pw) * 4 + t] =
-                    (uint8_t)(j < N && k0 + t < K ? g->b[(k0 + t) * N + j] ^ flip : 0);
+        for (int64_t p = n32 / pw; p < np; p++) { /* the last columns and the padding */
+            uint8_t *d = pk + (p * kq + q) * pw * 4;
+            for (int64_t jj = 0; jj < pw; jj++) {
+                const int64_t j = p * pw + jj;
+                for (int t = 0; t < 4; t++) {
+                    uint8_t v = (uint8_t)(j < N && rows[t] ? rows[t][j] ^ flip : 0);
+                    d[jj * 4 + t] = v;
+                    cs[j] += v;
+                }
+            }
+        }
     }
+    for (int64_t j = 0; j < np * pw; j++)
+        cs[j] = sums ? (int32_t)((uint32_t)cs[j] - (uint32_t)K * (uint32_t)zbv[j]) : 0;
 }
 
 /* ---- requantisation: clamp in float to [lo - zp, hi - zp] (integers, so clamping before
@@ -213,24 +258,35 @@ void qgemm_requant_avx2(const int32_t *acc, int64_t n, int32_t bias, const float
 }
 
 
-/* The same, then each lane through ch's table (vpgatherdd) before narrowing. */
+/* The same, then ch's DequantizeLinear [-> Relu] -> QuantizeLinear on each lane, in float
+ * as qgemm_requant_chain_ref does it (vdivps, like QuantizeLinear's division; max/min keep
+ * its NaN handling), instead of the table: a vpgatherdd per 8 bytes cost more. */
 void qgemm_requant_chain_avx2(const int32_t *acc, int64_t n, int32_t bias, const float *mul, int mul_step,
                               int32_t zp, int out_signed, const struct qgemm_chain *ch, uint8_t *y)
 {
     const int32_t lo = out_signed ? -128 : 0, hi = out_signed ? 127 : 255;
     const __m256 flo = _mm256_set1_ps((float)(lo - zp)), fhi = _mm256_set1_ps((float)(hi - zp));
-    const __m256i vb = _mm256_set1_epi32(bias), vz = _mm256_set1_epi32(zp), byte = _mm256_set1_epi32(0xff);
+    const __m256i vb = _mm256_set1_epi32(bias), vz = _mm256_set1_epi32(zp);
     const __m256 m1 = _mm256_set1_ps(mul[0]);
+    const __m256i z1 = _mm256_set1_epi32(ch->z1), z2 = _mm256_set1_epi32(ch->z2);
+    const __m256 s1 = _mm256_set1_ps(ch->s1), s2 = _mm256_set1_ps(ch->s2), zero = _mm256_setzero_ps();
+    const __m256 clo = _mm256_set1_ps((ch->y_signed ? -128.0f : 0.0f) - (float)ch->z2);
+    const __m256 chi = _mm256_set1_ps((ch->y_signed ? 127.0f : 255.0f) - (float)ch->z2);
     int64_t j = 0;
     for (; j + 8 <= n; j += 8) {
         __m256 m = mul_step ? _mm256_loadu_ps(mul + j) : m1;
         __m256i a = _mm256_add_epi32(_mm256_loadu_si256((const __m256i *)(acc + j)), vb);
         __m256 f = _mm256_mul_ps(_mm256_cvtepi32_ps(a), m);
         f = _mm256_min_ps(_mm256_max_ps(f, flo), fhi);
-        __m256i r = _mm256_and_si256(_mm256_add_epi32(_mm256_cvtps_epi32(f), vz), byte); /* v's byte */
-        r = _mm256_i32gather_epi32(ch->lut, r, 4);
+        __m256i v = _mm256_add_epi32(_mm256_cvtps_epi32(f), vz); /* the requantised value */
+        __m256 d = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(v, z1)), s1);
+        if (ch->relu)
+            d = _mm256_max_ps(d, zero); /* d > 0 ? d : 0 */
+        d = _mm256_min_ps(_mm256_max_ps(_mm256_div_ps(d, s2), clo), chi);
+        __m256i r = _mm256_add_epi32(_mm256_cvtps_epi32(d), z2);
         __m128i p16 = _mm_packs_epi32(_mm256_castsi256_si128(r), _mm256_extracti128_si256(r, 1));
-        _mm_storel_epi64((__m128i *)(void *)(y + j), _mm_packus_epi16(p16, p16));
+        __m128i p8 = ch->y_signed ? _mm_packs_epi16(p16, p16) : _mm_packus_epi16(p16, p16);
+        _mm_storel_epi64((__m128i *)(void *)(y + j), p8);
     }
     if (j < n) { /* the last 1..7 through the same vector code, via a zero-padded copy */
         int32_t ta[8] = {0};

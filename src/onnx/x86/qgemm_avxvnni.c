@@ -1,11 +1,13 @@
 /* qgemm_avxvnni.c — AVX-VNNI int8 GEMM (see ops/qgemm.h), for CPUs with VEX vpdpbusd but
  * no AVX-512 (Alder Lake class): the body in qgemm_vnni_body.h on ymm, 8 columns a panel,
- * 16 a tile. Compiled with -mavx2 -mavxvnni; call only after qgemm_isa_usable(QGEMM_AVXVNNI).
+ * tiles of 4 rows x 16 columns (16 ymm registers). Compiled with -mavx2 -mavxvnni; call only
+ * after qgemm_isa_usable(QGEMM_AVXVNNI).
  */
 #include <immintrin.h>
 
 #define QV __m256i
 #define QW 8
+#define QR 4
 #define QGEMM_ROWS qgemm_u8_avxvnni_rows
 #define QV_SET1(x) _mm256_set1_epi32(x)
 #define QV_ZERO() _mm256_setzero_si256()

@@ -263,7 +263,25 @@ static void test_gemm_nn_isa(int isa)
     CHECK(bad == 0);
 }
 
-/* C = (A - za)(B - zb), bytes as uint8 or int8: each SIMD kernel equals the reference. */
+struct brows_src {
+    const uint8_t *b;
+    int64_t n;
+    int calls;
+};
+
+/* qgemm_args.b_row for the test: rows of a B held whole, copied (odd rows) or in place */
+static const uint8_t *brows_copy(void *ctx, int64_t k, uint8_t *tmp)
+{
+    struct brows_src *src = ctx;
+    src->calls++;
+    if (k & 1)
+        return src->b + k * src->n;
+    memcpy(tmp, src->b + k * src->n, (size_t)src->n);
+    return tmp;
+}
+
+/* C = (A - za)(B - zb), bytes as uint8 or int8: each SIMD kernel equals the reference, with
+ * B read whole and made a row at a time (b_row). */
 static void test_qgemm_isa(enum qgemm_isa isa)
 {
     if (!qgemm_isa_usable(isa)) {
@@ -273,13 +291,14 @@ static void test_qgemm_isa(enum qgemm_isa isa)
     static const int ks[] = {1, 2, 3, 4, 5, 7, 16, 17, 33, 64, 513, 1100};
     uint32_t s = 7;
     int bad = 0, runs = 0;
-    for (int m = 1; m <= 9; m += 2) {
-        for (int n = 1; n <= 73; n += (n < 9 ? 1 : n < 17 ? 8 : 16)) {
+    for (int m = 1; m <= 19; m += (m < 9 ? 2 : 5)) {
+        for (int n = 1; n <= 201; n += (n < 9 ? 1 : n < 17 ? 8 : n < 73 ? 16 : 64)) {
             for (size_t ki = 0; ki < sizeof ks / sizeof *ks; ki++) {
                 int k = ks[ki];
-                uint8_t *a = malloc((size_t)(m * k)), *b = malloc((size_t)(k * n)), za[16], zb[80];
+                uint8_t *a = malloc((size_t)(m * k)), *b = malloc((size_t)(k * n)), za[32], zb[256];
                 int32_t *c1 = malloc(sizeof(int32_t) * (size_t)(m * n)), *c2 = malloc(sizeof(int32_t) * (size_t)(m * n));
                 void *pack = aligned_alloc(32, (qgemm_scratch_bytes(k, n) + 31) & ~(size_t)31);
+                uint8_t *btmp = malloc((size_t)(QGEMM_B_ROWS * n));
                 for (int i = 0; i < m * k; i++)
                     a[i] = (uint8_t)((s = s * 1664525u + 1013904223u) >> 24);
                 for (int i = 0; i < k * n; i++)
@@ -290,9 +309,9 @@ static void test_qgemm_isa(enum qgemm_isa isa)
                     for (int i = 0; i < k * n; i++)
                         b[i] = (uint8_t)(i & 2 ? 0x80 : 0x7f);
                 }
-                for (int i = 0; i < 16; i++)
+                for (int i = 0; i < 32; i++) /* per-row / per-column zero points: m <= 19, n <= 201 */
                     za[i] = (uint8_t)((s = s * 1664525u + 1013904223u) >> 24);
-                for (int i = 0; i < 80; i++)
+                for (int i = 0; i < 256; i++)
                     zb[i] = (uint8_t)((s = s * 1664525u + 1013904223u) >> 24);
                 za[0] = (uint8_t)(m & 2 ? 0x80 : 0xff), zb[0] = (uint8_t)(n & 2 ? 0x7f : 0x00);
                 for (int mode = 0; mode < 12; mode++) {
@@ -319,9 +338,22 @@ static void test_qgemm_isa(enum qgemm_isa isa)
                     qgemm_u8_isa_rows(&g, isa, 4 < m ? 4 : m, m);
                     qgemm_u8_isa_rows(&g, isa, 0, 4 < m ? 4 : m);
                     bad += memcmp(c1, c2, sizeof(int32_t) * (size_t)(m * n)) != 0;
+                    memset(c2, 0x55, sizeof(int32_t) * (size_t)(m * n));
+                    struct brows_src src = {b, n, 0};
+                    struct qgemm_args gr = g;
+                    gr.b = NULL, gr.b_row = brows_copy, gr.b_ctx = &src, gr.b_tmp = btmp;
+                    qgemm_u8_isa(&gr, isa);
+                    bad += memcmp(c1, c2, sizeof(int32_t) * (size_t)(m * n)) != 0 || src.calls == 0;
+                    int32_t terms[2 * 19]; /* A's row terms made once (constant weights) */
+                    memset(c2, 0x55, sizeof(int32_t) * (size_t)(m * n));
+                    qgemm_a_terms(&g, terms);
+                    gr.a_terms = terms;
+                    qgemm_u8_isa(&gr, isa);
+                    bad += memcmp(c1, c2, sizeof(int32_t) * (size_t)(m * n)) != 0;
                     runs++;
                 }
                 free(pack);
+                free(btmp);
                 free(a);
                 free(b);
                 free(c1);
@@ -385,6 +417,21 @@ static void test_requant(void)
             double lo = ch.y_signed ? -128 : 0, hi = ch.y_signed ? 127 : 255;
             int32_t want = (int32_t)(r < lo ? lo : r > hi ? hi : r);
             bad += (ch.y_signed ? (int8_t)y3[i] : y3[i]) != want;
+        }
+        ch.relu = 1; /* DequantizeLinear -> Relu -> QuantizeLinear */
+        qgemm_chain_init(&ch);
+        qgemm_requant_chain_ref(acc, n, bias, mul, step, zp, sg, &ch, y3);
+        qgemm_requant_chain(acc, n, bias, mul, step, zp, sg, &ch, y4);
+        bad += memcmp(y3, y4, n) != 0;
+        for (int relu = 0; relu < 2; relu++) { /* each SIMD form, not only the one picked */
+            ch.relu = relu;
+            qgemm_requant_chain_ref(acc, n, bias, mul, step, zp, sg, &ch, y3);
+            qgemm_requant_chain_avx2(acc, n, bias, mul, step, zp, sg, &ch, y4);
+            bad += memcmp(y3, y4, n) != 0;
+            if (qgemm_isa_usable(QGEMM_AVX512VNNI)) {
+                qgemm_requant_chain_avx512(acc, n, bias, mul, step, zp, sg, &ch, y4);
+                bad += memcmp(y3, y4, n) != 0;
+            }
         }
     }
     CHECK(bad == 0);
@@ -526,6 +573,91 @@ static void test_qdw_conv(void)
     CHECK(bad == 0);
 }
 
+/* ConvInteger (the dense GEMM path: im2col made QGEMM_B_ROWS rows at a time as the packer
+ * takes them, or whole for the reference) against a direct loop over the definition: a
+ * 3-channel 7x7 stride-2 stem, 3x3 stride 1 to 3, dilation, asymmetric padding, groups,
+ * a strided 1x1, K and N off every tile size, planes read in place ("flat") and a 5x5 conv
+ * over a 6x6 input that makes its rows instead, pointwise and strided maps split over several
+ * GEMM calls of whole output rows; uint8 and int8 x and w, zero points per tensor
+ * and per output channel. */
+static void test_qconv_dense(void)
+{
+    static const struct { int64_t c, h, w, m, k, s, d, g, pt, pl, pb, pr; } cases[] = {
+        {3, 30, 29, 16, 7, 2, 1, 1, 3, 3, 3, 3}, {16, 9, 9, 24, 3, 1, 1, 1, 1, 1, 1, 1},
+        {8, 7, 7, 12, 3, 1, 2, 2, 2, 2, 2, 2},   {5, 10, 11, 9, 1, 2, 1, 1, 0, 0, 0, 0},
+        {6, 13, 8, 20, 3, 2, 1, 1, 0, 1, 1, 0},  {32, 14, 14, 40, 3, 1, 1, 1, 1, 1, 1, 1},
+        {4, 6, 6, 8, 5, 1, 1, 1, 0, 0, 0, 0},    {3, 17, 16, 5, 3, 3, 2, 1, 2, 1, 0, 2},
+        {8, 40, 40, 12, 1, 1, 1, 1, 0, 0, 0, 0}, {4, 70, 66, 6, 3, 2, 1, 1, 1, 1, 1, 1},
+    };
+    uint32_t s = 5;
+    int bad = 0, runs = 0;
+    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++)
+        for (int mode = 0; mode < 8; mode++) {
+            const int64_t C = cases[ci].c, M = cases[ci].m, k = cases[ci].k, G = cases[ci].g, cg = C / G;
+            const int xs = mode & 1, ws = (mode >> 1) & 1, per_ch = (mode >> 2) & 1;
+            int64_t xd[4] = {1, C, cases[ci].h, cases[ci].w}, wd[4] = {M, cg, k, k}, one[1] = {1}, md[1] = {M};
+            struct ox_tensor *x = mk(xs ? INFERD_INT8 : INFERD_UINT8, 4, xd);
+            struct ox_tensor *w = mk(ws ? INFERD_INT8 : INFERD_UINT8, 4, wd);
+            struct ox_tensor *zx = mk(x->dt, 0, one), *zw = mk(w->dt, per_ch ? 1 : 0, per_ch ? md : one);
+            for (int64_t i = 0; i < x->numel; i++)
+                ((uint8_t *)x->data)[i] = (uint8_t)((s = s * 1664525u + 1013904223u) >> 24);
+            for (int64_t i = 0; i < w->numel; i++)
+                ((uint8_t *)w->data)[i] = (uint8_t)((s = s * 1664525u + 1013904223u) >> 24);
+            for (int64_t i = 0; i < zw->numel; i++)
+                ((uint8_t *)zw->data)[i] = (uint8_t)((s = s * 1664525u + 1013904223u) >> 24);
+            *(uint8_t *)zx->data = (uint8_t)(mode & 4 ? 0x80 : 17);
+            int64_t strides[2] = {cases[ci].s, cases[ci].s}, dil[2] = {cases[ci].d, cases[ci].d};
+            int64_t pads[4] = {cases[ci].pt, cases[ci].pl, cases[ci].pb, cases[ci].pr};
+            struct ox_attr attrs[4] = {{.name = "group", .type = OX_ATTR_INT, .i = G},
+                                       {.name = "strides", .type = OX_ATTR_INTS, .ints = strides, .n_ints = 2},
+                                       {.name = "dilations", .type = OX_ATTR_INTS, .ints = dil, .n_ints = 2},
+                                       {.name = "pads", .type = OX_ATTR_INTS, .ints = pads, .n_ints = 4}};
+            struct ox_node n = {.op_type = "ConvInteger", .name = "t", .domain = "", .n_in = 4, .n_out = 1,
+                                .n_attrs = 4, .attrs = attrs};
+            struct ox_tensor *in[4] = {x, w, zx, zw}, y = {0}, *yp = &y;
+            const struct ox_op *op = ox_op_find(n.op_type);
+            struct inferd_err err = {0};
+            CHECK(op && op->infer(&n, in, &yp, &err) == 0);
+            y.data = calloc(y.nbytes + 64, 1);
+            size_t sb = op->scratch(&n, in, &yp);
+            struct ox_ctx c = {.nth = 1, .scratch = sb ? aligned_alloc(64, (sb + 63) & ~(size_t)63) : NULL};
+            CHECK(op->exec(&c, &n, in, &yp, &err) == 0);
+            const int64_t H = xd[2], W = xd[3], OH = y.dims[2], OW = y.dims[3];
+            int diff = 0;
+            for (int64_t m = 0; m < M; m++) {
+                int32_t z_w = ws ? ((int8_t *)zw->data)[per_ch ? m : 0] : ((uint8_t *)zw->data)[per_ch ? m : 0];
+                int32_t z_x = xs ? *(int8_t *)zx->data : *(uint8_t *)zx->data;
+                for (int64_t oy = 0; oy < OH; oy++)
+                    for (int64_t ox = 0; ox < OW; ox++) {
+                        int32_t acc = 0;
+                        for (int64_t cc = 0; cc < cg; cc++)
+                            for (int64_t ky = 0; ky < k; ky++)
+                                for (int64_t kx = 0; kx < k; kx++) {
+                                    int64_t iy = oy * strides[0] - pads[0] + ky * dil[0];
+                                    int64_t ix = ox * strides[1] - pads[1] + kx * dil[1];
+                                    if (iy < 0 || iy >= H || ix < 0 || ix >= W)
+                                        continue;
+                                    int64_t xi = ((m / (M / G)) * cg + cc) * H * W + iy * W + ix;
+                                    int64_t wi = ((m * cg + cc) * k + ky) * k + kx;
+                                    int32_t xv = xs ? ((int8_t *)x->data)[xi] : ((uint8_t *)x->data)[xi];
+                                    int32_t wv = ws ? ((int8_t *)w->data)[wi] : ((uint8_t *)w->data)[wi];
+                                    acc += (xv - z_x) * (wv - z_w);
+                                }
+                        diff += ((int32_t *)y.data)[(m * OH + oy) * OW + ox] != acc;
+                    }
+            }
+            bad += diff != 0;
+            runs++;
+            free(c.scratch), free(y.data);
+            struct ox_tensor *all[] = {x, w, zx, zw};
+            for (size_t t = 0; t < sizeof all / sizeof all[0]; t++)
+                free(all[t]->data), free(all[t]);
+        }
+    printf("dense ConvInteger vs direct loops (int8 GEMM %s): %d runs, %d mismatches\n",
+           qgemm_isa_name(qgemm_isa_pick(&(struct qgemm_args){.M = 1, .N = 1, .K = 1, .pack = (void *)1})), runs, bad);
+    CHECK(bad == 0);
+}
+
 /* 8-bit MaxPool equals FP32 MaxPool on the same values (max only picks elements): separable
  * and dilated geometries, padding, ceil_mode, uint8 and int8. */
 static void run_pool(struct ox_attr *attrs, int n_attrs, struct ox_tensor *x, struct ox_tensor *y)
@@ -592,6 +724,7 @@ int main(void)
     test_gemm_nn_isa(1);
     test_gemm_nn_isa(2);
     test_qgemm();
+    test_qconv_dense();
     test_requant();
     return check_finish();
 }
