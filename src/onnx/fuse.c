@@ -395,6 +395,8 @@ int ox_fuse(struct ox_model *m, unsigned off, struct ox_fuse_report *r, struct i
         if (r < 0)
             goto oom;
     }
+    if (fuse__mbconv(&f, off, &r->mbconv) < 0)
+        goto oom;
     for (int i = 0; i < nn; i++)
         r->conv_nodes += f.dead[i];
     if (fuse__transformer(&f, off, r) < 0)

@@ -96,7 +96,7 @@ static int load_common(const void *data, size_t size, const struct inferd_onnx_o
     int64_t before = n0;
     unsigned fuse_bits = INFERD_ONNX_OPT_FUSE | INFERD_ONNX_OPT_LAYERNORM | INFERD_ONNX_OPT_GELU |
                          INFERD_ONNX_OPT_TRANSPOSE | INFERD_ONNX_OPT_ATTENTION | INFERD_ONNX_OPT_MATMUL |
-                         INFERD_ONNX_OPT_CONV_SUM;
+                         INFERD_ONNX_OPT_CONV_SUM | INFERD_ONNX_OPT_MBCONV;
     if ((off & fuse_bits) != fuse_bits && (rc = ox_fuse(m->g, off, &m->fuse_report, err)) < 0)
         return rc;
     if (off & INFERD_ONNX_OPT_WINOGRAD) /* ops/conv.c: ip[1] != 0 keeps a Conv on im2col + GEMM */
