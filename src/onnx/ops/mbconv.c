@@ -27,7 +27,8 @@
 #include "onnx/onnx_int.h"
 #include "onnx/ops/ops.h"
 
-#define MB_BAND_BYTES (384 * 1024) /* E and D rows of one band: well inside a 1 MiB L2 */
+#define MB_BAND_BYTES (512 * 1024)  /* E and D rows of one band: inside a 1 MiB L2 with X's rows */
+#define MB_WHOLE_BYTES (768 * 1024) /* an image's E and D up to this size go in one band */
 
 static float bits_f(int64_t v)
 {
@@ -167,11 +168,15 @@ static void mb_dw_plane_part(void *arg, int64_t lo, int64_t hi)
     ox_dw_run(j->isa, &j->d, lo, hi);
 }
 
-/* bands of output rows for one image: as many as keep a band's E and D rows within
- * MB_BAND_BYTES, at most OH */
+/* bands of output rows for one image: one when its whole E and D are small, else as many as
+ * keep a band's E and D rows within MB_BAND_BYTES, at most OH. (On this session's loaded
+ * machine budgets of 256 KiB..1 MiB measured within noise of each other.) */
 static int64_t mb_bands(const struct mb_geom *g)
 {
     int64_t per_row = g->m * (g->win.sh * g->w + (g->has_c ? g->win.ow : 0)) * (int64_t)sizeof(float);
+    int64_t whole = g->m * (g->h * g->w + (g->has_c ? g->win.oh * g->win.ow : 0)) * (int64_t)sizeof(float);
+    if (whole <= MB_WHOLE_BYTES) /* fits as it is: bands would only re-read their overlap */
+        return 1;
     int64_t rows = MB_BAND_BYTES / (per_row ? per_row : 1);
     rows = rows < 1 ? 1 : rows;
     int64_t t = (g->win.oh + rows - 1) / rows;
