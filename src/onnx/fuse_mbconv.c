@@ -6,7 +6,8 @@
  *                                 => InferdMBConv (ops/mbconv.c), run band by band in cache
  *
  * Every Conv's weights and bias must be FP32 constants; the intermediate values must have the
- * next Conv as their only reader and be no graph output. The fused node takes the last
+ * next Conv as their only reader and be no graph output. A depthwise -> 1x1 pair left over
+ * (MobileNetV2's first block has no expand) fuses too, with the expand omitted. The fused node takes the last
  * Conv's place in the order (Z is computed by then) and the depthwise Conv's attributes.
  * INFERD_ONNX_OPT_MBCONV (graph_optimizations "mbconv") turns it off. */
 #include <string.h>
@@ -57,25 +58,30 @@ static int in_or_none(const struct ox_node *n, int k)
     return k < n->n_in ? n->in[k] : -1;
 }
 
-/* 1 rewritten, 0 not a match, -1 out of memory */
-static int fuse_one(struct fuse *f, int i)
+/* 1 rewritten, 0 not a match, -1 out of memory. expand: node i is the expand Conv, else
+ * the depthwise one (a depthwise -> 1x1 pair). */
+static int fuse_one(struct fuse *f, int i, int expand)
 {
     struct ox_model *m = f->m;
-    struct ox_node *a = &m->nodes[i];
-    const struct ox_tensor *wa = f->dead[i] ? NULL : pointwise(f, a, 0);
-    if (!wa)
+    struct ox_node *a = expand ? &m->nodes[i] : NULL, *b = expand ? NULL : &m->nodes[i];
+    const struct ox_tensor *wa = NULL;
+    if (f->dead[i] || (expand && !(wa = pointwise(f, a, 0))))
         return 0;
-    struct ox_node *b = fuse__consumer(f, a->out[0], 1, 0);
+    if (expand)
+        b = fuse__consumer(f, a->out[0], 1, 0);
     const struct ox_tensor *wb = b ? conv_consts(f, b) : NULL;
-    if (!wb || b->in[0] != a->out[0] || b->ip[2] || b->n_in > 3 || wb->dims[0] != wa->dims[0] || wb->dims[1] != 1 ||
-        ox_attr_int(b, "group", 1) != wa->dims[0] || wa->dims[0] < 2)
+    if (!wb || (a && b->in[0] != a->out[0]) || b->ip[2] || b->n_in > 3 || (wa && wb->dims[0] != wa->dims[0]) ||
+        wb->dims[1] != 1 || ox_attr_int(b, "group", 1) != wb->dims[0] || wb->dims[0] < 2)
         return 0;
     struct ox_node *c = fuse__consumer(f, b->out[0], 1, 0);
     const struct ox_tensor *wc = c ? pointwise(f, c, 1) : NULL;
-    if (wc && (c->in[0] != b->out[0] || wc->dims[1] != wa->dims[0]))
+    if (wc && (c->in[0] != b->out[0] || wc->dims[1] != wb->dims[0]))
         wc = NULL;
+    if (!a && !wc)
+        return 0;
     int n_in = !wc ? 5 : c->ip[2] ? 8 : 7;
-    int ins[8] = {a->in[0], a->in[1], in_or_none(a, 2), b->in[1], in_or_none(b, 2), -1, -1, -1};
+    int ins[8] = {a ? a->in[0] : b->in[0], a ? a->in[1] : -1, a ? in_or_none(a, 2) : -1, b->in[1], in_or_none(b, 2),
+                  -1, -1, -1};
     if (wc) {
         ins[5] = c->in[1];
         ins[6] = in_or_none(c, 2);
@@ -97,7 +103,7 @@ static int fuse_one(struct fuse *f, int i)
     t.op_type = "InferdMBConv";
     t.domain = "";
     t.op = op;
-    t.name = a->name;
+    t.name = a ? a->name : b->name;
     t.in = in;
     t.in_names = names;
     t.n_in = n_in;
@@ -105,9 +111,11 @@ static int fuse_one(struct fuse *f, int i)
     t.out_names = last->out_names;
     memset(t.ip, 0, sizeof t.ip);
     memset(t.fp, 0, sizeof t.fp);
-    t.ip[0] = a->ip[0];
-    t.fp[0] = a->fp[0];
-    t.fp[1] = a->fp[1];
+    if (a) {
+        t.ip[0] = a->ip[0];
+        t.fp[0] = a->fp[0];
+        t.fp[1] = a->fp[1];
+    }
     t.ip[1] = b->ip[0];
     t.fp[2] = b->fp[0];
     t.fp[3] = b->fp[1];
@@ -119,7 +127,8 @@ static int fuse_one(struct fuse *f, int i)
         t.ip[4] = ua;
         t.ip[5] = ub;
     }
-    f->dead[i] = 1;
+    if (a)
+        f->dead[i] = 1;
     if (wc)
         f->dead[b - m->nodes] = 1;
     *last = t;
@@ -132,11 +141,15 @@ int fuse__mbconv(struct fuse *f, unsigned off, int *count)
         return 0;
     if (fuse__index(f) < 0)
         return -1;
-    for (int i = 0; i < f->m->n_nodes; i++) {
-        int r = fuse_one(f, i);
-        if (r < 0)
+    for (int expand = 1; expand >= 0; expand--) {
+        if (!expand && fuse__index(f) < 0) /* the first pass changed who reads what */
             return -1;
-        *count += r;
+        for (int i = 0; i < f->m->n_nodes; i++) {
+            int r = fuse_one(f, i, expand);
+            if (r < 0)
+                return -1;
+            *count += r;
+        }
     }
     return 0;
 }

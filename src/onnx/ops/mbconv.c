@@ -6,6 +6,9 @@
  *                  -> D = actB(depthwise(E, WB (M, 1, kh, kw)) + bB) (N, M, OH, OW)
  *                  -> Y = actC(WC (M2, M) @ D + bC [+ Z])     (N, M2, OH, OW)  project (optional)
  *
+ *   Without the expand conv (WA omitted: MobileNetV2's first block, depthwise -> project) E is
+ *   X itself and only D stays in cache.
+ *
  *   inputs: 0 X, 1 WA, 2 bA, 3 WB, 4 bB, 5 WC, 6 bC, 7 Z (omitted ones -1); attributes: the
  *   depthwise Conv's (strides, pads, auto_pad, dilations, group); ip[0..2] = enum ox_act of
  *   A, B, C; fp[0..1] A's parameters, fp[2..3] B's; ip[4] C's a and ip[5] its b as float bits.
@@ -41,7 +44,7 @@ static float bits_f(int64_t v)
 struct mb_geom {
     struct ox_window win;
     int64_t nb, c, h, w, m, m2; /* m2 == m without the project conv */
-    int has_c;
+    int has_a, has_c;
 };
 
 static int mb_geometry(const struct ox_node *n, struct ox_tensor *const *in, struct mb_geom *g,
@@ -51,16 +54,20 @@ static int mb_geometry(const struct ox_node *n, struct ox_tensor *const *in, str
     for (int k = 0; k < n->n_in; k++)
         if (in[k] && in[k]->dt != INFERD_FP32)
             return inferd_err_set(err, INFERD_EUNSUPPORTED, "InferdMBConv: input %d is not FP32", k);
-    if (x->rank != 4 || wa->rank != 4 || wb->rank != 4 || (wc && wc->rank != 4))
+    if (!wc && !wa)
+        return inferd_err_set(err, INFERD_EINVAL, "InferdMBConv: neither an expand nor a project conv");
+    if (x->rank != 4 || (wa && wa->rank != 4) || wb->rank != 4 || (wc && wc->rank != 4))
         return inferd_err_set(err, INFERD_EUNSUPPORTED, "InferdMBConv: X and the weights must be rank 4");
     g->nb = x->dims[0];
     g->c = x->dims[1];
     g->h = x->dims[2];
     g->w = x->dims[3];
-    g->m = wa->dims[0];
+    g->m = wa ? wa->dims[0] : wb->dims[0];
+    g->has_a = wa != NULL;
     g->has_c = wc != NULL;
     g->m2 = wc ? wc->dims[0] : g->m;
-    if (wa->dims[1] != g->c || wa->dims[2] != 1 || wa->dims[3] != 1 || wb->dims[0] != g->m || wb->dims[1] != 1 ||
+    if ((wa ? wa->dims[1] != g->c || wa->dims[2] != 1 || wa->dims[3] != 1 : g->c != g->m) || wb->dims[0] != g->m ||
+        wb->dims[1] != 1 ||
         (wc && (wc->dims[1] != g->m || wc->dims[2] != 1 || wc->dims[3] != 1)))
         return inferd_err_set(err, INFERD_ESHAPE, "InferdMBConv: X (.., %lld, ..) and the weights disagree",
                               (long long)g->c);
@@ -103,20 +110,21 @@ static size_t mb_scratch(const struct ox_node *n, struct ox_tensor *const *in, s
     (void)out;
     if (mb_geometry(n, in, &g, NULL) < 0)
         return 0;
-    int64_t fl = g.m * g.h * g.w + (g.has_c ? g.m * g.win.oh * g.win.ow : 0);
+    int64_t fl = (g.has_a ? g.m * g.h * g.w : 0) + (g.has_c ? g.m * g.win.oh * g.win.ow : 0);
     if (in[0]->is_const)
-        fl += ox_conv_pack_size(g.m, g.c) + (g.has_c ? ox_conv_pack_size(g.m2, g.m) : 0);
+        fl += (g.has_a ? ox_conv_pack_size(g.m, g.c) : 0) + (g.has_c ? ox_conv_pack_size(g.m2, g.m) : 0);
     return (size_t)fl * sizeof(float);
 }
 
 static int64_t mb_pack(const struct ox_node *n, struct ox_tensor *const *in, float *dst)
 {
     struct mb_geom g;
-    if (!in[1]->is_const || (n->n_in > 5 && in[5] && !in[5]->is_const) || mb_geometry(n, in, &g, NULL) < 0)
+    if ((in[1] && !in[1]->is_const) || (n->n_in > 5 && in[5] && !in[5]->is_const) || mb_geometry(n, in, &g, NULL) < 0)
         return 0;
-    int64_t pa = ox_conv_pack_size(g.m, g.c);
+    int64_t pa = g.has_a ? ox_conv_pack_size(g.m, g.c) : 0;
     if (dst) {
-        ox_conv_pack(in[1]->data, g.m, g.c, dst);
+        if (g.has_a)
+            ox_conv_pack(in[1]->data, g.m, g.c, dst);
         if (g.has_c)
             ox_conv_pack(in[5]->data, g.m2, g.m, dst + pa);
     }
@@ -197,16 +205,18 @@ static int mb_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_te
     const float *bc = n->n_in > 6 && in[6] ? in[6]->data : NULL;
     const struct ox_tensor *z = n->n_in > 7 ? in[7] : NULL;
     int64_t hw = g.h * g.w, ohw = v->oh * v->ow;
-    float *yv = out[0]->data, *ev = c->scratch, *dv = g.has_c ? ev + g.m * hw : NULL;
+    int64_t esz = g.has_a ? g.m * hw : 0, pasz = g.has_a ? ox_conv_pack_size(g.m, g.c) : 0;
+    float *yv = out[0]->data, *ev = c->scratch, *dv = g.has_c ? (float *)c->scratch + esz : NULL;
     const float *pa = c->packed, *pc;
     if (!pa) { /* folding at plan time: pack into the scratch (mb_scratch left room) */
-        float *pk = ev + g.m * hw + (g.has_c ? g.m * ohw : 0);
-        ox_conv_pack(in[1]->data, g.m, g.c, pk);
+        float *pk = (float *)c->scratch + esz + (g.has_c ? g.m * ohw : 0);
+        if (g.has_a)
+            ox_conv_pack(in[1]->data, g.m, g.c, pk);
         if (g.has_c)
-            ox_conv_pack(in[5]->data, g.m2, g.m, pk + ox_conv_pack_size(g.m, g.c));
+            ox_conv_pack(in[5]->data, g.m2, g.m, pk + pasz);
         pa = pk;
     }
-    pc = pa + ox_conv_pack_size(g.m, g.c);
+    pc = pa + pasz;
     struct ox_epi ea = {(int)n->ip[0], n->fp[0], n->fp[1]}, eb = {(int)n->ip[1], n->fp[2], n->fp[3]};
     struct ox_epi ec = {(int)n->ip[2], bits_f(n->ip[4]), bits_f(n->ip[5])}, act_c = ec;
     int64_t cd[4] = {g.nb, g.m2, v->oh, v->ow};
@@ -225,6 +235,8 @@ static int mb_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_te
         float *yi = yv + bi * g.m2 * ohw;
         if (!g.has_c)
             dj.d.y = yi;
+        if (!g.has_a) /* the depthwise reads X in place */
+            dj.d.x = xi;
         int64_t done = 0; /* rows of E written for this image */
         for (int64_t t = 0; t < bands; t++) {
             int64_t oy0 = t * v->oh / bands, oy1 = (t + 1) * v->oh / bands;
@@ -233,7 +245,7 @@ static int mb_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_te
             r1 = r1 > g.h ? g.h : r1;
             if (!banded)
                 r0 = 0, r1 = g.h;
-            if (r1 > r0) { /* E rows [r0, r1): columns [r0 W, r1 W) of X (C, H W) */
+            if (g.has_a && r1 > r0) { /* E rows [r0, r1): columns [r0 W, r1 W) of X (C, H W) */
                 struct mb_gemm j = {{pa, xi + r0 * g.w, ev + r0 * g.w, ba, g.m, g.c, (r1 - r0) * g.w, hw, hw, ea, NULL},
                                     isa, 0};
                 mb_gemm(c, &j);

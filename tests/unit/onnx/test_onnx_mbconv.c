@@ -31,7 +31,8 @@ struct block {
     const char *act;   /* "Relu", "Clip", "HardSwish", "SiLU" or "" after expand and depthwise */
     int bias;          /* every conv has a bias */
     int residual;      /* Add(project, x) (c == m2, stride 1) */
-    int near;          /* 1: expand output also a graph output; 2: expand conv strided */
+    int near;          /* 1: expand output also a graph output; 2: expand conv strided; 3: no
+                          expand conv (x -> depthwise -> project, c == m) */
     int want;          /* blocks the summary must count */
 };
 
@@ -69,8 +70,9 @@ static void encode(const struct block *b, struct buf *out)
     struct gb_node e = {"Conv", b->bias ? "x,wa,ba" : "x,wa", "e", {{0}}};
     if (b->near == 2)
         e.a[0] = (struct gb_attr){.name = "strides", .type = 7, .ints = {2, 2}, .n_ints = 2};
-    gb_node(&g, &e);
-    const char *ea = act(&g, b->act, "e", "ea", "et");
+    if (b->near != 3)
+        gb_node(&g, &e);
+    const char *ea = b->near == 3 ? "x" : act(&g, b->act, "e", "ea", "et");
     char din[64];
     snprintf(din, sizeof din, "%s,wb%s", ea, b->bias ? ",bb" : "");
     const char *dout = b->m2 ? "d" : "dout";
@@ -216,8 +218,12 @@ int main(void)
         {"whole 5x5 s2 HardSwish + project (7x7 out)", 21, 67, 30, 14, 14, 5, 2, 1, {2, 2, 2, 2}, "HardSwish", 1, 0, 0, 1},
         {"whole 3x3 s1 Relu + project + residual, 1x1 map", 6, 17, 6, 1, 1, 3, 1, 1, {1, 1, 1, 1}, "Relu", 1, 1, 0, 1},
         {"dilated 3x3 (plane kernel) Relu + project", 10, 36, 10, 75, 75, 3, 1, 2, {2, 2, 2, 2}, "Relu", 1, 1, 0, 1},
-        {"near miss: expand output is a graph output", 8, 24, 8, 20, 20, 3, 1, 1, {1, 1, 1, 1}, "", 1, 0, 1, 0},
-        {"near miss: strided expand", 8, 24, 8, 20, 20, 3, 1, 1, {1, 1, 1, 1}, "Relu", 1, 0, 2, 0},
+        {"no expand: depthwise 3x3 s1 Relu -> project (banded)", 32, 32, 16, 113, 113, 3, 1, 1, {1, 1, 1, 1}, "Relu", 1, 0, 3, 1},
+        {"no expand: depthwise 5x5 s2 Clip -> project + act", 24, 24, 40, 77, 81, 5, 2, 1, {2, 1, 2, 1}, "Clip", 0, 0, 3, 1},
+        {"no expand, no project: not fused", 24, 24, 0, 20, 20, 3, 1, 1, {1, 1, 1, 1}, "Relu", 1, 0, 3, 0},
+        /* near misses: the expand stays a Conv, the depthwise -> project pair still fuses */
+        {"near miss: expand output is a graph output", 8, 24, 8, 20, 20, 3, 1, 1, {1, 1, 1, 1}, "", 1, 0, 1, 1},
+        {"near miss: strided expand", 8, 24, 8, 20, 20, 3, 1, 1, {1, 1, 1, 1}, "Relu", 1, 0, 2, 1},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         check(&cases[i]);
