@@ -51,7 +51,9 @@ struct inferd_onnx_options {
 #define INFERD_ONNX_OPT_WINOGRAD 8192u /* 3x3 stride-1 Convs as Winograd F(4x4,3x3) where it is faster */
 #define INFERD_ONNX_OPT_CONV_SUM 16384u /* Conv -> Add(residual) [-> activation] -> one Conv adding the
                                          residual in its store (src/onnx/fuse.c) */
-#define INFERD_ONNX_OPT_ALL 32767u
+#define INFERD_ONNX_OPT_MBCONV 32768u /* Conv 1x1 -> depthwise Conv [-> Conv 1x1] -> one InferdMBConv run
+                                         band by band in cache (src/onnx/fuse_mbconv.c) */
+#define INFERD_ONNX_OPT_ALL 65535u
 
 /* Describes one graph input or output. dims[i] == -1 marks a symbolic dimension; rank is -1
  * when the model declares no shape at all (then any rank is accepted). */

@@ -37,6 +37,10 @@ int fuse__scalar(const struct fuse *f, int v, float *out);
 /* The other input of a two-input node when one is v; -2 when v is not an input. */
 int fuse__other_input(const struct ox_node *n, int v);
 
+/* fuse_mbconv.c: Conv 1x1 -> depthwise -> [Conv 1x1] -> InferdMBConv, counted into *count;
+ * nothing when off has INFERD_ONNX_OPT_MBCONV. Returns 0 or -1 out of memory. */
+int fuse__mbconv(struct fuse *f, unsigned off, int *count);
+
 /* fuse_transformer.c: the transformer passes, each counting its rewrites. off: the
  * INFERD_ONNX_OPT_* bits switched off. Returns 0 or -1 out of memory. */
 struct ox_fuse_report;

@@ -113,6 +113,11 @@ static void sum_after(float *y, const int64_t *cd, const int64_t *yd, const stru
             }
 }
 
+void ox_conv_sum_after(float *y, const int64_t *cd, const int64_t *yd, const struct ox_tensor *z, const struct ox_epi *e)
+{
+    sum_after(y, cd, yd, z, e);
+}
+
 static int is_pointwise(const struct ox_window *w)
 {
     return w->kh == 1 && w->kw == 1 && w->sh == 1 && w->sw == 1 && !w->pt && !w->pl && !w->pb && !w->pr;

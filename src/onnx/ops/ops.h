@@ -60,7 +60,12 @@ extern const struct ox_op ox_op_add, ox_op_sub, ox_op_mul, ox_op_div, ox_op_pow;
 extern const struct ox_op ox_op_sqrt, ox_op_relu, ox_op_sigmoid, ox_op_tanh, ox_op_erf;
 extern const struct ox_op ox_op_gemm, ox_op_matmul;
 extern const struct ox_op ox_op_softmax, ox_op_reduce_mean, ox_op_layer_norm, ox_op_inferd_attention;
-extern const struct ox_op ox_op_inferd_matmul;
+extern const struct ox_op ox_op_inferd_matmul, ox_op_inferd_mbconv;
+/* conv.c: Y (yd) = act(C + Z), C (cd) a conv's result in Y's first floats, Z broadcast to Y:
+ * a fused residual Add the kernel did not take (used by ops/mbconv.c too) */
+struct ox_epi;
+void ox_conv_sum_after(float *y, const int64_t *cd, const int64_t *yd, const struct ox_tensor *z,
+                       const struct ox_epi *e);
 extern const struct ox_op ox_op_flatten, ox_op_reshape, ox_op_squeeze, ox_op_unsqueeze, ox_op_identity;
 extern const struct ox_op ox_op_shape, ox_op_constant;
 extern const struct ox_op ox_op_transpose, ox_op_concat, ox_op_gather, ox_op_cast;

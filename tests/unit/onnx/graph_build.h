@@ -1,6 +1,6 @@
 /* graph_build.h — what the fusion and memory-plan tests (test_onnx_fuse_transformer,
  * test_onnx_fuse_sum, test_onnx_inplace) write their small ONNX graphs with, over onnx/pb.h's
- * writer: a node from comma-separated input / output names and up to two attributes, and
+ * writer: a node from comma-separated input / output names and up to four attributes, and
  * initializer tensors.
  *
  *   struct gb_node n = {"Conv", "x,w", "y", {{.name = "group", .type = 2, .i = 1}}};
@@ -28,7 +28,7 @@ struct gb_attr {
 
 struct gb_node {
     const char *op, *in, *out; /* in / out: comma-separated names */
-    struct gb_attr a[2];       /* up to two, the first without a name ends the list */
+    struct gb_attr a[4];       /* up to four, the first without a name ends the list */
 };
 
 /* each name of the comma-separated list as one string of field */
@@ -48,7 +48,7 @@ static inline void gb_node(struct buf *g, const struct gb_node *n)
     gb_names(&nb, 1, n->in);
     gb_names(&nb, 2, n->out);
     pbw_str(&nb, 4, n->op);
-    for (int k = 0; k < 2 && n->a[k].name; k++) {
+    for (int k = 0; k < 4 && n->a[k].name; k++) {
         const struct gb_attr *a = &n->a[k];
         struct buf ab;
         buf_init(&ab, 256);

@@ -1,0 +1,155 @@
+/* fuse_mbconv.c — the inverted-residual rewrite (after fuse.c has put activations and the
+ * residual Add into the Convs' epilogues):
+ *
+ *   Conv 1x1 (stride 1, no pad, group 1) [act] -> depthwise Conv (group = channels) [act]
+ *     [-> Conv 1x1 (stride 1, no pad, group 1) [+ Z] [act]]
+ *                                 => InferdMBConv (ops/mbconv.c), run band by band in cache
+ *
+ * Every Conv's weights and bias must be FP32 constants; the intermediate values must have the
+ * next Conv as their only reader and be no graph output. A depthwise -> 1x1 pair left over
+ * (MobileNetV2's first block has no expand) fuses too, with the expand omitted. The fused node takes the last
+ * Conv's place in the order (Z is computed by then) and the depthwise Conv's attributes.
+ * INFERD_ONNX_OPT_MBCONV (graph_optimizations "mbconv") turns it off. */
+#include <string.h>
+
+#include "inferd/onnx.h"
+#include "onnx/conv_kern.h"
+#include "onnx/fuse_int.h"
+
+/* attribute `name` absent, or every one of its ints equal to want */
+static int ints_all(const struct ox_node *n, const char *name, int64_t want)
+{
+    const struct ox_attr *a = ox_attr_find(n, name);
+    if (!a)
+        return 1;
+    if (a->type != OX_ATTR_INTS)
+        return 0;
+    for (int64_t k = 0; k < a->n_ints; k++)
+        if (a->ints[k] != want)
+            return 0;
+    return 1;
+}
+
+/* constant FP32 rank-4 weights of Conv n, and its bias constant or absent */
+static const struct ox_tensor *conv_consts(const struct fuse *f, const struct ox_node *n)
+{
+    if (!fuse__is_op(n, "Conv") || n->n_out != 1 || n->out[0] < 0 || n->n_in < 2 || n->in[0] < 0)
+        return NULL;
+    const struct ox_tensor *w = fuse__const_t(f, n->in[1]);
+    if (!w || w->rank != 4 || (n->n_in > 2 && n->in[2] >= 0 && !fuse__const_t(f, n->in[2])))
+        return NULL;
+    return w;
+}
+
+/* a 1x1, stride-1, unpadded, ungrouped Conv with constant weights; residual allowed or not */
+static const struct ox_tensor *pointwise(const struct fuse *f, const struct ox_node *n, int residual)
+{
+    const struct ox_tensor *w = conv_consts(f, n);
+    if (!w || w->dims[2] != 1 || w->dims[3] != 1 || ox_attr_int(n, "group", 1) != 1 || !ints_all(n, "strides", 1) ||
+        !ints_all(n, "pads", 0) || !ints_all(n, "dilations", 1))
+        return NULL;
+    if (n->ip[2] ? !residual || n->n_in != 4 : n->n_in > 3)
+        return NULL;
+    return w;
+}
+
+static int in_or_none(const struct ox_node *n, int k)
+{
+    return k < n->n_in ? n->in[k] : -1;
+}
+
+/* 1 rewritten, 0 not a match, -1 out of memory. expand: node i is the expand Conv, else
+ * the depthwise one (a depthwise -> 1x1 pair). */
+static int fuse_one(struct fuse *f, int i, int expand)
+{
+    struct ox_model *m = f->m;
+    struct ox_node *a = expand ? &m->nodes[i] : NULL, *b = expand ? NULL : &m->nodes[i];
+    const struct ox_tensor *wa = NULL;
+    if (f->dead[i] || (expand && !(wa = pointwise(f, a, 0))))
+        return 0;
+    if (expand)
+        b = fuse__consumer(f, a->out[0], 1, 0);
+    const struct ox_tensor *wb = b ? conv_consts(f, b) : NULL;
+    if (!wb || (a && b->in[0] != a->out[0]) || b->ip[2] || b->n_in > 3 || (wa && wb->dims[0] != wa->dims[0]) ||
+        wb->dims[1] != 1 || ox_attr_int(b, "group", 1) != wb->dims[0] || wb->dims[0] < 2)
+        return 0;
+    struct ox_node *c = fuse__consumer(f, b->out[0], 1, 0);
+    const struct ox_tensor *wc = c ? pointwise(f, c, 1) : NULL;
+    if (wc && (c->in[0] != b->out[0] || wc->dims[1] != wb->dims[0]))
+        wc = NULL;
+    if (!a && !wc)
+        return 0;
+    int n_in = !wc ? 5 : c->ip[2] ? 8 : 7;
+    int ins[8] = {a ? a->in[0] : b->in[0], a ? a->in[1] : -1, a ? in_or_none(a, 2) : -1, b->in[1], in_or_none(b, 2),
+                  -1, -1, -1};
+    if (wc) {
+        ins[5] = c->in[1];
+        ins[6] = in_or_none(c, 2);
+        ins[7] = c->ip[2] ? c->in[3] : -1;
+    }
+    int *in = ox_mem_alloc(m->mem, 8 * sizeof *in);
+    const char **names = ox_mem_alloc(m->mem, 8 * sizeof *names);
+    const struct ox_op *op = ox_op_find("InferdMBConv");
+    if (!in || !names)
+        return -1;
+    if (!op)
+        return 0;
+    for (int k = 0; k < n_in; k++) {
+        in[k] = ins[k];
+        names[k] = ins[k] >= 0 ? m->values[ins[k]].name : "";
+    }
+    struct ox_node *last = wc ? c : b;
+    struct ox_node t = *b; /* the depthwise Conv's attributes */
+    t.op_type = "InferdMBConv";
+    t.domain = "";
+    t.op = op;
+    t.name = a ? a->name : b->name;
+    t.in = in;
+    t.in_names = names;
+    t.n_in = n_in;
+    t.out = last->out;
+    t.out_names = last->out_names;
+    memset(t.ip, 0, sizeof t.ip);
+    memset(t.fp, 0, sizeof t.fp);
+    if (a) {
+        t.ip[0] = a->ip[0];
+        t.fp[0] = a->fp[0];
+        t.fp[1] = a->fp[1];
+    }
+    t.ip[1] = b->ip[0];
+    t.fp[2] = b->fp[0];
+    t.fp[3] = b->fp[1];
+    if (wc) {
+        uint32_t ua, ub;
+        memcpy(&ua, &c->fp[0], sizeof ua);
+        memcpy(&ub, &c->fp[1], sizeof ub);
+        t.ip[2] = c->ip[0];
+        t.ip[4] = ua;
+        t.ip[5] = ub;
+    }
+    if (a)
+        f->dead[i] = 1;
+    if (wc)
+        f->dead[b - m->nodes] = 1;
+    *last = t;
+    return 1;
+}
+
+int fuse__mbconv(struct fuse *f, unsigned off, int *count)
+{
+    if (off & INFERD_ONNX_OPT_MBCONV)
+        return 0;
+    if (fuse__index(f) < 0)
+        return -1;
+    for (int expand = 1; expand >= 0; expand--) {
+        if (!expand && fuse__index(f) < 0) /* the first pass changed who reads what */
+            return -1;
+        for (int i = 0; i < f->m->n_nodes; i++) {
+            int r = fuse_one(f, i, expand);
+            if (r < 0)
+                return -1;
+            *count += r;
+        }
+    }
+    return 0;
+}

@@ -1,0 +1,277 @@
+/* mbconv.c — InferdMBConv, the engine's own inverted-residual block (MobileNetV2/V3,
+ * EfficientNet), made by fuse_mbconv.c from Conv 1x1 [+act] -> depthwise Conv [+act]
+ * [-> Conv 1x1 [+Z] [+act]] and run band by band so the expanded map stays in cache:
+ *
+ *   X (N, C, H, W) -> E = actA(WA (M, C) @ X + bA)            (N, M, H, W)     expand
+ *                  -> D = actB(depthwise(E, WB (M, 1, kh, kw)) + bB) (N, M, OH, OW)
+ *                  -> Y = actC(WC (M2, M) @ D + bC [+ Z])     (N, M2, OH, OW)  project (optional)
+ *
+ *   Without the expand conv (WA omitted: MobileNetV2's first block, depthwise -> project) E is
+ *   X itself and only D stays in cache.
+ *
+ *   inputs: 0 X, 1 WA, 2 bA, 3 WB, 4 bB, 5 WC, 6 bC, 7 Z (omitted ones -1); attributes: the
+ *   depthwise Conv's (strides, pads, auto_pad, dilations, group); ip[0..2] = enum ox_act of
+ *   A, B, C; fp[0..1] A's parameters, fp[2..3] B's; ip[4] C's a and ip[5] its b as float bits.
+ *
+ * Unfused, at batch 8 the 8x96x112x112 expanded map of MobileNetV2's second block (38 MB)
+ * goes to DRAM and back, and so does the depthwise output. Here each image is cut into bands
+ * of output rows: for a band, the expand GEMM writes only the rows of E the depthwise window
+ * has not seen yet (each row once: the rows a band shares with the next stay), the
+ * channel-blocked depthwise kernel (conv_kern.h, tile = band) reads them while they are in
+ * L2, and the project GEMM reads the band of D it just wrote. E and D are whole-image
+ * buffers in the step's scratch, but only a band of each is touched at a time. Where the
+ * blocked depthwise kernel does not run (scalar reference, large kernels) the image is done
+ * in one band with the plane kernel: the same arithmetic as the three Convs unfused.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "onnx/conv_kern.h"
+#include "onnx/onnx_int.h"
+#include "onnx/ops/ops.h"
+
+#define MB_BAND_BYTES (512 * 1024)  /* E and D rows of one band: inside a 1 MiB L2 with X's rows */
+#define MB_WHOLE_BYTES (768 * 1024) /* an image's E and D up to this size go in one band */
+
+static float bits_f(int64_t v)
+{
+    uint32_t u = (uint32_t)v;
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+struct mb_geom {
+    struct ox_window win;
+    int64_t nb, c, h, w, m, m2; /* m2 == m without the project conv */
+    int has_a, has_c;
+};
+
+static int mb_geometry(const struct ox_node *n, struct ox_tensor *const *in, struct mb_geom *g,
+                       struct inferd_err *err)
+{
+    const struct ox_tensor *x = in[0], *wa = in[1], *wb = in[3], *wc = n->n_in > 5 ? in[5] : NULL;
+    for (int k = 0; k < n->n_in; k++)
+        if (in[k] && in[k]->dt != INFERD_FP32)
+            return inferd_err_set(err, INFERD_EUNSUPPORTED, "InferdMBConv: input %d is not FP32", k);
+    if (!wc && !wa)
+        return inferd_err_set(err, INFERD_EINVAL, "InferdMBConv: neither an expand nor a project conv");
+    if (x->rank != 4 || (wa && wa->rank != 4) || wb->rank != 4 || (wc && wc->rank != 4))
+        return inferd_err_set(err, INFERD_EUNSUPPORTED, "InferdMBConv: X and the weights must be rank 4");
+    g->nb = x->dims[0];
+    g->c = x->dims[1];
+    g->h = x->dims[2];
+    g->w = x->dims[3];
+    g->m = wa ? wa->dims[0] : wb->dims[0];
+    g->has_a = wa != NULL;
+    g->has_c = wc != NULL;
+    g->m2 = wc ? wc->dims[0] : g->m;
+    if ((wa ? wa->dims[1] != g->c || wa->dims[2] != 1 || wa->dims[3] != 1 : g->c != g->m) || wb->dims[0] != g->m ||
+        wb->dims[1] != 1 ||
+        (wc && (wc->dims[1] != g->m || wc->dims[2] != 1 || wc->dims[3] != 1)))
+        return inferd_err_set(err, INFERD_ESHAPE, "InferdMBConv: X (.., %lld, ..) and the weights disagree",
+                              (long long)g->c);
+    if ((in[2] && in[2]->numel != g->m) || (in[4] && in[4]->numel != g->m) ||
+        (n->n_in > 6 && in[6] && in[6]->numel != g->m2))
+        return inferd_err_set(err, INFERD_ESHAPE, "InferdMBConv: a bias has the wrong length");
+    return ox_window_resolve(n, g->h, g->w, wb->dims[2], wb->dims[3], 0, &g->win, err);
+}
+
+static int mb_infer(const struct ox_node *n, struct ox_tensor *const *in, struct ox_tensor **out,
+                    struct inferd_err *err)
+{
+    struct mb_geom g;
+    int rc = mb_geometry(n, in, &g, err);
+    if (rc < 0)
+        return rc;
+    int64_t dims[4] = {g.nb, g.m2, g.win.oh, g.win.ow};
+    const struct ox_tensor *z = n->n_in > 7 ? in[7] : NULL;
+    if (z) { /* the fused Add's other input: Y is the two broadcast, as in Conv */
+        int ok = z->rank <= 4;
+        for (int d = 0; ok && d < z->rank; d++) {
+            int64_t zd = z->dims[d], *cd = &dims[4 - z->rank + d];
+            ok = zd == *cd || zd == 1 || *cd == 1;
+            *cd = zd == 1 ? *cd : zd;
+        }
+        if (!ok)
+            return inferd_err_set(err, INFERD_ESHAPE,
+                                  "InferdMBConv: the fused Add's other input '%s' does not broadcast with the "
+                                  "block's output; graph_optimizations \"mbconv\": false turns the fusion off",
+                                  n->in_names[7]);
+    }
+    return ox_set_shape(out[0], INFERD_FP32, 4, dims, err);
+}
+
+/* scratch: E and D of one image, then (for a run without packed weights, i.e. folding at
+ * plan time) room to pack WA and WC */
+static size_t mb_scratch(const struct ox_node *n, struct ox_tensor *const *in, struct ox_tensor *const *out)
+{
+    struct mb_geom g;
+    (void)out;
+    if (mb_geometry(n, in, &g, NULL) < 0)
+        return 0;
+    int64_t fl = (g.has_a ? g.m * g.h * g.w : 0) + (g.has_c ? g.m * g.win.oh * g.win.ow : 0);
+    if (in[0]->is_const)
+        fl += (g.has_a ? ox_conv_pack_size(g.m, g.c) : 0) + (g.has_c ? ox_conv_pack_size(g.m2, g.m) : 0);
+    return (size_t)fl * sizeof(float);
+}
+
+static int64_t mb_pack(const struct ox_node *n, struct ox_tensor *const *in, float *dst)
+{
+    struct mb_geom g;
+    if ((in[1] && !in[1]->is_const) || (n->n_in > 5 && in[5] && !in[5]->is_const) || mb_geometry(n, in, &g, NULL) < 0)
+        return 0;
+    int64_t pa = g.has_a ? ox_conv_pack_size(g.m, g.c) : 0;
+    if (dst) {
+        if (g.has_a)
+            ox_conv_pack(in[1]->data, g.m, g.c, dst);
+        if (g.has_c)
+            ox_conv_pack(in[5]->data, g.m2, g.m, dst + pa);
+    }
+    return pa + (g.has_c ? ox_conv_pack_size(g.m2, g.m) : 0);
+}
+
+/* GEMM work items as in conv.c: column blocks of OX_CV_NB major, weight panels minor */
+struct mb_gemm {
+    struct ox_conv_gemm g;
+    enum ox_isa isa;
+    int64_t panels;
+};
+
+static void mb_gemm_part(void *arg, int64_t lo, int64_t hi)
+{
+    const struct mb_gemm *j = arg;
+    for (int64_t i = lo; i < hi;) {
+        int64_t jb = i / j->panels, p0 = i % j->panels;
+        int64_t p1 = j->panels - p0 < hi - i ? j->panels : p0 + (hi - i);
+        int64_t n0 = jb * OX_CV_NB, n1 = n0 + OX_CV_NB < j->g.n ? n0 + OX_CV_NB : j->g.n;
+        ox_conv_gemm_run(j->isa, &j->g, p0, p1, n0, n1);
+        i += p1 - p0;
+    }
+}
+
+static void mb_gemm(const struct ox_ctx *c, struct mb_gemm *j)
+{
+    j->panels = (j->g.m + OX_CV_MR - 1) / OX_CV_MR;
+    int64_t items = (j->g.n + OX_CV_NB - 1) / OX_CV_NB * j->panels;
+    ox_parallel(c, items, 1 + (1 << 18) / (OX_CV_NB * OX_CV_MR * j->g.k + 1), mb_gemm_part, j);
+}
+
+struct mb_dw {
+    struct ox_dw d;
+    enum ox_isa isa;
+    int64_t tiles, tile;
+};
+
+static void mb_dw_blk_part(void *arg, int64_t lo, int64_t hi) /* channel blocks [lo, hi) of one band */
+{
+    const struct mb_dw *j = arg;
+    for (int64_t cb = lo; cb < hi; cb++)
+        ox_dw_blk_run(j->isa, &j->d, j->tiles, cb * j->tiles + j->tile, cb * j->tiles + j->tile + 1);
+}
+
+static void mb_dw_plane_part(void *arg, int64_t lo, int64_t hi)
+{
+    const struct mb_dw *j = arg;
+    ox_dw_run(j->isa, &j->d, lo, hi);
+}
+
+/* bands of output rows for one image: one when its whole E and D are small, else as many as
+ * keep a band's E and D rows within MB_BAND_BYTES, at most OH. (On this session's loaded
+ * machine budgets of 256 KiB..1 MiB measured within noise of each other.) */
+static int64_t mb_bands(const struct mb_geom *g)
+{
+    int64_t per_row = g->m * (g->win.sh * g->w + (g->has_c ? g->win.ow : 0)) * (int64_t)sizeof(float);
+    int64_t whole = g->m * (g->h * g->w + (g->has_c ? g->win.oh * g->win.ow : 0)) * (int64_t)sizeof(float);
+    if (whole <= MB_WHOLE_BYTES) /* fits as it is: bands would only re-read their overlap */
+        return 1;
+    int64_t rows = MB_BAND_BYTES / (per_row ? per_row : 1);
+    rows = rows < 1 ? 1 : rows;
+    int64_t t = (g->win.oh + rows - 1) / rows;
+    return t < 1 ? 1 : t > g->win.oh ? g->win.oh : t;
+}
+
+static int mb_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_tensor *const *in,
+                   struct ox_tensor **out, struct inferd_err *err)
+{
+    struct mb_geom g;
+    int rc = mb_geometry(n, in, &g, err);
+    if (rc < 0)
+        return rc;
+    if (out[0]->numel == 0)
+        return 0;
+    const struct ox_window *v = &g.win;
+    const float *xv = in[0]->data, *ba = in[2] ? in[2]->data : NULL, *bb = in[4] ? in[4]->data : NULL;
+    const float *bc = n->n_in > 6 && in[6] ? in[6]->data : NULL;
+    const struct ox_tensor *z = n->n_in > 7 ? in[7] : NULL;
+    int64_t hw = g.h * g.w, ohw = v->oh * v->ow;
+    int64_t esz = g.has_a ? g.m * hw : 0, pasz = g.has_a ? ox_conv_pack_size(g.m, g.c) : 0;
+    float *yv = out[0]->data, *ev = c->scratch, *dv = g.has_c ? (float *)c->scratch + esz : NULL;
+    const float *pa = c->packed, *pc;
+    if (!pa) { /* folding at plan time: pack into the scratch (mb_scratch left room) */
+        float *pk = (float *)c->scratch + esz + (g.has_c ? g.m * ohw : 0);
+        if (g.has_a)
+            ox_conv_pack(in[1]->data, g.m, g.c, pk);
+        if (g.has_c)
+            ox_conv_pack(in[5]->data, g.m2, g.m, pk + pasz);
+        pa = pk;
+    }
+    pc = pa + pasz;
+    struct ox_epi ea = {(int)n->ip[0], n->fp[0], n->fp[1]}, eb = {(int)n->ip[1], n->fp[2], n->fp[3]};
+    struct ox_epi ec = {(int)n->ip[2], bits_f(n->ip[4]), bits_f(n->ip[5])}, act_c = ec;
+    int64_t cd[4] = {g.nb, g.m2, v->oh, v->ow};
+    int z_in = z && z->rank == 4 && z->dims[0] == cd[0] && z->dims[1] == cd[1] && z->dims[2] == cd[2] &&
+               z->dims[3] == cd[3];
+    if (z && !z_in)
+        ec = (struct ox_epi){OX_ACT_NONE, 0, 0}; /* the activation comes after Z */
+    enum ox_isa isa = ox_conv_isa();
+    struct mb_dw dj = {{ev, in[3]->data, bb, g.has_c ? dv : NULL, g.m, g.h, g.w, v->kh, v->kw, v->sh, v->sw, v->dh,
+                        v->dw, v->pt, v->pl, v->oh, v->ow, eb},
+                       isa, 1, 0};
+    int banded = ox_dw_blk_ok(isa, &dj.d);
+    int64_t bands = banded ? mb_bands(&g) : 1, cblocks = banded ? (g.m + ox_dw_blk_lanes(isa) - 1) / ox_dw_blk_lanes(isa) : 0;
+    for (int64_t bi = 0; bi < g.nb; bi++) {
+        const float *xi = xv + bi * g.c * hw;
+        float *yi = yv + bi * g.m2 * ohw;
+        if (!g.has_c)
+            dj.d.y = yi;
+        if (!g.has_a) /* the depthwise reads X in place */
+            dj.d.x = xi;
+        int64_t done = 0; /* rows of E written for this image */
+        for (int64_t t = 0; t < bands; t++) {
+            int64_t oy0 = t * v->oh / bands, oy1 = (t + 1) * v->oh / bands;
+            int64_t r0 = oy0 * v->sh - v->pt, r1 = (oy1 - 1) * v->sh - v->pt + (v->kh - 1) * v->dh + 1;
+            r0 = r0 < done ? done : r0;
+            r1 = r1 > g.h ? g.h : r1;
+            if (!banded)
+                r0 = 0, r1 = g.h;
+            if (g.has_a && r1 > r0) { /* E rows [r0, r1): columns [r0 W, r1 W) of X (C, H W) */
+                struct mb_gemm j = {{pa, xi + r0 * g.w, ev + r0 * g.w, ba, g.m, g.c, (r1 - r0) * g.w, hw, hw, ea, NULL},
+                                    isa, 0};
+                mb_gemm(c, &j);
+                done = r1;
+            }
+            if (banded) {
+                dj.tiles = bands;
+                dj.tile = t;
+                ox_parallel(c, cblocks, 1 + (1 << 14) / ((oy1 - oy0) * v->ow * v->kh * v->kw * 16 + 1),
+                            mb_dw_blk_part, &dj);
+            } else {
+                ox_parallel(c, g.m, 1 + (1 << 14) / (ohw * v->kh * v->kw + 1), mb_dw_plane_part, &dj);
+                oy0 = 0, oy1 = v->oh;
+            }
+            if (g.has_c) { /* Y columns [oy0 OW, oy1 OW) from the same columns of D */
+                const float *zi = z_in ? (const float *)z->data + bi * g.m2 * ohw + oy0 * v->ow : NULL;
+                struct mb_gemm j = {{pc, dv + oy0 * v->ow, yi + oy0 * v->ow, bc, g.m2, g.m, (oy1 - oy0) * v->ow, ohw,
+                                     ohw, ec, zi},
+                                    isa, 0};
+                mb_gemm(c, &j);
+            }
+        }
+    }
+    if (z && !z_in)
+        ox_conv_sum_after(yv, cd, out[0]->dims, z, &act_c);
+    return 0;
+}
+
+const struct ox_op ox_op_inferd_mbconv = {"InferdMBConv", 4, 8, 1, 1, NULL, mb_infer, mb_exec, 0, mb_scratch, mb_pack};

@@ -1,0 +1,232 @@
+/* test_onnx_mbconv.c — fuse_mbconv.c's inverted-residual fusion and ops/mbconv.c's banded
+ * run (INFERD_ONNX_OPT_MBCONV) on small graphs written here: x (N, C, H, W) -> Conv 1x1 [+b]
+ * -> act -> depthwise Conv k x k (stride, pads, dilation) [+b] -> act [-> Conv 1x1 [+b]
+ * [-> Add(., x)] [-> act]], over odd channel counts and map sizes, maps large enough to be cut
+ * into bands and small enough to run whole, 3x3 / 5x5 / 7x7, stride 1 and 2, symmetric and
+ * asymmetric pads, a dilated depthwise (the plane-kernel fallback), Relu / Clip / HardSwish /
+ * SiLU / none, with and without biases, and the near misses (an intermediate read twice, a
+ * strided expand). The model loaded with the fusion off (1 thread) is the reference for the
+ * model with it on, at 1 and 2 threads, batch 1 and 3: outputs equal within 1e-5 (abs + rel),
+ * and the "graph optimized" summary counts the blocks fused. Run it once more with
+ * INFERD_CPU_DISABLE=avx512f for the AVX2 kernels and =avx2 for the scalar references. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/buf.h"
+#include "base/tpool.h"
+#include "check.h"
+#include "graph_build.h"
+#include "inferd/onnx.h"
+#include "onnx/pb.h"
+
+static struct tpool *pool;
+
+struct block {
+    const char *what;
+    int c, m, m2;      /* input channels, expanded, projected (0: no project conv) */
+    int h, w, k, s, d; /* map, depthwise kernel, stride, dilation */
+    int pads[4];       /* top, left, bottom, right */
+    const char *act;   /* "Relu", "Clip", "HardSwish", "SiLU" or "" after expand and depthwise */
+    int bias;          /* every conv has a bias */
+    int residual;      /* Add(project, x) (c == m2, stride 1) */
+    int near;          /* 1: expand output also a graph output; 2: expand conv strided; 3: no
+                          expand conv (x -> depthwise -> project, c == m) */
+    int want;          /* blocks the summary must count */
+};
+
+static void fill(float *v, int64_t n, float scale, float ph)
+{
+    for (int64_t i = 0; i < n; i++)
+        v[i] = scale * sinf(0.37f * (float)i + ph) + 0.1f * scale * (float)(i % 5 - 2);
+}
+
+/* act of `in` named `out` into g; "" passes through (returns in) */
+static const char *act(struct buf *g, const char *a, const char *in, const char *out, const char *tmp)
+{
+    if (!a[0])
+        return in;
+    char io[128];
+    snprintf(io, sizeof io, "%s,%s", in, tmp);
+    if (strcmp(a, "SiLU") == 0) {
+        gb_node(g, &(struct gb_node){"Sigmoid", in, tmp, {{0}}});
+        gb_node(g, &(struct gb_node){"Mul", io, out, {{0}}});
+    } else if (strcmp(a, "Clip") == 0) {
+        char ci[128];
+        snprintf(ci, sizeof ci, "%s,lo,hi", in);
+        gb_node(g, &(struct gb_node){"Clip", ci, out, {{0}}});
+    } else {
+        gb_node(g, &(struct gb_node){a, in, out, {{0}}});
+    }
+    return out;
+}
+
+static void encode(const struct block *b, struct buf *out)
+{
+    struct buf g, m;
+    buf_init(&g, 1 << 16);
+    buf_init(&m, 1 << 16);
+    struct gb_node e = {"Conv", b->bias ? "x,wa,ba" : "x,wa", "e", {{0}}};
+    if (b->near == 2)
+        e.a[0] = (struct gb_attr){.name = "strides", .type = 7, .ints = {2, 2}, .n_ints = 2};
+    if (b->near != 3)
+        gb_node(&g, &e);
+    const char *ea = b->near == 3 ? "x" : act(&g, b->act, "e", "ea", "et");
+    char din[64];
+    snprintf(din, sizeof din, "%s,wb%s", ea, b->bias ? ",bb" : "");
+    const char *dout = b->m2 ? "d" : "dout";
+    struct gb_node dw = {"Conv", din, b->act[0] && !b->m2 ? "d" : dout,
+                         {{.name = "group", .type = 2, .i = b->m},
+                          {.name = "pads", .type = 7, .ints = {b->pads[0], b->pads[1], b->pads[2], b->pads[3]}, .n_ints = 4},
+                          {.name = "strides", .type = 7, .ints = {b->s, b->s}, .n_ints = 2},
+                          {.name = "dilations", .type = 7, .ints = {b->d, b->d}, .n_ints = 2}}};
+    gb_node(&g, &dw);
+    const char *da = act(&g, b->act, dw.out, b->m2 ? "da" : "dout", "dt");
+    const char *y = da;
+    if (b->m2) {
+        char pin[64];
+        snprintf(pin, sizeof pin, "%s,wc%s", da, b->bias ? ",bc" : "");
+        gb_node(&g, &(struct gb_node){"Conv", pin, b->residual ? "p" : "out", {{0}}});
+        if (b->residual)
+            gb_node(&g, &(struct gb_node){"Add", "p,x", "out", {{0}}});
+        y = "out";
+    }
+    pbw_str(&g, 2, "mbconv");
+    int64_t nwa = (int64_t)b->m * b->c, nwb = (int64_t)b->m * b->k * b->k, nwc = (int64_t)(b->m2 ? b->m2 : 1) * b->m;
+    float *wa = malloc((size_t)nwa * sizeof *wa), *wb = malloc((size_t)nwb * sizeof *wb);
+    float *wc = malloc((size_t)nwc * sizeof *wc), *bias = malloc((size_t)(b->m + b->m2 + 1) * sizeof *bias);
+    fill(wa, nwa, 1.0f / sqrtf((float)b->c), 0.3f);
+    fill(wb, nwb, 1.0f / (float)b->k, 1.1f);
+    fill(wc, nwc, 1.0f / sqrtf((float)b->m), 2.3f);
+    fill(bias, b->m + b->m2 + 1, 0.2f, 0.7f);
+    gb_init(&g, "wa", 1, 4, (const int64_t[]){b->m, b->c, 1, 1}, wa, (size_t)nwa * sizeof *wa);
+    gb_init(&g, "wb", 1, 4, (const int64_t[]){b->m, 1, b->k, b->k}, wb, (size_t)nwb * sizeof *wb);
+    gb_init(&g, "ba", 1, 1, (const int64_t[]){b->m}, bias, (size_t)b->m * sizeof *bias);
+    gb_init(&g, "bb", 1, 1, (const int64_t[]){b->m}, bias + 1, (size_t)b->m * sizeof *bias);
+    if (b->m2) {
+        gb_init(&g, "wc", 1, 4, (const int64_t[]){b->m2, b->m, 1, 1}, wc, (size_t)nwc * sizeof *wc);
+        gb_init(&g, "bc", 1, 1, (const int64_t[]){b->m2}, bias + 2, (size_t)b->m2 * sizeof *bias);
+    }
+    float lo = 0.0f, hi = 6.0f;
+    gb_init(&g, "lo", 1, 0, NULL, &lo, sizeof lo);
+    gb_init(&g, "hi", 1, 0, NULL, &hi, sizeof hi);
+    pbw_value_info(&g, 11, "x", 1, 4, (const int64_t[]){-1, b->c, b->h, b->w});
+    pbw_value_info(&g, 12, y, 1, -1, NULL);
+    if (b->near == 1)
+        pbw_value_info(&g, 12, "e", 1, -1, NULL);
+    pbw_uint(&m, 1, 8);
+    pbw_msg(&m, 7, &g);
+    struct buf op;
+    buf_init(&op, 64);
+    pbw_uint(&op, 2, 13);
+    pbw_msg(&m, 8, &op);
+    buf_free(&op);
+    buf_put(out, m.data, m.len);
+    buf_free(&g);
+    buf_free(&m);
+    free(wa);
+    free(wb);
+    free(wc);
+    free(bias);
+}
+
+/* Runs the model at batch bt; OUT: *out (malloc'd copy of output 0), its element count. */
+static int64_t run(struct inferd_onnx_model *m, const struct block *b, int bt, float **out)
+{
+    int64_t n = (int64_t)bt * b->c * b->h * b->w;
+    float *x = malloc((size_t)n * sizeof *x);
+    fill(x, n, 1.5f, (float)bt);
+    struct inferd_tensor in = {.dtype = INFERD_FP32, .rank = 4, .dims = {bt, b->c, b->h, b->w}, .data = x,
+                               .nbytes = (size_t)n * sizeof *x};
+    struct inferd_tensor o[2];
+    struct inferd_err err = {0};
+    int rc = inferd_onnx_run(m, &in, 1, o, b->near == 1 ? 2 : 1, &err);
+    if (rc < 0)
+        fprintf(stderr, "%s: run: %s\n", b->what, err.msg);
+    CHECK(rc == 0);
+    int64_t k = rc == 0 ? inferd_shape_numel(o[0].rank, o[0].dims) : 0;
+    *out = malloc(sizeof(float) * (size_t)(k + 1));
+    if (k)
+        memcpy(*out, o[0].data, sizeof(float) * (size_t)k);
+    free(x);
+    return k;
+}
+
+static void check(const struct block *b)
+{
+    struct buf bb;
+    buf_init(&bb, 1 << 16);
+    encode(b, &bb);
+    struct inferd_onnx_model *ref = NULL, *one = NULL, *two = NULL;
+    struct inferd_err err = {0};
+    int rc = inferd_onnx_load_buffer(bb.data, bb.len, &(struct inferd_onnx_options){.graph_opt_off = INFERD_ONNX_OPT_MBCONV},
+                                     &ref, &err);
+    if (rc == 0)
+        rc = inferd_onnx_load_buffer(bb.data, bb.len, &(struct inferd_onnx_options){0}, &one, &err);
+    if (rc == 0)
+        rc = inferd_onnx_load_buffer(bb.data, bb.len, &(struct inferd_onnx_options){.pool = pool}, &two, &err);
+    if (rc < 0)
+        fprintf(stderr, "%s: load: %s\n", b->what, err.msg);
+    CHECK(rc == 0);
+    if (rc == 0) {
+        char want[64];
+        snprintf(want, sizeof want, " %d inverted-residual blocks", b->want);
+        const char *s = inferd_onnx_graph_summary(one);
+        int ok = strstr(s, want) && strstr(inferd_onnx_graph_summary(ref), " 0 inverted-residual blocks");
+        if (!ok)
+            fprintf(stderr, "%s: summary '%s' lacks '%s'\n", b->what, s, want);
+        CHECK(ok);
+        double worst = 0;
+        for (int bt = 1; bt <= 3; bt += 2) {
+            float *r = NULL, *y1 = NULL, *y2 = NULL;
+            int64_t nr = run(ref, b, bt, &r), n1 = run(one, b, bt, &y1), n2 = run(two, b, bt, &y2);
+            CHECK(nr == n1 && nr == n2 && nr > 0);
+            for (int64_t i = 0; i < nr && nr == n1 && nr == n2; i++) {
+                double d1 = fabs((double)r[i] - y1[i]), d2 = fabs((double)r[i] - y2[i]);
+                CHECK(d1 <= 1e-5 * (1.0 + fabs(r[i])));
+                CHECK(d2 <= 1e-5 * (1.0 + fabs(r[i])));
+                worst = d1 > worst ? d1 : worst;
+                worst = d2 > worst ? d2 : worst;
+            }
+            free(r);
+            free(y1);
+            free(y2);
+        }
+        printf("%-52s%s; max |on - off| = %.3g\n", b->what, want, worst);
+    }
+    inferd_onnx_free(ref);
+    inferd_onnx_free(one);
+    inferd_onnx_free(two);
+    buf_free(&bb);
+}
+
+int main(void)
+{
+    pool = tpool_new(2);
+    CHECK(pool != NULL);
+    static const struct block cases[] = {
+        /* what                                          c   m   m2  h    w    k  s  d  pads         act          bias res near want */
+        {"small 3x3 s1 Relu + project + residual (whole)", 5, 19, 5, 9, 11, 3, 1, 1, {1, 1, 1, 1}, "Relu", 1, 1, 0, 1},
+        {"banded 3x3 s1 Clip + project, no bias", 16, 72, 24, 61, 67, 3, 1, 1, {1, 1, 1, 1}, "Clip", 0, 0, 0, 1},
+        {"banded 5x5 s1 SiLU + project + residual", 12, 60, 12, 53, 57, 5, 1, 1, {2, 2, 2, 2}, "SiLU", 1, 1, 0, 1},
+        {"banded 7x7 s1 HardSwish, no project", 9, 40, 0, 97, 95, 7, 1, 1, {3, 3, 3, 3}, "HardSwish", 1, 0, 0, 1},
+        {"banded 3x3 no activation, pads 0", 8, 33, 16, 70, 70, 3, 1, 1, {0, 0, 0, 0}, "", 1, 0, 0, 1},
+        {"banded 3x3 s2 Clip + project (MobileNetV2 block 2)", 16, 96, 24, 113, 113, 3, 2, 1, {1, 1, 1, 1}, "Clip", 1, 0, 0, 1},
+        {"banded 3x3 s2 pads (0,0,1,1) Relu + project", 7, 48, 13, 90, 76, 3, 2, 1, {0, 0, 1, 1}, "Relu", 1, 0, 0, 1},
+        {"banded 5x5 s2 SiLU, no project", 11, 40, 0, 99, 101, 5, 2, 1, {2, 2, 2, 2}, "SiLU", 0, 0, 0, 1},
+        {"whole 5x5 s2 HardSwish + project (7x7 out)", 21, 67, 30, 14, 14, 5, 2, 1, {2, 2, 2, 2}, "HardSwish", 1, 0, 0, 1},
+        {"whole 3x3 s1 Relu + project + residual, 1x1 map", 6, 17, 6, 1, 1, 3, 1, 1, {1, 1, 1, 1}, "Relu", 1, 1, 0, 1},
+        {"dilated 3x3 (plane kernel) Relu + project", 10, 36, 10, 75, 75, 3, 1, 2, {2, 2, 2, 2}, "Relu", 1, 1, 0, 1},
+        {"no expand: depthwise 3x3 s1 Relu -> project (banded)", 32, 32, 16, 113, 113, 3, 1, 1, {1, 1, 1, 1}, "Relu", 1, 0, 3, 1},
+        {"no expand: depthwise 5x5 s2 Clip -> project + act", 24, 24, 40, 77, 81, 5, 2, 1, {2, 1, 2, 1}, "Clip", 0, 0, 3, 1},
+        {"no expand, no project: not fused", 24, 24, 0, 20, 20, 3, 1, 1, {1, 1, 1, 1}, "Relu", 1, 0, 3, 0},
+        /* near misses: the expand stays a Conv, the depthwise -> project pair still fuses */
+        {"near miss: expand output is a graph output", 8, 24, 8, 20, 20, 3, 1, 1, {1, 1, 1, 1}, "", 1, 0, 1, 1},
+        {"near miss: strided expand", 8, 24, 8, 20, 20, 3, 1, 1, {1, 1, 1, 1}, "Relu", 1, 0, 2, 1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        check(&cases[i]);
+    tpool_free(pool);
+    return check_finish();
+}
