@@ -187,6 +187,11 @@ void ox_parallel(const struct ox_ctx *c, int64_t n, int64_t min_per_thread, ox_r
             fn(ctx, 0, n);
         return;
     }
+    /* OX_PAR_SPLIT parts per thread, each at least min_per_thread items, claimed as threads
+     * free up: uneven parts and a thread that another process preempts cost at most a part
+     * rather than half the op (the ranges are fixed by n and the part count, so results do
+     * not depend on which thread runs which part) */
+    int64_t cap = (int64_t)c->nth * OX_PAR_SPLIT;
     struct par_ctx p = {fn, ctx, n};
-    tpool_parallel_for_n(c->pool, parts < c->nth ? (int)parts : c->nth, par_part, &p);
+    tpool_parallel_parts(c->pool, parts < cap ? (int)parts : (int)cap, par_part, &p);
 }
