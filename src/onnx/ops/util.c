@@ -187,11 +187,16 @@ void ox_parallel(const struct ox_ctx *c, int64_t n, int64_t min_per_thread, ox_r
             fn(ctx, 0, n);
         return;
     }
-    /* OX_PAR_SPLIT parts per thread, each at least min_per_thread items, claimed as threads
-     * free up: uneven parts and a thread that another process preempts cost at most a part
-     * rather than half the op (the ranges are fixed by n and the part count, so results do
-     * not depend on which thread runs which part) */
-    int64_t cap = (int64_t)c->nth * OX_PAR_SPLIT;
+    /* one part per thread, or OX_PAR_SPLIT per thread when each still holds OX_PAR_FINE
+     * times the op's worth-a-thread size, claimed as threads free up: a thread that another
+     * process preempts, or a slower range, then holds the op up by a part rather than by its
+     * whole share (small ops keep one part per thread: each part costs a claim and a
+     * boundary). The ranges are fixed by n and the part count, so results do not depend on
+     * which thread runs which part. */
+    if (parts > c->nth) {
+        int64_t fine = n / ((min_per_thread > 0 ? min_per_thread : 1) * OX_PAR_FINE), cap = (int64_t)c->nth * OX_PAR_SPLIT;
+        parts = fine < c->nth ? c->nth : fine > cap ? cap : fine;
+    }
     struct par_ctx p = {fn, ctx, n};
-    tpool_parallel_parts(c->pool, parts < cap ? (int)parts : (int)cap, par_part, &p);
+    tpool_parallel_parts(c->pool, (int)parts, par_part, &p);
 }
