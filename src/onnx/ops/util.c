@@ -194,7 +194,8 @@ void ox_parallel(const struct ox_ctx *c, int64_t n, int64_t min_per_thread, ox_r
      * boundary). The ranges are fixed by n and the part count, so results do not depend on
      * which thread runs which part. */
     if (parts > c->nth) {
-        int64_t fine = n / ((min_per_thread > 0 ? min_per_thread : 1) * OX_PAR_FINE), cap = (int64_t)c->nth * OX_PAR_SPLIT;
+        int64_t fine = n / ((min_per_thread > 0 ? min_per_thread : 1) * OX_PAR_FINE);
+        int64_t cap = (int64_t)c->nth * OX_PAR_SPLIT;
         parts = fine < c->nth ? c->nth : fine > cap ? cap : fine;
     }
     struct par_ctx p = {fn, ctx, n};
