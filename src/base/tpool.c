@@ -18,26 +18,38 @@
  * process) waiting for this core gets it. */
 #define TPOOL_YIELD_EVERY 1024
 
-/* Parts of a job are claimed, not assigned: the caller and every awake worker take the next
- * unclaimed part until none is left, so a worker the OS has not scheduled yet costs nothing
- * (the caller simply runs its part), and a job ends when all parts are done, not when every
- * worker has woken. The claim word packs (job id << 32 | nth << 16 | next part), so a late
- * worker can never claim a part of a job other than the one it saw, and fn/ctx/nth stay
- * valid while it holds a claim (the job cannot finish before the claimed part does). */
-#define CLAIM(gen, nth, next) (((uint64_t)(gen) << 32) | ((uint64_t)(nth) << 16) | (uint64_t)(next))
+/* Parts of a job are claimed, not assigned. The parts [0, nth) are cut into one contiguous
+ * home range per thread (the caller's is the first); a thread runs its own range front to
+ * back, then takes parts from the back of the others' ranges. So on an idle machine every
+ * thread works through the same slice of the data job after job (what a static split gives:
+ * an op reads what the same core wrote in the op before), while a thread that is slow, or
+ * that another process has preempted, or a worker the OS has not scheduled yet, holds up at
+ * most the part it is running: the others take the rest of its range. A job ends when all
+ * parts are done, not when every worker has woken. Each range's claim word packs (job id <<
+ * 32 | end << 16 | next): the owner claims next, a thief end - 1, so a late worker can never
+ * claim a part of a job other than the one it saw, and fn/ctx/nth stay valid while it holds
+ * a claim (the job cannot finish before the claimed part does). */
+#define CLAIM(gen, end, next) (((uint64_t)(gen) << 32) | ((uint64_t)(end) << 16) | (uint64_t)(next))
+
+/* one home range's claim word, alone on its cache line (threads claim from their own) */
+struct tpool_home {
+    _Alignas(64) _Atomic uint64_t claim; /* CLAIM(job id, end, next) */
+};
 
 struct tpool {
     int n;                     /* threads per job, caller included */
     pthread_t *threads;        /* n-1 workers */
+    struct tpool_home *homes;  /* n home ranges; the current job uses the first n_homes */
     pthread_mutex_t job_lock;  /* serialises callers */
     pthread_mutex_t mu;        /* guards sleeping workers */
     pthread_cond_t cv;
     pthread_cond_t done_cv;    /* signalled (under mu) when the last part of a job ends */
     atomic_int caller_waiting; /* the caller sleeps on done_cv */
     atomic_uint generation;    /* bumped for every job (wakes workers) */
-    _Atomic uint64_t claim;    /* CLAIM(job id, nth, next unclaimed part) */
+    atomic_int n_homes;        /* home ranges of the current job */
     atomic_int done;           /* parts finished in the current job */
     atomic_int stop;
+    int nth;                   /* parts of the current job */
     tpool_fn fn;               /* current job */
     void *ctx;
 };
@@ -47,24 +59,38 @@ struct worker_arg {
     int ith;
 };
 
-/* Claims and runs parts of job gen until none is left. */
-static void run_parts(struct tpool *p, unsigned gen)
+/* Claims one part of job gen from home range h: from its front when own, else from its
+ * back. Returns the part, or -1 when the range is empty or belongs to another job. */
+static int claim_part(struct tpool *p, int h, unsigned gen, int own)
 {
     for (;;) {
-        uint64_t c = atomic_load_explicit(&p->claim, memory_order_acquire);
-        unsigned nth = (unsigned)(c >> 16) & 0xFFFF, next = (unsigned)c & 0xFFFF;
-        if ((unsigned)(c >> 32) != gen || next >= nth)
-            return;
-        if (!atomic_compare_exchange_weak_explicit(&p->claim, &c, c + 1, memory_order_acq_rel,
-                                                   memory_order_acquire))
-            continue;
-        p->fn(p->ctx, (int)next, (int)nth);
-        /* seq_cst pairs with tpool_parallel_for_n's store of caller_waiting and load of done:
-         * either this thread sees the caller waiting, or the caller sees this part done */
-        if (atomic_fetch_add(&p->done, 1) + 1 == (int)nth && atomic_load(&p->caller_waiting)) {
-            pthread_mutex_lock(&p->mu);
-            pthread_cond_signal(&p->done_cv);
-            pthread_mutex_unlock(&p->mu);
+        uint64_t c = atomic_load_explicit(&p->homes[h].claim, memory_order_acquire);
+        unsigned end = (unsigned)(c >> 16) & 0xFFFF, next = (unsigned)c & 0xFFFF;
+        if ((unsigned)(c >> 32) != gen || next >= end)
+            return -1;
+        uint64_t to = own ? c + 1 : CLAIM(gen, end - 1, next);
+        if (atomic_compare_exchange_weak_explicit(&p->homes[h].claim, &c, to, memory_order_acq_rel,
+                                                  memory_order_acquire))
+            return (int)(own ? next : end - 1);
+    }
+}
+
+/* Runs parts of job gen until none is left: thread self's own range first, then the others'. */
+static void run_parts(struct tpool *p, unsigned gen, int self)
+{
+    int nh = atomic_load_explicit(&p->n_homes, memory_order_acquire);
+    for (int k = 0; k < nh; k++) { /* a worker past the job's ranges (a job of fewer parts) only steals */
+        int h = (self + k) % nh, part;
+        while ((part = claim_part(p, h, gen, k == 0 && self < nh)) >= 0) {
+            int nth = p->nth;
+            p->fn(p->ctx, part, nth);
+            /* seq_cst pairs with run_job's store of caller_waiting and load of done: either
+             * this thread sees the caller waiting, or the caller sees this part done */
+            if (atomic_fetch_add(&p->done, 1) + 1 == nth && atomic_load(&p->caller_waiting)) {
+                pthread_mutex_lock(&p->mu);
+                pthread_cond_signal(&p->done_cv);
+                pthread_mutex_unlock(&p->mu);
+            }
         }
     }
 }
@@ -82,6 +108,7 @@ static void *worker_main(void *arg)
 {
     struct worker_arg *wa = arg;
     struct tpool *p = wa->p;
+    int self = wa->ith;
     free(wa);
     unsigned seen = 0; /* generation before the first job; a worker that starts late still looks */
     for (;;) {
@@ -102,7 +129,7 @@ static void *worker_main(void *arg)
         if (atomic_load(&p->stop))
             return NULL;
         seen = gen;
-        run_parts(p, gen);
+        run_parts(p, gen, self);
     }
 }
 
@@ -116,6 +143,13 @@ struct tpool *tpool_new(int n_threads)
     if (!p)
         return NULL;
     p->n = n_threads;
+    p->homes = aligned_alloc(_Alignof(struct tpool_home), (size_t)n_threads * sizeof *p->homes);
+    if (!p->homes) {
+        free(p);
+        return NULL;
+    }
+    for (int i = 0; i < n_threads; i++)
+        atomic_init(&p->homes[i].claim, 0);
     pthread_mutex_init(&p->job_lock, NULL);
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv, NULL);
@@ -154,6 +188,7 @@ void tpool_free(struct tpool *p)
     for (int i = 1; i < p->n && p->threads; i++)
         pthread_join(p->threads[i - 1], NULL);
     free(p->threads);
+    free(p->homes);
     pthread_cond_destroy(&p->cv);
     pthread_cond_destroy(&p->done_cv);
     pthread_mutex_destroy(&p->mu);
@@ -166,26 +201,25 @@ int tpool_size(const struct tpool *p)
     return p ? p->n : 1;
 }
 
-void tpool_parallel_for_n(struct tpool *p, int max_threads, tpool_fn fn, void *ctx)
+/* Runs parts [0, nth) of fn over the pool (2 <= nth <= 0xFFFF) and waits for all of them. */
+static void run_job(struct tpool *p, int nth, tpool_fn fn, void *ctx)
 {
-    if (!p || p->n == 1 || max_threads <= 1) {
-        fn(ctx, 0, 1);
-        return;
-    }
     pthread_mutex_lock(&p->job_lock);
-    int nth = max_threads < p->n ? max_threads : p->n;
-    if (nth > 0xFFFF)
-        nth = 0xFFFF;
     p->fn = fn;
     p->ctx = ctx;
+    p->nth = nth;
     atomic_store_explicit(&p->done, 0, memory_order_relaxed);
     unsigned gen = atomic_load(&p->generation) + 1;
-    atomic_store_explicit(&p->claim, CLAIM(gen, nth, 0), memory_order_release);
+    int nh = nth < p->n ? nth : p->n;
+    for (int h = 0; h < nh; h++)
+        atomic_store_explicit(&p->homes[h].claim, CLAIM(gen, (int64_t)nth * (h + 1) / nh, (int64_t)nth * h / nh),
+                              memory_order_release);
+    atomic_store_explicit(&p->n_homes, nh, memory_order_release);
     pthread_mutex_lock(&p->mu);
     atomic_store_explicit(&p->generation, gen, memory_order_release);
     pthread_cond_broadcast(&p->cv);
     pthread_mutex_unlock(&p->mu);
-    run_parts(p, gen);
+    run_parts(p, gen, 0);
     for (int spins = 1; atomic_load_explicit(&p->done, memory_order_acquire) < nth; spins++) {
         if (spins < TPOOL_DONE_SPIN_ITERS) {
             spin_pause(spins);
@@ -201,6 +235,27 @@ void tpool_parallel_for_n(struct tpool *p, int max_threads, tpool_fn fn, void *c
     /* each part ran exactly once: a claim never outlives its job */
     assert(atomic_load(&p->done) == nth);
     pthread_mutex_unlock(&p->job_lock);
+}
+
+void tpool_parallel_for_n(struct tpool *p, int max_threads, tpool_fn fn, void *ctx)
+{
+    if (!p || p->n == 1 || max_threads <= 1) {
+        fn(ctx, 0, 1);
+        return;
+    }
+    run_job(p, max_threads < p->n ? max_threads : p->n, fn, ctx);
+}
+
+void tpool_parallel_parts(struct tpool *p, int n_parts, tpool_fn fn, void *ctx)
+{
+    if (n_parts > 0xFFFF)
+        n_parts = 0xFFFF;
+    if (!p || p->n == 1 || n_parts <= 1) {
+        for (int i = 0; i < n_parts; i++)
+            fn(ctx, i, n_parts);
+        return;
+    }
+    run_job(p, n_parts, fn, ctx);
 }
 
 void tpool_parallel_for(struct tpool *p, tpool_fn fn, void *ctx)

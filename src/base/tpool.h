@@ -33,5 +33,11 @@ int tpool_size(const struct tpool *p);
 void tpool_parallel_for(struct tpool *p, tpool_fn fn, void *ctx);
 /* Like tpool_parallel_for but with at most max_threads parts (>= 1). */
 void tpool_parallel_for_n(struct tpool *p, int max_threads, tpool_fn fn, void *ctx);
+/* Runs fn(ctx, i, n_parts) for every i in [0, n_parts) (n_parts capped at 65535), each part
+ * claimed by whichever pool thread is free, and waits. More parts than threads balance the
+ * load: a thread another process preempts, or one given slower parts, holds up at most the
+ * part it is running while the others take the rest. fn must not assume ith is a thread
+ * index. p may be NULL: then the caller runs every part in order. */
+void tpool_parallel_parts(struct tpool *p, int n_parts, tpool_fn fn, void *ctx);
 
 #endif

@@ -267,7 +267,12 @@ int ox_dtype_is_int(enum inferd_dtype dt);
 /* Reads a constant 1-D int tensor (axes, shape) into out[cap]; returns count or <0. */
 int ox_const_ints(const struct ox_tensor *t, int64_t *out, int cap, const struct ox_node *n,
                   const char *what, struct inferd_err *err);
-/* Splits [0, n) over the pool when n is large enough to be worth it. */
+/* Splits [0, n) over the pool when n is large enough to be worth it: into parts of at least
+ * min_per_thread items, one per pool thread, or OX_PAR_SPLIT per thread when each part still
+ * holds OX_PAR_FINE times min_per_thread, claimed dynamically (see tpool_parallel_parts);
+ * fn(ctx, lo, hi) must not assume one call per thread. */
+#define OX_PAR_SPLIT 2
+#define OX_PAR_FINE 8
 typedef void (*ox_range_fn)(void *ctx, int64_t lo, int64_t hi);
 void ox_parallel(const struct ox_ctx *c, int64_t n, int64_t min_per_thread, ox_range_fn fn, void *ctx);
 

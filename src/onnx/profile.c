@@ -1,6 +1,7 @@
 /* profile.c — per-node timing of plan runs (INFERD_ONNX_PROFILE=1, see onnx_int.h): the run
  * loop in model.c adds each step's process CPU time (all threads: steadier than wall time on
- * a shared machine, and it shows what a pool's spinning costs) to the step; when the plan is freed (model
+ * a shared machine, and it shows what a pool's spinning costs) to the step, or its wall time
+ * with INFERD_ONNX_PROFILE=wall (what a thread count gains per node); when the plan is freed (model
  * close, or LRU eviction) a table goes to stderr: time per op type, then the slowest nodes
  * with their output shapes and a depthwise/pointwise tag for convs, which is what a kernel
  * change needs to know first. A developer tool: the serving path leaves it off. */
@@ -13,12 +14,13 @@
 #include "onnx/onnx_int.h"
 
 static pthread_once_t prof_once = PTHREAD_ONCE_INIT;
-static int prof_flag;
+static int prof_flag, prof_wall;
 
 static void prof_init(void)
 {
     const char *e = getenv("INFERD_ONNX_PROFILE");
-    prof_flag = e && strcmp(e, "1") == 0;
+    prof_wall = e && strcmp(e, "wall") == 0;
+    prof_flag = e && (strcmp(e, "1") == 0 || prof_wall);
 }
 
 int ox_prof_on(void)
@@ -30,7 +32,7 @@ int ox_prof_on(void)
 uint64_t ox_prof_now(void)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    clock_gettime(prof_wall ? CLOCK_MONOTONIC : CLOCK_PROCESS_CPUTIME_ID, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
@@ -80,7 +82,8 @@ void ox_prof_report(const struct ox_plan *p)
     }
     if (!runs)
         return;
-    fprintf(stderr, "onnx profile (process CPU time): %d steps, %llu runs, %.1f us per run\n", p->n_steps, (unsigned long long)runs,
+    fprintf(stderr, "onnx profile (%s): %d steps, %llu runs, %.1f us per run\n",
+            prof_wall ? "wall time" : "process CPU time", p->n_steps, (unsigned long long)runs,
             (double)total / 1e3 / (double)runs);
     fprintf(stderr, "  memory plan: %.1f KiB arena, %d views, %d Concat inputs in place, %d outputs over their input\n",
             (double)p->arena_size / 1024.0, p->n_views, p->n_in_place, p->n_reused);

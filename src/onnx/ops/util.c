@@ -187,6 +187,17 @@ void ox_parallel(const struct ox_ctx *c, int64_t n, int64_t min_per_thread, ox_r
             fn(ctx, 0, n);
         return;
     }
+    /* one part per thread, or OX_PAR_SPLIT per thread when each still holds OX_PAR_FINE
+     * times the op's worth-a-thread size, claimed as threads free up: a thread that another
+     * process preempts, or a slower range, then holds the op up by a part rather than by its
+     * whole share (small ops keep one part per thread: each part costs a claim and a
+     * boundary). The ranges are fixed by n and the part count, so results do not depend on
+     * which thread runs which part. */
+    if (parts > c->nth) {
+        int64_t fine = n / ((min_per_thread > 0 ? min_per_thread : 1) * OX_PAR_FINE);
+        int64_t cap = (int64_t)c->nth * OX_PAR_SPLIT;
+        parts = fine < c->nth ? c->nth : fine > cap ? cap : fine;
+    }
     struct par_ctx p = {fn, ctx, n};
-    tpool_parallel_for_n(c->pool, parts < c->nth ? (int)parts : c->nth, par_part, &p);
+    tpool_parallel_parts(c->pool, (int)parts, par_part, &p);
 }

@@ -1,5 +1,7 @@
 /* test_tpool.c — every part of every job runs exactly once, across many jobs; a job whose
- * last part is slow (so the caller stops spinning and sleeps) returns only after it ends. */
+ * last part is slow (so the caller stops spinning and sleeps) returns only after it ends;
+ * tpool_parallel_parts runs every one of more parts than threads exactly once, also when
+ * the first part is slow (the other threads take the rest meanwhile). */
 #include "base/tpool.h"
 #include "check.h"
 
@@ -8,7 +10,7 @@
 #include <time.h>
 
 struct job {
-    atomic_int hits[8];
+    atomic_int hits[64];
     atomic_int total;
 };
 
@@ -32,8 +34,41 @@ static void slow_part(void *ctx, int ith, int nth)
     atomic_fetch_add(&j->total, 1);
 }
 
+/* Part 0 sleeps 3 ms; the other parts record that they ran before it ended. */
+static void first_slow_part(void *ctx, int ith, int nth)
+{
+    struct job *j = ctx;
+    (void)nth;
+    if (ith == 0) {
+        struct timespec ts = {0, 3 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    atomic_fetch_add(&j->hits[ith], 1);
+    atomic_fetch_add(&j->total, 1);
+}
+
+static void check_parts(struct tpool *p)
+{
+    for (int parts = 0; parts <= 64; parts += 7) {
+        struct job j = {0};
+        for (int k = 0; k < 200; k++)
+            tpool_parallel_parts(p, parts, count_part, &j);
+        CHECK(atomic_load(&j.total) == 200 * parts);
+        for (int i = 0; i < parts; i++)
+            CHECK(atomic_load(&j.hits[i]) == 200);
+    }
+    for (int k = 0; k < 10; k++) {
+        struct job j = {0};
+        tpool_parallel_parts(p, 64, first_slow_part, &j);
+        CHECK(atomic_load(&j.total) == 64);
+        for (int i = 0; i < 64; i++)
+            CHECK(atomic_load(&j.hits[i]) == 1);
+    }
+}
+
 int main(void)
 {
+    check_parts(NULL);
     for (int n = 1; n <= 4; n++) {
         struct tpool *p = tpool_new(n);
         CHECK(p != NULL);
@@ -52,6 +87,7 @@ int main(void)
             tpool_parallel_for(p, slow_part, &j3);
             CHECK(atomic_load(&j3.total) == n && atomic_load(&j3.hits[n - 1]) == 1);
         }
+        check_parts(p);
         tpool_free(p);
     }
     tpool_free(NULL);
