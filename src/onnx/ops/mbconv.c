@@ -246,8 +246,9 @@ static int mb_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_te
             if (!banded)
                 r0 = 0, r1 = g.h;
             if (g.has_a && r1 > r0) { /* E rows [r0, r1): columns [r0 W, r1 W) of X (C, H W) */
-                struct mb_gemm j = {{pa, xi + r0 * g.w, ev + r0 * g.w, ba, g.m, g.c, (r1 - r0) * g.w, hw, hw, ea, NULL},
-                                    isa, 0};
+                struct mb_gemm j = {.g = {.wp = pa, .b = xi + r0 * g.w, .c = ev + r0 * g.w, .bias = ba, .m = g.m,
+                                          .k = g.c, .n = (r1 - r0) * g.w, .ldb = hw, .ldc = hw, .epi = ea},
+                                    .isa = isa};
                 mb_gemm(c, &j);
                 done = r1;
             }
@@ -262,9 +263,10 @@ static int mb_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_te
             }
             if (g.has_c) { /* Y columns [oy0 OW, oy1 OW) from the same columns of D */
                 const float *zi = z_in ? (const float *)z->data + bi * g.m2 * ohw + oy0 * v->ow : NULL;
-                struct mb_gemm j = {{pc, dv + oy0 * v->ow, yi + oy0 * v->ow, bc, g.m2, g.m, (oy1 - oy0) * v->ow, ohw,
-                                     ohw, ec, zi},
-                                    isa, 0};
+                struct mb_gemm j = {.g = {.wp = pc, .b = dv + oy0 * v->ow, .c = yi + oy0 * v->ow, .bias = bc,
+                                          .m = g.m2, .k = g.m, .n = (oy1 - oy0) * v->ow, .ldb = ohw, .ldc = ohw,
+                                          .epi = ec, .sum = zi},
+                                    .isa = isa};
                 mb_gemm(c, &j);
             }
         }
