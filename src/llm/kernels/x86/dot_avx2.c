@@ -138,9 +138,8 @@ void dot_avx2_q8_0(int64_t n, float *s, const void *w, const void *a)
  * Four blocks a step: vpmaddubsw takes the nibbles (0..15) as they are, and the -8 is one
  * more vpmaddubsw of 8 x a subtracted in i16 (both fit: |15 * 127 * 2|, |8 * 128 * 2|), in
  * place of the two vpsignb a signed product needs; the 4 blocks' scales are converted by one
- * vcvtph2ps each side. The weights are one sequential stream (rows follow each other): the
- * software prefetch runs KPF bytes ahead of it. */
-#define KPF 768
+ * vcvtph2ps each side (a software prefetch of the weight stream, 768 bytes ahead, measured
+ * no better: the rows follow each other, one stream the hardware prefetcher keeps up with). */
 void dot_avx2_q4_0(int64_t n, float *s, const void *w, const void *a)
 {
     const struct blk_q4_0 *x = w;
@@ -156,8 +155,6 @@ void dot_avx2_q4_0(int64_t n, float *s, const void *w, const void *a)
         acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(_mm256_madd_epi16(pk, ones)), acc);                 \
     } while (0)
     for (; i + 4 <= nb; i += 4) {
-        _mm_prefetch((const char *)&x[i] + KPF, _MM_HINT_T0);
-        _mm_prefetch((const char *)&x[i] + KPF + 64, _MM_HINT_T0);
         __m128 dw = _mm_cvtph_ps(_mm_setr_epi16((short)x[i].d, (short)x[i + 1].d, (short)x[i + 2].d,
                                                 (short)x[i + 3].d, 0, 0, 0, 0));
         __m128 da = _mm_cvtph_ps(_mm_setr_epi16((short)y[i].d, (short)y[i + 1].d, (short)y[i + 2].d,
