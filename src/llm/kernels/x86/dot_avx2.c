@@ -134,28 +134,40 @@ void dot_avx2_q8_0(int64_t n, float *s, const void *w, const void *a)
     *s = hsum_ps(_mm256_add_ps(acc0, acc1));
 }
 
-/* W q4_0 (n,) . a q8_0 (n,) */
+/* W q4_0 (n,) . a q8_0 (n,): d_w d_a (sum(q a) - 8 sum(a)) per block, q the unsigned nibbles.
+ * Four blocks a step: vpmaddubsw takes the nibbles (0..15) as they are, and the -8 is one
+ * more vpmaddubsw of 8 x a subtracted in i16 (both fit: |15 * 127 * 2|, |8 * 128 * 2|), in
+ * place of the two vpsignb a signed product needs; the 4 blocks' scales are converted by one
+ * vcvtph2ps each side (a software prefetch of the weight stream, 768 bytes ahead, measured
+ * no better: the rows follow each other, one stream the hardware prefetcher keeps up with). */
 void dot_avx2_q4_0(int64_t n, float *s, const void *w, const void *a)
 {
     const struct blk_q4_0 *x = w;
     const struct blk_q8_0 *y = a;
     int64_t nb = n / 32, i = 0;
-    const __m256i off = _mm256_set1_epi8(8);
+    const __m256i eight = _mm256_set1_epi8(8), ones = _mm256_set1_epi16(1);
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-    for (; i + 2 <= nb; i += 2) {
-        __m256i q0 = _mm256_sub_epi8(unpack_nibbles(x[i].qs), off);
-        __m256i q1 = _mm256_sub_epi8(unpack_nibbles(x[i + 1].qs), off);
-        __m256i p0 = dot_i8(q0, _mm256_loadu_si256((const __m256i *)y[i].qs));
-        __m256i p1 = dot_i8(q1, _mm256_loadu_si256((const __m256i *)y[i + 1].qs));
-        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(x[i].d) * h2f(y[i].d)), _mm256_cvtepi32_ps(p0), acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(x[i + 1].d) * h2f(y[i + 1].d)),
-                               _mm256_cvtepi32_ps(p1), acc1);
+#define Q4_0_BLK(k, d, acc)                                                                              \
+    do {                                                                                                 \
+        __m256i yk = _mm256_loadu_si256((const __m256i *)y[i + (k)].qs);                                 \
+        __m256i pk = _mm256_sub_epi16(_mm256_maddubs_epi16(unpack_nibbles(x[i + (k)].qs), yk),           \
+                                      _mm256_maddubs_epi16(eight, yk));                                  \
+        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(_mm256_madd_epi16(pk, ones)), acc);                 \
+    } while (0)
+    for (; i + 4 <= nb; i += 4) {
+        __m128 dw = _mm_cvtph_ps(_mm_setr_epi16((short)x[i].d, (short)x[i + 1].d, (short)x[i + 2].d,
+                                                (short)x[i + 3].d, 0, 0, 0, 0));
+        __m128 da = _mm_cvtph_ps(_mm_setr_epi16((short)y[i].d, (short)y[i + 1].d, (short)y[i + 2].d,
+                                                (short)y[i + 3].d, 0, 0, 0, 0));
+        __m256 d = _mm256_castps128_ps256(_mm_mul_ps(dw, da));
+        Q4_0_BLK(0, _mm256_permutevar8x32_ps(d, _mm256_set1_epi32(0)), acc0);
+        Q4_0_BLK(1, _mm256_permutevar8x32_ps(d, _mm256_set1_epi32(1)), acc1);
+        Q4_0_BLK(2, _mm256_permutevar8x32_ps(d, _mm256_set1_epi32(2)), acc0);
+        Q4_0_BLK(3, _mm256_permutevar8x32_ps(d, _mm256_set1_epi32(3)), acc1);
     }
-    for (; i < nb; i++) {
-        __m256i q0 = _mm256_sub_epi8(unpack_nibbles(x[i].qs), off);
-        __m256i p0 = dot_i8(q0, _mm256_loadu_si256((const __m256i *)y[i].qs));
-        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(x[i].d) * h2f(y[i].d)), _mm256_cvtepi32_ps(p0), acc0);
-    }
+    for (; i < nb; i++)
+        Q4_0_BLK(0, _mm256_set1_ps(h2f(x[i].d) * h2f(y[i].d)), acc0);
+#undef Q4_0_BLK
     *s = hsum_ps(_mm256_add_ps(acc0, acc1));
 }
 

@@ -69,18 +69,27 @@ void dot_q4_0_avxvnni(int64_t n, float *s, const void *w, const void *a)
     const __m256i eight = _mm256_set1_epi8(8), z = _mm256_setzero_si256();
     int64_t nb = n / 32, i = 0;
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-    for (; i + 2 <= nb; i += 2) {
-        __m256i y0 = load_q8(&y[i]), y1 = load_q8(&y[i + 1]);
-        __m256i p0 = DP(_mm256_sub_epi32(z, DP(z, eight, y0)), unpack_nibbles(x[i].qs), y0);
-        __m256i p1 = DP(_mm256_sub_epi32(z, DP(z, eight, y1)), unpack_nibbles(x[i + 1].qs), y1);
-        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(x[i].d) * h2f(y[i].d)), _mm256_cvtepi32_ps(p0), acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(x[i + 1].d) * h2f(y[i + 1].d)), _mm256_cvtepi32_ps(p1), acc1);
+#define Q4_0_BLK(k, d, acc)                                                                           \
+    do {                                                                                              \
+        __m256i yk = load_q8(&y[i + (k)]);                                                            \
+        __m256i pk = DP(_mm256_sub_epi32(z, DP(z, eight, yk)), unpack_nibbles(x[i + (k)].qs), yk);     \
+        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(pk), acc);                                        \
+    } while (0)
+    /* four blocks a step: their scales converted by one vcvtph2ps per side (as dot_avx2_q4_0) */
+    for (; i + 4 <= nb; i += 4) {
+        __m128 dw = _mm_cvtph_ps(_mm_setr_epi16((short)x[i].d, (short)x[i + 1].d, (short)x[i + 2].d,
+                                                (short)x[i + 3].d, 0, 0, 0, 0));
+        __m128 da = _mm_cvtph_ps(_mm_setr_epi16((short)y[i].d, (short)y[i + 1].d, (short)y[i + 2].d,
+                                                (short)y[i + 3].d, 0, 0, 0, 0));
+        __m256 d = _mm256_castps128_ps256(_mm_mul_ps(dw, da));
+        Q4_0_BLK(0, _mm256_permutevar8x32_ps(d, _mm256_set1_epi32(0)), acc0);
+        Q4_0_BLK(1, _mm256_permutevar8x32_ps(d, _mm256_set1_epi32(1)), acc1);
+        Q4_0_BLK(2, _mm256_permutevar8x32_ps(d, _mm256_set1_epi32(2)), acc0);
+        Q4_0_BLK(3, _mm256_permutevar8x32_ps(d, _mm256_set1_epi32(3)), acc1);
     }
-    for (; i < nb; i++) {
-        __m256i y0 = load_q8(&y[i]);
-        __m256i p0 = DP(_mm256_sub_epi32(z, DP(z, eight, y0)), unpack_nibbles(x[i].qs), y0);
-        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(x[i].d) * h2f(y[i].d)), _mm256_cvtepi32_ps(p0), acc0);
-    }
+    for (; i < nb; i++)
+        Q4_0_BLK(0, _mm256_set1_ps(h2f(x[i].d) * h2f(y[i].d)), acc0);
+#undef Q4_0_BLK
     *s = hsum_ps(_mm256_add_ps(acc0, acc1));
 }
 
