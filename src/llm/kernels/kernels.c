@@ -68,13 +68,14 @@ static const struct kern_type *find(const struct kern_type *tab, enum ggml_type 
 /* No 4-row tile for one token: it streams its weights from memory, and four rows read side
  * by side defeat the prefetcher (a 4x1 tile measured 7 GB/s against 16 GB/s for one row at
  * a time here); generation uses dot4 over 4 distant rows, or the dot products. */
-#define ISA_TILES(SUF, Q4N, Q8N) ISA_TILES4(SUF, Q4N, Q8N, NULL, NULL, NULL)
+#define ISA_TILES(SUF, Q4N, Q8N) ISA_TILES4(SUF, Q4N, Q8N, NULL, NULL, NULL, NULL)
 /* dot4: one token against 4 rows taken from 4 distant places (4 sequential streams, not 4
  * rows side by side; see x86/dot512_gemv.h). */
-#define ISA_TILES4(SUF, Q4N, Q8N, F16D4, Q4D4, Q8D4) \
-    {NULL, NULL, F16D4}, {gemm4x4_q4_0_##SUF, Q4N, Q4D4}, {gemm4x4_q8_0_##SUF, Q8N, Q8D4}, {NULL, NULL, NULL}, {NULL, NULL, NULL},
+#define ISA_TILES4(SUF, Q4N, Q8N, F16D4, Q4D4, Q8D4, Q6KD4) \
+    {NULL, NULL, F16D4}, {gemm4x4_q4_0_##SUF, Q4N, Q4D4}, {gemm4x4_q8_0_##SUF, Q8N, Q8D4}, {NULL, NULL, NULL}, {NULL, NULL, Q6KD4},
 #define ISA_TILES512(SUF) \
-    ISA_TILES4(SUF, gemm4xn_q4_0_##SUF, gemm4xn_q8_0_##SUF, dot4_f16_##SUF, dot4_q4_0_##SUF, dot4_q8_0_##SUF)
+    ISA_TILES4(SUF, gemm4xn_q4_0_##SUF, gemm4xn_q8_0_##SUF, dot4_f16_##SUF, dot4_q4_0_##SUF, dot4_q8_0_##SUF, \
+               dot4_q6_k_##SUF)
 static const struct kern_type isa_avx512vnni[] = {ISA_TYPES(avx512vnni, dot_f16_avx512vnni)};
 static const struct kern_type isa_avx512[] = {ISA_TYPES(avx512, dot_f16_avx512)};
 static const struct kern_type isa_avxvnni[] = {ISA_TYPES(avxvnni, dot_avx2_f16)};

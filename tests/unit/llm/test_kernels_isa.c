@@ -408,6 +408,12 @@ int main(void)
                 check_tile_n(s->name, tt[q], gg[q], 4, KERN_GEMM4XN_MAX_N + 32, 0); /* too long */
             }
         }
+        if (s->g4n_q4) {
+            int vnni = s->mask == KERN_ISA_AVX512VNNI_MASK;
+            for (int n = 256; n <= 1280; n += 1024) {
+                check_dot4(s->name, GGML_TYPE_Q6_K, vnni ? dot4_q6_k_avx512vnni : dot4_q6_k_avx512, s->q6_k, n);
+            }
+        }
         check_dot(s->name, GGML_TYPE_Q4_K, s->q4_k, 1280);
         check_dot(s->name, GGML_TYPE_Q6_K, s->q6_k, 1280);
         check_dot(s->name, GGML_TYPE_Q4_K, s->q4_k, 256);

@@ -131,3 +131,50 @@ void KN(dot4_q4_0_)(int64_t n, const void *w, size_t ws, const void *a, float *y
         y[(size_t)k * ys] = _mm512_reduce_add_ps(_mm512_add_ps(c0, acc1[k]));
     }
 }
+
+/* (No Q4_K twin: its dot is bound by its unpacking work, not by memory, and a 4-row version
+ * measured slower per CPU-second in bench/gemv_bench.) */
+
+/* Q6_K: dot_q6_k_'s super-block step per row; activation quants and bsums shared. */
+void KN(dot4_q6_k_)(int64_t n, const void *w, size_t ws, const void *a, float *y, size_t ys)
+{
+    const struct blk_q6_k *x[4];
+    const struct blk_q8_k *ya = a;
+    const __m512i m4 = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30), z = _mm512_setzero_si512();
+    const __m512i shl = _mm512_setr_epi64(4, 4, 4, 4, 2, 2, 2, 2), shr = _mm512_setr_epi64(0, 0, 0, 0, 2, 2, 2, 2);
+    const __m512i sidx0 = _mm512_set_epi16(7, 7, 7, 7, 3, 3, 3, 3, 6, 6, 6, 6, 2, 2, 2, 2, 5, 5, 5, 5, 1, 1, 1, 1, 4,
+                                           4, 4, 4, 0, 0, 0, 0);
+    const __m512i sidx1 = _mm512_add_epi16(sidx0, _mm512_set1_epi16(8));
+    __m512 acc[4];
+    for (int k = 0; k < 4; k++) {
+        x[k] = (const struct blk_q6_k *)((const unsigned char *)w + (size_t)k * ws);
+        acc[k] = _mm512_setzero_ps();
+    }
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        __m256i bs = _mm256_loadu_si256((const __m256i *)ya[i].bsums);
+        __m512i av[4];
+        for (int j = 0; j < 4; j++)
+            av[j] = _mm512_loadu_si512((const void *)(ya[i].qs + 64 * j));
+        _Pragma("GCC unroll 4") for (int k = 0; k < 4; k++)
+        {
+            const struct blk_q6_k *xk = &x[k][i];
+            __m256i sc = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)xk->scales));
+            __m512i sc0 = _mm512_permutexvar_epi16(sidx0, _mm512_castsi256_si512(sc));
+            __m512i sc1 = _mm512_permutexvar_epi16(sidx1, _mm512_castsi256_si512(sc));
+            __m512i sumi = _mm512_zextsi256_si512(
+                _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(_mm256_madd_epi16(sc, bs), 5)));
+            for (int c = 0; c < 2; c++) {
+                __m512i l = _mm512_loadu_si512((const void *)(xk->ql + 64 * c));
+                __m512i h = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(xk->qh + 32 * c)));
+                __m512i qa = _mm512_ternarylogic_epi32(l, m4, _mm512_and_si512(_mm512_sllv_epi64(h, shl), m30), 0xEA);
+                __m512i qb = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), m4),
+                                             _mm512_and_si512(_mm512_srlv_epi64(h, shr), m30));
+                __m512i p16 = _mm512_packs_epi32(DP(z, qa, av[2 * c]), DP(z, qb, av[2 * c + 1]));
+                sumi = _mm512_add_epi32(sumi, _mm512_madd_epi16(p16, c ? sc1 : sc0));
+            }
+            acc[k] = _mm512_fmadd_ps(_mm512_set1_ps(_cvtsh_ss(xk->d) * ya[i].d), _mm512_cvtepi32_ps(sumi), acc[k]);
+        }
+    }
+    for (int k = 0; k < 4; k++)
+        y[(size_t)k * ys] = _mm512_reduce_add_ps(acc[k]);
+}
