@@ -7,7 +7,10 @@
  * (weight bytes / seconds) and GB/s per CPU-second of each, and whether the outputs are
  * bit-identical (they must be: dot4 does each row's vec_dot arithmetic).
  *
- *   gemv_bench [-rows 32000] [-n 2048] [-r 10] [-types f16,q8_0,q4_0,q4_k,q6_k]
+ * -chunk sets the rows per claimed chunk (the 4 streams are its quarters; matmul.c takes
+ * about total / (8 x threads): 256-4000 rows on TinyLlama at 1 thread).
+ *
+ *   gemv_bench [-rows 32000] [-n 2048] [-chunk rows/8+1] [-r 10] [-types f16,q8_0,q4_0,q4_k,q6_k]
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,11 +34,10 @@ static double wall_now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* rows [0, rows) in chunks of `chunk`, as mm_part claims them at 1 thread */
+/* rows [0, rows) in chunks of `chunk` rows, as mm_part claims them */
 static void sweep(const struct kern_type *k, kern_dot4_fn d4, int64_t n, const unsigned char *w, size_t rb,
-                  int64_t rows, const void *a, float *y)
+                  int64_t rows, int64_t chunk, const void *a, float *y)
 {
-    const int64_t chunk = rows / 8 + 1;
     for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
         int64_t r1 = r0 + chunk < rows ? r0 + chunk : rows, r = r0;
         if (d4) {
@@ -51,7 +53,7 @@ static void sweep(const struct kern_type *k, kern_dot4_fn d4, int64_t n, const u
 
 int main(int argc, char **argv)
 {
-    int64_t rows = 32000, n = 2048;
+    int64_t rows = 32000, n = 2048, chunk = 0;
     int reps = 10;
     const char *types = "f16,q8_0,q4_0,q4_k,q6_k";
     for (int i = 1; i + 1 < argc; i += 2) {
@@ -59,19 +61,23 @@ int main(int argc, char **argv)
             rows = atoll(argv[i + 1]);
         else if (!strcmp(argv[i], "-n"))
             n = atoll(argv[i + 1]);
+        else if (!strcmp(argv[i], "-chunk"))
+            chunk = atoll(argv[i + 1]);
         else if (!strcmp(argv[i], "-r"))
             reps = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "-types"))
             types = argv[i + 1];
         else {
-            fprintf(stderr, "usage: gemv_bench [-rows 32000] [-n 2048] [-r 10] [-types f16,q8_0,q4_0,q4_k,q6_k]\n");
+            fprintf(stderr, "usage: gemv_bench [-rows 32000] [-n 2048] [-chunk rows/8+1] [-r 10] [-types ...]\n");
             return 2;
         }
     }
-    if (rows < 4 || n < 256 || n % 256 || reps < 1) {
-        fprintf(stderr, "gemv_bench: -rows must be >= 4, -n a multiple of 256, -r >= 1\n");
+    if (rows < 4 || n < 256 || n % 256 || reps < 1 || chunk < 0) {
+        fprintf(stderr, "gemv_bench: -rows must be >= 4, -n a multiple of 256, -r >= 1, -chunk >= 0\n");
         return 2;
     }
+    if (!chunk)
+        chunk = rows / 8 + 1; /* mm_part's chunks at 1 thread */
     static const struct {
         const char *name;
         enum ggml_type t;
@@ -102,7 +108,7 @@ int main(int argc, char **argv)
         for (int it = -1; it < reps; it++)
             for (int v = 0; v < 2; v++) {
                 double w0 = wall_now(), c0 = cpu_now();
-                sweep(k, v ? d4 : NULL, n, w, rb, rows, a, v ? y4 : y1);
+                sweep(k, v ? d4 : NULL, n, w, rb, rows, chunk, a, v ? y4 : y1);
                 double dw = wall_now() - w0, dc = cpu_now() - c0;
                 if (it < 0)
                     continue;
@@ -110,9 +116,9 @@ int main(int argc, char **argv)
                 cpu[v] += dc;
             }
         double gb = (double)rb * (double)rows / 1e9;
-        printf("{\"type\":\"%s\",\"isa\":\"%s\",\"rows\":%lld,\"n\":%lld,\"dot4\":%s,\"one_stream_gbs\":%.2f,"
+        printf("{\"type\":\"%s\",\"isa\":\"%s\",\"rows\":%lld,\"n\":%lld,\"chunk\":%lld,\"dot4\":%s,\"one_stream_gbs\":%.2f,"
                "\"one_stream_gbs_cpu\":%.2f,\"dot4_gbs\":%.2f,\"dot4_gbs_cpu\":%.2f,\"identical\":%s}\n",
-               all[ti].name, kern_isa_name(), (long long)rows, (long long)n, d4 ? "true" : "false", gb / best[0],
+               all[ti].name, kern_isa_name(), (long long)rows, (long long)n, (long long)chunk, d4 ? "true" : "false", gb / best[0],
                gb * reps / cpu[0], gb / best[1], gb * reps / cpu[1],
                memcmp(y1, y4, sizeof(float) * (size_t)rows) ? "false" : "true");
         free(w);

@@ -245,8 +245,14 @@ void llm_matmul(struct inferd_llm_ctx *c, const float *x, int n_tok, const struc
             else
                 tpool_parallel_for(c->pool, quant_part, &a);
         }
-        /* about 8 chunks per thread, whole tiles */
-        int64_t total = a.row0[a.n_jobs], per = total / (8 * tpool_size(c->pool)) + 1;
+        /* about 8 chunks per thread, whole tiles; dot4's streams are a chunk's quarters and
+         * longer ones stream faster (bench/gemv_bench -chunk), so it takes 4 per thread, and
+         * one thread takes all rows at once */
+        int nth = tpool_size(c->pool), per_thread = 8;
+        for (int i = 0; i < a.n_jobs && n_tok <= MM_DOT4_MAX_TOK && !a.use_panel && !a.use_blas && !a.gf16; i++)
+            if (kern_get_tiles(a.jobs[i]->w->type)->dot4)
+                per_thread = nth == 1 ? 1 : 4;
+        int64_t total = a.row0[a.n_jobs], per = total / (per_thread * nth) + 1;
         int tile_r = a.use_panel ? 16 : TILE_R; /* whole panels */
         a.chunk_rows = (per + tile_r - 1) / tile_r * tile_r;
         if (a.use_blas)
