@@ -28,6 +28,10 @@
 #define MM_MAX_JOBS 4
 #define MM_BLAS_MIN_TOK 32
 #define MM_F16_GEMM_MIN_TOK 8
+/* dot4 (4 weight streams per thread) for up to this many tokens, on chunks of at least 4x
+ * this many rows (shorter streams give the prefetcher nothing to follow) */
+#define MM_DOT4_MAX_TOK 8
+#define MM_DOT4_MIN_ROWS 8
 #define MM_F16_CHUNK 48    /* rows per claimed chunk: whole 12- and 6-row kernel panels */
 _Static_assert(BLAS_ROWS * 1 >= 16, "wf holds a KERN_GEMM_F16_SCRATCH panel per thread");
 /* The panel GEMM's scratch (KERN_PANEL_SCRATCH) is the part's BLAS_ROWS x n_in float slice of wf. */
@@ -95,6 +99,16 @@ static void mm_rows(const struct mm_args *a, const struct llm_mm_job *j, int64_t
     kern_gemm4x2_fn g = w->k->gemm4x2, g4 = tl->gemm4x4;
     kern_gemm4xn_fn gn = tl->gemm4xn;
     const unsigned char *wd = w->data;
+    /* few tokens and no tile for them: 4 sequential weight streams (the rows' quarters) */
+    if (tl->dot4 && (a->n_tok < 4 || (!gn && !g4 && !g)) && a->n_tok <= MM_DOT4_MAX_TOK &&
+        r1 - r0 >= 4 * MM_DOT4_MIN_ROWS) {
+        int64_t q = (r1 - r0) / 4;
+        for (int64_t i = 0; i < q; i++)
+            for (int t = 0; t < a->n_tok; t++)
+                tl->dot4(a->n_in, wd + (size_t)(r0 + i) * w->row_bytes, (size_t)q * w->row_bytes,
+                         a->xq + (size_t)t * a->xq_stride, j->y + (size_t)t * j->ldy + r0 + i, (size_t)q);
+        r0 += 4 * q;
+    }
     for (int t0 = 0; t0 < a->n_tok; t0 += TILE_T) {
         int t1 = t0 + TILE_T < a->n_tok ? t0 + TILE_T : a->n_tok;
         for (int64_t r = r0; r < r1; r += TILE_R) {
@@ -231,8 +245,14 @@ void llm_matmul(struct inferd_llm_ctx *c, const float *x, int n_tok, const struc
             else
                 tpool_parallel_for(c->pool, quant_part, &a);
         }
-        /* about 8 chunks per thread, whole tiles */
-        int64_t total = a.row0[a.n_jobs], per = total / (8 * tpool_size(c->pool)) + 1;
+        /* about 8 chunks per thread, whole tiles; dot4's streams are a chunk's quarters and
+         * longer ones stream faster (bench/gemv_bench -chunk), so it takes 4 per thread, and
+         * one thread takes all rows at once */
+        int nth = tpool_size(c->pool), per_thread = 8;
+        for (int i = 0; i < a.n_jobs && n_tok <= MM_DOT4_MAX_TOK && !a.use_panel && !a.use_blas && !a.gf16; i++)
+            if (kern_get_tiles(a.jobs[i]->w->type)->dot4)
+                per_thread = nth == 1 ? 1 : 4;
+        int64_t total = a.row0[a.n_jobs], per = total / (per_thread * nth) + 1;
         int tile_r = a.use_panel ? 16 : TILE_R; /* whole panels */
         a.chunk_rows = (per + tile_r - 1) / tile_r * tile_r;
         if (a.use_blas)

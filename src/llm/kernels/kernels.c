@@ -67,14 +67,20 @@ static const struct kern_type *find(const struct kern_type *tab, enum ggml_type 
     {GGML_TYPE_Q6_K, GGML_TYPE_Q8_K, dequant_row_q6_k, quant_row_q6_k, dot_q6_k_##SUF, NULL},
 /* No 4-row tile for one token: it streams its weights from memory, and four rows read side
  * by side defeat the prefetcher (a 4x1 tile measured 7 GB/s against 16 GB/s for one row at
- * a time here), so generation uses the dot products. */
-#define ISA_TILES(SUF, Q4N, Q8N) {NULL, NULL}, {gemm4x4_q4_0_##SUF, Q4N}, {gemm4x4_q8_0_##SUF, Q8N}, {NULL, NULL}, {NULL, NULL},
+ * a time here); generation uses dot4 over 4 distant rows, or the dot products. */
+#define ISA_TILES(SUF, Q4N, Q8N) ISA_TILES4(SUF, Q4N, Q8N, NULL, NULL, NULL, NULL)
+/* dot4: one token against 4 rows taken from 4 distant places (4 sequential streams, not 4
+ * rows side by side; see x86/dot512_gemv.h). */
+#define ISA_TILES4(SUF, Q4N, Q8N, F16D4, Q4D4, Q8D4, Q6KD4) \
+    {NULL, NULL, F16D4}, {gemm4x4_q4_0_##SUF, Q4N, Q4D4}, {gemm4x4_q8_0_##SUF, Q8N, Q8D4}, {NULL, NULL, NULL}, {NULL, NULL, Q6KD4},
+#define ISA_TILES512(SUF) \
+    ISA_TILES4(SUF, gemm4xn_q4_0_##SUF, gemm4xn_q8_0_##SUF, dot4_f16_##SUF, dot4_q4_0_##SUF, dot4_q8_0_##SUF, \
+               dot4_q6_k_##SUF)
 static const struct kern_type isa_avx512vnni[] = {ISA_TYPES(avx512vnni, dot_f16_avx512vnni)};
 static const struct kern_type isa_avx512[] = {ISA_TYPES(avx512, dot_f16_avx512)};
 static const struct kern_type isa_avxvnni[] = {ISA_TYPES(avxvnni, dot_avx2_f16)};
-static const struct kern_tiles tiles_avx512vnni[] = {
-    ISA_TILES(avx512vnni, gemm4xn_q4_0_avx512vnni, gemm4xn_q8_0_avx512vnni)};
-static const struct kern_tiles tiles_avx512[] = {ISA_TILES(avx512, gemm4xn_q4_0_avx512, gemm4xn_q8_0_avx512)};
+static const struct kern_tiles tiles_avx512vnni[] = {ISA_TILES512(avx512vnni)};
+static const struct kern_tiles tiles_avx512[] = {ISA_TILES512(avx512)};
 static const struct kern_tiles tiles_avxvnni[] = {ISA_TILES(avxvnni, NULL, NULL)};
 #define N_ISA_TYPES (sizeof isa_avx512 / sizeof isa_avx512[0])
 
@@ -115,7 +121,7 @@ const char *kern_isa_name(void)
 
 const struct kern_tiles *kern_get_tiles(enum ggml_type t)
 {
-    static const struct kern_tiles none = {NULL, NULL};
+    static const struct kern_tiles none = {NULL, NULL, NULL};
     const struct kern_tiles *tl;
     const struct kern_type *isa = isa_table(NULL, &tl);
     for (size_t i = 0; isa && i < N_ISA_TYPES; i++)

@@ -66,13 +66,17 @@ struct kern_type {
  * multiple of 4, possibly 0: the caller does the rest another way). */
 typedef int (*kern_gemm4xn_fn)(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *y,
                                size_t ldy, int n_tok);
-#define KERN_GEMM4XN_MAX_N 8192  /* longer rows: gemm4xn returns 0 */
+#define KERN_GEMM4XN_MAX_N 8192
+/* One activation row a against 4 weight rows w + k * ws (k < 4): y[k * ys] = w_k . a, each
+ * bit-identical to the type's vec_dot on that row. */
+typedef void (*kern_dot4_fn)(int64_t n, const void *w, size_t ws, const void *a, float *y, size_t ys);  /* longer rows: gemm4xn returns 0 */
 
 /* Wider register tiles (same contract as gemm4x2 with 4 activation rows), where the CPU's
  * kernel set has them for a type; members NULL where not. */
 struct kern_tiles {
     kern_gemm4x2_fn gemm4x4;     /* 4 weight rows x 4 activation rows (prompt processing) */
     kern_gemm4xn_fn gemm4xn;     /* the 4 weight rows unpacked once for all activation rows */
+    kern_dot4_fn dot4;           /* 1 activation row x 4 weight rows (generation, 4 streams) */
 };
 
 /* NULL for types the engine does not run. */

@@ -53,6 +53,13 @@ void quant_avx2_f16(const float *src, void *dst, int64_t n);
                             size_t ldy);                                                             \
     void gemm4x4_q4_0_##SUF(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *y, \
                             size_t ldy);
+#define KERN_X86_DECLARE_DOT4(SUF)                                                                    \
+    void dot4_f16_##SUF(int64_t n, const void *w, size_t ws, const void *a, float *y, size_t ys);    \
+    void dot4_q8_0_##SUF(int64_t n, const void *w, size_t ws, const void *a, float *y, size_t ys);   \
+    void dot4_q4_0_##SUF(int64_t n, const void *w, size_t ws, const void *a, float *y, size_t ys);   \
+    void dot4_q6_k_##SUF(int64_t n, const void *w, size_t ws, const void *a, float *y, size_t ys);
+KERN_X86_DECLARE_DOT4(avx512)
+KERN_X86_DECLARE_DOT4(avx512vnni)
 KERN_X86_DECLARE(avx512)
 KERN_X86_DECLARE(avx512vnni)
 int gemm4xn_q8_0_avx512(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *y, size_t ldy, int n_tok);

@@ -168,6 +168,41 @@ static void check_tile_n(const char *isa, enum ggml_type t, kern_gemm4xn_fn g, i
     free(y);
 }
 
+/* dot4: 4 weight rows ws bytes apart (here 3 rows of a tensor apart, as the matvec's distant
+ * streams are) against one activation row; each result bit-identical to the ISA's vec_dot
+ * on that row (same operations in the same order), y's other slots untouched. */
+static void check_dot4(const char *isa, enum ggml_type t, kern_dot4_fn d4, kern_dot_fn dot, int n)
+{
+    const struct kern_type *ref = kern_get_ref(t);
+    enum ggml_type vt = ref->vec_dot_type;
+    size_t rb = ggml_row_size(t, n), ws = 3 * rb;
+    unsigned char *w = malloc(rb * 12), *a = malloc(ggml_row_size(vt, n));
+    float *x = malloc(sizeof(float) * n), y[12], want;
+    for (int r = 0; r < 12; r++)
+        fill_weights(t, w + r * rb, n, x);
+    for (int i = 0; i < n; i++)
+        x[i] = frand() * 3.f;
+    kern_get_ref(vt)->quantize_row(x, a, n);
+    for (int i = 0; i < 12; i++)
+        y[i] = -7.f;
+    d4(n, w + rb, ws, a, y + 1, 3);
+    for (int i = 0; i < 12; i++) {
+        if (i % 3 != 1) {
+            CHECK(y[i] == -7.f);
+            continue;
+        }
+        dot(n, &want, w + rb + (size_t)(i / 3) * ws, a);
+        CHECK(memcmp(&y[i], &want, sizeof want) == 0);
+        if (memcmp(&y[i], &want, sizeof want))
+            printf("%s %s dot4 n %d row %d: %.9g want vec_dot's %.9g\n", isa, ggml_type_name(t), n, i / 3, y[i], want);
+        ref->vec_dot(n, &want, w + rb + (size_t)(i / 3) * ws, a);
+        CHECK_NEAR(y[i], want, 1e-4 * (fabs(want) + 1));
+    }
+    free(w);
+    free(a);
+    free(x);
+}
+
 /* Panel GEMM (panel.h): R weight rows x n_tok activation rows against the reference dots;
  * y's columns past the panel stay untouched. The integer block dots are exact, so only the
  * float summation order differs (Q4_0 one sum per output, Q8_0 eight partial sums, Q4_K /
@@ -354,6 +389,14 @@ int main(void)
             check_tile(s->name, GGML_TYPE_Q8_0, s->g44_q8, 4, small_n[k]);
             check_tile(s->name, GGML_TYPE_Q4_0, s->g44_q4, 4, small_n[k]);
         }
+        if (s->g4n_q4) { /* the AVX-512 sets: their dot4s too */
+            int vnni = s->mask == KERN_ISA_AVX512VNNI_MASK;
+            for (size_t k = 0; k < sizeof small_n / sizeof small_n[0]; k++) {
+                check_dot4(s->name, GGML_TYPE_Q4_0, vnni ? dot4_q4_0_avx512vnni : dot4_q4_0_avx512, s->q4_0, small_n[k]);
+                check_dot4(s->name, GGML_TYPE_Q8_0, vnni ? dot4_q8_0_avx512vnni : dot4_q8_0_avx512, s->q8_0, small_n[k]);
+                check_dot4(s->name, GGML_TYPE_F16, vnni ? dot4_f16_avx512vnni : dot4_f16_avx512, s->f16, small_n[k] + 7);
+            }
+        }
         if (s->g4n_q4) {
             const enum ggml_type tt[2] = {GGML_TYPE_Q4_0, GGML_TYPE_Q8_0};
             kern_gemm4xn_fn gg[2] = {s->g4n_q4, s->g4n_q8};
@@ -363,6 +406,12 @@ int main(void)
                 check_tile_n(s->name, tt[q], gg[q], 3, 1024, 0);  /* too few rows: none done */
                 check_tile_n(s->name, tt[q], gg[q], 4, KERN_GEMM4XN_MAX_N, 4);
                 check_tile_n(s->name, tt[q], gg[q], 4, KERN_GEMM4XN_MAX_N + 32, 0); /* too long */
+            }
+        }
+        if (s->g4n_q4) {
+            int vnni = s->mask == KERN_ISA_AVX512VNNI_MASK;
+            for (int n = 256; n <= 1280; n += 1024) {
+                check_dot4(s->name, GGML_TYPE_Q6_K, vnni ? dot4_q6_k_avx512vnni : dot4_q6_k_avx512, s->q6_k, n);
             }
         }
         check_dot(s->name, GGML_TYPE_Q4_K, s->q4_k, 1280);

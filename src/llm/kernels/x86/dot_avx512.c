@@ -3,3 +3,4 @@
  * reached after cpu_has(KERN_ISA_AVX512_MASK). The kernels are in dot512_body.h. */
 #define KSUF avx512
 #include "dot512_body.h"
+#include "dot512_gemv.h"

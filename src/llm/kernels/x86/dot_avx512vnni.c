@@ -4,3 +4,4 @@
 #define KSUF avx512vnni
 #define KERN_VNNI 1
 #include "dot512_body.h"
+#include "dot512_gemv.h"
