@@ -1,5 +1,5 @@
 /* graph_build.h — what the fusion and memory-plan tests (test_onnx_fuse_transformer,
- * test_onnx_fuse_sum, test_onnx_inplace) write their small ONNX graphs with, over onnx/pb.h's
+ * test_onnx_fuse_sum, test_onnx_inplace, test_onnx_fuse_qadd, test_onnx_mbconv) write their small ONNX graphs with, over onnx/pb.h's
  * writer: a node from comma-separated input / output names and up to four attributes, and
  * initializer tensors.
  *
@@ -12,8 +12,11 @@
 
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "base/buf.h"
+#include "inferd/onnx.h"
 #include "onnx/pb.h"
 
 struct gb_attr {
@@ -83,6 +86,41 @@ static inline void gb_init(struct buf *g, const char *name, int dt, int rank, co
     pbw_bytes(&t, 9, v, bytes);
     pbw_msg(g, 5, &t);
     buf_free(&t);
+}
+
+/* Wraps GraphProto g into a ModelProto (IR version 8, one default-domain opset import),
+ * appends it to out and frees g. */
+static inline void gb_model(struct buf *out, struct buf *g, int opset)
+{
+    struct buf m, op;
+    buf_init(&m, g->len + 64);
+    pbw_uint(&m, 1, 8);
+    pbw_msg(&m, 7, g);
+    buf_init(&op, 64);
+    pbw_uint(&op, 2, (uint64_t)opset);
+    pbw_msg(&m, 8, &op);
+    buf_free(&op);
+    buf_put(out, m.data, m.len);
+    buf_free(g);
+    buf_free(&m);
+}
+
+/* Runs m on the one input in, asking for n_out (<= 4) outputs; OUT: *out, a malloc'd copy of
+ * output 0 (room for one float at least). Returns output 0's element count, or -1 with the
+ * error printed after what. */
+static inline int64_t gb_run(struct inferd_onnx_model *m, const struct inferd_tensor *in, int n_out, const char *what,
+                             float **out)
+{
+    struct inferd_tensor o[4];
+    struct inferd_err err = {0};
+    int rc = inferd_onnx_run(m, in, 1, o, n_out, &err);
+    if (rc < 0)
+        fprintf(stderr, "%s: run: %s\n", what, err.msg);
+    int64_t k = rc == 0 ? inferd_shape_numel(o[0].rank, o[0].dims) : 0;
+    *out = malloc(sizeof(float) * (size_t)(k + 1));
+    if (k)
+        memcpy(*out, o[0].data, sizeof(float) * (size_t)k);
+    return rc == 0 ? k : -1;
 }
 
 #endif

@@ -53,9 +53,8 @@ static void scalar_f(struct buf *g, const char *name, float v)
  * zc (C) per channel with its scales sc; axes for ReduceMean. */
 static void encode(const struct graph *gr, struct buf *out)
 {
-    struct buf g, m;
+    struct buf g;
     buf_init(&g, 1 << 16);
-    buf_init(&m, 1 << 16);
     for (int i = 0; i < gr->nn; i++)
         gb_node(&g, &gr->n[i]);
     pbw_str(&g, 2, "fuse_qadd");
@@ -100,16 +99,7 @@ static void encode(const struct graph *gr, struct buf *out)
     scalar_f(&g, "s5", 0.08f);
     pbw_value_info(&g, 11, "x", 1, 4, (const int64_t[]){-1, C, H, W});
     pbw_value_info(&g, 12, gr->out, 1, -1, NULL);
-    pbw_uint(&m, 1, 8);
-    pbw_msg(&m, 7, &g);
-    struct buf op;
-    buf_init(&op, 64);
-    pbw_uint(&op, 2, 13);
-    pbw_msg(&m, 8, &op);
-    buf_free(&op);
-    buf_put(out, m.data, m.len);
-    buf_free(&g);
-    buf_free(&m);
+    gb_model(out, &g, 13);
 }
 
 static int64_t run(struct inferd_onnx_model *m, int bt, float **out)
@@ -123,18 +113,10 @@ static int64_t run(struct inferd_onnx_model *m, int bt, float **out)
     }
     struct inferd_tensor in = {.dtype = INFERD_FP32, .rank = 4, .dims = {bt, C, H, W}, .data = x,
                                .nbytes = (size_t)n * sizeof *x};
-    struct inferd_tensor o[1];
-    struct inferd_err err = {0};
-    int rc = inferd_onnx_run(m, &in, 1, o, 1, &err);
-    if (rc < 0)
-        fprintf(stderr, "run: %s\n", err.msg);
-    CHECK(rc == 0);
-    int64_t k = rc == 0 ? inferd_shape_numel(o[0].rank, o[0].dims) : 0;
-    *out = malloc(sizeof(float) * (size_t)(k + 1));
-    if (k)
-        memcpy(*out, o[0].data, sizeof(float) * (size_t)k);
+    int64_t k = gb_run(m, &in, 1, "run", out);
+    CHECK(k >= 0);
     free(x);
-    return k;
+    return k < 0 ? 0 : k;
 }
 
 /* Loads gr with the QDQ fusion off (1 thread) and on (2 threads); outputs must be equal bit

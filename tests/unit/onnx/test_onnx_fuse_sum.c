@@ -42,9 +42,8 @@ static void init_f(struct buf *g, const char *name, int rank, const int64_t *dim
  * bias b, ReduceMean axes, the nodes. */
 static void encode(const struct graph *gr, struct buf *out)
 {
-    struct buf g, m;
+    struct buf g;
     buf_init(&g, 1 << 16);
-    buf_init(&m, 1 << 16);
     for (int i = 0; i < gr->nn; i++) {
         const struct gb_node *n = &gr->n[i];
         gb_node(&g, n);
@@ -65,16 +64,7 @@ static void encode(const struct graph *gr, struct buf *out)
     init_f(&g, "b", 1, (const int64_t[]){C}, b, C);
     pbw_value_info(&g, 11, "x", 1, 4, (const int64_t[]){-1, C, HW, HW});
     pbw_value_info(&g, 12, gr->out, 1, -1, NULL);
-    pbw_uint(&m, 1, 8);
-    pbw_msg(&m, 7, &g);
-    struct buf op;
-    buf_init(&op, 64);
-    pbw_uint(&op, 2, 13);
-    pbw_msg(&m, 8, &op);
-    buf_free(&op);
-    buf_put(out, m.data, m.len);
-    buf_free(&g);
-    buf_free(&m);
+    gb_model(out, &g, 13);
 }
 
 /* Runs the model at batch bt; OUT: *out (malloc'd copy of output 0), its element count. */
@@ -86,18 +76,10 @@ static int64_t run(struct inferd_onnx_model *m, int bt, float **out)
         x[i] = 1.5f * sinf(0.37f * (float)i + (float)bt) + 0.3f * (float)(i % 3) - 0.3f;
     struct inferd_tensor in = {.dtype = INFERD_FP32, .rank = 4, .dims = {bt, C, HW, HW}, .data = x,
                                .nbytes = (size_t)n * sizeof *x};
-    struct inferd_tensor o[1];
-    struct inferd_err err = {0};
-    int rc = inferd_onnx_run(m, &in, 1, o, 1, &err);
-    if (rc < 0)
-        fprintf(stderr, "run: %s\n", err.msg);
-    CHECK(rc == 0);
-    int64_t k = rc == 0 ? inferd_shape_numel(o[0].rank, o[0].dims) : 0;
-    *out = malloc(sizeof(float) * (size_t)(k + 1));
-    if (k)
-        memcpy(*out, o[0].data, sizeof(float) * (size_t)k);
+    int64_t k = gb_run(m, &in, 1, "run", out);
+    CHECK(k >= 0);
     free(x);
-    return k;
+    return k < 0 ? 0 : k;
 }
 
 /* Loads gr with the fusion off and on (both with `also` off); outputs must agree and the

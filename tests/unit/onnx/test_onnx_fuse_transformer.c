@@ -50,9 +50,8 @@ static void init_1d(struct buf *g, const char *name, int dt, const void *v, int 
 /* The model bytes: input x (N, 4, 16), constants every graph may use, the nodes. */
 static void encode(const struct graph *gr, struct buf *out)
 {
-    struct buf g, m;
+    struct buf g;
     buf_init(&g, 1 << 20);
-    buf_init(&m, 1 << 20);
     for (int i = 0; i < gr->nn; i++) {
         const struct gb_node *n = &gr->n[i];
         gb_node(&g, n);
@@ -99,16 +98,7 @@ static void encode(const struct graph *gr, struct buf *out)
     pbw_value_info(&g, 11, "x", 1, 3, (const int64_t[]){-1, 4, 16});
     for (int k = 0; k < 3 && gr->outputs[k]; k++)
         pbw_value_info(&g, 12, gr->outputs[k], 1, -1, NULL);
-    pbw_uint(&m, 1, 8);
-    pbw_msg(&m, 7, &g);
-    struct buf op;
-    buf_init(&op, 64);
-    pbw_uint(&op, 2, (uint64_t)gr->opset);
-    pbw_msg(&m, 8, &op);
-    buf_free(&op);
-    buf_put(out, m.data, m.len);
-    buf_free(&g);
-    buf_free(&m);
+    gb_model(out, &g, gr->opset);
 }
 
 /* Runs the model at batch b; OUT: *out (malloc'd copy of output 0), its element count. */
@@ -120,18 +110,10 @@ static int64_t run(struct inferd_onnx_model *m, int b, float **out)
         x[i] = 2.5f * sinf(0.37f * (float)i + (float)b) + 0.3f * (float)(i % 3);
     struct inferd_tensor in = {.dtype = INFERD_FP32, .rank = 3, .dims = {b, 4, 16}, .data = x,
                                .nbytes = (size_t)n * sizeof *x};
-    struct inferd_tensor o[3];
-    struct inferd_err err = {0};
-    int rc = inferd_onnx_run(m, &in, 1, o, inferd_onnx_n_outputs(m), &err);
-    if (rc < 0)
-        fprintf(stderr, "run: %s\n", err.msg);
-    CHECK(rc == 0);
-    int64_t k = rc == 0 ? inferd_shape_numel(o[0].rank, o[0].dims) : 0;
-    *out = malloc(sizeof(float) * (size_t)(k + 1));
-    if (k)
-        memcpy(*out, o[0].data, sizeof(float) * (size_t)k);
+    int64_t k = gb_run(m, &in, inferd_onnx_n_outputs(m), "run", out);
+    CHECK(k >= 0);
     free(x);
-    return k;
+    return k < 0 ? 0 : k;
 }
 
 /* Loads gr with `bit` off and on; outputs must agree and the summary must contain want. */

@@ -51,9 +51,8 @@ static void init_1d(struct buf *g, const char *name, int dt, const void *v, int 
 /* The model bytes (opset 13): input x (N, C, W), the constants the graphs use, the nodes. */
 static void encode(const struct graph *gr, struct buf *out)
 {
-    struct buf g, m;
+    struct buf g;
     buf_init(&g, 1 << 16);
-    buf_init(&m, 1 << 16);
     for (int i = 0; i < gr->nn; i++) {
         const struct node *n = &gr->n[i];
         struct buf nb;
@@ -88,16 +87,7 @@ static void encode(const struct graph *gr, struct buf *out)
     pbw_value_info(&g, 11, "x", 1, 3, (const int64_t[]){-1, C, W});
     for (int k = 0; k < 3 && gr->outputs[k]; k++)
         pbw_value_info(&g, 12, gr->outputs[k], 1, -1, NULL);
-    pbw_uint(&m, 1, 8);
-    pbw_msg(&m, 7, &g);
-    struct buf op;
-    buf_init(&op, 64);
-    pbw_uint(&op, 2, 13);
-    pbw_msg(&m, 8, &op);
-    buf_free(&op);
-    buf_put(out, m.data, m.len);
-    buf_free(&g);
-    buf_free(&m);
+    gb_model(out, &g, 13);
 }
 
 static float *input(int b)

@@ -64,9 +64,8 @@ static const char *act(struct buf *g, const char *a, const char *in, const char 
 
 static void encode(const struct block *b, struct buf *out)
 {
-    struct buf g, m;
+    struct buf g;
     buf_init(&g, 1 << 16);
-    buf_init(&m, 1 << 16);
     struct gb_node e = {"Conv", b->bias ? "x,wa,ba" : "x,wa", "e", {{0}}};
     if (b->near == 2)
         e.a[0] = (struct gb_attr){.name = "strides", .type = 7, .ints = {2, 2}, .n_ints = 2};
@@ -115,16 +114,7 @@ static void encode(const struct block *b, struct buf *out)
     pbw_value_info(&g, 12, y, 1, -1, NULL);
     if (b->near == 1)
         pbw_value_info(&g, 12, "e", 1, -1, NULL);
-    pbw_uint(&m, 1, 8);
-    pbw_msg(&m, 7, &g);
-    struct buf op;
-    buf_init(&op, 64);
-    pbw_uint(&op, 2, 13);
-    pbw_msg(&m, 8, &op);
-    buf_free(&op);
-    buf_put(out, m.data, m.len);
-    buf_free(&g);
-    buf_free(&m);
+    gb_model(out, &g, 13);
     free(wa);
     free(wb);
     free(wc);
@@ -139,18 +129,10 @@ static int64_t run(struct inferd_onnx_model *m, const struct block *b, int bt, f
     fill(x, n, 1.5f, (float)bt);
     struct inferd_tensor in = {.dtype = INFERD_FP32, .rank = 4, .dims = {bt, b->c, b->h, b->w}, .data = x,
                                .nbytes = (size_t)n * sizeof *x};
-    struct inferd_tensor o[2];
-    struct inferd_err err = {0};
-    int rc = inferd_onnx_run(m, &in, 1, o, b->near == 1 ? 2 : 1, &err);
-    if (rc < 0)
-        fprintf(stderr, "%s: run: %s\n", b->what, err.msg);
-    CHECK(rc == 0);
-    int64_t k = rc == 0 ? inferd_shape_numel(o[0].rank, o[0].dims) : 0;
-    *out = malloc(sizeof(float) * (size_t)(k + 1));
-    if (k)
-        memcpy(*out, o[0].data, sizeof(float) * (size_t)k);
+    int64_t k = gb_run(m, &in, b->near == 1 ? 2 : 1, b->what, out);
+    CHECK(k >= 0);
     free(x);
-    return k;
+    return k < 0 ? 0 : k;
 }
 
 static void check(const struct block *b)
