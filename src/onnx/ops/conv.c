@@ -53,6 +53,19 @@ static int conv_geometry(const struct ox_node *n, struct ox_tensor *const *in, s
     return ox_window_resolve(n, x->dims[2], x->dims[3], w->dims[2], w->dims[3], 0, win, err);
 }
 
+int ox_conv_sum_dims(const struct ox_tensor *z, int64_t dims[4])
+{
+    if (z->rank > 4)
+        return -1;
+    for (int d = 0; d < z->rank; d++) {
+        int64_t zd = z->dims[d], *cd = &dims[4 - z->rank + d];
+        if (zd != *cd && zd != 1 && *cd != 1)
+            return -1;
+        *cd = zd == 1 ? *cd : zd;
+    }
+    return 0;
+}
+
 static int conv_infer(const struct ox_node *n, struct ox_tensor *const *in, struct ox_tensor **out,
                       struct inferd_err *err)
 {
@@ -64,13 +77,7 @@ static int conv_infer(const struct ox_node *n, struct ox_tensor *const *in, stru
     int64_t dims[4] = {in[0]->dims[0], in[1]->dims[0], win.oh, win.ow};
     const struct ox_tensor *z = n->n_in > 3 ? in[3] : NULL;
     if (z) { /* the fused Add's other input: Y is the two broadcast (numpy rules) */
-        int ok = z->rank <= 4;
-        for (int d = 0; ok && d < z->rank; d++) {
-            int64_t zd = z->dims[d], *cd = &dims[4 - z->rank + d];
-            ok = zd == *cd || zd == 1 || *cd == 1;
-            *cd = zd == 1 ? *cd : zd;
-        }
-        if (!ok)
+        if (ox_conv_sum_dims(z, dims) < 0)
             return inferd_err_set(err, INFERD_ESHAPE,
                                   "Conv: the fused Add's other input '%s' (rank %d) does not broadcast with the conv's "
                                   "output (%lld,%lld,%lld,%lld); graph_optimizations \"conv_residual\": false "

@@ -87,13 +87,7 @@ static int mb_infer(const struct ox_node *n, struct ox_tensor *const *in, struct
     int64_t dims[4] = {g.nb, g.m2, g.win.oh, g.win.ow};
     const struct ox_tensor *z = n->n_in > 7 ? in[7] : NULL;
     if (z) { /* the fused Add's other input: Y is the two broadcast, as in Conv */
-        int ok = z->rank <= 4;
-        for (int d = 0; ok && d < z->rank; d++) {
-            int64_t zd = z->dims[d], *cd = &dims[4 - z->rank + d];
-            ok = zd == *cd || zd == 1 || *cd == 1;
-            *cd = zd == 1 ? *cd : zd;
-        }
-        if (!ok)
+        if (ox_conv_sum_dims(z, dims) < 0)
             return inferd_err_set(err, INFERD_ESHAPE,
                                   "InferdMBConv: the fused Add's other input '%s' does not broadcast with the "
                                   "block's output; graph_optimizations \"mbconv\": false turns the fusion off",

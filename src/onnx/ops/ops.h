@@ -64,6 +64,9 @@ extern const struct ox_op ox_op_inferd_matmul, ox_op_inferd_mbconv;
 /* conv.c: Y (yd) = act(C + Z), C (cd) a conv's result in Y's first floats, Z broadcast to Y:
  * a fused residual Add the kernel did not take (used by ops/mbconv.c too) */
 struct ox_epi;
+/* A fused residual Add's other input z against a conv output of dims (N, M, OH, OW): dims
+ * becomes the two broadcast (numpy rules). Returns 0, or -1 when they do not broadcast. */
+int ox_conv_sum_dims(const struct ox_tensor *z, int64_t dims[4]);
 void ox_conv_sum_after(float *y, const int64_t *cd, const int64_t *yd, const struct ox_tensor *z,
                        const struct ox_epi *e);
 extern const struct ox_op ox_op_flatten, ox_op_reshape, ox_op_squeeze, ox_op_unsqueeze, ox_op_identity;

@@ -300,35 +300,43 @@ static void pack_im2col(const struct ox_conv_gemm *g, const struct ox_conv_im2co
     }
 }
 
+#define GV_HI (OX_CV_MR > VL ? OX_CV_MR - VL : 0) /* panel rows in the second vector */
+/* out[0, OX_CV_MR) = one packed weight panel a (k steps of OX_CV_MR) times the column b
+ * (element kk at b[kk * stride]): the panel's rows in the lanes (VL = 16: one masked vector
+ * of 12; VL = 8: 8 + 4), four independent chains over K (strip_col and gemv_panel below). */
+static inline void panel_col(const float *a, const float *b, int64_t stride, int64_t k, float out[2 * VL])
+{
+    MASK mlo = MASK_N(OX_CV_MR < VL ? OX_CV_MR : VL), mhi = MASK_N(GV_HI);
+    VF lo[4] = {VZERO(), VZERO(), VZERO(), VZERO()}, hi[4] = {VZERO(), VZERO(), VZERO(), VZERO()};
+    int64_t kk = 0;
+    for (; kk + 4 <= k; kk += 4)
+#pragma GCC unroll 4
+        for (int u = 0; u < 4; u++) {
+            VF bv = VSET1(b[(kk + u) * stride]);
+            lo[u] = VFMA(VLOADM(a + (kk + u) * OX_CV_MR, mlo), bv, lo[u]);
+            if (GV_HI)
+                hi[u] = VFMA(VLOADM(a + (kk + u) * OX_CV_MR + VL, mhi), bv, hi[u]);
+        }
+    for (; kk < k; kk++) {
+        VF bv = VSET1(b[kk * stride]);
+        lo[0] = VFMA(VLOADM(a + kk * OX_CV_MR, mlo), bv, lo[0]);
+        if (GV_HI)
+            hi[0] = VFMA(VLOADM(a + kk * OX_CV_MR + VL, mhi), bv, hi[0]);
+    }
+    VSTORE(out, VADD(VADD(lo[0], lo[1]), VADD(lo[2], lo[3])));
+    VSTORE(out + VL, VADD(VADD(hi[0], hi[1]), VADD(hi[2], hi[3])));
+}
+
 /* One column of a packed strip (bs at its column) for panel p's rows, one K block (a at
  * the panel's block, c and z at the panel's first row of the column): the panel's rows in
  * the lanes (VL = 16: one masked vector of 12; VL = 8: 8 + 4), four chains over K. A strip's
  * last few columns (N = 49: 32 + 16 + 1; 196: 6 * 32 + 4) cost a load and an FMA per K step
  * here, where a tile would compute a whole vector of columns for them. */
-#define GV_HI (OX_CV_MR > VL ? OX_CV_MR - VL : 0) /* panel rows in the second vector */
 static void strip_col(const struct ox_conv_gemm *g, const float *a, const float *bs, int64_t kc, float *c,
                       const float *z, int64_t row0, int first, int last)
 {
-    MASK mlo = MASK_N(OX_CV_MR < VL ? OX_CV_MR : VL), mhi = MASK_N(GV_HI);
-    VF lo[4] = {VZERO(), VZERO(), VZERO(), VZERO()}, hi[4] = {VZERO(), VZERO(), VZERO(), VZERO()};
-    int64_t kk = 0;
-    for (; kk + 4 <= kc; kk += 4)
-#pragma GCC unroll 4
-        for (int u = 0; u < 4; u++) {
-            VF bv = VSET1(bs[(kk + u) * SW]);
-            lo[u] = VFMA(VLOADM(a + (kk + u) * OX_CV_MR, mlo), bv, lo[u]);
-            if (GV_HI)
-                hi[u] = VFMA(VLOADM(a + (kk + u) * OX_CV_MR + VL, mhi), bv, hi[u]);
-        }
-    for (; kk < kc; kk++) {
-        VF bv = VSET1(bs[kk * SW]);
-        lo[0] = VFMA(VLOADM(a + kk * OX_CV_MR, mlo), bv, lo[0]);
-        if (GV_HI)
-            hi[0] = VFMA(VLOADM(a + kk * OX_CV_MR + VL, mhi), bv, hi[0]);
-    }
     float out[2 * VL];
-    VSTORE(out, VADD(VADD(lo[0], lo[1]), VADD(lo[2], lo[3])));
-    VSTORE(out + VL, VADD(VADD(hi[0], hi[1]), VADD(hi[2], hi[3])));
+    panel_col(a, bs, SW, kc, out);
     const int64_t ldc = g->ldc;
     for (int r = 0; r < OX_CV_MR && row0 + r < g->m; r++) {
         float v = out[r] + (first ? 0.0f : c[r * ldc]);
@@ -439,34 +447,15 @@ static void gemm_blocked(const struct ox_conv_gemm *g, const struct ox_conv_im2c
     }
 }
 
-/* One column j of Y for one panel: y (MR,) = panel (K, MR) ^T-walk @ b[:, j], the panel's
- * rows in the vector lanes (VL = 16: one masked vector of 12; VL = 8: 8 + 4), four
- * independent chains over K. For N of 1 (SE blocks' 1x1 convs on 1x1 maps, a classifier
+/* One column j of Y for one panel: y (MR,) = panel (K, MR) ^T-walk @ b[:, j] (panel_col).
+ * For N of 1 (SE blocks' 1x1 convs on 1x1 maps, a classifier
  * written as a conv) the tile above computes 2*VL columns to keep one: 32x the work. */
 static void gemv_panel(const struct ox_conv_gemm *g, int64_t p, int64_t j)
 {
     const float *a = g->wp + p * g->k * OX_CV_MR, *b = g->b + j;
     const int64_t k = g->k, ldb = g->ldb;
-    MASK mlo = MASK_N(OX_CV_MR < VL ? OX_CV_MR : VL), mhi = MASK_N(GV_HI);
-    VF lo[4] = {VZERO(), VZERO(), VZERO(), VZERO()}, hi[4] = {VZERO(), VZERO(), VZERO(), VZERO()};
-    int64_t kk = 0;
-    for (; kk + 4 <= k; kk += 4)
-#pragma GCC unroll 4
-        for (int u = 0; u < 4; u++) {
-            VF bv = VSET1(b[(kk + u) * ldb]);
-            lo[u] = VFMA(VLOADM(a + (kk + u) * OX_CV_MR, mlo), bv, lo[u]);
-            if (GV_HI)
-                hi[u] = VFMA(VLOADM(a + (kk + u) * OX_CV_MR + VL, mhi), bv, hi[u]);
-        }
-    for (; kk < k; kk++) {
-        VF bv = VSET1(b[kk * ldb]);
-        lo[0] = VFMA(VLOADM(a + kk * OX_CV_MR, mlo), bv, lo[0]);
-        if (GV_HI)
-            hi[0] = VFMA(VLOADM(a + kk * OX_CV_MR + VL, mhi), bv, hi[0]);
-    }
     float out[2 * VL];
-    VSTORE(out, VADD(VADD(lo[0], lo[1]), VADD(lo[2], lo[3])));
-    VSTORE(out + VL, VADD(VADD(hi[0], hi[1]), VADD(hi[2], hi[3])));
+    panel_col(a, b, ldb, k, out);
     for (int r = 0; r < OX_CV_MR && p * OX_CV_MR + r < g->m; r++) {
         int64_t row = p * OX_CV_MR + r;
         g->c[row * g->ldc + j] = ox_act_apply(&g->epi, out[r] + (g->bias ? g->bias[row] : 0.0f) +
