@@ -125,6 +125,12 @@ void ox_conv_gemm_im2col_avx512(const struct ox_conv_gemm *g, const struct ox_co
                                 int64_t p1, int64_t n0, int64_t n1);
 void ox_conv_gemm_im2col_run(enum ox_isa isa, const struct ox_conv_gemm *g, const struct ox_conv_im2col *im,
                              int64_t p0, int64_t p1, int64_t n0, int64_t n1);
+/* ops/conv.c: g (through im when not NULL, else B is g->b) over the context's thread pool,
+ * items of OX_CV_NB columns by one weight panel, a thread's range packing each block of B
+ * once; worth a thread from ~2^18 multiply-adds. Used by Conv and InferdMBConv. */
+struct ox_ctx;
+void ox_conv_gemm_pool(const struct ox_ctx *c, enum ox_isa isa, const struct ox_conv_gemm *g,
+                       const struct ox_conv_im2col *im);
 /* K rows per block for a GEMM of depth k: about OX_CV_KC, equal blocks (no short tail). */
 static inline int64_t ox_conv_kc(int64_t k)
 {

@@ -364,6 +364,15 @@ static struct ox_node *q_reader(const struct qdq *q, int v)
     return NULL;
 }
 
+/* the Relu that alone reads value y (one input, one output), or NULL */
+static struct ox_node *relu_after(struct qdq *q, int y)
+{
+    struct ox_node *relu = sole_consumer(q, y);
+    if (relu && (!is_op(relu, "Relu") || relu->n_in != 1 || relu->n_out != 1 || relu->out[0] < 0))
+        return NULL;
+    return relu;
+}
+
 /* DQ(a) + (DQ(b) | b) [-> Relu] [-> Q], DQ and Q per tensor => InferdQAdd (ops/quant.c):
  * one pass over the bytes instead of a FP32 tensor per node, with the same float operations
  * in the same order, so the same bytes and floats (a ResNet residual: DQ(conv) + FP32 skip
@@ -380,9 +389,7 @@ static int fuse_add(struct qdq *q, struct ox_node *add)
         return 0;
     struct ox_node *da = d0 ? d0 : d1, *db = d0 ? d1 : NULL;
     int vb = d0 ? add->in[1] : add->in[0], y = add->out[0];
-    struct ox_node *relu = sole_consumer(q, y);
-    if (relu && (!is_op(relu, "Relu") || relu->n_in != 1 || relu->n_out != 1 || relu->out[0] < 0))
-        relu = NULL;
+    struct ox_node *relu = relu_after(q, y);
     if (relu)
         y = relu->out[0];
     struct ox_node *qn = q_reader(q, y);
@@ -424,9 +431,7 @@ static int fuse_dq_q(struct qdq *q, struct ox_node *dq)
     if (!qnode(q, dq, "DequantizeLinear", 1) || dq->out[0] < 0 || init_of(q, dq->in[0]))
         return 0;
     int y = dq->out[0];
-    struct ox_node *relu = sole_consumer(q, y);
-    if (relu && (!is_op(relu, "Relu") || relu->n_in != 1 || relu->n_out != 1 || relu->out[0] < 0))
-        relu = NULL;
+    struct ox_node *relu = relu_after(q, y);
     if (relu)
         y = relu->out[0];
     struct ox_node *qn = q_reader(q, y);

@@ -291,12 +291,14 @@ static void gemm_part(void *arg, int64_t lo, int64_t hi)
     }
 }
 
-/* Y (m, n) of j's GEMM through the pool: an item (NB columns x one panel, NB * MR * k
- * multiply-adds) below ~2^18 of them together is not worth a thread */
-static void gemm_parallel(const struct ox_ctx *c, struct gemm_job *j)
+/* Y (m, n) of g through the pool: an item (NB columns x one panel, NB * MR * k multiply-adds)
+ * below ~2^18 of them together is not worth a thread */
+void ox_conv_gemm_pool(const struct ox_ctx *c, enum ox_isa isa, const struct ox_conv_gemm *g,
+                       const struct ox_conv_im2col *im)
 {
-    int64_t items = (j->g.n + OX_CV_NB - 1) / OX_CV_NB * j->panels;
-    ox_parallel(c, items, 1 + (1 << 18) / (OX_CV_NB * OX_CV_MR * j->g.k + 1), gemm_part, j);
+    struct gemm_job j = {*g, im, isa, (g->m + OX_CV_MR - 1) / OX_CV_MR};
+    int64_t items = (g->n + OX_CV_NB - 1) / OX_CV_NB * j.panels;
+    ox_parallel(c, items, 1 + (1 << 18) / (OX_CV_NB * OX_CV_MR * g->k + 1), gemm_part, &j);
 }
 
 static int64_t conv_pack(const struct ox_node *n, struct ox_tensor *const *in, float *dst)
@@ -363,7 +365,7 @@ static int conv_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_
         return 0;
     }
     int pw = is_pointwise(&win);
-    int64_t per = ox_conv_pack_size(mg, kk), panels = (mg + OX_CV_MR - 1) / OX_CV_MR;
+    int64_t per = ox_conv_pack_size(mg, kk);
     if (c->packed && is_winograd(n, x, w, &win, g)) {
         struct ox_wino wg;
         wino_geom(&wg, x, w, &win);
@@ -380,10 +382,9 @@ static int conv_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_
          * columns of the batch, not once per image */
         struct ox_conv_im2col im = {xv, h, wd, win.kh, win.kw, win.sh, win.sw, win.dh, win.dw, win.pt, win.pl,
                                     win.ow, ch * h * wd};
-        struct gemm_job j = {{c->packed, pw ? xv : NULL, yv, bv, m, kk, nb * ohw, pw ? ohw : 0, ohw, epi, zv, ohw,
-                              ch * h * wd, m * ohw},
-                             pw ? NULL : &im, isa, panels};
-        gemm_parallel(c, &j);
+        struct ox_conv_gemm gm = {c->packed, pw ? xv : NULL, yv, bv, m, kk, nb * ohw, pw ? ohw : 0, ohw, epi, zv, ohw,
+                                  ch * h * wd, m * ohw};
+        ox_conv_gemm_pool(c, isa, &gm, pw ? NULL : &im);
         if (zpost)
             sum_after(yv, cd, out[0]->dims, zpost, &act);
         return 0;
@@ -398,9 +399,8 @@ static int conv_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_
             if (!pw && c->packed) { /* im2col written straight into the GEMM's packed blocks (no scratch) */
                 struct ox_conv_im2col im = {xg, h, wd, win.kh, win.kw, win.sh, win.sw, win.dh, win.dw, win.pt, win.pl,
                                             win.ow, 0};
-                struct gemm_job j = {{c->packed + gi * per, NULL, yg, bias, mg, kk, ohw, 0, ohw, epi, zg, 0, 0, 0},
-                                     &im, isa, panels};
-                gemm_parallel(c, &j);
+                struct ox_conv_gemm gm = {c->packed + gi * per, NULL, yg, bias, mg, kk, ohw, 0, ohw, epi, zg, 0, 0, 0};
+                ox_conv_gemm_pool(c, isa, &gm, &im);
                 continue;
             }
             if (!pw) {
@@ -411,9 +411,8 @@ static int conv_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_
                 cols = c->scratch;
             }
             if (c->packed) {
-                struct gemm_job j = {{c->packed + gi * per, cols, yg, bias, mg, kk, ohw, ohw, ohw, epi, zg, 0, 0, 0},
-                                     NULL, isa, panels};
-                gemm_parallel(c, &j);
+                struct ox_conv_gemm gm = {c->packed + gi * per, cols, yg, bias, mg, kk, ohw, ohw, ohw, epi, zg, 0, 0, 0};
+                ox_conv_gemm_pool(c, isa, &gm, NULL);
                 continue;
             }
             ox_sgemm(c, 0, 0, mg, ohw, kk, 1.0f, wv + gi * mg * kk, cols, 0.0f, yg);

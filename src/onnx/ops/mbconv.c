@@ -125,32 +125,6 @@ static int64_t mb_pack(const struct ox_node *n, struct ox_tensor *const *in, flo
     return pa + (g.has_c ? ox_conv_pack_size(g.m2, g.m) : 0);
 }
 
-/* GEMM work items as in conv.c: column blocks of OX_CV_NB major, weight panels minor */
-struct mb_gemm {
-    struct ox_conv_gemm g;
-    enum ox_isa isa;
-    int64_t panels;
-};
-
-static void mb_gemm_part(void *arg, int64_t lo, int64_t hi)
-{
-    const struct mb_gemm *j = arg;
-    for (int64_t i = lo; i < hi;) {
-        int64_t jb = i / j->panels, p0 = i % j->panels;
-        int64_t p1 = j->panels - p0 < hi - i ? j->panels : p0 + (hi - i);
-        int64_t n0 = jb * OX_CV_NB, n1 = n0 + OX_CV_NB < j->g.n ? n0 + OX_CV_NB : j->g.n;
-        ox_conv_gemm_run(j->isa, &j->g, p0, p1, n0, n1);
-        i += p1 - p0;
-    }
-}
-
-static void mb_gemm(const struct ox_ctx *c, struct mb_gemm *j)
-{
-    j->panels = (j->g.m + OX_CV_MR - 1) / OX_CV_MR;
-    int64_t items = (j->g.n + OX_CV_NB - 1) / OX_CV_NB * j->panels;
-    ox_parallel(c, items, 1 + (1 << 18) / (OX_CV_NB * OX_CV_MR * j->g.k + 1), mb_gemm_part, j);
-}
-
 struct mb_dw {
     struct ox_dw d;
     enum ox_isa isa;
@@ -240,10 +214,9 @@ static int mb_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_te
             if (!banded)
                 r0 = 0, r1 = g.h;
             if (g.has_a && r1 > r0) { /* E rows [r0, r1): columns [r0 W, r1 W) of X (C, H W) */
-                struct mb_gemm j = {.g = {.wp = pa, .b = xi + r0 * g.w, .c = ev + r0 * g.w, .bias = ba, .m = g.m,
-                                          .k = g.c, .n = (r1 - r0) * g.w, .ldb = hw, .ldc = hw, .epi = ea},
-                                    .isa = isa};
-                mb_gemm(c, &j);
+                struct ox_conv_gemm ge = {.wp = pa, .b = xi + r0 * g.w, .c = ev + r0 * g.w, .bias = ba, .m = g.m,
+                                          .k = g.c, .n = (r1 - r0) * g.w, .ldb = hw, .ldc = hw, .epi = ea};
+                ox_conv_gemm_pool(c, isa, &ge, NULL);
                 done = r1;
             }
             if (banded) {
@@ -257,11 +230,10 @@ static int mb_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_te
             }
             if (g.has_c) { /* Y columns [oy0 OW, oy1 OW) from the same columns of D */
                 const float *zi = z_in ? (const float *)z->data + bi * g.m2 * ohw + oy0 * v->ow : NULL;
-                struct mb_gemm j = {.g = {.wp = pc, .b = dv + oy0 * v->ow, .c = yi + oy0 * v->ow, .bias = bc,
+                struct ox_conv_gemm gp = {.wp = pc, .b = dv + oy0 * v->ow, .c = yi + oy0 * v->ow, .bias = bc,
                                           .m = g.m2, .k = g.m, .n = (oy1 - oy0) * v->ow, .ldb = ohw, .ldc = ohw,
-                                          .epi = ec, .sum = zi},
-                                    .isa = isa};
-                mb_gemm(c, &j);
+                                          .epi = ec, .sum = zi};
+                ox_conv_gemm_pool(c, isa, &gp, NULL);
             }
         }
     }

@@ -102,6 +102,31 @@ static void gather2(uint8_t *restrict dst, const uint8_t *restrict src, int64_t 
         dst[i] = src[2 * i];
 }
 
+/* The output columns [lo, hi) of a row of n whose input column j * sw + off lies in [0, W). */
+static void valid_cols(int64_t off, int64_t sw, int64_t W, int64_t n, int64_t *lo, int64_t *hi)
+{
+    int64_t l = off >= 0 ? 0 : (-off + sw - 1) / sw, h = W - off <= 0 ? 0 : (W - off + sw - 1) / sw;
+    l = l < n ? l : n;
+    h = h < n ? h : n;
+    *lo = l;
+    *hi = h > l ? h : l;
+}
+
+/* row[j] = src[j * sw + off] for j in [lo, hi), pad in the rest of [0, n) */
+static void padded_row(uint8_t *row, const uint8_t *src, int64_t n, int64_t lo, int64_t hi, int64_t sw, int64_t off,
+                       uint8_t pad)
+{
+    memset(row, pad, (size_t)lo);
+    if (sw == 1)
+        memcpy(row + lo, src + lo + off, (size_t)(hi - lo));
+    else if (sw == 2)
+        gather2(row + lo, src + 2 * lo + off, hi - lo);
+    else
+        for (int64_t j = lo; j < hi; j++)
+            row[j] = src[j * sw + off];
+    memset(row + hi, pad, (size_t)(n - hi));
+}
+
 /* One im2col row: tap (ky, kx) of one input channel x (H, W) at every output position,
  * pad outside the image. Per output row, the valid columns form one range [lo, hi):
  * ix = ox * sw + off must lie in [0, W). */
@@ -109,29 +134,15 @@ static void im2col_row(uint8_t *row, const uint8_t *x, int64_t H, int64_t W, con
                        int64_t kx, uint8_t pad)
 {
     const int64_t ow = win->ow, sw = win->sw, off = kx * win->dw - win->pl;
-    int64_t lo = off >= 0 ? 0 : (-off + sw - 1) / sw;
-    int64_t hi = W - off <= 0 ? 0 : (W - off + sw - 1) / sw;
-    lo = lo < ow ? lo : ow;
-    hi = hi < ow ? hi : ow;
-    hi = hi > lo ? hi : lo;
+    int64_t lo, hi;
+    valid_cols(off, sw, W, ow, &lo, &hi);
     for (int64_t oy = 0; oy < win->oh; oy++, row += ow) {
         int64_t iy = oy * win->sh - win->pt + ky * win->dh;
         if (iy < 0 || iy >= H) {
             memset(row, pad, (size_t)ow);
             continue;
         }
-        const uint8_t *src = x + iy * W; /* src[ox * sw + off] is in the image for ox in [lo, hi) */
-        for (int64_t ox = 0; ox < lo; ox++) /* a pad or two: cheaper than a memset call */
-            row[ox] = pad;
-        if (sw == 1)
-            memcpy(row + lo, src + lo + off, (size_t)(hi - lo));
-        else if (sw == 2)
-            gather2(row + lo, src + 2 * lo + off, hi - lo);
-        else
-            for (int64_t ox = lo; ox < hi; ox++)
-                row[ox] = src[ox * sw + off];
-        for (int64_t ox = hi; ox < ow; ox++)
-            row[ox] = pad;
+        padded_row(row, x + iy * W, ow, lo, hi, sw, off, pad);
     }
 }
 
@@ -434,10 +445,8 @@ static void qconv_planes(const struct qconv_cols *cc, int64_t cg, uint8_t *dst)
         for (int64_t py = 0; py < win->sh; py++)
             for (int64_t px = 0; px < sw; px++, dst += rp * pw) {
                 const int64_t off = px - win->pl; /* plane column j holds x column j*sw + off */
-                int64_t lo = off >= 0 ? 0 : (-off + sw - 1) / sw, hi = W - off <= 0 ? 0 : (W - off + sw - 1) / sw;
-                lo = lo < pw ? lo : pw;
-                hi = hi < pw ? hi : pw;
-                hi = hi > lo ? hi : lo;
+                int64_t lo, hi;
+                valid_cols(off, sw, W, pw, &lo, &hi);
                 for (int64_t r = 0; r < rp; r++) {
                     uint8_t *row = dst + r * pw;
                     const int64_t iy = r * win->sh + py - win->pt;
@@ -445,16 +454,7 @@ static void qconv_planes(const struct qconv_cols *cc, int64_t cg, uint8_t *dst)
                         memset(row, cc->pad, (size_t)pw);
                         continue;
                     }
-                    const uint8_t *src = cc->x + (ci * cc->H + iy) * W;
-                    memset(row, cc->pad, (size_t)lo);
-                    if (sw == 1)
-                        memcpy(row + lo, src + lo + off, (size_t)(hi - lo));
-                    else if (sw == 2)
-                        gather2(row + lo, src + 2 * lo + off, hi - lo);
-                    else
-                        for (int64_t j = lo; j < hi; j++)
-                            row[j] = src[j * sw + off];
-                    memset(row + hi, cc->pad, (size_t)(pw - hi));
+                    padded_row(row, cc->x + (ci * cc->H + iy) * W, pw, lo, hi, sw, off, cc->pad);
                 }
             }
 }
