@@ -16,7 +16,7 @@ static const struct {
     {CPU_SSE3, "sse3"},       {CPU_SSSE3, "ssse3"},       {CPU_AVX, "avx"},
     {CPU_AVX2, "avx2"},       {CPU_FMA, "fma"},           {CPU_F16C, "f16c"},
     {CPU_AVX512F, "avx512f"}, {CPU_AVX512BW, "avx512bw"}, {CPU_AVX512VNNI, "avx512vnni"},
-    {CPU_AVXVNNI, "avxvnni"},  {CPU_AVX512VL, "avx512vl"},
+    {CPU_AVXVNNI, "avxvnni"},  {CPU_AVX512VL, "avx512vl"}, {CPU_AVX512VBMI, "avx512vbmi"},
 };
 
 static void cpu_detect(void)
@@ -33,6 +33,7 @@ static void cpu_detect(void)
     if (__builtin_cpu_supports("avx512bw")) m |= CPU_AVX512BW;
     if (__builtin_cpu_supports("avx512vnni")) m |= CPU_AVX512VNNI;
     if (__builtin_cpu_supports("avx512vl")) m |= CPU_AVX512VL;
+    if (__builtin_cpu_supports("avx512vbmi")) m |= CPU_AVX512VBMI;
     {
         /* F16C: CPUID.1:ECX bit 29 (no __builtin_cpu_supports name in gcc 12). */
         unsigned a, b, c, d;

@@ -19,6 +19,7 @@ enum cpu_feature {
     CPU_AVX512VNNI = 1 << 8,
     CPU_AVXVNNI = 1 << 9,
     CPU_AVX512VL = 1 << 10,
+    CPU_AVX512VBMI = 1 << 11, /* vpermb / vpermt2b: byte tables (int8 requantisation) */
 };
 
 /* Nonzero when the CPU has every feature in mask. Setting INFERD_CPU_DISABLE=all (or a

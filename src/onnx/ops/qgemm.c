@@ -220,8 +220,15 @@ static uint8_t chain_one(const struct qgemm_chain *ch, int32_t v)
 
 void qgemm_chain_init(struct qgemm_chain *ch)
 {
-    for (int b = 0; b < 256; b++)
+    for (int b = 0; b < 256; b++) {
         ch->lut[b] = chain_one(ch, ch->v_signed ? (int8_t)b : b);
+        ch->lut8[b] = (uint8_t)ch->lut[b];
+    }
+}
+
+int qgemm_chain_lut_usable(void)
+{
+    return qgemm_isa_usable(QGEMM_AVX512VNNI) && cpu_has(CPU_AVX512VBMI);
 }
 
 void qgemm_requant_chain_ref(const int32_t *acc, int64_t n, int32_t bias, const float *mul, int mul_step, int32_t zp,
@@ -237,6 +244,10 @@ void qgemm_requant_chain_ref(const int32_t *acc, int64_t n, int32_t bias, const 
 void qgemm_requant_chain(const int32_t *acc, int64_t n, int32_t bias, const float *mul, int mul_step, int32_t zp,
                          int out_signed, const struct qgemm_chain *ch, uint8_t *y)
 {
+    if (ch && qgemm_chain_lut_usable()) {
+        qgemm_requant_chain_avx512vbmi(acc, n, bias, mul, mul_step, zp, out_signed, ch, y);
+        return;
+    }
     if (ch && qgemm_isa_usable(QGEMM_AVX512VNNI)) {
         qgemm_requant_chain_avx512(acc, n, bias, mul, mul_step, zp, out_signed, ch, y);
         return;

@@ -119,8 +119,9 @@ void qgemm_requant_avx2(const int32_t *acc, int64_t n, int32_t bias, const float
  *   y = saturate(round_half_even((float)(v - z1) * s1 / s2) + z2)   (the division in float,
  * as QuantizeLinear divides), y uint8 or int8 when y_signed. v takes 256 values, so
  * qgemm_chain_init tabulates y with that formula once per run of the node and
- * qgemm_requant_chain requantises, then looks each byte up (AVX2: computes the formula on
- * the int32 lanes before they are narrowed, cheaper than a vpgatherdd): equal, byte for byte, to running
+ * qgemm_requant_chain requantises, then looks each byte up (AVX-512 VBMI: vpermt2b on the
+ * table in four zmm; AVX2 / AVX-512 without VBMI: computes the formula on the int32 lanes
+ * before they are narrowed, cheaper than a vpgatherdd): equal, byte for byte, to running
  * the two nodes (ops/quant.c). */
 struct qgemm_chain {
     float s1, s2;
@@ -128,6 +129,7 @@ struct qgemm_chain {
     int v_signed, y_signed; /* v / y are int8 */
     int relu;               /* a Relu between the two: max(0, (float)(v - z1) * s1) */
     int32_t lut[256];       /* y's byte (0..255) by v's byte */
+    _Alignas(64) uint8_t lut8[256]; /* the same as bytes (the AVX-512 VBMI byte-table lookup) */
 };
 void qgemm_chain_init(struct qgemm_chain *ch);
 void qgemm_requant_chain(const int32_t *acc, int64_t n, int32_t bias, const float *mul, int mul_step, int32_t zp,
@@ -137,6 +139,12 @@ void qgemm_requant_chain_avx2(const int32_t *acc, int64_t n, int32_t bias, const
 /* The same on zmm (x86/qgemm_avx512vnni.c): only after qgemm_isa_usable(QGEMM_AVX512VNNI). */
 void qgemm_requant_chain_avx512(const int32_t *acc, int64_t n, int32_t bias, const float *mul, int mul_step,
                                 int32_t zp, int out_signed, const struct qgemm_chain *ch, uint8_t *y);
+/* The same with the table looked up in registers (vpermt2b over lut8, no division): only
+ * after qgemm_chain_lut_usable(). The division form above is kept for AVX-512 CPUs without
+ * VBMI (Skylake-X / Cascade Lake). */
+int qgemm_chain_lut_usable(void);
+void qgemm_requant_chain_avx512vbmi(const int32_t *acc, int64_t n, int32_t bias, const float *mul, int mul_step,
+                                    int32_t zp, int out_signed, const struct qgemm_chain *ch, uint8_t *y);
 /* The formula itself, element by element (the reference the table is tested against). */
 void qgemm_requant_chain_ref(const int32_t *acc, int64_t n, int32_t bias, const float *mul, int mul_step, int32_t zp,
                              int out_signed, const struct qgemm_chain *ch, uint8_t *y);

@@ -53,3 +53,37 @@ void qgemm_requant_chain_avx512(const int32_t *acc, int64_t n, int32_t bias, con
             _mm512_mask_cvtepi32_storeu_epi8(y + j, mk, r);
     }
 }
+
+/* qgemm_requant_chain with the DQ -> Q pair as a byte table: the requantised value v (in
+ * [lo, hi], so its low byte is the table's index) narrowed to bytes, then vpermt2b looks
+ * up the 128 entries of its low 7 bits in each half of lut8 and bit 7 picks the half. The
+ * table holds the formula's result for every v, so this equals qgemm_requant_chain_ref.
+ * VBMI by function attribute: the unit's other kernels run on VNNI CPUs without it. Call
+ * only after qgemm_chain_lut_usable(). */
+__attribute__((target("avx512vbmi"))) void qgemm_requant_chain_avx512vbmi(const int32_t *acc, int64_t n,
+                                                                         int32_t bias, const float *mul,
+                                                                         int mul_step, int32_t zp, int out_signed,
+                                                                         const struct qgemm_chain *ch, uint8_t *y)
+{
+    const int32_t lo = out_signed ? -128 : 0, hi = out_signed ? 127 : 255;
+    const __m512 flo = _mm512_set1_ps((float)(lo - zp)), fhi = _mm512_set1_ps((float)(hi - zp));
+    const __m512i vb = _mm512_set1_epi32(bias), vz = _mm512_set1_epi32(zp);
+    const __m512i t0 = _mm512_load_si512((const void *)ch->lut8), t1 = _mm512_load_si512((const void *)(ch->lut8 + 64));
+    const __m512i t2 = _mm512_load_si512((const void *)(ch->lut8 + 128));
+    const __m512i t3 = _mm512_load_si512((const void *)(ch->lut8 + 192));
+    for (int64_t j = 0; j < n; j += 16) {
+        const __mmask16 mk = n - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - j)) - 1);
+        __m512 m = mul_step ? _mm512_maskz_loadu_ps(mk, mul + j) : _mm512_set1_ps(mul[0]);
+        __m512i a = _mm512_add_epi32(_mm512_maskz_loadu_epi32(mk, acc + j), vb);
+        __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(a), m);
+        f = _mm512_min_ps(_mm512_max_ps(f, flo), fhi); /* max(NaN, lo) = lo */
+        __m512i v = _mm512_add_epi32(_mm512_cvtps_epi32(f), vz);
+        __m512i idx = _mm512_castsi128_si512(_mm512_cvtepi32_epi8(v)); /* v's byte, 16 of them */
+        __m512i r0 = _mm512_permutex2var_epi8(t0, idx, t1), r1 = _mm512_permutex2var_epi8(t2, idx, t3);
+        __m128i r = _mm512_castsi512_si128(_mm512_mask_blend_epi8(_mm512_movepi8_mask(idx), r0, r1));
+        if (mk == 0xffff)
+            _mm_storeu_si128((__m128i *)(void *)(y + j), r);
+        else
+            _mm_mask_storeu_epi8(y + j, mk, r);
+    }
+}

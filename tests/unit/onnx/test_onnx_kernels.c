@@ -425,6 +425,7 @@ static void test_requant(void)
         bad += memcmp(y3, y4, n) != 0;
         for (int relu = 0; relu < 2; relu++) { /* each SIMD form, not only the one picked */
             ch.relu = relu;
+            qgemm_chain_init(&ch); /* the table follows relu (the formula forms read it directly) */
             qgemm_requant_chain_ref(acc, n, bias, mul, step, zp, sg, &ch, y3);
             qgemm_requant_chain_avx2(acc, n, bias, mul, step, zp, sg, &ch, y4);
             bad += memcmp(y3, y4, n) != 0;
@@ -432,6 +433,37 @@ static void test_requant(void)
                 qgemm_requant_chain_avx512(acc, n, bias, mul, step, zp, sg, &ch, y4);
                 bad += memcmp(y3, y4, n) != 0;
             }
+            if (qgemm_chain_lut_usable()) {
+                memset(y4, 0xa5, n);
+                qgemm_requant_chain_avx512vbmi(acc, n, bias, mul, step, zp, sg, &ch, y4);
+                bad += memcmp(y3, y4, n) != 0;
+            }
+        }
+    }
+    CHECK(bad == 0);
+    /* every table entry: v runs over all 256 values (mul 1), lengths around the 16-lane blocks */
+    if (!qgemm_chain_lut_usable())
+        printf("SKIP requant chain AVX-512 VBMI: this CPU lacks it (or INFERD_CPU_DISABLE)\n");
+    bad = 0;
+    for (int mode = 0; mode < 8; mode++) {
+        const int sg = mode & 1, len = 256 + 17 * (mode >> 1);
+        const int32_t zp = sg ? 5 : 77, lo = sg ? -128 : 0;
+        int32_t a[256 + 17 * 3];
+        float one = 1.0f;
+        uint8_t r1[sizeof a / sizeof a[0] + 1], r2[sizeof r1], r3[sizeof r1];
+        for (int i = 0; i < len; i++)
+            a[i] = (i * 7) % 256 + lo - zp; /* v = (7 i) mod 256 + lo */
+        struct qgemm_chain ch = {.s1 = 0.0387f, .s2 = mode & 2 ? 0.0235f : 0.0387f, .z1 = sg ? -3 : 124,
+                                 .z2 = mode & 4 ? 0 : 124, .v_signed = sg, .y_signed = (mode >> 2) & 1,
+                                 .relu = (mode >> 1) & 1};
+        qgemm_chain_init(&ch);
+        memset(r2, 0x5a, sizeof r2), memset(r3, 0x5a, sizeof r3);
+        qgemm_requant_chain_ref(a, len, 0, &one, 0, zp, sg, &ch, r1);
+        qgemm_requant_chain(a, len, 0, &one, 0, zp, sg, &ch, r2);
+        bad += memcmp(r1, r2, (size_t)len) != 0 || r2[len] != 0x5a;
+        if (qgemm_chain_lut_usable()) {
+            qgemm_requant_chain_avx512vbmi(a, len, 0, &one, 0, zp, sg, &ch, r3);
+            bad += memcmp(r1, r3, (size_t)len) != 0 || r3[len] != 0x5a;
         }
     }
     CHECK(bad == 0);
