@@ -269,6 +269,39 @@ static void qdw_pad_row(const struct qdw_job *j, const uint8_t *xc, int64_t iy, 
     }
 }
 
+/* The padded plane of one channel (QDW_PLANE, QDW_FLAT) at buf, whose pad bytes are already
+ * there: only the image's bytes are written, where qdw_pad_row would put them. Every channel
+ * puts its pad bytes (zx') at the same places, so qdw_part writes them once per part, not
+ * per channel and row (small planes cost a few calls a row otherwise). */
+static void qdw_fill_plane(const struct qdw_job *j, const uint8_t *xc, uint8_t *buf, int flip)
+{
+    const int64_t s = j->win->sw, pl = j->win->pl, L = j->L, len = s * L;
+    const int64_t n = j->W < len - pl ? j->W : len - pl; /* image columns [0, n) land at pl */
+    int64_t c0s[4], cnt[4], at[4];
+    for (int64_t p = 0; p < s; p++) { /* phase p holds columns c0, c0 + s, ... from at */
+        c0s[p] = ((p - pl) % s + s) % s;
+        cnt[p] = n > c0s[p] ? (n - c0s[p] + s - 1) / s : 0;
+        at[p] = p * L + (pl + c0s[p]) / s;
+    }
+    for (int64_t iy = 0; iy < j->H && iy + j->win->pt < j->R; iy++) {
+        uint8_t *row = buf + (iy + j->win->pt) * len;
+        const uint8_t *xrow = xc + iy * j->W;
+        if (iy + j->win->pt < 0)
+            continue;
+        for (int64_t p = 0; p < s; p++) {
+            uint8_t *d = row + at[p];
+            const uint8_t *x = xrow + c0s[p];
+            if (!flip && s == 1)
+                memcpy(d, x, (size_t)cnt[p]);
+            else if (!flip && s == 2)
+                gather2(d, x, cnt[p]);
+            else
+                for (int64_t i = 0; i < cnt[p]; i++)
+                    d[i] = (uint8_t)(x[i * s] ^ (flip ? 0x80 : 0));
+        }
+    }
+}
+
 /* ConvInteger's output: the sums plus the channel's constant (wrapping, as the GEMM's). */
 static void qdw_store_i32(int32_t *y, const int32_t *acc, int64_t n, int32_t corr)
 {
@@ -286,6 +319,11 @@ static void qdw_part(void *arg, int64_t lo, int64_t hi)
     int32_t acc[QDW_ACC], wv[QDW_MAX_TAPS];
     const uint8_t *src[QDW_MAX_TAPS];
     uint8_t *tmp = buf + (j->mode == QDW_ROWS ? win->kh : j->R) * s * L;
+    int64_t tap_at[QDW_MAX_TAPS]; /* tap kx's offset in a padded row: phase, then column */
+    for (int64_t kx = 0; kx < win->kw; kx++)
+        tap_at[kx] = (kx * win->dw % s) * L + kx * win->dw / s;
+    if (j->mode != QDW_ROWS) /* the pad bytes; the part's channels write only their image bytes */
+        memset(buf, j->zx, (size_t)(j->R * s * L + (j->mode == QDW_FLAT ? L + QDW_BLOCK : 0)));
     for (int64_t u = lo; u < hi; u++) {
         const int64_t ch = u % j->C;
         const uint8_t *wr = (const uint8_t *)j->w->data + ch * taps;
@@ -305,12 +343,8 @@ static void qdw_part(void *arg, int64_t lo, int64_t hi)
         if (j->quant)
             mul = j->sx * (float)ox_get_f64(j->sw, j->sw->numel == 1 ? 0 : ch) / j->sy;
         const uint8_t *xc = (const uint8_t *)j->x->data + u * j->H * j->W;
-        if (j->mode != QDW_ROWS) {
-            for (int64_t r = 0; r < j->R; r++)
-                qdw_pad_row(j, xc, r - win->pt, L, buf + r * s * L, tmp, flip);
-            if (j->mode == QDW_FLAT)
-                memset(buf + j->R * L, j->zx, (size_t)(L + QDW_BLOCK)); /* what the last block over-reads */
-        }
+        if (j->mode != QDW_ROWS) /* (QDW_FLAT: the pad past the plane covers what the last block over-reads) */
+            qdw_fill_plane(j, xc, buf, flip);
         int64_t rows = j->mode == QDW_FLAT ? 1 : win->oh, n = j->mode == QDW_FLAT ? win->oh * L : ow;
         const int whole = j->mode == QDW_FLAT || win->oh * ow + QDW_BLOCK <= QDW_ACC;
         for (int64_t oy = 0; oy < rows; oy++) {
@@ -322,10 +356,8 @@ static void qdw_part(void *arg, int64_t lo, int64_t hi)
                 } else {
                     row = buf + (oy * win->sh + ky * win->dh) * s * L;
                 }
-                for (int64_t kx = 0; kx < win->kw; kx++, t++) {
-                    int64_t off = kx * win->dw;
-                    src[t] = row + (off % s) * L + off / s;
-                }
+                for (int64_t kx = 0; kx < win->kw; kx++, t++)
+                    src[t] = row + tap_at[kx];
             }
             /* a whole plane's sums gathered at acc[oy * ow] when they fit: then one
              * requantisation call per channel instead of one per row */
