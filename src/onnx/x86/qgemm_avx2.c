@@ -166,6 +166,31 @@ static inline __m256i row32(const uint8_t *row, int64_t j0, __m256i fl)
                : _mm256_setzero_si256();
 }
 
+/* Quad q of the 32 columns from j0, read at column rj of rows (4 rows x 32 -> 32 column
+ * quads), into the panels, and their column sums; only the first n8 groups of 8 columns (4 for
+ * a whole block; fewer at the end of the padded panels). */
+static inline __attribute__((always_inline)) void pack32(const uint8_t *const *rows, int64_t rj, int64_t j0,
+                                                         __m256i fl, int sums, int32_t *cs, uint8_t *pk, int64_t kq,
+                                                         int64_t q, int pw, int n8)
+{
+    __m256i r0 = row32(rows[0], rj, fl), r1 = row32(rows[1], rj, fl);
+    __m256i r2 = row32(rows[2], rj, fl), r3 = row32(rows[3], rj, fl);
+    __m256i t0 = _mm256_unpacklo_epi8(r0, r1), t1 = _mm256_unpackhi_epi8(r0, r1);
+    __m256i t2 = _mm256_unpacklo_epi8(r2, r3), t3 = _mm256_unpackhi_epi8(r2, r3);
+    /* u0..u3: columns 0-3|16-19, 4-7|20-23, 8-11|24-27, 12-15|28-31 (128-bit lanes) */
+    __m256i u0 = _mm256_unpacklo_epi16(t0, t2), u1 = _mm256_unpackhi_epi16(t0, t2);
+    __m256i u2 = _mm256_unpacklo_epi16(t1, t3), u3 = _mm256_unpackhi_epi16(t1, t3);
+    __m256i v[4] = {_mm256_permute2x128_si256(u0, u1, 0x20), _mm256_permute2x128_si256(u2, u3, 0x20),
+                    _mm256_permute2x128_si256(u0, u1, 0x31), _mm256_permute2x128_si256(u2, u3, 0x31)};
+    for (int c = 0; c < n8; c++) { /* 8 columns: half a panel of 16, or a whole one of 8 */
+        if (sums)
+            colsum8(cs + j0 + 8 * c, v[c]);
+        const int64_t j = j0 + 8 * c;
+        uint8_t *d = pk + ((j / pw) * kq + q) * pw * 4 + (j % pw) * 4;
+        _mm256_store_si256((__m256i *)(void *)d, v[c]);
+    }
+}
+
 void qgemm_vnni_pack(const struct qgemm_args *g, int pw)
 {
     const int64_t N = g->N, K = g->K, kq = (K + 3) / 4, np = (N + pw - 1) / pw;
@@ -179,45 +204,27 @@ void qgemm_vnni_pack(const struct qgemm_args *g, int pw)
     }
     const __m256i fl = _mm256_set1_epi8((char)flip);
     const int64_t n32 = N / 32 * 32;
+    /* the last N - n32 columns go through the same vector code from copies padded with flip
+     * (0 once flipped, as B' is in the padding columns) */
+    uint8_t tail[4][32];
+    const int tail8 = (int)((np * pw - n32) / 8); /* 8-column groups of panels past n32 */
+    memset(tail, flip, sizeof tail);
     for (int64_t q = 0; q < kq; q++) {
         const uint8_t *rows[4];
         b_rows_at(g, 4 * q, 4, rows);
-        for (int64_t j0 = 0; j0 < n32; j0 += 32) { /* 4 rows x 32 columns -> 32 column quads */
-            __m256i r0 = row32(rows[0], j0, fl), r1 = row32(rows[1], j0, fl);
-            __m256i r2 = row32(rows[2], j0, fl), r3 = row32(rows[3], j0, fl);
-            __m256i t0 = _mm256_unpacklo_epi8(r0, r1), t1 = _mm256_unpackhi_epi8(r0, r1);
-            __m256i t2 = _mm256_unpacklo_epi8(r2, r3), t3 = _mm256_unpackhi_epi8(r2, r3);
-            /* u0..u3: columns 0-3|16-19, 4-7|20-23, 8-11|24-27, 12-15|28-31 (128-bit lanes) */
-            __m256i u0 = _mm256_unpacklo_epi16(t0, t2), u1 = _mm256_unpackhi_epi16(t0, t2);
-            __m256i u2 = _mm256_unpacklo_epi16(t1, t3), u3 = _mm256_unpackhi_epi16(t1, t3);
-            __m256i v0 = _mm256_permute2x128_si256(u0, u1, 0x20), v1 = _mm256_permute2x128_si256(u2, u3, 0x20);
-            __m256i v2 = _mm256_permute2x128_si256(u0, u1, 0x31), v3 = _mm256_permute2x128_si256(u2, u3, 0x31);
-            if (sums) {
-                colsum8(cs + j0, v0), colsum8(cs + j0 + 8, v1);
-                colsum8(cs + j0 + 16, v2), colsum8(cs + j0 + 24, v3);
+        for (int64_t j0 = 0; j0 < n32; j0 += 32) /* pw and n8 constants in each copy */
+            if (pw == 16)
+                pack32(rows, j0, j0, fl, sums, cs, pk, kq, q, 16, 4);
+            else
+                pack32(rows, j0, j0, fl, sums, cs, pk, kq, q, 8, 4);
+        if (n32 < N) {
+            const uint8_t *tr[4];
+            for (int t = 0; t < 4; t++) {
+                tr[t] = rows[t] ? tail[t] : NULL;
+                if (rows[t])
+                    memcpy(tail[t], rows[t] + n32, (size_t)(N - n32));
             }
-            if (pw == 16) {
-                __m256i *d0 = (__m256i *)(void *)(pk + ((j0 / 16) * kq + q) * 64);
-                __m256i *d1 = (__m256i *)(void *)(pk + ((j0 / 16 + 1) * kq + q) * 64);
-                _mm256_store_si256(d0, v0), _mm256_store_si256(d0 + 1, v1);
-                _mm256_store_si256(d1, v2), _mm256_store_si256(d1 + 1, v3);
-            } else {
-                _mm256_store_si256((__m256i *)(void *)(pk + ((j0 / 8) * kq + q) * 32), v0);
-                _mm256_store_si256((__m256i *)(void *)(pk + ((j0 / 8 + 1) * kq + q) * 32), v1);
-                _mm256_store_si256((__m256i *)(void *)(pk + ((j0 / 8 + 2) * kq + q) * 32), v2);
-                _mm256_store_si256((__m256i *)(void *)(pk + ((j0 / 8 + 3) * kq + q) * 32), v3);
-            }
-        }
-        for (int64_t p = n32 / pw; p < np; p++) { /* the last columns and the padding */
-            uint8_t *d = pk + (p * kq + q) * pw * 4;
-            for (int64_t jj = 0; jj < pw; jj++) {
-                const int64_t j = p * pw + jj;
-                for (int t = 0; t < 4; t++) {
-                    uint8_t v = (uint8_t)(j < N && rows[t] ? rows[t][j] ^ flip : 0);
-                    d[jj * 4 + t] = v;
-                    cs[j] += v;
-                }
-            }
+            pack32(tr, 0, n32, fl, sums, cs, pk, kq, q, pw, tail8);
         }
     }
     for (int64_t j = 0; j < np * pw; j++)

@@ -375,6 +375,57 @@ static void test_qgemm(void)
     test_qgemm_isa(QGEMM_AVX512VNNI);
 }
 
+/* qgemm_vnni_pack's layout for both panel widths (16: AVX-512, 8: AVX-VNNI, which this CPU
+ * may not run), written out from its definition in qgemm.h: widths around the 32-column
+ * vector blocks (the last columns come through padded copies), K past the last whole quad. */
+static void test_vnni_pack(void)
+{
+    if (!cpu_has(CPU_AVX2)) {
+        printf("SKIP VNNI pack: this CPU lacks AVX2\n");
+        return;
+    }
+    static const int ns[] = {1, 7, 8, 9, 16, 17, 31, 32, 33, 40, 47, 48, 63, 64, 65, 986};
+    static const int ks[] = {1, 3, 4, 6, 9};
+    uint32_t s = 5;
+    int bad = 0, runs = 0;
+    for (size_t ni = 0; ni < sizeof ns / sizeof *ns; ni++)
+        for (size_t ki = 0; ki < sizeof ks / sizeof *ks; ki++)
+            for (int mode = 0; mode < 4; mode++)
+                for (int pw = 8; pw <= 16; pw += 8) {
+                    const int n = ns[ni], k = ks[ki], kq = (k + 3) / 4, np = (n + pw - 1) / pw;
+                    uint8_t *b = malloc((size_t)(k * n)), zb = 3;
+                    for (int i = 0; i < k * n; i++)
+                        b[i] = (uint8_t)((s = s * 1664525u + 1013904223u) >> 24);
+                    uint8_t *pack = aligned_alloc(64, (qgemm_scratch_bytes(k, n) + 63) & ~(size_t)63);
+                    memset(pack, 0xee, qgemm_scratch_bytes(k, n));
+                    struct qgemm_args g = {.M = 1, .N = n, .K = k, .b = b, .b_signed = mode & 1, .zb = &zb,
+                                           .zb_len = 1, .a_signed = (mode >> 1) & 1, .pack = pack};
+                    qgemm_vnni_pack(&g, pw);
+                    const int32_t *zbv = (const int32_t *)(const void *)(pack + np * pw * kq * 4), *cs = zbv + np * pw;
+                    const uint8_t f = g.b_signed ? 0x80 : 0;
+                    for (int p = 0; p < np; p++)
+                        for (int q = 0; q < kq; q++)
+                            for (int jj = 0; jj < pw; jj++)
+                                for (int t = 0; t < 4; t++) {
+                                    const int j = p * pw + jj, kk = 4 * q + t;
+                                    const uint8_t want = j < n && kk < k ? (uint8_t)(b[kk * n + j] ^ f) : 0;
+                                    bad += pack[((p * kq + q) * pw + jj) * 4 + t] != want;
+                                }
+                    for (int j = 0; j < np * pw; j++) {
+                        const int32_t z = j < n ? (g.b_signed ? (int8_t)zb + 128 : zb) : 0;
+                        uint32_t sum = 0;
+                        for (int kk = 0; j < n && kk < k; kk++)
+                            sum += (uint8_t)(b[kk * n + j] ^ f);
+                        const int32_t want = g.a_signed ? 0 : (int32_t)(sum - (uint32_t)k * (uint32_t)z);
+                        bad += zbv[j] != z || cs[j] != want; /* int8 A with no zero point: no sums */
+                    }
+                    runs++;
+                    free(pack), free(b);
+                }
+    printf("VNNI pack (panels of 8 and 16): %d runs, %d mismatches\n", runs, bad);
+    CHECK(bad == 0);
+}
+
 /* the vectorised requantisation equals the reference: ties, saturation, per-column scales */
 static void test_requant(void)
 {
@@ -757,6 +808,7 @@ int main(void)
     test_gemm_nn_isa(2);
     test_qgemm();
     test_qconv_dense();
+    test_vnni_pack();
     test_requant();
     return check_finish();
 }
