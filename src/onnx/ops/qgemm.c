@@ -200,7 +200,9 @@ void qgemm_requant_ref(const int32_t *acc, int64_t n, int32_t bias, const float 
 void qgemm_requant(const int32_t *acc, int64_t n, int32_t bias, const float *mul, int mul_step, int32_t zp,
                    int out_signed, uint8_t *y)
 {
-    if (cpu_has(CPU_AVX2))
+    if (qgemm_chain_lut_usable())
+        qgemm_requant_chain_avx512vbmi(acc, n, bias, mul, mul_step, zp, out_signed, NULL, y);
+    else if (cpu_has(CPU_AVX2))
         qgemm_requant_avx2(acc, n, bias, mul, mul_step, zp, out_signed, y);
     else
         qgemm_requant_ref(acc, n, bias, mul, mul_step, zp, out_signed, y);
@@ -244,7 +246,7 @@ void qgemm_requant_chain_ref(const int32_t *acc, int64_t n, int32_t bias, const 
 void qgemm_requant_chain(const int32_t *acc, int64_t n, int32_t bias, const float *mul, int mul_step, int32_t zp,
                          int out_signed, const struct qgemm_chain *ch, uint8_t *y)
 {
-    if (ch && qgemm_chain_lut_usable()) {
+    if (qgemm_chain_lut_usable()) {
         qgemm_requant_chain_avx512vbmi(acc, n, bias, mul, mul_step, zp, out_signed, ch, y);
         return;
     }

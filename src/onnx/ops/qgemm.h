@@ -139,8 +139,8 @@ void qgemm_requant_chain_avx2(const int32_t *acc, int64_t n, int32_t bias, const
 /* The same on zmm (x86/qgemm_avx512vnni.c): only after qgemm_isa_usable(QGEMM_AVX512VNNI). */
 void qgemm_requant_chain_avx512(const int32_t *acc, int64_t n, int32_t bias, const float *mul, int mul_step,
                                 int32_t zp, int out_signed, const struct qgemm_chain *ch, uint8_t *y);
-/* The same with the table looked up in registers (vpermt2b over lut8, no division): only
- * after qgemm_chain_lut_usable(). The division form above is kept for AVX-512 CPUs without
+/* The same with the table looked up in registers (vpermt2b over lut8, no division; ch NULL:
+ * qgemm_requant, per-column mul too): only after qgemm_chain_lut_usable(). The division form above is kept for AVX-512 CPUs without
  * VBMI (Skylake-X / Cascade Lake). */
 int qgemm_chain_lut_usable(void);
 void qgemm_requant_chain_avx512vbmi(const int32_t *acc, int64_t n, int32_t bias, const float *mul, int mul_step,

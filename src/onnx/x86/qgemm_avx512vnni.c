@@ -57,9 +57,22 @@ void qgemm_requant_chain_avx512(const int32_t *acc, int64_t n, int32_t bias, con
 /* qgemm_requant_chain with the DQ -> Q pair as a byte table: the requantised value v (in
  * [lo, hi], so its low byte is the table's index) narrowed to bytes, then vpermt2b looks
  * up the 128 entries of its low 7 bits in each half of lut8 and bit 7 picks the half. The
- * table holds the formula's result for every v, so this equals qgemm_requant_chain_ref.
- * VBMI by function attribute: the unit's other kernels run on VNNI CPUs without it. Call
- * only after qgemm_chain_lut_usable(). */
+ * table holds the formula's result for every v, so this equals qgemm_requant_chain_ref;
+ * ch NULL: qgemm_requant (no table). 64 outputs a step: four zmm of v narrowed by saturating
+ * packs (exact: v is in range) and put back in order with one vpermd, then one lookup and one
+ * store; the last n mod 64 by 16 under a mask. VBMI by function attribute: the unit's other
+ * kernels run on VNNI CPUs without it. Call only after qgemm_chain_lut_usable(). */
+static inline __attribute__((always_inline)) __m512i requant16(const int32_t *acc, const float *mul, int mul_step,
+                                                                __mmask16 mk, __m512i vb, __m512 m1, __m512 flo,
+                                                                __m512 fhi, __m512i vz)
+{
+    __m512 m = mul_step ? _mm512_maskz_loadu_ps(mk, mul) : m1;
+    __m512i a = _mm512_add_epi32(_mm512_maskz_loadu_epi32(mk, acc), vb);
+    __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(a), m);
+    f = _mm512_min_ps(_mm512_max_ps(f, flo), fhi); /* max(NaN, lo) = lo */
+    return _mm512_add_epi32(_mm512_cvtps_epi32(f), vz);
+}
+
 __attribute__((target("avx512vbmi"))) void qgemm_requant_chain_avx512vbmi(const int32_t *acc, int64_t n,
                                                                          int32_t bias, const float *mul,
                                                                          int mul_step, int32_t zp, int out_signed,
@@ -67,23 +80,39 @@ __attribute__((target("avx512vbmi"))) void qgemm_requant_chain_avx512vbmi(const 
 {
     const int32_t lo = out_signed ? -128 : 0, hi = out_signed ? 127 : 255;
     const __m512 flo = _mm512_set1_ps((float)(lo - zp)), fhi = _mm512_set1_ps((float)(hi - zp));
+    const __m512 m1 = _mm512_set1_ps(mul[0]);
     const __m512i vb = _mm512_set1_epi32(bias), vz = _mm512_set1_epi32(zp);
-    const __m512i t0 = _mm512_load_si512((const void *)ch->lut8), t1 = _mm512_load_si512((const void *)(ch->lut8 + 64));
-    const __m512i t2 = _mm512_load_si512((const void *)(ch->lut8 + 128));
-    const __m512i t3 = _mm512_load_si512((const void *)(ch->lut8 + 192));
-    for (int64_t j = 0; j < n; j += 16) {
-        const __mmask16 mk = n - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - j)) - 1);
-        __m512 m = mul_step ? _mm512_maskz_loadu_ps(mk, mul + j) : _mm512_set1_ps(mul[0]);
-        __m512i a = _mm512_add_epi32(_mm512_maskz_loadu_epi32(mk, acc + j), vb);
-        __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(a), m);
-        f = _mm512_min_ps(_mm512_max_ps(f, flo), fhi); /* max(NaN, lo) = lo */
-        __m512i v = _mm512_add_epi32(_mm512_cvtps_epi32(f), vz);
+    const uint8_t *lut = ch ? ch->lut8 : NULL;
+    __m512i t0 = _mm512_setzero_si512(), t1 = t0, t2 = t0, t3 = t0;
+    if (lut) {
+        t0 = _mm512_load_si512((const void *)lut), t1 = _mm512_load_si512((const void *)(lut + 64));
+        t2 = _mm512_load_si512((const void *)(lut + 128)), t3 = _mm512_load_si512((const void *)(lut + 192));
+    }
+    /* after the packs, 128-bit lane L holds dwords v0[L], v1[L], v2[L], v3[L] (4 bytes each) */
+    const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    const __mmask16 all = 0xffff;
+    int64_t j = 0;
+    for (; j + 64 <= n; j += 64) {
+        const float *mj = mul_step ? mul + j : mul; /* read only when mul_step */
+        __m512i v0 = requant16(acc + j, mj, mul_step, all, vb, m1, flo, fhi, vz);
+        __m512i v1 = requant16(acc + j + 16, mj + 16 * mul_step, mul_step, all, vb, m1, flo, fhi, vz);
+        __m512i v2 = requant16(acc + j + 32, mj + 32 * mul_step, mul_step, all, vb, m1, flo, fhi, vz);
+        __m512i v3 = requant16(acc + j + 48, mj + 48 * mul_step, mul_step, all, vb, m1, flo, fhi, vz);
+        __m512i p01 = _mm512_packs_epi32(v0, v1), p23 = _mm512_packs_epi32(v2, v3);
+        __m512i b = out_signed ? _mm512_packs_epi16(p01, p23) : _mm512_packus_epi16(p01, p23);
+        b = _mm512_permutexvar_epi32(order, b);
+        if (lut)
+            b = _mm512_mask_blend_epi8(_mm512_movepi8_mask(b), _mm512_permutex2var_epi8(t0, b, t1),
+                                       _mm512_permutex2var_epi8(t2, b, t3));
+        _mm512_storeu_si512((void *)(y + j), b);
+    }
+    for (; j < n; j += 16) {
+        const __mmask16 mk = n - j >= 16 ? all : (__mmask16)((1u << (n - j)) - 1);
+        __m512i v = requant16(acc + j, mul_step ? mul + j : mul, mul_step, mk, vb, m1, flo, fhi, vz);
         __m512i idx = _mm512_castsi128_si512(_mm512_cvtepi32_epi8(v)); /* v's byte, 16 of them */
-        __m512i r0 = _mm512_permutex2var_epi8(t0, idx, t1), r1 = _mm512_permutex2var_epi8(t2, idx, t3);
-        __m128i r = _mm512_castsi512_si128(_mm512_mask_blend_epi8(_mm512_movepi8_mask(idx), r0, r1));
-        if (mk == 0xffff)
-            _mm_storeu_si128((__m128i *)(void *)(y + j), r);
-        else
-            _mm_mask_storeu_epi8(y + j, mk, r);
+        if (lut)
+            idx = _mm512_mask_blend_epi8(_mm512_movepi8_mask(idx), _mm512_permutex2var_epi8(t0, idx, t1),
+                                         _mm512_permutex2var_epi8(t2, idx, t3));
+        _mm_mask_storeu_epi8(y + j, mk, _mm512_castsi512_si128(idx));
     }
 }

@@ -451,6 +451,11 @@ static void test_requant(void)
         qgemm_requant_ref(acc, n, bias, mul, step, zp, sg, y1);
         qgemm_requant_avx2(acc, n, bias, mul, step, zp, sg, y2);
         bad += memcmp(y1, y2, n) != 0;
+        for (int len = n; qgemm_chain_lut_usable() && len > 0; len -= 61) { /* 64-output blocks, 16-lane tails */
+            memset(y2, 0xa5, n);
+            qgemm_requant_chain_avx512vbmi(acc, len, bias, mul, step, zp, sg, NULL, y2);
+            bad += memcmp(y1, y2, (size_t)len) != 0 || (len < n && y2[len] != 0xa5);
+        }
         /* with a DequantizeLinear -> QuantizeLinear pair after it: against the two steps as
          * written (float (v - z1) * s1, then / s2, half to even, saturated) */
         struct qgemm_chain ch = {.s1 = mode & 2 ? 0.0235f : 0.5f, .s2 = mode & 2 ? 0.0125f : 0.25f,
