@@ -186,9 +186,12 @@ static const struct qgemm_chain *chain_of(const struct ox_node *n, struct ox_ten
  * into sw stride phases of L bytes, so that every tap reads one contiguous run:
  *   tap (ky, kx) at output (oy, ox) reads phase (kx*dw) % sw of padded row oy*sh + ky*dh, at
  *   ox + (kx*dw) / sw.
- * With stride 1 both ways ("flat"), the padded plane is one long row of pitch P (its padded
- * width): output (oy, ox) is element oy*P + ox of one kernel call over oh*P outputs (the
- * columns past ow are computed and dropped), so small planes (7x7, 14x14) cost one call.
+ * With the same stride s both ways ("flat"), the padded plane is split into s x s phase planes
+ * (phase (py, px) row r, column c holds padded (r*s + py, c*s + px)) of pitch L = ow +
+ * (kw-1)*dw/s: tap (ky, kx) at output (oy, ox) reads phase ((ky*dh) % s, (kx*dw) % s) at row
+ * oy + (ky*dh)/s, column ox + (kx*dw)/s, so output (oy, ox) is element oy*L + ox of one kernel
+ * call over oh*L outputs (the columns past ow are computed and dropped): small planes (7x7,
+ * 14x14) cost one call, not oh calls of a whole 32-output block each.
  * Padding needs no special case: with x' the bytes as uint8 (int8 x read with its top bit
  * flipped, x' = x + 128, and zx' likewise), every output sums all taps, and
  *   acc = sum_t (x_t - zx) (w_t - zw) = sum_t x'_t (w_t - zw) - zx' * sum_t (w_t - zw)
@@ -206,8 +209,8 @@ struct qdw_job {
     const struct ox_window *win;
     const struct ox_tensor *x, *w, *zw, *sw, *b, *y;
     int64_t C, H, W;
-    int64_t L;  /* bytes of one stride phase of a padded row (QDW_FLAT: the pitch P) */
-    int64_t R;  /* padded rows of the plane (QDW_PLANE, QDW_FLAT) */
+    int64_t L;  /* bytes of one stride phase of a padded row (QDW_FLAT: the phase planes' pitch) */
+    int64_t R;  /* padded rows of the plane (QDW_PLANE), rows of each phase plane (QDW_FLAT) */
     enum qdw_mode mode;
     float sx, sy;
     int32_t zy;
@@ -223,12 +226,12 @@ static int qdw_plan(const struct ox_window *win, struct qdw_job *j)
     int64_t s = win->sw, taps = win->kh * win->kw;
     if (taps > QDW_MAX_TAPS || s < 1 || s > 4 || win->ow < 1 || win->oh < 1 || win->ow > QDW_ACC - QDW_BLOCK)
         return 0;
-    j->R = (win->oh - 1) * win->sh + (win->kh - 1) * win->dh + 1;
-    int64_t P = win->ow + (win->kw - 1) * win->dw;
-    if (s == 1 && win->sh == 1 && QDW_ROUND(win->oh * P) <= QDW_ACC && j->R * P + P + QDW_BLOCK <= QDW_BUF) {
-        j->mode = QDW_FLAT, j->L = P;
+    const int64_t P = win->ow + (win->kw - 1) * win->dw / s, RP = win->oh + (win->kh - 1) * win->dh / s;
+    if (win->sh == s && QDW_ROUND(win->oh * P) <= QDW_ACC && s * s * RP * P + P + QDW_BLOCK <= QDW_BUF) {
+        j->mode = QDW_FLAT, j->L = P, j->R = RP;
         return 1;
     }
+    j->R = (win->oh - 1) * win->sh + (win->kh - 1) * win->dh + 1;
     j->L = QDW_ROUND(win->ow) + (win->kw - 1) * win->dw / s + 1;
     if ((j->R + 1) * s * j->L <= QDW_BUF) {
         j->mode = QDW_PLANE;
@@ -270,24 +273,27 @@ static void qdw_pad_row(const struct qdw_job *j, const uint8_t *xc, int64_t iy, 
 }
 
 /* The padded plane of one channel (QDW_PLANE, QDW_FLAT) at buf, whose pad bytes are already
- * there: only the image's bytes are written, where qdw_pad_row would put them. Every channel
- * puts its pad bytes (zx') at the same places, so qdw_part writes them once per part, not
- * per channel and row (small planes cost a few calls a row otherwise). */
+ * there: only the image's bytes are written, where qdw_pad_row (QDW_PLANE) or the phase-plane
+ * layout (QDW_FLAT) puts them. Every channel puts its pad bytes (zx') at the same places, so
+ * qdw_part writes them once per part, not per channel and row (small planes cost a few calls
+ * a row otherwise). */
 static void qdw_fill_plane(const struct qdw_job *j, const uint8_t *xc, uint8_t *buf, int flip)
 {
-    const int64_t s = j->win->sw, pl = j->win->pl, L = j->L, len = s * L;
+    const int64_t s = j->win->sw, pl = j->win->pl, L = j->L, len = s * L, flat = j->mode == QDW_FLAT;
     const int64_t n = j->W < len - pl ? j->W : len - pl; /* image columns [0, n) land at pl */
     int64_t c0s[4], cnt[4], at[4];
     for (int64_t p = 0; p < s; p++) { /* phase p holds columns c0, c0 + s, ... from at */
         c0s[p] = ((p - pl) % s + s) % s;
         cnt[p] = n > c0s[p] ? (n - c0s[p] + s - 1) / s : 0;
-        at[p] = p * L + (pl + c0s[p]) / s;
+        at[p] = (flat ? p * j->R * L : p * L) + (pl + c0s[p]) / s;
     }
-    for (int64_t iy = 0; iy < j->H && iy + j->win->pt < j->R; iy++) {
-        uint8_t *row = buf + (iy + j->win->pt) * len;
-        const uint8_t *xrow = xc + iy * j->W;
-        if (iy + j->win->pt < 0)
+    for (int64_t iy = 0; iy < j->H; iy++) {
+        const int64_t pr = iy + j->win->pt; /* padded row */
+        if (pr < 0 || (flat ? pr / s : pr) >= j->R)
             continue;
+        /* phase p of padded row pr at row + at[p] */
+        uint8_t *row = flat ? buf + (pr % s) * s * j->R * L + pr / s * L : buf + pr * len;
+        const uint8_t *xrow = xc + iy * j->W;
         for (int64_t p = 0; p < s; p++) {
             uint8_t *d = row + at[p];
             const uint8_t *x = xrow + c0s[p];
@@ -319,11 +325,12 @@ static void qdw_part(void *arg, int64_t lo, int64_t hi)
     int32_t acc[QDW_ACC], wv[QDW_MAX_TAPS];
     const uint8_t *src[QDW_MAX_TAPS];
     uint8_t *tmp = buf + (j->mode == QDW_ROWS ? win->kh : j->R) * s * L;
+    const int64_t phase = j->mode == QDW_FLAT ? j->R * L : L; /* bytes from one phase (column) to the next */
     int64_t tap_at[QDW_MAX_TAPS]; /* tap kx's offset in a padded row: phase, then column */
     for (int64_t kx = 0; kx < win->kw; kx++)
-        tap_at[kx] = (kx * win->dw % s) * L + kx * win->dw / s;
+        tap_at[kx] = (kx * win->dw % s) * phase + kx * win->dw / s;
     if (j->mode != QDW_ROWS) /* the pad bytes; the part's channels write only their image bytes */
-        memset(buf, j->zx, (size_t)(j->R * s * L + (j->mode == QDW_FLAT ? L + QDW_BLOCK : 0)));
+        memset(buf, j->zx, (size_t)(j->mode == QDW_FLAT ? s * s * j->R * L + L + QDW_BLOCK : j->R * s * L));
     for (int64_t u = lo; u < hi; u++) {
         const int64_t ch = u % j->C;
         const uint8_t *wr = (const uint8_t *)j->w->data + ch * taps;
@@ -350,11 +357,14 @@ static void qdw_part(void *arg, int64_t lo, int64_t hi)
         for (int64_t oy = 0; oy < rows; oy++) {
             for (int64_t ky = 0, t = 0; ky < win->kh; ky++) {
                 const uint8_t *row;
+                const int64_t dy = ky * win->dh;
                 if (j->mode == QDW_ROWS) {
                     row = buf + ky * s * L;
-                    qdw_pad_row(j, xc, oy * win->sh - win->pt + ky * win->dh, L, (uint8_t *)row, tmp, flip);
+                    qdw_pad_row(j, xc, oy * win->sh - win->pt + dy, L, (uint8_t *)row, tmp, flip);
+                } else if (j->mode == QDW_FLAT) { /* phase plane (dy % s, .), its row dy / s */
+                    row = buf + (dy % s) * s * j->R * L + dy / s * L;
                 } else {
-                    row = buf + (oy * win->sh + ky * win->dh) * s * L;
+                    row = buf + (oy * win->sh + dy) * s * L;
                 }
                 for (int64_t kx = 0; kx < win->kw; kx++, t++)
                     src[t] = row + tap_at[kx];

@@ -561,8 +561,8 @@ static void test_qdw_isa(enum qdw_isa isa)
 
 /* QLinearConv's depthwise path (group == channels) against its GEMM path on the same conv
  * written densely (group 1, every weight off the diagonal equal to its row's zero point, so it
- * adds nothing): all three layouts (flat stride-1 planes, prebuilt strided planes, planes too
- * big for the stack rebuilt row by row), strides 1..3, dilation, asymmetric padding, uint8 and
+ * adds nothing): all three layouts (flat phase planes at strides 1..3, prebuilt strided planes,
+ * planes too big for the stack rebuilt row by row), strides 1..3, dilation, asymmetric padding, uint8 and
  * int8 x and weights, zero points per tensor and per channel, with and without bias, and the
  * requantising DequantizeLinear -> QuantizeLinear chain of InferdQLinearConv. */
 static struct ox_tensor *mk(enum inferd_dtype dt, int rank, const int64_t *dims)
@@ -599,6 +599,8 @@ static void test_qdw_conv(void)
         {3, 14, 14, 3, 1, 1, 1, 1, 1, 1},  {5, 7, 9, 3, 2, 1, 1, 1, 1, 1},    {2, 112, 112, 3, 1, 1, 1, 1, 1, 1},
         {2, 113, 111, 3, 2, 1, 0, 1, 1, 0}, {3, 20, 17, 5, 1, 2, 4, 4, 4, 4}, {2, 11, 13, 3, 3, 1, 2, 0, 0, 2},
         {2, 300, 700, 3, 1, 1, 1, 1, 1, 1}, {1, 9, 9, 1, 1, 1, 0, 0, 0, 0},  {2, 6, 40, 7, 2, 1, 3, 3, 3, 3},
+        {2, 200, 100, 3, 2, 1, 1, 1, 1, 1}, {3, 14, 14, 3, 2, 1, 1, 1, 1, 1}, {2, 15, 16, 5, 2, 2, 4, 3, 2, 4},
+        {2, 12, 13, 3, 3, 2, 2, 2, 2, 2},
     };
     uint32_t s = 99;
     int bad = 0, runs = 0;
