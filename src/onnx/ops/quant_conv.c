@@ -287,13 +287,14 @@ static void qdw_fill_plane(const struct qdw_job *j, const uint8_t *xc, uint8_t *
         cnt[p] = n > c0s[p] ? (n - c0s[p] + s - 1) / s : 0;
         at[p] = (flat ? p * j->R * L : p * L) + (pl + c0s[p]) / s;
     }
-    for (int64_t iy = 0; iy < j->H; iy++) {
-        const int64_t pr = iy + j->win->pt; /* padded row */
-        if (pr < 0 || (flat ? pr / s : pr) >= j->R)
-            continue;
-        /* phase p of padded row pr at row + at[p] */
-        uint8_t *row = flat ? buf + (pr % s) * s * j->R * L + pr / s * L : buf + pr * len;
+    const int64_t pt = j->win->pt; /* >= 0: image row iy is padded row iy + pt */
+    int64_t py = flat ? pt % s : 0, r = flat ? pt / s : pt; /* padded row iy + pt = r * s + py (flat) */
+    for (int64_t iy = 0; iy < j->H && r < j->R; iy++) {
+        /* phase p of padded row iy + pt at row + at[p] */
+        uint8_t *row = flat ? buf + py * s * j->R * L + r * L : buf + r * len;
         const uint8_t *xrow = xc + iy * j->W;
+        if (!flat || ++py == s)
+            py = 0, r++;
         for (int64_t p = 0; p < s; p++) {
             uint8_t *d = row + at[p];
             const uint8_t *x = xrow + c0s[p];
