@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 /* The collector's context: series owned by the registry; the struct itself is owned by the
@@ -38,7 +39,13 @@ static int read_stat(double *cpu_s, double *start_s_since_boot, double *vsize, d
     long page = sysconf(_SC_PAGESIZE);
     if (tck <= 0 || page <= 0)
         return -1;
-    *cpu_s = (double)(f[14] + f[15]) / (double)tck; /* utime + stime */
+    /* utime + stime count whole clock ticks (10 ms), sampled: a process that used a few ms
+     * can read 0. The process CPU clock is exact; the ticks are the fallback. */
+    struct timespec ts;
+    if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) == 0)
+        *cpu_s = (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+    else
+        *cpu_s = (double)(f[14] + f[15]) / (double)tck;
     *start_s_since_boot = (double)f[22] / (double)tck;
     *vsize = (double)f[23];
     *rss = (double)f[24] * (double)page;
