@@ -12,6 +12,7 @@
 #include <emmintrin.h>
 #endif
 
+#include "base/tpool.h"
 #include "onnx/onnx_int.h"
 #include "onnx/ops/ops.h"
 #include "onnx/ops/qdwconv.h"
@@ -378,8 +379,10 @@ static int qdw_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_t
         j.y1_signed = zy && zy->dt == INFERD_INT8;
         j.chain = ch;
     }
-    int64_t per = win->oh * win->ow * win->kh * win->kw;
-    ox_parallel(c, x->dims[0] * j.C, per > 0 ? ((int64_t)1 << 17) / per + 1 : 1, qdw_part, &j);
+    /* a channel costs its taps and its padded rows (a 7x7 map's channel about 0.4 us): worth a
+     * thread from about 2^15 of those, so the small late layers (576 channels of 7x7) split too */
+    int64_t per = win->oh * win->ow * win->kh * win->kw + j.H * j.W;
+    ox_parallel(c, x->dims[0] * j.C, ((int64_t)1 << 15) / per + 1, qdw_part, &j);
     return 1;
 }
 
@@ -407,7 +410,8 @@ static int qconv_fused(void)
 }
 
 #define QCONV_CHUNK 1024   /* GEMM columns per call (whole output rows): packed B, sums in cache */
-#define QCONV_MIN_COLS 96  /* bands are not cut below this many columns to feed more threads */
+#define QCONV_MIN_COLS 96 /* bands are not cut below this many columns to feed more threads */
+#define QCONV_PARTS 8     /* pool parts per thread at most (items are grouped beyond that) */
 
 struct qconv_layout {
     int flat;       /* B's rows read in place: from phase planes, or x itself (pointwise) */
@@ -500,7 +504,7 @@ static size_t round64(size_t b)
 }
 
 /* scratch, per thread (OX_OP_SCRATCH_PER_THREAD; only the flat path uses more than the first
- * thread's): the slot's busy flag (64 bytes), B's part (qconv_layout's col), int32
+ * thread's): the slot's header (qconv_slot_hdr, 64 bytes), B's part (qconv_layout's col), int32
  * accumulators of one call, the int8 GEMM's packed B (each part rounded to 64 bytes) */
 static size_t qconv_slot_bytes(const struct qconv_layout *L, int64_t mg, int64_t kk)
 {
@@ -571,6 +575,7 @@ struct qconv_job {
     enum qgemm_isa isa;
     int64_t C, H, W, M, g, cg, mg, kk;
     int64_t bands, rows, mparts; /* per image and group: bands of rows output rows, channel ranges */
+    int64_t items;               /* N * g * bands * mparts, band-major: mparts items share a band */
     uint8_t *scratch;
     size_t slot; /* bytes of one thread's slot */
     int nslots;
@@ -580,7 +585,8 @@ struct qconv_job {
 /* Cuts the flat conv into items: bands of whole output rows (QCONV_CHUNK columns at most)
  * per image and group, cut finer (not below QCONV_MIN_COLS columns) while there are fewer
  * than four items per thread and their count is not a multiple of the thread count, then
- * ranges of QROWS-channel blocks while there are fewer items than threads. */
+ * ranges of QROWS-channel blocks while there are fewer than OX_PAR_SPLIT items per thread
+ * (a thread that runs several ranges of one band in a row packs its B once: qconv_item). */
 static void qconv_split(struct qconv_job *j, int64_t N, int nth)
 {
     const int64_t oh = j->win->oh, ig = N * j->g, pw = j->L->pw;
@@ -596,17 +602,26 @@ static void qconv_split(struct qconv_job *j, int64_t N, int nth)
     j->bands = (oh + rows - 1) / rows;
     const int64_t blocks = (j->mg + QROWS - 1) / QROWS;
     j->mparts = 1;
-    while (ig * j->bands * j->mparts < nth && j->mparts < blocks)
+    while (nth > 1 && ig * j->bands * j->mparts < OX_PAR_SPLIT * nth && j->mparts < blocks)
         j->mparts++;
 }
 
-/* Claims a free slot of the scratch: at most nslots items run at once (one per pool thread). */
-static int qconv_slot_get(const struct qconv_job *j)
+/* A slot's 64-byte header: busy flag, and which band (image, group, band) its planes and
+ * packed B hold (-1: none). */
+struct qconv_slot_hdr {
+    _Atomic int busy;
+    int64_t key; /* read and written only by the slot's holder */
+};
+
+/* Claims a free slot of the scratch: at most nslots parts run at once (one per pool thread). */
+static uint8_t *qconv_slot_get(const struct qconv_job *j)
 {
     for (;;)
-        for (int s = 0; s < j->nslots; s++)
-            if (!atomic_exchange_explicit((_Atomic int *)(void *)(j->scratch + s * j->slot), 1, memory_order_acquire))
-                return s;
+        for (int s = 0; s < j->nslots; s++) {
+            struct qconv_slot_hdr *h = (struct qconv_slot_hdr *)(void *)(j->scratch + s * j->slot);
+            if (!atomic_exchange_explicit(&h->busy, 1, memory_order_acquire))
+                return (uint8_t *)h;
+        }
 }
 
 static void qconv_item(const struct qconv_job *j, int64_t it, uint8_t *slot)
@@ -623,11 +638,15 @@ static void qconv_item(const struct qconv_job *j, int64_t it, uint8_t *slot)
     int32_t *acc = (int32_t *)(void *)(col + round64(L->col));
     void *pack = (char *)acc + round64((size_t)(j->mg * L->n) * sizeof(int32_t));
     struct qconv_cols cc = {.x = xg, .H = j->H, .W = j->W, .sp = sp, .win = win, .L = L, .pad = j->pad};
+    struct qconv_slot_hdr *h = (struct qconv_slot_hdr *)(void *)slot;
+    const int64_t key = it / j->mparts, packed = h->key == key;
+    h->key = key;
     if (L->pointwise) {
         cc.planes = xg, cc.rp = win->oh, cc.oy0 = oy0; /* x is its own (one) plane per channel */
     } else {
         cc.planes = col, cc.rp = rows + L->halo, cc.r0 = oy0;
-        qconv_planes(&cc, j->cg, col);
+        if (!packed)
+            qconv_planes(&cc, j->cg, col);
     }
     const struct ox_tensor *zw = j->zw, *zx = j->zx;
     const int64_t kk = j->kk, N = rows * L->pw;
@@ -642,7 +661,8 @@ static void qconv_item(const struct qconv_job *j, int64_t it, uint8_t *slot)
         .b_row = qconv_im2col, .b_ctx = &cc, .b_tmp = col,
         .a_terms = j->a_terms ? j->a_terms + 2 * gi * j->mg : NULL,
     };
-    qgemm_u8_isa_pack(&q, j->isa);
+    if (!packed)
+        qgemm_u8_isa_pack(&q, j->isa);
     if (j->q) {
         struct qrows r = *j->q;
         r.g = &q, r.isa = j->isa, r.oc0 = gi * j->mg, r.rows = rows;
@@ -657,14 +677,14 @@ static void qconv_item(const struct qconv_job *j, int64_t it, uint8_t *slot)
             memcpy(yi + m * sp + oy * win->ow, acc + m * N + oy * L->pw, (size_t)win->ow * sizeof *acc);
 }
 
-static void qconv_items(void *arg, int64_t lo, int64_t hi)
+/* tpool_fn: part ith of nth of the items, in a free slot */
+static void qconv_items(void *arg, int ith, int nth)
 {
     const struct qconv_job *j = arg;
-    int s = qconv_slot_get(j);
-    uint8_t *slot = j->scratch + s * j->slot;
-    for (int64_t it = lo; it < hi; it++)
+    uint8_t *slot = qconv_slot_get(j);
+    for (int64_t it = j->items * ith / nth; it < j->items * (ith + 1) / nth; it++)
         qconv_item(j, it, slot);
-    atomic_store_explicit((_Atomic int *)(void *)slot, 0, memory_order_release);
+    atomic_store_explicit(&((struct qconv_slot_hdr *)(void *)slot)->busy, 0, memory_order_release);
 }
 
 static int qconv_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_tensor *const *in,
@@ -708,10 +728,16 @@ static int qconv_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox
             .pad = pad,
         };
         qconv_split(&j, N, j.nslots);
-        for (int s = 0; s < j.nslots; s++)
-            atomic_store_explicit((_Atomic int *)(void *)(j.scratch + s * j.slot), 0, memory_order_relaxed);
-        int64_t items = N * g * j.bands * j.mparts;
-        ox_parallel(c, items, 1, qconv_items, &j);
+        for (int s = 0; s < j.nslots; s++) {
+            struct qconv_slot_hdr *h = (struct qconv_slot_hdr *)(void *)(j.scratch + s * j.slot);
+            atomic_store_explicit(&h->busy, 0, memory_order_relaxed);
+            h->key = -1;
+        }
+        j.items = N * g * j.bands * j.mparts;
+        /* one part per item, up to QCONV_PARTS per thread (the pool's home ranges keep a
+         * thread on consecutive items; the others' parts are taken when it runs out) */
+        int64_t parts = j.items < (int64_t)QCONV_PARTS * j.nslots ? j.items : (int64_t)QCONV_PARTS * j.nslots;
+        tpool_parallel_parts(j.nslots > 1 ? c->pool : NULL, (int)parts, qconv_items, &j);
         return 0;
     }
     /* the reference, and the fused path's im2col rows made as packed: one GEMM per image and

@@ -4,7 +4,8 @@
  * one thread with its own scratch slot (OX_OP_SCRATCH_PER_THREAD, sized by ox_op_scratch).
  * The cases cover one band cut finer for more threads, several bands, channel ranges (small
  * maps), channel counts off the 8-row blocks, groups, strides, dilation, pointwise convs
- * (x read in place) and a conv whose im2col rows are made as packed (not flat). ctest runs it
+ * (x read in place), a conv whose im2col rows are made as packed (not flat) and depthwise
+ * convs (their own path, split by channel). ctest runs it
  * again with the VNNI kernels off (AVX2) and with every ISA off (the reference). */
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,6 +58,8 @@ int main(void)
         {32, 28, 28, 24, 1, 1, 1, 1, 0}, /* pointwise: x is its own plane */
         {16, 30, 29, 32, 1, 2, 1, 1, 0}, /* strided 1x1 */
         {4, 6, 6, 8, 5, 1, 1, 1, 0},     /* im2col rows made as packed (not flat) */
+        {96, 14, 14, 96, 3, 2, 1, 96, 1}, /* depthwise (qdw_exec: channels split), stride 2 */
+        {40, 21, 21, 40, 3, 1, 1, 40, 1}, /* depthwise, stride 1 */
     };
     static const char *const ops[] = {"QLinearConv", "InferdQLinearConv", "ConvInteger"};
     struct tpool *p2 = tpool_new(2), *p3 = tpool_new(3);
