@@ -198,8 +198,14 @@ struct ox_op {
                                ox_op_place_offset says where; its producer writes it there */
 #define OX_OP_ELEMWISE 16u  /* output element i reads only element i of an input of its shape (and
                                broadcast ones): the plan may give the output that input's buffer */
+#define OX_OP_SCRATCH_PER_THREAD 32u /* op->scratch is what one pool thread needs: the plan reserves
+                                        c->nth times it (ox_op_scratch), one slot per thread */
 
 const struct ox_op *ox_op_find(const char *name);
+/* Bytes of scratch node n's step needs under c: op->scratch, times c->nth for
+ * OX_OP_SCRATCH_PER_THREAD ops; 0 without a scratch hook. */
+size_t ox_op_scratch(const struct ox_ctx *c, const struct ox_node *n, struct ox_tensor *const *in,
+                     struct ox_tensor *const *out);
 /* Plan-time layout hooks of OX_OP_VIEW / OX_OP_PLACE ops (shapes and constant inputs known):
  * byte offset of output k inside input 0 / of input k inside output 0 when that tensor is one
  * contiguous range of the other, else -1. */

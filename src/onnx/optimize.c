@@ -306,7 +306,7 @@ static int fold(struct opt *o, struct ox_opt_report *r)
         for (int k = 0; k < n->n_out; k++)
             if (out[k] && !(out[k]->data = ox_mem_alloc(m->mem, out[k]->nbytes + 1)))
                 return inferd_err_set(o->err, INFERD_ENOMEM, "optimize: out of memory");
-        size_t sb = n->op->scratch ? n->op->scratch(n, in, out) : 0;
+        size_t sb = ox_op_scratch(&ctx, n, in, out);
         ctx.scratch = sb ? malloc(sb) : NULL;
         if (sb && !ctx.scratch)
             return inferd_err_set(o->err, INFERD_ENOMEM, "optimize: out of memory");

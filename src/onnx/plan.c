@@ -303,7 +303,7 @@ int ox_plan_build(const struct ox_model *m, const struct ox_ctx *c, const struct
                 outs[k]->data = buf;
             }
             struct ox_ctx fc = *c;
-            size_t sbytes = n->op->scratch ? n->op->scratch(n, in, outs) : 0;
+            size_t sbytes = ox_op_scratch(&fc, n, in, outs);
             fc.scratch = sbytes ? malloc(sbytes) : NULL;
             if (sbytes && !fc.scratch)
                 goto oom;
@@ -417,7 +417,7 @@ int ox_plan_build(const struct ox_model *m, const struct ox_ctx *c, const struct
             if (end > arena)
                 arena = end;
         }
-        size_t sb = n->op->scratch ? n->op->scratch(n, p->steps[s].in, p->steps[s].out) : 0;
+        size_t sb = ox_op_scratch(c, n, p->steps[s].in, p->steps[s].out);
         if (sb) { /* scratch lives for this step only: value id nv marks it */
             soffs[s] = place(live, &n_live, sb, nv) + 1;
             if (soffs[s] - 1 + sb > arena)

@@ -6,11 +6,13 @@
  *   X (N, C, H, W) u8/i8, W (M, C/g, kh, kw) u8/i8, w_zp (scalar | M) -> Y (N, M, OH, OW)
  *   per group: Y_g (M/g, OH*OW) = (W_g - w_zp) (M/g, C/g*kh*kw) @ (col - x_zp) (C/g*kh*kw, OH*OW)
  */
+#include <stdatomic.h>
 #include <string.h>
 #ifdef __SSE2__
 #include <emmintrin.h>
 #endif
 
+#include "base/tpool.h"
 #include "onnx/onnx_int.h"
 #include "onnx/ops/ops.h"
 #include "onnx/ops/qdwconv.h"
@@ -420,32 +422,45 @@ static int qdw_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_t
         j.y1_signed = zy && zy->dt == INFERD_INT8;
         j.chain = ch;
     }
-    int64_t per = win->oh * win->ow * win->kh * win->kw;
-    ox_parallel(c, x->dims[0] * j.C, per > 0 ? ((int64_t)1 << 17) / per + 1 : 1, qdw_part, &j);
+    /* a channel costs its taps and its padded rows (a 7x7 map's channel about 0.4 us): worth a
+     * thread from about 2^15 of those, so the small late layers (576 channels of 7x7) split too */
+    int64_t per = win->oh * win->ow * win->kh * win->kw + j.H * j.W;
+    ox_parallel(c, x->dims[0] * j.C, ((int64_t)1 << 15) / per + 1, qdw_part, &j);
     return 1;
 }
 
 /* How the GEMM reads B, the im2col matrix (K = C/g * kh * kw rows):
  *  - the reference reads it whole, written into the scratch first;
  *  - the SIMD GEMMs pack it a few rows at a time (qgemm_args.b_row), never held whole:
- *    "flat" when few columns are wasted: x is laid out once per group as padded planes
- *    split into sh x sw stride phases (phase (py, px) row r, column j holds padded x at
- *    (r*sh + py, j*sw + px), the pad bytes x's zero point), pw bytes a row, pw = ow +
- *    (kw-1)*dw/sw. Then tap (ky, kx) at output (oy, ox) reads phase ((ky*dh)%sh, (kx*dw)%sw)
- *    at row oy + ky*dh/sh, column ox + kx*dw/sw: over the columns oy*pw + ox of a GEMM
- *    with N = oh*pw, every row of B is one run of a plane, read in place. The pw - ow
+ *    "flat" when few columns are wasted: the rows of x a call needs are laid out as padded
+ *    planes split into sh x sw stride phases (phase (py, px) row r, column j holds padded x at
+ *    ((r0 + r)*sh + py, j*sw + px), the pad bytes x's zero point), pw bytes a row, pw = ow +
+ *    (kw-1)*dw/sw. Then tap (ky, kx) at output (oy0 + oy, ox) reads phase ((ky*dh)%sh,
+ *    (kx*dw)%sw) at row oy + ky*dh/sh, column ox + kx*dw/sw: over the columns oy*pw + ox of a
+ *    GEMM with N = rows*pw, every row of B is one run of a plane, read in place. The pw - ow
  *    columns past each output row are computed and dropped (one slack row per plane covers
- *    what the last ones read). Otherwise each row is made by im2col_row as it is packed. */
+ *    what the last ones read). Otherwise each row is made by im2col_row as it is packed.
+ * The flat path's work split (qconv_split): a call (item) is one image, one group, one band
+ * of output rows and one range of output channels; each runs whole on one thread, which lays
+ * out the band's planes, packs its B and runs its GEMM and requantisation in its own slot of
+ * the scratch (OX_OP_SCRATCH_PER_THREAD): nothing runs on the calling thread alone and an op
+ * forks once. Bands are cut finer, then channel ranges, only when there are fewer items than
+ * threads (batch 1, small maps). Every output byte is the same sum whichever call makes it,
+ * so the bytes do not depend on the thread count. */
 static int qconv_fused(void)
 {
     return qgemm_isa_usable(QGEMM_AVX2);
 }
 
-#define QCONV_CHUNK 1024 /* GEMM columns per call (whole output rows): packed B, sums in cache */
+#define QCONV_CHUNK 1024   /* GEMM columns per call (whole output rows): packed B, sums in cache */
+#define QCONV_MIN_COLS 96 /* bands are not cut below this many columns to feed more threads */
+#define QCONV_PARTS 8     /* pool parts per thread at most (items are grouped beyond that) */
 
 struct qconv_layout {
     int flat;       /* B's rows read in place: from phase planes, or x itself (pointwise) */
-    int64_t pw, rp; /* flat: bytes of a plane row, rows of a plane (with the slack one) */
+    int pointwise;
+    int64_t pw;     /* flat: bytes of a plane row */
+    int64_t halo;   /* flat: plane rows a band needs past its output rows (slack row included) */
     int64_t n;      /* GEMM columns of one call: rows_per_call*pw when flat, else oh*ow */
     int64_t rows_per_call; /* flat: output rows of one call (the last may have fewer) */
     size_t col;     /* bytes of the scratch part holding B (or its planes, or b_row's rows) */
@@ -460,13 +475,13 @@ static void qconv_layout(const struct ox_window *win, int64_t cg, int pointwise,
     L->col = (size_t)(QGEMM_B_ROWS * sp);
     if (!pointwise && win->oh * pw * 4 > sp * 5 + 64) /* more than about a quarter dropped */
         return;
-    L->flat = 1, L->pw = pw;
+    L->flat = 1, L->pointwise = pointwise, L->pw = pw;
     L->rows_per_call = QCONV_CHUNK / pw > 1 ? QCONV_CHUNK / pw : 1;
     L->rows_per_call = L->rows_per_call < win->oh ? L->rows_per_call : win->oh;
     L->n = L->rows_per_call * pw;
-    L->rp = pointwise ? win->oh : win->oh + (win->kh - 1) * win->dh / win->sh + 1;
-    size_t planes = pointwise ? 0 : (size_t)(cg * win->sh * win->sw * L->rp * pw), rows = (size_t)(QGEMM_B_ROWS * L->n);
-    L->col = planes > rows ? planes : rows;
+    L->halo = pointwise ? 0 : (win->kh - 1) * win->dh / win->sh + 1;
+    size_t planes = pointwise ? 0 : (size_t)(cg * win->sh * win->sw * (L->rows_per_call + L->halo) * pw);
+    L->col = planes > (size_t)(QGEMM_B_ROWS * L->n) ? planes : (size_t)(QGEMM_B_ROWS * L->n);
 }
 
 struct qconv_cols {
@@ -474,16 +489,18 @@ struct qconv_cols {
     int64_t H, W, sp;
     const struct ox_window *win;
     const struct qconv_layout *L;
-    const uint8_t *planes; /* flat: the group's phase planes (x itself when pointwise) */
-    int64_t oy0;           /* flat: the call's first output row */
+    const uint8_t *planes; /* flat: the call's phase planes (x itself when pointwise) */
+    int64_t rp;            /* flat: rows of each plane */
+    int64_t r0;            /* flat: the padded row (over sh) of the planes' row 0 */
+    int64_t oy0;           /* flat: the plane row of the call's first output row */
     uint8_t pad;
 };
 
-/* Fills the group's phase planes at dst (flat layout). */
+/* Fills the group's phase planes, cc->rp rows from row cc->r0, at dst (flat layout). */
 static void qconv_planes(const struct qconv_cols *cc, int64_t cg, uint8_t *dst)
 {
     const struct ox_window *win = cc->win;
-    const int64_t pw = cc->L->pw, rp = cc->L->rp, sw = win->sw, W = cc->W;
+    const int64_t pw = cc->L->pw, rp = cc->rp, sw = win->sw, W = cc->W;
     for (int64_t ci = 0; ci < cg; ci++)
         for (int64_t py = 0; py < win->sh; py++)
             for (int64_t px = 0; px < sw; px++, dst += rp * pw) {
@@ -492,7 +509,7 @@ static void qconv_planes(const struct qconv_cols *cc, int64_t cg, uint8_t *dst)
                 valid_cols(off, sw, W, pw, &lo, &hi);
                 for (int64_t r = 0; r < rp; r++) {
                     uint8_t *row = dst + r * pw;
-                    const int64_t iy = r * win->sh + py - win->pt;
+                    const int64_t iy = (cc->r0 + r) * win->sh + py - win->pt;
                     if (iy < 0 || iy >= cc->H) {
                         memset(row, cc->pad, (size_t)pw);
                         continue;
@@ -512,7 +529,7 @@ static const uint8_t *qconv_im2col(void *ctx, int64_t k, uint8_t *tmp)
     if (cc->L->flat) {
         const int64_t oy = ky * win->dh, ox = kx * win->dw, pw = cc->L->pw;
         const int64_t plane = (ci * win->sh + oy % win->sh) * win->sw + ox % win->sw;
-        return cc->planes + plane * cc->L->rp * pw + (cc->oy0 + oy / win->sh) * pw + ox / win->sw;
+        return cc->planes + plane * cc->rp * pw + (cc->oy0 + oy / win->sh) * pw + ox / win->sw;
     }
     im2col_row(tmp, cc->x + ci * cc->H * cc->W, cc->H, cc->W, win, ky, kx, cc->pad);
     return tmp;
@@ -524,8 +541,20 @@ static int qconv_pointwise(const struct ox_window *win, int64_t H, int64_t W)
            win->oh == H && win->ow == W;
 }
 
-/* scratch: B's part (qconv_layout's col), int32 accumulators of one call, the int8 GEMM's
- * packed B (each part rounded to 64 bytes) */
+static size_t round64(size_t b)
+{
+    return (b + 63) & ~(size_t)63;
+}
+
+/* scratch, per thread (OX_OP_SCRATCH_PER_THREAD; only the flat path uses more than the first
+ * thread's): the slot's header (qconv_slot_hdr, 64 bytes), B's part (qconv_layout's col), int32
+ * accumulators of one call, the int8 GEMM's packed B (each part rounded to 64 bytes) */
+static size_t qconv_slot_bytes(const struct qconv_layout *L, int64_t mg, int64_t kk)
+{
+    return 64 + round64(L->col) + round64((size_t)(mg * L->n) * sizeof(int32_t)) +
+           round64(qgemm_scratch_bytes(kk, L->n) + QGEMM_SCRATCH_PAD);
+}
+
 static size_t qconv_scratch(const struct ox_node *n, struct ox_tensor *const *in, struct ox_tensor *const *out)
 {
     const struct qconv_io *io = io_of(n);
@@ -539,8 +568,7 @@ static size_t qconv_scratch(const struct ox_node *n, struct ox_tensor *const *in
     struct qconv_layout L;
     const int64_t cg = x->dims[1] / g, kk = cg * w->dims[2] * w->dims[3];
     qconv_layout(&win, cg, qconv_pointwise(&win, x->dims[2], x->dims[3]), &L);
-    size_t acc = ((size_t)(w->dims[0] / g * L.n) * sizeof(int32_t) + 63) & ~(size_t)63;
-    return ((L.col + 63) & ~(size_t)63) + acc + qgemm_scratch_bytes(kk, L.n) + QGEMM_SCRATCH_PAD;
+    return qconv_slot_bytes(&L, w->dims[0] / g, kk);
 }
 
 /* The GEMM path's QLinearConv: blocks of QROWS output channels, each computed and at once
@@ -580,6 +608,128 @@ static void qrows_part(void *arg, int64_t lo, int64_t hi)
     }
 }
 
+/* One flat conv, cut into items (qconv_split) run over the pool. */
+struct qconv_job {
+    const struct qconv_layout *L;
+    const struct ox_window *win;
+    const struct ox_tensor *x, *w, *zx, *zw, *y;
+    const struct qrows *q; /* QLinearConv's requantisation (its g, y, oc0 set per item), or NULL */
+    const int32_t *a_terms; /* the plan's row terms of all M channels, or NULL */
+    enum qgemm_isa isa;
+    int64_t C, H, W, M, g, cg, mg, kk;
+    int64_t bands, rows, mparts; /* per image and group: bands of rows output rows, channel ranges */
+    int64_t items;               /* N * g * bands * mparts, band-major: mparts items share a band */
+    uint8_t *scratch;
+    size_t slot; /* bytes of one thread's slot */
+    int nslots;
+    uint8_t pad;
+};
+
+/* Cuts the flat conv into items: bands of whole output rows (QCONV_CHUNK columns at most)
+ * per image and group, cut finer (not below QCONV_MIN_COLS columns) while there are fewer
+ * than four items per thread and their count is not a multiple of the thread count, then
+ * ranges of QROWS-channel blocks while there are fewer than OX_PAR_SPLIT items per thread
+ * (a thread that runs several ranges of one band in a row packs its B once: qconv_item). */
+static void qconv_split(struct qconv_job *j, int64_t N, int nth)
+{
+    const int64_t oh = j->win->oh, ig = N * j->g, pw = j->L->pw;
+    int64_t bands = (oh + j->L->rows_per_call - 1) / j->L->rows_per_call, rows = (oh + bands - 1) / bands;
+    while (nth > 1 && ig * bands < 4 * nth && (ig * bands) % nth != 0 && bands < oh) {
+        int64_t r2 = (oh + bands) / (bands + 1); /* rows of bands + 1 bands */
+        if (r2 * pw < QCONV_MIN_COLS)
+            break;
+        bands++;
+        rows = (oh + bands - 1) / bands;
+    }
+    j->rows = rows;
+    j->bands = (oh + rows - 1) / rows;
+    const int64_t blocks = (j->mg + QROWS - 1) / QROWS;
+    j->mparts = 1;
+    while (nth > 1 && ig * j->bands * j->mparts < OX_PAR_SPLIT * nth && j->mparts < blocks)
+        j->mparts++;
+}
+
+/* A slot's 64-byte header: busy flag, and which band (image, group, band) its planes and
+ * packed B hold (-1: none). */
+struct qconv_slot_hdr {
+    _Atomic int busy;
+    int64_t key; /* read and written only by the slot's holder */
+};
+
+/* Claims a free slot of the scratch: at most nslots parts run at once (one per pool thread). */
+static uint8_t *qconv_slot_get(const struct qconv_job *j)
+{
+    for (;;)
+        for (int s = 0; s < j->nslots; s++) {
+            struct qconv_slot_hdr *h = (struct qconv_slot_hdr *)(void *)(j->scratch + s * j->slot);
+            if (!atomic_exchange_explicit(&h->busy, 1, memory_order_acquire))
+                return (uint8_t *)h;
+        }
+}
+
+static void qconv_item(const struct qconv_job *j, int64_t it, uint8_t *slot)
+{
+    const struct ox_window *win = j->win;
+    const struct qconv_layout *L = j->L;
+    const int64_t mp = it % j->mparts, band = it / j->mparts % j->bands, gi = it / j->mparts / j->bands % j->g;
+    const int64_t nn = it / j->mparts / j->bands / j->g, oy0 = band * j->rows, sp = win->oh * win->ow;
+    const int64_t rows = win->oh - oy0 < j->rows ? win->oh - oy0 : j->rows, blocks = (j->mg + QROWS - 1) / QROWS;
+    const int64_t b0 = blocks * mp / j->mparts, b1 = blocks * (mp + 1) / j->mparts;
+    const int64_t m0 = b0 * QROWS, m1 = b1 * QROWS < j->mg ? b1 * QROWS : j->mg;
+    const uint8_t *xg = (const uint8_t *)j->x->data + (nn * j->C + gi * j->cg) * j->H * j->W;
+    uint8_t *col = slot + 64;
+    int32_t *acc = (int32_t *)(void *)(col + round64(L->col));
+    void *pack = (char *)acc + round64((size_t)(j->mg * L->n) * sizeof(int32_t));
+    struct qconv_cols cc = {.x = xg, .H = j->H, .W = j->W, .sp = sp, .win = win, .L = L, .pad = j->pad};
+    struct qconv_slot_hdr *h = (struct qconv_slot_hdr *)(void *)slot;
+    const int64_t key = it / j->mparts, packed = h->key == key;
+    h->key = key;
+    if (L->pointwise) {
+        cc.planes = xg, cc.rp = win->oh, cc.oy0 = oy0; /* x is its own (one) plane per channel */
+    } else {
+        cc.planes = col, cc.rp = rows + L->halo, cc.r0 = oy0;
+        if (!packed)
+            qconv_planes(&cc, j->cg, col);
+    }
+    const struct ox_tensor *zw = j->zw, *zx = j->zx;
+    const int64_t kk = j->kk, N = rows * L->pw;
+    const struct qgemm_args q = {
+        .M = j->mg, .N = N, .K = kk,
+        .a = (const uint8_t *)j->w->data + gi * j->mg * kk, .a_signed = j->w->dt == INFERD_INT8,
+        .b_signed = j->x->dt == INFERD_INT8,
+        .za = zw ? (const uint8_t *)zw->data + (zw->numel == 1 ? 0 : gi * j->mg) : NULL,
+        .za_len = zw ? (zw->numel == 1 ? 1 : j->mg) : 0,
+        .zb = zx ? zx->data : NULL, .zb_len = zx ? 1 : 0,
+        .c = acc, .pack = pack,
+        .b_row = qconv_im2col, .b_ctx = &cc, .b_tmp = col,
+        .a_terms = j->a_terms ? j->a_terms + 2 * gi * j->mg : NULL,
+    };
+    if (!packed)
+        qgemm_u8_isa_pack(&q, j->isa);
+    if (j->q) {
+        struct qrows r = *j->q;
+        r.g = &q, r.isa = j->isa, r.oc0 = gi * j->mg, r.rows = rows;
+        r.y = (uint8_t *)j->y->data + (nn * j->M + gi * j->mg) * sp + oy0 * win->ow;
+        qrows_part(&r, b0, b1);
+        return;
+    }
+    qgemm_u8_isa_rows(&q, j->isa, m0, m1);
+    int32_t *yi = (int32_t *)j->y->data + (nn * j->M + gi * j->mg) * sp + oy0 * win->ow;
+    for (int64_t m = m0; m < m1; m++) /* ConvInteger: the kept columns */
+        for (int64_t oy = 0; oy < rows; oy++)
+            memcpy(yi + m * sp + oy * win->ow, acc + m * N + oy * L->pw, (size_t)win->ow * sizeof *acc);
+}
+
+/* tpool_fn: part ith of nth of the items, in a free slot */
+static void qconv_items(void *arg, int ith, int nth)
+{
+    const struct qconv_job *j = arg;
+    uint8_t *slot = qconv_slot_get(j);
+    for (int64_t it = j->items * ith / nth; it < j->items * (ith + 1) / nth; it++)
+        qconv_item(j, it, slot);
+    atomic_store_explicit(&((struct qconv_slot_hdr *)(void *)slot)->busy, 0, memory_order_release);
+}
+
 static int qconv_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_tensor *const *in,
                       struct ox_tensor **out, struct inferd_err *err)
 {
@@ -600,20 +750,50 @@ static int qconv_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox
     const int pointwise = qconv_pointwise(&win, H, W);
     struct qconv_layout L;
     qconv_layout(&win, cg, pointwise, &L);
-    uint8_t *col = c->scratch;
-    int32_t *acc = (int32_t *)(void *)(col + ((L.col + 63) & ~(size_t)63));
-    void *pack = (char *)acc + (((size_t)(mg * L.n) * sizeof(int32_t) + 63) & ~(size_t)63);
+    const struct ox_tensor *zy = opt_in(n, in, io->zy);
+    struct qrows rq = {0};
+    if (io->sy >= 0)
+        rq = (struct qrows){
+            .sw = in[io->sw], .b = opt_in(n, in, io->bias),
+            .sx = (float)ox_get_f64(in[io->sx], 0), .sy = (float)ox_get_f64(in[io->sy], 0),
+            .zy = zy ? (int32_t)ox_get_i64(zy, 0) : 0, .y1_signed = zy && zy->dt == INFERD_INT8, .chain = ch,
+            .sp = sp, .pw = L.flat ? L.pw : 0, .rows = win.oh, .ow = win.ow,
+        };
     uint8_t pad = zx ? *(const uint8_t *)zx->data : 0;
+    const int32_t *a_terms = c->packed ? (const int32_t *)(const void *)c->packed : NULL;
+    if (L.flat) {
+        struct qgemm_args probe = {.M = mg, .N = L.n, .K = kk, .pack = c->scratch};
+        struct qconv_job j = {
+            .L = &L, .win = &win, .x = x, .w = w, .zx = zx, .zw = zw, .y = y, .q = io->sy >= 0 ? &rq : NULL,
+            .a_terms = a_terms, .isa = qgemm_isa_pick(&probe),
+            .C = C, .H = H, .W = W, .M = M, .g = g, .cg = cg, .mg = mg, .kk = kk,
+            .scratch = c->scratch, .slot = qconv_slot_bytes(&L, mg, kk), .nslots = c->nth > 1 ? c->nth : 1,
+            .pad = pad,
+        };
+        qconv_split(&j, N, j.nslots);
+        for (int s = 0; s < j.nslots; s++) {
+            struct qconv_slot_hdr *h = (struct qconv_slot_hdr *)(void *)(j.scratch + s * j.slot);
+            atomic_store_explicit(&h->busy, 0, memory_order_relaxed);
+            h->key = -1;
+        }
+        j.items = N * g * j.bands * j.mparts;
+        /* one part per item, up to QCONV_PARTS per thread (the pool's home ranges keep a
+         * thread on consecutive items; the others' parts are taken when it runs out) */
+        int64_t parts = j.items < (int64_t)QCONV_PARTS * j.nslots ? j.items : (int64_t)QCONV_PARTS * j.nslots;
+        tpool_parallel_parts(j.nslots > 1 ? c->pool : NULL, (int)parts, qconv_items, &j);
+        return 0;
+    }
+    /* the reference, and the fused path's im2col rows made as packed: one GEMM per image and
+     * group, its rows split over the pool */
+    uint8_t *col = c->scratch + 64;
+    int32_t *acc = (int32_t *)(void *)(col + round64(L.col));
+    void *pack = (char *)acc + round64((size_t)(mg * L.n) * sizeof(int32_t));
     for (int64_t nn = 0; nn < N; nn++) {
         for (int64_t gi = 0; gi < g; gi++) {
             const uint8_t *xg = (const uint8_t *)x->data + (nn * C + gi * cg) * H * W, *bm = col;
-            struct qconv_cols cc = {.x = xg, .H = H, .W = W, .sp = sp, .win = &win, .L = &L, .planes = col, .pad = pad};
-            if (pointwise && !L.flat)
+            struct qconv_cols cc = {.x = xg, .H = H, .W = W, .sp = sp, .win = &win, .L = &L, .pad = pad};
+            if (pointwise && !qconv_fused())
                 bm = xg; /* the reference: a pointwise conv's im2col matrix is x itself */
-            else if (L.flat && pointwise)
-                cc.planes = xg, bm = NULL; /* x is its own (one) plane per channel */
-            else if (L.flat)
-                qconv_planes(&cc, cg, col), bm = NULL;
             else if (qconv_fused())
                 bm = NULL; /* each row made by im2col_row as the packer takes it */
             else
@@ -623,41 +803,27 @@ static int qconv_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox
                             im2col_row(col + ((ci * win.kh + ky) * win.kw + kx) * sp, xg + ci * H * W, H, W, &win, ky,
                                        kx, pad);
             const uint8_t *zwp = zw ? (const uint8_t *)zw->data + (zw->numel == 1 ? 0 : gi * mg) : NULL;
-            /* flat: one GEMM per rows_per_call output rows (B packed and the sums kept in cache) */
-            for (int64_t oy0 = 0; oy0 < win.oh; oy0 += L.rows_per_call) {
-                const int64_t rows = win.oh - oy0 < L.rows_per_call ? win.oh - oy0 : L.rows_per_call;
-                int32_t *yi = (int32_t *)y->data + (nn * M + gi * mg) * sp + oy0 * win.ow;
-                cc.oy0 = oy0;
-                struct qgemm_args q = {
-                    .M = mg, .N = L.flat ? rows * L.pw : sp, .K = kk,
-                    .a = (const uint8_t *)w->data + gi * mg * kk, .a_signed = w->dt == INFERD_INT8,
-                    .b = bm, .b_signed = x->dt == INFERD_INT8,
-                    .za = zwp, .za_len = zw ? (zw->numel == 1 ? 1 : mg) : 0,
-                    .zb = zx ? zx->data : NULL, .zb_len = zx ? 1 : 0,
-                    .c = io->sy >= 0 || L.flat ? acc : yi,
-                    .pack = pack,
-                    .b_row = bm ? NULL : qconv_im2col, .b_ctx = &cc, .b_tmp = col,
-                    .a_terms = c->packed ? (const int32_t *)(const void *)c->packed + 2 * gi * mg : NULL,
-                };
-                if (io->sy < 0) {
-                    qgemm_u8_pool(c, &q);
-                    for (int64_t m = 0; L.flat && m < mg; m++) /* ConvInteger: the kept columns */
-                        for (int64_t oy = 0; oy < rows; oy++)
-                            memcpy(yi + m * sp + oy * win.ow, acc + m * q.N + oy * L.pw, (size_t)win.ow * sizeof *acc);
-                    continue;
-                }
-                const struct ox_tensor *zy = opt_in(n, in, io->zy);
-                struct qrows r = {
-                    .g = &q, .isa = qgemm_isa_pick(&q), .sw = in[io->sw], .b = opt_in(n, in, io->bias),
-                    .sx = (float)ox_get_f64(in[io->sx], 0), .sy = (float)ox_get_f64(in[io->sy], 0),
-                    .zy = zy ? (int32_t)ox_get_i64(zy, 0) : 0, .y1_signed = zy && zy->dt == INFERD_INT8, .chain = ch,
-                    .oc0 = gi * mg, .y = (uint8_t *)y->data + (nn * M + gi * mg) * sp + oy0 * win.ow, .sp = sp,
-                    .pw = L.flat ? L.pw : 0, .rows = rows, .ow = win.ow,
-                };
-                qgemm_u8_isa_pack(&q, r.isa);
-                int64_t blocks = (mg + QROWS - 1) / QROWS, per = QROWS * q.N * kk;
-                ox_parallel(c, blocks, per > 0 ? ((int64_t)1 << 18) / per + 1 : blocks, qrows_part, &r);
+            int32_t *yi = (int32_t *)y->data + (nn * M + gi * mg) * sp;
+            struct qgemm_args q = {
+                .M = mg, .N = sp, .K = kk,
+                .a = (const uint8_t *)w->data + gi * mg * kk, .a_signed = w->dt == INFERD_INT8,
+                .b = bm, .b_signed = x->dt == INFERD_INT8,
+                .za = zwp, .za_len = zw ? (zw->numel == 1 ? 1 : mg) : 0,
+                .zb = zx ? zx->data : NULL, .zb_len = zx ? 1 : 0,
+                .c = io->sy >= 0 ? acc : yi,
+                .pack = pack,
+                .b_row = bm ? NULL : qconv_im2col, .b_ctx = &cc, .b_tmp = col,
+                .a_terms = a_terms ? a_terms + 2 * gi * mg : NULL,
+            };
+            if (io->sy < 0) {
+                qgemm_u8_pool(c, &q);
+                continue;
             }
+            struct qrows r = rq;
+            r.g = &q, r.isa = qgemm_isa_pick(&q), r.oc0 = gi * mg, r.y = (uint8_t *)y->data + (nn * M + gi * mg) * sp;
+            qgemm_u8_isa_pack(&q, r.isa);
+            int64_t blocks = (mg + QROWS - 1) / QROWS, per = QROWS * q.N * kk;
+            ox_parallel(c, blocks, per > 0 ? ((int64_t)1 << 18) / per + 1 : blocks, qrows_part, &r);
         }
     }
     return 0;
@@ -682,9 +848,10 @@ static int64_t qconv_pack(const struct ox_node *n, struct ox_tensor *const *in, 
     return 2 * M;
 }
 
-const struct ox_op ox_op_conv_integer = {"ConvInteger", 2, 4, 1, 1, NULL, qconv_infer, qconv_exec, 0, qconv_scratch,
+const struct ox_op ox_op_conv_integer = {"ConvInteger", 2, 4, 1, 1, NULL, qconv_infer, qconv_exec, OX_OP_SCRATCH_PER_THREAD, qconv_scratch,
                                          qconv_pack};
-const struct ox_op ox_op_qlinear_conv = {"QLinearConv", 8, 9, 1, 1, NULL, qconv_infer, qconv_exec, 0, qconv_scratch,
+const struct ox_op ox_op_qlinear_conv = {"QLinearConv", 8, 9, 1, 1, NULL, qconv_infer, qconv_exec, OX_OP_SCRATCH_PER_THREAD, qconv_scratch,
                                          qconv_pack};
-const struct ox_op ox_op_inferd_qlinear_conv = {"InferdQLinearConv", 13, 13, 1, 1, NULL, qconv_infer, qconv_exec, 0,
+const struct ox_op ox_op_inferd_qlinear_conv = {"InferdQLinearConv", 13, 13, 1, 1, NULL, qconv_infer, qconv_exec,
+                                                 OX_OP_SCRATCH_PER_THREAD,
                                                  qconv_scratch, qconv_pack};

@@ -179,6 +179,13 @@ static void par_part(void *arg, int ith, int nth)
         p->fn(p->ctx, lo, hi);
 }
 
+size_t ox_op_scratch(const struct ox_ctx *c, const struct ox_node *n, struct ox_tensor *const *in,
+                     struct ox_tensor *const *out)
+{
+    size_t b = n->op->scratch ? n->op->scratch(n, in, out) : 0;
+    return (n->op->flags & OX_OP_SCRATCH_PER_THREAD) && c && c->nth > 1 ? b * (size_t)c->nth : b;
+}
+
 void ox_parallel(const struct ox_ctx *c, int64_t n, int64_t min_per_thread, ox_range_fn fn, void *ctx)
 {
     int64_t parts = min_per_thread > 0 ? n / min_per_thread : n;

@@ -1,0 +1,121 @@
+/* test_onnx_qconv_threads.c — the int8 convs (QLinearConv, InferdQLinearConv, ConvInteger)
+ * give the same bytes on 1, 2 and 3 pool threads, at batch 1 and 3: quant_conv.c cuts a conv
+ * into bands of output rows and ranges of output channels by the thread count, each run on
+ * one thread with its own scratch slot (OX_OP_SCRATCH_PER_THREAD, sized by ox_op_scratch).
+ * The cases cover one band cut finer for more threads, several bands, channel ranges (small
+ * maps), channel counts off the 8-row blocks, groups, strides, dilation, pointwise convs
+ * (x read in place), a conv whose im2col rows are made as packed (not flat) and depthwise
+ * convs (their own path, split by channel). ctest runs it
+ * again with the VNNI kernels off (AVX2) and with every ISA off (the reference). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/tpool.h"
+#include "check.h"
+#include "onnx/onnx_int.h"
+
+static struct ox_tensor *mk(enum inferd_dtype dt, int rank, const int64_t *dims, uint32_t *s)
+{
+    struct ox_tensor *t = calloc(1, sizeof *t);
+    CHECK(t && ox_set_shape(t, dt, rank, dims, NULL) == 0);
+    t->data = calloc(t->nbytes + 64, 1);
+    t->is_const = 1;
+    for (size_t i = 0; i < t->nbytes && dt != INFERD_FP32 && dt != INFERD_INT32; i++)
+        ((uint8_t *)t->data)[i] = (uint8_t)((*s = *s * 1664525u + 1013904223u) >> 24);
+    return t;
+}
+
+/* Runs node n on a pool of nth threads (NULL pool for 1); returns y's bytes (caller frees). */
+static uint8_t *run(struct ox_node *n, struct ox_tensor **in, struct tpool *pool, int nth, size_t *bytes)
+{
+    struct ox_tensor y = {0}, *yp = &y;
+    struct inferd_err err = {0};
+    CHECK(n->op->infer(n, in, &yp, &err) == 0);
+    y.data = calloc(y.nbytes + 64, 1);
+    struct ox_ctx c = {.pool = pool, .nth = nth};
+    size_t sb = ox_op_scratch(&c, n, in, &yp);
+    c.scratch = sb ? aligned_alloc(64, (sb + 63) & ~(size_t)63) : NULL;
+    int rc = n->op->exec(&c, n, in, &yp, &err);
+    if (rc < 0)
+        fprintf(stderr, "%s: %s\n", n->op_type, err.msg);
+    CHECK(rc == 0);
+    free(c.scratch);
+    *bytes = y.nbytes;
+    return y.data;
+}
+
+int main(void)
+{
+    static const struct { int64_t c, h, w, m, k, s, d, g, p; } cases[] = {
+        {8, 28, 28, 16, 3, 1, 1, 1, 1},  /* one band of 28 rows: cut into 2 or 3 for the threads */
+        {6, 58, 56, 12, 3, 1, 1, 1, 1},  /* several bands of 1024 columns */
+        {16, 7, 7, 40, 3, 1, 1, 1, 1},   /* too small to cut: channel ranges (40 = 5 blocks) */
+        {16, 14, 14, 20, 3, 1, 1, 1, 1}, /* 20 channels: blocks of 8, 8 and 4 */
+        {3, 61, 60, 16, 7, 2, 1, 1, 3},  /* a stem: stride-2 phase planes */
+        {8, 30, 30, 16, 3, 2, 1, 1, 1},  /* stride 2, one band */
+        {12, 20, 20, 18, 3, 1, 2, 3, 2}, /* groups, dilation */
+        {32, 28, 28, 24, 1, 1, 1, 1, 0}, /* pointwise: x is its own plane */
+        {16, 30, 29, 32, 1, 2, 1, 1, 0}, /* strided 1x1 */
+        {4, 6, 6, 8, 5, 1, 1, 1, 0},     /* im2col rows made as packed (not flat) */
+        {96, 14, 14, 96, 3, 2, 1, 96, 1}, /* depthwise (qdw_exec: channels split), stride 2 */
+        {40, 21, 21, 40, 3, 1, 1, 40, 1}, /* depthwise, stride 1 */
+    };
+    static const char *const ops[] = {"QLinearConv", "InferdQLinearConv", "ConvInteger"};
+    struct tpool *p2 = tpool_new(2), *p3 = tpool_new(3);
+    CHECK(p2 && p3);
+    uint32_t s = 7;
+    int runs = 0, bad = 0;
+    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++)
+        for (int oi = 0; oi < 3; oi++)
+            for (int batch = 1; batch <= 3; batch += 2) {
+                const int64_t C = cases[ci].c, M = cases[ci].m, k = cases[ci].k, G = cases[ci].g;
+                const int mode = (int)(ci + (size_t)oi) % 4, xs = mode & 1, ws = mode >> 1;
+                int64_t xd[4] = {batch, C, cases[ci].h, cases[ci].w}, wd[4] = {M, C / G, k, k};
+                int64_t one[1] = {1}, md[1] = {M};
+                struct ox_tensor *x = mk(xs ? INFERD_INT8 : INFERD_UINT8, 4, xd, &s);
+                struct ox_tensor *w = mk(ws ? INFERD_INT8 : INFERD_UINT8, 4, wd, &s);
+                struct ox_tensor *zx = mk(x->dt, 0, one, &s), *zw = mk(w->dt, ci % 2 ? 1 : 0, ci % 2 ? md : one, &s);
+                struct ox_tensor *sx = mk(INFERD_FP32, 0, one, &s), *sw = mk(INFERD_FP32, 1, md, &s);
+                struct ox_tensor *sy = mk(INFERD_FP32, 0, one, &s), *zy = mk(INFERD_UINT8, 0, one, &s);
+                struct ox_tensor *b = mk(INFERD_INT32, 1, md, &s);
+                struct ox_tensor *s1 = mk(INFERD_FP32, 0, one, &s), *z1 = mk(INFERD_UINT8, 0, one, &s);
+                struct ox_tensor *s2 = mk(INFERD_FP32, 0, one, &s), *z2 = mk(INFERD_INT8, 0, one, &s);
+                *(float *)sx->data = 0.02f, *(float *)sy->data = 0.9f, *(float *)s1->data = 0.05f;
+                *(float *)s2->data = 0.031f;
+                for (int64_t o = 0; o < M; o++) {
+                    ((float *)sw->data)[o] = 0.001f * (float)(o % 7 + 1);
+                    ((int32_t *)b->data)[o] = (int32_t)(o * 997 % 4001) - 2000;
+                }
+                int64_t strides[2] = {cases[ci].s, cases[ci].s}, dil[2] = {cases[ci].d, cases[ci].d};
+                int64_t pads[4] = {cases[ci].p, cases[ci].p, cases[ci].p, cases[ci].p};
+                struct ox_attr attrs[4] = {{.name = "group", .type = OX_ATTR_INT, .i = G},
+                                           {.name = "strides", .type = OX_ATTR_INTS, .ints = strides, .n_ints = 2},
+                                           {.name = "dilations", .type = OX_ATTR_INTS, .ints = dil, .n_ints = 2},
+                                           {.name = "pads", .type = OX_ATTR_INTS, .ints = pads, .n_ints = 4}};
+                struct ox_tensor *qin[13] = {x, sx, zx, w, sw, zw, sy, zy, b, s1, z1, s2, z2};
+                struct ox_tensor *cin[4] = {x, w, zx, zw};
+                struct ox_node n = {.op_type = ops[oi], .name = "t", .domain = "", .n_out = 1, .n_attrs = 4,
+                                    .attrs = attrs, .n_in = oi == 0 ? 9 : oi == 1 ? 13 : 4};
+                n.op = ox_op_find(n.op_type);
+                CHECK(n.op != NULL);
+                n.ip[0] = (int64_t)(ci % 2); /* InferdQLinearConv: a Relu in the chain */
+                struct ox_tensor **in = oi == 2 ? cin : qin;
+                size_t b1, b2, b3;
+                uint8_t *y1 = run(&n, in, NULL, 1, &b1), *y2 = run(&n, in, p2, 2, &b2), *y3 = run(&n, in, p3, 3, &b3);
+                int diff = b1 != b2 || b1 != b3 || memcmp(y1, y2, b1) != 0 || memcmp(y1, y3, b1) != 0;
+                if (diff)
+                    fprintf(stderr, "case %zu %s batch %d: 1, 2 and 3 threads differ\n", ci, ops[oi], batch);
+                bad += diff;
+                runs++;
+                free(y1), free(y2), free(y3);
+                struct ox_tensor *all[] = {x, w, zx, zw, sx, sw, sy, zy, b, s1, z1, s2, z2};
+                for (size_t t = 0; t < sizeof all / sizeof all[0]; t++)
+                    free(all[t]->data), free(all[t]);
+            }
+    printf("int8 convs on 1, 2 and 3 threads: %d runs, %d differ\n", runs, bad);
+    CHECK(bad == 0);
+    tpool_free(p2);
+    tpool_free(p3);
+    return check_finish();
+}
