@@ -190,6 +190,17 @@ static int want_keyed(const struct ox_model *m, const struct ox_plan *p, const s
     return INFERD_EUNSUPPORTED;
 }
 
+/* bytes of scratch a step of n needs: op->scratch's, once per pool thread for an
+ * OX_OP_SCRATCH_SLOTS op */
+static size_t step_scratch(const struct ox_node *n, const struct ox_ctx *c, struct ox_tensor *const *in,
+                           struct ox_tensor *const *out)
+{
+    size_t b = n->op->scratch ? n->op->scratch(n, in, out) : 0;
+    if (b && (n->op->flags & OX_OP_SCRATCH_SLOTS) && c && c->nth > 1)
+        b = ox_scratch_stride(b) * (size_t)c->nth;
+    return b;
+}
+
 int ox_plan_build(const struct ox_model *m, const struct ox_ctx *c, const struct inferd_tensor *inputs,
                   unsigned char *value_keyed, int64_t max_elements, struct ox_plan **out,
                   struct inferd_err *err)
@@ -303,7 +314,7 @@ int ox_plan_build(const struct ox_model *m, const struct ox_ctx *c, const struct
                 outs[k]->data = buf;
             }
             struct ox_ctx fc = *c;
-            size_t sbytes = n->op->scratch ? n->op->scratch(n, in, outs) : 0;
+            size_t sbytes = step_scratch(n, c, in, outs);
             fc.scratch = sbytes ? malloc(sbytes) : NULL;
             if (sbytes && !fc.scratch)
                 goto oom;
@@ -417,7 +428,7 @@ int ox_plan_build(const struct ox_model *m, const struct ox_ctx *c, const struct
             if (end > arena)
                 arena = end;
         }
-        size_t sb = n->op->scratch ? n->op->scratch(n, p->steps[s].in, p->steps[s].out) : 0;
+        size_t sb = step_scratch(n, c, p->steps[s].in, p->steps[s].out);
         if (sb) { /* scratch lives for this step only: value id nv marks it */
             soffs[s] = place(live, &n_live, sb, nv) + 1;
             if (soffs[s] - 1 + sb > arena)
