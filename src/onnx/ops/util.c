@@ -1,5 +1,6 @@
 /* util.c — helpers shared by the ONNX operators: shapes, axes, element access by dtype,
- * constant int inputs, and splitting a range over the thread pool. */
+ * constant int inputs, and splitting a range (or whole images, each with a scratch slot) over
+ * the thread pool. */
 #include <assert.h>
 #include <math.h>
 #include <stdatomic.h>
