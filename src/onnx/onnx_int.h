@@ -198,12 +198,14 @@ struct ox_op {
                                ox_op_place_offset says where; its producer writes it there */
 #define OX_OP_ELEMWISE 16u  /* output element i reads only element i of an input of its shape (and
                                broadcast ones): the plan may give the output that input's buffer */
-#define OX_OP_SCRATCH_PER_THREAD 32u /* op->scratch is what one pool thread needs: the plan reserves
-                                        c->nth times it (ox_op_scratch), one slot per thread */
+#define OX_OP_SCRATCH_SLOTS 32u /* scratch() is what one pool thread needs: the plan lays out ctx.nth
+                                   slots of ox_scratch_stride(scratch()) bytes (ox_op_scratch);
+                                   ox_parallel_images / the int8 conv's items hand each running
+                                   part its own (exec alone uses the first) */
 
 const struct ox_op *ox_op_find(const char *name);
 /* Bytes of scratch node n's step needs under c: op->scratch, times c->nth for
- * OX_OP_SCRATCH_PER_THREAD ops; 0 without a scratch hook. */
+ * OX_OP_SCRATCH_SLOTS ops (each slot rounded up by ox_scratch_stride); 0 without a scratch hook. */
 size_t ox_op_scratch(const struct ox_ctx *c, const struct ox_node *n, struct ox_tensor *const *in,
                      struct ox_tensor *const *out);
 /* Plan-time layout hooks of OX_OP_VIEW / OX_OP_PLACE ops (shapes and constant inputs known):
@@ -281,5 +283,20 @@ int ox_const_ints(const struct ox_tensor *t, int64_t *out, int cap, const struct
 #define OX_PAR_FINE 8
 typedef void (*ox_range_fn)(void *ctx, int64_t lo, int64_t hi);
 void ox_parallel(const struct ox_ctx *c, int64_t n, int64_t min_per_thread, ox_range_fn fn, void *ctx);
+/* Bytes between scratch slots of an OX_OP_SCRATCH_SLOTS op whose scratch() is bytes. */
+size_t ox_scratch_stride(size_t bytes);
+/* Image by image over the pool, for ops whose per-image work is cheaper whole on one core
+ * than split finely (no fork/join per sub-step, no reading what the other core just wrote):
+ * runs fn(arg, one, img) for img in [0, k), k = nb - nb % c->nth (0 with one thread, or
+ * when nb < nth), one image per part claimed as threads free up (tpool_parallel_parts),
+ * each with a single-thread context `one` (no pool) whose scratch is a slot of
+ * c->scratch (OX_OP_SCRATCH_SLOTS, slot_bytes each) that no part running at the same time
+ * holds. Returns k: the caller splits images [k, nb) finely, so an image's result must not
+ * depend on which way it ran. */
+typedef void (*ox_image_fn)(void *arg, const struct ox_ctx *one, int64_t img);
+int64_t ox_parallel_images(const struct ox_ctx *c, int64_t nb, size_t slot_bytes, ox_image_fn fn, void *arg);
+/* fn(arg, one, i) for i in [0, n) as ox_parallel_images runs its images: any unit of work
+ * that needs a scratch slot of its own (bands of one image) */
+void ox_parallel_slots(const struct ox_ctx *c, int64_t n, size_t slot_bytes, ox_image_fn fn, void *arg);
 
 #endif

@@ -301,6 +301,23 @@ void ox_conv_gemm_pool(const struct ox_ctx *c, enum ox_isa isa, const struct ox_
     ox_parallel(c, items, 1 + (1 << 18) / (OX_CV_NB * OX_CV_MR * g->k + 1), gemm_part, &j);
 }
 
+/* one image of a Winograd conv: c's pool (or none) and scratch */
+struct wino_img {
+    struct ox_wino g;
+    const float *x, *bias, *z;
+    float *y;
+    const struct ox_epi *epi;
+    enum ox_isa isa;
+    int64_t xsz, ysz; /* floats per image of X and of Y (and Z) */
+};
+
+static void wino_image(void *arg, const struct ox_ctx *c, int64_t bi)
+{
+    const struct wino_img *j = arg;
+    ox_wino_conv(c, j->isa, &j->g, j->x + bi * j->xsz, c->packed, j->bias, j->z ? j->z + bi * j->ysz : NULL, j->epi,
+                 c->scratch, j->y + bi * j->ysz);
+}
+
 static int64_t conv_pack(const struct ox_node *n, struct ox_tensor *const *in, float *dst)
 {
     struct ox_window win;
@@ -367,11 +384,12 @@ static int conv_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_
     int pw = is_pointwise(&win);
     int64_t per = ox_conv_pack_size(mg, kk);
     if (c->packed && is_winograd(n, x, w, &win, g)) {
-        struct ox_wino wg;
-        wino_geom(&wg, x, w, &win);
-        for (int64_t bi = 0; bi < nb; bi++)
-            ox_wino_conv(c, isa, &wg, xv + bi * ch * h * wd, c->packed, bv, zv ? zv + bi * m * ohw : NULL, &epi,
-                         c->scratch, yv + bi * m * ohw);
+        struct wino_img wi = {.x = xv, .bias = bv, .z = zv, .y = yv, .epi = &epi, .isa = isa, .xsz = ch * h * wd,
+                              .ysz = m * ohw};
+        wino_geom(&wi.g, x, w, &win);
+        /* whole images per thread while the batch has one for each, then the rest split finely */
+        for (int64_t bi = ox_parallel_images(c, nb, conv_scratch(n, in, out), wino_image, &wi); bi < nb; bi++)
+            wino_image(&wi, c, bi);
         if (zpost)
             sum_after(yv, cd, out[0]->dims, zpost, &act);
         return 0;
@@ -430,4 +448,5 @@ static int conv_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_
 }
 
 /* a 4th input only from fuse.c (conv_geometry refuses it in a file) */
-const struct ox_op ox_op_conv = {"Conv", 2, 4, 1, 1, NULL, conv_infer, conv_exec, 0, conv_scratch, conv_pack};
+const struct ox_op ox_op_conv = {"Conv", 2, 4, 1, 1, NULL, conv_infer, conv_exec, OX_OP_SCRATCH_SLOTS, conv_scratch,
+                                 conv_pack};

@@ -32,6 +32,7 @@
 
 #define MB_BAND_BYTES (512 * 1024)  /* E and D rows of one band: inside a 1 MiB L2 with X's rows */
 #define MB_WHOLE_BYTES (768 * 1024) /* an image's E and D up to this size go in one band */
+#define MB_CHUNK_BANDS 2            /* least bands per thread for an image split by bands */
 
 static float bits_f(int64_t v)
 {
@@ -159,87 +160,152 @@ static int64_t mb_bands(const struct mb_geom *g)
     return t < 1 ? 1 : t > g->win.oh ? g->win.oh : t;
 }
 
+/* what every image of a run shares */
+struct mb_run {
+    struct mb_geom g;
+    const float *x, *pa, *pc, *ba, *bc, *wb, *bb, *z; /* z: Z when it has Y's shape, else NULL */
+    float *y;
+    struct ox_epi ea, eb, ec;
+    enum ox_isa isa;
+    int banded;
+    int64_t bands, cblocks;
+    int64_t k0, chunks; /* mb_chunk: images from k0 on, each in chunks ranges of bands */
+};
+
+/* Bands [t0, t1) of image bi with c's pool (or none) and E, D in c's scratch. A range that
+ * starts past band 0 first replays the expand GEMMs of the bands before it whose rows of E
+ * it reads, as the same calls (same column ranges, so the same bits as one run through
+ * all bands) */
+static void mb_bands_run(const struct mb_run *r, const struct ox_ctx *c, int64_t bi, int64_t t0, int64_t t1)
+{
+    const struct mb_geom *g = &r->g;
+    const struct ox_window *v = &g->win;
+    int64_t hw = g->h * g->w, ohw = v->oh * v->ow, bands = r->bands;
+    float *ev = c->scratch, *dv = g->has_c ? (float *)c->scratch + (g->has_a ? g->m * hw : 0) : NULL;
+    const float *xi = r->x + bi * g->c * hw;
+    float *yi = r->y + bi * g->m2 * ohw;
+    struct mb_dw dj = {{g->has_a ? ev : xi, r->wb, r->bb, g->has_c ? dv : yi, g->m, g->h, g->w, v->kh, v->kw, v->sh,
+                        v->sw, v->dh, v->dw, v->pt, v->pl, v->oh, v->ow, r->eb},
+                       r->isa, 1, 0};
+    int64_t done = 0, need = t0 * v->oh / bands * v->sh - v->pt; /* rows of E written; first row t0 reads */
+    for (int64_t t = 0; t < t1; t++) {
+        int64_t oy0 = t * v->oh / bands, oy1 = (t + 1) * v->oh / bands;
+        int64_t r0 = oy0 * v->sh - v->pt, r1 = (oy1 - 1) * v->sh - v->pt + (v->kh - 1) * v->dh + 1;
+        r0 = r0 < done ? done : r0;
+        r1 = r1 > g->h ? g->h : r1;
+        if (!r->banded)
+            r0 = 0, r1 = g->h;
+        if (t < t0 && r1 <= need) { /* an earlier band's E rows that [t0, t1) does not read */
+            done = r1 > done ? r1 : done;
+            continue;
+        }
+        if (g->has_a && r1 > r0) { /* E rows [r0, r1): columns [r0 W, r1 W) of X (C, H W) */
+            struct ox_conv_gemm ge = {.wp = r->pa, .b = xi + r0 * g->w, .c = ev + r0 * g->w, .bias = r->ba, .m = g->m,
+                                      .k = g->c, .n = (r1 - r0) * g->w, .ldb = hw, .ldc = hw, .epi = r->ea};
+            ox_conv_gemm_pool(c, r->isa, &ge, NULL);
+            done = r1;
+        }
+        if (t < t0)
+            continue;
+        if (r->banded) {
+            dj.tiles = bands;
+            dj.tile = t;
+            ox_parallel(c, r->cblocks, 1 + (1 << 14) / ((oy1 - oy0) * v->ow * v->kh * v->kw * 16 + 1), mb_dw_blk_part,
+                        &dj);
+        } else {
+            ox_parallel(c, g->m, 1 + (1 << 14) / (ohw * v->kh * v->kw + 1), mb_dw_plane_part, &dj);
+            oy0 = 0, oy1 = v->oh;
+        }
+        if (g->has_c) { /* Y columns [oy0 OW, oy1 OW) from the same columns of D */
+            const float *zi = r->z ? r->z + bi * g->m2 * ohw + oy0 * v->ow : NULL;
+            struct ox_conv_gemm gp = {.wp = r->pc, .b = dv + oy0 * v->ow, .c = yi + oy0 * v->ow, .bias = r->bc,
+                                      .m = g->m2, .k = g->m, .n = (oy1 - oy0) * v->ow, .ldb = ohw, .ldc = ohw,
+                                      .epi = r->ec, .sum = zi};
+            ox_conv_gemm_pool(c, r->isa, &gp, NULL);
+        }
+    }
+}
+
+/* image bi, all its bands */
+static void mb_image(void *arg, const struct ox_ctx *c, int64_t bi)
+{
+    const struct mb_run *r = arg;
+    mb_bands_run(r, c, bi, 0, r->bands);
+}
+
+/* part i: chunk i % chunks of the bands of image k0 + i / chunks */
+static void mb_chunk(void *arg, const struct ox_ctx *c, int64_t i)
+{
+    const struct mb_run *r = arg;
+    int64_t ch = i % r->chunks;
+    mb_bands_run(r, c, r->k0 + i / r->chunks, ch * r->bands / r->chunks, (ch + 1) * r->bands / r->chunks);
+}
+
 static int mb_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_tensor *const *in,
                    struct ox_tensor **out, struct inferd_err *err)
 {
-    struct mb_geom g;
-    int rc = mb_geometry(n, in, &g, err);
+    struct mb_run r = {.isa = ox_conv_isa()};
+    struct mb_geom *g = &r.g;
+    int rc = mb_geometry(n, in, g, err);
     if (rc < 0)
         return rc;
     if (out[0]->numel == 0)
         return 0;
-    const struct ox_window *v = &g.win;
-    const float *xv = in[0]->data, *ba = in[2] ? in[2]->data : NULL, *bb = in[4] ? in[4]->data : NULL;
-    const float *bc = n->n_in > 6 && in[6] ? in[6]->data : NULL;
+    const struct ox_window *v = &g->win;
     const struct ox_tensor *z = n->n_in > 7 ? in[7] : NULL;
-    int64_t hw = g.h * g.w, ohw = v->oh * v->ow;
-    int64_t esz = g.has_a ? g.m * hw : 0, pasz = g.has_a ? ox_conv_pack_size(g.m, g.c) : 0;
-    float *yv = out[0]->data, *ev = c->scratch, *dv = g.has_c ? (float *)c->scratch + esz : NULL;
-    const float *pa = c->packed, *pc;
-    if (!pa) { /* folding at plan time: pack into the scratch (mb_scratch left room) */
-        float *pk = (float *)c->scratch + esz + (g.has_c ? g.m * ohw : 0);
-        if (g.has_a)
-            ox_conv_pack(in[1]->data, g.m, g.c, pk);
-        if (g.has_c)
-            ox_conv_pack(in[5]->data, g.m2, g.m, pk + pasz);
-        pa = pk;
+    int64_t ohw = v->oh * v->ow;
+    int64_t esz = g->has_a ? g->m * g->h * g->w : 0, pasz = g->has_a ? ox_conv_pack_size(g->m, g->c) : 0;
+    r.x = in[0]->data;
+    r.y = out[0]->data;
+    r.ba = in[2] ? in[2]->data : NULL;
+    r.wb = in[3]->data;
+    r.bb = in[4] ? in[4]->data : NULL;
+    r.bc = n->n_in > 6 && in[6] ? in[6]->data : NULL;
+    r.pa = c->packed;
+    if (!r.pa) { /* folding at plan time: pack into the scratch (mb_scratch left room) */
+        float *pk = (float *)c->scratch + esz + (g->has_c ? g->m * ohw : 0);
+        if (g->has_a)
+            ox_conv_pack(in[1]->data, g->m, g->c, pk);
+        if (g->has_c)
+            ox_conv_pack(in[5]->data, g->m2, g->m, pk + pasz);
+        r.pa = pk;
     }
-    pc = pa + pasz;
-    struct ox_epi ea = {(int)n->ip[0], n->fp[0], n->fp[1]}, eb = {(int)n->ip[1], n->fp[2], n->fp[3]};
-    struct ox_epi ec = {(int)n->ip[2], bits_f(n->ip[4]), bits_f(n->ip[5])}, act_c = ec;
-    int64_t cd[4] = {g.nb, g.m2, v->oh, v->ow};
+    r.pc = r.pa + pasz;
+    r.ea = (struct ox_epi){(int)n->ip[0], n->fp[0], n->fp[1]};
+    r.eb = (struct ox_epi){(int)n->ip[1], n->fp[2], n->fp[3]};
+    r.ec = (struct ox_epi){(int)n->ip[2], bits_f(n->ip[4]), bits_f(n->ip[5])};
+    struct ox_epi act_c = r.ec;
+    int64_t cd[4] = {g->nb, g->m2, v->oh, v->ow};
     int z_in = z && z->rank == 4 && z->dims[0] == cd[0] && z->dims[1] == cd[1] && z->dims[2] == cd[2] &&
                z->dims[3] == cd[3];
+    r.z = z_in ? z->data : NULL;
     if (z && !z_in)
-        ec = (struct ox_epi){OX_ACT_NONE, 0, 0}; /* the activation comes after Z */
-    enum ox_isa isa = ox_conv_isa();
-    struct mb_dw dj = {{ev, in[3]->data, bb, g.has_c ? dv : NULL, g.m, g.h, g.w, v->kh, v->kw, v->sh, v->sw, v->dh,
-                        v->dw, v->pt, v->pl, v->oh, v->ow, eb},
-                       isa, 1, 0};
-    int banded = ox_dw_blk_ok(isa, &dj.d);
-    int64_t bands = banded ? mb_bands(&g) : 1, cblocks = banded ? (g.m + ox_dw_blk_lanes(isa) - 1) / ox_dw_blk_lanes(isa) : 0;
-    for (int64_t bi = 0; bi < g.nb; bi++) {
-        const float *xi = xv + bi * g.c * hw;
-        float *yi = yv + bi * g.m2 * ohw;
-        if (!g.has_c)
-            dj.d.y = yi;
-        if (!g.has_a) /* the depthwise reads X in place */
-            dj.d.x = xi;
-        int64_t done = 0; /* rows of E written for this image */
-        for (int64_t t = 0; t < bands; t++) {
-            int64_t oy0 = t * v->oh / bands, oy1 = (t + 1) * v->oh / bands;
-            int64_t r0 = oy0 * v->sh - v->pt, r1 = (oy1 - 1) * v->sh - v->pt + (v->kh - 1) * v->dh + 1;
-            r0 = r0 < done ? done : r0;
-            r1 = r1 > g.h ? g.h : r1;
-            if (!banded)
-                r0 = 0, r1 = g.h;
-            if (g.has_a && r1 > r0) { /* E rows [r0, r1): columns [r0 W, r1 W) of X (C, H W) */
-                struct ox_conv_gemm ge = {.wp = pa, .b = xi + r0 * g.w, .c = ev + r0 * g.w, .bias = ba, .m = g.m,
-                                          .k = g.c, .n = (r1 - r0) * g.w, .ldb = hw, .ldc = hw, .epi = ea};
-                ox_conv_gemm_pool(c, isa, &ge, NULL);
-                done = r1;
-            }
-            if (banded) {
-                dj.tiles = bands;
-                dj.tile = t;
-                ox_parallel(c, cblocks, 1 + (1 << 14) / ((oy1 - oy0) * v->ow * v->kh * v->kw * 16 + 1),
-                            mb_dw_blk_part, &dj);
-            } else {
-                ox_parallel(c, g.m, 1 + (1 << 14) / (ohw * v->kh * v->kw + 1), mb_dw_plane_part, &dj);
-                oy0 = 0, oy1 = v->oh;
-            }
-            if (g.has_c) { /* Y columns [oy0 OW, oy1 OW) from the same columns of D */
-                const float *zi = z_in ? (const float *)z->data + bi * g.m2 * ohw + oy0 * v->ow : NULL;
-                struct ox_conv_gemm gp = {.wp = pc, .b = dv + oy0 * v->ow, .c = yi + oy0 * v->ow, .bias = bc,
-                                          .m = g.m2, .k = g.m, .n = (oy1 - oy0) * v->ow, .ldb = ohw, .ldc = ohw,
-                                          .epi = ec, .sum = zi};
-                ox_conv_gemm_pool(c, isa, &gp, NULL);
-            }
-        }
+        r.ec = (struct ox_epi){OX_ACT_NONE, 0, 0}; /* the activation comes after Z */
+    struct ox_dw probe = {NULL, NULL, NULL, NULL, g->m, g->h, g->w, v->kh, v->kw, v->sh, v->sw, v->dh, v->dw, v->pt,
+                          v->pl, v->oh, v->ow, r.eb};
+    r.banded = ox_dw_blk_ok(r.isa, &probe);
+    r.bands = r.banded ? mb_bands(g) : 1;
+    r.cblocks = r.banded ? (g->m + ox_dw_blk_lanes(r.isa) - 1) / ox_dw_blk_lanes(r.isa) : 0;
+    /* whole images per thread while the batch has one for each (each core's band stays in
+     * its own L2, no fork/join per band), then the rest split finely; not when folding (the
+     * packed weights then share the scratch) */
+    size_t slot = mb_scratch(n, in, out);
+    int64_t bi = c->packed ? ox_parallel_images(c, g->nb, slot, mb_image, &r) : 0;
+    /* the images left (batch 1: all) in ranges of bands, one per thread, where there are
+     * MB_CHUNK_BANDS bands for each: a range recomputes the rows of E it shares with the
+     * range before it, but the three steps of a band run on one core without a join */
+    r.k0 = bi;
+    r.chunks = c->nth;
+    if (c->packed && c->nth > 1 && r.bands >= MB_CHUNK_BANDS * c->nth && bi < g->nb) {
+        ox_parallel_slots(c, (g->nb - bi) * r.chunks, slot, mb_chunk, &r);
+        bi = g->nb;
     }
+    for (; bi < g->nb; bi++)
+        mb_image(&r, c, bi);
     if (z && !z_in)
-        ox_conv_sum_after(yv, cd, out[0]->dims, z, &act_c);
+        ox_conv_sum_after(r.y, cd, out[0]->dims, z, &act_c);
     return 0;
 }
 
-const struct ox_op ox_op_inferd_mbconv = {"InferdMBConv", 4, 8, 1, 1, NULL, mb_infer, mb_exec, 0, mb_scratch, mb_pack};
+const struct ox_op ox_op_inferd_mbconv = {"InferdMBConv", 4, 8, 1, 1, NULL, mb_infer, mb_exec, OX_OP_SCRATCH_SLOTS,
+                                          mb_scratch, mb_pack};

@@ -443,7 +443,7 @@ static int qdw_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_t
  * The flat path's work split (qconv_split): a call (item) is one image, one group, one band
  * of output rows and one range of output channels; each runs whole on one thread, which lays
  * out the band's planes, packs its B and runs its GEMM and requantisation in its own slot of
- * the scratch (OX_OP_SCRATCH_PER_THREAD): nothing runs on the calling thread alone and an op
+ * the scratch (OX_OP_SCRATCH_SLOTS): nothing runs on the calling thread alone and an op
  * forks once. Bands are cut finer, then channel ranges, only when there are fewer items than
  * threads (batch 1, small maps). Every output byte is the same sum whichever call makes it,
  * so the bytes do not depend on the thread count. */
@@ -541,18 +541,13 @@ static int qconv_pointwise(const struct ox_window *win, int64_t H, int64_t W)
            win->oh == H && win->ow == W;
 }
 
-static size_t round64(size_t b)
-{
-    return (b + 63) & ~(size_t)63;
-}
-
-/* scratch, per thread (OX_OP_SCRATCH_PER_THREAD; only the flat path uses more than the first
+/* scratch, per thread (OX_OP_SCRATCH_SLOTS; only the flat path uses more than the first
  * thread's): the slot's header (qconv_slot_hdr, 64 bytes), B's part (qconv_layout's col), int32
  * accumulators of one call, the int8 GEMM's packed B (each part rounded to 64 bytes) */
 static size_t qconv_slot_bytes(const struct qconv_layout *L, int64_t mg, int64_t kk)
 {
-    return 64 + round64(L->col) + round64((size_t)(mg * L->n) * sizeof(int32_t)) +
-           round64(qgemm_scratch_bytes(kk, L->n) + QGEMM_SCRATCH_PAD);
+    return 64 + ox_scratch_stride(L->col) + ox_scratch_stride((size_t)(mg * L->n) * sizeof(int32_t)) +
+           ox_scratch_stride(qgemm_scratch_bytes(kk, L->n) + QGEMM_SCRATCH_PAD);
 }
 
 static size_t qconv_scratch(const struct ox_node *n, struct ox_tensor *const *in, struct ox_tensor *const *out)
@@ -678,8 +673,8 @@ static void qconv_item(const struct qconv_job *j, int64_t it, uint8_t *slot)
     const int64_t m0 = b0 * QROWS, m1 = b1 * QROWS < j->mg ? b1 * QROWS : j->mg;
     const uint8_t *xg = (const uint8_t *)j->x->data + (nn * j->C + gi * j->cg) * j->H * j->W;
     uint8_t *col = slot + 64;
-    int32_t *acc = (int32_t *)(void *)(col + round64(L->col));
-    void *pack = (char *)acc + round64((size_t)(j->mg * L->n) * sizeof(int32_t));
+    int32_t *acc = (int32_t *)(void *)(col + ox_scratch_stride(L->col));
+    void *pack = (char *)acc + ox_scratch_stride((size_t)(j->mg * L->n) * sizeof(int32_t));
     struct qconv_cols cc = {.x = xg, .H = j->H, .W = j->W, .sp = sp, .win = win, .L = L, .pad = j->pad};
     struct qconv_slot_hdr *h = (struct qconv_slot_hdr *)(void *)slot;
     const int64_t key = it / j->mparts, packed = h->key == key;
@@ -786,8 +781,8 @@ static int qconv_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox
     /* the reference, and the fused path's im2col rows made as packed: one GEMM per image and
      * group, its rows split over the pool */
     uint8_t *col = c->scratch + 64;
-    int32_t *acc = (int32_t *)(void *)(col + round64(L.col));
-    void *pack = (char *)acc + round64((size_t)(mg * L.n) * sizeof(int32_t));
+    int32_t *acc = (int32_t *)(void *)(col + ox_scratch_stride(L.col));
+    void *pack = (char *)acc + ox_scratch_stride((size_t)(mg * L.n) * sizeof(int32_t));
     for (int64_t nn = 0; nn < N; nn++) {
         for (int64_t gi = 0; gi < g; gi++) {
             const uint8_t *xg = (const uint8_t *)x->data + (nn * C + gi * cg) * H * W, *bm = col;
@@ -848,10 +843,10 @@ static int64_t qconv_pack(const struct ox_node *n, struct ox_tensor *const *in, 
     return 2 * M;
 }
 
-const struct ox_op ox_op_conv_integer = {"ConvInteger", 2, 4, 1, 1, NULL, qconv_infer, qconv_exec, OX_OP_SCRATCH_PER_THREAD, qconv_scratch,
+const struct ox_op ox_op_conv_integer = {"ConvInteger", 2, 4, 1, 1, NULL, qconv_infer, qconv_exec, OX_OP_SCRATCH_SLOTS, qconv_scratch,
                                          qconv_pack};
-const struct ox_op ox_op_qlinear_conv = {"QLinearConv", 8, 9, 1, 1, NULL, qconv_infer, qconv_exec, OX_OP_SCRATCH_PER_THREAD, qconv_scratch,
+const struct ox_op ox_op_qlinear_conv = {"QLinearConv", 8, 9, 1, 1, NULL, qconv_infer, qconv_exec, OX_OP_SCRATCH_SLOTS, qconv_scratch,
                                          qconv_pack};
 const struct ox_op ox_op_inferd_qlinear_conv = {"InferdQLinearConv", 13, 13, 1, 1, NULL, qconv_infer, qconv_exec,
-                                                 OX_OP_SCRATCH_PER_THREAD,
+                                                 OX_OP_SCRATCH_SLOTS,
                                                  qconv_scratch, qconv_pack};

@@ -1,6 +1,10 @@
 /* util.c — helpers shared by the ONNX operators: shapes, axes, element access by dtype,
- * constant int inputs, and splitting a range over the thread pool. */
+ * constant int inputs, and splitting a range (or whole images, each with a scratch slot) over
+ * the thread pool. */
+#include <assert.h>
 #include <math.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "base/tpool.h"
@@ -183,7 +187,9 @@ size_t ox_op_scratch(const struct ox_ctx *c, const struct ox_node *n, struct ox_
                      struct ox_tensor *const *out)
 {
     size_t b = n->op->scratch ? n->op->scratch(n, in, out) : 0;
-    return (n->op->flags & OX_OP_SCRATCH_PER_THREAD) && c && c->nth > 1 ? b * (size_t)c->nth : b;
+    if (b && (n->op->flags & OX_OP_SCRATCH_SLOTS) && c && c->nth > 1)
+        b = ox_scratch_stride(b) * (size_t)c->nth;
+    return b;
 }
 
 void ox_parallel(const struct ox_ctx *c, int64_t n, int64_t min_per_thread, ox_range_fn fn, void *ctx)
@@ -207,4 +213,62 @@ void ox_parallel(const struct ox_ctx *c, int64_t n, int64_t min_per_thread, ox_r
     }
     struct par_ctx p = {fn, ctx, n};
     tpool_parallel_parts(c->pool, (int)parts, par_part, &p);
+}
+
+size_t ox_scratch_stride(size_t bytes)
+{
+    return (bytes + OX_ALIGN - 1) & ~(size_t)(OX_ALIGN - 1);
+}
+
+/* scratch slots are claimed from a bit mask: a pool of nth threads runs at most nth parts at
+ * once, so a part always finds a free slot */
+#define OX_IMG_MAX_SLOTS 64
+
+struct img_ctx {
+    ox_image_fn fn;
+    void *arg;
+    const struct ox_ctx *c;
+    size_t stride;
+    _Atomic uint64_t free; /* bit s: slot s is free */
+};
+
+static void img_part(void *arg, int ith, int nth)
+{
+    struct img_ctx *p = arg;
+    (void)nth;
+    uint64_t m = atomic_load_explicit(&p->free, memory_order_acquire);
+    int s;
+    do {
+        assert(m != 0); /* more parts running than pool threads */
+        s = __builtin_ctzll(m);
+    } while (!atomic_compare_exchange_weak_explicit(&p->free, &m, m & ~(1ull << s), memory_order_acq_rel,
+                                                    memory_order_acquire));
+    struct ox_ctx one = *p->c;
+    one.pool = NULL;
+    one.nth = 1;
+    one.scratch = p->c->scratch ? (char *)p->c->scratch + (size_t)s * p->stride : NULL;
+    p->fn(p->arg, &one, ith);
+    atomic_fetch_or_explicit(&p->free, 1ull << s, memory_order_acq_rel);
+}
+
+void ox_parallel_slots(const struct ox_ctx *c, int64_t n, size_t slot_bytes, ox_image_fn fn, void *arg)
+{
+    struct img_ctx p = {fn, arg, c, ox_scratch_stride(slot_bytes), 0};
+    int slots = c->nth < 1 ? 1 : c->nth > OX_IMG_MAX_SLOTS ? OX_IMG_MAX_SLOTS : c->nth;
+    atomic_init(&p.free, slots == 64 ? ~0ull : (1ull << slots) - 1);
+    if (c->nth > OX_IMG_MAX_SLOTS || n > 0xFFFF) { /* one at a time, on this thread */
+        for (int64_t i = 0; i < n; i++)
+            img_part(&p, (int)i, (int)n);
+        return;
+    }
+    tpool_parallel_parts(c->nth > 1 ? c->pool : NULL, (int)n, img_part, &p);
+}
+
+int64_t ox_parallel_images(const struct ox_ctx *c, int64_t nb, size_t slot_bytes, ox_image_fn fn, void *arg)
+{
+    if (!c || c->nth <= 1 || c->nth > OX_IMG_MAX_SLOTS || nb < c->nth || nb > 0xFFFF)
+        return 0;
+    int64_t k = nb - nb % c->nth;
+    ox_parallel_slots(c, k, slot_bytes, fn, arg);
+    return k;
 }

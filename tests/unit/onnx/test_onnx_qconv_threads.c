@@ -1,7 +1,7 @@
 /* test_onnx_qconv_threads.c — the int8 convs (QLinearConv, InferdQLinearConv, ConvInteger)
  * give the same bytes on 1, 2 and 3 pool threads, at batch 1 and 3: quant_conv.c cuts a conv
  * into bands of output rows and ranges of output channels by the thread count, each run on
- * one thread with its own scratch slot (OX_OP_SCRATCH_PER_THREAD, sized by ox_op_scratch).
+ * one thread with its own scratch slot (OX_OP_SCRATCH_SLOTS, sized by ox_op_scratch).
  * The cases cover one band cut finer for more threads, several bands, channel ranges (small
  * maps), channel counts off the 8-row blocks, groups, strides, dilation, pointwise convs
  * (x read in place), a conv whose im2col rows are made as packed (not flat) and depthwise

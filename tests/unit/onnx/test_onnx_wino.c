@@ -6,7 +6,10 @@
  * 3x3 conv accumulated in double, over odd sizes, pads (symmetric, one-sided, 2), tile
  * tails, maps narrower than a tile, with and without bias, every fused activation:
  * |diff| <= 2e-5 * (1 + sum |x * w| over the output's receptive field). A kernel set the
- * CPU lacks is skipped with a message. */
+ * CPU lacks is skipped with a message. And Conv models (Winograd 3x3 with bias, Relu and a
+ * fused residual Add; a 1x1 and a strided 3x3 beside it) at batch 1, 3 and 8 on pools of 2
+ * and 3 threads give the 1-thread output bit for bit (whole images per thread where the
+ * batch has one for each, the rest split finely: ox_parallel_images). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +18,8 @@
 #include "base/cpu.h"
 #include "base/tpool.h"
 #include "check.h"
+#include "graph_build.h"
+#include "inferd/onnx.h"
 #include "onnx/conv_wino.h"
 #include "onnx/onnx_int.h"
 
@@ -175,6 +180,78 @@ static void test_kernel(void)
         CHECK(fabs(u[i] - g1[i / 6] * g1[i % 6]) < 1e-7);
 }
 
+/* Conv (k x k, stride s, pad k/2, bias) -> Relu [-> Add(., x) when res] on x (N, c, h, w)
+ * into *out */
+static void encode_conv(struct buf *out, int c, int m, int h, int w, int k, int s, int res)
+{
+    struct buf g;
+    buf_init(&g, 1 << 16);
+    gb_node(&g, &(struct gb_node){"Conv", "x,w,b", "cv",
+                                  {{.name = "pads", .type = 7, .ints = {k / 2, k / 2, k / 2, k / 2}, .n_ints = 4},
+                                   {.name = "strides", .type = 7, .ints = {s, s}, .n_ints = 2}}});
+    gb_node(&g, &(struct gb_node){"Relu", "cv", res ? "r" : "y", {{0}}});
+    if (res)
+        gb_node(&g, &(struct gb_node){"Add", "r,x", "y", {{0}}});
+    pbw_str(&g, 2, "conv");
+    int64_t nw = (int64_t)m * c * k * k;
+    float *wv = rnd_buf(nw, 1.0f / sqrtf((float)(c * k * k))), *bv = rnd_buf(m, 0.2f);
+    gb_init(&g, "w", 1, 4, (const int64_t[]){m, c, k, k}, wv, (size_t)nw * sizeof *wv);
+    gb_init(&g, "b", 1, 1, (const int64_t[]){m}, bv, (size_t)m * sizeof *bv);
+    pbw_value_info(&g, 11, "x", 1, 4, (const int64_t[]){-1, c, h, w});
+    pbw_value_info(&g, 12, "y", 1, -1, NULL);
+    gb_model(out, &g, 13);
+    free(wv);
+    free(bv);
+}
+
+static void test_conv_threads(void)
+{
+    static const int cases[][7] = {/* c, m, h, w, k, s, residual */
+                                   {32, 40, 19, 21, 3, 1, 0}, {36, 36, 17, 24, 3, 1, 1}, {33, 48, 12, 13, 1, 1, 0},
+                                   {32, 40, 19, 21, 3, 2, 0}};
+    struct tpool *pools[3] = {NULL, tpool_new(2), tpool_new(3)};
+    CHECK(pools[1] && pools[2]);
+    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0] && pools[1] && pools[2]; ci++) {
+        const int *cs = cases[ci];
+        struct buf mb;
+        buf_init(&mb, 1 << 16);
+        encode_conv(&mb, cs[0], cs[1], cs[2], cs[3], cs[4], cs[5], cs[6]);
+        struct inferd_onnx_model *mods[3] = {NULL, NULL, NULL};
+        for (int t = 0; t < 3; t++) {
+            struct inferd_err err = {0};
+            int rc = inferd_onnx_load_buffer(mb.data, mb.len, &(struct inferd_onnx_options){.pool = pools[t]},
+                                             &mods[t], &err);
+            if (rc < 0)
+                fprintf(stderr, "conv case %zu: load: %s\n", ci, err.msg);
+            CHECK(rc == 0);
+        }
+        for (int bt = 1; bt <= 8 && mods[0] && mods[1] && mods[2]; bt = bt == 1 ? 3 : bt + 5) { /* 1, 3, 8 */
+            int64_t n = (int64_t)bt * cs[0] * cs[2] * cs[3];
+            float *x = rnd_buf(n, 1.0f), *y[3] = {NULL, NULL, NULL};
+            struct inferd_tensor in = {.dtype = INFERD_FP32, .rank = 4, .dims = {bt, cs[0], cs[2], cs[3]}, .data = x,
+                                       .nbytes = (size_t)n * sizeof *x};
+            int64_t ny[3];
+            for (int t = 0; t < 3; t++)
+                ny[t] = gb_run(mods[t], &in, 1, "conv", &y[t]);
+            CHECK(ny[0] > 0 && ny[0] == ny[1] && ny[0] == ny[2]);
+            for (int t = 1; t < 3 && ny[0] > 0 && ny[0] == ny[t]; t++) {
+                int same = memcmp(y[0], y[t], (size_t)ny[0] * sizeof *y[0]) == 0;
+                if (!same)
+                    printf("  conv case %zu batch %d: %d threads differ from 1\n", ci, bt, t + 1);
+                CHECK(same);
+            }
+            for (int t = 0; t < 3; t++)
+                free(y[t]);
+            free(x);
+        }
+        for (int t = 0; t < 3; t++)
+            inferd_onnx_free(mods[t]);
+        buf_free(&mb);
+    }
+    tpool_free(pools[1]);
+    tpool_free(pools[2]);
+}
+
 static void run_isa(enum ox_isa isa, const char *name, struct tpool *pool)
 {
     test_transforms(isa, name);
@@ -187,6 +264,7 @@ int main(void)
     struct tpool *pool = tpool_new(2);
     CHECK(pool != NULL);
     test_kernel();
+    test_conv_threads(); /* the kernels cpu_has() picks (INFERD_CPU_DISABLE for the others) */
     run_isa(OX_ISA_REF, "ref", pool);
     if (cpu_has(CPU_AVX2 | CPU_FMA))
         run_isa(OX_ISA_AVX2, "avx2", pool);
