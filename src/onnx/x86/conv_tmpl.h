@@ -675,7 +675,31 @@ static void dwb_deinterleave(const float *src, int nc, int64_t n, float *const *
 {
     for (int g = 0; g * 8 < nc; g++) {
         int rows = nc - g * 8 < 8 ? nc - g * 8 : 8;
-        for (int64_t i0 = 0; i0 < n; i0 += 8) {
+        int64_t i0 = 0;
+        if (rows == 8) /* 16 columns of 8 planes a step: each plane gets 64 adjacent bytes
+                        * (one store on AVX-512) instead of 32 into 8 scattered lines */
+            for (; i0 + 16 <= n; i0 += 16) {
+                __m256 r[8], q[8];
+#pragma GCC unroll 8
+                for (int j = 0; j < 8; j++) {
+                    r[j] = _mm256_loadu_ps(src + (i0 + j) * VL + g * 8);
+                    q[j] = _mm256_loadu_ps(src + (i0 + 8 + j) * VL + g * 8);
+                }
+                tr8(r);
+                tr8(q);
+#pragma GCC unroll 8
+                for (int i = 0; i < 8; i++) {
+#if VL == 16
+                    __m512 v = _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castpd256_pd512(_mm256_castps_pd(r[i])),
+                                                                   _mm256_castps_pd(q[i]), 1));
+                    _mm512_storeu_ps(dst[g * 8 + i] + i0, v);
+#else
+                    _mm256_storeu_ps(dst[g * 8 + i] + i0, r[i]);
+                    _mm256_storeu_ps(dst[g * 8 + i] + i0 + 8, q[i]);
+#endif
+                }
+            }
+        for (; i0 < n; i0 += 8) {
             int64_t cols = n - i0 < 8 ? n - i0 : 8;
             __m256 r[8];
 #pragma GCC unroll 8
@@ -688,27 +712,67 @@ static void dwb_deinterleave(const float *src, int nc, int64_t n, float *const *
     }
 }
 
-/* nb (1..DWB_OB, a constant after inlining) output pixels from column ox of one row */
-#define DWB_OB 4
+/* nb (1..DWB_OB, a constant after inlining) output pixels from column ox of one row; kw and
+ * sw are constants too where dwb_row specialises them. Each pixel's taps are summed in the
+ * same order whatever nb is, so a pixel computed twice (the overlapping last group) gets
+ * the same bits both times. */
+#define DWB_OB 8 /* 8 independent FMA chains: two FMA pipes x four cycles of latency */
 static inline __attribute__((always_inline)) void dwb_group(const float *const *src, const float *const *wr, int nr,
                                                             int64_t kw, int64_t sw, VF bias, float *ob, int64_t ox,
                                                             const struct ox_epi *e, int nb)
 {
     VF acc[DWB_OB];
-#pragma GCC unroll 4
+#pragma GCC unroll 8
     for (int u = 0; u < nb; u++)
         acc[u] = bias;
     for (int r = 0; r < nr; r++)
         for (int64_t kx = 0; kx < kw; kx++) {
             VF wv = VLOAD(wr[r] + kx * VL);
             const float *s = src[r] + (ox * sw + kx) * VL;
-#pragma GCC unroll 4
+#pragma GCC unroll 8
             for (int u = 0; u < nb; u++)
                 acc[u] = VFMA(VLOAD(s + u * sw * VL), wv, acc[u]);
         }
-#pragma GCC unroll 4
+#pragma GCC unroll 8
     for (int u = 0; u < nb; u++)
         VSTORE(ob + (ox + u) * VL, epi_vec(e, acc[u]));
+}
+
+/* one output row into ob: groups of DWB_OB pixels, the last one moved back to end at OW
+ * (recomputing a few pixels) instead of a latency-bound tail of single pixels */
+static inline __attribute__((always_inline)) void dwb_row_k(const float *const *src, const float *const *wr, int nr,
+                                                            int64_t kw, int64_t sw, VF bias, float *ob, int64_t ow,
+                                                            const struct ox_epi *e)
+{
+    if (ow >= DWB_OB) {
+        for (int64_t ox = 0;; ox += DWB_OB) {
+            int64_t at = ox + DWB_OB <= ow ? ox : ow - DWB_OB;
+            dwb_group(src, wr, nr, kw, sw, bias, ob, at, e, DWB_OB);
+            if (at + DWB_OB >= ow)
+                break;
+        }
+    } else if (ow >= 4) { /* 4..7 (the 7x7 maps): two groups of 4, overlapping */
+        dwb_group(src, wr, nr, kw, sw, bias, ob, 0, e, 4);
+        dwb_group(src, wr, nr, kw, sw, bias, ob, ow - 4, e, 4);
+    } else {
+        for (int64_t ox = 0; ox < ow; ox++)
+            dwb_group(src, wr, nr, kw, sw, bias, ob, ox, e, 1);
+    }
+}
+
+/* dwb_row_k with the common kernels' width and stride as constants (the tap loop unrolled) */
+static void dwb_row(const struct ox_dw *d, const float *const *src, const float *const *wr, int nr, VF bias, float *ob)
+{
+    if (d->kw == 3 && d->sw == 1)
+        dwb_row_k(src, wr, nr, 3, 1, bias, ob, d->ow, &d->epi);
+    else if (d->kw == 3 && d->sw == 2)
+        dwb_row_k(src, wr, nr, 3, 2, bias, ob, d->ow, &d->epi);
+    else if (d->kw == 5 && d->sw == 1)
+        dwb_row_k(src, wr, nr, 5, 1, bias, ob, d->ow, &d->epi);
+    else if (d->kw == 5 && d->sw == 2)
+        dwb_row_k(src, wr, nr, 5, 2, bias, ob, d->ow, &d->epi);
+    else
+        dwb_row_k(src, wr, nr, d->kw, d->sw, bias, ob, d->ow, &d->epi);
 }
 
 void FN(ox_dw_blk)(const struct ox_dw *d, int64_t tiles, int64_t q0, int64_t q1)
@@ -757,11 +821,7 @@ void FN(ox_dw_blk)(const struct ox_dw *d, int64_t tiles, int64_t q0, int64_t q1)
                 src[nr] = row;
                 wr[nr++] = wk + ky * d->kw * VL;
             }
-            int64_t ox = 0;
-            for (; ox + DWB_OB <= d->ow; ox += DWB_OB)
-                dwb_group(src, wr, nr, d->kw, d->sw, bias, ob, ox, &d->epi, DWB_OB);
-            for (; ox < d->ow; ox++)
-                dwb_group(src, wr, nr, d->kw, d->sw, bias, ob, ox, &d->epi, 1);
+            dwb_row(d, src, wr, nr, bias, ob);
             float *yr[VL]; /* back to the planes */
             for (int l = 0; l < nc; l++)
                 yr[l] = y + (l * d->oh + oy) * d->ow;
