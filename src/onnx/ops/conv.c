@@ -7,6 +7,8 @@
  *   X (N, C, H, W), W (M, C/g, kh, kw), B (M) -> Y (N, M, OH, OW)
  *   depthwise (g == C == M): a direct kernel per channel plane, split over the pool
  *   1x1, stride 1, no pad:   Y_g (M/g, H*W) = Wp_g (M/g, C/g) @ X_g (C/g, H*W), X read in place
+ *   C <= 3, g == 1, no Z:    a first layer (an image's channels): a direct kernel over output
+ *                            rows, its K = C*kh*kw too short for the GEMM (conv_stem.h)
  *   3x3, stride 1, g == 1:   Winograd F(4x4,3x3) where ox_wino_pick says it wins: 36 GEMMs on
  *                            transformed tiles (conv_wino.h); INFERD_ONNX_WINOGRAD=0 turns it off
  *   otherwise:               the same GEMM with B the im2col matrix (C/g*kh*kw, OH*OW), which
@@ -25,6 +27,7 @@
 #include <string.h>
 
 #include "onnx/conv_kern.h"
+#include "onnx/conv_stem.h"
 #include "onnx/conv_wino.h"
 #include "onnx/onnx_int.h"
 #include "onnx/ops/ops.h"
@@ -260,6 +263,11 @@ static void dw_part(void *arg, int64_t lo, int64_t hi)
     ox_dw_run(j->isa, &j->d, lo, hi);
 }
 
+static void stem_part(void *arg, int64_t lo, int64_t hi)
+{
+    ox_conv_stem_run(ox_conv_isa(), arg, lo, hi);
+}
+
 static void dw_blk_part(void *arg, int64_t lo, int64_t hi)
 {
     const struct dw_job *j = arg;
@@ -382,6 +390,14 @@ static int conv_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_
         return 0;
     }
     int pw = is_pointwise(&win);
+    if (g == 1 && !z && !pw && win.dh == 1 && win.dw == 1) { /* a first layer: direct (conv_stem.h) */
+        struct ox_stem st = {xv, wv, bv, yv, ch, h, wd, m, win.kh, win.kw, win.sh, win.sw, win.pt, win.pl, win.oh,
+                             win.ow, epi};
+        if (ox_conv_stem_ok(isa, &st)) {
+            ox_parallel(c, nb * win.oh, 1 + (1 << 14) / (m * win.ow * kk + 1), stem_part, &st);
+            return 0;
+        }
+    }
     int64_t per = ox_conv_pack_size(mg, kk);
     if (c->packed && is_winograd(n, x, w, &win, g)) {
         struct wino_img wi = {.x = xv, .bias = bv, .z = zv, .y = yv, .epi = &epi, .isa = isa, .xsz = ch * h * wd,

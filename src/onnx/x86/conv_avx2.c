@@ -41,3 +41,4 @@ static inline __m256i mask_n(int n)
 }
 
 #include "onnx/x86/conv_tmpl.h"
+#include "onnx/x86/stem_tmpl.h" /* the first-layer direct conv (conv_stem.h) */

@@ -36,3 +36,4 @@
 #define FN(name) name##_avx512
 
 #include "onnx/x86/conv_tmpl.h"
+#include "onnx/x86/stem_tmpl.h" /* the first-layer direct conv (conv_stem.h) */

@@ -623,22 +623,49 @@ static inline __m256i tr_mask(int64_t n) /* first n (0..8) of 8 lanes */
     return _mm256_loadu_si256((const __m256i *)(m + 8 - n));
 }
 
-/* dst[ix * VL + l] = src[l][ix] for l < nc, ix < n (other lanes untouched) */
+/* the first n (1..8) lanes of v to p. A whole vector is a plain store, and AVX-512 builds
+ * use a k-mask: vmaskmovps to memory is microcoded on AMD (about 12 cycles on Zen 2-4) and
+ * was half the blocked depthwise kernel's time when every interleaved column went through
+ * it. */
+static inline __attribute__((always_inline)) void st8_first(float *p, int64_t n, __m256 v)
+{
+    if (n >= 8)
+        _mm256_storeu_ps(p, v);
+    else
+#ifdef __AVX512VL__
+        _mm256_mask_storeu_ps(p, (__mmask8)((1u << n) - 1u), v);
+#else
+        _mm256_maskstore_ps(p, tr_mask(n), v);
+#endif
+}
+
+/* dst[ix * VL + l] = src[l][ix] for l < nc, ix < n; lanes [nc, 8 ceil(nc / 8)) get zeros,
+ * lanes past those are untouched */
 static void dwb_interleave(const float *const *src, int nc, int64_t n, float *dst)
 {
     for (int g = 0; g * 8 < nc; g++) {
         int rows = nc - g * 8 < 8 ? nc - g * 8 : 8;
-        for (int64_t i0 = 0; i0 < n; i0 += 8) {
-            int64_t cols = n - i0 < 8 ? n - i0 : 8;
+        int64_t i0 = 0;
+        for (; i0 + 8 <= n; i0 += 8) { /* whole 8x8 blocks: plain loads and stores */
+            __m256 r[8];
+#pragma GCC unroll 8
+            for (int i = 0; i < 8; i++)
+                r[i] = i < rows ? _mm256_loadu_ps(src[g * 8 + i] + i0) : _mm256_setzero_ps();
+            tr8(r);
+#pragma GCC unroll 8
+            for (int j = 0; j < 8; j++)
+                _mm256_storeu_ps(dst + (i0 + j) * VL + g * 8, r[j]);
+        }
+        if (i0 < n) { /* the row's last n - i0 < 8 columns: masked loads (not past the row) */
+            int64_t cols = n - i0;
             __m256i m = tr_mask(cols);
             __m256 r[8];
 #pragma GCC unroll 8
             for (int i = 0; i < 8; i++)
                 r[i] = i < rows ? _mm256_maskload_ps(src[g * 8 + i] + i0, m) : _mm256_setzero_ps();
             tr8(r);
-            __m256i ml = tr_mask(rows);
             for (int j = 0; j < cols; j++)
-                _mm256_maskstore_ps(dst + (i0 + j) * VL + g * 8, ml, r[j]);
+                _mm256_storeu_ps(dst + (i0 + j) * VL + g * 8, r[j]);
         }
     }
 }
@@ -648,41 +675,104 @@ static void dwb_deinterleave(const float *src, int nc, int64_t n, float *const *
 {
     for (int g = 0; g * 8 < nc; g++) {
         int rows = nc - g * 8 < 8 ? nc - g * 8 : 8;
-        for (int64_t i0 = 0; i0 < n; i0 += 8) {
+        int64_t i0 = 0;
+        if (rows == 8) /* 16 columns of 8 planes a step: each plane gets 64 adjacent bytes
+                        * (one store on AVX-512) instead of 32 into 8 scattered lines */
+            for (; i0 + 16 <= n; i0 += 16) {
+                __m256 r[8], q[8];
+#pragma GCC unroll 8
+                for (int j = 0; j < 8; j++) {
+                    r[j] = _mm256_loadu_ps(src + (i0 + j) * VL + g * 8);
+                    q[j] = _mm256_loadu_ps(src + (i0 + 8 + j) * VL + g * 8);
+                }
+                tr8(r);
+                tr8(q);
+#pragma GCC unroll 8
+                for (int i = 0; i < 8; i++) {
+#if VL == 16
+                    __m512 v = _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castpd256_pd512(_mm256_castps_pd(r[i])),
+                                                                   _mm256_castps_pd(q[i]), 1));
+                    _mm512_storeu_ps(dst[g * 8 + i] + i0, v);
+#else
+                    _mm256_storeu_ps(dst[g * 8 + i] + i0, r[i]);
+                    _mm256_storeu_ps(dst[g * 8 + i] + i0 + 8, q[i]);
+#endif
+                }
+            }
+        for (; i0 < n; i0 += 8) {
             int64_t cols = n - i0 < 8 ? n - i0 : 8;
             __m256 r[8];
 #pragma GCC unroll 8
             for (int j = 0; j < 8; j++)
                 r[j] = _mm256_loadu_ps(src + (i0 + j) * VL + g * 8);
             tr8(r);
-            __m256i m = tr_mask(cols);
             for (int i = 0; i < rows; i++)
-                _mm256_maskstore_ps(dst[g * 8 + i] + i0, m, r[i]);
+                st8_first(dst[g * 8 + i] + i0, cols, r[i]);
         }
     }
 }
 
-/* nb (1..DWB_OB, a constant after inlining) output pixels from column ox of one row */
-#define DWB_OB 4
+/* nb (1..DWB_OB, a constant after inlining) output pixels from column ox of one row; kw and
+ * sw are constants too where dwb_row specialises them. Each pixel's taps are summed in the
+ * same order whatever nb is, so a pixel computed twice (the overlapping last group) gets
+ * the same bits both times. */
+#define DWB_OB 8 /* 8 independent FMA chains: two FMA pipes x four cycles of latency */
 static inline __attribute__((always_inline)) void dwb_group(const float *const *src, const float *const *wr, int nr,
                                                             int64_t kw, int64_t sw, VF bias, float *ob, int64_t ox,
                                                             const struct ox_epi *e, int nb)
 {
     VF acc[DWB_OB];
-#pragma GCC unroll 4
+#pragma GCC unroll 8
     for (int u = 0; u < nb; u++)
         acc[u] = bias;
     for (int r = 0; r < nr; r++)
         for (int64_t kx = 0; kx < kw; kx++) {
             VF wv = VLOAD(wr[r] + kx * VL);
             const float *s = src[r] + (ox * sw + kx) * VL;
-#pragma GCC unroll 4
+#pragma GCC unroll 8
             for (int u = 0; u < nb; u++)
                 acc[u] = VFMA(VLOAD(s + u * sw * VL), wv, acc[u]);
         }
-#pragma GCC unroll 4
+#pragma GCC unroll 8
     for (int u = 0; u < nb; u++)
         VSTORE(ob + (ox + u) * VL, epi_vec(e, acc[u]));
+}
+
+/* one output row into ob: groups of DWB_OB pixels, the last one moved back to end at OW
+ * (recomputing a few pixels) instead of a latency-bound tail of single pixels */
+static inline __attribute__((always_inline)) void dwb_row_k(const float *const *src, const float *const *wr, int nr,
+                                                            int64_t kw, int64_t sw, VF bias, float *ob, int64_t ow,
+                                                            const struct ox_epi *e)
+{
+    if (ow >= DWB_OB) {
+        for (int64_t ox = 0;; ox += DWB_OB) {
+            int64_t at = ox + DWB_OB <= ow ? ox : ow - DWB_OB;
+            dwb_group(src, wr, nr, kw, sw, bias, ob, at, e, DWB_OB);
+            if (at + DWB_OB >= ow)
+                break;
+        }
+    } else if (ow >= 4) { /* 4..7 (the 7x7 maps): two groups of 4, overlapping */
+        dwb_group(src, wr, nr, kw, sw, bias, ob, 0, e, 4);
+        dwb_group(src, wr, nr, kw, sw, bias, ob, ow - 4, e, 4);
+    } else {
+        for (int64_t ox = 0; ox < ow; ox++)
+            dwb_group(src, wr, nr, kw, sw, bias, ob, ox, e, 1);
+    }
+}
+
+/* dwb_row_k with the common kernels' width and stride as constants (the tap loop unrolled) */
+static void dwb_row(const struct ox_dw *d, const float *const *src, const float *const *wr, int nr, VF bias, float *ob)
+{
+    if (d->kw == 3 && d->sw == 1)
+        dwb_row_k(src, wr, nr, 3, 1, bias, ob, d->ow, &d->epi);
+    else if (d->kw == 3 && d->sw == 2)
+        dwb_row_k(src, wr, nr, 3, 2, bias, ob, d->ow, &d->epi);
+    else if (d->kw == 5 && d->sw == 1)
+        dwb_row_k(src, wr, nr, 5, 1, bias, ob, d->ow, &d->epi);
+    else if (d->kw == 5 && d->sw == 2)
+        dwb_row_k(src, wr, nr, 5, 2, bias, ob, d->ow, &d->epi);
+    else
+        dwb_row_k(src, wr, nr, d->kw, d->sw, bias, ob, d->ow, &d->epi);
 }
 
 void FN(ox_dw_blk)(const struct ox_dw *d, int64_t tiles, int64_t q0, int64_t q1)
@@ -731,11 +821,7 @@ void FN(ox_dw_blk)(const struct ox_dw *d, int64_t tiles, int64_t q0, int64_t q1)
                 src[nr] = row;
                 wr[nr++] = wk + ky * d->kw * VL;
             }
-            int64_t ox = 0;
-            for (; ox + DWB_OB <= d->ow; ox += DWB_OB)
-                dwb_group(src, wr, nr, d->kw, d->sw, bias, ob, ox, &d->epi, DWB_OB);
-            for (; ox < d->ow; ox++)
-                dwb_group(src, wr, nr, d->kw, d->sw, bias, ob, ox, &d->epi, 1);
+            dwb_row(d, src, wr, nr, bias, ob);
             float *yr[VL]; /* back to the planes */
             for (int l = 0; l < nc; l++)
                 yr[l] = y + (l * d->oh + oy) * d->ow;

@@ -1,6 +1,7 @@
 /* test_onnx_conv.c — the conv kernels of conv_kern.h: the packed-weight GEMM with bias and
- * every fused activation, and the depthwise kernel (3x3 and 5x5, stride 1 and 2, odd pads
- * and sizes), the GEMM's K / column / panel blocking, its im2col view and a batch as one GEMM,
+ * every fused activation, the first-layer direct conv (conv_stem.h), the depthwise kernel
+ * (3x3 and 5x5, stride 1 and 2, odd pads and sizes), the GEMM's K / column / panel
+ * blocking, its im2col view and a batch as one GEMM,
  * AVX2 and AVX-512 versions against the portable scalar references
  * (|diff| <= 1e-4 * (1 + |ref|)). A version whose ISA the CPU lacks is skipped with a
  * message. */
@@ -12,6 +13,7 @@
 #include "base/cpu.h"
 #include "check.h"
 #include "onnx/conv_kern.h"
+#include "onnx/conv_stem.h"
 
 static uint32_t seed = 7;
 
@@ -363,6 +365,61 @@ static void test_dw_blk(enum ox_isa isa, const char *name)
     CHECK(bad == 0);
 }
 
+/* the first-layer direct conv (conv_stem.h) against its reference: 1-3 input channels,
+ * 1x1 to 7x7, strides 1 and 2, no / symmetric / top-left-only pads, output channels that are
+ * and are not a multiple of a group, rows narrower and wider than a group of pixels (up to
+ * 224), two images with the rows split in three ranges as threads would run them */
+static void test_stem(enum ox_isa isa, const char *name)
+{
+    static const int sizes[][2] = {{1, 1}, {7, 9}, {17, 33}, {9, 224}};
+    static const int ms[] = {3, 8, 16, 17, 32};
+    int bad = 0, ran = 0;
+    for (size_t si = 0; si < sizeof sizes / sizeof *sizes; si++)
+        for (int c = 1; c <= OX_STEM_MAXC; c++)
+            for (int kk = 1; kk <= 7; kk += 2)
+                for (int st = 1; st <= 2; st++)
+                    for (int pv = 0; pv < 3; pv++) {
+                        int64_t h = sizes[si][0], wd = sizes[si][1], m = ms[(si + (size_t)kk + (size_t)pv) % 5];
+                        int64_t pt = pv == 0 ? 0 : kk / 2, pl = pv == 2 ? 0 : kk / 2, nb = 2;
+                        int64_t oh = (h + 2 * pt - kk) / st + 1, ow = (wd + 2 * pl - kk) / st + 1;
+                        if (oh < 1 || ow < 1)
+                            continue;
+                        float *x = rnd_buf(nb * c * h * wd), *w = rnd_buf(m * c * kk * kk), *bias = rnd_buf(m);
+                        float *y1 = calloc((size_t)(nb * m * oh * ow), sizeof(float));
+                        float *y2 = calloc((size_t)(nb * m * oh * ow), sizeof(float));
+                        int e = (int)((si + (size_t)c + (size_t)kk + (size_t)pv) % (size_t)N_EPIS);
+                        struct ox_stem sd = {x, w, (e & 1) ? NULL : bias, y1, c, h, wd, m, kk, kk, st, st, pt, pl,
+                                             oh, ow, epis[e]};
+                        CHECK(ox_conv_stem_ok(isa, &sd));
+                        ox_conv_stem_ref(&sd, 0, nb * oh);
+                        sd.y = y2;
+                        ox_conv_stem_run(isa, &sd, 0, 1);
+                        ox_conv_stem_run(isa, &sd, 1, oh + 1);
+                        ox_conv_stem_run(isa, &sd, oh + 1, nb * oh);
+                        ran++;
+                        if (!close_all(y1, y2, nb * m * oh * ow) && bad++ < 5)
+                            printf("  %s stem c%d %lldx%lld m%lld k%d s%d pt%lld pl%lld act=%d differs\n", name, c,
+                                   (long long)h, (long long)wd, (long long)m, kk, st, (long long)pt, (long long)pl,
+                                   epis[e].act);
+                        free(x);
+                        free(w);
+                        free(bias);
+                        free(y1);
+                        free(y2);
+                    }
+    CHECK(bad == 0);
+    CHECK(ran > 200);
+    struct ox_stem big = {0};
+    big.c = 4, big.kh = big.kw = 3, big.sh = big.sw = 1, big.oh = big.ow = big.m = 1;
+    CHECK(!ox_conv_stem_ok(isa, &big)); /* 4 input channels */
+    big.c = 3, big.ow = OX_STEM_MAXOW + 1;
+    CHECK(!ox_conv_stem_ok(isa, &big)); /* too wide */
+    big.ow = 1, big.sw = 3;
+    CHECK(!ox_conv_stem_ok(isa, &big)); /* stride 3 */
+    big.sw = 1;
+    CHECK(ox_conv_stem_ok(isa, &big) && !ox_conv_stem_ok(OX_ISA_REF, &big));
+}
+
 int main(void)
 {
     test_gemm(OX_ISA_REF, "ref");
@@ -377,6 +434,7 @@ int main(void)
         test_gemm_batch(OX_ISA_AVX2, "avx2");
         test_dw(OX_ISA_AVX2, "avx2");
         test_dw_blk(OX_ISA_AVX2, "avx2");
+        test_stem(OX_ISA_AVX2, "avx2");
     } else {
         printf("no AVX2+FMA: AVX2 conv kernels not tested\n");
     }
@@ -387,6 +445,7 @@ int main(void)
         test_gemm_batch(OX_ISA_AVX512, "avx512");
         test_dw(OX_ISA_AVX512, "avx512");
         test_dw_blk(OX_ISA_AVX512, "avx512");
+        test_stem(OX_ISA_AVX512, "avx512");
     } else {
         printf("no AVX-512F: AVX-512 conv kernels not tested\n");
     }

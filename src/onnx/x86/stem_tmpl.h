@@ -1,0 +1,149 @@
+/* stem_tmpl.h — the direct conv kernel for a network's first layer (few input channels, see
+ * ox_conv_stem in conv_kern.h), written over conv_tmpl.h's vector macros and its epi_vec;
+ * included at the end of conv_avx2.c and conv_avx512.c, after conv_tmpl.h.
+ *
+ * With C = 3 the im2col GEMM's K is 27: each 12x32 tile does 27 steps between loading and
+ * storing its accumulators, and packing im2col was about a fifth of the layer. Here the
+ * input rows one output row needs (C * kh of them) are copied once, zero-padded and, at
+ * stride 2, split into even and odd columns, so that tap (c, ky, kx) of STEM_NC vectors of
+ * output pixels is STEM_NC contiguous loads; every tap is then STEM_NR weight broadcasts and
+ * STEM_NR x STEM_NC FMAs, summed in tap order from the bias. */
+
+#include "onnx/conv_stem.h"
+
+#if VL == 16
+#define STEM_NR 4 /* output channels a group: 4 x 7 zmm accumulators (OW 112 = 7 x 16) */
+#else
+#define STEM_NR 4 /* 4 x 3 ymm accumulators of 16 registers */
+#endif
+#if VL == 16
+#define STEM_NC 7 /* vectors of output pixels a group */
+#else
+#define STEM_NC 3
+#endif
+#define STEM_SLACK (STEM_NC * VL + 8) /* a split row's floats past its last tap: read, dropped */
+#define STEM_ROWF (2 * ((OX_STEM_MAXOW * 2 + OX_STEM_MAXK + 1) / 2 + STEM_SLACK + VL))
+
+/* row iy of plane xp into buf, zero-padded (buf[i] = x[i - pl]); stride 2: even columns at
+ * buf[0..], odd ones at buf[odd..] (odd a multiple of VL), so tap kx of output column ox is
+ * buf[(kx & 1) * odd + kx / 2 + ox]. iy outside the image: zeros. tmp (stride 2) holds the
+ * padded row, zero past it up to 2 odd + 1 floats. */
+static void stem_fill(const struct ox_stem *s, const float *xp, int64_t iy, float *buf, float *tmp, int64_t odd)
+{
+    int64_t wpad = (s->ow - 1) * s->sw + s->kw;
+    float *row = s->sw == 1 ? buf : tmp;
+    if (iy < 0 || iy >= s->h) {
+        memset(row, 0, (size_t)wpad * sizeof(float));
+    } else {
+        int64_t n = s->wd < wpad - s->pl ? s->wd : wpad - s->pl; /* image columns the row holds */
+        memset(row, 0, (size_t)s->pl * sizeof(float));
+        memcpy(row + s->pl, xp + iy * s->wd, (size_t)n * sizeof(float));
+        if (s->pl + n < wpad)
+            memset(row + s->pl + n, 0, (size_t)(wpad - s->pl - n) * sizeof(float));
+    }
+    if (s->sw == 1)
+        return;
+    for (int64_t t = 0; t < odd; t += VL) {
+        VSTORE(buf + t, VEVEN(VLOAD(row + 2 * t), VLOAD(row + 2 * t + VL)));
+        VSTORE(buf + odd + t, VEVEN(VLOAD(row + 2 * t + 1), VLOAD(row + 2 * t + 1 + VL)));
+    }
+}
+
+/* STEM_NR output channels (weights wg, STEM_NR x taps, rows past M zero) x nc (1..STEM_NC, a
+ * constant after inlining) vectors of pixels from column ox of output row oy; stores only
+ * channels < nm and columns < OW */
+static inline __attribute__((always_inline)) void stem_group(const struct ox_stem *s, const float *const *tap,
+                                                             const float *wg, const float *bg, int nm, float *y,
+                                                             int64_t oy, int64_t ox, int nc)
+{
+    int64_t taps = s->c * s->kh * s->kw, ohw = s->oh * s->ow;
+    VF acc[STEM_NR][STEM_NC];
+#pragma GCC unroll 8
+    for (int r = 0; r < STEM_NR; r++)
+#pragma GCC unroll 7
+        for (int u = 0; u < nc; u++)
+            acc[r][u] = VSET1(bg[r]);
+    for (int64_t t = 0; t < taps; t++) {
+        VF xv[STEM_NC];
+#pragma GCC unroll 7
+        for (int u = 0; u < nc; u++)
+            xv[u] = VLOAD(tap[t] + ox + u * VL);
+#pragma GCC unroll 8
+        for (int r = 0; r < STEM_NR; r++) {
+            VF wv = VSET1(wg[r * taps + t]);
+#pragma GCC unroll 7
+            for (int u = 0; u < nc; u++)
+                acc[r][u] = VFMA(xv[u], wv, acc[r][u]);
+        }
+    }
+    for (int r = 0; r < nm; r++)
+#pragma GCC unroll 7
+        for (int u = 0; u < nc; u++) {
+            int64_t left = s->ow - ox - u * VL;
+            float *yp = y + r * ohw + oy * s->ow + ox + u * VL;
+            if (left >= VL)
+                VSTORE(yp, epi_vec(&s->epi, acc[r][u]));
+            else if (left > 0)
+                VSTOREM(yp, MASK_N((int)left), epi_vec(&s->epi, acc[r][u]));
+        }
+}
+
+void FN(ox_conv_stem)(const struct ox_stem *s, int64_t q0, int64_t q1)
+{
+    float rows[OX_STEM_MAXC * OX_STEM_MAXK * STEM_ROWF], tmp[STEM_ROWF + 8];
+    float wpad[STEM_NR * OX_STEM_MAXC * OX_STEM_MAXK * OX_STEM_MAXK], bpad[STEM_NR]; /* the last group's */
+    const float *tap[OX_STEM_MAXC * OX_STEM_MAXK * OX_STEM_MAXK];
+    int64_t taps = s->c * s->kh * s->kw, ohw = s->oh * s->ow;
+    int64_t odd = ((s->ow - 1) * s->sw + s->kw + 1) / 2 + STEM_SLACK; /* stride 2: floats per parity */
+    odd = (odd + VL - 1) / VL * VL;
+    memset(tmp, 0, sizeof tmp);
+    int64_t rstride = s->sw == 1 ? (s->ow - 1) + s->kw + STEM_SLACK : 2 * odd;
+    /* the slack past a stride-1 row is read and never written: keep it finite */
+    memset(rows, 0, (size_t)(s->c * s->kh * rstride) * sizeof(float));
+    for (int64_t c = 0; c < s->c; c++)
+        for (int64_t ky = 0; ky < s->kh; ky++)
+            for (int64_t kx = 0; kx < s->kw; kx++) {
+                const float *b = rows + (c * s->kh + ky) * rstride;
+                tap[(c * s->kh + ky) * s->kw + kx] = s->sw == 1 ? b + kx : b + (kx & 1) * odd + kx / 2;
+            }
+    int64_t groups = (s->m + STEM_NR - 1) / STEM_NR;
+    for (int64_t q = q0; q < q1; q++) { /* q: output row q % OH of image q / OH */
+        int64_t b = q / s->oh, oy = q % s->oh;
+        const float *x = s->x + b * s->c * s->h * s->wd;
+        float *y = s->y + b * s->m * ohw;
+        for (int64_t c = 0; c < s->c; c++)
+            for (int64_t ky = 0; ky < s->kh; ky++)
+                stem_fill(s, x + c * s->h * s->wd, oy * s->sh - s->pt + ky, rows + (c * s->kh + ky) * rstride, tmp,
+                          odd);
+        for (int64_t g = 0; g < groups; g++) {
+            int64_t m0 = g * STEM_NR;
+            int nm = s->m - m0 < STEM_NR ? (int)(s->m - m0) : STEM_NR;
+            static const float nobias[STEM_NR];
+            const float *wg = s->w + m0 * taps, *bg = s->bias ? s->bias + m0 : nobias;
+            if (nm < STEM_NR) { /* rows past M: zero weights, results not stored */
+                for (int r = 0; r < STEM_NR; r++) {
+                    bpad[r] = r < nm && s->bias ? s->bias[m0 + r] : 0.0f;
+                    for (int64_t t = 0; t < taps; t++)
+                        wpad[r * taps + t] = r < nm ? s->w[(m0 + r) * taps + t] : 0.0f;
+                }
+                wg = wpad;
+                bg = bpad;
+            }
+            int64_t ox = 0;
+            for (; ox + STEM_NC * VL <= s->ow; ox += STEM_NC * VL)
+                stem_group(s, tap, wg, bg, nm, y + m0 * ohw, oy, ox, STEM_NC);
+            switch ((s->ow - ox + VL - 1) / VL) { /* the rest: as many vectors as it needs (STEM_NC 3 or 7) */
+#if STEM_NC == 7
+            case 7: stem_group(s, tap, wg, bg, nm, y + m0 * ohw, oy, ox, 7); break;
+            case 6: stem_group(s, tap, wg, bg, nm, y + m0 * ohw, oy, ox, 6); break;
+            case 5: stem_group(s, tap, wg, bg, nm, y + m0 * ohw, oy, ox, 5); break;
+            case 4: stem_group(s, tap, wg, bg, nm, y + m0 * ohw, oy, ox, 4); break;
+#endif
+            case 3: stem_group(s, tap, wg, bg, nm, y + m0 * ohw, oy, ox, 3); break;
+            case 2: stem_group(s, tap, wg, bg, nm, y + m0 * ohw, oy, ox, 2); break;
+            case 1: stem_group(s, tap, wg, bg, nm, y + m0 * ohw, oy, ox, 1); break;
+            default: break;
+            }
+        }
+    }
+}
