@@ -350,6 +350,42 @@ static void check_panels(void)
     CHECK(kern_get_panel(GGML_TYPE_Q5_K) == NULL);
 }
 
+/* The two AVX-512 Q4_K dots (vpmaddubsw + vpmaddwd, vpdpbusd + vpdpwssd) do the same exact
+ * integer sums and the same float operations: bit-identical on random bytes (every 6-bit
+ * scale and min pattern of the SIMD scale unpack), and near the reference. */
+static void check_q4_k_512_same(void)
+{
+    if (!cpu_has(KERN_ISA_AVX512VNNI_MASK)) {
+        printf("skip avx512 Q4_K vnni/bw agreement: this CPU lacks VNNI\n");
+        return;
+    }
+    const int n = 2048;
+    size_t wb = ggml_row_size(GGML_TYPE_Q4_K, n);
+    unsigned char *w = malloc(wb), *a = malloc(ggml_row_size(GGML_TYPE_Q8_K, n));
+    float *x = malloc(sizeof(float) * n);
+    for (int it = 0; it < 50; it++) {
+        for (size_t i = 0; i < wb; i++)
+            w[i] = (unsigned char)rng_next(&rng);
+        for (int b = 0; b < n / QK_K; b++) {
+            struct blk_q4_k *q = (struct blk_q4_k *)w + b;
+            q->d = fp16_from_f32(0.0001f * (float)(rng_next(&rng) % 100));
+            q->dmin = fp16_from_f32(0.0001f * (float)(rng_next(&rng) % 100));
+        }
+        for (int i = 0; i < n; i++)
+            x[i] = frand() * (it % 2 ? 5.f : 1.f);
+        kern_get_ref(GGML_TYPE_Q8_K)->quantize_row(x, a, n);
+        float s1, s2, want;
+        dot_q4_k_avx512vnni(n, &s1, w, a);
+        dot_q4_k_avx512(n, &s2, w, a);
+        dot_ref_q4_k(n, &want, w, a);
+        CHECK(memcmp(&s1, &s2, sizeof s1) == 0);
+        CHECK_NEAR(s1, want, 1e-4 * (fabs(want) + 1));
+    }
+    free(w);
+    free(a);
+    free(x);
+}
+
 /* The AVX2 Q8_K activation quantizer is byte-identical to the reference: random rows, rows
  * whose largest magnitude comes twice with both signs (the first sets the sign), exact
  * halves (ties to even), an all-zero super-block, and a row scaled so a quant hits -127. */
@@ -449,6 +485,7 @@ int main(void)
         CHECK(!strcmp(isa, "scalar") && k->vec_dot == dot_ref_q4_0 && !tl->gemm4x4);
     CHECK(kern_get_tiles(GGML_TYPE_Q4_K)->gemm4x4 == NULL); /* none for K-quants yet */
     check_panels();
+    check_q4_k_512_same();
     check_quant_q8_k();
     return check_finish();
 }
