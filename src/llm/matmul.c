@@ -13,8 +13,9 @@
  *  - F16 weights, >= MM_F16_GEMM_MIN_TOK tokens: the activations are rounded to f16 and
  *    packed once, then each chunk of rows goes through the F16 GEMM (kernels/gemm_f16.h),
  *    which converts its weights panel by panel as it goes;
- *  - >= KERN_PANEL_MIN_TOK tokens of Q4_0, Q4_K, Q6_K (and Q8_0 with VNNI): panels of 16
- *    (8) weight rows unpacked once and run against every token (kernels/panel.h). */
+ *  - >= KERN_PANEL_MIN_TOK tokens of Q4_0, Q4_K, Q6_K (and Q8_0, except on AVX-512 without
+ *    VNNI): panels of 16 (8) weight rows unpacked once and run against every token
+ *    (kernels/panel.h). */
 #include <cblas.h>
 #include <stdatomic.h>
 

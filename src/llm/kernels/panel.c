@@ -64,6 +64,7 @@ const struct kern_panel *kern_get_panel(enum ggml_type t)
     static const struct kern_panel q8[] = {
         {gemm_panel_q8_0_avx512vnni, 16},
         {gemm_panel_q8_0_avxvnni, 8},
+        {gemm_panel_q8_0_avx2, 8},
     };
     static const struct kern_panel q4k[] = {
         {gemm_panel_q4_k_avx512vnni, 16},
@@ -101,6 +102,8 @@ const struct kern_panel *kern_get_panel(enum ggml_type t)
             return &q8[0];
         if (cpu_has(KERN_ISA_AVXVNNI_MASK) && !cpu_has(KERN_ISA_AVX512_MASK))
             return &q8[1];
+        if (cpu_has(KERN_ISA_AVX2_MASK) && !cpu_has(KERN_ISA_AVX512_MASK))
+            return &q8[2];
     }
     return NULL;
 }

@@ -20,7 +20,8 @@
  *   | q[b][g][r]  g < 8, r < R: u32  | d[b][r]  r < R: f32        |
  *   +-------------------------------+---------------------------+
  *   Q4_0: the nibbles 0..15 (the -8 comes back as -8 sum(a) per activation block);
- *   Q8_0: w + 128 (unsigned for vpdpbusd; -128 sum(a) comes off the same way).
+ *   Q8_0: w + 128 (unsigned for vpdpbusd; -128 sum(a) comes off the same way); AVX2
+ *   without VNNI keeps w as it is (vpmaddubsw's sign trick, x86/gemm_panel_body.h).
  * Q4_K / Q6_K (Q8_K activations) use the same word interleave per super-block of 256, with
  * sub-block scales and mins beside it and one fma per term and super-block: the layout and
  * the exactness argument are in x86/gemm_panel_k_body.h.
@@ -73,7 +74,7 @@ struct kern_panel {
 #define KERN_PANEL_MIN_TOK 16
 
 /* The panel GEMM for weight type t on this CPU, or NULL (other types, scalar CPUs, Q8_0
- * without VNNI). */
+ * on AVX-512 without VNNI). */
 const struct kern_panel *kern_get_panel(enum ggml_type t);
 
 /* aux[b] for the n / 32 blocks of one Q8_0 activation row a (n,). */
@@ -99,6 +100,7 @@ KERN_PANEL_DECLARE(avx512vnni)
 KERN_PANEL_DECLARE(avxvnni)
 KERN_PANEL_DECLARE_Q8(avx512vnni)
 KERN_PANEL_DECLARE_Q8(avxvnni)
+KERN_PANEL_DECLARE_Q8(avx2)
 /* x86/gemm_panel_k_*.c, x86/dot_*_panel_k.c (gemm_panel_k_body.h) */
 #define KERN_PANEL_DECLARE_K(SUF)                                                                              \
     void gemm_panel_q4_k_##SUF(int64_t n, const void *w, size_t ws, const void *a, size_t as, const void *aux, \

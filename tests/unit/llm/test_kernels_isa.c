@@ -207,7 +207,8 @@ static void check_dot4(const char *isa, enum ggml_type t, kern_dot4_fn d4, kern_
  * y's columns past the panel stay untouched. The integer block dots are exact, so only the
  * float summation order differs (Q4_0 one sum per output, Q8_0 eight partial sums, Q4_K /
  * Q6_K one scale and one min term per super-block): 1e-4 relative, as for the tiles. */
-static void check_panel(const char *isa, enum ggml_type t, kern_panel_fn g, int rows, int n_tok, int n)
+static void check_panel(const char *isa, enum ggml_type t, kern_panel_fn g, int rows, int n_tok, int n,
+                        kern_gemm4x2_fn same)
 {
     const struct kern_type *ref = kern_get_ref(t);
     enum ggml_type vdt = ref->vec_dot_type; /* Q8_0 or Q8_K */
@@ -237,6 +238,9 @@ static void check_panel(const char *isa, enum ggml_type t, kern_panel_fn g, int 
             }
         }
     }
+    if (same) /* row 2: a weight of -128 in every block (|w| = 128 in the sign trick) */
+        for (int b = 0; b < n / 32; b++)
+            ((struct blk_q8_0 *)(w + 2 * ws))[b].qs[b % 32] = -128;
     for (int k = 0; k < n_tok; k++) {
         for (int i = 0; i < n; i++)
             x[i] = frand() * (k % 2 ? 5.f : 1.f);
@@ -256,6 +260,14 @@ static void check_panel(const char *isa, enum ggml_type t, kern_panel_fn g, int 
             if (r >= rows) {
                 CHECK(got == -7.f);
                 continue;
+            }
+            if (same) { /* bit-identical to the 4x2 tile it replaces (rows r & ~3, tokens k, k ^ 1) */
+                float t2[2 * 4];
+                int k0 = k & ~1, r0 = r & ~3;
+                if (k0 + 1 < n_tok) {
+                    same(n, w + r0 * ws, ws, a + k0 * as, as, t2, 4);
+                    CHECK(memcmp(&got, &t2[(k - k0) * 4 + r - r0], sizeof got) == 0);
+                }
             }
             ref->vec_dot(n, &want, w + r * ws, a + k * as);
             CHECK_NEAR(got, want, 1e-4 * (fabs(want) + 1));
@@ -278,21 +290,23 @@ static void check_panels(void)
         enum ggml_type t;
         kern_panel_fn g;
         int rows;
+        kern_gemm4x2_fn same; /* a tile whose every output the panel's must equal bit for bit */
     } ps[] = {
-        {"avx2", KERN_ISA_AVX2_MASK, GGML_TYPE_Q4_0, gemm_panel_q4_0_avx2, 8},
-        {"avxvnni", KERN_ISA_AVXVNNI_MASK, GGML_TYPE_Q4_0, gemm_panel_q4_0_avxvnni, 8},
-        {"avxvnni", KERN_ISA_AVXVNNI_MASK, GGML_TYPE_Q8_0, gemm_panel_q8_0_avxvnni, 8},
-        {"avx512 (F/BW/VL)", KERN_ISA_AVX512_MASK, GGML_TYPE_Q4_0, gemm_panel_q4_0_avx512, 16},
-        {"avx512vnni", KERN_ISA_AVX512VNNI_MASK, GGML_TYPE_Q4_0, gemm_panel_q4_0_avx512vnni, 16},
-        {"avx512vnni", KERN_ISA_AVX512VNNI_MASK, GGML_TYPE_Q8_0, gemm_panel_q8_0_avx512vnni, 16},
-        {"avx2", KERN_ISA_AVX2_MASK, GGML_TYPE_Q4_K, gemm_panel_q4_k_avx2, 8},
-        {"avx2", KERN_ISA_AVX2_MASK, GGML_TYPE_Q6_K, gemm_panel_q6_k_avx2, 8},
-        {"avxvnni", KERN_ISA_AVXVNNI_MASK, GGML_TYPE_Q4_K, gemm_panel_q4_k_avxvnni, 8},
-        {"avxvnni", KERN_ISA_AVXVNNI_MASK, GGML_TYPE_Q6_K, gemm_panel_q6_k_avxvnni, 8},
-        {"avx512 (F/BW/VL)", KERN_ISA_AVX512_MASK, GGML_TYPE_Q4_K, gemm_panel_q4_k_avx512, 16},
-        {"avx512 (F/BW/VL)", KERN_ISA_AVX512_MASK, GGML_TYPE_Q6_K, gemm_panel_q6_k_avx512, 16},
-        {"avx512vnni", KERN_ISA_AVX512VNNI_MASK, GGML_TYPE_Q4_K, gemm_panel_q4_k_avx512vnni, 16},
-        {"avx512vnni", KERN_ISA_AVX512VNNI_MASK, GGML_TYPE_Q6_K, gemm_panel_q6_k_avx512vnni, 16},
+        {"avx2", KERN_ISA_AVX2_MASK, GGML_TYPE_Q4_0, gemm_panel_q4_0_avx2, 8, NULL},
+        {"avx2", KERN_ISA_AVX2_MASK, GGML_TYPE_Q8_0, gemm_panel_q8_0_avx2, 8, gemm4x2_avx2_q8_0},
+        {"avxvnni", KERN_ISA_AVXVNNI_MASK, GGML_TYPE_Q4_0, gemm_panel_q4_0_avxvnni, 8, NULL},
+        {"avxvnni", KERN_ISA_AVXVNNI_MASK, GGML_TYPE_Q8_0, gemm_panel_q8_0_avxvnni, 8, NULL},
+        {"avx512 (F/BW/VL)", KERN_ISA_AVX512_MASK, GGML_TYPE_Q4_0, gemm_panel_q4_0_avx512, 16, NULL},
+        {"avx512vnni", KERN_ISA_AVX512VNNI_MASK, GGML_TYPE_Q4_0, gemm_panel_q4_0_avx512vnni, 16, NULL},
+        {"avx512vnni", KERN_ISA_AVX512VNNI_MASK, GGML_TYPE_Q8_0, gemm_panel_q8_0_avx512vnni, 16, NULL},
+        {"avx2", KERN_ISA_AVX2_MASK, GGML_TYPE_Q4_K, gemm_panel_q4_k_avx2, 8, NULL},
+        {"avx2", KERN_ISA_AVX2_MASK, GGML_TYPE_Q6_K, gemm_panel_q6_k_avx2, 8, NULL},
+        {"avxvnni", KERN_ISA_AVXVNNI_MASK, GGML_TYPE_Q4_K, gemm_panel_q4_k_avxvnni, 8, NULL},
+        {"avxvnni", KERN_ISA_AVXVNNI_MASK, GGML_TYPE_Q6_K, gemm_panel_q6_k_avxvnni, 8, NULL},
+        {"avx512 (F/BW/VL)", KERN_ISA_AVX512_MASK, GGML_TYPE_Q4_K, gemm_panel_q4_k_avx512, 16, NULL},
+        {"avx512 (F/BW/VL)", KERN_ISA_AVX512_MASK, GGML_TYPE_Q6_K, gemm_panel_q6_k_avx512, 16, NULL},
+        {"avx512vnni", KERN_ISA_AVX512VNNI_MASK, GGML_TYPE_Q4_K, gemm_panel_q4_k_avx512vnni, 16, NULL},
+        {"avx512vnni", KERN_ISA_AVX512VNNI_MASK, GGML_TYPE_Q6_K, gemm_panel_q6_k_avx512vnni, 16, NULL},
     };
     for (size_t i = 0; i < sizeof ps / sizeof ps[0]; i++) {
         if (!cpu_has(ps[i].mask)) {
@@ -304,10 +318,10 @@ static void check_panels(void)
         /* token counts: whole register tiles, tiles plus a tail, fewer than one tile;
          * lengths in blocks of 32 (K-quants: super-blocks of 256) */
         int k = ps[i].t == GGML_TYPE_Q4_K || ps[i].t == GGML_TYPE_Q6_K;
-        check_panel(ps[i].name, ps[i].t, ps[i].g, ps[i].rows, 17, k ? 1280 : 1312);
-        check_panel(ps[i].name, ps[i].t, ps[i].g, ps[i].rows, 16, 2048);
-        check_panel(ps[i].name, ps[i].t, ps[i].g, ps[i].rows, 3, k ? 256 : 32);
-        check_panel(ps[i].name, ps[i].t, ps[i].g, ps[i].rows, 9, 5632);
+        check_panel(ps[i].name, ps[i].t, ps[i].g, ps[i].rows, 17, k ? 1280 : 1312, ps[i].same);
+        check_panel(ps[i].name, ps[i].t, ps[i].g, ps[i].rows, 16, 2048, ps[i].same);
+        check_panel(ps[i].name, ps[i].t, ps[i].g, ps[i].rows, 3, k ? 256 : 32, ps[i].same);
+        check_panel(ps[i].name, ps[i].t, ps[i].g, ps[i].rows, 9, 5632, ps[i].same);
     }
     /* kern_get_panel hands out the one of this CPU's ISA */
     const struct kern_panel *p4 = kern_get_panel(GGML_TYPE_Q4_0), *p8 = kern_get_panel(GGML_TYPE_Q8_0);
@@ -319,7 +333,7 @@ static void check_panels(void)
     else if (!strcmp(isa, "avxvnni"))
         CHECK(p4 && p4->gemm == gemm_panel_q4_0_avxvnni && p8 && p8->gemm == gemm_panel_q8_0_avxvnni);
     else if (!strcmp(isa, "avx2"))
-        CHECK(p4 && p4->gemm == gemm_panel_q4_0_avx2 && !p8);
+        CHECK(p4 && p4->gemm == gemm_panel_q4_0_avx2 && p8 && p8->gemm == gemm_panel_q8_0_avx2);
     else
         CHECK(!p4 && !p8);
     const struct kern_panel *p4k = kern_get_panel(GGML_TYPE_Q4_K), *p6k = kern_get_panel(GGML_TYPE_Q6_K);
@@ -334,6 +348,42 @@ static void check_panels(void)
     else
         CHECK(!p4k && !p6k);
     CHECK(kern_get_panel(GGML_TYPE_Q5_K) == NULL);
+}
+
+/* The two AVX-512 Q4_K dots (vpmaddubsw + vpmaddwd, vpdpbusd + vpdpwssd) do the same exact
+ * integer sums and the same float operations: bit-identical on random bytes (every 6-bit
+ * scale and min pattern of the SIMD scale unpack), and near the reference. */
+static void check_q4_k_512_same(void)
+{
+    if (!cpu_has(KERN_ISA_AVX512VNNI_MASK)) {
+        printf("skip avx512 Q4_K vnni/bw agreement: this CPU lacks VNNI\n");
+        return;
+    }
+    const int n = 2048;
+    size_t wb = ggml_row_size(GGML_TYPE_Q4_K, n);
+    unsigned char *w = malloc(wb), *a = malloc(ggml_row_size(GGML_TYPE_Q8_K, n));
+    float *x = malloc(sizeof(float) * n);
+    for (int it = 0; it < 50; it++) {
+        for (size_t i = 0; i < wb; i++)
+            w[i] = (unsigned char)rng_next(&rng);
+        for (int b = 0; b < n / QK_K; b++) {
+            struct blk_q4_k *q = (struct blk_q4_k *)w + b;
+            q->d = fp16_from_f32(0.0001f * (float)(rng_next(&rng) % 100));
+            q->dmin = fp16_from_f32(0.0001f * (float)(rng_next(&rng) % 100));
+        }
+        for (int i = 0; i < n; i++)
+            x[i] = frand() * (it % 2 ? 5.f : 1.f);
+        kern_get_ref(GGML_TYPE_Q8_K)->quantize_row(x, a, n);
+        float s1, s2, want;
+        dot_q4_k_avx512vnni(n, &s1, w, a);
+        dot_q4_k_avx512(n, &s2, w, a);
+        dot_ref_q4_k(n, &want, w, a);
+        CHECK(memcmp(&s1, &s2, sizeof s1) == 0);
+        CHECK_NEAR(s1, want, 1e-4 * (fabs(want) + 1));
+    }
+    free(w);
+    free(a);
+    free(x);
 }
 
 /* The AVX2 Q8_K activation quantizer is byte-identical to the reference: random rows, rows
@@ -435,6 +485,7 @@ int main(void)
         CHECK(!strcmp(isa, "scalar") && k->vec_dot == dot_ref_q4_0 && !tl->gemm4x4);
     CHECK(kern_get_tiles(GGML_TYPE_Q4_K)->gemm4x4 == NULL); /* none for K-quants yet */
     check_panels();
+    check_q4_k_512_same();
     check_quant_q8_k();
     return check_finish();
 }

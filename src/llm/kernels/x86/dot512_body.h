@@ -171,6 +171,29 @@ void KN(dot_q4_0_)(int64_t n, float *s, const void *w, const void *a)
     *s = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
 }
 
+/* acc + vpmaddwd(a, b): one vpdpwssd with VNNI (the same exact i32 sums). */
+#ifdef KERN_VNNI
+#define MADD_ACC(acc, a, b) _mm512_dpwssd_epi32((acc), (a), (b))
+#else
+#define MADD_ACC(acc, a, b) _mm512_add_epi32((acc), _mm512_madd_epi16((a), (b)))
+#endif
+
+/* Q4_K's 12 bytes of 6-bit scales and mins -> bytes [sc0..7, m0..7] (kern_unpack_scales_k4's
+ * utmp, in one xmm): s = scales, j < 4: sc_j = s_j & 63, m_j = s_j+4 & 63; j >= 4:
+ * sc_j = (s_j+4 & 15) | (s_j-4 >> 6) << 4, m_j = (s_j+4 >> 4) | (s_j >> 6) << 4. Reads 16
+ * bytes (the block's first 4 quant bytes follow the scales). */
+static inline __m128i unpack_scales_k4(const uint8_t *scales)
+{
+    __m128i v = _mm_loadu_si128((const __m128i *)scales);
+    __m128i a = _mm_shuffle_epi8(v, _mm_setr_epi8(0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 8, 9, 10, 11));
+    __m128i b = _mm_shuffle_epi8(v, _mm_setr_epi8(-1, -1, -1, -1, 0, 1, 2, 3, -1, -1, -1, -1, 4, 5, 6, 7));
+    __m128i lo = _mm_and_si128(a, _mm_setr_epi8(63, 63, 63, 63, 15, 15, 15, 15, 63, 63, 63, 63, 0, 0, 0, 0));
+    __m128i hi = _mm_and_si128(_mm_srli_epi16(a, 4), _mm_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 15, 15, 15, 15));
+    __m128i top = _mm_and_si128(_mm_srli_epi16(b, 2), _mm_setr_epi8(0, 0, 0, 0, 0x30, 0x30, 0x30, 0x30, 0, 0, 0, 0,
+                                                                     0x30, 0x30, 0x30, 0x30));
+    return _mm_or_si128(_mm_or_si128(lo, hi), top);
+}
+
 /* W q4_k (n,) . a q8_k (n,)
  * Each DP lane sums 4 products |q| <= 15, |a| <= 128, so it fits an i16: two DP results
  * are packed to i16 (vpackssdw, exact) and multiplied by their sub-block scales with one
@@ -191,10 +214,7 @@ void KN(dot_q4_k_)(int64_t n, float *s, const void *w, const void *a)
     __m512 acc = _mm512_setzero_ps();
     __m128 accm = _mm_setzero_ps();
     for (int64_t i = 0; i < n / QK_K; i++) {
-        uint32_t utmp[4];
-        kern_unpack_scales_k4(x[i].scales, utmp);
-        /* built in registers: a 128-bit load of four 32-bit stores would miss store forwarding */
-        __m128i sm = _mm_setr_epi32((int)utmp[0], (int)utmp[1], (int)utmp[2], (int)utmp[3]);
+        __m128i sm = unpack_scales_k4(x[i].scales);
         __m256i bs = _mm256_loadu_si256((const __m256i *)ya[i].bsums);
         __m128i bs2 = _mm_hadd_epi16(_mm256_castsi256_si128(bs), _mm256_extracti128_si256(bs, 1));
         /* [d, dmin] * d_a */
@@ -207,13 +227,14 @@ void KN(dot_q4_k_)(int64_t n, float *s, const void *w, const void *a)
         __m512i sc16 = _mm512_broadcast_i32x4(_mm_cvtepu8_epi16(sm));
         /* each 32-byte quant run broadcast to both halves: low nibbles | high nibbles */
         __m512i p[4];
+#pragma GCC unroll 4 /* else gcc keeps p[] on the stack: four 64-byte store-reload round trips */
         for (int j = 0; j < 4; j++) {
             __m512i q = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * j)));
             p[j] = DP(z, _mm512_and_si512(_mm512_srlv_epi64(q, shift), m4), _mm512_loadu_si512((const void *)(ya[i].qs + 64 * j)));
         }
         __m512i s01 = _mm512_madd_epi16(_mm512_packs_epi32(p[0], p[1]), _mm512_shuffle_epi8(sc16, pat01));
-        __m512i s23 = _mm512_madd_epi16(_mm512_packs_epi32(p[2], p[3]), _mm512_shuffle_epi8(sc16, pat23));
-        acc = _mm512_fmadd_ps(_mm512_broadcastss_ps(dd), _mm512_cvtepi32_ps(_mm512_add_epi32(s01, s23)), acc);
+        __m512i s0123 = MADD_ACC(s01, _mm512_packs_epi32(p[2], p[3]), _mm512_shuffle_epi8(sc16, pat23));
+        acc = _mm512_fmadd_ps(_mm512_broadcastss_ps(dd), _mm512_cvtepi32_ps(s0123), acc);
     }
     accm = _mm_add_ps(accm, _mm_movehl_ps(accm, accm));
     accm = _mm_add_ss(accm, _mm_movehdup_ps(accm));

@@ -153,7 +153,7 @@ void KN(dot4_q6_k_)(int64_t n, const void *w, size_t ws, const void *a, float *y
     for (int64_t i = 0; i < n / QK_K; i++) {
         __m256i bs = _mm256_loadu_si256((const __m256i *)ya[i].bsums);
         __m512i av[4];
-        for (int j = 0; j < 4; j++)
+        _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) /* else av[] lives on the stack */
             av[j] = _mm512_loadu_si512((const void *)(ya[i].qs + 64 * j));
         _Pragma("GCC unroll 4") for (int k = 0; k < 4; k++)
         {

@@ -1,8 +1,9 @@
 /* gemm_panel_body.h — the panel GEMM of panel.h, included by one file per ISA. The
  * includer defines KSUF (name suffix), PANEL_512 (zmm, 16 rows; else ymm, 8 rows) and
- * PANEL_VNNI (vpdpbusd; else vpmaddubsw + vpmaddwd). Without VNNI only Q4_0 is built: its
- * nibbles (<= 15) times |a| <= 128 keep vpmaddubsw's i16 pair sums, and the sum of the 8
- * groups of a block, below 2 * 15 * 128 * 8 = 30720, exact. */
+ * PANEL_VNNI (vpdpbusd; else vpmaddubsw + vpmaddwd). Without VNNI, Q4_0's nibbles (<= 15)
+ * times |a| <= 128 keep vpmaddubsw's i16 pair sums, and the sum of the 8 groups of a block,
+ * below 2 * 15 * 128 * 8 = 30720, exact; Q8_0 is built for ymm only (AVX2 has vpsignb,
+ * AVX-512 has none), one vpmaddwd per group. */
 #include <immintrin.h>
 #include <string.h>
 
@@ -116,6 +117,99 @@ static void pack_q8_0(int64_t nb, const unsigned char *w, size_t ws, uint32_t *q
             put4x4(q + (size_t)b * 8 * R + 4 * R + r, hi[0], hi[1], hi[2], hi[3]);
         }
     }
+}
+#endif
+
+#if !defined(PANEL_VNNI) && !defined(PANEL_512)
+/* Unpacks R Q8_0 rows as they are (signed words), f32 scales. */
+static void pack_q8_0_signed(int64_t nb, const unsigned char *w, size_t ws, uint32_t *q, float *d)
+{
+    for (int64_t b = 0; b < nb; b++) {
+        for (int r = 0; r < R; r += 4) {
+            __m128i lo[4], hi[4];
+            for (int k = 0; k < 4; k++) {
+                const struct blk_q8_0 *blk = (const struct blk_q8_0 *)(w + (size_t)(r + k) * ws) + b;
+                lo[k] = _mm_loadu_si128((const __m128i *)blk->qs);
+                hi[k] = _mm_loadu_si128((const __m128i *)(blk->qs + 16));
+                d[b * R + r + k] = fp16_to_f32(blk->d);
+            }
+            put4x4(q + (size_t)b * 8 * R + r, lo[0], lo[1], lo[2], lo[3]);
+            put4x4(q + (size_t)b * 8 * R + 4 * R + r, hi[0], hi[1], hi[2], hi[3]);
+        }
+    }
+}
+
+/* Q8_0 without VNNI: nt (<= 2) activation rows, groups g0..g0+3 of tinyBLAS's 8 partial sums
+ * per output (panel.h; the caller runs g0 = 0 and 4 and adds them up in hsum_float_8's
+ * order). Each group's int dot as the AVX2 4x2 tile takes it: vpmaddubsw(|w|, sign(a, w)),
+ * then vpmaddwd by 1; |w| <= 128 and |a| <= 127 (the Q8_0 quantizer's range) keep the i16
+ * pair sums below 2^15: exact. Half the groups at a time keeps 2 x 4 accumulators and the
+ * weight words in the 16 ymm registers, each weight load serving both rows. */
+static inline __attribute__((always_inline)) void tile_q8_sign(int nt, int g0, int64_t nb, const uint32_t *q,
+                                                               const float *d, const unsigned char *a, size_t as,
+                                                               const struct kern_panel_aux *aux, vf out[2][4])
+{
+    const vi ones = _mm256_set1_epi16(1);
+    vf acc[2][4];
+#pragma GCC unroll 2
+    for (int t = 0; t < nt; t++)
+#pragma GCC unroll 4
+        for (int g = 0; g < 4; g++)
+            acc[t][g] = VF_ZERO();
+    for (int64_t b = 0; b < nb; b++) {
+        vf wd = VF_LOAD(d + b * R), sc[2];
+#pragma GCC unroll 2
+        for (int t = 0; t < nt; t++)
+            sc[t] = VMUL(wd, VF_SET1(aux[(size_t)t * nb + b].d));
+#pragma GCC unroll 4
+        for (int g = 0; g < 4; g++) {
+            vi w = VI_LOAD(q + ((size_t)b * 8 + g0 + g) * R), aw = _mm256_abs_epi8(w);
+#pragma GCC unroll 2
+            for (int t = 0; t < nt; t++) {
+                const struct blk_q8_0 *ab = (const struct blk_q8_0 *)(a + (size_t)t * as) + b;
+                vi s = _mm256_sign_epi8(VI_SET1(ld32(ab->qs + 4 * (g0 + g))), w);
+                vi p = _mm256_madd_epi16(_mm256_maddubs_epi16(aw, s), ones);
+                acc[t][g] = VFMA(sc[t], VCVT(p), acc[t][g]);
+            }
+        }
+    }
+#pragma GCC unroll 2
+    for (int t = 0; t < nt; t++)
+#pragma GCC unroll 4
+        for (int g = 0; g < 4; g++)
+            out[t][g] = acc[t][g];
+}
+
+static inline __attribute__((always_inline)) void tile_q8_pair(int nt, int64_t nb, const uint32_t *q,
+                                                               const float *d, const unsigned char *a, size_t as,
+                                                               const struct kern_panel_aux *aux, float *y,
+                                                               size_t ldy)
+{
+    vf lo[2][4], hi[2][4];
+    tile_q8_sign(nt, 0, nb, q, d, a, as, aux, lo);
+    tile_q8_sign(nt, 4, nb, q, d, a, as, aux, hi);
+    for (int t = 0; t < nt; t++) { /* ((P0+P4)+(P2+P6)) + ((P1+P5)+(P3+P7)) */
+        vf s0 = VADDF(lo[t][0], hi[t][0]), s1 = VADDF(lo[t][1], hi[t][1]);
+        vf s2 = VADDF(lo[t][2], hi[t][2]), s3 = VADDF(lo[t][3], hi[t][3]);
+        VF_STORE(y + (size_t)t * ldy, VADDF(VADDF(s0, s2), VADDF(s1, s3)));
+    }
+}
+
+/* W q8_0 (R, n) . A q8_0 (n_tok, n) -> y[t * ldy + r]; the same sums as gemm4x2_avx2_q8_0's */
+void PN(gemm_panel_q8_0_)(int64_t n, const void *w, size_t ws, const void *a, size_t as, const void *aux, float *y,
+                          size_t ldy, int n_tok, void *scratch)
+{
+    int64_t nb = n / 32;
+    uint32_t *q = scratch;
+    float *d = (float *)(q + (size_t)nb * 8 * R);
+    const struct kern_panel_aux *x = aux;
+    const unsigned char *ab = a;
+    pack_q8_0_signed(nb, w, ws, q, d);
+    int t = 0;
+    for (; t + 2 <= n_tok; t += 2)
+        tile_q8_pair(2, nb, q, d, ab + (size_t)t * as, as, x + (size_t)t * nb, y + (size_t)t * ldy, ldy);
+    if (t < n_tok)
+        tile_q8_pair(1, nb, q, d, ab + (size_t)t * as, as, x + (size_t)t * nb, y + (size_t)t * ldy, ldy);
 }
 #endif
 
