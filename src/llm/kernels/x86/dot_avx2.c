@@ -135,49 +135,74 @@ void dot_avx2_q8_0(int64_t n, float *s, const void *w, const void *a)
 }
 
 /* W q4_0 (n,) . a q8_0 (n,): d_w d_a (sum(q a) - 8 sum(a)) per block, q the unsigned nibbles.
- * Four blocks a step: vpmaddubsw takes the nibbles (0..15) as they are, and the -8 is one
- * more vpmaddubsw of 8 x a subtracted in i16 (both fit: |15 * 127 * 2|, |8 * 128 * 2|), in
- * place of the two vpsignb a signed product needs; the 4 blocks' scales are converted by one
- * vcvtph2ps each side (a software prefetch of the weight stream, 768 bytes ahead, measured
- * no better: the rows follow each other, one stream the hardware prefetcher keeps up with).
- * q4_0_act4 and q4_0_step4 are that step's activation and weight halves (dot4_avx2_q4_0
- * runs the first once for 4 rows). */
+ * Four blocks a step, reduced in integers before one convert and one multiply-add:
+ *  - two blocks per vector, block 2p in the low 128 bits and 2p+1 in the high: their low
+ *    nibbles (elements 0..15) from one vpand, high (16..31) from one shift and vpand, each
+ *    against the activations rearranged to match (q4_0_act4.lo/hi);
+ *  - vpmaddubsw takes the nibbles (0..15) as they are; a vpaddw of a pair's low and high
+ *    products and one vphaddw of the two pairs fold the 4 blocks' i16 pair sums (at most 4
+ *    of |2 * 15 * 128|: fits i16), vpmaddwd the last pairs into i32 lanes
+ *    [b0 b0 b2 b2 | b1 b1 b3 b3], and the -8 sum(a) term, folded the same way from
+ *    vpmaddubsw(8, a), is one vpsubd (the lanes are exact integers: no rounding moves);
+ *  - the 4 f16 scales (18 bytes apart) come in with 16-byte loads at +0, +16, +32, +48
+ *    that put scale k in word k, merged by vpblendw, converted by one vcvtph2ps, and moved
+ *    to those lanes by one vpermps.
+ * q4_0_act4 is the step's activation half, done once for 4 rows by dot4_avx2_q4_0 (a
+ * software prefetch of the weight stream, 768 bytes ahead, measured no better: the hardware
+ * prefetcher follows each row stream). */
 struct q4_0_act4 {
-    __m256i y[4], e[4]; /* the 4 blocks' quants, and vpmaddubsw(8, quants) */
-    __m128 d;           /* their scales in lanes 0..3 */
+    __m256i lo[2], hi[2]; /* pair p: elements 0..15 (lo) and 16..31 (hi) of blocks 2p | 2p+1 */
+    __m256i e;            /* 8 sum(a) per lane, folded as the weight products are */
+    __m128 d;             /* the 4 blocks' scales */
 };
+
+static inline __m256i load_2x128(const void *lo, const void *hi)
+{
+    return _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)lo)),
+                                   _mm_loadu_si128((const __m128i *)hi), 1);
+}
 
 static inline void q4_0_act4_load(const struct blk_q8_0 *y, struct q4_0_act4 *t)
 {
     const __m256i eight = _mm256_set1_epi8(8);
-    _Pragma("GCC unroll 4") for (int k = 0; k < 4; k++)
-    {
-        t->y[k] = _mm256_loadu_si256((const __m256i *)y[k].qs);
-        t->e[k] = _mm256_maddubs_epi16(eight, t->y[k]);
+    __m256i h[2];
+    for (int p = 0; p < 2; p++) {
+        t->lo[p] = load_2x128(y[2 * p].qs, y[2 * p + 1].qs);
+        t->hi[p] = load_2x128(y[2 * p].qs + 16, y[2 * p + 1].qs + 16);
+        h[p] = _mm256_add_epi16(_mm256_maddubs_epi16(eight, t->lo[p]), _mm256_maddubs_epi16(eight, t->hi[p]));
     }
+    t->e = _mm256_madd_epi16(_mm256_hadd_epi16(h[0], h[1]), _mm256_set1_epi16(1));
     t->d = _mm_cvtph_ps(_mm_setr_epi16((short)y[0].d, (short)y[1].d, (short)y[2].d, (short)y[3].d, 0, 0, 0, 0));
 }
 
-/* weight block x against t's block k, scaled by lane k of d */
-static inline __m256 q4_0_blk4(const struct blk_q4_0 *x, const struct q4_0_act4 *t, int k, __m256 d, __m256 acc)
+/* the f16 scales of 4 consecutive Q4_0 blocks in words 0..3 (the loads stay inside the
+ * blocks' 72 bytes) */
+static inline __m128i q4_0_scales4(const struct blk_q4_0 *x)
 {
-    __m256i pk = _mm256_sub_epi16(_mm256_maddubs_epi16(unpack_nibbles(x->qs), t->y[k]), t->e[k]);
-    return _mm256_fmadd_ps(_mm256_permutevar8x32_ps(d, _mm256_set1_epi32(k)),
-                           _mm256_cvtepi32_ps(_mm256_madd_epi16(pk, _mm256_set1_epi16(1))), acc);
+    const unsigned char *p = (const unsigned char *)x;
+    _Static_assert(sizeof(struct blk_q4_0) == 18, "Q4_0 blocks are 18 bytes");
+    __m128i v = _mm_loadu_si128((const __m128i *)p);                               /* d0 in word 0 */
+    v = _mm_blend_epi16(v, _mm_loadu_si128((const __m128i *)(p + 16)), 0x02);      /* d1 at 18 */
+    v = _mm_blend_epi16(v, _mm_loadu_si128((const __m128i *)(p + 32)), 0x04);      /* d2 at 36 */
+    return _mm_blend_epi16(v, _mm_loadu_si128((const __m128i *)(p + 48)), 0x08);   /* d3 at 54 */
 }
 
-/* weight blocks x[0..3] against t: blocks 0 and 2 into acc0, 1 and 3 into acc1 */
-static inline void q4_0_step4(const struct blk_q4_0 *x, const struct q4_0_act4 *t, __m256 *acc0, __m256 *acc1)
+/* weight blocks x[0..3] against t into acc */
+static inline __m256 q4_0_step4(const struct blk_q4_0 *x, const struct q4_0_act4 *t, __m256 acc)
 {
-    __m128 dw = _mm_cvtph_ps(_mm_setr_epi16((short)x[0].d, (short)x[1].d, (short)x[2].d, (short)x[3].d, 0, 0, 0, 0));
-    __m256 d = _mm256_castps128_ps256(_mm_mul_ps(dw, t->d));
-    __m256 a0 = *acc0, a1 = *acc1;
-    a0 = q4_0_blk4(&x[0], t, 0, d, a0);
-    a1 = q4_0_blk4(&x[1], t, 1, d, a1);
-    a0 = q4_0_blk4(&x[2], t, 2, d, a0);
-    a1 = q4_0_blk4(&x[3], t, 3, d, a1);
-    *acc0 = a0;
-    *acc1 = a1;
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    __m256i h[2];
+    for (int p = 0; p < 2; p++) {
+        __m256i v = load_2x128(x[2 * p].qs, x[2 * p + 1].qs);
+        __m256i lo = _mm256_maddubs_epi16(_mm256_and_si256(v, m4), t->lo[p]);
+        __m256i hi = _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(v, 4), m4), t->hi[p]);
+        h[p] = _mm256_add_epi16(lo, hi);
+    }
+    __m256i s = _mm256_sub_epi32(_mm256_madd_epi16(_mm256_hadd_epi16(h[0], h[1]), _mm256_set1_epi16(1)), t->e);
+    __m128 dw = _mm_cvtph_ps(q4_0_scales4(x));
+    __m256 d = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(_mm_mul_ps(dw, t->d)),
+                                        _mm256_setr_epi32(0, 0, 2, 2, 1, 1, 3, 3));
+    return _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(s), acc);
 }
 
 /* one block, the 4-block steps' tail */
@@ -196,10 +221,17 @@ void dot_avx2_q4_0(int64_t n, float *s, const void *w, const void *a)
     const struct blk_q8_0 *y = a;
     int64_t nb = n / 32, i = 0;
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    for (; i + 8 <= nb; i += 8) { /* two chains of multiply-adds */
+        struct q4_0_act4 t;
+        q4_0_act4_load(&y[i], &t);
+        acc0 = q4_0_step4(&x[i], &t, acc0);
+        q4_0_act4_load(&y[i + 4], &t);
+        acc1 = q4_0_step4(&x[i + 4], &t, acc1);
+    }
     for (; i + 4 <= nb; i += 4) {
         struct q4_0_act4 t;
         q4_0_act4_load(&y[i], &t);
-        q4_0_step4(&x[i], &t, &acc0, &acc1);
+        acc0 = q4_0_step4(&x[i], &t, acc0);
     }
     for (; i < nb; i++)
         acc0 = q4_0_block(&x[i], &y[i], acc0);
@@ -498,11 +530,21 @@ void dot4_avx2_q4_0(int64_t n, const void *w, size_t ws, const void *a, float *y
     __m256 acc0[4], acc1[4];
     for (int k = 0; k < 4; k++)
         acc0[k] = acc1[k] = _mm256_setzero_ps();
-    for (; i + 4 <= nb; i += 4) {
+    for (; i + 8 <= nb; i += 8) {
         struct q4_0_act4 t;
         q4_0_act4_load(&ya[i], &t);
         _Pragma("GCC unroll 4") for (int k = 0; k < 4; k++)
-            q4_0_step4(&x[k][i], &t, &acc0[k], &acc1[k]);
+            acc0[k] = q4_0_step4(&x[k][i], &t, acc0[k]);
+        q4_0_act4_load(&ya[i + 4], &t);
+        _Pragma("GCC unroll 4") for (int k = 0; k < 4; k++)
+            acc1[k] = q4_0_step4(&x[k][i + 4], &t, acc1[k]);
+    }
+    if (i + 4 <= nb) {
+        struct q4_0_act4 t;
+        q4_0_act4_load(&ya[i], &t);
+        _Pragma("GCC unroll 4") for (int k = 0; k < 4; k++)
+            acc0[k] = q4_0_step4(&x[k][i], &t, acc0[k]);
+        i += 4;
     }
     for (int k = 0; k < 4; k++) {
         for (int64_t j = i; j < nb; j++)
