@@ -204,8 +204,8 @@ static void check_dot4(const char *isa, enum ggml_type t, kern_dot4_fn d4, kern_
 }
 
 /* The AVX2 set's dot4s (generation on CPUs without AVX-512 or AVX-VNNI) against
- * dot_avx2_*, bit for bit: every type, odd and single block counts, the 4-block steps'
- * tails, one and five Q4_K/Q6_K super-blocks. */
+ * dot_avx2_*, bit for bit: every type that has one, odd and single block counts, the 4- and
+ * 8-block steps' tails, one and five Q6_K super-blocks. */
 static void check_dot4_avx2(const int *small_n, size_t n_small)
 {
     if (!cpu_has(KERN_ISA_AVX2_MASK)) {
@@ -219,7 +219,6 @@ static void check_dot4_avx2(const int *small_n, size_t n_small)
         check_dot4("avx2", GGML_TYPE_F16, dot4_avx2_f16, dot_avx2_f16, small_n[k] + 7);
     }
     for (int n = 256; n <= 1280; n += 1024) {
-        check_dot4("avx2", GGML_TYPE_Q4_K, dot4_avx2_q4_k, dot_avx2_q4_k, n);
         check_dot4("avx2", GGML_TYPE_Q6_K, dot4_avx2_q6_k, dot_avx2_q6_k, n);
     }
 }
@@ -394,7 +393,7 @@ int main(void)
     printf("cpu: %s; kern_get uses %s\n", cpu_features_str(), kern_isa_name());
     /* block counts: even, odd, and one block (tails of the 2- and 4-block loops; 43 and 3:
      * three blocks left after 4-block steps) */
-    const int small_n[] = {1024, 1312, 1376, 32, 96};
+    const int small_n[] = {1024, 1312, 1376, 32, 96, 416}; /* 416: an 8-, a 4- and a 1-block step */
     for (size_t i = 0; i < sizeof isas / sizeof isas[0]; i++) {
         const struct isa *s = &isas[i];
         if (!cpu_has(s->mask)) {
