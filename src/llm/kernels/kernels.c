@@ -81,7 +81,8 @@ static const struct kern_type isa_avx512[] = {ISA_TYPES(avx512, dot_f16_avx512)}
 static const struct kern_type isa_avxvnni[] = {ISA_TYPES(avxvnni, dot_avx2_f16)};
 static const struct kern_tiles tiles_avx512vnni[] = {ISA_TILES512(avx512vnni)};
 static const struct kern_tiles tiles_avx512[] = {ISA_TILES512(avx512)};
-static const struct kern_tiles tiles_avxvnni[] = {ISA_TILES(avxvnni, NULL, NULL)};
+/* AVX-VNNI's F16 dot is AVX2's, so AVX2's dot4 matches it bit for bit */
+static const struct kern_tiles tiles_avxvnni[] = {ISA_TILES4(avxvnni, NULL, NULL, dot4_avx2_f16, NULL, NULL, NULL)};
 #define N_ISA_TYPES (sizeof isa_avx512 / sizeof isa_avx512[0])
 
 /* The isa_* table for this CPU, or NULL (AVX2 or scalar only). */
