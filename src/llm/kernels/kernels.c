@@ -81,7 +81,8 @@ static const struct kern_type isa_avx512[] = {ISA_TYPES(avx512, dot_f16_avx512)}
 static const struct kern_type isa_avxvnni[] = {ISA_TYPES(avxvnni, dot_avx2_f16)};
 static const struct kern_tiles tiles_avx512vnni[] = {ISA_TILES512(avx512vnni)};
 static const struct kern_tiles tiles_avx512[] = {ISA_TILES512(avx512)};
-static const struct kern_tiles tiles_avxvnni[] = {ISA_TILES(avxvnni, NULL, NULL)};
+/* AVX-VNNI's F16 dot is AVX2's, so AVX2's dot4 matches it bit for bit */
+static const struct kern_tiles tiles_avxvnni[] = {ISA_TILES4(avxvnni, NULL, NULL, dot4_avx2_f16, NULL, NULL, NULL)};
 #define N_ISA_TYPES (sizeof isa_avx512 / sizeof isa_avx512[0])
 
 /* The isa_* table for this CPU, or NULL (AVX2 or scalar only). */
@@ -119,6 +120,16 @@ const char *kern_isa_name(void)
     return nm;
 }
 
+/* AVX2 alone (no isa_* table): dot4 for generation, bit-identical to simd_types' vec_dot
+ * (x86/dot_avx2.c); its 4x2 tiles are kern_type.gemm4x2. */
+static const struct {
+    enum ggml_type type;
+    struct kern_tiles tl;
+} tiles_avx2[] = {
+    {GGML_TYPE_F16, {NULL, NULL, dot4_avx2_f16}},   {GGML_TYPE_Q4_0, {NULL, NULL, dot4_avx2_q4_0}},
+    {GGML_TYPE_Q8_0, {NULL, NULL, dot4_avx2_q8_0}}, {GGML_TYPE_Q6_K, {NULL, NULL, dot4_avx2_q6_k}},
+};
+
 const struct kern_tiles *kern_get_tiles(enum ggml_type t)
 {
     static const struct kern_tiles none = {NULL, NULL, NULL};
@@ -127,6 +138,9 @@ const struct kern_tiles *kern_get_tiles(enum ggml_type t)
     for (size_t i = 0; isa && i < N_ISA_TYPES; i++)
         if (isa[i].type == t)
             return &tl[i];
+    for (size_t i = 0; !isa && kern_simd_active() && i < sizeof tiles_avx2 / sizeof tiles_avx2[0]; i++)
+        if (tiles_avx2[i].type == t)
+            return &tiles_avx2[i].tl;
     return &none;
 }
 

@@ -29,6 +29,12 @@ void dot_avx2_q2_k(int64_t n, float *s, const void *w, const void *a);
 void dot_avx2_q3_k(int64_t n, float *s, const void *w, const void *a);
 void dot_avx2_iq4_nl(int64_t n, float *s, const void *w, const void *a);
 void dot_avx2_iq4_xs(int64_t n, float *s, const void *w, const void *a);
+/* dot4 (kern_dot4_fn): one activation row x 4 weight rows ws bytes apart, each result
+ * bit-identical to dot_avx2_* of that row (generation's 4-stream matvec, matmul.c). */
+void dot4_avx2_f16(int64_t n, const void *w, size_t ws, const void *a, float *y, size_t ys);
+void dot4_avx2_q8_0(int64_t n, const void *w, size_t ws, const void *a, float *y, size_t ys);
+void dot4_avx2_q4_0(int64_t n, const void *w, size_t ws, const void *a, float *y, size_t ys);
+void dot4_avx2_q6_k(int64_t n, const void *w, size_t ws, const void *a, float *y, size_t ys);
 void gemm4x2_avx2_q8_0(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *y, size_t ldy);
 void gemm4x2_avx2_q4_0(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *y, size_t ldy);
 void quant_avx2_q8_0(const float *src, void *dst, int64_t n);

@@ -203,6 +203,26 @@ static void check_dot4(const char *isa, enum ggml_type t, kern_dot4_fn d4, kern_
     free(x);
 }
 
+/* The AVX2 set's dot4s (generation on CPUs without AVX-512 or AVX-VNNI) against
+ * dot_avx2_*, bit for bit: every type that has one, odd and single block counts, the 4- and
+ * 8-block steps' tails, one and five Q6_K super-blocks. */
+static void check_dot4_avx2(const int *small_n, size_t n_small)
+{
+    if (!cpu_has(KERN_ISA_AVX2_MASK)) {
+        printf("skip avx2 dot4: this CPU lacks it (cpu: %s)\n", cpu_features_str());
+        return;
+    }
+    printf("testing avx2 dot4\n");
+    for (size_t k = 0; k < n_small; k++) {
+        check_dot4("avx2", GGML_TYPE_Q4_0, dot4_avx2_q4_0, dot_avx2_q4_0, small_n[k]);
+        check_dot4("avx2", GGML_TYPE_Q8_0, dot4_avx2_q8_0, dot_avx2_q8_0, small_n[k]);
+        check_dot4("avx2", GGML_TYPE_F16, dot4_avx2_f16, dot_avx2_f16, small_n[k] + 7);
+    }
+    for (int n = 256; n <= 1280; n += 1024) {
+        check_dot4("avx2", GGML_TYPE_Q6_K, dot4_avx2_q6_k, dot_avx2_q6_k, n);
+    }
+}
+
 /* Panel GEMM (panel.h): R weight rows x n_tok activation rows against the reference dots;
  * y's columns past the panel stay untouched. The integer block dots are exact, so only the
  * float summation order differs (Q4_0 one sum per output, Q8_0 eight partial sums, Q4_K /
@@ -423,7 +443,7 @@ int main(void)
     printf("cpu: %s; kern_get uses %s\n", cpu_features_str(), kern_isa_name());
     /* block counts: even, odd, and one block (tails of the 2- and 4-block loops; 43 and 3:
      * three blocks left after 4-block steps) */
-    const int small_n[] = {1024, 1312, 1376, 32, 96};
+    const int small_n[] = {1024, 1312, 1376, 32, 96, 416}; /* 416: an 8-, a 4- and a 1-block step */
     for (size_t i = 0; i < sizeof isas / sizeof isas[0]; i++) {
         const struct isa *s = &isas[i];
         if (!cpu_has(s->mask)) {
@@ -469,6 +489,7 @@ int main(void)
         check_dot(s->name, GGML_TYPE_Q4_K, s->q4_k, 256);
         check_dot(s->name, GGML_TYPE_Q6_K, s->q6_k, 256);
     }
+    check_dot4_avx2(small_n, sizeof small_n / sizeof small_n[0]);
     /* kern_get hands out the kernels of the ISA it names (checked on every CPU) */
     const struct kern_type *k = kern_get(GGML_TYPE_Q4_0);
     const struct kern_tiles *tl = kern_get_tiles(GGML_TYPE_Q4_0);
@@ -478,9 +499,11 @@ int main(void)
     else if (!strcmp(isa, "avx512"))
         CHECK(k->vec_dot == dot_q4_0_avx512 && tl->gemm4x4 == gemm4x4_q4_0_avx512);
     else if (!strcmp(isa, "avxvnni"))
-        CHECK(k->vec_dot == dot_q4_0_avxvnni && tl->gemm4x4 == gemm4x4_q4_0_avxvnni);
+        CHECK(k->vec_dot == dot_q4_0_avxvnni && tl->gemm4x4 == gemm4x4_q4_0_avxvnni &&
+              kern_get(GGML_TYPE_F16)->vec_dot == dot_avx2_f16 && kern_get_tiles(GGML_TYPE_F16)->dot4 == dot4_avx2_f16);
     else if (!strcmp(isa, "avx2"))
-        CHECK(k->vec_dot == dot_avx2_q4_0 && !tl->gemm4x4);
+        CHECK(k->vec_dot == dot_avx2_q4_0 && !tl->gemm4x4 && tl->dot4 == dot4_avx2_q4_0 &&
+              kern_get_tiles(GGML_TYPE_Q6_K)->dot4 == dot4_avx2_q6_k && kern_get_tiles(GGML_TYPE_F16)->dot4 == dot4_avx2_f16);
     else
         CHECK(!strcmp(isa, "scalar") && k->vec_dot == dot_ref_q4_0 && !tl->gemm4x4);
     CHECK(kern_get_tiles(GGML_TYPE_Q4_K)->gemm4x4 == NULL); /* none for K-quants yet */

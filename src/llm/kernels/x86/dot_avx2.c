@@ -135,39 +135,106 @@ void dot_avx2_q8_0(int64_t n, float *s, const void *w, const void *a)
 }
 
 /* W q4_0 (n,) . a q8_0 (n,): d_w d_a (sum(q a) - 8 sum(a)) per block, q the unsigned nibbles.
- * Four blocks a step: vpmaddubsw takes the nibbles (0..15) as they are, and the -8 is one
- * more vpmaddubsw of 8 x a subtracted in i16 (both fit: |15 * 127 * 2|, |8 * 128 * 2|), in
- * place of the two vpsignb a signed product needs; the 4 blocks' scales are converted by one
- * vcvtph2ps each side (a software prefetch of the weight stream, 768 bytes ahead, measured
- * no better: the rows follow each other, one stream the hardware prefetcher keeps up with). */
+ * Four blocks a step, reduced in integers before one convert and one multiply-add:
+ *  - two blocks per vector, block 2p in the low 128 bits and 2p+1 in the high: their low
+ *    nibbles (elements 0..15) from one vpand, high (16..31) from one shift and vpand, each
+ *    against the activations rearranged to match (q4_0_act4.lo/hi);
+ *  - vpmaddubsw takes the nibbles (0..15) as they are; a vpaddw of a pair's low and high
+ *    products and one vphaddw of the two pairs fold the 4 blocks' i16 pair sums (at most 4
+ *    of |2 * 15 * 128|: fits i16), vpmaddwd the last pairs into i32 lanes
+ *    [b0 b0 b2 b2 | b1 b1 b3 b3], and the -8 sum(a) term, folded the same way from
+ *    vpmaddubsw(8, a), is one vpsubd (the lanes are exact integers: no rounding moves);
+ *  - the 4 f16 scales (18 bytes apart) come in with 16-byte loads at +0, +16, +32, +48
+ *    that put scale k in word k, merged by vpblendw, converted by one vcvtph2ps, and moved
+ *    to those lanes by one vpermps.
+ * q4_0_act4 is the step's activation half, done once for 4 rows by dot4_avx2_q4_0 (a
+ * software prefetch of the weight stream, 768 bytes ahead, measured no better: the hardware
+ * prefetcher follows each row stream). */
+struct q4_0_act4 {
+    __m256i lo[2], hi[2]; /* pair p: elements 0..15 (lo) and 16..31 (hi) of blocks 2p | 2p+1 */
+    __m256i e;            /* 8 sum(a) per lane, folded as the weight products are */
+    __m128 d;             /* the 4 blocks' scales */
+};
+
+static inline __m256i load_2x128(const void *lo, const void *hi)
+{
+    return _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)lo)),
+                                   _mm_loadu_si128((const __m128i *)hi), 1);
+}
+
+static inline void q4_0_act4_load(const struct blk_q8_0 *y, struct q4_0_act4 *t)
+{
+    const __m256i eight = _mm256_set1_epi8(8);
+    __m256i h[2];
+    for (int p = 0; p < 2; p++) {
+        t->lo[p] = load_2x128(y[2 * p].qs, y[2 * p + 1].qs);
+        t->hi[p] = load_2x128(y[2 * p].qs + 16, y[2 * p + 1].qs + 16);
+        h[p] = _mm256_add_epi16(_mm256_maddubs_epi16(eight, t->lo[p]), _mm256_maddubs_epi16(eight, t->hi[p]));
+    }
+    t->e = _mm256_madd_epi16(_mm256_hadd_epi16(h[0], h[1]), _mm256_set1_epi16(1));
+    t->d = _mm_cvtph_ps(_mm_setr_epi16((short)y[0].d, (short)y[1].d, (short)y[2].d, (short)y[3].d, 0, 0, 0, 0));
+}
+
+/* the f16 scales of 4 consecutive Q4_0 blocks in words 0..3 (the loads stay inside the
+ * blocks' 72 bytes) */
+static inline __m128i q4_0_scales4(const struct blk_q4_0 *x)
+{
+    const unsigned char *p = (const unsigned char *)x;
+    _Static_assert(sizeof(struct blk_q4_0) == 18, "Q4_0 blocks are 18 bytes");
+    __m128i v = _mm_loadu_si128((const __m128i *)p);                               /* d0 in word 0 */
+    v = _mm_blend_epi16(v, _mm_loadu_si128((const __m128i *)(p + 16)), 0x02);      /* d1 at 18 */
+    v = _mm_blend_epi16(v, _mm_loadu_si128((const __m128i *)(p + 32)), 0x04);      /* d2 at 36 */
+    return _mm_blend_epi16(v, _mm_loadu_si128((const __m128i *)(p + 48)), 0x08);   /* d3 at 54 */
+}
+
+/* weight blocks x[0..3] against t into acc */
+static inline __m256 q4_0_step4(const struct blk_q4_0 *x, const struct q4_0_act4 *t, __m256 acc)
+{
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    __m256i h[2];
+    for (int p = 0; p < 2; p++) {
+        __m256i v = load_2x128(x[2 * p].qs, x[2 * p + 1].qs);
+        __m256i lo = _mm256_maddubs_epi16(_mm256_and_si256(v, m4), t->lo[p]);
+        __m256i hi = _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(v, 4), m4), t->hi[p]);
+        h[p] = _mm256_add_epi16(lo, hi);
+    }
+    __m256i s = _mm256_sub_epi32(_mm256_madd_epi16(_mm256_hadd_epi16(h[0], h[1]), _mm256_set1_epi16(1)), t->e);
+    __m128 dw = _mm_cvtph_ps(q4_0_scales4(x));
+    __m256 d = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(_mm_mul_ps(dw, t->d)),
+                                        _mm256_setr_epi32(0, 0, 2, 2, 1, 1, 3, 3));
+    return _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(s), acc);
+}
+
+/* one block, the 4-block steps' tail */
+static inline __m256 q4_0_block(const struct blk_q4_0 *x, const struct blk_q8_0 *y, __m256 acc)
+{
+    __m256i yk = _mm256_loadu_si256((const __m256i *)y->qs);
+    __m256i pk = _mm256_sub_epi16(_mm256_maddubs_epi16(unpack_nibbles(x->qs), yk),
+                                  _mm256_maddubs_epi16(_mm256_set1_epi8(8), yk));
+    return _mm256_fmadd_ps(_mm256_set1_ps(h2f(x->d) * h2f(y->d)),
+                           _mm256_cvtepi32_ps(_mm256_madd_epi16(pk, _mm256_set1_epi16(1))), acc);
+}
+
 void dot_avx2_q4_0(int64_t n, float *s, const void *w, const void *a)
 {
     const struct blk_q4_0 *x = w;
     const struct blk_q8_0 *y = a;
     int64_t nb = n / 32, i = 0;
-    const __m256i eight = _mm256_set1_epi8(8), ones = _mm256_set1_epi16(1);
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-#define Q4_0_BLK(k, d, acc)                                                                              \
-    do {                                                                                                 \
-        __m256i yk = _mm256_loadu_si256((const __m256i *)y[i + (k)].qs);                                 \
-        __m256i pk = _mm256_sub_epi16(_mm256_maddubs_epi16(unpack_nibbles(x[i + (k)].qs), yk),           \
-                                      _mm256_maddubs_epi16(eight, yk));                                  \
-        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(_mm256_madd_epi16(pk, ones)), acc);                 \
-    } while (0)
+    for (; i + 8 <= nb; i += 8) { /* two chains of multiply-adds */
+        struct q4_0_act4 t;
+        q4_0_act4_load(&y[i], &t);
+        acc0 = q4_0_step4(&x[i], &t, acc0);
+        q4_0_act4_load(&y[i + 4], &t);
+        acc1 = q4_0_step4(&x[i + 4], &t, acc1);
+    }
     for (; i + 4 <= nb; i += 4) {
-        __m128 dw = _mm_cvtph_ps(_mm_setr_epi16((short)x[i].d, (short)x[i + 1].d, (short)x[i + 2].d,
-                                                (short)x[i + 3].d, 0, 0, 0, 0));
-        __m128 da = _mm_cvtph_ps(_mm_setr_epi16((short)y[i].d, (short)y[i + 1].d, (short)y[i + 2].d,
-                                                (short)y[i + 3].d, 0, 0, 0, 0));
-        __m256 d = _mm256_castps128_ps256(_mm_mul_ps(dw, da));
-        Q4_0_BLK(0, _mm256_permutevar8x32_ps(d, _mm256_set1_epi32(0)), acc0);
-        Q4_0_BLK(1, _mm256_permutevar8x32_ps(d, _mm256_set1_epi32(1)), acc1);
-        Q4_0_BLK(2, _mm256_permutevar8x32_ps(d, _mm256_set1_epi32(2)), acc0);
-        Q4_0_BLK(3, _mm256_permutevar8x32_ps(d, _mm256_set1_epi32(3)), acc1);
+        struct q4_0_act4 t;
+        q4_0_act4_load(&y[i], &t);
+        acc0 = q4_0_step4(&x[i], &t, acc0);
     }
     for (; i < nb; i++)
-        Q4_0_BLK(0, _mm256_set1_ps(h2f(x[i].d) * h2f(y[i].d)), acc0);
-#undef Q4_0_BLK
+        acc0 = q4_0_block(&x[i], &y[i], acc0);
     *s = hsum_ps(_mm256_add_ps(acc0, acc1));
 }
 
@@ -313,14 +380,11 @@ void dot_avx2_q5_k(int64_t n, float *s, const void *w, const void *a)
  * integers: 32 sum(scale * bsum) is the super-block sum's start, one vpmaddwd). The 16
  * scales are widened to i16 once per super-block; each 32-element run takes its two (low
  * 16 elements | high 16) with one vpshufb from the 8 of its half, not two broadcasts from
- * general registers. */
-void dot_avx2_q6_k(int64_t n, float *s, const void *w, const void *a)
+ * general registers. q6_k_sb is one super-block's integer sum (dot_avx2_q6_k and
+ * dot4_avx2_q6_k); pick[k]: i16 word 2k in the low 128 bits, word 2k+1 in the high, 8
+ * copies each (q6_k_picks). */
+static inline void q6_k_picks(__m256i pick[4])
 {
-    const struct blk_q6_k *x = w;
-    const struct blk_q8_k *y = a;
-    const __m256i m4 = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30);
-    /* i16 word 2k in the low 128 bits, word 2k+1 in the high, 8 copies each */
-    __m256i pick[4];
     for (int k = 0; k < 4; k++)
         pick[k] = _mm256_setr_epi8((char)(4 * k), (char)(4 * k + 1), (char)(4 * k), (char)(4 * k + 1), (char)(4 * k),
                                    (char)(4 * k + 1), (char)(4 * k), (char)(4 * k + 1), (char)(4 * k),
@@ -330,37 +394,172 @@ void dot_avx2_q6_k(int64_t n, float *s, const void *w, const void *a)
                                    (char)(4 * k + 3), (char)(4 * k + 2), (char)(4 * k + 3), (char)(4 * k + 2),
                                    (char)(4 * k + 3), (char)(4 * k + 2), (char)(4 * k + 3), (char)(4 * k + 2),
                                    (char)(4 * k + 3), (char)(4 * k + 2), (char)(4 * k + 3));
+}
+
+static inline __m256i q6_k_sb(const struct blk_q6_k *x, const struct blk_q8_k *y, const __m256i pick[4])
+{
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30);
+    const uint8_t *ql = x->ql, *qh = x->qh;
+    const int8_t *ya = y->qs;
+    __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)x->scales));
+    __m256i bias = _mm256_madd_epi16(sc16, _mm256_loadu_si256((const __m256i *)y->bsums));
+    __m256i sumi = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(bias, 5));
+    /* scales 8c..8c+7 in both 128-bit halves, for c = 0 and 1 */
+    const __m256i sch0 = _mm256_permute2x128_si256(sc16, sc16, 0x00), sch1 = _mm256_permute2x128_si256(sc16, sc16, 0x11);
+    for (int c = 0; c < 2; c++, ql += 64, qh += 32, ya += 128) {
+        __m256i h = _mm256_loadu_si256((const __m256i *)qh);
+        __m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
+        __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
+        /* the 0x30 mask keeps the two bits of the byte's own qh after the 16-bit shifts */
+        __m256i q[4];
+        q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_and_si256(_mm256_slli_epi16(h, 4), m30));
+        q[1] = _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_and_si256(_mm256_slli_epi16(h, 2), m30));
+        q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), _mm256_and_si256(h, m30));
+        q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                               _mm256_and_si256(_mm256_srli_epi16(h, 2), m30));
+        const __m256i sch = c ? sch1 : sch0;
+        for (int k = 0; k < 4; k++) {
+            __m256i yk = _mm256_loadu_si256((const __m256i *)(ya + 32 * k));
+            __m256i scv = _mm256_shuffle_epi8(sch, pick[k]);
+            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(_mm256_maddubs_epi16(q[k], yk), scv));
+        }
+    }
+    return sumi;
+}
+
+void dot_avx2_q6_k(int64_t n, float *s, const void *w, const void *a)
+{
+    const struct blk_q6_k *x = w;
+    const struct blk_q8_k *y = a;
+    __m256i pick[4];
+    q6_k_picks(pick);
     __m256 acc = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / QK_K; i++) {
-        const uint8_t *ql = x[i].ql, *qh = x[i].qh;
-        const int8_t *ya = y[i].qs;
-        __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)x[i].scales));
-        __m256i bias = _mm256_madd_epi16(sc16, _mm256_loadu_si256((const __m256i *)y[i].bsums));
-        __m256i sumi = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(bias, 5));
-        /* scales 8c..8c+7 in both 128-bit halves, for c = 0 and 1 */
-        const __m256i sch0 = _mm256_permute2x128_si256(sc16, sc16, 0x00), sch1 = _mm256_permute2x128_si256(sc16, sc16, 0x11);
-        for (int c = 0; c < 2; c++, ql += 64, qh += 32, ya += 128) {
-            __m256i h = _mm256_loadu_si256((const __m256i *)qh);
-            __m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
-            __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
-            /* the 0x30 mask keeps the two bits of the byte's own qh after the 16-bit shifts */
-            __m256i q[4];
-            q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_and_si256(_mm256_slli_epi16(h, 4), m30));
-            q[1] = _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_and_si256(_mm256_slli_epi16(h, 2), m30));
-            q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), _mm256_and_si256(h, m30));
-            q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
-                                   _mm256_and_si256(_mm256_srli_epi16(h, 2), m30));
-            const __m256i sch = c ? sch1 : sch0;
-            for (int k = 0; k < 4; k++) {
-                __m256i yk = _mm256_loadu_si256((const __m256i *)(ya + 32 * k));
-                __m256i scv = _mm256_shuffle_epi8(sch, pick[k]);
-                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(_mm256_maddubs_epi16(q[k], yk), scv));
-            }
-        }
+        __m256i sumi = q6_k_sb(&x[i], &y[i], pick);
         acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(x[i].d) * y[i].d), _mm256_cvtepi32_ps(sumi), acc);
     }
     *s = hsum_ps(acc);
 }
+
+/* dot4 (kern_dot4_fn): one activation row against 4 weight rows, y[k * ys] = w_k . a with
+ * w_k = w + k * ws. Generation's matvec is bound by the cache misses one core keeps in
+ * flight and by each row's work: matmul.c points the 4 rows at 4 distant quarters of its
+ * rows (4 sequential streams), and the activation loads and their scale work are done once
+ * for the 4 rows. Each row's arithmetic is its dot_avx2_* twin's, operation for operation
+ * (the shared step functions above), so every y[k * ys] is bit-identical to that row's
+ * vec_dot. (No Q4_K twin: its dot is bound by its unpacking work, and a 4-row version
+ * measured 3-5% slower per CPU-second in bench/gemv_bench.) */
+#define DOT4_ROWS(T, x, w, ws)                                                   \
+    const T *x[4];                                                               \
+    for (int k_ = 0; k_ < 4; k_++)                                               \
+        x[k_] = (const T *)((const unsigned char *)(w) + (size_t)k_ * (ws));
+
+void dot4_avx2_f16(int64_t n, const void *w, size_t ws, const void *a, float *y, size_t ys)
+{
+    const uint16_t *ya = a;
+    DOT4_ROWS(uint16_t, x, w, ws)
+    __m256 acc0[4], acc1[4];
+    for (int k = 0; k < 4; k++)
+        acc0[k] = acc1[k] = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m256 y0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(ya + i)));
+        __m256 y1 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(ya + i + 8)));
+        _Pragma("GCC unroll 4") for (int k = 0; k < 4; k++)
+        {
+            __m256 x0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x[k] + i)));
+            __m256 x1 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x[k] + i + 8)));
+            acc0[k] = _mm256_fmadd_ps(x0, y0, acc0[k]);
+            acc1[k] = _mm256_fmadd_ps(x1, y1, acc1[k]);
+        }
+    }
+    for (int k = 0; k < 4; k++) {
+        float sum = hsum_ps(_mm256_add_ps(acc0[k], acc1[k]));
+        for (int64_t j = i; j < n; j++)
+            sum += h2f(x[k][j]) * h2f(ya[j]);
+        y[(size_t)k * ys] = sum;
+    }
+}
+
+void dot4_avx2_q8_0(int64_t n, const void *w, size_t ws, const void *a, float *y, size_t ys)
+{
+    const struct blk_q8_0 *ya = a;
+    DOT4_ROWS(struct blk_q8_0, x, w, ws)
+    int64_t nb = n / 32, i = 0;
+    __m256 acc0[4], acc1[4];
+    for (int k = 0; k < 4; k++)
+        acc0[k] = acc1[k] = _mm256_setzero_ps();
+    for (; i + 2 <= nb; i += 2) {
+        __m256i y0 = _mm256_loadu_si256((const __m256i *)ya[i].qs), y1 = _mm256_loadu_si256((const __m256i *)ya[i + 1].qs);
+        float d0 = h2f(ya[i].d), d1 = h2f(ya[i + 1].d);
+        _Pragma("GCC unroll 4") for (int k = 0; k < 4; k++)
+        {
+            const struct blk_q8_0 *xk = x[k];
+            __m256i p0 = dot_i8(_mm256_loadu_si256((const __m256i *)xk[i].qs), y0);
+            __m256i p1 = dot_i8(_mm256_loadu_si256((const __m256i *)xk[i + 1].qs), y1);
+            acc0[k] = _mm256_fmadd_ps(_mm256_set1_ps(h2f(xk[i].d) * d0), _mm256_cvtepi32_ps(p0), acc0[k]);
+            acc1[k] = _mm256_fmadd_ps(_mm256_set1_ps(h2f(xk[i + 1].d) * d1), _mm256_cvtepi32_ps(p1), acc1[k]);
+        }
+    }
+    for (int k = 0; k < 4; k++) {
+        const struct blk_q8_0 *xk = x[k];
+        for (int64_t j = i; j < nb; j++) {
+            __m256i p0 = dot_i8(_mm256_loadu_si256((const __m256i *)xk[j].qs), _mm256_loadu_si256((const __m256i *)ya[j].qs));
+            acc0[k] = _mm256_fmadd_ps(_mm256_set1_ps(h2f(xk[j].d) * h2f(ya[j].d)), _mm256_cvtepi32_ps(p0), acc0[k]);
+        }
+        y[(size_t)k * ys] = hsum_ps(_mm256_add_ps(acc0[k], acc1[k]));
+    }
+}
+
+void dot4_avx2_q4_0(int64_t n, const void *w, size_t ws, const void *a, float *y, size_t ys)
+{
+    const struct blk_q8_0 *ya = a;
+    DOT4_ROWS(struct blk_q4_0, x, w, ws)
+    int64_t nb = n / 32, i = 0;
+    __m256 acc0[4], acc1[4];
+    for (int k = 0; k < 4; k++)
+        acc0[k] = acc1[k] = _mm256_setzero_ps();
+    for (; i + 8 <= nb; i += 8) {
+        struct q4_0_act4 t;
+        q4_0_act4_load(&ya[i], &t);
+        _Pragma("GCC unroll 4") for (int k = 0; k < 4; k++)
+            acc0[k] = q4_0_step4(&x[k][i], &t, acc0[k]);
+        q4_0_act4_load(&ya[i + 4], &t);
+        _Pragma("GCC unroll 4") for (int k = 0; k < 4; k++)
+            acc1[k] = q4_0_step4(&x[k][i + 4], &t, acc1[k]);
+    }
+    if (i + 4 <= nb) {
+        struct q4_0_act4 t;
+        q4_0_act4_load(&ya[i], &t);
+        _Pragma("GCC unroll 4") for (int k = 0; k < 4; k++)
+            acc0[k] = q4_0_step4(&x[k][i], &t, acc0[k]);
+        i += 4;
+    }
+    for (int k = 0; k < 4; k++) {
+        for (int64_t j = i; j < nb; j++)
+            acc0[k] = q4_0_block(&x[k][j], &ya[j], acc0[k]);
+        y[(size_t)k * ys] = hsum_ps(_mm256_add_ps(acc0[k], acc1[k]));
+    }
+}
+
+void dot4_avx2_q6_k(int64_t n, const void *w, size_t ws, const void *a, float *y, size_t ys)
+{
+    const struct blk_q8_k *ya = a;
+    DOT4_ROWS(struct blk_q6_k, x, w, ws)
+    __m256i pick[4];
+    q6_k_picks(pick);
+    __m256 acc[4];
+    for (int k = 0; k < 4; k++)
+        acc[k] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / QK_K; i++)
+        for (int k = 0; k < 4; k++) {
+            __m256i sumi = q6_k_sb(&x[k][i], &ya[i], pick);
+            acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(h2f(x[k][i].d) * ya[i].d), _mm256_cvtepi32_ps(sumi), acc[k]);
+        }
+    for (int k = 0; k < 4; k++)
+        y[(size_t)k * ys] = hsum_ps(acc[k]);
+}
+#undef DOT4_ROWS
 
 void dequant_avx2_f16(const void *src, float *dst, int64_t n)
 {
