@@ -52,7 +52,6 @@ void quant_avx2_f16(const float *src, void *dst, int64_t n);
 #define KERN_ISA_AVXVNNI_MASK (KERN_ISA_AVX2_MASK | CPU_AVXVNNI)
 #define KERN_X86_DECLARE(SUF)                                                                          \
     void dot_q8_0_##SUF(int64_t n, float *s, const void *w, const void *a);                          \
-    void dot_q4_0_##SUF(int64_t n, float *s, const void *w, const void *a);                          \
     void dot_q4_k_##SUF(int64_t n, float *s, const void *w, const void *a);                          \
     void dot_q6_k_##SUF(int64_t n, float *s, const void *w, const void *a);                          \
     void gemm4x4_q8_0_##SUF(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *y, \
@@ -62,7 +61,6 @@ void quant_avx2_f16(const float *src, void *dst, int64_t n);
 #define KERN_X86_DECLARE_DOT4(SUF)                                                                    \
     void dot4_f16_##SUF(int64_t n, const void *w, size_t ws, const void *a, float *y, size_t ys);    \
     void dot4_q8_0_##SUF(int64_t n, const void *w, size_t ws, const void *a, float *y, size_t ys);   \
-    void dot4_q4_0_##SUF(int64_t n, const void *w, size_t ws, const void *a, float *y, size_t ys);   \
     void dot4_q6_k_##SUF(int64_t n, const void *w, size_t ws, const void *a, float *y, size_t ys);
 KERN_X86_DECLARE_DOT4(avx512)
 KERN_X86_DECLARE_DOT4(avx512vnni)
@@ -75,6 +73,7 @@ int gemm4xn_q8_0_avx512vnni(int64_t n, const void *w, size_t ws, const void *a, 
 int gemm4xn_q4_0_avx512vnni(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *y, size_t ldy,
                             int n_tok);
 KERN_X86_DECLARE(avxvnni)
+void dot_q4_0_avxvnni(int64_t n, float *s, const void *w, const void *a);
 void dot_f16_avx512(int64_t n, float *s, const void *w, const void *a);
 void dot_f16_avx512vnni(int64_t n, float *s, const void *w, const void *a);
 

@@ -120,56 +120,9 @@ void KN(dot_q8_0_)(int64_t n, float *s, const void *w, const void *a)
     *s = _mm_cvtss_f32(h);
 }
 
-/* W q4_0 (n,) . a q8_0 (n,): d_w d_a (sum(q a) - 8 sum(a)) per block.
- * Four blocks a step; one 64-byte load and a vpermw give the 4 weight scales (a scalar f16
- * conversion and broadcast per block cost more than the integer work), the nibbles of each
- * 16-byte quant run are broadcast to two quarters and split by one per-quarter shift.
- * One row at a time on purpose: the rows of a tensor follow each other, so a generation
- * matmul reads one long sequential stream that the hardware prefetcher keeps ahead of (a
- * 4-row GEMV sharing the activation work computed 30% faster from cache, but streamed
- * slower from memory even with software prefetch of the next rows). */
-void KN(dot_q4_0_)(int64_t n, float *s, const void *w, const void *a)
-{
-    const struct blk_q4_0 *x = w;
-    const struct blk_q8_0 *ya = a;
-    const int64_t nb = n / 32;
-    const __m512i m4 = _mm512_set1_epi8(0x0F), eight = _mm512_set1_epi8(8), z = _mm512_setzero_si512();
-    const __m512i shift = _mm512_setr_epi64(0, 0, 4, 4, 0, 0, 4, 4);
-    /* the f16 scales of 4 blocks: words 0, 9, 18, 27 of one 64-byte load of the 18-byte
-     * weight blocks, words 0, 17, 34, 51 of two of the 34-byte activation blocks (vpermt2w:
-     * index 32.. is the second load); 8 copies each, for 2 blocks per zmm */
-    const __m512i widx = _mm512_set_epi16(27, 27, 27, 27, 27, 27, 27, 27, 18, 18, 18, 18, 18, 18, 18, 18, 9, 9, 9, 9,
-                                          9, 9, 9, 9, 0, 0, 0, 0, 0, 0, 0, 0);
-    const __m512i aidx = _mm512_set_epi16(51, 51, 51, 51, 51, 51, 51, 51, 34, 34, 34, 34, 34, 34, 34, 34, 17, 17, 17,
-                                          17, 17, 17, 17, 17, 0, 0, 0, 0, 0, 0, 0, 0);
-    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
-    int64_t i = 0;
-    for (; i + 4 <= nb; i += 4) {
-        __m512i y0 = load2_q8(&ya[i], &ya[i + 1]), y1 = load2_q8(&ya[i + 2], &ya[i + 3]);
-        __m512i ad = _mm512_permutex2var_epi16(_mm512_loadu_si512((const void *)&ya[i]), aidx,
-                                               _mm512_loadu_si512((const void *)((const char *)&ya[i] + 64)));
-        __m512i wd = _mm512_permutexvar_epi16(widx, _mm512_loadu_si512((const void *)&x[i]));
-        __m512 s0 = _mm512_mul_ps(_mm512_cvtph_ps(_mm512_castsi512_si256(wd)), _mm512_cvtph_ps(_mm512_castsi512_si256(ad)));
-        __m512 s1 = _mm512_mul_ps(_mm512_cvtph_ps(_mm512_extracti64x4_epi64(wd, 1)), _mm512_cvtph_ps(_mm512_extracti64x4_epi64(ad, 1)));
-        /* [q q q' q'] 16-byte quarters -> low, high, low', high' nibbles (element order) */
-        __m512i q0 = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)x[i].qs))),
-                                        _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)x[i + 1].qs)), 1);
-        __m512i q1 = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)x[i + 2].qs))),
-                                        _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)x[i + 3].qs)), 1);
-        q0 = _mm512_and_si512(_mm512_srlv_epi64(q0, shift), m4);
-        q1 = _mm512_and_si512(_mm512_srlv_epi64(q1, shift), m4);
-        __m512i p0 = _mm512_sub_epi32(DP(z, q0, y0), DP(z, eight, y0));
-        __m512i p1 = _mm512_sub_epi32(DP(z, q1, y1), DP(z, eight, y1));
-        acc0 = _mm512_fmadd_ps(s0, _mm512_cvtepi32_ps(p0), acc0);
-        acc1 = _mm512_fmadd_ps(s1, _mm512_cvtepi32_ps(p1), acc1);
-    }
-    for (; i < nb; i++) { /* the last nb % 4 blocks, one at a time (low 8 lanes) */
-        __m512i yv = load2_q8(&ya[i], NULL);
-        __m512i p = _mm512_sub_epi32(DP(z, load2_q4(&x[i], NULL), yv), DP(z, eight, yv));
-        acc0 = _mm512_fmadd_ps(_mm512_mul_ps(scale2(x[i].d, 0), scale2(ya[i].d, 0)), _mm512_cvtepi32_ps(p), acc0);
-    }
-    *s = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
-}
+/* (No Q4_0 dot here: the kernel tables take AVX2's, dot_avx2_q4_0, whose 4-block integer
+ * reduction streamed faster than a 512-bit version on Zen 4 (bench/gemv_bench, session 9: 22.8
+ * against 16.6 GB/s), with its dot4 twin dot4_avx2_q4_0.) */
 
 /* acc + vpmaddwd(a, b): one vpdpwssd with VNNI (the same exact i32 sums). */
 #ifdef KERN_VNNI

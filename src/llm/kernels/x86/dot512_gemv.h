@@ -77,61 +77,6 @@ void KN(dot4_q8_0_)(int64_t n, const void *w, size_t ws, const void *a, float *y
     }
 }
 
-/* Q4_0: dot_q4_0_'s four-blocks-a-step loop per row; the activation quants, their scales
- * and the -8 sum(a) terms are computed once for the 4 rows. */
-void KN(dot4_q4_0_)(int64_t n, const void *w, size_t ws, const void *a, float *y, size_t ys)
-{
-    const struct blk_q4_0 *x[4];
-    const struct blk_q8_0 *ya = a;
-    const int64_t nb = n / 32;
-    const __m512i m4 = _mm512_set1_epi8(0x0F), eight = _mm512_set1_epi8(8), z = _mm512_setzero_si512();
-    const __m512i shift = _mm512_setr_epi64(0, 0, 4, 4, 0, 0, 4, 4);
-    const __m512i widx = _mm512_set_epi16(27, 27, 27, 27, 27, 27, 27, 27, 18, 18, 18, 18, 18, 18, 18, 18, 9, 9, 9, 9,
-                                          9, 9, 9, 9, 0, 0, 0, 0, 0, 0, 0, 0);
-    const __m512i aidx = _mm512_set_epi16(51, 51, 51, 51, 51, 51, 51, 51, 34, 34, 34, 34, 34, 34, 34, 34, 17, 17, 17,
-                                          17, 17, 17, 17, 17, 0, 0, 0, 0, 0, 0, 0, 0);
-    __m512 acc0[4], acc1[4];
-    for (int k = 0; k < 4; k++) {
-        x[k] = (const struct blk_q4_0 *)((const unsigned char *)w + (size_t)k * ws);
-        acc0[k] = acc1[k] = _mm512_setzero_ps();
-    }
-    int64_t i = 0;
-    for (; i + 4 <= nb; i += 4) {
-        __m512i y0 = load2_q8(&ya[i], &ya[i + 1]), y1 = load2_q8(&ya[i + 2], &ya[i + 3]);
-        __m512i ad = _mm512_permutex2var_epi16(_mm512_loadu_si512((const void *)&ya[i]), aidx,
-                                               _mm512_loadu_si512((const void *)((const char *)&ya[i] + 64)));
-        __m512 a0 = _mm512_cvtph_ps(_mm512_castsi512_si256(ad)), a1 = _mm512_cvtph_ps(_mm512_extracti64x4_epi64(ad, 1));
-        __m512i e0 = DP(z, eight, y0), e1 = DP(z, eight, y1);
-        _Pragma("GCC unroll 4") for (int k = 0; k < 4; k++)
-        {
-            const struct blk_q4_0 *xk = x[k];
-            __m512i wd = _mm512_permutexvar_epi16(widx, _mm512_loadu_si512((const void *)&xk[i]));
-            __m512 s0 = _mm512_mul_ps(_mm512_cvtph_ps(_mm512_castsi512_si256(wd)), a0);
-            __m512 s1 = _mm512_mul_ps(_mm512_cvtph_ps(_mm512_extracti64x4_epi64(wd, 1)), a1);
-            __m512i q0 = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)xk[i].qs))),
-                                            _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)xk[i + 1].qs)), 1);
-            __m512i q1 = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)xk[i + 2].qs))),
-                                            _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)xk[i + 3].qs)), 1);
-            q0 = _mm512_and_si512(_mm512_srlv_epi64(q0, shift), m4);
-            q1 = _mm512_and_si512(_mm512_srlv_epi64(q1, shift), m4);
-            __m512i p0 = _mm512_sub_epi32(DP(z, q0, y0), e0);
-            __m512i p1 = _mm512_sub_epi32(DP(z, q1, y1), e1);
-            acc0[k] = _mm512_fmadd_ps(s0, _mm512_cvtepi32_ps(p0), acc0[k]);
-            acc1[k] = _mm512_fmadd_ps(s1, _mm512_cvtepi32_ps(p1), acc1[k]);
-        }
-    }
-    for (int k = 0; k < 4; k++) {
-        const struct blk_q4_0 *xk = x[k];
-        __m512 c0 = acc0[k];
-        for (int64_t j = i; j < nb; j++) {
-            __m512i yv = load2_q8(&ya[j], NULL);
-            __m512i p = _mm512_sub_epi32(DP(z, load2_q4(&xk[j], NULL), yv), DP(z, eight, yv));
-            c0 = _mm512_fmadd_ps(_mm512_mul_ps(scale2(xk[j].d, 0), scale2(ya[j].d, 0)), _mm512_cvtepi32_ps(p), c0);
-        }
-        y[(size_t)k * ys] = _mm512_reduce_add_ps(_mm512_add_ps(c0, acc1[k]));
-    }
-}
-
 /* (No Q4_K twin: its dot is bound by its unpacking work, not by memory, and a 4-row version
  * measured slower per CPU-second in bench/gemv_bench.) */
 
