@@ -120,6 +120,15 @@ static void pack_q8_0(int64_t nb, const unsigned char *w, size_t ws, uint32_t *q
 }
 #endif
 
+/* y = ((P0+P4)+(P2+P6)) + ((P1+P5)+(P3+P7)) for the 8 group sums P0..3 = p[0..3], P4..7 =
+ * q[0..3]: tinyBLAS's order */
+static inline __attribute__((always_inline)) void store_sum8(float *y, const vf *p, const vf *q)
+{
+    vf s0 = VADDF(p[0], q[0]), s1 = VADDF(p[1], q[1]);
+    vf s2 = VADDF(p[2], q[2]), s3 = VADDF(p[3], q[3]);
+    VF_STORE(y, VADDF(VADDF(s0, s2), VADDF(s1, s3)));
+}
+
 #if !defined(PANEL_VNNI) && !defined(PANEL_512)
 /* Unpacks R Q8_0 rows as they are (signed words), f32 scales. */
 static void pack_q8_0_signed(int64_t nb, const unsigned char *w, size_t ws, uint32_t *q, float *d)
@@ -188,11 +197,8 @@ static inline __attribute__((always_inline)) void tile_q8_pair(int nt, int64_t n
     vf lo[2][4], hi[2][4];
     tile_q8_sign(nt, 0, nb, q, d, a, as, aux, lo);
     tile_q8_sign(nt, 4, nb, q, d, a, as, aux, hi);
-    for (int t = 0; t < nt; t++) { /* ((P0+P4)+(P2+P6)) + ((P1+P5)+(P3+P7)) */
-        vf s0 = VADDF(lo[t][0], hi[t][0]), s1 = VADDF(lo[t][1], hi[t][1]);
-        vf s2 = VADDF(lo[t][2], hi[t][2]), s3 = VADDF(lo[t][3], hi[t][3]);
-        VF_STORE(y + (size_t)t * ldy, VADDF(VADDF(s0, s2), VADDF(s1, s3)));
-    }
+    for (int t = 0; t < nt; t++)
+        store_sum8(y + (size_t)t * ldy, lo[t], hi[t]);
 }
 
 /* W q8_0 (R, n) . A q8_0 (n_tok, n) -> y[t * ldy + r]; the same sums as gemm4x2_avx2_q8_0's */
@@ -315,11 +321,8 @@ static inline __attribute__((always_inline)) void tile_q8(int nt, int64_t nb, co
         }
     }
 #pragma GCC unroll 2
-    for (int t = 0; t < nt; t++) {
-        vf s0 = VADDF(acc[t][0], acc[t][4]), s1 = VADDF(acc[t][1], acc[t][5]);
-        vf s2 = VADDF(acc[t][2], acc[t][6]), s3 = VADDF(acc[t][3], acc[t][7]);
-        VF_STORE(y + (size_t)t * ldy, VADDF(VADDF(s0, s2), VADDF(s1, s3)));
-    }
+    for (int t = 0; t < nt; t++)
+        store_sum8(y + (size_t)t * ldy, acc[t], acc[t] + 4);
 }
 
 /* W q8_0 (R, n) . A q8_0 (n_tok, n) -> y[t * ldy + r] */
