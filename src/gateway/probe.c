@@ -644,6 +644,9 @@ static void sample(struct gw *g)
 static void tick(void *arg)
 {
     struct gw *g = arg;
+    /* the timer that ran this is freed (run_timers): cut_all must not cancel it, so it is
+     * forgotten here, not only when draining stops the re-arm below */
+    g->tick = NULL;
     uint64_t now = clock_now_ns();
     if (now - g->last_file_ns >= 1000000000ull) {
         g->last_file_ns = now;
