@@ -25,6 +25,8 @@ static void pfx_publish_stats(struct llm_sched *s)
     atomic_store(&s->pfx_bytes, (long long)st.bytes);
     atomic_store(&s->pfx_blocks, st.blocks);
     atomic_store(&s->pfx_evictions, st.evictions);
+    if (s->m_pfx_bytes) /* at once: update_gauges runs only on the next scheduler step */
+        metrics_set(s->m_pfx_bytes, (double)st.bytes);
 }
 
 static int pfx_read_slot(void *arg, int i, void *bytes)
