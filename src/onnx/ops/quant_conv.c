@@ -6,13 +6,11 @@
  *   X (N, C, H, W) u8/i8, W (M, C/g, kh, kw) u8/i8, w_zp (scalar | M) -> Y (N, M, OH, OW)
  *   per group: Y_g (M/g, OH*OW) = (W_g - w_zp) (M/g, C/g*kh*kw) @ (col - x_zp) (C/g*kh*kw, OH*OW)
  */
-#include <stdatomic.h>
 #include <string.h>
 #ifdef __SSE2__
 #include <emmintrin.h>
 #endif
 
-#include "base/tpool.h"
 #include "onnx/onnx_int.h"
 #include "onnx/ops/ops.h"
 #include "onnx/ops/qdwconv.h"
@@ -614,6 +612,7 @@ struct qconv_job {
     int64_t C, H, W, M, g, cg, mg, kk;
     int64_t bands, rows, mparts; /* per image and group: bands of rows output rows, channel ranges */
     int64_t items;               /* N * g * bands * mparts, band-major: mparts items share a band */
+    int64_t parts;               /* pool parts: consecutive ranges of items */
     uint8_t *scratch;
     size_t slot; /* bytes of one thread's slot */
     int nslots;
@@ -644,23 +643,11 @@ static void qconv_split(struct qconv_job *j, int64_t N, int nth)
         j->mparts++;
 }
 
-/* A slot's 64-byte header: busy flag, and which band (image, group, band) its planes and
- * packed B hold (-1: none). */
+/* A slot's 64-byte header: which band (image, group, band) its planes and packed B hold
+ * (-1: none); read and written only by the part holding the slot (ox_parallel_slots). */
 struct qconv_slot_hdr {
-    _Atomic int busy;
-    int64_t key; /* read and written only by the slot's holder */
+    int64_t key;
 };
-
-/* Claims a free slot of the scratch: at most nslots parts run at once (one per pool thread). */
-static uint8_t *qconv_slot_get(const struct qconv_job *j)
-{
-    for (;;)
-        for (int s = 0; s < j->nslots; s++) {
-            struct qconv_slot_hdr *h = (struct qconv_slot_hdr *)(void *)(j->scratch + s * j->slot);
-            if (!atomic_exchange_explicit(&h->busy, 1, memory_order_acquire))
-                return (uint8_t *)h;
-        }
-}
 
 static void qconv_item(const struct qconv_job *j, int64_t it, uint8_t *slot)
 {
@@ -715,14 +702,12 @@ static void qconv_item(const struct qconv_job *j, int64_t it, uint8_t *slot)
             memcpy(yi + m * sp + oy * win->ow, acc + m * N + oy * L->pw, (size_t)win->ow * sizeof *acc);
 }
 
-/* tpool_fn: part ith of nth of the items, in a free slot */
-static void qconv_items(void *arg, int ith, int nth)
+/* ox_image_fn: part i of the items, in the slot ox_parallel_slots handed it */
+static void qconv_items(void *arg, const struct ox_ctx *one, int64_t i)
 {
     const struct qconv_job *j = arg;
-    uint8_t *slot = qconv_slot_get(j);
-    for (int64_t it = j->items * ith / nth; it < j->items * (ith + 1) / nth; it++)
-        qconv_item(j, it, slot);
-    atomic_store_explicit(&((struct qconv_slot_hdr *)(void *)slot)->busy, 0, memory_order_release);
+    for (int64_t it = j->items * i / j->parts; it < j->items * (i + 1) / j->parts; it++)
+        qconv_item(j, it, one->scratch);
 }
 
 static int qconv_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_tensor *const *in,
@@ -766,16 +751,14 @@ static int qconv_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox
             .pad = pad,
         };
         qconv_split(&j, N, j.nslots);
-        for (int s = 0; s < j.nslots; s++) {
-            struct qconv_slot_hdr *h = (struct qconv_slot_hdr *)(void *)(j.scratch + s * j.slot);
-            atomic_store_explicit(&h->busy, 0, memory_order_relaxed);
-            h->key = -1;
-        }
+        for (int s = 0; s < j.nslots; s++)
+            ((struct qconv_slot_hdr *)(void *)(j.scratch + s * j.slot))->key = -1;
         j.items = N * g * j.bands * j.mparts;
         /* one part per item, up to QCONV_PARTS per thread (the pool's home ranges keep a
-         * thread on consecutive items; the others' parts are taken when it runs out) */
-        int64_t parts = j.items < (int64_t)QCONV_PARTS * j.nslots ? j.items : (int64_t)QCONV_PARTS * j.nslots;
-        tpool_parallel_parts(j.nslots > 1 ? c->pool : NULL, (int)parts, qconv_items, &j);
+         * thread on consecutive items; the others' parts are taken when it runs out), each
+         * in a free slot of the scratch */
+        j.parts = j.items < (int64_t)QCONV_PARTS * j.nslots ? j.items : (int64_t)QCONV_PARTS * j.nslots;
+        ox_parallel_slots(c, j.parts, j.slot, qconv_items, &j);
         return 0;
     }
     /* the reference, and the fused path's im2col rows made as packed: one GEMM per image and
