@@ -167,8 +167,14 @@ def main():
         s2.proc.send_signal(signal.SIGCONT)
         ck.check(b"data: [DONE]" in out and b"x-inferd-channel: main" in out.lower(),
                  "a stream whose first channel hangs completes on another: %r" % out[:300])
-        lines = [json.loads(x) for x in open(access)]
-        hung = [x for x in lines if [a["channel"] for a in x.get("attempts", [])][:1] == ["hung"]]
+        # the access-log line is written when the request completes, which may be just after
+        # the client has read [DONE] (it once read an empty list under ASan): poll, bounded
+        for _ in range(30):
+            lines = [json.loads(x) for x in open(access)]
+            hung = [x for x in lines if [a["channel"] for a in x.get("attempts", [])][:1] == ["hung"]]
+            if hung:
+                break
+            time.sleep(0.1)
         ck.check(hung and hung[-1]["attempts"][0]["status"] == 0 and hung[-1]["channel"] == "main",
                  "the access log shows the hung attempt and the one that answered: %s" % hung[-1:])
 
