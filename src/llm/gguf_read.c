@@ -498,6 +498,27 @@ int gguf_open_buffer(const void *data, size_t size, struct gguf_file **out, stru
     return open_common(data, size, 0, out, err);
 }
 
+/* Generation streams every weight once per token, and with 4 KiB pages that is a TLB miss and a
+ * page walk every 4 KiB per stream (the walks' page-table lines are evicted by the stream
+ * itself): on the Zen 4 test machine a 4-stream F16 matvec read 23-24 GB/s per core over
+ * 4 KiB pages against 31-33 over 2 MiB pages (bench/gemv_bench -huge), and a 1.1B F16 model
+ * generated with 10-13% less CPU per token when all of its file's page cache was in 2 MiB
+ * folios than with a quarter of it. MADV_HUGEPAGE on the mapping makes the page cache read the
+ * parts of the file not yet cached in 2 MiB folios, which the kernel maps whole (PMD) where
+ * the file system supports large folios (ext4, xfs on Linux 6.x) and the mapping is 2 MiB
+ * aligned (the kernel aligns large file mappings); parts already cached in small folios stay
+ * as they are until the cache drops them. The folios are shared with every other process
+ * mapping the file. Best effort: ignored where transparent huge pages are off (or "never"). */
+static void gguf_advise_huge(void *map, size_t size)
+{
+#ifdef MADV_HUGEPAGE
+    (void)madvise(map, size, MADV_HUGEPAGE);
+#else
+    (void)map;
+    (void)size;
+#endif
+}
+
 int gguf_open(const char *path, struct gguf_file **out, struct inferd_err *err)
 {
     int rc;
@@ -530,6 +551,7 @@ int gguf_open(const char *path, struct gguf_file **out, struct inferd_err *err)
     }
     close(fd);
     fd = -1;
+    gguf_advise_huge(map, size);
     rc = open_common(map, size, 1, out, err);
     if (rc < 0) {
         inferd_err_prefix(err, "%s", path);

@@ -2,6 +2,7 @@
 #include "check.h"
 #include "llm/gguf.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -519,6 +520,57 @@ static void test_copy(void)
     unlink(b);
 }
 
+/* 1 when the mapping holding p has the "hg" (MADV_HUGEPAGE) flag in /proc/self/smaps, 0 when
+ * not, -1 when it cannot be told */
+static int vma_has_hugepage_flag(const void *p)
+{
+    FILE *f = fopen("/proc/self/smaps", "r");
+    if (!f)
+        return -1;
+    char line[512];
+    int in = 0, res = -1;
+    uintptr_t a = (uintptr_t)p;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long lo, hi;
+        if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' '))
+            in = a >= lo && a < hi;
+        else if (in && !strncmp(line, "VmFlags:", 8)) {
+            res = strstr(line, " hg") != NULL;
+            break;
+        }
+    }
+    fclose(f);
+    return res;
+}
+
+/* The file's mapping asks for transparent huge pages (gguf_open's MADV_HUGEPAGE: generation
+ * streams the weights through the TLB); skipped where THP is off. */
+static void test_huge_advice(void)
+{
+    FILE *thp = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+    char mode[128] = "";
+    if (!thp || !fgets(mode, sizeof mode, thp) || strstr(mode, "[never]")) {
+        printf("SKIP test_huge_advice: transparent huge pages off here\n");
+        if (thp)
+            fclose(thp);
+        return;
+    }
+    fclose(thp);
+    struct gguf_file *g = NULL;
+    struct inferd_err err = {0};
+    CHECK(gguf_open(check_shared_path("llm/aidreams260K.gguf"), &g, &err) == 0);
+    if (!g)
+        return;
+    const struct gguf_tensor_info *t = gguf_find_tensor(g, "token_embd.weight");
+    CHECK(t != NULL);
+    int hg = t ? vma_has_hugepage_flag(t->data) : -1;
+    if (hg < 0)
+        printf("SKIP test_huge_advice: no VmFlags in /proc/self/smaps\n");
+    else
+        CHECK(hg == 1);
+    gguf_close(g);
+}
+
 int main(void)
 {
     test_copy();
@@ -528,5 +580,6 @@ int main(void)
     test_getters();
     test_open_errors();
     test_real();
+    test_huge_advice();
     return check_finish();
 }
