@@ -4,16 +4,29 @@
  *   llm_tool seeds DIR                       small GGUF seeds for tests/fuzz/corpus/gguf
  *   llm_tool seeds-arch DIR                  tiny per-architecture models for corpus/llm_load
  *   llm_tool bench MODEL.gguf [-t N] [-p 512] [-n 128] [-r 3] [-d 0] [-kv f16|f32|q8_0]
+ *   llm_tool recache FILE                    FILE's page cache re-read in 2 MiB folios
  * bench measures like llama-bench: pp = one decode of p random tokens, tg = n single-token
  * decodes, both after d tokens already in the cache (llama-bench -d: filled untimed before
  * each phase; 0 = from an empty cache), with a KV cache of type kv; each repeated r times
  * after a warm-up (pp, then one tg token, as llama-bench does); prints one JSON line: mean and best tokens/s of the repetitions, the
  * CPU seconds per repetition of each phase, the kernels' ISA and the weight bytes a token
- * streams. */
+ * streams.
+ * recache drops FILE's clean, unmapped page cache (POSIX_FADV_DONTNEED: other processes that
+ * have it mapped keep their pages) and reads it back through a MADV_HUGEPAGE mapping, so the
+ * cache holds it in 2 MiB folios that every process mapping the file then maps whole (see
+ * gguf_open: generation streams the weights through the TLB). Which folios a file's cache
+ * holds depends on who read it first and how, so a benchmark (bench/llm_vs_llamacpp
+ * --recache) sets it first, for both sides alike. Prints the share of the file mapped by
+ * 2 MiB pages afterwards (FilePmdMapped of /proc/self/smaps_rollup; 0 where the file system
+ * or kernel has no large folios). */
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "base/clock.h"
 #include "base/cpu.h"
@@ -375,6 +388,43 @@ fail:
     return 1;
 }
 
+static int cmd_recache(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0 || st.st_size <= 0) {
+        fprintf(stderr, "llm_tool recache: %s: cannot open or empty\n", path);
+        if (fd >= 0)
+            close(fd);
+        return 1;
+    }
+    size_t size = (size_t)st.st_size;
+    (void)posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+    const volatile unsigned char *m = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (m == MAP_FAILED) {
+        fprintf(stderr, "llm_tool recache: %s: mmap failed\n", path);
+        return 1;
+    }
+#ifdef MADV_HUGEPAGE
+    (void)madvise((void *)(uintptr_t)m, size, MADV_HUGEPAGE);
+#endif
+    for (size_t i = 0; i < size; i += 4096)
+        (void)m[i]; /* volatile: each page is read */
+    long long pmd_kb = -1;
+    FILE *f = fopen("/proc/self/smaps_rollup", "r");
+    char line[256];
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "FilePmdMapped: %lld kB", &pmd_kb) == 1)
+            break;
+    if (f)
+        fclose(f);
+    munmap((void *)(uintptr_t)m, size);
+    printf("{\"file\":\"%s\",\"bytes\":%zu,\"pmd_mapped_share\":%.3f}\n", path, size,
+           pmd_kb < 0 ? 0.0 : (double)pmd_kb * 1024 / (double)size);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc >= 3 && !strcmp(argv[1], "random"))
@@ -385,9 +435,12 @@ int main(int argc, char **argv)
         return cmd_seeds_arch(argv[2]);
     if (argc >= 3 && !strcmp(argv[1], "bench"))
         return cmd_bench(argc - 2, argv + 2);
+    if (argc == 3 && !strcmp(argv[1], "recache"))
+        return cmd_recache(argv[2]);
     fprintf(stderr, "usage: llm_tool random OUT.gguf [--preset tiny|tinyllama] [--type T]\n"
                     "       llm_tool seeds DIR\n"
                     "       llm_tool seeds-arch DIR\n"
-                    "       llm_tool bench MODEL.gguf [-t N] [-p 512] [-n 128] [-r 3]\n");
+                    "       llm_tool bench MODEL.gguf [-t N] [-p 512] [-n 128] [-r 3]\n"
+                    "       llm_tool recache FILE\n");
     return 2;
 }
