@@ -10,7 +10,9 @@
  *   C <= 3, g == 1, no Z:    a first layer (an image's channels): a direct kernel over output
  *                            rows, its K = C*kh*kw too short for the GEMM (conv_stem.h)
  *   3x3, stride 1, g == 1:   Winograd F(4x4,3x3) where ox_wino_pick says it wins: 36 GEMMs on
- *                            transformed tiles (conv_wino.h); INFERD_ONNX_WINOGRAD=0 turns it off
+ *                            transformed tiles (conv_wino.h); INFERD_ONNX_WINOGRAD=0 turns it off;
+ *                            a batch's small maps (7x7) with their tiles side by side in each
+ *                            GEMM (ox_wino_conv_batch), where one image's 4 tiles would lose
  *   otherwise:               the same GEMM with B the im2col matrix (C/g*kh*kw, OH*OW), which
  *                            its packing reads straight from X block by block (never written out)
  *   batch > 1, g == 1:       the packed GEMMs above over the whole batch at once (columns of
@@ -144,7 +146,7 @@ static int is_winograd(const struct ox_node *n, const struct ox_tensor *x, const
                        const struct ox_window *v, int64_t g)
 {
     return !n->ip[1] && g == 1 && w->is_const && v->kh == 3 && v->kw == 3 && v->sh == 1 && v->sw == 1 && v->dh == 1 &&
-           v->dw == 1 && ox_wino_pick(ox_conv_isa(), x->dims[1], w->dims[0], v->oh, v->ow);
+           v->dw == 1 && ox_wino_pick_batch(ox_conv_isa(), x->dims[1], w->dims[0], v->oh, v->ow, x->dims[0]);
 }
 
 static void wino_geom(struct ox_wino *wg, const struct ox_tensor *x, const struct ox_tensor *w,
@@ -170,7 +172,7 @@ static size_t conv_scratch(const struct ox_node *n, struct ox_tensor *const *in,
      * plan time) */
     struct ox_wino wg;
     wino_geom(&wg, in[0], in[1], &win);
-    size_t wino = (size_t)ox_wino_scratch(&wg) * sizeof(float);
+    size_t wino = (size_t)(ox_wino_scratch(&wg) * ox_wino_batch_imgs(&wg, in[0]->dims[0])) * sizeof(float);
     return wino > cols ? wino : cols;
 }
 
@@ -403,6 +405,15 @@ static int conv_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_
         struct wino_img wi = {.x = xv, .bias = bv, .z = zv, .y = yv, .epi = &epi, .isa = isa, .xsz = ch * h * wd,
                               .ysz = m * ohw};
         wino_geom(&wi.g, x, w, &win);
+        int64_t imgs = ox_wino_batch_imgs(&wi.g, nb);
+        if (imgs > 1) { /* small maps: imgs images' tiles side by side in each GEMM (conv_wino.h) */
+            for (int64_t bi = 0; bi < nb; bi += imgs)
+                ox_wino_conv_batch(c, isa, &wi.g, nb - bi < imgs ? nb - bi : imgs, xv + bi * wi.xsz, c->packed, bv,
+                                   zv ? zv + bi * wi.ysz : NULL, &epi, c->scratch, yv + bi * wi.ysz);
+            if (zpost)
+                sum_after(yv, cd, out[0]->dims, zpost, &act);
+            return 0;
+        }
         /* whole images per thread while the batch has one for each, then the rest split finely */
         for (int64_t bi = ox_parallel_images(c, nb, conv_scratch(n, in, out), wino_image, &wi); bi < nb; bi++)
             wino_image(&wi, c, bi);

@@ -52,6 +52,18 @@ static inline __attribute__((always_inline)) void tile_kc(const struct ox_conv_g
 {
     VF acc0[ROWS], acc1[ROWS];
     MASK m0 = MASK_N(nc < VL ? nc : VL), m1 = MASK_N(nc > VL ? nc - VL : 0);
+    if (first) /* Y is only stored: its lines (and Z's) asked for now arrive while the tile runs */
+#pragma GCC unroll 16
+        for (int r = 0; r < ROWS; r++) {
+            if (r >= nrows)
+                break;
+            __builtin_prefetch(c + r * ldc, 1);
+            __builtin_prefetch(c + r * ldc + SW - 1, 1);
+            if (last && zt) {
+                __builtin_prefetch(zt + r * ldc);
+                __builtin_prefetch(zt + r * ldc + SW - 1);
+            }
+        }
 #pragma GCC unroll 16
     for (int r = 0; r < ROWS; r++) {
         if (r >= rc)

@@ -91,7 +91,7 @@ static inline __attribute__((always_inline)) void at6v(wv q0, wv q1, wv q2, wv q
 
 void FN(ox_wino_input)(const struct ox_wino *g, const float *x, int64_t c0, int64_t c1, float *v)
 {
-    const int64_t nt = g->nt, cs = g->c * nt; /* floats between two positions of V */
+    const int64_t nt = g->ldt, cs = g->c * nt; /* floats between two rows / positions of V */
     for (int64_t ci = c0; ci < c1; ci++) {
         const float *xc = x + ci * g->h * g->w;
         for (int64_t ty = 0; ty < g->th; ty++)
@@ -172,7 +172,7 @@ static inline __attribute__((always_inline)) wv epi_w(const struct ox_epi *e, wv
 void FN(ox_wino_output)(const struct ox_wino *g, const float *p, const float *bias, const float *z, const struct ox_epi *e,
                         int64_t m0, int64_t m1, float *y)
 {
-    const int64_t nt = g->nt, ms = g->m * nt; /* floats between two positions of P */
+    const int64_t nt = g->ldt, ms = g->m * nt; /* floats between two rows / positions of P */
     for (int64_t mi = m0; mi < m1; mi++) {
         wv b = (wv){0} + (bias ? bias[mi] : 0.0f);
         for (int64_t ty = 0; ty < g->th; ty++)

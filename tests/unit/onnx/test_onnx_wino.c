@@ -9,7 +9,9 @@
  * CPU lacks is skipped with a message. And Conv models (Winograd 3x3 with bias, Relu and a
  * fused residual Add; a 1x1 and a strided 3x3 beside it) at batch 1, 3 and 8 on pools of 2
  * and 3 threads give the 1-thread output bit for bit (whole images per thread where the
- * batch has one for each, the rest split finely: ox_parallel_images). */
+ * batch has one for each, the rest split finely: ox_parallel_images; a 7x7 map at batch 8:
+ * the batch's tiles side by side, ox_wino_conv_batch, also checked against the direct conv
+ * at 2 and 9 images). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -111,6 +113,28 @@ static void test_transforms(enum ox_isa isa, const char *name)
     CHECK(bad == 0);
 }
 
+/* the direct 3x3 conv of one image in double: ref, and sum |x * w| per output in mag */
+static void direct(const struct ox_wino *g, const float *x, const float *w, double *ref, double *mag)
+{
+    for (int64_t mi = 0; mi < g->m; mi++)
+        for (int64_t oy = 0; oy < g->oh; oy++)
+            for (int64_t ox = 0; ox < g->ow; ox++) {
+                double acc = 0, a = 0;
+                for (int64_t ci = 0; ci < g->c; ci++)
+                    for (int ky = 0; ky < 3; ky++)
+                        for (int kx = 0; kx < 3; kx++) {
+                            int64_t iy = oy + ky - g->pt, ix = ox + kx - g->pl;
+                            if (iy < 0 || iy >= g->h || ix < 0 || ix >= g->w)
+                                continue;
+                            double t = (double)x[(ci * g->h + iy) * g->w + ix] * w[((mi * g->c + ci) * 3 + ky) * 3 + kx];
+                            acc += t;
+                            a += fabs(t);
+                        }
+                ref[(mi * g->oh + oy) * g->ow + ox] = acc;
+                mag[(mi * g->oh + oy) * g->ow + ox] = a;
+            }
+}
+
 /* the whole conv with the kernels of isa on a pool of nth threads against a direct conv */
 static void test_conv(enum ox_isa isa, const char *name, struct tpool *pool, int nth)
 {
@@ -127,23 +151,7 @@ static void test_conv(enum ox_isa isa, const char *name, struct tpool *pool, int
         float *y = malloc(sizeof(float) * (size_t)ny);
         double *ref = malloc(sizeof(double) * (size_t)ny), *mag = malloc(sizeof(double) * (size_t)ny);
         ox_wino_pack(w, g.m, g.c, u);
-        for (int64_t mi = 0; mi < g.m; mi++)
-            for (int64_t oy = 0; oy < g.oh; oy++)
-                for (int64_t ox = 0; ox < g.ow; ox++) {
-                    double acc = 0, a = 0;
-                    for (int64_t ci = 0; ci < g.c; ci++)
-                        for (int ky = 0; ky < 3; ky++)
-                            for (int kx = 0; kx < 3; kx++) {
-                                int64_t iy = oy + ky - g.pt, ix = ox + kx - g.pl;
-                                if (iy < 0 || iy >= g.h || ix < 0 || ix >= g.w)
-                                    continue;
-                                double t = (double)x[(ci * g.h + iy) * g.w + ix] * w[((mi * g.c + ci) * 3 + ky) * 3 + kx];
-                                acc += t;
-                                a += fabs(t);
-                            }
-                    ref[(mi * g.oh + oy) * g.ow + ox] = acc;
-                    mag[(mi * g.oh + oy) * g.ow + ox] = a;
-                }
+        direct(&g, x, w, ref, mag);
         for (int e = 0; e < N_EPIS; e++) {
             const float *b = e % 2 ? NULL : bias, *zs = e & 2 ? z : NULL; /* Z: a fused residual Add */
             memset(y, 0xff, sizeof(float) * (size_t)ny); /* NaN: an output left unwritten fails */
@@ -167,6 +175,54 @@ static void test_conv(enum ox_isa isa, const char *name, struct tpool *pool, int
         free(mag);
     }
     CHECK(ran == N_SHAPES * N_EPIS);
+    CHECK(bad == 0);
+}
+
+/* ox_wino_conv_batch: nb images of a small map (their tiles side by side in each GEMM) on a
+ * pool of nth threads, each image against the direct conv (tolerance as test_conv), Z and
+ * an activation on every other call */
+static void test_conv_batch(enum ox_isa isa, const char *name, struct tpool *pool, int nth)
+{
+    static const int bshapes[][8] = {/* c, m, h, w, pt, pl, pb, pr: 7x7 (4 tiles), 5x6, 12x9 */
+                                     {40, 36, 7, 7, 1, 1, 1, 1}, {17, 29, 5, 6, 1, 1, 1, 1}, {33, 20, 12, 9, 1, 1, 1, 1}};
+    struct ox_ctx ctx = {.pool = pool, .nth = nth};
+    int bad = 0;
+    for (size_t si = 0; si < sizeof bshapes / sizeof *bshapes; si++) {
+        const int *sh = bshapes[si];
+        struct ox_wino g;
+        ox_wino_geom(&g, sh[0], sh[1], sh[2], sh[3], sh[4], sh[5], sh[2] + sh[4] + sh[6] - 2, sh[3] + sh[5] + sh[7] - 2);
+        for (int nb = 2; nb <= 9; nb += 7) { /* 2, 9 (more columns than a block at 7x7) */
+            int64_t xs = g.c * g.h * g.w, ys = g.m * g.oh * g.ow;
+            float *x = rnd_buf(nb * xs, 4.0f), *w = rnd_buf(g.m * g.c * 9, 1.0f), *bias = rnd_buf(g.m, 1.0f);
+            float *z = rnd_buf(nb * ys, 2.0f), *y = malloc(sizeof(float) * (size_t)(nb * ys));
+            float *u = malloc(sizeof(float) * (size_t)ox_wino_pack_size(g.m, g.c));
+            float *s = malloc(sizeof(float) * (size_t)(ox_wino_scratch(&g) * nb));
+            double *ref = malloc(sizeof(double) * (size_t)ys), *mag = malloc(sizeof(double) * (size_t)ys);
+            ox_wino_pack(w, g.m, g.c, u);
+            const struct ox_epi *ep = &epis[(si + (size_t)nb) % N_EPIS];
+            const float *zs = nb % 2 ? z : NULL;
+            memset(y, 0xff, sizeof(float) * (size_t)(nb * ys)); /* NaN: an output left unwritten fails */
+            ox_wino_conv_batch(&ctx, isa, &g, nb, x, u, bias, zs, ep, s, y);
+            for (int b = 0; b < nb; b++) {
+                direct(&g, x + b * xs, w, ref, mag);
+                for (int64_t i = 0; i < ys; i++) {
+                    float want = ox_act_apply(ep, (float)(ref[i] + bias[i / (g.oh * g.ow)] + (zs ? zs[b * ys + i] : 0)));
+                    if (!near(want, y[b * ys + i], 2e-5f * (float)(1 + mag[i])) && bad++ < 5)
+                        printf("  %s batch %d of %d, %d thread(s), shape %zu [%lld]: want %g got %g\n", name, b, nb, nth,
+                               si, (long long)i, want, y[b * ys + i]);
+                }
+            }
+            free(x);
+            free(w);
+            free(bias);
+            free(z);
+            free(y);
+            free(u);
+            free(s);
+            free(ref);
+            free(mag);
+        }
+    }
     CHECK(bad == 0);
 }
 
@@ -208,7 +264,7 @@ static void test_conv_threads(void)
 {
     static const int cases[][7] = {/* c, m, h, w, k, s, residual */
                                    {32, 40, 19, 21, 3, 1, 0}, {36, 36, 17, 24, 3, 1, 1}, {33, 48, 12, 13, 1, 1, 0},
-                                   {32, 40, 19, 21, 3, 2, 0}};
+                                   {32, 40, 19, 21, 3, 2, 0}, {40, 40, 7, 7, 3, 1, 1}};
     struct tpool *pools[3] = {NULL, tpool_new(2), tpool_new(3)};
     CHECK(pools[1] && pools[2]);
     for (size_t ci = 0; ci < sizeof cases / sizeof cases[0] && pools[1] && pools[2]; ci++) {
@@ -257,6 +313,8 @@ static void run_isa(enum ox_isa isa, const char *name, struct tpool *pool)
     test_transforms(isa, name);
     test_conv(isa, name, NULL, 1);
     test_conv(isa, name, pool, 2);
+    test_conv_batch(isa, name, NULL, 1);
+    test_conv_batch(isa, name, pool, 2);
 }
 
 int main(void)
