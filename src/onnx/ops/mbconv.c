@@ -204,8 +204,13 @@ static void mb_bands_run(const struct mb_run *r, const struct ox_ctx *c, int64_t
             continue;
         }
         if (g->has_a && r1 > r0) { /* E rows [r0, r1): columns [r0 W, r1 W) of X (C, H W) */
-            struct ox_conv_gemm ge = {.wp = r->pa, .b = xi + r0 * g->w, .c = ev + r0 * g->w, .bias = r->ba, .m = g->m,
-                                      .k = g->c, .n = (r1 - r0) * g->w, .ldb = hw, .ldc = hw, .epi = r->ea};
+            /* a replayed band skips its leading blocks of OX_CV_NB columns that hold no row
+             * [t0, t1) reads: the pool cuts the rest into the same blocks as the band's own
+             * call, so the columns kept get the same bits */
+            int64_t skip = t < t0 && need > r0 ? (need - r0) * g->w / OX_CV_NB * OX_CV_NB : 0;
+            struct ox_conv_gemm ge = {.wp = r->pa, .b = xi + r0 * g->w + skip, .c = ev + r0 * g->w + skip,
+                                      .bias = r->ba, .m = g->m, .k = g->c, .n = (r1 - r0) * g->w - skip, .ldb = hw,
+                                      .ldc = hw, .epi = r->ea};
             ox_conv_gemm_pool(c, r->isa, &ge, NULL);
             done = r1;
         }
