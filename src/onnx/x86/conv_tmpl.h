@@ -798,8 +798,9 @@ void FN(ox_dw_blk)(const struct ox_dw *d, int64_t tiles, int64_t q0, int64_t q1)
         int64_t bc = q / tiles, tile = q % tiles, b = bc / cblocks, c0 = bc % cblocks * VL;
         int64_t oy0 = tile * d->oh / tiles, oy1 = (tile + 1) * d->oh / tiles;
         int nc = d->channels - c0 < VL ? (int)(d->channels - c0) : VL;
-        const float *x = d->x + (b * d->channels + c0) * d->h * d->wd;
-        float *y = d->y + (b * d->channels + c0) * d->oh * d->ow;
+        const int64_t xrows = d->xrows ? d->xrows : d->h, yrows = d->yrows ? d->yrows : d->oh;
+        const float *x = d->x + (b * d->channels + c0) * xrows * d->wd;
+        float *y = d->y + (b * d->channels + c0) * yrows * d->ow;
         int64_t taps = d->kh * d->kw;
         float bb[VL];
         for (int l = 0; l < VL; l++) {
@@ -821,8 +822,9 @@ void FN(ox_dw_blk)(const struct ox_dw *d, int64_t tiles, int64_t q0, int64_t q1)
                 float *row = ring + slot * wp * VL;
                 if (tag[slot] != iy) { /* interleave row iy of the nc planes */
                     const float *xr[VL];
+                    int64_t ir = d->xrows ? iy % d->xrows : iy;
                     for (int l = 0; l < nc; l++)
-                        xr[l] = x + (l * d->h + iy) * d->wd;
+                        xr[l] = x + (l * xrows + ir) * d->wd;
                     dwb_interleave(xr, nc, ncols, row + d->pl * VL);
                     tag[slot] = iy;
                 }
@@ -832,7 +834,7 @@ void FN(ox_dw_blk)(const struct ox_dw *d, int64_t tiles, int64_t q0, int64_t q1)
             dwb_row(d, src, wr, nr, bias, ob);
             float *yr[VL]; /* back to the planes */
             for (int l = 0; l < nc; l++)
-                yr[l] = y + (l * d->oh + oy) * d->ow;
+                yr[l] = y + (l * yrows + oy - d->y0) * d->ow;
             dwb_deinterleave(ob, nc, d->ow, yr);
         }
     }

@@ -267,7 +267,7 @@ static void test_dw(enum ox_isa isa, const char *name)
                     float *y2 = calloc((size_t)(planes * oh * ow), sizeof(float));
                     for (int e = 0; e < N_EPIS; e++) {
                         struct ox_dw d = {x, w, (e & 1) ? NULL : bias, y1, c, h, wd, kk, kk, s, s, 1, 1, pad, pad,
-                                          oh, ow, epis[e]};
+                                          oh, ow, epis[e], 0, 0, 0};
                         CHECK(ox_dw_simd_ok(&d));
                         ox_dw_ref(&d, 0, planes);
                         d.y = y2;
@@ -279,7 +279,7 @@ static void test_dw(enum ox_isa isa, const char *name)
                                    (long long)wd, kk, s, pad, epis[e].act);
                     }
                     /* reference spot check: output (0,0) of plane 0 with no activation */
-                    struct ox_dw d = {x, w, bias, y1, c, h, wd, kk, kk, s, s, 1, 1, pad, pad, oh, ow, {0, 0, 0}};
+                    struct ox_dw d = {x, w, bias, y1, c, h, wd, kk, kk, s, s, 1, 1, pad, pad, oh, ow, {0, 0, 0}, 0, 0, 0};
                     ox_dw_ref(&d, 0, 1);
                     float want = bias[0];
                     for (int ky = 0; ky < kk; ky++)
@@ -323,7 +323,7 @@ static void test_dw_blk(enum ox_isa isa, const char *name)
                         float *y2 = calloc((size_t)(planes * oh * ow), sizeof(float));
                         int e = (int)((si + ci + (size_t)kk + (size_t)pv) % (size_t)N_EPIS);
                         struct ox_dw d = {x, w, (e & 1) ? NULL : bias, y1, c, h, wd, kk, kk, s, s, 1, 1, pt, pl,
-                                          oh, ow, epis[e]};
+                                          oh, ow, epis[e], 0, 0, 0};
                         CHECK(ox_dw_blk_ok(isa, &d));
                         ox_dw_ref(&d, 0, planes);
                         d.y = y2;
@@ -355,7 +355,7 @@ static void test_dw_blk(enum ox_isa isa, const char *name)
                         free(y2);
                     }
     /* shapes outside the kernel's limits are refused (the op then takes another kernel) */
-    struct ox_dw big = {NULL, NULL, NULL, NULL, 8, 9, 9, 3, 3, 1, 1, 2, 2, 2, 2, 5, 5, {0, 0, 0}};
+    struct ox_dw big = {NULL, NULL, NULL, NULL, 8, 9, 9, 3, 3, 1, 1, 2, 2, 2, 2, 5, 5, {0, 0, 0}, 0, 0, 0};
     CHECK(!ox_dw_blk_ok(isa, &big)); /* dilated */
     big.dh = big.dw = 1;
     big.kh = big.kw = 9;
