@@ -18,8 +18,11 @@
  * of output rows: for a band, the expand GEMM writes only the rows of E the depthwise window
  * has not seen yet (each row once: the rows a band shares with the next stay), the
  * channel-blocked depthwise kernel (conv_kern.h, tile = band) reads them while they are in
- * L2, and the project GEMM reads the band of D it just wrote. E and D are whole-image
- * buffers in the step's scratch, but only a band of each is touched at a time. Where the
+ * L2, and the project GEMM reads the band of D it just wrote. E is a ring of the rows one
+ * band reads (row r at r mod erows) and D one band's rows, so every band writes the lines
+ * the last one did: with whole-image buffers each band wrote fresh lines, and the whole
+ * expanded map was still fetched for ownership and written back (MobileNetV2's 112x112
+ * block took 1.4x as long). The scratch keeps whole-image room (an unbanded run). Where the
  * blocked depthwise kernel does not run (scalar reference, large kernels) the image is done
  * in one band with the plane kernel: the same arithmetic as the three Convs unfused.
  */
