@@ -146,6 +146,11 @@ struct ox_dw {
     float *y;                  /* Y (planes, OH, OW) */
     int64_t channels, h, wd, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow;
     struct ox_epi epi;
+    /* ox_dw_blk_* only (0 for every other kernel): X planes of xrows rows, a ring (input
+     * row iy at row iy % xrows: InferdMBConv's band of the expanded map, whose addresses
+     * stay in cache instead of a whole image's); Y planes of yrows rows holding output rows
+     * from y0 on (row oy at row oy - y0). 0: whole planes (h, oh rows; y0 = 0). */
+    int64_t xrows, yrows, y0;
 };
 void ox_dw_ref(const struct ox_dw *d, int64_t p0, int64_t p1);
 /* SIMD versions: dilation 1, kw <= 7, (OW-1)*sw + kw <= OX_DW_MAXW; others fall back. */

@@ -377,7 +377,7 @@ static int conv_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_
     const struct ox_tensor *zpost = z && !zv ? z : NULL;
     if (dw) {
         struct dw_job j = {{xv, wv, bv, yv, ch, h, wd, win.kh, win.kw, win.sh, win.sw, win.dh, win.dw, win.pt, win.pl,
-                            win.oh, win.ow, epi},
+                            win.oh, win.ow, epi, 0, 0, 0},
                            isa, 1};
         int64_t work = ohw * win.kh * win.kw; /* multiply-adds per channel */
         if (ox_dw_blk_pick(isa, &j.d)) {

@@ -18,8 +18,11 @@
  * of output rows: for a band, the expand GEMM writes only the rows of E the depthwise window
  * has not seen yet (each row once: the rows a band shares with the next stay), the
  * channel-blocked depthwise kernel (conv_kern.h, tile = band) reads them while they are in
- * L2, and the project GEMM reads the band of D it just wrote. E and D are whole-image
- * buffers in the step's scratch, but only a band of each is touched at a time. Where the
+ * L2, and the project GEMM reads the band of D it just wrote. E is a ring of the rows one
+ * band reads (row r at r mod erows) and D one band's rows, so every band writes the lines
+ * the last one did: with whole-image buffers each band wrote fresh lines, and the whole
+ * expanded map was still fetched for ownership and written back (MobileNetV2's 112x112
+ * block took 1.4x as long). The scratch keeps whole-image room (an unbanded run). Where the
  * blocked depthwise kernel does not run (scalar reference, large kernels) the image is done
  * in one band with the plane kernel: the same arithmetic as the three Convs unfused.
  */
@@ -146,7 +149,10 @@ static void mb_dw_plane_part(void *arg, int64_t lo, int64_t hi)
 }
 
 /* bands of output rows for one image: one when its whole E and D are small, else as many as
- * keep a band's E and D rows within MB_BAND_BYTES, at most OH. (On this session's loaded
+ * keep a band's E and D rows within MB_BAND_BYTES, rounded up to an even count (batch 1 at
+ * 2 threads: 7 bands split 3 + 4 left one core idle for a seventh of the block), at most
+ * OH. The count depends on the shape only, never on the threads: results stay bit-identical
+ * for every thread count. (On this session's loaded
  * machine budgets of 256 KiB..1 MiB measured within noise of each other.) */
 static int64_t mb_bands(const struct mb_geom *g)
 {
@@ -157,6 +163,7 @@ static int64_t mb_bands(const struct mb_geom *g)
     int64_t rows = MB_BAND_BYTES / (per_row ? per_row : 1);
     rows = rows < 1 ? 1 : rows;
     int64_t t = (g->win.oh + rows - 1) / rows;
+    t += t > 1 && t % 2; /* even: two threads' band ranges (mb_chunk) are then equal */
     return t < 1 ? 1 : t > g->win.oh ? g->win.oh : t;
 }
 
@@ -169,13 +176,37 @@ struct mb_run {
     enum ox_isa isa;
     int banded;
     int64_t bands, cblocks;
+    int64_t erows, drows; /* banded: E's ring rows a plane (h when one band), D's rows (a band's most) */
     int64_t k0, chunks; /* mb_chunk: images from k0 on, each in chunks ranges of bands */
 };
 
-/* Bands [t0, t1) of image bi with c's pool (or none) and E, D in c's scratch. A range that
+/* E rows [r0, r1) of image xi into the ring ev (erows rows a plane): one call per run of
+ * rows that does not wrap. A replay (a range's rows before `need`, the first row it reads;
+ * need 0: none) drops the calls wholly before need and the leading OX_CV_NB-column blocks
+ * of the rest that hold no row from need on: the pool cuts what is left into the same
+ * blocks as the band's own calls, so every row kept gets the same bits. */
+static void mb_expand(const struct mb_run *r, const struct ox_ctx *c, const float *xi, float *ev, int64_t r0,
+                      int64_t r1, int64_t need)
+{
+    const struct mb_geom *g = &r->g;
+    for (int64_t a = r0, b; a < r1; a = b) {
+        int64_t slot = a % r->erows;
+        b = a + (r->erows - slot) < r1 ? a + (r->erows - slot) : r1;
+        if (b <= need)
+            continue;
+        int64_t skip = need > a ? (need - a) * g->w / OX_CV_NB * OX_CV_NB : 0;
+        struct ox_conv_gemm ge = {.wp = r->pa, .b = xi + a * g->w + skip, .c = ev + slot * g->w + skip, .bias = r->ba,
+                                  .m = g->m, .k = g->c, .n = (b - a) * g->w - skip, .ldb = g->h * g->w,
+                                  .ldc = r->erows * g->w, .epi = r->ea};
+        ox_conv_gemm_pool(c, r->isa, &ge, NULL);
+    }
+}
+
+/* Bands [t0, t1) of image bi with c's pool (or none) and E, D in c's scratch: E a ring of
+ * erows rows a plane, D the drows rows of one band (banded runs; a whole image each
+ * otherwise), so a band writes where the last one did and both stay in cache. A range that
  * starts past band 0 first replays the expand GEMMs of the bands before it whose rows of E
- * it reads, as the same calls (same column ranges, so the same bits as one run through
- * all bands) */
+ * it reads (mb_expand), as the same calls: the same bits as one run through all bands. */
 static void mb_bands_run(const struct mb_run *r, const struct ox_ctx *c, int64_t bi, int64_t t0, int64_t t1)
 {
     const struct mb_geom *g = &r->g;
@@ -185,8 +216,12 @@ static void mb_bands_run(const struct mb_run *r, const struct ox_ctx *c, int64_t
     const float *xi = r->x + bi * g->c * hw;
     float *yi = r->y + bi * g->m2 * ohw;
     struct mb_dw dj = {{g->has_a ? ev : xi, r->wb, r->bb, g->has_c ? dv : yi, g->m, g->h, g->w, v->kh, v->kw, v->sh,
-                        v->sw, v->dh, v->dw, v->pt, v->pl, v->oh, v->ow, r->eb},
+                        v->sw, v->dh, v->dw, v->pt, v->pl, v->oh, v->ow, r->eb, 0, 0, 0},
                        r->isa, 1, 0};
+    if (r->banded) {
+        dj.d.xrows = g->has_a ? r->erows : 0;
+        dj.d.yrows = g->has_c ? r->drows : 0;
+    }
     int64_t done = 0, need = t0 * v->oh / bands * v->sh - v->pt; /* rows of E written; first row t0 reads */
     for (int64_t t = 0; t < t1; t++) {
         int64_t oy0 = t * v->oh / bands, oy1 = (t + 1) * v->oh / bands;
@@ -200,27 +235,28 @@ static void mb_bands_run(const struct mb_run *r, const struct ox_ctx *c, int64_t
             continue;
         }
         if (g->has_a && r1 > r0) { /* E rows [r0, r1): columns [r0 W, r1 W) of X (C, H W) */
-            struct ox_conv_gemm ge = {.wp = r->pa, .b = xi + r0 * g->w, .c = ev + r0 * g->w, .bias = r->ba, .m = g->m,
-                                      .k = g->c, .n = (r1 - r0) * g->w, .ldb = hw, .ldc = hw, .epi = r->ea};
-            ox_conv_gemm_pool(c, r->isa, &ge, NULL);
+            mb_expand(r, c, xi, ev, r0, r1, t < t0 ? need : 0);
             done = r1;
         }
         if (t < t0)
             continue;
+        int64_t dy0 = oy0; /* D's first row in dv */
         if (r->banded) {
             dj.tiles = bands;
             dj.tile = t;
+            dj.d.y0 = g->has_c ? oy0 : 0;
             ox_parallel(c, r->cblocks, 1 + (1 << 14) / ((oy1 - oy0) * v->ow * v->kh * v->kw * 16 + 1), mb_dw_blk_part,
                         &dj);
         } else {
             ox_parallel(c, g->m, 1 + (1 << 14) / (ohw * v->kh * v->kw + 1), mb_dw_plane_part, &dj);
-            oy0 = 0, oy1 = v->oh;
+            oy0 = 0, oy1 = v->oh, dy0 = 0;
         }
-        if (g->has_c) { /* Y columns [oy0 OW, oy1 OW) from the same columns of D */
+        if (g->has_c) { /* Y columns [oy0 OW, oy1 OW) from D's rows */
+            int64_t drows = r->banded ? r->drows : v->oh;
             const float *zi = r->z ? r->z + bi * g->m2 * ohw + oy0 * v->ow : NULL;
-            struct ox_conv_gemm gp = {.wp = r->pc, .b = dv + oy0 * v->ow, .c = yi + oy0 * v->ow, .bias = r->bc,
-                                      .m = g->m2, .k = g->m, .n = (oy1 - oy0) * v->ow, .ldb = ohw, .ldc = ohw,
-                                      .epi = r->ec, .sum = zi};
+            struct ox_conv_gemm gp = {.wp = r->pc, .b = dv + (oy0 - dy0) * v->ow, .c = yi + oy0 * v->ow,
+                                      .bias = r->bc, .m = g->m2, .k = g->m, .n = (oy1 - oy0) * v->ow,
+                                      .ldb = drows * v->ow, .ldc = ohw, .epi = r->ec, .sum = zi};
             ox_conv_gemm_pool(c, r->isa, &gp, NULL);
         }
     }
@@ -282,10 +318,13 @@ static int mb_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_te
     if (z && !z_in)
         r.ec = (struct ox_epi){OX_ACT_NONE, 0, 0}; /* the activation comes after Z */
     struct ox_dw probe = {NULL, NULL, NULL, NULL, g->m, g->h, g->w, v->kh, v->kw, v->sh, v->sw, v->dh, v->dw, v->pt,
-                          v->pl, v->oh, v->ow, r.eb};
+                          v->pl, v->oh, v->ow, r.eb, 0, 0, 0};
     r.banded = ox_dw_blk_ok(r.isa, &probe);
     r.bands = r.banded ? mb_bands(g) : 1;
     r.cblocks = r.banded ? (g->m + ox_dw_blk_lanes(r.isa) - 1) / ox_dw_blk_lanes(r.isa) : 0;
+    r.drows = (v->oh + r.bands - 1) / r.bands; /* the tallest band */
+    r.erows = (r.drows - 1) * v->sh + (v->kh - 1) * v->dh + 1; /* the rows of E it reads */
+    r.erows = r.bands == 1 || r.erows > g->h ? g->h : r.erows;
     /* whole images per thread while the batch has one for each (each core's band stays in
      * its own L2, no fork/join per band), then the rest split finely; not when folding (the
      * packed weights then share the scratch) */

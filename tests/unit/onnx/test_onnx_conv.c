@@ -267,7 +267,7 @@ static void test_dw(enum ox_isa isa, const char *name)
                     float *y2 = calloc((size_t)(planes * oh * ow), sizeof(float));
                     for (int e = 0; e < N_EPIS; e++) {
                         struct ox_dw d = {x, w, (e & 1) ? NULL : bias, y1, c, h, wd, kk, kk, s, s, 1, 1, pad, pad,
-                                          oh, ow, epis[e]};
+                                          oh, ow, epis[e], 0, 0, 0};
                         CHECK(ox_dw_simd_ok(&d));
                         ox_dw_ref(&d, 0, planes);
                         d.y = y2;
@@ -279,7 +279,7 @@ static void test_dw(enum ox_isa isa, const char *name)
                                    (long long)wd, kk, s, pad, epis[e].act);
                     }
                     /* reference spot check: output (0,0) of plane 0 with no activation */
-                    struct ox_dw d = {x, w, bias, y1, c, h, wd, kk, kk, s, s, 1, 1, pad, pad, oh, ow, {0, 0, 0}};
+                    struct ox_dw d = {x, w, bias, y1, c, h, wd, kk, kk, s, s, 1, 1, pad, pad, oh, ow, {0, 0, 0}, 0, 0, 0};
                     ox_dw_ref(&d, 0, 1);
                     float want = bias[0];
                     for (int ky = 0; ky < kk; ky++)
@@ -301,7 +301,8 @@ static void test_dw(enum ox_isa isa, const char *name)
 
 /* channel-blocked depthwise against the reference: channel counts that are not a multiple
  * of the lanes (3, 13, 19, 37), two images, odd sizes, stride 2, asymmetric pads, 3x3 to
- * 7x7, every epilogue, and the work split in two ranges as threads would run it */
+ * 7x7, every epilogue, the work split in two ranges as threads would run it, and one image
+ * in bands through a ring of input rows and a band of output rows (ox_dw xrows/yrows/y0) */
 static void test_dw_blk(enum ox_isa isa, const char *name)
 {
     static const int sizes[][2] = {{1, 1}, {5, 7}, {7, 7}, {13, 17}, {14, 14}, {28, 33}};
@@ -323,7 +324,7 @@ static void test_dw_blk(enum ox_isa isa, const char *name)
                         float *y2 = calloc((size_t)(planes * oh * ow), sizeof(float));
                         int e = (int)((si + ci + (size_t)kk + (size_t)pv) % (size_t)N_EPIS);
                         struct ox_dw d = {x, w, (e & 1) ? NULL : bias, y1, c, h, wd, kk, kk, s, s, 1, 1, pt, pl,
-                                          oh, ow, epis[e]};
+                                          oh, ow, epis[e], 0, 0, 0};
                         CHECK(ox_dw_blk_ok(isa, &d));
                         ox_dw_ref(&d, 0, planes);
                         d.y = y2;
@@ -343,8 +344,35 @@ static void test_dw_blk(enum ox_isa isa, const char *name)
                             one.y = y2 + b * c * oh * ow;
                             ox_dw_blk_run(isa, &one, t1, 0, per);
                         }
-                        ran++;
                         if (!close_all(y1, y2, planes * oh * ow) && bad++ < 5)
+                            printf("  %s dw_blk (per image) differs\n", name);
+                        /* image 0 in bands as InferdMBConv runs it: X rows through a ring of
+                         * the rows a band reads (xrows), Y a band's rows (yrows, from y0) */
+                        memset(y2, 0, (size_t)(planes * oh * ow) * sizeof(float));
+                        int64_t bands = oh < 3 ? oh : 3, db = (oh + bands - 1) / bands;
+                        int64_t xrows = (db - 1) * s + kk < h ? (db - 1) * s + kk : h;
+                        float *ring = calloc((size_t)(c * xrows * wd), sizeof(float));
+                        float *band = calloc((size_t)(c * db * ow), sizeof(float));
+                        struct ox_dw rd = d;
+                        rd.x = ring, rd.y = band, rd.xrows = xrows, rd.yrows = db;
+                        for (int64_t t = 0; t < bands; t++) {
+                            int64_t oy0 = t * oh / bands, oy1 = (t + 1) * oh / bands;
+                            for (int64_t ci2 = 0; ci2 < c; ci2++)
+                                for (int64_t iy = oy0 * s - pt; iy < (oy1 - 1) * s - pt + kk; iy++)
+                                    if (iy >= 0 && iy < h)
+                                        memcpy(ring + (ci2 * xrows + iy % xrows) * wd, x + (ci2 * h + iy) * wd,
+                                               (size_t)wd * sizeof(float));
+                            rd.y0 = oy0;
+                            for (int64_t cb = 0; cb < (c + lanes - 1) / lanes; cb++)
+                                ox_dw_blk_run(isa, &rd, bands, cb * bands + t, cb * bands + t + 1);
+                            for (int64_t ci2 = 0; ci2 < c; ci2++)
+                                memcpy(y2 + (ci2 * oh + oy0) * ow, band + ci2 * db * ow,
+                                       (size_t)((oy1 - oy0) * ow) * sizeof(float));
+                        }
+                        free(ring);
+                        free(band);
+                        ran++;
+                        if (!close_all(y1, y2, c * oh * ow) && bad++ < 5)
                             printf("  %s dw_blk c%lld %lldx%lld k%d s%d pt%lld pl%lld act=%d differs\n", name,
                                    (long long)c, (long long)h, (long long)wd, kk, s, (long long)pt, (long long)pl,
                                    epis[e].act);
@@ -355,7 +383,7 @@ static void test_dw_blk(enum ox_isa isa, const char *name)
                         free(y2);
                     }
     /* shapes outside the kernel's limits are refused (the op then takes another kernel) */
-    struct ox_dw big = {NULL, NULL, NULL, NULL, 8, 9, 9, 3, 3, 1, 1, 2, 2, 2, 2, 5, 5, {0, 0, 0}};
+    struct ox_dw big = {NULL, NULL, NULL, NULL, 8, 9, 9, 3, 3, 1, 1, 2, 2, 2, 2, 5, 5, {0, 0, 0}, 0, 0, 0};
     CHECK(!ox_dw_blk_ok(isa, &big)); /* dilated */
     big.dh = big.dw = 1;
     big.kh = big.kw = 9;
