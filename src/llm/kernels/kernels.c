@@ -130,7 +130,8 @@ static const struct {
     struct kern_tiles tl;
 } tiles_avx2[] = {
     {GGML_TYPE_F16, {NULL, NULL, dot4_avx2_f16}},   {GGML_TYPE_Q4_0, {NULL, NULL, dot4_avx2_q4_0}},
-    {GGML_TYPE_Q8_0, {NULL, NULL, dot4_avx2_q8_0}}, {GGML_TYPE_Q6_K, {NULL, NULL, dot4_avx2_q6_k}},
+    {GGML_TYPE_Q8_0, {NULL, NULL, dot4_avx2_q8_0}}, {GGML_TYPE_Q4_K, {NULL, NULL, dot4_avx2_q4_k}},
+    {GGML_TYPE_Q6_K, {NULL, NULL, dot4_avx2_q6_k}},
 };
 
 const struct kern_tiles *kern_get_tiles(enum ggml_type t)

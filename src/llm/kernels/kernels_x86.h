@@ -34,6 +34,7 @@ void dot_avx2_iq4_xs(int64_t n, float *s, const void *w, const void *a);
 void dot4_avx2_f16(int64_t n, const void *w, size_t ws, const void *a, float *y, size_t ys);
 void dot4_avx2_q8_0(int64_t n, const void *w, size_t ws, const void *a, float *y, size_t ys);
 void dot4_avx2_q4_0(int64_t n, const void *w, size_t ws, const void *a, float *y, size_t ys);
+void dot4_avx2_q4_k(int64_t n, const void *w, size_t ws, const void *a, float *y, size_t ys);
 void dot4_avx2_q6_k(int64_t n, const void *w, size_t ws, const void *a, float *y, size_t ys);
 void gemm4x2_avx2_q8_0(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *y, size_t ldy);
 void gemm4x2_avx2_q4_0(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *y, size_t ldy);

@@ -204,6 +204,30 @@ static void check_dot4(const char *isa, enum ggml_type t, kern_dot4_fn d4, kern_
     free(x);
 }
 
+/* Q4_K at its bounds: every quant 15, every scale and min 63, the activations +-127 in
+ * runs of each sign (the AVX2 dot folds i16 pair sums of two sub-blocks with vphaddw: 4
+ * products of 15 * 127 per i16), against the reference: only the float order differs. */
+static void check_q4_k_bounds(const char *isa, kern_dot_fn dot)
+{
+    const int n = 512;
+    struct blk_q4_k w[2];
+    struct blk_q8_k a[2];
+    float x[512], want, got;
+    for (int s = 0; s < 3; s++) {
+        memset(w, 0xFF, sizeof w);
+        for (int b = 0; b < 2; b++)
+            w[b].d = w[b].dmin = fp16_from_f32(s == 2 ? 0.f : 0.002f);
+        for (int i = 0; i < n; i++)
+            x[i] = s == 0 ? 1.f : (i / 64) % 2 ? -1.f : 1.f;
+        kern_get_ref(GGML_TYPE_Q8_K)->quantize_row(x, a, n);
+        dot_ref_q4_k(n, &want, w, a);
+        dot(n, &got, w, a);
+        CHECK_NEAR(got, want, 1e-5 * (fabs(want) + 1));
+        if (fabs(got - want) > 1e-5 * (fabs(want) + 1))
+            printf("%s Q4_K bounds %d: %.6f want %.6f\n", isa, s, got, want);
+    }
+}
+
 /* The AVX2 set's dot4s (generation on CPUs without AVX-512 or AVX-VNNI) against
  * dot_avx2_*, bit for bit: every type that has one, odd and single block counts, the 4- and
  * 8-block steps' tails, one and five Q6_K super-blocks. */
@@ -221,7 +245,10 @@ static void check_dot4_avx2(const int *small_n, size_t n_small)
     }
     for (int n = 256; n <= 1280; n += 1024) {
         check_dot4("avx2", GGML_TYPE_Q6_K, dot4_avx2_q6_k, dot_avx2_q6_k, n);
+        check_dot4("avx2", GGML_TYPE_Q4_K, dot4_avx2_q4_k, dot_avx2_q4_k, n);
+        check_dot("avx2", GGML_TYPE_Q4_K, dot_avx2_q4_k, n);
     }
+    check_q4_k_bounds("avx2", dot_avx2_q4_k);
 }
 
 /* Panel GEMM (panel.h): R weight rows x n_tok activation rows against the reference dots;
@@ -487,6 +514,7 @@ int main(void)
         check_dot(s->name, GGML_TYPE_Q4_K, s->q4_k, 1280);
         check_dot(s->name, GGML_TYPE_Q6_K, s->q6_k, 1280);
         check_dot(s->name, GGML_TYPE_Q4_K, s->q4_k, 256);
+        check_q4_k_bounds(s->name, s->q4_k);
         check_dot(s->name, GGML_TYPE_Q6_K, s->q6_k, 256);
     }
     check_dot4_avx2(small_n, sizeof small_n / sizeof small_n[0]);
@@ -503,7 +531,8 @@ int main(void)
               kern_get(GGML_TYPE_F16)->vec_dot == dot_avx2_f16 && kern_get_tiles(GGML_TYPE_F16)->dot4 == dot4_avx2_f16);
     else if (!strcmp(isa, "avx2"))
         CHECK(k->vec_dot == dot_avx2_q4_0 && !tl->gemm4x4 && tl->dot4 == dot4_avx2_q4_0 &&
-              kern_get_tiles(GGML_TYPE_Q6_K)->dot4 == dot4_avx2_q6_k && kern_get_tiles(GGML_TYPE_F16)->dot4 == dot4_avx2_f16);
+              kern_get_tiles(GGML_TYPE_Q6_K)->dot4 == dot4_avx2_q6_k && kern_get_tiles(GGML_TYPE_F16)->dot4 == dot4_avx2_f16 &&
+              kern_get(GGML_TYPE_Q4_K)->vec_dot == dot_avx2_q4_k && kern_get_tiles(GGML_TYPE_Q4_K)->dot4 == dot4_avx2_q4_k);
     else
         CHECK(!strcmp(isa, "scalar") && k->vec_dot == dot_ref_q4_0 && !tl->gemm4x4);
     CHECK(kern_get_tiles(GGML_TYPE_Q4_K)->gemm4x4 == NULL); /* none for K-quants yet */

@@ -5,6 +5,7 @@
 
 #include "llm/kernels/kernels.h"
 #include "llm/kernels/kernels_x86.h"
+#include "llm/kernels/x86/q4k_x86.h"
 
 static inline float hsum_ps(__m256 v)
 {
@@ -302,47 +303,56 @@ static inline int kq_mins(const uint8_t *scales, const int16_t *bsums, uint8_t *
     return summ;
 }
 
-/* W q4_k (n,) . a q8_k (n,)
- * The scales and mins are unpacked in general registers in one go and widened to i16 once;
- * each 32-element run takes its scale with one vpshufb (not a broadcast from a general
- * register), and the mins . bsums term stays a 4-lane vector until the end. */
+/* W q4_k (n,) . a q8_k (n,): d_w d_a sum_j sc_j (q_j . a_j) - dmin_w d_a sum_j m_j bsum_j
+ * over the 8 sub-blocks j of 32 elements. The dot is bound by its instruction count, not by
+ * memory (the same GB/s with the rows in L2), so per super-block:
+ *  - the 12 bytes of scales and mins are unpacked in one xmm (kq_unpack_scales_k4) and
+ *    broadcast to both 128-bit halves; vpshufb picks each i16 scale from it directly (its
+ *    -1 index bytes zero-extend), no general-register shuffle, no widening;
+ *  - a 32-byte quant run holds sub-blocks 2j (low nibbles) and 2j+1 (high): vpmaddubsw of
+ *    each against its 32 activations, then one vphaddw of the two folds their i16 pair sums
+ *    into [4 of 2j, 4 of 2j+1] per 128-bit half (each |sum| <= 4 * 15 * 127: fits i16), so
+ *    one vpmaddwd applies both scales (4 instead of 8 a super-block);
+ *  - the mins term is one vpmaddwd of the mins (each twice, as i16) with the 16 bsums, kept
+ *    in its own 8-lane float accumulator; [d, dmin] converted by one vcvtph2ps.
+ * q4_k_sb is one super-block, shared by dot_avx2_q4_k and dot4_avx2_q4_k (bit-identical
+ * rows). */
+static inline void q4_k_sb(const struct blk_q4_k *x, const struct blk_q8_k *y, __m256 *acc, __m256 *accm)
+{
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    const __m256i sm = _mm256_broadcastsi128_si256(kq_unpack_scales_k4(x->scales));
+    /* m_j twice per i32 lane j: lane j = m_j (bsum 2j + bsum 2j+1) */
+    const __m256i pm = _mm256_setr_epi8(8, -1, 8, -1, 9, -1, 9, -1, 10, -1, 10, -1, 11, -1, 11, -1, 12, -1, 12, -1,
+                                        13, -1, 13, -1, 14, -1, 14, -1, 15, -1, 15, -1);
+    __m256i mins = _mm256_madd_epi16(_mm256_shuffle_epi8(sm, pm), _mm256_loadu_si256((const __m256i *)y->bsums));
+    uint32_t ddh; /* d and dmin, adjacent f16 */
+    memcpy(&ddh, &x->d, sizeof ddh);
+    __m128 dd = _mm_mul_ps(_mm_cvtph_ps(_mm_cvtsi32_si128((int)ddh)), _mm_set1_ps(y->d));
+    __m256i sumi = _mm256_setzero_si256();
+    _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++)
+    {
+        /* i16 scales [4 x sc_2j, 4 x sc_2j+1] in both halves, as the vphaddw lays the sums */
+        const char a = (char)(2 * j), b = (char)(2 * j + 1);
+        const __m256i ps = _mm256_setr_epi8(a, -1, a, -1, a, -1, a, -1, b, -1, b, -1, b, -1, b, -1, a, -1, a, -1, a, -1,
+                                            a, -1, b, -1, b, -1, b, -1, b, -1);
+        __m256i q = _mm256_loadu_si256((const __m256i *)(x->qs + 32 * j));
+        __m256i pl = _mm256_maddubs_epi16(_mm256_and_si256(q, m4), _mm256_loadu_si256((const __m256i *)(y->qs + 64 * j)));
+        __m256i ph = _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4),
+                                          _mm256_loadu_si256((const __m256i *)(y->qs + 64 * j + 32)));
+        sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(_mm256_hadd_epi16(pl, ph), _mm256_shuffle_epi8(sm, ps)));
+    }
+    *acc = _mm256_fmadd_ps(_mm256_broadcastss_ps(dd), _mm256_cvtepi32_ps(sumi), *acc);
+    *accm = _mm256_fmadd_ps(_mm256_broadcastss_ps(_mm_movehdup_ps(dd)), _mm256_cvtepi32_ps(mins), *accm);
+}
+
 void dot_avx2_q4_k(int64_t n, float *s, const void *w, const void *a)
 {
     const struct blk_q4_k *x = w;
     const struct blk_q8_k *y = a;
-    const __m256i m4 = _mm256_set1_epi8(0x0F);
-    __m256 acc = _mm256_setzero_ps();
-    __m128 accm = _mm_setzero_ps();
-    for (int64_t i = 0; i < n / QK_K; i++) {
-        uint32_t utmp[4];
-        kern_unpack_scales_k4(x[i].scales, utmp);
-        /* built in registers: a 128-bit load of four 32-bit stores would miss store forwarding */
-        __m128i sm = _mm_setr_epi32((int)utmp[0], (int)utmp[1], (int)utmp[2], (int)utmp[3]);
-        __m128i bs = _mm_hadd_epi16(_mm_loadu_si128((const __m128i *)y[i].bsums),
-                                    _mm_loadu_si128((const __m128i *)(y[i].bsums + 8)));
-        __m128i pm = _mm_madd_epi16(_mm_cvtepu8_epi16(_mm_srli_si128(sm, 8)), bs);
-        float yd = y[i].d;
-        accm = _mm_fmadd_ps(_mm_set1_ps(h2f(x[i].dmin) * yd), _mm_cvtepi32_ps(pm), accm);
-        const __m256i sc16 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(sm));
-        __m256i sumi = _mm256_setzero_si256();
-        for (int j = 0; j < 4; j++) {
-            /* i16 scales 2j and 2j+1 in every lane */
-            const __m256i pick0 = _mm256_set1_epi16((short)(0x0100 * (4 * j + 1) + 4 * j));
-            const __m256i pick1 = _mm256_set1_epi16((short)(0x0100 * (4 * j + 3) + 4 * j + 2));
-            __m256i q = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * j));
-            __m256i ql = _mm256_and_si256(q, m4);
-            __m256i qh = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
-            __m256i y0 = _mm256_loadu_si256((const __m256i *)(y[i].qs + 64 * j));
-            __m256i y1 = _mm256_loadu_si256((const __m256i *)(y[i].qs + 64 * j + 32));
-            __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(ql, y0), _mm256_shuffle_epi8(sc16, pick0));
-            __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(qh, y1), _mm256_shuffle_epi8(sc16, pick1));
-            sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p0, p1));
-        }
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(x[i].d) * yd), _mm256_cvtepi32_ps(sumi), acc);
-    }
-    accm = _mm_add_ps(accm, _mm_movehl_ps(accm, accm));
-    accm = _mm_add_ss(accm, _mm_movehdup_ps(accm));
-    *s = hsum_ps(acc) - _mm_cvtss_f32(accm);
+    __m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / QK_K; i++)
+        q4_k_sb(&x[i], &y[i], &acc, &accm);
+    *s = hsum_ps(_mm256_sub_ps(acc, accm));
 }
 
 /* W q5_k (n,) . a q8_k (n,) */
@@ -447,8 +457,7 @@ void dot_avx2_q6_k(int64_t n, float *s, const void *w, const void *a)
  * rows (4 sequential streams), and the activation loads and their scale work are done once
  * for the 4 rows. Each row's arithmetic is its dot_avx2_* twin's, operation for operation
  * (the shared step functions above), so every y[k * ys] is bit-identical to that row's
- * vec_dot. (No Q4_K twin: its dot is bound by its unpacking work, and a 4-row version
- * measured 3-5% slower per CPU-second in bench/gemv_bench.) */
+ * vec_dot. */
 #define DOT4_ROWS(T, x, w, ws)                                                   \
     const T *x[4];                                                               \
     for (int k_ = 0; k_ < 4; k_++)                                               \
@@ -540,6 +549,22 @@ void dot4_avx2_q4_0(int64_t n, const void *w, size_t ws, const void *a, float *y
             acc0[k] = q4_0_block(&x[k][j], &ya[j], acc0[k]);
         y[(size_t)k * ys] = hsum_ps(_mm256_add_ps(acc0[k], acc1[k]));
     }
+}
+
+/* Q4_K: q4_k_sb per row. Its dot is bound by its instruction count, so the 4 streams pay
+ * only once that count is down (3-5% slower before kq_unpack_scales_k4 and the vphaddw). */
+void dot4_avx2_q4_k(int64_t n, const void *w, size_t ws, const void *a, float *y, size_t ys)
+{
+    const struct blk_q8_k *ya = a;
+    DOT4_ROWS(struct blk_q4_k, x, w, ws)
+    __m256 acc[4], accm[4];
+    for (int k = 0; k < 4; k++)
+        acc[k] = accm[k] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / QK_K; i++)
+        _Pragma("GCC unroll 4") for (int k = 0; k < 4; k++)
+            q4_k_sb(&x[k][i], &ya[i], &acc[k], &accm[k]);
+    for (int k = 0; k < 4; k++)
+        y[(size_t)k * ys] = hsum_ps(_mm256_sub_ps(acc[k], accm[k]));
 }
 
 void dot4_avx2_q6_k(int64_t n, const void *w, size_t ws, const void *a, float *y, size_t ys)
