@@ -522,10 +522,13 @@ int main(void)
     const struct kern_type *k = kern_get(GGML_TYPE_Q4_0);
     const struct kern_tiles *tl = kern_get_tiles(GGML_TYPE_Q4_0);
     const char *isa = kern_isa_name();
+    const int q4k_avx2 = kern_get(GGML_TYPE_Q4_K)->vec_dot == dot_avx2_q4_k &&
+                         kern_get_tiles(GGML_TYPE_Q4_K)->dot4 == dot4_avx2_q4_k;
     if (!strcmp(isa, "avx512vnni"))
-        CHECK(k->vec_dot == dot_avx2_q4_0 && tl->dot4 == dot4_avx2_q4_0 && tl->gemm4x4 == gemm4x4_q4_0_avx512vnni);
+        CHECK(k->vec_dot == dot_avx2_q4_0 && tl->dot4 == dot4_avx2_q4_0 && tl->gemm4x4 == gemm4x4_q4_0_avx512vnni &&
+              q4k_avx2);
     else if (!strcmp(isa, "avx512"))
-        CHECK(k->vec_dot == dot_avx2_q4_0 && tl->dot4 == dot4_avx2_q4_0 && tl->gemm4x4 == gemm4x4_q4_0_avx512);
+        CHECK(k->vec_dot == dot_avx2_q4_0 && tl->dot4 == dot4_avx2_q4_0 && tl->gemm4x4 == gemm4x4_q4_0_avx512 && q4k_avx2);
     else if (!strcmp(isa, "avxvnni"))
         CHECK(k->vec_dot == dot_q4_0_avxvnni && tl->gemm4x4 == gemm4x4_q4_0_avxvnni &&
               kern_get(GGML_TYPE_F16)->vec_dot == dot_avx2_f16 && kern_get_tiles(GGML_TYPE_F16)->dot4 == dot4_avx2_f16);
