@@ -61,14 +61,14 @@ static const struct kern_type *find(const struct kern_type *tab, enum ggml_type 
  * tiles of entry i are in the matching *_tiles[i]. Q4_0's one-token dot (and its dot4) on
  * AVX-512 is AVX2's: its 4-block integer reduction streams faster than the 512-bit dot did
  * on Zen 4 (gemv_bench 22.8 against 16.6 GB/s; tg64 Q4_0 25.4 -> 31.4 tokens/s, session 9);
- * the 2-8 token tiles stay 512-bit. So is Q4_K's (dot_avx2_q4_k, dot4_avx2_q4_k): as many
- * 256-bit slots a super-block as the 512-bit dot on Zen 4, and 4 row streams (gemv_bench
- * 21.3 against 18.7 GB/s per CPU-second, session 10). */
-#define ISA_TYPES(SUF, F16DOT, Q4DOT, Q4KDOT)                                                                 \
+ * the 2-8 token tiles stay 512-bit. So is Q4_K's (dot_avx2_q4_k, dot4_avx2_q4_k; on AVX-VNNI
+ * too): as many 256-bit slots a super-block as the 512-bit dot on Zen 4, and 4 row streams
+ * (gemv_bench 21.3 against 18.7 GB/s per CPU-second, session 10). */
+#define ISA_TYPES(SUF, F16DOT, Q4DOT, Q4KDOT)                                                           \
     {GGML_TYPE_F16, GGML_TYPE_F16, dequant_avx2_f16, quant_avx2_f16, F16DOT, NULL},                     \
     {GGML_TYPE_Q4_0, GGML_TYPE_Q8_0, dequant_row_q4_0, quant_row_q4_0, Q4DOT, NULL},                    \
     {GGML_TYPE_Q8_0, GGML_TYPE_Q8_0, dequant_row_q8_0, quant_avx2_q8_0, dot_q8_0_##SUF, NULL},          \
-    {GGML_TYPE_Q4_K, GGML_TYPE_Q8_K, dequant_row_q4_k, quant_row_q4_k, Q4KDOT, NULL},                    \
+    {GGML_TYPE_Q4_K, GGML_TYPE_Q8_K, dequant_row_q4_k, quant_row_q4_k, Q4KDOT, NULL},                   \
     {GGML_TYPE_Q6_K, GGML_TYPE_Q8_K, dequant_row_q6_k, quant_row_q6_k, dot_q6_k_##SUF, NULL},
 /* No 4-row tile for one token: it streams its weights from memory, and four rows read side
  * by side defeat the prefetcher (a 4x1 tile measured 7 GB/s against 16 GB/s for one row at
@@ -83,11 +83,12 @@ static const struct kern_type *find(const struct kern_type *tab, enum ggml_type 
                dot4_avx2_q4_k, dot4_q6_k_##SUF)
 static const struct kern_type isa_avx512vnni[] = {ISA_TYPES(avx512vnni, dot_f16_avx512vnni, dot_avx2_q4_0, dot_avx2_q4_k)};
 static const struct kern_type isa_avx512[] = {ISA_TYPES(avx512, dot_f16_avx512, dot_avx2_q4_0, dot_avx2_q4_k)};
-static const struct kern_type isa_avxvnni[] = {ISA_TYPES(avxvnni, dot_avx2_f16, dot_q4_0_avxvnni, dot_q4_k_avxvnni)};
+static const struct kern_type isa_avxvnni[] = {ISA_TYPES(avxvnni, dot_avx2_f16, dot_q4_0_avxvnni, dot_avx2_q4_k)};
 static const struct kern_tiles tiles_avx512vnni[] = {ISA_TILES512(avx512vnni)};
 static const struct kern_tiles tiles_avx512[] = {ISA_TILES512(avx512)};
-/* AVX-VNNI's F16 dot is AVX2's, so AVX2's dot4 matches it bit for bit */
-static const struct kern_tiles tiles_avxvnni[] = {ISA_TILES4(avxvnni, NULL, NULL, dot4_avx2_f16, NULL, NULL, NULL, NULL)};
+/* AVX-VNNI's F16 and Q4_K dots are AVX2's, so AVX2's dot4s match them bit for bit (its own
+ * Q4_K dot widened the scales in general registers and multiplied with vpmulld) */
+static const struct kern_tiles tiles_avxvnni[] = {ISA_TILES4(avxvnni, NULL, NULL, dot4_avx2_f16, NULL, NULL, dot4_avx2_q4_k, NULL)};
 #define N_ISA_TYPES (sizeof isa_avx512 / sizeof isa_avx512[0])
 
 /* The isa_* table for this CPU, or NULL (AVX2 or scalar only). */

@@ -530,7 +530,7 @@ int main(void)
     else if (!strcmp(isa, "avx512"))
         CHECK(k->vec_dot == dot_avx2_q4_0 && tl->dot4 == dot4_avx2_q4_0 && tl->gemm4x4 == gemm4x4_q4_0_avx512 && q4k_avx2);
     else if (!strcmp(isa, "avxvnni"))
-        CHECK(k->vec_dot == dot_q4_0_avxvnni && tl->gemm4x4 == gemm4x4_q4_0_avxvnni &&
+        CHECK(k->vec_dot == dot_q4_0_avxvnni && tl->gemm4x4 == gemm4x4_q4_0_avxvnni && q4k_avx2 &&
               kern_get(GGML_TYPE_F16)->vec_dot == dot_avx2_f16 && kern_get_tiles(GGML_TYPE_F16)->dot4 == dot4_avx2_f16);
     else if (!strcmp(isa, "avx2"))
         CHECK(k->vec_dot == dot_avx2_q4_0 && !tl->gemm4x4 && tl->dot4 == dot4_avx2_q4_0 &&
