@@ -204,27 +204,37 @@ static void check_dot4(const char *isa, enum ggml_type t, kern_dot4_fn d4, kern_
     free(x);
 }
 
-/* Q4_K at its bounds: every quant 15, every scale and min 63, the activations +-127 in
- * runs of each sign (the AVX2 dot folds i16 pair sums of two sub-blocks with vphaddw: 4
- * products of 15 * 127 per i16), against the reference: only the float order differs. */
-static void check_q4_k_bounds(const char *isa, kern_dot_fn dot)
+/* Q4_K and Q6_K at their bounds: every quant at its largest (15, 63), the Q4_K scales and
+ * mins 63, the Q6_K scales 127 / -128 in turn, the activations +-127 in runs of each sign
+ * (the AVX2 dots fold i16 pair sums with vphaddw: 4 products of 15 * 127 or 63 * 127 per
+ * i16), against the reference: only the float order differs. */
+static void check_k_bounds(const char *isa, enum ggml_type t, kern_dot_fn dot)
 {
     const int n = 512;
-    struct blk_q4_k w[2];
+    unsigned char w[2 * sizeof(struct blk_q6_k)];
     struct blk_q8_k a[2];
     float x[512], want, got;
     for (int s = 0; s < 3; s++) {
         memset(w, 0xFF, sizeof w);
-        for (int b = 0; b < 2; b++)
-            w[b].d = w[b].dmin = fp16_from_f32(s == 2 ? 0.f : 0.002f);
+        for (int b = 0; b < 2; b++) {
+            uint16_t d = fp16_from_f32(s == 2 ? 0.f : 0.002f);
+            if (t == GGML_TYPE_Q4_K) {
+                ((struct blk_q4_k *)w)[b].d = ((struct blk_q4_k *)w)[b].dmin = d;
+            } else {
+                struct blk_q6_k *x6 = (struct blk_q6_k *)w + b;
+                for (int j = 0; j < 16; j++)
+                    x6->scales[j] = (int8_t)(j % 2 ? 127 : -128);
+                x6->d = d;
+            }
+        }
         for (int i = 0; i < n; i++)
             x[i] = s == 0 ? 1.f : (i / 64) % 2 ? -1.f : 1.f;
         kern_get_ref(GGML_TYPE_Q8_K)->quantize_row(x, a, n);
-        dot_ref_q4_k(n, &want, w, a);
+        kern_get_ref(t)->vec_dot(n, &want, w, a);
         dot(n, &got, w, a);
         CHECK_NEAR(got, want, 1e-5 * (fabs(want) + 1));
         if (fabs(got - want) > 1e-5 * (fabs(want) + 1))
-            printf("%s Q4_K bounds %d: %.6f want %.6f\n", isa, s, got, want);
+            printf("%s %s bounds %d: %.6f want %.6f\n", isa, ggml_type_name(t), s, got, want);
     }
 }
 
@@ -248,7 +258,8 @@ static void check_dot4_avx2(const int *small_n, size_t n_small)
         check_dot4("avx2", GGML_TYPE_Q4_K, dot4_avx2_q4_k, dot_avx2_q4_k, n);
         check_dot("avx2", GGML_TYPE_Q4_K, dot_avx2_q4_k, n);
     }
-    check_q4_k_bounds("avx2", dot_avx2_q4_k);
+    check_k_bounds("avx2", GGML_TYPE_Q4_K, dot_avx2_q4_k);
+    check_k_bounds("avx2", GGML_TYPE_Q6_K, dot_avx2_q6_k);
 }
 
 /* Panel GEMM (panel.h): R weight rows x n_tok activation rows against the reference dots;
@@ -514,7 +525,8 @@ int main(void)
         check_dot(s->name, GGML_TYPE_Q4_K, s->q4_k, 1280);
         check_dot(s->name, GGML_TYPE_Q6_K, s->q6_k, 1280);
         check_dot(s->name, GGML_TYPE_Q4_K, s->q4_k, 256);
-        check_q4_k_bounds(s->name, s->q4_k);
+        check_k_bounds(s->name, GGML_TYPE_Q4_K, s->q4_k);
+        check_k_bounds(s->name, GGML_TYPE_Q6_K, s->q6_k);
         check_dot(s->name, GGML_TYPE_Q6_K, s->q6_k, 256);
     }
     check_dot4_avx2(small_n, sizeof small_n / sizeof small_n[0]);

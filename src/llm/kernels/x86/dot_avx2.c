@@ -388,25 +388,25 @@ void dot_avx2_q5_k(int64_t n, float *s, const void *w, const void *a)
 
 /* W q6_k (n,) . a q8_k (n,): q is 0..63 here, the -32 comes back through bsums (in
  * integers: 32 sum(scale * bsum) is the super-block sum's start, one vpmaddwd). The 16
- * scales are widened to i16 once per super-block; each 32-element run takes its two (low
- * 16 elements | high 16) with one vpshufb from the 8 of its half, not two broadcasts from
- * general registers. q6_k_sb is one super-block's integer sum (dot_avx2_q6_k and
- * dot4_avx2_q6_k); pick[k]: i16 word 2k in the low 128 bits, word 2k+1 in the high, 8
- * copies each (q6_k_picks). */
-static inline void q6_k_picks(__m256i pick[4])
+ * scales are widened to i16 once per super-block. Two 32-element runs k, k+1 (sub-blocks
+ * 2k | 2k+1 and 2k+2 | 2k+3 in their low | high 16 elements) are folded by one vphaddw of
+ * their vpmaddubsw pair sums (4 products of q <= 63 and |a| <= 127 per i16: fits), so one
+ * vpmaddwd applies their 4 scales, taken with one vpshufb from the 8 of the half. q6_k_sb is
+ * one super-block's integer sum (dot_avx2_q6_k and dot4_avx2_q6_k); pick[k]: i16 words
+ * [4 x 4k, 4 x 4k+2] in the low 128 bits, [4 x 4k+1, 4 x 4k+3] in the high (q6_k_picks). */
+static inline void q6_k_picks(__m256i pick[2])
 {
-    for (int k = 0; k < 4; k++)
-        pick[k] = _mm256_setr_epi8((char)(4 * k), (char)(4 * k + 1), (char)(4 * k), (char)(4 * k + 1), (char)(4 * k),
-                                   (char)(4 * k + 1), (char)(4 * k), (char)(4 * k + 1), (char)(4 * k),
-                                   (char)(4 * k + 1), (char)(4 * k), (char)(4 * k + 1), (char)(4 * k),
-                                   (char)(4 * k + 1), (char)(4 * k), (char)(4 * k + 1), (char)(4 * k + 2),
-                                   (char)(4 * k + 3), (char)(4 * k + 2), (char)(4 * k + 3), (char)(4 * k + 2),
-                                   (char)(4 * k + 3), (char)(4 * k + 2), (char)(4 * k + 3), (char)(4 * k + 2),
-                                   (char)(4 * k + 3), (char)(4 * k + 2), (char)(4 * k + 3), (char)(4 * k + 2),
-                                   (char)(4 * k + 3), (char)(4 * k + 2), (char)(4 * k + 3));
+    for (int k = 0; k < 2; k++) {
+        /* i16 words: low half [4 x w0, 4 x w2], high half [4 x w1, 4 x w3], w = 4k + 0..3 */
+        const char a = (char)(8 * k), b = (char)(8 * k + 2), c = (char)(8 * k + 4), d = (char)(8 * k + 6);
+        pick[k] = _mm256_setr_epi8(a, (char)(a + 1), a, (char)(a + 1), a, (char)(a + 1), a, (char)(a + 1), c,
+                                   (char)(c + 1), c, (char)(c + 1), c, (char)(c + 1), c, (char)(c + 1), b,
+                                   (char)(b + 1), b, (char)(b + 1), b, (char)(b + 1), b, (char)(b + 1), d,
+                                   (char)(d + 1), d, (char)(d + 1), d, (char)(d + 1), d, (char)(d + 1));
+    }
 }
 
-static inline __m256i q6_k_sb(const struct blk_q6_k *x, const struct blk_q8_k *y, const __m256i pick[4])
+static inline __m256i q6_k_sb(const struct blk_q6_k *x, const struct blk_q8_k *y, const __m256i pick[2])
 {
     const __m256i m4 = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30);
     const uint8_t *ql = x->ql, *qh = x->qh;
@@ -428,10 +428,11 @@ static inline __m256i q6_k_sb(const struct blk_q6_k *x, const struct blk_q8_k *y
         q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
                                _mm256_and_si256(_mm256_srli_epi16(h, 2), m30));
         const __m256i sch = c ? sch1 : sch0;
-        for (int k = 0; k < 4; k++) {
-            __m256i yk = _mm256_loadu_si256((const __m256i *)(ya + 32 * k));
-            __m256i scv = _mm256_shuffle_epi8(sch, pick[k]);
-            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(_mm256_maddubs_epi16(q[k], yk), scv));
+        for (int k = 0; k < 4; k += 2) {
+            __m256i p0 = _mm256_maddubs_epi16(q[k], _mm256_loadu_si256((const __m256i *)(ya + 32 * k)));
+            __m256i p1 = _mm256_maddubs_epi16(q[k + 1], _mm256_loadu_si256((const __m256i *)(ya + 32 * k + 32)));
+            __m256i scv = _mm256_shuffle_epi8(sch, pick[k / 2]);
+            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(_mm256_hadd_epi16(p0, p1), scv));
         }
     }
     return sumi;
@@ -441,7 +442,7 @@ void dot_avx2_q6_k(int64_t n, float *s, const void *w, const void *a)
 {
     const struct blk_q6_k *x = w;
     const struct blk_q8_k *y = a;
-    __m256i pick[4];
+    __m256i pick[2];
     q6_k_picks(pick);
     __m256 acc = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / QK_K; i++) {
@@ -571,7 +572,7 @@ void dot4_avx2_q6_k(int64_t n, const void *w, size_t ws, const void *a, float *y
 {
     const struct blk_q8_k *ya = a;
     DOT4_ROWS(struct blk_q6_k, x, w, ws)
-    __m256i pick[4];
+    __m256i pick[2];
     q6_k_picks(pick);
     __m256 acc[4];
     for (int k = 0; k < 4; k++)
