@@ -31,11 +31,11 @@ struct isa {
     {NM, MASK, dot_q8_0_##SUF, Q4DOT, dot_q4_k_##SUF, dot_q6_k_##SUF, F16, gemm4x4_q8_0_##SUF, \
      gemm4x4_q4_0_##SUF, Q8N, Q4N}
 
-/* (the AVX-512 sets' Q4_0 dot is AVX2's, as kernels.c's tables hand out) */
+/* (the AVX-512 F/BW set's Q4_0 dot is AVX2's, as kernels.c's tables hand out) */
 static const struct isa isas[] = {
     ISA("avx512 (F/BW/VL)", KERN_ISA_AVX512_MASK, avx512, dot_f16_avx512, dot_avx2_q4_0, gemm4xn_q8_0_avx512,
         gemm4xn_q4_0_avx512),
-    ISA("avx512vnni", KERN_ISA_AVX512VNNI_MASK, avx512vnni, dot_f16_avx512vnni, dot_avx2_q4_0,
+    ISA("avx512vnni", KERN_ISA_AVX512VNNI_MASK, avx512vnni, dot_f16_avx512vnni, dot_q4_0_avx512vnni,
         gemm4xn_q8_0_avx512vnni, gemm4xn_q4_0_avx512vnni),
     ISA("avxvnni", KERN_ISA_AVXVNNI_MASK, avxvnni, NULL, dot_q4_0_avxvnni, NULL, NULL),
 };
@@ -503,6 +503,7 @@ int main(void)
             for (size_t k = 0; k < sizeof small_n / sizeof small_n[0]; k++) {
                 check_dot4(s->name, GGML_TYPE_Q8_0, vnni ? dot4_q8_0_avx512vnni : dot4_q8_0_avx512, s->q8_0, small_n[k]);
                 check_dot4(s->name, GGML_TYPE_F16, vnni ? dot4_f16_avx512vnni : dot4_f16_avx512, s->f16, small_n[k] + 7);
+                check_dot4(s->name, GGML_TYPE_Q4_0, vnni ? dot4_q4_0_avx512vnni : dot4_avx2_q4_0, s->q4_0, small_n[k]);
             }
         }
         if (s->g4n_q4) {
@@ -537,8 +538,8 @@ int main(void)
     const int q4k_avx2 = kern_get(GGML_TYPE_Q4_K)->vec_dot == dot_avx2_q4_k &&
                          kern_get_tiles(GGML_TYPE_Q4_K)->dot4 == dot4_avx2_q4_k;
     if (!strcmp(isa, "avx512vnni"))
-        CHECK(k->vec_dot == dot_avx2_q4_0 && tl->dot4 == dot4_avx2_q4_0 && tl->gemm4x4 == gemm4x4_q4_0_avx512vnni &&
-              q4k_avx2);
+        CHECK(k->vec_dot == dot_q4_0_avx512vnni && tl->dot4 == dot4_q4_0_avx512vnni &&
+              tl->gemm4x4 == gemm4x4_q4_0_avx512vnni && q4k_avx2);
     else if (!strcmp(isa, "avx512"))
         CHECK(k->vec_dot == dot_avx2_q4_0 && tl->dot4 == dot4_avx2_q4_0 && tl->gemm4x4 == gemm4x4_q4_0_avx512 && q4k_avx2);
     else if (!strcmp(isa, "avxvnni"))

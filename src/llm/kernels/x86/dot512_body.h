@@ -12,7 +12,7 @@
 
 #include "llm/kernels/kernels.h"
 #include "llm/kernels/kernels_x86.h"
-#include "llm/kernels/x86/q4k_x86.h"
+#include "llm/kernels/x86/qblk_x86.h"
 
 #define KCAT2(a, b) a##b
 #define KCAT(a, b) KCAT2(a, b)

@@ -5,7 +5,7 @@
 
 #include "llm/kernels/kernels.h"
 #include "llm/kernels/kernels_x86.h"
-#include "llm/kernels/x86/q4k_x86.h"
+#include "llm/kernels/x86/qblk_x86.h"
 
 static inline float hsum_ps(__m256 v)
 {
@@ -157,35 +157,17 @@ struct q4_0_act4 {
     __m128 d;             /* the 4 blocks' scales */
 };
 
-static inline __m256i load_2x128(const void *lo, const void *hi)
-{
-    return _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)lo)),
-                                   _mm_loadu_si128((const __m128i *)hi), 1);
-}
-
 static inline void q4_0_act4_load(const struct blk_q8_0 *y, struct q4_0_act4 *t)
 {
     const __m256i eight = _mm256_set1_epi8(8);
     __m256i h[2];
     for (int p = 0; p < 2; p++) {
-        t->lo[p] = load_2x128(y[2 * p].qs, y[2 * p + 1].qs);
-        t->hi[p] = load_2x128(y[2 * p].qs + 16, y[2 * p + 1].qs + 16);
+        t->lo[p] = kq_load_2x128(y[2 * p].qs, y[2 * p + 1].qs);
+        t->hi[p] = kq_load_2x128(y[2 * p].qs + 16, y[2 * p + 1].qs + 16);
         h[p] = _mm256_add_epi16(_mm256_maddubs_epi16(eight, t->lo[p]), _mm256_maddubs_epi16(eight, t->hi[p]));
     }
     t->e = _mm256_madd_epi16(_mm256_hadd_epi16(h[0], h[1]), _mm256_set1_epi16(1));
     t->d = _mm_cvtph_ps(_mm_setr_epi16((short)y[0].d, (short)y[1].d, (short)y[2].d, (short)y[3].d, 0, 0, 0, 0));
-}
-
-/* the f16 scales of 4 consecutive Q4_0 blocks in words 0..3 (the loads stay inside the
- * blocks' 72 bytes) */
-static inline __m128i q4_0_scales4(const struct blk_q4_0 *x)
-{
-    const unsigned char *p = (const unsigned char *)x;
-    _Static_assert(sizeof(struct blk_q4_0) == 18, "Q4_0 blocks are 18 bytes");
-    __m128i v = _mm_loadu_si128((const __m128i *)p);                               /* d0 in word 0 */
-    v = _mm_blend_epi16(v, _mm_loadu_si128((const __m128i *)(p + 16)), 0x02);      /* d1 at 18 */
-    v = _mm_blend_epi16(v, _mm_loadu_si128((const __m128i *)(p + 32)), 0x04);      /* d2 at 36 */
-    return _mm_blend_epi16(v, _mm_loadu_si128((const __m128i *)(p + 48)), 0x08);   /* d3 at 54 */
 }
 
 /* weight blocks x[0..3] against t into acc */
@@ -194,13 +176,13 @@ static inline __m256 q4_0_step4(const struct blk_q4_0 *x, const struct q4_0_act4
     const __m256i m4 = _mm256_set1_epi8(0x0F);
     __m256i h[2];
     for (int p = 0; p < 2; p++) {
-        __m256i v = load_2x128(x[2 * p].qs, x[2 * p + 1].qs);
+        __m256i v = kq_load_2x128(x[2 * p].qs, x[2 * p + 1].qs);
         __m256i lo = _mm256_maddubs_epi16(_mm256_and_si256(v, m4), t->lo[p]);
         __m256i hi = _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(v, 4), m4), t->hi[p]);
         h[p] = _mm256_add_epi16(lo, hi);
     }
     __m256i s = _mm256_sub_epi32(_mm256_madd_epi16(_mm256_hadd_epi16(h[0], h[1]), _mm256_set1_epi16(1)), t->e);
-    __m128 dw = _mm_cvtph_ps(q4_0_scales4(x));
+    __m128 dw = _mm_cvtph_ps(kq_q4_0_scales4(x));
     __m256 d = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(_mm_mul_ps(dw, t->d)),
                                         _mm256_setr_epi32(0, 0, 2, 2, 1, 1, 3, 3));
     return _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(s), acc);
