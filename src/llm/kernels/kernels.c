@@ -78,7 +78,8 @@ static const struct kern_type *find(const struct kern_type *tab, enum ggml_type 
 /* dot4: one token against 4 rows taken from 4 distant places (4 sequential streams, not 4
  * rows side by side; see x86/dot512_gemv.h). */
 #define ISA_TILES4(SUF, Q4N, Q8N, F16D4, Q4D4, Q8D4, Q4KD4, Q6KD4) \
-    {NULL, NULL, F16D4}, {gemm4x4_q4_0_##SUF, Q4N, Q4D4}, {gemm4x4_q8_0_##SUF, Q8N, Q8D4}, {NULL, NULL, Q4KD4}, {NULL, NULL, Q6KD4},
+    {NULL, NULL, F16D4}, {gemm4x4_q4_0_##SUF, Q4N, Q4D4}, {gemm4x4_q8_0_##SUF, Q8N, Q8D4}, {NULL, NULL, Q4KD4}, \
+        {NULL, NULL, Q6KD4},
 #define ISA_TILES512(SUF, Q4D4) \
     ISA_TILES4(SUF, gemm4xn_q4_0_##SUF, gemm4xn_q8_0_##SUF, dot4_f16_##SUF, Q4D4, dot4_q8_0_##SUF, \
                dot4_avx2_q4_k, dot4_q6_k_##SUF)
@@ -90,7 +91,8 @@ static const struct kern_tiles tiles_avx512vnni[] = {ISA_TILES512(avx512vnni, do
 static const struct kern_tiles tiles_avx512[] = {ISA_TILES512(avx512, dot4_avx2_q4_0)};
 /* AVX-VNNI's F16 and Q4_K dots are AVX2's, so AVX2's dot4s match them bit for bit (its own
  * Q4_K dot widened the scales in general registers and multiplied with vpmulld) */
-static const struct kern_tiles tiles_avxvnni[] = {ISA_TILES4(avxvnni, NULL, NULL, dot4_avx2_f16, NULL, NULL, dot4_avx2_q4_k, NULL)};
+static const struct kern_tiles tiles_avxvnni[] = {
+    ISA_TILES4(avxvnni, NULL, NULL, dot4_avx2_f16, NULL, NULL, dot4_avx2_q4_k, NULL)};
 #define N_ISA_TYPES (sizeof isa_avx512 / sizeof isa_avx512[0])
 
 /* The isa_* table for this CPU, or NULL (AVX2 or scalar only). */

@@ -541,14 +541,15 @@ int main(void)
         CHECK(k->vec_dot == dot_q4_0_avx512vnni && tl->dot4 == dot4_q4_0_avx512vnni &&
               tl->gemm4x4 == gemm4x4_q4_0_avx512vnni && q4k_avx2);
     else if (!strcmp(isa, "avx512"))
-        CHECK(k->vec_dot == dot_avx2_q4_0 && tl->dot4 == dot4_avx2_q4_0 && tl->gemm4x4 == gemm4x4_q4_0_avx512 && q4k_avx2);
+        CHECK(k->vec_dot == dot_avx2_q4_0 && tl->dot4 == dot4_avx2_q4_0 && tl->gemm4x4 == gemm4x4_q4_0_avx512 &&
+              q4k_avx2);
     else if (!strcmp(isa, "avxvnni"))
         CHECK(k->vec_dot == dot_q4_0_avxvnni && tl->gemm4x4 == gemm4x4_q4_0_avxvnni && q4k_avx2 &&
               kern_get(GGML_TYPE_F16)->vec_dot == dot_avx2_f16 && kern_get_tiles(GGML_TYPE_F16)->dot4 == dot4_avx2_f16);
     else if (!strcmp(isa, "avx2"))
         CHECK(k->vec_dot == dot_avx2_q4_0 && !tl->gemm4x4 && tl->dot4 == dot4_avx2_q4_0 &&
-              kern_get_tiles(GGML_TYPE_Q6_K)->dot4 == dot4_avx2_q6_k && kern_get_tiles(GGML_TYPE_F16)->dot4 == dot4_avx2_f16 &&
-              kern_get(GGML_TYPE_Q4_K)->vec_dot == dot_avx2_q4_k && kern_get_tiles(GGML_TYPE_Q4_K)->dot4 == dot4_avx2_q4_k);
+              kern_get_tiles(GGML_TYPE_Q6_K)->dot4 == dot4_avx2_q6_k &&
+              kern_get_tiles(GGML_TYPE_F16)->dot4 == dot4_avx2_f16 && q4k_avx2);
     else
         CHECK(!strcmp(isa, "scalar") && k->vec_dot == dot_ref_q4_0 && !tl->gemm4x4);
     CHECK(kern_get_tiles(GGML_TYPE_Q4_K)->gemm4x4 == NULL); /* none for K-quants yet */

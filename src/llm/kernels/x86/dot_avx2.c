@@ -318,7 +318,8 @@ static inline void q4_k_sb(const struct blk_q4_k *x, const struct blk_q8_k *y, _
         const __m256i ps = _mm256_setr_epi8(a, -1, a, -1, a, -1, a, -1, b, -1, b, -1, b, -1, b, -1, a, -1, a, -1, a, -1,
                                             a, -1, b, -1, b, -1, b, -1, b, -1);
         __m256i q = _mm256_loadu_si256((const __m256i *)(x->qs + 32 * j));
-        __m256i pl = _mm256_maddubs_epi16(_mm256_and_si256(q, m4), _mm256_loadu_si256((const __m256i *)(y->qs + 64 * j)));
+        __m256i pl = _mm256_maddubs_epi16(_mm256_and_si256(q, m4),
+                                          _mm256_loadu_si256((const __m256i *)(y->qs + 64 * j)));
         __m256i ph = _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4),
                                           _mm256_loadu_si256((const __m256i *)(y->qs + 64 * j + 32)));
         sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(_mm256_hadd_epi16(pl, ph), _mm256_shuffle_epi8(sm, ps)));
