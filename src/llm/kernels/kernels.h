@@ -178,18 +178,4 @@ static inline void kern_scale_min_k4(int j, const uint8_t *q, uint8_t *d, uint8_
     }
 }
 
-/* Q4_K/Q5_K's 12 packed scale bytes -> the 8 6-bit scales in bytes 0..7 of utmp, the 8
- * mins in bytes 8..15 (ggml's utmp shuffle; equal to kern_scale_min_k4 for j = 0..7), for
- * SIMD kernels that widen them in one go. */
-static inline void kern_unpack_scales_k4(const uint8_t *scales, uint32_t utmp[4])
-{
-    const uint32_t km1 = 0x3f3f3f3f, km2 = 0x0f0f0f0f, km3 = 0x03030303;
-    memcpy(utmp, scales, 12);
-    utmp[3] = ((utmp[2] >> 4) & km2) | (((utmp[1] >> 6) & km3) << 4);
-    uint32_t aux = utmp[1] & km1;
-    utmp[1] = (utmp[2] & km2) | (((utmp[0] >> 6) & km3) << 4);
-    utmp[2] = aux;
-    utmp[0] &= km1;
-}
-
 #endif

@@ -34,6 +34,7 @@ void dot_avx2_iq4_xs(int64_t n, float *s, const void *w, const void *a);
 void dot4_avx2_f16(int64_t n, const void *w, size_t ws, const void *a, float *y, size_t ys);
 void dot4_avx2_q8_0(int64_t n, const void *w, size_t ws, const void *a, float *y, size_t ys);
 void dot4_avx2_q4_0(int64_t n, const void *w, size_t ws, const void *a, float *y, size_t ys);
+void dot4_avx2_q4_k(int64_t n, const void *w, size_t ws, const void *a, float *y, size_t ys);
 void dot4_avx2_q6_k(int64_t n, const void *w, size_t ws, const void *a, float *y, size_t ys);
 void gemm4x2_avx2_q8_0(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *y, size_t ldy);
 void gemm4x2_avx2_q4_0(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *y, size_t ldy);
@@ -74,6 +75,9 @@ int gemm4xn_q4_0_avx512vnni(int64_t n, const void *w, size_t ws, const void *a, 
                             int n_tok);
 KERN_X86_DECLARE(avxvnni)
 void dot_q4_0_avxvnni(int64_t n, float *s, const void *w, const void *a);
+/* AVX-512 VNNI's Q4_0 dot and its dot4 twin (256-bit vpdpbusd; x86/dot512_gemv.h) */
+void dot_q4_0_avx512vnni(int64_t n, float *s, const void *w, const void *a);
+void dot4_q4_0_avx512vnni(int64_t n, const void *w, size_t ws, const void *a, float *y, size_t ys);
 void dot_f16_avx512(int64_t n, float *s, const void *w, const void *a);
 void dot_f16_avx512vnni(int64_t n, float *s, const void *w, const void *a);
 

@@ -31,11 +31,11 @@ struct isa {
     {NM, MASK, dot_q8_0_##SUF, Q4DOT, dot_q4_k_##SUF, dot_q6_k_##SUF, F16, gemm4x4_q8_0_##SUF, \
      gemm4x4_q4_0_##SUF, Q8N, Q4N}
 
-/* (the AVX-512 sets' Q4_0 dot is AVX2's, as kernels.c's tables hand out) */
+/* (the AVX-512 F/BW set's Q4_0 dot is AVX2's, as kernels.c's tables hand out) */
 static const struct isa isas[] = {
     ISA("avx512 (F/BW/VL)", KERN_ISA_AVX512_MASK, avx512, dot_f16_avx512, dot_avx2_q4_0, gemm4xn_q8_0_avx512,
         gemm4xn_q4_0_avx512),
-    ISA("avx512vnni", KERN_ISA_AVX512VNNI_MASK, avx512vnni, dot_f16_avx512vnni, dot_avx2_q4_0,
+    ISA("avx512vnni", KERN_ISA_AVX512VNNI_MASK, avx512vnni, dot_f16_avx512vnni, dot_q4_0_avx512vnni,
         gemm4xn_q8_0_avx512vnni, gemm4xn_q4_0_avx512vnni),
     ISA("avxvnni", KERN_ISA_AVXVNNI_MASK, avxvnni, NULL, dot_q4_0_avxvnni, NULL, NULL),
 };
@@ -204,6 +204,40 @@ static void check_dot4(const char *isa, enum ggml_type t, kern_dot4_fn d4, kern_
     free(x);
 }
 
+/* Q4_K and Q6_K at their bounds: every quant at its largest (15, 63), the Q4_K scales and
+ * mins 63, the Q6_K scales 127 / -128 in turn, the activations +-127 in runs of each sign
+ * (the AVX2 dots fold i16 pair sums with vphaddw: 4 products of 15 * 127 or 63 * 127 per
+ * i16), against the reference: only the float order differs. */
+static void check_k_bounds(const char *isa, enum ggml_type t, kern_dot_fn dot)
+{
+    const int n = 512;
+    unsigned char w[2 * sizeof(struct blk_q6_k)];
+    struct blk_q8_k a[2];
+    float x[512], want, got;
+    for (int s = 0; s < 3; s++) {
+        memset(w, 0xFF, sizeof w);
+        for (int b = 0; b < 2; b++) {
+            uint16_t d = fp16_from_f32(s == 2 ? 0.f : 0.002f);
+            if (t == GGML_TYPE_Q4_K) {
+                ((struct blk_q4_k *)w)[b].d = ((struct blk_q4_k *)w)[b].dmin = d;
+            } else {
+                struct blk_q6_k *x6 = (struct blk_q6_k *)w + b;
+                for (int j = 0; j < 16; j++)
+                    x6->scales[j] = (int8_t)(j % 2 ? 127 : -128);
+                x6->d = d;
+            }
+        }
+        for (int i = 0; i < n; i++)
+            x[i] = s == 0 ? 1.f : (i / 64) % 2 ? -1.f : 1.f;
+        kern_get_ref(GGML_TYPE_Q8_K)->quantize_row(x, a, n);
+        kern_get_ref(t)->vec_dot(n, &want, w, a);
+        dot(n, &got, w, a);
+        CHECK_NEAR(got, want, 1e-5 * (fabs(want) + 1));
+        if (fabs(got - want) > 1e-5 * (fabs(want) + 1))
+            printf("%s %s bounds %d: %.6f want %.6f\n", isa, ggml_type_name(t), s, got, want);
+    }
+}
+
 /* The AVX2 set's dot4s (generation on CPUs without AVX-512 or AVX-VNNI) against
  * dot_avx2_*, bit for bit: every type that has one, odd and single block counts, the 4- and
  * 8-block steps' tails, one and five Q6_K super-blocks. */
@@ -221,7 +255,11 @@ static void check_dot4_avx2(const int *small_n, size_t n_small)
     }
     for (int n = 256; n <= 1280; n += 1024) {
         check_dot4("avx2", GGML_TYPE_Q6_K, dot4_avx2_q6_k, dot_avx2_q6_k, n);
+        check_dot4("avx2", GGML_TYPE_Q4_K, dot4_avx2_q4_k, dot_avx2_q4_k, n);
+        check_dot("avx2", GGML_TYPE_Q4_K, dot_avx2_q4_k, n);
     }
+    check_k_bounds("avx2", GGML_TYPE_Q4_K, dot_avx2_q4_k);
+    check_k_bounds("avx2", GGML_TYPE_Q6_K, dot_avx2_q6_k);
 }
 
 /* Panel GEMM (panel.h): R weight rows x n_tok activation rows against the reference dots;
@@ -465,6 +503,7 @@ int main(void)
             for (size_t k = 0; k < sizeof small_n / sizeof small_n[0]; k++) {
                 check_dot4(s->name, GGML_TYPE_Q8_0, vnni ? dot4_q8_0_avx512vnni : dot4_q8_0_avx512, s->q8_0, small_n[k]);
                 check_dot4(s->name, GGML_TYPE_F16, vnni ? dot4_f16_avx512vnni : dot4_f16_avx512, s->f16, small_n[k] + 7);
+                check_dot4(s->name, GGML_TYPE_Q4_0, vnni ? dot4_q4_0_avx512vnni : dot4_avx2_q4_0, s->q4_0, small_n[k]);
             }
         }
         if (s->g4n_q4) {
@@ -487,6 +526,8 @@ int main(void)
         check_dot(s->name, GGML_TYPE_Q4_K, s->q4_k, 1280);
         check_dot(s->name, GGML_TYPE_Q6_K, s->q6_k, 1280);
         check_dot(s->name, GGML_TYPE_Q4_K, s->q4_k, 256);
+        check_k_bounds(s->name, GGML_TYPE_Q4_K, s->q4_k);
+        check_k_bounds(s->name, GGML_TYPE_Q6_K, s->q6_k);
         check_dot(s->name, GGML_TYPE_Q6_K, s->q6_k, 256);
     }
     check_dot4_avx2(small_n, sizeof small_n / sizeof small_n[0]);
@@ -494,16 +535,21 @@ int main(void)
     const struct kern_type *k = kern_get(GGML_TYPE_Q4_0);
     const struct kern_tiles *tl = kern_get_tiles(GGML_TYPE_Q4_0);
     const char *isa = kern_isa_name();
+    const int q4k_avx2 = kern_get(GGML_TYPE_Q4_K)->vec_dot == dot_avx2_q4_k &&
+                         kern_get_tiles(GGML_TYPE_Q4_K)->dot4 == dot4_avx2_q4_k;
     if (!strcmp(isa, "avx512vnni"))
-        CHECK(k->vec_dot == dot_avx2_q4_0 && tl->dot4 == dot4_avx2_q4_0 && tl->gemm4x4 == gemm4x4_q4_0_avx512vnni);
+        CHECK(k->vec_dot == dot_q4_0_avx512vnni && tl->dot4 == dot4_q4_0_avx512vnni &&
+              tl->gemm4x4 == gemm4x4_q4_0_avx512vnni && q4k_avx2);
     else if (!strcmp(isa, "avx512"))
-        CHECK(k->vec_dot == dot_avx2_q4_0 && tl->dot4 == dot4_avx2_q4_0 && tl->gemm4x4 == gemm4x4_q4_0_avx512);
+        CHECK(k->vec_dot == dot_avx2_q4_0 && tl->dot4 == dot4_avx2_q4_0 && tl->gemm4x4 == gemm4x4_q4_0_avx512 &&
+              q4k_avx2);
     else if (!strcmp(isa, "avxvnni"))
-        CHECK(k->vec_dot == dot_q4_0_avxvnni && tl->gemm4x4 == gemm4x4_q4_0_avxvnni &&
+        CHECK(k->vec_dot == dot_q4_0_avxvnni && tl->gemm4x4 == gemm4x4_q4_0_avxvnni && q4k_avx2 &&
               kern_get(GGML_TYPE_F16)->vec_dot == dot_avx2_f16 && kern_get_tiles(GGML_TYPE_F16)->dot4 == dot4_avx2_f16);
     else if (!strcmp(isa, "avx2"))
         CHECK(k->vec_dot == dot_avx2_q4_0 && !tl->gemm4x4 && tl->dot4 == dot4_avx2_q4_0 &&
-              kern_get_tiles(GGML_TYPE_Q6_K)->dot4 == dot4_avx2_q6_k && kern_get_tiles(GGML_TYPE_F16)->dot4 == dot4_avx2_f16);
+              kern_get_tiles(GGML_TYPE_Q6_K)->dot4 == dot4_avx2_q6_k &&
+              kern_get_tiles(GGML_TYPE_F16)->dot4 == dot4_avx2_f16 && q4k_avx2);
     else
         CHECK(!strcmp(isa, "scalar") && k->vec_dot == dot_ref_q4_0 && !tl->gemm4x4);
     CHECK(kern_get_tiles(GGML_TYPE_Q4_K)->gemm4x4 == NULL); /* none for K-quants yet */

@@ -12,6 +12,7 @@
 
 #include "llm/kernels/kernels.h"
 #include "llm/kernels/kernels_x86.h"
+#include "llm/kernels/x86/qblk_x86.h"
 
 #define KCAT2(a, b) a##b
 #define KCAT(a, b) KCAT2(a, b)
@@ -131,22 +132,6 @@ void KN(dot_q8_0_)(int64_t n, float *s, const void *w, const void *a)
 #define MADD_ACC(acc, a, b) _mm512_add_epi32((acc), _mm512_madd_epi16((a), (b)))
 #endif
 
-/* Q4_K's 12 bytes of 6-bit scales and mins -> bytes [sc0..7, m0..7] (kern_unpack_scales_k4's
- * utmp, in one xmm): s = scales, j < 4: sc_j = s_j & 63, m_j = s_j+4 & 63; j >= 4:
- * sc_j = (s_j+4 & 15) | (s_j-4 >> 6) << 4, m_j = (s_j+4 >> 4) | (s_j >> 6) << 4. Reads 16
- * bytes (the block's first 4 quant bytes follow the scales). */
-static inline __m128i unpack_scales_k4(const uint8_t *scales)
-{
-    __m128i v = _mm_loadu_si128((const __m128i *)scales);
-    __m128i a = _mm_shuffle_epi8(v, _mm_setr_epi8(0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 8, 9, 10, 11));
-    __m128i b = _mm_shuffle_epi8(v, _mm_setr_epi8(-1, -1, -1, -1, 0, 1, 2, 3, -1, -1, -1, -1, 4, 5, 6, 7));
-    __m128i lo = _mm_and_si128(a, _mm_setr_epi8(63, 63, 63, 63, 15, 15, 15, 15, 63, 63, 63, 63, 0, 0, 0, 0));
-    __m128i hi = _mm_and_si128(_mm_srli_epi16(a, 4), _mm_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 15, 15, 15, 15));
-    __m128i top = _mm_and_si128(_mm_srli_epi16(b, 2), _mm_setr_epi8(0, 0, 0, 0, 0x30, 0x30, 0x30, 0x30, 0, 0, 0, 0,
-                                                                     0x30, 0x30, 0x30, 0x30));
-    return _mm_or_si128(_mm_or_si128(lo, hi), top);
-}
-
 /* W q4_k (n,) . a q8_k (n,)
  * Each DP lane sums 4 products |q| <= 15, |a| <= 128, so it fits an i16: two DP results
  * are packed to i16 (vpackssdw, exact) and multiplied by their sub-block scales with one
@@ -167,7 +152,7 @@ void KN(dot_q4_k_)(int64_t n, float *s, const void *w, const void *a)
     __m512 acc = _mm512_setzero_ps();
     __m128 accm = _mm_setzero_ps();
     for (int64_t i = 0; i < n / QK_K; i++) {
-        __m128i sm = unpack_scales_k4(x[i].scales);
+        __m128i sm = kq_unpack_scales_k4(x[i].scales);
         __m256i bs = _mm256_loadu_si256((const __m256i *)ya[i].bsums);
         __m128i bs2 = _mm_hadd_epi16(_mm256_castsi256_si128(bs), _mm256_extracti128_si256(bs, 1));
         /* [d, dmin] * d_a */
