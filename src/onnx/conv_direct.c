@@ -1,0 +1,88 @@
+/* conv_direct.c — the direct conv's geometry, offset table, scalar reference and dispatch
+ * (conv_direct.h); the SIMD fill and tiles are x86/cdir_tmpl.h, built into conv_avx2.c and
+ * conv_avx512.c. */
+#include "onnx/conv_direct.h"
+
+#include <assert.h>
+#include <math.h>
+#include <string.h>
+
+int ox_cdir_ok(enum ox_isa isa, const struct ox_cdir *d)
+{
+    if (isa == OX_ISA_REF || d->c < 1 || d->m < 1 || d->kh < 1 || d->kw < 1 || d->sh < 1 ||
+        (d->sw != 1 && d->sw != 2) || d->pt < 0 || d->pl < 0 || d->oh < 1 || d->ow < 1 || d->w < 1 || d->h < 1)
+        return 0;
+    int64_t wq = ox_cdir_wq(d);
+    /* the fill's stride-2 row copy is on the stack; offsets are int32 */
+    return wq <= OX_CDIR_MAXW && ox_cdir_xpf(d) < ((int64_t)1 << 30) && d->c * d->kh * d->kw < ((int64_t)1 << 24);
+}
+
+size_t ox_cdir_scratch(const struct ox_cdir *d)
+{
+    size_t xp = (size_t)ox_cdir_xpf(d) * sizeof(float);
+    return xp + (size_t)(d->c * d->kh * d->kw) * sizeof(int32_t) + 64;
+}
+
+/* the offset table after Xp (conv_direct.h), and Xp's slack zeroed (read, dropped) */
+static void fill_offsets(const struct ox_cdir *d)
+{
+    const int64_t hq = ox_cdir_hq(d), wq = ox_cdir_wq(d), end = d->c * d->sh * d->sw * hq * wq;
+    float *xp = d->xp;
+    int32_t *off = (int32_t *)(xp + ox_cdir_xpf(d));
+    memset(xp + end, 0, (size_t)(ox_cdir_xpf(d) - end) * sizeof(float));
+    for (int64_t ci = 0; ci < d->c; ci++)
+        for (int64_t ky = 0; ky < d->kh; ky++)
+            for (int64_t kx = 0; kx < d->kw; kx++)
+                off[(ci * d->kh + ky) * d->kw + kx] =
+                    (int32_t)((((ci * d->sh + ky % d->sh) * d->sw + kx % d->sw) * hq + ky / d->sh) * wq + kx / d->sw);
+}
+
+void ox_cdir_fill(enum ox_isa isa, const struct ox_cdir *d, int64_t c0, int64_t c1)
+{
+    assert(ox_cdir_ok(isa, d));
+    if (c0 == 0)
+        fill_offsets(d);
+    if (isa == OX_ISA_AVX512)
+        ox_cdir_fill_avx512(d, c0, c1);
+    else
+        ox_cdir_fill_avx2(d, c0, c1);
+}
+
+int64_t ox_cdir_tiles(enum ox_isa isa, const struct ox_cdir *d)
+{
+    int64_t vl = isa == OX_ISA_AVX512 ? 16 : 8, vecs = (d->oh * ox_cdir_wq(d) + vl - 1) / vl;
+    return isa == OX_ISA_REF ? 0 : (vecs + 1) / 2;
+}
+
+void ox_cdir_run(enum ox_isa isa, const struct ox_cdir *d, int64_t t0, int64_t t1)
+{
+    assert(ox_cdir_ok(isa, d));
+    if (isa == OX_ISA_AVX512)
+        ox_cdir_run_avx512(d, t0, t1);
+    else
+        ox_cdir_run_avx2(d, t0, t1);
+}
+
+void ox_cdir_ref(const struct ox_cdir *d)
+{
+    int64_t k = d->c * d->kh * d->kw, ohw = d->oh * d->ow;
+    for (int64_t m = 0; m < d->m; m++) {
+        const float *wm = d->wp + m / OX_CV_MR * k * OX_CV_MR + m % OX_CV_MR; /* W[m][t] = wm[t * MR] */
+        for (int64_t oy = 0; oy < d->oh; oy++)
+            for (int64_t ox = 0; ox < d->ow; ox++) {
+                float acc = 0.0f;
+                for (int64_t ci = 0; ci < d->c; ci++)
+                    for (int64_t ky = 0; ky < d->kh; ky++)
+                        for (int64_t kx = 0; kx < d->kw; kx++) {
+                            int64_t iy = oy * d->sh - d->pt + ky, ix = ox * d->sw - d->pl + kx;
+                            float v = iy >= 0 && iy < d->h && ix >= 0 && ix < d->w ? d->x[(ci * d->h + iy) * d->w + ix]
+                                                                                   : 0.0f;
+                            acc = fmaf(wm[((ci * d->kh + ky) * d->kw + kx) * OX_CV_MR], v, acc);
+                        }
+                acc += d->bias ? d->bias[m] : 0.0f;
+                if (d->z)
+                    acc += d->z[m * ohw + oy * d->ow + ox];
+                d->y[m * ohw + oy * d->ow + ox] = ox_act_apply(&d->epi, acc);
+            }
+    }
+}

@@ -1,0 +1,190 @@
+/* cdir_tmpl.h — the direct conv's fill and tiles (conv_direct.h), written over conv_tmpl.h's
+ * vector macros and its epi_vec; included at the end of conv_avx2.c and conv_avx512.c, after
+ * conv_tmpl.h.
+ *
+ * Tile: ROWS rows of a weight panel x two vectors of grid pixels (conv_direct.h); per tap one
+ * offset, two unaligned loads from Xp (the lanes with ox >= OW read the columns only taps
+ * reach, or the next row: dropped at the store) and ROWS broadcasts, 2 * ROWS FMAs:
+ * conv_tmpl.h's GEMM tile with B read in place. */
+
+#include "onnx/conv_direct.h"
+
+/* Xp's channels [c0, c1) (conv_direct.h); a row's last vector is stored under a mask, so no
+ * write reaches past the row (the next channel may be another thread's) */
+void FN(ox_cdir_fill)(const struct ox_cdir *d, int64_t c0, int64_t c1)
+{
+    const int64_t hq = ox_cdir_hq(d), wq = ox_cdir_wq(d), sh = d->sh, sw = d->sw, w = d->w;
+    float tmp[2 * OX_CDIR_MAXW + 4 * VL] __attribute__((aligned(64)));
+    /* the padded row X[iy][i - pl] (sw == 1: straight into Xp's row, n = WQ; sw == 2: into
+     * tmp, n = 2 WQ rounded up to VL, + 2 VL for the shuffles' reads) */
+    const int64_t n = sw == 1 ? wq : 2 * ((wq + VL - 1) / VL * VL) + 2 * VL;
+    const int64_t lo = d->pl < n ? d->pl : n, hi = d->pl + w < n ? d->pl + w : n;
+    const MASK tail = MASK_N((int)(wq - (wq - 1) / VL * VL)); /* a row's last vector's lanes */
+    for (int64_t ci = c0; ci < c1; ci++)
+        for (int64_t py = 0; py < sh; py++)
+            for (int64_t i = 0; i < hq; i++) {
+                float *dst = (float *)d->xp + ((ci * sh + py) * sw * hq + i) * wq; /* phase px at + px HQ WQ */
+                int64_t iy = i * sh + py - d->pt;
+                if (iy < 0 || iy >= d->h) {
+                    for (int64_t px = 0; px < sw; px++)
+                        memset(dst + px * hq * wq, 0, (size_t)wq * sizeof(float));
+                    continue;
+                }
+                const float *xr = d->x + (ci * d->h + iy) * w;
+                float *row = sw == 1 ? dst : tmp;
+                memset(row, 0, (size_t)lo * sizeof(float));
+                if (hi > lo)
+                    memcpy(row + lo, xr, (size_t)(hi - lo) * sizeof(float));
+                memset(row + (hi > lo ? hi : lo), 0, (size_t)(n - (hi > lo ? hi : lo)) * sizeof(float));
+                if (sw == 1)
+                    continue;
+                float *odd = dst + hq * wq;
+                int64_t t = 0;
+                for (; t + VL < wq; t += VL) {
+                    VSTORE(dst + t, VEVEN(VLOAD(tmp + 2 * t), VLOAD(tmp + 2 * t + VL)));
+                    VSTORE(odd + t, VEVEN(VLOAD(tmp + 2 * t + 1), VLOAD(tmp + 2 * t + 1 + VL)));
+                }
+                VSTOREM(dst + t, tail, VEVEN(VLOAD(tmp + 2 * t), VLOAD(tmp + 2 * t + VL)));
+                VSTOREM(odd + t, tail, VEVEN(VLOAD(tmp + 2 * t + 1), VLOAD(tmp + 2 * t + 1 + VL)));
+            }
+}
+
+/* Where one vector of grid pixels (q0 on) lands in Y: per output row it touches, the lanes
+ * [a, b) with ox < OW, stored at Y + at + lane (at = q0 - oy (WQ - OW), maybe negative for a
+ * lane-0 pointer: formed as an integer) */
+struct cdir_seg {
+    int n;
+    int full; /* one row, every lane */
+    int64_t at[VL];
+    MASK m[VL];
+};
+
+static inline void cdir_segs(const struct ox_cdir *d, int64_t wq, int64_t q0, struct cdir_seg *s)
+{
+    s->n = 0;
+    for (int64_t oy = q0 / wq; oy < d->oh && oy * wq < q0 + VL; oy++) {
+        int64_t a = oy * wq - q0, b = oy * wq + d->ow - q0;
+        a = a < 0 ? 0 : a;
+        b = b > VL ? VL : b;
+        if (b <= a)
+            continue;
+        s->at[s->n] = q0 - oy * (wq - d->ow);
+        s->m[s->n++] = MASK_RANGE((int)a, (int)b);
+    }
+    s->full = s->n == 1 && q0 % wq + VL <= d->ow;
+}
+
+static inline __attribute__((always_inline)) float *cdir_at(float *y, int64_t at)
+{
+    return (float *)((uintptr_t)y + (uintptr_t)(at * (int64_t)sizeof(float)));
+}
+
+static inline __attribute__((always_inline)) VF cdir_zload(const float *z, const struct cdir_seg *s)
+{
+    if (s->full)
+        return VLOAD(z + s->at[0]);
+    VF v = VZERO();
+    for (int i = 0; i < s->n; i++)
+        v = VADD(v, VLOADM(cdir_at((float *)z, s->at[i]), s->m[i]));
+    return v;
+}
+
+static inline __attribute__((always_inline)) void cdir_store(float *y, const struct cdir_seg *s, VF v)
+{
+    if (s->full) {
+        VSTORE(y + s->at[0], v);
+        return;
+    }
+    for (int i = 0; i < s->n; i++)
+        VSTOREM(cdir_at(y, s->at[i]), s->m[i], v);
+}
+
+/* rows [row0, row0 + nrows) (nrows <= rc <= ROWS, rc a constant after inlining) x nv (a
+ * constant) vectors of grid pixels from xq (Xp at the tile's first pixel); a at the tile's
+ * first row of the packed panel; y, z at the rows' channel 0; pf: prefetch the next tile's */
+static inline __attribute__((always_inline)) void cdir_tile(const struct ox_cdir *d, const int32_t *off, int64_t k,
+                                                            const float *a, const float *xq, float *y, const float *z,
+                                                            const struct cdir_seg *s0, const struct cdir_seg *s1,
+                                                            int64_t ohw, int64_t row0, int nrows, int rc, int nv,
+                                                            int pf)
+{
+    VF acc0[ROWS], acc1[ROWS];
+#pragma GCC unroll 16
+    for (int r = 0; r < ROWS; r++) {
+        if (r >= rc)
+            break;
+        acc0[r] = VZERO();
+        acc1[r] = VZERO();
+    }
+    for (int64_t kk = 0; kk < k; kk++) {
+        const float *xo = xq + off[kk];
+        VF b0 = VLOAD(xo), b1 = nv > 1 ? VLOAD(xo + VL) : VZERO();
+        if (pf) { /* the next tile's pixels: C*kh*kw streams of Xp, too many for the prefetcher */
+            __builtin_prefetch(xo + 2 * VL);
+            __builtin_prefetch(xo + 3 * VL + VL - 1);
+        }
+        const float *ak = a + kk * OX_CV_MR;
+#pragma GCC unroll 16
+        for (int r = 0; r < ROWS; r++) {
+            if (r >= rc)
+                break;
+            VF av = VSET1(ak[r]);
+            acc0[r] = VFMA(av, b0, acc0[r]);
+            if (nv > 1)
+                acc1[r] = VFMA(av, b1, acc1[r]);
+        }
+    }
+#pragma GCC unroll 16
+    for (int r = 0; r < ROWS; r++) {
+        if (r >= nrows)
+            break;
+        VF bias = VSET1(d->bias ? d->bias[row0 + r] : 0.0f);
+        VF v0 = VADD(acc0[r], bias);
+        if (z)
+            v0 = VADD(v0, cdir_zload(z + r * ohw, s0));
+        cdir_store(y + r * ohw, s0, epi_vec(&d->epi, v0));
+        if (nv > 1) {
+            VF v1 = VADD(acc1[r], bias);
+            if (z)
+                v1 = VADD(v1, cdir_zload(z + r * ohw, s1));
+            cdir_store(y + r * ohw, s1, epi_vec(&d->epi, v1));
+        }
+    }
+}
+
+void FN(ox_cdir_run)(const struct ox_cdir *d, int64_t t0, int64_t t1)
+{
+    const int64_t wq = ox_cdir_wq(d), k = d->c * d->kh * d->kw, ohw = d->oh * d->ow;
+    const float *xp = d->xp;
+    const int32_t *off = (const int32_t *)(xp + ox_cdir_xpf(d));
+    const int64_t vecs = (d->oh * wq + VL - 1) / VL, panels = (d->m + OX_CV_MR - 1) / OX_CV_MR;
+    for (int64_t t = t0; t < t1; t++) {
+        const int64_t q0 = 2 * t * VL;
+        const int nv = 2 * t + 1 < vecs ? 2 : 1;
+        struct cdir_seg s0, s1;
+        cdir_segs(d, wq, q0, &s0);
+        cdir_segs(d, wq, q0 + VL, &s1);
+        for (int64_t p = 0; p < panels; p++) {
+            for (int h = 0; h < OX_CV_MR; h += ROWS) {
+                int64_t row0 = p * OX_CV_MR + h;
+                if (row0 >= d->m)
+                    break;
+                int nrows = d->m - row0 < ROWS ? (int)(d->m - row0) : ROWS;
+                const float *a = d->wp + p * k * OX_CV_MR + h;
+                float *y = d->y + row0 * ohw;
+                const float *z = d->z ? d->z + row0 * ohw : NULL;
+                const int pf = p == 0 && h == 0;
+                if (nv == 1)
+                    cdir_tile(d, off, k, a, xp + q0, y, z, &s0, &s1, ohw, row0, nrows, ROWS, 1, 0);
+                else if (nrows == ROWS)
+                    cdir_tile(d, off, k, a, xp + q0, y, z, &s0, &s1, ohw, row0, nrows, ROWS, 2, pf);
+                else if (nrows <= ROWS / 3)
+                    cdir_tile(d, off, k, a, xp + q0, y, z, &s0, &s1, ohw, row0, nrows, ROWS / 3, 2, pf);
+                else if (nrows <= 2 * ROWS / 3)
+                    cdir_tile(d, off, k, a, xp + q0, y, z, &s0, &s1, ohw, row0, nrows, 2 * ROWS / 3, 2, pf);
+                else
+                    cdir_tile(d, off, k, a, xp + q0, y, z, &s0, &s1, ohw, row0, nrows, ROWS, 2, pf);
+            }
+        }
+    }
+}

@@ -1,0 +1,155 @@
+/* test_onnx_conv_direct.c — the direct conv (conv_direct.h): the AVX2 and AVX-512 fill and
+ * tiles against the scalar reference, bit-identical for the activations without an exp
+ * (none, Relu, Clip; the reference sums the taps by fmaf in the kernels' order) and within
+ * |diff| <= 1e-4 * (1 + |ref|) for the others; the reference against the im2col GEMM's
+ * reference (same tolerance), so both read the packed weights and the padding alike. Shapes:
+ * 1-16 input channels, 1-33 output channels (whole and partial panels), 3x3 / 5x5 / 3x5
+ * kernels, strides (1,1) (2,2) (2,1) (1,2) (3,1), no / symmetric / top-left-only pads, maps
+ * narrower than a vector and wider than two, with and without bias and Z; the fill split over
+ * two channel ranges and the tiles over three, as threads run them; writes stay inside the
+ * scratch (a guard past it is untouched). A version whose ISA the CPU lacks is skipped. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/cpu.h"
+#include "check.h"
+#include "onnx/conv_direct.h"
+
+static uint32_t seed = 11;
+
+static float rnd(void)
+{
+    seed = seed * 1664525u + 1013904223u;
+    return (float)(seed >> 8) / 16777216.0f - 0.5f;
+}
+
+static float *rnd_buf(int64_t n)
+{
+    float *p = malloc(sizeof(float) * (size_t)(n + 1));
+    for (int64_t i = 0; i < n; i++)
+        p[i] = rnd() * 4.0f;
+    return p;
+}
+
+static const struct ox_epi epis[] = {
+    {OX_ACT_NONE, 0, 0},        {OX_ACT_RELU, 0, 0},    {OX_ACT_CLIP, -0.5f, 0.75f},
+    {OX_ACT_HARDSIGMOID, 0.2f, 0.5f}, {OX_ACT_HARDSWISH, 1.0f / 6, 0.5f}, {OX_ACT_SIGMOID, 0, 0},
+    {OX_ACT_SILU, 0, 0},
+};
+#define N_EPIS (int)(sizeof epis / sizeof *epis)
+
+static int close_all(const float *ref, const float *got, int64_t n, int exact)
+{
+    for (int64_t i = 0; i < n; i++) {
+        int ok = exact ? memcmp(ref + i, got + i, sizeof(float)) == 0
+                       : fabsf(ref[i] - got[i]) <= 1e-4f * (1.0f + fabsf(ref[i]));
+        if (!ok) {
+            printf("  element %lld: ref %.9g got %.9g\n", (long long)i, ref[i], got[i]);
+            return 0;
+        }
+    }
+    return 1;
+}
+
+#define GUARD 256 /* bytes past the scratch that must stay as written */
+
+static void test_direct(enum ox_isa isa, const char *name)
+{
+    static const int sizes[][2] = {{1, 1}, {7, 9}, {20, 20}, {17, 33}, {5, 70}};
+    static const int ks[][2] = {{3, 3}, {5, 5}, {3, 5}};
+    static const int strides[][2] = {{1, 1}, {2, 2}, {2, 1}, {1, 2}, {3, 1}};
+    static const int cs[] = {1, 3, 16};
+    static const int ms[] = {1, 5, 12, 13, 16, 17, 33};
+    int bad = 0, ran = 0, cfg = 0;
+    for (size_t si = 0; si < sizeof sizes / sizeof *sizes; si++)
+        for (size_t ki = 0; ki < sizeof ks / sizeof *ks; ki++)
+            for (size_t sti = 0; sti < sizeof strides / sizeof *strides; sti++)
+                for (int pv = 0; pv < 3; pv++) {
+                    cfg++;
+                    int64_t h = sizes[si][0], wd = sizes[si][1], kh = ks[ki][0], kw = ks[ki][1];
+                    int64_t sh = strides[sti][0], sw = strides[sti][1];
+                    int64_t c = cs[(size_t)cfg % 3], m = ms[(size_t)cfg % 7];
+                    int64_t pt = pv == 0 ? 0 : kh / 2, pl = pv == 2 ? 0 : kw / 2, pb = pv == 1 ? kh / 2 : 0,
+                            pr = pv == 1 ? kw / 2 : 0;
+                    int64_t oh = (h + pt + pb - kh) / sh + 1, ow = (wd + pl + pr - kw) / sw + 1;
+                    if (h + pt + pb < kh || wd + pl + pr < kw)
+                        continue;
+                    int e = cfg % N_EPIS, exact = epis[e].act <= OX_ACT_CLIP, withz = cfg % 2;
+                    int64_t k = c * kh * kw, ohw = oh * ow;
+                    float *x = rnd_buf(c * h * wd), *w = rnd_buf(m * k), *bias = rnd_buf(m), *z = rnd_buf(m * ohw);
+                    float *wp = malloc(sizeof(float) * (size_t)ox_conv_pack_size(m, k));
+                    float *y0 = calloc((size_t)(m * ohw), sizeof(float)), *y1 = calloc((size_t)(m * ohw), sizeof(float));
+                    float *y2 = calloc((size_t)(m * ohw), sizeof(float));
+                    ox_conv_pack(w, m, k, wp);
+                    struct ox_cdir d = {.x = x, .wp = wp, .bias = (cfg / 2) % 2 ? NULL : bias, .z = withz ? z : NULL,
+                                        .y = y0, .c = c, .h = h, .w = wd, .m = m, .kh = kh, .kw = kw, .sh = sh,
+                                        .sw = sw, .pt = pt, .pl = pl, .oh = oh, .ow = ow, .epi = epis[e]};
+                    ox_cdir_ref(&d);
+                    /* the im2col GEMM's reference, then the Z and activation by hand */
+                    struct ox_conv_gemm g = {.wp = wp, .c = y2, .bias = d.bias, .m = m, .k = k, .n = ohw, .ldc = ohw,
+                                             .epi = epis[e], .sum = d.z};
+                    struct ox_conv_im2col im = {x, h, wd, kh, kw, sh, sw, 1, 1, pt, pl, ow, 0};
+                    ox_conv_gemm_im2col_ref(&g, &im, 0, (m + OX_CV_MR - 1) / OX_CV_MR, 0, ohw);
+                    if (!close_all(y2, y0, m * ohw, 0) && bad++ < 5)
+                        printf("  ref vs the im2col GEMM's: %lldx%lld c%lld m%lld k%lldx%lld s%lldx%lld p%d\n",
+                               (long long)h, (long long)wd, (long long)c, (long long)m, (long long)kh, (long long)kw,
+                               (long long)sh, (long long)sw, pv);
+                    if (ox_cdir_ok(isa, &d)) {
+                        size_t sb = ox_cdir_scratch(&d);
+                        unsigned char *xp = malloc(sb + GUARD);
+                        memset(xp, 0x7f, sb + GUARD); /* 3.4e38s: what the fill must overwrite where read */
+                        d.xp = xp;
+                        d.y = y1;
+                        ox_cdir_fill(isa, &d, 0, c / 2);
+                        ox_cdir_fill(isa, &d, c / 2, c);
+                        int64_t nt = ox_cdir_tiles(isa, &d);
+                        ox_cdir_run(isa, &d, 0, nt / 3);
+                        ox_cdir_run(isa, &d, nt / 3, nt - 1 > nt / 3 ? nt - 1 : nt / 3);
+                        ox_cdir_run(isa, &d, nt - 1 > nt / 3 ? nt - 1 : nt / 3, nt);
+                        int guard_ok = 1;
+                        for (int i = 0; i < GUARD; i++)
+                            guard_ok &= xp[sb + (size_t)i] == 0x7f;
+                        CHECK(guard_ok);
+                        ran++;
+                        if (!close_all(y0, y1, m * ohw, exact) && bad++ < 5)
+                            printf("  %s direct %lldx%lld c%lld m%lld k%lldx%lld s%lldx%lld p%d act=%d z=%d differs\n",
+                                   name, (long long)h, (long long)wd, (long long)c, (long long)m, (long long)kh,
+                                   (long long)kw, (long long)sh, (long long)sw, pv, epis[e].act, withz);
+                        free(xp);
+                    }
+                    free(x);
+                    free(w);
+                    free(bias);
+                    free(z);
+                    free(wp);
+                    free(y0);
+                    free(y1);
+                    free(y2);
+                }
+    CHECK(bad == 0);
+    if (isa != OX_ISA_REF)
+        CHECK(ran > 150);
+    struct ox_cdir big = {.c = 1, .h = 4, .w = 4, .m = 1, .kh = 3, .kw = 3, .sh = 1, .sw = 1, .oh = 2, .ow = 2};
+    CHECK(!ox_cdir_ok(OX_ISA_REF, &big));
+    CHECK(isa == OX_ISA_REF || ox_cdir_ok(isa, &big));
+    big.sw = 3;
+    CHECK(!ox_cdir_ok(isa, &big)); /* column stride 3 */
+    big.sw = 1, big.w = big.ow = OX_CDIR_MAXW + 1;
+    CHECK(!ox_cdir_ok(isa, &big)); /* too wide for the fill's row */
+}
+
+int main(void)
+{
+    test_direct(OX_ISA_REF, "ref");
+    if (cpu_has(CPU_AVX2 | CPU_FMA))
+        test_direct(OX_ISA_AVX2, "avx2");
+    else
+        printf("no AVX2+FMA: AVX2 direct conv not tested\n");
+    if (cpu_has(CPU_AVX512F | CPU_AVX2 | CPU_FMA))
+        test_direct(OX_ISA_AVX512, "avx512");
+    else
+        printf("no AVX-512F: AVX-512 direct conv not tested\n");
+    return check_finish();
+}
