@@ -312,14 +312,14 @@ static void gemm_part(void *arg, int64_t lo, int64_t hi)
     }
 }
 
-/* Y (m, n) of g through the pool: an item (NB columns x one panel, NB * MR * k multiply-adds)
- * below ~2^18 of them together is not worth a thread */
+/* Y (m, n) of g through the pool: an item (NB columns, or n where fewer, x one panel: cols *
+ * MR * k multiply-adds) below ~2^18 of them together is not worth a thread */
 void ox_conv_gemm_pool(const struct ox_ctx *c, enum ox_isa isa, const struct ox_conv_gemm *g,
                        const struct ox_conv_im2col *im)
 {
     struct gemm_job j = {*g, im, isa, (g->m + OX_CV_MR - 1) / OX_CV_MR};
-    int64_t items = (g->n + OX_CV_NB - 1) / OX_CV_NB * j.panels;
-    ox_parallel(c, items, 1 + (1 << 18) / (OX_CV_NB * OX_CV_MR * g->k + 1), gemm_part, &j);
+    int64_t items = (g->n + OX_CV_NB - 1) / OX_CV_NB * j.panels, cols = g->n < OX_CV_NB ? g->n : OX_CV_NB;
+    ox_parallel(c, items, 1 + (1 << 18) / (cols * OX_CV_MR * g->k + 1), gemm_part, &j);
 }
 
 /* one image of a Winograd conv: c's pool (or none) and scratch */
