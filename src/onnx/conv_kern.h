@@ -80,12 +80,19 @@ struct ox_conv_gemm {
     /* A batch of images as one GEMM (seg 0: one image, the layout above): column j is
      * column j % seg of image j / seg, whose B starts bstep floats after the previous
      * image's and whose Y and Z cstep floats after (NCHW: bstep C*H*W, cstep M*OH*OW).
-     * seg >= OX_CV_SEGMIN, so a tile spans two images at most. The columns of a small map
-     * (7x7: 49 = 32 + 17) then fill the tiles, and the weights are streamed once per
-     * OX_CV_NB columns of the batch rather than once per image. */
+     * ox_conv_seg_ok(seg), so a tile spans two images at most. The columns of a small map
+     * (7x7: 49 = 32 + 17; a ViT's 4x4 patch grid: 16) then fill the tiles, and the weights
+     * are streamed once per OX_CV_NB columns of the batch rather than once per image. */
     int64_t seg, bstep, cstep;
 };
 #define OX_CV_SEGMIN 32 /* least seg: the widest tile (AVX-512: 32 columns) */
+/* Whether seg columns per image keep every tile within two images: seg >= OX_CV_SEGMIN, or
+ * seg == OX_CV_SEGMIN / 2 when each call's n0 is a multiple of seg (tiles start at multiples
+ * of their width from n0: a 32-column tile is then two whole images). */
+static inline int ox_conv_seg_ok(int64_t seg)
+{
+    return seg >= OX_CV_SEGMIN || seg == OX_CV_SEGMIN / 2;
+}
 
 /* Kernel sets, chosen at run time. */
 enum ox_isa { OX_ISA_REF = 0, OX_ISA_AVX2, OX_ISA_AVX512 };

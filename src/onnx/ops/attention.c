@@ -277,8 +277,11 @@ static int att_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_t
         memset(j.y, 0, (size_t)(rows * j.e) * sizeof *j.y);
         return 0;
     }
-    int64_t items = sd[0] * hh * ((j.s + ROWS - 1) / ROWS);
-    ox_parallel(c, items, 1 + (1 << 14) / (ROWS * j.t * (j.d + j.e) + 1), att_items, &j);
+    /* an item is min(S, ROWS) query rows (a ViT's 17 tokens: 17, not 32); a thread pays for
+     * its wake-up and join from ~2^16 multiply-adds (~10 us here: the softmax's exps too), so
+     * a batch-1 ViT (4 heads, each 17 x 17 x (16 + 16)) stays on one thread */
+    int64_t items = sd[0] * hh * ((j.s + ROWS - 1) / ROWS), item_rows = j.s < ROWS ? j.s : ROWS;
+    ox_parallel(c, items, 1 + (1 << 16) / (item_rows * j.t * (j.d + j.e) + 1), att_items, &j);
     return 0;
 }
 

@@ -19,8 +19,11 @@
  *                            off, =1 takes it for every eligible shape (default: is_direct's rule)
  *   otherwise:               the same GEMM with B the im2col matrix (C/g*kh*kw, OH*OW), which
  *                            its packing reads straight from X block by block (never written out)
+ *   kernel == stride, no pad: a patch embedding: the batch's patches written out, one GEMM
+ *                            (conv_patch.h)
  *   batch > 1, g == 1:       the packed GEMMs above over the whole batch at once (columns of
- *                            every image, conv_kern.h g->seg) where OH*OW >= OX_CV_SEGMIN
+ *                            every image, conv_kern.h g->seg) where ox_conv_seg_ok(OH*OW): a
+ *                            ViT's patch embedding (kernel == stride, 4x4 map) included
  *   Z:                       fuse.c's residual Add (ip[2] = 1, in[3]): Y = act(conv + bias + Z),
  *                            Z added with the bias in the GEMM / Winograd store when it has the
  *                            conv's shape; the depthwise and OpenBLAS paths, and a Z of another
@@ -35,6 +38,7 @@
 
 #include "onnx/conv_direct.h"
 #include "onnx/conv_kern.h"
+#include "onnx/conv_patch.h"
 #include "onnx/conv_stem.h"
 #include "onnx/conv_wino.h"
 #include "onnx/onnx_int.h"
@@ -197,6 +201,13 @@ static int is_direct(const struct ox_node *n, const struct ox_tensor *x, const s
     return ox_cdir_ok(ox_conv_isa(), &d);
 }
 
+/* a ViT's patch embedding (conv_patch.h) */
+static int is_patch(const struct ox_tensor *x, const struct ox_window *v, int64_t g)
+{
+    return ox_conv_patch_ok(x->dims[0], g, v->kh, v->kw, v->sh, v->sw, v->dh, v->dw, v->pt + v->pl + v->pb + v->pr,
+                            v->oh * v->ow);
+}
+
 static void wino_geom(struct ox_wino *wg, const struct ox_tensor *x, const struct ox_tensor *w,
                       const struct ox_window *v)
 {
@@ -216,6 +227,8 @@ static size_t conv_scratch(const struct ox_node *n, struct ox_tensor *const *in,
         return ox_cdir_scratch(&d);
     }
     size_t cols = (size_t)(in[1]->dims[1] * win.kh * win.kw * win.oh * win.ow) * sizeof(float);
+    if (in[1]->is_const && !in[0]->is_const && is_patch(in[0], &win, g)) /* conv_patch.h: B */
+        return ox_conv_patch_scratch(in[0]->dims[0], in[0]->dims[1], win.kh, win.kw, win.oh * win.ow);
     if (!is_winograd(n, in[0], in[1], &win, g))
         /* constant weights and a run-time input make a plan step with packed weights (plan.c
          * packs them), whose GEMM reads im2col straight from X: only a run without packing
@@ -354,14 +367,14 @@ static void gemm_part(void *arg, int64_t lo, int64_t hi)
     }
 }
 
-/* Y (m, n) of g through the pool: an item (NB columns x one panel, NB * MR * k multiply-adds)
- * below ~2^18 of them together is not worth a thread */
+/* Y (m, n) of g through the pool: an item (NB columns, or n where fewer, x one panel: cols *
+ * MR * k multiply-adds) below ~2^18 of them together is not worth a thread */
 void ox_conv_gemm_pool(const struct ox_ctx *c, enum ox_isa isa, const struct ox_conv_gemm *g,
                        const struct ox_conv_im2col *im)
 {
     struct gemm_job j = {*g, im, isa, (g->m + OX_CV_MR - 1) / OX_CV_MR};
-    int64_t items = (g->n + OX_CV_NB - 1) / OX_CV_NB * j.panels;
-    ox_parallel(c, items, 1 + (1 << 18) / (OX_CV_NB * OX_CV_MR * g->k + 1), gemm_part, &j);
+    int64_t items = (g->n + OX_CV_NB - 1) / OX_CV_NB * j.panels, cols = g->n < OX_CV_NB ? g->n : OX_CV_NB;
+    ox_parallel(c, items, 1 + (1 << 18) / (cols * OX_CV_MR * g->k + 1), gemm_part, &j);
 }
 
 /* one image of a Winograd conv: c's pool (or none) and scratch */
@@ -492,6 +505,14 @@ static int conv_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_
             return 0;
         }
     }
+    if (c->packed && c->scratch && w->is_const && !x->is_const && is_patch(x, &win, g)) { /* conv_scratch: B */
+        ox_conv_patch_run(c, isa,
+                          &(struct ox_conv_patch){xv, c->packed, bv, zv, yv, c->scratch, nb, ch, h, wd, m, win.kh,
+                                                  win.kw, win.oh, win.ow, epi});
+        if (zpost)
+            sum_after(yv, cd, out[0]->dims, zpost, &act);
+        return 0;
+    }
     int64_t per = ox_conv_pack_size(mg, kk);
     if (c->packed && is_winograd(n, x, w, &win, g)) {
         struct wino_img wi = {.x = xv, .bias = bv, .z = zv, .y = yv, .epi = &epi, .isa = isa, .xsz = ch * h * wd,
@@ -524,7 +545,7 @@ static int conv_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_
             sum_after(yv, cd, out[0]->dims, zpost, &act);
         return 0;
     }
-    if (nb > 1 && g == 1 && c->packed && ohw >= OX_CV_SEGMIN) {
+    if (nb > 1 && g == 1 && c->packed && ox_conv_seg_ok(ohw)) {
         /* the batch as one GEMM (conv_kern.h g->seg): a small map's columns fill the tiles
          * (7x7: 49 columns took 64 lanes a image) and the weights stream once per block of
          * columns of the batch, not once per image */

@@ -190,22 +190,27 @@ static void test_gemm_im2col(enum ox_isa isa, const char *name)
 }
 
 /* A batch as one GEMM (g->seg): the 1x1 view (B the images themselves) and the im2col view,
- * tiles across image boundaries (OH*OW not a multiple of a tile), several K blocks, Z and
- * column ranges split at odd points; against the per-image reference. */
+ * tiles across image boundaries (OH*OW not a multiple of a tile; OH*OW = 16: every 32-column
+ * tile two images), several K blocks, Z and column ranges split at odd points (multiples of
+ * OH*OW where it is under OX_CV_SEGMIN); against the per-image reference. */
 static void test_gemm_batch(enum ox_isa isa, const char *name)
 {
     static const int cases[][10] = {/* batch, c, h, w, kh, kw, s, pad, m, 1x1 view */
                                     {2, 40, 7, 7, 3, 3, 1, 1, 13, 0},  {3, 7, 7, 7, 1, 1, 1, 0, 25, 1},
                                     {3, 300, 6, 7, 1, 1, 1, 0, 12, 1}, {2, 5, 14, 14, 1, 1, 2, 0, 17, 0},
                                     {2, 3, 23, 24, 7, 7, 2, 3, 16, 0}, {4, 9, 9, 9, 3, 3, 1, 1, 5, 0},
-                                    {2, 30, 11, 13, 3, 3, 2, 1, 30, 0}};
+                                    {2, 30, 11, 13, 3, 3, 2, 1, 30, 0},
+                                    /* OH*OW = 16 (ox_conv_seg_ok): a ViT's patch embedding
+                                     * (kernel == stride 8 on 32x32), a padded 3x3 and a 1x1 */
+                                    {3, 3, 32, 32, 8, 8, 8, 0, 64, 0}, {5, 3, 32, 32, 8, 8, 8, 0, 40, 0},
+                                    {3, 20, 8, 8, 3, 3, 2, 1, 27, 0},  {3, 9, 4, 4, 1, 1, 1, 0, 13, 1}};
     int bad = 0;
     for (size_t ci = 0; ci < sizeof cases / sizeof *cases; ci++) {
         const int *t = cases[ci];
         int64_t nb = t[0], c = t[1], h = t[2], wd = t[3], kh = t[4], kw = t[5], s = t[6], pad = t[7], m = t[8];
         int64_t oh = (h + 2 * pad - kh) / s + 1, ow = (wd + 2 * pad - kw) / s + 1, ohw = oh * ow, k = c * kh * kw;
         int64_t panels = (m + OX_CV_MR - 1) / OX_CV_MR, n = nb * ohw;
-        CHECK(ohw >= OX_CV_SEGMIN);
+        CHECK(ox_conv_seg_ok(ohw));
         float *x = rnd_buf(nb * c * h * wd), *w = rnd_buf(m * k), *bias = rnd_buf(m), *z = rnd_buf(nb * m * ohw);
         float *wp = malloc(sizeof(float) * (size_t)ox_conv_pack_size(m, k));
         float *y1 = calloc((size_t)(nb * m * ohw), sizeof(float)), *y2 = calloc((size_t)(nb * m * ohw), sizeof(float));
@@ -228,6 +233,9 @@ static void test_gemm_batch(enum ox_isa isa, const char *name)
                 memset(y2, 0, sizeof(float) * (size_t)(nb * m * ohw));
                 enum ox_isa use = pass ? isa : OX_ISA_REF;
                 int64_t cuts[] = {0, ohw / 2 + 1, ohw + 3, n - 1, n}; /* odd column ranges, one a single column */
+                if (ohw < OX_CV_SEGMIN) { /* ranges from multiples of seg (ox_conv_seg_ok), a tile's tail */
+                    cuts[1] = 2 * ohw, cuts[2] = 2 * ohw, cuts[3] = n - ohw; /* nb >= 3 */
+                }
                 for (int ri = 0; ri + 1 < (int)(sizeof cuts / sizeof *cuts); ri++) {
                     if (t[9])
                         ox_conv_gemm_run(use, &g, 0, panels, cuts[ri], cuts[ri + 1]);
