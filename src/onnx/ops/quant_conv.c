@@ -6,6 +6,7 @@
  *   X (N, C, H, W) u8/i8, W (M, C/g, kh, kw) u8/i8, w_zp (scalar | M) -> Y (N, M, OH, OW)
  *   per group: Y_g (M/g, OH*OW) = (W_g - w_zp) (M/g, C/g*kh*kw) @ (col - x_zp) (C/g*kh*kw, OH*OW)
  */
+#include <stdlib.h>
 #include <string.h>
 #ifdef __SSE2__
 #include <emmintrin.h>
@@ -453,6 +454,7 @@ static int qconv_fused(void)
 #define QCONV_CHUNK 1024   /* GEMM columns per call (whole output rows): packed B, sums in cache */
 #define QCONV_MIN_COLS 96 /* bands are not cut below this many columns to feed more threads */
 #define QCONV_PARTS 8     /* pool parts per thread at most (items are grouped beyond that) */
+#define QCONV_T_K 512     /* K from which the transposed GEMM runs (below, its stores cost more) */
 
 struct qconv_layout {
     int flat;       /* B's rows read in place: from phase planes, or x itself (pointwise) */
@@ -564,6 +566,25 @@ static size_t qconv_scratch(const struct ox_node *n, struct ox_tensor *const *in
     return qconv_slot_bytes(&L, w->dims[0] / g, kk);
 }
 
+static int qconv_packable(const struct ox_node *n, struct ox_tensor *const *in);
+static int qconv_has_panels(const struct ox_tensor *w, int64_t g);
+static size_t qconv_panels_at(int64_t M);
+
+/* Whether a flat conv runs the transposed GEMM (qgemm_u8_avx512vnni_rows_t) on the plan's
+ * weight panels: its tiles hold only kept columns (up to 8 pixels, the count spread evenly),
+ * where the flat layout's 16-column panels waste the pw - ow columns past each row and the
+ * last panel's tail (7x7: 49 of 64 lanes kept, 14x14 196 of 224, 56x56 bands 952 of 992),
+ * but its transposing stores cost about as much on small K (the stem, 1x1 convs: slower
+ * there). INFERD_QCONV_T=0 never, =1 always (tests, benches); read on every run of the op. */
+static int qconv_use_t(const struct ox_window *win, const struct qconv_layout *L, int64_t kk)
+{
+    const char *e = getenv("INFERD_QCONV_T");
+    if (e && (e[0] == '0' || e[0] == '1'))
+        return e[0] == '1';
+    (void)win, (void)L;
+    return kk >= QCONV_T_K;
+}
+
 /* The GEMM path's QLinearConv: blocks of QROWS output channels, each computed and at once
  * requantised while its int32 rows are still in cache. */
 #define QROWS 8
@@ -579,12 +600,24 @@ struct qrows {
     uint8_t *y;  /* the call's first output byte of the group's first channel */
     int64_t sp;  /* bytes of one output channel */
     int64_t pw, rows, ow; /* flat: the call's output rows, their ow sums every pw (else pw = 0) */
+    const uint8_t *apan;  /* flat: the group's qgemm_a_panels to run the transposed GEMM, or NULL */
 };
 
 static void qrows_part(void *arg, int64_t lo, int64_t hi)
 {
     const struct qrows *r = arg;
     const int64_t N = r->g->N, m1 = hi * QROWS < r->g->M ? hi * QROWS : r->g->M;
+    if (r->apan) { /* the kept sums already together */
+        qgemm_u8_avx512vnni_rows_t(r->g, r->apan, lo * QROWS, m1, r->rows, r->ow, r->pw);
+        for (int64_t m = lo * QROWS; m < m1; m++) {
+            int64_t oc = r->oc0 + m;
+            float mul = r->sx * (float)ox_get_f64(r->sw, r->sw->numel == 1 ? 0 : oc) / r->sy;
+            int32_t bias = r->b ? ((const int32_t *)r->b->data)[oc] : 0;
+            qgemm_requant_chain(r->g->c + m * N, r->rows * r->ow, bias, &mul, 0, r->zy, r->y1_signed, r->chain,
+                                r->y + m * r->sp);
+        }
+        return;
+    }
     qgemm_u8_isa_rows(r->g, r->isa, lo * QROWS, m1);
     for (int64_t m = lo * QROWS; m < m1; m++) {
         int64_t oc = r->oc0 + m;
@@ -608,6 +641,8 @@ struct qconv_job {
     const struct ox_tensor *x, *w, *zx, *zw, *y;
     const struct qrows *q; /* QLinearConv's requantisation (its g, y, oc0 set per item), or NULL */
     const int32_t *a_terms; /* the plan's row terms of all M channels, or NULL */
+    const uint8_t *apan;    /* the plan's qgemm_a_panels of group 0 (transposed GEMM), or NULL */
+    size_t apan_group;      /* bytes of one group's panels */
     enum qgemm_isa isa;
     int64_t C, H, W, M, g, cg, mg, kk;
     int64_t bands, rows, mparts; /* per image and group: bands of rows output rows, channel ranges */
@@ -688,15 +723,22 @@ static void qconv_item(const struct qconv_job *j, int64_t it, uint8_t *slot)
     };
     if (!packed)
         qgemm_u8_isa_pack(&q, j->isa);
+    const uint8_t *apan = j->apan ? j->apan + gi * j->apan_group : NULL;
     if (j->q) {
         struct qrows r = *j->q;
-        r.g = &q, r.isa = j->isa, r.oc0 = gi * j->mg, r.rows = rows;
+        r.g = &q, r.isa = j->isa, r.oc0 = gi * j->mg, r.rows = rows, r.apan = apan;
         r.y = (uint8_t *)j->y->data + (nn * j->M + gi * j->mg) * sp + oy0 * win->ow;
         qrows_part(&r, b0, b1);
         return;
     }
-    qgemm_u8_isa_rows(&q, j->isa, m0, m1);
     int32_t *yi = (int32_t *)j->y->data + (nn * j->M + gi * j->mg) * sp + oy0 * win->ow;
+    if (apan) {
+        qgemm_u8_avx512vnni_rows_t(&q, apan, m0, m1, rows, win->ow, L->pw);
+        for (int64_t m = m0; m < m1; m++) /* ConvInteger: the sums, kept columns together */
+            memcpy(yi + m * sp, acc + m * N, (size_t)(rows * win->ow) * sizeof *acc);
+        return;
+    }
+    qgemm_u8_isa_rows(&q, j->isa, m0, m1);
     for (int64_t m = m0; m < m1; m++) /* ConvInteger: the kept columns */
         for (int64_t oy = 0; oy < rows; oy++)
             memcpy(yi + m * sp + oy * win->ow, acc + m * N + oy * L->pw, (size_t)win->ow * sizeof *acc);
@@ -750,6 +792,11 @@ static int qconv_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox
             .scratch = c->scratch, .slot = qconv_slot_bytes(&L, mg, kk), .nslots = c->nth > 1 ? c->nth : 1,
             .pad = pad,
         };
+        if (j.isa == QGEMM_AVX512VNNI && c->packed && qconv_packable(n, in) && qconv_has_panels(w, g) &&
+            qconv_use_t(&win, &L, kk)) {
+            j.apan = (const uint8_t *)c->packed + qconv_panels_at(M);
+            j.apan_group = qgemm_a_panels_bytes(mg, kk);
+        }
         qconv_split(&j, N, j.nslots);
         for (int s = 0; s < j.nslots; s++)
             ((struct qconv_slot_hdr *)(void *)(j.scratch + s * j.slot))->key = -1;
@@ -808,22 +855,50 @@ static int qconv_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox
 }
 
 /* op->pack: the weights' row terms for the VNNI GEMMs (qgemm_a_terms: za', rsA per output
- * channel, 2 int32 each), made once per plan when w and w_zero_point are constant. */
+ * channel, 2 int32 each), made once per plan when w and w_zero_point are constant; with
+ * AVX-512 VNNI, then (from byte qconv_panels_at) each group's weights as qgemm_a_panels for
+ * the transposed GEMM, qgemm_a_panels_bytes(M/g, K) bytes a group. */
+static int qconv_packable(const struct ox_node *n, struct ox_tensor *const *in)
+{
+    const struct qconv_io *io = io_of(n);
+    const struct ox_tensor *w = in[io->w], *zw = opt_in(n, in, io->zw);
+    return w->is_const && is_q8(w->dt) && w->rank == 4 && w->numel > 0 &&
+           !(zw && (!zw->is_const || zw->dt != w->dt || (zw->numel != 1 && zw->numel != w->dims[0]))) &&
+           (qgemm_isa_usable(QGEMM_AVX512VNNI) || qgemm_isa_usable(QGEMM_AVXVNNI));
+}
+
+/* Whether qconv_pack adds panels: AVX-512 VNNI, and groups of 8 output channels or more (not
+ * the depthwise convs, which run qdw_exec) */
+static int qconv_has_panels(const struct ox_tensor *w, int64_t g)
+{
+    return qgemm_isa_usable(QGEMM_AVX512VNNI) && g >= 1 && w->dims[0] % g == 0 && w->dims[0] / g >= 8;
+}
+
+static size_t qconv_panels_at(int64_t M)
+{
+    return ((size_t)(2 * M) * sizeof(int32_t) + 63) & ~(size_t)63;
+}
+
 static int64_t qconv_pack(const struct ox_node *n, struct ox_tensor *const *in, float *dst)
 {
     const struct qconv_io *io = io_of(n);
     const struct ox_tensor *w = in[io->w], *zw = opt_in(n, in, io->zw);
-    if (!w->is_const || !is_q8(w->dt) || w->rank != 4 || w->numel == 0 ||
-        (zw && (!zw->is_const || zw->dt != w->dt || (zw->numel != 1 && zw->numel != w->dims[0]))) ||
-        !(qgemm_isa_usable(QGEMM_AVX512VNNI) || qgemm_isa_usable(QGEMM_AVXVNNI)))
+    if (!qconv_packable(n, in))
         return 0;
-    const int64_t M = w->dims[0];
+    const int64_t M = w->dims[0], K = w->numel / M, g = ox_attr_int(n, "group", 1);
+    const int panels = qconv_has_panels(w, g);
+    const size_t pg = panels ? qgemm_a_panels_bytes(M / g, K) : 0;
     if (dst) {
-        struct qgemm_args g = {.M = M, .K = w->numel / M, .a = w->data, .a_signed = w->dt == INFERD_INT8,
-                               .za = zw ? zw->data : NULL, .za_len = zw ? zw->numel : 0};
-        qgemm_a_terms(&g, (int32_t *)(void *)dst);
+        struct qgemm_args ga = {.M = M, .K = K, .a = w->data, .a_signed = w->dt == INFERD_INT8,
+                                .za = zw ? zw->data : NULL, .za_len = zw ? zw->numel : 0};
+        qgemm_a_terms(&ga, (int32_t *)(void *)dst);
+        for (int64_t gi = 0; panels && gi < g; gi++) {
+            struct qgemm_args gg = {.M = M / g, .K = K, .a = (const uint8_t *)w->data + gi * (M / g) * K,
+                                    .a_signed = w->dt == INFERD_INT8};
+            qgemm_a_panels(&gg, (uint8_t *)dst + qconv_panels_at(M) + (size_t)gi * pg);
+        }
     }
-    return 2 * M;
+    return panels ? (int64_t)((qconv_panels_at(M) + (size_t)g * pg + sizeof(float) - 1) / sizeof(float)) : 2 * M;
 }
 
 const struct ox_op ox_op_conv_integer = {"ConvInteger", 2, 4, 1, 1, NULL, qconv_infer, qconv_exec, OX_OP_SCRATCH_SLOTS, qconv_scratch,

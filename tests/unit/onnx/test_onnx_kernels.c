@@ -366,6 +366,69 @@ static void test_qgemm_isa(enum qgemm_isa isa)
     CHECK(runs > 100);
 }
 
+/* The transposed AVX-512 VNNI GEMM (qgemm_u8_avx512vnni_rows_t) equals the reference on the
+ * kept columns of flat layouts (rows x ow of rows x pw, pw >= ow), stored compacted: tiles of
+ * 4-8 pixels and 1-3 panels, rows off the 16-row panels, row ranges split anywhere (as the
+ * threads split channels), K past the last whole quad, both signs, zero points per tensor,
+ * per row of A and per column of B, and the extremes. */
+static void test_qgemm_t(void)
+{
+    if (!qgemm_isa_usable(QGEMM_AVX512VNNI)) {
+        printf("SKIP transposed int8 GEMM: this CPU lacks AVX-512 VNNI (or INFERD_CPU_DISABLE)\n");
+        return;
+    }
+    static const int ms[] = {1, 8, 17, 40, 64, 100};
+    static const int ks[] = {3, 4, 17, 64, 577};
+    static const int lay[][3] = {{1, 1, 1}, {7, 7, 9}, {1, 49, 49}, {3, 5, 5}, {14, 14, 16}, {2, 13, 15}, {1, 3, 4}};
+    uint32_t s = 11;
+    int bad = 0, runs = 0;
+    for (size_t mi = 0; mi < sizeof ms / sizeof *ms; mi++)
+        for (size_t ki = 0; ki < sizeof ks / sizeof *ks; ki++)
+            for (size_t li = 0; li < sizeof lay / sizeof *lay; li++)
+                for (int mode = 0; mode < 8; mode++) {
+                    const int m = ms[mi], k = ks[ki], rows = lay[li][0], ow = lay[li][1], pw = lay[li][2];
+                    const int n = rows * pw, T = rows * ow;
+                    uint8_t *a = malloc((size_t)(m * k)), *b = malloc((size_t)(k * n)), za[100], zb[256];
+                    for (int i = 0; i < m * k; i++)
+                        a[i] = mode == 7 ? (uint8_t)(i & 1 ? 0x80 : 0xff) : (uint8_t)((s = s * 1664525u + 1013904223u) >> 24);
+                    for (int i = 0; i < k * n; i++)
+                        b[i] = mode == 7 ? (uint8_t)(i & 2 ? 0x80 : 0x7f) : (uint8_t)((s = s * 1664525u + 1013904223u) >> 24);
+                    for (int i = 0; i < 100; i++)
+                        za[i] = (uint8_t)((s = s * 1664525u + 1013904223u) >> 24);
+                    for (int i = 0; i < 256; i++)
+                        zb[i] = (uint8_t)((s = s * 1664525u + 1013904223u) >> 24);
+                    int32_t *c1 = malloc(sizeof(int32_t) * (size_t)(m * n)), *c2 = malloc(sizeof(int32_t) * (size_t)(m * n));
+                    int32_t *terms = malloc(sizeof(int32_t) * (size_t)(2 * m));
+                    uint8_t *pan = malloc(qgemm_a_panels_bytes(m, k));
+                    void *pack = aligned_alloc(64, (qgemm_scratch_bytes(k, n) + 127) & ~(size_t)63);
+                    struct qgemm_args g = {.M = m, .N = n, .K = k, .a = a, .a_signed = mode & 1, .b = b,
+                                           .b_signed = (mode >> 1) & 1, .c = c1};
+                    if (mode & 4) /* per-row / per-column zero points */
+                        g.za = za, g.za_len = m, g.zb = zb, g.zb_len = n;
+                    else if (mode & 2)
+                        g.za = za, g.za_len = 1, g.zb = zb, g.zb_len = 1;
+                    else if (mode == 1) /* int8 weights, no zero point (the usual conv): no column sums */
+                        g.zb = zb, g.zb_len = 1;
+                    qgemm_u8_ref(&g);
+                    g.c = c2, g.pack = pack;
+                    qgemm_a_terms(&g, terms);
+                    g.a_terms = terms;
+                    qgemm_a_panels(&g, pan);
+                    qgemm_u8_isa_pack(&g, QGEMM_AVX512VNNI);
+                    memset(c2, 0x55, sizeof(int32_t) * (size_t)(m * n));
+                    const int cut = (int)(mi * 7 + li) % (m + 1); /* two row ranges, cut anywhere */
+                    qgemm_u8_avx512vnni_rows_t(&g, pan, cut, m, rows, ow, pw);
+                    qgemm_u8_avx512vnni_rows_t(&g, pan, 0, cut, rows, ow, pw);
+                    for (int i = 0; i < m; i++)
+                        for (int t = 0; t < T; t++)
+                            bad += c2[i * n + t] != c1[i * n + t / ow * pw + t % ow];
+                    runs++;
+                    free(a), free(b), free(c1), free(c2), free(terms), free(pan), free(pack);
+                }
+    printf("transposed int8 GEMM (AVX-512 VNNI): %d runs, %d mismatches\n", runs, bad);
+    CHECK(bad == 0);
+}
+
 static void test_qgemm(void)
 {
     printf("int8 GEMM picked here: %s\n",
@@ -373,6 +436,7 @@ static void test_qgemm(void)
     test_qgemm_isa(QGEMM_AVX2);
     test_qgemm_isa(QGEMM_AVXVNNI);
     test_qgemm_isa(QGEMM_AVX512VNNI);
+    test_qgemm_t();
 }
 
 /* qgemm_vnni_pack's layout for both panel widths (16: AVX-512, 8: AVX-VNNI, which this CPU
