@@ -454,6 +454,8 @@ static int qconv_fused(void)
 #define QCONV_CHUNK 1024   /* GEMM columns per call (whole output rows): packed B, sums in cache */
 #define QCONV_MIN_COLS 96 /* bands are not cut below this many columns to feed more threads */
 #define QCONV_PARTS 8     /* pool parts per thread at most (items are grouped beyond that) */
+#define QCONV_C4_Q 4096  /* quads of K at most for the c4 planes (their offsets on the stack) */
+#define QCONV_C4_PW 2048 /* plane row bytes at most for the c4 planes (4 rows on the stack) */
 #define QCONV_T_K 512     /* K from which the transposed GEMM runs (below, its stores cost more) */
 
 struct qconv_layout {
@@ -519,6 +521,78 @@ static void qconv_planes(const struct qconv_cols *cc, int64_t cg, uint8_t *dst)
             }
 }
 
+/* The c4 planes (qgemm_u8_avx512vnni_rows_c4): qconv_planes' phase planes of 4 channels at
+ * a time, their bytes interleaved (plane row r, column j: 4 bytes, channels 4c..4c+3) and
+ * flipped to B' (flip 0x80: int8 x); rp rows filled of planes rstride rows apart:
+ *   quad c, phase (py, px), row r, column j at 4 * (((c * sh * sw + py * sw + px) * rstride + r) * pw + j)
+ * so that a tap of 4 channels at one pixel is one 32-bit lane, read where it lies. */
+static void qconv_planes_c4(const struct qconv_cols *cc, int64_t cg, int64_t rstride, uint8_t *dst, uint8_t flip)
+{
+    const struct ox_window *win = cc->win;
+    const int64_t pw = cc->L->pw, rp = cc->rp, sw = win->sw, W = cc->W, S = win->sh * sw;
+    uint8_t tmp[4][QCONV_C4_PW + 16];
+    for (int64_t c4 = 0; c4 < cg / 4; c4++)
+        for (int64_t py = 0; py < win->sh; py++)
+            for (int64_t px = 0; px < sw; px++) {
+                const int64_t off = px - win->pl;
+                int64_t lo, hi;
+                valid_cols(off, sw, W, pw, &lo, &hi);
+                uint8_t *pd = dst + (c4 * S + py * sw + px) * rstride * pw * 4;
+                for (int64_t r = 0; r < rp; r++, pd += pw * 4) {
+                    const int64_t iy = (cc->r0 + r) * win->sh + py - win->pt;
+                    for (int e = 0; e < 4; e++) {
+                        if (iy < 0 || iy >= cc->H)
+                            memset(tmp[e], cc->pad, (size_t)pw);
+                        else
+                            padded_row(tmp[e], cc->x + ((4 * c4 + e) * cc->H + iy) * W, pw, lo, hi, sw, off, cc->pad);
+                    }
+                    int64_t jx = 0;
+#ifdef __SSE2__
+                    const __m128i fl = _mm_set1_epi8((char)flip);
+                    for (; jx + 16 <= pw; jx += 16) {
+                        __m128i a = _mm_loadu_si128((const __m128i *)(const void *)(tmp[0] + jx));
+                        __m128i b = _mm_loadu_si128((const __m128i *)(const void *)(tmp[1] + jx));
+                        __m128i c = _mm_loadu_si128((const __m128i *)(const void *)(tmp[2] + jx));
+                        __m128i d = _mm_loadu_si128((const __m128i *)(const void *)(tmp[3] + jx));
+                        __m128i ab0 = _mm_unpacklo_epi8(a, b), ab1 = _mm_unpackhi_epi8(a, b);
+                        __m128i cd0 = _mm_unpacklo_epi8(c, d), cd1 = _mm_unpackhi_epi8(c, d);
+                        __m128i *o = (__m128i *)(void *)(pd + 4 * jx);
+                        _mm_storeu_si128(o, _mm_xor_si128(_mm_unpacklo_epi16(ab0, cd0), fl));
+                        _mm_storeu_si128(o + 1, _mm_xor_si128(_mm_unpackhi_epi16(ab0, cd0), fl));
+                        _mm_storeu_si128(o + 2, _mm_xor_si128(_mm_unpacklo_epi16(ab1, cd1), fl));
+                        _mm_storeu_si128(o + 3, _mm_xor_si128(_mm_unpackhi_epi16(ab1, cd1), fl));
+                    }
+#endif
+                    for (; jx < pw; jx++)
+                        for (int e = 0; e < 4; e++)
+                            pd[4 * jx + e] = (uint8_t)(tmp[e][jx] ^ flip);
+                }
+            }
+}
+
+/* off[q] for the c4 planes (rstride rows a plane): quad q = tap * cg / 4 + c, tap = ky * kw +
+ * kx, reads phase ((ky dh) % sh, (kx dw) % sw) of channel quad c at row (ky dh) / sh, column
+ * (kx dw) / sw from the pixel's own place. */
+static void qconv_c4_offsets(const struct ox_window *win, int64_t cg, int64_t rstride, int64_t pw, int32_t *off)
+{
+    const int64_t S = win->sh * win->sw;
+    for (int64_t ky = 0, q = 0; ky < win->kh; ky++)
+        for (int64_t kx = 0; kx < win->kw; kx++) {
+            const int64_t dy = ky * win->dh, dx = kx * win->dw, ph = (dy % win->sh) * win->sw + dx % win->sw;
+            for (int64_t c = 0; c < cg / 4; c++, q++)
+                off[q] = (int32_t)(4 * (((c * S + ph) * rstride + dy / win->sh) * pw + dx / win->sw));
+        }
+}
+
+/* Every za' of the plan's row terms is 0 (int8 weights with zero points 0): no column sums */
+static int qconv_za0(const int32_t *a_terms, int64_t M)
+{
+    for (int64_t i = 0; a_terms && i < M; i++)
+        if (a_terms[2 * i])
+            return 0;
+    return a_terms != NULL;
+}
+
 /* qgemm_args.b_row: row k of the im2col matrix (of the call's columns), in place in a plane
  * (flat) or made into tmp */
 static const uint8_t *qconv_im2col(void *ctx, int64_t k, uint8_t *tmp)
@@ -568,6 +642,7 @@ static size_t qconv_scratch(const struct ox_node *n, struct ox_tensor *const *in
 
 static int qconv_packable(const struct ox_node *n, struct ox_tensor *const *in);
 static int qconv_has_panels(const struct ox_tensor *w, int64_t g);
+static int qconv_c4_ok(const struct ox_tensor *w, int64_t g);
 static size_t qconv_panels_at(int64_t M);
 
 /* Whether a flat conv runs the transposed GEMM (qgemm_u8_avx512vnni_rows_t) on the plan's
@@ -601,6 +676,9 @@ struct qrows {
     int64_t sp;  /* bytes of one output channel */
     int64_t pw, rows, ow; /* flat: the call's output rows, their ow sums every pw (else pw = 0) */
     const uint8_t *apan;  /* flat: the group's qgemm_a_panels to run the transposed GEMM, or NULL */
+    const uint8_t *planes; /* with apan: the call's c4 planes (qgemm_u8_avx512vnni_rows_c4), or NULL */
+    const int32_t *off;    /* their quads' offsets */
+    int32_t zbp;           /* zb' */
 };
 
 static void qrows_part(void *arg, int64_t lo, int64_t hi)
@@ -608,7 +686,11 @@ static void qrows_part(void *arg, int64_t lo, int64_t hi)
     const struct qrows *r = arg;
     const int64_t N = r->g->N, m1 = hi * QROWS < r->g->M ? hi * QROWS : r->g->M;
     if (r->apan) { /* the kept sums already together */
-        qgemm_u8_avx512vnni_rows_t(r->g, r->apan, lo * QROWS, m1, r->rows, r->ow, r->pw);
+        if (r->planes)
+            qgemm_u8_avx512vnni_rows_c4(r->g, r->apan, r->planes, r->off, r->zbp, lo * QROWS, m1, r->rows, r->ow,
+                                        r->pw);
+        else
+            qgemm_u8_avx512vnni_rows_t(r->g, r->apan, lo * QROWS, m1, r->rows, r->ow, r->pw);
         for (int64_t m = lo * QROWS; m < m1; m++) {
             int64_t oc = r->oc0 + m;
             float mul = r->sx * (float)ox_get_f64(r->sw, r->sw->numel == 1 ? 0 : oc) / r->sy;
@@ -643,6 +725,8 @@ struct qconv_job {
     const int32_t *a_terms; /* the plan's row terms of all M channels, or NULL */
     const uint8_t *apan;    /* the plan's qgemm_a_panels of group 0 (transposed GEMM), or NULL */
     size_t apan_group;      /* bytes of one group's panels */
+    const int32_t *off;     /* apan in the c4 order: the planes' quad offsets (qconv_c4_offsets), else NULL */
+    int32_t zbp;            /* then zb' */
     enum qgemm_isa isa;
     int64_t C, H, W, M, g, cg, mg, kk;
     int64_t bands, rows, mparts; /* per image and group: bands of rows output rows, channel ranges */
@@ -705,7 +789,9 @@ static void qconv_item(const struct qconv_job *j, int64_t it, uint8_t *slot)
         cc.planes = xg, cc.rp = win->oh, cc.oy0 = oy0; /* x is its own (one) plane per channel */
     } else {
         cc.planes = col, cc.rp = rows + L->halo, cc.r0 = oy0;
-        if (!packed)
+        if (!packed && j->off)
+            qconv_planes_c4(&cc, j->cg, j->rows + L->halo, col, j->x->dt == INFERD_INT8 ? 0x80 : 0);
+        else if (!packed)
             qconv_planes(&cc, j->cg, col);
     }
     const struct ox_tensor *zw = j->zw, *zx = j->zx;
@@ -721,19 +807,23 @@ static void qconv_item(const struct qconv_job *j, int64_t it, uint8_t *slot)
         .b_row = qconv_im2col, .b_ctx = &cc, .b_tmp = col,
         .a_terms = j->a_terms ? j->a_terms + 2 * gi * j->mg : NULL,
     };
-    if (!packed)
+    if (!packed && !j->off)
         qgemm_u8_isa_pack(&q, j->isa);
     const uint8_t *apan = j->apan ? j->apan + gi * j->apan_group : NULL;
     if (j->q) {
         struct qrows r = *j->q;
         r.g = &q, r.isa = j->isa, r.oc0 = gi * j->mg, r.rows = rows, r.apan = apan;
+        r.planes = j->off ? col : NULL, r.off = j->off, r.zbp = j->zbp;
         r.y = (uint8_t *)j->y->data + (nn * j->M + gi * j->mg) * sp + oy0 * win->ow;
         qrows_part(&r, b0, b1);
         return;
     }
     int32_t *yi = (int32_t *)j->y->data + (nn * j->M + gi * j->mg) * sp + oy0 * win->ow;
     if (apan) {
-        qgemm_u8_avx512vnni_rows_t(&q, apan, m0, m1, rows, win->ow, L->pw);
+        if (j->off)
+            qgemm_u8_avx512vnni_rows_c4(&q, apan, col, j->off, j->zbp, m0, m1, rows, win->ow, L->pw);
+        else
+            qgemm_u8_avx512vnni_rows_t(&q, apan, m0, m1, rows, win->ow, L->pw);
         for (int64_t m = m0; m < m1; m++) /* ConvInteger: the sums, kept columns together */
             memcpy(yi + m * sp, acc + m * N, (size_t)(rows * win->ow) * sizeof *acc);
         return;
@@ -798,6 +888,16 @@ static int qconv_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox
             j.apan_group = qgemm_a_panels_bytes(mg, kk);
         }
         qconv_split(&j, N, j.nslots);
+        int32_t off[QCONV_C4_Q];
+        if (j.apan && qconv_c4_ok(w, g)) { /* the panels are in the c4 order: that path or none */
+            if (kk / 4 <= QCONV_C4_Q && L.pw <= QCONV_C4_PW && qconv_za0(a_terms, M)) {
+                qconv_c4_offsets(&win, cg, j.rows + L.halo, L.pw, off);
+                j.off = off;
+                j.zbp = (x->dt == INFERD_INT8 ? 0x80 : 0) ^ pad;
+            } else {
+                j.apan = NULL;
+            }
+        }
         for (int s = 0; s < j.nslots; s++)
             ((struct qconv_slot_hdr *)(void *)(j.scratch + s * j.slot))->key = -1;
         j.items = N * g * j.bands * j.mparts;
@@ -874,6 +974,14 @@ static int qconv_has_panels(const struct ox_tensor *w, int64_t g)
     return qgemm_isa_usable(QGEMM_AVX512VNNI) && g >= 1 && w->dims[0] % g == 0 && w->dims[0] / g >= 8;
 }
 
+/* Whether the panels are in the c4 order (qgemm_a_panels' taps) for qgemm_u8_avx512vnni_rows_c4:
+ * channels a multiple of 4 a group, more than one tap */
+static int qconv_c4_ok(const struct ox_tensor *w, int64_t g)
+{
+    (void)g;
+    return w->dims[1] % 4 == 0 && w->dims[2] * w->dims[3] > 1;
+}
+
 static size_t qconv_panels_at(int64_t M)
 {
     return ((size_t)(2 * M) * sizeof(int32_t) + 63) & ~(size_t)63;
@@ -895,7 +1003,8 @@ static int64_t qconv_pack(const struct ox_node *n, struct ox_tensor *const *in, 
         for (int64_t gi = 0; panels && gi < g; gi++) {
             struct qgemm_args gg = {.M = M / g, .K = K, .a = (const uint8_t *)w->data + gi * (M / g) * K,
                                     .a_signed = w->dt == INFERD_INT8};
-            qgemm_a_panels(&gg, (uint8_t *)dst + qconv_panels_at(M) + (size_t)gi * pg);
+            qgemm_a_panels(&gg, qconv_c4_ok(w, g) ? w->dims[2] * w->dims[3] : 0,
+                           (uint8_t *)dst + qconv_panels_at(M) + (size_t)gi * pg);
         }
     }
     return panels ? (int64_t)((qconv_panels_at(M) + (size_t)g * pg + sizeof(float) - 1) / sizeof(float)) : 2 * M;

@@ -413,7 +413,7 @@ static void test_qgemm_t(void)
                     g.c = c2, g.pack = pack;
                     qgemm_a_terms(&g, terms);
                     g.a_terms = terms;
-                    qgemm_a_panels(&g, pan);
+                    qgemm_a_panels(&g, 0, pan);
                     qgemm_u8_isa_pack(&g, QGEMM_AVX512VNNI);
                     memset(c2, 0x55, sizeof(int32_t) * (size_t)(m * n));
                     const int cut = (int)(mi * 7 + li) % (m + 1); /* two row ranges, cut anywhere */

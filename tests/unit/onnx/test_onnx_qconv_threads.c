@@ -6,7 +6,8 @@
  * maps), channel counts off the 8-row blocks, groups, strides, dilation, pointwise convs
  * (x read in place), a conv whose im2col rows are made as packed (not flat) and depthwise
  * convs (their own path, split by channel); each also with the plan's packed weights, which
- * with AVX-512 VNNI run the transposed GEMM (INFERD_QCONV_T=1: on every flat conv). ctest runs it
+ * with AVX-512 VNNI run the transposed GEMM (INFERD_QCONV_T=1: on every flat conv), and again
+ * with the weights' zero points 0 (int8 weights: the c4 planes, B read in place). ctest runs it
  * again with the VNNI kernels off (AVX2) and with every ISA off (the reference). */
 #include <stdio.h>
 #include <stdlib.h>
@@ -127,6 +128,18 @@ int main(void)
                 if (diff)
                     fprintf(stderr, "case %zu %s batch %d: packed weights (1, 3 threads) differ\n", ci, ops[oi],
                             batch);
+                bad += diff;
+                free(y1), free(y2), free(y3);
+                /* zero points 0: with int8 weights, the c4 planes read in place (no B pack) */
+                memset(zw->data, 0, zw->nbytes);
+                y1 = run(&n, in, NULL, 1, 0, &b1);
+                setenv("INFERD_QCONV_T", "1", 1);
+                y2 = run(&n, in, NULL, 1, 1, &b2), y3 = run(&n, in, p3, 3, 1, &b3);
+                unsetenv("INFERD_QCONV_T");
+                diff = b1 != b2 || b1 != b3 || memcmp(y1, y2, b1) != 0 || memcmp(y1, y3, b1) != 0;
+                if (diff)
+                    fprintf(stderr, "case %zu %s batch %d: packed weights, zero points 0 (1, 3 threads) differ\n", ci,
+                            ops[oi], batch);
                 bad += diff;
                 free(y1), free(y2), free(y3);
                 struct ox_tensor *all[] = {x, w, zx, zw, sx, sw, sy, zy, b, s1, z1, s2, z2};
