@@ -498,7 +498,18 @@ struct qconv_cols {
     uint8_t pad;
 };
 
-/* Fills the group's phase planes, cc->rp rows from row cc->r0, at dst (flat layout). */
+/* Whether some tap reads stride phase p (of stride s, taps k, dilation d): a 1x1 stride-2
+ * conv reads one phase of four, and the others are not laid out. */
+static int qconv_phase_read(int64_t p, int64_t s, int64_t k, int64_t d)
+{
+    for (int64_t t = 0; t < k; t++)
+        if (t * d % s == p)
+            return 1;
+    return 0;
+}
+
+/* Fills the group's phase planes, cc->rp rows from row cc->r0, at dst (flat layout); the
+ * phases no tap reads are left as they are. */
 static void qconv_planes(const struct qconv_cols *cc, int64_t cg, uint8_t *dst)
 {
     const struct ox_window *win = cc->win;
@@ -506,6 +517,8 @@ static void qconv_planes(const struct qconv_cols *cc, int64_t cg, uint8_t *dst)
     for (int64_t ci = 0; ci < cg; ci++)
         for (int64_t py = 0; py < win->sh; py++)
             for (int64_t px = 0; px < sw; px++, dst += rp * pw) {
+                if (!qconv_phase_read(py, win->sh, win->kh, win->dh) || !qconv_phase_read(px, sw, win->kw, win->dw))
+                    continue;
                 const int64_t off = px - win->pl; /* plane column j holds x column j*sw + off */
                 int64_t lo, hi;
                 valid_cols(off, sw, W, pw, &lo, &hi);
@@ -534,6 +547,8 @@ static void qconv_planes_c4(const struct qconv_cols *cc, int64_t cg, int64_t rst
     for (int64_t c4 = 0; c4 < cg / 4; c4++)
         for (int64_t py = 0; py < win->sh; py++)
             for (int64_t px = 0; px < sw; px++) {
+                if (!qconv_phase_read(py, win->sh, win->kh, win->dh) || !qconv_phase_read(px, sw, win->kw, win->dw))
+                    continue;
                 const int64_t off = px - win->pl;
                 int64_t lo, hi;
                 valid_cols(off, sw, W, pw, &lo, &hi);

@@ -746,7 +746,7 @@ static void test_qconv_dense(void)
     uint32_t s = 5;
     int bad = 0, runs = 0;
     for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++)
-        for (int mode = 0; mode < 8; mode++) {
+        for (int mode = 0; mode < 16; mode++) { /* mode 8..15: packed weights, the transposed GEMM */
             const int64_t C = cases[ci].c, M = cases[ci].m, k = cases[ci].k, G = cases[ci].g, cg = C / G;
             const int xs = mode & 1, ws = (mode >> 1) & 1, per_ch = (mode >> 2) & 1;
             int64_t xd[4] = {1, C, cases[ci].h, cases[ci].w}, wd[4] = {M, cg, k, k}, one[1] = {1}, md[1] = {M};
@@ -760,6 +760,8 @@ static void test_qconv_dense(void)
             for (int64_t i = 0; i < zw->numel; i++)
                 ((uint8_t *)zw->data)[i] = (uint8_t)((s = s * 1664525u + 1013904223u) >> 24);
             *(uint8_t *)zx->data = (uint8_t)(mode & 4 ? 0x80 : 17);
+            if ((mode & 8) && !per_ch) /* zero points 0: int8 weights take the c4 planes */
+                memset(zw->data, 0, zw->nbytes);
             int64_t strides[2] = {cases[ci].s, cases[ci].s}, dil[2] = {cases[ci].d, cases[ci].d};
             int64_t pads[4] = {cases[ci].pt, cases[ci].pl, cases[ci].pb, cases[ci].pr};
             struct ox_attr attrs[4] = {{.name = "group", .type = OX_ATTR_INT, .i = G},
@@ -775,7 +777,16 @@ static void test_qconv_dense(void)
             y.data = calloc(y.nbytes + 64, 1);
             size_t sb = op->scratch(&n, in, &yp);
             struct ox_ctx c = {.nth = 1, .scratch = sb ? aligned_alloc(64, (sb + 63) & ~(size_t)63) : NULL};
+            const int64_t pk = (mode & 8) && op->pack ? op->pack(&n, in, NULL) : 0;
+            float *pbuf = pk > 0 ? aligned_alloc(64, ((size_t)pk * sizeof(float) + 63) & ~(size_t)63) : NULL;
+            if (pbuf) {
+                op->pack(&n, in, pbuf);
+                c.packed = pbuf;
+                setenv("INFERD_QCONV_T", "1", 1);
+            }
             CHECK(op->exec(&c, &n, in, &yp, &err) == 0);
+            unsetenv("INFERD_QCONV_T");
+            free(pbuf);
             const int64_t H = xd[2], W = xd[3], OH = y.dims[2], OW = y.dims[3];
             int diff = 0;
             for (int64_t m = 0; m < M; m++) {
