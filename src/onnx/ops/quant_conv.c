@@ -534,6 +534,31 @@ static void qconv_planes(const struct qconv_cols *cc, int64_t cg, uint8_t *dst)
             }
 }
 
+/* dst[4 j + e] = src[e][j] ^ flip for j in [0, n): 4 rows interleaved */
+static void interleave4(uint8_t *restrict dst, const uint8_t *const *src, int64_t n, uint8_t flip)
+{
+    int64_t j = 0;
+#ifdef __SSE2__
+    const __m128i fl = _mm_set1_epi8((char)flip);
+    for (; j + 16 <= n; j += 16) {
+        __m128i a = _mm_loadu_si128((const __m128i *)(const void *)(src[0] + j));
+        __m128i b = _mm_loadu_si128((const __m128i *)(const void *)(src[1] + j));
+        __m128i c = _mm_loadu_si128((const __m128i *)(const void *)(src[2] + j));
+        __m128i d = _mm_loadu_si128((const __m128i *)(const void *)(src[3] + j));
+        __m128i ab0 = _mm_unpacklo_epi8(a, b), ab1 = _mm_unpackhi_epi8(a, b);
+        __m128i cd0 = _mm_unpacklo_epi8(c, d), cd1 = _mm_unpackhi_epi8(c, d);
+        __m128i *o = (__m128i *)(void *)(dst + 4 * j);
+        _mm_storeu_si128(o, _mm_xor_si128(_mm_unpacklo_epi16(ab0, cd0), fl));
+        _mm_storeu_si128(o + 1, _mm_xor_si128(_mm_unpackhi_epi16(ab0, cd0), fl));
+        _mm_storeu_si128(o + 2, _mm_xor_si128(_mm_unpacklo_epi16(ab1, cd1), fl));
+        _mm_storeu_si128(o + 3, _mm_xor_si128(_mm_unpackhi_epi16(ab1, cd1), fl));
+    }
+#endif
+    for (; j < n; j++)
+        for (int e = 0; e < 4; e++)
+            dst[4 * j + e] = (uint8_t)(src[e][j] ^ flip);
+}
+
 /* The c4 planes (qgemm_u8_avx512vnni_rows_c4): qconv_planes' phase planes of 4 channels at
  * a time, their bytes interleaved (plane row r, column j: 4 bytes, channels 4c..4c+3) and
  * flipped to B' (flip 0x80: int8 x); rp rows filled of planes rstride rows apart:
@@ -543,7 +568,8 @@ static void qconv_planes_c4(const struct qconv_cols *cc, int64_t cg, int64_t rst
 {
     const struct ox_window *win = cc->win;
     const int64_t pw = cc->L->pw, rp = cc->rp, sw = win->sw, W = cc->W, S = win->sh * sw;
-    uint8_t tmp[4][QCONV_C4_PW + 16];
+    const uint8_t padb = (uint8_t)(cc->pad ^ flip);
+    uint8_t tmp[4][QCONV_C4_PW];
     for (int64_t c4 = 0; c4 < cg / 4; c4++)
         for (int64_t py = 0; py < win->sh; py++)
             for (int64_t px = 0; px < sw; px++) {
@@ -555,32 +581,23 @@ static void qconv_planes_c4(const struct qconv_cols *cc, int64_t cg, int64_t rst
                 uint8_t *pd = dst + (c4 * S + py * sw + px) * rstride * pw * 4;
                 for (int64_t r = 0; r < rp; r++, pd += pw * 4) {
                     const int64_t iy = (cc->r0 + r) * win->sh + py - win->pt;
+                    if (iy < 0 || iy >= cc->H) {
+                        memset(pd, padb, (size_t)(4 * pw));
+                        continue;
+                    }
+                    const uint8_t *src[4];
                     for (int e = 0; e < 4; e++) {
-                        if (iy < 0 || iy >= cc->H)
-                            memset(tmp[e], cc->pad, (size_t)pw);
-                        else
-                            padded_row(tmp[e], cc->x + ((4 * c4 + e) * cc->H + iy) * W, pw, lo, hi, sw, off, cc->pad);
+                        const uint8_t *xr = cc->x + ((4 * c4 + e) * cc->H + iy) * W;
+                        if (sw == 1) { /* the image's columns straight from x, the pad around them */
+                            src[e] = xr + lo + off;
+                            continue;
+                        }
+                        padded_row(tmp[e], xr, pw, lo, hi, sw, off, cc->pad);
+                        src[e] = tmp[e] + lo;
                     }
-                    int64_t jx = 0;
-#ifdef __SSE2__
-                    const __m128i fl = _mm_set1_epi8((char)flip);
-                    for (; jx + 16 <= pw; jx += 16) {
-                        __m128i a = _mm_loadu_si128((const __m128i *)(const void *)(tmp[0] + jx));
-                        __m128i b = _mm_loadu_si128((const __m128i *)(const void *)(tmp[1] + jx));
-                        __m128i c = _mm_loadu_si128((const __m128i *)(const void *)(tmp[2] + jx));
-                        __m128i d = _mm_loadu_si128((const __m128i *)(const void *)(tmp[3] + jx));
-                        __m128i ab0 = _mm_unpacklo_epi8(a, b), ab1 = _mm_unpackhi_epi8(a, b);
-                        __m128i cd0 = _mm_unpacklo_epi8(c, d), cd1 = _mm_unpackhi_epi8(c, d);
-                        __m128i *o = (__m128i *)(void *)(pd + 4 * jx);
-                        _mm_storeu_si128(o, _mm_xor_si128(_mm_unpacklo_epi16(ab0, cd0), fl));
-                        _mm_storeu_si128(o + 1, _mm_xor_si128(_mm_unpackhi_epi16(ab0, cd0), fl));
-                        _mm_storeu_si128(o + 2, _mm_xor_si128(_mm_unpacklo_epi16(ab1, cd1), fl));
-                        _mm_storeu_si128(o + 3, _mm_xor_si128(_mm_unpackhi_epi16(ab1, cd1), fl));
-                    }
-#endif
-                    for (; jx < pw; jx++)
-                        for (int e = 0; e < 4; e++)
-                            pd[4 * jx + e] = (uint8_t)(tmp[e][jx] ^ flip);
+                    memset(pd, padb, (size_t)(4 * lo));
+                    interleave4(pd + 4 * lo, src, hi - lo, flip);
+                    memset(pd + 4 * hi, padb, (size_t)(4 * (pw - hi)));
                 }
             }
 }
