@@ -445,7 +445,13 @@ static int qdw_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_t
  * the scratch (OX_OP_SCRATCH_SLOTS): nothing runs on the calling thread alone and an op
  * forks once. Bands are cut finer, then channel ranges, only when there are fewer items than
  * threads (batch 1, small maps). Every output byte is the same sum whichever call makes it,
- * so the bytes do not depend on the thread count. */
+ * so the bytes do not depend on the thread count.
+ * With AVX-512 VNNI and constant weights (qconv_pack: panels of 16 output channels), a flat
+ * conv with K >= QCONV_T_K runs the transposed GEMM (qconv_use_t): output pixels are the
+ * broadcast side, so its tiles hold only the kept columns. For int8 weights with zero points
+ * 0, more than one tap and channels a multiple of 4 (ResNets' 3x3 convs), the planes are laid
+ * out with 4 channels interleaved (qconv_planes_c4) and the GEMM reads each pixel's quad of B
+ * in place through an offset table (qconv_c4_offsets): no B pack at all. */
 static int qconv_fused(void)
 {
     return qgemm_isa_usable(QGEMM_AVX2);
@@ -455,7 +461,6 @@ static int qconv_fused(void)
 #define QCONV_MIN_COLS 96 /* bands are not cut below this many columns to feed more threads */
 #define QCONV_PARTS 8     /* pool parts per thread at most (items are grouped beyond that) */
 #define QCONV_C4_Q 4096  /* quads of K at most for the c4 planes (their offsets on the stack) */
-#define QCONV_C4_PW 2048 /* plane row bytes at most for the c4 planes (4 rows on the stack) */
 #define QCONV_T_K 512     /* K from which the transposed GEMM runs (below, its stores cost more) */
 
 struct qconv_layout {
@@ -534,17 +539,30 @@ static void qconv_planes(const struct qconv_cols *cc, int64_t cg, uint8_t *dst)
             }
 }
 
-/* dst[4 j + e] = src[e][j] ^ flip for j in [0, n): 4 rows interleaved */
-static void interleave4(uint8_t *restrict dst, const uint8_t *const *src, int64_t n, uint8_t flip)
+#ifdef __SSE2__
+/* 16 bytes of a row for interleave4: src[j..j+15] (s 1), or src[2j], src[2j+2], ... (s 2: the
+ * even bytes of 32, as gather2) */
+static inline __m128i row16(const uint8_t *src, int64_t j, int s)
+{
+    if (s == 1)
+        return _mm_loadu_si128((const __m128i *)(const void *)(src + j));
+    const __m128i lo8 = _mm_set1_epi16(0xff);
+    __m128i a = _mm_and_si128(_mm_loadu_si128((const __m128i *)(const void *)(src + 2 * j)), lo8);
+    __m128i b = _mm_and_si128(_mm_loadu_si128((const __m128i *)(const void *)(src + 2 * j + 16)), lo8);
+    return _mm_packus_epi16(a, b);
+}
+#endif
+
+/* dst[4 j + e] = src[e][j * s] ^ flip for j in [0, n), s 1 or 2: 4 rows interleaved (the
+ * vector loop stops, as gather2's, before it would read past src[e][(n - 1) * s]) */
+static void interleave4(uint8_t *restrict dst, const uint8_t *const *src, int64_t n, int s, uint8_t flip)
 {
     int64_t j = 0;
 #ifdef __SSE2__
     const __m128i fl = _mm_set1_epi8((char)flip);
-    for (; j + 16 <= n; j += 16) {
-        __m128i a = _mm_loadu_si128((const __m128i *)(const void *)(src[0] + j));
-        __m128i b = _mm_loadu_si128((const __m128i *)(const void *)(src[1] + j));
-        __m128i c = _mm_loadu_si128((const __m128i *)(const void *)(src[2] + j));
-        __m128i d = _mm_loadu_si128((const __m128i *)(const void *)(src[3] + j));
+    for (; s == 1 ? j + 16 <= n : j + 16 < n; j += 16) {
+        __m128i a = row16(src[0], j, s), b = row16(src[1], j, s);
+        __m128i c = row16(src[2], j, s), d = row16(src[3], j, s);
         __m128i ab0 = _mm_unpacklo_epi8(a, b), ab1 = _mm_unpackhi_epi8(a, b);
         __m128i cd0 = _mm_unpacklo_epi8(c, d), cd1 = _mm_unpackhi_epi8(c, d);
         __m128i *o = (__m128i *)(void *)(dst + 4 * j);
@@ -556,7 +574,7 @@ static void interleave4(uint8_t *restrict dst, const uint8_t *const *src, int64_
 #endif
     for (; j < n; j++)
         for (int e = 0; e < 4; e++)
-            dst[4 * j + e] = (uint8_t)(src[e][j] ^ flip);
+            dst[4 * j + e] = (uint8_t)(src[e][j * s] ^ flip);
 }
 
 /* The c4 planes (qgemm_u8_avx512vnni_rows_c4): qconv_planes' phase planes of 4 channels at
@@ -569,7 +587,6 @@ static void qconv_planes_c4(const struct qconv_cols *cc, int64_t cg, int64_t rst
     const struct ox_window *win = cc->win;
     const int64_t pw = cc->L->pw, rp = cc->rp, sw = win->sw, W = cc->W, S = win->sh * sw;
     const uint8_t padb = (uint8_t)(cc->pad ^ flip);
-    uint8_t tmp[4][QCONV_C4_PW];
     for (int64_t c4 = 0; c4 < cg / 4; c4++)
         for (int64_t py = 0; py < win->sh; py++)
             for (int64_t px = 0; px < sw; px++) {
@@ -585,18 +602,18 @@ static void qconv_planes_c4(const struct qconv_cols *cc, int64_t cg, int64_t rst
                         memset(pd, padb, (size_t)(4 * pw));
                         continue;
                     }
+                    /* the image's columns straight from x (column j at j * sw + off), the pad around them */
                     const uint8_t *src[4];
-                    for (int e = 0; e < 4; e++) {
-                        const uint8_t *xr = cc->x + ((4 * c4 + e) * cc->H + iy) * W;
-                        if (sw == 1) { /* the image's columns straight from x, the pad around them */
-                            src[e] = xr + lo + off;
-                            continue;
-                        }
-                        padded_row(tmp[e], xr, pw, lo, hi, sw, off, cc->pad);
-                        src[e] = tmp[e] + lo;
-                    }
+                    for (int e = 0; e < 4; e++)
+                        src[e] = cc->x + ((4 * c4 + e) * cc->H + iy) * W + lo * sw + off;
                     memset(pd, padb, (size_t)(4 * lo));
-                    interleave4(pd + 4 * lo, src, hi - lo, flip);
+                    if (sw <= 2) {
+                        interleave4(pd + 4 * lo, src, hi - lo, (int)sw, flip);
+                    } else {
+                        for (int64_t jx = lo; jx < hi; jx++)
+                            for (int e = 0; e < 4; e++)
+                                pd[4 * jx + e] = (uint8_t)(src[e][(jx - lo) * sw] ^ flip);
+                    }
                     memset(pd + 4 * hi, padb, (size_t)(4 * (pw - hi)));
                 }
             }
@@ -922,7 +939,7 @@ static int qconv_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox
         qconv_split(&j, N, j.nslots);
         int32_t off[QCONV_C4_Q];
         if (j.apan && qconv_c4_ok(w, g)) { /* the panels are in the c4 order: that path or none */
-            if (kk / 4 <= QCONV_C4_Q && L.pw <= QCONV_C4_PW && qconv_za0(a_terms, M)) {
+            if (kk / 4 <= QCONV_C4_Q && qconv_za0(a_terms, M)) {
                 qconv_c4_offsets(&win, cg, j.rows + L.halo, L.pw, off);
                 j.off = off;
                 j.zbp = (x->dt == INFERD_INT8 ? 0x80 : 0) ^ pad;

@@ -64,6 +64,7 @@ int main(void)
         {16, 14, 14, 20, 3, 1, 1, 1, 1}, /* 20 channels: blocks of 8, 8 and 4 */
         {3, 61, 60, 16, 7, 2, 1, 1, 3},  /* a stem: stride-2 phase planes */
         {8, 30, 30, 16, 3, 2, 1, 1, 1},  /* stride 2, one band */
+        {8, 23, 21, 16, 3, 3, 1, 1, 1},  /* stride 3 (c4 planes: bytes gathered one by one) */
         {12, 20, 20, 18, 3, 1, 2, 3, 2}, /* groups, dilation */
         {32, 28, 28, 24, 1, 1, 1, 1, 0}, /* pointwise: x is its own plane */
         {16, 30, 29, 32, 1, 2, 1, 1, 0}, /* strided 1x1 */
