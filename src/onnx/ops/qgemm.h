@@ -95,6 +95,25 @@ void qgemm_u8_avxvnni_rows(const struct qgemm_args *g, int64_t m0, int64_t m1);
 /* The VNNI kernels' per-row terms of A, za' and rsA (2 int32 a row, M rows), which they
  * otherwise compute on every call: with constant A, made once and passed as g->a_terms. */
 void qgemm_a_terms(const struct qgemm_args *g, int32_t *dst);
+/* The transposed AVX-512 VNNI GEMM (x86/qgemm_avx512vnni.c), for small maps: A' packed once
+ * per plan by qgemm_a_panels (qgemm_a_panels_bytes(M, K) bytes: panels of 16 rows, a quad of
+ * each row per 4 bytes, 64 bytes a quad; taps > 0: a conv's K = C * taps, (c, tap) row-major,
+ * reordered tap-major over quads of 4 channels, C a multiple of 4, for _rows_c4), B packed by qgemm_vnni_pack(g, 16) as for
+ * qgemm_u8_avx512vnni_rows, g->a_terms given. _rows_t computes rows [m0, m1) of the pixels
+ * t < rows * ow, B's column t / ow * pw + t % ow (a flat conv's kept columns), and stores C
+ * compacted: C[i * N + t]. Same values as the other kernels. Only after
+ * qgemm_isa_usable(QGEMM_AVX512VNNI). */
+void qgemm_a_panels(const struct qgemm_args *g, int64_t taps, uint8_t *dst);
+size_t qgemm_a_panels_bytes(int64_t M, int64_t K);
+void qgemm_u8_avx512vnni_rows_t(const struct qgemm_args *g, const uint8_t *apan, int64_t m0, int64_t m1,
+                                int64_t rows, int64_t ow, int64_t pw);
+/* The same with B' read where it lies, no pack: pixel t's quad q at planes + 4 * (t / ow * pw
+ * + t % ow) + off[q] (a conv's planes with 4 channels interleaved: quad q one tap of 4
+ * channels), zb the scalar zb' (zb + 128 for int8 B), every za' 0 (g->a_terms' zero points; the
+ * caller checks). g gives M, K (4 * the quads), c, N (C's row stride) and a_terms. */
+void qgemm_u8_avx512vnni_rows_c4(const struct qgemm_args *g, const uint8_t *apan, const uint8_t *planes,
+                                 const int32_t *off, int32_t zb, int64_t m0, int64_t m1, int64_t rows, int64_t ow,
+                                 int64_t pw);
 /* Packs B (and zb) into g->pack for the kernel qgemm_isa_pick(g) chooses, for any A, so later calls
  * with .prepacked = 1 and the same B skip packing (constant weights, packed once per plan). */
 void qgemm_pack_b(const struct qgemm_args *g);

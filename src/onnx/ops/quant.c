@@ -17,7 +17,11 @@
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
+#include "base/cpu.h"
 #include "onnx/onnx_int.h"
 #include "onnx/ops/ops.h"
 #include "onnx/ops/qgemm.h"
@@ -660,6 +664,88 @@ static inline void qadd_put(const struct qadd_job *j, int64_t i, float v)
 }
 
 
+#if defined(__x86_64__)
+/* qadd_range's vector loop on 16 lanes (AVX-512) and on 8 (AVX2), the same operations in the
+ * same order (the narrowing after the clamp cannot saturate, so vpmovdb's truncation and the
+ * packs agree); each returns where it stopped, whole vectors only. By function attribute:
+ * call only after cpu_has() says the CPU has them. */
+__attribute__((target("avx2,avx512f,avx512bw,avx512vl"))) static int64_t qadd_avx512(const struct qadd_job *j,
+                                                                                      int64_t i, int64_t hi)
+{
+    const __m512 sa = _mm512_set1_ps(j->sa), sb = _mm512_set1_ps(j->sb), sy = _mm512_set1_ps(j->sy);
+    const __m512 zy = _mm512_set1_ps(j->zy), zero = _mm512_setzero_ps(), magic = _mm512_set1_ps(12582912.0f);
+    const __m512i za = _mm512_set1_epi32(j->za), zb = _mm512_set1_epi32(j->zb);
+    const __m512 vlo = _mm512_set1_ps((j->y_signed ? -128.0f : 0.0f) - j->zy);
+    const __m512 vhi = _mm512_set1_ps((j->y_signed ? 127.0f : 255.0f) - j->zy);
+    const uint8_t *a = j->a, *b = j->b;
+    for (; i + 16 <= hi; i += 16) {
+        __m128i xa = _mm_loadu_si128((const __m128i *)(const void *)(a + i));
+        __m512i ia = j->a_signed ? _mm512_cvtepi8_epi32(xa) : _mm512_cvtepu8_epi32(xa);
+        __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(ia, za)), sa);
+        if (j->has_b) {
+            __m512 w;
+            if (j->b_q) {
+                __m128i xb = _mm_loadu_si128((const __m128i *)(const void *)(b + i));
+                __m512i ib = j->b_signed ? _mm512_cvtepi8_epi32(xb) : _mm512_cvtepu8_epi32(xb);
+                w = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(ib, zb)), sb);
+            } else {
+                w = _mm512_loadu_ps((const float *)j->b + i);
+            }
+            v = _mm512_add_ps(v, w);
+        }
+        if (j->relu)
+            v = _mm512_max_ps(v, zero);
+        if (j->yf)
+            _mm512_storeu_ps(j->yf + i, v);
+        if (j->yq) {
+            __m512 t = _mm512_min_ps(_mm512_max_ps(_mm512_div_ps(v, sy), vlo), vhi);
+            t = _mm512_add_ps(_mm512_sub_ps(_mm512_add_ps(t, magic), magic), zy);
+            _mm_storeu_si128((__m128i *)(void *)((uint8_t *)j->yq + i), _mm512_cvtepi32_epi8(_mm512_cvttps_epi32(t)));
+        }
+    }
+    return i;
+}
+
+__attribute__((target("avx2"))) static int64_t qadd_avx2(const struct qadd_job *j, int64_t i, int64_t hi)
+{
+    const __m256 sa = _mm256_set1_ps(j->sa), sb = _mm256_set1_ps(j->sb), sy = _mm256_set1_ps(j->sy);
+    const __m256 zy = _mm256_set1_ps(j->zy), zero = _mm256_setzero_ps(), magic = _mm256_set1_ps(12582912.0f);
+    const __m256i za = _mm256_set1_epi32(j->za), zb = _mm256_set1_epi32(j->zb);
+    const __m256 vlo = _mm256_set1_ps((j->y_signed ? -128.0f : 0.0f) - j->zy);
+    const __m256 vhi = _mm256_set1_ps((j->y_signed ? 127.0f : 255.0f) - j->zy);
+    const uint8_t *a = j->a, *b = j->b;
+    for (; i + 8 <= hi; i += 8) {
+        __m128i xa = _mm_loadl_epi64((const __m128i *)(const void *)(a + i));
+        __m256i ia = j->a_signed ? _mm256_cvtepi8_epi32(xa) : _mm256_cvtepu8_epi32(xa);
+        __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(ia, za)), sa);
+        if (j->has_b) {
+            __m256 w;
+            if (j->b_q) {
+                __m128i xb = _mm_loadl_epi64((const __m128i *)(const void *)(b + i));
+                __m256i ib = j->b_signed ? _mm256_cvtepi8_epi32(xb) : _mm256_cvtepu8_epi32(xb);
+                w = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(ib, zb)), sb);
+            } else {
+                w = _mm256_loadu_ps((const float *)j->b + i);
+            }
+            v = _mm256_add_ps(v, w);
+        }
+        if (j->relu)
+            v = _mm256_max_ps(v, zero);
+        if (j->yf)
+            _mm256_storeu_ps(j->yf + i, v);
+        if (j->yq) {
+            __m256 t = _mm256_min_ps(_mm256_max_ps(_mm256_div_ps(v, sy), vlo), vhi);
+            t = _mm256_add_ps(_mm256_sub_ps(_mm256_add_ps(t, magic), magic), zy);
+            __m256i r = _mm256_cvttps_epi32(t);
+            __m128i p16 = _mm_packs_epi32(_mm256_castsi256_si128(r), _mm256_extracti128_si256(r, 1));
+            __m128i p8 = j->y_signed ? _mm_packs_epi16(p16, p16) : _mm_packus_epi16(p16, p16);
+            _mm_storel_epi64((__m128i *)(void *)((uint8_t *)j->yq + i), p8);
+        }
+    }
+    return i;
+}
+#endif
+
 /* Same shapes: four lanes at a time with the scalar operations' SSE2 twins (cvtdq2ps, mulps,
  * addps, maxps(v, 0) = v > 0 ? v : 0, divps, maxps / minps as the clamps, the magic-number
  * rounding, cvttps on the integral result), then the scalar loop for the rest. */
@@ -667,6 +753,12 @@ static void qadd_range(void *arg, int64_t lo, int64_t hi)
 {
     const struct qadd_job *j = arg;
     int64_t i = lo;
+#if defined(__x86_64__)
+    if (cpu_has(CPU_AVX2 | CPU_AVX512F | CPU_AVX512BW | CPU_AVX512VL))
+        i = qadd_avx512(j, i, hi);
+    else if (cpu_has(CPU_AVX2))
+        i = qadd_avx2(j, i, hi);
+#endif
 #if defined(__SSE2__)
     const __m128 sa = _mm_set1_ps(j->sa), sb = _mm_set1_ps(j->sb), sy = _mm_set1_ps(j->sy), zy = _mm_set1_ps(j->zy);
     const __m128i za = _mm_set1_epi32(j->za), zb = _mm_set1_epi32(j->zb);

@@ -6,6 +6,7 @@
  *   X (N, C, H, W) u8/i8, W (M, C/g, kh, kw) u8/i8, w_zp (scalar | M) -> Y (N, M, OH, OW)
  *   per group: Y_g (M/g, OH*OW) = (W_g - w_zp) (M/g, C/g*kh*kw) @ (col - x_zp) (C/g*kh*kw, OH*OW)
  */
+#include <stdlib.h>
 #include <string.h>
 #ifdef __SSE2__
 #include <emmintrin.h>
@@ -444,7 +445,13 @@ static int qdw_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_t
  * the scratch (OX_OP_SCRATCH_SLOTS): nothing runs on the calling thread alone and an op
  * forks once. Bands are cut finer, then channel ranges, only when there are fewer items than
  * threads (batch 1, small maps). Every output byte is the same sum whichever call makes it,
- * so the bytes do not depend on the thread count. */
+ * so the bytes do not depend on the thread count.
+ * With AVX-512 VNNI and constant weights (qconv_pack: panels of 16 output channels), a flat
+ * conv with K >= QCONV_T_K runs the transposed GEMM (qconv_use_t): output pixels are the
+ * broadcast side, so its tiles hold only the kept columns. For int8 weights with zero points
+ * 0, more than one tap and channels a multiple of 4 (ResNets' 3x3 convs), the planes are laid
+ * out with 4 channels interleaved (qconv_planes_c4) and the GEMM reads each pixel's quad of B
+ * in place through an offset table (qconv_c4_offsets): no B pack at all. */
 static int qconv_fused(void)
 {
     return qgemm_isa_usable(QGEMM_AVX2);
@@ -453,6 +460,8 @@ static int qconv_fused(void)
 #define QCONV_CHUNK 1024   /* GEMM columns per call (whole output rows): packed B, sums in cache */
 #define QCONV_MIN_COLS 96 /* bands are not cut below this many columns to feed more threads */
 #define QCONV_PARTS 8     /* pool parts per thread at most (items are grouped beyond that) */
+#define QCONV_C4_Q 4096  /* quads of K at most for the c4 planes (their offsets on the stack) */
+#define QCONV_T_K 512     /* K from which the transposed GEMM runs (below, its stores cost more) */
 
 struct qconv_layout {
     int flat;       /* B's rows read in place: from phase planes, or x itself (pointwise) */
@@ -494,7 +503,18 @@ struct qconv_cols {
     uint8_t pad;
 };
 
-/* Fills the group's phase planes, cc->rp rows from row cc->r0, at dst (flat layout). */
+/* Whether some tap reads stride phase p (of stride s, taps k, dilation d): a 1x1 stride-2
+ * conv reads one phase of four, and the others are not laid out. */
+static int qconv_phase_read(int64_t p, int64_t s, int64_t k, int64_t d)
+{
+    for (int64_t t = 0; t < k; t++)
+        if (t * d % s == p)
+            return 1;
+    return 0;
+}
+
+/* Fills the group's phase planes, cc->rp rows from row cc->r0, at dst (flat layout); the
+ * phases no tap reads are left as they are. */
 static void qconv_planes(const struct qconv_cols *cc, int64_t cg, uint8_t *dst)
 {
     const struct ox_window *win = cc->win;
@@ -502,6 +522,8 @@ static void qconv_planes(const struct qconv_cols *cc, int64_t cg, uint8_t *dst)
     for (int64_t ci = 0; ci < cg; ci++)
         for (int64_t py = 0; py < win->sh; py++)
             for (int64_t px = 0; px < sw; px++, dst += rp * pw) {
+                if (!qconv_phase_read(py, win->sh, win->kh, win->dh) || !qconv_phase_read(px, sw, win->kw, win->dw))
+                    continue;
                 const int64_t off = px - win->pl; /* plane column j holds x column j*sw + off */
                 int64_t lo, hi;
                 valid_cols(off, sw, W, pw, &lo, &hi);
@@ -515,6 +537,109 @@ static void qconv_planes(const struct qconv_cols *cc, int64_t cg, uint8_t *dst)
                     padded_row(row, cc->x + (ci * cc->H + iy) * W, pw, lo, hi, sw, off, cc->pad);
                 }
             }
+}
+
+#ifdef __SSE2__
+/* 16 bytes of a row for interleave4: src[j..j+15] (s 1), or src[2j], src[2j+2], ... (s 2: the
+ * even bytes of 32, as gather2) */
+static inline __m128i row16(const uint8_t *src, int64_t j, int s)
+{
+    if (s == 1)
+        return _mm_loadu_si128((const __m128i *)(const void *)(src + j));
+    const __m128i lo8 = _mm_set1_epi16(0xff);
+    __m128i a = _mm_and_si128(_mm_loadu_si128((const __m128i *)(const void *)(src + 2 * j)), lo8);
+    __m128i b = _mm_and_si128(_mm_loadu_si128((const __m128i *)(const void *)(src + 2 * j + 16)), lo8);
+    return _mm_packus_epi16(a, b);
+}
+#endif
+
+/* dst[4 j + e] = src[e][j * s] ^ flip for j in [0, n), s 1 or 2: 4 rows interleaved (the
+ * vector loop stops, as gather2's, before it would read past src[e][(n - 1) * s]) */
+static void interleave4(uint8_t *restrict dst, const uint8_t *const *src, int64_t n, int s, uint8_t flip)
+{
+    int64_t j = 0;
+#ifdef __SSE2__
+    const __m128i fl = _mm_set1_epi8((char)flip);
+    for (; s == 1 ? j + 16 <= n : j + 16 < n; j += 16) {
+        __m128i a = row16(src[0], j, s), b = row16(src[1], j, s);
+        __m128i c = row16(src[2], j, s), d = row16(src[3], j, s);
+        __m128i ab0 = _mm_unpacklo_epi8(a, b), ab1 = _mm_unpackhi_epi8(a, b);
+        __m128i cd0 = _mm_unpacklo_epi8(c, d), cd1 = _mm_unpackhi_epi8(c, d);
+        __m128i *o = (__m128i *)(void *)(dst + 4 * j);
+        _mm_storeu_si128(o, _mm_xor_si128(_mm_unpacklo_epi16(ab0, cd0), fl));
+        _mm_storeu_si128(o + 1, _mm_xor_si128(_mm_unpackhi_epi16(ab0, cd0), fl));
+        _mm_storeu_si128(o + 2, _mm_xor_si128(_mm_unpacklo_epi16(ab1, cd1), fl));
+        _mm_storeu_si128(o + 3, _mm_xor_si128(_mm_unpackhi_epi16(ab1, cd1), fl));
+    }
+#endif
+    for (; j < n; j++)
+        for (int e = 0; e < 4; e++)
+            dst[4 * j + e] = (uint8_t)(src[e][j * s] ^ flip);
+}
+
+/* The c4 planes (qgemm_u8_avx512vnni_rows_c4): qconv_planes' phase planes of 4 channels at
+ * a time, their bytes interleaved (plane row r, column j: 4 bytes, channels 4c..4c+3) and
+ * flipped to B' (flip 0x80: int8 x); rp rows filled of planes rstride rows apart:
+ *   quad c, phase (py, px), row r, column j at 4 * (((c * sh * sw + py * sw + px) * rstride + r) * pw + j)
+ * so that a tap of 4 channels at one pixel is one 32-bit lane, read where it lies. */
+static void qconv_planes_c4(const struct qconv_cols *cc, int64_t cg, int64_t rstride, uint8_t *dst, uint8_t flip)
+{
+    const struct ox_window *win = cc->win;
+    const int64_t pw = cc->L->pw, rp = cc->rp, sw = win->sw, W = cc->W, S = win->sh * sw;
+    const uint8_t padb = (uint8_t)(cc->pad ^ flip);
+    for (int64_t c4 = 0; c4 < cg / 4; c4++)
+        for (int64_t py = 0; py < win->sh; py++)
+            for (int64_t px = 0; px < sw; px++) {
+                if (!qconv_phase_read(py, win->sh, win->kh, win->dh) || !qconv_phase_read(px, sw, win->kw, win->dw))
+                    continue;
+                const int64_t off = px - win->pl;
+                int64_t lo, hi;
+                valid_cols(off, sw, W, pw, &lo, &hi);
+                uint8_t *pd = dst + (c4 * S + py * sw + px) * rstride * pw * 4;
+                for (int64_t r = 0; r < rp; r++, pd += pw * 4) {
+                    const int64_t iy = (cc->r0 + r) * win->sh + py - win->pt;
+                    if (iy < 0 || iy >= cc->H) {
+                        memset(pd, padb, (size_t)(4 * pw));
+                        continue;
+                    }
+                    /* the image's columns straight from x (column j at j * sw + off), the pad around them */
+                    const uint8_t *src[4];
+                    for (int e = 0; e < 4; e++)
+                        src[e] = cc->x + ((4 * c4 + e) * cc->H + iy) * W + lo * sw + off;
+                    memset(pd, padb, (size_t)(4 * lo));
+                    if (sw <= 2) {
+                        interleave4(pd + 4 * lo, src, hi - lo, (int)sw, flip);
+                    } else {
+                        for (int64_t jx = lo; jx < hi; jx++)
+                            for (int e = 0; e < 4; e++)
+                                pd[4 * jx + e] = (uint8_t)(src[e][(jx - lo) * sw] ^ flip);
+                    }
+                    memset(pd + 4 * hi, padb, (size_t)(4 * (pw - hi)));
+                }
+            }
+}
+
+/* off[q] for the c4 planes (rstride rows a plane): quad q = tap * cg / 4 + c, tap = ky * kw +
+ * kx, reads phase ((ky dh) % sh, (kx dw) % sw) of channel quad c at row (ky dh) / sh, column
+ * (kx dw) / sw from the pixel's own place. */
+static void qconv_c4_offsets(const struct ox_window *win, int64_t cg, int64_t rstride, int64_t pw, int32_t *off)
+{
+    const int64_t S = win->sh * win->sw;
+    for (int64_t ky = 0, q = 0; ky < win->kh; ky++)
+        for (int64_t kx = 0; kx < win->kw; kx++) {
+            const int64_t dy = ky * win->dh, dx = kx * win->dw, ph = (dy % win->sh) * win->sw + dx % win->sw;
+            for (int64_t c = 0; c < cg / 4; c++, q++)
+                off[q] = (int32_t)(4 * (((c * S + ph) * rstride + dy / win->sh) * pw + dx / win->sw));
+        }
+}
+
+/* Every za' of the plan's row terms is 0 (int8 weights with zero points 0): no column sums */
+static int qconv_za0(const int32_t *a_terms, int64_t M)
+{
+    for (int64_t i = 0; a_terms && i < M; i++)
+        if (a_terms[2 * i])
+            return 0;
+    return a_terms != NULL;
 }
 
 /* qgemm_args.b_row: row k of the im2col matrix (of the call's columns), in place in a plane
@@ -564,6 +689,26 @@ static size_t qconv_scratch(const struct ox_node *n, struct ox_tensor *const *in
     return qconv_slot_bytes(&L, w->dims[0] / g, kk);
 }
 
+static int qconv_packable(const struct ox_node *n, struct ox_tensor *const *in);
+static int qconv_has_panels(const struct ox_tensor *w, int64_t g);
+static int qconv_c4_ok(const struct ox_tensor *w, int64_t g);
+static size_t qconv_panels_at(int64_t M);
+
+/* Whether a flat conv runs the transposed GEMM (qgemm_u8_avx512vnni_rows_t) on the plan's
+ * weight panels: its tiles hold only kept columns (up to 8 pixels, the count spread evenly),
+ * where the flat layout's 16-column panels waste the pw - ow columns past each row and the
+ * last panel's tail (7x7: 49 of 64 lanes kept, 14x14 196 of 224, 56x56 bands 952 of 992),
+ * but its transposing stores cost about as much on small K (the stem, 1x1 convs: slower
+ * there). INFERD_QCONV_T=0 never, =1 always (tests, benches); read on every run of the op. */
+static int qconv_use_t(const struct ox_window *win, const struct qconv_layout *L, int64_t kk)
+{
+    const char *e = getenv("INFERD_QCONV_T");
+    if (e && (e[0] == '0' || e[0] == '1'))
+        return e[0] == '1';
+    (void)win, (void)L;
+    return kk >= QCONV_T_K;
+}
+
 /* The GEMM path's QLinearConv: blocks of QROWS output channels, each computed and at once
  * requantised while its int32 rows are still in cache. */
 #define QROWS 8
@@ -579,12 +724,31 @@ struct qrows {
     uint8_t *y;  /* the call's first output byte of the group's first channel */
     int64_t sp;  /* bytes of one output channel */
     int64_t pw, rows, ow; /* flat: the call's output rows, their ow sums every pw (else pw = 0) */
+    const uint8_t *apan;  /* flat: the group's qgemm_a_panels to run the transposed GEMM, or NULL */
+    const uint8_t *planes; /* with apan: the call's c4 planes (qgemm_u8_avx512vnni_rows_c4), or NULL */
+    const int32_t *off;    /* their quads' offsets */
+    int32_t zbp;           /* zb' */
 };
 
 static void qrows_part(void *arg, int64_t lo, int64_t hi)
 {
     const struct qrows *r = arg;
     const int64_t N = r->g->N, m1 = hi * QROWS < r->g->M ? hi * QROWS : r->g->M;
+    if (r->apan) { /* the kept sums already together */
+        if (r->planes)
+            qgemm_u8_avx512vnni_rows_c4(r->g, r->apan, r->planes, r->off, r->zbp, lo * QROWS, m1, r->rows, r->ow,
+                                        r->pw);
+        else
+            qgemm_u8_avx512vnni_rows_t(r->g, r->apan, lo * QROWS, m1, r->rows, r->ow, r->pw);
+        for (int64_t m = lo * QROWS; m < m1; m++) {
+            int64_t oc = r->oc0 + m;
+            float mul = r->sx * (float)ox_get_f64(r->sw, r->sw->numel == 1 ? 0 : oc) / r->sy;
+            int32_t bias = r->b ? ((const int32_t *)r->b->data)[oc] : 0;
+            qgemm_requant_chain(r->g->c + m * N, r->rows * r->ow, bias, &mul, 0, r->zy, r->y1_signed, r->chain,
+                                r->y + m * r->sp);
+        }
+        return;
+    }
     qgemm_u8_isa_rows(r->g, r->isa, lo * QROWS, m1);
     for (int64_t m = lo * QROWS; m < m1; m++) {
         int64_t oc = r->oc0 + m;
@@ -608,6 +772,10 @@ struct qconv_job {
     const struct ox_tensor *x, *w, *zx, *zw, *y;
     const struct qrows *q; /* QLinearConv's requantisation (its g, y, oc0 set per item), or NULL */
     const int32_t *a_terms; /* the plan's row terms of all M channels, or NULL */
+    const uint8_t *apan;    /* the plan's qgemm_a_panels of group 0 (transposed GEMM), or NULL */
+    size_t apan_group;      /* bytes of one group's panels */
+    const int32_t *off;     /* apan in the c4 order: the planes' quad offsets (qconv_c4_offsets), else NULL */
+    int32_t zbp;            /* then zb' */
     enum qgemm_isa isa;
     int64_t C, H, W, M, g, cg, mg, kk;
     int64_t bands, rows, mparts; /* per image and group: bands of rows output rows, channel ranges */
@@ -670,7 +838,9 @@ static void qconv_item(const struct qconv_job *j, int64_t it, uint8_t *slot)
         cc.planes = xg, cc.rp = win->oh, cc.oy0 = oy0; /* x is its own (one) plane per channel */
     } else {
         cc.planes = col, cc.rp = rows + L->halo, cc.r0 = oy0;
-        if (!packed)
+        if (!packed && j->off)
+            qconv_planes_c4(&cc, j->cg, j->rows + L->halo, col, j->x->dt == INFERD_INT8 ? 0x80 : 0);
+        else if (!packed)
             qconv_planes(&cc, j->cg, col);
     }
     const struct ox_tensor *zw = j->zw, *zx = j->zx;
@@ -686,17 +856,28 @@ static void qconv_item(const struct qconv_job *j, int64_t it, uint8_t *slot)
         .b_row = qconv_im2col, .b_ctx = &cc, .b_tmp = col,
         .a_terms = j->a_terms ? j->a_terms + 2 * gi * j->mg : NULL,
     };
-    if (!packed)
+    if (!packed && !j->off)
         qgemm_u8_isa_pack(&q, j->isa);
+    const uint8_t *apan = j->apan ? j->apan + gi * j->apan_group : NULL;
     if (j->q) {
         struct qrows r = *j->q;
-        r.g = &q, r.isa = j->isa, r.oc0 = gi * j->mg, r.rows = rows;
+        r.g = &q, r.isa = j->isa, r.oc0 = gi * j->mg, r.rows = rows, r.apan = apan;
+        r.planes = j->off ? col : NULL, r.off = j->off, r.zbp = j->zbp;
         r.y = (uint8_t *)j->y->data + (nn * j->M + gi * j->mg) * sp + oy0 * win->ow;
         qrows_part(&r, b0, b1);
         return;
     }
-    qgemm_u8_isa_rows(&q, j->isa, m0, m1);
     int32_t *yi = (int32_t *)j->y->data + (nn * j->M + gi * j->mg) * sp + oy0 * win->ow;
+    if (apan) {
+        if (j->off)
+            qgemm_u8_avx512vnni_rows_c4(&q, apan, col, j->off, j->zbp, m0, m1, rows, win->ow, L->pw);
+        else
+            qgemm_u8_avx512vnni_rows_t(&q, apan, m0, m1, rows, win->ow, L->pw);
+        for (int64_t m = m0; m < m1; m++) /* ConvInteger: the sums, kept columns together */
+            memcpy(yi + m * sp, acc + m * N, (size_t)(rows * win->ow) * sizeof *acc);
+        return;
+    }
+    qgemm_u8_isa_rows(&q, j->isa, m0, m1);
     for (int64_t m = m0; m < m1; m++) /* ConvInteger: the kept columns */
         for (int64_t oy = 0; oy < rows; oy++)
             memcpy(yi + m * sp + oy * win->ow, acc + m * N + oy * L->pw, (size_t)win->ow * sizeof *acc);
@@ -750,7 +931,22 @@ static int qconv_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox
             .scratch = c->scratch, .slot = qconv_slot_bytes(&L, mg, kk), .nslots = c->nth > 1 ? c->nth : 1,
             .pad = pad,
         };
+        if (j.isa == QGEMM_AVX512VNNI && c->packed && qconv_packable(n, in) && qconv_has_panels(w, g) &&
+            qconv_use_t(&win, &L, kk)) {
+            j.apan = (const uint8_t *)c->packed + qconv_panels_at(M);
+            j.apan_group = qgemm_a_panels_bytes(mg, kk);
+        }
         qconv_split(&j, N, j.nslots);
+        int32_t off[QCONV_C4_Q];
+        if (j.apan && qconv_c4_ok(w, g)) { /* the panels are in the c4 order: that path or none */
+            if (kk / 4 <= QCONV_C4_Q && qconv_za0(a_terms, M)) {
+                qconv_c4_offsets(&win, cg, j.rows + L.halo, L.pw, off);
+                j.off = off;
+                j.zbp = (x->dt == INFERD_INT8 ? 0x80 : 0) ^ pad;
+            } else {
+                j.apan = NULL;
+            }
+        }
         for (int s = 0; s < j.nslots; s++)
             ((struct qconv_slot_hdr *)(void *)(j.scratch + s * j.slot))->key = -1;
         j.items = N * g * j.bands * j.mparts;
@@ -808,22 +1004,59 @@ static int qconv_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox
 }
 
 /* op->pack: the weights' row terms for the VNNI GEMMs (qgemm_a_terms: za', rsA per output
- * channel, 2 int32 each), made once per plan when w and w_zero_point are constant. */
+ * channel, 2 int32 each), made once per plan when w and w_zero_point are constant; with
+ * AVX-512 VNNI, then (from byte qconv_panels_at) each group's weights as qgemm_a_panels for
+ * the transposed GEMM, qgemm_a_panels_bytes(M/g, K) bytes a group. */
+static int qconv_packable(const struct ox_node *n, struct ox_tensor *const *in)
+{
+    const struct qconv_io *io = io_of(n);
+    const struct ox_tensor *w = in[io->w], *zw = opt_in(n, in, io->zw);
+    return w->is_const && is_q8(w->dt) && w->rank == 4 && w->numel > 0 &&
+           !(zw && (!zw->is_const || zw->dt != w->dt || (zw->numel != 1 && zw->numel != w->dims[0]))) &&
+           (qgemm_isa_usable(QGEMM_AVX512VNNI) || qgemm_isa_usable(QGEMM_AVXVNNI));
+}
+
+/* Whether qconv_pack adds panels: AVX-512 VNNI, and groups of 8 output channels or more (not
+ * the depthwise convs, which run qdw_exec) */
+static int qconv_has_panels(const struct ox_tensor *w, int64_t g)
+{
+    return qgemm_isa_usable(QGEMM_AVX512VNNI) && g >= 1 && w->dims[0] % g == 0 && w->dims[0] / g >= 8;
+}
+
+/* Whether the panels are in the c4 order (qgemm_a_panels' taps) for qgemm_u8_avx512vnni_rows_c4:
+ * channels a multiple of 4 a group, more than one tap */
+static int qconv_c4_ok(const struct ox_tensor *w, int64_t g)
+{
+    (void)g;
+    return w->dims[1] % 4 == 0 && w->dims[2] * w->dims[3] > 1;
+}
+
+static size_t qconv_panels_at(int64_t M)
+{
+    return ((size_t)(2 * M) * sizeof(int32_t) + 63) & ~(size_t)63;
+}
+
 static int64_t qconv_pack(const struct ox_node *n, struct ox_tensor *const *in, float *dst)
 {
     const struct qconv_io *io = io_of(n);
     const struct ox_tensor *w = in[io->w], *zw = opt_in(n, in, io->zw);
-    if (!w->is_const || !is_q8(w->dt) || w->rank != 4 || w->numel == 0 ||
-        (zw && (!zw->is_const || zw->dt != w->dt || (zw->numel != 1 && zw->numel != w->dims[0]))) ||
-        !(qgemm_isa_usable(QGEMM_AVX512VNNI) || qgemm_isa_usable(QGEMM_AVXVNNI)))
+    if (!qconv_packable(n, in))
         return 0;
-    const int64_t M = w->dims[0];
+    const int64_t M = w->dims[0], K = w->numel / M, g = ox_attr_int(n, "group", 1);
+    const int panels = qconv_has_panels(w, g);
+    const size_t pg = panels ? qgemm_a_panels_bytes(M / g, K) : 0;
     if (dst) {
-        struct qgemm_args g = {.M = M, .K = w->numel / M, .a = w->data, .a_signed = w->dt == INFERD_INT8,
-                               .za = zw ? zw->data : NULL, .za_len = zw ? zw->numel : 0};
-        qgemm_a_terms(&g, (int32_t *)(void *)dst);
+        struct qgemm_args ga = {.M = M, .K = K, .a = w->data, .a_signed = w->dt == INFERD_INT8,
+                                .za = zw ? zw->data : NULL, .za_len = zw ? zw->numel : 0};
+        qgemm_a_terms(&ga, (int32_t *)(void *)dst);
+        for (int64_t gi = 0; panels && gi < g; gi++) {
+            struct qgemm_args gg = {.M = M / g, .K = K, .a = (const uint8_t *)w->data + gi * (M / g) * K,
+                                    .a_signed = w->dt == INFERD_INT8};
+            qgemm_a_panels(&gg, qconv_c4_ok(w, g) ? w->dims[2] * w->dims[3] : 0,
+                           (uint8_t *)dst + qconv_panels_at(M) + (size_t)gi * pg);
+        }
     }
-    return 2 * M;
+    return panels ? (int64_t)((qconv_panels_at(M) + (size_t)g * pg + sizeof(float) - 1) / sizeof(float)) : 2 * M;
 }
 
 const struct ox_op ox_op_conv_integer = {"ConvInteger", 2, 4, 1, 1, NULL, qconv_infer, qconv_exec, OX_OP_SCRATCH_SLOTS, qconv_scratch,

@@ -366,6 +366,69 @@ static void test_qgemm_isa(enum qgemm_isa isa)
     CHECK(runs > 100);
 }
 
+/* The transposed AVX-512 VNNI GEMM (qgemm_u8_avx512vnni_rows_t) equals the reference on the
+ * kept columns of flat layouts (rows x ow of rows x pw, pw >= ow), stored compacted: tiles of
+ * 4-8 pixels and 1-3 panels, rows off the 16-row panels, row ranges split anywhere (as the
+ * threads split channels), K past the last whole quad, both signs, zero points per tensor,
+ * per row of A and per column of B, and the extremes. */
+static void test_qgemm_t(void)
+{
+    if (!qgemm_isa_usable(QGEMM_AVX512VNNI)) {
+        printf("SKIP transposed int8 GEMM: this CPU lacks AVX-512 VNNI (or INFERD_CPU_DISABLE)\n");
+        return;
+    }
+    static const int ms[] = {1, 8, 17, 40, 64, 100};
+    static const int ks[] = {3, 4, 17, 64, 577};
+    static const int lay[][3] = {{1, 1, 1}, {7, 7, 9}, {1, 49, 49}, {3, 5, 5}, {14, 14, 16}, {2, 13, 15}, {1, 3, 4}};
+    uint32_t s = 11;
+    int bad = 0, runs = 0;
+    for (size_t mi = 0; mi < sizeof ms / sizeof *ms; mi++)
+        for (size_t ki = 0; ki < sizeof ks / sizeof *ks; ki++)
+            for (size_t li = 0; li < sizeof lay / sizeof *lay; li++)
+                for (int mode = 0; mode < 8; mode++) {
+                    const int m = ms[mi], k = ks[ki], rows = lay[li][0], ow = lay[li][1], pw = lay[li][2];
+                    const int n = rows * pw, T = rows * ow;
+                    uint8_t *a = malloc((size_t)(m * k)), *b = malloc((size_t)(k * n)), za[100], zb[256];
+                    for (int i = 0; i < m * k; i++)
+                        a[i] = mode == 7 ? (uint8_t)(i & 1 ? 0x80 : 0xff) : (uint8_t)((s = s * 1664525u + 1013904223u) >> 24);
+                    for (int i = 0; i < k * n; i++)
+                        b[i] = mode == 7 ? (uint8_t)(i & 2 ? 0x80 : 0x7f) : (uint8_t)((s = s * 1664525u + 1013904223u) >> 24);
+                    for (int i = 0; i < 100; i++)
+                        za[i] = (uint8_t)((s = s * 1664525u + 1013904223u) >> 24);
+                    for (int i = 0; i < 256; i++)
+                        zb[i] = (uint8_t)((s = s * 1664525u + 1013904223u) >> 24);
+                    int32_t *c1 = malloc(sizeof(int32_t) * (size_t)(m * n)), *c2 = malloc(sizeof(int32_t) * (size_t)(m * n));
+                    int32_t *terms = malloc(sizeof(int32_t) * (size_t)(2 * m));
+                    uint8_t *pan = malloc(qgemm_a_panels_bytes(m, k));
+                    void *pack = aligned_alloc(64, (qgemm_scratch_bytes(k, n) + 127) & ~(size_t)63);
+                    struct qgemm_args g = {.M = m, .N = n, .K = k, .a = a, .a_signed = mode & 1, .b = b,
+                                           .b_signed = (mode >> 1) & 1, .c = c1};
+                    if (mode & 4) /* per-row / per-column zero points */
+                        g.za = za, g.za_len = m, g.zb = zb, g.zb_len = n;
+                    else if (mode & 2)
+                        g.za = za, g.za_len = 1, g.zb = zb, g.zb_len = 1;
+                    else if (mode == 1) /* int8 weights, no zero point (the usual conv): no column sums */
+                        g.zb = zb, g.zb_len = 1;
+                    qgemm_u8_ref(&g);
+                    g.c = c2, g.pack = pack;
+                    qgemm_a_terms(&g, terms);
+                    g.a_terms = terms;
+                    qgemm_a_panels(&g, 0, pan);
+                    qgemm_u8_isa_pack(&g, QGEMM_AVX512VNNI);
+                    memset(c2, 0x55, sizeof(int32_t) * (size_t)(m * n));
+                    const int cut = (int)(mi * 7 + li) % (m + 1); /* two row ranges, cut anywhere */
+                    qgemm_u8_avx512vnni_rows_t(&g, pan, cut, m, rows, ow, pw);
+                    qgemm_u8_avx512vnni_rows_t(&g, pan, 0, cut, rows, ow, pw);
+                    for (int i = 0; i < m; i++)
+                        for (int t = 0; t < T; t++)
+                            bad += c2[i * n + t] != c1[i * n + t / ow * pw + t % ow];
+                    runs++;
+                    free(a), free(b), free(c1), free(c2), free(terms), free(pan), free(pack);
+                }
+    printf("transposed int8 GEMM (AVX-512 VNNI): %d runs, %d mismatches\n", runs, bad);
+    CHECK(bad == 0);
+}
+
 static void test_qgemm(void)
 {
     printf("int8 GEMM picked here: %s\n",
@@ -373,6 +436,7 @@ static void test_qgemm(void)
     test_qgemm_isa(QGEMM_AVX2);
     test_qgemm_isa(QGEMM_AVXVNNI);
     test_qgemm_isa(QGEMM_AVX512VNNI);
+    test_qgemm_t();
 }
 
 /* qgemm_vnni_pack's layout for both panel widths (16: AVX-512, 8: AVX-VNNI, which this CPU
@@ -682,7 +746,7 @@ static void test_qconv_dense(void)
     uint32_t s = 5;
     int bad = 0, runs = 0;
     for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++)
-        for (int mode = 0; mode < 8; mode++) {
+        for (int mode = 0; mode < 16; mode++) { /* mode 8..15: packed weights, the transposed GEMM */
             const int64_t C = cases[ci].c, M = cases[ci].m, k = cases[ci].k, G = cases[ci].g, cg = C / G;
             const int xs = mode & 1, ws = (mode >> 1) & 1, per_ch = (mode >> 2) & 1;
             int64_t xd[4] = {1, C, cases[ci].h, cases[ci].w}, wd[4] = {M, cg, k, k}, one[1] = {1}, md[1] = {M};
@@ -696,6 +760,8 @@ static void test_qconv_dense(void)
             for (int64_t i = 0; i < zw->numel; i++)
                 ((uint8_t *)zw->data)[i] = (uint8_t)((s = s * 1664525u + 1013904223u) >> 24);
             *(uint8_t *)zx->data = (uint8_t)(mode & 4 ? 0x80 : 17);
+            if ((mode & 8) && !per_ch) /* zero points 0: int8 weights take the c4 planes */
+                memset(zw->data, 0, zw->nbytes);
             int64_t strides[2] = {cases[ci].s, cases[ci].s}, dil[2] = {cases[ci].d, cases[ci].d};
             int64_t pads[4] = {cases[ci].pt, cases[ci].pl, cases[ci].pb, cases[ci].pr};
             struct ox_attr attrs[4] = {{.name = "group", .type = OX_ATTR_INT, .i = G},
@@ -711,7 +777,16 @@ static void test_qconv_dense(void)
             y.data = calloc(y.nbytes + 64, 1);
             size_t sb = op->scratch(&n, in, &yp);
             struct ox_ctx c = {.nth = 1, .scratch = sb ? aligned_alloc(64, (sb + 63) & ~(size_t)63) : NULL};
+            const int64_t pk = (mode & 8) && op->pack ? op->pack(&n, in, NULL) : 0;
+            float *pbuf = pk > 0 ? aligned_alloc(64, ((size_t)pk * sizeof(float) + 63) & ~(size_t)63) : NULL;
+            if (pbuf) {
+                op->pack(&n, in, pbuf);
+                c.packed = pbuf;
+                setenv("INFERD_QCONV_T", "1", 1);
+            }
             CHECK(op->exec(&c, &n, in, &yp, &err) == 0);
+            unsetenv("INFERD_QCONV_T");
+            free(pbuf);
             const int64_t H = xd[2], W = xd[3], OH = y.dims[2], OW = y.dims[3];
             int diff = 0;
             for (int64_t m = 0; m < M; m++) {

@@ -5,7 +5,9 @@
  * The cases cover one band cut finer for more threads, several bands, channel ranges (small
  * maps), channel counts off the 8-row blocks, groups, strides, dilation, pointwise convs
  * (x read in place), a conv whose im2col rows are made as packed (not flat) and depthwise
- * convs (their own path, split by channel). ctest runs it
+ * convs (their own path, split by channel); each also with the plan's packed weights, which
+ * with AVX-512 VNNI run the transposed GEMM (INFERD_QCONV_T=1: on every flat conv), and again
+ * with the weights' zero points 0 (int8 weights: the c4 planes, B read in place). ctest runs it
  * again with the VNNI kernels off (AVX2) and with every ISA off (the reference). */
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,14 +28,21 @@ static struct ox_tensor *mk(enum inferd_dtype dt, int rank, const int64_t *dims,
     return t;
 }
 
-/* Runs node n on a pool of nth threads (NULL pool for 1); returns y's bytes (caller frees). */
-static uint8_t *run(struct ox_node *n, struct ox_tensor **in, struct tpool *pool, int nth, size_t *bytes)
+/* Runs node n on a pool of nth threads (NULL pool for 1), with the plan's packed weights when
+ * packed (the VNNI row terms and, with AVX-512 VNNI, the panels of the transposed GEMM);
+ * returns y's bytes (caller frees). */
+static uint8_t *run(struct ox_node *n, struct ox_tensor **in, struct tpool *pool, int nth, int packed, size_t *bytes)
 {
     struct ox_tensor y = {0}, *yp = &y;
     struct inferd_err err = {0};
     CHECK(n->op->infer(n, in, &yp, &err) == 0);
     y.data = calloc(y.nbytes + 64, 1);
     struct ox_ctx c = {.pool = pool, .nth = nth};
+    int64_t pk = packed && n->op->pack ? n->op->pack(n, in, NULL) : 0;
+    float *pbuf = pk > 0 ? aligned_alloc(64, ((size_t)pk * sizeof(float) + 63) & ~(size_t)63) : NULL;
+    if (pbuf)
+        n->op->pack(n, in, pbuf);
+    c.packed = pbuf;
     size_t sb = ox_op_scratch(&c, n, in, &yp);
     c.scratch = sb ? aligned_alloc(64, (sb + 63) & ~(size_t)63) : NULL;
     int rc = n->op->exec(&c, n, in, &yp, &err);
@@ -41,6 +50,7 @@ static uint8_t *run(struct ox_node *n, struct ox_tensor **in, struct tpool *pool
         fprintf(stderr, "%s: %s\n", n->op_type, err.msg);
     CHECK(rc == 0);
     free(c.scratch);
+    free(pbuf);
     *bytes = y.nbytes;
     return y.data;
 }
@@ -54,6 +64,7 @@ int main(void)
         {16, 14, 14, 20, 3, 1, 1, 1, 1}, /* 20 channels: blocks of 8, 8 and 4 */
         {3, 61, 60, 16, 7, 2, 1, 1, 3},  /* a stem: stride-2 phase planes */
         {8, 30, 30, 16, 3, 2, 1, 1, 1},  /* stride 2, one band */
+        {8, 23, 21, 16, 3, 3, 1, 1, 1},  /* stride 3 (c4 planes: bytes gathered one by one) */
         {12, 20, 20, 18, 3, 1, 2, 3, 2}, /* groups, dilation */
         {32, 28, 28, 24, 1, 1, 1, 1, 0}, /* pointwise: x is its own plane */
         {16, 30, 29, 32, 1, 2, 1, 1, 0}, /* strided 1x1 */
@@ -102,12 +113,35 @@ int main(void)
                 n.ip[0] = (int64_t)(ci % 2); /* InferdQLinearConv: a Relu in the chain */
                 struct ox_tensor **in = oi == 2 ? cin : qin;
                 size_t b1, b2, b3;
-                uint8_t *y1 = run(&n, in, NULL, 1, &b1), *y2 = run(&n, in, p2, 2, &b2), *y3 = run(&n, in, p3, 3, &b3);
+                uint8_t *y1 = run(&n, in, NULL, 1, 0, &b1), *y2 = run(&n, in, p2, 2, 0, &b2);
+                uint8_t *y3 = run(&n, in, p3, 3, 0, &b3);
                 int diff = b1 != b2 || b1 != b3 || memcmp(y1, y2, b1) != 0 || memcmp(y1, y3, b1) != 0;
                 if (diff)
                     fprintf(stderr, "case %zu %s batch %d: 1, 2 and 3 threads differ\n", ci, ops[oi], batch);
                 bad += diff;
                 runs++;
+                free(y2), free(y3);
+                /* packed weights, the transposed GEMM on every flat conv (AVX-512 VNNI) */
+                setenv("INFERD_QCONV_T", "1", 1);
+                y2 = run(&n, in, NULL, 1, 1, &b2), y3 = run(&n, in, p3, 3, 1, &b3);
+                unsetenv("INFERD_QCONV_T");
+                diff = b1 != b2 || b1 != b3 || memcmp(y1, y2, b1) != 0 || memcmp(y1, y3, b1) != 0;
+                if (diff)
+                    fprintf(stderr, "case %zu %s batch %d: packed weights (1, 3 threads) differ\n", ci, ops[oi],
+                            batch);
+                bad += diff;
+                free(y1), free(y2), free(y3);
+                /* zero points 0: with int8 weights, the c4 planes read in place (no B pack) */
+                memset(zw->data, 0, zw->nbytes);
+                y1 = run(&n, in, NULL, 1, 0, &b1);
+                setenv("INFERD_QCONV_T", "1", 1);
+                y2 = run(&n, in, NULL, 1, 1, &b2), y3 = run(&n, in, p3, 3, 1, &b3);
+                unsetenv("INFERD_QCONV_T");
+                diff = b1 != b2 || b1 != b3 || memcmp(y1, y2, b1) != 0 || memcmp(y1, y3, b1) != 0;
+                if (diff)
+                    fprintf(stderr, "case %zu %s batch %d: packed weights, zero points 0 (1, 3 threads) differ\n", ci,
+                            ops[oi], batch);
+                bad += diff;
                 free(y1), free(y2), free(y3);
                 struct ox_tensor *all[] = {x, w, zx, zw, sx, sw, sy, zy, b, s1, z1, s2, z2};
                 for (size_t t = 0; t < sizeof all / sizeof all[0]; t++)
