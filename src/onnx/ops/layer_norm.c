@@ -76,8 +76,8 @@ static double ln_fold(ln_v4f a, ln_v4f b, ln_v4f c, ln_v4f d)
     return ((double)t[0] + (double)t[2]) + ((double)t[1] + (double)t[3]);
 }
 
-/* mean of p (len) */
-static float ln_mean(const float *p, int64_t len)
+/* sum of p (len) */
+static double ln_sum(const float *p, int64_t len)
 {
     ln_v4f a = ln_splat(0), b = a, c = a, d = a;
     int64_t i = 0;
@@ -90,7 +90,7 @@ static float ln_mean(const float *p, int64_t len)
     double s = ln_fold(a, b, c, d);
     for (; i < len; i++)
         s += p[i];
-    return (float)(s / (double)len);
+    return s;
 }
 
 /* sum of (p[i] - mean)^2, each square in float */
@@ -131,28 +131,39 @@ static int ln_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_te
     float *mv = n->n_out > 1 && out[1] ? out[1]->data : NULL;
     float *iv = n->n_out > 2 && out[2] ? out[2]->data : NULL;
     int sstep = sc->numel != 1, bstep = b && b->numel != 1;
-    for (int64_t r = 0; r < rows; r++) {
-        const float *p = xv + r * len;
-        float *y = yv + r * len;
-        const float mean = ln_mean(p, len);
-        const float inv = 1.0f / sqrtf((float)(ln_sqdev(p, len, mean) / (double)len) + n->fp[0]);
-        int64_t i = 0;
-        if (sstep && bstep) { /* per-element scale and bias: the common case */
-            const ln_v4f vm = ln_splat(mean), vi = ln_splat(inv);
-            for (; i + 4 <= len; i += 4)
-                ln_st(y + i, (ln_ld(p + i) - vm) * vi * ln_ld(sv + i) + ln_ld(bv + i));
-            for (; i < len; i++)
-                y[i] = (p[i] - mean) * inv * sv[i] + bv[i];
-        } else {
-            for (i = 0; i < len; i++) {
-                float v = (p[i] - mean) * inv * sv[i * sstep];
-                y[i] = bv ? v + bv[i * bstep] : v;
-            }
+    const double rlen = len ? 1.0 / (double)len : 0.0;
+    float mean[8], inv[8];
+    for (int64_t r0 = 0; r0 < rows; r0 += 8) {
+        /* the statistics of 8 rows before their outputs: a row's divide / sqrt / divide chain
+         * then overlaps the next row's sums (ViT's 64-wide rows waited on it) */
+        const int nb = rows - r0 < 8 ? (int)(rows - r0) : 8;
+        for (int k = 0; k < nb; k++) {
+            const float *p = xv + (r0 + k) * len;
+            mean[k] = (float)(ln_sum(p, len) * rlen);
+            inv[k] = 1.0f / sqrtf((float)(ln_sqdev(p, len, mean[k]) * rlen) + n->fp[0]);
         }
-        if (mv)
-            mv[r] = mean;
-        if (iv)
-            iv[r] = inv;
+        for (int k = 0; k < nb; k++) {
+            const float *p = xv + (r0 + k) * len;
+            float *y = yv + (r0 + k) * len;
+            const float m = mean[k], is = inv[k];
+            int64_t i = 0;
+            if (sstep && bstep) { /* per-element scale and bias: the common case */
+                const ln_v4f vm = ln_splat(m), vi = ln_splat(is);
+                for (; i + 4 <= len; i += 4)
+                    ln_st(y + i, (ln_ld(p + i) - vm) * vi * ln_ld(sv + i) + ln_ld(bv + i));
+                for (; i < len; i++)
+                    y[i] = (p[i] - m) * is * sv[i] + bv[i];
+            } else {
+                for (i = 0; i < len; i++) {
+                    float v = (p[i] - m) * is * sv[i * sstep];
+                    y[i] = bv ? v + bv[i * bstep] : v;
+                }
+            }
+            if (mv)
+                mv[r0 + k] = m;
+            if (iv)
+                iv[r0 + k] = is;
+        }
     }
     return 0;
 }
