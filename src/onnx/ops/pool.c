@@ -186,7 +186,7 @@ static float pool_one(const struct pool_job *j, const float *x, int64_t oy, int6
 #define MAXPOOL_HBUF 8192 /* floats of row maxima on the stack: all rows of a plane when they fit (a
                            * ResNet stem pool's 112 rows x 56: the row-at-a-time path below redoes
                            * each row's maxima for every output row that reads it, 3x slower) */
-#define MAXPOOL_PAD 4096  /* floats of -inf padded input rows on the stack */
+#define MAXPOOL_PAD 1024  /* floats of -inf padded input rows on the stack */
 
 /* h[ox] (ox < ow: v->ow, or a block of padded rows' worth) = max over the taps kx, ascending, of xrow[ox*sw - pl + kx] inside the row,
  * from -inf: columns whose taps all land inside run 16 / 8 / 4 at a time (AVX-512 / AVX2 /

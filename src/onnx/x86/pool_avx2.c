@@ -36,12 +36,20 @@ int64_t maxpool_vmax_avx2(const float *rows, int64_t stride, int64_t nrows, floa
                           int64_t rstep, int64_t ystep)
 {
     int64_t o = 0;
-    for (int64_t r = 0; r < ny; r++, rows += rstep, y += ystep)
+    for (int64_t r = 0; r < ny; r++, rows += rstep, y += ystep) {
         for (o = 0; o + 8 <= n; o += 8) {
             __m256 acc = _mm256_set1_ps(-INFINITY);
             for (int64_t k = 0; k < nrows; k++)
                 acc = _mm256_max_ps(_mm256_loadu_ps(rows + k * stride + o), acc);
             _mm256_storeu_ps(y + o, acc);
         }
+        if (o + 4 <= n) { /* a 4-column tail on xmm (YOLO's 20-wide rows) */
+            __m128 acc = _mm_set1_ps(-INFINITY);
+            for (int64_t k = 0; k < nrows; k++)
+                acc = _mm_max_ps(_mm_loadu_ps(rows + k * stride + o), acc);
+            _mm_storeu_ps(y + o, acc);
+            o += 4;
+        }
+    }
     return o;
 }
