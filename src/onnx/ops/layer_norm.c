@@ -2,6 +2,7 @@
  * `axis` is normalised, Y = (X - mean) / sqrt(var + epsilon) * Scale + B. Optional outputs
  * Mean and InvStdDev have X's leading dims and 1 in the normalised ones. */
 #include <math.h>
+#include <string.h>
 
 #include "onnx/onnx_int.h"
 #include "onnx/ops/ops.h"
@@ -44,6 +45,76 @@ static int ln_infer(const struct ox_node *n, struct ox_tensor *const *in, struct
     return 0;
 }
 
+/* The row sums run in 16 float lanes (four 4-lane vectors of GCC's vector extension, SSE2 on
+ * any x86-64; the order is fixed by the source, so every CPU gets the same bits), folded in
+ * double with the scalar tail: the scalar loop's one chain
+ * waited on every add (3.6 cycles an element over the three passes). */
+typedef float ln_v4f __attribute__((vector_size(16)));
+
+static inline ln_v4f ln_ld(const float *p)
+{
+    ln_v4f v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static inline void ln_st(float *p, ln_v4f v)
+{
+    memcpy(p, &v, sizeof v);
+}
+
+static inline ln_v4f ln_splat(float f)
+{
+    return (ln_v4f){f, f, f, f};
+}
+
+/* the 16 lanes' sum as a tree, floats to 4 then double: a chain of 16 double adds per fold
+ * cost a 64-wide row (ViT's) 2 cycles an element */
+static double ln_fold(ln_v4f a, ln_v4f b, ln_v4f c, ln_v4f d)
+{
+    ln_v4f t = (a + b) + (c + d);
+    return ((double)t[0] + (double)t[2]) + ((double)t[1] + (double)t[3]);
+}
+
+/* sum of p (len) */
+static double ln_sum(const float *p, int64_t len)
+{
+    ln_v4f a = ln_splat(0), b = a, c = a, d = a;
+    int64_t i = 0;
+    for (; i + 16 <= len; i += 16) {
+        a += ln_ld(p + i);
+        b += ln_ld(p + i + 4);
+        c += ln_ld(p + i + 8);
+        d += ln_ld(p + i + 12);
+    }
+    double s = ln_fold(a, b, c, d);
+    for (; i < len; i++)
+        s += p[i];
+    return s;
+}
+
+/* sum of (p[i] - mean)^2, each square in float */
+static double ln_sqdev(const float *p, int64_t len, float mean)
+{
+    const ln_v4f vm = ln_splat(mean);
+    ln_v4f a = ln_splat(0), b = a, c = a, d = a;
+    int64_t i = 0;
+    for (; i + 16 <= len; i += 16) {
+        ln_v4f d0 = ln_ld(p + i) - vm, d1 = ln_ld(p + i + 4) - vm, d2 = ln_ld(p + i + 8) - vm,
+               d3 = ln_ld(p + i + 12) - vm;
+        a += d0 * d0;
+        b += d1 * d1;
+        c += d2 * d2;
+        d += d3 * d3;
+    }
+    double s = ln_fold(a, b, c, d);
+    for (; i < len; i++) {
+        float d = p[i] - mean;
+        s += (double)d * d;
+    }
+    return s;
+}
+
 static int ln_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_tensor *const *in,
                    struct ox_tensor **out, struct inferd_err *err)
 {
@@ -60,50 +131,39 @@ static int ln_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_te
     float *mv = n->n_out > 1 && out[1] ? out[1]->data : NULL;
     float *iv = n->n_out > 2 && out[2] ? out[2]->data : NULL;
     int sstep = sc->numel != 1, bstep = b && b->numel != 1;
-    for (int64_t r = 0; r < rows; r++) {
-        const float *p = xv + r * len;
-        float *y = yv + r * len;
-        /* four independent chains in registers (one chain waits on every add; -O2 does not
-         * vectorise these loops), each a float sum of len/4 terms, combined in double */
-        float a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-        int64_t i = 0;
-        for (; i + 4 <= len; i += 4) {
-            a0 += p[i];
-            a1 += p[i + 1];
-            a2 += p[i + 2];
-            a3 += p[i + 3];
+    const double rlen = len ? 1.0 / (double)len : 0.0;
+    float mean[8], inv[8];
+    for (int64_t r0 = 0; r0 < rows; r0 += 8) {
+        /* the statistics of 8 rows before their outputs: a row's divide / sqrt / divide chain
+         * then overlaps the next row's sums (ViT's 64-wide rows waited on it) */
+        const int nb = rows - r0 < 8 ? (int)(rows - r0) : 8;
+        for (int k = 0; k < nb; k++) {
+            const float *p = xv + (r0 + k) * len;
+            mean[k] = (float)(ln_sum(p, len) * rlen);
+            inv[k] = 1.0f / sqrtf((float)(ln_sqdev(p, len, mean[k]) * rlen) + n->fp[0]);
         }
-        double s = (double)a0 + a1 + a2 + a3;
-        for (; i < len; i++)
-            s += p[i];
-        float mean = (float)(s / (double)len);
-        a0 = a1 = a2 = a3 = 0;
-        for (i = 0; i + 4 <= len; i += 4) {
-            float d0 = p[i] - mean, d1 = p[i + 1] - mean, d2 = p[i + 2] - mean, d3 = p[i + 3] - mean;
-            a0 += d0 * d0;
-            a1 += d1 * d1;
-            a2 += d2 * d2;
-            a3 += d3 * d3;
-        }
-        double s2 = (double)a0 + a1 + a2 + a3;
-        for (; i < len; i++) {
-            float d = p[i] - mean;
-            s2 += (double)d * d;
-        }
-        float inv = 1.0f / sqrtf((float)(s2 / (double)len) + n->fp[0]);
-        if (sstep && bstep) { /* per-element scale and bias: the common case */
-            for (i = 0; i < len; i++)
-                y[i] = (p[i] - mean) * inv * sv[i] + bv[i];
-        } else {
-            for (i = 0; i < len; i++) {
-                float v = (p[i] - mean) * inv * sv[i * sstep];
-                y[i] = bv ? v + bv[i * bstep] : v;
+        for (int k = 0; k < nb; k++) {
+            const float *p = xv + (r0 + k) * len;
+            float *y = yv + (r0 + k) * len;
+            const float m = mean[k], is = inv[k];
+            int64_t i = 0;
+            if (sstep && bstep) { /* per-element scale and bias: the common case */
+                const ln_v4f vm = ln_splat(m), vi = ln_splat(is);
+                for (; i + 4 <= len; i += 4)
+                    ln_st(y + i, (ln_ld(p + i) - vm) * vi * ln_ld(sv + i) + ln_ld(bv + i));
+                for (; i < len; i++)
+                    y[i] = (p[i] - m) * is * sv[i] + bv[i];
+            } else {
+                for (i = 0; i < len; i++) {
+                    float v = (p[i] - m) * is * sv[i * sstep];
+                    y[i] = bv ? v + bv[i * bstep] : v;
+                }
             }
+            if (mv)
+                mv[r0 + k] = m;
+            if (iv)
+                iv[r0 + k] = is;
         }
-        if (mv)
-            mv[r] = mean;
-        if (iv)
-            iv[r] = inv;
     }
     return 0;
 }

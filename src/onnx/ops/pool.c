@@ -9,7 +9,9 @@
 #include <emmintrin.h>
 #endif
 
+#include "base/cpu.h"
 #include "onnx/onnx_int.h"
+#include "onnx/ops/maxpool.h"
 #include "onnx/ops/ops.h"
 
 static int pool_geometry(const struct ox_node *n, const struct ox_tensor *x, struct ox_window *win,
@@ -146,6 +148,7 @@ struct pool_job {
     struct ox_window win;
     int64_t h, w;
     int is_max, include_pad;
+    int isa; /* MaxPool's wide kernels: 2 AVX-512, 1 AVX2, 0 SSE2 / scalar only (pool_exec's cpu_has) */
 };
 
 /* Y[oy][ox] of one plane by walking its window: any geometry, both pools. */
@@ -183,20 +186,24 @@ static float pool_one(const struct pool_job *j, const float *x, int64_t oy, int6
 #define MAXPOOL_HBUF 8192 /* floats of row maxima on the stack: all rows of a plane when they fit (a
                            * ResNet stem pool's 112 rows x 56: the row-at-a-time path below redoes
                            * each row's maxima for every output row that reads it, 3x slower) */
-#define MAXPOOL_PAD 1024  /* floats of a -inf padded input row on the stack */
+#define MAXPOOL_PAD 1024  /* floats of -inf padded input rows on the stack */
 
-/* h[ox] (ox < ow) = max over the taps kx, ascending, of xrow[ox*sw - pl + kx] inside the row,
- * from -inf: columns whose taps all land inside run 4 at a time with the maximum kept in a
- * register (maxps(tap, acc) is acc's scalar compare per lane); edge columns skip the taps in
+/* h[ox] (ox < ow: v->ow, or a block of padded rows' worth) = max over the taps kx, ascending, of xrow[ox*sw - pl + kx] inside the row,
+ * from -inf: columns whose taps all land inside run 16 / 8 / 4 at a time (AVX-512 / AVX2 /
+ * SSE2, ops/maxpool.h) with the maximum kept in a register (maxps(tap, acc) is acc's scalar compare per lane); edge columns skip the taps in
  * the padding. */
-static void maxpool_hrow(const struct pool_job *j, const float *xrow, int64_t w, int64_t pl, float *h)
+static void maxpool_hrow(const struct pool_job *j, const float *xrow, int64_t w, int64_t pl, int64_t ow, float *h)
 {
     const struct ox_window *v = &j->win;
-    const int64_t sw = v->sw, ow = v->ow, kw = v->kw;
+    const int64_t sw = v->sw, kw = v->kw;
     int64_t lo = (pl + sw - 1) / sw, hi = w - kw + pl >= 0 ? (w - kw + pl) / sw + 1 : 0;
     lo = lo < ow ? lo : ow;
     hi = hi < lo ? lo : hi > ow ? ow : hi;
     int64_t ox = lo;
+    if (j->isa == 2)
+        ox += maxpool_hrow_avx512(xrow + lo * sw - pl, h + lo, sw, kw, hi - lo);
+    else if (j->isa == 1)
+        ox += maxpool_hrow_avx2(xrow + lo * sw - pl, h + lo, sw, kw, hi - lo);
 #if defined(__SSE2__)
     const __m128 ninf = _mm_set1_ps(-INFINITY);
     if (sw == 1) {
@@ -238,43 +245,77 @@ static void maxpool_plane(const struct pool_job *j, const float *x, float *y)
     const struct ox_window *v = &j->win;
     const int64_t ow = v->ow;
     float hbuf[MAXPOOL_HBUF], pad[MAXPOOL_PAD];
-    const int all_rows = j->h * ow <= MAXPOOL_HBUF; /* else one row of h at a time */
-    /* a row copied between -inf columns makes every output column an inside one: a -inf tap
-     * never wins the compare, as a skipped one */
-    const int64_t plen = (ow - 1) * v->sw + v->kw + 1;
-    if (all_rows && plen <= MAXPOOL_PAD && (v->sw == 1 || v->sw == 2)) {
-        for (int64_t i = 0; i < plen; i++)
-            pad[i] = -INFINITY;
-        for (int64_t iy = 0; iy < j->h; iy++) {
-            int64_t n = j->w < plen - v->pl ? j->w : plen - v->pl;
-            if (n > 0) /* pads can exceed the window: then the row adds nothing */
-                memcpy(pad + v->pl, x + iy * j->w, (size_t)n * sizeof *pad);
-            maxpool_hrow(j, pad, plen, 0, hbuf + iy * ow);
+    /* rows copied between -inf columns, pr floats apart (a multiple of sw), make every output
+     * column an inside one (a -inf tap never wins the compare, as a skipped one), and a block
+     * of them one run of h with a row every pr / sw outputs: one kernel call per block rather
+     * than per row (YOLO's 20-wide planes spent their time in the per-row calls) */
+    const int64_t plen = (ow - 1) * v->sw + v->kw + 1, pr = (plen + v->sw - 1) / v->sw * v->sw;
+    const int padded = (v->sw == 1 || v->sw == 2) && pr <= MAXPOOL_PAD && j->h * (pr / v->sw) <= MAXPOOL_HBUF;
+    const int all_rows = padded || j->h * ow <= MAXPOOL_HBUF; /* else one row of h at a time */
+    const int64_t hs = padded ? pr / v->sw : ow;             /* hbuf's row stride */
+    if (padded) {
+        const int64_t br = MAXPOOL_PAD / pr < j->h ? MAXPOOL_PAD / pr : j->h; /* rows a block */
+        const int64_t n = j->w < pr - v->pl ? j->w : pr - v->pl; /* pads can exceed the window */
+        const int64_t p0 = v->pl < pr ? v->pl : pr, p1 = n > 0 ? p0 + n : p0; /* the row's floats go to [p0, p1) */
+        for (int64_t r = 0; r < br; r++) { /* the -inf columns, once: the rows go between them */
+            for (int64_t i = 0; i < p0; i++)
+                pad[r * pr + i] = -INFINITY;
+            for (int64_t i = p1; i < pr; i++)
+                pad[r * pr + i] = -INFINITY;
+        }
+        for (int64_t iy = 0; iy < j->h; iy += br) {
+            const int64_t rb = j->h - iy < br ? j->h - iy : br;
+            for (int64_t r = 0; n > 0 && r < rb; r++)
+                memcpy(pad + r * pr + p0, x + (iy + r) * j->w, (size_t)n * sizeof *pad);
+            maxpool_hrow(j, pad, rb * pr, 0, (rb - 1) * hs + ow, hbuf + iy * hs);
         }
     } else if (all_rows) {
         for (int64_t iy = 0; iy < j->h; iy++)
-            maxpool_hrow(j, x + iy * j->w, j->w, v->pl, hbuf + iy * ow);
+            maxpool_hrow(j, x + iy * j->w, j->w, v->pl, ow, hbuf + iy * ow);
     }
+    /* output rows [oa, ob) read only inside rows: one wide kernel call for them all */
+    int64_t oa = (v->pt + v->sh - 1) / v->sh, ob = j->h + v->pt - v->kh >= 0 ? (j->h + v->pt - v->kh) / v->sh + 1 : 0;
+    ob = ob > v->oh ? v->oh : ob;
     for (int64_t oy = 0; oy < v->oh; oy++) {
         float *yrow = y + oy * ow;
+        if (all_rows && j->isa && oy == oa && ob > oa) {
+            const float *rows = hbuf + (oa * v->sh - v->pt) * hs;
+            int64_t o = j->isa == 2 ? maxpool_vmax_avx512(rows, hs, v->kh, yrow, ow, ob - oa, v->sh * hs, ow)
+                                    : maxpool_vmax_avx2(rows, hs, v->kh, yrow, ow, ob - oa, v->sh * hs, ow);
+            for (int64_t r = 0; o < ow && r < ob - oa; r++) /* AVX2's columns past its last 8 */
+                for (int64_t ox = o; ox < ow; ox++) {
+                    float m = -INFINITY;
+                    for (int64_t ky = 0; ky < v->kh; ky++)
+                        m = rows[(r * v->sh + ky) * hs + ox] > m ? rows[(r * v->sh + ky) * hs + ox] : m;
+                    yrow[r * ow + ox] = m;
+                }
+            oy = ob - 1;
+            continue;
+        }
         int64_t ky0 = v->pt - oy * v->sh, ky1 = j->h + v->pt - oy * v->sh; /* valid rows: ky0 <= ky < ky1 */
         ky0 = ky0 < 0 ? 0 : ky0;
         ky1 = ky1 > v->kh ? v->kh : ky1;
         int64_t ox = 0;
-        if (all_rows) { /* y = max over ky, ascending, of the row maxima, 4 columns in a register */
+        if (all_rows) { /* y = max over ky, ascending, of the row maxima, 16 / 8 / 4 columns in a register */
             const int64_t iy0 = oy * v->sh - v->pt; /* input row of ky = 0 */
+            const float *rows = ky1 > ky0 ? hbuf + (iy0 + ky0) * hs : hbuf;
+            const int64_t nrows = ky1 > ky0 ? ky1 - ky0 : 0;
+            if (j->isa == 2)
+                ox = maxpool_vmax_avx512(rows, hs, nrows, yrow, ow, 1, 0, 0);
+            else if (j->isa == 1)
+                ox = maxpool_vmax_avx2(rows, hs, nrows, yrow, ow, 1, 0, 0);
 #if defined(__SSE2__)
             for (; ox + 4 <= ow; ox += 4) {
                 __m128 acc = _mm_set1_ps(-INFINITY);
                 for (int64_t ky = ky0; ky < ky1; ky++)
-                    acc = _mm_max_ps(_mm_loadu_ps(hbuf + (iy0 + ky) * ow + ox), acc);
+                    acc = _mm_max_ps(_mm_loadu_ps(hbuf + (iy0 + ky) * hs + ox), acc);
                 _mm_storeu_ps(yrow + ox, acc);
             }
 #endif
             for (; ox < ow; ox++) {
                 float m = -INFINITY;
                 for (int64_t ky = ky0; ky < ky1; ky++)
-                    m = hbuf[(iy0 + ky) * ow + ox] > m ? hbuf[(iy0 + ky) * ow + ox] : m;
+                    m = hbuf[(iy0 + ky) * hs + ox] > m ? hbuf[(iy0 + ky) * hs + ox] : m;
                 yrow[ox] = m;
             }
             continue;
@@ -282,7 +323,7 @@ static void maxpool_plane(const struct pool_job *j, const float *x, float *y)
         for (ox = 0; ox < ow; ox++)
             yrow[ox] = -INFINITY;
         for (int64_t ky = ky0; ky < ky1; ky++) {
-            maxpool_hrow(j, x + (oy * v->sh - v->pt + ky) * j->w, j->w, v->pl, hbuf);
+            maxpool_hrow(j, x + (oy * v->sh - v->pt + ky) * j->w, j->w, v->pl, ow, hbuf);
             for (ox = 0; ox < ow; ox++)
                 yrow[ox] = hbuf[ox] > yrow[ox] ? hbuf[ox] : yrow[ox];
         }
@@ -323,6 +364,7 @@ static int pool_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_
         return 0;
     }
     j.include_pad = ox_attr_int(n, "count_include_pad", 0) != 0;
+    j.isa = cpu_has(CPU_AVX512F) ? 2 : cpu_has(CPU_AVX2) ? 1 : 0;
     if (out[0]->numel)
         ox_parallel(c, in[0]->dims[0] * in[0]->dims[1], 1 + (1 << 14) / (j.win.oh * j.win.ow * j.win.kh * j.win.kw + 1),
                     pool_planes, &j);
