@@ -15,27 +15,10 @@
 #include "onnx/conv_kern.h"
 #include "onnx/conv_stem.h"
 
-static uint32_t seed = 7;
+#define CONV_TEST_SEED 7
+#include "conv_test_rand.h"
 
-static float rnd(void)
-{
-    seed = seed * 1664525u + 1013904223u;
-    return (float)(seed >> 8) / 16777216.0f - 0.5f;
-}
-
-static float *rnd_buf(int64_t n)
-{
-    float *p = malloc(sizeof(float) * (size_t)(n + 1));
-    for (int64_t i = 0; i < n; i++)
-        p[i] = rnd() * 4.0f;
-    return p;
-}
-
-static const struct ox_epi epis[] = {
-    {OX_ACT_NONE, 0, 0},        {OX_ACT_RELU, 0, 0},    {OX_ACT_CLIP, -0.5f, 0.75f},
-    {OX_ACT_HARDSIGMOID, 0.2f, 0.5f}, {OX_ACT_HARDSWISH, 1.0f / 6, 0.5f}, {OX_ACT_SIGMOID, 0, 0},
-    {OX_ACT_SILU, 0, 0},
-};
+static const struct ox_epi epis[] = CONV_TEST_EPIS;
 #define N_EPIS (int)(sizeof epis / sizeof *epis)
 
 static int close_all(const float *ref, const float *got, int64_t n)
@@ -58,7 +41,8 @@ static void test_gemm(enum ox_isa isa, const char *name)
         for (size_t ni = 0; ni < sizeof ns / sizeof *ns; ni++)
             for (size_t ki = 0; ki < sizeof ks / sizeof *ks; ki++) {
                 int64_t m = ms[mi], n = ns[ni], k = ks[ki], ldb = n + 3, ldc = n + 5;
-                float *w = rnd_buf(m * k), *b = rnd_buf(k * ldb), *bias = rnd_buf(m), *z = rnd_buf(m * ldc);
+                float *w = rnd_buf(m * k, 4.0f), *b = rnd_buf(k * ldb, 4.0f), *bias = rnd_buf(m, 4.0f),
+                      *z = rnd_buf(m * ldc, 4.0f);
                 float *wp = malloc(sizeof(float) * (size_t)ox_conv_pack_size(m, k));
                 float *c1 = calloc((size_t)(m * ldc), sizeof(float)), *c2 = calloc((size_t)(m * ldc), sizeof(float));
                 ox_conv_pack(w, m, k, wp);
@@ -107,7 +91,8 @@ static void test_gemm_blocked(enum ox_isa isa, const char *name)
     int bad = 0;
     for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++) {
         int64_t m = shapes[si][0], n = shapes[si][1], k = shapes[si][2], ldb = n + 1, ldc = n + 2;
-        float *w = rnd_buf(m * k), *b = rnd_buf(k * ldb), *bias = rnd_buf(m), *z = rnd_buf(m * ldc);
+        float *w = rnd_buf(m * k, 4.0f), *b = rnd_buf(k * ldb, 4.0f), *bias = rnd_buf(m, 4.0f),
+              *z = rnd_buf(m * ldc, 4.0f);
         float *wp = malloc(sizeof(float) * (size_t)ox_conv_pack_size(m, k));
         float *c1 = calloc((size_t)(m * ldc), sizeof(float)), *c2 = calloc((size_t)(m * ldc), sizeof(float));
         ox_conv_pack(w, m, k, wp);
@@ -151,7 +136,8 @@ static void test_gemm_im2col(enum ox_isa isa, const char *name)
         int64_t c = t[0], h = t[1], wd = t[2], kh = t[3], kw = t[4], s = t[5], d = t[6], pad = t[7], m = t[8];
         int64_t oh = (h + 2 * pad - d * (kh - 1) - 1) / s + 1, ow = (wd + 2 * pad - d * (kw - 1) - 1) / s + 1;
         int64_t k = c * kh * kw, n = oh * ow, panels = (m + OX_CV_MR - 1) / OX_CV_MR;
-        float *x = rnd_buf(c * h * wd), *w = rnd_buf(m * k), *bias = rnd_buf(m), *z = rnd_buf(m * n), *cols = malloc(sizeof(float) * (size_t)(k * n));
+        float *x = rnd_buf(c * h * wd, 4.0f), *w = rnd_buf(m * k, 4.0f), *bias = rnd_buf(m, 4.0f),
+              *z = rnd_buf(m * n, 4.0f), *cols = malloc(sizeof(float) * (size_t)(k * n));
         float *wp = malloc(sizeof(float) * (size_t)ox_conv_pack_size(m, k));
         float *y1 = calloc((size_t)(m * n), sizeof(float)), *y2 = calloc((size_t)(m * n), sizeof(float));
         ox_conv_pack(w, m, k, wp);
@@ -211,7 +197,8 @@ static void test_gemm_batch(enum ox_isa isa, const char *name)
         int64_t oh = (h + 2 * pad - kh) / s + 1, ow = (wd + 2 * pad - kw) / s + 1, ohw = oh * ow, k = c * kh * kw;
         int64_t panels = (m + OX_CV_MR - 1) / OX_CV_MR, n = nb * ohw;
         CHECK(ox_conv_seg_ok(ohw));
-        float *x = rnd_buf(nb * c * h * wd), *w = rnd_buf(m * k), *bias = rnd_buf(m), *z = rnd_buf(nb * m * ohw);
+        float *x = rnd_buf(nb * c * h * wd, 4.0f), *w = rnd_buf(m * k, 4.0f), *bias = rnd_buf(m, 4.0f),
+              *z = rnd_buf(nb * m * ohw, 4.0f);
         float *wp = malloc(sizeof(float) * (size_t)ox_conv_pack_size(m, k));
         float *y1 = calloc((size_t)(nb * m * ohw), sizeof(float)), *y2 = calloc((size_t)(nb * m * ohw), sizeof(float));
         ox_conv_pack(w, m, k, wp);
@@ -270,7 +257,8 @@ static void test_dw(enum ox_isa isa, const char *name)
                     int64_t oh = (h + 2 * pad - kk) / s + 1, ow = (wd + 2 * pad - kk) / s + 1;
                     if (oh < 1 || ow < 1)
                         continue;
-                    float *x = rnd_buf(planes * h * wd), *w = rnd_buf(c * kk * kk), *bias = rnd_buf(c);
+                    float *x = rnd_buf(planes * h * wd, 4.0f), *w = rnd_buf(c * kk * kk, 4.0f),
+                          *bias = rnd_buf(c, 4.0f);
                     float *y1 = calloc((size_t)(planes * oh * ow), sizeof(float));
                     float *y2 = calloc((size_t)(planes * oh * ow), sizeof(float));
                     for (int e = 0; e < N_EPIS; e++) {
@@ -327,7 +315,8 @@ static void test_dw_blk(enum ox_isa isa, const char *name)
                         int64_t oh = (h + 2 * pt - kk) / s + 1, ow = (wd + 2 * pl - kk) / s + 1;
                         if (oh < 1 || ow < 1)
                             continue;
-                        float *x = rnd_buf(planes * h * wd), *w = rnd_buf(c * kk * kk), *bias = rnd_buf(c);
+                        float *x = rnd_buf(planes * h * wd, 4.0f), *w = rnd_buf(c * kk * kk, 4.0f),
+                              *bias = rnd_buf(c, 4.0f);
                         float *y1 = calloc((size_t)(planes * oh * ow), sizeof(float));
                         float *y2 = calloc((size_t)(planes * oh * ow), sizeof(float));
                         int e = (int)((si + ci + (size_t)kk + (size_t)pv) % (size_t)N_EPIS);
@@ -420,7 +409,8 @@ static void test_stem(enum ox_isa isa, const char *name)
                         int64_t oh = (h + 2 * pt - kk) / st + 1, ow = (wd + 2 * pl - kk) / st + 1;
                         if (oh < 1 || ow < 1)
                             continue;
-                        float *x = rnd_buf(nb * c * h * wd), *w = rnd_buf(m * c * kk * kk), *bias = rnd_buf(m);
+                        float *x = rnd_buf(nb * c * h * wd, 4.0f), *w = rnd_buf(m * c * kk * kk, 4.0f),
+                              *bias = rnd_buf(m, 4.0f);
                         float *y1 = calloc((size_t)(nb * m * oh * ow), sizeof(float));
                         float *y2 = calloc((size_t)(nb * m * oh * ow), sizeof(float));
                         int e = (int)((si + (size_t)c + (size_t)kk + (size_t)pv) % (size_t)N_EPIS);

@@ -17,27 +17,10 @@
 #include "check.h"
 #include "onnx/conv_direct.h"
 
-static uint32_t seed = 11;
+#define CONV_TEST_SEED 11
+#include "conv_test_rand.h"
 
-static float rnd(void)
-{
-    seed = seed * 1664525u + 1013904223u;
-    return (float)(seed >> 8) / 16777216.0f - 0.5f;
-}
-
-static float *rnd_buf(int64_t n)
-{
-    float *p = malloc(sizeof(float) * (size_t)(n + 1));
-    for (int64_t i = 0; i < n; i++)
-        p[i] = rnd() * 4.0f;
-    return p;
-}
-
-static const struct ox_epi epis[] = {
-    {OX_ACT_NONE, 0, 0},        {OX_ACT_RELU, 0, 0},    {OX_ACT_CLIP, -0.5f, 0.75f},
-    {OX_ACT_HARDSIGMOID, 0.2f, 0.5f}, {OX_ACT_HARDSWISH, 1.0f / 6, 0.5f}, {OX_ACT_SIGMOID, 0, 0},
-    {OX_ACT_SILU, 0, 0},
-};
+static const struct ox_epi epis[] = CONV_TEST_EPIS;
 #define N_EPIS (int)(sizeof epis / sizeof *epis)
 
 static int close_all(const float *ref, const float *got, int64_t n, int exact)
@@ -78,7 +61,8 @@ static void test_direct(enum ox_isa isa, const char *name)
                         continue;
                     int e = cfg % N_EPIS, exact = epis[e].act <= OX_ACT_CLIP, withz = cfg % 2;
                     int64_t k = c * kh * kw, ohw = oh * ow;
-                    float *x = rnd_buf(c * h * wd), *w = rnd_buf(m * k), *bias = rnd_buf(m), *z = rnd_buf(m * ohw);
+                    float *x = rnd_buf(c * h * wd, 4.0f), *w = rnd_buf(m * k, 4.0f), *bias = rnd_buf(m, 4.0f),
+                          *z = rnd_buf(m * ohw, 4.0f);
                     float *wp = malloc(sizeof(float) * (size_t)ox_conv_pack_size(m, k));
                     float *y0 = calloc((size_t)(m * ohw), sizeof(float)), *y1 = calloc((size_t)(m * ohw), sizeof(float));
                     float *y2 = calloc((size_t)(m * ohw), sizeof(float));

@@ -17,21 +17,8 @@
 #include "graph_build.h"
 #include "inferd/onnx.h"
 
-static uint32_t seed = 5;
-
-static float rnd(void)
-{
-    seed = seed * 1664525u + 1013904223u;
-    return (float)(seed >> 8) / 16777216.0f - 0.5f;
-}
-
-static float *rnd_buf(int64_t n, float scale)
-{
-    float *p = malloc(sizeof(float) * (size_t)(n + 1));
-    for (int64_t i = 0; i < n; i++)
-        p[i] = rnd() * scale;
-    return p;
-}
+#define CONV_TEST_SEED 5
+#include "conv_test_rand.h"
 
 struct pcase {
     int c, m, h, w, k, s, pad;

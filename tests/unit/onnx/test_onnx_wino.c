@@ -25,31 +25,10 @@
 #include "onnx/conv_wino.h"
 #include "onnx/onnx_int.h"
 
-static uint32_t seed = 11;
+#define CONV_TEST_SEED 11
+#include "conv_test_rand.h"
 
-static float rnd(void)
-{
-    seed = seed * 1664525u + 1013904223u;
-    return (float)(seed >> 8) / 16777216.0f - 0.5f;
-}
-
-static float *rnd_buf(int64_t n, float scale)
-{
-    float *p = malloc(sizeof(float) * (size_t)(n + 1));
-    for (int64_t i = 0; i < n; i++)
-        p[i] = rnd() * scale;
-    return p;
-}
-
-static const struct ox_epi epis[] = {
-    {OX_ACT_NONE, 0, 0},
-    {OX_ACT_RELU, 0, 0},
-    {OX_ACT_CLIP, -0.5f, 0.75f},
-    {OX_ACT_HARDSIGMOID, 0.2f, 0.5f},
-    {OX_ACT_HARDSWISH, 1.0f / 6, 0.5f},
-    {OX_ACT_SIGMOID, 0, 0},
-    {OX_ACT_SILU, 0, 0},
-};
+static const struct ox_epi epis[] = CONV_TEST_EPIS;
 #define N_EPIS (int)(sizeof epis / sizeof *epis)
 
 /* c, m, h, w, pt, pl, pb, pr */
