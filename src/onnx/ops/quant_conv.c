@@ -690,7 +690,7 @@ static size_t qconv_scratch(const struct ox_node *n, struct ox_tensor *const *in
 }
 
 static int qconv_packable(const struct ox_node *n, struct ox_tensor *const *in);
-static int qconv_has_panels(const struct ox_tensor *w, int64_t g);
+static int qconv_packed_panels(const float *packed, int64_t M);
 static int qconv_c4_ok(const struct ox_tensor *w, int64_t g);
 static size_t qconv_panels_at(int64_t M);
 
@@ -931,7 +931,7 @@ static int qconv_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox
             .scratch = c->scratch, .slot = qconv_slot_bytes(&L, mg, kk), .nslots = c->nth > 1 ? c->nth : 1,
             .pad = pad,
         };
-        if (j.isa == QGEMM_AVX512VNNI && c->packed && qconv_packable(n, in) && qconv_has_panels(w, g) &&
+        if (j.isa == QGEMM_AVX512VNNI && c->packed && qconv_packable(n, in) && qconv_packed_panels(c->packed, M) &&
             qconv_use_t(&win, &L, kk)) {
             j.apan = (const uint8_t *)c->packed + qconv_panels_at(M);
             j.apan_group = qgemm_a_panels_bytes(mg, kk);
@@ -1004,9 +1004,11 @@ static int qconv_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox
 }
 
 /* op->pack: the weights' row terms for the VNNI GEMMs (qgemm_a_terms: za', rsA per output
- * channel, 2 int32 each), made once per plan when w and w_zero_point are constant; with
- * AVX-512 VNNI, then (from byte qconv_panels_at) each group's weights as qgemm_a_panels for
- * the transposed GEMM, qgemm_a_panels_bytes(M/g, K) bytes a group. */
+ * channel, 2 int32 each), made once per plan when w and w_zero_point are constant; then one
+ * int32, 1 when panels follow: with AVX-512 VNNI, where the transposed GEMM can run them
+ * (qconv_want_panels), from byte qconv_panels_at each group's weights as qgemm_a_panels,
+ * qgemm_a_panels_bytes(M/g, K) bytes a group. Exec reads that word, so a run never looks for
+ * panels the pack did not make (INFERD_QCONV_T set differently at pack and at exec). */
 static int qconv_packable(const struct ox_node *n, struct ox_tensor *const *in)
 {
     const struct qconv_io *io = io_of(n);
@@ -1033,7 +1035,36 @@ static int qconv_c4_ok(const struct ox_tensor *w, int64_t g)
 
 static size_t qconv_panels_at(int64_t M)
 {
-    return ((size_t)(2 * M) * sizeof(int32_t) + 63) & ~(size_t)63;
+    return ((size_t)(2 * M + 1) * sizeof(int32_t) + 63) & ~(size_t)63;
+}
+
+/* the word after the row terms: 1 when the pack made panels */
+static int qconv_packed_panels(const float *packed, int64_t M)
+{
+    return ((const int32_t *)(const void *)packed)[2 * M] == 1;
+}
+
+/* Whether qconv_pack makes panels: they cost a second copy of the weights, so only where a run
+ * can take the transposed GEMM (qconv_use_t: K >= QCONV_T_K unless INFERD_QCONV_T says) and,
+ * for panels in the c4 order, only for weights whose zero points are all 0 (exec runs the c4
+ * path or no transposed GEMM at all). */
+static int qconv_want_panels(const struct ox_tensor *w, const struct ox_tensor *zw, int64_t g)
+{
+    const int64_t M = w->dims[0], K = w->numel / M;
+    const char *e = getenv("INFERD_QCONV_T");
+    if (!qconv_has_panels(w, g) || (e && e[0] == '0') || (!(e && e[0] == '1') && K < QCONV_T_K))
+        return 0;
+    if (!qconv_c4_ok(w, g))
+        return 1;
+    int32_t *t = malloc((size_t)(2 * M) * sizeof(int32_t));
+    if (!t)
+        return 0;
+    struct qgemm_args ga = {.M = M, .K = K, .a = w->data, .a_signed = w->dt == INFERD_INT8,
+                            .za = zw ? zw->data : NULL, .za_len = zw ? zw->numel : 0};
+    qgemm_a_terms(&ga, t);
+    int za0 = qconv_za0(t, M);
+    free(t);
+    return za0;
 }
 
 static int64_t qconv_pack(const struct ox_node *n, struct ox_tensor *const *in, float *dst)
@@ -1043,12 +1074,13 @@ static int64_t qconv_pack(const struct ox_node *n, struct ox_tensor *const *in, 
     if (!qconv_packable(n, in))
         return 0;
     const int64_t M = w->dims[0], K = w->numel / M, g = ox_attr_int(n, "group", 1);
-    const int panels = qconv_has_panels(w, g);
+    const int panels = qconv_want_panels(w, zw, g);
     const size_t pg = panels ? qgemm_a_panels_bytes(M / g, K) : 0;
     if (dst) {
         struct qgemm_args ga = {.M = M, .K = K, .a = w->data, .a_signed = w->dt == INFERD_INT8,
                                 .za = zw ? zw->data : NULL, .za_len = zw ? zw->numel : 0};
         qgemm_a_terms(&ga, (int32_t *)(void *)dst);
+        ((int32_t *)(void *)dst)[2 * M] = panels;
         for (int64_t gi = 0; panels && gi < g; gi++) {
             struct qgemm_args gg = {.M = M / g, .K = K, .a = (const uint8_t *)w->data + gi * (M / g) * K,
                                     .a_signed = w->dt == INFERD_INT8};
@@ -1056,7 +1088,7 @@ static int64_t qconv_pack(const struct ox_node *n, struct ox_tensor *const *in, 
                            (uint8_t *)dst + qconv_panels_at(M) + (size_t)gi * pg);
         }
     }
-    return panels ? (int64_t)((qconv_panels_at(M) + (size_t)g * pg + sizeof(float) - 1) / sizeof(float)) : 2 * M;
+    return panels ? (int64_t)((qconv_panels_at(M) + (size_t)g * pg + sizeof(float) - 1) / sizeof(float)) : 2 * M + 1;
 }
 
 const struct ox_op ox_op_conv_integer = {"ConvInteger", 2, 4, 1, 1, NULL, qconv_infer, qconv_exec, OX_OP_SCRATCH_SLOTS, qconv_scratch,
