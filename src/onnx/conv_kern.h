@@ -85,7 +85,7 @@ struct ox_conv_gemm {
      * are streamed once per OX_CV_NB columns of the batch rather than once per image. */
     int64_t seg, bstep, cstep;
 };
-#define OX_CV_SEGMIN 32 /* least seg: the widest tile (AVX-512: 32 columns) */
+#define OX_CV_SEGMIN 32 /* the widest tile (AVX-512: 32 columns); the least seg but 16 (below) */
 /* Whether seg columns per image keep every tile within two images: seg >= OX_CV_SEGMIN, or
  * seg == OX_CV_SEGMIN / 2 when each call's n0 is a multiple of seg (tiles start at multiples
  * of their width from n0: a 32-column tile is then two whole images). */

@@ -13,7 +13,7 @@
  *                            transformed tiles (conv_wino.h); INFERD_ONNX_WINOGRAD=0 turns it off;
  *                            a batch's small maps (7x7) with their tiles side by side in each
  *                            GEMM (ox_wino_conv_batch), where one image's 4 tiles would lose
- *   kh, kw >= 3, stride 1-2: (not Winograd, g == 1, packed weights) the direct conv (conv_direct.h):
+ *   kh, kw >= 3, stride_w 1-2: (not Winograd, g == 1, packed weights) the direct conv (conv_direct.h):
  *                            X copied once per image into a padded, phase-split layout the tiles
  *                            read in place, no im2col packing; INFERD_ONNX_CONV_DIRECT=0 turns it
  *                            off, =1 takes it for every eligible shape (default: is_direct's rule)
@@ -22,8 +22,8 @@
  *   kernel == stride, no pad: a patch embedding: the batch's patches written out, one GEMM
  *                            (conv_patch.h)
  *   batch > 1, g == 1:       the packed GEMMs above over the whole batch at once (columns of
- *                            every image, conv_kern.h g->seg) where ox_conv_seg_ok(OH*OW): a
- *                            ViT's patch embedding (kernel == stride, 4x4 map) included
+ *                            every image, conv_kern.h g->seg) where ox_conv_seg_ok(OH*OW) (a
+ *                            4x4 map's 16 columns included; a patch embedding goes above)
  *   Z:                       fuse.c's residual Add (ip[2] = 1, in[3]): Y = act(conv + bias + Z),
  *                            Z added with the bias in the GEMM / Winograd store when it has the
  *                            conv's shape; the depthwise and OpenBLAS paths, and a Z of another
@@ -198,6 +198,10 @@ static int is_direct(const struct ox_node *n, const struct ox_tensor *x, const s
      * direct at batch 8, 1.06 by the GEMM (0.82 vs 0.86 at batch 1) */
     if (direct_mode < 0 && x->dims[0] > 1 && ox_cdir_scratch(&d) > ((size_t)1 << 20))
         return 0;
+    /* and any Xp past 8 MiB (a slot per thread: 16 threads on a 640x640 map would plan
+     * hundreds of MB where the GEMM plans none) */
+    if (direct_mode < 0 && ox_cdir_scratch(&d) > ((size_t)8 << 20))
+        return 0;
     return ox_cdir_ok(ox_conv_isa(), &d);
 }
 
@@ -240,6 +244,21 @@ static size_t conv_scratch(const struct ox_node *n, struct ox_tensor *const *in,
     wino_geom(&wg, in[0], in[1], &win);
     size_t wino = (size_t)(ox_wino_scratch(&wg) * ox_wino_batch_imgs(&wg, in[0]->dims[0])) * sizeof(float);
     return wino > cols ? wino : cols;
+}
+
+int ox_conv_scratch_slots(int nth, const struct ox_node *n, struct ox_tensor *const *in)
+{
+    struct ox_window win;
+    int64_t g, nb = in[0]->dims[0];
+    if (nth <= 1 || nb < nth || conv_geometry(n, in, &win, &g, NULL) < 0)
+        return 1;
+    if (is_direct(n, in[0], in[1], &win, g))
+        return nth;
+    if (!is_winograd(n, in[0], in[1], &win, g) || (in[1]->is_const && !in[0]->is_const && is_patch(in[0], &win, g)))
+        return 1;
+    struct ox_wino wg;
+    wino_geom(&wg, in[0], in[1], &win);
+    return ox_wino_batch_imgs(&wg, nb) > 1 ? 1 : nth;
 }
 
 /* ceil(a / b) for b > 0 and any sign of a */

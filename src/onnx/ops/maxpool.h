@@ -13,8 +13,8 @@
  *   int64_t o = maxpool_hrow_avx2(src, h, 2, 3, n);   // then SSE2 / scalar from o
  * With sw 2 a lane's pair load reads src[2*o + kw] too, so the caller passes only columns
  * that have a further column's first tap inside the row (as the SSE2 loop asks).
- * x86/pool_avx2.c (8 lanes and a 4-lane tail, -mavx2) and x86/pool_avx512.c (16 lanes, -mavx512f): call only
- * after cpu_has(CPU_AVX2) / cpu_has(CPU_AVX512F). */
+ * x86/pool_avx2.c (8 lanes; its vertical pass a 4-lane tail) and x86/pool_avx512.c (16 lanes), built
+ * with the conv kernels' flags: call only where ox_conv_isa() is OX_ISA_AVX2 / OX_ISA_AVX512. */
 #ifndef INFERD_ONNX_MAXPOOL_H
 #define INFERD_ONNX_MAXPOOL_H
 

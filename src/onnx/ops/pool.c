@@ -9,7 +9,7 @@
 #include <emmintrin.h>
 #endif
 
-#include "base/cpu.h"
+#include "onnx/conv_kern.h"
 #include "onnx/onnx_int.h"
 #include "onnx/ops/maxpool.h"
 #include "onnx/ops/ops.h"
@@ -148,7 +148,7 @@ struct pool_job {
     struct ox_window win;
     int64_t h, w;
     int is_max, include_pad;
-    int isa; /* MaxPool's wide kernels: 2 AVX-512, 1 AVX2, 0 SSE2 / scalar only (pool_exec's cpu_has) */
+    int isa; /* MaxPool's wide kernels: 2 AVX-512, 1 AVX2, 0 SSE2 / scalar only (ox_conv_isa) */
 };
 
 /* Y[oy][ox] of one plane by walking its window: any geometry, both pools. */
@@ -364,7 +364,9 @@ static int pool_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_
         return 0;
     }
     j.include_pad = ox_attr_int(n, "count_include_pad", 0) != 0;
-    j.isa = cpu_has(CPU_AVX512F) ? 2 : cpu_has(CPU_AVX2) ? 1 : 0;
+    /* the kernels' files are built with the conv kernels' flags (AVX-512 F/BW/VL, AVX2 + FMA) */
+    const enum ox_isa isa = ox_conv_isa();
+    j.isa = isa == OX_ISA_AVX512 ? 2 : isa == OX_ISA_AVX2 ? 1 : 0;
     if (out[0]->numel)
         ox_parallel(c, in[0]->dims[0] * in[0]->dims[1], 1 + (1 << 14) / (j.win.oh * j.win.ow * j.win.kh * j.win.kw + 1),
                     pool_planes, &j);

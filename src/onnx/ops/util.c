@@ -9,6 +9,7 @@
 
 #include "base/tpool.h"
 #include "onnx/onnx_int.h"
+#include "onnx/ops/ops.h"
 
 int64_t ox_numel(int rank, const int64_t *dims)
 {
@@ -188,7 +189,7 @@ size_t ox_op_scratch(const struct ox_ctx *c, const struct ox_node *n, struct ox_
 {
     size_t b = n->op->scratch ? n->op->scratch(n, in, out) : 0;
     if (b && (n->op->flags & OX_OP_SCRATCH_SLOTS) && c && c->nth > 1)
-        b = ox_scratch_stride(b) * (size_t)c->nth;
+        b = ox_scratch_stride(b) * (size_t)(n->op == &ox_op_conv ? ox_conv_scratch_slots(c->nth, n, in) : c->nth);
     return b;
 }
 

@@ -1,5 +1,5 @@
-/* pool_avx2.c — MaxPool row kernels on ymm, 8 outputs a vector (see ops/maxpool.h). Compiled
- * with -mavx2; call only after cpu_has(CPU_AVX2). */
+/* pool_avx2.c — MaxPool row kernels on ymm, 8 outputs a vector (see ops/maxpool.h). Built with
+ * the conv kernels' AVX2 flags: call only where ox_conv_isa() is OX_ISA_AVX2. */
 #include <immintrin.h>
 #include <math.h>
 

@@ -1,6 +1,6 @@
 /* pool_avx512.c — MaxPool row kernels on zmm, 16 outputs a vector and a masked tail, so they
- * write every output (see ops/maxpool.h; masked-off lanes load nothing). Compiled with
- * -mavx512f; call only after cpu_has(CPU_AVX512F). */
+ * write every output (see ops/maxpool.h; masked-off lanes load nothing). Built with the
+ * conv kernels' AVX-512 flags: call only where ox_conv_isa() is OX_ISA_AVX512. */
 #include <immintrin.h>
 #include <math.h>
 
