@@ -1,5 +1,6 @@
 /* conv_kern.c — portable references of the conv kernels (see conv_kern.h), weight packing,
  * and the run-time choice between them and the AVX2 / AVX-512 versions in x86/. */
+#include <assert.h>
 #include <string.h>
 
 #include "base/cpu.h"
@@ -99,6 +100,33 @@ void ox_conv_gemm_im2col_run(enum ox_isa isa, const struct ox_conv_gemm *g, cons
         ox_conv_gemm_im2col_avx2(g, im, p0, p1, n0, n1);
     else
         ox_conv_gemm_im2col_ref(g, im, p0, p1, n0, n1);
+}
+
+int64_t ox_conv_prepack_size(enum ox_isa isa, int64_t k, int64_t n)
+{
+    return isa == OX_ISA_AVX512 ? ox_conv_prepack_size_avx512(k, n)
+           : isa == OX_ISA_AVX2 ? ox_conv_prepack_size_avx2(k, n)
+                                : 0;
+}
+
+void ox_conv_prepack_run(enum ox_isa isa, const struct ox_conv_gemm *g, const struct ox_conv_im2col *im, float *bp,
+                         int64_t i0, int64_t i1)
+{
+    assert(isa != OX_ISA_REF); /* ox_conv_prepack_size was 0: no caller packs */
+    if (isa == OX_ISA_AVX512)
+        ox_conv_prepack_avx512(g, im, bp, i0, i1);
+    else
+        ox_conv_prepack_avx2(g, im, bp, i0, i1);
+}
+
+void ox_conv_gemm_pre_run(enum ox_isa isa, const struct ox_conv_gemm *g, const float *bp, int64_t p0, int64_t p1,
+                          int64_t n0, int64_t n1)
+{
+    assert(isa != OX_ISA_REF && n0 % OX_CV_NB == 0);
+    if (isa == OX_ISA_AVX512)
+        ox_conv_gemm_pre_avx512(g, bp, p0, p1, n0, n1);
+    else
+        ox_conv_gemm_pre_avx2(g, bp, p0, p1, n0, n1);
 }
 
 void ox_dw_ref(const struct ox_dw *d, int64_t p0, int64_t p1)

@@ -145,6 +145,39 @@ static inline int64_t ox_conv_kc(int64_t k)
     return blocks ? (k + blocks - 1) / blocks : 1;
 }
 
+/* B packed ahead, once for every panel (ops/conv.c, several threads on one image: where each
+ * thread packed the blocks of B its range of panels reads, a block shared by two ranges was
+ * packed twice, and a 7x7 map's single block once per part). Item i of
+ * ox_conv_prepack_items(k, n) is (column block i / nkb, K block i % nkb), nkb the K blocks of
+ * ox_conv_kc(k); ox_conv_prepack packs items [i0, i1) of B (im: its im2col view, else g->b)
+ * into bp (ox_conv_prepack_size floats, laid out for isa's tiles), and ox_conv_gemm_pre
+ * computes panels [p0, p1) x columns [n0, n1) of Y from it (n0 a multiple of OX_CV_NB), the
+ * results those of ox_conv_gemm(_im2col)_run. SIMD only: the size is 0 for OX_ISA_REF. */
+static inline int64_t ox_conv_prepack_items(int64_t k, int64_t n)
+{
+    int64_t kc = ox_conv_kc(k);
+    return (n + OX_CV_NB - 1) / OX_CV_NB * ((k + kc - 1) / kc);
+}
+int64_t ox_conv_prepack_size(enum ox_isa isa, int64_t k, int64_t n);
+int64_t ox_conv_prepack_size_avx2(int64_t k, int64_t n);
+int64_t ox_conv_prepack_size_avx512(int64_t k, int64_t n);
+void ox_conv_prepack_avx2(const struct ox_conv_gemm *g, const struct ox_conv_im2col *im, float *bp, int64_t i0,
+                          int64_t i1);
+void ox_conv_prepack_avx512(const struct ox_conv_gemm *g, const struct ox_conv_im2col *im, float *bp, int64_t i0,
+                            int64_t i1);
+void ox_conv_prepack_run(enum ox_isa isa, const struct ox_conv_gemm *g, const struct ox_conv_im2col *im, float *bp,
+                         int64_t i0, int64_t i1);
+void ox_conv_gemm_pre_avx2(const struct ox_conv_gemm *g, const float *bp, int64_t p0, int64_t p1, int64_t n0,
+                           int64_t n1);
+void ox_conv_gemm_pre_avx512(const struct ox_conv_gemm *g, const float *bp, int64_t p0, int64_t p1, int64_t n0,
+                             int64_t n1);
+void ox_conv_gemm_pre_run(enum ox_isa isa, const struct ox_conv_gemm *g, const float *bp, int64_t p0, int64_t p1,
+                          int64_t n0, int64_t n1);
+/* ops/conv.c: ox_conv_gemm_pool's GEMM with B packed ahead into bp (ox_conv_prepack_size
+ * floats) by the pool, then the tiles split over it. isa not OX_ISA_REF. */
+void ox_conv_gemm_pool_pre(const struct ox_ctx *c, enum ox_isa isa, const struct ox_conv_gemm *g,
+                           const struct ox_conv_im2col *im, float *bp);
+
 /* Depthwise conv, one (batch, channel) plane per index p in [p0, p1):
  *   Y[p] (OH, OW) = act(sum_{ky,kx} X[p] (H, W)[oy*sh - pt + ky*dh][ox*sw - pl + kx*dw] * K[c] + bias[c]),
  *   c = p % channels, out-of-image taps are zero. */

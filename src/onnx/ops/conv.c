@@ -218,13 +218,38 @@ static void wino_geom(struct ox_wino *wg, const struct ox_tensor *x, const struc
     ox_wino_geom(wg, x->dims[1], w->dims[0], x->dims[2], x->dims[3], v->pt, v->pl, v->oh, v->ow);
 }
 
+/* Bytes of B packed ahead for a one-image conv on the im2col GEMM path (0: packed per call,
+ * as ox_conv_gemm_pool does): with several threads each thread packed the blocks of B its
+ * panels read, so a block two threads' ranges shared was packed twice, and a 7x7 map's one
+ * block once per part (ResNet-50's 3x3 convs at 2 threads, batch 1: 1.1-1.2x the CPU time of
+ * 1 thread). 1x1 convs too (B is X: a copy per block). Not for one or two columns (the
+ * matrix-vector path of ox_conv_gemm keeps those). Only maps of up to OX_PRE_MAXN columns (wider ones have enough blocks for the
+ * ranges to meet rarely, and keep each block's packing in the cache that uses it) and within
+ * OX_PRE_CAP bytes; the plan lays the scratch out at every thread count, 1 included. */
+#define OX_PRE_MAXN 1024
+#define OX_PRE_CAP ((size_t)4 << 20)
+static size_t prepack_bytes(const struct ox_node *n, struct ox_tensor *const *in, const struct ox_window *v,
+                            int64_t g)
+{
+    const struct ox_tensor *x = in[0], *w = in[1];
+    int64_t ohw = v->oh * v->ow, k = w->dims[1] * v->kh * v->kw;
+    if (g != 1 || x->dims[0] != 1 || !w->is_const || x->is_const || ohw <= 2 || ohw > OX_PRE_MAXN ||
+        w->dims[0] <= OX_CV_MR || x->dims[1] <= OX_STEM_MAXC || is_winograd(n, x, w, v, g) ||
+        is_direct(n, x, w, v, g) || is_patch(x, v, g))
+        return 0;
+    size_t b = (size_t)ox_conv_prepack_size(ox_conv_isa(), k, ohw) * sizeof(float);
+    return b <= OX_PRE_CAP ? b : 0;
+}
+
 static size_t conv_scratch(const struct ox_node *n, struct ox_tensor *const *in, struct ox_tensor *const *out)
 {
     struct ox_window win;
     int64_t g;
     (void)out;
-    if (conv_geometry(n, in, &win, &g, NULL) < 0 || is_pointwise(&win) || is_depthwise(in[0], in[1], g))
+    if (conv_geometry(n, in, &win, &g, NULL) < 0 || is_depthwise(in[0], in[1], g))
         return 0;
+    if (is_pointwise(&win)) /* B is X itself */
+        return prepack_bytes(n, in, &win, g);
     if (is_direct(n, in[0], in[1], &win, g)) { /* Xp and its offsets, per thread (whole images) */
         struct ox_cdir d;
         cdir_geom(&d, in[0], in[1], &win);
@@ -237,7 +262,7 @@ static size_t conv_scratch(const struct ox_node *n, struct ox_tensor *const *in,
         /* constant weights and a run-time input make a plan step with packed weights (plan.c
          * packs them), whose GEMM reads im2col straight from X: only a run without packing
          * (folding at plan time, weights computed at run time) writes the matrix out */
-        return in[1]->is_const && !in[0]->is_const ? 0 : cols;
+        return in[1]->is_const && !in[0]->is_const ? prepack_bytes(n, in, &win, g) : cols;
     /* V then P; im2col's size too, for a run without packed weights (constant folding at
      * plan time) */
     struct ox_wino wg;
@@ -369,6 +394,7 @@ struct gemm_job {
     const struct ox_conv_im2col *im;
     enum ox_isa isa;
     int64_t panels; /* weight panels */
+    float *pre;     /* B packed ahead (ox_conv_gemm_pool_pre), or NULL */
 };
 
 static void gemm_part(void *arg, int64_t lo, int64_t hi)
@@ -378,7 +404,9 @@ static void gemm_part(void *arg, int64_t lo, int64_t hi)
         int64_t jb = i / j->panels, p0 = i % j->panels;
         int64_t p1 = j->panels - p0 < hi - i ? j->panels : p0 + (hi - i);
         int64_t n0 = jb * OX_CV_NB, n1 = n0 + OX_CV_NB < j->g.n ? n0 + OX_CV_NB : j->g.n;
-        if (j->im)
+        if (j->pre)
+            ox_conv_gemm_pre_run(j->isa, &j->g, j->pre, p0, p1, n0, n1);
+        else if (j->im)
             ox_conv_gemm_im2col_run(j->isa, &j->g, j->im, p0, p1, n0, n1);
         else
             ox_conv_gemm_run(j->isa, &j->g, p0, p1, n0, n1);
@@ -391,8 +419,24 @@ static void gemm_part(void *arg, int64_t lo, int64_t hi)
 void ox_conv_gemm_pool(const struct ox_ctx *c, enum ox_isa isa, const struct ox_conv_gemm *g,
                        const struct ox_conv_im2col *im)
 {
-    struct gemm_job j = {*g, im, isa, (g->m + OX_CV_MR - 1) / OX_CV_MR};
+    struct gemm_job j = {*g, im, isa, (g->m + OX_CV_MR - 1) / OX_CV_MR, NULL};
     int64_t items = (g->n + OX_CV_NB - 1) / OX_CV_NB * j.panels, cols = g->n < OX_CV_NB ? g->n : OX_CV_NB;
+    ox_parallel(c, items, 1 + (1 << 18) / (cols * OX_CV_MR * g->k + 1), gemm_part, &j);
+}
+
+static void prepack_part(void *arg, int64_t lo, int64_t hi)
+{
+    const struct gemm_job *j = arg;
+    ox_conv_prepack_run(j->isa, &j->g, j->im, j->pre, lo, hi);
+}
+
+void ox_conv_gemm_pool_pre(const struct ox_ctx *c, enum ox_isa isa, const struct ox_conv_gemm *g,
+                           const struct ox_conv_im2col *im, float *bp)
+{
+    struct gemm_job j = {*g, im, isa, (g->m + OX_CV_MR - 1) / OX_CV_MR, bp};
+    int64_t items = (g->n + OX_CV_NB - 1) / OX_CV_NB * j.panels, cols = g->n < OX_CV_NB ? g->n : OX_CV_NB;
+    /* an item packs up to OX_CV_KC x OX_CV_NB floats: worth a thread from two of them */
+    ox_parallel(c, ox_conv_prepack_items(g->k, g->n), 2, prepack_part, &j);
     ox_parallel(c, items, 1 + (1 << 18) / (cols * OX_CV_MR * g->k + 1), gemm_part, &j);
 }
 
@@ -588,7 +632,10 @@ static int conv_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_
                 struct ox_conv_im2col im = {xg, h, wd, win.kh, win.kw, win.sh, win.sw, win.dh, win.dw, win.pt, win.pl,
                                             win.ow, 0};
                 struct ox_conv_gemm gm = {c->packed + gi * per, NULL, yg, bias, mg, kk, ohw, 0, ohw, epi, zg, 0, 0, 0};
-                ox_conv_gemm_pool(c, isa, &gm, &im);
+                if (c->nth > 1 && c->scratch && prepack_bytes(n, in, &win, g)) /* conv_scratch: B packed ahead */
+                    ox_conv_gemm_pool_pre(c, isa, &gm, &im, c->scratch);
+                else
+                    ox_conv_gemm_pool(c, isa, &gm, &im);
                 continue;
             }
             if (!pw) {
@@ -600,7 +647,10 @@ static int conv_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_
             }
             if (c->packed) {
                 struct ox_conv_gemm gm = {c->packed + gi * per, cols, yg, bias, mg, kk, ohw, ohw, ohw, epi, zg, 0, 0, 0};
-                ox_conv_gemm_pool(c, isa, &gm, NULL);
+                if (pw && c->nth > 1 && c->scratch && prepack_bytes(n, in, &win, g)) /* conv_scratch: B packed ahead */
+                    ox_conv_gemm_pool_pre(c, isa, &gm, NULL, c->scratch);
+                else
+                    ox_conv_gemm_pool(c, isa, &gm, NULL);
                 continue;
             }
             ox_sgemm(c, 0, 0, mg, ohw, kk, 1.0f, wv + gi * mg * kk, cols, 0.0f, yg);

@@ -390,21 +390,34 @@ static __attribute__((noinline)) void tile_split(const struct ox_conv_gemm *g, c
     }
 }
 
-/* the blocked GEMM of conv_kern.h; im NULL: B is g->b */
-static void gemm_blocked(const struct ox_conv_gemm *g, const struct ox_conv_im2col *im, int64_t p0, int64_t p1,
-                         int64_t n0, int64_t n1)
+/* floats from the start of a whole B packed ahead (ox_conv_prepack) to the block of
+ * columns [jb, jb + NB) (jb a multiple of OX_CV_NB) and K rows [k0, k0 + kc): every block but
+ * the last holds NB columns, the last its columns rounded up to whole strips */
+static inline int64_t pre_at(const struct ox_conv_gemm *g, int64_t jb, int64_t k0)
 {
-    float bp[OX_CV_KC * OX_CV_NB] __attribute__((aligned(64)));
+    int64_t nbc = g->n - jb < OX_CV_NB ? g->n - jb : OX_CV_NB;
+    return jb * g->k + k0 * ((nbc + SW - 1) / SW * SW);
+}
+
+/* the blocked GEMM of conv_kern.h; im NULL: B is g->b; pre not NULL: B packed ahead of the
+ * call (ox_conv_prepack), nothing packed here (n0 a multiple of OX_CV_NB) */
+static void gemm_blocked(const struct ox_conv_gemm *g, const struct ox_conv_im2col *im, const float *pre, int64_t p0,
+                         int64_t p1, int64_t n0, int64_t n1)
+{
+    float bpk[OX_CV_KC * OX_CV_NB] __attribute__((aligned(64)));
     const int64_t k = g->k, kcmax = ox_conv_kc(k);
     for (int64_t jb = n0; jb < n1; jb += OX_CV_NB) {
         int64_t nbc = n1 - jb < OX_CV_NB ? n1 - jb : OX_CV_NB;
         for (int64_t k0 = 0; k0 < k; k0 += kcmax) {
             int64_t kc = k - k0 < kcmax ? k - k0 : kcmax;
             int first = k0 == 0, last = k0 + kc == k;
-            if (im)
-                pack_im2col(g, im, k0, kc, jb, nbc, bp);
+            const float *bp = bpk;
+            if (pre)
+                bp = pre + pre_at(g, jb, k0);
+            else if (im)
+                pack_im2col(g, im, k0, kc, jb, nbc, bpk);
             else
-                pack_b(g, k0, kc, jb, nbc, bp);
+                pack_b(g, k0, kc, jb, nbc, bpk);
             for (int64_t pm = p0; pm < p1; pm += OX_CV_MC) {
                 int64_t pe = p1 - pm < OX_CV_MC ? p1 : pm + OX_CV_MC;
                 for (int64_t s = 0; s * SW < nbc; s++) {
@@ -483,13 +496,38 @@ void FN(ox_conv_gemm)(const struct ox_conv_gemm *g, int64_t p0, int64_t p1, int6
                 gemv_panel(g, p, j);
         return;
     }
-    gemm_blocked(g, NULL, p0, p1, n0, n1);
+    gemm_blocked(g, NULL, NULL, p0, p1, n0, n1);
 }
 
 void FN(ox_conv_gemm_im2col)(const struct ox_conv_gemm *g, const struct ox_conv_im2col *im, int64_t p0, int64_t p1,
                              int64_t n0, int64_t n1)
 {
-    gemm_blocked(g, im, p0, p1, n0, n1);
+    gemm_blocked(g, im, NULL, p0, p1, n0, n1);
+}
+
+int64_t FN(ox_conv_prepack_size)(int64_t k, int64_t n)
+{
+    int64_t last = (n - 1) / OX_CV_NB * OX_CV_NB; /* the last block's first column */
+    return n > 0 ? last * k + k * ((n - last + SW - 1) / SW * SW) : 0;
+}
+
+void FN(ox_conv_prepack)(const struct ox_conv_gemm *g, const struct ox_conv_im2col *im, float *bp, int64_t i0,
+                         int64_t i1)
+{
+    const int64_t k = g->k, kcmax = ox_conv_kc(k), nkb = (k + kcmax - 1) / kcmax;
+    for (int64_t i = i0; i < i1; i++) {
+        int64_t jb = i / nkb * OX_CV_NB, k0 = i % nkb * kcmax;
+        int64_t kc = k - k0 < kcmax ? k - k0 : kcmax, nbc = g->n - jb < OX_CV_NB ? g->n - jb : OX_CV_NB;
+        if (im)
+            pack_im2col(g, im, k0, kc, jb, nbc, bp + pre_at(g, jb, k0));
+        else
+            pack_b(g, k0, kc, jb, nbc, bp + pre_at(g, jb, k0));
+    }
+}
+
+void FN(ox_conv_gemm_pre)(const struct ox_conv_gemm *g, const float *bp, int64_t p0, int64_t p1, int64_t n0, int64_t n1)
+{
+    gemm_blocked(g, NULL, bp, p0, p1, n0, n1);
 }
 
 /* ---- depthwise ---- */

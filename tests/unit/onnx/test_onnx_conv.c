@@ -1,7 +1,7 @@
 /* test_onnx_conv.c — the conv kernels of conv_kern.h: the packed-weight GEMM with bias and
  * every fused activation, the first-layer direct conv (conv_stem.h), the depthwise kernel
  * (3x3 and 5x5, stride 1 and 2, odd pads and sizes), the GEMM's K / column / panel
- * blocking, its im2col view and a batch as one GEMM,
+ * blocking, its im2col view, a batch as one GEMM and B packed ahead (with a planted fault),
  * AVX2 and AVX-512 versions against the portable scalar references
  * (|diff| <= 1e-4 * (1 + |ref|)). A version whose ISA the CPU lacks is skipped with a
  * message. */
@@ -168,6 +168,80 @@ static void test_gemm_im2col(enum ox_isa isa, const char *name)
         free(bias);
         free(z);
         free(cols);
+        free(wp);
+        free(y1);
+        free(y2);
+    }
+    CHECK(bad == 0);
+}
+
+/* B packed ahead (ox_conv_prepack + ox_conv_gemm_pre, what ops/conv.c runs on one image with
+ * several threads) against the reference: the im2col view (3x3 stride 1 and 2, 1x1 stride 2,
+ * a 7x7 map's single block of columns, K over several blocks) and a plain B; the items packed
+ * in two calls, the tiles over column ranges cut at a block and panel ranges cut in two, as
+ * threads run them; writes stay inside ox_conv_prepack_size (a guard past it is untouched).
+ * Then a planted fault: one packed float changed must change Y (the tiles read bp). */
+static void test_gemm_pre(enum ox_isa isa, const char *name)
+{
+    static const int cases[][8] = {/* c, h, w, k (kh = kw), s, pad, m, im2col */
+                                   {64, 7, 7, 3, 1, 1, 30, 1},   {40, 14, 14, 3, 2, 1, 25, 1},
+                                   {24, 28, 28, 1, 2, 0, 13, 1}, {300, 7, 7, 3, 1, 1, 12, 1},
+                                   {20, 19, 17, 3, 1, 1, 40, 1}, {600, 5, 40, 1, 1, 0, 26, 0}};
+    int bad = 0;
+    for (size_t ci = 0; ci < sizeof cases / sizeof *cases; ci++) {
+        const int *t = cases[ci];
+        int64_t c = t[0], h = t[1], wd = t[2], kh = t[3], s = t[4], pad = t[5], m = t[6];
+        int64_t oh = (h + 2 * pad - kh) / s + 1, ow = (wd + 2 * pad - kh) / s + 1;
+        int64_t k = c * kh * kh, n = oh * ow, panels = (m + OX_CV_MR - 1) / OX_CV_MR;
+        int64_t items = ox_conv_prepack_items(k, n), size = ox_conv_prepack_size(isa, k, n);
+        float *x = rnd_buf(c * h * wd, 4.0f), *w = rnd_buf(m * k, 4.0f), *bias = rnd_buf(m, 4.0f),
+              *z = rnd_buf(m * n, 4.0f), *bp = malloc(sizeof(float) * (size_t)(size + 64));
+        float *wp = malloc(sizeof(float) * (size_t)ox_conv_pack_size(m, k));
+        float *y1 = calloc((size_t)(m * n), sizeof(float)), *y2 = calloc((size_t)(m * n), sizeof(float));
+        ox_conv_pack(w, m, k, wp);
+        struct ox_conv_im2col im = {x, h, wd, kh, kh, s, s, 1, 1, pad, pad, ow, 0};
+        const struct ox_conv_im2col *view = t[7] ? &im : NULL;
+        int64_t cut = n > OX_CV_NB ? OX_CV_NB : 0;
+        for (int e = 0; e < N_EPIS; e += 2) {
+            /* a plain B is X itself, (C, H*W) */
+            struct ox_conv_gemm g = {wp, t[7] ? NULL : x, y1, bias, m, k, n, n, n, epis[e], (e & 2) ? z : NULL, 0, 0, 0};
+            if (view)
+                ox_conv_gemm_im2col_ref(&g, view, 0, panels, 0, n);
+            else
+                ox_conv_gemm_ref(&g, 0, panels, 0, n);
+            for (int i = 0; i < 64; i++)
+                bp[size + i] = 12345.0f;
+            ox_conv_prepack_run(isa, &g, view, bp, 0, items / 2);
+            ox_conv_prepack_run(isa, &g, view, bp, items / 2, items);
+            g.c = y2;
+            memset(y2, 0, sizeof(float) * (size_t)(m * n));
+            ox_conv_gemm_pre_run(isa, &g, bp, 0, panels / 2, 0, n);
+            if (cut)
+                ox_conv_gemm_pre_run(isa, &g, bp, panels / 2, panels, 0, cut);
+            ox_conv_gemm_pre_run(isa, &g, bp, panels / 2, panels, cut, n);
+            int guard = 1;
+            for (int i = 0; i < 64; i++)
+                guard &= bp[size + i] == 12345.0f;
+            if ((!guard || !close_all(y1, y2, m * n)) && bad++ < 5)
+                printf("  %s prepacked gemm case %zu act=%d differs (guard %d)\n", name, ci, epis[e].act, guard);
+        }
+        /* planted fault: row 0 of the last block's first column, a float every layout uses */
+        bp[(n - 1) / OX_CV_NB * OX_CV_NB * k] += 1000.0f;
+        printf("  %s case %zu, a planted fault (an element must differ):\n", name, ci);
+        struct ox_conv_gemm g = {wp, t[7] ? NULL : x, y2, bias, m, k, n, n, n, epis[0], NULL, 0, 0, 0};
+        ox_conv_gemm_pre_run(isa, &g, bp, 0, panels, 0, n);
+        g.c = y1;
+        if (view)
+            ox_conv_gemm_im2col_ref(&g, view, 0, panels, 0, n);
+        else
+            ox_conv_gemm_ref(&g, 0, panels, 0, n);
+        if (close_all(y1, y2, m * n) && bad++ < 5)
+            printf("  %s prepacked gemm case %zu: the planted fault went unseen\n", name, ci);
+        free(x);
+        free(w);
+        free(bias);
+        free(z);
+        free(bp);
         free(wp);
         free(y1);
         free(y2);
@@ -458,6 +532,7 @@ int main(void)
         test_gemm_blocked(OX_ISA_AVX2, "avx2");
         test_gemm_im2col(OX_ISA_AVX2, "avx2");
         test_gemm_batch(OX_ISA_AVX2, "avx2");
+        test_gemm_pre(OX_ISA_AVX2, "avx2");
         test_dw(OX_ISA_AVX2, "avx2");
         test_dw_blk(OX_ISA_AVX2, "avx2");
         test_stem(OX_ISA_AVX2, "avx2");
@@ -469,6 +544,7 @@ int main(void)
         test_gemm_blocked(OX_ISA_AVX512, "avx512");
         test_gemm_im2col(OX_ISA_AVX512, "avx512");
         test_gemm_batch(OX_ISA_AVX512, "avx512");
+        test_gemm_pre(OX_ISA_AVX512, "avx512");
         test_dw(OX_ISA_AVX512, "avx512");
         test_dw_blk(OX_ISA_AVX512, "avx512");
         test_stem(OX_ISA_AVX512, "avx512");

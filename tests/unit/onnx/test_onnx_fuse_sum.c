@@ -3,7 +3,7 @@
  * (N, 32, 16, 16): the Add's operands in both orders, Relu / SiLU / nothing after it, each
  * conv path (3x3 by Winograd and, with INFERD_ONNX_OPT_WINOGRAD off, by im2col + GEMM;
  * 1x1; depthwise), a residual computed after the Conv in the file (a downsample branch),
- * an Add that broadcasts the residual (N, 32, 1, 1) or the conv's output (N, 32, 1, 1), and
+ * a 1x1 stride-2 downsample as the residual, an Add that broadcasts the residual (N, 32, 1, 1) or the conv's output (N, 32, 1, 1), and
  * the near miss: the conv's output read twice (no fusion). The model loaded with the fusion
  * off (1 thread) is the reference for the model with it on (2 threads): outputs equal within
  * 1e-5 (abs + rel) at batch 1 and 3, and the "graph optimized" summary names the nodes fused. */
@@ -156,6 +156,12 @@ int main(void)
                           {"Relu", "s", "out", {{0}}}},
                          4, "out"};
     check("downsample branch after the conv", &down, 0, 2);
+    /* a 1x1 stride-2 downsample (im2col GEMM: at 2 threads and batch 1 with B packed ahead,
+     * ops/conv.c) whose output is the residual of the next conv */
+    struct graph ds = {{{"Conv", "x,w1", "d", {STRIDES(2)}}, {"Conv", "d,w3,b", "y", {PADS1}}, {"Add", "y,d", "s", {{0}}},
+                        {"Relu", "s", "out", {{0}}}},
+                       4, "out"};
+    check("1x1 stride-2 downsample as the residual", &ds, 0, 2);
     struct graph silu = {{{"Conv", "x,w1,b", "y", {{0}}}, {"Add", "y,x", "s", {{0}}}, {"Sigmoid", "s", "g", {{0}}},
                           {"Mul", "s,g", "out", {{0}}}},
                          4, "out"};
