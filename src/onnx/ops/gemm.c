@@ -25,6 +25,9 @@
 
 /* Work (M*N*K) below which a GEMM runs on the calling thread only. */
 #define GEMM_PAR_MIN (1 << 18)
+/* Weights (N*K floats) from which a Gemm of fewer than 6 rows (a classifier at batch 1) reads
+ * the packed panels, one stream of K x 16 floats each, rather than N rows of B */
+#define GEMV_PK_MIN (1 << 18)
 
 struct sgemm_job {
     int ta, tb;
@@ -227,7 +230,7 @@ static int gemm_exec(const struct ox_ctx *ctx, const struct ox_node *n, struct o
     } else {
         beta = 0.0f;
     }
-    if (ctx->packed && k > 0 && m >= 6 && n->ip[3]) { /* packed kernel; fewer rows: dot products */
+    if (ctx->packed && k > 0 && n->ip[3] && (m >= 6 || nn * k >= GEMV_PK_MIN)) { /* packed kernel */
         pk_run(ctx, (int)n->ip[3], a->data, m, nn, k, n->fp[0], beta != 0.0f, NULL, 0, y);
         return 0;
     }
