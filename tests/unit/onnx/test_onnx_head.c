@@ -5,6 +5,8 @@
  *  - a classifier Gemm at batch 1, 2 and 5 with weights of N*K >= 2^18 floats (ops/gemm.c
  *    reads the packed panels, GEMV_PK_MIN) and a smaller one (dot products), transB 0 and 1,
  *    alpha, and a C row;
+ *  - GlobalAveragePool (ops/pool.c gap_part) over planes of 1 to 12544 floats, bit for bit the
+ *    order the op documents (16 lane sums, the tail's sum, the lanes folded 0..15);
  * models loaded on pools of 1, 2 and 3 threads, checked against a double-precision reference
  * within 1e-5 * (1 + sum |terms|) (after the activation, whose slope is at most 1). The
  * kernels are those cpu_has() picks: ctest runs it again with INFERD_CPU_DISABLE for the
@@ -185,6 +187,53 @@ static void test_gemm(const struct gemm_case *p, struct tpool *const *pools)
     buf_free(&mb);
 }
 
+/* GlobalAveragePool on (2, 5, h, w) against its documented order, bit for bit */
+static void test_gap(int h, int w, struct tpool *const *pools)
+{
+    const int nb = 2, ch = 5;
+    int64_t len = (int64_t)h * w;
+    struct buf g, mb;
+    buf_init(&g, 1 << 16);
+    buf_init(&mb, 1 << 16);
+    gb_node(&g, &(struct gb_node){"GlobalAveragePool", "x", "y", {{0}}});
+    pbw_str(&g, 2, "gap");
+    pbw_value_info(&g, 11, "x", 1, 4, (const int64_t[]){nb, ch, h, w});
+    pbw_value_info(&g, 12, "y", 1, -1, NULL);
+    gb_model(&mb, &g, 13);
+    struct inferd_onnx_model *mods[3] = {NULL, NULL, NULL};
+    load3(&mb, pools, mods, "GlobalAveragePool");
+    float *x = rnd_buf(nb * ch * len, 8.0f);
+    for (int t = 0; t < 3 && mods[t]; t++) {
+        float *y = NULL;
+        struct inferd_tensor in = {.dtype = INFERD_FP32, .rank = 4, .dims = {nb, ch, h, w}, .data = x,
+                                   .nbytes = (size_t)(nb * ch * len) * sizeof *x};
+        CHECK(gb_run(mods[t], &in, 1, "GlobalAveragePool", &y) == nb * ch);
+        int bad = 0;
+        for (int64_t p = 0; p < nb * ch; p++) {
+            const float *xp = x + p * len;
+            float lane[16] = {0}, s = 0.0f;
+            int64_t i = 0;
+            for (; i + 16 <= len; i += 16)
+                for (int l = 0; l < 16; l++)
+                    lane[l] += xp[i + l];
+            for (; i < len; i++)
+                s += xp[i];
+            for (int l = 0; l < 16; l++)
+                s += lane[l];
+            float want = s / (float)len;
+            if (memcmp(&want, &y[p], sizeof want) != 0 && bad++ < 3)
+                printf("  GAP %dx%d, %d threads, plane %lld: want %.9g got %.9g\n", h, w, t + 1, (long long)p,
+                       (double)want, (double)y[p]);
+        }
+        CHECK(bad == 0);
+        free(y);
+    }
+    for (int t = 0; t < 3; t++)
+        inferd_onnx_free(mods[t]);
+    free(x);
+    buf_free(&mb);
+}
+
 int main(void)
 {
     static const struct fc_case fcs[] = {
@@ -206,6 +255,9 @@ int main(void)
         test_fc(&fcs[i], pools);
     for (size_t i = 0; i < sizeof gemms / sizeof *gemms && pools[1] && pools[2]; i++)
         test_gemm(&gemms[i], pools);
+    static const int gaps[][2] = {{1, 1}, {3, 5}, {4, 4}, {7, 7}, {17, 3}, {56, 56}, {112, 112}};
+    for (size_t i = 0; i < sizeof gaps / sizeof *gaps && pools[1] && pools[2]; i++)
+        test_gap(gaps[i][0], gaps[i][1], pools);
     tpool_free(pools[1]);
     tpool_free(pools[2]);
     return check_finish();
