@@ -19,9 +19,6 @@
  *                            off, =1 takes it for every eligible shape (default: is_direct's rule)
  *   otherwise:               the same GEMM with B the im2col matrix (C/g*kh*kw, OH*OW), which
  *                            its packing reads straight from X block by block (never written out)
- *   1x1 on a 1x1 map, g == 1, no Z: a squeeze-excitation block's FCs (after GlobalAveragePool):
- *                            Y (N, M) = X (N, C) @ W (M, C)^T as dot products over W's rows as
- *                            stored (gemm_nt.h, conv_fc), not a 32-column GEMM tile of 1 column
  *   kernel == stride, no pad: a patch embedding: the batch's patches written out, one GEMM
  *                            (conv_patch.h)
  *   batch > 1, g == 1:       the packed GEMMs above over the whole batch at once (columns of
@@ -44,7 +41,6 @@
 #include "onnx/conv_patch.h"
 #include "onnx/conv_stem.h"
 #include "onnx/conv_wino.h"
-#include "onnx/gemm_nt.h"
 #include "onnx/onnx_int.h"
 #include "onnx/ops/ops.h"
 
@@ -456,34 +452,6 @@ static void cdir_image(void *arg, const struct ox_ctx *c, int64_t bi)
     ox_parallel(c, tiles, 1 + (1 << 18) / (per_tile + 1), cdir_run_part, &j);
 }
 
-/* A 1x1 conv of 1x1 maps (conv_fc): Y (N, M) = act(X (N, C) @ W (M, C)^T + bias) */
-struct fc_job {
-    struct ox_gemm_nt g;
-    int64_t nb;
-    const float *bias;
-    struct ox_epi epi;
-    int simd;
-};
-
-static void fc_part(void *arg, int64_t lo, int64_t hi)
-{
-    const struct fc_job *j = arg;
-    if (j->simd)
-        ox_gemm_nt_avx2(&j->g, 0, j->nb, lo, hi);
-    else
-        ox_gemm_nt_ref(&j->g, 0, j->nb, lo, hi);
-    for (int64_t i = 0; i < j->nb; i++) {
-        float *y = j->g.c + i * j->g.ldc;
-        for (int64_t o = lo; o < hi; o++)
-            y[o] = ox_act_apply(&j->epi, y[o] + (j->bias ? j->bias[o] : 0.0f));
-    }
-}
-
-static int is_fc(const struct ox_tensor *x, const struct ox_window *win, int64_t g, int has_z)
-{
-    return g == 1 && !has_z && is_pointwise(win) && x->dims[2] == 1 && x->dims[3] == 1;
-}
-
 static int64_t conv_pack(const struct ox_node *n, struct ox_tensor *const *in, float *dst)
 {
     struct ox_window win;
@@ -548,11 +516,6 @@ static int conv_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_
         return 0;
     }
     int pw = is_pointwise(&win);
-    if (is_fc(x, &win, g, z != NULL)) { /* an SE block's FC: dot products, split by outputs */
-        struct fc_job j = {{xv, wv, yv, ch, ch, ch, m, 1.0f, 0}, nb, bv, epi, isa != OX_ISA_REF};
-        ox_parallel(c, m, 1 + (1 << 16) / (nb * ch + 1), fc_part, &j);
-        return 0;
-    }
     if (g == 1 && !z && !pw && win.dh == 1 && win.dw == 1) { /* a first layer: direct (conv_stem.h) */
         struct ox_stem st = {xv, wv, bv, yv, ch, h, wd, m, win.kh, win.kw, win.sh, win.sw, win.pt, win.pl, win.oh,
                              win.ow, epi};

@@ -1,6 +1,6 @@
 /* test_onnx_head.c — the small-batch tails of MobileNet/EfficientNet-style models:
- *  - a squeeze-excitation FC, Conv 1x1 on a 1x1 map (ops/conv.c conv_fc: dot products over
- *    W's rows), with and without a bias, followed by each activation fuse.c folds into it
+ *  - a squeeze-excitation FC, Conv 1x1 on a 1x1 map (ops/conv.c's packed GEMM with one
+ *    column), with and without a bias, followed by each activation fuse.c folds into it
  *    (Relu, HardSigmoid, Sigmoid, SiLU as Sigmoid + Mul, none);
  *  - a classifier Gemm at batch 1, 2 and 5 with weights of N*K >= 2^18 floats (ops/gemm.c
  *    reads the packed panels, GEMV_PK_MIN) and a smaller one (dot products), transB 0 and 1,
