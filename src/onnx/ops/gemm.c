@@ -3,10 +3,12 @@
  *
  *   Gemm:   Y (M,N) = alpha * op(A) (M,K) @ op(B) (K,N) + beta * C (broadcast to M,N)
  *           A constant B (weights) is packed once per plan into 16-column panels and,
- *           for M >= 6 on AVX2 machines, multiplied by the 6x16 kernel of gemm_nt.h;
- *           transB=1 with fewer rows (PyTorch Linear at batch 1), or N <= 512, uses the
- *           dot-product kernel instead. MatMul with a constant 2-D B uses the packed
- *           kernel too.
+ *           for M >= 6 on AVX2 machines, multiplied by the 6x16 kernel of gemm_nt.h, or
+ *           with fewer rows (a classifier at batch 1) when B holds N*K >= GEMV_PK_MIN
+ *           floats: one stream per panel from memory, where B's rows read 4 at a time in
+ *           K chunks were slower (MobileNetV2's 1280x1000: 360 -> 230 us);
+ *           transB=1 with fewer rows and smaller weights uses the dot-product kernel
+ *           instead. MatMul with a constant 2-D B uses the packed kernel too.
  *   MatMul: numpy matmul; 1-D operands promoted, batch dims broadcast; a batch over a
  *           2-D right operand is folded into one tall GEMM.
  *   InferdMatMul: MatMul by a constant 2-D B plus a bias row [then GELU], fused at load;
