@@ -3,10 +3,12 @@
  *
  *   Gemm:   Y (M,N) = alpha * op(A) (M,K) @ op(B) (K,N) + beta * C (broadcast to M,N)
  *           A constant B (weights) is packed once per plan into 16-column panels and,
- *           for M >= 6 on AVX2 machines, multiplied by the 6x16 kernel of gemm_nt.h;
- *           transB=1 with fewer rows (PyTorch Linear at batch 1), or N <= 512, uses the
- *           dot-product kernel instead. MatMul with a constant 2-D B uses the packed
- *           kernel too.
+ *           for M >= 6 on AVX2 machines, multiplied by the 6x16 kernel of gemm_nt.h, or
+ *           with fewer rows (a classifier at batch 1) when B holds N*K >= GEMV_PK_MIN
+ *           floats: one stream per panel from memory, where B's rows read 4 at a time in
+ *           K chunks were slower (MobileNetV2's 1280x1000: 360 -> 230 us);
+ *           transB=1 with fewer rows and smaller weights uses the dot-product kernel
+ *           instead. MatMul with a constant 2-D B uses the packed kernel too.
  *   MatMul: numpy matmul; 1-D operands promoted, batch dims broadcast; a batch over a
  *           2-D right operand is folded into one tall GEMM.
  *   InferdMatMul: MatMul by a constant 2-D B plus a bias row [then GELU], fused at load;
@@ -25,6 +27,9 @@
 
 /* Work (M*N*K) below which a GEMM runs on the calling thread only. */
 #define GEMM_PAR_MIN (1 << 18)
+/* Weights (N*K floats) from which a Gemm of fewer than 6 rows (a classifier at batch 1) reads
+ * the packed panels, one stream of K x 16 floats each, rather than N rows of B */
+#define GEMV_PK_MIN (1 << 18)
 
 struct sgemm_job {
     int ta, tb;
@@ -227,7 +232,7 @@ static int gemm_exec(const struct ox_ctx *ctx, const struct ox_node *n, struct o
     } else {
         beta = 0.0f;
     }
-    if (ctx->packed && k > 0 && m >= 6 && n->ip[3]) { /* packed kernel; fewer rows: dot products */
+    if (ctx->packed && k > 0 && n->ip[3] && (m >= 6 || nn * k >= GEMV_PK_MIN)) { /* packed kernel */
         pk_run(ctx, (int)n->ip[3], a->data, m, nn, k, n->fp[0], beta != 0.0f, NULL, 0, y);
         return 0;
     }

@@ -6,7 +6,8 @@
  * each step of K loads one zmm from each panel and broadcasts twelve A values (24 FMAs per
  * 14 loads). K runs in chunks of OX_PK512_KC so both panels' slices (32 KB) stay in L1 while
  * every row block of A meets them; the last chunk's store adds the bias and applies GELU.
- * Rows past M and columns past N are masked, never computed into C. Compiled with
+ * Rows past M and columns past N are masked, never computed into C. A range of one row
+ * (batch 1) runs row1 instead: four panels at a time over the whole of K. Compiled with
  * -mavx512f -mavx512bw -mavx512vl -mavx2 -mfma; call only after ox_gemm_pk_isa() == 2. */
 #include <immintrin.h>
 
@@ -23,6 +24,11 @@ struct blk {
     __mmask16 m0, m1;  /* columns of each panel that exist */
     int acc, last;     /* add C's old value; add the bias and apply GELU */
 };
+
+static __mmask16 cols(int64_t left)
+{
+    return left >= OX_PK_NR ? (__mmask16)0xffff : left <= 0 ? (__mmask16)0 : (__mmask16)((1u << left) - 1u);
+}
 
 static inline __attribute__((always_inline)) void put(const struct blk *b, float *c, const float *bias, __m512 v,
                                                       __mmask16 m)
@@ -93,13 +99,48 @@ static void block_edge(const struct blk *b, const float *bp0, int64_t kb, int64_
         block(b, bp0, kb, kc, i, mr, 1);
 }
 
-static __mmask16 cols(int64_t left)
+/* One row i of A (a classifier at batch 1: a GEMV) against panels [p0, p1), four panels at
+ * a time over the whole of K: four streams of B from memory, where the 12x32 blocks' two
+ * panels per K chunk read 5 MB of weights about 10% slower (memory bound either way). */
+static void row1(const struct ox_gemm_pk *g, int64_t i, int64_t p0, int64_t p1)
 {
-    return left >= OX_PK_NR ? (__mmask16)0xffff : left <= 0 ? (__mmask16)0 : (__mmask16)((1u << left) - 1u);
+    const float *a = g->a + i * g->lda;
+    const int64_t k = g->k, ps = k * OX_PK_NR;
+    int64_t pn = p0;
+    for (; pn + 4 <= p1; pn += 4) {
+        const float *b0 = g->bp + pn * ps;
+        __m512 c0 = _mm512_setzero_ps(), c1 = c0, c2 = c0, c3 = c0;
+        for (int64_t p = 0; p < k; p++) {
+            const __m512 av = _mm512_set1_ps(a[p]);
+            c0 = _mm512_fmadd_ps(av, _mm512_loadu_ps(b0 + p * OX_PK_NR), c0);
+            c1 = _mm512_fmadd_ps(av, _mm512_loadu_ps(b0 + ps + p * OX_PK_NR), c1);
+            c2 = _mm512_fmadd_ps(av, _mm512_loadu_ps(b0 + 2 * ps + p * OX_PK_NR), c2);
+            c3 = _mm512_fmadd_ps(av, _mm512_loadu_ps(b0 + 3 * ps + p * OX_PK_NR), c3);
+        }
+        const __m512 acc[4] = {c0, c1, c2, c3};
+        for (int u = 0; u < 4; u++) {
+            int64_t j0 = (pn + u) * OX_PK_NR;
+            struct blk b = {g, j0, cols(g->n - j0), 0, g->accumulate, 1};
+            put(&b, g->c + i * g->ldc + j0, g->bias ? g->bias + j0 : NULL, acc[u], b.m0);
+        }
+    }
+    for (; pn < p1; pn++) {
+        const float *b0 = g->bp + pn * ps;
+        __m512 c0 = _mm512_setzero_ps();
+        for (int64_t p = 0; p < k; p++)
+            c0 = _mm512_fmadd_ps(_mm512_set1_ps(a[p]), _mm512_loadu_ps(b0 + p * OX_PK_NR), c0);
+        int64_t j0 = pn * OX_PK_NR;
+        struct blk b = {g, j0, cols(g->n - j0), 0, g->accumulate, 1};
+        put(&b, g->c + i * g->ldc + j0, g->bias ? g->bias + j0 : NULL, c0, b.m0);
+    }
 }
 
 void ox_gemm_pk_avx512(const struct ox_gemm_pk *g, int64_t m0, int64_t m1, int64_t p0, int64_t p1)
 {
+    if (m1 - m0 == 1 && g->k > 0) {
+        row1(g, m0, p0, p1);
+        return;
+    }
     for (int64_t pn = p0; pn < p1; pn += 2) {
         int np = p1 - pn >= 2 ? 2 : 1;
         int64_t j0 = pn * OX_PK_NR;

@@ -467,10 +467,11 @@ static void test_dw_blk(enum ox_isa isa, const char *name)
 /* the first-layer direct conv (conv_stem.h) against its reference: 1-3 input channels,
  * 1x1 to 7x7, strides 1 and 2, no / symmetric / top-left-only pads, output channels that are
  * and are not a multiple of a group, rows narrower and wider than a group of pixels (up to
- * 224), two images with the rows split in three ranges as threads would run them */
+ * 224, every count of vectors in a row's last group), two images with the rows split in three ranges as threads would run them */
 static void test_stem(enum ox_isa isa, const char *name)
 {
-    static const int sizes[][2] = {{1, 1}, {7, 9}, {17, 33}, {9, 224}};
+    /* widths 90 and 150: tails of 4, 5 and 6 vectors past the AVX-512 kernel's 6-vector groups */
+    static const int sizes[][2] = {{1, 1}, {7, 9}, {17, 33}, {9, 224}, {5, 90}, {4, 150}};
     static const int ms[] = {3, 8, 16, 17, 32};
     int bad = 0, ran = 0;
     for (size_t si = 0; si < sizeof sizes / sizeof *sizes; si++)
