@@ -325,7 +325,9 @@ static void qdw_part(void *arg, int64_t lo, int64_t hi)
     const int w_signed = j->w->dt == INFERD_INT8, flip = j->x->dt == INFERD_INT8;
     uint8_t buf[QDW_BUF];
     int32_t acc[QDW_ACC], wv[QDW_MAX_TAPS];
-    const uint8_t *src[QDW_MAX_TAPS];
+    const uint8_t *src[QDW_MAX_TAPS + 3];
+    uint32_t wq[QDW_MAX_QUADS]; /* the VNNI kernel's weights (qdw_quads), when vnni */
+    const int vnni_cpu = qdw_isa_pick() == QDW_AVX512VNNI;
     uint8_t *tmp = buf + (j->mode == QDW_ROWS ? win->kh : j->R) * s * L;
     const int64_t phase = j->mode == QDW_FLAT ? j->R * L : L; /* bytes from one phase (column) to the next */
     int64_t tap_at[QDW_MAX_TAPS]; /* tap kx's offset in a padded row: phase, then column */
@@ -346,6 +348,7 @@ static void qdw_part(void *arg, int64_t lo, int64_t hi)
             wv[t] = (w_signed ? (int8_t)wr[t] : wr[t]) - zw;
             wsum += (uint32_t)wv[t];
         }
+        const int vnni = vnni_cpu && qdw_quads(wv, (int)taps, wq);
         uint32_t bias = j->b ? (uint32_t)((const int32_t *)j->b->data)[ch] : 0;
         int32_t corr = (int32_t)(bias - (uint32_t)j->zx * wsum);
         float mul = 0;
@@ -374,7 +377,13 @@ static void qdw_part(void *arg, int64_t lo, int64_t hi)
             /* a whole plane's sums gathered at acc[oy * ow] when they fit: then one
              * requantisation call per channel instead of one per row */
             int32_t *a = whole && j->mode != QDW_FLAT ? acc + oy * ow : acc;
-            qdw_row(a, src, wv, (int)taps, n);
+            if (vnni) {
+                for (int64_t t = taps; t % 4; t++) /* whole quads: the extra taps weigh 0 */
+                    src[t] = src[0];
+                qdw_row_avx512vnni_q(a, src, wq, (int)taps, n);
+            } else {
+                qdw_row(a, src, wv, (int)taps, n);
+            }
             if (whole) {
                 for (int64_t r = 1; j->mode == QDW_FLAT && r < win->oh; r++)
                     memmove(acc + r * ow, acc + r * L, (size_t)ow * sizeof *acc);

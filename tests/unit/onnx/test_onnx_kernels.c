@@ -590,7 +590,8 @@ static void test_requant(void)
 }
 
 /* the depthwise row kernels equal the reference: odd and even tap counts, extreme bytes and
- * weights (255 * -32768 products), lengths around the 16/32-output blocks */
+ * weights (255 * -32768 products; int8 ones for the VNNI quads), lengths around the
+ * 16/32-output blocks */
 static void test_qdw_isa(enum qdw_isa isa)
 {
     if (!qdw_isa_usable(isa)) {
@@ -612,6 +613,8 @@ static void test_qdw_isa(enum qdw_isa isa)
                 }
                 s = s * 1664525u + 1013904223u;
                 w[t] = runs % 3 == 0 ? (t & 1 ? -32768 : 32767) : (int32_t)(s >> 23) - 256;
+                if (runs % 3 == 1) /* int8 weights (the VNNI kernel's quads), extremes included */
+                    w[t] = t % 4 == 0 ? -128 : t % 4 == 1 ? 127 : (int32_t)(s >> 24) - 128;
                 src[t] = data[t] + (t % 3);
             }
             qdw_row_ref(want, src, w, taps, n);
@@ -882,6 +885,7 @@ int main(void)
     test_qdw_conv();
     test_qdw_isa(QDW_AVX2);
     test_qdw_isa(QDW_AVX512);
+    test_qdw_isa(QDW_AVX512VNNI);
     test_pb();
     test_tensor_proto();
     test_gemm_nt();
