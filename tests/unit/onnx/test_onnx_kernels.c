@@ -508,6 +508,7 @@ static void test_requant(void)
         mul[i] = i < 60 ? 0.5f : (float)((s >> 20) + 1) * 1e-6f;
     }
     acc[41] = INT32_MAX - 5, acc[42] = INT32_MIN + 5;
+    acc[43] = INT32_MAX - 100, acc[44] = INT32_MIN + 100, mul[43] = mul[44] = 4.0f; /* floats past int32 */
     int bad = 0;
     for (int mode = 0; mode < 8; mode++) {
         int sg = mode & 1, step = (mode >> 1) & 1;
