@@ -562,14 +562,47 @@ static inline __m128i row16(const uint8_t *src, int64_t j, int s)
 }
 #endif
 
-/* dst[4 j + e] = src[e][j * s] ^ flip for j in [0, n), s 1 or 2: 4 rows interleaved (the
- * vector loop stops, as gather2's, before it would read past src[e][(n - 1) * s]) */
+#ifdef __SSE2__
+/* row16's first w (8 or 4) bytes in the low ones, reading src[j * s .. (j + w) * s - 1]: for s
+ * 2 one byte past the last one wanted, so only where pixel j + w is in the row too. */
+static inline __m128i row_w(const uint8_t *src, int64_t j, int s, int w)
+{
+    if (s == 1 && w == 8)
+        return _mm_loadl_epi64((const __m128i *)(const void *)(src + j));
+    uint32_t v4;
+    if (s == 1) {
+        memcpy(&v4, src + j, 4);
+        return _mm_cvtsi32_si128((int)v4);
+    }
+    __m128i a = w == 8 ? _mm_loadu_si128((const __m128i *)(const void *)(src + 2 * j))
+                       : _mm_loadl_epi64((const __m128i *)(const void *)(src + 2 * j));
+    return _mm_packus_epi16(_mm_and_si128(a, _mm_set1_epi16(0xff)), _mm_setzero_si128()); /* the even bytes */
+}
+
+/* interleave4's w (8 or 4) pixels from j: 4 w bytes at dst + 4 j */
+static inline void interleave4_w(uint8_t *dst, const uint8_t *const *src, int64_t j, int s, int w, __m128i fl)
+{
+    __m128i ab = _mm_unpacklo_epi8(row_w(src[0], j, s, w), row_w(src[1], j, s, w));
+    __m128i cd = _mm_unpacklo_epi8(row_w(src[2], j, s, w), row_w(src[3], j, s, w));
+    __m128i *o = (__m128i *)(void *)(dst + 4 * j);
+    _mm_storeu_si128(o, _mm_xor_si128(_mm_unpacklo_epi16(ab, cd), fl));
+    if (w == 8)
+        _mm_storeu_si128(o + 1, _mm_xor_si128(_mm_unpackhi_epi16(ab, cd), fl));
+}
+#endif
+
+/* dst[4 j + e] = src[e][j * s] ^ flip for j in [0, n), s 1 or 2: 4 rows interleaved. The
+ * vector steps read no byte past src[e][(n - 1) * s] (for s 2 they stop before j = n - 1,
+ * whose odd neighbour may lie past the tensor): 16 pixels a step, then the rest (small maps:
+ * 7, 14, 28 columns) by 8 and 4 with the last step moved back over pixels already done (the
+ * same bytes again), scalar only below 4 (s 1) or 5 (s 2) pixels and for s 2's last one. */
 static void interleave4(uint8_t *restrict dst, const uint8_t *const *src, int64_t n, int s, uint8_t flip)
 {
     int64_t j = 0;
 #ifdef __SSE2__
     const __m128i fl = _mm_set1_epi8((char)flip);
-    for (; s == 1 ? j + 16 <= n : j + 16 < n; j += 16) {
+    const int64_t lim = s == 1 ? n : n - 1; /* the pixels vector steps may cover */
+    for (; j + 16 <= lim; j += 16) {
         __m128i a = row16(src[0], j, s), b = row16(src[1], j, s);
         __m128i c = row16(src[2], j, s), d = row16(src[3], j, s);
         __m128i ab0 = _mm_unpacklo_epi8(a, b), ab1 = _mm_unpackhi_epi8(a, b);
@@ -579,6 +612,14 @@ static void interleave4(uint8_t *restrict dst, const uint8_t *const *src, int64_
         _mm_storeu_si128(o + 1, _mm_xor_si128(_mm_unpackhi_epi16(ab0, cd0), fl));
         _mm_storeu_si128(o + 2, _mm_xor_si128(_mm_unpacklo_epi16(ab1, cd1), fl));
         _mm_storeu_si128(o + 3, _mm_xor_si128(_mm_unpackhi_epi16(ab1, cd1), fl));
+    }
+    for (int w = 8; w >= 4 && j < lim; w /= 2) {
+        for (; j + w <= lim; j += w)
+            interleave4_w(dst, src, j, s, w, fl);
+        if (j < lim && lim >= w && (w == 4 || lim - j > 4)) { /* the last w, over done ones */
+            interleave4_w(dst, src, lim - w, s, w, fl);
+            j = lim;
+        }
     }
 #endif
     for (; j < n; j++)
