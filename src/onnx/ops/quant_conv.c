@@ -278,18 +278,30 @@ static void qdw_pad_row(const struct qdw_job *j, const uint8_t *xc, int64_t iy, 
  * layout (QDW_FLAT) puts them. Every channel puts its pad bytes (zx') at the same places, so
  * qdw_part writes them once per part, not per channel and row (small planes cost a few calls
  * a row otherwise). */
-static void qdw_fill_plane(const struct qdw_job *j, const uint8_t *xc, uint8_t *buf, int flip)
+struct qdw_fill { /* where qdw_fill_plane puts a row's bytes: the same for every channel */
+    int64_t c0s[4], cnt[4], at[4]; /* phase p holds columns c0s[p], c0s[p] + s, ... (cnt[p]) from at[p] */
+    int64_t py, r;                 /* image row 0 is padded row pt = r * s + py (QDW_FLAT; else py 0, r pt) */
+};
+
+static void qdw_fill_geom(const struct qdw_job *j, struct qdw_fill *f)
 {
     const int64_t s = j->win->sw, pl = j->win->pl, L = j->L, len = s * L, flat = j->mode == QDW_FLAT;
     const int64_t n = j->W < len - pl ? j->W : len - pl; /* image columns [0, n) land at pl */
-    int64_t c0s[4], cnt[4], at[4];
-    for (int64_t p = 0; p < s; p++) { /* phase p holds columns c0, c0 + s, ... from at */
-        c0s[p] = ((p - pl) % s + s) % s;
-        cnt[p] = n > c0s[p] ? (n - c0s[p] + s - 1) / s : 0;
-        at[p] = (flat ? p * j->R * L : p * L) + (pl + c0s[p]) / s;
+    for (int64_t p = 0; p < s; p++) {
+        f->c0s[p] = ((p - pl) % s + s) % s;
+        f->cnt[p] = n > f->c0s[p] ? (n - f->c0s[p] + s - 1) / s : 0;
+        f->at[p] = (flat ? p * j->R * L : p * L) + (pl + f->c0s[p]) / s;
     }
-    const int64_t pt = j->win->pt; /* >= 0: image row iy is padded row iy + pt */
-    int64_t py = flat ? pt % s : 0, r = flat ? pt / s : pt; /* padded row iy + pt = r * s + py (flat) */
+    const int64_t pt = j->win->pt; /* >= 0 */
+    f->py = flat ? pt % s : 0, f->r = flat ? pt / s : pt;
+}
+
+static void qdw_fill_plane(const struct qdw_job *j, const struct qdw_fill *f, const uint8_t *xc, uint8_t *buf,
+                           int flip)
+{
+    const int64_t s = j->win->sw, L = j->L, len = s * L, flat = j->mode == QDW_FLAT;
+    const int64_t *c0s = f->c0s, *cnt = f->cnt, *at = f->at;
+    int64_t py = f->py, r = f->r; /* padded row iy + pt = r * s + py (flat) */
     for (int64_t iy = 0; iy < j->H && r < j->R; iy++) {
         /* phase p of padded row iy + pt at row + at[p] */
         uint8_t *row = flat ? buf + py * s * j->R * L + r * L : buf + r * len;
@@ -333,6 +345,8 @@ static void qdw_part(void *arg, int64_t lo, int64_t hi)
     int64_t tap_at[QDW_MAX_TAPS]; /* tap kx's offset in a padded row: phase, then column */
     for (int64_t kx = 0; kx < win->kw; kx++)
         tap_at[kx] = (kx * win->dw % s) * phase + kx * win->dw / s;
+    struct qdw_fill fill;
+    qdw_fill_geom(j, &fill);
     if (j->mode != QDW_ROWS) /* the pad bytes; the part's channels write only their image bytes */
         memset(buf, j->zx, (size_t)(j->mode == QDW_FLAT ? s * s * j->R * L + L + QDW_BLOCK : j->R * s * L));
     for (int64_t u = lo; u < hi; u++) {
@@ -356,7 +370,7 @@ static void qdw_part(void *arg, int64_t lo, int64_t hi)
             mul = j->sx * (float)ox_get_f64(j->sw, j->sw->numel == 1 ? 0 : ch) / j->sy;
         const uint8_t *xc = (const uint8_t *)j->x->data + u * j->H * j->W;
         if (j->mode != QDW_ROWS) /* (QDW_FLAT: the pad past the plane covers what the last block over-reads) */
-            qdw_fill_plane(j, xc, buf, flip);
+            qdw_fill_plane(j, &fill, xc, buf, flip);
         int64_t rows = j->mode == QDW_FLAT ? 1 : win->oh, n = j->mode == QDW_FLAT ? win->oh * L : ow;
         const int whole = j->mode == QDW_FLAT || win->oh * ow + QDW_BLOCK <= QDW_ACC;
         for (int64_t oy = 0; oy < rows; oy++) {
