@@ -11,7 +11,11 @@
 #ifdef __SSE2__
 #include <emmintrin.h>
 #endif
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
+#include "base/cpu.h"
 #include "onnx/onnx_int.h"
 #include "onnx/ops/ops.h"
 #include "onnx/ops/qdwconv.h"
@@ -85,12 +89,33 @@ static int qconv_geometry(const struct ox_node *n, struct ox_tensor *const *in, 
     return ox_window_resolve(n, x->dims[2], x->dims[3], w->dims[2], w->dims[3], 0, win, err);
 }
 
+#if defined(__x86_64__)
+/* gather2 with AVX-512 BW / VL: 32 outputs a step, vpmovwb keeping each 16-bit lane's low byte;
+ * the loads are masked to the 2 m - 1 bytes m outputs span (masked-off bytes are not read), so
+ * rows of any length run without a scalar tail. By function attribute: only after cpu_has(). */
+__attribute__((target("avx2,avx512f,avx512bw,avx512vl"))) static void gather2_avx512(uint8_t *restrict dst,
+                                                                            const uint8_t *restrict src, int64_t n)
+{
+    for (int64_t i = 0; i < n; i += 32) {
+        const int64_t m = n - i < 32 ? n - i : 32;
+        const __m512i v = _mm512_maskz_loadu_epi8(~0ULL >> (65 - 2 * m), src + 2 * i);
+        _mm256_mask_storeu_epi8(dst + i, (__mmask32)(~0ULL >> (64 - m)), _mm512_cvtepi16_epi8(v));
+    }
+}
+#endif
+
 /* dst[i] = src[2 i] (stride-2 convs). With SSE2 (every x86-64), 16 at a time: the even bytes
  * of 16-bit lanes, narrowed; the vector loop stops while src[2 n - 2] is still ahead, so it never
- * reads past the last byte the scalar loop would read. */
+ * reads past the last byte the scalar loop would read. AVX-512 BW: gather2_avx512. */
 static void gather2(uint8_t *restrict dst, const uint8_t *restrict src, int64_t n)
 {
     int64_t i = 0;
+#if defined(__x86_64__)
+    if (n >= 16 && cpu_has(CPU_AVX512F | CPU_AVX512BW | CPU_AVX512VL)) {
+        gather2_avx512(dst, src, n);
+        return;
+    }
+#endif
 #ifdef __SSE2__
     const __m128i lo8 = _mm_set1_epi16(0xff);
     for (; i + 16 < n; i += 16) {
