@@ -8,6 +8,8 @@
  * The caller points src[t] at tap t's inputs for the row, already strided and padded (so each
  * is contiguous), and folds the zero points into a per-channel constant. Kernels (each equals
  * the reference bit for bit), picked by cpu_has():
+ *   x86/qdw_avx512vnni.c  four taps' bytes as a quad per output, one vpdpbusd per 8 outputs
+ *                     and 4 taps; weights in [-128, 127] only (else it runs qdw_row_avx512)
  *   x86/qdw_avx512.c  zero-extended bytes in int16 lanes, two taps per vpmaddwd, 32 outputs
  *   x86/qdw_avx2.c    the same on ymm, 16 outputs
  *   qdw_row_ref       portable.
@@ -25,7 +27,7 @@
 #define QDW_BLOCK 32
 #define QDW_ROUND(n) (((n) + QDW_BLOCK - 1) / QDW_BLOCK * QDW_BLOCK)
 
-enum qdw_isa { QDW_REF, QDW_AVX2, QDW_AVX512 };
+enum qdw_isa { QDW_REF, QDW_AVX2, QDW_AVX512, QDW_AVX512VNNI };
 
 /* The kernel qdw_row runs on this CPU (honours INFERD_CPU_DISABLE); nonzero when isa is usable. */
 enum qdw_isa qdw_isa_pick(void);
@@ -33,9 +35,18 @@ int qdw_isa_usable(enum qdw_isa isa);
 const char *qdw_isa_name(enum qdw_isa isa);
 
 void qdw_row_ref(int32_t *acc, const uint8_t *const *src, const int32_t *w, int taps, int64_t n);
-/* Only after qdw_isa_usable(QDW_AVX2 / QDW_AVX512). */
+/* Only after qdw_isa_usable(QDW_AVX2 / QDW_AVX512 / QDW_AVX512VNNI). */
 void qdw_row_avx2(int32_t *acc, const uint8_t *const *src, const int32_t *w, int taps, int64_t n);
 void qdw_row_avx512(int32_t *acc, const uint8_t *const *src, const int32_t *w, int taps, int64_t n);
+void qdw_row_avx512vnni(int32_t *acc, const uint8_t *const *src, const int32_t *w, int taps, int64_t n);
+/* The VNNI kernel's weights, made once per channel: w's taps as int8 bytes, four a uint32 (tap
+ * 4q + k in byte k, taps past the last 0) in wq[0 .. (taps + 3) / 4); returns 0 (wq undefined)
+ * when a weight lies outside [-128, 127] or taps > 4 * QDW_MAX_QUADS. Then
+ * qdw_row_avx512vnni_q(acc, src, wq, taps, n) computes qdw_row's sums with src holding
+ * (taps + 3) / 4 * 4 pointers (the ones past taps readable as src[0] is: their weight is 0). */
+#define QDW_MAX_QUADS 16
+int qdw_quads(const int32_t *w, int taps, uint32_t *wq);
+void qdw_row_avx512vnni_q(int32_t *acc, const uint8_t *const *src, const uint32_t *wq, int taps, int64_t n);
 void qdw_row_isa(int32_t *acc, const uint8_t *const *src, const int32_t *w, int taps, int64_t n, enum qdw_isa isa);
 /* The best kernel this CPU has. */
 void qdw_row(int32_t *acc, const uint8_t *const *src, const int32_t *w, int taps, int64_t n);

@@ -11,7 +11,11 @@
 #ifdef __SSE2__
 #include <emmintrin.h>
 #endif
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
+#include "base/cpu.h"
 #include "onnx/onnx_int.h"
 #include "onnx/ops/ops.h"
 #include "onnx/ops/qdwconv.h"
@@ -85,12 +89,33 @@ static int qconv_geometry(const struct ox_node *n, struct ox_tensor *const *in, 
     return ox_window_resolve(n, x->dims[2], x->dims[3], w->dims[2], w->dims[3], 0, win, err);
 }
 
+#if defined(__x86_64__)
+/* gather2 with AVX-512 BW / VL: 32 outputs a step, vpmovwb keeping each 16-bit lane's low byte;
+ * the loads are masked to the 2 m - 1 bytes m outputs span (masked-off bytes are not read), so
+ * rows of any length run without a scalar tail. By function attribute: only after cpu_has(). */
+__attribute__((target("avx2,avx512f,avx512bw,avx512vl"))) static void gather2_avx512(uint8_t *restrict dst,
+                                                                            const uint8_t *restrict src, int64_t n)
+{
+    for (int64_t i = 0; i < n; i += 32) {
+        const int64_t m = n - i < 32 ? n - i : 32;
+        const __m512i v = _mm512_maskz_loadu_epi8(~0ULL >> (65 - 2 * m), src + 2 * i);
+        _mm256_mask_storeu_epi8(dst + i, (__mmask32)(~0ULL >> (64 - m)), _mm512_cvtepi16_epi8(v));
+    }
+}
+#endif
+
 /* dst[i] = src[2 i] (stride-2 convs). With SSE2 (every x86-64), 16 at a time: the even bytes
  * of 16-bit lanes, narrowed; the vector loop stops while src[2 n - 2] is still ahead, so it never
- * reads past the last byte the scalar loop would read. */
+ * reads past the last byte the scalar loop would read. AVX-512 BW: gather2_avx512. */
 static void gather2(uint8_t *restrict dst, const uint8_t *restrict src, int64_t n)
 {
     int64_t i = 0;
+#if defined(__x86_64__)
+    if (n >= 16 && cpu_has(CPU_AVX512F | CPU_AVX512BW | CPU_AVX512VL)) {
+        gather2_avx512(dst, src, n);
+        return;
+    }
+#endif
 #ifdef __SSE2__
     const __m128i lo8 = _mm_set1_epi16(0xff);
     for (; i + 16 < n; i += 16) {
@@ -278,18 +303,30 @@ static void qdw_pad_row(const struct qdw_job *j, const uint8_t *xc, int64_t iy, 
  * layout (QDW_FLAT) puts them. Every channel puts its pad bytes (zx') at the same places, so
  * qdw_part writes them once per part, not per channel and row (small planes cost a few calls
  * a row otherwise). */
-static void qdw_fill_plane(const struct qdw_job *j, const uint8_t *xc, uint8_t *buf, int flip)
+struct qdw_fill { /* where qdw_fill_plane puts a row's bytes: the same for every channel */
+    int64_t c0s[4], cnt[4], at[4]; /* phase p holds columns c0s[p], c0s[p] + s, ... (cnt[p]) from at[p] */
+    int64_t py, r;                 /* image row 0 is padded row pt = r * s + py (QDW_FLAT; else py 0, r pt) */
+};
+
+static void qdw_fill_geom(const struct qdw_job *j, struct qdw_fill *f)
 {
     const int64_t s = j->win->sw, pl = j->win->pl, L = j->L, len = s * L, flat = j->mode == QDW_FLAT;
     const int64_t n = j->W < len - pl ? j->W : len - pl; /* image columns [0, n) land at pl */
-    int64_t c0s[4], cnt[4], at[4];
-    for (int64_t p = 0; p < s; p++) { /* phase p holds columns c0, c0 + s, ... from at */
-        c0s[p] = ((p - pl) % s + s) % s;
-        cnt[p] = n > c0s[p] ? (n - c0s[p] + s - 1) / s : 0;
-        at[p] = (flat ? p * j->R * L : p * L) + (pl + c0s[p]) / s;
+    for (int64_t p = 0; p < s; p++) {
+        f->c0s[p] = ((p - pl) % s + s) % s;
+        f->cnt[p] = n > f->c0s[p] ? (n - f->c0s[p] + s - 1) / s : 0;
+        f->at[p] = (flat ? p * j->R * L : p * L) + (pl + f->c0s[p]) / s;
     }
-    const int64_t pt = j->win->pt; /* >= 0: image row iy is padded row iy + pt */
-    int64_t py = flat ? pt % s : 0, r = flat ? pt / s : pt; /* padded row iy + pt = r * s + py (flat) */
+    const int64_t pt = j->win->pt; /* >= 0 */
+    f->py = flat ? pt % s : 0, f->r = flat ? pt / s : pt;
+}
+
+static void qdw_fill_plane(const struct qdw_job *j, const struct qdw_fill *f, const uint8_t *xc, uint8_t *buf,
+                           int flip)
+{
+    const int64_t s = j->win->sw, L = j->L, len = s * L, flat = j->mode == QDW_FLAT;
+    const int64_t *c0s = f->c0s, *cnt = f->cnt, *at = f->at;
+    int64_t py = f->py, r = f->r; /* padded row iy + pt = r * s + py (flat) */
     for (int64_t iy = 0; iy < j->H && r < j->R; iy++) {
         /* phase p of padded row iy + pt at row + at[p] */
         uint8_t *row = flat ? buf + py * s * j->R * L + r * L : buf + r * len;
@@ -325,12 +362,16 @@ static void qdw_part(void *arg, int64_t lo, int64_t hi)
     const int w_signed = j->w->dt == INFERD_INT8, flip = j->x->dt == INFERD_INT8;
     uint8_t buf[QDW_BUF];
     int32_t acc[QDW_ACC], wv[QDW_MAX_TAPS];
-    const uint8_t *src[QDW_MAX_TAPS];
+    const uint8_t *src[QDW_MAX_TAPS + 3];
+    uint32_t wq[QDW_MAX_QUADS]; /* the VNNI kernel's weights (qdw_quads), when vnni */
+    const int vnni_cpu = qdw_isa_pick() == QDW_AVX512VNNI;
     uint8_t *tmp = buf + (j->mode == QDW_ROWS ? win->kh : j->R) * s * L;
     const int64_t phase = j->mode == QDW_FLAT ? j->R * L : L; /* bytes from one phase (column) to the next */
     int64_t tap_at[QDW_MAX_TAPS]; /* tap kx's offset in a padded row: phase, then column */
     for (int64_t kx = 0; kx < win->kw; kx++)
         tap_at[kx] = (kx * win->dw % s) * phase + kx * win->dw / s;
+    struct qdw_fill fill;
+    qdw_fill_geom(j, &fill);
     if (j->mode != QDW_ROWS) /* the pad bytes; the part's channels write only their image bytes */
         memset(buf, j->zx, (size_t)(j->mode == QDW_FLAT ? s * s * j->R * L + L + QDW_BLOCK : j->R * s * L));
     for (int64_t u = lo; u < hi; u++) {
@@ -346,6 +387,7 @@ static void qdw_part(void *arg, int64_t lo, int64_t hi)
             wv[t] = (w_signed ? (int8_t)wr[t] : wr[t]) - zw;
             wsum += (uint32_t)wv[t];
         }
+        const int vnni = vnni_cpu && qdw_quads(wv, (int)taps, wq);
         uint32_t bias = j->b ? (uint32_t)((const int32_t *)j->b->data)[ch] : 0;
         int32_t corr = (int32_t)(bias - (uint32_t)j->zx * wsum);
         float mul = 0;
@@ -353,7 +395,7 @@ static void qdw_part(void *arg, int64_t lo, int64_t hi)
             mul = j->sx * (float)ox_get_f64(j->sw, j->sw->numel == 1 ? 0 : ch) / j->sy;
         const uint8_t *xc = (const uint8_t *)j->x->data + u * j->H * j->W;
         if (j->mode != QDW_ROWS) /* (QDW_FLAT: the pad past the plane covers what the last block over-reads) */
-            qdw_fill_plane(j, xc, buf, flip);
+            qdw_fill_plane(j, &fill, xc, buf, flip);
         int64_t rows = j->mode == QDW_FLAT ? 1 : win->oh, n = j->mode == QDW_FLAT ? win->oh * L : ow;
         const int whole = j->mode == QDW_FLAT || win->oh * ow + QDW_BLOCK <= QDW_ACC;
         for (int64_t oy = 0; oy < rows; oy++) {
@@ -374,7 +416,13 @@ static void qdw_part(void *arg, int64_t lo, int64_t hi)
             /* a whole plane's sums gathered at acc[oy * ow] when they fit: then one
              * requantisation call per channel instead of one per row */
             int32_t *a = whole && j->mode != QDW_FLAT ? acc + oy * ow : acc;
-            qdw_row(a, src, wv, (int)taps, n);
+            if (vnni) {
+                for (int64_t t = taps; t % 4; t++) /* whole quads: the extra taps weigh 0 */
+                    src[t] = src[0];
+                qdw_row_avx512vnni_q(a, src, wq, (int)taps, n);
+            } else {
+                qdw_row(a, src, wv, (int)taps, n);
+            }
             if (whole) {
                 for (int64_t r = 1; j->mode == QDW_FLAT && r < win->oh; r++)
                     memmove(acc + r * ow, acc + r * L, (size_t)ow * sizeof *acc);
@@ -553,14 +601,47 @@ static inline __m128i row16(const uint8_t *src, int64_t j, int s)
 }
 #endif
 
-/* dst[4 j + e] = src[e][j * s] ^ flip for j in [0, n), s 1 or 2: 4 rows interleaved (the
- * vector loop stops, as gather2's, before it would read past src[e][(n - 1) * s]) */
+#ifdef __SSE2__
+/* row16's first w (8 or 4) bytes in the low ones, reading src[j * s .. (j + w) * s - 1]: for s
+ * 2 one byte past the last one wanted, so only where pixel j + w is in the row too. */
+static inline __m128i row_w(const uint8_t *src, int64_t j, int s, int w)
+{
+    if (s == 1 && w == 8)
+        return _mm_loadl_epi64((const __m128i *)(const void *)(src + j));
+    uint32_t v4;
+    if (s == 1) {
+        memcpy(&v4, src + j, 4);
+        return _mm_cvtsi32_si128((int)v4);
+    }
+    __m128i a = w == 8 ? _mm_loadu_si128((const __m128i *)(const void *)(src + 2 * j))
+                       : _mm_loadl_epi64((const __m128i *)(const void *)(src + 2 * j));
+    return _mm_packus_epi16(_mm_and_si128(a, _mm_set1_epi16(0xff)), _mm_setzero_si128()); /* the even bytes */
+}
+
+/* interleave4's w (8 or 4) pixels from j: 4 w bytes at dst + 4 j */
+static inline void interleave4_w(uint8_t *dst, const uint8_t *const *src, int64_t j, int s, int w, __m128i fl)
+{
+    __m128i ab = _mm_unpacklo_epi8(row_w(src[0], j, s, w), row_w(src[1], j, s, w));
+    __m128i cd = _mm_unpacklo_epi8(row_w(src[2], j, s, w), row_w(src[3], j, s, w));
+    __m128i *o = (__m128i *)(void *)(dst + 4 * j);
+    _mm_storeu_si128(o, _mm_xor_si128(_mm_unpacklo_epi16(ab, cd), fl));
+    if (w == 8)
+        _mm_storeu_si128(o + 1, _mm_xor_si128(_mm_unpackhi_epi16(ab, cd), fl));
+}
+#endif
+
+/* dst[4 j + e] = src[e][j * s] ^ flip for j in [0, n), s 1 or 2: 4 rows interleaved. The
+ * vector steps read no byte past src[e][(n - 1) * s] (for s 2 they stop before j = n - 1,
+ * whose odd neighbour may lie past the tensor): 16 pixels a step, then the rest (small maps:
+ * 7, 14, 28 columns) by 8 and 4 with the last step moved back over pixels already done (the
+ * same bytes again), scalar only below 4 (s 1) or 5 (s 2) pixels and for s 2's last one. */
 static void interleave4(uint8_t *restrict dst, const uint8_t *const *src, int64_t n, int s, uint8_t flip)
 {
     int64_t j = 0;
 #ifdef __SSE2__
     const __m128i fl = _mm_set1_epi8((char)flip);
-    for (; s == 1 ? j + 16 <= n : j + 16 < n; j += 16) {
+    const int64_t lim = s == 1 ? n : n - 1; /* the pixels vector steps may cover */
+    for (; j + 16 <= lim; j += 16) {
         __m128i a = row16(src[0], j, s), b = row16(src[1], j, s);
         __m128i c = row16(src[2], j, s), d = row16(src[3], j, s);
         __m128i ab0 = _mm_unpacklo_epi8(a, b), ab1 = _mm_unpackhi_epi8(a, b);
@@ -570,6 +651,14 @@ static void interleave4(uint8_t *restrict dst, const uint8_t *const *src, int64_
         _mm_storeu_si128(o + 1, _mm_xor_si128(_mm_unpackhi_epi16(ab0, cd0), fl));
         _mm_storeu_si128(o + 2, _mm_xor_si128(_mm_unpacklo_epi16(ab1, cd1), fl));
         _mm_storeu_si128(o + 3, _mm_xor_si128(_mm_unpackhi_epi16(ab1, cd1), fl));
+    }
+    for (int w = 8; w >= 4 && j < lim; w /= 2) {
+        for (; j + w <= lim; j += w)
+            interleave4_w(dst, src, j, s, w, fl);
+        if (j < lim && lim >= w && (w == 4 || lim - j > 4)) { /* the last w, over done ones */
+            interleave4_w(dst, src, lim - w, s, w, fl);
+            j = lim;
+        }
     }
 #endif
     for (; j < n; j++)
@@ -1056,15 +1145,16 @@ static int qconv_want_panels(const struct ox_tensor *w, const struct ox_tensor *
         return 0;
     if (!qconv_c4_ok(w, g))
         return 1;
-    int32_t *t = malloc((size_t)(2 * M) * sizeof(int32_t));
-    if (!t)
-        return 0;
-    struct qgemm_args ga = {.M = M, .K = K, .a = w->data, .a_signed = w->dt == INFERD_INT8,
-                            .za = zw ? zw->data : NULL, .za_len = zw ? zw->numel : 0};
-    qgemm_a_terms(&ga, t);
-    int za0 = qconv_za0(t, M);
-    free(t);
-    return za0;
+    /* qconv_za0 of the row terms without making them: every za' (za for int8 weights, za - 128
+     * for uint8; za 0 when absent) is 0 */
+    const int sg = w->dt == INFERD_INT8;
+    const int64_t nz = zw ? zw->numel : 1;
+    for (int64_t i = 0; i < nz; i++) {
+        const uint8_t z = zw ? ((const uint8_t *)zw->data)[i] : 0;
+        if ((sg ? (int32_t)(int8_t)z : (int32_t)z - 128) != 0)
+            return 0;
+    }
+    return 1;
 }
 
 static int64_t qconv_pack(const struct ox_node *n, struct ox_tensor *const *in, float *dst)

@@ -58,9 +58,10 @@ void qgemm_requant_chain_avx512(const int32_t *acc, int64_t n, int32_t bias, con
  * [lo, hi], so its low byte is the table's index) narrowed to bytes, then vpermt2b looks
  * up the 128 entries of its low 7 bits in each half of lut8 and bit 7 picks the half. The
  * table holds the formula's result for every v, so this equals qgemm_requant_chain_ref;
- * ch NULL: qgemm_requant (no table). 64 outputs a step: four zmm of v narrowed by saturating
- * packs (exact: v is in range) and put back in order with one vpermd, then one lookup and one
- * store; the last n mod 64 by 16 under a mask. VBMI by function attribute: the unit's other
+ * ch NULL: qgemm_requant (no table). 64 outputs a step: four zmm of v - zp, clamped above
+ * only (requant16_hi), narrowed by saturating packs with zp added in between (the saturation
+ * is the lower clamp) and put back in order with one vpermd, then one lookup and one store;
+ * the last n mod 64 by 16 under a mask, clamped both ways. VBMI by function attribute: the unit's other
  * kernels run on VNNI CPUs without it. Call only after qgemm_chain_lut_usable(). */
 static inline __attribute__((always_inline)) __m512i requant16(const int32_t *acc, const float *mul, int mul_step,
                                                                 __mmask16 mk, __m512i vb, __m512 m1, __m512 flo,
@@ -73,6 +74,18 @@ static inline __attribute__((always_inline)) __m512i requant16(const int32_t *ac
     return _mm512_add_epi32(_mm512_cvtps_epi32(f), vz);
 }
 
+/* requant16 for the 64-output steps, where saturating packs follow: only the upper clamp
+ * (min(hi', NaN) is NaN), no zero point. Below lo - zp (NaN and -inf give INT_MIN) the packs
+ * and the saturating int16 add of zp land on lo, as the clamp would; min(f, hi - zp) keeps
+ * +inf and floats past INT_MAX (which cvtps turns into INT_MIN) at hi. */
+static inline __attribute__((always_inline)) __m512i requant16_hi(const int32_t *acc, const float *mul, int mul_step,
+                                                                   __m512i vb, __m512 m1, __m512 fhi)
+{
+    __m512 m = mul_step ? _mm512_loadu_ps(mul) : m1;
+    __m512i a = _mm512_add_epi32(_mm512_loadu_si512((const void *)acc), vb);
+    return _mm512_cvtps_epi32(_mm512_min_ps(fhi, _mm512_mul_ps(_mm512_cvtepi32_ps(a), m)));
+}
+
 __attribute__((target("avx512vbmi"))) void qgemm_requant_chain_avx512vbmi(const int32_t *acc, int64_t n,
                                                                          int32_t bias, const float *mul,
                                                                          int mul_step, int32_t zp, int out_signed,
@@ -81,7 +94,7 @@ __attribute__((target("avx512vbmi"))) void qgemm_requant_chain_avx512vbmi(const 
     const int32_t lo = out_signed ? -128 : 0, hi = out_signed ? 127 : 255;
     const __m512 flo = _mm512_set1_ps((float)(lo - zp)), fhi = _mm512_set1_ps((float)(hi - zp));
     const __m512 m1 = _mm512_set1_ps(mul[0]);
-    const __m512i vb = _mm512_set1_epi32(bias), vz = _mm512_set1_epi32(zp);
+    const __m512i vb = _mm512_set1_epi32(bias), vz = _mm512_set1_epi32(zp), vz16 = _mm512_set1_epi16((int16_t)zp);
     const uint8_t *lut = ch ? ch->lut8 : NULL;
     __m512i t0 = _mm512_setzero_si512(), t1 = t0, t2 = t0, t3 = t0;
     if (lut) {
@@ -94,11 +107,12 @@ __attribute__((target("avx512vbmi"))) void qgemm_requant_chain_avx512vbmi(const 
     int64_t j = 0;
     for (; j + 64 <= n; j += 64) {
         const float *mj = mul_step ? mul + j : mul; /* read only when mul_step */
-        __m512i v0 = requant16(acc + j, mj, mul_step, all, vb, m1, flo, fhi, vz);
-        __m512i v1 = requant16(acc + j + 16, mj + 16 * mul_step, mul_step, all, vb, m1, flo, fhi, vz);
-        __m512i v2 = requant16(acc + j + 32, mj + 32 * mul_step, mul_step, all, vb, m1, flo, fhi, vz);
-        __m512i v3 = requant16(acc + j + 48, mj + 48 * mul_step, mul_step, all, vb, m1, flo, fhi, vz);
-        __m512i p01 = _mm512_packs_epi32(v0, v1), p23 = _mm512_packs_epi32(v2, v3);
+        __m512i v0 = requant16_hi(acc + j, mj, mul_step, vb, m1, fhi);
+        __m512i v1 = requant16_hi(acc + j + 16, mj + 16 * mul_step, mul_step, vb, m1, fhi);
+        __m512i v2 = requant16_hi(acc + j + 32, mj + 32 * mul_step, mul_step, vb, m1, fhi);
+        __m512i v3 = requant16_hi(acc + j + 48, mj + 48 * mul_step, mul_step, vb, m1, fhi);
+        __m512i p01 = _mm512_adds_epi16(_mm512_packs_epi32(v0, v1), vz16);
+        __m512i p23 = _mm512_adds_epi16(_mm512_packs_epi32(v2, v3), vz16);
         __m512i b = out_signed ? _mm512_packs_epi16(p01, p23) : _mm512_packus_epi16(p01, p23);
         b = _mm512_permutexvar_epi32(order, b);
         if (lut)

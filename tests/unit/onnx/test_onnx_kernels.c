@@ -508,6 +508,7 @@ static void test_requant(void)
         mul[i] = i < 60 ? 0.5f : (float)((s >> 20) + 1) * 1e-6f;
     }
     acc[41] = INT32_MAX - 5, acc[42] = INT32_MIN + 5;
+    acc[43] = INT32_MAX - 100, acc[44] = INT32_MIN + 100, mul[43] = mul[44] = 4.0f; /* floats past int32 */
     int bad = 0;
     for (int mode = 0; mode < 8; mode++) {
         int sg = mode & 1, step = (mode >> 1) & 1;
@@ -590,7 +591,8 @@ static void test_requant(void)
 }
 
 /* the depthwise row kernels equal the reference: odd and even tap counts, extreme bytes and
- * weights (255 * -32768 products), lengths around the 16/32-output blocks */
+ * weights (255 * -32768 products; int8 ones for the VNNI quads), lengths around the
+ * 16/32-output blocks */
 static void test_qdw_isa(enum qdw_isa isa)
 {
     if (!qdw_isa_usable(isa)) {
@@ -612,6 +614,8 @@ static void test_qdw_isa(enum qdw_isa isa)
                 }
                 s = s * 1664525u + 1013904223u;
                 w[t] = runs % 3 == 0 ? (t & 1 ? -32768 : 32767) : (int32_t)(s >> 23) - 256;
+                if (runs % 3 == 1) /* int8 weights (the VNNI kernel's quads), extremes included */
+                    w[t] = t % 4 == 0 ? -128 : t % 4 == 1 ? 127 : (int32_t)(s >> 24) - 128;
                 src[t] = data[t] + (t % 3);
             }
             qdw_row_ref(want, src, w, taps, n);
@@ -742,6 +746,10 @@ static void test_qconv_dense(void)
         {6, 13, 8, 20, 3, 2, 1, 1, 0, 1, 1, 0},  {32, 14, 14, 40, 3, 1, 1, 1, 1, 1, 1, 1},
         {4, 6, 6, 8, 5, 1, 1, 1, 0, 0, 0, 0},    {3, 17, 16, 5, 3, 3, 2, 1, 2, 1, 0, 2},
         {8, 40, 40, 12, 1, 1, 1, 1, 0, 0, 0, 0}, {4, 70, 66, 6, 3, 2, 1, 1, 1, 1, 1, 1},
+        /* narrow rows: the c4 planes' 8- and 4-pixel steps (the last moved back) and scalar ends */
+        {4, 6, 5, 8, 3, 1, 1, 1, 1, 1, 1, 1},    {8, 5, 3, 4, 3, 1, 1, 1, 1, 1, 1, 1},
+        {4, 9, 13, 8, 3, 2, 1, 1, 1, 1, 1, 1},   {4, 7, 23, 8, 3, 2, 1, 1, 1, 0, 1, 1},
+        {4, 6, 11, 4, 3, 1, 1, 1, 1, 0, 1, 1},   {4, 5, 36, 4, 3, 2, 1, 1, 1, 1, 1, 0},
     };
     uint32_t s = 5;
     int bad = 0, runs = 0;
@@ -882,6 +890,7 @@ int main(void)
     test_qdw_conv();
     test_qdw_isa(QDW_AVX2);
     test_qdw_isa(QDW_AVX512);
+    test_qdw_isa(QDW_AVX512VNNI);
     test_pb();
     test_tensor_proto();
     test_gemm_nt();
