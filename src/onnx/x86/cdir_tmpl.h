@@ -101,7 +101,8 @@ static inline __attribute__((always_inline)) void cdir_store(float *y, const str
 
 /* rows [row0, row0 + nrows) (nrows <= rc <= ROWS, rc a constant after inlining) x nv (a
  * constant) vectors of grid pixels from xq (Xp at the tile's first pixel); a at the tile's
- * first row of the packed panel; y, z at the rows' channel 0; pf: prefetch the next tile's */
+ * first row of the packed panel; y, z at the rows' channel 0; pf: prefetch the next tile's;
+ * off NULL (a constant: the pointwise run): tap kk at xq + kk * OH*OW (X's channel planes) */
 static inline __attribute__((always_inline)) void cdir_tile(const struct ox_cdir *d, const int32_t *off, int64_t k,
                                                             const float *a, const float *xq, float *y, const float *z,
                                                             const struct cdir_seg *s0, const struct cdir_seg *s1,
@@ -117,7 +118,7 @@ static inline __attribute__((always_inline)) void cdir_tile(const struct ox_cdir
         acc1[r] = VZERO();
     }
     for (int64_t kk = 0; kk < k; kk++) {
-        const float *xo = xq + off[kk];
+        const float *xo = off ? xq + off[kk] : xq + kk * ohw;
         VF b0 = VLOAD(xo), b1 = nv > 1 ? VLOAD(xo + VL) : VZERO();
         if (pf) { /* the next tile's pixels: C*kh*kw streams of Xp, too many for the prefetcher */
             __builtin_prefetch(xo + 2 * VL);
@@ -152,11 +153,14 @@ static inline __attribute__((always_inline)) void cdir_tile(const struct ox_cdir
     }
 }
 
-void FN(ox_cdir_run)(const struct ox_cdir *d, int64_t t0, int64_t t1)
+/* tiles [t0, t1); pw (a constant): the pointwise run, X read in place (off NULL) */
+static inline __attribute__((always_inline)) void cdir_run(const struct ox_cdir *d, int64_t t0, int64_t t1, int pw)
 {
     const int64_t wq = ox_cdir_wq(d), k = d->c * d->kh * d->kw, ohw = d->oh * d->ow;
-    const float *xp = d->xp;
-    const int32_t *off = (const int32_t *)(xp + ox_cdir_xpf(d));
+    const float *xp = pw ? d->x : d->xp;
+    const int32_t *off = pw ? NULL : (const int32_t *)(xp + ox_cdir_xpf(d));
+    if (!pw && !off)
+        __builtin_unreachable(); /* so the tiles' off ? : folds at compile time */
     const int64_t vecs = (d->oh * wq + VL - 1) / VL, panels = (d->m + OX_CV_MR - 1) / OX_CV_MR;
     for (int64_t t = t0; t < t1; t++) {
         const int64_t q0 = 2 * t * VL;
@@ -187,4 +191,14 @@ void FN(ox_cdir_run)(const struct ox_cdir *d, int64_t t0, int64_t t1)
             }
         }
     }
+}
+
+void FN(ox_cdir_run)(const struct ox_cdir *d, int64_t t0, int64_t t1)
+{
+    cdir_run(d, t0, t1, 0);
+}
+
+void FN(ox_cdir_pw_run)(const struct ox_cdir *d, int64_t t0, int64_t t1)
+{
+    cdir_run(d, t0, t1, 1);
 }
