@@ -37,7 +37,7 @@
 
 #include "onnx/conv_kern.h"
 
-#define OX_CDIR_MAXW 2048 /* WQ (the fill's stride-2 row copy lives on the stack) */
+#define OX_CDIR_MAXW 2048 /* WQ at most (wider rows take the GEMM) */
 
 struct ox_cdir {
     const float *x;    /* X (C, H, W), one image, borrowed */
