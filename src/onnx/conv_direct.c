@@ -63,6 +63,22 @@ void ox_cdir_run(enum ox_isa isa, const struct ox_cdir *d, int64_t t0, int64_t t
         ox_cdir_run_avx2(d, t0, t1);
 }
 
+int ox_cdir_pw_ok(enum ox_isa isa, const struct ox_cdir *d)
+{
+    return isa != OX_ISA_REF && d->c >= 1 && d->m >= 1 && d->kh == 1 && d->kw == 1 && d->sh == 1 && d->sw == 1 &&
+           d->pt == 0 && d->pl == 0 && d->oh == d->h && d->ow == d->w && d->oh >= 1 && d->ow >= 1 &&
+           d->oh * d->ow % 16 == 0;
+}
+
+void ox_cdir_pw_run(enum ox_isa isa, const struct ox_cdir *d, int64_t t0, int64_t t1)
+{
+    assert(ox_cdir_pw_ok(isa, d));
+    if (isa == OX_ISA_AVX512)
+        ox_cdir_pw_run_avx512(d, t0, t1);
+    else
+        ox_cdir_pw_run_avx2(d, t0, t1);
+}
+
 void ox_cdir_ref(const struct ox_cdir *d)
 {
     int64_t k = d->c * d->kh * d->kw, ohw = d->oh * d->ow;

@@ -37,7 +37,7 @@
 
 #include "onnx/conv_kern.h"
 
-#define OX_CDIR_MAXW 2048 /* WQ (the fill's stride-2 row copy lives on the stack) */
+#define OX_CDIR_MAXW 2048 /* WQ at most (wider rows take the GEMM) */
 
 struct ox_cdir {
     const float *x;    /* X (C, H, W), one image, borrowed */
@@ -61,6 +61,13 @@ void ox_cdir_fill(enum ox_isa isa, const struct ox_cdir *d, int64_t c0, int64_t 
 int64_t ox_cdir_tiles(enum ox_isa isa, const struct ox_cdir *d);
 /* tiles [t0, t1) of Y (after the fill of every channel) */
 void ox_cdir_run(enum ox_isa isa, const struct ox_cdir *d, int64_t t0, int64_t t1);
+/* The pointwise run: a 1x1 kernel at stride 1, unpadded, with d->x read in place as Xp (no
+ * fill, no offset table: tap ci at X + q + ci*OH*OW); kh = kw = sh = sw = 1, pads 0, xp
+ * unused. Tiles as ox_cdir_tiles. Unlike the GEMM path nothing is packed: YOLO's 1x1s have 32-64
+ * output channels, so the GEMM's packed block of X served 3-6 panels only. ok: isa has the kernel
+ * and OH*OW is a multiple of 16 (the last vector reads no float past X). */
+int ox_cdir_pw_ok(enum ox_isa isa, const struct ox_cdir *d);
+void ox_cdir_pw_run(enum ox_isa isa, const struct ox_cdir *d, int64_t t0, int64_t t1);
 /* the reference: all of Y straight from X (xp unused), taps summed in the same order by fmaf */
 void ox_cdir_ref(const struct ox_cdir *d);
 
@@ -68,6 +75,8 @@ void ox_cdir_fill_avx2(const struct ox_cdir *d, int64_t c0, int64_t c1);
 void ox_cdir_fill_avx512(const struct ox_cdir *d, int64_t c0, int64_t c1);
 void ox_cdir_run_avx2(const struct ox_cdir *d, int64_t t0, int64_t t1);
 void ox_cdir_run_avx512(const struct ox_cdir *d, int64_t t0, int64_t t1);
+void ox_cdir_pw_run_avx2(const struct ox_cdir *d, int64_t t0, int64_t t1);
+void ox_cdir_pw_run_avx512(const struct ox_cdir *d, int64_t t0, int64_t t1);
 
 /* Xp's geometry (shared by the reference, the kernels and the tests) */
 static inline int64_t ox_cdir_hq(const struct ox_cdir *d)

@@ -17,6 +17,10 @@
  *                            X copied once per image into a padded, phase-split layout the tiles
  *                            read in place, no im2col packing; INFERD_ONNX_CONV_DIRECT=0 turns it
  *                            off, =1 takes it for every eligible shape (default: is_direct's rule)
+ *   1x1 pointwise, batch 1, M <= 64: the direct conv's tiles reading X in place (no pack, no
+ *                            fill: conv_direct.h's pointwise run) where OH*OW % 16 == 0;
+ *                            INFERD_ONNX_CONV_PW=0 turns it off, =1 takes it for every eligible
+ *                            shape and batch (default: is_pw_direct's rule)
  *   otherwise:               the same GEMM with B the im2col matrix (C/g*kh*kw, OH*OW), which
  *                            its packing reads straight from X block by block (never written out)
  *   kernel == stride, no pad: a patch embedding: the batch's patches written out, one GEMM
@@ -203,6 +207,32 @@ static int is_direct(const struct ox_node *n, const struct ox_tensor *x, const s
     if (direct_mode < 0 && ox_cdir_scratch(&d) > ((size_t)8 << 20))
         return 0;
     return ox_cdir_ok(ox_conv_isa(), &d);
+}
+
+/* INFERD_ONNX_CONV_PW: 0 off, 1 every eligible shape, else the rule (-1) */
+static pthread_once_t pw_once = PTHREAD_ONCE_INIT;
+static int pw_mode = -1;
+
+static void pw_env(void)
+{
+    const char *s = getenv("INFERD_ONNX_CONV_PW");
+    if (s && strcmp(s, "0") == 0)
+        pw_mode = 0;
+    else if (s && strcmp(s, "1") == 0)
+        pw_mode = 1;
+}
+
+/* the pointwise run (conv_direct.h) for a 1x1 conv (is_pointwise, ungrouped, packed): by
+ * default at batch 1 with 64 output channels at most (YOLO's 1x1s, where the GEMM packed each
+ * block of X for 3-6 panels); a batch keeps the batched GEMM (weights streamed once) */
+static int is_pw_direct(const struct ox_tensor *x, const struct ox_tensor *w)
+{
+    pthread_once(&pw_once, pw_env);
+    if (pw_mode == 0 || !w->is_const || x->is_const || (pw_mode < 0 && (x->dims[0] > 1 || w->dims[0] > 64)))
+        return 0;
+    struct ox_cdir d = {.c = x->dims[1], .h = x->dims[2], .w = x->dims[3], .m = w->dims[0], .kh = 1, .kw = 1,
+                        .sh = 1, .sw = 1, .oh = x->dims[2], .ow = x->dims[3]};
+    return ox_cdir_pw_ok(ox_conv_isa(), &d);
 }
 
 /* a ViT's patch embedding (conv_patch.h) */
@@ -496,6 +526,24 @@ static void cdir_image(void *arg, const struct ox_ctx *c, int64_t bi)
     ox_parallel(c, tiles, 1 + (1 << 18) / (per_tile + 1), cdir_run_part, &j);
 }
 
+static void cdir_pw_part(void *arg, int64_t lo, int64_t hi)
+{
+    const struct cdir_job *j = arg;
+    ox_cdir_pw_run(j->isa, j->d, lo, hi);
+}
+
+/* one image of the pointwise run (conv_direct.h), its tiles split over c's pool */
+static void cdir_pw_image(const struct cdir_img *ci, const struct ox_ctx *c, int64_t bi)
+{
+    struct ox_cdir d = ci->d;
+    d.x += bi * ci->xsz;
+    d.y += bi * ci->ysz;
+    d.z = d.z ? d.z + bi * ci->ysz : NULL;
+    struct cdir_job j = {&d, ci->isa};
+    int64_t per_tile = 2 * 16 * d.m * d.c; /* multiply-adds, about */
+    ox_parallel(c, ox_cdir_tiles(ci->isa, &d), 1 + (1 << 18) / (per_tile + 1), cdir_pw_part, &j);
+}
+
 static int64_t conv_pack(const struct ox_node *n, struct ox_tensor *const *in, float *dst)
 {
     struct ox_window win;
@@ -604,6 +652,16 @@ static int conv_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_
         /* whole images per thread while the batch has one for each, then the rest split finely */
         for (int64_t bi = ox_parallel_images(c, nb, conv_scratch(n, in, out), cdir_image, &ci); bi < nb; bi++)
             cdir_image(&ci, c, bi);
+        if (zpost)
+            sum_after(yv, cd, out[0]->dims, zpost, &act);
+        return 0;
+    }
+    if (pw && g == 1 && c->packed && is_pw_direct(x, w)) { /* conv_direct.h's pointwise run */
+        struct cdir_img ci = {.isa = isa, .xsz = ch * h * wd, .ysz = m * ohw};
+        cdir_geom(&ci.d, x, w, &win);
+        ci.d.x = xv, ci.d.wp = c->packed, ci.d.bias = bv, ci.d.z = zv, ci.d.y = yv, ci.d.epi = epi;
+        for (int64_t bi = 0; bi < nb; bi++)
+            cdir_pw_image(&ci, c, bi);
         if (zpost)
             sum_after(yv, cd, out[0]->dims, zpost, &act);
         return 0;

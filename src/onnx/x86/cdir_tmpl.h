@@ -9,16 +9,28 @@
 
 #include "onnx/conv_direct.h"
 
+/* VL floats of the row xr (w wide) from column o on (o may be negative), 0 outside [0, w):
+ * masked lanes are not read (no fault), the pointer formed as an integer */
+static inline __attribute__((always_inline)) VF cdir_row_load(const float *xr, int64_t o, int64_t w)
+{
+    if (o >= 0 && o + VL <= w)
+        return VLOAD(xr + o);
+    int64_t a = o < 0 ? -o : 0, b = w - o;
+    a = a > VL ? VL : a;
+    b = b < 0 ? 0 : b > VL ? VL : b;
+    if (b <= a)
+        return VZERO();
+    return VLOADM((const float *)((uintptr_t)xr + (uintptr_t)(o * (int64_t)sizeof(float))), MASK_RANGE((int)a, (int)b));
+}
+
 /* Xp's channels [c0, c1) (conv_direct.h); a row's last vector is stored under a mask, so no
- * write reaches past the row (the next channel may be another thread's) */
+ * write reaches past the row (the next channel may be another thread's). Stride 2 splits X's
+ * row into its even and odd columns straight from X (masked loads at the pads). */
 void FN(ox_cdir_fill)(const struct ox_cdir *d, int64_t c0, int64_t c1)
 {
     const int64_t hq = ox_cdir_hq(d), wq = ox_cdir_wq(d), sh = d->sh, sw = d->sw, w = d->w;
-    float tmp[2 * OX_CDIR_MAXW + 4 * VL] __attribute__((aligned(64)));
-    /* the padded row X[iy][i - pl] (sw == 1: straight into Xp's row, n = WQ; sw == 2: into
-     * tmp, n = 2 WQ rounded up to VL, + 2 VL for the shuffles' reads) */
-    const int64_t n = sw == 1 ? wq : 2 * ((wq + VL - 1) / VL * VL) + 2 * VL;
-    const int64_t lo = d->pl < n ? d->pl : n, hi = d->pl + w < n ? d->pl + w : n;
+    /* stride 1: the padded row X[iy][i - pl], i < WQ, straight into Xp's row */
+    const int64_t lo = d->pl < wq ? d->pl : wq, hi = d->pl + w < wq ? d->pl + w : wq;
     const MASK tail = MASK_N((int)(wq - (wq - 1) / VL * VL)); /* a row's last vector's lanes */
     for (int64_t ci = c0; ci < c1; ci++)
         for (int64_t py = 0; py < sh; py++)
@@ -31,21 +43,24 @@ void FN(ox_cdir_fill)(const struct ox_cdir *d, int64_t c0, int64_t c1)
                     continue;
                 }
                 const float *xr = d->x + (ci * d->h + iy) * w;
-                float *row = sw == 1 ? dst : tmp;
-                memset(row, 0, (size_t)lo * sizeof(float));
-                if (hi > lo)
-                    memcpy(row + lo, xr, (size_t)(hi - lo) * sizeof(float));
-                memset(row + (hi > lo ? hi : lo), 0, (size_t)(n - (hi > lo ? hi : lo)) * sizeof(float));
-                if (sw == 1)
+                if (sw == 1) {
+                    memset(dst, 0, (size_t)lo * sizeof(float));
+                    if (hi > lo)
+                        memcpy(dst + lo, xr, (size_t)(hi - lo) * sizeof(float));
+                    memset(dst + (hi > lo ? hi : lo), 0, (size_t)(wq - (hi > lo ? hi : lo)) * sizeof(float));
                     continue;
+                }
+                /* Xp[.][0][j] = X[iy][2j - pl], Xp[.][1][j] = X[iy][2j + 1 - pl] */
                 float *odd = dst + hq * wq;
                 int64_t t = 0;
                 for (; t + VL < wq; t += VL) {
-                    VSTORE(dst + t, VEVEN(VLOAD(tmp + 2 * t), VLOAD(tmp + 2 * t + VL)));
-                    VSTORE(odd + t, VEVEN(VLOAD(tmp + 2 * t + 1), VLOAD(tmp + 2 * t + 1 + VL)));
+                    const int64_t o = 2 * t - d->pl;
+                    VSTORE(dst + t, VEVEN(cdir_row_load(xr, o, w), cdir_row_load(xr, o + VL, w)));
+                    VSTORE(odd + t, VEVEN(cdir_row_load(xr, o + 1, w), cdir_row_load(xr, o + 1 + VL, w)));
                 }
-                VSTOREM(dst + t, tail, VEVEN(VLOAD(tmp + 2 * t), VLOAD(tmp + 2 * t + VL)));
-                VSTOREM(odd + t, tail, VEVEN(VLOAD(tmp + 2 * t + 1), VLOAD(tmp + 2 * t + 1 + VL)));
+                const int64_t o = 2 * t - d->pl;
+                VSTOREM(dst + t, tail, VEVEN(cdir_row_load(xr, o, w), cdir_row_load(xr, o + VL, w)));
+                VSTOREM(odd + t, tail, VEVEN(cdir_row_load(xr, o + 1, w), cdir_row_load(xr, o + 1 + VL, w)));
             }
 }
 
@@ -101,7 +116,8 @@ static inline __attribute__((always_inline)) void cdir_store(float *y, const str
 
 /* rows [row0, row0 + nrows) (nrows <= rc <= ROWS, rc a constant after inlining) x nv (a
  * constant) vectors of grid pixels from xq (Xp at the tile's first pixel); a at the tile's
- * first row of the packed panel; y, z at the rows' channel 0; pf: prefetch the next tile's */
+ * first row of the packed panel; y, z at the rows' channel 0; pf: prefetch the next tile's;
+ * off NULL (a constant: the pointwise run): tap kk at xq + kk * OH*OW (X's channel planes) */
 static inline __attribute__((always_inline)) void cdir_tile(const struct ox_cdir *d, const int32_t *off, int64_t k,
                                                             const float *a, const float *xq, float *y, const float *z,
                                                             const struct cdir_seg *s0, const struct cdir_seg *s1,
@@ -117,7 +133,7 @@ static inline __attribute__((always_inline)) void cdir_tile(const struct ox_cdir
         acc1[r] = VZERO();
     }
     for (int64_t kk = 0; kk < k; kk++) {
-        const float *xo = xq + off[kk];
+        const float *xo = off ? xq + off[kk] : xq + kk * ohw;
         VF b0 = VLOAD(xo), b1 = nv > 1 ? VLOAD(xo + VL) : VZERO();
         if (pf) { /* the next tile's pixels: C*kh*kw streams of Xp, too many for the prefetcher */
             __builtin_prefetch(xo + 2 * VL);
@@ -152,11 +168,14 @@ static inline __attribute__((always_inline)) void cdir_tile(const struct ox_cdir
     }
 }
 
-void FN(ox_cdir_run)(const struct ox_cdir *d, int64_t t0, int64_t t1)
+/* tiles [t0, t1); pw (a constant): the pointwise run, X read in place (off NULL) */
+static inline __attribute__((always_inline)) void cdir_run(const struct ox_cdir *d, int64_t t0, int64_t t1, int pw)
 {
     const int64_t wq = ox_cdir_wq(d), k = d->c * d->kh * d->kw, ohw = d->oh * d->ow;
-    const float *xp = d->xp;
-    const int32_t *off = (const int32_t *)(xp + ox_cdir_xpf(d));
+    const float *xp = pw ? d->x : d->xp;
+    const int32_t *off = pw ? NULL : (const int32_t *)(xp + ox_cdir_xpf(d));
+    if (!pw && !off)
+        __builtin_unreachable(); /* so the tiles' off ? : folds at compile time */
     const int64_t vecs = (d->oh * wq + VL - 1) / VL, panels = (d->m + OX_CV_MR - 1) / OX_CV_MR;
     for (int64_t t = t0; t < t1; t++) {
         const int64_t q0 = 2 * t * VL;
@@ -187,4 +206,14 @@ void FN(ox_cdir_run)(const struct ox_cdir *d, int64_t t0, int64_t t1)
             }
         }
     }
+}
+
+void FN(ox_cdir_run)(const struct ox_cdir *d, int64_t t0, int64_t t1)
+{
+    cdir_run(d, t0, t1, 0);
+}
+
+void FN(ox_cdir_pw_run)(const struct ox_cdir *d, int64_t t0, int64_t t1)
+{
+    cdir_run(d, t0, t1, 1);
 }

@@ -4,6 +4,7 @@
 #include <stdint.h>
 
 #include "base/x86/vexp_avx2.h"
+#include "onnx/x86/act_silu.h"
 
 #define VL 8
 #define ROWS 6
@@ -21,7 +22,7 @@
 #define VMUL(a, b) _mm256_mul_ps((a), (b))
 #define VADD(a, b) _mm256_add_ps((a), (b))
 #define VSIGMOID(v) vsigmoid_avx2(v)
-#define VSILU(v) vsilu_avx2(v)
+#define VSILU(v) ox_silu_avx2(v)
 #define MASK_N(n) mask_n(n)
 #define MASK_RANGE(a, b) _mm256_andnot_si256(mask_n(a), mask_n(b))
 #define VGATHER(base, first, step, m)                                                                                  \

@@ -4,6 +4,7 @@
 #include <immintrin.h>
 
 #include "base/x86/vexp_avx512.h"
+#include "onnx/x86/act_silu.h"
 
 #define VL 16
 #define ROWS 12
@@ -21,7 +22,7 @@
 #define VMUL(a, b) _mm512_mul_ps((a), (b))
 #define VADD(a, b) _mm512_add_ps((a), (b))
 #define VSIGMOID(v) vsigmoid_avx512(v)
-#define VSILU(v) vsilu_avx512(v)
+#define VSILU(v) ox_silu_avx512(v)
 #define MASK_N(n) ((__mmask16)((1u << (n)) - 1u))
 #define MASK_RANGE(a, b) ((__mmask16)(((1u << (b)) - 1u) & ~((1u << (a)) - 1u)))
 #define VGATHER(base, first, step, m)                                                                                  \

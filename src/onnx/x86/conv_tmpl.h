@@ -3,7 +3,7 @@
  * conv_avx512.c (16 lanes, 12-row tiles). The includer defines:
  *   VL, ROWS, VF, MASK, VZERO(), VSET1(x), VLOAD(p), VLOADM(p, m), VSTORE(p, v), VSTOREM(p, m, v),
  *   VFMA(a, b, c), VMAX(a, b), VMIN(a, b), VMUL(a, b), VADD(a, b), MASK_N(n) (first n lanes),
- *   VSIGMOID(v), VSILU(v) (src/base/x86/vexp_*.h), MASK_RANGE(a, b) (lanes [a, b)),
+ *   VSIGMOID(v), VSILU(v) (src/onnx/x86/act_silu.h, src/base/x86/vexp_*.h), MASK_RANGE(a, b) (lanes [a, b)),
  *   VGATHER(base, first, step, m) (lane l: base[first + l * step] where m, else 0),
  *   VEVEN(lo, hi) (the even lanes of lo then those of hi),
  *   FN(name) (the suffixed public name).

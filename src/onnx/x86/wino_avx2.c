@@ -4,12 +4,13 @@
 #include <stdint.h>
 
 #include "base/x86/vexp_avx2.h"
+#include "onnx/x86/act_silu.h"
 
 #define VL 8
 #define VMAX(a, b) _mm256_max_ps((a), (b))
 #define VMIN(a, b) _mm256_min_ps((a), (b))
 #define VSIGMOID(v) vsigmoid_avx2(v)
-#define VSILU(v) vsilu_avx2(v)
+#define VSILU(v) ox_silu_avx2(v)
 #define FN(name) name##_avx2
 #define VLOADN(p, n) _mm256_maskload_ps((p), mask_n(n))
 #define VSTOREN(p, n, v) _mm256_maskstore_ps((p), mask_n(n), (v))

@@ -4,12 +4,13 @@
 #include <immintrin.h>
 
 #include "base/x86/vexp_avx512.h"
+#include "onnx/x86/act_silu.h"
 
 #define VL 16
 #define VMAX(a, b) _mm512_max_ps((a), (b))
 #define VMIN(a, b) _mm512_min_ps((a), (b))
 #define VSIGMOID(v) vsigmoid_avx512(v)
-#define VSILU(v) vsilu_avx512(v)
+#define VSILU(v) ox_silu_avx512(v)
 #define FN(name) name##_avx512
 #define VLOADN(p, n) _mm512_maskz_loadu_ps((__mmask16)((1u << (n)) - 1u), (p))
 #define VLOADR(p, lo, hi) _mm512_maskz_loadu_ps((__mmask16)(((1u << (hi)) - 1u) & ~((1u << (lo)) - 1u)), (p))

@@ -7,11 +7,14 @@
  * kernels, strides (1,1) (2,2) (2,1) (1,2) (3,1), no / symmetric / top-left-only pads, maps
  * narrower than a vector and wider than two, with and without bias and Z; the fill split over
  * two channel ranges and the tiles over three, as threads run them; writes stay inside the
- * scratch (a guard past it is untouched). A version whose ISA the CPU lacks is skipped. */
+ * scratch (a guard past it is untouched). The pointwise run (1x1, X in place) likewise
+ * (test_pointwise). A version whose ISA the CPU lacks is skipped. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "base/cpu.h"
 #include "check.h"
@@ -124,15 +127,93 @@ static void test_direct(enum ox_isa isa, const char *name)
     CHECK(!ox_cdir_ok(isa, &big)); /* too wide for the fill's row */
 }
 
+/* X at the end of a mapping whose next page is PROT_NONE: a read past X faults */
+static float *x_at_page_end(int64_t n, void **map, size_t *len)
+{
+    size_t pg = (size_t)sysconf(_SC_PAGESIZE), xb = (size_t)n * sizeof(float);
+    *len = (xb + pg - 1) / pg * pg + pg;
+    *map = mmap(NULL, *len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (*map == MAP_FAILED)
+        return NULL;
+    mprotect((char *)*map + *len - pg, pg, PROT_NONE);
+    float *x = (float *)((char *)*map + *len - pg - xb);
+    for (int64_t i = 0; i < n; i++)
+        x[i] = rnd() * 4.0f;
+    return x;
+}
+
+/* the pointwise run (1x1, X read in place) against the reference: the same tolerances, maps
+ * of 16-400 pixels (one vector to 25, an odd count ending in a one-vector tile), 1-130 input
+ * channels (K past any blocking), 1-64 output channels; X ends where a PROT_NONE page starts;
+ * one row's bias of -120 sends SiLU / Sigmoid through exp's overflow (exp(120) = inf) */
+static void test_pointwise(enum ox_isa isa, const char *name)
+{
+    static const int sizes[][2] = {{1, 16}, {4, 4}, {6, 8}, {8, 10}, {16, 20}, {20, 20}, {3, 48}};
+    static const int cs[] = {1, 3, 16, 33, 130};
+    static const int ms[] = {1, 5, 12, 13, 27, 33, 64};
+    int bad = 0, ran = 0, cfg = 0;
+    for (size_t si = 0; si < sizeof sizes / sizeof *sizes; si++)
+        for (size_t ci = 0; ci < sizeof cs / sizeof *cs; ci++)
+            for (int rep = 0; rep < 2; rep++) {
+                cfg++;
+                int64_t h = sizes[si][0], wd = sizes[si][1], c = cs[ci], m = ms[(size_t)(cfg * 3 + rep) % 7];
+                int64_t ohw = h * wd;
+                int e = cfg % N_EPIS, exact = epis[e].act <= OX_ACT_CLIP, withz = (cfg + rep) % 2;
+                void *map;
+                size_t len;
+                float *x = x_at_page_end(c * ohw, &map, &len);
+                CHECK(x != NULL);
+                if (!x)
+                    return;
+                float *w = rnd_buf(m * c, 1.0f), *bias = rnd_buf(m, 4.0f), *z = rnd_buf(m * ohw, 4.0f);
+                bias[0] = -120.0f;
+                float *wp = malloc(sizeof(float) * (size_t)ox_conv_pack_size(m, c));
+                float *y0 = calloc((size_t)(m * ohw), sizeof(float)), *y1 = calloc((size_t)(m * ohw), sizeof(float));
+                ox_conv_pack(w, m, c, wp);
+                struct ox_cdir d = {.x = x, .wp = wp, .bias = rep ? NULL : bias, .z = withz ? z : NULL, .y = y0,
+                                    .c = c, .h = h, .w = wd, .m = m, .kh = 1, .kw = 1, .sh = 1, .sw = 1, .oh = h,
+                                    .ow = wd, .epi = epis[e]};
+                ox_cdir_ref(&d);
+                CHECK(isa == OX_ISA_REF ? !ox_cdir_pw_ok(isa, &d) : ox_cdir_pw_ok(isa, &d));
+                if (ox_cdir_pw_ok(isa, &d)) {
+                    d.y = y1;
+                    int64_t nt = ox_cdir_tiles(isa, &d);
+                    ox_cdir_pw_run(isa, &d, 0, nt / 2);
+                    ox_cdir_pw_run(isa, &d, nt / 2, nt);
+                    ran++;
+                    if (!close_all(y0, y1, m * ohw, exact) && bad++ < 5)
+                        printf("  %s pointwise %lldx%lld c%lld m%lld act=%d z=%d bias=%d differs\n", name, (long long)h,
+                               (long long)wd, (long long)c, (long long)m, epis[e].act, withz, !rep);
+                }
+                munmap(map, len);
+                free(w);
+                free(bias);
+                free(z);
+                free(wp);
+                free(y0);
+                free(y1);
+            }
+    CHECK(bad == 0);
+    if (isa != OX_ISA_REF)
+        CHECK(ran == 70);
+    struct ox_cdir d = {.c = 4, .h = 5, .w = 5, .m = 4, .kh = 1, .kw = 1, .sh = 1, .sw = 1, .oh = 5, .ow = 5};
+    CHECK(!ox_cdir_pw_ok(isa, &d)); /* 25 pixels: the last vector would read past X */
+    d.h = d.oh = 4, d.w = d.ow = 4, d.pt = 1;
+    CHECK(!ox_cdir_pw_ok(isa, &d)); /* padded */
+    d.pt = 0, d.kh = 3;
+    CHECK(!ox_cdir_pw_ok(isa, &d));
+}
+
 int main(void)
 {
     test_direct(OX_ISA_REF, "ref");
+    test_pointwise(OX_ISA_REF, "ref");
     if (cpu_has(CPU_AVX2 | CPU_FMA))
-        test_direct(OX_ISA_AVX2, "avx2");
+        test_direct(OX_ISA_AVX2, "avx2"), test_pointwise(OX_ISA_AVX2, "avx2");
     else
         printf("no AVX2+FMA: AVX2 direct conv not tested\n");
     if (cpu_has(CPU_AVX512F | CPU_AVX2 | CPU_FMA))
-        test_direct(OX_ISA_AVX512, "avx512");
+        test_direct(OX_ISA_AVX512, "avx512"), test_pointwise(OX_ISA_AVX512, "avx512");
     else
         printf("no AVX-512F: AVX-512 direct conv not tested\n");
     return check_finish();
