@@ -17,7 +17,7 @@
  * over all axes mixes images), Slice not on axis 0, Transpose with perm[0] = 0, Reshape /
  * Flatten / Squeeze / Unsqueeze keeping dim 0 = N, Gemm / MatMul with the batch only in A
  * (a non-constant B only as a same-rank batched MatMul); anything else (attention, RNNs,
- * Tile, Expand, Where with batched masks is fine, ...) is not separable. Every non-constant
+ * Tile, Expand, ...) is not separable. Every non-constant
  * value a step reads or writes must have dim 0 = N, every graph input too (no BYTES, no
  * value-keyed input), so a constant written for batch N (a Reshape to [8, -1]) cannot slip
  * through: the sub-plan must also reproduce every step with the same dims but dim 0 = b.
