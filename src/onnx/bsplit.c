@@ -314,8 +314,8 @@ static int same_steps(const struct ox_plan *p, const struct ox_plan *q, int64_t 
     return 1;
 }
 
-/* The rule (INFERD_ONNX_BSPLIT=auto) for a separable batch of nb, from its batch-1 plan q:
- * split when
+/* The rule (INFERD_ONNX_BSPLIT=auto) for a separable batch of nb, read off its plan q (whose
+ * steps a batch-1 plan repeats with dim 0 = 1): split when
  *   act >= 2/3 * wts   and   act >= OX_BSPLIT_STEP_BYTES * steps
  * where act is the bytes one image's steps write (the activation traffic a batch-nb plan
  * sends through DRAM, that a batch-1 plan keeps in cache) and wts the bytes of the constant
@@ -340,7 +340,7 @@ static int bsplit_wanted(const struct ox_plan *q, int64_t nb)
     for (int s = 0; s < q->n_steps; s++) {
         const struct ox_step *st = &q->steps[s];
         for (int k = 0; k < st->node->n_out; k++)
-            act += st->out[k] ? (int64_t)st->out[k]->nbytes : 0;
+            act += st->out[k] ? (int64_t)st->out[k]->nbytes / nb : 0; /* dim 0 is nb */
         for (int k = 1; k < st->node->n_in; k++)
             if (st->in[k] && st->in[k]->is_const && st->in[k]->rank >= 2)
                 wts += (int64_t)st->in[k]->nbytes;
@@ -409,7 +409,7 @@ int ox_bsplit_prepare(const struct ox_model *m, const struct ox_ctx *c, struct o
 {
     int mode = bsplit_mode();
     int64_t nb = mode ? ox_bsplit_separable(m, p) : 0;
-    if (nb < 2)
+    if (nb < 2 || (mode == 2 && !bsplit_wanted(p, nb)))
         return 0;
     const char *se = getenv("INFERD_ONNX_BSPLIT_SUB");
     int64_t b = se && *se ? strtoll(se, NULL, 10) : 1;
@@ -459,12 +459,6 @@ int ox_bsplit_prepare(const struct ox_model *m, const struct ox_ctx *c, struct o
                     }
                 st->packed = bs->plans[0]->steps[s].packed;
             }
-        if (i == 0 && mode == 2) {
-            if (!bsplit_wanted(bs->plans[0], nb)) {
-                rc = INFERD_EUNSUPPORTED;
-                break;
-            }
-        }
     }
     if (rc == 0 && total > (size_t)max_elements * 16)
         rc = INFERD_ETOOLARGE;

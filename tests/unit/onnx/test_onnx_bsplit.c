@@ -8,7 +8,9 @@
  * internals, ox_bsplit_separable must say N for the separable graphs and 0 for the others,
  * and ox_bsplit_prepare must hang sub-plans on the plan exactly for the separable ones. The
  * Softmax-over-axis-0 graph passes the sub-plan's shape check, so without the per-op
- * separability check it would split and its outputs would differ. */
+ * separability check it would split and its outputs would differ. The automatic rule
+ * (INFERD_ONNX_BSPLIT=auto) must split the conv net (its 128x128 activations,
+ * tiny weights) and keep the MLP whole (steps too small to run one image at a time). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +33,7 @@ struct graph {
     int rank;            /* input x: (N, dims...) */
     int64_t dims[3];
     int separable;
+    int auto_split; /* INFERD_ONNX_BSPLIT=auto splits it */
 };
 
 static uint32_t lcg = 12345;
@@ -102,8 +105,9 @@ static struct inferd_tensor input(const struct graph *gr, int b, float **x)
     return in;
 }
 
-/* the engine's own view: separable, and whether prepare splits (INFERD_ONNX_BSPLIT=1) */
-static void internals(const struct graph *gr, const struct buf *b, int batch, int nth, struct tpool *pool)
+/* the engine's own view: separable, and whether prepare splits under INFERD_ONNX_BSPLIT=mode */
+static void internals(const struct graph *gr, const struct buf *b, int batch, int nth, struct tpool *pool,
+                      const char *mode)
 {
     struct ox_model *g = NULL;
     struct ox_plan *p = NULL;
@@ -125,10 +129,14 @@ static void internals(const struct graph *gr, const struct buf *b, int batch, in
         if (sep != (gr->separable ? batch : 0))
             fprintf(stderr, "%s: batch %d: separable says %lld\n", gr->what, batch, (long long)sep);
         CHECK(sep == (gr->separable ? batch : 0));
-        setenv("INFERD_ONNX_BSPLIT", "1", 1);
+        setenv("INFERD_ONNX_BSPLIT", mode, 1);
+        int want = mode[0] == '1' ? gr->separable : gr->auto_split;
         CHECK(ox_bsplit_prepare(g, &ctx, p, &in, 1 << 24, &err) == 0);
-        CHECK((p->bsplit != NULL) == gr->separable);
-        CHECK(ox_bsplit_active(p) == (gr->separable ? 1 : 0));
+        if ((p->bsplit != NULL) != want)
+            fprintf(stderr, "%s: batch %d, INFERD_ONNX_BSPLIT=%s: %s\n", gr->what, batch, mode,
+                    p->bsplit ? "split" : "kept whole");
+        CHECK((p->bsplit != NULL) == want);
+        CHECK(ox_bsplit_active(p) == want);
     }
     ox_plan_free(p);
     ox_model_free(g);
@@ -200,18 +208,18 @@ int main(void)
           {"Flatten", "gp", "f", {{0}}},
           {"Gemm", "f,wg,bg", "g", {INT_A("transB", 1)}},
           {"Softmax", "g", "y", {INT_A("axis", 1)}}},
-         "y,mp", 4, {3, 16, 16}, 1},
+         "y,mp", 4, {3, 128, 128}, 1, 1},
         {"MLP: MatMul + bias, Relu, MatMul",
          {{"MatMul", "x,m1", "h", {{0}}}, {"Add", "h,mb1", "hb", {{0}}}, {"Relu", "hb", "hr", {{0}}},
           {"MatMul", "hr,m2", "y", {{0}}}},
-         "y", 2, {16}, 1},
+         "y", 2, {16}, 1, 0},
         {"mixing: Softmax over axis 0",
-         {{"MatMul", "x,m1", "h", {{0}}}, {"Softmax", "h", "y", {INT_A("axis", 0)}}}, "y", 2, {16}, 0},
+         {{"MatMul", "x,m1", "h", {{0}}}, {"Softmax", "h", "y", {INT_A("axis", 0)}}}, "y", 2, {16}, 0, 0},
         {"mixing: x - ReduceSum(x, axis 0)",
-         {{"ReduceSum", "x,ax0", "s", {INT_A("keepdims", 1)}}, {"Sub", "x,s", "y", {{0}}}}, "y", 2, {16}, 0},
+         {{"ReduceSum", "x,ax0", "s", {INT_A("keepdims", 1)}}, {"Sub", "x,s", "y", {{0}}}}, "y", 2, {16}, 0, 0},
         {"mixing: Reshape merging the batch",
          {{"Reshape", "x,shp32", "h", {{0}}}, {"Relu", "h", "hr", {{0}}}, {"Reshape", "hr,shp16", "y", {{0}}}},
-         "y", 2, {16}, 0},
+         "y", 2, {16}, 0, 0},
     };
     for (size_t i = 0; i < sizeof graphs / sizeof graphs[0]; i++) {
         struct buf b;
@@ -220,8 +228,9 @@ int main(void)
         for (int batch = 4; batch >= 2; batch--) {
             if (batch == 3 && !graphs[i].separable)
                 continue; /* the merging Reshape needs an even batch */
-            internals(&graphs[i], &b, batch, 1, NULL);
-            internals(&graphs[i], &b, batch, 2, pool);
+            internals(&graphs[i], &b, batch, 1, NULL, "1");
+            internals(&graphs[i], &b, batch, 2, pool, "1");
+            internals(&graphs[i], &b, batch, 2, pool, "auto");
             compare(&graphs[i], &b, batch, NULL);
             compare(&graphs[i], &b, batch, pool);
         }
