@@ -367,6 +367,10 @@ int inferd_onnx_run(struct inferd_onnx_model *m, const struct inferd_tensor *inp
         }
         if (rc < 0)
             return rc;
+        if ((rc = ox_bsplit_prepare(m->g, &m->ctx, p, inputs, m->max_elements, err)) < 0) {
+            ox_plan_free(p);
+            return rc;
+        }
         if (m->n_plans == OX_MAX_PLANS) { /* evict the least recently used */
             int lru = 0;
             for (int i = 1; i < m->n_plans; i++)
@@ -378,24 +382,12 @@ int inferd_onnx_run(struct inferd_onnx_model *m, const struct inferd_tensor *inp
         m->plans[m->n_plans++] = p;
     }
     p->last_used = ++m->clock;
-    if ((rc = bind_inputs(m, p, inputs, n_inputs, err)) < 0)
+    if (p->bsplit)
+        rc = ox_bsplit_run(m->g, &m->ctx, p, inputs, err);
+    else if ((rc = bind_inputs(m, p, inputs, n_inputs, err)) == 0)
+        rc = ox_plan_exec(&m->ctx, p, err);
+    if (rc < 0)
         return rc;
-    struct ox_ctx ctx = m->ctx;
-    int prof = ox_prof_on();
-    for (int s = 0; s < p->n_steps; s++) {
-        struct ox_step *st = &p->steps[s];
-        ctx.scratch = st->scratch;
-        ctx.packed = st->packed;
-        uint64_t t0 = prof ? ox_prof_now() : 0;
-        if ((rc = st->node->op->exec(&ctx, st->node, st->in, st->out, err)) < 0) {
-            inferd_err_prefix(err, "node '%s' (%s)", st->node->name, st->node->op_type);
-            return rc;
-        }
-        if (prof) {
-            st->prof_ns += ox_prof_now() - t0;
-            st->prof_runs++;
-        }
-    }
     for (int i = 0; i < m->g->n_outputs; i++) {
         const struct ox_tensor *v = &p->vals[m->g->output_ids[i]];
         struct inferd_tensor *o = &outputs[i];

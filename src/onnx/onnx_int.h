@@ -239,6 +239,7 @@ struct ox_plan {
     int n_in_place;            /* Concat inputs whose producers write into the Concat's output */
     int n_reused;              /* elementwise outputs written over an input no one else reads */
     uint64_t last_used;        /* for LRU eviction */
+    struct ox_bsplit *bsplit;  /* sub-batch plans when the batch runs split (bsplit.c), else NULL */
 };
 /* value_keyed[i] != 0: graph input i decides shapes (a Reshape shape, axes...) so its
  * values are treated as constants and become part of the plan's key. When planning finds
@@ -249,6 +250,25 @@ int ox_plan_build(const struct ox_model *m, const struct ox_ctx *c, const struct
                   unsigned char *value_keyed, int64_t max_elements, struct ox_plan **out,
                   struct inferd_err *err);
 void ox_plan_free(struct ox_plan *p);
+/* Runs p's steps under c (the caller has bound the graph inputs); INFERD_ONNX_PROFILE times
+ * them. Returns 0 or the failing step's error, prefixed with the node. */
+int ox_plan_exec(const struct ox_ctx *c, struct ox_plan *p, struct inferd_err *err);
+
+/* bsplit.c: plan-level batch splitting (see its header for the rule and INFERD_ONNX_BSPLIT).
+ * ox_bsplit_separable: N when every graph input has dim 0 = N > 1 and p's steps keep images
+ * apart, else 0. ox_bsplit_prepare: after p was built for inputs, hangs sub-batch plans on
+ * p->bsplit when the batch should run split (leaves it NULL otherwise); 0 or ENOMEM.
+ * ox_bsplit_run: runs p's batch through them into p's output buffers (inputs as the caller
+ * gave them); 0 or the first failing sub-batch's error. ox_bsplit_active: images per
+ * sub-batch, 0 when p runs whole. */
+struct ox_bsplit;
+int64_t ox_bsplit_separable(const struct ox_model *m, const struct ox_plan *p);
+int ox_bsplit_prepare(const struct ox_model *m, const struct ox_ctx *c, struct ox_plan *p,
+                      const struct inferd_tensor *inputs, int64_t max_elements, struct inferd_err *err);
+int ox_bsplit_run(const struct ox_model *m, const struct ox_ctx *c, struct ox_plan *p,
+                  const struct inferd_tensor *inputs, struct inferd_err *err);
+int ox_bsplit_active(const struct ox_plan *p);
+void ox_bsplit_free(struct ox_bsplit *bs);
 
 /* Per-node timing (profile.c), on when INFERD_ONNX_PROFILE=1: model.c times each step with
  * ox_prof_now() and ox_plan_free prints a table (per op type, then the slowest nodes with

@@ -124,6 +124,7 @@ void ox_plan_free(struct ox_plan *p)
         return;
     if (ox_prof_on())
         ox_prof_report(p);
+    ox_bsplit_free(p->bsplit);
     for (int i = 0; i < p->n_folded; i++)
         free(p->folded[i]);
     free(p->folded);
@@ -135,6 +136,28 @@ void ox_plan_free(struct ox_plan *p)
     free(p->keyed);
     free(p->key_vals);
     free(p);
+}
+
+int ox_plan_exec(const struct ox_ctx *c, struct ox_plan *p, struct inferd_err *err)
+{
+    struct ox_ctx ctx = *c;
+    int prof = ox_prof_on();
+    for (int s = 0; s < p->n_steps; s++) {
+        struct ox_step *st = &p->steps[s];
+        ctx.scratch = st->scratch;
+        ctx.packed = st->packed;
+        uint64_t t0 = prof ? ox_prof_now() : 0;
+        int rc = st->node->op->exec(&ctx, st->node, st->in, st->out, err);
+        if (rc < 0) {
+            inferd_err_prefix(err, "node '%s' (%s)", st->node->name, st->node->op_type);
+            return rc;
+        }
+        if (prof) {
+            st->prof_ns += ox_prof_now() - t0;
+            st->prof_runs++;
+        }
+    }
+    return 0;
 }
 
 /* A node wanted constant data it lacks: flag the small graph inputs it depends on — its

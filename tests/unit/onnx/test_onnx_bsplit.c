@@ -1,0 +1,242 @@
+/* test_onnx_bsplit.c — plan-level batch splitting (src/onnx/bsplit.c) on small graphs written
+ * here: a conv net with channel Slices, a SiLU, a Concat, MaxPool, a broadcast bias,
+ * GlobalAveragePool, Flatten, Gemm and Softmax; an MLP (MatMul + bias + Relu); and graphs that
+ * mix images and must NOT split: Softmax over axis 0, ReduceSum over axis 0 subtracted back,
+ * a Reshape that merges the batch. For each graph and batch (2, 3, 4) and thread count (1, 2),
+ * the model run with INFERD_ONNX_BSPLIT=1 must give the outputs of INFERD_ONNX_BSPLIT=0
+ * within 1e-5 relative (a split run uses the batch-1 kernels); through the engine's
+ * internals, ox_bsplit_separable must say N for the separable graphs and 0 for the others,
+ * and ox_bsplit_prepare must hang sub-plans on the plan exactly for the separable ones. The
+ * Softmax-over-axis-0 graph passes the sub-plan's shape check, so without the per-op
+ * separability check it would split and its outputs would differ. The automatic rule
+ * (INFERD_ONNX_BSPLIT=auto) must split the conv net (its 128x128 activations,
+ * tiny weights) and keep the MLP whole (steps too small to run one image at a time). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/buf.h"
+#include "base/tpool.h"
+#include "check.h"
+#include "inferd/onnx.h"
+#include "onnx/onnx_int.h"
+#include "onnx/pb.h"
+#include "graph_build.h"
+
+#define MAXN 16
+
+struct graph {
+    const char *what;
+    struct gb_node n[MAXN];
+    const char *outputs; /* comma-separated */
+    int rank;            /* input x: (N, dims...) */
+    int64_t dims[3];
+    int separable;
+    int auto_split; /* INFERD_ONNX_BSPLIT=auto splits it */
+};
+
+static uint32_t lcg = 12345;
+static float frand(void)
+{
+    lcg = lcg * 1664525u + 1013904223u;
+    return (float)(lcg >> 8) / (float)(1u << 24) - 0.5f;
+}
+
+static void init_rand(struct buf *g, const char *name, int rank, const int64_t *dims)
+{
+    int64_t n = ox_numel(rank, dims);
+    float *v = malloc((size_t)n * sizeof *v);
+    for (int64_t i = 0; i < n; i++)
+        v[i] = frand();
+    gb_init(g, name, 1, rank, dims, v, (size_t)n * sizeof *v);
+    free(v);
+}
+
+static void init_i64(struct buf *g, const char *name, int n, const int64_t *v)
+{
+    gb_init(g, name, 7, 1, (const int64_t[]){n}, v, (size_t)n * sizeof *v);
+}
+
+static void encode(const struct graph *gr, struct buf *out)
+{
+    struct buf g;
+    buf_init(&g, 1 << 16);
+    for (int i = 0; i < MAXN && gr->n[i].op; i++)
+        gb_node(&g, &gr->n[i]);
+    pbw_str(&g, 2, "bsplit");
+    lcg = 12345;
+    init_rand(&g, "w1", 4, (const int64_t[]){8, 3, 3, 3});
+    init_rand(&g, "b1", 1, (const int64_t[]){8});
+    init_rand(&g, "w2", 4, (const int64_t[]){4, 4, 1, 1});
+    init_rand(&g, "bias3", 4, (const int64_t[]){1, 12, 1, 1});
+    init_rand(&g, "wg", 2, (const int64_t[]){5, 12});
+    init_rand(&g, "bg", 1, (const int64_t[]){5});
+    init_rand(&g, "m1", 2, (const int64_t[]){16, 32});
+    init_rand(&g, "mb1", 1, (const int64_t[]){32});
+    init_rand(&g, "m2", 2, (const int64_t[]){32, 4});
+    init_i64(&g, "s0", 1, (const int64_t[]){0});
+    init_i64(&g, "s4", 1, (const int64_t[]){4});
+    init_i64(&g, "s8", 1, (const int64_t[]){8});
+    init_i64(&g, "ax1", 1, (const int64_t[]){1});
+    init_i64(&g, "ax0", 1, (const int64_t[]){0});
+    init_i64(&g, "shp32", 2, (const int64_t[]){-1, 32});
+    init_i64(&g, "shp16", 2, (const int64_t[]){-1, 16});
+    int64_t xd[4] = {-1, gr->dims[0], gr->dims[1], gr->dims[2]};
+    pbw_value_info(&g, 11, "x", 1, gr->rank, xd);
+    char names[128];
+    snprintf(names, sizeof names, "%s", gr->outputs);
+    for (char *save = NULL, *t = strtok_r(names, ",", &save); t; t = strtok_r(NULL, ",", &save))
+        pbw_value_info(&g, 12, t, 1, -1, NULL);
+    gb_model(out, &g, 13);
+}
+
+static struct inferd_tensor input(const struct graph *gr, int b, float **x)
+{
+    struct inferd_tensor in = {.dtype = INFERD_FP32, .rank = gr->rank, .dims = {b}};
+    for (int d = 1; d < gr->rank; d++)
+        in.dims[d] = gr->dims[d - 1];
+    int64_t n = ox_numel(in.rank, in.dims);
+    *x = malloc((size_t)n * sizeof **x);
+    for (int64_t i = 0; i < n; i++)
+        (*x)[i] = 2.0f * sinf(0.37f * (float)i) + 0.1f * (float)(i % 5);
+    in.data = *x;
+    in.nbytes = (size_t)n * sizeof **x;
+    return in;
+}
+
+/* the engine's own view: separable, and whether prepare splits under INFERD_ONNX_BSPLIT=mode */
+static void internals(const struct graph *gr, const struct buf *b, int batch, int nth, struct tpool *pool,
+                      const char *mode)
+{
+    struct ox_model *g = NULL;
+    struct ox_plan *p = NULL;
+    struct inferd_err err = {0};
+    float *x;
+    struct inferd_tensor in = input(gr, batch, &x);
+    unsigned char keyed[1] = {0};
+    struct ox_ctx ctx = {.pool = pool, .nth = nth, .in_place = 1};
+    int rc = ox_decode_model((const uint8_t *)b->data, b->len, &g, &err);
+    if (rc == 0)
+        rc = ox_graph_build(g, &err);
+    if (rc == 0)
+        rc = ox_plan_build(g, &ctx, &in, keyed, 1 << 24, &p, &err);
+    if (rc < 0)
+        fprintf(stderr, "%s: plan: %s\n", gr->what, err.msg);
+    CHECK(rc == 0);
+    if (rc == 0) {
+        int64_t sep = ox_bsplit_separable(g, p);
+        if (sep != (gr->separable ? batch : 0))
+            fprintf(stderr, "%s: batch %d: separable says %lld\n", gr->what, batch, (long long)sep);
+        CHECK(sep == (gr->separable ? batch : 0));
+        setenv("INFERD_ONNX_BSPLIT", mode, 1);
+        int want = mode[0] == '1' ? gr->separable : gr->auto_split;
+        CHECK(ox_bsplit_prepare(g, &ctx, p, &in, 1 << 24, &err) == 0);
+        if ((p->bsplit != NULL) != want)
+            fprintf(stderr, "%s: batch %d, INFERD_ONNX_BSPLIT=%s: %s\n", gr->what, batch, mode,
+                    p->bsplit ? "split" : "kept whole");
+        CHECK((p->bsplit != NULL) == want);
+        CHECK(ox_bsplit_active(p) == want);
+    }
+    ox_plan_free(p);
+    ox_model_free(g);
+    free(x);
+}
+
+/* outputs of the split model (INFERD_ONNX_BSPLIT=1) against the unsplit one's */
+static void compare(const struct graph *gr, const struct buf *b, int batch, struct tpool *pool)
+{
+    struct inferd_onnx_model *ref = NULL, *got = NULL;
+    struct inferd_err err = {0};
+    struct inferd_onnx_options opt = {.pool = pool};
+    int rc = inferd_onnx_load_buffer(b->data, b->len, &opt, &ref, &err);
+    if (rc == 0)
+        rc = inferd_onnx_load_buffer(b->data, b->len, &opt, &got, &err);
+    if (rc < 0)
+        fprintf(stderr, "%s: load: %s\n", gr->what, err.msg);
+    CHECK(rc == 0);
+    float *x;
+    struct inferd_tensor in = input(gr, batch, &x), r[2], y[2];
+    setenv("INFERD_ONNX_BSPLIT", "0", 1);
+    if (rc == 0)
+        rc = inferd_onnx_run(ref, &in, 1, r, 2, &err);
+    setenv("INFERD_ONNX_BSPLIT", "1", 1);
+    for (int t = 0; t < 2 && rc == 0; t++) /* the second run reuses the plan and its sub-plans */
+        rc = inferd_onnx_run(got, &in, 1, y, 2, &err);
+    if (rc < 0)
+        fprintf(stderr, "%s: run: %s\n", gr->what, err.msg);
+    CHECK(rc == 0);
+    for (int k = 0; rc == 0 && k < inferd_onnx_n_outputs(ref); k++) {
+        int same = r[k].nbytes == y[k].nbytes && r[k].rank == y[k].rank &&
+                   memcmp(r[k].dims, y[k].dims, sizeof r[k].dims) == 0;
+        double worst = 0;
+        const float *a = r[k].data, *c = y[k].data;
+        for (size_t i = 0; same && i < r[k].nbytes / sizeof(float); i++) {
+            double d = fabs((double)a[i] - (double)c[i]) / (fabs((double)a[i]) + 1e-3);
+            worst = d > worst ? d : worst;
+        }
+        if (!same || worst > 1e-5)
+            fprintf(stderr, "%s: batch %d, %d threads: output %d differs split (worst rel %.3g)\n", gr->what, batch,
+                    pool ? tpool_size(pool) : 1, k, worst);
+        CHECK(same && worst <= 1e-5);
+    }
+    inferd_onnx_free(ref);
+    inferd_onnx_free(got);
+    free(x);
+}
+
+#define INT_A(nm, v) {.name = nm, .type = 2, .i = v}
+#define INTS_A(nm, ...) {.name = nm, .type = 7, .ints = {__VA_ARGS__}, .n_ints = sizeof((int64_t[]){__VA_ARGS__}) / 8}
+
+int main(void)
+{
+    struct tpool *pool = tpool_new(2);
+    CHECK(pool != NULL);
+    static const struct graph graphs[] = {
+        {"conv net: slices, SiLU, concat, pools, Gemm",
+         {{"Conv", "x,w1,b1", "c1", {INTS_A("pads", 1, 1, 1, 1), INTS_A("kernel_shape", 3, 3)}},
+          {"Relu", "c1", "r1", {{0}}},
+          {"Slice", "r1,s0,s4,ax1", "a", {{0}}},
+          {"Slice", "r1,s4,s8,ax1", "b", {{0}}},
+          {"Conv", "a,w2", "c2", {{0}}},
+          {"Sigmoid", "b", "sb", {{0}}},
+          {"Mul", "b,sb", "m", {{0}}},
+          {"Concat", "c2,m,a", "cat", {INT_A("axis", 1)}},
+          {"MaxPool", "cat", "mp", {INTS_A("kernel_shape", 2, 2), INTS_A("strides", 2, 2)}},
+          {"Add", "mp,bias3", "ad", {{0}}},
+          {"GlobalAveragePool", "ad", "gp", {{0}}},
+          {"Flatten", "gp", "f", {{0}}},
+          {"Gemm", "f,wg,bg", "g", {INT_A("transB", 1)}},
+          {"Softmax", "g", "y", {INT_A("axis", 1)}}},
+         "y,mp", 4, {3, 128, 128}, 1, 1},
+        {"MLP: MatMul + bias, Relu, MatMul",
+         {{"MatMul", "x,m1", "h", {{0}}}, {"Add", "h,mb1", "hb", {{0}}}, {"Relu", "hb", "hr", {{0}}},
+          {"MatMul", "hr,m2", "y", {{0}}}},
+         "y", 2, {16}, 1, 0},
+        {"mixing: Softmax over axis 0",
+         {{"MatMul", "x,m1", "h", {{0}}}, {"Softmax", "h", "y", {INT_A("axis", 0)}}}, "y", 2, {16}, 0, 0},
+        {"mixing: x - ReduceSum(x, axis 0)",
+         {{"ReduceSum", "x,ax0", "s", {INT_A("keepdims", 1)}}, {"Sub", "x,s", "y", {{0}}}}, "y", 2, {16}, 0, 0},
+        {"mixing: Reshape merging the batch",
+         {{"Reshape", "x,shp32", "h", {{0}}}, {"Relu", "h", "hr", {{0}}}, {"Reshape", "hr,shp16", "y", {{0}}}},
+         "y", 2, {16}, 0, 0},
+    };
+    for (size_t i = 0; i < sizeof graphs / sizeof graphs[0]; i++) {
+        struct buf b;
+        buf_init(&b, 1 << 16);
+        encode(&graphs[i], &b);
+        for (int batch = 4; batch >= 2; batch--) {
+            if (batch == 3 && !graphs[i].separable)
+                continue; /* the merging Reshape needs an even batch */
+            internals(&graphs[i], &b, batch, 1, NULL, "1");
+            internals(&graphs[i], &b, batch, 2, pool, "1");
+            internals(&graphs[i], &b, batch, 2, pool, "auto");
+            compare(&graphs[i], &b, batch, NULL);
+            compare(&graphs[i], &b, batch, pool);
+        }
+        printf("%-46s %s\n", graphs[i].what, graphs[i].separable ? "split" : "kept whole");
+        buf_free(&b);
+    }
+    tpool_free(pool);
+    return check_finish();
+}
