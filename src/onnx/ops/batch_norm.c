@@ -59,4 +59,7 @@ static int bn_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_te
     return 0;
 }
 
-const struct ox_op ox_op_batch_norm = {"BatchNormalization", 5, 5, 1, 5, NULL, bn_infer, bn_exec, 0, NULL, NULL};
+const struct ox_op ox_op_batch_norm = {
+    .name = "BatchNormalization", .min_in = 5, .max_in = 5, .min_out = 1, .max_out = 5,
+    .infer = bn_infer, .exec = bn_exec,
+};

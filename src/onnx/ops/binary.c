@@ -379,8 +379,23 @@ static int prep_mul(struct ox_node *n, struct inferd_err *e) { return prep_bin(n
 static int prep_div(struct ox_node *n, struct inferd_err *e) { return prep_bin(n, BIN_DIV, e); }
 static int prep_pow(struct ox_node *n, struct inferd_err *e) { return prep_bin(n, BIN_POW, e); }
 
-const struct ox_op ox_op_add = {"Add", 2, 2, 1, 1, prep_add, bin_infer, bin_exec, OX_OP_ELEMWISE, NULL, NULL};
-const struct ox_op ox_op_sub = {"Sub", 2, 2, 1, 1, prep_sub, bin_infer, bin_exec, OX_OP_ELEMWISE, NULL, NULL};
-const struct ox_op ox_op_mul = {"Mul", 2, 2, 1, 1, prep_mul, bin_infer, bin_exec, OX_OP_ELEMWISE, NULL, NULL};
-const struct ox_op ox_op_div = {"Div", 2, 2, 1, 1, prep_div, bin_infer, bin_exec, OX_OP_ELEMWISE, NULL, NULL};
-const struct ox_op ox_op_pow = {"Pow", 2, 2, 1, 1, prep_pow, bin_infer, bin_exec, OX_OP_ELEMWISE, NULL, NULL};
+const struct ox_op ox_op_add = {
+    .name = "Add", .min_in = 2, .max_in = 2, .min_out = 1, .max_out = 1,
+    .prepare = prep_add, .infer = bin_infer, .exec = bin_exec, .flags = OX_OP_ELEMWISE,
+};
+const struct ox_op ox_op_sub = {
+    .name = "Sub", .min_in = 2, .max_in = 2, .min_out = 1, .max_out = 1,
+    .prepare = prep_sub, .infer = bin_infer, .exec = bin_exec, .flags = OX_OP_ELEMWISE,
+};
+const struct ox_op ox_op_mul = {
+    .name = "Mul", .min_in = 2, .max_in = 2, .min_out = 1, .max_out = 1,
+    .prepare = prep_mul, .infer = bin_infer, .exec = bin_exec, .flags = OX_OP_ELEMWISE,
+};
+const struct ox_op ox_op_div = {
+    .name = "Div", .min_in = 2, .max_in = 2, .min_out = 1, .max_out = 1,
+    .prepare = prep_div, .infer = bin_infer, .exec = bin_exec, .flags = OX_OP_ELEMWISE,
+};
+const struct ox_op ox_op_pow = {
+    .name = "Pow", .min_in = 2, .max_in = 2, .min_out = 1, .max_out = 1,
+    .prepare = prep_pow, .infer = bin_infer, .exec = bin_exec, .flags = OX_OP_ELEMWISE,
+};

@@ -618,5 +618,7 @@ static int conv_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_
 }
 
 /* a 4th input only from fuse.c (conv_geometry refuses it in a file) */
-const struct ox_op ox_op_conv = {"Conv", 2, 4, 1, 1, NULL, conv_infer, conv_exec, OX_OP_SCRATCH_SLOTS, conv_scratch,
-                                 conv_pack};
+const struct ox_op ox_op_conv = {
+    .name = "Conv", .min_in = 2, .max_in = 4, .min_out = 1, .max_out = 1,
+    .infer = conv_infer, .exec = conv_exec, .flags = OX_OP_SCRATCH_SLOTS, .scratch = conv_scratch, .pack = conv_pack,
+};

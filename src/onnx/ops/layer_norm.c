@@ -168,4 +168,7 @@ static int ln_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_te
     return 0;
 }
 
-const struct ox_op ox_op_layer_norm = {"LayerNormalization", 2, 3, 1, 3, ln_prepare, ln_infer, ln_exec, 0, NULL, NULL};
+const struct ox_op ox_op_layer_norm = {
+    .name = "LayerNormalization", .min_in = 2, .max_in = 3, .min_out = 1, .max_out = 3,
+    .prepare = ln_prepare, .infer = ln_infer, .exec = ln_exec,
+};

@@ -346,5 +346,7 @@ static int mb_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_te
     return 0;
 }
 
-const struct ox_op ox_op_inferd_mbconv = {"InferdMBConv", 4, 8, 1, 1, NULL, mb_infer, mb_exec, OX_OP_SCRATCH_SLOTS,
-                                          mb_scratch, mb_pack};
+const struct ox_op ox_op_inferd_mbconv = {
+    .name = "InferdMBConv", .min_in = 4, .max_in = 8, .min_out = 1, .max_out = 1,
+    .infer = mb_infer, .exec = mb_exec, .flags = OX_OP_SCRATCH_SLOTS, .scratch = mb_scratch, .pack = mb_pack,
+};

@@ -1091,10 +1091,18 @@ static int64_t qconv_pack(const struct ox_node *n, struct ox_tensor *const *in, 
     return panels ? (int64_t)((qconv_panels_at(M) + (size_t)g * pg + sizeof(float) - 1) / sizeof(float)) : 2 * M + 1;
 }
 
-const struct ox_op ox_op_conv_integer = {"ConvInteger", 2, 4, 1, 1, NULL, qconv_infer, qconv_exec, OX_OP_SCRATCH_SLOTS, qconv_scratch,
-                                         qconv_pack};
-const struct ox_op ox_op_qlinear_conv = {"QLinearConv", 8, 9, 1, 1, NULL, qconv_infer, qconv_exec, OX_OP_SCRATCH_SLOTS, qconv_scratch,
-                                         qconv_pack};
-const struct ox_op ox_op_inferd_qlinear_conv = {"InferdQLinearConv", 13, 13, 1, 1, NULL, qconv_infer, qconv_exec,
-                                                 OX_OP_SCRATCH_SLOTS,
-                                                 qconv_scratch, qconv_pack};
+const struct ox_op ox_op_conv_integer = {
+    .name = "ConvInteger", .min_in = 2, .max_in = 4, .min_out = 1, .max_out = 1,
+    .infer = qconv_infer, .exec = qconv_exec,
+    .flags = OX_OP_SCRATCH_SLOTS, .scratch = qconv_scratch, .pack = qconv_pack,
+};
+const struct ox_op ox_op_qlinear_conv = {
+    .name = "QLinearConv", .min_in = 8, .max_in = 9, .min_out = 1, .max_out = 1,
+    .infer = qconv_infer, .exec = qconv_exec,
+    .flags = OX_OP_SCRATCH_SLOTS, .scratch = qconv_scratch, .pack = qconv_pack,
+};
+const struct ox_op ox_op_inferd_qlinear_conv = {
+    .name = "InferdQLinearConv", .min_in = 13, .max_in = 13, .min_out = 1, .max_out = 1,
+    .infer = qconv_infer, .exec = qconv_exec,
+    .flags = OX_OP_SCRATCH_SLOTS, .scratch = qconv_scratch, .pack = qconv_pack,
+};
