@@ -385,6 +385,7 @@ int inferd_onnx_run(struct inferd_onnx_model *m, const struct inferd_tensor *inp
     for (int s = 0; s < p->n_steps; s++) {
         struct ox_step *st = &p->steps[s];
         ctx.scratch = st->scratch;
+        ctx.scratch_size = st->scratch_size;
         ctx.packed = st->packed;
         uint64_t t0 = prof ? ox_prof_now() : 0;
         if ((rc = st->node->op->exec(&ctx, st->node, st->in, st->out, err)) < 0) {

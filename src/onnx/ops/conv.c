@@ -246,10 +246,14 @@ static size_t conv_scratch(const struct ox_node *n, struct ox_tensor *const *in,
     return wino > cols ? wino : cols;
 }
 
-int ox_conv_scratch_slots(int nth, const struct ox_node *n, struct ox_tensor *const *in)
+/* op->scratch_slots: nth where whole images go to threads (Winograd per image, the direct
+ * conv, at batch >= nth), else 1 (the patch B, a batched Winograd's V and P, and every run at
+ * batch < nth use the first slot only) */
+static int conv_scratch_slots(const struct ox_ctx *c, const struct ox_node *n, struct ox_tensor *const *in)
 {
     struct ox_window win;
     int64_t g, nb = in[0]->dims[0];
+    const int nth = c->nth;
     if (nth <= 1 || nb < nth || conv_geometry(n, in, &win, &g, NULL) < 0)
         return 1;
     if (is_direct(n, in[0], in[1], &win, g))
@@ -620,5 +624,6 @@ static int conv_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_
 /* a 4th input only from fuse.c (conv_geometry refuses it in a file) */
 const struct ox_op ox_op_conv = {
     .name = "Conv", .min_in = 2, .max_in = 4, .min_out = 1, .max_out = 1,
-    .infer = conv_infer, .exec = conv_exec, .flags = OX_OP_SCRATCH_SLOTS, .scratch = conv_scratch, .pack = conv_pack,
+    .infer = conv_infer, .exec = conv_exec,
+    .flags = OX_OP_SCRATCH_SLOTS, .scratch = conv_scratch, .pack = conv_pack, .scratch_slots = conv_scratch_slots,
 };
