@@ -43,6 +43,7 @@
 #include "onnx/conv_wino.h"
 #include "onnx/onnx_int.h"
 #include "onnx/ops/ops.h"
+#include "onnx/v4f.h"
 
 static int conv_geometry(const struct ox_node *n, struct ox_tensor *const *in, struct ox_window *win,
                          int64_t *group, struct inferd_err *err)
@@ -273,15 +274,14 @@ static inline int64_t ceil_div(int64_t a, int64_t b)
 
 /* dst[i] = src[2 * i], i < n: the stride-2 rows of im2col (a stem conv's whole cost was
  * this loop run one scalar at a time); 4 outputs per step from two 4-float loads */
-typedef float cv_v4f __attribute__((vector_size(16)));
 static void copy_even(float *restrict dst, const float *restrict src, int64_t n)
 {
     int64_t i = 0;
     for (; i + 4 <= n && 2 * i + 8 <= 2 * n - 1; i += 4) { /* the loads stay within src[0, 2n-1) */
-        cv_v4f a, b;
+        ox_v4f a, b;
         memcpy(&a, src + 2 * i, sizeof a);
         memcpy(&b, src + 2 * i + 4, sizeof b);
-        cv_v4f e = __builtin_shufflevector(a, b, 0, 2, 4, 6);
+        ox_v4f e = __builtin_shufflevector(a, b, 0, 2, 4, 6);
         memcpy(dst + i, &e, sizeof e);
     }
     for (; i < n; i++)
