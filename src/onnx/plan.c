@@ -197,7 +197,8 @@ int ox_plan_build(const struct ox_model *m, const struct ox_ctx *c, const struct
     int rc = INFERD_ENOMEM;
     int nv = m->n_values, nn = m->n_nodes;
     /* the plan's memory cap: its arena and its packed weights together */
-    const size_t cap = max_elements > 0 && (uint64_t)max_elements <= SIZE_MAX / 16 ? (size_t)max_elements * 16 : SIZE_MAX;
+    const size_t cap =
+        max_elements > 0 && (uint64_t)max_elements <= SIZE_MAX / 16 ? (size_t)max_elements * 16 : SIZE_MAX;
     int64_t total_io = 0;
     for (int i = 0; i < nn; i++)
         total_io += m->nodes[i].n_in + m->nodes[i].n_out;
