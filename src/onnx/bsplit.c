@@ -401,6 +401,7 @@ static int shrink_full(const struct ox_model *m, struct ox_plan *p)
         st->packed = NULL;
         st->scratch = NULL;
     }
+    p->packed_size = 0;
     return 0;
 }
 
@@ -449,7 +450,8 @@ int ox_bsplit_prepare(const struct ox_model *m, const struct ox_ctx *c, struct o
             rc = INFERD_EUNSUPPORTED;
             break;
         }
-        if (i > 0) /* one copy of the repacked weights: identical plans pack identically */
+        if (i > 0) { /* one copy of the repacked weights: identical plans pack identically */
+            bs->plans[i]->packed_size = 0;
             for (int s = 0; s < bs->plans[i]->n_steps; s++) {
                 struct ox_step *st = &bs->plans[i]->steps[s];
                 for (int f = 0; st->packed && f < bs->plans[i]->n_folded; f++)
@@ -459,8 +461,10 @@ int ox_bsplit_prepare(const struct ox_model *m, const struct ox_ctx *c, struct o
                     }
                 st->packed = bs->plans[0]->steps[s].packed;
             }
+        }
     }
-    if (rc == 0 && total > (size_t)max_elements * 16)
+    size_t cap = ox_plan_cap(max_elements);
+    if (rc == 0 && (total > cap || bs->plans[0]->packed_size > cap - total))
         rc = INFERD_ETOOLARGE;
     free(sub);
     free(keyed);

@@ -167,6 +167,8 @@ struct ox_ctx {
     struct tpool *pool; /* borrowed, may be NULL */
     int nth;            /* pool size (1 without a pool) */
     void *scratch;      /* the running step's scratch (op->scratch bytes), else NULL */
+    size_t scratch_size; /* its bytes (ox_op_scratch; 0: not known): the slots ox_parallel_slots
+                            hands out are asserted to lie inside */
     const float *packed; /* the running step's packed operand (op->pack), else NULL */
     int in_place;       /* plans may make views (OX_OP_VIEW) and in-place Concats (OX_OP_PLACE);
                            off with INFERD_ONNX_OPT_INPLACE */
@@ -189,6 +191,12 @@ struct ox_op {
     /* optional: repacks a constant operand once per plan (GEMM weights into panels). Returns
      * the floats needed (0 = nothing to pack); with dst non-NULL also fills dst. */
     int64_t (*pack)(const struct ox_node *n, struct ox_tensor *const *in, float *dst);
+    /* optional, OX_OP_SCRATCH_SLOTS ops: how many of the c->nth per-thread scratch slots exec
+     * can use under c with these inputs, in [1, c->nth] (called with c->nth > 1 only; a run
+     * where whole images or bands go to threads uses up to nth, one that splits a GEMM the
+     * first slot alone). Without it the plan lays out c->nth slots. An op answering fewer
+     * slots than its exec touches overruns the arena: answer what exec really does. */
+    int (*scratch_slots)(const struct ox_ctx *c, const struct ox_node *n, struct ox_tensor *const *in);
 };
 #define OX_OP_SHAPE_ONLY 1u /* output depends only on input shapes (Shape): fold always */
 #define OX_OP_ALIAS 2u      /* output 0 is input 0's bytes reshaped: the plan may alias them */
@@ -199,13 +207,15 @@ struct ox_op {
 #define OX_OP_ELEMWISE 16u  /* output element i reads only element i of an input of its shape (and
                                broadcast ones): the plan may give the output that input's buffer */
 #define OX_OP_SCRATCH_SLOTS 32u /* scratch() is what one pool thread needs: the plan lays out ctx.nth
-                                   slots of ox_scratch_stride(scratch()) bytes (ox_op_scratch);
+                                   (or scratch_slots()) slots of ox_scratch_stride(scratch()) bytes
+                                   (ox_op_scratch);
                                    ox_parallel_images / the int8 conv's items hand each running
                                    part its own (exec alone uses the first) */
 
 const struct ox_op *ox_op_find(const char *name);
-/* Bytes of scratch node n's step needs under c: op->scratch, times c->nth for
- * OX_OP_SCRATCH_SLOTS ops (each slot rounded up by ox_scratch_stride); 0 without a scratch hook. */
+/* Bytes of scratch node n's step needs under c: op->scratch, times the slots of
+ * OX_OP_SCRATCH_SLOTS ops (op->scratch_slots, else c->nth; each slot rounded up by
+ * ox_scratch_stride); 0 without a scratch hook. */
 size_t ox_op_scratch(const struct ox_ctx *c, const struct ox_node *n, struct ox_tensor *const *in,
                      struct ox_tensor *const *out);
 /* Plan-time layout hooks of OX_OP_VIEW / OX_OP_PLACE ops (shapes and constant inputs known):
@@ -221,6 +231,7 @@ struct ox_step {
     void *scratch;                /* in the arena, live during this step only; or NULL */
     const float *packed;          /* op->pack output, in plan->folded; or NULL */
     uint64_t prof_ns, prof_runs;  /* INFERD_ONNX_PROFILE: time spent in this step, runs */
+    size_t scratch_size;          /* bytes at scratch (ox_op_scratch) */
 };
 struct ox_plan {
     int n_inputs;
@@ -233,6 +244,8 @@ struct ox_plan {
     struct ox_tensor **ptrs;   /* backing store of the steps' in/out arrays */
     void *arena;
     size_t arena_size;
+    size_t packed_size;        /* bytes of the steps' packed operands (op->pack, in folded): with
+                                  arena_size what the memory cap (16 * max_elements bytes) holds */
     void **folded;             /* buffers of constant-folded values */
     int n_folded;
     int n_views;               /* Slice / Split outputs that are views of their input (no copy) */
@@ -246,6 +259,9 @@ struct ox_plan {
  * such an input not yet flagged it flags it and returns OX_ENEEDCONST: plan again. */
 #define OX_ENEEDCONST (-100)
 #define OX_MAX_KEYED 64 /* elements of a value-keyed input (int32, int64, FP32 or bool) */
+/* A plan's memory cap in bytes (arena and packed weights together): 16 bytes per max_elements,
+ * SIZE_MAX when max_elements is 0 or too large to scale. */
+size_t ox_plan_cap(int64_t max_elements);
 int ox_plan_build(const struct ox_model *m, const struct ox_ctx *c, const struct inferd_tensor *inputs,
                   unsigned char *value_keyed, int64_t max_elements, struct ox_plan **out,
                   struct inferd_err *err);

@@ -308,11 +308,13 @@ static int fold(struct opt *o, struct ox_opt_report *r)
                 return inferd_err_set(o->err, INFERD_ENOMEM, "optimize: out of memory");
         size_t sb = ox_op_scratch(&ctx, n, in, out);
         ctx.scratch = sb ? malloc(sb) : NULL;
+        ctx.scratch_size = sb;
         if (sb && !ctx.scratch)
             return inferd_err_set(o->err, INFERD_ENOMEM, "optimize: out of memory");
         int rc = n->op->exec(&ctx, n, in, out, &e);
         free(ctx.scratch);
         ctx.scratch = NULL;
+        ctx.scratch_size = 0;
         if (rc < 0)
             continue;
         for (int k = 0; k < n->n_out; k++) {

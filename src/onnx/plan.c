@@ -145,6 +145,7 @@ int ox_plan_exec(const struct ox_ctx *c, struct ox_plan *p, struct inferd_err *e
     for (int s = 0; s < p->n_steps; s++) {
         struct ox_step *st = &p->steps[s];
         ctx.scratch = st->scratch;
+        ctx.scratch_size = st->scratch_size;
         ctx.packed = st->packed;
         uint64_t t0 = prof ? ox_prof_now() : 0;
         int rc = st->node->op->exec(&ctx, st->node, st->in, st->out, err);
@@ -213,12 +214,19 @@ static int want_keyed(const struct ox_model *m, const struct ox_plan *p, const s
     return INFERD_EUNSUPPORTED;
 }
 
+size_t ox_plan_cap(int64_t max_elements)
+{
+    return max_elements > 0 && (uint64_t)max_elements <= SIZE_MAX / 16 ? (size_t)max_elements * 16 : SIZE_MAX;
+}
+
 int ox_plan_build(const struct ox_model *m, const struct ox_ctx *c, const struct inferd_tensor *inputs,
                   unsigned char *value_keyed, int64_t max_elements, struct ox_plan **out,
                   struct inferd_err *err)
 {
     int rc = INFERD_ENOMEM;
     int nv = m->n_values, nn = m->n_nodes;
+    /* the plan's memory cap: its arena and its packed weights together */
+    const size_t cap = ox_plan_cap(max_elements);
     int64_t total_io = 0;
     for (int i = 0; i < nn; i++)
         total_io += m->nodes[i].n_in + m->nodes[i].n_out;
@@ -328,6 +336,7 @@ int ox_plan_build(const struct ox_model *m, const struct ox_ctx *c, const struct
             struct ox_ctx fc = *c;
             size_t sbytes = ox_op_scratch(&fc, n, in, outs);
             fc.scratch = sbytes ? malloc(sbytes) : NULL;
+            fc.scratch_size = sbytes;
             if (sbytes && !fc.scratch)
                 goto oom;
             rc = n->op->exec(&fc, n, in, outs, err);
@@ -342,12 +351,21 @@ int ox_plan_build(const struct ox_model *m, const struct ox_ctx *c, const struct
             continue;
         }
         int s = p->n_steps++;
-        p->steps[s] = (struct ox_step){n, in, outs, NULL, NULL, 0, 0};
+        p->steps[s] = (struct ox_step){.node = n, .in = in, .out = outs};
         int64_t pk = n->op->pack ? n->op->pack(n, in, NULL) : 0;
         if (pk > 0) { /* constant operand repacked once for this plan */
-            float *buf = aligned_alloc(OX_ALIGN, ((size_t)pk * sizeof(float) + OX_ALIGN) & ~(size_t)(OX_ALIGN - 1));
+            size_t pbytes = ((size_t)pk * sizeof(float) + OX_ALIGN) & ~(size_t)(OX_ALIGN - 1);
+            if (p->packed_size + pbytes > cap) {
+                rc = inferd_err_set(err, INFERD_ETOOLARGE,
+                                    "plan: packed weights need %zu bytes (node '%s' (%s) %zu), over the memory cap of "
+                                    "%zu (16 bytes per max_elements)",
+                                    p->packed_size + pbytes, n->name, n->op_type, pbytes, cap);
+                goto fail;
+            }
+            float *buf = aligned_alloc(OX_ALIGN, pbytes);
             if (!buf)
                 goto oom;
+            p->packed_size += pbytes;
             p->folded[p->n_folded++] = buf;
             n->op->pack(n, in, buf);
             p->steps[s].packed = buf;
@@ -446,6 +464,7 @@ int ox_plan_build(const struct ox_model *m, const struct ox_ctx *c, const struct
             if (soffs[s] - 1 + sb > arena)
                 arena = soffs[s] - 1 + sb;
             release(live, &n_live, nv);
+            p->steps[s].scratch_size = sb;
         }
         int nd = 0;
         for (int k = 0; k < n->n_in + n->n_out; k++) {
@@ -458,9 +477,11 @@ int ox_plan_build(const struct ox_model *m, const struct ox_ctx *c, const struct
         for (int k = 0; k < nd; k++)
             release(live, &n_live, offv[k]);
     }
-    if (arena > (size_t)max_elements * 16) {
-        rc = inferd_err_set(err, INFERD_ETOOLARGE, "plan: activations need %zu bytes, over the cap of %lld",
-                            arena, (long long)max_elements * 16);
+    if (arena > cap || p->packed_size > cap - arena) {
+        rc = inferd_err_set(err, INFERD_ETOOLARGE,
+                            "plan: activations need %zu bytes and packed weights %zu, over the memory cap of %zu "
+                            "(16 bytes per max_elements)",
+                            arena, p->packed_size, cap);
         goto fail;
     }
     p->arena_size = arena;

@@ -85,8 +85,10 @@ void ox_prof_report(const struct ox_plan *p)
     fprintf(stderr, "onnx profile (%s): %d steps, %llu runs, %.1f us per run\n",
             prof_wall ? "wall time" : "process CPU time", p->n_steps, (unsigned long long)runs,
             (double)total / 1e3 / (double)runs);
-    fprintf(stderr, "  memory plan: %.1f KiB arena, %d views, %d Concat inputs in place, %d outputs over their input\n",
-            (double)p->arena_size / 1024.0, p->n_views, p->n_in_place, p->n_reused);
+    fprintf(stderr,
+            "  memory plan: %.1f KiB arena, %.1f KiB packed weights, %d views, %d Concat inputs in place, %d outputs "
+            "over their input\n",
+            (double)p->arena_size / 1024.0, (double)p->packed_size / 1024.0, p->n_views, p->n_in_place, p->n_reused);
     fprintf(stderr, "  %-24s %6s %12s %7s\n", "op_type", "nodes", "us_per_run", "share");
     for (;;) { /* by descending time: pick the largest left each round */
         int best = -1;

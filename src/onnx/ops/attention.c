@@ -285,5 +285,7 @@ static int att_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_t
     return 0;
 }
 
-const struct ox_op ox_op_inferd_attention = {"InferdAttention", 3, 4, 1, 1, att_prepare, att_infer, att_exec, 0,
-                                             att_scratch, NULL};
+const struct ox_op ox_op_inferd_attention = {
+    .name = "InferdAttention", .min_in = 3, .max_in = 4, .min_out = 1, .max_out = 1,
+    .prepare = att_prepare, .infer = att_infer, .exec = att_exec, .scratch = att_scratch,
+};

@@ -1,12 +1,10 @@
 /* batch_norm.c — BatchNormalization in inference mode (FP32): per channel (dim 1),
  * Y = (X - mean) / sqrt(var + epsilon) * scale + B. Training-mode outputs are not supported. */
 #include <math.h>
-#include <string.h>
 
 #include "onnx/onnx_int.h"
 #include "onnx/ops/ops.h"
-
-typedef float ox_v4f __attribute__((vector_size(16)));
+#include "onnx/v4f.h"
 
 static int bn_infer(const struct ox_node *n, struct ox_tensor *const *in, struct ox_tensor **out,
                     struct inferd_err *err)
@@ -46,12 +44,9 @@ static int bn_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_te
             const float *xp = xv + (bi * ch + ci) * len;
             float *yp = yv + (bi * ch + ci) * len;
             int64_t i = 0;
-            ox_v4f vm = {mul, mul, mul, mul}, va = {add, add, add, add}, v;
-            for (; i + 4 <= len; i += 4) { /* four lanes via vector extensions (see binary.c) */
-                memcpy(&v, xp + i, 16);
-                v = v * vm + va;
-                memcpy(yp + i, &v, 16);
-            }
+            const ox_v4f vm = ox_v4f_splat(mul), va = ox_v4f_splat(add);
+            for (; i + 4 <= len; i += 4) /* four lanes via vector extensions (onnx/v4f.h) */
+                ox_v4f_store(yp + i, ox_v4f_load(xp + i) * vm + va);
             for (; i < len; i++)
                 yp[i] = xp[i] * mul + add;
         }
@@ -59,4 +54,7 @@ static int bn_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_te
     return 0;
 }
 
-const struct ox_op ox_op_batch_norm = {"BatchNormalization", 5, 5, 1, 5, NULL, bn_infer, bn_exec, 0, NULL, NULL};
+const struct ox_op ox_op_batch_norm = {
+    .name = "BatchNormalization", .min_in = 5, .max_in = 5, .min_out = 1, .max_out = 5,
+    .infer = bn_infer, .exec = bn_exec,
+};

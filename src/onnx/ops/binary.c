@@ -10,6 +10,7 @@
 
 #include "onnx/onnx_int.h"
 #include "onnx/ops/ops.h"
+#include "onnx/v4f.h"
 
 enum { BIN_ADD, BIN_SUB, BIN_MUL, BIN_DIV, BIN_POW };
 
@@ -76,10 +77,8 @@ WRAP_OPS(uint16_t, uint32_t)
 WRAP_OPS(uint32_t, uint32_t)
 WRAP_OPS(uint64_t, uint64_t)
 
-/* FP32 kernels four lanes at a time with GCC/clang vector extensions (SSE2 on x86-64 at
- * the default -O2, where gcc 12 does not auto-vectorise loops of unknown length). */
-typedef float ox_v4f __attribute__((vector_size(16)));
-
+/* FP32 kernels four lanes at a time with GCC/clang vector extensions (onnx/v4f.h: SSE2 on
+ * x86-64 at the default -O2, where gcc 12 does not auto-vectorise loops of unknown length). */
 #define BIN_KERNEL_F32(name, OP)                                                             \
     static void name(const void *a_, int64_t sa, const void *b_, int64_t sb, void *o_, int64_t n) \
     {                                                                                        \
@@ -89,30 +88,30 @@ typedef float ox_v4f __attribute__((vector_size(16)));
         ox_v4f x, y;                                                                         \
         if (sa && sb) {                                                                      \
             for (; i + 4 <= n; i += 4) {                                                     \
-                memcpy(&x, a + i, 16);                                                       \
-                memcpy(&y, b + i, 16);                                                       \
+                x = ox_v4f_load(a + i);                                                      \
+                y = ox_v4f_load(b + i);                                                      \
                 x = OP(x, y);                                                                \
-                memcpy(o + i, &x, 16);                                                       \
+                ox_v4f_store(o + i, x);                                                      \
             }                                                                                \
             for (; i < n; i++)                                                               \
                 o[i] = OP(a[i], b[i]);                                                       \
         } else if (sa) {                                                                     \
             float ys = b[0];                                                                 \
-            y = (ox_v4f){ys, ys, ys, ys};                                                    \
+            y = ox_v4f_splat(ys);                                                            \
             for (; i + 4 <= n; i += 4) {                                                     \
-                memcpy(&x, a + i, 16);                                                       \
+                x = ox_v4f_load(a + i);                                                      \
                 x = OP(x, y);                                                                \
-                memcpy(o + i, &x, 16);                                                       \
+                ox_v4f_store(o + i, x);                                                      \
             }                                                                                \
             for (; i < n; i++)                                                               \
                 o[i] = OP(a[i], ys);                                                         \
         } else if (sb) {                                                                     \
             float xs = a[0];                                                                 \
-            x = (ox_v4f){xs, xs, xs, xs};                                                    \
+            x = ox_v4f_splat(xs);                                                            \
             for (; i + 4 <= n; i += 4) {                                                     \
-                memcpy(&y, b + i, 16);                                                       \
+                y = ox_v4f_load(b + i);                                                      \
                 y = OP(x, y);                                                                \
-                memcpy(o + i, &y, 16);                                                       \
+                ox_v4f_store(o + i, y);                                                      \
             }                                                                                \
             for (; i < n; i++)                                                               \
                 o[i] = OP(xs, b[i]);                                                         \
@@ -379,8 +378,23 @@ static int prep_mul(struct ox_node *n, struct inferd_err *e) { return prep_bin(n
 static int prep_div(struct ox_node *n, struct inferd_err *e) { return prep_bin(n, BIN_DIV, e); }
 static int prep_pow(struct ox_node *n, struct inferd_err *e) { return prep_bin(n, BIN_POW, e); }
 
-const struct ox_op ox_op_add = {"Add", 2, 2, 1, 1, prep_add, bin_infer, bin_exec, OX_OP_ELEMWISE, NULL, NULL};
-const struct ox_op ox_op_sub = {"Sub", 2, 2, 1, 1, prep_sub, bin_infer, bin_exec, OX_OP_ELEMWISE, NULL, NULL};
-const struct ox_op ox_op_mul = {"Mul", 2, 2, 1, 1, prep_mul, bin_infer, bin_exec, OX_OP_ELEMWISE, NULL, NULL};
-const struct ox_op ox_op_div = {"Div", 2, 2, 1, 1, prep_div, bin_infer, bin_exec, OX_OP_ELEMWISE, NULL, NULL};
-const struct ox_op ox_op_pow = {"Pow", 2, 2, 1, 1, prep_pow, bin_infer, bin_exec, OX_OP_ELEMWISE, NULL, NULL};
+const struct ox_op ox_op_add = {
+    .name = "Add", .min_in = 2, .max_in = 2, .min_out = 1, .max_out = 1,
+    .prepare = prep_add, .infer = bin_infer, .exec = bin_exec, .flags = OX_OP_ELEMWISE,
+};
+const struct ox_op ox_op_sub = {
+    .name = "Sub", .min_in = 2, .max_in = 2, .min_out = 1, .max_out = 1,
+    .prepare = prep_sub, .infer = bin_infer, .exec = bin_exec, .flags = OX_OP_ELEMWISE,
+};
+const struct ox_op ox_op_mul = {
+    .name = "Mul", .min_in = 2, .max_in = 2, .min_out = 1, .max_out = 1,
+    .prepare = prep_mul, .infer = bin_infer, .exec = bin_exec, .flags = OX_OP_ELEMWISE,
+};
+const struct ox_op ox_op_div = {
+    .name = "Div", .min_in = 2, .max_in = 2, .min_out = 1, .max_out = 1,
+    .prepare = prep_div, .infer = bin_infer, .exec = bin_exec, .flags = OX_OP_ELEMWISE,
+};
+const struct ox_op ox_op_pow = {
+    .name = "Pow", .min_in = 2, .max_in = 2, .min_out = 1, .max_out = 1,
+    .prepare = prep_pow, .infer = bin_infer, .exec = bin_exec, .flags = OX_OP_ELEMWISE,
+};

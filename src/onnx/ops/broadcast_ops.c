@@ -355,8 +355,11 @@ static int bc_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_te
     return 0;
 }
 
-#define BC_OP(sym, name, lo, hi) \
-    const struct ox_op sym = {name, lo, hi, 1, 1, bc_prepare, bc_infer, bc_exec, 0, NULL, NULL}
+#define BC_OP(sym, op_type, lo, hi)                                                           \
+    const struct ox_op sym = {                                                                \
+        .name = op_type, .min_in = lo, .max_in = hi, .min_out = 1, .max_out = 1,              \
+        .prepare = bc_prepare, .infer = bc_infer, .exec = bc_exec,                            \
+    }
 BC_OP(ox_op_equal, "Equal", 2, 2);
 BC_OP(ox_op_less, "Less", 2, 2);
 BC_OP(ox_op_greater, "Greater", 2, 2);

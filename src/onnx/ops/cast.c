@@ -52,7 +52,10 @@ static int cast_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_
     return 0;
 }
 
-const struct ox_op ox_op_cast = {"Cast", 1, 1, 1, 1, cast_prepare, cast_infer, cast_exec, 0, NULL, NULL};
+const struct ox_op ox_op_cast = {
+    .name = "Cast", .min_in = 1, .max_in = 1, .min_out = 1, .max_out = 1,
+    .prepare = cast_prepare, .infer = cast_infer, .exec = cast_exec,
+};
 
 static int castlike_infer(const struct ox_node *n, struct ox_tensor *const *in, struct ox_tensor **out,
                           struct inferd_err *err)
@@ -63,4 +66,7 @@ static int castlike_infer(const struct ox_node *n, struct ox_tensor *const *in, 
     return ox_set_shape(out[0], in[1]->dt, in[0]->rank, in[0]->dims, err);
 }
 
-const struct ox_op ox_op_cast_like = {"CastLike", 2, 2, 1, 1, NULL, castlike_infer, cast_exec, 0, NULL, NULL};
+const struct ox_op ox_op_cast_like = {
+    .name = "CastLike", .min_in = 2, .max_in = 2, .min_out = 1, .max_out = 1,
+    .infer = castlike_infer, .exec = cast_exec,
+};

@@ -105,5 +105,11 @@ static int act_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_t
     return 0;
 }
 
-const struct ox_op ox_op_clip = {"Clip", 1, 3, 1, 1, NULL, act_infer, act_exec, 0, NULL, NULL};
-const struct ox_op ox_op_hard_sigmoid = {"HardSigmoid", 1, 1, 1, 1, NULL, act_infer, act_exec, 0, NULL, NULL};
+const struct ox_op ox_op_clip = {
+    .name = "Clip", .min_in = 1, .max_in = 3, .min_out = 1, .max_out = 1,
+    .infer = act_infer, .exec = act_exec,
+};
+const struct ox_op ox_op_hard_sigmoid = {
+    .name = "HardSigmoid", .min_in = 1, .max_in = 1, .min_out = 1, .max_out = 1,
+    .infer = act_infer, .exec = act_exec,
+};

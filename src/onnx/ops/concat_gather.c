@@ -84,8 +84,10 @@ int64_t ox_concat_place_offset(const struct ox_node *n, struct ox_tensor *const 
     return in[k]->nbytes ? at : -1;
 }
 
-const struct ox_op ox_op_concat = {"Concat", 1, OX_MAX_NODE_IO, 1, 1, NULL, concat_infer, concat_exec, OX_OP_PLACE,
-                                   NULL, NULL};
+const struct ox_op ox_op_concat = {
+    .name = "Concat", .min_in = 1, .max_in = OX_MAX_NODE_IO, .min_out = 1, .max_out = 1,
+    .infer = concat_infer, .exec = concat_exec, .flags = OX_OP_PLACE,
+};
 
 static int gather_infer(const struct ox_node *n, struct ox_tensor *const *in, struct ox_tensor **out,
                         struct inferd_err *err)
@@ -148,4 +150,7 @@ static int gather_exec(const struct ox_ctx *c, const struct ox_node *n, struct o
     return 0;
 }
 
-const struct ox_op ox_op_gather = {"Gather", 2, 2, 1, 1, NULL, gather_infer, gather_exec, 0, NULL, NULL};
+const struct ox_op ox_op_gather = {
+    .name = "Gather", .min_in = 2, .max_in = 2, .min_out = 1, .max_out = 1,
+    .infer = gather_infer, .exec = gather_exec,
+};

@@ -47,6 +47,7 @@
 #include "onnx/conv_wino.h"
 #include "onnx/onnx_int.h"
 #include "onnx/ops/ops.h"
+#include "onnx/v4f.h"
 
 static int conv_geometry(const struct ox_node *n, struct ox_tensor *const *in, struct ox_window *win,
                          int64_t *group, struct inferd_err *err)
@@ -301,10 +302,14 @@ static size_t conv_scratch(const struct ox_node *n, struct ox_tensor *const *in,
     return wino > cols ? wino : cols;
 }
 
-int ox_conv_scratch_slots(int nth, const struct ox_node *n, struct ox_tensor *const *in)
+/* op->scratch_slots: nth where whole images go to threads (Winograd per image, the direct
+ * conv, at batch >= nth), else 1 (the patch B, a batched Winograd's V and P, and every run at
+ * batch < nth use the first slot only) */
+static int conv_scratch_slots(const struct ox_ctx *c, const struct ox_node *n, struct ox_tensor *const *in)
 {
     struct ox_window win;
     int64_t g, nb = in[0]->dims[0];
+    const int nth = c->nth;
     if (nth <= 1 || nb < nth || conv_geometry(n, in, &win, &g, NULL) < 0)
         return 1;
     if (is_direct(n, in[0], in[1], &win, g))
@@ -324,15 +329,14 @@ static inline int64_t ceil_div(int64_t a, int64_t b)
 
 /* dst[i] = src[2 * i], i < n: the stride-2 rows of im2col (a stem conv's whole cost was
  * this loop run one scalar at a time); 4 outputs per step from two 4-float loads */
-typedef float cv_v4f __attribute__((vector_size(16)));
 static void copy_even(float *restrict dst, const float *restrict src, int64_t n)
 {
     int64_t i = 0;
     for (; i + 4 <= n && 2 * i + 8 <= 2 * n - 1; i += 4) { /* the loads stay within src[0, 2n-1) */
-        cv_v4f a, b;
+        ox_v4f a, b;
         memcpy(&a, src + 2 * i, sizeof a);
         memcpy(&b, src + 2 * i + 4, sizeof b);
-        cv_v4f e = __builtin_shufflevector(a, b, 0, 2, 4, 6);
+        ox_v4f e = __builtin_shufflevector(a, b, 0, 2, 4, 6);
         memcpy(dst + i, &e, sizeof e);
     }
     for (; i < n; i++)
@@ -726,5 +730,8 @@ static int conv_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_
 }
 
 /* a 4th input only from fuse.c (conv_geometry refuses it in a file) */
-const struct ox_op ox_op_conv = {"Conv", 2, 4, 1, 1, NULL, conv_infer, conv_exec, OX_OP_SCRATCH_SLOTS, conv_scratch,
-                                 conv_pack};
+const struct ox_op ox_op_conv = {
+    .name = "Conv", .min_in = 2, .max_in = 4, .min_out = 1, .max_out = 1,
+    .infer = conv_infer, .exec = conv_exec,
+    .flags = OX_OP_SCRATCH_SLOTS, .scratch = conv_scratch, .pack = conv_pack, .scratch_slots = conv_scratch_slots,
+};

@@ -157,4 +157,7 @@ static int ct_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_te
     return 0;
 }
 
-const struct ox_op ox_op_conv_transpose = {"ConvTranspose", 2, 3, 1, 1, NULL, ct_infer, ct_exec, 0, ct_scratch, NULL};
+const struct ox_op ox_op_conv_transpose = {
+    .name = "ConvTranspose", .min_in = 2, .max_in = 3, .min_out = 1, .max_out = 1,
+    .infer = ct_infer, .exec = ct_exec, .scratch = ct_scratch,
+};

@@ -73,4 +73,7 @@ static int det_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_t
     return 0;
 }
 
-const struct ox_op ox_op_det = {"Det", 1, 1, 1, 1, NULL, det_infer, det_exec, 0, det_scratch, NULL};
+const struct ox_op ox_op_det = {
+    .name = "Det", .min_in = 1, .max_in = 1, .min_out = 1, .max_out = 1,
+    .infer = det_infer, .exec = det_exec, .scratch = det_scratch,
+};

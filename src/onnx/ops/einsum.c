@@ -333,5 +333,7 @@ static int einsum_exec(const struct ox_ctx *c, const struct ox_node *n, struct o
     return 0;
 }
 
-const struct ox_op ox_op_einsum = {"Einsum", 1, EIN_MAX_OPS, 1, 1, NULL, einsum_infer, einsum_exec, 0, einsum_scratch,
-                                   NULL};
+const struct ox_op ox_op_einsum = {
+    .name = "Einsum", .min_in = 1, .max_in = EIN_MAX_OPS, .min_out = 1, .max_out = 1,
+    .infer = einsum_infer, .exec = einsum_exec, .scratch = einsum_scratch,
+};

@@ -136,8 +136,10 @@ static int gather_el_exec(const struct ox_ctx *c, const struct ox_node *n, struc
     return 0;
 }
 
-const struct ox_op ox_op_gather_elements = {"GatherElements", 2, 2, 1, 1, NULL, gather_el_infer, gather_el_exec, 0,
-                                            offs_scratch, NULL};
+const struct ox_op ox_op_gather_elements = {
+    .name = "GatherElements", .min_in = 2, .max_in = 2, .min_out = 1, .max_out = 1,
+    .infer = gather_el_infer, .exec = gather_el_exec, .scratch = offs_scratch,
+};
 
 static int scatter_el_infer(const struct ox_node *n, struct ox_tensor *const *in, struct ox_tensor **out,
                             struct inferd_err *err)
@@ -170,10 +172,14 @@ static int scatter_el_exec(const struct ox_ctx *c, const struct ox_node *n, stru
     return 0;
 }
 
-const struct ox_op ox_op_scatter_elements = {"ScatterElements", 3, 3, 1, 1, NULL, scatter_el_infer, scatter_el_exec,
-                                             0, offs_scratch, NULL};
-const struct ox_op ox_op_scatter = {"Scatter", 3, 3, 1, 1, NULL, scatter_el_infer, scatter_el_exec, 0, offs_scratch,
-                                    NULL};
+const struct ox_op ox_op_scatter_elements = {
+    .name = "ScatterElements", .min_in = 3, .max_in = 3, .min_out = 1, .max_out = 1,
+    .infer = scatter_el_infer, .exec = scatter_el_exec, .scratch = offs_scratch,
+};
+const struct ox_op ox_op_scatter = {
+    .name = "Scatter", .min_in = 3, .max_in = 3, .min_out = 1, .max_out = 1,
+    .infer = scatter_el_infer, .exec = scatter_el_exec, .scratch = offs_scratch,
+};
 
 /* ---- GatherND / ScatterND ---- */
 /* Shape facts shared by GatherND and ScatterND: b batch dims, m = last dim of indices,
@@ -268,7 +274,10 @@ static int gather_nd_exec(const struct ox_ctx *c, const struct ox_node *n, struc
     return 0;
 }
 
-const struct ox_op ox_op_gather_nd = {"GatherND", 2, 2, 1, 1, NULL, gather_nd_infer, gather_nd_exec, 0, NULL, NULL};
+const struct ox_op ox_op_gather_nd = {
+    .name = "GatherND", .min_in = 2, .max_in = 2, .min_out = 1, .max_out = 1,
+    .infer = gather_nd_infer, .exec = gather_nd_exec,
+};
 
 static int scatter_nd_infer(const struct ox_node *n, struct ox_tensor *const *in, struct ox_tensor **out,
                             struct inferd_err *err)
@@ -306,8 +315,10 @@ static int scatter_nd_exec(const struct ox_ctx *c, const struct ox_node *n, stru
     return 0;
 }
 
-const struct ox_op ox_op_scatter_nd = {"ScatterND", 3, 3, 1, 1, NULL, scatter_nd_infer, scatter_nd_exec, 0, NULL,
-                                       NULL};
+const struct ox_op ox_op_scatter_nd = {
+    .name = "ScatterND", .min_in = 3, .max_in = 3, .min_out = 1, .max_out = 1,
+    .infer = scatter_nd_infer, .exec = scatter_nd_exec,
+};
 
 /* ---- NonZero ---- */
 static int64_t count_nonzero(const struct ox_tensor *x)
@@ -355,7 +366,10 @@ static int nonzero_exec(const struct ox_ctx *c, const struct ox_node *n, struct 
     return 0;
 }
 
-const struct ox_op ox_op_nonzero = {"NonZero", 1, 1, 1, 1, NULL, nonzero_infer, nonzero_exec, 0, NULL, NULL};
+const struct ox_op ox_op_nonzero = {
+    .name = "NonZero", .min_in = 1, .max_in = 1, .min_out = 1, .max_out = 1,
+    .infer = nonzero_infer, .exec = nonzero_exec,
+};
 
 /* ---- OneHot ---- */
 static int onehot_params(const struct ox_node *n, struct ox_tensor *const *in, int64_t *depth, int64_t *axis,
@@ -418,4 +432,7 @@ static int onehot_exec(const struct ox_ctx *c, const struct ox_node *n, struct o
     return 0;
 }
 
-const struct ox_op ox_op_onehot = {"OneHot", 3, 3, 1, 1, NULL, onehot_infer, onehot_exec, 0, NULL, NULL};
+const struct ox_op ox_op_onehot = {
+    .name = "OneHot", .min_in = 3, .max_in = 3, .min_out = 1, .max_out = 1,
+    .infer = onehot_infer, .exec = onehot_exec,
+};

@@ -267,7 +267,10 @@ static int64_t gemm_pack(const struct ox_node *n, struct ox_tensor *const *in, f
     return ox_gemm_pack_size(k, nn);
 }
 
-const struct ox_op ox_op_gemm = {"Gemm", 2, 3, 1, 1, gemm_prepare, gemm_infer, gemm_exec, 0, NULL, gemm_pack};
+const struct ox_op ox_op_gemm = {
+    .name = "Gemm", .min_in = 2, .max_in = 3, .min_out = 1, .max_out = 1,
+    .prepare = gemm_prepare, .infer = gemm_infer, .exec = gemm_exec, .pack = gemm_pack,
+};
 
 /* ---- MatMul ---- */
 
@@ -366,7 +369,10 @@ static int64_t matmul_pack(const struct ox_node *n, struct ox_tensor *const *in,
     return ox_gemm_pack_size(b->dims[0], b->dims[1]);
 }
 
-const struct ox_op ox_op_matmul = {"MatMul", 2, 2, 1, 1, NULL, matmul_infer, matmul_exec, 0, NULL, matmul_pack};
+const struct ox_op ox_op_matmul = {
+    .name = "MatMul", .min_in = 2, .max_in = 2, .min_out = 1, .max_out = 1,
+    .infer = matmul_infer, .exec = matmul_exec, .pack = matmul_pack,
+};
 
 /* ---- InferdMatMul: MatMul + bias [+ Gelu], made by fuse_transformer.c ----
  *   Y (.., M, N) = act(A (.., M, K) @ B (K, N) + bias (N)), act GELU when attribute gelu = 1 */
@@ -413,5 +419,7 @@ static int fmm_exec(const struct ox_ctx *ctx, const struct ox_node *n, struct ox
     return 0;
 }
 
-const struct ox_op ox_op_inferd_matmul = {"InferdMatMul", 3, 3, 1, 1, fmm_prepare, fmm_infer, fmm_exec, 0, NULL,
-                                          matmul_pack};
+const struct ox_op ox_op_inferd_matmul = {
+    .name = "InferdMatMul", .min_in = 3, .max_in = 3, .min_out = 1, .max_out = 1,
+    .prepare = fmm_prepare, .infer = fmm_infer, .exec = fmm_exec, .pack = matmul_pack,
+};

@@ -81,7 +81,10 @@ static int range_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox
     return 0;
 }
 
-const struct ox_op ox_op_range = {"Range", 3, 3, 1, 1, NULL, range_infer, range_exec, 0, NULL, NULL};
+const struct ox_op ox_op_range = {
+    .name = "Range", .min_in = 3, .max_in = 3, .min_out = 1, .max_out = 1,
+    .infer = range_infer, .exec = range_exec,
+};
 
 /* ---- ConstantOfShape ---- */
 static int cos_prepare(struct ox_node *n, struct inferd_err *err)
@@ -128,7 +131,10 @@ static int cos_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_t
     return 0;
 }
 
-const struct ox_op ox_op_constant_of_shape = {"ConstantOfShape", 1, 1, 1, 1, cos_prepare, cos_infer, cos_exec, 0, NULL, NULL};
+const struct ox_op ox_op_constant_of_shape = {
+    .name = "ConstantOfShape", .min_in = 1, .max_in = 1, .min_out = 1, .max_out = 1,
+    .prepare = cos_prepare, .infer = cos_infer, .exec = cos_exec,
+};
 
 /* ---- HannWindow, HammingWindow, BlackmanWindow ---- */
 static int window_prepare(struct ox_node *n, struct inferd_err *err)
@@ -176,6 +182,15 @@ static int window_exec(const struct ox_ctx *c, const struct ox_node *n, struct o
     return 0;
 }
 
-const struct ox_op ox_op_hann_window = {"HannWindow", 1, 1, 1, 1, window_prepare, window_infer, window_exec, 0, NULL, NULL};
-const struct ox_op ox_op_hamming_window = {"HammingWindow", 1, 1, 1, 1, window_prepare, window_infer, window_exec, 0, NULL, NULL};
-const struct ox_op ox_op_blackman_window = {"BlackmanWindow", 1, 1, 1, 1, window_prepare, window_infer, window_exec, 0, NULL, NULL};
+const struct ox_op ox_op_hann_window = {
+    .name = "HannWindow", .min_in = 1, .max_in = 1, .min_out = 1, .max_out = 1,
+    .prepare = window_prepare, .infer = window_infer, .exec = window_exec,
+};
+const struct ox_op ox_op_hamming_window = {
+    .name = "HammingWindow", .min_in = 1, .max_in = 1, .min_out = 1, .max_out = 1,
+    .prepare = window_prepare, .infer = window_infer, .exec = window_exec,
+};
+const struct ox_op ox_op_blackman_window = {
+    .name = "BlackmanWindow", .min_in = 1, .max_in = 1, .min_out = 1, .max_out = 1,
+    .prepare = window_prepare, .infer = window_infer, .exec = window_exec,
+};

@@ -174,4 +174,7 @@ static int gs_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_te
     return 0;
 }
 
-const struct ox_op ox_op_grid_sample = {"GridSample", 2, 2, 1, 1, gs_prepare, gs_infer, gs_exec, 0, NULL, NULL};
+const struct ox_op ox_op_grid_sample = {
+    .name = "GridSample", .min_in = 2, .max_in = 2, .min_out = 1, .max_out = 1,
+    .prepare = gs_prepare, .infer = gs_infer, .exec = gs_exec,
+};

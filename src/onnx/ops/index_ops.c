@@ -84,8 +84,14 @@ static int arg_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_t
     return 0;
 }
 
-const struct ox_op ox_op_argmax = {"ArgMax", 1, 1, 1, 1, NULL, arg_infer, arg_exec, 0, NULL, NULL};
-const struct ox_op ox_op_argmin = {"ArgMin", 1, 1, 1, 1, NULL, arg_infer, arg_exec, 0, NULL, NULL};
+const struct ox_op ox_op_argmax = {
+    .name = "ArgMax", .min_in = 1, .max_in = 1, .min_out = 1, .max_out = 1,
+    .infer = arg_infer, .exec = arg_exec,
+};
+const struct ox_op ox_op_argmin = {
+    .name = "ArgMin", .min_in = 1, .max_in = 1, .min_out = 1, .max_out = 1,
+    .infer = arg_infer, .exec = arg_exec,
+};
 
 /* ---- TopK ---- */
 static int topk_k(const struct ox_node *n, struct ox_tensor *const *in, int64_t *k, struct inferd_err *err)
@@ -198,7 +204,10 @@ static int topk_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_
     return 0;
 }
 
-const struct ox_op ox_op_topk = {"TopK", 1, 2, 1, 2, NULL, topk_infer, topk_exec, 0, topk_scratch, NULL};
+const struct ox_op ox_op_topk = {
+    .name = "TopK", .min_in = 1, .max_in = 2, .min_out = 1, .max_out = 2,
+    .infer = topk_infer, .exec = topk_exec, .scratch = topk_scratch,
+};
 
 /* ---- CumSum ---- */
 static int cumsum_infer(const struct ox_node *n, struct ox_tensor *const *in, struct ox_tensor **out,
@@ -254,7 +263,10 @@ static int cumsum_exec(const struct ox_ctx *c, const struct ox_node *n, struct o
     return 0;
 }
 
-const struct ox_op ox_op_cumsum = {"CumSum", 2, 2, 1, 1, NULL, cumsum_infer, cumsum_exec, 0, NULL, NULL};
+const struct ox_op ox_op_cumsum = {
+    .name = "CumSum", .min_in = 2, .max_in = 2, .min_out = 1, .max_out = 1,
+    .infer = cumsum_infer, .exec = cumsum_exec,
+};
 
 /* ---- Trilu ---- */
 static int trilu_infer(const struct ox_node *n, struct ox_tensor *const *in, struct ox_tensor **out,
@@ -292,7 +304,10 @@ static int trilu_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox
     return 0;
 }
 
-const struct ox_op ox_op_trilu = {"Trilu", 1, 2, 1, 1, NULL, trilu_infer, trilu_exec, 0, NULL, NULL};
+const struct ox_op ox_op_trilu = {
+    .name = "Trilu", .min_in = 1, .max_in = 2, .min_out = 1, .max_out = 1,
+    .infer = trilu_infer, .exec = trilu_exec,
+};
 
 /* ---- ReverseSequence ---- */
 static int revseq_axes(const struct ox_node *n, const struct ox_tensor *x, int64_t *ta, int64_t *ba,
@@ -348,4 +363,7 @@ static int revseq_exec(const struct ox_ctx *c, const struct ox_node *n, struct o
     return 0;
 }
 
-const struct ox_op ox_op_reverse_sequence = {"ReverseSequence", 2, 2, 1, 1, NULL, revseq_infer, revseq_exec, 0, NULL, NULL};
+const struct ox_op ox_op_reverse_sequence = {
+    .name = "ReverseSequence", .min_in = 2, .max_in = 2, .min_out = 1, .max_out = 1,
+    .infer = revseq_infer, .exec = revseq_exec,
+};

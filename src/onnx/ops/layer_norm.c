@@ -2,10 +2,10 @@
  * `axis` is normalised, Y = (X - mean) / sqrt(var + epsilon) * Scale + B. Optional outputs
  * Mean and InvStdDev have X's leading dims and 1 in the normalised ones. */
 #include <math.h>
-#include <string.h>
 
 #include "onnx/onnx_int.h"
 #include "onnx/ops/ops.h"
+#include "onnx/v4f.h"
 
 static int ln_prepare(struct ox_node *n, struct inferd_err *err)
 {
@@ -45,47 +45,29 @@ static int ln_infer(const struct ox_node *n, struct ox_tensor *const *in, struct
     return 0;
 }
 
-/* The row sums run in 16 float lanes (four 4-lane vectors of GCC's vector extension, SSE2 on
+/* The row sums run in 16 float lanes (four ox_v4f of GCC's vector extension, SSE2 on
  * any x86-64; the order is fixed by the source, so every CPU gets the same bits), folded in
  * double with the scalar tail: the scalar loop's one chain
  * waited on every add (3.6 cycles an element over the three passes). */
-typedef float ln_v4f __attribute__((vector_size(16)));
-
-static inline ln_v4f ln_ld(const float *p)
-{
-    ln_v4f v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
-static inline void ln_st(float *p, ln_v4f v)
-{
-    memcpy(p, &v, sizeof v);
-}
-
-static inline ln_v4f ln_splat(float f)
-{
-    return (ln_v4f){f, f, f, f};
-}
 
 /* the 16 lanes' sum as a tree, floats to 4 then double: a chain of 16 double adds per fold
  * cost a 64-wide row (ViT's) 2 cycles an element */
-static double ln_fold(ln_v4f a, ln_v4f b, ln_v4f c, ln_v4f d)
+static double ln_fold(ox_v4f a, ox_v4f b, ox_v4f c, ox_v4f d)
 {
-    ln_v4f t = (a + b) + (c + d);
+    ox_v4f t = (a + b) + (c + d);
     return ((double)t[0] + (double)t[2]) + ((double)t[1] + (double)t[3]);
 }
 
 /* sum of p (len) */
 static double ln_sum(const float *p, int64_t len)
 {
-    ln_v4f a = ln_splat(0), b = a, c = a, d = a;
+    ox_v4f a = ox_v4f_splat(0), b = a, c = a, d = a;
     int64_t i = 0;
     for (; i + 16 <= len; i += 16) {
-        a += ln_ld(p + i);
-        b += ln_ld(p + i + 4);
-        c += ln_ld(p + i + 8);
-        d += ln_ld(p + i + 12);
+        a += ox_v4f_load(p + i);
+        b += ox_v4f_load(p + i + 4);
+        c += ox_v4f_load(p + i + 8);
+        d += ox_v4f_load(p + i + 12);
     }
     double s = ln_fold(a, b, c, d);
     for (; i < len; i++)
@@ -96,12 +78,12 @@ static double ln_sum(const float *p, int64_t len)
 /* sum of (p[i] - mean)^2, each square in float */
 static double ln_sqdev(const float *p, int64_t len, float mean)
 {
-    const ln_v4f vm = ln_splat(mean);
-    ln_v4f a = ln_splat(0), b = a, c = a, d = a;
+    const ox_v4f vm = ox_v4f_splat(mean);
+    ox_v4f a = ox_v4f_splat(0), b = a, c = a, d = a;
     int64_t i = 0;
     for (; i + 16 <= len; i += 16) {
-        ln_v4f d0 = ln_ld(p + i) - vm, d1 = ln_ld(p + i + 4) - vm, d2 = ln_ld(p + i + 8) - vm,
-               d3 = ln_ld(p + i + 12) - vm;
+        ox_v4f d0 = ox_v4f_load(p + i) - vm, d1 = ox_v4f_load(p + i + 4) - vm, d2 = ox_v4f_load(p + i + 8) - vm,
+               d3 = ox_v4f_load(p + i + 12) - vm;
         a += d0 * d0;
         b += d1 * d1;
         c += d2 * d2;
@@ -148,9 +130,9 @@ static int ln_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_te
             const float m = mean[k], is = inv[k];
             int64_t i = 0;
             if (sstep && bstep) { /* per-element scale and bias: the common case */
-                const ln_v4f vm = ln_splat(m), vi = ln_splat(is);
+                const ox_v4f vm = ox_v4f_splat(m), vi = ox_v4f_splat(is);
                 for (; i + 4 <= len; i += 4)
-                    ln_st(y + i, (ln_ld(p + i) - vm) * vi * ln_ld(sv + i) + ln_ld(bv + i));
+                    ox_v4f_store(y + i, (ox_v4f_load(p + i) - vm) * vi * ox_v4f_load(sv + i) + ox_v4f_load(bv + i));
                 for (; i < len; i++)
                     y[i] = (p[i] - m) * is * sv[i] + bv[i];
             } else {
@@ -168,4 +150,7 @@ static int ln_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_te
     return 0;
 }
 
-const struct ox_op ox_op_layer_norm = {"LayerNormalization", 2, 3, 1, 3, ln_prepare, ln_infer, ln_exec, 0, NULL, NULL};
+const struct ox_op ox_op_layer_norm = {
+    .name = "LayerNormalization", .min_in = 2, .max_in = 3, .min_out = 1, .max_out = 3,
+    .prepare = ln_prepare, .infer = ln_infer, .exec = ln_exec,
+};

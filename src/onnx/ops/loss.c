@@ -118,7 +118,11 @@ static int loss_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_
     return 0;
 }
 
-const struct ox_op ox_op_nll_loss = {"NegativeLogLikelihoodLoss", 2, 3, 1, 1, loss_prepare, loss_infer, loss_exec, 0,
-                                     loss_scratch, NULL};
-const struct ox_op ox_op_sce_loss = {"SoftmaxCrossEntropyLoss", 2, 3, 1, 2, loss_prepare, loss_infer, loss_exec, 0,
-                                     loss_scratch, NULL};
+const struct ox_op ox_op_nll_loss = {
+    .name = "NegativeLogLikelihoodLoss", .min_in = 2, .max_in = 3, .min_out = 1, .max_out = 1,
+    .prepare = loss_prepare, .infer = loss_infer, .exec = loss_exec, .scratch = loss_scratch,
+};
+const struct ox_op ox_op_sce_loss = {
+    .name = "SoftmaxCrossEntropyLoss", .min_in = 2, .max_in = 3, .min_out = 1, .max_out = 2,
+    .prepare = loss_prepare, .infer = loss_infer, .exec = loss_exec, .scratch = loss_scratch,
+};

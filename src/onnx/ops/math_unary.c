@@ -229,8 +229,11 @@ static int mu_prepare(struct ox_node *n, struct inferd_err *err)
     return inferd_err_set(err, INFERD_EUNSUPPORTED, "%s: not an elementwise op", n->op_type);
 }
 
-#define MU_OP(sym, name) \
-    const struct ox_op sym = {name, 1, 1, 1, 1, mu_prepare, mu_infer, mu_exec, 0, NULL, NULL}
+#define MU_OP(sym, op_type)                                                                   \
+    const struct ox_op sym = {                                                                \
+        .name = op_type, .min_in = 1, .max_in = 1, .min_out = 1, .max_out = 1,                \
+        .prepare = mu_prepare, .infer = mu_infer, .exec = mu_exec,                            \
+    }
 MU_OP(ox_op_exp, "Exp");
 MU_OP(ox_op_log, "Log");
 MU_OP(ox_op_neg, "Neg");

@@ -346,5 +346,20 @@ static int mb_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_te
     return 0;
 }
 
-const struct ox_op ox_op_inferd_mbconv = {"InferdMBConv", 4, 8, 1, 1, NULL, mb_infer, mb_exec, OX_OP_SCRATCH_SLOTS,
-                                          mb_scratch, mb_pack};
+/* op->scratch_slots: with the plan's packed weights, mb_exec's whole images per thread
+ * (ox_parallel_images, batch >= nth) and its band ranges (ox_parallel_slots, MB_CHUNK_BANDS
+ * bands a thread; mb_bands bounds the bands it runs) use nth slots; a run without packed
+ * weights goes image by image in the first */
+static int mb_scratch_slots(const struct ox_ctx *c, const struct ox_node *n, struct ox_tensor *const *in)
+{
+    struct mb_geom g;
+    if (c->nth <= 1 || mb_pack(n, in, NULL) <= 0 || mb_geometry(n, in, &g, NULL) < 0)
+        return 1;
+    return g.nb >= c->nth || mb_bands(&g) >= MB_CHUNK_BANDS * c->nth ? c->nth : 1;
+}
+
+const struct ox_op ox_op_inferd_mbconv = {
+    .name = "InferdMBConv", .min_in = 4, .max_in = 8, .min_out = 1, .max_out = 1,
+    .infer = mb_infer, .exec = mb_exec,
+    .flags = OX_OP_SCRATCH_SLOTS, .scratch = mb_scratch, .pack = mb_pack, .scratch_slots = mb_scratch_slots,
+};

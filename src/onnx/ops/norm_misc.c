@@ -100,8 +100,14 @@ static int s2d_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_t
     return d2s_move(n, in[0], out[0], 0, err);
 }
 
-const struct ox_op ox_op_depth_to_space = {"DepthToSpace", 1, 1, 1, 1, NULL, d2s_infer, d2s_exec, 0, NULL, NULL};
-const struct ox_op ox_op_space_to_depth = {"SpaceToDepth", 1, 1, 1, 1, NULL, s2d_infer, s2d_exec, 0, NULL, NULL};
+const struct ox_op ox_op_depth_to_space = {
+    .name = "DepthToSpace", .min_in = 1, .max_in = 1, .min_out = 1, .max_out = 1,
+    .infer = d2s_infer, .exec = d2s_exec,
+};
+const struct ox_op ox_op_space_to_depth = {
+    .name = "SpaceToDepth", .min_in = 1, .max_in = 1, .min_out = 1, .max_out = 1,
+    .infer = s2d_infer, .exec = s2d_exec,
+};
 
 /* ---- InstanceNormalization / GroupNormalization ---- */
 /* Elements per (n, c) of an (N, C, ...) tensor. */
@@ -173,8 +179,10 @@ static int instnorm_exec(const struct ox_ctx *c, const struct ox_node *n, struct
     return 0;
 }
 
-const struct ox_op ox_op_instance_norm = {"InstanceNormalization", 3, 3, 1, 1, NULL, instnorm_infer, instnorm_exec,
-                                          0, NULL, NULL};
+const struct ox_op ox_op_instance_norm = {
+    .name = "InstanceNormalization", .min_in = 3, .max_in = 3, .min_out = 1, .max_out = 1,
+    .infer = instnorm_infer, .exec = instnorm_exec,
+};
 
 static int groupnorm_infer(const struct ox_node *n, struct ox_tensor *const *in, struct ox_tensor **out,
                            struct inferd_err *err)
@@ -201,8 +209,10 @@ static int groupnorm_exec(const struct ox_ctx *c, const struct ox_node *n, struc
     return 0;
 }
 
-const struct ox_op ox_op_group_norm = {"GroupNormalization", 3, 3, 1, 1, NULL, groupnorm_infer, groupnorm_exec, 0,
-                                       NULL, NULL};
+const struct ox_op ox_op_group_norm = {
+    .name = "GroupNormalization", .min_in = 3, .max_in = 3, .min_out = 1, .max_out = 1,
+    .infer = groupnorm_infer, .exec = groupnorm_exec,
+};
 
 /* ---- LRN ---- */
 static int lrn_infer(const struct ox_node *n, struct ox_tensor *const *in, struct ox_tensor **out,
@@ -242,7 +252,10 @@ static int lrn_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_t
     return 0;
 }
 
-const struct ox_op ox_op_lrn = {"LRN", 1, 1, 1, 1, NULL, lrn_infer, lrn_exec, 0, NULL, NULL};
+const struct ox_op ox_op_lrn = {
+    .name = "LRN", .min_in = 1, .max_in = 1, .min_out = 1, .max_out = 1,
+    .infer = lrn_infer, .exec = lrn_exec,
+};
 
 /* ---- Dropout (inference) ---- */
 static int dropout_infer(const struct ox_node *n, struct ox_tensor *const *in, struct ox_tensor **out,
@@ -272,7 +285,10 @@ static int dropout_exec(const struct ox_ctx *c, const struct ox_node *n, struct 
     return 0;
 }
 
-const struct ox_op ox_op_dropout = {"Dropout", 1, 3, 1, 2, NULL, dropout_infer, dropout_exec, 0, NULL, NULL};
+const struct ox_op ox_op_dropout = {
+    .name = "Dropout", .min_in = 1, .max_in = 3, .min_out = 1, .max_out = 2,
+    .infer = dropout_infer, .exec = dropout_exec,
+};
 
 /* ---- Size / EyeLike: depend on the input's shape only, folded at plan time ---- */
 static int size_infer(const struct ox_node *n, struct ox_tensor *const *in, struct ox_tensor **out,
@@ -293,7 +309,10 @@ static int size_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_
     return 0;
 }
 
-const struct ox_op ox_op_size = {"Size", 1, 1, 1, 1, NULL, size_infer, size_exec, OX_OP_SHAPE_ONLY, NULL, NULL};
+const struct ox_op ox_op_size = {
+    .name = "Size", .min_in = 1, .max_in = 1, .min_out = 1, .max_out = 1,
+    .infer = size_infer, .exec = size_exec, .flags = OX_OP_SHAPE_ONLY,
+};
 
 static int eyelike_infer(const struct ox_node *n, struct ox_tensor *const *in, struct ox_tensor **out,
                          struct inferd_err *err)
@@ -325,5 +344,7 @@ static int eyelike_exec(const struct ox_ctx *c, const struct ox_node *n, struct 
     return 0;
 }
 
-const struct ox_op ox_op_eyelike = {"EyeLike", 1, 1, 1, 1, NULL, eyelike_infer, eyelike_exec, OX_OP_SHAPE_ONLY, NULL,
-                                    NULL};
+const struct ox_op ox_op_eyelike = {
+    .name = "EyeLike", .min_in = 1, .max_in = 1, .min_out = 1, .max_out = 1,
+    .infer = eyelike_infer, .exec = eyelike_exec, .flags = OX_OP_SHAPE_ONLY,
+};

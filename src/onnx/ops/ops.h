@@ -73,10 +73,6 @@ extern const struct ox_op ox_op_flatten, ox_op_reshape, ox_op_squeeze, ox_op_uns
 extern const struct ox_op ox_op_shape, ox_op_constant;
 extern const struct ox_op ox_op_transpose, ox_op_concat, ox_op_gather, ox_op_cast;
 extern const struct ox_op ox_op_conv, ox_op_batch_norm, ox_op_clip, ox_op_hard_sigmoid;
-/* Scratch slots a Conv step uses under nth threads (ox_op_scratch): nth where whole images go
- * to threads (Winograd per image, the direct conv, at batch >= nth), else 1 (the patch B, a
- * batched Winograd's V and P, and every run at batch < nth use the first slot only) */
-int ox_conv_scratch_slots(int nth, const struct ox_node *n, struct ox_tensor *const *in);
 extern const struct ox_op ox_op_max_pool, ox_op_average_pool, ox_op_global_average_pool, ox_op_slice;
 extern const struct ox_op ox_op_resize, ox_op_upsample, ox_op_conv_transpose;
 /* data movement, indexing, normalisation, quantized (tile_split_pad.c ... quant_conv.c) */

@@ -373,8 +373,14 @@ static int pool_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_
     return 0;
 }
 
-const struct ox_op ox_op_max_pool = {"MaxPool", 1, 1, 1, 2, NULL, pool_infer, pool_exec, 0, NULL, NULL};
-const struct ox_op ox_op_average_pool = {"AveragePool", 1, 1, 1, 1, NULL, pool_infer, pool_exec, 0, NULL, NULL};
+const struct ox_op ox_op_max_pool = {
+    .name = "MaxPool", .min_in = 1, .max_in = 1, .min_out = 1, .max_out = 2,
+    .infer = pool_infer, .exec = pool_exec,
+};
+const struct ox_op ox_op_average_pool = {
+    .name = "AveragePool", .min_in = 1, .max_in = 1, .min_out = 1, .max_out = 1,
+    .infer = pool_infer, .exec = pool_exec,
+};
 
 static int gap_infer(const struct ox_node *n, struct ox_tensor *const *in, struct ox_tensor **out,
                      struct inferd_err *err)
@@ -453,5 +459,11 @@ static int gap_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_t
     return 0;
 }
 
-const struct ox_op ox_op_global_average_pool = {"GlobalAveragePool", 1, 1, 1, 1, NULL, gap_infer, gap_exec, 0, NULL, NULL};
-const struct ox_op ox_op_global_max_pool = {"GlobalMaxPool", 1, 1, 1, 1, NULL, gap_infer, gap_exec, 0, NULL, NULL};
+const struct ox_op ox_op_global_average_pool = {
+    .name = "GlobalAveragePool", .min_in = 1, .max_in = 1, .min_out = 1, .max_out = 1,
+    .infer = gap_infer, .exec = gap_exec,
+};
+const struct ox_op ox_op_global_max_pool = {
+    .name = "GlobalMaxPool", .min_in = 1, .max_in = 1, .min_out = 1, .max_out = 1,
+    .infer = gap_infer, .exec = gap_exec,
+};

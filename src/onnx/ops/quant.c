@@ -272,7 +272,10 @@ static int quant_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox
     return 0;
 }
 
-const struct ox_op ox_op_quantize_linear = {"QuantizeLinear", 2, 3, 1, 1, NULL, quant_infer, quant_exec, 0, NULL, NULL};
+const struct ox_op ox_op_quantize_linear = {
+    .name = "QuantizeLinear", .min_in = 2, .max_in = 3, .min_out = 1, .max_out = 1,
+    .infer = quant_infer, .exec = quant_exec,
+};
 
 static int dequant_infer(const struct ox_node *n, struct ox_tensor *const *in, struct ox_tensor **out,
                          struct inferd_err *err)
@@ -314,8 +317,10 @@ static int dequant_exec(const struct ox_ctx *c, const struct ox_node *n, struct 
     return 0;
 }
 
-const struct ox_op ox_op_dequantize_linear = {"DequantizeLinear", 2, 3, 1, 1, NULL, dequant_infer, dequant_exec, 0,
-                                              NULL, NULL};
+const struct ox_op ox_op_dequantize_linear = {
+    .name = "DequantizeLinear", .min_in = 2, .max_in = 3, .min_out = 1, .max_out = 1,
+    .infer = dequant_infer, .exec = dequant_exec,
+};
 
 /* ---- DynamicQuantizeLinear: uint8, scale and zero point from the data's range ---- */
 static int dynq_infer(const struct ox_node *n, struct ox_tensor *const *in, struct ox_tensor **out,
@@ -358,8 +363,10 @@ static int dynq_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_
     return 0;
 }
 
-const struct ox_op ox_op_dynamic_quantize_linear = {"DynamicQuantizeLinear", 1, 1, 3, 3, NULL, dynq_infer, dynq_exec,
-                                                    0, NULL, NULL};
+const struct ox_op ox_op_dynamic_quantize_linear = {
+    .name = "DynamicQuantizeLinear", .min_in = 1, .max_in = 1, .min_out = 3, .max_out = 3,
+    .infer = dynq_infer, .exec = dynq_exec,
+};
 
 /* ---- MatMulInteger / QLinearMatMul ---- */
 /* Operand positions of each op's inputs. */
@@ -580,10 +587,14 @@ static int64_t qmm_pack(const struct ox_node *n, struct ox_tensor *const *in, fl
     return (int64_t)((qgemm_scratch_bytes(K, N) + sizeof(float) - 1) / sizeof(float));
 }
 
-const struct ox_op ox_op_matmul_integer = {"MatMulInteger", 2, 4, 1, 1, NULL, mmi_infer, mmi_exec, 0, qmm_scratch,
-                                           qmm_pack};
-const struct ox_op ox_op_qlinear_matmul = {"QLinearMatMul", 8, 8, 1, 1, NULL, qlmm_infer, qlmm_exec, 0, qmm_scratch,
-                                           qmm_pack};
+const struct ox_op ox_op_matmul_integer = {
+    .name = "MatMulInteger", .min_in = 2, .max_in = 4, .min_out = 1, .max_out = 1,
+    .infer = mmi_infer, .exec = mmi_exec, .scratch = qmm_scratch, .pack = qmm_pack,
+};
+const struct ox_op ox_op_qlinear_matmul = {
+    .name = "QLinearMatMul", .min_in = 8, .max_in = 8, .min_out = 1, .max_out = 1,
+    .infer = qlmm_infer, .exec = qlmm_exec, .scratch = qmm_scratch, .pack = qmm_pack,
+};
 
 /* ---- InferdQAdd: DequantizeLinear(s) -> Add [-> Relu] [-> QuantizeLinear] in one pass ----
  * Made by fuse_qdq.c only. Inputs: A (8-bit), a_scale, a_zero_point, B (8-bit with b_scale,
@@ -848,7 +859,10 @@ static int qadd_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_
     return 0;
 }
 
-const struct ox_op ox_op_inferd_qadd = {"InferdQAdd", 3, 8, 1, 2, NULL, qadd_infer, qadd_exec, 0, NULL, NULL};
+const struct ox_op ox_op_inferd_qadd = {
+    .name = "InferdQAdd", .min_in = 3, .max_in = 8, .min_out = 1, .max_out = 2,
+    .infer = qadd_infer, .exec = qadd_exec,
+};
 
 /* ---- InferdQGemm: DQ(A) -> Gemm(., DQ(W) [, DQ(bias int32)]) -> Q, as ORT's QGemm ----
  * Made by fuse_qdq.c only. Inputs: A (M, K) 8-bit, a_scale, a_zero_point (per tensor), W
@@ -977,5 +991,7 @@ static int64_t qgemm_op_pack(const struct ox_node *n, struct ox_tensor *const *i
     return (int64_t)((packed + tail + sizeof(float) - 1) / sizeof(float));
 }
 
-const struct ox_op ox_op_inferd_qgemm = {"InferdQGemm", 8, 9, 1, 1, NULL, qgemm_op_infer, qgemm_op_exec, 0,
-                                         qgemm_op_scratch, qgemm_op_pack};
+const struct ox_op ox_op_inferd_qgemm = {
+    .name = "InferdQGemm", .min_in = 8, .max_in = 9, .min_out = 1, .max_out = 1,
+    .infer = qgemm_op_infer, .exec = qgemm_op_exec, .scratch = qgemm_op_scratch, .pack = qgemm_op_pack,
+};

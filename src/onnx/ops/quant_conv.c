@@ -900,6 +900,18 @@ static void qconv_split(struct qconv_job *j, int64_t N, int nth)
         j->mparts++;
 }
 
+/* qconv_split for j->nslots threads, then the items and the pool parts they go in: one part
+ * per item, up to QCONV_PARTS per thread (the pool's home ranges keep a thread on consecutive
+ * items; the others' parts are taken when it runs out), each in a free slot of the scratch.
+ * At most min(nslots, parts) parts run at once, each in the lowest free slot
+ * (ox_parallel_slots): slots from there on are never touched. */
+static void qconv_parts(struct qconv_job *j, int64_t N)
+{
+    qconv_split(j, N, j->nslots);
+    j->items = N * j->g * j->bands * j->mparts;
+    j->parts = j->items < (int64_t)QCONV_PARTS * j->nslots ? j->items : (int64_t)QCONV_PARTS * j->nslots;
+}
+
 /* A slot's 64-byte header: which band (image, group, band) its planes and packed B hold
  * (-1: none); read and written only by the part holding the slot (ox_parallel_slots). */
 struct qconv_slot_hdr {
@@ -1025,7 +1037,7 @@ static int qconv_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox
             j.apan = (const uint8_t *)c->packed + qconv_panels_at(M);
             j.apan_group = qgemm_a_panels_bytes(mg, kk);
         }
-        qconv_split(&j, N, j.nslots);
+        qconv_parts(&j, N);
         int32_t off[QCONV_C4_Q];
         if (j.apan && qconv_c4_ok(w, g)) { /* the panels are in the c4 order: that path or none */
             if (kk / 4 <= QCONV_C4_Q && qconv_za0(a_terms, M)) {
@@ -1036,13 +1048,8 @@ static int qconv_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox
                 j.apan = NULL;
             }
         }
-        for (int s = 0; s < j.nslots; s++)
+        for (int s = 0; s < j.nslots && s < j.parts; s++) /* the slots parts can hold (qconv_scratch_slots) */
             ((struct qconv_slot_hdr *)(void *)(j.scratch + s * j.slot))->key = -1;
-        j.items = N * g * j.bands * j.mparts;
-        /* one part per item, up to QCONV_PARTS per thread (the pool's home ranges keep a
-         * thread on consecutive items; the others' parts are taken when it runs out), each
-         * in a free slot of the scratch */
-        j.parts = j.items < (int64_t)QCONV_PARTS * j.nslots ? j.items : (int64_t)QCONV_PARTS * j.nslots;
         ox_parallel_slots(c, j.parts, j.slot, qconv_items, &j);
         return 0;
     }
@@ -1181,10 +1188,42 @@ static int64_t qconv_pack(const struct ox_node *n, struct ox_tensor *const *in, 
     return panels ? (int64_t)((qconv_panels_at(M) + (size_t)g * pg + sizeof(float) - 1) / sizeof(float)) : 2 * M + 1;
 }
 
-const struct ox_op ox_op_conv_integer = {"ConvInteger", 2, 4, 1, 1, NULL, qconv_infer, qconv_exec, OX_OP_SCRATCH_SLOTS, qconv_scratch,
-                                         qconv_pack};
-const struct ox_op ox_op_qlinear_conv = {"QLinearConv", 8, 9, 1, 1, NULL, qconv_infer, qconv_exec, OX_OP_SCRATCH_SLOTS, qconv_scratch,
-                                         qconv_pack};
-const struct ox_op ox_op_inferd_qlinear_conv = {"InferdQLinearConv", 13, 13, 1, 1, NULL, qconv_infer, qconv_exec,
-                                                 OX_OP_SCRATCH_SLOTS,
-                                                 qconv_scratch, qconv_pack};
+/* op->scratch_slots: the flat path's parts run in min(nth, parts) slots (qconv_parts); the
+ * depthwise path (qdw_exec) and the GEMM path split over the pool by rows (qrows_part,
+ * qgemm_u8_pool) use the first slot only */
+static int qconv_scratch_slots(const struct ox_ctx *c, const struct ox_node *n, struct ox_tensor *const *in)
+{
+    const struct qconv_io *io = io_of(n);
+    const struct ox_tensor *x = in[io->x], *w = in[io->w];
+    struct ox_window win = {0};
+    int64_t g = 1;
+    if (c->nth <= 1 || qconv_geometry(n, in, &win, &g, NULL) < 0)
+        return 1;
+    struct qdw_job dw = {0};
+    if (g == x->dims[1] && g == w->dims[0] && w->dims[1] == 1 && qdw_plan(&win, &dw))
+        return 1;
+    struct qconv_layout L;
+    const int64_t cg = x->dims[1] / g;
+    qconv_layout(&win, cg, qconv_pointwise(&win, x->dims[2], x->dims[3]), &L);
+    if (!L.flat)
+        return 1;
+    struct qconv_job j = {.L = &L, .win = &win, .g = g, .mg = w->dims[0] / g, .nslots = c->nth};
+    qconv_parts(&j, x->dims[0]);
+    return j.parts < c->nth ? (int)j.parts : c->nth;
+}
+
+const struct ox_op ox_op_conv_integer = {
+    .name = "ConvInteger", .min_in = 2, .max_in = 4, .min_out = 1, .max_out = 1,
+    .infer = qconv_infer, .exec = qconv_exec,
+    .flags = OX_OP_SCRATCH_SLOTS, .scratch = qconv_scratch, .pack = qconv_pack, .scratch_slots = qconv_scratch_slots,
+};
+const struct ox_op ox_op_qlinear_conv = {
+    .name = "QLinearConv", .min_in = 8, .max_in = 9, .min_out = 1, .max_out = 1,
+    .infer = qconv_infer, .exec = qconv_exec,
+    .flags = OX_OP_SCRATCH_SLOTS, .scratch = qconv_scratch, .pack = qconv_pack, .scratch_slots = qconv_scratch_slots,
+};
+const struct ox_op ox_op_inferd_qlinear_conv = {
+    .name = "InferdQLinearConv", .min_in = 13, .max_in = 13, .min_out = 1, .max_out = 1,
+    .infer = qconv_infer, .exec = qconv_exec,
+    .flags = OX_OP_SCRATCH_SLOTS, .scratch = qconv_scratch, .pack = qconv_pack, .scratch_slots = qconv_scratch_slots,
+};

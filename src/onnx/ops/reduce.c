@@ -234,8 +234,11 @@ static int rd_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_te
     return 0;
 }
 
-#define RD_OP(sym, name) \
-    const struct ox_op sym = {name, 1, 2, 1, 1, rd_prepare, rd_infer, rd_exec, 0, rd_scratch, NULL}
+#define RD_OP(sym, op_type)                                                                   \
+    const struct ox_op sym = {                                                                \
+        .name = op_type, .min_in = 1, .max_in = 2, .min_out = 1, .max_out = 1,                \
+        .prepare = rd_prepare, .infer = rd_infer, .exec = rd_exec, .scratch = rd_scratch,     \
+    }
 RD_OP(ox_op_reduce_mean, "ReduceMean");
 RD_OP(ox_op_reduce_sum, "ReduceSum");
 RD_OP(ox_op_reduce_max, "ReduceMax");

@@ -279,5 +279,11 @@ static size_t resize_scratch(const struct ox_node *n, struct ox_tensor *const *i
     return (size_t)sum * sizeof(int64_t);
 }
 
-const struct ox_op ox_op_resize = {"Resize", 1, 4, 1, 1, resize_prepare, resize_infer, resize_exec, 0, resize_scratch, NULL};
-const struct ox_op ox_op_upsample = {"Upsample", 2, 2, 1, 1, resize_prepare, resize_infer, resize_exec, 0, resize_scratch, NULL};
+const struct ox_op ox_op_resize = {
+    .name = "Resize", .min_in = 1, .max_in = 4, .min_out = 1, .max_out = 1,
+    .prepare = resize_prepare, .infer = resize_infer, .exec = resize_exec, .scratch = resize_scratch,
+};
+const struct ox_op ox_op_upsample = {
+    .name = "Upsample", .min_in = 2, .max_in = 2, .min_out = 1, .max_out = 1,
+    .prepare = resize_prepare, .infer = resize_infer, .exec = resize_exec, .scratch = resize_scratch,
+};

@@ -229,6 +229,15 @@ static int rnn_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_t
     return 0;
 }
 
-const struct ox_op ox_op_rnn = {"RNN", 3, 6, 0, 2, rnn_prepare, rnn_infer, rnn_exec, 0, rnn_scratch, NULL};
-const struct ox_op ox_op_gru = {"GRU", 3, 6, 0, 2, rnn_prepare, rnn_infer, rnn_exec, 0, rnn_scratch, NULL};
-const struct ox_op ox_op_lstm = {"LSTM", 3, 8, 0, 3, rnn_prepare, rnn_infer, rnn_exec, 0, rnn_scratch, NULL};
+const struct ox_op ox_op_rnn = {
+    .name = "RNN", .min_in = 3, .max_in = 6, .min_out = 0, .max_out = 2,
+    .prepare = rnn_prepare, .infer = rnn_infer, .exec = rnn_exec, .scratch = rnn_scratch,
+};
+const struct ox_op ox_op_gru = {
+    .name = "GRU", .min_in = 3, .max_in = 6, .min_out = 0, .max_out = 2,
+    .prepare = rnn_prepare, .infer = rnn_infer, .exec = rnn_exec, .scratch = rnn_scratch,
+};
+const struct ox_op ox_op_lstm = {
+    .name = "LSTM", .min_in = 3, .max_in = 8, .min_out = 0, .max_out = 3,
+    .prepare = rnn_prepare, .infer = rnn_infer, .exec = rnn_exec, .scratch = rnn_scratch,
+};

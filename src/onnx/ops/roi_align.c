@@ -132,4 +132,7 @@ static int roi_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_t
     return 0;
 }
 
-const struct ox_op ox_op_roi_align = {"RoiAlign", 3, 3, 1, 1, roi_prepare, roi_infer, roi_exec, 0, NULL, NULL};
+const struct ox_op ox_op_roi_align = {
+    .name = "RoiAlign", .min_in = 3, .max_in = 3, .min_out = 1, .max_out = 1,
+    .prepare = roi_prepare, .infer = roi_infer, .exec = roi_exec,
+};

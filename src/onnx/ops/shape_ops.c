@@ -29,7 +29,10 @@ static int identity_infer(const struct ox_node *n, struct ox_tensor *const *in, 
     (void)n;
     return ox_set_shape(out[0], in[0]->dt, in[0]->rank, in[0]->dims, err);
 }
-const struct ox_op ox_op_identity = {"Identity", 1, 1, 1, 1, NULL, identity_infer, copy_exec, OX_OP_ALIAS, NULL, NULL};
+const struct ox_op ox_op_identity = {
+    .name = "Identity", .min_in = 1, .max_in = 1, .min_out = 1, .max_out = 1,
+    .infer = identity_infer, .exec = copy_exec, .flags = OX_OP_ALIAS,
+};
 
 /* ---- Flatten ---- */
 static int flatten_infer(const struct ox_node *n, struct ox_tensor *const *in, struct ox_tensor **out,
@@ -47,7 +50,10 @@ static int flatten_infer(const struct ox_node *n, struct ox_tensor *const *in, s
         dims[d >= axis] *= in[0]->dims[d];
     return ox_set_shape(out[0], in[0]->dt, 2, dims, err);
 }
-const struct ox_op ox_op_flatten = {"Flatten", 1, 1, 1, 1, NULL, flatten_infer, copy_exec, OX_OP_ALIAS, NULL, NULL};
+const struct ox_op ox_op_flatten = {
+    .name = "Flatten", .min_in = 1, .max_in = 1, .min_out = 1, .max_out = 1,
+    .infer = flatten_infer, .exec = copy_exec, .flags = OX_OP_ALIAS,
+};
 
 /* ---- Reshape ---- */
 static int reshape_infer(const struct ox_node *n, struct ox_tensor *const *in, struct ox_tensor **out,
@@ -90,7 +96,10 @@ static int reshape_infer(const struct ox_node *n, struct ox_tensor *const *in, s
                               (long long)in[0]->numel, (long long)known);
     return ox_set_shape(out[0], in[0]->dt, r, shape, err);
 }
-const struct ox_op ox_op_reshape = {"Reshape", 2, 2, 1, 1, NULL, reshape_infer, copy_exec, OX_OP_ALIAS, NULL, NULL};
+const struct ox_op ox_op_reshape = {
+    .name = "Reshape", .min_in = 2, .max_in = 2, .min_out = 1, .max_out = 1,
+    .infer = reshape_infer, .exec = copy_exec, .flags = OX_OP_ALIAS,
+};
 
 /* axes of Squeeze/Unsqueeze: attribute before opset 13, input after. Returns count. */
 static int get_axes(const struct ox_node *n, struct ox_tensor *const *in, int64_t *axes, struct inferd_err *err)
@@ -137,7 +146,10 @@ static int squeeze_infer(const struct ox_node *n, struct ox_tensor *const *in, s
     }
     return ox_set_shape(out[0], in[0]->dt, r, dims, err);
 }
-const struct ox_op ox_op_squeeze = {"Squeeze", 1, 2, 1, 1, NULL, squeeze_infer, copy_exec, OX_OP_ALIAS, NULL, NULL};
+const struct ox_op ox_op_squeeze = {
+    .name = "Squeeze", .min_in = 1, .max_in = 2, .min_out = 1, .max_out = 1,
+    .infer = squeeze_infer, .exec = copy_exec, .flags = OX_OP_ALIAS,
+};
 
 /* ---- Unsqueeze ---- */
 static int unsqueeze_infer(const struct ox_node *n, struct ox_tensor *const *in, struct ox_tensor **out,
@@ -165,7 +177,10 @@ static int unsqueeze_infer(const struct ox_node *n, struct ox_tensor *const *in,
         dims[d] = (mask >> d) & 1 ? 1 : in[0]->dims[s++];
     return ox_set_shape(out[0], in[0]->dt, r, dims, err);
 }
-const struct ox_op ox_op_unsqueeze = {"Unsqueeze", 1, 2, 1, 1, NULL, unsqueeze_infer, copy_exec, OX_OP_ALIAS, NULL, NULL};
+const struct ox_op ox_op_unsqueeze = {
+    .name = "Unsqueeze", .min_in = 1, .max_in = 2, .min_out = 1, .max_out = 1,
+    .infer = unsqueeze_infer, .exec = copy_exec, .flags = OX_OP_ALIAS,
+};
 
 /* ---- Shape ---- */
 static void shape_range(const struct ox_node *n, int rank, int64_t *lo, int64_t *hi)
@@ -201,7 +216,10 @@ static int shape_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox
         ((int64_t *)out[0]->data)[i - lo] = in[0]->dims[i];
     return 0;
 }
-const struct ox_op ox_op_shape = {"Shape", 1, 1, 1, 1, NULL, shape_infer, shape_exec, OX_OP_SHAPE_ONLY, NULL, NULL};
+const struct ox_op ox_op_shape = {
+    .name = "Shape", .min_in = 1, .max_in = 1, .min_out = 1, .max_out = 1,
+    .infer = shape_infer, .exec = shape_exec, .flags = OX_OP_SHAPE_ONLY,
+};
 
 /* ---- Constant ---- */
 static int constant_prepare(struct ox_node *n, struct inferd_err *err)
@@ -249,4 +267,7 @@ static int constant_exec(const struct ox_ctx *c, const struct ox_node *n, struct
         memcpy(out[0]->data, src, out[0]->nbytes);
     return 0;
 }
-const struct ox_op ox_op_constant = {"Constant", 0, 0, 1, 1, constant_prepare, constant_infer, constant_exec, 0, NULL, NULL};
+const struct ox_op ox_op_constant = {
+    .name = "Constant", .min_in = 0, .max_in = 0, .min_out = 1, .max_out = 1,
+    .prepare = constant_prepare, .infer = constant_infer, .exec = constant_exec,
+};

@@ -175,4 +175,7 @@ static int slice_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox
     return 0;
 }
 
-const struct ox_op ox_op_slice = {"Slice", 1, 5, 1, 1, NULL, slice_infer, slice_exec, OX_OP_VIEW, NULL, NULL};
+const struct ox_op ox_op_slice = {
+    .name = "Slice", .min_in = 1, .max_in = 5, .min_out = 1, .max_out = 1,
+    .infer = slice_infer, .exec = slice_exec, .flags = OX_OP_VIEW,
+};

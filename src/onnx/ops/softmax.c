@@ -98,6 +98,15 @@ static int softmax_exec(const struct ox_ctx *c, const struct ox_node *n, struct 
     return 0;
 }
 
-const struct ox_op ox_op_softmax = {"Softmax", 1, 1, 1, 1, softmax_prepare, softmax_infer, softmax_exec, 0, NULL, NULL};
-const struct ox_op ox_op_log_softmax = {"LogSoftmax", 1, 1, 1, 1, softmax_prepare, softmax_infer, softmax_exec, 0, NULL, NULL};
-const struct ox_op ox_op_hardmax = {"Hardmax", 1, 1, 1, 1, softmax_prepare, softmax_infer, softmax_exec, 0, NULL, NULL};
+const struct ox_op ox_op_softmax = {
+    .name = "Softmax", .min_in = 1, .max_in = 1, .min_out = 1, .max_out = 1,
+    .prepare = softmax_prepare, .infer = softmax_infer, .exec = softmax_exec,
+};
+const struct ox_op ox_op_log_softmax = {
+    .name = "LogSoftmax", .min_in = 1, .max_in = 1, .min_out = 1, .max_out = 1,
+    .prepare = softmax_prepare, .infer = softmax_infer, .exec = softmax_exec,
+};
+const struct ox_op ox_op_hardmax = {
+    .name = "Hardmax", .min_in = 1, .max_in = 1, .min_out = 1, .max_out = 1,
+    .prepare = softmax_prepare, .infer = softmax_infer, .exec = softmax_exec,
+};

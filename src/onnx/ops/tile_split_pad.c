@@ -87,7 +87,10 @@ static int tile_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_
     return 0;
 }
 
-const struct ox_op ox_op_tile = {"Tile", 2, 2, 1, 1, NULL, tile_infer, tile_exec, 0, NULL, NULL};
+const struct ox_op ox_op_tile = {
+    .name = "Tile", .min_in = 2, .max_in = 2, .min_out = 1, .max_out = 1,
+    .infer = tile_infer, .exec = tile_exec,
+};
 
 /* ---- Split ---- */
 /* Resolves axis and the size of each output along it into sz[n_out]. */
@@ -211,7 +214,10 @@ static int split_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox
     return 0;
 }
 
-const struct ox_op ox_op_split = {"Split", 1, 2, 1, OX_MAX_KEYED, NULL, split_infer, split_exec, OX_OP_VIEW, NULL, NULL};
+const struct ox_op ox_op_split = {
+    .name = "Split", .min_in = 1, .max_in = 2, .min_out = 1, .max_out = OX_MAX_KEYED,
+    .infer = split_infer, .exec = split_exec, .flags = OX_OP_VIEW,
+};
 
 /* ---- Pad ---- */
 enum { PAD_CONSTANT, PAD_REFLECT, PAD_EDGE, PAD_WRAP };
@@ -348,4 +354,7 @@ static int pad_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_t
     return 0;
 }
 
-const struct ox_op ox_op_pad = {"Pad", 1, 4, 1, 1, NULL, pad_infer, pad_exec, 0, NULL, NULL};
+const struct ox_op ox_op_pad = {
+    .name = "Pad", .min_in = 1, .max_in = 4, .min_out = 1, .max_out = 1,
+    .infer = pad_infer, .exec = pad_exec,
+};

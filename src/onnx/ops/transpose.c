@@ -99,4 +99,7 @@ static int tr_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_te
     return 0;
 }
 
-const struct ox_op ox_op_transpose = {"Transpose", 1, 1, 1, 1, NULL, tr_infer, tr_exec, 0, NULL, NULL};
+const struct ox_op ox_op_transpose = {
+    .name = "Transpose", .min_in = 1, .max_in = 1, .min_out = 1, .max_out = 1,
+    .infer = tr_infer, .exec = tr_exec,
+};

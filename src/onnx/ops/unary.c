@@ -83,8 +83,23 @@ UN_PREP(prep_sigmoid, UN_SIGMOID)
 UN_PREP(prep_tanh, UN_TANH)
 UN_PREP(prep_erf, UN_ERF)
 
-const struct ox_op ox_op_sqrt = {"Sqrt", 1, 1, 1, 1, prep_sqrt, un_infer, un_exec, OX_OP_ELEMWISE, NULL, NULL};
-const struct ox_op ox_op_relu = {"Relu", 1, 1, 1, 1, prep_relu, un_infer, un_exec, OX_OP_ELEMWISE, NULL, NULL};
-const struct ox_op ox_op_sigmoid = {"Sigmoid", 1, 1, 1, 1, prep_sigmoid, un_infer, un_exec, OX_OP_ELEMWISE, NULL, NULL};
-const struct ox_op ox_op_tanh = {"Tanh", 1, 1, 1, 1, prep_tanh, un_infer, un_exec, OX_OP_ELEMWISE, NULL, NULL};
-const struct ox_op ox_op_erf = {"Erf", 1, 1, 1, 1, prep_erf, un_infer, un_exec, OX_OP_ELEMWISE, NULL, NULL};
+const struct ox_op ox_op_sqrt = {
+    .name = "Sqrt", .min_in = 1, .max_in = 1, .min_out = 1, .max_out = 1,
+    .prepare = prep_sqrt, .infer = un_infer, .exec = un_exec, .flags = OX_OP_ELEMWISE,
+};
+const struct ox_op ox_op_relu = {
+    .name = "Relu", .min_in = 1, .max_in = 1, .min_out = 1, .max_out = 1,
+    .prepare = prep_relu, .infer = un_infer, .exec = un_exec, .flags = OX_OP_ELEMWISE,
+};
+const struct ox_op ox_op_sigmoid = {
+    .name = "Sigmoid", .min_in = 1, .max_in = 1, .min_out = 1, .max_out = 1,
+    .prepare = prep_sigmoid, .infer = un_infer, .exec = un_exec, .flags = OX_OP_ELEMWISE,
+};
+const struct ox_op ox_op_tanh = {
+    .name = "Tanh", .min_in = 1, .max_in = 1, .min_out = 1, .max_out = 1,
+    .prepare = prep_tanh, .infer = un_infer, .exec = un_exec, .flags = OX_OP_ELEMWISE,
+};
+const struct ox_op ox_op_erf = {
+    .name = "Erf", .min_in = 1, .max_in = 1, .min_out = 1, .max_out = 1,
+    .prepare = prep_erf, .infer = un_infer, .exec = un_exec, .flags = OX_OP_ELEMWISE,
+};

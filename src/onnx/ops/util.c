@@ -188,8 +188,11 @@ size_t ox_op_scratch(const struct ox_ctx *c, const struct ox_node *n, struct ox_
                      struct ox_tensor *const *out)
 {
     size_t b = n->op->scratch ? n->op->scratch(n, in, out) : 0;
-    if (b && (n->op->flags & OX_OP_SCRATCH_SLOTS) && c && c->nth > 1)
-        b = ox_scratch_stride(b) * (size_t)(n->op == &ox_op_conv ? ox_conv_scratch_slots(c->nth, n, in) : c->nth);
+    if (b && (n->op->flags & OX_OP_SCRATCH_SLOTS) && c && c->nth > 1) {
+        int slots = n->op->scratch_slots ? n->op->scratch_slots(c, n, in) : c->nth;
+        assert(slots >= 1 && slots <= c->nth);
+        b = ox_scratch_stride(b) * (size_t)slots;
+    }
     return b;
 }
 
@@ -244,10 +247,13 @@ static void img_part(void *arg, int ith, int nth)
         s = __builtin_ctzll(m);
     } while (!atomic_compare_exchange_weak_explicit(&p->free, &m, m & ~(1ull << s), memory_order_acq_rel,
                                                     memory_order_acquire));
+    /* the slot lies inside the step's scratch: the op's scratch_slots answered enough */
+    assert(!p->c->scratch_size || (size_t)(s + 1) * p->stride <= p->c->scratch_size);
     struct ox_ctx one = *p->c;
     one.pool = NULL;
     one.nth = 1;
     one.scratch = p->c->scratch ? (char *)p->c->scratch + (size_t)s * p->stride : NULL;
+    one.scratch_size = one.scratch ? p->stride : 0;
     p->fn(p->arg, &one, ith);
     atomic_fetch_or_explicit(&p->free, 1ull << s, memory_order_acq_rel);
 }

@@ -12,9 +12,8 @@
  * type), VMAX(a, b), VMIN(a, b), VSIGMOID(v), VSILU(v), VLOADN(p, n) and VSTOREN(p, n, v) (the
  * first n < VL lanes, the others not touched in memory), VLOADR(p, lo, hi) (lanes [lo, hi),
  * 0 <= lo <= hi <= VL, the others zero and not touched) and FN(name). */
-#include <string.h>
-
 #include "onnx/conv_wino.h"
+#include "onnx/v4f.h"
 
 typedef float wv __attribute__((vector_size(VL * 4)));
 typedef float wh __attribute__((vector_size(VL * 2)));
@@ -37,17 +36,7 @@ typedef float wh __attribute__((vector_size(VL * 2)));
 
 #define ROWW (4 * VL + 2) /* input columns one row of VL tiles reads */
 
-static inline wv wld(const float *p)
-{
-    wv v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
-static inline void wst(float *p, wv v)
-{
-    memcpy(p, &v, sizeof v);
-}
+OX_VEC_LOAD_STORE(wv, wld, wst)
 
 /* d[k][t] = r[4t + k], t < VL, k < 6, for r's ROWW floats x0..x3 (4*VL), r4, r5 */
 static inline __attribute__((always_inline)) void deint(wv x0, wv x1, wv x2, wv x3, float r4, float r5, wv d[6])

@@ -4,8 +4,9 @@
  * one thread with its own scratch slot (OX_OP_SCRATCH_SLOTS, sized by ox_op_scratch).
  * The cases cover one band cut finer for more threads, several bands, channel ranges (small
  * maps), channel counts off the 8-row blocks, groups, strides, dilation, pointwise convs
- * (x read in place), a conv whose im2col rows are made as packed (not flat) and depthwise
- * convs (their own path, split by channel); each also with the plan's packed weights, which
+ * (x read in place), a conv whose im2col rows are made as packed (not flat), one too small to
+ * cut (one item: one scratch slot, op->scratch_slots, at batch 1) and depthwise convs (their
+ * own path, split by channel, no slots); each also with the plan's packed weights, which
  * with AVX-512 VNNI run the transposed GEMM (INFERD_QCONV_T=1: on every flat conv), and again
  * with the weights' zero points 0 (int8 weights: the c4 planes, B read in place). ctest runs it
  * again with the VNNI kernels off (AVX2) and with every ISA off (the reference). */
@@ -45,6 +46,7 @@ static uint8_t *run(struct ox_node *n, struct ox_tensor **in, struct tpool *pool
     c.packed = pbuf;
     size_t sb = ox_op_scratch(&c, n, in, &yp);
     c.scratch = sb ? aligned_alloc(64, (sb + 63) & ~(size_t)63) : NULL;
+    c.scratch_size = sb;
     int rc = n->op->exec(&c, n, in, &yp, &err);
     if (rc < 0)
         fprintf(stderr, "%s: %s\n", n->op_type, err.msg);
@@ -55,22 +57,34 @@ static uint8_t *run(struct ox_node *n, struct ox_tensor **in, struct tpool *pool
     return y.data;
 }
 
+/* Scratch slots ox_op_scratch lays out for node n on nth threads. */
+static size_t slots(struct ox_node *n, struct ox_tensor **in, int nth)
+{
+    struct ox_tensor y = {0}, *yp = &y;
+    CHECK(n->op->infer(n, in, &yp, NULL) == 0);
+    struct ox_ctx c1 = {.nth = 1}, cn = {.nth = nth};
+    size_t one = ox_op_scratch(&c1, n, in, &yp), all = ox_op_scratch(&cn, n, in, &yp);
+    return one ? all / ox_scratch_stride(one) : 0;
+}
+
 int main(void)
 {
-    static const struct { int64_t c, h, w, m, k, s, d, g, p; } cases[] = {
-        {8, 28, 28, 16, 3, 1, 1, 1, 1},  /* one band of 28 rows: cut into 2 or 3 for the threads */
-        {6, 58, 56, 12, 3, 1, 1, 1, 1},  /* several bands of 1024 columns */
-        {16, 7, 7, 40, 3, 1, 1, 1, 1},   /* too small to cut: channel ranges (40 = 5 blocks) */
-        {16, 14, 14, 20, 3, 1, 1, 1, 1}, /* 20 channels: blocks of 8, 8 and 4 */
-        {3, 61, 60, 16, 7, 2, 1, 1, 3},  /* a stem: stride-2 phase planes */
-        {8, 30, 30, 16, 3, 2, 1, 1, 1},  /* stride 2, one band */
-        {8, 23, 21, 16, 3, 3, 1, 1, 1},  /* stride 3 (c4 planes: bytes gathered one by one) */
-        {12, 20, 20, 18, 3, 1, 2, 3, 2}, /* groups, dilation */
-        {32, 28, 28, 24, 1, 1, 1, 1, 0}, /* pointwise: x is its own plane */
-        {16, 30, 29, 32, 1, 2, 1, 1, 0}, /* strided 1x1 */
-        {4, 6, 6, 8, 5, 1, 1, 1, 0},     /* im2col rows made as packed (not flat) */
-        {96, 14, 14, 96, 3, 2, 1, 96, 1}, /* depthwise (qdw_exec: channels split), stride 2 */
-        {40, 21, 21, 40, 3, 1, 1, 40, 1}, /* depthwise, stride 1 */
+    /* one: at batch 1 on 3 threads the plan lays out one scratch slot (op->scratch_slots) */
+    static const struct { int64_t c, h, w, m, k, s, d, g, p; int one; } cases[] = {
+        {8, 28, 28, 16, 3, 1, 1, 1, 1, 0},  /* one band of 28 rows: cut into 2 or 3 for the threads */
+        {6, 58, 56, 12, 3, 1, 1, 1, 1, 0},  /* several bands of 1024 columns */
+        {16, 7, 7, 40, 3, 1, 1, 1, 1, 0},   /* too small to cut: channel ranges (40 = 5 blocks) */
+        {16, 14, 14, 20, 3, 1, 1, 1, 1, 0}, /* 20 channels: blocks of 8, 8 and 4 */
+        {3, 61, 60, 16, 7, 2, 1, 1, 3, 0},  /* a stem: stride-2 phase planes */
+        {8, 30, 30, 16, 3, 2, 1, 1, 1, 0},  /* stride 2, one band */
+        {8, 23, 21, 16, 3, 3, 1, 1, 1, 0},  /* stride 3 (c4 planes: bytes gathered one by one) */
+        {12, 20, 20, 18, 3, 1, 2, 3, 2, 0}, /* groups, dilation */
+        {32, 28, 28, 24, 1, 1, 1, 1, 0, 0}, /* pointwise: x is its own plane */
+        {16, 30, 29, 32, 1, 2, 1, 1, 0, 0}, /* strided 1x1 */
+        {4, 6, 6, 8, 5, 1, 1, 1, 0, 1},     /* im2col rows made as packed (not flat) */
+        {8, 5, 5, 8, 3, 1, 1, 1, 1, 1},     /* one item at batch 1: fewer parts (slots) than threads */
+        {96, 14, 14, 96, 3, 2, 1, 96, 1, 1}, /* depthwise (qdw_exec: channels split), stride 2 */
+        {40, 21, 21, 40, 3, 1, 1, 40, 1, 1}, /* depthwise, stride 1 */
     };
     static const char *const ops[] = {"QLinearConv", "InferdQLinearConv", "ConvInteger"};
     struct tpool *p2 = tpool_new(2), *p3 = tpool_new(3);
@@ -112,6 +126,11 @@ int main(void)
                 CHECK(n.op != NULL);
                 n.ip[0] = (int64_t)(ci % 2); /* InferdQLinearConv: a Relu in the chain */
                 struct ox_tensor **in = oi == 2 ? cin : qin;
+                size_t ns = slots(&n, in, 3);
+                if (ns < 1 || ns > 3 || (cases[ci].one && batch == 1 && ns != 1)) {
+                    fprintf(stderr, "case %zu %s batch %d: %zu scratch slots on 3 threads\n", ci, ops[oi], batch, ns);
+                    bad++;
+                }
                 size_t b1, b2, b3;
                 uint8_t *y1 = run(&n, in, NULL, 1, 0, &b1), *y2 = run(&n, in, p2, 2, 0, &b2);
                 uint8_t *y3 = run(&n, in, p3, 3, 0, &b3);
