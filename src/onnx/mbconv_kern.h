@@ -26,6 +26,9 @@ struct ox_mb_exp {
     struct ox_epi epi;
     float *e;              /* E_c */
     int64_t c, h, w, erows, rl, pl;
+    float *dc;             /* ox_mb_dw's output channel-blocked (D_c: block cb at cb * dbst, output
+                              row oy's pixel ox at ((oy - y0) OW + ox) L), else NULL: planar */
+    int64_t dbst;
 };
 
 static inline int64_t ox_mb_pack_size(int64_t m, int64_t c)
@@ -41,5 +44,18 @@ void ox_mb_expand_avx512(const struct ox_mb_exp *e, int64_t cb0, int64_t cb1, in
 void ox_mb_dw_avx2(const struct ox_dw *d, const struct ox_mb_exp *e, int64_t cb0, int64_t cb1, int64_t oy0, int64_t oy1);
 void ox_mb_dw_avx512(const struct ox_dw *d, const struct ox_mb_exp *e, int64_t cb0, int64_t cb1, int64_t oy0,
                      int64_t oy1);
+
+/* Y (M2, n) (columns ldy apart, as Z) = act(WC D_c + bC [+ Z]) for columns [16 q0, 16 q1)
+ * (the last 16 moved back to end at n): D_c the depthwise output channel-blocked, block
+ * stride dbst, pixel i of a block at i * L; wt, bt WC and bC blocked as WA above (k = M). */
+#define OX_MB_MAXM2 512 /* most project outputs (a stage of 16 pixels on the stack) */
+struct ox_mb_prj {
+    const float *dc, *wt, *bt, *z; /* z: NULL or Z at Y's strides */
+    float *y;
+    struct ox_epi epi;
+    int64_t k, m2, n, dbst, ldy;
+};
+void ox_mb_project_avx2(const struct ox_mb_prj *j, int64_t q0, int64_t q1);
+void ox_mb_project_avx512(const struct ox_mb_prj *j, int64_t q0, int64_t q1);
 
 #endif

@@ -31,8 +31,12 @@
  * pixels as rows, X read in place) and the depthwise taps read E_c's rows with their padding
  * columns in place, so E is never transposed; one fork/join per band runs both on each
  * thread's channel blocks (E stays in that core's cache). D stays planar for the project
- * GEMM. INFERD_ONNX_MBCONV_BLOCKED=0 (read per run) takes the planar path instead (E planar,
- * the ox_conv_gemm expand and ox_dw_blk's ring), for comparison.
+ * GEMM. With a project conv D is kept channel-blocked too (D_c): the depthwise rows go to
+ * it as the taps leave them, and the project is a GEMM with the pixels as rows whose tiles
+ * are transposed into Y's planes (ox_mb_project): the transposes are on Y's M2 channels
+ * instead of D's M (6x fewer in MobileNetV2). INFERD_ONNX_MBCONV_BLOCKED (read per run): 0
+ * takes the planar path (E and D planar, ox_conv_gemm and ox_dw_blk's ring), 1 keeps only E
+ * channel-blocked; for comparison.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -70,6 +74,12 @@ static int64_t mb_eroom(const struct mb_geom *g)
         return 0;
     int64_t ec = (g->m + OX_MB_BLK - 1) / OX_MB_BLK * OX_MB_BLK * g->h * (g->w + g->win.pl + g->win.pr);
     return ec > g->m * g->h * g->w ? ec : g->m * g->h * g->w;
+}
+
+/* D's room: planar (M, OH, OW), or D_c with M rounded up to OX_MB_BLK */
+static int64_t mb_droom(const struct mb_geom *g)
+{
+    return g->has_c ? (g->m + OX_MB_BLK - 1) / OX_MB_BLK * OX_MB_BLK * g->win.oh * g->win.ow : 0;
 }
 
 /* E_c's columns a row: the depthwise reads (OW - 1) sw + kw padded columns, the expand
@@ -137,10 +147,10 @@ static size_t mb_scratch(const struct ox_node *n, struct ox_tensor *const *in, s
     (void)out;
     if (mb_geometry(n, in, &g, NULL) < 0)
         return 0;
-    int64_t fl = mb_eroom(&g) + (g.has_c ? g.m * g.win.oh * g.win.ow : 0);
+    int64_t fl = mb_eroom(&g) + mb_droom(&g);
     if (in[0]->is_const)
         fl += (g.has_a ? ox_conv_pack_size(g.m, g.c) + ox_mb_pack_size(g.m, g.c) : 0) +
-              (g.has_c ? ox_conv_pack_size(g.m2, g.m) : 0);
+              (g.has_c ? ox_conv_pack_size(g.m2, g.m) + ox_mb_pack_size(g.m2, g.m) : 0);
     return (size_t)fl * sizeof(float);
 }
 
@@ -155,7 +165,7 @@ static void mb_pack_blk(const float *wa, const float *bias, int64_t m, int64_t c
     }
 }
 
-/* packed: WA's GEMM panels, WC's, then WA blocked (mb_pack_blk) */
+/* packed: WA's GEMM panels, WC's, then WA blocked (mb_pack_blk), then WC blocked */
 static int64_t mb_pack(const struct ox_node *n, struct ox_tensor *const *in, float *dst)
 {
     struct mb_geom g;
@@ -167,11 +177,15 @@ static int64_t mb_pack(const struct ox_node *n, struct ox_tensor *const *in, flo
             ox_conv_pack(in[1]->data, g.m, g.c, dst);
         if (g.has_c)
             ox_conv_pack(in[5]->data, g.m2, g.m, dst + pa);
+        float *wt = dst + pa + (g.has_c ? ox_conv_pack_size(g.m2, g.m) : 0);
         if (g.has_a)
-            mb_pack_blk(in[1]->data, in[2] ? in[2]->data : NULL, g.m, g.c,
-                        dst + pa + (g.has_c ? ox_conv_pack_size(g.m2, g.m) : 0));
+            mb_pack_blk(in[1]->data, in[2] ? in[2]->data : NULL, g.m, g.c, wt);
+        if (g.has_c)
+            mb_pack_blk(in[5]->data, n->n_in > 6 && in[6] ? in[6]->data : NULL, g.m2, g.m,
+                        wt + (g.has_a ? ox_mb_pack_size(g.m, g.c) : 0));
     }
-    return pa + (g.has_c ? ox_conv_pack_size(g.m2, g.m) : 0) + (g.has_a ? ox_mb_pack_size(g.m, g.c) : 0);
+    return pa + (g.has_c ? ox_conv_pack_size(g.m2, g.m) + ox_mb_pack_size(g.m2, g.m) : 0) +
+           (g.has_a ? ox_mb_pack_size(g.m, g.c) : 0);
 }
 
 struct mb_dw {
@@ -224,7 +238,9 @@ struct mb_run {
     int64_t erows, drows; /* banded: E's ring rows a plane (h when one band), D's rows (a band's most) */
     int64_t k0, chunks; /* mb_chunk: images from k0 on, each in chunks ranges of bands */
     int blk;            /* E channel-blocked (mb_bands_run_blk) */
+    int blkd;           /* blk and D channel-blocked too (ox_mb_project) */
     const float *wt, *bt; /* blk: WA and bA blocked (mb_pack_blk) */
+    const float *wtc, *btc; /* blkd: WC and bC blocked */
     int64_t rl;           /* blk: E_c's columns a row (mb_ec_cols) */
 };
 
@@ -319,6 +335,17 @@ struct mb_band {
     int64_t r0, r1, oy0, oy1;
 };
 
+struct mb_prj {
+    struct ox_mb_prj p;
+    enum ox_isa isa;
+};
+
+static void mb_prj_part(void *arg, int64_t lo, int64_t hi)
+{
+    const struct mb_prj *j = arg;
+    (j->isa == OX_ISA_AVX512 ? ox_mb_project_avx512 : ox_mb_project_avx2)(&j->p, lo, hi);
+}
+
 static void mb_band_part(void *arg, int64_t lo, int64_t hi)
 {
     const struct mb_band *j = arg;
@@ -347,6 +374,10 @@ static void mb_bands_run_blk(const struct mb_run *r, const struct ox_ctx *c, int
                                .c = g->c, .h = g->h, .w = g->w, .erows = r->erows, .rl = r->rl, .pl = v->pl},
                         .d = {NULL, r->wb, r->bb, g->has_c ? dv : yi, g->m, g->h, g->w, v->kh, v->kw, v->sh, v->sw,
                               v->dh, v->dw, v->pt, v->pl, v->oh, v->ow, r->eb, 0, g->has_c ? r->drows : 0, 0}};
+    if (r->blkd) { /* D_c, and the project reads it */
+        j.ex.dc = dv;
+        j.ex.dbst = r->drows * v->ow * lanes;
+    }
     int64_t done = 0, need = t0 * v->oh / bands * v->sh - v->pt; /* rows of E written; first row t0 reads */
     for (int64_t t = 0; t < t1; t++) {
         int64_t oy0 = t * v->oh / bands, oy1 = (t + 1) * v->oh / bands;
@@ -367,7 +398,14 @@ static void mb_bands_run_blk(const struct mb_run *r, const struct ox_ctx *c, int
         done = r1 > done ? r1 : done;
         if (t < t0)
             continue;
-        if (g->has_c) { /* Y columns [oy0 OW, oy1 OW) from D's rows */
+        if (r->blkd) { /* Y columns [oy0 OW, oy1 OW) from D_c, 16 a part */
+            int64_t np = (oy1 - oy0) * v->ow;
+            struct mb_prj pj = {{.dc = dv, .wt = r->wtc, .bt = r->btc,
+                                 .z = r->z ? r->z + bi * g->m2 * ohw + oy0 * v->ow : NULL, .y = yi + oy0 * v->ow,
+                                 .epi = r->ec, .k = g->m, .m2 = g->m2, .n = np, .dbst = j.ex.dbst, .ldy = ohw},
+                                r->isa};
+            ox_parallel(c, (np + 15) / 16, 1 + (1 << 18) / (16 * g->m * g->m2 + 1), mb_prj_part, &pj);
+        } else if (g->has_c) { /* Y columns [oy0 OW, oy1 OW) from D's rows */
             const float *zi = r->z ? r->z + bi * g->m2 * ohw + oy0 * v->ow : NULL;
             struct ox_conv_gemm gp = {.wp = r->pc, .b = dv, .c = yi + oy0 * v->ow, .bias = r->bc, .m = g->m2,
                                       .k = g->m, .n = (oy1 - oy0) * v->ow, .ldb = r->drows * v->ow, .ldc = ohw,
@@ -405,7 +443,6 @@ static int mb_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_te
         return 0;
     const struct ox_window *v = &g->win;
     const struct ox_tensor *z = n->n_in > 7 ? in[7] : NULL;
-    int64_t ohw = v->oh * v->ow;
     int64_t esz = mb_eroom(g), pasz = g->has_a ? ox_conv_pack_size(g->m, g->c) : 0;
     int64_t pcsz = g->has_c ? ox_conv_pack_size(g->m2, g->m) : 0;
     r.x = in[0]->data;
@@ -416,18 +453,22 @@ static int mb_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_te
     r.bc = n->n_in > 6 && in[6] ? in[6]->data : NULL;
     r.pa = c->packed;
     if (!r.pa) { /* folding at plan time: pack into the scratch (mb_scratch left room) */
-        float *pk = (float *)c->scratch + esz + (g->has_c ? g->m * ohw : 0);
+        float *pk = (float *)c->scratch + esz + mb_droom(g);
         if (g->has_a)
             ox_conv_pack(in[1]->data, g->m, g->c, pk);
         if (g->has_c)
             ox_conv_pack(in[5]->data, g->m2, g->m, pk + pasz);
         if (g->has_a)
             mb_pack_blk(in[1]->data, r.ba, g->m, g->c, pk + pasz + pcsz);
+        if (g->has_c)
+            mb_pack_blk(in[5]->data, r.bc, g->m2, g->m, pk + pasz + pcsz + (g->has_a ? ox_mb_pack_size(g->m, g->c) : 0));
         r.pa = pk;
     }
     r.pc = r.pa + pasz;
     r.wt = r.pc + pcsz;
     r.bt = r.wt + (g->m + OX_MB_BLK - 1) / OX_MB_BLK * OX_MB_BLK * g->c;
+    r.wtc = r.wt + (g->has_a ? ox_mb_pack_size(g->m, g->c) : 0);
+    r.btc = r.wtc + (g->m2 + OX_MB_BLK - 1) / OX_MB_BLK * OX_MB_BLK * g->m;
     r.ea = (struct ox_epi){(int)n->ip[0], n->fp[0], n->fp[1]};
     r.eb = (struct ox_epi){(int)n->ip[1], n->fp[2], n->fp[3]};
     r.ec = (struct ox_epi){(int)n->ip[2], bits_f(n->ip[4]), bits_f(n->ip[5])};
@@ -448,6 +489,7 @@ static int mb_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_te
     r.erows = r.bands == 1 || r.erows > g->h ? g->h : r.erows;
     const char *env = getenv("INFERD_ONNX_MBCONV_BLOCKED");
     r.blk = r.banded && g->has_a && g->h * g->w >= MB_BLK_MINHW && !(env && strcmp(env, "0") == 0);
+    r.blkd = r.blk && g->has_c && g->m2 <= OX_MB_MAXM2 && !(env && strcmp(env, "1") == 0);
     r.rl = mb_ec_cols(g);
     /* whole images per thread while the batch has one for each (each core's band stays in
      * its own L2, no fork/join per band), then the rest split finely; not when folding (the

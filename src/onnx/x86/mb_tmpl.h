@@ -119,11 +119,97 @@ void FN(ox_mb_dw)(const struct ox_dw *d, const struct ox_mb_exp *e, int64_t cb0,
                 src[nr] = xb + iy % e->erows * e->rl * VL;
                 wr[nr++] = wk + ky * d->kw * VL;
             }
+            if (e->dc) { /* D_c: the row as the taps leave it */
+                dwb_row(d, src, wr, nr, bias, e->dc + cb * e->dbst + (oy - d->y0) * d->ow * VL);
+                continue;
+            }
             dwb_row(d, src, wr, nr, bias, ob);
             float *yr[VL];
             for (int l = 0; l < nc; l++)
                 yr[l] = y + (l * yrows + oy - d->y0) * d->ow;
             dwb_deinterleave(ob, nc, d->ow, yr);
         }
+    }
+}
+
+/* ---- project from D_c: a GEMM with the pixels as rows again (MBPT pixels x MBPV blocks of VL
+ * output channels), each tile's rows stored to a stage [block][16 pixels][VL] and moved to
+ * Y's planes by dwb_deinterleave: the 8x8 transposes are on Y's M2 channels, not D's M ---- */
+#define MBPT 8                  /* pixels per project tile */
+#define MBPV (VL == 16 ? 2 : 1) /* output blocks per project tile: 16 zmm / 8 ymm accumulators */
+
+static inline __attribute__((always_inline)) void mbp_tile(const struct ox_mb_prj *j, const float *dp,
+                                                           const float *w0, const float *w1, VF b0, VF b1, float *s0,
+                                                           float *s1, int nb, int nv, int act)
+{
+    VF a0[MBPT], a1[MBPT];
+#pragma GCC unroll 8
+    for (int u = 0; u < MBPT; u++) {
+        a0[u] = b0;
+        a1[u] = b1;
+    }
+    for (int64_t k = 0; k < j->k; k++) {
+        const float *dk = dp + k / VL * j->dbst + k % VL;
+        VF v0 = VLOAD(w0 + k * OX_MB_BLK), v1 = nv == 2 ? VLOAD(w1 + k * OX_MB_BLK) : v0;
+#pragma GCC unroll 8
+        for (int u = 0; u < nb; u++) {
+            VF xb = VSET1(dk[u * VL]);
+            a0[u] = VFMA(xb, v0, a0[u]);
+            if (nv == 2)
+                a1[u] = VFMA(xb, v1, a1[u]);
+        }
+    }
+#pragma GCC unroll 8
+    for (int u = 0; u < nb; u++) {
+        VSTORE(s0 + u * VL, act ? epi_vec(&j->epi, a0[u]) : a0[u]);
+        if (nv == 2)
+            VSTORE(s1 + u * VL, act ? epi_vec(&j->epi, a1[u]) : a1[u]);
+    }
+}
+
+static inline const float *mbp_w(const struct ox_mb_prj *j, int64_t cb)
+{
+    return j->wt + (cb * VL / OX_MB_BLK * j->k) * OX_MB_BLK + cb * VL % OX_MB_BLK;
+}
+
+void FN(ox_mb_project)(const struct ox_mb_prj *j, int64_t q0, int64_t q1)
+{
+    float st[(OX_MB_MAXM2 / VL + 1) * 16 * VL] __attribute__((aligned(64)));
+    int64_t nblk = (j->m2 + VL - 1) / VL;
+    int act = j->z == NULL;
+    for (int64_t q = q0; q < q1; q++) {
+        int64_t p = q * 16, cnt = j->n - p < 16 ? j->n - p : 16;
+        if (cnt < 16 && j->n >= 16) /* moved back to end at n: the same sums for every pixel */
+            p = j->n - 16, cnt = 16;
+        for (int64_t cb = 0; cb < nblk; cb += MBPV) {
+            int nv = MBPV == 2 && cb + 1 < nblk ? 2 : 1;
+            const float *w0 = mbp_w(j, cb), *w1 = nv == 2 ? mbp_w(j, cb + 1) : w0;
+            VF b0 = VLOAD(j->bt + cb * VL), b1 = nv == 2 ? VLOAD(j->bt + (cb + 1) * VL) : b0;
+            for (int64_t t = 0; t < cnt; t += MBPT) {
+                const float *dp = j->dc + (p + t) * VL;
+                float *s0 = st + (cb * 16 + t) * VL, *s1 = s0 + 16 * VL;
+                int nb = cnt - t < MBPT ? (int)(cnt - t) : MBPT;
+                if (nb == MBPT && nv == 2)
+                    mbp_tile(j, dp, w0, w1, b0, b1, s0, s1, MBPT, 2, act);
+                else if (nb == MBPT)
+                    mbp_tile(j, dp, w0, w1, b0, b1, s0, s1, MBPT, 1, act);
+                else
+                    mbp_tile(j, dp, w0, w1, b0, b1, s0, s1, nb, nv, act);
+            }
+        }
+        for (int64_t cb = 0; cb < nblk; cb++) {
+            int nc = j->m2 - cb * VL < VL ? (int)(j->m2 - cb * VL) : VL;
+            float *dst[VL];
+            for (int l = 0; l < nc; l++)
+                dst[l] = j->y + (cb * VL + l) * j->ldy + p;
+            dwb_deinterleave(st + cb * 16 * VL, nc, cnt, dst);
+        }
+        if (j->z) /* Y = act(W D + b + Z) */
+            for (int64_t o = 0; o < j->m2; o++) {
+                float *yr = j->y + o * j->ldy + p;
+                const float *zr = j->z + o * j->ldy + p;
+                for (int64_t i = 0; i < cnt; i++)
+                    yr[i] = ox_act_apply(&j->epi, yr[i] + zr[i]);
+            }
     }
 }
