@@ -208,8 +208,12 @@ void FN(ox_mb_project)(const struct ox_mb_prj *j, int64_t q0, int64_t q1)
             for (int64_t o = 0; o < j->m2; o++) {
                 float *yr = j->y + o * j->ldy + p;
                 const float *zr = j->z + o * j->ldy + p;
-                for (int64_t i = 0; i < cnt; i++)
-                    yr[i] = ox_act_apply(&j->epi, yr[i] + zr[i]);
+                if (j->epi.act == OX_ACT_NONE) /* MobileNetV2's residual blocks: vectorised */
+                    for (int64_t i = 0; i < cnt; i++)
+                        yr[i] += zr[i];
+                else
+                    for (int64_t i = 0; i < cnt; i++)
+                        yr[i] = ox_act_apply(&j->epi, yr[i] + zr[i]);
             }
     }
 }
