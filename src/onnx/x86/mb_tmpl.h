@@ -172,22 +172,26 @@ static inline const float *mbp_w(const struct ox_mb_prj *j, int64_t cb)
     return j->wt + (cb * VL / OX_MB_BLK * j->k) * OX_MB_BLK + cb * VL % OX_MB_BLK;
 }
 
+#define MBST 24 /* stage pixels a block: 16, and dwb_deinterleave reads up to 8 past a tail */
+
 void FN(ox_mb_project)(const struct ox_mb_prj *j, int64_t q0, int64_t q1)
 {
-    float st[(OX_MB_MAXM2 / VL + 1) * 16 * VL] __attribute__((aligned(64)));
+    float st[(OX_MB_MAXM2 / VL + 1) * MBST * VL] __attribute__((aligned(64)));
     int64_t nblk = (j->m2 + VL - 1) / VL;
     int act = j->z == NULL;
     for (int64_t q = q0; q < q1; q++) {
-        int64_t p = q * 16, cnt = j->n - p < 16 ? j->n - p : 16;
-        if (cnt < 16 && j->n >= 16) /* moved back to end at n: the same sums for every pixel */
-            p = j->n - 16, cnt = 16;
+        int64_t p = q * 16, cnt = j->n - p < 16 ? j->n - p : 16, skip = 0;
+        if (cnt < 16 && j->n >= 16) /* moved back to end at n, storing only its own pixels: the
+                                     * others are another part's (another thread's, and Z is
+                                     * added in place) */
+            skip = 16 - cnt, p = j->n - 16, cnt = 16;
         for (int64_t cb = 0; cb < nblk; cb += MBPV) {
             int nv = MBPV == 2 && cb + 1 < nblk ? 2 : 1;
             const float *w0 = mbp_w(j, cb), *w1 = nv == 2 ? mbp_w(j, cb + 1) : w0;
             VF b0 = VLOAD(j->bt + cb * VL), b1 = nv == 2 ? VLOAD(j->bt + (cb + 1) * VL) : b0;
             for (int64_t t = 0; t < cnt; t += MBPT) {
                 const float *dp = j->dc + (p + t) * VL;
-                float *s0 = st + (cb * 16 + t) * VL, *s1 = s0 + 16 * VL;
+                float *s0 = st + (cb * MBST + t) * VL, *s1 = s0 + MBST * VL;
                 int nb = cnt - t < MBPT ? (int)(cnt - t) : MBPT;
                 if (nb == MBPT && nv == 2)
                     mbp_tile(j, dp, w0, w1, b0, b1, s0, s1, MBPT, 2, act);
@@ -201,9 +205,11 @@ void FN(ox_mb_project)(const struct ox_mb_prj *j, int64_t q0, int64_t q1)
             int nc = j->m2 - cb * VL < VL ? (int)(j->m2 - cb * VL) : VL;
             float *dst[VL];
             for (int l = 0; l < nc; l++)
-                dst[l] = j->y + (cb * VL + l) * j->ldy + p;
-            dwb_deinterleave(st + cb * 16 * VL, nc, cnt, dst);
+                dst[l] = j->y + (cb * VL + l) * j->ldy + p + skip;
+            dwb_deinterleave(st + (cb * MBST + skip) * VL, nc, cnt - skip, dst);
         }
+        p += skip;
+        cnt -= skip;
         if (j->z) /* Y = act(W D + b + Z) */
             for (int64_t o = 0; o < j->m2; o++) {
                 float *yr = j->y + o * j->ldy + p;
