@@ -25,17 +25,32 @@
  * block took 1.4x as long). The scratch keeps whole-image room (an unbanded run). Where the
  * blocked depthwise kernel does not run (scalar reference, large kernels) the image is done
  * in one band with the plane kernel: the same arithmetic as the three Convs unfused.
+ *
+ * With the expand conv and the blocked depthwise kernel, E is kept channel-blocked (E_c,
+ * mbconv_kern.h): the expand writes each pixel's channels as one vector (a GEMM with the
+ * pixels as rows, X read in place) and the depthwise taps read E_c's rows with their padding
+ * columns in place, so E is never transposed; one fork/join per band runs both on each
+ * thread's channel blocks (E stays in that core's cache). D stays planar for the project
+ * GEMM. With a project conv D is kept channel-blocked too (D_c): the depthwise rows go to
+ * it as the taps leave them, and the project is a GEMM with the pixels as rows whose tiles
+ * are transposed into Y's planes (ox_mb_project): the transposes are on Y's M2 channels
+ * instead of D's M (6x fewer in MobileNetV2). INFERD_ONNX_MBCONV_BLOCKED (read per run): 0
+ * takes the planar path (E and D planar, ox_conv_gemm and ox_dw_blk's ring), 1 keeps only E
+ * channel-blocked; for comparison.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "onnx/conv_kern.h"
+#include "onnx/mbconv_kern.h"
 #include "onnx/onnx_int.h"
 #include "onnx/ops/ops.h"
 
 #define MB_BAND_BYTES (512 * 1024)  /* E and D rows of one band: inside a 1 MiB L2 with X's rows */
 #define MB_WHOLE_BYTES (768 * 1024) /* an image's E and D up to this size go in one band */
 #define MB_CHUNK_BANDS 2            /* least bands per thread for an image split by bands */
+#define MB_BLK_MINHW 196            /* E channel-blocked from 14x14 maps up: on 7x7 maps with
+                                     * K = 160 the planar path measured ~10% faster */
 
 static float bits_f(int64_t v)
 {
@@ -50,6 +65,30 @@ struct mb_geom {
     int64_t nb, c, h, w, m, m2; /* m2 == m without the project conv */
     int has_a, has_c;
 };
+
+/* E's room in the scratch: planar (M, H, W), or E_c with M rounded up to OX_MB_BLK and up to
+ * W + pl + pr columns a row (mb_ec_cols), whichever is larger */
+static int64_t mb_eroom(const struct mb_geom *g)
+{
+    if (!g->has_a)
+        return 0;
+    int64_t ec = (g->m + OX_MB_BLK - 1) / OX_MB_BLK * OX_MB_BLK * g->h * (g->w + g->win.pl + g->win.pr);
+    return ec > g->m * g->h * g->w ? ec : g->m * g->h * g->w;
+}
+
+/* D's room: planar (M, OH, OW), or D_c with M rounded up to OX_MB_BLK */
+static int64_t mb_droom(const struct mb_geom *g)
+{
+    return g->has_c ? (g->m + OX_MB_BLK - 1) / OX_MB_BLK * OX_MB_BLK * g->win.oh * g->win.ow : 0;
+}
+
+/* E_c's columns a row: the depthwise reads (OW - 1) sw + kw padded columns, the expand
+ * writes pl + W (<= W + pl + pr both) */
+static int64_t mb_ec_cols(const struct mb_geom *g)
+{
+    int64_t wp = (g->win.ow - 1) * g->win.sw + g->win.kw;
+    return wp > g->win.pl + g->w ? wp : g->win.pl + g->w;
+}
 
 static int mb_geometry(const struct ox_node *n, struct ox_tensor *const *in, struct mb_geom *g,
                        struct inferd_err *err)
@@ -108,12 +147,25 @@ static size_t mb_scratch(const struct ox_node *n, struct ox_tensor *const *in, s
     (void)out;
     if (mb_geometry(n, in, &g, NULL) < 0)
         return 0;
-    int64_t fl = (g.has_a ? g.m * g.h * g.w : 0) + (g.has_c ? g.m * g.win.oh * g.win.ow : 0);
+    int64_t fl = mb_eroom(&g) + mb_droom(&g);
     if (in[0]->is_const)
-        fl += (g.has_a ? ox_conv_pack_size(g.m, g.c) : 0) + (g.has_c ? ox_conv_pack_size(g.m2, g.m) : 0);
+        fl += (g.has_a ? ox_conv_pack_size(g.m, g.c) + ox_mb_pack_size(g.m, g.c) : 0) +
+              (g.has_c ? ox_conv_pack_size(g.m2, g.m) + ox_mb_pack_size(g.m2, g.m) : 0);
     return (size_t)fl * sizeof(float);
 }
 
+/* WA (M, C) and its bias (or NULL) as mbconv_kern.h's wt and bt */
+static void mb_pack_blk(const float *wa, const float *bias, int64_t m, int64_t c, float *out)
+{
+    int64_t mp = (m + OX_MB_BLK - 1) / OX_MB_BLK * OX_MB_BLK;
+    for (int64_t o = 0; o < mp; o++) {
+        for (int64_t k = 0; k < c; k++)
+            out[(o / OX_MB_BLK * c + k) * OX_MB_BLK + o % OX_MB_BLK] = o < m ? wa[o * c + k] : 0.0f;
+        out[mp * c + o] = o < m && bias ? bias[o] : 0.0f;
+    }
+}
+
+/* packed: WA's GEMM panels, WC's, then WA blocked (mb_pack_blk), then WC blocked */
 static int64_t mb_pack(const struct ox_node *n, struct ox_tensor *const *in, float *dst)
 {
     struct mb_geom g;
@@ -125,8 +177,15 @@ static int64_t mb_pack(const struct ox_node *n, struct ox_tensor *const *in, flo
             ox_conv_pack(in[1]->data, g.m, g.c, dst);
         if (g.has_c)
             ox_conv_pack(in[5]->data, g.m2, g.m, dst + pa);
+        float *wt = dst + pa + (g.has_c ? ox_conv_pack_size(g.m2, g.m) : 0);
+        if (g.has_a)
+            mb_pack_blk(in[1]->data, in[2] ? in[2]->data : NULL, g.m, g.c, wt);
+        if (g.has_c)
+            mb_pack_blk(in[5]->data, n->n_in > 6 && in[6] ? in[6]->data : NULL, g.m2, g.m,
+                        wt + (g.has_a ? ox_mb_pack_size(g.m, g.c) : 0));
     }
-    return pa + (g.has_c ? ox_conv_pack_size(g.m2, g.m) : 0);
+    return pa + (g.has_c ? ox_conv_pack_size(g.m2, g.m) + ox_mb_pack_size(g.m2, g.m) : 0) +
+           (g.has_a ? ox_mb_pack_size(g.m, g.c) : 0);
 }
 
 struct mb_dw {
@@ -178,6 +237,11 @@ struct mb_run {
     int64_t bands, cblocks;
     int64_t erows, drows; /* banded: E's ring rows a plane (h when one band), D's rows (a band's most) */
     int64_t k0, chunks; /* mb_chunk: images from k0 on, each in chunks ranges of bands */
+    int blk;            /* E channel-blocked (mb_bands_run_blk) */
+    int blkd;           /* blk and D channel-blocked too (ox_mb_project) */
+    const float *wt, *bt; /* blk: WA and bA blocked (mb_pack_blk) */
+    const float *wtc, *btc; /* blkd: WC and bC blocked */
+    int64_t rl;           /* blk: E_c's columns a row (mb_ec_cols) */
 };
 
 /* E rows [r0, r1) of image xi into the ring ev (erows rows a plane): one call per run of
@@ -212,7 +276,7 @@ static void mb_bands_run(const struct mb_run *r, const struct ox_ctx *c, int64_t
     const struct mb_geom *g = &r->g;
     const struct ox_window *v = &g->win;
     int64_t hw = g->h * g->w, ohw = v->oh * v->ow, bands = r->bands;
-    float *ev = c->scratch, *dv = g->has_c ? (float *)c->scratch + (g->has_a ? g->m * hw : 0) : NULL;
+    float *ev = c->scratch, *dv = g->has_c ? (float *)c->scratch + mb_eroom(g) : NULL;
     const float *xi = r->x + bi * g->c * hw;
     float *yi = r->y + bi * g->m2 * ohw;
     struct mb_dw dj = {{g->has_a ? ev : xi, r->wb, r->bb, g->has_c ? dv : yi, g->m, g->h, g->w, v->kh, v->kw, v->sh,
@@ -262,11 +326,100 @@ static void mb_bands_run(const struct mb_run *r, const struct ox_ctx *c, int64_t
     }
 }
 
+/* one band of the blocked path on channel blocks [lo, hi) (ox_parallel's parts): E_c rows
+ * [r0, r1), then D rows [oy0, oy1) (none when equal) */
+struct mb_band {
+    const struct mb_run *r;
+    struct ox_mb_exp ex;
+    struct ox_dw d;
+    int64_t r0, r1, oy0, oy1;
+};
+
+struct mb_prj {
+    struct ox_mb_prj p;
+    enum ox_isa isa;
+};
+
+static void mb_prj_part(void *arg, int64_t lo, int64_t hi)
+{
+    const struct mb_prj *j = arg;
+    (j->isa == OX_ISA_AVX512 ? ox_mb_project_avx512 : ox_mb_project_avx2)(&j->p, lo, hi);
+}
+
+static void mb_band_part(void *arg, int64_t lo, int64_t hi)
+{
+    const struct mb_band *j = arg;
+    int avx512 = j->r->isa == OX_ISA_AVX512;
+    if (j->r1 > j->r0)
+        (avx512 ? ox_mb_expand_avx512 : ox_mb_expand_avx2)(&j->ex, lo, hi, j->r0, j->r1);
+    if (j->oy1 > j->oy0)
+        (avx512 ? ox_mb_dw_avx512 : ox_mb_dw_avx2)(&j->d, &j->ex, lo, hi, j->oy0, j->oy1);
+}
+
+/* mb_bands_run with E channel-blocked (E_c in c's scratch, erows rows a ring): per band one
+ * fork/join over the channel blocks runs the expand of the rows of E not yet written and the
+ * depthwise of the band's rows on each thread's blocks, then the project GEMM reads D as
+ * before. A range past band 0 first writes the rows of E it reads that earlier bands would
+ * have: each value of E_c is summed the same way whoever computes it, so the bits are those
+ * of one run through all bands. */
+static void mb_bands_run_blk(const struct mb_run *r, const struct ox_ctx *c, int64_t bi, int64_t t0, int64_t t1)
+{
+    const struct mb_geom *g = &r->g;
+    const struct ox_window *v = &g->win;
+    int64_t hw = g->h * g->w, ohw = v->oh * v->ow, bands = r->bands, lanes = ox_dw_blk_lanes(r->isa);
+    float *dv = g->has_c ? (float *)c->scratch + mb_eroom(g) : NULL;
+    float *yi = r->y + bi * g->m2 * ohw;
+    struct mb_band j = {.r = r,
+                        .ex = {.x = r->x + bi * g->c * hw, .wt = r->wt, .bt = r->bt, .epi = r->ea, .e = c->scratch,
+                               .c = g->c, .h = g->h, .w = g->w, .erows = r->erows, .rl = r->rl, .pl = v->pl},
+                        .d = {NULL, r->wb, r->bb, g->has_c ? dv : yi, g->m, g->h, g->w, v->kh, v->kw, v->sh, v->sw,
+                              v->dh, v->dw, v->pt, v->pl, v->oh, v->ow, r->eb, 0, g->has_c ? r->drows : 0, 0}};
+    if (r->blkd) { /* D_c, and the project reads it */
+        j.ex.dc = dv;
+        j.ex.dbst = r->drows * v->ow * lanes;
+    }
+    int64_t done = 0, need = t0 * v->oh / bands * v->sh - v->pt; /* rows of E written; first row t0 reads */
+    for (int64_t t = 0; t < t1; t++) {
+        int64_t oy0 = t * v->oh / bands, oy1 = (t + 1) * v->oh / bands;
+        int64_t r0 = oy0 * v->sh - v->pt, r1 = (oy1 - 1) * v->sh - v->pt + (v->kh - 1) * v->dh + 1;
+        r0 = r0 < done ? done : r0;
+        r1 = r1 > g->h ? g->h : r1;
+        if (t < t0 && r1 <= need) { /* an earlier band's E rows that [t0, t1) does not read */
+            done = r1 > done ? r1 : done;
+            continue;
+        }
+        j.r0 = t < t0 && need > r0 ? need : r0;
+        j.r1 = r1;
+        j.oy0 = t < t0 ? 0 : oy0;
+        j.oy1 = t < t0 ? 0 : oy1;
+        j.d.y0 = g->has_c ? oy0 : 0;
+        int64_t work = ((j.r1 > j.r0 ? j.r1 - j.r0 : 0) * g->w * g->c + (j.oy1 - j.oy0) * v->ow * v->kh * v->kw) * lanes;
+        ox_parallel(c, r->cblocks, 1 + (1 << 18) / (work + 1), mb_band_part, &j);
+        done = r1 > done ? r1 : done;
+        if (t < t0)
+            continue;
+        if (r->blkd) { /* Y columns [oy0 OW, oy1 OW) from D_c, 16 a part */
+            int64_t np = (oy1 - oy0) * v->ow;
+            struct mb_prj pj = {{.dc = dv, .wt = r->wtc, .bt = r->btc,
+                                 .z = r->z ? r->z + bi * g->m2 * ohw + oy0 * v->ow : NULL, .y = yi + oy0 * v->ow,
+                                 .epi = r->ec, .k = g->m, .m2 = g->m2, .n = np, .dbst = j.ex.dbst, .ldy = ohw},
+                                r->isa};
+            ox_parallel(c, (np + 15) / 16, 1 + (1 << 18) / (16 * g->m * g->m2 + 1), mb_prj_part, &pj);
+        } else if (g->has_c) { /* Y columns [oy0 OW, oy1 OW) from D's rows */
+            const float *zi = r->z ? r->z + bi * g->m2 * ohw + oy0 * v->ow : NULL;
+            struct ox_conv_gemm gp = {.wp = r->pc, .b = dv, .c = yi + oy0 * v->ow, .bias = r->bc, .m = g->m2,
+                                      .k = g->m, .n = (oy1 - oy0) * v->ow, .ldb = r->drows * v->ow, .ldc = ohw,
+                                      .epi = r->ec, .sum = zi};
+            ox_conv_gemm_pool(c, r->isa, &gp, NULL);
+        }
+    }
+}
+
 /* image bi, all its bands */
 static void mb_image(void *arg, const struct ox_ctx *c, int64_t bi)
 {
     const struct mb_run *r = arg;
-    mb_bands_run(r, c, bi, 0, r->bands);
+    (r->blk ? mb_bands_run_blk : mb_bands_run)(r, c, bi, 0, r->bands);
 }
 
 /* part i: chunk i % chunks of the bands of image k0 + i / chunks */
@@ -274,7 +427,8 @@ static void mb_chunk(void *arg, const struct ox_ctx *c, int64_t i)
 {
     const struct mb_run *r = arg;
     int64_t ch = i % r->chunks;
-    mb_bands_run(r, c, r->k0 + i / r->chunks, ch * r->bands / r->chunks, (ch + 1) * r->bands / r->chunks);
+    (r->blk ? mb_bands_run_blk : mb_bands_run)(r, c, r->k0 + i / r->chunks, ch * r->bands / r->chunks,
+                                               (ch + 1) * r->bands / r->chunks);
 }
 
 static int mb_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_tensor *const *in,
@@ -289,8 +443,8 @@ static int mb_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_te
         return 0;
     const struct ox_window *v = &g->win;
     const struct ox_tensor *z = n->n_in > 7 ? in[7] : NULL;
-    int64_t ohw = v->oh * v->ow;
-    int64_t esz = g->has_a ? g->m * g->h * g->w : 0, pasz = g->has_a ? ox_conv_pack_size(g->m, g->c) : 0;
+    int64_t esz = mb_eroom(g), pasz = g->has_a ? ox_conv_pack_size(g->m, g->c) : 0;
+    int64_t pcsz = g->has_c ? ox_conv_pack_size(g->m2, g->m) : 0;
     r.x = in[0]->data;
     r.y = out[0]->data;
     r.ba = in[2] ? in[2]->data : NULL;
@@ -299,14 +453,22 @@ static int mb_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_te
     r.bc = n->n_in > 6 && in[6] ? in[6]->data : NULL;
     r.pa = c->packed;
     if (!r.pa) { /* folding at plan time: pack into the scratch (mb_scratch left room) */
-        float *pk = (float *)c->scratch + esz + (g->has_c ? g->m * ohw : 0);
+        float *pk = (float *)c->scratch + esz + mb_droom(g);
         if (g->has_a)
             ox_conv_pack(in[1]->data, g->m, g->c, pk);
         if (g->has_c)
             ox_conv_pack(in[5]->data, g->m2, g->m, pk + pasz);
+        if (g->has_a)
+            mb_pack_blk(in[1]->data, r.ba, g->m, g->c, pk + pasz + pcsz);
+        if (g->has_c)
+            mb_pack_blk(in[5]->data, r.bc, g->m2, g->m, pk + pasz + pcsz + (g->has_a ? ox_mb_pack_size(g->m, g->c) : 0));
         r.pa = pk;
     }
     r.pc = r.pa + pasz;
+    r.wt = r.pc + pcsz;
+    r.bt = r.wt + (g->m + OX_MB_BLK - 1) / OX_MB_BLK * OX_MB_BLK * g->c;
+    r.wtc = r.wt + (g->has_a ? ox_mb_pack_size(g->m, g->c) : 0);
+    r.btc = r.wtc + (g->m2 + OX_MB_BLK - 1) / OX_MB_BLK * OX_MB_BLK * g->m;
     r.ea = (struct ox_epi){(int)n->ip[0], n->fp[0], n->fp[1]};
     r.eb = (struct ox_epi){(int)n->ip[1], n->fp[2], n->fp[3]};
     r.ec = (struct ox_epi){(int)n->ip[2], bits_f(n->ip[4]), bits_f(n->ip[5])};
@@ -325,6 +487,10 @@ static int mb_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_te
     r.drows = (v->oh + r.bands - 1) / r.bands; /* the tallest band */
     r.erows = (r.drows - 1) * v->sh + (v->kh - 1) * v->dh + 1; /* the rows of E it reads */
     r.erows = r.bands == 1 || r.erows > g->h ? g->h : r.erows;
+    const char *env = getenv("INFERD_ONNX_MBCONV_BLOCKED");
+    r.blk = r.banded && g->has_a && g->h * g->w >= MB_BLK_MINHW && !(env && strcmp(env, "0") == 0);
+    r.blkd = r.blk && g->has_c && g->m2 <= OX_MB_MAXM2 && !(env && strcmp(env, "1") == 0);
+    r.rl = mb_ec_cols(g);
     /* whole images per thread while the batch has one for each (each core's band stays in
      * its own L2, no fork/join per band), then the rest split finely; not when folding (the
      * packed weights then share the scratch) */

@@ -44,3 +44,4 @@ static inline __m256i mask_n(int n)
 #include "onnx/x86/conv_tmpl.h"
 #include "onnx/x86/stem_tmpl.h" /* the first-layer direct conv (conv_stem.h) */
 #include "onnx/x86/cdir_tmpl.h" /* the direct conv for 3x3+ kernels (conv_direct.h) */
+#include "onnx/x86/mb_tmpl.h"   /* InferdMBConv's channel-blocked expand and depthwise (mbconv_kern.h) */

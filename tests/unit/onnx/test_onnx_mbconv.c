@@ -10,7 +10,10 @@
  * pools of 2 and 3 threads (whole images per thread where the batch has one for each, the
  * rest split finely: ox_parallel_images) the fused outputs equal the 1-thread ones bit for
  * bit; and the "graph optimized" summary counts the blocks fused. Run it once more with
- * INFERD_CPU_DISABLE=avx512f for the AVX2 kernels and =avx2 for the scalar references. */
+ * INFERD_CPU_DISABLE=avx512f for the AVX2 kernels and =avx2 for the scalar references, and
+ * with INFERD_ONNX_MBCONV_BLOCKED=0 for the planar path (ctest runs all four). Maps from 14x14
+ * up with an expand conv take the channel-blocked E and D (the cases with a project
+ * activation, before or after the residual Add, are there for ox_mb_project's epilogue). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +39,7 @@ struct block {
     int near;          /* 1: expand output also a graph output; 2: expand conv strided; 3: no
                           expand conv (x -> depthwise -> project, c == m) */
     int want;          /* blocks the summary must count */
+    const char *pact;  /* NULL, or an activation after the project conv (and the Add) */
 };
 
 static void fill(float *v, int64_t n, float scale, float ph)
@@ -88,9 +92,12 @@ static void encode(const struct block *b, struct buf *out)
     if (b->m2) {
         char pin[64];
         snprintf(pin, sizeof pin, "%s,wc%s", da, b->bias ? ",bc" : "");
-        gb_node(&g, &(struct gb_node){"Conv", pin, b->residual ? "p" : "out", {{0}}});
+        const char *po = b->pact ? "q" : "out";
+        gb_node(&g, &(struct gb_node){"Conv", pin, b->residual ? "p" : po, {{0}}});
         if (b->residual)
-            gb_node(&g, &(struct gb_node){"Add", "p,x", "out", {{0}}});
+            gb_node(&g, &(struct gb_node){"Add", "p,x", po, {{0}}});
+        if (b->pact)
+            act(&g, b->pact, "q", "out", "qt");
         y = "out";
     }
     pbw_str(&g, 2, "mbconv");
@@ -202,23 +209,26 @@ int main(void)
     CHECK(pool != NULL && pool3 != NULL);
     static const struct block cases[] = {
         /* what                                          c   m   m2  h    w    k  s  d  pads         act          bias res near want */
-        {"small 3x3 s1 Relu + project + residual (whole)", 5, 19, 5, 9, 11, 3, 1, 1, {1, 1, 1, 1}, "Relu", 1, 1, 0, 1},
-        {"banded 3x3 s1 Clip + project, no bias", 16, 72, 24, 61, 67, 3, 1, 1, {1, 1, 1, 1}, "Clip", 0, 0, 0, 1},
-        {"banded 5x5 s1 SiLU + project + residual", 12, 60, 12, 53, 57, 5, 1, 1, {2, 2, 2, 2}, "SiLU", 1, 1, 0, 1},
-        {"banded 7x7 s1 HardSwish, no project", 9, 40, 0, 97, 95, 7, 1, 1, {3, 3, 3, 3}, "HardSwish", 1, 0, 0, 1},
-        {"banded 3x3 no activation, pads 0", 8, 33, 16, 70, 70, 3, 1, 1, {0, 0, 0, 0}, "", 1, 0, 0, 1},
-        {"banded 3x3 s2 Clip + project (MobileNetV2 block 2)", 16, 96, 24, 113, 113, 3, 2, 1, {1, 1, 1, 1}, "Clip", 1, 0, 0, 1},
-        {"banded 3x3 s2 pads (0,0,1,1) Relu + project", 7, 48, 13, 90, 76, 3, 2, 1, {0, 0, 1, 1}, "Relu", 1, 0, 0, 1},
-        {"banded 5x5 s2 SiLU, no project", 11, 40, 0, 99, 101, 5, 2, 1, {2, 2, 2, 2}, "SiLU", 0, 0, 0, 1},
-        {"whole 5x5 s2 HardSwish + project (7x7 out)", 21, 67, 30, 14, 14, 5, 2, 1, {2, 2, 2, 2}, "HardSwish", 1, 0, 0, 1},
-        {"whole 3x3 s1 Relu + project + residual, 1x1 map", 6, 17, 6, 1, 1, 3, 1, 1, {1, 1, 1, 1}, "Relu", 1, 1, 0, 1},
-        {"dilated 3x3 (plane kernel) Relu + project", 10, 36, 10, 75, 75, 3, 1, 2, {2, 2, 2, 2}, "Relu", 1, 1, 0, 1},
-        {"no expand: depthwise 3x3 s1 Relu -> project (banded)", 32, 32, 16, 113, 113, 3, 1, 1, {1, 1, 1, 1}, "Relu", 1, 0, 3, 1},
-        {"no expand: depthwise 5x5 s2 Clip -> project + act", 24, 24, 40, 77, 81, 5, 2, 1, {2, 1, 2, 1}, "Clip", 0, 0, 3, 1},
-        {"no expand, no project: not fused", 24, 24, 0, 20, 20, 3, 1, 1, {1, 1, 1, 1}, "Relu", 1, 0, 3, 0},
+        {"small 3x3 s1 Relu + project + residual (whole)", 5, 19, 5, 9, 11, 3, 1, 1, {1, 1, 1, 1}, "Relu", 1, 1, 0, 1, NULL},
+        {"banded 3x3 s1 Clip + project, no bias", 16, 72, 24, 61, 67, 3, 1, 1, {1, 1, 1, 1}, "Clip", 0, 0, 0, 1, NULL},
+        {"banded 5x5 s1 SiLU + project + residual", 12, 60, 12, 53, 57, 5, 1, 1, {2, 2, 2, 2}, "SiLU", 1, 1, 0, 1, NULL},
+        {"banded 7x7 s1 HardSwish, no project", 9, 40, 0, 97, 95, 7, 1, 1, {3, 3, 3, 3}, "HardSwish", 1, 0, 0, 1, NULL},
+        {"banded 3x3 no activation, pads 0", 8, 33, 16, 70, 70, 3, 1, 1, {0, 0, 0, 0}, "", 1, 0, 0, 1, NULL},
+        {"banded 3x3 s2 Clip + project (MobileNetV2 block 2)", 16, 96, 24, 113, 113, 3, 2, 1, {1, 1, 1, 1}, "Clip", 1, 0, 0, 1, NULL},
+        {"banded 3x3 s2 pads (0,0,1,1) Relu + project", 7, 48, 13, 90, 76, 3, 2, 1, {0, 0, 1, 1}, "Relu", 1, 0, 0, 1, NULL},
+        {"banded 5x5 s2 SiLU, no project", 11, 40, 0, 99, 101, 5, 2, 1, {2, 2, 2, 2}, "SiLU", 0, 0, 0, 1, NULL},
+        {"whole 5x5 s2 HardSwish + project (7x7 out)", 21, 67, 30, 14, 14, 5, 2, 1, {2, 2, 2, 2}, "HardSwish", 1, 0, 0, 1, NULL},
+        {"whole 3x3 s1 Relu + project + residual, 1x1 map", 6, 17, 6, 1, 1, 3, 1, 1, {1, 1, 1, 1}, "Relu", 1, 1, 0, 1, NULL},
+        {"dilated 3x3 (plane kernel) Relu + project", 10, 36, 10, 75, 75, 3, 1, 2, {2, 2, 2, 2}, "Relu", 1, 1, 0, 1, NULL},
+        {"banded 3x3 s1 Relu + project + Clip (E, D blocked)", 13, 70, 21, 58, 60, 3, 1, 1, {1, 1, 1, 1}, "Relu", 1, 0, 0, 1, "Clip"},
+        {"banded 3x3 s1 + project + residual + HardSwish", 20, 44, 20, 45, 47, 3, 1, 1, {1, 1, 1, 1}, "HardSwish", 1, 1, 0, 1, "HardSwish"},
+        {"banded 3x3 s2 SiLU + project (36 outputs) + SiLU", 24, 88, 36, 57, 55, 3, 2, 1, {1, 1, 1, 1}, "SiLU", 0, 0, 0, 1, "SiLU"},
+        {"no expand: depthwise 3x3 s1 Relu -> project (banded)", 32, 32, 16, 113, 113, 3, 1, 1, {1, 1, 1, 1}, "Relu", 1, 0, 3, 1, NULL},
+        {"no expand: depthwise 5x5 s2 Clip -> project + act", 24, 24, 40, 77, 81, 5, 2, 1, {2, 1, 2, 1}, "Clip", 0, 0, 3, 1, NULL},
+        {"no expand, no project: not fused", 24, 24, 0, 20, 20, 3, 1, 1, {1, 1, 1, 1}, "Relu", 1, 0, 3, 0, NULL},
         /* near misses: the expand stays a Conv, the depthwise -> project pair still fuses */
-        {"near miss: expand output is a graph output", 8, 24, 8, 20, 20, 3, 1, 1, {1, 1, 1, 1}, "", 1, 0, 1, 1},
-        {"near miss: strided expand", 8, 24, 8, 20, 20, 3, 1, 1, {1, 1, 1, 1}, "Relu", 1, 0, 2, 1},
+        {"near miss: expand output is a graph output", 8, 24, 8, 20, 20, 3, 1, 1, {1, 1, 1, 1}, "", 1, 0, 1, 1, NULL},
+        {"near miss: strided expand", 8, 24, 8, 20, 20, 3, 1, 1, {1, 1, 1, 1}, "Relu", 1, 0, 2, 1, NULL},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         check(&cases[i]);

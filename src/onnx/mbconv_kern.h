@@ -1,0 +1,61 @@
+/* mbconv_kern.h — InferdMBConv's channel-blocked kernels (x86/mb_tmpl.h, built into
+ * conv_avx2.c / conv_avx512.c): the expand 1x1 conv written straight into the depthwise
+ * kernel's channel-blocked layout, and the depthwise conv read from it, so the expanded map
+ * E is never transposed (ops/mbconv.c; the planar path is ox_conv_gemm + ox_dw_blk).
+ *
+ *   E_c: per block of L = ox_dw_blk_lanes() channels, erows rows (a ring: input row iy at
+ *        iy % erows) of rl columns, each column L floats (one pixel of L channels); image
+ *        column ix at column pl + ix, the other columns zero (the depthwise padding).
+ *        Block cb starts at e + cb * erows * rl * L.
+ *   E_c[m][iy][ix] = act(bias[m] + sum_c WA[m][c] * X[c][iy][ix]), summed over c in order.
+ *   wt: WA blocked by 16 output channels, [m / 16][c][m % 16] (zeros past M); bt: bias, 16
+ *   per block (zeros past M, or all zero without a bias): ox_mb_pack_size floats in all.
+ */
+#ifndef INFERD_ONNX_MBCONV_KERN_H
+#define INFERD_ONNX_MBCONV_KERN_H
+
+#include <stdint.h>
+
+#include "onnx/conv_kern.h"
+
+#define OX_MB_BLK 16 /* output channels per block of wt */
+
+struct ox_mb_exp {
+    const float *x;        /* X of one image (C, H, W) */
+    const float *wt, *bt;  /* blocked weights and bias (above) */
+    struct ox_epi epi;
+    float *e;              /* E_c */
+    int64_t c, h, w, erows, rl, pl;
+    float *dc;             /* ox_mb_dw's output channel-blocked (D_c: block cb at cb * dbst, output
+                              row oy's pixel ox at ((oy - y0) OW + ox) L), else NULL: planar */
+    int64_t dbst;
+};
+
+static inline int64_t ox_mb_pack_size(int64_t m, int64_t c)
+{
+    return (m + OX_MB_BLK - 1) / OX_MB_BLK * OX_MB_BLK * (c + 1);
+}
+
+/* E_c rows [r0, r1) of channel blocks [cb0, cb1) (L channels each), padding columns included */
+void ox_mb_expand_avx2(const struct ox_mb_exp *e, int64_t cb0, int64_t cb1, int64_t r0, int64_t r1);
+void ox_mb_expand_avx512(const struct ox_mb_exp *e, int64_t cb0, int64_t cb1, int64_t r0, int64_t r1);
+/* depthwise output rows [oy0, oy1) of channel blocks [cb0, cb1) from E_c (d->x unused; d->y,
+ * yrows, y0 as for ox_dw_blk); ox_dw_blk_ok(d) */
+void ox_mb_dw_avx2(const struct ox_dw *d, const struct ox_mb_exp *e, int64_t cb0, int64_t cb1, int64_t oy0, int64_t oy1);
+void ox_mb_dw_avx512(const struct ox_dw *d, const struct ox_mb_exp *e, int64_t cb0, int64_t cb1, int64_t oy0,
+                     int64_t oy1);
+
+/* Y (M2, n) (columns ldy apart, as Z) = act(WC D_c + bC [+ Z]) for columns [16 q0, 16 q1)
+ * (the last 16 moved back to end at n): D_c the depthwise output channel-blocked, block
+ * stride dbst, pixel i of a block at i * L; wt, bt WC and bC blocked as WA above (k = M). */
+#define OX_MB_MAXM2 512 /* most project outputs (a stage of 16 pixels on the stack) */
+struct ox_mb_prj {
+    const float *dc, *wt, *bt, *z; /* z: NULL or Z at Y's strides */
+    float *y;
+    struct ox_epi epi;
+    int64_t k, m2, n, dbst, ldy;
+};
+void ox_mb_project_avx2(const struct ox_mb_prj *j, int64_t q0, int64_t q1);
+void ox_mb_project_avx512(const struct ox_mb_prj *j, int64_t q0, int64_t q1);
+
+#endif

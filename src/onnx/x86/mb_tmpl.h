@@ -1,0 +1,225 @@
+/* mb_tmpl.h — InferdMBConv's channel-blocked expand and depthwise (mbconv_kern.h), included
+ * by conv_avx2.c and conv_avx512.c after conv_tmpl.h (its macros, epi_vec, dwb_row and
+ * dwb_deinterleave). The expand is a GEMM with the pixels as rows: MBPX pixels x two blocks
+ * of VL channels (2 * MBPX accumulators), per input channel two weight vectors and MBPX
+ * broadcasts of X, and each accumulator is one pixel of VL channels, already the layout the
+ * depthwise taps read: no 8x8 transposes into a ring and no planar E between the two. */
+#include "onnx/mbconv_kern.h"
+
+#define MBPX (VL == 16 ? 12 : 6) /* pixels per expand tile: 24 zmm / 12 ymm accumulators */
+
+/* wt's block for channels [cb * VL, cb * VL + VL) */
+static inline const float *mbx_w(const struct ox_mb_exp *e, int64_t cb)
+{
+    return e->wt + (cb * VL / OX_MB_BLK * e->c) * OX_MB_BLK + cb * VL % OX_MB_BLK;
+}
+
+/* nb pixels (X columns xp[0..nb), planes hw apart; outputs at dst[u], the second block's
+ * bstep floats on) of nv (1, 2) channel blocks from w0 (the second's weights w1) */
+static inline __attribute__((always_inline)) void mbx_tile(const struct ox_mb_exp *e, const float *xp, int64_t hw,
+                                                           const float *w0, const float *w1, VF b0, VF b1,
+                                                           float *const *dst, int64_t bstep, int nb, int nv)
+{
+    VF a0[MBPX], a1[MBPX];
+#pragma GCC unroll 12
+    for (int u = 0; u < MBPX; u++) { /* all of them: the unused ones are dropped, and gcc sees them set */
+        a0[u] = b0;
+        a1[u] = b1;
+    }
+    for (int64_t k = 0; k < e->c; k++) {
+        const float *xk = xp + k * hw;
+        VF v0 = VLOAD(w0 + k * OX_MB_BLK), v1 = nv == 2 ? VLOAD(w1 + k * OX_MB_BLK) : v0;
+#pragma GCC unroll 12
+        for (int u = 0; u < nb; u++) {
+            VF xb = VSET1(xk[u]);
+            a0[u] = VFMA(xb, v0, a0[u]);
+            if (nv == 2)
+                a1[u] = VFMA(xb, v1, a1[u]);
+        }
+    }
+#pragma GCC unroll 12
+    for (int u = 0; u < nb; u++) {
+        VSTORE(dst[u], epi_vec(&e->epi, a0[u]));
+        if (nv == 2)
+            VSTORE(dst[u] + bstep, epi_vec(&e->epi, a1[u]));
+    }
+}
+
+/* channel blocks [cb0, cb1) of nb pixels (dst: block cb0's outputs) */
+static inline __attribute__((always_inline)) void mbx_pixels(const struct ox_mb_exp *e, int64_t cb0, int64_t cb1,
+                                                             const float *xp, float *const *dst, int nb)
+{
+    int64_t hw = e->h * e->w, bst = e->erows * e->rl * VL;
+    float *d1[MBPX];
+    for (int64_t cb = cb0; cb < cb1; cb += 2) {
+        int nv = cb + 1 < cb1 ? 2 : 1;
+        const float *w0 = mbx_w(e, cb), *w1 = nv == 2 ? mbx_w(e, cb + 1) : w0;
+        VF b0 = VLOAD(e->bt + cb * VL), b1 = nv == 2 ? VLOAD(e->bt + (cb + 1) * VL) : b0;
+        for (int u = 0; u < nb; u++)
+            d1[u] = dst[u] + (cb - cb0) * bst;
+        if (nv == 2)
+            mbx_tile(e, xp, hw, w0, w1, b0, b1, d1, bst, nb, 2);
+        else
+            mbx_tile(e, xp, hw, w0, w1, b0, b1, d1, bst, nb, 1);
+    }
+}
+
+void FN(ox_mb_expand)(const struct ox_mb_exp *e, int64_t cb0, int64_t cb1, int64_t r0, int64_t r1)
+{
+    int64_t bst = e->erows * e->rl * VL, n = (r1 - r0) * e->w;
+    for (int64_t cb = cb0; cb < cb1; cb++) /* the padding columns of the rows written */
+        for (int64_t iy = r0; iy < r1; iy++) {
+            float *row = e->e + cb * bst + iy % e->erows * e->rl * VL;
+            memset(row, 0, (size_t)(e->pl * VL) * sizeof(float));
+            memset(row + (e->pl + e->w) * VL, 0, (size_t)((e->rl - e->pl - e->w) * VL) * sizeof(float));
+        }
+    const float *x = e->x + r0 * e->w; /* rows r0.. of a plane are contiguous: pixels run across rows */
+    float *dst[MBPX];
+    for (int64_t p = 0; p < n; p += MBPX) {
+        int nb = n - p < MBPX ? (int)(n - p) : MBPX;
+        int64_t at = p;
+        if (nb < MBPX && n >= MBPX) /* the last group moved back to end at n: every pixel of it
+                                     * gets the same sums whichever group computes it */
+            at = n - MBPX, nb = MBPX;
+        for (int u = 0; u < nb; u++) {
+            int64_t q = at + u, iy = r0 + q / e->w;
+            dst[u] = e->e + cb0 * bst + (iy % e->erows * e->rl + e->pl + q % e->w) * VL;
+        }
+        if (nb == MBPX)
+            mbx_pixels(e, cb0, cb1, x + at, dst, MBPX);
+        else
+            mbx_pixels(e, cb0, cb1, x + at, dst, nb);
+    }
+}
+
+void FN(ox_mb_dw)(const struct ox_dw *d, const struct ox_mb_exp *e, int64_t cb0, int64_t cb1, int64_t oy0, int64_t oy1)
+{
+    float wk[OX_DWB_MAXK * VL] __attribute__((aligned(64)));
+    float ob[(OX_DWB_MAXOW + 8) * VL] __attribute__((aligned(64))); /* + 8: read by whole 8x8 blocks */
+    int64_t bst = e->erows * e->rl * VL, taps = d->kh * d->kw, yrows = d->yrows ? d->yrows : d->oh;
+    for (int64_t cb = cb0; cb < cb1; cb++) {
+        int64_t c0 = cb * VL;
+        int nc = d->channels - c0 < VL ? (int)(d->channels - c0) : VL;
+        float bb[VL];
+        for (int l = 0; l < VL; l++) {
+            bb[l] = l < nc && d->bias ? d->bias[c0 + l] : 0.0f;
+            for (int64_t t = 0; t < taps; t++)
+                wk[t * VL + l] = l < nc ? d->w[(c0 + l) * taps + t] : 0.0f;
+        }
+        VF bias = VLOAD(bb);
+        const float *xb = e->e + cb * bst;
+        float *y = d->y + c0 * yrows * d->ow;
+        for (int64_t oy = oy0; oy < oy1; oy++) {
+            const float *src[OX_DWB_MAXKH], *wr[OX_DWB_MAXKH];
+            int nr = 0;
+            for (int64_t ky = 0; ky < d->kh; ky++) {
+                int64_t iy = oy * d->sh - d->pt + ky;
+                if (iy < 0 || iy >= d->h)
+                    continue;
+                src[nr] = xb + iy % e->erows * e->rl * VL;
+                wr[nr++] = wk + ky * d->kw * VL;
+            }
+            if (e->dc) { /* D_c: the row as the taps leave it */
+                dwb_row(d, src, wr, nr, bias, e->dc + cb * e->dbst + (oy - d->y0) * d->ow * VL);
+                continue;
+            }
+            dwb_row(d, src, wr, nr, bias, ob);
+            float *yr[VL];
+            for (int l = 0; l < nc; l++)
+                yr[l] = y + (l * yrows + oy - d->y0) * d->ow;
+            dwb_deinterleave(ob, nc, d->ow, yr);
+        }
+    }
+}
+
+/* ---- project from D_c: a GEMM with the pixels as rows again (MBPT pixels x MBPV blocks of VL
+ * output channels), each tile's rows stored to a stage [block][16 pixels][VL] and moved to
+ * Y's planes by dwb_deinterleave: the 8x8 transposes are on Y's M2 channels, not D's M ---- */
+#define MBPT 8                  /* pixels per project tile */
+#define MBPV (VL == 16 ? 2 : 1) /* output blocks per project tile: 16 zmm / 8 ymm accumulators */
+
+static inline __attribute__((always_inline)) void mbp_tile(const struct ox_mb_prj *j, const float *dp,
+                                                           const float *w0, const float *w1, VF b0, VF b1, float *s0,
+                                                           float *s1, int nb, int nv, int act)
+{
+    VF a0[MBPT], a1[MBPT];
+#pragma GCC unroll 8
+    for (int u = 0; u < MBPT; u++) {
+        a0[u] = b0;
+        a1[u] = b1;
+    }
+    for (int64_t k = 0; k < j->k; k++) {
+        const float *dk = dp + k / VL * j->dbst + k % VL;
+        VF v0 = VLOAD(w0 + k * OX_MB_BLK), v1 = nv == 2 ? VLOAD(w1 + k * OX_MB_BLK) : v0;
+#pragma GCC unroll 8
+        for (int u = 0; u < nb; u++) {
+            VF xb = VSET1(dk[u * VL]);
+            a0[u] = VFMA(xb, v0, a0[u]);
+            if (nv == 2)
+                a1[u] = VFMA(xb, v1, a1[u]);
+        }
+    }
+#pragma GCC unroll 8
+    for (int u = 0; u < nb; u++) {
+        VSTORE(s0 + u * VL, act ? epi_vec(&j->epi, a0[u]) : a0[u]);
+        if (nv == 2)
+            VSTORE(s1 + u * VL, act ? epi_vec(&j->epi, a1[u]) : a1[u]);
+    }
+}
+
+static inline const float *mbp_w(const struct ox_mb_prj *j, int64_t cb)
+{
+    return j->wt + (cb * VL / OX_MB_BLK * j->k) * OX_MB_BLK + cb * VL % OX_MB_BLK;
+}
+
+#define MBST 24 /* stage pixels a block: 16, and dwb_deinterleave reads up to 8 past a tail */
+
+void FN(ox_mb_project)(const struct ox_mb_prj *j, int64_t q0, int64_t q1)
+{
+    float st[(OX_MB_MAXM2 / VL + 1) * MBST * VL] __attribute__((aligned(64)));
+    int64_t nblk = (j->m2 + VL - 1) / VL;
+    int act = j->z == NULL;
+    for (int64_t q = q0; q < q1; q++) {
+        int64_t p = q * 16, cnt = j->n - p < 16 ? j->n - p : 16, skip = 0;
+        if (cnt < 16 && j->n >= 16) /* moved back to end at n, storing only its own pixels: the
+                                     * others are another part's (another thread's, and Z is
+                                     * added in place) */
+            skip = 16 - cnt, p = j->n - 16, cnt = 16;
+        for (int64_t cb = 0; cb < nblk; cb += MBPV) {
+            int nv = MBPV == 2 && cb + 1 < nblk ? 2 : 1;
+            const float *w0 = mbp_w(j, cb), *w1 = nv == 2 ? mbp_w(j, cb + 1) : w0;
+            VF b0 = VLOAD(j->bt + cb * VL), b1 = nv == 2 ? VLOAD(j->bt + (cb + 1) * VL) : b0;
+            for (int64_t t = 0; t < cnt; t += MBPT) {
+                const float *dp = j->dc + (p + t) * VL;
+                float *s0 = st + (cb * MBST + t) * VL, *s1 = s0 + MBST * VL;
+                int nb = cnt - t < MBPT ? (int)(cnt - t) : MBPT;
+                if (nb == MBPT && nv == 2)
+                    mbp_tile(j, dp, w0, w1, b0, b1, s0, s1, MBPT, 2, act);
+                else if (nb == MBPT)
+                    mbp_tile(j, dp, w0, w1, b0, b1, s0, s1, MBPT, 1, act);
+                else
+                    mbp_tile(j, dp, w0, w1, b0, b1, s0, s1, nb, nv, act);
+            }
+        }
+        for (int64_t cb = 0; cb < nblk; cb++) {
+            int nc = j->m2 - cb * VL < VL ? (int)(j->m2 - cb * VL) : VL;
+            float *dst[VL];
+            for (int l = 0; l < nc; l++)
+                dst[l] = j->y + (cb * VL + l) * j->ldy + p + skip;
+            dwb_deinterleave(st + (cb * MBST + skip) * VL, nc, cnt - skip, dst);
+        }
+        p += skip;
+        cnt -= skip;
+        if (j->z) /* Y = act(W D + b + Z) */
+            for (int64_t o = 0; o < j->m2; o++) {
+                float *yr = j->y + o * j->ldy + p;
+                const float *zr = j->z + o * j->ldy + p;
+                if (j->epi.act == OX_ACT_NONE) /* MobileNetV2's residual blocks: vectorised */
+                    for (int64_t i = 0; i < cnt; i++)
+                        yr[i] += zr[i];
+                else
+                    for (int64_t i = 0; i < cnt; i++)
+                        yr[i] = ox_act_apply(&j->epi, yr[i] + zr[i]);
+            }
+    }
+}
