@@ -80,15 +80,15 @@ static const struct kern_type *find(const struct kern_type *tab, enum ggml_type 
 #define ISA_TILES4(SUF, Q4N, Q8N, F16D4, Q4D4, Q8D4, Q4KD4, Q6KD4) \
     {NULL, NULL, F16D4}, {gemm4x4_q4_0_##SUF, Q4N, Q4D4}, {gemm4x4_q8_0_##SUF, Q8N, Q8D4}, {NULL, NULL, Q4KD4}, \
         {NULL, NULL, Q6KD4},
-#define ISA_TILES512(SUF, Q4D4) \
+#define ISA_TILES512(SUF, Q4D4, Q4KD4) \
     ISA_TILES4(SUF, gemm4xn_q4_0_##SUF, gemm4xn_q8_0_##SUF, dot4_f16_##SUF, Q4D4, dot4_q8_0_##SUF, \
-               dot4_avx2_q4_k, dot4_q6_k_##SUF)
+               Q4KD4, dot4_q6_k_##SUF)
 static const struct kern_type isa_avx512vnni[] = {
-    ISA_TYPES(avx512vnni, dot_f16_avx512vnni, dot_q4_0_avx512vnni, dot_avx2_q4_k)};
+    ISA_TYPES(avx512vnni, dot_f16_avx512vnni, dot_q4_0_avx512vnni, dot_q4_k_avx512vnni)};
 static const struct kern_type isa_avx512[] = {ISA_TYPES(avx512, dot_f16_avx512, dot_avx2_q4_0, dot_avx2_q4_k)};
 static const struct kern_type isa_avxvnni[] = {ISA_TYPES(avxvnni, dot_avx2_f16, dot_q4_0_avxvnni, dot_avx2_q4_k)};
-static const struct kern_tiles tiles_avx512vnni[] = {ISA_TILES512(avx512vnni, dot4_q4_0_avx512vnni)};
-static const struct kern_tiles tiles_avx512[] = {ISA_TILES512(avx512, dot4_avx2_q4_0)};
+static const struct kern_tiles tiles_avx512vnni[] = {ISA_TILES512(avx512vnni, dot4_q4_0_avx512vnni, dot4_q4_k_avx512vnni)};
+static const struct kern_tiles tiles_avx512[] = {ISA_TILES512(avx512, dot4_avx2_q4_0, dot4_avx2_q4_k)};
 /* AVX-VNNI's F16 and Q4_K dots are AVX2's, so AVX2's dot4s match them bit for bit (its own
  * Q4_K dot widened the scales in general registers and multiplied with vpmulld) */
 static const struct kern_tiles tiles_avxvnni[] = {
