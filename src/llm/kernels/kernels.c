@@ -62,9 +62,10 @@ static const struct kern_type *find(const struct kern_type *tab, enum ggml_type 
  * AVX-512 F/BW is AVX2's: its 4-block integer reduction streams faster than the 512-bit dot
  * did on Zen 4 (gemv_bench 22.8 against 16.6 GB/s; tg64 Q4_0 25.4 -> 31.4 tokens/s, session
  * 9); with VNNI it is the same step on 256-bit vpdpbusd (dot_q4_0_avx512vnni, 22 -> 26 GB/s
- * in L2, session 10). The 2-8 token tiles stay 512-bit. So is Q4_K's (dot_avx2_q4_k, dot4_avx2_q4_k; on AVX-VNNI
- * too): as many 256-bit slots a super-block as the 512-bit dot on Zen 4, and 4 row streams
- * (gemv_bench 21.3 against 18.7 GB/s per CPU-second, session 10). */
+ * in L2, session 10). The 2-8 token tiles stay 512-bit. Q4_K's on AVX-512 VNNI is 256-bit
+ * too (dot_q4_k_avx512vnni, dot4_q4_k_avx512vnni: vpdpbusd, vpackssdw, vpdpwssd; gemv_bench
+ * in L2 22.8 -> 27.7 GB/s against AVX2's, session 11); on AVX-512 F/BW and AVX-VNNI it is
+ * AVX2's (dot_avx2_q4_k, dot4_avx2_q4_k). */
 #define ISA_TYPES(SUF, F16DOT, Q4DOT, Q4KDOT)                                                           \
     {GGML_TYPE_F16, GGML_TYPE_F16, dequant_avx2_f16, quant_avx2_f16, F16DOT, NULL},                     \
     {GGML_TYPE_Q4_0, GGML_TYPE_Q8_0, dequant_row_q4_0, quant_row_q4_0, Q4DOT, NULL},                    \
@@ -80,17 +81,16 @@ static const struct kern_type *find(const struct kern_type *tab, enum ggml_type 
 #define ISA_TILES4(SUF, Q4N, Q8N, F16D4, Q4D4, Q8D4, Q4KD4, Q6KD4) \
     {NULL, NULL, F16D4}, {gemm4x4_q4_0_##SUF, Q4N, Q4D4}, {gemm4x4_q8_0_##SUF, Q8N, Q8D4}, {NULL, NULL, Q4KD4}, \
         {NULL, NULL, Q6KD4},
-#define ISA_TILES512(SUF, Q4D4) \
+#define ISA_TILES512(SUF, Q4D4, Q4KD4) \
     ISA_TILES4(SUF, gemm4xn_q4_0_##SUF, gemm4xn_q8_0_##SUF, dot4_f16_##SUF, Q4D4, dot4_q8_0_##SUF, \
-               dot4_avx2_q4_k, dot4_q6_k_##SUF)
+               Q4KD4, dot4_q6_k_##SUF)
 static const struct kern_type isa_avx512vnni[] = {
-    ISA_TYPES(avx512vnni, dot_f16_avx512vnni, dot_q4_0_avx512vnni, dot_avx2_q4_k)};
+    ISA_TYPES(avx512vnni, dot_f16_avx512vnni, dot_q4_0_avx512vnni, dot_q4_k_avx512vnni)};
 static const struct kern_type isa_avx512[] = {ISA_TYPES(avx512, dot_f16_avx512, dot_avx2_q4_0, dot_avx2_q4_k)};
 static const struct kern_type isa_avxvnni[] = {ISA_TYPES(avxvnni, dot_avx2_f16, dot_q4_0_avxvnni, dot_avx2_q4_k)};
-static const struct kern_tiles tiles_avx512vnni[] = {ISA_TILES512(avx512vnni, dot4_q4_0_avx512vnni)};
-static const struct kern_tiles tiles_avx512[] = {ISA_TILES512(avx512, dot4_avx2_q4_0)};
-/* AVX-VNNI's F16 and Q4_K dots are AVX2's, so AVX2's dot4s match them bit for bit (its own
- * Q4_K dot widened the scales in general registers and multiplied with vpmulld) */
+static const struct kern_tiles tiles_avx512vnni[] = {ISA_TILES512(avx512vnni, dot4_q4_0_avx512vnni, dot4_q4_k_avx512vnni)};
+static const struct kern_tiles tiles_avx512[] = {ISA_TILES512(avx512, dot4_avx2_q4_0, dot4_avx2_q4_k)};
+/* AVX-VNNI's F16 and Q4_K dots are AVX2's, so AVX2's dot4s match them bit for bit */
 static const struct kern_tiles tiles_avxvnni[] = {
     ISA_TILES4(avxvnni, NULL, NULL, dot4_avx2_f16, NULL, NULL, dot4_avx2_q4_k, NULL)};
 #define N_ISA_TYPES (sizeof isa_avx512 / sizeof isa_avx512[0])

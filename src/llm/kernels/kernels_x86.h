@@ -53,7 +53,6 @@ void quant_avx2_f16(const float *src, void *dst, int64_t n);
 #define KERN_ISA_AVXVNNI_MASK (KERN_ISA_AVX2_MASK | CPU_AVXVNNI)
 #define KERN_X86_DECLARE(SUF)                                                                          \
     void dot_q8_0_##SUF(int64_t n, float *s, const void *w, const void *a);                          \
-    void dot_q4_k_##SUF(int64_t n, float *s, const void *w, const void *a);                          \
     void dot_q6_k_##SUF(int64_t n, float *s, const void *w, const void *a);                          \
     void gemm4x4_q8_0_##SUF(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *y, \
                             size_t ldy);                                                             \
@@ -75,7 +74,10 @@ int gemm4xn_q4_0_avx512vnni(int64_t n, const void *w, size_t ws, const void *a, 
                             int n_tok);
 KERN_X86_DECLARE(avxvnni)
 void dot_q4_0_avxvnni(int64_t n, float *s, const void *w, const void *a);
-/* AVX-512 VNNI's Q4_0 dot and its dot4 twin (256-bit vpdpbusd; x86/dot512_gemv.h) */
+/* AVX-512 VNNI's Q4_0 and Q4_K dots and their dot4 twins (256-bit vpdpbusd; x86/dot512_body.h,
+ * dot512_gemv.h); without VNNI the tables take AVX2's */
+void dot_q4_k_avx512vnni(int64_t n, float *s, const void *w, const void *a);
+void dot4_q4_k_avx512vnni(int64_t n, const void *w, size_t ws, const void *a, float *y, size_t ys);
 void dot_q4_0_avx512vnni(int64_t n, float *s, const void *w, const void *a);
 void dot4_q4_0_avx512vnni(int64_t n, const void *w, size_t ws, const void *a, float *y, size_t ys);
 void dot_f16_avx512(int64_t n, float *s, const void *w, const void *a);

@@ -30,11 +30,22 @@
 
 #include "base/clock.h"
 #include "base/cpu.h"
+#include "base/json_write.h"
 #include "base/rng.h"
 #include "inferd/llm.h"
 #include "llm/gguf.h"
 #include "llm/kernels/kernels.h"
 #include "support/model_random.h"
+
+/* s escaped for a JSON string (without quotes), malloc'ed; NULL when out of memory */
+static char *json_esc(const char *s)
+{
+    size_t n = strlen(s), cap = 6 * n + 1; /* \u00XX at most per input byte */
+    char *e = malloc(cap);
+    if (e)
+        json_write_escape(e, cap, s, n, NULL);
+    return e;
+}
 
 static int type_from_name(const char *s, enum ggml_type *t)
 {
@@ -367,11 +378,13 @@ static int cmd_bench(int argc, char **argv)
                 tg_best = n_tg / ((t2 - t1) / 1e9);
         }
     }
+    char *esc = json_esc(model);
     printf("{\"model\":\"%s\",\"type\":\"%s\",\"threads\":%d,\"pp\":%d,\"tg\":%d,\"pp_tps\":%.3f,\"tg_tps\":%.3f,"
            "\"pp_tps_best\":%.3f,\"tg_tps_best\":%.3f,\"pp_cpu_s\":%.3f,\"tg_cpu_s\":%.3f,\"depth\":%d,\"kv\":\"%s\",\"attention\":\"%s\",\"isa\":\"%s\",\"cpu\":\"%s\",\"streamed_bytes\":%llu}\n",
-           model, inferd_llm_info(m)->file_type, threads, n_pp, n_tg, pp_s > 0 ? n_pp * reps / pp_s : 0, n_tg * reps / tg_s,
+           esc ? esc : "", inferd_llm_info(m)->file_type, threads, n_pp, n_tg, pp_s > 0 ? n_pp * reps / pp_s : 0, n_tg * reps / tg_s,
            pp_best, tg_best, pp_cpu / reps, tg_cpu / reps, depth, kv_name,
            getenv("INFERD_ATTN") && !strcmp(getenv("INFERD_ATTN"), "twopass") ? "twopass" : "blocked", kern_isa_name(), cpu_features_str(), (unsigned long long)streamed_bytes(model));
+    free(esc);
     free(toks);
     free(pos);
     free(seq);
@@ -420,8 +433,10 @@ static int cmd_recache(const char *path)
     if (f)
         fclose(f);
     munmap((void *)(uintptr_t)m, size);
-    printf("{\"file\":\"%s\",\"bytes\":%zu,\"pmd_mapped_share\":%.3f}\n", path, size,
+    char *esc = json_esc(path);
+    printf("{\"file\":\"%s\",\"bytes\":%zu,\"pmd_mapped_share\":%.3f}\n", esc ? esc : "", size,
            pmd_kb < 0 ? 0.0 : (double)pmd_kb * 1024 / (double)size);
+    free(esc);
     return 0;
 }
 

@@ -27,17 +27,18 @@ struct isa {
     kern_gemm4xn_fn g4n_q8, g4n_q4; /* NULL where the ISA has none */
 };
 
-#define ISA(NM, MASK, SUF, F16, Q4DOT, Q8N, Q4N)                                                     \
-    {NM, MASK, dot_q8_0_##SUF, Q4DOT, dot_q4_k_##SUF, dot_q6_k_##SUF, F16, gemm4x4_q8_0_##SUF, \
+#define ISA(NM, MASK, SUF, F16, Q4DOT, Q4KDOT, Q8N, Q4N)                                            \
+    {NM, MASK, dot_q8_0_##SUF, Q4DOT, Q4KDOT, dot_q6_k_##SUF, F16, gemm4x4_q8_0_##SUF,         \
      gemm4x4_q4_0_##SUF, Q8N, Q4N}
 
-/* (the AVX-512 F/BW set's Q4_0 dot is AVX2's, as kernels.c's tables hand out) */
+/* (the AVX-512 F/BW set's Q4_0 and Q4_K dots and AVX-VNNI's Q4_K dot are AVX2's, as
+ * kernels.c's tables hand out) */
 static const struct isa isas[] = {
-    ISA("avx512 (F/BW/VL)", KERN_ISA_AVX512_MASK, avx512, dot_f16_avx512, dot_avx2_q4_0, gemm4xn_q8_0_avx512,
-        gemm4xn_q4_0_avx512),
+    ISA("avx512 (F/BW/VL)", KERN_ISA_AVX512_MASK, avx512, dot_f16_avx512, dot_avx2_q4_0, dot_avx2_q4_k,
+        gemm4xn_q8_0_avx512, gemm4xn_q4_0_avx512),
     ISA("avx512vnni", KERN_ISA_AVX512VNNI_MASK, avx512vnni, dot_f16_avx512vnni, dot_q4_0_avx512vnni,
-        gemm4xn_q8_0_avx512vnni, gemm4xn_q4_0_avx512vnni),
-    ISA("avxvnni", KERN_ISA_AVXVNNI_MASK, avxvnni, NULL, dot_q4_0_avxvnni, NULL, NULL),
+        dot_q4_k_avx512vnni, gemm4xn_q8_0_avx512vnni, gemm4xn_q4_0_avx512vnni),
+    ISA("avxvnni", KERN_ISA_AVXVNNI_MASK, avxvnni, NULL, dot_q4_0_avxvnni, dot_avx2_q4_k, NULL, NULL),
 };
 
 /* A weight row of type t: quantized random floats where there is a quantizer, else random
@@ -409,13 +410,13 @@ static void check_panels(void)
     CHECK(kern_get_panel(GGML_TYPE_Q5_K) == NULL);
 }
 
-/* The two AVX-512 Q4_K dots (vpmaddubsw + vpmaddwd, vpdpbusd + vpdpwssd) do the same exact
- * integer sums and the same float operations: bit-identical on random bytes (every 6-bit
- * scale and min pattern of the SIMD scale unpack), and near the reference. */
-static void check_q4_k_512_same(void)
+/* The AVX-512 VNNI Q4_K dot (vpdpbusd, vpackssdw, vpdpwssd) on random bytes (every 6-bit
+ * scale and min pattern of the SIMD scale unpack, every nibble) near the reference, and its
+ * dot4 bit-identical to it on the same rows. */
+static void check_q4_k_vnni_random(void)
 {
     if (!cpu_has(KERN_ISA_AVX512VNNI_MASK)) {
-        printf("skip avx512 Q4_K vnni/bw agreement: this CPU lacks VNNI\n");
+        printf("skip avx512vnni Q4_K on random bytes: this CPU lacks VNNI\n");
         return;
     }
     const int n = 2048;
@@ -433,11 +434,11 @@ static void check_q4_k_512_same(void)
         for (int i = 0; i < n; i++)
             x[i] = frand() * (it % 2 ? 5.f : 1.f);
         kern_get_ref(GGML_TYPE_Q8_K)->quantize_row(x, a, n);
-        float s1, s2, want;
+        float s1, s4[4], want;
         dot_q4_k_avx512vnni(n, &s1, w, a);
-        dot_q4_k_avx512(n, &s2, w, a);
+        dot4_q4_k_avx512vnni(n, w, 0, a, s4, 1); /* the same row 4 times */
         dot_ref_q4_k(n, &want, w, a);
-        CHECK(memcmp(&s1, &s2, sizeof s1) == 0);
+        CHECK(memcmp(&s1, &s4[0], sizeof s1) == 0 && memcmp(&s1, &s4[3], sizeof s1) == 0);
         CHECK_NEAR(s1, want, 1e-4 * (fabs(want) + 1));
     }
     free(w);
@@ -521,6 +522,7 @@ int main(void)
             int vnni = s->mask == KERN_ISA_AVX512VNNI_MASK;
             for (int n = 256; n <= 1280; n += 1024) {
                 check_dot4(s->name, GGML_TYPE_Q6_K, vnni ? dot4_q6_k_avx512vnni : dot4_q6_k_avx512, s->q6_k, n);
+                check_dot4(s->name, GGML_TYPE_Q4_K, vnni ? dot4_q4_k_avx512vnni : dot4_avx2_q4_k, s->q4_k, n);
             }
         }
         check_dot(s->name, GGML_TYPE_Q4_K, s->q4_k, 1280);
@@ -539,7 +541,8 @@ int main(void)
                          kern_get_tiles(GGML_TYPE_Q4_K)->dot4 == dot4_avx2_q4_k;
     if (!strcmp(isa, "avx512vnni"))
         CHECK(k->vec_dot == dot_q4_0_avx512vnni && tl->dot4 == dot4_q4_0_avx512vnni &&
-              tl->gemm4x4 == gemm4x4_q4_0_avx512vnni && q4k_avx2);
+              tl->gemm4x4 == gemm4x4_q4_0_avx512vnni && kern_get(GGML_TYPE_Q4_K)->vec_dot == dot_q4_k_avx512vnni &&
+              kern_get_tiles(GGML_TYPE_Q4_K)->dot4 == dot4_q4_k_avx512vnni);
     else if (!strcmp(isa, "avx512"))
         CHECK(k->vec_dot == dot_avx2_q4_0 && tl->dot4 == dot4_avx2_q4_0 && tl->gemm4x4 == gemm4x4_q4_0_avx512 &&
               q4k_avx2);
@@ -554,7 +557,7 @@ int main(void)
         CHECK(!strcmp(isa, "scalar") && k->vec_dot == dot_ref_q4_0 && !tl->gemm4x4);
     CHECK(kern_get_tiles(GGML_TYPE_Q4_K)->gemm4x4 == NULL); /* none for K-quants yet */
     check_panels();
-    check_q4_k_512_same();
+    check_q4_k_vnni_random();
     check_quant_q8_k();
     return check_finish();
 }

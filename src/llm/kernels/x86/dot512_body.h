@@ -125,59 +125,67 @@ void KN(dot_q8_0_)(int64_t n, float *s, const void *w, const void *a)
  * reduction streamed faster than a 512-bit version on Zen 4 (bench/gemv_bench, session 9: 22.8
  * against 16.6 GB/s), with its dot4 twin dot4_avx2_q4_0.) */
 
-/* acc + vpmaddwd(a, b): one vpdpwssd with VNNI (the same exact i32 sums). */
 #ifdef KERN_VNNI
-#define MADD_ACC(acc, a, b) _mm512_dpwssd_epi32((acc), (a), (b))
-#else
-#define MADD_ACC(acc, a, b) _mm512_add_epi32((acc), _mm512_madd_epi16((a), (b)))
-#endif
+/* W q4_k (n,) . a q8_k (n,), one super-block (dot_q4_k_ and dot4_q4_k_: bit-identical rows).
+ * VNNI only (dot_avx512vnni.c: without it a DP256 is three multiply ops, and the tables take
+ * AVX2's dot_avx2_q4_k). 256-bit on purpose: Zen 4 runs 512-bit integer ops on its 256-bit
+ * units, and a 512-bit form (two sub-blocks a zmm) streamed slower than AVX2's dot (18.7
+ * against 21.3 GB/s, session 10). The dot is bound by its multiply and shuffle ops (the
+ * same GB/s with the rows in L2), so per 32 quant bytes (sub-block 2j: low nibbles, 2j+1:
+ * high) one vpdpbusd each into zero gives 8 i32 sums of 4 products (|s| <= 4 * 15 * 128:
+ * they fit an i16), one vpackssdw lays the two as [4 of 2j, 4 of 2j+1] i16 per 128-bit half
+ * (exact), and one vpdpwssd with [4 x sc_2j, 4 x sc_2j+1] (one vpshufb of the unpacked
+ * scales) applies both scales: 3 multiply and 2 shuffle ops per 64 quants, against AVX2's
+ * 3 multiply ops, a vphaddw and a vpshufb (gemv_bench in L2: 22.8 -> 27.7 GB/s). (A
+ * vpmaddubsw + vpdpwssd per sub-block, with the scales as broadcast loads, has 4 multiply
+ * ops: 19.8 GB/s.) The mins term and the float accumulation are AVX2's (q4_k_sb). */
+static inline void KN(q4_k_sb_)(const struct blk_q4_k *x, const struct blk_q8_k *y, __m256 *acc, __m256 *accm)
+{
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    const __m128i sm = kq_unpack_scales_k4(x->scales);
+    /* m_j twice per i32 lane j: lane j = m_j (bsum 2j + bsum 2j+1) */
+    const __m256i pm = _mm256_setr_epi8(8, -1, 8, -1, 9, -1, 9, -1, 10, -1, 10, -1, 11, -1, 11, -1, 12, -1, 12, -1,
+                                        13, -1, 13, -1, 14, -1, 14, -1, 15, -1, 15, -1);
+    __m256i mins = _mm256_madd_epi16(_mm256_shuffle_epi8(_mm256_broadcastsi128_si256(sm), pm),
+                                     _mm256_loadu_si256((const __m256i *)y->bsums));
+    uint32_t ddh; /* d and dmin, adjacent f16 */
+    memcpy(&ddh, &x->d, sizeof ddh);
+    __m128 dd = _mm_mul_ps(_mm_cvtph_ps(_mm_cvtsi32_si128((int)ddh)), _mm_set1_ps(y->d));
+    __m256i sumi = _mm256_setzero_si256();
+    const __m256i z = _mm256_setzero_si256(), sm2 = _mm256_broadcastsi128_si256(sm);
+    _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++)
+    {
+        const char ca = (char)(2 * j), cb = (char)(2 * j + 1);
+        const __m256i ps = _mm256_setr_epi8(ca, -1, ca, -1, ca, -1, ca, -1, cb, -1, cb, -1, cb, -1, cb, -1, ca, -1, ca,
+                                            -1, ca, -1, ca, -1, cb, -1, cb, -1, cb, -1, cb, -1);
+        __m256i q = _mm256_loadu_si256((const __m256i *)(x->qs + 32 * j));
+        __m256i pl = DP256(z, _mm256_and_si256(q, m4), _mm256_loadu_si256((const __m256i *)(y->qs + 64 * j)));
+        __m256i ph = DP256(z, _mm256_and_si256(_mm256_srli_epi16(q, 4), m4),
+                           _mm256_loadu_si256((const __m256i *)(y->qs + 64 * j + 32)));
+        sumi = _mm256_dpwssd_epi32(sumi, _mm256_packs_epi32(pl, ph), _mm256_shuffle_epi8(sm2, ps));
+    }
+    *acc = _mm256_fmadd_ps(_mm256_broadcastss_ps(dd), _mm256_cvtepi32_ps(sumi), *acc);
+    *accm = _mm256_fmadd_ps(_mm256_broadcastss_ps(_mm_movehdup_ps(dd)), _mm256_cvtepi32_ps(mins), *accm);
+}
 
-/* W q4_k (n,) . a q8_k (n,)
- * Each DP lane sums 4 products |q| <= 15, |a| <= 128, so it fits an i16: two DP results
- * are packed to i16 (vpackssdw, exact) and multiplied by their sub-block scales with one
- * vpmaddwd instead of two 32-bit multiplies. vpackssdw interleaves per 128-bit lane: packing
- * p(j) (sub-blocks 2j | 2j+1 in the low | high 256 bits) with p(j+1) gives, per 128-bit lane
- * L, [4 x sb(2j + L/2), 4 x sb(2j + 2 + L/2)] as i16 pairs. */
+static inline float KN(hsum256_)(__m256 v)
+{
+    __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_add_ss(h, _mm_movehdup_ps(h));
+    return _mm_cvtss_f32(h);
+}
+
 void KN(dot_q4_k_)(int64_t n, float *s, const void *w, const void *a)
 {
     const struct blk_q4_k *x = w;
-    const struct blk_q8_k *ya = a;
-    const __m512i m4 = _mm512_set1_epi8(0x0F), z = _mm512_setzero_si512();
-    const __m512i shift = _mm512_setr_epi64(0, 0, 0, 0, 4, 4, 4, 4);
-    const __m128i pa = _mm_setr_epi8(0, 1, 0, 1, 0, 1, 0, 1, 4, 5, 4, 5, 4, 5, 4, 5),
-                  pb = _mm_setr_epi8(2, 3, 2, 3, 2, 3, 2, 3, 6, 7, 6, 7, 6, 7, 6, 7);
-    const __m512i pat01 = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_broadcastsi128_si256(pa)),
-                                             _mm256_broadcastsi128_si256(pb), 1);
-    const __m512i pat23 = _mm512_add_epi8(pat01, _mm512_set1_epi8(8));
-    __m512 acc = _mm512_setzero_ps();
-    __m128 accm = _mm_setzero_ps();
-    for (int64_t i = 0; i < n / QK_K; i++) {
-        __m128i sm = kq_unpack_scales_k4(x[i].scales);
-        __m256i bs = _mm256_loadu_si256((const __m256i *)ya[i].bsums);
-        __m128i bs2 = _mm_hadd_epi16(_mm256_castsi256_si128(bs), _mm256_extracti128_si256(bs, 1));
-        /* [d, dmin] * d_a */
-        uint32_t ddh;
-        memcpy(&ddh, &x[i].d, sizeof ddh);
-        __m128 dd = _mm_mul_ps(_mm_cvtph_ps(_mm_cvtsi32_si128((int)ddh)), _mm_set1_ps(ya[i].d));
-        /* mins . (bsums of sub-block pairs) */
-        __m128i pm = _mm_madd_epi16(_mm_cvtepu8_epi16(_mm_srli_si128(sm, 8)), bs2);
-        accm = _mm_fmadd_ps(_mm_permute_ps(dd, 0x55), _mm_cvtepi32_ps(pm), accm);
-        __m512i sc16 = _mm512_broadcast_i32x4(_mm_cvtepu8_epi16(sm));
-        /* each 32-byte quant run broadcast to both halves: low nibbles | high nibbles */
-        __m512i p[4];
-#pragma GCC unroll 4 /* else gcc keeps p[] on the stack: four 64-byte store-reload round trips */
-        for (int j = 0; j < 4; j++) {
-            __m512i q = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * j)));
-            p[j] = DP(z, _mm512_and_si512(_mm512_srlv_epi64(q, shift), m4), _mm512_loadu_si512((const void *)(ya[i].qs + 64 * j)));
-        }
-        __m512i s01 = _mm512_madd_epi16(_mm512_packs_epi32(p[0], p[1]), _mm512_shuffle_epi8(sc16, pat01));
-        __m512i s0123 = MADD_ACC(s01, _mm512_packs_epi32(p[2], p[3]), _mm512_shuffle_epi8(sc16, pat23));
-        acc = _mm512_fmadd_ps(_mm512_broadcastss_ps(dd), _mm512_cvtepi32_ps(s0123), acc);
-    }
-    accm = _mm_add_ps(accm, _mm_movehl_ps(accm, accm));
-    accm = _mm_add_ss(accm, _mm_movehdup_ps(accm));
-    *s = _mm512_reduce_add_ps(acc) - _mm_cvtss_f32(accm);
+    const struct blk_q8_k *y = a;
+    __m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / QK_K; i++)
+        KN(q4_k_sb_)(&x[i], &y[i], &acc, &accm);
+    *s = KN(hsum256_)(_mm256_sub_ps(acc, accm));
 }
+#endif
 
 /* W q6_k (n,) . a q8_k (n,): q is 0..63 here, the -32 comes back through bsums (in
  * integers: 32 sum(scale * bsum) off the super-block's sum). Per 128 elements, ql (64 bytes,

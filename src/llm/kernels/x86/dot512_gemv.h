@@ -77,8 +77,24 @@ void KN(dot4_q8_0_)(int64_t n, const void *w, size_t ws, const void *a, float *y
     }
 }
 
-/* (No Q4_K twin: its dot is bound by its unpacking work, not by memory, and a 4-row version
- * measured slower per CPU-second in bench/gemv_bench.) */
+#ifdef KERN_VNNI
+/* Q4_K: dot_q4_k_'s super-block step (q4_k_sb_) per row, the activation loads shared. */
+void KN(dot4_q4_k_)(int64_t n, const void *w, size_t ws, const void *a, float *y, size_t ys)
+{
+    const struct blk_q4_k *x[4];
+    const struct blk_q8_k *ya = a;
+    __m256 acc[4], accm[4];
+    for (int k = 0; k < 4; k++) {
+        x[k] = (const struct blk_q4_k *)((const unsigned char *)w + (size_t)k * ws);
+        acc[k] = accm[k] = _mm256_setzero_ps();
+    }
+    for (int64_t i = 0; i < n / QK_K; i++)
+        _Pragma("GCC unroll 4") for (int k = 0; k < 4; k++)
+            KN(q4_k_sb_)(&x[k][i], &ya[i], &acc[k], &accm[k]);
+    for (int k = 0; k < 4; k++)
+        y[(size_t)k * ys] = KN(hsum256_)(_mm256_sub_ps(acc[k], accm[k]));
+}
+#endif
 
 /* Q6_K: dot_q6_k_'s super-block step per row; activation quants and bsums shared. */
 void KN(dot4_q6_k_)(int64_t n, const void *w, size_t ws, const void *a, float *y, size_t ys)

@@ -93,36 +93,6 @@ void dot_q4_0_avxvnni(int64_t n, float *s, const void *w, const void *a)
     *s = hsum_ps(_mm256_add_ps(acc0, acc1));
 }
 
-/* W q4_k (n,) . a q8_k (n,) */
-void dot_q4_k_avxvnni(int64_t n, float *s, const void *w, const void *a)
-{
-    const struct blk_q4_k *x = w;
-    const struct blk_q8_k *y = a;
-    const __m256i m4 = _mm256_set1_epi8(0x0F), z = _mm256_setzero_si256();
-    __m256 acc = _mm256_setzero_ps();
-    float accm = 0;
-    for (int64_t i = 0; i < n / QK_K; i++) {
-        uint8_t sc[8], m;
-        int summ = 0;
-        for (int j = 0; j < 8; j++) {
-            kern_scale_min_k4(j, x[i].scales, &sc[j], &m);
-            summ += m * (y[i].bsums[2 * j] + y[i].bsums[2 * j + 1]);
-        }
-        __m256i sumi = z;
-        for (int j = 0; j < 4; j++) {
-            __m256i q = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * j));
-            __m256i p0 = DP(z, _mm256_and_si256(q, m4), _mm256_loadu_si256((const __m256i *)(y[i].qs + 64 * j)));
-            __m256i p1 = DP(z, _mm256_and_si256(_mm256_srli_epi16(q, 4), m4),
-                            _mm256_loadu_si256((const __m256i *)(y[i].qs + 64 * j + 32)));
-            sumi = _mm256_add_epi32(sumi, _mm256_mullo_epi32(p0, _mm256_set1_epi32(sc[2 * j])));
-            sumi = _mm256_add_epi32(sumi, _mm256_mullo_epi32(p1, _mm256_set1_epi32(sc[2 * j + 1])));
-        }
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(x[i].d) * y[i].d), _mm256_cvtepi32_ps(sumi), acc);
-        accm += h2f(x[i].dmin) * y[i].d * (float)summ;
-    }
-    *s = hsum_ps(acc) - accm;
-}
-
 /* W q6_k (n,) . a q8_k (n,): q is 0..63 here, the -32 comes back through bsums. */
 void dot_q6_k_avxvnni(int64_t n, float *s, const void *w, const void *a)
 {
