@@ -271,7 +271,9 @@ static void eval_row(struct ev_endpoint *e, struct ev_row *row, bool explicit_mo
     char path[INFERD_CLIENT_URL_MAX];
     row->p50 = row->p95 = NAN;
     if (!e->live) {
-        snprintf(row->error, sizeof row->error, "not live: %s", e->error);
+        /* the endpoint's reason, cut to fit after the prefix */
+        snprintf(row->error, sizeof row->error, "not live: %.*s", (int)(sizeof row->error - sizeof "not live: "),
+                 e->error);
         return;
     }
     if (!strcmp(row->kind, "chat")) {
