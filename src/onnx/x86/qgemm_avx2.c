@@ -72,6 +72,10 @@ void qgemm_u8_avx2_pack(const struct qgemm_args *g)
     pack_b(g, (int16_t *)(((uintptr_t)g->pack + 31) & ~(uintptr_t)31), (g->K + 1) / 2);
 }
 
+/* Keeps gcc from hoisting all eight vpmaddwd above the adds, which takes every ymm and adds a
+ * register copy per accumulator to each step (frontend-bound). */
+#define QG_PIN(x, y) __asm__("" : "+x"(x), "+x"(y))
+
 /* Rows i0..i0+3 x panels p and p + 1 (16 columns, the last 8 - 15 of them possibly past N),
  * pairs [q0, q0 + nq) of K: one 4 x 8 tile per panel, the broadcast A pair shared by both. */
 static inline __attribute__((always_inline)) void tile4x16(const struct qgemm_args *g, const int16_t *pk,
@@ -104,13 +108,17 @@ static inline __attribute__((always_inline)) void tile4x16(const struct qgemm_ar
         const __m256i x = _mm256_load_si256((const __m256i *)(bp0 + q * 16));
         const __m256i y = _mm256_load_si256((const __m256i *)(bp1 + q * 16));
         __m256i v = _mm256_set1_epi32(ap[0][q]);
-        a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(x, v)), b0 = _mm256_add_epi32(b0, _mm256_madd_epi16(y, v));
+        a0 = _mm256_add_epi32(_mm256_madd_epi16(x, v), a0), b0 = _mm256_add_epi32(_mm256_madd_epi16(y, v), b0);
+        QG_PIN(a0, b0);
         v = _mm256_set1_epi32(ap[1][q]);
-        a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(x, v)), b1 = _mm256_add_epi32(b1, _mm256_madd_epi16(y, v));
+        a1 = _mm256_add_epi32(_mm256_madd_epi16(x, v), a1), b1 = _mm256_add_epi32(_mm256_madd_epi16(y, v), b1);
+        QG_PIN(a1, b1);
         v = _mm256_set1_epi32(ap[2][q]);
-        a2 = _mm256_add_epi32(a2, _mm256_madd_epi16(x, v)), b2 = _mm256_add_epi32(b2, _mm256_madd_epi16(y, v));
+        a2 = _mm256_add_epi32(_mm256_madd_epi16(x, v), a2), b2 = _mm256_add_epi32(_mm256_madd_epi16(y, v), b2);
+        QG_PIN(a2, b2);
         v = _mm256_set1_epi32(ap[3][q]);
-        a3 = _mm256_add_epi32(a3, _mm256_madd_epi16(x, v)), b3 = _mm256_add_epi32(b3, _mm256_madd_epi16(y, v));
+        a3 = _mm256_add_epi32(_mm256_madd_epi16(x, v), a3), b3 = _mm256_add_epi32(_mm256_madd_epi16(y, v), b3);
+        QG_PIN(a3, b3);
     }
     if (cols == 16) {
         int32_t *c = g->c + i0 * N + j0;
