@@ -9,7 +9,7 @@
  *                     products per lane, no intermediate saturation), 8 rows x 32 columns.
  *   QGEMM_AVXVNNI     x86/qgemm_avxvnni.c: VEX vpdpbusd on ymm (Alder Lake class), 4 x 16.
  *   QGEMM_AVX2        x86/qgemm_avx2.c: B - zb packed into int16 pairs along K, vpmaddwd
- *                     (16 exact products per instruction, 4 rows x 8 columns per tile).
+ *                     (16 exact products per instruction, 4 rows x 16 columns per tile).
  *   QGEMM_REF         qgemm.c, portable.
  * vpmaddubsw (u8 x s8 -> saturating s16 pair sums) is not used anywhere: 255 * 127 * 2
  * overflows int16, so it is exact only for 7-bit weights.
