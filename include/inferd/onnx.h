@@ -27,8 +27,8 @@ struct inferd_onnx_model;
 struct inferd_onnx_options {
     struct tpool *pool;          /* borrowed compute pool; NULL = single-threaded */
     int64_t max_elements;        /* cap on any one tensor's element count; 0 = 1<<28. A plan's
-                                    activations and packed weights together are capped at 16
-                                    bytes per element of it (INFERD_ETOOLARGE beyond) */
+                                    activations are capped at 16 bytes per element of it
+                                    (INFERD_ETOOLARGE beyond); its packed weights are not */
     unsigned graph_opt_off;      /* INFERD_ONNX_OPT_* load-time rewrites to skip; 0 = all run */
 };
 

@@ -284,7 +284,17 @@ int64_t ox_bsplit_separable(const struct ox_model *m, const struct ox_plan *p)
     return nb;
 }
 
-/* sub-plan q (dim 0 = b) runs the same steps as p (dim 0 = nb) on the same shapes otherwise */
+/* a constant operand that may hold the batch size (a target shape, Resize's sizes): the
+ * non-constant dims check covers what it does to the output */
+static int shape_operand(const struct ox_node *n, int k)
+{
+    return (bs_kind_of(n) == BS_RESHAPE && k == 1) ||
+           (k == 3 && (strcmp(n->op_type, "Resize") == 0 || strcmp(n->op_type, "Upsample") == 0));
+}
+
+/* sub-plan q (dim 0 = b) runs the same steps as p (dim 0 = nb) on the same shapes otherwise,
+ * with the same constants: a constant folded from the batch size (Shape(x)[0] feeding a Div)
+ * differs between the two plans, and the split would compute with b where the graph says nb */
 static int same_steps(const struct ox_plan *p, const struct ox_plan *q, int64_t nb, int64_t b)
 {
     if (p->n_steps != q->n_steps)
@@ -304,8 +314,14 @@ static int same_steps(const struct ox_plan *p, const struct ox_plan *q, int64_t 
             }
             if (x->is_const != y->is_const || x->rank != y->rank || x->dt != y->dt)
                 return 0;
-            if (x->is_const)
+            if (x->is_const) {
+                if (k < n->n_in && shape_operand(n, k))
+                    continue;
+                if (x->nbytes != y->nbytes || memcmp(x->dims, y->dims, (size_t)x->rank * sizeof x->dims[0]) ||
+                    (x->nbytes && (!x->data || !y->data || memcmp(x->data, y->data, x->nbytes))))
+                    return 0;
                 continue;
+            }
             if (x->dims[0] != nb || y->dims[0] != b ||
                 memcmp(x->dims + 1, y->dims + 1, (size_t)(x->rank - 1) * sizeof x->dims[0]))
                 return 0;
@@ -464,15 +480,11 @@ int ox_bsplit_prepare(const struct ox_model *m, const struct ox_ctx *c, struct o
         }
     }
     size_t cap = ox_plan_cap(max_elements);
-    if (rc == 0 && (total > cap || bs->plans[0]->packed_size > cap - total))
+    if (rc == 0 && total > cap)
         rc = INFERD_ETOOLARGE;
     free(sub);
     free(keyed);
-    if (rc == INFERD_ENOMEM) {
-        ox_bsplit_free(bs);
-        return inferd_err_set(err, INFERD_ENOMEM, "plan: out of memory for the sub-batch plans");
-    }
-    if (rc < 0) { /* not splittable after all: run unsplit */
+    if (rc < 0) { /* not splittable after all, or no memory for the sub-plans: run unsplit */
         ox_bsplit_free(bs);
         return 0;
     }

@@ -259,8 +259,8 @@ struct ox_plan {
  * such an input not yet flagged it flags it and returns OX_ENEEDCONST: plan again. */
 #define OX_ENEEDCONST (-100)
 #define OX_MAX_KEYED 64 /* elements of a value-keyed input (int32, int64, FP32 or bool) */
-/* A plan's memory cap in bytes (arena and packed weights together): 16 bytes per max_elements,
- * SIZE_MAX when max_elements is 0 or too large to scale. */
+/* A plan's activation memory cap in bytes (its arena; sub-plans of a split batch together):
+ * 16 bytes per max_elements, SIZE_MAX when max_elements is 0 or too large to scale. */
 size_t ox_plan_cap(int64_t max_elements);
 int ox_plan_build(const struct ox_model *m, const struct ox_ctx *c, const struct inferd_tensor *inputs,
                   unsigned char *value_keyed, int64_t max_elements, struct ox_plan **out,

@@ -225,7 +225,8 @@ int ox_plan_build(const struct ox_model *m, const struct ox_ctx *c, const struct
 {
     int rc = INFERD_ENOMEM;
     int nv = m->n_values, nn = m->n_nodes;
-    /* the plan's memory cap: its arena and its packed weights together */
+    /* the plan's activation memory cap; its packed weights (p->packed_size) are counted and
+     * reported but not capped: they follow the model the operator loaded, not the request */
     const size_t cap = ox_plan_cap(max_elements);
     int64_t total_io = 0;
     for (int i = 0; i < nn; i++)
@@ -355,13 +356,6 @@ int ox_plan_build(const struct ox_model *m, const struct ox_ctx *c, const struct
         int64_t pk = n->op->pack ? n->op->pack(n, in, NULL) : 0;
         if (pk > 0) { /* constant operand repacked once for this plan */
             size_t pbytes = ((size_t)pk * sizeof(float) + OX_ALIGN) & ~(size_t)(OX_ALIGN - 1);
-            if (p->packed_size + pbytes > cap) {
-                rc = inferd_err_set(err, INFERD_ETOOLARGE,
-                                    "plan: packed weights need %zu bytes (node '%s' (%s) %zu), over the memory cap of "
-                                    "%zu (16 bytes per max_elements)",
-                                    p->packed_size + pbytes, n->name, n->op_type, pbytes, cap);
-                goto fail;
-            }
             float *buf = aligned_alloc(OX_ALIGN, pbytes);
             if (!buf)
                 goto oom;
@@ -477,11 +471,10 @@ int ox_plan_build(const struct ox_model *m, const struct ox_ctx *c, const struct
         for (int k = 0; k < nd; k++)
             release(live, &n_live, offv[k]);
     }
-    if (arena > cap || p->packed_size > cap - arena) {
+    if (arena > cap) {
         rc = inferd_err_set(err, INFERD_ETOOLARGE,
-                            "plan: activations need %zu bytes and packed weights %zu, over the memory cap of %zu "
-                            "(16 bytes per max_elements)",
-                            arena, p->packed_size, cap);
+                            "plan: activations need %zu bytes, over the memory cap of %zu (16 bytes per max_elements)",
+                            arena, cap);
         goto fail;
     }
     p->arena_size = arena;

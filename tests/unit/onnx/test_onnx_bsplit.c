@@ -2,7 +2,10 @@
  * here: a conv net with channel Slices, a SiLU, a Concat, MaxPool, a broadcast bias,
  * GlobalAveragePool, Flatten, Gemm and Softmax; an MLP (MatMul + bias + Relu); and graphs that
  * mix images and must NOT split: Softmax over axis 0, ReduceSum over axis 0 subtracted back,
- * a Reshape that merges the batch. For each graph and batch (2, 3, 4) and thread count (1, 2),
+ * a Reshape that merges the batch; and x / N with N folded from Shape(x)[0], whose steps are
+ * separable op by op but whose constant differs in a batch-1 sub-plan (1, not N), so it must
+ * not split either (without bsplit.c's constant check its split outputs are N times too big).
+ * For each graph and batch (2, 3, 4) and thread count (1, 2),
  * the model run with INFERD_ONNX_BSPLIT=1 must give the outputs of INFERD_ONNX_BSPLIT=0
  * within 1e-5 relative (a split run uses the batch-1 kernels); through the engine's
  * internals, ox_bsplit_separable must say N for the separable graphs and 0 for the others,
@@ -32,7 +35,7 @@ struct graph {
     const char *outputs; /* comma-separated */
     int rank;            /* input x: (N, dims...) */
     int64_t dims[3];
-    int separable;
+    int separable;  /* 1: splits; 2: separable op by op, but a constant depends on N: kept whole */
     int auto_split; /* INFERD_ONNX_BSPLIT=auto splits it */
 };
 
@@ -130,7 +133,7 @@ static void internals(const struct graph *gr, const struct buf *b, int batch, in
             fprintf(stderr, "%s: batch %d: separable says %lld\n", gr->what, batch, (long long)sep);
         CHECK(sep == (gr->separable ? batch : 0));
         setenv("INFERD_ONNX_BSPLIT", mode, 1);
-        int want = mode[0] == '1' ? gr->separable : gr->auto_split;
+        int want = mode[0] == '1' ? gr->separable == 1 : gr->auto_split;
         CHECK(ox_bsplit_prepare(g, &ctx, p, &in, 1 << 24, &err) == 0);
         if ((p->bsplit != NULL) != want)
             fprintf(stderr, "%s: batch %d, INFERD_ONNX_BSPLIT=%s: %s\n", gr->what, batch, mode,
@@ -190,6 +193,7 @@ static void compare(const struct graph *gr, const struct buf *b, int batch, stru
 
 int main(void)
 {
+    unsetenv("INFERD_ONNX_BSPLIT_SUB"); /* one image a sub-batch: ox_bsplit_active's count */
     struct tpool *pool = tpool_new(2);
     CHECK(pool != NULL);
     static const struct graph graphs[] = {
@@ -217,6 +221,10 @@ int main(void)
          {{"MatMul", "x,m1", "h", {{0}}}, {"Softmax", "h", "y", {INT_A("axis", 0)}}}, "y", 2, {16}, 0, 0},
         {"mixing: x - ReduceSum(x, axis 0)",
          {{"ReduceSum", "x,ax0", "s", {INT_A("keepdims", 1)}}, {"Sub", "x,s", "y", {{0}}}}, "y", 2, {16}, 0, 0},
+        {"batch-size constant: Relu(x) / N, N from Shape",
+         {{"Shape", "x", "sh", {{0}}}, {"Gather", "sh,s0", "n", {{0}}}, {"Cast", "n", "nf", {INT_A("to", 1)}},
+          {"Relu", "x", "r", {{0}}}, {"Div", "r,nf", "y", {{0}}}},
+         "y", 2, {16}, 2, 0},
         {"mixing: Reshape merging the batch",
          {{"Reshape", "x,shp32", "h", {{0}}}, {"Relu", "h", "hr", {{0}}}, {"Reshape", "hr,shp16", "y", {{0}}}},
          "y", 2, {16}, 0, 0},
@@ -234,7 +242,7 @@ int main(void)
             compare(&graphs[i], &b, batch, NULL);
             compare(&graphs[i], &b, batch, pool);
         }
-        printf("%-46s %s\n", graphs[i].what, graphs[i].separable ? "split" : "kept whole");
+        printf("%-46s %s\n", graphs[i].what, graphs[i].separable == 1 ? "split" : "kept whole");
         buf_free(&b);
     }
     tpool_free(pool);
