@@ -33,12 +33,6 @@
  * this many rows (shorter streams give the prefetcher nothing to follow) */
 #define MM_DOT4_MAX_TOK 8
 #define MM_DOT4_MIN_ROWS 8
-/* dot4 at > 1 thread claims guided chunks: 1/(MM_GUIDED_DIV * threads) of the rows still
- * unclaimed, whole tiles, at least 4 * MM_DOT4_MIN_ROWS. The first chunks are long (long
- * streams run faster) and the last ones short, so the threads end a matmul closer together
- * than with equal chunks (a thread that ends first waits for the others' last chunk). A row's
- * result does not depend on its chunk (dot4 is bit-identical to dot per row). */
-#define MM_GUIDED_DIV 2
 #define MM_F16_CHUNK 48    /* rows per claimed chunk: whole 12- and 6-row kernel panels */
 _Static_assert(BLAS_ROWS * 1 >= 16, "wf holds a KERN_GEMM_F16_SCRATCH panel per thread");
 /* The panel GEMM's scratch (KERN_PANEL_SCRATCH) is the part's BLAS_ROWS x n_in float slice of wf. */
@@ -65,9 +59,6 @@ struct mm_args {
     float *wf;                         /* BLAS path: per-part scratch, BLAS_ROWS x n_in floats */
     int64_t chunk_rows;                /* rows per claimed chunk (whole tiles or panels) */
     atomic_llong next_chunk;           /* next unclaimed chunk */
-    int guided_div;                    /* > 0: chunks of remaining / guided_div rows (next_row) */
-    int64_t guided_min;                /* guided: smallest chunk, whole tiles */
-    _Atomic int64_t next_row;          /* guided: first unclaimed row */
 };
 
 static void quant_part(void *ctx, int ith, int nth)
@@ -168,16 +159,6 @@ static void mm_rows_blas(const struct mm_args *a, const struct llm_mm_job *j, in
     }
 }
 
-/* Guided chunk: 1/div of the rem rows left, whole TILE_R tiles, at least min rows (the
- * rest when fewer are left). */
-static int64_t mm_guided_rows(int64_t rem, int div, int64_t min)
-{
-    int64_t n = (rem / div + TILE_R - 1) / TILE_R * TILE_R;
-    if (n < min)
-        n = min;
-    return n < rem ? n : rem;
-}
-
 /* Threads claim of output rows until none is left: a thread the OS preempts holds
  * up at most one chunk, and the others take the rest. */
 static void mm_part(void *ctx, int ith, int nth)
@@ -186,21 +167,10 @@ static void mm_part(void *ctx, int ith, int nth)
     int64_t total = a->row0[a->n_jobs];
     (void)nth;
     for (;;) {
-        int64_t g0, g1;
-        if (a->guided_div) {
-            g0 = atomic_load_explicit(&a->next_row, memory_order_relaxed);
-            do {
-                if (g0 >= total)
-                    return;
-                g1 = g0 + mm_guided_rows(total - g0, a->guided_div, a->guided_min);
-            } while (!atomic_compare_exchange_weak_explicit(&a->next_row, &g0, g1, memory_order_relaxed,
-                                                            memory_order_relaxed));
-        } else {
-            g0 = atomic_fetch_add_explicit(&a->next_chunk, 1, memory_order_relaxed) * a->chunk_rows;
-            if (g0 >= total)
-                return;
-            g1 = g0 + a->chunk_rows < total ? g0 + a->chunk_rows : total;
-        }
+        int64_t g0 = atomic_fetch_add_explicit(&a->next_chunk, 1, memory_order_relaxed) * a->chunk_rows;
+        if (g0 >= total)
+            return;
+        int64_t g1 = g0 + a->chunk_rows < total ? g0 + a->chunk_rows : total;
         for (int i = 0; i < a->n_jobs; i++) {
             int64_t s = a->row0[i] > g0 ? a->row0[i] : g0, e = a->row0[i + 1] < g1 ? a->row0[i + 1] : g1;
             if (s < e && a->gf16)
@@ -291,11 +261,6 @@ void llm_matmul(struct inferd_llm_ctx *c, const float *x, int n_tok, const struc
         if (a.gf16)
             a.chunk_rows = MM_F16_CHUNK;
         atomic_init(&a.next_chunk, 0);
-        atomic_init(&a.next_row, 0);
-        if (per_thread == 4) { /* dot4 at > 1 thread: guided chunks */
-            a.guided_div = MM_GUIDED_DIV * nth;
-            a.guided_min = 4 * MM_DOT4_MIN_ROWS;
-        }
         if (total * a.n_in * n_tok < MM_PAR_MIN_WORK)
             mm_part(&a, 0, 1);
         else

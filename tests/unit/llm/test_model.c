@@ -306,7 +306,7 @@ static void test_kquant_batch(void)
 }
 
 /* Logits after the 12-token prompt and then 3 tokens decoded one at a time (generation's
- * matmuls: one token, dot4 with guided chunks at > 1 thread). */
+ * matmuls: one token, dot4 chunks at > 1 thread). */
 static float *gen_logits(struct inferd_llm_model *m)
 {
     int nv = inferd_llm_info(m)->n_vocab;
@@ -330,8 +330,8 @@ static float *gen_logits(struct inferd_llm_model *m)
 }
 
 /* Q8_0 generation with matmuls big enough to be split: 1, 2 and 3 threads give the same
- * logits bit for bit, whatever the chunks (guided ones straddle the q/k/v and gate/up job
- * boundaries). */
+ * logits bit for bit, whatever the chunks (they straddle the q/k/v and gate/up job
+ * boundaries, and a chunk's rows run as dot4 quarters at 2+ threads, whole at 1). */
 static void test_threads_generation(void)
 {
     struct llm_random_spec s = llm_random_spec_tiny();
