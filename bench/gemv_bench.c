@@ -16,10 +16,13 @@
  * sweeps, those in which every thread ran for at least 93% of the wall time (its own CPU
  * clock), and how many there were: the T-thread bandwidth the kernel reaches when it has the
  * cores (say "-r 100" on a loaded machine; 0 when no sweep qualified).
+ * -guided D claims guided chunks instead: (rows left) / (D x T) rows each, 4-row multiples of
+ * at least -gmin (32) rows (an experiment; matmul.c keeps equal chunks: session 11 found
+ * guided ones no faster here).
  * -huge 1 puts the weights on 2 MiB transparent huge pages (MADV_HUGEPAGE), -huge 0 (default)
  * on 4 KiB pages (MADV_NOHUGEPAGE), to see what the TLB costs the stream (see gguf_open).
  *
- *   gemv_bench [-rows 32000] [-n 2048] [-chunk rows/8+1] [-r 10] [-t 1] [-huge 0]
+ *   gemv_bench [-rows 32000] [-n 2048] [-chunk rows/8+1] [-r 10] [-t 1] [-guided 0] [-huge 0]
  *              [-types f16,q8_0,q4_0,q4_k,q6_k]
  */
 #include <pthread.h>
@@ -57,15 +60,32 @@ struct sweep_job {
     const void *a;
     float *y;
     atomic_llong next;
+    int64_t gmin;          /* -gmin: smallest guided chunk (32) */
+    int gdiv;              /* -guided: > 0: chunks of (rows left) / gdiv rows */
+    _Atomic int64_t next_row;
 };
 
 static void sweep(struct sweep_job *j)
 {
     for (;;) {
-        int64_t r0 = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed) * j->chunk;
-        if (r0 >= j->rows)
-            return;
-        int64_t r1 = r0 + j->chunk < j->rows ? r0 + j->chunk : j->rows, r = r0;
+        int64_t r0, r1;
+        if (j->gdiv) { /* whole 4-row tiles, >= gmin rows */
+            r0 = atomic_load_explicit(&j->next_row, memory_order_relaxed);
+            do {
+                if (r0 >= j->rows)
+                    return;
+                int64_t c = ((j->rows - r0) / j->gdiv + 3) / 4 * 4;
+                c = c < j->gmin ? j->gmin : c;
+                r1 = r0 + c < j->rows ? r0 + c : j->rows;
+            } while (!atomic_compare_exchange_weak_explicit(&j->next_row, &r0, r1, memory_order_relaxed,
+                                                            memory_order_relaxed));
+        } else {
+            r0 = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed) * j->chunk;
+            if (r0 >= j->rows)
+                return;
+            r1 = r0 + j->chunk < j->rows ? r0 + j->chunk : j->rows;
+        }
+        int64_t r = r0;
         if (j->d4) {
             int64_t q = (r1 - r0) / 4;
             for (int64_t i = 0; i < q; i++)
@@ -115,6 +135,7 @@ static void *helper(void *arg)
 static double run_sweep(struct sweep_job *j, int nth, double *cpu_sum, int *concurrent)
 {
     atomic_store(&j->next, 0);
+    atomic_store(&j->next_row, 0);
     pool.job = j;
     atomic_store(&pool.done, 0);
     double w0 = wall_now(), c0 = cpu_now();
@@ -142,7 +163,8 @@ static int cmp_double(const void *a, const void *b)
 int main(int argc, char **argv)
 {
     int64_t rows = 32000, n = 2048, chunk = 0;
-    int reps = 10, nth = 1, huge = 0;
+    int reps = 10, nth = 1, huge = 0, guided = 0;
+    int64_t gmin = 32;
     const char *types = "f16,q8_0,q4_0,q4_k,q6_k";
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "-rows"))
@@ -155,6 +177,10 @@ int main(int argc, char **argv)
             reps = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "-t"))
             nth = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "-gmin"))
+            gmin = atoll(argv[i + 1]);
+        else if (!strcmp(argv[i], "-guided"))
+            guided = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "-huge"))
             huge = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "-types"))
@@ -212,7 +238,7 @@ int main(int argc, char **argv)
         for (int it = -1; it < reps; it++)
             for (int v = 0; v < 2; v++) {
                 struct sweep_job j = {.k = k, .d4 = v ? d4 : NULL, .n = n, .rows = rows, .chunk = chunk, .w = w,
-                                      .rb = rb, .a = a, .y = v ? y4 : y1};
+                                      .rb = rb, .a = a, .y = v ? y4 : y1, .gdiv = guided * nth, .gmin = gmin};
                 double dc;
                 int together;
                 double dw = run_sweep(&j, nth, &dc, &together);

@@ -305,6 +305,56 @@ static void test_kquant_batch(void)
     }
 }
 
+/* Logits after the 12-token prompt and then 3 tokens decoded one at a time (generation's
+ * matmuls: one token, dot4 chunks at > 1 thread). */
+static float *gen_logits(struct inferd_llm_model *m)
+{
+    int nv = inferd_llm_info(m)->n_vocab;
+    struct inferd_llm_ctx *c = ctx(m, 64, 1);
+    struct inferd_err err = {0};
+    int32_t pos[12], seq[12] = {0};
+    for (int i = 0; i < 12; i++)
+        pos[i] = i;
+    float *out = calloc((size_t)nv, sizeof(float));
+    int rc = inferd_llm_decode(c, &(struct inferd_llm_batch){.n = 12, .tokens = prompt_a, .pos = pos, .seq = seq}, &err);
+    for (int i = 0; i < 3 && rc == 0; i++) {
+        int32_t p1 = 12 + i;
+        rc = inferd_llm_decode(c, &(struct inferd_llm_batch){.n = 1, .tokens = &prompt_a[i], .pos = &p1, .seq = seq},
+                               &err);
+    }
+    CHECK(rc == 0);
+    if (rc == 0)
+        memcpy(out, inferd_llm_logits(c, 0), sizeof(float) * nv);
+    inferd_llm_ctx_free(c);
+    return out;
+}
+
+/* Q8_0 generation with matmuls big enough to be split: 1, 2 and 3 threads give the same
+ * logits bit for bit, whatever the chunks (they straddle the q/k/v and gate/up job
+ * boundaries, and a chunk's rows run as dot4 quarters at 2+ threads, whole at 1). */
+static void test_threads_generation(void)
+{
+    struct llm_random_spec s = llm_random_spec_tiny();
+    s.n_embd = 512;
+    s.n_head = 8;
+    s.n_head_kv = 4;
+    s.n_ff = 1024;
+    s.type = s.embd_type = GGML_TYPE_Q8_0;
+    struct inferd_llm_model *m[3] = {make("g1", s, 1), make("g2", s, 2), make("g3", s, 3)};
+    CHECK(m[0] && m[1] && m[2]);
+    if (m[0] && m[1] && m[2]) {
+        int nv = inferd_llm_info(m[0])->n_vocab;
+        float *a = gen_logits(m[0]), *b = gen_logits(m[1]), *c = gen_logits(m[2]);
+        CHECK(max_abs_diff(a, b, nv) == 0);
+        CHECK(max_abs_diff(a, c, nv) == 0);
+        free(a);
+        free(b);
+        free(c);
+    }
+    for (int i = 0; i < 3; i++)
+        inferd_llm_free(m[i]);
+}
+
 static void test_threads_and_arch(void)
 {
     struct llm_random_spec s = llm_random_spec_tiny();
@@ -602,6 +652,7 @@ int main(void)
     test_quantized_close();
     test_kquant_batch();
     test_threads_and_arch();
+    test_threads_generation();
     test_arch_variants();
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0)
