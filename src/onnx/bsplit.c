@@ -387,6 +387,22 @@ static int bsplit_mode(void)
     return e[0] == '1';
 }
 
+/* Frees p's packed weight copies (they are among its folded buffers); each step then reads
+ * the one of the same step of `from` (a sub-plan identical to p), or none. */
+static void drop_packed(struct ox_plan *p, const struct ox_plan *from)
+{
+    for (int s = 0; s < p->n_steps; s++) {
+        struct ox_step *st = &p->steps[s];
+        for (int f = 0; st->packed && f < p->n_folded; f++)
+            if (p->folded[f] == st->packed) {
+                free(p->folded[f]);
+                p->folded[f] = NULL;
+            }
+        st->packed = from ? from->steps[s].packed : NULL;
+    }
+    p->packed_size = 0;
+}
+
 /* p's steps no longer run once its batch runs split: its arena shrinks to the graph outputs
  * (the buffers sub-batches are gathered into) and its repacked weights go. Returns 0, or
  * ENOMEM with p unchanged. */
@@ -407,17 +423,9 @@ static int shrink_full(const struct ox_model *m, struct ox_plan *p)
     free(p->arena);
     p->arena = buf;
     p->arena_size = size;
-    for (int s = 0; s < p->n_steps; s++) {
-        struct ox_step *st = &p->steps[s];
-        for (int f = 0; st->packed && f < p->n_folded; f++)
-            if (p->folded[f] == st->packed) {
-                free(p->folded[f]);
-                p->folded[f] = NULL;
-            }
-        st->packed = NULL;
-        st->scratch = NULL;
-    }
-    p->packed_size = 0;
+    drop_packed(p, NULL);
+    for (int s = 0; s < p->n_steps; s++)
+        p->steps[s].scratch = NULL;
     return 0;
 }
 
@@ -466,18 +474,8 @@ int ox_bsplit_prepare(const struct ox_model *m, const struct ox_ctx *c, struct o
             rc = INFERD_EUNSUPPORTED;
             break;
         }
-        if (i > 0) { /* one copy of the repacked weights: identical plans pack identically */
-            bs->plans[i]->packed_size = 0;
-            for (int s = 0; s < bs->plans[i]->n_steps; s++) {
-                struct ox_step *st = &bs->plans[i]->steps[s];
-                for (int f = 0; st->packed && f < bs->plans[i]->n_folded; f++)
-                    if (bs->plans[i]->folded[f] == st->packed) {
-                        free(bs->plans[i]->folded[f]);
-                        bs->plans[i]->folded[f] = NULL;
-                    }
-                st->packed = bs->plans[0]->steps[s].packed;
-            }
-        }
+        if (i > 0) /* one copy of the repacked weights: identical plans pack identically */
+            drop_packed(bs->plans[i], bs->plans[0]);
     }
     size_t cap = ox_plan_cap(max_elements);
     if (rc == 0 && total > cap)

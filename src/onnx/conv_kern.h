@@ -12,7 +12,8 @@
  *
  *   float *wp = malloc(ox_conv_pack_size(m, k) * sizeof(float));
  *   ox_conv_pack(w, m, k, wp);
- *   struct ox_conv_gemm g = {wp, x, y, bias, m, k, n, n, n, {OX_ACT_RELU, 0, 0}, NULL, 0, 0, 0};
+ *   struct ox_conv_gemm g = {.wp = wp, .b = x, .c = y, .bias = bias, .m = m, .k = k, .n = n, .ldb = n,
+ *                            .ldc = n, .epi = {OX_ACT_RELU, 0, 0}};
  *   ox_conv_gemm_run(ox_conv_isa(), &g, 0, (m + OX_CV_MR - 1) / OX_CV_MR, 0, n);
  */
 #ifndef INFERD_ONNX_CONV_KERN_H

@@ -137,7 +137,9 @@ static void row1(const struct ox_gemm_pk *g, int64_t i, int64_t p0, int64_t p1)
 
 void ox_gemm_pk_avx512(const struct ox_gemm_pk *g, int64_t m0, int64_t m1, int64_t p0, int64_t p1)
 {
-    if (m1 - m0 == 1 && g->k > 0) {
+    /* a one-row GEMM (a classifier at batch 1); not the last row of a split (M = 12k + 1),
+     * whose sums would then differ in their last bits from the unsplit run's */
+    if (m0 == 0 && m1 == 1 && g->k > 0) {
         row1(g, m0, p0, p1);
         return;
     }
