@@ -34,10 +34,11 @@
  * GEMM. With a project conv D is kept channel-blocked too (D_c): the depthwise rows go to
  * it as the taps leave them, and the project is a GEMM with the pixels as rows whose tiles
  * are transposed into Y's planes (ox_mb_project): the transposes are on Y's M2 channels
- * instead of D's M (6x fewer in MobileNetV2). INFERD_ONNX_MBCONV_BLOCKED (read per run): 0
+ * instead of D's M (6x fewer in MobileNetV2). INFERD_ONNX_MBCONV_BLOCKED (read once): 0
  * takes the planar path (E and D planar, ox_conv_gemm and ox_dw_blk's ring), 1 keeps only E
  * channel-blocked; for comparison.
  */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -422,6 +423,18 @@ static void mb_image(void *arg, const struct ox_ctx *c, int64_t bi)
     (r->blk ? mb_bands_run_blk : mb_bands_run)(r, c, bi, 0, r->bands);
 }
 
+/* INFERD_ONNX_MBCONV_BLOCKED: 0 planar, 1 E blocked only, else (unset) E and D blocked */
+static pthread_once_t blk_once = PTHREAD_ONCE_INIT;
+static int blk_mode = 2;
+static void blk_env(void)
+{
+    const char *e = getenv("INFERD_ONNX_MBCONV_BLOCKED");
+    if (e && strcmp(e, "0") == 0)
+        blk_mode = 0;
+    else if (e && strcmp(e, "1") == 0)
+        blk_mode = 1;
+}
+
 /* part i: chunk i % chunks of the bands of image k0 + i / chunks */
 static void mb_chunk(void *arg, const struct ox_ctx *c, int64_t i)
 {
@@ -487,9 +500,9 @@ static int mb_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_te
     r.drows = (v->oh + r.bands - 1) / r.bands; /* the tallest band */
     r.erows = (r.drows - 1) * v->sh + (v->kh - 1) * v->dh + 1; /* the rows of E it reads */
     r.erows = r.bands == 1 || r.erows > g->h ? g->h : r.erows;
-    const char *env = getenv("INFERD_ONNX_MBCONV_BLOCKED");
-    r.blk = r.banded && g->has_a && g->h * g->w >= MB_BLK_MINHW && !(env && strcmp(env, "0") == 0);
-    r.blkd = r.blk && g->has_c && g->m2 <= OX_MB_MAXM2 && !(env && strcmp(env, "1") == 0);
+    pthread_once(&blk_once, blk_env);
+    r.blk = r.banded && g->has_a && g->h * g->w >= MB_BLK_MINHW && blk_mode != 0;
+    r.blkd = r.blk && g->has_c && g->m2 <= OX_MB_MAXM2 && blk_mode != 1;
     r.rl = mb_ec_cols(g);
     /* whole images per thread while the batch has one for each (each core's band stays in
      * its own L2, no fork/join per band), then the rest split finely; not when folding (the

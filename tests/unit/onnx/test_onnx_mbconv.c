@@ -11,9 +11,10 @@
  * rest split finely: ox_parallel_images) the fused outputs equal the 1-thread ones bit for
  * bit; and the "graph optimized" summary counts the blocks fused. Run it once more with
  * INFERD_CPU_DISABLE=avx512f for the AVX2 kernels and =avx2 for the scalar references, and
- * with INFERD_ONNX_MBCONV_BLOCKED=0 for the planar path (ctest runs all four). Maps from 14x14
- * up with an expand conv take the channel-blocked E and D (the cases with a project
- * activation, before or after the residual Add, are there for ox_mb_project's epilogue). */
+ * with INFERD_ONNX_MBCONV_BLOCKED=0 for the planar path and =1 for E blocked, D planar (ctest
+ * runs all five). Maps from 14x14 up with an expand conv take the channel-blocked E and D
+ * (the cases with a project activation, before or after the residual Add, are there for
+ * ox_mb_project's epilogue). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,0 +1,17 @@
+/* qbytes.h — byte layouts for the int8 convs (qbytes.c).
+ *
+ *   qb_gather2(dst, src, n);                    // dst[i] = src[2 i], i < n
+ *   qb_interleave4(dst, src4, n, s, 0x80);      // dst[4 j + e] = src4[e][j s] ^ 0x80, j < n, s 1 or 2
+ */
+#ifndef INFERD_ONNX_OPS_QBYTES_H
+#define INFERD_ONNX_OPS_QBYTES_H
+
+#include <stdint.h>
+
+/* dst[i] = src[2 i] for i < n; reads no byte past src[2 n - 2]. */
+void qb_gather2(uint8_t *restrict dst, const uint8_t *restrict src, int64_t n);
+/* dst[4 j + e] = src[e][j s] ^ flip for j < n, e < 4, s 1 or 2; reads no byte past
+ * src[e][(n - 1) s]. */
+void qb_interleave4(uint8_t *restrict dst, const uint8_t *const *src, int64_t n, int s, uint8_t flip);
+
+#endif
