@@ -267,6 +267,20 @@ static void mb_expand(const struct mb_run *r, const struct ox_ctx *c, const floa
     }
 }
 
+/* Band t's output rows [oy0, oy1) and the rows [r0, r1) of E its window reads past the `done`
+ * rows already written (the whole map when the run is not banded) */
+static void mb_band_rows(const struct mb_run *r, int64_t t, int64_t done, int64_t *oy0, int64_t *oy1, int64_t *r0,
+                         int64_t *r1)
+{
+    const struct ox_window *v = &r->g.win;
+    *oy0 = t * v->oh / r->bands, *oy1 = (t + 1) * v->oh / r->bands;
+    *r0 = *oy0 * v->sh - v->pt, *r1 = (*oy1 - 1) * v->sh - v->pt + (v->kh - 1) * v->dh + 1;
+    *r0 = *r0 < done ? done : *r0;
+    *r1 = *r1 > r->g.h ? r->g.h : *r1;
+    if (!r->banded)
+        *r0 = 0, *r1 = r->g.h;
+}
+
 /* Bands [t0, t1) of image bi with c's pool (or none) and E, D in c's scratch: E a ring of
  * erows rows a plane, D the drows rows of one band (banded runs; a whole image each
  * otherwise), so a band writes where the last one did and both stay in cache. A range that
@@ -289,12 +303,8 @@ static void mb_bands_run(const struct mb_run *r, const struct ox_ctx *c, int64_t
     }
     int64_t done = 0, need = t0 * v->oh / bands * v->sh - v->pt; /* rows of E written; first row t0 reads */
     for (int64_t t = 0; t < t1; t++) {
-        int64_t oy0 = t * v->oh / bands, oy1 = (t + 1) * v->oh / bands;
-        int64_t r0 = oy0 * v->sh - v->pt, r1 = (oy1 - 1) * v->sh - v->pt + (v->kh - 1) * v->dh + 1;
-        r0 = r0 < done ? done : r0;
-        r1 = r1 > g->h ? g->h : r1;
-        if (!r->banded)
-            r0 = 0, r1 = g->h;
+        int64_t oy0, oy1, r0, r1;
+        mb_band_rows(r, t, done, &oy0, &oy1, &r0, &r1);
         if (t < t0 && r1 <= need) { /* an earlier band's E rows that [t0, t1) does not read */
             done = r1 > done ? r1 : done;
             continue;
@@ -381,10 +391,8 @@ static void mb_bands_run_blk(const struct mb_run *r, const struct ox_ctx *c, int
     }
     int64_t done = 0, need = t0 * v->oh / bands * v->sh - v->pt; /* rows of E written; first row t0 reads */
     for (int64_t t = 0; t < t1; t++) {
-        int64_t oy0 = t * v->oh / bands, oy1 = (t + 1) * v->oh / bands;
-        int64_t r0 = oy0 * v->sh - v->pt, r1 = (oy1 - 1) * v->sh - v->pt + (v->kh - 1) * v->dh + 1;
-        r0 = r0 < done ? done : r0;
-        r1 = r1 > g->h ? g->h : r1;
+        int64_t oy0, oy1, r0, r1;
+        mb_band_rows(r, t, done, &oy0, &oy1, &r0, &r1);
         if (t < t0 && r1 <= need) { /* an earlier band's E rows that [t0, t1) does not read */
             done = r1 > done ? r1 : done;
             continue;

@@ -810,6 +810,19 @@ static inline __attribute__((always_inline)) void dwb_row_k(const float *const *
     }
 }
 
+/* Channels c0 .. c0 + nc - 1's depthwise weights laid out tap by tap in lanes
+ * (wk[t * VL + l], lanes past nc zero), and their bias as one vector. */
+static inline VF dwb_lanes(const struct ox_dw *d, int64_t c0, int nc, int64_t taps, float *wk)
+{
+    float bb[VL];
+    for (int l = 0; l < VL; l++) {
+        bb[l] = l < nc && d->bias ? d->bias[c0 + l] : 0.0f;
+        for (int64_t t = 0; t < taps; t++)
+            wk[t * VL + l] = l < nc ? d->w[(c0 + l) * taps + t] : 0.0f;
+    }
+    return VLOAD(bb);
+}
+
 /* dwb_row_k with the common kernels' width and stride as constants (the tap loop unrolled) */
 static void dwb_row(const struct ox_dw *d, const float *const *src, const float *const *wr, int nr, VF bias, float *ob)
 {
@@ -852,13 +865,7 @@ void FN(ox_dw_blk)(const struct ox_dw *d, int64_t tiles, int64_t q0, int64_t q1)
         const float *x = d->x + (b * d->channels + c0) * xrows * d->wd;
         float *y = d->y + (b * d->channels + c0) * yrows * d->ow;
         int64_t taps = d->kh * d->kw;
-        float bb[VL];
-        for (int l = 0; l < VL; l++) {
-            bb[l] = l < nc && d->bias ? d->bias[c0 + l] : 0.0f;
-            for (int64_t t = 0; t < taps; t++)
-                wk[t * VL + l] = l < nc ? d->w[(c0 + l) * taps + t] : 0.0f;
-        }
-        VF bias = VLOAD(bb);
+        VF bias = dwb_lanes(d, c0, nc, taps, wk);
         for (int64_t i = 0; i < d->kh; i++)
             tag[i] = -1;
         for (int64_t oy = oy0; oy < oy1; oy++) {

@@ -100,13 +100,7 @@ void FN(ox_mb_dw)(const struct ox_dw *d, const struct ox_mb_exp *e, int64_t cb0,
     for (int64_t cb = cb0; cb < cb1; cb++) {
         int64_t c0 = cb * VL;
         int nc = d->channels - c0 < VL ? (int)(d->channels - c0) : VL;
-        float bb[VL];
-        for (int l = 0; l < VL; l++) {
-            bb[l] = l < nc && d->bias ? d->bias[c0 + l] : 0.0f;
-            for (int64_t t = 0; t < taps; t++)
-                wk[t * VL + l] = l < nc ? d->w[(c0 + l) * taps + t] : 0.0f;
-        }
-        VF bias = VLOAD(bb);
+        VF bias = dwb_lanes(d, c0, nc, taps, wk); /* conv_tmpl.h */
         const float *xb = e->e + cb * bst;
         float *y = d->y + c0 * yrows * d->ow;
         for (int64_t oy = oy0; oy < oy1; oy++) {
