@@ -468,9 +468,13 @@ void ox_conv_gemm_pool_pre(const struct ox_ctx *c, enum ox_isa isa, const struct
                            const struct ox_conv_im2col *im, float *bp)
 {
     struct gemm_job j = {*g, im, isa, (g->m + OX_CV_MR - 1) / OX_CV_MR, bp};
-    int64_t items = (g->n + OX_CV_NB - 1) / OX_CV_NB * j.panels, cols = g->n < OX_CV_NB ? g->n : OX_CV_NB;
-    /* an item packs up to OX_CV_KC x OX_CV_NB floats: worth a thread from two of them */
-    ox_parallel(c, ox_conv_prepack_items(g->k, g->n), 2, prepack_part, &j);
+    int64_t items = (g->n + OX_CV_NB - 1) / OX_CV_NB * j.panels;
+    /* an item packs up to OX_CV_KC x OX_CV_NB floats (128 KiB): worth a thread from 2^14 of
+     * them (at 2 threads the old two-items-a-thread rule kept ResNet-50's 14x14 and 7x7
+     * conv3 (2 items each) and most of MobileNetV3's projections on one thread) */
+    int64_t cols = g->n < OX_CV_NB ? g->n : OX_CV_NB;
+    ox_parallel(c, ox_conv_prepack_items(g->k, g->n), 1 + (1 << 14) / (ox_conv_kc(g->k) * cols + 1), prepack_part,
+                &j);
     ox_parallel(c, items, 1 + (1 << 18) / (cols * OX_CV_MR * g->k + 1), gemm_part, &j);
 }
 
@@ -526,7 +530,9 @@ static void cdir_image(void *arg, const struct ox_ctx *c, int64_t bi)
     struct cdir_job j = {&d, ci->isa};
     int64_t plane = d.h * d.w, tiles = ox_cdir_tiles(ci->isa, &d);
     int64_t per_tile = 2 * 16 * d.m * d.c * d.kh * d.kw; /* multiply-adds, about */
-    ox_parallel(c, d.c, 1 + (1 << 16) / (plane + 1), cdir_fill_part, &j);
+    /* the fill copies X into the padded Xp: worth a thread from 2^14 floats (2^16 kept YOLO's
+     * 16-channel 80x80 and 64-channel 40x40 fills, 100K floats each, on one thread) */
+    ox_parallel(c, d.c, 1 + (1 << 14) / (plane + 1), cdir_fill_part, &j);
     ox_parallel(c, tiles, 1 + (1 << 18) / (per_tile + 1), cdir_run_part, &j);
 }
 
