@@ -319,6 +319,9 @@ int ox_const_ints(const struct ox_tensor *t, int64_t *out, int cap, const struct
 #define OX_PAR_FINE 8
 typedef void (*ox_range_fn)(void *ctx, int64_t lo, int64_t hi);
 void ox_parallel(const struct ox_ctx *c, int64_t n, int64_t min_per_thread, ox_range_fn fn, void *ctx);
+/* The parts ox_parallel cuts [0, n) into (1: it runs fn on the calling thread), for callers
+ * that cut their ranges by their own cost model (ops/conv.c's column blocks). */
+int64_t ox_parallel_parts(const struct ox_ctx *c, int64_t n, int64_t min_per_thread);
 /* Bytes between scratch slots of an OX_OP_SCRATCH_SLOTS op whose scratch() is bytes. */
 size_t ox_scratch_stride(size_t bytes);
 /* Image by image over the pool, for ops whose per-image work is cheaper whole on one core

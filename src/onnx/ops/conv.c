@@ -40,6 +40,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/tpool.h"
 #include "onnx/conv_direct.h"
 #include "onnx/conv_kern.h"
 #include "onnx/conv_patch.h"
@@ -448,14 +449,63 @@ static void gemm_part(void *arg, int64_t lo, int64_t hi)
     }
 }
 
+/* ox_parallel over items laid out column block major (per items for each OX_CV_NB-column
+ * block of n columns: the GEMM's panels, the prepack's K blocks) with the parts cut at equal
+ * shares of columns x items, a column counted in 16s (the narrowest tile), not at equal item
+ * counts: the last, narrower block's items cost less (a 28x28 map's 784 columns end in a
+ * 16-column block; at 2 threads its part took half the time of the other three, a 14x14
+ * map's prepack split 128 : 68 columns). The same calls on the same items, so the same
+ * results; only which thread runs which range changes. */
+struct colblk_job {
+    ox_range_fn fn;
+    void *ctx;
+    int64_t per, blocks, tail; /* items per block, blocks, 16-column chunks of the last block */
+};
+
+/* the item at which the share `cost` (in items x 16-column chunks) of the work starts */
+static int64_t colblk_at(const struct colblk_job *w, int64_t cost)
+{
+    const int64_t full = OX_CV_NB / 16;
+    int64_t b = cost / (w->per * full), chunks = full;
+    if (b >= w->blocks - 1) {
+        b = w->blocks - 1;
+        chunks = w->tail;
+    }
+    int64_t r = (cost - b * w->per * full + chunks / 2) / chunks;
+    return b * w->per + (r < w->per ? r : w->per);
+}
+
+static void colblk_part(void *arg, int ith, int nth)
+{
+    const struct colblk_job *w = arg;
+    int64_t total = w->per * ((w->blocks - 1) * (OX_CV_NB / 16) + w->tail);
+    int64_t lo = colblk_at(w, total * ith / nth), hi = colblk_at(w, total * (ith + 1) / nth);
+    if (hi > lo)
+        w->fn(w->ctx, lo, hi);
+}
+
+static void parallel_colblk(const struct ox_ctx *c, int64_t per, int64_t n, int64_t min_per_thread, ox_range_fn fn,
+                            void *ctx)
+{
+    int64_t blocks = (n + OX_CV_NB - 1) / OX_CV_NB, items = blocks * per;
+    int64_t parts = ox_parallel_parts(c, items, min_per_thread);
+    if (parts < 2 || blocks < 1) {
+        if (items > 0)
+            fn(ctx, 0, items);
+        return;
+    }
+    struct colblk_job w = {fn, ctx, per, blocks, (n - (blocks - 1) * OX_CV_NB + 15) / 16};
+    tpool_parallel_parts(c->pool, (int)parts, colblk_part, &w);
+}
+
 /* Y (m, n) of g through the pool: an item (NB columns, or n where fewer, x one panel: cols *
  * MR * k multiply-adds) below ~2^18 of them together is not worth a thread */
 void ox_conv_gemm_pool(const struct ox_ctx *c, enum ox_isa isa, const struct ox_conv_gemm *g,
                        const struct ox_conv_im2col *im)
 {
     struct gemm_job j = {*g, im, isa, (g->m + OX_CV_MR - 1) / OX_CV_MR, NULL};
-    int64_t items = (g->n + OX_CV_NB - 1) / OX_CV_NB * j.panels, cols = g->n < OX_CV_NB ? g->n : OX_CV_NB;
-    ox_parallel(c, items, 1 + (1 << 18) / (cols * OX_CV_MR * g->k + 1), gemm_part, &j);
+    int64_t cols = g->n < OX_CV_NB ? g->n : OX_CV_NB;
+    parallel_colblk(c, j.panels, g->n, 1 + (1 << 18) / (cols * OX_CV_MR * g->k + 1), gemm_part, &j);
 }
 
 static void prepack_part(void *arg, int64_t lo, int64_t hi)
@@ -468,10 +518,13 @@ void ox_conv_gemm_pool_pre(const struct ox_ctx *c, enum ox_isa isa, const struct
                            const struct ox_conv_im2col *im, float *bp)
 {
     struct gemm_job j = {*g, im, isa, (g->m + OX_CV_MR - 1) / OX_CV_MR, bp};
-    int64_t items = (g->n + OX_CV_NB - 1) / OX_CV_NB * j.panels, cols = g->n < OX_CV_NB ? g->n : OX_CV_NB;
-    /* an item packs up to OX_CV_KC x OX_CV_NB floats: worth a thread from two of them */
-    ox_parallel(c, ox_conv_prepack_items(g->k, g->n), 2, prepack_part, &j);
-    ox_parallel(c, items, 1 + (1 << 18) / (cols * OX_CV_MR * g->k + 1), gemm_part, &j);
+    int64_t kc = ox_conv_kc(g->k);
+    /* an item packs up to OX_CV_KC x OX_CV_NB floats (128 KiB): worth a thread from 2^14 of
+     * them (at 2 threads the old two-items-a-thread rule kept ResNet-50's 14x14 and 7x7
+     * conv3 (2 items each) and most of MobileNetV3's projections on one thread) */
+    int64_t cols = g->n < OX_CV_NB ? g->n : OX_CV_NB;
+    parallel_colblk(c, (g->k + kc - 1) / kc, g->n, 1 + (1 << 14) / (kc * cols + 1), prepack_part, &j);
+    parallel_colblk(c, j.panels, g->n, 1 + (1 << 18) / (cols * OX_CV_MR * g->k + 1), gemm_part, &j);
 }
 
 /* one image of a Winograd conv: c's pool (or none) and scratch */
@@ -526,7 +579,9 @@ static void cdir_image(void *arg, const struct ox_ctx *c, int64_t bi)
     struct cdir_job j = {&d, ci->isa};
     int64_t plane = d.h * d.w, tiles = ox_cdir_tiles(ci->isa, &d);
     int64_t per_tile = 2 * 16 * d.m * d.c * d.kh * d.kw; /* multiply-adds, about */
-    ox_parallel(c, d.c, 1 + (1 << 16) / (plane + 1), cdir_fill_part, &j);
+    /* the fill copies X into the padded Xp: worth a thread from 2^14 floats (2^16 kept YOLO's
+     * 16-channel 80x80 and 64-channel 40x40 fills, 100K floats each, on one thread) */
+    ox_parallel(c, d.c, 1 + (1 << 14) / (plane + 1), cdir_fill_part, &j);
     ox_parallel(c, tiles, 1 + (1 << 18) / (per_tile + 1), cdir_run_part, &j);
 }
 

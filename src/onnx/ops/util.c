@@ -196,14 +196,11 @@ size_t ox_op_scratch(const struct ox_ctx *c, const struct ox_node *n, struct ox_
     return b;
 }
 
-void ox_parallel(const struct ox_ctx *c, int64_t n, int64_t min_per_thread, ox_range_fn fn, void *ctx)
+int64_t ox_parallel_parts(const struct ox_ctx *c, int64_t n, int64_t min_per_thread)
 {
     int64_t parts = min_per_thread > 0 ? n / min_per_thread : n;
-    if (!c || c->nth <= 1 || parts < 2) {
-        if (n > 0)
-            fn(ctx, 0, n);
-        return;
-    }
+    if (!c || c->nth <= 1 || parts < 2)
+        return 1;
     /* one part per thread, or OX_PAR_SPLIT per thread when each still holds OX_PAR_FINE
      * times the op's worth-a-thread size, claimed as threads free up: a thread that another
      * process preempts, or a slower range, then holds the op up by a part rather than by its
@@ -214,6 +211,17 @@ void ox_parallel(const struct ox_ctx *c, int64_t n, int64_t min_per_thread, ox_r
         int64_t fine = n / ((min_per_thread > 0 ? min_per_thread : 1) * OX_PAR_FINE);
         int64_t cap = (int64_t)c->nth * OX_PAR_SPLIT;
         parts = fine < c->nth ? c->nth : fine > cap ? cap : fine;
+    }
+    return parts;
+}
+
+void ox_parallel(const struct ox_ctx *c, int64_t n, int64_t min_per_thread, ox_range_fn fn, void *ctx)
+{
+    int64_t parts = ox_parallel_parts(c, n, min_per_thread);
+    if (parts < 2) {
+        if (n > 0)
+            fn(ctx, 0, n);
+        return;
     }
     struct par_ctx p = {fn, ctx, n};
     tpool_parallel_parts(c->pool, (int)parts, par_part, &p);
