@@ -22,7 +22,8 @@
 
 struct ox_mb_exp {
     const float *x;        /* X of one image (C, H, W) */
-    const float *wt, *bt;  /* blocked weights and bias (above) */
+    const float *wt, *bt;  /* blocked weights and bias (above); wt NULL: no expand conv,
+                              E_c holds X's C channels interleaved (E_c[m] = X[m]) */
     struct ox_epi epi;
     float *e;              /* E_c */
     int64_t c, h, w, erows, rl, pl;
@@ -31,9 +32,16 @@ struct ox_mb_exp {
     int64_t dbst;
 };
 
+/* m rounded up to whole blocks of OX_MB_BLK channels (wt's rows, E_c's and D_c's room) */
+static inline int64_t ox_mb_round(int64_t m)
+{
+    return (m + OX_MB_BLK - 1) / OX_MB_BLK * OX_MB_BLK;
+}
+
+/* floats of wt and bt for m outputs of c inputs: ox_mb_round(m) (c + 1) */
 static inline int64_t ox_mb_pack_size(int64_t m, int64_t c)
 {
-    return (m + OX_MB_BLK - 1) / OX_MB_BLK * OX_MB_BLK * (c + 1);
+    return ox_mb_round(m) * (c + 1);
 }
 
 /* E_c rows [r0, r1) of channel blocks [cb0, cb1) (L channels each), padding columns included */

@@ -68,19 +68,20 @@ struct mb_geom {
 };
 
 /* E's room in the scratch: planar (M, H, W), or E_c with M rounded up to OX_MB_BLK and up to
- * W + pl + pr columns a row (mb_ec_cols), whichever is larger */
+ * W + pl + pr columns a row (mb_ec_cols), whichever is larger; without the expand conv E is
+ * X (none) or, on maps the blocked path takes (MB_BLK_MINHW), X interleaved as E_c */
 static int64_t mb_eroom(const struct mb_geom *g)
 {
+    int64_t ec = ox_mb_round(g->m) * g->h * (g->w + g->win.pl + g->win.pr);
     if (!g->has_a)
-        return 0;
-    int64_t ec = (g->m + OX_MB_BLK - 1) / OX_MB_BLK * OX_MB_BLK * g->h * (g->w + g->win.pl + g->win.pr);
+        return g->h * g->w >= MB_BLK_MINHW ? ec : 0;
     return ec > g->m * g->h * g->w ? ec : g->m * g->h * g->w;
 }
 
 /* D's room: planar (M, OH, OW), or D_c with M rounded up to OX_MB_BLK */
 static int64_t mb_droom(const struct mb_geom *g)
 {
-    return g->has_c ? (g->m + OX_MB_BLK - 1) / OX_MB_BLK * OX_MB_BLK * g->win.oh * g->win.ow : 0;
+    return g->has_c ? ox_mb_round(g->m) * g->win.oh * g->win.ow : 0;
 }
 
 /* E_c's columns a row: the depthwise reads (OW - 1) sw + kw padded columns, the expand
@@ -158,7 +159,7 @@ static size_t mb_scratch(const struct ox_node *n, struct ox_tensor *const *in, s
 /* WA (M, C) and its bias (or NULL) as mbconv_kern.h's wt and bt */
 static void mb_pack_blk(const float *wa, const float *bias, int64_t m, int64_t c, float *out)
 {
-    int64_t mp = (m + OX_MB_BLK - 1) / OX_MB_BLK * OX_MB_BLK;
+    int64_t mp = ox_mb_round(m);
     for (int64_t o = 0; o < mp; o++) {
         for (int64_t k = 0; k < c; k++)
             out[(o / OX_MB_BLK * c + k) * OX_MB_BLK + o % OX_MB_BLK] = o < m ? wa[o * c + k] : 0.0f;
@@ -381,7 +382,7 @@ static void mb_bands_run_blk(const struct mb_run *r, const struct ox_ctx *c, int
     float *dv = g->has_c ? (float *)c->scratch + mb_eroom(g) : NULL;
     float *yi = r->y + bi * g->m2 * ohw;
     struct mb_band j = {.r = r,
-                        .ex = {.x = r->x + bi * g->c * hw, .wt = r->wt, .bt = r->bt, .epi = r->ea, .e = c->scratch,
+                        .ex = {.x = r->x + bi * g->c * hw, .wt = g->has_a ? r->wt : NULL, .bt = r->bt, .epi = r->ea, .e = c->scratch,
                                .c = g->c, .h = g->h, .w = g->w, .erows = r->erows, .rl = r->rl, .pl = v->pl},
                         .d = {NULL, r->wb, r->bb, g->has_c ? dv : yi, g->m, g->h, g->w, v->kh, v->kw, v->sh, v->sw,
                               v->dh, v->dw, v->pt, v->pl, v->oh, v->ow, r->eb, 0, g->has_c ? r->drows : 0, 0}};
@@ -487,9 +488,9 @@ static int mb_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_te
     }
     r.pc = r.pa + pasz;
     r.wt = r.pc + pcsz;
-    r.bt = r.wt + (g->m + OX_MB_BLK - 1) / OX_MB_BLK * OX_MB_BLK * g->c;
+    r.bt = r.wt + ox_mb_round(g->m) * g->c;
     r.wtc = r.wt + (g->has_a ? ox_mb_pack_size(g->m, g->c) : 0);
-    r.btc = r.wtc + (g->m2 + OX_MB_BLK - 1) / OX_MB_BLK * OX_MB_BLK * g->m;
+    r.btc = r.wtc + ox_mb_round(g->m2) * g->m;
     r.ea = (struct ox_epi){(int)n->ip[0], n->fp[0], n->fp[1]};
     r.eb = (struct ox_epi){(int)n->ip[1], n->fp[2], n->fp[3]};
     r.ec = (struct ox_epi){(int)n->ip[2], bits_f(n->ip[4]), bits_f(n->ip[5])};
@@ -509,7 +510,8 @@ static int mb_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_te
     r.erows = (r.drows - 1) * v->sh + (v->kh - 1) * v->dh + 1; /* the rows of E it reads */
     r.erows = r.bands == 1 || r.erows > g->h ? g->h : r.erows;
     pthread_once(&blk_once, blk_env);
-    r.blk = r.banded && g->has_a && g->h * g->w >= MB_BLK_MINHW && blk_mode != 0;
+    r.blk = r.banded && g->h * g->w >= MB_BLK_MINHW && blk_mode != 0; /* without the expand
+                                       * conv (MobileNetV2's first block) X is interleaved into E_c */
     r.blkd = r.blk && g->has_c && g->m2 <= OX_MB_MAXM2 && blk_mode != 1;
     r.rl = mb_ec_cols(g);
     /* whole images per thread while the batch has one for each (each core's band stays in
