@@ -50,8 +50,12 @@
 #define MB_BAND_BYTES (512 * 1024)  /* E and D rows of one band: inside a 1 MiB L2 with X's rows */
 #define MB_WHOLE_BYTES (768 * 1024) /* an image's E and D up to this size go in one band */
 #define MB_CHUNK_BANDS 2            /* least bands per thread for an image split by bands */
-#define MB_BLK_MINHW 196            /* E channel-blocked from 14x14 maps up: on 7x7 maps with
-                                     * K = 160 the planar path measured ~10% faster */
+#define MB_BLK_MINHW 196            /* E channel-blocked from 14x14 maps up (mb_blk_map) */
+#define MB_BLKD_MINHW 49            /* and from 7x7 up with a project conv: on MobileNetV2's 7x7
+                                     * blocks (K = 160) the planar path had measured ~10% faster
+                                     * while the blocked tails were recomputed (49 pixels took 60
+                                     * in the expand, 64 in the project); without them blocked
+                                     * took 6-10% less CPU at batch 8 */
 
 static float bits_f(int64_t v)
 {
@@ -67,14 +71,20 @@ struct mb_geom {
     int has_a, has_c;
 };
 
+/* whether the map is large enough for the channel-blocked path (where the kernel runs) */
+static int mb_blk_map(const struct mb_geom *g)
+{
+    return g->h * g->w >= (g->has_c ? MB_BLKD_MINHW : MB_BLK_MINHW);
+}
+
 /* E's room in the scratch: planar (M, H, W), or E_c with M rounded up to OX_MB_BLK and up to
  * W + pl + pr columns a row (mb_ec_cols), whichever is larger; without the expand conv E is
- * X (none) or, on maps the blocked path takes (MB_BLK_MINHW), X interleaved as E_c */
+ * X (none) or, on maps the blocked path takes (mb_blk_map), X interleaved as E_c */
 static int64_t mb_eroom(const struct mb_geom *g)
 {
     int64_t ec = ox_mb_round(g->m) * g->h * (g->w + g->win.pl + g->win.pr);
     if (!g->has_a)
-        return g->h * g->w >= MB_BLK_MINHW ? ec : 0;
+        return mb_blk_map(g) ? ec : 0;
     return ec > g->m * g->h * g->w ? ec : g->m * g->h * g->w;
 }
 
@@ -510,8 +520,9 @@ static int mb_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_te
     r.erows = (r.drows - 1) * v->sh + (v->kh - 1) * v->dh + 1; /* the rows of E it reads */
     r.erows = r.bands == 1 || r.erows > g->h ? g->h : r.erows;
     pthread_once(&blk_once, blk_env);
-    r.blk = r.banded && g->h * g->w >= MB_BLK_MINHW && blk_mode != 0; /* without the expand
-                                       * conv (MobileNetV2's first block) X is interleaved into E_c */
+    r.blk = r.banded && mb_blk_map(g) && blk_mode != 0; /* without the expand conv
+                                                         * (MobileNetV2's first block) X is
+                                                         * interleaved into E_c */
     r.blkd = r.blk && g->has_c && g->m2 <= OX_MB_MAXM2 && blk_mode != 1;
     r.rl = mb_ec_cols(g);
     /* whole images per thread while the batch has one for each (each core's band stays in

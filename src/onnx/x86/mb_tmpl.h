@@ -92,11 +92,11 @@ void FN(ox_mb_expand)(const struct ox_mb_exp *e, int64_t cb0, int64_t cb1, int64
     const float *x = e->x + r0 * e->w; /* rows r0.. of a plane are contiguous: pixels run across rows */
     float *dst[MBPX];
     for (int64_t p = 0; p < n; p += MBPX) {
+        /* the last group holds only the pixels left: moved back to end at n it recomputed up
+         * to MBPX - 1 of them (49 pixels of a 7x7 map took 60), while 2 * nb >= 4 chains
+         * already keep the FMA units busy */
         int nb = n - p < MBPX ? (int)(n - p) : MBPX;
         int64_t at = p;
-        if (nb < MBPX && n >= MBPX) /* the last group moved back to end at n: every pixel of it
-                                     * gets the same sums whichever group computes it */
-            at = n - MBPX, nb = MBPX;
         for (int u = 0; u < nb; u++) {
             int64_t q = at + u, iy = r0 + q / e->w;
             dst[u] = e->e + cb0 * bst + (iy % e->erows * e->rl + e->pl + q % e->w) * VL;
@@ -212,11 +212,9 @@ void FN(ox_mb_project)(const struct ox_mb_prj *j, int64_t q0, int64_t q1)
     int64_t nblk = (j->m2 + VL - 1) / VL;
     int act = j->z == NULL;
     for (int64_t q = q0; q < q1; q++) {
-        int64_t p = q * 16, cnt = j->n - p < 16 ? j->n - p : 16, skip = 0;
-        if (cnt < 16 && j->n >= 16) /* moved back to end at n, storing only its own pixels: the
-                                     * others are another part's (another thread's, and Z is
-                                     * added in place) */
-            skip = 16 - cnt, p = j->n - 16, cnt = 16;
+        /* the last part holds only the pixels left (moved back to end at n it recomputed up
+         * to 15: 64 pixels for a 7x7 map's 49) */
+        int64_t p = q * 16, cnt = j->n - p < 16 ? j->n - p : 16;
         for (int64_t cb = 0; cb < nblk; cb += MBPV) {
             int nv = MBPV == 2 && cb + 1 < nblk ? 2 : 1, half = MBP_HALF && nv == 2 && j->m2 - (cb + 1) * VL <= 8;
             const float *w0 = mb_wblk(j->wt, j->k, cb), *w1 = nv == 2 ? mb_wblk(j->wt, j->k, cb + 1) : w0;
@@ -239,11 +237,9 @@ void FN(ox_mb_project)(const struct ox_mb_prj *j, int64_t q0, int64_t q1)
             int nc = j->m2 - cb * VL < VL ? (int)(j->m2 - cb * VL) : VL;
             float *dst[VL];
             for (int l = 0; l < nc; l++)
-                dst[l] = j->y + (cb * VL + l) * j->ldy + p + skip;
-            dwb_deinterleave(st + (cb * MBST + skip) * VL, nc, cnt - skip, dst);
+                dst[l] = j->y + (cb * VL + l) * j->ldy + p;
+            dwb_deinterleave(st + cb * MBST * VL, nc, cnt, dst);
         }
-        p += skip;
-        cnt -= skip;
         if (j->z) /* Y = act(W D + b + Z) */
             for (int64_t o = 0; o < j->m2; o++) {
                 float *yr = j->y + o * j->ldy + p;
