@@ -418,13 +418,14 @@ static void mb_bands_run_blk(const struct mb_run *r, const struct ox_ctx *c, int
         done = r1 > done ? r1 : done;
         if (t < t0)
             continue;
-        if (r->blkd) { /* Y columns [oy0 OW, oy1 OW) from D_c, 16 a part */
+        if (r->blkd) { /* Y columns [oy0 OW, oy1 OW) from D_c, 16 x OX_MB_PRJ_CH outputs a part */
             int64_t np = (oy1 - oy0) * v->ow;
             struct mb_prj pj = {{.dc = dv, .wt = r->wtc, .bt = r->btc,
                                  .z = r->z ? r->z + bi * g->m2 * ohw + oy0 * v->ow : NULL, .y = yi + oy0 * v->ow,
                                  .epi = r->ec, .k = g->m, .m2 = g->m2, .n = np, .dbst = j.ex.dbst, .ldy = ohw},
                                 r->isa};
-            ox_parallel(c, (np + 15) / 16, 1 + (1 << 18) / (16 * g->m * g->m2 + 1), mb_prj_part, &pj);
+            ox_parallel(c, ox_mb_prj_items(np, g->m2), 1 + (1 << 18) / (16 * g->m * OX_MB_PRJ_CH + 1), mb_prj_part,
+                        &pj);
         } else if (g->has_c) { /* Y columns [oy0 OW, oy1 OW) from D's rows */
             const float *zi = r->z ? r->z + bi * g->m2 * ohw + oy0 * v->ow : NULL;
             struct ox_conv_gemm gp = {.wp = r->pc, .b = dv, .c = yi + oy0 * v->ow, .bias = r->bc, .m = g->m2,

@@ -206,17 +206,18 @@ static inline __attribute__((always_inline)) void mbp_tile(const struct ox_mb_pr
 
 #define MBST 24 /* stage pixels a block: 16, and dwb_deinterleave reads up to 8 past a tail */
 
-void FN(ox_mb_project)(const struct ox_mb_prj *j, int64_t q0, int64_t q1)
+void FN(ox_mb_project)(const struct ox_mb_prj *j, int64_t i0, int64_t i1)
 {
     float st[(OX_MB_MAXM2 / VL + 1) * MBST * VL] __attribute__((aligned(64)));
-    int64_t nblk = (j->m2 + VL - 1) / VL;
+    int64_t ng = (j->m2 + OX_MB_PRJ_CH - 1) / OX_MB_PRJ_CH;
     int act = j->z == NULL;
-    for (int64_t q = q0; q < q1; q++) {
-        /* the last part holds only the pixels left (moved back to end at n it recomputed up
-         * to 15: 64 pixels for a 7x7 map's 49) */
-        int64_t p = q * 16, cnt = j->n - p < 16 ? j->n - p : 16;
-        for (int64_t cb = 0; cb < nblk; cb += MBPV) {
-            int nv = MBPV == 2 && cb + 1 < nblk ? 2 : 1, half = MBP_HALF && nv == 2 && j->m2 - (cb + 1) * VL <= 8;
+    for (int64_t i = i0; i < i1; i++) {
+        /* the last pixels' items hold only the pixels left (moved back to end at n they
+         * recomputed up to 15: 64 pixels for a 7x7 map's 49) */
+        int64_t q = i / ng, o0 = i % ng * OX_MB_PRJ_CH, o1 = o0 + OX_MB_PRJ_CH < j->m2 ? o0 + OX_MB_PRJ_CH : j->m2;
+        int64_t p = q * 16, cnt = j->n - p < 16 ? j->n - p : 16, cb1 = (o1 + VL - 1) / VL;
+        for (int64_t cb = o0 / VL; cb < cb1; cb += MBPV) {
+            int nv = MBPV == 2 && cb + 1 < cb1 ? 2 : 1, half = MBP_HALF && nv == 2 && j->m2 - (cb + 1) * VL <= 8;
             const float *w0 = mb_wblk(j->wt, j->k, cb), *w1 = nv == 2 ? mb_wblk(j->wt, j->k, cb + 1) : w0;
             VF b0 = VLOAD(j->bt + cb * VL), b1 = nv == 2 ? VLOAD(j->bt + (cb + 1) * VL) : b0;
             for (int64_t t = 0; t < cnt; t += MBPT) {
@@ -233,7 +234,7 @@ void FN(ox_mb_project)(const struct ox_mb_prj *j, int64_t q0, int64_t q1)
                     mbp_tile(j, dp, w0, w1, b0, b1, s0, s1, nb, nv, half, act);
             }
         }
-        for (int64_t cb = 0; cb < nblk; cb++) {
+        for (int64_t cb = o0 / VL; cb < cb1; cb++) {
             int nc = j->m2 - cb * VL < VL ? (int)(j->m2 - cb * VL) : VL;
             float *dst[VL];
             for (int l = 0; l < nc; l++)
@@ -241,7 +242,7 @@ void FN(ox_mb_project)(const struct ox_mb_prj *j, int64_t q0, int64_t q1)
             dwb_deinterleave(st + cb * MBST * VL, nc, cnt, dst);
         }
         if (j->z) /* Y = act(W D + b + Z) */
-            for (int64_t o = 0; o < j->m2; o++) {
+            for (int64_t o = o0; o < o1; o++) {
                 float *yr = j->y + o * j->ldy + p;
                 const float *zr = j->z + o * j->ldy + p;
                 if (j->epi.act == OX_ACT_NONE) /* MobileNetV2's residual blocks: vectorised */
