@@ -7,7 +7,7 @@
  *                  -> Y = actC(WC (M2, M) @ D + bC [+ Z])     (N, M2, OH, OW)  project (optional)
  *
  *   Without the expand conv (WA omitted: MobileNetV2's first block, depthwise -> project) E is
- *   X itself and only D stays in cache.
+ *   X itself and only D stays in cache (on the blocked path below, X's rows interleaved).
  *
  *   inputs: 0 X, 1 WA, 2 bA, 3 WB, 4 bB, 5 WC, 6 bC, 7 Z (omitted ones -1); attributes: the
  *   depthwise Conv's (strides, pads, auto_pad, dilations, group); ip[0..2] = enum ox_act of
@@ -34,7 +34,11 @@
  * GEMM. With a project conv D is kept channel-blocked too (D_c): the depthwise rows go to
  * it as the taps leave them, and the project is a GEMM with the pixels as rows whose tiles
  * are transposed into Y's planes (ox_mb_project): the transposes are on Y's M2 channels
- * instead of D's M (6x fewer in MobileNetV2). INFERD_ONNX_MBCONV_BLOCKED (read once): 0
+ * instead of D's M (6x fewer in MobileNetV2). Without the expand conv the blocked path runs
+ * too, E_c then holding X's rows interleaved (what ox_dw_blk's ring did), so D_c and the
+ * project on Y's channels apply to MobileNetV2's first block (32 -> 16) as well. The blocked
+ * path takes maps from 14x14 up, from 7x7 up with a project conv (mb_blk_map).
+ * INFERD_ONNX_MBCONV_BLOCKED (read once): 0
  * takes the planar path (E and D planar, ox_conv_gemm and ox_dw_blk's ring), 1 keeps only E
  * channel-blocked; for comparison.
  */
