@@ -22,7 +22,8 @@
 
 struct ox_mb_exp {
     const float *x;        /* X of one image (C, H, W) */
-    const float *wt, *bt;  /* blocked weights and bias (above) */
+    const float *wt, *bt;  /* blocked weights and bias (above); wt NULL: no expand conv,
+                              E_c holds X's C channels interleaved (E_c[m] = X[m]) */
     struct ox_epi epi;
     float *e;              /* E_c */
     int64_t c, h, w, erows, rl, pl;
@@ -31,9 +32,16 @@ struct ox_mb_exp {
     int64_t dbst;
 };
 
+/* m rounded up to whole blocks of OX_MB_BLK channels (wt's rows, E_c's and D_c's room) */
+static inline int64_t ox_mb_round(int64_t m)
+{
+    return (m + OX_MB_BLK - 1) / OX_MB_BLK * OX_MB_BLK;
+}
+
+/* floats of wt and bt for m outputs of c inputs: ox_mb_round(m) (c + 1) */
 static inline int64_t ox_mb_pack_size(int64_t m, int64_t c)
 {
-    return (m + OX_MB_BLK - 1) / OX_MB_BLK * OX_MB_BLK * (c + 1);
+    return ox_mb_round(m) * (c + 1);
 }
 
 /* E_c rows [r0, r1) of channel blocks [cb0, cb1) (L channels each), padding columns included */
@@ -45,17 +53,25 @@ void ox_mb_dw_avx2(const struct ox_dw *d, const struct ox_mb_exp *e, int64_t cb0
 void ox_mb_dw_avx512(const struct ox_dw *d, const struct ox_mb_exp *e, int64_t cb0, int64_t cb1, int64_t oy0,
                      int64_t oy1);
 
-/* Y (M2, n) (columns ldy apart, as Z) = act(WC D_c + bC [+ Z]) for columns [16 q0, 16 q1)
- * (the last 16 moved back to end at n): D_c the depthwise output channel-blocked, block
- * stride dbst, pixel i of a block at i * L; wt, bt WC and bC blocked as WA above (k = M). */
+/* Y (M2, n) (columns ldy apart, as Z) = act(WC D_c + bC [+ Z]) for items [i0, i1) of
+ * ox_mb_prj_items: item i is columns [16 q, 16 q + 16) (cut at n) x output channels
+ * [OX_MB_PRJ_CH g, OX_MB_PRJ_CH g + OX_MB_PRJ_CH) (cut at M2), q = i / G, g = i % G,
+ * G = ceil(M2 / OX_MB_PRJ_CH): on a 7x7 map's 49 pixels, 16-column items alone split 32 +
+ * 17 over two threads. D_c the depthwise output channel-blocked, block stride dbst, pixel i
+ * of a block at i * L; wt, bt WC and bC blocked as WA above (k = M). */
 #define OX_MB_MAXM2 512 /* most project outputs (a stage of 16 pixels on the stack) */
+#define OX_MB_PRJ_CH 32 /* output channels an item: two AVX-512 blocks (one tile's) */
 struct ox_mb_prj {
     const float *dc, *wt, *bt, *z; /* z: NULL or Z at Y's strides */
     float *y;
     struct ox_epi epi;
     int64_t k, m2, n, dbst, ldy;
 };
-void ox_mb_project_avx2(const struct ox_mb_prj *j, int64_t q0, int64_t q1);
-void ox_mb_project_avx512(const struct ox_mb_prj *j, int64_t q0, int64_t q1);
+static inline int64_t ox_mb_prj_items(int64_t n, int64_t m2)
+{
+    return (n + 15) / 16 * ((m2 + OX_MB_PRJ_CH - 1) / OX_MB_PRJ_CH);
+}
+void ox_mb_project_avx2(const struct ox_mb_prj *j, int64_t i0, int64_t i1);
+void ox_mb_project_avx512(const struct ox_mb_prj *j, int64_t i0, int64_t i1);
 
 #endif

@@ -7,7 +7,7 @@
  *                  -> Y = actC(WC (M2, M) @ D + bC [+ Z])     (N, M2, OH, OW)  project (optional)
  *
  *   Without the expand conv (WA omitted: MobileNetV2's first block, depthwise -> project) E is
- *   X itself and only D stays in cache.
+ *   X itself and only D stays in cache (on the blocked path below, X's rows interleaved).
  *
  *   inputs: 0 X, 1 WA, 2 bA, 3 WB, 4 bB, 5 WC, 6 bC, 7 Z (omitted ones -1); attributes: the
  *   depthwise Conv's (strides, pads, auto_pad, dilations, group); ip[0..2] = enum ox_act of
@@ -34,7 +34,11 @@
  * GEMM. With a project conv D is kept channel-blocked too (D_c): the depthwise rows go to
  * it as the taps leave them, and the project is a GEMM with the pixels as rows whose tiles
  * are transposed into Y's planes (ox_mb_project): the transposes are on Y's M2 channels
- * instead of D's M (6x fewer in MobileNetV2). INFERD_ONNX_MBCONV_BLOCKED (read once): 0
+ * instead of D's M (6x fewer in MobileNetV2). Without the expand conv the blocked path runs
+ * too, E_c then holding X's rows interleaved (what ox_dw_blk's ring did), so D_c and the
+ * project on Y's channels apply to MobileNetV2's first block (32 -> 16) as well. The blocked
+ * path takes maps from 14x14 up, from 7x7 up with a project conv (mb_blk_map).
+ * INFERD_ONNX_MBCONV_BLOCKED (read once): 0
  * takes the planar path (E and D planar, ox_conv_gemm and ox_dw_blk's ring), 1 keeps only E
  * channel-blocked; for comparison.
  */
@@ -50,8 +54,12 @@
 #define MB_BAND_BYTES (512 * 1024)  /* E and D rows of one band: inside a 1 MiB L2 with X's rows */
 #define MB_WHOLE_BYTES (768 * 1024) /* an image's E and D up to this size go in one band */
 #define MB_CHUNK_BANDS 2            /* least bands per thread for an image split by bands */
-#define MB_BLK_MINHW 196            /* E channel-blocked from 14x14 maps up: on 7x7 maps with
-                                     * K = 160 the planar path measured ~10% faster */
+#define MB_BLK_MINHW 196            /* E channel-blocked from 14x14 maps up (mb_blk_map) */
+#define MB_BLKD_MINHW 49            /* and from 7x7 up with a project conv: on MobileNetV2's 7x7
+                                     * blocks (K = 160) the planar path had measured ~10% faster
+                                     * while the blocked tails were recomputed (49 pixels took 60
+                                     * in the expand, 64 in the project); without them blocked
+                                     * took 6-10% less CPU at batch 8 */
 
 static float bits_f(int64_t v)
 {
@@ -67,20 +75,27 @@ struct mb_geom {
     int has_a, has_c;
 };
 
+/* whether the map is large enough for the channel-blocked path (where the kernel runs) */
+static int mb_blk_map(const struct mb_geom *g)
+{
+    return g->h * g->w >= (g->has_c ? MB_BLKD_MINHW : MB_BLK_MINHW);
+}
+
 /* E's room in the scratch: planar (M, H, W), or E_c with M rounded up to OX_MB_BLK and up to
- * W + pl + pr columns a row (mb_ec_cols), whichever is larger */
+ * W + pl + pr columns a row (mb_ec_cols), whichever is larger; without the expand conv E is
+ * X (none) or, on maps the blocked path takes (mb_blk_map), X interleaved as E_c */
 static int64_t mb_eroom(const struct mb_geom *g)
 {
+    int64_t ec = ox_mb_round(g->m) * g->h * (g->w + g->win.pl + g->win.pr);
     if (!g->has_a)
-        return 0;
-    int64_t ec = (g->m + OX_MB_BLK - 1) / OX_MB_BLK * OX_MB_BLK * g->h * (g->w + g->win.pl + g->win.pr);
+        return mb_blk_map(g) ? ec : 0;
     return ec > g->m * g->h * g->w ? ec : g->m * g->h * g->w;
 }
 
 /* D's room: planar (M, OH, OW), or D_c with M rounded up to OX_MB_BLK */
 static int64_t mb_droom(const struct mb_geom *g)
 {
-    return g->has_c ? (g->m + OX_MB_BLK - 1) / OX_MB_BLK * OX_MB_BLK * g->win.oh * g->win.ow : 0;
+    return g->has_c ? ox_mb_round(g->m) * g->win.oh * g->win.ow : 0;
 }
 
 /* E_c's columns a row: the depthwise reads (OW - 1) sw + kw padded columns, the expand
@@ -158,7 +173,7 @@ static size_t mb_scratch(const struct ox_node *n, struct ox_tensor *const *in, s
 /* WA (M, C) and its bias (or NULL) as mbconv_kern.h's wt and bt */
 static void mb_pack_blk(const float *wa, const float *bias, int64_t m, int64_t c, float *out)
 {
-    int64_t mp = (m + OX_MB_BLK - 1) / OX_MB_BLK * OX_MB_BLK;
+    int64_t mp = ox_mb_round(m);
     for (int64_t o = 0; o < mp; o++) {
         for (int64_t k = 0; k < c; k++)
             out[(o / OX_MB_BLK * c + k) * OX_MB_BLK + o % OX_MB_BLK] = o < m ? wa[o * c + k] : 0.0f;
@@ -381,7 +396,7 @@ static void mb_bands_run_blk(const struct mb_run *r, const struct ox_ctx *c, int
     float *dv = g->has_c ? (float *)c->scratch + mb_eroom(g) : NULL;
     float *yi = r->y + bi * g->m2 * ohw;
     struct mb_band j = {.r = r,
-                        .ex = {.x = r->x + bi * g->c * hw, .wt = r->wt, .bt = r->bt, .epi = r->ea, .e = c->scratch,
+                        .ex = {.x = r->x + bi * g->c * hw, .wt = g->has_a ? r->wt : NULL, .bt = r->bt, .epi = r->ea, .e = c->scratch,
                                .c = g->c, .h = g->h, .w = g->w, .erows = r->erows, .rl = r->rl, .pl = v->pl},
                         .d = {NULL, r->wb, r->bb, g->has_c ? dv : yi, g->m, g->h, g->w, v->kh, v->kw, v->sh, v->sw,
                               v->dh, v->dw, v->pt, v->pl, v->oh, v->ow, r->eb, 0, g->has_c ? r->drows : 0, 0}};
@@ -407,13 +422,14 @@ static void mb_bands_run_blk(const struct mb_run *r, const struct ox_ctx *c, int
         done = r1 > done ? r1 : done;
         if (t < t0)
             continue;
-        if (r->blkd) { /* Y columns [oy0 OW, oy1 OW) from D_c, 16 a part */
+        if (r->blkd) { /* Y columns [oy0 OW, oy1 OW) from D_c, 16 x OX_MB_PRJ_CH outputs a part */
             int64_t np = (oy1 - oy0) * v->ow;
             struct mb_prj pj = {{.dc = dv, .wt = r->wtc, .bt = r->btc,
                                  .z = r->z ? r->z + bi * g->m2 * ohw + oy0 * v->ow : NULL, .y = yi + oy0 * v->ow,
                                  .epi = r->ec, .k = g->m, .m2 = g->m2, .n = np, .dbst = j.ex.dbst, .ldy = ohw},
                                 r->isa};
-            ox_parallel(c, (np + 15) / 16, 1 + (1 << 18) / (16 * g->m * g->m2 + 1), mb_prj_part, &pj);
+            ox_parallel(c, ox_mb_prj_items(np, g->m2), 1 + (1 << 18) / (16 * g->m * OX_MB_PRJ_CH + 1), mb_prj_part,
+                        &pj);
         } else if (g->has_c) { /* Y columns [oy0 OW, oy1 OW) from D's rows */
             const float *zi = r->z ? r->z + bi * g->m2 * ohw + oy0 * v->ow : NULL;
             struct ox_conv_gemm gp = {.wp = r->pc, .b = dv, .c = yi + oy0 * v->ow, .bias = r->bc, .m = g->m2,
@@ -487,9 +503,9 @@ static int mb_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_te
     }
     r.pc = r.pa + pasz;
     r.wt = r.pc + pcsz;
-    r.bt = r.wt + (g->m + OX_MB_BLK - 1) / OX_MB_BLK * OX_MB_BLK * g->c;
+    r.bt = r.wt + ox_mb_round(g->m) * g->c;
     r.wtc = r.wt + (g->has_a ? ox_mb_pack_size(g->m, g->c) : 0);
-    r.btc = r.wtc + (g->m2 + OX_MB_BLK - 1) / OX_MB_BLK * OX_MB_BLK * g->m;
+    r.btc = r.wtc + ox_mb_round(g->m2) * g->m;
     r.ea = (struct ox_epi){(int)n->ip[0], n->fp[0], n->fp[1]};
     r.eb = (struct ox_epi){(int)n->ip[1], n->fp[2], n->fp[3]};
     r.ec = (struct ox_epi){(int)n->ip[2], bits_f(n->ip[4]), bits_f(n->ip[5])};
@@ -509,7 +525,9 @@ static int mb_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_te
     r.erows = (r.drows - 1) * v->sh + (v->kh - 1) * v->dh + 1; /* the rows of E it reads */
     r.erows = r.bands == 1 || r.erows > g->h ? g->h : r.erows;
     pthread_once(&blk_once, blk_env);
-    r.blk = r.banded && g->has_a && g->h * g->w >= MB_BLK_MINHW && blk_mode != 0;
+    r.blk = r.banded && mb_blk_map(g) && blk_mode != 0; /* without the expand conv
+                                                         * (MobileNetV2's first block) X is
+                                                         * interleaved into E_c */
     r.blkd = r.blk && g->has_c && g->m2 <= OX_MB_MAXM2 && blk_mode != 1;
     r.rl = mb_ec_cols(g);
     /* whole images per thread while the batch has one for each (each core's band stays in

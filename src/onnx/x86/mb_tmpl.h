@@ -8,10 +8,11 @@
 
 #define MBPX (VL == 16 ? 12 : 6) /* pixels per expand tile: 24 zmm / 12 ymm accumulators */
 
-/* wt's block for channels [cb * VL, cb * VL + VL) */
-static inline const float *mbx_w(const struct ox_mb_exp *e, int64_t cb)
+/* a blocked weight matrix's (mbconv_kern.h's wt, k inputs) lanes for output channels
+ * [cb * VL, cb * VL + VL): the expand's WA (k = C) and the project's WC (k = M) */
+static inline const float *mb_wblk(const float *wt, int64_t k, int64_t cb)
 {
-    return e->wt + (cb * VL / OX_MB_BLK * e->c) * OX_MB_BLK + cb * VL % OX_MB_BLK;
+    return wt + (cb * VL / OX_MB_BLK * k) * OX_MB_BLK + cb * VL % OX_MB_BLK;
 }
 
 /* nb pixels (X columns xp[0..nb), planes hw apart; outputs at dst[u], the second block's
@@ -53,7 +54,7 @@ static inline __attribute__((always_inline)) void mbx_pixels(const struct ox_mb_
     float *d1[MBPX];
     for (int64_t cb = cb0; cb < cb1; cb += 2) {
         int nv = cb + 1 < cb1 ? 2 : 1;
-        const float *w0 = mbx_w(e, cb), *w1 = nv == 2 ? mbx_w(e, cb + 1) : w0;
+        const float *w0 = mb_wblk(e->wt, e->c, cb), *w1 = nv == 2 ? mb_wblk(e->wt, e->c, cb + 1) : w0;
         VF b0 = VLOAD(e->bt + cb * VL), b1 = nv == 2 ? VLOAD(e->bt + (cb + 1) * VL) : b0;
         for (int u = 0; u < nb; u++)
             d1[u] = dst[u] + (cb - cb0) * bst;
@@ -73,14 +74,29 @@ void FN(ox_mb_expand)(const struct ox_mb_exp *e, int64_t cb0, int64_t cb1, int64
             memset(row, 0, (size_t)(e->pl * VL) * sizeof(float));
             memset(row + (e->pl + e->w) * VL, 0, (size_t)((e->rl - e->pl - e->w) * VL) * sizeof(float));
         }
+    if (!e->wt) { /* no expand conv: E_c is X's channels interleaved */
+        for (int64_t cb = cb0; cb < cb1; cb++) {
+            int nc = e->c - cb * VL < VL ? (int)(e->c - cb * VL) : VL;
+            const float *xr[VL];
+            for (int64_t iy = r0; iy < r1; iy++) {
+                float *row = e->e + cb * bst + (iy % e->erows * e->rl + e->pl) * VL;
+                if (nc < VL) /* the lanes past C: zero, never stale */
+                    memset(row, 0, (size_t)(e->w * VL) * sizeof(float));
+                for (int l = 0; l < nc; l++)
+                    xr[l] = e->x + (cb * VL + l) * e->h * e->w + iy * e->w;
+                dwb_interleave(xr, nc, e->w, row); /* conv_tmpl.h */
+            }
+        }
+        return;
+    }
     const float *x = e->x + r0 * e->w; /* rows r0.. of a plane are contiguous: pixels run across rows */
     float *dst[MBPX];
     for (int64_t p = 0; p < n; p += MBPX) {
+        /* the last group holds only the pixels left: moved back to end at n it recomputed up
+         * to MBPX - 1 of them (49 pixels of a 7x7 map took 60), while 2 * nb >= 4 chains
+         * already keep the FMA units busy */
         int nb = n - p < MBPX ? (int)(n - p) : MBPX;
         int64_t at = p;
-        if (nb < MBPX && n >= MBPX) /* the last group moved back to end at n: every pixel of it
-                                     * gets the same sums whichever group computes it */
-            at = n - MBPX, nb = MBPX;
         for (int u = 0; u < nb; u++) {
             int64_t q = at + u, iy = r0 + q / e->w;
             dst[u] = e->e + cb0 * bst + (iy % e->erows * e->rl + e->pl + q % e->w) * VL;
@@ -132,27 +148,54 @@ void FN(ox_mb_dw)(const struct ox_dw *d, const struct ox_mb_exp *e, int64_t cb0,
 #define MBPT 8                  /* pixels per project tile */
 #define MBPV (VL == 16 ? 2 : 1) /* output blocks per project tile: 16 zmm / 8 ymm accumulators */
 
+#if VL == 16
+#define MBP_HALF 1 /* a last block of <= 8 output channels (MobileNetV2's 24) in 256-bit FMAs */
+#else
+#define MBP_HALF 0
+#endif
+
+/* nb pixels of D_c (dp) x nv (1, 2) blocks of output channels into the stage rows s0, s1;
+ * half (AVX-512 only): the second block has <= 8 channels and runs as 256-bit vectors
+ * (on 256-bit units half the cost of a 512-bit FMA; the same sums lane for lane) */
 static inline __attribute__((always_inline)) void mbp_tile(const struct ox_mb_prj *j, const float *dp,
                                                            const float *w0, const float *w1, VF b0, VF b1, float *s0,
-                                                           float *s1, int nb, int nv, int act)
+                                                           float *s1, int nb, int nv, int half, int act)
 {
     VF a0[MBPT], a1[MBPT];
+#if MBP_HALF
+    __m256 h1[MBPT];
+#endif
 #pragma GCC unroll 8
     for (int u = 0; u < MBPT; u++) {
         a0[u] = b0;
         a1[u] = b1;
+#if MBP_HALF
+        h1[u] = _mm512_castps512_ps256(b1);
+#endif
     }
     for (int64_t k = 0; k < j->k; k++) {
         const float *dk = dp + k / VL * j->dbst + k % VL;
-        VF v0 = VLOAD(w0 + k * OX_MB_BLK), v1 = nv == 2 ? VLOAD(w1 + k * OX_MB_BLK) : v0;
+        VF v0 = VLOAD(w0 + k * OX_MB_BLK), v1 = nv == 2 && !half ? VLOAD(w1 + k * OX_MB_BLK) : v0;
+#if MBP_HALF
+        __m256 vh = _mm256_loadu_ps(w1 + k * OX_MB_BLK);
+#endif
 #pragma GCC unroll 8
         for (int u = 0; u < nb; u++) {
             VF xb = VSET1(dk[u * VL]);
             a0[u] = VFMA(xb, v0, a0[u]);
-            if (nv == 2)
+#if MBP_HALF
+            if (nv == 2 && half)
+                h1[u] = _mm256_fmadd_ps(_mm512_castps512_ps256(xb), vh, h1[u]);
+#endif
+            if (nv == 2 && !half)
                 a1[u] = VFMA(xb, v1, a1[u]);
         }
     }
+#if MBP_HALF
+    if (half)
+        for (int u = 0; u < nb; u++)
+            a1[u] = _mm512_zextps256_ps512(h1[u]);
+#endif
 #pragma GCC unroll 8
     for (int u = 0; u < nb; u++) {
         VSTORE(s0 + u * VL, act ? epi_vec(&j->epi, a0[u]) : a0[u]);
@@ -161,51 +204,45 @@ static inline __attribute__((always_inline)) void mbp_tile(const struct ox_mb_pr
     }
 }
 
-static inline const float *mbp_w(const struct ox_mb_prj *j, int64_t cb)
-{
-    return j->wt + (cb * VL / OX_MB_BLK * j->k) * OX_MB_BLK + cb * VL % OX_MB_BLK;
-}
-
 #define MBST 24 /* stage pixels a block: 16, and dwb_deinterleave reads up to 8 past a tail */
 
-void FN(ox_mb_project)(const struct ox_mb_prj *j, int64_t q0, int64_t q1)
+void FN(ox_mb_project)(const struct ox_mb_prj *j, int64_t i0, int64_t i1)
 {
     float st[(OX_MB_MAXM2 / VL + 1) * MBST * VL] __attribute__((aligned(64)));
-    int64_t nblk = (j->m2 + VL - 1) / VL;
+    int64_t ng = (j->m2 + OX_MB_PRJ_CH - 1) / OX_MB_PRJ_CH;
     int act = j->z == NULL;
-    for (int64_t q = q0; q < q1; q++) {
-        int64_t p = q * 16, cnt = j->n - p < 16 ? j->n - p : 16, skip = 0;
-        if (cnt < 16 && j->n >= 16) /* moved back to end at n, storing only its own pixels: the
-                                     * others are another part's (another thread's, and Z is
-                                     * added in place) */
-            skip = 16 - cnt, p = j->n - 16, cnt = 16;
-        for (int64_t cb = 0; cb < nblk; cb += MBPV) {
-            int nv = MBPV == 2 && cb + 1 < nblk ? 2 : 1;
-            const float *w0 = mbp_w(j, cb), *w1 = nv == 2 ? mbp_w(j, cb + 1) : w0;
+    for (int64_t i = i0; i < i1; i++) {
+        /* the last pixels' items hold only the pixels left (moved back to end at n they
+         * recomputed up to 15: 64 pixels for a 7x7 map's 49) */
+        int64_t q = i / ng, o0 = i % ng * OX_MB_PRJ_CH, o1 = o0 + OX_MB_PRJ_CH < j->m2 ? o0 + OX_MB_PRJ_CH : j->m2;
+        int64_t p = q * 16, cnt = j->n - p < 16 ? j->n - p : 16, cb1 = (o1 + VL - 1) / VL;
+        for (int64_t cb = o0 / VL; cb < cb1; cb += MBPV) {
+            int nv = MBPV == 2 && cb + 1 < cb1 ? 2 : 1, half = MBP_HALF && nv == 2 && j->m2 - (cb + 1) * VL <= 8;
+            const float *w0 = mb_wblk(j->wt, j->k, cb), *w1 = nv == 2 ? mb_wblk(j->wt, j->k, cb + 1) : w0;
             VF b0 = VLOAD(j->bt + cb * VL), b1 = nv == 2 ? VLOAD(j->bt + (cb + 1) * VL) : b0;
             for (int64_t t = 0; t < cnt; t += MBPT) {
                 const float *dp = j->dc + (p + t) * VL;
                 float *s0 = st + (cb * MBST + t) * VL, *s1 = s0 + MBST * VL;
                 int nb = cnt - t < MBPT ? (int)(cnt - t) : MBPT;
-                if (nb == MBPT && nv == 2)
-                    mbp_tile(j, dp, w0, w1, b0, b1, s0, s1, MBPT, 2, act);
+                if (nb == MBPT && half)
+                    mbp_tile(j, dp, w0, w1, b0, b1, s0, s1, MBPT, 2, 1, act);
+                else if (nb == MBPT && nv == 2)
+                    mbp_tile(j, dp, w0, w1, b0, b1, s0, s1, MBPT, 2, 0, act);
                 else if (nb == MBPT)
-                    mbp_tile(j, dp, w0, w1, b0, b1, s0, s1, MBPT, 1, act);
+                    mbp_tile(j, dp, w0, w1, b0, b1, s0, s1, MBPT, 1, 0, act);
                 else
-                    mbp_tile(j, dp, w0, w1, b0, b1, s0, s1, nb, nv, act);
+                    mbp_tile(j, dp, w0, w1, b0, b1, s0, s1, nb, nv, half, act);
             }
         }
-        for (int64_t cb = 0; cb < nblk; cb++) {
+        for (int64_t cb = o0 / VL; cb < cb1; cb++) {
             int nc = j->m2 - cb * VL < VL ? (int)(j->m2 - cb * VL) : VL;
             float *dst[VL];
             for (int l = 0; l < nc; l++)
-                dst[l] = j->y + (cb * VL + l) * j->ldy + p + skip;
-            dwb_deinterleave(st + (cb * MBST + skip) * VL, nc, cnt - skip, dst);
+                dst[l] = j->y + (cb * VL + l) * j->ldy + p;
+            dwb_deinterleave(st + cb * MBST * VL, nc, cnt, dst);
         }
-        p += skip;
-        cnt -= skip;
         if (j->z) /* Y = act(W D + b + Z) */
-            for (int64_t o = 0; o < j->m2; o++) {
+            for (int64_t o = o0; o < o1; o++) {
                 float *yr = j->y + o * j->ldy + p;
                 const float *zr = j->z + o * j->ldy + p;
                 if (j->epi.act == OX_ACT_NONE) /* MobileNetV2's residual blocks: vectorised */

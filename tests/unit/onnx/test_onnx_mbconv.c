@@ -12,9 +12,12 @@
  * bit; and the "graph optimized" summary counts the blocks fused. Run it once more with
  * INFERD_CPU_DISABLE=avx512f for the AVX2 kernels and =avx2 for the scalar references, and
  * with INFERD_ONNX_MBCONV_BLOCKED=0 for the planar path and =1 for E blocked, D planar (ctest
- * runs all five). Maps from 14x14 up with an expand conv take the channel-blocked E and D
- * (the cases with a project activation, before or after the residual Add, are there for
- * ox_mb_project's epilogue). */
+ * runs all five). Maps from 14x14 up (7x7 up with a project conv) take the channel-blocked
+ * E and D (without an expand conv E is X interleaved; 20 channels leave a short block on
+ * AVX2 and AVX-512; 7x7's 49 pixels leave short last tiles); the cases
+ * with a project activation, before or after the residual Add, are there for
+ * ox_mb_project's epilogue, and project outputs of 5, 8 past a block of 16 (13, 21, 24, 40)
+ * for its 256-bit half block on AVX-512. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -231,6 +234,9 @@ int main(void)
         {"banded 3x3 s2 SiLU + project (36 outputs) + SiLU", 24, 88, 36, 57, 55, 3, 2, 1, {1, 1, 1, 1}, "SiLU", 0, 0, 0, 1, "SiLU"},
         {"no expand: depthwise 3x3 s1 Relu -> project (banded)", 32, 32, 16, 113, 113, 3, 1, 1, {1, 1, 1, 1}, "Relu", 1, 0, 3, 1, NULL},
         {"no expand: depthwise 5x5 s2 Clip -> project + act", 24, 24, 40, 77, 81, 5, 2, 1, {2, 1, 2, 1}, "Clip", 0, 0, 3, 1, NULL},
+        {"no expand: depthwise 3x3 s1 Clip -> project + residual (20)", 20, 20, 20, 60, 58, 3, 1, 1, {1, 1, 1, 1}, "Clip", 1, 1, 3, 1, NULL},
+        {"whole 3x3 s1 7x7 Clip + project (40) + residual", 40, 120, 40, 7, 7, 3, 1, 1, {1, 1, 1, 1}, "Clip", 1, 1, 0, 1, NULL},
+        {"whole 3x3 s1 6x6 Relu + project (planar)", 8, 30, 12, 6, 6, 3, 1, 1, {1, 1, 1, 1}, "Relu", 1, 0, 0, 1, NULL},
         {"no expand, no project: not fused", 24, 24, 0, 20, 20, 3, 1, 1, {1, 1, 1, 1}, "Relu", 1, 0, 3, 0, NULL},
         /* near misses: the expand stays a Conv, the depthwise -> project pair still fuses */
         {"near miss: expand output is a graph output", 8, 24, 8, 20, 20, 3, 1, 1, {1, 1, 1, 1}, "", 1, 0, 1, 1, NULL},
