@@ -55,7 +55,9 @@ struct inferd_onnx_options {
                                          residual in its store (src/onnx/fuse.c) */
 #define INFERD_ONNX_OPT_MBCONV 32768u /* Conv 1x1 -> depthwise Conv [-> Conv 1x1] -> one InferdMBConv run
                                          band by band in cache (src/onnx/fuse_mbconv.c) */
-#define INFERD_ONNX_OPT_ALL 65535u
+#define INFERD_ONNX_OPT_SE 65536u /* GlobalAveragePool -> Conv 1x1 -> Conv 1x1 -> Mul (a squeeze-excitation)
+                                     -> one InferdSE step (src/onnx/fuse_se.c) */
+#define INFERD_ONNX_OPT_ALL 131071u
 
 /* Describes one graph input or output. dims[i] == -1 marks a symbolic dimension; rank is -1
  * when the model declares no shape at all (then any rank is accepted). */

@@ -399,6 +399,8 @@ int ox_fuse(struct ox_model *m, unsigned off, struct ox_fuse_report *r, struct i
         r->conv_nodes += f.dead[i];
     if (fuse__mbconv(&f, off, &r->mbconv) < 0) /* fuse_mbconv.c: after the epilogues above */
         goto oom;
+    if (fuse__se(&f, off, &r->se) < 0) /* fuse_se.c: after the epilogues above */
+        goto oom;
     if (fuse__transformer(&f, off, r) < 0)
         goto oom;
     /* drop the dead nodes, keeping the order; renumber producers and recount consumers */

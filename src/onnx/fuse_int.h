@@ -41,6 +41,14 @@ int fuse__other_input(const struct ox_node *n, int v);
  * nothing when off has INFERD_ONNX_OPT_MBCONV. Returns 0 or -1 out of memory. */
 int fuse__mbconv(struct fuse *f, unsigned off, int *count);
 
+/* fuse_mbconv.c: the constant FP32 weights of n when it is a Conv 1x1, stride 1, unpadded,
+ * ungrouped, its bias constant or absent, and (residual 0) no fused residual Add; else NULL. */
+const struct ox_tensor *fuse__pointwise(const struct fuse *f, const struct ox_node *n, int residual);
+
+/* fuse_se.c: GlobalAveragePool -> Conv 1x1 -> Conv 1x1 -> Mul -> InferdSE, counted into
+ * *count; nothing when off has INFERD_ONNX_OPT_SE. Returns 0 or -1 out of memory. */
+int fuse__se(struct fuse *f, unsigned off, int *count);
+
 /* fuse_transformer.c: the transformer passes, each counting its rewrites. off: the
  * INFERD_ONNX_OPT_* bits switched off. Returns 0 or -1 out of memory. */
 struct ox_fuse_report;

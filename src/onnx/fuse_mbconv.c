@@ -53,6 +53,11 @@ static const struct ox_tensor *pointwise(const struct fuse *f, const struct ox_n
     return w;
 }
 
+const struct ox_tensor *fuse__pointwise(const struct fuse *f, const struct ox_node *n, int residual)
+{
+    return pointwise(f, n, residual);
+}
+
 static int in_or_none(const struct ox_node *n, int k)
 {
     return k < n->n_in ? n->in[k] : -1;

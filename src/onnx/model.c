@@ -96,7 +96,7 @@ static int load_common(const void *data, size_t size, const struct inferd_onnx_o
     int64_t before = n0;
     unsigned fuse_bits = INFERD_ONNX_OPT_FUSE | INFERD_ONNX_OPT_LAYERNORM | INFERD_ONNX_OPT_GELU |
                          INFERD_ONNX_OPT_TRANSPOSE | INFERD_ONNX_OPT_ATTENTION | INFERD_ONNX_OPT_MATMUL |
-                         INFERD_ONNX_OPT_CONV_SUM | INFERD_ONNX_OPT_MBCONV;
+                         INFERD_ONNX_OPT_CONV_SUM | INFERD_ONNX_OPT_MBCONV | INFERD_ONNX_OPT_SE;
     if ((off & fuse_bits) != fuse_bits && (rc = ox_fuse(m->g, off, &m->fuse_report, err)) < 0)
         return rc;
     if (off & INFERD_ONNX_OPT_WINOGRAD) /* ops/conv.c: ip[1] != 0 keeps a Conv on im2col + GEMM */
@@ -106,10 +106,10 @@ static int load_common(const void *data, size_t size, const struct inferd_onnx_o
     snprintf(m->opt_summary, sizeof m->opt_summary,
              "%lld -> %lld nodes (%d constant-folded, %d Identity/Dropout, %d BatchNormalization folded, %d dead, "
              "%d shape nodes from fixed dims; "
-             "%d fused into convs; %d LayerNorm, %d Gelu, %d attention, %d Transpose pairs, %d MatMul+bias fused, %d inverted-residual blocks; "
+             "%d fused into convs; %d LayerNorm, %d Gelu, %d attention, %d Transpose pairs, %d MatMul+bias fused, %d inverted-residual blocks, %d squeeze-excitations; "
              "%d QDQ int8)",
              (long long)before, (long long)m->g->n_nodes, r->folded, r->identities, r->bn_folded, r->dead, r->shapes,
-             fr->conv_nodes, fr->layernorm, fr->gelu, fr->attention, fr->transpose, fr->matmul, fr->mbconv, n_qdq);
+             fr->conv_nodes, fr->layernorm, fr->gelu, fr->attention, fr->transpose, fr->matmul, fr->mbconv, fr->se, n_qdq);
     m->value_keyed = calloc((size_t)m->g->n_inputs + 1, 1);
     if (!m->value_keyed)
         return inferd_err_set(err, INFERD_ENOMEM, "onnx: out of memory");

@@ -60,13 +60,16 @@ extern const struct ox_op ox_op_add, ox_op_sub, ox_op_mul, ox_op_div, ox_op_pow;
 extern const struct ox_op ox_op_sqrt, ox_op_relu, ox_op_sigmoid, ox_op_tanh, ox_op_erf;
 extern const struct ox_op ox_op_gemm, ox_op_matmul;
 extern const struct ox_op ox_op_softmax, ox_op_reduce_mean, ox_op_layer_norm, ox_op_inferd_attention;
-extern const struct ox_op ox_op_inferd_matmul, ox_op_inferd_mbconv;
+extern const struct ox_op ox_op_inferd_matmul, ox_op_inferd_mbconv, ox_op_inferd_se;
 /* conv.c: Y (yd) = act(C + Z), C (cd) a conv's result in Y's first floats, Z broadcast to Y:
  * a fused residual Add the kernel did not take (used by ops/mbconv.c too) */
 struct ox_epi;
 /* A fused residual Add's other input z against a conv output of dims (N, M, OH, OW): dims
  * becomes the two broadcast (numpy rules). Returns 0, or -1 when they do not broadcast. */
 int ox_conv_sum_dims(const struct ox_tensor *z, int64_t dims[4]);
+/* y[p] = mean of x[p*len .. p*len + len) for planes p in [lo, hi) (0 when len is 0): GlobalAveragePool's
+ * sums (pool.c; 16 lane sums, the tail, the lanes folded in order), shared with InferdSE (se.c). */
+void ox_gap_planes(const float *x, float *y, int64_t len, int64_t lo, int64_t hi);
 void ox_conv_sum_after(float *y, const int64_t *cd, const int64_t *yd, const struct ox_tensor *z,
                        const struct ox_epi *e);
 extern const struct ox_op ox_op_flatten, ox_op_reshape, ox_op_squeeze, ox_op_unsqueeze, ox_op_identity;

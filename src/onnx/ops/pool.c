@@ -400,34 +400,39 @@ struct gap_job {
     int64_t len;
 };
 
-/* plane means; 16 partial sums in four ox_v4f (v4f.h) held in registers: a float[16] of
- * partial sums stayed on the stack, each add a load and a store behind the last one's
+/* plane means (ox_gap_planes, ops.h; also InferdSE's squeeze); 16 partial sums in four ox_v4f
+ * (v4f.h) held in registers: a float[16] of partial sums stayed on the stack, each add a load and a store behind the last one's
  * (EfficientNet-B0's 17 GlobalAveragePools 530 -> 260 us a run, 1 thread). Lane l sums x[l],
  * x[16 + l], ... and the lanes fold into the tail's sum in order 0..15, as the scalar loop
  * did: the same bits. */
 
-static void gap_part(void *arg, int64_t lo, int64_t hi)
+void ox_gap_planes(const float *xs, float *y, int64_t len, int64_t lo, int64_t hi)
 {
-    const struct gap_job *j = arg;
     for (int64_t p = lo; p < hi; p++) {
-        const float *x = j->x + p * j->len;
+        const float *x = xs + p * len;
         ox_v4f a0 = ox_v4f_splat(0.0f), a1 = a0, a2 = a0, a3 = a0;
         int64_t i = 0;
-        for (; i + 16 <= j->len; i += 16) {
+        for (; i + 16 <= len; i += 16) {
             a0 += ox_v4f_load(x + i);
             a1 += ox_v4f_load(x + i + 4);
             a2 += ox_v4f_load(x + i + 8);
             a3 += ox_v4f_load(x + i + 12);
         }
         float s = 0.0f;
-        for (; i < j->len; i++)
+        for (; i < len; i++)
             s += x[i];
         const ox_v4f acc[4] = {a0, a1, a2, a3};
         for (int v = 0; v < 4; v++)
             for (int l = 0; l < 4; l++)
                 s += acc[v][l];
-        j->y[p] = j->len ? s / (float)j->len : 0.0f;
+        y[p] = len ? s / (float)len : 0.0f;
     }
+}
+
+static void gap_part(void *arg, int64_t lo, int64_t hi)
+{
+    const struct gap_job *j = arg;
+    ox_gap_planes(j->x, j->y, j->len, lo, hi);
 }
 
 static int gap_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_tensor *const *in,

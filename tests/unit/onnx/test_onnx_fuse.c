@@ -43,8 +43,9 @@ static int fused_away(const char *path)
         int before = g->n_nodes, convs = count_op(g, "Conv");
         /* BatchNormalization is folded by optimize.c's pass, the rest by ox_fuse */
         CHECK(ox_optimize_model(g, &(struct ox_opt_options){.bn = 1}, &or, &err) == 0);
-        /* the Convs fuse.c keeps; fuse_mbconv.c's blocks (test_onnx_mbconv) would merge them */
-        CHECK(ox_fuse(g, INFERD_ONNX_OPT_MBCONV, &fr, &err) == 0);
+        /* the Convs fuse.c keeps; fuse_mbconv.c's blocks (test_onnx_mbconv) and fuse_se.c's
+         * squeeze-excitations (test_onnx_se) would merge them */
+        CHECK(ox_fuse(g, INFERD_ONNX_OPT_MBCONV | INFERD_ONNX_OPT_SE, &fr, &err) == 0);
         CHECK(fr.conv_nodes > 0);
         CHECK(count_op(g, "Conv") == convs);
         removed = before - g->n_nodes;

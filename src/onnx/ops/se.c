@@ -1,0 +1,156 @@
+/* se.c — InferdSE, a squeeze-excitation block as one step (made by fuse_se.c):
+ *
+ *   s (C)  = mean over H, W of X[n] (C, H, W)       GlobalAveragePool (ox_gap_planes, pool.c)
+ *   h (R)  = act1(W1 (R, C) @ s + b1)               Conv 1x1 on the 1x1 map
+ *   g (C)  = act2(W2 (C, R) @ h + b2)               Conv 1x1 on the 1x1 map
+ *   Y[n]   = X[n] * g  (plane c scaled by g[c])     Mul
+ *
+ * Inputs X (N, C, H, W), W1 (R, C, 1, 1), b1 or omitted, W2 (C, R, 1, 1), b2 or omitted; one
+ * output of X's shape. ip[0], fp[0..1]: act1 (enum ox_act and its a, b, conv_kern.h); ip[1],
+ * fp[2..3]: act2. W1 and W2 are packed once per plan (op->pack: W1's panels, then W2's) and
+ * run through ox_conv_gemm_run with one column, the kernel the unfused Convs use on a 1x1
+ * map, bias and activation in its store; the pool sums are GlobalAveragePool's and the scale
+ * one multiply, as Mul's: the result is the unfused graph's, with 3 steps fewer (6 at
+ * 2 threads: each fork/join of the tiny FCs) and each image's X still in L2 when it is scaled.
+ *
+ * Images go whole to threads (ox_parallel_images) while the batch has one for each; the rest
+ * (all of batch 1) run one by one with the pool and the scale split over channel planes. An
+ * image reads all of X[n] before writing Y[n], and no image reads another's X, so Y may be
+ * X's buffer (OX_OP_ELEMWISE: the plan puts Y over X when nothing reads X later). Scratch,
+ * per thread: s and g (C floats, g over s) and h (R floats).
+ */
+#include "onnx/conv_kern.h"
+#include "onnx/onnx_int.h"
+#include "onnx/ops/ops.h"
+#include "onnx/v4f.h"
+
+static const struct ox_tensor *in_or_null(struct ox_tensor *const *in, const struct ox_node *n, int k)
+{
+    return k < n->n_in && n->in[k] >= 0 ? in[k] : NULL;
+}
+
+static int se_infer(const struct ox_node *n, struct ox_tensor *const *in, struct ox_tensor **out,
+                    struct inferd_err *err)
+{
+    const struct ox_tensor *x = in[0], *w1 = in[1], *w2 = in[3], *b1 = in_or_null(in, n, 2),
+                           *b2 = in_or_null(in, n, 4);
+    if (x->dt != INFERD_FP32 || w1->dt != INFERD_FP32 || w2->dt != INFERD_FP32 || (b1 && b1->dt != INFERD_FP32) ||
+        (b2 && b2->dt != INFERD_FP32))
+        return inferd_err_set(err, INFERD_EUNSUPPORTED, "InferdSE: FP32 inputs expected");
+    if (x->rank != 4 || w1->rank != 4 || w2->rank != 4)
+        return inferd_err_set(err, INFERD_EUNSUPPORTED, "InferdSE: X and the weights must be rank 4");
+    int64_t c = x->dims[1], r = w1->dims[0];
+    if (w1->dims[1] != c || w2->dims[0] != c || w2->dims[1] != r || w1->dims[2] * w1->dims[3] != 1 ||
+        w2->dims[2] * w2->dims[3] != 1 || (b1 && b1->numel != r) || (b2 && b2->numel != c))
+        return inferd_err_set(err, INFERD_ESHAPE, "InferdSE: X (.., %lld, ..) and the weights disagree", (long long)c);
+    return ox_set_shape(out[0], INFERD_FP32, 4, x->dims, err);
+}
+
+static int64_t se_pack(const struct ox_node *n, struct ox_tensor *const *in, float *dst)
+{
+    const struct ox_tensor *w1 = in[1], *w2 = in[3];
+    if (!w1->is_const || !w2->is_const || w1->rank != 4 || w2->rank != 4)
+        return 0;
+    (void)n;
+    int64_t r = w1->dims[0], c = w1->dims[1], s1 = ox_conv_pack_size(r, c);
+    if (dst) {
+        ox_conv_pack(w1->data, r, c, dst);
+        ox_conv_pack(w2->data, c, r, dst + s1);
+    }
+    return s1 + ox_conv_pack_size(c, r);
+}
+
+static size_t se_scratch(const struct ox_node *n, struct ox_tensor *const *in, struct ox_tensor *const *out)
+{
+    (void)n, (void)out;
+    return (size_t)(in[0]->dims[1] + in[1]->dims[0]) * sizeof(float);
+}
+
+struct se_job {
+    const float *x;
+    float *y;
+    const float *wp1, *wp2, *b1, *b2; /* packed W1, W2 (borrowed from the plan); biases or NULL */
+    int64_t c, r, hw;
+    struct ox_epi e1, e2;
+    enum ox_isa isa;
+};
+
+struct se_planes {
+    const struct se_job *j;
+    const float *x, *g; /* one image's X, its gate */
+    float *y, *s;
+};
+
+static void gap_range(void *arg, int64_t lo, int64_t hi)
+{
+    const struct se_planes *p = arg;
+    ox_gap_planes(p->x, p->s, p->j->hw, lo, hi);
+}
+
+/* Y planes [lo, hi) = X planes * g */
+static void scale_range(void *arg, int64_t lo, int64_t hi)
+{
+    const struct se_planes *p = arg;
+    int64_t hw = p->j->hw;
+    for (int64_t c = lo; c < hi; c++) {
+        const float *x = p->x + c * hw;
+        float *y = p->y + c * hw, g = p->g[c];
+        ox_v4f gv = ox_v4f_splat(g);
+        int64_t i = 0;
+        for (; i + 8 <= hw; i += 8) {
+            ox_v4f a = ox_v4f_load(x + i), b = ox_v4f_load(x + i + 4);
+            ox_v4f_store(y + i, a * gv);
+            ox_v4f_store(y + i + 4, b * gv);
+        }
+        for (; i < hw; i++)
+            y[i] = x[i] * g;
+    }
+}
+
+/* image img under ctx c (a pool's or one thread's), scratch c->scratch */
+static void se_image(void *arg, const struct ox_ctx *c, int64_t img)
+{
+    const struct se_job *j = arg;
+    float *s = c->scratch, *h = s + j->c;
+    struct se_planes p = {.j = j, .x = j->x + img * j->c * j->hw, .y = j->y + img * j->c * j->hw, .s = s, .g = s};
+    int64_t min = 1 + (1 << 15) / (j->hw + 1);
+    ox_parallel(c, j->c, min, gap_range, &p);
+    struct ox_conv_gemm g1 = {.wp = j->wp1, .b = s, .c = h, .bias = j->b1, .m = j->r, .k = j->c, .n = 1, .ldb = 1,
+                              .ldc = 1, .epi = j->e1};
+    ox_conv_gemm_run(j->isa, &g1, 0, (j->r + OX_CV_MR - 1) / OX_CV_MR, 0, 1);
+    struct ox_conv_gemm g2 = {.wp = j->wp2, .b = h, .c = s, .bias = j->b2, .m = j->c, .k = j->r, .n = 1, .ldb = 1,
+                              .ldc = 1, .epi = j->e2};
+    ox_conv_gemm_run(j->isa, &g2, 0, (j->c + OX_CV_MR - 1) / OX_CV_MR, 0, 1);
+    ox_parallel(c, j->c, min, scale_range, &p);
+}
+
+static int se_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_tensor *const *in,
+                   struct ox_tensor **out, struct inferd_err *err)
+{
+    const struct ox_tensor *x = in[0], *b1 = in_or_null(in, n, 2), *b2 = in_or_null(in, n, 4);
+    if (!c->packed || !c->scratch)
+        return inferd_err_set(err, INFERD_EUNAVAIL, "InferdSE: no packed weights or no scratch");
+    int64_t ch = x->dims[1], r = in[1]->dims[0];
+    struct se_job j = {.x = x->data,
+                       .y = out[0]->data,
+                       .wp1 = c->packed,
+                       .wp2 = c->packed + ox_conv_pack_size(r, ch),
+                       .b1 = b1 ? b1->data : NULL,
+                       .b2 = b2 ? b2->data : NULL,
+                       .c = ch,
+                       .r = r,
+                       .hw = x->dims[2] * x->dims[3],
+                       .e1 = {n->ip[0], n->fp[0], n->fp[1]},
+                       .e2 = {n->ip[1], n->fp[2], n->fp[3]},
+                       .isa = ox_conv_isa()};
+    int64_t nb = x->dims[0];
+    for (int64_t img = ox_parallel_images(c, nb, se_scratch(n, in, out), se_image, &j); img < nb; img++)
+        se_image(&j, c, img);
+    return 0;
+}
+
+const struct ox_op ox_op_inferd_se = {
+    .name = "InferdSE", .min_in = 4, .max_in = 5, .min_out = 1, .max_out = 1,
+    .infer = se_infer, .exec = se_exec, .scratch = se_scratch, .pack = se_pack,
+    .flags = OX_OP_SCRATCH_SLOTS | OX_OP_ELEMWISE,
+};

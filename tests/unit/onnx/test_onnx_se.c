@@ -1,0 +1,228 @@
+/* test_onnx_se.c — fuse_se.c's squeeze-excitation fusion and ops/se.c's InferdSE
+ * (INFERD_ONNX_OPT_SE) on small graphs written here:
+ *   x (N, C, H, W) -> Relu -> a; a -> GlobalAveragePool -> Conv 1x1 [+b] -> act1 -> Conv 1x1
+ *   [+b] -> act2 -> g; out = Mul(a, g) (or Mul(g, a)) [-> Add(., a): a read after the Mul]
+ * with MobileNetV3's Relu / HardSigmoid(1/6, 1/2), EfficientNet's SiLU (Sigmoid + Mul) /
+ * Sigmoid, odd channel counts, 1x1 to 56x56 maps, and the near misses (the pooled value a
+ * graph output; the Mul scaling another tensor). The model loaded with the fusion off
+ * (1 thread) is the reference for the model with it on at 1, 2 and 3 threads, batch 1, 3 and
+ * 8: outputs equal within 1e-6 (abs + rel; the fused step runs the unfused ops' kernels, so
+ * they are expected bit for bit); both are checked against a double-precision reference
+ * within 1e-4 (abs + rel; the SIMD sigmoid is an approximation); and the "graph optimized"
+ * summary counts the blocks fused. ctest runs it again with INFERD_CPU_DISABLE=avx512f (AVX2
+ * kernels) and =all (scalar references). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/buf.h"
+#include "base/tpool.h"
+#include "check.h"
+#include "graph_build.h"
+#include "inferd/onnx.h"
+#include "onnx/pb.h"
+
+static struct tpool *pool, *pool3;
+
+struct se_case {
+    const char *what;
+    int c, r, h, w;
+    int effnet;   /* 1: SiLU / Sigmoid, no biases, Mul(g, a); 0: Relu / HardSigmoid, biases, Mul(a, g) */
+    int residual; /* Add(Mul, a) after: a is read again, so Y may not go over it */
+    int near;     /* 1: pooled value also a graph output; 2: the Mul scales x, not a */
+    int want;     /* blocks the summary must count */
+};
+
+static void fill(float *v, int64_t n, float scale, float ph)
+{
+    for (int64_t i = 0; i < n; i++)
+        v[i] = scale * sinf(0.37f * (float)i + ph) + 0.1f * scale * (float)(i % 5 - 2);
+}
+
+static void encode(const struct se_case *s, struct buf *out, float *w1, float *w2, float *bias)
+{
+    struct buf g;
+    buf_init(&g, 1 << 22);
+    gb_node(&g, &(struct gb_node){"Relu", "x", "a", {{0}}});
+    gb_node(&g, &(struct gb_node){"GlobalAveragePool", "a", "p", {{0}}});
+    gb_node(&g, &(struct gb_node){"Conv", s->effnet ? "p,w1" : "p,w1,b1", "f1", {{0}}});
+    if (s->effnet) {
+        gb_node(&g, &(struct gb_node){"Sigmoid", "f1", "f1s", {{0}}});
+        gb_node(&g, &(struct gb_node){"Mul", "f1,f1s", "h", {{0}}});
+    } else {
+        gb_node(&g, &(struct gb_node){"Relu", "f1", "h", {{0}}});
+    }
+    gb_node(&g, &(struct gb_node){"Conv", s->effnet ? "h,w2" : "h,w2,b2", "f2", {{0}}});
+    if (s->effnet)
+        gb_node(&g, &(struct gb_node){"Sigmoid", "f2", "gt", {{0}}});
+    else
+        gb_node(&g, &(struct gb_node){"HardSigmoid", "f2", "gt",
+                                      {{.name = "alpha", .type = 1, .f = 1.0f / 6.0f},
+                                       {.name = "beta", .type = 1, .f = 0.5f}}});
+    const char *min = s->near == 2 ? "x,gt" : s->effnet ? "gt,a" : "a,gt";
+    gb_node(&g, &(struct gb_node){"Mul", min, s->residual ? "m" : "out", {{0}}});
+    if (s->residual)
+        gb_node(&g, &(struct gb_node){"Add", "m,a", "out", {{0}}});
+    pbw_str(&g, 2, "se");
+    gb_init(&g, "w1", 1, 4, (const int64_t[]){s->r, s->c, 1, 1}, w1, (size_t)s->r * s->c * sizeof *w1);
+    gb_init(&g, "w2", 1, 4, (const int64_t[]){s->c, s->r, 1, 1}, w2, (size_t)s->r * s->c * sizeof *w2);
+    gb_init(&g, "b1", 1, 1, (const int64_t[]){s->r}, bias, (size_t)s->r * sizeof *bias);
+    gb_init(&g, "b2", 1, 1, (const int64_t[]){s->c}, bias + s->r, (size_t)s->c * sizeof *bias);
+    pbw_value_info(&g, 11, "x", 1, 4, (const int64_t[]){-1, s->c, s->h, s->w});
+    pbw_value_info(&g, 12, "out", 1, -1, NULL);
+    if (s->near == 1)
+        pbw_value_info(&g, 12, "p", 1, -1, NULL);
+    gb_model(out, &g, 13);
+}
+
+static double sig(double v)
+{
+    return 1.0 / (1.0 + exp(-v));
+}
+
+/* the block in double precision: out (bt, C, H, W) */
+static void reference(const struct se_case *s, int bt, const float *x, const float *w1, const float *w2,
+                      const float *bias, double *out)
+{
+    int64_t hw = (int64_t)s->h * s->w;
+    double *p = malloc((size_t)(s->c + s->r + s->c) * sizeof *p), *h = p + s->c, *g = h + s->r;
+    for (int b = 0; b < bt; b++) {
+        const float *xb = x + (int64_t)b * s->c * hw;
+        for (int c = 0; c < s->c; c++) {
+            double t = 0;
+            for (int64_t i = 0; i < hw; i++)
+                t += xb[c * hw + i] > 0 ? xb[c * hw + i] : 0.0;
+            p[c] = t / (double)hw;
+        }
+        for (int r = 0; r < s->r; r++) {
+            double t = s->effnet ? 0 : bias[r];
+            for (int c = 0; c < s->c; c++)
+                t += (double)w1[r * s->c + c] * p[c];
+            h[r] = s->effnet ? t * sig(t) : t > 0 ? t : 0;
+        }
+        for (int c = 0; c < s->c; c++) {
+            double t = s->effnet ? 0 : bias[s->r + c];
+            for (int r = 0; r < s->r; r++)
+                t += (double)w2[c * s->r + r] * h[r];
+            g[c] = s->effnet ? sig(t) : fmin(fmax(t / 6.0 + 0.5, 0.0), 1.0);
+        }
+        for (int c = 0; c < s->c; c++)
+            for (int64_t i = 0; i < hw; i++) {
+                int64_t k = ((int64_t)b * s->c + c) * hw + i;
+                double a = x[k] > 0 ? x[k] : 0.0;
+                out[k] = (s->near == 2 ? x[k] : a) * g[c] + (s->residual ? a : 0.0);
+            }
+    }
+    free(p);
+}
+
+static int64_t run(struct inferd_onnx_model *m, const struct se_case *s, int bt, const float *x, float **out)
+{
+    int64_t n = (int64_t)bt * s->c * s->h * s->w;
+    struct inferd_tensor in = {.dtype = INFERD_FP32, .rank = 4, .dims = {bt, s->c, s->h, s->w}, .data = (void *)x,
+                               .nbytes = (size_t)n * sizeof *x};
+    int64_t k = gb_run(m, &in, s->near == 1 ? 2 : 1, s->what, out);
+    CHECK(k >= 0);
+    return k < 0 ? 0 : k;
+}
+
+static void check(const struct se_case *s)
+{
+    struct buf bb;
+    buf_init(&bb, 1 << 22);
+    int64_t nw = (int64_t)s->c * s->r;
+    float *w1 = malloc((size_t)nw * sizeof *w1), *w2 = malloc((size_t)nw * sizeof *w2);
+    float *bias = malloc((size_t)(s->c + s->r) * sizeof *bias);
+    fill(w1, nw, 2.0f / sqrtf((float)s->c), 0.3f);
+    fill(w2, nw, 2.0f / sqrtf((float)s->r), 1.1f);
+    fill(bias, s->c + s->r, 0.3f, 0.7f);
+    encode(s, &bb, w1, w2, bias);
+    struct inferd_onnx_model *ref = NULL, *m[3] = {NULL, NULL, NULL};
+    struct inferd_err err = {0};
+    int rc = inferd_onnx_load_buffer(bb.data, bb.len, &(struct inferd_onnx_options){.graph_opt_off = INFERD_ONNX_OPT_SE},
+                                     &ref, &err);
+    struct tpool *pools[3] = {NULL, pool, pool3};
+    for (int t = 0; t < 3 && rc == 0; t++)
+        rc = inferd_onnx_load_buffer(bb.data, bb.len, &(struct inferd_onnx_options){.pool = pools[t]}, &m[t], &err);
+    if (rc < 0)
+        fprintf(stderr, "%s: load: %s\n", s->what, err.msg);
+    CHECK(rc == 0);
+    if (rc == 0) {
+        char want[64];
+        snprintf(want, sizeof want, " %d squeeze-excitations", s->want);
+        const char *sum = inferd_onnx_graph_summary(m[0]);
+        int ok = strstr(sum, want) && strstr(inferd_onnx_graph_summary(ref), " 0 squeeze-excitations");
+        if (!ok)
+            fprintf(stderr, "%s: summary '%s' lacks '%s'\n", s->what, sum, want);
+        CHECK(ok);
+        double worst = 0, worst_ref = 0;
+        const char *san = getenv("INFERD_SANITIZED");
+        int bt_max = san && san[0] == '1' ? 3 : 8;
+        for (int bt = 1; bt <= bt_max; bt = bt == 1 ? 3 : bt + 5) {
+            int64_t n = (int64_t)bt * s->c * s->h * s->w;
+            float *x = malloc((size_t)n * sizeof *x), *r = NULL;
+            double *d = malloc((size_t)n * sizeof *d);
+            fill(x, n, 1.5f, (float)bt);
+            reference(s, bt, x, w1, w2, bias, d);
+            int64_t nr = run(ref, s, bt, x, &r);
+            CHECK(nr == n);
+            for (int64_t i = 0; i < nr && nr == n; i++) {
+                double e = fabs(d[i] - r[i]);
+                CHECK(e <= 1e-4 * (1.0 + fabs(d[i])));
+                worst_ref = e > worst_ref ? e : worst_ref;
+            }
+            for (int t = 0; t < 3; t++) {
+                float *y = NULL;
+                int64_t ny = run(m[t], s, bt, x, &y);
+                CHECK(ny == n);
+                for (int64_t i = 0; i < ny && ny == n && nr == n; i++) {
+                    double e = fabs((double)r[i] - y[i]), e2 = fabs(d[i] - y[i]);
+                    if (e > 1e-6 * (1.0 + fabs(r[i])) || e2 > 1e-4 * (1.0 + fabs(d[i]))) {
+                        fprintf(stderr, "%s: batch %d, %d threads, [%lld]: %g vs off %g, ref %g\n", s->what, bt, t + 1,
+                                (long long)i, y[i], r[i], d[i]);
+                        CHECK(0);
+                        break;
+                    }
+                    worst = e > worst ? e : worst;
+                    worst_ref = e2 > worst_ref ? e2 : worst_ref;
+                }
+                free(y);
+            }
+            free(r);
+            free(x);
+            free(d);
+        }
+        printf("%-48s%s; max |on - off| = %.3g, |. - ref| = %.3g\n", s->what, want, worst, worst_ref);
+    }
+    inferd_onnx_free(ref);
+    for (int t = 0; t < 3; t++)
+        inferd_onnx_free(m[t]);
+    free(w1);
+    free(w2);
+    free(bias);
+    buf_free(&bb);
+}
+
+int main(void)
+{
+    pool = tpool_new(2);
+    pool3 = tpool_new(3);
+    CHECK(pool != NULL && pool3 != NULL);
+    static const struct se_case cases[] = {
+        /* what                                          c    r    h   w  eff res near want */
+        {"MobileNetV3 block 1: 16 -> 8, 56x56", 16, 8, 56, 56, 0, 0, 0, 1},
+        {"MobileNetV3 576 -> 144, 7x7", 576, 144, 7, 7, 0, 0, 0, 1},
+        {"EfficientNet 96 -> 4, 28x28 (Mul(g, a))", 96, 4, 28, 28, 1, 0, 0, 1},
+        {"EfficientNet odd 37 -> 11, 13x9", 37, 11, 13, 9, 1, 0, 0, 1},
+        {"1x1 map, 40 -> 10", 40, 10, 1, 1, 0, 0, 0, 1},
+        {"a read after the Mul (Y not over X), 24 -> 6", 24, 6, 15, 17, 0, 1, 0, 1},
+        {"near miss: pooled value is a graph output", 24, 6, 15, 17, 0, 0, 1, 0},
+        {"near miss: the Mul scales another tensor", 24, 6, 15, 17, 1, 0, 2, 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        check(&cases[i]);
+    tpool_free(pool);
+    tpool_free(pool3);
+    return check_finish();
+}
