@@ -5,23 +5,10 @@
  * Tile: ROWS rows of a weight panel x two vectors of grid pixels (conv_direct.h); per tap one
  * offset, two unaligned loads from Xp (the lanes with ox >= OW read the columns only taps
  * reach, or the next row: dropped at the store) and ROWS broadcasts, 2 * ROWS FMAs:
- * conv_tmpl.h's GEMM tile with B read in place. */
+ * conv_tmpl.h's GEMM tile with B read in place. Uses stem_tmpl.h's row_load_pad (included
+ * before). */
 
 #include "onnx/conv_direct.h"
-
-/* VL floats of the row xr (w wide) from column o on (o may be negative), 0 outside [0, w):
- * masked lanes are not read (no fault), the pointer formed as an integer */
-static inline __attribute__((always_inline)) VF cdir_row_load(const float *xr, int64_t o, int64_t w)
-{
-    if (o >= 0 && o + VL <= w)
-        return VLOAD(xr + o);
-    int64_t a = o < 0 ? -o : 0, b = w - o;
-    a = a > VL ? VL : a;
-    b = b < 0 ? 0 : b > VL ? VL : b;
-    if (b <= a)
-        return VZERO();
-    return VLOADM((const float *)((uintptr_t)xr + (uintptr_t)(o * (int64_t)sizeof(float))), MASK_RANGE((int)a, (int)b));
-}
 
 /* Xp's channels [c0, c1) (conv_direct.h); a row's last vector is stored under a mask, so no
  * write reaches past the row (the next channel may be another thread's). Stride 2 splits X's
@@ -55,12 +42,12 @@ void FN(ox_cdir_fill)(const struct ox_cdir *d, int64_t c0, int64_t c1)
                 int64_t t = 0;
                 for (; t + VL < wq; t += VL) {
                     const int64_t o = 2 * t - d->pl;
-                    VSTORE(dst + t, VEVEN(cdir_row_load(xr, o, w), cdir_row_load(xr, o + VL, w)));
-                    VSTORE(odd + t, VEVEN(cdir_row_load(xr, o + 1, w), cdir_row_load(xr, o + 1 + VL, w)));
+                    VSTORE(dst + t, VEVEN(row_load_pad(xr, o, w), row_load_pad(xr, o + VL, w)));
+                    VSTORE(odd + t, VEVEN(row_load_pad(xr, o + 1, w), row_load_pad(xr, o + 1 + VL, w)));
                 }
                 const int64_t o = 2 * t - d->pl;
-                VSTOREM(dst + t, tail, VEVEN(cdir_row_load(xr, o, w), cdir_row_load(xr, o + VL, w)));
-                VSTOREM(odd + t, tail, VEVEN(cdir_row_load(xr, o + 1, w), cdir_row_load(xr, o + 1 + VL, w)));
+                VSTOREM(dst + t, tail, VEVEN(row_load_pad(xr, o, w), row_load_pad(xr, o + VL, w)));
+                VSTOREM(odd + t, tail, VEVEN(row_load_pad(xr, o + 1, w), row_load_pad(xr, o + 1 + VL, w)));
             }
 }
 
