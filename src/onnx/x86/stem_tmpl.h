@@ -120,20 +120,28 @@ void FN(ox_conv_stem)(const struct ox_stem *s, int64_t q0, int64_t q1)
     int64_t rstride = s->sw == 1 ? (s->ow - 1) + s->kw + STEM_SLACK : 2 * odd;
     /* the slack past a stride-1 row is read and never written: keep it finite */
     memset(rows, 0, (size_t)(s->c * s->kh * rstride) * sizeof(float));
-    for (int64_t c = 0; c < s->c; c++)
-        for (int64_t ky = 0; ky < s->kh; ky++)
-            for (int64_t kx = 0; kx < s->kw; kx++) {
-                const float *b = rows + (c * s->kh + ky) * rstride;
-                tap[(c * s->kh + ky) * s->kw + kx] = s->sw == 1 ? b + kx : b + (kx & 1) * odd + kx / 2;
-            }
+    /* input row iy of channel c lives in slot c kh + (iy mod kh): the kh rows of an output row
+     * take kh different slots, and the kh - sh it shares with the row before (one in three for
+     * a 3x3 at stride 2) stay where they were, filled once */
+    int64_t held_b[OX_STEM_MAXC * OX_STEM_MAXK], held_iy[OX_STEM_MAXC * OX_STEM_MAXK];
+    for (int64_t i = 0; i < s->c * s->kh; i++)
+        held_b[i] = -1, held_iy[i] = 0;
     int64_t groups = (s->m + STEM_NR - 1) / STEM_NR;
     for (int64_t q = q0; q < q1; q++) { /* q: output row q % OH of image q / OH */
         int64_t b = q / s->oh, oy = q % s->oh;
         const float *x = s->x + b * s->c * s->h * s->wd;
         float *y = s->y + b * s->m * ohw;
         for (int64_t c = 0; c < s->c; c++)
-            for (int64_t ky = 0; ky < s->kh; ky++)
-                stem_fill(s, x + c * s->h * s->wd, oy * s->sh - s->pt + ky, rows + (c * s->kh + ky) * rstride, odd);
+            for (int64_t ky = 0; ky < s->kh; ky++) {
+                const int64_t iy = oy * s->sh - s->pt + ky, slot = c * s->kh + (iy % s->kh + s->kh) % s->kh;
+                float *row = rows + slot * rstride;
+                if (held_b[slot] != b || held_iy[slot] != iy) {
+                    stem_fill(s, x + c * s->h * s->wd, iy, row, odd);
+                    held_b[slot] = b, held_iy[slot] = iy;
+                }
+                for (int64_t kx = 0; kx < s->kw; kx++)
+                    tap[(c * s->kh + ky) * s->kw + kx] = s->sw == 1 ? row + kx : row + (kx & 1) * odd + kx / 2;
+            }
         for (int64_t g = 0; g < groups; g++) {
             int64_t m0 = g * STEM_NR;
             int nm = s->m - m0 < STEM_NR ? (int)(s->m - m0) : STEM_NR;
