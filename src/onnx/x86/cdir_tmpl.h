@@ -101,6 +101,21 @@ static inline __attribute__((always_inline)) void cdir_store(float *y, const str
         VSTOREM(cdir_at(y, s->at[i]), s->m[i], v);
 }
 
+/* the lines of a plane of Y (or Z: w 0) that one vector of pixels (s) touches, for writing */
+static inline __attribute__((always_inline)) void cdir_prefetch(const float *p, const struct cdir_seg *s, int w)
+{
+    if (s->n == 0)
+        return;
+    const char *a = (const char *)cdir_at((float *)p, s->at[0]), *b = (const char *)cdir_at((float *)p, s->at[s->n - 1]);
+    if (w) {
+        __builtin_prefetch(a, 1);
+        __builtin_prefetch(b + VL * sizeof(float) - 1, 1);
+    } else {
+        __builtin_prefetch(a);
+        __builtin_prefetch(b + VL * sizeof(float) - 1);
+    }
+}
+
 /* rows [row0, row0 + nrows) (nrows <= rc <= ROWS, rc a constant after inlining) x nv (a
  * constant) vectors of grid pixels from xq (Xp at the tile's first pixel); a at the tile's
  * first row of the packed panel; y, z at the rows' channel 0; pf: prefetch the next tile's;
@@ -118,6 +133,22 @@ static inline __attribute__((always_inline)) void cdir_tile(const struct ox_cdir
             break;
         acc0[r] = VZERO();
         acc1[r] = VZERO();
+    }
+    /* Y is only stored: its lines (and Z's) asked for now arrive while the taps run, as in
+     * conv_tmpl.h's tile_kc (a tile's rows are as many planes of Y, too many streams for the
+     * hardware prefetcher: YOLO's 1x1 convs spent ~11 ns an output vector past their FMAs) */
+#pragma GCC unroll 16
+    for (int r = 0; r < ROWS; r++) {
+        if (r >= nrows)
+            break;
+        cdir_prefetch(y + r * ohw, s0, 1);
+        if (nv > 1)
+            cdir_prefetch(y + r * ohw, s1, 1);
+        if (z) {
+            cdir_prefetch(z + r * ohw, s0, 0);
+            if (nv > 1)
+                cdir_prefetch(z + r * ohw, s1, 0);
+        }
     }
     for (int64_t kk = 0; kk < k; kk++) {
         const float *xo = off ? xq + off[kk] : xq + kk * ohw;
