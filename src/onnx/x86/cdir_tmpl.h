@@ -5,23 +5,10 @@
  * Tile: ROWS rows of a weight panel x two vectors of grid pixels (conv_direct.h); per tap one
  * offset, two unaligned loads from Xp (the lanes with ox >= OW read the columns only taps
  * reach, or the next row: dropped at the store) and ROWS broadcasts, 2 * ROWS FMAs:
- * conv_tmpl.h's GEMM tile with B read in place. */
+ * conv_tmpl.h's GEMM tile with B read in place. Uses stem_tmpl.h's row_load_pad (included
+ * before). */
 
 #include "onnx/conv_direct.h"
-
-/* VL floats of the row xr (w wide) from column o on (o may be negative), 0 outside [0, w):
- * masked lanes are not read (no fault), the pointer formed as an integer */
-static inline __attribute__((always_inline)) VF cdir_row_load(const float *xr, int64_t o, int64_t w)
-{
-    if (o >= 0 && o + VL <= w)
-        return VLOAD(xr + o);
-    int64_t a = o < 0 ? -o : 0, b = w - o;
-    a = a > VL ? VL : a;
-    b = b < 0 ? 0 : b > VL ? VL : b;
-    if (b <= a)
-        return VZERO();
-    return VLOADM((const float *)((uintptr_t)xr + (uintptr_t)(o * (int64_t)sizeof(float))), MASK_RANGE((int)a, (int)b));
-}
 
 /* Xp's channels [c0, c1) (conv_direct.h); a row's last vector is stored under a mask, so no
  * write reaches past the row (the next channel may be another thread's). Stride 2 splits X's
@@ -55,12 +42,12 @@ void FN(ox_cdir_fill)(const struct ox_cdir *d, int64_t c0, int64_t c1)
                 int64_t t = 0;
                 for (; t + VL < wq; t += VL) {
                     const int64_t o = 2 * t - d->pl;
-                    VSTORE(dst + t, VEVEN(cdir_row_load(xr, o, w), cdir_row_load(xr, o + VL, w)));
-                    VSTORE(odd + t, VEVEN(cdir_row_load(xr, o + 1, w), cdir_row_load(xr, o + 1 + VL, w)));
+                    VSTORE(dst + t, VEVEN(row_load_pad(xr, o, w), row_load_pad(xr, o + VL, w)));
+                    VSTORE(odd + t, VEVEN(row_load_pad(xr, o + 1, w), row_load_pad(xr, o + 1 + VL, w)));
                 }
                 const int64_t o = 2 * t - d->pl;
-                VSTOREM(dst + t, tail, VEVEN(cdir_row_load(xr, o, w), cdir_row_load(xr, o + VL, w)));
-                VSTOREM(odd + t, tail, VEVEN(cdir_row_load(xr, o + 1, w), cdir_row_load(xr, o + 1 + VL, w)));
+                VSTOREM(dst + t, tail, VEVEN(row_load_pad(xr, o, w), row_load_pad(xr, o + VL, w)));
+                VSTOREM(odd + t, tail, VEVEN(row_load_pad(xr, o + 1, w), row_load_pad(xr, o + 1 + VL, w)));
             }
 }
 
@@ -114,6 +101,21 @@ static inline __attribute__((always_inline)) void cdir_store(float *y, const str
         VSTOREM(cdir_at(y, s->at[i]), s->m[i], v);
 }
 
+/* the lines of a plane of Y (or Z: w 0) that one vector of pixels (s) touches, for writing */
+static inline __attribute__((always_inline)) void cdir_prefetch(const float *p, const struct cdir_seg *s, int w)
+{
+    if (s->n == 0)
+        return;
+    const char *a = (const char *)cdir_at((float *)p, s->at[0]), *b = (const char *)cdir_at((float *)p, s->at[s->n - 1]);
+    if (w) {
+        __builtin_prefetch(a, 1);
+        __builtin_prefetch(b + VL * sizeof(float) - 1, 1);
+    } else {
+        __builtin_prefetch(a);
+        __builtin_prefetch(b + VL * sizeof(float) - 1);
+    }
+}
+
 /* rows [row0, row0 + nrows) (nrows <= rc <= ROWS, rc a constant after inlining) x nv (a
  * constant) vectors of grid pixels from xq (Xp at the tile's first pixel); a at the tile's
  * first row of the packed panel; y, z at the rows' channel 0; pf: prefetch the next tile's;
@@ -131,6 +133,22 @@ static inline __attribute__((always_inline)) void cdir_tile(const struct ox_cdir
             break;
         acc0[r] = VZERO();
         acc1[r] = VZERO();
+    }
+    /* Y is only stored: its lines (and Z's) asked for now arrive while the taps run, as in
+     * conv_tmpl.h's tile_kc (a tile's rows are as many planes of Y, too many streams for the
+     * hardware prefetcher: YOLO's 1x1 convs spent ~11 ns an output vector past their FMAs) */
+#pragma GCC unroll 16
+    for (int r = 0; r < ROWS; r++) {
+        if (r >= nrows)
+            break;
+        cdir_prefetch(y + r * ohw, s0, 1);
+        if (nv > 1)
+            cdir_prefetch(y + r * ohw, s1, 1);
+        if (z) {
+            cdir_prefetch(z + r * ohw, s0, 0);
+            if (nv > 1)
+                cdir_prefetch(z + r * ohw, s1, 0);
+        }
     }
     for (int64_t kk = 0; kk < k; kk++) {
         const float *xo = off ? xq + off[kk] : xq + kk * ohw;

@@ -1,5 +1,6 @@
 /* test_onnx_conv.c — the conv kernels of conv_kern.h: the packed-weight GEMM with bias and
- * every fused activation, the first-layer direct conv (conv_stem.h), the depthwise kernel
+ * every fused activation, the first-layer direct conv (conv_stem.h; also with X between
+ * PROT_NONE pages, as its stride-2 rows are split straight from X), the depthwise kernel
  * (3x3 and 5x5, stride 1 and 2, odd pads and sizes), the GEMM's K / column / panel
  * blocking, its im2col view, a batch as one GEMM and B packed ahead (with a planted fault),
  * AVX2 and AVX-512 versions against the portable scalar references
@@ -9,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "base/cpu.h"
 #include "check.h"
@@ -521,6 +524,64 @@ static void test_stem(enum ox_isa isa, const char *name)
     CHECK(ox_conv_stem_ok(isa, &big) && !ox_conv_stem_ok(OX_ISA_REF, &big));
 }
 
+/* n floats of X right after a PROT_NONE page (at_end 0) or right before one (1): a read
+ * before or past X faults */
+static float *x_guarded(int64_t n, int at_end, void **map, size_t *len)
+{
+    size_t pg = (size_t)sysconf(_SC_PAGESIZE), xb = (size_t)n * sizeof(float);
+    *len = (xb + pg - 1) / pg * pg + 2 * pg;
+    *map = mmap(NULL, *len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (*map == MAP_FAILED)
+        return NULL;
+    mprotect(*map, pg, PROT_NONE);
+    mprotect((char *)*map + *len - pg, pg, PROT_NONE);
+    float *x = at_end ? (float *)((char *)*map + *len - pg - xb) : (float *)((char *)*map + pg);
+    for (int64_t i = 0; i < n; i++)
+        x[i] = rnd() * 4.0f;
+    return x;
+}
+
+/* the stem's stride-2 rows are split straight from X (masked loads at the pads): with X
+ * between PROT_NONE pages, left pads 0-3 and widths that end a row mid-vector, the kernel
+ * reads nothing outside X and matches the reference */
+static void test_stem_edges(enum ox_isa isa, const char *name)
+{
+    static const int wds[] = {5, 16, 33, 150, 321};
+    int bad = 0;
+    for (size_t wi = 0; wi < sizeof wds / sizeof *wds; wi++)
+        for (int kk = 3; kk <= 7; kk += 2)
+            for (int pl = 0; pl <= kk / 2; pl++)
+                for (int at_end = 0; at_end < 2; at_end++) {
+                    int64_t c = 3, h = 6, wd = wds[wi], m = 5, st = 2;
+                    int64_t oh = (h + 2 * pl - kk) / st + 1, ow = (wd + 2 * pl - kk) / st + 1;
+                    if (oh < 1 || ow < 1)
+                        continue;
+                    void *map;
+                    size_t len;
+                    float *x = x_guarded(c * h * wd, at_end, &map, &len);
+                    CHECK(x != NULL);
+                    if (!x)
+                        return;
+                    float *w = rnd_buf(m * c * kk * kk, 1.0f), *bias = rnd_buf(m, 1.0f);
+                    float *y1 = calloc((size_t)(m * oh * ow), sizeof(float));
+                    float *y2 = calloc((size_t)(m * oh * ow), sizeof(float));
+                    struct ox_stem sd = {x, w, bias, y1, c, h, wd, m, kk, kk, st, st, pl, pl, oh, ow, epis[0]};
+                    CHECK(ox_conv_stem_ok(isa, &sd));
+                    ox_conv_stem_ref(&sd, 0, oh);
+                    sd.y = y2;
+                    ox_conv_stem_run(isa, &sd, 0, oh);
+                    if (!close_all(y1, y2, m * oh * ow) && bad++ < 5)
+                        printf("  %s stem edges w%lld k%d pl%d at_end %d differs\n", name, (long long)wd, kk, pl,
+                               at_end);
+                    munmap(map, len);
+                    free(w);
+                    free(bias);
+                    free(y1);
+                    free(y2);
+                }
+    CHECK(bad == 0);
+}
+
 int main(void)
 {
     test_gemm(OX_ISA_REF, "ref");
@@ -537,6 +598,7 @@ int main(void)
         test_dw(OX_ISA_AVX2, "avx2");
         test_dw_blk(OX_ISA_AVX2, "avx2");
         test_stem(OX_ISA_AVX2, "avx2");
+        test_stem_edges(OX_ISA_AVX2, "avx2");
     } else {
         printf("no AVX2+FMA: AVX2 conv kernels not tested\n");
     }
@@ -549,6 +611,7 @@ int main(void)
         test_dw(OX_ISA_AVX512, "avx512");
         test_dw_blk(OX_ISA_AVX512, "avx512");
         test_stem(OX_ISA_AVX512, "avx512");
+        test_stem_edges(OX_ISA_AVX512, "avx512");
     } else {
         printf("no AVX-512F: AVX-512 conv kernels not tested\n");
     }
