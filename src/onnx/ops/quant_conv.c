@@ -704,6 +704,39 @@ struct qrows {
     int32_t zbp;           /* zb' */
 };
 
+/* Whether r's rows run qgemm_u8_avx512vnni_rows_rq (the requantisation in the GEMM's epilogue,
+ * no int32 rows stored and read back): the AVX-512 VNNI GEMM with the call's columns the output
+ * bytes themselves (no dropped columns: pointwise convs, the non-flat path) and, with a DQ -> Q
+ * pair, its table lookup on bytes (VBMI). The bytes are the same either way.
+ * INFERD_QCONV_RQ=0 turns it off (A/B runs), read on every run of the op. */
+static int qrows_fused_rq(const struct qrows *r)
+{
+    const char *e = getenv("INFERD_QCONV_RQ");
+    return r->isa == QGEMM_AVX512VNNI && (!r->pw || r->pw == r->ow) && (!r->chain || qgemm_chain_lut_usable()) &&
+           !(e && e[0] == '0');
+}
+
+#define QRQ_ROWS 64 /* rows per qgemm_u8_avx512vnni_rows_rq call (its scales and biases on the stack) */
+static void qrows_rq(const struct qrows *r, int64_t m0, int64_t m1)
+{
+    const int64_t N = r->g->N;
+    float mul[QRQ_ROWS];
+    int32_t bias[QRQ_ROWS];
+    for (int64_t a = m0; a < m1; a += QRQ_ROWS) {
+        const int64_t b = m1 - a < QRQ_ROWS ? m1 : a + QRQ_ROWS;
+        for (int64_t m = a; m < b; m++) {
+            const int64_t oc = r->oc0 + m;
+            mul[m - a] = r->sx * (float)ox_get_f64(r->sw, r->sw->numel == 1 ? 0 : oc) / r->sy;
+            bias[m - a] = r->b ? ((const int32_t *)r->b->data)[oc] : 0;
+        }
+        const struct qgemm_rq rq = {.bias = bias, .mul = mul, .zp = r->zy, .out_signed = r->y1_signed,
+                                    .y = r->y + a * r->sp, .ys = r->sp, .m0 = a};
+        qgemm_u8_avx512vnni_rows_rq(r->g, a, b, &rq);
+        for (int64_t m = a; r->chain && m < b; m++)
+            qgemm_lut_bytes(r->y + m * r->sp, N, r->chain->lut8);
+    }
+}
+
 static void qrows_part(void *arg, int64_t lo, int64_t hi)
 {
     const struct qrows *r = arg;
@@ -721,6 +754,10 @@ static void qrows_part(void *arg, int64_t lo, int64_t hi)
             qgemm_requant_chain(r->g->c + m * N, r->rows * r->ow, bias, &mul, 0, r->zy, r->y1_signed, r->chain,
                                 r->y + m * r->sp);
         }
+        return;
+    }
+    if (qrows_fused_rq(r)) {
+        qrows_rq(r, lo * QROWS, m1);
         return;
     }
     qgemm_u8_isa_rows(r->g, r->isa, lo * QROWS, m1);
