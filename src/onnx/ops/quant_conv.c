@@ -267,7 +267,6 @@ static void qdw_pad_row(const struct qdw_job *j, const uint8_t *xc, int64_t iy, 
  * a row otherwise). */
 struct qdw_fill { /* where qdw_fill_plane puts a row's bytes: the same for every channel */
     int64_t c0s[4], cnt[4], at[4]; /* phase p holds columns c0s[p], c0s[p] + s, ... (cnt[p]) from at[p] */
-    int64_t py, r;                 /* image row 0 is padded row pt = r * s + py (QDW_FLAT; else py 0, r pt) */
 };
 
 static void qdw_fill_geom(const struct qdw_job *j, struct qdw_fill *f)
@@ -279,33 +278,21 @@ static void qdw_fill_geom(const struct qdw_job *j, struct qdw_fill *f)
         f->cnt[p] = n > f->c0s[p] ? (n - f->c0s[p] + s - 1) / s : 0;
         f->at[p] = (flat ? p * j->R * L : p * L) + (pl + f->c0s[p]) / s;
     }
-    const int64_t pt = j->win->pt; /* >= 0 */
-    f->py = flat ? pt % s : 0, f->r = flat ? pt / s : pt;
 }
 
 static void qdw_fill_plane(const struct qdw_job *j, const struct qdw_fill *f, const uint8_t *xc, uint8_t *buf,
                            int flip)
 {
-    const int64_t s = j->win->sw, L = j->L, len = s * L, flat = j->mode == QDW_FLAT;
-    const int64_t *c0s = f->c0s, *cnt = f->cnt, *at = f->at;
-    int64_t py = f->py, r = f->r; /* padded row iy + pt = r * s + py (flat) */
-    for (int64_t iy = 0; iy < j->H && r < j->R; iy++) {
-        /* phase p of padded row iy + pt at row + at[p] */
-        uint8_t *row = flat ? buf + py * s * j->R * L + r * L : buf + r * len;
-        const uint8_t *xrow = xc + iy * j->W;
-        if (!flat || ++py == s)
-            py = 0, r++;
-        for (int64_t p = 0; p < s; p++) {
-            uint8_t *d = row + at[p];
-            const uint8_t *x = xrow + c0s[p];
-            if (!flip && s == 1)
-                memcpy(d, x, (size_t)cnt[p]);
-            else if (!flip && s == 2)
-                qb_gather2(d, x, cnt[p]);
-            else
-                for (int64_t i = 0; i < cnt[p]; i++)
-                    d[i] = (uint8_t)(x[i * s] ^ (flip ? 0x80 : 0));
-        }
+    const int64_t s = j->win->sw, L = j->L, flat = j->mode == QDW_FLAT, pt = j->win->pt; /* pt >= 0 */
+    const int64_t ss = flat ? s : 1; /* flat: image rows q, q + s, ... go to phase plane (pt + q) % s */
+    for (int64_t q = 0; q < ss && q < j->H; q++) {
+        const int64_t py = (pt + q) % ss, r = (pt + q) / ss; /* padded row pt + q: plane py, its row r */
+        int64_t rows = (j->H - q + ss - 1) / ss;
+        rows = rows < j->R - r ? rows : j->R - r;
+        uint8_t *row = flat ? buf + py * s * j->R * L + r * L : buf + r * s * L;
+        for (int64_t p = 0; p < s; p++) /* phase p of each row at row + at[p], columns c0s[p], c0s[p] + s, ... */
+            qb_rows(row + f->at[p], flat ? L : s * L, xc + q * j->W + f->c0s[p], ss * j->W, rows, f->cnt[p], s,
+                    flip ? 0x80 : 0);
     }
 }
 

@@ -16,6 +16,7 @@
 #include "inferd/tensor.h"
 #include "onnx/gemm_nt.h"
 #include "onnx/onnx_int.h"
+#include "onnx/ops/qbytes.h"
 #include "onnx/ops/qdwconv.h"
 #include "onnx/ops/qgemm.h"
 #include "onnx/pb.h"
@@ -509,6 +510,32 @@ static void test_qgemm_rq(void)
     CHECK(runs > 100);
 }
 
+/* qb_rows (the depthwise conv's plane fill) equals its definition: strides 1-3, flipped or
+ * not, rows of 1-70 bytes around the 32 / 64-byte steps, pitches wider than the rows; the
+ * bytes past each row stay as they were. */
+static void test_qb_rows(void)
+{
+    enum { R = 5, DP = 80, SP = 3 * 72 };
+    uint8_t src[R * SP], d1[R * DP], d2[R * DP];
+    uint32_t s = 3;
+    for (int i = 0; i < R * SP; i++)
+        src[i] = (uint8_t)((s = s * 1664525u + 1013904223u) >> 24);
+    int bad = 0;
+    for (int st = 1; st <= 3; st++)
+        for (int n = 1; n <= 70; n++)
+            for (int f = 0; f < 2; f++) {
+                const uint8_t flip = f ? 0x80 : 0;
+                memset(d1, 0x3c, sizeof d1), memset(d2, 0x3c, sizeof d2);
+                for (int r = 0; r < R; r++)
+                    for (int j = 0; j < n; j++)
+                        d1[r * DP + j] = (uint8_t)(src[r * SP + j * st] ^ flip);
+                qb_rows(d2, DP, src, SP, R, n, st, flip);
+                bad += memcmp(d1, d2, sizeof d1) != 0;
+            }
+    printf("qb_rows: %d mismatches\n", bad);
+    CHECK(bad == 0);
+}
+
 static void test_qgemm(void)
 {
     printf("int8 GEMM picked here: %s\n",
@@ -518,6 +545,7 @@ static void test_qgemm(void)
     test_qgemm_isa(QGEMM_AVX512VNNI);
     test_qgemm_t();
     test_qgemm_rq();
+    test_qb_rows();
 }
 
 /* qgemm_vnni_pack's layout for both panel widths (16: AVX-512, 8: AVX-VNNI, which this CPU
