@@ -706,7 +706,6 @@ static int qrows_fused_rq(const struct qrows *r)
 #define QRQ_ROWS 64 /* rows per qgemm_u8_avx512vnni_rows_rq call (its scales and biases on the stack) */
 static void qrows_rq(const struct qrows *r, int64_t m0, int64_t m1)
 {
-    const int64_t N = r->g->N;
     float mul[QRQ_ROWS];
     int32_t bias[QRQ_ROWS];
     for (int64_t a = m0; a < m1; a += QRQ_ROWS) {
@@ -717,10 +716,12 @@ static void qrows_rq(const struct qrows *r, int64_t m0, int64_t m1)
             bias[m - a] = r->b ? ((const int32_t *)r->b->data)[oc] : 0;
         }
         const struct qgemm_rq rq = {.bias = bias, .mul = mul, .zp = r->zy, .out_signed = r->y1_signed,
-                                    .y = r->y + a * r->sp, .ys = r->sp, .m0 = a};
-        qgemm_u8_avx512vnni_rows_rq(r->g, a, b, &rq);
-        for (int64_t m = a; r->chain && m < b; m++)
-            qgemm_lut_bytes(r->y + m * r->sp, N, r->chain->lut8);
+                                    .y = r->y + a * r->sp, .ys = r->sp, .m0 = a,
+                                    .lut8 = r->chain ? r->chain->lut8 : NULL};
+        if (r->chain) /* (qrows_fused_rq: the table is usable) */
+            qgemm_u8_avx512vbmi_rows_rq(r->g, a, b, &rq);
+        else
+            qgemm_u8_avx512vnni_rows_rq(r->g, a, b, &rq);
     }
 }
 

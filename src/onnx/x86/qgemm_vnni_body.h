@@ -13,7 +13,8 @@
  *   C = acc - zb'[j] * rsA[i] - za'[i] * (csB[j] - K * zb'[j])
  * Loop order: rows in chunks of QG_MB (their za' / rsA computed once, or given: g->a_terms), then columns in
  * blocks of panels that stay in L2 (QG_NB bytes), then QR-row tiles, then panel pairs.
- * A unit that defines QG_RQ_STORE(rq, i, i1, v0, v1, v2, v3, j0, cols) also gets QGEMM_ROWS_RQ:
+ * QGEMM_ROWS is made when the unit names it. A unit that defines QG_RQ_STORE(rq, i, i1, v0, v1,
+ * v2, v3, j0, cols) also gets QGEMM_ROWS_RQ:
  * the same C, handed to that macro two rows (i, i1; i1 == i for a lone last row) and two
  * panels (v0 v1 of row i, v2 v3 of row i1, cols real columns from j0) at a time instead of
  * stored (the requantising epilogue, struct qgemm_rq).
@@ -230,10 +231,12 @@ static inline __attribute__((always_inline)) void qg_rows(const struct qgemm_arg
 }
 #undef QG_FIX
 
+#ifdef QGEMM_ROWS
 void QGEMM_ROWS(const struct qgemm_args *g, int64_t m0, int64_t m1)
 {
     qg_rows(g, m0, m1, NULL);
 }
+#endif
 #ifdef QG_RQ_STORE
 void QGEMM_ROWS_RQ(const struct qgemm_args *g, int64_t m0, int64_t m1, const struct qgemm_rq *rq)
 {

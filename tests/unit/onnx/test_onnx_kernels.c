@@ -430,8 +430,8 @@ static void test_qgemm_t(void)
     CHECK(bad == 0);
 }
 
-/* The AVX-512 VNNI GEMM with the requantisation in its epilogue (qgemm_u8_avx512vnni_rows_rq,
- * then qgemm_lut_bytes for a DQ -> Q pair) equals the reference GEMM followed by
+/* The AVX-512 VNNI GEMM with the requantisation in its epilogue (qgemm_u8_avx512vnni_rows_rq;
+ * qgemm_u8_avx512vbmi_rows_rq with a DQ -> Q pair's table) equals the reference GEMM followed by
  * qgemm_requant_ref / qgemm_requant_chain_ref: odd row counts (a lone last row), columns
  * around the 16-lane panels and 32-column pairs, row ranges cut at 4, both signs of A, B and
  * y, zero points, per-row scales that tie (x.5), saturate both ways and overflow to inf. */
@@ -495,12 +495,13 @@ static void test_qgemm_rq(void)
                     for (int part = 0; part < 2; part++) {
                         const int m0 = part ? 0 : cut, m1 = part ? cut : m;
                         struct qgemm_rq rq = {.bias = bias + m0, .mul = mul + m0, .zp = zp, .out_signed = sg,
-                                              .y = y2 + m0 * (n + 3), .ys = n + 3, .m0 = m0};
-                        if (m1 > m0)
+                                              .y = y2 + m0 * (n + 3), .ys = n + 3, .m0 = m0,
+                                              .lut8 = chain ? ch.lut8 : NULL};
+                        if (m1 > m0 && chain)
+                            qgemm_u8_avx512vbmi_rows_rq(&g, m0, m1, &rq);
+                        else if (m1 > m0)
                             qgemm_u8_avx512vnni_rows_rq(&g, m0, m1, &rq);
                     }
-                    for (int i = 0; chain && i < m; i++)
-                        qgemm_lut_bytes(y2 + i * (n + 3), n, ch.lut8);
                     bad += memcmp(y1, y2, (size_t)(m * (n + 3))) != 0;
                     runs++;
                     free(a), free(b), free(c), free(y1), free(y2), free(pack);
