@@ -694,7 +694,8 @@ struct qrows {
 /* Whether r's rows run qgemm_u8_avx512vnni_rows_rq (the requantisation in the GEMM's epilogue,
  * no int32 rows stored and read back): the AVX-512 VNNI GEMM with the call's columns the output
  * bytes themselves (no dropped columns: pointwise convs, the non-flat path) and, with a DQ -> Q
- * pair, its table lookup on bytes (VBMI). The bytes are the same either way.
+ * pair, its table looked up there too (qgemm_u8_avx512vbmi_rows_rq: VBMI). The bytes are the same
+ * either way.
  * INFERD_QCONV_RQ=0 turns it off (A/B runs), read on every run of the op. */
 static int qrows_fused_rq(const struct qrows *r)
 {
