@@ -56,6 +56,55 @@ void qb_gather2(uint8_t *restrict dst, const uint8_t *restrict src, int64_t n)
 }
 
 
+#if defined(__x86_64__)
+/* qb_rows for s 1 and 2 with AVX-512 BW / VL: 64 (s 1) or 32 (s 2, as qb_gather2_avx512) bytes
+ * a step under masks, so short rows (7, 14, 28 columns) cost one step and no call each. */
+__attribute__((target("avx2,avx512f,avx512bw,avx512vl"))) static void qb_rows_avx512(uint8_t *restrict dst, int64_t dp,
+                                                                                     const uint8_t *restrict src,
+                                                                                     int64_t sp, int64_t rows,
+                                                                                     int64_t n, int64_t s, uint8_t flip)
+{
+    const __m512i fl = _mm512_set1_epi8((char)flip);
+    for (int64_t r = 0; r < rows; r++, dst += dp, src += sp) {
+        if (s == 1) {
+            for (int64_t i = 0; i < n; i += 64) {
+                const __mmask64 mk = n - i >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << (n - i)) - 1);
+                _mm512_mask_storeu_epi8(dst + i, mk, _mm512_xor_si512(_mm512_maskz_loadu_epi8(mk, src + i), fl));
+            }
+            continue;
+        }
+        for (int64_t i = 0; i < n; i += 32) {
+            const int64_t m = n - i < 32 ? n - i : 32;
+            const __m512i v = _mm512_maskz_loadu_epi8(~0ULL >> (65 - 2 * m), src + 2 * i);
+            _mm256_mask_storeu_epi8(dst + i, (__mmask32)(~0ULL >> (64 - m)),
+                                    _mm256_xor_si256(_mm512_cvtepi16_epi8(v), _mm512_castsi512_si256(fl)));
+        }
+    }
+}
+#endif
+
+void qb_rows(uint8_t *restrict dst, int64_t dp, const uint8_t *restrict src, int64_t sp, int64_t rows, int64_t n,
+             int64_t s, uint8_t flip)
+{
+    if (rows <= 0 || n <= 0)
+        return;
+#if defined(__x86_64__)
+    if (s <= 2 && cpu_has(CPU_AVX512F | CPU_AVX512BW | CPU_AVX512VL)) {
+        qb_rows_avx512(dst, dp, src, sp, rows, n, s, flip);
+        return;
+    }
+#endif
+    for (int64_t r = 0; r < rows; r++, dst += dp, src += sp) {
+        if (!flip && s == 1)
+            memcpy(dst, src, (size_t)n);
+        else if (!flip && s == 2)
+            qb_gather2(dst, src, n);
+        else
+            for (int64_t i = 0; i < n; i++)
+                dst[i] = (uint8_t)(src[i * s] ^ flip);
+    }
+}
+
 #ifdef __SSE2__
 /* 16 bytes of a row for interleave4: src[j..j+15] (s 1), or src[2j], src[2j+2], ... (s 2: the
  * even bytes of 32, as qb_gather2) */

@@ -114,6 +114,25 @@ void qgemm_u8_avx512vnni_rows_t(const struct qgemm_args *g, const uint8_t *apan,
 void qgemm_u8_avx512vnni_rows_c4(const struct qgemm_args *g, const uint8_t *apan, const uint8_t *planes,
                                  const int32_t *off, int32_t zb, int64_t m0, int64_t m1, int64_t rows, int64_t ow,
                                  int64_t pw);
+/* qgemm_u8_avx512vnni_rows with the requantisation in its epilogue: rows [m0, m1) of C (m0 a
+ * multiple of 4) never stored, each tile's sums turned into bytes in registers,
+ *   y[(i - m0) * ys + j] = qgemm_requant(C[i, j], bias[i - m0], &mul[i - m0], 0, zp, out_signed)
+ * byte for byte (qgemm_requant_chain_avx512vbmi's 64-lane steps: the same float ops, saturating
+ * packs); lut8 is not read. Only after qgemm_isa_usable(QGEMM_AVX512VNNI). */
+struct qgemm_rq {
+    const int32_t *bias; /* m1 - m0 values */
+    const float *mul;    /* m1 - m0 values */
+    int32_t zp;
+    int out_signed;
+    uint8_t *y;  /* row m0's first byte */
+    int64_t ys;  /* bytes from one row of y to the next */
+    int64_t m0;
+    const uint8_t *lut8; /* _avx512vbmi only: a DQ -> Q pair's table (qgemm_chain.lut8) looked up in
+                          * registers, or NULL */
+};
+void qgemm_u8_avx512vnni_rows_rq(const struct qgemm_args *g, int64_t m0, int64_t m1, const struct qgemm_rq *rq);
+/* The same with rq->lut8 looked up before the store: only after qgemm_chain_lut_usable(). */
+void qgemm_u8_avx512vbmi_rows_rq(const struct qgemm_args *g, int64_t m0, int64_t m1, const struct qgemm_rq *rq);
 /* Packs B (and zb) into g->pack for the kernel qgemm_isa_pick(g) chooses, for any A, so later calls
  * with .prepacked = 1 and the same B skip packing (constant weights, packed once per plan). */
 void qgemm_pack_b(const struct qgemm_args *g);

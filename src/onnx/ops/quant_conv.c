@@ -267,7 +267,6 @@ static void qdw_pad_row(const struct qdw_job *j, const uint8_t *xc, int64_t iy, 
  * a row otherwise). */
 struct qdw_fill { /* where qdw_fill_plane puts a row's bytes: the same for every channel */
     int64_t c0s[4], cnt[4], at[4]; /* phase p holds columns c0s[p], c0s[p] + s, ... (cnt[p]) from at[p] */
-    int64_t py, r;                 /* image row 0 is padded row pt = r * s + py (QDW_FLAT; else py 0, r pt) */
 };
 
 static void qdw_fill_geom(const struct qdw_job *j, struct qdw_fill *f)
@@ -279,33 +278,21 @@ static void qdw_fill_geom(const struct qdw_job *j, struct qdw_fill *f)
         f->cnt[p] = n > f->c0s[p] ? (n - f->c0s[p] + s - 1) / s : 0;
         f->at[p] = (flat ? p * j->R * L : p * L) + (pl + f->c0s[p]) / s;
     }
-    const int64_t pt = j->win->pt; /* >= 0 */
-    f->py = flat ? pt % s : 0, f->r = flat ? pt / s : pt;
 }
 
 static void qdw_fill_plane(const struct qdw_job *j, const struct qdw_fill *f, const uint8_t *xc, uint8_t *buf,
                            int flip)
 {
-    const int64_t s = j->win->sw, L = j->L, len = s * L, flat = j->mode == QDW_FLAT;
-    const int64_t *c0s = f->c0s, *cnt = f->cnt, *at = f->at;
-    int64_t py = f->py, r = f->r; /* padded row iy + pt = r * s + py (flat) */
-    for (int64_t iy = 0; iy < j->H && r < j->R; iy++) {
-        /* phase p of padded row iy + pt at row + at[p] */
-        uint8_t *row = flat ? buf + py * s * j->R * L + r * L : buf + r * len;
-        const uint8_t *xrow = xc + iy * j->W;
-        if (!flat || ++py == s)
-            py = 0, r++;
-        for (int64_t p = 0; p < s; p++) {
-            uint8_t *d = row + at[p];
-            const uint8_t *x = xrow + c0s[p];
-            if (!flip && s == 1)
-                memcpy(d, x, (size_t)cnt[p]);
-            else if (!flip && s == 2)
-                qb_gather2(d, x, cnt[p]);
-            else
-                for (int64_t i = 0; i < cnt[p]; i++)
-                    d[i] = (uint8_t)(x[i * s] ^ (flip ? 0x80 : 0));
-        }
+    const int64_t s = j->win->sw, L = j->L, flat = j->mode == QDW_FLAT, pt = j->win->pt; /* pt >= 0 */
+    const int64_t ss = flat ? s : 1; /* flat: image rows q, q + s, ... go to phase plane (pt + q) % s */
+    for (int64_t q = 0; q < ss && q < j->H; q++) {
+        const int64_t py = (pt + q) % ss, r = (pt + q) / ss; /* padded row pt + q: plane py, its row r */
+        int64_t rows = (j->H - q + ss - 1) / ss;
+        rows = rows < j->R - r ? rows : j->R - r;
+        uint8_t *row = flat ? buf + py * s * j->R * L + r * L : buf + r * s * L;
+        for (int64_t p = 0; p < s; p++) /* phase p of each row at row + at[p], columns c0s[p], c0s[p] + s, ... */
+            qb_rows(row + f->at[p], flat ? L : s * L, xc + q * j->W + f->c0s[p], ss * j->W, rows, f->cnt[p], s,
+                    flip ? 0x80 : 0);
     }
 }
 
@@ -704,6 +691,41 @@ struct qrows {
     int32_t zbp;           /* zb' */
 };
 
+/* Whether r's rows run qgemm_u8_avx512vnni_rows_rq (the requantisation in the GEMM's epilogue,
+ * no int32 rows stored and read back): the AVX-512 VNNI GEMM with the call's columns the output
+ * bytes themselves (no dropped columns: pointwise convs, the non-flat path) and, with a DQ -> Q
+ * pair, its table looked up there too (qgemm_u8_avx512vbmi_rows_rq: VBMI). The bytes are the same
+ * either way.
+ * INFERD_QCONV_RQ=0 turns it off (A/B runs), read on every run of the op. */
+static int qrows_fused_rq(const struct qrows *r)
+{
+    const char *e = getenv("INFERD_QCONV_RQ");
+    return r->isa == QGEMM_AVX512VNNI && (!r->pw || r->pw == r->ow) && (!r->chain || qgemm_chain_lut_usable()) &&
+           !(e && e[0] == '0');
+}
+
+#define QRQ_ROWS 64 /* rows per qgemm_u8_avx512vnni_rows_rq call (its scales and biases on the stack) */
+static void qrows_rq(const struct qrows *r, int64_t m0, int64_t m1)
+{
+    float mul[QRQ_ROWS];
+    int32_t bias[QRQ_ROWS];
+    for (int64_t a = m0; a < m1; a += QRQ_ROWS) {
+        const int64_t b = m1 - a < QRQ_ROWS ? m1 : a + QRQ_ROWS;
+        for (int64_t m = a; m < b; m++) {
+            const int64_t oc = r->oc0 + m;
+            mul[m - a] = r->sx * (float)ox_get_f64(r->sw, r->sw->numel == 1 ? 0 : oc) / r->sy;
+            bias[m - a] = r->b ? ((const int32_t *)r->b->data)[oc] : 0;
+        }
+        const struct qgemm_rq rq = {.bias = bias, .mul = mul, .zp = r->zy, .out_signed = r->y1_signed,
+                                    .y = r->y + a * r->sp, .ys = r->sp, .m0 = a,
+                                    .lut8 = r->chain ? r->chain->lut8 : NULL};
+        if (r->chain) /* (qrows_fused_rq: the table is usable) */
+            qgemm_u8_avx512vbmi_rows_rq(r->g, a, b, &rq);
+        else
+            qgemm_u8_avx512vnni_rows_rq(r->g, a, b, &rq);
+    }
+}
+
 static void qrows_part(void *arg, int64_t lo, int64_t hi)
 {
     const struct qrows *r = arg;
@@ -721,6 +743,10 @@ static void qrows_part(void *arg, int64_t lo, int64_t hi)
             qgemm_requant_chain(r->g->c + m * N, r->rows * r->ow, bias, &mul, 0, r->zy, r->y1_signed, r->chain,
                                 r->y + m * r->sp);
         }
+        return;
+    }
+    if (qrows_fused_rq(r)) {
+        qrows_rq(r, lo * QROWS, m1);
         return;
     }
     qgemm_u8_isa_rows(r->g, r->isa, lo * QROWS, m1);

@@ -4,21 +4,13 @@
  * qgemm_isa_usable(QGEMM_AVX512VNNI).
  */
 #include <immintrin.h>
+#include <stdint.h>
 
-#define QV __m512i
-#define QW 16
-#define QR 8
+#include "onnx/ops/qgemm.h"
+
 #define QGEMM_ROWS qgemm_u8_avx512vnni_rows
-#define QV_SET1(x) _mm512_set1_epi32(x)
-#define QV_ZERO() _mm512_setzero_si512()
-#define QV_LOAD(p) _mm512_load_si512((const void *)(p))
-#define QV_XOR(a, b) _mm512_xor_si512(a, b)
-#define QV_SUB(a, b) _mm512_sub_epi32(a, b)
-#define QV_MUL(a, b) _mm512_mullo_epi32(a, b)
-#define QV_DP(c, a, b) _mm512_dpbusd_epi32(c, a, b) /* a: u8 lanes, b: s8 */
-#define QV_MASK_T __mmask16
-#define QV_MASK(cols) ((__mmask16)((cols) == 16 ? 0xffffu : (1u << (cols)) - 1))
-#define QV_STORE(dst, mk, v) _mm512_mask_storeu_epi32(dst, mk, v)
+#define QGEMM_ROWS_RQ qgemm_u8_avx512vnni_rows_rq
+#include "qgemm_zmm.h"
 #include "qgemm_vnni_body.h"
 
 /* qgemm_requant_chain_avx2 on zmm, 16 lanes (the division dominates), the tail under a mask;
@@ -81,9 +73,7 @@ static inline __attribute__((always_inline)) __m512i requant16(const int32_t *ac
 static inline __attribute__((always_inline)) __m512i requant16_hi(const int32_t *acc, const float *mul, int mul_step,
                                                                    __m512i vb, __m512 m1, __m512 fhi)
 {
-    __m512 m = mul_step ? _mm512_loadu_ps(mul) : m1;
-    __m512i a = _mm512_add_epi32(_mm512_loadu_si512((const void *)acc), vb);
-    return _mm512_cvtps_epi32(_mm512_min_ps(fhi, _mm512_mul_ps(_mm512_cvtepi32_ps(a), m)));
+    return rq_hi(_mm512_loadu_si512((const void *)acc), vb, mul_step ? _mm512_loadu_ps(mul) : m1, fhi);
 }
 
 __attribute__((target("avx512vbmi"))) void qgemm_requant_chain_avx512vbmi(const int32_t *acc, int64_t n,
@@ -101,8 +91,6 @@ __attribute__((target("avx512vbmi"))) void qgemm_requant_chain_avx512vbmi(const 
         t0 = _mm512_load_si512((const void *)lut), t1 = _mm512_load_si512((const void *)(lut + 64));
         t2 = _mm512_load_si512((const void *)(lut + 128)), t3 = _mm512_load_si512((const void *)(lut + 192));
     }
-    /* after the packs, 128-bit lane L holds dwords v0[L], v1[L], v2[L], v3[L] (4 bytes each) */
-    const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
     const __mmask16 all = 0xffff;
     int64_t j = 0;
     for (; j + 64 <= n; j += 64) {
@@ -111,10 +99,7 @@ __attribute__((target("avx512vbmi"))) void qgemm_requant_chain_avx512vbmi(const 
         __m512i v1 = requant16_hi(acc + j + 16, mj + 16 * mul_step, mul_step, vb, m1, fhi);
         __m512i v2 = requant16_hi(acc + j + 32, mj + 32 * mul_step, mul_step, vb, m1, fhi);
         __m512i v3 = requant16_hi(acc + j + 48, mj + 48 * mul_step, mul_step, vb, m1, fhi);
-        __m512i p01 = _mm512_adds_epi16(_mm512_packs_epi32(v0, v1), vz16);
-        __m512i p23 = _mm512_adds_epi16(_mm512_packs_epi32(v2, v3), vz16);
-        __m512i b = out_signed ? _mm512_packs_epi16(p01, p23) : _mm512_packus_epi16(p01, p23);
-        b = _mm512_permutexvar_epi32(order, b);
+        __m512i b = rq_pack64(v0, v1, v2, v3, vz16, out_signed);
         if (lut)
             b = _mm512_mask_blend_epi8(_mm512_movepi8_mask(b), _mm512_permutex2var_epi8(t0, b, t1),
                                        _mm512_permutex2var_epi8(t2, b, t3));

@@ -13,6 +13,11 @@
  *   C = acc - zb'[j] * rsA[i] - za'[i] * (csB[j] - K * zb'[j])
  * Loop order: rows in chunks of QG_MB (their za' / rsA computed once, or given: g->a_terms), then columns in
  * blocks of panels that stay in L2 (QG_NB bytes), then QR-row tiles, then panel pairs.
+ * QGEMM_ROWS is made when the unit names it. A unit that defines QG_RQ_STORE(rq, i, i1, v0, v1,
+ * v2, v3, j0, cols) also gets QGEMM_ROWS_RQ:
+ * the same C, handed to that macro two rows (i, i1; i1 == i for a lone last row) and two
+ * panels (v0 v1 of row i, v2 v3 of row i1, cols real columns from j0) at a time instead of
+ * stored (the requantising epilogue, struct qgemm_rq).
  *
  *   C (QR rows, 2 QW) += A' (QR rows, 4 k) . panel[p..p+1][q]   per quad q
  */
@@ -124,8 +129,10 @@ static inline __attribute__((always_inline)) void tile(const uint8_t *const *ar,
     acc[6][0] = c60, acc[6][1] = c61, acc[7][0] = c70, acc[7][1] = c71;
 }
 
-void QGEMM_ROWS(const struct qgemm_args *g, int64_t m0, int64_t m1)
+static inline __attribute__((always_inline)) void qg_rows(const struct qgemm_args *g, int64_t m0, int64_t m1,
+                                                          const struct qgemm_rq *rq)
 {
+    (void)rq; /* units without QG_RQ_STORE */
     const int64_t N = g->N, K = g->K, kq = (K + 3) / 4, np = (N + QW - 1) / QW;
     const uint8_t *pk = (const uint8_t *)(((uintptr_t)g->pack + 63) & ~(uintptr_t)63);
     const int32_t *zbv = (const int32_t *)(const void *)(pk + np * QW * kq * 4), *cs = zbv + np * QW;
@@ -182,16 +189,38 @@ void QGEMM_ROWS(const struct qgemm_args *g, int64_t m0, int64_t m1)
                         flip ? tile(ar, tail, b0, b1, kfull, kq, 4, 0, 1, acc)
                              : tile(ar, tail, b0, b1, kfull, kq, 4, 0, 0, acc);
                     }
+#define QG_FIX(v, zb, cv, ri)                                                                                        \
+    do {                                                                                                             \
+        v = zb1 ? QV_SUB(v, QV_SET1(zbrs[ri])) : QV_SUB(v, QV_MUL(zb, QV_SET1(rss[ri])));                             \
+        if (!za0)                                                                                                    \
+            v = QV_SUB(v, QV_MUL(QV_SET1(zas[ri]), cv));                                                             \
+    } while (0)
+#ifdef QG_RQ_STORE
+                    if (rq) { /* C of rows r and r1, both panels, to the epilogue */
+                        const int64_t j0 = p * QW, cols = N - j0 < QW * (1 + two) ? N - j0 : QW * (1 + two);
+                        const QV zb0 = QV_LOAD(zbv + j0), cv0 = QV_LOAD(cs + j0);
+                        const QV zbh = two ? QV_LOAD(zbv + j0 + QW) : zb0, cvh = two ? QV_LOAD(cs + j0 + QW) : cv0;
+                        for (int r = 0; r < rows; r += 2) {
+                            const int r1 = r + 1 < rows ? r + 1 : r;
+                            const int64_t ri = i0 - r0 + r, ri1 = i0 - r0 + r1;
+                            QV v0 = acc[r][0], v1 = acc[r][1], v2 = acc[r1][0], v3 = acc[r1][1];
+                            QG_FIX(v0, zb0, cv0, ri);
+                            QG_FIX(v1, zbh, cvh, ri);
+                            QG_FIX(v2, zb0, cv0, ri1);
+                            QG_FIX(v3, zbh, cvh, ri1);
+                            QG_RQ_STORE(rq, i0 + r, i0 + r1, v0, v1, v2, v3, j0, cols);
+                        }
+                        continue;
+                    }
+#endif
                     for (int h = 0; h < 1 + two; h++) {
                         int64_t j0 = (p + h) * QW, cols = N - j0 < QW ? N - j0 : QW;
                         const QV_MASK_T mk = QV_MASK((int)cols);
                         QV zb = QV_LOAD(zbv + j0), cv = QV_LOAD(cs + j0);
                         for (int r = 0; r < rows; r++) {
                             const int64_t ri = i0 - r0 + r;
-                            QV v = zb1 ? QV_SUB(acc[r][h], QV_SET1(zbrs[ri]))
-                                       : QV_SUB(acc[r][h], QV_MUL(zb, QV_SET1(rss[ri])));
-                            if (!za0)
-                                v = QV_SUB(v, QV_MUL(QV_SET1(zas[ri]), cv));
+                            QV v = acc[r][h];
+                            QG_FIX(v, zb, cv, ri);
                             QV_STORE(g->c + (i0 + r) * N + j0, mk, v);
                         }
                     }
@@ -200,3 +229,17 @@ void QGEMM_ROWS(const struct qgemm_args *g, int64_t m0, int64_t m1)
         }
     }
 }
+#undef QG_FIX
+
+#ifdef QGEMM_ROWS
+void QGEMM_ROWS(const struct qgemm_args *g, int64_t m0, int64_t m1)
+{
+    qg_rows(g, m0, m1, NULL);
+}
+#endif
+#ifdef QG_RQ_STORE
+void QGEMM_ROWS_RQ(const struct qgemm_args *g, int64_t m0, int64_t m1, const struct qgemm_rq *rq)
+{
+    qg_rows(g, m0, m1, rq);
+}
+#endif

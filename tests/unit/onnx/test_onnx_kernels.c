@@ -16,6 +16,7 @@
 #include "inferd/tensor.h"
 #include "onnx/gemm_nt.h"
 #include "onnx/onnx_int.h"
+#include "onnx/ops/qbytes.h"
 #include "onnx/ops/qdwconv.h"
 #include "onnx/ops/qgemm.h"
 #include "onnx/pb.h"
@@ -429,6 +430,113 @@ static void test_qgemm_t(void)
     CHECK(bad == 0);
 }
 
+/* The AVX-512 VNNI GEMM with the requantisation in its epilogue (qgemm_u8_avx512vnni_rows_rq;
+ * qgemm_u8_avx512vbmi_rows_rq with a DQ -> Q pair's table) equals the reference GEMM followed by
+ * qgemm_requant_ref / qgemm_requant_chain_ref: odd row counts (a lone last row), columns
+ * around the 16-lane panels and 32-column pairs, row ranges cut at 4, both signs of A, B and
+ * y, zero points, per-row scales that tie (x.5), saturate both ways and overflow to inf. */
+static void test_qgemm_rq(void)
+{
+    if (!qgemm_isa_usable(QGEMM_AVX512VNNI)) {
+        printf("SKIP requantising int8 GEMM: this CPU lacks AVX-512 VNNI (or INFERD_CPU_DISABLE)\n");
+        return;
+    }
+    static const int ms[] = {1, 3, 8, 13, 40};
+    static const int ns[] = {1, 15, 16, 17, 31, 32, 33, 49, 100};
+    static const int ks[] = {2, 16, 17, 64};
+    static const float muls[] = {0.5f, 1e-3f, 3.0f, 1e30f, -0.25f, 0.0371f, 1.0f};
+    uint32_t s = 5;
+    int bad = 0, runs = 0;
+    for (size_t mi = 0; mi < sizeof ms / sizeof *ms; mi++)
+        for (size_t ni = 0; ni < sizeof ns / sizeof *ns; ni++)
+            for (size_t ki = 0; ki < sizeof ks / sizeof *ks; ki++)
+                for (int mode = 0; mode < 16; mode++) {
+                    const int m = ms[mi], n = ns[ni], k = ks[ki], sg = (mode >> 2) & 1;
+                    uint8_t *a = malloc((size_t)(m * k)), *b = malloc((size_t)(k * n)), za[40], zb = 0x83;
+                    for (int i = 0; i < m * k; i++)
+                        a[i] = (uint8_t)((s = s * 1664525u + 1013904223u) >> 24);
+                    for (int i = 0; i < k * n; i++)
+                        b[i] = (uint8_t)((s = s * 1664525u + 1013904223u) >> 24);
+                    for (int i = 0; i < 40; i++)
+                        za[i] = (uint8_t)((s = s * 1664525u + 1013904223u) >> 24);
+                    int32_t *c = malloc(sizeof(int32_t) * (size_t)(m * n)), bias[40], terms[80];
+                    float mul[40];
+                    uint8_t *y1 = malloc((size_t)(m * (n + 3))), *y2 = malloc((size_t)(m * (n + 3)));
+                    void *pack = aligned_alloc(64, (qgemm_scratch_bytes(k, n) + 127) & ~(size_t)63);
+                    struct qgemm_args g = {.M = m, .N = n, .K = k, .a = a, .a_signed = mode & 1, .b = b,
+                                           .b_signed = (mode >> 1) & 1, .c = c};
+                    if (mode & 8)
+                        g.za = za, g.za_len = m, g.zb = &zb, g.zb_len = 1;
+                    else if (mode & 1) /* int8 weights, zero point 0: no column sums */
+                        g.zb = &zb, g.zb_len = 1;
+                    qgemm_u8_ref(&g);
+                    const int32_t zp = sg ? -5 : 120;
+                    struct qgemm_chain ch = {.s1 = 0.0235f, .s2 = 0.0125f, .z1 = sg ? 3 : 131, .z2 = 17,
+                                             .v_signed = sg, .y_signed = mode & 1, .relu = (mode >> 1) & 1};
+                    qgemm_chain_init(&ch);
+                    const int chain = (mode >> 3) & 1 && qgemm_chain_lut_usable();
+                    memset(y1, 0xa5, (size_t)(m * (n + 3)));
+                    memset(y2, 0xa5, (size_t)(m * (n + 3)));
+                    for (int i = 0; i < m; i++) { /* y rows n + 3 bytes apart: the gaps stay untouched */
+                        mul[i] = muls[(i + mode) % 7];
+                        bias[i] = i % 3 == 0 ? 0 : (int32_t)((s = s * 1664525u + 1013904223u) >> 16) - 32768;
+                        if (chain)
+                            qgemm_requant_chain_ref(c + i * n, n, bias[i], &mul[i], 0, zp, sg, &ch, y1 + i * (n + 3));
+                        else
+                            qgemm_requant_ref(c + i * n, n, bias[i], &mul[i], 0, zp, sg, y1 + i * (n + 3));
+                    }
+                    g.c = NULL, g.pack = pack;
+                    if (mode & 4) {
+                        qgemm_a_terms(&g, terms);
+                        g.a_terms = terms;
+                    }
+                    qgemm_u8_isa_pack(&g, QGEMM_AVX512VNNI);
+                    const int cut = m > 4 ? 4 : 0;
+                    for (int part = 0; part < 2; part++) {
+                        const int m0 = part ? 0 : cut, m1 = part ? cut : m;
+                        struct qgemm_rq rq = {.bias = bias + m0, .mul = mul + m0, .zp = zp, .out_signed = sg,
+                                              .y = y2 + m0 * (n + 3), .ys = n + 3, .m0 = m0,
+                                              .lut8 = chain ? ch.lut8 : NULL};
+                        if (m1 > m0 && chain)
+                            qgemm_u8_avx512vbmi_rows_rq(&g, m0, m1, &rq);
+                        else if (m1 > m0)
+                            qgemm_u8_avx512vnni_rows_rq(&g, m0, m1, &rq);
+                    }
+                    bad += memcmp(y1, y2, (size_t)(m * (n + 3))) != 0;
+                    runs++;
+                    free(a), free(b), free(c), free(y1), free(y2), free(pack);
+                }
+    printf("requantising int8 GEMM (AVX-512 VNNI): %d runs, %d mismatches\n", runs, bad);
+    CHECK(bad == 0);
+    CHECK(runs > 100);
+}
+
+/* qb_rows (the depthwise conv's plane fill) equals its definition: strides 1-3, flipped or
+ * not, rows of 1-70 bytes around the 32 / 64-byte steps, pitches wider than the rows; the
+ * bytes past each row stay as they were. */
+static void test_qb_rows(void)
+{
+    enum { R = 5, DP = 80, SP = 3 * 72 };
+    uint8_t src[R * SP], d1[R * DP], d2[R * DP];
+    uint32_t s = 3;
+    for (int i = 0; i < R * SP; i++)
+        src[i] = (uint8_t)((s = s * 1664525u + 1013904223u) >> 24);
+    int bad = 0;
+    for (int st = 1; st <= 3; st++)
+        for (int n = 1; n <= 70; n++)
+            for (int f = 0; f < 2; f++) {
+                const uint8_t flip = f ? 0x80 : 0;
+                memset(d1, 0x3c, sizeof d1), memset(d2, 0x3c, sizeof d2);
+                for (int r = 0; r < R; r++)
+                    for (int j = 0; j < n; j++)
+                        d1[r * DP + j] = (uint8_t)(src[r * SP + j * st] ^ flip);
+                qb_rows(d2, DP, src, SP, R, n, st, flip);
+                bad += memcmp(d1, d2, sizeof d1) != 0;
+            }
+    printf("qb_rows: %d mismatches\n", bad);
+    CHECK(bad == 0);
+}
+
 static void test_qgemm(void)
 {
     printf("int8 GEMM picked here: %s\n",
@@ -437,6 +545,8 @@ static void test_qgemm(void)
     test_qgemm_isa(QGEMM_AVXVNNI);
     test_qgemm_isa(QGEMM_AVX512VNNI);
     test_qgemm_t();
+    test_qgemm_rq();
+    test_qb_rows();
 }
 
 /* qgemm_vnni_pack's layout for both panel widths (16: AVX-512, 8: AVX-VNNI, which this CPU
