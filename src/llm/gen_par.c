@@ -1,22 +1,25 @@
 /* gen_par.c — how many pool threads a generation step uses.
  *
  * Generation (batches of at most LLM_PAR_MAX_TOK tokens) issues ~100 short pool jobs per
- * token, each ending at a join. When another process shares the cores, the OS preempts a pool
- * worker in the middle of its chunk of rows and the caller waits at the join for up to a
- * whole scheduler slice, job after job: 2 threads then run slower than 1 (session 11: 3.6
- * against 5.6 tokens/s on 2 cores with one busy process beside them). So each context times
- * its generation steps and the caller's wait at the joins, and chooses per step between all
- * the pool's threads and one:
+ * token, each ending at a join. When other processes share the cores, the OS preempts the
+ * caller or a worker: a worker preempted in the middle of its chunk of rows holds the join
+ * for up to a scheduler slice, a preempted caller leaves the worker idle, and 2 threads can
+ * run slower than 1 (session 11: 3.6 against 5.6 tokens/s on 2 cores with one busy process
+ * beside them). So each context times its generation steps and the time the caller lost in
+ * them (wall time off its core, from its thread CPU clock, plus its wait at the joins), and
+ * chooses per step between all the pool's threads and one:
  *
- *   all threads --(the caller waited > LLM_PAR_WAIT_PCT % of 2 steps in a row)--> probe 1 step
+ *   all threads --(the caller lost > LLM_PAR_LOST_PCT % of 2 steps in a row)--> probe 1 step
  *                  on one thread; it was faster than the all-thread average: one thread
  *                  (else no probe for `cool` steps, doubled each time, up to LLM_PAR_MAX_BACKOFF)
  *   one thread  --(every `backoff` steps)--> probe 1 step on all threads; faster than the
  *                  one-thread average: all threads (else backoff doubles, up to LLM_PAR_MAX_BACKOFF)
  *
- * On a quiet machine the joins cost a few per cent, no probe runs and nothing changes. The
- * result does not depend on the choice: every output row is computed the same way whatever
- * thread computes it (test_model.c's test_threads_generation and test_gen_par).
+ * On a quiet machine the caller keeps its core and waits ~0.03 ms a step at the joins: no
+ * probe runs and nothing changes. A probe that loses costs at most one step in
+ * LLM_PAR_MAX_BACKOFF (+1). The result does not depend on the choice: every output row is
+ * computed the same way whatever thread computes it (test_model.c's
+ * test_threads_generation, test_gen_par.c).
  *
  * INFERD_LLM_GEN_THREADS (read at ctx creation):
  *   unset, "auto"  the adaptive choice above (default);
@@ -32,12 +35,13 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "base/clock.h"
 #include "base/tpool.h"
 #include "llm/llm_int.h"
 
-#define LLM_PAR_WAIT_PCT 10     /* join wait, % of a step, that makes a step "slow" */
+#define LLM_PAR_LOST_PCT 10     /* lost time, % of a step, that makes a step "slow" */
 #define LLM_PAR_FIRST_BACKOFF 4 /* one-thread steps before the first all-thread probe */
 #define LLM_PAR_MAX_BACKOFF 32  /* a probe that loses costs at most ~1/32 of the steps */
 #define LLM_PAR_EMA 4           /* averages: new = old + (sample - old) / LLM_PAR_EMA */
@@ -70,6 +74,16 @@ int llm_par_pick(struct llm_par *p)
     return p->nth;
 }
 
+/* CPU time of the calling thread: a step's wall time minus it is the time the OS kept the
+ * caller off its core (another process ran there). */
+static uint64_t thread_cpu_ns(void)
+{
+    struct timespec ts;
+    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0)
+        return 0;
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 void llm_par_begin(struct inferd_llm_ctx *c, int n_tok)
 {
     struct llm_par *p = &c->par;
@@ -81,6 +95,7 @@ void llm_par_begin(struct inferd_llm_ctx *c, int n_tok)
         llm_par_pick(p);
     p->wait_ns = 0;
     p->t0 = clock_now_ns();
+    p->cpu0 = thread_cpu_ns();
 }
 
 static uint64_t ema(uint64_t avg, uint64_t x)
@@ -88,7 +103,7 @@ static uint64_t ema(uint64_t avg, uint64_t x)
     return avg == 0 ? x : avg + ((int64_t)x - (int64_t)avg) / LLM_PAR_EMA;
 }
 
-void llm_par_update(struct llm_par *p, uint64_t dt, uint64_t wait)
+void llm_par_update(struct llm_par *p, uint64_t dt, uint64_t lost)
 {
     if (p->nth == 1 && p->one) { /* one-thread steady state */
         p->avg_one = ema(p->avg_one, dt);
@@ -119,7 +134,7 @@ void llm_par_update(struct llm_par *p, uint64_t dt, uint64_t wait)
         }
     } else { /* all-thread steady state */
         p->avg_all = ema(p->avg_all, dt);
-        p->slow = wait * 100 > dt * LLM_PAR_WAIT_PCT ? p->slow + 1 : 0;
+        p->slow = lost * 100 > dt * LLM_PAR_LOST_PCT ? p->slow + 1 : 0;
         if (p->cooldown > 0)
             p->cooldown--;
         else if (p->slow >= 2) {
@@ -134,7 +149,9 @@ void llm_par_end(struct inferd_llm_ctx *c)
     struct llm_par *p = &c->par;
     if (!p->active || p->mode != LLM_PAR_AUTO)
         return;
-    llm_par_update(p, clock_now_ns() - p->t0, p->wait_ns);
+    uint64_t dt = clock_now_ns() - p->t0, cpu = thread_cpu_ns() - p->cpu0;
+    uint64_t lost = p->wait_ns + (dt > cpu ? dt - cpu : 0);
+    llm_par_update(p, dt, lost);
 }
 
 /* The caller's parts are timed: the join wait is the time from the end of the caller's last

@@ -174,7 +174,7 @@ struct llm_par {
     int countdown, backoff;      /* one-thread state: steps to the next probe; its period */
     int cooldown, cool;          /* all-thread state: steps before a probe may run; its period */
     uint64_t avg_one, avg_all;   /* running averages of a step's ns (0: none yet) */
-    uint64_t t0, wait_ns;        /* current step: start, the caller's wait at joins */
+    uint64_t t0, cpu0, wait_ns;  /* current step: start (wall, caller's CPU), caller's wait at joins */
     uint64_t n_jobs, n_one_jobs; /* jobs run in generation steps; those on one thread */
     int n_switch;                /* steady-state changes so far */
 };
@@ -186,8 +186,8 @@ void llm_par_run(struct inferd_llm_ctx *c, void (*fn)(void *ctx, int ith, int nt
 /* threads the next llm_par_run splits over */
 int llm_par_threads(const struct inferd_llm_ctx *c);
 /* the state machine alone (tests): reset to mode with a pool of n threads; pick the next
- * step's thread count (sets and returns p->nth); one step of p->nth threads took dt ns, wait
- * of them at joins */
+ * step's thread count (sets and returns p->nth); one step of p->nth threads took dt ns, lost
+ * of them (caller off its core or waiting at joins) */
 void llm_par_reset(struct llm_par *p, int mode, int n);
 int llm_par_pick(struct llm_par *p);
 void llm_par_update(struct llm_par *p, uint64_t dt, uint64_t wait);
