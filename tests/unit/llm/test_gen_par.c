@@ -54,7 +54,7 @@ static void test_state_machine(void)
     CHECK(p.one == 0);
     CHECK(steps(&p, 200, 100000, 70000, 3000) == 200);
     CHECK(p.n_switch == 2);
-    /* a pool of one never switches; neither does "all" */
+    /* a pool of one: one thread */
     llm_par_reset(&p, LLM_PAR_AUTO, 1);
     CHECK(llm_par_pick(&p) == 1);
 }
