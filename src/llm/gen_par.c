@@ -10,7 +10,8 @@
  * chooses per step between all the pool's threads and one:
  *
  *   all threads --(the caller lost > LLM_PAR_LOST_PCT % of 2 steps in a row)--> probe 1 step
- *                  on one thread; it was faster than the all-thread average: one thread
+ *                  on one thread; it was LLM_PAR_ONE_MARGIN_PCT % faster than the all-thread
+ *                  average: one thread
  *                  (else no probe for `cool` steps, doubled each time, up to LLM_PAR_MAX_BACKOFF)
  *   one thread  --(every `backoff` steps)--> probe 1 step on all threads; faster than the
  *                  one-thread average: all threads (else backoff doubles, up to LLM_PAR_MAX_BACKOFF)
@@ -22,10 +23,12 @@
  * test_threads_generation, test_gen_par.c).
  *
  * INFERD_LLM_GEN_THREADS (read at ctx creation):
- *   unset, "auto"  the adaptive choice above (default);
- *   "all"          every job on all the pool's threads (the behaviour before the choice);
- *   "flip"         alternate one thread and all threads job by job (tests: exercises the
- *                  switch inside a step).
+ *   unset, "all"  every job on all the pool's threads (the behaviour before the choice; the
+ *                 default until the choice is shown to help: on the loaded 2-core VM of
+ *                 session 12 the step times varied too much to tell);
+ *   "auto"        the adaptive choice above;
+ *   "flip"        alternate one thread and all threads job by job (tests: exercises the
+ *                 switch inside a step).
  *
  *   llm_par_init(c);                      // at ctx creation
  *   llm_par_begin(c, n_tok);              // start of a decode step: picks c->par.nth
@@ -41,7 +44,10 @@
 #include "base/tpool.h"
 #include "llm/llm_int.h"
 
-#define LLM_PAR_LOST_PCT 10     /* lost time, % of a step, that makes a step "slow" */
+#define LLM_PAR_LOST_PCT 20     /* lost time, % of a step, that makes a step "slow" */
+/* a one-thread probe must beat the all-thread average by this much (steps are noisy on a
+ * shared machine, and a wrong move to one thread costs more than a wrong move back) */
+#define LLM_PAR_ONE_MARGIN_PCT 15
 #define LLM_PAR_FIRST_BACKOFF 4 /* one-thread steps before the first all-thread probe */
 #define LLM_PAR_MAX_BACKOFF 32  /* a probe that loses costs at most ~1/32 of the steps */
 #define LLM_PAR_EMA 4           /* averages: new = old + (sample - old) / LLM_PAR_EMA */
@@ -59,9 +65,9 @@ void llm_par_reset(struct llm_par *p, int mode, int n)
 void llm_par_init(struct inferd_llm_ctx *c)
 {
     const char *env = getenv("INFERD_LLM_GEN_THREADS");
-    int mode = LLM_PAR_AUTO;
-    if (env && strcmp(env, "all") == 0)
-        mode = LLM_PAR_ALL;
+    int mode = LLM_PAR_ALL;
+    if (env && strcmp(env, "auto") == 0)
+        mode = LLM_PAR_AUTO;
     else if (env && strcmp(env, "flip") == 0)
         mode = LLM_PAR_FLIP;
     llm_par_reset(&c->par, mode, tpool_size(c->pool));
@@ -111,7 +117,7 @@ void llm_par_update(struct llm_par *p, uint64_t dt, uint64_t lost)
     } else if (p->nth == 1) { /* probe of one thread */
         p->probe_one = 0;
         p->avg_one = dt;
-        if (dt < p->avg_all) {
+        if (dt * (100 + LLM_PAR_ONE_MARGIN_PCT) < p->avg_all * 100) {
             p->one = 1;
             p->backoff = LLM_PAR_FIRST_BACKOFF;
             p->countdown = p->backoff;

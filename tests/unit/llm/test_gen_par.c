@@ -2,7 +2,7 @@
  * synthetic step times (no clock: a quiet machine keeps all threads, a shared one moves to
  * one thread and probes back rarely, and returns when the load goes), and generation that
  * switches between one thread and all threads job by job (INFERD_LLM_GEN_THREADS=flip) gives
- * the 1-thread logits bit for bit, for Q8_0, Q4_0, Q4_K and F16 weights. */
+ * the 1-thread logits bit for bit, for Q8_0, Q4_0, Q4_K and F16 weights (and so does "auto"). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -124,20 +124,27 @@ static void test_flip_identical(enum ggml_type type, const char *name)
         float *a = gen_logits(m1, &one1, &jobs1);
         setenv("INFERD_LLM_GEN_THREADS", "flip", 1);
         float *b = gen_logits(m2, &one2, &jobs2);
+        uint64_t one3, jobs3;
+        setenv("INFERD_LLM_GEN_THREADS", "auto", 1); /* the timed path (whatever it picks) */
+        float *d = gen_logits(m2, &one3, &jobs3);
         unsetenv("INFERD_LLM_GEN_THREADS");
-        CHECK(a && b);
-        if (a && b) {
-            int nv = inferd_llm_info(m1)->n_vocab, same = 1;
-            for (int i = 0; i < nv; i++)
+        CHECK(a && b && d);
+        if (a && b && d) {
+            int nv = inferd_llm_info(m1)->n_vocab, same = 1, same_auto = 1;
+            for (int i = 0; i < nv; i++) {
                 same &= memcmp(&a[i], &b[i], sizeof(float)) == 0;
-            if (!same)
-                printf("%s: flip logits differ from 1 thread\n", name);
-            CHECK(same);
+                same_auto &= memcmp(&a[i], &d[i], sizeof(float)) == 0;
+            }
+            if (!same || !same_auto)
+                printf("%s: flip %d / auto %d logits differ from 1 thread\n", name, !same, !same_auto);
+            CHECK(same && same_auto);
         }
+        CHECK(jobs3 > 0);
         CHECK(jobs1 == 0);                     /* a pool of one: no step is adaptive */
         CHECK(one2 > 0 && one2 < jobs2);       /* both thread counts ran */
         free(a);
         free(b);
+        free(d);
     }
     inferd_llm_free(m1);
     inferd_llm_free(m2);
