@@ -21,7 +21,6 @@
 #include <math.h>
 #include <string.h>
 
-#include "base/tpool.h"
 #include "llm/kernels/attn.h"
 #include "llm/kernels/fp16.h"
 #include "llm/llm_int.h"
@@ -218,7 +217,7 @@ void llm_attention(struct inferd_llm_ctx *c, const struct inferd_llm_batch *b, i
     }
     const struct llm_hparams *hp = &c->m->hp;
     const int group = hp->n_head / hp->n_head_kv, n = b->n;
-    const int nth = c->n_threads;
+    const int nth = llm_par_threads(c);
     struct att_args a = {c, b, kern_attn_get(c->kv.type), layer, 0, 0, 0, 0, 0};
     const int qmax = c->kv.type == KERN_KV_F16 ? att_exact_q(c->kv.n_cells) : ATT_QMAX;
     a.hq = group < qmax ? group : qmax;
@@ -237,5 +236,5 @@ void llm_attention(struct inferd_llm_ctx *c, const struct inferd_llm_batch *b, i
     if (work < (1 << 16))
         att_part(&a, 0, 1);
     else
-        tpool_parallel_for(c->pool, att_part, &a);
+        llm_par_run(c, att_part, &a);
 }

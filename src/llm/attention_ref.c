@@ -7,7 +7,6 @@
 #include <math.h>
 #include <string.h>
 
-#include "base/tpool.h"
 #include "llm/kernels/fp16.h"
 #include "llm/llm_int.h"
 
@@ -82,5 +81,5 @@ void llm_attention_twopass(struct inferd_llm_ctx *c, const struct inferd_llm_bat
     if (work < (1 << 16))
         ref_part(&aa, 0, 1);
     else
-        tpool_parallel_for(c->pool, ref_part, &aa);
+        llm_par_run(c, ref_part, &aa);
 }

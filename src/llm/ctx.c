@@ -43,6 +43,7 @@ int inferd_llm_ctx_new(struct inferd_llm_model *m, const struct inferd_llm_ctx_p
     c->n_threads = tpool_size(m->pool);
     const char *att_env = getenv("INFERD_ATTN"); /* "twopass": the reference attention (benches) */
     c->att_twopass = att_env && strcmp(att_env, "twopass") == 0;
+    llm_par_init(c);
     size_t nb = (size_t)d.n_batch, E = (size_t)hp->n_embd, qd = (size_t)hp->n_head * hp->head_dim,
            kvd = (size_t)hp->n_head_kv * hp->head_dim, F = (size_t)hp->n_ff;
     size_t max_in = E > F ? E : F;

@@ -247,6 +247,7 @@ int llm_forward(struct inferd_llm_ctx *c, const struct inferd_llm_batch *b, cons
     const int n = b->n, E = hp->n_embd;
     (void)err;
 
+    llm_par_begin(c, n);
     for (int t = 0; t < n; t++) {
         float *x = c->x + (size_t)t * E;
         m->tok_embd.k->dequant_row((const unsigned char *)m->tok_embd.data +
@@ -280,5 +281,6 @@ int llm_forward(struct inferd_llm_ctx *c, const struct inferd_llm_batch *b, cons
         }
     }
     c->n_rows = n;
+    llm_par_end(c);
     return 0;
 }

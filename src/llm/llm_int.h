@@ -160,6 +160,38 @@ static inline void *kv_v(const struct kv_cache *kv, int layer, int cell)
     return kv->v + ((size_t)layer * kv->n_cells + (size_t)cell) * kv->row;
 }
 
+/* gen_par.c: the thread count of generation steps (see there). */
+#define LLM_PAR_MAX_TOK 8        /* steps of at most this many tokens are "generation" */
+enum { LLM_PAR_AUTO, LLM_PAR_ALL, LLM_PAR_FLIP };
+struct llm_par {
+    int mode;                    /* LLM_PAR_* (INFERD_LLM_GEN_THREADS) */
+    int n;                       /* pool size */
+    int nth;                     /* threads of the current step's jobs: 1 or n */
+    int active;                  /* the current step is a generation step, n > 1, mode != ALL */
+    int one;                     /* steady state: 1 = one thread, 0 = all threads */
+    int probe_one;               /* all-thread state: the next step probes one thread */
+    int slow;                    /* all-thread steps in a row with a long join wait */
+    int countdown, backoff;      /* one-thread state: steps to the next probe; its period */
+    int cooldown, cool;          /* all-thread state: steps before a probe may run; its period */
+    uint64_t avg_one, avg_all;   /* running averages of a step's ns (0: none yet) */
+    uint64_t t0, cpu0, wait_ns;  /* current step: start (wall, caller's CPU), caller's wait at joins */
+    uint64_t n_jobs, n_one_jobs; /* jobs run in generation steps; those on one thread */
+    int n_switch;                /* steady-state changes so far */
+};
+void llm_par_init(struct inferd_llm_ctx *c);
+void llm_par_begin(struct inferd_llm_ctx *c, int n_tok);
+void llm_par_end(struct inferd_llm_ctx *c);
+/* fn over the pool with the step's thread count (the whole pool outside generation steps) */
+void llm_par_run(struct inferd_llm_ctx *c, void (*fn)(void *ctx, int ith, int nth), void *ctx);
+/* threads the next llm_par_run splits over */
+int llm_par_threads(const struct inferd_llm_ctx *c);
+/* the state machine alone (tests): reset to mode with a pool of n threads; pick the next
+ * step's thread count (sets and returns p->nth); one step of p->nth threads took dt ns, lost
+ * of them (caller off its core or waiting at joins) */
+void llm_par_reset(struct llm_par *p, int mode, int n);
+int llm_par_pick(struct llm_par *p);
+void llm_par_update(struct llm_par *p, uint64_t dt, uint64_t wait);
+
 struct inferd_llm_ctx {
     struct inferd_llm_model *m;  /* borrowed */
     struct tpool *pool;          /* borrowed from the model */
@@ -180,6 +212,7 @@ struct inferd_llm_ctx {
     float *moe_x, *moe_out;      /* n_batch * n_embd gathered inputs; n_batch * n_expert_used * n_embd */
     float *wf;                   /* n_threads * BLAS_ROWS * max_in: dequantized weight rows */
     int n_threads;
+    struct llm_par par;          /* threads per generation step (gen_par.c) */
     int att_twopass;             /* INFERD_ATTN=twopass: attention_ref.c instead of attention.c */
     size_t scratch_bytes;        /* all scratch above, for inferd_llm_memory */
     /* outputs of the last decode */

@@ -230,7 +230,7 @@ void llm_matmul(struct inferd_llm_ctx *c, const float *x, int n_tok, const struc
             if ((int64_t)n_tok * a.n_in < MM_PAR_MIN_WORK)
                 round_part(&a, 0, 1);
             else
-                tpool_parallel_for(c->pool, round_part, &a);
+                llm_par_run(c, round_part, &a);
         } else {
             a.xq = c->xq;
             a.xq_stride = ggml_row_size(vdt, a.n_in);
@@ -244,12 +244,12 @@ void llm_matmul(struct inferd_llm_ctx *c, const float *x, int n_tok, const struc
             if ((int64_t)n_tok * a.n_in < MM_PAR_MIN_WORK)
                 quant_part(&a, 0, 1);
             else
-                tpool_parallel_for(c->pool, quant_part, &a);
+                llm_par_run(c, quant_part, &a);
         }
         /* about 8 chunks per thread, whole tiles; dot4's streams are a chunk's quarters and
          * longer ones stream faster (bench/gemv_bench -chunk), so it takes 4 per thread, and
          * one thread takes all rows at once */
-        int nth = tpool_size(c->pool), per_thread = 8;
+        int nth = llm_par_threads(c), per_thread = 8;
         for (int i = 0; i < a.n_jobs && n_tok <= MM_DOT4_MAX_TOK && !a.use_panel && !a.use_blas && !a.gf16; i++)
             if (kern_get_tiles(a.jobs[i]->w->type)->dot4)
                 per_thread = nth == 1 ? 1 : 4;
@@ -264,6 +264,6 @@ void llm_matmul(struct inferd_llm_ctx *c, const float *x, int n_tok, const struc
         if (total * a.n_in * n_tok < MM_PAR_MIN_WORK)
             mm_part(&a, 0, 1);
         else
-            tpool_parallel_for(c->pool, mm_part, &a);
+            llm_par_run(c, mm_part, &a);
     }
 }

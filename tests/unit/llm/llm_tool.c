@@ -9,8 +9,9 @@
  * decodes, both after d tokens already in the cache (llama-bench -d: filled untimed before
  * each phase; 0 = from an empty cache), with a KV cache of type kv; each repeated r times
  * after a warm-up (pp, then one tg token, as llama-bench does); prints one JSON line: mean and best tokens/s of the repetitions, the
- * CPU seconds per repetition of each phase, the kernels' ISA and the weight bytes a token
- * streams.
+ * CPU seconds per repetition of each phase, the kernels' ISA, the weight bytes a token
+ * streams and the share of generation-step pool jobs that ran on one thread
+ * (gen_one_thread_jobs: gen_par.c's choice on a shared machine).
  * recache drops FILE's clean, unmapped page cache (POSIX_FADV_DONTNEED: other processes that
  * have it mapped keep their pages) and reads it back through a MADV_HUGEPAGE mapping, so the
  * cache holds it in 2 MiB folios that every process mapping the file then maps whole (see
@@ -35,6 +36,7 @@
 #include "inferd/llm.h"
 #include "llm/gguf.h"
 #include "llm/kernels/kernels.h"
+#include "llm/llm_int.h"
 #include "support/model_random.h"
 
 /* s escaped for a JSON string (without quotes), malloc'ed; NULL when out of memory */
@@ -380,10 +382,12 @@ static int cmd_bench(int argc, char **argv)
     }
     char *esc = json_esc(model);
     printf("{\"model\":\"%s\",\"type\":\"%s\",\"threads\":%d,\"pp\":%d,\"tg\":%d,\"pp_tps\":%.3f,\"tg_tps\":%.3f,"
-           "\"pp_tps_best\":%.3f,\"tg_tps_best\":%.3f,\"pp_cpu_s\":%.3f,\"tg_cpu_s\":%.3f,\"depth\":%d,\"kv\":\"%s\",\"attention\":\"%s\",\"isa\":\"%s\",\"cpu\":\"%s\",\"streamed_bytes\":%llu}\n",
+           "\"pp_tps_best\":%.3f,\"tg_tps_best\":%.3f,\"pp_cpu_s\":%.3f,\"tg_cpu_s\":%.3f,\"depth\":%d,\"kv\":\"%s\",\"attention\":\"%s\",\"isa\":\"%s\",\"cpu\":\"%s\",\"streamed_bytes\":%llu,"
+           "\"gen_one_thread_jobs\":%.3f}\n",
            esc ? esc : "", inferd_llm_info(m)->file_type, threads, n_pp, n_tg, pp_s > 0 ? n_pp * reps / pp_s : 0, n_tg * reps / tg_s,
            pp_best, tg_best, pp_cpu / reps, tg_cpu / reps, depth, kv_name,
-           getenv("INFERD_ATTN") && !strcmp(getenv("INFERD_ATTN"), "twopass") ? "twopass" : "blocked", kern_isa_name(), cpu_features_str(), (unsigned long long)streamed_bytes(model));
+           getenv("INFERD_ATTN") && !strcmp(getenv("INFERD_ATTN"), "twopass") ? "twopass" : "blocked", kern_isa_name(), cpu_features_str(), (unsigned long long)streamed_bytes(model),
+           c->par.n_jobs ? (double)c->par.n_one_jobs / (double)c->par.n_jobs : 0.0);
     free(esc);
     free(toks);
     free(pos);
