@@ -149,15 +149,18 @@ static inline int64_t ox_conv_kc(int64_t k)
 /* B packed ahead, once for every panel (ops/conv.c, several threads on one image: where each
  * thread packed the blocks of B its range of panels reads, a block shared by two ranges was
  * packed twice, and a 7x7 map's single block once per part). Item i of
- * ox_conv_prepack_items(k, n) is (column block i / nkb, K block i % nkb), nkb the K blocks of
- * ox_conv_kc(k); ox_conv_prepack packs items [i0, i1) of B (im: its im2col view, else g->b)
+ * ox_conv_prepack_items(k, n) is (column block i / nkb, K block i % nkb), nkb = ox_conv_prepack_kblocks(k)
+ * (blocks of ox_conv_kc(k)); ox_conv_prepack packs items [i0, i1) of B (im: its im2col view, else g->b)
  * into bp (ox_conv_prepack_size floats, laid out for isa's tiles), and ox_conv_gemm_pre
  * computes panels [p0, p1) x columns [n0, n1) of Y from it (n0 a multiple of OX_CV_NB), the
  * results those of ox_conv_gemm(_im2col)_run. SIMD only: the size is 0 for OX_ISA_REF. */
+static inline int64_t ox_conv_prepack_kblocks(int64_t k)
+{
+    return (k + ox_conv_kc(k) - 1) / ox_conv_kc(k);
+}
 static inline int64_t ox_conv_prepack_items(int64_t k, int64_t n)
 {
-    int64_t kc = ox_conv_kc(k);
-    return (n + OX_CV_NB - 1) / OX_CV_NB * ((k + kc - 1) / kc);
+    return (n + OX_CV_NB - 1) / OX_CV_NB * ox_conv_prepack_kblocks(k);
 }
 int64_t ox_conv_prepack_size(enum ox_isa isa, int64_t k, int64_t n);
 int64_t ox_conv_prepack_size_avx2(int64_t k, int64_t n);

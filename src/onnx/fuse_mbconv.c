@@ -41,8 +41,9 @@ static const struct ox_tensor *conv_consts(const struct fuse *f, const struct ox
     return w;
 }
 
-/* a 1x1, stride-1, unpadded, ungrouped Conv with constant weights; residual allowed or not */
-static const struct ox_tensor *pointwise(const struct fuse *f, const struct ox_node *n, int residual)
+/* a 1x1, stride-1, unpadded, ungrouped Conv with constant weights; residual allowed or not
+ * (also fuse_se.c's test) */
+const struct ox_tensor *fuse__pointwise(const struct fuse *f, const struct ox_node *n, int residual)
 {
     const struct ox_tensor *w = conv_consts(f, n);
     if (!w || w->dims[2] != 1 || w->dims[3] != 1 || ox_attr_int(n, "group", 1) != 1 || !ints_all(n, "strides", 1) ||
@@ -51,11 +52,6 @@ static const struct ox_tensor *pointwise(const struct fuse *f, const struct ox_n
     if (n->ip[2] ? !residual || n->n_in != 4 : n->n_in > 3)
         return NULL;
     return w;
-}
-
-const struct ox_tensor *fuse__pointwise(const struct fuse *f, const struct ox_node *n, int residual)
-{
-    return pointwise(f, n, residual);
 }
 
 static int in_or_none(const struct ox_node *n, int k)
@@ -70,7 +66,7 @@ static int fuse_one(struct fuse *f, int i, int expand)
     struct ox_model *m = f->m;
     struct ox_node *a = expand ? &m->nodes[i] : NULL, *b = expand ? NULL : &m->nodes[i];
     const struct ox_tensor *wa = NULL;
-    if (f->dead[i] || (expand && !(wa = pointwise(f, a, 0))))
+    if (f->dead[i] || (expand && !(wa = fuse__pointwise(f, a, 0))))
         return 0;
     if (expand)
         b = fuse__consumer(f, a->out[0], 1, 0);
@@ -79,7 +75,7 @@ static int fuse_one(struct fuse *f, int i, int expand)
         wb->dims[1] != 1 || ox_attr_int(b, "group", 1) != wb->dims[0] || wb->dims[0] < 2)
         return 0;
     struct ox_node *c = fuse__consumer(f, b->out[0], 1, 0);
-    const struct ox_tensor *wc = c ? pointwise(f, c, 1) : NULL;
+    const struct ox_tensor *wc = c ? fuse__pointwise(f, c, 1) : NULL;
     if (wc && (c->in[0] != b->out[0] || wc->dims[1] != wb->dims[0]))
         wc = NULL;
     if (!a && !wc)

@@ -318,6 +318,11 @@ int ox_const_ints(const struct ox_tensor *t, int64_t *out, int cap, const struct
  * fn(ctx, lo, hi) must not assume one call per thread. */
 #define OX_PAR_SPLIT 2
 #define OX_PAR_FINE 8
+/* input k of n, or NULL where the node has fewer inputs (an empty "" input is NULL in in[]) */
+static inline const struct ox_tensor *ox_opt_in(const struct ox_node *n, struct ox_tensor *const *in, int k)
+{
+    return k >= 0 && k < n->n_in ? in[k] : NULL;
+}
 typedef void (*ox_range_fn)(void *ctx, int64_t lo, int64_t hi);
 void ox_parallel(const struct ox_ctx *c, int64_t n, int64_t min_per_thread, ox_range_fn fn, void *ctx);
 /* The parts ox_parallel cuts [0, n) into (1: it runs fn on the calling thread), for callers

@@ -523,7 +523,7 @@ void ox_conv_gemm_pool_pre(const struct ox_ctx *c, enum ox_isa isa, const struct
      * them (at 2 threads the old two-items-a-thread rule kept ResNet-50's 14x14 and 7x7
      * conv3 (2 items each) and most of MobileNetV3's projections on one thread) */
     int64_t cols = g->n < OX_CV_NB ? g->n : OX_CV_NB;
-    parallel_colblk(c, (g->k + kc - 1) / kc, g->n, 1 + (1 << 14) / (kc * cols + 1), prepack_part, &j);
+    parallel_colblk(c, ox_conv_prepack_kblocks(g->k), g->n, 1 + (1 << 14) / (kc * cols + 1), prepack_part, &j);
     parallel_colblk(c, j.panels, g->n, 1 + (1 << 18) / (cols * OX_CV_MR * g->k + 1), gemm_part, &j);
 }
 

@@ -75,10 +75,12 @@ struct mb_geom {
     int has_a, has_c;
 };
 
-/* whether the map is large enough for the channel-blocked path (where the kernel runs) */
+/* whether the map is large enough for the channel-blocked path (where the kernel runs): from
+ * 7x7 only where D is blocked too (a project conv with M2 <= OX_MB_MAXM2, ox_mb_project);
+ * blocked E with planar D is the arrangement measured slower on small maps */
 static int mb_blk_map(const struct mb_geom *g)
 {
-    return g->h * g->w >= (g->has_c ? MB_BLKD_MINHW : MB_BLK_MINHW);
+    return g->h * g->w >= (g->has_c && g->m2 <= OX_MB_MAXM2 ? MB_BLKD_MINHW : MB_BLK_MINHW);
 }
 
 /* E's room in the scratch: planar (M, H, W), or E_c with M rounded up to OX_MB_BLK and up to

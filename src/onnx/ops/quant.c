@@ -376,11 +376,6 @@ struct qmm_io {
 static const struct qmm_io MMI = {0, 1, 2, 3, -1, -1, -1, -1};
 static const struct qmm_io QLMM = {0, 3, 2, 5, 1, 4, 6, 7};
 
-static const struct ox_tensor *opt_in(const struct ox_node *n, struct ox_tensor *const *in, int k)
-{
-    return k >= 0 && k < n->n_in ? in[k] : NULL;
-}
-
 /* A (batch.., M, K) @ B (batch.., K, N): rank-1 operands are promoted as in MatMul; batch
  * dims broadcast. Fills the output dims and returns its rank. */
 static int qmm_shape(const struct ox_node *n, const struct ox_tensor *a, const struct ox_tensor *b, int64_t *dims,
@@ -436,11 +431,11 @@ static int qmm_check(const struct ox_node *n, struct ox_tensor *const *in, const
         return r;
     *rank = r;
     int rc;
-    if ((rc = zp_check(n, opt_in(n, in, io->za), a, *M, "a_zero_point", err)) < 0 ||
-        (rc = zp_check(n, opt_in(n, in, io->zb), b, *N, "b_zero_point", err)) < 0)
+    if ((rc = zp_check(n, ox_opt_in(n, in, io->za), a, *M, "a_zero_point", err)) < 0 ||
+        (rc = zp_check(n, ox_opt_in(n, in, io->zb), b, *N, "b_zero_point", err)) < 0)
         return rc;
     if (io->sy >= 0) {
-        const struct ox_tensor *sa = in[io->sa], *sb = in[io->sb], *sy = in[io->sy], *zy = opt_in(n, in, io->zy);
+        const struct ox_tensor *sa = in[io->sa], *sb = in[io->sb], *sy = in[io->sy], *zy = ox_opt_in(n, in, io->zy);
         if (sa->numel != 1 || sy->numel != 1 || (sb->numel != 1 && sb->numel != *N))
             return inferd_err_set(err, INFERD_ESHAPE, "QLinearMatMul: scales must be scalars (b_scale may hold N values)");
         if (zy && (zy->numel != 1 || !is_q8(zy->dt)))
@@ -459,7 +454,7 @@ static int qmm_infer_io(const struct ox_node *n, struct ox_tensor *const *in, st
         return rc;
     enum inferd_dtype dt = INFERD_INT32;
     if (io->sy >= 0) {
-        const struct ox_tensor *zy = opt_in(n, in, io->zy);
+        const struct ox_tensor *zy = ox_opt_in(n, in, io->zy);
         dt = zy ? zy->dt : INFERD_UINT8;
     }
     return ox_set_shape(out[0], dt, rank, dims, err);
@@ -501,7 +496,7 @@ static int qmm_exec_io(const struct ox_ctx *c, const struct ox_node *n, struct o
     int rc = qmm_check(n, in, io, dims, &rank, &M, &K, &N, err);
     if (rc < 0)
         return rc;
-    const struct ox_tensor *a = in[io->a], *b = in[io->b], *za = opt_in(n, in, io->za), *zb = opt_in(n, in, io->zb);
+    const struct ox_tensor *a = in[io->a], *b = in[io->b], *za = ox_opt_in(n, in, io->za), *zb = ox_opt_in(n, in, io->zb);
     struct ox_tensor *y = out[0];
     int nbd = rank - (a->rank > 1) - (b->rank > 1);
     int64_t n_batch = 1;
@@ -533,7 +528,7 @@ static int qmm_exec_io(const struct ox_ctx *c, const struct ox_node *n, struct o
         };
         qgemm_u8_pool(c, &g);
         if (acc) {
-            const struct ox_tensor *sb = in[io->sb], *zy = opt_in(n, in, io->zy);
+            const struct ox_tensor *sb = in[io->sb], *zy = ox_opt_in(n, in, io->zy);
             float sa = (float)ox_get_f64(in[io->sa], 0), sy = (float)ox_get_f64(in[io->sy], 0);
             int64_t z = zy ? ox_get_i64(zy, 0) : 0;
             uint8_t *yb = (uint8_t *)y->data + bt * M * N;
@@ -573,7 +568,7 @@ static int qlmm_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_
 static int64_t qmm_pack(const struct ox_node *n, struct ox_tensor *const *in, float *dst)
 {
     const struct qmm_io *io = strcmp(n->op_type, "QLinearMatMul") == 0 ? &QLMM : &MMI;
-    const struct ox_tensor *a = in[io->a], *b = in[io->b], *zb = opt_in(n, in, io->zb);
+    const struct ox_tensor *a = in[io->a], *b = in[io->b], *zb = ox_opt_in(n, in, io->zb);
     if (!b->is_const || b->rank != 2 || b->numel == 0 || (zb && !zb->is_const) || !is_q8(b->dt) || a->rank < 1 ||
         a->dims[a->rank - 1] != b->dims[0] || (zb && zb->numel != 1 && zb->numel != b->dims[1]))
         return 0;
@@ -608,8 +603,8 @@ const struct ox_op ox_op_qlinear_matmul = {
 static int qadd_infer(const struct ox_node *n, struct ox_tensor *const *in, struct ox_tensor **out,
                       struct inferd_err *err)
 {
-    const struct ox_tensor *a = in[0], *b = opt_in(n, in, 3), *sb = opt_in(n, in, 4), *sy = opt_in(n, in, 6);
-    const struct ox_tensor *za = in[2], *zb = opt_in(n, in, 5), *zy = opt_in(n, in, 7);
+    const struct ox_tensor *a = in[0], *b = ox_opt_in(n, in, 3), *sb = ox_opt_in(n, in, 4), *sy = ox_opt_in(n, in, 6);
+    const struct ox_tensor *za = in[2], *zb = ox_opt_in(n, in, 5), *zy = ox_opt_in(n, in, 7);
     if (!is_q8(a->dt) || in[1]->dt != INFERD_FP32 || in[1]->numel != 1 || !za || za->dt != a->dt || za->numel != 1)
         return inferd_err_set(err, INFERD_ETYPE, "%s: 'A' must be 8-bit with a per-tensor FP32 scale and zero point",
                               n->op_type);
@@ -809,7 +804,7 @@ static void qadd_range(void *arg, int64_t lo, int64_t hi)
 static int qadd_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_tensor *const *in,
                      struct ox_tensor **out, struct inferd_err *err)
 {
-    const struct ox_tensor *a = in[0], *b = opt_in(n, in, 3), *sb = opt_in(n, in, 4), *sy = opt_in(n, in, 6);
+    const struct ox_tensor *a = in[0], *b = ox_opt_in(n, in, 3), *sb = ox_opt_in(n, in, 4), *sy = ox_opt_in(n, in, 6);
     struct ox_tensor *y0 = out[0], *y1 = n->n_out > 1 ? out[1] : NULL;
     struct qadd_job j = {
         .a = a->data, .b = b ? b->data : NULL, .has_b = b != NULL, .sa = ((const float *)in[1]->data)[0], .za = (int32_t)ox_get_i64(in[2], 0),
@@ -875,7 +870,7 @@ static int qgemm_dims(const struct ox_node *n, struct ox_tensor *const *in, int6
                       struct inferd_err *err)
 {
     const struct ox_tensor *a = in[0], *w = in[3], *sw = in[4], *zw = in[5], *zy = in[7];
-    const struct ox_tensor *bias = opt_in(n, in, 8);
+    const struct ox_tensor *bias = ox_opt_in(n, in, 8);
     if (!is_q8(a->dt) || !is_q8(w->dt) || a->rank != 2 || w->rank != 2)
         return inferd_err_set(err, INFERD_ETYPE, "%s: 'A' and 'W' must be 2-D uint8/int8", n->op_type);
     *M = a->dims[0], *K = a->dims[1];
@@ -931,7 +926,7 @@ static int qgemm_op_exec(const struct ox_ctx *c, const struct ox_node *n, struct
     int rc = qgemm_dims(n, in, &M, &K, &N, err);
     if (rc < 0)
         return rc;
-    const struct ox_tensor *a = in[0], *w = in[3], *sw = in[4], *zw = in[5], *bias = opt_in(n, in, 8);
+    const struct ox_tensor *a = in[0], *w = in[3], *sw = in[4], *zw = in[5], *bias = ox_opt_in(n, in, 8);
     size_t acc_b, mul_b, pack_b;
     qgemm_op_sizes(n, in, &acc_b, &mul_b, &pack_b);
     char *s = c->scratch;

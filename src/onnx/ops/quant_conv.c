@@ -6,6 +6,7 @@
  *   X (N, C, H, W) u8/i8, W (M, C/g, kh, kw) u8/i8, w_zp (scalar | M) -> Y (N, M, OH, OW)
  *   per group: Y_g (M/g, OH*OW) = (W_g - w_zp) (M/g, C/g*kh*kw) @ (col - x_zp) (C/g*kh*kw, OH*OW)
  */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #ifdef __SSE2__
@@ -34,11 +35,6 @@ static const struct qconv_io CI = {0, 1, 2, 3, -1, -1, -1, -1, -1, -1, -1, -1, -
 static const struct qconv_io QLC = {0, 3, 2, 5, 1, 4, 6, 7, 8, -1, -1, -1, -1};
 static const struct qconv_io IQLC = {0, 3, 2, 5, 1, 4, 6, 7, 8, 9, 10, 11, 12};
 
-static const struct ox_tensor *opt_in(const struct ox_node *n, struct ox_tensor *const *in, int k)
-{
-    return k >= 0 && k < n->n_in ? in[k] : NULL;
-}
-
 static const struct qconv_io *io_of(const struct ox_node *n)
 {
     return strcmp(n->op_type, "QLinearConv") == 0 ? &QLC : strcmp(n->op_type, "InferdQLinearConv") == 0 ? &IQLC : &CI;
@@ -53,7 +49,7 @@ static int qconv_geometry(const struct ox_node *n, struct ox_tensor *const *in, 
                           struct inferd_err *err)
 {
     const struct qconv_io *io = io_of(n);
-    const struct ox_tensor *x = in[io->x], *w = in[io->w], *zx = opt_in(n, in, io->zx), *zw = opt_in(n, in, io->zw);
+    const struct ox_tensor *x = in[io->x], *w = in[io->w], *zx = ox_opt_in(n, in, io->zx), *zw = ox_opt_in(n, in, io->zw);
     if (!is_q8(x->dt) || !is_q8(w->dt))
         return inferd_err_set(err, INFERD_ETYPE, "%s: inputs 'x' and 'w' must be uint8 or int8", n->op_type);
     if (x->rank != 4 || w->rank != 4)
@@ -70,7 +66,7 @@ static int qconv_geometry(const struct ox_node *n, struct ox_tensor *const *in, 
         return inferd_err_set(err, INFERD_ESHAPE, "%s: 'w_zero_point' must be a scalar or hold M values of w's dtype",
                               n->op_type);
     if (io->sy >= 0) {
-        const struct ox_tensor *sw = in[io->sw], *zy = opt_in(n, in, io->zy), *b = opt_in(n, in, io->bias);
+        const struct ox_tensor *sw = in[io->sw], *zy = ox_opt_in(n, in, io->zy), *b = ox_opt_in(n, in, io->bias);
         if (in[io->sx]->numel != 1 || in[io->sy]->numel != 1 || (sw->numel != 1 && sw->numel != w->dims[0]))
             return inferd_err_set(err, INFERD_ESHAPE, "QLinearConv: scales must be scalars (w_scale may hold M values)");
         if (zy && (zy->numel != 1 || !is_q8(zy->dt)))
@@ -80,7 +76,7 @@ static int qconv_geometry(const struct ox_node *n, struct ox_tensor *const *in, 
     }
     if (io->s1 >= 0) {
         const struct ox_tensor *s1 = in[io->s1], *z1 = in[io->z1], *s2 = in[io->s2], *z2 = in[io->z2];
-        enum inferd_dtype y1 = opt_in(n, in, io->zy) ? in[io->zy]->dt : INFERD_UINT8;
+        enum inferd_dtype y1 = ox_opt_in(n, in, io->zy) ? in[io->zy]->dt : INFERD_UINT8;
         if (s1->numel != 1 || s2->numel != 1 || s1->dt != INFERD_FP32 || s2->dt != INFERD_FP32 || z1->numel != 1 ||
             z2->numel != 1 || z1->dt != y1 || !is_q8(z2->dt))
             return inferd_err_set(err, INFERD_ESHAPE, "%s: the requantisation's scales and zero points must be "
@@ -146,7 +142,7 @@ static int qconv_infer(const struct ox_node *n, struct ox_tensor *const *in, str
     int64_t dims[4] = {in[io->x]->dims[0], in[io->w]->dims[0], win.oh, win.ow};
     enum inferd_dtype dt = INFERD_INT32;
     if (io->zy >= 0)
-        dt = opt_in(n, in, io->zy) ? in[io->zy]->dt : INFERD_UINT8;
+        dt = ox_opt_in(n, in, io->zy) ? in[io->zy]->dt : INFERD_UINT8;
     if (io->z2 >= 0)
         dt = in[io->z2]->dt;
     return ox_set_shape(out[0], dt, 4, dims, err);
@@ -400,9 +396,9 @@ static int qdw_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_t
                     const struct ox_window *win, int64_t g, const struct qgemm_chain *ch)
 {
     const struct qconv_io *io = io_of(n);
-    const struct ox_tensor *x = in[io->x], *w = in[io->w], *zx = opt_in(n, in, io->zx);
+    const struct ox_tensor *x = in[io->x], *w = in[io->w], *zx = ox_opt_in(n, in, io->zx);
     struct qdw_job j = {
-        .win = win, .x = x, .w = w, .zw = opt_in(n, in, io->zw), .y = y,
+        .win = win, .x = x, .w = w, .zw = ox_opt_in(n, in, io->zw), .y = y,
         .C = x->dims[1], .H = x->dims[2], .W = x->dims[3],
         .quant = io->sy >= 0,
     };
@@ -411,9 +407,9 @@ static int qdw_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_t
     uint8_t z = zx ? *(const uint8_t *)zx->data : 0;
     j.zx = x->dt == INFERD_INT8 ? (uint8_t)(z ^ 0x80) : z;
     if (j.quant) {
-        const struct ox_tensor *zy = opt_in(n, in, io->zy);
+        const struct ox_tensor *zy = ox_opt_in(n, in, io->zy);
         j.sw = in[io->sw];
-        j.b = opt_in(n, in, io->bias);
+        j.b = ox_opt_in(n, in, io->bias);
         j.sx = (float)ox_get_f64(in[io->sx], 0);
         j.sy = (float)ox_get_f64(in[io->sy], 0);
         j.zy = zy ? (int32_t)ox_get_i64(zy, 0) : 0;
@@ -696,12 +692,29 @@ struct qrows {
  * bytes themselves (no dropped columns: pointwise convs, the non-flat path) and, with a DQ -> Q
  * pair, its table looked up there too (qgemm_u8_avx512vbmi_rows_rq: VBMI). The bytes are the same
  * either way.
- * INFERD_QCONV_RQ=0 turns it off (A/B runs), read on every run of the op. */
-static int qrows_fused_rq(const struct qrows *r)
+ * INFERD_QCONV_RQ=0 turns it off (A/B runs), read once per process. */
+static int rq_off;
+static pthread_once_t rq_once = PTHREAD_ONCE_INIT;
+
+static void rq_read_env(void)
 {
     const char *e = getenv("INFERD_QCONV_RQ");
+    rq_off = e && e[0] == '0';
+}
+
+static int qrows_fused_rq(const struct qrows *r)
+{
+    pthread_once(&rq_once, rq_read_env);
     return r->isa == QGEMM_AVX512VNNI && (!r->pw || r->pw == r->ow) && (!r->chain || qgemm_chain_lut_usable()) &&
-           !(e && e[0] == '0');
+           !rq_off;
+}
+
+/* output channel m's requantisation: scale sx * sw[oc] / sy and int32 bias */
+static void qrows_scale(const struct qrows *r, int64_t m, float *mul, int32_t *bias)
+{
+    int64_t oc = r->oc0 + m;
+    *mul = r->sx * (float)ox_get_f64(r->sw, r->sw->numel == 1 ? 0 : oc) / r->sy;
+    *bias = r->b ? ((const int32_t *)r->b->data)[oc] : 0;
 }
 
 #define QRQ_ROWS 64 /* rows per qgemm_u8_avx512vnni_rows_rq call (its scales and biases on the stack) */
@@ -711,11 +724,8 @@ static void qrows_rq(const struct qrows *r, int64_t m0, int64_t m1)
     int32_t bias[QRQ_ROWS];
     for (int64_t a = m0; a < m1; a += QRQ_ROWS) {
         const int64_t b = m1 - a < QRQ_ROWS ? m1 : a + QRQ_ROWS;
-        for (int64_t m = a; m < b; m++) {
-            const int64_t oc = r->oc0 + m;
-            mul[m - a] = r->sx * (float)ox_get_f64(r->sw, r->sw->numel == 1 ? 0 : oc) / r->sy;
-            bias[m - a] = r->b ? ((const int32_t *)r->b->data)[oc] : 0;
-        }
+        for (int64_t m = a; m < b; m++)
+            qrows_scale(r, m, &mul[m - a], &bias[m - a]);
         const struct qgemm_rq rq = {.bias = bias, .mul = mul, .zp = r->zy, .out_signed = r->y1_signed,
                                     .y = r->y + a * r->sp, .ys = r->sp, .m0 = a,
                                     .lut8 = r->chain ? r->chain->lut8 : NULL};
@@ -737,9 +747,9 @@ static void qrows_part(void *arg, int64_t lo, int64_t hi)
         else
             qgemm_u8_avx512vnni_rows_t(r->g, r->apan, lo * QROWS, m1, r->rows, r->ow, r->pw);
         for (int64_t m = lo * QROWS; m < m1; m++) {
-            int64_t oc = r->oc0 + m;
-            float mul = r->sx * (float)ox_get_f64(r->sw, r->sw->numel == 1 ? 0 : oc) / r->sy;
-            int32_t bias = r->b ? ((const int32_t *)r->b->data)[oc] : 0;
+            float mul;
+            int32_t bias;
+            qrows_scale(r, m, &mul, &bias);
             qgemm_requant_chain(r->g->c + m * N, r->rows * r->ow, bias, &mul, 0, r->zy, r->y1_signed, r->chain,
                                 r->y + m * r->sp);
         }
@@ -751,9 +761,9 @@ static void qrows_part(void *arg, int64_t lo, int64_t hi)
     }
     qgemm_u8_isa_rows(r->g, r->isa, lo * QROWS, m1);
     for (int64_t m = lo * QROWS; m < m1; m++) {
-        int64_t oc = r->oc0 + m;
-        float mul = r->sx * (float)ox_get_f64(r->sw, r->sw->numel == 1 ? 0 : oc) / r->sy;
-        int32_t bias = r->b ? ((const int32_t *)r->b->data)[oc] : 0;
+        float mul;
+        int32_t bias;
+        qrows_scale(r, m, &mul, &bias);
         int32_t *row = r->g->c + m * N;
         if (!r->pw) {
             qgemm_requant_chain(row, N, bias, &mul, 0, r->zy, r->y1_signed, r->chain, r->y + m * r->sp);
@@ -916,18 +926,18 @@ static int qconv_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox
     const struct qgemm_chain *ch = chain_of(n, in, &chs);
     if (qdw_exec(c, n, in, out[0], &win, g, ch))
         return 0;
-    const struct ox_tensor *x = in[io->x], *w = in[io->w], *zx = opt_in(n, in, io->zx), *zw = opt_in(n, in, io->zw);
+    const struct ox_tensor *x = in[io->x], *w = in[io->w], *zx = ox_opt_in(n, in, io->zx), *zw = ox_opt_in(n, in, io->zw);
     struct ox_tensor *y = out[0];
     int64_t N = x->dims[0], C = x->dims[1], H = x->dims[2], W = x->dims[3], M = w->dims[0];
     int64_t cg = C / g, mg = M / g, sp = win.oh * win.ow, kk = cg * win.kh * win.kw;
     const int pointwise = qconv_pointwise(&win, H, W);
     struct qconv_layout L;
     qconv_layout(&win, cg, pointwise, &L);
-    const struct ox_tensor *zy = opt_in(n, in, io->zy);
+    const struct ox_tensor *zy = ox_opt_in(n, in, io->zy);
     struct qrows rq = {0};
     if (io->sy >= 0)
         rq = (struct qrows){
-            .sw = in[io->sw], .b = opt_in(n, in, io->bias),
+            .sw = in[io->sw], .b = ox_opt_in(n, in, io->bias),
             .sx = (float)ox_get_f64(in[io->sx], 0), .sy = (float)ox_get_f64(in[io->sy], 0),
             .zy = zy ? (int32_t)ox_get_i64(zy, 0) : 0, .y1_signed = zy && zy->dt == INFERD_INT8, .chain = ch,
             .sp = sp, .pw = L.flat ? L.pw : 0, .rows = win.oh, .ow = win.ow,
@@ -1019,7 +1029,7 @@ static int qconv_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox
 static int qconv_packable(const struct ox_node *n, struct ox_tensor *const *in)
 {
     const struct qconv_io *io = io_of(n);
-    const struct ox_tensor *w = in[io->w], *zw = opt_in(n, in, io->zw);
+    const struct ox_tensor *w = in[io->w], *zw = ox_opt_in(n, in, io->zw);
     return w->is_const && is_q8(w->dt) && w->rank == 4 && w->numel > 0 &&
            !(zw && (!zw->is_const || zw->dt != w->dt || (zw->numel != 1 && zw->numel != w->dims[0]))) &&
            (qgemm_isa_usable(QGEMM_AVX512VNNI) || qgemm_isa_usable(QGEMM_AVXVNNI));
@@ -1078,7 +1088,7 @@ static int qconv_want_panels(const struct ox_tensor *w, const struct ox_tensor *
 static int64_t qconv_pack(const struct ox_node *n, struct ox_tensor *const *in, float *dst)
 {
     const struct qconv_io *io = io_of(n);
-    const struct ox_tensor *w = in[io->w], *zw = opt_in(n, in, io->zw);
+    const struct ox_tensor *w = in[io->w], *zw = ox_opt_in(n, in, io->zw);
     if (!qconv_packable(n, in))
         return 0;
     const int64_t M = w->dims[0], K = w->numel / M, g = ox_attr_int(n, "group", 1);

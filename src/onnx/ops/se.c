@@ -19,21 +19,18 @@
  * X's buffer (OX_OP_ELEMWISE: the plan puts Y over X when nothing reads X later). Scratch,
  * per thread: s and g (C floats, g over s) and h (R floats).
  */
+#include <stdlib.h>
+
 #include "onnx/conv_kern.h"
 #include "onnx/onnx_int.h"
 #include "onnx/ops/ops.h"
 #include "onnx/v4f.h"
 
-static const struct ox_tensor *in_or_null(struct ox_tensor *const *in, const struct ox_node *n, int k)
-{
-    return k < n->n_in && n->in[k] >= 0 ? in[k] : NULL;
-}
-
 static int se_infer(const struct ox_node *n, struct ox_tensor *const *in, struct ox_tensor **out,
                     struct inferd_err *err)
 {
-    const struct ox_tensor *x = in[0], *w1 = in[1], *w2 = in[3], *b1 = in_or_null(in, n, 2),
-                           *b2 = in_or_null(in, n, 4);
+    const struct ox_tensor *x = in[0], *w1 = in[1], *w2 = in[3], *b1 = ox_opt_in(n, in, 2),
+                           *b2 = ox_opt_in(n, in, 4);
     if (x->dt != INFERD_FP32 || w1->dt != INFERD_FP32 || w2->dt != INFERD_FP32 || (b1 && b1->dt != INFERD_FP32) ||
         (b2 && b2->dt != INFERD_FP32))
         return inferd_err_set(err, INFERD_EUNSUPPORTED, "InferdSE: FP32 inputs expected");
@@ -127,14 +124,27 @@ static void se_image(void *arg, const struct ox_ctx *c, int64_t img)
 static int se_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_tensor *const *in,
                    struct ox_tensor **out, struct inferd_err *err)
 {
-    const struct ox_tensor *x = in[0], *b1 = in_or_null(in, n, 2), *b2 = in_or_null(in, n, 4);
-    if (!c->packed || !c->scratch)
-        return inferd_err_set(err, INFERD_EUNAVAIL, "InferdSE: no packed weights or no scratch");
+    const struct ox_tensor *x = in[0], *b1 = ox_opt_in(n, in, 2), *b2 = ox_opt_in(n, in, 4);
+    if (!c->scratch)
+        return inferd_err_set(err, INFERD_EUNAVAIL, "InferdSE: no scratch");
+    /* folding constants at plan time (X constant) runs without the plan's packed weights:
+     * pack a copy for this one call */
+    float *own = NULL;
+    const float *wp = c->packed;
+    if (!wp) {
+        int64_t sz = se_pack(n, in, NULL);
+        own = sz > 0 ? aligned_alloc(OX_ALIGN, ((size_t)sz * sizeof(float) + OX_ALIGN - 1) & ~(size_t)(OX_ALIGN - 1)) : NULL;
+        if (!own)
+            return inferd_err_set(err, sz > 0 ? INFERD_ENOMEM : INFERD_EUNAVAIL,
+                                  "InferdSE: cannot pack W1/W2 while folding constants");
+        se_pack(n, in, own);
+        wp = own;
+    }
     int64_t ch = x->dims[1], r = in[1]->dims[0];
     struct se_job j = {.x = x->data,
                        .y = out[0]->data,
-                       .wp1 = c->packed,
-                       .wp2 = c->packed + ox_conv_pack_size(r, ch),
+                       .wp1 = wp,
+                       .wp2 = wp + ox_conv_pack_size(r, ch),
                        .b1 = b1 ? b1->data : NULL,
                        .b2 = b2 ? b2->data : NULL,
                        .c = ch,
@@ -146,6 +156,7 @@ static int se_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_te
     int64_t nb = x->dims[0];
     for (int64_t img = ox_parallel_images(c, nb, se_scratch(n, in, out), se_image, &j); img < nb; img++)
         se_image(&j, c, img);
+    free(own);
     return 0;
 }
 

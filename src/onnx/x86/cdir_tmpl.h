@@ -5,8 +5,7 @@
  * Tile: ROWS rows of a weight panel x two vectors of grid pixels (conv_direct.h); per tap one
  * offset, two unaligned loads from Xp (the lanes with ox >= OW read the columns only taps
  * reach, or the next row: dropped at the store) and ROWS broadcasts, 2 * ROWS FMAs:
- * conv_tmpl.h's GEMM tile with B read in place. Uses stem_tmpl.h's row_load_pad (included
- * before). */
+ * conv_tmpl.h's GEMM tile with B read in place. Uses conv_tmpl.h's row_load_pad. */
 
 #include "onnx/conv_direct.h"
 

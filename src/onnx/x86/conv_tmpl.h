@@ -151,6 +151,21 @@ static inline MASK lanes_of(int v, int a, int b) /* lanes [a, b) of the strip, i
     return MASK_RANGE(a, b < a ? a : b);
 }
 
+/* VL floats of the row xr (w wide) from column o on (o may be negative), 0 outside [0, w):
+ * masked lanes are not read (no fault), the pointer formed as an integer (stem_tmpl.h's
+ * stride-2 rows, cdir_tmpl.h's fill) */
+static inline __attribute__((always_inline)) VF row_load_pad(const float *xr, int64_t o, int64_t w)
+{
+    if (o >= 0 && o + VL <= w)
+        return VLOAD(xr + o);
+    int64_t a = o < 0 ? -o : 0, b = w - o;
+    a = a > VL ? VL : a;
+    b = b < 0 ? 0 : b > VL ? VL : b;
+    if (b <= a)
+        return VZERO();
+    return VLOADM((const float *)((uintptr_t)xr + (uintptr_t)(o * (int64_t)sizeof(float))), MASK_RANGE((int)a, (int)b));
+}
+
 static void pack_b(const struct ox_conv_gemm *g, int64_t k0, int64_t kc, int64_t j0, int64_t nc, float *dst)
 {
     for (int64_t s = 0; s * SW < nc; s++) {
@@ -514,7 +529,7 @@ int64_t FN(ox_conv_prepack_size)(int64_t k, int64_t n)
 void FN(ox_conv_prepack)(const struct ox_conv_gemm *g, const struct ox_conv_im2col *im, float *bp, int64_t i0,
                          int64_t i1)
 {
-    const int64_t k = g->k, kcmax = ox_conv_kc(k), nkb = (k + kcmax - 1) / kcmax;
+    const int64_t k = g->k, kcmax = ox_conv_kc(k), nkb = ox_conv_prepack_kblocks(k);
     for (int64_t i = i0; i < i1; i++) {
         int64_t jb = i / nkb * OX_CV_NB, k0 = i % nkb * kcmax;
         int64_t kc = k - k0 < kcmax ? k - k0 : kcmax, nbc = g->n - jb < OX_CV_NB ? g->n - jb : OX_CV_NB;

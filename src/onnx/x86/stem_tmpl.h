@@ -24,21 +24,6 @@
 #define STEM_SLACK (STEM_NC * VL + 8) /* a split row's floats past its last tap: read, dropped */
 #define STEM_ROWF (2 * ((OX_STEM_MAXOW * 2 + OX_STEM_MAXK + 1) / 2 + STEM_SLACK + VL))
 
-/* VL floats of the row xr (w wide) from column o on (o may be negative), 0 outside [0, w):
- * masked lanes are not read (no fault), the pointer formed as an integer (shared with
- * cdir_tmpl.h's fill) */
-static inline __attribute__((always_inline)) VF row_load_pad(const float *xr, int64_t o, int64_t w)
-{
-    if (o >= 0 && o + VL <= w)
-        return VLOAD(xr + o);
-    int64_t a = o < 0 ? -o : 0, b = w - o;
-    a = a > VL ? VL : a;
-    b = b < 0 ? 0 : b > VL ? VL : b;
-    if (b <= a)
-        return VZERO();
-    return VLOADM((const float *)((uintptr_t)xr + (uintptr_t)(o * (int64_t)sizeof(float))), MASK_RANGE((int)a, (int)b));
-}
-
 /* row iy of plane xp into buf, zero-padded (buf[i] = x[i - pl]); stride 2: even columns at
  * buf[0..], odd ones at buf[odd..] (odd a multiple of VL), so tap kx of output column ox is
  * buf[(kx & 1) * odd + kx / 2 + ox], split straight from X (masked loads at the pads: a copy

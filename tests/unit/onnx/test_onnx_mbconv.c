@@ -16,8 +16,9 @@
  * E and D (without an expand conv E is X interleaved; 20 channels leave a short block on
  * AVX2 and AVX-512; 7x7's 49 pixels leave short last tiles); the cases
  * with a project activation, before or after the residual Add, are there for
- * ox_mb_project's epilogue, and project outputs of 5, 8 past a block of 16 (13, 21, 24, 40)
- * for its 256-bit half block on AVX-512. */
+ * ox_mb_project's epilogue, and project outputs 5 and 8 past a block of 16 (21, 24) for its
+ * 256-bit half block on AVX-512 (the second block of a pair; 13 and 40 end in a short block
+ * of their own, which runs 512-bit: OX_MB_PRJ_CH cuts 40 into 32 + 8). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
