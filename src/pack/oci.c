@@ -767,6 +767,75 @@ static int layers_match_manifest(const struct pack_manifest *m, const json_t *la
     return 0;
 }
 
+/* What a resumed pull keeps of DIR.partial/: NAME/, NAME/config.json, NAME/VERSION/, and
+ * in it manifest.json and each layer's file or its .part. Anything else is what a pull
+ * killed earlier left (the temp file of an atomic write it did not rename yet,
+ * manifest.json.tmp.<pid>.<n>) or a folder of another name or version (the tag moved). */
+struct pull_keep {
+    const char *name;     /* the package's model name */
+    const char *vstr;     /* its version, in decimal */
+    const json_t *layers; /* the image manifest's layers (borrowed) */
+};
+
+static int keep_top(const char *e, const struct pull_keep *k)
+{
+    return strcmp(e, k->name) == 0;
+}
+
+static int keep_model(const char *e, const struct pull_keep *k)
+{
+    return strcmp(e, "config.json") == 0 || strcmp(e, k->vstr) == 0;
+}
+
+static int keep_version(const char *e, const struct pull_keep *k)
+{
+    if (strcmp(e, "manifest.json") == 0)
+        return 1;
+    for (size_t i = 0; i < json_array_size(k->layers); i++) {
+        const json_t *ann = json_object_get(json_array_get(k->layers, i), "annotations");
+        const char *t = json_string_value(json_object_get(ann, TITLE));
+        size_t n = t ? strlen(t) : 0;
+        if (t && strncmp(e, t, n) == 0 && (e[n] == '\0' || strcmp(e + n, ".part") == 0))
+            return 1;
+    }
+    return 0;
+}
+
+/* Removes every entry of dir that keep() refuses. Returns 0, or EIO naming what could not
+ * be read or removed. */
+static int prune_dir(const char *dir, int (*keep)(const char *, const struct pull_keep *), const struct pull_keep *k,
+                     struct inferd_err *err)
+{
+    DIR *d = opendir(dir);
+    int rc = 0;
+    if (!d)
+        return inferd_err_set(err, INFERD_EIO, "%s: %s", dir, strerror(errno));
+    for (;;) {
+        const struct dirent *e = readdir(d);
+        char path[PATH_MAX_LEN];
+        if (!e)
+            break;
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0 || keep(e->d_name, k))
+            continue;
+        if ((rc = path_join(path, sizeof path, dir, e->d_name, err)) < 0 || (rc = file_remove_tree(path, err)) < 0)
+            break;
+    }
+    closedir(d);
+    return rc;
+}
+
+/* A resumed pull starts from what an earlier one left in partial/ that this manifest can
+ * use, and nothing else: the folder renamed to the output at the end must hold the package
+ * alone (pack_verify refuses any other file). Returns 0 or EIO. */
+static int prune_partial(const char *partial, const char *mdir, const char *vdir, const struct pull_keep *k,
+                         struct inferd_err *err)
+{
+    int rc;
+    if ((rc = prune_dir(partial, keep_top, k, err)) < 0 || (rc = prune_dir(mdir, keep_model, k, err)) < 0)
+        return rc;
+    return prune_dir(vdir, keep_version, k, err);
+}
+
 /* Refuses a pull that cannot fit on the disk before any byte of it is fetched: the bytes
  * still missing (layer sizes less what earlier, cut-off pulls left) against statvfs. */
 static int space_check(const json_t *layers, const char *vdir, struct inferd_err *err)
@@ -855,7 +924,8 @@ int oci_pull(const struct oci_ref *ref, const char *out_dir, const struct oci_op
         goto done;
     if ((rc = mkdir_p1(partial, err)) < 0 || (rc = mkdir_p1(mdir, err)) < 0 || (rc = mkdir_p1(vdir, err)) < 0)
         goto done;
-    if ((rc = space_check(layers, vdir, err)) < 0)
+    struct pull_keep keep = {m.name, vstr, layers};
+    if ((rc = prune_partial(partial, mdir, vdir, &keep, err)) < 0 || (rc = space_check(layers, vdir, err)) < 0)
         goto done;
     for (int i = 0; i < n_layers; i++) {
         const json_t *l = json_array_get(layers, (size_t)i);

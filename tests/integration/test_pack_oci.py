@@ -298,6 +298,29 @@ try:
     c.check(any(r.startswith("bytes=") and not r.startswith("bytes=0-") for r in Fake.ranges),
             "it resumed with a Range request: %r" % Fake.ranges)
     c.check(run("verify", "d", "--trust", "k.pub").returncode == 0, "the resumed package verifies")
+    # what a pull killed -9 leaves besides .part files (the kill loop above hits it only now and
+    # then): the temp files of atomic writes it did not rename yet, and a version folder of the
+    # package the tag named before it moved. The next pull ends with the package and nothing else.
+    Fake.mode = "ok"
+    half = os.path.join(tmp, "h.partial")
+    os.makedirs(os.path.join(half, "mlp", "3"))
+    os.makedirs(os.path.join(half, "mlp", "2"))
+    os.makedirs(os.path.join(half, "old"))
+    for f in ("mlp/3/manifest.json.tmp.4242.0", "mlp/config.json.tmp.4242.1", "mlp/2/model.onnx.part", "old/x"):
+        with open(os.path.join(half, f), "wb") as fh:
+            fh.write(b"{}")
+    with open(os.path.join(half, "mlp/3/model.onnx.part"), "wb") as fh:
+        fh.write(files["model.onnx"][:len(files["model.onnx"]) // 2])
+    Fake.ranges = []
+    p = run("pull", fref, "-o", "h")
+    got = sorted(os.path.relpath(os.path.join(d, f), os.path.join(tmp, "h"))
+                 for d, _, fs in os.walk(os.path.join(tmp, "h")) for f in fs)
+    c.check(p.returncode == 0 and run("verify", "h", "--trust", "k.pub").returncode == 0
+            and got == ["mlp/3/config.json", "mlp/3/manifest.json", "mlp/3/manifest.sig", "mlp/3/model.onnx",
+                        "mlp/config.json"] and not os.path.exists(half),
+            "a pull resumed after kill -9 holds the package alone: %r %r" % (p.stderr, got))
+    c.check(Fake.ranges == ["bytes=%d-" % (len(files["model.onnx"]) // 2)], "and it resumed model.onnx.part: %r"
+            % Fake.ranges)
 finally:
     srv.shutdown()
 
