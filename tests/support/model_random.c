@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "base/rng.h"
+#include "inferd/llm.h"
 #include "llm/kernels/kernels.h"
 
 struct llm_random_spec llm_random_spec_tiny(void)
@@ -275,4 +276,20 @@ done:
     free(b.p);
     gguf_writer_free(w);
     return rc;
+}
+
+struct inferd_llm_model *llm_random_model_make(const char *dir, const char *name, const struct llm_random_spec *s,
+                                               int n_threads)
+{
+    char path[512];
+    struct inferd_err err = {0};
+    snprintf(path, sizeof path, "%s/%s.gguf", dir, name);
+    if (llm_random_model_write(path, s, &err) < 0) {
+        printf("write %s: %s\n", name, err.msg);
+        return NULL;
+    }
+    struct inferd_llm_model *m = NULL;
+    if (inferd_llm_load(path, &(struct inferd_llm_load_params){.n_threads = n_threads}, &m, &err) < 0)
+        printf("load %s: %s\n", name, err.msg);
+    return m;
 }

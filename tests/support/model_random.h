@@ -44,4 +44,9 @@ struct llm_random_spec llm_random_spec_tinyllama(enum ggml_type type);
  * type we cannot quantize to, INFERD_EINVAL for a bad shape, INFERD_ENOMEM or INFERD_EIO. */
 int llm_random_model_write(const char *path, const struct llm_random_spec *s, struct inferd_err *err);
 
+/* Writes the model to dir/name.gguf and loads it on a pool of n_threads; NULL, with the error
+ * printed, when either fails. The caller frees it with inferd_llm_free. */
+struct inferd_llm_model *llm_random_model_make(const char *dir, const char *name, const struct llm_random_spec *s,
+                                               int n_threads);
+
 #endif

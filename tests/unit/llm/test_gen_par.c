@@ -61,17 +61,7 @@ static void test_state_machine(void)
 
 static struct inferd_llm_model *make(const char *name, struct llm_random_spec s, int threads)
 {
-    char path[512];
-    struct inferd_err err = {0};
-    snprintf(path, sizeof path, "%s/%s.gguf", dir, name);
-    if (llm_random_model_write(path, &s, &err) < 0) {
-        printf("write %s: %s\n", name, err.msg);
-        return NULL;
-    }
-    struct inferd_llm_model *m = NULL;
-    if (inferd_llm_load(path, &(struct inferd_llm_load_params){.n_threads = threads}, &m, &err) < 0)
-        printf("load %s: %s\n", name, err.msg);
-    return m;
+    return llm_random_model_make(dir, name, &s, threads);
 }
 
 /* Logits after a 12-token prompt and 6 generated tokens; OUT: *one_jobs, *jobs of the

@@ -16,17 +16,7 @@ static char dir[256];
 
 static struct inferd_llm_model *make(const char *name, struct llm_random_spec s, int threads)
 {
-    char path[512];
-    struct inferd_err err = {0};
-    snprintf(path, sizeof path, "%s/%s.gguf", dir, name);
-    if (llm_random_model_write(path, &s, &err) < 0) {
-        printf("write %s: %s\n", name, err.msg);
-        return NULL;
-    }
-    struct inferd_llm_model *m = NULL;
-    if (inferd_llm_load(path, &(struct inferd_llm_load_params){.n_threads = threads}, &m, &err) < 0)
-        printf("load %s: %s\n", name, err.msg);
-    return m;
+    return llm_random_model_make(dir, name, &s, threads);
 }
 
 static struct inferd_llm_ctx *ctx(struct inferd_llm_model *m, int n_ctx, int n_seq)
