@@ -1,7 +1,6 @@
 /* conv_wino.c — Winograd F(4x4, 3x3) (see conv_wino.h): weight transform and packing, the
  * scalar reference transforms, the run-time choice of transform kernels and of the shapes
  * that take this path, and the per-image driver that splits the work over the pool. */
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -169,21 +168,11 @@ int64_t ox_wino_scratch(const struct ox_wino *g)
 }
 
 /* INFERD_ONNX_WINOGRAD: 0 off, 1 every eligible shape, else the rule (-1) */
-static pthread_once_t wino_once = PTHREAD_ONCE_INIT;
-static int wino_mode = -1;
-
-static void wino_env(void)
-{
-    const char *s = getenv("INFERD_ONNX_WINOGRAD");
-    if (s && strcmp(s, "0") == 0)
-        wino_mode = 0;
-    else if (s && strcmp(s, "1") == 0)
-        wino_mode = 1;
-}
+static struct ox_switch wino_sw = OX_SWITCH("INFERD_ONNX_WINOGRAD", -1);
 
 int ox_wino_pick(enum ox_isa isa, int64_t c, int64_t m, int64_t oh, int64_t ow)
 {
-    pthread_once(&wino_once, wino_env);
+    int wino_mode = ox_switch(&wino_sw);
     if (wino_mode == 0 || c < 8 || m < 8 || oh < 4 || ow < 4)
         return 0;
     if (wino_mode == 1)

@@ -15,6 +15,7 @@
 #ifndef INFERD_ONNX_INT_H
 #define INFERD_ONNX_INT_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "inferd/err.h"
@@ -323,6 +324,16 @@ static inline const struct ox_tensor *ox_opt_in(const struct ox_node *n, struct 
 {
     return k >= 0 && k < n->n_in ? in[k] : NULL;
 }
+/* A kernel-choice switch from the environment, read once per process (ops/util.c): "0" gives
+ * 0, "1" gives 1, unset or anything else the default. One static per switch:
+ *   static struct ox_switch sw = OX_SWITCH("INFERD_ONNX_X", -1);   if (ox_switch(&sw) == 0) ... */
+struct ox_switch {
+    const char *name;
+    int dflt;
+    atomic_int v; /* the value + 2 once read, 0 before */
+};
+#define OX_SWITCH(name, dflt) {name, dflt, 0}
+int ox_switch(struct ox_switch *s);
 typedef void (*ox_range_fn)(void *ctx, int64_t lo, int64_t hi);
 void ox_parallel(const struct ox_ctx *c, int64_t n, int64_t min_per_thread, ox_range_fn fn, void *ctx);
 /* The parts ox_parallel cuts [0, n) into (1: it runs fn on the calling thread), for callers

@@ -36,7 +36,6 @@
  *   (weights computed at run time) im2col goes into the step's scratch and the GEMM through
  *   OpenBLAS, the epilogue after it.
  */
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -166,17 +165,7 @@ static int is_winograd(const struct ox_node *n, const struct ox_tensor *x, const
 }
 
 /* INFERD_ONNX_CONV_DIRECT: 0 off, 1 every eligible shape, else the rule (-1) */
-static pthread_once_t direct_once = PTHREAD_ONCE_INIT;
-static int direct_mode = -1;
-
-static void direct_env(void)
-{
-    const char *s = getenv("INFERD_ONNX_CONV_DIRECT");
-    if (s && strcmp(s, "0") == 0)
-        direct_mode = 0;
-    else if (s && strcmp(s, "1") == 0)
-        direct_mode = 1;
-}
+static struct ox_switch direct_sw = OX_SWITCH("INFERD_ONNX_CONV_DIRECT", -1);
 
 static void cdir_geom(struct ox_cdir *d, const struct ox_tensor *x, const struct ox_tensor *w,
                       const struct ox_window *v)
@@ -193,7 +182,7 @@ static void cdir_geom(struct ox_cdir *d, const struct ox_tensor *x, const struct
 static int is_direct(const struct ox_node *n, const struct ox_tensor *x, const struct ox_tensor *w,
                      const struct ox_window *v, int64_t g)
 {
-    pthread_once(&direct_once, direct_env);
+    int direct_mode = ox_switch(&direct_sw);
     if (direct_mode == 0 || g != 1 || !w->is_const || x->is_const || v->kh < 3 || v->kw < 3 || v->dh != 1 ||
         v->dw != 1 || (direct_mode < 0 && w->dims[0] > 64) || is_winograd(n, x, w, v, g))
         return 0;
@@ -212,24 +201,14 @@ static int is_direct(const struct ox_node *n, const struct ox_tensor *x, const s
 }
 
 /* INFERD_ONNX_CONV_PW: 0 off, 1 every eligible shape, else the rule (-1) */
-static pthread_once_t pw_once = PTHREAD_ONCE_INIT;
-static int pw_mode = -1;
-
-static void pw_env(void)
-{
-    const char *s = getenv("INFERD_ONNX_CONV_PW");
-    if (s && strcmp(s, "0") == 0)
-        pw_mode = 0;
-    else if (s && strcmp(s, "1") == 0)
-        pw_mode = 1;
-}
+static struct ox_switch pw_sw = OX_SWITCH("INFERD_ONNX_CONV_PW", -1);
 
 /* the pointwise run (conv_direct.h) for a 1x1 conv (is_pointwise, ungrouped, packed): by
  * default at batch 1 with 64 output channels at most (YOLO's 1x1s, where the GEMM packed each
  * block of X for 3-6 panels); a batch keeps the batched GEMM (weights streamed once) */
 static int is_pw_direct(const struct ox_tensor *x, const struct ox_tensor *w)
 {
-    pthread_once(&pw_once, pw_env);
+    int pw_mode = ox_switch(&pw_sw);
     if (pw_mode == 0 || !w->is_const || x->is_const || (pw_mode < 0 && (x->dims[0] > 1 || w->dims[0] > 64)))
         return 0;
     struct ox_cdir d = {.c = x->dims[1], .h = x->dims[2], .w = x->dims[3], .m = w->dims[0], .kh = 1, .kw = 1,

@@ -42,7 +42,6 @@
  * takes the planar path (E and D planar, ox_conv_gemm and ox_dw_blk's ring), 1 keeps only E
  * channel-blocked; for comparison.
  */
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -450,16 +449,7 @@ static void mb_image(void *arg, const struct ox_ctx *c, int64_t bi)
 }
 
 /* INFERD_ONNX_MBCONV_BLOCKED: 0 planar, 1 E blocked only, else (unset) E and D blocked */
-static pthread_once_t blk_once = PTHREAD_ONCE_INIT;
-static int blk_mode = 2;
-static void blk_env(void)
-{
-    const char *e = getenv("INFERD_ONNX_MBCONV_BLOCKED");
-    if (e && strcmp(e, "0") == 0)
-        blk_mode = 0;
-    else if (e && strcmp(e, "1") == 0)
-        blk_mode = 1;
-}
+static struct ox_switch blk_sw = OX_SWITCH("INFERD_ONNX_MBCONV_BLOCKED", 2);
 
 /* part i: chunk i % chunks of the bands of image k0 + i / chunks */
 static void mb_chunk(void *arg, const struct ox_ctx *c, int64_t i)
@@ -526,7 +516,7 @@ static int mb_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_te
     r.drows = (v->oh + r.bands - 1) / r.bands; /* the tallest band */
     r.erows = (r.drows - 1) * v->sh + (v->kh - 1) * v->dh + 1; /* the rows of E it reads */
     r.erows = r.bands == 1 || r.erows > g->h ? g->h : r.erows;
-    pthread_once(&blk_once, blk_env);
+    int blk_mode = ox_switch(&blk_sw);
     r.blk = r.banded && mb_blk_map(g) && blk_mode != 0; /* without the expand conv
                                                          * (MobileNetV2's first block) X is
                                                          * interleaved into E_c */

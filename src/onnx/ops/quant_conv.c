@@ -6,7 +6,6 @@
  *   X (N, C, H, W) u8/i8, W (M, C/g, kh, kw) u8/i8, w_zp (scalar | M) -> Y (N, M, OH, OW)
  *   per group: Y_g (M/g, OH*OW) = (W_g - w_zp) (M/g, C/g*kh*kw) @ (col - x_zp) (C/g*kh*kw, OH*OW)
  */
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #ifdef __SSE2__
@@ -693,20 +692,12 @@ struct qrows {
  * pair, its table looked up there too (qgemm_u8_avx512vbmi_rows_rq: VBMI). The bytes are the same
  * either way.
  * INFERD_QCONV_RQ=0 turns it off (A/B runs), read once per process. */
-static int rq_off;
-static pthread_once_t rq_once = PTHREAD_ONCE_INIT;
-
-static void rq_read_env(void)
-{
-    const char *e = getenv("INFERD_QCONV_RQ");
-    rq_off = e && e[0] == '0';
-}
+static struct ox_switch rq_sw = OX_SWITCH("INFERD_QCONV_RQ", 1);
 
 static int qrows_fused_rq(const struct qrows *r)
 {
-    pthread_once(&rq_once, rq_read_env);
     return r->isa == QGEMM_AVX512VNNI && (!r->pw || r->pw == r->ow) && (!r->chain || qgemm_chain_lut_usable()) &&
-           !rq_off;
+           ox_switch(&rq_sw) != 0;
 }
 
 /* output channel m's requantisation: scale sx * sw[oc] / sy and int32 bias */

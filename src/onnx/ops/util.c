@@ -5,6 +5,7 @@
 #include <math.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/tpool.h"
@@ -194,6 +195,17 @@ size_t ox_op_scratch(const struct ox_ctx *c, const struct ox_node *n, struct ox_
         b = ox_scratch_stride(b) * (size_t)slots;
     }
     return b;
+}
+
+int ox_switch(struct ox_switch *s)
+{
+    int v = atomic_load_explicit(&s->v, memory_order_acquire);
+    if (v == 0) { /* two first readers both parse: the same value */
+        const char *e = getenv(s->name);
+        v = 2 + (e && strcmp(e, "0") == 0 ? 0 : e && strcmp(e, "1") == 0 ? 1 : s->dflt);
+        atomic_store_explicit(&s->v, v, memory_order_release);
+    }
+    return v - 2;
 }
 
 int64_t ox_parallel_parts(const struct ox_ctx *c, int64_t n, int64_t min_per_thread)
