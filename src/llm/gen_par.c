@@ -160,6 +160,12 @@ void llm_par_end(struct inferd_llm_ctx *c)
     llm_par_update(p, dt, lost);
 }
 
+/* LLM_PAR_FLIP: the thread count of the next job (odd jobs on one thread) */
+static int flip_nth(const struct llm_par *p)
+{
+    return p->n_jobs & 1 ? 1 : p->n;
+}
+
 /* The caller's parts are timed: the join wait is the time from the end of the caller's last
  * part to the end of the job (the caller finds no part left; a worker still runs one). */
 struct par_wrap {
@@ -186,7 +192,7 @@ void llm_par_run(struct inferd_llm_ctx *c, tpool_fn fn, void *ctx)
     }
     int nth = p->nth;
     if (p->mode == LLM_PAR_FLIP)
-        nth = p->n_jobs & 1 ? 1 : p->n;
+        nth = flip_nth(p);
     p->n_jobs++;
     p->n_one_jobs += nth == 1;
     if (nth == 1 || p->mode != LLM_PAR_AUTO) {
@@ -204,6 +210,6 @@ int llm_par_threads(const struct inferd_llm_ctx *c)
 {
     const struct llm_par *p = &c->par;
     if (p->active && p->mode == LLM_PAR_FLIP)
-        return p->n_jobs & 1 ? 1 : p->n;
+        return flip_nth(p);
     return p->active ? p->nth : p->n;
 }
