@@ -220,6 +220,17 @@ const struct ox_op *ox_op_find(const char *name);
  * ox_scratch_stride); 0 without a scratch hook. */
 size_t ox_op_scratch(const struct ox_ctx *c, const struct ox_node *n, struct ox_tensor *const *in,
                      struct ox_tensor *const *out);
+/* Bytes of an OX_ALIGN-aligned buffer for op->pack's pk floats. */
+static inline size_t ox_packed_bytes(int64_t pk)
+{
+    return ((size_t)pk * sizeof(float) + OX_ALIGN) & ~(size_t)(OX_ALIGN - 1);
+}
+/* Runs node n once outside a plan (constant folding: optimize.c at load, plan.c at plan
+ * time) the way a plan step runs it: with its scratch (ox_op_scratch under c) and, for an op
+ * with a pack hook, its packed operand, both allocated for this call and freed. out[k]->data
+ * must be set. Returns exec's result; INFERD_ENOMEM (err set) when an allocation fails. */
+int ox_op_run_once(const struct ox_ctx *c, const struct ox_node *n, struct ox_tensor *const *in,
+                   struct ox_tensor **out, struct inferd_err *err);
 /* Plan-time layout hooks of OX_OP_VIEW / OX_OP_PLACE ops (shapes and constant inputs known):
  * byte offset of output k inside input 0 / of input k inside output 0 when that tensor is one
  * contiguous range of the other, else -1. */

@@ -306,15 +306,9 @@ static int fold(struct opt *o, struct ox_opt_report *r)
         for (int k = 0; k < n->n_out; k++)
             if (out[k] && !(out[k]->data = ox_mem_alloc(m->mem, out[k]->nbytes + 1)))
                 return inferd_err_set(o->err, INFERD_ENOMEM, "optimize: out of memory");
-        size_t sb = ox_op_scratch(&ctx, n, in, out);
-        ctx.scratch = sb ? malloc(sb) : NULL;
-        ctx.scratch_size = sb;
-        if (sb && !ctx.scratch)
-            return inferd_err_set(o->err, INFERD_ENOMEM, "optimize: out of memory");
-        int rc = n->op->exec(&ctx, n, in, out, &e);
-        free(ctx.scratch);
-        ctx.scratch = NULL;
-        ctx.scratch_size = 0;
+        int rc = ox_op_run_once(&ctx, n, in, out, &e);
+        if (rc == INFERD_ENOMEM)
+            return inferd_err_set(o->err, INFERD_ENOMEM, "optimize: %s", e.msg);
         if (rc < 0)
             continue;
         for (int k = 0; k < n->n_out; k++) {

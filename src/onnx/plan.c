@@ -1,6 +1,7 @@
 /* plan.c — the memory plan for one set of input shapes: static shape inference over the
  * sorted nodes, constant folding (a node whose inputs are all known at plan time — weights,
- * Constant outputs, Shape outputs — runs here, once), and a lifetime-based layout of every
+ * Constant outputs, Shape outputs — runs here, once, as a step would: with its scratch and,
+ * for an op with a pack hook, its packed operand), and a lifetime-based layout of every
  * remaining intermediate in one arena (first-fit reuse of buffers whose last reader ran).
  * Running a plan touches no allocator.
  *
@@ -334,15 +335,7 @@ int ox_plan_build(const struct ox_model *m, const struct ox_ctx *c, const struct
                 p->folded[p->n_folded++] = buf;
                 outs[k]->data = buf;
             }
-            struct ox_ctx fc = *c;
-            size_t sbytes = ox_op_scratch(&fc, n, in, outs);
-            fc.scratch = sbytes ? malloc(sbytes) : NULL;
-            fc.scratch_size = sbytes;
-            if (sbytes && !fc.scratch)
-                goto oom;
-            rc = n->op->exec(&fc, n, in, outs, err);
-            free(fc.scratch);
-            if (rc < 0) {
+            if ((rc = ox_op_run_once(c, n, in, outs, err)) < 0) {
                 inferd_err_prefix(err, "node '%s' (%s) while folding constants", n->name, n->op_type);
                 goto fail;
             }
@@ -355,7 +348,7 @@ int ox_plan_build(const struct ox_model *m, const struct ox_ctx *c, const struct
         p->steps[s] = (struct ox_step){.node = n, .in = in, .out = outs};
         int64_t pk = n->op->pack ? n->op->pack(n, in, NULL) : 0;
         if (pk > 0) { /* constant operand repacked once for this plan */
-            size_t pbytes = ((size_t)pk * sizeof(float) + OX_ALIGN) & ~(size_t)(OX_ALIGN - 1);
+            size_t pbytes = ox_packed_bytes(pk);
             float *buf = aligned_alloc(OX_ALIGN, pbytes);
             if (!buf)
                 goto oom;

@@ -127,19 +127,9 @@ static int se_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_te
     const struct ox_tensor *x = in[0], *b1 = ox_opt_in(n, in, 2), *b2 = ox_opt_in(n, in, 4);
     if (!c->scratch)
         return inferd_err_set(err, INFERD_EUNAVAIL, "InferdSE: no scratch");
-    /* folding constants at plan time (X constant) runs without the plan's packed weights:
-     * pack a copy for this one call */
-    float *own = NULL;
-    const float *wp = c->packed;
-    if (!wp) {
-        int64_t sz = se_pack(n, in, NULL);
-        own = sz > 0 ? aligned_alloc(OX_ALIGN, ((size_t)sz * sizeof(float) + OX_ALIGN - 1) & ~(size_t)(OX_ALIGN - 1)) : NULL;
-        if (!own)
-            return inferd_err_set(err, sz > 0 ? INFERD_ENOMEM : INFERD_EUNAVAIL,
-                                  "InferdSE: cannot pack W1/W2 while folding constants");
-        se_pack(n, in, own);
-        wp = own;
-    }
+    const float *wp = c->packed; /* plan.c packs W1 and W2 for a step and for a folded node alike */
+    if (!wp)
+        return inferd_err_set(err, INFERD_EUNAVAIL, "InferdSE: W1/W2 not packed");
     int64_t ch = x->dims[1], r = in[1]->dims[0];
     struct se_job j = {.x = x->data,
                        .y = out[0]->data,
@@ -156,7 +146,6 @@ static int se_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_te
     int64_t nb = x->dims[0];
     for (int64_t img = ox_parallel_images(c, nb, se_scratch(n, in, out), se_image, &j); img < nb; img++)
         se_image(&j, c, img);
-    free(own);
     return 0;
 }
 

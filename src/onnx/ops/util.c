@@ -197,6 +197,31 @@ size_t ox_op_scratch(const struct ox_ctx *c, const struct ox_node *n, struct ox_
     return b;
 }
 
+int ox_op_run_once(const struct ox_ctx *c, const struct ox_node *n, struct ox_tensor *const *in,
+                   struct ox_tensor **out, struct inferd_err *err)
+{
+    struct ox_ctx rc = *c;
+    size_t sb = ox_op_scratch(&rc, n, in, out);
+    int64_t pk = n->op->pack ? n->op->pack(n, in, NULL) : 0;
+    void *scratch = sb ? aligned_alloc(OX_ALIGN, (sb + OX_ALIGN - 1) & ~(size_t)(OX_ALIGN - 1)) : NULL;
+    float *packed = pk > 0 ? aligned_alloc(OX_ALIGN, ox_packed_bytes(pk)) : NULL;
+    int r;
+    if ((sb && !scratch) || (pk > 0 && !packed)) {
+        r = inferd_err_set(err, INFERD_ENOMEM, "out of memory for %zu bytes of scratch and %lld packed floats", sb,
+                           (long long)pk);
+    } else {
+        if (packed)
+            n->op->pack(n, in, packed);
+        rc.scratch = scratch;
+        rc.scratch_size = sb;
+        rc.packed = packed;
+        r = n->op->exec(&rc, n, in, out, err);
+    }
+    free(scratch);
+    free(packed);
+    return r;
+}
+
 int ox_switch(struct ox_switch *s)
 {
     int v = atomic_load_explicit(&s->v, memory_order_acquire);
