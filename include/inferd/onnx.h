@@ -87,6 +87,10 @@ int inferd_onnx_opset(const struct inferd_onnx_model *m);
 const char *inferd_onnx_producer(const struct inferd_onnx_model *m);
 /* What the load-time graph rewrites did: "N -> M nodes (...)". Borrowed. */
 const char *inferd_onnx_graph_summary(const struct inferd_onnx_model *m);
+/* Bytes of repacked weights (conv panels, Winograd-transformed kernels, GEMM panels) the
+ * model holds for its plans: one copy per node and layout, however many input shapes
+ * (batch sizes) it has run; 0 before the first run. */
+size_t inferd_onnx_packed_bytes(const struct inferd_onnx_model *m);
 
 /* Runs the graph. inputs[i] must match inferd_onnx_input(m, i) in dtype and in every
  * non-symbolic dim (else ETYPE/ESHAPE naming the input). OUT: outputs[0..n_outputs) are

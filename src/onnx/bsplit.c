@@ -37,9 +37,10 @@
  * Memory: the sub-plans (one per pool thread that runs at once, at most N / b) hang off the
  * full plan and are freed with it (LRU eviction included); each is held to the same
  * activation cap as a plan (max_elements * 16 bytes), their arenas together too, and the
- * sub-plans share one copy of their repacked weights. The full plan, whose steps no longer
- * run, keeps only its output buffers: its arena shrinks to them and its packed weights go,
- * so a split batch holds less memory than an unsplit one. */
+ * sub-plans share one copy of their repacked weights (packs.c: with the model's batch-1 plan
+ * too where they pack the same bytes). The full plan, whose steps no longer run, keeps only
+ * its output buffers: its arena shrinks to them and its packed weights go, so a split batch
+ * holds less memory than an unsplit one. */
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -387,18 +388,12 @@ static int bsplit_mode(void)
     return e[0] == '1';
 }
 
-/* Frees p's packed weight copies (they are among its folded buffers); each step then reads
- * the one of the same step of `from` (a sub-plan identical to p), or none. */
-static void drop_packed(struct ox_plan *p, const struct ox_plan *from)
+/* Drops p's references to its packed operands (its steps no longer run). */
+static void drop_packed(struct ox_plan *p)
 {
     for (int s = 0; s < p->n_steps; s++) {
-        struct ox_step *st = &p->steps[s];
-        for (int f = 0; st->packed && f < p->n_folded; f++)
-            if (p->folded[f] == st->packed) {
-                free(p->folded[f]);
-                p->folded[f] = NULL;
-            }
-        st->packed = from ? from->steps[s].packed : NULL;
+        ox_packs_put(p->packs, p->steps[s].packed);
+        p->steps[s].packed = NULL;
     }
     p->packed_size = 0;
 }
@@ -423,7 +418,7 @@ static int shrink_full(const struct ox_model *m, struct ox_plan *p)
     free(p->arena);
     p->arena = buf;
     p->arena_size = size;
-    drop_packed(p, NULL);
+    drop_packed(p);
     for (int s = 0; s < p->n_steps; s++)
         p->steps[s].scratch = NULL;
     return 0;
@@ -461,6 +456,7 @@ int ox_bsplit_prepare(const struct ox_model *m, const struct ox_ctx *c, struct o
     struct ox_ctx one = *c;
     one.pool = NULL;
     one.nth = 1;
+    one.packs = p->packs; /* the sub-plans share the full plan's store (the model's, or its own) */
     int rc = 0;
     size_t total = 0;
     for (int i = 0; i < n_plans; i++) {
@@ -474,8 +470,6 @@ int ox_bsplit_prepare(const struct ox_model *m, const struct ox_ctx *c, struct o
             rc = INFERD_EUNSUPPORTED;
             break;
         }
-        if (i > 0) /* one copy of the repacked weights: identical plans pack identically */
-            drop_packed(bs->plans[i], bs->plans[0]);
     }
     size_t cap = ox_plan_cap(max_elements);
     if (rc == 0 && total > cap)

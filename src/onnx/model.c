@@ -116,6 +116,8 @@ static int load_common(const void *data, size_t size, const struct inferd_onnx_o
     m->ctx.pool = opt ? opt->pool : NULL;
     m->ctx.nth = m->ctx.pool ? tpool_size(m->ctx.pool) : 1;
     m->ctx.in_place = !(off & INFERD_ONNX_OPT_INPLACE);
+    if (!(m->ctx.packs = ox_packs_new()))
+        return inferd_err_set(err, INFERD_ENOMEM, "onnx: out of memory");
     m->max_elements = opt && opt->max_elements > 0 ? opt->max_elements : (int64_t)1 << 28;
     /* GEMMs are split over our own pool; OpenBLAS's threads would oversubscribe it */
     openblas_set_num_threads(1);
@@ -187,6 +189,7 @@ void inferd_onnx_free(struct inferd_onnx_model *m)
         return;
     for (int i = 0; i < m->n_plans; i++)
         ox_plan_free(m->plans[i]);
+    ox_packs_free(m->ctx.packs);
     ox_model_free(m->g);
     free(m->value_keyed);
     free(m->str_views);
@@ -196,6 +199,7 @@ void inferd_onnx_free(struct inferd_onnx_model *m)
     free(m);
 }
 
+size_t inferd_onnx_packed_bytes(const struct inferd_onnx_model *m) { return ox_packs_bytes(m->ctx.packs); }
 int inferd_onnx_n_inputs(const struct inferd_onnx_model *m) { return m->g->n_inputs; }
 int inferd_onnx_n_outputs(const struct inferd_onnx_model *m) { return m->g->n_outputs; }
 int inferd_onnx_opset(const struct inferd_onnx_model *m) { return m->g->opset; }

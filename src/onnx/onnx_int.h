@@ -172,6 +172,8 @@ struct ox_ctx {
     size_t scratch_size; /* its bytes (ox_op_scratch; 0: not known): the slots ox_parallel_slots
                             hands out are asserted to lie inside */
     const float *packed; /* the running step's packed operand (op->pack), else NULL */
+    struct ox_packs *packs; /* the model's store of packed operands its plans share (packs.c), or
+                               NULL: a plan then keeps its own */
     int in_place;       /* plans may make views (OX_OP_VIEW) and in-place Concats (OX_OP_PLACE);
                            off with INFERD_ONNX_OPT_INPLACE */
 };
@@ -225,6 +227,19 @@ static inline size_t ox_packed_bytes(int64_t pk)
 {
     return ((size_t)pk * sizeof(float) + OX_ALIGN) & ~(size_t)(OX_ALIGN - 1);
 }
+/* packs.c: a model's packed operands, shared by its plans (one copy per node and layout).
+ * ox_packs_get takes buf (malloc'd, `bytes` long, fully written): when an entry of node n
+ * holds the same bytes, buf is freed and that entry returned, else buf becomes a new entry;
+ * either way the caller holds one reference (NULL, buf freed: out of memory). ox_packs_ref
+ * adds a reference to an entry, ox_packs_put drops one (the last frees it; NULL is ignored).
+ * ox_packs_bytes: the bytes held. */
+struct ox_packs;
+struct ox_packs *ox_packs_new(void);
+void ox_packs_free(struct ox_packs *s);
+const float *ox_packs_get(struct ox_packs *s, const struct ox_node *n, float *buf, size_t bytes);
+const float *ox_packs_ref(struct ox_packs *s, const float *data);
+void ox_packs_put(struct ox_packs *s, const float *data);
+size_t ox_packs_bytes(struct ox_packs *s);
 /* Runs node n once outside a plan (constant folding: optimize.c at load, plan.c at plan
  * time) the way a plan step runs it: with its scratch (ox_op_scratch under c) and, for an op
  * with a pack hook, its packed operand, both allocated for this call and freed. out[k]->data
@@ -257,8 +272,10 @@ struct ox_plan {
     struct ox_tensor **ptrs;   /* backing store of the steps' in/out arrays */
     void *arena;
     size_t arena_size;
-    size_t packed_size;        /* bytes of the steps' packed operands (op->pack, in folded): with
-                                  arena_size what the memory cap (16 * max_elements bytes) holds */
+    size_t packed_size;        /* bytes of the steps' packed operands (op->pack; held in packs,
+                                  shared with the model's other plans) */
+    struct ox_packs *packs;    /* the store the steps' packed operands are referenced from */
+    int own_packs;             /* packs was made for this plan alone (built without ctx.packs) */
     void **folded;             /* buffers of constant-folded values */
     int n_folded;
     int n_views;               /* Slice / Split outputs that are views of their input (no copy) */

@@ -126,6 +126,10 @@ void ox_plan_free(struct ox_plan *p)
     if (ox_prof_on())
         ox_prof_report(p);
     ox_bsplit_free(p->bsplit);
+    for (int s = 0; s < p->n_steps; s++)
+        ox_packs_put(p->packs, p->steps[s].packed);
+    if (p->own_packs)
+        ox_packs_free(p->packs);
     for (int i = 0; i < p->n_folded; i++)
         free(p->folded[i]);
     free(p->folded);
@@ -240,6 +244,13 @@ int ox_plan_build(const struct ox_model *m, const struct ox_ctx *c, const struct
     *out = NULL;
     if (!p)
         goto oom;
+    p->packs = c->packs;
+    if (!p->packs) {
+        p->packs = ox_packs_new();
+        p->own_packs = 1;
+        if (!p->packs)
+            goto oom;
+    }
     p->n_inputs = m->n_inputs;
     p->in_dims = calloc((size_t)m->n_inputs * INFERD_MAX_RANK + 1, sizeof(int64_t));
     p->keyed = calloc((size_t)m->n_inputs + 1, 1);
@@ -247,7 +258,7 @@ int ox_plan_build(const struct ox_model *m, const struct ox_ctx *c, const struct
     p->vals = calloc((size_t)nv + 1, sizeof *p->vals);
     p->steps = calloc((size_t)nn + 1, sizeof *p->steps);
     p->ptrs = calloc((size_t)total_io + 1, sizeof *p->ptrs);
-    p->folded = calloc((size_t)total_io + (size_t)nn + 1, sizeof *p->folded); /* folded outputs + packs */
+    p->folded = calloc((size_t)total_io + 1, sizeof *p->folded); /* folded outputs */
     first = malloc(((size_t)nv + 1) * sizeof(int));
     last = malloc(((size_t)nv + 1) * sizeof(int));
     parent = malloc(((size_t)nv + 1) * sizeof(int));
@@ -347,15 +358,16 @@ int ox_plan_build(const struct ox_model *m, const struct ox_ctx *c, const struct
         int s = p->n_steps++;
         p->steps[s] = (struct ox_step){.node = n, .in = in, .out = outs};
         int64_t pk = n->op->pack ? n->op->pack(n, in, NULL) : 0;
-        if (pk > 0) { /* constant operand repacked once for this plan */
+        if (pk > 0) { /* constant operand repacked, or the same bytes another plan packed */
             size_t pbytes = ox_packed_bytes(pk);
             float *buf = aligned_alloc(OX_ALIGN, pbytes);
             if (!buf)
                 goto oom;
-            p->packed_size += pbytes;
-            p->folded[p->n_folded++] = buf;
+            memset(buf, 0, pbytes); /* the store compares whole buffers: no byte left unset */
             n->op->pack(n, in, buf);
-            p->steps[s].packed = buf;
+            if (!(p->steps[s].packed = ox_packs_get(p->packs, n, buf, pbytes)))
+                goto oom;
+            p->packed_size += pbytes;
         }
         ptr_at += (size_t)(n->n_in + n->n_out);
         if ((n->op->flags & OX_OP_ALIAS) && n->out[0] >= 0 && !is_out[n->out[0]] && !in[0]->is_const) {
