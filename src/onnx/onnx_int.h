@@ -230,14 +230,13 @@ static inline size_t ox_packed_bytes(int64_t pk)
 /* packs.c: a model's packed operands, shared by its plans (one copy per node and layout).
  * ox_packs_get takes buf (malloc'd, `bytes` long, fully written): when an entry of node n
  * holds the same bytes, buf is freed and that entry returned, else buf becomes a new entry;
- * either way the caller holds one reference (NULL, buf freed: out of memory). ox_packs_ref
- * adds a reference to an entry, ox_packs_put drops one (the last frees it; NULL is ignored).
+ * either way the caller holds one reference (NULL, buf freed: out of memory). ox_packs_put
+ * drops one (the last frees it; NULL is ignored).
  * ox_packs_bytes: the bytes held. */
 struct ox_packs;
 struct ox_packs *ox_packs_new(void);
 void ox_packs_free(struct ox_packs *s);
 const float *ox_packs_get(struct ox_packs *s, const struct ox_node *n, float *buf, size_t bytes);
-const float *ox_packs_ref(struct ox_packs *s, const float *data);
 void ox_packs_put(struct ox_packs *s, const float *data);
 size_t ox_packs_bytes(struct ox_packs *s);
 /* Runs node n once outside a plan (constant folding: optimize.c at load, plan.c at plan

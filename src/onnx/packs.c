@@ -78,18 +78,6 @@ const float *ox_packs_get(struct ox_packs *s, const struct ox_node *n, float *bu
     return buf;
 }
 
-const float *ox_packs_ref(struct ox_packs *s, const float *data)
-{
-    pthread_mutex_lock(&s->mu);
-    for (int i = 0; i < s->n; i++)
-        if (s->e[i].data == data) {
-            s->e[i].refs++;
-            break;
-        }
-    pthread_mutex_unlock(&s->mu);
-    return data;
-}
-
 void ox_packs_put(struct ox_packs *s, const float *data)
 {
     if (!s || !data)
