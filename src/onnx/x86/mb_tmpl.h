@@ -251,9 +251,14 @@ void FN(ox_mb_project)(const struct ox_mb_prj *j, int64_t i0, int64_t i1)
             for (int64_t o = o0; o < o1; o++) {
                 float *yr = j->y + o * j->ldy + p;
                 const float *zr = j->z + o * j->ldy + p;
-                if (j->epi.act == OX_ACT_NONE) /* MobileNetV2's residual blocks: vectorised */
-                    for (int64_t i = 0; i < cnt; i++)
-                        yr[i] += zr[i];
+                if (j->epi.act == OX_ACT_NONE) /* MobileNetV2's residual blocks: the same sums as
+                                                 * y + z a float at a time, which gcc -O2 left
+                                                 * scalar (a fifth of the project's time on
+                                                 * 24 outputs) */
+                    for (int64_t i = 0; i < cnt; i += VL) {
+                        MASK m = MASK_N(cnt - i < VL ? (int)(cnt - i) : VL);
+                        VSTOREM(yr + i, m, VADD(VLOADM(yr + i, m), VLOADM(zr + i, m)));
+                    }
                 else
                     for (int64_t i = 0; i < cnt; i++)
                         yr[i] = ox_act_apply(&j->epi, yr[i] + zr[i]);
