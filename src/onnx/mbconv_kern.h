@@ -55,9 +55,10 @@ void ox_mb_dw_avx512(const struct ox_dw *d, const struct ox_mb_exp *e, int64_t c
 
 /* Y (M2, n) (columns ldy apart, as Z) = act(WC D_c + bC [+ Z]) for items [i0, i1) of
  * ox_mb_prj_items: item i is columns [16 q, 16 q + 16) (cut at n) x output channels
- * [OX_MB_PRJ_CH g, OX_MB_PRJ_CH g + OX_MB_PRJ_CH) (cut at M2), q = i / G, g = i % G,
- * G = ceil(M2 / OX_MB_PRJ_CH): on a 7x7 map's 49 pixels, 16-column items alone split 32 +
- * 17 over two threads. D_c the depthwise output channel-blocked, block stride dbst, pixel i
+ * [OX_MB_PRJ_CH g, OX_MB_PRJ_CH g + OX_MB_PRJ_CH) (cut at M2), q = i % Q, g = i / Q,
+ * Q = ceil(n / 16): on a 7x7 map's 49 pixels, 16-column items alone split 32 + 17 over two
+ * threads, and so did contiguous item ranges taken pixels-major (all of q = 0, 1, then of
+ * q = 2, 3); channels-major a range holds every pixel group of its channels. D_c the depthwise output channel-blocked, block stride dbst, pixel i
  * of a block at i * L; wt, bt WC and bC blocked as WA above (k = M). */
 #define OX_MB_MAXM2 512 /* most project outputs (a stage of 16 pixels on the stack) */
 #define OX_MB_PRJ_CH 32 /* output channels an item: two AVX-512 blocks (one tile's) */

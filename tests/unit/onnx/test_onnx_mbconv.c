@@ -18,7 +18,10 @@
  * with a project activation, before or after the residual Add, are there for
  * ox_mb_project's epilogue, and project outputs 5 and 8 past a block of 16 (21, 24) for its
  * 256-bit half block on AVX-512 (the second block of a pair; 13 and 40 end in a short block
- * of their own, which runs 512-bit: OX_MB_PRJ_CH cuts 40 into 32 + 8). */
+ * of their own, which runs 512-bit: OX_MB_PRJ_CH cuts 40 into 32 + 8). MobileNetV2's last
+ * blocks' shape (7x7, 160 -> 960 -> 160) is where ox_parallel's 3 parts of the channel blocks
+ * become 4 on 2 threads (mbconv.c's mb_parallel) and the project's 20 items split by
+ * channels. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,7 +79,7 @@ static const char *act(struct buf *g, const char *a, const char *in, const char 
 static void encode(const struct block *b, struct buf *out)
 {
     struct buf g;
-    buf_init(&g, 1 << 16);
+    buf_init(&g, 1 << 24); /* the 960-channel case: 1.2 MB of weights */
     struct gb_node e = {"Conv", b->bias ? "x,wa,ba" : "x,wa", "e", {{0}}};
     if (b->near == 2)
         e.a[0] = (struct gb_attr){.name = "strides", .type = 7, .ints = {2, 2}, .n_ints = 2};
@@ -152,7 +155,7 @@ static int64_t run(struct inferd_onnx_model *m, const struct block *b, int bt, f
 static void check(const struct block *b)
 {
     struct buf bb;
-    buf_init(&bb, 1 << 16);
+    buf_init(&bb, 1 << 24);
     encode(b, &bb);
     struct inferd_onnx_model *ref = NULL, *one = NULL, *two = NULL, *three = NULL;
     struct inferd_err err = {0};
@@ -237,6 +240,7 @@ int main(void)
         {"no expand: depthwise 5x5 s2 Clip -> project + act", 24, 24, 40, 77, 81, 5, 2, 1, {2, 1, 2, 1}, "Clip", 0, 0, 3, 1, NULL},
         {"no expand: depthwise 3x3 s1 Clip -> project + residual (20)", 20, 20, 20, 60, 58, 3, 1, 1, {1, 1, 1, 1}, "Clip", 1, 1, 3, 1, NULL},
         {"whole 3x3 s1 7x7 Clip + project (40) + residual", 40, 120, 40, 7, 7, 3, 1, 1, {1, 1, 1, 1}, "Clip", 1, 1, 0, 1, NULL},
+        {"whole 3x3 s1 7x7 Clip, M = 960 (3 parts -> 4)", 160, 960, 160, 7, 7, 3, 1, 1, {1, 1, 1, 1}, "Clip", 1, 1, 0, 1, NULL},
         {"whole 3x3 s1 6x6 Relu + project (planar)", 8, 30, 12, 6, 6, 3, 1, 1, {1, 1, 1, 1}, "Relu", 1, 0, 0, 1, NULL},
         {"no expand, no project: not fused", 24, 24, 0, 20, 20, 3, 1, 1, {1, 1, 1, 1}, "Relu", 1, 0, 3, 0, NULL},
         /* near misses: the expand stays a Conv, the depthwise -> project pair still fuses */
