@@ -1,4 +1,4 @@
-/* conv_wino.c — Winograd F(4x4, 3x3) (see conv_wino.h): weight transform and packing, the
+/* conv_wino.c — Winograd F(4x4, 3x3) and F(2x2, 3x3) (see conv_wino.h): weight transforms and packing, the
  * scalar reference transforms, the run-time choice of transform kernels and of the shapes
  * that take this path, and the per-image driver that splits the work over the pool. */
 #include <stdlib.h>
@@ -347,12 +347,16 @@ int ox_wino_pick_batch(enum ox_isa isa, int64_t c, int64_t m, int64_t oh, int64_
     int64_t k = ox_wino_batch_imgs(&g, nb);
     if (k == 1)
         return ox_wino_pick(isa, c, m, oh, ow);
-    /* the rule on the columns of a batched GEMM: 7x7 at 8 images is 32 columns of 4x4 tiles
-     * (49 of 64 outputs used), where im2col + GEMM took 1.9-2.4x its time (ResNet-50 at
-     * batch 8, 1 thread, CPU time per node) */
     if (ox_switch(&wino2_sw) == 1)
         return ox_wino_pick(isa, c, m, oh, ow);
-    return oh >= 4 && ow >= 4 && ox_wino_pick(isa, c, m, 4 * g.th * k, 4 * g.tw) ? 4 : 0;
+    /* the rule on the columns of a batched GEMM: 7x7 at 8 images is 32 columns of 4x4 tiles
+     * (49 of 64 outputs used), where im2col + GEMM took 1.9-2.4x its time (ResNet-50 at
+     * batch 8, 1 thread, CPU time per node); where that loses (7x7 at 2-3 images), F(2x2,3x3)
+     * image by image if the rule takes it for one image (ResNet-50 at batch 3: 2.0 ms an image
+     * against the batched im2col + GEMM's 2.5) */
+    if (oh >= 4 && ow >= 4 && ox_wino_pick(isa, c, m, 4 * g.th * k, 4 * g.tw) == 4)
+        return 4;
+    return ox_wino_pick(isa, c, m, oh, ow) == 2 ? 2 : 0;
 }
 
 struct wino_job {

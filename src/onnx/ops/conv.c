@@ -12,7 +12,9 @@
  *   3x3, stride 1, g == 1:   Winograd F(4x4,3x3) where ox_wino_pick says it wins: 36 GEMMs on
  *                            transformed tiles (conv_wino.h); INFERD_ONNX_WINOGRAD=0 turns it off;
  *                            a batch's small maps (7x7) with their tiles side by side in each
- *                            GEMM (ox_wino_conv_batch), where one image's 4 tiles would lose
+ *                            GEMM (ox_wino_conv_batch), where one image's 4 tiles would lose;
+ *                            F(2x2,3x3) (16 GEMMs) on 7x7 maps at 512 channels image by image
+ *                            where that batching is not taken (ox_wino_pick_batch's tile size)
  *   kh, kw >= 3, stride_w 1-2: (not Winograd, g == 1, packed weights) the direct conv (conv_direct.h):
  *                            X copied once per image into a padded, phase-split layout the tiles
  *                            read in place, no im2col packing; INFERD_ONNX_CONV_DIRECT=0 turns it

@@ -11,7 +11,9 @@
  * and 3 threads give the 1-thread output bit for bit (whole images per thread where the
  * batch has one for each, the rest split finely: ox_parallel_images; a 7x7 map at batch 8:
  * the batch's tiles side by side, ox_wino_conv_batch, also checked against the direct conv
- * at 2 and 9 images). */
+ * at 2 and 9 images; a 512-channel 7x7 map: F(2x2,3x3) at batch 1). F(2x2,3x3) (ox_wino2_*:
+ * the same C transforms on every isa) goes through the same conv tests with each kernel set's
+ * GEMMs and the same tolerance. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -236,7 +238,7 @@ static void test_kernel(void)
 static void encode_conv(struct buf *out, int c, int m, int h, int w, int k, int s, int res)
 {
     struct buf g;
-    buf_init(&g, 1 << 16);
+    buf_init(&g, 1 << 24); /* room for a 512x512x3x3 weight */
     gb_node(&g, &(struct gb_node){"Conv", "x,w,b", "cv",
                                   {{.name = "pads", .type = 7, .ints = {k / 2, k / 2, k / 2, k / 2}, .n_ints = 4},
                                    {.name = "strides", .type = 7, .ints = {s, s}, .n_ints = 2}}});
@@ -259,13 +261,14 @@ static void test_conv_threads(void)
 {
     static const int cases[][7] = {/* c, m, h, w, k, s, residual */
                                    {32, 40, 19, 21, 3, 1, 0}, {36, 36, 17, 24, 3, 1, 1}, {33, 48, 12, 13, 1, 1, 0},
-                                   {32, 40, 19, 21, 3, 2, 0}, {40, 40, 7, 7, 3, 1, 1}};
+                                   {32, 40, 19, 21, 3, 2, 0}, {40, 40, 7, 7, 3, 1, 1},
+                                   {512, 512, 7, 7, 3, 1, 1}}; /* F(2x2,3x3) at batch 1 */
     struct tpool *pools[3] = {NULL, tpool_new(2), tpool_new(3)};
     CHECK(pools[1] && pools[2]);
     for (size_t ci = 0; ci < sizeof cases / sizeof cases[0] && pools[1] && pools[2]; ci++) {
         const int *cs = cases[ci];
         struct buf mb;
-        buf_init(&mb, 1 << 16);
+        buf_init(&mb, 1 << 24);
         encode_conv(&mb, cs[0], cs[1], cs[2], cs[3], cs[4], cs[5], cs[6]);
         struct inferd_onnx_model *mods[3] = {NULL, NULL, NULL};
         for (int t = 0; t < 3; t++) {
