@@ -1,4 +1,4 @@
-/* conv_wino.c — Winograd F(4x4, 3x3) (see conv_wino.h): weight transform and packing, the
+/* conv_wino.c — Winograd F(4x4, 3x3) and F(2x2, 3x3) (see conv_wino.h): weight transforms and packing, the
  * scalar reference transforms, the run-time choice of transform kernels and of the shapes
  * that take this path, and the per-image driver that splits the work over the pool. */
 #include <stdlib.h>
@@ -10,6 +10,14 @@
 void ox_wino_geom(struct ox_wino *g, int64_t c, int64_t m, int64_t h, int64_t w, int64_t pt, int64_t pl, int64_t oh,
                   int64_t ow)
 {
+    ox_wino_geom_r(g, 4, c, m, h, w, pt, pl, oh, ow);
+}
+
+void ox_wino_geom_r(struct ox_wino *g, int r, int64_t c, int64_t m, int64_t h, int64_t w, int64_t pt, int64_t pl,
+                    int64_t oh, int64_t ow)
+{
+    g->r = r;
+    g->np = (r + 2) * (r + 2);
     g->c = c;
     g->m = m;
     g->h = h;
@@ -18,8 +26,8 @@ void ox_wino_geom(struct ox_wino *g, int64_t c, int64_t m, int64_t h, int64_t w,
     g->pl = pl;
     g->oh = oh;
     g->ow = ow;
-    g->th = (oh + 3) / 4;
-    g->tw = (ow + 3) / 4;
+    g->th = (oh + r - 1) / r;
+    g->tw = (ow + r - 1) / r;
     g->nt = g->th * g->tw;
     g->ldt = g->nt;
 }
@@ -50,19 +58,49 @@ int64_t ox_wino_pack_size(int64_t m, int64_t c)
     return OX_WINO_NP * ox_conv_pack_size(m, c);
 }
 
-void ox_wino_pack(const float *w, int64_t m, int64_t c, float *u)
+/* G (4x3) of F(2x2, 3x3) on the points 0, 1, -1 (and infinity) */
+static const float wino2_g[4][3] = {{1, 0, 0}, {0.5f, 0.5f, 0.5f}, {0.5f, -0.5f, 0.5f}, {0, 0, 1}};
+
+void ox_wino2_kernel(const float *g, float *u)
+{
+    double t[4][3]; /* G g */
+    for (int i = 0; i < 4; i++)
+        for (int j = 0; j < 3; j++)
+            t[i][j] = wino2_g[i][0] * g[j] + wino2_g[i][1] * g[3 + j] + wino2_g[i][2] * g[6 + j];
+    for (int i = 0; i < 4; i++) /* (G g) G^T */
+        for (int j = 0; j < 4; j++)
+            u[i * 4 + j] = (float)(t[i][0] * wino2_g[j][0] + t[i][1] * wino2_g[j][1] + t[i][2] * wino2_g[j][2]);
+}
+
+int64_t ox_wino2_pack_size(int64_t m, int64_t c)
+{
+    return OX_WINO2_NP * ox_conv_pack_size(m, c);
+}
+
+/* the np transformed kernels of W into np matrices in ox_conv_pack's layout */
+static void pack_np(const float *w, int64_t m, int64_t c, int np, void (*kern)(const float *, float *), float *u)
 {
     int64_t per = ox_conv_pack_size(m, c);
-    memset(u, 0, (size_t)(OX_WINO_NP * per) * sizeof(float));
+    memset(u, 0, (size_t)(np * per) * sizeof(float));
     float k[OX_WINO_NP];
     for (int64_t mi = 0; mi < m; mi++)
         for (int64_t ci = 0; ci < c; ci++) {
-            ox_wino_kernel(w + (mi * c + ci) * 9, k);
+            kern(w + (mi * c + ci) * 9, k);
             /* ox_conv_pack's layout: panel mi / MR, K-major inside, row mi % MR */
             float *dst = u + mi / OX_CV_MR * c * OX_CV_MR + ci * OX_CV_MR + mi % OX_CV_MR;
-            for (int xi = 0; xi < OX_WINO_NP; xi++)
+            for (int xi = 0; xi < np; xi++)
                 dst[xi * per] = k[xi];
         }
+}
+
+void ox_wino_pack(const float *w, int64_t m, int64_t c, float *u)
+{
+    pack_np(w, m, c, OX_WINO_NP, ox_wino_kernel, u);
+}
+
+void ox_wino2_pack(const float *w, int64_t m, int64_t c, float *u)
+{
+    pack_np(w, m, c, OX_WINO2_NP, ox_wino2_kernel, u);
 }
 
 /* r[k * rs] = (B^T d)[k], d[i * ds], i < 6: B^T =
@@ -132,6 +170,93 @@ void ox_wino_output_ref(const struct ox_wino *g, const float *p, const float *bi
     }
 }
 
+/* F(2x2, 3x3): B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1], A^T = [1 1 1 0; 0 1 -1 -1].
+ * Plain C over runs of up to W2_RUN tiles of a tile row, written so the compiler vectorises
+ * the loops over a run's columns: the input's 4 rows are copied zero-padded, B^T combines
+ * them column by column, then B each tile's 4 columns; the output combines P's 16 rows with
+ * A^T, then A, into the 2 output rows. */
+#define W2_RUN 64
+
+void ox_wino2_input(const struct ox_wino *g, const float *x, int64_t c0, int64_t c1, float *v)
+{
+    const int64_t cs = g->c * g->ldt; /* floats between two positions of V */
+    float d[4][2 * W2_RUN + 2], t[4][2 * W2_RUN + 2];
+    for (int64_t ci = c0; ci < c1; ci++)
+        for (int64_t ty = 0; ty < g->th; ty++)
+            for (int64_t tx0 = 0; tx0 < g->tw; tx0 += W2_RUN) {
+                const int64_t n = g->tw - tx0 < W2_RUN ? g->tw - tx0 : W2_RUN, cols = 2 * n + 2;
+                const int64_t col0 = 2 * tx0 - g->pl; /* input column of d[.][0] */
+                int64_t j0 = col0 < 0 ? -col0 : 0, j1 = g->w - col0 < cols ? g->w - col0 : cols;
+                j1 = j1 < j0 ? j0 : j1;
+                for (int i = 0; i < 4; i++) {
+                    int64_t iy = 2 * ty - g->pt + i;
+                    if (iy < 0 || iy >= g->h || j1 == j0) {
+                        memset(d[i], 0, (size_t)cols * sizeof(float));
+                        continue;
+                    }
+                    const float *xr = x + (ci * g->h + iy) * g->w + col0;
+                    for (int64_t j = 0; j < j0; j++)
+                        d[i][j] = 0.0f;
+                    for (int64_t j = j0; j < j1; j++)
+                        d[i][j] = xr[j];
+                    for (int64_t j = j1; j < cols; j++)
+                        d[i][j] = 0.0f;
+                }
+                for (int64_t j = 0; j < cols; j++) { /* B^T d */
+                    t[0][j] = d[0][j] - d[2][j];
+                    t[1][j] = d[1][j] + d[2][j];
+                    t[2][j] = d[2][j] - d[1][j];
+                    t[3][j] = d[1][j] - d[3][j];
+                }
+                float *vp = v + ci * g->ldt + ty * g->tw + tx0;
+                for (int i = 0; i < 4; i++) { /* (B^T d) B */
+                    const float *r = t[i];
+                    float *v0 = vp + 4 * i * cs, *v1 = v0 + cs, *v2 = v1 + cs, *v3 = v2 + cs;
+                    for (int64_t k = 0; k < n; k++) {
+                        v0[k] = r[2 * k] - r[2 * k + 2];
+                        v1[k] = r[2 * k + 1] + r[2 * k + 2];
+                        v2[k] = r[2 * k + 2] - r[2 * k + 1];
+                        v3[k] = r[2 * k + 1] - r[2 * k + 3];
+                    }
+                }
+            }
+}
+
+void ox_wino2_output(const struct ox_wino *g, const float *p, const float *bias, const float *z, const struct ox_epi *e,
+                     int64_t m0, int64_t m1, float *y)
+{
+    const int64_t ms = g->m * g->ldt; /* floats between two positions of P */
+    float t[2][4][W2_RUN], o[2 * W2_RUN];
+    for (int64_t mi = m0; mi < m1; mi++) {
+        float b = bias ? bias[mi] : 0.0f;
+        for (int64_t ty = 0; ty < g->th; ty++)
+            for (int64_t tx0 = 0; tx0 < g->tw; tx0 += W2_RUN) {
+                const int64_t n = g->tw - tx0 < W2_RUN ? g->tw - tx0 : W2_RUN;
+                const float *pp = p + mi * g->ldt + ty * g->tw + tx0;
+                for (int j = 0; j < 4; j++) { /* A^T q */
+                    const float *q0 = pp + j * ms, *q1 = q0 + 4 * ms, *q2 = q1 + 4 * ms, *q3 = q2 + 4 * ms;
+                    for (int64_t k = 0; k < n; k++) {
+                        t[0][j][k] = q0[k] + q1[k] + q2[k];
+                        t[1][j][k] = q1[k] - q2[k] - q3[k];
+                    }
+                }
+                const int64_t ox0 = 2 * tx0, cols = g->ow - ox0 < 2 * n ? g->ow - ox0 : 2 * n;
+                for (int i = 0; i < 2 && 2 * ty + i < g->oh; i++) { /* (A^T q) A, output row 2ty + i */
+                    for (int64_t k = 0; k < n; k++) {
+                        o[2 * k] = t[i][0][k] + t[i][1][k] + t[i][2][k] + b;
+                        o[2 * k + 1] = t[i][1][k] - t[i][2][k] - t[i][3][k] + b;
+                    }
+                    int64_t at = (mi * g->oh + 2 * ty + i) * g->ow + ox0;
+                    if (z)
+                        for (int64_t k = 0; k < cols; k++)
+                            o[k] += z[at + k];
+                    for (int64_t k = 0; k < cols; k++)
+                        y[at + k] = ox_act_apply(e, o[k]);
+                }
+            }
+    }
+}
+
 /* A row of at most 8 tiles (maps up to 32 wide) fills an AVX2 vector better than half or
  * less of an AVX-512 one */
 static enum ox_isa transform_isa(enum ox_isa isa, const struct ox_wino *g)
@@ -142,6 +267,9 @@ static enum ox_isa transform_isa(enum ox_isa isa, const struct ox_wino *g)
 void ox_wino_input_run(enum ox_isa isa, const struct ox_wino *g, const float *x, int64_t c0, int64_t c1, float *v)
 {
     isa = transform_isa(isa, g);
+    if (g->r == 2)
+        ox_wino2_input(g, x, c0, c1, v);
+    else
     if (isa == OX_ISA_AVX512)
         ox_wino_input_avx512(g, x, c0, c1, v);
     else if (isa == OX_ISA_AVX2)
@@ -154,6 +282,9 @@ void ox_wino_output_run(enum ox_isa isa, const struct ox_wino *g, const float *p
                         const float *z, const struct ox_epi *e, int64_t m0, int64_t m1, float *y)
 {
     isa = transform_isa(isa, g);
+    if (g->r == 2)
+        ox_wino2_output(g, p, bias, z, e, m0, m1, y);
+    else
     if (isa == OX_ISA_AVX512)
         ox_wino_output_avx512(g, p, bias, z, e, m0, m1, y);
     else if (isa == OX_ISA_AVX2)
@@ -164,26 +295,39 @@ void ox_wino_output_run(enum ox_isa isa, const struct ox_wino *g, const float *p
 
 int64_t ox_wino_scratch(const struct ox_wino *g)
 {
-    return OX_WINO_NP * (g->c + g->m) * g->nt;
+    return g->np * (g->c + g->m) * g->nt;
 }
 
-/* INFERD_ONNX_WINOGRAD: 0 off, 1 every eligible shape, else the rule (-1) */
+/* INFERD_ONNX_WINOGRAD: 0 off, 1 F(4x4,3x3) on every eligible shape, else the rule (-1).
+ * INFERD_ONNX_WINO2: 0 the rule without F(2x2,3x3), 1 F(2x2,3x3) on every eligible shape
+ * (both for measuring; INFERD_ONNX_WINOGRAD=0 still turns every Winograd off), else the rule. */
 static struct ox_switch wino_sw = OX_SWITCH("INFERD_ONNX_WINOGRAD", -1);
+static struct ox_switch wino2_sw = OX_SWITCH("INFERD_ONNX_WINO2", -1);
 
 int ox_wino_pick(enum ox_isa isa, int64_t c, int64_t m, int64_t oh, int64_t ow)
 {
     int wino_mode = ox_switch(&wino_sw);
     if (wino_mode == 0 || c < 8 || m < 8 || oh < 4 || ow < 4)
         return 0;
+    int wino2_mode = ox_switch(&wino2_sw);
+    if (wino2_mode == 1)
+        return 2;
     if (wino_mode == 1)
-        return 1;
+        return 4;
     (void)isa; /* measured with AVX-512; the AVX2 transforms have the same shape of cost */
     /* the measured rule (docs/onnx.md, 1 thread, CPU time per node, ResNet-18/50 and YOLO):
      * 0.45-0.6x of im2col + GEMM at 64-128 channels on 28x28-56x56 maps, 0.7x at 256 on
      * 14x14 (16 tiles), 0.7-0.85x at 32 channels on 20x20-40x40; a loss at 16 channels
      * (80x80) and on 7x7 maps (4 tiles of 16 outputs for 49: 1.03-1.09x at 512 channels) */
     int64_t tiles = (oh + 3) / 4 * ((ow + 3) / 4);
-    return c >= 32 && m >= 32 && tiles >= 16;
+    if (c >= 32 && m >= 32 && tiles >= 16)
+        return 4;
+    /* F(2x2,3x3) where F(4x4,3x3) has too few tiles: 0.83x of im2col + GEMM on ResNet-50's
+     * 512-channel 7x7 maps (16 tiles, 1 thread, CPU time per node: 2.2 vs 2.65 ms; U 16.8 MB
+     * where F(4x4,3x3)'s 37.7 MB took 6-7 ms); on 14x14 at 256 it took 1.07x F(4x4,3x3)'s time */
+    if (wino2_mode != 0 && c >= OX_WINO2_MINC && m >= OX_WINO2_MINC)
+        return 2;
+    return 0;
 }
 
 /* ---- the driver: one image, or a batch's small maps side by side (ox_wino_conv_batch) ---- */
@@ -203,10 +347,16 @@ int ox_wino_pick_batch(enum ox_isa isa, int64_t c, int64_t m, int64_t oh, int64_
     int64_t k = ox_wino_batch_imgs(&g, nb);
     if (k == 1)
         return ox_wino_pick(isa, c, m, oh, ow);
+    if (ox_switch(&wino2_sw) == 1)
+        return ox_wino_pick(isa, c, m, oh, ow);
     /* the rule on the columns of a batched GEMM: 7x7 at 8 images is 32 columns of 4x4 tiles
      * (49 of 64 outputs used), where im2col + GEMM took 1.9-2.4x its time (ResNet-50 at
-     * batch 8, 1 thread, CPU time per node) */
-    return oh >= 4 && ow >= 4 && ox_wino_pick(isa, c, m, 4 * g.th * k, 4 * g.tw);
+     * batch 8, 1 thread, CPU time per node); where that loses (7x7 at 2-3 images), F(2x2,3x3)
+     * image by image if the rule takes it for one image (ResNet-50 at batch 3: 2.0 ms an image
+     * against the batched im2col + GEMM's 2.5) */
+    if (oh >= 4 && ow >= 4 && ox_wino_pick(isa, c, m, 4 * g.th * k, 4 * g.tw) == 4)
+        return 4;
+    return ox_wino_pick(isa, c, m, oh, ow) == 2 ? 2 : 0;
 }
 
 struct wino_job {
@@ -272,7 +422,7 @@ void ox_wino_conv_batch(const struct ox_ctx *c, enum ox_isa isa, const struct ox
                          .z = z,
                          .e = e,
                          .v = scratch,
-                         .p = scratch + OX_WINO_NP * g->c * cols,
+                         .p = scratch + g->np * g->c * cols,
                          .y = y,
                          .isa = isa,
                          .panels = (g->m + OX_CV_MR - 1) / OX_CV_MR,
@@ -283,10 +433,10 @@ void ox_wino_conv_batch(const struct ox_ctx *c, enum ox_isa isa, const struct ox
                          .ysz = g->m * g->oh * g->ow};
     j.g.ldt = cols;
     /* per channel: 36 * T transformed values at ~4 vector ops each */
-    ox_parallel(c, nb * g->c, 1 + (1 << 14) / (OX_WINO_NP * g->nt + 1), wino_in_part, &j);
-    int64_t items = OX_WINO_NP * j.blocks * j.panels;
+    ox_parallel(c, nb * g->c, 1 + (1 << 14) / (g->np * g->nt + 1), wino_in_part, &j);
+    int64_t items = g->np * j.blocks * j.panels;
     ox_parallel(c, items, 1 + (1 << 18) / (colw * OX_CV_MR * g->c + 1), wino_gemm_part, &j);
-    ox_parallel(c, nb * g->m, 1 + (1 << 14) / (OX_WINO_NP * g->nt + 1), wino_out_part, &j);
+    ox_parallel(c, nb * g->m, 1 + (1 << 14) / (g->np * g->nt + 1), wino_out_part, &j);
 }
 
 void ox_wino_conv(const struct ox_ctx *c, enum ox_isa isa, const struct ox_wino *g, const float *x, const float *u, const float *bias,

@@ -26,18 +26,23 @@
 #include "onnx/conv_kern.h"
 
 #define OX_WINO_NP 36 /* positions of a transformed 6x6 tile */
+#define OX_WINO2_NP 16 /* F(2x2, 3x3): of a transformed 4x4 tile */
 
 struct ox_ctx;
 
 /* One image's geometry: X (C, H, W) with pads pt (top), pl (left) -> Y (M, OH, OW). */
 struct ox_wino {
     int64_t c, m, h, w, pt, pl, oh, ow;
-    int64_t th, tw, nt; /* tile rows ceil(OH/4), tile columns ceil(OW/4), tiles th*tw */
+    int64_t r, np;      /* outputs per tile side (4: F(4x4,3x3), 2: F(2x2,3x3)), positions (r+2)^2 */
+    int64_t th, tw, nt; /* tile rows ceil(OH/r), tile columns ceil(OW/r), tiles th*tw */
     int64_t ldt;        /* floats between two rows of V and of P: nt (ox_wino_geom), or
                            imgs * nt where a batch's tiles sit side by side (ox_wino_conv_batch) */
 };
 void ox_wino_geom(struct ox_wino *g, int64_t c, int64_t m, int64_t h, int64_t w, int64_t pt, int64_t pl, int64_t oh,
                   int64_t ow);
+/* the same for F(r x r, 3x3), r 4 or 2 (ox_wino_geom: 4) */
+void ox_wino_geom_r(struct ox_wino *g, int r, int64_t c, int64_t m, int64_t h, int64_t w, int64_t pt, int64_t pl,
+                    int64_t oh, int64_t ow);
 
 /* U for one 3x3 kernel g (row-major): u[xi], xi = 6*row + col of G g G^T (computed in double). */
 void ox_wino_kernel(const float *g, float *u);
@@ -45,6 +50,18 @@ void ox_wino_kernel(const float *g, float *u);
  * ox_conv_pack's layout at u + xi * ox_conv_pack_size(m, c). */
 int64_t ox_wino_pack_size(int64_t m, int64_t c);
 void ox_wino_pack(const float *w, int64_t m, int64_t c, float *u);
+
+/* F(2x2, 3x3) (g->r == 2: 16 positions, 2x2 outputs from a 4x4 patch, 2.25x fewer multiplies
+ * than the direct conv and U 16/9 of W's size where F(4x4,3x3)'s is 36/9): the same layouts
+ * with 16 for 36. Its transforms (plain C, every isa) are what the _run functions call for it. */
+void ox_wino2_kernel(const float *g, float *u);
+int64_t ox_wino2_pack_size(int64_t m, int64_t c);
+void ox_wino2_pack(const float *w, int64_t m, int64_t c, float *u);
+void ox_wino2_input(const struct ox_wino *g, const float *x, int64_t c0, int64_t c1, float *v);
+void ox_wino2_output(const struct ox_wino *g, const float *p, const float *bias, const float *z, const struct ox_epi *e,
+                     int64_t m0, int64_t m1, float *y);
+/* the least channels (in and out) F(2x2,3x3) is picked for by the rule */
+#define OX_WINO2_MINC 512
 
 /* Input transform of channels [c0, c1) of X: v[(xi * C + ci) * ldt + t]. */
 void ox_wino_input_ref(const struct ox_wino *g, const float *x, int64_t c0, int64_t c1, float *v);
@@ -63,12 +80,14 @@ void ox_wino_output_avx512(const struct ox_wino *g, const float *p, const float 
 void ox_wino_output_run(enum ox_isa isa, const struct ox_wino *g, const float *p, const float *bias,
                         const float *z, const struct ox_epi *e, int64_t m0, int64_t m1, float *y);
 
-/* Floats of scratch ox_wino_conv needs: V (36, C, T) then P (36, M, T). */
+/* Floats of scratch ox_wino_conv needs: V (np, C, T) then P (np, M, T). */
 int64_t ox_wino_scratch(const struct ox_wino *g);
 
 /* Whether a 3x3 stride-1 conv of this shape runs faster as Winograd on isa (the measured
- * rule in conv_wino.c and docs/onnx.md). INFERD_ONNX_WINOGRAD=0 turns the path off, =1
- * takes it for every eligible shape (for measuring); unset or other values: the rule. */
+ * rule in conv_wino.c and docs/onnx.md): 0 no, else the tile size r to run (4 or 2).
+ * INFERD_ONNX_WINOGRAD=0 turns the path off, =1 takes F(4x4,3x3) for every eligible shape;
+ * INFERD_ONNX_WINO2=0 keeps F(2x2,3x3) out of the rule, =1 takes it for every eligible shape
+ * (for measuring); unset or other values: the rule. */
 int ox_wino_pick(enum ox_isa isa, int64_t c, int64_t m, int64_t oh, int64_t ow);
 
 /* One image: Y (M, OH, OW) = act(conv3x3(X) + bias [+ Z]). u from ox_wino_pack (borrowed),
@@ -92,7 +111,8 @@ int64_t ox_wino_batch_imgs(const struct ox_wino *g, int64_t nb);
 void ox_wino_conv_batch(const struct ox_ctx *c, enum ox_isa isa, const struct ox_wino *g, int64_t nb, const float *x,
                         const float *u, const float *bias, const float *z, const struct ox_epi *e, float *scratch,
                         float *y);
-/* ox_wino_pick for a batch of nb images of this shape (the batched GEMMs' columns count) */
+/* ox_wino_pick for a batch of nb images of this shape (the batched GEMMs' columns count):
+ * F(4x4,3x3) batched where ox_wino_batch_imgs groups images (r 4), else as ox_wino_pick */
 int ox_wino_pick_batch(enum ox_isa isa, int64_t c, int64_t m, int64_t oh, int64_t ow, int64_t nb);
 
 #endif

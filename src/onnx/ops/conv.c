@@ -12,7 +12,9 @@
  *   3x3, stride 1, g == 1:   Winograd F(4x4,3x3) where ox_wino_pick says it wins: 36 GEMMs on
  *                            transformed tiles (conv_wino.h); INFERD_ONNX_WINOGRAD=0 turns it off;
  *                            a batch's small maps (7x7) with their tiles side by side in each
- *                            GEMM (ox_wino_conv_batch), where one image's 4 tiles would lose
+ *                            GEMM (ox_wino_conv_batch), where one image's 4 tiles would lose;
+ *                            F(2x2,3x3) (16 GEMMs) on 7x7 maps at 512 channels image by image
+ *                            where that batching is not taken (ox_wino_pick_batch's tile size)
  *   kh, kw >= 3, stride_w 1-2: (not Winograd, g == 1, packed weights) the direct conv (conv_direct.h):
  *                            X copied once per image into a padded, phase-split layout the tiles
  *                            read in place, no im2col packing; INFERD_ONNX_CONV_DIRECT=0 turns it
@@ -226,7 +228,8 @@ static int is_patch(const struct ox_tensor *x, const struct ox_window *v, int64_
 static void wino_geom(struct ox_wino *wg, const struct ox_tensor *x, const struct ox_tensor *w,
                       const struct ox_window *v)
 {
-    ox_wino_geom(wg, x->dims[1], w->dims[0], x->dims[2], x->dims[3], v->pt, v->pl, v->oh, v->ow);
+    int r = ox_wino_pick_batch(ox_conv_isa(), x->dims[1], w->dims[0], v->oh, v->ow, x->dims[0]);
+    ox_wino_geom_r(wg, r, x->dims[1], w->dims[0], x->dims[2], x->dims[3], v->pt, v->pl, v->oh, v->ow);
 }
 
 /* Bytes of B packed ahead for a one-image conv on the im2col GEMM path (0: packed per call,
@@ -590,9 +593,11 @@ static int64_t conv_pack(const struct ox_node *n, struct ox_tensor *const *in, f
     if (!w->is_const || conv_geometry(n, in, &win, &g, NULL) < 0 || is_depthwise(in[0], w, g))
         return 0;
     if (is_winograd(n, in[0], w, &win, g)) {
+        struct ox_wino wg;
+        wino_geom(&wg, in[0], w, &win);
         if (dst)
-            ox_wino_pack(w->data, w->dims[0], w->dims[1], dst);
-        return ox_wino_pack_size(w->dims[0], w->dims[1]);
+            (wg.r == 2 ? ox_wino2_pack : ox_wino_pack)(w->data, w->dims[0], w->dims[1], dst);
+        return (wg.r == 2 ? ox_wino2_pack_size : ox_wino_pack_size)(w->dims[0], w->dims[1]);
     }
     int64_t mg = w->dims[0] / g, kk = w->dims[1] * w->dims[2] * w->dims[3];
     int64_t per = ox_conv_pack_size(mg, kk);

@@ -11,7 +11,9 @@
  * and 3 threads give the 1-thread output bit for bit (whole images per thread where the
  * batch has one for each, the rest split finely: ox_parallel_images; a 7x7 map at batch 8:
  * the batch's tiles side by side, ox_wino_conv_batch, also checked against the direct conv
- * at 2 and 9 images). */
+ * at 2 and 9 images; a 512-channel 7x7 map: F(2x2,3x3) at batch 1). F(2x2,3x3) (ox_wino2_*:
+ * the same C transforms on every isa) goes through the same conv tests with each kernel set's
+ * GEMMs and the same tolerance. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,10 +42,26 @@ static const int shapes[][8] = {
 };
 #define N_SHAPES (int)(sizeof shapes / sizeof *shapes)
 
+/* tile size of the geometries below: 4 (F(4x4,3x3)) or 2 (F(2x2,3x3)) */
+static int test_r = 4;
+
+static int64_t pack_size(int64_t m, int64_t c)
+{
+    return test_r == 2 ? ox_wino2_pack_size(m, c) : ox_wino_pack_size(m, c);
+}
+
+static void pack(const float *w, int64_t m, int64_t c, float *u)
+{
+    if (test_r == 2)
+        ox_wino2_pack(w, m, c, u);
+    else
+        ox_wino_pack(w, m, c, u);
+}
+
 static void geom(int si, struct ox_wino *g)
 {
     const int *s = shapes[si];
-    ox_wino_geom(g, s[0], s[1], s[2], s[3], s[4], s[5], s[2] + s[4] + s[6] - 2, s[3] + s[5] + s[7] - 2);
+    ox_wino_geom_r(g, test_r, s[0], s[1], s[2], s[3], s[4], s[5], s[2] + s[4] + s[6] - 2, s[3] + s[5] + s[7] - 2);
 }
 
 static int near(float ref, float got, float tol)
@@ -125,11 +143,11 @@ static void test_conv(enum ox_isa isa, const char *name, struct tpool *pool, int
         int64_t ny = g.m * g.oh * g.ow;
         float *x = rnd_buf(g.c * g.h * g.w, 4.0f), *w = rnd_buf(g.m * g.c * 9, 1.0f), *bias = rnd_buf(g.m, 1.0f);
         float *z = rnd_buf(ny, 2.0f);
-        float *u = malloc(sizeof(float) * (size_t)ox_wino_pack_size(g.m, g.c));
+        float *u = malloc(sizeof(float) * (size_t)pack_size(g.m, g.c));
         float *s = malloc(sizeof(float) * (size_t)ox_wino_scratch(&g));
         float *y = malloc(sizeof(float) * (size_t)ny);
         double *ref = malloc(sizeof(double) * (size_t)ny), *mag = malloc(sizeof(double) * (size_t)ny);
-        ox_wino_pack(w, g.m, g.c, u);
+        pack(w, g.m, g.c, u);
         direct(&g, x, w, ref, mag);
         for (int e = 0; e < N_EPIS; e++) {
             const float *b = e % 2 ? NULL : bias, *zs = e & 2 ? z : NULL; /* Z: a fused residual Add */
@@ -169,15 +187,15 @@ static void test_conv_batch(enum ox_isa isa, const char *name, struct tpool *poo
     for (size_t si = 0; si < sizeof bshapes / sizeof *bshapes; si++) {
         const int *sh = bshapes[si];
         struct ox_wino g;
-        ox_wino_geom(&g, sh[0], sh[1], sh[2], sh[3], sh[4], sh[5], sh[2] + sh[4] + sh[6] - 2, sh[3] + sh[5] + sh[7] - 2);
+        ox_wino_geom_r(&g, test_r, sh[0], sh[1], sh[2], sh[3], sh[4], sh[5], sh[2] + sh[4] + sh[6] - 2, sh[3] + sh[5] + sh[7] - 2);
         for (int nb = 2; nb <= 9; nb += 7) { /* 2, 9 (more columns than a block at 7x7) */
             int64_t xs = g.c * g.h * g.w, ys = g.m * g.oh * g.ow;
             float *x = rnd_buf(nb * xs, 4.0f), *w = rnd_buf(g.m * g.c * 9, 1.0f), *bias = rnd_buf(g.m, 1.0f);
             float *z = rnd_buf(nb * ys, 2.0f), *y = malloc(sizeof(float) * (size_t)(nb * ys));
-            float *u = malloc(sizeof(float) * (size_t)ox_wino_pack_size(g.m, g.c));
+            float *u = malloc(sizeof(float) * (size_t)pack_size(g.m, g.c));
             float *s = malloc(sizeof(float) * (size_t)(ox_wino_scratch(&g) * nb));
             double *ref = malloc(sizeof(double) * (size_t)ys), *mag = malloc(sizeof(double) * (size_t)ys);
-            ox_wino_pack(w, g.m, g.c, u);
+            pack(w, g.m, g.c, u);
             const struct ox_epi *ep = &epis[(si + (size_t)nb) % N_EPIS];
             const float *zs = nb % 2 ? z : NULL;
             memset(y, 0xff, sizeof(float) * (size_t)(nb * ys)); /* NaN: an output left unwritten fails */
@@ -220,7 +238,7 @@ static void test_kernel(void)
 static void encode_conv(struct buf *out, int c, int m, int h, int w, int k, int s, int res)
 {
     struct buf g;
-    buf_init(&g, 1 << 16);
+    buf_init(&g, 1 << 24); /* room for a 512x512x3x3 weight */
     gb_node(&g, &(struct gb_node){"Conv", "x,w,b", "cv",
                                   {{.name = "pads", .type = 7, .ints = {k / 2, k / 2, k / 2, k / 2}, .n_ints = 4},
                                    {.name = "strides", .type = 7, .ints = {s, s}, .n_ints = 2}}});
@@ -243,13 +261,14 @@ static void test_conv_threads(void)
 {
     static const int cases[][7] = {/* c, m, h, w, k, s, residual */
                                    {32, 40, 19, 21, 3, 1, 0}, {36, 36, 17, 24, 3, 1, 1}, {33, 48, 12, 13, 1, 1, 0},
-                                   {32, 40, 19, 21, 3, 2, 0}, {40, 40, 7, 7, 3, 1, 1}};
+                                   {32, 40, 19, 21, 3, 2, 0}, {40, 40, 7, 7, 3, 1, 1},
+                                   {512, 512, 7, 7, 3, 1, 1}}; /* F(2x2,3x3) at batch 1 */
     struct tpool *pools[3] = {NULL, tpool_new(2), tpool_new(3)};
     CHECK(pools[1] && pools[2]);
     for (size_t ci = 0; ci < sizeof cases / sizeof cases[0] && pools[1] && pools[2]; ci++) {
         const int *cs = cases[ci];
         struct buf mb;
-        buf_init(&mb, 1 << 16);
+        buf_init(&mb, 1 << 24);
         encode_conv(&mb, cs[0], cs[1], cs[2], cs[3], cs[4], cs[5], cs[6]);
         struct inferd_onnx_model *mods[3] = {NULL, NULL, NULL};
         for (int t = 0; t < 3; t++) {
@@ -294,6 +313,12 @@ static void run_isa(enum ox_isa isa, const char *name, struct tpool *pool)
     test_conv(isa, name, pool, 2);
     test_conv_batch(isa, name, NULL, 1);
     test_conv_batch(isa, name, pool, 2);
+    test_r = 2; /* F(2x2,3x3): its transforms are the reference's on every isa, its GEMMs isa's */
+    test_conv(isa, name, NULL, 1);
+    test_conv(isa, name, pool, 2);
+    test_conv_batch(isa, name, NULL, 1);
+    test_conv_batch(isa, name, pool, 2);
+    test_r = 4;
 }
 
 int main(void)
