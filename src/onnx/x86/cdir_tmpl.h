@@ -234,3 +234,121 @@ void FN(ox_cdir_pw_run)(const struct ox_cdir *d, int64_t t0, int64_t t1)
 {
     cdir_run(d, t0, t1, 1);
 }
+
+/* The row mode (conv_direct.h): X's row xr at columns o, o + 2, ... (VL of them), the pads 0 */
+static inline __attribute__((always_inline)) VF cdir_even(const float *xr, int64_t o, int64_t w, int edge)
+{
+    if (edge)
+        return VEVEN(row_load_pad(xr, o, w), row_load_pad(xr, o + VL, w));
+    return VEVEN(VLOAD(xr + o), VLOAD(xr + o + VL));
+}
+
+/* rows [row0, row0 + nrows) (nrows <= rc <= ROWS) x nv vectors of output row oy from column
+ * ox0; nv, rc, edge (loads that may cross a pad) constants after inlining; tail: the lanes of
+ * the last vector inside the row (all but at the row's end) */
+static inline __attribute__((always_inline)) void cdir_rtile(const struct ox_cdir *d, const float *a, int64_t oy,
+                                                             int64_t ox0, float *y, const float *z, int64_t row0,
+                                                             int nrows, int rc, int nv, int edge, MASK tail,
+                                                             int part)
+{
+    VF acc0[ROWS], acc1[ROWS];
+#pragma GCC unroll 16
+    for (int r = 0; r < ROWS; r++) {
+        if (r >= rc)
+            break;
+        acc0[r] = VZERO();
+        acc1[r] = VZERO();
+    }
+    const int64_t w = d->w, kh = d->kh, kw = d->kw, o0 = 2 * ox0 - d->pl;
+    for (int64_t ci = 0; ci < d->c; ci++)
+        for (int64_t ky = 0; ky < kh; ky++) {
+            const int64_t iy = oy * d->sh - d->pt + ky;
+            if (iy < 0 || iy >= d->h)
+                continue;
+            const float *xr = d->x + (ci * d->h + iy) * w, *ak = a + (ci * kh + ky) * kw * OX_CV_MR;
+            for (int64_t kx = 0; kx < kw; kx++, ak += OX_CV_MR) {
+                VF b0 = cdir_even(xr, o0 + kx, w, edge);
+                VF b1 = nv > 1 ? cdir_even(xr, o0 + kx + 2 * VL, w, edge) : VZERO();
+#pragma GCC unroll 16
+                for (int r = 0; r < ROWS; r++) {
+                    if (r >= rc)
+                        break;
+                    VF av = VSET1(ak[r]);
+                    acc0[r] = VFMA(av, b0, acc0[r]);
+                    if (nv > 1)
+                        acc1[r] = VFMA(av, b1, acc1[r]);
+                }
+            }
+        }
+    const int64_t ohw = d->oh * d->ow, at = oy * d->ow + ox0;
+#pragma GCC unroll 16
+    for (int r = 0; r < ROWS; r++) {
+        if (r >= nrows)
+            break;
+        VF bias = VSET1(d->bias ? d->bias[row0 + r] : 0.0f);
+        float *yr = y + r * ohw + at;
+        const float *zr = z ? z + r * ohw + at : NULL;
+        VF v0 = VADD(acc0[r], bias);
+        if (nv == 1) {
+            if (z)
+                v0 = VADD(v0, part ? VLOADM(zr, tail) : VLOAD(zr));
+            v0 = epi_vec(&d->epi, v0);
+            if (part)
+                VSTOREM(yr, tail, v0);
+            else
+                VSTORE(yr, v0);
+            continue;
+        }
+        VF v1 = VADD(acc1[r], bias);
+        if (z) {
+            v0 = VADD(v0, VLOAD(zr));
+            v1 = VADD(v1, part ? VLOADM(zr + VL, tail) : VLOAD(zr + VL));
+        }
+        VSTORE(yr, epi_vec(&d->epi, v0));
+        v1 = epi_vec(&d->epi, v1);
+        if (part)
+            VSTOREM(yr + VL, tail, v1);
+        else
+            VSTORE(yr + VL, v1);
+    }
+}
+
+/* the row mode's tiles [t0, t1): tile t is output row t / tpr, vectors 2 (t % tpr) and on */
+void FN(ox_cdir_rows_run)(const struct ox_cdir *d, int64_t t0, int64_t t1)
+{
+    const int64_t k = d->c * d->kh * d->kw, ohw = d->oh * d->ow, tpr = (d->ow + 2 * VL - 1) / (2 * VL);
+    const int64_t panels = (d->m + OX_CV_MR - 1) / OX_CV_MR;
+    for (int64_t t = t0; t < t1; t++) {
+        const int64_t oy = t / tpr, ox0 = t % tpr * 2 * VL;
+        const int nv = ox0 + VL < d->ow ? 2 : 1;
+        const int64_t last = ox0 + (nv - 1) * VL, o0 = 2 * ox0 - d->pl;
+        const int part = last + VL > d->ow;
+        const MASK tail = MASK_N(part ? (int)(d->ow - last) : VL);
+        /* every load inside X's row: the first at o0, the last ending at o0 + kw - 1 + 2 nv VL */
+        const int edge = o0 < 0 || o0 + d->kw - 1 + 2 * nv * VL > d->w;
+        for (int64_t p = 0; p < panels; p++) {
+            for (int h = 0; h < OX_CV_MR; h += ROWS) {
+                int64_t row0 = p * OX_CV_MR + h;
+                if (row0 >= d->m)
+                    break;
+                int nrows = d->m - row0 < ROWS ? (int)(d->m - row0) : ROWS;
+                const float *a = d->wp + p * k * OX_CV_MR + h;
+                float *y = d->y + row0 * ohw;
+                const float *z = d->z ? d->z + row0 * ohw : NULL;
+                if (edge || part) {
+                    if (nv == 1)
+                        cdir_rtile(d, a, oy, ox0, y, z, row0, nrows, ROWS, 1, 1, tail, part);
+                    else
+                        cdir_rtile(d, a, oy, ox0, y, z, row0, nrows, ROWS, 2, 1, tail, part);
+                } else if (nv == 1)
+                    cdir_rtile(d, a, oy, ox0, y, z, row0, nrows, ROWS, 1, 0, tail, 0);
+                else if (nrows <= ROWS / 3)
+                    cdir_rtile(d, a, oy, ox0, y, z, row0, nrows, ROWS / 3, 2, 0, tail, 0);
+                else if (nrows <= 2 * ROWS / 3)
+                    cdir_rtile(d, a, oy, ox0, y, z, row0, nrows, 2 * ROWS / 3, 2, 0, tail, 0);
+                else
+                    cdir_rtile(d, a, oy, ox0, y, z, row0, nrows, ROWS, 2, 0, tail, 0);
+            }
+        }
+    }
+}
