@@ -1,24 +1,11 @@
 /* conv_direct.c — the direct conv's geometry, offset table, scalar reference and dispatch
  * (conv_direct.h); the SIMD fill and tiles are x86/cdir_tmpl.h, built into conv_avx2.c and
- * conv_avx512.c.
- *
- * INFERD_ONNX_CDIR_ROWS: the row mode (conv_direct.h) for column stride 2: "0" never (Xp
- * always), "1" at every column stride 2, unset: where OW >= 64. */
+ * conv_avx512.c. */
 #include "onnx/conv_direct.h"
 
 #include <assert.h>
 #include <math.h>
 #include <string.h>
-
-#include "onnx/onnx_int.h"
-
-static struct ox_switch rows_sw = OX_SWITCH("INFERD_ONNX_CDIR_ROWS", -1);
-
-int ox_cdir_rows(const struct ox_cdir *d)
-{
-    int mode = ox_switch(&rows_sw);
-    return d->sw == 2 && mode != 0 && (mode == 1 || d->ow >= 64);
-}
 
 int ox_cdir_ok(enum ox_isa isa, const struct ox_cdir *d)
 {
@@ -32,8 +19,6 @@ int ox_cdir_ok(enum ox_isa isa, const struct ox_cdir *d)
 
 size_t ox_cdir_scratch(const struct ox_cdir *d)
 {
-    if (ox_cdir_rows(d))
-        return 64;
     size_t xp = (size_t)ox_cdir_xpf(d) * sizeof(float);
     return xp + (size_t)(d->c * d->kh * d->kw) * sizeof(int32_t) + 64;
 }
@@ -55,8 +40,6 @@ static void fill_offsets(const struct ox_cdir *d)
 void ox_cdir_fill(enum ox_isa isa, const struct ox_cdir *d, int64_t c0, int64_t c1)
 {
     assert(ox_cdir_ok(isa, d));
-    if (ox_cdir_rows(d))
-        return;
     if (c0 == 0)
         fill_offsets(d);
     if (isa == OX_ISA_AVX512)
@@ -68,21 +51,12 @@ void ox_cdir_fill(enum ox_isa isa, const struct ox_cdir *d, int64_t c0, int64_t 
 int64_t ox_cdir_tiles(enum ox_isa isa, const struct ox_cdir *d)
 {
     int64_t vl = isa == OX_ISA_AVX512 ? 16 : 8, vecs = (d->oh * ox_cdir_wq(d) + vl - 1) / vl;
-    if (isa != OX_ISA_REF && ox_cdir_rows(d))
-        return d->oh * ((d->ow + 2 * vl - 1) / (2 * vl));
     return isa == OX_ISA_REF ? 0 : (vecs + 1) / 2;
 }
 
 void ox_cdir_run(enum ox_isa isa, const struct ox_cdir *d, int64_t t0, int64_t t1)
 {
     assert(ox_cdir_ok(isa, d));
-    if (ox_cdir_rows(d)) {
-        if (isa == OX_ISA_AVX512)
-            ox_cdir_rows_run_avx512(d, t0, t1);
-        else
-            ox_cdir_rows_run_avx2(d, t0, t1);
-        return;
-    }
     if (isa == OX_ISA_AVX512)
         ox_cdir_run_avx512(d, t0, t1);
     else

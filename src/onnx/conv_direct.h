@@ -23,14 +23,6 @@
  * activation (conv_tmpl.h's epilogue); the reference (fmaf in the same order) matches the
  * SIMD versions exactly but for the activation's exp.
  *
- * Row mode (column stride 2 on wide maps, ox_cdir_rows): no Xp. Xp past L2 (YOLO's 16 -> 32
- * channel conv on 160x160: 1.7 MB) made the fill a pass over memory and the tiles read it back
- * from L3. A tile is ROWS output channels x two vectors of one output row (2t*VL on, a masked
- * last vector); per tap it loads X's row at columns 2*ox - pl + kx for two vectors of output
- * pixels, splits the even columns out (two loads and a shuffle a vector, masked loads at the
- * pads) and skips the taps whose input row is a pad (adding 0 there changes nothing: the
- * sum starts at +0). Same taps in the same order: the same results as Xp's tiles.
- *
  *   struct ox_cdir d = {x, wp, bias, z, y, c, h, w, m, kh, kw, sh, sw, pt, pl, oh, ow, epi, xp};
  *   if (ox_cdir_ok(isa, &d)) {          xp: ox_cdir_scratch(&d) bytes
  *       ox_cdir_fill(isa, &d, 0, c);     channels [c0, c1) of Xp (and the offsets)
@@ -59,9 +51,6 @@ struct ox_cdir {
                           grid's last vectors read past it), then the K offsets (int32) */
 };
 
-/* 1 where the fill does nothing and the tiles read X in place (the row mode above, for any
- * ISA; INFERD_ONNX_CDIR_ROWS in conv_direct.c) */
-int ox_cdir_rows(const struct ox_cdir *d);
 /* 1 when isa has a kernel for this shape (never OX_ISA_REF: the GEMM path stays there) */
 int ox_cdir_ok(enum ox_isa isa, const struct ox_cdir *d);
 /* bytes of d->xp (independent of the ISA) */
@@ -86,8 +75,6 @@ void ox_cdir_fill_avx2(const struct ox_cdir *d, int64_t c0, int64_t c1);
 void ox_cdir_fill_avx512(const struct ox_cdir *d, int64_t c0, int64_t c1);
 void ox_cdir_run_avx2(const struct ox_cdir *d, int64_t t0, int64_t t1);
 void ox_cdir_run_avx512(const struct ox_cdir *d, int64_t t0, int64_t t1);
-void ox_cdir_rows_run_avx2(const struct ox_cdir *d, int64_t t0, int64_t t1);
-void ox_cdir_rows_run_avx512(const struct ox_cdir *d, int64_t t0, int64_t t1);
 void ox_cdir_pw_run_avx2(const struct ox_cdir *d, int64_t t0, int64_t t1);
 void ox_cdir_pw_run_avx512(const struct ox_cdir *d, int64_t t0, int64_t t1);
 
