@@ -158,8 +158,8 @@ static int mb_infer(const struct ox_node *n, struct ox_tensor *const *in, struct
     return ox_set_shape(out[0], INFERD_FP32, 4, dims, err);
 }
 
-/* scratch: E and D of one image, then (for a run without packed weights, i.e. folding at
- * plan time) room to pack WA and WC */
+/* scratch: E and D of one image (packed weights come from the plan, or from ox_op_run_once
+ * when a block on a constant X is folded) */
 static size_t mb_scratch(const struct ox_node *n, struct ox_tensor *const *in, struct ox_tensor *const *out)
 {
     struct mb_geom g;
@@ -167,9 +167,6 @@ static size_t mb_scratch(const struct ox_node *n, struct ox_tensor *const *in, s
     if (mb_geometry(n, in, &g, NULL) < 0)
         return 0;
     int64_t fl = mb_eroom(&g) + mb_droom(&g);
-    if (in[0]->is_const)
-        fl += (g.has_a ? ox_conv_pack_size(g.m, g.c) + ox_mb_pack_size(g.m, g.c) : 0) +
-              (g.has_c ? ox_conv_pack_size(g.m2, g.m) + ox_mb_pack_size(g.m2, g.m) : 0);
     return (size_t)fl * sizeof(float);
 }
 
@@ -513,7 +510,7 @@ static int mb_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_te
         return 0;
     const struct ox_window *v = &g->win;
     const struct ox_tensor *z = n->n_in > 7 ? in[7] : NULL;
-    int64_t esz = mb_eroom(g), pasz = g->has_a ? ox_conv_pack_size(g->m, g->c) : 0;
+    int64_t pasz = g->has_a ? ox_conv_pack_size(g->m, g->c) : 0;
     int64_t pcsz = g->has_c ? ox_conv_pack_size(g->m2, g->m) : 0;
     r.x = in[0]->data;
     r.y = out[0]->data;
@@ -522,18 +519,8 @@ static int mb_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_te
     r.bb = in[4] ? in[4]->data : NULL;
     r.bc = n->n_in > 6 && in[6] ? in[6]->data : NULL;
     r.pa = c->packed;
-    if (!r.pa) { /* folding at plan time: pack into the scratch (mb_scratch left room) */
-        float *pk = (float *)c->scratch + esz + mb_droom(g);
-        if (g->has_a)
-            ox_conv_pack(in[1]->data, g->m, g->c, pk);
-        if (g->has_c)
-            ox_conv_pack(in[5]->data, g->m2, g->m, pk + pasz);
-        if (g->has_a)
-            mb_pack_blk(in[1]->data, r.ba, g->m, g->c, pk + pasz + pcsz);
-        if (g->has_c)
-            mb_pack_blk(in[5]->data, r.bc, g->m2, g->m, pk + pasz + pcsz + (g->has_a ? ox_mb_pack_size(g->m, g->c) : 0));
-        r.pa = pk;
-    }
+    if (!r.pa)
+        return inferd_err_set(err, INFERD_EUNAVAIL, "InferdMBConv: weights not packed");
     r.pc = r.pa + pasz;
     r.wt = r.pc + pcsz;
     r.bt = r.wt + ox_mb_round(g->m) * g->c;
@@ -564,16 +551,15 @@ static int mb_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_te
     r.blkd = r.blk && g->has_c && g->m2 <= OX_MB_MAXM2 && blk_mode != 1;
     r.rl = mb_ec_cols(g);
     /* whole images per thread while the batch has one for each (each core's band stays in
-     * its own L2, no fork/join per band), then the rest split finely; not when folding (the
-     * packed weights then share the scratch) */
+     * its own L2, no fork/join per band), then the rest split finely */
     size_t slot = mb_scratch(n, in, out);
-    int64_t bi = c->packed ? ox_parallel_images(c, g->nb, slot, mb_image, &r) : 0;
+    int64_t bi = ox_parallel_images(c, g->nb, slot, mb_image, &r);
     /* the images left (batch 1: all) in ranges of bands, one per thread, where there are
      * MB_CHUNK_BANDS bands for each: a range recomputes the rows of E it shares with the
      * range before it, but the three steps of a band run on one core without a join */
     r.k0 = bi;
     r.chunks = c->nth;
-    if (c->packed && c->nth > 1 && r.bands >= MB_CHUNK_BANDS * c->nth && bi < g->nb) {
+    if (c->nth > 1 && r.bands >= MB_CHUNK_BANDS * c->nth && bi < g->nb) {
         ox_parallel_slots(c, (g->nb - bi) * r.chunks, slot, mb_chunk, &r);
         bi = g->nb;
     }
@@ -584,10 +570,9 @@ static int mb_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_te
     return 0;
 }
 
-/* op->scratch_slots: with the plan's packed weights, mb_exec's whole images per thread
- * (ox_parallel_images, batch >= nth) and its band ranges (ox_parallel_slots, MB_CHUNK_BANDS
- * bands a thread; mb_bands bounds the bands it runs) use nth slots; a run without packed
- * weights goes image by image in the first */
+/* op->scratch_slots: mb_exec's whole images per thread (ox_parallel_images, batch >= nth)
+ * and its band ranges (ox_parallel_slots, MB_CHUNK_BANDS bands a thread; mb_bands bounds the
+ * bands it runs) use nth slots */
 static int mb_scratch_slots(const struct ox_ctx *c, const struct ox_node *n, struct ox_tensor *const *in)
 {
     struct mb_geom g;
