@@ -12,7 +12,8 @@
  * bytes themselves (no dropped columns: pointwise convs, the non-flat path) and, with a DQ -> Q
  * pair, its table looked up there too (qgemm_u8_avx512vbmi_rows_rq: VBMI). The bytes are the same
  * either way.
- * INFERD_QCONV_RQ=0 turns it off (A/B runs), read once per process. */
+ * INFERD_QCONV_RQ=0 turns it off, and the transposed GEMM's epilogue (qrows_t_rq) too (A/B
+ * runs), read once per process. */
 static struct ox_switch rq_sw = OX_SWITCH("INFERD_QCONV_RQ", 1);
 
 static int qrows_fused_rq(const struct qrows *r)
@@ -48,10 +49,39 @@ static void qrows_rq(const struct qrows *r, int64_t m0, int64_t m1)
     }
 }
 
+/* The transposed GEMM's (apan) rows [m0, m1) with the requantisation in its epilogue
+ * (qgemm_u8_avx512vbmi_rows_t_rq: VBMI), in runs of up to QRQ_T channels that end on 16-row
+ * panels (each panel computed once); same bytes as the GEMM then qgemm_requant_chain. Off with
+ * INFERD_QCONV_RQ=0, as qrows_fused_rq. */
+#define QRQ_T 192
+static int qrows_t_rq(void)
+{
+    return qgemm_chain_lut_usable() && ox_switch(&rq_sw) != 0;
+}
+
+static void qrows_rq_t(const struct qrows *r, int64_t m0, int64_t m1)
+{
+    float mul[QRQ_T];
+    int32_t bias[QRQ_T];
+    for (int64_t a = m0, b; a < m1; a = b) {
+        b = a / 16 * 16 + QRQ_T < m1 ? a / 16 * 16 + QRQ_T : m1;
+        for (int64_t m = a; m < b; m++)
+            qrows_scale(r, m, &mul[m - a], &bias[m - a]);
+        const struct qgemm_rq rq = {.bias = bias, .mul = mul, .zp = r->zy, .out_signed = r->y1_signed,
+                                    .y = r->y + a * r->sp, .ys = r->sp, .m0 = a,
+                                    .lut8 = r->chain ? r->chain->lut8 : NULL};
+        qgemm_u8_avx512vbmi_rows_t_rq(r->g, r->apan, r->planes, r->off, r->zbp, a, b, r->rows, r->ow, r->pw, &rq);
+    }
+}
+
 void qrows_part(void *arg, int64_t lo, int64_t hi)
 {
     const struct qrows *r = arg;
     const int64_t N = r->g->N, m1 = hi * QROWS < r->g->M ? hi * QROWS : r->g->M;
+    if (r->apan && qrows_t_rq()) {
+        qrows_rq_t(r, lo * QROWS, m1);
+        return;
+    }
     if (r->apan) { /* the kept sums already together */
         if (r->planes)
             qgemm_u8_avx512vnni_rows_c4(r->g, r->apan, r->planes, r->off, r->zbp, lo * QROWS, m1, r->rows, r->ow,
