@@ -4,12 +4,15 @@
 #include <string.h>
 
 #include "onnx/onnx_int.h"
+#include "onnx/ops/qbytes.h"
 #include "onnx/ops/qgemm.h"
 #include "onnx/ops/qrows.h"
 
 /* Whether r's rows run qgemm_u8_avx512vnni_rows_rq (the requantisation in the GEMM's epilogue,
  * no int32 rows stored and read back): the AVX-512 VNNI GEMM with the call's columns the output
- * bytes themselves (no dropped columns: pointwise convs, the non-flat path) and, with a DQ -> Q
+ * bytes themselves (pointwise convs, the non-flat path; with dropped columns, the stems, the
+ * bytes of each row go to its own int32 row of g->c first and its kept ones are moved to y:
+ * a quarter of the bytes the int32 sums would move) and, with a DQ -> Q
  * pair, its table looked up there too (qgemm_u8_avx512vbmi_rows_rq: VBMI). The bytes are the same
  * either way.
  * INFERD_QCONV_RQ=0 turns it off, and the transposed GEMM's epilogue (qrows_t_rq) too (A/B
@@ -18,8 +21,7 @@ static struct ox_switch rq_sw = OX_SWITCH("INFERD_QCONV_RQ", 1);
 
 static int qrows_fused_rq(const struct qrows *r)
 {
-    return r->isa == QGEMM_AVX512VNNI && (!r->pw || r->pw == r->ow) && (!r->chain || qgemm_chain_lut_usable()) &&
-           ox_switch(&rq_sw) != 0;
+    return r->isa == QGEMM_AVX512VNNI && (!r->chain || qgemm_chain_lut_usable()) && ox_switch(&rq_sw) != 0;
 }
 
 /* output channel m's requantisation: scale sx * sw[oc] / sy and int32 bias */
@@ -39,13 +41,18 @@ static void qrows_rq(const struct qrows *r, int64_t m0, int64_t m1)
         const int64_t b = m1 - a < QRQ_ROWS ? m1 : a + QRQ_ROWS;
         for (int64_t m = a; m < b; m++)
             qrows_scale(r, m, &mul[m - a], &bias[m - a]);
+        const int drop = r->pw && r->pw != r->ow; /* row m's bytes (pw a row) in g->c's row m */
+        const int64_t N = r->g->N;
         const struct qgemm_rq rq = {.bias = bias, .mul = mul, .zp = r->zy, .out_signed = r->y1_signed,
-                                    .y = r->y + a * r->sp, .ys = r->sp, .m0 = a,
+                                    .y = drop ? (uint8_t *)(r->g->c + a * N) : r->y + a * r->sp,
+                                    .ys = drop ? N * (int64_t)sizeof *r->g->c : r->sp, .m0 = a,
                                     .lut8 = r->chain ? r->chain->lut8 : NULL};
         if (r->chain) /* (qrows_fused_rq: the table is usable) */
             qgemm_u8_avx512vbmi_rows_rq(r->g, a, b, &rq);
         else
             qgemm_u8_avx512vnni_rows_rq(r->g, a, b, &rq);
+        for (int64_t m = a; drop && m < b; m++)
+            qb_rows(r->y + m * r->sp, r->ow, (const uint8_t *)(r->g->c + m * N), r->pw, r->rows, r->ow, 1, 0);
     }
 }
 

@@ -1,7 +1,8 @@
 /* qrows.h — the row-parallel driver of QLinearConv's int8 GEMM (quant_conv.c): blocks of
  * QROWS output channels, each computed by qgemm.c's kernels and at once requantised to bytes
- * while its int32 rows are still in cache (or, on AVX-512 VNNI with no dropped columns,
- * requantised inside the GEMM's epilogue: qgemm_u8_avx512vnni_rows_rq).
+ * while its int32 rows are still in cache (or, on AVX-512 VNNI, requantised inside the GEMM's
+ * epilogue: qgemm_u8_avx512vnni_rows_rq, and with VBMI qgemm_u8_avx512vbmi_rows_t_rq for the
+ * transposed GEMM on the plan's panels).
  *
  *   Y_g[m, :] (bytes) = requant(sx * sw[oc0 + m] / sy, bias[oc0 + m], zy, chain)(C[m, :]),
  *   C (M, N) int32 = the qgemm_args' GEMM, m in [lo * QROWS, min(hi * QROWS, M))

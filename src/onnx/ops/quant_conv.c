@@ -307,6 +307,7 @@ static void qdw_part(void *arg, int64_t lo, int64_t hi)
     const int w_signed = j->w->dt == INFERD_INT8, flip = j->x->dt == INFERD_INT8;
     uint8_t buf[QDW_BUF];
     int32_t acc[QDW_ACC], wv[QDW_MAX_TAPS];
+    uint8_t yb[QDW_ACC]; /* QDW_FLAT, requantising: the plane's bytes, dropped columns included */
     const uint8_t *src[QDW_MAX_TAPS + 3];
     uint32_t wq[QDW_MAX_QUADS]; /* the VNNI kernel's weights (qdw_quads), when vnni */
     const int vnni_cpu = qdw_isa_pick() == QDW_AVX512VNNI;
@@ -370,6 +371,13 @@ static void qdw_part(void *arg, int64_t lo, int64_t hi)
             } else {
                 qdw_row(a, src, wv, (int)taps, n);
             }
+            if (whole && j->mode == QDW_FLAT && j->quant) {
+                /* the plane's oh rows of L sums requantised at once (the dropped columns too:
+                 * fewer bytes than moving the kept int32 sums together), then its kept bytes */
+                qgemm_requant_chain(acc, win->oh * L, corr, &mul, 0, j->zy, j->y1_signed, j->chain, yb);
+                qb_rows((uint8_t *)j->y->data + u * win->oh * ow, ow, yb, L, win->oh, ow, 1, 0);
+                break;
+            }
             if (whole) {
                 for (int64_t r = 1; j->mode == QDW_FLAT && r < win->oh; r++)
                     memmove(acc + r * ow, acc + r * L, (size_t)ow * sizeof *acc);
@@ -381,7 +389,7 @@ static void qdw_part(void *arg, int64_t lo, int64_t hi)
             else
                 qdw_store_i32((int32_t *)j->y->data + (u * win->oh + oy) * ow, a, ow, corr);
         }
-        if (!whole)
+        if (!whole || (j->mode == QDW_FLAT && j->quant))
             continue;
         if (j->quant)
             qgemm_requant_chain(acc, win->oh * ow, corr, &mul, 0, j->zy, j->y1_signed, j->chain,
