@@ -133,6 +133,15 @@ struct qgemm_rq {
 void qgemm_u8_avx512vnni_rows_rq(const struct qgemm_args *g, int64_t m0, int64_t m1, const struct qgemm_rq *rq);
 /* The same with rq->lut8 looked up before the store: only after qgemm_chain_lut_usable(). */
 void qgemm_u8_avx512vbmi_rows_rq(const struct qgemm_args *g, int64_t m0, int64_t m1, const struct qgemm_rq *rq);
+/* qgemm_u8_avx512vnni_rows_t (planes NULL) / _rows_c4 (planes, off, zb given) with the
+ * requantisation in the epilogue: C's rows [m0, m1) of the kept pixels t < rows * ow never
+ * stored, each tile requantised in registers (per channel: rq->bias / rq->mul) and stored as
+ *   y[(i - rq->m0) * ys + t] = qgemm_requant(C[i, t], ...), then rq->lut8 looked up if given,
+ * byte for byte qgemm_requant_chain_ref's; g->c is not written. Only after
+ * qgemm_chain_lut_usable() (vpermt2b). */
+void qgemm_u8_avx512vbmi_rows_t_rq(const struct qgemm_args *g, const uint8_t *apan, const uint8_t *planes,
+                                   const int32_t *off, int32_t zb, int64_t m0, int64_t m1, int64_t rows, int64_t ow,
+                                   int64_t pw, const struct qgemm_rq *rq);
 /* Packs B (and zb) into g->pack for the kernel qgemm_isa_pick(g) chooses, for any A, so later calls
  * with .prepacked = 1 and the same B skip packing (constant weights, packed once per plan). */
 void qgemm_pack_b(const struct qgemm_args *g);

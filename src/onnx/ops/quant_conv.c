@@ -21,6 +21,7 @@
 #include "onnx/ops/qbytes.h"
 #include "onnx/ops/qdwconv.h"
 #include "onnx/ops/qgemm.h"
+#include "onnx/ops/qrows.h"
 
 /* Input positions: ConvInteger (x, w, x_zp, w_zp); QLinearConv (x, xs, xzp, w, ws, wzp, ys, yzp, B);
  * InferdQLinearConv (internal, made by fuse_qdq.c): QLinearConv's, then the scale / zero point
@@ -306,6 +307,7 @@ static void qdw_part(void *arg, int64_t lo, int64_t hi)
     const int w_signed = j->w->dt == INFERD_INT8, flip = j->x->dt == INFERD_INT8;
     uint8_t buf[QDW_BUF];
     int32_t acc[QDW_ACC], wv[QDW_MAX_TAPS];
+    uint8_t yb[QDW_ACC]; /* QDW_FLAT, requantising: the plane's bytes, dropped columns included */
     const uint8_t *src[QDW_MAX_TAPS + 3];
     uint32_t wq[QDW_MAX_QUADS]; /* the VNNI kernel's weights (qdw_quads), when vnni */
     const int vnni_cpu = qdw_isa_pick() == QDW_AVX512VNNI;
@@ -369,6 +371,13 @@ static void qdw_part(void *arg, int64_t lo, int64_t hi)
             } else {
                 qdw_row(a, src, wv, (int)taps, n);
             }
+            if (whole && j->mode == QDW_FLAT && j->quant) {
+                /* the plane's oh rows of L sums requantised at once (the dropped columns too:
+                 * fewer bytes than moving the kept int32 sums together), then its kept bytes */
+                qgemm_requant_chain(acc, win->oh * L, corr, &mul, 0, j->zy, j->y1_signed, j->chain, yb);
+                qb_rows((uint8_t *)j->y->data + u * win->oh * ow, ow, yb, L, win->oh, ow, 1, 0);
+                break;
+            }
             if (whole) {
                 for (int64_t r = 1; j->mode == QDW_FLAT && r < win->oh; r++)
                     memmove(acc + r * ow, acc + r * L, (size_t)ow * sizeof *acc);
@@ -380,7 +389,7 @@ static void qdw_part(void *arg, int64_t lo, int64_t hi)
             else
                 qdw_store_i32((int32_t *)j->y->data + (u * win->oh + oy) * ow, a, ow, corr);
         }
-        if (!whole)
+        if (!whole || (j->mode == QDW_FLAT && j->quant))
             continue;
         if (j->quant)
             qgemm_requant_chain(acc, win->oh * ow, corr, &mul, 0, j->zy, j->y1_signed, j->chain,
@@ -663,107 +672,6 @@ static int qconv_use_t(const struct ox_window *win, const struct qconv_layout *L
         return e[0] == '1';
     (void)win, (void)L;
     return kk >= QCONV_T_K;
-}
-
-/* The GEMM path's QLinearConv: blocks of QROWS output channels, each computed and at once
- * requantised while its int32 rows are still in cache. */
-#define QROWS 8
-struct qrows {
-    const struct qgemm_args *g;
-    enum qgemm_isa isa;
-    const struct ox_tensor *sw, *b;
-    float sx, sy;
-    int32_t zy;
-    int y1_signed;
-    const struct qgemm_chain *chain;
-    int64_t oc0; /* the group's first output channel */
-    uint8_t *y;  /* the call's first output byte of the group's first channel */
-    int64_t sp;  /* bytes of one output channel */
-    int64_t pw, rows, ow; /* flat: the call's output rows, their ow sums every pw (else pw = 0) */
-    const uint8_t *apan;  /* flat: the group's qgemm_a_panels to run the transposed GEMM, or NULL */
-    const uint8_t *planes; /* with apan: the call's c4 planes (qgemm_u8_avx512vnni_rows_c4), or NULL */
-    const int32_t *off;    /* their quads' offsets */
-    int32_t zbp;           /* zb' */
-};
-
-/* Whether r's rows run qgemm_u8_avx512vnni_rows_rq (the requantisation in the GEMM's epilogue,
- * no int32 rows stored and read back): the AVX-512 VNNI GEMM with the call's columns the output
- * bytes themselves (no dropped columns: pointwise convs, the non-flat path) and, with a DQ -> Q
- * pair, its table looked up there too (qgemm_u8_avx512vbmi_rows_rq: VBMI). The bytes are the same
- * either way.
- * INFERD_QCONV_RQ=0 turns it off (A/B runs), read once per process. */
-static struct ox_switch rq_sw = OX_SWITCH("INFERD_QCONV_RQ", 1);
-
-static int qrows_fused_rq(const struct qrows *r)
-{
-    return r->isa == QGEMM_AVX512VNNI && (!r->pw || r->pw == r->ow) && (!r->chain || qgemm_chain_lut_usable()) &&
-           ox_switch(&rq_sw) != 0;
-}
-
-/* output channel m's requantisation: scale sx * sw[oc] / sy and int32 bias */
-static void qrows_scale(const struct qrows *r, int64_t m, float *mul, int32_t *bias)
-{
-    int64_t oc = r->oc0 + m;
-    *mul = r->sx * (float)ox_get_f64(r->sw, r->sw->numel == 1 ? 0 : oc) / r->sy;
-    *bias = r->b ? ((const int32_t *)r->b->data)[oc] : 0;
-}
-
-#define QRQ_ROWS 64 /* rows per qgemm_u8_avx512vnni_rows_rq call (its scales and biases on the stack) */
-static void qrows_rq(const struct qrows *r, int64_t m0, int64_t m1)
-{
-    float mul[QRQ_ROWS];
-    int32_t bias[QRQ_ROWS];
-    for (int64_t a = m0; a < m1; a += QRQ_ROWS) {
-        const int64_t b = m1 - a < QRQ_ROWS ? m1 : a + QRQ_ROWS;
-        for (int64_t m = a; m < b; m++)
-            qrows_scale(r, m, &mul[m - a], &bias[m - a]);
-        const struct qgemm_rq rq = {.bias = bias, .mul = mul, .zp = r->zy, .out_signed = r->y1_signed,
-                                    .y = r->y + a * r->sp, .ys = r->sp, .m0 = a,
-                                    .lut8 = r->chain ? r->chain->lut8 : NULL};
-        if (r->chain) /* (qrows_fused_rq: the table is usable) */
-            qgemm_u8_avx512vbmi_rows_rq(r->g, a, b, &rq);
-        else
-            qgemm_u8_avx512vnni_rows_rq(r->g, a, b, &rq);
-    }
-}
-
-static void qrows_part(void *arg, int64_t lo, int64_t hi)
-{
-    const struct qrows *r = arg;
-    const int64_t N = r->g->N, m1 = hi * QROWS < r->g->M ? hi * QROWS : r->g->M;
-    if (r->apan) { /* the kept sums already together */
-        if (r->planes)
-            qgemm_u8_avx512vnni_rows_c4(r->g, r->apan, r->planes, r->off, r->zbp, lo * QROWS, m1, r->rows, r->ow,
-                                        r->pw);
-        else
-            qgemm_u8_avx512vnni_rows_t(r->g, r->apan, lo * QROWS, m1, r->rows, r->ow, r->pw);
-        for (int64_t m = lo * QROWS; m < m1; m++) {
-            float mul;
-            int32_t bias;
-            qrows_scale(r, m, &mul, &bias);
-            qgemm_requant_chain(r->g->c + m * N, r->rows * r->ow, bias, &mul, 0, r->zy, r->y1_signed, r->chain,
-                                r->y + m * r->sp);
-        }
-        return;
-    }
-    if (qrows_fused_rq(r)) {
-        qrows_rq(r, lo * QROWS, m1);
-        return;
-    }
-    qgemm_u8_isa_rows(r->g, r->isa, lo * QROWS, m1);
-    for (int64_t m = lo * QROWS; m < m1; m++) {
-        float mul;
-        int32_t bias;
-        qrows_scale(r, m, &mul, &bias);
-        int32_t *row = r->g->c + m * N;
-        if (!r->pw) {
-            qgemm_requant_chain(row, N, bias, &mul, 0, r->zy, r->y1_signed, r->chain, r->y + m * r->sp);
-            continue;
-        }
-        for (int64_t oy = 1; r->pw != r->ow && oy < r->rows; oy++) /* the kept sums moved together */
-            memmove(row + oy * r->ow, row + oy * r->pw, (size_t)r->ow * sizeof *row);
-        qgemm_requant_chain(row, r->rows * r->ow, bias, &mul, 0, r->zy, r->y1_signed, r->chain, r->y + m * r->sp);
-    }
 }
 
 /* One flat conv, cut into items (qconv_split) run over the pool. */

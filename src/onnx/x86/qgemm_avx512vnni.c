@@ -5,6 +5,7 @@
  */
 #include <immintrin.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "onnx/ops/qgemm.h"
 
@@ -219,6 +220,69 @@ static inline void store_t(int32_t *c, int64_t N, int64_t t0, int n, const __m51
 #undef QT_LANE
 }
 
+/* store_rq's transpose: byte 8 c + r of the 128 = pixel r's channel c, from z0 (pixels 0-3,
+ * 16 bytes each) and z1 (pixels 4-7, indices from 64) */
+static const _Alignas(64) uint8_t rq_tr[128] = {
+    0, 16, 32, 48, 64, 80, 96, 112, 1, 17, 33, 49, 65, 81, 97, 113,
+    2, 18, 34, 50, 66, 82, 98, 114, 3, 19, 35, 51, 67, 83, 99, 115,
+    4, 20, 36, 52, 68, 84, 100, 116, 5, 21, 37, 53, 69, 85, 101, 117,
+    6, 22, 38, 54, 70, 86, 102, 118, 7, 23, 39, 55, 71, 87, 103, 119,
+    8, 24, 40, 56, 72, 88, 104, 120, 9, 25, 41, 57, 73, 89, 105, 121,
+    10, 26, 42, 58, 74, 90, 106, 122, 11, 27, 43, 59, 75, 91, 107, 123,
+    12, 28, 44, 60, 76, 92, 108, 124, 13, 29, 45, 61, 77, 93, 109, 125,
+    14, 30, 46, 62, 78, 94, 110, 126, 15, 31, 47, 63, 79, 95, 111, 127,
+};
+
+/* store_t's requantising twin (qgemm_u8_avx512vbmi_rows_t_rq): v[r] (pixel r's 16 channels
+ * ch0..ch0+15) requantised lane by lane with the channels' bias b and scale m, as requant16 of
+ * qgemm_requant_chain_avx512vbmi (both clamps, then the zero point: the same bytes as
+ * qgemm_requant_ref), narrowed to bytes, looked up in rq->lut8 when given, transposed by two
+ * vpermt2b to 8 bytes a channel and stored at rq->y + (ch - rq->m0) * rq->ys + t0 for the first
+ * n pixels of the channels in [lo, hi). VBMI by function attribute (the vpermt2b): only after
+ * qgemm_chain_lut_usable(). */
+__attribute__((target("avx512vbmi"), noinline)) static void store_rq(const struct qgemm_rq *rq, int64_t t0, int n,
+                                                                    const __m512i *v, __m512i b, __m512 m,
+                                                                    int64_t ch0, int64_t lo, int64_t hi)
+{
+    const int32_t zp = rq->zp, ylo = rq->out_signed ? -128 : 0, yhi = rq->out_signed ? 127 : 255;
+    const __m512 flo = _mm512_set1_ps((float)(ylo - zp)), fhi = _mm512_set1_ps((float)(yhi - zp));
+    const __m512i vz = _mm512_set1_epi32(zp);
+    __m128i x[8];
+    for (int r = 0; r < 8; r++) {
+        __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(v[r], b)), m);
+        f = _mm512_min_ps(_mm512_max_ps(f, flo), fhi); /* max(NaN, lo) = lo */
+        x[r] = _mm512_cvtepi32_epi8(_mm512_add_epi32(_mm512_cvtps_epi32(f), vz)); /* in range: no saturation */
+    }
+    __m512i z0 = _mm512_castsi128_si512(x[0]), z1 = _mm512_castsi128_si512(x[4]);
+    z0 = _mm512_inserti32x4(z0, x[1], 1), z1 = _mm512_inserti32x4(z1, x[5], 1);
+    z0 = _mm512_inserti32x4(z0, x[2], 2), z1 = _mm512_inserti32x4(z1, x[6], 2);
+    z0 = _mm512_inserti32x4(z0, x[3], 3), z1 = _mm512_inserti32x4(z1, x[7], 3);
+    __m512i o[2] = {_mm512_permutex2var_epi8(z0, _mm512_load_si512((const void *)rq_tr), z1),
+                    _mm512_permutex2var_epi8(z0, _mm512_load_si512((const void *)(rq_tr + 64)), z1)};
+    if (rq->lut8) { /* the DQ -> Q table, as qgemm_requant_chain_avx512vbmi looks it up */
+        const uint8_t *t = rq->lut8;
+        const __m512i t0v = _mm512_load_si512((const void *)t), t1v = _mm512_load_si512((const void *)(t + 64));
+        const __m512i t2v = _mm512_load_si512((const void *)(t + 128)), t3v = _mm512_load_si512((const void *)(t + 192));
+        for (int k = 0; k < 2; k++)
+            o[k] = _mm512_mask_blend_epi8(_mm512_movepi8_mask(o[k]), _mm512_permutex2var_epi8(t0v, o[k], t1v),
+                                          _mm512_permutex2var_epi8(t2v, o[k], t3v));
+    }
+    _Alignas(64) uint8_t out[128];
+    _mm512_store_si512((void *)out, o[0]);
+    _mm512_store_si512((void *)(out + 64), o[1]);
+    const __mmask16 mk = (__mmask16)((1u << n) - 1);
+    for (int c = 0; c < 16; c++) {
+        const int64_t ch = ch0 + c;
+        if (ch < lo || ch >= hi)
+            continue;
+        uint8_t *y = rq->y + (ch - rq->m0) * rq->ys + t0;
+        if (n == 8)
+            memcpy(y, out + 8 * c, 8);
+        else
+            _mm_mask_storeu_epi8(y, mk, _mm_loadl_epi64((const __m128i *)(const void *)(out + 8 * c)));
+    }
+}
+
 /* One tile over all of K; nr, nh constants in each copy. */
 #define QT_NH(NR, OFF)                                                                                               \
     do {                                                                                                             \
@@ -257,7 +321,8 @@ static void tile_any(const uint8_t *const *bp, const uint8_t *ap, int64_t as, co
 /* qgemm_u8_avx512vnni_rows_t (planes NULL: B' from the pack) and _rows_c4 (B' quads in
  * planes at off[q] from a pixel's 4 * (t / ow * pw + t % ow); zb' given, every za' 0). */
 static void rows_t(const struct qgemm_args *g, const uint8_t *apan, int64_t m0, int64_t m1, int64_t rows,
-                   int64_t ow, int64_t pw, const uint8_t *planes, const int32_t *off, int32_t zbp)
+                   int64_t ow, int64_t pw, const uint8_t *planes, const int32_t *off, int32_t zbp,
+                   const struct qgemm_rq *rq)
 {
     const int64_t K = g->K, N = g->N, kq = (K + 3) / 4, np = (N + 15) / 16, T = rows * ow, as = kq * 64;
     const uint8_t *pk = (const uint8_t *)(((uintptr_t)g->pack + 63) & ~(uintptr_t)63);
@@ -271,18 +336,23 @@ static void rows_t(const struct qgemm_args *g, const uint8_t *apan, int64_t m0, 
         const int64_t left = P1 - P;
         const int nh = left >= 3 && left != 4 ? 3 : left >= 2 ? 2 : 1; /* 4 = 2 + 2 */
         const uint8_t *ap = apan + P * as;
-        __m512i rs[3], za[3], zbrs[3];
+        __m512i rs[3], za[3], zbrs[3], rqb[3];
+        __m512 rqm[3];
         int za0 = 1;
         for (int h = 0; h < nh; h++) {
-            int32_t r[16] = {0}, z[16] = {0};
+            int32_t r[16] = {0}, z[16] = {0}, b[16] = {0};
+            float mu[16] = {0};
             for (int l = 0; l < 16; l++) {
                 const int64_t i = (P + h) * 16 + l;
                 if (i < g->M)
                     z[l] = g->a_terms[2 * i], r[l] = g->a_terms[2 * i + 1];
+                if (rq && i >= m0 && i < m1) /* the channel's requantisation, lane by lane */
+                    b[l] = rq->bias[i - rq->m0], mu[l] = rq->mul[i - rq->m0];
                 za0 &= z[l] == 0;
             }
             rs[h] = _mm512_loadu_si512((const void *)r), za[h] = _mm512_loadu_si512((const void *)z);
             zbrs[h] = _mm512_mullo_epi32(_mm512_set1_epi32(zbv[0]), rs[h]);
+            rqb[h] = _mm512_loadu_si512((const void *)b), rqm[h] = _mm512_loadu_ps(mu);
         }
         for (int64_t t0 = 0; t0 < T; t0 += nrt) {
             const int n = T - t0 < nrt ? (int)(T - t0) : nrt;
@@ -305,7 +375,10 @@ static void rows_t(const struct qgemm_args *g, const uint8_t *apan, int64_t m0, 
                         x = _mm512_sub_epi32(x, _mm512_mullo_epi32(za[h], _mm512_set1_epi32(cs[j])));
                     v[r] = x;
                 }
-                store_t(g->c, N, t0, n, v, (P + h) * 16, m0, m1);
+                if (rq)
+                    store_rq(rq, t0, n, v, rqb[h], rqm[h], (P + h) * 16, m0, m1);
+                else
+                    store_t(g->c, N, t0, n, v, (P + h) * 16, m0, m1);
             }
         }
         P += nh;
@@ -315,12 +388,19 @@ static void rows_t(const struct qgemm_args *g, const uint8_t *apan, int64_t m0, 
 void qgemm_u8_avx512vnni_rows_t(const struct qgemm_args *g, const uint8_t *apan, int64_t m0, int64_t m1,
                                 int64_t rows, int64_t ow, int64_t pw)
 {
-    rows_t(g, apan, m0, m1, rows, ow, pw, NULL, NULL, 0);
+    rows_t(g, apan, m0, m1, rows, ow, pw, NULL, NULL, 0, NULL);
 }
 
 void qgemm_u8_avx512vnni_rows_c4(const struct qgemm_args *g, const uint8_t *apan, const uint8_t *planes,
                                  const int32_t *off, int32_t zb, int64_t m0, int64_t m1, int64_t rows, int64_t ow,
                                  int64_t pw)
 {
-    rows_t(g, apan, m0, m1, rows, ow, pw, planes, off, zb);
+    rows_t(g, apan, m0, m1, rows, ow, pw, planes, off, zb, NULL);
+}
+
+void qgemm_u8_avx512vbmi_rows_t_rq(const struct qgemm_args *g, const uint8_t *apan, const uint8_t *planes,
+                                   const int32_t *off, int32_t zb, int64_t m0, int64_t m1, int64_t rows, int64_t ow,
+                                   int64_t pw, const struct qgemm_rq *rq)
+{
+    rows_t(g, apan, m0, m1, rows, ow, pw, planes, off, zb, rq);
 }

@@ -367,6 +367,47 @@ static void test_qgemm_isa(enum qgemm_isa isa)
     CHECK(runs > 100);
 }
 
+/* qgemm_u8_avx512vbmi_rows_t_rq on g (panels pan, B packed) against the reference sums c1
+ * (rows x pw columns) requantised by qgemm_requant_ref / qgemm_requant_chain_ref (odd modes: a
+ * DQ -> Q table, with a Relu in modes 3 and 7): per-row scales that tie, saturate both ways
+ * and overflow to inf, both signs of y, the rows cut at cut (two calls), y rows T + 5 bytes
+ * apart (the gaps must stay untouched). Returns 1 on a mismatch. */
+static int qgemm_t_rq_bad(const struct qgemm_args *g, const uint8_t *pan, const int32_t *c1, int rows, int ow,
+                          int pw, int cut, int mode, uint32_t *s)
+{
+    static const float muls[] = {0.5f, 1e-3f, 3.0f, 1e30f, -0.25f, 0.0371f, 1.0f};
+    const int m = (int)g->M, T = rows * ow, ys = T + 5, sg = (mode >> 2) & 1, chain = mode & 1;
+    const int32_t zp = sg ? -5 : 120;
+    struct qgemm_chain ch = {.s1 = 0.0235f, .s2 = 0.0125f, .z1 = sg ? 3 : 131, .z2 = 17, .v_signed = sg,
+                             .y_signed = (mode >> 1) & 1, .relu = (mode & 3) == 3};
+    qgemm_chain_init(&ch);
+    int32_t *bias = malloc(sizeof(int32_t) * (size_t)m), *row = malloc(sizeof(int32_t) * (size_t)T);
+    float *mul = malloc(sizeof(float) * (size_t)m);
+    uint8_t *y1 = malloc((size_t)(m * ys)), *y2 = malloc((size_t)(m * ys));
+    memset(y1, 0xa5, (size_t)(m * ys));
+    memset(y2, 0xa5, (size_t)(m * ys));
+    for (int i = 0; i < m; i++) {
+        mul[i] = muls[(i + mode) % 7] * (i % 2 ? 1e-3f : 1.0f);
+        bias[i] = i % 3 == 0 ? 0 : (int32_t)((*s = *s * 1664525u + 1013904223u) >> 16) - 32768;
+        for (int t = 0; t < T; t++)
+            row[t] = c1[i * g->N + t / ow * pw + t % ow];
+        if (chain)
+            qgemm_requant_chain_ref(row, T, bias[i], &mul[i], 0, zp, sg, &ch, y1 + i * ys);
+        else
+            qgemm_requant_ref(row, T, bias[i], &mul[i], 0, zp, sg, y1 + i * ys);
+    }
+    for (int part = 0; part < 2; part++) {
+        const int m0 = part ? 0 : cut, m1 = part ? cut : m;
+        const struct qgemm_rq rq = {.bias = bias + m0, .mul = mul + m0, .zp = zp, .out_signed = sg,
+                                    .y = y2 + m0 * ys, .ys = ys, .m0 = m0, .lut8 = chain ? ch.lut8 : NULL};
+        if (m1 > m0)
+            qgemm_u8_avx512vbmi_rows_t_rq(g, pan, NULL, NULL, 0, m0, m1, rows, ow, pw, &rq);
+    }
+    const int bad = memcmp(y1, y2, (size_t)(m * ys)) != 0;
+    free(bias), free(row), free(mul), free(y1), free(y2);
+    return bad;
+}
+
 /* The transposed AVX-512 VNNI GEMM (qgemm_u8_avx512vnni_rows_t) equals the reference on the
  * kept columns of flat layouts (rows x ow of rows x pw, pw >= ow), stored compacted: tiles of
  * 4-8 pixels and 1-3 panels, rows off the 16-row panels, row ranges split anywhere (as the
@@ -382,7 +423,7 @@ static void test_qgemm_t(void)
     static const int ks[] = {3, 4, 17, 64, 577};
     static const int lay[][3] = {{1, 1, 1}, {7, 7, 9}, {1, 49, 49}, {3, 5, 5}, {14, 14, 16}, {2, 13, 15}, {1, 3, 4}};
     uint32_t s = 11;
-    int bad = 0, runs = 0;
+    int bad = 0, runs = 0, rq_runs = 0;
     for (size_t mi = 0; mi < sizeof ms / sizeof *ms; mi++)
         for (size_t ki = 0; ki < sizeof ks / sizeof *ks; ki++)
             for (size_t li = 0; li < sizeof lay / sizeof *lay; li++)
@@ -424,9 +465,11 @@ static void test_qgemm_t(void)
                         for (int t = 0; t < T; t++)
                             bad += c2[i * n + t] != c1[i * n + t / ow * pw + t % ow];
                     runs++;
+                    if (qgemm_chain_lut_usable()) /* the same with the requantisation in the epilogue */
+                        bad += qgemm_t_rq_bad(&g, pan, c1, rows, ow, pw, cut, mode, &s), rq_runs++;
                     free(a), free(b), free(c1), free(c2), free(terms), free(pan), free(pack);
                 }
-    printf("transposed int8 GEMM (AVX-512 VNNI): %d runs, %d mismatches\n", runs, bad);
+    printf("transposed int8 GEMM (AVX-512 VNNI): %d runs (%d requantising), %d mismatches\n", runs, rq_runs, bad);
     CHECK(bad == 0);
 }
 
