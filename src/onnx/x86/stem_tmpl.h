@@ -40,6 +40,11 @@ static void stem_fill(const struct ox_stem *s, const float *xp, int64_t iy, floa
         const float *xr = xp + iy * s->wd;
         for (int64_t t = 0; t < odd; t += VL) {
             const int64_t o = 2 * t - s->pl;
+            if (o >= 0 && o + 2 * VL + 1 <= n) { /* inside the row: one test for the four loads */
+                VSTORE(buf + t, VEVEN(VLOAD(xr + o), VLOAD(xr + o + VL)));
+                VSTORE(buf + odd + t, VEVEN(VLOAD(xr + o + 1), VLOAD(xr + o + 1 + VL)));
+                continue;
+            }
             VSTORE(buf + t, VEVEN(row_load_pad(xr, o, n), row_load_pad(xr, o + VL, n)));
             VSTORE(buf + odd + t, VEVEN(row_load_pad(xr, o + 1, n), row_load_pad(xr, o + 1 + VL, n)));
         }
@@ -55,15 +60,34 @@ static void stem_fill(const struct ox_stem *s, const float *xp, int64_t iy, floa
         memset(buf + s->pl + n, 0, (size_t)(wpad - s->pl - n) * sizeof(float));
 }
 
+/* the epilogue with act a constant after inlining (its switch folded away: a switch and an
+ * indirect jump per stored vector were a tenth of the layer); act < 0: e->act at run time */
+static inline __attribute__((always_inline)) VF stem_epi(const struct ox_epi *e, int act, VF v)
+{
+    if (act < 0)
+        return epi_vec(e, v);
+    const struct ox_epi k = {act, e->a, e->b};
+    return epi_vec(&k, v);
+}
+
 /* STEM_NR output channels (weights wg, STEM_NR x taps, rows past M zero) x nc (1..STEM_NC, a
  * constant after inlining) vectors of pixels from column ox of output row oy; stores only
- * channels < nm and columns < OW */
+ * channels < nm and columns < OW (full: all nc vectors inside the row, a constant); act as
+ * stem_epi's */
 static inline __attribute__((always_inline)) void stem_group(const struct ox_stem *s, const float *const *tap,
                                                              const float *wg, const float *bg, int nm, float *y,
-                                                             int64_t oy, int64_t ox, int nc)
+                                                             int64_t oy, int64_t ox, int nc, int full, int act)
 {
     int64_t taps = s->c * s->kh * s->kw, ohw = s->oh * s->ow;
     VF acc[STEM_NR][STEM_NC];
+    /* the next row's lines of Y asked for ahead of their stores (a batch's Y is out of cache:
+     * 3 -> 32 at batch 8 about 510 -> 440 us an image, CPU time on a loaded VM) */
+    if (full && oy + 1 < s->oh)
+#pragma GCC unroll 8
+        for (int r = 0; r < STEM_NR; r++)
+#pragma GCC unroll 6
+            for (int u = 0; u < nc; u++)
+                __builtin_prefetch(y + r * ohw + (oy + 1) * s->ow + ox + u * VL, 1);
 #pragma GCC unroll 8
     for (int r = 0; r < STEM_NR; r++)
 #pragma GCC unroll 6
@@ -82,24 +106,80 @@ static inline __attribute__((always_inline)) void stem_group(const struct ox_ste
                 acc[r][u] = VFMA(xv[u], wv, acc[r][u]);
         }
     }
-    for (int r = 0; r < nm; r++)
+    if (act == OX_ACT_SILU || act < 0) { /* a long epilogue: once in a loop, acc through the stack */
+        for (int r = 0; r < nm; r++)
+#pragma GCC unroll 6
+            for (int u = 0; u < nc; u++) {
+                int64_t left = s->ow - ox - u * VL;
+                float *yp = y + r * ohw + oy * s->ow + ox + u * VL;
+                if (full || left >= VL)
+                    VSTORE(yp, stem_epi(&s->epi, act, acc[r][u]));
+                else if (left > 0)
+                    VSTOREM(yp, MASK_N((int)left), stem_epi(&s->epi, act, acc[r][u]));
+            }
+        return;
+    }
+    /* a short one unrolled (r < nm tested inside), acc kept in registers */
+#pragma GCC unroll 8
+    for (int r = 0; r < STEM_NR; r++) {
+        if (r >= nm)
+            break;
 #pragma GCC unroll 6
         for (int u = 0; u < nc; u++) {
             int64_t left = s->ow - ox - u * VL;
             float *yp = y + r * ohw + oy * s->ow + ox + u * VL;
-            if (left >= VL)
-                VSTORE(yp, epi_vec(&s->epi, acc[r][u]));
+            if (full || left >= VL)
+                VSTORE(yp, stem_epi(&s->epi, act, acc[r][u]));
             else if (left > 0)
-                VSTOREM(yp, MASK_N((int)left), epi_vec(&s->epi, acc[r][u]));
+                VSTOREM(yp, MASK_N((int)left), stem_epi(&s->epi, act, acc[r][u]));
         }
+    }
+}
+
+/* one output row's groups of STEM_NR channels (tap: its C kh kw taps' split rows) */
+static inline __attribute__((always_inline)) void stem_row(const struct ox_stem *s, const float *const *tap,
+                                                           float *y, int64_t oy, int act)
+{
+    float wpad[STEM_NR * OX_STEM_MAXC * OX_STEM_MAXK * OX_STEM_MAXK], bpad[STEM_NR]; /* the last group's */
+    int64_t taps = s->c * s->kh * s->kw, ohw = s->oh * s->ow;
+    int64_t groups = (s->m + STEM_NR - 1) / STEM_NR;
+    for (int64_t g = 0; g < groups; g++) {
+        int64_t m0 = g * STEM_NR;
+        int nm = s->m - m0 < STEM_NR ? (int)(s->m - m0) : STEM_NR;
+        static const float nobias[STEM_NR];
+        const float *wg = s->w + m0 * taps, *bg = s->bias ? s->bias + m0 : nobias;
+        if (nm < STEM_NR) { /* rows past M: zero weights, results not stored */
+            for (int r = 0; r < STEM_NR; r++) {
+                bpad[r] = r < nm && s->bias ? s->bias[m0 + r] : 0.0f;
+                for (int64_t t = 0; t < taps; t++)
+                    wpad[r * taps + t] = r < nm ? s->w[(m0 + r) * taps + t] : 0.0f;
+            }
+            wg = wpad;
+            bg = bpad;
+        }
+        float *yg = y + m0 * ohw;
+        int64_t ox = 0;
+        for (; ox + STEM_NC * VL <= s->ow; ox += STEM_NC * VL)
+            stem_group(s, tap, wg, bg, nm, yg, oy, ox, STEM_NC, 1, act);
+        switch ((s->ow - ox + VL - 1) / VL) { /* the rest: as many vectors as it needs (STEM_NC 3 or 6) */
+#if STEM_NC == 6
+        case 6: stem_group(s, tap, wg, bg, nm, yg, oy, ox, 6, 0, act); break;
+        case 5: stem_group(s, tap, wg, bg, nm, yg, oy, ox, 5, 0, act); break;
+        case 4: stem_group(s, tap, wg, bg, nm, yg, oy, ox, 4, 0, act); break;
+#endif
+        case 3: stem_group(s, tap, wg, bg, nm, yg, oy, ox, 3, 0, act); break;
+        case 2: stem_group(s, tap, wg, bg, nm, yg, oy, ox, 2, 0, act); break;
+        case 1: stem_group(s, tap, wg, bg, nm, yg, oy, ox, 1, 0, act); break;
+        default: break;
+        }
+    }
 }
 
 void FN(ox_conv_stem)(const struct ox_stem *s, int64_t q0, int64_t q1)
 {
     float rows[OX_STEM_MAXC * OX_STEM_MAXK * STEM_ROWF];
-    float wpad[STEM_NR * OX_STEM_MAXC * OX_STEM_MAXK * OX_STEM_MAXK], bpad[STEM_NR]; /* the last group's */
     const float *tap[OX_STEM_MAXC * OX_STEM_MAXK * OX_STEM_MAXK];
-    int64_t taps = s->c * s->kh * s->kw, ohw = s->oh * s->ow;
+    int64_t ohw = s->oh * s->ow;
     int64_t odd = ((s->ow - 1) * s->sw + s->kw + 1) / 2 + STEM_SLACK; /* stride 2: floats per parity */
     odd = (odd + VL - 1) / VL * VL;
     int64_t rstride = s->sw == 1 ? (s->ow - 1) + s->kw + STEM_SLACK : 2 * odd;
@@ -111,7 +191,6 @@ void FN(ox_conv_stem)(const struct ox_stem *s, int64_t q0, int64_t q1)
     int64_t held_b[OX_STEM_MAXC * OX_STEM_MAXK], held_iy[OX_STEM_MAXC * OX_STEM_MAXK];
     for (int64_t i = 0; i < s->c * s->kh; i++)
         held_b[i] = -1, held_iy[i] = 0;
-    int64_t groups = (s->m + STEM_NR - 1) / STEM_NR;
     for (int64_t q = q0; q < q1; q++) { /* q: output row q % OH of image q / OH */
         int64_t b = q / s->oh, oy = q % s->oh;
         const float *x = s->x + b * s->c * s->h * s->wd;
@@ -127,34 +206,13 @@ void FN(ox_conv_stem)(const struct ox_stem *s, int64_t q0, int64_t q1)
                 for (int64_t kx = 0; kx < s->kw; kx++)
                     tap[(c * s->kh + ky) * s->kw + kx] = s->sw == 1 ? row + kx : row + (kx & 1) * odd + kx / 2;
             }
-        for (int64_t g = 0; g < groups; g++) {
-            int64_t m0 = g * STEM_NR;
-            int nm = s->m - m0 < STEM_NR ? (int)(s->m - m0) : STEM_NR;
-            static const float nobias[STEM_NR];
-            const float *wg = s->w + m0 * taps, *bg = s->bias ? s->bias + m0 : nobias;
-            if (nm < STEM_NR) { /* rows past M: zero weights, results not stored */
-                for (int r = 0; r < STEM_NR; r++) {
-                    bpad[r] = r < nm && s->bias ? s->bias[m0 + r] : 0.0f;
-                    for (int64_t t = 0; t < taps; t++)
-                        wpad[r * taps + t] = r < nm ? s->w[(m0 + r) * taps + t] : 0.0f;
-                }
-                wg = wpad;
-                bg = bpad;
-            }
-            int64_t ox = 0;
-            for (; ox + STEM_NC * VL <= s->ow; ox += STEM_NC * VL)
-                stem_group(s, tap, wg, bg, nm, y + m0 * ohw, oy, ox, STEM_NC);
-            switch ((s->ow - ox + VL - 1) / VL) { /* the rest: as many vectors as it needs (STEM_NC 3 or 6) */
-#if STEM_NC == 6
-            case 6: stem_group(s, tap, wg, bg, nm, y + m0 * ohw, oy, ox, 6); break;
-            case 5: stem_group(s, tap, wg, bg, nm, y + m0 * ohw, oy, ox, 5); break;
-            case 4: stem_group(s, tap, wg, bg, nm, y + m0 * ohw, oy, ox, 4); break;
-#endif
-            case 3: stem_group(s, tap, wg, bg, nm, y + m0 * ohw, oy, ox, 3); break;
-            case 2: stem_group(s, tap, wg, bg, nm, y + m0 * ohw, oy, ox, 2); break;
-            case 1: stem_group(s, tap, wg, bg, nm, y + m0 * ohw, oy, ox, 1); break;
-            default: break;
-            }
+        switch (s->epi.act) { /* the common activations' epilogues compiled in, the rest looked up */
+        case OX_ACT_NONE: stem_row(s, tap, y, oy, OX_ACT_NONE); break;
+        case OX_ACT_RELU: stem_row(s, tap, y, oy, OX_ACT_RELU); break;
+        case OX_ACT_CLIP: stem_row(s, tap, y, oy, OX_ACT_CLIP); break;
+        case OX_ACT_HARDSWISH: stem_row(s, tap, y, oy, OX_ACT_HARDSWISH); break;
+        case OX_ACT_SILU: stem_row(s, tap, y, oy, OX_ACT_SILU); break;
+        default: stem_row(s, tap, y, oy, -1); break;
         }
     }
 }
