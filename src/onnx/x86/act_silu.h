@@ -6,8 +6,9 @@
  * Where every lane has |x| <= 86.5 (a conv's outputs, all but never), exp(-x) is computed
  * inline with 2^n put into the exponent by an integer add (n in [-125, 125]: no overflow, no
  * denormal), one-constant ln 2 reduction and Horner's polynomial: 7 FMAs, no scalef, no range
- * check inside; a vector with any other lane (|x| > 86.5, inf, NaN) takes the exact path
- * below. Zen 4, 256 vectors in L1: 3.1 vs 3.8 ns a vector (the exact path alone). The one
+ * check inside; a vector with any other lane (|x| > 86.5, inf, NaN) also runs the exact path
+ * below and takes it for those lanes only, so a lane's result never depends on its
+ * neighbours (a batch's images share vectors in some epilogues). Zen 4, 256 vectors in L1: 3.1 vs 3.8 ns a vector (the exact path alone). The one
  * constant ln 2 (0x1.62e43p-1, 1.9e-9 off) costs n * 1.9e-9 relative: within 7 ulp of
  * x * sigmoid(x) (4 ulp for |x| < 16; tests/unit/onnx/test_onnx_silu.c sweeps the float range).
  *
@@ -45,11 +46,13 @@ static inline __attribute__((always_inline)) __m512 ox_silu_exact_avx512(__m512 
 
 static inline __attribute__((always_inline)) __m512 ox_silu_avx512(__m512 x)
 {
-    if (__builtin_expect(_mm512_cmp_ps_mask(_mm512_abs_ps(x), _mm512_set1_ps(86.5f), _CMP_LE_OQ) != 0xffff, 0))
-        return ox_silu_exact_avx512(x);
+    const __mmask16 in = _mm512_cmp_ps_mask(_mm512_abs_ps(x), _mm512_set1_ps(86.5f), _CMP_LE_OQ);
     const __m512 t = _mm512_sub_ps(_mm512_setzero_ps(), x);
     OX_SILU_EXP_BODY(__m512, _mm512, _mm512_castps_si512, _mm512_castsi512_ps);
-    return _mm512_div_ps(x, _mm512_add_ps(_mm512_set1_ps(1.0f), e));
+    const __m512 y = _mm512_div_ps(x, _mm512_add_ps(_mm512_set1_ps(1.0f), e));
+    if (__builtin_expect(in != 0xffff, 0)) /* the exact path for the lanes out of range */
+        return _mm512_mask_blend_ps(in, ox_silu_exact_avx512(x), y);
+    return y;
 }
 #endif
 
@@ -62,12 +65,13 @@ static inline __attribute__((always_inline)) __m256 ox_silu_exact_avx2(__m256 x)
 
 static inline __attribute__((always_inline)) __m256 ox_silu_avx2(__m256 x)
 {
-    const __m256 ax = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), x);
-    if (__builtin_expect(_mm256_movemask_ps(_mm256_cmp_ps(ax, _mm256_set1_ps(86.5f), _CMP_LE_OQ)) != 0xff, 0))
-        return ox_silu_exact_avx2(x);
+    const __m256 in = _mm256_cmp_ps(_mm256_andnot_ps(_mm256_set1_ps(-0.0f), x), _mm256_set1_ps(86.5f), _CMP_LE_OQ);
     const __m256 t = _mm256_sub_ps(_mm256_setzero_ps(), x);
     OX_SILU_EXP_BODY(__m256, _mm256, _mm256_castps_si256, _mm256_castsi256_ps);
-    return _mm256_div_ps(x, _mm256_add_ps(_mm256_set1_ps(1.0f), e));
+    const __m256 y = _mm256_div_ps(x, _mm256_add_ps(_mm256_set1_ps(1.0f), e));
+    if (__builtin_expect(_mm256_movemask_ps(in) != 0xff, 0)) /* the exact path for the lanes out of range */
+        return _mm256_blendv_ps(ox_silu_exact_avx2(x), y, in);
+    return y;
 }
 #endif
 
