@@ -324,7 +324,9 @@ int ox_wino_pick(enum ox_isa isa, int64_t c, int64_t m, int64_t oh, int64_t ow)
         return 4;
     /* F(2x2,3x3) where F(4x4,3x3) has too few tiles: 0.83x of im2col + GEMM on ResNet-50's
      * 512-channel 7x7 maps (16 tiles, 1 thread, CPU time per node: 2.2 vs 2.65 ms; U 16.8 MB
-     * where F(4x4,3x3)'s 37.7 MB took 6-7 ms); on 14x14 at 256 it took 1.07x F(4x4,3x3)'s time */
+     * where F(4x4,3x3)'s 37.7 MB took 6-7 ms); on 14x14 at 256 it took 1.07x F(4x4,3x3)'s time.
+     * Measured on 7x7 only: the other maps it takes (4x4 to 12x12 at >= 512 channels) have as
+     * many or more 2x2 tiles per weight read, or are a batch run side by side (ox_wino_pick_batch) */
     if (wino2_mode != 0 && c >= OX_WINO2_MINC && m >= OX_WINO2_MINC)
         return 2;
     return 0;

@@ -13,8 +13,10 @@
  *                            transformed tiles (conv_wino.h); INFERD_ONNX_WINOGRAD=0 turns it off;
  *                            a batch's small maps (7x7) with their tiles side by side in each
  *                            GEMM (ox_wino_conv_batch), where one image's 4 tiles would lose;
- *                            F(2x2,3x3) (16 GEMMs) on 7x7 maps at 512 channels image by image
- *                            where that batching is not taken (ox_wino_pick_batch's tile size)
+ *                            F(2x2,3x3) (16 GEMMs) where F(4x4) has under 16 tiles and both
+ *                            channel counts are >= 512 (ResNet's 7x7 maps at batch 1-3; a
+ *                            batch of maps up to 6x6 runs it batched), where that batching is
+ *                            not taken (ox_wino_pick_batch's tile size)
  *   kh, kw >= 3, stride_w 1-2: (not Winograd, g == 1, packed weights) the direct conv (conv_direct.h):
  *                            X copied once per image into a padded, phase-split layout the tiles
  *                            read in place, no im2col packing; INFERD_ONNX_CONV_DIRECT=0 turns it
@@ -273,16 +275,14 @@ static size_t conv_scratch(const struct ox_node *n, struct ox_tensor *const *in,
     if (in[1]->is_const && !in[0]->is_const && is_patch(in[0], &win, g)) /* conv_patch.h: B */
         return ox_conv_patch_scratch(in[0]->dims[0], in[0]->dims[1], win.kh, win.kw, win.oh * win.ow);
     if (!is_winograd(n, in[0], in[1], &win, g))
-        /* constant weights and a run-time input make a plan step with packed weights (plan.c
-         * packs them), whose GEMM reads im2col straight from X: only a run without packing
-         * (folding at plan time, weights computed at run time) writes the matrix out */
+        /* constant weights come packed (plan.c packs them for a step, ox_op_run_once for a
+         * folded node), and with a run-time X the GEMM reads im2col straight from it; a
+         * constant X and weights computed at run time are given room for the whole matrix */
         return in[1]->is_const && !in[0]->is_const ? prepack_bytes(n, in, &win, g) : cols;
-    /* V then P; im2col's size too, for a run without packed weights (constant folding at
-     * plan time) */
+    /* V then P (Winograd's weights are constant, so always packed) */
     struct ox_wino wg;
     wino_geom(&wg, in[0], in[1], &win);
-    size_t wino = (size_t)(ox_wino_scratch(&wg) * ox_wino_batch_imgs(&wg, in[0]->dims[0])) * sizeof(float);
-    return wino > cols ? wino : cols;
+    return (size_t)(ox_wino_scratch(&wg) * ox_wino_batch_imgs(&wg, in[0]->dims[0])) * sizeof(float);
 }
 
 /* op->scratch_slots: nth where whole images go to threads (Winograd per image, the direct

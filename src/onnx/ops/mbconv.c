@@ -252,11 +252,15 @@ static void mb_parallel(const struct ox_ctx *c, int64_t n, int64_t min_per_threa
             fn(ctx, 0, n);
         return;
     }
-    if (p > c->nth && p % c->nth) {
+    if (p <= c->nth) { /* no more parts than threads: ox_parallel's own cut */
+        ox_parallel(c, n, min_per_thread, fn, ctx);
+        return;
+    }
+    if (p % c->nth) {
         p = (p + c->nth - 1) / c->nth * c->nth;
         p = p > n ? p - c->nth : p;
     }
-    /* p parts of OX_PAR_FINE units: ox_parallel_parts(p OX_PAR_FINE, 1) is p for nth <= p <=
+    /* p parts of OX_PAR_FINE units: ox_parallel_parts(p OX_PAR_FINE, 1) is p for nth < p <=
      * OX_PAR_SPLIT nth */
     struct mb_par w = {fn, ctx, n, p * OX_PAR_FINE};
     ox_parallel(c, w.units, 1, mb_par_part, &w);

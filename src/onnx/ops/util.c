@@ -203,7 +203,7 @@ int ox_op_run_once(const struct ox_ctx *c, const struct ox_node *n, struct ox_te
     struct ox_ctx rc = *c;
     size_t sb = ox_op_scratch(&rc, n, in, out);
     int64_t pk = n->op->pack ? n->op->pack(n, in, NULL) : 0;
-    void *scratch = sb ? aligned_alloc(OX_ALIGN, (sb + OX_ALIGN - 1) & ~(size_t)(OX_ALIGN - 1)) : NULL;
+    void *scratch = sb ? aligned_alloc(OX_ALIGN, ox_scratch_stride(sb)) : NULL;
     float *packed = pk > 0 ? aligned_alloc(OX_ALIGN, ox_packed_bytes(pk)) : NULL;
     int r;
     if ((sb && !scratch) || (pk > 0 && !packed)) {

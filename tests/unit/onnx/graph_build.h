@@ -10,6 +10,7 @@
 #ifndef INFERD_TEST_GRAPH_BUILD_H
 #define INFERD_TEST_GRAPH_BUILD_H
 
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -86,6 +87,25 @@ static inline void gb_init(struct buf *g, const char *name, int dt, int rank, co
     pbw_bytes(&t, 9, v, bytes);
     pbw_msg(g, 5, &t);
     buf_free(&t);
+}
+
+/* v[0..n): deterministic test data of amplitude about scale, ph shifting the phase */
+static inline void gb_fill(float *v, int64_t n, float scale, float ph)
+{
+    for (int64_t i = 0; i < n; i++)
+        v[i] = scale * sinf(0.37f * (float)i + ph) + 0.1f * scale * (float)(i % 5 - 2);
+}
+
+/* a FLOAT initializer of the given dims filled by gb_fill */
+static inline void gb_init_fill(struct buf *g, const char *name, int rank, const int64_t *dims, float scale, float ph)
+{
+    int64_t n = 1;
+    for (int d = 0; d < rank; d++)
+        n *= dims[d];
+    float *v = malloc((size_t)(n > 0 ? n : 1) * sizeof *v);
+    gb_fill(v, n, scale, ph);
+    gb_init(g, name, 1, rank, dims, v, (size_t)n * sizeof *v);
+    free(v);
 }
 
 /* Wraps GraphProto g into a ModelProto (IR version 8, one default-domain opset import),

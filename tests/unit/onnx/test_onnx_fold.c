@@ -33,27 +33,10 @@ struct fcase {
     int m, k, s, p, g; /* conv: M outputs, k x k, stride, pads, groups; Gemm / MatMul: M columns */
 };
 
-static void fill(float *v, int64_t n, float scale, float ph)
-{
-    for (int64_t i = 0; i < n; i++)
-        v[i] = scale * sinf(0.37f * (float)i + ph);
-}
-
 static void fill_u8(uint8_t *v, int64_t n, int ph)
 {
     for (int64_t i = 0; i < n; i++)
         v[i] = (uint8_t)((i * 37 + ph * 11 + (i >> 3) * 5) & 0xff);
-}
-
-static void f32_init(struct buf *g, const char *name, int rank, const int64_t *dims, float scale, float ph)
-{
-    int64_t n = 1;
-    for (int d = 0; d < rank; d++)
-        n *= dims[d];
-    float *v = malloc((size_t)(n ? n : 1) * sizeof *v);
-    fill(v, n, scale, ph);
-    gb_init(g, name, 1, rank, dims, v, (size_t)n * sizeof *v);
-    free(v);
 }
 
 static void scalar_init(struct buf *g, const char *name, int dt, float f, uint8_t q)
@@ -96,18 +79,18 @@ static void encode(const struct fcase *fc, int x_const, struct buf *out)
     case K_CONV: {
         struct gb_node n = {"Conv", "x,w,b", "f", {conv_attrs[0], conv_attrs[1], conv_attrs[2]}};
         gb_node(&g, &n);
-        f32_init(&g, "w", 4, (const int64_t[]){fc->m, fc->c / fc->g, fc->k, fc->k}, 0.3f, 0.1f);
-        f32_init(&g, "b", 1, (const int64_t[]){fc->m}, 0.5f, 0.4f);
+        gb_init_fill(&g, "w", 4, (const int64_t[]){fc->m, fc->c / fc->g, fc->k, fc->k}, 0.3f, 0.1f);
+        gb_init_fill(&g, "b", 1, (const int64_t[]){fc->m}, 0.5f, 0.4f);
         break;
     }
     case K_GEMM:
         gb_node(&g, &(struct gb_node){"Gemm", "x,w,b", "f", {{.name = "transB", .type = 2, .i = 1}}});
-        f32_init(&g, "w", 2, (const int64_t[]){fc->m, fc->w}, 0.3f, 0.1f);
-        f32_init(&g, "b", 1, (const int64_t[]){fc->m}, 0.5f, 0.4f);
+        gb_init_fill(&g, "w", 2, (const int64_t[]){fc->m, fc->w}, 0.3f, 0.1f);
+        gb_init_fill(&g, "b", 1, (const int64_t[]){fc->m}, 0.5f, 0.4f);
         break;
     case K_MATMUL:
         gb_node(&g, &(struct gb_node){"MatMul", "x,w", "f", {{0}}});
-        f32_init(&g, "w", 2, (const int64_t[]){fc->w, fc->m}, 0.3f, 0.1f);
+        gb_init_fill(&g, "w", 2, (const int64_t[]){fc->w, fc->m}, 0.3f, 0.1f);
         break;
     case K_MBCONV: { /* MobileNetV2's block: 1x1 expand, Relu6, 3x3 depthwise, Relu6, 1x1 project (+ x) */
         const int e = fc->m;
@@ -118,12 +101,12 @@ static void encode(const struct fcase *fc, int x_const, struct buf *out)
         gb_node(&g, &(struct gb_node){"Conv", "da,wp,bp", fc->s == 1 ? "pj" : "f", {{0}}});
         if (fc->s == 1)
             gb_node(&g, &(struct gb_node){"Add", "pj,x", "f", {{0}}});
-        f32_init(&g, "we", 4, (const int64_t[]){e, fc->c, 1, 1}, 0.3f, 0.1f);
-        f32_init(&g, "be", 1, (const int64_t[]){e}, 0.5f, 0.4f);
-        f32_init(&g, "wd", 4, (const int64_t[]){e, 1, 3, 3}, 0.4f, 0.7f);
-        f32_init(&g, "bd", 1, (const int64_t[]){e}, 0.2f, 0.9f);
-        f32_init(&g, "wp", 4, (const int64_t[]){fc->c, e, 1, 1}, 0.2f, 1.3f);
-        f32_init(&g, "bp", 1, (const int64_t[]){fc->c}, 0.1f, 0.2f);
+        gb_init_fill(&g, "we", 4, (const int64_t[]){e, fc->c, 1, 1}, 0.3f, 0.1f);
+        gb_init_fill(&g, "be", 1, (const int64_t[]){e}, 0.5f, 0.4f);
+        gb_init_fill(&g, "wd", 4, (const int64_t[]){e, 1, 3, 3}, 0.4f, 0.7f);
+        gb_init_fill(&g, "bd", 1, (const int64_t[]){e}, 0.2f, 0.9f);
+        gb_init_fill(&g, "wp", 4, (const int64_t[]){fc->c, e, 1, 1}, 0.2f, 1.3f);
+        gb_init_fill(&g, "bp", 1, (const int64_t[]){fc->c}, 0.1f, 0.2f);
         scalar_init(&g, "lo", 1, 0.0f, 0);
         scalar_init(&g, "hi", 1, 6.0f, 0);
         break;
@@ -159,7 +142,7 @@ static void encode(const struct fcase *fc, int x_const, struct buf *out)
     pbw_str(&g, 2, "fold");
     if (x_const) {
         if (dt == 1) {
-            f32_init(&g, "x", rank, xd, 1.5f, 0.2f);
+            gb_init_fill(&g, "x", rank, xd, 1.5f, 0.2f);
         } else {
             uint8_t *xv = malloc((size_t)nx);
             fill_u8(xv, nx, 1);
@@ -202,7 +185,7 @@ static void check(const struct fcase *fc)
     size_t xbytes = (size_t)nx * (dt == 1 ? sizeof(float) : 1);
     void *xv = malloc(xbytes);
     if (dt == 1)
-        fill(xv, nx, 1.5f, 0.2f);
+        gb_fill(xv, nx, 1.5f, 0.2f);
     else
         fill_u8(xv, nx, 1);
     float z = 0.25f;

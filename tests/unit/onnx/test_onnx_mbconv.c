@@ -50,12 +50,6 @@ struct block {
     const char *pact;  /* NULL, or an activation after the project conv (and the Add) */
 };
 
-static void fill(float *v, int64_t n, float scale, float ph)
-{
-    for (int64_t i = 0; i < n; i++)
-        v[i] = scale * sinf(0.37f * (float)i + ph) + 0.1f * scale * (float)(i % 5 - 2);
-}
-
 /* act of `in` named `out` into g; "" passes through (returns in) */
 static const char *act(struct buf *g, const char *a, const char *in, const char *out, const char *tmp)
 {
@@ -112,10 +106,10 @@ static void encode(const struct block *b, struct buf *out)
     int64_t nwa = (int64_t)b->m * b->c, nwb = (int64_t)b->m * b->k * b->k, nwc = (int64_t)(b->m2 ? b->m2 : 1) * b->m;
     float *wa = malloc((size_t)nwa * sizeof *wa), *wb = malloc((size_t)nwb * sizeof *wb);
     float *wc = malloc((size_t)nwc * sizeof *wc), *bias = malloc((size_t)(b->m + b->m2 + 1) * sizeof *bias);
-    fill(wa, nwa, 1.0f / sqrtf((float)b->c), 0.3f);
-    fill(wb, nwb, 1.0f / (float)b->k, 1.1f);
-    fill(wc, nwc, 1.0f / sqrtf((float)b->m), 2.3f);
-    fill(bias, b->m + b->m2 + 1, 0.2f, 0.7f);
+    gb_fill(wa, nwa, 1.0f / sqrtf((float)b->c), 0.3f);
+    gb_fill(wb, nwb, 1.0f / (float)b->k, 1.1f);
+    gb_fill(wc, nwc, 1.0f / sqrtf((float)b->m), 2.3f);
+    gb_fill(bias, b->m + b->m2 + 1, 0.2f, 0.7f);
     gb_init(&g, "wa", 1, 4, (const int64_t[]){b->m, b->c, 1, 1}, wa, (size_t)nwa * sizeof *wa);
     gb_init(&g, "wb", 1, 4, (const int64_t[]){b->m, 1, b->k, b->k}, wb, (size_t)nwb * sizeof *wb);
     gb_init(&g, "ba", 1, 1, (const int64_t[]){b->m}, bias, (size_t)b->m * sizeof *bias);
@@ -143,7 +137,7 @@ static int64_t run(struct inferd_onnx_model *m, const struct block *b, int bt, f
 {
     int64_t n = (int64_t)bt * b->c * b->h * b->w;
     float *x = malloc((size_t)n * sizeof *x);
-    fill(x, n, 1.5f, (float)bt);
+    gb_fill(x, n, 1.5f, (float)bt);
     struct inferd_tensor in = {.dtype = INFERD_FP32, .rank = 4, .dims = {bt, b->c, b->h, b->w}, .data = x,
                                .nbytes = (size_t)n * sizeof *x};
     int64_t k = gb_run(m, &in, b->near == 1 ? 2 : 1, b->what, out);

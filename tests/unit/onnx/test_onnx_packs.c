@@ -22,23 +22,6 @@
 #include "inferd/onnx.h"
 #include "onnx/pb.h"
 
-static void fill(float *v, int64_t n, float scale, float ph)
-{
-    for (int64_t i = 0; i < n; i++)
-        v[i] = scale * sinf(0.37f * (float)i + ph);
-}
-
-static void f32_init(struct buf *g, const char *name, int rank, const int64_t *dims, float scale, float ph)
-{
-    int64_t n = 1;
-    for (int d = 0; d < rank; d++)
-        n *= dims[d];
-    float *v = malloc((size_t)n * sizeof *v);
-    fill(v, n, scale, ph);
-    gb_init(g, name, 1, rank, dims, v, (size_t)n * sizeof *v);
-    free(v);
-}
-
 /* x (N, c, hw, hw) -> Conv k x k (c -> m, pad k/2) -> Relu -> Conv 1x1 (m -> 8) ->
  * GlobalAveragePool -> Flatten -> Gemm (8 -> 10) */
 static void encode(int c, int m, int hw, int k, struct buf *out)
@@ -53,11 +36,11 @@ static void encode(int c, int m, int hw, int k, struct buf *out)
     gb_node(&g, &(struct gb_node){"Flatten", "gp", "f", {{0}}});
     gb_node(&g, &(struct gb_node){"Gemm", "f,w3,b3", "out", {{.name = "transB", .type = 2, .i = 1}}});
     pbw_str(&g, 2, "packs");
-    f32_init(&g, "w1", 4, (const int64_t[]){m, c, k, k}, 0.2f, 0.1f);
-    f32_init(&g, "b1", 1, (const int64_t[]){m}, 0.3f, 0.5f);
-    f32_init(&g, "w2", 4, (const int64_t[]){8, m, 1, 1}, 0.3f, 0.9f);
-    f32_init(&g, "w3", 2, (const int64_t[]){10, 8}, 0.5f, 1.3f);
-    f32_init(&g, "b3", 1, (const int64_t[]){10}, 0.1f, 0.2f);
+    gb_init_fill(&g, "w1", 4, (const int64_t[]){m, c, k, k}, 0.2f, 0.1f);
+    gb_init_fill(&g, "b1", 1, (const int64_t[]){m}, 0.3f, 0.5f);
+    gb_init_fill(&g, "w2", 4, (const int64_t[]){8, m, 1, 1}, 0.3f, 0.9f);
+    gb_init_fill(&g, "w3", 2, (const int64_t[]){10, 8}, 0.5f, 1.3f);
+    gb_init_fill(&g, "b3", 1, (const int64_t[]){10}, 0.1f, 0.2f);
     pbw_value_info(&g, 11, "x", 1, 4, (const int64_t[]){-1, c, hw, hw});
     pbw_value_info(&g, 12, "out", 1, -1, NULL);
     gb_model(out, &g, 13);
@@ -101,7 +84,7 @@ static size_t check(const char *what, int c, int m, int hw, int k, int max_nb, s
     buf_init(&b, 1 << 20);
     encode(c, m, hw, k, &b);
     float *x = malloc((size_t)max_nb * c * hw * hw * sizeof *x);
-    fill(x, (int64_t)max_nb * c * hw * hw, 1.0f, 0.3f);
+    gb_fill(x, (int64_t)max_nb * c * hw * hw, 1.0f, 0.3f);
     struct inferd_onnx_model *shared = load(&b, pool);
     size_t first = 0;
     int bad = 0;

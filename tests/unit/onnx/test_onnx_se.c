@@ -36,12 +36,6 @@ struct se_case {
     int want;     /* blocks the summary must count */
 };
 
-static void fill(float *v, int64_t n, float scale, float ph)
-{
-    for (int64_t i = 0; i < n; i++)
-        v[i] = scale * sinf(0.37f * (float)i + ph) + 0.1f * scale * (float)(i % 5 - 2);
-}
-
 static void encode(const struct se_case *s, struct buf *out, float *w1, float *w2, float *bias)
 {
     struct buf g;
@@ -136,9 +130,9 @@ static void check(const struct se_case *s)
     int64_t nw = (int64_t)s->c * s->r;
     float *w1 = malloc((size_t)nw * sizeof *w1), *w2 = malloc((size_t)nw * sizeof *w2);
     float *bias = malloc((size_t)(s->c + s->r) * sizeof *bias);
-    fill(w1, nw, 2.0f / sqrtf((float)s->c), 0.3f);
-    fill(w2, nw, 2.0f / sqrtf((float)s->r), 1.1f);
-    fill(bias, s->c + s->r, 0.3f, 0.7f);
+    gb_fill(w1, nw, 2.0f / sqrtf((float)s->c), 0.3f);
+    gb_fill(w2, nw, 2.0f / sqrtf((float)s->r), 1.1f);
+    gb_fill(bias, s->c + s->r, 0.3f, 0.7f);
     encode(s, &bb, w1, w2, bias);
     struct inferd_onnx_model *ref = NULL, *m[3] = {NULL, NULL, NULL};
     struct inferd_err err = {0};
@@ -165,7 +159,7 @@ static void check(const struct se_case *s)
             int64_t n = (int64_t)bt * s->c * s->h * s->w;
             float *x = malloc((size_t)n * sizeof *x), *r = NULL;
             double *d = malloc((size_t)n * sizeof *d);
-            fill(x, n, 1.5f, (float)bt);
+            gb_fill(x, n, 1.5f, (float)bt);
             reference(s, bt, x, w1, w2, bias, d);
             int64_t nr = run(ref, s, bt, x, &r);
             CHECK(nr == n);
@@ -218,11 +212,11 @@ static void check_folded(void)
     const int64_t n = (int64_t)c * h * w, nw = (int64_t)c * r, dims[4] = {1, c, h, w};
     float *x = malloc((size_t)n * sizeof *x), *z = malloc((size_t)n * sizeof *z);
     float *w1 = malloc((size_t)nw * sizeof *w1), *w2 = malloc((size_t)nw * sizeof *w2), *bias = malloc((size_t)(c + r) * sizeof *bias);
-    fill(x, n, 1.5f, 0.2f);
-    fill(z, n, 1.0f, 0.9f);
-    fill(w1, nw, 0.4f, 0.3f);
-    fill(w2, nw, 0.8f, 1.1f);
-    fill(bias, c + r, 0.3f, 0.7f);
+    gb_fill(x, n, 1.5f, 0.2f);
+    gb_fill(z, n, 1.0f, 0.9f);
+    gb_fill(w1, nw, 0.4f, 0.3f);
+    gb_fill(w2, nw, 0.8f, 1.1f);
+    gb_fill(bias, c + r, 0.3f, 0.7f);
     struct buf g, bb;
     buf_init(&g, 1 << 20);
     buf_init(&bb, 1 << 20);
