@@ -259,14 +259,9 @@ __attribute__((target("avx512vbmi"), noinline)) static void store_rq(const struc
     z0 = _mm512_inserti32x4(z0, x[3], 3), z1 = _mm512_inserti32x4(z1, x[7], 3);
     __m512i o[2] = {_mm512_permutex2var_epi8(z0, _mm512_load_si512((const void *)rq_tr), z1),
                     _mm512_permutex2var_epi8(z0, _mm512_load_si512((const void *)(rq_tr + 64)), z1)};
-    if (rq->lut8) { /* the DQ -> Q table, as qgemm_requant_chain_avx512vbmi looks it up */
-        const uint8_t *t = rq->lut8;
-        const __m512i t0v = _mm512_load_si512((const void *)t), t1v = _mm512_load_si512((const void *)(t + 64));
-        const __m512i t2v = _mm512_load_si512((const void *)(t + 128)), t3v = _mm512_load_si512((const void *)(t + 192));
+    if (rq->lut8) /* the DQ -> Q table */
         for (int k = 0; k < 2; k++)
-            o[k] = _mm512_mask_blend_epi8(_mm512_movepi8_mask(o[k]), _mm512_permutex2var_epi8(t0v, o[k], t1v),
-                                          _mm512_permutex2var_epi8(t2v, o[k], t3v));
-    }
+            o[k] = rq_lut8(rq->lut8, o[k]);
     _Alignas(64) uint8_t out[128];
     _mm512_store_si512((void *)out, o[0]);
     _mm512_store_si512((void *)(out + 64), o[1]);

@@ -45,6 +45,18 @@ static inline __attribute__((always_inline)) __m512i rq_pack64(__m512i v0, __m51
     return _mm512_permutexvar_epi32(order, b);
 }
 
+/* b's 64 bytes looked up in the 256-byte DQ -> Q table t (rq->lut8), as
+ * qgemm_requant_chain_avx512vbmi does: two vpermt2b (VBMI: call only where
+ * qgemm_chain_lut_usable()) and the top bit of each byte picking the half */
+static inline __attribute__((always_inline, target("avx512vbmi"))) __m512i rq_lut8(const uint8_t *t, __m512i b)
+{
+    return _mm512_mask_blend_epi8(_mm512_movepi8_mask(b),
+                                  _mm512_permutex2var_epi8(_mm512_load_si512((const void *)t), b,
+                                                           _mm512_load_si512((const void *)(t + 64))),
+                                  _mm512_permutex2var_epi8(_mm512_load_si512((const void *)(t + 128)), b,
+                                                           _mm512_load_si512((const void *)(t + 192))));
+}
+
 /* QG_RQ_STORE: rows i (v0, v1) and i1 (v2, v3; i1 == i: not stored twice) of C, columns j0 ..
  * j0 + cols - 1 (cols <= 32), requantised and stored in y */
 static inline __attribute__((always_inline)) void rq_store2(const struct qgemm_rq *rq, int64_t i, int64_t i1, __m512i v0,
@@ -57,14 +69,8 @@ static inline __attribute__((always_inline)) void rq_store2(const struct qgemm_r
     __m512i b = rq_pack64(rq_hi(v0, b0, m0, fhi), rq_hi(v1, b0, m0, fhi), rq_hi(v2, b1, m1, fhi),
                           rq_hi(v3, b1, m1, fhi), _mm512_set1_epi16((int16_t)zp), rq->out_signed);
 #ifdef QG_RQ_LUT
-    if (rq->lut8) { /* the DQ -> Q table, as qgemm_requant_chain_avx512vbmi looks it up */
-        const uint8_t *t = rq->lut8;
-        b = _mm512_mask_blend_epi8(_mm512_movepi8_mask(b),
-                                   _mm512_permutex2var_epi8(_mm512_load_si512((const void *)t), b,
-                                                            _mm512_load_si512((const void *)(t + 64))),
-                                   _mm512_permutex2var_epi8(_mm512_load_si512((const void *)(t + 128)), b,
-                                                            _mm512_load_si512((const void *)(t + 192))));
-    }
+    if (rq->lut8)
+        b = rq_lut8(rq->lut8, b);
 #endif
     const __mmask32 mk = cols >= 32 ? (__mmask32)0xffffffffu : (__mmask32)((1u << cols) - 1);
     uint8_t *y = rq->y + (i - rq->m0) * rq->ys + j0;
