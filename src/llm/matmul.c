@@ -206,7 +206,7 @@ void llm_matmul(struct inferd_llm_ctx *c, const float *x, int n_tok, const struc
             a.n_jobs++;
         }
         /* types with an integer 4x2 tile stay on the quantized path, and so do Q8_K groups
-         * whose every type has a panel GEMM (Q2_K..Q6_K); the others (F32, F16, BF16, IQ4)
+         * whose every type has a panel GEMM (Q2_K..Q6_K); the others (F32, F16, BF16, IQ4_XS)
          * go through sgemm for large batches */
         int k_panels = vdt == GGML_TYPE_Q8_K && n_tok >= KERN_PANEL_MIN_TOK;
         for (int i = 0; i < a.n_jobs; i++)

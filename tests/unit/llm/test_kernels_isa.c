@@ -434,11 +434,16 @@ static void check_panels(void)
         enum ggml_type t;
         kern_panel_fn f[4]; /* avx512vnni, avx512, avxvnni, avx2 */
     } kp[] = {
-        {GGML_TYPE_Q2_K, {gemm_panel_q2_k_avx512vnni, gemm_panel_q2_k_avx512, gemm_panel_q2_k_avxvnni, gemm_panel_q2_k_avx2}},
-        {GGML_TYPE_Q3_K, {gemm_panel_q3_k_avx512vnni, gemm_panel_q3_k_avx512, gemm_panel_q3_k_avxvnni, gemm_panel_q3_k_avx2}},
-        {GGML_TYPE_Q5_K, {gemm_panel_q5_k_avx512vnni, gemm_panel_q5_k_avx512, gemm_panel_q5_k_avxvnni, gemm_panel_q5_k_avx2}},
+        {GGML_TYPE_Q2_K,
+         {gemm_panel_q2_k_avx512vnni, gemm_panel_q2_k_avx512, gemm_panel_q2_k_avxvnni, gemm_panel_q2_k_avx2}},
+        {GGML_TYPE_Q3_K,
+         {gemm_panel_q3_k_avx512vnni, gemm_panel_q3_k_avx512, gemm_panel_q3_k_avxvnni, gemm_panel_q3_k_avx2}},
+        {GGML_TYPE_Q5_K,
+         {gemm_panel_q5_k_avx512vnni, gemm_panel_q5_k_avx512, gemm_panel_q5_k_avxvnni, gemm_panel_q5_k_avx2}},
     };
-    int ix = !strcmp(isa, "avx512vnni") ? 0 : !strcmp(isa, "avx512") ? 1 : !strcmp(isa, "avxvnni") ? 2
+    int ix = !strcmp(isa, "avx512vnni") ? 0
+             : !strcmp(isa, "avx512")   ? 1
+             : !strcmp(isa, "avxvnni")  ? 2
              : !strcmp(isa, "avx2")     ? 3
                                         : -1;
     for (size_t i = 0; i < sizeof kp / sizeof kp[0]; i++) {

@@ -1,6 +1,6 @@
-/* gemm_panel_k_body.h — the Q4_K / Q5_K / Q6_K panel GEMM of panel.h, included by one file per ISA.
- * The includer defines KSUF (name suffix), PANEL_512 (zmm, 16 rows; else ymm, 8 rows) and
- * PANEL_VNNI (vpdpbusd; else vpmaddubsw + vpmaddwd).
+/* gemm_panel_k_body.h — the K-quant (Q2_K..Q6_K) panel GEMM of panel.h, included by one file
+ * per ISA. The includer defines KSUF (name suffix), PANEL_512 (zmm, 16 rows; else ymm, 8 rows)
+ * and PANEL_VNNI (vpdpbusd; else vpmaddubsw + vpmaddwd).
  *
  * Per super-block (256 elements) and output lane (row r, token t), everything is integer
  * until one fma per term:
@@ -8,10 +8,11 @@
  *   Q6_K: y += (d_w d_a) * sum_j sc_j * (dot_j - 32 bs_j)
  *   Q3_K: y += (d_w d_a) * sum_j sc_j * (dot_j - 4 bs_j)           (sc_j signed, -32..31)
  *   Q2_K: y += (d_w d_a) * sum_j sc_j * dot_j  +  (-dmin_w d_a) * sum_j m_j * bs_j
- * with dot_j the dot of sub-block j's unsigned quants (Q4_K 0..15 over 32 elements, Q5_K
- * 0..31 over 32, Q6_K 0..63, Q3_K 0..7 (the level + 4), Q2_K 0..3 over 16) with the Q8_K activations, and bs the activations'
- * bsums (16 elements). Q5_K is Q4_K with the 5th bit added at unpack time: same layout,
- * same terms. All are exact in int32 (|Q6_K sum| < 16 * 128 * (16 * 63 * 128 + 32 * 2048)
+ * with dot_j the dot of sub-block j's unsigned quants (Q4_K 0..15 and Q5_K 0..31 over 32
+ * elements; Q6_K 0..63, Q3_K 0..7 (the level + 4) and Q2_K 0..3 over 16) with the Q8_K
+ * activations, and bs the activations' bsums (16 elements). Q5_K is Q4_K with the 5th bit
+ * added at unpack time (same layout, same terms); Q3_K and Q2_K share Q6_K's 16-sub-block
+ * layout. All are exact in int32 (|Q6_K sum| < 16 * 128 * (16 * 63 * 128 + 32 * 2048)
  * < 2^29; Q5_K 8 * 63 * 32 * 31 * 128 < 2^26). Without VNNI, vpmaddubsw's i16 pair sums
  * cannot saturate: Q4_K 2 * 15 * 128 = 3840 per group, 8 groups (one sub-block) 30720;
  * Q5_K 2 * 31 * 128 = 7936 per group, 4 groups (half a sub-block) 31744; Q6_K
