@@ -13,7 +13,7 @@
  *  - F16 weights, >= MM_F16_GEMM_MIN_TOK tokens: the activations are rounded to f16 and
  *    packed once, then each chunk of rows goes through the F16 GEMM (kernels/gemm_f16.h),
  *    which converts its weights panel by panel as it goes;
- *  - >= KERN_PANEL_MIN_TOK tokens of Q4_0, Q4_K, Q6_K (and Q8_0, except on AVX-512 without
+ *  - >= KERN_PANEL_MIN_TOK tokens of Q4_0, Q2_K..Q6_K (and Q8_0, except on AVX-512 without
  *    VNNI): panels of 16 (8) weight rows unpacked once and run against every token
  *    (kernels/panel.h). */
 #include <cblas.h>
@@ -36,7 +36,7 @@
 #define MM_F16_CHUNK 48    /* rows per claimed chunk: whole 12- and 6-row kernel panels */
 _Static_assert(BLAS_ROWS * 1 >= 16, "wf holds a KERN_GEMM_F16_SCRATCH panel per thread");
 /* The panel GEMM's scratch (KERN_PANEL_SCRATCH) is the part's BLAS_ROWS x n_in float slice of wf. */
-_Static_assert(BLAS_ROWS * sizeof(float) * 256 >= 8 * 16 * 36 + 16 * 356 + 64, "wf slice too small for a panel");
+_Static_assert(BLAS_ROWS * sizeof(float) * 256 >= 8 * 16 * 36 + 16 * 360 + 64, "wf slice too small for a panel");
 /* Below this many multiply-adds a job runs on the calling thread: waking the pool costs
  * more than it saves (tiny models, single rows). */
 #define MM_PAR_MIN_WORK (1 << 17)
@@ -206,8 +206,8 @@ void llm_matmul(struct inferd_llm_ctx *c, const float *x, int n_tok, const struc
             a.n_jobs++;
         }
         /* types with an integer 4x2 tile stay on the quantized path, and so do Q8_K groups
-         * whose every type has a panel GEMM (Q4_K, Q6_K); the others (F32, F16, BF16, other
-         * K-quants) go through sgemm for large batches */
+         * whose every type has a panel GEMM (Q2_K..Q6_K); the others (F32, F16, BF16, IQ4_XS)
+         * go through sgemm for large batches */
         int k_panels = vdt == GGML_TYPE_Q8_K && n_tok >= KERN_PANEL_MIN_TOK;
         for (int i = 0; i < a.n_jobs; i++)
             k_panels &= kern_get_panel(a.jobs[i]->w->type) != NULL;

@@ -166,6 +166,13 @@ int kern_nearest_int(float f);
 /* The 16 IQ4_NL / IQ4_XS levels. */
 extern const int8_t kern_iq4nl_values[16];
 
+/* Q3_K sub-block j's (0..15) 6-bit scale minus 32 from the 12 packed bytes. */
+static inline int kern_scale_q3_k(int j, const uint8_t *s)
+{
+    int lo = j < 8 ? s[j] & 0xF : s[j - 8] >> 4;
+    return (lo | (((s[8 + j % 4] >> (2 * (j / 4))) & 3) << 4)) - 32;
+}
+
 /* Q4_K/Q5_K 6-bit scale and min of sub-block j (0..7) from the 12 packed bytes. */
 static inline void kern_scale_min_k4(int j, const uint8_t *q, uint8_t *d, uint8_t *m)
 {

@@ -66,20 +66,19 @@ const struct kern_panel *kern_get_panel(enum ggml_type t)
         {gemm_panel_q8_0_avxvnni, 8},
         {gemm_panel_q8_0_avx2, 8},
     };
-    static const struct kern_panel q4k[] = {
-        {gemm_panel_q4_k_avx512vnni, 16},
-        {gemm_panel_q4_k_avx512, 16},
-        {gemm_panel_q4_k_avxvnni, 8},
-        {gemm_panel_q4_k_avx2, 8},
-    };
-    static const struct kern_panel q6k[] = {
-        {gemm_panel_q6_k_avx512vnni, 16},
-        {gemm_panel_q6_k_avx512, 16},
-        {gemm_panel_q6_k_avxvnni, 8},
-        {gemm_panel_q6_k_avx2, 8},
-    };
-    if (t == GGML_TYPE_Q4_K || t == GGML_TYPE_Q6_K) {
-        const struct kern_panel *k = t == GGML_TYPE_Q4_K ? q4k : q6k;
+    /* K-quants: per ISA, best first */
+#define KP(T) {{gemm_panel_##T##_avx512vnni, 16}, {gemm_panel_##T##_avx512, 16}, {gemm_panel_##T##_avxvnni, 8}, \
+               {gemm_panel_##T##_avx2, 8}}
+    static const struct kern_panel q2k[] = KP(q2_k), q3k[] = KP(q3_k), q4k[] = KP(q4_k), q5k[] = KP(q5_k),
+                                   q6k[] = KP(q6_k);
+#undef KP
+    const struct kern_panel *k = t == GGML_TYPE_Q2_K   ? q2k
+                                 : t == GGML_TYPE_Q3_K ? q3k
+                                 : t == GGML_TYPE_Q4_K ? q4k
+                                 : t == GGML_TYPE_Q5_K ? q5k
+                                 : t == GGML_TYPE_Q6_K ? q6k
+                                                       : NULL;
+    if (k) {
         if (cpu_has(KERN_ISA_AVX512VNNI_MASK))
             return &k[0];
         if (cpu_has(KERN_ISA_AVX512_MASK))

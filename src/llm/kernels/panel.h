@@ -1,4 +1,4 @@
-/* panel.h — prompt-processing GEMM for Q4_0 / Q8_0 / Q4_K / Q6_K weights: a panel of R
+/* panel.h — prompt-processing GEMM for Q4_0 / Q8_0 / Q2_K..Q6_K weights: a panel of R
  * weight rows (R = 16 with AVX-512, 8 with AVX2 / AVX-VNNI) is unpacked once per call into
  * an interleaved int8 layout in caller scratch, then every activation row runs against it
  * with one output (row, token) per vector lane.
@@ -22,7 +22,7 @@
  *   Q4_0: the nibbles 0..15 (the -8 comes back as -8 sum(a) per activation block);
  *   Q8_0: w + 128 (unsigned for vpdpbusd; -128 sum(a) comes off the same way); AVX2
  *   without VNNI keeps w as it is (vpmaddubsw's sign trick, x86/gemm_panel_body.h).
- * Q4_K / Q6_K (Q8_K activations) use the same word interleave per super-block of 256, with
+ * The K-quants Q2_K..Q6_K (Q8_K activations) use the same word interleave per super-block of 256, with
  * sub-block scales and mins beside it and one fma per term and super-block: the layout and
  * the exactness argument are in x86/gemm_panel_k_body.h.
  *
@@ -48,11 +48,11 @@ struct kern_panel_aux {
 };
 
 /* Per Q8_K activation super-block, from its bsums (bs_j = sum of elements 16j..16j+15):
- * what the Q4_K / Q6_K panels (x86/gemm_panel_k_body.h) broadcast per token. */
+ * what the K-quant panels (x86/gemm_panel_k_body.h) broadcast per token. */
 struct kern_panel_kaux {
-    int32_t c6[16];              /* -32 bs_j: Q6_K's -32 offset (VNNI) */
+    int32_t c6[16];              /* -32 bs_j: Q6_K's -32 offset (VNNI; Q3_K's -4: c6 / 8) */
     uint32_t s4[4];              /* i16 pairs (bs_4k + bs_4k+1, bs_4k+2 + bs_4k+3): Q4_K mins */
-    uint32_t s6[8];              /* i16 pairs (bs_2k, bs_2k+1): Q6_K's -32 offset (no VNNI) */
+    uint32_t s6[8];              /* i16 pairs (bs_2k, bs_2k+1): Q6_K's, Q3_K's offset (no VNNI), Q2_K mins */
 };
 
 /* W (rows, n) rows ws bytes apart . A (n_tok, n) rows as bytes apart in the weights'
@@ -68,8 +68,8 @@ struct kern_panel {
 };
 
 /* Scratch bytes gemm needs for rows of n elements (R = 16 at most): the Q4_0 / Q8_0 layout
- * takes 36 bytes per row and block of 32, the K layouts at most 356 per row and 256. */
-#define KERN_PANEL_SCRATCH(n) ((size_t)((n) / 32) * 16 * 36 + (size_t)((n) / 256) * 16 * 356 + 64)
+ * takes 36 bytes per row and block of 32, the K layouts at most 360 per row and 256. */
+#define KERN_PANEL_SCRATCH(n) ((size_t)((n) / 32) * 16 * 36 + (size_t)((n) / 256) * 16 * 360 + 64)
 /* Fewer activation rows than this: the 4-row tiles do better (the unpacking is not repaid). */
 #define KERN_PANEL_MIN_TOK 16
 
@@ -105,7 +105,13 @@ KERN_PANEL_DECLARE_Q8(avx2)
 #define KERN_PANEL_DECLARE_K(SUF)                                                                              \
     void gemm_panel_q4_k_##SUF(int64_t n, const void *w, size_t ws, const void *a, size_t as, const void *aux, \
                                float *y, size_t ldy, int n_tok, void *scratch);                                \
+    void gemm_panel_q5_k_##SUF(int64_t n, const void *w, size_t ws, const void *a, size_t as, const void *aux, \
+                               float *y, size_t ldy, int n_tok, void *scratch);                                \
     void gemm_panel_q6_k_##SUF(int64_t n, const void *w, size_t ws, const void *a, size_t as, const void *aux, \
+                               float *y, size_t ldy, int n_tok, void *scratch);                                \
+    void gemm_panel_q3_k_##SUF(int64_t n, const void *w, size_t ws, const void *a, size_t as, const void *aux, \
+                               float *y, size_t ldy, int n_tok, void *scratch);                                \
+    void gemm_panel_q2_k_##SUF(int64_t n, const void *w, size_t ws, const void *a, size_t as, const void *aux, \
                                float *y, size_t ldy, int n_tok, void *scratch);
 KERN_PANEL_DECLARE_K(avx2)
 KERN_PANEL_DECLARE_K(avx512)

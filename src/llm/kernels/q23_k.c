@@ -16,11 +16,8 @@
 /* The 16 6-bit Q3_K sub-block scales, minus 32. */
 static void q3k_scales(const uint8_t *s, int *out)
 {
-    for (int j = 0; j < 16; j++) {
-        int lo = j < 8 ? s[j] & 0xF : s[j - 8] >> 4;
-        int hi = (s[8 + j % 4] >> (2 * (j / 4))) & 3;
-        out[j] = (lo | (hi << 4)) - 32;
-    }
+    for (int j = 0; j < 16; j++)
+        out[j] = kern_scale_q3_k(j, s);
 }
 
 /* Q2_K levels 0..3 of one super-block, in element order. */

@@ -282,21 +282,32 @@ static void check_panel(const char *isa, enum ggml_type t, kern_panel_fn g, int 
     float *x = malloc(sizeof(float) * n), *y = malloc(sizeof(float) * ldy * (size_t)n_tok), want;
     for (int r = 0; r < rows; r++)
         fill_weights(t, w + r * ws, n, x);
-    if (t == GGML_TYPE_Q4_K || t == GGML_TYPE_Q6_K) {
-        /* row 1: the largest quants and scales everywhere (15 / 63, scales 63 / -128, 127),
-         * so that the i16 pair sums of the non-VNNI paths are at their bounds */
+    if (t >= GGML_TYPE_Q2_K && t <= GGML_TYPE_Q6_K) { /* the K-quants */
+        /* row 1: the largest quants and scales everywhere (15 / 31 / 63 / 7 / 3, scales 63 /
+         * -128, 127 / 31 / 15), so that the i16 pair sums of the non-VNNI paths are at their
+         * bounds; row 3: random bytes (every quant, high-bit and scale pattern) */
         memset(w + ws, 0xFF, ggml_row_size(t, n));
-        for (int b = 0; b < n / QK_K; b++) {
-            if (t == GGML_TYPE_Q4_K) {
-                struct blk_q4_k *x4 = (struct blk_q4_k *)(w + ws) + b;
-                x4->d = x4->dmin = fp16_from_f32(0.002f);
-            } else {
-                struct blk_q6_k *x6 = (struct blk_q6_k *)(w + ws) + b;
-                for (int j = 0; j < 16; j++)
-                    x6->scales[j] = (int8_t)(j % 2 ? 127 : -128);
-                x6->d = fp16_from_f32(0.002f);
+        for (size_t i = 0; i < ggml_row_size(t, n); i++)
+            w[3 * ws + i] = (unsigned char)rng_next(&rng);
+        for (int b = 0; b < n / QK_K; b++)
+            for (int r = 1; r <= 3; r += 2) {
+                uint16_t d = fp16_from_f32(r == 1 ? 0.002f : 0.003f);
+                unsigned char *row = w + r * ws;
+                if (t == GGML_TYPE_Q4_K) {
+                    ((struct blk_q4_k *)row)[b].d = ((struct blk_q4_k *)row)[b].dmin = d;
+                } else if (t == GGML_TYPE_Q5_K) {
+                    ((struct blk_q5_k *)row)[b].d = ((struct blk_q5_k *)row)[b].dmin = d;
+                } else if (t == GGML_TYPE_Q3_K) {
+                    ((struct blk_q3_k *)row)[b].d = d;
+                } else if (t == GGML_TYPE_Q2_K) {
+                    ((struct blk_q2_k *)row)[b].d = ((struct blk_q2_k *)row)[b].dmin = d;
+                } else {
+                    struct blk_q6_k *x6 = (struct blk_q6_k *)row + b;
+                    for (int j = 0; j < 16 && r == 1; j++)
+                        x6->scales[j] = (int8_t)(j % 2 ? 127 : -128);
+                    x6->d = d;
+                }
             }
-        }
     }
     if (same) /* row 2: a weight of -128 in every block (|w| = 128 in the sign trick) */
         for (int b = 0; b < n / 32; b++)
@@ -360,12 +371,24 @@ static void check_panels(void)
         {"avx512vnni", KERN_ISA_AVX512VNNI_MASK, GGML_TYPE_Q4_0, gemm_panel_q4_0_avx512vnni, 16, NULL},
         {"avx512vnni", KERN_ISA_AVX512VNNI_MASK, GGML_TYPE_Q8_0, gemm_panel_q8_0_avx512vnni, 16, NULL},
         {"avx2", KERN_ISA_AVX2_MASK, GGML_TYPE_Q4_K, gemm_panel_q4_k_avx2, 8, NULL},
+        {"avx2", KERN_ISA_AVX2_MASK, GGML_TYPE_Q2_K, gemm_panel_q2_k_avx2, 8, NULL},
+        {"avx2", KERN_ISA_AVX2_MASK, GGML_TYPE_Q3_K, gemm_panel_q3_k_avx2, 8, NULL},
+        {"avx2", KERN_ISA_AVX2_MASK, GGML_TYPE_Q5_K, gemm_panel_q5_k_avx2, 8, NULL},
         {"avx2", KERN_ISA_AVX2_MASK, GGML_TYPE_Q6_K, gemm_panel_q6_k_avx2, 8, NULL},
         {"avxvnni", KERN_ISA_AVXVNNI_MASK, GGML_TYPE_Q4_K, gemm_panel_q4_k_avxvnni, 8, NULL},
+        {"avxvnni", KERN_ISA_AVXVNNI_MASK, GGML_TYPE_Q2_K, gemm_panel_q2_k_avxvnni, 8, NULL},
+        {"avxvnni", KERN_ISA_AVXVNNI_MASK, GGML_TYPE_Q3_K, gemm_panel_q3_k_avxvnni, 8, NULL},
+        {"avxvnni", KERN_ISA_AVXVNNI_MASK, GGML_TYPE_Q5_K, gemm_panel_q5_k_avxvnni, 8, NULL},
         {"avxvnni", KERN_ISA_AVXVNNI_MASK, GGML_TYPE_Q6_K, gemm_panel_q6_k_avxvnni, 8, NULL},
         {"avx512 (F/BW/VL)", KERN_ISA_AVX512_MASK, GGML_TYPE_Q4_K, gemm_panel_q4_k_avx512, 16, NULL},
+        {"avx512 (F/BW/VL)", KERN_ISA_AVX512_MASK, GGML_TYPE_Q2_K, gemm_panel_q2_k_avx512, 16, NULL},
+        {"avx512 (F/BW/VL)", KERN_ISA_AVX512_MASK, GGML_TYPE_Q3_K, gemm_panel_q3_k_avx512, 16, NULL},
+        {"avx512 (F/BW/VL)", KERN_ISA_AVX512_MASK, GGML_TYPE_Q5_K, gemm_panel_q5_k_avx512, 16, NULL},
         {"avx512 (F/BW/VL)", KERN_ISA_AVX512_MASK, GGML_TYPE_Q6_K, gemm_panel_q6_k_avx512, 16, NULL},
         {"avx512vnni", KERN_ISA_AVX512VNNI_MASK, GGML_TYPE_Q4_K, gemm_panel_q4_k_avx512vnni, 16, NULL},
+        {"avx512vnni", KERN_ISA_AVX512VNNI_MASK, GGML_TYPE_Q2_K, gemm_panel_q2_k_avx512vnni, 16, NULL},
+        {"avx512vnni", KERN_ISA_AVX512VNNI_MASK, GGML_TYPE_Q3_K, gemm_panel_q3_k_avx512vnni, 16, NULL},
+        {"avx512vnni", KERN_ISA_AVX512VNNI_MASK, GGML_TYPE_Q5_K, gemm_panel_q5_k_avx512vnni, 16, NULL},
         {"avx512vnni", KERN_ISA_AVX512VNNI_MASK, GGML_TYPE_Q6_K, gemm_panel_q6_k_avx512vnni, 16, NULL},
     };
     for (size_t i = 0; i < sizeof ps / sizeof ps[0]; i++) {
@@ -377,7 +400,7 @@ static void check_panels(void)
         printf("testing %s %s panel\n", ps[i].name, ggml_type_name(ps[i].t));
         /* token counts: whole register tiles, tiles plus a tail, fewer than one tile;
          * lengths in blocks of 32 (K-quants: super-blocks of 256) */
-        int k = ps[i].t == GGML_TYPE_Q4_K || ps[i].t == GGML_TYPE_Q6_K;
+        int k = ps[i].t >= GGML_TYPE_Q2_K && ps[i].t <= GGML_TYPE_Q6_K; /* K-quants */
         check_panel(ps[i].name, ps[i].t, ps[i].g, ps[i].rows, 17, k ? 1280 : 1312, ps[i].same);
         check_panel(ps[i].name, ps[i].t, ps[i].g, ps[i].rows, 16, 2048, ps[i].same);
         check_panel(ps[i].name, ps[i].t, ps[i].g, ps[i].rows, 3, k ? 256 : 32, ps[i].same);
@@ -407,7 +430,27 @@ static void check_panels(void)
         CHECK(p4k && p4k->gemm == gemm_panel_q4_k_avx2 && p6k && p6k->gemm == gemm_panel_q6_k_avx2);
     else
         CHECK(!p4k && !p6k);
-    CHECK(kern_get_panel(GGML_TYPE_Q5_K) == NULL);
+    static const struct {
+        enum ggml_type t;
+        kern_panel_fn f[4]; /* avx512vnni, avx512, avxvnni, avx2 */
+    } kp[] = {
+        {GGML_TYPE_Q2_K,
+         {gemm_panel_q2_k_avx512vnni, gemm_panel_q2_k_avx512, gemm_panel_q2_k_avxvnni, gemm_panel_q2_k_avx2}},
+        {GGML_TYPE_Q3_K,
+         {gemm_panel_q3_k_avx512vnni, gemm_panel_q3_k_avx512, gemm_panel_q3_k_avxvnni, gemm_panel_q3_k_avx2}},
+        {GGML_TYPE_Q5_K,
+         {gemm_panel_q5_k_avx512vnni, gemm_panel_q5_k_avx512, gemm_panel_q5_k_avxvnni, gemm_panel_q5_k_avx2}},
+    };
+    int ix = !strcmp(isa, "avx512vnni") ? 0
+             : !strcmp(isa, "avx512")   ? 1
+             : !strcmp(isa, "avxvnni")  ? 2
+             : !strcmp(isa, "avx2")     ? 3
+                                        : -1;
+    for (size_t i = 0; i < sizeof kp / sizeof kp[0]; i++) {
+        const struct kern_panel *p = kern_get_panel(kp[i].t);
+        CHECK(ix < 0 ? !p : p && p->gemm == kp[i].f[ix]);
+    }
+    CHECK(kern_get_panel(GGML_TYPE_IQ4_XS) == NULL);
 }
 
 /* The AVX-512 VNNI Q4_K dot (vpdpbusd, vpackssdw, vpdpwssd) on random bytes (every 6-bit

@@ -271,7 +271,7 @@ static void test_quantized_close(void)
     inferd_llm_free(m16);
 }
 
-/* Q4_K / Q6_K weights (rows of 256 and 512): a 48-token batch takes the panel GEMM
+/* Q2_K..Q6_K weights (rows of 256 and 512): a 48-token batch takes the panel GEMM
  * (kernels/panel.h) where the CPU has one, one token the dot products; both sum exact
  * integer dots per super-block, so only the float order differs, but that can flip the Q8_K
  * rounding of an activation downstream: measured 1.6e-7 to 5e-3 (scalar, sgemm: 5e-3), held
@@ -283,8 +283,8 @@ static void test_kquant_batch(void)
     s.n_ff = 512;
     s.n_head = 4;
     s.embd_type = GGML_TYPE_Q8_0;
-    const enum ggml_type ts[2] = {GGML_TYPE_Q4_K, GGML_TYPE_Q6_K};
-    for (int i = 0; i < 2; i++) {
+    const enum ggml_type ts[] = {GGML_TYPE_Q4_K, GGML_TYPE_Q6_K, GGML_TYPE_Q5_K, GGML_TYPE_Q3_K, GGML_TYPE_Q2_K};
+    for (int i = 0; i < (int)(sizeof ts / sizeof ts[0]); i++) {
         s.type = ts[i];
         struct inferd_llm_model *m = make(ggml_type_name(ts[i]), s, 2);
         CHECK(m != NULL);

@@ -61,10 +61,8 @@ void dot_avx2_q3_k(int64_t n, float *s, const void *w, const void *a)
     for (int64_t i = 0; i < n / QK_K; i++) {
         int sc[16];
         const uint8_t *s8 = x[i].scales;
-        for (int j = 0; j < 16; j++) {
-            int lo = j < 8 ? s8[j] & 0xF : s8[j - 8] >> 4;
-            sc[j] = (lo | (((s8[8 + j % 4] >> (2 * (j / 4))) & 3) << 4)) - 32;
-        }
+        for (int j = 0; j < 16; j++)
+            sc[j] = kern_scale_q3_k(j, s8);
         __m256i hm = _mm256_loadu_si256((const __m256i *)x[i].hmask), acc = zero;
         for (int c = 0; c < 2; c++) {
             __m256i bits = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * c));

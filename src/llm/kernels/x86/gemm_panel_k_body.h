@@ -1,21 +1,29 @@
-/* gemm_panel_k_body.h — the Q4_K / Q6_K panel GEMM of panel.h, included by one file per ISA.
- * The includer defines KSUF (name suffix), PANEL_512 (zmm, 16 rows; else ymm, 8 rows) and
- * PANEL_VNNI (vpdpbusd; else vpmaddubsw + vpmaddwd).
+/* gemm_panel_k_body.h — the K-quant (Q2_K..Q6_K) panel GEMM of panel.h, included by one file
+ * per ISA. The includer defines KSUF (name suffix), PANEL_512 (zmm, 16 rows; else ymm, 8 rows)
+ * and PANEL_VNNI (vpdpbusd; else vpmaddubsw + vpmaddwd).
  *
  * Per super-block (256 elements) and output lane (row r, token t), everything is integer
  * until one fma per term:
  *   Q4_K: y += (d_w d_a) * sum_j sc_j * dot_j  +  (-dmin_w d_a) * sum_j m_j * (bs_2j + bs_2j+1)
  *   Q6_K: y += (d_w d_a) * sum_j sc_j * (dot_j - 32 bs_j)
- * with dot_j the dot of sub-block j's unsigned quants (Q4_K 0..15 over 32 elements, Q6_K
- * 0..63 over 16) with the Q8_K activations, and bs the activations' bsums (16 elements).
- * All are exact in int32 (|Q6_K sum| < 16 * 128 * (16 * 63 * 128 + 32 * 2048) < 2^29).
- * Without VNNI, vpmaddubsw's i16 pair sums cannot saturate: Q4_K 2 * 15 * 128 = 3840 per
- * group, 8 groups (one sub-block) 30720; Q6_K 2 * 63 * 128 = 16128 per group, 2 groups
- * 32256; each such i16 sum goes through vpmaddwd with the sub-block scale (exact in i32).
+ *   Q3_K: y += (d_w d_a) * sum_j sc_j * (dot_j - 4 bs_j)           (sc_j signed, -32..31)
+ *   Q2_K: y += (d_w d_a) * sum_j sc_j * dot_j  +  (-dmin_w d_a) * sum_j m_j * bs_j
+ * with dot_j the dot of sub-block j's unsigned quants (Q4_K 0..15 and Q5_K 0..31 over 32
+ * elements; Q6_K 0..63, Q3_K 0..7 (the level + 4) and Q2_K 0..3 over 16) with the Q8_K
+ * activations, and bs the activations' bsums (16 elements). Q5_K is Q4_K with the 5th bit
+ * added at unpack time (same layout, same terms); Q3_K and Q2_K share Q6_K's 16-sub-block
+ * layout. All are exact in int32 (|Q6_K sum| < 16 * 128 * (16 * 63 * 128 + 32 * 2048)
+ * < 2^29; Q5_K 8 * 63 * 32 * 31 * 128 < 2^26). Without VNNI, vpmaddubsw's i16 pair sums
+ * cannot saturate: Q4_K 2 * 15 * 128 = 3840 per group, 8 groups (one sub-block) 30720;
+ * Q5_K 2 * 31 * 128 = 7936 per group, 4 groups (half a sub-block) 31744; Q6_K
+ * 2 * 63 * 128 = 16128 per group, 2 groups 32256; Q3_K 2 * 7 * 128 = 1792 and Q2_K 768 per
+ * group, 4 groups (one sub-block) 7168 and 3072; each such i16 sum goes through vpmaddwd
+ * with the sub-block scale (exact in i32).
  *
  * Scratch layout per super-block b, in u32 units (R rows; word w = elements 4w..4w+3):
- *   Q4_K: q[64][R] | sc[8][R] | mins[4][R] (i16 pairs m_2k, m_2k+1) | d[R] f32 | -dmin[R] f32
- *   Q6_K: q[64][R] | sc[16][R] | sc pairs[8][R] (i16 sc_2k, sc_2k+1) | d[R] f32
+ *   Q4_K, Q5_K: q[64][R] | sc[8][R] | mins[4][R] (i16 pairs m_2k, m_2k+1) | d[R] f32 | -dmin[R] f32
+ *   Q6_K, Q3_K: q[64][R] | sc[16][R] | sc pairs[8][R] (i16 sc_2k, sc_2k+1) | d[R] f32
+ *   Q2_K: q[64][R] | sc[16][R] | min pairs[8][R] (i16 m_2k, m_2k+1) | d[R] f32 | -dmin[R] f32
  * sc is an i32 with VNNI (vpmulld after vpdpbusd), else the i16 scale twice (vpmaddwd). */
 #include <immintrin.h>
 #include <string.h>
@@ -83,6 +91,10 @@ typedef __m256 vf;
 /* u32 words per super-block of the two layouts */
 #define S4 (78 * R)
 #define S6 (89 * R)
+#define S2 (90 * R)
+
+/* the layouts of 16 sub-blocks of 16 (pack_k16, tile_k16) */
+enum { K16_Q6, K16_Q3, K16_Q2 };
 
 #ifdef PANEL_VNNI
 #define SCW(s) ((uint32_t)(int32_t)(s))
@@ -123,6 +135,26 @@ static inline void unpack_q4_k(const struct blk_q4_k *x, __m128i v[16])
     }
 }
 
+/* The 256 quants of one Q5_K super-block as bytes 0..31: Q4_K's nibbles plus bit 2k (low
+ * nibbles of chunk k) or 2k + 1 (high nibbles) of qh, times 16. */
+static inline void unpack_q5_k(const struct blk_q5_k *x, __m128i v[16])
+{
+    const __m128i m4 = _mm_set1_epi8(0x0F), m16 = _mm_set1_epi8(0x10);
+    const __m128i h0 = _mm_loadu_si128((const __m128i *)x->qh), h1 = _mm_loadu_si128((const __m128i *)(x->qh + 16));
+    for (int k = 0; k < 4; k++) {
+        __m128i a = _mm_loadu_si128((const __m128i *)(x->qs + 32 * k));
+        __m128i b = _mm_loadu_si128((const __m128i *)(x->qs + 32 * k + 16));
+        /* 16 where bit 2k (2k + 1) of qh is set */
+        const __m128i bl = _mm_set1_epi8((char)(1 << (2 * k))), bu = _mm_set1_epi8((char)(2 << (2 * k)));
+        __m128i l0 = _mm_cmpeq_epi8(_mm_and_si128(h0, bl), bl), l1 = _mm_cmpeq_epi8(_mm_and_si128(h1, bl), bl);
+        __m128i u0 = _mm_cmpeq_epi8(_mm_and_si128(h0, bu), bu), u1 = _mm_cmpeq_epi8(_mm_and_si128(h1, bu), bu);
+        v[4 * k] = _mm_or_si128(_mm_and_si128(a, m4), _mm_and_si128(l0, m16));
+        v[4 * k + 1] = _mm_or_si128(_mm_and_si128(b, m4), _mm_and_si128(l1, m16));
+        v[4 * k + 2] = _mm_or_si128(_mm_and_si128(_mm_srli_epi16(a, 4), m4), _mm_and_si128(u0, m16));
+        v[4 * k + 3] = _mm_or_si128(_mm_and_si128(_mm_srli_epi16(b, 4), m4), _mm_and_si128(u1, m16));
+    }
+}
+
 /* The 256 quants of one Q6_K super-block as bytes 0..63 (the -32 is applied later). */
 static inline void unpack_q6_k(const struct blk_q6_k *x, __m128i v[16])
 {
@@ -140,24 +172,59 @@ static inline void unpack_q6_k(const struct blk_q6_k *x, __m128i v[16])
         }
 }
 
-/* R Q4_K rows (ws bytes apart) -> the Q4_K scratch layout, nb super-blocks. */
-static void pack_q4_k(int64_t nb, const unsigned char *w, size_t ws, uint32_t *p)
+/* The 256 quants of one Q3_K (q3 = 1: levels + 4, 0..7) or Q2_K super-block (0..3). */
+static inline __attribute__((always_inline)) void unpack_q23_k(int q3, const uint8_t *qs, const uint8_t *hmask,
+                                                               __m128i v[16])
+{
+    const __m128i m3 = _mm_set1_epi8(3), four = _mm_set1_epi8(4);
+    for (int c = 0; c < 2; c++)
+        for (int h = 0; h < 2; h++) {
+            __m128i q = _mm_loadu_si128((const __m128i *)(qs + 32 * c + 16 * h));
+            __m128i hm = q3 ? _mm_loadu_si128((const __m128i *)(hmask + 16 * h)) : _mm_setzero_si128();
+            for (int sh = 0; sh < 4; sh++) {
+                __m128i lo = _mm_and_si128(_mm_srli_epi16(q, 2 * sh), m3);
+                if (q3) { /* + 4 where bit 4c + sh of hmask is set */
+                    const __m128i bit = _mm_set1_epi8((char)(1 << (4 * c + sh)));
+                    lo = _mm_or_si128(lo, _mm_and_si128(_mm_cmpeq_epi8(_mm_and_si128(hm, bit), bit), four));
+                }
+                v[8 * c + 2 * sh + h] = lo;
+            }
+        }
+}
+
+/* The scales, mins, d and -dmin of one Q4_K / Q5_K super-block (the same fields) -> lane
+ * rk of the layout's super-block at p. */
+static inline void pack_q4_k_scales(uint32_t *p, int rk, uint16_t d, uint16_t dmin, const uint8_t *scales)
+{
+    uint8_t sc[8], m[8];
+    for (int j = 0; j < 8; j++)
+        kern_scale_min_k4(j, scales, &sc[j], &m[j]);
+    for (int j = 0; j < 8; j++)
+        p[64 * R + j * R + rk] = SCW(sc[j]);
+    for (int j = 0; j < 4; j++)
+        p[72 * R + j * R + rk] = PAIR(m[2 * j], m[2 * j + 1]);
+    ((float *)p)[76 * R + rk] = fp16_to_f32(d);
+    ((float *)p)[77 * R + rk] = -fp16_to_f32(dmin);
+}
+
+/* R Q4_K (q5 = 0) or Q5_K rows (ws bytes apart) -> the Q4_K scratch layout, nb super-blocks. */
+static inline __attribute__((always_inline)) void pack_q45_k(int q5, int64_t nb, const unsigned char *w, size_t ws,
+                                                             uint32_t *p)
 {
     for (int64_t b = 0; b < nb; b++, p += S4) {
         for (int r = 0; r < R; r += 4) {
             __m128i v[4][16];
             for (int k = 0; k < 4; k++) {
-                const struct blk_q4_k *x = (const struct blk_q4_k *)(w + (size_t)(r + k) * ws) + b;
-                unpack_q4_k(x, v[k]);
-                uint8_t sc[8], m[8];
-                for (int j = 0; j < 8; j++)
-                    kern_scale_min_k4(j, x->scales, &sc[j], &m[j]);
-                for (int j = 0; j < 8; j++)
-                    p[64 * R + j * R + r + k] = SCW(sc[j]);
-                for (int j = 0; j < 4; j++)
-                    p[72 * R + j * R + r + k] = PAIR(m[2 * j], m[2 * j + 1]);
-                ((float *)p)[76 * R + r + k] = fp16_to_f32(x->d);
-                ((float *)p)[77 * R + r + k] = -fp16_to_f32(x->dmin);
+                const unsigned char *row = w + (size_t)(r + k) * ws;
+                if (q5) {
+                    const struct blk_q5_k *x = (const struct blk_q5_k *)row + b;
+                    unpack_q5_k(x, v[k]);
+                    pack_q4_k_scales(p, r + k, x->d, x->dmin, x->scales);
+                } else {
+                    const struct blk_q4_k *x = (const struct blk_q4_k *)row + b;
+                    unpack_q4_k(x, v[k]);
+                    pack_q4_k_scales(p, r + k, x->d, x->dmin, x->scales);
+                }
             }
             for (int c = 0; c < 16; c++)
                 put4x4(p + (size_t)4 * c * R + r, v[0][c], v[1][c], v[2][c], v[3][c]);
@@ -165,20 +232,44 @@ static void pack_q4_k(int64_t nb, const unsigned char *w, size_t ws, uint32_t *p
     }
 }
 
-/* R Q6_K rows -> the Q6_K scratch layout. */
-static void pack_q6_k(int64_t nb, const unsigned char *w, size_t ws, uint32_t *p)
+/* R Q6_K, Q3_K or Q2_K rows (kind K16_*) -> their scratch layout. */
+static inline __attribute__((always_inline)) void pack_k16(int kind, int64_t nb, const unsigned char *w, size_t ws,
+                                                           uint32_t *p)
 {
-    for (int64_t b = 0; b < nb; b++, p += S6) {
+    for (int64_t b = 0; b < nb; b++, p += kind == K16_Q2 ? S2 : S6) {
         for (int r = 0; r < R; r += 4) {
             __m128i v[4][16];
             for (int k = 0; k < 4; k++) {
-                const struct blk_q6_k *x = (const struct blk_q6_k *)(w + (size_t)(r + k) * ws) + b;
-                unpack_q6_k(x, v[k]);
+                const unsigned char *row = w + (size_t)(r + k) * ws;
+                int sc[16], pr[16]; /* pr: the i16 pairs' values (Q2_K: the mins) */
+                uint16_t d;
+                if (kind == K16_Q6) {
+                    const struct blk_q6_k *x = (const struct blk_q6_k *)row + b;
+                    unpack_q6_k(x, v[k]);
+                    for (int j = 0; j < 16; j++)
+                        sc[j] = pr[j] = x->scales[j];
+                    d = x->d;
+                } else if (kind == K16_Q3) {
+                    const struct blk_q3_k *x = (const struct blk_q3_k *)row + b;
+                    unpack_q23_k(1, x->qs, x->hmask, v[k]);
+                    for (int j = 0; j < 16; j++)
+                        sc[j] = pr[j] = kern_scale_q3_k(j, x->scales);
+                    d = x->d;
+                } else {
+                    const struct blk_q2_k *x = (const struct blk_q2_k *)row + b;
+                    unpack_q23_k(0, x->qs, NULL, v[k]);
+                    for (int j = 0; j < 16; j++) {
+                        sc[j] = x->scales[j] & 0xF;
+                        pr[j] = x->scales[j] >> 4;
+                    }
+                    d = x->d;
+                    ((float *)p)[89 * R + r + k] = -fp16_to_f32(x->dmin);
+                }
                 for (int j = 0; j < 16; j++)
-                    p[64 * R + j * R + r + k] = SCW(x->scales[j]);
+                    p[64 * R + j * R + r + k] = SCW(sc[j]);
                 for (int j = 0; j < 8; j++)
-                    p[80 * R + j * R + r + k] = PAIR(x->scales[2 * j], x->scales[2 * j + 1]);
-                ((float *)p)[88 * R + r + k] = fp16_to_f32(x->d);
+                    p[80 * R + j * R + r + k] = PAIR(pr[2 * j], pr[2 * j + 1]);
+                ((float *)p)[88 * R + r + k] = fp16_to_f32(d);
             }
             for (int c = 0; c < 16; c++)
                 put4x4(p + (size_t)4 * c * R + r, v[0][c], v[1][c], v[2][c], v[3][c]);
@@ -186,17 +277,25 @@ static void pack_q6_k(int64_t nb, const unsigned char *w, size_t ws, uint32_t *p
     }
 }
 
-/* Q4_K sub-block j (32 elements, 8 words) of one activation row against the panel, times
- * the sub-block scales: i32 per lane. */
-static inline vi sub_q4_k(const vi wq[8], vi sc, const int8_t *aq)
+/* Q4_K (q5 = 0) or Q5_K sub-block j (32 elements, 8 words) of one activation row against
+ * the panel, times the sub-block scales: i32 per lane. */
+static inline __attribute__((always_inline)) vi sub_q45_k(int q5, const vi wq[8], vi sc, const int8_t *aq)
 {
 #ifdef PANEL_VNNI
+    (void)q5;
     vi s = VI_ZERO();
 #pragma GCC unroll 8
     for (int g = 0; g < 8; g++)
         s = VDP(s, wq[g], VI_SET1(ld32(aq + 4 * g)));
     return VMULLO(s, sc);
 #else
+    if (q5) { /* two i16 sums of 4 groups each (8 would saturate) */
+        vi p0 = VADD16(VADD16(VMADDUBS(wq[0], VI_SET1(ld32(aq))), VMADDUBS(wq[1], VI_SET1(ld32(aq + 4)))),
+                       VADD16(VMADDUBS(wq[2], VI_SET1(ld32(aq + 8))), VMADDUBS(wq[3], VI_SET1(ld32(aq + 12)))));
+        vi p1 = VADD16(VADD16(VMADDUBS(wq[4], VI_SET1(ld32(aq + 16))), VMADDUBS(wq[5], VI_SET1(ld32(aq + 20)))),
+                       VADD16(VMADDUBS(wq[6], VI_SET1(ld32(aq + 24))), VMADDUBS(wq[7], VI_SET1(ld32(aq + 28)))));
+        return VADD32(VMADD(p0, sc), VMADD(p1, sc));
+    }
     vi p = VMADDUBS(wq[0], VI_SET1(ld32(aq)));
 #pragma GCC unroll 8
     for (int g = 1; g < 8; g++)
@@ -205,12 +304,14 @@ static inline vi sub_q4_k(const vi wq[8], vi sc, const int8_t *aq)
 #endif
 }
 
-/* Q6_K sub-block j (16 elements, 4 words) times its scales; c6 = -32 bs_j (VNNI only: the
- * other path takes the -32 off per super-block). */
-static inline vi sub_q6_k(const vi wq[4], vi sc, const int8_t *aq, int32_t c6)
+/* Sub-block j (16 elements, 4 words) of a K16_* layout times its scales; c6 = -32 bs_j
+ * (VNNI only: the other path takes Q6_K's -32 and Q3_K's -4 off per super-block). */
+static inline __attribute__((always_inline)) vi sub_k16(int kind, const vi wq[4], vi sc, const int8_t *aq,
+                                                        int32_t c6)
 {
 #ifdef PANEL_VNNI
-    vi s = VI_SET1(c6);
+    /* -4 bs_j = c6 / 8, exactly (c6 is a multiple of 32) */
+    vi s = kind == K16_Q6 ? VI_SET1(c6) : kind == K16_Q3 ? VI_SET1(c6 >> 3) : VI_ZERO();
 #pragma GCC unroll 4
     for (int g = 0; g < 4; g++)
         s = VDP(s, wq[g], VI_SET1(ld32(aq + 4 * g)));
@@ -219,12 +320,14 @@ static inline vi sub_q6_k(const vi wq[4], vi sc, const int8_t *aq, int32_t c6)
     (void)c6;
     vi p0 = VADD16(VMADDUBS(wq[0], VI_SET1(ld32(aq))), VMADDUBS(wq[1], VI_SET1(ld32(aq + 4))));
     vi p1 = VADD16(VMADDUBS(wq[2], VI_SET1(ld32(aq + 8))), VMADDUBS(wq[3], VI_SET1(ld32(aq + 12))));
+    if (kind != K16_Q6) /* 4 groups fit an i16 */
+        return VMADD(VADD16(p0, p1), sc);
     return VADD32(VMADD(p0, sc), VMADD(p1, sc));
 #endif
 }
 
-/* nt (<= NT) Q8_K activation rows against the Q4_K panel; y rows ldy apart. */
-static inline __attribute__((always_inline)) void tile_q4_k(int nt, int64_t nb, const uint32_t *pq,
+/* nt (<= NT) Q8_K activation rows against the Q4_K (q5 = 0) or Q5_K panel; y rows ldy apart. */
+static inline __attribute__((always_inline)) void tile_q45_k(int q5, int nt, int64_t nb, const uint32_t *pq,
                                                             const unsigned char *a, size_t as,
                                                             const struct kern_panel_kaux *aux, float *y, size_t ldy)
 {
@@ -247,7 +350,7 @@ static inline __attribute__((always_inline)) void tile_q4_k(int nt, int64_t nb, 
 #pragma GCC unroll 16
             for (int t = 0; t < nt; t++) {
                 const struct blk_q8_k *ab = (const struct blk_q8_k *)(a + (size_t)t * as) + b;
-                isum[t] = VADD32(isum[t], sub_q4_k(wq, sc, ab->qs + 32 * j));
+                isum[t] = VADD32(isum[t], sub_q45_k(q5, wq, sc, ab->qs + 32 * j));
             }
         }
         vi m0 = VI_LOAD(p + 72 * R), m1 = VI_LOAD(p + 73 * R), m2 = VI_LOAD(p + 74 * R), m3 = VI_LOAD(p + 75 * R);
@@ -268,17 +371,17 @@ static inline __attribute__((always_inline)) void tile_q4_k(int nt, int64_t nb, 
         VF_STORE(y + (size_t)t * ldy, acc[t]);
 }
 
-/* nt (<= NT) Q8_K activation rows against the Q6_K panel. */
-static inline __attribute__((always_inline)) void tile_q6_k(int nt, int64_t nb, const uint32_t *pq,
-                                                            const unsigned char *a, size_t as,
-                                                            const struct kern_panel_kaux *aux, float *y, size_t ldy)
+/* nt (<= NT) Q8_K activation rows against a K16_* panel. */
+static inline __attribute__((always_inline)) void tile_k16(int kind, int nt, int64_t nb, const uint32_t *pq,
+                                                           const unsigned char *a, size_t as,
+                                                           const struct kern_panel_kaux *aux, float *y, size_t ldy)
 {
     vf acc[NT];
 #pragma GCC unroll 16
     for (int t = 0; t < nt; t++)
         acc[t] = VF_ZERO();
     for (int64_t b = 0; b < nb; b++) {
-        const uint32_t *p = pq + (size_t)b * S6;
+        const uint32_t *p = pq + (size_t)b * (kind == K16_Q2 ? S2 : S6);
         vi isum[NT];
 #pragma GCC unroll 16
         for (int t = 0; t < nt; t++)
@@ -293,8 +396,8 @@ static inline __attribute__((always_inline)) void tile_q6_k(int nt, int64_t nb, 
             for (int t = 0; t < nt; t++) {
                 const struct blk_q8_k *ab = (const struct blk_q8_k *)(a + (size_t)t * as) + b;
                 const struct kern_panel_kaux *x = aux + (size_t)t * nb + b;
-                vi s = VADD32(sub_q6_k(wq, sc0, ab->qs + 16 * j, x->c6[j]),
-                              sub_q6_k(wq + 4, sc1, ab->qs + 16 * j + 16, x->c6[j + 1]));
+                vi s = VADD32(sub_k16(kind, wq, sc0, ab->qs + 16 * j, x->c6[j]),
+                              sub_k16(kind, wq + 4, sc1, ab->qs + 16 * j + 16, x->c6[j + 1]));
                 isum[t] = VADD32(isum[t], s);
             }
         }
@@ -302,15 +405,26 @@ static inline __attribute__((always_inline)) void tile_q6_k(int nt, int64_t nb, 
 #pragma GCC unroll 16
         for (int t = 0; t < nt; t++) {
             const struct blk_q8_k *ab = (const struct blk_q8_k *)(a + (size_t)t * as) + b;
-#ifndef PANEL_VNNI
             const struct kern_panel_kaux *x = aux + (size_t)t * nb + b;
-            vi bias = VI_ZERO();
-#pragma GCC unroll 8
-            for (int k = 0; k < 8; k++)
-                bias = VADD32(bias, VMADD(VI_LOAD(p + (size_t)(80 + k) * R), VI_SET1((int)x->s6[k])));
-            isum[t] = VSUB32(isum[t], VSLL32(bias, 5));
+#ifdef PANEL_VNNI
+            const int bias_terms = kind == K16_Q2;
+#else
+            const int bias_terms = 1;
 #endif
-            acc[t] = VFMA(VCVT(isum[t]), VMUL(wd, VF_SET1(ab->d)), acc[t]);
+            vi bias = VI_ZERO(); /* sum_j pr_j bs_j */
+            if (bias_terms) {
+#pragma GCC unroll 8
+                for (int k = 0; k < 8; k++)
+                    bias = VADD32(bias, VMADD(VI_LOAD(p + (size_t)(80 + k) * R), VI_SET1((int)x->s6[k])));
+            }
+            if (kind == K16_Q6 && bias_terms)
+                isum[t] = VSUB32(isum[t], VSLL32(bias, 5));
+            else if (kind == K16_Q3 && bias_terms)
+                isum[t] = VSUB32(isum[t], VSLL32(bias, 2));
+            vf da = VF_SET1(ab->d);
+            acc[t] = VFMA(VCVT(isum[t]), VMUL(wd, da), acc[t]);
+            if (kind == K16_Q2)
+                acc[t] = VFMA(VCVT(bias), VMUL(VF_LOAD(p + 89 * R), da), acc[t]);
         }
     }
 #pragma GCC unroll 16
@@ -325,25 +439,46 @@ void PN(gemm_panel_q4_k_)(int64_t n, const void *w, size_t ws, const void *a, si
     int64_t nb = n / QK_K;
     const unsigned char *ap = a;
     const struct kern_panel_kaux *x = aux;
-    pack_q4_k(nb, w, ws, scratch);
+    pack_q45_k(0, nb, w, ws, scratch);
     int t = 0;
     for (; t + NT <= n_tok; t += NT)
-        tile_q4_k(NT, nb, scratch, ap + (size_t)t * as, as, x + (size_t)t * nb, y + (size_t)t * ldy, ldy);
+        tile_q45_k(0, NT, nb, scratch, ap + (size_t)t * as, as, x + (size_t)t * nb, y + (size_t)t * ldy, ldy);
     for (; t < n_tok; t++)
-        tile_q4_k(1, nb, scratch, ap + (size_t)t * as, as, x + (size_t)t * nb, y + (size_t)t * ldy, ldy);
+        tile_q45_k(0, 1, nb, scratch, ap + (size_t)t * as, as, x + (size_t)t * nb, y + (size_t)t * ldy, ldy);
 }
 
-/* W q6_k (R, n) . A q8_k (n_tok, n) -> y[t * ldy + r] */
-void PN(gemm_panel_q6_k_)(int64_t n, const void *w, size_t ws, const void *a, size_t as, const void *aux, float *y,
+/* W q5_k (R, n) . A q8_k (n_tok, n) -> y[t * ldy + r] */
+void PN(gemm_panel_q5_k_)(int64_t n, const void *w, size_t ws, const void *a, size_t as, const void *aux, float *y,
                           size_t ldy, int n_tok, void *scratch)
 {
     int64_t nb = n / QK_K;
     const unsigned char *ap = a;
     const struct kern_panel_kaux *x = aux;
-    pack_q6_k(nb, w, ws, scratch);
+    pack_q45_k(1, nb, w, ws, scratch);
     int t = 0;
     for (; t + NT <= n_tok; t += NT)
-        tile_q6_k(NT, nb, scratch, ap + (size_t)t * as, as, x + (size_t)t * nb, y + (size_t)t * ldy, ldy);
+        tile_q45_k(1, NT, nb, scratch, ap + (size_t)t * as, as, x + (size_t)t * nb, y + (size_t)t * ldy, ldy);
     for (; t < n_tok; t++)
-        tile_q6_k(1, nb, scratch, ap + (size_t)t * as, as, x + (size_t)t * nb, y + (size_t)t * ldy, ldy);
+        tile_q45_k(1, 1, nb, scratch, ap + (size_t)t * as, as, x + (size_t)t * nb, y + (size_t)t * ldy, ldy);
 }
+
+/* W q6_k / q3_k / q2_k (R, n) . A q8_k (n_tok, n) -> y[t * ldy + r] */
+#define K16_GEMM(name, kind)                                                                                   \
+    void PN(name)(int64_t n, const void *w, size_t ws, const void *a, size_t as, const void *aux, float *y,    \
+                  size_t ldy, int n_tok, void *scratch)                                                       \
+    {                                                                                                          \
+        int64_t nb = n / QK_K;                                                                                 \
+        const unsigned char *ap = a;                                                                           \
+        const struct kern_panel_kaux *x = aux;                                                                 \
+        pack_k16(kind, nb, w, ws, scratch);                                                                    \
+        int t = 0;                                                                                             \
+        for (; t + NT <= n_tok; t += NT)                                                                       \
+            tile_k16(kind, NT, nb, scratch, ap + (size_t)t * as, as, x + (size_t)t * nb, y + (size_t)t * ldy,  \
+                     ldy);                                                                                     \
+        for (; t < n_tok; t++)                                                                                 \
+            tile_k16(kind, 1, nb, scratch, ap + (size_t)t * as, as, x + (size_t)t * nb, y + (size_t)t * ldy,   \
+                     ldy);                                                                                     \
+    }
+K16_GEMM(gemm_panel_q6_k_, K16_Q6)
+K16_GEMM(gemm_panel_q3_k_, K16_Q3)
+K16_GEMM(gemm_panel_q2_k_, K16_Q2)
