@@ -70,6 +70,19 @@ static inline __attribute__((always_inline)) VF stem_epi(const struct ox_epi *e,
     return epi_vec(&k, v);
 }
 
+/* vector u of channel row r of a group at output row oy, column ox (stem_group's names): the
+ * epilogue, then a store of the columns < OW */
+static inline __attribute__((always_inline)) void stem_put(const struct ox_stem *s, float *y, int64_t ohw, int64_t oy,
+                                                           int64_t ox, int r, int u, int full, int act, VF a)
+{
+    int64_t left = s->ow - ox - u * VL;
+    float *yp = y + r * ohw + oy * s->ow + ox + u * VL;
+    if (full || left >= VL)
+        VSTORE(yp, stem_epi(&s->epi, act, a));
+    else if (left > 0)
+        VSTOREM(yp, MASK_N((int)left), stem_epi(&s->epi, act, a));
+}
+
 /* STEM_NR output channels (weights wg, STEM_NR x taps, rows past M zero) x nc (1..STEM_NC, a
  * constant after inlining) vectors of pixels from column ox of output row oy; stores only
  * channels < nm and columns < OW (full: all nc vectors inside the row, a constant); act as
@@ -109,14 +122,8 @@ static inline __attribute__((always_inline)) void stem_group(const struct ox_ste
     if (act == OX_ACT_SILU || act < 0) { /* a long epilogue: once in a loop, acc through the stack */
         for (int r = 0; r < nm; r++)
 #pragma GCC unroll 6
-            for (int u = 0; u < nc; u++) {
-                int64_t left = s->ow - ox - u * VL;
-                float *yp = y + r * ohw + oy * s->ow + ox + u * VL;
-                if (full || left >= VL)
-                    VSTORE(yp, stem_epi(&s->epi, act, acc[r][u]));
-                else if (left > 0)
-                    VSTOREM(yp, MASK_N((int)left), stem_epi(&s->epi, act, acc[r][u]));
-            }
+            for (int u = 0; u < nc; u++)
+                stem_put(s, y, ohw, oy, ox, r, u, full, act, acc[r][u]);
         return;
     }
     /* a short one unrolled (r < nm tested inside), acc kept in registers */
@@ -125,14 +132,8 @@ static inline __attribute__((always_inline)) void stem_group(const struct ox_ste
         if (r >= nm)
             break;
 #pragma GCC unroll 6
-        for (int u = 0; u < nc; u++) {
-            int64_t left = s->ow - ox - u * VL;
-            float *yp = y + r * ohw + oy * s->ow + ox + u * VL;
-            if (full || left >= VL)
-                VSTORE(yp, stem_epi(&s->epi, act, acc[r][u]));
-            else if (left > 0)
-                VSTOREM(yp, MASK_N((int)left), stem_epi(&s->epi, act, acc[r][u]));
-        }
+        for (int u = 0; u < nc; u++)
+            stem_put(s, y, ohw, oy, ox, r, u, full, act, acc[r][u]);
     }
 }
 

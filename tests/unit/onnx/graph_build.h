@@ -125,15 +125,15 @@ static inline void gb_model(struct buf *out, struct buf *g, int opset)
     buf_free(&m);
 }
 
-/* Runs m on the one input in, asking for n_out (<= 4) outputs; OUT: *out, a malloc'd copy of
- * output 0 (room for one float at least). Returns output 0's element count, or -1 with the
- * error printed after what. */
-static inline int64_t gb_run(struct inferd_onnx_model *m, const struct inferd_tensor *in, int n_out, const char *what,
-                             float **out)
+/* Runs m on the n_in inputs in, asking for n_out (<= 4) outputs; OUT: *out, a malloc'd copy
+ * of output 0 (room for one float at least). Returns output 0's element count, or -1 with the
+ * error printed after what. gb_run: one input. */
+static inline int64_t gb_run_n(struct inferd_onnx_model *m, const struct inferd_tensor *in, int n_in, int n_out,
+                               const char *what, float **out)
 {
     struct inferd_tensor o[4];
     struct inferd_err err = {0};
-    int rc = inferd_onnx_run(m, in, 1, o, n_out, &err);
+    int rc = inferd_onnx_run(m, in, n_in, o, n_out, &err);
     if (rc < 0)
         fprintf(stderr, "%s: run: %s\n", what, err.msg);
     int64_t k = rc == 0 ? inferd_shape_numel(o[0].rank, o[0].dims) : 0;
@@ -141,6 +141,12 @@ static inline int64_t gb_run(struct inferd_onnx_model *m, const struct inferd_te
     if (k)
         memcpy(*out, o[0].data, sizeof(float) * (size_t)k);
     return rc == 0 ? k : -1;
+}
+
+static inline int64_t gb_run(struct inferd_onnx_model *m, const struct inferd_tensor *in, int n_out, const char *what,
+                             float **out)
+{
+    return gb_run_n(m, in, 1, n_out, what, out);
 }
 
 #endif

@@ -157,21 +157,6 @@ static void encode(const struct fcase *fc, int x_const, struct buf *out)
     gb_model(out, &g, 13);
 }
 
-/* runs m on the given inputs; OUT: a malloc'd copy of output 0; returns its elements or -1 */
-static int64_t run(struct inferd_onnx_model *m, const struct inferd_tensor *in, int n_in, const char *what, float **out)
-{
-    struct inferd_tensor o[1];
-    struct inferd_err err = {0};
-    int rc = inferd_onnx_run(m, in, n_in, o, 1, &err);
-    if (rc < 0)
-        fprintf(stderr, "%s: run: %s\n", what, err.msg);
-    int64_t k = rc == 0 ? inferd_shape_numel(o[0].rank, o[0].dims) : 0;
-    *out = malloc(sizeof(float) * (size_t)(k + 1));
-    if (k)
-        memcpy(*out, o[0].data, sizeof(float) * (size_t)k);
-    return rc == 0 ? k : -1;
-}
-
 static void check(const struct fcase *fc)
 {
     struct buf bref, bconst;
@@ -201,7 +186,7 @@ static void check(const struct fcase *fc)
         fprintf(stderr, "%s: reference load: %s\n", fc->what, err.msg);
     CHECK(rc == 0);
     float *want = NULL;
-    int64_t nw = rc == 0 ? run(ref, in, 2, fc->what, &want) : -1;
+    int64_t nw = rc == 0 ? gb_run_n(ref, in, 2, 1, fc->what, &want) : -1;
     CHECK(nw > 0);
     double worst = 0;
     for (int v = 0; v < 4 && nw > 0; v++) {
@@ -216,7 +201,7 @@ static void check(const struct fcase *fc)
         if (rc == 0 && fc->kind == K_MBCONV && fold_off) /* fused, then folded by the plan */
             CHECK(strstr(inferd_onnx_graph_summary(m), " 1 inverted-residual blocks") != NULL);
         float *got = NULL;
-        int64_t ng = rc == 0 ? run(m, &in[1], 1, fc->what, &got) : -1;
+        int64_t ng = rc == 0 ? gb_run_n(m, &in[1], 1, 1, fc->what, &got) : -1;
         CHECK(ng == nw);
         int bad = 0;
         for (int64_t i = 0; i < nw && ng == nw; i++) {
