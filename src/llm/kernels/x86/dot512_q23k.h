@@ -88,13 +88,14 @@ static inline __m256i KN(q3k_bit3_)(__m256i lo, __m256i hm, int b)
     return _mm256_ternarylogic_epi32(lo, t, _mm256_set1_epi8(0x04), 0xF8); /* lo | (t & 4) */
 }
 
-/* Q3_K: one super-block into acc */
-static inline void KN(q3_k_sb_)(const struct blk_q3_k *x, const struct blk_q8_k *y, __m256 *acc)
+/* Q3_K: one super-block into acc (always inlined: gcc otherwise calls it, acc on the stack) */
+static inline __attribute__((always_inline)) void KN(q3_k_sb_)(const struct blk_q3_k *x, const struct blk_q8_k *y,
+                                                               __m256 *acc)
 {
     const __m256i m3 = _mm256_set1_epi8(3);
     __m256i sc16 = KN(q3k_scales_)(x->scales);
-    __m256i sumi = _mm256_sub_epi32(_mm256_setzero_si256(),
-                                    _mm256_slli_epi32(_mm256_madd_epi16(sc16, _mm256_loadu_si256((const __m256i *)y->bsums)), 2));
+    __m256i bias = _mm256_madd_epi16(sc16, _mm256_loadu_si256((const __m256i *)y->bsums));
+    __m256i sumi = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(bias, 2)); /* -4 sum(sc bsum) */
     const __m256i hm = _mm256_loadu_si256((const __m256i *)x->hmask);
     const __m256i bits[2] = {_mm256_loadu_si256((const __m256i *)x->qs),
                              _mm256_loadu_si256((const __m256i *)(x->qs + 32))};
