@@ -65,34 +65,44 @@ static const struct kern_type *find(const struct kern_type *tab, enum ggml_type 
  * in L2, session 10). The 2-8 token tiles stay 512-bit. Q4_K's on AVX-512 VNNI is 256-bit
  * too (dot_q4_k_avx512vnni, dot4_q4_k_avx512vnni: vpdpbusd, vpackssdw, vpdpwssd; gemv_bench
  * in L2 22.8 -> 27.7 GB/s against AVX2's, session 11); on AVX-512 F/BW and AVX-VNNI it is
- * AVX2's (dot_avx2_q4_k, dot4_avx2_q4_k). */
-#define ISA_TYPES(SUF, F16DOT, Q4DOT, Q4KDOT)                                                           \
+ * AVX2's (dot_avx2_q4_k, dot4_avx2_q4_k). Q5_K's on AVX-512 VNNI is Q4_K's step with the fifth
+ * bit ORed in (dot_q5_k_avx512vnni, dot4_q5_k_avx512vnni), Q2_K's and Q3_K's the same
+ * vpdpbusd, vpackssdw, vpdpwssd step (x86/dot512_q23k.h); elsewhere AVX2's dots, no dot4. */
+#define ISA_TYPES(SUF, F16DOT, Q4DOT, Q4KDOT, Q5KDOT, Q2KDOT, Q3KDOT)                                   \
     {GGML_TYPE_F16, GGML_TYPE_F16, dequant_avx2_f16, quant_avx2_f16, F16DOT, NULL},                     \
     {GGML_TYPE_Q4_0, GGML_TYPE_Q8_0, dequant_row_q4_0, quant_row_q4_0, Q4DOT, NULL},                    \
     {GGML_TYPE_Q8_0, GGML_TYPE_Q8_0, dequant_row_q8_0, quant_avx2_q8_0, dot_q8_0_##SUF, NULL},          \
     {GGML_TYPE_Q4_K, GGML_TYPE_Q8_K, dequant_row_q4_k, quant_row_q4_k, Q4KDOT, NULL},                   \
-    {GGML_TYPE_Q6_K, GGML_TYPE_Q8_K, dequant_row_q6_k, quant_row_q6_k, dot_q6_k_##SUF, NULL},
+    {GGML_TYPE_Q6_K, GGML_TYPE_Q8_K, dequant_row_q6_k, quant_row_q6_k, dot_q6_k_##SUF, NULL},          \
+    {GGML_TYPE_Q5_K, GGML_TYPE_Q8_K, dequant_row_q5_k, quant_row_q5_k, Q5KDOT, NULL},                  \
+    {GGML_TYPE_Q2_K, GGML_TYPE_Q8_K, dequant_row_q2_k, quant_row_q2_k, Q2KDOT, NULL},                  \
+    {GGML_TYPE_Q3_K, GGML_TYPE_Q8_K, dequant_row_q3_k, quant_row_q3_k, Q3KDOT, NULL},
 /* No 4-row tile for one token: it streams its weights from memory, and four rows read side
  * by side defeat the prefetcher (a 4x1 tile measured 7 GB/s against 16 GB/s for one row at
  * a time here); generation uses dot4 over 4 distant rows, or the dot products. */
-#define ISA_TILES(SUF, Q4N, Q8N) ISA_TILES4(SUF, Q4N, Q8N, NULL, NULL, NULL, NULL, NULL)
+#define ISA_TILES(SUF, Q4N, Q8N) ISA_TILES4(SUF, Q4N, Q8N, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)
 /* dot4: one token against 4 rows taken from 4 distant places (4 sequential streams, not 4
  * rows side by side; see x86/dot512_gemv.h). */
-#define ISA_TILES4(SUF, Q4N, Q8N, F16D4, Q4D4, Q8D4, Q4KD4, Q6KD4) \
+#define ISA_TILES4(SUF, Q4N, Q8N, F16D4, Q4D4, Q8D4, Q4KD4, Q6KD4, Q5KD4, Q2KD4, Q3KD4) \
     {NULL, NULL, F16D4}, {gemm4x4_q4_0_##SUF, Q4N, Q4D4}, {gemm4x4_q8_0_##SUF, Q8N, Q8D4}, {NULL, NULL, Q4KD4}, \
-        {NULL, NULL, Q6KD4},
-#define ISA_TILES512(SUF, Q4D4, Q4KD4) \
+        {NULL, NULL, Q6KD4}, {NULL, NULL, Q5KD4}, {NULL, NULL, Q2KD4}, {NULL, NULL, Q3KD4},
+#define ISA_TILES512(SUF, Q4D4, Q4KD4, Q5KD4, Q2KD4, Q3KD4) \
     ISA_TILES4(SUF, gemm4xn_q4_0_##SUF, gemm4xn_q8_0_##SUF, dot4_f16_##SUF, Q4D4, dot4_q8_0_##SUF, \
-               Q4KD4, dot4_q6_k_##SUF)
+               Q4KD4, dot4_q6_k_##SUF, Q5KD4, Q2KD4, Q3KD4)
 static const struct kern_type isa_avx512vnni[] = {
-    ISA_TYPES(avx512vnni, dot_f16_avx512vnni, dot_q4_0_avx512vnni, dot_q4_k_avx512vnni)};
-static const struct kern_type isa_avx512[] = {ISA_TYPES(avx512, dot_f16_avx512, dot_avx2_q4_0, dot_avx2_q4_k)};
-static const struct kern_type isa_avxvnni[] = {ISA_TYPES(avxvnni, dot_avx2_f16, dot_q4_0_avxvnni, dot_avx2_q4_k)};
-static const struct kern_tiles tiles_avx512vnni[] = {ISA_TILES512(avx512vnni, dot4_q4_0_avx512vnni, dot4_q4_k_avx512vnni)};
-static const struct kern_tiles tiles_avx512[] = {ISA_TILES512(avx512, dot4_avx2_q4_0, dot4_avx2_q4_k)};
+    ISA_TYPES(avx512vnni, dot_f16_avx512vnni, dot_q4_0_avx512vnni, dot_q4_k_avx512vnni, dot_q5_k_avx512vnni,
+              dot_q2_k_avx512vnni, dot_q3_k_avx512vnni)};
+static const struct kern_type isa_avx512[] = {
+    ISA_TYPES(avx512, dot_f16_avx512, dot_avx2_q4_0, dot_avx2_q4_k, dot_avx2_q5_k, dot_avx2_q2_k, dot_avx2_q3_k)};
+static const struct kern_type isa_avxvnni[] = {
+    ISA_TYPES(avxvnni, dot_avx2_f16, dot_q4_0_avxvnni, dot_avx2_q4_k, dot_avx2_q5_k, dot_avx2_q2_k, dot_avx2_q3_k)};
+static const struct kern_tiles tiles_avx512vnni[] = {
+    ISA_TILES512(avx512vnni, dot4_q4_0_avx512vnni, dot4_q4_k_avx512vnni, dot4_q5_k_avx512vnni,
+                 dot4_q2_k_avx512vnni, dot4_q3_k_avx512vnni)};
+static const struct kern_tiles tiles_avx512[] = {ISA_TILES512(avx512, dot4_avx2_q4_0, dot4_avx2_q4_k, NULL, NULL, NULL)};
 /* AVX-VNNI's F16 and Q4_K dots are AVX2's, so AVX2's dot4s match them bit for bit */
 static const struct kern_tiles tiles_avxvnni[] = {
-    ISA_TILES4(avxvnni, NULL, NULL, dot4_avx2_f16, NULL, NULL, dot4_avx2_q4_k, NULL)};
+    ISA_TILES4(avxvnni, NULL, NULL, dot4_avx2_f16, NULL, NULL, dot4_avx2_q4_k, NULL, NULL, NULL, NULL)};
 #define N_ISA_TYPES (sizeof isa_avx512 / sizeof isa_avx512[0])
 
 /* The isa_* table for this CPU, or NULL (AVX2 or scalar only). */

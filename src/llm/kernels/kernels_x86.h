@@ -78,6 +78,12 @@ void dot_q4_0_avxvnni(int64_t n, float *s, const void *w, const void *a);
  * dot512_gemv.h); without VNNI the tables take AVX2's */
 void dot_q4_k_avx512vnni(int64_t n, float *s, const void *w, const void *a);
 void dot4_q4_k_avx512vnni(int64_t n, const void *w, size_t ws, const void *a, float *y, size_t ys);
+void dot_q5_k_avx512vnni(int64_t n, float *s, const void *w, const void *a);
+void dot4_q5_k_avx512vnni(int64_t n, const void *w, size_t ws, const void *a, float *y, size_t ys);
+void dot_q2_k_avx512vnni(int64_t n, float *s, const void *w, const void *a);
+void dot4_q2_k_avx512vnni(int64_t n, const void *w, size_t ws, const void *a, float *y, size_t ys);
+void dot_q3_k_avx512vnni(int64_t n, float *s, const void *w, const void *a);
+void dot4_q3_k_avx512vnni(int64_t n, const void *w, size_t ws, const void *a, float *y, size_t ys);
 void dot_q4_0_avx512vnni(int64_t n, float *s, const void *w, const void *a);
 void dot4_q4_0_avx512vnni(int64_t n, const void *w, size_t ws, const void *a, float *y, size_t ys);
 void dot_f16_avx512(int64_t n, float *s, const void *w, const void *a);

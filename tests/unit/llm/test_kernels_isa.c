@@ -1,6 +1,7 @@
 /* test_kernels_isa.c — the AVX-512F/BW, AVX-512 VNNI and AVX-VNNI integer kernels against
  * the scalar reference: every dot product, and every GEMM tile against the reference dot of
  * each (row, token) pair. An ISA the CPU lacks is skipped with a message. */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -205,8 +206,8 @@ static void check_dot4(const char *isa, enum ggml_type t, kern_dot4_fn d4, kern_
     free(x);
 }
 
-/* Q4_K and Q6_K at their bounds: every quant at its largest (15, 63), the Q4_K scales and
- * mins 63, the Q6_K scales 127 / -128 in turn, the activations +-127 in runs of each sign
+/* Q4_K, Q5_K and Q6_K at their bounds: every quant at its largest (15, 31, 63), the Q4_K /
+ * Q5_K scales and mins 63, the Q6_K scales 127 / -128 in turn, the activations +-127 in runs of each sign
  * (the AVX2 dots fold i16 pair sums with vphaddw: 4 products of 15 * 127 or 63 * 127 per
  * i16), against the reference: only the float order differs. */
 static void check_k_bounds(const char *isa, enum ggml_type t, kern_dot_fn dot)
@@ -221,6 +222,12 @@ static void check_k_bounds(const char *isa, enum ggml_type t, kern_dot_fn dot)
             uint16_t d = fp16_from_f32(s == 2 ? 0.f : 0.002f);
             if (t == GGML_TYPE_Q4_K) {
                 ((struct blk_q4_k *)w)[b].d = ((struct blk_q4_k *)w)[b].dmin = d;
+            } else if (t == GGML_TYPE_Q5_K) {
+                ((struct blk_q5_k *)w)[b].d = ((struct blk_q5_k *)w)[b].dmin = d;
+            } else if (t == GGML_TYPE_Q2_K) {
+                ((struct blk_q2_k *)w)[b].d = ((struct blk_q2_k *)w)[b].dmin = d;
+            } else if (t == GGML_TYPE_Q3_K) {
+                ((struct blk_q3_k *)w)[b].d = d;
             } else {
                 struct blk_q6_k *x6 = (struct blk_q6_k *)w + b;
                 for (int j = 0; j < 16; j++)
@@ -258,6 +265,7 @@ static void check_dot4_avx2(const int *small_n, size_t n_small)
         check_dot4("avx2", GGML_TYPE_Q6_K, dot4_avx2_q6_k, dot_avx2_q6_k, n);
         check_dot4("avx2", GGML_TYPE_Q4_K, dot4_avx2_q4_k, dot_avx2_q4_k, n);
         check_dot("avx2", GGML_TYPE_Q4_K, dot_avx2_q4_k, n);
+        check_dot("avx2", GGML_TYPE_Q5_K, dot_avx2_q5_k, n);
     }
     check_k_bounds("avx2", GGML_TYPE_Q4_K, dot_avx2_q4_k);
     check_k_bounds("avx2", GGML_TYPE_Q6_K, dot_avx2_q6_k);
@@ -453,34 +461,38 @@ static void check_panels(void)
     CHECK(kern_get_panel(GGML_TYPE_IQ4_XS) == NULL);
 }
 
-/* The AVX-512 VNNI Q4_K dot (vpdpbusd, vpackssdw, vpdpwssd) on random bytes (every 6-bit
- * scale and min pattern of the SIMD scale unpack, every nibble) near the reference, and its
- * dot4 bit-identical to it on the same rows. */
-static void check_q4_k_vnni_random(void)
+/* The AVX-512 VNNI Q4_K, Q5_K, Q2_K and Q3_K dots (vpdpbusd, vpackssdw, vpdpwssd) on random
+ * bytes (every scale and min pattern of the SIMD scale unpacks, every level and high bit)
+ * near the reference, and their dot4s bit-identical to them on the same rows. Q5_K's blocks
+ * start with Q4_K's d and dmin. */
+static void check_k_vnni_random(enum ggml_type t, kern_dot_fn dot, kern_dot4_fn dot4)
 {
     if (!cpu_has(KERN_ISA_AVX512VNNI_MASK)) {
-        printf("skip avx512vnni Q4_K on random bytes: this CPU lacks VNNI\n");
+        printf("skip avx512vnni %s on random bytes: this CPU lacks VNNI\n", ggml_type_name(t));
         return;
     }
     const int n = 2048;
-    size_t wb = ggml_row_size(GGML_TYPE_Q4_K, n);
+    size_t wb = ggml_row_size(t, n), bb = wb / (n / QK_K);
     unsigned char *w = malloc(wb), *a = malloc(ggml_row_size(GGML_TYPE_Q8_K, n));
     float *x = malloc(sizeof(float) * n);
     for (int it = 0; it < 50; it++) {
         for (size_t i = 0; i < wb; i++)
             w[i] = (unsigned char)rng_next(&rng);
-        for (int b = 0; b < n / QK_K; b++) {
-            struct blk_q4_k *q = (struct blk_q4_k *)w + b;
-            q->d = fp16_from_f32(0.0001f * (float)(rng_next(&rng) % 100));
-            q->dmin = fp16_from_f32(0.0001f * (float)(rng_next(&rng) % 100));
+        for (int b = 0; b < n / QK_K; b++) { /* d (and dmin, the f16 after it) */
+            size_t at = t == GGML_TYPE_Q2_K   ? offsetof(struct blk_q2_k, d)
+                        : t == GGML_TYPE_Q3_K ? offsetof(struct blk_q3_k, d)
+                                              : offsetof(struct blk_q4_k, d);
+            uint16_t dd[2] = {fp16_from_f32(0.0001f * (float)(rng_next(&rng) % 100)),
+                              fp16_from_f32(0.0001f * (float)(rng_next(&rng) % 100))};
+            memcpy(w + (size_t)b * bb + at, dd, t == GGML_TYPE_Q3_K ? 2 : 4);
         }
         for (int i = 0; i < n; i++)
             x[i] = frand() * (it % 2 ? 5.f : 1.f);
         kern_get_ref(GGML_TYPE_Q8_K)->quantize_row(x, a, n);
         float s1, s4[4], want;
-        dot_q4_k_avx512vnni(n, &s1, w, a);
-        dot4_q4_k_avx512vnni(n, w, 0, a, s4, 1); /* the same row 4 times */
-        dot_ref_q4_k(n, &want, w, a);
+        dot(n, &s1, w, a);
+        dot4(n, w, 0, a, s4, 1); /* the same row 4 times */
+        kern_get_ref(t)->vec_dot(n, &want, w, a);
         CHECK(memcmp(&s1, &s4[0], sizeof s1) == 0 && memcmp(&s1, &s4[3], sizeof s1) == 0);
         CHECK_NEAR(s1, want, 1e-4 * (fabs(want) + 1));
     }
@@ -572,6 +584,28 @@ int main(void)
         check_dot(s->name, GGML_TYPE_Q6_K, s->q6_k, 1280);
         check_dot(s->name, GGML_TYPE_Q4_K, s->q4_k, 256);
         check_k_bounds(s->name, GGML_TYPE_Q4_K, s->q4_k);
+        { /* Q5_K: AVX-512 VNNI's own dot and dot4; the other sets hand out AVX2's dot */
+            int vnni = s->mask == KERN_ISA_AVX512VNNI_MASK;
+            kern_dot_fn q5k = vnni ? dot_q5_k_avx512vnni : dot_avx2_q5_k;
+            check_dot(s->name, GGML_TYPE_Q5_K, q5k, 256);
+            check_dot(s->name, GGML_TYPE_Q5_K, q5k, 1280);
+            check_k_bounds(s->name, GGML_TYPE_Q5_K, q5k);
+            for (int n = 256; vnni && n <= 1280; n += 1024)
+                check_dot4(s->name, GGML_TYPE_Q5_K, dot4_q5_k_avx512vnni, q5k, n);
+            /* Q2_K and Q3_K (all quants 3, Q3_K's high bits set: its bounds are in the
+             * random-bytes check) */
+            kern_dot_fn q2k = vnni ? dot_q2_k_avx512vnni : dot_avx2_q2_k, q3k = vnni ? dot_q3_k_avx512vnni : dot_avx2_q3_k;
+            for (int n = 256; n <= 1280; n += 1024) {
+                check_dot(s->name, GGML_TYPE_Q2_K, q2k, n);
+                check_dot(s->name, GGML_TYPE_Q3_K, q3k, n);
+                if (vnni) {
+                    check_dot4(s->name, GGML_TYPE_Q2_K, dot4_q2_k_avx512vnni, q2k, n);
+                    check_dot4(s->name, GGML_TYPE_Q3_K, dot4_q3_k_avx512vnni, q3k, n);
+                }
+            }
+            check_k_bounds(s->name, GGML_TYPE_Q2_K, q2k);
+            check_k_bounds(s->name, GGML_TYPE_Q3_K, q3k);
+        }
         check_k_bounds(s->name, GGML_TYPE_Q6_K, s->q6_k);
         check_dot(s->name, GGML_TYPE_Q6_K, s->q6_k, 256);
     }
@@ -599,8 +633,25 @@ int main(void)
     else
         CHECK(!strcmp(isa, "scalar") && k->vec_dot == dot_ref_q4_0 && !tl->gemm4x4);
     CHECK(kern_get_tiles(GGML_TYPE_Q4_K)->gemm4x4 == NULL); /* none for K-quants yet */
+    if (!strcmp(isa, "avx512vnni"))
+        CHECK(kern_get(GGML_TYPE_Q5_K)->vec_dot == dot_q5_k_avx512vnni &&
+              kern_get_tiles(GGML_TYPE_Q5_K)->dot4 == dot4_q5_k_avx512vnni);
+    else
+        CHECK(kern_get(GGML_TYPE_Q5_K)->vec_dot == (strcmp(isa, "scalar") ? dot_avx2_q5_k : dot_ref_q5_k) &&
+              kern_get_tiles(GGML_TYPE_Q5_K)->dot4 == NULL);
+    if (!strcmp(isa, "avx512vnni"))
+        CHECK(kern_get(GGML_TYPE_Q2_K)->vec_dot == dot_q2_k_avx512vnni &&
+              kern_get_tiles(GGML_TYPE_Q2_K)->dot4 == dot4_q2_k_avx512vnni &&
+              kern_get(GGML_TYPE_Q3_K)->vec_dot == dot_q3_k_avx512vnni &&
+              kern_get_tiles(GGML_TYPE_Q3_K)->dot4 == dot4_q3_k_avx512vnni);
+    else if (strcmp(isa, "scalar"))
+        CHECK(kern_get(GGML_TYPE_Q2_K)->vec_dot == dot_avx2_q2_k && kern_get(GGML_TYPE_Q3_K)->vec_dot == dot_avx2_q3_k &&
+              !kern_get_tiles(GGML_TYPE_Q2_K)->dot4 && !kern_get_tiles(GGML_TYPE_Q3_K)->dot4);
     check_panels();
-    check_q4_k_vnni_random();
+    check_k_vnni_random(GGML_TYPE_Q4_K, dot_q4_k_avx512vnni, dot4_q4_k_avx512vnni);
+    check_k_vnni_random(GGML_TYPE_Q5_K, dot_q5_k_avx512vnni, dot4_q5_k_avx512vnni);
+    check_k_vnni_random(GGML_TYPE_Q2_K, dot_q2_k_avx512vnni, dot4_q2_k_avx512vnni);
+    check_k_vnni_random(GGML_TYPE_Q3_K, dot_q3_k_avx512vnni, dot4_q3_k_avx512vnni);
     check_quant_q8_k();
     return check_finish();
 }

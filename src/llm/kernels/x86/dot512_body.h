@@ -139,17 +139,30 @@ void KN(dot_q8_0_)(int64_t n, float *s, const void *w, const void *a)
  * 3 multiply ops, a vphaddw and a vpshufb (gemv_bench in L2: 22.8 -> 27.7 GB/s). (A
  * vpmaddubsw + vpdpwssd per sub-block, with the scales as broadcast loads, has 4 multiply
  * ops: 19.8 GB/s.) The mins term and the float accumulation are AVX2's (q4_k_sb). */
-static inline void KN(q4_k_sb_)(const struct blk_q4_k *x, const struct blk_q8_k *y, __m256 *acc, __m256 *accm)
+/* Q5_K shares Q4_K's layout of d, dmin, 12 scale bytes (then qh[32]) and its arithmetic, its
+ * quants 0..31 with bit 2j (low nibbles) or 2j+1 (high) of qh[l] as the fifth bit: a DP lane
+ * is at most 4 * 31 * 128 = 15872, so the vpackssdw stays exact. qh_bit5 moves bit b of each
+ * byte of hb to bit 4 (one 16-bit shift: bit 4 of either byte comes from that byte for
+ * b = 0..7) and ORs it into the masked nibbles lo in one vpternlogd; qs, qh: NULL qh is
+ * Q4_K (the same instructions as before, so its rows stay bit-identical). */
+static inline __m256i KN(qh_bit5_)(__m256i lo, __m256i hb, int b)
+{
+    __m256i t = b <= 4 ? _mm256_slli_epi16(hb, 4 - b) : _mm256_srli_epi16(hb, b - 4);
+    return _mm256_ternarylogic_epi32(lo, t, _mm256_set1_epi8(0x10), 0xF8); /* lo | (t & 0x10) */
+}
+
+static inline void KN(q45_k_sb_)(const uint8_t *dsc, const uint8_t *qs, const uint8_t *qh, const struct blk_q8_k *y,
+                                 __m256 *acc, __m256 *accm)
 {
     const __m256i m4 = _mm256_set1_epi8(0x0F);
-    const __m128i sm = kq_unpack_scales_k4(x->scales);
+    const __m128i sm = kq_unpack_scales_k4(dsc + 4);
     /* m_j twice per i32 lane j: lane j = m_j (bsum 2j + bsum 2j+1) */
     const __m256i pm = _mm256_setr_epi8(8, -1, 8, -1, 9, -1, 9, -1, 10, -1, 10, -1, 11, -1, 11, -1, 12, -1, 12, -1,
                                         13, -1, 13, -1, 14, -1, 14, -1, 15, -1, 15, -1);
     __m256i mins = _mm256_madd_epi16(_mm256_shuffle_epi8(_mm256_broadcastsi128_si256(sm), pm),
                                      _mm256_loadu_si256((const __m256i *)y->bsums));
     uint32_t ddh; /* d and dmin, adjacent f16 */
-    memcpy(&ddh, &x->d, sizeof ddh);
+    memcpy(&ddh, dsc, sizeof ddh);
     __m128 dd = _mm_mul_ps(_mm_cvtph_ps(_mm_cvtsi32_si128((int)ddh)), _mm_set1_ps(y->d));
     __m256i sumi = _mm256_setzero_si256();
     const __m256i z = _mm256_setzero_si256(), sm2 = _mm256_broadcastsi128_si256(sm);
@@ -158,14 +171,29 @@ static inline void KN(q4_k_sb_)(const struct blk_q4_k *x, const struct blk_q8_k 
         const char ca = (char)(2 * j), cb = (char)(2 * j + 1);
         const __m256i ps = _mm256_setr_epi8(ca, -1, ca, -1, ca, -1, ca, -1, cb, -1, cb, -1, cb, -1, cb, -1, ca, -1, ca,
                                             -1, ca, -1, ca, -1, cb, -1, cb, -1, cb, -1, cb, -1);
-        __m256i q = _mm256_loadu_si256((const __m256i *)(x->qs + 32 * j));
-        __m256i pl = DP256(z, _mm256_and_si256(q, m4), _mm256_loadu_si256((const __m256i *)(y->qs + 64 * j)));
-        __m256i ph = DP256(z, _mm256_and_si256(_mm256_srli_epi16(q, 4), m4),
-                           _mm256_loadu_si256((const __m256i *)(y->qs + 64 * j + 32)));
+        __m256i q = _mm256_loadu_si256((const __m256i *)(qs + 32 * j));
+        __m256i ql = _mm256_and_si256(q, m4), qu = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+        if (qh) {
+            __m256i hb = _mm256_loadu_si256((const __m256i *)qh);
+            ql = KN(qh_bit5_)(ql, hb, 2 * j);
+            qu = KN(qh_bit5_)(qu, hb, 2 * j + 1);
+        }
+        __m256i pl = DP256(z, ql, _mm256_loadu_si256((const __m256i *)(y->qs + 64 * j)));
+        __m256i ph = DP256(z, qu, _mm256_loadu_si256((const __m256i *)(y->qs + 64 * j + 32)));
         sumi = _mm256_dpwssd_epi32(sumi, _mm256_packs_epi32(pl, ph), _mm256_shuffle_epi8(sm2, ps));
     }
     *acc = _mm256_fmadd_ps(_mm256_broadcastss_ps(dd), _mm256_cvtepi32_ps(sumi), *acc);
     *accm = _mm256_fmadd_ps(_mm256_broadcastss_ps(_mm_movehdup_ps(dd)), _mm256_cvtepi32_ps(mins), *accm);
+}
+
+static inline void KN(q4_k_sb_)(const struct blk_q4_k *x, const struct blk_q8_k *y, __m256 *acc, __m256 *accm)
+{
+    KN(q45_k_sb_)((const uint8_t *)x, x->qs, NULL, y, acc, accm);
+}
+
+static inline void KN(q5_k_sb_)(const struct blk_q5_k *x, const struct blk_q8_k *y, __m256 *acc, __m256 *accm)
+{
+    KN(q45_k_sb_)((const uint8_t *)x, x->qs, x->qh, y, acc, accm);
 }
 
 static inline float KN(hsum256_)(__m256 v)
@@ -183,6 +211,17 @@ void KN(dot_q4_k_)(int64_t n, float *s, const void *w, const void *a)
     __m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / QK_K; i++)
         KN(q4_k_sb_)(&x[i], &y[i], &acc, &accm);
+    *s = KN(hsum256_)(_mm256_sub_ps(acc, accm));
+}
+
+/* W q5_k (n,) . a q8_k (n,): q45_k_sb_ with the fifth bits */
+void KN(dot_q5_k_)(int64_t n, float *s, const void *w, const void *a)
+{
+    const struct blk_q5_k *x = w;
+    const struct blk_q8_k *y = a;
+    __m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / QK_K; i++)
+        KN(q5_k_sb_)(&x[i], &y[i], &acc, &accm);
     *s = KN(hsum256_)(_mm256_sub_ps(acc, accm));
 }
 #endif
