@@ -77,41 +77,7 @@ void KN(dot4_q8_0_)(int64_t n, const void *w, size_t ws, const void *a, float *y
     }
 }
 
-#ifdef KERN_VNNI
-/* Q4_K: dot_q4_k_'s super-block step (q4_k_sb_) per row, the activation loads shared. */
-void KN(dot4_q4_k_)(int64_t n, const void *w, size_t ws, const void *a, float *y, size_t ys)
-{
-    const struct blk_q4_k *x[4];
-    const struct blk_q8_k *ya = a;
-    __m256 acc[4], accm[4];
-    for (int k = 0; k < 4; k++) {
-        x[k] = (const struct blk_q4_k *)((const unsigned char *)w + (size_t)k * ws);
-        acc[k] = accm[k] = _mm256_setzero_ps();
-    }
-    for (int64_t i = 0; i < n / QK_K; i++)
-        _Pragma("GCC unroll 4") for (int k = 0; k < 4; k++)
-            KN(q4_k_sb_)(&x[k][i], &ya[i], &acc[k], &accm[k]);
-    for (int k = 0; k < 4; k++)
-        y[(size_t)k * ys] = KN(hsum256_)(_mm256_sub_ps(acc[k], accm[k]));
-}
-
-/* Q5_K: dot_q5_k_'s super-block step (q5_k_sb_) per row. */
-void KN(dot4_q5_k_)(int64_t n, const void *w, size_t ws, const void *a, float *y, size_t ys)
-{
-    const struct blk_q5_k *x[4];
-    const struct blk_q8_k *ya = a;
-    __m256 acc[4], accm[4];
-    for (int k = 0; k < 4; k++) {
-        x[k] = (const struct blk_q5_k *)((const unsigned char *)w + (size_t)k * ws);
-        acc[k] = accm[k] = _mm256_setzero_ps();
-    }
-    for (int64_t i = 0; i < n / QK_K; i++)
-        _Pragma("GCC unroll 4") for (int k = 0; k < 4; k++)
-            KN(q5_k_sb_)(&x[k][i], &ya[i], &acc[k], &accm[k]);
-    for (int k = 0; k < 4; k++)
-        y[(size_t)k * ys] = KN(hsum256_)(_mm256_sub_ps(acc[k], accm[k]));
-}
-#endif
+/* Q4_K, Q5_K (AVX-512 VNNI): dot512_body.h's KDOT_K; Q2_K, Q3_K: dot512_q23k.h */
 
 /* Q6_K: dot_q6_k_'s super-block step per row; activation quants and bsums shared. */
 void KN(dot4_q6_k_)(int64_t n, const void *w, size_t ws, const void *a, float *y, size_t ys)

@@ -88,10 +88,11 @@ static inline __m256i KN(q3k_bit3_)(__m256i lo, __m256i hm, int b)
     return _mm256_ternarylogic_epi32(lo, t, _mm256_set1_epi8(0x04), 0xF8); /* lo | (t & 4) */
 }
 
-/* Q3_K: one super-block into acc (always inlined: gcc otherwise calls it, acc on the stack) */
+/* Q3_K: one super-block into acc, accm untouched (always inlined: gcc otherwise calls it, acc on the stack) */
 static inline __attribute__((always_inline)) void KN(q3_k_sb_)(const struct blk_q3_k *x, const struct blk_q8_k *y,
-                                                               __m256 *acc)
+                                                               __m256 *acc, __m256 *accm)
 {
+    (void)accm; /* no mins: KDOT_K's acc - accm is acc */
     const __m256i m3 = _mm256_set1_epi8(3);
     __m256i sc16 = KN(q3k_scales_)(x->scales);
     __m256i bias = _mm256_madd_epi16(sc16, _mm256_loadu_si256((const __m256i *)y->bsums));
@@ -106,56 +107,6 @@ static inline __attribute__((always_inline)) void KN(q3_k_sb_)(const struct blk_
 }
 #undef Q23K_RUNS
 
-/* W q2_k (n,) . a q8_k (n,) */
-void KN(dot_q2_k_)(int64_t n, float *s, const void *w, const void *a)
-{
-    const struct blk_q2_k *x = w;
-    const struct blk_q8_k *y = a;
-    __m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
-    for (int64_t i = 0; i < n / QK_K; i++)
-        KN(q2_k_sb_)(&x[i], &y[i], &acc, &accm);
-    *s = KN(hsum256_)(_mm256_sub_ps(acc, accm));
-}
-
-void KN(dot4_q2_k_)(int64_t n, const void *w, size_t ws, const void *a, float *y, size_t ys)
-{
-    const struct blk_q2_k *x[4];
-    const struct blk_q8_k *ya = a;
-    __m256 acc[4], accm[4];
-    for (int k = 0; k < 4; k++) {
-        x[k] = (const struct blk_q2_k *)((const unsigned char *)w + (size_t)k * ws);
-        acc[k] = accm[k] = _mm256_setzero_ps();
-    }
-    for (int64_t i = 0; i < n / QK_K; i++)
-        _Pragma("GCC unroll 4") for (int k = 0; k < 4; k++)
-            KN(q2_k_sb_)(&x[k][i], &ya[i], &acc[k], &accm[k]);
-    for (int k = 0; k < 4; k++)
-        y[(size_t)k * ys] = KN(hsum256_)(_mm256_sub_ps(acc[k], accm[k]));
-}
-
-/* W q3_k (n,) . a q8_k (n,) */
-void KN(dot_q3_k_)(int64_t n, float *s, const void *w, const void *a)
-{
-    const struct blk_q3_k *x = w;
-    const struct blk_q8_k *y = a;
-    __m256 acc = _mm256_setzero_ps();
-    for (int64_t i = 0; i < n / QK_K; i++)
-        KN(q3_k_sb_)(&x[i], &y[i], &acc);
-    *s = KN(hsum256_)(acc);
-}
-
-void KN(dot4_q3_k_)(int64_t n, const void *w, size_t ws, const void *a, float *y, size_t ys)
-{
-    const struct blk_q3_k *x[4];
-    const struct blk_q8_k *ya = a;
-    __m256 acc[4];
-    for (int k = 0; k < 4; k++) {
-        x[k] = (const struct blk_q3_k *)((const unsigned char *)w + (size_t)k * ws);
-        acc[k] = _mm256_setzero_ps();
-    }
-    for (int64_t i = 0; i < n / QK_K; i++)
-        _Pragma("GCC unroll 4") for (int k = 0; k < 4; k++)
-            KN(q3_k_sb_)(&x[k][i], &ya[i], &acc[k]);
-    for (int k = 0; k < 4; k++)
-        y[(size_t)k * ys] = KN(hsum256_)(acc[k]);
-}
+/* W q2_k / q3_k (n,) . a q8_k (n,), and their dot4s */
+KDOT_K(q2_k)
+KDOT_K(q3_k)
