@@ -42,15 +42,21 @@ static const double wino_g[6][3] = {
     {0, 0, 1},
 };
 
-void ox_wino_kernel(const float *g, float *u)
+/* u (n x n) = G g G^T for the n x 3 matrix G and a 3x3 kernel g, in double */
+static void wino_ggt(const double (*G)[3], int n, const float *g, float *u)
 {
     double t[6][3]; /* G g */
-    for (int i = 0; i < 6; i++)
+    for (int i = 0; i < n; i++)
         for (int j = 0; j < 3; j++)
-            t[i][j] = wino_g[i][0] * g[j] + wino_g[i][1] * g[3 + j] + wino_g[i][2] * g[6 + j];
-    for (int i = 0; i < 6; i++) /* (G g) G^T */
-        for (int j = 0; j < 6; j++)
-            u[i * 6 + j] = (float)(t[i][0] * wino_g[j][0] + t[i][1] * wino_g[j][1] + t[i][2] * wino_g[j][2]);
+            t[i][j] = G[i][0] * g[j] + G[i][1] * g[3 + j] + G[i][2] * g[6 + j];
+    for (int i = 0; i < n; i++) /* (G g) G^T */
+        for (int j = 0; j < n; j++)
+            u[i * n + j] = (float)(t[i][0] * G[j][0] + t[i][1] * G[j][1] + t[i][2] * G[j][2]);
+}
+
+void ox_wino_kernel(const float *g, float *u)
+{
+    wino_ggt(wino_g, 6, g, u);
 }
 
 int64_t ox_wino_pack_size(int64_t m, int64_t c)
@@ -59,17 +65,11 @@ int64_t ox_wino_pack_size(int64_t m, int64_t c)
 }
 
 /* G (4x3) of F(2x2, 3x3) on the points 0, 1, -1 (and infinity) */
-static const float wino2_g[4][3] = {{1, 0, 0}, {0.5f, 0.5f, 0.5f}, {0.5f, -0.5f, 0.5f}, {0, 0, 1}};
+static const double wino2_g[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
 
 void ox_wino2_kernel(const float *g, float *u)
 {
-    double t[4][3]; /* G g */
-    for (int i = 0; i < 4; i++)
-        for (int j = 0; j < 3; j++)
-            t[i][j] = wino2_g[i][0] * g[j] + wino2_g[i][1] * g[3 + j] + wino2_g[i][2] * g[6 + j];
-    for (int i = 0; i < 4; i++) /* (G g) G^T */
-        for (int j = 0; j < 4; j++)
-            u[i * 4 + j] = (float)(t[i][0] * wino2_g[j][0] + t[i][1] * wino2_g[j][1] + t[i][2] * wino2_g[j][2]);
+    wino_ggt(wino2_g, 4, g, u);
 }
 
 int64_t ox_wino2_pack_size(int64_t m, int64_t c)
