@@ -60,7 +60,9 @@ struct http_server {
     atomic_int quiesced;             /* draining: answers carry Connection: close */
     atomic_size_t buffered;          /* body bytes reserved by requests now (max_buffered_bytes) */
     struct hangup_watch *watch;      /* requests with a hang-up hook that have waited */
-    atomic_int n_suspended;          /* connections suspended now */
+    atomic_int n_suspended;          /* connections suspended now, or held on their way to a
+                                        suspension (hold_begin) */
+    atomic_int cutting;              /* http_server_cut began: nothing suspends any more */
     pthread_mutex_t conns_lock;      /* guards conns */
     struct conn_entry *conns;        /* every open connection (on_connection) */
 };
@@ -428,7 +430,26 @@ void http_resp_stream(struct http_req *r, int status, const char *content_type,
     r->stream_free = free_ctx;
 }
 
-/* Suspends r's connection. The first time, a request whose route gave a hang-up hook is
+/* MHD aborts when it is stopped with a suspended connection, so http_server_cut waits for
+ * n_suspended to reach 0 and nothing may suspend after that. A callback that might suspend
+ * counts itself in first (hold_begin) and then reads `cutting`; the cut sets `cutting` and
+ * then reads the count (both sequentially consistent): either the cut sees the hold and
+ * waits for it, or the callback sees the cut and does not suspend. A stream that a token
+ * resumed, and whose next read would suspend it again, so cannot slip in after the cut
+ * read 0. Returns -1 (nothing held) when the cut has begun. */
+static int hold_begin(struct http_server *s)
+{
+    atomic_fetch_add(&s->n_suspended, 1);
+    if (!atomic_load(&s->cutting))
+        return 0;
+    atomic_fetch_sub(&s->n_suspended, 1);
+    return -1;
+}
+
+static void hold_end(struct http_server *s) { atomic_fetch_sub(&s->n_suspended, 1); }
+
+/* Suspends r's connection; the caller's hold becomes the suspension's count (resume_locked
+ * gives it back). The first time, a request whose route gave a hang-up hook is
  * put under the watcher until it completes (not per suspension: a stream suspends between
  * every two tokens, and epoll changes each time would cost more than the token). Caller
  * holds r->lock, on an MHD thread inside an MHD callback. */
@@ -436,7 +457,6 @@ static void suspend_locked(struct http_req *r)
 {
     assert(!r->suspended);
     r->suspended = 1;
-    atomic_fetch_add(&r->srv->n_suspended, 1);
     MHD_suspend_connection(r->conn);
     if (r->hup_fn && r->watch < 0) {
         const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
@@ -575,21 +595,26 @@ static void set_trace(struct http_req *r)
 static ssize_t stream_cb(void *cls, uint64_t pos, char *buf, size_t max)
 {
     struct http_req *r = cls;
+    if (hold_begin(r->srv) < 0)
+        return MHD_CONTENT_READER_END_WITH_ERROR; /* shutting down: what still streams is cut */
     pthread_mutex_lock(&r->lock);
     r->wake_pending = 0;
     pthread_mutex_unlock(&r->lock);
     ssize_t n = r->stream_read(r->stream_ctx, buf, max);
-    if (n == HTTP_STREAM_ABORT)
-        return MHD_CONTENT_READER_END_WITH_ERROR;
-    if (n < 0)
-        return MHD_CONTENT_READER_END_OF_STREAM;
-    if (n > 0) {
+    if (n != 0) {
+        hold_end(r->srv);
+        if (n == HTTP_STREAM_ABORT)
+            return MHD_CONTENT_READER_END_WITH_ERROR;
+        if (n < 0)
+            return MHD_CONTENT_READER_END_OF_STREAM;
         r->bytes_out = (size_t)pos + (size_t)n; /* body bytes, chunk framing not counted */
         return n;
     }
     pthread_mutex_lock(&r->lock);
     if (!r->wake_pending)
         suspend_locked(r);
+    else
+        hold_end(r->srv);
     pthread_mutex_unlock(&r->lock);
     return 0;
 }
@@ -699,12 +724,21 @@ static void dispatch(struct http_req *r)
         return;
     }
     assert(r->route);
-    const struct route_entry *e = r->route;
-    if (e->route->handler(r, e->ctx) != HTTP_ASYNC)
+    if (hold_begin(s) < 0) { /* shutting down: no work starts that would have to wait */
+        http_resp_error(r, 503, "draining", "the server is shutting down");
+        http_resp_header(r, "Retry-After", "1");
         return;
+    }
+    const struct route_entry *e = r->route;
+    if (e->route->handler(r, e->ctx) != HTTP_ASYNC) {
+        hold_end(s);
+        return;
+    }
     pthread_mutex_lock(&r->lock);
     if (!r->finished)
         suspend_locked(r);
+    else
+        hold_end(s);
     pthread_mutex_unlock(&r->lock);
 }
 
@@ -1112,6 +1146,7 @@ long http_in_flight(const struct http_server *s) { return atomic_load(&s->in_fli
 
 int http_server_cut(struct http_server *s, int timeout_ms)
 {
+    atomic_store(&s->cutting, 1); /* before reading n_suspended: see hold_begin */
     hangup_watch_fire_all(s->watch);
     uint64_t until = clock_now_ns() + (uint64_t)timeout_ms * 1000000u;
     int n;

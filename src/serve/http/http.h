@@ -119,7 +119,9 @@ void http_server_quiesce(struct http_server *srv);
 /* Requests accepted but not yet answered. */
 long http_in_flight(const struct http_server *srv);
 /* Runs the hang-up hook of every request waiting suspended (cancelling its work) and waits
- * up to timeout_ms for them to end. Returns how many still wait. */
+ * up to timeout_ms for them to end. From then on nothing waits: a stream with no bytes ready
+ * is cut, a request whose body completes is answered 503 "draining". Returns how many still
+ * wait. */
 int http_server_cut(struct http_server *srv, int timeout_ms);
 /* Cuts what waits (http_server_cut, 5 s), stops the threads and frees. NULL is a no-op. */
 void http_server_free(struct http_server *srv);
