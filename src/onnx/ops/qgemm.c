@@ -34,7 +34,7 @@ void qgemm_u8_ref_rows(const struct qgemm_args *g, int64_t m0, int64_t m1)
                 zb_row[j] = zp_at(g->zb, g->zb_len, j0 + j, g->b_signed);
             for (int64_t k = 0; k < g->K; k++) {
                 int32_t av = byte_at(g->a, i * g->K + k, g->a_signed) - za;
-                const uint8_t *br = g->b + k * N + j0;
+                const uint8_t *br = g->b + k * (g->b_ld ? g->b_ld : N) + j0;
                 int32_t *cr = c + j0;
                 if (av == 0)
                     continue;

@@ -39,6 +39,7 @@ struct qgemm_args {
     const uint8_t *a;   /* (M, K), bytes read as int8 when a_signed */
     int a_signed;
     const uint8_t *b;   /* (K, N), bytes read as int8 when b_signed */
+    int64_t b_ld;       /* bytes from one row of b to the next (>= N), or 0: N (rows packed) */
     int b_signed;
     const void *za;     /* a's zero point(s), a's dtype: NULL (0), 1 value, or M values */
     int64_t za_len;

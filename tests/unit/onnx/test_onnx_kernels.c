@@ -354,6 +354,21 @@ static void test_qgemm_isa(enum qgemm_isa isa)
                     gr.b = NULL, gr.b_row = brows_copy, gr.b_ctx = &src, gr.b_tmp = btmp;
                     qgemm_u8_isa(&gr, isa);
                     bad += memcmp(c1, c2, sizeof(int32_t) * (size_t)(m * n)) != 0 || src.calls == 0;
+                    /* B's rows apart (b_ld: a pointwise conv's channels read in place) */
+                    memset(c2, 0x55, sizeof(int32_t) * (size_t)(m * n));
+                    uint8_t *bl = malloc((size_t)(k * (n + 3)));
+                    for (int kk = 0; kk < k; kk++)
+                        memcpy(bl + kk * (n + 3), b + kk * n, (size_t)n), memset(bl + kk * (n + 3) + n, 0xa5, 3);
+                    struct qgemm_args gl = g;
+                    gl.b = bl, gl.b_ld = n + 3;
+                    qgemm_u8_isa(&gl, isa);
+                    bad += memcmp(c1, c2, sizeof(int32_t) * (size_t)(m * n)) != 0;
+                    gl.pack = NULL;
+                    memset(c2, 0x55, sizeof(int32_t) * (size_t)(m * n));
+                    qgemm_u8_ref(&gl);
+                    bad += memcmp(c1, c2, sizeof(int32_t) * (size_t)(m * n)) != 0;
+                    free(bl);
+                    memset(c2, 0x55, sizeof(int32_t) * (size_t)(m * n));
                     int32_t terms[2 * 19]; /* A's row terms made once (constant weights) */
                     memset(c2, 0x55, sizeof(int32_t) * (size_t)(m * n));
                     qgemm_a_terms(&g, terms);
