@@ -467,7 +467,7 @@ static int qconv_fused(void)
 #define QCONV_T_K 512     /* K from which the transposed GEMM runs (below, its stores cost more) */
 
 struct qconv_layout {
-    int flat;       /* B's rows read in place: from phase planes, or x itself (pointwise) */
+    int flat;       /* B's rows read in place: from phase planes, or x itself (pointwise: qgemm_args.b_ld) */
     int pointwise;
     int64_t pw;     /* flat: bytes of a plane row */
     int64_t halo;   /* flat: plane rows a band needs past its output rows (slack row included) */

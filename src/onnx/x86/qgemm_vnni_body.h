@@ -13,7 +13,8 @@
  *   C = acc - zb'[j] * rsA[i] - za'[i] * (csB[j] - K * zb'[j])
  * Loop order: rows in chunks of QG_MB (their za' / rsA computed once, or given: g->a_terms), then columns in
  * blocks of panels that stay in L2 (QG_NB bytes), then QR-row tiles, then panel pairs.
- * QGEMM_ROWS is made when the unit names it, QGEMM_COLS (the same on a range of columns) too. A unit that defines QG_RQ_STORE(rq, i, i1, v0, v1,
+ * QGEMM_ROWS is made when the unit names it, QGEMM_COLS (the same on a range of columns) too.
+ * A unit that defines QG_RQ_STORE(rq, i, i1, v0, v1,
  * v2, v3, j0, cols) also gets QGEMM_ROWS_RQ:
  * the same C, handed to that macro two rows (i, i1; i1 == i for a lone last row) and two
  * panels (v0 v1 of row i, v2 v3 of row i1, cols real columns from j0) at a time instead of

@@ -84,7 +84,8 @@ static int qgemm_op_threads(struct tpool *p2, struct tpool *p3, uint32_t *s, int
                 struct ox_tensor *a = mk(mode == 3 ? INFERD_INT8 : INFERD_UINT8, 2, ad, s);
                 struct ox_tensor *w = mk(ci % 2 ? INFERD_UINT8 : INFERD_INT8, 2, wd, s);
                 struct ox_tensor *sa = mk(INFERD_FP32, 0, one, s), *za = mk(a->dt, 0, one, s);
-                struct ox_tensor *sw = mk(INFERD_FP32, perc, perc ? nd : one, s), *zw = mk(w->dt, perc, perc ? nd : one, s);
+                struct ox_tensor *sw = mk(INFERD_FP32, perc, perc ? nd : one, s);
+                struct ox_tensor *zw = mk(w->dt, perc, perc ? nd : one, s);
                 struct ox_tensor *sy = mk(INFERD_FP32, 0, one, s), *zy = mk(INFERD_UINT8, 0, one, s);
                 struct ox_tensor *b = mk(INFERD_INT32, 1, nd, s);
                 *(float *)sa->data = 0.02f, *(float *)sy->data = 0.7f;
