@@ -34,7 +34,7 @@ void qgemm_u8_ref_rows(const struct qgemm_args *g, int64_t m0, int64_t m1)
                 zb_row[j] = zp_at(g->zb, g->zb_len, j0 + j, g->b_signed);
             for (int64_t k = 0; k < g->K; k++) {
                 int32_t av = byte_at(g->a, i * g->K + k, g->a_signed) - za;
-                const uint8_t *br = g->b + k * N + j0;
+                const uint8_t *br = g->b + k * (g->b_ld ? g->b_ld : N) + j0;
                 int32_t *cr = c + j0;
                 if (av == 0)
                     continue;
@@ -124,6 +124,21 @@ void qgemm_u8_isa_rows(const struct qgemm_args *g, enum qgemm_isa isa, int64_t m
     }
 }
 
+int qgemm_isa_has_cols(enum qgemm_isa isa)
+{
+    return isa == QGEMM_AVX512VNNI || isa == QGEMM_AVXVNNI;
+}
+
+void qgemm_u8_isa_cols(const struct qgemm_args *g, enum qgemm_isa isa, int64_t m0, int64_t m1, int64_t j0, int64_t j1)
+{
+    if (isa == QGEMM_AVX512VNNI)
+        qgemm_u8_avx512vnni_cols(g, m0, m1, j0, j1);
+    else if (isa == QGEMM_AVXVNNI)
+        qgemm_u8_avxvnni_cols(g, m0, m1, j0, j1);
+    else
+        qgemm_u8_isa_rows(g, isa, m0, m1);
+}
+
 void qgemm_u8_isa(const struct qgemm_args *g, enum qgemm_isa isa)
 {
     if (g->M <= 0 || g->N <= 0)
@@ -173,6 +188,14 @@ static void rows_part(void *arg, int64_t lo, int64_t hi)
     qgemm_u8_isa_rows(p->g, p->isa, m0, m1);
 }
 
+static void cols_part(void *arg, int64_t lo, int64_t hi)
+{
+    const struct qpar_ctx *p = arg;
+    /* lo/hi count blocks of QGEMM_COL_STEP columns (whole panels) */
+    const int64_t j1 = hi * QGEMM_COL_STEP < p->g->N ? hi * QGEMM_COL_STEP : p->g->N;
+    qgemm_u8_isa_cols(p->g, p->isa, 0, p->g->M, lo * QGEMM_COL_STEP, j1);
+}
+
 void qgemm_u8_pool(const struct ox_ctx *c, const struct qgemm_args *g)
 {
     struct qpar_ctx p = {g, qgemm_isa_pick(g)};
@@ -183,6 +206,15 @@ void qgemm_u8_pool(const struct ox_ctx *c, const struct qgemm_args *g)
     /* worth a thread from about 2^18 multiply-adds, as the FP32 GEMMs */
     int64_t blocks = (g->M + 3) / 4, per = 4 * g->N * g->K;
     int64_t min_blocks = per > 0 ? ((int64_t)1 << 18) / per + 1 : blocks;
+    const int nth = c && c->nth > 1 ? c->nth : 1;
+    if (nth > 1 && blocks < 2 * min_blocks && qgemm_isa_has_cols(p.isa)) {
+        /* too few rows for two threads: the columns split instead, QGEMM_COL_STEP at a time,
+         * from 2^16 multiply-adds a thread (a few rows stream B's every byte for little work:
+         * ResNet-18's 512 x 1000 layer runs on two) */
+        const int64_t cb = (g->N + QGEMM_COL_STEP - 1) / QGEMM_COL_STEP, cper = g->M * QGEMM_COL_STEP * g->K;
+        ox_parallel(c, cb, ((int64_t)1 << 16) / cper + 1, cols_part, &p);
+        return;
+    }
     ox_parallel(c, blocks, min_blocks, rows_part, &p);
 }
 

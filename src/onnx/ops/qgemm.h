@@ -39,6 +39,7 @@ struct qgemm_args {
     const uint8_t *a;   /* (M, K), bytes read as int8 when a_signed */
     int a_signed;
     const uint8_t *b;   /* (K, N), bytes read as int8 when b_signed */
+    int64_t b_ld;       /* bytes from one row of b to the next (>= N), or 0: N (rows packed) */
     int b_signed;
     const void *za;     /* a's zero point(s), a's dtype: NULL (0), 1 value, or M values */
     int64_t za_len;
@@ -75,6 +76,13 @@ const char *qgemm_isa_name(enum qgemm_isa isa);
 void qgemm_u8_isa(const struct qgemm_args *g, enum qgemm_isa isa);
 void qgemm_u8_isa_pack(const struct qgemm_args *g, enum qgemm_isa isa);
 void qgemm_u8_isa_rows(const struct qgemm_args *g, enum qgemm_isa isa, int64_t m0, int64_t m1);
+/* Rows [m0, m1) of C, columns [j0, j1) only (j0 a multiple of QGEMM_COL_STEP, j1 one too or N),
+ * after a pack: the VNNI kernels' panels in that range, the others (AVX2, reference) all
+ * columns (call it once then). Nonzero when isa computes a column range (qgemm_u8_pool splits
+ * a GEMM of few rows by columns then). */
+#define QGEMM_COL_STEP 32
+int qgemm_isa_has_cols(enum qgemm_isa isa);
+void qgemm_u8_isa_cols(const struct qgemm_args *g, enum qgemm_isa isa, int64_t m0, int64_t m1, int64_t j0, int64_t j1);
 
 /* Portable reference; exact for any K up to 2^15 (int32 cannot overflow: 255*255*2^15 < 2^31).
  * _rows computes rows [m0, m1) only. */
@@ -92,6 +100,9 @@ void qgemm_u8_avx2_rows(const struct qgemm_args *g, int64_t m0, int64_t m1);
 void qgemm_vnni_pack(const struct qgemm_args *g, int pw);
 void qgemm_u8_avx512vnni_rows(const struct qgemm_args *g, int64_t m0, int64_t m1);
 void qgemm_u8_avxvnni_rows(const struct qgemm_args *g, int64_t m0, int64_t m1);
+/* The same on columns [j0, j1) (j0 a multiple of the panel width, 16 / 8; j1 one too or N). */
+void qgemm_u8_avx512vnni_cols(const struct qgemm_args *g, int64_t m0, int64_t m1, int64_t j0, int64_t j1);
+void qgemm_u8_avxvnni_cols(const struct qgemm_args *g, int64_t m0, int64_t m1, int64_t j0, int64_t j1);
 /* The VNNI kernels' per-row terms of A, za' and rsA (2 int32 a row, M rows), which they
  * otherwise compute on every call: with constant A, made once and passed as g->a_terms. */
 void qgemm_a_terms(const struct qgemm_args *g, int32_t *dst);
@@ -147,7 +158,9 @@ void qgemm_u8_avx512vbmi_rows_t_rq(const struct qgemm_args *g, const uint8_t *ap
 void qgemm_pack_b(const struct qgemm_args *g);
 /* Dispatch: the best kernel the CPU has when the CPU has it and g->pack is given, else the reference. */
 void qgemm_u8(const struct qgemm_args *g);
-/* The same, rows split over c's pool when the product is large enough (c may be NULL). */
+/* The same, rows split over c's pool when the product is large enough (c may be NULL); a
+ * GEMM of too few rows to feed the threads (batch 1's fully connected layer) split by columns
+ * instead where the kernel can (qgemm_isa_has_cols). Same C either way. */
 void qgemm_u8_pool(const struct ox_ctx *c, const struct qgemm_args *g);
 
 /* Requantisation epilogue, y (n) = saturate(round_half_even((float)(acc + bias) * mul[j]) + zp)

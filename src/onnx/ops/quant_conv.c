@@ -467,7 +467,7 @@ static int qconv_fused(void)
 #define QCONV_T_K 512     /* K from which the transposed GEMM runs (below, its stores cost more) */
 
 struct qconv_layout {
-    int flat;       /* B's rows read in place: from phase planes, or x itself (pointwise) */
+    int flat;       /* B's rows read in place: from phase planes, or x itself (pointwise: qgemm_args.b_ld) */
     int pointwise;
     int64_t pw;     /* flat: bytes of a plane row */
     int64_t halo;   /* flat: plane rows a band needs past its output rows (slack row included) */
@@ -774,7 +774,9 @@ static void qconv_item(const struct qconv_job *j, int64_t it, uint8_t *slot)
         .za_len = zw ? (zw->numel == 1 ? 1 : j->mg) : 0,
         .zb = zx ? zx->data : NULL, .zb_len = zx ? 1 : 0,
         .c = acc, .pack = pack,
-        .b_row = qconv_im2col, .b_ctx = &cc, .b_tmp = col,
+        /* pointwise: B's row k is input channel k's rows from oy0, read where they lie (pw = W) */
+        .b = L->pointwise ? xg + oy0 * L->pw : NULL, .b_ld = L->pointwise ? win->oh * L->pw : 0,
+        .b_row = L->pointwise ? NULL : qconv_im2col, .b_ctx = &cc, .b_tmp = col,
         .a_terms = j->a_terms ? j->a_terms + 2 * gi * j->mg : NULL,
     };
     if (!packed && !j->off)

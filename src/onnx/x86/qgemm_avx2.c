@@ -33,7 +33,7 @@ static void b_rows_at(const struct qgemm_args *g, int64_t k, int nk, const uint8
     for (int t = 0; t < nk; t++)
         rows[t] = k + t >= g->K ? NULL
                   : g->b_row    ? g->b_row(g->b_ctx, k + t, g->b_tmp + t * g->N)
-                                : g->b + (k + t) * g->N;
+                                : g->b + (k + t) * (g->b_ld ? g->b_ld : g->N);
 }
 
 static inline __m128i widen8(const uint8_t *p, int is_signed)

@@ -10,6 +10,7 @@
 #include "onnx/ops/qgemm.h"
 
 #define QGEMM_ROWS qgemm_u8_avx512vnni_rows
+#define QGEMM_COLS qgemm_u8_avx512vnni_cols
 #define QGEMM_ROWS_RQ qgemm_u8_avx512vnni_rows_rq
 #include "qgemm_zmm.h"
 #include "qgemm_vnni_body.h"

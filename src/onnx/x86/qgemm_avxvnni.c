@@ -9,6 +9,7 @@
 #define QW 8
 #define QR 4
 #define QGEMM_ROWS qgemm_u8_avxvnni_rows
+#define QGEMM_COLS qgemm_u8_avxvnni_cols
 #define QV_SET1(x) _mm256_set1_epi32(x)
 #define QV_ZERO() _mm256_setzero_si256()
 #define QV_LOAD(p) _mm256_load_si256((const __m256i *)(const void *)(p))

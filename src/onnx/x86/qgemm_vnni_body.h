@@ -13,7 +13,8 @@
  *   C = acc - zb'[j] * rsA[i] - za'[i] * (csB[j] - K * zb'[j])
  * Loop order: rows in chunks of QG_MB (their za' / rsA computed once, or given: g->a_terms), then columns in
  * blocks of panels that stay in L2 (QG_NB bytes), then QR-row tiles, then panel pairs.
- * QGEMM_ROWS is made when the unit names it. A unit that defines QG_RQ_STORE(rq, i, i1, v0, v1,
+ * QGEMM_ROWS is made when the unit names it, QGEMM_COLS (the same on a range of columns) too.
+ * A unit that defines QG_RQ_STORE(rq, i, i1, v0, v1,
  * v2, v3, j0, cols) also gets QGEMM_ROWS_RQ:
  * the same C, handed to that macro two rows (i, i1; i1 == i for a lone last row) and two
  * panels (v0 v1 of row i, v2 v3 of row i1, cols real columns from j0) at a time instead of
@@ -129,8 +130,9 @@ static inline __attribute__((always_inline)) void tile(const uint8_t *const *ar,
     acc[6][0] = c60, acc[6][1] = c61, acc[7][0] = c70, acc[7][1] = c71;
 }
 
+/* Rows [m0, m1) of C, its columns in panels [pa, pz) (pz <= the panel count; pa even). */
 static inline __attribute__((always_inline)) void qg_rows(const struct qgemm_args *g, int64_t m0, int64_t m1,
-                                                          const struct qgemm_rq *rq)
+                                                          int64_t pa, int64_t pz, const struct qgemm_rq *rq)
 {
     (void)rq; /* units without QG_RQ_STORE */
     const int64_t N = g->N, K = g->K, kq = (K + 3) / 4, np = (N + QW - 1) / QW;
@@ -158,8 +160,8 @@ static inline __attribute__((always_inline)) void qg_rows(const struct qgemm_arg
             za0 &= zas[i - r0] == 0;
             zbrs[i - r0] = (int32_t)((uint32_t)zbv[0] * (uint32_t)rss[i - r0]);
         }
-        for (int64_t p0 = 0; p0 < np; p0 += pb) {
-            const int64_t p1 = np - p0 < pb ? np : p0 + pb;
+        for (int64_t p0 = pa; p0 < pz; p0 += pb) {
+            const int64_t p1 = pz - p0 < pb ? pz : p0 + pb;
             for (int64_t i0 = r0; i0 < r1; i0 += QR) {
                 const int rows = r1 - i0 < QR ? (int)(r1 - i0) : QR;
                 const uint8_t *ar[8];
@@ -234,12 +236,19 @@ static inline __attribute__((always_inline)) void qg_rows(const struct qgemm_arg
 #ifdef QGEMM_ROWS
 void QGEMM_ROWS(const struct qgemm_args *g, int64_t m0, int64_t m1)
 {
-    qg_rows(g, m0, m1, NULL);
+    qg_rows(g, m0, m1, 0, (g->N + QW - 1) / QW, NULL);
+}
+#endif
+#ifdef QGEMM_COLS
+void QGEMM_COLS(const struct qgemm_args *g, int64_t m0, int64_t m1, int64_t j0, int64_t j1)
+{
+    const int64_t np = (g->N + QW - 1) / QW, pz = (j1 + QW - 1) / QW;
+    qg_rows(g, m0, m1, j0 / QW, pz < np ? pz : np, NULL);
 }
 #endif
 #ifdef QG_RQ_STORE
 void QGEMM_ROWS_RQ(const struct qgemm_args *g, int64_t m0, int64_t m1, const struct qgemm_rq *rq)
 {
-    qg_rows(g, m0, m1, rq);
+    qg_rows(g, m0, m1, 0, (g->N + QW - 1) / QW, rq);
 }
 #endif

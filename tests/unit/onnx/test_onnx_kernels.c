@@ -291,7 +291,7 @@ static void test_qgemm_isa(enum qgemm_isa isa)
     }
     static const int ks[] = {1, 2, 3, 4, 5, 7, 16, 17, 33, 64, 513, 1100};
     uint32_t s = 7;
-    int bad = 0, runs = 0;
+    int bad = 0, runs = 0, cols_runs = 0;
     for (int m = 1; m <= 19; m += (m < 9 ? 2 : 5)) {
         for (int n = 1; n <= 201; n += (n < 9 ? 1 : n < 17 ? 8 : n < 73 ? 16 : 64)) {
             for (size_t ki = 0; ki < sizeof ks / sizeof *ks; ki++) {
@@ -339,12 +339,36 @@ static void test_qgemm_isa(enum qgemm_isa isa)
                     qgemm_u8_isa_rows(&g, isa, 4 < m ? 4 : m, m);
                     qgemm_u8_isa_rows(&g, isa, 0, 4 < m ? 4 : m);
                     bad += memcmp(c1, c2, sizeof(int32_t) * (size_t)(m * n)) != 0;
+                    /* columns in two parts, as the pool splits a GEMM of few rows (the kernels
+                     * without a column range compute them all, once) */
+                    memset(c2, 0x55, sizeof(int32_t) * (size_t)(m * n));
+                    const int cut = qgemm_isa_has_cols(isa) && n > QGEMM_COL_STEP ? QGEMM_COL_STEP * (1 + (n > 96)) : 0;
+                    if (cut)
+                        qgemm_u8_isa_cols(&g, isa, 0, m, cut, n);
+                    qgemm_u8_isa_cols(&g, isa, 0, m, 0, cut ? cut : n);
+                    bad += memcmp(c1, c2, sizeof(int32_t) * (size_t)(m * n)) != 0;
+                    cols_runs += cut > 0;
                     memset(c2, 0x55, sizeof(int32_t) * (size_t)(m * n));
                     struct brows_src src = {b, n, 0};
                     struct qgemm_args gr = g;
                     gr.b = NULL, gr.b_row = brows_copy, gr.b_ctx = &src, gr.b_tmp = btmp;
                     qgemm_u8_isa(&gr, isa);
                     bad += memcmp(c1, c2, sizeof(int32_t) * (size_t)(m * n)) != 0 || src.calls == 0;
+                    /* B's rows apart (b_ld: a pointwise conv's channels read in place) */
+                    memset(c2, 0x55, sizeof(int32_t) * (size_t)(m * n));
+                    uint8_t *bl = malloc((size_t)(k * (n + 3)));
+                    for (int kk = 0; kk < k; kk++)
+                        memcpy(bl + kk * (n + 3), b + kk * n, (size_t)n), memset(bl + kk * (n + 3) + n, 0xa5, 3);
+                    struct qgemm_args gl = g;
+                    gl.b = bl, gl.b_ld = n + 3;
+                    qgemm_u8_isa(&gl, isa);
+                    bad += memcmp(c1, c2, sizeof(int32_t) * (size_t)(m * n)) != 0;
+                    gl.pack = NULL;
+                    memset(c2, 0x55, sizeof(int32_t) * (size_t)(m * n));
+                    qgemm_u8_ref(&gl);
+                    bad += memcmp(c1, c2, sizeof(int32_t) * (size_t)(m * n)) != 0;
+                    free(bl);
+                    memset(c2, 0x55, sizeof(int32_t) * (size_t)(m * n));
                     int32_t terms[2 * 19]; /* A's row terms made once (constant weights) */
                     memset(c2, 0x55, sizeof(int32_t) * (size_t)(m * n));
                     qgemm_a_terms(&g, terms);
@@ -362,9 +386,11 @@ static void test_qgemm_isa(enum qgemm_isa isa)
             }
         }
     }
-    printf("int8 GEMM %s: %d runs, %d mismatches\n", qgemm_isa_name(isa), runs, bad);
+    printf("int8 GEMM %s: %d runs (%d split by columns), %d mismatches\n", qgemm_isa_name(isa), runs, cols_runs,
+           bad);
     CHECK(bad == 0);
     CHECK(runs > 100);
+    CHECK(!qgemm_isa_has_cols(isa) || cols_runs > 100);
 }
 
 /* qgemm_u8_avx512vbmi_rows_t_rq on g (panels pan, B packed) against the reference sums c1

@@ -8,7 +8,8 @@
  * cut (one item: one scratch slot, op->scratch_slots, at batch 1) and depthwise convs (their
  * own path, split by channel, no slots); each also with the plan's packed weights, which
  * with AVX-512 VNNI run the transposed GEMM (INFERD_QCONV_T=1: on every flat conv), and again
- * with the weights' zero points 0 (int8 weights: the c4 planes, B read in place). ctest runs it
+ * with the weights' zero points 0 (int8 weights: the c4 planes, B read in place). InferdQGemm
+ * too (qgemm_op_threads: few rows, the columns split over the pool). ctest runs it
  * again with the VNNI kernels off (AVX2) and with every ISA off (the reference). */
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,6 +66,55 @@ static size_t slots(struct ox_node *n, struct ox_tensor **in, int nth)
     struct ox_ctx c1 = {.nth = 1}, cn = {.nth = nth};
     size_t one = ox_op_scratch(&c1, n, in, &yp), all = ox_op_scratch(&cn, n, in, &yp);
     return one ? all / ox_scratch_stride(one) : 0;
+}
+
+/* InferdQGemm (ops/quant.c) on 1, 2 and 3 threads, batch 1 and 3: a GEMM of too few rows to
+ * split by rows runs its columns split over the pool (qgemm_u8_pool, VNNI kernels); the
+ * bytes equal one thread's. Odd and whole panel widths, zero points != 0 (per tensor and per
+ * column), W as (K, N) and transposed, with and without the plan's packed W. */
+static int qgemm_op_threads(struct tpool *p2, struct tpool *p3, uint32_t *s, int *runs)
+{
+    static const struct { int64_t n, k; } cases[] = {{1000, 512}, {203, 130}, {96, 1280}, {33, 7}};
+    int bad = 0;
+    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++)
+        for (int batch = 1; batch <= 3; batch += 2)
+            for (int mode = 0; mode < 4; mode++) {
+                const int64_t N = cases[ci].n, K = cases[ci].k, trans = mode & 1, perc = mode >> 1;
+                int64_t ad[2] = {batch, K}, wd[2] = {trans ? N : K, trans ? K : N}, one[1] = {1}, nd[1] = {N};
+                struct ox_tensor *a = mk(mode == 3 ? INFERD_INT8 : INFERD_UINT8, 2, ad, s);
+                struct ox_tensor *w = mk(ci % 2 ? INFERD_UINT8 : INFERD_INT8, 2, wd, s);
+                struct ox_tensor *sa = mk(INFERD_FP32, 0, one, s), *za = mk(a->dt, 0, one, s);
+                struct ox_tensor *sw = mk(INFERD_FP32, perc, perc ? nd : one, s);
+                struct ox_tensor *zw = mk(w->dt, perc, perc ? nd : one, s);
+                struct ox_tensor *sy = mk(INFERD_FP32, 0, one, s), *zy = mk(INFERD_UINT8, 0, one, s);
+                struct ox_tensor *b = mk(INFERD_INT32, 1, nd, s);
+                *(float *)sa->data = 0.02f, *(float *)sy->data = 0.7f;
+                for (int64_t o = 0; o < sw->numel; o++)
+                    ((float *)sw->data)[o] = 0.001f * (float)(o % 7 + 1);
+                for (int64_t o = 0; o < N; o++)
+                    ((int32_t *)b->data)[o] = (int32_t)(o * 997 % 4001) - 2000;
+                struct ox_tensor *in[9] = {a, sa, za, w, sw, zw, sy, zy, b};
+                struct ox_node n = {.op_type = "InferdQGemm", .name = "g", .domain = "", .n_out = 1, .n_in = 9};
+                n.op = ox_op_find(n.op_type);
+                CHECK(n.op != NULL);
+                n.ip[0] = trans;
+                for (int packed = 0; packed < 2; packed++) {
+                    size_t b1, b2, b3;
+                    uint8_t *y1 = run(&n, in, NULL, 1, packed, &b1), *y2 = run(&n, in, p2, 2, packed, &b2);
+                    uint8_t *y3 = run(&n, in, p3, 3, packed, &b3);
+                    int diff = b1 != b2 || b1 != b3 || memcmp(y1, y2, b1) != 0 || memcmp(y1, y3, b1) != 0;
+                    if (diff)
+                        fprintf(stderr, "InferdQGemm case %zu batch %d mode %d packed %d: 1, 2 and 3 threads differ\n",
+                                ci, batch, mode, packed);
+                    bad += diff;
+                    (*runs)++;
+                    free(y1), free(y2), free(y3);
+                }
+                struct ox_tensor *all[] = {a, sa, za, w, sw, zw, sy, zy, b};
+                for (size_t t = 0; t < sizeof all / sizeof all[0]; t++)
+                    free(all[t]->data), free(all[t]);
+            }
+    return bad;
 }
 
 int main(void)
@@ -167,6 +217,9 @@ int main(void)
                     free(all[t]->data), free(all[t]);
             }
     printf("int8 convs on 1, 2 and 3 threads: %d runs, %d differ\n", runs, bad);
+    int qruns = 0, qbad = qgemm_op_threads(p2, p3, &s, &qruns);
+    printf("InferdQGemm on 1, 2 and 3 threads: %d runs, %d differ\n", qruns, qbad);
+    bad += qbad;
     CHECK(bad == 0);
     tpool_free(p2);
     tpool_free(p3);
