@@ -10,8 +10,12 @@
  * stem and its stride-1 depthwise; MobileNetV2's first depthwise is an InferdMBConv by then,
  * and stays one.) Both Convs' weights and bias must be FP32 constants, neither may carry a
  * fused residual, and the stem's output must have the depthwise Conv as its only reader and
- * be no graph output. The fused node takes the depthwise Conv's place, output and
- * attributes; the stem's strides and pads go into ip[2] (ops/stem_dw.c).
+ * be no graph output. The stem must read a graph input of fixed height and width whose maps
+ * the SIMD kernels take (stem output width <= OX_STEM_MAXOW, the depthwise's output width <=
+ * OX_DWB_MAXOW and its padded rows within OX_DWB_CAP at 16 lanes): elsewhere the fused step
+ * would run the scalar references where the unfused Convs have the im2col GEMM. The fused
+ * node takes the depthwise Conv's place, output and attributes; the stem's strides and pads
+ * go into ip[2] (ops/stem_dw.c).
  * INFERD_ONNX_OPT_STEMDW (graph_optimizations "stem_depthwise"; onnx_bench and
  * bench/onnx_vs_ort: INFERD_ONNX_OPT_OFF=131072) turns it off. */
 #include <string.h>
@@ -20,6 +24,7 @@
 #include "onnx/conv_kern.h"
 #include "onnx/conv_stem.h"
 #include "onnx/fuse_int.h"
+#include "onnx/ops/ops.h"
 
 /* attribute `name` absent, or every one of its ints in [lo, hi] */
 static int ints_in(const struct ox_node *n, const char *name, int64_t lo, int64_t hi)
@@ -49,6 +54,29 @@ static const struct ox_tensor *conv_w(const struct fuse *f, const struct ox_node
     return w;
 }
 
+/* 1 when X (value x, a graph input of fixed H, W) gives maps the SIMD kernels take; geo: the
+ * stem's sh sw pt pl pb pr, wa / wb the two weights, b the depthwise Conv */
+static int maps_fit(const struct fuse *f, int x, const int64_t *geo, const struct ox_tensor *wa,
+                    const struct ox_tensor *wb, const struct ox_node *b)
+{
+    const struct ox_model *m = f->m;
+    for (int k = 0; k < m->n_inputs; k++) {
+        const struct inferd_onnx_io *io = &m->inputs[k];
+        if (m->input_ids[k] != x || io->rank != 4 || io->dims[2] < 1 || io->dims[3] < 1)
+            continue;
+        int64_t h1 = io->dims[2] + geo[2] + geo[4] - wa->dims[2], w1 = io->dims[3] + geo[3] + geo[5] - wa->dims[3];
+        if (h1 < 0 || w1 < 0)
+            return 0;
+        h1 = h1 / geo[0] + 1, w1 = w1 / geo[1] + 1;
+        struct ox_window win;
+        if (w1 > OX_STEM_MAXOW || ox_window_resolve(b, h1, w1, wb->dims[2], wb->dims[3], 0, &win, NULL) < 0)
+            return 0;
+        int64_t wp = (win.ow - 1) * win.sw + win.kw;
+        return win.ow <= OX_DWB_MAXOW && win.pl < win.kw && win.kh * wp * 16 <= OX_DWB_CAP;
+    }
+    return 0;
+}
+
 /* 1 rewritten, 0 not a match, -1 out of memory; node i the stem candidate */
 static int fuse_one(struct fuse *f, int i)
 {
@@ -69,6 +97,11 @@ static int fuse_one(struct fuse *f, int i)
     if (!wb || b->in[0] != a->out[0] || wb->dims[0] != wa->dims[0] || wb->dims[1] != 1 ||
         ox_attr_int(b, "group", 1) != wb->dims[0])
         return 0;
+    int64_t geo[6] = {st ? st->ints[0] : 1, st ? st->ints[1] : 1, 0, 0, 0, 0}; /* sh sw pt pl pb pr */
+    for (int k = 0; pads && k < 4; k++)
+        geo[2 + k] = pads->ints[k];
+    if (!maps_fit(f, a->in[0], geo, wa, wb, b))
+        return 0;
     int *in = ox_mem_alloc(m->mem, 5 * sizeof *in);
     const char **names = ox_mem_alloc(m->mem, 5 * sizeof *names);
     const struct ox_op *op = ox_op_find("InferdStemDw");
@@ -81,9 +114,6 @@ static int fuse_one(struct fuse *f, int i)
         in[k] = ins[k];
         names[k] = ins[k] >= 0 ? m->values[ins[k]].name : "";
     }
-    int64_t geo[6] = {st ? st->ints[0] : 1, st ? st->ints[1] : 1, 0, 0, 0, 0}; /* sh sw pt pl pb pr */
-    for (int k = 0; pads && k < 4; k++)
-        geo[2 + k] = pads->ints[k];
     struct ox_node t = *b; /* the depthwise Conv's attributes and output */
     t.op_type = "InferdStemDw";
     t.domain = "";

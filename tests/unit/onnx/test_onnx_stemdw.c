@@ -5,7 +5,8 @@
  * with Relu / Clip(0, 6) / HardSwish / SiLU (Sigmoid + Mul) / none, odd maps and channel
  * counts (a short channel block), asymmetric pads, MobileNetV3-small's and EfficientNet-B0's
  * first layers at 224x224, and the near misses (the stem's output also a graph output; a
- * grouped second Conv; a 4-channel stem). The model loaded with the fusion off (1 thread) is
+ * grouped second Conv; X's H and W not declared; a stem output too wide for the SIMD stem
+ * kernel; a 4-channel stem). The model loaded with the fusion off (1 thread) is
  * the reference for the model with it on at 1, 2 and 3 threads, batch 1 and 3: within 1e-5
  * (abs + rel; the SIMD kernels are the unfused ones, the scalar stem sums in another order
  * than the unfused im2col GEMM), and the "graph optimized" summary counts the blocks fused.
@@ -32,7 +33,8 @@ struct sd_case {
     int k2, s2, p2[4]; /* depthwise */
     const char *act1, *act2;
     int bias;
-    int near; /* 1: stem output also a graph output; 2: second Conv grouped by 2, not depthwise */
+    int near; /* 1: stem output also a graph output; 2: second Conv grouped by 2, not depthwise;
+               * 3: X's height and width not declared */
     int want;
 };
 
@@ -81,7 +83,7 @@ static void encode(const struct sd_case *s, struct buf *out)
     gb_init_fill(&g, "b2", 1, (const int64_t[]){s->m}, 0.2f, 0.4f);
     gb_init(&g, "lo", 1, 0, NULL, (const float[]){0.0f}, sizeof(float));
     gb_init(&g, "hi", 1, 0, NULL, (const float[]){6.0f}, sizeof(float));
-    pbw_value_info(&g, 11, "x", 1, 4, (const int64_t[]){-1, s->c, s->h, s->w});
+    pbw_value_info(&g, 11, "x", 1, 4, (const int64_t[]){-1, s->c, s->near == 3 ? -1 : s->h, s->near == 3 ? -1 : s->w});
     pbw_value_info(&g, 12, "out", 1, -1, NULL);
     if (s->near == 1)
         pbw_value_info(&g, 12, a1, 1, -1, NULL);
@@ -163,6 +165,8 @@ int main(void)
         {"tiny 9x7, 17 ch, dw s2", 3, 17, 9, 7, 3, 2, {1, 1, 1, 1}, 3, 2, {1, 1, 1, 1}, "Relu", "Relu", 1, 0, 1},
         {"near miss: stem output is a graph output", 3, 16, 32, 32, 3, 2, {1, 1, 1, 1}, 3, 2, {1, 1, 1, 1}, "Relu", "Relu", 1, 1, 0},
         {"near miss: grouped, not depthwise", 3, 16, 32, 32, 3, 2, {1, 1, 1, 1}, 3, 2, {1, 1, 1, 1}, "Relu", "Relu", 1, 2, 0},
+        {"near miss: X's H and W not declared", 3, 16, 32, 32, 3, 2, {1, 1, 1, 1}, 3, 2, {1, 1, 1, 1}, "Relu", "Relu", 1, 3, 0},
+        {"near miss: stem output 300 wide (> OX_STEM_MAXOW)", 3, 8, 6, 600, 3, 2, {1, 1, 1, 1}, 3, 2, {1, 1, 1, 1}, "Relu", "Relu", 1, 0, 0},
         {"near miss: 4 input channels", 4, 16, 32, 32, 3, 2, {1, 1, 1, 1}, 3, 2, {1, 1, 1, 1}, "Relu", "Relu", 1, 0, 0},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
