@@ -57,7 +57,9 @@ struct inferd_onnx_options {
                                          band by band in cache (src/onnx/fuse_mbconv.c) */
 #define INFERD_ONNX_OPT_SE 65536u /* GlobalAveragePool -> Conv 1x1 -> Conv 1x1 -> Mul (a squeeze-excitation)
                                      -> one InferdSE step (src/onnx/fuse_se.c) */
-#define INFERD_ONNX_OPT_ALL 131071u
+#define INFERD_ONNX_OPT_STEMDW 131072u /* first-layer Conv -> depthwise Conv -> one InferdStemDw run band
+                                         by band in cache (src/onnx/fuse_stemdw.c) */
+#define INFERD_ONNX_OPT_ALL 262143u
 
 /* Describes one graph input or output. dims[i] == -1 marks a symbolic dimension; rank is -1
  * when the model declares no shape at all (then any rank is accepted). */

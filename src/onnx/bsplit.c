@@ -78,7 +78,7 @@ static const struct {
     const char *op;
     enum bs_kind kind;
 } bs_ops[] = {
-    {"Conv", BS_X}, {"ConvTranspose", BS_X}, {"InferdMBConv", BS_X}, {"InferdSE", BS_X}, {"QLinearConv", BS_X},
+    {"Conv", BS_X}, {"ConvTranspose", BS_X}, {"InferdMBConv", BS_X}, {"InferdSE", BS_X}, {"InferdStemDw", BS_X}, {"QLinearConv", BS_X},
     {"InferdQLinearConv", BS_X}, {"ConvInteger", BS_X}, {"BatchNormalization", BS_X},
     {"InstanceNormalization", BS_X}, {"LRN", BS_X}, {"MaxPool", BS_X}, {"AveragePool", BS_X},
     {"GlobalAveragePool", BS_X}, {"GlobalMaxPool", BS_X}, {"DepthToSpace", BS_X}, {"SpaceToDepth", BS_X},

@@ -11,7 +11,7 @@ int ox_conv_stem_ok(enum ox_isa isa, const struct ox_stem *s)
 
 void ox_conv_stem_ref(const struct ox_stem *s, int64_t q0, int64_t q1)
 {
-    int64_t taps = s->c * s->kh * s->kw, ohw = s->oh * s->ow;
+    int64_t taps = s->c * s->kh * s->kw, plane = (s->yrows ? s->yrows : s->oh) * s->ow;
     for (int64_t q = q0; q < q1; q++) {
         int64_t b = q / s->oh, oy = q % s->oh;
         const float *x = s->x + b * s->c * s->h * s->wd;
@@ -27,7 +27,8 @@ void ox_conv_stem_ref(const struct ox_stem *s, int64_t q0, int64_t q1)
                                           : 0.0f;
                             acc += v * s->w[m * taps + (c * s->kh + ky) * s->kw + kx];
                         }
-                s->y[(b * s->m + m) * ohw + oy * s->ow + ox] = ox_act_apply(&s->epi, acc);
+                s->y[(b * s->m + m) * plane + (s->yrows ? oy % s->yrows : oy) * s->ow + ox] =
+                    ox_act_apply(&s->epi, acc);
             }
     }
 }

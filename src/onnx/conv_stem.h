@@ -10,7 +10,10 @@
  * each output's taps in (c, ky, kx) order starting from the bias; the reference sums in the
  * same order, so they differ only by FMA rounding.
  *
- *   struct ox_stem s = {x, w, bias, y, c, h, wd, m, kh, kw, sh, sw, pt, pl, oh, ow, epi};
+ * With yrows set, Y's planes are a ring of yrows rows (output row oy at row oy mod yrows):
+ * InferdStemDw (ops/stem_dw.c) keeps the rows its depthwise band reads in cache that way.
+ *
+ *   struct ox_stem s = {x, w, bias, y, c, h, wd, m, kh, kw, sh, sw, pt, pl, oh, ow, epi, 0};
  *   if (ox_conv_stem_ok(isa, &s))
  *       ox_conv_stem_run(isa, &s, 0, n * oh);
  */
@@ -30,6 +33,7 @@ struct ox_stem {
     float *y;                  /* OUT: Y (N, M, OH, OW) */
     int64_t c, h, wd, m, kh, kw, sh, sw, pt, pl, oh, ow;
     struct ox_epi epi;
+    int64_t yrows; /* 0: Y planes of OH rows; else a ring of yrows rows (row oy at oy % yrows) */
 };
 
 /* 1 when isa has a kernel for this shape (never for OX_ISA_REF: the GEMM path stays) */

@@ -401,6 +401,8 @@ int ox_fuse(struct ox_model *m, unsigned off, struct ox_fuse_report *r, struct i
         goto oom;
     if (fuse__se(&f, off, &r->se) < 0) /* fuse_se.c: after the epilogues above */
         goto oom;
+    if (fuse__stemdw(&f, off, &r->stemdw) < 0) /* fuse_stemdw.c: after mbconv (its depthwise stays) */
+        goto oom;
     if (fuse__transformer(&f, off, r) < 0)
         goto oom;
     /* drop the dead nodes, keeping the order; renumber producers and recount consumers */

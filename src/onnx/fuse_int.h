@@ -49,6 +49,10 @@ const struct ox_tensor *fuse__pointwise(const struct fuse *f, const struct ox_no
  * *count; nothing when off has INFERD_ONNX_OPT_SE. Returns 0 or -1 out of memory. */
 int fuse__se(struct fuse *f, unsigned off, int *count);
 
+/* fuse_stemdw.c: first-layer Conv -> depthwise Conv -> InferdStemDw, counted into *count;
+ * nothing when off has INFERD_ONNX_OPT_STEMDW. Returns 0 or -1 out of memory. */
+int fuse__stemdw(struct fuse *f, unsigned off, int *count);
+
 /* fuse_transformer.c: the transformer passes, each counting its rewrites. off: the
  * INFERD_ONNX_OPT_* bits switched off. Returns 0 or -1 out of memory. */
 struct ox_fuse_report;

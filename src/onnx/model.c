@@ -25,7 +25,7 @@ struct inferd_onnx_model {
     uint64_t clock;             /* run counter for LRU */
     struct ox_opt_report opt_report; /* what the load-time rewrites did */
     struct ox_fuse_report fuse_report;
-    char opt_summary[384];
+    char opt_summary[448];
     /* BYTES (string) tensors: the public API carries them serialized (see inferd/tensor.h),
      * the engine as struct ox_str views. Both buffers grow on demand and are reused. */
     struct ox_str *str_views;   /* views of every BYTES input's elements, for one run */
@@ -96,7 +96,8 @@ static int load_common(const void *data, size_t size, const struct inferd_onnx_o
     int64_t before = n0;
     unsigned fuse_bits = INFERD_ONNX_OPT_FUSE | INFERD_ONNX_OPT_LAYERNORM | INFERD_ONNX_OPT_GELU |
                          INFERD_ONNX_OPT_TRANSPOSE | INFERD_ONNX_OPT_ATTENTION | INFERD_ONNX_OPT_MATMUL |
-                         INFERD_ONNX_OPT_CONV_SUM | INFERD_ONNX_OPT_MBCONV | INFERD_ONNX_OPT_SE;
+                         INFERD_ONNX_OPT_CONV_SUM | INFERD_ONNX_OPT_MBCONV | INFERD_ONNX_OPT_SE |
+                         INFERD_ONNX_OPT_STEMDW;
     if ((off & fuse_bits) != fuse_bits && (rc = ox_fuse(m->g, off, &m->fuse_report, err)) < 0)
         return rc;
     if (off & INFERD_ONNX_OPT_WINOGRAD) /* ops/conv.c: ip[1] != 0 keeps a Conv on im2col + GEMM */
@@ -106,10 +107,10 @@ static int load_common(const void *data, size_t size, const struct inferd_onnx_o
     snprintf(m->opt_summary, sizeof m->opt_summary,
              "%lld -> %lld nodes (%d constant-folded, %d Identity/Dropout, %d BatchNormalization folded, %d dead, "
              "%d shape nodes from fixed dims; "
-             "%d fused into convs; %d LayerNorm, %d Gelu, %d attention, %d Transpose pairs, %d MatMul+bias fused, %d inverted-residual blocks, %d squeeze-excitations; "
+             "%d fused into convs; %d LayerNorm, %d Gelu, %d attention, %d Transpose pairs, %d MatMul+bias fused, %d inverted-residual blocks, %d squeeze-excitations, %d stem+depthwise; "
              "%d QDQ int8)",
              (long long)before, (long long)m->g->n_nodes, r->folded, r->identities, r->bn_folded, r->dead, r->shapes,
-             fr->conv_nodes, fr->layernorm, fr->gelu, fr->attention, fr->transpose, fr->matmul, fr->mbconv, fr->se, n_qdq);
+             fr->conv_nodes, fr->layernorm, fr->gelu, fr->attention, fr->transpose, fr->matmul, fr->mbconv, fr->se, fr->stemdw, n_qdq);
     m->value_keyed = calloc((size_t)m->g->n_inputs + 1, 1);
     if (!m->value_keyed)
         return inferd_err_set(err, INFERD_ENOMEM, "onnx: out of memory");

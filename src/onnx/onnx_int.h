@@ -154,6 +154,7 @@ struct ox_fuse_report {
     int matmul;     /* MatMul + bias [+ Gelu] -> InferdMatMul */
     int mbconv;     /* Conv 1x1 -> depthwise [-> Conv 1x1] -> InferdMBConv */
     int se;         /* GlobalAveragePool -> Conv 1x1 -> Conv 1x1 -> Mul -> InferdSE */
+    int stemdw;     /* first-layer Conv -> depthwise Conv -> InferdStemDw */
 };
 int ox_fuse(struct ox_model *m, unsigned off, struct ox_fuse_report *r, struct inferd_err *err);
 /* fuse_qdq.c: QDQ-format int8 patterns -> QLinearConv / QLinearMatMul (after ox_graph_build,

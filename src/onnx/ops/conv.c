@@ -653,7 +653,7 @@ static int conv_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_
     int pw = is_pointwise(&win);
     if (g == 1 && !z && !pw && win.dh == 1 && win.dw == 1) { /* a first layer: direct (conv_stem.h) */
         struct ox_stem st = {xv, wv, bv, yv, ch, h, wd, m, win.kh, win.kw, win.sh, win.sw, win.pt, win.pl, win.oh,
-                             win.ow, epi};
+                             win.ow, epi, 0};
         if (ox_conv_stem_ok(isa, &st)) {
             ox_parallel(c, nb * win.oh, 1 + (1 << 14) / (m * win.ow * kk + 1), stem_part, &st);
             return 0;

@@ -7,7 +7,7 @@ static const struct ox_op *const ox_ops[] = {
     &ox_op_add, &ox_op_sub, &ox_op_mul, &ox_op_div, &ox_op_pow,
     &ox_op_sqrt, &ox_op_relu, &ox_op_sigmoid, &ox_op_tanh, &ox_op_erf,
     &ox_op_gemm, &ox_op_matmul,
-    &ox_op_softmax, &ox_op_reduce_mean, &ox_op_layer_norm, &ox_op_inferd_attention, &ox_op_inferd_matmul, &ox_op_inferd_mbconv, &ox_op_inferd_se,
+    &ox_op_softmax, &ox_op_reduce_mean, &ox_op_layer_norm, &ox_op_inferd_attention, &ox_op_inferd_matmul, &ox_op_inferd_mbconv, &ox_op_inferd_se, &ox_op_inferd_stem_dw,
     &ox_op_flatten, &ox_op_reshape, &ox_op_squeeze, &ox_op_unsqueeze, &ox_op_identity,
     &ox_op_shape, &ox_op_constant,
     &ox_op_transpose, &ox_op_concat, &ox_op_gather, &ox_op_cast,

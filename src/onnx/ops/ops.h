@@ -60,7 +60,7 @@ extern const struct ox_op ox_op_add, ox_op_sub, ox_op_mul, ox_op_div, ox_op_pow;
 extern const struct ox_op ox_op_sqrt, ox_op_relu, ox_op_sigmoid, ox_op_tanh, ox_op_erf;
 extern const struct ox_op ox_op_gemm, ox_op_matmul;
 extern const struct ox_op ox_op_softmax, ox_op_reduce_mean, ox_op_layer_norm, ox_op_inferd_attention;
-extern const struct ox_op ox_op_inferd_matmul, ox_op_inferd_mbconv, ox_op_inferd_se;
+extern const struct ox_op ox_op_inferd_matmul, ox_op_inferd_mbconv, ox_op_inferd_se, ox_op_inferd_stem_dw;
 /* conv.c: Y (yd) = act(C + Z), C (cd) a conv's result in Y's first floats, Z broadcast to Y:
  * a fused residual Add the kernel did not take (used by ops/mbconv.c too) */
 struct ox_epi;

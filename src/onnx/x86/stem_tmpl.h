@@ -70,13 +70,13 @@ static inline __attribute__((always_inline)) VF stem_epi(const struct ox_epi *e,
     return epi_vec(&k, v);
 }
 
-/* vector u of channel row r of a group at output row oy, column ox (stem_group's names): the
- * epilogue, then a store of the columns < OW */
-static inline __attribute__((always_inline)) void stem_put(const struct ox_stem *s, float *y, int64_t ohw, int64_t oy,
+/* vector u of channel row r of a group, column ox of the output row at yr (stem_group's
+ * names; plane: floats between channel planes): the epilogue, then a store of the columns < OW */
+static inline __attribute__((always_inline)) void stem_put(const struct ox_stem *s, float *yr, int64_t plane,
                                                            int64_t ox, int r, int u, int full, int act, VF a)
 {
     int64_t left = s->ow - ox - u * VL;
-    float *yp = y + r * ohw + oy * s->ow + ox + u * VL;
+    float *yp = yr + r * plane + ox + u * VL;
     if (full || left >= VL)
         VSTORE(yp, stem_epi(&s->epi, act, a));
     else if (left > 0)
@@ -84,23 +84,25 @@ static inline __attribute__((always_inline)) void stem_put(const struct ox_stem 
 }
 
 /* STEM_NR output channels (weights wg, STEM_NR x taps, rows past M zero) x nc (1..STEM_NC, a
- * constant after inlining) vectors of pixels from column ox of output row oy; stores only
- * channels < nm and columns < OW (full: all nc vectors inside the row, a constant); act as
- * stem_epi's */
+ * constant after inlining) vectors of pixels from column ox of the output row at yr (its
+ * first channel's; channel planes plane floats apart, the next output row at yr + next, 0:
+ * none); stores only channels < nm and columns < OW (full: all nc vectors inside the row, a
+ * constant); act as stem_epi's */
 static inline __attribute__((always_inline)) void stem_group(const struct ox_stem *s, const float *const *tap,
-                                                             const float *wg, const float *bg, int nm, float *y,
-                                                             int64_t oy, int64_t ox, int nc, int full, int act)
+                                                             const float *wg, const float *bg, int nm, float *yr,
+                                                             int64_t plane, int64_t next, int64_t ox, int nc,
+                                                             int full, int act)
 {
-    int64_t taps = s->c * s->kh * s->kw, ohw = s->oh * s->ow;
+    int64_t taps = s->c * s->kh * s->kw;
     VF acc[STEM_NR][STEM_NC];
     /* the next row's lines of Y asked for ahead of their stores (a batch's Y is out of cache:
      * 3 -> 32 at batch 8 about 510 -> 440 us an image, CPU time on a loaded VM) */
-    if (full && oy + 1 < s->oh)
+    if (full && next)
 #pragma GCC unroll 8
         for (int r = 0; r < STEM_NR; r++)
 #pragma GCC unroll 6
             for (int u = 0; u < nc; u++)
-                __builtin_prefetch(y + r * ohw + (oy + 1) * s->ow + ox + u * VL, 1);
+                __builtin_prefetch(yr + next + r * plane + ox + u * VL, 1);
 #pragma GCC unroll 8
     for (int r = 0; r < STEM_NR; r++)
 #pragma GCC unroll 6
@@ -123,7 +125,7 @@ static inline __attribute__((always_inline)) void stem_group(const struct ox_ste
         for (int r = 0; r < nm; r++)
 #pragma GCC unroll 6
             for (int u = 0; u < nc; u++)
-                stem_put(s, y, ohw, oy, ox, r, u, full, act, acc[r][u]);
+                stem_put(s, yr, plane, ox, r, u, full, act, acc[r][u]);
         return;
     }
     /* a short one unrolled (r < nm tested inside), acc kept in registers */
@@ -133,16 +135,18 @@ static inline __attribute__((always_inline)) void stem_group(const struct ox_ste
             break;
 #pragma GCC unroll 6
         for (int u = 0; u < nc; u++)
-            stem_put(s, y, ohw, oy, ox, r, u, full, act, acc[r][u]);
+            stem_put(s, yr, plane, ox, r, u, full, act, acc[r][u]);
     }
 }
 
-/* one output row's groups of STEM_NR channels (tap: its C kh kw taps' split rows) */
+/* one output row's groups of STEM_NR channels (tap: its C kh kw taps' split rows; y: the
+ * image's Y, planes of `plane` floats; the row at yo, the next one at yo + next, 0: none) */
 static inline __attribute__((always_inline)) void stem_row(const struct ox_stem *s, const float *const *tap,
-                                                           float *y, int64_t oy, int act)
+                                                           float *y, int64_t plane, int64_t yo, int64_t next,
+                                                           int act)
 {
     float wpad[STEM_NR * OX_STEM_MAXC * OX_STEM_MAXK * OX_STEM_MAXK], bpad[STEM_NR]; /* the last group's */
-    int64_t taps = s->c * s->kh * s->kw, ohw = s->oh * s->ow;
+    int64_t taps = s->c * s->kh * s->kw;
     int64_t groups = (s->m + STEM_NR - 1) / STEM_NR;
     for (int64_t g = 0; g < groups; g++) {
         int64_t m0 = g * STEM_NR;
@@ -158,19 +162,19 @@ static inline __attribute__((always_inline)) void stem_row(const struct ox_stem 
             wg = wpad;
             bg = bpad;
         }
-        float *yg = y + m0 * ohw;
+        float *yg = y + m0 * plane + yo;
         int64_t ox = 0;
         for (; ox + STEM_NC * VL <= s->ow; ox += STEM_NC * VL)
-            stem_group(s, tap, wg, bg, nm, yg, oy, ox, STEM_NC, 1, act);
+            stem_group(s, tap, wg, bg, nm, yg, plane, next, ox, STEM_NC, 1, act);
         switch ((s->ow - ox + VL - 1) / VL) { /* the rest: as many vectors as it needs (STEM_NC 3 or 6) */
 #if STEM_NC == 6
-        case 6: stem_group(s, tap, wg, bg, nm, yg, oy, ox, 6, 0, act); break;
-        case 5: stem_group(s, tap, wg, bg, nm, yg, oy, ox, 5, 0, act); break;
-        case 4: stem_group(s, tap, wg, bg, nm, yg, oy, ox, 4, 0, act); break;
+        case 6: stem_group(s, tap, wg, bg, nm, yg, plane, next, ox, 6, 0, act); break;
+        case 5: stem_group(s, tap, wg, bg, nm, yg, plane, next, ox, 5, 0, act); break;
+        case 4: stem_group(s, tap, wg, bg, nm, yg, plane, next, ox, 4, 0, act); break;
 #endif
-        case 3: stem_group(s, tap, wg, bg, nm, yg, oy, ox, 3, 0, act); break;
-        case 2: stem_group(s, tap, wg, bg, nm, yg, oy, ox, 2, 0, act); break;
-        case 1: stem_group(s, tap, wg, bg, nm, yg, oy, ox, 1, 0, act); break;
+        case 3: stem_group(s, tap, wg, bg, nm, yg, plane, next, ox, 3, 0, act); break;
+        case 2: stem_group(s, tap, wg, bg, nm, yg, plane, next, ox, 2, 0, act); break;
+        case 1: stem_group(s, tap, wg, bg, nm, yg, plane, next, ox, 1, 0, act); break;
         default: break;
         }
     }
@@ -180,7 +184,7 @@ void FN(ox_conv_stem)(const struct ox_stem *s, int64_t q0, int64_t q1)
 {
     float rows[OX_STEM_MAXC * OX_STEM_MAXK * STEM_ROWF];
     const float *tap[OX_STEM_MAXC * OX_STEM_MAXK * OX_STEM_MAXK];
-    int64_t ohw = s->oh * s->ow;
+    const int64_t plane = (s->yrows ? s->yrows : s->oh) * s->ow; /* Y's floats a channel */
     int64_t odd = ((s->ow - 1) * s->sw + s->kw + 1) / 2 + STEM_SLACK; /* stride 2: floats per parity */
     odd = (odd + VL - 1) / VL * VL;
     int64_t rstride = s->sw == 1 ? (s->ow - 1) + s->kw + STEM_SLACK : 2 * odd;
@@ -195,7 +199,10 @@ void FN(ox_conv_stem)(const struct ox_stem *s, int64_t q0, int64_t q1)
     for (int64_t q = q0; q < q1; q++) { /* q: output row q % OH of image q / OH */
         int64_t b = q / s->oh, oy = q % s->oh;
         const float *x = s->x + b * s->c * s->h * s->wd;
-        float *y = s->y + b * s->m * ohw;
+        float *y = s->y + b * s->m * plane;
+        /* the row's offset in its plane (a ring of yrows rows: oy mod yrows), the next one's */
+        const int64_t yo = (s->yrows ? oy % s->yrows : oy) * s->ow;
+        const int64_t next = oy + 1 >= s->oh ? 0 : (s->yrows ? (oy + 1) % s->yrows : oy + 1) * s->ow - yo;
         for (int64_t c = 0; c < s->c; c++)
             for (int64_t ky = 0; ky < s->kh; ky++) {
                 const int64_t iy = oy * s->sh - s->pt + ky, slot = c * s->kh + (iy % s->kh + s->kh) % s->kh;
@@ -208,12 +215,12 @@ void FN(ox_conv_stem)(const struct ox_stem *s, int64_t q0, int64_t q1)
                     tap[(c * s->kh + ky) * s->kw + kx] = s->sw == 1 ? row + kx : row + (kx & 1) * odd + kx / 2;
             }
         switch (s->epi.act) { /* the common activations' epilogues compiled in, the rest looked up */
-        case OX_ACT_NONE: stem_row(s, tap, y, oy, OX_ACT_NONE); break;
-        case OX_ACT_RELU: stem_row(s, tap, y, oy, OX_ACT_RELU); break;
-        case OX_ACT_CLIP: stem_row(s, tap, y, oy, OX_ACT_CLIP); break;
-        case OX_ACT_HARDSWISH: stem_row(s, tap, y, oy, OX_ACT_HARDSWISH); break;
-        case OX_ACT_SILU: stem_row(s, tap, y, oy, OX_ACT_SILU); break;
-        default: stem_row(s, tap, y, oy, -1); break;
+        case OX_ACT_NONE: stem_row(s, tap, y, plane, yo, next, OX_ACT_NONE); break;
+        case OX_ACT_RELU: stem_row(s, tap, y, plane, yo, next, OX_ACT_RELU); break;
+        case OX_ACT_CLIP: stem_row(s, tap, y, plane, yo, next, OX_ACT_CLIP); break;
+        case OX_ACT_HARDSWISH: stem_row(s, tap, y, plane, yo, next, OX_ACT_HARDSWISH); break;
+        case OX_ACT_SILU: stem_row(s, tap, y, plane, yo, next, OX_ACT_SILU); break;
+        default: stem_row(s, tap, y, plane, yo, next, -1); break;
         }
     }
 }

@@ -13,7 +13,7 @@
 /* config.json "graph_optimizations": false (none), or an object switching each load-time
  * rewrite: {"constant_folding", "identity", "batchnorm", "dead_nodes", "fusion", "layernorm",
  * "gelu", "transpose", "attention", "shape_folding", "qdq", "in_place", "matmul_bias", "winograd", "conv_residual", "mbconv",
- * "squeeze_excite"} (true by default). */
+ * "squeeze_excite", "stem_depthwise"} (true by default). */
 static int graph_opts(const struct model_config *cfg, unsigned *off, struct inferd_err *err)
 {
     static const struct { const char *key; unsigned bit; } sw[] = {
@@ -24,7 +24,7 @@ static int graph_opts(const struct model_config *cfg, unsigned *off, struct infe
         {"qdq", INFERD_ONNX_OPT_QDQ}, {"in_place", INFERD_ONNX_OPT_INPLACE},
         {"matmul_bias", INFERD_ONNX_OPT_MATMUL}, {"winograd", INFERD_ONNX_OPT_WINOGRAD},
         {"conv_residual", INFERD_ONNX_OPT_CONV_SUM}, {"mbconv", INFERD_ONNX_OPT_MBCONV},
-        {"squeeze_excite", INFERD_ONNX_OPT_SE}};
+        {"squeeze_excite", INFERD_ONNX_OPT_SE}, {"stem_depthwise", INFERD_ONNX_OPT_STEMDW}};
     const json_t *g = cfg && cfg->json ? json_object_get(cfg->json, "graph_optimizations") : NULL;
     *off = 0;
     if (!g || json_is_true(g))

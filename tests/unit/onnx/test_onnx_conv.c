@@ -493,13 +493,29 @@ static void test_stem(enum ox_isa isa, const char *name)
                         float *y2 = calloc((size_t)(nb * m * oh * ow), sizeof(float));
                         int e = (int)((si + (size_t)c + (size_t)kk + (size_t)pv) % (size_t)N_EPIS);
                         struct ox_stem sd = {x, w, (e & 1) ? NULL : bias, y1, c, h, wd, m, kk, kk, st, st, pt, pl,
-                                             oh, ow, epis[e]};
+                                             oh, ow, epis[e], 0};
                         CHECK(ox_conv_stem_ok(isa, &sd));
                         ox_conv_stem_ref(&sd, 0, nb * oh);
                         sd.y = y2;
                         ox_conv_stem_run(isa, &sd, 0, 1);
                         ox_conv_stem_run(isa, &sd, 1, oh + 1);
                         ox_conv_stem_run(isa, &sd, oh + 1, nb * oh);
+                        /* image 1 row by row into a ring of 3 rows (InferdStemDw's), each row
+                         * checked against the whole-plane run while it is in the ring */
+                        struct ox_stem sr = sd;
+                        float *ring = calloc((size_t)(m * 3 * ow), sizeof(float));
+                        sr.x = x + c * h * wd;
+                        sr.y = ring;
+                        sr.yrows = 3;
+                        for (int64_t oy = 0; oy < oh; oy++) {
+                            ox_conv_stem_run(isa, &sr, oy, oy + 1);
+                            for (int64_t r = 0; r < m; r++)
+                                if (!close_all(y1 + ((m + r) * oh + oy) * ow, ring + (r * 3 + oy % 3) * ow, ow) &&
+                                    bad++ < 5)
+                                    printf("  %s stem ring c%d m%lld row %lld differs\n", name, c, (long long)r,
+                                           (long long)oy);
+                        }
+                        free(ring);
                         ran++;
                         if (!close_all(y1, y2, nb * m * oh * ow) && bad++ < 5)
                             printf("  %s stem c%d %lldx%lld m%lld k%d s%d pt%lld pl%lld act=%d differs\n", name, c,
@@ -565,7 +581,7 @@ static void test_stem_edges(enum ox_isa isa, const char *name)
                     float *w = rnd_buf(m * c * kk * kk, 1.0f), *bias = rnd_buf(m, 1.0f);
                     float *y1 = calloc((size_t)(m * oh * ow), sizeof(float));
                     float *y2 = calloc((size_t)(m * oh * ow), sizeof(float));
-                    struct ox_stem sd = {x, w, bias, y1, c, h, wd, m, kk, kk, st, st, pl, pl, oh, ow, epis[0]};
+                    struct ox_stem sd = {x, w, bias, y1, c, h, wd, m, kk, kk, st, st, pl, pl, oh, ow, epis[0], 0};
                     CHECK(ox_conv_stem_ok(isa, &sd));
                     ox_conv_stem_ref(&sd, 0, oh);
                     sd.y = y2;
