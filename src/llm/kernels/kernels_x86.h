@@ -36,6 +36,9 @@ void dot4_avx2_q8_0(int64_t n, const void *w, size_t ws, const void *a, float *y
 void dot4_avx2_q4_0(int64_t n, const void *w, size_t ws, const void *a, float *y, size_t ys);
 void dot4_avx2_q4_k(int64_t n, const void *w, size_t ws, const void *a, float *y, size_t ys);
 void dot4_avx2_q6_k(int64_t n, const void *w, size_t ws, const void *a, float *y, size_t ys);
+void dot4_avx2_q5_k(int64_t n, const void *w, size_t ws, const void *a, float *y, size_t ys);
+void dot4_avx2_q2_k(int64_t n, const void *w, size_t ws, const void *a, float *y, size_t ys);
+void dot4_avx2_q3_k(int64_t n, const void *w, size_t ws, const void *a, float *y, size_t ys);
 void gemm4x2_avx2_q8_0(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *y, size_t ldy);
 void gemm4x2_avx2_q4_0(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *y, size_t ldy);
 void quant_avx2_q8_0(const float *src, void *dst, int64_t n);

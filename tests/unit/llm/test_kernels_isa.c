@@ -264,10 +264,18 @@ static void check_dot4_avx2(const int *small_n, size_t n_small)
     for (int n = 256; n <= 1280; n += 1024) {
         check_dot4("avx2", GGML_TYPE_Q6_K, dot4_avx2_q6_k, dot_avx2_q6_k, n);
         check_dot4("avx2", GGML_TYPE_Q4_K, dot4_avx2_q4_k, dot_avx2_q4_k, n);
+        check_dot4("avx2", GGML_TYPE_Q5_K, dot4_avx2_q5_k, dot_avx2_q5_k, n);
+        check_dot4("avx2", GGML_TYPE_Q2_K, dot4_avx2_q2_k, dot_avx2_q2_k, n);
+        check_dot4("avx2", GGML_TYPE_Q3_K, dot4_avx2_q3_k, dot_avx2_q3_k, n);
         check_dot("avx2", GGML_TYPE_Q4_K, dot_avx2_q4_k, n);
         check_dot("avx2", GGML_TYPE_Q5_K, dot_avx2_q5_k, n);
+        check_dot("avx2", GGML_TYPE_Q2_K, dot_avx2_q2_k, n);
+        check_dot("avx2", GGML_TYPE_Q3_K, dot_avx2_q3_k, n);
     }
     check_k_bounds("avx2", GGML_TYPE_Q4_K, dot_avx2_q4_k);
+    check_k_bounds("avx2", GGML_TYPE_Q5_K, dot_avx2_q5_k);
+    check_k_bounds("avx2", GGML_TYPE_Q2_K, dot_avx2_q2_k);
+    check_k_bounds("avx2", GGML_TYPE_Q3_K, dot_avx2_q3_k);
     check_k_bounds("avx2", GGML_TYPE_Q6_K, dot_avx2_q6_k);
 }
 
@@ -461,14 +469,14 @@ static void check_panels(void)
     CHECK(kern_get_panel(GGML_TYPE_IQ4_XS) == NULL);
 }
 
-/* The AVX-512 VNNI Q4_K, Q5_K, Q2_K and Q3_K dots (vpdpbusd, vpackssdw, vpdpwssd) on random
- * bytes (every scale and min pattern of the SIMD scale unpacks, every level and high bit)
- * near the reference, and their dot4s bit-identical to them on the same rows. Q5_K's blocks
- * start with Q4_K's d and dmin. */
-static void check_k_vnni_random(enum ggml_type t, kern_dot_fn dot, kern_dot4_fn dot4)
+/* The AVX-512 VNNI (vpdpbusd, vpackssdw, vpdpwssd) and AVX2 (vpmaddubsw, vphaddw, vpmaddwd)
+ * Q4_K, Q5_K, Q2_K and Q3_K dots on random bytes (every scale and min pattern of the SIMD
+ * scale unpacks, every level and high bit) near the reference, and their dot4s bit-identical
+ * to them on the same rows. Q5_K's blocks start with Q4_K's d and dmin. */
+static void check_k_random(const char *isa, unsigned mask, enum ggml_type t, kern_dot_fn dot, kern_dot4_fn dot4)
 {
-    if (!cpu_has(KERN_ISA_AVX512VNNI_MASK)) {
-        printf("skip avx512vnni %s on random bytes: this CPU lacks VNNI\n", ggml_type_name(t));
+    if (!cpu_has(mask)) {
+        printf("skip %s %s on random bytes: this CPU lacks it\n", isa, ggml_type_name(t));
         return;
     }
     const int n = 2048;
@@ -495,6 +503,8 @@ static void check_k_vnni_random(enum ggml_type t, kern_dot_fn dot, kern_dot4_fn 
         kern_get_ref(t)->vec_dot(n, &want, w, a);
         CHECK(memcmp(&s1, &s4[0], sizeof s1) == 0 && memcmp(&s1, &s4[3], sizeof s1) == 0);
         CHECK_NEAR(s1, want, 1e-4 * (fabs(want) + 1));
+        if (fabs(s1 - want) > 1e-4 * (fabs(want) + 1))
+            printf("%s %s random %d: %.6f want %.6f\n", isa, ggml_type_name(t), it, s1, want);
     }
     free(w);
     free(a);
@@ -590,18 +600,16 @@ int main(void)
             check_dot(s->name, GGML_TYPE_Q5_K, q5k, 256);
             check_dot(s->name, GGML_TYPE_Q5_K, q5k, 1280);
             check_k_bounds(s->name, GGML_TYPE_Q5_K, q5k);
-            for (int n = 256; vnni && n <= 1280; n += 1024)
-                check_dot4(s->name, GGML_TYPE_Q5_K, dot4_q5_k_avx512vnni, q5k, n);
+            for (int n = 256; n <= 1280; n += 1024)
+                check_dot4(s->name, GGML_TYPE_Q5_K, vnni ? dot4_q5_k_avx512vnni : dot4_avx2_q5_k, q5k, n);
             /* Q2_K and Q3_K (all quants 3, Q3_K's high bits set: its bounds are in the
              * random-bytes check) */
             kern_dot_fn q2k = vnni ? dot_q2_k_avx512vnni : dot_avx2_q2_k, q3k = vnni ? dot_q3_k_avx512vnni : dot_avx2_q3_k;
             for (int n = 256; n <= 1280; n += 1024) {
                 check_dot(s->name, GGML_TYPE_Q2_K, q2k, n);
                 check_dot(s->name, GGML_TYPE_Q3_K, q3k, n);
-                if (vnni) {
-                    check_dot4(s->name, GGML_TYPE_Q2_K, dot4_q2_k_avx512vnni, q2k, n);
-                    check_dot4(s->name, GGML_TYPE_Q3_K, dot4_q3_k_avx512vnni, q3k, n);
-                }
+                check_dot4(s->name, GGML_TYPE_Q2_K, vnni ? dot4_q2_k_avx512vnni : dot4_avx2_q2_k, q2k, n);
+                check_dot4(s->name, GGML_TYPE_Q3_K, vnni ? dot4_q3_k_avx512vnni : dot4_avx2_q3_k, q3k, n);
             }
             check_k_bounds(s->name, GGML_TYPE_Q2_K, q2k);
             check_k_bounds(s->name, GGML_TYPE_Q3_K, q3k);
@@ -636,9 +644,11 @@ int main(void)
     if (!strcmp(isa, "avx512vnni"))
         CHECK(kern_get(GGML_TYPE_Q5_K)->vec_dot == dot_q5_k_avx512vnni &&
               kern_get_tiles(GGML_TYPE_Q5_K)->dot4 == dot4_q5_k_avx512vnni);
+    else if (strcmp(isa, "scalar")) /* AVX2's dot and dot4 on the other x86 sets */
+        CHECK(kern_get(GGML_TYPE_Q5_K)->vec_dot == dot_avx2_q5_k &&
+              kern_get_tiles(GGML_TYPE_Q5_K)->dot4 == dot4_avx2_q5_k);
     else
-        CHECK(kern_get(GGML_TYPE_Q5_K)->vec_dot == (strcmp(isa, "scalar") ? dot_avx2_q5_k : dot_ref_q5_k) &&
-              kern_get_tiles(GGML_TYPE_Q5_K)->dot4 == NULL);
+        CHECK(kern_get(GGML_TYPE_Q5_K)->vec_dot == dot_ref_q5_k && kern_get_tiles(GGML_TYPE_Q5_K)->dot4 == NULL);
     if (!strcmp(isa, "avx512vnni"))
         CHECK(kern_get(GGML_TYPE_Q2_K)->vec_dot == dot_q2_k_avx512vnni &&
               kern_get_tiles(GGML_TYPE_Q2_K)->dot4 == dot4_q2_k_avx512vnni &&
@@ -646,12 +656,17 @@ int main(void)
               kern_get_tiles(GGML_TYPE_Q3_K)->dot4 == dot4_q3_k_avx512vnni);
     else if (strcmp(isa, "scalar"))
         CHECK(kern_get(GGML_TYPE_Q2_K)->vec_dot == dot_avx2_q2_k && kern_get(GGML_TYPE_Q3_K)->vec_dot == dot_avx2_q3_k &&
-              !kern_get_tiles(GGML_TYPE_Q2_K)->dot4 && !kern_get_tiles(GGML_TYPE_Q3_K)->dot4);
+              kern_get_tiles(GGML_TYPE_Q2_K)->dot4 == dot4_avx2_q2_k &&
+              kern_get_tiles(GGML_TYPE_Q3_K)->dot4 == dot4_avx2_q3_k);
     check_panels();
-    check_k_vnni_random(GGML_TYPE_Q4_K, dot_q4_k_avx512vnni, dot4_q4_k_avx512vnni);
-    check_k_vnni_random(GGML_TYPE_Q5_K, dot_q5_k_avx512vnni, dot4_q5_k_avx512vnni);
-    check_k_vnni_random(GGML_TYPE_Q2_K, dot_q2_k_avx512vnni, dot4_q2_k_avx512vnni);
-    check_k_vnni_random(GGML_TYPE_Q3_K, dot_q3_k_avx512vnni, dot4_q3_k_avx512vnni);
+    check_k_random("avx512vnni", KERN_ISA_AVX512VNNI_MASK, GGML_TYPE_Q4_K, dot_q4_k_avx512vnni, dot4_q4_k_avx512vnni);
+    check_k_random("avx512vnni", KERN_ISA_AVX512VNNI_MASK, GGML_TYPE_Q5_K, dot_q5_k_avx512vnni, dot4_q5_k_avx512vnni);
+    check_k_random("avx512vnni", KERN_ISA_AVX512VNNI_MASK, GGML_TYPE_Q2_K, dot_q2_k_avx512vnni, dot4_q2_k_avx512vnni);
+    check_k_random("avx512vnni", KERN_ISA_AVX512VNNI_MASK, GGML_TYPE_Q3_K, dot_q3_k_avx512vnni, dot4_q3_k_avx512vnni);
+    check_k_random("avx2", KERN_ISA_AVX2_MASK, GGML_TYPE_Q4_K, dot_avx2_q4_k, dot4_avx2_q4_k);
+    check_k_random("avx2", KERN_ISA_AVX2_MASK, GGML_TYPE_Q5_K, dot_avx2_q5_k, dot4_avx2_q5_k);
+    check_k_random("avx2", KERN_ISA_AVX2_MASK, GGML_TYPE_Q2_K, dot_avx2_q2_k, dot4_avx2_q2_k);
+    check_k_random("avx2", KERN_ISA_AVX2_MASK, GGML_TYPE_Q3_K, dot_avx2_q3_k, dot4_avx2_q3_k);
     check_quant_q8_k();
     return check_finish();
 }

@@ -198,41 +198,11 @@ static inline void KN(q5_k_sb_)(const struct blk_q5_k *x, const struct blk_q8_k 
 
 static inline float KN(hsum256_)(__m256 v)
 {
-    __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-    h = _mm_add_ss(h, _mm_movehdup_ps(h));
-    return _mm_cvtss_f32(h);
+    return kq_hsum256(v);
 }
 
-/* dot_T_ (W T (n,) . a q8_k (n,)) and dot4_T_ (one activation row against 4 weight rows at
- * byte stride ws, the activation loads shared; see dot512_gemv.h) of a K-quant whose
- * super-block step T_sb_(x, y, &acc, &accm) adds d's part to acc and dmin's to accm: a row is
- * hsum(acc - accm), and a dot4 row is its dot's, step for step (bit-identical) */
-#define KDOT_K(T)                                                                                      \
-    void KN(dot_##T##_)(int64_t n, float *s, const void *w, const void *a)                              \
-    {                                                                                                  \
-        const struct blk_##T *x = w;                                                                   \
-        const struct blk_q8_k *y = a;                                                                  \
-        __m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();                                  \
-        for (int64_t i = 0; i < n / QK_K; i++)                                                         \
-            KN(T##_sb_)(&x[i], &y[i], &acc, &accm);                                                    \
-        *s = KN(hsum256_)(_mm256_sub_ps(acc, accm));                                                   \
-    }                                                                                                  \
-    void KN(dot4_##T##_)(int64_t n, const void *w, size_t ws, const void *a, float *y, size_t ys)       \
-    {                                                                                                  \
-        const struct blk_##T *x[4];                                                                    \
-        const struct blk_q8_k *ya = a;                                                                 \
-        __m256 acc[4], accm[4];                                                                        \
-        for (int k = 0; k < 4; k++) {                                                                  \
-            x[k] = (const struct blk_##T *)((const unsigned char *)w + (size_t)k * ws);                \
-            acc[k] = accm[k] = _mm256_setzero_ps();                                                    \
-        }                                                                                              \
-        for (int64_t i = 0; i < n / QK_K; i++)                                                         \
-            _Pragma("GCC unroll 4") for (int k = 0; k < 4; k++)                                        \
-                KN(T##_sb_)(&x[k][i], &ya[i], &acc[k], &accm[k]);                                      \
-        for (int k = 0; k < 4; k++)                                                                    \
-            y[(size_t)k * ys] = KN(hsum256_)(_mm256_sub_ps(acc[k], accm[k]));                          \
-    }
+/* dot_T_ and dot4_T_ of a K-quant from its super-block step T_sb_ (qblk_x86.h's KQ_DOT_K) */
+#define KDOT_K(T) KQ_DOT_K(KN(dot_##T##_), KN(dot4_##T##_), struct blk_##T, KN(T##_sb_), KN(hsum256_))
 
 KDOT_K(q4_k)
 /* Q5_K: q45_k_sb_ with the fifth bits */

@@ -1,20 +1,27 @@
-/* dot512_q23k.h — AVX-512 VNNI dots of Q2_K and Q3_K rows with Q8_K activations and their
- * dot4 twins (one activation row against 4 weight rows, as dot512_gemv.h's), included after
- * dot512_body.h by dot_avx512vnni.c only (KN, DP256, hsum256_). 256-bit on purpose, as Q4_K's
- * (dot512_body.h): Zen 4 runs 512-bit integer ops on 256-bit units.
+/* dot_q23k_body.h — the super-block steps of the Q2_K and Q3_K dots with Q8_K activations,
+ * included by dot_avx512vnni.c (AVX-512 VNNI: vpdpbusd, vpackssdw, vpdpwssd) and
+ * dot_avx2_q23k.c (AVX2: vpmaddubsw, vphaddw, vpmaddwd). The includer defines KN(name) (the
+ * name suffix) and three ops on __m256i:
+ *   KQ_PAIR16(u0, s0, u1, s1): two runs of 32 unsigned levels u against 32 activations s ->
+ *     i16 [4 sums of 4 products of run 0, 4 of run 1] per 128-bit half (exact: the caller
+ *     keeps 4 products within an i16);
+ *   KQ_MACC16(acc, p, sc): acc + the i32 pair sums of p * sc (i16);
+ *   KQ_OR_AND(lo, t, m): lo | (t & m);
+ * then KQ_DOT_K (qblk_x86.h) makes each dot and its dot4 from the step. 256-bit on purpose,
+ * as Q4_K's (dot512_body.h): Zen 4 runs 512-bit integer ops on 256-bit units.
  *
  * A super-block's 256 levels are 8 runs of 32 (run (c, sh): 2 bits at shift 2 sh of
  * qs[32 c ..], for Q3_K with bit 4 c + sh of hmask as the third), each two 16-element
  * sub-blocks j = 8 c + 2 sh, j + 1 in its low | high 128 bits. Per two runs (sh, sh + 1):
- * one vpdpbusd each into zero (levels unsigned: Q3_K's are taken as q + 4, 0..7, and the
- * -4 sum(a) comes back as -4 sum(sc_j bsum_j), one vpmaddwd a super-block, as Q6_K's -32),
- * |lane| <= 4 * 7 * 128 fits an i16, so one vpackssdw lays them out as [4 of j, 4 of j + 2 |
- * 4 of j + 1, 4 of j + 3] i16 (exact) and one vpdpwssd applies the 4 scales (one vpshufb of
- * the half's 8 i16 scales). Q2_K's mins term is sum(m_j bsum_j), one vpmaddwd, scaled by
- * dmin as Q4_K's. AVX2's dots (dot_avx2_q23k.c) build each pair of scales from general
- * registers and spend a vpmaddubsw and a vpmaddwd per run. Integer sums are exact: rows
- * differ from dot_ref_q2_k / dot_ref_q3_k only in float order, and dot4 rows are their
- * dot's, operation for operation (bit-identical). */
+ * one KQ_PAIR16 (levels unsigned: Q3_K's are taken as q + 4, 0..7, and the -4 sum(a) comes
+ * back as -4 sum(sc_j bsum_j), one vpmaddwd a super-block, as Q6_K's -32; 4 products
+ * |4 * 7 * 128| fit an i16) lays them out as [4 of j, 4 of j + 2 | 4 of j + 1, 4 of j + 3]
+ * i16, and one KQ_MACC16 applies the 4 scales (one vpshufb of the half's 8 i16 scales).
+ * Q2_K's mins term is sum(m_j bsum_j), one vpmaddwd, scaled by dmin as Q4_K's. (The AVX2 dots
+ * before session 14 built each pair of scales from general registers and spent a vpmaddubsw
+ * and a vpmaddwd per run, with no dot4.) Integer sums are exact: rows differ from
+ * dot_ref_q2_k / dot_ref_q3_k only in float order, and dot4 rows are their dot's, operation
+ * for operation (bit-identical). */
 
 /* i16 words [4 x w, 4 x w + 2 | 4 x w + 1, 4 x w + 3] of a half's 8, w = 4 p (run pair p = sh / 2) */
 static inline __m256i KN(q23k_pick_)(int p)
@@ -30,7 +37,6 @@ static inline __m256i KN(q23k_pick_)(int p)
  * 16 i16 scales, y the activations; sumi starts at the bias */
 #define Q23K_RUNS(sumi, sc16, y, LV)                                                                    \
     do {                                                                                                \
-        const __m256i z_ = _mm256_setzero_si256();                                                      \
         const __m256i sch_[2] = {_mm256_permute2x128_si256(sc16, sc16, 0x00),                           \
                                  _mm256_permute2x128_si256(sc16, sc16, 0x11)};                          \
         _Pragma("GCC unroll 2") for (int c = 0; c < 2; c++)                                            \
@@ -38,16 +44,15 @@ static inline __m256i KN(q23k_pick_)(int p)
             _Pragma("GCC unroll 2") for (int p = 0; p < 2; p++)                                        \
             {                                                                                           \
                 const int sh = 2 * p, e = 128 * c + 32 * sh;                                            \
-                __m256i pa = DP256(z_, LV(c, sh), _mm256_loadu_si256((const __m256i *)((y)->qs + e)));   \
-                __m256i pb = DP256(z_, LV(c, sh + 1), _mm256_loadu_si256((const __m256i *)((y)->qs + e + 32))); \
-                sumi = _mm256_dpwssd_epi32(sumi, _mm256_packs_epi32(pa, pb),                            \
-                                           _mm256_shuffle_epi8(sch_[c], KN(q23k_pick_)(p)));           \
+                __m256i p16 = KQ_PAIR16(LV(c, sh), _mm256_loadu_si256((const __m256i *)((y)->qs + e)),    \
+                                        LV(c, sh + 1), _mm256_loadu_si256((const __m256i *)((y)->qs + e + 32))); \
+                sumi = KQ_MACC16(sumi, p16, _mm256_shuffle_epi8(sch_[c], KN(q23k_pick_)(p)));           \
             }                                                                                           \
         }                                                                                               \
     } while (0)
 
 /* Q2_K: one super-block into acc (d) and accm (dmin) */
-static inline void KN(q2_k_sb_)(const struct blk_q2_k *x, const struct blk_q8_k *y, __m256 *acc, __m256 *accm)
+static inline __attribute__((always_inline)) void KN(q2_k_sb_)(const struct blk_q2_k *x, const struct blk_q8_k *y, __m256 *acc, __m256 *accm)
 {
     const __m256i m3 = _mm256_set1_epi8(3);
     __m128i s8 = _mm_loadu_si128((const __m128i *)x->scales);
@@ -85,14 +90,14 @@ static inline __m256i KN(q3k_scales_)(const uint8_t *s)
 static inline __m256i KN(q3k_bit3_)(__m256i lo, __m256i hm, int b)
 {
     __m256i t = b <= 2 ? _mm256_slli_epi16(hm, 2 - b) : _mm256_srli_epi16(hm, b - 2);
-    return _mm256_ternarylogic_epi32(lo, t, _mm256_set1_epi8(0x04), 0xF8); /* lo | (t & 4) */
+    return KQ_OR_AND(lo, t, _mm256_set1_epi8(0x04));
 }
 
 /* Q3_K: one super-block into acc, accm untouched (always inlined: gcc otherwise calls it, acc on the stack) */
 static inline __attribute__((always_inline)) void KN(q3_k_sb_)(const struct blk_q3_k *x, const struct blk_q8_k *y,
                                                                __m256 *acc, __m256 *accm)
 {
-    (void)accm; /* no mins: KDOT_K's acc - accm is acc */
+    (void)accm; /* no mins: KQ_DOT_K's acc - accm is acc */
     const __m256i m3 = _mm256_set1_epi8(3);
     __m256i sc16 = KN(q3k_scales_)(x->scales);
     __m256i bias = _mm256_madd_epi16(sc16, _mm256_loadu_si256((const __m256i *)y->bsums));
@@ -106,7 +111,3 @@ static inline __attribute__((always_inline)) void KN(q3_k_sb_)(const struct blk_
     *acc = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(x->d) * y->d), _mm256_cvtepi32_ps(sumi), *acc);
 }
 #undef Q23K_RUNS
-
-/* W q2_k / q3_k (n,) . a q8_k (n,), and their dot4s */
-KDOT_K(q2_k)
-KDOT_K(q3_k)
