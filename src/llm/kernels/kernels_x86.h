@@ -77,6 +77,14 @@ int gemm4xn_q4_0_avx512vnni(int64_t n, const void *w, size_t ws, const void *a, 
                             int n_tok);
 KERN_X86_DECLARE(avxvnni)
 void dot_q4_0_avxvnni(int64_t n, float *s, const void *w, const void *a);
+/* AVX-VNNI's K-quant dots and dot4s (x86/dot_avxvnni_k.c: x86/dot_k_body.h's steps) */
+#define KERN_X86_DECLARE_K(T, SUF)                                            \
+    void dot_##T##_##SUF(int64_t n, float *s, const void *w, const void *a); \
+    void dot4_##T##_##SUF(int64_t n, const void *w, size_t ws, const void *a, float *y, size_t ys);
+KERN_X86_DECLARE_K(q4_k, avxvnni)
+KERN_X86_DECLARE_K(q5_k, avxvnni)
+KERN_X86_DECLARE_K(q2_k, avxvnni)
+KERN_X86_DECLARE_K(q3_k, avxvnni)
 /* AVX-512 VNNI's Q4_0 and Q4_K dots and their dot4 twins (256-bit vpdpbusd; x86/dot512_body.h,
  * dot512_gemv.h); without VNNI the tables take AVX2's */
 void dot_q4_k_avx512vnni(int64_t n, float *s, const void *w, const void *a);

@@ -39,7 +39,7 @@ static const struct isa isas[] = {
         gemm4xn_q8_0_avx512, gemm4xn_q4_0_avx512),
     ISA("avx512vnni", KERN_ISA_AVX512VNNI_MASK, avx512vnni, dot_f16_avx512vnni, dot_q4_0_avx512vnni,
         dot_q4_k_avx512vnni, gemm4xn_q8_0_avx512vnni, gemm4xn_q4_0_avx512vnni),
-    ISA("avxvnni", KERN_ISA_AVXVNNI_MASK, avxvnni, NULL, dot_q4_0_avxvnni, dot_avx2_q4_k, NULL, NULL),
+    ISA("avxvnni", KERN_ISA_AVXVNNI_MASK, avxvnni, NULL, dot_q4_0_avxvnni, dot_q4_k_avxvnni, NULL, NULL),
 };
 
 /* A weight row of type t: quantized random floats where there is a quantizer, else random
@@ -594,22 +594,32 @@ int main(void)
         check_dot(s->name, GGML_TYPE_Q6_K, s->q6_k, 1280);
         check_dot(s->name, GGML_TYPE_Q4_K, s->q4_k, 256);
         check_k_bounds(s->name, GGML_TYPE_Q4_K, s->q4_k);
-        { /* Q5_K: AVX-512 VNNI's own dot and dot4; the other sets hand out AVX2's dot */
-            int vnni = s->mask == KERN_ISA_AVX512VNNI_MASK;
-            kern_dot_fn q5k = vnni ? dot_q5_k_avx512vnni : dot_avx2_q5_k;
+        { /* Q4_K's dot4 (AVX-VNNI), Q5_K, Q2_K, Q3_K: each VNNI set's own dots and dot4s, AVX2's
+           * on AVX-512 F/BW */
+            int vnni = s->mask == KERN_ISA_AVX512VNNI_MASK, avxvnni = s->mask == KERN_ISA_AVXVNNI_MASK;
+#define PICK(T) (vnni ? T##_avx512vnni : avxvnni ? T##_avxvnni : NULL)
+            kern_dot_fn q5k = PICK(dot_q5_k), q2k = PICK(dot_q2_k), q3k = PICK(dot_q3_k);
+            kern_dot4_fn q5k4 = PICK(dot4_q5_k), q2k4 = PICK(dot4_q2_k), q3k4 = PICK(dot4_q3_k);
+#undef PICK
+            if (!q5k) {
+                q5k = dot_avx2_q5_k, q2k = dot_avx2_q2_k, q3k = dot_avx2_q3_k;
+                q5k4 = dot4_avx2_q5_k, q2k4 = dot4_avx2_q2_k, q3k4 = dot4_avx2_q3_k;
+            }
             check_dot(s->name, GGML_TYPE_Q5_K, q5k, 256);
             check_dot(s->name, GGML_TYPE_Q5_K, q5k, 1280);
             check_k_bounds(s->name, GGML_TYPE_Q5_K, q5k);
-            for (int n = 256; n <= 1280; n += 1024)
-                check_dot4(s->name, GGML_TYPE_Q5_K, vnni ? dot4_q5_k_avx512vnni : dot4_avx2_q5_k, q5k, n);
+            for (int n = 256; n <= 1280; n += 1024) {
+                check_dot4(s->name, GGML_TYPE_Q5_K, q5k4, q5k, n);
+                if (avxvnni)
+                    check_dot4(s->name, GGML_TYPE_Q4_K, dot4_q4_k_avxvnni, s->q4_k, n);
+            }
             /* Q2_K and Q3_K (all quants 3, Q3_K's high bits set: its bounds are in the
              * random-bytes check) */
-            kern_dot_fn q2k = vnni ? dot_q2_k_avx512vnni : dot_avx2_q2_k, q3k = vnni ? dot_q3_k_avx512vnni : dot_avx2_q3_k;
             for (int n = 256; n <= 1280; n += 1024) {
                 check_dot(s->name, GGML_TYPE_Q2_K, q2k, n);
                 check_dot(s->name, GGML_TYPE_Q3_K, q3k, n);
-                check_dot4(s->name, GGML_TYPE_Q2_K, vnni ? dot4_q2_k_avx512vnni : dot4_avx2_q2_k, q2k, n);
-                check_dot4(s->name, GGML_TYPE_Q3_K, vnni ? dot4_q3_k_avx512vnni : dot4_avx2_q3_k, q3k, n);
+                check_dot4(s->name, GGML_TYPE_Q2_K, q2k4, q2k, n);
+                check_dot4(s->name, GGML_TYPE_Q3_K, q3k4, q3k, n);
             }
             check_k_bounds(s->name, GGML_TYPE_Q2_K, q2k);
             check_k_bounds(s->name, GGML_TYPE_Q3_K, q3k);
@@ -632,7 +642,9 @@ int main(void)
         CHECK(k->vec_dot == dot_avx2_q4_0 && tl->dot4 == dot4_avx2_q4_0 && tl->gemm4x4 == gemm4x4_q4_0_avx512 &&
               q4k_avx2);
     else if (!strcmp(isa, "avxvnni"))
-        CHECK(k->vec_dot == dot_q4_0_avxvnni && tl->gemm4x4 == gemm4x4_q4_0_avxvnni && q4k_avx2 &&
+        CHECK(k->vec_dot == dot_q4_0_avxvnni && tl->gemm4x4 == gemm4x4_q4_0_avxvnni &&
+              kern_get(GGML_TYPE_Q4_K)->vec_dot == dot_q4_k_avxvnni &&
+              kern_get_tiles(GGML_TYPE_Q4_K)->dot4 == dot4_q4_k_avxvnni &&
               kern_get(GGML_TYPE_F16)->vec_dot == dot_avx2_f16 && kern_get_tiles(GGML_TYPE_F16)->dot4 == dot4_avx2_f16);
     else if (!strcmp(isa, "avx2"))
         CHECK(k->vec_dot == dot_avx2_q4_0 && !tl->gemm4x4 && tl->dot4 == dot4_avx2_q4_0 &&
@@ -644,7 +656,14 @@ int main(void)
     if (!strcmp(isa, "avx512vnni"))
         CHECK(kern_get(GGML_TYPE_Q5_K)->vec_dot == dot_q5_k_avx512vnni &&
               kern_get_tiles(GGML_TYPE_Q5_K)->dot4 == dot4_q5_k_avx512vnni);
-    else if (strcmp(isa, "scalar")) /* AVX2's dot and dot4 on the other x86 sets */
+    else if (!strcmp(isa, "avxvnni"))
+        CHECK(kern_get(GGML_TYPE_Q5_K)->vec_dot == dot_q5_k_avxvnni &&
+              kern_get_tiles(GGML_TYPE_Q5_K)->dot4 == dot4_q5_k_avxvnni &&
+              kern_get(GGML_TYPE_Q2_K)->vec_dot == dot_q2_k_avxvnni &&
+              kern_get_tiles(GGML_TYPE_Q2_K)->dot4 == dot4_q2_k_avxvnni &&
+              kern_get(GGML_TYPE_Q3_K)->vec_dot == dot_q3_k_avxvnni &&
+              kern_get_tiles(GGML_TYPE_Q3_K)->dot4 == dot4_q3_k_avxvnni);
+    else if (strcmp(isa, "scalar")) /* AVX2's dot and dot4 on AVX2 and AVX-512 F/BW */
         CHECK(kern_get(GGML_TYPE_Q5_K)->vec_dot == dot_avx2_q5_k &&
               kern_get_tiles(GGML_TYPE_Q5_K)->dot4 == dot4_avx2_q5_k);
     else
@@ -654,7 +673,7 @@ int main(void)
               kern_get_tiles(GGML_TYPE_Q2_K)->dot4 == dot4_q2_k_avx512vnni &&
               kern_get(GGML_TYPE_Q3_K)->vec_dot == dot_q3_k_avx512vnni &&
               kern_get_tiles(GGML_TYPE_Q3_K)->dot4 == dot4_q3_k_avx512vnni);
-    else if (strcmp(isa, "scalar"))
+    else if (strcmp(isa, "scalar") && strcmp(isa, "avxvnni"))
         CHECK(kern_get(GGML_TYPE_Q2_K)->vec_dot == dot_avx2_q2_k && kern_get(GGML_TYPE_Q3_K)->vec_dot == dot_avx2_q3_k &&
               kern_get_tiles(GGML_TYPE_Q2_K)->dot4 == dot4_avx2_q2_k &&
               kern_get_tiles(GGML_TYPE_Q3_K)->dot4 == dot4_avx2_q3_k);
@@ -667,6 +686,10 @@ int main(void)
     check_k_random("avx2", KERN_ISA_AVX2_MASK, GGML_TYPE_Q5_K, dot_avx2_q5_k, dot4_avx2_q5_k);
     check_k_random("avx2", KERN_ISA_AVX2_MASK, GGML_TYPE_Q2_K, dot_avx2_q2_k, dot4_avx2_q2_k);
     check_k_random("avx2", KERN_ISA_AVX2_MASK, GGML_TYPE_Q3_K, dot_avx2_q3_k, dot4_avx2_q3_k);
+    check_k_random("avxvnni", KERN_ISA_AVXVNNI_MASK, GGML_TYPE_Q4_K, dot_q4_k_avxvnni, dot4_q4_k_avxvnni);
+    check_k_random("avxvnni", KERN_ISA_AVXVNNI_MASK, GGML_TYPE_Q5_K, dot_q5_k_avxvnni, dot4_q5_k_avxvnni);
+    check_k_random("avxvnni", KERN_ISA_AVXVNNI_MASK, GGML_TYPE_Q2_K, dot_q2_k_avxvnni, dot4_q2_k_avxvnni);
+    check_k_random("avxvnni", KERN_ISA_AVXVNNI_MASK, GGML_TYPE_Q3_K, dot_q3_k_avxvnni, dot4_q3_k_avxvnni);
     check_quant_q8_k();
     return check_finish();
 }

@@ -270,77 +270,18 @@ void dot_avx2_q5_1(int64_t n, float *s, const void *w, const void *a)
     *s = hsum_ps(_mm256_add_ps(acc, accm));
 }
 
-/* W q4_k (n,) . a q8_k (n,): d_w d_a sum_j sc_j (q_j . a_j) - dmin_w d_a sum_j m_j bsum_j
- * over the 8 sub-blocks j of 32 elements. The dot is bound by its instruction count, not by
- * memory (the same GB/s with the rows in L2), so per super-block:
- *  - the 12 bytes of scales and mins are unpacked in one xmm (kq_unpack_scales_k4) and
- *    broadcast to both 128-bit halves; vpshufb picks each i16 scale from it directly (its
- *    -1 index bytes zero-extend), no general-register shuffle, no widening;
- *  - a 32-byte quant run holds sub-blocks 2j (low nibbles) and 2j+1 (high): vpmaddubsw of
- *    each against its 32 activations, then one vphaddw of the two folds their i16 pair sums
- *    into [4 of 2j, 4 of 2j+1] per 128-bit half (each |sum| <= 4 * 15 * 127: fits i16), so
- *    one vpmaddwd applies both scales (4 instead of 8 a super-block);
- *  - the mins term is one vpmaddwd of the mins (each twice, as i16) with the 16 bsums, kept
- *    in its own 8-lane float accumulator; [d, dmin] converted by one vcvtph2ps.
- * Q5_K shares Q4_K's d, dmin, 12 scale bytes and arithmetic, its quants 0..31 with bit 2j
- * (low nibbles) or 2j+1 (high) of qh[l] as the fifth: a vphaddw lane is at most
- * 4 * 31 * 128 = 15872, still an i16. The bit comes to bit 4 with one 16-bit shift of qh
- * (bit 4 of either byte comes from that byte for bits 0..7), a vpand and a vpor; a NULL qh
- * is Q4_K. q4_k_sb / q5_k_sb are one super-block, shared by each dot and its dot4
- * (KQ_DOT_K: bit-identical rows). */
-static inline __attribute__((always_inline)) void q45_k_sb(const uint8_t *dsc, const uint8_t *qs, const uint8_t *qh,
-                                                          const struct blk_q8_k *y, __m256 *acc, __m256 *accm)
-{
-    const __m256i m4 = _mm256_set1_epi8(0x0F), b5 = _mm256_set1_epi8(0x10);
-    const __m256i sm = _mm256_broadcastsi128_si256(kq_unpack_scales_k4(dsc + 4));
-    /* m_j twice per i32 lane j: lane j = m_j (bsum 2j + bsum 2j+1) */
-    const __m256i pm = _mm256_setr_epi8(8, -1, 8, -1, 9, -1, 9, -1, 10, -1, 10, -1, 11, -1, 11, -1, 12, -1, 12, -1,
-                                        13, -1, 13, -1, 14, -1, 14, -1, 15, -1, 15, -1);
-    __m256i mins = _mm256_madd_epi16(_mm256_shuffle_epi8(sm, pm), _mm256_loadu_si256((const __m256i *)y->bsums));
-    uint32_t ddh; /* d and dmin, adjacent f16 */
-    memcpy(&ddh, dsc, sizeof ddh);
-    __m128 dd = _mm_mul_ps(_mm_cvtph_ps(_mm_cvtsi32_si128((int)ddh)), _mm_set1_ps(y->d));
-    __m256i sumi = _mm256_setzero_si256();
-    _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++)
-    {
-        /* i16 scales [4 x sc_2j, 4 x sc_2j+1] in both halves, as the vphaddw lays the sums */
-        const char a = (char)(2 * j), b = (char)(2 * j + 1);
-        const __m256i ps = _mm256_setr_epi8(a, -1, a, -1, a, -1, a, -1, b, -1, b, -1, b, -1, b, -1, a, -1, a, -1, a, -1,
-                                            a, -1, b, -1, b, -1, b, -1, b, -1);
-        __m256i q = _mm256_loadu_si256((const __m256i *)(qs + 32 * j));
-        __m256i ql = _mm256_and_si256(q, m4), qu = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
-        if (qh) { /* bit 2j (2j+1) of each qh byte to bit 4 */
-            __m256i hb = _mm256_loadu_si256((const __m256i *)qh);
-            __m256i t0 = j <= 2 ? _mm256_slli_epi16(hb, 4 - 2 * j) : _mm256_srli_epi16(hb, 2 * j - 4);
-            __m256i t1 = j <= 1 ? _mm256_slli_epi16(hb, 3 - 2 * j) : _mm256_srli_epi16(hb, 2 * j - 3);
-            ql = _mm256_or_si256(ql, _mm256_and_si256(t0, b5));
-            qu = _mm256_or_si256(qu, _mm256_and_si256(t1, b5));
-        }
-        __m256i pl = _mm256_maddubs_epi16(ql, _mm256_loadu_si256((const __m256i *)(y->qs + 64 * j)));
-        __m256i ph = _mm256_maddubs_epi16(qu, _mm256_loadu_si256((const __m256i *)(y->qs + 64 * j + 32)));
-        sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(_mm256_hadd_epi16(pl, ph), _mm256_shuffle_epi8(sm, ps)));
-    }
-    *acc = _mm256_fmadd_ps(_mm256_broadcastss_ps(dd), _mm256_cvtepi32_ps(sumi), *acc);
-    *accm = _mm256_fmadd_ps(_mm256_broadcastss_ps(_mm_movehdup_ps(dd)), _mm256_cvtepi32_ps(mins), *accm);
-}
-
-static inline __attribute__((always_inline)) void q4_k_sb(const struct blk_q4_k *x, const struct blk_q8_k *y,
-                                                          __m256 *acc, __m256 *accm)
-{
-    q45_k_sb((const uint8_t *)x, x->qs, NULL, y, acc, accm);
-}
-
-static inline __attribute__((always_inline)) void q5_k_sb(const struct blk_q5_k *x, const struct blk_q8_k *y,
-                                                          __m256 *acc, __m256 *accm)
-{
-    q45_k_sb((const uint8_t *)x, x->qs, x->qh, y, acc, accm);
-}
-
-/* W q4_k / q5_k (n,) . a q8_k (n,), and their dot4s (qblk_x86.h). Q4_K's dot is bound by its
- * instruction count, so the 4 streams pay only once that count is down (3-5% slower before
- * kq_unpack_scales_k4 and the vphaddw). */
-KQ_DOT_K(dot_avx2_q4_k, dot4_avx2_q4_k, struct blk_q4_k, q4_k_sb, hsum_ps)
-KQ_DOT_K(dot_avx2_q5_k, dot4_avx2_q5_k, struct blk_q5_k, q5_k_sb, hsum_ps)
+/* W q4_k / q5_k / q2_k / q3_k (n,) . a q8_k (n,), and their dot4s: dot_k_body.h's
+ * super-block steps on vpmaddubsw, vphaddw and vpmaddwd (KQ_DOT_K: a dot4 row is its dot's
+ * bit for bit). */
+#define KN(name) name##avx2
+#define KQ_PAIR16(u0, s0, u1, s1) _mm256_hadd_epi16(_mm256_maddubs_epi16(u0, s0), _mm256_maddubs_epi16(u1, s1))
+#define KQ_MACC16(acc, p, sc) _mm256_add_epi32(acc, _mm256_madd_epi16(p, sc))
+#define KQ_OR_AND(lo, t, m) _mm256_or_si256(lo, _mm256_and_si256(t, m))
+#include "dot_k_body.h"
+KQ_DOT_K(dot_avx2_q4_k, dot4_avx2_q4_k, struct blk_q4_k, q4_k_sb_avx2, hsum_ps)
+KQ_DOT_K(dot_avx2_q5_k, dot4_avx2_q5_k, struct blk_q5_k, q5_k_sb_avx2, hsum_ps)
+KQ_DOT_K(dot_avx2_q2_k, dot4_avx2_q2_k, struct blk_q2_k, q2_k_sb_avx2, hsum_ps)
+KQ_DOT_K(dot_avx2_q3_k, dot4_avx2_q3_k, struct blk_q3_k, q3_k_sb_avx2, hsum_ps)
 
 /* W q6_k (n,) . a q8_k (n,): q is 0..63 here, the -32 comes back through bsums (in
  * integers: 32 sum(scale * bsum) is the super-block sum's start, one vpmaddwd). The 16

@@ -1,27 +1,101 @@
-/* dot_q23k_body.h — the super-block steps of the Q2_K and Q3_K dots with Q8_K activations,
- * included by dot_avx512vnni.c (AVX-512 VNNI: vpdpbusd, vpackssdw, vpdpwssd) and
- * dot_avx2_q23k.c (AVX2: vpmaddubsw, vphaddw, vpmaddwd). The includer defines KN(name) (the
- * name suffix) and three ops on __m256i:
+/* dot_k_body.h — the super-block steps of the Q4_K, Q5_K, Q2_K and Q3_K dots with Q8_K
+ * activations, included by dot_avx2.c (vpmaddubsw, vphaddw, vpmaddwd), dot_avx512vnni.c
+ * (vpdpbusd, vpackssdw, vpdpwssd, vpternlogd) and dot_avxvnni_k.c (the VEX vpdpbusd,
+ * vpdpwssd). The includer defines KN(name) (the name suffix) and three ops on __m256i:
  *   KQ_PAIR16(u0, s0, u1, s1): two runs of 32 unsigned levels u against 32 activations s ->
- *     i16 [4 sums of 4 products of run 0, 4 of run 1] per 128-bit half (exact: the caller
+ *     i16 [4 sums of 4 products of run 0, 4 of run 1] per 128-bit half (exact: each step
  *     keeps 4 products within an i16);
  *   KQ_MACC16(acc, p, sc): acc + the i32 pair sums of p * sc (i16);
  *   KQ_OR_AND(lo, t, m): lo | (t & m);
- * then KQ_DOT_K (qblk_x86.h) makes each dot and its dot4 from the step. 256-bit on purpose,
- * as Q4_K's (dot512_body.h): Zen 4 runs 512-bit integer ops on 256-bit units.
+ * then KQ_DOT_K (qblk_x86.h) makes each dot and its dot4 from a step T_sb_ (a dot4 row is
+ * its dot's, operation for operation: bit-identical). Integer sums are exact, so rows
+ * differ from dot_ref_* only in float order. 256-bit on purpose: Zen 4 runs 512-bit integer
+ * ops on its 256-bit units, and a 512-bit Q4_K form (two sub-blocks a zmm) streamed slower
+ * than AVX2's dot (18.7 against 21.3 GB/s, session 10).
  *
- * A super-block's 256 levels are 8 runs of 32 (run (c, sh): 2 bits at shift 2 sh of
+ * Q4_K: d_w d_a sum_j sc_j (q_j . a_j) - dmin_w d_a sum_j m_j bsum_j over the 8 sub-blocks j
+ * of 32. The dot is bound by its multiply and shuffle ops (the same GB/s with the rows in
+ * L2), so per super-block:
+ *  - the 12 bytes of scales and mins are unpacked in one xmm (kq_unpack_scales_k4) and
+ *    broadcast to both 128-bit halves; vpshufb picks each i16 scale from it directly (its
+ *    -1 index bytes zero-extend), no general-register shuffle, no widening;
+ *  - a 32-byte quant run holds sub-blocks 2j (low nibbles) and 2j+1 (high): one KQ_PAIR16
+ *    lays their sums as [4 of 2j, 4 of 2j+1] i16 per half, one KQ_MACC16 with
+ *    [4 x sc_2j, 4 x sc_2j+1] applies both scales. With VNNI that is 3 multiply and 2
+ *    shuffle ops per 64 quants, against AVX2's 3 multiply ops, a vphaddw and a vpshufb
+ *    (gemv_bench in L2: 22.8 -> 27.7 GB/s, session 11; a vpmaddubsw + vpdpwssd per
+ *    sub-block, with the scales as broadcast loads, has 4 multiply ops: 19.8 GB/s);
+ *  - the mins term is one vpmaddwd of the mins (each twice, as i16) with the 16 bsums, kept
+ *    in its own 8-lane float accumulator; [d, dmin] converted by one vcvtph2ps.
+ * Q5_K shares Q4_K's d, dmin, 12 scale bytes and arithmetic, its quants 0..31 with bit 2j
+ * (low nibbles) or 2j+1 (high) of qh[l] as the fifth: 4 products are at most
+ * 4 * 31 * 128 = 15872, still an i16. qh_bit5_ moves bit b of each byte to bit 4 (one 16-bit
+ * shift: bit 4 of either byte comes from that byte for b = 0..7) and ORs it in; a NULL qh is
+ * Q4_K.
+ *
+ * Q2_K, Q3_K: a super-block's 256 levels are 8 runs of 32 (run (c, sh): 2 bits at shift 2 sh of
  * qs[32 c ..], for Q3_K with bit 4 c + sh of hmask as the third), each two 16-element
  * sub-blocks j = 8 c + 2 sh, j + 1 in its low | high 128 bits. Per two runs (sh, sh + 1):
  * one KQ_PAIR16 (levels unsigned: Q3_K's are taken as q + 4, 0..7, and the -4 sum(a) comes
  * back as -4 sum(sc_j bsum_j), one vpmaddwd a super-block, as Q6_K's -32; 4 products
  * |4 * 7 * 128| fit an i16) lays them out as [4 of j, 4 of j + 2 | 4 of j + 1, 4 of j + 3]
  * i16, and one KQ_MACC16 applies the 4 scales (one vpshufb of the half's 8 i16 scales).
- * Q2_K's mins term is sum(m_j bsum_j), one vpmaddwd, scaled by dmin as Q4_K's. (The AVX2 dots
- * before session 14 built each pair of scales from general registers and spent a vpmaddubsw
- * and a vpmaddwd per run, with no dot4.) Integer sums are exact: rows differ from
- * dot_ref_q2_k / dot_ref_q3_k only in float order, and dot4 rows are their dot's, operation
- * for operation (bit-identical). */
+ * Q2_K's mins term is sum(m_j bsum_j), one vpmaddwd, scaled by dmin as Q4_K's. (The AVX2
+ * Q2_K, Q3_K and Q5_K dots before session 14 built scales from general registers, spent a
+ * vpmaddubsw and a vpmaddwd per run, and had no dot4.) */
+
+static inline __m256i KN(qh_bit5_)(__m256i lo, __m256i hb, int b)
+{
+    __m256i t = b <= 4 ? _mm256_slli_epi16(hb, 4 - b) : _mm256_srli_epi16(hb, b - 4);
+    return KQ_OR_AND(lo, t, _mm256_set1_epi8(0x10));
+}
+
+static inline __attribute__((always_inline)) void KN(q45_k_sb_)(const uint8_t *dsc, const uint8_t *qs,
+                                                                const uint8_t *qh, const struct blk_q8_k *y,
+                                                                __m256 *acc, __m256 *accm)
+{
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    const __m256i sm = _mm256_broadcastsi128_si256(kq_unpack_scales_k4(dsc + 4));
+    /* m_j twice per i32 lane j: lane j = m_j (bsum 2j + bsum 2j+1) */
+    const __m256i pm = _mm256_setr_epi8(8, -1, 8, -1, 9, -1, 9, -1, 10, -1, 10, -1, 11, -1, 11, -1, 12, -1, 12, -1,
+                                        13, -1, 13, -1, 14, -1, 14, -1, 15, -1, 15, -1);
+    __m256i mins = _mm256_madd_epi16(_mm256_shuffle_epi8(sm, pm), _mm256_loadu_si256((const __m256i *)y->bsums));
+    uint32_t ddh; /* d and dmin, adjacent f16 */
+    memcpy(&ddh, dsc, sizeof ddh);
+    __m128 dd = _mm_mul_ps(_mm_cvtph_ps(_mm_cvtsi32_si128((int)ddh)), _mm_set1_ps(y->d));
+    __m256i sumi = _mm256_setzero_si256();
+    _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++)
+    {
+        /* i16 scales [4 x sc_2j, 4 x sc_2j+1] in both halves, as KQ_PAIR16 lays the sums */
+        const char ca = (char)(2 * j), cb = (char)(2 * j + 1);
+        const __m256i ps = _mm256_setr_epi8(ca, -1, ca, -1, ca, -1, ca, -1, cb, -1, cb, -1, cb, -1, cb, -1, ca, -1, ca,
+                                            -1, ca, -1, ca, -1, cb, -1, cb, -1, cb, -1, cb, -1);
+        __m256i q = _mm256_loadu_si256((const __m256i *)(qs + 32 * j));
+        __m256i ql = _mm256_and_si256(q, m4), qu = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+        if (qh) {
+            __m256i hb = _mm256_loadu_si256((const __m256i *)qh);
+            ql = KN(qh_bit5_)(ql, hb, 2 * j);
+            qu = KN(qh_bit5_)(qu, hb, 2 * j + 1);
+        }
+        __m256i p16 = KQ_PAIR16(ql, _mm256_loadu_si256((const __m256i *)(y->qs + 64 * j)), qu,
+                                _mm256_loadu_si256((const __m256i *)(y->qs + 64 * j + 32)));
+        sumi = KQ_MACC16(sumi, p16, _mm256_shuffle_epi8(sm, ps));
+    }
+    *acc = _mm256_fmadd_ps(_mm256_broadcastss_ps(dd), _mm256_cvtepi32_ps(sumi), *acc);
+    *accm = _mm256_fmadd_ps(_mm256_broadcastss_ps(_mm_movehdup_ps(dd)), _mm256_cvtepi32_ps(mins), *accm);
+}
+
+static inline __attribute__((always_inline)) void KN(q4_k_sb_)(const struct blk_q4_k *x, const struct blk_q8_k *y,
+                                                               __m256 *acc, __m256 *accm)
+{
+    KN(q45_k_sb_)((const uint8_t *)x, x->qs, NULL, y, acc, accm);
+}
+
+static inline __attribute__((always_inline)) void KN(q5_k_sb_)(const struct blk_q5_k *x, const struct blk_q8_k *y,
+                                                               __m256 *acc, __m256 *accm)
+{
+    KN(q45_k_sb_)((const uint8_t *)x, x->qs, x->qh, y, acc, accm);
+}
 
 /* i16 words [4 x w, 4 x w + 2 | 4 x w + 1, 4 x w + 3] of a half's 8, w = 4 p (run pair p = sh / 2) */
 static inline __m256i KN(q23k_pick_)(int p)
