@@ -63,7 +63,7 @@ static inline float kq_hsum256(__m256 v)
  * stride ws, the activation loads shared; see dot512_gemv.h, dot_avx2.c) of a K-quant whose
  * super-block step SB(x, y, &acc, &accm) adds d's part to acc and dmin's to accm: a row is
  * HSUM(acc - accm), and a dot4 row is its dot's, step for step (bit-identical). Used by
- * dot_avx2.c, dot_avx2_q23k.c and dot512_body.h (KDOT_K). */
+ * dot_avx2.c, dot_avxvnni_k.c and dot_avx512vnni.c (dot512_body.h KDOT_K), with dot_k_body.h's steps. */
 #define KQ_DOT_K(DOT, DOT4, BLK, SB, HSUM)                                                             \
     void DOT(int64_t n, float *s, const void *w, const void *a)                                        \
     {                                                                                                  \
