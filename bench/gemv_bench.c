@@ -23,7 +23,7 @@
  * on 4 KiB pages (MADV_NOHUGEPAGE), to see what the TLB costs the stream (see gguf_open).
  *
  *   gemv_bench [-rows 32000] [-n 2048] [-chunk rows/8+1] [-r 10] [-t 1] [-guided 0] [-huge 0]
- *              [-types f16,q8_0,q4_0,q4_k,q6_k]
+ *              [-types f16,q8_0,q4_0,q4_k,q6_k] (also q5_k, q2_k, q3_k)
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -206,7 +206,8 @@ int main(int argc, char **argv)
         const char *name;
         enum ggml_type t;
     } all[] = {{"f16", GGML_TYPE_F16}, {"q8_0", GGML_TYPE_Q8_0}, {"q4_0", GGML_TYPE_Q4_0},
-               {"q4_k", GGML_TYPE_Q4_K}, {"q6_k", GGML_TYPE_Q6_K}};
+               {"q4_k", GGML_TYPE_Q4_K}, {"q6_k", GGML_TYPE_Q6_K}, {"q5_k", GGML_TYPE_Q5_K},
+               {"q2_k", GGML_TYPE_Q2_K}, {"q3_k", GGML_TYPE_Q3_K}};
     struct rng rg;
     rng_seed(&rg, 11);
     float *x = malloc(sizeof(float) * (size_t)n);

@@ -64,10 +64,12 @@ static const struct kern_type *find(const struct kern_type *tab, enum ggml_type 
  * 9); with VNNI it is the same step on 256-bit vpdpbusd (dot_q4_0_avx512vnni, 22 -> 26 GB/s
  * in L2, session 10). The 2-8 token tiles stay 512-bit. Q4_K's on AVX-512 VNNI is 256-bit
  * too (dot_q4_k_avx512vnni, dot4_q4_k_avx512vnni: vpdpbusd, vpackssdw, vpdpwssd; gemv_bench
- * in L2 22.8 -> 27.7 GB/s against AVX2's, session 11); on AVX-512 F/BW and AVX-VNNI it is
- * AVX2's (dot_avx2_q4_k, dot4_avx2_q4_k). Q5_K's on AVX-512 VNNI is Q4_K's step with the fifth
- * bit ORed in (dot_q5_k_avx512vnni, dot4_q5_k_avx512vnni), Q2_K's and Q3_K's the same
- * vpdpbusd, vpackssdw, vpdpwssd step (x86/dot512_q23k.h); elsewhere AVX2's dots, no dot4. */
+ * in L2 22.8 -> 27.7 GB/s against AVX2's, session 11). Q5_K's is Q4_K's step with the fifth
+ * bit ORed in, Q2_K's and Q3_K's the same vpdpbusd, vpackssdw, vpdpwssd step. These four
+ * steps are x86/dot_k_body.h's, shared by AVX-512 VNNI (dot_*_k_avx512vnni), AVX-VNNI (VEX
+ * vpdpbusd, vpdpwssd: dot_*_k_avxvnni, session 14), and AVX2 (vpmaddubsw, vphaddw,
+ * vpmaddwd: dot_avx2_*_k, the AVX-512 F/BW set's too); each with its dot4 (AVX2's and
+ * AVX-VNNI's since session 14). */
 #define ISA_TYPES(SUF, F16DOT, Q4DOT, Q4KDOT, Q5KDOT, Q2KDOT, Q3KDOT)                                   \
     {GGML_TYPE_F16, GGML_TYPE_F16, dequant_avx2_f16, quant_avx2_f16, F16DOT, NULL},                     \
     {GGML_TYPE_Q4_0, GGML_TYPE_Q8_0, dequant_row_q4_0, quant_row_q4_0, Q4DOT, NULL},                    \
@@ -95,14 +97,17 @@ static const struct kern_type isa_avx512vnni[] = {
 static const struct kern_type isa_avx512[] = {
     ISA_TYPES(avx512, dot_f16_avx512, dot_avx2_q4_0, dot_avx2_q4_k, dot_avx2_q5_k, dot_avx2_q2_k, dot_avx2_q3_k)};
 static const struct kern_type isa_avxvnni[] = {
-    ISA_TYPES(avxvnni, dot_avx2_f16, dot_q4_0_avxvnni, dot_avx2_q4_k, dot_avx2_q5_k, dot_avx2_q2_k, dot_avx2_q3_k)};
+    ISA_TYPES(avxvnni, dot_avx2_f16, dot_q4_0_avxvnni, dot_q4_k_avxvnni, dot_q5_k_avxvnni, dot_q2_k_avxvnni,
+              dot_q3_k_avxvnni)};
 static const struct kern_tiles tiles_avx512vnni[] = {
     ISA_TILES512(avx512vnni, dot4_q4_0_avx512vnni, dot4_q4_k_avx512vnni, dot4_q5_k_avx512vnni,
                  dot4_q2_k_avx512vnni, dot4_q3_k_avx512vnni)};
-static const struct kern_tiles tiles_avx512[] = {ISA_TILES512(avx512, dot4_avx2_q4_0, dot4_avx2_q4_k, NULL, NULL, NULL)};
-/* AVX-VNNI's F16 and Q4_K dots are AVX2's, so AVX2's dot4s match them bit for bit */
-static const struct kern_tiles tiles_avxvnni[] = {
-    ISA_TILES4(avxvnni, NULL, NULL, dot4_avx2_f16, NULL, NULL, dot4_avx2_q4_k, NULL, NULL, NULL, NULL)};
+static const struct kern_tiles tiles_avx512[] = {
+    ISA_TILES512(avx512, dot4_avx2_q4_0, dot4_avx2_q4_k, dot4_avx2_q5_k, dot4_avx2_q2_k, dot4_avx2_q3_k)};
+/* AVX-VNNI's F16 dot is AVX2's, so AVX2's dot4 matches it bit for bit */
+static const struct kern_tiles tiles_avxvnni[] = {ISA_TILES4(avxvnni, NULL, NULL, dot4_avx2_f16, NULL, NULL,
+                                                             dot4_q4_k_avxvnni, NULL, dot4_q5_k_avxvnni,
+                                                             dot4_q2_k_avxvnni, dot4_q3_k_avxvnni)};
 #define N_ISA_TYPES (sizeof isa_avx512 / sizeof isa_avx512[0])
 
 /* The isa_* table for this CPU, or NULL (AVX2 or scalar only). */
@@ -148,7 +153,8 @@ static const struct {
 } tiles_avx2[] = {
     {GGML_TYPE_F16, {NULL, NULL, dot4_avx2_f16}},   {GGML_TYPE_Q4_0, {NULL, NULL, dot4_avx2_q4_0}},
     {GGML_TYPE_Q8_0, {NULL, NULL, dot4_avx2_q8_0}}, {GGML_TYPE_Q4_K, {NULL, NULL, dot4_avx2_q4_k}},
-    {GGML_TYPE_Q6_K, {NULL, NULL, dot4_avx2_q6_k}},
+    {GGML_TYPE_Q6_K, {NULL, NULL, dot4_avx2_q6_k}}, {GGML_TYPE_Q5_K, {NULL, NULL, dot4_avx2_q5_k}},
+    {GGML_TYPE_Q2_K, {NULL, NULL, dot4_avx2_q2_k}}, {GGML_TYPE_Q3_K, {NULL, NULL, dot4_avx2_q3_k}},
 };
 
 const struct kern_tiles *kern_get_tiles(enum ggml_type t)

@@ -39,7 +39,7 @@ static const struct isa isas[] = {
         gemm4xn_q8_0_avx512, gemm4xn_q4_0_avx512),
     ISA("avx512vnni", KERN_ISA_AVX512VNNI_MASK, avx512vnni, dot_f16_avx512vnni, dot_q4_0_avx512vnni,
         dot_q4_k_avx512vnni, gemm4xn_q8_0_avx512vnni, gemm4xn_q4_0_avx512vnni),
-    ISA("avxvnni", KERN_ISA_AVXVNNI_MASK, avxvnni, NULL, dot_q4_0_avxvnni, dot_avx2_q4_k, NULL, NULL),
+    ISA("avxvnni", KERN_ISA_AVXVNNI_MASK, avxvnni, NULL, dot_q4_0_avxvnni, dot_q4_k_avxvnni, NULL, NULL),
 };
 
 /* A weight row of type t: quantized random floats where there is a quantizer, else random
@@ -264,10 +264,18 @@ static void check_dot4_avx2(const int *small_n, size_t n_small)
     for (int n = 256; n <= 1280; n += 1024) {
         check_dot4("avx2", GGML_TYPE_Q6_K, dot4_avx2_q6_k, dot_avx2_q6_k, n);
         check_dot4("avx2", GGML_TYPE_Q4_K, dot4_avx2_q4_k, dot_avx2_q4_k, n);
+        check_dot4("avx2", GGML_TYPE_Q5_K, dot4_avx2_q5_k, dot_avx2_q5_k, n);
+        check_dot4("avx2", GGML_TYPE_Q2_K, dot4_avx2_q2_k, dot_avx2_q2_k, n);
+        check_dot4("avx2", GGML_TYPE_Q3_K, dot4_avx2_q3_k, dot_avx2_q3_k, n);
         check_dot("avx2", GGML_TYPE_Q4_K, dot_avx2_q4_k, n);
         check_dot("avx2", GGML_TYPE_Q5_K, dot_avx2_q5_k, n);
+        check_dot("avx2", GGML_TYPE_Q2_K, dot_avx2_q2_k, n);
+        check_dot("avx2", GGML_TYPE_Q3_K, dot_avx2_q3_k, n);
     }
     check_k_bounds("avx2", GGML_TYPE_Q4_K, dot_avx2_q4_k);
+    check_k_bounds("avx2", GGML_TYPE_Q5_K, dot_avx2_q5_k);
+    check_k_bounds("avx2", GGML_TYPE_Q2_K, dot_avx2_q2_k);
+    check_k_bounds("avx2", GGML_TYPE_Q3_K, dot_avx2_q3_k);
     check_k_bounds("avx2", GGML_TYPE_Q6_K, dot_avx2_q6_k);
 }
 
@@ -461,14 +469,14 @@ static void check_panels(void)
     CHECK(kern_get_panel(GGML_TYPE_IQ4_XS) == NULL);
 }
 
-/* The AVX-512 VNNI Q4_K, Q5_K, Q2_K and Q3_K dots (vpdpbusd, vpackssdw, vpdpwssd) on random
- * bytes (every scale and min pattern of the SIMD scale unpacks, every level and high bit)
- * near the reference, and their dot4s bit-identical to them on the same rows. Q5_K's blocks
- * start with Q4_K's d and dmin. */
-static void check_k_vnni_random(enum ggml_type t, kern_dot_fn dot, kern_dot4_fn dot4)
+/* The AVX-512 VNNI (vpdpbusd, vpackssdw, vpdpwssd) and AVX2 (vpmaddubsw, vphaddw, vpmaddwd)
+ * Q4_K, Q5_K, Q2_K and Q3_K dots on random bytes (every scale and min pattern of the SIMD
+ * scale unpacks, every level and high bit) near the reference, and their dot4s bit-identical
+ * to them on the same rows. Q5_K's blocks start with Q4_K's d and dmin. */
+static void check_k_random(const char *isa, unsigned mask, enum ggml_type t, kern_dot_fn dot, kern_dot4_fn dot4)
 {
-    if (!cpu_has(KERN_ISA_AVX512VNNI_MASK)) {
-        printf("skip avx512vnni %s on random bytes: this CPU lacks VNNI\n", ggml_type_name(t));
+    if (!cpu_has(mask)) {
+        printf("skip %s %s on random bytes: this CPU lacks it\n", isa, ggml_type_name(t));
         return;
     }
     const int n = 2048;
@@ -495,6 +503,8 @@ static void check_k_vnni_random(enum ggml_type t, kern_dot_fn dot, kern_dot4_fn 
         kern_get_ref(t)->vec_dot(n, &want, w, a);
         CHECK(memcmp(&s1, &s4[0], sizeof s1) == 0 && memcmp(&s1, &s4[3], sizeof s1) == 0);
         CHECK_NEAR(s1, want, 1e-4 * (fabs(want) + 1));
+        if (fabs(s1 - want) > 1e-4 * (fabs(want) + 1))
+            printf("%s %s random %d: %.6f want %.6f\n", isa, ggml_type_name(t), it, s1, want);
     }
     free(w);
     free(a);
@@ -584,24 +594,32 @@ int main(void)
         check_dot(s->name, GGML_TYPE_Q6_K, s->q6_k, 1280);
         check_dot(s->name, GGML_TYPE_Q4_K, s->q4_k, 256);
         check_k_bounds(s->name, GGML_TYPE_Q4_K, s->q4_k);
-        { /* Q5_K: AVX-512 VNNI's own dot and dot4; the other sets hand out AVX2's dot */
-            int vnni = s->mask == KERN_ISA_AVX512VNNI_MASK;
-            kern_dot_fn q5k = vnni ? dot_q5_k_avx512vnni : dot_avx2_q5_k;
+        { /* Q4_K's dot4 (AVX-VNNI), Q5_K, Q2_K, Q3_K: each VNNI set's own dots and dot4s, AVX2's
+           * on AVX-512 F/BW */
+            int vnni = s->mask == KERN_ISA_AVX512VNNI_MASK, avxvnni = s->mask == KERN_ISA_AVXVNNI_MASK;
+#define PICK(T) (vnni ? T##_avx512vnni : avxvnni ? T##_avxvnni : NULL)
+            kern_dot_fn q5k = PICK(dot_q5_k), q2k = PICK(dot_q2_k), q3k = PICK(dot_q3_k);
+            kern_dot4_fn q5k4 = PICK(dot4_q5_k), q2k4 = PICK(dot4_q2_k), q3k4 = PICK(dot4_q3_k);
+#undef PICK
+            if (!q5k) {
+                q5k = dot_avx2_q5_k, q2k = dot_avx2_q2_k, q3k = dot_avx2_q3_k;
+                q5k4 = dot4_avx2_q5_k, q2k4 = dot4_avx2_q2_k, q3k4 = dot4_avx2_q3_k;
+            }
             check_dot(s->name, GGML_TYPE_Q5_K, q5k, 256);
             check_dot(s->name, GGML_TYPE_Q5_K, q5k, 1280);
             check_k_bounds(s->name, GGML_TYPE_Q5_K, q5k);
-            for (int n = 256; vnni && n <= 1280; n += 1024)
-                check_dot4(s->name, GGML_TYPE_Q5_K, dot4_q5_k_avx512vnni, q5k, n);
+            for (int n = 256; n <= 1280; n += 1024) {
+                check_dot4(s->name, GGML_TYPE_Q5_K, q5k4, q5k, n);
+                if (avxvnni)
+                    check_dot4(s->name, GGML_TYPE_Q4_K, dot4_q4_k_avxvnni, s->q4_k, n);
+            }
             /* Q2_K and Q3_K (all quants 3, Q3_K's high bits set: its bounds are in the
              * random-bytes check) */
-            kern_dot_fn q2k = vnni ? dot_q2_k_avx512vnni : dot_avx2_q2_k, q3k = vnni ? dot_q3_k_avx512vnni : dot_avx2_q3_k;
             for (int n = 256; n <= 1280; n += 1024) {
                 check_dot(s->name, GGML_TYPE_Q2_K, q2k, n);
                 check_dot(s->name, GGML_TYPE_Q3_K, q3k, n);
-                if (vnni) {
-                    check_dot4(s->name, GGML_TYPE_Q2_K, dot4_q2_k_avx512vnni, q2k, n);
-                    check_dot4(s->name, GGML_TYPE_Q3_K, dot4_q3_k_avx512vnni, q3k, n);
-                }
+                check_dot4(s->name, GGML_TYPE_Q2_K, q2k4, q2k, n);
+                check_dot4(s->name, GGML_TYPE_Q3_K, q3k4, q3k, n);
             }
             check_k_bounds(s->name, GGML_TYPE_Q2_K, q2k);
             check_k_bounds(s->name, GGML_TYPE_Q3_K, q3k);
@@ -624,7 +642,9 @@ int main(void)
         CHECK(k->vec_dot == dot_avx2_q4_0 && tl->dot4 == dot4_avx2_q4_0 && tl->gemm4x4 == gemm4x4_q4_0_avx512 &&
               q4k_avx2);
     else if (!strcmp(isa, "avxvnni"))
-        CHECK(k->vec_dot == dot_q4_0_avxvnni && tl->gemm4x4 == gemm4x4_q4_0_avxvnni && q4k_avx2 &&
+        CHECK(k->vec_dot == dot_q4_0_avxvnni && tl->gemm4x4 == gemm4x4_q4_0_avxvnni &&
+              kern_get(GGML_TYPE_Q4_K)->vec_dot == dot_q4_k_avxvnni &&
+              kern_get_tiles(GGML_TYPE_Q4_K)->dot4 == dot4_q4_k_avxvnni &&
               kern_get(GGML_TYPE_F16)->vec_dot == dot_avx2_f16 && kern_get_tiles(GGML_TYPE_F16)->dot4 == dot4_avx2_f16);
     else if (!strcmp(isa, "avx2"))
         CHECK(k->vec_dot == dot_avx2_q4_0 && !tl->gemm4x4 && tl->dot4 == dot4_avx2_q4_0 &&
@@ -636,22 +656,40 @@ int main(void)
     if (!strcmp(isa, "avx512vnni"))
         CHECK(kern_get(GGML_TYPE_Q5_K)->vec_dot == dot_q5_k_avx512vnni &&
               kern_get_tiles(GGML_TYPE_Q5_K)->dot4 == dot4_q5_k_avx512vnni);
+    else if (!strcmp(isa, "avxvnni"))
+        CHECK(kern_get(GGML_TYPE_Q5_K)->vec_dot == dot_q5_k_avxvnni &&
+              kern_get_tiles(GGML_TYPE_Q5_K)->dot4 == dot4_q5_k_avxvnni &&
+              kern_get(GGML_TYPE_Q2_K)->vec_dot == dot_q2_k_avxvnni &&
+              kern_get_tiles(GGML_TYPE_Q2_K)->dot4 == dot4_q2_k_avxvnni &&
+              kern_get(GGML_TYPE_Q3_K)->vec_dot == dot_q3_k_avxvnni &&
+              kern_get_tiles(GGML_TYPE_Q3_K)->dot4 == dot4_q3_k_avxvnni);
+    else if (strcmp(isa, "scalar")) /* AVX2's dot and dot4 on AVX2 and AVX-512 F/BW */
+        CHECK(kern_get(GGML_TYPE_Q5_K)->vec_dot == dot_avx2_q5_k &&
+              kern_get_tiles(GGML_TYPE_Q5_K)->dot4 == dot4_avx2_q5_k);
     else
-        CHECK(kern_get(GGML_TYPE_Q5_K)->vec_dot == (strcmp(isa, "scalar") ? dot_avx2_q5_k : dot_ref_q5_k) &&
-              kern_get_tiles(GGML_TYPE_Q5_K)->dot4 == NULL);
+        CHECK(kern_get(GGML_TYPE_Q5_K)->vec_dot == dot_ref_q5_k && kern_get_tiles(GGML_TYPE_Q5_K)->dot4 == NULL);
     if (!strcmp(isa, "avx512vnni"))
         CHECK(kern_get(GGML_TYPE_Q2_K)->vec_dot == dot_q2_k_avx512vnni &&
               kern_get_tiles(GGML_TYPE_Q2_K)->dot4 == dot4_q2_k_avx512vnni &&
               kern_get(GGML_TYPE_Q3_K)->vec_dot == dot_q3_k_avx512vnni &&
               kern_get_tiles(GGML_TYPE_Q3_K)->dot4 == dot4_q3_k_avx512vnni);
-    else if (strcmp(isa, "scalar"))
+    else if (strcmp(isa, "scalar") && strcmp(isa, "avxvnni"))
         CHECK(kern_get(GGML_TYPE_Q2_K)->vec_dot == dot_avx2_q2_k && kern_get(GGML_TYPE_Q3_K)->vec_dot == dot_avx2_q3_k &&
-              !kern_get_tiles(GGML_TYPE_Q2_K)->dot4 && !kern_get_tiles(GGML_TYPE_Q3_K)->dot4);
+              kern_get_tiles(GGML_TYPE_Q2_K)->dot4 == dot4_avx2_q2_k &&
+              kern_get_tiles(GGML_TYPE_Q3_K)->dot4 == dot4_avx2_q3_k);
     check_panels();
-    check_k_vnni_random(GGML_TYPE_Q4_K, dot_q4_k_avx512vnni, dot4_q4_k_avx512vnni);
-    check_k_vnni_random(GGML_TYPE_Q5_K, dot_q5_k_avx512vnni, dot4_q5_k_avx512vnni);
-    check_k_vnni_random(GGML_TYPE_Q2_K, dot_q2_k_avx512vnni, dot4_q2_k_avx512vnni);
-    check_k_vnni_random(GGML_TYPE_Q3_K, dot_q3_k_avx512vnni, dot4_q3_k_avx512vnni);
+    check_k_random("avx512vnni", KERN_ISA_AVX512VNNI_MASK, GGML_TYPE_Q4_K, dot_q4_k_avx512vnni, dot4_q4_k_avx512vnni);
+    check_k_random("avx512vnni", KERN_ISA_AVX512VNNI_MASK, GGML_TYPE_Q5_K, dot_q5_k_avx512vnni, dot4_q5_k_avx512vnni);
+    check_k_random("avx512vnni", KERN_ISA_AVX512VNNI_MASK, GGML_TYPE_Q2_K, dot_q2_k_avx512vnni, dot4_q2_k_avx512vnni);
+    check_k_random("avx512vnni", KERN_ISA_AVX512VNNI_MASK, GGML_TYPE_Q3_K, dot_q3_k_avx512vnni, dot4_q3_k_avx512vnni);
+    check_k_random("avx2", KERN_ISA_AVX2_MASK, GGML_TYPE_Q4_K, dot_avx2_q4_k, dot4_avx2_q4_k);
+    check_k_random("avx2", KERN_ISA_AVX2_MASK, GGML_TYPE_Q5_K, dot_avx2_q5_k, dot4_avx2_q5_k);
+    check_k_random("avx2", KERN_ISA_AVX2_MASK, GGML_TYPE_Q2_K, dot_avx2_q2_k, dot4_avx2_q2_k);
+    check_k_random("avx2", KERN_ISA_AVX2_MASK, GGML_TYPE_Q3_K, dot_avx2_q3_k, dot4_avx2_q3_k);
+    check_k_random("avxvnni", KERN_ISA_AVXVNNI_MASK, GGML_TYPE_Q4_K, dot_q4_k_avxvnni, dot4_q4_k_avxvnni);
+    check_k_random("avxvnni", KERN_ISA_AVXVNNI_MASK, GGML_TYPE_Q5_K, dot_q5_k_avxvnni, dot4_q5_k_avxvnni);
+    check_k_random("avxvnni", KERN_ISA_AVXVNNI_MASK, GGML_TYPE_Q2_K, dot_q2_k_avxvnni, dot4_q2_k_avxvnni);
+    check_k_random("avxvnni", KERN_ISA_AVXVNNI_MASK, GGML_TYPE_Q3_K, dot_q3_k_avxvnni, dot4_q3_k_avxvnni);
     check_quant_q8_k();
     return check_finish();
 }

@@ -125,119 +125,16 @@ void KN(dot_q8_0_)(int64_t n, float *s, const void *w, const void *a)
  * reduction streamed faster than a 512-bit version on Zen 4 (bench/gemv_bench, session 9: 22.8
  * against 16.6 GB/s), with its dot4 twin dot4_avx2_q4_0.) */
 
-#ifdef KERN_VNNI
-/* W q4_k (n,) . a q8_k (n,), one super-block (dot_q4_k_ and dot4_q4_k_: bit-identical rows).
- * VNNI only (dot_avx512vnni.c: without it a DP256 is three multiply ops, and the tables take
- * AVX2's dot_avx2_q4_k). 256-bit on purpose: Zen 4 runs 512-bit integer ops on its 256-bit
- * units, and a 512-bit form (two sub-blocks a zmm) streamed slower than AVX2's dot (18.7
- * against 21.3 GB/s, session 10). The dot is bound by its multiply and shuffle ops (the
- * same GB/s with the rows in L2), so per 32 quant bytes (sub-block 2j: low nibbles, 2j+1:
- * high) one vpdpbusd each into zero gives 8 i32 sums of 4 products (|s| <= 4 * 15 * 128:
- * they fit an i16), one vpackssdw lays the two as [4 of 2j, 4 of 2j+1] i16 per 128-bit half
- * (exact), and one vpdpwssd with [4 x sc_2j, 4 x sc_2j+1] (one vpshufb of the unpacked
- * scales) applies both scales: 3 multiply and 2 shuffle ops per 64 quants, against AVX2's
- * 3 multiply ops, a vphaddw and a vpshufb (gemv_bench in L2: 22.8 -> 27.7 GB/s). (A
- * vpmaddubsw + vpdpwssd per sub-block, with the scales as broadcast loads, has 4 multiply
- * ops: 19.8 GB/s.) The mins term and the float accumulation are AVX2's (q4_k_sb). */
-/* Q5_K shares Q4_K's layout of d, dmin, 12 scale bytes (then qh[32]) and its arithmetic, its
- * quants 0..31 with bit 2j (low nibbles) or 2j+1 (high) of qh[l] as the fifth bit: a DP lane
- * is at most 4 * 31 * 128 = 15872, so the vpackssdw stays exact. qh_bit5 moves bit b of each
- * byte of hb to bit 4 (one 16-bit shift: bit 4 of either byte comes from that byte for
- * b = 0..7) and ORs it into the masked nibbles lo in one vpternlogd; qs, qh: NULL qh is
- * Q4_K (the same instructions as before, so its rows stay bit-identical). */
-static inline __m256i KN(qh_bit5_)(__m256i lo, __m256i hb, int b)
-{
-    __m256i t = b <= 4 ? _mm256_slli_epi16(hb, 4 - b) : _mm256_srli_epi16(hb, b - 4);
-    return _mm256_ternarylogic_epi32(lo, t, _mm256_set1_epi8(0x10), 0xF8); /* lo | (t & 0x10) */
-}
-
-static inline void KN(q45_k_sb_)(const uint8_t *dsc, const uint8_t *qs, const uint8_t *qh, const struct blk_q8_k *y,
-                                 __m256 *acc, __m256 *accm)
-{
-    const __m256i m4 = _mm256_set1_epi8(0x0F);
-    const __m128i sm = kq_unpack_scales_k4(dsc + 4);
-    /* m_j twice per i32 lane j: lane j = m_j (bsum 2j + bsum 2j+1) */
-    const __m256i pm = _mm256_setr_epi8(8, -1, 8, -1, 9, -1, 9, -1, 10, -1, 10, -1, 11, -1, 11, -1, 12, -1, 12, -1,
-                                        13, -1, 13, -1, 14, -1, 14, -1, 15, -1, 15, -1);
-    __m256i mins = _mm256_madd_epi16(_mm256_shuffle_epi8(_mm256_broadcastsi128_si256(sm), pm),
-                                     _mm256_loadu_si256((const __m256i *)y->bsums));
-    uint32_t ddh; /* d and dmin, adjacent f16 */
-    memcpy(&ddh, dsc, sizeof ddh);
-    __m128 dd = _mm_mul_ps(_mm_cvtph_ps(_mm_cvtsi32_si128((int)ddh)), _mm_set1_ps(y->d));
-    __m256i sumi = _mm256_setzero_si256();
-    const __m256i z = _mm256_setzero_si256(), sm2 = _mm256_broadcastsi128_si256(sm);
-    _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++)
-    {
-        const char ca = (char)(2 * j), cb = (char)(2 * j + 1);
-        const __m256i ps = _mm256_setr_epi8(ca, -1, ca, -1, ca, -1, ca, -1, cb, -1, cb, -1, cb, -1, cb, -1, ca, -1, ca,
-                                            -1, ca, -1, ca, -1, cb, -1, cb, -1, cb, -1, cb, -1);
-        __m256i q = _mm256_loadu_si256((const __m256i *)(qs + 32 * j));
-        __m256i ql = _mm256_and_si256(q, m4), qu = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
-        if (qh) {
-            __m256i hb = _mm256_loadu_si256((const __m256i *)qh);
-            ql = KN(qh_bit5_)(ql, hb, 2 * j);
-            qu = KN(qh_bit5_)(qu, hb, 2 * j + 1);
-        }
-        __m256i pl = DP256(z, ql, _mm256_loadu_si256((const __m256i *)(y->qs + 64 * j)));
-        __m256i ph = DP256(z, qu, _mm256_loadu_si256((const __m256i *)(y->qs + 64 * j + 32)));
-        sumi = _mm256_dpwssd_epi32(sumi, _mm256_packs_epi32(pl, ph), _mm256_shuffle_epi8(sm2, ps));
-    }
-    *acc = _mm256_fmadd_ps(_mm256_broadcastss_ps(dd), _mm256_cvtepi32_ps(sumi), *acc);
-    *accm = _mm256_fmadd_ps(_mm256_broadcastss_ps(_mm_movehdup_ps(dd)), _mm256_cvtepi32_ps(mins), *accm);
-}
-
-static inline void KN(q4_k_sb_)(const struct blk_q4_k *x, const struct blk_q8_k *y, __m256 *acc, __m256 *accm)
-{
-    KN(q45_k_sb_)((const uint8_t *)x, x->qs, NULL, y, acc, accm);
-}
-
-static inline void KN(q5_k_sb_)(const struct blk_q5_k *x, const struct blk_q8_k *y, __m256 *acc, __m256 *accm)
-{
-    KN(q45_k_sb_)((const uint8_t *)x, x->qs, x->qh, y, acc, accm);
-}
-
+/* The K-quant super-block steps (Q4_K, Q5_K, Q2_K, Q3_K, VNNI only) are dot_k_body.h's,
+ * shared with AVX2 and AVX-VNNI; dot_avx512vnni.c makes each dot and dot4 with KDOT_K. */
 static inline float KN(hsum256_)(__m256 v)
 {
-    __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-    h = _mm_add_ss(h, _mm_movehdup_ps(h));
-    return _mm_cvtss_f32(h);
+    return kq_hsum256(v);
 }
 
-/* dot_T_ (W T (n,) . a q8_k (n,)) and dot4_T_ (one activation row against 4 weight rows at
- * byte stride ws, the activation loads shared; see dot512_gemv.h) of a K-quant whose
- * super-block step T_sb_(x, y, &acc, &accm) adds d's part to acc and dmin's to accm: a row is
- * hsum(acc - accm), and a dot4 row is its dot's, step for step (bit-identical) */
-#define KDOT_K(T)                                                                                      \
-    void KN(dot_##T##_)(int64_t n, float *s, const void *w, const void *a)                              \
-    {                                                                                                  \
-        const struct blk_##T *x = w;                                                                   \
-        const struct blk_q8_k *y = a;                                                                  \
-        __m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();                                  \
-        for (int64_t i = 0; i < n / QK_K; i++)                                                         \
-            KN(T##_sb_)(&x[i], &y[i], &acc, &accm);                                                    \
-        *s = KN(hsum256_)(_mm256_sub_ps(acc, accm));                                                   \
-    }                                                                                                  \
-    void KN(dot4_##T##_)(int64_t n, const void *w, size_t ws, const void *a, float *y, size_t ys)       \
-    {                                                                                                  \
-        const struct blk_##T *x[4];                                                                    \
-        const struct blk_q8_k *ya = a;                                                                 \
-        __m256 acc[4], accm[4];                                                                        \
-        for (int k = 0; k < 4; k++) {                                                                  \
-            x[k] = (const struct blk_##T *)((const unsigned char *)w + (size_t)k * ws);                \
-            acc[k] = accm[k] = _mm256_setzero_ps();                                                    \
-        }                                                                                              \
-        for (int64_t i = 0; i < n / QK_K; i++)                                                         \
-            _Pragma("GCC unroll 4") for (int k = 0; k < 4; k++)                                        \
-                KN(T##_sb_)(&x[k][i], &ya[i], &acc[k], &accm[k]);                                      \
-        for (int k = 0; k < 4; k++)                                                                    \
-            y[(size_t)k * ys] = KN(hsum256_)(_mm256_sub_ps(acc[k], accm[k]));                          \
-    }
+/* dot_T_ and dot4_T_ of a K-quant from its super-block step T_sb_ (qblk_x86.h's KQ_DOT_K) */
+#define KDOT_K(T) KQ_DOT_K(KN(dot_##T##_), KN(dot4_##T##_), struct blk_##T, KN(T##_sb_), KN(hsum256_))
 
-KDOT_K(q4_k)
-/* Q5_K: q45_k_sb_ with the fifth bits */
-KDOT_K(q5_k)
-#endif
 
 /* W q6_k (n,) . a q8_k (n,): q is 0..63 here, the -32 comes back through bsums (in
  * integers: 32 sum(scale * bsum) off the super-block's sum). Per 128 elements, ql (64 bytes,

@@ -77,7 +77,7 @@ void KN(dot4_q8_0_)(int64_t n, const void *w, size_t ws, const void *a, float *y
     }
 }
 
-/* Q4_K, Q5_K (AVX-512 VNNI): dot512_body.h's KDOT_K; Q2_K, Q3_K: dot512_q23k.h */
+/* Q4_K, Q5_K, Q2_K, Q3_K (AVX-512 VNNI): dot_k_body.h's steps, dot512_body.h's KDOT_K */
 
 /* Q6_K: dot_q6_k_'s super-block step per row; activation quants and bsums shared. */
 void KN(dot4_q6_k_)(int64_t n, const void *w, size_t ws, const void *a, float *y, size_t ys)

@@ -9,10 +9,7 @@
 
 static inline float hsum_ps(__m256 v)
 {
-    __m128 lo = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
-    lo = _mm_add_ss(lo, _mm_movehdup_ps(lo));
-    return _mm_cvtss_f32(lo);
+    return kq_hsum256(v);
 }
 
 static inline float h2f(uint16_t h)
@@ -273,101 +270,18 @@ void dot_avx2_q5_1(int64_t n, float *s, const void *w, const void *a)
     *s = hsum_ps(_mm256_add_ps(acc, accm));
 }
 
-/* Q4_K/Q5_K common tail: the mins term sum_j m_j * (bsums of sub-block j). */
-static inline int kq_mins(const uint8_t *scales, const int16_t *bsums, uint8_t *sc)
-{
-    int summ = 0;
-    for (int j = 0; j < 8; j++) {
-        uint8_t m;
-        kern_scale_min_k4(j, scales, &sc[j], &m);
-        summ += m * (bsums[2 * j] + bsums[2 * j + 1]);
-    }
-    return summ;
-}
-
-/* W q4_k (n,) . a q8_k (n,): d_w d_a sum_j sc_j (q_j . a_j) - dmin_w d_a sum_j m_j bsum_j
- * over the 8 sub-blocks j of 32 elements. The dot is bound by its instruction count, not by
- * memory (the same GB/s with the rows in L2), so per super-block:
- *  - the 12 bytes of scales and mins are unpacked in one xmm (kq_unpack_scales_k4) and
- *    broadcast to both 128-bit halves; vpshufb picks each i16 scale from it directly (its
- *    -1 index bytes zero-extend), no general-register shuffle, no widening;
- *  - a 32-byte quant run holds sub-blocks 2j (low nibbles) and 2j+1 (high): vpmaddubsw of
- *    each against its 32 activations, then one vphaddw of the two folds their i16 pair sums
- *    into [4 of 2j, 4 of 2j+1] per 128-bit half (each |sum| <= 4 * 15 * 127: fits i16), so
- *    one vpmaddwd applies both scales (4 instead of 8 a super-block);
- *  - the mins term is one vpmaddwd of the mins (each twice, as i16) with the 16 bsums, kept
- *    in its own 8-lane float accumulator; [d, dmin] converted by one vcvtph2ps.
- * q4_k_sb is one super-block, shared by dot_avx2_q4_k and dot4_avx2_q4_k (bit-identical
- * rows). */
-static inline void q4_k_sb(const struct blk_q4_k *x, const struct blk_q8_k *y, __m256 *acc, __m256 *accm)
-{
-    const __m256i m4 = _mm256_set1_epi8(0x0F);
-    const __m256i sm = _mm256_broadcastsi128_si256(kq_unpack_scales_k4(x->scales));
-    /* m_j twice per i32 lane j: lane j = m_j (bsum 2j + bsum 2j+1) */
-    const __m256i pm = _mm256_setr_epi8(8, -1, 8, -1, 9, -1, 9, -1, 10, -1, 10, -1, 11, -1, 11, -1, 12, -1, 12, -1,
-                                        13, -1, 13, -1, 14, -1, 14, -1, 15, -1, 15, -1);
-    __m256i mins = _mm256_madd_epi16(_mm256_shuffle_epi8(sm, pm), _mm256_loadu_si256((const __m256i *)y->bsums));
-    uint32_t ddh; /* d and dmin, adjacent f16 */
-    memcpy(&ddh, &x->d, sizeof ddh);
-    __m128 dd = _mm_mul_ps(_mm_cvtph_ps(_mm_cvtsi32_si128((int)ddh)), _mm_set1_ps(y->d));
-    __m256i sumi = _mm256_setzero_si256();
-    _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++)
-    {
-        /* i16 scales [4 x sc_2j, 4 x sc_2j+1] in both halves, as the vphaddw lays the sums */
-        const char a = (char)(2 * j), b = (char)(2 * j + 1);
-        const __m256i ps = _mm256_setr_epi8(a, -1, a, -1, a, -1, a, -1, b, -1, b, -1, b, -1, b, -1, a, -1, a, -1, a, -1,
-                                            a, -1, b, -1, b, -1, b, -1, b, -1);
-        __m256i q = _mm256_loadu_si256((const __m256i *)(x->qs + 32 * j));
-        __m256i pl = _mm256_maddubs_epi16(_mm256_and_si256(q, m4),
-                                          _mm256_loadu_si256((const __m256i *)(y->qs + 64 * j)));
-        __m256i ph = _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4),
-                                          _mm256_loadu_si256((const __m256i *)(y->qs + 64 * j + 32)));
-        sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(_mm256_hadd_epi16(pl, ph), _mm256_shuffle_epi8(sm, ps)));
-    }
-    *acc = _mm256_fmadd_ps(_mm256_broadcastss_ps(dd), _mm256_cvtepi32_ps(sumi), *acc);
-    *accm = _mm256_fmadd_ps(_mm256_broadcastss_ps(_mm_movehdup_ps(dd)), _mm256_cvtepi32_ps(mins), *accm);
-}
-
-void dot_avx2_q4_k(int64_t n, float *s, const void *w, const void *a)
-{
-    const struct blk_q4_k *x = w;
-    const struct blk_q8_k *y = a;
-    __m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
-    for (int64_t i = 0; i < n / QK_K; i++)
-        q4_k_sb(&x[i], &y[i], &acc, &accm);
-    *s = hsum_ps(_mm256_sub_ps(acc, accm));
-}
-
-/* W q5_k (n,) . a q8_k (n,) */
-void dot_avx2_q5_k(int64_t n, float *s, const void *w, const void *a)
-{
-    const struct blk_q5_k *x = w;
-    const struct blk_q8_k *y = a;
-    const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
-    __m256 acc = _mm256_setzero_ps();
-    float accm = 0;
-    for (int64_t i = 0; i < n / QK_K; i++) {
-        uint8_t sc[8];
-        int summ = kq_mins(x[i].scales, y[i].bsums, sc);
-        __m256i hb = _mm256_loadu_si256((const __m256i *)x[i].qh);
-        __m256i sumi = _mm256_setzero_si256();
-        for (int j = 0; j < 4; j++) {
-            __m256i q = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * j));
-            __m256i h0 = _mm256_and_si256(_mm256_srl_epi16(hb, _mm_cvtsi32_si128(2 * j)), one);
-            __m256i h1 = _mm256_and_si256(_mm256_srl_epi16(hb, _mm_cvtsi32_si128(2 * j + 1)), one);
-            __m256i ql = _mm256_or_si256(_mm256_and_si256(q, m4), _mm256_slli_epi16(h0, 4));
-            __m256i qh = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4), _mm256_slli_epi16(h1, 4));
-            __m256i y0 = _mm256_loadu_si256((const __m256i *)(y[i].qs + 64 * j));
-            __m256i y1 = _mm256_loadu_si256((const __m256i *)(y[i].qs + 64 * j + 32));
-            __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(ql, y0), _mm256_set1_epi16(sc[2 * j]));
-            __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(qh, y1), _mm256_set1_epi16(sc[2 * j + 1]));
-            sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p0, p1));
-        }
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(x[i].d) * y[i].d), _mm256_cvtepi32_ps(sumi), acc);
-        accm += h2f(x[i].dmin) * y[i].d * (float)summ;
-    }
-    *s = hsum_ps(acc) - accm;
-}
+/* W q4_k / q5_k / q2_k / q3_k (n,) . a q8_k (n,), and their dot4s: dot_k_body.h's
+ * super-block steps on vpmaddubsw, vphaddw and vpmaddwd (KQ_DOT_K: a dot4 row is its dot's
+ * bit for bit). */
+#define KN(name) name##avx2
+#define KQ_PAIR16(u0, s0, u1, s1) _mm256_hadd_epi16(_mm256_maddubs_epi16(u0, s0), _mm256_maddubs_epi16(u1, s1))
+#define KQ_MACC16(acc, p, sc) _mm256_add_epi32(acc, _mm256_madd_epi16(p, sc))
+#define KQ_OR_AND(lo, t, m) _mm256_or_si256(lo, _mm256_and_si256(t, m))
+#include "dot_k_body.h"
+KQ_DOT_K(dot_avx2_q4_k, dot4_avx2_q4_k, struct blk_q4_k, q4_k_sb_avx2, hsum_ps)
+KQ_DOT_K(dot_avx2_q5_k, dot4_avx2_q5_k, struct blk_q5_k, q5_k_sb_avx2, hsum_ps)
+KQ_DOT_K(dot_avx2_q2_k, dot4_avx2_q2_k, struct blk_q2_k, q2_k_sb_avx2, hsum_ps)
+KQ_DOT_K(dot_avx2_q3_k, dot4_avx2_q3_k, struct blk_q3_k, q3_k_sb_avx2, hsum_ps)
 
 /* W q6_k (n,) . a q8_k (n,): q is 0..63 here, the -32 comes back through bsums (in
  * integers: 32 sum(scale * bsum) is the super-block sum's start, one vpmaddwd). The 16
@@ -533,22 +447,6 @@ void dot4_avx2_q4_0(int64_t n, const void *w, size_t ws, const void *a, float *y
             acc0[k] = q4_0_block(&x[k][j], &ya[j], acc0[k]);
         y[(size_t)k * ys] = hsum_ps(_mm256_add_ps(acc0[k], acc1[k]));
     }
-}
-
-/* Q4_K: q4_k_sb per row. Its dot is bound by its instruction count, so the 4 streams pay
- * only once that count is down (3-5% slower before kq_unpack_scales_k4 and the vphaddw). */
-void dot4_avx2_q4_k(int64_t n, const void *w, size_t ws, const void *a, float *y, size_t ys)
-{
-    const struct blk_q8_k *ya = a;
-    DOT4_ROWS(struct blk_q4_k, x, w, ws)
-    __m256 acc[4], accm[4];
-    for (int k = 0; k < 4; k++)
-        acc[k] = accm[k] = _mm256_setzero_ps();
-    for (int64_t i = 0; i < n / QK_K; i++)
-        _Pragma("GCC unroll 4") for (int k = 0; k < 4; k++)
-            q4_k_sb(&x[k][i], &ya[i], &acc[k], &accm[k]);
-    for (int k = 0; k < 4; k++)
-        y[(size_t)k * ys] = hsum_ps(_mm256_sub_ps(acc[k], accm[k]));
 }
 
 void dot4_avx2_q6_k(int64_t n, const void *w, size_t ws, const void *a, float *y, size_t ys)

@@ -50,4 +50,44 @@ static inline __m128i kq_q4_0_scales4(const struct blk_q4_0 *x)
     return _mm_blend_epi16(v, _mm_loadu_si128((const __m128i *)(p + 48)), 0x08);
 }
 
+/* the sum of v's 8 floats (the one horizontal sum of every x86 dot: dot4 rows match dots) */
+static inline float kq_hsum256(__m256 v)
+{
+    __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_add_ss(h, _mm_movehdup_ps(h));
+    return _mm_cvtss_f32(h);
+}
+
+/* DOT (W BLK (n,) . a q8_k (n,)) and DOT4 (one activation row against 4 weight rows at byte
+ * stride ws, the activation loads shared; see dot512_gemv.h, dot_avx2.c) of a K-quant whose
+ * super-block step SB(x, y, &acc, &accm) adds d's part to acc and dmin's to accm: a row is
+ * HSUM(acc - accm), and a dot4 row is its dot's, step for step (bit-identical). Used by
+ * dot_avx2.c, dot_avxvnni_k.c and dot_avx512vnni.c (dot512_body.h KDOT_K), with dot_k_body.h's steps. */
+#define KQ_DOT_K(DOT, DOT4, BLK, SB, HSUM)                                                             \
+    void DOT(int64_t n, float *s, const void *w, const void *a)                                        \
+    {                                                                                                  \
+        const BLK *x = w;                                                                              \
+        const struct blk_q8_k *y = a;                                                                  \
+        __m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();                                  \
+        for (int64_t i = 0; i < n / QK_K; i++)                                                         \
+            SB(&x[i], &y[i], &acc, &accm);                                                             \
+        *s = HSUM(_mm256_sub_ps(acc, accm));                                                           \
+    }                                                                                                  \
+    void DOT4(int64_t n, const void *w, size_t ws, const void *a, float *y, size_t ys)                 \
+    {                                                                                                  \
+        const BLK *x[4];                                                                               \
+        const struct blk_q8_k *ya = a;                                                                 \
+        __m256 acc[4], accm[4];                                                                        \
+        for (int k = 0; k < 4; k++) {                                                                  \
+            x[k] = (const BLK *)((const unsigned char *)w + (size_t)k * ws);                           \
+            acc[k] = accm[k] = _mm256_setzero_ps();                                                    \
+        }                                                                                              \
+        for (int64_t i = 0; i < n / QK_K; i++)                                                         \
+            _Pragma("GCC unroll 4") for (int k = 0; k < 4; k++)                                        \
+                SB(&x[k][i], &ya[i], &acc[k], &accm[k]);                                               \
+        for (int k = 0; k < 4; k++)                                                                    \
+            y[(size_t)k * ys] = HSUM(_mm256_sub_ps(acc[k], accm[k]));                                  \
+    }
+
 #endif
