@@ -167,6 +167,56 @@ static inline __attribute__((always_inline)) void cdir_tile(const struct ox_cdir
                 acc1[r] = VFMA(av, b1, acc1[r]);
         }
     }
+    /* The common tile, without Z and each vector in one row of Y (s->full: a pointwise run's
+     * tiles but a map's last, most of a direct conv's): bias, activation and store as three
+     * passes over the rc rows computed (rows past nrows are the panel's zero rows: 0, bias 0,
+     * not stored), the activation picked once per tile, not per vector as the general store
+     * below does. The same operations per element (bits unchanged); YOLO's 1x1 convs with
+     * SiLU at K = 32 and 48 (80x80 maps, 32 channels) ~8% less CPU time, K >= 64 about the same. */
+    if (!z && s0->full && (nv == 1 || s1->full)) {
+#pragma GCC unroll 16
+        for (int r = 0; r < ROWS; r++) {
+            if (r >= rc)
+                break;
+            VF bias = VSET1(d->bias && r < nrows ? d->bias[row0 + r] : 0.0f);
+            acc0[r] = VADD(acc0[r], bias);
+            if (nv > 1)
+                acc1[r] = VADD(acc1[r], bias);
+        }
+        switch (d->epi.act) {
+        case OX_ACT_NONE:
+            break;
+        case OX_ACT_SILU:
+#pragma GCC unroll 16
+            for (int r = 0; r < ROWS; r++) {
+                if (r >= rc)
+                    break;
+                acc0[r] = VSILU(acc0[r]);
+                if (nv > 1)
+                    acc1[r] = VSILU(acc1[r]);
+            }
+            break;
+        default:
+#pragma GCC unroll 16
+            for (int r = 0; r < ROWS; r++) {
+                if (r >= rc)
+                    break;
+                acc0[r] = epi_vec(&d->epi, acc0[r]);
+                if (nv > 1)
+                    acc1[r] = epi_vec(&d->epi, acc1[r]);
+            }
+        }
+        float *y0 = y + s0->at[0], *y1 = nv > 1 ? y + s1->at[0] : y;
+#pragma GCC unroll 16
+        for (int r = 0; r < ROWS; r++) {
+            if (r >= nrows)
+                break;
+            VSTORE(y0 + r * ohw, acc0[r]);
+            if (nv > 1)
+                VSTORE(y1 + r * ohw, acc1[r]);
+        }
+        return;
+    }
 #pragma GCC unroll 16
     for (int r = 0; r < ROWS; r++) {
         if (r >= nrows)

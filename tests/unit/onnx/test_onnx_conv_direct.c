@@ -8,7 +8,8 @@
  * narrower than a vector and wider than two, with and without bias and Z; the fill split over
  * two channel ranges and the tiles over three, as threads run them; writes stay inside the
  * scratch (a guard past it is untouched). The pointwise run (1x1, X in place) likewise
- * (test_pointwise). A version whose ISA the CPU lacks is skipped. */
+ * (test_pointwise), and every activation on its Z-free whole-vector store (test_pointwise_epis).
+ * A version whose ISA the CPU lacks is skipped. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -204,16 +205,65 @@ static void test_pointwise(enum ox_isa isa, const char *name)
     CHECK(!ox_cdir_pw_ok(isa, &d));
 }
 
+/* Every activation on the tiles' Z-free store of whole vectors (cdir_tmpl.h's cdir_tile:
+ * each vector in one row of Y; the activation picked once per tile): maps whose pixels fill
+ * two-vector tiles (8x8, 16x20), one one-vector tile (4x4) and both (6x8), 7 and 33 input
+ * channels, 5, 13, 33 output channels (partial panels), with and without bias (row 0's
+ * -120 overflows exp), tiles split over two calls; the same tolerances as test_pointwise.
+ * The general store keeps a map's wrapped vectors and Z (test_pointwise, test_direct). */
+static void test_pointwise_epis(enum ox_isa isa, const char *name)
+{
+    static const int sizes[][2] = {{8, 8}, {16, 20}, {4, 4}, {6, 8}};
+    static const int cs[] = {7, 33};
+    static const int ms[] = {5, 13, 33};
+    int bad = 0, ran = 0;
+    for (int e = 0; e < N_EPIS; e++)
+        for (size_t si = 0; si < sizeof sizes / sizeof *sizes; si++)
+            for (int rep = 0; rep < 2; rep++) {
+                int64_t h = sizes[si][0], wd = sizes[si][1], ohw = h * wd;
+                int64_t c = cs[(size_t)(e + rep) % 2], m = ms[(size_t)(e + (int)si + rep) % 3];
+                int exact = epis[e].act <= OX_ACT_CLIP;
+                float *x = rnd_buf(c * ohw, 4.0f), *w = rnd_buf(m * c, 1.0f), *bias = rnd_buf(m, 4.0f);
+                bias[0] = -120.0f;
+                float *wp = malloc(sizeof(float) * (size_t)ox_conv_pack_size(m, c));
+                float *y0 = calloc((size_t)(m * ohw), sizeof(float)), *y1 = calloc((size_t)(m * ohw), sizeof(float));
+                ox_conv_pack(w, m, c, wp);
+                struct ox_cdir d = {.x = x, .wp = wp, .bias = rep ? NULL : bias, .y = y0, .c = c, .h = h, .w = wd,
+                                    .m = m, .kh = 1, .kw = 1, .sh = 1, .sw = 1, .oh = h, .ow = wd, .epi = epis[e]};
+                ox_cdir_ref(&d);
+                if (ox_cdir_pw_ok(isa, &d)) {
+                    d.y = y1;
+                    int64_t nt = ox_cdir_tiles(isa, &d);
+                    ox_cdir_pw_run(isa, &d, 0, nt / 2);
+                    ox_cdir_pw_run(isa, &d, nt / 2, nt);
+                    ran++;
+                    if (!close_all(y0, y1, m * ohw, exact) && bad++ < 5)
+                        printf("  %s pointwise store %lldx%lld c%lld m%lld act=%d bias=%d differs\n", name,
+                               (long long)h, (long long)wd, (long long)c, (long long)m, epis[e].act, !rep);
+                }
+                free(x);
+                free(w);
+                free(bias);
+                free(wp);
+                free(y0);
+                free(y1);
+            }
+    CHECK(bad == 0);
+    CHECK(ran == (isa == OX_ISA_REF ? 0 : N_EPIS * 8));
+}
+
 int main(void)
 {
     test_direct(OX_ISA_REF, "ref");
     test_pointwise(OX_ISA_REF, "ref");
+    test_pointwise_epis(OX_ISA_REF, "ref");
     if (cpu_has(CPU_AVX2 | CPU_FMA))
-        test_direct(OX_ISA_AVX2, "avx2"), test_pointwise(OX_ISA_AVX2, "avx2");
+        test_direct(OX_ISA_AVX2, "avx2"), test_pointwise(OX_ISA_AVX2, "avx2"), test_pointwise_epis(OX_ISA_AVX2, "avx2");
     else
         printf("no AVX2+FMA: AVX2 direct conv not tested\n");
     if (cpu_has(CPU_AVX512F | CPU_AVX2 | CPU_FMA))
-        test_direct(OX_ISA_AVX512, "avx512"), test_pointwise(OX_ISA_AVX512, "avx512");
+        test_direct(OX_ISA_AVX512, "avx512"), test_pointwise(OX_ISA_AVX512, "avx512"),
+            test_pointwise_epis(OX_ISA_AVX512, "avx512");
     else
         printf("no AVX-512F: AVX-512 direct conv not tested\n");
     return check_finish();
