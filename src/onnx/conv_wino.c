@@ -406,8 +406,15 @@ static void wino_gemm_part(void *arg, int64_t lo, int64_t hi)
         int64_t p0 = i % j->panels, rest = i / j->panels, blk = rest % j->blocks, xi = rest / j->blocks;
         int64_t p1 = j->panels - p0 < hi - i ? j->panels : p0 + (hi - i);
         int64_t n0 = blk * j->colw, n1 = n0 + j->colw < g->ldt ? n0 + j->colw : g->ldt;
-        struct ox_conv_gemm gm = {j->u + xi * j->per, j->v + xi * g->c * g->ldt, j->p + xi * g->m * g->ldt, NULL, g->m,
-                                  g->c, g->ldt, g->ldt, g->ldt, {OX_ACT_NONE, 0, 0}, NULL, 0, 0, 0};
+        struct ox_conv_gemm gm = {.wp = j->u + xi * j->per,
+                                  .b = j->v + xi * g->c * g->ldt,
+                                  .c = j->p + xi * g->m * g->ldt,
+                                  .m = g->m,
+                                  .k = g->c,
+                                  .n = g->ldt,
+                                  .ldb = g->ldt,
+                                  .ldc = g->ldt,
+                                  .epi = {OX_ACT_NONE, 0, 0}};
         ox_conv_gemm_run(j->isa, &gm, p0, p1, n0, n1);
         i += p1 - p0;
     }
