@@ -30,6 +30,7 @@ void ox_wino_geom_r(struct ox_wino *g, int r, int64_t c, int64_t m, int64_t h, i
     g->tw = (ow + r - 1) / r;
     g->nt = g->th * g->tw;
     g->ldt = g->nt;
+    g->ys = oh * ow;
 }
 
 /* G (6x3) of F(4x4, 3x3) on the points 0, 1, -1, 2, -2 (and infinity) */
@@ -163,7 +164,7 @@ void ox_wino_output_ref(const struct ox_wino *g, const float *p, const float *bi
                 for (int i = 0; i < 4 && 4 * ty + i < g->oh; i++)
                     for (int j = 0; j < 4 && 4 * tx + j < g->ow; j++)
                     {
-                        int64_t o = (mi * g->oh + 4 * ty + i) * g->ow + 4 * tx + j;
+                        int64_t o = mi * g->ys + (4 * ty + i) * g->ow + 4 * tx + j;
                         y[o] = ox_act_apply(e, r[i * 4 + j] + b + (z ? z[o] : 0.0f));
                     }
             }
@@ -246,7 +247,7 @@ void ox_wino2_output(const struct ox_wino *g, const float *p, const float *bias,
                         o[2 * k] = t[i][0][k] + t[i][1][k] + t[i][2][k] + b;
                         o[2 * k + 1] = t[i][1][k] - t[i][2][k] - t[i][3][k] + b;
                     }
-                    int64_t at = (mi * g->oh + 2 * ty + i) * g->ow + ox0;
+                    int64_t at = mi * g->ys + (2 * ty + i) * g->ow + ox0;
                     if (z)
                         for (int64_t k = 0; k < cols; k++)
                             o[k] += z[at + k];
@@ -405,8 +406,15 @@ static void wino_gemm_part(void *arg, int64_t lo, int64_t hi)
         int64_t p0 = i % j->panels, rest = i / j->panels, blk = rest % j->blocks, xi = rest / j->blocks;
         int64_t p1 = j->panels - p0 < hi - i ? j->panels : p0 + (hi - i);
         int64_t n0 = blk * j->colw, n1 = n0 + j->colw < g->ldt ? n0 + j->colw : g->ldt;
-        struct ox_conv_gemm gm = {j->u + xi * j->per, j->v + xi * g->c * g->ldt, j->p + xi * g->m * g->ldt, NULL, g->m,
-                                  g->c, g->ldt, g->ldt, g->ldt, {OX_ACT_NONE, 0, 0}, NULL, 0, 0, 0};
+        struct ox_conv_gemm gm = {.wp = j->u + xi * j->per,
+                                  .b = j->v + xi * g->c * g->ldt,
+                                  .c = j->p + xi * g->m * g->ldt,
+                                  .m = g->m,
+                                  .k = g->c,
+                                  .n = g->ldt,
+                                  .ldb = g->ldt,
+                                  .ldc = g->ldt,
+                                  .epi = {OX_ACT_NONE, 0, 0}};
         ox_conv_gemm_run(j->isa, &gm, p0, p1, n0, n1);
         i += p1 - p0;
     }
@@ -441,8 +449,111 @@ void ox_wino_conv_batch(const struct ox_ctx *c, enum ox_isa isa, const struct ox
     ox_parallel(c, nb * g->m, 1 + (1 << 14) / (g->np * g->nt + 1), wino_out_part, &j);
 }
 
+
+
+/* ---- bands of tile rows: input transform, GEMMs and output transform per band ---- */
+
+struct band_job {
+    struct ox_wino g;
+    const float *x, *u, *bias, *z;
+    const struct ox_epi *e;
+    float *s, *y;
+    enum ox_isa isa;
+    int64_t nbands, rowsz, panels, per; /* bands, floats of V and P per tile row, weight panels, floats per U_xi */
+};
+
+/* tile rows [ty0, ty0 + nr) of the map through the three phases, V then P at v: a band of
+ * the map with its own tile rows, top pad and output rows, Y's channel stride kept */
+static void wino_band(const struct band_job *j, int64_t ty0, int64_t nr, float *v)
+{
+    const struct ox_wino *g = &j->g;
+    struct ox_wino b = *g;
+    b.th = nr;
+    b.nt = b.ldt = nr * g->tw;
+    b.pt = g->pt - g->r * ty0;
+    b.oh = g->oh - g->r * ty0 < g->r * nr ? g->oh - g->r * ty0 : g->r * nr;
+    float *p = v + g->np * g->c * b.nt;
+    const int64_t yo = g->r * ty0 * g->ow; /* Y's first row of the band */
+    ox_wino_input_run(j->isa, &b, j->x, 0, g->c, v);
+    for (int64_t xi = 0; xi < g->np; xi++) {
+        struct ox_conv_gemm gm = {.wp = j->u + xi * j->per,
+                                  .b = v + xi * g->c * b.nt,
+                                  .c = p + xi * g->m * b.nt,
+                                  .m = g->m,
+                                  .k = g->c,
+                                  .n = b.nt,
+                                  .ldb = b.nt,
+                                  .ldc = b.nt,
+                                  .epi = {OX_ACT_NONE, 0, 0}};
+        ox_conv_gemm_run(j->isa, &gm, 0, j->panels, 0, b.nt);
+    }
+    ox_wino_output_run(j->isa, &b, p, j->bias, j->z ? j->z + yo : NULL, j->e, 0, g->m, j->y + yo);
+}
+
+/* first tile row of band b of nb: the bands' sizes differ by one row at most */
+static int64_t band_row(const struct band_job *j, int64_t b)
+{
+    return b * j->g.th / j->nbands;
+}
+
+/* bands [lo, hi), V and P in the scratch of band lo's rows on: the part's rows, which no
+ * other part's range reaches. The bands are cut from the map alone, not from the parts, so
+ * a result does not depend on the threads (each tile's GEMM columns are the same) */
+static void wino_band_part(void *arg, int64_t lo, int64_t hi)
+{
+    const struct band_job *j = arg;
+    float *v = j->s + band_row(j, lo) * j->rowsz;
+    for (int64_t b = lo; b < hi; b++)
+        wino_band(j, band_row(j, b), band_row(j, b + 1) - band_row(j, b), v);
+}
+
+void ox_wino_conv_bands(const struct ox_ctx *c, enum ox_isa isa, const struct ox_wino *g, int64_t rows,
+                        const float *x, const float *u, const float *bias, const float *z, const struct ox_epi *e,
+                        float *scratch, float *y)
+{
+    struct band_job j = {.g = *g,
+                         .x = x,
+                         .u = u,
+                         .bias = bias,
+                         .z = z,
+                         .e = e,
+                         .s = scratch,
+                         .y = y,
+                         .isa = isa,
+                         .nbands = rows < 1 ? g->th : (g->th + rows - 1) / rows,
+                         .rowsz = g->np * (g->c + g->m) * g->tw,
+                         .panels = (g->m + OX_CV_MR - 1) / OX_CV_MR,
+                         .per = ox_conv_pack_size(g->m, g->c)};
+    j.g.ldt = g->nt;
+    ox_parallel(c, j.nbands, 1, wino_band_part, &j);
+}
+
+/* INFERD_ONNX_WINO_BAND: 0 every map whole, 1 bands on every map of two tile rows or more
+ * (for measuring), else the rule below */
+static struct ox_switch band_sw = OX_SWITCH("INFERD_ONNX_WINO_BAND", -1);
+
+int64_t ox_wino_band_rows(const struct ox_wino *g)
+{
+    int mode = ox_switch(&band_sw);
+    if (mode == 0 || g->th < 2)
+        return 0;
+    /* measured (1 thread, CPU time, F(4x4,3x3) at 64 channels): the whole map and bands tie
+     * on 56x56 (V + P 3.6 MB; the transforms are bound by their arithmetic there, not by
+     * L2), bands take 0.88x on 80x80 (7.4 MB) and 0.77x on 112x112 (14.4 MB); bands of
+     * 1-2 MB: 1.05-1.15x of bands within 1 MB */
+    int64_t row = (int64_t)sizeof(float) * g->np * (g->c + g->m) * g->tw; /* bytes of V and P per tile row */
+    if (mode != 1 && row * g->th <= OX_WINO_BAND_MIN)
+        return 0;
+    int64_t rows = OX_WINO_BAND_BYTES / row;
+    return rows < 1 ? 1 : rows > g->th ? g->th : rows;
+}
+
 void ox_wino_conv(const struct ox_ctx *c, enum ox_isa isa, const struct ox_wino *g, const float *x, const float *u, const float *bias,
                   const float *z, const struct ox_epi *e, float *scratch, float *y)
 {
-    ox_wino_conv_batch(c, isa, g, 1, x, u, bias, z, e, scratch, y);
+    int64_t rows = ox_wino_band_rows(g);
+    if (rows > 0)
+        ox_wino_conv_bands(c, isa, g, rows, x, u, bias, z, e, scratch, y);
+    else
+        ox_wino_conv_batch(c, isa, g, 1, x, u, bias, z, e, scratch, y);
 }

@@ -37,6 +37,8 @@ struct ox_wino {
     int64_t th, tw, nt; /* tile rows ceil(OH/r), tile columns ceil(OW/r), tiles th*tw */
     int64_t ldt;        /* floats between two rows of V and of P: nt (ox_wino_geom), or
                            imgs * nt where a batch's tiles sit side by side (ox_wino_conv_batch) */
+    int64_t ys;         /* floats between two channels of Y (and Z): oh * ow (ox_wino_geom); a band of
+                           tile rows (ox_wino_conv_bands) keeps the whole map's with its own oh */
 };
 void ox_wino_geom(struct ox_wino *g, int64_t c, int64_t m, int64_t h, int64_t w, int64_t pt, int64_t pl, int64_t oh,
                   int64_t ow);
@@ -96,6 +98,21 @@ int ox_wino_pick(enum ox_isa isa, int64_t c, int64_t m, int64_t oh, int64_t ow);
  * through c's pool, with the kernels of isa. Allocates nothing. */
 void ox_wino_conv(const struct ox_ctx *c, enum ox_isa isa, const struct ox_wino *g, const float *x, const float *u, const float *bias,
                   const float *z, const struct ox_epi *e, float *scratch, float *y);
+
+/* Large maps: V and P of the whole map (56x56 at 64 channels: 1.8 MB each) leave L2 between
+ * the three phases. ox_wino_conv_bands runs input transform -> 36 GEMMs -> output transform
+ * per band of at most rows tile rows (V and P of a band at the start of the scratch of its
+ * rows), the bands' tile rows split over c's pool; scratch ox_wino_scratch(g) floats.
+ * ox_wino_band_rows: the rows ox_wino_conv takes per band, 0 for the whole map (the rule in
+ * conv_wino.c: bands where the whole map's V + P pass OX_WINO_BAND_MIN, 2x an L2 of 2 MB,
+ * with V + P of a band within OX_WINO_BAND_BYTES). INFERD_ONNX_WINO_BAND=0 keeps every map
+ * whole, =1 takes bands on every map of 2 tile rows or more (for measuring). */
+#define OX_WINO_BAND_BYTES (1 << 20)
+#define OX_WINO_BAND_MIN (4 << 20)
+int64_t ox_wino_band_rows(const struct ox_wino *g);
+void ox_wino_conv_bands(const struct ox_ctx *c, enum ox_isa isa, const struct ox_wino *g, int64_t rows,
+                        const float *x, const float *u, const float *bias, const float *z, const struct ox_epi *e,
+                        float *scratch, float *y);
 
 /* Small maps of a batch (T < OX_WINO_BATCH_MAXT: a 7x7 map has 4 tiles): one image's 36
  * GEMMs have T columns, a fraction of a tile's 2*VL (AVX-512: 32), and the per-image rule
