@@ -15,12 +15,14 @@
 
 #include <immintrin.h>
 
+#include "base/x86/vexp_poly.h"
+
 /* ggml's ggml_v_expf for AVX2 (llama.cpp, MIT): exp(x) = 2^n * (1 + p(b)) with n = round(x /
  * ln 2) and b the reduced argument; |n| > 126 takes the slower scaling, beyond 192 inf / 0. */
 static inline __attribute__((always_inline)) __m256 vexp_avx2(__m256 x)
 {
-    const __m256 r = _mm256_set1_ps(0x1.8p23f);
-    const __m256 z = _mm256_fmadd_ps(x, _mm256_set1_ps(0x1.715476p+0f), r);
+    const __m256 r = _mm256_set1_ps(VEXP_ROUND);
+    const __m256 z = _mm256_fmadd_ps(x, _mm256_set1_ps(VEXP_LOG2E), r);
     const __m256 n = _mm256_sub_ps(z, r);
     const __m256 b =
         _mm256_fnmadd_ps(n, _mm256_set1_ps(0x1.7f7d1cp-20f), _mm256_fnmadd_ps(n, _mm256_set1_ps(0x1.62e4p-1f), x));
@@ -30,9 +32,9 @@ static inline __attribute__((always_inline)) __m256 vexp_avx2(__m256 x)
         _mm256_castps_si256(_mm256_cmp_ps(_mm256_andnot_ps(_mm256_set1_ps(-0.f), n), _mm256_set1_ps(126), _CMP_GT_OQ));
     const __m256 u = _mm256_mul_ps(b, b);
     const __m256 j = _mm256_fmadd_ps(
-        _mm256_fmadd_ps(_mm256_fmadd_ps(_mm256_set1_ps(0x1.0e4020p-7f), b, _mm256_set1_ps(0x1.573e2ep-5f)), u,
-                        _mm256_fmadd_ps(_mm256_set1_ps(0x1.555e66p-3f), b, _mm256_set1_ps(0x1.fffdb6p-2f))),
-        u, _mm256_mul_ps(_mm256_set1_ps(0x1.ffffecp-1f), b));
+        _mm256_fmadd_ps(_mm256_fmadd_ps(_mm256_set1_ps(VEXP_P5), b, _mm256_set1_ps(VEXP_P4)), u,
+                        _mm256_fmadd_ps(_mm256_set1_ps(VEXP_P3), b, _mm256_set1_ps(VEXP_P2))),
+        u, _mm256_mul_ps(_mm256_set1_ps(VEXP_P1), b));
     if (!_mm256_movemask_ps(_mm256_castsi256_ps(c)))
         return _mm256_fmadd_ps(j, k, k);
     const __m256i g = _mm256_and_si256(_mm256_castps_si256(_mm256_cmp_ps(n, _mm256_setzero_ps(), _CMP_LE_OQ)),

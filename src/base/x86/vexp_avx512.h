@@ -13,23 +13,25 @@
 #define INFERD_BASE_VEXP_AVX512_H
 
 #include <immintrin.h>
+
+#include "base/x86/vexp_poly.h"
 #include <math.h>
 
 /* ggml's ggml_v_expf for AVX-512 (llama.cpp, MIT): 2^n * (1 + p(b)) through scalef; |n| > 192
  * gives inf or 0. */
 static inline __attribute__((always_inline)) __m512 vexp_avx512(__m512 x)
 {
-    const __m512 r = _mm512_set1_ps(0x1.8p23f);
-    const __m512 z = _mm512_fmadd_ps(x, _mm512_set1_ps(0x1.715476p+0f), r);
+    const __m512 r = _mm512_set1_ps(VEXP_ROUND);
+    const __m512 z = _mm512_fmadd_ps(x, _mm512_set1_ps(VEXP_LOG2E), r);
     const __m512 n = _mm512_sub_ps(z, r);
     const __m512 b =
         _mm512_fnmadd_ps(n, _mm512_set1_ps(0x1.7f7d1cp-20f), _mm512_fnmadd_ps(n, _mm512_set1_ps(0x1.62e4p-1f), x));
     const __mmask16 d = _mm512_cmp_ps_mask(_mm512_abs_ps(n), _mm512_set1_ps(192), _CMP_GT_OQ);
     const __m512 u = _mm512_mul_ps(b, b);
     const __m512 j = _mm512_fmadd_ps(
-        _mm512_fmadd_ps(_mm512_fmadd_ps(_mm512_set1_ps(0x1.0e4020p-7f), b, _mm512_set1_ps(0x1.573e2ep-5f)), u,
-                        _mm512_fmadd_ps(_mm512_set1_ps(0x1.555e66p-3f), b, _mm512_set1_ps(0x1.fffdb6p-2f))),
-        u, _mm512_fmadd_ps(_mm512_set1_ps(0x1.ffffecp-1f), b, _mm512_set1_ps(1.0F)));
+        _mm512_fmadd_ps(_mm512_fmadd_ps(_mm512_set1_ps(VEXP_P5), b, _mm512_set1_ps(VEXP_P4)), u,
+                        _mm512_fmadd_ps(_mm512_set1_ps(VEXP_P3), b, _mm512_set1_ps(VEXP_P2))),
+        u, _mm512_fmadd_ps(_mm512_set1_ps(VEXP_P1), b, _mm512_set1_ps(1.0F)));
     const __m512 res = _mm512_scalef_ps(j, n);
     if (_mm512_kortestz(d, d))
         return res;

@@ -19,7 +19,8 @@ static inline const float *mb_wblk(const float *wt, int64_t k, int64_t cb)
  * bstep floats on) of nv (1, 2) channel blocks from w0 (the second's weights w1) */
 static inline __attribute__((always_inline)) void mbx_tile(const struct ox_mb_exp *e, const float *xp, int64_t hw,
                                                            const float *w0, const float *w1, VF b0, VF b1,
-                                                           float *const *dst, int64_t bstep, int nb, int nv)
+                                                           float *const *dst, int64_t bstep, int nb, int nv,
+                                                           int silu)
 {
     VF a0[MBPX], a1[MBPX];
 #pragma GCC unroll 12
@@ -38,11 +39,15 @@ static inline __attribute__((always_inline)) void mbx_tile(const struct ox_mb_ex
                 a1[u] = VFMA(xb, v1, a1[u]);
         }
     }
+    /* silu (a constant after inlining): the activation known here, so its constants are set
+     * once for the tile and no switch runs per vector (epi_vec's, re-read after every store:
+     * a float store may alias e->epi) */
+    const struct ox_epi ep = e->epi;
 #pragma GCC unroll 12
     for (int u = 0; u < nb; u++) {
-        VSTORE(dst[u], epi_vec(&e->epi, a0[u]));
+        VSTORE(dst[u], silu ? VSILU(a0[u]) : epi_vec(&ep, a0[u]));
         if (nv == 2)
-            VSTORE(dst[u] + bstep, epi_vec(&e->epi, a1[u]));
+            VSTORE(dst[u] + bstep, silu ? VSILU(a1[u]) : epi_vec(&ep, a1[u]));
     }
 }
 
@@ -58,10 +63,14 @@ static inline __attribute__((always_inline)) void mbx_pixels(const struct ox_mb_
         VF b0 = VLOAD(e->bt + cb * VL), b1 = nv == 2 ? VLOAD(e->bt + (cb + 1) * VL) : b0;
         for (int u = 0; u < nb; u++)
             d1[u] = dst[u] + (cb - cb0) * bst;
-        if (nv == 2)
-            mbx_tile(e, xp, hw, w0, w1, b0, b1, d1, bst, nb, 2);
+        if (e->epi.act == OX_ACT_SILU && nv == 2) /* EfficientNet's expand */
+            mbx_tile(e, xp, hw, w0, w1, b0, b1, d1, bst, nb, 2, 1);
+        else if (e->epi.act == OX_ACT_SILU)
+            mbx_tile(e, xp, hw, w0, w1, b0, b1, d1, bst, nb, 1, 1);
+        else if (nv == 2)
+            mbx_tile(e, xp, hw, w0, w1, b0, b1, d1, bst, nb, 2, 0);
         else
-            mbx_tile(e, xp, hw, w0, w1, b0, b1, d1, bst, nb, 1);
+            mbx_tile(e, xp, hw, w0, w1, b0, b1, d1, bst, nb, 1, 0);
     }
 }
 
