@@ -724,6 +724,10 @@ static void dispatch(struct http_req *r)
         return;
     }
     assert(r->route);
+    /* The hold covers the handler's run too: once the handler has started work that will
+     * call http_req_finish, the request can neither be answered here nor given up, so the
+     * cut must be seen before the work starts (a synchronous handler still running makes the
+     * cut wait for it; MHD_stop_daemon would wait for that thread anyway). */
     if (hold_begin(s) < 0) { /* shutting down: no work starts that would have to wait */
         http_resp_error(r, 503, "draining", "the server is shutting down");
         http_resp_header(r, "Retry-After", "1");
@@ -1165,7 +1169,7 @@ void http_server_free(struct http_server *s)
         /* MHD aborts when stopped with suspended connections: cut what still waits. */
         int left = http_server_cut(s, 5000);
         if (left > 0)
-            log_json(LOG_ERROR, "requests still suspended at shutdown", json_pack("{s:i}", "count", left));
+            log_json(LOG_ERROR, "requests still waiting at shutdown", json_pack("{s:i}", "count", left));
         MHD_stop_daemon(s->daemon);
     }
     hangup_watch_free(s->watch);
