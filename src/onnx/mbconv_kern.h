@@ -75,4 +75,13 @@ static inline int64_t ox_mb_prj_items(int64_t n, int64_t m2)
 void ox_mb_project_avx2(const struct ox_mb_prj *j, int64_t i0, int64_t i1);
 void ox_mb_project_avx512(const struct ox_mb_prj *j, int64_t i0, int64_t i1);
 
+/* InferdSE's plane passes (ops/se.c) in wide vectors: s[p] = mean of plane p of X (hw floats
+ * a plane) for p in [lo, hi), the bits of ox_gap_planes (16 lane sums, lane l holding x[l],
+ * x[16 + l], .., added to the tail's sum in lane order; AVX2: two vectors of 8); and Y plane p
+ * = X plane p * g[p] (one multiply an element, Mul's bits). Y may be X. */
+void ox_se_gap_avx2(const float *x, float *s, int64_t hw, int64_t lo, int64_t hi);
+void ox_se_gap_avx512(const float *x, float *s, int64_t hw, int64_t lo, int64_t hi);
+void ox_se_scale_avx2(const float *x, float *y, const float *g, int64_t hw, int64_t lo, int64_t hi);
+void ox_se_scale_avx512(const float *x, float *y, const float *g, int64_t hw, int64_t lo, int64_t hi);
+
 #endif

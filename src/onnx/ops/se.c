@@ -10,7 +10,8 @@
  * fp[2..3]: act2. W1 and W2 are packed once per plan (op->pack: W1's panels, then W2's) and
  * run through ox_conv_gemm_run with one column, the kernel the unfused Convs use on a 1x1
  * map, bias and activation in its store; the pool sums are GlobalAveragePool's and the scale
- * one multiply, as Mul's: the result is the unfused graph's, with 3 steps fewer (6 at
+ * one multiply, as Mul's (AVX-512 / AVX2: ox_se_gap / ox_se_scale in mbconv_kern.h, the same
+ * bits in wide vectors, four planes summed at once): the result is the unfused graph's, with 3 steps fewer (6 at
  * 2 threads: each fork/join of the tiny FCs) and each image's X still in L2 when it is scaled.
  *
  * Images go whole to threads (ox_parallel_images) while the batch has one for each; the rest
@@ -22,6 +23,7 @@
 #include <stdlib.h>
 
 #include "onnx/conv_kern.h"
+#include "onnx/mbconv_kern.h"
 #include "onnx/onnx_int.h"
 #include "onnx/ops/ops.h"
 #include "onnx/v4f.h"
@@ -78,10 +80,17 @@ struct se_planes {
     float *y, *s;
 };
 
+/* the squeeze and the scale: the AVX-512 / AVX2 kernels (mbconv_kern.h, the same bits) or
+ * the portable ones */
 static void gap_range(void *arg, int64_t lo, int64_t hi)
 {
     const struct se_planes *p = arg;
-    ox_gap_planes(p->x, p->s, p->j->hw, lo, hi);
+    if (p->j->isa == OX_ISA_AVX512)
+        ox_se_gap_avx512(p->x, p->s, p->j->hw, lo, hi);
+    else if (p->j->isa == OX_ISA_AVX2)
+        ox_se_gap_avx2(p->x, p->s, p->j->hw, lo, hi);
+    else
+        ox_gap_planes(p->x, p->s, p->j->hw, lo, hi);
 }
 
 /* Y planes [lo, hi) = X planes * g */
@@ -89,6 +98,10 @@ static void scale_range(void *arg, int64_t lo, int64_t hi)
 {
     const struct se_planes *p = arg;
     int64_t hw = p->j->hw;
+    if (p->j->isa != OX_ISA_REF) {
+        (p->j->isa == OX_ISA_AVX512 ? ox_se_scale_avx512 : ox_se_scale_avx2)(p->x, p->y, p->g, hw, lo, hi);
+        return;
+    }
     for (int64_t c = lo; c < hi; c++) {
         const float *x = p->x + c * hw;
         float *y = p->y + c * hw, g = p->g[c];

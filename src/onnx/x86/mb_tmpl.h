@@ -274,3 +274,75 @@ void FN(ox_mb_project)(const struct ox_mb_prj *j, int64_t i0, int64_t i1)
             }
     }
 }
+
+/* InferdSE's squeeze (mbconv_kern.h): each lane of a plane's 16 sums is one chain of adds
+ * (ox_gap_planes' bits), 3 cycles an add, so four planes go at once (four chains in flight;
+ * AVX2: eight, two vectors a plane); the sums then fold in lane order as ox_gap_planes' do */
+#define SEG_PL 4 /* planes at once */
+static inline __attribute__((always_inline)) float seg_fold(const float *x, int64_t i, int64_t len, const float *t)
+{
+    float s = 0.0f;
+    for (; i < len; i++)
+        s += x[i];
+    for (int l = 0; l < 16; l++)
+        s += t[l];
+    return len ? s / (float)len : 0.0f;
+}
+
+void FN(ox_se_gap)(const float *xs, float *y, int64_t len, int64_t lo, int64_t hi)
+{
+    int64_t p = lo, body = len / 16 * 16;
+    float t[SEG_PL][16];
+    for (; p + SEG_PL <= hi; p += SEG_PL) {
+        const float *x = xs + p * len;
+        VF a[SEG_PL][16 / VL];
+#pragma GCC unroll 8
+        for (int q = 0; q < SEG_PL; q++)
+            for (int v = 0; v < 16 / VL; v++)
+                a[q][v] = VZERO();
+        for (int64_t i = 0; i < body; i += 16)
+#pragma GCC unroll 8
+            for (int q = 0; q < SEG_PL; q++)
+                for (int v = 0; v < 16 / VL; v++)
+                    a[q][v] = VADD(a[q][v], VLOAD(x + q * len + i + v * VL));
+        for (int q = 0; q < SEG_PL; q++) {
+            for (int v = 0; v < 16 / VL; v++)
+                VSTORE(t[q] + v * VL, a[q][v]);
+            y[p + q] = seg_fold(x + q * len, body, len, t[q]);
+        }
+    }
+    for (; p < hi; p++) {
+        const float *x = xs + p * len;
+        VF a[16 / VL];
+        for (int v = 0; v < 16 / VL; v++)
+            a[v] = VZERO();
+        for (int64_t i = 0; i < body; i += 16)
+            for (int v = 0; v < 16 / VL; v++)
+                a[v] = VADD(a[v], VLOAD(x + i + v * VL));
+        for (int v = 0; v < 16 / VL; v++)
+            VSTORE(t[0] + v * VL, a[v]);
+        y[p] = seg_fold(x, body, len, t[0]);
+    }
+}
+#undef SEG_PL
+
+/* InferdSE's scale: Y planes [lo, hi) = X planes * g, two vectors a step, the tail masked */
+void FN(ox_se_scale)(const float *xs, float *ys, const float *g, int64_t hw, int64_t lo, int64_t hi)
+{
+    for (int64_t c = lo; c < hi; c++) {
+        const float *x = xs + c * hw;
+        float *y = ys + c * hw;
+        VF gv = VSET1(g[c]);
+        int64_t i = 0;
+        for (; i + 2 * VL <= hw; i += 2 * VL) {
+            VF a = VLOAD(x + i), b = VLOAD(x + i + VL);
+            VSTORE(y + i, VMUL(a, gv));
+            VSTORE(y + i + VL, VMUL(b, gv));
+        }
+        for (; i < hw; i += VL) {
+            int n = hw - i < VL ? (int)(hw - i) : VL;
+            MASK m = MASK_N(n);
+            VSTOREM(y + i, m, VMUL(VLOADM(x + i, m), gv));
+        }
+    }
+}

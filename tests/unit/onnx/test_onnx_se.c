@@ -287,6 +287,11 @@ int main(void)
         {"EfficientNet 96 -> 4, 28x28 (Mul(g, a))", 96, 4, 28, 28, 1, 0, 0, 1},
         {"EfficientNet odd 37 -> 11, 13x9", 37, 11, 13, 9, 1, 0, 0, 1},
         {"1x1 map, 40 -> 10", 40, 10, 1, 1, 0, 0, 0, 1},
+        /* the wide squeeze (x86/mb_tmpl.h): planes of exactly 16, under 16 and 16 k + 15
+         * floats, channel counts 4 k + 3 and 4 k + 2 (its four planes at once, then one) */
+        {"EfficientNet 39 -> 5, 4x4", 39, 5, 4, 4, 1, 0, 0, 1},
+        {"EfficientNet 6 -> 3, 3x5", 6, 3, 3, 5, 1, 0, 0, 1},
+        {"EfficientNet 43 -> 7, 7x9 (tail 15)", 43, 7, 7, 9, 1, 0, 0, 1},
         {"a read after the Mul (Y not over X), 24 -> 6", 24, 6, 15, 17, 0, 1, 0, 1},
         {"near miss: pooled value is a graph output", 24, 6, 15, 17, 0, 0, 1, 0},
         {"near miss: the Mul scales another tensor", 24, 6, 15, 17, 1, 0, 2, 0},
