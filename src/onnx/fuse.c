@@ -121,6 +121,33 @@ int fuse__other_input(const struct ox_node *n, int v)
     return n->n_in == 2 && n->in[0] == v ? n->in[1] : n->n_in == 2 && n->in[1] == v ? n->in[0] : -2;
 }
 
+void fuse__two_epis(struct ox_node *t, const struct ox_node *a, const struct ox_node *b)
+{
+    memset(t->ip, 0, sizeof t->ip);
+    memset(t->fp, 0, sizeof t->fp);
+    if (a) {
+        t->ip[0] = a->ip[0];
+        t->fp[0] = a->fp[0];
+        t->fp[1] = a->fp[1];
+    }
+    t->ip[1] = b->ip[0];
+    t->fp[2] = b->fp[0];
+    t->fp[3] = b->fp[1];
+}
+
+int fuse__each(struct fuse *f, int (*one)(struct fuse *f, int i), int *count)
+{
+    if (fuse__index(f) < 0)
+        return -1;
+    for (int i = 0; i < f->m->n_nodes; i++) {
+        int r = one(f, i);
+        if (r < 0)
+            return -1;
+        *count += r;
+    }
+    return 0;
+}
+
 /* The activation a single consumer c of y computes, into *e; 0 when c is none we fuse. */
 static int single_act(const struct fuse *f, const struct ox_node *c, int y, struct ox_epi *e)
 {

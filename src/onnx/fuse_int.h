@@ -37,6 +37,13 @@ int fuse__scalar(const struct fuse *f, int v, float *out);
 /* The other input of a two-input node when one is v; -2 when v is not an input. */
 int fuse__other_input(const struct ox_node *n, int v);
 
+/* The fused node t carries two convs' epilogues: a's (activation kind ip[0], its floats
+ * fp[0..1]; none when a is NULL) and b's (ip[1], fp[2..3]); every other ip / fp is 0. */
+void fuse__two_epis(struct ox_node *t, const struct ox_node *a, const struct ox_node *b);
+/* fuse__index, then one(f, i) on every node i, adding its 1 (rewritten) or 0 to *count.
+ * Returns 0, or -1 out of memory (also when one returns < 0). */
+int fuse__each(struct fuse *f, int (*one)(struct fuse *f, int i), int *count);
+
 /* fuse_mbconv.c: Conv 1x1 -> depthwise -> [Conv 1x1] -> InferdMBConv, counted into *count;
  * nothing when off has INFERD_ONNX_OPT_MBCONV. Returns 0 or -1 out of memory. */
 int fuse__mbconv(struct fuse *f, unsigned off, int *count);

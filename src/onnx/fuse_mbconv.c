@@ -110,16 +110,7 @@ static int fuse_one(struct fuse *f, int i, int expand)
     t.n_in = n_in;
     t.out = last->out;
     t.out_names = last->out_names;
-    memset(t.ip, 0, sizeof t.ip);
-    memset(t.fp, 0, sizeof t.fp);
-    if (a) {
-        t.ip[0] = a->ip[0];
-        t.fp[0] = a->fp[0];
-        t.fp[1] = a->fp[1];
-    }
-    t.ip[1] = b->ip[0];
-    t.fp[2] = b->fp[0];
-    t.fp[3] = b->fp[1];
+    fuse__two_epis(&t, a, b);
     if (wc) {
         uint32_t ua, ub;
         memcpy(&ua, &c->fp[0], sizeof ua);

@@ -60,14 +60,7 @@ static int fuse_one(struct fuse *f, int i)
     t.n_in = 5;
     t.n_attrs = 0;
     t.attrs = NULL;
-    memset(t.ip, 0, sizeof t.ip);
-    memset(t.fp, 0, sizeof t.fp);
-    t.ip[0] = c1->ip[0];
-    t.fp[0] = c1->fp[0];
-    t.fp[1] = c1->fp[1];
-    t.ip[1] = c2->ip[0];
-    t.fp[2] = c2->fp[0];
-    t.fp[3] = c2->fp[1];
+    fuse__two_epis(&t, c1, c2);
     f->dead[i] = 1;
     f->dead[c1 - m->nodes] = 1;
     f->dead[c2 - m->nodes] = 1;
@@ -77,15 +70,5 @@ static int fuse_one(struct fuse *f, int i)
 
 int fuse__se(struct fuse *f, unsigned off, int *count)
 {
-    if (off & INFERD_ONNX_OPT_SE)
-        return 0;
-    if (fuse__index(f) < 0)
-        return -1;
-    for (int i = 0; i < f->m->n_nodes; i++) {
-        int r = fuse_one(f, i);
-        if (r < 0)
-            return -1;
-        *count += r;
-    }
-    return 0;
+    return off & INFERD_ONNX_OPT_SE ? 0 : fuse__each(f, fuse_one, count);
 }

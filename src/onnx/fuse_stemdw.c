@@ -122,14 +122,7 @@ static int fuse_one(struct fuse *f, int i)
     t.in = in;
     t.in_names = names;
     t.n_in = 5;
-    memset(t.ip, 0, sizeof t.ip);
-    memset(t.fp, 0, sizeof t.fp);
-    t.ip[0] = a->ip[0];
-    t.fp[0] = a->fp[0];
-    t.fp[1] = a->fp[1];
-    t.ip[1] = b->ip[0];
-    t.fp[2] = b->fp[0];
-    t.fp[3] = b->fp[1];
+    fuse__two_epis(&t, a, b);
     for (int k = 0; k < 6; k++)
         t.ip[2] |= geo[k] << (8 * k);
     f->dead[i] = 1;
@@ -139,15 +132,5 @@ static int fuse_one(struct fuse *f, int i)
 
 int fuse__stemdw(struct fuse *f, unsigned off, int *count)
 {
-    if (off & INFERD_ONNX_OPT_STEMDW)
-        return 0;
-    if (fuse__index(f) < 0)
-        return -1;
-    for (int i = 0; i < f->m->n_nodes; i++) {
-        int r = fuse_one(f, i);
-        if (r < 0)
-            return -1;
-        *count += r;
-    }
-    return 0;
+    return off & INFERD_ONNX_OPT_STEMDW ? 0 : fuse__each(f, fuse_one, count);
 }
