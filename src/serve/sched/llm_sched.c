@@ -94,6 +94,7 @@ static void count_out(struct llm_sched *s)
 {
     pthread_mutex_lock(&s->lock);
     s->n_running--;
+    s->n_ended--;
     if (s->n_running == 0 && s->n_waiting == 0)
         pthread_cond_broadcast(&s->idle);
     pthread_mutex_unlock(&s->lock);
@@ -102,6 +103,11 @@ static void count_out(struct llm_sched *s)
 void sched_end_job(struct llm_sched *s, struct llm_job *j, const char *reason, int code, const char *msg)
 {
     release_slot(s, j);
+    /* Its room is free before its result is out: a client that sends its next request as
+     * soon as it has this answer must not find the model full (it did under TSan). */
+    pthread_mutex_lock(&s->lock);
+    s->n_ended++;
+    pthread_mutex_unlock(&s->lock);
     finish(s, j, reason, code, msg); /* may drop the last reference to j */
     count_out(s);
 }
@@ -919,9 +925,9 @@ int llm_sched_submit_n(struct llm_sched *s, struct llm_job *const *jobs, int n, 
         pthread_mutex_unlock(&s->lock);
         return inferd_err_set(err, INFERD_EUNAVAIL, "model %s is shutting down", s->model_name);
     }
-    int free_slots = s->n_seq - s->n_running;
+    int free_slots = s->n_seq - (s->n_running - s->n_ended);
     if (s->n_waiting + n - 1 >= s->max_queue + (free_slots > 0 ? free_slots : 0)) {
-        int running = s->n_running, waiting = s->n_waiting; /* read under the lock */
+        int running = s->n_running - s->n_ended, waiting = s->n_waiting; /* read under the lock */
         pthread_mutex_unlock(&s->lock);
         return inferd_err_set(err, INFERD_EBUSY, "model %s: %d requests running and %d waiting (queue limit %d)",
                               s->model_name, running, waiting, s->max_queue);

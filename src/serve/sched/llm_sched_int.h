@@ -35,11 +35,14 @@ struct llm_sched {
     struct llm_prefix *prefix;          /* owned; NULL when the prefix cache is off */
 
     pthread_t thread;
-    pthread_mutex_t lock;               /* guards the queue, n_waiting, stop, draining, n_running */
+    pthread_mutex_t lock;               /* guards the queue, n_waiting, stop, draining, n_running,
+                                           n_ended */
     pthread_cond_t wake;                /* new work or stop */
     pthread_cond_t idle;                /* running + waiting reached 0 */
     struct llm_job *q_head, *q_tail;
     int n_waiting, n_running;
+    int n_ended;                        /* of n_running: slot given back, result being published
+                                           (sched_end_job); admission does not count them */
     int stop, draining;
 
     struct slot *slots;                 /* n_seq */

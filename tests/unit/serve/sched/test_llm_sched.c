@@ -58,6 +58,24 @@ static void on_done(struct llm_job *j, void *arg)
     atomic_fetch_add(&((struct consumer *)arg)->done_calls, 1);
 }
 
+/* The next request of a client that got its answer (on_done runs on the scheduler thread,
+ * when the HTTP side would send the answer): the finished job's room is free by then. */
+struct next_req {
+    struct llm_sched *s;
+    struct llm_job *next[2];
+    int rc[2];
+    atomic_int sent;
+};
+
+static void submit_next(struct llm_job *j, void *arg)
+{
+    (void)j;
+    struct next_req *nr = arg;
+    for (int i = 0; i < 2; i++)
+        nr->rc[i] = llm_sched_submit(nr->s, nr->next[i], NULL);
+    atomic_store(&nr->sent, 1);
+}
+
 /* The hand-off: output taken in pieces while it is generated equals the whole answer;
  * every publication calls on_publish; a consumer that takes nothing ends a job whose
  * max_unread it exceeds; a detached job calls nothing. */
@@ -485,6 +503,25 @@ int main(void)
     llm_job_release(b);
     llm_job_release(c);
     llm_job_release(d);
+    llm_sched_free(s);
+
+    /* 1 slot + queue 1 hold 2: when a's answer is out, two more fit (a's room was counted
+     * taken until after its result was published: the second got EBUSY) */
+    CHECK(llm_sched_new(model, &(struct llm_sched_config){.n_ctx = 4096, .n_seq = 1, .max_queue = 1, .model_name = "q"},
+                        &s, &err) == 0);
+    struct next_req nr = {.s = s, .next = {job("The", 2, NULL), job("The", 2, NULL)}, .rc = {-1, -1}};
+    a = job("The", 2, NULL);
+    a->on_done = submit_next;
+    a->on_done_arg = &nr;
+    CHECK(llm_sched_submit(s, a, NULL) == 0);
+    for (int i = 0; i < 60000 && !atomic_load(&nr.sent); i++)
+        usleep(1000);
+    CHECK(atomic_load(&nr.sent) && nr.rc[0] == 0 && nr.rc[1] == 0);
+    CHECK(llm_sched_drain(s, 60000) == 0);
+    CHECK(strcmp(nr.next[0]->finish_reason, "length") == 0 && strcmp(nr.next[1]->finish_reason, "length") == 0);
+    llm_job_release(a);
+    llm_job_release(nr.next[0]);
+    llm_job_release(nr.next[1]);
     llm_sched_free(s);
     test_fair_order();
     test_client_cap();
