@@ -135,6 +135,20 @@ void fuse__two_epis(struct ox_node *t, const struct ox_node *a, const struct ox_
     t->fp[3] = b->fp[1];
 }
 
+int fuse__inputs(const struct fuse *f, const int *vals, int n, int **in, const char ***names)
+{
+    struct ox_model *m = f->m;
+    *in = ox_mem_alloc(m->mem, (size_t)n * sizeof **in);
+    *names = ox_mem_alloc(m->mem, (size_t)n * sizeof **names);
+    if (!*in || !*names)
+        return -1;
+    for (int k = 0; k < n; k++) {
+        (*in)[k] = vals[k];
+        (*names)[k] = vals[k] >= 0 ? m->values[vals[k]].name : "";
+    }
+    return 0;
+}
+
 int fuse__each(struct fuse *f, int (*one)(struct fuse *f, int i), int *count)
 {
     if (fuse__index(f) < 0)

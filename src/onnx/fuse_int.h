@@ -40,6 +40,9 @@ int fuse__other_input(const struct ox_node *n, int v);
 /* The fused node t carries two convs' epilogues: a's (activation kind ip[0], its floats
  * fp[0..1]; none when a is NULL) and b's (ip[1], fp[2..3]); every other ip / fp is 0. */
 void fuse__two_epis(struct ox_node *t, const struct ox_node *a, const struct ox_node *b);
+/* The fused node's inputs in model memory: vals[0..n) (-1: absent) and their names ("" when
+ * absent). Returns 0, or -1 out of memory. */
+int fuse__inputs(const struct fuse *f, const int *vals, int n, int **in, const char ***names);
 /* fuse__index, then one(f, i) on every node i, adding its 1 (rewritten) or 0 to *count.
  * Returns 0, or -1 out of memory (also when one returns < 0). */
 int fuse__each(struct fuse *f, int (*one)(struct fuse *f, int i), int *count);

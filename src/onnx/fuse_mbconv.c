@@ -88,17 +88,13 @@ static int fuse_one(struct fuse *f, int i, int expand)
         ins[6] = in_or_none(c, 2);
         ins[7] = c->ip[2] ? c->in[3] : -1;
     }
-    int *in = ox_mem_alloc(m->mem, 8 * sizeof *in);
-    const char **names = ox_mem_alloc(m->mem, 8 * sizeof *names);
     const struct ox_op *op = ox_op_find("InferdMBConv");
-    if (!in || !names)
-        return -1;
     if (!op)
         return 0;
-    for (int k = 0; k < n_in; k++) {
-        in[k] = ins[k];
-        names[k] = ins[k] >= 0 ? m->values[ins[k]].name : "";
-    }
+    int *in;
+    const char **names;
+    if (fuse__inputs(f, ins, n_in, &in, &names) < 0)
+        return -1;
     struct ox_node *last = wc ? c : b;
     struct ox_node t = *b; /* the depthwise Conv's attributes */
     t.op_type = "InferdMBConv";

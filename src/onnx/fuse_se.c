@@ -38,18 +38,13 @@ static int fuse_one(struct fuse *f, int i)
     if (!mul || !fuse__is_op(mul, "Mul") || mul->n_in != 2 || mul->n_out != 1 || mul->out[0] < 0 ||
         fuse__other_input(mul, c2->out[0]) != x)
         return 0;
-    int *in = ox_mem_alloc(m->mem, 5 * sizeof *in);
-    const char **names = ox_mem_alloc(m->mem, 5 * sizeof *names);
     const struct ox_op *op = ox_op_find("InferdSE");
-    if (!in || !names)
-        return -1;
     if (!op)
         return 0;
-    int ins[5] = {x, c1->in[1], c1->n_in > 2 ? c1->in[2] : -1, c2->in[1], c2->n_in > 2 ? c2->in[2] : -1};
-    for (int k = 0; k < 5; k++) {
-        in[k] = ins[k];
-        names[k] = ins[k] >= 0 ? m->values[ins[k]].name : "";
-    }
+    int ins[5] = {x, c1->in[1], c1->n_in > 2 ? c1->in[2] : -1, c2->in[1], c2->n_in > 2 ? c2->in[2] : -1}, *in;
+    const char **names;
+    if (fuse__inputs(f, ins, 5, &in, &names) < 0)
+        return -1;
     struct ox_node t = *mul;
     t.op_type = "InferdSE";
     t.domain = "";

@@ -102,18 +102,13 @@ static int fuse_one(struct fuse *f, int i)
         geo[2 + k] = pads->ints[k];
     if (!maps_fit(f, a->in[0], geo, wa, wb, b))
         return 0;
-    int *in = ox_mem_alloc(m->mem, 5 * sizeof *in);
-    const char **names = ox_mem_alloc(m->mem, 5 * sizeof *names);
     const struct ox_op *op = ox_op_find("InferdStemDw");
-    if (!in || !names)
-        return -1;
     if (!op)
         return 0;
-    int ins[5] = {a->in[0], a->in[1], a->n_in > 2 ? a->in[2] : -1, b->in[1], b->n_in > 2 ? b->in[2] : -1};
-    for (int k = 0; k < 5; k++) {
-        in[k] = ins[k];
-        names[k] = ins[k] >= 0 ? m->values[ins[k]].name : "";
-    }
+    int ins[5] = {a->in[0], a->in[1], a->n_in > 2 ? a->in[2] : -1, b->in[1], b->n_in > 2 ? b->in[2] : -1}, *in;
+    const char **names;
+    if (fuse__inputs(f, ins, 5, &in, &names) < 0)
+        return -1;
     struct ox_node t = *b; /* the depthwise Conv's attributes and output */
     t.op_type = "InferdStemDw";
     t.domain = "";
