@@ -121,6 +121,29 @@ int fuse__other_input(const struct ox_node *n, int v)
     return n->n_in == 2 && n->in[0] == v ? n->in[1] : n->n_in == 2 && n->in[1] == v ? n->in[0] : -2;
 }
 
+int fuse__ints_in(const struct ox_node *n, const char *name, int64_t lo, int64_t hi)
+{
+    const struct ox_attr *a = ox_attr_find(n, name);
+    if (!a)
+        return 1;
+    if (a->type != OX_ATTR_INTS)
+        return 0;
+    for (int64_t k = 0; k < a->n_ints; k++)
+        if (a->ints[k] < lo || a->ints[k] > hi)
+            return 0;
+    return 1;
+}
+
+const struct ox_tensor *fuse__conv_consts(const struct fuse *f, const struct ox_node *n)
+{
+    if (!fuse__is_op(n, "Conv") || n->n_out != 1 || n->out[0] < 0 || n->n_in < 2 || n->in[0] < 0)
+        return NULL;
+    const struct ox_tensor *w = fuse__const_t(f, n->in[1]);
+    if (!w || w->rank != 4 || (n->n_in > 2 && n->in[2] >= 0 && !fuse__const_t(f, n->in[2])))
+        return NULL;
+    return w;
+}
+
 void fuse__two_epis(struct ox_node *t, const struct ox_node *a, const struct ox_node *b)
 {
     memset(t->ip, 0, sizeof t->ip);

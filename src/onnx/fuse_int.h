@@ -36,6 +36,10 @@ const struct ox_tensor *fuse__const_t(const struct fuse *f, int v);
 int fuse__scalar(const struct fuse *f, int v, float *out);
 /* The other input of a two-input node when one is v; -2 when v is not an input. */
 int fuse__other_input(const struct ox_node *n, int v);
+/* Attribute `name` absent, or every one of its ints in [lo, hi]. */
+int fuse__ints_in(const struct ox_node *n, const char *name, int64_t lo, int64_t hi);
+/* The constant FP32 rank-4 weights of Conv n when its bias is constant or absent, else NULL. */
+const struct ox_tensor *fuse__conv_consts(const struct fuse *f, const struct ox_node *n);
 
 /* The fused node t carries two convs' epilogues: a's (activation kind ip[0], its floats
  * fp[0..1]; none when a is NULL) and b's (ip[1], fp[2..3]); every other ip / fp is 0. */

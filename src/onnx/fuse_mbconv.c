@@ -16,38 +16,13 @@
 #include "onnx/conv_kern.h"
 #include "onnx/fuse_int.h"
 
-/* attribute `name` absent, or every one of its ints equal to want */
-static int ints_all(const struct ox_node *n, const char *name, int64_t want)
-{
-    const struct ox_attr *a = ox_attr_find(n, name);
-    if (!a)
-        return 1;
-    if (a->type != OX_ATTR_INTS)
-        return 0;
-    for (int64_t k = 0; k < a->n_ints; k++)
-        if (a->ints[k] != want)
-            return 0;
-    return 1;
-}
-
-/* constant FP32 rank-4 weights of Conv n, and its bias constant or absent */
-static const struct ox_tensor *conv_consts(const struct fuse *f, const struct ox_node *n)
-{
-    if (!fuse__is_op(n, "Conv") || n->n_out != 1 || n->out[0] < 0 || n->n_in < 2 || n->in[0] < 0)
-        return NULL;
-    const struct ox_tensor *w = fuse__const_t(f, n->in[1]);
-    if (!w || w->rank != 4 || (n->n_in > 2 && n->in[2] >= 0 && !fuse__const_t(f, n->in[2])))
-        return NULL;
-    return w;
-}
-
 /* a 1x1, stride-1, unpadded, ungrouped Conv with constant weights; residual allowed or not
  * (also fuse_se.c's test) */
 const struct ox_tensor *fuse__pointwise(const struct fuse *f, const struct ox_node *n, int residual)
 {
-    const struct ox_tensor *w = conv_consts(f, n);
-    if (!w || w->dims[2] != 1 || w->dims[3] != 1 || ox_attr_int(n, "group", 1) != 1 || !ints_all(n, "strides", 1) ||
-        !ints_all(n, "pads", 0) || !ints_all(n, "dilations", 1))
+    const struct ox_tensor *w = fuse__conv_consts(f, n);
+    if (!w || w->dims[2] != 1 || w->dims[3] != 1 || ox_attr_int(n, "group", 1) != 1 ||
+        !fuse__ints_in(n, "strides", 1, 1) || !fuse__ints_in(n, "pads", 0, 0) || !fuse__ints_in(n, "dilations", 1, 1))
         return NULL;
     if (n->ip[2] ? !residual || n->n_in != 4 : n->n_in > 3)
         return NULL;
@@ -70,7 +45,7 @@ static int fuse_one(struct fuse *f, int i, int expand)
         return 0;
     if (expand)
         b = fuse__consumer(f, a->out[0], 1, 0);
-    const struct ox_tensor *wb = b ? conv_consts(f, b) : NULL;
+    const struct ox_tensor *wb = b ? fuse__conv_consts(f, b) : NULL;
     if (!wb || (a && b->in[0] != a->out[0]) || b->ip[2] || b->n_in > 3 || (wa && wb->dims[0] != wa->dims[0]) ||
         wb->dims[1] != 1 || ox_attr_int(b, "group", 1) != wb->dims[0] || wb->dims[0] < 2)
         return 0;

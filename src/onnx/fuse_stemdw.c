@@ -26,30 +26,12 @@
 #include "onnx/fuse_int.h"
 #include "onnx/ops/ops.h"
 
-/* attribute `name` absent, or every one of its ints in [lo, hi] */
-static int ints_in(const struct ox_node *n, const char *name, int64_t lo, int64_t hi)
-{
-    const struct ox_attr *a = ox_attr_find(n, name);
-    if (!a)
-        return 1;
-    if (a->type != OX_ATTR_INTS)
-        return 0;
-    for (int64_t k = 0; k < a->n_ints; k++)
-        if (a->ints[k] < lo || a->ints[k] > hi)
-            return 0;
-    return 1;
-}
-
 /* the constant FP32 rank-4 weights of Conv n (its bias constant or absent, no fused
  * residual, undilated, at most `maxk` square-or-not kernel), else NULL */
 static const struct ox_tensor *conv_w(const struct fuse *f, const struct ox_node *n, int64_t maxk)
 {
-    if (!fuse__is_op(n, "Conv") || n->n_out != 1 || n->out[0] < 0 || n->n_in < 2 || n->n_in > 3 || n->in[0] < 0 ||
-        n->ip[2])
-        return NULL;
-    const struct ox_tensor *w = fuse__const_t(f, n->in[1]);
-    if (!w || w->rank != 4 || (n->n_in > 2 && n->in[2] >= 0 && !fuse__const_t(f, n->in[2])) || w->dims[2] > maxk ||
-        w->dims[3] > maxk || !ints_in(n, "dilations", 1, 1))
+    const struct ox_tensor *w = fuse__conv_consts(f, n);
+    if (!w || n->n_in > 3 || n->ip[2] || w->dims[2] > maxk || w->dims[3] > maxk || !fuse__ints_in(n, "dilations", 1, 1))
         return NULL;
     return w;
 }
@@ -83,8 +65,8 @@ static int fuse_one(struct fuse *f, int i)
     struct ox_model *m = f->m;
     struct ox_node *a = &m->nodes[i];
     const struct ox_tensor *wa = f->dead[i] ? NULL : conv_w(f, a, OX_STEM_MAXK);
-    if (!wa || wa->dims[1] > OX_STEM_MAXC || ox_attr_int(a, "group", 1) != 1 || !ints_in(a, "strides", 1, 2) ||
-        !ints_in(a, "pads", 0, 255))
+    if (!wa || wa->dims[1] > OX_STEM_MAXC || ox_attr_int(a, "group", 1) != 1 || !fuse__ints_in(a, "strides", 1, 2) ||
+        !fuse__ints_in(a, "pads", 0, 255))
         return 0;
     const struct ox_attr *ap = ox_attr_find(a, "auto_pad");
     if (ap && !(ap->type == OX_ATTR_STRING && ap->s && strcmp(ap->s, "NOTSET") == 0))
