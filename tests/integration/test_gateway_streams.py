@@ -31,6 +31,16 @@ N = 300 if os.environ.get("INFERD_SANITIZED") else 2000
 THREAD_BOUND = 40  # 2 HTTP workers, the loop, the hang-up watcher, the store writer, ...
 
 
+def threads_stopped(pid):
+    """Every thread of pid is in state T (stopped)."""
+    try:
+        tids = os.listdir("/proc/%d/task" % pid)
+        states = [open("/proc/%d/task/%s/stat" % (pid, t)).read().rsplit(")", 1)[1].split()[0] for t in tids]
+    except OSError:
+        return False
+    return bool(states) and all(st == "T" for st in states)
+
+
 def threads_of(pid):
     with open("/proc/%d/status" % pid) as f:
         for line in f:
@@ -163,6 +173,10 @@ def main():
                                {"id": "main", "base_url": "http://127.0.0.1:%d" % s1.port, "priority": 1}])
         time.sleep(1.5)
         s2.proc.send_signal(signal.SIGSTOP)
+        # kill() returns before the stop: one thread takes SIGSTOP and stops the others when
+        # it runs, so under load the server could still answer the head first (seen once: the
+        # attempt logged status 200). Wait until every thread of it is stopped.
+        ck.check(wait_until(lambda: threads_stopped(s2.proc.pid), 10), "the hung server's threads all stopped")
         out = read_all(open_stream(gw.port), time.time() + 30)
         s2.proc.send_signal(signal.SIGCONT)
         ck.check(b"data: [DONE]" in out and b"x-inferd-channel: main" in out.lower(),
