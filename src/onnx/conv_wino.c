@@ -258,11 +258,11 @@ void ox_wino2_output(const struct ox_wino *g, const float *p, const float *bias,
     }
 }
 
-/* A row of at most 8 tiles (maps up to 32 wide) fills an AVX2 vector better than half or
- * less of an AVX-512 one */
+/* A row of 5 to 8 tiles (maps 17 to 32 wide) fills an AVX2 vector better than an AVX-512 one;
+ * rows of at most 4 tiles share AVX-512 vectors, 16 / tw rows to one (wino_tmpl.h's input_rows) */
 static enum ox_isa transform_isa(enum ox_isa isa, const struct ox_wino *g)
 {
-    return isa == OX_ISA_AVX512 && g->tw <= 8 ? OX_ISA_AVX2 : isa;
+    return isa == OX_ISA_AVX512 && g->tw <= 8 && g->tw > 4 ? OX_ISA_AVX2 : isa;
 }
 
 void ox_wino_input_run(enum ox_isa isa, const struct ox_wino *g, const float *x, int64_t c0, int64_t c1, float *v)
