@@ -8,7 +8,8 @@
  *   output: 36 loads of VL tiles from P, A^T then A, bias + activation, the 4 phase vectors
  *           of each output row interleaved back into 4*VL contiguous floats
  * Tiles past the right edge of the map are read from a zero-padded copy of the rows and
- * stored only for columns that exist. The includer defines VL, VF (the intrinsic vector
+ * stored only for columns that exist. Maps of at most VL/2 tile columns put several tile rows
+ * in one vector instead (input_rows, output_rows). The includer defines VL, VF (the intrinsic vector
  * type), VMAX(a, b), VMIN(a, b), VSIGMOID(v), VSILU(v), VLOADN(p, n) and VSTOREN(p, n, v) (the
  * first n < VL lanes, the others not touched in memory), VLOADR(p, lo, hi) (lanes [lo, hi),
  * 0 <= lo <= hi <= VL, the others zero and not touched) and FN(name). */
@@ -81,8 +82,9 @@ static inline __attribute__((always_inline)) void at6v(wv q0, wv q1, wv q2, wv q
     r[3] = d12 + 8.0f * d34 + q5;
 }
 
-/* Maps of at most VL/2 tile columns (14x14 and 7x7 maps: 4 and 2): rr = VL / tw tile rows
- * share a vector, lane l = r * tw + tx of tile row ty0 + r, so their tiles t = ty * tw + tx
+/* Maps of at most VL/2 tile columns (AVX-512: ResNet's 28x28, 14x14 and 7x7 maps, 7, 4 and 2
+ * tiles; they took AVX2's 8-lane single-row path before, 2.1x the CPU time at 14x14 and 7x7,
+ * 1.8x on the input at 28x28, the output about even; perf shares, ResNet-50 b8): rr = VL / tw tile rows share a vector, lane l = r * tw + tx of tile row ty0 + r, so their tiles t = ty * tw + tx
  * stay contiguous in V and P, and the lanes a row of tiles leaves empty are filled. The
  * input transform copies the 6 input rows of each of the rr tile rows (zeros outside the
  * map) into buf at 4 * tw * r, the layout deint reads; phases 4 and 5 of a tile row's last
