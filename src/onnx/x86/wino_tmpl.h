@@ -84,8 +84,9 @@ static inline __attribute__((always_inline)) void at6v(wv q0, wv q1, wv q2, wv q
 
 /* Maps of at most VL/2 tile columns (AVX-512: ResNet's 28x28, 14x14 and 7x7 maps, 7, 4 and 2
  * tiles; they took AVX2's 8-lane single-row path before, 2.1x the CPU time at 14x14 and 7x7,
- * 1.8x on the input at 28x28, the output about even; perf shares, ResNet-50 b8): rr = VL / tw tile rows share a vector, lane l = r * tw + tx of tile row ty0 + r, so their tiles t = ty * tw + tx
- * stay contiguous in V and P, and the lanes a row of tiles leaves empty are filled. The
+ * 1.8x on the input at 28x28, the output about even; perf shares, ResNet-50 b8): rr = VL / tw
+ * tile rows share a vector, lane l = r * tw + tx of tile row ty0 + r, so their tiles
+ * t = ty * tw + tx stay contiguous in V and P, and the lanes a row of tiles leaves empty are filled. The
  * input transform copies the 6 input rows of each of the rr tile rows (zeros outside the
  * map) into buf at 4 * tw * r, the layout deint reads; phases 4 and 5 of a tile row's last
  * tile (past its segment) come from ex, blended in at the lanes in endm. */
