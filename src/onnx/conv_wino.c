@@ -258,16 +258,8 @@ void ox_wino2_output(const struct ox_wino *g, const float *p, const float *bias,
     }
 }
 
-/* A row of at most 8 tiles (maps up to 32 wide) fills an AVX2 vector better than half or
- * less of an AVX-512 one */
-static enum ox_isa transform_isa(enum ox_isa isa, const struct ox_wino *g)
-{
-    return isa == OX_ISA_AVX512 && g->tw <= 8 ? OX_ISA_AVX2 : isa;
-}
-
 void ox_wino_input_run(enum ox_isa isa, const struct ox_wino *g, const float *x, int64_t c0, int64_t c1, float *v)
 {
-    isa = transform_isa(isa, g);
     if (g->r == 2)
         ox_wino2_input(g, x, c0, c1, v);
     else
@@ -282,7 +274,6 @@ void ox_wino_input_run(enum ox_isa isa, const struct ox_wino *g, const float *x,
 void ox_wino_output_run(enum ox_isa isa, const struct ox_wino *g, const float *p, const float *bias,
                         const float *z, const struct ox_epi *e, int64_t m0, int64_t m1, float *y)
 {
-    isa = transform_isa(isa, g);
     if (g->r == 2)
         ox_wino2_output(g, p, bias, z, e, m0, m1, y);
     else

@@ -8,7 +8,8 @@
  *   output: 36 loads of VL tiles from P, A^T then A, bias + activation, the 4 phase vectors
  *           of each output row interleaved back into 4*VL contiguous floats
  * Tiles past the right edge of the map are read from a zero-padded copy of the rows and
- * stored only for columns that exist. The includer defines VL, VF (the intrinsic vector
+ * stored only for columns that exist. Maps of at most VL/2 tile columns put several tile rows
+ * in one vector instead (input_rows, output_rows). The includer defines VL, VF (the intrinsic vector
  * type), VMAX(a, b), VMIN(a, b), VSIGMOID(v), VSILU(v), VLOADN(p, n) and VSTOREN(p, n, v) (the
  * first n < VL lanes, the others not touched in memory), VLOADR(p, lo, hi) (lanes [lo, hi),
  * 0 <= lo <= hi <= VL, the others zero and not touched) and FN(name). */
@@ -81,8 +82,85 @@ static inline __attribute__((always_inline)) void at6v(wv q0, wv q1, wv q2, wv q
     r[3] = d12 + 8.0f * d34 + q5;
 }
 
+/* Maps of at most VL/2 tile columns (AVX-512: ResNet's 28x28, 14x14 and 7x7 maps, 7, 4 and 2
+ * tiles; they took AVX2's 8-lane single-row path before, 2.1x the CPU time at 14x14 and 7x7,
+ * 1.8x on the input at 28x28, the output about even; perf shares, ResNet-50 b8): rr = VL / tw
+ * tile rows share a vector, lane l = r * tw + tx of tile row ty0 + r, so their tiles
+ * t = ty * tw + tx stay contiguous in V and P, and the lanes a row of tiles leaves empty are filled. The
+ * input transform copies the 6 input rows of each of the rr tile rows (zeros outside the
+ * map) into buf at 4 * tw * r, the layout deint reads; phases 4 and 5 of a tile row's last
+ * tile (past its segment) come from ex, blended in at the lanes in endm. */
+typedef int32_t wiv __attribute__((vector_size(VL * 4)));
+
+static void input_rows(const struct ox_wino *g, const float *x, int64_t c0, int64_t c1, float *v)
+{
+    const int64_t nt = g->ldt, cs = g->c * nt, tw = g->tw, rr = VL / tw, sl = 4 * tw;
+    float buf[6][4 * VL + 2], ex[2][6][VL];
+    memset(buf, 0, sizeof buf); /* lanes past the last tile row read finite values */
+    memset(ex, 0, sizeof ex);
+    wiv endm;
+    for (int l = 0; l < VL; l++)
+        endm[l] = l % tw == tw - 1 ? -1 : 0;
+    for (int64_t ci = c0; ci < c1; ci++) {
+        const float *xc = x + ci * g->h * g->w;
+        for (int64_t ty0 = 0; ty0 < g->th; ty0 += rr) {
+            int64_t nr = g->th - ty0 < rr ? g->th - ty0 : rr, n = nr * tw, col0 = -g->pl;
+            for (int i = 0; i < 6; i++)
+                for (int64_t r = 0; r < nr; r++) {
+                    int64_t iy = 4 * (ty0 + r) - g->pt + i, end = r * tw + tw - 1;
+                    float *seg = buf[i] + r * sl;
+                    const float *row = xc + iy * g->w;
+                    int in = iy >= 0 && iy < g->h;
+                    for (int64_t s = 0; s < sl; s += VL) {
+                        int64_t len = sl - s < VL ? sl - s : VL, lo = -(col0 + s), hi = g->w - (col0 + s);
+                        lo = lo < 0 ? 0 : lo;
+                        hi = hi > len ? len : hi;
+                        /* row + col0 + s + lo is inside the row; lanes below lo are masked off */
+                        wv xv = in && hi > lo ? (wv)VLOADR(row + (col0 + s + lo) - lo, (int)lo, (int)hi) : (wv){0};
+                        if (len == VL)
+                            wst(seg + s, xv);
+                        else
+                            VSTOREN(seg + s, len, xv);
+                    }
+                    int64_t c4 = col0 + sl;
+                    ex[0][i][end] = in && c4 >= 0 && c4 < g->w ? row[c4] : 0.0f;
+                    ex[1][i][end] = in && c4 + 1 >= 0 && c4 + 1 < g->w ? row[c4 + 1] : 0.0f;
+                }
+            wv d[6][6], t[6][6];
+            UNROLL for (int i = 0; i < 6; i++) {
+                const float *q = buf[i];
+                deint(wld(q), wld(q + VL), wld(q + 2 * VL), wld(q + 3 * VL), 0.0f, 0.0f, d[i]);
+                d[i][4] = (wv)(((wiv)d[i][4] & ~endm) | ((wiv)wld(ex[0][i]) & endm));
+                d[i][5] = (wv)(((wiv)d[i][5] & ~endm) | ((wiv)wld(ex[1][i]) & endm));
+            }
+            UNROLL for (int k = 0; k < 6; k++) {
+                wv r[6];
+                bt6v(d[0][k], d[1][k], d[2][k], d[3][k], d[4][k], d[5][k], r);
+                UNROLL for (int i = 0; i < 6; i++)
+                    t[i][k] = r[i];
+            }
+            float *vp = v + ci * nt + ty0 * tw;
+            UNROLL for (int i = 0; i < 6; i++) {
+                wv r[6];
+                bt6v(t[i][0], t[i][1], t[i][2], t[i][3], t[i][4], t[i][5], r);
+                UNROLL for (int k = 0; k < 6; k++) {
+                    float *dst = vp + (i * 6 + k) * cs;
+                    if (n == VL)
+                        wst(dst, r[k]);
+                    else
+                        VSTOREN(dst, n, r[k]);
+                }
+            }
+        }
+    }
+}
+
 void FN(ox_wino_input)(const struct ox_wino *g, const float *x, int64_t c0, int64_t c1, float *v)
 {
+    if (2 * g->tw <= VL) {
+        input_rows(g, x, c0, c1, v);
+        return;
+    }
     const int64_t nt = g->ldt, cs = g->c * nt; /* floats between two rows / positions of V */
     for (int64_t ci = c0; ci < c1; ci++) {
         const float *xc = x + ci * g->h * g->w;
@@ -161,9 +239,81 @@ static inline __attribute__((always_inline)) wv epi_w(const struct ox_epi *e, wv
     }
 }
 
+/* t = A^T q down the rows of a tile's 36 vectors (q[6 * row + col]) */
+static inline __attribute__((always_inline)) void at_cols(const wv q[36], wv t[4][6])
+{
+    UNROLL for (int j = 0; j < 6; j++) {
+        wv r[4];
+        at6v(q[j], q[6 + j], q[12 + j], q[18 + j], q[24 + j], q[30 + j], r);
+        UNROLL for (int k = 0; k < 4; k++)
+            t[k][j] = r[k];
+    }
+}
+
+/* one output row from its t row: A^T across it, plus b, the 4 phases interleaved back into
+ * 4 * VL contiguous floats (zt[s] lane j: output column s * VL + j) */
+static inline __attribute__((always_inline)) void at_row(const wv tk[6], wv b, wv zt[4])
+{
+    wv o[4];
+    at6v(tk[0], tk[1], tk[2], tk[3], tk[4], tk[5], o);
+    UNROLL for (int l = 0; l < 4; l++) /* the activation after Z, in the caller: it works per lane */
+        o[l] = o[l] + b;
+    /* out[4t + l] = o[l][t] */
+    wv al = __builtin_shufflevector(o[0], o[2], ILO), ah = __builtin_shufflevector(o[0], o[2], IHI);
+    wv bl = __builtin_shufflevector(o[1], o[3], ILO), bh = __builtin_shufflevector(o[1], o[3], IHI);
+    zt[0] = __builtin_shufflevector(al, bl, ILO);
+    zt[1] = __builtin_shufflevector(al, bl, IHI);
+    zt[2] = __builtin_shufflevector(ah, bh, ILO);
+    zt[3] = __builtin_shufflevector(ah, bh, IHI);
+}
+
+/* input_rows' output transform: output row k of tile row ty0 + r is ob[k][4 * tw * r ...] */
+static void output_rows(const struct ox_wino *g, const float *p, const float *bias, const float *z,
+                        const struct ox_epi *e, int64_t m0, int64_t m1, float *y)
+{
+    const int64_t nt = g->ldt, ms = g->m * nt, tw = g->tw, rr = VL / tw, sl = 4 * tw;
+    const int64_t cols = g->ow < sl ? g->ow : sl;
+    for (int64_t mi = m0; mi < m1; mi++) {
+        wv b = (wv){0} + (bias ? bias[mi] : 0.0f);
+        for (int64_t ty0 = 0; ty0 < g->th; ty0 += rr) {
+            int64_t nr = g->th - ty0 < rr ? g->th - ty0 : rr, n = nr * tw;
+            const float *pp = p + mi * nt + ty0 * tw;
+            wv q[36], t[4][6];
+            UNROLL for (int xi = 0; xi < 36; xi++)
+                q[xi] = n == VL ? wld(pp + xi * ms) : (wv)VLOADN(pp + xi * ms, n);
+            at_cols(q, t);
+            float ob[4][4 * VL];
+            UNROLL for (int k = 0; k < 4; k++) {
+                wv zt[4];
+                at_row(t[k], b, zt);
+                UNROLL for (int s = 0; s < 4; s++)
+                    wst(ob[k] + s * VL, zt[s]);
+            }
+            for (int64_t r = 0; r < nr; r++)
+                for (int k = 0; k < 4 && 4 * (ty0 + r) + k < g->oh; k++) {
+                    int64_t at = mi * g->ys + (4 * (ty0 + r) + k) * g->ow;
+                    const float *src = ob[k] + r * sl, *zs = z ? z + at : NULL;
+                    float *dst = y + at;
+                    for (int64_t s = 0; s < cols; s += VL) {
+                        int64_t left = cols - s;
+                        if (left >= VL)
+                            wst(dst + s, epi_w(e, zs ? wld(src + s) + wld(zs + s) : wld(src + s)));
+                        else
+                            VSTOREN(dst + s, left,
+                                    epi_w(e, zs ? wld(src + s) + (wv)VLOADN(zs + s, left) : wld(src + s)));
+                    }
+                }
+        }
+    }
+}
+
 void FN(ox_wino_output)(const struct ox_wino *g, const float *p, const float *bias, const float *z, const struct ox_epi *e,
                         int64_t m0, int64_t m1, float *y)
 {
+    if (2 * g->tw <= VL) {
+        output_rows(g, p, bias, z, e, m0, m1, y);
+        return;
+    }
     const int64_t nt = g->ldt, ms = g->m * nt; /* floats between two rows / positions of P */
     for (int64_t mi = m0; mi < m1; mi++) {
         wv b = (wv){0} + (bias ? bias[mi] : 0.0f);
@@ -175,23 +325,11 @@ void FN(ox_wino_output)(const struct ox_wino *g, const float *p, const float *bi
                 UNROLL for (int xi = 0; xi < 36; xi++) {
                     q[xi] = n == VL ? wld(pp + xi * ms) : (wv)VLOADN(pp + xi * ms, n);
                 }
-                UNROLL for (int j = 0; j < 6; j++) { /* A^T q down the rows */
-                    wv r[4];
-                    at6v(q[j], q[6 + j], q[12 + j], q[18 + j], q[24 + j], q[30 + j], r);
-                    UNROLL for (int k = 0; k < 4; k++)
-                        t[k][j] = r[k];
-                }
+                at_cols(q, t);
                 int64_t cols = g->ow - 4 * tx0 < 4 * VL ? g->ow - 4 * tx0 : 4 * VL;
                 for (int k = 0; k < 4 && 4 * ty + k < g->oh; k++) {
-                    wv o[4];
-                    at6v(t[k][0], t[k][1], t[k][2], t[k][3], t[k][4], t[k][5], o);
-                    UNROLL for (int l = 0; l < 4; l++) /* the activation after Z, below: it works per lane */
-                        o[l] = o[l] + b;
-                    /* out[4t + l] = o[l][t] */
-                    wv al = __builtin_shufflevector(o[0], o[2], ILO), ah = __builtin_shufflevector(o[0], o[2], IHI);
-                    wv bl = __builtin_shufflevector(o[1], o[3], ILO), bh = __builtin_shufflevector(o[1], o[3], IHI);
-                    wv zt[4] = {__builtin_shufflevector(al, bl, ILO), __builtin_shufflevector(al, bl, IHI),
-                                __builtin_shufflevector(ah, bh, ILO), __builtin_shufflevector(ah, bh, IHI)};
+                    wv zt[4];
+                    at_row(t[k], b, zt);
                     int64_t at = mi * g->ys + (4 * ty + k) * g->ow + 4 * tx0;
                     float *dst = y + at;
                     const float *zs = z ? z + at : NULL; /* Z (M, OH, OW), indexed like Y */

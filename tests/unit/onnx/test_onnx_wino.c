@@ -4,7 +4,8 @@
  * contracts to FMAs where the reference does not), and the
  * whole conv (transforms + packed GEMMs, 1 and 2 threads, each kernel set) against a direct
  * 3x3 conv accumulated in double, over odd sizes, pads (symmetric, one-sided, 2), tile
- * tails, maps narrower than a tile, with and without bias, every fused activation:
+ * tails, maps narrower than a tile, maps of at most VL/2 tile columns (several tile rows to a
+ * vector: wino_tmpl.h's input_rows / output_rows), with and without bias, every fused activation:
  * |diff| <= 2e-5 * (1 + sum |x * w| over the output's receptive field). A kernel set the
  * CPU lacks is skipped with a message. And Conv models (Winograd 3x3 with bias, Relu and a
  * fused residual Add; a 1x1 and a strided 3x3 beside it) at batch 1, 3 and 8 on pools of 2
@@ -41,6 +42,10 @@ static const int shapes[][8] = {
     {32, 40, 35, 70, 1, 1, 1, 1}, {12, 24, 5, 67, 1, 0, 0, 1},  {64, 36, 20, 20, 1, 1, 1, 1},
     {24, 12, 4, 4, 0, 0, 0, 0},   {9, 14, 3, 130, 1, 1, 1, 1},  {20, 16, 28, 28, 2, 2, 0, 0},
     {5, 7, 1, 1, 1, 1, 1, 1},     {48, 64, 14, 14, 1, 1, 1, 1}, {3, 30, 13, 39, 0, 2, 1, 0},
+    /* tile rows sharing a vector (tw <= VL / 2): 2 and 1 tile columns over more rows than fit
+     * one vector, with a part-filled last one; 3 columns (lanes left over); 7x7 */
+    {8, 9, 30, 5, 1, 1, 1, 1},    {6, 10, 70, 3, 1, 0, 1, 1},   {7, 5, 23, 10, 0, 1, 2, 1},
+    {16, 16, 7, 7, 1, 1, 1, 1},
 };
 #define N_SHAPES (int)(sizeof shapes / sizeof *shapes)
 
