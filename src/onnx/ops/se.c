@@ -30,6 +30,7 @@
 #include "onnx/v4f.h"
 
 #define SE_PART_WORK 12288 /* least multiply-adds (or scaled floats) a thread's part of an FC */
+#define SE_GROUP 4          /* images whose FCs run together on one thread (se_group) */
 
 static int se_infer(const struct ox_node *n, struct ox_tensor *const *in, struct ox_tensor **out,
                     struct inferd_err *err)
@@ -65,7 +66,7 @@ static int64_t se_pack(const struct ox_node *n, struct ox_tensor *const *in, flo
 static size_t se_scratch(const struct ox_node *n, struct ox_tensor *const *in, struct ox_tensor *const *out)
 {
     (void)n, (void)out;
-    return (size_t)(in[0]->dims[1] + in[1]->dims[0]) * sizeof(float);
+    return (size_t)(SE_GROUP * (in[0]->dims[1] + in[1]->dims[0])) * sizeof(float);
 }
 
 struct se_job {
@@ -75,6 +76,7 @@ struct se_job {
     int64_t c, r, hw;
     struct ox_epi e1, e2;
     enum ox_isa isa;
+    int64_t group, k; /* se_group: images [0, k) in groups of `group` */
 };
 
 struct se_planes {
@@ -159,6 +161,37 @@ static void se_image(void *arg, const struct ox_ctx *c, int64_t img)
     ox_parallel(c, p2, 1 + SE_PART_WORK / (OX_CV_MR * (j->r + j->hw)), gate_range, &p);
 }
 
+/* images [gi group, ..) (at most group, below k) on one thread: squeezes, then each FC for
+ * all of them at once (AVX-512: ox_se_fc loads each weight vector once for four images;
+ * elsewhere one image at a time, as se_image), then the scales. Scratch: group means (C
+ * floats each, then the gates over them) and group FC outputs (R each). */
+static void se_group(void *arg, const struct ox_ctx *c, int64_t gi)
+{
+    const struct se_job *j = arg;
+    int64_t i0 = gi * j->group, n = j->k - i0 < j->group ? j->k - i0 : j->group, p1 = (j->r + OX_CV_MR - 1) / OX_CV_MR,
+            p2 = (j->c + OX_CV_MR - 1) / OX_CV_MR;
+    float *s = c->scratch, *h = s + j->group * j->c;
+    struct se_planes p[SE_GROUP];
+    for (int64_t i = 0; i < n; i++) {
+        p[i] = (struct se_planes){.j = j, .x = j->x + (i0 + i) * j->c * j->hw, .y = j->y + (i0 + i) * j->c * j->hw,
+                                  .s = s + i * j->c, .h = h + i * j->r};
+        gap_range(&p[i], 0, j->c);
+    }
+    if (j->isa == OX_ISA_AVX512) {
+        struct ox_se_fc f1 = {.wp = j->wp1, .bias = j->b1, .x = s, .y = h, .m = j->r, .k = j->c, .cols = n, .epi = j->e1};
+        ox_se_fc_avx512(&f1, 0, p1);
+        struct ox_se_fc f2 = {.wp = j->wp2, .bias = j->b2, .x = h, .y = s, .m = j->c, .k = j->r, .cols = n, .epi = j->e2};
+        ox_se_fc_avx512(&f2, 0, p2);
+        for (int64_t i = 0; i < n; i++)
+            scale_range(&p[i], 0, j->c);
+        return;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        fc1_range(&p[i], 0, p1);
+        gate_range(&p[i], 0, p2);
+    }
+}
+
 static int se_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_tensor *const *in,
                    struct ox_tensor **out, struct inferd_err *err)
 {
@@ -181,8 +214,22 @@ static int se_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_te
                        .e1 = {n->ip[0], n->fp[0], n->fp[1]},
                        .e2 = {n->ip[1], n->fp[2], n->fp[3]},
                        .isa = ox_conv_isa()};
-    int64_t nb = x->dims[0];
-    for (int64_t img = ox_parallel_images(c, nb, se_scratch(n, in, out), se_image, &j); img < nb; img++)
+    /* whole images to threads while the batch has one for each (one thread: all), in groups
+     * of up to SE_GROUP a thread (se_group); the rest (all of batch 1) one by one, split */
+    int64_t nb = x->dims[0], img = 0;
+    if (nb > 0 && (c->nth <= 1 || nb >= c->nth)) {
+        j.k = c->nth <= 1 ? nb : nb - nb % c->nth;
+        int64_t per = j.k / (c->nth > 1 ? c->nth : 1);
+        j.group = per < SE_GROUP ? per : SE_GROUP;
+        int64_t ng = (j.k + j.group - 1) / j.group;
+        if (c->nth <= 1) /* c's scratch as it is (a fold at plan time has no slot padding) */
+            for (int64_t gi = 0; gi < ng; gi++)
+                se_group(&j, c, gi);
+        else
+            ox_parallel_slots(c, ng, se_scratch(n, in, out), se_group, &j);
+        img = j.k;
+    }
+    for (; img < nb; img++)
         se_image(&j, c, img);
     return 0;
 }

@@ -397,3 +397,59 @@ void FN(ox_se_scale)(const float *xs, float *ys, const float *g, int64_t hw, int
         }
     }
 }
+
+#if VL == 16
+/* InferdSE's FCs, SEF_COLS columns a pass (mbconv_kern.h): per column panel_col's four
+ * chains (conv_tmpl.h), each weight vector loaded once for the pass's columns */
+#define SEF_COLS 4
+static inline __attribute__((always_inline)) void sef_panel(const float *a, const float *x, int64_t k, int nc,
+                                                            float out[SEF_COLS][VL])
+{
+    const MASK m = MASK_N(OX_CV_MR);
+    VF acc[SEF_COLS][4];
+#pragma GCC unroll 4
+    for (int j = 0; j < SEF_COLS; j++)
+        for (int u = 0; u < 4; u++)
+            acc[j][u] = VZERO();
+    int64_t kk = 0;
+    for (; kk + 4 <= k; kk += 4)
+#pragma GCC unroll 4
+        for (int u = 0; u < 4; u++) {
+            VF w = VLOADM(a + (kk + u) * OX_CV_MR, m);
+#pragma GCC unroll 4
+            for (int j = 0; j < nc; j++)
+                acc[j][u] = VFMA(w, VSET1(x[j * k + kk + u]), acc[j][u]);
+        }
+    for (; kk < k; kk++) {
+        VF w = VLOADM(a + kk * OX_CV_MR, m);
+        for (int j = 0; j < nc; j++)
+            acc[j][0] = VFMA(w, VSET1(x[j * k + kk]), acc[j][0]);
+    }
+    for (int j = 0; j < nc; j++)
+        VSTORE(out[j], VADD(VADD(acc[j][0], acc[j][1]), VADD(acc[j][2], acc[j][3])));
+}
+
+void FN(ox_se_fc)(const struct ox_se_fc *f, int64_t p0, int64_t p1)
+{
+    float out[SEF_COLS][VL];
+    for (int64_t j0 = 0; j0 < f->cols; j0 += SEF_COLS) {
+        int nc = f->cols - j0 < SEF_COLS ? (int)(f->cols - j0) : SEF_COLS;
+        const float *x = f->x + j0 * f->k;
+        for (int64_t p = p0; p < p1; p++) {
+            const float *a = f->wp + p * f->k * OX_CV_MR;
+            if (nc == SEF_COLS)
+                sef_panel(a, x, f->k, SEF_COLS, out);
+            else
+                sef_panel(a, x, f->k, nc, out);
+            for (int j = 0; j < nc; j++)
+                for (int r = 0; r < OX_CV_MR && p * OX_CV_MR + r < f->m; r++) {
+                    int64_t row = p * OX_CV_MR + r;
+                    /* gemv_panel's expression, its Z term 0 */
+                    f->y[(j0 + j) * f->m + row] =
+                        ox_act_apply(&f->epi, out[j][r] + (f->bias ? f->bias[row] : 0.0f) + 0.0f);
+                }
+        }
+    }
+}
+#undef SEF_COLS
+#endif
