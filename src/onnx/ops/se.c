@@ -11,15 +11,17 @@
  * run through ox_conv_gemm_run with one column, the kernel the unfused Convs use on a 1x1
  * map, bias and activation in its store; the pool sums are GlobalAveragePool's and the scale
  * one multiply, as Mul's (AVX-512 / AVX2: ox_se_gap / ox_se_scale in mbconv_kern.h, the same
- * bits in wide vectors, four planes summed at once): the result is the unfused graph's, with 3 steps fewer (6 at
- * 2 threads: each fork/join of the tiny FCs) and each image's X still in L2 when it is scaled.
+ * bits in wide vectors, eight planes summed and folded at once): the result is the unfused
+ * graph's, with 3 steps fewer (6 at 2 threads: each fork/join of the tiny FCs).
  *
- * Images go whole to threads (ox_parallel_images) while the batch has one for each; the rest
- * (all of batch 1) run one by one with the pool: the squeeze split over channel planes, each
- * FC over its weight panels, the scale with the second FC's panels (se_image). An
- * image reads all of X[n] before writing Y[n], and no image reads another's X, so Y may be
- * X's buffer (OX_OP_ELEMWISE: the plan puts Y over X when nothing reads X later). Scratch,
- * per thread: s and g (C floats, g over s) and h (R floats).
+ * Images go whole to threads while the batch has one for each (one thread: all of them), in
+ * groups of up to SE_GROUP a thread whose FCs run together (se_group; AVX-512: ox_se_fc, the
+ * one-column product's sums with each weight vector loaded once for the group); the rest
+ * (all of batch 1 on a pool) run one by one with the pool: the squeeze split over channel
+ * planes, each FC over its weight panels, the scale with the second FC's panels (se_image).
+ * An image reads all of X[n] before writing Y[n], and no image reads another's X, so Y may
+ * be X's buffer (OX_OP_ELEMWISE: the plan puts Y over X when nothing reads X later).
+ * Scratch, per thread: SE_GROUP times s and g (C floats, g over s) and h (R floats).
  */
 #include <stdlib.h>
 
@@ -182,7 +184,7 @@ static void se_group(void *arg, const struct ox_ctx *c, int64_t gi)
         ox_se_fc_avx512(&f1, 0, p1);
         struct ox_se_fc f2 = {.wp = j->wp2, .bias = j->b2, .x = h, .y = s, .m = j->c, .k = j->r, .cols = n, .epi = j->e2};
         ox_se_fc_avx512(&f2, 0, p2);
-        for (int64_t i = 0; i < n; i++)
+        for (int64_t i = n - 1; i >= 0; i--) /* the last squeezed first: its X is the likeliest in L2 */
             scale_range(&p[i], 0, j->c);
         return;
     }
