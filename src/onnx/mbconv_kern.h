@@ -84,4 +84,19 @@ void ox_se_gap_avx512(const float *x, float *s, int64_t hw, int64_t lo, int64_t 
 void ox_se_scale_avx2(const float *x, float *y, const float *g, int64_t hw, int64_t lo, int64_t hi);
 void ox_se_scale_avx512(const float *x, float *y, const float *g, int64_t hw, int64_t lo, int64_t hi);
 
+/* InferdSE's FCs for several images at once (AVX-512; ops/se.c): y column j (m floats at
+ * y + j m) = act(W x column j (k floats at x + j k) + bias) for W's packed panels [p0, p1)
+ * (ox_conv_pack), columns 0..cols-1. Each column is summed as ox_conv_gemm's one-column
+ * product (gemv_panel: four chains over K, added pairwise, then the bias) and the weights
+ * are loaded once for up to four columns: at batch 8 the FCs' weights (664 KiB for
+ * MobileNetV3's 576 -> 144 -> 576) were read once per image. */
+struct ox_se_fc {
+    const float *wp, *bias; /* packed W (m, k), borrowed; bias (m) or NULL */
+    const float *x;
+    float *y;
+    int64_t m, k, cols;
+    struct ox_epi epi;
+};
+void ox_se_fc_avx512(const struct ox_se_fc *f, int64_t p0, int64_t p1);
+
 #endif

@@ -10,6 +10,7 @@
 #endif
 
 #include "onnx/conv_kern.h"
+#include "onnx/mbconv_kern.h"
 #include "onnx/onnx_int.h"
 #include "onnx/ops/maxpool.h"
 #include "onnx/ops/ops.h"
@@ -398,6 +399,7 @@ struct gap_job {
     const float *x;
     float *y;
     int64_t len;
+    enum ox_isa isa;
 };
 
 /* plane means (ox_gap_planes, ops.h; also InferdSE's squeeze); 16 partial sums in four ox_v4f
@@ -429,10 +431,17 @@ void ox_gap_planes(const float *xs, float *y, int64_t len, int64_t lo, int64_t h
     }
 }
 
+/* the AVX-512 / AVX2 squeeze of InferdSE where the CPU has it (mbconv_kern.h: the same bits
+ * as ox_gap_planes, eight planes folded in registers) */
 static void gap_part(void *arg, int64_t lo, int64_t hi)
 {
     const struct gap_job *j = arg;
-    ox_gap_planes(j->x, j->y, j->len, lo, hi);
+    if (j->isa == OX_ISA_AVX512)
+        ox_se_gap_avx512(j->x, j->y, j->len, lo, hi);
+    else if (j->isa == OX_ISA_AVX2)
+        ox_se_gap_avx2(j->x, j->y, j->len, lo, hi);
+    else
+        ox_gap_planes(j->x, j->y, j->len, lo, hi);
 }
 
 static int gap_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_tensor *const *in,
@@ -452,7 +461,7 @@ static int gap_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_t
         }
         return 0;
     }
-    struct gap_job j = {x, y, len};
+    struct gap_job j = {x, y, len, ox_conv_isa()};
     ox_parallel(c, planes, 1 + (1 << 15) / (len + 1), gap_part, &j);
     return 0;
 }

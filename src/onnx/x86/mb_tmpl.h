@@ -276,9 +276,15 @@ void FN(ox_mb_project)(const struct ox_mb_prj *j, int64_t i0, int64_t i1)
 }
 
 /* InferdSE's squeeze (mbconv_kern.h): each lane of a plane's 16 sums is one chain of adds
- * (ox_gap_planes' bits), 3 cycles an add, so four planes go at once (four chains in flight;
- * AVX2: eight, two vectors a plane); the sums then fold in lane order as ox_gap_planes' do */
-#define SEG_PL 4 /* planes at once */
+ * (ox_gap_planes' bits), 3 cycles an add, so several planes go at once; the sums then fold
+ * in lane order as ox_gap_planes' do. Eight planes at a time fold in registers: their 16
+ * lane sums are transposed (tr8, conv_tmpl.h) so that lane q of one vector holds plane q,
+ * and the fold is 16 vector adds after the tail's (gathered) elements. Folding each plane
+ * by scalar loads of its stored sums (the planes left, below) read each value back from a
+ * vector store, which does not forward: ~40 cycles a plane, most of the squeeze on 7x7
+ * maps (MobileNetV3-small's 2296 planes an image took ~38 us, 1 thread). */
+#define SEG_GR 8 /* planes a register fold */
+#define SEG_PL 4 /* planes at once in the rest */
 static inline __attribute__((always_inline)) float seg_fold(const float *x, int64_t i, int64_t len, const float *t)
 {
     float s = 0.0f;
@@ -289,10 +295,54 @@ static inline __attribute__((always_inline)) float seg_fold(const float *x, int6
     return len ? s / (float)len : 0.0f;
 }
 
+/* planes [p, p + SEG_GR) of xs (len > 0 floats each, body = len rounded down to 16) */
+static inline __attribute__((always_inline)) void seg_group(const float *xs, float *y, int64_t len, int64_t body,
+                                                            int64_t p)
+{
+    const float *x = xs + p * len;
+    VF a[SEG_GR][16 / VL];
+#pragma GCC unroll 8
+    for (int q = 0; q < SEG_GR; q++)
+        for (int v = 0; v < 16 / VL; v++)
+            a[q][v] = VZERO();
+    for (int64_t i = 0; i < body; i += 16)
+#pragma GCC unroll 8
+        for (int q = 0; q < SEG_GR; q++)
+            for (int v = 0; v < 16 / VL; v++)
+                a[q][v] = VADD(a[q][v], VLOAD(x + q * len + i + v * VL));
+    __m256 l8[SEG_GR], h8[SEG_GR]; /* plane q's lanes 0..7, 8..15 */
+#pragma GCC unroll 8
+    for (int q = 0; q < SEG_GR; q++) {
+#if VL == 16
+        l8[q] = _mm512_castps512_ps256(a[q][0]);
+        h8[q] = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(a[q][0]), 1));
+#else
+        l8[q] = a[q][0];
+        h8[q] = a[q][1];
+#endif
+    }
+    tr8(l8); /* l8[l]: lane l of planes 0..7 */
+    tr8(h8);
+    __m256 s = _mm256_setzero_ps();
+    const __m256i at = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32((int)len));
+    for (int64_t i = body; i < len; i++) /* the tail first, in order, as ox_gap_planes */
+        s = _mm256_add_ps(s, _mm256_i32gather_ps(x + i, at, 4));
+#pragma GCC unroll 8
+    for (int l = 0; l < 8; l++)
+        s = _mm256_add_ps(s, l8[l]);
+#pragma GCC unroll 8
+    for (int l = 0; l < 8; l++)
+        s = _mm256_add_ps(s, h8[l]);
+    _mm256_storeu_ps(y + p, _mm256_div_ps(s, _mm256_set1_ps((float)len)));
+}
+
 void FN(ox_se_gap)(const float *xs, float *y, int64_t len, int64_t lo, int64_t hi)
 {
     int64_t p = lo, body = len / 16 * 16;
     float t[SEG_PL][16];
+    if (len > 0 && len <= INT32_MAX / SEG_GR) /* the gather's offsets in int32 */
+        for (; p + SEG_GR <= hi; p += SEG_GR)
+            seg_group(xs, y, len, body, p);
     for (; p + SEG_PL <= hi; p += SEG_PL) {
         const float *x = xs + p * len;
         VF a[SEG_PL][16 / VL];
@@ -325,6 +375,7 @@ void FN(ox_se_gap)(const float *xs, float *y, int64_t len, int64_t lo, int64_t h
     }
 }
 #undef SEG_PL
+#undef SEG_GR
 
 /* InferdSE's scale: Y planes [lo, hi) = X planes * g, two vectors a step, the tail masked */
 void FN(ox_se_scale)(const float *xs, float *ys, const float *g, int64_t hw, int64_t lo, int64_t hi)
@@ -346,3 +397,59 @@ void FN(ox_se_scale)(const float *xs, float *ys, const float *g, int64_t hw, int
         }
     }
 }
+
+#if VL == 16
+/* InferdSE's FCs, SEF_COLS columns a pass (mbconv_kern.h): per column panel_col's four
+ * chains (conv_tmpl.h), each weight vector loaded once for the pass's columns */
+#define SEF_COLS 4
+static inline __attribute__((always_inline)) void sef_panel(const float *a, const float *x, int64_t k, int nc,
+                                                            float out[SEF_COLS][VL])
+{
+    const MASK m = MASK_N(OX_CV_MR);
+    VF acc[SEF_COLS][4];
+#pragma GCC unroll 4
+    for (int j = 0; j < SEF_COLS; j++)
+        for (int u = 0; u < 4; u++)
+            acc[j][u] = VZERO();
+    int64_t kk = 0;
+    for (; kk + 4 <= k; kk += 4)
+#pragma GCC unroll 4
+        for (int u = 0; u < 4; u++) {
+            VF w = VLOADM(a + (kk + u) * OX_CV_MR, m);
+#pragma GCC unroll 4
+            for (int j = 0; j < nc; j++)
+                acc[j][u] = VFMA(w, VSET1(x[j * k + kk + u]), acc[j][u]);
+        }
+    for (; kk < k; kk++) {
+        VF w = VLOADM(a + kk * OX_CV_MR, m);
+        for (int j = 0; j < nc; j++)
+            acc[j][0] = VFMA(w, VSET1(x[j * k + kk]), acc[j][0]);
+    }
+    for (int j = 0; j < nc; j++)
+        VSTORE(out[j], VADD(VADD(acc[j][0], acc[j][1]), VADD(acc[j][2], acc[j][3])));
+}
+
+void FN(ox_se_fc)(const struct ox_se_fc *f, int64_t p0, int64_t p1)
+{
+    float out[SEF_COLS][VL];
+    for (int64_t j0 = 0; j0 < f->cols; j0 += SEF_COLS) {
+        int nc = f->cols - j0 < SEF_COLS ? (int)(f->cols - j0) : SEF_COLS;
+        const float *x = f->x + j0 * f->k;
+        for (int64_t p = p0; p < p1; p++) {
+            const float *a = f->wp + p * f->k * OX_CV_MR;
+            if (nc == SEF_COLS)
+                sef_panel(a, x, f->k, SEF_COLS, out);
+            else
+                sef_panel(a, x, f->k, nc, out);
+            for (int j = 0; j < nc; j++)
+                for (int r = 0; r < OX_CV_MR && p * OX_CV_MR + r < f->m; r++) {
+                    int64_t row = p * OX_CV_MR + r;
+                    /* gemv_panel's expression, its Z term 0 */
+                    f->y[(j0 + j) * f->m + row] =
+                        ox_act_apply(&f->epi, out[j][r] + (f->bias ? f->bias[row] : 0.0f) + 0.0f);
+                }
+        }
+    }
+}
+#undef SEF_COLS
+#endif

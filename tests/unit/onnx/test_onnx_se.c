@@ -292,6 +292,10 @@ int main(void)
         {"EfficientNet 39 -> 5, 4x4", 39, 5, 4, 4, 1, 0, 0, 1},
         {"EfficientNet 6 -> 3, 3x5", 6, 3, 3, 5, 1, 0, 0, 1},
         {"EfficientNet 43 -> 7, 7x9 (tail 15)", 43, 7, 7, 9, 1, 0, 0, 1},
+        /* batch 1 on 2 and 3 threads: the FCs split over W1's and W2's panels (the last
+         * partial), each with its channels' scale */
+        {"EfficientNet 1152 -> 48, 7x7 (FCs split)", 1152, 48, 7, 7, 1, 0, 0, 1},
+        {"odd 203 -> 50, 5x5 (FCs split, last panel partial)", 203, 50, 5, 5, 0, 0, 0, 1},
         {"a read after the Mul (Y not over X), 24 -> 6", 24, 6, 15, 17, 0, 1, 0, 1},
         {"near miss: pooled value is a graph output", 24, 6, 15, 17, 0, 0, 1, 0},
         {"near miss: the Mul scales another tensor", 24, 6, 15, 17, 1, 0, 2, 0},
