@@ -181,6 +181,103 @@ static void moe_ffn(struct inferd_llm_ctx *c, const struct llm_layer *L, int n, 
     }
 }
 
+/* The per-token steps between the matrix products. For a prompt they are a few % of a
+ * layer's work, and on the calling thread alone they would keep the other threads idle
+ * (Amdahl: 4.5 % of one thread's time is 9 % of two threads'), so batches of at least
+ * FW_PAR_MIN_FLOATS values split them over the pool by tokens. Each token is computed the
+ * same way whichever thread takes it: the result does not depend on the split. */
+#define FW_PAR_MIN_FLOATS (1 << 15)
+
+enum fw_step {
+    FW_ATTN_NORM,  /* xn = rmsnorm(x) */
+    FW_QKV_POST,   /* q, k, v biases, RoPE, q scaling, k and v into the cache */
+    FW_ATTN_OUT,   /* xn = post_attn_norm(xn); x += xn; xn = rmsnorm(x) (FFN norm) */
+    FW_FFN_ACT,    /* gate = act(gate) * up */
+    FW_FFN_OUT,    /* xn = post_ffn_norm(xn); x += xn */
+};
+
+struct fw_args {
+    struct inferd_llm_ctx *c;
+    const struct inferd_llm_batch *b;
+    int l;                         /* layer */
+    enum fw_step step;
+};
+
+/* Tokens [t0, t1) of one step of layer l. */
+static void fw_tokens(struct inferd_llm_ctx *c, const struct inferd_llm_batch *b, int l, enum fw_step step, int t0,
+                      int t1)
+{
+    const struct llm_hparams *hp = &c->m->hp;
+    const struct llm_layer *L = &c->m->layers[l];
+    const int E = hp->n_embd, hd = hp->head_dim, F = hp->n_ff;
+    const int q_dim = hp->n_head * hd, kv_dim = hp->n_head_kv * hd;
+    switch (step) {
+    case FW_ATTN_NORM:
+        for (int t = t0; t < t1; t++)
+            rmsnorm(c->xn + (size_t)t * E, c->x + (size_t)t * E, L->attn_norm.data, E, hp->eps);
+        break;
+    case FW_QKV_POST: {
+        add_bias(c->q + (size_t)t0 * q_dim, &L->bq, t1 - t0, q_dim);
+        add_bias(c->k + (size_t)t0 * kv_dim, &L->bk, t1 - t0, kv_dim);
+        add_bias(c->v + (size_t)t0 * kv_dim, &L->bv, t1 - t0, kv_dim);
+        float cs[512], sn[512]; /* n_rot <= 1024 is checked at load */
+        for (int t = t0; t < t1; t++) {
+            float *q = c->q + (size_t)t * q_dim;
+            llm_rope_angles(hp, c->rope_ff, b->pos[t], cs, sn);
+            rope_apply(hp, q, hp->n_head, cs, sn);
+            rope_apply(hp, c->k + (size_t)t * kv_dim, hp->n_head_kv, cs, sn);
+            if (hp->q_scale_pre)
+                for (int i = 0; i < q_dim; i++)
+                    q[i] *= hp->q_scale;
+            int cell = kv_cell(&c->kv, b->seq[t], b->pos[t]);
+            c->kv.ops->store(c->k + (size_t)t * kv_dim, kv_k(&c->kv, l, cell), kv_dim);
+            c->kv.ops->store(c->v + (size_t)t * kv_dim, kv_v(&c->kv, l, cell), kv_dim);
+        }
+        break;
+    }
+    case FW_ATTN_OUT:
+        for (int t = t0; t < t1; t++) {
+            float *xn = c->xn + (size_t)t * E, *x = c->x + (size_t)t * E;
+            if (L->post_attn_norm.data)
+                rmsnorm(xn, xn, L->post_attn_norm.data, E, hp->eps);
+            for (int i = 0; i < E; i++)
+                x[i] += xn[i];
+            rmsnorm(xn, x, L->ffn_norm.data, E, hp->eps);
+        }
+        break;
+    case FW_FFN_ACT:
+        ffn_act(hp, c->gate + (size_t)t0 * F, c->up + (size_t)t0 * F, (size_t)(t1 - t0) * F);
+        break;
+    case FW_FFN_OUT:
+        for (int t = t0; t < t1; t++) {
+            float *xn = c->xn + (size_t)t * E, *x = c->x + (size_t)t * E;
+            if (L->post_ffn_norm.data)
+                rmsnorm(xn, xn, L->post_ffn_norm.data, E, hp->eps);
+            for (int i = 0; i < E; i++)
+                x[i] += xn[i];
+        }
+        break;
+    }
+}
+
+static void fw_part(void *ctx, int ith, int nth)
+{
+    const struct fw_args *a = ctx;
+    int n = a->b->n;
+    fw_tokens(a->c, a->b, a->l, a->step, (int)((int64_t)n * ith / nth), (int)((int64_t)n * (ith + 1) / nth));
+}
+
+/* One step for the whole batch: on the pool when it has width floats per token for enough
+ * tokens, else on the calling thread. */
+static void fw_step(struct inferd_llm_ctx *c, const struct inferd_llm_batch *b, int l, enum fw_step step, int width)
+{
+    struct fw_args a = {c, b, l, step};
+    if ((int64_t)b->n * width < FW_PAR_MIN_FLOATS || llm_par_threads(c) == 1)
+        fw_tokens(c, b, l, step, 0, b->n);
+    else
+        llm_par_run(c, fw_part, &a);
+}
+
 static void layer_forward(struct inferd_llm_ctx *c, const struct inferd_llm_batch *b, int l)
 {
     const struct inferd_llm_model *m = c->m;
@@ -189,54 +286,26 @@ static void layer_forward(struct inferd_llm_ctx *c, const struct inferd_llm_batc
     const int n = b->n, E = hp->n_embd, hd = hp->head_dim;
     const int q_dim = hp->n_head * hd, kv_dim = hp->n_head_kv * hd, F = hp->n_ff;
 
-    for (int t = 0; t < n; t++)
-        rmsnorm(c->xn + (size_t)t * E, c->x + (size_t)t * E, L->attn_norm.data, E, hp->eps);
+    fw_step(c, b, l, FW_ATTN_NORM, E);
     struct llm_mm_job qkv[3] = {{&L->wq, c->q, q_dim}, {&L->wk, c->k, kv_dim}, {&L->wv, c->v, kv_dim}};
     llm_matmul(c, c->xn, n, qkv, 3);
-    add_bias(c->q, &L->bq, n, q_dim);
-    add_bias(c->k, &L->bk, n, kv_dim);
-    add_bias(c->v, &L->bv, n, kv_dim);
-
-    float cs[512], sn[512]; /* n_rot <= 1024 is checked at load */
-    for (int t = 0; t < n; t++) {
-        float *q = c->q + (size_t)t * q_dim;
-        llm_rope_angles(hp, c->rope_ff, b->pos[t], cs, sn);
-        rope_apply(hp, q, hp->n_head, cs, sn);
-        rope_apply(hp, c->k + (size_t)t * kv_dim, hp->n_head_kv, cs, sn);
-        if (hp->q_scale_pre)
-            for (int i = 0; i < q_dim; i++)
-                q[i] *= hp->q_scale;
-        int cell = kv_cell(&c->kv, b->seq[t], b->pos[t]);
-        c->kv.ops->store(c->k + (size_t)t * kv_dim, kv_k(&c->kv, l, cell), kv_dim);
-        c->kv.ops->store(c->v + (size_t)t * kv_dim, kv_v(&c->kv, l, cell), kv_dim);
-    }
+    fw_step(c, b, l, FW_QKV_POST, q_dim + 2 * kv_dim);
 
     llm_attention(c, b, l);
 
     struct llm_mm_job wo = {&L->wo, c->xn, E};
     llm_matmul(c, c->att, n, &wo, 1);
-    if (L->post_attn_norm.data)
-        for (int t = 0; t < n; t++)
-            rmsnorm(c->xn + (size_t)t * E, c->xn + (size_t)t * E, L->post_attn_norm.data, E, hp->eps);
-    for (size_t i = 0; i < (size_t)n * E; i++)
-        c->x[i] += c->xn[i];
-
-    for (int t = 0; t < n; t++)
-        rmsnorm(c->xn + (size_t)t * E, c->x + (size_t)t * E, L->ffn_norm.data, E, hp->eps);
+    fw_step(c, b, l, FW_ATTN_OUT, E);
     if (hp->n_expert > 0) {
         moe_ffn(c, L, n, c->xn);
     } else {
         struct llm_mm_job gu[2] = {{&L->w_gate, c->gate, F}, {&L->w_up, c->up, F}};
         llm_matmul(c, c->xn, n, gu, 2);
-        ffn_act(hp, c->gate, c->up, (size_t)n * F);
+        fw_step(c, b, l, FW_FFN_ACT, F);
         struct llm_mm_job down = {&L->w_down, c->xn, E};
         llm_matmul(c, c->gate, n, &down, 1);
     }
-    if (L->post_ffn_norm.data)
-        for (int t = 0; t < n; t++)
-            rmsnorm(c->xn + (size_t)t * E, c->xn + (size_t)t * E, L->post_ffn_norm.data, E, hp->eps);
-    for (size_t i = 0; i < (size_t)n * E; i++)
-        c->x[i] += c->xn[i];
+    fw_step(c, b, l, FW_FFN_OUT, E);
 }
 
 int llm_forward(struct inferd_llm_ctx *c, const struct inferd_llm_batch *b, const int8_t *want,

@@ -11,8 +11,8 @@
  *    activations are first rounded through the vec_dot_type (f16, Q8_0, Q8_K) and back, so
  *    both paths see the same inputs, as llama.cpp's do (it converts them before any GEMM);
  *  - F16 weights, >= MM_F16_GEMM_MIN_TOK tokens: the activations are rounded to f16 and
- *    packed once, then each chunk of rows goes through the F16 GEMM (kernels/gemm_f16.h),
- *    which converts its weights panel by panel as it goes;
+ *    packed once (blocks of tokens split over the threads), then each chunk of rows goes
+ *    through the F16 GEMM (kernels/gemm_f16.h), which converts its weights panel by panel;
  *  - >= KERN_PANEL_MIN_TOK tokens of Q4_0, Q2_K..Q6_K (and Q8_0, except on AVX-512 without
  *    VNNI): panels of 16 (8) weight rows unpacked once and run against every token
  *    (kernels/panel.h). */
@@ -71,6 +71,19 @@ static void quant_part(void *ctx, int ith, int nth)
             kern_panel_prep_row(a->vk->type, a->xq + (size_t)t * a->xq_stride, a->aux + (size_t)t * a->aux_stride,
                                 a->n_in);
     }
+}
+
+/* F16 GEMM path: the part's share of the blocks of KERN_GEMM_F16_TB tokens -> packed
+ * activations in xq (each block's place does not depend on the others'). */
+static void pack_part(void *ctx, int ith, int nth)
+{
+    struct mm_args *a = ctx;
+    int nb = (a->n_tok + KERN_GEMM_F16_TB - 1) / KERN_GEMM_F16_TB;
+    int b0 = (int)((int64_t)nb * ith / nth), b1 = (int)((int64_t)nb * (ith + 1) / nth);
+    int t0 = b0 * KERN_GEMM_F16_TB, t1 = b1 * KERN_GEMM_F16_TB < a->n_tok ? b1 * KERN_GEMM_F16_TB : a->n_tok;
+    if (t0 < t1)
+        a->gf16->pack(a->x + (size_t)t0 * a->n_in, (size_t)a->n_in, t1 - t0, a->n_in,
+                      (float *)a->xq + (size_t)b0 * KERN_GEMM_F16_TB * a->n_in);
 }
 
 /* BLAS path: x rows -> vec_dot_type -> f32 rows in xq (the part's wf slice holds one
@@ -220,7 +233,10 @@ void llm_matmul(struct inferd_llm_ctx *c, const float *x, int n_tok, const struc
         if (a.gf16) {
             a.use_blas = 0;
             a.xq = c->xq; /* packed blocks of f16-rounded activations */
-            a.gf16->pack(x, (size_t)a.n_in, n_tok, a.n_in, (float *)a.xq);
+            if ((int64_t)n_tok * a.n_in < MM_PAR_MIN_WORK)
+                pack_part(&a, 0, 1);
+            else
+                llm_par_run(c, pack_part, &a);
         } else if (vdt == GGML_TYPE_F32) {
             a.xq = (unsigned char *)(uintptr_t)x; /* read only: F32 rows are used as they are */
             a.xq_stride = (size_t)a.n_in * sizeof(float);

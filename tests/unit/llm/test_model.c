@@ -345,6 +345,68 @@ static void test_threads_generation(void)
         inferd_llm_free(m[i]);
 }
 
+/* Logits of the last and a middle token of a 128-token prompt (one batch). */
+static float *prompt_logits(struct inferd_llm_model *m)
+{
+    int nv = inferd_llm_info(m)->n_vocab;
+    struct inferd_llm_ctx *c = NULL;
+    struct inferd_err err = {0};
+    int32_t tok[128], pos[128], seq[128] = {0};
+    int8_t want[128] = {0};
+    for (int i = 0; i < 128; i++) {
+        tok[i] = (i * 37 + 11) % nv;
+        pos[i] = i;
+    }
+    want[50] = want[127] = 1;
+    float *out = calloc(2 * (size_t)nv, sizeof(float));
+    if (inferd_llm_ctx_new(m, &(struct inferd_llm_ctx_params){.n_ctx = 256, .n_seq = 1, .n_batch = 128}, &c, &err) <
+        0) {
+        printf("ctx: %s\n", err.msg);
+        CHECK(0);
+        return out;
+    }
+    struct inferd_llm_batch b = {.n = 128, .tokens = tok, .pos = pos, .seq = seq, .want_logits = want};
+    int rc = inferd_llm_decode(c, &b, &err);
+    CHECK(rc == 0);
+    if (rc == 0) {
+        memcpy(out, inferd_llm_logits(c, 127), sizeof(float) * nv);
+        memcpy(out + nv, inferd_llm_logits(c, 50), sizeof(float) * nv);
+    }
+    inferd_llm_ctx_free(c);
+    return out;
+}
+
+/* An F16 prompt large enough that the F16 GEMM's packing and the per-token steps between the
+ * matmuls (norms, biases, RoPE, KV stores, residuals, SiLU) are split over the pool: 1, 2 and
+ * 3 threads give the same logits bit for bit (qwen2: with q/k/v biases). */
+static void test_threads_prompt(void)
+{
+    struct llm_random_spec s = llm_random_spec_tiny();
+    s.arch = "qwen2";
+    s.n_embd = 1024;
+    s.n_head = 8;
+    s.n_head_kv = 4;
+    s.n_ff = 2048;
+    s.type = s.embd_type = GGML_TYPE_F16;
+    struct inferd_llm_model *m[3] = {make("p1", s, 1), make("p2", s, 2), make("p3", s, 3)};
+    CHECK(m[0] && m[1] && m[2]);
+    if (m[0] && m[1] && m[2]) {
+        int nv = inferd_llm_info(m[0])->n_vocab;
+        float *a = prompt_logits(m[0]), *b = prompt_logits(m[1]), *c = prompt_logits(m[2]);
+        CHECK(max_abs_diff(a, b, 2 * nv) == 0);
+        CHECK(max_abs_diff(a, c, 2 * nv) == 0);
+        double mag = 0; /* not all zeros */
+        for (int i = 0; i < 2 * nv; i++)
+            mag += fabs(a[i]);
+        CHECK(mag > 0);
+        free(a);
+        free(b);
+        free(c);
+    }
+    for (int i = 0; i < 3; i++)
+        inferd_llm_free(m[i]);
+}
+
 static void test_threads_and_arch(void)
 {
     struct llm_random_spec s = llm_random_spec_tiny();
@@ -643,6 +705,7 @@ int main(void)
     test_kquant_batch();
     test_threads_and_arch();
     test_threads_generation();
+    test_threads_prompt();
     test_arch_variants();
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0)

@@ -11,25 +11,62 @@
 
 #define TB KERN_GEMM_F16_TB
 
+/* 8 rows of 8 floats -> their transpose: r[i] holds column i afterwards. */
+static inline __attribute__((always_inline)) void transpose8(__m256 r[8])
+{
+    __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+    __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+    __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+    __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+    __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+    __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    r[0] = _mm256_permute2f128_ps(s0, s4, 0x20);
+    r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
+    r[2] = _mm256_permute2f128_ps(s2, s6, 0x20);
+    r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
+    r[4] = _mm256_permute2f128_ps(s0, s4, 0x31);
+    r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
+    r[6] = _mm256_permute2f128_ps(s2, s6, 0x31);
+    r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
+}
+
+/* 8 values of x's row t rounded to f16 and back, or zeros for a padding token. */
+static inline __attribute__((always_inline)) __m256 load_round(const float *x, size_t ldx, int t, int n_tok, int64_t k)
+{
+    if (t >= n_tok)
+        return _mm256_setzero_ps();
+    return _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_loadu_ps(x + (size_t)t * ldx + k), _MM_FROUND_TO_NEAREST_INT));
+}
+
+/* One block of 16 tokens at a time, 8 values of k at a time: two 8x8 transposes give the
+ * 8 k rows of 16 tokens, each stored as one 64-byte line of xp. */
 void gemm_f16_pack_avx2(const float *x, size_t ldx, int n_tok, int64_t n, float *xp)
 {
     int nb = (n_tok + TB - 1) / TB;
-    for (int t = n_tok; t < nb * TB; t++) /* padding tokens of the last block */
-        for (int64_t k = 0; k < n; k++)
-            xp[((size_t)(t / TB) * n + k) * TB + t % TB] = 0.f;
-    float tmp[8];
-    for (int t = 0; t < n_tok; t++) {
-        const float *src = x + (size_t)t * ldx;
-        float *dst = xp + (size_t)(t / TB) * n * TB + t % TB;
+    for (int b = 0; b < nb; b++) {
+        const int t0 = b * TB;
+        float *dst = xp + (size_t)b * n * TB;
         int64_t k = 0;
         for (; k + 8 <= n; k += 8) {
-            __m256 v = _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_loadu_ps(src + k), _MM_FROUND_TO_NEAREST_INT));
-            _mm256_storeu_ps(tmp, v);
-            for (int i = 0; i < 8; i++)
-                dst[(k + i) * TB] = tmp[i];
+            __m256 lo[8], hi[8];
+            for (int i = 0; i < 8; i++) {
+                lo[i] = load_round(x, ldx, t0 + i, n_tok, k);
+                hi[i] = load_round(x, ldx, t0 + 8 + i, n_tok, k);
+            }
+            transpose8(lo);
+            transpose8(hi);
+            for (int i = 0; i < 8; i++) {
+                _mm256_storeu_ps(dst + (k + i) * TB, lo[i]);
+                _mm256_storeu_ps(dst + (k + i) * TB + 8, hi[i]);
+            }
         }
         for (; k < n; k++)
-            dst[k * TB] = _cvtsh_ss(_cvtss_sh(src[k], _MM_FROUND_TO_NEAREST_INT));
+            for (int t = 0; t < TB; t++) {
+                float v = t0 + t < n_tok ? x[(size_t)(t0 + t) * ldx + k] : 0.f;
+                dst[k * TB + t] = _cvtsh_ss(_cvtss_sh(v, _MM_FROUND_TO_NEAREST_INT));
+            }
     }
 }
 
