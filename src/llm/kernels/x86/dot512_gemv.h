@@ -36,6 +36,33 @@ void KN(dot4_f16_)(int64_t n, const void *w, size_t ws, const void *a, float *y,
     }
 }
 
+#ifdef KERN_VNNI
+/* Q8_0 (VNNI): dot_q8_0_'s 2-block zmm step per row, the activation pair's work shared. */
+void KN(dot4_q8_0_)(int64_t n, const void *w, size_t ws, const void *a, float *y, size_t ys)
+{
+    const struct blk_q8_0 *x[4], *ya = a;
+    const int64_t nb = n / 32;
+    __m512 acc[4];
+    for (int k = 0; k < 4; k++) {
+        x[k] = (const struct blk_q8_0 *)((const unsigned char *)w + (size_t)k * ws);
+        acc[k] = _mm512_setzero_ps();
+    }
+    int64_t i = 0;
+    for (; i + 2 <= nb; i += 2) {
+        struct q8_0_vnni_act2 t;
+        q8_0_vnni_act2_load(&ya[i], &t);
+        _Pragma("GCC unroll 4") for (int k = 0; k < 4; k++)
+            acc[k] = q8_0_vnni_step2(&x[k][i], &t, acc[k]);
+    }
+    for (int k = 0; k < 4; k++) {
+        __m256 acc0 = _mm512_castps512_ps256(acc[k]);
+        __m256 acc1 = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc[k]), 1));
+        for (int64_t j = i; j < nb; j++)
+            acc0 = q8_0_block(&x[k][j], &ya[j], acc0);
+        y[(size_t)k * ys] = kq_hsum256(_mm256_add_ps(acc0, acc1));
+    }
+}
+#else
 /* Q8_0: dot_q8_0_'s 256-bit, one-block-per-vector loop per row. */
 void KN(dot4_q8_0_)(int64_t n, const void *w, size_t ws, const void *a, float *y, size_t ys)
 {
@@ -76,6 +103,8 @@ void KN(dot4_q8_0_)(int64_t n, const void *w, size_t ws, const void *a, float *y
         y[(size_t)k * ys] = _mm_cvtss_f32(h);
     }
 }
+
+#endif
 
 /* Q4_K, Q5_K, Q2_K, Q3_K (AVX-512 VNNI): dot_k_body.h's steps, dot512_body.h's KDOT_K */
 
@@ -124,45 +153,68 @@ void KN(dot4_q6_k_)(int64_t n, const void *w, size_t ws, const void *a, float *y
 }
 
 #ifdef KERN_VNNI
-/* Q4_0 with VNNI, 256-bit (EVEX vpdpbusd on ymm): dot_avx2_q4_0's 4-block step with the
- * integer reduction done by vpdpbusd. Pair p holds blocks 2p | 2p+1 (their low nibbles,
- * elements 0..15, against the activations' 0..15; high nibbles against 16..31, as
- * q4_0_act4 arranges them); each pair's two vpdpbusd accumulate onto -8 sum(a) of its blocks
- * (made once per activation step), and one vphaddd of the two pairs leaves i32 lanes
- * [b0 b0 b2 b2 | b1 b1 b3 b3], scaled as in dot_avx2_q4_0. 21 instructions a row for 4
- * blocks against the vpmaddubsw step's 25 (gemv_bench in L2, dot4: 22 -> 26 GB/s per
- * CPU-second). dot4_q4_0_ is 4 rows of dot_q4_0_'s arithmetic, bit-identical per row. */
+/* Q4_0 with VNNI, 4 blocks a step: the blocks' 72 bytes come in with two 64-byte loads (at
+ * +0 and +8, both inside the 4 blocks), one vpermt2w gathers their 64 bytes of nibbles
+ * (every qs dword starts at an even offset) into [E | O]: lane L of E holds qs bytes
+ * 8h..8h+3 of block b and lane L of O bytes 8h+4..8h+7, for (b, h) in the order
+ *   L = 0..7: (0,0) (0,1) (2,0) (2,1) (1,0) (1,1) (3,0) (3,1)
+ * (the order the older vphaddd step left its sums in, so the float lanes, and every
+ * result, stay bit-identical). One vpand / vpsrlw+vpand gives the low and high nibbles, two
+ * 512-bit vpdpbusd take them against the activations arranged to match (q4_0_vnni_act:
+ * elements 0..15 for the low nibbles, 16..31 for the high, -8 sum(a) as the start), and
+ * E + O leaves each (b, h) sum in one i32 lane: the same exact integers as before. The 4
+ * f16 scales come out of the first load with one vpermw, already in lane order. 14
+ * instructions a row for 4 blocks against the vpdpbusd-on-ymm step's 25. dot4_q4_0_ is 4
+ * rows of dot_q4_0_'s arithmetic, bit-identical per row. */
 struct q4_0_vnni_act {
-    __m256i lo[2], hi[2]; /* pair p: elements 0..15 (lo) and 16..31 (hi) of blocks 2p | 2p+1 */
-    __m256i neg[2];       /* pair p: -8 sum(a), 4 lanes per block */
-    __m128 d;             /* the 4 blocks' scales */
+    __m512i lo, hi; /* [E | O] activations for the low nibbles (elements 0..15), high (16..31) */
+    __m512i neg;    /* -8 sum(a) of each lane's elements */
+    __m256 d;       /* the blocks' scales in lane order: d0 d0 d2 d2 d1 d1 d3 d3 */
 };
 
 static inline void q4_0_vnni_act_load(const struct blk_q8_0 *y, struct q4_0_vnni_act *t)
 {
-    const __m256i eight = _mm256_set1_epi8(8), z = _mm256_setzero_si256();
-    for (int p = 0; p < 2; p++) {
-        t->lo[p] = kq_load_2x128(y[2 * p].qs, y[2 * p + 1].qs);
-        t->hi[p] = kq_load_2x128(y[2 * p].qs + 16, y[2 * p + 1].qs + 16);
-        t->neg[p] = _mm256_sub_epi32(z, _mm256_dpbusd_epi32(_mm256_dpbusd_epi32(z, eight, t->lo[p]), eight, t->hi[p]));
-    }
-    t->d = _mm_cvtph_ps(_mm_setr_epi16((short)y[0].d, (short)y[1].d, (short)y[2].d, (short)y[3].d, 0, 0, 0, 0));
+    /* dwords: a = [y0.qs | y1.qs], b = [y2.qs | y3.qs]; E lane (b, h) takes dword 2h of
+     * block b's 0..15 (lo) or 16..31 (hi), O lane dword 2h + 1 */
+    const __m512i idx = _mm512_setr_epi32(0, 2, 16, 18, 8, 10, 24, 26, 1, 3, 17, 19, 9, 11, 25, 27);
+    const __m512i z = _mm512_setzero_si512(), eight = _mm512_set1_epi8(8);
+    __m512i a = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)y[0].qs)),
+                                   _mm256_loadu_si256((const __m256i *)y[1].qs), 1);
+    __m512i b = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)y[2].qs)),
+                                   _mm256_loadu_si256((const __m256i *)y[3].qs), 1);
+    t->lo = _mm512_permutex2var_epi32(a, idx, b);
+    t->hi = _mm512_permutex2var_epi32(a, _mm512_add_epi32(idx, _mm512_set1_epi32(4)), b);
+    t->neg = _mm512_sub_epi32(z, _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(z, eight, t->lo), eight, t->hi));
+    __m128 d4 = _mm_cvtph_ps(_mm_setr_epi16((short)y[0].d, (short)y[1].d, (short)y[2].d, (short)y[3].d, 0, 0, 0, 0));
+    t->d = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(d4), _mm256_setr_epi32(0, 0, 2, 2, 1, 1, 3, 3));
 }
 
 /* weight blocks x[0..3] against t into acc */
 static inline __m256 q4_0_vnni_step4(const struct blk_q4_0 *x, const struct q4_0_vnni_act *t, __m256 acc)
 {
-    const __m256i m4 = _mm256_set1_epi8(0x0F);
-    __m256i s[2];
-    for (int p = 0; p < 2; p++) {
-        __m256i v = kq_load_2x128(x[2 * p].qs, x[2 * p + 1].qs);
-        s[p] = _mm256_dpbusd_epi32(_mm256_dpbusd_epi32(t->neg[p], _mm256_and_si256(v, m4), t->lo[p]),
-                                   _mm256_and_si256(_mm256_srli_epi16(v, 4), m4), t->hi[p]);
-    }
-    __m128 dw = _mm_cvtph_ps(kq_q4_0_scales4(x));
-    __m256 d = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(_mm_mul_ps(dw, t->d)),
-                                        _mm256_setr_epi32(0, 0, 2, 2, 1, 1, 3, 3));
-    return _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(_mm256_hadd_epi32(s[0], s[1])), acc);
+    _Static_assert(sizeof(struct blk_q4_0) == 18, "Q4_0 blocks are 18 bytes");
+    /* word w < 32: bytes 2w, 2w+1 of the load at +0; w >= 32: of the load at +8. E lane
+     * (b, h): qs bytes at 18b + 2 + 8h (words 9b + 1 + 4h, +1), O lane: 4 bytes on. */
+#define Q4W(b, h) (9 * (b) + 1 + 4 * (h))
+#define Q4L(w) ((w) < 32 ? (w) : (w) - 4 + 32), ((w) + 1 < 32 ? (w) + 1 : (w) + 1 - 4 + 32)
+    static const uint16_t iw[32] = {Q4L(Q4W(0, 0)),     Q4L(Q4W(0, 1)),     Q4L(Q4W(2, 0)),     Q4L(Q4W(2, 1)),
+                                    Q4L(Q4W(1, 0)),     Q4L(Q4W(1, 1)),     Q4L(Q4W(3, 0)),     Q4L(Q4W(3, 1)),
+                                    Q4L(Q4W(0, 0) + 2), Q4L(Q4W(0, 1) + 2), Q4L(Q4W(2, 0) + 2), Q4L(Q4W(2, 1) + 2),
+                                    Q4L(Q4W(1, 0) + 2), Q4L(Q4W(1, 1) + 2), Q4L(Q4W(3, 0) + 2), Q4L(Q4W(3, 1) + 2)};
+#undef Q4L
+#undef Q4W
+    /* the f16 scale of block b is word 9b of the load at +0 */
+    static const uint16_t sw[32] = {0, 0, 18, 18, 9, 9, 27, 27};
+    const __m512i idx = _mm512_loadu_si512((const void *)iw), sidx = _mm512_loadu_si512((const void *)sw);
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    const unsigned char *p = (const unsigned char *)x;
+    __m512i r0 = _mm512_loadu_si512((const void *)p), r1 = _mm512_loadu_si512((const void *)(p + 8));
+    __m512i q = _mm512_permutex2var_epi16(r0, idx, r1);
+    __m512i s = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(t->neg, _mm512_and_si512(q, m4), t->lo),
+                                    _mm512_and_si512(_mm512_srli_epi16(q, 4), m4), t->hi);
+    __m256i si = _mm256_add_epi32(_mm512_castsi512_si256(s), _mm512_extracti64x4_epi64(s, 1));
+    __m256 dw = _mm256_cvtph_ps(_mm512_castsi512_si128(_mm512_permutexvar_epi16(sidx, r0)));
+    return _mm256_fmadd_ps(_mm256_mul_ps(dw, t->d), _mm256_cvtepi32_ps(si), acc);
 }
 
 /* one block (the 4-block steps' tail): its 16 bytes of nibbles in element order */
