@@ -208,9 +208,9 @@ static void check_dot4(const char *isa, enum ggml_type t, kern_dot4_fn d4, kern_
 
 /* Q4_0 and Q8_0 dots that do the same float operations in the same lanes must agree bit for
  * bit, whatever their integer steps: AVX-512 VNNI's Q4_0 (vpermt2w + 512-bit vpdpbusd) against
- * AVX2's (vpmaddubsw + vphaddw), and AVX-512 VNNI's and AVX2's Q8_0 (w + 128 . a, 2-block zmm
- * multiply-adds; |a| . sign(w, a)) against AVX-512 F/BW's (sign-vpmaddubsw, one ymm a block),
- * which session 15 left as they were. Full-range quants (+-127, nibbles 0..15) and odd block
+ * AVX2's (vpmaddubsw + vphaddw), and AVX-512 VNNI's and AVX2's Q8_0 (|a| . sign(w, a) with
+ * the activation side shared) against AVX-512 F/BW's (sign-vpmaddubsw, one ymm a block),
+ * which session 15 left as it was. Full-range quants (+-127, nibbles 0..15) and odd block
  * counts. */
 static void check_same_lanes(void)
 {

@@ -94,75 +94,6 @@ void KN(dot_f16_)(int64_t n, float *s, const void *w, const void *a)
 #define DP256(acc, u, s) \
     _mm256_add_epi32((acc), _mm256_madd_epi16(_mm256_maddubs_epi16((u), (s)), _mm256_set1_epi16(1)))
 #endif
-#ifdef KERN_VNNI
-/* Q8_0 with VNNI, two blocks a step in one zmm: the weights made unsigned (w + 128, one
- * vpxord) against the signed activations, the 128 sum(a) that adds taken off through the
- * accumulator's start (-128 sum(a) per lane, made once per activation pair: q8_0_vnni_act2),
- * so a lane is the same exact integer as sign-vpdpbusd's; the two blocks' f16 scales come
- * out of one 64-byte load of the pair (they sit at bytes 0 and 34) by one vpermw, and one
- * 512-bit multiply-add does both blocks: lanes 0..7 are the ymm loop's first accumulator
- * (block i) and 8..15 its second (block i+1), so every float operation, and the result, is
- * that loop's. 10 instructions a row for 2 blocks against 22. */
-struct q8_0_vnni_act2 {
-    __m512i y;   /* the pair's 64 activation bytes */
-    __m512i neg; /* -128 sum(a) of each lane's 4 */
-    __m512 d;    /* d(y_i) in lanes 0..7, d(y_i+1) in 8..15 */
-};
-
-/* words 0 and 17 (the scales of a block pair, bytes 0 and 34) to lanes 0..7 and 8..15 */
-static inline __m512 q8_0_scale2(const void *pair)
-{
-    static const uint16_t sw[32] = {0, 0, 0, 0, 0, 0, 0, 0, 17, 17, 17, 17, 17, 17, 17, 17};
-    const __m512i sidx = _mm512_loadu_si512((const void *)sw);
-    _Static_assert(sizeof(struct blk_q8_0) == 34, "Q8_0 blocks are 34 bytes");
-    return _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi16(sidx, _mm512_loadu_si512(pair))));
-}
-
-static inline __m512i q8_0_load2(const struct blk_q8_0 *x)
-{
-    return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)x[0].qs)),
-                              _mm256_loadu_si256((const __m256i *)x[1].qs), 1);
-}
-
-static inline void q8_0_vnni_act2_load(const struct blk_q8_0 *y, struct q8_0_vnni_act2 *t)
-{
-    const __m512i z = _mm512_setzero_si512();
-    t->y = q8_0_load2(y);
-    t->neg = _mm512_sub_epi32(z, _mm512_dpbusd_epi32(z, _mm512_set1_epi8((char)0x80), t->y));
-    t->d = q8_0_scale2(y);
-}
-
-/* weight blocks x[0..1] against t into acc (lanes 0..7 block 0, 8..15 block 1) */
-static inline __m512 q8_0_vnni_step2(const struct blk_q8_0 *x, const struct q8_0_vnni_act2 *t, __m512 acc)
-{
-    __m512i p = _mm512_dpbusd_epi32(t->neg, _mm512_xor_si512(q8_0_load2(x), _mm512_set1_epi8((char)0x80)), t->y);
-    return _mm512_fmadd_ps(_mm512_mul_ps(q8_0_scale2(x), t->d), _mm512_cvtepi32_ps(p), acc);
-}
-
-/* the last block of an odd count (the ymm loop's), into acc0 */
-static inline __m256 q8_0_block(const struct blk_q8_0 *x, const struct blk_q8_0 *y, __m256 acc0)
-{
-    __m256i x0 = _mm256_loadu_si256((const __m256i *)x->qs), y0 = _mm256_loadu_si256((const __m256i *)y->qs);
-    __m256i p0 = DP256(_mm256_setzero_si256(), _mm256_sign_epi8(x0, x0), _mm256_sign_epi8(y0, x0));
-    return _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(x->d) * _cvtsh_ss(y->d)), _mm256_cvtepi32_ps(p0), acc0);
-}
-
-void KN(dot_q8_0_)(int64_t n, float *s, const void *w, const void *a)
-{
-    const struct blk_q8_0 *x = w, *y = a;
-    int64_t nb = n / 32, i = 0;
-    __m512 acc = _mm512_setzero_ps();
-    for (; i + 2 <= nb; i += 2) {
-        struct q8_0_vnni_act2 t;
-        q8_0_vnni_act2_load(&y[i], &t);
-        acc = q8_0_vnni_step2(&x[i], &t, acc);
-    }
-    __m256 acc0 = _mm512_castps512_ps256(acc), acc1 = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc), 1));
-    for (; i < nb; i++)
-        acc0 = q8_0_block(&x[i], &y[i], acc0);
-    *s = kq_hsum256(_mm256_add_ps(acc0, acc1));
-}
-#else
 void KN(dot_q8_0_)(int64_t n, float *s, const void *w, const void *a)
 {
     const struct blk_q8_0 *x = w, *y = a;
@@ -189,8 +120,6 @@ void KN(dot_q8_0_)(int64_t n, float *s, const void *w, const void *a)
     h = _mm_add_ss(h, _mm_movehdup_ps(h));
     *s = _mm_cvtss_f32(h);
 }
-
-#endif
 
 /* (No Q4_0 dot here: the kernel tables take AVX2's, dot_avx2_q4_0, whose 4-block integer
  * reduction streamed faster than a 512-bit version on Zen 4 (bench/gemv_bench, session 9: 22.8

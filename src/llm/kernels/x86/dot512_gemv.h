@@ -36,33 +36,6 @@ void KN(dot4_f16_)(int64_t n, const void *w, size_t ws, const void *a, float *y,
     }
 }
 
-#ifdef KERN_VNNI
-/* Q8_0 (VNNI): dot_q8_0_'s 2-block zmm step per row, the activation pair's work shared. */
-void KN(dot4_q8_0_)(int64_t n, const void *w, size_t ws, const void *a, float *y, size_t ys)
-{
-    const struct blk_q8_0 *x[4], *ya = a;
-    const int64_t nb = n / 32;
-    __m512 acc[4];
-    for (int k = 0; k < 4; k++) {
-        x[k] = (const struct blk_q8_0 *)((const unsigned char *)w + (size_t)k * ws);
-        acc[k] = _mm512_setzero_ps();
-    }
-    int64_t i = 0;
-    for (; i + 2 <= nb; i += 2) {
-        struct q8_0_vnni_act2 t;
-        q8_0_vnni_act2_load(&ya[i], &t);
-        _Pragma("GCC unroll 4") for (int k = 0; k < 4; k++)
-            acc[k] = q8_0_vnni_step2(&x[k][i], &t, acc[k]);
-    }
-    for (int k = 0; k < 4; k++) {
-        __m256 acc0 = _mm512_castps512_ps256(acc[k]);
-        __m256 acc1 = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc[k]), 1));
-        for (int64_t j = i; j < nb; j++)
-            acc0 = q8_0_block(&x[k][j], &ya[j], acc0);
-        y[(size_t)k * ys] = kq_hsum256(_mm256_add_ps(acc0, acc1));
-    }
-}
-#else
 /* Q8_0: dot_q8_0_'s 256-bit, one-block-per-vector loop per row. */
 void KN(dot4_q8_0_)(int64_t n, const void *w, size_t ws, const void *a, float *y, size_t ys)
 {
@@ -103,8 +76,6 @@ void KN(dot4_q8_0_)(int64_t n, const void *w, size_t ws, const void *a, float *y
         y[(size_t)k * ys] = _mm_cvtss_f32(h);
     }
 }
-
-#endif
 
 /* Q4_K, Q5_K, Q2_K, Q3_K (AVX-512 VNNI): dot_k_body.h's steps, dot512_body.h's KDOT_K */
 
@@ -163,31 +134,50 @@ void KN(dot4_q6_k_)(int64_t n, const void *w, size_t ws, const void *a, float *y
  * 512-bit vpdpbusd take them against the activations arranged to match (q4_0_vnni_act:
  * elements 0..15 for the low nibbles, 16..31 for the high, -8 sum(a) as the start), and
  * E + O leaves each (b, h) sum in one i32 lane: the same exact integers as before. The 4
- * f16 scales come out of the first load with one vpermw, already in lane order. 14
- * instructions a row for 4 blocks against the vpdpbusd-on-ymm step's 25. dot4_q4_0_ is 4
- * rows of dot_q4_0_'s arithmetic, bit-identical per row. */
+ * f16 scales come out of the first load with one vpermw, already in lane order. 15
+ * instructions a row for 4 blocks against the vpdpbusd-on-ymm step's 21, and the shared
+ * activation step is 4 loads, 3 vpermt2w and the -8 sum(a) (was 25 with a scalar scale
+ * gather). On Zen 4 (512-bit ops on 256-bit units) the in-L2 dot4 rate barely moved (27.3
+ * GB/s per CPU-second at best either way, mean of 10 loaded runs 20.5 -> 21.9; session 15,
+ * a machine at load 10).
+ * dot4_q4_0_ is 4 rows of dot_q4_0_'s arithmetic, bit-identical per row. */
 struct q4_0_vnni_act {
     __m512i lo, hi; /* [E | O] activations for the low nibbles (elements 0..15), high (16..31) */
     __m512i neg;    /* -8 sum(a) of each lane's elements */
     __m256 d;       /* the blocks' scales in lane order: d0 d0 d2 d2 d1 d1 d3 d3 */
 };
 
+/* Word w of the 4 activation blocks (136 bytes) from the 64-byte loads at +B0 (w - B0/2 < 32)
+ * and +B1 (the rest), as a vpermt2w index. */
+#define Q8W(w, b0, b1) ((w) - (b0) / 2 < 32 ? (w) - (b0) / 2 : (w) - (b1) / 2 + 32)
+/* the two words of activation dword (b, j): qs bytes 4j..4j+3 of block b (byte 34b + 2 + 4j) */
+#define Q8D(b, j, b0, b1) Q8W(17 * (b) + 1 + 2 * (j), b0, b1), Q8W(17 * (b) + 2 + 2 * (j), b0, b1)
+/* E lanes (b, h) take dword 2h (+4 for the high 16 elements), O lanes dword 2h + 1 */
+#define Q8LANES(o, b0, b1)                                                                               \
+    {Q8D(0, o + 0, b0, b1), Q8D(0, o + 2, b0, b1), Q8D(2, o + 0, b0, b1), Q8D(2, o + 2, b0, b1),          \
+     Q8D(1, o + 0, b0, b1), Q8D(1, o + 2, b0, b1), Q8D(3, o + 0, b0, b1), Q8D(3, o + 2, b0, b1),          \
+     Q8D(0, o + 1, b0, b1), Q8D(0, o + 3, b0, b1), Q8D(2, o + 1, b0, b1), Q8D(2, o + 3, b0, b1),          \
+     Q8D(1, o + 1, b0, b1), Q8D(1, o + 3, b0, b1), Q8D(3, o + 1, b0, b1), Q8D(3, o + 3, b0, b1)}
+
 static inline void q4_0_vnni_act_load(const struct blk_q8_0 *y, struct q4_0_vnni_act *t)
 {
-    /* dwords: a = [y0.qs | y1.qs], b = [y2.qs | y3.qs]; E lane (b, h) takes dword 2h of
-     * block b's 0..15 (lo) or 16..31 (hi), O lane dword 2h + 1 */
-    const __m512i idx = _mm512_setr_epi32(0, 2, 16, 18, 8, 10, 24, 26, 1, 3, 17, 19, 9, 11, 25, 27);
+    /* 4 blocks of 34 bytes: the low halves' dwords and the scales (words 17b) come from the
+     * loads at +0 and +64, the high halves' from +16 and +72 (all inside the 136 bytes) */
+    static const uint16_t il[32] = Q8LANES(0, 0, 64), ih[32] = Q8LANES(4, 16, 72);
+    static const uint16_t id[32] = {0, 0, 34, 34, 17, 17, 51, 51};
+    _Static_assert(sizeof(struct blk_q8_0) == 34, "Q8_0 blocks are 34 bytes");
     const __m512i z = _mm512_setzero_si512(), eight = _mm512_set1_epi8(8);
-    __m512i a = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)y[0].qs)),
-                                   _mm256_loadu_si256((const __m256i *)y[1].qs), 1);
-    __m512i b = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)y[2].qs)),
-                                   _mm256_loadu_si256((const __m256i *)y[3].qs), 1);
-    t->lo = _mm512_permutex2var_epi32(a, idx, b);
-    t->hi = _mm512_permutex2var_epi32(a, _mm512_add_epi32(idx, _mm512_set1_epi32(4)), b);
+    const unsigned char *p = (const unsigned char *)y;
+    __m512i r0 = _mm512_loadu_si512((const void *)p), r64 = _mm512_loadu_si512((const void *)(p + 64));
+    __m512i r16 = _mm512_loadu_si512((const void *)(p + 16)), r72 = _mm512_loadu_si512((const void *)(p + 72));
+    t->lo = _mm512_permutex2var_epi16(r0, _mm512_loadu_si512((const void *)il), r64);
+    t->hi = _mm512_permutex2var_epi16(r16, _mm512_loadu_si512((const void *)ih), r72);
     t->neg = _mm512_sub_epi32(z, _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(z, eight, t->lo), eight, t->hi));
-    __m128 d4 = _mm_cvtph_ps(_mm_setr_epi16((short)y[0].d, (short)y[1].d, (short)y[2].d, (short)y[3].d, 0, 0, 0, 0));
-    t->d = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(d4), _mm256_setr_epi32(0, 0, 2, 2, 1, 1, 3, 3));
+    t->d = _mm256_cvtph_ps(_mm512_castsi512_si128(_mm512_permutex2var_epi16(r0, _mm512_loadu_si512((const void *)id), r64)));
 }
+#undef Q8LANES
+#undef Q8D
+#undef Q8W
 
 /* weight blocks x[0..3] against t into acc */
 static inline __m256 q4_0_vnni_step4(const struct blk_q4_0 *x, const struct q4_0_vnni_act *t, __m256 acc)
