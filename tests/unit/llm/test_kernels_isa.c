@@ -206,6 +206,64 @@ static void check_dot4(const char *isa, enum ggml_type t, kern_dot4_fn d4, kern_
     free(x);
 }
 
+/* Q4_0 and Q8_0 dots that do the same float operations in the same lanes must agree bit for
+ * bit, whatever their integer steps: AVX-512 VNNI's Q4_0 (vpermt2w + 512-bit vpdpbusd) against
+ * AVX2's (vpmaddubsw + vphaddw), and AVX-512 VNNI's and AVX2's Q8_0 (|a| . sign(w, a) with
+ * the activation side shared) against AVX-512 F/BW's (sign-vpmaddubsw, one ymm a block),
+ * which session 15 left as it was. Full-range quants (+-127, nibbles 0..15) and odd block
+ * counts. */
+static void check_same_lanes(void)
+{
+    if (!cpu_has(KERN_ISA_AVX512VNNI_MASK)) {
+        printf("skip Q4_0/Q8_0 cross-ISA bits: this CPU lacks AVX-512 VNNI (cpu: %s)\n", cpu_features_str());
+        return;
+    }
+    printf("testing Q4_0/Q8_0 cross-ISA bits\n");
+    const int ns[] = {32, 64, 96, 256, 416, 1312, 2048, 5632};
+    for (size_t k = 0; k < sizeof ns / sizeof ns[0]; k++) {
+        int n = ns[k], nb = n / 32;
+        struct blk_q4_0 *w4 = malloc(sizeof *w4 * nb);
+        struct blk_q8_0 *w8 = malloc(sizeof *w8 * nb), *a = malloc(sizeof *a * nb);
+        for (int rep = 0; rep < 10; rep++) {
+            for (int b = 0; b < nb; b++) {
+                w4[b].d = fp16_from_f32(frand() * 0.1f);
+                w8[b].d = fp16_from_f32(frand() * 0.1f);
+                a[b].d = fp16_from_f32(frand() * 0.05f);
+                for (int j = 0; j < 16; j++)
+                    w4[b].qs[j] = (uint8_t)(rep == 1 ? 0xFF : rep == 2 ? 0 : rng_next(&rng));
+                for (int j = 0; j < 32; j++) {
+                    int q = (int)(rng_next(&rng) % 255) - 127;
+                    w8[b].qs[j] = (int8_t)(rep == 1 ? 127 : rep == 2 ? -127 : q);
+                    q = (int)(rng_next(&rng) % 255) - 127;
+                    a[b].qs[j] = (int8_t)(rep == 1 ? (j % 2 ? 127 : -127) : rep == 3 ? 127 : q);
+                }
+            }
+            float s0, s1, s2, y4[4];
+            dot_avx2_q4_0(n, &s0, w4, a);
+            dot_q4_0_avx512vnni(n, &s1, w4, a);
+            CHECK(memcmp(&s0, &s1, sizeof s0) == 0);
+            dot4_q4_0_avx512vnni(n, w4, 0, a, y4, 1);
+            CHECK(memcmp(&s0, &y4[3], sizeof s0) == 0);
+            if (memcmp(&s0, &s1, sizeof s0))
+                printf("q4_0 n %d rep %d: avx512vnni %.9g avx2 %.9g\n", n, rep, s1, s0);
+            dot_q8_0_avx512(n, &s0, w8, a);
+            dot_q8_0_avx512vnni(n, &s1, w8, a);
+            dot_avx2_q8_0(n, &s2, w8, a);
+            CHECK(memcmp(&s0, &s1, sizeof s0) == 0);
+            CHECK(memcmp(&s0, &s2, sizeof s0) == 0);
+            dot4_q8_0_avx512vnni(n, w8, 0, a, y4, 1);
+            CHECK(memcmp(&s0, &y4[2], sizeof s0) == 0);
+            dot4_avx2_q8_0(n, w8, 0, a, y4, 1);
+            CHECK(memcmp(&s0, &y4[1], sizeof s0) == 0);
+            if (memcmp(&s0, &s1, sizeof s0) || memcmp(&s0, &s2, sizeof s0))
+                printf("q8_0 n %d rep %d: avx512 %.9g avx512vnni %.9g avx2 %.9g\n", n, rep, s0, s1, s2);
+        }
+        free(w4);
+        free(w8);
+        free(a);
+    }
+}
+
 /* Q4_K, Q5_K and Q6_K at their bounds: every quant at its largest (15, 31, 63), the Q4_K /
  * Q5_K scales and mins 63, the Q6_K scales 127 / -128 in turn, the activations +-127 in runs of each sign
  * (the AVX2 dots fold i16 pair sums with vphaddw: 4 products of 15 * 127 or 63 * 127 per
@@ -549,6 +607,7 @@ int main(void)
     /* block counts: even, odd, and one block (tails of the 2- and 4-block loops; 43 and 3:
      * three blocks left after 4-block steps) */
     const int small_n[] = {1024, 1312, 1376, 32, 96, 416}; /* 416: an 8-, a 4- and a 1-block step */
+    check_same_lanes();
     for (size_t i = 0; i < sizeof isas / sizeof isas[0]; i++) {
         const struct isa *s = &isas[i];
         if (!cpu_has(s->mask)) {

@@ -124,45 +124,87 @@ void KN(dot4_q6_k_)(int64_t n, const void *w, size_t ws, const void *a, float *y
 }
 
 #ifdef KERN_VNNI
-/* Q4_0 with VNNI, 256-bit (EVEX vpdpbusd on ymm): dot_avx2_q4_0's 4-block step with the
- * integer reduction done by vpdpbusd. Pair p holds blocks 2p | 2p+1 (their low nibbles,
- * elements 0..15, against the activations' 0..15; high nibbles against 16..31, as
- * q4_0_act4 arranges them); each pair's two vpdpbusd accumulate onto -8 sum(a) of its blocks
- * (made once per activation step), and one vphaddd of the two pairs leaves i32 lanes
- * [b0 b0 b2 b2 | b1 b1 b3 b3], scaled as in dot_avx2_q4_0. 21 instructions a row for 4
- * blocks against the vpmaddubsw step's 25 (gemv_bench in L2, dot4: 22 -> 26 GB/s per
- * CPU-second). dot4_q4_0_ is 4 rows of dot_q4_0_'s arithmetic, bit-identical per row. */
+/* Q4_0 with VNNI, 4 blocks a step: the blocks' 72 bytes come in with two 64-byte loads (at
+ * +0 and +8, both inside the 4 blocks), one vpermt2w gathers their 64 bytes of nibbles
+ * (every qs dword starts at an even offset) into [E | O]: lane L of E holds qs bytes
+ * 8h..8h+3 of block b and lane L of O bytes 8h+4..8h+7, for (b, h) in the order
+ *   L = 0..7: (0,0) (0,1) (2,0) (2,1) (1,0) (1,1) (3,0) (3,1)
+ * (the order the older vphaddd step left its sums in, so the float lanes, and every
+ * result, stay bit-identical). One vpand / vpsrlw+vpand gives the low and high nibbles, two
+ * 512-bit vpdpbusd take them against the activations arranged to match (q4_0_vnni_act:
+ * elements 0..15 for the low nibbles, 16..31 for the high, -8 sum(a) as the start), and
+ * E + O leaves each (b, h) sum in one i32 lane: the same exact integers as before. The 4
+ * f16 scales come out of the first load with one vpermw, already in lane order. 15
+ * instructions a row for 4 blocks against the vpdpbusd-on-ymm step's 21, and the shared
+ * activation step is 4 loads, 3 vpermt2w and the -8 sum(a) (was 25 with a scalar scale
+ * gather). On Zen 4 (512-bit ops on 256-bit units) the in-L2 dot4 rate barely moved (27.3
+ * GB/s per CPU-second at best either way, mean of 10 loaded runs 20.5 -> 21.9; session 15,
+ * a machine at load 10).
+ * dot4_q4_0_ is 4 rows of dot_q4_0_'s arithmetic, bit-identical per row. */
 struct q4_0_vnni_act {
-    __m256i lo[2], hi[2]; /* pair p: elements 0..15 (lo) and 16..31 (hi) of blocks 2p | 2p+1 */
-    __m256i neg[2];       /* pair p: -8 sum(a), 4 lanes per block */
-    __m128 d;             /* the 4 blocks' scales */
+    __m512i lo, hi; /* [E | O] activations for the low nibbles (elements 0..15), high (16..31) */
+    __m512i neg;    /* -8 sum(a) of each lane's elements */
+    __m256 d;       /* the blocks' scales in lane order: d0 d0 d2 d2 d1 d1 d3 d3 */
 };
+
+/* Word w of the 4 activation blocks (136 bytes) from the 64-byte loads at +B0 (w - B0/2 < 32)
+ * and +B1 (the rest), as a vpermt2w index. */
+#define Q8W(w, b0, b1) ((w) - (b0) / 2 < 32 ? (w) - (b0) / 2 : (w) - (b1) / 2 + 32)
+/* the two words of activation dword (b, j): qs bytes 4j..4j+3 of block b (byte 34b + 2 + 4j) */
+#define Q8D(b, j, b0, b1) Q8W(17 * (b) + 1 + 2 * (j), b0, b1), Q8W(17 * (b) + 2 + 2 * (j), b0, b1)
+/* E lanes (b, h) take dword 2h (+4 for the high 16 elements), O lanes dword 2h + 1 */
+#define Q8LANES(o, b0, b1)                                                                               \
+    {Q8D(0, o + 0, b0, b1), Q8D(0, o + 2, b0, b1), Q8D(2, o + 0, b0, b1), Q8D(2, o + 2, b0, b1),          \
+     Q8D(1, o + 0, b0, b1), Q8D(1, o + 2, b0, b1), Q8D(3, o + 0, b0, b1), Q8D(3, o + 2, b0, b1),          \
+     Q8D(0, o + 1, b0, b1), Q8D(0, o + 3, b0, b1), Q8D(2, o + 1, b0, b1), Q8D(2, o + 3, b0, b1),          \
+     Q8D(1, o + 1, b0, b1), Q8D(1, o + 3, b0, b1), Q8D(3, o + 1, b0, b1), Q8D(3, o + 3, b0, b1)}
 
 static inline void q4_0_vnni_act_load(const struct blk_q8_0 *y, struct q4_0_vnni_act *t)
 {
-    const __m256i eight = _mm256_set1_epi8(8), z = _mm256_setzero_si256();
-    for (int p = 0; p < 2; p++) {
-        t->lo[p] = kq_load_2x128(y[2 * p].qs, y[2 * p + 1].qs);
-        t->hi[p] = kq_load_2x128(y[2 * p].qs + 16, y[2 * p + 1].qs + 16);
-        t->neg[p] = _mm256_sub_epi32(z, _mm256_dpbusd_epi32(_mm256_dpbusd_epi32(z, eight, t->lo[p]), eight, t->hi[p]));
-    }
-    t->d = _mm_cvtph_ps(_mm_setr_epi16((short)y[0].d, (short)y[1].d, (short)y[2].d, (short)y[3].d, 0, 0, 0, 0));
+    /* 4 blocks of 34 bytes: the low halves' dwords and the scales (words 17b) come from the
+     * loads at +0 and +64, the high halves' from +16 and +72 (all inside the 136 bytes) */
+    static const uint16_t il[32] = Q8LANES(0, 0, 64), ih[32] = Q8LANES(4, 16, 72);
+    static const uint16_t id[32] = {0, 0, 34, 34, 17, 17, 51, 51};
+    _Static_assert(sizeof(struct blk_q8_0) == 34, "Q8_0 blocks are 34 bytes");
+    const __m512i z = _mm512_setzero_si512(), eight = _mm512_set1_epi8(8);
+    const unsigned char *p = (const unsigned char *)y;
+    __m512i r0 = _mm512_loadu_si512((const void *)p), r64 = _mm512_loadu_si512((const void *)(p + 64));
+    __m512i r16 = _mm512_loadu_si512((const void *)(p + 16)), r72 = _mm512_loadu_si512((const void *)(p + 72));
+    t->lo = _mm512_permutex2var_epi16(r0, _mm512_loadu_si512((const void *)il), r64);
+    t->hi = _mm512_permutex2var_epi16(r16, _mm512_loadu_si512((const void *)ih), r72);
+    t->neg = _mm512_sub_epi32(z, _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(z, eight, t->lo), eight, t->hi));
+    t->d = _mm256_cvtph_ps(_mm512_castsi512_si128(_mm512_permutex2var_epi16(r0, _mm512_loadu_si512((const void *)id), r64)));
 }
+#undef Q8LANES
+#undef Q8D
+#undef Q8W
 
 /* weight blocks x[0..3] against t into acc */
 static inline __m256 q4_0_vnni_step4(const struct blk_q4_0 *x, const struct q4_0_vnni_act *t, __m256 acc)
 {
-    const __m256i m4 = _mm256_set1_epi8(0x0F);
-    __m256i s[2];
-    for (int p = 0; p < 2; p++) {
-        __m256i v = kq_load_2x128(x[2 * p].qs, x[2 * p + 1].qs);
-        s[p] = _mm256_dpbusd_epi32(_mm256_dpbusd_epi32(t->neg[p], _mm256_and_si256(v, m4), t->lo[p]),
-                                   _mm256_and_si256(_mm256_srli_epi16(v, 4), m4), t->hi[p]);
-    }
-    __m128 dw = _mm_cvtph_ps(kq_q4_0_scales4(x));
-    __m256 d = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(_mm_mul_ps(dw, t->d)),
-                                        _mm256_setr_epi32(0, 0, 2, 2, 1, 1, 3, 3));
-    return _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(_mm256_hadd_epi32(s[0], s[1])), acc);
+    _Static_assert(sizeof(struct blk_q4_0) == 18, "Q4_0 blocks are 18 bytes");
+    /* word w < 32: bytes 2w, 2w+1 of the load at +0; w >= 32: of the load at +8. E lane
+     * (b, h): qs bytes at 18b + 2 + 8h (words 9b + 1 + 4h, +1), O lane: 4 bytes on. */
+#define Q4W(b, h) (9 * (b) + 1 + 4 * (h))
+#define Q4L(w) ((w) < 32 ? (w) : (w) - 4 + 32), ((w) + 1 < 32 ? (w) + 1 : (w) + 1 - 4 + 32)
+    static const uint16_t iw[32] = {Q4L(Q4W(0, 0)),     Q4L(Q4W(0, 1)),     Q4L(Q4W(2, 0)),     Q4L(Q4W(2, 1)),
+                                    Q4L(Q4W(1, 0)),     Q4L(Q4W(1, 1)),     Q4L(Q4W(3, 0)),     Q4L(Q4W(3, 1)),
+                                    Q4L(Q4W(0, 0) + 2), Q4L(Q4W(0, 1) + 2), Q4L(Q4W(2, 0) + 2), Q4L(Q4W(2, 1) + 2),
+                                    Q4L(Q4W(1, 0) + 2), Q4L(Q4W(1, 1) + 2), Q4L(Q4W(3, 0) + 2), Q4L(Q4W(3, 1) + 2)};
+#undef Q4L
+#undef Q4W
+    /* the f16 scale of block b is word 9b of the load at +0 */
+    static const uint16_t sw[32] = {0, 0, 18, 18, 9, 9, 27, 27};
+    const __m512i idx = _mm512_loadu_si512((const void *)iw), sidx = _mm512_loadu_si512((const void *)sw);
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    const unsigned char *p = (const unsigned char *)x;
+    __m512i r0 = _mm512_loadu_si512((const void *)p), r1 = _mm512_loadu_si512((const void *)(p + 8));
+    __m512i q = _mm512_permutex2var_epi16(r0, idx, r1);
+    __m512i s = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(t->neg, _mm512_and_si512(q, m4), t->lo),
+                                    _mm512_and_si512(_mm512_srli_epi16(q, 4), m4), t->hi);
+    __m256i si = _mm256_add_epi32(_mm512_castsi512_si256(s), _mm512_extracti64x4_epi64(s, 1));
+    __m256 dw = _mm256_cvtph_ps(_mm512_castsi512_si128(_mm512_permutexvar_epi16(sidx, r0)));
+    return _mm256_fmadd_ps(_mm256_mul_ps(dw, t->d), _mm256_cvtepi32_ps(si), acc);
 }
 
 /* one block (the 4-block steps' tail): its 16 bytes of nibbles in element order */

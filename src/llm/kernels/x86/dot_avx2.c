@@ -109,25 +109,46 @@ void dot_avx2_bf16(int64_t n, float *s, const void *w, const void *a)
     *s = sum;
 }
 
-/* W q8_0 (n,) . a q8_0 (n,) */
+/* Q8_0 block products with the activation side done first (shared by dot4's 4 rows):
+ * vpmaddubsw(|a|, sign(w, a)), the same exact i16 pair sums as dot_i8(w, a) (neither may
+ * hold -128; |w a| <= 127 * 127), and the block's scale d(w) d(a) as vcvtph2ps of the
+ * broadcast f16 times the broadcast d(a): the scalar product, in every lane. */
+struct q8_0_act1 {
+    __m256i y, ay; /* the block's activations and their absolute values */
+    __m256 d;      /* d(a), broadcast */
+};
+
+static inline void q8_0_act1_load(const struct blk_q8_0 *y, struct q8_0_act1 *t)
+{
+    t->y = _mm256_loadu_si256((const __m256i *)y->qs);
+    t->ay = _mm256_sign_epi8(t->y, t->y);
+    t->d = _mm256_set1_ps(h2f(y->d));
+}
+
+static inline __m256 q8_0_step1(const struct blk_q8_0 *x, const struct q8_0_act1 *t, __m256 acc)
+{
+    __m256i xv = _mm256_loadu_si256((const __m256i *)x->qs);
+    __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(t->ay, _mm256_sign_epi8(xv, t->y)), _mm256_set1_epi16(1));
+    __m256 dw = _mm256_cvtph_ps(_mm_set1_epi16((short)x->d));
+    return _mm256_fmadd_ps(_mm256_mul_ps(dw, t->d), _mm256_cvtepi32_ps(p), acc);
+}
+
+/* W q8_0 (n,) . a q8_0 (n,): blocks alternate between two accumulators */
 void dot_avx2_q8_0(int64_t n, float *s, const void *w, const void *a)
 {
     const struct blk_q8_0 *x = w, *y = a;
     int64_t nb = n / 32, i = 0;
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    struct q8_0_act1 t0, t1;
     for (; i + 2 <= nb; i += 2) {
-        __m256i p0 = dot_i8(_mm256_loadu_si256((const __m256i *)x[i].qs),
-                            _mm256_loadu_si256((const __m256i *)y[i].qs));
-        __m256i p1 = dot_i8(_mm256_loadu_si256((const __m256i *)x[i + 1].qs),
-                            _mm256_loadu_si256((const __m256i *)y[i + 1].qs));
-        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(x[i].d) * h2f(y[i].d)), _mm256_cvtepi32_ps(p0), acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(x[i + 1].d) * h2f(y[i + 1].d)),
-                               _mm256_cvtepi32_ps(p1), acc1);
+        q8_0_act1_load(&y[i], &t0);
+        q8_0_act1_load(&y[i + 1], &t1);
+        acc0 = q8_0_step1(&x[i], &t0, acc0);
+        acc1 = q8_0_step1(&x[i + 1], &t1, acc1);
     }
     for (; i < nb; i++) {
-        __m256i p0 = dot_i8(_mm256_loadu_si256((const __m256i *)x[i].qs),
-                            _mm256_loadu_si256((const __m256i *)y[i].qs));
-        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(x[i].d) * h2f(y[i].d)), _mm256_cvtepi32_ps(p0), acc0);
+        q8_0_act1_load(&y[i], &t0);
+        acc0 = q8_0_step1(&x[i], &t0, acc0);
     }
     *s = hsum_ps(_mm256_add_ps(acc0, acc1));
 }
@@ -396,23 +417,20 @@ void dot4_avx2_q8_0(int64_t n, const void *w, size_t ws, const void *a, float *y
     __m256 acc0[4], acc1[4];
     for (int k = 0; k < 4; k++)
         acc0[k] = acc1[k] = _mm256_setzero_ps();
+    struct q8_0_act1 t0, t1;
     for (; i + 2 <= nb; i += 2) {
-        __m256i y0 = _mm256_loadu_si256((const __m256i *)ya[i].qs), y1 = _mm256_loadu_si256((const __m256i *)ya[i + 1].qs);
-        float d0 = h2f(ya[i].d), d1 = h2f(ya[i + 1].d);
+        q8_0_act1_load(&ya[i], &t0);
+        q8_0_act1_load(&ya[i + 1], &t1);
         _Pragma("GCC unroll 4") for (int k = 0; k < 4; k++)
         {
-            const struct blk_q8_0 *xk = x[k];
-            __m256i p0 = dot_i8(_mm256_loadu_si256((const __m256i *)xk[i].qs), y0);
-            __m256i p1 = dot_i8(_mm256_loadu_si256((const __m256i *)xk[i + 1].qs), y1);
-            acc0[k] = _mm256_fmadd_ps(_mm256_set1_ps(h2f(xk[i].d) * d0), _mm256_cvtepi32_ps(p0), acc0[k]);
-            acc1[k] = _mm256_fmadd_ps(_mm256_set1_ps(h2f(xk[i + 1].d) * d1), _mm256_cvtepi32_ps(p1), acc1[k]);
+            acc0[k] = q8_0_step1(&x[k][i], &t0, acc0[k]);
+            acc1[k] = q8_0_step1(&x[k][i + 1], &t1, acc1[k]);
         }
     }
     for (int k = 0; k < 4; k++) {
-        const struct blk_q8_0 *xk = x[k];
         for (int64_t j = i; j < nb; j++) {
-            __m256i p0 = dot_i8(_mm256_loadu_si256((const __m256i *)xk[j].qs), _mm256_loadu_si256((const __m256i *)ya[j].qs));
-            acc0[k] = _mm256_fmadd_ps(_mm256_set1_ps(h2f(xk[j].d) * h2f(ya[j].d)), _mm256_cvtepi32_ps(p0), acc0[k]);
+            q8_0_act1_load(&ya[j], &t0);
+            acc0[k] = q8_0_step1(&x[k][j], &t0, acc0[k]);
         }
         y[(size_t)k * ys] = hsum_ps(_mm256_add_ps(acc0[k], acc1[k]));
     }
