@@ -5,15 +5,6 @@
  * broadcasts of X, and each accumulator is one pixel of VL channels, already the layout the
  * depthwise taps read: no 8x8 transposes into a ring and no planar E between the two. */
 #include "onnx/mbconv_kern.h"
-#include "onnx/onnx_int.h" /* ox_switch */
-
-/* INFERD_ONNX_MB_ORDER (read once; default 0, off): 1 runs the expand's channel pairs outer
- * where the blocks' weights outweigh X's rows and lets the expand and project tiles prefetch
- * the next blocks' weights (mb_pf); off, the tiles prefetch their own weights (L1 hits).
- * Kernels alone with cold weights: 7x7 expand (160 -> 960) 13% less time, project on 14x14
- * and 7x7 4-22% less; whole MobileNetV2 / EfficientNet-B0 at batch 1 within +-2% (noise) on a
- * loaded machine: off until measured on a quiet one. The same bits either way. */
-static struct ox_switch mb_order_sw = OX_SWITCH("INFERD_ONNX_MB_ORDER", 0);
 
 #define MBPX (VL == 16 ? 12 : 6) /* pixels per expand tile: 24 zmm / 12 ymm accumulators */
 
@@ -25,13 +16,11 @@ static inline const float *mb_wblk(const float *wt, int64_t k, int64_t cb)
 }
 
 /* nb pixels (X columns xp[0..nb), planes hw apart; outputs at dst[u], the second block's
- * bstep floats on) of nv (1, 2) channel blocks from w0 (the second's weights w1); pf: a
- * block of weights (k rows of OX_MB_BLK floats, one line each) to prefetch a line of per
- * input channel, the next blocks' while these run (mb_pf) */
+ * bstep floats on) of nv (1, 2) channel blocks from w0 (the second's weights w1) */
 static inline __attribute__((always_inline)) void mbx_tile(const struct ox_mb_exp *e, const float *xp, int64_t hw,
                                                            const float *w0, const float *w1, VF b0, VF b1,
                                                            float *const *dst, int64_t bstep, int nb, int nv,
-                                                           int silu, const float *pf)
+                                                           int silu)
 {
     VF a0[MBPX], a1[MBPX];
 #pragma GCC unroll 12
@@ -42,7 +31,6 @@ static inline __attribute__((always_inline)) void mbx_tile(const struct ox_mb_ex
     for (int64_t k = 0; k < e->c; k++) {
         const float *xk = xp + k * hw;
         VF v0 = VLOAD(w0 + k * OX_MB_BLK), v1 = nv == 2 ? VLOAD(w1 + k * OX_MB_BLK) : v0;
-        _mm_prefetch((const char *)(pf + k * OX_MB_BLK), _MM_HINT_T0);
 #pragma GCC unroll 12
         for (int u = 0; u < nb; u++) {
             VF xb = VSET1(xk[u]);
@@ -63,17 +51,9 @@ static inline __attribute__((always_inline)) void mbx_tile(const struct ox_mb_ex
     }
 }
 
-/* the weights a tile prefetches (mbx_tile's pf, mbp_tile's): block nxt of wt (k inputs) where
- * it is below cb1, the tile's own first block cur (in L1: a wasted load, no branch) past it */
-static inline const float *mb_pf(const float *wt, int64_t k, int64_t nxt, int64_t cb1, int64_t cur)
-{
-    return mb_wblk(wt, k, nxt < cb1 ? nxt : cur);
-}
-
-/* channel blocks [cb0, cb1) of nb pixels (dst: block cb0's outputs); pf as mbx_tile's */
+/* channel blocks [cb0, cb1) of nb pixels (dst: block cb0's outputs) */
 static inline __attribute__((always_inline)) void mbx_pixels(const struct ox_mb_exp *e, int64_t cb0, int64_t cb1,
-                                                             const float *xp, float *const *dst, int nb,
-                                                             const float *pf)
+                                                             const float *xp, float *const *dst, int nb)
 {
     int64_t hw = e->h * e->w, bst = e->erows * e->rl * VL;
     float *d1[MBPX];
@@ -83,15 +63,14 @@ static inline __attribute__((always_inline)) void mbx_pixels(const struct ox_mb_
         VF b0 = VLOAD(e->bt + cb * VL), b1 = nv == 2 ? VLOAD(e->bt + (cb + 1) * VL) : b0;
         for (int u = 0; u < nb; u++)
             d1[u] = dst[u] + (cb - cb0) * bst;
-        const float *p = pf ? pf : w0;
         if (e->epi.act == OX_ACT_SILU && nv == 2) /* EfficientNet's expand */
-            mbx_tile(e, xp, hw, w0, w1, b0, b1, d1, bst, nb, 2, 1, p);
+            mbx_tile(e, xp, hw, w0, w1, b0, b1, d1, bst, nb, 2, 1);
         else if (e->epi.act == OX_ACT_SILU)
-            mbx_tile(e, xp, hw, w0, w1, b0, b1, d1, bst, nb, 1, 1, p);
+            mbx_tile(e, xp, hw, w0, w1, b0, b1, d1, bst, nb, 1, 1);
         else if (nv == 2)
-            mbx_tile(e, xp, hw, w0, w1, b0, b1, d1, bst, nb, 2, 0, p);
+            mbx_tile(e, xp, hw, w0, w1, b0, b1, d1, bst, nb, 2, 0);
         else
-            mbx_tile(e, xp, hw, w0, w1, b0, b1, d1, bst, nb, 1, 0, p);
+            mbx_tile(e, xp, hw, w0, w1, b0, b1, d1, bst, nb, 1, 0);
     }
 }
 
@@ -121,36 +100,25 @@ void FN(ox_mb_expand)(const struct ox_mb_exp *e, int64_t cb0, int64_t cb1, int64
     }
     const float *x = e->x + r0 * e->w; /* rows r0.. of a plane are contiguous: pixels run across rows */
     float *dst[MBPX], *eb = e->e + cb0 * bst + e->pl * VL;
-    /* pairs outer where the blocks' weights outweigh X's rows (C (cb1 - cb0) VL > C n: the
-     * 14x14 and 7x7 maps, up to 614 KB of weights for 49 pixels, read from DRAM at batch 1):
-     * each pair's weights are then read once, stay in L1 for all the pixels, and its first two
-     * tiles prefetch the next pair's two blocks; else (large maps, few channels) pixels
-     * outer, X's columns in L1 for all the pairs. The same tiles either way: the same bits. */
-    int pairs_outer = ox_switch(&mb_order_sw) == 1 && (cb1 - cb0) * VL > n;
-    for (int64_t c0 = cb0; c0 < cb1; c0 += pairs_outer ? 2 : cb1 - cb0) {
-        int64_t c1 = pairs_outer && c0 + 2 < cb1 ? c0 + 2 : cb1;
-        /* the next pixel's column and ring row, stepped: a division per pixel (its row,
-         * column and ring slot) was ~5% of the expand with 16 input channels (MobileNetV2's
-         * 112x112) */
-        int64_t ix = 0, slot = r0 % e->erows, g = 0;
-        for (int64_t p = 0; p < n; p += MBPX, g++) {
-            /* the last group holds only the pixels left: moved back to end at n it recomputed
-             * up to MBPX - 1 of them (49 pixels of a 7x7 map took 60), while 2 * nb >= 4
-             * chains already keep the FMA units busy */
-            int nb = n - p < MBPX ? (int)(n - p) : MBPX;
-            for (int u = 0; u < nb; u++) {
-                dst[u] = eb + (c0 - cb0) * bst + (slot * e->rl + ix) * VL;
-                if (++ix == e->w) {
-                    ix = 0;
-                    slot = slot + 1 == e->erows ? 0 : slot + 1;
-                }
+    /* the next pixel's column and ring row, stepped: a division per pixel (its row, column
+     * and ring slot) was ~5% of the expand with 16 input channels (MobileNetV2's 112x112) */
+    int64_t ix = 0, slot = r0 % e->erows;
+    for (int64_t p = 0; p < n; p += MBPX) {
+        /* the last group holds only the pixels left: moved back to end at n it recomputed up
+         * to MBPX - 1 of them (49 pixels of a 7x7 map took 60), while 2 * nb >= 4 chains
+         * already keep the FMA units busy */
+        int nb = n - p < MBPX ? (int)(n - p) : MBPX;
+        for (int u = 0; u < nb; u++) {
+            dst[u] = eb + (slot * e->rl + ix) * VL;
+            if (++ix == e->w) {
+                ix = 0;
+                slot = slot + 1 == e->erows ? 0 : slot + 1;
             }
-            const float *pf = pairs_outer && g < 2 ? mb_pf(e->wt, e->c, c1 + g, cb1, c0) : NULL;
-            if (nb == MBPX)
-                mbx_pixels(e, c0, c1, x + p, dst, MBPX, pf);
-            else
-                mbx_pixels(e, c0, c1, x + p, dst, nb, pf);
         }
+        if (nb == MBPX)
+            mbx_pixels(e, cb0, cb1, x + p, dst, MBPX);
+        else
+            mbx_pixels(e, cb0, cb1, x + p, dst, nb);
     }
 }
 
@@ -202,12 +170,10 @@ void FN(ox_mb_dw)(const struct ox_dw *d, const struct ox_mb_exp *e, int64_t cb0,
 
 /* nb pixels of D_c (dp) x nv (1, 2) blocks of output channels into the stage rows s0, s1;
  * half (AVX-512 only): the second block has <= 8 channels and runs as 256-bit vectors
- * (on 256-bit units half the cost of a 512-bit FMA; the same sums lane for lane); pf: a
- * block of weights to prefetch a line of per input channel (mbx_tile's) */
+ * (on 256-bit units half the cost of a 512-bit FMA; the same sums lane for lane) */
 static inline __attribute__((always_inline)) void mbp_tile(const struct ox_mb_prj *j, const float *dp,
                                                            const float *w0, const float *w1, VF b0, VF b1, float *s0,
-                                                           float *s1, int nb, int nv, int half, int act,
-                                                           const float *pf)
+                                                           float *s1, int nb, int nv, int half, int act)
 {
     VF a0[MBPT], a1[MBPT];
 #if MBP_HALF
@@ -224,7 +190,6 @@ static inline __attribute__((always_inline)) void mbp_tile(const struct ox_mb_pr
     for (int64_t k = 0; k < j->k; k++) {
         const float *dk = dp + k / VL * j->dbst + k % VL;
         VF v0 = VLOAD(w0 + k * OX_MB_BLK), v1 = nv == 2 && !half ? VLOAD(w1 + k * OX_MB_BLK) : v0;
-        _mm_prefetch((const char *)(pf + k * OX_MB_BLK), _MM_HINT_T0);
 #if MBP_HALF
         __m256 vh = _mm256_loadu_ps(w1 + k * OX_MB_BLK);
 #endif
@@ -266,10 +231,6 @@ void FN(ox_mb_project)(const struct ox_mb_prj *j, int64_t i0, int64_t i1)
          * (mbconv_kern.h) */
         int64_t q = i % nq, o0 = i / nq * OX_MB_PRJ_CH, o1 = o0 + OX_MB_PRJ_CH < j->m2 ? o0 + OX_MB_PRJ_CH : j->m2;
         int64_t p = q * 16, cnt = j->n - p < 16 ? j->n - p : 16, cb1 = (o1 + VL - 1) / VL;
-        /* a group's first item (or the range's) prefetches the next group's weights, a block
-         * a tile, while the group's items run from L1/L2: on the 7x7 maps (49 pixels, 4 items
-         * a group) each group's weights came from DRAM at batch 1, 120 KB for 960 inputs */
-        int64_t pfb = (q == 0 || i == i0) && ox_switch(&mb_order_sw) == 1 ? cb1 : INT64_MAX / 2, nblk = (j->m2 + VL - 1) / VL;
         for (int64_t cb = o0 / VL; cb < cb1; cb += MBPV) {
             int nv = MBPV == 2 && cb + 1 < cb1 ? 2 : 1, half = MBP_HALF && nv == 2 && j->m2 - (cb + 1) * VL <= 8;
             const float *w0 = mb_wblk(j->wt, j->k, cb), *w1 = nv == 2 ? mb_wblk(j->wt, j->k, cb + 1) : w0;
@@ -278,15 +239,14 @@ void FN(ox_mb_project)(const struct ox_mb_prj *j, int64_t i0, int64_t i1)
                 const float *dp = j->dc + (p + t) * VL;
                 float *s0 = st + (cb * MBST + t) * VL, *s1 = s0 + MBST * VL;
                 int nb = cnt - t < MBPT ? (int)(cnt - t) : MBPT;
-                const float *pf = mb_pf(j->wt, j->k, pfb + (cb - o0 / VL) / MBPV * 2 + t / MBPT, nblk, cb);
                 if (nb == MBPT && half)
-                    mbp_tile(j, dp, w0, w1, b0, b1, s0, s1, MBPT, 2, 1, act, pf);
+                    mbp_tile(j, dp, w0, w1, b0, b1, s0, s1, MBPT, 2, 1, act);
                 else if (nb == MBPT && nv == 2)
-                    mbp_tile(j, dp, w0, w1, b0, b1, s0, s1, MBPT, 2, 0, act, pf);
+                    mbp_tile(j, dp, w0, w1, b0, b1, s0, s1, MBPT, 2, 0, act);
                 else if (nb == MBPT)
-                    mbp_tile(j, dp, w0, w1, b0, b1, s0, s1, MBPT, 1, 0, act, pf);
+                    mbp_tile(j, dp, w0, w1, b0, b1, s0, s1, MBPT, 1, 0, act);
                 else
-                    mbp_tile(j, dp, w0, w1, b0, b1, s0, s1, nb, nv, half, act, pf);
+                    mbp_tile(j, dp, w0, w1, b0, b1, s0, s1, nb, nv, half, act);
             }
         }
         for (int64_t cb = o0 / VL; cb < cb1; cb++) {
