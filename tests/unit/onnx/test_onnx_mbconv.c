@@ -235,6 +235,7 @@ int main(void)
         {"no expand: depthwise 3x3 s1 Clip -> project + residual (20)", 20, 20, 20, 60, 58, 3, 1, 1, {1, 1, 1, 1}, "Clip", 1, 1, 3, 1, NULL},
         {"whole 3x3 s1 7x7 Clip + project (40) + residual", 40, 120, 40, 7, 7, 3, 1, 1, {1, 1, 1, 1}, "Clip", 1, 1, 0, 1, NULL},
         {"whole 3x3 s1 7x7 Clip, M = 960 (3 parts -> 4)", 160, 960, 160, 7, 7, 3, 1, 1, {1, 1, 1, 1}, "Clip", 1, 1, 0, 1, NULL},
+        {"whole 5x5 s1 14x14 SiLU, M = 232: expand pairs outer, 15 blocks", 40, 232, 40, 14, 14, 5, 1, 1, {2, 2, 2, 2}, "SiLU", 1, 1, 0, 1, NULL},
         {"whole 3x3 s1 6x6 Relu + project (planar)", 8, 30, 12, 6, 6, 3, 1, 1, {1, 1, 1, 1}, "Relu", 1, 0, 0, 1, NULL},
         {"no expand, no project: not fused", 24, 24, 0, 20, 20, 3, 1, 1, {1, 1, 1, 1}, "Relu", 1, 0, 3, 0, NULL},
         /* near misses: the expand stays a Conv, the depthwise -> project pair still fuses */
