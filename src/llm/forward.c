@@ -183,9 +183,10 @@ static void moe_ffn(struct inferd_llm_ctx *c, const struct llm_layer *L, int n, 
 
 /* The per-token steps between the matrix products. For a prompt they are a few % of a
  * layer's work, and on the calling thread alone they would keep the other threads idle
- * (Amdahl: 4.5 % of one thread's time is 9 % of two threads'), so batches of at least
- * FW_PAR_MIN_FLOATS values split them over the pool by tokens. Each token is computed the
- * same way whichever thread takes it: the result does not depend on the split. */
+ * (Amdahl: 4.5 % of one thread's time is 9 % of two threads'), so prompt batches (more than
+ * LLM_PAR_MAX_TOK tokens) of at least FW_PAR_MIN_FLOATS values split them over the pool by
+ * tokens. Each token is computed the same way whichever thread takes it: the result does not
+ * depend on the split. */
 #define FW_PAR_MIN_FLOATS (1 << 15)
 
 enum fw_step {
@@ -272,7 +273,8 @@ static void fw_part(void *ctx, int ith, int nth)
 static void fw_step(struct inferd_llm_ctx *c, const struct inferd_llm_batch *b, int l, enum fw_step step, int width)
 {
     struct fw_args a = {c, b, l, step};
-    if ((int64_t)b->n * width < FW_PAR_MIN_FLOATS || llm_par_threads(c) == 1)
+    /* generation steps (<= LLM_PAR_MAX_TOK tokens) stay inline: gen_par.c picks their threads */
+    if (b->n <= LLM_PAR_MAX_TOK || (int64_t)b->n * width < FW_PAR_MIN_FLOATS || llm_par_threads(c) == 1)
         fw_tokens(c, b, l, step, 0, b->n);
     else
         llm_par_run(c, fw_part, &a);

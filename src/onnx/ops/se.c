@@ -33,6 +33,8 @@
 
 #define SE_PART_WORK 12288 /* least multiply-adds (or scaled floats) a thread's part of an FC */
 #define SE_GROUP 4          /* images whose FCs run together on one thread (se_group) */
+#define SE_GROUP_X (1 << 20) /* most bytes of a group's X (one core's L2 on Zen 4): more only where
+                              * the FC weights the group shares are larger still */
 
 static int se_infer(const struct ox_node *n, struct ox_tensor *const *in, struct ox_tensor **out,
                     struct inferd_err *err)
@@ -222,7 +224,12 @@ static int se_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_te
     if (nb > 0 && (c->nth <= 1 || nb >= c->nth)) {
         j.k = c->nth <= 1 ? nb : nb - nb % c->nth;
         int64_t per = j.k / (c->nth > 1 ? c->nth : 1);
+        /* a group's X should still be in L2 at its scale (X read twice), unless the FC
+         * weights the group shares are the larger read */
+        int64_t wb = 2 * j.c * j.r * (int64_t)sizeof(float), xb = j.c * j.hw * (int64_t)sizeof(float);
+        int64_t fit = (wb > SE_GROUP_X ? wb : SE_GROUP_X) / (xb > 0 ? xb : 1);
         j.group = per < SE_GROUP ? per : SE_GROUP;
+        j.group = j.group < fit ? j.group : fit > 1 ? fit : 1;
         int64_t ng = (j.k + j.group - 1) / j.group;
         if (c->nth <= 1) /* c's scratch as it is (a fold at plan time has no slot padding) */
             for (int64_t gi = 0; gi < ng; gi++)

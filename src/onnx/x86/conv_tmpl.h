@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "base/x86/vtr8_avx2.h"
 #include "onnx/conv_kern.h"
 
 /* always inlined: a call here would spill every accumulator of the tile (all vector
@@ -660,28 +661,8 @@ void FN(ox_dw)(const struct ox_dw *d, int64_t p0, int64_t p1)
  * what the plane kernel above lacks on the small late maps (7x7, 14x14) and stride 2. The
  * results go through a row buffer [column][lane] back to the planes. */
 
-/* 8x8 transposes for the interleaving (both includers build with AVX2): r[i] row i in,
- * r[j] column j out */
-static inline __attribute__((always_inline)) void tr8(__m256 *r)
-{
-    __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
-    __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
-    __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
-    __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
-    __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
-    __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
-    __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
-    __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
-    r[0] = _mm256_permute2f128_ps(s0, s4, 0x20);
-    r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
-    r[2] = _mm256_permute2f128_ps(s2, s6, 0x20);
-    r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
-    r[4] = _mm256_permute2f128_ps(s0, s4, 0x31);
-    r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
-    r[6] = _mm256_permute2f128_ps(s2, s6, 0x31);
-    r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
-}
-
+/* 8x8 transposes for the interleaving: vtr8_avx2 (base/x86/vtr8_avx2.h; both includers
+ * build with AVX2) */
 static inline __m256i tr_mask(int64_t n) /* first n (0..8) of 8 lanes */
 {
     static const int32_t m[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
@@ -716,7 +697,7 @@ static void dwb_interleave(const float *const *src, int nc, int64_t n, float *ds
 #pragma GCC unroll 8
             for (int i = 0; i < 8; i++)
                 r[i] = i < rows ? _mm256_loadu_ps(src[g * 8 + i] + i0) : _mm256_setzero_ps();
-            tr8(r);
+            vtr8_avx2(r);
 #pragma GCC unroll 8
             for (int j = 0; j < 8; j++)
                 _mm256_storeu_ps(dst + (i0 + j) * VL + g * 8, r[j]);
@@ -728,7 +709,7 @@ static void dwb_interleave(const float *const *src, int nc, int64_t n, float *ds
 #pragma GCC unroll 8
             for (int i = 0; i < 8; i++)
                 r[i] = i < rows ? _mm256_maskload_ps(src[g * 8 + i] + i0, m) : _mm256_setzero_ps();
-            tr8(r);
+            vtr8_avx2(r);
             for (int j = 0; j < cols; j++)
                 _mm256_storeu_ps(dst + (i0 + j) * VL + g * 8, r[j]);
         }
@@ -750,8 +731,8 @@ static void dwb_deinterleave(const float *src, int nc, int64_t n, float *const *
                     r[j] = _mm256_loadu_ps(src + (i0 + j) * VL + g * 8);
                     q[j] = _mm256_loadu_ps(src + (i0 + 8 + j) * VL + g * 8);
                 }
-                tr8(r);
-                tr8(q);
+                vtr8_avx2(r);
+                vtr8_avx2(q);
 #pragma GCC unroll 8
                 for (int i = 0; i < 8; i++) {
 #if VL == 16
@@ -770,7 +751,7 @@ static void dwb_deinterleave(const float *src, int nc, int64_t n, float *const *
 #pragma GCC unroll 8
             for (int j = 0; j < 8; j++)
                 r[j] = _mm256_loadu_ps(src + (i0 + j) * VL + g * 8);
-            tr8(r);
+            vtr8_avx2(r);
             for (int i = 0; i < rows; i++)
                 st8_first(dst[g * 8 + i] + i0, cols, r[i]);
         }

@@ -278,7 +278,7 @@ void FN(ox_mb_project)(const struct ox_mb_prj *j, int64_t i0, int64_t i1)
 /* InferdSE's squeeze (mbconv_kern.h): each lane of a plane's 16 sums is one chain of adds
  * (ox_gap_planes' bits), 3 cycles an add, so several planes go at once; the sums then fold
  * in lane order as ox_gap_planes' do. Eight planes at a time fold in registers: their 16
- * lane sums are transposed (tr8, conv_tmpl.h) so that lane q of one vector holds plane q,
+ * lane sums are transposed (vtr8_avx2, base/x86/vtr8_avx2.h) so that lane q of one vector holds plane q,
  * and the fold is 16 vector adds after the tail's (gathered) elements. Folding each plane
  * by scalar loads of its stored sums (the planes left, below) read each value back from a
  * vector store, which does not forward: ~40 cycles a plane, most of the squeeze on 7x7
@@ -321,8 +321,8 @@ static inline __attribute__((always_inline)) void seg_group(const float *xs, flo
         h8[q] = a[q][1];
 #endif
     }
-    tr8(l8); /* l8[l]: lane l of planes 0..7 */
-    tr8(h8);
+    vtr8_avx2(l8); /* l8[l]: lane l of planes 0..7 */
+    vtr8_avx2(h8);
     __m256 s = _mm256_setzero_ps();
     const __m256i at = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32((int)len));
     for (int64_t i = body; i < len; i++) /* the tail first, in order, as ox_gap_planes */

@@ -109,8 +109,8 @@ static void input_rows(const struct ox_wino *g, const float *x, int64_t c0, int6
                 for (int64_t r = 0; r < nr; r++) {
                     int64_t iy = 4 * (ty0 + r) - g->pt + i, end = r * tw + tw - 1;
                     float *seg = buf[i] + r * sl;
-                    const float *row = xc + iy * g->w;
                     int in = iy >= 0 && iy < g->h;
+                    const float *row = in ? xc + iy * g->w : xc; /* read only when in */
                     for (int64_t s = 0; s < sl; s += VL) {
                         int64_t len = sl - s < VL ? sl - s : VL, lo = -(col0 + s), hi = g->w - (col0 + s);
                         lo = lo < 0 ? 0 : lo;
@@ -298,9 +298,10 @@ static void output_rows(const struct ox_wino *g, const float *p, const float *bi
                         int64_t left = cols - s;
                         if (left >= VL)
                             wst(dst + s, epi_w(e, zs ? wld(src + s) + wld(zs + s) : wld(src + s)));
-                        else
-                            VSTOREN(dst + s, left,
-                                    epi_w(e, zs ? wld(src + s) + (wv)VLOADN(zs + s, left) : wld(src + s)));
+                        else { /* a part row: a whole vector from src could pass ob's end */
+                            wv v = (wv)VLOADN(src + s, left);
+                            VSTOREN(dst + s, left, epi_w(e, zs ? v + (wv)VLOADN(zs + s, left) : v));
+                        }
                     }
                 }
         }

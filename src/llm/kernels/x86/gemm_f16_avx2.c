@@ -7,30 +7,11 @@
  * cpu_has(KERN_ISA_AVX2_MASK). */
 #include <immintrin.h>
 
+#include "base/x86/vtr8_avx2.h"
 #include "llm/kernels/gemm_f16.h"
 
 #define TB KERN_GEMM_F16_TB
-
-/* 8 rows of 8 floats -> their transpose: r[i] holds column i afterwards. */
-static inline __attribute__((always_inline)) void transpose8(__m256 r[8])
-{
-    __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
-    __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
-    __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
-    __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
-    __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
-    __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
-    __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
-    __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
-    r[0] = _mm256_permute2f128_ps(s0, s4, 0x20);
-    r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
-    r[2] = _mm256_permute2f128_ps(s2, s6, 0x20);
-    r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
-    r[4] = _mm256_permute2f128_ps(s0, s4, 0x31);
-    r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
-    r[6] = _mm256_permute2f128_ps(s2, s6, 0x31);
-    r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
-}
+_Static_assert(TB == 16, "the pack writes a block as two 8-token halves");
 
 /* 8 values of x's row t rounded to f16 and back, or zeros for a padding token. */
 static inline __attribute__((always_inline)) __m256 load_round(const float *x, size_t ldx, int t, int n_tok, int64_t k)
@@ -55,8 +36,8 @@ void gemm_f16_pack_avx2(const float *x, size_t ldx, int n_tok, int64_t n, float 
                 lo[i] = load_round(x, ldx, t0 + i, n_tok, k);
                 hi[i] = load_round(x, ldx, t0 + 8 + i, n_tok, k);
             }
-            transpose8(lo);
-            transpose8(hi);
+            vtr8_avx2(lo);
+            vtr8_avx2(hi);
             for (int i = 0; i < 8; i++) {
                 _mm256_storeu_ps(dst + (k + i) * TB, lo[i]);
                 _mm256_storeu_ps(dst + (k + i) * TB + 8, hi[i]);
