@@ -278,9 +278,9 @@ void FN(ox_mb_project)(const struct ox_mb_prj *j, int64_t i0, int64_t i1)
 /* InferdSE's squeeze (mbconv_kern.h): each lane of a plane's 16 sums is one chain of adds
  * (ox_gap_planes' bits), 3 cycles an add, so several planes go at once; the sums then fold
  * in lane order as ox_gap_planes' do. Eight planes at a time fold in registers: their 16
- * lane sums are transposed (vtr8_avx2, base/x86/vtr8_avx2.h) so that lane q of one vector holds plane q,
- * and the fold is 16 vector adds after the tail's (gathered) elements. Folding each plane
- * by scalar loads of its stored sums (the planes left, below) read each value back from a
+ * lane sums are transposed (vtr8_avx2) so that lane q of one vector holds plane q, and the
+ * fold is 16 vector adds after the tail's (gathered) elements. Folding each plane by scalar
+ * loads of its stored sums (the planes left, below) read each value back from a
  * vector store, which does not forward: ~40 cycles a plane, most of the squeeze on 7x7
  * maps (MobileNetV3-small's 2296 planes an image took ~38 us, 1 thread). */
 #define SEG_GR 8 /* planes a register fold */
@@ -295,21 +295,29 @@ static inline __attribute__((always_inline)) float seg_fold(const float *x, int6
     return len ? s / (float)len : 0.0f;
 }
 
+/* a[q] = the 16 lane sums of plane q of x (len floats each) over [0, body), for np planes
+ * (a constant where inlined: its loops unroll) */
+static inline __attribute__((always_inline)) void seg_sums(const float *x, int64_t len, int64_t body, int np,
+                                                           VF a[][16 / VL])
+{
+#pragma GCC unroll 8
+    for (int q = 0; q < np; q++)
+        for (int v = 0; v < 16 / VL; v++)
+            a[q][v] = VZERO();
+    for (int64_t i = 0; i < body; i += 16)
+#pragma GCC unroll 8
+        for (int q = 0; q < np; q++)
+            for (int v = 0; v < 16 / VL; v++)
+                a[q][v] = VADD(a[q][v], VLOAD(x + q * len + i + v * VL));
+}
+
 /* planes [p, p + SEG_GR) of xs (len > 0 floats each, body = len rounded down to 16) */
 static inline __attribute__((always_inline)) void seg_group(const float *xs, float *y, int64_t len, int64_t body,
                                                             int64_t p)
 {
     const float *x = xs + p * len;
     VF a[SEG_GR][16 / VL];
-#pragma GCC unroll 8
-    for (int q = 0; q < SEG_GR; q++)
-        for (int v = 0; v < 16 / VL; v++)
-            a[q][v] = VZERO();
-    for (int64_t i = 0; i < body; i += 16)
-#pragma GCC unroll 8
-        for (int q = 0; q < SEG_GR; q++)
-            for (int v = 0; v < 16 / VL; v++)
-                a[q][v] = VADD(a[q][v], VLOAD(x + q * len + i + v * VL));
+    seg_sums(x, len, body, SEG_GR, a);
     __m256 l8[SEG_GR], h8[SEG_GR]; /* plane q's lanes 0..7, 8..15 */
 #pragma GCC unroll 8
     for (int q = 0; q < SEG_GR; q++) {
@@ -346,15 +354,7 @@ void FN(ox_se_gap)(const float *xs, float *y, int64_t len, int64_t lo, int64_t h
     for (; p + SEG_PL <= hi; p += SEG_PL) {
         const float *x = xs + p * len;
         VF a[SEG_PL][16 / VL];
-#pragma GCC unroll 8
-        for (int q = 0; q < SEG_PL; q++)
-            for (int v = 0; v < 16 / VL; v++)
-                a[q][v] = VZERO();
-        for (int64_t i = 0; i < body; i += 16)
-#pragma GCC unroll 8
-            for (int q = 0; q < SEG_PL; q++)
-                for (int v = 0; v < 16 / VL; v++)
-                    a[q][v] = VADD(a[q][v], VLOAD(x + q * len + i + v * VL));
+        seg_sums(x, len, body, SEG_PL, a);
         for (int q = 0; q < SEG_PL; q++) {
             for (int v = 0; v < 16 / VL; v++)
                 VSTORE(t[q] + v * VL, a[q][v]);
@@ -363,14 +363,10 @@ void FN(ox_se_gap)(const float *xs, float *y, int64_t len, int64_t lo, int64_t h
     }
     for (; p < hi; p++) {
         const float *x = xs + p * len;
-        VF a[16 / VL];
+        VF a[1][16 / VL];
+        seg_sums(x, len, body, 1, a);
         for (int v = 0; v < 16 / VL; v++)
-            a[v] = VZERO();
-        for (int64_t i = 0; i < body; i += 16)
-            for (int v = 0; v < 16 / VL; v++)
-                a[v] = VADD(a[v], VLOAD(x + i + v * VL));
-        for (int v = 0; v < 16 / VL; v++)
-            VSTORE(t[0] + v * VL, a[v]);
+            VSTORE(t[0] + v * VL, a[0][v]);
         y[p] = seg_fold(x, body, len, t[0]);
     }
 }

@@ -82,6 +82,30 @@ static inline __attribute__((always_inline)) void at6v(wv q0, wv q1, wv q2, wv q
     r[3] = d12 + 8.0f * d34 + q5;
 }
 
+/* V at vp (channel stride cs, n of VL lanes) = B^T d B of one vector of tiles: d[i][k] input
+ * row i, phase k; B^T down the rows, then along each row */
+static inline __attribute__((always_inline)) void bt_store(wv d[6][6], float *vp, int64_t cs, int64_t n)
+{
+    wv t[6][6]; /* t[i][k]: B^T applied down the rows, for phase k */
+    UNROLL for (int k = 0; k < 6; k++) {
+        wv r[6];
+        bt6v(d[0][k], d[1][k], d[2][k], d[3][k], d[4][k], d[5][k], r);
+        UNROLL for (int i = 0; i < 6; i++)
+            t[i][k] = r[i];
+    }
+    UNROLL for (int i = 0; i < 6; i++) {
+        wv r[6];
+        bt6v(t[i][0], t[i][1], t[i][2], t[i][3], t[i][4], t[i][5], r);
+        UNROLL for (int k = 0; k < 6; k++) {
+            float *dst = vp + (i * 6 + k) * cs;
+            if (n == VL)
+                wst(dst, r[k]);
+            else
+                VSTOREN(dst, n, r[k]);
+        }
+    }
+}
+
 /* Maps of at most VL/2 tile columns (AVX-512: ResNet's 28x28, 14x14 and 7x7 maps, 7, 4 and 2
  * tiles; they took AVX2's 8-lane single-row path before, 2.1x the CPU time at 14x14 and 7x7,
  * 1.8x on the input at 28x28, the output about even; perf shares, ResNet-50 b8): rr = VL / tw
@@ -126,31 +150,14 @@ static void input_rows(const struct ox_wino *g, const float *x, int64_t c0, int6
                     ex[0][i][end] = in && c4 >= 0 && c4 < g->w ? row[c4] : 0.0f;
                     ex[1][i][end] = in && c4 + 1 >= 0 && c4 + 1 < g->w ? row[c4 + 1] : 0.0f;
                 }
-            wv d[6][6], t[6][6];
+            wv d[6][6];
             UNROLL for (int i = 0; i < 6; i++) {
                 const float *q = buf[i];
                 deint(wld(q), wld(q + VL), wld(q + 2 * VL), wld(q + 3 * VL), 0.0f, 0.0f, d[i]);
                 d[i][4] = (wv)(((wiv)d[i][4] & ~endm) | ((wiv)wld(ex[0][i]) & endm));
                 d[i][5] = (wv)(((wiv)d[i][5] & ~endm) | ((wiv)wld(ex[1][i]) & endm));
             }
-            UNROLL for (int k = 0; k < 6; k++) {
-                wv r[6];
-                bt6v(d[0][k], d[1][k], d[2][k], d[3][k], d[4][k], d[5][k], r);
-                UNROLL for (int i = 0; i < 6; i++)
-                    t[i][k] = r[i];
-            }
-            float *vp = v + ci * nt + ty0 * tw;
-            UNROLL for (int i = 0; i < 6; i++) {
-                wv r[6];
-                bt6v(t[i][0], t[i][1], t[i][2], t[i][3], t[i][4], t[i][5], r);
-                UNROLL for (int k = 0; k < 6; k++) {
-                    float *dst = vp + (i * 6 + k) * cs;
-                    if (n == VL)
-                        wst(dst, r[k]);
-                    else
-                        VSTOREN(dst, n, r[k]);
-                }
-            }
+            bt_store(d, v + ci * nt + ty0 * tw, cs, n);
         }
     }
 }
@@ -168,7 +175,6 @@ void FN(ox_wino_input)(const struct ox_wino *g, const float *x, int64_t c0, int6
             for (int64_t tx0 = 0; tx0 < g->tw; tx0 += VL) {
                 int64_t n = g->tw - tx0 < VL ? g->tw - tx0 : VL, col0 = 4 * tx0 - g->pl;
                 int inside = col0 >= 0 && col0 + ROWW <= g->w;
-                wv t[6][6]; /* t[i][k]: B^T applied down the rows, for phase k */
                 wv d[6][6]; /* d[i][k]: input row i, phase k */
                 UNROLL for (int i = 0; i < 6; i++) {
                     int64_t iy = 4 * ty - g->pt + i;
@@ -197,24 +203,7 @@ void FN(ox_wino_input)(const struct ox_wino *g, const float *x, int64_t c0, int6
                     float r5 = 4 * VL + 1 >= j0 && 4 * VL + 1 < j1 ? r[col0 + 4 * VL + 1] : 0.0f;
                     deint(xs[0], xs[1], xs[2], xs[3], r4, r5, d[i]);
                 }
-                UNROLL for (int k = 0; k < 6; k++) {
-                    wv r[6];
-                    bt6v(d[0][k], d[1][k], d[2][k], d[3][k], d[4][k], d[5][k], r);
-                    UNROLL for (int i = 0; i < 6; i++)
-                        t[i][k] = r[i];
-                }
-                float *vp = v + ci * nt + ty * g->tw + tx0;
-                UNROLL for (int i = 0; i < 6; i++) {
-                    wv r[6];
-                    bt6v(t[i][0], t[i][1], t[i][2], t[i][3], t[i][4], t[i][5], r);
-                    UNROLL for (int k = 0; k < 6; k++) {
-                        float *dst = vp + (i * 6 + k) * cs;
-                        if (n == VL)
-                            wst(dst, r[k]);
-                        else
-                            VSTOREN(dst, n, r[k]);
-                    }
-                }
+                bt_store(d, v + ci * nt + ty * g->tw + tx0, cs, n);
             }
     }
 }
