@@ -81,6 +81,9 @@ void ox_mb_project_avx512(const struct ox_mb_prj *j, int64_t i0, int64_t i1);
  * = X plane p * g[p] (one multiply an element, Mul's bits). Y may be X. */
 void ox_se_gap_avx2(const float *x, float *s, int64_t hw, int64_t lo, int64_t hi);
 void ox_se_gap_avx512(const float *x, float *s, int64_t hw, int64_t lo, int64_t hi);
+/* ox_gap_planes (ops.h) with isa's kernel (AVX-512 / AVX2: ox_se_gap_*; else the portable
+ * one): the same bits. GlobalAveragePool (pool.c) and InferdSE's squeeze (se.c). */
+void ox_gap_planes_isa(enum ox_isa isa, const float *x, float *y, int64_t len, int64_t lo, int64_t hi);
 void ox_se_scale_avx2(const float *x, float *y, const float *g, int64_t hw, int64_t lo, int64_t hi);
 void ox_se_scale_avx512(const float *x, float *y, const float *g, int64_t hw, int64_t lo, int64_t hi);
 

@@ -431,17 +431,20 @@ void ox_gap_planes(const float *xs, float *y, int64_t len, int64_t lo, int64_t h
     }
 }
 
-/* the AVX-512 / AVX2 squeeze of InferdSE where the CPU has it (mbconv_kern.h: the same bits
- * as ox_gap_planes, eight planes folded in registers) */
+void ox_gap_planes_isa(enum ox_isa isa, const float *x, float *y, int64_t len, int64_t lo, int64_t hi)
+{
+    if (isa == OX_ISA_AVX512)
+        ox_se_gap_avx512(x, y, len, lo, hi);
+    else if (isa == OX_ISA_AVX2)
+        ox_se_gap_avx2(x, y, len, lo, hi);
+    else
+        ox_gap_planes(x, y, len, lo, hi);
+}
+
 static void gap_part(void *arg, int64_t lo, int64_t hi)
 {
     const struct gap_job *j = arg;
-    if (j->isa == OX_ISA_AVX512)
-        ox_se_gap_avx512(j->x, j->y, j->len, lo, hi);
-    else if (j->isa == OX_ISA_AVX2)
-        ox_se_gap_avx2(j->x, j->y, j->len, lo, hi);
-    else
-        ox_gap_planes(j->x, j->y, j->len, lo, hi);
+    ox_gap_planes_isa(j->isa, j->x, j->y, j->len, lo, hi);
 }
 
 static int gap_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_tensor *const *in,

@@ -94,12 +94,7 @@ struct se_planes {
 static void gap_range(void *arg, int64_t lo, int64_t hi)
 {
     const struct se_planes *p = arg;
-    if (p->j->isa == OX_ISA_AVX512)
-        ox_se_gap_avx512(p->x, p->s, p->j->hw, lo, hi);
-    else if (p->j->isa == OX_ISA_AVX2)
-        ox_se_gap_avx2(p->x, p->s, p->j->hw, lo, hi);
-    else
-        ox_gap_planes(p->x, p->s, p->j->hw, lo, hi);
+    ox_gap_planes_isa(p->j->isa, p->x, p->s, p->j->hw, lo, hi);
 }
 
 /* Y planes [lo, hi) = X planes * g */
