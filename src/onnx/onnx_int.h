@@ -258,7 +258,8 @@ struct ox_step {
     struct ox_tensor **in, **out; /* point into plan->vals */
     void *scratch;                /* in the arena, live during this step only; or NULL */
     const float *packed;          /* op->pack output, in plan->folded; or NULL */
-    uint64_t prof_ns, prof_runs;  /* INFERD_ONNX_PROFILE: time spent in this step, runs */
+    uint64_t prof_ns, prof_runs;  /* INFERD_ONNX_PROFILE: time spent in this step (=min: its
+                                   * fastest run), runs */
     size_t scratch_size;          /* bytes at scratch (ox_op_scratch) */
 };
 struct ox_plan {
@@ -316,11 +317,12 @@ int ox_bsplit_run(const struct ox_model *m, const struct ox_ctx *c, struct ox_pl
 int ox_bsplit_active(const struct ox_plan *p);
 void ox_bsplit_free(struct ox_bsplit *bs);
 
-/* Per-node timing (profile.c), on when INFERD_ONNX_PROFILE=1: model.c times each step with
- * ox_prof_now() and ox_plan_free prints a table (per op type, then the slowest nodes with
+/* Per-node timing (profile.c), on when INFERD_ONNX_PROFILE=1 (or =wall, =min): model.c times
+ * each step with ox_prof_now(), adds it with ox_prof_add, and ox_plan_free prints a table (per op type, then the slowest nodes with
  * their output shapes) to stderr. Off, a run reads one cached flag per step. */
 int ox_prof_on(void);
 uint64_t ox_prof_now(void);
+void ox_prof_add(struct ox_step *st, uint64_t ns);
 void ox_prof_report(const struct ox_plan *p);
 
 /* Shared helpers for ops (ops/util.c). */

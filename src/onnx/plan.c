@@ -158,10 +158,8 @@ int ox_plan_exec(const struct ox_ctx *c, struct ox_plan *p, struct inferd_err *e
             inferd_err_prefix(err, "node '%s' (%s)", st->node->name, st->node->op_type);
             return rc;
         }
-        if (prof) {
-            st->prof_ns += ox_prof_now() - t0;
-            st->prof_runs++;
-        }
+        if (prof)
+            ox_prof_add(st, ox_prof_now() - t0);
     }
     return 0;
 }

@@ -1,6 +1,8 @@
 /* test_onnx_profile.c — INFERD_ONNX_PROFILE=1 (src/onnx/profile.c): after runs of
  * data/tiny_mlp.onnx, freeing the model prints the per-op-type and slowest-node tables to
- * stderr, with the run count and every op type of the plan; stderr goes to a temp file. */
+ * stderr, with the run count and every op type of the plan; stderr goes to a temp file.
+ * `test_onnx_profile min` checks INFERD_ONNX_PROFILE=min the same way (each step's fastest
+ * run: no step's time exceeds the total of one run). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,9 +11,10 @@
 #include "check.h"
 #include "inferd/onnx.h"
 
-int main(void)
+int main(int argc, char **argv)
 {
-    setenv("INFERD_ONNX_PROFILE", "1", 1); /* read once, at the first run */
+    int min = argc > 1 && strcmp(argv[1], "min") == 0;
+    setenv("INFERD_ONNX_PROFILE", min ? "min" : "1", 1); /* read once, at the first run */
     const char *root = getenv("INFERD_ROOT"), *tmp = getenv("TMPDIR");
     char path[4096], log[4096];
     snprintf(path, sizeof path, "%s/tests/unit/onnx/data/tiny_mlp.onnx", root ? root : ".");
@@ -36,7 +39,17 @@ int main(void)
         fclose(f);
     unlink(log);
     printf("%.*s", (int)n, buf);
-    CHECK(strstr(buf, "onnx profile (process CPU time):") != NULL);
+    CHECK(strstr(buf, min ? "onnx profile (fastest wall time per step):" : "onnx profile (process CPU time):") !=
+          NULL);
+    const char *per = strstr(buf, " us per run"), *node = strstr(buf, "slowest nodes:");
+    CHECK(per != NULL && node != NULL);
+    if (per && node) { /* the slowest node took no more than the whole run's (summed) time */
+        const char *at = per;
+        while (at > buf && at[-1] != ' ')
+            at--;
+        double total = strtod(at, NULL), first = strtod(node + strlen("slowest nodes:"), NULL);
+        CHECK(total > 0.0 && first > 0.0 && first <= total + 0.05);
+    }
     CHECK(strstr(buf, " 7 runs,") != NULL);
     CHECK(strstr(buf, "op_type") != NULL && strstr(buf, "slowest nodes:") != NULL);
     CHECK(strstr(buf, "MatMul") != NULL || strstr(buf, "Gemm") != NULL);
