@@ -26,19 +26,25 @@
 #include "onnx/ops/ops.h"
 
 /* Least work (M*N*K) a thread's part of a GEMM holds: below twice this it runs on the calling
- * thread alone (on Zen 5 2^18 multiply-adds take ~3 us, a fork/join ~1 us more, and a worker
+ * thread alone (on Zen 5 2^18 multiply-adds take 3-5 us, a fork/join ~1 us more, and a worker
  * that another process holds off the core stalls the join) */
 #define GEMM_PAR_MIN (1 << 18)
 /* Weights (N*K floats) from which a Gemm of fewer than 6 rows (a classifier at batch 1) reads
  * the packed panels, one stream of K x 16 floats each, rather than N rows of B */
 #define GEMV_PK_MIN (1 << 18)
 
-/* parts for a GEMM of `work` multiply-adds on nth threads: each holds at least GEMM_PAR_MIN
- * (BERT's 16x64 @ 64x256 feed-forward, 2^18, forked into two halves of 2 us each and kept the
- * worker spinning through the run: 2 threads were slower than 1) */
-static int gemm_parts(double work, int nth)
+/* Rows a GEMM of few rows is counted as (gemm_parts): it streams all of B for them, from L3 or
+ * DRAM when B is large, at several times a compute-bound GEMM's time per multiply-add (a batch-1
+ * classifier's 512x1000 GEMV still splits, its rows of B read by two cores) */
+#define GEMM_PAR_ROWS 4
+
+/* parts for an (m, n, k) GEMM on nth threads: each holds at least GEMM_PAR_MIN multiply-adds,
+ * m counted as at least GEMM_PAR_ROWS (BERT's 16x64 @ 64x256 feed-forward, 2^18, forked into
+ * two halves of ~2.4 us each and kept the worker spinning through the run: 2 threads were
+ * slower than 1) */
+static int gemm_parts(int64_t m, int64_t n, int64_t k, int nth)
 {
-    double p = work / GEMM_PAR_MIN;
+    double p = (double)(m > GEMM_PAR_ROWS ? m : GEMM_PAR_ROWS) * (double)n * (double)k / GEMM_PAR_MIN;
     return p < 2.0 ? 1 : p < (double)nth ? (int)p : nth;
 }
 
@@ -87,8 +93,7 @@ void ox_sgemm(const struct ox_ctx *ctx, int ta, int tb, int64_t m, int64_t n, in
         return;
     }
     struct sgemm_job j = {ta, tb, m, n, k, alpha, beta, a, b, c, ta ? m : k, tb ? k : n, n, 1};
-    double work = (double)m * (double)n * (double)k;
-    int parts = gemm_parts(work, ctx->nth);
+    int parts = gemm_parts(m, n, k, ctx->nth);
     if (parts <= 1) {
         sgemm_part(&j, 0, 1);
         return;
@@ -132,8 +137,7 @@ static void pk_run(const struct ox_ctx *ctx, int isa, const float *a, int64_t m,
                    int accumulate, const float *bias, int gelu, float *c)
 {
     struct pk_job j = {{a, ctx->packed, c, k, n, k, n, alpha, accumulate, bias, gelu}, m, ox_gemm_pk_panels(n), isa, 0};
-    double work = (double)m * (double)n * (double)k;
-    int parts = gemm_parts(work, ctx->nth);
+    int parts = gemm_parts(m, n, k, ctx->nth);
     int64_t mr = ox_gemm_pk_mr(isa), blocks = (m + mr - 1) / mr, pairs = (j.panels + 1) / 2;
     if (parts > 1) {
         /* the busiest thread's share of rows / of columns */
@@ -243,8 +247,7 @@ static int gemm_exec(const struct ox_ctx *ctx, const struct ox_node *n, struct o
     }
     if (!n->ip[0] && n->ip[1] && (nn <= 512 || m < 6) && k > 0) { /* few rows: B read once, no copy */
         struct nt_job j = {{a->data, b->data, y, k, k, k, nn, n->fp[0], beta != 0.0f}, m, nn, (int)n->ip[2], 1};
-        double work = (double)m * (double)nn * (double)k;
-        int parts = gemm_parts(work, ctx->nth);
+        int parts = gemm_parts(m, nn, k, ctx->nth);
         j.by_rows = m >= 8 * (int64_t)parts;
         if (parts <= 1)
             nt_part(&j, 0, 1);
