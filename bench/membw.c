@@ -5,13 +5,20 @@
  *
  * Kernels, each over arrays far larger than the last-level cache, split over THREADS
  * threads, best of REPS (as STREAM reports): read (sum of a, like a weight stream), copy
- * (c = a), triad (a = b + s c), and read4: the same read as four concurrent sequential
- * streams per thread with 256-bit loads (AVX2 when the CPU has it). One core's read rate is
- * bounded by how many misses it keeps in flight, so read4 is the better ceiling: on the Zen 5
- * test machine it measured about 1.5x read at 1 thread (34 against 22 GB/s per CPU-second),
- * while one stream with 512-bit loads gave 1.15x. Bytes counted as STREAM does (read + written, no
- * write-allocate traffic). Prints one JSON line with GB/s (1e9 bytes/s): by wall clock, and
- * per CPU-second (bytes over the slowest thread's CPU time), which a machine busy with other
+ * (c = a), triad (a = b + s c), and read4: the read as generation's dot4 matvec walks its
+ * weights (kern_tiles.dot4), four concurrent sequential streams per thread (its part's
+ * quarters), one 64-byte line per stream per step, each stream software-prefetched 1 KiB
+ * ahead, 512-bit loads (AVX-512F; else two 256-bit AVX2 loads; else scalar). One core's read
+ * rate is bounded by how many misses it keeps in flight, so read4 is the ceiling generation
+ * can reach: on the Zen 5 test machine, 1 thread, about 35 GB/s per CPU-second against
+ * read's 25 (Q8_0 generation streamed 33). Without the prefetch the 4 streams gave 24 with
+ * 512-bit loads and 33 with 256-bit ones; 512 or 2048 bytes ahead gave less than 1024.
+ * Bytes counted as STREAM does (read + written, no write-allocate traffic). Prints one JSON
+ * line with GB/s (1e9 bytes/s): by wall clock, from the first thread's start to the last
+ * one's end (each thread reads its own clocks around its kernel, so a thread the OS runs
+ * late or a main thread that wakes late from the start barrier cannot shrink the window;
+ * session 16 read "300 GB/s" at 2 threads when the main thread timed it), and per
+ * CPU-second (bytes over the slowest thread's CPU time), which a machine busy with other
  * work inflates less (its memory traffic still competes).
  * -huge 1 puts the arrays on 2 MiB transparent huge pages (MADV_HUGEPAGE), as gguf_open asks
  * for the weights; -huge 0 (default) on 4 KiB pages (MADV_NOHUGEPAGE). A stream pays a TLB
@@ -37,7 +44,8 @@ struct part {
     size_t n0, n1;
     double *a, *b, *c;
     double sink;
-    double cpu_s; /* this thread's CPU seconds in the kernel */
+    double cpu_s;             /* this thread's CPU seconds in the kernel */
+    uint64_t wall0, wall1;    /* its wall clock (clock_now_ns) at the kernel's start and end */
     pthread_barrier_t *bar;
 };
 
@@ -48,14 +56,36 @@ static double thread_cpu_seconds(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* Sum of u[0..n) read as 4 sequential streams (quarters), 256-bit loads. */
+#define READ4_PF 1024 /* bytes each stream is prefetched ahead (see the header) */
+
+/* Sum of u[0..n) read as 4 sequential streams (quarters), a line per stream per step. */
+__attribute__((target("avx512f"))) static uint64_t read4_avx512(const uint64_t *u, size_t n)
+{
+    size_t q = n / 4 / 8 * 8;
+    __m512i s[4] = {_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512()};
+    for (size_t i = 0; i < q; i += 8)
+        for (int k = 0; k < 4; k++) {
+            const uint64_t *p = u + (size_t)k * q + i;
+            _mm_prefetch((const char *)p + READ4_PF, _MM_HINT_T0);
+            s[k] = _mm512_add_epi64(s[k], _mm512_loadu_si512(p));
+        }
+    uint64_t r = (uint64_t)_mm512_reduce_add_epi64(_mm512_add_epi64(_mm512_add_epi64(s[0], s[1]), _mm512_add_epi64(s[2], s[3])));
+    for (size_t i = 4 * q; i < n; i++)
+        r += u[i];
+    return r;
+}
+
 __attribute__((target("avx2"))) static uint64_t read4_avx2(const uint64_t *u, size_t n)
 {
-    size_t q = n / 4 / 4 * 4;
+    size_t q = n / 4 / 8 * 8;
     __m256i s[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256()};
-    for (size_t i = 0; i < q; i += 4)
-        for (int k = 0; k < 4; k++)
-            s[k] = _mm256_add_epi64(s[k], _mm256_loadu_si256((const __m256i *)(u + (size_t)k * q + i)));
+    for (size_t i = 0; i < q; i += 8)
+        for (int k = 0; k < 4; k++) {
+            const uint64_t *p = u + (size_t)k * q + i;
+            _mm_prefetch((const char *)p + READ4_PF, _MM_HINT_T0);
+            s[k] = _mm256_add_epi64(s[k], _mm256_add_epi64(_mm256_loadu_si256((const __m256i *)p),
+                                                           _mm256_loadu_si256((const __m256i *)(p + 4))));
+        }
     __m256i t = _mm256_add_epi64(_mm256_add_epi64(s[0], s[1]), _mm256_add_epi64(s[2], s[3]));
     uint64_t r[4];
     _mm256_storeu_si256((__m256i *)r, t);
@@ -99,7 +129,8 @@ static void run_kernel(struct part *p)
         p->sink += (double)((s0 + s1 + s2 + s3) >> 60) + 1.0;
     } else if (p->kernel == K_READ4) {
         const uint64_t *u = (const uint64_t *)a + p->n0;
-        uint64_t sum = cpu_has(CPU_AVX2) ? read4_avx2(u, p->n1 - p->n0) : read4_scalar(u, p->n1 - p->n0);
+        size_t n = p->n1 - p->n0;
+        uint64_t sum = cpu_has(CPU_AVX512F) ? read4_avx512(u, n) : cpu_has(CPU_AVX2) ? read4_avx2(u, n) : read4_scalar(u, n);
         p->sink += (double)(sum >> 60) + 1.0;
     } else if (p->kernel == K_COPY) {
         memcpy(c + p->n0, a + p->n0, (p->n1 - p->n0) * sizeof(double));
@@ -113,10 +144,11 @@ static void *worker(void *arg)
 {
     struct part *p = arg;
     pthread_barrier_wait(p->bar);
+    p->wall0 = clock_now_ns();
     double c0 = thread_cpu_seconds();
     run_kernel(p);
     p->cpu_s = thread_cpu_seconds() - c0;
-    pthread_barrier_wait(p->bar);
+    p->wall1 = clock_now_ns();
     return NULL;
 }
 
@@ -165,18 +197,18 @@ int main(int argc, char **argv)
         for (int r = 0; r < reps; r++) {
             pthread_barrier_init(&bar, NULL, (unsigned)threads + 1);
             for (int t = 0; t < threads; t++) {
-                parts[t] = (struct part){k, n * t / threads, n * (t + 1) / threads, a, b, c, 0, 0, &bar};
+                parts[t] = (struct part){k, n * t / threads, n * (t + 1) / threads, a, b, c, 0, 0, 0, 0, &bar};
                 pthread_create(&tid[t], NULL, worker, &parts[t]);
             }
-            pthread_barrier_wait(&bar);
-            uint64_t t0 = clock_now_ns();
-            pthread_barrier_wait(&bar);
-            uint64_t t1 = clock_now_ns();
+            pthread_barrier_wait(&bar); /* all created: release them together */
             double cpu = 0;
+            uint64_t t0 = UINT64_MAX, t1 = 0;
             for (int t = 0; t < threads; t++) {
                 pthread_join(tid[t], NULL);
                 sink += parts[t].sink;
                 cpu = parts[t].cpu_s > cpu ? parts[t].cpu_s : cpu;
+                t0 = parts[t].wall0 < t0 ? parts[t].wall0 : t0;
+                t1 = parts[t].wall1 > t1 ? parts[t].wall1 : t1;
             }
             if (cpu > 0 && bytes[k] / cpu / 1e9 > best_cpu[k])
                 best_cpu[k] = bytes[k] / cpu / 1e9;
