@@ -70,12 +70,12 @@ static const struct kern_type *find(const struct kern_type *tab, enum ggml_type 
  * vpdpbusd, vpdpwssd: dot_*_k_avxvnni, session 14), and AVX2 (vpmaddubsw, vphaddw,
  * vpmaddwd: dot_avx2_*_k, the AVX-512 F/BW set's too); each with its dot4 (AVX2's and
  * AVX-VNNI's since session 14). */
-#define ISA_TYPES(SUF, F16DOT, Q4DOT, Q4KDOT, Q5KDOT, Q2KDOT, Q3KDOT)                                   \
+#define ISA_TYPES(SUF, F16DOT, Q4DOT, Q8DOT, Q4KDOT, Q6KDOT, Q5KDOT, Q2KDOT, Q3KDOT)                                \
     {GGML_TYPE_F16, GGML_TYPE_F16, dequant_avx2_f16, quant_avx2_f16, F16DOT, NULL},                     \
     {GGML_TYPE_Q4_0, GGML_TYPE_Q8_0, dequant_row_q4_0, quant_row_q4_0, Q4DOT, NULL},                    \
-    {GGML_TYPE_Q8_0, GGML_TYPE_Q8_0, dequant_row_q8_0, quant_avx2_q8_0, dot_q8_0_##SUF, NULL},          \
+    {GGML_TYPE_Q8_0, GGML_TYPE_Q8_0, dequant_row_q8_0, quant_avx2_q8_0, Q8DOT, NULL},        \
     {GGML_TYPE_Q4_K, GGML_TYPE_Q8_K, dequant_row_q4_k, quant_row_q4_k, Q4KDOT, NULL},                   \
-    {GGML_TYPE_Q6_K, GGML_TYPE_Q8_K, dequant_row_q6_k, quant_row_q6_k, dot_q6_k_##SUF, NULL},          \
+    {GGML_TYPE_Q6_K, GGML_TYPE_Q8_K, dequant_row_q6_k, quant_row_q6_k, Q6KDOT, NULL},         \
     {GGML_TYPE_Q5_K, GGML_TYPE_Q8_K, dequant_row_q5_k, quant_row_q5_k, Q5KDOT, NULL},                  \
     {GGML_TYPE_Q2_K, GGML_TYPE_Q8_K, dequant_row_q2_k, quant_row_q2_k, Q2KDOT, NULL},                  \
     {GGML_TYPE_Q3_K, GGML_TYPE_Q8_K, dequant_row_q3_k, quant_row_q3_k, Q3KDOT, NULL},
@@ -92,21 +92,24 @@ static const struct kern_type *find(const struct kern_type *tab, enum ggml_type 
     ISA_TILES4(SUF, gemm4xn_q4_0_##SUF, gemm4xn_q8_0_##SUF, dot4_f16_##SUF, Q4D4, dot4_q8_0_##SUF, \
                Q4KD4, dot4_q6_k_##SUF, Q5KD4, Q2KD4, Q3KD4)
 static const struct kern_type isa_avx512vnni[] = {
-    ISA_TYPES(avx512vnni, dot_f16_avx512vnni, dot_q4_0_avx512vnni, dot_q4_k_avx512vnni, dot_q5_k_avx512vnni,
+    ISA_TYPES(avx512vnni, dot_f16_avx512vnni, dot_q4_0_avx512vnni, dot_q8_0_avx512vnni, dot_q4_k_avx512vnni,
+              dot_q6_k_avx512vnni, dot_q5_k_avx512vnni,
               dot_q2_k_avx512vnni, dot_q3_k_avx512vnni)};
 static const struct kern_type isa_avx512[] = {
-    ISA_TYPES(avx512, dot_f16_avx512, dot_avx2_q4_0, dot_avx2_q4_k, dot_avx2_q5_k, dot_avx2_q2_k, dot_avx2_q3_k)};
+    ISA_TYPES(avx512, dot_f16_avx512, dot_avx2_q4_0, dot_q8_0_avx512, dot_avx2_q4_k, dot_q6_k_avx512, dot_avx2_q5_k, dot_avx2_q2_k, dot_avx2_q3_k)};
 static const struct kern_type isa_avxvnni[] = {
-    ISA_TYPES(avxvnni, dot_avx2_f16, dot_q4_0_avxvnni, dot_q4_k_avxvnni, dot_q5_k_avxvnni, dot_q2_k_avxvnni,
+    ISA_TYPES(avxvnni, dot_avx2_f16, dot_avx2_q4_0, dot_avx2_q8_0, dot_q4_k_avxvnni, dot_avx2_q6_k, dot_q5_k_avxvnni, dot_q2_k_avxvnni,
               dot_q3_k_avxvnni)};
 static const struct kern_tiles tiles_avx512vnni[] = {
     ISA_TILES512(avx512vnni, dot4_q4_0_avx512vnni, dot4_q4_k_avx512vnni, dot4_q5_k_avx512vnni,
                  dot4_q2_k_avx512vnni, dot4_q3_k_avx512vnni)};
 static const struct kern_tiles tiles_avx512[] = {
     ISA_TILES512(avx512, dot4_avx2_q4_0, dot4_avx2_q4_k, dot4_avx2_q5_k, dot4_avx2_q2_k, dot4_avx2_q3_k)};
-/* AVX-VNNI's F16 dot is AVX2's, so AVX2's dot4 matches it bit for bit */
-static const struct kern_tiles tiles_avxvnni[] = {ISA_TILES4(avxvnni, NULL, NULL, dot4_avx2_f16, NULL, NULL,
-                                                             dot4_q4_k_avxvnni, NULL, dot4_q5_k_avxvnni,
+/* AVX-VNNI's F16, Q4_0, Q8_0 and Q6_K dots are AVX2's, so AVX2's dot4s match them bit for
+ * bit (a one-row vpdpbusd dot without a dot4 streamed Q4_0 generation 20% slower per
+ * CPU-second than AVX2's dot4, session 16) */
+static const struct kern_tiles tiles_avxvnni[] = {ISA_TILES4(avxvnni, NULL, NULL, dot4_avx2_f16, dot4_avx2_q4_0, dot4_avx2_q8_0,
+                                                             dot4_q4_k_avxvnni, dot4_avx2_q6_k, dot4_q5_k_avxvnni,
                                                              dot4_q2_k_avxvnni, dot4_q3_k_avxvnni)};
 #define N_ISA_TYPES (sizeof isa_avx512 / sizeof isa_avx512[0])
 

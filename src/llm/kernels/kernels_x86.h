@@ -75,8 +75,8 @@ int gemm4xn_q8_0_avx512vnni(int64_t n, const void *w, size_t ws, const void *a, 
                             int n_tok);
 int gemm4xn_q4_0_avx512vnni(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *y, size_t ldy,
                             int n_tok);
-KERN_X86_DECLARE(avxvnni)
-void dot_q4_0_avxvnni(int64_t n, float *s, const void *w, const void *a);
+void gemm4x4_q8_0_avxvnni(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *y, size_t ldy);
+void gemm4x4_q4_0_avxvnni(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *y, size_t ldy);
 /* AVX-VNNI's K-quant dots and dot4s (x86/dot_avxvnni_k.c: x86/dot_k_body.h's steps) */
 #define KERN_X86_DECLARE_K(T, SUF)                                            \
     void dot_##T##_##SUF(int64_t n, float *s, const void *w, const void *a); \

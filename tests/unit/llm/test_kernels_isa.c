@@ -28,18 +28,19 @@ struct isa {
     kern_gemm4xn_fn g4n_q8, g4n_q4; /* NULL where the ISA has none */
 };
 
-#define ISA(NM, MASK, SUF, F16, Q4DOT, Q4KDOT, Q8N, Q4N)                                            \
-    {NM, MASK, dot_q8_0_##SUF, Q4DOT, Q4KDOT, dot_q6_k_##SUF, F16, gemm4x4_q8_0_##SUF,         \
-     gemm4x4_q4_0_##SUF, Q8N, Q4N}
+#define ISA(NM, MASK, SUF, F16, Q8DOT, Q4DOT, Q4KDOT, Q6KDOT, Q8N, Q4N) \
+    {NM, MASK, Q8DOT, Q4DOT, Q4KDOT, Q6KDOT, F16, gemm4x4_q8_0_##SUF, gemm4x4_q4_0_##SUF, Q8N, Q4N}
 
-/* (the AVX-512 F/BW set's Q4_0 and Q4_K dots and AVX-VNNI's Q4_K dot are AVX2's, as
- * kernels.c's tables hand out) */
+/* (the AVX-512 F/BW set's Q4_0 and Q4_K dots and AVX-VNNI's Q8_0, Q4_0 and Q6_K dots are
+ * AVX2's, as kernels.c's tables hand out) */
 static const struct isa isas[] = {
-    ISA("avx512 (F/BW/VL)", KERN_ISA_AVX512_MASK, avx512, dot_f16_avx512, dot_avx2_q4_0, dot_avx2_q4_k,
-        gemm4xn_q8_0_avx512, gemm4xn_q4_0_avx512),
-    ISA("avx512vnni", KERN_ISA_AVX512VNNI_MASK, avx512vnni, dot_f16_avx512vnni, dot_q4_0_avx512vnni,
-        dot_q4_k_avx512vnni, gemm4xn_q8_0_avx512vnni, gemm4xn_q4_0_avx512vnni),
-    ISA("avxvnni", KERN_ISA_AVXVNNI_MASK, avxvnni, NULL, dot_q4_0_avxvnni, dot_q4_k_avxvnni, NULL, NULL),
+    ISA("avx512 (F/BW/VL)", KERN_ISA_AVX512_MASK, avx512, dot_f16_avx512, dot_q8_0_avx512, dot_avx2_q4_0,
+        dot_avx2_q4_k, dot_q6_k_avx512, gemm4xn_q8_0_avx512, gemm4xn_q4_0_avx512),
+    ISA("avx512vnni", KERN_ISA_AVX512VNNI_MASK, avx512vnni, dot_f16_avx512vnni, dot_q8_0_avx512vnni,
+        dot_q4_0_avx512vnni, dot_q4_k_avx512vnni, dot_q6_k_avx512vnni, gemm4xn_q8_0_avx512vnni,
+        gemm4xn_q4_0_avx512vnni),
+    ISA("avxvnni", KERN_ISA_AVXVNNI_MASK, avxvnni, NULL, dot_avx2_q8_0, dot_avx2_q4_0, dot_q4_k_avxvnni,
+        dot_avx2_q6_k, NULL, NULL),
 };
 
 /* A weight row of type t: quantized random floats where there is a quantizer, else random
@@ -701,7 +702,11 @@ int main(void)
         CHECK(k->vec_dot == dot_avx2_q4_0 && tl->dot4 == dot4_avx2_q4_0 && tl->gemm4x4 == gemm4x4_q4_0_avx512 &&
               q4k_avx2);
     else if (!strcmp(isa, "avxvnni"))
-        CHECK(k->vec_dot == dot_q4_0_avxvnni && tl->gemm4x4 == gemm4x4_q4_0_avxvnni &&
+        CHECK(k->vec_dot == dot_avx2_q4_0 && tl->dot4 == dot4_avx2_q4_0 && tl->gemm4x4 == gemm4x4_q4_0_avxvnni &&
+              kern_get(GGML_TYPE_Q8_0)->vec_dot == dot_avx2_q8_0 &&
+              kern_get_tiles(GGML_TYPE_Q8_0)->dot4 == dot4_avx2_q8_0 &&
+              kern_get(GGML_TYPE_Q6_K)->vec_dot == dot_avx2_q6_k &&
+              kern_get_tiles(GGML_TYPE_Q6_K)->dot4 == dot4_avx2_q6_k &&
               kern_get(GGML_TYPE_Q4_K)->vec_dot == dot_q4_k_avxvnni &&
               kern_get_tiles(GGML_TYPE_Q4_K)->dot4 == dot4_q4_k_avxvnni &&
               kern_get(GGML_TYPE_F16)->vec_dot == dot_avx2_f16 && kern_get_tiles(GGML_TYPE_F16)->dot4 == dot4_avx2_f16);
