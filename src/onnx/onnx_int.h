@@ -318,8 +318,8 @@ int ox_bsplit_active(const struct ox_plan *p);
 void ox_bsplit_free(struct ox_bsplit *bs);
 
 /* Per-node timing (profile.c), on when INFERD_ONNX_PROFILE=1 (or =wall, =min): model.c times
- * each step with ox_prof_now(), adds it with ox_prof_add, and ox_plan_free prints a table (per op type, then the slowest nodes with
- * their output shapes) to stderr. Off, a run reads one cached flag per step. */
+ * each step with ox_prof_now(), adds it with ox_prof_add, and ox_plan_free prints a table (per
+ * op type, then the slowest nodes with their output shapes) to stderr. Off, a run reads one cached flag per step. */
 int ox_prof_on(void);
 uint64_t ox_prof_now(void);
 void ox_prof_add(struct ox_step *st, uint64_t ns);

@@ -96,8 +96,8 @@ void ox_prof_report(const struct ox_plan *p)
         return;
     uint64_t div = prof_min ? 1 : runs; /* =min keeps one run's time per step */
     fprintf(stderr, "onnx profile (%s): %d steps, %llu runs, %.1f us per run\n",
-            prof_min ? "fastest wall time per step" : prof_wall ? "wall time" : "process CPU time", p->n_steps, (unsigned long long)runs,
-            (double)total / 1e3 / (double)div);
+            prof_min ? "fastest wall time per step" : prof_wall ? "wall time" : "process CPU time", p->n_steps,
+            (unsigned long long)runs, (double)total / 1e3 / (double)div);
     fprintf(stderr,
             "  memory plan: %.1f KiB arena, %.1f KiB packed weights, %d views, %d Concat inputs in place, %d outputs "
             "over their input\n",

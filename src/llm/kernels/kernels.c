@@ -100,10 +100,11 @@ static const struct kern_type isa_avx512vnni[] = {
               dot_q6_k_avx512vnni, dot_q5_k_avx512vnni,
               dot_q2_k_avx512vnni, dot_q3_k_avx512vnni)};
 static const struct kern_type isa_avx512[] = {
-    ISA_TYPES(avx512, dot_f16_avx512, dot_avx2_q4_0, dot_q8_0_avx512, dot_avx2_q4_k, dot_q6_k_avx512, dot_avx2_q5_k, dot_avx2_q2_k, dot_avx2_q3_k)};
+    ISA_TYPES(avx512, dot_f16_avx512, dot_avx2_q4_0, dot_q8_0_avx512, dot_avx2_q4_k, dot_q6_k_avx512, dot_avx2_q5_k,
+              dot_avx2_q2_k, dot_avx2_q3_k)};
 static const struct kern_type isa_avxvnni[] = {
-    ISA_TYPES(avxvnni, dot_avx2_f16, dot_avx2_q4_0, dot_avx2_q8_0, dot_q4_k_avxvnni, dot_avx2_q6_k, dot_q5_k_avxvnni, dot_q2_k_avxvnni,
-              dot_q3_k_avxvnni)};
+    ISA_TYPES(avxvnni, dot_avx2_f16, dot_avx2_q4_0, dot_avx2_q8_0, dot_q4_k_avxvnni, dot_avx2_q6_k, dot_q5_k_avxvnni,
+              dot_q2_k_avxvnni, dot_q3_k_avxvnni)};
 static const struct kern_tiles tiles_avx512vnni[] = {
     ISA_TILES512(avx512vnni, dot4_avx2_q4_0, dot4_q4_k_avx512vnni, dot4_q5_k_avx512vnni,
                  dot4_q2_k_avx512vnni, dot4_q3_k_avx512vnni)};
@@ -112,9 +113,9 @@ static const struct kern_tiles tiles_avx512[] = {
 /* AVX-VNNI's F16, Q4_0, Q8_0 and Q6_K dots are AVX2's, so AVX2's dot4s match them bit for
  * bit (a one-row vpdpbusd dot without a dot4 streamed Q4_0 generation 20% slower per
  * CPU-second than AVX2's dot4, session 16) */
-static const struct kern_tiles tiles_avxvnni[] = {ISA_TILES4(avxvnni, NULL, NULL, dot4_avx2_f16, dot4_avx2_q4_0, dot4_avx2_q8_0,
-                                                             dot4_q4_k_avxvnni, dot4_avx2_q6_k, dot4_q5_k_avxvnni,
-                                                             dot4_q2_k_avxvnni, dot4_q3_k_avxvnni)};
+static const struct kern_tiles tiles_avxvnni[] = {
+    ISA_TILES4(avxvnni, NULL, NULL, dot4_avx2_f16, dot4_avx2_q4_0, dot4_avx2_q8_0, dot4_q4_k_avxvnni, dot4_avx2_q6_k,
+               dot4_q5_k_avxvnni, dot4_q2_k_avxvnni, dot4_q3_k_avxvnni)};
 #define N_ISA_TYPES (sizeof isa_avx512 / sizeof isa_avx512[0])
 
 /* The isa_* table for this CPU, or NULL (AVX2 or scalar only). */
