@@ -10,11 +10,19 @@
 
 #include "check.h"
 #include "inferd/onnx.h"
+#include "onnx/onnx_int.h"
 
 int main(int argc, char **argv)
 {
     int min = argc > 1 && strcmp(argv[1], "min") == 0;
     setenv("INFERD_ONNX_PROFILE", min ? "min" : "1", 1); /* read once, at the first run */
+    /* one step's three runs: =1 adds them, =min keeps the fastest */
+    CHECK(ox_prof_on());
+    struct ox_step st = {0};
+    ox_prof_add(&st, 500);
+    ox_prof_add(&st, 300);
+    ox_prof_add(&st, 900);
+    CHECK(st.prof_runs == 3 && st.prof_ns == (min ? 300u : 1700u));
     const char *root = getenv("INFERD_ROOT"), *tmp = getenv("TMPDIR");
     char path[4096], log[4096];
     snprintf(path, sizeof path, "%s/tests/unit/onnx/data/tiny_mlp.onnx", root ? root : ".");
