@@ -162,7 +162,7 @@ const char *kern_isa_name(void)
  * accesses in dot4_avx2_q4_k) make them slower than the one-row dot that is already bound by
  * its own instructions (gemv_bench on Zen 5, cpu0, session 17, GB/s one row / dot4: AVX2 Q4_K
  * 32000 x 2048 25.5 / 21.5, 2048 x 5632 27.8 / 24.6; Q6_K 2048 x 5632 33.0 / 22.2; AVX-VNNI
- * Q4_K 21.9 / 16.9; Q4_K_M tg at 1 thread 0.78 -> 1.1x llama.cpp). dot4_avx2_q6_k and
+ * Q4_K 21.9 / 16.9; Q4_K_M tg32 at 1 thread 0.8 -> 1.16-1.31x llama.cpp). dot4_avx2_q6_k and
  * dot4_q4_k_avxvnni stay in the tree, tested bit for bit against their dots. */
 #define K_ONE_ROW {NULL, NULL, NULL}
 static const struct {
