@@ -108,15 +108,16 @@ static const struct kern_type isa_avxvnni[] = {
 static const struct kern_tiles tiles_avx512vnni[] = {
     ISA_TILES512(avx512vnni, dot4_avx2_q4_0, dot4_q4_k_avx512vnni, dot4_q5_k_avx512vnni,
                  dot4_q2_k_avx512vnni, dot4_q3_k_avx512vnni)};
-static const struct kern_tiles tiles_avx512[] = {
-    ISA_TILES512(avx512, dot4_avx2_q4_0, dot4_avx2_q4_k, dot4_avx2_q5_k, dot4_avx2_q2_k, dot4_avx2_q3_k)};
+/* AVX-512 F/BW: its Q4_K, Q5_K, Q2_K and Q3_K dots are AVX2's, without their dot4s (K_ONE_ROW
+ * below; its own 512-bit Q6_K dot4 streams faster than the one-row dot: 40-42 against 30-35
+ * GB/s per CPU-second, gemv_bench, session 17). */
+static const struct kern_tiles tiles_avx512[] = {ISA_TILES512(avx512, dot4_avx2_q4_0, NULL, NULL, NULL, NULL)};
 /* AVX-VNNI's F16, Q4_0, Q8_0 and Q6_K dots are AVX2's, so AVX2's dot4s match them bit for
  * bit (a one-row vpdpbusd dot without a dot4 streamed Q4_0 generation 20% slower per
- * CPU-second than AVX2's dot4, session 16). Q4_K and Q6_K have no dot4 here nor on AVX2
+ * CPU-second than AVX2's dot4, session 16). The K-quants have no dot4 here nor on AVX2
  * alone (K_ONE_ROW below). */
 static const struct kern_tiles tiles_avxvnni[] = {
-    ISA_TILES4(avxvnni, NULL, NULL, dot4_avx2_f16, dot4_avx2_q4_0, dot4_avx2_q8_0, NULL, NULL,
-               dot4_q5_k_avxvnni, dot4_q2_k_avxvnni, dot4_q3_k_avxvnni)};
+    ISA_TILES4(avxvnni, NULL, NULL, dot4_avx2_f16, dot4_avx2_q4_0, dot4_avx2_q8_0, NULL, NULL, NULL, NULL, NULL)};
 #define N_ISA_TYPES (sizeof isa_avx512 / sizeof isa_avx512[0])
 
 /* The isa_* table for this CPU, or NULL (AVX2 or scalar only). */
@@ -156,14 +157,17 @@ const char *kern_isa_name(void)
 
 /* AVX2 alone (no isa_* table): dot4 for generation, bit-identical to simd_types' vec_dot
  * (x86/dot_avx2.c); its 4x2 tiles are kern_type.gemm4x2.
- * K_ONE_ROW: Q4_K and Q6_K generation on AVX2 and AVX-VNNI walks one row at a time (vec_dot,
- * matmul.c's 8 chunks a thread), no dot4. Their 256-bit dot4s keep 4 rows' accumulators, scale
- * vectors and shuffle patterns live: more than 16 ymm registers, and the spills (40 stack
- * accesses in dot4_avx2_q4_k) make them slower than the one-row dot that is already bound by
- * its own instructions (gemv_bench on Zen 5, cpu0, session 17, GB/s one row / dot4: AVX2 Q4_K
- * 32000 x 2048 25.5 / 21.5, 2048 x 5632 27.8 / 24.6; Q6_K 2048 x 5632 33.0 / 22.2; AVX-VNNI
- * Q4_K 21.9 / 16.9; Q4_K_M tg32 at 1 thread 0.8 -> 1.16-1.31x llama.cpp). dot4_avx2_q6_k and
- * dot4_q4_k_avxvnni stay in the tree, tested bit for bit against their dots. */
+ * K_ONE_ROW: K-quant generation on AVX2 and AVX-VNNI (and AVX-512 F/BW's, but Q6_K) walks one
+ * row at a time (vec_dot, matmul.c's 8 chunks a thread), no dot4. Their 256-bit dot4s keep 4
+ * rows' accumulators, scale vectors and shuffle patterns live: more than 16 ymm registers, and
+ * the spills (40 stack accesses in dot4_avx2_q4_k) make them slower than the one-row dot that
+ * is already bound by its own instructions (gemv_bench on Zen 5, cpu0, session 17, GB/s one
+ * row / dot4: AVX2 Q4_K 32000 x 2048 25.5 / 21.5, 2048 x 5632 27.8 / 24.6; Q6_K 2048 x 5632
+ * 33.0 / 22.2; Q5_K 22.2 / 19.3, Q2_K 15.3 / 13.2, Q3_K 13.5 / 11.9; AVX-VNNI Q4_K 21.9 / 16.9,
+ * Q5_K 25.1 / 20.8, Q2_K 18.5 / 14.4, Q3_K 14.8 / 12.7; Q4_K_M tg32 at 1 thread 0.8 ->
+ * 1.16-1.31x llama.cpp). AVX-512 VNNI's K dots are 256-bit too but have 32 registers: their
+ * dot4s stream as fast as the one-row dots (Q4_K, Q5_K) or faster (Q6_K), and stay. The
+ * 256-bit dot4s stay in the tree, tested bit for bit against their dots. */
 #define K_ONE_ROW {NULL, NULL, NULL}
 static const struct {
     enum ggml_type type;
@@ -171,8 +175,8 @@ static const struct {
 } tiles_avx2[] = {
     {GGML_TYPE_F16, {NULL, NULL, dot4_avx2_f16}},   {GGML_TYPE_Q4_0, {NULL, NULL, dot4_avx2_q4_0}},
     {GGML_TYPE_Q8_0, {NULL, NULL, dot4_avx2_q8_0}}, {GGML_TYPE_Q4_K, K_ONE_ROW},
-    {GGML_TYPE_Q6_K, K_ONE_ROW}, {GGML_TYPE_Q5_K, {NULL, NULL, dot4_avx2_q5_k}},
-    {GGML_TYPE_Q2_K, {NULL, NULL, dot4_avx2_q2_k}}, {GGML_TYPE_Q3_K, {NULL, NULL, dot4_avx2_q3_k}},
+    {GGML_TYPE_Q6_K, K_ONE_ROW}, {GGML_TYPE_Q5_K, K_ONE_ROW},
+    {GGML_TYPE_Q2_K, K_ONE_ROW}, {GGML_TYPE_Q3_K, K_ONE_ROW},
 };
 
 const struct kern_tiles *kern_get_tiles(enum ggml_type t)

@@ -693,29 +693,31 @@ int main(void)
     const struct kern_type *k = kern_get(GGML_TYPE_Q4_0);
     const struct kern_tiles *tl = kern_get_tiles(GGML_TYPE_Q4_0);
     const char *isa = kern_isa_name();
-    const int q4k_avx2 = kern_get(GGML_TYPE_Q4_K)->vec_dot == dot_avx2_q4_k &&
-                         kern_get_tiles(GGML_TYPE_Q4_K)->dot4 == dot4_avx2_q4_k;
-    /* AVX2 and AVX-VNNI: Q4_K and Q6_K generation walks one row at a time (no dot4) */
-    const int k_one_row = !kern_get_tiles(GGML_TYPE_Q4_K)->dot4 && !kern_get_tiles(GGML_TYPE_Q6_K)->dot4;
+    /* AVX2, AVX-VNNI and AVX-512 F/BW: K-quant generation walks one row at a time (no dot4; AVX-512
+     * F/BW keeps its own 512-bit Q6_K dot4) */
+    const int k_one_row = !kern_get_tiles(GGML_TYPE_Q4_K)->dot4 && !kern_get_tiles(GGML_TYPE_Q5_K)->dot4 &&
+                          !kern_get_tiles(GGML_TYPE_Q2_K)->dot4 && !kern_get_tiles(GGML_TYPE_Q3_K)->dot4;
+    const int q4k_avx2 = kern_get(GGML_TYPE_Q4_K)->vec_dot == dot_avx2_q4_k && k_one_row;
     if (!strcmp(isa, "avx512vnni"))
         CHECK(k->vec_dot == dot_avx2_q4_0 && tl->dot4 == dot4_avx2_q4_0 &&
               tl->gemm4x4 == gemm4x4_q4_0_avx512vnni && kern_get(GGML_TYPE_Q4_K)->vec_dot == dot_q4_k_avx512vnni &&
               kern_get_tiles(GGML_TYPE_Q4_K)->dot4 == dot4_q4_k_avx512vnni);
     else if (!strcmp(isa, "avx512"))
         CHECK(k->vec_dot == dot_avx2_q4_0 && tl->dot4 == dot4_avx2_q4_0 && tl->gemm4x4 == gemm4x4_q4_0_avx512 &&
-              q4k_avx2);
+              q4k_avx2 && kern_get_tiles(GGML_TYPE_Q6_K)->dot4 == dot4_q6_k_avx512);
     else if (!strcmp(isa, "avxvnni"))
         CHECK(k->vec_dot == dot_avx2_q4_0 && tl->dot4 == dot4_avx2_q4_0 && tl->gemm4x4 == gemm4x4_q4_0_avxvnni &&
               kern_get(GGML_TYPE_Q8_0)->vec_dot == dot_avx2_q8_0 &&
               kern_get_tiles(GGML_TYPE_Q8_0)->dot4 == dot4_avx2_q8_0 &&
               kern_get(GGML_TYPE_Q6_K)->vec_dot == dot_avx2_q6_k &&
               kern_get(GGML_TYPE_Q4_K)->vec_dot == dot_q4_k_avxvnni && k_one_row &&
+              !kern_get_tiles(GGML_TYPE_Q6_K)->dot4 &&
               kern_get(GGML_TYPE_F16)->vec_dot == dot_avx2_f16 && kern_get_tiles(GGML_TYPE_F16)->dot4 == dot4_avx2_f16);
     else if (!strcmp(isa, "avx2"))
         CHECK(k->vec_dot == dot_avx2_q4_0 && !tl->gemm4x4 && tl->dot4 == dot4_avx2_q4_0 &&
               kern_get_tiles(GGML_TYPE_F16)->dot4 == dot4_avx2_f16 &&
               kern_get(GGML_TYPE_Q4_K)->vec_dot == dot_avx2_q4_k && kern_get(GGML_TYPE_Q6_K)->vec_dot == dot_avx2_q6_k &&
-              k_one_row);
+              k_one_row && !kern_get_tiles(GGML_TYPE_Q6_K)->dot4);
     else
         CHECK(!strcmp(isa, "scalar") && k->vec_dot == dot_ref_q4_0 && !tl->gemm4x4);
     CHECK(kern_get_tiles(GGML_TYPE_Q4_K)->gemm4x4 == NULL); /* none for K-quants yet */
@@ -723,15 +725,10 @@ int main(void)
         CHECK(kern_get(GGML_TYPE_Q5_K)->vec_dot == dot_q5_k_avx512vnni &&
               kern_get_tiles(GGML_TYPE_Q5_K)->dot4 == dot4_q5_k_avx512vnni);
     else if (!strcmp(isa, "avxvnni"))
-        CHECK(kern_get(GGML_TYPE_Q5_K)->vec_dot == dot_q5_k_avxvnni &&
-              kern_get_tiles(GGML_TYPE_Q5_K)->dot4 == dot4_q5_k_avxvnni &&
-              kern_get(GGML_TYPE_Q2_K)->vec_dot == dot_q2_k_avxvnni &&
-              kern_get_tiles(GGML_TYPE_Q2_K)->dot4 == dot4_q2_k_avxvnni &&
-              kern_get(GGML_TYPE_Q3_K)->vec_dot == dot_q3_k_avxvnni &&
-              kern_get_tiles(GGML_TYPE_Q3_K)->dot4 == dot4_q3_k_avxvnni);
-    else if (strcmp(isa, "scalar")) /* AVX2's dot and dot4 on AVX2 and AVX-512 F/BW */
-        CHECK(kern_get(GGML_TYPE_Q5_K)->vec_dot == dot_avx2_q5_k &&
-              kern_get_tiles(GGML_TYPE_Q5_K)->dot4 == dot4_avx2_q5_k);
+        CHECK(kern_get(GGML_TYPE_Q5_K)->vec_dot == dot_q5_k_avxvnni && kern_get(GGML_TYPE_Q2_K)->vec_dot == dot_q2_k_avxvnni &&
+              kern_get(GGML_TYPE_Q3_K)->vec_dot == dot_q3_k_avxvnni && k_one_row);
+    else if (strcmp(isa, "scalar")) /* AVX2's dot, one row at a time, on AVX2 and AVX-512 F/BW */
+        CHECK(kern_get(GGML_TYPE_Q5_K)->vec_dot == dot_avx2_q5_k && k_one_row);
     else
         CHECK(kern_get(GGML_TYPE_Q5_K)->vec_dot == dot_ref_q5_k && kern_get_tiles(GGML_TYPE_Q5_K)->dot4 == NULL);
     if (!strcmp(isa, "avx512vnni"))
@@ -741,8 +738,7 @@ int main(void)
               kern_get_tiles(GGML_TYPE_Q3_K)->dot4 == dot4_q3_k_avx512vnni);
     else if (strcmp(isa, "scalar") && strcmp(isa, "avxvnni"))
         CHECK(kern_get(GGML_TYPE_Q2_K)->vec_dot == dot_avx2_q2_k && kern_get(GGML_TYPE_Q3_K)->vec_dot == dot_avx2_q3_k &&
-              kern_get_tiles(GGML_TYPE_Q2_K)->dot4 == dot4_avx2_q2_k &&
-              kern_get_tiles(GGML_TYPE_Q3_K)->dot4 == dot4_avx2_q3_k);
+              k_one_row);
     check_panels();
     check_k_random("avx512vnni", KERN_ISA_AVX512VNNI_MASK, GGML_TYPE_Q4_K, dot_q4_k_avx512vnni, dot4_q4_k_avx512vnni);
     check_k_random("avx512vnni", KERN_ISA_AVX512VNNI_MASK, GGML_TYPE_Q5_K, dot_q5_k_avx512vnni, dot4_q5_k_avx512vnni);
