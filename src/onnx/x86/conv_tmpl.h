@@ -625,7 +625,7 @@ static void gemm_blocked(const struct ox_conv_gemm *g, const struct ox_conv_im2c
                             /* the common full tile with its constants folded in */
                             if (nrows == ROWS && nt == SW)
                                 tile_xc(g, a, bs, kc, c, z, row0, 2, first, last, pf, &x, xt);
-                            else if (nrows == ROWS && nt == VL)
+                            else if (nrows == ROWS && nt == VL && xt)
                                 tile_xc(g, a, bs, kc, c, z, row0, 1, first, last, pf, &x, xt);
                             else if (nt <= VL)
                                 tile_kc(g, a, bs, kc, c, g->ldc, z, row0, nrows, ROWS, nt, 1, first, last, pf, NULL,
