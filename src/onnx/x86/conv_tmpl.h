@@ -570,11 +570,12 @@ static void gemm_blocked(const struct ox_conv_gemm *g, const struct ox_conv_im2c
                 pack_im2col(g, im, k0, kc, jb, nbc, bpk);
             else
                 pack_b(g, k0, kc, jb, nbc, bpk);
-            /* panels per pass over the strips: OX_CV_MC, or one where the block is at most two
-             * strips (a 7x7 map's 49 columns at batch 1): a panel's block then serves both strips
-             * while in L1, its read from memory spread over the whole block instead of the
-             * first strip's pass (the weights of those layers are read once a run) */
-            const int64_t mc = nbc <= 2 * SW ? 1 : OX_CV_MC;
+            /* panels per pass over the strips: OX_CV_MC, or one where the block is two strips
+             * (a 7x7 map's 49 columns at batch 1) and the weights outgrow L2 (1 MiB and up):
+             * a panel's block then serves both strips while in L1, its read from memory
+             * spread over the whole block instead of the first strip's pass. Weights that
+             * stay in L2 (the Winograd GEMMs) measured 1-3% slower that way. */
+            const int64_t mc = nbc > SW && nbc <= 2 * SW && g->m * k >= (1 << 18) ? 1 : OX_CV_MC;
             for (int64_t pm = p0; pm < p1; pm += mc) {
                 int64_t pe = p1 - pm < mc ? p1 : pm + mc;
                 for (int64_t s = 0; s * SW < nbc; s++) {
