@@ -39,20 +39,65 @@ static inline __attribute__((always_inline)) VF epi_vec(const struct ox_epi *e, 
 
 #define SW (2 * VL) /* columns per packed strip of B: one tile's width */
 
+/* Extra columns a tile may compute beside its vectors (see tile_kc): AVX-512 only, where one
+ * vector holds a whole panel's OX_CV_MR rows and a tile is the whole panel (ROWS == MR) */
+#if VL >= OX_CV_MR && ROWS == OX_CV_MR
+#define XC_MAX 4
+#else
+#define XC_MAX 0
+#endif
+
+/* where a tile's extra columns are: xc (0..XC_MAX, a constant after inlining) columns of a
+ * packed strip from bx on (step SW per K row), Y's at cx (Z's at zx, NULL: none), row stride
+ * ldc as the tile's */
+struct tile_x {
+    const float *bx;
+    float *cx;
+    const float *zx;
+};
+
 /* Y rows [row0, row0 + nrows) (nrows <= rc <= ROWS, rc rows computed: a constant after
  * inlining, so a short tail tile of a panel costs its rows, not ROWS) x nc columns (nc <= SW)
  * of one K block, at c (row stride ldc; Z at zt, same strides, NULL: none): a points at the
  * tile's first row of the panel's block (kc x MR), bs at the packed strip (kc x SW, zero past
  * nc). first: the sums start at zero, else from Y (the earlier blocks' partial sums); last:
  * bias and activation are applied before the store. nv: vectors computed (1: nc <= VL, a
- * constant after inlining, half the FMAs of a two-vector tile on a narrow strip). */
+ * constant after inlining, half the FMAs of a two-vector tile on a narrow strip).
+ * xc (XC_MAX only, nrows == ROWS == OX_CV_MR): xc more columns at *x, each one vector with
+ * the panel's rows in the lanes, one FMA per K step, summed in the same order as the tile's
+ * columns (same bits): a strip's last 1-4 columns (N = 49: 32 + 16 + 1; 196: 6 * 32 + 4)
+ * ride along with a tile's K loop instead of a loop of their own (strip_col). */
 static inline __attribute__((always_inline)) void tile_kc(const struct ox_conv_gemm *g, const float *a,
                                                           const float *bs, int64_t kc, float *c, int64_t ldc,
                                                           const float *zt, int64_t row0, int nrows, int rc, int nc,
-                                                          int nv, int first, int last, const float *pf)
+                                                          int nv, int first, int last, const float *pf,
+                                                          const struct tile_x *x, int xc)
 {
     VF acc0[ROWS], acc1[ROWS];
     MASK m0 = MASK_N(nc < VL ? nc : VL), m1 = MASK_N(nc > VL ? nc - VL : 0);
+#if XC_MAX
+    VF accx[XC_MAX];
+    const MASK mr = MASK_N(OX_CV_MR);
+#pragma GCC unroll 4
+    for (int e = 0; e < XC_MAX; e++) {
+        if (e >= xc)
+            break;
+        if (first) { /* as the tile's Y lines: asked for now, stored at the end */
+            accx[e] = VZERO();
+            if (e == 0)
+                for (int r = 0; r < ROWS; r++)
+                    __builtin_prefetch(x->cx + r * ldc, 1);
+        } else {
+            float t[VL] __attribute__((aligned(64))) = {0};
+            for (int r = 0; r < ROWS; r++)
+                t[r] = x->cx[r * ldc + e];
+            accx[e] = VLOAD(t);
+        }
+    }
+#else
+    (void)x;
+    (void)xc;
+#endif
     if (first) /* Y is only stored: its lines (and Z's) asked for now arrive while the tile runs */
 #pragma GCC unroll 16
         for (int r = 0; r < ROWS; r++) {
@@ -95,6 +140,17 @@ static inline __attribute__((always_inline)) void tile_kc(const struct ox_conv_g
             if (nv > 1)
                 acc1[r] = VFMA(av, b1, acc1[r]);
         }
+#if XC_MAX
+        if (xc) {
+            VF ar = VLOADM(ak, mr);
+#pragma GCC unroll 4
+            for (int e = 0; e < XC_MAX; e++) {
+                if (e >= xc)
+                    break;
+                accx[e] = VFMA(ar, VSET1(x->bx[kk * SW + e]), accx[e]);
+            }
+        }
+#endif
     }
 #pragma GCC unroll 16
     for (int r = 0; r < ROWS; r++) {
@@ -125,6 +181,27 @@ static inline __attribute__((always_inline)) void tile_kc(const struct ox_conv_g
             VSTOREM(c + r * ldc + VL, m1, v1);
         }
     }
+#if XC_MAX
+#pragma GCC unroll 4
+    for (int e = 0; e < XC_MAX; e++) {
+        if (e >= xc)
+            break;
+        float t[VL] __attribute__((aligned(64)));
+        VF v = accx[e];
+        if (last) { /* as a tile column: + bias, + Z, activation */
+            v = VADD(v, g->bias ? VLOADM(g->bias + row0, mr) : VZERO());
+            if (x->zx) {
+                for (int r = 0; r < ROWS; r++)
+                    t[r] = x->zx[r * ldc + e];
+                v = VADD(v, VLOADM(t, mr));
+            }
+            v = epi_vec(&g->epi, v);
+        }
+        VSTORE(t, v);
+        for (int r = 0; r < ROWS; r++)
+            x->cx[r * ldc + e] = t[r];
+    }
+#endif
 }
 
 /* B rows [k0, k0 + kc) x columns [j0, j0 + nc) of a matrix into strips of SW columns:
@@ -399,7 +476,7 @@ static __attribute__((noinline)) void tile_split(const struct ox_conv_gemm *g, c
             memcpy(zt + r * SW + split, z + r * ldc + off1, n1);
         }
     }
-    tile_kc(g, a, bs, kc, ct, SW, z ? zt : NULL, row0, nrows, ROWS, nc, 2, first, last, pf);
+    tile_kc(g, a, bs, kc, ct, SW, z ? zt : NULL, row0, nrows, ROWS, nc, 2, first, last, pf, NULL, 0);
     for (int r = 0; r < nrows; r++) {
         memcpy(c + r * ldc, ct + r * SW, n0);
         memcpy(c + r * ldc + off1, ct + r * SW + split, n1);
@@ -413,6 +490,65 @@ static inline int64_t pre_at(const struct ox_conv_gemm *g, int64_t jb, int64_t k
 {
     int64_t nbc = g->n - jb < OX_CV_NB ? g->n - jb : OX_CV_NB;
     return jb * g->k + k0 * ((nbc + SW - 1) / SW * SW);
+}
+
+/* Columns of strip s + 1 of a block (jb, nbc columns) that strip s's tiles compute as
+ * extra columns (tile_kc's xc): all of them when they are the block's last strip, at most
+ * SC_MAX wide, and neither strip crosses into another image; else 0. Always 0 without
+ * XC_MAX. */
+static inline int fold_cols(const struct ox_conv_gemm *g, int64_t jb, int64_t nbc, int64_t s)
+{
+    if (!XC_MAX || (s + 1) * SW >= nbc || nbc - (s + 1) * SW > SC_MAX)
+        return 0;
+    int n1 = (int)(nbc - (s + 1) * SW);
+    if (seg_split(g, jb + s * SW, SW) < SW || seg_split(g, jb + (s + 1) * SW, n1) < n1)
+        return 0;
+    return n1;
+}
+
+/* whole-panel tiles of nv vectors with xc extra columns, each a function of its own: inlined
+ * into gemm_blocked beside its other tiles, GCC kept the 12x32 tile's accumulators on the
+ * stack (1.6x slower) */
+#define TILE_XC(nv_, xc_)                                                                                              \
+    static __attribute__((noinline)) void tile_##nv_##_##xc_(const struct ox_conv_gemm *g, const float *a,           \
+                                                             const float *bs, int64_t kc, float *c, const float *z,   \
+                                                             int64_t row0, int first, int last, const float *pf,      \
+                                                             const struct tile_x *x)                                  \
+    {                                                                                                                  \
+        tile_kc(g, a, bs, kc, c, g->ldc, z, row0, ROWS, ROWS, nv_ * VL, nv_, first, last, pf, x, xc_);               \
+    }
+#if XC_MAX
+TILE_XC(1, 1)
+TILE_XC(1, 2)
+TILE_XC(1, 3)
+TILE_XC(1, 4)
+TILE_XC(2, 1)
+TILE_XC(2, 2)
+TILE_XC(2, 3)
+TILE_XC(2, 4)
+#endif
+
+/* a whole-panel tile of nv vectors (nv * VL columns) with xc (0..XC_MAX) extra columns */
+static inline __attribute__((always_inline)) void tile_xc(const struct ox_conv_gemm *g, const float *a,
+                                                          const float *bs, int64_t kc, float *c, const float *z,
+                                                          int64_t row0, int nv, int first, int last,
+                                                          const float *pf, const struct tile_x *x, int xc)
+{
+#if XC_MAX
+    static void (*const tab[2][XC_MAX])(const struct ox_conv_gemm *, const float *, const float *, int64_t, float *,
+                                        const float *, int64_t, int, int, const float *, const struct tile_x *) = {
+        {tile_1_1, tile_1_2, tile_1_3, tile_1_4}, {tile_2_1, tile_2_2, tile_2_3, tile_2_4}};
+    if (xc) {
+        tab[nv - 1][xc - 1](g, a, bs, kc, c, z, row0, first, last, pf, x);
+        return;
+    }
+#else
+    (void)xc;
+#endif
+    if (nv == 2)
+        tile_kc(g, a, bs, kc, c, g->ldc, z, row0, ROWS, ROWS, SW, 2, first, last, pf, x, 0);
+    else
+        tile_kc(g, a, bs, kc, c, g->ldc, z, row0, ROWS, ROWS, VL, 1, first, last, pf, x, 0);
 }
 
 /* the blocked GEMM of conv_kern.h; im NULL: B is g->b; pre not NULL: B packed ahead of the
@@ -434,26 +570,42 @@ static void gemm_blocked(const struct ox_conv_gemm *g, const struct ox_conv_im2c
                 pack_im2col(g, im, k0, kc, jb, nbc, bpk);
             else
                 pack_b(g, k0, kc, jb, nbc, bpk);
-            for (int64_t pm = p0; pm < p1; pm += OX_CV_MC) {
-                int64_t pe = p1 - pm < OX_CV_MC ? p1 : pm + OX_CV_MC;
+            /* panels per pass over the strips: OX_CV_MC, or one where the block is two strips
+             * (a 7x7 map's 49 columns at batch 1) and the weights outgrow L2 (1 MiB and up):
+             * a panel's block then serves both strips while in L1, its read from memory
+             * spread over the whole block instead of the first strip's pass. Weights that
+             * stay in L2 (the Winograd GEMMs) measured 1-3% slower that way. */
+            const int64_t mc = nbc > SW && nbc <= 2 * SW && g->m * k >= (1 << 18) ? 1 : OX_CV_MC;
+            for (int64_t pm = p0; pm < p1; pm += mc) {
+                int64_t pe = p1 - pm < mc ? p1 : pm + mc;
                 for (int64_t s = 0; s * SW < nbc; s++) {
+                    if (s > 0 && fold_cols(g, jb, nbc, s - 1))
+                        continue; /* strip s - 1's tiles computed these columns */
                     int nc = nbc - s * SW < SW ? (int)(nbc - s * SW) : SW;
                     const float *bs = bp + s * kc * SW;
                     const int64_t j = jb + s * SW, cj = col_at(g, g->cstep, j);
                     const int split = seg_split(g, j, nc);
                     /* a narrow strip (the last of a row of tiles): its first nt columns by
-                     * a one-vector tile where they fit one, its last few by strip_col */
-                    int nt = nc;
-                    if (split == nc && nc <= SC_MAX)
-                        nt = 0;
-                    else if (split == nc && nc > VL && nc - VL <= SC_MAX)
-                        nt = VL;
+                     * a one-vector tile where they fit one, its last few (xc, from bx and
+                     * Y's column cjx on) beside that tile or, the next strip's last few,
+                     * beside this strip's (fold_cols); without a tile for them (AVX2, a
+                     * panel short of OX_CV_MR rows) by strip_col */
+                    int nt = nc, xc = fold_cols(g, jb, nbc, s);
+                    const float *bx = bs + kc * SW;
+                    int64_t cjx = xc ? col_at(g, g->cstep, j + SW) : 0;
+                    if (split == nc && nc <= SC_MAX) {
+                        nt = 0, xc = nc, bx = bs, cjx = cj;
+                    } else if (split == nc && nc > VL && nc - VL <= SC_MAX) {
+                        nt = VL, xc = nc - VL, bx = bs + VL, cjx = cj + VL;
+                    }
                     for (int64_t p = pm; p < pe; p++) {
-                        for (int cc = nt; cc < nc; cc++)
-                            strip_col(g, g->wp + (p * k + k0) * OX_CV_MR, bs + cc, kc,
-                                      g->c + p * OX_CV_MR * g->ldc + cj + cc,
-                                      g->sum ? g->sum + p * OX_CV_MR * g->ldc + cj + cc : NULL, p * OX_CV_MR, first,
-                                      last);
+                        /* the extra columns ride with the panel's tile where it is one whole tile */
+                        const int xt = XC_MAX && nt && (p + 1) * OX_CV_MR <= g->m ? xc : 0;
+                        for (int cc = xt; cc < xc; cc++)
+                            strip_col(g, g->wp + (p * k + k0) * OX_CV_MR, bx + cc, kc,
+                                      g->c + p * OX_CV_MR * g->ldc + cjx + cc,
+                                      g->sum ? g->sum + p * OX_CV_MR * g->ldc + cjx + cc : NULL, p * OX_CV_MR,
+                                      first, last);
                         for (int h = 0; h < OX_CV_MR && nt; h += ROWS) {
                             int64_t row0 = p * OX_CV_MR + h;
                             if (row0 >= g->m)
@@ -465,21 +617,29 @@ static void gemm_blocked(const struct ox_conv_gemm *g, const struct ox_conv_im2c
                             const float *pf = a + k * OX_CV_MR;
                             float *c = g->c + row0 * g->ldc + cj;
                             const float *z = g->sum ? g->sum + row0 * g->ldc + cj : NULL;
+                            const struct tile_x x = {bx, g->c + row0 * g->ldc + cjx,
+                                                     g->sum ? g->sum + row0 * g->ldc + cjx : NULL};
                             if (split < nc) { /* a tile over two images: through a staging tile */
                                 tile_split(g, a, bs, kc, c, z, j, split, row0, nrows, nc, first, last, pf);
                                 continue;
                             }
                             /* the common full tile with its constants folded in */
-                            if (nrows == ROWS && nc == SW)
-                                tile_kc(g, a, bs, kc, c, g->ldc, z, row0, ROWS, ROWS, SW, 2, first, last, pf);
+                            if (nrows == ROWS && nt == SW)
+                                tile_xc(g, a, bs, kc, c, z, row0, 2, first, last, pf, &x, xt);
+                            else if (nrows == ROWS && nt == VL && xt)
+                                tile_xc(g, a, bs, kc, c, z, row0, 1, first, last, pf, &x, xt);
                             else if (nt <= VL)
-                                tile_kc(g, a, bs, kc, c, g->ldc, z, row0, nrows, ROWS, nt, 1, first, last, pf);
+                                tile_kc(g, a, bs, kc, c, g->ldc, z, row0, nrows, ROWS, nt, 1, first, last, pf, NULL,
+                                        0);
                             else if (nrows <= ROWS / 3) /* M = 64 = 5*12 + 4, 16 = 12 + 4 */
-                                tile_kc(g, a, bs, kc, c, g->ldc, z, row0, nrows, ROWS / 3, nt, 2, first, last, pf);
+                                tile_kc(g, a, bs, kc, c, g->ldc, z, row0, nrows, ROWS / 3, nt, 2, first, last, pf,
+                                        NULL, 0);
                             else if (nrows <= 2 * ROWS / 3)
-                                tile_kc(g, a, bs, kc, c, g->ldc, z, row0, nrows, 2 * ROWS / 3, nt, 2, first, last, pf);
+                                tile_kc(g, a, bs, kc, c, g->ldc, z, row0, nrows, 2 * ROWS / 3, nt, 2, first, last,
+                                        pf, NULL, 0);
                             else
-                                tile_kc(g, a, bs, kc, c, g->ldc, z, row0, nrows, ROWS, nt, 2, first, last, pf);
+                                tile_kc(g, a, bs, kc, c, g->ldc, z, row0, nrows, ROWS, nt, 2, first, last, pf, NULL,
+                                        0);
                         }
                     }
                 }

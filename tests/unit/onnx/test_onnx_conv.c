@@ -37,7 +37,7 @@ static int close_all(const float *ref, const float *got, int64_t n)
 static void test_gemm(enum ox_isa isa, const char *name)
 {
     static const int ms[] = {1, 5, 6, 7, 12, 13, 25, 40};
-    static const int ns[] = {1, 2, 5, 7, 16, 17, 31, 32, 33, 49, 100};
+    static const int ns[] = {1, 2, 5, 7, 16, 17, 18, 31, 32, 33, 35, 49, 52, 67, 100};
     static const int ks[] = {1, 3, 8, 27, 144};
     int bad = 0;
     for (size_t mi = 0; mi < sizeof ms / sizeof *ms; mi++)
@@ -90,7 +90,8 @@ static void test_gemm_blocked(enum ox_isa isa, const char *name)
 {
     static const int shapes[][3] = {/* m, n, k */
                                     {13, 130, 300}, {25, 257, 513},  {7, 300, 257},  {40, 129, 700},
-                                    {12, 3, 1030},  {30, 160, 256},  {1, 200, 1000}, {36, 49, 4608}};
+                                    {12, 3, 1030},  {30, 160, 256},  {1, 200, 1000}, {36, 49, 4608},
+                                    {25, 163, 600}, {24, 50, 700}};
     int bad = 0;
     for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++) {
         int64_t m = shapes[si][0], n = shapes[si][1], k = shapes[si][2], ldb = n + 1, ldc = n + 2;
