@@ -171,8 +171,9 @@ static inline __attribute__((always_inline)) void cdir_tile(const struct ox_cdir
      * tiles but a map's last, most of a direct conv's): bias, activation and store as three
      * passes (SiLU: activation and store as one, below) over the rc rows computed (rows past
      * nrows are the panel's zero rows: 0, bias 0, not stored), the activation picked once per
-     * tile, not per vector as the general store below does. The same operations per element (bits unchanged); YOLO's 1x1 convs with
-     * SiLU at K = 32 and 48 (80x80 maps, 32 channels) ~8% less CPU time, K >= 64 about the same. */
+     * tile, not per vector as the general store below does. The same operations per element
+     * (bits unchanged); YOLO's 1x1 convs with SiLU at K = 32 and 48 (80x80 maps, 32 channels)
+     * ~8% less CPU time, K >= 64 about the same. */
     if (!z && s0->full && (nv == 1 || s1->full)) {
 #pragma GCC unroll 16
         for (int r = 0; r < ROWS; r++) {

@@ -578,9 +578,10 @@ static void gemm_blocked(const struct ox_conv_gemm *g, const struct ox_conv_im2c
             const int64_t mc = nbc > SW && nbc <= 2 * SW && g->m * k >= (1 << 18) ? 1 : OX_CV_MC;
             for (int64_t pm = p0; pm < p1; pm += mc) {
                 int64_t pe = p1 - pm < mc ? p1 : pm + mc;
+                int folded = 0; /* columns of this strip that the previous strip's tiles computed */
                 for (int64_t s = 0; s * SW < nbc; s++) {
-                    if (s > 0 && fold_cols(g, jb, nbc, s - 1))
-                        continue; /* strip s - 1's tiles computed these columns */
+                    if (folded)
+                        break; /* only a block's last strip is folded */
                     int nc = nbc - s * SW < SW ? (int)(nbc - s * SW) : SW;
                     const float *bs = bp + s * kc * SW;
                     const int64_t j = jb + s * SW, cj = col_at(g, g->cstep, j);
@@ -590,7 +591,7 @@ static void gemm_blocked(const struct ox_conv_gemm *g, const struct ox_conv_im2c
                      * Y's column cjx on) beside that tile or, the next strip's last few,
                      * beside this strip's (fold_cols); without a tile for them (AVX2, a
                      * panel short of OX_CV_MR rows) by strip_col */
-                    int nt = nc, xc = fold_cols(g, jb, nbc, s);
+                    int nt = nc, xc = folded = fold_cols(g, jb, nbc, s);
                     const float *bx = bs + kc * SW;
                     int64_t cjx = xc ? col_at(g, g->cstep, j + SW) : 0;
                     if (split == nc && nc <= SC_MAX) {
