@@ -167,7 +167,8 @@ const char *kern_isa_name(void)
  * Q5_K 25.1 / 20.8, Q2_K 18.5 / 14.4, Q3_K 14.8 / 12.7; Q4_K_M tg32 at 1 thread 0.8 ->
  * 1.16-1.31x llama.cpp). AVX-512 VNNI's K dots are 256-bit too but have 32 registers: their
  * dot4s stream as fast as the one-row dots (Q4_K, Q5_K) or faster (Q6_K), and stay. The
- * 256-bit dot4s stay in the tree, tested bit for bit against their dots. */
+ * 256-bit K dot4s (AVX2's and AVX-VNNI's) were removed in session 18: 16 ymm registers on
+ * every CPU, so they would spill everywhere. */
 #define K_ONE_ROW {NULL, NULL, NULL}
 static const struct {
     enum ggml_type type;

@@ -34,11 +34,6 @@ void dot_avx2_iq4_xs(int64_t n, float *s, const void *w, const void *a);
 void dot4_avx2_f16(int64_t n, const void *w, size_t ws, const void *a, float *y, size_t ys);
 void dot4_avx2_q8_0(int64_t n, const void *w, size_t ws, const void *a, float *y, size_t ys);
 void dot4_avx2_q4_0(int64_t n, const void *w, size_t ws, const void *a, float *y, size_t ys);
-void dot4_avx2_q4_k(int64_t n, const void *w, size_t ws, const void *a, float *y, size_t ys);
-void dot4_avx2_q6_k(int64_t n, const void *w, size_t ws, const void *a, float *y, size_t ys);
-void dot4_avx2_q5_k(int64_t n, const void *w, size_t ws, const void *a, float *y, size_t ys);
-void dot4_avx2_q2_k(int64_t n, const void *w, size_t ws, const void *a, float *y, size_t ys);
-void dot4_avx2_q3_k(int64_t n, const void *w, size_t ws, const void *a, float *y, size_t ys);
 void gemm4x2_avx2_q8_0(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *y, size_t ldy);
 void gemm4x2_avx2_q4_0(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *y, size_t ldy);
 void quant_avx2_q8_0(const float *src, void *dst, int64_t n);
@@ -77,14 +72,11 @@ int gemm4xn_q4_0_avx512vnni(int64_t n, const void *w, size_t ws, const void *a, 
                             int n_tok);
 void gemm4x4_q8_0_avxvnni(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *y, size_t ldy);
 void gemm4x4_q4_0_avxvnni(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *y, size_t ldy);
-/* AVX-VNNI's K-quant dots and dot4s (x86/dot_avxvnni_k.c: x86/dot_k_body.h's steps) */
-#define KERN_X86_DECLARE_K(T, SUF)                                            \
-    void dot_##T##_##SUF(int64_t n, float *s, const void *w, const void *a); \
-    void dot4_##T##_##SUF(int64_t n, const void *w, size_t ws, const void *a, float *y, size_t ys);
-KERN_X86_DECLARE_K(q4_k, avxvnni)
-KERN_X86_DECLARE_K(q5_k, avxvnni)
-KERN_X86_DECLARE_K(q2_k, avxvnni)
-KERN_X86_DECLARE_K(q3_k, avxvnni)
+/* AVX-VNNI's K-quant dots (x86/dot_avxvnni_k.c: x86/dot_k_body.h's steps; no dot4s) */
+void dot_q4_k_avxvnni(int64_t n, float *s, const void *w, const void *a);
+void dot_q5_k_avxvnni(int64_t n, float *s, const void *w, const void *a);
+void dot_q2_k_avxvnni(int64_t n, float *s, const void *w, const void *a);
+void dot_q3_k_avxvnni(int64_t n, float *s, const void *w, const void *a);
 /* AVX-512 VNNI's Q4_0 and Q4_K dots and their dot4 twins (256-bit vpdpbusd; x86/dot512_body.h,
  * dot512_gemv.h); without VNNI the tables take AVX2's */
 void dot_q4_k_avx512vnni(int64_t n, float *s, const void *w, const void *a);

@@ -306,9 +306,10 @@ static void check_k_bounds(const char *isa, enum ggml_type t, kern_dot_fn dot)
     }
 }
 
-/* The AVX2 set's dot4s (generation on CPUs without AVX-512 or AVX-VNNI) against
- * dot_avx2_*, bit for bit: every type that has one, odd and single block counts, the 4- and
- * 8-block steps' tails, one and five Q6_K super-blocks. */
+/* The AVX2 set's dot4s (generation on CPUs without AVX-512 or AVX-VNNI: F16, Q8_0, Q4_0)
+ * against dot_avx2_*, bit for bit: odd and single block counts, the 4- and 8-block steps'
+ * tails; then the K-quant dots (one row at a time on this level) at one and five
+ * super-blocks. */
 static void check_dot4_avx2(const int *small_n, size_t n_small)
 {
     if (!cpu_has(KERN_ISA_AVX2_MASK)) {
@@ -322,11 +323,7 @@ static void check_dot4_avx2(const int *small_n, size_t n_small)
         check_dot4("avx2", GGML_TYPE_F16, dot4_avx2_f16, dot_avx2_f16, small_n[k] + 7);
     }
     for (int n = 256; n <= 1280; n += 1024) {
-        check_dot4("avx2", GGML_TYPE_Q6_K, dot4_avx2_q6_k, dot_avx2_q6_k, n);
-        check_dot4("avx2", GGML_TYPE_Q4_K, dot4_avx2_q4_k, dot_avx2_q4_k, n);
-        check_dot4("avx2", GGML_TYPE_Q5_K, dot4_avx2_q5_k, dot_avx2_q5_k, n);
-        check_dot4("avx2", GGML_TYPE_Q2_K, dot4_avx2_q2_k, dot_avx2_q2_k, n);
-        check_dot4("avx2", GGML_TYPE_Q3_K, dot4_avx2_q3_k, dot_avx2_q3_k, n);
+        check_dot("avx2", GGML_TYPE_Q6_K, dot_avx2_q6_k, n);
         check_dot("avx2", GGML_TYPE_Q4_K, dot_avx2_q4_k, n);
         check_dot("avx2", GGML_TYPE_Q5_K, dot_avx2_q5_k, n);
         check_dot("avx2", GGML_TYPE_Q2_K, dot_avx2_q2_k, n);
@@ -529,10 +526,11 @@ static void check_panels(void)
     CHECK(kern_get_panel(GGML_TYPE_IQ4_XS) == NULL);
 }
 
-/* The AVX-512 VNNI (vpdpbusd, vpackssdw, vpdpwssd) and AVX2 (vpmaddubsw, vphaddw, vpmaddwd)
- * Q4_K, Q5_K, Q2_K and Q3_K dots on random bytes (every scale and min pattern of the SIMD
- * scale unpacks, every level and high bit) near the reference, and their dot4s bit-identical
- * to them on the same rows. Q5_K's blocks start with Q4_K's d and dmin. */
+/* The AVX-512 VNNI (vpdpbusd, vpackssdw, vpdpwssd), AVX-VNNI and AVX2 (vpmaddubsw, vphaddw,
+ * vpmaddwd) Q4_K, Q5_K, Q2_K and Q3_K dots on random bytes (every scale and min pattern of the
+ * SIMD scale unpacks, every level and high bit) near the reference, and their dot4s (AVX-512
+ * VNNI's; dot4 NULL: none) bit-identical to them on the same rows. Q5_K's blocks start with
+ * Q4_K's d and dmin. */
 static void check_k_random(const char *isa, unsigned mask, enum ggml_type t, kern_dot_fn dot, kern_dot4_fn dot4)
 {
     if (!cpu_has(mask)) {
@@ -559,9 +557,11 @@ static void check_k_random(const char *isa, unsigned mask, enum ggml_type t, ker
         kern_get_ref(GGML_TYPE_Q8_K)->quantize_row(x, a, n);
         float s1, s4[4], want;
         dot(n, &s1, w, a);
-        dot4(n, w, 0, a, s4, 1); /* the same row 4 times */
         kern_get_ref(t)->vec_dot(n, &want, w, a);
-        CHECK(memcmp(&s1, &s4[0], sizeof s1) == 0 && memcmp(&s1, &s4[3], sizeof s1) == 0);
+        if (dot4) { /* the same row 4 times */
+            dot4(n, w, 0, a, s4, 1);
+            CHECK(memcmp(&s1, &s4[0], sizeof s1) == 0 && memcmp(&s1, &s4[3], sizeof s1) == 0);
+        }
         CHECK_NEAR(s1, want, 1e-4 * (fabs(want) + 1));
         if (fabs(s1 - want) > 1e-4 * (fabs(want) + 1))
             printf("%s %s random %d: %.6f want %.6f\n", isa, ggml_type_name(t), it, s1, want);
@@ -648,39 +648,38 @@ int main(void)
             int vnni = s->mask == KERN_ISA_AVX512VNNI_MASK;
             for (int n = 256; n <= 1280; n += 1024) {
                 check_dot4(s->name, GGML_TYPE_Q6_K, vnni ? dot4_q6_k_avx512vnni : dot4_q6_k_avx512, s->q6_k, n);
-                check_dot4(s->name, GGML_TYPE_Q4_K, vnni ? dot4_q4_k_avx512vnni : dot4_avx2_q4_k, s->q4_k, n);
+                if (vnni)
+                    check_dot4(s->name, GGML_TYPE_Q4_K, dot4_q4_k_avx512vnni, s->q4_k, n);
             }
         }
         check_dot(s->name, GGML_TYPE_Q4_K, s->q4_k, 1280);
         check_dot(s->name, GGML_TYPE_Q6_K, s->q6_k, 1280);
         check_dot(s->name, GGML_TYPE_Q4_K, s->q4_k, 256);
         check_k_bounds(s->name, GGML_TYPE_Q4_K, s->q4_k);
-        { /* Q4_K's dot4 (AVX-VNNI), Q5_K, Q2_K, Q3_K: each VNNI set's own dots and dot4s, AVX2's
-           * on AVX-512 F/BW */
+        { /* Q5_K, Q2_K, Q3_K: each VNNI set's own dots (and AVX-512 VNNI's dot4s), AVX2's on
+           * AVX-512 F/BW; the 256-bit levels have no K-quant dot4 (qblk_x86.h) */
             int vnni = s->mask == KERN_ISA_AVX512VNNI_MASK, avxvnni = s->mask == KERN_ISA_AVXVNNI_MASK;
 #define PICK(T) (vnni ? T##_avx512vnni : avxvnni ? T##_avxvnni : NULL)
             kern_dot_fn q5k = PICK(dot_q5_k), q2k = PICK(dot_q2_k), q3k = PICK(dot_q3_k);
-            kern_dot4_fn q5k4 = PICK(dot4_q5_k), q2k4 = PICK(dot4_q2_k), q3k4 = PICK(dot4_q3_k);
 #undef PICK
-            if (!q5k) {
+            kern_dot4_fn q5k4 = vnni ? dot4_q5_k_avx512vnni : NULL, q2k4 = vnni ? dot4_q2_k_avx512vnni : NULL,
+                         q3k4 = vnni ? dot4_q3_k_avx512vnni : NULL;
+            if (!q5k)
                 q5k = dot_avx2_q5_k, q2k = dot_avx2_q2_k, q3k = dot_avx2_q3_k;
-                q5k4 = dot4_avx2_q5_k, q2k4 = dot4_avx2_q2_k, q3k4 = dot4_avx2_q3_k;
-            }
             check_dot(s->name, GGML_TYPE_Q5_K, q5k, 256);
             check_dot(s->name, GGML_TYPE_Q5_K, q5k, 1280);
             check_k_bounds(s->name, GGML_TYPE_Q5_K, q5k);
-            for (int n = 256; n <= 1280; n += 1024) {
+            for (int n = 256; n <= 1280 && q5k4; n += 1024)
                 check_dot4(s->name, GGML_TYPE_Q5_K, q5k4, q5k, n);
-                if (avxvnni)
-                    check_dot4(s->name, GGML_TYPE_Q4_K, dot4_q4_k_avxvnni, s->q4_k, n);
-            }
             /* Q2_K and Q3_K (all quants 3, Q3_K's high bits set: its bounds are in the
              * random-bytes check) */
             for (int n = 256; n <= 1280; n += 1024) {
                 check_dot(s->name, GGML_TYPE_Q2_K, q2k, n);
                 check_dot(s->name, GGML_TYPE_Q3_K, q3k, n);
-                check_dot4(s->name, GGML_TYPE_Q2_K, q2k4, q2k, n);
-                check_dot4(s->name, GGML_TYPE_Q3_K, q3k4, q3k, n);
+                if (vnni) {
+                    check_dot4(s->name, GGML_TYPE_Q2_K, q2k4, q2k, n);
+                    check_dot4(s->name, GGML_TYPE_Q3_K, q3k4, q3k, n);
+                }
             }
             check_k_bounds(s->name, GGML_TYPE_Q2_K, q2k);
             check_k_bounds(s->name, GGML_TYPE_Q3_K, q3k);
@@ -744,14 +743,14 @@ int main(void)
     check_k_random("avx512vnni", KERN_ISA_AVX512VNNI_MASK, GGML_TYPE_Q5_K, dot_q5_k_avx512vnni, dot4_q5_k_avx512vnni);
     check_k_random("avx512vnni", KERN_ISA_AVX512VNNI_MASK, GGML_TYPE_Q2_K, dot_q2_k_avx512vnni, dot4_q2_k_avx512vnni);
     check_k_random("avx512vnni", KERN_ISA_AVX512VNNI_MASK, GGML_TYPE_Q3_K, dot_q3_k_avx512vnni, dot4_q3_k_avx512vnni);
-    check_k_random("avx2", KERN_ISA_AVX2_MASK, GGML_TYPE_Q4_K, dot_avx2_q4_k, dot4_avx2_q4_k);
-    check_k_random("avx2", KERN_ISA_AVX2_MASK, GGML_TYPE_Q5_K, dot_avx2_q5_k, dot4_avx2_q5_k);
-    check_k_random("avx2", KERN_ISA_AVX2_MASK, GGML_TYPE_Q2_K, dot_avx2_q2_k, dot4_avx2_q2_k);
-    check_k_random("avx2", KERN_ISA_AVX2_MASK, GGML_TYPE_Q3_K, dot_avx2_q3_k, dot4_avx2_q3_k);
-    check_k_random("avxvnni", KERN_ISA_AVXVNNI_MASK, GGML_TYPE_Q4_K, dot_q4_k_avxvnni, dot4_q4_k_avxvnni);
-    check_k_random("avxvnni", KERN_ISA_AVXVNNI_MASK, GGML_TYPE_Q5_K, dot_q5_k_avxvnni, dot4_q5_k_avxvnni);
-    check_k_random("avxvnni", KERN_ISA_AVXVNNI_MASK, GGML_TYPE_Q2_K, dot_q2_k_avxvnni, dot4_q2_k_avxvnni);
-    check_k_random("avxvnni", KERN_ISA_AVXVNNI_MASK, GGML_TYPE_Q3_K, dot_q3_k_avxvnni, dot4_q3_k_avxvnni);
+    check_k_random("avx2", KERN_ISA_AVX2_MASK, GGML_TYPE_Q4_K, dot_avx2_q4_k, NULL);
+    check_k_random("avx2", KERN_ISA_AVX2_MASK, GGML_TYPE_Q5_K, dot_avx2_q5_k, NULL);
+    check_k_random("avx2", KERN_ISA_AVX2_MASK, GGML_TYPE_Q2_K, dot_avx2_q2_k, NULL);
+    check_k_random("avx2", KERN_ISA_AVX2_MASK, GGML_TYPE_Q3_K, dot_avx2_q3_k, NULL);
+    check_k_random("avxvnni", KERN_ISA_AVXVNNI_MASK, GGML_TYPE_Q4_K, dot_q4_k_avxvnni, NULL);
+    check_k_random("avxvnni", KERN_ISA_AVXVNNI_MASK, GGML_TYPE_Q5_K, dot_q5_k_avxvnni, NULL);
+    check_k_random("avxvnni", KERN_ISA_AVXVNNI_MASK, GGML_TYPE_Q2_K, dot_q2_k_avxvnni, NULL);
+    check_k_random("avxvnni", KERN_ISA_AVXVNNI_MASK, GGML_TYPE_Q3_K, dot_q3_k_avxvnni, NULL);
     check_quant_q8_k();
     return check_finish();
 }

@@ -291,18 +291,17 @@ void dot_avx2_q5_1(int64_t n, float *s, const void *w, const void *a)
     *s = hsum_ps(_mm256_add_ps(acc, accm));
 }
 
-/* W q4_k / q5_k / q2_k / q3_k (n,) . a q8_k (n,), and their dot4s: dot_k_body.h's
- * super-block steps on vpmaddubsw, vphaddw and vpmaddwd (KQ_DOT_K: a dot4 row is its dot's
- * bit for bit). */
+/* W q4_k / q5_k / q2_k / q3_k (n,) . a q8_k (n,): dot_k_body.h's super-block steps on
+ * vpmaddubsw, vphaddw and vpmaddwd (KQ_DOT_K_ONE: no dot4, see qblk_x86.h). */
 #define KN(name) name##avx2
 #define KQ_PAIR16(u0, s0, u1, s1) _mm256_hadd_epi16(_mm256_maddubs_epi16(u0, s0), _mm256_maddubs_epi16(u1, s1))
 #define KQ_MACC16(acc, p, sc) _mm256_add_epi32(acc, _mm256_madd_epi16(p, sc))
 #define KQ_OR_AND(lo, t, m) _mm256_or_si256(lo, _mm256_and_si256(t, m))
 #include "dot_k_body.h"
-KQ_DOT_K(dot_avx2_q4_k, dot4_avx2_q4_k, struct blk_q4_k, q4_k_sb_avx2, hsum_ps)
-KQ_DOT_K(dot_avx2_q5_k, dot4_avx2_q5_k, struct blk_q5_k, q5_k_sb_avx2, hsum_ps)
-KQ_DOT_K(dot_avx2_q2_k, dot4_avx2_q2_k, struct blk_q2_k, q2_k_sb_avx2, hsum_ps)
-KQ_DOT_K(dot_avx2_q3_k, dot4_avx2_q3_k, struct blk_q3_k, q3_k_sb_avx2, hsum_ps)
+KQ_DOT_K_ONE(dot_avx2_q4_k, struct blk_q4_k, q4_k_sb_avx2, hsum_ps)
+KQ_DOT_K_ONE(dot_avx2_q5_k, struct blk_q5_k, q5_k_sb_avx2, hsum_ps)
+KQ_DOT_K_ONE(dot_avx2_q2_k, struct blk_q2_k, q2_k_sb_avx2, hsum_ps)
+KQ_DOT_K_ONE(dot_avx2_q3_k, struct blk_q3_k, q3_k_sb_avx2, hsum_ps)
 
 /* W q6_k (n,) . a q8_k (n,): q is 0..63 here, the -32 comes back through bsums (in
  * integers: 32 sum(scale * bsum) is the super-block sum's start, one vpmaddwd). The 16
@@ -310,7 +309,7 @@ KQ_DOT_K(dot_avx2_q3_k, dot4_avx2_q3_k, struct blk_q3_k, q3_k_sb_avx2, hsum_ps)
  * 2k | 2k+1 and 2k+2 | 2k+3 in their low | high 16 elements) are folded by one vphaddw of
  * their vpmaddubsw pair sums (4 products of q <= 63 and |a| <= 127 per i16: fits), so one
  * vpmaddwd applies their 4 scales, taken with one vpshufb from the 8 of the half. q6_k_sb is
- * one super-block's integer sum (dot_avx2_q6_k and dot4_avx2_q6_k); pick[k]: i16 words
+ * one super-block's integer sum (dot_avx2_q6_k); pick[k]: i16 words
  * [4 x 4k, 4 x 4k+2] in the low 128 bits, [4 x 4k+1, 4 x 4k+3] in the high (q6_k_picks). */
 static inline void q6_k_picks(__m256i pick[2])
 {
@@ -467,23 +466,6 @@ void dot4_avx2_q4_0(int64_t n, const void *w, size_t ws, const void *a, float *y
     }
 }
 
-void dot4_avx2_q6_k(int64_t n, const void *w, size_t ws, const void *a, float *y, size_t ys)
-{
-    const struct blk_q8_k *ya = a;
-    DOT4_ROWS(struct blk_q6_k, x, w, ws)
-    __m256i pick[2];
-    q6_k_picks(pick);
-    __m256 acc[4];
-    for (int k = 0; k < 4; k++)
-        acc[k] = _mm256_setzero_ps();
-    for (int64_t i = 0; i < n / QK_K; i++)
-        for (int k = 0; k < 4; k++) {
-            __m256i sumi = q6_k_sb(&x[k][i], &ya[i], pick);
-            acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(h2f(x[k][i].d) * ya[i].d), _mm256_cvtepi32_ps(sumi), acc[k]);
-        }
-    for (int k = 0; k < 4; k++)
-        y[(size_t)k * ys] = hsum_ps(acc[k]);
-}
 #undef DOT4_ROWS
 
 void dequant_avx2_f16(const void *src, float *dst, int64_t n)

@@ -1,9 +1,9 @@
 /* dot_avxvnni_k.c — AVX-VNNI (VEX vpdpbusd, vpdpwssd on ymm) dots of Q4_K, Q5_K, Q2_K and
- * Q3_K rows with Q8_K activations and their dot4 twins, for Alder Lake-class CPUs that have
- * AVX-VNNI but no AVX-512: dot_k_body.h's steps, as AVX-512 VNNI runs them (vpternlogd, an
- * AVX-512VL op, is a vpand and a vpor here). Compiled with -mavx2 -mfma -mf16c -mavxvnni;
- * only reached after cpu_has(KERN_ISA_AVXVNNI_MASK). Results differ from dot_ref_* only by
- * float summation order; a dot4 row is its dot's bit for bit. */
+ * Q3_K rows with Q8_K activations (one row at a time: no dot4, see qblk_x86.h), for Alder
+ * Lake-class CPUs that have AVX-VNNI but no AVX-512: dot_k_body.h's steps, as AVX-512 VNNI
+ * runs them (vpternlogd, an AVX-512VL op, is a vpand and a vpor here). Compiled with -mavx2
+ * -mfma -mf16c -mavxvnni; only reached after cpu_has(KERN_ISA_AVXVNNI_MASK). Results differ
+ * from dot_ref_* only by float summation order. */
 #include <immintrin.h>
 #include <string.h>
 
@@ -19,7 +19,7 @@
 #define KQ_OR_AND(lo, t, m) _mm256_or_si256(lo, _mm256_and_si256(t, m))
 #include "dot_k_body.h"
 
-KQ_DOT_K(dot_q4_k_avxvnni, dot4_q4_k_avxvnni, struct blk_q4_k, q4_k_sb_avxvnni, kq_hsum256)
-KQ_DOT_K(dot_q5_k_avxvnni, dot4_q5_k_avxvnni, struct blk_q5_k, q5_k_sb_avxvnni, kq_hsum256)
-KQ_DOT_K(dot_q2_k_avxvnni, dot4_q2_k_avxvnni, struct blk_q2_k, q2_k_sb_avxvnni, kq_hsum256)
-KQ_DOT_K(dot_q3_k_avxvnni, dot4_q3_k_avxvnni, struct blk_q3_k, q3_k_sb_avxvnni, kq_hsum256)
+KQ_DOT_K_ONE(dot_q4_k_avxvnni, struct blk_q4_k, q4_k_sb_avxvnni, kq_hsum256)
+KQ_DOT_K_ONE(dot_q5_k_avxvnni, struct blk_q5_k, q5_k_sb_avxvnni, kq_hsum256)
+KQ_DOT_K_ONE(dot_q2_k_avxvnni, struct blk_q2_k, q2_k_sb_avxvnni, kq_hsum256)
+KQ_DOT_K_ONE(dot_q3_k_avxvnni, struct blk_q3_k, q3_k_sb_avxvnni, kq_hsum256)

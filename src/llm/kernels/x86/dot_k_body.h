@@ -7,8 +7,8 @@
  *     keeps 4 products within an i16);
  *   KQ_MACC16(acc, p, sc): acc + the i32 pair sums of p * sc (i16);
  *   KQ_OR_AND(lo, t, m): lo | (t & m);
- * then KQ_DOT_K (qblk_x86.h) makes each dot and its dot4 from a step T_sb_ (a dot4 row is
- * its dot's, operation for operation: bit-identical). Integer sums are exact, so rows
+ * then KQ_DOT_K_ONE (qblk_x86.h) makes each dot from a step T_sb_, and KQ_DOT_K its dot4 too
+ * (AVX-512 VNNI: a dot4 row is its dot's, operation for operation: bit-identical). Integer sums are exact, so rows
  * differ from dot_ref_* only in float order. 256-bit on purpose: Zen 4 runs 512-bit integer
  * ops on its 256-bit units, and a 512-bit Q4_K form (two sub-blocks a zmm) streamed slower
  * than AVX2's dot (18.7 against 21.3 GB/s, session 10).

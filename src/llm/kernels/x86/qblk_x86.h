@@ -59,12 +59,15 @@ static inline float kq_hsum256(__m256 v)
     return _mm_cvtss_f32(h);
 }
 
-/* DOT (W BLK (n,) . a q8_k (n,)) and DOT4 (one activation row against 4 weight rows at byte
- * stride ws, the activation loads shared; see dot512_gemv.h, dot_avx2.c) of a K-quant whose
- * super-block step SB(x, y, &acc, &accm) adds d's part to acc and dmin's to accm: a row is
- * HSUM(acc - accm), and a dot4 row is its dot's, step for step (bit-identical). Used by
- * dot_avx2.c, dot_avxvnni_k.c and dot_avx512vnni.c (dot512_body.h KDOT_K), with dot_k_body.h's steps. */
-#define KQ_DOT_K(DOT, DOT4, BLK, SB, HSUM)                                                             \
+/* DOT (W BLK (n,) . a q8_k (n,)) of a K-quant whose super-block step SB(x, y, &acc, &accm)
+ * adds d's part to acc and dmin's to accm: a row is HSUM(acc - accm) (KQ_DOT_K_ONE), and
+ * KQ_DOT_K adds DOT4 (one activation row against 4 weight rows at byte stride ws, the
+ * activation loads shared; see dot512_gemv.h) whose rows are its dot's, step for step
+ * (bit-identical). KQ_DOT_K_ONE: dot_avx2.c and dot_avxvnni_k.c, whose 16 ymm registers
+ * cannot hold a dot4's 4 rows (it spilled and streamed slower than the dot, session 17, so
+ * those levels walk one row at a time, kernels.c K_ONE_ROW); KQ_DOT_K: dot_avx512vnni.c
+ * (dot512_body.h KDOT_K, 32 registers). Both with dot_k_body.h's steps. */
+#define KQ_DOT_K_ONE(DOT, BLK, SB, HSUM)                                                               \
     void DOT(int64_t n, float *s, const void *w, const void *a)                                        \
     {                                                                                                  \
         const BLK *x = w;                                                                              \
@@ -73,7 +76,9 @@ static inline float kq_hsum256(__m256 v)
         for (int64_t i = 0; i < n / QK_K; i++)                                                         \
             SB(&x[i], &y[i], &acc, &accm);                                                             \
         *s = HSUM(_mm256_sub_ps(acc, accm));                                                           \
-    }                                                                                                  \
+    }
+#define KQ_DOT_K(DOT, DOT4, BLK, SB, HSUM)                                                             \
+    KQ_DOT_K_ONE(DOT, BLK, SB, HSUM)                                                                   \
     void DOT4(int64_t n, const void *w, size_t ws, const void *a, float *y, size_t ys)                 \
     {                                                                                                  \
         const BLK *x[4];                                                                               \
