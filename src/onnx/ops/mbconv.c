@@ -273,7 +273,8 @@ static void mb_parallel(const struct ox_ctx *c, int64_t n, int64_t min_per_threa
  * keep a band's E and D rows within MB_BAND_BYTES, rounded up to an even count (batch 1 at
  * 2 threads: 7 bands split 3 + 4 left one core idle for a seventh of the block), at most
  * OH. The count depends on the shape only, never on the threads: results stay bit-identical
- * for every thread count. (On this session's loaded
+ * for every thread count (mb_rows_split raises it with the threads only where the bands do
+ * not change the bits). (On this session's loaded
  * machine budgets of 256 KiB..1 MiB measured within noise of each other.) */
 static int64_t mb_bands(const struct mb_geom *g)
 {
