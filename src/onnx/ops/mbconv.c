@@ -55,6 +55,9 @@
                                       * MobileNetV2's 14x14 blocks with M = 576, 882 KiB, in
                                       * one band: at 2 threads 2 fork/joins, not 4) */
 #define MB_CHUNK_BANDS 2            /* least bands per thread for an image split by bands */
+#define MB_ROWS_MINOH 14            /* least output rows of a map cut by rows on several threads
+                                     * although it fits in one band (mb_rows_split; MobileNetV2's
+                                     * 7x7 blocks measured slower cut, their halo rows 2 of 7) */
 #define MB_BLK_MINHW 196            /* E channel-blocked from 14x14 maps up (mb_blk_map) */
 #define MB_BLKD_MINHW 49            /* and from 7x7 up with a project conv: on MobileNetV2's 7x7
                                      * blocks (K = 160) the planar path had measured ~10% faster
@@ -270,7 +273,8 @@ static void mb_parallel(const struct ox_ctx *c, int64_t n, int64_t min_per_threa
  * keep a band's E and D rows within MB_BAND_BYTES, rounded up to an even count (batch 1 at
  * 2 threads: 7 bands split 3 + 4 left one core idle for a seventh of the block), at most
  * OH. The count depends on the shape only, never on the threads: results stay bit-identical
- * for every thread count. (On this session's loaded
+ * for every thread count (mb_rows_split raises it with the threads only where the bands do
+ * not change the bits). (On this session's loaded
  * machine budgets of 256 KiB..1 MiB measured within noise of each other.) */
 static int64_t mb_bands(const struct mb_geom *g)
 {
@@ -283,6 +287,22 @@ static int64_t mb_bands(const struct mb_geom *g)
     int64_t t = (g->win.oh + rows - 1) / rows;
     t += t > 1 && t % 2; /* even: two threads' band ranges (mb_chunk) are then equal */
     return t < 1 ? 1 : t > g->win.oh ? g->win.oh : t;
+}
+
+/* Whether an image left to split finely (batch 1) on c's threads is cut into
+ * MB_CHUNK_BANDS nth bands of rows although mb_bands keeps it in fewer: a map that fits in
+ * one band was split by channel blocks, so each core wrote half of every row of D and Y and
+ * read the other half back from the other core (the project GEMM reads all of D; the next
+ * block's expand all of X); cut by rows each core writes and reads its own rows, recomputing
+ * the halo rows of E (MobileNetV2's 14x14 blocks: 134 -> 194 us from 1 to 2 threads split by
+ * channels). The band count then depends on the threads, so only where the bits do not depend
+ * on the bands: the blocked E and D path (blkd), whose expand sums each pixel's E over C in
+ * order, the depthwise each output pixel on its own and the project each pixel's Y over M in
+ * order from the bias, wherever the bands cut. One thread keeps the single band. */
+static int mb_rows_split(const struct ox_ctx *c, const struct mb_geom *g, int blkd)
+{
+    return c->nth > 1 && blkd && g->win.oh >= MB_ROWS_MINOH && g->win.oh >= MB_CHUNK_BANDS * c->nth &&
+           mb_bands(g) < MB_CHUNK_BANDS * c->nth;
 }
 
 /* what every image of a run shares */
@@ -559,10 +579,18 @@ static int mb_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_te
     size_t slot = mb_scratch(n, in, out);
     int64_t bi = ox_parallel_images(c, g->nb, slot, mb_image, &r);
     /* the images left (batch 1: all) in ranges of bands, one per thread, where there are
-     * MB_CHUNK_BANDS bands for each: a range recomputes the rows of E it shares with the
-     * range before it, but the three steps of a band run on one core without a join */
+     * MB_CHUNK_BANDS bands for each (or mb_rows_split cuts the map into as many): a range
+     * recomputes the rows of E it shares with the range before it, but the three steps of a
+     * band run on one core without a join, and each core's rows of Y stay in its cache for
+     * the next block */
     r.k0 = bi;
     r.chunks = c->nth;
+    if (bi < g->nb && mb_rows_split(c, g, r.blkd)) {
+        r.bands = MB_CHUNK_BANDS * c->nth;
+        r.drows = (v->oh + r.bands - 1) / r.bands;
+        r.erows = (r.drows - 1) * v->sh + (v->kh - 1) * v->dh + 1;
+        r.erows = r.erows > g->h ? g->h : r.erows;
+    }
     if (c->nth > 1 && r.bands >= MB_CHUNK_BANDS * c->nth && bi < g->nb) {
         ox_parallel_slots(c, (g->nb - bi) * r.chunks, slot, mb_chunk, &r);
         bi = g->nb;
@@ -576,13 +604,15 @@ static int mb_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_te
 
 /* op->scratch_slots: mb_exec's whole images per thread (ox_parallel_images, batch >= nth)
  * and its band ranges (ox_parallel_slots, MB_CHUNK_BANDS bands a thread; mb_bands bounds the
- * bands it runs) use nth slots */
+ * bands it runs, or mb_rows_split cuts a map by rows: taken here wherever it may be, blkd
+ * depends on the ISA) use nth slots */
 static int mb_scratch_slots(const struct ox_ctx *c, const struct ox_node *n, struct ox_tensor *const *in)
 {
     struct mb_geom g;
     if (c->nth <= 1 || mb_pack(n, in, NULL) <= 0 || mb_geometry(n, in, &g, NULL) < 0)
         return 1;
-    return g.nb >= c->nth || mb_bands(&g) >= MB_CHUNK_BANDS * c->nth ? c->nth : 1;
+    int rows = g.has_c && g.m2 <= OX_MB_MAXM2 && mb_blk_map(&g) && mb_rows_split(c, &g, 1);
+    return g.nb >= c->nth || mb_bands(&g) >= MB_CHUNK_BANDS * c->nth || rows ? c->nth : 1;
 }
 
 const struct ox_op ox_op_inferd_mbconv = {

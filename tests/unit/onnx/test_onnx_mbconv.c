@@ -21,7 +21,11 @@
  * of their own, which runs 512-bit: OX_MB_PRJ_CH cuts 40 into 32 + 8). MobileNetV2's last
  * blocks' shape (7x7, 160 -> 960 -> 160) is where ox_parallel's 3 parts of the channel blocks
  * become 4 on 2 threads (mbconv.c's mb_parallel) and the project's 20 items split by
- * channels. */
+ * channels. The "rows" cases are maps from 14 output rows up that fit in one band, which on
+ * 2 and 3 threads at batch 1 (and batch 3's last image on 2) are cut into 4 and 6 bands of
+ * rows (mbconv.c's mb_rows_split) while 1 thread runs one band: the bit-for-bit comparison
+ * proves the bands do not change the sums (MobileNetV2's 14x14 blocks, a stride-2 block into
+ * 14x14, odd rows with asymmetric pads, and without the expand conv). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -236,6 +240,10 @@ int main(void)
         {"whole 3x3 s1 7x7 Clip + project (40) + residual", 40, 120, 40, 7, 7, 3, 1, 1, {1, 1, 1, 1}, "Clip", 1, 1, 0, 1, NULL},
         {"whole 3x3 s1 7x7 Clip, M = 960 (3 parts -> 4)", 160, 960, 160, 7, 7, 3, 1, 1, {1, 1, 1, 1}, "Clip", 1, 1, 0, 1, NULL},
         {"whole 5x5 s1 14x14 SiLU, M = 232: expand pairs outer, 15 blocks", 40, 232, 40, 14, 14, 5, 1, 1, {2, 2, 2, 2}, "SiLU", 1, 1, 0, 1, NULL},
+        {"rows 3x3 s1 14x14 Clip, M = 576 + residual (by rows)", 96, 576, 96, 14, 14, 3, 1, 1, {1, 1, 1, 1}, "Clip", 1, 1, 0, 1, NULL},
+        {"rows 3x3 s2 28x28 -> 14x14 Clip + project (64)", 32, 192, 64, 28, 28, 3, 2, 1, {1, 1, 1, 1}, "Clip", 1, 0, 0, 1, NULL},
+        {"rows 5x5 s1 17x15 pads (2,1,2,3) HardSwish + project (21) + act", 13, 40, 21, 17, 15, 5, 1, 1, {2, 1, 2, 3}, "HardSwish", 0, 0, 0, 1, "HardSwish"},
+        {"rows no expand: depthwise 3x3 s1 16x16 Relu -> project (24)", 32, 32, 24, 16, 16, 3, 1, 1, {1, 1, 1, 1}, "Relu", 1, 0, 3, 1, NULL},
         {"whole 3x3 s1 6x6 Relu + project (planar)", 8, 30, 12, 6, 6, 3, 1, 1, {1, 1, 1, 1}, "Relu", 1, 0, 0, 1, NULL},
         {"no expand, no project: not fused", 24, 24, 0, 20, 20, 3, 1, 1, {1, 1, 1, 1}, "Relu", 1, 0, 3, 0, NULL},
         /* near misses: the expand stays a Conv, the depthwise -> project pair still fuses */

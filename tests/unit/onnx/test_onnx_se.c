@@ -9,7 +9,9 @@
  * 8: outputs equal bit for bit (the fused step runs the unfused ops' kernels in the same
  * order); both are checked against a double-precision reference
  * within 1e-4 (abs + rel; the SIMD sigmoid is an approximation); and the "graph optimized"
- * summary counts the blocks fused. check_folded: a block whose X is a constant (constant
+ * summary counts the blocks fused. At batch 1 on a pool an image of up to SE_ONE_ELEMS (64 Ki)
+ * elements runs on one thread (se.c), larger ones split its squeeze, FCs and scale: both
+ * kinds are here (1152 channels at 7x7 and at 9x9). check_folded: a block whose X is a constant (constant
  * folding off) is folded by the plan (ox_op_run_once: InferdSE with its own packed weights).
  * ctest runs it again with INFERD_CPU_DISABLE=avx512f (AVX2
  * kernels) and =all (scalar references). */
@@ -294,8 +296,10 @@ int main(void)
         {"EfficientNet 43 -> 7, 7x9 (tail 15)", 43, 7, 7, 9, 1, 0, 0, 1},
         /* batch 1 on 2 and 3 threads: the FCs split over W1's and W2's panels (the last
          * partial), each with its channels' scale */
-        {"EfficientNet 1152 -> 48, 7x7 (FCs split)", 1152, 48, 7, 7, 1, 0, 0, 1},
-        {"odd 203 -> 50, 5x5 (FCs split, last panel partial)", 203, 50, 5, 5, 0, 0, 0, 1},
+        {"EfficientNet 1152 -> 48, 7x7 (one thread at batch 1)", 1152, 48, 7, 7, 1, 0, 0, 1},
+        {"EfficientNet 1152 -> 48, 9x9 (FCs split)", 1152, 48, 9, 9, 1, 0, 0, 1},
+        {"odd 1203 -> 50, 7x8 (FCs split, last panel partial)", 1203, 50, 7, 8, 0, 0, 0, 1},
+        {"odd 203 -> 50, 5x5 (last panel partial)", 203, 50, 5, 5, 0, 0, 0, 1},
         {"a read after the Mul (Y not over X), 24 -> 6", 24, 6, 15, 17, 0, 1, 0, 1},
         {"near miss: pooled value is a graph output", 24, 6, 15, 17, 0, 0, 1, 0},
         {"near miss: the Mul scales another tensor", 24, 6, 15, 17, 1, 0, 2, 0},
