@@ -439,7 +439,7 @@ static void check_panels(void)
         {"avx2", KERN_ISA_AVX2_MASK, GGML_TYPE_Q4_0, gemm_panel_q4_0_avx2, 8, NULL},
         {"avx2", KERN_ISA_AVX2_MASK, GGML_TYPE_Q8_0, gemm_panel_q8_0_avx2, 8, gemm4x2_avx2_q8_0},
         {"avxvnni", KERN_ISA_AVXVNNI_MASK, GGML_TYPE_Q4_0, gemm_panel_q4_0_avxvnni, 8, NULL},
-        {"avxvnni", KERN_ISA_AVXVNNI_MASK, GGML_TYPE_Q8_0, gemm_panel_q8_0_avxvnni, 8, NULL},
+        {"avxvnni", KERN_ISA_AVXVNNI_MASK, GGML_TYPE_Q8_0, gemm_panel_q8_0_avxvnni, 8, gemm4x2_avx2_q8_0},
         {"avx512 (F/BW/VL)", KERN_ISA_AVX512_MASK, GGML_TYPE_Q4_0, gemm_panel_q4_0_avx512, 16, NULL},
         {"avx512vnni", KERN_ISA_AVX512VNNI_MASK, GGML_TYPE_Q4_0, gemm_panel_q4_0_avx512vnni, 16, NULL},
         {"avx512vnni", KERN_ISA_AVX512VNNI_MASK, GGML_TYPE_Q8_0, gemm_panel_q8_0_avx512vnni, 16, NULL},
@@ -478,6 +478,9 @@ static void check_panels(void)
         check_panel(ps[i].name, ps[i].t, ps[i].g, ps[i].rows, 16, 2048, ps[i].same);
         check_panel(ps[i].name, ps[i].t, ps[i].g, ps[i].rows, 3, k ? 256 : 32, ps[i].same);
         check_panel(ps[i].name, ps[i].t, ps[i].g, ps[i].rows, 9, 5632, ps[i].same);
+        /* 4-token tiles (AVX-VNNI Q8_0) plus tails of 3 and 2 */
+        check_panel(ps[i].name, ps[i].t, ps[i].g, ps[i].rows, 7, k ? 512 : 96, ps[i].same);
+        check_panel(ps[i].name, ps[i].t, ps[i].g, ps[i].rows, 6, k ? 256 : 64, ps[i].same);
     }
     /* kern_get_panel hands out the one of this CPU's ISA */
     const struct kern_panel *p4 = kern_get_panel(GGML_TYPE_Q4_0), *p8 = kern_get_panel(GGML_TYPE_Q8_0);

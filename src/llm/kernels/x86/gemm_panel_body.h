@@ -325,6 +325,69 @@ static inline __attribute__((always_inline)) void tile_q8(int nt, int64_t nb, co
         store_sum8(y + (size_t)t * ldy, acc[t], acc[t] + 4);
 }
 
+#ifndef PANEL_512
+/* Q8_0 with AVX-VNNI (ymm): 4 activation rows x groups g0, g0 + 1 of the 8 partial sums per
+ * output, block by block (tile_q8's sums, bit for bit). A 1-row tile over all 8 groups
+ * holds 8 partial sums and 8 weight vectors: every block then reloads the 8 weight vectors
+ * per token and takes 2 broadcasts (-128 sum(a) and the activation word) per vpdpbusd, 26
+ * loads per 8 vpdpbusd, where this core takes 2 vector loads a cycle and vpdpbusd shares
+ * its 2 pipes with the fma. Here each weight vector serves 4 tokens: 8 partial sums, 4
+ * scale vectors, one weight vector and the broadcasts fit the 16 ymm registers, and a
+ * block's 8 vpdpbusd take 17 loads; the scale (d_w d_a) is multiplied once per pass. */
+static inline __attribute__((always_inline)) void tile_q8_quad(int g0, int64_t nb, const uint32_t *q, const float *d,
+                                                               const unsigned char *a, size_t as,
+                                                               const struct kern_panel_aux *aux, vf out[4][2])
+{
+    vf acc[4][2];
+#pragma GCC unroll 4
+    for (int t = 0; t < 4; t++)
+        acc[t][0] = acc[t][1] = VF_ZERO();
+    const uint32_t *qb = q + (size_t)g0 * R;
+    const int8_t *ap[4];                /* row t's block b, group g0 */
+    const struct kern_panel_aux *xp[4]; /* row t's aux of block b */
+#pragma GCC unroll 4
+    for (int t = 0; t < 4; t++)
+        ap[t] = ((const struct blk_q8_0 *)(a + (size_t)t * as))->qs + 4 * g0, xp[t] = aux + (size_t)t * nb;
+    for (int64_t b = 0; b < nb; b++, qb += 8 * R) {
+        vf wd = VF_LOAD(d + b * R), sc[4];
+#pragma GCC unroll 4
+        for (int t = 0; t < 4; t++)
+            sc[t] = VMUL(wd, VF_SET1(xp[t]->d));
+#pragma GCC unroll 2
+        for (int g = 0; g < 2; g++) {
+            vi wv = VI_LOAD(qb + g * R);
+#pragma GCC unroll 4
+            for (int t = 0; t < 4; t++) {
+                vi s = VDP(VI_SET1(xp[t]->c8[g0 + g]), wv, VI_SET1(ld32(ap[t] + 4 * g)));
+                acc[t][g] = VFMA(sc[t], VCVT(s), acc[t][g]);
+            }
+        }
+#pragma GCC unroll 4
+        for (int t = 0; t < 4; t++)
+            ap[t] += sizeof(struct blk_q8_0), xp[t]++;
+    }
+#pragma GCC unroll 4
+    for (int t = 0; t < 4; t++)
+        out[t][0] = acc[t][0], out[t][1] = acc[t][1];
+}
+
+/* 4 activation rows, the 8 partial sums in 4 passes over the panel. */
+static void tile_q8_4(int64_t nb, const uint32_t *q, const float *d, const unsigned char *a, size_t as,
+                      const struct kern_panel_aux *aux, float *y, size_t ldy)
+{
+    vf p[4][8];
+#pragma GCC unroll 4
+    for (int g0 = 0; g0 < 8; g0 += 2) {
+        vf o[4][2];
+        tile_q8_quad(g0, nb, q, d, a, as, aux, o);
+        for (int t = 0; t < 4; t++)
+            p[t][g0] = o[t][0], p[t][g0 + 1] = o[t][1];
+    }
+    for (int t = 0; t < 4; t++)
+        store_sum8(y + (size_t)t * ldy, p[t], p[t] + 4);
+}
+#endif
+
 /* W q8_0 (R, n) . A q8_0 (n_tok, n) -> y[t * ldy + r] */
 void PN(gemm_panel_q8_0_)(int64_t n, const void *w, size_t ws, const void *a, size_t as, const void *aux, float *y,
                           size_t ldy, int n_tok, void *scratch)
@@ -335,6 +398,11 @@ void PN(gemm_panel_q8_0_)(int64_t n, const void *w, size_t ws, const void *a, si
     const struct kern_panel_aux *x = aux;
     pack_q8_0(nb, w, ws, q, d);
     int t = 0;
+#ifndef PANEL_512
+    for (; t + 4 <= n_tok; t += 4)
+        tile_q8_4(nb, q, d, (const unsigned char *)a + (size_t)t * as, as, x + (size_t)t * nb, y + (size_t)t * ldy,
+                  ldy);
+#endif
     for (; t + NT8 <= n_tok; t += NT8)
         tile_q8(NT8, nb, q, d, (const unsigned char *)a + (size_t)t * as, as, x + (size_t)t * nb,
                 y + (size_t)t * ldy, ldy);
