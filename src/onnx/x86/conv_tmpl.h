@@ -590,7 +590,8 @@ static inline __attribute__((always_inline)) void gemm_blocked_in(const struct o
         int64_t nbc = n1 - jb < OX_CV_NB ? n1 - jb : OX_CV_NB;
         const int two = two_strips(g, nbc);
         int64_t kcmax = ox_conv_kc(k);
-        if (two && !pre && kc2 > kcmax) /* whole ox_conv_kc blocks, at most kc2 rows (strip_col) */
+        /* whole ox_conv_kc blocks, at most kc2 rows (strip_col); folded away for the small buffer */
+        if (kc2 > OX_CV_KC && two && !pre && kc2 > kcmax)
             kcmax *= kc2 / kcmax;
         for (int64_t k0 = 0; k0 < k; k0 += kcmax) {
             int64_t kc = k - k0 < kcmax ? k - k0 : kcmax;
@@ -681,17 +682,8 @@ static inline __attribute__((always_inline)) void gemm_blocked_in(const struct o
     }
 }
 
-/* gemm_blocked_in with a stack buffer of each size, in functions of their own so that the
- * common call's frame keeps the small one (128 KiB); the large one (AVX-512 256 KiB) only
- * where a two-strip block is packed here */
-static __attribute__((noinline)) void gemm_blocked_kc(const struct ox_conv_gemm *g, const struct ox_conv_im2col *im,
-                                                      const float *pre, int64_t p0, int64_t p1, int64_t n0,
-                                                      int64_t n1)
-{
-    float bpk[OX_CV_KC * OX_CV_NB] __attribute__((aligned(64)));
-    gemm_blocked_in(g, im, pre, p0, p1, n0, n1, bpk, OX_CV_KC);
-}
-
+/* gemm_blocked_in with the large buffer (AVX-512 256 KiB), in a function of its own so that
+ * the common call's frame keeps the small one (128 KiB) */
 static __attribute__((noinline)) void gemm_blocked_kc2(const struct ox_conv_gemm *g, const struct ox_conv_im2col *im,
                                                        int64_t p0, int64_t p1, int64_t n0, int64_t n1)
 {
@@ -705,10 +697,12 @@ static void gemm_blocked(const struct ox_conv_gemm *g, const struct ox_conv_im2c
 {
     /* only a range's last column block can be narrower than OX_CV_NB */
     int64_t last = n1 > n0 ? n1 - n0 - (n1 - n0 - 1) / OX_CV_NB * OX_CV_NB : 0;
-    if (!pre && two_strips(g, last))
+    if (!pre && two_strips(g, last)) {
         gemm_blocked_kc2(g, im, p0, p1, n0, n1);
-    else
-        gemm_blocked_kc(g, im, pre, p0, p1, n0, n1);
+        return;
+    }
+    float bpk[OX_CV_KC * OX_CV_NB] __attribute__((aligned(64)));
+    gemm_blocked_in(g, im, pre, p0, p1, n0, n1, bpk, OX_CV_KC);
 }
 
 /* One column j of Y for one panel: y (MR,) = panel (K, MR) ^T-walk @ b[:, j] (panel_col).
