@@ -3,7 +3,7 @@
  * PROT_NONE pages, as its stride-2 rows are split straight from X), the depthwise kernel
  * (3x3 and 5x5, stride 1 and 2, odd pads and sizes), the GEMM's K / column / panel
  * blocking, its im2col view, a batch as one GEMM, B packed ahead (with a planted fault) and
- * two-strip column blocks' larger K blocks (bit-equal to B packed ahead),
+ * narrow column blocks' larger K blocks (bit-equal to B packed ahead),
  * AVX2 and AVX-512 versions against the portable scalar references
  * (|diff| <= 1e-4 * (1 + |ref|)). A version whose ISA the CPU lacks is skipped with a
  * message. */
@@ -254,18 +254,20 @@ static void test_gemm_pre(enum ox_isa isa, const char *name)
     CHECK(bad == 0);
 }
 
-/* A column block of two strips whose weights pass 1 MiB (a 7x7 map's 49 columns at batch 1):
- * packed in the GEMM, its K blocks are up to OX_CV_KC2 rows (whole ox_conv_kc blocks), B
- * packed ahead keeps ox_conv_kc's; the two must give the same bits (the tiles' sums chain
- * through Y between blocks, strip_col sums per ox_conv_kc block) and stay close to the
- * reference. Strips of both ISAs (AVX-512 33-64 columns, AVX2 17-32), one block of K and
- * several (a short last one: 1030, 2700), panels short of 12 rows (strip_col), Z, the
- * im2col view (a 3x3 stride-2 conv to a 7x7 map) and panel ranges cut in two. */
-static void test_gemm_two_strips(enum ox_isa isa, const char *name)
+/* A column block of one or two strips whose weights pass 1 MiB (a 7x7 map's 49 columns at
+ * batch 1, a Winograd GEMM's 16 tiles): packed in the GEMM, its K blocks are up to
+ * OX_CV_KC2 rows (whole ox_conv_kc blocks), B packed ahead keeps ox_conv_kc's; the two must
+ * give the same bits (the tiles' sums chain through Y between blocks, strip_col sums per
+ * ox_conv_kc block) and stay close to the reference. One and two strips of both ISAs
+ * (AVX-512 9-64 columns, AVX2 9-32), one block of K and several (a short last one: 1030,
+ * 2700), panels short of 12 rows (strip_col), Z, the im2col view (a 3x3 stride-2 conv to a
+ * 7x7 map) and panel ranges cut in two. */
+static void test_gemm_narrow(enum ox_isa isa, const char *name)
 {
     static const int cases[][4] = {/* m, n, k, im2col (k: input channels) */
                                    {512, 49, 512, 0},  {512, 49, 2048, 0}, {100, 33, 2700, 0}, {64, 64, 4608, 0},
-                                   {512, 25, 1030, 0}, {300, 20, 1024, 0}, {512, 49, 64, 1},  {130, 49, 300, 1}};
+                                   {512, 25, 1030, 0}, {300, 20, 1024, 0}, {512, 49, 64, 1},  {130, 49, 300, 1},
+                                   {512, 16, 512, 0},  {100, 9, 2700, 0}};
     int bad = 0;
     for (size_t ci = 0; ci < sizeof cases / sizeof *cases; ci++) {
         const int *t = cases[ci];
@@ -304,7 +306,7 @@ static void test_gemm_two_strips(enum ox_isa isa, const char *name)
             g.c = y2;
             ox_conv_gemm_pre_run(isa, &g, bp, 0, panels, 0, n);
             if ((!close_all(y0, y1, m * n) || memcmp(y1, y2, sizeof(float) * (size_t)(m * n)) != 0) && bad++ < 5)
-                printf("  %s two-strip gemm case %zu act=%d differs\n", name, ci, epis[e].act);
+                printf("  %s narrow-block gemm case %zu act=%d differs\n", name, ci, epis[e].act);
         }
         free(x);
         free(w);
@@ -679,7 +681,7 @@ int main(void)
         test_gemm_im2col(OX_ISA_AVX2, "avx2");
         test_gemm_batch(OX_ISA_AVX2, "avx2");
         test_gemm_pre(OX_ISA_AVX2, "avx2");
-        test_gemm_two_strips(OX_ISA_AVX2, "avx2");
+        test_gemm_narrow(OX_ISA_AVX2, "avx2");
         test_dw(OX_ISA_AVX2, "avx2");
         test_dw_blk(OX_ISA_AVX2, "avx2");
         test_stem(OX_ISA_AVX2, "avx2");
@@ -693,7 +695,7 @@ int main(void)
         test_gemm_im2col(OX_ISA_AVX512, "avx512");
         test_gemm_batch(OX_ISA_AVX512, "avx512");
         test_gemm_pre(OX_ISA_AVX512, "avx512");
-        test_gemm_two_strips(OX_ISA_AVX512, "avx512");
+        test_gemm_narrow(OX_ISA_AVX512, "avx512");
         test_dw(OX_ISA_AVX512, "avx512");
         test_dw_blk(OX_ISA_AVX512, "avx512");
         test_stem(OX_ISA_AVX512, "avx512");
