@@ -441,13 +441,19 @@ static void strip_col(const struct ox_conv_gemm *g, const float *a, const float 
                       const float *z, int64_t row0, int first, int last)
 {
     float out[2 * VL];
-    panel_col(a, bs, SW, kc, out);
-    const int64_t ldc = g->ldc;
-    for (int r = 0; r < OX_CV_MR && row0 + r < g->m; r++) {
-        float v = out[r] + (first ? 0.0f : c[r * ldc]);
-        if (last)
-            v = ox_act_apply(&g->epi, v + (g->bias ? g->bias[row0 + r] : 0.0f) + (z ? z[r * ldc] : 0.0f));
-        c[r * ldc] = v;
+    const int64_t ldc = g->ldc, sub = ox_conv_kc(g->k);
+    /* a sum per ox_conv_kc block added to Y's, as where K blocks are no larger (a block of
+     * gemm_blocked_kc2 is whole ones of them): the same bits for any blocking */
+    for (int64_t s0 = 0; s0 < kc; s0 += sub) {
+        const int64_t n = kc - s0 < sub ? kc - s0 : sub;
+        const int head = first && s0 == 0, tail = last && s0 + n == kc;
+        panel_col(a + s0 * OX_CV_MR, bs + s0 * SW, SW, n, out);
+        for (int r = 0; r < OX_CV_MR && row0 + r < g->m; r++) {
+            float v = out[r] + (head ? 0.0f : c[r * ldc]);
+            if (tail)
+                v = ox_act_apply(&g->epi, v + (g->bias ? g->bias[row0 + r] : 0.0f) + (z ? z[r * ldc] : 0.0f));
+            c[r * ldc] = v;
+        }
     }
 }
 
@@ -551,15 +557,44 @@ static inline __attribute__((always_inline)) void tile_xc(const struct ox_conv_g
         tile_kc(g, a, bs, kc, c, g->ldc, z, row0, ROWS, ROWS, VL, 1, first, last, pf, x, 0);
 }
 
-/* the blocked GEMM of conv_kern.h; im NULL: B is g->b; pre not NULL: B packed ahead of the
- * call (ox_conv_prepack), nothing packed here (n0 a multiple of OX_CV_NB) */
-static void gemm_blocked(const struct ox_conv_gemm *g, const struct ox_conv_im2col *im, const float *pre, int64_t p0,
-                         int64_t p1, int64_t n0, int64_t n1)
+/* Whether a column block of nbc columns is one or two strips whose weights outgrow L2 (1 MiB
+ * and up; a 7x7 map's 49 columns at batch 1, a Winograd GEMM's 16 tiles of a 7x7 or 14x14
+ * map): gemm_blocked then takes K blocks of up to OX_CV_KC2 rows where B is packed here and,
+ * for two strips, walks the weights panel by panel over both. */
+static inline int narrow_block(const struct ox_conv_gemm *g, int64_t nbc)
 {
-    float bpk[OX_CV_KC * OX_CV_NB] __attribute__((aligned(64)));
-    const int64_t k = g->k, kcmax = ox_conv_kc(k);
+    return nbc > 0 && nbc <= 2 * SW && g->m * g->k >= (1 << 18);
+}
+
+/* Most K rows per block of such a narrow column block packed by gemm_blocked (the buffer
+ * holds two strips), in whole blocks of ox_conv_kc: the panels' K blocks, K * MR floats
+ * apart, were each a short run of the weights' one sequential stream, which batch 1 reads
+ * from memory once a run; with K in one block (up to 1024 rows) they are the stream itself.
+ * Per element the tiles' sums run in the same order (partial sums through Y between
+ * blocks) and strip_col sums per ox_conv_kc block as before: same bits. Cold weights (over
+ * 96 MB of copies), 1 thread on cpu1, CPU time, best of 6 alternated with the 256-row
+ * blocks: M x K @ 49 columns 2048x512 657 -> 562 us, 512x2048 636 -> 578, 2048x1024
+ * 1234 -> 1070, 512x4608 1345 -> 1245; one strip, 16 columns: 512x512 60-62 -> 51-52,
+ * 256x2304 136 -> 122 (AVX-512, 2026-12-07). */
+#define OX_CV_KC2 1024
+
+/* the blocked GEMM of conv_kern.h; im NULL: B is g->b; pre not NULL: B packed ahead of the
+ * call (ox_conv_prepack), nothing packed here (n0 a multiple of OX_CV_NB); bpk: the packing
+ * buffer, at least OX_CV_KC * OX_CV_NB floats; kc2: the most K rows per block of a
+ * narrow column block packed here (bpk holds 2 * SW * kc2 floats) */
+static inline __attribute__((always_inline)) void gemm_blocked_in(const struct ox_conv_gemm *g,
+                                                                  const struct ox_conv_im2col *im, const float *pre,
+                                                                  int64_t p0, int64_t p1, int64_t n0, int64_t n1,
+                                                                  float *bpk, int64_t kc2)
+{
+    const int64_t k = g->k;
     for (int64_t jb = n0; jb < n1; jb += OX_CV_NB) {
         int64_t nbc = n1 - jb < OX_CV_NB ? n1 - jb : OX_CV_NB;
+        const int two = narrow_block(g, nbc);
+        int64_t kcmax = ox_conv_kc(k);
+        /* whole ox_conv_kc blocks, at most kc2 rows (strip_col); folded away for the small buffer */
+        if (kc2 > OX_CV_KC && two && !pre && kc2 > kcmax)
+            kcmax *= kc2 / kcmax;
         for (int64_t k0 = 0; k0 < k; k0 += kcmax) {
             int64_t kc = k - k0 < kcmax ? k - k0 : kcmax;
             int first = k0 == 0, last = k0 + kc == k;
@@ -575,7 +610,7 @@ static void gemm_blocked(const struct ox_conv_gemm *g, const struct ox_conv_im2c
              * a panel's block then serves both strips while in L1, its read from memory
              * spread over the whole block instead of the first strip's pass. Weights that
              * stay in L2 (the Winograd GEMMs) measured 1-3% slower that way. */
-            const int64_t mc = nbc > SW && nbc <= 2 * SW && g->m * k >= (1 << 18) ? 1 : OX_CV_MC;
+            const int64_t mc = two && nbc > SW ? 1 : OX_CV_MC;
             for (int64_t pm = p0; pm < p1; pm += mc) {
                 int64_t pe = p1 - pm < mc ? p1 : pm + mc;
                 int folded = 0; /* columns of this strip that the previous strip's tiles computed */
@@ -647,6 +682,29 @@ static void gemm_blocked(const struct ox_conv_gemm *g, const struct ox_conv_im2c
             }
         }
     }
+}
+
+/* gemm_blocked_in with the large buffer (AVX-512 256 KiB), in a function of its own so that
+ * the common call's frame keeps the small one (128 KiB) */
+static __attribute__((noinline)) void gemm_blocked_kc2(const struct ox_conv_gemm *g, const struct ox_conv_im2col *im,
+                                                       int64_t p0, int64_t p1, int64_t n0, int64_t n1)
+{
+    _Static_assert(2 * SW * OX_CV_KC2 >= OX_CV_KC * OX_CV_NB, "the large buffer serves every block");
+    float bpk[2 * SW * OX_CV_KC2] __attribute__((aligned(64)));
+    gemm_blocked_in(g, im, NULL, p0, p1, n0, n1, bpk, OX_CV_KC2);
+}
+
+static void gemm_blocked(const struct ox_conv_gemm *g, const struct ox_conv_im2col *im, const float *pre, int64_t p0,
+                         int64_t p1, int64_t n0, int64_t n1)
+{
+    /* only a range's last column block can be narrower than OX_CV_NB */
+    int64_t last = n1 > n0 ? n1 - n0 - (n1 - n0 - 1) / OX_CV_NB * OX_CV_NB : 0;
+    if (!pre && narrow_block(g, last)) {
+        gemm_blocked_kc2(g, im, p0, p1, n0, n1);
+        return;
+    }
+    float bpk[OX_CV_KC * OX_CV_NB] __attribute__((aligned(64)));
+    gemm_blocked_in(g, im, pre, p0, p1, n0, n1, bpk, OX_CV_KC);
 }
 
 /* One column j of Y for one panel: y (MR,) = panel (K, MR) ^T-walk @ b[:, j] (panel_col).

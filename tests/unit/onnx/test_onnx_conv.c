@@ -2,7 +2,8 @@
  * every fused activation, the first-layer direct conv (conv_stem.h; also with X between
  * PROT_NONE pages, as its stride-2 rows are split straight from X), the depthwise kernel
  * (3x3 and 5x5, stride 1 and 2, odd pads and sizes), the GEMM's K / column / panel
- * blocking, its im2col view, a batch as one GEMM and B packed ahead (with a planted fault),
+ * blocking, its im2col view, a batch as one GEMM, B packed ahead (with a planted fault) and
+ * narrow column blocks' larger K blocks (bit-equal to B packed ahead),
  * AVX2 and AVX-512 versions against the portable scalar references
  * (|diff| <= 1e-4 * (1 + |ref|)). A version whose ISA the CPU lacks is skipped with a
  * message. */
@@ -247,6 +248,74 @@ static void test_gemm_pre(enum ox_isa isa, const char *name)
         free(z);
         free(bp);
         free(wp);
+        free(y1);
+        free(y2);
+    }
+    CHECK(bad == 0);
+}
+
+/* A column block of one or two strips whose weights pass 1 MiB (a 7x7 map's 49 columns at
+ * batch 1, a Winograd GEMM's 16 tiles): packed in the GEMM, its K blocks are up to
+ * OX_CV_KC2 rows (whole ox_conv_kc blocks), B packed ahead keeps ox_conv_kc's; the two must
+ * give the same bits (the tiles' sums chain through Y between blocks, strip_col sums per
+ * ox_conv_kc block) and stay close to the reference. One and two strips of both ISAs
+ * (AVX-512 9-64 columns, AVX2 9-32), one block of K and several (a short last one: 1030,
+ * 2700), panels short of 12 rows (strip_col), Z, the im2col view (a 3x3 stride-2 conv to a
+ * 7x7 map) and panel ranges cut in two. */
+static void test_gemm_narrow(enum ox_isa isa, const char *name)
+{
+    static const int cases[][4] = {/* m, n, k, im2col (k: input channels) */
+                                   {512, 49, 512, 0},  {512, 49, 2048, 0}, {100, 33, 2700, 0}, {64, 64, 4608, 0},
+                                   {512, 25, 1030, 0}, {300, 20, 1024, 0}, {512, 49, 64, 1},  {130, 49, 300, 1},
+                                   {512, 16, 512, 0},  {100, 9, 2700, 0}};
+    int bad = 0;
+    for (size_t ci = 0; ci < sizeof cases / sizeof *cases; ci++) {
+        const int *t = cases[ci];
+        int64_t m = t[0], n = t[1], k = t[2], panels = (m + OX_CV_MR - 1) / OX_CV_MR;
+        struct ox_conv_im2col im = {NULL, 14, 14, 3, 3, 2, 2, 1, 1, 1, 1, 7, 0};
+        float *x = NULL;
+        if (t[3]) { /* c = t[2] channels of 14x14, 3x3 stride 2 pad 1: a 7x7 map */
+            x = rnd_buf(k * 14 * 14, 4.0f);
+            im.x = x;
+            k *= 9;
+        }
+        const struct ox_conv_im2col *view = t[3] ? &im : NULL;
+        int64_t items = ox_conv_prepack_items(k, n), size = ox_conv_prepack_size(isa, k, n);
+        float *w = rnd_buf(m * k, 4.0f), *b = view ? NULL : rnd_buf(k * n, 4.0f), *bias = rnd_buf(m, 4.0f),
+              *z = rnd_buf(m * n, 4.0f), *bp = malloc(sizeof(float) * (size_t)size);
+        float *wp = malloc(sizeof(float) * (size_t)ox_conv_pack_size(m, k));
+        float *y0 = calloc((size_t)(m * n), sizeof(float)), *y1 = calloc((size_t)(m * n), sizeof(float)),
+              *y2 = calloc((size_t)(m * n), sizeof(float));
+        ox_conv_pack(w, m, k, wp);
+        CHECK(m * k >= (1 << 18));
+        for (int e = 0; e < N_EPIS; e += 2) {
+            struct ox_conv_gemm g = {wp, b, y0, bias, m, k, n, n, n, epis[e], (e & 2) ? z : NULL, 0, 0, 0};
+            if (view)
+                ox_conv_gemm_im2col_ref(&g, view, 0, panels, 0, n);
+            else
+                ox_conv_gemm_ref(&g, 0, panels, 0, n);
+            g.c = y1;
+            if (view) {
+                ox_conv_gemm_im2col_run(isa, &g, view, 0, panels / 2, 0, n);
+                ox_conv_gemm_im2col_run(isa, &g, view, panels / 2, panels, 0, n);
+            } else {
+                ox_conv_gemm_run(isa, &g, 0, panels / 2, 0, n);
+                ox_conv_gemm_run(isa, &g, panels / 2, panels, 0, n);
+            }
+            ox_conv_prepack_run(isa, &g, view, bp, 0, items);
+            g.c = y2;
+            ox_conv_gemm_pre_run(isa, &g, bp, 0, panels, 0, n);
+            if ((!close_all(y0, y1, m * n) || memcmp(y1, y2, sizeof(float) * (size_t)(m * n)) != 0) && bad++ < 5)
+                printf("  %s narrow-block gemm case %zu act=%d differs\n", name, ci, epis[e].act);
+        }
+        free(x);
+        free(w);
+        free(b);
+        free(bias);
+        free(z);
+        free(bp);
+        free(wp);
+        free(y0);
         free(y1);
         free(y2);
     }
@@ -612,6 +681,7 @@ int main(void)
         test_gemm_im2col(OX_ISA_AVX2, "avx2");
         test_gemm_batch(OX_ISA_AVX2, "avx2");
         test_gemm_pre(OX_ISA_AVX2, "avx2");
+        test_gemm_narrow(OX_ISA_AVX2, "avx2");
         test_dw(OX_ISA_AVX2, "avx2");
         test_dw_blk(OX_ISA_AVX2, "avx2");
         test_stem(OX_ISA_AVX2, "avx2");
@@ -625,6 +695,7 @@ int main(void)
         test_gemm_im2col(OX_ISA_AVX512, "avx512");
         test_gemm_batch(OX_ISA_AVX512, "avx512");
         test_gemm_pre(OX_ISA_AVX512, "avx512");
+        test_gemm_narrow(OX_ISA_AVX512, "avx512");
         test_dw(OX_ISA_AVX512, "avx512");
         test_dw_blk(OX_ISA_AVX512, "avx512");
         test_stem(OX_ISA_AVX512, "avx512");
