@@ -742,18 +742,18 @@ int main(void)
         CHECK(kern_get(GGML_TYPE_Q2_K)->vec_dot == dot_avx2_q2_k && kern_get(GGML_TYPE_Q3_K)->vec_dot == dot_avx2_q3_k &&
               k_one_row);
     check_panels();
-    check_k_random("avx512vnni", KERN_ISA_AVX512VNNI_MASK, GGML_TYPE_Q4_K, dot_q4_k_avx512vnni, dot4_q4_k_avx512vnni);
-    check_k_random("avx512vnni", KERN_ISA_AVX512VNNI_MASK, GGML_TYPE_Q5_K, dot_q5_k_avx512vnni, dot4_q5_k_avx512vnni);
-    check_k_random("avx512vnni", KERN_ISA_AVX512VNNI_MASK, GGML_TYPE_Q2_K, dot_q2_k_avx512vnni, dot4_q2_k_avx512vnni);
-    check_k_random("avx512vnni", KERN_ISA_AVX512VNNI_MASK, GGML_TYPE_Q3_K, dot_q3_k_avx512vnni, dot4_q3_k_avx512vnni);
-    check_k_random("avx2", KERN_ISA_AVX2_MASK, GGML_TYPE_Q4_K, dot_avx2_q4_k, NULL);
-    check_k_random("avx2", KERN_ISA_AVX2_MASK, GGML_TYPE_Q5_K, dot_avx2_q5_k, NULL);
-    check_k_random("avx2", KERN_ISA_AVX2_MASK, GGML_TYPE_Q2_K, dot_avx2_q2_k, NULL);
-    check_k_random("avx2", KERN_ISA_AVX2_MASK, GGML_TYPE_Q3_K, dot_avx2_q3_k, NULL);
-    check_k_random("avxvnni", KERN_ISA_AVXVNNI_MASK, GGML_TYPE_Q4_K, dot_q4_k_avxvnni, NULL);
-    check_k_random("avxvnni", KERN_ISA_AVXVNNI_MASK, GGML_TYPE_Q5_K, dot_q5_k_avxvnni, NULL);
-    check_k_random("avxvnni", KERN_ISA_AVXVNNI_MASK, GGML_TYPE_Q2_K, dot_q2_k_avxvnni, NULL);
-    check_k_random("avxvnni", KERN_ISA_AVXVNNI_MASK, GGML_TYPE_Q3_K, dot_q3_k_avxvnni, NULL);
+    /* every K-quant dot on random bytes, and AVX-512 VNNI's dot4s (the 256-bit levels have none) */
+    const enum ggml_type kt[4] = {GGML_TYPE_Q4_K, GGML_TYPE_Q5_K, GGML_TYPE_Q2_K, GGML_TYPE_Q3_K};
+    const kern_dot_fn k_vnni[4] = {dot_q4_k_avx512vnni, dot_q5_k_avx512vnni, dot_q2_k_avx512vnni, dot_q3_k_avx512vnni},
+                      k_avx2[4] = {dot_avx2_q4_k, dot_avx2_q5_k, dot_avx2_q2_k, dot_avx2_q3_k},
+                      k_avxvnni[4] = {dot_q4_k_avxvnni, dot_q5_k_avxvnni, dot_q2_k_avxvnni, dot_q3_k_avxvnni};
+    const kern_dot4_fn k4_vnni[4] = {dot4_q4_k_avx512vnni, dot4_q5_k_avx512vnni, dot4_q2_k_avx512vnni,
+                                     dot4_q3_k_avx512vnni};
+    for (int i = 0; i < 4; i++) {
+        check_k_random("avx512vnni", KERN_ISA_AVX512VNNI_MASK, kt[i], k_vnni[i], k4_vnni[i]);
+        check_k_random("avx2", KERN_ISA_AVX2_MASK, kt[i], k_avx2[i], NULL);
+        check_k_random("avxvnni", KERN_ISA_AVXVNNI_MASK, kt[i], k_avxvnni[i], NULL);
+    }
     check_quant_q8_k();
     return check_finish();
 }
