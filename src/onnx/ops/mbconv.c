@@ -503,6 +503,17 @@ static void mb_bands_run_blk(const struct mb_run *r, const struct ox_ctx *c, int
     }
 }
 
+/* r's band count, and the rows of D (the tallest band) and of E (what that band's window
+ * reads; the whole map for one band) that one band holds */
+static void mb_set_bands(struct mb_run *r, int64_t bands)
+{
+    const struct ox_window *v = &r->g.win;
+    r->bands = bands;
+    r->drows = (v->oh + bands - 1) / bands;
+    r->erows = (r->drows - 1) * v->sh + (v->kh - 1) * v->dh + 1;
+    r->erows = bands == 1 || r->erows > r->g.h ? r->g.h : r->erows;
+}
+
 /* image bi, all its bands */
 static void mb_image(void *arg, const struct ox_ctx *c, int64_t bi)
 {
@@ -563,11 +574,8 @@ static int mb_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_te
     struct ox_dw probe = {NULL, NULL, NULL, NULL, g->m, g->h, g->w, v->kh, v->kw, v->sh, v->sw, v->dh, v->dw, v->pt,
                           v->pl, v->oh, v->ow, r.eb, 0, 0, 0};
     r.banded = ox_dw_blk_ok(r.isa, &probe);
-    r.bands = r.banded ? mb_bands(g) : 1;
+    mb_set_bands(&r, r.banded ? mb_bands(g) : 1);
     r.cblocks = r.banded ? (g->m + ox_dw_blk_lanes(r.isa) - 1) / ox_dw_blk_lanes(r.isa) : 0;
-    r.drows = (v->oh + r.bands - 1) / r.bands; /* the tallest band */
-    r.erows = (r.drows - 1) * v->sh + (v->kh - 1) * v->dh + 1; /* the rows of E it reads */
-    r.erows = r.bands == 1 || r.erows > g->h ? g->h : r.erows;
     int blk_mode = ox_switch(&blk_sw);
     r.blk = r.banded && mb_blk_map(g) && blk_mode != 0; /* without the expand conv
                                                          * (MobileNetV2's first block) X is
@@ -585,12 +593,8 @@ static int mb_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_te
      * the next block */
     r.k0 = bi;
     r.chunks = c->nth;
-    if (bi < g->nb && mb_rows_split(c, g, r.blkd)) {
-        r.bands = MB_CHUNK_BANDS * c->nth;
-        r.drows = (v->oh + r.bands - 1) / r.bands;
-        r.erows = (r.drows - 1) * v->sh + (v->kh - 1) * v->dh + 1;
-        r.erows = r.erows > g->h ? g->h : r.erows;
-    }
+    if (bi < g->nb && mb_rows_split(c, g, r.blkd))
+        mb_set_bands(&r, MB_CHUNK_BANDS * c->nth);
     if (c->nth > 1 && r.bands >= MB_CHUNK_BANDS * c->nth && bi < g->nb) {
         ox_parallel_slots(c, (g->nb - bi) * r.chunks, slot, mb_chunk, &r);
         bi = g->nb;

@@ -11,8 +11,9 @@
  * within 1e-4 (abs + rel; the SIMD sigmoid is an approximation); and the "graph optimized"
  * summary counts the blocks fused. At batch 1 on a pool an image of up to SE_ONE_ELEMS (64 Ki)
  * elements runs on one thread (se.c), larger ones split its squeeze, FCs and scale: both
- * kinds are here (1152 channels at 7x7 and at 9x9). check_folded: a block whose X is a constant (constant
- * folding off) is folded by the plan (ox_op_run_once: InferdSE with its own packed weights).
+ * kinds are here (1152 channels at 7x7 and at 9x9). check_folded: a block whose X is a
+ * constant (constant folding off) is folded by the plan (ox_op_run_once: InferdSE with its
+ * own packed weights).
  * ctest runs it again with INFERD_CPU_DISABLE=avx512f (AVX2
  * kernels) and =all (scalar references). */
 #include <math.h>

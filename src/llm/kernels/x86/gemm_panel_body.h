@@ -333,7 +333,8 @@ static inline __attribute__((always_inline)) void tile_q8(int nt, int64_t nb, co
  * loads per 8 vpdpbusd, where this core takes 2 vector loads a cycle and vpdpbusd shares
  * its 2 pipes with the fma. Here each weight vector serves 4 tokens: 8 partial sums, 4
  * scale vectors, one weight vector and the broadcasts fit the 16 ymm registers, and a
- * block's 8 vpdpbusd take 17 loads; the scale (d_w d_a) is multiplied once per pass. */
+ * block's 8 vpdpbusd take 23 loads (2 weight vectors, 16 broadcasts, the scales); the
+ * scale (d_w d_a) is multiplied once per pass. */
 static inline __attribute__((always_inline)) void tile_q8_quad(int g0, int64_t nb, const uint32_t *q, const float *d,
                                                                const unsigned char *a, size_t as,
                                                                const struct kern_panel_aux *aux, vf out[4][2])
