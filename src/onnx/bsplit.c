@@ -24,7 +24,8 @@
  *
  * When (the rule, INFERD_ONNX_BSPLIT=auto, the default): image by image (b = 1) when the
  * bytes one image's steps write are at least 2/3 of the weight bytes they read and average
- * 128 KiB a step; see bsplit_wanted() for why and the measurements it came from.
+ * 128 KiB a step; on a pool of 2+ threads already when they are at least 1/8 of the weight
+ * bytes and 1 MiB in all; see bsplit_wanted() for why and the measurements it came from.
  * INFERD_ONNX_PROFILE=1 prints the choice for each batch plan.
  *
  * Environment (read at each plan build):
@@ -348,10 +349,20 @@ static int same_steps(const struct ox_plan *p, const struct ox_plan *q, int64_t 
  *   ResNet-18            1.12 / 1.09   0.23   437 KiB  -> whole
  *   ResNet-50            1.01 / -      0.44   776 KiB  -> whole
  *   ResNet-18 int8 QDQ   1.08 / 0.99   0.46   146 KiB  -> whole
- *   MobileNetV2 int8     1.06 / 0.96   2.27   110 KiB  -> whole */
+ *   MobileNetV2 int8     1.06 / 0.96   2.27   110 KiB  -> whole
+ * That is the rule on 1 thread. On nth >= 2 threads what counts is wall time, and a whole
+ * batch pays a fork / join on every step and splits each step's small maps between cores
+ * (batch-8 MobileNetV3-small ran 1.2x faster on 2 threads than on 1), while split each
+ * thread runs its own images without waiting. Measured on Zen 5 (2 threads, batch 8, wall,
+ * split / whole, 3 interleaved rounds, SCHED_FIFO): MobileNetV3-small 0.65-0.77, MobileNetV2
+ * 0.91, MobileNetV2 int8 0.80, ResNet-50 0.91-0.94, ResNet-18 0.96-0.97, ResNet-18 int8
+ * 0.94-1.0. So on 2+ threads a batch splits when one image writes at least 1/8 of the weight
+ * bytes (a weight-heavy net, VGG-like at ~0.1 or an MLP, keeps its batched GEMMs that read
+ * each weight once a batch) and at least OX_BSPLIT_MT_BYTES (an image's work worth a thread). */
 #define OX_BSPLIT_STEP_BYTES (128 * 1024)
+#define OX_BSPLIT_MT_BYTES (1024 * 1024)
 
-static int bsplit_wanted(const struct ox_plan *q, int64_t nb)
+static int bsplit_wanted(const struct ox_plan *q, int64_t nb, int nth)
 {
     int64_t act = 0, wts = 0;
     for (int s = 0; s < q->n_steps; s++) {
@@ -362,11 +373,13 @@ static int bsplit_wanted(const struct ox_plan *q, int64_t nb)
             if (st->in[k] && st->in[k]->is_const && st->in[k]->rank >= 2)
                 wts += (int64_t)st->in[k]->nbytes;
     }
-    int split = 3 * act >= 2 * wts && act >= (int64_t)OX_BSPLIT_STEP_BYTES * q->n_steps;
+    int split = nth >= 2 ? 8 * act >= wts && act >= OX_BSPLIT_MT_BYTES
+                         : 3 * act >= 2 * wts && act >= (int64_t)OX_BSPLIT_STEP_BYTES * q->n_steps;
     if (ox_prof_on())
-        fprintf(stderr, "onnx bsplit: batch %lld: %s (per image %.1f KiB written by %d steps, %.1f KiB of weights)\n",
-                (long long)nb, split ? "split image by image" : "kept whole", (double)act / 1024.0, q->n_steps,
-                (double)wts / 1024.0);
+        fprintf(stderr,
+                "onnx bsplit: batch %lld, %d thread%s: %s (per image %.1f KiB written by %d steps, %.1f KiB of weights)\n",
+                (long long)nb, nth, nth > 1 ? "s" : "", split ? "split image by image" : "kept whole",
+                (double)act / 1024.0, q->n_steps, (double)wts / 1024.0);
     return split;
 }
 
@@ -429,7 +442,7 @@ int ox_bsplit_prepare(const struct ox_model *m, const struct ox_ctx *c, struct o
 {
     int mode = bsplit_mode();
     int64_t nb = mode ? ox_bsplit_separable(m, p) : 0;
-    if (nb < 2 || (mode == 2 && !bsplit_wanted(p, nb)))
+    if (nb < 2 || (mode == 2 && !bsplit_wanted(p, nb, c->nth)))
         return 0;
     const char *se = getenv("INFERD_ONNX_BSPLIT_SUB");
     int64_t b = se && *se ? strtoll(se, NULL, 10) : 1;
