@@ -522,6 +522,8 @@ void ox_wino_conv_bands(const struct ox_ctx *c, enum ox_isa isa, const struct ox
 /* INFERD_ONNX_WINO_BAND: 0 every map whole, 1 bands on every map of two tile rows or more
  * (for measuring), else the rule below */
 static struct ox_switch band_sw = OX_SWITCH("INFERD_ONNX_WINO_BAND", -1);
+/* INFERD_ONNX_WINO_HALF: 0 no halves (below; the whole map where bands are not taken), else the rule */
+static struct ox_switch half_sw = OX_SWITCH("INFERD_ONNX_WINO_HALF", -1);
 
 int64_t ox_wino_band_rows(const struct ox_wino *g)
 {
@@ -533,8 +535,18 @@ int64_t ox_wino_band_rows(const struct ox_wino *g)
      * L2), bands take 0.88x on 80x80 (7.4 MB) and 0.77x on 112x112 (14.4 MB); bands of
      * 1-2 MB: 1.05-1.15x of bands within 1 MB */
     int64_t row = (int64_t)sizeof(float) * g->np * (g->c + g->m) * g->tw; /* bytes of V and P per tile row */
-    if (mode != 1 && row * g->th <= OX_WINO_BAND_MIN)
+    if (mode != 1 && row * g->th <= OX_WINO_BAND_MIN) {
+        /* halves where U stays in L2 (walked once per half, position by position) and each
+         * half keeps GEMMs of 48+ columns: two threads then run the three phases on a half
+         * each, V and P stay on the core that wrote them, one fork/join. Measured alone
+         * (docs/onnx.md, wall, pinned): 56x56 at 64 channels 0.75x the whole map's time at 2
+         * threads, 0.93-0.95x at 1; 40x40 at 32 0.6x at 2, even at 1; not taken: 28x28 at
+         * 128 (U 2.4 MB: even at 2, 1.1x at 1), 20x20 at 32 (halves of 10-15 tiles: 1.25x at 1) */
+        int64_t ub = (int64_t)sizeof(float) * g->np * g->c * g->m;
+        if (ox_switch(&half_sw) != 0 && ub <= OX_WINO_HALF_U && g->nt >= OX_WINO_HALF_MINT)
+            return (g->th + 1) / 2;
         return 0;
+    }
     int64_t rows = OX_WINO_BAND_BYTES / row;
     return rows < 1 ? 1 : rows > g->th ? g->th : rows;
 }

@@ -109,6 +109,12 @@ void ox_wino_conv(const struct ox_ctx *c, enum ox_isa isa, const struct ox_wino 
  * whole, =1 takes bands on every map of 2 tile rows or more (for measuring). */
 #define OX_WINO_BAND_BYTES (1 << 20)
 #define OX_WINO_BAND_MIN (4 << 20)
+/* Halves: below OX_WINO_BAND_MIN, a map of at least OX_WINO_HALF_MINT tiles whose U (np * C * M
+ * floats) is within OX_WINO_HALF_U runs as two bands of half the tile rows each, cut from the
+ * map alone (so the same bits on any thread count): one band per thread of two, the three
+ * phases each on its own core's V and P. INFERD_ONNX_WINO_HALF=0 keeps such maps whole. */
+#define OX_WINO_HALF_U (1 << 20)
+#define OX_WINO_HALF_MINT 96
 int64_t ox_wino_band_rows(const struct ox_wino *g);
 void ox_wino_conv_bands(const struct ox_ctx *c, enum ox_isa isa, const struct ox_wino *g, int64_t rows,
                         const float *x, const float *u, const float *bias, const float *z, const struct ox_epi *e,

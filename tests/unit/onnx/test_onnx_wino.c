@@ -16,7 +16,9 @@
  * the same C transforms on every isa) goes through the same conv tests with each kernel set's
  * GEMMs and the same tolerance. The banded driver (ox_wino_conv_bands: 1, 2 and 3 tile rows a
  * band, F(4x4,3x3) and F(2x2,3x3), 1 and 2 threads) through test_conv the same way, and
- * through the Conv models on 99x101 and 90x61 maps that ox_wino_band_rows cuts into bands. */
+ * through the Conv models on 99x101 and 90x61 maps that ox_wino_band_rows cuts into bands,
+ * and on 56x56 (64 channels) and 33x41 (32) maps it cuts in halves (test_conv's 35x70 map at
+ * 32 -> 40 channels takes halves too). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -277,7 +279,9 @@ static void test_conv_threads(void)
                                    {32, 40, 19, 21, 3, 2, 0}, {40, 40, 7, 7, 3, 1, 1},
                                    {512, 512, 7, 7, 3, 1, 1},  /* F(2x2,3x3) at batch 1 */
                                    {32, 32, 99, 101, 3, 1, 1}, /* 25 tile rows: bands of 4 at most (7) */
-                                   {40, 40, 90, 61, 3, 1, 0}}; /* 23 tile rows: bands of 5 at most (5) */
+                                   {40, 40, 90, 61, 3, 1, 0},  /* 23 tile rows: bands of 5 at most (5) */
+                                   {64, 64, 56, 56, 3, 1, 1},  /* halves (ox_wino_band_rows): 7 + 7 tile rows */
+                                   {32, 32, 33, 41, 3, 1, 0}}; /* halves of an odd count (99 tiles): 4 + 5 tile rows */
     struct tpool *pools[3] = {NULL, tpool_new(2), tpool_new(3)};
     CHECK(pools[1] && pools[2]);
     uint32_t keep = 0;
