@@ -17,6 +17,10 @@
  *                            channel counts are >= 512 (ResNet's 7x7 maps at batch 1-3; a
  *                            batch of maps up to 6x6 runs it batched), where that batching is
  *                            not taken (ox_wino_pick_batch's tile size)
+ *   kh, kw >= 3, stride 2, M <= 64, C > 3, no Z, AVX-512: the oc-lane kernel (conv_direct.h
+ *                            ox_cdoc_*): output channels in the lanes, X broadcast in place,
+ *                            weights packed W^T (op->pack); INFERD_ONNX_CONV_OCL=0 turns it off,
+ *                            =1 takes it at stride 1 too (default: is_cdoc's rule)
  *   kh, kw >= 3, stride_w 1-2: (not Winograd, g == 1, packed weights) the direct conv (conv_direct.h):
  *                            X copied once per image into a padded, phase-split layout the tiles
  *                            read in place, no im2col packing; INFERD_ONNX_CONV_DIRECT=0 turns it
