@@ -102,3 +102,44 @@ void ox_cdir_ref(const struct ox_cdir *d)
             }
     }
 }
+
+int64_t ox_cdoc_px(const struct ox_cdir *d)
+{
+    /* per vector count of channels: the widest tile, and a narrower one (as many registers'
+     * worth of FMAs) taken where it wastes fewer pixels of a row (OW 20: 4 tiles of 5, not 24
+     * pixels in tiles of 6) */
+    static const int64_t px[4][2] = {{16, 16}, {12, 10}, {8, 7}, {6, 5}};
+    int64_t v = (d->m + 15) / 16;
+    v = v < 1 ? 1 : v > 4 ? 4 : v;
+    int64_t a = px[v - 1][0], b = px[v - 1][1];
+    return (d->ow + b - 1) / b * b < (d->ow + a - 1) / a * a ? b : a;
+}
+
+int ox_cdoc_ok(enum ox_isa isa, const struct ox_cdir *d)
+{
+    if (isa != OX_ISA_AVX512 || d->z || d->c < 1 || d->m < 1 || d->m > OX_CDOC_MAXM || d->kh < 1 || d->kw < 1 ||
+        d->kh > 7 || d->kw > 7 || (d->sh != 1 && d->sh != 2) || (d->sw != 1 && d->sw != 2) || d->pt < 0 ||
+        d->pl < 0 || d->oh < 1 || d->ow < 1 || d->h < 1 || d->w < 1)
+        return 0;
+    return d->c * d->kh * ((d->sw * (ox_cdoc_px(d) - 1) + d->kw + 15) / 16 * 16) <= OX_CDOC_BUF;
+}
+
+int64_t ox_cdoc_pack_size(int64_t m, int64_t k)
+{
+    return (m + 15) / 16 * 16 * k;
+}
+
+void ox_cdoc_pack(const float *w, int64_t m, int64_t k, float *dst)
+{
+    int64_t mp = (m + 15) / 16 * 16;
+    for (int64_t t = 0; t < k; t++)
+        for (int64_t o = 0; o < mp; o++)
+            dst[t * mp + o] = o < m ? w[o * k + t] : 0.0f;
+}
+
+void ox_cdoc_run(enum ox_isa isa, const struct ox_cdir *d, int64_t i0, int64_t i1)
+{
+    assert(ox_cdoc_ok(isa, d));
+    (void)isa;
+    ox_cdoc_run_avx512(d, i0, i1);
+}

@@ -68,6 +68,37 @@ void ox_cdir_run(enum ox_isa isa, const struct ox_cdir *d, int64_t t0, int64_t t
  * and OH*OW is a multiple of 16 (the last vector reads no float past X). */
 int ox_cdir_pw_ok(enum ox_isa isa, const struct ox_cdir *d);
 void ox_cdir_pw_run(enum ox_isa isa, const struct ox_cdir *d, int64_t t0, int64_t t1);
+/* The oc-lane kernel (AVX-512 only): the output channels in the vector lanes, for up to 64 of
+ * them, Z-free. Per tap (ci, ky, kx) each of a tile's P output pixels (one output row, P =
+ * 16, 12 / 10, 8 / 7, 6 / 5 for 1-4 vectors of channels) broadcasts its input value straight from X and
+ * FMAs it into one vector per 16 channels of that tap's weights (packed by ox_cdoc_pack as
+ * W^T, [K][16 * ceil(M / 16)], zero past M): no Xp copy, no strided gathers, 2-4 weight
+ * vectors and P broadcasts for 24 FMAs. A tile touching the pads (or reading past a row)
+ * copies its C * kh input rows' slice into a zero-padded stack buffer first. After the taps
+ * (summed from zero in tap order, as ox_cdir_ref: bit-identical but for the exp-based
+ * activations), bias and the activation are applied per vector of channels, and 16 x 16
+ * transposes turn the tile back into NCHW rows of P pixels. The map's last tile of a row is
+ * moved back to end at OW (it recomputes a few pixels). Items: (image row oy, tile) pairs,
+ * oh * ox_cdoc_row_tiles a image. d->wp: the ox_cdoc_pack layout; d->z, d->xp unused (NULL). */
+#define OX_CDOC_MAXM 64
+#define OX_CDOC_BUF 8192 /* floats of the edge tiles' stack buffer: C * kh * (sw * (P - 1) + kw)
+                            rounded up to 16 */
+int ox_cdoc_ok(enum ox_isa isa, const struct ox_cdir *d);
+int64_t ox_cdoc_pack_size(int64_t m, int64_t k);
+/* w (M, K) -> [K][16 * ceil(M / 16)], zero past M */
+void ox_cdoc_pack(const float *w, int64_t m, int64_t k, float *dst);
+/* pixels a tile computes: for 1-4 vectors of output channels 16, 12 or 10, 8 or 7, 6 or 5
+ * (the one that wastes fewer pixels of a row) */
+int64_t ox_cdoc_px(const struct ox_cdir *d);
+static inline int64_t ox_cdoc_row_tiles(const struct ox_cdir *d)
+{
+    int64_t p = ox_cdoc_px(d);
+    return (d->ow + p - 1) / p;
+}
+/* items [i0, i1) of one image (item = oy * row_tiles + tile) */
+void ox_cdoc_run(enum ox_isa isa, const struct ox_cdir *d, int64_t i0, int64_t i1);
+void ox_cdoc_run_avx512(const struct ox_cdir *d, int64_t i0, int64_t i1);
+
 /* the reference: all of Y straight from X (xp unused), taps summed in the same order by fmaf */
 void ox_cdir_ref(const struct ox_cdir *d);
 

@@ -17,6 +17,10 @@
  *                            channel counts are >= 512 (ResNet's 7x7 maps at batch 1-3; a
  *                            batch of maps up to 6x6 runs it batched), where that batching is
  *                            not taken (ox_wino_pick_batch's tile size)
+ *   kh, kw >= 3, stride 2, M <= 64, C > 3, no Z, AVX-512: the oc-lane kernel (conv_direct.h
+ *                            ox_cdoc_*): output channels in the lanes, X broadcast in place,
+ *                            weights packed W^T (op->pack); INFERD_ONNX_CONV_OCL=0 turns it off,
+ *                            =1 takes it at stride 1 too (default: is_cdoc's rule)
  *   kh, kw >= 3, stride_w 1-2: (not Winograd, g == 1, packed weights) the direct conv (conv_direct.h):
  *                            X copied once per image into a padded, phase-split layout the tiles
  *                            read in place, no im2col packing; INFERD_ONNX_CONV_DIRECT=0 turns it
@@ -204,6 +208,24 @@ static int is_direct(const struct ox_node *n, const struct ox_tensor *x, const s
     return ox_cdir_ok(ox_conv_isa(), &d);
 }
 
+/* INFERD_ONNX_CONV_OCL: 0 off, 1 every eligible shape, else the rule (-1) */
+static struct ox_switch ocl_sw = OX_SWITCH("INFERD_ONNX_CONV_OCL", -1);
+
+/* the oc-lane kernel (conv_direct.h ox_cdoc_*, AVX-512) for Z-free kernels of 3x3 and up with
+ * constant weights (packed W^T) and up to 64 output channels, by default at stride 2 */
+static int is_cdoc(const struct ox_node *n, const struct ox_tensor *x, const struct ox_tensor *w,
+                   const struct ox_window *v, int64_t g)
+{
+    int mode = ox_switch(&ocl_sw);
+    if (mode == 0 || g != 1 || !w->is_const || x->is_const || n->n_in > 3 || v->kh < 3 || v->kw < 3 || v->dh != 1 ||
+        v->dw != 1 || x->dims[1] <= OX_STEM_MAXC || (mode < 0 && (v->sh != 2 || v->sw != 2)) ||
+        is_winograd(n, x, w, v, g))
+        return 0;
+    struct ox_cdir d;
+    cdir_geom(&d, x, w, v);
+    return ox_cdoc_ok(ox_conv_isa(), &d);
+}
+
 /* INFERD_ONNX_CONV_PW: 0 off, 1 every eligible shape, else the rule (-1) */
 static struct ox_switch pw_sw = OX_SWITCH("INFERD_ONNX_CONV_PW", -1);
 
@@ -251,7 +273,7 @@ static size_t prepack_bytes(const struct ox_node *n, struct ox_tensor *const *in
     int64_t ohw = v->oh * v->ow, k = w->dims[1] * v->kh * v->kw;
     if (g != 1 || x->dims[0] != 1 || !w->is_const || x->is_const || ohw <= 2 || ohw > OX_PRE_MAXN ||
         w->dims[0] <= OX_CV_MR || x->dims[1] <= OX_STEM_MAXC || is_winograd(n, x, w, v, g) ||
-        is_direct(n, x, w, v, g) || is_patch(x, v, g))
+        is_direct(n, x, w, v, g) || is_cdoc(n, x, w, v, g) || is_patch(x, v, g))
         return 0;
     size_t b = (size_t)ox_conv_prepack_size(ox_conv_isa(), k, ohw) * sizeof(float);
     return b <= OX_PRE_CAP ? b : 0;
@@ -266,6 +288,8 @@ static size_t conv_scratch(const struct ox_node *n, struct ox_tensor *const *in,
         return 0;
     if (is_pointwise(&win)) /* B is X itself */
         return prepack_bytes(n, in, &win, g);
+    if (is_cdoc(n, in[0], in[1], &win, g)) /* reads X in place */
+        return 0;
     if (is_direct(n, in[0], in[1], &win, g)) { /* Xp and its offsets, per thread (whole images) */
         struct ox_cdir d;
         cdir_geom(&d, in[0], in[1], &win);
@@ -567,6 +591,21 @@ static void cdir_image(void *arg, const struct ox_ctx *c, int64_t bi)
     ox_parallel(c, tiles, 1 + (1 << 18) / (per_tile + 1), cdir_run_part, &j);
 }
 
+/* items [lo, hi) of the batch's oc-lane tiles (conv_direct.h ox_cdoc_run), image by image */
+static void cdoc_part(void *arg, int64_t lo, int64_t hi)
+{
+    const struct cdir_img *ci = arg;
+    const int64_t per = ox_cdoc_row_tiles(&ci->d) * ci->d.oh;
+    while (lo < hi) {
+        const int64_t bi = lo / per, i0 = lo % per, i1 = hi - bi * per < per ? hi - bi * per : per;
+        struct ox_cdir d = ci->d;
+        d.x += bi * ci->xsz;
+        d.y += bi * ci->ysz;
+        ox_cdoc_run(ci->isa, &d, i0, i1);
+        lo = bi * per + i1;
+    }
+}
+
 static void cdir_pw_part(void *arg, int64_t lo, int64_t hi)
 {
     const struct cdir_job *j = arg;
@@ -600,6 +639,11 @@ static int64_t conv_pack(const struct ox_node *n, struct ox_tensor *const *in, f
         return (wg.r == 2 ? ox_wino2_pack_size : ox_wino_pack_size)(w->dims[0], w->dims[1]);
     }
     int64_t mg = w->dims[0] / g, kk = w->dims[1] * w->dims[2] * w->dims[3];
+    if (is_cdoc(n, in[0], w, &win, g)) {
+        if (dst)
+            ox_cdoc_pack(w->data, mg, kk, dst);
+        return ox_cdoc_pack_size(mg, kk);
+    }
     int64_t per = ox_conv_pack_size(mg, kk);
     if (dst)
         for (int64_t gi = 0; gi < g; gi++)
@@ -684,6 +728,16 @@ static int conv_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_
         /* whole images per thread while the batch has one for each, then the rest split finely */
         for (int64_t bi = ox_parallel_images(c, nb, conv_scratch(n, in, out), wino_image, &wi); bi < nb; bi++)
             wino_image(&wi, c, bi);
+        if (zpost)
+            sum_after(yv, cd, out[0]->dims, zpost, &act);
+        return 0;
+    }
+    if (c->packed && is_cdoc(n, x, w, &win, g)) {
+        struct cdir_img ci = {.isa = isa, .xsz = ch * h * wd, .ysz = m * ohw};
+        cdir_geom(&ci.d, x, w, &win);
+        ci.d.x = xv, ci.d.wp = c->packed, ci.d.bias = bv, ci.d.y = yv, ci.d.epi = epi;
+        int64_t per = ox_cdoc_row_tiles(&ci.d) * win.oh, work = ox_cdoc_px(&ci.d) * m * kk; /* multiply-adds an item */
+        ox_parallel(c, nb * per, 1 + (1 << 18) / (work + 1), cdoc_part, &ci);
         if (zpost)
             sum_after(yv, cd, out[0]->dims, zpost, &act);
         return 0;

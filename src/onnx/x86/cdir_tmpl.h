@@ -289,3 +289,233 @@ void FN(ox_cdir_pw_run)(const struct ox_cdir *d, int64_t t0, int64_t t1)
 {
     cdir_run(d, t0, t1, 1);
 }
+
+#if VL == 16
+/* The oc-lane kernel (conv_direct.h ox_cdoc_*): NV vectors of 16 output channels x P pixels
+ * of one output row, sw (1 or 2) a constant. */
+
+/* 16 rows of 16 floats -> their transpose (r[i]: column i) */
+static inline __attribute__((always_inline)) void cdoc_tr16(__m512 r[16])
+{
+    __m512 t[16];
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 16; i += 4) {
+        r[i] = _mm512_shuffle_ps(t[i], t[i + 2], 0x44);
+        r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], 0xEE);
+        r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+        r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+    }
+    /* r[4a + j] lanes: rows 4a..4a+3's columns j, 4 + j, 8 + j, 12 + j (one per 128 bits) */
+    for (int j = 0; j < 4; j++) {
+        __m512 u0 = _mm512_shuffle_f32x4(r[j], r[4 + j], 0x88), u1 = _mm512_shuffle_f32x4(r[j], r[4 + j], 0xDD);
+        __m512 u2 = _mm512_shuffle_f32x4(r[8 + j], r[12 + j], 0x88), u3 = _mm512_shuffle_f32x4(r[8 + j], r[12 + j], 0xDD);
+        t[j] = _mm512_shuffle_f32x4(u0, u2, 0x88);
+        t[8 + j] = _mm512_shuffle_f32x4(u0, u2, 0xDD);
+        t[4 + j] = _mm512_shuffle_f32x4(u1, u3, 0x88);
+        t[12 + j] = _mm512_shuffle_f32x4(u1, u3, 0xDD);
+    }
+    for (int i = 0; i < 16; i++)
+        r[i] = t[i];
+}
+
+/* a tile's taps of input channels [c0, c1): pixel p's sums (NV vectors of channels) at
+ * t[p * 16 NV + 16 v], from zero (first) or from t; tap (ci, ky, kx) of pixel p at xr + (ci -
+ * c0) * cs + ky * ys + kx + p * SW_. A function of its own per variant (inlined into the run,
+ * GCC spilled the accumulators, as conv_tmpl.h's tiles) */
+static inline __attribute__((always_inline)) void cdoc_taps(const struct ox_cdir *d, const float *xr, int64_t cs,
+                                                            int64_t ys, int64_t c0, int64_t c1, int first, float *t,
+                                                            int NV, int P, int SW_, int KW)
+{
+    VF a[16][4];
+#pragma GCC unroll 16
+    for (int p = 0; p < P; p++)
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++)
+            a[p][v] = first ? VZERO() : VLOAD(t + (p * NV + v) * 16);
+    const int64_t kw = KW ? KW : d->kw, kh = d->kh; /* KW: a constant (3), the taps of a row unrolled */
+    const float *wk = d->wp + c0 * kh * kw * 16 * NV;
+    for (int64_t ci = 0; ci < c1 - c0; ci++)
+        for (int64_t ky = 0; ky < kh; ky++) {
+            const float *r = xr + ci * cs + ky * ys;
+            /* the row's slice two tiles on: C * kh streams, too many for the prefetcher (YOLO's
+             * 160x160 input, 1.6 MB, is read from L3) */
+            __builtin_prefetch(r + 2 * SW_ * P);
+            __builtin_prefetch(r + 2 * SW_ * P + 16);
+#pragma GCC unroll 4
+            for (int64_t kx = 0; kx < kw; kx++, wk += 16 * NV, r++) {
+                /* r opaque: else GCC carries the loads that the next kx shares (r[kx + p * SW_])
+                 * in scalar registers and spills (predictive commoning), 2x slower */
+                __asm__("" : "+r"(r));
+                VF w[4];
+#pragma GCC unroll 4
+                for (int v = 0; v < NV; v++)
+                    w[v] = VLOAD(wk + 16 * v);
+#pragma GCC unroll 16
+                for (int p = 0; p < P; p++) {
+                    VF b = _mm512_broadcastss_ps(_mm_load_ss(r + p * SW_));
+#pragma GCC unroll 4
+                    for (int v = 0; v < NV; v++)
+                        a[p][v] = VFMA(b, w[v], a[p][v]);
+                }
+            }
+        }
+#pragma GCC unroll 16
+    for (int p = 0; p < P; p++)
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++)
+            VSTORE(t + (p * NV + v) * 16, a[p][v]);
+}
+
+#define CDOC_TAPS(nv, p, sw)                                                                                           \
+    static __attribute__((noinline)) void cdoc_taps_##nv##_##p##_##sw(const struct ox_cdir *d, const float *xr,      \
+                                                                        int64_t cs, int64_t ys, int64_t c0,            \
+                                                                        int64_t c1, int first, float *t)               \
+    {                                                                                                                  \
+        if (d->kw == 3)                                                                                                \
+            cdoc_taps(d, xr, cs, ys, c0, c1, first, t, nv, p, sw, 3);                                                  \
+        else                                                                                                           \
+            cdoc_taps(d, xr, cs, ys, c0, c1, first, t, nv, p, sw, 0);                                                  \
+    }
+#define CDOC_TAPS_SW(nv, p)                                                                                            \
+    CDOC_TAPS(nv, p, 1)                                                                                                \
+    CDOC_TAPS(nv, p, 2)
+CDOC_TAPS_SW(1, 16)
+CDOC_TAPS_SW(2, 12)
+CDOC_TAPS_SW(2, 10)
+CDOC_TAPS_SW(3, 8)
+CDOC_TAPS_SW(3, 7)
+CDOC_TAPS_SW(4, 6)
+CDOC_TAPS_SW(4, 5)
+#undef CDOC_TAPS_SW
+#undef CDOC_TAPS
+
+typedef void (*cdoc_taps_fn)(const struct ox_cdir *d, const float *xr, int64_t cs, int64_t ys, int64_t c0,
+                             int64_t c1, int first, float *t);
+
+/* bias and activation per vector of channels of the tile t (P pixels), then 16 x 16 transposes
+ * to Y's rows (y at the tile's pixel 0, lanes st stored) */
+static inline __attribute__((always_inline)) void cdoc_store(const struct ox_cdir *d, const float *t, float *y,
+                                                             int64_t ohw, MASK st, int NV, int P)
+{
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; v++) {
+        const int64_t o0 = 16 * v, no = d->m - o0 < 16 ? d->m - o0 : 16;
+        VF bias = d->bias ? VLOADM(d->bias + o0, MASK_N((int)no)) : VZERO();
+        VF r[16];
+#pragma GCC unroll 16
+        for (int p = 0; p < 16; p++)
+            r[p] = p < P ? epi_vec(&d->epi, VADD(VLOAD(t + p * 16 * NV + o0), bias)) : VZERO();
+        cdoc_tr16(r);
+        float *yo = y + o0 * ohw;
+        if (no == 16) {
+#pragma GCC unroll 16
+            for (int l = 0; l < 16; l++)
+                VSTOREM(yo + l * ohw, st, r[l]);
+        } else {
+            for (int l = 0; l < no; l++)
+                VSTOREM(yo + l * ohw, st, r[l]);
+        }
+    }
+}
+
+#define CDOC_GROUP 16 /* tiles of a row whose partial sums the channel blocks chain */
+
+/* items [i0, i1) at NV vectors of channels, P pixels, column stride SW_ (constants). The
+ * items of one row go in groups of up to CDOC_GROUP tiles; the input channels in blocks
+ * whose weights (cb * kh * kw * 16 NV floats) stay within ~24 KiB of L1, each block over
+ * every tile of the group, the partial sums kept in t (64 KiB of 64-channel weights, 32 ->
+ * 64 or 64 -> 64 channels, streamed from L2 per tile evicted the tiles' input lines) */
+static inline __attribute__((always_inline)) void cdoc_run(const struct ox_cdir *d, int64_t i0, int64_t i1,
+                                                           cdoc_taps_fn taps, int NV, int P, int SW_)
+{
+    const int64_t nt = (d->ow + P - 1) / P, ohw = d->oh * d->ow, bw = SW_ * (P - 1) + d->kw;
+    const int64_t bwp = (bw + VL - 1) / VL * VL; /* a buffered row, whole vectors */
+    const int64_t tap = d->kh * d->kw * 16 * NV, cbm = 6144 / tap > 1 ? 6144 / tap : 1;
+    const int64_t nb = (d->c + cbm - 1) / cbm, cb = (d->c + nb - 1) / nb; /* channels a block */
+    float buf[OX_CDOC_BUF] __attribute__((aligned(64)));
+    float t[CDOC_GROUP * 384] __attribute__((aligned(64))); /* a tile: P * 16 NV <= 384 floats */
+    for (int64_t g0 = i0; g0 < i1;) {
+        const int64_t oy = g0 / nt, row_end = (oy + 1) * nt;
+        const int64_t g1 = row_end < i1 ? (row_end - g0 < CDOC_GROUP ? row_end : g0 + CDOC_GROUP)
+                                        : (i1 - g0 < CDOC_GROUP ? i1 : g0 + CDOC_GROUP);
+        const int64_t iy0 = oy * d->sh - d->pt;
+        for (int64_t c0 = 0; c0 < d->c; c0 += cb) {
+            const int64_t c1 = c0 + cb < d->c ? c0 + cb : d->c;
+            for (int64_t it = g0; it < g1; it++) {
+                int64_t ox0 = it % nt * P;
+                if (ox0 + P > d->ow && d->ow >= P)
+                    ox0 = d->ow - P;
+                const int64_t ix0 = ox0 * SW_ - d->pl;
+                float *tt = t + (it - g0) * P * 16 * NV;
+                if (iy0 >= 0 && iy0 + d->kh <= d->h && ix0 >= 0 && ix0 + bw <= d->w) {
+                    taps(d, d->x + (c0 * d->h + iy0) * d->w + ix0, d->h * d->w, d->w, c0, c1, c0 == 0, tt);
+                    continue;
+                }
+                /* the tile's input slice, zero-padded */
+                for (int64_t ci = c0; ci < c1; ci++)
+                    for (int64_t ky = 0; ky < d->kh; ky++) {
+                        float *br = buf + ((ci - c0) * d->kh + ky) * bwp;
+                        const int64_t iy = iy0 + ky;
+                        if (iy < 0 || iy >= d->h) {
+                            for (int64_t u = 0; u < bwp; u += VL)
+                                VSTORE(br + u, VZERO());
+                            continue;
+                        }
+                        const float *xr = d->x + (ci * d->h + iy) * d->w;
+                        for (int64_t u = 0; u < bwp; u += VL)
+                            VSTORE(br + u, row_load_pad(xr, ix0 + u, d->w));
+                    }
+                taps(d, buf, d->kh * bwp, bwp, c0, c1, c0 == 0, tt);
+            }
+        }
+        for (int64_t it = g0; it < g1; it++) {
+            int64_t ox0 = it % nt * P;
+            int s0 = 0, e = P;
+            if (ox0 + P > d->ow) {
+                if (d->ow >= P) { /* the row's last tile, moved back to end at OW: lanes < s0 done */
+                    s0 = (int)(ox0 + P - d->ow);
+                    ox0 = d->ow - P;
+                } else { /* a map narrower than a tile */
+                    e = (int)d->ow;
+                }
+            }
+            cdoc_store(d, t + (it - g0) * P * 16 * NV, d->y + oy * d->ow + ox0, ohw, (MASK)(MASK_N(e) & ~MASK_N(s0)),
+                       NV, P);
+        }
+        g0 = g1;
+    }
+}
+
+void FN(ox_cdoc_run)(const struct ox_cdir *d, int64_t i0, int64_t i1)
+{
+#define CDOC_CASE(nv, p)                                                                                               \
+    if (px == (p)) {                                                                                                   \
+        if (d->sw == 2)                                                                                                \
+            cdoc_run(d, i0, i1, cdoc_taps_##nv##_##p##_2, nv, p, 2);                                                   \
+        else                                                                                                           \
+            cdoc_run(d, i0, i1, cdoc_taps_##nv##_##p##_1, nv, p, 1);                                                   \
+        return;                                                                                                        \
+    }
+    const int64_t px = ox_cdoc_px(d);
+    switch ((d->m + 15) / 16) {
+    case 1:
+        CDOC_CASE(1, 16)
+        break;
+    case 2:
+        CDOC_CASE(2, 12)
+        CDOC_CASE(2, 10)
+        break;
+    case 3:
+        CDOC_CASE(3, 8)
+        CDOC_CASE(3, 7)
+        break;
+    default:
+        CDOC_CASE(4, 6)
+        CDOC_CASE(4, 5)
+    }
+#undef CDOC_CASE
+}
+#endif

@@ -252,18 +252,90 @@ static void test_pointwise_epis(enum ox_isa isa, const char *name)
     CHECK(ran == (isa == OX_ISA_REF ? 0 : N_EPIS * 8));
 }
 
+/* The oc-lane kernel (ox_cdoc_*, AVX-512) against the reference (weights packed for each):
+ * bit-identical for the activations without an exp (same tap order from zero), the usual
+ * tolerance else. 1-64 output channels (1-4 vectors, partial ones), 1-40 input channels,
+ * 3x3 / 5x5 / 3x5 kernels, strides (2,2) (1,1) (2,1) (1,2), no / symmetric / top-left-only
+ * pads, maps narrower than a tile, a row ending in a moved-back tile, edge tiles through the
+ * buffer; items split over three calls as threads run them. */
+static void test_cdoc(enum ox_isa isa, const char *name)
+{
+    static const int sizes[][2] = {{1, 1}, {7, 9}, {20, 20}, {17, 33}, {5, 70}, {40, 40}};
+    static const int ks[][2] = {{3, 3}, {5, 5}, {3, 5}};
+    static const int strides[][2] = {{2, 2}, {1, 1}, {2, 1}, {1, 2}};
+    static const int cs[] = {1, 3, 16, 40};
+    static const int ms[] = {1, 5, 16, 17, 32, 33, 48, 63, 64};
+    int bad = 0, ran = 0, cfg = 0;
+    for (size_t si = 0; si < sizeof sizes / sizeof *sizes; si++)
+        for (size_t ki = 0; ki < sizeof ks / sizeof *ks; ki++)
+            for (size_t sti = 0; sti < sizeof strides / sizeof *strides; sti++)
+                for (int pv = 0; pv < 3; pv++) {
+                    cfg++;
+                    int64_t h = sizes[si][0], wd = sizes[si][1], kh = ks[ki][0], kw = ks[ki][1];
+                    int64_t sh = strides[sti][0], sw = strides[sti][1];
+                    int64_t c = cs[(size_t)cfg % 4], m = ms[(size_t)cfg % 9];
+                    int64_t pt = pv == 0 ? 0 : kh / 2, pl = pv == 2 ? 0 : kw / 2, pb = pv == 1 ? kh / 2 : 0,
+                            pr = pv == 1 ? kw / 2 : 0;
+                    if (h + pt + pb < kh || wd + pl + pr < kw)
+                        continue;
+                    int64_t oh = (h + pt + pb - kh) / sh + 1, ow = (wd + pl + pr - kw) / sw + 1;
+                    int e = cfg % N_EPIS, exact = epis[e].act <= OX_ACT_CLIP;
+                    int64_t k = c * kh * kw, ohw = oh * ow;
+                    float *x = rnd_buf(c * h * wd, 4.0f), *w = rnd_buf(m * k, 4.0f), *bias = rnd_buf(m, 4.0f);
+                    float *wp = malloc(sizeof(float) * (size_t)ox_conv_pack_size(m, k));
+                    float *wo = malloc(sizeof(float) * (size_t)ox_cdoc_pack_size(m, k));
+                    float *y0 = calloc((size_t)(m * ohw), sizeof(float)), *y1 = calloc((size_t)(m * ohw), sizeof(float));
+                    ox_conv_pack(w, m, k, wp);
+                    ox_cdoc_pack(w, m, k, wo);
+                    struct ox_cdir d = {.x = x, .wp = wp, .bias = (cfg / 2) % 2 ? NULL : bias, .y = y0, .c = c,
+                                        .h = h, .w = wd, .m = m, .kh = kh, .kw = kw, .sh = sh, .sw = sw, .pt = pt,
+                                        .pl = pl, .oh = oh, .ow = ow, .epi = epis[e]};
+                    ox_cdir_ref(&d);
+                    CHECK(isa == OX_ISA_AVX512 ? ox_cdoc_ok(isa, &d) : !ox_cdoc_ok(isa, &d));
+                    if (ox_cdoc_ok(isa, &d)) {
+                        d.wp = wo;
+                        d.y = y1;
+                        int64_t n = oh * ox_cdoc_row_tiles(&d);
+                        ox_cdoc_run(isa, &d, 0, n / 3);
+                        ox_cdoc_run(isa, &d, n / 3, n - 1 > n / 3 ? n - 1 : n / 3);
+                        ox_cdoc_run(isa, &d, n - 1 > n / 3 ? n - 1 : n / 3, n);
+                        ran++;
+                        if (!close_all(y0, y1, m * ohw, exact) && bad++ < 5)
+                            printf("  %s oc-lane %lldx%lld c%lld m%lld k%lldx%lld s%lldx%lld p%d act=%d differs\n",
+                                   name, (long long)h, (long long)wd, (long long)c, (long long)m, (long long)kh,
+                                   (long long)kw, (long long)sh, (long long)sw, pv, epis[e].act);
+                    }
+                    free(x);
+                    free(w);
+                    free(bias);
+                    free(wp);
+                    free(wo);
+                    free(y0);
+                    free(y1);
+                }
+    CHECK(bad == 0);
+    printf("  %s oc-lane: %d shapes\n", name, ran);
+    if (isa == OX_ISA_AVX512)
+        CHECK(ran > 180);
+    struct ox_cdir d = {.c = 16, .h = 8, .w = 8, .m = 65, .kh = 3, .kw = 3, .sh = 2, .sw = 2, .oh = 4, .ow = 4};
+    CHECK(!ox_cdoc_ok(isa, &d)); /* 65 channels */
+    d.m = 64, d.c = 1000;
+    CHECK(!ox_cdoc_ok(isa, &d)); /* an edge tile's slice past the buffer */
+}
+
 int main(void)
 {
     test_direct(OX_ISA_REF, "ref");
     test_pointwise(OX_ISA_REF, "ref");
     test_pointwise_epis(OX_ISA_REF, "ref");
+    test_cdoc(OX_ISA_REF, "ref");
     if (cpu_has(CPU_AVX2 | CPU_FMA))
         test_direct(OX_ISA_AVX2, "avx2"), test_pointwise(OX_ISA_AVX2, "avx2"), test_pointwise_epis(OX_ISA_AVX2, "avx2");
     else
         printf("no AVX2+FMA: AVX2 direct conv not tested\n");
     if (cpu_has(CPU_AVX512F | CPU_AVX2 | CPU_FMA))
         test_direct(OX_ISA_AVX512, "avx512"), test_pointwise(OX_ISA_AVX512, "avx512"),
-            test_pointwise_epis(OX_ISA_AVX512, "avx512");
+            test_pointwise_epis(OX_ISA_AVX512, "avx512"), test_cdoc(OX_ISA_AVX512, "avx512");
     else
         printf("no AVX-512F: AVX-512 direct conv not tested\n");
     return check_finish();
