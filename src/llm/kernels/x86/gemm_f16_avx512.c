@@ -17,13 +17,14 @@
 
 #define TB KERN_GEMM_F16_TB
 
-/* Block kb (16 values) of rows [0, mr) of W -> wf in the panel layout above. */
-static inline __attribute__((always_inline)) void conv_block(int mr, int64_t kb, const unsigned char *w, size_t ws,
+/* Rows [0, mr) of W -> the panel layout above. */
+static inline __attribute__((always_inline)) void conv_panel(int mr, int64_t n, const unsigned char *w, size_t ws,
                                                              float *wf)
 {
     for (int i = 0; i < mr; i++) {
-        const uint16_t *h = (const uint16_t *)(w + (size_t)i * ws) + kb * TB;
-        _mm512_storeu_ps(wf + (kb * mr + i) * TB, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)h)));
+        const uint16_t *h = (const uint16_t *)(w + (size_t)i * ws);
+        for (int64_t kb = 0; kb < n / TB; kb++)
+            _mm512_storeu_ps(wf + (kb * mr + i) * TB, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(h + kb * TB))));
     }
 }
 
@@ -55,14 +56,10 @@ static inline __attribute__((always_inline)) void store_row(float *y, size_t ldy
 
 /* mr (<= 12) rows x nb (1 or 2) blocks of 16 tokens (nt of them real) -> y. pf (NULL: none)
  * is the next panel's weights, pf_bytes long: they are prefetched into L2 across the k loop,
- * so its conversion does not wait on memory. w (NULL: wf holds the panel already): the rows
- * to convert into wf, one block ahead of the FMAs that read it. */
-static inline __attribute__((always_inline)) void tile(int mr, int nb, int64_t n, float *wf, const float *x0, float *y,
-                                                       size_t ldy, int nt, const char *pf, size_t pf_bytes,
-                                                       const unsigned char *w, size_t ws)
+ * so its conversion does not wait on memory. */
+static inline __attribute__((always_inline)) void tile(int mr, int nb, int64_t n, const float *wf, const float *x0,
+                                                       float *y, size_t ldy, int nt, const char *pf, size_t pf_bytes)
 {
-    if (w && n >= TB)
-        conv_block(mr, 0, w, ws, wf);
     size_t pf_step = pf ? (pf_bytes / (size_t)(n / TB) + 63) / 64 * 64 : 0;
     ACC_ALL(ACC_DECL)
     const float *x1 = x0 + n * TB;
@@ -70,8 +67,6 @@ static inline __attribute__((always_inline)) void tile(int mr, int nb, int64_t n
         const float *wp = wf + kb * mr * TB, *xa = x0 + kb * TB * TB, *xb = x1 + kb * TB * TB;
         for (size_t o = (size_t)kb * pf_step; pf && o < (size_t)(kb + 1) * pf_step && o < pf_bytes; o += 64)
             _mm_prefetch(pf + o, _MM_HINT_T1);
-        if (w && kb + 1 < n / TB)
-            conv_block(mr, kb + 1, w, ws, wf);
 #pragma GCC unroll 16
         for (int kk = 0; kk < TB; kk++) {
             __m512 b0 = _mm512_loadu_ps(xa + kk * TB);
@@ -87,17 +82,14 @@ static inline __attribute__((always_inline)) void tile(int mr, int nb, int64_t n
                                                      const float *xp, int n_tok, float *y, size_t ldy, float *wf, \
                                                      const char *pf, size_t pf_bytes)                        \
     {                                                                                                        \
-        int ntb = (n_tok + TB - 1) / TB, tb = ntb >= 2 ? 2 : 1;                                              \
-        if (tb == 2) /* the first tile converts the panel */                                                 \
-            tile(MR, 2, n, wf, xp, y, ldy, n_tok, pf, pf_bytes, w, ws);                                      \
-        else                                                                                                 \
-            tile(MR, 1, n, wf, xp, y, ldy, n_tok, pf, pf_bytes, w, ws);                                      \
-        for (; tb + 2 <= ntb; tb += 2)                                                                       \
-            tile(MR, 2, n, wf, xp + (size_t)tb * n * TB, y + (size_t)tb * TB * ldy, ldy, n_tok - tb * TB, NULL, \
-                 0, NULL, 0);                                                                                \
+        conv_panel(MR, n, w, ws, wf);                                                                        \
+        int ntb = (n_tok + TB - 1) / TB, tb = 0;                                                             \
+        for (; tb + 2 <= ntb; tb += 2, pf = NULL)                                                            \
+            tile(MR, 2, n, wf, xp + (size_t)tb * n * TB, y + (size_t)tb * TB * ldy, ldy, n_tok - tb * TB, pf, \
+                 pf_bytes);                                                                                  \
         if (tb < ntb)                                                                                        \
-            tile(MR, 1, n, wf, xp + (size_t)tb * n * TB, y + (size_t)tb * TB * ldy, ldy, n_tok - tb * TB, NULL, \
-                 0, NULL, 0);                                                                                \
+            tile(MR, 1, n, wf, xp + (size_t)tb * n * TB, y + (size_t)tb * TB * ldy, ldy, n_tok - tb * TB, pf, \
+                 pf_bytes);                                                                                  \
     }
 PANEL(12)
 PANEL(8)
@@ -109,8 +101,6 @@ void gemm_f16_avx512(int64_t n, const void *w, size_t ws, int n_rows, const floa
                      size_t ldy, float *wf)
 {
     const unsigned char *wb = w;
-    if (n_tok <= 0)
-        return;
     for (int r = 0; r < n_rows;) {
         int left = n_rows - r, mr = left >= 12 ? 12 : left >= 8 ? 8 : left >= 4 ? 4 : left >= 2 ? 2 : 1;
         const unsigned char *wr = wb + (size_t)r * ws;
