@@ -321,6 +321,7 @@ static void check_dot4_avx2(const int *small_n, size_t n_small)
         check_dot4("avx2", GGML_TYPE_Q4_0, dot4_avx2_q4_0, dot_avx2_q4_0, small_n[k]);
         check_dot4("avx2", GGML_TYPE_Q8_0, dot4_avx2_q8_0, dot_avx2_q8_0, small_n[k]);
         check_dot4("avx2", GGML_TYPE_F16, dot4_avx2_f16, dot_avx2_f16, small_n[k] + 7);
+        check_dot4("avx2", GGML_TYPE_F16, dot4_avx2_f16, dot_avx2_f16, small_n[k] + 23); /* + the 16-step */
     }
     for (int n = 256; n <= 1280; n += 1024) {
         check_dot("avx2", GGML_TYPE_Q6_K, dot_avx2_q6_k, n);

@@ -381,6 +381,9 @@ void dot_avx2_q6_k(int64_t n, float *s, const void *w, const void *a)
     for (int k_ = 0; k_ < 4; k_++)                                               \
         x[k_] = (const T *)((const unsigned char *)(w) + (size_t)k_ * (ws));
 
+#ifndef DOT4_AVX2_F16_PF
+#define DOT4_AVX2_F16_PF 2048
+#endif
 void dot4_avx2_f16(int64_t n, const void *w, size_t ws, const void *a, float *y, size_t ys)
 {
     const uint16_t *ya = a;
@@ -389,6 +392,22 @@ void dot4_avx2_f16(int64_t n, const void *w, size_t ws, const void *a, float *y,
     for (int k = 0; k < 4; k++)
         acc0[k] = acc1[k] = _mm256_setzero_ps();
     int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        _Pragma("GCC unroll 2") for (int h = 0; h < 32; h += 16)
+        {
+            __m256 y0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(ya + i + h)));
+            __m256 y1 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(ya + i + h + 8)));
+            _Pragma("GCC unroll 4") for (int k = 0; k < 4; k++)
+            {
+                if (h == 0)
+                    _mm_prefetch((const char *)(x[k] + i) + DOT4_AVX2_F16_PF, _MM_HINT_T0);
+                __m256 x0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x[k] + i + h)));
+                __m256 x1 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x[k] + i + h + 8)));
+                acc0[k] = _mm256_fmadd_ps(x0, y0, acc0[k]);
+                acc1[k] = _mm256_fmadd_ps(x1, y1, acc1[k]);
+            }
+        }
+    }
     for (; i + 16 <= n; i += 16) {
         __m256 y0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(ya + i)));
         __m256 y1 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(ya + i + 8)));
