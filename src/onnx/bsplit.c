@@ -24,8 +24,9 @@
  *
  * When (the rule, INFERD_ONNX_BSPLIT=auto, the default): image by image (b = 1) when the
  * bytes one image's steps write are at least 2/3 of the weight bytes they read and average
- * 128 KiB a step; on a pool of 2+ threads already when they are at least 1/8 of the weight
- * bytes and 1 MiB in all; see bsplit_wanted() for why and the measurements it came from.
+ * 128 KiB a step; on a pool of nth >= 2 threads also when they are at least 1/8 of the weight
+ * bytes and 1 MiB in all and N keeps the threads busy (a multiple of nth, or >= 2 * nth); see
+ * bsplit_wanted() for why and the measurements it came from.
  * INFERD_ONNX_PROFILE=1 prints the choice for each batch plan.
  *
  * Environment (read at each plan build):
@@ -358,7 +359,9 @@ static int same_steps(const struct ox_plan *p, const struct ox_plan *q, int64_t 
  * 0.91, MobileNetV2 int8 0.80, ResNet-50 0.91-0.94, ResNet-18 0.96-0.97, ResNet-18 int8
  * 0.94-1.0. So on 2+ threads a batch splits when one image writes at least 1/8 of the weight
  * bytes (a weight-heavy net, VGG-like at ~0.1 or an MLP, keeps its batched GEMMs that read
- * each weight once a batch) and at least OX_BSPLIT_MT_BYTES (an image's work worth a thread). */
+ * each weight once a batch) and at least OX_BSPLIT_MT_BYTES (an image's work worth a thread),
+ * and the batch keeps every thread busy (nb a multiple of nth, or at least 2 * nth) --
+ * or when the 1-thread rule says so. */
 #define OX_BSPLIT_STEP_BYTES (128 * 1024)
 #define OX_BSPLIT_MT_BYTES (1024 * 1024)
 
@@ -373,8 +376,11 @@ static int bsplit_wanted(const struct ox_plan *q, int64_t nb, int nth)
             if (st->in[k] && st->in[k]->is_const && st->in[k]->rank >= 2)
                 wts += (int64_t)st->in[k]->nbytes;
     }
-    int split = nth >= 2 ? 8 * act >= wts && act >= OX_BSPLIT_MT_BYTES
-                         : 3 * act >= 2 * wts && act >= (int64_t)OX_BSPLIT_STEP_BYTES * q->n_steps;
+    int split = 3 * act >= 2 * wts && act >= (int64_t)OX_BSPLIT_STEP_BYTES * q->n_steps;
+    /* on threads, only where they all get images to the end: a batch below nth would leave
+     * cores idle that a whole batch keeps busy on every step */
+    if (nth >= 2 && nb >= nth && (nb % nth == 0 || nb >= 2 * (int64_t)nth))
+        split = split || (8 * act >= wts && act >= OX_BSPLIT_MT_BYTES);
     if (ox_prof_on())
         fprintf(stderr,
                 "onnx bsplit: batch %lld, %d thread%s: %s (per image %.1f KiB written by %d steps, %.1f KiB of weights)\n",
@@ -479,14 +485,15 @@ int ox_bsplit_prepare(const struct ox_model *m, const struct ox_ctx *c, struct o
             break; /* (OX_ENEEDCONST too: a value-keyed input p did not need) */
         bs->n_plans++;
         total += bs->plans[i]->arena_size;
+        if (total > ox_plan_cap(max_elements)) { /* before building the rest */
+            rc = INFERD_ETOOLARGE;
+            break;
+        }
         if (i == 0 && !same_steps(p, bs->plans[0], nb, b)) {
             rc = INFERD_EUNSUPPORTED;
             break;
         }
     }
-    size_t cap = ox_plan_cap(max_elements);
-    if (rc == 0 && total > cap)
-        rc = INFERD_ETOOLARGE;
     free(sub);
     free(keyed);
     if (rc < 0) { /* not splittable after all, or no memory for the sub-plans: run unsplit */

@@ -14,9 +14,11 @@
  * separability check it would split and its outputs would differ. The automatic rule
  * (INFERD_ONNX_BSPLIT=auto) must split the conv net (its 128x128 activations,
  * tiny weights) and keep the MLP whole (steps too small to run one image at a time), on 1
- * thread and on 2; and a chain of 12 small convs (60x60 maps: 1.3 MiB an image, 113 KiB a
+ * thread and on 2; a chain of 12 small convs (60x60 maps: 1.3 MiB an image, 113 KiB a
  * step) stays whole on 1 thread (steps under 128 KiB) and splits on 2 (1 MiB an image, its
- * weights under 8 times that), as bsplit_wanted() says. */
+ * weights under 8 times that) at batch 2 and 4 but not 3 (one thread would idle), as
+ * bsplit_wanted() says; 12 Sigmoids on such maps with a 14 MiB MatMul after them (weights
+ * over 8 times an image's writes) stay whole on 2 threads too. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,8 +41,9 @@ struct graph {
     int rank;            /* input x: (N, dims...) */
     int64_t dims[3];
     int separable;  /* 1: splits; 2: separable op by op, but a constant depends on N: kept whole */
-    int auto_split; /* INFERD_ONNX_BSPLIT=auto splits it on 2 threads */
-    int auto_one;   /* ... and on 1 thread */
+    int auto_split; /* INFERD_ONNX_BSPLIT=auto's rule for 2+ threads splits it */
+    int auto_one;   /* its 1-thread rule splits it (on any thread count) */
+    int loose;      /* split vs whole within 1e-3 relative, not 1e-5 (a long MatMul whose sums cancel) */
 };
 
 static uint32_t lcg = 12345;
@@ -68,7 +71,7 @@ static void init_i64(struct buf *g, const char *name, int n, const int64_t *v)
 static void encode(const struct graph *gr, struct buf *out)
 {
     struct buf g;
-    buf_init(&g, 1 << 16);
+    buf_init(&g, 1 << 25); /* m3 is 14.7 MB */
     for (int i = 0; i < MAXN && gr->n[i].op; i++)
         gb_node(&g, &gr->n[i]);
     pbw_str(&g, 2, "bsplit");
@@ -83,6 +86,7 @@ static void encode(const struct graph *gr, struct buf *out)
     init_rand(&g, "mb1", 1, (const int64_t[]){32});
     init_rand(&g, "m2", 2, (const int64_t[]){32, 4});
     init_rand(&g, "w8", 4, (const int64_t[]){8, 8, 3, 3});
+    init_rand(&g, "m3", 2, (const int64_t[]){8 * 10 * 10, 4608});
     init_i64(&g, "s0", 1, (const int64_t[]){0});
     init_i64(&g, "s4", 1, (const int64_t[]){4});
     init_i64(&g, "s8", 1, (const int64_t[]){8});
@@ -138,7 +142,8 @@ static void internals(const struct graph *gr, const struct buf *b, int batch, in
             fprintf(stderr, "%s: batch %d: separable says %lld\n", gr->what, batch, (long long)sep);
         CHECK(sep == (gr->separable ? batch : 0));
         setenv("INFERD_ONNX_BSPLIT", mode, 1);
-        int want = mode[0] == '1' ? gr->separable == 1 : nth > 1 ? gr->auto_split : gr->auto_one;
+        int busy = batch >= nth && (batch % nth == 0 || batch >= 2 * nth); /* every thread gets images */
+        int want = mode[0] == '1' ? gr->separable == 1 : gr->auto_one || (nth > 1 && busy && gr->auto_split);
         CHECK(ox_bsplit_prepare(g, &ctx, p, &in, 1 << 24, &err) == 0);
         if ((p->bsplit != NULL) != want)
             fprintf(stderr, "%s: batch %d, INFERD_ONNX_BSPLIT=%s: %s\n", gr->what, batch, mode,
@@ -183,10 +188,11 @@ static void compare(const struct graph *gr, const struct buf *b, int batch, stru
             double d = fabs((double)a[i] - (double)c[i]) / (fabs((double)a[i]) + 1e-3);
             worst = d > worst ? d : worst;
         }
-        if (!same || worst > 1e-5)
+        double tol = gr->loose ? 1e-3 : 1e-5; /* the batched GEMM sums 800 terms in another order */
+        if (!same || worst > tol)
             fprintf(stderr, "%s: batch %d, %d threads: output %d differs split (worst rel %.3g)\n", gr->what, batch,
                     pool ? tpool_size(pool) : 1, k, worst);
-        CHECK(same && worst <= 1e-5);
+        CHECK(same && worst <= tol);
     }
     inferd_onnx_free(ref);
     inferd_onnx_free(got);
@@ -217,32 +223,40 @@ int main(void)
           {"Flatten", "gp", "f", {{0}}},
           {"Gemm", "f,wg,bg", "g", {INT_A("transB", 1)}},
           {"Softmax", "g", "y", {INT_A("axis", 1)}}},
-         "y,mp", 4, {3, 128, 128}, 1, 1, 1},
+         "y,mp", 4, {3, 128, 128}, 1, 1, 1, 0},
         {"MLP: MatMul + bias, Relu, MatMul",
          {{"MatMul", "x,m1", "h", {{0}}}, {"Add", "h,mb1", "hb", {{0}}}, {"Relu", "hb", "hr", {{0}}},
           {"MatMul", "hr,m2", "y", {{0}}}},
-         "y", 2, {16}, 1, 0, 0},
+         "y", 2, {16}, 1, 0, 0, 0},
 #define C8(a, b) {"Conv", a ",w8", b, {INTS_A("pads", 1, 1, 1, 1), INTS_A("kernel_shape", 3, 3)}}
+#define U8(a, b) {"Sigmoid", a, b, {{0}}}
         {"conv chain: 12 small steps",
          {C8("x", "k1"), C8("k1", "k2"), C8("k2", "k3"), C8("k3", "k4"), C8("k4", "k5"), C8("k5", "k6"),
           C8("k6", "k7"), C8("k7", "k8"), C8("k8", "k9"), C8("k9", "k10"), C8("k10", "k11"), C8("k11", "y")},
-         "y", 4, {8, 60, 60}, 1, 1, 0},
+         "y", 4, {8, 60, 60}, 1, 1, 0, 0},
+        {"12 Sigmoids, then a MatMul of 14 MiB",
+         {U8("x", "k1"), U8("k1", "k2"), U8("k2", "k3"), U8("k3", "k4"), U8("k4", "k5"), U8("k5", "k6"),
+          U8("k6", "k7"), U8("k7", "k8"), U8("k8", "k9"), U8("k9", "k10"), U8("k10", "k11"), U8("k11", "k12"),
+          {"MaxPool", "k12", "mp", {INTS_A("kernel_shape", 6, 6), INTS_A("strides", 6, 6)}},
+          {"Flatten", "mp", "f", {{0}}}, {"MatMul", "f,m3", "y", {{0}}}},
+         "y", 4, {8, 60, 60}, 1, 0, 0, 1},
 #undef C8
+#undef U8
         {"mixing: Softmax over axis 0",
-         {{"MatMul", "x,m1", "h", {{0}}}, {"Softmax", "h", "y", {INT_A("axis", 0)}}}, "y", 2, {16}, 0, 0, 0},
+         {{"MatMul", "x,m1", "h", {{0}}}, {"Softmax", "h", "y", {INT_A("axis", 0)}}}, "y", 2, {16}, 0, 0, 0, 0},
         {"mixing: x - ReduceSum(x, axis 0)",
-         {{"ReduceSum", "x,ax0", "s", {INT_A("keepdims", 1)}}, {"Sub", "x,s", "y", {{0}}}}, "y", 2, {16}, 0, 0, 0},
+         {{"ReduceSum", "x,ax0", "s", {INT_A("keepdims", 1)}}, {"Sub", "x,s", "y", {{0}}}}, "y", 2, {16}, 0, 0, 0, 0},
         {"batch-size constant: Relu(x) / N, N from Shape",
          {{"Shape", "x", "sh", {{0}}}, {"Gather", "sh,s0", "n", {{0}}}, {"Cast", "n", "nf", {INT_A("to", 1)}},
           {"Relu", "x", "r", {{0}}}, {"Div", "r,nf", "y", {{0}}}},
-         "y", 2, {16}, 2, 0, 0},
+         "y", 2, {16}, 2, 0, 0, 0},
         {"mixing: Reshape merging the batch",
          {{"Reshape", "x,shp32", "h", {{0}}}, {"Relu", "h", "hr", {{0}}}, {"Reshape", "hr,shp16", "y", {{0}}}},
-         "y", 2, {16}, 0, 0, 0},
+         "y", 2, {16}, 0, 0, 0, 0},
     };
     for (size_t i = 0; i < sizeof graphs / sizeof graphs[0]; i++) {
         struct buf b;
-        buf_init(&b, 1 << 16);
+        buf_init(&b, 1 << 25);
         encode(&graphs[i], &b);
         for (int batch = 4; batch >= 2; batch--) {
             if (batch == 3 && !graphs[i].separable)
