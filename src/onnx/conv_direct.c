@@ -140,6 +140,7 @@ void ox_cdoc_pack(const float *w, int64_t m, int64_t k, float *dst)
 void ox_cdoc_run(enum ox_isa isa, const struct ox_cdir *d, int64_t i0, int64_t i1)
 {
     assert(ox_cdoc_ok(isa, d));
+    assert(ox_cdoc_px(d) * 16 * ((d->m + 15) / 16) <= OX_CDOC_TILE);
     (void)isa;
     ox_cdoc_run_avx512(d, i0, i1);
 }

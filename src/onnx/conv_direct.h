@@ -79,8 +79,10 @@ void ox_cdir_pw_run(enum ox_isa isa, const struct ox_cdir *d, int64_t t0, int64_
  * activations), bias and the activation are applied per vector of channels, and 16 x 16
  * transposes turn the tile back into NCHW rows of P pixels. The map's last tile of a row is
  * moved back to end at OW (it recomputes a few pixels). Items: (image row oy, tile) pairs,
- * oh * ox_cdoc_row_tiles a image. d->wp: the ox_cdoc_pack layout; d->z, d->xp unused (NULL). */
+ * oh * ox_cdoc_row_tiles an image. d->wp: the ox_cdoc_pack layout; d->z, d->xp unused (NULL). */
 #define OX_CDOC_MAXM 64
+#define OX_CDOC_TILE 384  /* floats of a tile's partial sums: P * 16 * NV (ox_cdoc_px's widths) */
+#define OX_CDOC_CHBLK 6144 /* floats of weights a channel block reads (about 24 KiB of L1) */
 #define OX_CDOC_BUF 8192 /* floats of the edge tiles' stack buffer: C * kh * (sw * (P - 1) + kw)
                             rounded up to 16 */
 int ox_cdoc_ok(enum ox_isa isa, const struct ox_cdir *d);

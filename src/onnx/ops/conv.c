@@ -44,6 +44,7 @@
  *   (weights computed at run time) im2col goes into the step's scratch and the GEMM through
  *   OpenBLAS, the epilogue after it.
  */
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -736,10 +737,9 @@ static int conv_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_
         struct cdir_img ci = {.isa = isa, .xsz = ch * h * wd, .ysz = m * ohw};
         cdir_geom(&ci.d, x, w, &win);
         ci.d.x = xv, ci.d.wp = c->packed, ci.d.bias = bv, ci.d.y = yv, ci.d.epi = epi;
-        int64_t per = ox_cdoc_row_tiles(&ci.d) * win.oh, work = ox_cdoc_px(&ci.d) * m * kk; /* multiply-adds an item */
-        ox_parallel(c, nb * per, 1 + (1 << 18) / (work + 1), cdoc_part, &ci);
-        if (zpost)
-            sum_after(yv, cd, out[0]->dims, zpost, &act);
+        int64_t items = ox_cdoc_row_tiles(&ci.d) * win.oh, work = ox_cdoc_px(&ci.d) * m * kk; /* multiply-adds an item */
+        ox_parallel(c, nb * items, 1 + (1 << 18) / (work + 1), cdoc_part, &ci);
+        assert(!zpost); /* is_cdoc takes no fused Add */
         return 0;
     }
     if (c->packed && c->scratch && is_direct(n, x, w, &win, g)) {

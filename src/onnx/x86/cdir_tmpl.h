@@ -433,10 +433,10 @@ static inline __attribute__((always_inline)) void cdoc_run(const struct ox_cdir 
 {
     const int64_t nt = (d->ow + P - 1) / P, ohw = d->oh * d->ow, bw = SW_ * (P - 1) + d->kw;
     const int64_t bwp = (bw + VL - 1) / VL * VL; /* a buffered row, whole vectors */
-    const int64_t tap = d->kh * d->kw * 16 * NV, cbm = 6144 / tap > 1 ? 6144 / tap : 1;
+    const int64_t tap = d->kh * d->kw * 16 * NV, cbm = OX_CDOC_CHBLK / tap > 1 ? OX_CDOC_CHBLK / tap : 1;
     const int64_t nb = (d->c + cbm - 1) / cbm, cb = (d->c + nb - 1) / nb; /* channels a block */
     float buf[OX_CDOC_BUF] __attribute__((aligned(64)));
-    float t[CDOC_GROUP * 384] __attribute__((aligned(64))); /* a tile: P * 16 NV <= 384 floats */
+    float t[CDOC_GROUP * OX_CDOC_TILE] __attribute__((aligned(64))); /* a tile: P * 16 NV floats */
     for (int64_t g0 = i0; g0 < i1;) {
         const int64_t oy = g0 / nt, row_end = (oy + 1) * nt;
         const int64_t g1 = row_end < i1 ? (row_end - g0 < CDOC_GROUP ? row_end : g0 + CDOC_GROUP)
