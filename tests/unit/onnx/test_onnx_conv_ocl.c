@@ -2,8 +2,9 @@
  * plan, exec), where ops/conv.c takes the oc-lane kernel on AVX-512 (conv_direct.h ox_cdoc_*:
  * weights packed W^T, X read in place), against a double-precision reference computed here:
  * plain and with SiLU fused (Conv -> Sigmoid -> Mul); 16 -> 40 channels (3 vectors, the last
- * partial), 20x20 and 33x33 inputs (10 and 17 output columns: tiles of 8 / 7, a moved-back
- * tile, a map narrower than a tile only at 10), batch 1 and 3, 1 and 2 threads.
+ * partial), 20x20 and 33x33 inputs (10 and 17 output columns: tiles of 7 both times, the
+ * last moved back to end at OW), batch 1 and 3, 1 and 2 threads. That the engine takes the
+ * kernel is not checked here (test_onnx_conv_direct's test_cdoc runs it directly).
  * |got - ref| <= 1e-4 * (1 + |ref|). Whatever path the CPU takes (AVX-512, the direct conv or
  * GEMM under INFERD_CPU_DISABLE / INFERD_ONNX_CONV_OCL=0) must agree. */
 #include <math.h>
