@@ -42,6 +42,49 @@ static int close_all(const float *ref, const float *got, int64_t n, int exact)
 
 #define GUARD 256 /* bytes past the scratch that must stay as written */
 
+/* The shapes a kernel test walks: sizes x kernels x strides x pads (pv < npv: 0 left only,
+ * 1 all sides, 2 top only, 3 none, 4 bottom and right only, as SAME_UPPER gives at stride 2),
+ * the channel counts taken from cs and ms by the running count cfg. */
+struct shape_set {
+    const int (*sizes)[2], (*ks)[2], (*strides)[2], *cs, *ms;
+    int n_sizes, n_ks, n_strides, npv, n_cs, n_ms;
+};
+struct shape {
+    int cfg, pv;
+    int64_t h, wd, kh, kw, sh, sw, c, m, pt, pl, oh, ow;
+};
+
+/* shape i of set (from 0; its cfg is i + 1): 1, 0 past the end, -1 when the kernel does not
+ * fit the padded map */
+static int shape_at(const struct shape_set *set, int i, struct shape *s)
+{
+    int pv = i % set->npv, sti = i / set->npv % set->n_strides, ki = i / set->npv / set->n_strides % set->n_ks;
+    int si = i / set->npv / set->n_strides / set->n_ks;
+    if (si >= set->n_sizes)
+        return 0;
+    s->cfg = i + 1, s->pv = pv;
+    s->h = set->sizes[si][0], s->wd = set->sizes[si][1], s->kh = set->ks[ki][0], s->kw = set->ks[ki][1];
+    s->sh = set->strides[sti][0], s->sw = set->strides[sti][1];
+    s->c = set->cs[s->cfg % set->n_cs], s->m = set->ms[s->cfg % set->n_ms];
+    int64_t t = pv == 1 || pv == 2 ? s->kh / 2 : 0, l = pv <= 1 ? s->kw / 2 : 0;
+    int64_t b = pv == 1 || pv == 4 ? s->kh / 2 : 0, r = pv == 1 || pv == 4 ? s->kw / 2 : 0;
+    if (s->h + t + b < s->kh || s->wd + l + r < s->kw)
+        return -1;
+    s->pt = t, s->pl = l, s->oh = (s->h + t + b - s->kh) / s->sh + 1, s->ow = (s->wd + l + r - s->kw) / s->sw + 1;
+    return 1;
+}
+
+/* the first shape of set from *i on that fits, *i moved to it: 0 past the end */
+static int next_shape(const struct shape_set *set, int *i, struct shape *s)
+{
+    int r;
+    while ((r = shape_at(set, *i, s)) < 0)
+        ++*i;
+    return r;
+}
+
+#define N_OF(a) (int)(sizeof(a) / sizeof *(a))
+
 static void test_direct(enum ox_isa isa, const char *name)
 {
     static const int sizes[][2] = {{1, 1}, {7, 9}, {20, 20}, {17, 33}, {5, 70}};
@@ -49,73 +92,63 @@ static void test_direct(enum ox_isa isa, const char *name)
     static const int strides[][2] = {{1, 1}, {2, 2}, {2, 1}, {1, 2}, {3, 1}};
     static const int cs[] = {1, 3, 16};
     static const int ms[] = {1, 5, 12, 13, 16, 17, 33};
-    int bad = 0, ran = 0, cfg = 0;
-    for (size_t si = 0; si < sizeof sizes / sizeof *sizes; si++)
-        for (size_t ki = 0; ki < sizeof ks / sizeof *ks; ki++)
-            for (size_t sti = 0; sti < sizeof strides / sizeof *strides; sti++)
-                for (int pv = 0; pv < 3; pv++) {
-                    cfg++;
-                    int64_t h = sizes[si][0], wd = sizes[si][1], kh = ks[ki][0], kw = ks[ki][1];
-                    int64_t sh = strides[sti][0], sw = strides[sti][1];
-                    int64_t c = cs[(size_t)cfg % 3], m = ms[(size_t)cfg % 7];
-                    int64_t pt = pv == 0 ? 0 : kh / 2, pl = pv == 2 ? 0 : kw / 2, pb = pv == 1 ? kh / 2 : 0,
-                            pr = pv == 1 ? kw / 2 : 0;
-                    int64_t oh = (h + pt + pb - kh) / sh + 1, ow = (wd + pl + pr - kw) / sw + 1;
-                    if (h + pt + pb < kh || wd + pl + pr < kw)
-                        continue;
-                    int e = cfg % N_EPIS, exact = epis[e].act <= OX_ACT_CLIP, withz = cfg % 2;
-                    int64_t k = c * kh * kw, ohw = oh * ow;
-                    float *x = rnd_buf(c * h * wd, 4.0f), *w = rnd_buf(m * k, 4.0f), *bias = rnd_buf(m, 4.0f),
-                          *z = rnd_buf(m * ohw, 4.0f);
-                    float *wp = malloc(sizeof(float) * (size_t)ox_conv_pack_size(m, k));
-                    float *y0 = calloc((size_t)(m * ohw), sizeof(float)), *y1 = calloc((size_t)(m * ohw), sizeof(float));
-                    float *y2 = calloc((size_t)(m * ohw), sizeof(float));
-                    ox_conv_pack(w, m, k, wp);
-                    struct ox_cdir d = {.x = x, .wp = wp, .bias = (cfg / 2) % 2 ? NULL : bias, .z = withz ? z : NULL,
-                                        .y = y0, .c = c, .h = h, .w = wd, .m = m, .kh = kh, .kw = kw, .sh = sh,
-                                        .sw = sw, .pt = pt, .pl = pl, .oh = oh, .ow = ow, .epi = epis[e]};
-                    ox_cdir_ref(&d);
-                    /* the im2col GEMM's reference, then the Z and activation by hand */
-                    struct ox_conv_gemm g = {.wp = wp, .c = y2, .bias = d.bias, .m = m, .k = k, .n = ohw, .ldc = ohw,
-                                             .epi = epis[e], .sum = d.z};
-                    struct ox_conv_im2col im = {x, h, wd, kh, kw, sh, sw, 1, 1, pt, pl, ow, 0};
-                    ox_conv_gemm_im2col_ref(&g, &im, 0, (m + OX_CV_MR - 1) / OX_CV_MR, 0, ohw);
-                    if (!close_all(y2, y0, m * ohw, 0) && bad++ < 5)
-                        printf("  ref vs the im2col GEMM's: %lldx%lld c%lld m%lld k%lldx%lld s%lldx%lld p%d\n",
-                               (long long)h, (long long)wd, (long long)c, (long long)m, (long long)kh, (long long)kw,
-                               (long long)sh, (long long)sw, pv);
-                    if (ox_cdir_ok(isa, &d)) {
-                        size_t sb = ox_cdir_scratch(&d);
-                        unsigned char *xp = malloc(sb + GUARD);
-                        memset(xp, 0x7f, sb + GUARD); /* 3.4e38s: what the fill must overwrite where read */
-                        d.xp = xp;
-                        d.y = y1;
-                        ox_cdir_fill(isa, &d, 0, c / 2);
-                        ox_cdir_fill(isa, &d, c / 2, c);
-                        int64_t nt = ox_cdir_tiles(isa, &d);
-                        ox_cdir_run(isa, &d, 0, nt / 3);
-                        ox_cdir_run(isa, &d, nt / 3, nt - 1 > nt / 3 ? nt - 1 : nt / 3);
-                        ox_cdir_run(isa, &d, nt - 1 > nt / 3 ? nt - 1 : nt / 3, nt);
-                        int guard_ok = 1;
-                        for (int i = 0; i < GUARD; i++)
-                            guard_ok &= xp[sb + (size_t)i] == 0x7f;
-                        CHECK(guard_ok);
-                        ran++;
-                        if (!close_all(y0, y1, m * ohw, exact) && bad++ < 5)
-                            printf("  %s direct %lldx%lld c%lld m%lld k%lldx%lld s%lldx%lld p%d act=%d z=%d differs\n",
-                                   name, (long long)h, (long long)wd, (long long)c, (long long)m, (long long)kh,
-                                   (long long)kw, (long long)sh, (long long)sw, pv, epis[e].act, withz);
-                        free(xp);
-                    }
-                    free(x);
-                    free(w);
-                    free(bias);
-                    free(z);
-                    free(wp);
-                    free(y0);
-                    free(y1);
-                    free(y2);
-                }
+    const struct shape_set set = {sizes, ks, strides, cs, ms, N_OF(sizes), N_OF(ks), N_OF(strides), 3, N_OF(cs), N_OF(ms)};
+    int bad = 0, ran = 0;
+    struct shape s;
+    for (int i = 0; next_shape(&set, &i, &s); i++) {
+        int e = s.cfg % N_EPIS, exact = epis[e].act <= OX_ACT_CLIP, withz = s.cfg % 2;
+        int64_t k = s.c * s.kh * s.kw, ohw = s.oh * s.ow;
+        float *x = rnd_buf(s.c * s.h * s.wd, 4.0f), *w = rnd_buf(s.m * k, 4.0f), *bias = rnd_buf(s.m, 4.0f),
+              *z = rnd_buf(s.m * ohw, 4.0f);
+        float *wp = malloc(sizeof(float) * (size_t)ox_conv_pack_size(s.m, k));
+        float *y0 = calloc((size_t)(s.m * ohw), sizeof(float)), *y1 = calloc((size_t)(s.m * ohw), sizeof(float));
+        float *y2 = calloc((size_t)(s.m * ohw), sizeof(float));
+        ox_conv_pack(w, s.m, k, wp);
+        struct ox_cdir d = {.x = x, .wp = wp, .bias = (s.cfg / 2) % 2 ? NULL : bias, .z = withz ? z : NULL,
+                            .y = y0, .c = s.c, .h = s.h, .w = s.wd, .m = s.m, .kh = s.kh, .kw = s.kw, .sh = s.sh,
+                            .sw = s.sw, .pt = s.pt, .pl = s.pl, .oh = s.oh, .ow = s.ow, .epi = epis[e]};
+        ox_cdir_ref(&d);
+        /* the im2col GEMM's reference, then the Z and activation by hand */
+        struct ox_conv_gemm g = {.wp = wp, .c = y2, .bias = d.bias, .m = s.m, .k = k, .n = ohw, .ldc = ohw,
+                                 .epi = epis[e], .sum = d.z};
+        struct ox_conv_im2col im = {x, s.h, s.wd, s.kh, s.kw, s.sh, s.sw, 1, 1, s.pt, s.pl, s.ow, 0};
+        ox_conv_gemm_im2col_ref(&g, &im, 0, (s.m + OX_CV_MR - 1) / OX_CV_MR, 0, ohw);
+        if (!close_all(y2, y0, s.m * ohw, 0) && bad++ < 5)
+            printf("  ref vs the im2col GEMM's: %lldx%lld c%lld m%lld k%lldx%lld s%lldx%lld p%d\n",
+                   (long long)s.h, (long long)s.wd, (long long)s.c, (long long)s.m, (long long)s.kh, (long long)s.kw,
+                   (long long)s.sh, (long long)s.sw, s.pv);
+        if (ox_cdir_ok(isa, &d)) {
+            size_t sb = ox_cdir_scratch(&d);
+            unsigned char *xp = malloc(sb + GUARD);
+            memset(xp, 0x7f, sb + GUARD); /* 3.4e38s: what the fill must overwrite where read */
+            d.xp = xp;
+            d.y = y1;
+            ox_cdir_fill(isa, &d, 0, s.c / 2);
+            ox_cdir_fill(isa, &d, s.c / 2, s.c);
+            int64_t nt = ox_cdir_tiles(isa, &d);
+            ox_cdir_run(isa, &d, 0, nt / 3);
+            ox_cdir_run(isa, &d, nt / 3, nt - 1 > nt / 3 ? nt - 1 : nt / 3);
+            ox_cdir_run(isa, &d, nt - 1 > nt / 3 ? nt - 1 : nt / 3, nt);
+            int guard_ok = 1;
+            for (int i = 0; i < GUARD; i++)
+                guard_ok &= xp[sb + (size_t)i] == 0x7f;
+            CHECK(guard_ok);
+            ran++;
+            if (!close_all(y0, y1, s.m * ohw, exact) && bad++ < 5)
+                printf("  %s direct %lldx%lld c%lld m%lld k%lldx%lld s%lldx%lld p%d act=%d z=%d differs\n",
+                       name, (long long)s.h, (long long)s.wd, (long long)s.c, (long long)s.m, (long long)s.kh,
+                       (long long)s.kw, (long long)s.sh, (long long)s.sw, s.pv, epis[e].act, withz);
+            free(xp);
+        }
+        free(x);
+        free(w);
+        free(bias);
+        free(z);
+        free(wp);
+        free(y0);
+        free(y1);
+        free(y2);
+    }
     CHECK(bad == 0);
     if (isa != OX_ISA_REF)
         CHECK(ran > 150);
@@ -268,60 +301,50 @@ static void test_cdoc(enum ox_isa isa, const char *name)
     static const int strides[][2] = {{2, 2}, {1, 1}, {2, 1}, {1, 2}};
     static const int cs[] = {1, 3, 16, 24}; /* 24: 2-3 channel blocks; 40 would pass the edge buffer at 5x5 */
     static const int ms[] = {1, 5, 16, 17, 32, 33, 48, 63, 64};
-    int bad = 0, ran = 0, cfg = 0;
-    for (size_t si = 0; si < sizeof sizes / sizeof *sizes; si++)
-        for (size_t ki = 0; ki < sizeof ks / sizeof *ks; ki++)
-            for (size_t sti = 0; sti < sizeof strides / sizeof *strides; sti++)
-                for (int pv = 0; pv < 5; pv++) {
-                    cfg++;
-                    int64_t h = sizes[si][0], wd = sizes[si][1], kh = ks[ki][0], kw = ks[ki][1];
-                    int64_t sh = strides[sti][0], sw = strides[sti][1];
-                    int64_t c = cs[(size_t)cfg % 4], m = ms[(size_t)cfg % 9];
-                    int64_t pt = pv == 1 || pv == 2 ? kh / 2 : 0, pl = pv <= 1 ? kw / 2 : 0,
-                            pb = pv == 1 || pv == 4 ? kh / 2 : 0, pr = pv == 1 || pv == 4 ? kw / 2 : 0;
-                    if (h + pt + pb < kh || wd + pl + pr < kw)
-                        continue;
-                    int64_t oh = (h + pt + pb - kh) / sh + 1, ow = (wd + pl + pr - kw) / sw + 1;
-                    int e = cfg % N_EPIS, exact = epis[e].act <= OX_ACT_CLIP;
-                    int64_t k = c * kh * kw, ohw = oh * ow;
-                    float *x = rnd_buf(c * h * wd, 4.0f), *w = rnd_buf(m * k, 4.0f), *bias = rnd_buf(m, 4.0f);
-                    float *wp = malloc(sizeof(float) * (size_t)ox_conv_pack_size(m, k));
-                    float *wo = malloc(sizeof(float) * (size_t)ox_cdoc_pack_size(m, k));
-                    float *y0 = calloc((size_t)(m * ohw), sizeof(float));
-                    float *y1 = malloc(sizeof(float) * (size_t)(m * ohw + CDOC_GUARD));
-                    for (int64_t i = 0; i < m * ohw + CDOC_GUARD; i++)
-                        y1[i] = i < m * ohw ? NAN : 12345.0f;
-                    ox_conv_pack(w, m, k, wp);
-                    ox_cdoc_pack(w, m, k, wo);
-                    struct ox_cdir d = {.x = x, .wp = wp, .bias = (cfg / 2) % 2 ? NULL : bias, .y = y0, .c = c,
-                                        .h = h, .w = wd, .m = m, .kh = kh, .kw = kw, .sh = sh, .sw = sw, .pt = pt,
-                                        .pl = pl, .oh = oh, .ow = ow, .epi = epis[e]};
-                    ox_cdir_ref(&d);
-                    CHECK(isa == OX_ISA_AVX512 ? ox_cdoc_ok(isa, &d) : !ox_cdoc_ok(isa, &d));
-                    if (ox_cdoc_ok(isa, &d)) {
-                        d.wp = wo;
-                        d.y = y1;
-                        int64_t n = oh * ox_cdoc_row_tiles(&d);
-                        ox_cdoc_run(isa, &d, 0, n / 3);
-                        ox_cdoc_run(isa, &d, n / 3, n - 1 > n / 3 ? n - 1 : n / 3);
-                        ox_cdoc_run(isa, &d, n - 1 > n / 3 ? n - 1 : n / 3, n);
-                        ran++;
-                        int guard = 1;
-                        for (int64_t i = m * ohw; i < m * ohw + CDOC_GUARD; i++)
-                            guard &= y1[i] == 12345.0f;
-                        if ((!close_all(y0, y1, m * ohw, exact) || !guard) && bad++ < 5)
-                            printf("  %s oc-lane %lldx%lld c%lld m%lld k%lldx%lld s%lldx%lld p%d act=%d differs\n",
-                                   name, (long long)h, (long long)wd, (long long)c, (long long)m, (long long)kh,
-                                   (long long)kw, (long long)sh, (long long)sw, pv, epis[e].act);
-                    }
-                    free(x);
-                    free(w);
-                    free(bias);
-                    free(wp);
-                    free(wo);
-                    free(y0);
-                    free(y1);
-                }
+    const struct shape_set set = {sizes, ks, strides, cs, ms, N_OF(sizes), N_OF(ks), N_OF(strides), 5, N_OF(cs), N_OF(ms)};
+    int bad = 0, ran = 0;
+    struct shape s;
+    for (int i = 0; next_shape(&set, &i, &s); i++) {
+        int e = s.cfg % N_EPIS, exact = epis[e].act <= OX_ACT_CLIP;
+        int64_t k = s.c * s.kh * s.kw, ohw = s.oh * s.ow;
+        float *x = rnd_buf(s.c * s.h * s.wd, 4.0f), *w = rnd_buf(s.m * k, 4.0f), *bias = rnd_buf(s.m, 4.0f);
+        float *wp = malloc(sizeof(float) * (size_t)ox_conv_pack_size(s.m, k));
+        float *wo = malloc(sizeof(float) * (size_t)ox_cdoc_pack_size(s.m, k));
+        float *y0 = calloc((size_t)(s.m * ohw), sizeof(float));
+        float *y1 = malloc(sizeof(float) * (size_t)(s.m * ohw + CDOC_GUARD));
+        for (int64_t i = 0; i < s.m * ohw + CDOC_GUARD; i++)
+            y1[i] = i < s.m * ohw ? NAN : 12345.0f;
+        ox_conv_pack(w, s.m, k, wp);
+        ox_cdoc_pack(w, s.m, k, wo);
+        struct ox_cdir d = {.x = x, .wp = wp, .bias = (s.cfg / 2) % 2 ? NULL : bias, .y = y0, .c = s.c,
+                            .h = s.h, .w = s.wd, .m = s.m, .kh = s.kh, .kw = s.kw, .sh = s.sh, .sw = s.sw, .pt = s.pt,
+                            .pl = s.pl, .oh = s.oh, .ow = s.ow, .epi = epis[e]};
+        ox_cdir_ref(&d);
+        CHECK(isa == OX_ISA_AVX512 ? ox_cdoc_ok(isa, &d) : !ox_cdoc_ok(isa, &d));
+        if (ox_cdoc_ok(isa, &d)) {
+            d.wp = wo;
+            d.y = y1;
+            int64_t n = s.oh * ox_cdoc_row_tiles(&d);
+            ox_cdoc_run(isa, &d, 0, n / 3);
+            ox_cdoc_run(isa, &d, n / 3, n - 1 > n / 3 ? n - 1 : n / 3);
+            ox_cdoc_run(isa, &d, n - 1 > n / 3 ? n - 1 : n / 3, n);
+            ran++;
+            int guard = 1;
+            for (int64_t i = s.m * ohw; i < s.m * ohw + CDOC_GUARD; i++)
+                guard &= y1[i] == 12345.0f;
+            if ((!close_all(y0, y1, s.m * ohw, exact) || !guard) && bad++ < 5)
+                printf("  %s oc-lane %lldx%lld c%lld m%lld k%lldx%lld s%lldx%lld p%d act=%d differs\n",
+                       name, (long long)s.h, (long long)s.wd, (long long)s.c, (long long)s.m, (long long)s.kh,
+                       (long long)s.kw, (long long)s.sh, (long long)s.sw, s.pv, epis[e].act);
+        }
+        free(x);
+        free(w);
+        free(bias);
+        free(wp);
+        free(wo);
+        free(y0);
+        free(y1);
+    }
     CHECK(bad == 0);
     printf("  %s oc-lane: %d shapes\n", name, ran);
     if (isa == OX_ISA_AVX512)
