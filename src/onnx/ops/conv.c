@@ -29,9 +29,6 @@
  *                            fill: conv_direct.h's pointwise run) where OH*OW % 16 == 0;
  *                            INFERD_ONNX_CONV_PW=0 turns it off, =1 takes it for every eligible
  *                            shape and batch (default: is_pw_direct's rule)
- *   1x1, stride > 1, no pad: (g == 1, packed) X subsampled once into the step's scratch
- *                            (C, OH*OW) per image, then the pointwise GEMM over it (the strided
- *                            im2col packing cost more than the copy); INFERD_ONNX_CONV_SUB=0: below
  *   otherwise:               the same GEMM with B the im2col matrix (C/g*kh*kw, OH*OW), which
  *                            its packing reads straight from X block by block (never written out)
  *   kernel == stride, no pad: a patch embedding: the batch's patches written out, one GEMM
@@ -246,24 +243,6 @@ static int is_pw_direct(const struct ox_tensor *x, const struct ox_tensor *w)
     return ox_cdir_pw_ok(ox_conv_isa(), &d);
 }
 
-/* INFERD_ONNX_CONV_SUB: 0 off (the im2col GEMM), else on */
-static struct ox_switch sub_sw = OX_SWITCH("INFERD_ONNX_CONV_SUB", -1);
-
-/* a 1x1 strided unpadded conv (ResNet's stride-2 downsamples) run as a subsampling copy of X
- * and the pointwise GEMM: the im2col packing's stride-2 reads (two loads and a shuffle per
- * output row of a strip, every K block of every column block) cost more than one copy */
-static int is_subsample(const struct ox_tensor *x, const struct ox_tensor *w, const struct ox_window *v, int64_t g)
-{
-    return ox_switch(&sub_sw) != 0 && g == 1 && v->kh == 1 && v->kw == 1 && (v->sh > 1 || v->sw > 1) && !v->pt &&
-           !v->pl && !v->pb && !v->pr && w->is_const && !x->is_const && x->dims[1] > OX_STEM_MAXC;
-}
-
-/* floats of is_subsample's copy (the batch's), rounded up to a cache line for what follows */
-static int64_t sub_floats(const struct ox_tensor *x, const struct ox_window *v)
-{
-    return (x->dims[0] * x->dims[1] * v->oh * v->ow + 15) & ~(int64_t)15;
-}
-
 /* a ViT's patch embedding (conv_patch.h) */
 static int is_patch(const struct ox_tensor *x, const struct ox_window *v, int64_t g)
 {
@@ -310,8 +289,6 @@ static size_t conv_scratch(const struct ox_node *n, struct ox_tensor *const *in,
         return 0;
     if (is_pointwise(&win)) /* B is X itself */
         return prepack_bytes(n, in, &win, g);
-    if (is_subsample(in[0], in[1], &win, g)) /* X subsampled, then B packed ahead after it */
-        return (size_t)sub_floats(in[0], &win) * sizeof(float) + prepack_bytes(n, in, &win, g);
     if (is_cdoc(n, in[0], in[1], &win, g)) /* reads X in place */
         return 0;
     if (is_direct(n, in[0], in[1], &win, g)) { /* Xp and its offsets, per thread (whole images) */
@@ -426,26 +403,6 @@ static void im2col_part(void *arg, int64_t lo, int64_t hi)
 {
     const struct im2col_job *j = arg;
     im2col(j->x, lo, hi, j->h, j->w, j->v, j->y0, j->y1, j->cols);
-}
-
-/* is_subsample's copy: items (image, channel), each channel's OH*OW samples of X (im2col of
- * a 1x1 kernel) */
-struct sub_job {
-    const float *x;
-    int64_t ch, h, w;
-    const struct ox_window *v;
-    float *cols;
-};
-
-static void sub_part(void *arg, int64_t lo, int64_t hi)
-{
-    const struct sub_job *j = arg;
-    const int64_t ohw = j->v->oh * j->v->ow;
-    for (int64_t i = lo; i < hi;) {
-        int64_t bi = i / j->ch, c0 = i % j->ch, c1 = j->ch - c0 < hi - i ? j->ch : c0 + (hi - i);
-        im2col(j->x + bi * j->ch * j->h * j->w, c0, c1, j->h, j->w, j->v, 0, j->v->oh, j->cols + bi * j->ch * ohw);
-        i += c1 - c0;
-    }
 }
 
 struct dw_job {
@@ -802,28 +759,6 @@ static int conv_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_
         ci.d.x = xv, ci.d.wp = c->packed, ci.d.bias = bv, ci.d.z = zv, ci.d.y = yv, ci.d.epi = epi;
         for (int64_t bi = 0; bi < nb; bi++)
             cdir_pw_image(&ci, c, bi);
-        if (zpost)
-            sum_after(yv, cd, out[0]->dims, zpost, &act);
-        return 0;
-    }
-    if (c->packed && c->scratch && is_subsample(x, w, &win, g)) { /* conv_scratch: the copy, B packed ahead */
-        struct sub_job sj = {xv, ch, h, wd, &win, c->scratch};
-        ox_parallel(c, nb * ch, 1 + (1 << 15) / (ohw + 1), sub_part, &sj);
-        float *xs = c->scratch;
-        if (nb > 1 && ox_conv_seg_ok(ohw)) { /* the batch as one GEMM, as below */
-            struct ox_conv_gemm gm = {c->packed, xs, yv, bv, m, ch, nb * ohw, ohw, ohw, epi, zv, ohw, ch * ohw, m * ohw};
-            ox_conv_gemm_pool(c, isa, &gm, NULL);
-        } else {
-            float *pre = xs + sub_floats(x, &win);
-            for (int64_t bi = 0; bi < nb; bi++) {
-                struct ox_conv_gemm gm = {c->packed, xs + bi * ch * ohw, yv + bi * m * ohw, bv, m, ch, ohw, ohw, ohw,
-                                          epi, zv ? zv + bi * m * ohw : NULL, 0, 0, 0};
-                if (c->nth > 1 && prepack_bytes(n, in, &win, g))
-                    ox_conv_gemm_pool_pre(c, isa, &gm, NULL, pre);
-                else
-                    ox_conv_gemm_pool(c, isa, &gm, NULL);
-            }
-        }
         if (zpost)
             sum_after(yv, cd, out[0]->dims, zpost, &act);
         return 0;
