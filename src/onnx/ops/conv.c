@@ -264,7 +264,9 @@ static void wino_geom(struct ox_wino *wg, const struct ox_tensor *x, const struc
  * 1 thread). 1x1 convs too (B is X: a copy per block). Not for one or two columns (the
  * matrix-vector path of ox_conv_gemm keeps those). Only maps of up to OX_PRE_MAXN columns (wider ones have enough blocks for the
  * ranges to meet rarely, and keep each block's packing in the cache that uses it) and within
- * OX_PRE_CAP bytes; the plan lays the scratch out at every thread count, 1 included. */
+ * OX_PRE_CAP bytes; the plan lays the scratch out at every thread count, 1 included. Such a
+ * conv now packs per thread by strips or panels where it can (ox_conv_gemm_pool_pre) and
+ * uses the scratch only with more threads than strips to split. */
 #define OX_PRE_MAXN 1024
 #define OX_PRE_CAP ((size_t)4 << 20)
 static size_t prepack_bytes(const struct ox_node *n, struct ox_tensor *const *in, const struct ox_window *v,
