@@ -561,7 +561,11 @@ static void panelsplit_part(void *arg, int ith, int nth)
  * each thread read about half of B from the other): a map of at least two
  * OX_CV_SEGMIN-column strips a thread splits by columns (a 14x14 map's 196 columns: 96 |
  * 100), each part running every panel over its columns; a map of one column block (a 7x7
- * map's 49 columns) splits by panels, each part packing the whole (small) B. One part per
+ * map's 49 columns), or a 1x1 conv of up to two blocks with at least 4 output channels a
+ * column (ResNet-50's 256 -> 1024 on 14x14), splits by panels, each part packing the whole
+ * (small) B: the weights, read from memory once a run, then split between the cores
+ * (256 -> 1024 on 14x14 ~300 -> ~290 us at 2 threads; 1024 -> 256 by panels, its B 4x
+ * larger, ~325 -> ~340, and a strided 3x3 by panels, im2col packed twice, ~780 -> ~880). One part per
  * thread: a further cut would pack B again. Otherwise (more threads than such strips) B
  * is packed ahead over the pool into bp, then the tiles split over it. A column's sums do
  * not depend on the column block or panel range that computed it: the same bits as one
@@ -578,7 +582,7 @@ void ox_conv_gemm_pool_pre(const struct ox_ctx *c, enum ox_isa isa, const struct
         gemm_part(&j, 0, (g->n + OX_CV_NB - 1) / OX_CV_NB * j.panels);
         return;
     }
-    if (g->n <= OX_CV_NB) {
+    if (g->n <= OX_CV_NB || (!im && g->n <= 2 * OX_CV_NB && 4 * g->n <= g->m)) {
         tpool_parallel_parts(c->pool, j.panels < c->nth ? (int)j.panels : c->nth, panelsplit_part, &j);
         return;
     }
