@@ -179,9 +179,9 @@ void ox_conv_gemm_pre_run(enum ox_isa isa, const struct ox_conv_gemm *g, const f
                           int64_t n0, int64_t n1);
 /* ops/conv.c: ox_conv_gemm_pool's GEMM on one image over several threads: split by
  * 32-column strips (at least two a thread) or, for one column block (or a 1x1 of up to two
- * with m >= 4 n), by panels, each thread
- * packing its own B; else B packed ahead into bp (ox_conv_prepack_size floats) by the pool,
- * then the tiles split over it. The same bits as one thread. isa not OX_ISA_REF. */
+ * with m >= 4 n), by panels, each thread packing its own B; else B packed ahead into bp
+ * (ox_conv_prepack_size floats) by the pool, then the tiles split over it. The same bits as
+ * one thread. isa not OX_ISA_REF. */
 void ox_conv_gemm_pool_pre(const struct ox_ctx *c, enum ox_isa isa, const struct ox_conv_gemm *g,
                            const struct ox_conv_im2col *im, float *bp);
 
