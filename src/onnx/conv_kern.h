@@ -177,8 +177,11 @@ void ox_conv_gemm_pre_avx512(const struct ox_conv_gemm *g, const float *bp, int6
                              int64_t n1);
 void ox_conv_gemm_pre_run(enum ox_isa isa, const struct ox_conv_gemm *g, const float *bp, int64_t p0, int64_t p1,
                           int64_t n0, int64_t n1);
-/* ops/conv.c: ox_conv_gemm_pool's GEMM with B packed ahead into bp (ox_conv_prepack_size
- * floats) by the pool, then the tiles split over it. isa not OX_ISA_REF. */
+/* ops/conv.c: ox_conv_gemm_pool's GEMM on one image over several threads: split by
+ * 32-column strips (at least two a thread) or, for one column block (or a 1x1 of up to two
+ * with m >= 4 n), by panels, each thread packing its own B; else B packed ahead into bp
+ * (ox_conv_prepack_size floats) by the pool, then the tiles split over it. The same bits as
+ * one thread. isa not OX_ISA_REF. */
 void ox_conv_gemm_pool_pre(const struct ox_ctx *c, enum ox_isa isa, const struct ox_conv_gemm *g,
                            const struct ox_conv_im2col *im, float *bp);
 

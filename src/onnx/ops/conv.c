@@ -264,7 +264,9 @@ static void wino_geom(struct ox_wino *wg, const struct ox_tensor *x, const struc
  * 1 thread). 1x1 convs too (B is X: a copy per block). Not for one or two columns (the
  * matrix-vector path of ox_conv_gemm keeps those). Only maps of up to OX_PRE_MAXN columns (wider ones have enough blocks for the
  * ranges to meet rarely, and keep each block's packing in the cache that uses it) and within
- * OX_PRE_CAP bytes; the plan lays the scratch out at every thread count, 1 included. */
+ * OX_PRE_CAP bytes; the plan lays the scratch out at every thread count, 1 included. Such a
+ * conv now packs per thread by strips or panels where it can (ox_conv_gemm_pool_pre) and
+ * uses the scratch only with more threads than strips to split. */
 #define OX_PRE_MAXN 1024
 #define OX_PRE_CAP ((size_t)4 << 20)
 static size_t prepack_bytes(const struct ox_node *n, struct ox_tensor *const *in, const struct ox_window *v,
@@ -439,6 +441,15 @@ struct gemm_job {
     float *pre;     /* B packed ahead (ox_conv_gemm_pool_pre), or NULL */
 };
 
+/* panels [p0, p1) x columns [n0, n1) of j's GEMM, B packed by the call (not j->pre) */
+static void gemm_blocked_range(const struct gemm_job *j, int64_t p0, int64_t p1, int64_t n0, int64_t n1)
+{
+    if (j->im)
+        ox_conv_gemm_im2col_run(j->isa, &j->g, j->im, p0, p1, n0, n1);
+    else
+        ox_conv_gemm_run(j->isa, &j->g, p0, p1, n0, n1);
+}
+
 static void gemm_part(void *arg, int64_t lo, int64_t hi)
 {
     const struct gemm_job *j = arg;
@@ -521,17 +532,70 @@ static void prepack_part(void *arg, int64_t lo, int64_t hi)
     ox_conv_prepack_run(j->isa, &j->g, j->im, j->pre, lo, hi);
 }
 
+/* part ith of nth: the columns of strips [S ith / nth, S (ith + 1) / nth) of the S
+ * OX_CV_SEGMIN-column strips, all panels, packing its own B */
+static void colsplit_part(void *arg, int ith, int nth)
+{
+    const struct gemm_job *j = arg;
+    int64_t strips = (j->g.n + OX_CV_SEGMIN - 1) / OX_CV_SEGMIN;
+    int64_t n0 = strips * ith / nth * OX_CV_SEGMIN, n1 = strips * (ith + 1) / nth * OX_CV_SEGMIN;
+    if (n1 > j->g.n)
+        n1 = j->g.n;
+    if (n1 > n0)
+        gemm_blocked_range(j, 0, j->panels, n0, n1);
+}
+
+/* part ith of nth: panels [P ith / nth, P (ith + 1) / nth) of a one-block GEMM, packing its
+ * own B */
+static void panelsplit_part(void *arg, int ith, int nth)
+{
+    const struct gemm_job *j = arg;
+    int64_t p0 = j->panels * ith / nth, p1 = j->panels * (ith + 1) / nth;
+    if (p1 > p0)
+        gemm_blocked_range(j, p0, p1, 0, j->g.n);
+}
+
+/* One image on several threads. Each thread packs exactly the B it multiplies, so no
+ * thread reads packing the other core wrote (on Zen 5's two vCPUs a line written by the
+ * other core costs ~570 ns; packing split by K blocks, then the tiles split by panels, had
+ * each thread read about half of B from the other): a map of at least two
+ * OX_CV_SEGMIN-column strips a thread splits by columns (a 14x14 map's 196 columns: 96 |
+ * 100), each part running every panel over its columns; a map of one column block (a 7x7
+ * map's 49 columns), or a 1x1 conv of up to two blocks with at least 4 output channels a
+ * column (ResNet-50's 256 -> 1024 on 14x14), splits by panels, each part packing the whole
+ * (small) B: the weights, read from memory once a run, then split between the cores
+ * (256 -> 1024 on 14x14 ~300 -> ~290 us at 2 threads; 1024 -> 256 by panels, its B 4x
+ * larger, ~325 -> ~340, and a strided 3x3 by panels, im2col packed twice, ~780 -> ~880). One part per
+ * thread: a further cut would pack B again. Otherwise (more threads than such strips) B
+ * is packed ahead over the pool into bp, then the tiles split over it. A column's sums do
+ * not depend on the column block or panel range that computed it: the same bits as one
+ * thread (test_onnx_conv_pool). */
 void ox_conv_gemm_pool_pre(const struct ox_ctx *c, enum ox_isa isa, const struct ox_conv_gemm *g,
                            const struct ox_conv_im2col *im, float *bp)
 {
-    struct gemm_job j = {*g, im, isa, (g->m + OX_CV_MR - 1) / OX_CV_MR, bp};
+    struct gemm_job j = {*g, im, isa, (g->m + OX_CV_MR - 1) / OX_CV_MR, NULL};
     int64_t kc = ox_conv_kc(g->k);
+    int64_t cols = g->n < OX_CV_NB ? g->n : OX_CV_NB;
+    int64_t gemm_min = 1 + (1 << 18) / (cols * OX_CV_MR * g->k + 1);
+    int64_t strips = (g->n + OX_CV_SEGMIN - 1) / OX_CV_SEGMIN;
+    if (ox_parallel_parts(c, (g->n + OX_CV_NB - 1) / OX_CV_NB * j.panels, gemm_min) < 2) {
+        gemm_part(&j, 0, (g->n + OX_CV_NB - 1) / OX_CV_NB * j.panels);
+        return;
+    }
+    if (g->n <= OX_CV_NB || (!im && g->n <= 2 * OX_CV_NB && 4 * g->n <= g->m)) {
+        tpool_parallel_parts(c->pool, j.panels < c->nth ? (int)j.panels : c->nth, panelsplit_part, &j);
+        return;
+    }
+    if (strips >= 2 * (int64_t)c->nth) {
+        tpool_parallel_parts(c->pool, c->nth, colsplit_part, &j);
+        return;
+    }
+    j.pre = bp;
     /* an item packs up to OX_CV_KC x OX_CV_NB floats (128 KiB): worth a thread from 2^14 of
      * them (at 2 threads the old two-items-a-thread rule kept ResNet-50's 14x14 and 7x7
      * conv3 (2 items each) and most of MobileNetV3's projections on one thread) */
-    int64_t cols = g->n < OX_CV_NB ? g->n : OX_CV_NB;
     parallel_colblk(c, ox_conv_prepack_kblocks(g->k), g->n, 1 + (1 << 14) / (kc * cols + 1), prepack_part, &j);
-    parallel_colblk(c, j.panels, g->n, 1 + (1 << 18) / (cols * OX_CV_MR * g->k + 1), gemm_part, &j);
+    parallel_colblk(c, j.panels, g->n, gemm_min, gemm_part, &j);
 }
 
 /* one image of a Winograd conv: c's pool (or none) and scratch */

@@ -1,11 +1,14 @@
 /* test_onnx_conv_pool.c — ops/conv.c's pool drivers of the packed GEMM, ox_conv_gemm_pool
- * and ox_conv_gemm_pool_pre (B packed ahead, then the tiles), at 2 and 3 threads against
- * the same call on one thread: the results must be equal bit for bit, whatever ranges of
- * column blocks and panels (or prepack items) the threads took. The shapes are ResNet-style
+ * and ox_conv_gemm_pool_pre (one image: split by columns or by panels, each thread packing
+ * its own B, else B packed ahead, then the tiles), at 2 and 3 threads against the same call
+ * on one thread: the results must be equal bit for bit, whatever ranges of column blocks,
+ * strips and panels (or prepack items) the threads took. The shapes are ResNet-style
  * maps whose last column block is narrower than OX_CV_NB (784 = 6 x 128 + 16, 196 = 128 +
  * 68, 3136 = 24 x 128 + 64), which the drivers cut by columns rather than by item counts,
- * plus a map of whole blocks, one of a single block and one narrower than a tile; C starts
- * as NaN, so an item no part ran shows. AVX2 and AVX-512 where the CPU has them (the
+ * plus a map of whole blocks, single blocks (49: 7x7, split by panels; 100 and 3), 1024
+ * rows over 196 columns (a 1x1 split by panels over two blocks), one
+ * narrower than a tile, and 160 columns (5 strips: by columns at 2 threads, packed ahead at
+ * 3); C starts as NaN, so an item no part ran shows. AVX2 and AVX-512 where the CPU has them (the
  * prepack is SIMD only); ox_conv_gemm_pool on the scalar kernels too. */
 #include <math.h>
 #include <stdio.h>
@@ -47,7 +50,8 @@ static void check_isa(enum ox_isa isa, const char *name, struct tpool *const *po
 {
     static const int shapes[][3] = {/* m, n (columns), k */
                                     {128, 784, 1152}, {256, 196, 2304}, {64, 3136, 576}, {100, 256, 300},
-                                    {512, 49, 4608},  {37, 100, 64},    {24, 3, 130},    {40, 784, 128}};
+                                    {512, 49, 4608},  {37, 100, 64},    {24, 3, 130},    {40, 784, 128},
+                                    {256, 196, 1024}, {512, 49, 2048},  {64, 160, 256},  {1024, 196, 256}};
     unsigned s = 11;
     for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++) {
         int64_t m = shapes[si][0], n = shapes[si][1], k = shapes[si][2];
