@@ -107,7 +107,9 @@ enum ox_isa ox_conv_isa(void);
  * time) run over each strip: a strip stays in L1 and a panel block in L2 while they are
  * reused. Partial sums go through Y between K blocks; bias and activation are applied after
  * the last. Threads should split [n0, n1) at multiples of OX_CV_NB and give each call many
- * panels: a call packs the B it reads. Two columns or fewer take matrix-vector products. */
+ * panels: a call packs the B it reads. The map's last block must start on that grid too:
+ * where it starts decides whether its last few columns fold into the strip before or run
+ * on their own (other bits). Two columns or fewer take matrix-vector products. */
 #define OX_CV_KC 256 /* most K rows per block: a 32-column strip of them is 32 KiB */
 #define OX_CV_NB 128 /* columns per packed block of B (a multiple of every tile width) */
 #define OX_CV_MC 32  /* panels per pass over a strip: their K blocks (12 KiB each) stay in L2 */

@@ -541,6 +541,15 @@ static void colsplit_part(void *arg, int ith, int nth)
     int64_t n0 = strips * ith / nth * OX_CV_SEGMIN, n1 = strips * (ith + 1) / nth * OX_CV_SEGMIN;
     if (n1 > j->g.n)
         n1 = j->g.n;
+    /* blocks on one thread's OX_CV_NB grid: where the map's last block starts decides how its
+     * last few columns are summed (folded into the strip before, or strip_col on their own:
+     * other bits), so a range starting inside a block runs up to the grid first (17x17's 289
+     * columns at 2 threads, 30x30 at 2-8 differed from 1 thread without this) */
+    int64_t nb = (n0 + OX_CV_NB - 1) / OX_CV_NB * OX_CV_NB;
+    if (nb > n0 && nb < n1) {
+        gemm_blocked_range(j, 0, j->panels, n0, nb);
+        n0 = nb;
+    }
     if (n1 > n0)
         gemm_blocked_range(j, 0, j->panels, n0, n1);
 }
@@ -578,16 +587,20 @@ void ox_conv_gemm_pool_pre(const struct ox_ctx *c, enum ox_isa isa, const struct
     int64_t cols = g->n < OX_CV_NB ? g->n : OX_CV_NB;
     int64_t gemm_min = 1 + (1 << 18) / (cols * OX_CV_MR * g->k + 1);
     int64_t strips = (g->n + OX_CV_SEGMIN - 1) / OX_CV_SEGMIN;
-    if (ox_parallel_parts(c, (g->n + OX_CV_NB - 1) / OX_CV_NB * j.panels, gemm_min) < 2) {
+    /* parts: the threads the GEMM is worth (at most one a thread: a further cut packs B again) */
+    int64_t parts = ox_parallel_parts(c, (g->n + OX_CV_NB - 1) / OX_CV_NB * j.panels, gemm_min);
+    if (parts < 2) {
         gemm_part(&j, 0, (g->n + OX_CV_NB - 1) / OX_CV_NB * j.panels);
         return;
     }
+    if (parts > c->nth)
+        parts = c->nth;
     if (g->n <= OX_CV_NB || (!im && g->n <= 2 * OX_CV_NB && 4 * g->n <= g->m)) {
-        tpool_parallel_parts(c->pool, j.panels < c->nth ? (int)j.panels : c->nth, panelsplit_part, &j);
+        tpool_parallel_parts(c->pool, (int)(j.panels < parts ? j.panels : parts), panelsplit_part, &j);
         return;
     }
-    if (strips >= 2 * (int64_t)c->nth) {
-        tpool_parallel_parts(c->pool, c->nth, colsplit_part, &j);
+    if (strips >= 2 * parts) {
+        tpool_parallel_parts(c->pool, (int)parts, colsplit_part, &j);
         return;
     }
     j.pre = bp;

@@ -51,7 +51,10 @@ static void check_isa(enum ox_isa isa, const char *name, struct tpool *const *po
     static const int shapes[][3] = {/* m, n (columns), k */
                                     {128, 784, 1152}, {256, 196, 2304}, {64, 3136, 576}, {100, 256, 300},
                                     {512, 49, 4608},  {37, 100, 64},    {24, 3, 130},    {40, 784, 128},
-                                    {256, 196, 1024}, {512, 49, 2048},  {64, 160, 256},  {1024, 196, 256}};
+                                    {256, 196, 1024}, {512, 49, 2048},  {64, 160, 256},  {1024, 196, 256},
+                                    /* n % 32 in 1..4: the last block's tail folded or not
+                                     * (colsplit_part's grid), 17x17 and 30x30 maps */
+                                    {192, 289, 768},  {96, 289, 576},   {96, 132, 144},  {96, 900, 288}};
     unsigned s = 11;
     for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++) {
         int64_t m = shapes[si][0], n = shapes[si][1], k = shapes[si][2];
@@ -112,18 +115,19 @@ static void check_isa(enum ox_isa isa, const char *name, struct tpool *const *po
 
 int main(void)
 {
-    struct tpool *pools[2] = {tpool_new(2), tpool_new(3)};
-    CHECK(pools[0] && pools[1]);
-    check_isa(OX_ISA_REF, "ref", pools, 2);
+    struct tpool *pools[3] = {tpool_new(2), tpool_new(3), tpool_new(4)};
+    CHECK(pools[0] && pools[1] && pools[2]);
+    check_isa(OX_ISA_REF, "ref", pools, 3);
     if (cpu_has(CPU_AVX2 | CPU_FMA))
-        check_isa(OX_ISA_AVX2, "avx2", pools, 2);
+        check_isa(OX_ISA_AVX2, "avx2", pools, 3);
     else
         printf("no AVX2+FMA: AVX2 pool GEMM not tested\n");
     if (cpu_has(CPU_AVX512F | CPU_AVX2 | CPU_FMA))
-        check_isa(OX_ISA_AVX512, "avx512", pools, 2);
+        check_isa(OX_ISA_AVX512, "avx512", pools, 3);
     else
         printf("no AVX-512F: AVX-512 pool GEMM not tested\n");
     tpool_free(pools[0]);
     tpool_free(pools[1]);
+    tpool_free(pools[2]);
     return check_finish();
 }
