@@ -39,6 +39,11 @@ struct ox_wino {
                            imgs * nt where a batch's tiles sit side by side (ox_wino_conv_batch) */
     int64_t ys;         /* floats between two channels of Y (and Z): oh * ow (ox_wino_geom); a band of
                            tile rows (ox_wino_conv_bands) keeps the whole map's with its own oh */
+    int pf;             /* 1: the AVX-512/AVX2 single-vector-row transforms (input_rows, output_rows)
+                           and F(2x2,3x3)'s (ox_wino2_*) prefetch the next channel's lines (X and
+                           V, P and Y): set by
+                           ox_wino_conv_batch on a pool of 2+ threads, where half of those lines
+                           sit in the other core's cache; 0 (ox_wino_geom) otherwise. Bits unchanged */
 };
 void ox_wino_geom(struct ox_wino *g, int64_t c, int64_t m, int64_t h, int64_t w, int64_t pt, int64_t pl, int64_t oh,
                   int64_t ow);

@@ -8,8 +8,8 @@
  * vector: wino_tmpl.h's input_rows / output_rows), with and without bias, every fused activation:
  * |diff| <= 2e-5 * (1 + sum |x * w| over the output's receptive field). A kernel set the
  * CPU lacks is skipped with a message. And Conv models (Winograd 3x3 with bias, Relu and a
- * fused residual Add; a 1x1 and a strided 3x3 beside it) at batch 1, 3 and 8 on pools of 2
- * and 3 threads give the 1-thread output bit for bit (whole images per thread where the
+ * fused residual Add; a 1x1 and a strided 3x3 beside it) at batch 1, 3 and 8 on pools of 2,
+ * 3 and 4 threads give the 1-thread output bit for bit (whole images per thread where the
  * batch has one for each, the rest split finely: ox_parallel_images; a 7x7 map at batch 8:
  * the batch's tiles side by side, ox_wino_conv_batch, also checked against the direct conv
  * at 2 and 9 images; a 512-channel 7x7 map: F(2x2,3x3) at batch 1). F(2x2,3x3) (ox_wino2_*:
@@ -281,19 +281,22 @@ static void test_conv_threads(void)
                                    {32, 32, 99, 101, 3, 1, 1}, /* 25 tile rows: bands of 4 at most (7) */
                                    {40, 40, 90, 61, 3, 1, 0},  /* 23 tile rows: bands of 5 at most (5) */
                                    {64, 64, 56, 56, 3, 1, 1},  /* halves (ox_wino_band_rows): 7 + 7 tile rows */
-                                   {32, 32, 33, 41, 3, 1, 0}}; /* halves of an odd count (99 tiles): 4 + 5 tile rows */
-    struct tpool *pools[3] = {NULL, tpool_new(2), tpool_new(3)};
-    CHECK(pools[1] && pools[2]);
+                                   {32, 32, 33, 41, 3, 1, 0},  /* halves of an odd count (99 tiles): 4 + 5 tile rows */
+                                   {128, 128, 28, 28, 3, 1, 1}, /* whole map: 49 tiles, 32 + 17 columns */
+                                   {256, 256, 14, 14, 3, 1, 0}}; /* whole map: 16 tiles */
+    enum { NP = 4 }; /* 1, 2, 3 and 4 threads */
+    struct tpool *pools[NP] = {NULL, tpool_new(2), tpool_new(3), tpool_new(4)};
+    CHECK(pools[1] && pools[2] && pools[3]);
     uint32_t keep = 0;
-    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0] && pools[1] && pools[2]; ci++) {
+    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0] && pools[1] && pools[2] && pools[3]; ci++) {
         const int *cs = cases[ci];
         if (ci == 6)
             keep = seed;
         struct buf mb;
         buf_init(&mb, 1 << 24);
         encode_conv(&mb, cs[0], cs[1], cs[2], cs[3], cs[4], cs[5], cs[6]);
-        struct inferd_onnx_model *mods[3] = {NULL, NULL, NULL};
-        for (int t = 0; t < 3; t++) {
+        struct inferd_onnx_model *mods[NP] = {NULL, NULL, NULL, NULL};
+        for (int t = 0; t < NP; t++) {
             struct inferd_err err = {0};
             int rc = inferd_onnx_load_buffer(mb.data, mb.len, &(struct inferd_onnx_options){.pool = pools[t]},
                                              &mods[t], &err);
@@ -301,34 +304,34 @@ static void test_conv_threads(void)
                 fprintf(stderr, "conv case %zu: load: %s\n", ci, err.msg);
             CHECK(rc == 0);
         }
-        for (int bt = 1; bt <= 8 && mods[0] && mods[1] && mods[2]; bt = bt == 1 ? 3 : bt + 5) { /* 1, 3, 8 */
+        for (int bt = 1; bt <= 8 && mods[0] && mods[1] && mods[2] && mods[3]; bt = bt == 1 ? 3 : bt + 5) { /* 1, 3, 8 */
             int64_t n = (int64_t)bt * cs[0] * cs[2] * cs[3];
-            float *x = rnd_buf(n, 1.0f), *y[3] = {NULL, NULL, NULL};
+            float *x = rnd_buf(n, 1.0f), *y[NP] = {NULL, NULL, NULL, NULL};
             struct inferd_tensor in = {.dtype = INFERD_FP32, .rank = 4, .dims = {bt, cs[0], cs[2], cs[3]}, .data = x,
                                        .nbytes = (size_t)n * sizeof *x};
-            int64_t ny[3];
-            for (int t = 0; t < 3; t++)
+            int64_t ny[NP];
+            for (int t = 0; t < NP; t++)
                 ny[t] = gb_run(mods[t], &in, 1, "conv", &y[t]);
-            CHECK(ny[0] > 0 && ny[0] == ny[1] && ny[0] == ny[2]);
-            for (int t = 1; t < 3 && ny[0] > 0 && ny[0] == ny[t]; t++) {
+            CHECK(ny[0] > 0 && ny[0] == ny[1] && ny[0] == ny[2] && ny[0] == ny[3]);
+            for (int t = 1; t < NP && ny[0] > 0 && ny[0] == ny[t]; t++) {
                 int same = memcmp(y[0], y[t], (size_t)ny[0] * sizeof *y[0]) == 0;
                 if (!same)
                     printf("  conv case %zu batch %d: %d threads differ from 1\n", ci, bt, t + 1);
                 CHECK(same);
             }
-            for (int t = 0; t < 3; t++)
+            for (int t = 0; t < NP; t++)
                 free(y[t]);
             free(x);
         }
-        for (int t = 0; t < 3; t++)
+        for (int t = 0; t < NP; t++)
             inferd_onnx_free(mods[t]);
         buf_free(&mb);
     }
     /* the banded cases leave the sequence where the six before left it: the tests after
      * draw the inputs they were written against (test_transforms' 1e-5 is tight on some) */
     seed = keep ? keep : seed;
-    tpool_free(pools[1]);
-    tpool_free(pools[2]);
+    for (int t = 1; t < NP; t++)
+        tpool_free(pools[t]);
 }
 
 /* ox_wino_conv_bands at 1, 2 and 3 tile rows a band (bands cutting every map above
