@@ -179,30 +179,15 @@ void ox_wino_output_ref(const struct ox_wino *g, const float *p, const float *bi
  * A^T, then A, into the 2 output rows. */
 #define W2_RUN 64
 
-/* the cache lines of the n floats at a, prefetched for writing (w) or reading: g->pf */
-static void w2_pf(const float *a, int64_t n, int w)
-{
-    const char *q = (const char *)((uintptr_t)a & ~(uintptr_t)63), *end = (const char *)(a + n);
-    for (; q < end; q += 64)
-        if (w)
-#if defined(__x86_64__) || defined(__i386__)
-            __asm__ volatile("prefetchw %0" : : "m"(*q)); /* GCC's own needs -mprfchw */
-#else
-            __builtin_prefetch(q, 1, 3);
-#endif
-        else
-            __builtin_prefetch(q, 0, 3);
-}
-
 void ox_wino2_input(const struct ox_wino *g, const float *x, int64_t c0, int64_t c1, float *v)
 {
     const int64_t cs = g->c * g->ldt; /* floats between two positions of V */
     float d[4][2 * W2_RUN + 2], t[4][2 * W2_RUN + 2];
     for (int64_t ci = c0; ci < c1; ci++) {
         if (g->pf && ci + 1 < c1) {
-            w2_pf(x + (ci + 1) * g->h * g->w, g->h * g->w, 0);
+            ox_wino_pf_lines(x + (ci + 1) * g->h * g->w, g->h * g->w, 0);
             for (int xi = 0; xi < 16; xi++)
-                w2_pf(v + xi * cs + (ci + 1) * g->ldt, g->nt, 1);
+                ox_wino_pf_lines(v + xi * cs + (ci + 1) * g->ldt, g->nt, 1);
         }
         for (int64_t ty = 0; ty < g->th; ty++)
             for (int64_t tx0 = 0; tx0 < g->tw; tx0 += W2_RUN) {
@@ -254,8 +239,8 @@ void ox_wino2_output(const struct ox_wino *g, const float *p, const float *bias,
         float b = bias ? bias[mi] : 0.0f;
         if (g->pf && mi + 1 < m1) {
             for (int xi = 0; xi < 16; xi++)
-                w2_pf(p + xi * ms + (mi + 1) * g->ldt, g->nt, 0);
-            w2_pf(y + (mi + 1) * g->ys, g->oh * g->ow, 1);
+                ox_wino_pf_lines(p + xi * ms + (mi + 1) * g->ldt, g->nt, 0);
+            ox_wino_pf_lines(y + (mi + 1) * g->ys, g->oh * g->ow, 1);
         }
         for (int64_t ty = 0; ty < g->th; ty++)
             for (int64_t tx0 = 0; tx0 < g->tw; tx0 += W2_RUN) {

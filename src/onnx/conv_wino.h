@@ -143,4 +143,22 @@ void ox_wino_conv_batch(const struct ox_ctx *c, enum ox_isa isa, const struct ox
  * F(4x4,3x3) batched where ox_wino_batch_imgs groups images (r 4), else as ox_wino_pick */
 int ox_wino_pick_batch(enum ox_isa isa, int64_t c, int64_t m, int64_t oh, int64_t ow, int64_t nb);
 
+/* prefetches the cache lines of the n floats at a: for writing where w (x86 `prefetchw`,
+ * which takes a line from the other core's cache exclusive; GCC's own write prefetch is a
+ * read prefetch without -mprfchw; 0F 0D is a no-op hint on CPUs without it), else for
+ * reading. For g->pf. */
+static inline void ox_wino_pf_lines(const float *a, int64_t n, int w)
+{
+    const char *q = (const char *)((uintptr_t)a & ~(uintptr_t)63), *end = (const char *)(a + n);
+    for (; q < end; q += 64)
+        if (w)
+#if defined(__x86_64__) || defined(__i386__)
+            __asm__ volatile("prefetchw %0" : : "m"(*q));
+#else
+            __builtin_prefetch(q, 1, 3);
+#endif
+        else
+            __builtin_prefetch(q, 0, 3);
+}
+
 #endif

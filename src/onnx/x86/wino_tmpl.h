@@ -116,19 +116,6 @@ static inline __attribute__((always_inline)) void bt_store(wv d[6][6], float *vp
  * tile (past its segment) come from ex, blended in at the lanes in endm. */
 typedef int32_t wiv __attribute__((vector_size(VL * 4)));
 
-/* prefetches the cache lines of the n floats at a into L1: for writing where w (prefetchw,
- * which takes the line from the other core's cache exclusive; 0F 0D is a hint, a no-op on
- * x86 CPUs without it), else for reading. For g->pf (conv_wino.h) */
-static inline void pf_lines(const float *a, int64_t n, int w)
-{
-    const char *q = (const char *)((uintptr_t)a & ~(uintptr_t)63), *end = (const char *)(a + n);
-    for (; q < end; q += 64)
-        if (w)
-            __asm__ volatile("prefetchw %0" : : "m"(*q));
-        else
-            __builtin_prefetch(q, 0, 3);
-}
-
 static void input_rows(const struct ox_wino *g, const float *x, int64_t c0, int64_t c1, float *v)
 {
     const int64_t nt = g->ldt, cs = g->c * nt, tw = g->tw, rr = VL / tw, sl = 4 * tw;
@@ -141,9 +128,9 @@ static void input_rows(const struct ox_wino *g, const float *x, int64_t c0, int6
     for (int64_t ci = c0; ci < c1; ci++) {
         const float *xc = x + ci * g->h * g->w;
         if (g->pf && ci + 1 < c1) { /* the next channel's X to read and V to write */
-            pf_lines(xc + g->h * g->w, g->h * g->w, 0);
+            ox_wino_pf_lines(xc + g->h * g->w, g->h * g->w, 0);
             for (int xi = 0; xi < 36; xi++)
-                pf_lines(v + xi * cs + (ci + 1) * nt, g->nt, 1);
+                ox_wino_pf_lines(v + xi * cs + (ci + 1) * nt, g->nt, 1);
         }
         for (int64_t ty0 = 0; ty0 < g->th; ty0 += rr) {
             int64_t nr = g->th - ty0 < rr ? g->th - ty0 : rr, n = nr * tw, col0 = -g->pl;
@@ -284,8 +271,8 @@ static void output_rows(const struct ox_wino *g, const float *p, const float *bi
         wv b = (wv){0} + (bias ? bias[mi] : 0.0f);
         if (g->pf && mi + 1 < m1) { /* the next channel's P to read and Y to write */
             for (int xi = 0; xi < 36; xi++)
-                pf_lines(p + xi * ms + (mi + 1) * nt, g->nt, 0);
-            pf_lines(y + (mi + 1) * g->ys, g->oh * g->ow, 1);
+                ox_wino_pf_lines(p + xi * ms + (mi + 1) * nt, g->nt, 0);
+            ox_wino_pf_lines(y + (mi + 1) * g->ys, g->oh * g->ow, 1);
         }
         for (int64_t ty0 = 0; ty0 < g->th; ty0 += rr) {
             int64_t nr = g->th - ty0 < rr ? g->th - ty0 : rr, n = nr * tw;
