@@ -441,7 +441,7 @@ struct gemm_job {
     float *pre;     /* B packed ahead (ox_conv_gemm_pool_pre), or NULL */
 };
 
-/* panels [p0, p1) x columns [n0, n1) of j's GEMM, B packed by the call (not j->pre) */
+/* panels [p0, p1) x columns [n0, n1) of j's GEMM, B packed by the call (not from j->pre) */
 static void gemm_blocked_range(const struct gemm_job *j, int64_t p0, int64_t p1, int64_t n0, int64_t n1)
 {
     if (j->im)
@@ -459,10 +459,8 @@ static void gemm_part(void *arg, int64_t lo, int64_t hi)
         int64_t n0 = jb * OX_CV_NB, n1 = n0 + OX_CV_NB < j->g.n ? n0 + OX_CV_NB : j->g.n;
         if (j->pre)
             ox_conv_gemm_pre_run(j->isa, &j->g, j->pre, p0, p1, n0, n1);
-        else if (j->im)
-            ox_conv_gemm_im2col_run(j->isa, &j->g, j->im, p0, p1, n0, n1);
         else
-            ox_conv_gemm_run(j->isa, &j->g, p0, p1, n0, n1);
+            gemm_blocked_range(j, p0, p1, n0, n1);
         i += p1 - p0;
     }
 }
@@ -587,10 +585,11 @@ void ox_conv_gemm_pool_pre(const struct ox_ctx *c, enum ox_isa isa, const struct
     int64_t cols = g->n < OX_CV_NB ? g->n : OX_CV_NB;
     int64_t gemm_min = 1 + (1 << 18) / (cols * OX_CV_MR * g->k + 1);
     int64_t strips = (g->n + OX_CV_SEGMIN - 1) / OX_CV_SEGMIN;
+    int64_t items = (g->n + OX_CV_NB - 1) / OX_CV_NB * j.panels; /* gemm_part's (column block, panel)s */
     /* parts: the threads the GEMM is worth (at most one a thread: a further cut packs B again) */
-    int64_t parts = ox_parallel_parts(c, (g->n + OX_CV_NB - 1) / OX_CV_NB * j.panels, gemm_min);
+    int64_t parts = ox_parallel_parts(c, items, gemm_min);
     if (parts < 2) {
-        gemm_part(&j, 0, (g->n + OX_CV_NB - 1) / OX_CV_NB * j.panels);
+        gemm_part(&j, 0, items);
         return;
     }
     if (parts > c->nth)
