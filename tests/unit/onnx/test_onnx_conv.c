@@ -543,7 +543,8 @@ static void test_dw_blk(enum ox_isa isa, const char *name)
  * 224, every count of vectors in a row's last group), two images with the rows split in three ranges as threads would run them */
 static void test_stem(enum ox_isa isa, const char *name)
 {
-    /* widths 90 and 150: tails of 4, 5 and 6 vectors past the AVX-512 kernel's 6-vector groups */
+    /* widths 90, 150 and 224: rows of 3 to 14 vectors, cut into runs of 3 to 6 (7 = 3 + 4, 10 = 5 + 5,
+     * 14 = 4 + 5 + 5 at 16 lanes), the last run partial or not */
     static const int sizes[][2] = {{1, 1}, {7, 9}, {17, 33}, {9, 224}, {5, 90}, {4, 150}};
     static const int ms[] = {3, 8, 16, 17, 32};
     int bad = 0, ran = 0;
