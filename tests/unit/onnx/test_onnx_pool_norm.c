@@ -3,7 +3,7 @@
  *   - MaxPool against a walk of each window with the scalar `v > m ? v : m` from -inf, bit for
  *     bit: strides 1 / 2 / 3, kernels 1..5, pads, ceil_mode, odd widths (tails of every ISA's
  *     vector), planes over the stack buffers (the row-at-a-time path), inputs with NaNs and
- *     signed zeros;
+ *     signed zeros; on 1, 2 and 3 threads (planes split over the pool);
  *   - LayerNormalization against a double reference, |diff| <= 1e-5 * (1 + |ref|), lengths
  *     around the 16-lane blocks, per-element and broadcast Scale / B, the Mean / InvStdDev outputs. */
 #include <math.h>
@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "base/cpu.h"
+#include "base/tpool.h"
 #include "check.h"
 #include "onnx/onnx_int.h"
 
@@ -60,10 +61,13 @@ static void test_maxpool(void)
                                        {13, 37, 3, 2, 1, 1},   {9, 51, 5, 1, 2, 0},  {7, 67, 3, 1, 1, 0},
                                        {6, 45, 2, 2, 0, 1},    {5, 33, 3, 2, 0, 0},  {11, 5, 4, 3, 1, 1},
                                        {3, 2100, 3, 2, 1, 0},  {3, 17, 1, 1, 0, 0},  {4, 70, 5, 2, 2, 1},
-                                       {200, 100, 3, 1, 1, 0}, {2, 31, 3, 2, 2, 1}};
+                                       {200, 100, 3, 1, 1, 0}, {2, 31, 3, 2, 2, 1},  {24, 30, 3, 2, 1, 1},
+                                       {50, 23, 4, 3, 2, 1}};
+    struct tpool *pools[3] = {NULL, tpool_new(2), tpool_new(3)};
     int bad = 0, runs = 0;
     for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++)
-        for (int special = 0; special < 3; special++) { /* plain, NaNs, signed zeros */
+        for (int special = 0; special < 9; special++) { /* plain, NaNs, signed zeros; x 1, 2, 3 threads */
+            struct tpool *pool = pools[special / 3];
             const int64_t h = cases[ci][0], w = cases[ci][1], k = cases[ci][2], s = cases[ci][3], pd = cases[ci][4];
             int64_t dims[4] = {1, 2, h, w}, ks[2] = {k, k}, st[2] = {s, s}, pads[4] = {pd, pd, pd, pd};
             struct ox_attr attrs[4] = {{.name = "kernel_shape", .type = OX_ATTR_INTS, .ints = ks, .n_ints = 2},
@@ -74,9 +78,9 @@ static void test_maxpool(void)
             float *xv = x->data;
             for (int64_t i = 0; i < x->numel; i++) {
                 xv[i] = rnd();
-                if (special == 1 && rng % 7 == 0)
+                if (special % 3 == 1 && rng % 7 == 0)
                     xv[i] = NAN;
-                if (special == 2)
+                if (special % 3 == 2)
                     xv[i] = rng % 3 == 0 ? 0.0f : rng % 3 == 1 ? -0.0f : -1.0f;
             }
             struct ox_node n = {.op_type = "MaxPool", .name = "p", .domain = "", .n_in = 1, .n_out = 1,
@@ -85,7 +89,7 @@ static void test_maxpool(void)
             struct inferd_err err = {0};
             CHECK(op->infer(&n, &x, &yp, &err) == 0);
             y.data = calloc(y.nbytes + 64, 1);
-            struct ox_ctx c = {.nth = 1};
+            struct ox_ctx c = {.pool = pool, .nth = tpool_size(pool)};
             CHECK(op->exec(&c, &n, &x, &yp, &err) == 0);
             const int64_t oh = y.dims[2], ow = y.dims[3];
             for (int64_t p = 0; p < 2; p++)
@@ -94,13 +98,15 @@ static void test_maxpool(void)
                         float want = maxpool_ref(xv + p * h * w, h, w, k, s, pd, pd, oy, ox);
                         float got = ((float *)y.data)[(p * oh + oy) * ow + ox];
                         if (memcmp(&want, &got, sizeof want) != 0 && bad++ < 5)
-                            printf("  MaxPool %lldx%lld k%lld s%lld p%lld: (%lld,%lld) got %g want %g\n", (long long)h,
-                                   (long long)w, (long long)k, (long long)s, (long long)pd, (long long)oy,
-                                   (long long)ox, got, want);
+                            printf("  MaxPool %lldx%lld k%lld s%lld p%lld, %d threads: (%lld,%lld) got %g want %g\n",
+                                   (long long)h, (long long)w, (long long)k, (long long)s, (long long)pd,
+                                   tpool_size(pool), (long long)oy, (long long)ox, got, want);
                     }
             runs++;
             free(y.data), free_t(x);
         }
+    tpool_free(pools[1]);
+    tpool_free(pools[2]);
     printf("FP32 MaxPool vs window walk (%s): %d runs, %d mismatches\n",
            cpu_has(CPU_AVX512F) ? "avx512" : cpu_has(CPU_AVX2) ? "avx2" : "sse2/scalar", runs, bad);
     CHECK(bad == 0);
