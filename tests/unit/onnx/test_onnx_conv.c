@@ -540,7 +540,7 @@ static void test_dw_blk(enum ox_isa isa, const char *name)
 /* the first-layer direct conv (conv_stem.h) against its reference: 1-3 input channels,
  * 1x1 to 7x7, strides 1 and 2, no / symmetric / top-left-only pads, output channels that are
  * and are not a multiple of a group, rows narrower and wider than a group of pixels (up to
- * 224, every count of vectors in a row's last group), two images with the rows split in three ranges as threads would run them */
+ * 224: rows of 1 to 14 vectors in runs of 1 to 6), two images with the rows split in three ranges as threads would run them */
 static void test_stem(enum ox_isa isa, const char *name)
 {
     /* widths 90, 150 and 224: rows of 3 to 14 vectors, cut into runs of 3 to 6 (7 = 3 + 4, 10 = 5 + 5,
