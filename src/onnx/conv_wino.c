@@ -186,7 +186,7 @@ void ox_wino2_input(const struct ox_wino *g, const float *x, int64_t c0, int64_t
     for (int64_t ci = c0; ci < c1; ci++) {
         if (g->pf && ci + 1 < c1) {
             ox_wino_pf_lines(x + (ci + 1) * g->h * g->w, g->h * g->w, 0);
-            ox_wino_pf_positions(g, v + (ci + 1) * g->ldt, cs, 16, 1);
+            ox_wino_pf_positions(g, v + (ci + 1) * g->ldt, cs, 1);
         }
         for (int64_t ty = 0; ty < g->th; ty++)
             for (int64_t tx0 = 0; tx0 < g->tw; tx0 += W2_RUN) {
@@ -237,7 +237,7 @@ void ox_wino2_output(const struct ox_wino *g, const float *p, const float *bias,
     for (int64_t mi = m0; mi < m1; mi++) {
         float b = bias ? bias[mi] : 0.0f;
         if (g->pf && mi + 1 < m1) {
-            ox_wino_pf_positions(g, p + (mi + 1) * g->ldt, ms, 16, 0);
+            ox_wino_pf_positions(g, p + (mi + 1) * g->ldt, ms, 0);
             ox_wino_pf_lines(y + (mi + 1) * g->ys, g->oh * g->ow, 1);
         }
         for (int64_t ty = 0; ty < g->th; ty++)

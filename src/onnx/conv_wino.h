@@ -161,11 +161,11 @@ static inline void ox_wino_pf_lines(const float *a, int64_t n, int w)
             __builtin_prefetch(q, 0, 3);
 }
 
-/* ox_wino_pf_lines on one channel's tiles at each of npos positions (V or P: a, a + stride,
- * ...; g->nt floats each): the transforms' next channel where g->pf */
-static inline void ox_wino_pf_positions(const struct ox_wino *g, const float *a, int64_t stride, int npos, int w)
+/* ox_wino_pf_lines on one channel's tiles at each of the g->np positions (V or P: a,
+ * a + stride, ...; g->nt floats each): the transforms' next channel where g->pf */
+static inline void ox_wino_pf_positions(const struct ox_wino *g, const float *a, int64_t stride, int w)
 {
-    for (int xi = 0; xi < npos; xi++)
+    for (int64_t xi = 0; xi < g->np; xi++)
         ox_wino_pf_lines(a + xi * stride, g->nt, w);
 }
 

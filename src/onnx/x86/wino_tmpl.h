@@ -129,7 +129,7 @@ static void input_rows(const struct ox_wino *g, const float *x, int64_t c0, int6
         const float *xc = x + ci * g->h * g->w;
         if (g->pf && ci + 1 < c1) { /* the next channel's X to read and V to write */
             ox_wino_pf_lines(xc + g->h * g->w, g->h * g->w, 0);
-            ox_wino_pf_positions(g, v + (ci + 1) * nt, cs, 36, 1);
+            ox_wino_pf_positions(g, v + (ci + 1) * nt, cs, 1);
         }
         for (int64_t ty0 = 0; ty0 < g->th; ty0 += rr) {
             int64_t nr = g->th - ty0 < rr ? g->th - ty0 : rr, n = nr * tw, col0 = -g->pl;
@@ -269,7 +269,7 @@ static void output_rows(const struct ox_wino *g, const float *p, const float *bi
     for (int64_t mi = m0; mi < m1; mi++) {
         wv b = (wv){0} + (bias ? bias[mi] : 0.0f);
         if (g->pf && mi + 1 < m1) { /* the next channel's P to read and Y to write */
-            ox_wino_pf_positions(g, p + (mi + 1) * nt, ms, 36, 0);
+            ox_wino_pf_positions(g, p + (mi + 1) * nt, ms, 0);
             ox_wino_pf_lines(y + (mi + 1) * g->ys, g->oh * g->ow, 1);
         }
         for (int64_t ty0 = 0; ty0 < g->th; ty0 += rr) {

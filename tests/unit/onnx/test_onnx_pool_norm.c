@@ -64,6 +64,7 @@ static void test_maxpool(void)
                                        {200, 100, 3, 1, 1, 0}, {2, 31, 3, 2, 2, 1},  {24, 30, 3, 2, 1, 1},
                                        {50, 23, 4, 3, 2, 1}};
     struct tpool *pools[3] = {NULL, tpool_new(2), tpool_new(3)};
+    CHECK(pools[1] && pools[2]); /* else the "2 and 3 thread" runs would be 1-thread runs */
     int bad = 0, runs = 0;
     for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++)
         for (int special = 0; special < 9; special++) { /* plain, NaNs, signed zeros; x 1, 2, 3 threads */
