@@ -7,6 +7,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 #define TPOOL_SPIN_ITERS 20000
@@ -31,9 +32,36 @@
  * a claim (the job cannot finish before the claimed part does). */
 #define CLAIM(gen, end, next) (((uint64_t)(gen) << 32) | ((uint64_t)(end) << 16) | (uint64_t)(next))
 
+/* Balanced cuts (tpool_cut). Two vCPUs of a cloud VM need not run alike, and a job cut in
+ * equal halves waits on the slower half: on the Zen 5 test VM (ResNet-50, batch 1, 2 threads)
+ * one thread sat idle for 10-25 % of the pool's time, the same thread in most jobs of a run
+ * and a different one from run to run, and some steps' halves ran 1.5x apart every time (the
+ * data one half reads sits in the other core's cache, a half holds the map's tail...). So the
+ * pool learns each thread's share of a job from the jobs themselves, per job key (tpool_hint:
+ * an inference plan's step): after a job whose parts were cut by tpool_cut, ran by their
+ * home threads (none stolen) and took long enough to time, each thread's speed is its share
+ * over the time its range took, and the key's shares move a step (TPOOL_BAL_STEP) toward
+ * those at which all would have ended together. A stolen part, a job under TPOOL_BAL_MIN_NS
+ * or one with a thread 4x slower than another (preempted, not slow) teaches nothing; shares
+ * stay within [TPOOL_BAL_MIN, 2 - TPOOL_BAL_MIN] x equal. */
+#define TPOOL_BAL_STEP 0.25
+#define TPOOL_BAL_MIN_NS 20000
+#define TPOOL_BAL_MIN 0.5 /* a thread's share stays within [0.5, 1.5] x equal */
+#define TPOOL_BAL_KEYS 256 /* shares are learned per job key (tpool_hint), hashed into this many rows */
+
+/* the calling thread's hint (tpool_hint) and its jobs since */
+static _Thread_local unsigned hint_key, hint_seq;
+
+void tpool_hint(unsigned key)
+{
+    hint_key = key;
+    hint_seq = 0;
+}
+
 /* one home range's claim word, alone on its cache line (threads claim from their own) */
 struct tpool_home {
     _Alignas(64) _Atomic uint64_t claim; /* CLAIM(job id, end, next) */
+    int64_t fin;                         /* when the home thread ended its last own part (ns) */
 };
 
 struct tpool {
@@ -52,6 +80,11 @@ struct tpool {
     int nth;                   /* parts of the current job */
     tpool_fn fn;               /* current job */
     void *ctx;
+    double *shares;            /* TPOOL_BAL_KEYS rows of n shares of a balanced job's work (sum 1) */
+    double *share;             /* the current job's row */
+    double *cut;               /* the current job's n_homes + 1 cut points in [0, 1] */
+    atomic_int cut_used;       /* a part of the current job called tpool_cut */
+    atomic_int stolen;         /* a part of the current job ran off its home thread */
 };
 
 struct worker_arg {
@@ -75,15 +108,26 @@ static int claim_part(struct tpool *p, int h, unsigned gen, int own)
     }
 }
 
+static int64_t now_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
 /* Runs parts of job gen until none is left: thread self's own range first, then the others'. */
 static void run_parts(struct tpool *p, unsigned gen, int self)
 {
     int nh = atomic_load_explicit(&p->n_homes, memory_order_acquire);
     for (int k = 0; k < nh; k++) { /* a worker past the job's ranges (a job of fewer parts) only steals */
-        int h = (self + k) % nh, part;
-        while ((part = claim_part(p, h, gen, k == 0 && self < nh)) >= 0) {
+        int h = (self + k) % nh, part, own = k == 0 && self < nh;
+        while ((part = claim_part(p, h, gen, own)) >= 0) {
             int nth = p->nth;
             p->fn(p->ctx, part, nth);
+            if (own) /* read by the caller after the done count below says the job is over */
+                p->homes[h].fin = now_ns();
+            else
+                atomic_store_explicit(&p->stolen, 1, memory_order_relaxed);
             /* seq_cst pairs with run_job's store of caller_waiting and load of done: either
              * this thread sees the caller waiting, or the caller sees this part done */
             if (atomic_fetch_add(&p->done, 1) + 1 == nth && atomic_load(&p->caller_waiting)) {
@@ -144,12 +188,20 @@ struct tpool *tpool_new(int n_threads)
         return NULL;
     p->n = n_threads;
     p->homes = aligned_alloc(_Alignof(struct tpool_home), (size_t)n_threads * sizeof *p->homes);
-    if (!p->homes) {
+    p->shares = malloc((size_t)TPOOL_BAL_KEYS * n_threads * sizeof *p->shares);
+    p->cut = malloc(((size_t)n_threads + 1) * sizeof *p->cut);
+    if (!p->homes || !p->shares || !p->cut) {
+        free(p->homes);
+        free(p->shares);
+        free(p->cut);
         free(p);
         return NULL;
     }
     for (int i = 0; i < n_threads; i++)
         atomic_init(&p->homes[i].claim, 0);
+    for (int i = 0; i < TPOOL_BAL_KEYS * n_threads; i++)
+        p->shares[i] = 1.0 / n_threads;
+    p->share = p->shares;
     pthread_mutex_init(&p->job_lock, NULL);
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv, NULL);
@@ -189,6 +241,8 @@ void tpool_free(struct tpool *p)
         pthread_join(p->threads[i - 1], NULL);
     free(p->threads);
     free(p->homes);
+    free(p->shares);
+    free(p->cut);
     pthread_cond_destroy(&p->cv);
     pthread_cond_destroy(&p->done_cv);
     pthread_mutex_destroy(&p->mu);
@@ -201,6 +255,56 @@ int tpool_size(const struct tpool *p)
     return p ? p->n : 1;
 }
 
+/* After a job whose parts were cut by tpool_cut: each home thread's speed is its share of the
+ * work over its time; move the shares a step toward those at which all would have ended
+ * together. Jobs with a stolen part (its thread's time then covers other work), too short to
+ * time, or of fewer homes than threads teach nothing. */
+static void learn_shares(struct tpool *p, int nh, int64_t t0)
+{
+    if (nh != p->n || atomic_load_explicit(&p->stolen, memory_order_relaxed) ||
+        !atomic_load_explicit(&p->cut_used, memory_order_relaxed))
+        return;
+    double speed[nh], sum = 0;
+    int64_t longest = 0, shortest = INT64_MAX;
+    for (int h = 0; h < nh; h++) {
+        int64_t t = p->homes[h].fin - t0;
+        if (t <= 0)
+            return;
+        longest = t > longest ? t : longest;
+        shortest = t < shortest ? t : shortest;
+        speed[h] = (p->cut[h + 1] - p->cut[h]) / (double)t;
+        sum += speed[h];
+    }
+    /* a thread 4x slower than another was preempted (or woke late), not slow */
+    if (longest < TPOOL_BAL_MIN_NS || longest > 4 * shortest || !(sum > 0))
+        return;
+    double lo = TPOOL_BAL_MIN / nh, hi = (2.0 - TPOOL_BAL_MIN) / nh, total = 0;
+    for (int h = 0; h < nh; h++) {
+        double s = p->share[h] + TPOOL_BAL_STEP * (speed[h] / sum - p->share[h]);
+        p->share[h] = s < lo ? lo : s > hi ? hi : s;
+        total += p->share[h];
+    }
+    for (int h = 0; h < nh; h++)
+        p->share[h] /= total;
+}
+
+int64_t tpool_cut(struct tpool *p, int64_t n, int i, int nparts)
+{
+    if (!p || p->n == 1 || nparts <= 1 || i <= 0 || i >= nparts || nparts != p->nth)
+        return i <= 0 ? 0 : i >= nparts ? n : n * i / nparts;
+    atomic_store_explicit(&p->cut_used, 1, memory_order_relaxed);
+    /* home h holds parts [nparts h / nh, nparts (h + 1) / nh) (run_job), an equal slice each of
+     * the home's share */
+    int nh = atomic_load_explicit(&p->n_homes, memory_order_relaxed);
+    int h = 0;
+    while (h + 1 < nh && (int64_t)nparts * (h + 1) / nh <= i)
+        h++;
+    int64_t a = (int64_t)nparts * h / nh, b = (int64_t)nparts * (h + 1) / nh;
+    double f = p->cut[h] + (p->cut[h + 1] - p->cut[h]) * (double)(i - a) / (double)(b - a);
+    int64_t at = (int64_t)(f * (double)n + 0.5);
+    return at < 0 ? 0 : at > n ? n : at;
+}
+
 /* Runs parts [0, nth) of fn over the pool (2 <= nth <= 0xFFFF) and waits for all of them. */
 static void run_job(struct tpool *p, int nth, tpool_fn fn, void *ctx)
 {
@@ -209,8 +313,20 @@ static void run_job(struct tpool *p, int nth, tpool_fn fn, void *ctx)
     p->ctx = ctx;
     p->nth = nth;
     atomic_store_explicit(&p->done, 0, memory_order_relaxed);
+    atomic_store_explicit(&p->cut_used, 0, memory_order_relaxed);
+    atomic_store_explicit(&p->stolen, 0, memory_order_relaxed);
     unsigned gen = atomic_load(&p->generation) + 1;
     int nh = nth < p->n ? nth : p->n;
+    /* the row of this job's key: the caller's hint and the job's order since */
+    uint32_t key = (hint_key * 2654435761u) ^ (hint_seq++ * 40503u);
+    p->share = p->shares + (size_t)((key ^ key >> 16) % TPOOL_BAL_KEYS) * p->n;
+    double total = 0;
+    for (int h = 0; h < nh; h++)
+        total += p->share[h];
+    p->cut[0] = 0;
+    for (int h = 0; h < nh; h++)
+        p->cut[h + 1] = h + 1 == nh ? 1.0 : p->cut[h] + p->share[h] / total;
+    int64_t t0 = now_ns();
     for (int h = 0; h < nh; h++)
         atomic_store_explicit(&p->homes[h].claim, CLAIM(gen, (int64_t)nth * (h + 1) / nh, (int64_t)nth * h / nh),
                               memory_order_release);
@@ -234,6 +350,7 @@ static void run_job(struct tpool *p, int nth, tpool_fn fn, void *ctx)
     }
     /* each part ran exactly once: a claim never outlives its job */
     assert(atomic_load(&p->done) == nth);
+    learn_shares(p, nh, t0);
     pthread_mutex_unlock(&p->job_lock);
 }
 

@@ -18,6 +18,8 @@
 #ifndef INFERD_TPOOL_H
 #define INFERD_TPOOL_H
 
+#include <stdint.h>
+
 struct tpool;
 
 typedef void (*tpool_fn)(void *ctx, int ith, int nth);
@@ -39,5 +41,18 @@ void tpool_parallel_for_n(struct tpool *p, int max_threads, tpool_fn fn, void *c
  * part it is running while the others take the rest. fn must not assume ith is a thread
  * index. p may be NULL: then the caller runs every part in order. */
 void tpool_parallel_parts(struct tpool *p, int n_parts, tpool_fn fn, void *ctx);
+/* Where part i of nparts starts when n units of work are cut so that the pool's threads end
+ * together: called from inside part i of a job of nparts parts (fn's ith and nth), it returns
+ * the balanced cut in [0, n], the same in every part of the job (cut(0) = 0, cut(nparts) = n,
+ * nondecreasing), so parts [cut(i), cut(i + 1)) cover [0, n) once. The cuts follow the shares
+ * the pool has learned from earlier such jobs (each home thread's range timed; tpool.c), equal
+ * (n i / nparts) until then and on a pool of one thread or p NULL. Only for work whose results
+ * do not depend on where it is cut: which thread is slower changes from second to second. */
+int64_t tpool_cut(struct tpool *p, int64_t n, int i, int nparts);
+/* Keys the jobs the calling thread starts from now on by (key, their order since this call):
+ * tpool_cut's shares are learned per key, so the jobs of a step that repeats (an inference
+ * plan's steps, run after run) each get the cut that suits them. Without a hint all of a
+ * thread's jobs are keyed by their order alone. */
+void tpool_hint(unsigned key);
 
 #endif

@@ -449,10 +449,10 @@ void ox_wino_conv_batch(const struct ox_ctx *c, enum ox_isa isa, const struct ox
      * (~570 ns a line between Zen 5's two vCPUs): the transforms prefetch a channel ahead */
     j.g.pf = c && c->nth > 1;
     /* per channel: 36 * T transformed values at ~4 vector ops each */
-    ox_parallel(c, nb * g->c, 1 + (1 << 14) / (g->np * g->nt + 1), wino_in_part, &j);
+    ox_parallel_bal(c, nb * g->c, 1 + (1 << 14) / (g->np * g->nt + 1), wino_in_part, &j);
     int64_t items = g->np * j.blocks * j.panels;
-    ox_parallel(c, items, 1 + (1 << 18) / (colw * OX_CV_MR * g->c + 1), wino_gemm_part, &j);
-    ox_parallel(c, nb * g->m, 1 + (1 << 14) / (g->np * g->nt + 1), wino_out_part, &j);
+    ox_parallel_bal(c, items, 1 + (1 << 18) / (colw * OX_CV_MR * g->c + 1), wino_gemm_part, &j);
+    ox_parallel_bal(c, nb * g->m, 1 + (1 << 14) / (g->np * g->nt + 1), wino_out_part, &j);
 }
 
 

@@ -366,6 +366,11 @@ struct ox_switch {
 int ox_switch(struct ox_switch *s);
 typedef void (*ox_range_fn)(void *ctx, int64_t lo, int64_t hi);
 void ox_parallel(const struct ox_ctx *c, int64_t n, int64_t min_per_thread, ox_range_fn fn, void *ctx);
+/* ox_parallel with the parts cut where the pool's threads are expected to end together
+ * (tpool_cut: shares learned from the threads' measured speeds) rather than in equal ranges:
+ * only for fn whose results do not depend on where [0, n) is cut (whole channels, rows,
+ * tiles: not a SIMD loop whose scalar tail would move with the cut). */
+void ox_parallel_bal(const struct ox_ctx *c, int64_t n, int64_t min_per_thread, ox_range_fn fn, void *ctx);
 /* The parts ox_parallel cuts [0, n) into (1: it runs fn on the calling thread), for callers
  * that cut their ranges by their own cost model (ops/conv.c's column blocks). */
 int64_t ox_parallel_parts(const struct ox_ctx *c, int64_t n, int64_t min_per_thread);

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/tpool.h"
 #include "onnx/onnx_int.h"
 
 struct block {
@@ -153,6 +154,8 @@ int ox_plan_exec(const struct ox_ctx *c, struct ox_plan *p, struct inferd_err *e
         ctx.scratch_size = st->scratch_size;
         ctx.packed = st->packed;
         uint64_t t0 = prof ? ox_prof_now() : 0;
+        /* a step's jobs repeat every run: the pool learns their balanced cuts by this key */
+        tpool_hint((unsigned)(uintptr_t)p ^ (unsigned)s * 0x9E3779B1u);
         int rc = st->node->op->exec(&ctx, st->node, st->in, st->out, err);
         if (rc < 0) {
             inferd_err_prefix(err, "node '%s' (%s)", st->node->name, st->node->op_type);

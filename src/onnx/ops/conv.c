@@ -437,8 +437,9 @@ struct gemm_job {
     struct ox_conv_gemm g;
     const struct ox_conv_im2col *im;
     enum ox_isa isa;
-    int64_t panels; /* weight panels */
-    float *pre;     /* B packed ahead (ox_conv_gemm_pool_pre), or NULL */
+    int64_t panels;     /* weight panels */
+    float *pre;         /* B packed ahead (ox_conv_gemm_pool_pre), or NULL */
+    struct tpool *pool; /* colsplit_part / panelsplit_part's balanced cuts (tpool_cut) */
 };
 
 /* panels [p0, p1) x columns [n0, n1) of j's GEMM, B packed by the call (not from j->pre) */
@@ -476,6 +477,7 @@ struct colblk_job {
     ox_range_fn fn;
     void *ctx;
     int64_t per, blocks, tail; /* items per block, blocks, 16-column chunks of the last block */
+    struct tpool *pool;        /* balanced cuts (tpool_cut) */
 };
 
 /* the item at which the share `cost` (in items x 16-column chunks) of the work starts */
@@ -495,7 +497,7 @@ static void colblk_part(void *arg, int ith, int nth)
 {
     const struct colblk_job *w = arg;
     int64_t total = w->per * ((w->blocks - 1) * (OX_CV_NB / 16) + w->tail);
-    int64_t lo = colblk_at(w, total * ith / nth), hi = colblk_at(w, total * (ith + 1) / nth);
+    int64_t lo = colblk_at(w, tpool_cut(w->pool, total, ith, nth)), hi = colblk_at(w, tpool_cut(w->pool, total, ith + 1, nth));
     if (hi > lo)
         w->fn(w->ctx, lo, hi);
 }
@@ -510,7 +512,7 @@ static void parallel_colblk(const struct ox_ctx *c, int64_t per, int64_t n, int6
             fn(ctx, 0, items);
         return;
     }
-    struct colblk_job w = {fn, ctx, per, blocks, (n - (blocks - 1) * OX_CV_NB + 15) / 16};
+    struct colblk_job w = {fn, ctx, per, blocks, (n - (blocks - 1) * OX_CV_NB + 15) / 16, c->pool};
     tpool_parallel_parts(c->pool, (int)parts, colblk_part, &w);
 }
 
@@ -519,7 +521,7 @@ static void parallel_colblk(const struct ox_ctx *c, int64_t per, int64_t n, int6
 void ox_conv_gemm_pool(const struct ox_ctx *c, enum ox_isa isa, const struct ox_conv_gemm *g,
                        const struct ox_conv_im2col *im)
 {
-    struct gemm_job j = {*g, im, isa, (g->m + OX_CV_MR - 1) / OX_CV_MR, NULL};
+    struct gemm_job j = {*g, im, isa, (g->m + OX_CV_MR - 1) / OX_CV_MR, NULL, NULL};
     int64_t cols = g->n < OX_CV_NB ? g->n : OX_CV_NB;
     parallel_colblk(c, j.panels, g->n, 1 + (1 << 18) / (cols * OX_CV_MR * g->k + 1), gemm_part, &j);
 }
@@ -536,7 +538,8 @@ static void colsplit_part(void *arg, int ith, int nth)
 {
     const struct gemm_job *j = arg;
     int64_t strips = (j->g.n + OX_CV_SEGMIN - 1) / OX_CV_SEGMIN;
-    int64_t n0 = strips * ith / nth * OX_CV_SEGMIN, n1 = strips * (ith + 1) / nth * OX_CV_SEGMIN;
+    int64_t n0 = tpool_cut(j->pool, strips, ith, nth) * OX_CV_SEGMIN;
+    int64_t n1 = tpool_cut(j->pool, strips, ith + 1, nth) * OX_CV_SEGMIN;
     if (n1 > j->g.n)
         n1 = j->g.n;
     /* blocks on one thread's OX_CV_NB grid: where the map's last block starts decides how its
@@ -557,7 +560,7 @@ static void colsplit_part(void *arg, int ith, int nth)
 static void panelsplit_part(void *arg, int ith, int nth)
 {
     const struct gemm_job *j = arg;
-    int64_t p0 = j->panels * ith / nth, p1 = j->panels * (ith + 1) / nth;
+    int64_t p0 = tpool_cut(j->pool, j->panels, ith, nth), p1 = tpool_cut(j->pool, j->panels, ith + 1, nth);
     if (p1 > p0)
         gemm_blocked_range(j, p0, p1, 0, j->g.n);
 }
@@ -580,7 +583,7 @@ static void panelsplit_part(void *arg, int ith, int nth)
 void ox_conv_gemm_pool_pre(const struct ox_ctx *c, enum ox_isa isa, const struct ox_conv_gemm *g,
                            const struct ox_conv_im2col *im, float *bp)
 {
-    struct gemm_job j = {*g, im, isa, (g->m + OX_CV_MR - 1) / OX_CV_MR, NULL};
+    struct gemm_job j = {*g, im, isa, (g->m + OX_CV_MR - 1) / OX_CV_MR, NULL, c->pool};
     int64_t kc = ox_conv_kc(g->k);
     int64_t cols = g->n < OX_CV_NB ? g->n : OX_CV_NB;
     int64_t gemm_min = 1 + (1 << 18) / (cols * OX_CV_MR * g->k + 1);
@@ -664,8 +667,8 @@ static void cdir_image(void *arg, const struct ox_ctx *c, int64_t bi)
     int64_t per_tile = 2 * 16 * d.m * d.c * d.kh * d.kw; /* multiply-adds, about */
     /* the fill copies X into the padded Xp: worth a thread from 2^14 floats (2^16 kept YOLO's
      * 16-channel 80x80 and 64-channel 40x40 fills, 100K floats each, on one thread) */
-    ox_parallel(c, d.c, 1 + (1 << 14) / (plane + 1), cdir_fill_part, &j);
-    ox_parallel(c, tiles, 1 + (1 << 18) / (per_tile + 1), cdir_run_part, &j);
+    ox_parallel_bal(c, d.c, 1 + (1 << 14) / (plane + 1), cdir_fill_part, &j);
+    ox_parallel_bal(c, tiles, 1 + (1 << 18) / (per_tile + 1), cdir_run_part, &j);
 }
 
 /* items [lo, hi) of the batch's oc-lane tiles (conv_direct.h ox_cdoc_run), image by image */
@@ -698,7 +701,7 @@ static void cdir_pw_image(const struct cdir_img *ci, const struct ox_ctx *c, int
     d.z = d.z ? d.z + bi * ci->ysz : NULL;
     struct cdir_job j = {&d, ci->isa};
     int64_t per_tile = 2 * 16 * d.m * d.c; /* multiply-adds, about */
-    ox_parallel(c, ox_cdir_tiles(ci->isa, &d), 1 + (1 << 18) / (per_tile + 1), cdir_pw_part, &j);
+    ox_parallel_bal(c, ox_cdir_tiles(ci->isa, &d), 1 + (1 << 18) / (per_tile + 1), cdir_pw_part, &j);
 }
 
 static int64_t conv_pack(const struct ox_node *n, struct ox_tensor *const *in, float *dst)
@@ -763,9 +766,9 @@ static int conv_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_
         if (ox_dw_blk_pick(isa, &j.d)) {
             int64_t items = ox_dw_blk_items(isa, &j.d, nb), per = work * ch * nb / items; /* per item */
             j.tiles = ox_dw_blk_tiles(isa, &j.d, nb);
-            ox_parallel(c, items, 1 + (1 << 14) / (per + 1), dw_blk_part, &j);
+            ox_parallel_bal(c, items, 1 + (1 << 14) / (per + 1), dw_blk_part, &j);
         } else {
-            ox_parallel(c, nb * ch, 1 + (1 << 14) / (work + 1), dw_part, &j);
+            ox_parallel_bal(c, nb * ch, 1 + (1 << 14) / (work + 1), dw_part, &j);
         }
         if (zpost)
             sum_after(yv, cd, out[0]->dims, zpost, &act);
@@ -776,7 +779,7 @@ static int conv_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_
         struct ox_stem st = {xv, wv, bv, yv, ch, h, wd, m, win.kh, win.kw, win.sh, win.sw, win.pt, win.pl, win.oh,
                              win.ow, epi, 0};
         if (ox_conv_stem_ok(isa, &st)) {
-            ox_parallel(c, nb * win.oh, 1 + (1 << 14) / (m * win.ow * kk + 1), stem_part, &st);
+            ox_parallel_bal(c, nb * win.oh, 1 + (1 << 14) / (m * win.ow * kk + 1), stem_part, &st);
             return 0;
         }
     }
@@ -814,7 +817,7 @@ static int conv_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_
         cdir_geom(&ci.d, x, w, &win);
         ci.d.x = xv, ci.d.wp = c->packed, ci.d.bias = bv, ci.d.y = yv, ci.d.epi = epi;
         int64_t items = ox_cdoc_row_tiles(&ci.d) * win.oh, work = ox_cdoc_px(&ci.d) * m * kk; /* multiply-adds an item */
-        ox_parallel(c, nb * items, 1 + (1 << 18) / (work + 1), cdoc_part, &ci);
+        ox_parallel_bal(c, nb * items, 1 + (1 << 18) / (work + 1), cdoc_part, &ci);
         assert(!zpost); /* is_cdoc takes no fused Add */
         return 0;
     }

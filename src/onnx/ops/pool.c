@@ -370,8 +370,8 @@ static int pool_exec(const struct ox_ctx *c, const struct ox_node *n, struct ox_
     const enum ox_isa isa = ox_conv_isa();
     j.isa = isa == OX_ISA_AVX512 ? 2 : isa == OX_ISA_AVX2 ? 1 : 0;
     if (out[0]->numel)
-        ox_parallel(c, in[0]->dims[0] * in[0]->dims[1], 1 + (1 << 14) / (j.win.oh * j.win.ow * j.win.kh * j.win.kw + 1),
-                    pool_planes, &j);
+        ox_parallel_bal(c, in[0]->dims[0] * in[0]->dims[1],
+                        1 + (1 << 14) / (j.win.oh * j.win.ow * j.win.kh * j.win.kw + 1), pool_planes, &j);
     return 0;
 }
 

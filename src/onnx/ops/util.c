@@ -175,12 +175,13 @@ struct par_ctx {
     ox_range_fn fn;
     void *ctx;
     int64_t n;
+    struct tpool *pool; /* balanced cuts (ox_parallel_bal), or NULL: equal ones */
 };
 
 static void par_part(void *arg, int ith, int nth)
 {
     struct par_ctx *p = arg;
-    int64_t lo = p->n * ith / nth, hi = p->n * (ith + 1) / nth;
+    int64_t lo = tpool_cut(p->pool, p->n, ith, nth), hi = tpool_cut(p->pool, p->n, ith + 1, nth);
     if (hi > lo)
         p->fn(p->ctx, lo, hi);
 }
@@ -252,7 +253,8 @@ int64_t ox_parallel_parts(const struct ox_ctx *c, int64_t n, int64_t min_per_thr
     return parts;
 }
 
-void ox_parallel(const struct ox_ctx *c, int64_t n, int64_t min_per_thread, ox_range_fn fn, void *ctx)
+static void parallel_cut(const struct ox_ctx *c, int64_t n, int64_t min_per_thread, ox_range_fn fn, void *ctx,
+                         int bal)
 {
     int64_t parts = ox_parallel_parts(c, n, min_per_thread);
     if (parts < 2) {
@@ -260,8 +262,18 @@ void ox_parallel(const struct ox_ctx *c, int64_t n, int64_t min_per_thread, ox_r
             fn(ctx, 0, n);
         return;
     }
-    struct par_ctx p = {fn, ctx, n};
+    struct par_ctx p = {fn, ctx, n, bal ? c->pool : NULL};
     tpool_parallel_parts(c->pool, (int)parts, par_part, &p);
+}
+
+void ox_parallel(const struct ox_ctx *c, int64_t n, int64_t min_per_thread, ox_range_fn fn, void *ctx)
+{
+    parallel_cut(c, n, min_per_thread, fn, ctx, 0);
+}
+
+void ox_parallel_bal(const struct ox_ctx *c, int64_t n, int64_t min_per_thread, ox_range_fn fn, void *ctx)
+{
+    parallel_cut(c, n, min_per_thread, fn, ctx, 1);
 }
 
 size_t ox_scratch_stride(size_t bytes)
