@@ -83,7 +83,7 @@ struct tpool {
     double *shares;            /* TPOOL_BAL_KEYS rows of n shares of a balanced job's work (sum 1) */
     double *share;             /* the current job's row */
     double *cut;               /* the current job's n_homes + 1 cut points in [0, 1] */
-    atomic_int cut_used;       /* a part of the current job called tpool_cut */
+    int bal;                   /* the current job's parts cut by tpool_cut (tpool_parallel_cut) */
     atomic_int stolen;         /* a part of the current job ran off its home thread */
 };
 
@@ -124,10 +124,12 @@ static void run_parts(struct tpool *p, unsigned gen, int self)
         while ((part = claim_part(p, h, gen, own)) >= 0) {
             int nth = p->nth;
             p->fn(p->ctx, part, nth);
-            if (own) /* read by the caller after the done count below says the job is over */
-                p->homes[h].fin = now_ns();
-            else
-                atomic_store_explicit(&p->stolen, 1, memory_order_relaxed);
+            if (p->bal) { /* fin: read by the caller after the done count says the job is over */
+                if (own)
+                    p->homes[h].fin = now_ns();
+                else
+                    atomic_store_explicit(&p->stolen, 1, memory_order_relaxed);
+            }
             /* seq_cst pairs with run_job's store of caller_waiting and load of done: either
              * this thread sees the caller waiting, or the caller sees this part done */
             if (atomic_fetch_add(&p->done, 1) + 1 == nth && atomic_load(&p->caller_waiting)) {
@@ -261,8 +263,7 @@ int tpool_size(const struct tpool *p)
  * time, or of fewer homes than threads teach nothing. */
 static void learn_shares(struct tpool *p, int nh, int64_t t0)
 {
-    if (nh != p->n || atomic_load_explicit(&p->stolen, memory_order_relaxed) ||
-        !atomic_load_explicit(&p->cut_used, memory_order_relaxed))
+    if (!p->bal || nh != p->n || atomic_load_explicit(&p->stolen, memory_order_relaxed))
         return;
     double speed[nh], sum = 0;
     int64_t longest = 0, shortest = INT64_MAX;
@@ -290,9 +291,8 @@ static void learn_shares(struct tpool *p, int nh, int64_t t0)
 
 int64_t tpool_cut(struct tpool *p, int64_t n, int i, int nparts)
 {
-    if (!p || p->n == 1 || nparts <= 1 || i <= 0 || i >= nparts || nparts != p->nth)
+    if (!p || p->n == 1 || nparts <= 1 || i <= 0 || i >= nparts || nparts != p->nth || !p->bal)
         return i <= 0 ? 0 : i >= nparts ? n : n * i / nparts;
-    atomic_store_explicit(&p->cut_used, 1, memory_order_relaxed);
     /* home h holds parts [nparts h / nh, nparts (h + 1) / nh) (run_job), an equal slice each of
      * the home's share */
     int nh = atomic_load_explicit(&p->n_homes, memory_order_relaxed);
@@ -305,28 +305,31 @@ int64_t tpool_cut(struct tpool *p, int64_t n, int i, int nparts)
     return at < 0 ? 0 : at > n ? n : at;
 }
 
-/* Runs parts [0, nth) of fn over the pool (2 <= nth <= 0xFFFF) and waits for all of them. */
-static void run_job(struct tpool *p, int nth, tpool_fn fn, void *ctx)
+/* Runs parts [0, nth) of fn over the pool (2 <= nth <= 0xFFFF) and waits for all of them;
+ * bal: the parts cut their work by tpool_cut (the job is timed and teaches its key's shares). */
+static void run_job(struct tpool *p, int nth, tpool_fn fn, void *ctx, int bal)
 {
     pthread_mutex_lock(&p->job_lock);
     p->fn = fn;
     p->ctx = ctx;
     p->nth = nth;
     atomic_store_explicit(&p->done, 0, memory_order_relaxed);
-    atomic_store_explicit(&p->cut_used, 0, memory_order_relaxed);
     atomic_store_explicit(&p->stolen, 0, memory_order_relaxed);
+    p->bal = bal;
     unsigned gen = atomic_load(&p->generation) + 1;
     int nh = nth < p->n ? nth : p->n;
-    /* the row of this job's key: the caller's hint and the job's order since */
-    uint32_t key = (hint_key * 2654435761u) ^ (hint_seq++ * 40503u);
-    p->share = p->shares + (size_t)((key ^ key >> 16) % TPOOL_BAL_KEYS) * p->n;
-    double total = 0;
-    for (int h = 0; h < nh; h++)
-        total += p->share[h];
-    p->cut[0] = 0;
-    for (int h = 0; h < nh; h++)
-        p->cut[h + 1] = h + 1 == nh ? 1.0 : p->cut[h] + p->share[h] / total;
-    int64_t t0 = now_ns();
+    int64_t t0 = 0;
+    if (bal) { /* the row of this job's key (the caller's hint and the job's order since): cuts */
+        uint32_t key = (hint_key * 2654435761u) ^ (hint_seq++ * 40503u);
+        p->share = p->shares + (size_t)((key ^ key >> 16) % TPOOL_BAL_KEYS) * p->n;
+        double total = 0;
+        for (int h = 0; h < nh; h++)
+            total += p->share[h];
+        p->cut[0] = 0;
+        for (int h = 0; h < nh; h++)
+            p->cut[h + 1] = h + 1 == nh ? 1.0 : p->cut[h] + p->share[h] / total;
+        t0 = now_ns();
+    }
     for (int h = 0; h < nh; h++)
         atomic_store_explicit(&p->homes[h].claim, CLAIM(gen, (int64_t)nth * (h + 1) / nh, (int64_t)nth * h / nh),
                               memory_order_release);
@@ -360,7 +363,7 @@ void tpool_parallel_for_n(struct tpool *p, int max_threads, tpool_fn fn, void *c
         fn(ctx, 0, 1);
         return;
     }
-    run_job(p, max_threads < p->n ? max_threads : p->n, fn, ctx);
+    run_job(p, max_threads < p->n ? max_threads : p->n, fn, ctx, 0);
 }
 
 void tpool_parallel_parts(struct tpool *p, int n_parts, tpool_fn fn, void *ctx)
@@ -372,7 +375,19 @@ void tpool_parallel_parts(struct tpool *p, int n_parts, tpool_fn fn, void *ctx)
             fn(ctx, i, n_parts);
         return;
     }
-    run_job(p, n_parts, fn, ctx);
+    run_job(p, n_parts, fn, ctx, 0);
+}
+
+void tpool_parallel_cut(struct tpool *p, int n_parts, tpool_fn fn, void *ctx)
+{
+    if (n_parts > 0xFFFF)
+        n_parts = 0xFFFF;
+    if (!p || p->n == 1 || n_parts <= 1) {
+        for (int i = 0; i < n_parts; i++)
+            fn(ctx, i, n_parts);
+        return;
+    }
+    run_job(p, n_parts, fn, ctx, 1);
 }
 
 void tpool_parallel_for(struct tpool *p, tpool_fn fn, void *ctx)

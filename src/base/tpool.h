@@ -41,13 +41,17 @@ void tpool_parallel_for_n(struct tpool *p, int max_threads, tpool_fn fn, void *c
  * part it is running while the others take the rest. fn must not assume ith is a thread
  * index. p may be NULL: then the caller runs every part in order. */
 void tpool_parallel_parts(struct tpool *p, int n_parts, tpool_fn fn, void *ctx);
+/* tpool_parallel_parts for parts that cut their work with tpool_cut: the pool times each
+ * thread's range and learns from it where to cut the next such job of the same key. */
+void tpool_parallel_cut(struct tpool *p, int n_parts, tpool_fn fn, void *ctx);
 /* Where part i of nparts starts when n units of work are cut so that the pool's threads end
- * together: called from inside part i of a job of nparts parts (fn's ith and nth), it returns
- * the balanced cut in [0, n], the same in every part of the job (cut(0) = 0, cut(nparts) = n,
- * nondecreasing), so parts [cut(i), cut(i + 1)) cover [0, n) once. The cuts follow the shares
- * the pool has learned from earlier such jobs (each home thread's range timed; tpool.c), equal
- * (n i / nparts) until then and on a pool of one thread or p NULL. Only for work whose results
- * do not depend on where it is cut: which thread is slower changes from second to second. */
+ * together: called from inside part i of a tpool_parallel_cut job of nparts parts (fn's ith
+ * and nth), it returns the balanced cut in [0, n], the same in every part of the job (cut(0)
+ * = 0, cut(nparts) = n, nondecreasing), so parts [cut(i), cut(i + 1)) cover [0, n) once. The
+ * cuts follow the shares the pool has learned from earlier such jobs of the key (tpool_hint;
+ * each home thread's range timed, tpool.c); equal (n i / nparts) until then, in any other
+ * job, on a pool of one thread or p NULL. Only for work whose results do not depend on where
+ * it is cut: which thread is slower changes from second to second. */
 int64_t tpool_cut(struct tpool *p, int64_t n, int i, int nparts);
 /* Keys the jobs the calling thread starts from now on by (key, their order since this call):
  * tpool_cut's shares are learned per key, so the jobs of a step that repeats (an inference

@@ -513,7 +513,7 @@ static void parallel_colblk(const struct ox_ctx *c, int64_t per, int64_t n, int6
         return;
     }
     struct colblk_job w = {fn, ctx, per, blocks, (n - (blocks - 1) * OX_CV_NB + 15) / 16, c->pool};
-    tpool_parallel_parts(c->pool, (int)parts, colblk_part, &w);
+    tpool_parallel_cut(c->pool, (int)parts, colblk_part, &w);
 }
 
 /* Y (m, n) of g through the pool: an item (NB columns, or n where fewer, x one panel: cols *
@@ -598,11 +598,11 @@ void ox_conv_gemm_pool_pre(const struct ox_ctx *c, enum ox_isa isa, const struct
     if (parts > c->nth)
         parts = c->nth;
     if (g->n <= OX_CV_NB || (!im && g->n <= 2 * OX_CV_NB && 4 * g->n <= g->m)) {
-        tpool_parallel_parts(c->pool, (int)(j.panels < parts ? j.panels : parts), panelsplit_part, &j);
+        tpool_parallel_cut(c->pool, (int)(j.panels < parts ? j.panels : parts), panelsplit_part, &j);
         return;
     }
     if (strips >= 2 * parts) {
-        tpool_parallel_parts(c->pool, (int)parts, colsplit_part, &j);
+        tpool_parallel_cut(c->pool, (int)parts, colsplit_part, &j);
         return;
     }
     j.pre = bp;

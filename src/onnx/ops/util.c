@@ -263,7 +263,10 @@ static void parallel_cut(const struct ox_ctx *c, int64_t n, int64_t min_per_thre
         return;
     }
     struct par_ctx p = {fn, ctx, n, bal ? c->pool : NULL};
-    tpool_parallel_parts(c->pool, (int)parts, par_part, &p);
+    if (bal)
+        tpool_parallel_cut(c->pool, (int)parts, par_part, &p);
+    else
+        tpool_parallel_parts(c->pool, (int)parts, par_part, &p);
 }
 
 void ox_parallel(const struct ox_ctx *c, int64_t n, int64_t min_per_thread, ox_range_fn fn, void *ctx)

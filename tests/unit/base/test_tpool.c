@@ -120,7 +120,7 @@ static int64_t cut_once(struct tpool *p, int64_t n, int nparts, int64_t item_ns,
     atomic_store(&j.bad, 0);
     for (int64_t i = 0; i < n; i++)
         atomic_store(&j.marks[i], 0);
-    tpool_parallel_parts(p, nparts, cut_part, &j);
+    tpool_parallel_cut(p, nparts, cut_part, &j);
     CHECK(atomic_load(&j.bad) == 0);
     for (int64_t i = 0; i < n; i++)
         CHECK(atomic_load(&j.marks[i]) == 1);
