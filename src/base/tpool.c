@@ -7,6 +7,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -83,6 +84,7 @@ struct tpool {
     double *shares;            /* TPOOL_BAL_KEYS rows of n shares of a balanced job's work (sum 1) */
     double *share;             /* the current job's row */
     double *cut;               /* the current job's n_homes + 1 cut points in [0, 1] */
+    int learn;                 /* learn balanced shares (INFERD_POOL_BALANCE unset or not "0") */
     int bal;                   /* the current job's parts cut by tpool_cut (tpool_parallel_cut) */
     atomic_int stolen;         /* a part of the current job ran off its home thread */
 };
@@ -204,6 +206,8 @@ struct tpool *tpool_new(int n_threads)
     for (int i = 0; i < TPOOL_BAL_KEYS * n_threads; i++)
         p->shares[i] = 1.0 / n_threads;
     p->share = p->shares;
+    const char *bal = getenv("INFERD_POOL_BALANCE");
+    p->learn = !(bal && strcmp(bal, "0") == 0);
     pthread_mutex_init(&p->job_lock, NULL);
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv, NULL);
@@ -263,7 +267,7 @@ int tpool_size(const struct tpool *p)
  * time, or of fewer homes than threads teach nothing. */
 static void learn_shares(struct tpool *p, int nh, int64_t t0)
 {
-    if (!p->bal || nh != p->n || atomic_load_explicit(&p->stolen, memory_order_relaxed))
+    if (!p->bal || !p->learn || nh != p->n || atomic_load_explicit(&p->stolen, memory_order_relaxed))
         return;
     double speed[nh], sum = 0;
     int64_t longest = 0, shortest = INT64_MAX;

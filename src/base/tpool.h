@@ -9,7 +9,9 @@
  * and spinning threads yield now and then, so a pool sharing its cores with another process
  * (or more threads than cores) loses a time slice at most. Jobs from different
  * callers are serialised by a mutex, so fn must not start a job on the same pool (it would
- * deadlock); a pool of size 1 runs fn inline.
+ * deadlock); a pool of size 1 runs fn inline. Jobs started with tpool_parallel_cut also
+ * learn where to cut their work (tpool_cut) so that threads of unequal speed end together;
+ * INFERD_POOL_BALANCE=0 keeps those cuts equal.
  *
  *   struct tpool *p = tpool_new(4);
  *   tpool_parallel_for(p, matmul_part, &args);   // matmul_part(&args, ith, 4)
