@@ -370,7 +370,9 @@ void tpool_parallel_for_n(struct tpool *p, int max_threads, tpool_fn fn, void *c
     run_job(p, max_threads < p->n ? max_threads : p->n, fn, ctx, 0);
 }
 
-void tpool_parallel_parts(struct tpool *p, int n_parts, tpool_fn fn, void *ctx)
+/* parts [0, n_parts) (capped at 65535) over the pool, or in order on the caller; bal: cut by
+ * tpool_cut */
+static void parallel_parts(struct tpool *p, int n_parts, tpool_fn fn, void *ctx, int bal)
 {
     if (n_parts > 0xFFFF)
         n_parts = 0xFFFF;
@@ -379,19 +381,17 @@ void tpool_parallel_parts(struct tpool *p, int n_parts, tpool_fn fn, void *ctx)
             fn(ctx, i, n_parts);
         return;
     }
-    run_job(p, n_parts, fn, ctx, 0);
+    run_job(p, n_parts, fn, ctx, bal);
+}
+
+void tpool_parallel_parts(struct tpool *p, int n_parts, tpool_fn fn, void *ctx)
+{
+    parallel_parts(p, n_parts, fn, ctx, 0);
 }
 
 void tpool_parallel_cut(struct tpool *p, int n_parts, tpool_fn fn, void *ctx)
 {
-    if (n_parts > 0xFFFF)
-        n_parts = 0xFFFF;
-    if (!p || p->n == 1 || n_parts <= 1) {
-        for (int i = 0; i < n_parts; i++)
-            fn(ctx, i, n_parts);
-        return;
-    }
-    run_job(p, n_parts, fn, ctx, 1);
+    parallel_parts(p, n_parts, fn, ctx, 1);
 }
 
 void tpool_parallel_for(struct tpool *p, tpool_fn fn, void *ctx)

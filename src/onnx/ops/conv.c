@@ -497,7 +497,8 @@ static void colblk_part(void *arg, int ith, int nth)
 {
     const struct colblk_job *w = arg;
     int64_t total = w->per * ((w->blocks - 1) * (OX_CV_NB / 16) + w->tail);
-    int64_t lo = colblk_at(w, tpool_cut(w->pool, total, ith, nth)), hi = colblk_at(w, tpool_cut(w->pool, total, ith + 1, nth));
+    int64_t lo = colblk_at(w, tpool_cut(w->pool, total, ith, nth));
+    int64_t hi = colblk_at(w, tpool_cut(w->pool, total, ith + 1, nth));
     if (hi > lo)
         w->fn(w->ctx, lo, hi);
 }
