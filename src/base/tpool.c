@@ -261,36 +261,43 @@ int tpool_size(const struct tpool *p)
     return p ? p->n : 1;
 }
 
-/* After a job whose parts were cut by tpool_cut: each home thread's speed is its share of the
- * work over its time; move the shares a step toward those at which all would have ended
- * together. Jobs with a stolen part (its thread's time then covers other work), too short to
- * time, or of fewer homes than threads teach nothing. */
-static void learn_shares(struct tpool *p, int nh, int64_t t0)
+int tpool_shares_step(double *share, const double *cut, const int64_t *t, int n)
 {
-    if (!p->bal || !p->learn || nh != p->n || atomic_load_explicit(&p->stolen, memory_order_relaxed))
-        return;
-    double speed[nh], sum = 0;
+    double speed[n], sum = 0;
     int64_t longest = 0, shortest = INT64_MAX;
-    for (int h = 0; h < nh; h++) {
-        int64_t t = p->homes[h].fin - t0;
-        if (t <= 0)
-            return;
-        longest = t > longest ? t : longest;
-        shortest = t < shortest ? t : shortest;
-        speed[h] = (p->cut[h + 1] - p->cut[h]) / (double)t;
+    for (int h = 0; h < n; h++) {
+        if (t[h] <= 0)
+            return 0;
+        longest = t[h] > longest ? t[h] : longest;
+        shortest = t[h] < shortest ? t[h] : shortest;
+        speed[h] = (cut[h + 1] - cut[h]) / (double)t[h];
         sum += speed[h];
     }
     /* a thread 4x slower than another was preempted (or woke late), not slow */
     if (longest < TPOOL_BAL_MIN_NS || longest > 4 * shortest || !(sum > 0))
-        return;
-    double lo = TPOOL_BAL_MIN / nh, hi = (2.0 - TPOOL_BAL_MIN) / nh, total = 0;
-    for (int h = 0; h < nh; h++) {
-        double s = p->share[h] + TPOOL_BAL_STEP * (speed[h] / sum - p->share[h]);
-        p->share[h] = s < lo ? lo : s > hi ? hi : s;
-        total += p->share[h];
+        return 0;
+    double lo = TPOOL_BAL_MIN / n, hi = (2.0 - TPOOL_BAL_MIN) / n, total = 0;
+    for (int h = 0; h < n; h++) {
+        double v = share[h] + TPOOL_BAL_STEP * (speed[h] / sum - share[h]);
+        share[h] = v < lo ? lo : v > hi ? hi : v;
+        total += share[h];
     }
+    for (int h = 0; h < n; h++)
+        share[h] /= total;
+    return 1;
+}
+
+/* After a job whose parts were cut by tpool_cut, a learning step on its key's shares from the
+ * home threads' times. Jobs with a stolen part (its thread's time then covers other work) or
+ * of fewer homes than threads teach nothing. */
+static void learn_shares(struct tpool *p, int nh, int64_t t0)
+{
+    if (!p->bal || !p->learn || nh != p->n || atomic_load_explicit(&p->stolen, memory_order_relaxed))
+        return;
+    int64_t t[nh];
     for (int h = 0; h < nh; h++)
-        p->share[h] /= total;
+        t[h] = p->homes[h].fin - t0;
+    tpool_shares_step(p->share, p->cut, t, nh);
 }
 
 int64_t tpool_cut(struct tpool *p, int64_t n, int i, int nparts)

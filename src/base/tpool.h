@@ -60,5 +60,12 @@ int64_t tpool_cut(struct tpool *p, int64_t n, int i, int nparts);
  * plan's steps, run after run) each get the cut that suits them. Without a hint all of a
  * thread's jobs are keyed by their order alone. */
 void tpool_hint(unsigned key);
+/* The pool's learning step, on its own so that it can be tested without timing: threads
+ * [0, n) had shares share[] (summing to 1) of a job cut at cut[0..n] and took t[] ns for
+ * their ranges; moves share[] a quarter of the way toward the shares at which all would have
+ * ended together (within [0.5, 1.5] x equal) and returns 1, or returns 0 and leaves share[]
+ * as it was for a job too short to time (the longest under 20 us) or with one thread 4x
+ * slower than another (preempted, not slow). */
+int tpool_shares_step(double *share, const double *cut, const int64_t *t, int n);
 
 #endif
