@@ -9,8 +9,6 @@
 
 #include <stdatomic.h>
 #include <stddef.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <time.h>
 
 struct job {
@@ -77,8 +75,7 @@ struct cut_job {
     struct tpool *p;
     int64_t n;
     atomic_int marks[1000];
-    atomic_int bad;      /* a cut out of order or out of [0, n] */
-    int64_t cut1;        /* cut(1), as part 0 saw it */
+    atomic_int bad;  /* a cut out of order or out of [0, n] */
     int64_t item_ns; /* busy time an item costs */
     int slow, slow_part;
 };
@@ -98,8 +95,6 @@ static void cut_part(void *ctx, int ith, int nth)
     int64_t lo = tpool_cut(j->p, j->n, ith, nth), hi = tpool_cut(j->p, j->n, ith + 1, nth);
     if (lo < 0 || hi > j->n || lo > hi || (ith == 0 && lo != 0) || (ith == nth - 1 && hi != j->n))
         atomic_fetch_add(&j->bad, 1);
-    if (ith == 0)
-        j->cut1 = hi;
     for (int64_t i = lo; i < hi; i++) {
         atomic_fetch_add(&j->marks[i], 1);
         if (j->item_ns)
@@ -107,8 +102,8 @@ static void cut_part(void *ctx, int ith, int nth)
     }
 }
 
-/* one job of nparts over n items: every item once, cuts in order; returns cut(1) */
-static int64_t cut_once(struct tpool *p, int64_t n, int nparts, int64_t item_ns, int slow, int slow_part)
+/* one job of nparts over n items: every item once, cuts in order */
+static void cut_once(struct tpool *p, int64_t n, int nparts, int64_t item_ns, int slow, int slow_part)
 {
     static struct cut_job j;
     j.p = p;
@@ -116,7 +111,6 @@ static int64_t cut_once(struct tpool *p, int64_t n, int nparts, int64_t item_ns,
     j.item_ns = item_ns;
     j.slow = slow;
     j.slow_part = slow_part;
-    j.cut1 = -1;
     atomic_store(&j.bad, 0);
     for (int64_t i = 0; i < n; i++)
         atomic_store(&j.marks[i], 0);
@@ -124,7 +118,6 @@ static int64_t cut_once(struct tpool *p, int64_t n, int nparts, int64_t item_ns,
     CHECK(atomic_load(&j.bad) == 0);
     for (int64_t i = 0; i < n; i++)
         CHECK(atomic_load(&j.marks[i]) == 1);
-    return j.cut1;
 }
 
 static void check_cuts(void)
