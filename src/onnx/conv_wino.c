@@ -556,10 +556,18 @@ int64_t ox_wino_band_rows(const struct ox_wino *g)
          * each, V and P stay on the core that wrote them, one fork/join. Measured alone
          * (docs/onnx.md, wall, pinned): 56x56 at 64 channels 0.75x the whole map's time at 2
          * threads, 0.93-0.95x at 1; 40x40 at 32 0.6x at 2, even at 1; not taken: 28x28 at
-         * 128 (U 2.4 MB: even at 2, 1.1x at 1), 20x20 at 32 (halves of 10-15 tiles: 1.25x at 1) */
+         * 128 (U 2.4 MB: even at 2, 1.1x at 1), 20x20 at 32 (halves of 10-15 tiles: 1.25x at 1).
+         * Where a half's V + P pass OX_WINO_BAND_BYTES, bands within it instead (56x56 at 64
+         * channels: 1.8 MB a half, 4 bands of 3-4 tile rows): in the model at 2 threads its
+         * three convs 0.91x of halves (ResNet-50, 6 of 6 rounds; ResNet-18's 0.95x), at 1
+         * thread 1.08x (U read once a band); the same bands on any thread count, so the same
+         * bits */
         int64_t ub = (int64_t)sizeof(float) * g->np * g->c * g->m;
-        if (ox_switch(&half_sw) != 0 && ub <= OX_WINO_HALF_U && g->nt >= OX_WINO_HALF_MINT)
-            return (g->th + 1) / 2;
+        if (ox_switch(&half_sw) != 0 && ub <= OX_WINO_HALF_U && g->nt >= OX_WINO_HALF_MINT) {
+            int64_t half = (g->th + 1) / 2, fit = OX_WINO_BAND_BYTES / row;
+            fit = fit < 1 ? 1 : fit;
+            return fit < half ? fit : half;
+        }
         return 0;
     }
     int64_t rows = OX_WINO_BAND_BYTES / row;

@@ -17,8 +17,9 @@
  * GEMMs and the same tolerance. The banded driver (ox_wino_conv_bands: 1, 2 and 3 tile rows a
  * band, F(4x4,3x3) and F(2x2,3x3), 1 and 2 threads) through test_conv the same way, and
  * through the Conv models on 99x101 and 90x61 maps that ox_wino_band_rows cuts into bands,
- * and on 56x56 (64 channels) and 33x41 (32) maps it cuts in halves (test_conv's 35x70 map at
- * 32 -> 40 channels takes halves too). */
+ * on a 33x41 map (32 channels) it cuts in halves (test_conv's 35x70 map at 32 -> 40 channels
+ * takes halves too) and a 56x56 one (64) in bands of 3-4 tile rows (a half's V + P pass
+ * OX_WINO_BAND_BYTES). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -280,7 +281,7 @@ static void test_conv_threads(void)
                                    {512, 512, 7, 7, 3, 1, 1},  /* F(2x2,3x3) at batch 1 */
                                    {32, 32, 99, 101, 3, 1, 1}, /* 25 tile rows: bands of 4 at most (7) */
                                    {40, 40, 90, 61, 3, 1, 0},  /* 23 tile rows: bands of 5 at most (5) */
-                                   {64, 64, 56, 56, 3, 1, 1},  /* halves (ox_wino_band_rows): 7 + 7 tile rows */
+                                   {64, 64, 56, 56, 3, 1, 1},  /* bands of 4 tile rows at most (ox_wino_band_rows): 3+4+3+4 */
                                    {32, 32, 33, 41, 3, 1, 0},  /* halves of an odd count (99 tiles): 4 + 5 tile rows */
                                    {128, 128, 28, 28, 3, 1, 1}, /* whole map: 49 tiles, 32 + 17 columns */
                                    {256, 256, 14, 14, 3, 1, 0}}; /* whole map: 16 tiles */
