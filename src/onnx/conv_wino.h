@@ -118,7 +118,7 @@ void ox_wino_conv(const struct ox_ctx *c, enum ox_isa isa, const struct ox_wino 
  * floats) is within OX_WINO_HALF_U runs as two bands of half the tile rows each, or as bands
  * within OX_WINO_BAND_BYTES where a half's V + P pass it (56x56 at 64 channels: 4 bands of
  * 3-4 tile rows), cut from the map alone (so the same bits on any thread count): the bands
- * split between two threads, the three phases each on its own core's V and P.
+ * split over the threads, each band's three phases on its own core's V and P.
  * INFERD_ONNX_WINO_HALF=0 keeps such maps whole. */
 #define OX_WINO_HALF_U (1 << 20)
 #define OX_WINO_HALF_MINT 96
