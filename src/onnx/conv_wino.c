@@ -550,6 +550,8 @@ int64_t ox_wino_band_rows(const struct ox_wino *g)
      * L2), bands take 0.88x on 80x80 (7.4 MB) and 0.77x on 112x112 (14.4 MB); bands of
      * 1-2 MB: 1.05-1.15x of bands within 1 MB */
     int64_t row = (int64_t)sizeof(float) * g->np * (g->c + g->m) * g->tw; /* bytes of V and P per tile row */
+    int64_t fit = OX_WINO_BAND_BYTES / row; /* tile rows whose V and P fit a band */
+    fit = fit < 1 ? 1 : fit;
     if (mode != 1 && row * g->th <= OX_WINO_BAND_MIN) {
         /* halves where U stays in L2 (walked once per half, position by position) and each
          * half keeps GEMMs of 48+ columns: two threads then run the three phases on a half
@@ -563,15 +565,12 @@ int64_t ox_wino_band_rows(const struct ox_wino *g)
          * thread 1.08x (U read once a band); the same bands on any thread count, so the same
          * bits */
         int64_t ub = (int64_t)sizeof(float) * g->np * g->c * g->m;
-        if (ox_switch(&half_sw) != 0 && ub <= OX_WINO_HALF_U && g->nt >= OX_WINO_HALF_MINT) {
-            int64_t half = (g->th + 1) / 2, fit = OX_WINO_BAND_BYTES / row;
-            fit = fit < 1 ? 1 : fit;
+        int64_t half = (g->th + 1) / 2;
+        if (ox_switch(&half_sw) != 0 && ub <= OX_WINO_HALF_U && g->nt >= OX_WINO_HALF_MINT)
             return fit < half ? fit : half;
-        }
         return 0;
     }
-    int64_t rows = OX_WINO_BAND_BYTES / row;
-    return rows < 1 ? 1 : rows > g->th ? g->th : rows;
+    return fit < g->th ? fit : g->th;
 }
 
 void ox_wino_conv(const struct ox_ctx *c, enum ox_isa isa, const struct ox_wino *g, const float *x, const float *u, const float *bias,

@@ -19,7 +19,7 @@
  * through the Conv models on 99x101 and 90x61 maps that ox_wino_band_rows cuts into bands,
  * on a 33x41 map (32 channels) it cuts in halves (test_conv's 35x70 map at 32 -> 40 channels
  * takes halves too) and a 56x56 one (64) in bands of 3-4 tile rows (a half's V + P pass
- * OX_WINO_BAND_BYTES). */
+ * OX_WINO_BAND_BYTES); which of those ox_wino_band_rows picks for each map is checked too. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -367,11 +367,34 @@ static void run_isa(enum ox_isa isa, const char *name, struct tpool *pool)
     test_r = 4;
 }
 
+/* ox_wino_band_rows on the maps test_conv_threads runs: which take halves, bands within a
+ * half, or bands (F(4x4,3x3), pads 1, the output the input's size) */
+static void test_band_rule(void)
+{
+    static const int64_t cases[][4] = {/* c (= m), h, w, want rows */
+                                       {64, 56, 56, 4},   /* 14 tile rows, 1.8 MB of V + P a half: bands of 4 */
+                                       {32, 33, 41, 5},   /* 9 tile rows, a half within 1 MB: halves (5 + 4) */
+                                       {32, 99, 101, 4},  /* past OX_WINO_BAND_MIN: bands within 1 MB */
+                                       {128, 28, 28, 0},  /* U 2.4 MB: the whole map */
+                                       {256, 14, 14, 0}}; /* the whole map */
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const int64_t *cs = cases[i];
+        struct ox_wino g;
+        ox_wino_geom(&g, cs[0], cs[0], cs[1], cs[2], 1, 1, cs[1], cs[2]);
+        int64_t rows = ox_wino_band_rows(&g);
+        if (rows != cs[3])
+            printf("  band rule: %lldx%lld at %lld channels took %lld tile rows a band, want %lld\n",
+                   (long long)cs[1], (long long)cs[2], (long long)cs[0], (long long)rows, (long long)cs[3]);
+        CHECK(rows == cs[3]);
+    }
+}
+
 int main(void)
 {
     struct tpool *pool = tpool_new(2);
     CHECK(pool != NULL);
     test_kernel();
+    test_band_rule();
     test_conv_threads(); /* the kernels cpu_has() picks (INFERD_CPU_DISABLE for the others) */
     run_isa(OX_ISA_REF, "ref", pool);
     if (cpu_has(CPU_AVX2 | CPU_FMA))
